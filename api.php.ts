@@ -1,0 +1,64 @@
+import crypto from 'node:crypto';
+import express, { NextFunction, Request, Response } from 'express';
+import qs from 'qs';
+import type { Services } from './src/command';
+import type { Dispatcher } from './src/dispatch';
+import { errorTexts, lookupCommand } from './src/dispatch';
+import {
+  CommandError,
+  hard,
+  HardError,
+  legacyFailure,
+  legacyHardFailure,
+  legacySuccess,
+  ResponseFormat,
+  writeLegacy,
+} from './src/errors';
+import { bodyReader, QS_OPTIONS } from './src/http/body';
+import { collectParams } from './src/http/params';
+
+/** The legacy door: `GET|POST /api.php` with a `Command` parameter, answered in Octeth's envelope. */
+export function legacyApi(services: Services, dispatcher: Dispatcher): express.Router {
+  const router = express.Router();
+  router.all('/api.php', (req: Request, res: Response, next: NextFunction) => {
+    if (req.method !== 'GET' && req.method !== 'POST' && req.method !== 'HEAD') return next(hard.badMethod(req.method));
+    next();
+  });
+  router.all('/api.php', bodyReader(services.config.maxRequestBytes), async (req: Request, res: Response, next: NextFunction) => {
+    const requestId = res.locals.requestId as string;
+    const query = qs.parse(req.url.split('?')[1] ?? '', QS_OPTIONS);
+    const params = collectParams(query, req.parsedBody?.body, req.parsedBody?.isJson ?? false);
+    const format: ResponseFormat = params.responseformat === 'XML' ? 'XML' : 'JSON';
+    res.locals.responseFormat = format;
+    const name = typeof params.command === 'string' ? params.command.trim() : '';
+    try {
+      const { cmd, result } = await dispatcher.run(name, params, { requestId, ip: req.ip ?? '' });
+      writeLegacy(res, format, 200, legacySuccess(result, !cmd.omitSuccessErrorCode));
+    } catch (err) {
+      if (err instanceof CommandError) {
+        const cmd = lookupCommand(dispatcher.table, name);
+        const authCode = err.codes[0] >= 99998;
+        const asArray = err.asArray || (!authCode && !!cmd?.arrayErrors);
+        writeLegacy(res, format, 200, legacyFailure(err.codes, errorTexts(cmd, err), asArray));
+        return;
+      }
+      next(err);
+    }
+  });
+  return router;
+}
+
+/** Hard failures and unhandled exceptions on /api.php: legacy envelope plus Errors[], never a stack trace. */
+export function legacyErrorHandler(services: Services) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
+    const requestId = (res.locals.requestId as string) ?? crypto.randomUUID();
+    let failure: HardError;
+    if (err instanceof HardError) failure = err;
+    else {
+      services.logger.error('unhandled exception', { requestId, path: req.path, error: (err as Error)?.stack ?? String(err) });
+      failure = hard.internal(requestId);
+    }
+    const format: ResponseFormat = failure.jsonOnly ? 'JSON' : ((res.locals.responseFormat as ResponseFormat) ?? 'JSON');
+    writeLegacy(res, format, failure.httpStatus, legacyHardFailure(failure));
+  };
+}

@@ -1,0 +1,26 @@
+/** admin.login — AdminAPIKey, or the admin's Username + Password → SessionID + AdminInfo. Errors: 1 missing Username, 2 missing Password, 3 invalid credentials. */
+import { defineCommand } from '../src/command';
+import { CommandError } from '../src/errors';
+import { checkAdminPassword, isAdminApiKey } from '../src/auth/admin';
+import { createSession } from '../src/auth/sessions';
+
+export default defineCommand({
+  name: 'admin.login',
+  auth: 'none',
+  errors: { 1: 'Missing required parameter (Username)', 2: 'Missing required parameter (Password)', 3: 'Invalid admin credentials' },
+  async run(p, ctx) {
+    let adminId: number | null = null;
+    if (p.adminapikey !== undefined) {
+      if (await isAdminApiKey(ctx.db, ctx.config, String(p.adminapikey))) {
+        const first = await ctx.db('admins').orderBy('id').first('id');
+        adminId = first ? Number(first.id) : null;
+      }
+    } else {
+      adminId = await checkAdminPassword(ctx.db, String(p.username), String(p.password));
+    }
+    if (adminId === null) throw new CommandError(3);
+    const admin = await ctx.db('admins').where({ id: adminId }).first();
+    const SessionID = await createSession(ctx.db, 'admin', adminId);
+    return { SessionID, AdminInfo: { AdminID: adminId, Username: admin.username, EmailAddress: admin.email_address } };
+  },
+});

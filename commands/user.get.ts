@@ -1,0 +1,15 @@
+/** user.get (admin) — one user's account. Errors: 1 missing UserID, 2 not found. */
+import { defineCommand } from '../src/command';
+import { CommandError } from '../src/errors';
+import { findUser, presentUserInfo } from '../src/auth/users';
+
+export default defineCommand({
+  name: 'user.get',
+  auth: 'admin',
+  errors: { 1: 'Missing required parameter (UserID)', 2: 'User not found' },
+  async run(p, ctx) {
+    const user = await findUser(ctx.db, Number(p.userid));
+    if (!user) throw new CommandError(2);
+    return { UserInfo: presentUserInfo(user) };
+  },
+});

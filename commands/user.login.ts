@@ -1,0 +1,50 @@
+/** user.login — Username + Password (or APIKey) → SessionID + UserInfo. Errors (arrays): 1 missing Username, 2 missing Password, 3 invalid login, 5 account disabled. */
+import { defineCommand } from '../src/command';
+import { CommandError } from '../src/errors';
+import { createSession } from '../src/auth/sessions';
+import { burnPasswordCheck, verifyPassword } from '../src/auth/secrets';
+import { findUser, findUserApiKey, isEnabled } from '../src/auth/users';
+import type { UserRow } from '../src/command';
+
+export default defineCommand({
+  name: 'user.login',
+  auth: 'none',
+  arrayErrors: true,
+  errors: {
+    1: 'Missing required parameter (Username)',
+    2: 'Missing required parameter (Password)',
+    3: 'Invalid login information',
+    5: 'Account is disabled',
+  },
+  async run(p, ctx) {
+    let user: UserRow | undefined;
+    if (p.apikey !== undefined) {
+      const key = await findUserApiKey(ctx.db, String(p.apikey));
+      if (key && (!key.bound_ip || key.bound_ip === ctx.ip)) {
+        user = await findUser(ctx.db, Number(key.user_id));
+        await ctx.db('user_api_keys')
+          .where({ id: key.id })
+          .update({ last_used_at: Date.now(), last_used_ip: ctx.ip, request_count: ctx.db.raw('request_count + 1') });
+      }
+    } else {
+      const candidate: UserRow | undefined = await ctx.db('users').whereRaw('lower(username) = ?', [String(p.username).toLowerCase()]).first();
+      if (!candidate) await burnPasswordCheck(String(p.password));
+      else if (await verifyPassword(String(p.password), candidate.password_hash)) user = candidate;
+    }
+    if (!user) throw new CommandError([3]);
+    if (!isEnabled(user)) throw new CommandError([5]);
+    const SessionID = await createSession(ctx.db, 'user', user.id);
+    return {
+      ErrorText: '',
+      SessionID,
+      UserInfo: {
+        UserID: user.id,
+        Username: user.username,
+        EmailAddress: user.email_address,
+        FirstName: user.first_name,
+        LastName: user.last_name,
+        AccountStatus: user.account_status,
+      },
+    };
+  },
+});

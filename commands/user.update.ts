@@ -1,0 +1,30 @@
+/** user.update (admin) — change a user's profile, status, flags, limits or password. Errors: 1 missing UserID, 2 not found, 5–20 as user.create. */
+import { defineCommand } from '../src/command';
+import { isUniqueViolation } from '../src/db';
+import { CommandError } from '../src/errors';
+import { endSubjectSessions } from '../src/auth/sessions';
+import { USER_FIELD_ERRORS, userColumns } from '../src/auth/user-fields';
+import { findUser, presentUserInfo } from '../src/auth/users';
+
+export default defineCommand({
+  name: 'user.update',
+  auth: 'admin',
+  arrayErrors: true,
+  errors: { 1: 'Missing required parameter (UserID)', 2: 'User not found', ...USER_FIELD_ERRORS },
+  async run(p, ctx) {
+    const id = Number(p.userid);
+    if (!(await findUser(ctx.db, id))) throw new CommandError([2]);
+    const cols = await userColumns(ctx.db, p, id);
+    try {
+      await ctx.db('users').where({ id }).update({ ...cols, updated_at: Date.now() });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new CommandError([/email/i.test(String((err as Error).message)) ? 13 : 12]);
+      throw err;
+    }
+    // A new password or a disabled account ends every open session of that user.
+    if (cols.password_hash !== undefined || cols.account_status === 'Disabled') await endSubjectSessions(ctx.db, 'user', id);
+    const user = await findUser(ctx.db, id);
+    if (!user) throw new CommandError([2]);
+    return { UserInfo: presentUserInfo(user) };
+  },
+});

@@ -1,0 +1,59 @@
+import type { Db } from '../db';
+import { isUniqueViolation } from '../db';
+import type { Config } from '../config';
+import { burnPasswordCheck, hashPassword, randomString, randomToken, safeEqual, sha256hex, verifyPassword } from './secrets';
+
+const ADMIN_KEY_SETTING = 'admin_api_key_sha256';
+
+/** First-start credentials; returned only to the process that created them, which prints them once. */
+export interface CreatedAdminCredentials {
+  username: string;
+  password: string;
+  adminApiKey: string | null;
+}
+
+/**
+ * Makes sure the admin account and the admin API key exist. Safe when several processes start at once:
+ * only the one whose insert wins learns (and prints) the generated secrets.
+ */
+export async function ensureAdmin(db: Db, config: Config): Promise<CreatedAdminCredentials | null> {
+  let password: string | null = null;
+  if (!(await db('admins').first('id'))) {
+    const pw = randomToken(18);
+    try {
+      await db('admins').insert({ username: 'admin', email_address: '', password_hash: await hashPassword(pw), created_at: Date.now() });
+      password = pw;
+    } catch (err) {
+      if (!isUniqueViolation(err)) throw err;
+    }
+  }
+  let adminApiKey: string | null = null;
+  if (!config.adminApiKey && !(await db('settings').where({ name: ADMIN_KEY_SETTING }).first())) {
+    const key = `pa_${randomString(40, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789')}`;
+    try {
+      await db('settings').insert({ name: ADMIN_KEY_SETTING, value: sha256hex(key) });
+      adminApiKey = key;
+    } catch (err) {
+      if (!isUniqueViolation(err)) throw err;
+    }
+  }
+  if (password === null && adminApiKey === null) return null;
+  return { username: 'admin', password: password ?? '(unchanged)', adminApiKey };
+}
+
+/** ADMIN_API_KEY from the environment wins; otherwise the key generated at first start. */
+export async function isAdminApiKey(db: Db, config: Config, presented: string): Promise<boolean> {
+  if (!presented) return false;
+  if (config.adminApiKey) return safeEqual(presented, config.adminApiKey);
+  const row = await db('settings').where({ name: ADMIN_KEY_SETTING }).first();
+  return !!row && safeEqual(sha256hex(presented), String(row.value));
+}
+
+export async function checkAdminPassword(db: Db, username: string, password: string): Promise<number | null> {
+  const row = await db('admins').whereRaw('lower(username) = ?', [username.toLowerCase()]).first();
+  if (!row) {
+    await burnPasswordCheck(password); // same cost as a real check, so timing does not reveal admin names
+    return null;
+  }
+  return (await verifyPassword(password, row.password_hash)) ? Number(row.id) : null;
+}

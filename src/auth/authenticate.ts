@@ -1,0 +1,69 @@
+import type { CommandContext, CommandDef, Params } from '../command';
+import { AUTH_FAILED, CommandError, PERMISSION_DENIED } from '../errors';
+import { isAdminApiKey } from './admin';
+import { resumeSession } from './sessions';
+import { findUser, findUserApiKey, groupPermissions, hasPermission, intersectPermissions, isEnabled, parsePermissions } from './users';
+
+const AUTH_TEXT = 'Authentication failure or session expired';
+
+function credential(params: Params, name: string): string {
+  const v = params[name];
+  return typeof v === 'string' ? v.trim() : typeof v === 'number' ? String(v) : '';
+}
+
+/**
+ * Fills ctx with the caller for the command's auth kind, or throws 99998.
+ * User commands take SessionID (preferred) or APIKey; admin commands take AdminAPIKey or an admin SessionID.
+ */
+export async function authenticate(cmd: CommandDef, params: Params, ctx: CommandContext): Promise<void> {
+  if (cmd.auth === 'none') return;
+  const sessionId = credential(params, 'sessionid');
+  if (cmd.auth === 'admin') {
+    const adminKey = credential(params, 'adminapikey');
+    if (adminKey && (await isAdminApiKey(ctx.db, ctx.config, adminKey))) {
+      ctx.adminId = 0;
+      return;
+    }
+    if (sessionId) {
+      const s = await resumeSession(ctx.db, sessionId, 'admin', ctx.config.sessionIdleSeconds);
+      if (s) {
+        ctx.adminId = s.subjectId;
+        ctx.sessionHash = s.hash;
+        return;
+      }
+    }
+    throw new CommandError(AUTH_FAILED, AUTH_TEXT);
+  }
+
+  let keyPerms: '*' | Set<string> = '*';
+  let userId: number | null = null;
+  if (sessionId) {
+    const s = await resumeSession(ctx.db, sessionId, 'user', ctx.config.sessionIdleSeconds);
+    if (s) {
+      userId = s.subjectId;
+      ctx.sessionHash = s.hash;
+    }
+  } else {
+    const apiKey = credential(params, 'apikey');
+    const key = apiKey ? await findUserApiKey(ctx.db, apiKey) : undefined;
+    if (key && (!key.bound_ip || key.bound_ip === ctx.ip)) {
+      userId = Number(key.user_id);
+      keyPerms = parsePermissions(key.permissions);
+      await ctx.db('user_api_keys')
+        .where({ id: key.id })
+        .update({ last_used_at: Date.now(), last_used_ip: ctx.ip, request_count: ctx.db.raw('request_count + 1') });
+    }
+  }
+  const user = userId === null ? undefined : await findUser(ctx.db, userId);
+  if (!user) throw new CommandError(AUTH_FAILED, AUTH_TEXT);
+  if (!isEnabled(user)) throw new CommandError(AUTH_FAILED, 'Authentication failed: the account is disabled');
+  ctx.user = user;
+  ctx.permissions = intersectPermissions(await groupPermissions(ctx.db, user.group_id), keyPerms);
+}
+
+export function authorize(cmd: CommandDef, ctx: CommandContext): void {
+  if (cmd.auth !== 'user' || !cmd.permission) return;
+  if (!hasPermission(ctx.permissions, cmd.permission)) {
+    throw new CommandError(PERMISSION_DENIED, `User does not have the required permission (${cmd.permission})`);
+  }
+}

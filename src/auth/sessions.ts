@@ -1,0 +1,43 @@
+import type { Db } from '../db';
+import { randomToken, sha256hex } from './secrets';
+
+export type SessionKind = 'user' | 'admin';
+
+/** Touching a session rewrites its row at most this often, so a busy client is not a write per call. */
+const TOUCH_EVERY_MS = 30_000;
+
+export async function createSession(db: Db, kind: SessionKind, subjectId: number): Promise<string> {
+  const token = randomToken(32);
+  const now = Date.now();
+  await db('sessions').insert({ token_hash: sha256hex(token), kind, subject_id: subjectId, created_at: now, last_seen_at: now });
+  return token;
+}
+
+/** The session's subject if it exists, is of the wanted kind and has not been idle too long. */
+export async function resumeSession(db: Db, token: string, kind: SessionKind, idleSeconds: number): Promise<{ subjectId: number; hash: string } | null> {
+  const hash = sha256hex(token);
+  const row = await db('sessions').where({ token_hash: hash }).first();
+  if (!row || row.kind !== kind) return null;
+  const now = Date.now();
+  if (Number(row.last_seen_at) + idleSeconds * 1000 < now) {
+    await db('sessions').where({ token_hash: hash }).delete();
+    return null;
+  }
+  if (now - Number(row.last_seen_at) > TOUCH_EVERY_MS) {
+    await db('sessions').where({ token_hash: hash }).update({ last_seen_at: now });
+  }
+  return { subjectId: Number(row.subject_id), hash };
+}
+
+export async function endSession(db: Db, hash: string): Promise<void> {
+  await db('sessions').where({ token_hash: hash }).delete();
+}
+
+export async function endSubjectSessions(db: Db, kind: SessionKind, subjectId: number): Promise<void> {
+  await db('sessions').where({ kind, subject_id: subjectId }).delete();
+}
+
+/** Drops sessions idle past the limit; run periodically so the table does not grow without bound. */
+export async function purgeIdleSessions(db: Db, idleSeconds: number): Promise<number> {
+  return db('sessions').where('last_seen_at', '<', Date.now() - idleSeconds * 1000).delete();
+}

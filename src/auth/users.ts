@@ -1,0 +1,71 @@
+import type { Db } from '../db';
+import type { UserRow } from '../command';
+import { sha256hex } from './secrets';
+
+export async function findUser(db: Db, id: number): Promise<UserRow | undefined> {
+  return db('users').where({ id }).first();
+}
+
+export function isEnabled(user: UserRow): boolean {
+  return user.account_status === 'Enabled';
+}
+
+/** Permission names as a set, or '*' for all. Octeth writes them comma-separated with no spaces. */
+export function parsePermissions(raw: string): '*' | Set<string> {
+  const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  if (list.includes('*')) return '*';
+  return new Set(list.map((s) => s.toLowerCase()));
+}
+
+export function intersectPermissions(a: '*' | Set<string>, b: '*' | Set<string>): '*' | Set<string> {
+  if (a === '*') return b;
+  if (b === '*') return a;
+  return new Set([...a].filter((p) => b.has(p)));
+}
+
+export function hasPermission(perms: '*' | Set<string> | undefined, name: string): boolean {
+  return perms === '*' || (perms !== undefined && perms.has(name.toLowerCase()));
+}
+
+export async function groupPermissions(db: Db, groupId: number): Promise<'*' | Set<string>> {
+  const g = await db('user_groups').where({ id: groupId }).first('permissions');
+  return parsePermissions(g?.permissions ?? '');
+}
+
+/** A user API key row by the key's hash; the key itself is never stored. */
+export async function findUserApiKey(db: Db, presented: string) {
+  return db('user_api_keys').where({ key_hash: sha256hex(presented) }).first();
+}
+
+export function yesNo(v: unknown): 0 | 1 {
+  return v === true || v === 1 || v === '1' ? 1 : 0;
+}
+
+/** `YYYY-MM-DD HH:MM:SS` in UTC, Octeth's timestamp format; null stays null. */
+export function formatTime(ms: number | string | null | undefined): string | null {
+  if (ms === null || ms === undefined) return null;
+  return new Date(Number(ms)).toISOString().replace('T', ' ').replace(/\.\d+Z$/, '');
+}
+
+export function presentUserInfo(user: UserRow): Record<string, unknown> {
+  return {
+    UserID: user.id,
+    RelUserGroupID: user.group_id,
+    Username: user.username,
+    EmailAddress: user.email_address,
+    FirstName: user.first_name,
+    LastName: user.last_name,
+    CompanyName: user.company_name,
+    TimeZone: user.time_zone,
+    Language: user.language,
+    AccountStatus: user.account_status,
+    ReputationLevel: user.reputation_level,
+    Verified: yesNo(user.verified),
+    PhoneVerified: yesNo(user.phone_verified),
+    AvailableCredits: Number(user.available_credits),
+    LimitEmailGatewaySenderDomains: String(user.limit_sender_domains),
+    LimitEmailSendPerPeriod: String(user.limit_monthly),
+    LimitEmailSendPerDay: String(user.limit_daily),
+    CreatedAt: formatTime(user.created_at),
+  };
+}

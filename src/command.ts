@@ -1,0 +1,72 @@
+import type { Redis } from 'ioredis';
+import type { Config } from './config';
+import type { Db } from './db';
+import type { Logger } from './logger';
+import type { DnsVerifier } from './domains/dns-verify';
+
+export type AuthKind = 'none' | 'user' | 'admin';
+
+export interface UserRow {
+  id: number;
+  group_id: number;
+  username: string;
+  email_address: string;
+  password_hash: string;
+  first_name: string;
+  last_name: string;
+  company_name: string;
+  time_zone: string;
+  language: string;
+  account_status: string;
+  reputation_level: string;
+  verified: number | boolean;
+  phone_verified: number | boolean;
+  available_credits: number;
+  limit_sender_domains: number;
+  limit_monthly: number;
+  limit_daily: number;
+  created_at: number;
+  updated_at: number;
+}
+
+/** Everything long-lived a command may use; built once per process. */
+export interface Services {
+  config: Config;
+  db: Db;
+  logger: Logger;
+  redis: Redis | null;
+  dns: DnsVerifier;
+}
+
+export interface CommandContext extends Services {
+  requestId: string;
+  ip: string;
+  /** Set for auth 'user'. */
+  user?: UserRow;
+  /** Effective permissions of the caller: '*' or a set of names. */
+  permissions?: '*' | Set<string>;
+  /** The session token hash when the caller came with a SessionID. */
+  sessionHash?: string;
+  /** Set for auth 'admin'. 0 means the install-wide AdminAPIKey. */
+  adminId?: number;
+}
+
+export type Params = Record<string, unknown>;
+
+export interface CommandDef {
+  /** Exactly the command name, lowercase. */
+  name: string;
+  auth: AuthKind;
+  permission?: string;
+  /** The command's own numbered codes and their texts (from the contract). */
+  errors: Record<number, string>;
+  /** Business errors as arrays (user.login, user.create style) instead of scalars. */
+  arrayErrors?: boolean;
+  /** Some Octeth success replies carry no ErrorCode (getdomains, user.apikey.*). */
+  omitSuccessErrorCode?: boolean;
+  run(params: Params, ctx: CommandContext): Promise<Record<string, unknown>>;
+}
+
+export function defineCommand(def: CommandDef): CommandDef {
+  return def;
+}

@@ -1,0 +1,169 @@
+import os from 'node:os';
+import path from 'node:path';
+
+/** Raised for a bad environment value; main prints its message as one line and exits. */
+export class ConfigError extends Error {}
+
+export type Role = 'all' | 'api' | 'worker' | 'smtp' | 'migrate';
+export const ROLES: readonly Role[] = ['all', 'api', 'worker', 'smtp', 'migrate'];
+
+export interface Config {
+  /** ROLE: which part of Postern this process runs (the CLI argument wins). Default `all`. */
+  role: Role;
+  /** PORT: HTTP port of the api role. Default 8080; 0 picks a free port. */
+  port: number;
+  /** HOST: address the HTTP server binds. Default 0.0.0.0. */
+  host: string;
+  /** DATA_DIR: where the embedded SQLite database and generated secrets live. Default ./data. */
+  dataDir: string;
+  /** DATABASE_URL: mysql://user:pass@host:port/db for MySQL/MariaDB; unset = embedded SQLite. */
+  databaseUrl: string | null;
+  /** REDIS_URL: redis://host:port for BullMQ and shared counters; unset = in-process queue. */
+  redisUrl: string | null;
+  /** REDIS_PREFIX: prefix of every Redis key this install writes. Default `postern`. */
+  redisPrefix: string;
+  /** ADMIN_API_KEY: the install-wide admin key; unset = one is generated at first start. */
+  adminApiKey: string | null;
+  /** ENCRYPTION_KEY: 32 bytes (64 hex chars or base64) that encrypt DKIM private keys at rest. */
+  encryptionKey: Buffer | null;
+  /** SESSION_IDLE_SECONDS: a SessionID expires after this much inactivity. Default 3600. */
+  sessionIdleSeconds: number;
+  /** MAIL_HOSTNAME: this install's public mail host; customers' CNAME records point at it. */
+  mailHostname: string;
+  /** MFROM_SUBDOMAIN: default return-path label, `<label>.<domain>`. Default `sl`. */
+  mfromSubdomain: string;
+  /** TRACK_PREFIX: default tracking-host prefix. Default `track`. */
+  trackPrefix: string;
+  /** TRACK_MERGE: joins the tracking prefix and the MFROM label. Default `-`. */
+  trackMerge: string;
+  /** DKIM_SELECTOR: selector of the per-domain DKIM key. Default `key1`. */
+  dkimSelector: string;
+  /** DMARC_RECORD: the DMARC policy we suggest publishing. Default `v=DMARC1; p=none`. */
+  dmarcRecord: string;
+  /** DNS_SERVERS: comma-separated resolvers for domain verification (host, host:port, [v6]:port). */
+  dnsServers: string[];
+  /** DNS_TIMEOUT_MS: per-query timeout of verification lookups. Default 3000. */
+  dnsTimeoutMs: number;
+  /** SMTP_PUBLIC_HOST: host shown to customers in SMTP credentials. Default MAIL_HOSTNAME. */
+  smtpPublicHost: string;
+  /** SMTP_PUBLIC_PORTS: ports shown to customers in SMTP credentials. Default `587,2525`. */
+  smtpPublicPorts: number[];
+  /** LOG_LEVEL: winston level (error, warn, info, debug). Default `info`. */
+  logLevel: string;
+  /** TRUST_PROXY: express `trust proxy` value, for client IPs behind a load balancer. Default `loopback`. */
+  trustProxy: string;
+  /** MAX_REQUEST_BYTES: largest accepted HTTP body. Default 31457280 (30 MiB). */
+  maxRequestBytes: number;
+  /** SHUTDOWN_TIMEOUT_MS: how long SIGTERM waits for in-flight work. Default 10000. */
+  shutdownTimeoutMs: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+function str(env: Env, name: string, fallback: string): string {
+  const v = env[name];
+  return v === undefined || v === '' ? fallback : v;
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(`${name} must be a whole number (got "${raw}")`);
+  const n = Number(raw.trim());
+  if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max} (got ${n})`);
+  return n;
+}
+
+function label(env: Env, name: string, fallback: string): string {
+  const v = str(env, name, fallback);
+  if (!/^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/i.test(v)) {
+    throw new ConfigError(`${name} must be a DNS label of letters, digits and inner hyphens, at most 32 long (got "${v}")`);
+  }
+  return v.toLowerCase();
+}
+
+function parseKey(raw: string): Buffer {
+  const s = raw.trim();
+  if (/^[0-9a-f]{64}$/i.test(s)) return Buffer.from(s, 'hex');
+  const b = Buffer.from(s, 'base64');
+  if (b.length === 32 && /^[A-Za-z0-9+/=_-]+$/.test(s)) return b;
+  throw new ConfigError('ENCRYPTION_KEY must be 32 bytes written as 64 hex characters or base64');
+}
+
+function url(env: Env, name: string, schemes: string[]): string | null {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return null;
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} is not a valid URL`);
+  }
+  if (!schemes.includes(u.protocol.replace(/:$/, ''))) {
+    throw new ConfigError(`${name} must start with ${schemes.map((s) => s + '://').join(' or ')}`);
+  }
+  return raw;
+}
+
+/** Builds the one typed config object from the environment; throws ConfigError naming the bad variable. */
+export function loadConfig(env: Env = process.env, roleArg?: string): Config {
+  const roleRaw = (roleArg ?? str(env, 'ROLE', 'all')).toLowerCase();
+  if (!ROLES.includes(roleRaw as Role)) {
+    throw new ConfigError(`${roleArg !== undefined ? 'role argument' : 'ROLE'} must be one of ${ROLES.join(', ')} (got "${roleRaw}")`);
+  }
+  const databaseUrl = url(env, 'DATABASE_URL', ['mysql', 'mysql2', 'mariadb']);
+  const encryptionKey = env.ENCRYPTION_KEY ? parseKey(env.ENCRYPTION_KEY) : null;
+  if (databaseUrl && !encryptionKey) {
+    throw new ConfigError('ENCRYPTION_KEY is required when DATABASE_URL is set (generate one with: openssl rand -hex 32)');
+  }
+  const adminApiKey = env.ADMIN_API_KEY ? env.ADMIN_API_KEY : null;
+  if (adminApiKey !== null && adminApiKey.length < 16) {
+    throw new ConfigError('ADMIN_API_KEY must be at least 16 characters long');
+  }
+  const mailHostname = str(env, 'MAIL_HOSTNAME', os.hostname()).toLowerCase().replace(/\.$/, '');
+  if (!/^[a-z0-9.-]+$/.test(mailHostname)) throw new ConfigError(`MAIL_HOSTNAME must be a host name (got "${mailHostname}")`);
+  const dnsServers = str(env, 'DNS_SERVERS', '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const s of dnsServers) {
+    if (!/^(\[[0-9a-f:.]+\](:\d+)?|[0-9a-z.-]+(:\d+)?|[0-9a-f:]+)$/i.test(s)) {
+      throw new ConfigError(`DNS_SERVERS entry "${s}" must be host, host:port or [ipv6]:port`);
+    }
+  }
+  const portsRaw = str(env, 'SMTP_PUBLIC_PORTS', '587,2525');
+  const smtpPublicPorts = portsRaw.split(',').map((p) => p.trim());
+  if (smtpPublicPorts.some((p) => !/^\d{1,5}$/.test(p) || Number(p) > 65535)) {
+    throw new ConfigError(`SMTP_PUBLIC_PORTS must be comma-separated port numbers (got "${portsRaw}")`);
+  }
+  const logLevel = str(env, 'LOG_LEVEL', 'info');
+  if (!['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'].includes(logLevel)) {
+    throw new ConfigError(`LOG_LEVEL must be one of error, warn, info, debug (got "${logLevel}")`);
+  }
+  return {
+    role: roleRaw as Role,
+    port: int(env, 'PORT', 8080, 0, 65535),
+    host: str(env, 'HOST', '0.0.0.0'),
+    dataDir: path.resolve(str(env, 'DATA_DIR', './data')),
+    databaseUrl,
+    redisUrl: url(env, 'REDIS_URL', ['redis', 'rediss']),
+    redisPrefix: str(env, 'REDIS_PREFIX', 'postern'),
+    adminApiKey,
+    encryptionKey,
+    sessionIdleSeconds: int(env, 'SESSION_IDLE_SECONDS', 3600, 60, 30 * 86400),
+    mailHostname,
+    mfromSubdomain: label(env, 'MFROM_SUBDOMAIN', 'sl'),
+    trackPrefix: label(env, 'TRACK_PREFIX', 'track'),
+    trackMerge: str(env, 'TRACK_MERGE', '-'),
+    dkimSelector: label(env, 'DKIM_SELECTOR', 'key1'),
+    dmarcRecord: str(env, 'DMARC_RECORD', 'v=DMARC1; p=none'),
+    dnsServers,
+    dnsTimeoutMs: int(env, 'DNS_TIMEOUT_MS', 3000, 100, 60000),
+    smtpPublicHost: str(env, 'SMTP_PUBLIC_HOST', mailHostname),
+    smtpPublicPorts: smtpPublicPorts.map(Number),
+    logLevel,
+    trustProxy: str(env, 'TRUST_PROXY', 'loopback'),
+    maxRequestBytes: int(env, 'MAX_REQUEST_BYTES', 30 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10000, 0, 600000),
+  };
+}

@@ -1,0 +1,53 @@
+import { Resolver } from 'node:dns/promises';
+import type { DnsRecord } from './dns-records';
+
+function bareName(s: string): string {
+  return s.trim().toLowerCase().replace(/\.$/, '');
+}
+
+/** `k=v; k=v` tags of a DKIM/DMARC record, whitespace removed, tag names lowercase. */
+function tags(txt: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const part of txt.split(';')) {
+    const i = part.indexOf('=');
+    if (i > 0) m.set(part.slice(0, i).trim().toLowerCase(), part.slice(i + 1).replace(/\s+/g, ''));
+  }
+  return m;
+}
+
+/** Checks published records through a real resolver (DNS_SERVERS, or the system's). */
+export class DnsVerifier {
+  constructor(
+    private readonly servers: string[],
+    private readonly timeoutMs: number,
+  ) {}
+
+  private resolver(): Resolver {
+    const r = new Resolver({ timeout: this.timeoutMs, tries: 2 });
+    if (this.servers.length) r.setServers(this.servers);
+    return r;
+  }
+
+  /** Every record with `ok` set; lookups run in parallel and a failed lookup is simply not ok. */
+  async verify(records: DnsRecord[]): Promise<DnsRecord[]> {
+    const resolver = this.resolver();
+    return Promise.all(records.map(async (r) => ({ ...r, ok: await this.check(resolver, r).catch(() => false) })));
+  }
+
+  private async check(resolver: Resolver, r: DnsRecord): Promise<boolean> {
+    if (r.type === 'CNAME') {
+      const targets = await resolver.resolveCname(r.host);
+      return targets.some((t) => bareName(t) === bareName(r.value));
+    }
+    const texts = (await resolver.resolveTxt(r.host)).map((chunks) => chunks.join(''));
+    if (r.purpose === 'dkim') {
+      const want = tags(r.value).get('p');
+      return texts.some((t) => {
+        const got = tags(t);
+        return got.get('p') === want && (got.get('v') ?? 'DKIM1').toUpperCase() === 'DKIM1';
+      });
+    }
+    if (r.purpose === 'dmarc') return texts.some((t) => /^v\s*=\s*DMARC1\s*(;|$)/i.test(t.trim()));
+    return texts.some((t) => t.replace(/\s+/g, ' ').trim() === r.value.replace(/\s+/g, ' ').trim());
+  }
+}

@@ -1,0 +1,75 @@
+import type { Response } from 'express';
+import { toXml } from './http/xml';
+
+/**
+ * A command's own numbered failure. `codes` holds one code (scalar reply) or several (array reply);
+ * texts default to the command's error table.
+ */
+export class CommandError extends Error {
+  readonly codes: number[];
+  readonly asArray: boolean;
+  readonly texts: string[] | undefined;
+  constructor(code: number | number[], text?: string | string[]) {
+    const codes = Array.isArray(code) ? code : [code];
+    super(`command error ${codes.join(',')}`);
+    this.codes = codes;
+    this.asArray = Array.isArray(code);
+    this.texts = text === undefined ? undefined : Array.isArray(text) ? text : [text];
+  }
+}
+
+/** Pipeline failures that are not a command's own: auth, permission, and the hard failures of §1.7. */
+export class HardError extends Error {
+  constructor(
+    readonly code: number,
+    readonly httpStatus: number,
+    message: string,
+    /** 100000/100001 are always JSON, whatever ResponseFormat says. */
+    readonly jsonOnly = false,
+  ) {
+    super(message);
+  }
+}
+
+export const AUTH_FAILED = 99998;
+export const PERMISSION_DENIED = 99999;
+
+export const hard = {
+  invalidJson: (detail = 'Request body is not valid JSON') => new HardError(100000, 400, detail, true),
+  badMethod: (method: string) => new HardError(100001, 400, `Unsupported request method: ${method}. Use GET or POST.`, true),
+  unknownCommand: (name: string) =>
+    name === '' ? new HardError(100003, 400, 'Missing API command: send the Command parameter.') : new HardError(100003, 400, `Invalid API command: "${name}" not found.`),
+  tooLarge: (limit: number) => new HardError(100006, 413, `Request body is larger than ${limit} bytes.`, true),
+  internal: (requestId: string) => new HardError(100005, 500, `Internal error. Quote request id ${requestId} when reporting it.`),
+};
+
+export type ResponseFormat = 'JSON' | 'XML';
+
+/** The one writer of the legacy `/api.php` envelope. */
+export function writeLegacy(res: Response, format: ResponseFormat, status: number, body: Record<string, unknown>): void {
+  if (format === 'XML') {
+    res.status(status).type('text/xml; charset=utf-8').send(toXml(body));
+    return;
+  }
+  res.status(status).json(body);
+}
+
+export function legacySuccess(result: Record<string, unknown>, includeErrorCode = true): Record<string, unknown> {
+  return includeErrorCode ? { Success: true, ErrorCode: 0, ...result } : { Success: true, ...result };
+}
+
+export function legacyFailure(codes: number[], texts: string[], asArray: boolean, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return asArray
+    ? { Success: false, ErrorCode: codes, ErrorText: texts, ...extra }
+    : { Success: false, ErrorCode: codes[0], ErrorText: texts[0], ...extra };
+}
+
+export function legacyHardFailure(err: HardError): Record<string, unknown> {
+  return { Success: false, ErrorCode: err.code, ErrorText: err.message, Errors: [{ Code: err.code, Message: err.message }] };
+}
+
+/** The one writer of the `/api/v1/*` error envelope. */
+export function writeV1Errors(res: Response, status: number, errors: { Code: number; Message: string }[], headers: Record<string, string> = {}): void {
+  for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+  res.status(status).json({ Errors: errors });
+}

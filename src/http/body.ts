@@ -1,0 +1,82 @@
+import type { NextFunction, Request, Response } from 'express';
+import express from 'express';
+import multer from 'multer';
+import qs from 'qs';
+import { hard, HardError } from '../errors';
+
+export interface ParsedBody {
+  body: unknown;
+  isJson: boolean;
+}
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    parsedBody?: ParsedBody;
+  }
+}
+
+const QS_OPTIONS: qs.IParseOptions = { allowPrototypes: false, depth: 8, parameterLimit: 5000, arrayLimit: 1000 };
+
+/**
+ * Reads any body into `req.parsedBody`: JSON (declared, or an undeclared body that starts with `{`,
+ * as `curl -d '{…}'` sends), form-urlencoded, or multipart form fields. Failures become HardErrors.
+ */
+export function bodyReader(limit: number) {
+  const upload = multer({ limits: { fieldSize: limit, fields: 5000, files: 0 } }).none();
+  const raw = express.raw({ type: () => true, limit });
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const type = (req.headers['content-type'] ?? '').toLowerCase();
+    if (type.startsWith('multipart/form-data')) {
+      upload(req, res, (err: unknown) => {
+        if (err) return next(multipartError(err, limit));
+        req.parsedBody = { body: req.body ?? {}, isJson: false };
+        next();
+      });
+      return;
+    }
+    raw(req, res, (err: unknown) => {
+      if (err) return next(rawError(err, limit));
+      const buf: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      try {
+        req.parsedBody = parseBuffer(buf, type);
+      } catch (e) {
+        return next(e);
+      }
+      next();
+    });
+  };
+}
+
+function parseBuffer(buf: Buffer, type: string): ParsedBody {
+  const text = buf.toString('utf8');
+  if (text.trim() === '') return { body: {}, isJson: false };
+  const declaredJson = type.includes('json');
+  if (declaredJson || /^\s*\{/.test(text)) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (e) {
+      throw hard.invalidJson(`Request body is not valid JSON: ${(e as Error).message}`);
+    }
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw hard.invalidJson('Request body must be a JSON object');
+    return { body: parsed, isJson: true };
+  }
+  return { body: qs.parse(text, QS_OPTIONS), isJson: false };
+}
+
+function rawError(err: unknown, limit: number): HardError {
+  const e = err as { type?: string; status?: number };
+  if (e.type === 'entity.too.large' || e.status === 413) return hard.tooLarge(limit);
+  return hard.invalidJson('Request body could not be read');
+}
+
+function multipartError(err: unknown, limit: number): HardError {
+  const e = err as { code?: string; message?: string };
+  if (e.code === 'LIMIT_FIELD_VALUE' || e.code === 'LIMIT_FIELD_COUNT') return hard.tooLarge(limit);
+  if (e.code === 'LIMIT_UNEXPECTED_FILE' || e.code === 'LIMIT_FILE_COUNT') {
+    return new HardError(100000, 400, 'File uploads are not accepted here: send attachments as base64 fields', true);
+  }
+  return new HardError(100000, 400, `Malformed multipart body: ${e.message ?? 'unreadable'}`, true);
+}
+
+export { QS_OPTIONS };

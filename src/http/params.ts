@@ -1,0 +1,35 @@
+/** Lowercases every key at every depth (Octeth's dispatcher does the same), dropping prototype-polluting names. */
+export function lowercaseKeys(value: unknown, depth = 0): unknown {
+  if (depth > 32 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((v) => lowercaseKeys(v, depth + 1));
+  const out: Record<string, unknown> = Object.create(null);
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    const key = k.toLowerCase();
+    if (key === '__proto__' || key === 'constructor' || key === 'prototype') continue;
+    out[key] = lowercaseKeys(v, depth + 1);
+  }
+  return out;
+}
+
+/**
+ * Merges query-string and body parameters into one lowercase-keyed object; body wins.
+ * In query strings and form bodies a repeated plain key (`a=1&a=2`) keeps its last value, as PHP does;
+ * JSON bodies keep their arrays.
+ */
+export function collectParams(query: unknown, body: unknown, bodyIsJson: boolean): Record<string, unknown> {
+  const merged: Record<string, unknown> = Object.create(null);
+  for (const [src, keepArrays] of [[query, false], [body, bodyIsJson]] as const) {
+    if (!src || typeof src !== 'object' || Array.isArray(src)) continue;
+    const lowered = lowercaseKeys(src) as Record<string, unknown>;
+    for (const [k, v] of Object.entries(lowered)) {
+      merged[k] = !keepArrays && Array.isArray(v) && v.every((x) => typeof x === 'string') ? v[v.length - 1] : v;
+    }
+  }
+  return merged;
+}
+
+/** Octeth's truthy set: true, 1, "1", "true", "yes", "on". */
+export function truthy(v: unknown): boolean {
+  if (v === true || v === 1) return true;
+  return typeof v === 'string' && ['1', 'true', 'yes', 'on'].includes(v.trim().toLowerCase());
+}

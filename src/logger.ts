@@ -1,0 +1,34 @@
+import winston from 'winston';
+
+/** Keys whose values never reach a log line, at any depth. */
+const SECRET_KEYS = /pass(word)?|secret|token|apikey|api_key|sessionid|authorization|private|signing/i;
+
+export function redact(value: unknown, depth = 0): unknown {
+  if (depth > 6 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    out[k] = SECRET_KEYS.test(k) ? '[redacted]' : redact(v, depth + 1);
+  }
+  return out;
+}
+
+const redactFormat = winston.format((info) => {
+  for (const k of Object.keys(info)) {
+    if (SECRET_KEYS.test(k)) (info as Record<string, unknown>)[k] = '[redacted]';
+    else (info as Record<string, unknown>)[k] = redact((info as Record<string, unknown>)[k]);
+  }
+  return info;
+});
+
+export type Logger = winston.Logger;
+
+/** JSON lines on stdout; `silent` for tests that do not want noise. */
+export function createLogger(level: string, silent = false): Logger {
+  return winston.createLogger({
+    level,
+    silent,
+    format: winston.format.combine(redactFormat(), winston.format.timestamp(), winston.format.json()),
+    transports: [new winston.transports.Console()],
+  });
+}

@@ -1,0 +1,117 @@
+#!/usr/bin/env node
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createApp } from './app';
+import { ensureAdmin } from './auth/admin';
+import { purgeIdleSessions } from './auth/sessions';
+import type { Services } from './command';
+import { Config, ConfigError, loadConfig } from './config';
+import { migrateLatest } from './db';
+import { createLogger } from './logger';
+import { buildServices, closeServices } from './services';
+
+export interface Running {
+  services: Services;
+  server: http.Server | null;
+  stop(): Promise<void>;
+}
+
+function printCredentials(created: { username: string; password: string; adminApiKey: string | null }, config: Config): void {
+  // Printed once to the terminal (not the log stream); only hashes are stored.
+  const lines = [
+    '',
+    '  Postern created its admin credentials. They are shown only this once: store them now.',
+    `    AdminAPIKey:     ${created.adminApiKey ?? (config.adminApiKey ? '(from ADMIN_API_KEY)' : '(unchanged)')}`,
+    `    admin username:  ${created.username}`,
+    `    admin password:  ${created.password}`,
+    '',
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+/** Starts the roles the config asks for; resolves once listening. */
+export async function start(config: Config): Promise<Running> {
+  const logger = createLogger(config.logLevel);
+  const services = buildServices(config, logger);
+  const applied = await migrateLatest(services.db);
+  if (applied.length) logger.info('migrations applied', { migrations: applied });
+  if (config.role === 'migrate') {
+    await closeServices(services);
+    return { services, server: null, stop: async () => undefined };
+  }
+  if (config.role === 'smtp') {
+    throw new ConfigError('the smtp role is not available in this build yet (SMTP relay front: issue #4)');
+  }
+  // Build everything that can refuse to start before generating credentials, so they are never printed and lost.
+  const api = config.role === 'all' || config.role === 'api' ? createApp(services) : null;
+  const created = await ensureAdmin(services.db, services.config);
+  if (created) printCredentials(created, config);
+
+  let server: http.Server | null = null;
+  if (api) {
+    const { app } = api;
+    server = http.createServer(app);
+    server.keepAliveTimeout = 65_000;
+    await new Promise<void>((resolve, reject) => {
+      server!.once('error', reject);
+      server!.listen(config.port, config.host, resolve);
+    });
+    const addr = server.address() as AddressInfo;
+    logger.info('api listening', { host: addr.address, port: addr.port, database: config.databaseUrl ? 'mysql' : 'sqlite', queue: config.redisUrl ? 'redis' : 'in-process' });
+  }
+
+  const timers: NodeJS.Timeout[] = [];
+  if (config.role === 'all' || config.role === 'worker') {
+    const sweep = () =>
+      purgeIdleSessions(services.db, services.config.sessionIdleSeconds).catch((err) => logger.warn('session purge failed', { error: (err as Error).message }));
+    timers.push(setInterval(sweep, 10 * 60_000).unref());
+    logger.info('worker running', { tasks: ['session purge'] });
+  }
+  let stopping: Promise<void> | null = null;
+  const stop = () =>
+    (stopping ??= (async () => {
+      timers.forEach(clearInterval);
+      if (server) {
+        const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
+        server.closeIdleConnections();
+        const force = setTimeout(() => server!.closeAllConnections(), config.shutdownTimeoutMs);
+        await closed;
+        clearTimeout(force);
+      }
+      await closeServices(services);
+      logger.info('stopped');
+    })());
+  return { services, server, stop };
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(process.env, process.argv[2]);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`postern: invalid configuration: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  let running: Running;
+  try {
+    running = await start(config);
+  } catch (err) {
+    process.stderr.write(`postern: ${err instanceof ConfigError ? 'invalid configuration: ' : 'failed to start: '}${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  if (config.role === 'migrate') return;
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      running.services.logger.info('shutting down', { signal });
+      running.stop().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    });
+  }
+}
+
+if (require.main === module) void main();

@@ -1,0 +1,39 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { Services } from './command';
+import type { Config } from './config';
+import { openDb } from './db';
+import { DnsVerifier } from './domains/dns-verify';
+import type { Logger } from './logger';
+
+/**
+ * The embedded default keeps its encryption key beside the database (DATA_DIR/encryption.key, mode 0600),
+ * created at first start; production passes ENCRYPTION_KEY (config refuses DATABASE_URL without it).
+ */
+export function embeddedEncryptionKey(dataDir: string): Buffer {
+  const file = path.join(dataDir, 'encryption.key');
+  fs.mkdirSync(dataDir, { recursive: true });
+  try {
+    fs.writeFileSync(file, crypto.randomBytes(32).toString('hex') + '\n', { flag: 'wx', mode: 0o600 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  const key = Buffer.from(fs.readFileSync(file, 'utf8').trim(), 'hex');
+  if (key.length !== 32) throw new Error(`${file} does not hold a 32-byte hex key`);
+  return key;
+}
+
+export function buildServices(config: Config, logger: Logger): Services {
+  const withKey: Config = config.encryptionKey ? config : { ...config, encryptionKey: embeddedEncryptionKey(config.dataDir) };
+  const redis = config.redisUrl
+    ? new Redis(config.redisUrl, { keyPrefix: `${config.redisPrefix}:`, maxRetriesPerRequest: 2, lazyConnect: false, enableOfflineQueue: true })
+    : null;
+  redis?.on('error', (err: Error) => logger.warn('redis error', { error: err.message }));
+  return { config: withKey, db: openDb(withKey), logger, redis, dns: new DnsVerifier(config.dnsServers, config.dnsTimeoutMs) };
+}
+
+export async function closeServices(s: Services): Promise<void> {
+  await Promise.allSettled([s.db.destroy(), s.redis ? s.redis.quit() : Promise.resolve()]);
+}

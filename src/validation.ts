@@ -1,0 +1,83 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Ajv, { ErrorObject, ValidateFunction } from 'ajv';
+import type { CommandDef, Params } from './command';
+
+/**
+ * One JSON Schema per command under schemas/. Property names are lowercase (the door lowercases keys).
+ * Each property names the command's own code for a missing value (`x-code`) and, where the contract
+ * has one, for a present but malformed value (`x-invalid-code`).
+ */
+interface PropSchema {
+  'x-code'?: number;
+  'x-invalid-code'?: number;
+}
+
+interface CompiledSchema {
+  validate: ValidateFunction;
+  props: Record<string, PropSchema>;
+}
+
+export function projectRoot(): string {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json'))) {
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error('package.json not found above ' + __dirname);
+    dir = up;
+  }
+  return dir;
+}
+
+export class Validator {
+  private readonly compiled = new Map<string, CompiledSchema>();
+
+  constructor(commands: Record<string, CommandDef>, schemaDir = path.join(projectRoot(), 'schemas')) {
+    const ajv = new Ajv({ allErrors: true, coerceTypes: true, useDefaults: true, strict: true, allowUnionTypes: true, strictRequired: false });
+    ajv.addVocabulary(['x-code', 'x-invalid-code']);
+    const files = fs.readdirSync(schemaDir).filter((f) => f.endsWith('.json'));
+    const defs = files.find((f) => f === '_defs.json');
+    if (defs) ajv.addSchema(JSON.parse(fs.readFileSync(path.join(schemaDir, defs), 'utf8')), '_defs.json');
+    const names = new Set(files.filter((f) => f !== '_defs.json').map((f) => f.replace(/\.json$/, '')));
+    const missing = Object.keys(commands).filter((c) => !names.has(c));
+    const orphans = [...names].filter((n) => !Object.prototype.hasOwnProperty.call(commands, n));
+    if (missing.length || orphans.length) {
+      throw new Error(
+        [missing.length ? `commands without a schema: ${missing.join(', ')}` : '', orphans.length ? `schemas without a command: ${orphans.join(', ')}` : '']
+          .filter(Boolean)
+          .join('; '),
+      );
+    }
+    for (const name of names) {
+      const schema = JSON.parse(fs.readFileSync(path.join(schemaDir, `${name}.json`), 'utf8'));
+      const props = (schema.properties ?? {}) as Record<string, PropSchema>;
+      for (const key of Object.keys(props)) {
+        if (key !== key.toLowerCase()) throw new Error(`schemas/${name}.json: property "${key}" must be lowercase`);
+      }
+      this.compiled.set(name, { validate: ajv.compile(schema), props });
+    }
+  }
+
+  /** Returns the command's codes for every failing property, sorted and unique; [] when valid. */
+  check(command: CommandDef, params: Params): number[] {
+    const c = this.compiled.get(command.name);
+    if (!c) throw new Error(`no schema for ${command.name}`);
+    const before = { ...params };
+    if (c.validate(params)) return [];
+    const codes = new Set<number>();
+    for (const err of c.validate.errors ?? []) {
+      // Combinators only summarise the property errors reported beside them.
+      if (err.keyword === 'if' || err.keyword === 'anyOf' || err.keyword === 'oneOf') continue;
+      codes.add(codeFor(err, c.props, before, command.name));
+    }
+    return [...codes].sort((a, b) => a - b);
+  }
+}
+
+function codeFor(err: ErrorObject, props: Record<string, PropSchema>, raw: Params, name: string): number {
+  const prop = err.keyword === 'required' ? String(err.params.missingProperty) : err.instancePath.split('/')[1] ?? '';
+  const p = props[prop];
+  if (!p || p['x-code'] === undefined) throw new Error(`schemas/${name}.json: no x-code for "${prop}" (${err.keyword})`);
+  const value = raw[prop];
+  const absent = err.keyword === 'required' || value === undefined || value === null || value === '';
+  return absent || p['x-invalid-code'] === undefined ? p['x-code'] : p['x-invalid-code'];
+}

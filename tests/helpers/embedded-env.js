@@ -1,0 +1,1 @@
+process.env.POSTERN_TEST_DB = 'sqlite';

@@ -1,0 +1,134 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import knexFactory from 'knex';
+import supertest from 'supertest';
+import type { Express } from 'express';
+import { createApp } from '../../src/app';
+import { ensureAdmin } from '../../src/auth/admin';
+import type { Services } from '../../src/command';
+import { loadConfig } from '../../src/config';
+import { migrateLatest } from '../../src/db';
+import { createLogger } from '../../src/logger';
+import { buildServices, closeServices } from '../../src/services';
+
+export type Backend = 'mysql' | 'sqlite';
+
+/** Which store this jest project runs on: the real MariaDB + Redis, or the embedded default. */
+export function backend(): Backend {
+  return process.env.POSTERN_TEST_DB === 'sqlite' ? 'sqlite' : 'mysql';
+}
+
+export const MYSQL_ROOT = process.env.TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
+export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export interface Harness {
+  app: Express;
+  services: Services;
+  adminKey: string;
+  backend: Backend;
+  /** POST /api.php with a JSON body; resolves to the parsed reply body. */
+  call(params: Record<string, unknown>): Promise<any>;
+  close(): Promise<void>;
+}
+
+/**
+ * A fresh install for one test file: its own MariaDB database and Redis key prefix (or its own SQLite
+ * directory), migrated, with a known AdminAPIKey. `env` overrides any configuration variable.
+ */
+export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
+  const which = backend();
+  const runId = `${process.pid}_${crypto.randomBytes(4).toString('hex')}`;
+  const adminKey = `test-admin-${crypto.randomBytes(12).toString('hex')}`;
+  const baseEnv: Record<string, string> = {
+    ADMIN_API_KEY: adminKey,
+    MAIL_HOSTNAME: 'mx.postern.test',
+    LOG_LEVEL: 'error',
+    DNS_SERVERS: '127.0.0.1:1',
+    DNS_TIMEOUT_MS: '300',
+  };
+  let dropDb: (() => Promise<void>) | null = null;
+  let tmpDir: string | null = null;
+  if (which === 'mysql') {
+    const dbName = `postern_test_${runId}`;
+    const admin = knexFactory({ client: 'mysql2', connection: MYSQL_ROOT });
+    await admin.raw(`CREATE DATABASE \`${dbName}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+    await admin.destroy();
+    baseEnv.DATABASE_URL = `${MYSQL_ROOT}/${dbName}`;
+    baseEnv.ENCRYPTION_KEY = crypto.randomBytes(32).toString('hex');
+    baseEnv.REDIS_URL = REDIS_URL;
+    baseEnv.REDIS_PREFIX = `postern-test:${runId}`;
+    dropDb = async () => {
+      const a = knexFactory({ client: 'mysql2', connection: MYSQL_ROOT });
+      await a.raw(`DROP DATABASE IF EXISTS \`${dbName}\``);
+      await a.destroy();
+    };
+  } else {
+    tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'postern-test-'));
+    baseEnv.DATA_DIR = tmpDir;
+  }
+  const config = loadConfig({ ...baseEnv, ...env });
+  const services = buildServices(config, createLogger('error', true));
+  await migrateLatest(services.db);
+  await ensureAdmin(services.db, services.config);
+  const { app } = createApp(services);
+  const agent = supertest(app);
+  return {
+    app,
+    services,
+    adminKey,
+    backend: which,
+    async call(params) {
+      const res = await agent.post('/api.php').send(params);
+      return res.body;
+    },
+    async close() {
+      if (services.redis) {
+        const prefix = `${config.redisPrefix}:`;
+        const keys = await services.redis.keys(`${prefix}*`);
+        if (keys.length) await services.redis.del(...keys.map((k) => k.slice(prefix.length)));
+      }
+      await closeServices(services);
+      if (dropDb) await dropDb();
+      if (tmpDir) fs.rmSync(tmpDir, { recursive: true, force: true });
+    },
+  };
+}
+
+let userSeq = 0;
+
+/** Creates a user through user.create and logs in; returns the ids the tests need. */
+export async function createUser(h: Harness, overrides: Record<string, unknown> = {}): Promise<{ userId: number; sessionId: string; username: string; password: string }> {
+  userSeq += 1;
+  const username = `user${userSeq}_${crypto.randomBytes(3).toString('hex')}`;
+  const password = 'correct horse battery';
+  const created = await h.call({
+    Command: 'user.create',
+    AdminAPIKey: h.adminKey,
+    RelUserGroupID: 1,
+    EmailAddress: `${username}@example.com`,
+    Username: username,
+    Password: password,
+    FirstName: 'Test',
+    TimeZone: 'UTC',
+    Language: 'en',
+    ...overrides,
+  });
+  if (!created.Success) throw new Error(`user.create failed: ${JSON.stringify(created)}`);
+  const login = await h.call({ Command: 'user.login', Username: username, Password: password });
+  if (!login.Success) throw new Error(`user.login failed: ${JSON.stringify(login)}`);
+  return { userId: created.UserID, sessionId: login.SessionID, username, password };
+}
+
+/** Adds a sender domain for the session's user; returns its id. */
+export async function addDomain(h: Harness, sessionId: string, domainName: string, extra: Record<string, unknown> = {}): Promise<number> {
+  const r = await h.call({ Command: 'emailgateway.adddomain', SessionID: sessionId, DomainName: domainName, ...extra });
+  if (!r.Success) throw new Error(`adddomain failed: ${JSON.stringify(r)}`);
+  return r.NewSenderDomainID;
+}
+
+/** A domain name no other test file will pick. */
+export function uniqueDomain(label = 'mail'): string {
+  return `${label}.${crypto.randomBytes(5).toString('hex')}.example.com`;
+}

@@ -32,6 +32,9 @@ export default defineCommand({
       track_prefix_disabled: p.trackprefixdisabled === undefined ? false : truthy(p.trackprefixdisabled),
     };
     if (!hostsAreValid(composeHosts(settings, ctx.config))) throw new CommandError([4]);
+    // Cheap refusal before the (costly) key generation; the transaction below checks again.
+    const owner = await ctx.db('sender_domains').where({ domain }).first('user_id');
+    if (owner && Number(owner.user_id) !== user.id) throw new CommandError([2], TAKEN);
 
     const fields = await newDomainFields(ctx, settings);
     const now = Date.now();

@@ -46,7 +46,9 @@ export function createApp(services: Services): App {
     }
     if (services.redis) {
       try {
-        await Promise.race([services.redis.ping(), new Promise((_, rej) => setTimeout(() => rej(new Error('timeout')), 2000))]);
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise((_, rej) => (timer = setTimeout(() => rej(new Error('no answer within 2 s')), 2000)));
+        await Promise.race([services.redis.ping(), timeout]).finally(() => clearTimeout(timer));
         checks.redis = 'ok';
       } catch (err) {
         ready = false;

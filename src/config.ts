@@ -82,6 +82,12 @@ function label(env: Env, name: string, fallback: string): string {
   return v.toLowerCase();
 }
 
+function trackMerge(env: Env): string {
+  const v = env.TRACK_MERGE === undefined ? '-' : env.TRACK_MERGE;
+  if (!['', '-', '.'].includes(v)) throw new ConfigError(`TRACK_MERGE must be "-", "." or empty (got "${v}")`);
+  return v;
+}
+
 function parseKey(raw: string): Buffer {
   const s = raw.trim();
   if (/^[0-9a-f]{64}$/i.test(s)) return Buffer.from(s, 'hex');
@@ -154,7 +160,7 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     mailHostname,
     mfromSubdomain: label(env, 'MFROM_SUBDOMAIN', 'sl'),
     trackPrefix: label(env, 'TRACK_PREFIX', 'track'),
-    trackMerge: str(env, 'TRACK_MERGE', '-'),
+    trackMerge: trackMerge(env),
     dkimSelector: label(env, 'DKIM_SELECTOR', 'key1'),
     dmarcRecord: str(env, 'DMARC_RECORD', 'v=DMARC1; p=none'),
     dnsServers,

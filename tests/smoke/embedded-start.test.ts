@@ -1,0 +1,112 @@
+/**
+ * Starts the built gateway exactly as `npm start` does on a fresh clone: no DATABASE_URL, no REDIS_URL,
+ * a new DATA_DIR. Requires `npm run build` first (npm test does it).
+ */
+import { ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+const MAIN = path.resolve(__dirname, '../../dist/src/main.js');
+
+function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
+  for (const k of ['DATABASE_URL', 'REDIS_URL', 'ADMIN_API_KEY', 'ENCRYPTION_KEY', 'ROLE', 'POSTERN_TEST_DB']) delete env[k];
+  return { ...env, ...extra };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+interface Proc {
+  child: ChildProcessWithoutNullStreams;
+  out: () => string;
+  exited: Promise<number | null>;
+}
+
+async function startGateway(dataDir: string, port: number): Promise<Proc> {
+  const child = spawn(process.execPath, [MAIN], { env: cleanEnv({ DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', MAIL_HOSTNAME: 'mx.smoke.test' }) });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const deadline = Date.now() + 30_000;
+  while (!out.includes('api listening')) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`gateway did not start:\n${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { child, out: () => out, exited };
+}
+
+async function api(port: number, params: Record<string, unknown>): Promise<any> {
+  const res = await fetch(`http://127.0.0.1:${port}/api.php`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(params) });
+  return res.json();
+}
+
+describe('embedded default (npm start on a fresh clone)', () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'postern-smoke-'));
+  afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+
+  it('starts with no servers, prints the admin key once, serves the walk-through, and stops cleanly on SIGTERM', async () => {
+    expect(fs.existsSync(MAIN)).toBe(true);
+    const port = await freePort();
+    const gw = await startGateway(dataDir, port);
+    const adminKey = /AdminAPIKey:\s+(pa_[A-Za-z0-9]+)/.exec(gw.out())?.[1];
+    expect(adminKey).toBeDefined();
+
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+    expect(ready.status).toBe(200);
+
+    const created = await api(port, {
+      Command: 'user.create', AdminAPIKey: adminKey, RelUserGroupID: 1, EmailAddress: 'ada@example.com',
+      Username: 'ada', Password: 'analytical-engine', FirstName: 'Ada', TimeZone: 'UTC', Language: 'en',
+    });
+    expect(created).toMatchObject({ Success: true, UserID: 1 });
+    const login = await api(port, { Command: 'user.login', Username: 'ada', Password: 'analytical-engine' });
+    expect(login.Success).toBe(true);
+    const domain = await api(port, { Command: 'emailgateway.adddomain', SessionID: login.SessionID, DomainName: 'example.com' });
+    expect(domain).toMatchObject({ Success: true, Domain: { SenderDomain: 'example.com', Status: 'Approval Pending' } });
+    const key = await api(port, { Command: 'emailgateway.addapi', SessionID: login.SessionID, DomainID: domain.NewSenderDomainID, Description: 'prod' });
+    expect(key.APIKey.APIKey).toMatch(/^eg_live_/);
+    const smtp = await api(port, { Command: 'emailgateway.addsmtp', SessionID: login.SessionID, DomainID: domain.NewSenderDomainID });
+    expect(smtp.SMTP.SMTPPassword).toHaveLength(24);
+
+    // No secret reaches the output besides the one-time banner.
+    expect(gw.out()).not.toContain(key.APIKey.APIKey);
+    expect(gw.out()).not.toContain(smtp.SMTP.SMTPPassword);
+    expect(gw.out()).not.toContain('analytical-engine');
+
+    gw.child.kill('SIGTERM');
+    expect(await gw.exited).toBe(0);
+    expect(fs.existsSync(path.join(dataDir, 'postern.sqlite'))).toBe(true);
+
+    // A restart keeps the data and does not print (or change) credentials again.
+    const again = await startGateway(dataDir, port);
+    expect(again.out()).not.toContain('AdminAPIKey:');
+    const relogin = await api(port, { Command: 'user.login', Username: 'ada', Password: 'analytical-engine' });
+    expect(relogin.Success).toBe(true);
+    const list = await api(port, { Command: 'user.current', AdminAPIKey: adminKey, SessionID: relogin.SessionID });
+    expect(list.UserInfo.Username).toBe('ada');
+    again.child.kill('SIGTERM');
+    expect(await again.exited).toBe(0);
+  });
+
+  it.each([
+    [{ PORT: 'abc' }, /^postern: invalid configuration: PORT must be a whole number \(got "abc"\)\n$/],
+    [{ DATABASE_URL: 'mysql://root@127.0.0.1/x' }, /^postern: invalid configuration: ENCRYPTION_KEY is required when DATABASE_URL is set/],
+    [{ ROLE: 'bogus' }, /^postern: invalid configuration: ROLE must be one of all, api, worker, smtp, migrate \(got "bogus"\)\n$/],
+    [{ REDIS_URL: 'http://x' }, /^postern: invalid configuration: REDIS_URL must start with redis:\/\/ or rediss:\/\/\n$/],
+  ])('exits with one line naming the bad variable (%j)', (extra, message) => {
+    const r = spawnSync(process.execPath, [MAIN], { env: cleanEnv({ DATA_DIR: dataDir, ...extra }), encoding: 'utf8', timeout: 20000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(message);
+    expect(r.stdout).toBe('');
+  });
+});

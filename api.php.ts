@@ -31,6 +31,7 @@ export function legacyApi(services: Services, dispatcher: Dispatcher): express.R
     const format: ResponseFormat = params.responseformat === 'XML' ? 'XML' : 'JSON';
     res.locals.responseFormat = format;
     const name = typeof params.command === 'string' ? params.command.trim() : '';
+    res.locals.command = lookupCommand(dispatcher.table, name)?.name;
     try {
       const { cmd, result } = await dispatcher.run(name, params, { requestId, ip: req.ip ?? '' });
       writeLegacy(res, format, 200, legacySuccess(result, !cmd.omitSuccessErrorCode));

@@ -10,6 +10,7 @@ const base = {
 };
 module.exports = {
   maxWorkers: 2,
+  testTimeout: 30000,
   projects: [
     { ...base, displayName: 'mysql+redis', testMatch: ['<rootDir>/tests/**/*.test.ts'], testPathIgnorePatterns: ['/tests/smoke/'] },
     {

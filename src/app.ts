@@ -27,6 +27,19 @@ export function createApp(services: Services): App {
     const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : crypto.randomUUID();
     res.locals.requestId = id;
     res.setHeader('X-Request-Id', id);
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      // Method, path, outcome and timing only: parameters can carry credentials and are never logged.
+      services.logger.info('request', {
+        requestId: id,
+        method: req.method,
+        path: req.path,
+        command: res.locals.command,
+        status: res.statusCode,
+        ms: Number((process.hrtime.bigint() - started) / 1000n) / 1000,
+        ip: req.ip,
+      });
+    });
     next();
   });
 

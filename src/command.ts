@@ -3,6 +3,7 @@ import type { Config } from './config';
 import type { Db } from './db';
 import type { Logger } from './logger';
 import type { DnsVerifier } from './domains/dns-verify';
+import type { QueueFactory } from './queue/port';
 
 export type AuthKind = 'none' | 'user' | 'admin';
 
@@ -36,6 +37,8 @@ export interface Services {
   logger: Logger;
   redis: Redis | null;
   dns: DnsVerifier;
+  /** BullMQ on Redis when REDIS_URL is set, else in-process. */
+  queues: QueueFactory;
 }
 
 export interface CommandContext extends Services {

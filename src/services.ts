@@ -7,6 +7,8 @@ import type { Config } from './config';
 import { openDb } from './db';
 import { DnsVerifier } from './domains/dns-verify';
 import type { Logger } from './logger';
+import { bullMqQueues } from './queue/bullmq';
+import { inProcessQueues } from './queue/in-process';
 
 /**
  * The embedded default keeps its encryption key beside the database (DATA_DIR/encryption.key, mode 0600),
@@ -31,9 +33,12 @@ export function buildServices(config: Config, logger: Logger): Services {
     ? new Redis(config.redisUrl, { keyPrefix: `${config.redisPrefix}:`, maxRetriesPerRequest: 2, lazyConnect: false, enableOfflineQueue: true })
     : null;
   redis?.on('error', (err: Error) => logger.warn('redis error', { error: err.message }));
-  return { config: withKey, db: openDb(withKey), logger, redis, dns: new DnsVerifier(config.dnsServers, config.dnsTimeoutMs) };
+  const queues = config.redisUrl ? bullMqQueues(config.redisUrl, config.redisPrefix) : inProcessQueues();
+  return { config: withKey, db: openDb(withKey), logger, redis, dns: new DnsVerifier(config.dnsServers, config.dnsTimeoutMs), queues };
 }
 
 export async function closeServices(s: Services): Promise<void> {
+  // Queues first: their workers may still be writing to the database.
+  await s.queues.close().catch(() => undefined);
   await Promise.allSettled([s.db.destroy(), s.redis ? s.redis.quit() : Promise.resolve()]);
 }

@@ -1,0 +1,90 @@
+import { Queue as BullQueue, Worker, Job as BullJob } from 'bullmq';
+import type { Job, JobOptions, ProcessOptions, Processor, Queue, QueueFactory } from './port';
+
+function connectionFrom(url: string) {
+  const u = new URL(url);
+  return {
+    host: u.hostname,
+    port: u.port ? Number(u.port) : 6379,
+    username: u.username ? decodeURIComponent(u.username) : undefined,
+    password: u.password ? decodeURIComponent(u.password) : undefined,
+    db: u.pathname.length > 1 ? Number(u.pathname.slice(1)) : undefined,
+    tls: u.protocol === 'rediss:' ? {} : undefined,
+    maxRetriesPerRequest: null,
+  };
+}
+
+function bullOptions(opts: JobOptions = {}) {
+  return {
+    delay: opts.delayMs,
+    attempts: opts.attempts ?? 1,
+    backoff: opts.backoff ? { type: opts.backoff.type, delay: opts.backoff.delayMs } : undefined,
+    jobId: opts.jobId,
+    removeOnComplete: true,
+    removeOnFail: 1000,
+  };
+}
+
+class BullMqQueue<T> implements Queue<T> {
+  private readonly queue: BullQueue;
+  private worker: Worker | null = null;
+
+  constructor(
+    readonly name: string,
+    private readonly connection: ReturnType<typeof connectionFrom>,
+    private readonly prefix: string,
+  ) {
+    this.queue = new BullQueue(name, { connection, prefix });
+  }
+
+  async add(name: string, data: T, opts?: JobOptions): Promise<string> {
+    const job = await this.queue.add(name, data, bullOptions(opts));
+    return String(job.id);
+  }
+
+  async addBulk(jobs: { name: string; data: T; opts?: JobOptions }[]): Promise<string[]> {
+    const added = await this.queue.addBulk(jobs.map((j) => ({ name: j.name, data: j.data, opts: bullOptions(j.opts) })));
+    return added.map((j) => String(j.id));
+  }
+
+  process(handler: Processor<T>, opts: ProcessOptions = {}): void {
+    this.worker = new Worker(
+      this.name,
+      async (job: BullJob) => handler({ id: String(job.id), name: job.name, data: job.data as T, attemptsMade: job.attemptsMade } as Job<T>),
+      { connection: this.connection, prefix: this.prefix, concurrency: opts.concurrency ?? 1 },
+    );
+    this.worker.on('failed', (job, err) => {
+      if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
+        opts.onFailed?.({ id: String(job.id), name: job.name, data: job.data, attemptsMade: job.attemptsMade }, err);
+      }
+    });
+  }
+
+  async remove(jobId: string): Promise<boolean> {
+    const job = await this.queue.getJob(jobId);
+    if (!job) return false;
+    const state = await job.getState();
+    if (state !== 'waiting' && state !== 'delayed' && state !== 'prioritized') return false;
+    return (await this.queue.remove(jobId)) === 1;
+  }
+
+  async close(): Promise<void> {
+    await this.worker?.close();
+    await this.queue.close();
+  }
+}
+
+/** Production binding: one BullMQ queue (and worker, once process() is called) per name, keys under REDIS_PREFIX. */
+export function bullMqQueues(redisUrl: string, prefix: string): QueueFactory {
+  const connection = connectionFrom(redisUrl);
+  const queues = new Map<string, BullMqQueue<unknown>>();
+  return {
+    queue<T>(name: string): Queue<T> {
+      if (!queues.has(name)) queues.set(name, new BullMqQueue<unknown>(name, connection, `${prefix}:bull`));
+      return queues.get(name) as unknown as Queue<T>;
+    },
+    async close() {
+      await Promise.all([...queues.values()].map((q) => q.close()));
+    },
+  };
+}

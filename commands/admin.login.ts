@@ -1,15 +1,19 @@
-/** admin.login — AdminAPIKey, or the admin's Username + Password → SessionID + AdminInfo. Errors: 1 missing Username, 2 missing Password, 3 invalid credentials. */
+/** admin.login — AdminAPIKey, or the admin's Username + Password → SessionID + AdminInfo. Errors: 1 missing Username, 2 missing Password, 3 invalid credentials, 4 throttled. */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { checkAdminPassword, isAdminApiKey } from '../src/auth/admin';
 import { createSession } from '../src/auth/sessions';
+import { clearLoginFailures, loginBlockedFor, recordLoginFailure } from '../src/auth/login-throttle';
 
 export default defineCommand({
   name: 'admin.login',
   auth: 'none',
-  errors: { 1: 'Missing required parameter (Username)', 2: 'Missing required parameter (Password)', 3: 'Invalid admin credentials' },
+  errors: { 1: 'Missing required parameter (Username)', 2: 'Missing required parameter (Password)', 3: 'Invalid admin credentials', 4: 'Too many failed login attempts' },
   async run(p, ctx) {
     let adminId: number | null = null;
+    const account = p.adminapikey !== undefined ? 'adminapikey' : String(p.username);
+    const wait = await loginBlockedFor(ctx, 'admin', account);
+    if (wait > 0) throw new CommandError(4, `Too many failed login attempts: try again in ${wait} seconds`);
     if (p.adminapikey !== undefined) {
       if (await isAdminApiKey(ctx.db, ctx.config, String(p.adminapikey))) {
         const first = await ctx.db('admins').orderBy('id').first('id');
@@ -18,7 +22,11 @@ export default defineCommand({
     } else {
       adminId = await checkAdminPassword(ctx.db, String(p.username), String(p.password));
     }
-    if (adminId === null) throw new CommandError(3);
+    if (adminId === null) {
+      await recordLoginFailure(ctx, 'admin', account);
+      throw new CommandError(3);
+    }
+    await clearLoginFailures(ctx, 'admin', account);
     const admin = await ctx.db('admins').where({ id: adminId }).first();
     const SessionID = await createSession(ctx.db, 'admin', adminId);
     return { SessionID, AdminInfo: { AdminID: adminId, Username: admin.username, EmailAddress: admin.email_address } };

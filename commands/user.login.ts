@@ -1,10 +1,14 @@
-/** user.login — Username + Password (or APIKey) → SessionID + UserInfo. Errors (arrays): 1 missing Username, 2 missing Password, 3 invalid login, 5 account disabled. */
+/**
+ * user.login — Username + Password (or APIKey) → SessionID + UserInfo.
+ * Errors (arrays): 1 missing Username, 2 missing Password, 3 invalid login, 4 too many failures (throttled), 5 account disabled.
+ */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { createSession } from '../src/auth/sessions';
 import { burnPasswordCheck, verifyPassword } from '../src/auth/secrets';
 import { findUser, findUserApiKey, isEnabled } from '../src/auth/users';
 import type { UserRow } from '../src/command';
+import { clearLoginFailures, loginBlockedFor, recordLoginFailure } from '../src/auth/login-throttle';
 
 export default defineCommand({
   name: 'user.login',
@@ -14,10 +18,14 @@ export default defineCommand({
     1: 'Missing required parameter (Username)',
     2: 'Missing required parameter (Password)',
     3: 'Invalid login information',
+    4: 'Too many failed login attempts',
     5: 'Account is disabled',
   },
   async run(p, ctx) {
     let user: UserRow | undefined;
+    const account = p.apikey !== undefined ? 'apikey' : String(p.username);
+    const wait = await loginBlockedFor(ctx, 'user', account);
+    if (wait > 0) throw new CommandError([4], `Too many failed login attempts: try again in ${wait} seconds`);
     if (p.apikey !== undefined) {
       const key = await findUserApiKey(ctx.db, String(p.apikey));
       if (key && (!key.bound_ip || key.bound_ip === ctx.ip)) {
@@ -31,8 +39,12 @@ export default defineCommand({
       if (!candidate) await burnPasswordCheck(String(p.password));
       else if (await verifyPassword(String(p.password), candidate.password_hash)) user = candidate;
     }
-    if (!user) throw new CommandError([3]);
+    if (!user) {
+      await recordLoginFailure(ctx, 'user', account);
+      throw new CommandError([3]);
+    }
     if (!isEnabled(user)) throw new CommandError([5]);
+    await clearLoginFailures(ctx, 'user', account);
     const SessionID = await createSession(ctx.db, 'user', user.id);
     return {
       ErrorText: '',

@@ -4,6 +4,7 @@ import type { Db } from './db';
 import type { Logger } from './logger';
 import type { DnsVerifier } from './domains/dns-verify';
 import type { QueueFactory } from './queue/port';
+import type { RateLimits } from './ratelimit/limits';
 
 export type AuthKind = 'none' | 'user' | 'admin';
 
@@ -39,6 +40,8 @@ export interface Services {
   dns: DnsVerifier;
   /** BullMQ on Redis when REDIS_URL is set, else in-process. */
   queues: QueueFactory;
+  /** Shared counters (Redis when configured). */
+  limits: RateLimits;
 }
 
 export interface CommandContext extends Services {

@@ -9,6 +9,7 @@ import { DnsVerifier } from './domains/dns-verify';
 import type { Logger } from './logger';
 import { bullMqQueues } from './queue/bullmq';
 import { inProcessQueues } from './queue/in-process';
+import { RateLimits } from './ratelimit/limits';
 
 /**
  * The embedded default keeps its encryption key beside the database (DATA_DIR/encryption.key, mode 0600),
@@ -34,7 +35,7 @@ export function buildServices(config: Config, logger: Logger): Services {
     : null;
   redis?.on('error', (err: Error) => logger.warn('redis error', { error: err.message }));
   const queues = config.redisUrl ? bullMqQueues(config.redisUrl, config.redisPrefix) : inProcessQueues();
-  return { config: withKey, db: openDb(withKey), logger, redis, dns: new DnsVerifier(config.dnsServers, config.dnsTimeoutMs), queues };
+  return { config: withKey, db: openDb(withKey), logger, redis, dns: new DnsVerifier(config.dnsServers, config.dnsTimeoutMs), queues, limits: new RateLimits(redis) };
 }
 
 export async function closeServices(s: Services): Promise<void> {

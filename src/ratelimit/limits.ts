@@ -1,0 +1,51 @@
+import type { Redis } from 'ioredis';
+import { RateLimiterAbstract, RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+
+export interface Verdict {
+  allowed: boolean;
+  /** Seconds until the window frees a point (0 when allowed). */
+  retryAfterSec: number;
+}
+
+/** A fixed-window counter: `points` per `durationSec` per key. Redis-backed when Redis is configured, so it holds across processes. */
+export class Limit {
+  constructor(private readonly impl: RateLimiterAbstract) {}
+
+  /** Spends points; refused when the window is already used up. */
+  async consume(key: string, points = 1): Promise<Verdict> {
+    try {
+      await this.impl.consume(key, points);
+      return { allowed: true, retryAfterSec: 0 };
+    } catch (res) {
+      if (res instanceof RateLimiterRes) return { allowed: false, retryAfterSec: Math.max(1, Math.ceil(res.msBeforeNext / 1000)) };
+      throw res;
+    }
+  }
+
+  /** Looks without spending: refused when the key has no points left. */
+  async peek(key: string): Promise<Verdict> {
+    const res = await this.impl.get(key);
+    if (res && res.remainingPoints <= 0) return { allowed: false, retryAfterSec: Math.max(1, Math.ceil(res.msBeforeNext / 1000)) };
+    return { allowed: true, retryAfterSec: 0 };
+  }
+
+  async reset(key: string): Promise<void> {
+    await this.impl.delete(key);
+  }
+}
+
+export class RateLimits {
+  private readonly cache = new Map<string, Limit>();
+  constructor(private readonly redis: Redis | null) {}
+
+  limit(name: string, points: number, durationSec: number): Limit {
+    const id = `${name}:${points}:${durationSec}`;
+    let l = this.cache.get(id);
+    if (!l) {
+      const opts = { keyPrefix: `rl:${name}`, points, duration: durationSec };
+      l = new Limit(this.redis ? new RateLimiterRedis({ ...opts, storeClient: this.redis }) : new RateLimiterMemory(opts));
+      this.cache.set(id, l);
+    }
+    return l;
+  }
+}

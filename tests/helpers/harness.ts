@@ -10,7 +10,7 @@ import { ensureAdmin } from '../../src/auth/admin';
 import type { Services } from '../../src/command';
 import { loadConfig } from '../../src/config';
 import { migrateLatest } from '../../src/db';
-import { createLogger } from '../../src/logger';
+import { createLogger, Logger } from '../../src/logger';
 import { buildServices, closeServices } from '../../src/services';
 
 export type Backend = 'mysql' | 'sqlite';
@@ -37,7 +37,7 @@ export interface Harness {
  * A fresh install for one test file: its own MariaDB database and Redis key prefix (or its own SQLite
  * directory), migrated, with a known AdminAPIKey. `env` overrides any configuration variable.
  */
-export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
+export async function startHarness(env: Record<string, string> = {}, opts: { logger?: Logger } = {}): Promise<Harness> {
   const which = backend();
   const runId = `${process.pid}_${crypto.randomBytes(4).toString('hex')}`;
   const adminKey = `test-admin-${crypto.randomBytes(12).toString('hex')}`;
@@ -69,7 +69,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     baseEnv.DATA_DIR = tmpDir;
   }
   const config = loadConfig({ ...baseEnv, ...env });
-  const services = buildServices(config, createLogger('error', true));
+  const services = buildServices(config, opts.logger ?? createLogger('error', true));
   await migrateLatest(services.db);
   await ensureAdmin(services.db, services.config);
   const { app } = createApp(services);

@@ -1,0 +1,38 @@
+import path from 'node:path';
+import { ConfigError, loadConfig } from '../src/config';
+
+describe('config', () => {
+  it('gives the embedded defaults with an empty environment', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({ role: 'all', port: 8080, databaseUrl: null, redisUrl: null, adminApiKey: null, sessionIdleSeconds: 3600, mfromSubdomain: 'sl', trackPrefix: 'track', trackMerge: '-', dkimSelector: 'key1', smtpPublicPorts: [587, 2525] });
+    expect(c.dataDir).toBe(path.resolve('./data'));
+  });
+
+  it('lets the CLI role argument win over ROLE', () => {
+    expect(loadConfig({ ROLE: 'worker' }, 'api').role).toBe('api');
+    expect(loadConfig({ ROLE: 'worker' }).role).toBe('worker');
+  });
+
+  it('reads production settings', () => {
+    const key = 'ab'.repeat(32);
+    const c = loadConfig({ DATABASE_URL: 'mysql://u:p@db:3306/x', REDIS_URL: 'redis://r:6379', ENCRYPTION_KEY: key, ADMIN_API_KEY: 'k'.repeat(20), DNS_SERVERS: '127.0.0.1:5353, [::1]:53,1.1.1.1' });
+    expect(c.encryptionKey?.toString('hex')).toBe(key);
+    expect(c.dnsServers).toEqual(['127.0.0.1:5353', '[::1]:53', '1.1.1.1']);
+  });
+
+  it.each([
+    [{ PORT: '70000' }, 'PORT must be between 0 and 65535 (got 70000)'],
+    [{ PORT: '8o8o' }, 'PORT must be a whole number (got "8o8o")'],
+    [{ SESSION_IDLE_SECONDS: '5' }, 'SESSION_IDLE_SECONDS must be between 60 and 2592000 (got 5)'],
+    [{ ENCRYPTION_KEY: 'short' }, 'ENCRYPTION_KEY must be 32 bytes written as 64 hex characters or base64'],
+    [{ DATABASE_URL: 'postgres://x/y', ENCRYPTION_KEY: 'ab'.repeat(32) }, 'DATABASE_URL must start with mysql:// or mysql2:// or mariadb://'],
+    [{ ADMIN_API_KEY: 'short' }, 'ADMIN_API_KEY must be at least 16 characters long'],
+    [{ MFROM_SUBDOMAIN: '-bad' }, 'MFROM_SUBDOMAIN must be a DNS label of letters, digits and inner hyphens, at most 32 long (got "-bad")'],
+    [{ TRACK_MERGE: '_' }, 'TRACK_MERGE must be "-", "." or empty (got "_")'],
+    [{ DNS_SERVERS: 'a b' }, 'DNS_SERVERS entry "a b" must be host, host:port or [ipv6]:port'],
+    [{ SMTP_PUBLIC_PORTS: '25,x' }, 'SMTP_PUBLIC_PORTS must be comma-separated port numbers (got "25,x")'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL must be one of error, warn, info, debug (got "loud")'],
+  ])('refuses %j naming the variable', (env, message) => {
+    expect(() => loadConfig(env as Record<string, string>)).toThrow(new ConfigError(message));
+  });
+});

@@ -1,0 +1,46 @@
+import { Writable } from 'node:stream';
+import supertest from 'supertest';
+import winston from 'winston';
+import { createLogger } from '../src/logger';
+import { createUser, Harness, startHarness, uniqueDomain } from './helpers/harness';
+
+const lines: string[] = [];
+let h: Harness;
+
+beforeAll(async () => {
+  const logger = createLogger('debug');
+  logger.clear();
+  logger.add(new winston.transports.Stream({ stream: new Writable({ write: (chunk, _enc, cb) => (lines.push(String(chunk)), cb()) }) }));
+  h = await startHarness({}, { logger });
+});
+afterAll(async () => {
+  await h.close();
+});
+
+describe('logs', () => {
+  it('write one JSON line per request with its request id, and never a credential', async () => {
+    const u = await createUser(h);
+    const domainId = (await h.call({ Command: 'emailgateway.adddomain', SessionID: u.sessionId, DomainName: uniqueDomain() })).NewSenderDomainID;
+    const key = await h.call({ Command: 'emailgateway.addapi', SessionID: u.sessionId, DomainID: domainId, Description: 'k' });
+    const smtp = await h.call({ Command: 'emailgateway.addsmtp', SessionID: u.sessionId, DomainID: domainId });
+    await supertest(h.app).post('/api.php').set('X-Request-Id', 'trace-me-1').send({ Command: 'user.current', SessionID: u.sessionId });
+
+    const parsed = lines.map((l) => JSON.parse(l));
+    const traced = parsed.find((l) => l.requestId === 'trace-me-1');
+    expect(traced).toMatchObject({ message: 'request', method: 'POST', path: '/api.php', command: 'user.current', status: 200 });
+    const all = lines.join('\n');
+    for (const secret of [u.password, u.sessionId, h.adminKey, key.APIKey.APIKey, smtp.SMTP.SMTPPassword]) expect(all).not.toContain(secret);
+  });
+
+  it('record an unhandled exception with its request id and stack, while the client sees neither', async () => {
+    const u = await createUser(h);
+    const domainId = (await h.call({ Command: 'emailgateway.adddomain', SessionID: u.sessionId, DomainName: uniqueDomain() })).NewSenderDomainID;
+    const spy = jest.spyOn(h.services.dns, 'verify').mockRejectedValueOnce(new Error('resolver exploded'));
+    const res = await supertest(h.app).post('/api.php').set('X-Request-Id', 'boom-1').send({ Command: 'emailgateway.verifydomain', SessionID: u.sessionId, DomainID: domainId });
+    spy.mockRestore();
+    expect(res.status).toBe(500);
+    const entry = lines.map((l) => JSON.parse(l)).find((l) => l.requestId === 'boom-1' && l.level === 'error');
+    expect(entry.error).toContain('resolver exploded');
+    expect(JSON.stringify(res.body)).not.toContain('resolver exploded');
+  });
+});

@@ -16,6 +16,7 @@ import {
 } from './src/errors';
 import { bodyReader, QS_OPTIONS } from './src/http/body';
 import { collectParams } from './src/http/params';
+import { canonicalIp } from './src/auth/users';
 
 /** The legacy door: `GET|POST /api.php` with a `Command` parameter, answered in Octeth's envelope. */
 export function legacyApi(services: Services, dispatcher: Dispatcher): express.Router {
@@ -33,7 +34,7 @@ export function legacyApi(services: Services, dispatcher: Dispatcher): express.R
     const name = typeof params.command === 'string' ? params.command.trim() : '';
     res.locals.command = lookupCommand(dispatcher.table, name)?.name;
     try {
-      const { cmd, result } = await dispatcher.run(name, params, { requestId, ip: req.ip ?? '' });
+      const { cmd, result } = await dispatcher.run(name, params, { requestId, ip: canonicalIp(req.ip ?? '') });
       writeLegacy(res, format, 200, legacySuccess(result, !cmd.omitSuccessErrorCode));
     } catch (err) {
       if (err instanceof CommandError) {

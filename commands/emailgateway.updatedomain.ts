@@ -31,7 +31,7 @@ export default defineCommand({
     };
     const before = composeHosts(row, ctx.config);
     const after = composeHosts(hostSettings, ctx.config);
-    if (!hostsAreValid(after)) throw new CommandError(6);
+    if (!hostsAreValid(after)) throw new CommandError([6]);
     const changed =
       hostSettings.subdomain !== row.subdomain ||
       hostSettings.track_prefix !== row.track_prefix ||

@@ -2,7 +2,7 @@
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { isIp } from '../src/auth/user-fields';
-import { formatTime } from '../src/auth/users';
+import { canonicalIp, formatTime } from '../src/auth/users';
 import { newUserKey } from '../src/credentials/credentials';
 
 export default defineCommand({
@@ -16,7 +16,7 @@ export default defineCommand({
     6: 'Invalid Permissions (comma-separated names such as EmailGateway.ManageDomain, or *)',
   },
   async run(p, ctx) {
-    const bound = p.boundipaddress ? String(p.boundipaddress).trim() : null;
+    const bound = p.boundipaddress ? canonicalIp(String(p.boundipaddress)) : null;
     if (bound && !isIp(bound)) throw new CommandError(5);
     const permissions = p.permissions ? String(p.permissions) : '*';
     const { key, hash, last4 } = newUserKey();

@@ -10,8 +10,6 @@ export default defineCommand({
   arrayErrors: true,
   errors: { 1: 'Missing required parameter (RelUserGroupID)', ...USER_FIELD_ERRORS },
   async run(p, ctx) {
-    const hasName = [p.firstname, p.companyname].some((v) => typeof v === 'string' && v.trim() !== '');
-    if (!hasName) throw new CommandError([6]);
     const cols = await userColumns(ctx.db, p, null);
     const now = Date.now();
     try {

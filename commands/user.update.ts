@@ -10,7 +10,7 @@ export default defineCommand({
   name: 'user.update',
   auth: 'admin',
   arrayErrors: true,
-  errors: { 1: 'Missing required parameter (UserID)', 2: 'User not found', ...USER_FIELD_ERRORS },
+  errors: { ...USER_FIELD_ERRORS, 1: 'Missing required parameter (UserID)', 2: 'User not found' },
   async run(p, ctx) {
     const id = Number(p.userid);
     if (!(await findUser(ctx.db, id))) throw new CommandError([2]);

@@ -10,9 +10,10 @@ export default defineCommand({
     const q = ctx.db('users');
     if (p.accountstatus) q.where({ account_status: p.accountstatus });
     if (p.search) {
-      const like = `%${String(p.search).replace(/[\\%_]/g, (c) => '\\' + c)}%`;
+      // '!' as the LIKE escape: a backslash means different things to MariaDB and SQLite string literals.
+      const like = `%${String(p.search).replace(/[!%_]/g, (c) => '!' + c)}%`;
       q.where((w) => {
-        for (const col of ['username', 'email_address', 'first_name', 'last_name', 'company_name']) w.orWhereRaw(`${col} like ? escape '\\'`, [like]);
+        for (const col of ['username', 'email_address', 'first_name', 'last_name', 'company_name']) w.orWhereRaw(`${col} like ? escape '!'`, [like]);
       });
     }
     const [{ n }] = await q.clone().count({ n: '*' });

@@ -68,7 +68,7 @@ export interface CommandDef {
   errors: Record<number, string>;
   /** Business errors as arrays (user.login, user.create style) instead of scalars. */
   arrayErrors?: boolean;
-  /** Some Octeth success replies carry no ErrorCode (getdomains, user.apikey.*). */
+  /** Some Octeth success replies carry no ErrorCode (user.apikey.*). getdomains keeps it: the contract shows it. */
   omitSuccessErrorCode?: boolean;
   run(params: Params, ctx: CommandContext): Promise<Record<string, unknown>>;
 }

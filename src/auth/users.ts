@@ -10,21 +10,29 @@ export function isEnabled(user: UserRow): boolean {
   return user.account_status === 'Enabled';
 }
 
-/** Permission names as a set, or '*' for all. Octeth writes them comma-separated with no spaces. */
+/** Permission names as written (Octeth: comma-separated, no spaces), or '*' for all. Matching ignores case. */
 export function parsePermissions(raw: string): '*' | Set<string> {
   const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
   if (list.includes('*')) return '*';
-  return new Set(list.map((s) => s.toLowerCase()));
+  return new Set(list);
+}
+
+export function hasPermission(perms: '*' | Set<string> | undefined, name: string): boolean {
+  if (perms === '*') return true;
+  const wanted = name.toLowerCase();
+  return perms !== undefined && [...perms].some((p) => p.toLowerCase() === wanted);
 }
 
 export function intersectPermissions(a: '*' | Set<string>, b: '*' | Set<string>): '*' | Set<string> {
   if (a === '*') return b;
   if (b === '*') return a;
-  return new Set([...a].filter((p) => b.has(p)));
+  return new Set([...a].filter((p) => hasPermission(b, p)));
 }
 
-export function hasPermission(perms: '*' | Set<string> | undefined, name: string): boolean {
-  return perms === '*' || (perms !== undefined && perms.has(name.toLowerCase()));
+/** Client address as one canonical string: IPv4-mapped IPv6 (`::ffff:1.2.3.4`) becomes plain IPv4. */
+export function canonicalIp(ip: string): string {
+  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip.trim());
+  return (m ? m[1] : ip.trim()).toLowerCase();
 }
 
 export async function groupPermissions(db: Db, groupId: number): Promise<'*' | Set<string>> {

@@ -32,9 +32,9 @@ describe('admin.login', () => {
   it('gives a SessionID that works for admin commands', async () => {
     const u = await createUser(h, { FirstName: 'Grace' });
     const sid = await adminSession();
-    const list = await h.call({ Command: 'users.get', SessionID: sid, Search: u.username });
-    expect(list).toMatchObject({ Success: true, ErrorCode: 0, TotalUserCount: 1 });
-    expect(list.Users[0]).toMatchObject({ UserID: u.userId, Username: u.username, FirstName: 'Grace' });
+    const list = await h.call({ Command: 'users.get', SessionID: sid, RecordsPerRequest: 0 });
+    expect(list).toMatchObject({ Success: true, ErrorCode: 0, TotalUserCount: expect.any(Number) });
+    expect(list.Users.find((x: any) => x.UserID === u.userId)).toMatchObject({ Username: u.username, FirstName: 'Grace' });
     const one = await h.call({ Command: 'user.get', SessionID: sid, UserID: u.userId });
     expect(one).toMatchObject({ Success: true, UserInfo: { UserID: u.userId } });
     const created = await h.call({

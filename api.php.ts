@@ -34,7 +34,7 @@ export function legacyApi(services: Services, dispatcher: Dispatcher): express.R
     const name = typeof params.command === 'string' ? params.command.trim() : '';
     res.locals.command = lookupCommand(dispatcher.table, name)?.name;
     try {
-      const { cmd, result } = await dispatcher.run(name, params, { requestId, ip: canonicalIp(req.ip ?? '') });
+      const { cmd, result } = await dispatcher.run(name, params, { requestId, ip: canonicalIp(req.ip ?? ''), headers: req.headers as Record<string, string | undefined> });
       writeLegacy(res, format, 200, legacySuccess(result, !cmd.omitSuccessErrorCode));
     } catch (err) {
       if (err instanceof CommandError) {

@@ -4,15 +4,27 @@ import adminLogout from './admin.logout';
 import emailgatewayAddapi from './emailgateway.addapi';
 import emailgatewayAdddomain from './emailgateway.adddomain';
 import emailgatewayAddsmtp from './emailgateway.addsmtp';
+import emailgatewayAddsuppression from './emailgateway.addsuppression';
+import emailgatewayAddsuppressionPublic from './emailgateway.addsuppression.public';
+import emailgatewayCancelmessage from './emailgateway.cancelmessage';
+import emailgatewayCleardomainqueue from './emailgateway.cleardomainqueue';
 import emailgatewayDeleteapi from './emailgateway.deleteapi';
 import emailgatewayDeletedomain from './emailgateway.deletedomain';
 import emailgatewayDeletesmtp from './emailgateway.deletesmtp';
+import emailgatewayDeletesuppression from './emailgateway.deletesuppression';
+import emailgatewayDeletesuppressionPublic from './emailgateway.deletesuppression.public';
 import emailgatewayGetapis from './emailgateway.getapis';
 import emailgatewayGetdomain from './emailgateway.getdomain';
 import emailgatewayGetdomains from './emailgateway.getdomains';
+import emailgatewayGetmessage from './emailgateway.getmessage';
+import emailgatewayGetmessages from './emailgateway.getmessages';
 import emailgatewayGetsmtps from './emailgateway.getsmtps';
+import emailgatewayGetsuppressions from './emailgateway.getsuppressions';
+import emailgatewayGetsuppressionsPublic from './emailgateway.getsuppressions.public';
 import emailgatewayReplaceapi from './emailgateway.replaceapi';
 import emailgatewayResetsmtppassword from './emailgateway.resetsmtppassword';
+import emailgatewaySendbatch from './emailgateway.sendbatch';
+import emailgatewaySendemail from './emailgateway.sendemail';
 import emailgatewayUpdatedomain from './emailgateway.updatedomain';
 import emailgatewayVerifydomain from './emailgateway.verifydomain';
 import userApikeyCreate from './user.apikey.create';
@@ -34,15 +46,27 @@ export const commands: Record<string, CommandDef> = Object.assign(Object.create(
   'emailgateway.addapi': emailgatewayAddapi,
   'emailgateway.adddomain': emailgatewayAdddomain,
   'emailgateway.addsmtp': emailgatewayAddsmtp,
+  'emailgateway.addsuppression': emailgatewayAddsuppression,
+  'emailgateway.addsuppression.public': emailgatewayAddsuppressionPublic,
+  'emailgateway.cancelmessage': emailgatewayCancelmessage,
+  'emailgateway.cleardomainqueue': emailgatewayCleardomainqueue,
   'emailgateway.deleteapi': emailgatewayDeleteapi,
   'emailgateway.deletedomain': emailgatewayDeletedomain,
   'emailgateway.deletesmtp': emailgatewayDeletesmtp,
+  'emailgateway.deletesuppression': emailgatewayDeletesuppression,
+  'emailgateway.deletesuppression.public': emailgatewayDeletesuppressionPublic,
   'emailgateway.getapis': emailgatewayGetapis,
   'emailgateway.getdomain': emailgatewayGetdomain,
   'emailgateway.getdomains': emailgatewayGetdomains,
+  'emailgateway.getmessage': emailgatewayGetmessage,
+  'emailgateway.getmessages': emailgatewayGetmessages,
   'emailgateway.getsmtps': emailgatewayGetsmtps,
+  'emailgateway.getsuppressions': emailgatewayGetsuppressions,
+  'emailgateway.getsuppressions.public': emailgatewayGetsuppressionsPublic,
   'emailgateway.replaceapi': emailgatewayReplaceapi,
   'emailgateway.resetsmtppassword': emailgatewayResetsmtppassword,
+  'emailgateway.sendbatch': emailgatewaySendbatch,
+  'emailgateway.sendemail': emailgatewaySendemail,
   'emailgateway.updatedomain': emailgatewayUpdatedomain,
   'emailgateway.verifydomain': emailgatewayVerifydomain,
   'user.apikey.create': userApikeyCreate,

@@ -7,6 +7,7 @@ import { pingDb } from './db';
 import { createDispatcher, Dispatcher } from './dispatch';
 import { writeV1Errors } from './errors';
 import { Validator } from './validation';
+import { v1Api } from './v1/router';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -72,6 +73,7 @@ export function createApp(services: Services): App {
   });
 
   app.use(legacyApi(services, dispatcher));
+  app.use(v1Api(services, dispatcher));
   app.use('/api.php', legacyErrorHandler(services));
 
   app.use((req: Request, res: Response) => {

@@ -3,10 +3,11 @@ import type { Config } from './config';
 import type { Db } from './db';
 import type { Logger } from './logger';
 import type { DnsVerifier } from './domains/dns-verify';
+import type { DomainRow } from './domains/domains';
 import type { QueueFactory } from './queue/port';
 import type { RateLimits } from './ratelimit/limits';
 
-export type AuthKind = 'none' | 'user' | 'admin';
+export type AuthKind = 'none' | 'user' | 'admin' | 'sender';
 
 export interface UserRow {
   id: number;
@@ -55,6 +56,11 @@ export interface CommandContext extends Services {
   sessionHash?: string;
   /** Set for auth 'admin'. 0 means the install-wide AdminAPIKey. */
   adminId?: number;
+  /** Set for auth 'sender': the sender API key's id and its domain. */
+  senderKeyId?: number;
+  domain?: DomainRow;
+  /** Request headers a command may read (v1 door): lowercase names. */
+  headers?: Record<string, string | undefined>;
 }
 
 export type Params = Record<string, unknown>;
@@ -70,6 +76,10 @@ export interface CommandDef {
   arrayErrors?: boolean;
   /** Some Octeth success replies carry no ErrorCode (user.apikey.*). getdomains keeps it: the contract shows it. */
   omitSuccessErrorCode?: boolean;
+  /** Requests allowed per credential (sender key) in a window; past it the reply is 429 with Retry-After. */
+  rateLimit?: { points: number; durationSec: number };
+  /** HTTP status of a failure code on the v1 door (default 400; auth codes 401/403; 429). */
+  httpStatus?: Record<number, number>;
   run(params: Params, ctx: CommandContext): Promise<Record<string, unknown>>;
 }
 

@@ -56,6 +56,27 @@ export interface Config {
   maxRequestBytes: number;
   /** SHUTDOWN_TIMEOUT_MS: how long SIGTERM waits for in-flight work. Default 10000. */
   shutdownTimeoutMs: number;
+  /** DELIVERY_MODE: `mx` (recipient MX, port MX_PORT) or `relay` (everything to SMTP_RELAY_URL). Default mx. */
+  deliveryMode: 'mx' | 'relay';
+  /** SMTP_RELAY_URL: smtp://user:pass@host:port (or smtps://) of the smarthost for DELIVERY_MODE=relay. */
+  smtpRelayUrl: string | null;
+  /** MX_PORT: port used on recipient MX hosts. Default 25. */
+  mxPort: number;
+  /** DELIVERY_CONCURRENCY: deliveries one worker process sends at once. Default 20. */
+  deliveryConcurrency: number;
+  /** RETRY_SCHEDULE_SECONDS: waits after each temporary failure; the last repeats. */
+  retryScheduleSeconds: number[];
+  /** DELIVERY_MAX_AGE_SECONDS: a delivery still deferred this long after acceptance fails. Default 172800 (48 h). */
+  deliveryMaxAgeSeconds: number;
+  /** SWEEP_INTERVAL_SECONDS / SWEEP_GRACE_SECONDS: how often, and how overdue, work is re-enqueued from the database. */
+  sweepIntervalSeconds: number;
+  sweepGraceSeconds: number;
+  /** LEASE_SECONDS: how long a worker owns a delivery it is sending; a crashed worker's lease expires. Default 300. */
+  leaseSeconds: number;
+  /** DKIM_SIGNING: 1 signs every message with the domain's key (default); 0 only for measurements. */
+  dkimSigning: boolean;
+  /** MAX_ATTACHMENT_BYTES: decoded attachment bytes allowed per message. Default 26214400 (25 MiB). */
+  maxAttachmentBytes: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -86,6 +107,15 @@ function trackMerge(env: Env): string {
   const v = env.TRACK_MERGE === undefined ? '-' : env.TRACK_MERGE;
   if (!['', '-', '.'].includes(v)) throw new ConfigError(`TRACK_MERGE must be "-", "." or empty (got "${v}")`);
   return v;
+}
+
+function retrySchedule(env: Env): number[] {
+  const raw = str(env, 'RETRY_SCHEDULE_SECONDS', '60,300,900,1800,3600,7200,14400,28800');
+  const list = raw.split(',').map((s) => s.trim());
+  if (!list.length || list.some((s) => !/^\d+$/.test(s) || Number(s) < 1 || Number(s) > 86400)) {
+    throw new ConfigError(`RETRY_SCHEDULE_SECONDS must be comma-separated seconds between 1 and 86400 (got "${raw}")`);
+  }
+  return list.map(Number);
 }
 
 function parseKey(raw: string): Buffer {
@@ -142,6 +172,10 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
   if (smtpPublicPorts.some((p) => !/^\d{1,5}$/.test(p) || Number(p) > 65535)) {
     throw new ConfigError(`SMTP_PUBLIC_PORTS must be comma-separated port numbers (got "${portsRaw}")`);
   }
+  const deliveryMode = str(env, 'DELIVERY_MODE', 'mx').toLowerCase();
+  if (deliveryMode !== 'mx' && deliveryMode !== 'relay') throw new ConfigError(`DELIVERY_MODE must be mx or relay (got "${deliveryMode}")`);
+  const smtpRelayUrl = url(env, 'SMTP_RELAY_URL', ['smtp', 'smtps']);
+  if (deliveryMode === 'relay' && !smtpRelayUrl) throw new ConfigError('SMTP_RELAY_URL is required when DELIVERY_MODE=relay');
   const logLevel = str(env, 'LOG_LEVEL', 'info');
   if (!['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'].includes(logLevel)) {
     throw new ConfigError(`LOG_LEVEL must be one of error, warn, info, debug (got "${logLevel}")`);
@@ -171,5 +205,16 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     trustProxy: str(env, 'TRUST_PROXY', 'loopback'),
     maxRequestBytes: int(env, 'MAX_REQUEST_BYTES', 30 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10000, 0, 600000),
+    deliveryMode,
+    smtpRelayUrl,
+    mxPort: int(env, 'MX_PORT', 25, 1, 65535),
+    deliveryConcurrency: int(env, 'DELIVERY_CONCURRENCY', 20, 1, 1000),
+    retryScheduleSeconds: retrySchedule(env),
+    deliveryMaxAgeSeconds: int(env, 'DELIVERY_MAX_AGE_SECONDS', 172800, 1, 30 * 86400),
+    sweepIntervalSeconds: int(env, 'SWEEP_INTERVAL_SECONDS', 30, 1, 3600),
+    sweepGraceSeconds: int(env, 'SWEEP_GRACE_SECONDS', 60, 0, 86400),
+    leaseSeconds: int(env, 'LEASE_SECONDS', 300, 1, 3600),
+    dkimSigning: str(env, 'DKIM_SIGNING', '1') !== '0',
+    maxAttachmentBytes: int(env, 'MAX_ATTACHMENT_BYTES', 25 * 1024 * 1024, 0, 1024 * 1024 * 1024),
   };
 }

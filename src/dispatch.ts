@@ -11,9 +11,15 @@ export function lookupCommand(table: CommandTable, name: string): CommandDef | u
   return Object.prototype.hasOwnProperty.call(table, key) ? table[key] : undefined;
 }
 
+export interface RequestMeta {
+  requestId: string;
+  ip: string;
+  headers?: Record<string, string | undefined>;
+}
+
 export interface Dispatcher {
   table: CommandTable;
-  run(name: string, params: Params, meta: { requestId: string; ip: string }): Promise<{ cmd: CommandDef; result: Record<string, unknown> }>;
+  run(name: string, params: Params, meta: RequestMeta): Promise<{ cmd: CommandDef; result: Record<string, unknown> }>;
 }
 
 /** lookup → authenticate → authorize → validate → run. Errors leave as CommandError or HardError. */
@@ -23,9 +29,18 @@ export function createDispatcher(services: Services, table: CommandTable, valida
     async run(name, params, meta) {
       const cmd = lookupCommand(table, name);
       if (!cmd) throw hard.unknownCommand(name);
-      const ctx: CommandContext = { ...services, requestId: meta.requestId, ip: meta.ip };
+      const ctx: CommandContext = { ...services, requestId: meta.requestId, ip: meta.ip, headers: meta.headers };
       await authenticate(cmd, params, ctx);
       authorize(cmd, ctx);
+      if (cmd.rateLimit) {
+        const who = ctx.senderKeyId !== undefined ? `k${ctx.senderKeyId}` : ctx.user ? `u${ctx.user.id}` : `ip${ctx.ip}`;
+        const verdict = await services.limits.limit(`cmd:${cmd.name}`, cmd.rateLimit.points, cmd.rateLimit.durationSec).consume(who);
+        if (!verdict.allowed) {
+          const err = new CommandError(429, `Too many requests: at most ${cmd.rateLimit.points} per ${cmd.rateLimit.durationSec} seconds. Try again in ${verdict.retryAfterSec} seconds.`);
+          err.retryAfterSec = verdict.retryAfterSec;
+          throw err;
+        }
+      }
       const codes = validator.check(cmd, params);
       if (codes.length) throw new CommandError(codes);
       return { cmd, result: await cmd.run(params, ctx) };

@@ -9,6 +9,8 @@ export class CommandError extends Error {
   readonly codes: number[];
   readonly asArray: boolean;
   readonly texts: string[] | undefined;
+  /** Seconds a rate-limited caller should wait (v1: Retry-After). */
+  retryAfterSec?: number;
   constructor(code: number | number[], text?: string | string[]) {
     const codes = Array.isArray(code) ? code : [code];
     super(`command error ${codes.join(',')}`);

@@ -9,6 +9,7 @@ import { Config, ConfigError, loadConfig } from './config';
 import { migrateLatest } from './db';
 import { createLogger } from './logger';
 import { buildServices, closeServices } from './services';
+import { createDeliveryWorker, DeliveryWorker } from './delivery/worker';
 
 export interface Running {
   services: Services;
@@ -61,11 +62,13 @@ export async function start(config: Config): Promise<Running> {
   }
 
   const timers: NodeJS.Timeout[] = [];
+  let worker: DeliveryWorker | null = null;
   if (config.role === 'all' || config.role === 'worker') {
+    worker = createDeliveryWorker(services);
     const sweep = () =>
       purgeIdleSessions(services.db, services.config.sessionIdleSeconds).catch((err) => logger.warn('session purge failed', { error: (err as Error).message }));
     timers.push(setInterval(sweep, 10 * 60_000).unref());
-    logger.info('worker running', { tasks: ['session purge'] });
+    logger.info('worker running', { tasks: ['delivery', 'sweeper', 'session purge'], mode: config.deliveryMode, concurrency: config.deliveryConcurrency });
   }
   let stopping: Promise<void> | null = null;
   const stop = () =>
@@ -78,6 +81,8 @@ export async function start(config: Config): Promise<Running> {
         await closed;
         clearTimeout(force);
       }
+      await services.queues.close(); // lets running deliveries finish
+      await worker?.stop();
       await closeServices(services);
       logger.info('stopped');
     })());

@@ -32,7 +32,7 @@ export class Validator {
   private readonly compiled = new Map<string, CompiledSchema>();
 
   constructor(commands: Record<string, CommandDef>, schemaDir = path.join(projectRoot(), 'schemas')) {
-    const ajv = new Ajv({ allErrors: true, coerceTypes: true, useDefaults: true, strict: true, allowUnionTypes: true, strictRequired: false });
+    const ajv = new Ajv({ allErrors: true, verbose: true, coerceTypes: true, useDefaults: true, strict: true, allowUnionTypes: true, strictRequired: false });
     ajv.addVocabulary(['x-code', 'x-invalid-code']);
     const files = fs.readdirSync(schemaDir).filter((f) => f.endsWith('.json'));
     const defs = files.find((f) => f === '_defs.json');
@@ -74,10 +74,15 @@ export class Validator {
 }
 
 function codeFor(err: ErrorObject, props: Record<string, PropSchema>, raw: Params, name: string): number {
-  const prop = err.keyword === 'required' ? String(err.params.missingProperty) : err.instancePath.split('/')[1] ?? '';
-  const p = props[prop];
-  if (!p || p['x-code'] === undefined) throw new Error(`schemas/${name}.json: no x-code for "${prop}" (${err.keyword})`);
-  const value = raw[prop];
-  const absent = err.keyword === 'required' || value === undefined || value === null || value === '';
+  const top = err.keyword === 'required' && err.instancePath === '' ? String(err.params.missingProperty) : err.instancePath.split('/')[1] ?? '';
+  // The nearest schema with its own code wins: a nested property, an array's items, or the top-level property.
+  const parent = (err.parentSchema ?? {}) as PropSchema & { properties?: Record<string, PropSchema> };
+  let own: PropSchema | undefined;
+  if (err.keyword === 'required') own = parent.properties?.[String(err.params.missingProperty)] ?? (parent['x-code'] !== undefined ? parent : undefined);
+  else if (err.instancePath.split('/').length > 2 && parent['x-code'] !== undefined) own = parent;
+  const p = own && own['x-code'] !== undefined ? own : props[top];
+  if (!p || p['x-code'] === undefined) throw new Error(`schemas/${name}.json: no x-code for "${top}" (${err.keyword} at ${err.instancePath || '/'})`);
+  const value = err.keyword === 'required' ? undefined : err.data;
+  const absent = value === undefined || value === null || value === '' || (err.instancePath.split('/').length === 2 && (raw[top] === undefined || raw[top] === ''));
   return absent || p['x-invalid-code'] === undefined ? p['x-code'] : p['x-invalid-code'];
 }

@@ -2,6 +2,7 @@ import type { CommandContext, CommandDef, Params } from '../command';
 import { AUTH_FAILED, CommandError, PERMISSION_DENIED } from '../errors';
 import { isAdminApiKey } from './admin';
 import { resumeSession } from './sessions';
+import { sha256hex } from './secrets';
 import { findUser, findUserApiKey, groupPermissions, hasPermission, intersectPermissions, isEnabled, parsePermissions } from './users';
 
 const AUTH_TEXT = 'Authentication failure or session expired';
@@ -17,6 +18,7 @@ function credential(params: Params, name: string): string {
  */
 export async function authenticate(cmd: CommandDef, params: Params, ctx: CommandContext): Promise<void> {
   if (cmd.auth === 'none') return;
+  if (cmd.auth === 'sender') return authenticateSender(params, ctx);
   const sessionId = credential(params, 'sessionid');
   if (cmd.auth === 'admin') {
     const adminKey = credential(params, 'adminapikey');
@@ -66,4 +68,23 @@ export function authorize(cmd: CommandDef, ctx: CommandContext): void {
   if (!hasPermission(ctx.permissions, cmd.permission)) {
     throw new CommandError(PERMISSION_DENIED, `User does not have the required permission (${cmd.permission})`);
   }
+}
+
+/**
+ * Sender API key from `Authorization: Bearer` or the SenderAPIKey parameter. Codes follow the v1 contract:
+ * 1 missing, 13 invalid (unknown, revoked), 2 the key's account or domain is gone.
+ */
+async function authenticateSender(params: Params, ctx: CommandContext): Promise<void> {
+  const auth = ctx.headers?.authorization ?? '';
+  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(auth)?.[1];
+  const presented = bearer ?? credential(params, 'senderapikey');
+  if (!presented) throw new CommandError(1, 'Missing SenderAPIKey: send it as "Authorization: Bearer <key>"');
+  const key = await ctx.db('domain_api_keys').where({ key_hash: sha256hex(presented) }).first();
+  if (!key || key.status !== 'Enabled') throw new CommandError(13, 'Invalid SenderAPIKey');
+  const [user, domain] = await Promise.all([findUser(ctx.db, Number(key.user_id)), ctx.db('sender_domains').where({ id: key.domain_id, user_id: key.user_id }).first()]);
+  if (!user || !domain) throw new CommandError(2, 'Invalid DomainID or invalid user account');
+  ctx.user = user;
+  ctx.domain = domain;
+  ctx.senderKeyId = Number(key.id);
+  ctx.permissions = '*';
 }

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import knexFactory from 'knex';
+import { Redis } from 'ioredis';
 import supertest from 'supertest';
 import type { Express } from 'express';
 import { createApp } from '../../src/app';
@@ -84,12 +85,13 @@ export async function startHarness(env: Record<string, string> = {}, opts: { log
       return res.body;
     },
     async close() {
-      if (services.redis) {
-        const prefix = `${config.redisPrefix}:`;
-        const keys = await services.redis.keys(`${prefix}*`);
-        if (keys.length) await services.redis.del(...keys.map((k) => k.slice(prefix.length)));
-      }
       await closeServices(services);
+      if (config.redisUrl) {
+        const raw = new Redis(config.redisUrl);
+        const keys = await raw.keys(`${config.redisPrefix}:*`);
+        for (let i = 0; i < keys.length; i += 500) await raw.del(...keys.slice(i, i + 500));
+        await raw.quit();
+      }
       if (dropDb) await dropDb();
       if (tmpDir) fs.rmSync(tmpDir, { recursive: true, force: true });
     },
@@ -131,4 +133,14 @@ export async function addDomain(h: Harness, sessionId: string, domainName: strin
 /** A domain name no other test file will pick. */
 export function uniqueDomain(label = 'mail'): string {
   return `${label}.${crypto.randomBytes(5).toString('hex')}.example.com`;
+}
+
+/** A user with an Enabled domain (set directly: DNS verification has its own tests) and a sender API key. */
+export async function senderSetup(h: Harness, userOverrides: Record<string, unknown> = {}): Promise<{ userId: number; sessionId: string; domain: string; domainId: number; key: string; keyId: number }> {
+  const u = await createUser(h, userOverrides);
+  const domain = uniqueDomain('send');
+  const domainId = await addDomain(h, u.sessionId, domain);
+  await h.services.db('sender_domains').where({ id: domainId }).update({ status: 'Enabled' });
+  const k = await h.call({ Command: 'emailgateway.addapi', SessionID: u.sessionId, DomainID: domainId, Description: 'tests' });
+  return { userId: u.userId, sessionId: u.sessionId, domain, domainId, key: k.APIKey.APIKey, keyId: k.NewAPIKeyID };
 }

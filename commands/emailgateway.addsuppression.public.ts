@@ -1,0 +1,14 @@
+/** emailgateway.addsuppression.public (POST /api/v1/suppressions) — put an address on the domain's suppression list (reason manual), for the sender key's domain. */
+import { defineCommand } from '../src/command';
+import { addOne, PUBLIC_ERRORS } from '../src/suppression/handlers';
+
+export default defineCommand({
+  name: 'emailgateway.addsuppression.public',
+  auth: 'sender',
+  rateLimit: { points: 100, durationSec: 60 },
+  errors: PUBLIC_ERRORS,
+  httpStatus: { 5: 404 },
+  async run(p, ctx) {
+    return addOne(ctx, ctx.domain!.id, p);
+  },
+});

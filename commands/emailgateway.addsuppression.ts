@@ -1,0 +1,17 @@
+/** emailgateway.addsuppression — put an address on the domain's suppression list (reason manual). Errors: see PRIVATE_ERRORS (1/2 DomainID, 3/4 EmailAddress, 5 not listed, 6 paging). */
+import { defineCommand } from '../src/command';
+import { CommandError } from '../src/errors';
+import { findOwnedDomain } from '../src/domains/domains';
+import { addOne, PRIVATE_ERRORS } from '../src/suppression/handlers';
+
+export default defineCommand({
+  name: 'emailgateway.addsuppression',
+  auth: 'user',
+  permission: 'EmailGateway.ManageDomain',
+  errors: PRIVATE_ERRORS,
+  async run(p, ctx) {
+    const domain = await findOwnedDomain(ctx.db, ctx.user!.id, p.domainid);
+    if (!domain) throw new CommandError(2);
+    return addOne(ctx, domain.id, p);
+  },
+});

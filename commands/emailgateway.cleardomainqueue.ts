@@ -1,0 +1,18 @@
+/** emailgateway.cleardomainqueue — cancel every queued, scheduled or deferred delivery of the domain (a `cancelled` event each). Errors: 1 missing DomainID, 2 not found/denied. */
+import { defineCommand } from '../src/command';
+import { CommandError } from '../src/errors';
+import { findOwnedDomain } from '../src/domains/domains';
+import { cancelDeliveries } from '../src/mail/lookup';
+
+export default defineCommand({
+  name: 'emailgateway.cleardomainqueue',
+  auth: 'user',
+  permission: 'EmailGateway.ManageDomain',
+  errors: { 1: 'Missing required parameter (DomainID)', 2: 'Domain not found or access denied' },
+  async run(p, ctx) {
+    const domain = await findOwnedDomain(ctx.db, ctx.user!.id, p.domainid);
+    if (!domain) throw new CommandError(2);
+    const cancelled = await cancelDeliveries(ctx.db, { domain_id: domain.id });
+    return { Cancelled: cancelled };
+  },
+});

@@ -1,0 +1,25 @@
+/**
+ * emailgateway.sendemail (POST /api/v1/email) — accept one message for delivery; answers its MessageID once committed.
+ * Codes 1–38 of the contract (see README "Sending"), Postern's 40–44 for Tags, Headers, Attachments, SendAt,
+ * TrackLinks/TrackOpens, and 429 past 100 requests per key per minute. Several failing fields answer together.
+ */
+import { defineCommand } from '../src/command';
+import { CommandError } from '../src/errors';
+import { acceptMessages } from '../src/mail/accept';
+import { parseSendRequest } from '../src/mail/send-request';
+import { SEND_ERRORS, SEND_HTTP_STATUS } from '../src/mail/send-codes';
+
+export default defineCommand({
+  name: 'emailgateway.sendemail',
+  auth: 'sender',
+  rateLimit: { points: 100, durationSec: 60 },
+  errors: SEND_ERRORS,
+  httpStatus: SEND_HTTP_STATUS,
+  async run(p, ctx) {
+    const { req, problems } = parseSendRequest(p, { maxAttachmentBytes: ctx.config.maxAttachmentBytes, now: Date.now() });
+    if (problems.length) throw new CommandError(problems.map((e) => e.code), problems.map((e) => e.message));
+    const [result] = await acceptMessages(ctx, { user: ctx.user!, domain: ctx.domain!, apiKeyId: ctx.senderKeyId ?? null, source: 'api' }, [req]);
+    if (!result.ok) throw new CommandError(result.problems.map((e) => e.code), result.problems.map((e) => e.message));
+    return { MessageID: result.messageId };
+  },
+});

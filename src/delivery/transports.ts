@@ -1,0 +1,123 @@
+import { Resolver } from 'node:dns/promises';
+import nodemailer, { Transporter } from 'nodemailer';
+import type { Config } from '../config';
+
+export interface Dkim {
+  domainName: string;
+  keySelector: string;
+  privateKey: string;
+}
+
+export type SendOutcome = { ok: true; response: string } | { ok: false; code?: number; response: string };
+
+interface SmtpError {
+  responseCode?: number;
+  response?: string;
+  code?: string;
+  message?: string;
+}
+
+function outcomeOf(err: unknown): SendOutcome {
+  const e = err as SmtpError;
+  return { ok: false, code: e.responseCode, response: (e.response ?? `${e.code ?? 'ERROR'} ${e.message ?? ''}`).trim().slice(0, 1000) };
+}
+
+/**
+ * Hands a raw message to the next hop with nodemailer: a pooled connection to the smarthost
+ * (DELIVERY_MODE=relay), or to the recipient domain's MX hosts in preference order with an A fallback
+ * (DELIVERY_MODE=mx), one pool per destination host, STARTTLS whenever offered.
+ */
+export class Transports {
+  private readonly pools = new Map<string, Transporter>();
+  private readonly mxCache = new Map<string, { hosts: string[]; until: number }>();
+
+  constructor(private readonly config: Config) {}
+
+  private pool(key: string, options: Record<string, unknown>): Transporter {
+    let t = this.pools.get(key);
+    if (!t) {
+      t = nodemailer.createTransport({
+        pool: true,
+        maxConnections: 5,
+        maxMessages: 1000,
+        name: this.config.mailHostname,
+        connectionTimeout: 30_000,
+        greetingTimeout: 30_000,
+        socketTimeout: 120_000,
+        ...options,
+      } as Parameters<typeof nodemailer.createTransport>[0]);
+      this.pools.set(key, t);
+    }
+    return t;
+  }
+
+  private relay(): Transporter {
+    const u = new URL(this.config.smtpRelayUrl!);
+    const secure = u.protocol === 'smtps:';
+    return this.pool('relay', {
+      host: u.hostname,
+      port: u.port ? Number(u.port) : secure ? 465 : 25,
+      secure,
+      auth: u.username ? { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } : undefined,
+      maxConnections: Math.max(1, Math.min(this.config.deliveryConcurrency, 50)),
+      tls: { rejectUnauthorized: u.searchParams.get('tls_verify') !== '0' },
+    });
+  }
+
+  private async mxHosts(domain: string): Promise<string[]> {
+    const cached = this.mxCache.get(domain);
+    if (cached && cached.until > Date.now()) return cached.hosts;
+    const r = new Resolver({ timeout: this.config.dnsTimeoutMs, tries: 2 });
+    if (this.config.dnsServers.length) r.setServers(this.config.dnsServers);
+    let hosts: string[];
+    try {
+      const mx = await r.resolveMx(domain);
+      hosts = mx.sort((a, b) => a.priority - b.priority).map((m) => m.exchange.replace(/\.$/, ''));
+      if (hosts.length === 1 && hosts[0] === '') throw Object.assign(new Error('null MX'), { code: 'NULLMX' });
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'NULLMX') throw err;
+      if (code !== 'ENODATA' && code !== 'ENOTFOUND') throw err;
+      hosts = [domain]; // RFC 5321 §5.1: no MX → the domain's own address
+    }
+    this.mxCache.set(domain, { hosts, until: Date.now() + 300_000 });
+    return hosts;
+  }
+
+  async send(envelope: { from: string; to: string }, raw: Buffer, dkim: Dkim | null): Promise<SendOutcome> {
+    const mail = { envelope, raw, dkim: dkim ?? undefined };
+    if (this.config.deliveryMode === 'relay') {
+      try {
+        const info = await this.relay().sendMail(mail);
+        return { ok: true, response: String(info.response ?? '250 OK') };
+      } catch (err) {
+        return outcomeOf(err);
+      }
+    }
+    const domain = envelope.to.split('@')[1].toLowerCase();
+    let hosts: string[];
+    try {
+      hosts = await this.mxHosts(domain);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'NULLMX') return { ok: false, code: 556, response: `556 5.1.10 ${domain} accepts no mail (null MX)` };
+      return { ok: false, response: `DNS ${code ?? 'ERROR'} looking up MX of ${domain}` };
+    }
+    let last: SendOutcome = { ok: false, response: `no MX host for ${domain}` };
+    for (const host of hosts) {
+      try {
+        const info = await this.pool(`mx:${host}`, { host, port: this.config.mxPort, secure: false, tls: { rejectUnauthorized: false } }).sendMail(mail);
+        return { ok: true, response: String(info.response ?? '250 OK') };
+      } catch (err) {
+        last = outcomeOf(err);
+        if (last.ok === false && last.code) return last; // the host answered: its reply decides
+      }
+    }
+    return last;
+  }
+
+  close(): void {
+    for (const t of this.pools.values()) t.close();
+    this.pools.clear();
+  }
+}

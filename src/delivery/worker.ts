@@ -1,0 +1,149 @@
+import crypto from 'node:crypto';
+import os from 'node:os';
+import type { Services } from '../command';
+import { decrypt } from '../auth/secrets';
+import type { DomainRow } from '../domains/domains';
+import { composeHosts } from '../domains/names';
+import { addSuppression } from '../suppression/suppressions';
+import { classifyReply, retryHintSeconds } from './classify';
+import { DELIVERY_QUEUE, DeliveryJob, enqueueDeliveries } from './enqueue';
+import { Dkim, Transports } from './transports';
+import { verpAddress } from './verp';
+
+const PENDING = ['queued', 'scheduled', 'deferred', 'sending'];
+
+export function verpSecret(services: Services): Buffer {
+  return crypto.createHmac('sha256', services.config.encryptionKey!).update('postern-verp').digest();
+}
+
+async function recordEvent(services: Services, d: { id: number; message_id: string; domain_id: number; user_id: number }, type: string, data: Record<string, unknown>, now: number) {
+  await services.db('events').insert({ message_id: d.message_id, delivery_id: d.id, domain_id: d.domain_id, user_id: d.user_id, type, created_at: now, data: JSON.stringify(data) });
+}
+
+export interface DeliveryWorker {
+  deliver(deliveryId: number): Promise<void>;
+  sweep(graceMs?: number): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Sends deliveries: lease the row (so no two workers send it), DKIM-sign, hand it over with a VERP return
+ * path, then record the outcome. A crashed worker's lease expires and the sweeper re-enqueues the row.
+ */
+export function createDeliveryWorker(services: Services): DeliveryWorker {
+  const { db, config, logger } = services;
+  const owner = `${os.hostname()}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`;
+  const transports = new Transports(config);
+  const secret = verpSecret(services);
+  const keys = new Map<number, { key: string; until: number }>();
+
+  function dkimFor(domain: DomainRow): Dkim | null {
+    if (!config.dkimSigning) return null;
+    let k = keys.get(domain.id);
+    if (!k || k.until < Date.now()) {
+      k = { key: decrypt(domain.dkim_private_key_enc, config.encryptionKey!), until: Date.now() + 300_000 };
+      keys.set(domain.id, k);
+    }
+    return { domainName: domain.domain, keySelector: domain.dkim_selector, privateKey: k.key };
+  }
+
+  async function deliver(deliveryId: number): Promise<void> {
+    const now = Date.now();
+    const leased = await db('deliveries')
+      .where({ id: deliveryId })
+      .whereIn('status', PENDING)
+      .where('next_attempt_at', '<=', now + 1000)
+      .where((q) => q.whereNull('lease_until').orWhere('lease_until', '<', now))
+      .update({ status: 'sending', lease_until: now + config.leaseSeconds * 1000, lease_owner: owner, updated_at: now });
+    if (!leased) return; // done, cancelled, not yet due, or another worker holds it
+    const d = await db('deliveries').where({ id: deliveryId }).first();
+    const message = await db('messages').where({ id: d.message_id }).first('mime');
+    const domain: DomainRow | undefined = await db('sender_domains').where({ id: d.domain_id }).first();
+    if (!message || !domain) {
+      await db('deliveries').where({ id: deliveryId }).update({ status: 'failed', lease_until: null, finished_at: now, last_reply: 'message or domain no longer exists', updated_at: now });
+      return;
+    }
+    const from = verpAddress(secret, Number(d.id), composeHosts(domain, config).mfromHost);
+    const raw = Buffer.isBuffer(message.mime) ? message.mime : Buffer.from(message.mime);
+    const outcome = await transports.send({ from, to: d.recipient }, raw, dkimFor(domain));
+    const done = Date.now();
+    const mine = db('deliveries').where({ id: deliveryId, lease_owner: owner });
+    const attempts = Number(d.attempts) + 1;
+
+    if (outcome.ok) {
+      await mine.update({ status: 'delivered', attempts, lease_until: null, last_reply: outcome.response, finished_at: done, updated_at: done, bounce_class: null });
+      await recordEvent(services, d, 'delivered', { recipient: d.recipient, smtp_reply: outcome.response, attempts }, done);
+      return;
+    }
+    const verdict = classifyReply(outcome.code, outcome.response);
+    const tooOld = done - Number(d.created_at) >= config.deliveryMaxAgeSeconds * 1000;
+    if (verdict.permanent || tooOld) {
+      const status = verdict.permanent ? 'bounced' : 'failed';
+      await mine.update({ status, attempts, lease_until: null, last_reply: outcome.response, bounce_class: verdict.class, finished_at: done, updated_at: done });
+      await recordEvent(services, d, status, { recipient: d.recipient, smtp_reply: outcome.response, bounce_class: verdict.class, attempts }, done);
+      if (verdict.permanent && verdict.class === 'hard') await addSuppression(db, d.domain_id, d.recipient, 'hard_bounce', outcome.response);
+      return;
+    }
+    const schedule = config.retryScheduleSeconds;
+    const planned = schedule[Math.min(attempts - 1, schedule.length - 1)];
+    const wait = Math.min(Math.max(planned, retryHintSeconds(outcome.response) ?? 0), 8 * 3600) * 1000;
+    const next = done + wait;
+    await mine.update({ status: 'deferred', attempts, lease_until: null, next_attempt_at: next, last_reply: outcome.response, bounce_class: verdict.class, updated_at: done });
+    await recordEvent(services, d, 'deferred', { recipient: d.recipient, smtp_reply: outcome.response, bounce_class: verdict.class, attempts, next_attempt_at: Math.floor(next / 1000) }, done);
+    await enqueueDeliveries(services, [{ id: Number(d.id), attempts, runAt: next }]);
+  }
+
+  /** Re-enqueues work that is due (by `graceMs`) but unleased: its job was lost (queue restart) or its worker died. */
+  async function sweep(graceMs = config.sweepGraceSeconds * 1000): Promise<number> {
+    const now = Date.now();
+    const rows = await db('deliveries')
+      .whereIn('status', PENDING)
+      .where('next_attempt_at', '<=', now - graceMs)
+      .where((q) => q.whereNull('lease_until').orWhere('lease_until', '<', now))
+      .orderBy('next_attempt_at')
+      .limit(5000)
+      .select('id', 'attempts', 'next_attempt_at');
+    await enqueueDeliveries(services, rows.map((r: { id: number; attempts: number }) => ({ id: Number(r.id), attempts: Number(r.attempts), runAt: now })));
+    return rows.length;
+  }
+
+  const queue = services.queues.queue<DeliveryJob>(DELIVERY_QUEUE);
+  queue.process(
+    async (job) => {
+      try {
+        await deliver(job.data.deliveryId);
+      } catch (err) {
+        // Never fail the job (a failed job id would block re-adding it); the lease expires and the sweeper retries.
+        logger.error('delivery attempt crashed', { deliveryId: job.data.deliveryId, error: (err as Error).stack });
+      }
+    },
+    { concurrency: config.deliveryConcurrency },
+  );
+  let sweeping = false;
+  const runSweep = () => {
+    if (sweeping) return;
+    sweeping = true;
+    sweep()
+      .then((n) => n && logger.info('sweeper re-enqueued deliveries', { count: n }))
+      .catch((err) => logger.warn('sweep failed', { error: (err as Error).message }))
+      .finally(() => (sweeping = false));
+  };
+  const timer = setInterval(runSweep, config.sweepIntervalSeconds * 1000);
+  timer.unref();
+  // At start, take over whatever was pending (an in-process queue starts empty).
+  setImmediate(() => {
+    sweeping = true;
+    sweep(0)
+      .catch((err) => logger.warn('startup sweep failed', { error: (err as Error).message }))
+      .finally(() => (sweeping = false));
+  });
+
+  return {
+    deliver,
+    sweep,
+    async stop() {
+      clearInterval(timer);
+      transports.close();
+    },
+  };
+}

@@ -1,0 +1,69 @@
+import type { Db } from '../db';
+
+const iso = (ms: number | string | null | undefined) => (ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString());
+
+/** A message's overall status from its deliveries: the least advanced one decides while any is pending. */
+export function messageStatus(statuses: string[]): string {
+  const order = ['sending', 'queued', 'deferred', 'scheduled'];
+  for (const s of order) if (statuses.includes(s)) return s;
+  if (statuses.every((s) => s === 'delivered')) return 'delivered';
+  if (statuses.every((s) => s === 'cancelled')) return 'cancelled';
+  if (statuses.some((s) => s === 'delivered')) return 'partially_delivered';
+  return statuses.includes('bounced') ? 'bounced' : statuses[0] ?? 'unknown';
+}
+
+export async function presentMessage(db: Db, message: Record<string, any>, withEvents: boolean) {
+  const deliveries = await db('deliveries').where({ message_id: message.id }).orderBy('id');
+  const events = withEvents ? await db('events').where({ message_id: message.id }).orderBy('id') : [];
+  return {
+    MessageID: message.id,
+    Status: messageStatus(deliveries.map((d: { status: string }) => d.status)),
+    From: message.from_email,
+    Subject: message.subject,
+    Tags: JSON.parse(message.tags),
+    MessageIDHeader: message.message_id_header,
+    Size: Number(message.mime_size),
+    CreatedAt: iso(message.created_at),
+    SendAt: iso(message.send_at),
+    Recipients: deliveries.map((d: Record<string, any>) => ({
+      Email: d.recipient,
+      Type: d.kind,
+      Status: d.status,
+      Attempts: Number(d.attempts),
+      LastReply: d.last_reply,
+      BounceClass: d.bounce_class,
+      NextAttemptAt: ['queued', 'deferred', 'scheduled'].includes(d.status) ? iso(d.next_attempt_at) : null,
+      FinishedAt: iso(d.finished_at),
+      ...(withEvents
+        ? {
+            Events: events
+              .filter((e: { delivery_id: number | null }) => Number(e.delivery_id) === Number(d.id))
+              .map((e: Record<string, any>) => ({ Event: e.type, LoggedAt: Math.floor(Number(e.created_at) / 1000), Data: JSON.parse(e.data) })),
+          }
+        : {}),
+    })),
+  };
+}
+
+/** Marks the message's unsent deliveries cancelled (not ones being sent right now); returns how many. */
+export async function cancelDeliveries(db: Db, where: { message_id?: string; domain_id?: number }): Promise<number> {
+  const now = Date.now();
+  return db.transaction(async (trx) => {
+    const rows = await trx('deliveries')
+      .where(where)
+      .whereIn('status', ['queued', 'scheduled', 'deferred'])
+      .where((q) => q.whereNull('lease_until').orWhere('lease_until', '<', now))
+      .select('id', 'message_id', 'domain_id', 'user_id', 'recipient');
+    if (!rows.length) return 0;
+    const ids = rows.map((r: { id: number }) => r.id);
+    for (let i = 0; i < ids.length; i += 500) {
+      await trx('deliveries')
+        .whereIn('id', ids.slice(i, i + 500))
+        .whereIn('status', ['queued', 'scheduled', 'deferred'])
+        .update({ status: 'cancelled', finished_at: now, updated_at: now, lease_until: null });
+    }
+    const events = rows.map((r: Record<string, any>) => ({ message_id: r.message_id, delivery_id: r.id, domain_id: r.domain_id, user_id: r.user_id, type: 'cancelled', created_at: now, data: JSON.stringify({ recipient: r.recipient }) }));
+    for (let i = 0; i < events.length; i += 500) await trx('events').insert(events.slice(i, i + 500));
+    return rows.length;
+  });
+}

@@ -1,0 +1,135 @@
+import express, { NextFunction, Request, Response } from 'express';
+import qs from 'qs';
+import type { CommandDef, Services } from '../command';
+import { isUniqueViolation } from '../db';
+import { Dispatcher, errorTexts, lookupCommand } from '../dispatch';
+import { CommandError, HardError, writeV1Errors } from '../errors';
+import { canonicalIp } from '../auth/users';
+import { bodyReader, QS_OPTIONS } from '../http/body';
+import { collectParams } from '../http/params';
+import { sha256hex } from '../auth/secrets';
+
+/** The REST alias table: method + path → command. Path parameters join the command's parameters (lowercase). */
+export const V1_ROUTES: { method: 'get' | 'post' | 'delete'; path: string; command: string; idempotent?: boolean }[] = [
+  { method: 'post', path: '/api/v1/email', command: 'emailgateway.sendemail', idempotent: true },
+  { method: 'post', path: '/api/v1/email/batch', command: 'emailgateway.sendbatch', idempotent: true },
+  { method: 'get', path: '/api/v1/email/:messageid', command: 'emailgateway.getmessage' },
+  { method: 'delete', path: '/api/v1/email/:messageid', command: 'emailgateway.cancelmessage' },
+  { method: 'get', path: '/api/v1/emails', command: 'emailgateway.getmessages' },
+  { method: 'get', path: '/api/v1/suppressions', command: 'emailgateway.getsuppressions.public' },
+  { method: 'post', path: '/api/v1/suppressions', command: 'emailgateway.addsuppression.public' },
+  { method: 'delete', path: '/api/v1/suppressions', command: 'emailgateway.deletesuppression.public' },
+];
+
+const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
+
+function statusFor(cmd: CommandDef | undefined, code: number): number {
+  const own = cmd?.httpStatus?.[code];
+  if (own) return own;
+  if (code === 429) return 429;
+  if (cmd?.auth === 'sender' && (code === 1 || code === 13)) return 401;
+  if (cmd?.auth === 'sender' && code === 2) return 403;
+  return 400;
+}
+
+function v1Errors(cmd: CommandDef | undefined, err: CommandError) {
+  const texts = errorTexts(cmd, err);
+  return err.codes.map((Code, i) => ({ Code, Message: texts[i] }));
+}
+
+function stableJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
+  if (v && typeof v === 'object') return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  return JSON.stringify(v);
+}
+
+interface Outcome {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+/** The `/api/v1/*` door: same dispatcher as /api.php, bare results on success, `{"Errors":[…]}` on failure. */
+export function v1Api(services: Services, dispatcher: Dispatcher): express.Router {
+  const router = express.Router();
+  const reader = bodyReader(services.config.maxRequestBytes);
+
+  async function run(route: (typeof V1_ROUTES)[number], req: Request): Promise<Outcome> {
+    const query = qs.parse(req.url.split('?')[1] ?? '', QS_OPTIONS);
+    const params = collectParams(query, req.parsedBody?.body, req.parsedBody?.isJson ?? false);
+    for (const [k, v] of Object.entries(req.params)) params[k.toLowerCase()] = v;
+    const cmd = lookupCommand(dispatcher.table, route.command);
+    try {
+      const { result } = await dispatcher.run(route.command, params, {
+        requestId: String(req.res?.locals.requestId ?? ''),
+        ip: canonicalIp(req.ip ?? ''),
+        headers: req.headers as Record<string, string | undefined>,
+      });
+      return { status: 200, body: result };
+    } catch (err) {
+      if (err instanceof CommandError) {
+        const headers: Record<string, string> = err.retryAfterSec ? { 'Retry-After': String(err.retryAfterSec) } : {};
+        return { status: statusFor(cmd, err.codes[0]), body: { Errors: v1Errors(cmd, err) }, headers };
+      }
+      throw err;
+    }
+  }
+
+  /** Idempotency-Key: same key and body → the first answer again; same key, other body → 409. Kept 24 h. */
+  async function idempotent(route: (typeof V1_ROUTES)[number], req: Request, key: string): Promise<Outcome> {
+    if (key.length > 256) return { status: 400, body: { Errors: [{ Code: 400, Message: 'Idempotency-Key must be at most 256 characters' }] } };
+    const credential = /^Bearer\s+(\S+)/i.exec(req.headers.authorization ?? '')?.[1] ?? String((collectParams({}, req.parsedBody?.body, true) as Record<string, unknown>).senderapikey ?? '');
+    const keyHash = sha256hex(`${credential}\n${route.method} ${route.path}\n${key}`);
+    const requestHash = sha256hex(stableJson(req.parsedBody?.body ?? {}));
+    const db = services.db;
+    const now = Date.now();
+    await db('idempotency_keys').where({ key_hash: keyHash }).where('created_at', '<', now - IDEMPOTENCY_TTL_MS).delete();
+    try {
+      await db('idempotency_keys').insert({ key_hash: keyHash, request_hash: requestHash, status_code: 0, response: '', created_at: now });
+    } catch (err) {
+      if (!isUniqueViolation(err)) throw err;
+      const row = await db('idempotency_keys').where({ key_hash: keyHash }).first();
+      if (row && row.request_hash !== requestHash) {
+        return { status: 409, body: { Errors: [{ Code: 409, Message: 'Idempotency-Key was already used with a different request body' }] } };
+      }
+      if (!row || Number(row.status_code) === 0) {
+        return { status: 409, body: { Errors: [{ Code: 409, Message: 'A request with this Idempotency-Key is still being processed' }] } };
+      }
+      return { status: Number(row.status_code), body: JSON.parse(row.response), headers: { 'Idempotent-Replayed': 'true' } };
+    }
+    let outcome: Outcome;
+    try {
+      outcome = await run(route, req);
+    } catch (err) {
+      await db('idempotency_keys').where({ key_hash: keyHash }).delete();
+      throw err;
+    }
+    // Rate-limited answers are not remembered: the same request may be retried later under the same key.
+    if (outcome.status === 429) await db('idempotency_keys').where({ key_hash: keyHash }).delete();
+    else await db('idempotency_keys').where({ key_hash: keyHash }).update({ status_code: outcome.status, response: JSON.stringify(outcome.body) });
+    return outcome;
+  }
+
+  for (const route of V1_ROUTES) {
+    router[route.method](route.path, reader, async (req: Request, res: Response, next: NextFunction) => {
+      res.locals.command = route.command;
+      try {
+        const key = req.headers['idempotency-key'];
+        const outcome = route.idempotent && typeof key === 'string' && key !== '' ? await idempotent(route, req, key) : await run(route, req);
+        for (const [k, v] of Object.entries(outcome.headers ?? {})) res.setHeader(k, v);
+        res.status(outcome.status).json(outcome.body);
+      } catch (err) {
+        next(err);
+      }
+    });
+  }
+
+  router.use('/api/v1', (err: unknown, req: Request, res: Response, next: NextFunction) => {
+    if (err instanceof HardError) {
+      writeV1Errors(res, err.httpStatus, [{ Code: err.code, Message: err.message }]);
+      return;
+    }
+    next(err);
+  });
+  return router;
+}

@@ -1,0 +1,102 @@
+import { dkimVerify } from 'mailauth/lib/dkim/verify';
+import { simpleParser } from 'mailparser';
+import supertest from 'supertest';
+import { createDeliveryWorker, DeliveryWorker, verpSecret } from '../../src/delivery/worker';
+import { parseVerp } from '../../src/delivery/verp';
+import { Harness, senderSetup, startHarness } from '../helpers/harness';
+import { Sink, smtpError, startSink, waitFor } from '../helpers/sink';
+
+let h: Harness;
+let sink: Sink;
+let worker: DeliveryWorker;
+let s: Awaited<ReturnType<typeof senderSetup>>;
+
+beforeAll(async () => {
+  sink = await startSink();
+  h = await startHarness({
+    DELIVERY_MODE: 'relay',
+    SMTP_RELAY_URL: `smtp://127.0.0.1:${sink.port}`,
+    RETRY_SCHEDULE_SECONDS: '1',
+    SWEEP_INTERVAL_SECONDS: '1',
+    SWEEP_GRACE_SECONDS: '5',
+  });
+  worker = createDeliveryWorker(h.services);
+  s = await senderSetup(h);
+});
+afterAll(async () => {
+  await h.services.queues.close();
+  await worker.stop();
+  await h.close();
+  await sink.close();
+});
+
+function send(body: Record<string, unknown>, key = s.key) {
+  return supertest(h.app).post('/api/v1/email').set('Authorization', `Bearer ${key}`).send(body);
+}
+
+function basic(extra: Record<string, unknown> = {}) {
+  return {
+    Subject: 'Welcome to Our Service',
+    ContentType: 'html',
+    HTMLContent: '<h1>Welcome!</h1><p>Thank you for signing up.</p>',
+    PlainContent: 'Welcome! Thank you for signing up.',
+    From: { name: 'John Doe', email: `john@${s.domain}` },
+    To: [{ name: 'Jane Smith', email: 'jane@recipient.test' }],
+    ...extra,
+  };
+}
+
+async function deliveriesOf(messageId: string) {
+  return h.services.db('deliveries').where({ message_id: messageId }).orderBy('id');
+}
+
+async function publishedKey(): Promise<string> {
+  const d = await h.call({ Command: 'emailgateway.getdomain', SessionID: s.sessionId, DomainID: s.domainId });
+  const rec = d.Domain.DNSRecords.find((r: { Purpose: string }) => r.Purpose === 'dkim');
+  return rec.Value as string;
+}
+
+describe('POST /api/v1/email → delivery to a real SMTP sink', () => {
+  it('answers the MessageID and delivers a DKIM-signed message with a VERP return path', async () => {
+    const res = await send(basic({ CC: [{ name: 'Carl', email: 'carl@recipient.test' }], BCC: [{ name: '', email: 'hidden@recipient.test' }], Headers: { 'X-Campaign': 'spring' }, Tags: ['welcome'] }));
+    expect(res.status).toBe(200);
+    expect(Object.keys(res.body)).toEqual(['MessageID']);
+    expect(res.body.MessageID).toMatch(/^[0-9a-f-]{36}$/);
+    const id = res.body.MessageID;
+    await waitFor(async () => (await deliveriesOf(id)).every((d: { status: string }) => d.status === 'delivered'), 15000, 'deliveries');
+    const got = sink.received.filter((r) => r.raw.toString().includes(`Subject: Welcome to Our Service`));
+    expect(got.map((r) => r.to[0]).sort()).toEqual(['carl@recipient.test', 'hidden@recipient.test', 'jane@recipient.test']);
+
+    const one = got[0];
+    const deliveryId = parseVerp(verpSecret(h.services), one.from);
+    expect(deliveryId).not.toBeNull();
+    expect(one.from).toMatch(new RegExp(`^b-\\d+-[a-z0-9]{10}@sl\\.${s.domain.replace(/\./g, '\\.')}$`));
+
+    const mail = await simpleParser(one.raw);
+    expect(mail.subject).toBe('Welcome to Our Service');
+    expect(mail.from?.value[0]).toEqual({ name: 'John Doe', address: `john@${s.domain}` });
+    expect(mail.messageId).toMatch(new RegExp(`@${s.domain.replace(/\./g, '\\.')}>$`));
+    expect(mail.headers.get('x-campaign')).toBe('spring');
+    expect(mail.headers.get('bcc')).toBeUndefined();
+    expect(one.raw.toString()).not.toContain('hidden@recipient.test');
+    expect(mail.cc && 'value' in mail.cc ? mail.cc.value[0] : null).toEqual({ name: 'Carl', address: 'carl@recipient.test' });
+
+    const key = await publishedKey();
+    const result = await dkimVerify(one.raw, {
+      resolver: async (name: string, type: string) => {
+        if (type === 'TXT' && name === `key1._domainkey.${s.domain}`) return [[key]];
+        throw Object.assign(new Error('not found'), { code: 'ENOTFOUND' });
+      },
+    });
+    expect(result.results[0].status.result).toBe('pass');
+    expect(result.results[0].signingDomain).toBe(s.domain);
+    expect(result.results[0].canonBodyLength).toBeGreaterThan(0);
+    expect(String(result.results[0].algo)).toBe('rsa-sha256');
+
+    const lookup = await supertest(h.app).get(`/api/v1/email/${id}`).set('Authorization', `Bearer ${s.key}`);
+    expect(lookup.status).toBe(200);
+    expect(lookup.body).toMatchObject({ MessageID: id, Status: 'delivered', Tags: ['welcome'] });
+    expect(lookup.body.Recipients).toHaveLength(3);
+    expect(lookup.body.Recipients[0].Events.map((e: { Event: string }) => e.Event)).toEqual(['queued', 'delivered']);
+  });
+});

@@ -102,8 +102,16 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
       .where((q) => q.whereNull('lease_until').orWhere('lease_until', '<', now))
       .orderBy('next_attempt_at')
       .limit(5000)
-      .select('id', 'attempts', 'next_attempt_at');
-    await enqueueDeliveries(services, rows.map((r: { id: number; attempts: number }) => ({ id: Number(r.id), attempts: Number(r.attempts), runAt: now })));
+      .select('id', 'attempts', 'next_attempt_at', 'lease_until');
+    await enqueueDeliveries(
+      services,
+      rows.map((r: { id: number; attempts: number; lease_until: number | null }) => ({
+        id: Number(r.id),
+        attempts: Number(r.attempts),
+        runAt: now,
+        retake: r.lease_until === null ? undefined : Number(r.lease_until),
+      })),
+    );
     return rows.length;
   }
 

@@ -51,7 +51,8 @@ class BullMqQueue<T> implements Queue<T> {
     this.worker = new Worker(
       this.name,
       async (job: BullJob) => handler({ id: String(job.id), name: job.name, data: job.data as T, attemptsMade: job.attemptsMade } as Job<T>),
-      { connection: this.connection, prefix: this.prefix, concurrency: opts.concurrency ?? 1 },
+      // Short locks: a job held by a dead worker is noticed within seconds, not BullMQ's default half minute.
+      { connection: this.connection, prefix: this.prefix, concurrency: opts.concurrency ?? 1, lockDuration: 10_000, stalledInterval: 5_000, maxStalledCount: 5 },
     );
     this.worker.on('failed', (job, err) => {
       if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {

@@ -45,6 +45,7 @@ export async function startSink(): Promise<Sink> {
       });
     },
   });
+  server.on('error', () => undefined); // a client that dies mid-session (a killed worker) is not a test failure
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   sink.port = (server.server.address() as AddressInfo).port;
   sink.close = () => new Promise<void>((resolve) => server.close(() => resolve()));

@@ -5,7 +5,7 @@ import { addOne, PUBLIC_ERRORS } from '../src/suppression/handlers';
 export default defineCommand({
   name: 'emailgateway.addsuppression.public',
   auth: 'sender',
-  rateLimit: { points: 100, durationSec: 60 },
+  rateLimit: { durationSec: 60 },
   errors: PUBLIC_ERRORS,
   httpStatus: { 5: 404 },
   async run(p, ctx) {

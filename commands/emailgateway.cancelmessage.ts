@@ -6,7 +6,7 @@ import { cancelDeliveries } from '../src/mail/lookup';
 export default defineCommand({
   name: 'emailgateway.cancelmessage',
   auth: 'sender',
-  rateLimit: { points: 100, durationSec: 60 },
+  rateLimit: { durationSec: 60 },
   errors: { 1: 'Missing SenderAPIKey', 2: 'Invalid DomainID or invalid user account', 4: 'Message not found', 5: 'Nothing to cancel: every recipient was already sent or finished', 13: 'Invalid SenderAPIKey', 429: 'Too many requests' },
   httpStatus: { 4: 404, 5: 409 },
   async run(p, ctx) {

@@ -6,7 +6,7 @@ import { presentMessage } from '../src/mail/lookup';
 export default defineCommand({
   name: 'emailgateway.getmessage',
   auth: 'sender',
-  rateLimit: { points: 100, durationSec: 60 },
+  rateLimit: { durationSec: 60 },
   errors: { 1: 'Missing SenderAPIKey', 2: 'Invalid DomainID or invalid user account', 4: 'Message not found', 13: 'Invalid SenderAPIKey', 429: 'Too many requests' },
   httpStatus: { 4: 404 },
   async run(p, ctx) {

@@ -8,7 +8,7 @@ import { messageStatus } from '../src/mail/lookup';
 export default defineCommand({
   name: 'emailgateway.getmessages',
   auth: 'sender',
-  rateLimit: { points: 100, durationSec: 60 },
+  rateLimit: { durationSec: 60 },
   errors: { 1: 'Missing SenderAPIKey', 2: 'Invalid DomainID or invalid user account', 3: 'Invalid filter or paging value', 13: 'Invalid SenderAPIKey', 429: 'Too many requests' },
   async run(p, ctx) {
     const limit = Number(p.limit);

@@ -11,7 +11,7 @@ import { SEND_ERRORS, SEND_HTTP_STATUS } from '../src/mail/send-codes';
 export default defineCommand({
   name: 'emailgateway.sendbatch',
   auth: 'sender',
-  rateLimit: { points: 100, durationSec: 60 },
+  rateLimit: { durationSec: 60 },
   errors: SEND_ERRORS,
   httpStatus: SEND_HTTP_STATUS,
   async run(p, ctx) {

@@ -76,8 +76,8 @@ export interface CommandDef {
   arrayErrors?: boolean;
   /** Some Octeth success replies carry no ErrorCode (user.apikey.*). getdomains keeps it: the contract shows it. */
   omitSuccessErrorCode?: boolean;
-  /** Requests allowed per credential (sender key) in a window; past it the reply is 429 with Retry-After. */
-  rateLimit?: { points: number; durationSec: number };
+  /** Rate-limited per credential (sender key): API_RATE_LIMIT_PER_MINUTE requests per window, then 429 with Retry-After. */
+  rateLimit?: { durationSec: number };
   /** HTTP status of a failure code on the v1 door (default 400; auth codes 401/403; 429). */
   httpStatus?: Record<number, number>;
   run(params: Params, ctx: CommandContext): Promise<Record<string, unknown>>;

@@ -77,6 +77,8 @@ export interface Config {
   dkimSigning: boolean;
   /** MAX_ATTACHMENT_BYTES: decoded attachment bytes allowed per message. Default 26214400 (25 MiB). */
   maxAttachmentBytes: number;
+  /** API_RATE_LIMIT_PER_MINUTE: requests per sender key per minute on the v1 routes. Default 100; 0 turns it off. */
+  apiRateLimitPerMinute: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -216,5 +218,6 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     leaseSeconds: int(env, 'LEASE_SECONDS', 300, 1, 3600),
     dkimSigning: str(env, 'DKIM_SIGNING', '1') !== '0',
     maxAttachmentBytes: int(env, 'MAX_ATTACHMENT_BYTES', 25 * 1024 * 1024, 0, 1024 * 1024 * 1024),
+    apiRateLimitPerMinute: int(env, 'API_RATE_LIMIT_PER_MINUTE', 100, 0, 1_000_000),
   };
 }

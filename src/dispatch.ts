@@ -32,11 +32,12 @@ export function createDispatcher(services: Services, table: CommandTable, valida
       const ctx: CommandContext = { ...services, requestId: meta.requestId, ip: meta.ip, headers: meta.headers };
       await authenticate(cmd, params, ctx);
       authorize(cmd, ctx);
-      if (cmd.rateLimit) {
+      const points = cmd.rateLimit ? services.config.apiRateLimitPerMinute : 0;
+      if (cmd.rateLimit && points > 0) {
         const who = ctx.senderKeyId !== undefined ? `k${ctx.senderKeyId}` : ctx.user ? `u${ctx.user.id}` : `ip${ctx.ip}`;
-        const verdict = await services.limits.limit(`cmd:${cmd.name}`, cmd.rateLimit.points, cmd.rateLimit.durationSec).consume(who);
+        const verdict = await services.limits.limit(`cmd:${cmd.name}`, points, cmd.rateLimit.durationSec).consume(who);
         if (!verdict.allowed) {
-          const err = new CommandError(429, `Too many requests: at most ${cmd.rateLimit.points} per ${cmd.rateLimit.durationSec} seconds. Try again in ${verdict.retryAfterSec} seconds.`);
+          const err = new CommandError(429, `Too many requests: at most ${points} per ${cmd.rateLimit.durationSec} seconds. Try again in ${verdict.retryAfterSec} seconds.`);
           err.retryAfterSec = verdict.retryAfterSec;
           throw err;
         }

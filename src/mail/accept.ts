@@ -9,6 +9,8 @@ import { consumeQuota } from './quota';
 import type { Problem, SendRequest } from './send-request';
 import { enqueueDeliveries } from '../delivery/enqueue';
 
+class QuotaExceeded extends Error {}
+
 export interface Sender {
   user: UserRow;
   domain: DomainRow;
@@ -119,7 +121,8 @@ export async function acceptMessages(services: Services, sender: Sender, reqs: S
   const total = ok.reduce((n, p) => n + p.recipients.length, 0);
   if (ok.length) {
     const within = await services.db.transaction(async (trx) => {
-      if (!(await consumeQuota(trx, sender.user, total, now))) return false;
+      // Over a limit: throw, so the counters this transaction already raised roll back with it.
+      if (!(await consumeQuota(trx, sender.user, total, now))) throw new QuotaExceeded();
       for (let i = 0; i < ok.length; i += 200) await trx('messages').insert(ok.slice(i, i + 200).map((p) => p.message));
       const deliveryRows = ok.flatMap((p) =>
         p.recipients.map((r) => ({
@@ -156,6 +159,9 @@ export async function acceptMessages(services: Services, sender: Sender, reqs: S
       }
       for (let i = 0; i < events.length; i += 500) await trx('events').insert(events.slice(i, i + 500));
       return ids.map((d: { id: number; message_id: string }) => ({ id: Number(d.id), messageId: d.message_id }));
+    }).catch((err) => {
+      if (err instanceof QuotaExceeded) return false as const;
+      throw err;
     });
     if (within === false) {
       const limited: Problem[] = [{ code: 17, message: 'Email sending limit reached: the daily or monthly quota of this account is used up' }];

@@ -1,0 +1,287 @@
+/**
+ * Idempotency-Key on POST /api/v1/email and /api/v1/email/batch, and the batch command itself
+ * (emailgateway.sendbatch): per-message results in order, counts, the 1–1,000 bound (code 45).
+ */
+import crypto from 'node:crypto';
+import supertest from 'supertest';
+import { Harness, senderSetup, startHarness } from '../helpers/harness';
+
+type Sender = Awaited<ReturnType<typeof senderSetup>>;
+
+let h: Harness;
+let s: Sender;
+
+beforeAll(async () => {
+  h = await startHarness();
+  s = await senderSetup(h);
+});
+afterAll(async () => {
+  await h.services.queues.close();
+  await h.close();
+});
+
+function post(path: string, body: unknown, opts: { key?: string; idem?: string } = {}) {
+  const r = supertest(h.app).post(path).set('Authorization', `Bearer ${opts.key ?? s.key}`);
+  if (opts.idem !== undefined) r.set('Idempotency-Key', opts.idem);
+  return r.send(body as object);
+}
+
+function message(extra: Record<string, unknown> = {}, domain = s.domain) {
+  return {
+    Subject: 'Receipt',
+    ContentType: 'plain',
+    PlainContent: 'Thanks for your order.',
+    From: { name: 'Shop', email: `shop@${domain}` },
+    To: [{ name: 'Bo', email: 'bo@recipient.test' }],
+    ...extra,
+  };
+}
+
+function idemKey(): string {
+  return `order-${crypto.randomUUID()}`;
+}
+
+async function countMessages(where: Record<string, unknown>): Promise<number> {
+  const [{ n }] = await h.services.db('messages').where(where).count({ n: '*' });
+  return Number(n);
+}
+
+describe('Idempotency-Key on POST /api/v1/email', () => {
+  it('replays the first answer for the same key and body, marks it Idempotent-Replayed, and stores one message', async () => {
+    const key = idemKey();
+    const body = message({ Subject: `idem ${key}` });
+    const first = await post('/api/v1/email', body, { idem: key });
+    expect(first.status).toBe(200);
+    expect(first.headers['idempotent-replayed']).toBeUndefined();
+    expect(first.body.MessageID).toMatch(/^[0-9a-f-]{36}$/);
+
+    const second = await post('/api/v1/email', body, { idem: key });
+    expect(second.status).toBe(200);
+    expect(second.body).toEqual(first.body);
+    expect(second.headers['idempotent-replayed']).toBe('true');
+
+    expect(await countMessages({ subject: `idem ${key}` })).toBe(1);
+    expect(await h.services.db('deliveries').where({ message_id: first.body.MessageID }).count({ n: '*' })).toEqual([{ n: 1 }]);
+  });
+
+  it('treats the same body with its keys in another order as the same request', async () => {
+    const key = idemKey();
+    const body = message({ Subject: `reordered ${key}` });
+    const first = await post('/api/v1/email', body, { idem: key });
+    const reversed = Object.fromEntries(Object.entries(body).reverse());
+    const second = await post('/api/v1/email', reversed, { idem: key });
+    expect(second.status).toBe(200);
+    expect(second.body).toEqual(first.body);
+    expect(second.headers['idempotent-replayed']).toBe('true');
+    expect(await countMessages({ subject: `reordered ${key}` })).toBe(1);
+  });
+
+  it('replays an error answer with its status too', async () => {
+    const key = idemKey();
+    const body = message({ Subject: '' });
+    const first = await post('/api/v1/email', body, { idem: key });
+    expect(first.status).toBe(400);
+    expect(first.body).toEqual({ Errors: [{ Code: 8, Message: 'Missing Subject' }] });
+    const second = await post('/api/v1/email', body, { idem: key });
+    expect(second.status).toBe(400);
+    expect(second.body).toEqual(first.body);
+    expect(second.headers['idempotent-replayed']).toBe('true');
+  });
+
+  it('answers 409 for the same key with a different body, and sends nothing more', async () => {
+    const key = idemKey();
+    const first = await post('/api/v1/email', message({ Subject: `first ${key}` }), { idem: key });
+    expect(first.status).toBe(200);
+    const other = await post('/api/v1/email', message({ Subject: `second ${key}` }), { idem: key });
+    expect(other.status).toBe(409);
+    expect(other.body).toEqual({ Errors: [{ Code: 409, Message: 'Idempotency-Key was already used with a different request body' }] });
+    expect(other.headers['idempotent-replayed']).toBeUndefined();
+    expect(await countMessages({ subject: `second ${key}` })).toBe(0);
+  });
+
+  it('answers 400 for a key longer than 256 characters and accepts one of exactly 256', async () => {
+    const tooLong = await post('/api/v1/email', message({ Subject: 'long key' }), { idem: 'k'.repeat(257) });
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.body).toEqual({ Errors: [{ Code: 400, Message: 'Idempotency-Key must be at most 256 characters' }] });
+    expect(await countMessages({ subject: 'long key' })).toBe(0);
+
+    const max = `${crypto.randomBytes(8).toString('hex')}${'k'.repeat(240)}`;
+    expect(max).toHaveLength(256);
+    const ok = await post('/api/v1/email', message({ Subject: `max key ${max.slice(0, 16)}` }), { idem: max });
+    expect(ok.status).toBe(200);
+  });
+
+  it('keeps keys of different sender keys apart: the same Idempotency-Key sends once per sender key', async () => {
+    const other = await senderSetup(h);
+    const key = idemKey();
+    const subject = `shared ${key}`;
+    const mine = await post('/api/v1/email', message({ Subject: subject }), { idem: key });
+    const theirs = await post('/api/v1/email', message({ Subject: subject }, other.domain), { key: other.key, idem: key });
+    expect(mine.status).toBe(200);
+    expect(theirs.status).toBe(200);
+    expect(theirs.headers['idempotent-replayed']).toBeUndefined();
+    expect(theirs.body.MessageID).not.toBe(mine.body.MessageID);
+    expect(await countMessages({ subject, user_id: s.userId })).toBe(1);
+    expect(await countMessages({ subject, user_id: other.userId })).toBe(1);
+
+    // Same user, second key of the same domain: independent as well.
+    const k2 = await h.call({ Command: 'emailgateway.addapi', SessionID: s.sessionId, DomainID: s.domainId, Description: 'second' });
+    const again = await post('/api/v1/email', message({ Subject: subject }), { key: k2.APIKey.APIKey, idem: key });
+    expect(again.status).toBe(200);
+    expect(again.headers['idempotent-replayed']).toBeUndefined();
+    expect(await countMessages({ subject, user_id: s.userId })).toBe(2);
+  });
+
+  it('two concurrent requests with the same key and body store one message', async () => {
+    const key = idemKey();
+    const subject = `race ${key}`;
+    const body = message({ Subject: subject });
+    const answers = await Promise.all([post('/api/v1/email', body, { idem: key }), post('/api/v1/email', body, { idem: key })]);
+    const ok = answers.filter((a) => a.status === 200);
+    expect(ok.length).toBeGreaterThanOrEqual(1);
+    for (const a of answers) {
+      if (a.status === 200) expect(a.body).toEqual(ok[0].body);
+      else expect(a.body).toEqual({ Errors: [{ Code: 409, Message: 'A request with this Idempotency-Key is still being processed' }] });
+    }
+    expect(await countMessages({ subject })).toBe(1);
+  });
+
+  it('does not remember a rate-limited (429) answer: the key stays free for a later retry', async () => {
+    const k = (await h.call({ Command: 'emailgateway.addapi', SessionID: s.sessionId, DomainID: s.domainId, Description: 'burst' })).APIKey.APIKey as string;
+    for (let i = 0; i < 100; i += 10) {
+      const burst = await Promise.all(Array.from({ length: 10 }, () => post('/api/v1/email', {}, { key: k })));
+      for (const r of burst) expect(r.status).toBe(400);
+    }
+    const key = idemKey();
+    const limited = await post('/api/v1/email', message({ Subject: `limited ${key}` }), { key: k, idem: key });
+    expect(limited.status).toBe(429);
+    expect(limited.body.Errors[0].Code).toBe(429);
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    // Had the 429 been stored, a different body under the same key would be a 409 conflict.
+    const retry = await post('/api/v1/email', message({ Subject: `other ${key}` }), { key: k, idem: key });
+    expect(retry.status).toBe(429);
+    expect(retry.headers['idempotent-replayed']).toBeUndefined();
+  });
+
+  it('without an Idempotency-Key, the same body twice sends twice', async () => {
+    const subject = `no key ${crypto.randomUUID()}`;
+    const a = await post('/api/v1/email', message({ Subject: subject }));
+    const b = await post('/api/v1/email', message({ Subject: subject }));
+    expect(a.status).toBe(200);
+    expect(b.status).toBe(200);
+    expect(a.body.MessageID).not.toBe(b.body.MessageID);
+    expect(await countMessages({ subject })).toBe(2);
+  });
+});
+
+describe('POST /api/v1/email/batch', () => {
+  it('answers Results in request order, each a MessageID or Errors, with Total/Accepted/Rejected', async () => {
+    const tagged = (n: number) => `batch-mixed ${n}`;
+    const res = await post('/api/v1/email/batch', {
+      Messages: [
+        message({ Subject: tagged(0) }),
+        message({ Subject: '' }),
+        message({ Subject: tagged(2), To: [{ name: 'A', email: 'a@recipient.test' }, { name: 'B', email: 'b@recipient.test' }] }),
+        message({ Subject: tagged(3), From: { name: 'X', email: 'x@elsewhere.example.org' } }),
+        message({ Subject: tagged(4), To: [{ name: 'Bad', email: 'bad@' }], BCC: 'nope' }),
+        message({ Subject: tagged(5), TemplateID: 3 }),
+      ],
+    });
+    expect(res.status).toBe(200);
+    expect(Object.keys(res.body).sort()).toEqual(['Accepted', 'Rejected', 'Results', 'Total']);
+    expect(res.body.Total).toBe(6);
+    expect(res.body.Accepted).toBe(2);
+    expect(res.body.Rejected).toBe(4);
+    const r = res.body.Results;
+    expect(r).toHaveLength(6);
+    expect(Object.keys(r[0])).toEqual(['MessageID']);
+    expect(Object.keys(r[2])).toEqual(['MessageID']);
+    expect(r[1]).toEqual({ Errors: [{ Code: 8, Message: 'Missing Subject' }] });
+    expect(r[3]).toEqual({ Errors: [{ Code: 3, Message: `From address must be on ${s.domain}` }] });
+    expect(r[4]).toEqual({
+      Errors: [
+        { Code: 19, Message: 'To[0] email address "bad@" is invalid' },
+        { Code: 24, Message: 'BCC must be an array of {name, email}' },
+      ],
+    });
+    expect(r[5]).toEqual({ Errors: [{ Code: 15, Message: 'Invalid TemplateID: 3 does not exist' }] });
+
+    const m0 = await h.services.db('messages').where({ id: r[0].MessageID }).first('subject');
+    const m2 = await h.services.db('messages').where({ id: r[2].MessageID }).first('subject');
+    expect([m0.subject, m2.subject]).toEqual([tagged(0), tagged(2)]);
+    const d2 = await h.services.db('deliveries').where({ message_id: r[2].MessageID }).orderBy('id').pluck('recipient');
+    expect(d2).toEqual(['a@recipient.test', 'b@recipient.test']);
+    for (const n of [3, 4, 5]) expect(await countMessages({ subject: tagged(n) })).toBe(0);
+  });
+
+  it('answers 45 for 1,001 messages and stores none', async () => {
+    const subject = `too many ${crypto.randomUUID()}`;
+    const res = await post('/api/v1/email/batch', { Messages: Array.from({ length: 1001 }, () => message({ Subject: subject })) });
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual({ Errors: [{ Code: 45, Message: 'Invalid Messages: send an array of 1 to 1000 messages' }] });
+    expect(await countMessages({ subject })).toBe(0);
+  });
+
+  it('answers 45 for an empty Messages array, a missing Messages and a non-array Messages', async () => {
+    for (const body of [{ Messages: [] }, {}, { Messages: 'all of them' }]) {
+      const res = await post('/api/v1/email/batch', body);
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual({ Errors: [{ Code: 45, Message: 'Invalid Messages: send an array of 1 to 1000 messages' }] });
+    }
+  });
+
+  it('accepts a batch of 300 valid messages and stores all 300 with their deliveries', async () => {
+    const subject = `bulk ${crypto.randomUUID()}`;
+    const res = await post('/api/v1/email/batch', {
+      Messages: Array.from({ length: 300 }, (_, i) => message({ Subject: subject, To: [{ name: `R${i}`, email: `bulk${i}@recipient.test` }] })),
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.Total).toBe(300);
+    expect(res.body.Accepted).toBe(300);
+    expect(res.body.Rejected).toBe(0);
+    const ids: string[] = res.body.Results.map((x: { MessageID: string }) => x.MessageID);
+    expect(ids.every((id) => /^[0-9a-f-]{36}$/.test(id))).toBe(true);
+    expect(new Set(ids).size).toBe(300);
+    const rows = await h.services.db('messages').where({ subject }).pluck('id');
+    expect(rows.sort()).toEqual([...ids].sort());
+    // Results keep request order: message i went to bulk{i}@.
+    const recipients = await h.services.db('deliveries').whereIn('message_id', ids).select('message_id', 'recipient');
+    const byMessage = new Map(recipients.map((d: { message_id: string; recipient: string }) => [d.message_id, d.recipient]));
+    expect(recipients).toHaveLength(300);
+    ids.forEach((id, i) => expect(byMessage.get(id)).toBe(`bulk${i}@recipient.test`));
+  });
+
+  it('answers every valid message with 17 when together they pass the daily limit, and stores none', async () => {
+    const own = await senderSetup(h, { LimitEmailSendPerDay: 2 });
+    const res = await post(
+      '/api/v1/email/batch',
+      { Messages: [0, 1, 2].map((i) => message({ To: [{ name: '', email: `q${i}@recipient.test` }] }, own.domain)).concat([message({ Subject: '' }, own.domain)]) },
+      { key: own.key },
+    );
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ Total: 4, Accepted: 0, Rejected: 4 });
+    expect(res.body.Results.slice(0, 3).map((x: { Errors: { Code: number }[] }) => x.Errors.map((e) => e.Code))).toEqual([[17], [17], [17]]);
+    expect(res.body.Results[3]).toEqual({ Errors: [{ Code: 8, Message: 'Missing Subject' }] });
+    expect(await countMessages({ user_id: own.userId })).toBe(0);
+  });
+
+  it('replays a batch under the same Idempotency-Key without storing it twice', async () => {
+    const key = idemKey();
+    const subject = `batch idem ${key}`;
+    const body = { Messages: [message({ Subject: subject }), message({ Subject: subject, To: [{ name: '', email: 'z@recipient.test' }] })] };
+    const first = await post('/api/v1/email/batch', body, { idem: key });
+    expect(first.status).toBe(200);
+    expect(first.body.Accepted).toBe(2);
+    const second = await post('/api/v1/email/batch', body, { idem: key });
+    expect(second.status).toBe(200);
+    expect(second.body).toEqual(first.body);
+    expect(second.headers['idempotent-replayed']).toBe('true');
+    expect(await countMessages({ subject })).toBe(2);
+
+    // The same Idempotency-Key on the single-message route is a different request scope.
+    const single = await post('/api/v1/email', message({ Subject: subject }), { idem: key });
+    expect(single.status).toBe(200);
+    expect(single.headers['idempotent-replayed']).toBeUndefined();
+    expect(await countMessages({ subject })).toBe(3);
+  });
+});

@@ -79,6 +79,8 @@ export interface Config {
   maxAttachmentBytes: number;
   /** API_RATE_LIMIT_PER_MINUTE: requests per sender key per minute on the v1 routes. Default 100; 0 turns it off. */
   apiRateLimitPerMinute: number;
+  /** DB_POOL_MAX: MySQL connections per process. Default 20. */
+  dbPoolMax: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -219,5 +221,6 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     dkimSigning: str(env, 'DKIM_SIGNING', '1') !== '0',
     maxAttachmentBytes: int(env, 'MAX_ATTACHMENT_BYTES', 25 * 1024 * 1024, 0, 1024 * 1024 * 1024),
     apiRateLimitPerMinute: int(env, 'API_RATE_LIMIT_PER_MINUTE', 100, 0, 1_000_000),
+    dbPoolMax: int(env, 'DB_POOL_MAX', 20, 1, 500),
   };
 }

@@ -7,7 +7,7 @@ import type { Config } from './config';
 export type Db = Knex;
 
 /** Opens MySQL/MariaDB when DATABASE_URL is set, else the embedded SQLite file under DATA_DIR. */
-export function openDb(config: Pick<Config, 'databaseUrl' | 'dataDir'>): Db {
+export function openDb(config: Pick<Config, 'databaseUrl' | 'dataDir'> & { dbPoolMax?: number }): Db {
   if (config.databaseUrl) {
     const u = new URL(config.databaseUrl);
     return knexFactory({
@@ -22,7 +22,7 @@ export function openDb(config: Pick<Config, 'databaseUrl' | 'dataDir'>): Db {
         timezone: 'Z',
         supportBigNumbers: true,
       },
-      pool: { min: 0, max: 10 },
+      pool: { min: 0, max: config.dbPoolMax ?? 20 },
     });
   }
   fs.mkdirSync(config.dataDir, { recursive: true });

@@ -5,11 +5,9 @@ import { STATUS } from '../domains/domains';
 import { isEnabled, yesNo } from '../auth/users';
 import { suppressedAmong } from '../suppression/suppressions';
 import { composeMime, newMessageIdHeader } from './compose';
-import { consumeQuota } from './quota';
+import { reserveQuota } from './quota';
 import type { Problem, SendRequest } from './send-request';
 import { enqueueDeliveries } from '../delivery/enqueue';
-
-class QuotaExceeded extends Error {}
 
 export interface Sender {
   user: UserRow;
@@ -28,8 +26,8 @@ interface Prepared {
   scheduled: boolean;
 }
 
-/** Checks that need the database but no write: account, domain, From, references, suppression. */
-async function check(services: Services, sender: Sender, req: SendRequest): Promise<Problem[]> {
+/** Checks of the sender's state against the request: account, domain, From, references. */
+function check(sender: Sender, req: SendRequest): Problem[] {
   const problems: Problem[] = [];
   if (!isEnabled(sender.user)) problems.push({ code: 12, message: 'Invalid or deactivated user account' });
   else if (!yesNo(sender.user.verified)) problems.push({ code: 34, message: 'User account is not verified' });
@@ -55,9 +53,7 @@ async function check(services: Services, sender: Sender, req: SendRequest): Prom
   return problems;
 }
 
-async function prepare(services: Services, sender: Sender, req: SendRequest, now: number): Promise<Prepared | Problem[]> {
-  const problems = await check(services, sender, req);
-  if (problems.length) return problems;
+function recipientsOf(req: SendRequest): { email: string; kind: 'to' | 'cc' | 'bcc' }[] {
   const all = [
     ...req.to.map((a) => ({ email: a.email, kind: 'to' as const })),
     ...req.cc.map((a) => ({ email: a.email, kind: 'cc' as const })),
@@ -65,11 +61,16 @@ async function prepare(services: Services, sender: Sender, req: SendRequest, now
   ];
   // One delivery per distinct address: the first kind it appears under wins.
   const seen = new Set<string>();
-  const unique = all.filter((r) => !seen.has(r.email.toLowerCase()) && seen.add(r.email.toLowerCase()));
-  const suppressed = await suppressedAmong(services.db, sender.domain.id, unique.map((r) => r.email));
+  return all.filter((r) => !seen.has(r.email.toLowerCase()) && seen.add(r.email.toLowerCase()));
+}
+
+async function prepare(services: Services, sender: Sender, req: SendRequest, now: number, suppressed: Set<string>): Promise<Prepared | Problem[]> {
+  const problems = check(sender, req);
+  if (problems.length) return problems;
+  const unique = recipientsOf(req);
   const recipients = unique.filter((r) => !suppressed.has(r.email.toLowerCase()));
   if (!recipients.length) {
-    return [{ code: 14, message: `Email address is in the suppression list: ${[...suppressed].join(', ')}` }];
+    return [{ code: 14, message: `Email address is in the suppression list: ${unique.map((r) => r.email.toLowerCase()).join(', ')}` }];
   }
   const messageIdHeader = newMessageIdHeader(sender.domain.domain);
   const mime = await composeMime({
@@ -116,13 +117,18 @@ async function prepare(services: Services, sender: Sender, req: SendRequest, now
  */
 export async function acceptMessages(services: Services, sender: Sender, reqs: SendRequest[]): Promise<Accepted[]> {
   const now = Date.now();
-  const prepared = await Promise.all(reqs.map((r) => prepare(services, sender, r, now)));
+  // One suppression lookup for every recipient of every message.
+  const suppressed = await suppressedAmong(services.db, sender.domain.id, reqs.flatMap((r) => recipientsOf(r).map((x) => x.email)));
+  const prepared = await Promise.all(reqs.map((r) => prepare(services, sender, r, now, suppressed)));
   const ok = prepared.filter((p): p is Prepared => !Array.isArray(p));
   const total = ok.reduce((n, p) => n + p.recipients.length, 0);
   if (ok.length) {
+    const undoQuota = await reserveQuota(services.db, sender.user, total, now);
+    if (!undoQuota) {
+      const limited: Problem[] = [{ code: 17, message: 'Email sending limit reached: the daily or monthly quota of this account is used up' }];
+      return prepared.map((p) => ({ ok: false as const, problems: Array.isArray(p) ? p : limited }));
+    }
     const within = await services.db.transaction(async (trx) => {
-      // Over a limit: throw, so the counters this transaction already raised roll back with it.
-      if (!(await consumeQuota(trx, sender.user, total, now))) throw new QuotaExceeded();
       for (let i = 0; i < ok.length; i += 200) await trx('messages').insert(ok.slice(i, i + 200).map((p) => p.message));
       const deliveryRows = ok.flatMap((p) =>
         p.recipients.map((r) => ({
@@ -159,14 +165,10 @@ export async function acceptMessages(services: Services, sender: Sender, reqs: S
       }
       for (let i = 0; i < events.length; i += 500) await trx('events').insert(events.slice(i, i + 500));
       return ids.map((d: { id: number; message_id: string }) => ({ id: Number(d.id), messageId: d.message_id }));
-    }).catch((err) => {
-      if (err instanceof QuotaExceeded) return false as const;
+    }).catch(async (err) => {
+      await undoQuota().catch(() => undefined);
       throw err;
     });
-    if (within === false) {
-      const limited: Problem[] = [{ code: 17, message: 'Email sending limit reached: the daily or monthly quota of this account is used up' }];
-      return prepared.map((p) => (Array.isArray(p) ? { ok: false, problems: p } : { ok: false, problems: limited }));
-    }
     const sendAtOf = new Map(ok.map((p) => [p.messageId, (p.message.send_at as number | null) ?? now]));
     try {
       await enqueueDeliveries(services, within.map((d: { id: number; messageId: string }) => ({ id: d.id, attempts: 0, runAt: sendAtOf.get(d.messageId)! })));

@@ -6,21 +6,32 @@ export function periods(now: number): { day: string; month: string } {
   return { day: `d${iso.slice(0, 10)}`, month: `m${iso.slice(0, 7)}` };
 }
 
-/**
- * Counts `n` sends against the user's daily and monthly limits (0 = unlimited) inside the caller's
- * transaction. Each counter moves only when the new total stays within its limit, so concurrent sends
- * never overshoot; false means a limit would be passed and nothing was counted.
- */
-export async function consumeQuota(trx: Knex.Transaction, user: UserRow, n: number, now: number): Promise<boolean> {
+function limitsOf(user: UserRow, now: number): [string, number][] {
   const { day, month } = periods(now);
-  for (const [period, limit] of [[day, Number(user.limit_daily)], [month, Number(user.limit_monthly)]] as const) {
-    await trx('usage_counters').insert({ user_id: user.id, period, sent: 0 }).onConflict(['user_id', 'period']).ignore();
-    const q = trx('usage_counters').where({ user_id: user.id, period });
-    if (limit > 0) q.andWhereRaw('sent + ? <= ?', [n, limit]);
-    const updated = await q.increment('sent', n);
-    if (!updated) return false;
+  return ([[day, Number(user.limit_daily)], [month, Number(user.limit_monthly)]] as [string, number][]).filter(([, limit]) => limit > 0);
+}
+
+/**
+ * Counts `n` sends against the user's daily and monthly limits (0 = unlimited, and then nothing is counted).
+ * Each counter moves in its own single-statement transaction and only while the new total stays within the
+ * limit, so concurrent sends neither overshoot nor hold a lock across the message insert (no deadlocks).
+ * Returns an undo for the caller to run if the send is not committed after all; null when a limit would be passed.
+ */
+export async function reserveQuota(db: Knex, user: UserRow, n: number, now: number): Promise<(() => Promise<void>) | null> {
+  const taken: string[] = [];
+  const undo = async () => {
+    for (const period of taken) await db('usage_counters').where({ user_id: user.id, period }).decrement('sent', n);
+  };
+  for (const [period, limit] of limitsOf(user, now)) {
+    await db('usage_counters').insert({ user_id: user.id, period, sent: 0 }).onConflict(['user_id', 'period']).ignore();
+    const updated = await db('usage_counters').where({ user_id: user.id, period }).andWhereRaw('sent + ? <= ?', [n, limit]).increment('sent', n);
+    if (!updated) {
+      await undo();
+      return null;
+    }
+    taken.push(period);
   }
-  return true;
+  return undo;
 }
 
 export async function sentInPeriods(db: Knex, userId: number, now: number): Promise<{ day: number; month: number }> {

@@ -7,8 +7,12 @@ export type SuppressionReason = 'manual' | 'hard_bounce' | 'complaint' | 'unsubs
 export async function suppressedAmong(db: Db, domainId: number, emails: string[]): Promise<Set<string>> {
   if (!emails.length) return new Set();
   const lower = [...new Set(emails.map((e) => e.toLowerCase()))];
-  const rows = await db('suppressions').where({ domain_id: domainId }).whereIn('email', lower).pluck('email');
-  return new Set(rows.map((e: string) => e.toLowerCase()));
+  const found = new Set<string>();
+  for (let i = 0; i < lower.length; i += 1000) {
+    const rows = await db('suppressions').where({ domain_id: domainId }).whereIn('email', lower.slice(i, i + 1000)).pluck('email');
+    for (const e of rows) found.add(String(e).toLowerCase());
+  }
+  return found;
 }
 
 /** Adds (or keeps) an entry; the first reason recorded for an address stays. Returns true when it was new. */

@@ -16,9 +16,11 @@ const RULES: Rule[] = [
   { pattern: /\b[45]\.2\.2\b|mailbox (is )?full|over ?quota|quota exceeded|insufficient (system )?storage/i, class: 'mailbox_full', permanent: false },
   { pattern: /\b4\.7\.(0|28)\b.*(rate|too many)|rate limit|too many (messages|connections|recipients)|throttl|slow down/i, class: 'rate', permanent: false },
   { pattern: /\bspam\b|junk|content (rejected|filter)|message (looks|considered) (like )?unsolicited|\b5\.7\.(350|510)\b/i, class: 'spam', permanent: 'by-code' },
-  { pattern: /block ?list|black ?list|spamhaus|\brbl\b|dnsbl|reputation|blocked|\b5\.7\.(1|606)\b.*(policy|denied|blocked)/i, class: 'block', permanent: 'by-code' },
   { pattern: /\b5\.1\.[0-3]\b|\b5\.1\.6\b|user unknown|unknown user|no such (user|mailbox|recipient)|does not exist|recipient (address )?rejected|mailbox unavailable|invalid recipient|address rejected/i, class: 'hard', permanent: 'by-code' },
   { pattern: /\b5\.4\.[0-7]\b|host not found|no mx|domain (not found|does not exist)/i, class: 'hard', permanent: 'by-code' },
+  { pattern: /block ?list|black ?list|spamhaus|\brbl\b|dnsbl|reputation|blocked|access denied|policy reasons|not accepted from this ip/i, class: 'block', permanent: 'by-code' },
+  // Any other 5.7.x is a security or policy refusal of the sender, never a verdict on the mailbox.
+  { pattern: /\b5\.7\.\d{1,3}\b/, class: 'block', permanent: 'by-code' },
   { pattern: /^5/, class: 'hard', permanent: true },
   { pattern: /^4/, class: 'soft', permanent: false },
 ];
@@ -32,7 +34,10 @@ export function classifyReply(code: number | undefined, text: string): Classifie
   if (!code) return { class: 'connection', permanent: false };
   const line = `${code} ${text}`;
   for (const r of RULES) {
-    if (r.pattern.test(line)) return { class: r.class, permanent: r.permanent === 'by-code' ? code >= 500 : r.permanent };
+    if (!r.pattern.test(line)) continue;
+    const permanent = r.permanent === 'by-code' ? code >= 500 : r.permanent;
+    // A temporary reply is never a hard bounce, whatever its text says (e.g. greylisting "address rejected").
+    return { class: r.class === 'hard' && code < 500 ? 'soft' : r.class, permanent };
   }
   return { class: code >= 500 ? 'hard' : 'soft', permanent: code >= 500 };
 }

@@ -1,4 +1,5 @@
 import { Resolver } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import nodemailer, { Transporter } from 'nodemailer';
 import type { Config } from '../config';
 
@@ -64,11 +65,29 @@ export class Transports {
     });
   }
 
+  private resolver(): Resolver {
+    const r = new Resolver({ timeout: this.config.dnsTimeoutMs, tries: 2 });
+    if (this.config.dnsServers.length) r.setServers(this.config.dnsServers);
+    return r;
+  }
+
+  /** The address of an MX host through the same resolvers as the MX lookup (IPv4 first). */
+  private async address(host: string): Promise<string> {
+    if (isIP(host)) return host;
+    const r = this.resolver();
+    try {
+      return (await r.resolve4(host))[0];
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code !== 'ENODATA' && code !== 'ENOTFOUND') throw err;
+      return (await r.resolve6(host))[0];
+    }
+  }
+
   private async mxHosts(domain: string): Promise<string[]> {
     const cached = this.mxCache.get(domain);
     if (cached && cached.until > Date.now()) return cached.hosts;
-    const r = new Resolver({ timeout: this.config.dnsTimeoutMs, tries: 2 });
-    if (this.config.dnsServers.length) r.setServers(this.config.dnsServers);
+    const r = this.resolver();
     let hosts: string[];
     try {
       const mx = await r.resolveMx(domain);
@@ -101,12 +120,20 @@ export class Transports {
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code === 'NULLMX') return { ok: false, code: 556, response: `556 5.1.10 ${domain} accepts no mail (null MX)` };
+      if (code === 'ENOTFOUND') return { ok: false, code: 550, response: `550 5.1.2 ${domain}: host or domain name not found` };
       return { ok: false, response: `DNS ${code ?? 'ERROR'} looking up MX of ${domain}` };
     }
     let last: SendOutcome = { ok: false, response: `no MX host for ${domain}` };
     for (const host of hosts) {
+      let ip: string;
       try {
-        const info = await this.pool(`mx:${host}`, { host, port: this.config.mxPort, secure: false, tls: { rejectUnauthorized: false } }).sendMail(mail);
+        ip = await this.address(host);
+      } catch (err) {
+        last = { ok: false, response: `DNS ${(err as { code?: string }).code ?? 'ERROR'} looking up ${host}` };
+        continue;
+      }
+      try {
+        const info = await this.pool(`mx:${host}:${ip}`, { host: ip, port: this.config.mxPort, secure: false, tls: { rejectUnauthorized: false, servername: isIP(host) ? undefined : host } }).sendMail(mail);
         return { ok: true, response: String(info.response ?? '250 OK') };
       } catch (err) {
         last = outcomeOf(err);

@@ -16,8 +16,8 @@ export function verpSecret(services: Services): Buffer {
   return crypto.createHmac('sha256', services.config.encryptionKey!).update('postern-verp').digest();
 }
 
-async function recordEvent(services: Services, d: { id: number; message_id: string; domain_id: number; user_id: number }, type: string, data: Record<string, unknown>, now: number) {
-  await services.db('events').insert({ message_id: d.message_id, delivery_id: d.id, domain_id: d.domain_id, user_id: d.user_id, type, created_at: now, data: JSON.stringify(data) });
+async function recordEvent(db: Services['db'], d: { id: number; message_id: string; domain_id: number; user_id: number }, type: string, data: Record<string, unknown>, now: number) {
+  await db('events').insert({ message_id: d.message_id, delivery_id: d.id, domain_id: d.domain_id, user_id: d.user_id, type, created_at: now, data: JSON.stringify(data) });
 }
 
 export interface DeliveryWorker {
@@ -67,29 +67,33 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
     const raw = Buffer.isBuffer(message.mime) ? message.mime : Buffer.from(message.mime);
     const outcome = await transports.send({ from, to: d.recipient }, raw, dkimFor(domain));
     const done = Date.now();
-    const mine = db('deliveries').where({ id: deliveryId, lease_owner: owner });
     const attempts = Number(d.attempts) + 1;
+    // Status, event and suppression land together or not at all.
+    const settle = (update: Record<string, unknown>, type: string, data: Record<string, unknown>, suppress?: string) =>
+      db.transaction(async (trx) => {
+        const n = await trx('deliveries').where({ id: deliveryId, lease_owner: owner }).update({ ...update, attempts, lease_until: null, updated_at: done });
+        if (!n) return; // our lease was taken over (it expired mid-send): the other worker records the outcome
+        await recordEvent(trx, d, type, { recipient: d.recipient, attempts, ...data }, done);
+        if (suppress) await addSuppression(trx, d.domain_id, d.recipient, 'hard_bounce', suppress);
+      });
 
     if (outcome.ok) {
-      await mine.update({ status: 'delivered', attempts, lease_until: null, last_reply: outcome.response, finished_at: done, updated_at: done, bounce_class: null });
-      await recordEvent(services, d, 'delivered', { recipient: d.recipient, smtp_reply: outcome.response, attempts }, done);
+      await settle({ status: 'delivered', last_reply: outcome.response, finished_at: done, bounce_class: null }, 'delivered', { smtp_reply: outcome.response });
       return;
     }
     const verdict = classifyReply(outcome.code, outcome.response);
     const tooOld = done - Number(d.created_at) >= config.deliveryMaxAgeSeconds * 1000;
     if (verdict.permanent || tooOld) {
       const status = verdict.permanent ? 'bounced' : 'failed';
-      await mine.update({ status, attempts, lease_until: null, last_reply: outcome.response, bounce_class: verdict.class, finished_at: done, updated_at: done });
-      await recordEvent(services, d, status, { recipient: d.recipient, smtp_reply: outcome.response, bounce_class: verdict.class, attempts }, done);
-      if (verdict.permanent && verdict.class === 'hard') await addSuppression(db, d.domain_id, d.recipient, 'hard_bounce', outcome.response);
+      const suppress = verdict.permanent && verdict.class === 'hard' ? outcome.response : undefined;
+      await settle({ status, last_reply: outcome.response, bounce_class: verdict.class, finished_at: done }, status, { smtp_reply: outcome.response, bounce_class: verdict.class }, suppress);
       return;
     }
     const schedule = config.retryScheduleSeconds;
     const planned = schedule[Math.min(attempts - 1, schedule.length - 1)];
     const wait = Math.min(Math.max(planned, retryHintSeconds(outcome.response) ?? 0), 8 * 3600) * 1000;
     const next = done + wait;
-    await mine.update({ status: 'deferred', attempts, lease_until: null, next_attempt_at: next, last_reply: outcome.response, bounce_class: verdict.class, updated_at: done });
-    await recordEvent(services, d, 'deferred', { recipient: d.recipient, smtp_reply: outcome.response, bounce_class: verdict.class, attempts, next_attempt_at: Math.floor(next / 1000) }, done);
+    await settle({ status: 'deferred', next_attempt_at: next, last_reply: outcome.response, bounce_class: verdict.class }, 'deferred', { smtp_reply: outcome.response, bounce_class: verdict.class, next_attempt_at: Math.floor(next / 1000) });
     await enqueueDeliveries(services, [{ id: Number(d.id), attempts, runAt: next }]);
   }
 

@@ -49,11 +49,13 @@ export async function presentMessage(db: Db, message: Record<string, any>, withE
 export async function cancelDeliveries(db: Db, where: { message_id?: string; domain_id?: number }): Promise<number> {
   const now = Date.now();
   return db.transaction(async (trx) => {
-    const rows = await trx('deliveries')
+    const select = trx('deliveries')
       .where(where)
       .whereIn('status', ['queued', 'scheduled', 'deferred'])
       .where((q) => q.whereNull('lease_until').orWhere('lease_until', '<', now))
       .select('id', 'message_id', 'domain_id', 'user_id', 'recipient');
+    // Lock the rows (MySQL) so a worker cannot lease one between this read and the update below.
+    const rows = trx.client.config.client === 'mysql2' ? await select.forUpdate() : await select;
     if (!rows.length) return 0;
     const ids = rows.map((r: { id: number }) => r.id);
     for (let i = 0; i < ids.length; i += 500) {

@@ -1,0 +1,258 @@
+import crypto from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import dns2 from 'dns2';
+import { SMTPServer } from 'smtp-server';
+import supertest from 'supertest';
+import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
+import { Harness, senderSetup, startHarness } from '../helpers/harness';
+import { Sink, startSink, waitFor } from '../helpers/sink';
+
+const { Packet } = dns2;
+
+/** A real DNS server in-process: MX and A records the tests publish, NXDOMAIN for every other name. */
+interface ZoneEntry {
+  mx?: { exchange: string; priority: number }[];
+  a?: string[];
+}
+const zone = new Map<string, ZoneEntry>();
+const asked: string[] = [];
+
+function handle(request: any, send: (response: any) => void): void {
+  const response: any = Packet.createResponseFromRequest(request);
+  const [q] = request.questions;
+  const name = q ? String(q.name).toLowerCase().replace(/\.$/, '') : '';
+  if (q) asked.push(`${q.type === Packet.TYPE.MX ? 'MX' : q.type === Packet.TYPE.A ? 'A' : q.type} ${name}`);
+  const entry = q ? zone.get(name) : undefined;
+  if (!q || !entry) {
+    response.header.rcode = 3; // NXDOMAIN
+  } else if (q.type === Packet.TYPE.MX && entry.mx) {
+    for (const m of entry.mx) response.answers.push({ name: q.name, type: Packet.TYPE.MX, class: Packet.CLASS.IN, ttl: 60, exchange: m.exchange, priority: m.priority });
+  } else if (q.type === Packet.TYPE.A && entry.a) {
+    for (const address of entry.a) response.answers.push({ name: q.name, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl: 60, address });
+  }
+  send(response);
+}
+
+/** An SMTP sink on a chosen address and port (a second MX host on another loopback address). */
+async function sinkAt(host: string, port: number): Promise<Sink> {
+  const sink: Sink = { port, received: [], close: async () => undefined };
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    disableReverseLookup: true,
+    logger: false,
+    closeTimeout: 50,
+    onRcptTo(address, _session, cb) {
+      cb(sink.onRcpt?.(address.address) ?? null);
+    },
+    onData(stream, session, cb) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        sink.received.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address), raw: Buffer.concat(chunks) });
+        cb(null);
+      });
+    },
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  sink.port = (server.server.address() as AddressInfo).port;
+  sink.close = () => new Promise<void>((resolve) => server.close(() => resolve()));
+  return sink;
+}
+
+let udp: ReturnType<typeof dns2.createUDPServer>;
+let h: Harness;
+let sink: Sink;
+let worker: DeliveryWorker;
+let s: Awaited<ReturnType<typeof senderSetup>>;
+
+beforeAll(async () => {
+  udp = dns2.createUDPServer(handle as any);
+  await udp.listen(0, '127.0.0.1');
+  const dnsPort = udp.address().port;
+  sink = await startSink();
+  h = await startHarness({
+    DELIVERY_MODE: 'mx',
+    MX_PORT: String(sink.port),
+    DNS_SERVERS: `127.0.0.1:${dnsPort}`,
+    DNS_TIMEOUT_MS: '1000',
+    RETRY_SCHEDULE_SECONDS: '1',
+    SWEEP_INTERVAL_SECONDS: '1',
+    SWEEP_GRACE_SECONDS: '5',
+  });
+  worker = createDeliveryWorker(h.services);
+  s = await senderSetup(h);
+});
+afterAll(async () => {
+  await h.services.queues.close();
+  await worker.stop();
+  await h.close();
+  await sink.close();
+  await new Promise<void>((resolve) => udp.close(() => resolve()));
+});
+
+/** A recipient domain no other test publishes. */
+const rdomain = (label: string) => `${label}-${crypto.randomBytes(4).toString('hex')}.example.net`;
+
+async function sendTo(to: string, subject: string): Promise<string> {
+  const res = await supertest(h.app)
+    .post('/api/v1/email')
+    .set('Authorization', `Bearer ${s.key}`)
+    .send({
+      Subject: subject,
+      ContentType: 'plain',
+      PlainContent: 'Delivered straight to your MX.',
+      From: { name: 'Direct', email: `direct@${s.domain}` },
+      To: [{ name: '', email: to }],
+    });
+  if (res.status !== 200) throw new Error(`send failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.MessageID;
+}
+
+/** Waits until the delivery leaves sending/queued for good (delivered) or reports the row it is stuck at. */
+async function waitDelivered(messageId: string) {
+  const row = () => h.services.db('deliveries').where({ message_id: messageId }).first();
+  try {
+    await waitFor(async () => (await row())?.status === 'delivered', 5000, 'delivered');
+  } catch {
+    const r = await row();
+    throw new Error(`not delivered: status ${r.status}, attempts ${r.attempts}, class ${r.bounce_class}, last reply "${r.last_reply}"`);
+  }
+  return row();
+}
+
+const subjects = (sk: Sink) => sk.received.map((m) => /^Subject: (.*)$/m.exec(m.raw.toString())?.[1]);
+
+describe('DELIVERY_MODE=mx', () => {
+  it("delivers to the recipient domain's MX host, whose address comes from DNS_SERVERS", async () => {
+    const domain = rdomain('mx');
+    zone.set(domain, { mx: [{ exchange: `mail.${domain}`, priority: 10 }] });
+    zone.set(`mail.${domain}`, { a: ['127.0.0.1'] });
+    const to = `reader@${domain}`;
+    const id = await sendTo(to, 'Via MX');
+
+    const d = await waitDelivered(id);
+    expect(Number(d.attempts)).toBe(1);
+    expect(d.last_reply).toMatch(/^250 /);
+    const got = sink.received.filter((m) => m.to.includes(to));
+    expect(got).toHaveLength(1);
+    expect(subjects(sink)).toContain('Via MX');
+    expect(asked).toContain(`MX ${domain}`);
+  });
+
+  it('falls back to the A record of a domain that publishes no MX', async () => {
+    const domain = rdomain('bare');
+    zone.set(domain, { a: ['127.0.0.1'] });
+    const to = `reader@${domain}`;
+    const id = await sendTo(to, 'Via A fallback');
+
+    await waitDelivered(id);
+    expect(sink.received.filter((m) => m.to.includes(to))).toHaveLength(1);
+    expect(asked).toContain(`MX ${domain}`);
+  });
+
+  it('falls back to the second MX when the preferred one refuses the connection', async () => {
+    const domain = rdomain('pair');
+    // Listed backup first: the preference value, not the answer order, decides.
+    zone.set(domain, {
+      mx: [
+        { exchange: `backup.${domain}`, priority: 20 },
+        { exchange: `primary.${domain}`, priority: 10 },
+      ],
+    });
+    zone.set(`primary.${domain}`, { a: ['127.0.0.2'] }); // loopback, nothing listens there
+    zone.set(`backup.${domain}`, { a: ['127.0.0.1'] });
+    const to = `reader@${domain}`;
+    const id = await sendTo(to, 'Via backup MX');
+
+    const d = await waitDelivered(id);
+    expect(Number(d.attempts)).toBe(1);
+    expect(sink.received.filter((m) => m.to.includes(to))).toHaveLength(1);
+  });
+
+  it('uses the preferred MX when it answers, not the backup', async () => {
+    const primary = await sinkAt('127.0.0.3', sink.port);
+    try {
+      const domain = rdomain('prefer');
+      zone.set(domain, {
+        mx: [
+          { exchange: `backup.${domain}`, priority: 20 },
+          { exchange: `primary.${domain}`, priority: 5 },
+        ],
+      });
+      zone.set(`primary.${domain}`, { a: ['127.0.0.3'] });
+      zone.set(`backup.${domain}`, { a: ['127.0.0.1'] });
+      const to = `reader@${domain}`;
+      const id = await sendTo(to, 'Via primary MX');
+
+      await waitDelivered(id);
+      expect(primary.received.map((m) => m.to)).toEqual([[to]]);
+      expect(sink.received.filter((m) => m.to.includes(to))).toEqual([]);
+    } finally {
+      await primary.close();
+    }
+  });
+});
+
+/** The same MX choices with loopback IP literals as exchanges: MX lookup, preference order and fallback on their own. */
+describe('DELIVERY_MODE=mx: MX preference and fallback', () => {
+  it('looks the MX up through DNS_SERVERS and connects to it on MX_PORT', async () => {
+    const domain = rdomain('local');
+    zone.set(domain, { mx: [{ exchange: '127.0.0.1', priority: 10 }] });
+    const to = `reader@${domain}`;
+    const id = await sendTo(to, 'Via a literal MX');
+    const d = await waitDelivered(id);
+    expect(Number(d.attempts)).toBe(1);
+    expect(sink.received.filter((m) => m.to.includes(to))).toHaveLength(1);
+    expect(asked).toContain(`MX ${domain}`);
+  });
+
+  it('tries the next MX when the preferred one refuses the connection', async () => {
+    const domain = rdomain('literal-pair');
+    zone.set(domain, {
+      mx: [
+        { exchange: '127.0.0.1', priority: 20 },
+        { exchange: '127.0.0.2', priority: 10 },
+      ],
+    });
+    const to = `reader@${domain}`;
+    const id = await sendTo(to, 'Via literal backup');
+    const d = await waitDelivered(id);
+    expect(Number(d.attempts)).toBe(1);
+    expect(sink.received.filter((m) => m.to.includes(to))).toHaveLength(1);
+  });
+
+  it('sends to the preferred MX when it answers', async () => {
+    const primary = await sinkAt('127.0.0.3', sink.port);
+    try {
+      const domain = rdomain('literal-prefer');
+      zone.set(domain, {
+        mx: [
+          { exchange: '127.0.0.1', priority: 20 },
+          { exchange: '127.0.0.3', priority: 5 },
+        ],
+      });
+      const to = `reader@${domain}`;
+      const id = await sendTo(to, 'Via literal primary');
+      await waitDelivered(id);
+      expect(primary.received.map((m) => m.to)).toEqual([[to]]);
+      expect(sink.received.filter((m) => m.to.includes(to))).toEqual([]);
+    } finally {
+      await primary.close();
+    }
+  });
+
+  it('bounces a domain that publishes a null MX without connecting anywhere', async () => {
+    const domain = rdomain('nullmx');
+    zone.set(domain, { mx: [{ exchange: '', priority: 0 }] });
+    const to = `reader@${domain}`;
+    const id = await sendTo(to, 'To a null MX');
+    await waitFor(async () => (await h.services.db('deliveries').where({ message_id: id }).first())?.status === 'bounced', 5000, 'bounced');
+    const d = await h.services.db('deliveries').where({ message_id: id }).first();
+    expect(d).toMatchObject({ bounce_class: 'hard', last_reply: `556 5.1.10 ${domain} accepts no mail (null MX)` });
+    expect(sink.received.filter((m) => m.to.includes(to))).toEqual([]);
+  });
+});

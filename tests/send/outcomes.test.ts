@@ -1,0 +1,417 @@
+import crypto from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+import supertest from 'supertest';
+import { DELIVERY_QUEUE, deliveryJobId } from '../../src/delivery/enqueue';
+import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
+import { Harness, senderSetup, startHarness } from '../helpers/harness';
+import { Sink, smtpError, startSink, waitFor } from '../helpers/sink';
+
+type Sender = Awaited<ReturnType<typeof senderSetup>>;
+
+/**
+ * The same kind of sink as tests/helpers/sink.ts, on a port of our choosing (to bring a relay back on the
+ * port it went away from), and one that shuts down at once even while a pooled client is connected.
+ */
+async function sinkOn(port: number): Promise<Sink> {
+  const sink: Sink = { port, received: [], close: async () => undefined };
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    disableReverseLookup: true,
+    logger: false,
+    closeTimeout: 50,
+    onRcptTo(address, _session, cb) {
+      cb(sink.onRcpt?.(address.address) ?? null);
+    },
+    onData(stream, session, cb) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        sink.received.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address), raw: Buffer.concat(chunks) });
+        cb(null);
+      });
+    },
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  sink.port = (server.server.address() as AddressInfo).port;
+  sink.close = () => new Promise<void>((resolve) => server.close(() => resolve()));
+  return sink;
+}
+
+/** Per-recipient scripts for a sink: each RCPT of an address is answered by its script (accept when none). */
+function scripted(sink: Sink) {
+  const scripts = new Map<string, (n: number) => Error | undefined>();
+  const rcptTimes = new Map<string, number[]>();
+  sink.onRcpt = (address) => {
+    const a = address.toLowerCase();
+    const times = rcptTimes.get(a) ?? [];
+    times.push(Date.now());
+    rcptTimes.set(a, times);
+    return scripts.get(a)?.(times.length);
+  };
+  return {
+    set(address: string, script: (n: number) => Error | undefined) {
+      scripts.set(address.toLowerCase(), script);
+    },
+    times(address: string): number[] {
+      return rcptTimes.get(address.toLowerCase()) ?? [];
+    },
+  };
+}
+
+const rcpt = (label: string) => `${label}.${crypto.randomBytes(4).toString('hex')}@recipient.test`;
+
+function message(s: Sender, to: string, subject: string) {
+  return {
+    Subject: subject,
+    ContentType: 'plain',
+    PlainContent: 'Your order has shipped.',
+    From: { name: 'Shop', email: `orders@${s.domain}` },
+    To: [{ name: 'Customer', email: to }],
+  };
+}
+
+async function send(h: Harness, s: Sender, to: string, subject = `Order ${crypto.randomBytes(3).toString('hex')}`) {
+  return supertest(h.app).post('/api/v1/email').set('Authorization', `Bearer ${s.key}`).send(message(s, to, subject));
+}
+
+async function sendOk(h: Harness, s: Sender, to: string): Promise<string> {
+  const res = await send(h, s, to);
+  if (res.status !== 200) throw new Error(`send failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.MessageID as string;
+}
+
+async function delivery(h: Harness, messageId: string) {
+  return h.services.db('deliveries').where({ message_id: messageId }).first();
+}
+
+/** Waits for the delivery's status and for the event the worker records right after setting it. */
+async function waitStatus(h: Harness, messageId: string, status: string, ms = 15000) {
+  await waitFor(async () => (await delivery(h, messageId))?.status === status, ms, `delivery of ${messageId} to be ${status}`);
+  const row = await delivery(h, messageId);
+  const attempts = Number(row.attempts);
+  await waitFor(
+    async () => (await h.services.db('events').where({ message_id: messageId, type: status }).select('data')).some((e: { data: string }) => JSON.parse(e.data).attempts === attempts),
+    5000,
+    `the ${status} event of attempt ${attempts}`,
+  );
+  return row;
+}
+
+async function lookup(h: Harness, s: Sender, messageId: string) {
+  const res = await supertest(h.app).get(`/api/v1/email/${messageId}`).set('Authorization', `Bearer ${s.key}`);
+  expect(res.status).toBe(200);
+  return res.body;
+}
+
+const eventNames = (body: { Recipients: { Events: { Event: string }[] }[] }) => body.Recipients[0].Events.map((e) => e.Event);
+
+describe('delivery outcomes through a relay that answers per recipient', () => {
+  let h: Harness;
+  let sink: Sink;
+  let worker: DeliveryWorker;
+  let s: Sender;
+  let script: ReturnType<typeof scripted>;
+
+  beforeAll(async () => {
+    sink = await startSink();
+    script = scripted(sink);
+    h = await startHarness({
+      DELIVERY_MODE: 'relay',
+      SMTP_RELAY_URL: `smtp://127.0.0.1:${sink.port}`,
+      RETRY_SCHEDULE_SECONDS: '1',
+      SWEEP_INTERVAL_SECONDS: '1',
+      SWEEP_GRACE_SECONDS: '5',
+    });
+    worker = createDeliveryWorker(h.services);
+    s = await senderSetup(h);
+  });
+  afterAll(async () => {
+    await h.services.queues.close();
+    await worker.stop();
+    await h.close();
+    await sink.close();
+  });
+
+  it('defers on 451 twice, then delivers: 3 attempts with events queued, deferred, deferred, delivered', async () => {
+    const to = rcpt('later');
+    script.set(to, (n) => (n <= 2 ? smtpError(451, '4.7.1 Service busy, please come back') : undefined));
+    const id = await sendOk(h, s, to);
+
+    const first = await waitStatus(h, id, 'deferred');
+    expect(Number(first.attempts)).toBe(1);
+    expect(first.bounce_class).toBe('soft');
+    expect(first.last_reply).toBe('451 4.7.1 Service busy, please come back');
+    const during = await lookup(h, s, id);
+    expect(during.Status).toBe('deferred');
+    expect(during.Recipients[0]).toMatchObject({ Email: to, Status: 'deferred', Attempts: 1, BounceClass: 'soft', FinishedAt: null });
+    expect(during.Recipients[0].NextAttemptAt).toMatch(/^\d{4}-\d{2}-\d{2}T/);
+
+    const done = await waitStatus(h, id, 'delivered');
+    expect(Number(done.attempts)).toBe(3);
+    expect(done.bounce_class).toBeNull();
+    expect(done.lease_until).toBeNull();
+
+    const body = await lookup(h, s, id);
+    expect(body.Status).toBe('delivered');
+    expect(body.Recipients).toHaveLength(1);
+    const r = body.Recipients[0];
+    expect(r).toMatchObject({ Email: to, Type: 'to', Status: 'delivered', Attempts: 3, BounceClass: null, NextAttemptAt: null });
+    expect(r.LastReply).toMatch(/^250 /);
+    expect(r.FinishedAt).toMatch(/^\d{4}-\d{2}-\d{2}T/);
+    expect(eventNames(body)).toEqual(['queued', 'deferred', 'deferred', 'delivered']);
+    const [, d1, d2, ok] = r.Events;
+    expect(d1.Data).toMatchObject({ recipient: to, smtp_reply: '451 4.7.1 Service busy, please come back', bounce_class: 'soft', attempts: 1 });
+    expect(d2.Data).toMatchObject({ bounce_class: 'soft', attempts: 2 });
+    expect(d1.Data.next_attempt_at).toBeGreaterThanOrEqual(d1.LoggedAt + 1);
+    expect(ok.Data).toMatchObject({ recipient: to, attempts: 3 });
+    expect(ok.Data.smtp_reply).toMatch(/^250 /);
+
+    expect(script.times(to)).toHaveLength(3);
+    expect(sink.received.filter((m) => m.to.includes(to))).toHaveLength(1);
+  });
+
+  it('bounces a 550 5.1.1 user unknown as hard, suppresses the address, and the next send to it answers code 14', async () => {
+    const local = `Gone.${crypto.randomBytes(4).toString('hex')}`;
+    const to = `${local}@Recipient.test`;
+    const reply = `550 5.1.1 <${to}>: Recipient address rejected: User unknown in virtual mailbox table`;
+    script.set(to, () => smtpError(550, reply.slice(4)));
+    const id = await sendOk(h, s, to);
+
+    const row = await waitStatus(h, id, 'bounced');
+    expect(row).toMatchObject({ bounce_class: 'hard', last_reply: reply, lease_until: null });
+    expect(Number(row.attempts)).toBe(1);
+    expect(Number(row.finished_at)).toBeGreaterThan(0);
+
+    const body = await lookup(h, s, id);
+    expect(body.Status).toBe('bounced');
+    expect(body.Recipients[0]).toMatchObject({ Status: 'bounced', BounceClass: 'hard', Attempts: 1, LastReply: reply, NextAttemptAt: null });
+    expect(eventNames(body)).toEqual(['queued', 'bounced']);
+    expect(body.Recipients[0].Events[1].Data).toEqual({ recipient: to, smtp_reply: reply, bounce_class: 'hard', attempts: 1 });
+
+    await waitFor(async () => (await h.services.db('suppressions').where({ domain_id: s.domainId })).length > 0, 5000, 'the suppression row');
+    const suppressed = await h.services.db('suppressions').where({ domain_id: s.domainId });
+    expect(suppressed).toHaveLength(1);
+    expect(suppressed[0]).toMatchObject({ email: to.toLowerCase(), reason: 'hard_bounce', detail: reply });
+    const listed = await supertest(h.app).get('/api/v1/suppressions').set('Authorization', `Bearer ${s.key}`);
+    expect(listed.status).toBe(200);
+    expect(listed.body.TotalRecords).toBe(1);
+    expect(listed.body.Suppressions[0]).toMatchObject({ EmailAddress: to.toLowerCase(), Reason: 'hard_bounce', Detail: reply });
+
+    const again = await send(h, s, to.toLowerCase());
+    expect(again.status).toBe(400);
+    expect(again.body.Errors).toHaveLength(1);
+    expect(again.body.Errors[0].Code).toBe(14);
+    expect(again.body.Errors[0].Message).toContain(to.toLowerCase());
+    expect(script.times(to)).toHaveLength(1);
+  });
+
+  it('bounces a 554 5.7.1 spam rejection with class spam and puts nothing on the suppression list', async () => {
+    const to = rcpt('filtered');
+    script.set(to, (n) => (n === 1 ? smtpError(554, '5.7.1 Message rejected as spam') : undefined));
+    const before = await h.services.db('suppressions').where({ domain_id: s.domainId }).count({ n: '*' });
+    const id = await sendOk(h, s, to);
+
+    const row = await waitStatus(h, id, 'bounced');
+    expect(row).toMatchObject({ bounce_class: 'spam', last_reply: '554 5.7.1 Message rejected as spam' });
+    const body = await lookup(h, s, id);
+    expect(body.Status).toBe('bounced');
+    expect(body.Recipients[0]).toMatchObject({ Status: 'bounced', BounceClass: 'spam', Attempts: 1 });
+    expect(eventNames(body)).toEqual(['queued', 'bounced']);
+    expect(body.Recipients[0].Events[1].Data.bounce_class).toBe('spam');
+
+    expect(await h.services.db('suppressions').where({ domain_id: s.domainId, email: to })).toEqual([]);
+    const after = await h.services.db('suppressions').where({ domain_id: s.domainId }).count({ n: '*' });
+    expect(Number(after[0].n)).toBe(Number(before[0].n));
+
+    // The address stays sendable: the next message is accepted and delivered.
+    const next = await sendOk(h, s, to);
+    await waitStatus(h, next, 'delivered');
+    expect(sink.received.filter((m) => m.to.includes(to))).toHaveLength(1);
+  });
+
+  it('defers a 452 4.2.2 mailbox full with class mailbox_full and delivers once there is room', async () => {
+    const to = rcpt('full');
+    let full = true;
+    script.set(to, () => (full ? smtpError(452, '4.2.2 Mailbox full') : undefined));
+    const id = await sendOk(h, s, to);
+
+    const row = await waitStatus(h, id, 'deferred');
+    expect(row).toMatchObject({ bounce_class: 'mailbox_full', last_reply: '452 4.2.2 Mailbox full', finished_at: null });
+    expect(Number(row.attempts)).toBeGreaterThanOrEqual(1);
+    const body = await lookup(h, s, id);
+    expect(body.Status).toBe('deferred');
+    expect(body.Recipients[0]).toMatchObject({ Status: 'deferred', BounceClass: 'mailbox_full', LastReply: '452 4.2.2 Mailbox full' });
+    expect(body.Recipients[0].NextAttemptAt).not.toBeNull();
+    expect(eventNames(body).slice(0, 2)).toEqual(['queued', 'deferred']);
+    expect(body.Recipients[0].Events[1].Data.bounce_class).toBe('mailbox_full');
+    expect(await h.services.db('suppressions').where({ domain_id: s.domainId, email: to })).toEqual([]);
+
+    full = false;
+    const done = await waitStatus(h, id, 'delivered');
+    expect(done.bounce_class).toBeNull();
+    const final = await lookup(h, s, id);
+    const names = eventNames(final);
+    expect(names[0]).toBe('queued');
+    expect(names[names.length - 1]).toBe('delivered');
+    expect(names.slice(1, -1).every((n: string) => n === 'deferred')).toBe(true);
+    expect(final.Recipients[0].Attempts).toBe(names.length - 1);
+  });
+
+  it('honours a "try again in 3 seconds" hint: next_attempt_at is 3 s after the reply and the retry waits that long', async () => {
+    const to = rcpt('grey');
+    script.set(to, (n) => (n === 1 ? smtpError(451, '4.7.1 Greylisted, try again in 3 seconds') : undefined));
+    const id = await sendOk(h, s, to);
+
+    const row = await waitStatus(h, id, 'deferred');
+    const [firstRcpt] = script.times(to);
+    const next = Number(row.next_attempt_at);
+    // The schedule says 1 s; the server's hint wins.
+    expect(next - Number(row.updated_at)).toBe(3000);
+    expect(next).toBeGreaterThanOrEqual(firstRcpt + 3000);
+    const deferredEvent = await h.services.db('events').where({ message_id: id, type: 'deferred' }).first();
+    expect(JSON.parse(deferredEvent.data)).toMatchObject({ attempts: 1, next_attempt_at: Math.floor(next / 1000), smtp_reply: '451 4.7.1 Greylisted, try again in 3 seconds' });
+
+    await waitStatus(h, id, 'delivered');
+    const times = script.times(to);
+    expect(times).toHaveLength(2);
+    expect(times[1] - times[0]).toBeGreaterThanOrEqual(2900);
+  });
+  it('delivers work whose queue job was lost once the sweeper finds it SWEEP_GRACE_SECONDS overdue', async () => {
+    const to = rcpt('swept');
+    const sendAt = Math.floor(Date.now() / 1000) + 1;
+    const res = await supertest(h.app).post('/api/v1/email').set('Authorization', `Bearer ${s.key}`).send({ ...message(s, to, 'Swept up'), SendAt: sendAt });
+    expect(res.status).toBe(200);
+    const id = res.body.MessageID;
+    const row = await delivery(h, id);
+    expect(row.status).toBe('scheduled');
+    expect(Number(row.next_attempt_at)).toBe(sendAt * 1000);
+    // The job goes missing (a queue restart would do the same); the database still says the work is due.
+    expect(await h.services.queues.queue(DELIVERY_QUEUE).remove(deliveryJobId(Number(row.id), 0))).toBe(true);
+
+    const done = await waitStatus(h, id, 'delivered', 15000);
+    expect(Number(done.finished_at)).toBeGreaterThanOrEqual(sendAt * 1000 + 5000);
+    expect(Number(done.attempts)).toBe(1);
+    expect(sink.received.filter((m) => m.to.includes(to))).toHaveLength(1);
+  });
+});
+
+describe('a relay that is down', () => {
+  let h: Harness;
+  let sink: Sink;
+  let worker: DeliveryWorker;
+  let s: Sender;
+  let port: number;
+
+  beforeAll(async () => {
+    const probe = await sinkOn(0);
+    port = probe.port;
+    await probe.close();
+    sink = probe;
+    h = await startHarness({
+      DELIVERY_MODE: 'relay',
+      SMTP_RELAY_URL: `smtp://127.0.0.1:${port}`,
+      RETRY_SCHEDULE_SECONDS: '1',
+      SWEEP_INTERVAL_SECONDS: '1',
+      SWEEP_GRACE_SECONDS: '5',
+    });
+    worker = createDeliveryWorker(h.services);
+    s = await senderSetup(h);
+  });
+  afterAll(async () => {
+    await h.services.queues.close();
+    await worker.stop();
+    await h.close();
+    await sink.close();
+  });
+
+  it('defers a refused connection with class connection, then delivers once the relay listens again on its port', async () => {
+    const to = rcpt('patient');
+    const id = await sendOk(h, s, to);
+
+    const row = await waitStatus(h, id, 'deferred');
+    expect(row.bounce_class).toBe('connection');
+    expect(row.last_reply).toMatch(/ECONNREFUSED/);
+    const during = await lookup(h, s, id);
+    expect(during.Recipients[0]).toMatchObject({ Status: 'deferred', BounceClass: 'connection' });
+
+    sink = await sinkOn(port);
+    const done = await waitStatus(h, id, 'delivered');
+    expect(done.bounce_class).toBeNull();
+    expect(sink.received.map((m) => m.to)).toEqual([[to]]);
+
+    const body = await lookup(h, s, id);
+    expect(body.Status).toBe('delivered');
+    const names = eventNames(body);
+    expect(names[0]).toBe('queued');
+    expect(names[names.length - 1]).toBe('delivered');
+    const deferred = body.Recipients[0].Events.slice(1, -1);
+    expect(deferred.length).toBeGreaterThanOrEqual(1);
+    for (const e of deferred) expect(e).toMatchObject({ Event: 'deferred', Data: { bounce_class: 'connection' } });
+    expect(body.Recipients[0].Attempts).toBe(deferred.length + 1);
+  });
+});
+
+describe('DELIVERY_MAX_AGE_SECONDS', () => {
+  let h: Harness;
+  let sink: Sink;
+  let worker: DeliveryWorker;
+  let s: Sender;
+  let script: ReturnType<typeof scripted>;
+
+  beforeAll(async () => {
+    sink = await startSink();
+    script = scripted(sink);
+    h = await startHarness({
+      DELIVERY_MODE: 'relay',
+      SMTP_RELAY_URL: `smtp://127.0.0.1:${sink.port}`,
+      RETRY_SCHEDULE_SECONDS: '1',
+      SWEEP_INTERVAL_SECONDS: '1',
+      SWEEP_GRACE_SECONDS: '5',
+      DELIVERY_MAX_AGE_SECONDS: '2',
+    });
+    worker = createDeliveryWorker(h.services);
+    s = await senderSetup(h);
+  });
+  afterAll(async () => {
+    await h.services.queues.close();
+    await worker.stop();
+    await h.close();
+    await sink.close();
+  });
+
+  it('fails a recipient that keeps answering 451 once the delivery is older than the limit, with a failed event', async () => {
+    const to = rcpt('never');
+    script.set(to, () => smtpError(451, '4.3.0 Temporary local problem'));
+    const id = await sendOk(h, s, to);
+
+    const row = await waitStatus(h, id, 'failed');
+    expect(row).toMatchObject({ bounce_class: 'soft', last_reply: '451 4.3.0 Temporary local problem', lease_until: null });
+    expect(Number(row.finished_at) - Number(row.created_at)).toBeGreaterThanOrEqual(2000);
+    expect(await h.services.db('suppressions').where({ domain_id: s.domainId })).toEqual([]);
+
+    const body = await lookup(h, s, id);
+    expect(body.Status).toBe('failed');
+    const r = body.Recipients[0];
+    expect(r).toMatchObject({ Status: 'failed', BounceClass: 'soft', NextAttemptAt: null });
+    expect(r.FinishedAt).toMatch(/^\d{4}-\d{2}-\d{2}T/);
+    const names = eventNames(body);
+    expect(names[0]).toBe('queued');
+    expect(names[names.length - 1]).toBe('failed');
+    expect(names.slice(1, -1).length).toBeGreaterThanOrEqual(1);
+    expect(names.slice(1, -1).every((n: string) => n === 'deferred')).toBe(true);
+    expect(r.Attempts).toBe(names.length - 1);
+    expect(r.Events[names.length - 1].Data).toEqual({ recipient: to, smtp_reply: '451 4.3.0 Temporary local problem', bounce_class: 'soft', attempts: r.Attempts });
+
+    // No attempt after the failure.
+    const tries = script.times(to).length;
+    expect(tries).toBe(r.Attempts);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(script.times(to)).toHaveLength(tries);
+    expect(sink.received).toEqual([]);
+  });
+});

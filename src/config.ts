@@ -81,6 +81,8 @@ export interface Config {
   apiRateLimitPerMinute: number;
   /** DB_POOL_MAX: MySQL connections per process. Default 20. */
   dbPoolMax: number;
+  /** SENDER_AUTH_CACHE_MS: how long a process reuses a sender-key lookup. Default 1000; 0 turns it off. */
+  senderAuthCacheMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -222,5 +224,6 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     maxAttachmentBytes: int(env, 'MAX_ATTACHMENT_BYTES', 25 * 1024 * 1024, 0, 1024 * 1024 * 1024),
     apiRateLimitPerMinute: int(env, 'API_RATE_LIMIT_PER_MINUTE', 100, 0, 1_000_000),
     dbPoolMax: int(env, 'DB_POOL_MAX', 20, 1, 500),
+    senderAuthCacheMs: int(env, 'SENDER_AUTH_CACHE_MS', 1000, 0, 60000),
   };
 }

@@ -1,6 +1,7 @@
 import type { CommandContext, CommandDef, Params, Services } from './command';
 import { authenticate, authorize } from './auth/authenticate';
 import { CommandError, hard } from './errors';
+import { forgetSenders } from './auth/sender-cache';
 import type { Validator } from './validation';
 
 export type CommandTable = Record<string, CommandDef>;
@@ -44,7 +45,10 @@ export function createDispatcher(services: Services, table: CommandTable, valida
       }
       const codes = validator.check(cmd, params);
       if (codes.length) throw new CommandError(codes);
-      return { cmd, result: await cmd.run(params, ctx) };
+      const result = await cmd.run(params, ctx);
+      // Management commands may revoke keys or change accounts and domains: drop cached sender lookups.
+      if (cmd.auth === 'user' || cmd.auth === 'admin') forgetSenders();
+      return { cmd, result };
     },
   };
 }

@@ -3,6 +3,7 @@ import { AUTH_FAILED, CommandError, PERMISSION_DENIED } from '../errors';
 import { isAdminApiKey } from './admin';
 import { resumeSession } from './sessions';
 import { sha256hex } from './secrets';
+import { cachedSender, rememberSender } from './sender-cache';
 import { findUser, findUserApiKey, groupPermissions, hasPermission, intersectPermissions, isEnabled, parsePermissions } from './users';
 
 const AUTH_TEXT = 'Authentication failure or session expired';
@@ -79,7 +80,16 @@ async function authenticateSender(params: Params, ctx: CommandContext): Promise<
   const bearer = /^Bearer\s+(\S+)\s*$/i.exec(auth)?.[1];
   const presented = bearer ?? credential(params, 'senderapikey');
   if (!presented) throw new CommandError(1, 'Missing SenderAPIKey: send it as "Authorization: Bearer <key>"');
-  const key = await ctx.db('domain_api_keys').where({ key_hash: sha256hex(presented) }).first();
+  const hash = sha256hex(presented);
+  const cached = cachedSender(hash);
+  if (cached) {
+    ctx.user = cached.user;
+    ctx.domain = cached.domain;
+    ctx.senderKeyId = cached.keyId;
+    ctx.permissions = '*';
+    return;
+  }
+  const key = await ctx.db('domain_api_keys').where({ key_hash: hash }).first();
   if (!key || key.status !== 'Enabled') throw new CommandError(13, 'Invalid SenderAPIKey');
   const [user, domain] = await Promise.all([findUser(ctx.db, Number(key.user_id)), ctx.db('sender_domains').where({ id: key.domain_id, user_id: key.user_id }).first()]);
   if (!user || !domain) throw new CommandError(2, 'Invalid DomainID or invalid user account');
@@ -87,4 +97,5 @@ async function authenticateSender(params: Params, ctx: CommandContext): Promise<
   ctx.domain = domain;
   ctx.senderKeyId = Number(key.id);
   ctx.permissions = '*';
+  rememberSender(hash, { keyId: ctx.senderKeyId, user, domain }, ctx.config.senderAuthCacheMs);
 }

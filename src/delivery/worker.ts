@@ -37,6 +37,16 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
   const secret = verpSecret(services);
   const keys = new Map<number, { key: string; until: number }>();
 
+  const domains = new Map<number, { row: DomainRow | undefined; until: number }>();
+  /** Domain rows change rarely: each worker rereads one at most every 10 seconds. */
+  async function domainOf(id: number): Promise<DomainRow | undefined> {
+    const hit = domains.get(id);
+    if (hit && hit.until > Date.now()) return hit.row;
+    const row: DomainRow | undefined = await db('sender_domains').where({ id }).first();
+    domains.set(id, { row, until: Date.now() + 10_000 });
+    return row;
+  }
+
   function dkimFor(domain: DomainRow): Dkim | null {
     if (!config.dkimSigning) return null;
     let k = keys.get(domain.id);
@@ -57,8 +67,7 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
       .update({ status: 'sending', lease_until: now + config.leaseSeconds * 1000, lease_owner: owner, updated_at: now });
     if (!leased) return; // done, cancelled, not yet due, or another worker holds it
     const d = await db('deliveries').where({ id: deliveryId }).first();
-    const message = await db('messages').where({ id: d.message_id }).first('mime');
-    const domain: DomainRow | undefined = await db('sender_domains').where({ id: d.domain_id }).first();
+    const [message, domain] = await Promise.all([db('messages').where({ id: d.message_id }).first('mime'), domainOf(Number(d.domain_id))]);
     if (!message || !domain) {
       await db('deliveries').where({ id: deliveryId }).update({ status: 'failed', lease_until: null, finished_at: now, last_reply: 'message or domain no longer exists', updated_at: now });
       return;

@@ -100,3 +100,24 @@ describe('POST /api/v1/email → delivery to a real SMTP sink', () => {
     expect(lookup.body.Recipients[0].Events.map((e: { Event: string }) => e.Event)).toEqual(['queued', 'delivered']);
   });
 });
+
+describe('sender-key lookups cached for a moment (SENDER_AUTH_CACHE_MS)', () => {
+  let c: Harness;
+  beforeAll(async () => {
+    c = await startHarness({ SENDER_AUTH_CACHE_MS: '60000' });
+  });
+  afterAll(async () => {
+    await c.close();
+  });
+
+  it('forgets a revoked key at once in the process that revoked it', async () => {
+    const k = await senderSetup(c);
+    const ok = await supertest(c.app).get('/api/v1/emails').set('Authorization', `Bearer ${k.key}`);
+    expect(ok.status).toBe(200);
+    const del = await c.call({ Command: 'emailgateway.deleteapi', SessionID: k.sessionId, APIKeyID: k.keyId });
+    expect(del.Success).toBe(true);
+    const after = await supertest(c.app).get('/api/v1/emails').set('Authorization', `Bearer ${k.key}`);
+    expect(after.status).toBe(401);
+    expect(after.body.Errors[0].Code).toBe(13);
+  });
+});

@@ -1,4 +1,4 @@
-/** emailgateway.deletedomain — delete a sender domain with its DKIM key, API keys and SMTP credentials. Errors: 1 missing DomainID, 2 not found/denied. */
+/** emailgateway.deletedomain — delete a sender domain with its DKIM key, API keys, SMTP credentials, suppression list and message history. Errors: 1 missing DomainID, 2 not found/denied. */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { findOwnedDomain } from '../src/domains/domains';
@@ -14,6 +14,8 @@ export default defineCommand({
     const deleted = await ctx.db.transaction(async (trx) => {
       await trx('domain_api_keys').where({ domain_id: row.id }).delete();
       await trx('smtp_credentials').where({ domain_id: row.id }).delete();
+      // Its message history goes with it (messages, deliveries and suppressions cascade; events have no key).
+      await trx('events').where({ domain_id: row.id }).delete();
       return Number(await trx('sender_domains').where({ id: row.id, user_id: ctx.user!.id }).delete());
     });
     if (!deleted) throw new CommandError(2);

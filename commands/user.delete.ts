@@ -16,6 +16,8 @@ export default defineCommand({
       await trx('smtp_credentials').whereIn('user_id', ids).delete();
       if (domainIds.length) await trx('sender_domains').whereIn('id', domainIds).delete();
       await trx('user_api_keys').whereIn('user_id', ids).delete();
+      await trx('events').whereIn('user_id', ids).delete();
+      await trx('usage_counters').whereIn('user_id', ids).delete();
       await trx('sessions').where({ kind: 'user' }).whereIn('subject_id', ids).delete();
       await trx('users').whereIn('id', ids).delete();
     });

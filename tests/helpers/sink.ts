@@ -19,14 +19,19 @@ export function smtpError(code: number, message: string): Error {
   return Object.assign(new Error(message), { responseCode: code });
 }
 
-/** A real SMTP server on loopback that stores what it is given. */
-export async function startSink(): Promise<Sink> {
+/**
+ * A real SMTP server on loopback that stores what it is given: on a free port, or on a chosen address and
+ * port (a second MX host, a relay brought back where it went away). It closes at once even while a pooled
+ * client is still connected.
+ */
+export async function startSink(at: { host?: string; port?: number } = {}): Promise<Sink> {
   const sink: Sink = { port: 0, received: [], close: async () => undefined };
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS'],
     disableReverseLookup: true,
     logger: false,
+    closeTimeout: 50,
     size: 50 * 1024 * 1024,
     onRcptTo(address, _session, cb) {
       const err = sink.onRcpt?.(address.address);
@@ -46,7 +51,10 @@ export async function startSink(): Promise<Sink> {
     },
   });
   server.on('error', () => undefined); // a client that dies mid-session (a killed worker) is not a test failure
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(at.port ?? 0, at.host ?? '127.0.0.1', () => resolve());
+  });
   sink.port = (server.server.address() as AddressInfo).port;
   sink.close = () => new Promise<void>((resolve) => server.close(() => resolve()));
   return sink;

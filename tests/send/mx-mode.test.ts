@@ -1,7 +1,5 @@
 import crypto from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import dns2 from 'dns2';
-import { SMTPServer } from 'smtp-server';
 import supertest from 'supertest';
 import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
@@ -31,36 +29,6 @@ function handle(request: any, send: (response: any) => void): void {
     for (const address of entry.a) response.answers.push({ name: q.name, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl: 60, address });
   }
   send(response);
-}
-
-/** An SMTP sink on a chosen address and port (a second MX host on another loopback address). */
-async function sinkAt(host: string, port: number): Promise<Sink> {
-  const sink: Sink = { port, received: [], close: async () => undefined };
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    disableReverseLookup: true,
-    logger: false,
-    closeTimeout: 50,
-    onRcptTo(address, _session, cb) {
-      cb(sink.onRcpt?.(address.address) ?? null);
-    },
-    onData(stream, session, cb) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        sink.received.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address), raw: Buffer.concat(chunks) });
-        cb(null);
-      });
-    },
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  sink.port = (server.server.address() as AddressInfo).port;
-  sink.close = () => new Promise<void>((resolve) => server.close(() => resolve()));
-  return sink;
 }
 
 let udp: ReturnType<typeof dns2.createUDPServer>;
@@ -174,7 +142,7 @@ describe('DELIVERY_MODE=mx', () => {
   });
 
   it('uses the preferred MX when it answers, not the backup', async () => {
-    const primary = await sinkAt('127.0.0.3', sink.port);
+    const primary = await startSink({ host: '127.0.0.3', port: sink.port });
     try {
       const domain = rdomain('prefer');
       zone.set(domain, {
@@ -226,7 +194,7 @@ describe('DELIVERY_MODE=mx: MX preference and fallback', () => {
   });
 
   it('sends to the preferred MX when it answers', async () => {
-    const primary = await sinkAt('127.0.0.3', sink.port);
+    const primary = await startSink({ host: '127.0.0.3', port: sink.port });
     try {
       const domain = rdomain('literal-prefer');
       zone.set(domain, {

@@ -1,6 +1,4 @@
 import crypto from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import { SMTPServer } from 'smtp-server';
 import supertest from 'supertest';
 import { DELIVERY_QUEUE, deliveryJobId } from '../../src/delivery/enqueue';
 import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
@@ -8,39 +6,6 @@ import { Harness, senderSetup, startHarness } from '../helpers/harness';
 import { Sink, smtpError, startSink, waitFor } from '../helpers/sink';
 
 type Sender = Awaited<ReturnType<typeof senderSetup>>;
-
-/**
- * The same kind of sink as tests/helpers/sink.ts, on a port of our choosing (to bring a relay back on the
- * port it went away from), and one that shuts down at once even while a pooled client is connected.
- */
-async function sinkOn(port: number): Promise<Sink> {
-  const sink: Sink = { port, received: [], close: async () => undefined };
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    disableReverseLookup: true,
-    logger: false,
-    closeTimeout: 50,
-    onRcptTo(address, _session, cb) {
-      cb(sink.onRcpt?.(address.address) ?? null);
-    },
-    onData(stream, session, cb) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        sink.received.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address), raw: Buffer.concat(chunks) });
-        cb(null);
-      });
-    },
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve());
-  });
-  sink.port = (server.server.address() as AddressInfo).port;
-  sink.close = () => new Promise<void>((resolve) => server.close(() => resolve()));
-  return sink;
-}
 
 /** Per-recipient scripts for a sink: each RCPT of an address is answered by its script (accept when none). */
 function scripted(sink: Sink) {
@@ -308,7 +273,7 @@ describe('a relay that is down', () => {
   let port: number;
 
   beforeAll(async () => {
-    const probe = await sinkOn(0);
+    const probe = await startSink();
     port = probe.port;
     await probe.close();
     sink = probe;
@@ -339,7 +304,7 @@ describe('a relay that is down', () => {
     const during = await lookup(h, s, id);
     expect(during.Recipients[0]).toMatchObject({ Status: 'deferred', BounceClass: 'connection' });
 
-    sink = await sinkOn(port);
+    sink = await startSink({ port });
     const done = await waitStatus(h, id, 'delivered');
     expect(done.bounce_class).toBeNull();
     expect(sink.received.map((m) => m.to)).toEqual([[to]]);

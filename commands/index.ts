@@ -21,12 +21,14 @@ import emailgatewayGetmessages from './emailgateway.getmessages';
 import emailgatewayGetsmtps from './emailgateway.getsmtps';
 import emailgatewayGetsuppressions from './emailgateway.getsuppressions';
 import emailgatewayGetsuppressionsPublic from './emailgateway.getsuppressions.public';
+import emailgatewayInboundrelaydomaincheck from './emailgateway.inboundrelaydomaincheck';
 import emailgatewayReplaceapi from './emailgateway.replaceapi';
 import emailgatewayResetsmtppassword from './emailgateway.resetsmtppassword';
 import emailgatewaySendbatch from './emailgateway.sendbatch';
 import emailgatewaySendemail from './emailgateway.sendemail';
 import emailgatewayUpdatedomain from './emailgateway.updatedomain';
 import emailgatewayVerifydomain from './emailgateway.verifydomain';
+import senderDomains from './sender.domains';
 import userApikeyCreate from './user.apikey.create';
 import userApikeyDelete from './user.apikey.delete';
 import userApikeyList from './user.apikey.list';
@@ -63,12 +65,14 @@ export const commands: Record<string, CommandDef> = Object.assign(Object.create(
   'emailgateway.getsmtps': emailgatewayGetsmtps,
   'emailgateway.getsuppressions': emailgatewayGetsuppressions,
   'emailgateway.getsuppressions.public': emailgatewayGetsuppressionsPublic,
+  'emailgateway.inboundrelaydomaincheck': emailgatewayInboundrelaydomaincheck,
   'emailgateway.replaceapi': emailgatewayReplaceapi,
   'emailgateway.resetsmtppassword': emailgatewayResetsmtppassword,
   'emailgateway.sendbatch': emailgatewaySendbatch,
   'emailgateway.sendemail': emailgatewaySendemail,
   'emailgateway.updatedomain': emailgatewayUpdatedomain,
   'emailgateway.verifydomain': emailgatewayVerifydomain,
+  'sender.domains': senderDomains,
   'user.apikey.create': userApikeyCreate,
   'user.apikey.delete': userApikeyDelete,
   'user.apikey.list': userApikeyList,

@@ -22,7 +22,9 @@ export async function authenticate(cmd: CommandDef, params: Params, ctx: Command
   if (cmd.auth === 'sender') return authenticateSender(params, ctx);
   const sessionId = credential(params, 'sessionid');
   if (cmd.auth === 'admin') {
-    const adminKey = credential(params, 'adminapikey');
+    // The admin v1 routes take the key as a Bearer token (MX and PowerMTA integrations).
+    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(ctx.headers?.authorization ?? '')?.[1];
+    const adminKey = credential(params, 'adminapikey') || bearer || '';
     if (adminKey && (await isAdminApiKey(ctx.db, ctx.config, adminKey))) {
       ctx.adminId = 0;
       return;

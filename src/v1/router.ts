@@ -9,8 +9,32 @@ import { bodyReader, QS_OPTIONS } from '../http/body';
 import { collectParams } from '../http/params';
 import { sha256hex } from '../auth/secrets';
 
+interface Outcome {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+  /** Sent as text/plain instead of JSON. */
+  text?: boolean;
+}
+
+/** Routes whose replies upstream shapes differently from the EG public routes. */
+const present = {
+  /** `{"Success":true,"Domains":[…]}`, PowerMTA text as text/plain, errors in the legacy envelope. */
+  senderDomains(r: { result?: Record<string, unknown>; err?: CommandError; texts?: string[] }): Outcome {
+    if (r.err) return { status: r.err.codes[0] === 99998 ? 403 : 400, body: { Success: false, ErrorCode: r.err.codes[0], ErrorText: r.texts?.[0] } };
+    if (typeof r.result?.Text === 'string') return { status: 200, body: r.result.Text, text: true };
+    return { status: 200, body: { Success: true, Domains: r.result?.Domains } };
+  },
+  /** 200 allowed, 500 `{}` denied, 403 `{"Errors":[{"Code":1,…}]}` for a bad admin key (a temporary failure to an MX). */
+  relayCheck(r: { result?: Record<string, unknown>; err?: CommandError }): Outcome {
+    if (!r.err) return { status: 200, body: { Success: true, RelayDomain: r.result?.RelayDomain } };
+    if (r.err.codes[0] === 99998) return { status: 403, body: { Errors: [{ Code: 1, Message: 'Authentication failed. Invalid admin API key.' }] } };
+    return { status: 500, body: {} };
+  },
+};
+
 /** The REST alias table: method + path → command. Path parameters join the command's parameters (lowercase). */
-export const V1_ROUTES: { method: 'get' | 'post' | 'delete'; path: string; command: string; idempotent?: boolean }[] = [
+export const V1_ROUTES: { method: 'get' | 'post' | 'delete'; path: string; command: string; idempotent?: boolean; present?: (typeof present)[keyof typeof present] }[] = [
   { method: 'post', path: '/api/v1/email', command: 'emailgateway.sendemail', idempotent: true },
   { method: 'post', path: '/api/v1/email/batch', command: 'emailgateway.sendbatch', idempotent: true },
   { method: 'get', path: '/api/v1/email/:messageid', command: 'emailgateway.getmessage' },
@@ -19,6 +43,8 @@ export const V1_ROUTES: { method: 'get' | 'post' | 'delete'; path: string; comma
   { method: 'get', path: '/api/v1/suppressions', command: 'emailgateway.getsuppressions.public' },
   { method: 'post', path: '/api/v1/suppressions', command: 'emailgateway.addsuppression.public' },
   { method: 'delete', path: '/api/v1/suppressions', command: 'emailgateway.deletesuppression.public' },
+  { method: 'post', path: '/api/v1/sender.domains', command: 'sender.domains', present: present.senderDomains },
+  { method: 'get', path: '/api/v1/inbound-relay-domain-check', command: 'emailgateway.inboundrelaydomaincheck', present: present.relayCheck },
 ];
 
 const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
@@ -43,12 +69,6 @@ function stableJson(v: unknown): string {
   return JSON.stringify(v);
 }
 
-interface Outcome {
-  status: number;
-  body: unknown;
-  headers?: Record<string, string>;
-}
-
 /** The `/api/v1/*` door: same dispatcher as /api.php, bare results on success, `{"Errors":[…]}` on failure. */
 export function v1Api(services: Services, dispatcher: Dispatcher): express.Router {
   const router = express.Router();
@@ -65,9 +85,10 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
         ip: canonicalIp(req.ip ?? ''),
         headers: req.headers as Record<string, string | undefined>,
       });
-      return { status: 200, body: result };
+      return route.present ? route.present({ result }) : { status: 200, body: result };
     } catch (err) {
       if (err instanceof CommandError) {
+        if (route.present) return route.present({ err, texts: errorTexts(cmd, err) });
         const headers: Record<string, string> = err.retryAfterSec ? { 'Retry-After': String(err.retryAfterSec) } : {};
         return { status: statusFor(cmd, err.codes[0]), body: { Errors: v1Errors(cmd, err) }, headers };
       }
@@ -117,7 +138,8 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
         const key = req.headers['idempotency-key'];
         const outcome = route.idempotent && typeof key === 'string' && key !== '' ? await idempotent(route, req, key) : await run(route, req);
         for (const [k, v] of Object.entries(outcome.headers ?? {})) res.setHeader(k, v);
-        res.status(outcome.status).json(outcome.body);
+        if (outcome.text) res.status(outcome.status).type('text/plain; charset=utf-8').send(String(outcome.body));
+        else res.status(outcome.status).json(outcome.body);
       } catch (err) {
         next(err);
       }

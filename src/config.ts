@@ -83,6 +83,27 @@ export interface Config {
   dbPoolMax: number;
   /** SENDER_AUTH_CACHE_MS: how long a process reuses a sender-key lookup. Default 1000; 0 turns it off. */
   senderAuthCacheMs: number;
+  /** SMTP_PORT: the relay front's plain port (STARTTLS offered). Default 2525. */
+  smtpPort: number;
+  /** SMTP_SUBMISSION_PORT: a second listener, conventionally 587 (STARTTLS; needs the right to bind it). Default 0 (off). */
+  smtpSubmissionPort: number;
+  /** SMTP_TLS_PORT: implicit-TLS listener (465), only when SMTP_TLS_CERT and SMTP_TLS_KEY are set. 0 turns it off. */
+  smtpTlsPort: number;
+  /** SMTP_TLS_CERT / SMTP_TLS_KEY: PEM files; unset = a self-signed pair made in DATA_DIR at first start. */
+  smtpTlsCert: string | null;
+  smtpTlsKey: string | null;
+  /** SMTP_HOST: address the SMTP listeners bind. Default 0.0.0.0. */
+  smtpHost: string;
+  /** SMTP_ALLOW_INSECURE_AUTH: 1 allows AUTH without TLS from any address (loopback always may). */
+  smtpAllowInsecureAuth: boolean;
+  /** SMTP_MAX_MESSAGE_BYTES: largest message the front accepts. Default 26214400. */
+  smtpMaxMessageBytes: number;
+  /** SMTP_MAX_RECIPIENTS: recipients per message. Default 100. */
+  smtpMaxRecipients: number;
+  /** SMTP_MAX_CONNECTIONS_PER_IP: concurrent connections one address may hold. Default 50. */
+  smtpMaxConnectionsPerIp: number;
+  /** SMTP_MAX_AUTH_FAILURES: failed AUTH attempts one address may make in 15 minutes. Default 10. */
+  smtpMaxAuthFailures: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -225,5 +246,16 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     apiRateLimitPerMinute: int(env, 'API_RATE_LIMIT_PER_MINUTE', 100, 0, 1_000_000),
     dbPoolMax: int(env, 'DB_POOL_MAX', 20, 1, 500),
     senderAuthCacheMs: int(env, 'SENDER_AUTH_CACHE_MS', 1000, 0, 60000),
+    smtpPort: int(env, 'SMTP_PORT', 2525, 0, 65535),
+    smtpSubmissionPort: int(env, 'SMTP_SUBMISSION_PORT', 0, 0, 65535),
+    smtpTlsPort: int(env, 'SMTP_TLS_PORT', 465, 0, 65535),
+    smtpTlsCert: env.SMTP_TLS_CERT || null,
+    smtpTlsKey: env.SMTP_TLS_KEY || null,
+    smtpHost: str(env, 'SMTP_HOST', '0.0.0.0'),
+    smtpAllowInsecureAuth: str(env, 'SMTP_ALLOW_INSECURE_AUTH', '0') === '1',
+    smtpMaxMessageBytes: int(env, 'SMTP_MAX_MESSAGE_BYTES', 25 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    smtpMaxRecipients: int(env, 'SMTP_MAX_RECIPIENTS', 100, 1, 10000),
+    smtpMaxConnectionsPerIp: int(env, 'SMTP_MAX_CONNECTIONS_PER_IP', 50, 1, 100000),
+    smtpMaxAuthFailures: int(env, 'SMTP_MAX_AUTH_FAILURES', 10, 1, 100000),
   };
 }

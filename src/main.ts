@@ -10,6 +10,7 @@ import { migrateLatest } from './db';
 import { createLogger } from './logger';
 import { buildServices, closeServices } from './services';
 import { createDeliveryWorker, DeliveryWorker } from './delivery/worker';
+import { SmtpFront, startSmtpFront } from './smtp/front';
 
 export interface Running {
   services: Services;
@@ -40,9 +41,6 @@ export async function start(config: Config): Promise<Running> {
     await closeServices(services);
     return { services, server: null, stop: async () => undefined };
   }
-  if (config.role === 'smtp') {
-    throw new ConfigError('the smtp role is not available in this build yet (SMTP relay front: issue #4)');
-  }
   // Build everything that can refuse to start before generating credentials, so they are never printed and lost.
   const api = config.role === 'all' || config.role === 'api' ? createApp(services) : null;
   const created = await ensureAdmin(services.db, services.config);
@@ -70,6 +68,9 @@ export async function start(config: Config): Promise<Running> {
     timers.push(setInterval(sweep, 10 * 60_000).unref());
     logger.info('worker running', { tasks: ['delivery', 'sweeper', 'session purge'], mode: config.deliveryMode, concurrency: config.deliveryConcurrency });
   }
+  let smtp: SmtpFront | null = null;
+  if (config.role === 'all' || config.role === 'smtp') smtp = await startSmtpFront(services);
+
   let stopping: Promise<void> | null = null;
   const stop = () =>
     (stopping ??= (async () => {
@@ -81,6 +82,7 @@ export async function start(config: Config): Promise<Running> {
         await closed;
         clearTimeout(force);
       }
+      await smtp?.close();
       await services.queues.close(); // lets running deliveries finish
       await worker?.stop();
       await closeServices(services);

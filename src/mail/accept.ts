@@ -18,7 +18,7 @@ export interface Sender {
 
 export type Accepted = { ok: true; messageId: string } | { ok: false; problems: Problem[] };
 
-interface Prepared {
+export interface Prepared {
   messageId: string;
   message: Record<string, unknown>;
   recipients: { email: string; kind: 'to' | 'cc' | 'bcc' }[];
@@ -111,9 +111,70 @@ async function prepare(services: Services, sender: Sender, req: SendRequest, now
 }
 
 /**
- * Persists each accepted message with one delivery per recipient and a `queued` (or `scheduled`) event
- * per delivery, in one transaction, then enqueues the deliveries. A result says ok only after the commit.
- * Suppressed recipients among others are dropped (with a `suppressed` event); all suppressed → code 14.
+ * Writes prepared messages with one delivery per recipient and a `queued` (or `scheduled`) event per delivery
+ * (plus a `suppressed` event per dropped recipient) in one transaction, after reserving the sending quota,
+ * then enqueues the deliveries. Resolves false, writing nothing, when the quota would be passed.
+ */
+export async function persistPrepared(services: Services, sender: Sender, ok: Prepared[], now: number): Promise<boolean> {
+  const total = ok.reduce((n, p) => n + p.recipients.length, 0);
+  const undoQuota = await reserveQuota(services.db, sender.user, total, now);
+  if (!undoQuota) return false;
+  const within = await services.db.transaction(async (trx) => {
+    for (let i = 0; i < ok.length; i += 200) await trx('messages').insert(ok.slice(i, i + 200).map((p) => p.message));
+    const deliveryRows = ok.flatMap((p) =>
+      p.recipients.map((r) => ({
+        message_id: p.messageId,
+        user_id: sender.user.id,
+        domain_id: sender.domain.id,
+        recipient: r.email,
+        recipient_domain: r.email.split('@')[1].toLowerCase(),
+        kind: r.kind,
+        status: p.scheduled ? 'scheduled' : 'queued',
+        attempts: 0,
+        next_attempt_at: (p.message.send_at as number | null) ?? now,
+        created_at: now,
+        updated_at: now,
+      })),
+    );
+    for (let i = 0; i < deliveryRows.length; i += 500) await trx('deliveries').insert(deliveryRows.slice(i, i + 500));
+    const ids = await trx('deliveries')
+      .whereIn('message_id', ok.map((p) => p.messageId))
+      .select('id', 'message_id', 'recipient', 'status');
+    const events = ids.map((d: { id: number; message_id: string; recipient: string; status: string }) => ({
+      message_id: d.message_id,
+      delivery_id: d.id as number | null,
+      domain_id: sender.domain.id,
+      user_id: sender.user.id,
+      type: d.status === 'scheduled' ? 'scheduled' : 'queued',
+      created_at: now,
+      data: JSON.stringify({ recipient: d.recipient }),
+    }));
+    for (const p of ok) {
+      for (const email of p.dropped) {
+        events.push({ message_id: p.messageId, delivery_id: null, domain_id: sender.domain.id, user_id: sender.user.id, type: 'suppressed', created_at: now, data: JSON.stringify({ recipient: email }) });
+      }
+    }
+    for (let i = 0; i < events.length; i += 500) await trx('events').insert(events.slice(i, i + 500));
+    return ids.map((d: { id: number; message_id: string }) => ({ id: Number(d.id), messageId: d.message_id }));
+  }).catch(async (err) => {
+    await undoQuota().catch(() => undefined);
+    throw err;
+  });
+  const sendAtOf = new Map(ok.map((p) => [p.messageId, (p.message.send_at as number | null) ?? now]));
+  try {
+    await enqueueDeliveries(services, within.map((d: { id: number; messageId: string }) => ({ id: d.id, attempts: 0, runAt: sendAtOf.get(d.messageId)! })));
+  } catch (err) {
+    // Committed is accepted: the sweeper enqueues these from the database once the queue answers again.
+    services.logger.warn('enqueue failed; the sweeper will pick the deliveries up', { error: (err as Error).message });
+  }
+  return true;
+}
+
+export const QUOTA_PROBLEM: Problem = { code: 17, message: 'Email sending limit reached: the daily or monthly quota of this account is used up' };
+
+/**
+ * Accepts API requests: validates each against the sender's state, composes its MIME and persists the
+ * accepted ones together. Suppressed recipients among others are dropped; all suppressed → code 14.
  */
 export async function acceptMessages(services: Services, sender: Sender, reqs: SendRequest[]): Promise<Accepted[]> {
   const now = Date.now();
@@ -121,61 +182,8 @@ export async function acceptMessages(services: Services, sender: Sender, reqs: S
   const suppressed = await suppressedAmong(services.db, sender.domain.id, reqs.flatMap((r) => recipientsOf(r).map((x) => x.email)));
   const prepared = await Promise.all(reqs.map((r) => prepare(services, sender, r, now, suppressed)));
   const ok = prepared.filter((p): p is Prepared => !Array.isArray(p));
-  const total = ok.reduce((n, p) => n + p.recipients.length, 0);
-  if (ok.length) {
-    const undoQuota = await reserveQuota(services.db, sender.user, total, now);
-    if (!undoQuota) {
-      const limited: Problem[] = [{ code: 17, message: 'Email sending limit reached: the daily or monthly quota of this account is used up' }];
-      return prepared.map((p) => ({ ok: false as const, problems: Array.isArray(p) ? p : limited }));
-    }
-    const within = await services.db.transaction(async (trx) => {
-      for (let i = 0; i < ok.length; i += 200) await trx('messages').insert(ok.slice(i, i + 200).map((p) => p.message));
-      const deliveryRows = ok.flatMap((p) =>
-        p.recipients.map((r) => ({
-          message_id: p.messageId,
-          user_id: sender.user.id,
-          domain_id: sender.domain.id,
-          recipient: r.email,
-          recipient_domain: r.email.split('@')[1].toLowerCase(),
-          kind: r.kind,
-          status: p.scheduled ? 'scheduled' : 'queued',
-          attempts: 0,
-          next_attempt_at: (p.message.send_at as number | null) ?? now,
-          created_at: now,
-          updated_at: now,
-        })),
-      );
-      for (let i = 0; i < deliveryRows.length; i += 500) await trx('deliveries').insert(deliveryRows.slice(i, i + 500));
-      const ids = await trx('deliveries')
-        .whereIn('message_id', ok.map((p) => p.messageId))
-        .select('id', 'message_id', 'recipient', 'status');
-      const events = ids.map((d: { id: number; message_id: string; recipient: string; status: string }) => ({
-        message_id: d.message_id,
-        delivery_id: d.id,
-        domain_id: sender.domain.id,
-        user_id: sender.user.id,
-        type: d.status === 'scheduled' ? 'scheduled' : 'queued',
-        created_at: now,
-        data: JSON.stringify({ recipient: d.recipient }),
-      }));
-      for (const p of ok) {
-        for (const email of p.dropped) {
-          events.push({ message_id: p.messageId, delivery_id: null as unknown as number, domain_id: sender.domain.id, user_id: sender.user.id, type: 'suppressed', created_at: now, data: JSON.stringify({ recipient: email }) });
-        }
-      }
-      for (let i = 0; i < events.length; i += 500) await trx('events').insert(events.slice(i, i + 500));
-      return ids.map((d: { id: number; message_id: string }) => ({ id: Number(d.id), messageId: d.message_id }));
-    }).catch(async (err) => {
-      await undoQuota().catch(() => undefined);
-      throw err;
-    });
-    const sendAtOf = new Map(ok.map((p) => [p.messageId, (p.message.send_at as number | null) ?? now]));
-    try {
-      await enqueueDeliveries(services, within.map((d: { id: number; messageId: string }) => ({ id: d.id, attempts: 0, runAt: sendAtOf.get(d.messageId)! })));
-    } catch (err) {
-      // Committed is accepted: the sweeper enqueues these from the database once the queue answers again.
-      services.logger.warn('enqueue failed; the sweeper will pick the deliveries up', { error: (err as Error).message });
-    }
+  if (ok.length && !(await persistPrepared(services, sender, ok, now))) {
+    return prepared.map((p) => ({ ok: false as const, problems: Array.isArray(p) ? p : [QUOTA_PROBLEM] }));
   }
   return prepared.map((p) => (Array.isArray(p) ? { ok: false, problems: p } : { ok: true, messageId: p.messageId }));
 }

@@ -1,0 +1,92 @@
+import crypto from 'node:crypto';
+import { simpleParser } from 'mailparser';
+import type { Services } from '../command';
+import { isEnabled, yesNo } from '../auth/users';
+import { STATUS } from '../domains/domains';
+import { suppressedAmong } from '../suppression/suppressions';
+import { newMessageIdHeader } from './compose';
+import { persistPrepared, Prepared, Sender } from './accept';
+
+export interface RawSubmission {
+  mailFrom: string;
+  rcptTo: string[];
+  raw: Buffer;
+}
+
+export type RawRefusal = 'user' | 'domain' | 'sender' | 'from' | 'suppressed' | 'quota' | 'empty';
+export type RawResult = { ok: true; messageId: string } | { ok: false; reason: RawRefusal; message: string };
+
+const domainOf = (address: string) => address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+
+/**
+ * Splits the header block off and drops the fields Postern must not pass on (Bcc, Return-Path), adding
+ * Message-ID and Date when the client sent none. Everything else, folded lines included, stays byte for byte.
+ */
+export function rewriteHeaders(raw: Buffer, domain: string): { mime: Buffer; header: string; messageIdHeader: string } {
+  const text = raw.toString('latin1');
+  const m = /\r?\n\r?\n/.exec(text);
+  const headEnd = m ? m.index : text.length;
+  const bodyStart = m ? m.index + m[0].length : text.length;
+  const lines = text.slice(0, headEnd).split(/\r?\n/);
+  const fields: string[] = [];
+  for (const line of lines) {
+    if (/^[ \t]/.test(line) && fields.length) fields[fields.length - 1] += `\r\n${line}`;
+    else if (line) fields.push(line);
+  }
+  const kept = fields.filter((f) => !/^(bcc|return-path)\s*:/i.test(f));
+  let messageIdHeader = kept.find((f) => /^message-id\s*:/i.test(f))?.replace(/^message-id\s*:\s*/i, '').replace(/\s+/g, ' ').trim() ?? '';
+  if (!messageIdHeader) {
+    messageIdHeader = newMessageIdHeader(domain);
+    kept.unshift(`Message-ID: ${messageIdHeader}`);
+  }
+  if (!kept.some((f) => /^date\s*:/i.test(f))) kept.unshift(`Date: ${new Date().toUTCString().replace('GMT', '+0000')}`);
+  const header = kept.join('\r\n');
+  const mime = Buffer.concat([Buffer.from(`${header}\r\n\r\n`, 'latin1'), raw.subarray(Buffer.byteLength(text.slice(0, bodyStart), 'latin1'))]);
+  return { mime, header, messageIdHeader };
+}
+
+/**
+ * Accepts a message handed over as raw RFC 5322 with its envelope (the SMTP front, emailgateway.smtprelay):
+ * same account, domain, suppression and quota rules as the API, same persistence and delivery path.
+ */
+export async function acceptRaw(services: Services, sender: Sender, sub: RawSubmission): Promise<RawResult> {
+  if (!isEnabled(sender.user) || !yesNo(sender.user.verified)) return { ok: false, reason: 'user', message: 'account is disabled or not verified' };
+  if (sender.domain.status !== STATUS.enabled) return { ok: false, reason: 'domain', message: `domain ${sender.domain.domain} is not activated` };
+  if (domainOf(sub.mailFrom) !== sender.domain.domain) return { ok: false, reason: 'sender', message: `envelope sender must be on ${sender.domain.domain}` };
+  const { mime, header, messageIdHeader } = rewriteHeaders(sub.raw, sender.domain.domain);
+  const parsed = await simpleParser(Buffer.from(`${header}\r\n\r\n`, 'latin1'), { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true });
+  const from = parsed.from?.value[0]?.address ?? '';
+  if (!from || domainOf(from) !== sender.domain.domain) return { ok: false, reason: 'from', message: `From header must be on ${sender.domain.domain}` };
+
+  const unique = [...new Map(sub.rcptTo.map((r) => [r.toLowerCase(), r])).values()];
+  const suppressed = await suppressedAmong(services.db, sender.domain.id, unique);
+  const recipients = unique.filter((r) => !suppressed.has(r.toLowerCase()));
+  if (!unique.length) return { ok: false, reason: 'empty', message: 'no recipients' };
+  if (!recipients.length) return { ok: false, reason: 'suppressed', message: `recipient is in the suppression list: ${[...suppressed].join(', ')}` };
+
+  const now = Date.now();
+  const messageId = crypto.randomUUID();
+  const prepared: Prepared = {
+    messageId,
+    scheduled: false,
+    recipients: recipients.map((email) => ({ email, kind: 'to' as const })),
+    dropped: unique.filter((r) => suppressed.has(r.toLowerCase())),
+    message: {
+      id: messageId,
+      user_id: sender.user.id,
+      domain_id: sender.domain.id,
+      api_key_id: null,
+      source: sender.source,
+      from_email: from,
+      subject: (parsed.subject ?? '').slice(0, 998),
+      tags: '[]',
+      message_id_header: messageIdHeader.slice(0, 255),
+      mime,
+      mime_size: mime.length,
+      send_at: null,
+      created_at: now,
+    },
+  };
+  if (!(await persistPrepared(services, sender, [prepared], now))) return { ok: false, reason: 'quota', message: 'sending limit reached' };
+  return { ok: true, messageId };
+}

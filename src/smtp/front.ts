@@ -1,0 +1,172 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import selfsigned from 'selfsigned';
+import { SMTPServer, SMTPServerAuthentication, SMTPServerSession } from 'smtp-server';
+import type { Services } from '../command';
+import { isEnabled, yesNo, canonicalIp } from '../auth/users';
+import { STATUS } from '../domains/domains';
+import { acceptRaw } from '../mail/accept-raw';
+import { suppressedAmong } from '../suppression/suppressions';
+import { checkSmtpCredentials, SmtpIdentity } from './credentials';
+
+/** An SMTP reply: the basic code, and the enhanced code written into the text. */
+function reply(code: number, text: string): Error {
+  return Object.assign(new Error(text), { responseCode: code });
+}
+
+function isLoopback(ip: string): boolean {
+  return ip === '127.0.0.1' || ip === '::1' || ip.startsWith('127.');
+}
+
+/** PEM pair for STARTTLS: configured files, or a self-signed pair made once in DATA_DIR for development. */
+async function tlsMaterial(services: Services): Promise<{ key: Buffer; cert: Buffer }> {
+  const { config } = services;
+  if (config.smtpTlsCert && config.smtpTlsKey) return { key: fs.readFileSync(config.smtpTlsKey), cert: fs.readFileSync(config.smtpTlsCert) };
+  const keyFile = path.join(config.dataDir, 'smtp-selfsigned.key');
+  const certFile = path.join(config.dataDir, 'smtp-selfsigned.crt');
+  if (!fs.existsSync(keyFile) || !fs.existsSync(certFile)) {
+    fs.mkdirSync(config.dataDir, { recursive: true });
+    const pems = await selfsigned.generate([{ name: 'commonName', value: config.mailHostname }], { notAfterDate: new Date(Date.now() + 3650 * 86400_000), keySize: 2048 });
+    fs.writeFileSync(keyFile, pems.private, { mode: 0o600 });
+    fs.writeFileSync(certFile, pems.cert);
+    services.logger.warn('SMTP TLS uses a self-signed certificate; set SMTP_TLS_CERT and SMTP_TLS_KEY in production', { certFile });
+  }
+  return { key: fs.readFileSync(keyFile), cert: fs.readFileSync(certFile) };
+}
+
+export interface SmtpFront {
+  ports: number[];
+  close(): Promise<void>;
+}
+
+/**
+ * The relay front (role `smtp`): AUTH PLAIN/LOGIN with the domain's SMTP credentials, then the message goes
+ * through the same persist → queue → deliver path as /api/v1/email. Every refusal is an SMTP reply with an
+ * enhanced status code and a sentence.
+ */
+export async function startSmtpFront(services: Services): Promise<SmtpFront> {
+  const { config, logger } = services;
+  const tls = await tlsMaterial(services);
+  const perIp = new Map<string, number>();
+  const authFailures = services.limits.limit('smtp-auth-fail', config.smtpMaxAuthFailures, 900);
+
+  const identity = (session: SMTPServerSession) => session.user as unknown as SmtpIdentity | undefined;
+
+  const makeServer = (secure: boolean) =>
+    new SMTPServer({
+      secure,
+      key: tls.key,
+      cert: tls.cert,
+      name: config.mailHostname,
+      banner: 'Postern ESMTP',
+      authMethods: ['PLAIN', 'LOGIN'],
+      allowInsecureAuth: true, // decided per connection in onAuth (loopback may, others need TLS)
+      disableReverseLookup: true,
+      size: config.smtpMaxMessageBytes,
+      logger: false,
+      closeTimeout: 5000,
+      onConnect(session, cb) {
+        const ip = canonicalIp(session.remoteAddress);
+        const n = (perIp.get(ip) ?? 0) + 1;
+        if (n > config.smtpMaxConnectionsPerIp) return cb(reply(421, '4.7.0 Too many connections from your address; try again later'));
+        perIp.set(ip, n);
+        cb();
+      },
+      onClose(session) {
+        const ip = canonicalIp(session.remoteAddress);
+        const n = (perIp.get(ip) ?? 1) - 1;
+        if (n <= 0) perIp.delete(ip);
+        else perIp.set(ip, n);
+      },
+      onAuth(auth: SMTPServerAuthentication, session, cb) {
+        const ip = canonicalIp(session.remoteAddress);
+        if (!session.secure && !isLoopback(ip) && !config.smtpAllowInsecureAuth) {
+          return cb(reply(538, '5.7.11 Encryption required: issue STARTTLS before AUTH'));
+        }
+        (async () => {
+          if (!(await authFailures.peek(ip)).allowed) return cb(reply(454, '4.7.0 Too many failed authentications from your address; try again later'));
+          const who = await checkSmtpCredentials(services.db, auth.username ?? '', auth.password ?? '');
+          if (!who) {
+            await authFailures.consume(ip);
+            return cb(reply(535, '5.7.8 Authentication credentials invalid'));
+          }
+          cb(null, { user: who as unknown as string });
+        })().catch((err) => {
+          logger.error('smtp auth failed', { error: (err as Error).message });
+          cb(reply(454, '4.7.0 Temporary authentication failure'));
+        });
+      },
+      onMailFrom(address, session, cb) {
+        const who = identity(session);
+        if (!who) return cb(reply(530, '5.7.0 Authentication required'));
+        if (!isEnabled(who.user) || !yesNo(who.user.verified)) return cb(reply(550, '5.7.1 The sending account is disabled or not verified'));
+        if (who.domain.status !== STATUS.enabled) return cb(reply(550, `5.7.1 Sender domain ${who.domain.domain} is not activated; verify its DNS records`));
+        const domain = address.address.slice(address.address.lastIndexOf('@') + 1).toLowerCase();
+        if (domain !== who.domain.domain) return cb(reply(553, `5.7.1 Sender address must be on ${who.domain.domain}`));
+        cb();
+      },
+      onRcptTo(address, session, cb) {
+        const who = identity(session)!;
+        if (session.envelope.rcptTo.length >= config.smtpMaxRecipients) return cb(reply(452, `4.5.3 Too many recipients (at most ${config.smtpMaxRecipients} per message)`));
+        suppressedAmong(services.db, who.domain.id, [address.address]).then(
+          (hit) => (hit.size ? cb(reply(550, `5.7.1 Recipient ${address.address} is on the suppression list of ${who.domain.domain}`)) : cb()),
+          (err) => {
+            logger.error('smtp rcpt check failed', { error: (err as Error).message });
+            cb(reply(451, '4.3.0 Temporary failure; try again'));
+          },
+        );
+      },
+      onData(stream, session, cb) {
+        const chunks: Buffer[] = [];
+        stream.on('data', (c: Buffer) => chunks.push(c));
+        stream.on('end', () => {
+          if ((stream as unknown as { sizeExceeded?: boolean }).sizeExceeded) {
+            return cb(reply(552, `5.3.4 Message too big (at most ${config.smtpMaxMessageBytes} bytes)`));
+          }
+          const who = identity(session)!;
+          const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+          acceptRaw(services, { user: who.user, domain: who.domain, apiKeyId: null, source: 'smtp' }, { mailFrom, rcptTo: session.envelope.rcptTo.map((r) => r.address), raw: Buffer.concat(chunks) }).then(
+            (r) => {
+              if (r.ok) return cb(null, `2.0.0 Ok: queued as ${r.messageId}`);
+              const byReason = {
+                user: reply(550, '5.7.1 The sending account is disabled or not verified'),
+                domain: reply(550, `5.7.1 ${r.message}`),
+                sender: reply(553, `5.7.1 ${r.message}`),
+                from: reply(553, `5.7.1 ${r.message}`),
+                suppressed: reply(550, `5.7.1 ${r.message}`),
+                quota: reply(451, '4.7.1 Sending limit of this account reached; try again later'),
+                empty: reply(554, '5.5.1 No valid recipients'),
+              };
+              cb(byReason[r.reason]);
+            },
+            (err) => {
+              logger.error('smtp accept failed', { error: (err as Error).stack });
+              cb(reply(451, '4.3.0 Temporary failure; try again'));
+            },
+          );
+        });
+      },
+    });
+
+  const listeners: { server: SMTPServer; port: number }[] = [];
+  const listen = async (server: SMTPServer, port: number) => {
+    server.on('error', (err) => logger.warn('smtp connection error', { error: err.message }));
+    await new Promise<void>((resolve, reject) => {
+      server.server.once('error', reject);
+      server.listen(port, config.smtpHost, () => resolve());
+    });
+    listeners.push({ server, port: (server.server.address() as AddressInfo).port });
+  };
+  await listen(makeServer(false), config.smtpPort);
+  if (config.smtpSubmissionPort) await listen(makeServer(false), config.smtpSubmissionPort);
+  if (config.smtpTlsPort && config.smtpTlsCert && config.smtpTlsKey) await listen(makeServer(true), config.smtpTlsPort);
+  logger.info('smtp listening', { ports: listeners.map((l) => l.port) });
+  return {
+    ports: listeners.map((l) => l.port),
+    async close() {
+      await Promise.all(listeners.map((l) => new Promise<void>((resolve) => l.server.close(() => resolve()))));
+    },
+  };
+}
+

@@ -1,0 +1,158 @@
+import net from 'node:net';
+import { dkimVerify } from 'mailauth/lib/dkim/verify';
+import { simpleParser } from 'mailparser';
+import nodemailer from 'nodemailer';
+import supertest from 'supertest';
+import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
+import { SmtpFront, startSmtpFront } from '../../src/smtp/front';
+import { Harness, senderSetup, startHarness } from '../helpers/harness';
+import { Sink, startSink, waitFor } from '../helpers/sink';
+
+let h: Harness;
+let sink: Sink;
+let worker: DeliveryWorker;
+let front: SmtpFront;
+let s: Awaited<ReturnType<typeof senderSetup>>;
+let user: string;
+let pass: string;
+
+beforeAll(async () => {
+  sink = await startSink();
+  h = await startHarness({
+    DELIVERY_MODE: 'relay',
+    SMTP_RELAY_URL: `smtp://127.0.0.1:${sink.port}`,
+    SMTP_PORT: '0',
+    SMTP_HOST: '127.0.0.1',
+    SMTP_MAX_MESSAGE_BYTES: '20000',
+    SMTP_MAX_RECIPIENTS: '3',
+  });
+  worker = createDeliveryWorker(h.services);
+  front = await startSmtpFront(h.services);
+  s = await senderSetup(h);
+  const c = await h.call({ Command: 'emailgateway.addsmtp', SessionID: s.sessionId, DomainID: s.domainId });
+  user = c.SMTP.SMTPUsername;
+  pass = c.SMTP.SMTPPassword;
+});
+afterAll(async () => {
+  await front.close();
+  await h.services.queues.close();
+  await worker.stop();
+  await h.close();
+  await sink.close();
+});
+
+function client(auth = { user, pass }, extra: Record<string, unknown> = {}) {
+  return nodemailer.createTransport({ host: '127.0.0.1', port: front.ports[0], secure: false, auth, tls: { rejectUnauthorized: false }, ...extra } as any);
+}
+
+describe('SMTP relay front', () => {
+  it('relays an authenticated message with Cc, Bcc and custom headers, DKIM-signed, to the next hop', async () => {
+    const info = await client().sendMail({
+      from: `App <app@${s.domain}>`,
+      to: 'to@dest.test',
+      cc: 'cc@dest.test',
+      bcc: 'bcc@dest.test',
+      subject: 'Relayed through SMTP',
+      text: 'hello over smtp',
+      headers: { 'X-Order-Id': '42' },
+    });
+    expect(info.response).toMatch(/^250 2\.0\.0 Ok: queued as [0-9a-f-]{36}$/);
+    const messageId = /queued as (\S+)/.exec(info.response)![1];
+    await waitFor(async () => (await h.services.db('deliveries').where({ message_id: messageId, status: 'delivered' })).length === 3, 15000, 'three deliveries');
+    const got = sink.received.filter((r) => r.raw.toString().includes('Subject: Relayed through SMTP'));
+    expect(got.flatMap((r) => r.to).sort()).toEqual(['bcc@dest.test', 'cc@dest.test', 'to@dest.test']);
+    const mail = await simpleParser(got[0].raw);
+    expect(mail.headers.get('x-order-id')).toBe('42');
+    expect(mail.cc && 'value' in mail.cc ? mail.cc.value[0].address : '').toBe('cc@dest.test');
+    expect(mail.headers.get('bcc')).toBeUndefined();
+    expect(got[0].raw.toString()).not.toContain('bcc@dest.test');
+    const d = await h.call({ Command: 'emailgateway.getdomain', SessionID: s.sessionId, DomainID: s.domainId });
+    const key = d.Domain.DNSRecords.find((r: { Purpose: string }) => r.Purpose === 'dkim').Value;
+    const v = await dkimVerify(got[0].raw, { resolver: async (name: string) => (name === `key1._domainkey.${s.domain}` ? [[key]] : Promise.reject(Object.assign(new Error('nx'), { code: 'ENOTFOUND' }))) });
+    expect(v.results[0].status.result).toBe('pass');
+    const lookup = await supertest(h.app).get(`/api/v1/email/${messageId}`).set('Authorization', `Bearer ${s.key}`);
+    expect(lookup.body.Status).toBe('delivered');
+  });
+
+  it('refuses wrong credentials with 535 5.7.8', async () => {
+    await expect(client({ user, pass: 'wrong-password' }).sendMail({ from: `a@${s.domain}`, to: 'x@dest.test', text: 'x' })).rejects.toMatchObject({ responseCode: 535 });
+  });
+
+  it('accepts AUTH after STARTTLS', async () => {
+    const info = await client({ user, pass }, { requireTLS: true }).sendMail({ from: `a@${s.domain}`, to: 'tls@dest.test', subject: 'over tls', text: 'x' });
+    expect(info.response).toMatch(/^250 2\.0\.0 Ok: queued as/);
+  });
+
+  it('refuses a sender outside the credential\'s domain with 553 5.7.1', async () => {
+    await expect(client().sendMail({ from: 'someone@other.test', to: 'x@dest.test', text: 'x' })).rejects.toMatchObject({ responseCode: 553, response: expect.stringContaining(`5.7.1 Sender address must be on ${s.domain}`) });
+  });
+
+  it('refuses a From header outside the domain even with a good envelope', async () => {
+    await expect(client().sendMail({ envelope: { from: `a@${s.domain}`, to: ['x@dest.test'] }, from: 'spoof@other.test', to: 'x@dest.test', text: 'x' })).rejects.toMatchObject({ responseCode: 553 });
+  });
+
+  it('refuses a message over the size limit with 552 5.3.4', async () => {
+    await expect(client().sendMail({ from: `a@${s.domain}`, to: 'x@dest.test', text: 'y'.repeat(40000) })).rejects.toMatchObject({ responseCode: 552 });
+  });
+
+  it('rejects only the suppressed recipient with 550 5.7.1', async () => {
+    await supertest(h.app).post('/api/v1/suppressions').set('Authorization', `Bearer ${s.key}`).send({ EmailAddress: 'blocked@dest.test' });
+    const info = await client().sendMail({ from: `a@${s.domain}`, to: ['blocked@dest.test', 'fine@dest.test'], subject: 'partly suppressed', text: 'x' });
+    expect(info.rejected).toEqual(['blocked@dest.test']);
+    expect(info.accepted).toEqual(['fine@dest.test']);
+    expect(String((info.rejectedErrors?.[0] as { response?: string } | undefined)?.response)).toContain('550 5.7.1');
+  });
+
+  it('caps recipients per message with 452 4.5.3', async () => {
+    const info = await client().sendMail({ from: `a@${s.domain}`, to: ['r1@dest.test', 'r2@dest.test', 'r3@dest.test', 'r4@dest.test'], text: 'x' });
+    expect(info.accepted).toHaveLength(3);
+    expect(info.rejected).toEqual(['r4@dest.test']);
+  });
+
+  it('answers a domain that is not activated with 550 5.7.1', async () => {
+    await h.services.db('sender_domains').where({ id: s.domainId }).update({ status: 'Approval Pending' });
+    try {
+      await expect(client().sendMail({ from: `a@${s.domain}`, to: 'x@dest.test', text: 'x' })).rejects.toMatchObject({ responseCode: 550, response: expect.stringContaining('not activated') });
+    } finally {
+      await h.services.db('sender_domains').where({ id: s.domainId }).update({ status: 'Enabled' });
+    }
+  });
+
+  it('speaks plain SMTP on a raw socket: EHLO, AUTH PLAIN, MAIL, RCPT, DATA', async () => {
+    const socket = net.connect(front.ports[0], '127.0.0.1');
+    socket.setEncoding('utf8');
+    let buffer = '';
+    socket.on('data', (d) => (buffer += d));
+    const expectLine = async (re: RegExp) => {
+      await waitFor(() => re.test(buffer), 5000, `reply ${re}`);
+      const out = buffer;
+      buffer = '';
+      return out;
+    };
+    expect(await expectLine(/^220 .*Postern ESMTP/m)).toBeTruthy();
+    socket.write('EHLO client.test\r\n');
+    expect(await expectLine(/^250 /m)).toMatch(/AUTH PLAIN LOGIN/);
+    socket.write(`AUTH PLAIN ${Buffer.from(`\0${user}\0${pass}`).toString('base64')}\r\n`);
+    await expectLine(/^235 /m);
+    socket.write(`MAIL FROM:<raw@${s.domain}>\r\n`);
+    await expectLine(/^250 /m);
+    socket.write('RCPT TO:<raw@dest.test>\r\n');
+    await expectLine(/^250 /m);
+    socket.write('DATA\r\n');
+    await expectLine(/^354 /m);
+    socket.write(`From: raw@${s.domain}\r\nTo: raw@dest.test\r\nSubject: raw socket\r\n\r\nhello\r\n.\r\n`);
+    const queued = await expectLine(/^250 .*\r\n/m);
+    expect(queued).toMatch(/^250 2\.0\.0 Ok: queued as [0-9a-f-]{36}\r\n$/);
+    socket.write('QUIT\r\n');
+    await expectLine(/^221 /m);
+    socket.destroy();
+    const id = /queued as (\S+)/.exec(queued)![1];
+    const row = await h.services.db('messages').where({ id }).first();
+    expect(row).toMatchObject({ source: 'smtp', subject: 'raw socket', from_email: `raw@${s.domain}` });
+    expect(Buffer.from(row.mime).toString()).toMatch(/^Date: .*\r\nMessage-ID: <[0-9a-f-]+@/);
+  });
+
+  it('refuses MAIL FROM before AUTH with 530', async () => {
+    await expect(nodemailer.createTransport({ host: '127.0.0.1', port: front.ports[0], secure: false, ignoreTLS: true } as any).sendMail({ from: `a@${s.domain}`, to: 'x@dest.test', text: 'x' })).rejects.toMatchObject({ responseCode: 530 });
+  });
+});

@@ -41,7 +41,7 @@ export function legacyApi(services: Services, dispatcher: Dispatcher): express.R
         const cmd = lookupCommand(dispatcher.table, name);
         const authCode = err.codes[0] >= 99998;
         const asArray = err.asArray || (!authCode && !!cmd?.arrayErrors);
-        writeLegacy(res, format, 200, legacyFailure(err.codes, errorTexts(cmd, err), asArray));
+        writeLegacy(res, format, 200, legacyFailure(err.codes, errorTexts(cmd, err), asArray, err.extra));
         return;
       }
       next(err);

@@ -26,6 +26,7 @@ import emailgatewayReplaceapi from './emailgateway.replaceapi';
 import emailgatewayResetsmtppassword from './emailgateway.resetsmtppassword';
 import emailgatewaySendbatch from './emailgateway.sendbatch';
 import emailgatewaySendemail from './emailgateway.sendemail';
+import emailgatewaySmtprelay from './emailgateway.smtprelay';
 import emailgatewayUpdatedomain from './emailgateway.updatedomain';
 import emailgatewayVerifydomain from './emailgateway.verifydomain';
 import senderDomains from './sender.domains';
@@ -70,6 +71,7 @@ export const commands: Record<string, CommandDef> = Object.assign(Object.create(
   'emailgateway.resetsmtppassword': emailgatewayResetsmtppassword,
   'emailgateway.sendbatch': emailgatewaySendbatch,
   'emailgateway.sendemail': emailgatewaySendemail,
+  'emailgateway.smtprelay': emailgatewaySmtprelay,
   'emailgateway.updatedomain': emailgatewayUpdatedomain,
   'emailgateway.verifydomain': emailgatewayVerifydomain,
   'sender.domains': senderDomains,

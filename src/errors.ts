@@ -11,6 +11,8 @@ export class CommandError extends Error {
   readonly texts: string[] | undefined;
   /** Seconds a rate-limited caller should wait (v1: Retry-After). */
   retryAfterSec?: number;
+  /** Fields that go into the failure envelope beside ErrorCode (smtprelay's SMTPResponse). */
+  extra?: Record<string, unknown>;
   constructor(code: number | number[], text?: string | string[]) {
     const codes = Array.isArray(code) ? code : [code];
     super(`command error ${codes.join(',')}`);

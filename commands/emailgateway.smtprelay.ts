@@ -1,0 +1,86 @@
+/**
+ * emailgateway.smtprelay (AdminAPIKey) — lets an external SMTP front (Haraka, Postfix) check SMTP credentials and
+ * hand over a message (RawEmail with MailFrom and RcptTo) into Postern's delivery path. Every reply carries an
+ * SMTPResponse the front can pass on. Codes 1–13 of the contract (13, credits, is never raised: Postern has none).
+ */
+import { defineCommand } from '../src/command';
+import { CommandError } from '../src/errors';
+import { isEnabled, yesNo } from '../src/auth/users';
+import { STATUS } from '../src/domains/domains';
+import { acceptRaw } from '../src/mail/accept-raw';
+import { checkSmtpCredentials } from '../src/smtp/credentials';
+import { simpleParser } from 'mailparser';
+import { isEmail } from '../src/auth/user-fields';
+
+const RESPONSES: Record<number, string> = {
+  1: '535 5.7.8 AUTH ERROR: missing username',
+  2: '535 5.7.8 AUTH ERROR: missing password',
+  3: '500 5.0.0 AUTH ERROR',
+  4: '553 5.7.1 Sender address is not on the authenticated domain',
+  5: '550 5.7.1 Sender domain is not activated',
+  6: '550 5.7.1 Invalid user account',
+  7: '550 5.7.1 Sending account is not trusted or not enabled',
+  8: '550 5.7.1 Recipient address is suppressed',
+  9: '452 4.5.3 Too many recipients',
+  10: '452 4.5.3 Too many Cc recipients',
+  11: '452 4.5.3 Too many Bcc recipients',
+  12: '451 4.7.1 Sending limit reached; try again later',
+};
+
+function fail(code: number, text?: string): never {
+  const err = new CommandError(code, text);
+  err.extra = { SMTPResponse: RESPONSES[code] };
+  throw err;
+}
+
+export default defineCommand({
+  name: 'emailgateway.smtprelay',
+  auth: 'admin',
+  errors: {
+    1: 'Missing SMTPUsername',
+    2: 'Missing SMTPPassword',
+    3: 'Invalid SMTP credentials',
+    4: 'Invalid sender domain',
+    5: 'Sender domain is not active',
+    6: 'Invalid user account',
+    7: 'User is not trusted or not enabled',
+    8: 'Recipient email address is suppressed',
+    9: 'Too many TO recipients',
+    10: 'Too many CC recipients',
+    11: 'Too many BCC recipients',
+    12: 'Send rate limit reached',
+    13: 'Delivery credit limit reached',
+  },
+  async run(p, ctx) {
+    const username = typeof p.smtpusername === 'string' ? p.smtpusername.trim() : '';
+    const password = typeof p.smtppassword === 'string' ? p.smtppassword : '';
+    if (!username) fail(1);
+    if (!password) fail(2);
+    const who = await checkSmtpCredentials(ctx.db, username, password);
+    if (!who) fail(3);
+    const echo = { SMTPUsername: username, SMTPPassword: password };
+    if (p.rawemail === undefined) return echo;
+
+    if (!isEnabled(who.user) || !yesNo(who.user.verified) || who.user.reputation_level !== 'Trusted') fail(7);
+    if (who.domain.status !== STATUS.enabled) fail(5);
+    const raw = Buffer.from(String(p.rawemail), 'utf8');
+    const head = await simpleParser(raw, { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true });
+    const count = (v: unknown) => (Array.isArray(v) ? v : v ? [v] : []).flatMap((a: { value: unknown[] }) => a.value).length;
+    const cap = ctx.config.smtpMaxRecipients;
+    if (count(head.cc) > cap) fail(10);
+    if (count(head.bcc) > cap) fail(11);
+    const rcptTo = (typeof p.rcptto === 'string' && p.rcptto.trim() ? p.rcptto.split(',') : [head.to, head.cc, head.bcc].flatMap((a) => (Array.isArray(a) ? a : a ? [a] : [])).flatMap((a) => a.value.map((x) => x.address ?? '')))
+      .map((r) => r.trim().replace(/^<|>$/g, ''))
+      .filter(Boolean);
+    if (rcptTo.length > cap) fail(9);
+    if (!rcptTo.length || rcptTo.some((r) => !isEmail(r))) fail(8, 'RcptTo must hold one or more valid addresses');
+    const mailFrom = typeof p.mailfrom === 'string' && p.mailfrom.trim() ? p.mailfrom.trim().replace(/^<|>$/g, '') : head.from?.value[0]?.address ?? '';
+
+    const r = await acceptRaw(ctx, { user: who.user, domain: who.domain, apiKeyId: null, source: 'smtp' }, { mailFrom, rcptTo, raw });
+    if (!r.ok) {
+      const code = { user: 7, domain: 5, sender: 4, from: 4, suppressed: 8, quota: 12, empty: 8 }[r.reason];
+      fail(code, r.message);
+    }
+    return { SMTPResponse: `250 2.0.0 Ok: queued as ${r.messageId}`, MessageID: r.messageId, ...echo };
+  },
+});

@@ -1,0 +1,98 @@
+import { Harness, senderSetup, startHarness } from '../helpers/harness';
+
+let h: Harness;
+let s: Awaited<ReturnType<typeof senderSetup>>;
+let user: string;
+let pass: string;
+
+beforeAll(async () => {
+  h = await startHarness({ SMTP_MAX_RECIPIENTS: '2' });
+  s = await senderSetup(h);
+  const c = await h.call({ Command: 'emailgateway.addsmtp', SessionID: s.sessionId, DomainID: s.domainId });
+  user = c.SMTP.SMTPUsername;
+  pass = c.SMTP.SMTPPassword;
+});
+afterAll(async () => {
+  await h.close();
+});
+
+const relay = (extra: Record<string, unknown>) => h.call({ Command: 'emailgateway.smtprelay', AdminAPIKey: h.adminKey, SMTPUsername: user, SMTPPassword: pass, ...extra });
+const raw = (from: string, extra = '') => `From: ${from}\r\nTo: r@dest.test\r\n${extra}Subject: relayed\r\n\r\nbody\r\n`;
+
+describe('emailgateway.smtprelay', () => {
+  it('answers the auth-only call by echoing the credentials', async () => {
+    expect(await relay({})).toEqual({ Success: true, ErrorCode: 0, SMTPUsername: user, SMTPPassword: pass });
+  });
+
+  it('queues a relayed message and answers its SMTPResponse', async () => {
+    const r = await relay({ UUID: 'u-1', MailFrom: `app@${s.domain}`, RcptTo: 'r@dest.test, second@dest.test', Subject: 'relayed', RawEmail: raw(`app@${s.domain}`) });
+    expect(r).toMatchObject({ Success: true, ErrorCode: 0, SMTPUsername: user });
+    expect(r.SMTPResponse).toMatch(/^250 2\.0\.0 Ok: queued as [0-9a-f-]{36}$/);
+    const rows = await h.services.db('deliveries').where({ message_id: r.MessageID }).pluck('recipient');
+    expect(rows.sort()).toEqual(['r@dest.test', 'second@dest.test']);
+  });
+
+  it.each([
+    [1, { SMTPUsername: '' }],
+    [2, { SMTPPassword: '' }],
+    [3, { SMTPPassword: 'wrong' }],
+  ])('answers code %i with an SMTPResponse', async (code, extra) => {
+    const r = await relay(extra);
+    expect(r.Success).toBe(false);
+    expect(r.ErrorCode).toBe(code);
+    expect(typeof r.SMTPResponse).toBe('string');
+  });
+
+  it('answers bad credentials exactly as the contract shows', async () => {
+    const r = await relay({ SMTPPassword: 'wrong' });
+    expect(r).toMatchObject({ Success: false, SMTPResponse: '500 5.0.0 AUTH ERROR', ErrorCode: 3 });
+  });
+
+  it('answers 4 for a sender outside the domain (envelope or From)', async () => {
+    expect((await relay({ MailFrom: 'x@other.test', RcptTo: 'r@dest.test', RawEmail: raw(`app@${s.domain}`) })).ErrorCode).toBe(4);
+    expect((await relay({ MailFrom: `app@${s.domain}`, RcptTo: 'r@dest.test', RawEmail: raw('spoof@other.test') })).ErrorCode).toBe(4);
+  });
+
+  it('answers 5 when the domain is not active', async () => {
+    await h.services.db('sender_domains').where({ id: s.domainId }).update({ status: 'Approval Pending' });
+    try {
+      expect((await relay({ MailFrom: `app@${s.domain}`, RcptTo: 'r@dest.test', RawEmail: raw(`app@${s.domain}`) })).ErrorCode).toBe(5);
+    } finally {
+      await h.services.db('sender_domains').where({ id: s.domainId }).update({ status: 'Enabled' });
+    }
+  });
+
+  it('answers 7 for an untrusted or disabled account', async () => {
+    await h.services.db('users').where({ id: s.userId }).update({ reputation_level: 'Untrusted' });
+    try {
+      expect((await relay({ MailFrom: `app@${s.domain}`, RcptTo: 'r@dest.test', RawEmail: raw(`app@${s.domain}`) })).ErrorCode).toBe(7);
+    } finally {
+      await h.services.db('users').where({ id: s.userId }).update({ reputation_level: 'Trusted' });
+    }
+  });
+
+  it('answers 8 when every recipient is suppressed', async () => {
+    await h.call({ Command: 'emailgateway.addsuppression', SessionID: s.sessionId, DomainID: s.domainId, EmailAddress: 'gone@dest.test' });
+    const r = await relay({ MailFrom: `app@${s.domain}`, RcptTo: 'gone@dest.test', RawEmail: raw(`app@${s.domain}`) });
+    expect(r).toMatchObject({ Success: false, ErrorCode: 8, SMTPResponse: '550 5.7.1 Recipient address is suppressed' });
+  });
+
+  it('answers 9, 10 and 11 for too many To, Cc and Bcc recipients', async () => {
+    expect((await relay({ MailFrom: `app@${s.domain}`, RcptTo: 'a@d.test,b@d.test,c@d.test', RawEmail: raw(`app@${s.domain}`) })).ErrorCode).toBe(9);
+    expect((await relay({ MailFrom: `app@${s.domain}`, RcptTo: 'a@d.test', RawEmail: raw(`app@${s.domain}`, 'Cc: a@d.test, b@d.test, c@d.test\r\n') })).ErrorCode).toBe(10);
+    expect((await relay({ MailFrom: `app@${s.domain}`, RcptTo: 'a@d.test', RawEmail: raw(`app@${s.domain}`, 'Bcc: a@d.test, b@d.test, c@d.test\r\n') })).ErrorCode).toBe(11);
+  });
+
+  it('answers 12 when the account\'s sending limit is reached', async () => {
+    const t = await senderSetup(h, { LimitEmailSendPerDay: 1 });
+    const c = await h.call({ Command: 'emailgateway.addsmtp', SessionID: t.sessionId, DomainID: t.domainId });
+    const send = () => h.call({ Command: 'emailgateway.smtprelay', AdminAPIKey: h.adminKey, SMTPUsername: c.SMTP.SMTPUsername, SMTPPassword: c.SMTP.SMTPPassword, MailFrom: `a@${t.domain}`, RcptTo: 'r@dest.test', RawEmail: raw(`a@${t.domain}`) });
+    expect((await send()).Success).toBe(true);
+    expect(await send()).toMatchObject({ Success: false, ErrorCode: 12, SMTPResponse: '451 4.7.1 Sending limit reached; try again later' });
+  });
+
+  it('requires the AdminAPIKey', async () => {
+    const r = await h.call({ Command: 'emailgateway.smtprelay', AdminAPIKey: 'nope', SMTPUsername: user, SMTPPassword: pass });
+    expect(r).toMatchObject({ Success: false, ErrorCode: 99998 });
+  });
+});

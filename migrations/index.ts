@@ -2,12 +2,14 @@ import type { Knex } from 'knex';
 import * as createAccounts from './20261123000100_create_accounts';
 import * as createSenderDomains from './20261123000200_create_sender_domains';
 import * as createMessages from './20261123000300_create_messages';
+import * as createInbound from './20261123000400_create_inbound_messages';
 
 /** Every migration in order. Listed here (not globbed) so ts-jest and compiled builds load the same set. */
 const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261123000100_create_accounts': createAccounts,
   '20261123000200_create_sender_domains': createSenderDomains,
   '20261123000300_create_messages': createMessages,
+  '20261123000400_create_inbound_messages': createInbound,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

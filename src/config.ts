@@ -104,6 +104,8 @@ export interface Config {
   smtpMaxConnectionsPerIp: number;
   /** SMTP_MAX_AUTH_FAILURES: failed AUTH attempts one address may make in 15 minutes. Default 10. */
   smtpMaxAuthFailures: number;
+  /** INBOUND_SMTP_PORT: listener for bounces and complaint reports to the MFROM hosts (point their MX here; 25 in production). Default 2526. */
+  inboundSmtpPort: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -257,5 +259,6 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     smtpMaxRecipients: int(env, 'SMTP_MAX_RECIPIENTS', 100, 1, 10000),
     smtpMaxConnectionsPerIp: int(env, 'SMTP_MAX_CONNECTIONS_PER_IP', 50, 1, 100000),
     smtpMaxAuthFailures: int(env, 'SMTP_MAX_AUTH_FAILURES', 10, 1, 100000),
+    inboundSmtpPort: int(env, 'INBOUND_SMTP_PORT', 2526, 0, 65535),
   };
 }

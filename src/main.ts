@@ -11,6 +11,7 @@ import { createLogger } from './logger';
 import { buildServices, closeServices } from './services';
 import { createDeliveryWorker, DeliveryWorker } from './delivery/worker';
 import { SmtpFront, startSmtpFront } from './smtp/front';
+import { InboundListener, startInboundSmtp } from './inbound/listener';
 
 export interface Running {
   services: Services;
@@ -69,7 +70,11 @@ export async function start(config: Config): Promise<Running> {
     logger.info('worker running', { tasks: ['delivery', 'sweeper', 'session purge'], mode: config.deliveryMode, concurrency: config.deliveryConcurrency });
   }
   let smtp: SmtpFront | null = null;
-  if (config.role === 'all' || config.role === 'smtp') smtp = await startSmtpFront(services);
+  let inbound: InboundListener | null = null;
+  if (config.role === 'all' || config.role === 'smtp') {
+    smtp = await startSmtpFront(services);
+    inbound = await startInboundSmtp(services);
+  }
 
   let stopping: Promise<void> | null = null;
   const stop = () =>
@@ -83,6 +88,7 @@ export async function start(config: Config): Promise<Running> {
         clearTimeout(force);
       }
       await smtp?.close();
+      await inbound?.close();
       await services.queues.close(); // lets running deliveries finish
       await worker?.stop();
       await closeServices(services);

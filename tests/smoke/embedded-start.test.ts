@@ -32,7 +32,7 @@ interface Proc {
 }
 
 async function startGateway(dataDir: string, port: number): Promise<Proc> {
-  const child = spawn(process.execPath, [MAIN], { env: cleanEnv({ DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', MAIL_HOSTNAME: 'mx.smoke.test', SMTP_PORT: '0', SMTP_HOST: '127.0.0.1' }) });
+  const child = spawn(process.execPath, [MAIN], { env: cleanEnv({ DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', MAIL_HOSTNAME: 'mx.smoke.test', SMTP_PORT: '0', INBOUND_SMTP_PORT: '0', SMTP_HOST: '127.0.0.1' }) });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));

@@ -1,0 +1,73 @@
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+import type { Services } from '../command';
+import { composeHosts, normalizeDomain } from '../domains/names';
+import { processInbound } from './process';
+
+function reply(code: number, text: string): Error {
+  return Object.assign(new Error(text), { responseCode: code });
+}
+
+/** True when `host` is the MFROM host of a sender domain (`sl.example.com`). */
+async function isMfromHost(services: Services, host: string): Promise<boolean> {
+  const h = normalizeDomain(host);
+  if (!h || h.split('.').length < 3) return false;
+  const row = await services.db('sender_domains').where({ domain: h.slice(h.indexOf('.') + 1) }).first();
+  return !!row && composeHosts(row, services.config).mfromHost === h;
+}
+
+export interface InboundListener {
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * The bounce and complaint intake (role smtp): an MX for the MFROM hosts, without AUTH, accepting mail only for
+ * those hosts, storing everything it accepts and applying DSN and ARF reports to their deliveries.
+ */
+export async function startInboundSmtp(services: Services): Promise<InboundListener> {
+  const { config, logger } = services;
+  const server = new SMTPServer({
+    name: config.mailHostname,
+    banner: 'Postern bounce intake',
+    authOptional: true,
+    disabledCommands: ['AUTH', 'STARTTLS'],
+    disableReverseLookup: true,
+    size: 10 * 1024 * 1024,
+    logger: false,
+    closeTimeout: 5000,
+    onRcptTo(address, _session, cb) {
+      const host = address.address.slice(address.address.lastIndexOf('@') + 1);
+      isMfromHost(services, host).then(
+        (ok) => (ok ? cb() : cb(reply(550, '5.7.1 Relay access denied: this host receives only bounces for its return-path domains'))),
+        () => cb(reply(451, '4.3.0 Temporary failure; try again')),
+      );
+    },
+    onData(stream, session, cb) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        if ((stream as unknown as { sizeExceeded?: boolean }).sizeExceeded) return cb(reply(552, '5.3.4 Message too big'));
+        processInbound(services, {
+          mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          rcptTo: session.envelope.rcptTo.map((r) => r.address),
+          raw: Buffer.concat(chunks),
+        }).then(
+          (r) => cb(null, `2.0.0 Ok: stored as ${r.id}`),
+          (err) => {
+            logger.error('inbound processing failed', { error: (err as Error).stack });
+            cb(reply(451, '4.3.0 Temporary failure; try again'));
+          },
+        );
+      });
+    },
+  });
+  server.on('error', (err) => logger.warn('inbound smtp connection error', { error: err.message }));
+  await new Promise<void>((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(config.inboundSmtpPort, config.smtpHost, () => resolve());
+  });
+  const port = (server.server.address() as AddressInfo).port;
+  logger.info('bounce intake listening', { port });
+  return { port, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}

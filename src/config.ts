@@ -104,6 +104,8 @@ export interface Config {
   smtpMaxConnectionsPerIp: number;
   /** SMTP_MAX_AUTH_FAILURES: failed AUTH attempts one address may make in 15 minutes. Default 10. */
   smtpMaxAuthFailures: number;
+  /** SMTP_TRUSTED_CLIENTS: `ip=smtp_username,…` — connections from these addresses send as that credential without AUTH (internal app servers, load tools). */
+  smtpTrustedClients: Record<string, string>;
   /** INBOUND_SMTP_PORT: listener for bounces and complaint reports to the MFROM hosts (point their MX here; 25 in production). Default 2526. */
   inboundSmtpPort: number;
 }
@@ -145,6 +147,16 @@ function retrySchedule(env: Env): number[] {
     throw new ConfigError(`RETRY_SCHEDULE_SECONDS must be comma-separated seconds between 1 and 86400 (got "${raw}")`);
   }
   return list.map(Number);
+}
+
+function trustedClients(env: Env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of str(env, 'SMTP_TRUSTED_CLIENTS', '').split(',').map((x) => x.trim()).filter(Boolean)) {
+    const m = /^([0-9a-f.:]+)=(smtp_[a-z0-9]+)$/i.exec(item);
+    if (!m) throw new ConfigError(`SMTP_TRUSTED_CLIENTS entry "${item}" must be ip=smtp_username`);
+    out[m[1].toLowerCase()] = m[2];
+  }
+  return out;
 }
 
 function parseKey(raw: string): Buffer {
@@ -260,5 +272,6 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     smtpMaxConnectionsPerIp: int(env, 'SMTP_MAX_CONNECTIONS_PER_IP', 50, 1, 100000),
     smtpMaxAuthFailures: int(env, 'SMTP_MAX_AUTH_FAILURES', 10, 1, 100000),
     inboundSmtpPort: int(env, 'INBOUND_SMTP_PORT', 2526, 0, 65535),
+    smtpTrustedClients: trustedClients(env),
   };
 }

@@ -20,3 +20,11 @@ export async function checkSmtpCredentials(db: Db, username: string, password: s
   await db('smtp_credentials').where({ id: row.id }).update({ last_used_at: Date.now() });
   return { smtpId: Number(row.id), user, domain };
 }
+
+/** The identity of a credential by username alone, for SMTP_TRUSTED_CLIENTS (the address is the proof). */
+export async function smtpIdentityByUsername(db: Db, username: string): Promise<SmtpIdentity | null> {
+  const row = await db('smtp_credentials').where({ username, status: 'Enabled' }).first();
+  if (!row) return null;
+  const [user, domain] = await Promise.all([db('users').where({ id: row.user_id }).first(), db('sender_domains').where({ id: row.domain_id, user_id: row.user_id }).first()]);
+  return user && domain ? { smtpId: Number(row.id), user, domain } : null;
+}

@@ -8,7 +8,7 @@ import { isEnabled, yesNo, canonicalIp } from '../auth/users';
 import { STATUS } from '../domains/domains';
 import { acceptRaw } from '../mail/accept-raw';
 import { suppressedAmong } from '../suppression/suppressions';
-import { checkSmtpCredentials, SmtpIdentity } from './credentials';
+import { checkSmtpCredentials, SmtpIdentity, smtpIdentityByUsername } from './credentials';
 
 /** An SMTP reply: the basic code, and the enhanced code written into the text. */
 function reply(code: number, text: string): Error {
@@ -53,6 +53,14 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
 
   const identity = (session: SMTPServerSession) => session.user as unknown as SmtpIdentity | undefined;
 
+  function checkSender(who: SmtpIdentity, address: string, cb: (err?: Error | null) => void): void {
+    if (!isEnabled(who.user) || !yesNo(who.user.verified)) return cb(reply(550, '5.7.1 The sending account is disabled or not verified'));
+    if (who.domain.status !== STATUS.enabled) return cb(reply(550, `5.7.1 Sender domain ${who.domain.domain} is not activated; verify its DNS records`));
+    const domain = address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+    if (domain !== who.domain.domain) return cb(reply(553, `5.7.1 Sender address must be on ${who.domain.domain}`));
+    cb();
+  }
+
   const makeServer = (secure: boolean) =>
     new SMTPServer({
       secure,
@@ -62,6 +70,7 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
       banner: 'Postern ESMTP',
       authMethods: ['PLAIN', 'LOGIN'],
       allowInsecureAuth: true, // decided per connection in onAuth (loopback may, others need TLS)
+      authOptional: true, // onMailFrom demands AUTH, except from SMTP_TRUSTED_CLIENTS
       disableReverseLookup: true,
       size: config.smtpMaxMessageBytes,
       logger: false,
@@ -98,13 +107,22 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
         });
       },
       onMailFrom(address, session, cb) {
+        const trusted = config.smtpTrustedClients[canonicalIp(session.remoteAddress)];
+        if (!identity(session) && trusted) {
+          // A trusted address sends as its configured credential without AUTH.
+          smtpIdentityByUsername(services.db, trusted).then(
+            (who) => {
+              if (!who) return cb(reply(530, '5.7.0 Authentication required'));
+              session.user = who as unknown as string;
+              checkSender(who, address.address, cb);
+            },
+            () => cb(reply(451, '4.3.0 Temporary failure; try again')),
+          );
+          return;
+        }
         const who = identity(session);
         if (!who) return cb(reply(530, '5.7.0 Authentication required'));
-        if (!isEnabled(who.user) || !yesNo(who.user.verified)) return cb(reply(550, '5.7.1 The sending account is disabled or not verified'));
-        if (who.domain.status !== STATUS.enabled) return cb(reply(550, `5.7.1 Sender domain ${who.domain.domain} is not activated; verify its DNS records`));
-        const domain = address.address.slice(address.address.lastIndexOf('@') + 1).toLowerCase();
-        if (domain !== who.domain.domain) return cb(reply(553, `5.7.1 Sender address must be on ${who.domain.domain}`));
-        cb();
+        checkSender(who, address.address, cb);
       },
       onRcptTo(address, session, cb) {
         const who = identity(session)!;

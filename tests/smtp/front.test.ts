@@ -152,6 +152,17 @@ describe('SMTP relay front', () => {
     expect(Buffer.from(row.mime).toString()).toMatch(/^Date: .*\r\nMessage-ID: <[0-9a-f-]+@/);
   });
 
+  it('lets an address in SMTP_TRUSTED_CLIENTS send as its credential without AUTH', async () => {
+    h.services.config.smtpTrustedClients['127.0.0.1'] = user;
+    try {
+      const info = await nodemailer.createTransport({ host: '127.0.0.1', port: front.ports[0], secure: false, ignoreTLS: true } as any).sendMail({ from: `app@${s.domain}`, to: 'trusted@dest.test', subject: 'trusted', text: 'x' });
+      expect(info.response).toMatch(/^250 2\.0\.0 Ok: queued as/);
+      await expect(nodemailer.createTransport({ host: '127.0.0.1', port: front.ports[0], secure: false, ignoreTLS: true } as any).sendMail({ from: 'x@other.test', to: 'trusted@dest.test', text: 'x' })).rejects.toMatchObject({ responseCode: 553 });
+    } finally {
+      delete h.services.config.smtpTrustedClients['127.0.0.1'];
+    }
+  });
+
   it('refuses MAIL FROM before AUTH with 530', async () => {
     await expect(nodemailer.createTransport({ host: '127.0.0.1', port: front.ports[0], secure: false, ignoreTLS: true } as any).sendMail({ from: `a@${s.domain}`, to: 'x@dest.test', text: 'x' })).rejects.toMatchObject({ responseCode: 530 });
   });

@@ -30,9 +30,10 @@ export function intersectPermissions(a: '*' | Set<string>, b: '*' | Set<string>)
 }
 
 /** Client address as one canonical string: IPv4-mapped IPv6 (`::ffff:1.2.3.4`) becomes plain IPv4. */
-export function canonicalIp(ip: string): string {
-  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip.trim());
-  return (m ? m[1] : ip.trim()).toLowerCase();
+export function canonicalIp(ip: string | undefined | null): string {
+  const s = (ip ?? '').trim();
+  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(s);
+  return (m ? m[1] : s).toLowerCase();
 }
 
 export async function groupPermissions(db: Db, groupId: number): Promise<'*' | Set<string>> {

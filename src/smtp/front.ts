@@ -83,6 +83,8 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
         cb();
       },
       onClose(session) {
+        // A connection that dies before its session is set up has no address: nothing was counted for it.
+        if (!session?.remoteAddress) return;
         const ip = canonicalIp(session.remoteAddress);
         const n = (perIp.get(ip) ?? 1) - 1;
         if (n <= 0) perIp.delete(ip);

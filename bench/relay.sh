@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# npm run bench:relay — Postern's SMTP front against a throwaway Postfix, both relaying to Postfix's smtp-sink,
+# loaded by Postfix's smtp-source in the same run. Prints end-to-end rates (time until the sink holds every
+# message) and the ratio. Loopback only. Needs root for the Postfix instance (it installs Debian's postfix if
+# smtp-source is missing). Knobs: BENCH_MESSAGES (20000), BENCH_SESSIONS (20), BENCH_WORKERS (2).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+N=${BENCH_MESSAGES:-20000}
+SESSIONS=${BENCH_SESSIONS:-20}
+WORKERS=${BENCH_WORKERS:-2}
+MYSQL=${BENCH_MYSQL_URL:-mysql://root@127.0.0.1:3306}
+REDIS=${BENCH_REDIS_URL:-redis://127.0.0.1:6379}
+
+if ! command -v smtp-source >/dev/null; then
+  echo "installing Debian's postfix (for smtp-source and smtp-sink)" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null
+fi
+[ -f "$ROOT/dist/src/main.js" ] || (cd "$ROOT" && npm run build >/dev/null)
+
+W=$(mktemp -d /tmp/postern-relay-bench.XXXXXX)
+ID=$(basename "$W" | tr -dc 'a-zA-Z0-9' | tr 'A-Z' 'a-z')
+DB="postern_relaybench_$ID"
+PIDS=()
+cleanup() {
+  local rc=$?
+  [ "$rc" = 0 ] || { echo "relay bench failed ($rc); Postern log:" >&2; tail -20 "$W/postern.log" >&2 2>/dev/null || true; }
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  postfix -c "$W/pf/etc" stop >/dev/null 2>&1 || true
+  mysql -uroot -h127.0.0.1 -e "DROP DATABASE IF EXISTS \`$DB\`" 2>/dev/null || true
+  rm -rf "$W"
+}
+trap cleanup EXIT
+
+free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
+
+# A fresh smtp-sink per measurement; its -c counter (written with carriage returns) says how much arrived.
+SINK_PID=""
+start_sink() {
+  SINK_PORT=$(free_port)
+  : >"$W/sink.out"
+  # smtp-sink writes its counter only to a terminal promptly: give it one with script(1).
+  script -qfec "smtp-sink -c -u postfix 127.0.0.1:$SINK_PORT 1000" /dev/null >"$W/sink.out" 2>&1 &
+  SINK_PID=$!
+  PIDS+=("$SINK_PID")
+  sleep 0.3
+}
+sink_count() { tr '\r' '\n' <"$W/sink.out" | grep -Eo '[0-9]+' | tail -1 || echo 0; }
+stop_sink() { pkill -f "smtp-sink -c -u postfix 127.0.0.1:$SINK_PORT" 2>/dev/null || true; kill "$SINK_PID" 2>/dev/null || true; wait "$SINK_PID" 2>/dev/null || true; }
+
+# Sends N messages with smtp-source to host:port and waits until the sink holds them all; prints msg/s.
+measure() {
+  local target=$1 from=$2 keep=$3
+  local start end
+  start=$(date +%s.%N)
+  smtp-source $keep -s "$SESSIONS" -l 1024 -m "$N" -f "$from" -t "rcpt@sink.test" "$target" >/dev/null 2>&1
+  local deadline=$(( $(date +%s) + ${BENCH_TIMEOUT:-600} ))
+  while [ "$(sink_count)" -lt "$N" ]; do
+    [ "$(date +%s)" -lt "$deadline" ] || { echo "timed out with $(sink_count) of $N at the sink" >&2; return 1; }
+    sleep 0.05
+  done
+  end=$(date +%s.%N)
+  echo "$N $start $end" | awk '{printf "%.0f", $1 / ($3 - $2)}'
+}
+
+# ---- Postfix: a private instance on loopback relaying everything to the sink
+setup_postfix() {
+  local pf="$W/pf"
+  mkdir -p "$pf/etc" "$pf/spool" "$pf/data"
+  chmod 755 "$W"
+  chown postfix "$pf/data"
+  cat >"$pf/etc/main.cf" <<EOF
+compatibility_level = 3.6
+queue_directory = $pf/spool
+data_directory = $pf/data
+mail_owner = postfix
+myhostname = bench.localdomain
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mydestination =
+mynetworks = 127.0.0.0/8
+relay_domains =
+relayhost = [127.0.0.1]:$SINK_PORT
+smtpd_relay_restrictions = permit_mynetworks, reject
+default_destination_concurrency_limit = $SESSIONS
+smtp_destination_concurrency_limit = $SESSIONS
+EOF
+  sed -e "s/^smtp      inet  n       -       y       -       -       smtpd/127.0.0.1:$PF_PORT inet n - n - - smtpd/" \
+      -e 's/^\([a-z]* *unix *[-ny] *[-ny] *\)y/\1n/' /etc/postfix/master.cf >"$pf/etc/master.cf"
+  grep -q "^postlog" "$pf/etc/master.cf" || echo "postlog   unix-dgram n  -       n       -       1       postlogd" >>"$pf/etc/master.cf"
+  local alt
+  alt=$(postconf -h alternate_config_directories 2>/dev/null || true)
+  case " $alt " in *" $pf/etc "*) ;; *) postconf -e "alternate_config_directories = $alt $pf/etc" ;; esac
+  postfix -c "$pf/etc" check >/dev/null 2>&1 || true
+  postfix -c "$pf/etc" start >/dev/null 2>&1
+  sleep 1
+}
+
+# ---- Postern: api (for setup), smtp front, workers relaying to the sink
+api() { curl -s "http://127.0.0.1:$API_PORT/api.php" -H 'content-type: application/json' -d "$1"; }
+json() { node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{const v=JSON.parse(s);console.log(eval('v.'+process.argv[1]))})" "$1"; }
+
+start_postern_roles() { # $1 = DKIM_SIGNING
+  for role in smtp $(for _ in $(seq "$WORKERS"); do echo worker; done); do
+    env "${ENVS[@]}" DKIM_SIGNING="$1" DELIVERY_MODE=relay SMTP_RELAY_URL="smtp://127.0.0.1:$SINK_PORT" node "$ROOT/dist/src/main.js" "$role" >>"$W/postern.log" 2>&1 &
+    PIDS+=("$!")
+    ROLE_PIDS+=("$!")
+  done
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PT_SMTP") 2>/dev/null && return 0; sleep 0.1; done
+  echo "Postern's SMTP front did not start; see $W/postern.log" >&2; exit 1
+}
+stop_postern_roles() { for p in "${ROLE_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; for p in "${ROLE_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done; ROLE_PIDS=(); }
+
+mysql -uroot -h127.0.0.1 -e "CREATE DATABASE \`$DB\` CHARACTER SET utf8mb4"
+API_PORT=$(free_port); PT_SMTP=$(free_port); PF_PORT=$(free_port)
+ENVS=(DATABASE_URL="$MYSQL/$DB" REDIS_URL="$REDIS" REDIS_PREFIX="postern-relaybench:$ID" ENCRYPTION_KEY="$(openssl rand -hex 32)"
+  ADMIN_API_KEY="relay-bench-admin-$ID" MAIL_HOSTNAME=mx.bench.test LOG_LEVEL=warn API_RATE_LIMIT_PER_MINUTE=0
+  PORT="$API_PORT" HOST=127.0.0.1 SMTP_HOST=127.0.0.1 SMTP_PORT="$PT_SMTP" INBOUND_SMTP_PORT=0
+  DELIVERY_CONCURRENCY=50 SMTP_MAX_CONNECTIONS_PER_IP=1000)
+ROLE_PIDS=()
+
+env "${ENVS[@]}" node "$ROOT/dist/src/main.js" api >>"$W/postern.log" 2>&1 &
+PIDS+=("$!")
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$API_PORT/healthz" >/dev/null && break; sleep 0.1; done
+api "{\"Command\":\"user.create\",\"AdminAPIKey\":\"relay-bench-admin-$ID\",\"RelUserGroupID\":1,\"EmailAddress\":\"b@example.com\",\"Username\":\"bench\",\"Password\":\"bench-password\",\"FirstName\":\"B\",\"TimeZone\":\"UTC\",\"Language\":\"en\"}" >/dev/null
+SID=$(api '{"Command":"user.login","Username":"bench","Password":"bench-password"}' | json SessionID)
+DID=$(api "{\"Command\":\"emailgateway.adddomain\",\"SessionID\":\"$SID\",\"DomainName\":\"bench.example.com\"}" | json NewSenderDomainID)
+mysql -uroot -h127.0.0.1 "$DB" -e "UPDATE sender_domains SET status='Enabled'"
+SMTP_USER=$(api "{\"Command\":\"emailgateway.addsmtp\",\"SessionID\":\"$SID\",\"DomainID\":$DID}" | json SMTP.SMTPUsername)
+ENVS+=(SMTP_TRUSTED_CLIENTS="127.0.0.1=$SMTP_USER")   # smtp-source cannot AUTH: loopback sends as the credential
+
+echo "# Relay benchmark: $N messages of 1 KiB, smtp-source -s $SESSIONS, $WORKERS Postern workers, $(nproc) cores"
+results=()
+for keep in "-d" ""; do
+  label=$([ -n "$keep" ] && echo "one connection per session (-d)" || echo "a new connection per message")
+  start_sink; setup_postfix
+  pf=$(measure "127.0.0.1:$PF_PORT" "bench@bench.example.com" "$keep")
+  postfix -c "$W/pf/etc" stop >/dev/null 2>&1; stop_sink
+  start_sink; start_postern_roles 0
+  pt=$(measure "127.0.0.1:$PT_SMTP" "bench@bench.example.com" "$keep")
+  stop_postern_roles; stop_sink
+  start_sink; start_postern_roles 1
+  ptd=$(measure "127.0.0.1:$PT_SMTP" "bench@bench.example.com" "$keep")
+  stop_postern_roles; stop_sink
+  echo "$label: Postfix ${pf} msg/s; Postern DKIM off ${pt} msg/s ($(awk -v a="$pt" -v b="$pf" 'BEGIN{printf "%.2f", a/b}')x Postfix, target >= 2.0x); Postern DKIM on ${ptd} msg/s"
+done

@@ -167,3 +167,17 @@ describe('SMTP relay front', () => {
     await expect(nodemailer.createTransport({ host: '127.0.0.1', port: front.ports[0], secure: false, ignoreTLS: true } as any).sendMail({ from: `a@${s.domain}`, to: 'x@dest.test', text: 'x' })).rejects.toMatchObject({ responseCode: 530 });
   });
 });
+
+describe('SMTP relay front under rude clients', () => {
+  it('keeps serving after clients that hang up at once', async () => {
+    for (let i = 0; i < 20; i++) {
+      const sock = net.connect(front.ports[0], '127.0.0.1');
+      sock.on('error', () => undefined);
+      if (i % 2) sock.destroy();
+      else sock.once('connect', () => sock.destroy());
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    const info = await client().sendMail({ from: `a@${s.domain}`, to: 'after-rude@dest.test', subject: 'still up', text: 'x' });
+    expect(info.response).toMatch(/^250 2\.0\.0 Ok: queued as/);
+  });
+});

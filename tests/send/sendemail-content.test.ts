@@ -5,32 +5,21 @@
 import crypto from 'node:crypto';
 import { AddressObject, simpleParser } from 'mailparser';
 import supertest from 'supertest';
-import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
-import { Harness, senderSetup, startHarness } from '../helpers/harness';
-import { Received, Sink, startSink, waitFor } from '../helpers/sink';
+import type { Harness } from '../helpers/harness';
+import { RelayRig, startRelayRig } from '../helpers/rig';
+import { Received, Sink, waitFor } from '../helpers/sink';
 
+let rig: RelayRig;
 let h: Harness;
 let sink: Sink;
-let worker: DeliveryWorker;
-let s: Awaited<ReturnType<typeof senderSetup>>;
+let s: RelayRig['s'];
 
 beforeAll(async () => {
-  sink = await startSink();
-  h = await startHarness({
-    DELIVERY_MODE: 'relay',
-    SMTP_RELAY_URL: `smtp://127.0.0.1:${sink.port}`,
-    RETRY_SCHEDULE_SECONDS: '1',
-    SWEEP_INTERVAL_SECONDS: '1',
-    SWEEP_GRACE_SECONDS: '5',
-  });
-  worker = createDeliveryWorker(h.services);
-  s = await senderSetup(h);
+  rig = await startRelayRig();
+  ({ h, sink, s } = rig);
 });
 afterAll(async () => {
-  await h.services.queues.close();
-  await worker.stop();
-  await h.close();
-  await sink.close();
+  await rig.close();
 });
 
 function send(body: Record<string, unknown>, key = s.key) {

@@ -1,0 +1,41 @@
+import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
+import { Harness, senderSetup, startHarness } from './harness';
+import { Sink, startSink } from './sink';
+
+export interface RelayRig {
+  h: Harness;
+  sink: Sink;
+  worker: DeliveryWorker;
+  s: Awaited<ReturnType<typeof senderSetup>>;
+  close(): Promise<void>;
+}
+
+/**
+ * The usual delivery setup: a sink, a harness relaying to it with one-second retries and sweeps, a delivery
+ * worker and a sender with an Enabled domain and key. `close` stops them in the order that loses nothing.
+ */
+export async function startRelayRig(env: Record<string, string> = {}): Promise<RelayRig> {
+  const sink = await startSink();
+  const h = await startHarness({
+    DELIVERY_MODE: 'relay',
+    SMTP_RELAY_URL: `smtp://127.0.0.1:${sink.port}`,
+    RETRY_SCHEDULE_SECONDS: '1',
+    SWEEP_INTERVAL_SECONDS: '1',
+    SWEEP_GRACE_SECONDS: '5',
+    ...env,
+  });
+  const worker = createDeliveryWorker(h.services);
+  const s = await senderSetup(h);
+  return {
+    h,
+    sink,
+    worker,
+    s,
+    async close() {
+      await h.services.queues.close();
+      await worker.stop();
+      await h.close();
+      await sink.close();
+    },
+  };
+}

@@ -3,6 +3,7 @@ import supertest from 'supertest';
 import { DELIVERY_QUEUE, deliveryJobId } from '../../src/delivery/enqueue';
 import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
+import { RelayRig, startRelayRig } from '../helpers/rig';
 import { Sink, smtpError, startSink, waitFor } from '../helpers/sink';
 
 type Sender = Awaited<ReturnType<typeof senderSetup>>;
@@ -76,30 +77,19 @@ async function lookup(h: Harness, s: Sender, messageId: string) {
 const eventNames = (body: { Recipients: { Events: { Event: string }[] }[] }) => body.Recipients[0].Events.map((e) => e.Event);
 
 describe('delivery outcomes through a relay that answers per recipient', () => {
+  let rig: RelayRig;
   let h: Harness;
   let sink: Sink;
-  let worker: DeliveryWorker;
   let s: Sender;
   let script: ReturnType<typeof scripted>;
 
   beforeAll(async () => {
-    sink = await startSink();
+    rig = await startRelayRig();
+    ({ h, sink, s } = rig);
     script = scripted(sink);
-    h = await startHarness({
-      DELIVERY_MODE: 'relay',
-      SMTP_RELAY_URL: `smtp://127.0.0.1:${sink.port}`,
-      RETRY_SCHEDULE_SECONDS: '1',
-      SWEEP_INTERVAL_SECONDS: '1',
-      SWEEP_GRACE_SECONDS: '5',
-    });
-    worker = createDeliveryWorker(h.services);
-    s = await senderSetup(h);
   });
   afterAll(async () => {
-    await h.services.queues.close();
-    await worker.stop();
-    await h.close();
-    await sink.close();
+    await rig.close();
   });
 
   it('defers on 451 twice, then delivers: 3 attempts with events queued, deferred, deferred, delivered', async () => {
@@ -322,31 +312,19 @@ describe('a relay that is down', () => {
 });
 
 describe('DELIVERY_MAX_AGE_SECONDS', () => {
+  let rig: RelayRig;
   let h: Harness;
   let sink: Sink;
-  let worker: DeliveryWorker;
   let s: Sender;
   let script: ReturnType<typeof scripted>;
 
   beforeAll(async () => {
-    sink = await startSink();
+    rig = await startRelayRig({ DELIVERY_MAX_AGE_SECONDS: '2' });
+    ({ h, sink, s } = rig);
     script = scripted(sink);
-    h = await startHarness({
-      DELIVERY_MODE: 'relay',
-      SMTP_RELAY_URL: `smtp://127.0.0.1:${sink.port}`,
-      RETRY_SCHEDULE_SECONDS: '1',
-      SWEEP_INTERVAL_SECONDS: '1',
-      SWEEP_GRACE_SECONDS: '5',
-      DELIVERY_MAX_AGE_SECONDS: '2',
-    });
-    worker = createDeliveryWorker(h.services);
-    s = await senderSetup(h);
   });
   afterAll(async () => {
-    await h.services.queues.close();
-    await worker.stop();
-    await h.close();
-    await sink.close();
+    await rig.close();
   });
 
   it('fails a recipient that keeps answering 451 once the delivery is older than the limit, with a failed event', async () => {

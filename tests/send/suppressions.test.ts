@@ -1,31 +1,21 @@
 import crypto from 'node:crypto';
 import supertest from 'supertest';
-import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
-import { Harness, senderSetup, startHarness } from '../helpers/harness';
-import { Sink, startSink, waitFor } from '../helpers/sink';
+import { Harness, senderSetup } from '../helpers/harness';
+import { RelayRig, startRelayRig } from '../helpers/rig';
+import { Sink, waitFor } from '../helpers/sink';
 
 type Sender = Awaited<ReturnType<typeof senderSetup>>;
 
+let rig: RelayRig;
 let h: Harness;
 let sink: Sink;
-let worker: DeliveryWorker;
 
 beforeAll(async () => {
-  sink = await startSink();
-  h = await startHarness({
-    DELIVERY_MODE: 'relay',
-    SMTP_RELAY_URL: `smtp://127.0.0.1:${sink.port}`,
-    RETRY_SCHEDULE_SECONDS: '1',
-    SWEEP_INTERVAL_SECONDS: '1',
-    SWEEP_GRACE_SECONDS: '5',
-  });
-  worker = createDeliveryWorker(h.services);
+  rig = await startRelayRig();
+  ({ h, sink } = rig);
 });
 afterAll(async () => {
-  await h.services.queues.close();
-  await worker.stop();
-  await h.close();
-  await sink.close();
+  await rig.close();
 });
 
 const TIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/;

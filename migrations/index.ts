@@ -3,6 +3,11 @@ import * as createAccounts from './20261123000100_create_accounts';
 import * as createSenderDomains from './20261123000200_create_sender_domains';
 import * as createMessages from './20261123000300_create_messages';
 import * as createInbound from './20261123000400_create_inbound_messages';
+import * as createLists from './20261123000500_create_lists';
+import * as createTracking from './20261123000600_create_tracking';
+import * as eventIndexes from './20261123000650_event_indexes';
+import * as createWebhooks from './20261123000700_create_webhooks';
+import * as createRollups from './20261123000800_create_rollups';
 
 /** Every migration in order. Listed here (not globbed) so ts-jest and compiled builds load the same set. */
 const MIGRATIONS: Record<string, Knex.Migration> = {
@@ -10,6 +15,11 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261123000200_create_sender_domains': createSenderDomains,
   '20261123000300_create_messages': createMessages,
   '20261123000400_create_inbound_messages': createInbound,
+  '20261123000500_create_lists': createLists,
+  '20261123000600_create_tracking': createTracking,
+  '20261123000650_event_indexes': eventIndexes,
+  '20261123000700_create_webhooks': createWebhooks,
+  '20261123000800_create_rollups': createRollups,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -9,6 +9,7 @@ import { classifyReply, retryHintSeconds } from './classify';
 import { DELIVERY_QUEUE, DeliveryJob, enqueueDeliveries } from './enqueue';
 import { Dkim, Transports } from './transports';
 import { verpAddress } from './verp';
+import { recordEvents } from '../events/record';
 
 const PENDING = ['queued', 'scheduled', 'deferred', 'sending'];
 
@@ -16,9 +17,6 @@ export function verpSecret(services: Services): Buffer {
   return crypto.createHmac('sha256', services.config.encryptionKey!).update('postern-verp').digest();
 }
 
-async function recordEvent(db: Services['db'], d: { id: number; message_id: string; domain_id: number; user_id: number }, type: string, data: Record<string, unknown>, now: number) {
-  await db('events').insert({ message_id: d.message_id, delivery_id: d.id, domain_id: d.domain_id, user_id: d.user_id, type, created_at: now, data: JSON.stringify(data) });
-}
 
 export interface DeliveryWorker {
   deliver(deliveryId: number): Promise<void>;
@@ -82,7 +80,10 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
       db.transaction(async (trx) => {
         const n = await trx('deliveries').where({ id: deliveryId, lease_owner: owner }).update({ ...update, attempts, lease_until: null, updated_at: done });
         if (!n) return; // our lease was taken over (it expired mid-send): the other worker records the outcome
-        await recordEvent(trx, d, type, { recipient: d.recipient, attempts, ...data }, done);
+        await recordEvents(trx, [{
+          message_id: d.message_id, delivery_id: Number(d.id), domain_id: Number(d.domain_id), user_id: Number(d.user_id), type, created_at: done,
+          data: { recipient: d.recipient, attempts, seconds: Math.max(0, Math.round((done - Number(d.created_at)) / 1000)), ...data },
+        }]);
         if (suppress) await addSuppression(trx, d.domain_id, d.recipient, 'hard_bounce', suppress);
       });
 

@@ -1,3 +1,4 @@
+import { recordEvents } from '../events/record';
 import type { Services } from '../command';
 import { classifyReply } from '../delivery/classify';
 import { parseVerp } from '../delivery/verp';
@@ -32,7 +33,7 @@ async function findDeliveries(services: Services, mail: InboundMail, report: Rep
 }
 
 async function event(services: Services, d: DeliveryRef, type: string, data: Record<string, unknown>, trx = services.db) {
-  await trx('events').insert({ message_id: d.message_id, delivery_id: d.id, domain_id: d.domain_id, user_id: d.user_id, type, created_at: Date.now(), data: JSON.stringify({ recipient: d.recipient, ...data }) });
+  await recordEvents(trx, [{ message_id: d.message_id, delivery_id: Number(d.id), domain_id: Number(d.domain_id), user_id: Number(d.user_id), type, created_at: Date.now(), data: { recipient: d.recipient, ...data } }]);
 }
 
 /**

@@ -8,6 +8,7 @@ import { composeMime, newMessageIdHeader } from './compose';
 import { reserveQuota } from './quota';
 import type { Problem, SendRequest } from './send-request';
 import { enqueueDeliveries } from '../delivery/enqueue';
+import { EventInput, recordEvents } from '../events/record';
 
 export interface Sender {
   user: UserRow;
@@ -140,21 +141,21 @@ export async function persistPrepared(services: Services, sender: Sender, ok: Pr
     const ids = await trx('deliveries')
       .whereIn('message_id', ok.map((p) => p.messageId))
       .select('id', 'message_id', 'recipient', 'status');
-    const events = ids.map((d: { id: number; message_id: string; recipient: string; status: string }) => ({
+    const events: EventInput[] = ids.map((d: { id: number; message_id: string; recipient: string; status: string }) => ({
       message_id: d.message_id,
-      delivery_id: d.id as number | null,
+      delivery_id: Number(d.id) as number | null,
       domain_id: sender.domain.id,
       user_id: sender.user.id,
       type: d.status === 'scheduled' ? 'scheduled' : 'queued',
       created_at: now,
-      data: JSON.stringify({ recipient: d.recipient }),
+      data: { recipient: d.recipient },
     }));
     for (const p of ok) {
       for (const email of p.dropped) {
-        events.push({ message_id: p.messageId, delivery_id: null, domain_id: sender.domain.id, user_id: sender.user.id, type: 'suppressed', created_at: now, data: JSON.stringify({ recipient: email }) });
+        events.push({ message_id: p.messageId, delivery_id: null, domain_id: sender.domain.id, user_id: sender.user.id, type: 'suppressed', created_at: now, data: { recipient: email } });
       }
     }
-    for (let i = 0; i < events.length; i += 500) await trx('events').insert(events.slice(i, i + 500));
+    await recordEvents(trx, events);
     return ids.map((d: { id: number; message_id: string }) => ({ id: Number(d.id), messageId: d.message_id }));
   }).catch(async (err) => {
     await undoQuota().catch(() => undefined);

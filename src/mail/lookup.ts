@@ -1,3 +1,4 @@
+import { recordEvents } from '../events/record';
 import type { Db } from '../db';
 
 const iso = (ms: number | string | null | undefined) => (ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString());
@@ -64,8 +65,10 @@ export async function cancelDeliveries(db: Db, where: { message_id?: string; dom
         .whereIn('status', ['queued', 'scheduled', 'deferred'])
         .update({ status: 'cancelled', finished_at: now, updated_at: now, lease_until: null });
     }
-    const events = rows.map((r: Record<string, any>) => ({ message_id: r.message_id, delivery_id: r.id, domain_id: r.domain_id, user_id: r.user_id, type: 'cancelled', created_at: now, data: JSON.stringify({ recipient: r.recipient }) }));
-    for (let i = 0; i < events.length; i += 500) await trx('events').insert(events.slice(i, i + 500));
+    await recordEvents(
+      trx,
+      rows.map((r: Record<string, any>) => ({ message_id: r.message_id, delivery_id: Number(r.id), domain_id: Number(r.domain_id), user_id: Number(r.user_id), type: 'cancelled', created_at: now, data: { recipient: r.recipient } })),
+    );
     return rows.length;
   });
 }

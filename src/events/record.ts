@@ -1,0 +1,28 @@
+import type { Knex } from 'knex';
+import { applyRollups } from '../stats/rollups';
+import { queueWebhookEvents } from '../webhooks/outbox';
+
+/** One thing that happened to a message or one of its deliveries. `data` is stored as JSON. */
+export interface EventInput {
+  message_id: string;
+  delivery_id: number | null;
+  domain_id: number;
+  user_id: number;
+  /** queued | scheduled | suppressed | deferred | delivered | bounced | failed | cancelled | complained | opened | clicked | unsubscribed */
+  type: string;
+  created_at: number;
+  /** recipient (always when there is one), reply, bounce_class, url, user_agent, ip, machine, unique … */
+  data: Record<string, unknown>;
+}
+
+/**
+ * THE way an event is written: the row, the statistics rollups and the webhook outbox, all inside the
+ * caller's transaction, so stats and webhooks never disagree with the events table.
+ */
+export async function recordEvents(trx: Knex | Knex.Transaction, events: EventInput[]): Promise<void> {
+  if (!events.length) return;
+  const rows = events.map((e) => ({ ...e, data: JSON.stringify(e.data) }));
+  for (let i = 0; i < rows.length; i += 500) await trx('events').insert(rows.slice(i, i + 500));
+  await applyRollups(trx, events);
+  await queueWebhookEvents(trx, events);
+}

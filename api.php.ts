@@ -17,6 +17,7 @@ import {
 import { bodyReader, QS_OPTIONS } from './src/http/body';
 import { collectParams } from './src/http/params';
 import { canonicalIp } from './src/auth/users';
+import { sendStream, streamOf } from './src/http/stream-reply';
 
 /** The legacy door: `GET|POST /api.php` with a `Command` parameter, answered in Octeth's envelope. */
 export function legacyApi(services: Services, dispatcher: Dispatcher): express.Router {
@@ -35,6 +36,11 @@ export function legacyApi(services: Services, dispatcher: Dispatcher): express.R
     res.locals.command = lookupCommand(dispatcher.table, name)?.name;
     try {
       const { cmd, result } = await dispatcher.run(name, params, { requestId, ip: canonicalIp(req.ip ?? ''), headers: req.headers as Record<string, string | undefined> });
+      const stream = streamOf(result);
+      if (stream) {
+        sendStream(res, stream, (err) => services.logger.error('stream reply failed', { requestId, command: cmd.name, error: err.stack ?? String(err) }));
+        return;
+      }
       writeLegacy(res, format, 200, legacySuccess(result, !cmd.omitSuccessErrorCode));
     } catch (err) {
       if (err instanceof CommandError) {

@@ -1,12 +1,16 @@
 /**
  * THE event vocabulary table. Postern stores one name per event (`type` in the events table); Octeth's
- * private commands (addwebhook, getevents, aggrevents) speak a second vocabulary and the public v1 routes a
- * third. Every conversion goes through this table; either spelling is accepted on input.
+ * private commands (addwebhook, getevents, aggrevents) speak a second vocabulary, and Octeth's stored/export
+ * names (accepted-by-mta, …) are aliases. Every conversion goes through this table; any spelling is accepted
+ * on input.
  */
 export interface EventName {
-  /** Stored in events.type and used by /api/v1 (public webhooks, GET /api/v1/events). */
+  /** Stored in events.type; exportevents' Event column and the public webhooks use it. */
   stored: string;
-  /** Octeth's private-command name (addwebhook, getevents, aggrevents), or null when it has none. */
+  /**
+   * Octeth's private-command name (addwebhook, getevents, aggrevents; GET /api/v1/events too, whose contract
+   * example answers "delivery"), or null when it has none.
+   */
   legacy: string | null;
   /** Names in Octeth's stored/export vocabulary that also mean this event. */
   aliases: string[];

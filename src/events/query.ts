@@ -1,0 +1,222 @@
+import type { Knex } from 'knex';
+import type { Db } from '../db';
+
+/**
+ * Reading the events table for getevents, getevents.public, aggrevents, dailyseries and exportevents.
+ * Every query is scoped to one sender domain or to one user's events (all of their domains), and is
+ * newest first: created_at desc, then id desc, which is the order of the (domain_id, created_at) and
+ * (user_id, created_at) indexes (both carry the primary key).
+ */
+
+/** One domain (already checked as the caller's) or every event of one user. */
+export interface EventScope {
+  userId: number;
+  domainId?: number;
+}
+
+export interface EventFilter {
+  /** Epoch ms, inclusive. */
+  from?: number;
+  to?: number;
+  /** Stored event names (events.type). */
+  types?: string[];
+  messageId?: string;
+  terms?: QueryTerm[];
+}
+
+export interface EventRow {
+  id: number;
+  message_id: string;
+  domain_id: number;
+  type: string;
+  created_at: number;
+  data: Record<string, unknown>;
+  from_email: string | null;
+  subject: string | null;
+  /** The sender domain's name (exports only). */
+  sender_domain?: string | null;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Query grammar (the `Query` parameter of getevents and exportevents)
+// ---------------------------------------------------------------------------------------------------------
+
+export type QueryField = 'to' | 'from' | 'subject' | 'id' | 'reply' | 'url' | 'ip' | 'agent';
+
+/** One search term: `field` null means "any field". */
+export interface QueryTerm {
+  field: QueryField | null;
+  text: string;
+}
+
+const PREFIXES: Record<string, QueryField> = {
+  to: 'to',
+  recipient: 'to',
+  from: 'from',
+  subject: 'subject',
+  id: 'id',
+  messageid: 'id',
+  reply: 'reply',
+  smtp: 'reply',
+  url: 'url',
+  ip: 'ip',
+  agent: 'agent',
+  ua: 'agent',
+};
+
+export const MAX_QUERY_TERMS = 10;
+
+/**
+ * Query grammar: whitespace-separated terms, all of which must match (AND). A term is a word or a "quoted
+ * phrase", optionally prefixed by a field: `to:` (recipient), `from:`, `subject:`, `id:` (message id),
+ * `reply:` (SMTP reply), `url:` (clicked link), `ip:`, `agent:` (user agent). A term without a known prefix
+ * matches any of those fields. Matching is a case-insensitive substring match; `%` and `_` are literal.
+ * Examples: `invoice`, `to:gmail.com reply:550`, `subject:"order shipped" from:shop@`.
+ */
+export function parseQuery(text: string): QueryTerm[] {
+  const terms: QueryTerm[] = [];
+  const token = /(?:([A-Za-z]+):)?(?:"([^"]*)"?|(\S+))/g;
+  for (const m of text.matchAll(token)) {
+    const prefix = m[1]?.toLowerCase();
+    const value = (m[2] ?? m[3] ?? '').trim();
+    const field = prefix ? PREFIXES[prefix] : undefined;
+    if (field) {
+      if (value) terms.push({ field, text: value });
+    } else {
+      const whole = prefix ? `${m[1]}:${value}` : value;
+      if (whole) terms.push({ field: null, text: whole });
+    }
+  }
+  return terms;
+}
+
+function isMysql(db: Db | Knex.Transaction): boolean {
+  return db.client.config.client === 'mysql2';
+}
+
+/** SQL for one string member of events.data (constant keys only). */
+export function jsonField(db: Db, key: string): string {
+  if (!/^[a-z_]+$/.test(key)) throw new Error(`bad data key ${key}`);
+  return isMysql(db) ? `JSON_UNQUOTE(JSON_EXTRACT(events.data, '$.${key}'))` : `json_extract(events.data, '$.${key}')`;
+}
+
+/** SQL for the lowercase domain part of data.recipient. */
+export function recipientDomainSql(db: Db): string {
+  const r = jsonField(db, 'recipient');
+  return isMysql(db) ? `LOWER(SUBSTRING_INDEX(${r}, '@', -1))` : `lower(substr(${r}, instr(${r}, '@') + 1))`;
+}
+
+function fieldSql(db: Db, field: QueryField): string {
+  switch (field) {
+    case 'to':
+      return jsonField(db, 'recipient');
+    case 'from':
+      return 'messages.from_email';
+    case 'subject':
+      return 'messages.subject';
+    case 'id':
+      return 'events.message_id';
+    case 'reply':
+      return jsonField(db, 'smtp_reply');
+    case 'url':
+      return jsonField(db, 'url');
+    case 'ip':
+      return jsonField(db, 'ip');
+    case 'agent':
+      return jsonField(db, 'user_agent');
+  }
+}
+
+const ALL_FIELDS: QueryField[] = ['to', 'from', 'subject', 'id', 'reply', 'url', 'ip', 'agent'];
+
+function likePattern(text: string): string {
+  return `%${text.toLowerCase().replace(/[!%_]/g, (c) => '!' + c)}%`;
+}
+
+function needsMessages(f: EventFilter): boolean {
+  return !!f.terms?.some((t) => t.field === null || t.field === 'from' || t.field === 'subject');
+}
+
+/** events (joined with messages when asked) filtered by scope and filter. */
+export function filteredEvents(db: Db, scope: EventScope, f: EventFilter, joinMessages: boolean): Knex.QueryBuilder {
+  const q = db('events');
+  if (joinMessages || needsMessages(f)) q.leftJoin('messages', 'messages.id', 'events.message_id');
+  if (scope.domainId !== undefined) q.where('events.domain_id', scope.domainId);
+  else q.where('events.user_id', scope.userId);
+  if (f.from !== undefined) q.where('events.created_at', '>=', f.from);
+  if (f.to !== undefined) q.where('events.created_at', '<=', f.to);
+  if (f.types) {
+    if (f.types.length === 1) q.where('events.type', f.types[0]);
+    else q.whereIn('events.type', f.types);
+  }
+  if (f.messageId !== undefined) q.where('events.message_id', f.messageId);
+  for (const term of f.terms ?? []) {
+    const fields = term.field ? [term.field] : ALL_FIELDS;
+    const pattern = likePattern(term.text);
+    q.where((w) => {
+      for (const field of fields) w.orWhereRaw(`lower(${fieldSql(db, field)}) like ? escape '!'`, [pattern]);
+    });
+  }
+  return q;
+}
+
+export async function countEvents(db: Db, scope: EventScope, f: EventFilter): Promise<number> {
+  const [{ n }] = await filteredEvents(db, scope, f, false).count({ n: '*' });
+  return Number(n);
+}
+
+const COLUMNS = ['events.id', 'events.message_id', 'events.domain_id', 'events.type', 'events.created_at', 'events.data', 'messages.from_email', 'messages.subject'];
+
+function toRow(r: Record<string, any>): EventRow {
+  let data: Record<string, unknown> = {};
+  try {
+    data = JSON.parse(r.data) ?? {};
+  } catch {
+    data = {};
+  }
+  return {
+    id: Number(r.id),
+    message_id: r.message_id,
+    domain_id: Number(r.domain_id),
+    type: r.type,
+    created_at: Number(r.created_at),
+    data,
+    from_email: r.from_email ?? null,
+    subject: r.subject ?? null,
+    ...(r.sender_domain !== undefined ? { sender_domain: r.sender_domain } : {}),
+  };
+}
+
+/** One page by offset (getevents): newest first. */
+export async function listEvents(db: Db, scope: EventScope, f: EventFilter, offset: number, limit: number): Promise<{ total: number; rows: EventRow[] }> {
+  const total = await countEvents(db, scope, f);
+  if (!total || offset >= total) return { total, rows: [] };
+  const rows = await filteredEvents(db, scope, f, true)
+    .orderBy('events.created_at', 'desc')
+    .orderBy('events.id', 'desc')
+    .limit(limit)
+    .offset(offset)
+    .select(COLUMNS);
+  return { total, rows: rows.map(toRow) };
+}
+
+/** Where a keyset page stopped: the last row's (created_at, id). */
+export interface Cursor {
+  created_at: number;
+  id: number;
+}
+
+/** One keyset page (exportevents): newest first, strictly after `after`, with the sender domain's name. */
+export async function eventsAfter(db: Db, scope: EventScope, f: EventFilter, after: Cursor | null, limit: number): Promise<EventRow[]> {
+  const q = filteredEvents(db, scope, f, true).leftJoin('sender_domains', 'sender_domains.id', 'events.domain_id');
+  if (after) {
+    // Written as a range on created_at plus a tie-break so the index range scan stays usable.
+    q.where('events.created_at', '<=', after.created_at).where((w) => w.where('events.created_at', '<', after.created_at).orWhere('events.id', '<', after.id));
+  }
+  const rows = await q
+    .orderBy('events.created_at', 'desc')
+    .orderBy('events.id', 'desc')
+    .limit(limit)
+    .select([...COLUMNS, 'sender_domains.domain as sender_domain']);
+  return rows.map(toRow);
+}

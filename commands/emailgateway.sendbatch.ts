@@ -19,6 +19,9 @@ export default defineCommand({
     if (!Array.isArray(messages) || messages.length === 0 || messages.length > 1000) throw new CommandError(45);
     const now = Date.now();
     const parsed = messages.map((m) => parseSendRequest((m ?? {}) as Record<string, unknown>, { maxAttachmentBytes: ctx.config.maxAttachmentBytes, now }));
+    for (const x of parsed) {
+      if (x.req.targetListId !== undefined) x.problems.push({ code: 16, message: 'TargetListID is not accepted in a batch: send list mail through /api/v1/email' });
+    }
     const valid = parsed.map((x, i) => ({ i, x })).filter(({ x }) => !x.problems.length);
     const results: Record<string, unknown>[] = parsed.map((x) => ({ Errors: x.problems.map((e) => ({ Code: e.code, Message: e.message })) }));
     const sender = { user: ctx.user!, domain: ctx.domain!, apiKeyId: ctx.senderKeyId ?? null, source: 'api' as const };

@@ -6,6 +6,7 @@
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { acceptMessages } from '../src/mail/accept';
+import { acceptListSend } from '../src/mail/list-send';
 import { parseSendRequest } from '../src/mail/send-request';
 import { SEND_ERRORS, SEND_HTTP_STATUS } from '../src/mail/send-codes';
 
@@ -18,7 +19,14 @@ export default defineCommand({
   async run(p, ctx) {
     const { req, problems } = parseSendRequest(p, { maxAttachmentBytes: ctx.config.maxAttachmentBytes, now: Date.now() });
     if (problems.length) throw new CommandError(problems.map((e) => e.code), problems.map((e) => e.message));
-    const [result] = await acceptMessages(ctx, { user: ctx.user!, domain: ctx.domain!, apiKeyId: ctx.senderKeyId ?? null, source: 'api' }, [req]);
+    const sender = { user: ctx.user!, domain: ctx.domain!, apiKeyId: ctx.senderKeyId ?? null, source: 'api' as const };
+    if (req.targetListId !== undefined) {
+      // One MessageID per list member (an array), as upstream.
+      const list = await acceptListSend(ctx, sender, req);
+      if (!list.ok) throw new CommandError(list.problems.map((e) => e.code), list.problems.map((e) => e.message));
+      return { MessageID: list.messageIds };
+    }
+    const [result] = await acceptMessages(ctx, sender, [req]);
     if (!result.ok) throw new CommandError(result.problems.map((e) => e.code), result.problems.map((e) => e.message));
     return { MessageID: result.messageId };
   },

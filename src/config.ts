@@ -34,6 +34,14 @@ export interface Config {
   mfromSubdomain: string;
   /** TRACK_PREFIX: default tracking-host prefix. Default `track`. */
   trackPrefix: string;
+  /** TRACKING_BASE_URL: fixed base (scheme://host[:port]) for tracking links instead of each domain's tracking host. Unset = per domain. */
+  trackingBaseUrl: string | null;
+  /** TRACKING_SCHEME: scheme of per-domain tracking links. Default https. */
+  trackingScheme: 'http' | 'https';
+  /** MACHINE_HIT_SECONDS: an open or click this soon after delivery is flagged as a likely machine hit. Default 2. */
+  machineHitSeconds: number;
+  /** SENDEMAIL_FULL_LIST: 1 = a TargetListID send pages through the whole list; default 0 = the first 250 by email. */
+  sendEmailFullList: boolean;
   /** TRACK_MERGE: joins the tracking prefix and the MFROM label. Default `-`. */
   trackMerge: string;
   /** DKIM_SELECTOR: selector of the per-domain DKIM key. Default `key1`. */
@@ -182,6 +190,19 @@ function url(env: Env, name: string, schemes: string[]): string | null {
   return raw;
 }
 
+function trackingBase(env: Env): string | null {
+  const raw = url(env, 'TRACKING_BASE_URL', ['http', 'https']);
+  if (!raw) return null;
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new ConfigError(`TRACKING_BASE_URL must be a URL such as https://track.example.com (got "${raw}")`);
+  }
+  if (u.pathname !== '/' || u.search || u.hash || u.username) throw new ConfigError('TRACKING_BASE_URL must be scheme://host[:port] with no path, query or credentials');
+  return `${u.protocol}//${u.host}`;
+}
+
 /** Builds the one typed config object from the environment; throws ConfigError naming the bad variable. */
 export function loadConfig(env: Env = process.env, roleArg?: string): Config {
   const roleRaw = (roleArg ?? str(env, 'ROLE', 'all')).toLowerCase();
@@ -236,6 +257,10 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     mfromSubdomain: label(env, 'MFROM_SUBDOMAIN', 'sl'),
     trackPrefix: label(env, 'TRACK_PREFIX', 'track'),
     trackMerge: trackMerge(env),
+    trackingBaseUrl: trackingBase(env),
+    trackingScheme: str(env, 'TRACKING_SCHEME', 'https') === 'http' ? 'http' : 'https',
+    machineHitSeconds: int(env, 'MACHINE_HIT_SECONDS', 2, 0, 3600),
+    sendEmailFullList: ['1', 'true', 'yes'].includes(str(env, 'SENDEMAIL_FULL_LIST', str(env, 'EMAILGATEWAY_SENDEMAIL_FULL_LIST', '0')).toLowerCase()),
     dkimSelector: label(env, 'DKIM_SELECTOR', 'key1'),
     dmarcRecord: str(env, 'DMARC_RECORD', 'v=DMARC1; p=none'),
     dnsServers,

@@ -65,13 +65,19 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
       .update({ status: 'sending', lease_until: now + config.leaseSeconds * 1000, lease_owner: owner, updated_at: now });
     if (!leased) return; // done, cancelled, not yet due, or another worker holds it
     const d = await db('deliveries').where({ id: deliveryId }).first();
-    const [message, domain] = await Promise.all([db('messages').where({ id: d.message_id }).first('mime'), domainOf(Number(d.domain_id))]);
+    // A personalised or tracked copy rides on its delivery row; otherwise the message's MIME is sent.
+    const own = d.mime ?? null;
+    const [message, domain] = await Promise.all([
+      own ? db('messages').where({ id: d.message_id }).first('id') : db('messages').where({ id: d.message_id }).first('mime'),
+      domainOf(Number(d.domain_id)),
+    ]);
     if (!message || !domain) {
       await db('deliveries').where({ id: deliveryId }).update({ status: 'failed', lease_until: null, finished_at: now, last_reply: 'message or domain no longer exists', updated_at: now });
       return;
     }
     const from = verpAddress(secret, Number(d.id), composeHosts(domain, config).mfromHost);
-    const raw = Buffer.isBuffer(message.mime) ? message.mime : Buffer.from(message.mime);
+    const body = own ?? message.mime;
+    const raw = Buffer.isBuffer(body) ? body : Buffer.from(body);
     const outcome = await transports.send({ from, to: d.recipient }, raw, dkimFor(domain));
     const done = Date.now();
     const attempts = Number(d.attempts) + 1;

@@ -9,6 +9,8 @@ import { reserveQuota } from './quota';
 import type { Problem, SendRequest } from './send-request';
 import { enqueueDeliveries } from '../delivery/enqueue';
 import { EventInput, recordEvents } from '../events/record';
+import { actionExists, journeyExists, listExists, subscriberFor, SubscriberContext, TemplateContent, templateFor } from '../lists/api';
+import { buildVariant, Content, LinkTable, needsVariants, trackingPlan } from '../tracking/apply';
 
 export interface Sender {
   user: UserRow;
@@ -19,15 +21,34 @@ export interface Sender {
 
 export type Accepted = { ok: true; messageId: string } | { ok: false; problems: Problem[] };
 
+export interface PreparedRecipient {
+  email: string;
+  kind: 'to' | 'cc' | 'bcc';
+  /** Set when the recipient's copy is tracked or carries a Link:Unsubscribe. */
+  trackId?: string | null;
+  /** The recipient's own MIME when it differs from the message's (personalised or tracked copies). */
+  mime?: Buffer;
+}
+
 export interface Prepared {
   messageId: string;
   message: Record<string, unknown>;
-  recipients: { email: string; kind: 'to' | 'cc' | 'bcc' }[];
+  recipients: PreparedRecipient[];
   dropped: string[];
   scheduled: boolean;
+  /** Tracked link targets by index (tracked_links rows). */
+  links?: string[];
 }
 
-/** Checks of the sender's state against the request: account, domain, From, references. */
+/** What a request refers to, resolved before preparing it (template content, personalization subscriber). */
+export interface SendRefs {
+  template?: TemplateContent | null;
+  subscriber?: SubscriberContext | null;
+  /** A TargetListID send: the unsubscribe link and headers are always added. */
+  listSend?: boolean;
+}
+
+/** Checks of the sender's state against the request: account, domain, From. */
 function check(sender: Sender, req: SendRequest): Problem[] {
   const problems: Problem[] = [];
   if (!isEnabled(sender.user)) problems.push({ code: 12, message: 'Invalid or deactivated user account' });
@@ -39,19 +60,54 @@ function check(sender: Sender, req: SendRequest): Problem[] {
   if (req.from.email && fromDomain !== sender.domain.domain) {
     problems.push({ code: 3, message: `From address must be on ${sender.domain.domain}` });
   }
-  // Lists, templates and journeys arrive with their own issue; until then no such id resolves.
-  const unresolved: [keyof SendRequest, number, string][] = [
-    ['templateId', 15, 'TemplateID'],
-    ['targetListId', 16, 'TargetListID'],
-    ['listId', 35, 'ListID'],
-    ['subscriberId', 36, 'SubscriberID'],
-    ['journeyId', 37, 'JourneyID'],
-    ['actionId', 38, 'ActionID'],
-  ];
-  for (const [key, code, name] of unresolved) {
-    if (req[key] !== undefined) problems.push({ code, message: `Invalid ${name}: ${req[key]} does not exist` });
-  }
   return problems;
+}
+
+/**
+ * Resolves TemplateID, ListID/SubscriberID and JourneyID/ActionID against the sender's account (another
+ * account's ids do not resolve): codes 15, 35, 36, 37, 38.
+ */
+export async function resolveRefs(services: Services, sender: Sender, req: SendRequest): Promise<{ refs: SendRefs; problems: Problem[] }> {
+  const db = services.db;
+  const uid = sender.user.id;
+  const problems: Problem[] = [];
+  const refs: SendRefs = {};
+  if (req.templateId !== undefined) {
+    refs.template = await templateFor(db, uid, req.templateId);
+    if (!refs.template) problems.push({ code: 15, message: `Invalid TemplateID: ${req.templateId} does not exist` });
+  }
+  if (req.subscriberId !== undefined && req.listId === undefined) {
+    problems.push({ code: 36, message: `Invalid SubscriberID: ${req.subscriberId} does not exist without its ListID` });
+  } else if (req.listId !== undefined) {
+    if (!(await listExists(db, uid, req.listId))) problems.push({ code: 35, message: `Invalid ListID: ${req.listId} does not exist` });
+    else if (req.subscriberId !== undefined) {
+      refs.subscriber = await subscriberFor(db, uid, req.listId, req.subscriberId);
+      if (!refs.subscriber) problems.push({ code: 36, message: `Invalid SubscriberID: ${req.subscriberId} does not exist on list ${req.listId}` });
+    }
+  }
+  if (req.journeyId !== undefined && !(await journeyExists(db, uid, req.journeyId))) {
+    problems.push({ code: 37, message: `Invalid JourneyID: ${req.journeyId} does not exist` });
+  }
+  if (req.actionId !== undefined && !(await actionExists(db, uid, req.journeyId, req.actionId))) {
+    problems.push({ code: 38, message: `Invalid ActionID: ${req.actionId} does not exist` });
+  }
+  return { refs, problems };
+}
+
+/** Subject and bodies after the template: request fields win, the template fills what the request left out. */
+function contentOf(req: SendRequest, refs: SendRefs): { content: Content; problems: Problem[] } {
+  const t = refs.template;
+  const content: Content = {
+    subject: req.subject || t?.subject || '',
+    html: req.html ?? (t?.html || undefined),
+    text: req.text ?? (t?.text || undefined),
+  };
+  const problems: Problem[] = [];
+  if (t) {
+    if (!content.subject.trim()) problems.push({ code: 8, message: 'Missing Subject: neither the request nor the template has one' });
+    if (!content.html && !content.text) problems.push({ code: 10, message: 'Missing HTMLContent: neither the request nor the template has content' });
+  }
+  return { content, problems };
 }
 
 function recipientsOf(req: SendRequest): { email: string; kind: 'to' | 'cc' | 'bcc' }[] {
@@ -65,33 +121,56 @@ function recipientsOf(req: SendRequest): { email: string; kind: 'to' | 'cc' | 'b
   return all.filter((r) => !seen.has(r.email.toLowerCase()) && seen.add(r.email.toLowerCase()));
 }
 
-async function prepare(services: Services, sender: Sender, req: SendRequest, now: number, suppressed: Set<string>): Promise<Prepared | Problem[]> {
-  const problems = check(sender, req);
+async function prepare(services: Services, sender: Sender, req: SendRequest, refs: SendRefs, now: number, suppressed: Set<string>): Promise<Prepared | Problem[]> {
+  const { content, problems: contentProblems } = contentOf(req, refs);
+  const problems = [...check(sender, req), ...contentProblems];
   if (problems.length) return problems;
   const unique = recipientsOf(req);
-  const recipients = unique.filter((r) => !suppressed.has(r.email.toLowerCase()));
+  const recipients: PreparedRecipient[] = unique.filter((r) => !suppressed.has(r.email.toLowerCase()));
   if (!recipients.length) {
     return [{ code: 14, message: `Email address is in the suppression list: ${unique.map((r) => r.email.toLowerCase()).join(', ')}` }];
   }
   const messageIdHeader = newMessageIdHeader(sender.domain.domain);
-  const mime = await composeMime({
-    from: req.from,
-    to: req.to,
-    cc: req.cc,
-    replyTo: req.replyTo,
-    subject: req.subject,
-    html: req.html,
-    text: req.text,
-    headers: req.headers,
-    attachments: req.attachments,
-    messageIdHeader,
-    date: new Date(req.sendAt ?? now),
-  });
+  const compose = (c: Content, extraHeaders: Record<string, string>) =>
+    composeMime({
+      from: req.from,
+      to: req.to,
+      cc: req.cc,
+      replyTo: req.replyTo,
+      subject: c.subject,
+      html: c.html,
+      text: c.text,
+      headers: { ...req.headers, ...extraHeaders },
+      attachments: req.attachments,
+      messageIdHeader,
+      date: new Date(req.sendAt ?? now),
+    });
+  const plan = trackingPlan(sender.domain, req, !!refs.listSend);
+  let mime: Buffer;
+  let links: LinkTable | undefined;
+  let subject = content.subject;
+  if (!needsVariants(plan, content)) {
+    mime = await compose(content, {});
+  } else {
+    // Each recipient gets its own copy (own tracking id, own unsubscribe link, personal tags); the first
+    // copy is the message's MIME, the others ride on their delivery rows.
+    links = new LinkTable();
+    const fieldsFor = (email: string) => refs.subscriber?.fields ?? { EmailAddress: email };
+    const variants = recipients.map((r) => buildVariant({ config: services.config, domain: sender.domain, plan, content, fields: fieldsFor(r.email), links: links! }));
+    const mimes = await Promise.all(variants.map((v) => compose(v, v.headers)));
+    recipients.forEach((r, i) => {
+      r.trackId = variants[i].trackId;
+      if (i > 0) r.mime = mimes[i];
+    });
+    mime = mimes[0];
+    subject = variants[0].subject;
+  }
   const messageId = crypto.randomUUID();
   return {
     messageId,
     scheduled: req.sendAt !== undefined,
     recipients,
+    links: links?.urls,
     dropped: unique.filter((r) => suppressed.has(r.email.toLowerCase())).map((r) => r.email),
     message: {
       id: messageId,
@@ -100,15 +179,39 @@ async function prepare(services: Services, sender: Sender, req: SendRequest, now
       api_key_id: sender.apiKeyId,
       source: sender.source,
       from_email: req.from.email,
-      subject: req.subject,
+      subject: subject.slice(0, 998),
       tags: JSON.stringify(req.tags),
       message_id_header: messageIdHeader,
       mime,
       mime_size: mime.length,
       send_at: req.sendAt ?? null,
+      template_id: refs.template?.id ?? null,
+      list_id: refs.subscriber?.listId ?? req.listId ?? null,
+      subscriber_id: refs.subscriber?.id ?? null,
+      journey_id: req.journeyId ?? null,
+      action_id: req.actionId ?? null,
       created_at: now,
     },
   };
+}
+
+/** Multi-row insert batches of at most `rows` rows and about `bytes` bytes (MySQL's packet limit). */
+function chunksOf<T>(items: T[], rows: number, bytes: number, size: (t: T) => number): T[][] {
+  const out: T[][] = [];
+  let cur: T[] = [];
+  let curBytes = 0;
+  for (const it of items) {
+    const b = size(it);
+    if (cur.length && (cur.length >= rows || curBytes + b > bytes)) {
+      out.push(cur);
+      cur = [];
+      curBytes = 0;
+    }
+    cur.push(it);
+    curBytes += b;
+  }
+  if (cur.length) out.push(cur);
+  return out;
 }
 
 /**
@@ -121,7 +224,7 @@ export async function persistPrepared(services: Services, sender: Sender, ok: Pr
   const undoQuota = await reserveQuota(services.db, sender.user, total, now);
   if (!undoQuota) return false;
   const within = await services.db.transaction(async (trx) => {
-    for (let i = 0; i < ok.length; i += 200) await trx('messages').insert(ok.slice(i, i + 200).map((p) => p.message));
+    for (const chunk of chunksOf(ok.map((p) => p.message), 200, 4 << 20, (m) => Number(m.mime_size))) await trx('messages').insert(chunk);
     const deliveryRows = ok.flatMap((p) =>
       p.recipients.map((r) => ({
         message_id: p.messageId,
@@ -135,9 +238,13 @@ export async function persistPrepared(services: Services, sender: Sender, ok: Pr
         next_attempt_at: (p.message.send_at as number | null) ?? now,
         created_at: now,
         updated_at: now,
+        track_id: r.trackId ?? null,
+        mime: r.mime ?? null,
       })),
     );
-    for (let i = 0; i < deliveryRows.length; i += 500) await trx('deliveries').insert(deliveryRows.slice(i, i + 500));
+    for (const chunk of chunksOf(deliveryRows, 500, 4 << 20, (r) => r.mime?.length ?? 0)) await trx('deliveries').insert(chunk);
+    const linkRows = ok.flatMap((p) => (p.links ?? []).map((url, idx) => ({ message_id: p.messageId, idx, url })));
+    for (let i = 0; i < linkRows.length; i += 500) await trx('tracked_links').insert(linkRows.slice(i, i + 500));
     const ids = await trx('deliveries')
       .whereIn('message_id', ok.map((p) => p.messageId))
       .select('id', 'message_id', 'recipient', 'status');
@@ -177,11 +284,14 @@ export const QUOTA_PROBLEM: Problem = { code: 17, message: 'Email sending limit 
  * Accepts API requests: validates each against the sender's state, composes its MIME and persists the
  * accepted ones together. Suppressed recipients among others are dropped; all suppressed → code 14.
  */
-export async function acceptMessages(services: Services, sender: Sender, reqs: SendRequest[]): Promise<Accepted[]> {
+export async function acceptMessages(services: Services, sender: Sender, reqs: SendRequest[], given?: SendRefs[]): Promise<Accepted[]> {
   const now = Date.now();
+  const resolved = given ? given.map((refs) => ({ refs, problems: [] as Problem[] })) : await Promise.all(reqs.map((r) => resolveRefs(services, sender, r)));
   // One suppression lookup for every recipient of every message.
   const suppressed = await suppressedAmong(services.db, sender.domain.id, reqs.flatMap((r) => recipientsOf(r).map((x) => x.email)));
-  const prepared = await Promise.all(reqs.map((r) => prepare(services, sender, r, now, suppressed)));
+  const prepared = await Promise.all(
+    reqs.map((r, i) => (resolved[i].problems.length ? resolved[i].problems : prepare(services, sender, r, resolved[i].refs, now, suppressed))),
+  );
   const ok = prepared.filter((p): p is Prepared => !Array.isArray(p));
   if (ok.length && !(await persistPrepared(services, sender, ok, now))) {
     return prepared.map((p) => ({ ok: false as const, problems: Array.isArray(p) ? p : [QUOTA_PROBLEM] }));

@@ -33,6 +33,7 @@ export const SEND_ERRORS: Record<number, string> = {
   36: 'Invalid SubscriberID',
   37: 'Invalid JourneyID',
   38: 'Invalid ActionID',
+  39: 'TargetListID recipients could not be resolved',
   40: 'Invalid Tags',
   41: 'Invalid Headers',
   42: 'Invalid Attachments',

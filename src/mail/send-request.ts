@@ -173,17 +173,23 @@ function flag(v: unknown, field: string, out: Problem[]): boolean | undefined {
  */
 export function parseSendRequest(p: Raw, opts: { maxAttachmentBytes: number; now: number }): { req: SendRequest; problems: Problem[] } {
   const out: Problem[] = [];
+  // With a TemplateID the template supplies Subject and content; request fields override it.
+  const templated = p.templateid !== undefined && p.templateid !== null && p.templateid !== '';
   const subject = typeof p.subject === 'string' ? p.subject : '';
-  if (!subject.trim()) out.push({ code: 8, message: 'Missing Subject' });
+  if (!subject.trim()) {
+    if (!templated) out.push({ code: 8, message: 'Missing Subject' });
+  }
   else if (/[\r\n]/.test(subject) || subject.length > 998) out.push({ code: 8, message: 'Subject must be one line of at most 998 characters' });
 
   const ct = typeof p.contenttype === 'string' ? p.contenttype.trim().toLowerCase() : '';
-  if (!ct) out.push({ code: 9, message: 'Missing ContentType' });
+  if (!ct) {
+    if (!templated) out.push({ code: 9, message: 'Missing ContentType' });
+  }
   else if (ct !== 'html' && ct !== 'plain') out.push({ code: 9, message: 'ContentType must be html or plain' });
   const html = typeof p.htmlcontent === 'string' && p.htmlcontent !== '' ? p.htmlcontent : undefined;
   const text = typeof p.plaincontent === 'string' && p.plaincontent !== '' ? p.plaincontent : undefined;
-  if (ct === 'html' && !html && p.templateid === undefined) out.push({ code: 10, message: 'Missing HTMLContent' });
-  if (ct === 'plain' && !text && p.templateid === undefined) out.push({ code: 11, message: 'Missing PlainContent' });
+  if (ct === 'html' && !html && !templated) out.push({ code: 10, message: 'Missing HTMLContent' });
+  if (ct === 'plain' && !text && !templated) out.push({ code: 11, message: 'Missing PlainContent' });
 
   let from: Address = { name: '', email: '' };
   const f = p.from as Raw | undefined;
@@ -239,7 +245,7 @@ export function parseSendRequest(p: Raw, opts: { maxAttachmentBytes: number; now
   return {
     req: {
       subject,
-      html: ct === 'html' ? html : undefined,
+      html: ct === 'plain' ? undefined : html,
       text,
       from,
       to,

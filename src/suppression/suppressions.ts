@@ -17,11 +17,15 @@ export async function suppressedAmong(db: Db, domainId: number, emails: string[]
 
 /** Adds (or keeps) an entry; the first reason recorded for an address stays. Returns true when it was new. */
 export async function addSuppression(db: Db, domainId: number, email: string, reason: SuppressionReason, detail = ''): Promise<boolean> {
-  const inserted = await db('suppressions')
+  // Whether a row was added is read before the insert: SQLite's "inserted id" after an ignored insert is the
+  // connection's previous one, so the insert's answer cannot tell.
+  const existing = await db('suppressions').where({ domain_id: domainId, email: email.toLowerCase() }).first('id');
+  if (existing) return false;
+  await db('suppressions')
     .insert({ domain_id: domainId, email: email.toLowerCase(), reason, detail: detail.slice(0, 1000), created_at: Date.now() })
     .onConflict(['domain_id', 'email'])
     .ignore();
-  return Array.isArray(inserted) ? inserted.length > 0 && Number(inserted[0]) > 0 : Boolean(inserted);
+  return true;
 }
 
 export function presentSuppression(row: { id: number; email: string; reason: string; detail: string; created_at: number }) {

@@ -146,7 +146,7 @@ describe('delivery outcomes through a relay that answers per recipient', () => {
     expect(body.Status).toBe('bounced');
     expect(body.Recipients[0]).toMatchObject({ Status: 'bounced', BounceClass: 'hard', Attempts: 1, LastReply: reply, NextAttemptAt: null });
     expect(eventNames(body)).toEqual(['queued', 'bounced']);
-    expect(body.Recipients[0].Events[1].Data).toEqual({ recipient: to, smtp_reply: reply, bounce_class: 'hard', attempts: 1 });
+    expect(body.Recipients[0].Events[1].Data).toEqual({ recipient: to, smtp_reply: reply, bounce_class: 'hard', attempts: 1, seconds: expect.any(Number) });
 
     await waitFor(async () => (await h.services.db('suppressions').where({ domain_id: s.domainId })).length > 0, 5000, 'the suppression row');
     const suppressed = await h.services.db('suppressions').where({ domain_id: s.domainId });
@@ -348,7 +348,7 @@ describe('DELIVERY_MAX_AGE_SECONDS', () => {
     expect(names.slice(1, -1).length).toBeGreaterThanOrEqual(1);
     expect(names.slice(1, -1).every((n: string) => n === 'deferred')).toBe(true);
     expect(r.Attempts).toBe(names.length - 1);
-    expect(r.Events[names.length - 1].Data).toEqual({ recipient: to, smtp_reply: '451 4.3.0 Temporary local problem', bounce_class: 'soft', attempts: r.Attempts });
+    expect(r.Events[names.length - 1].Data).toEqual({ recipient: to, smtp_reply: '451 4.3.0 Temporary local problem', bounce_class: 'soft', attempts: r.Attempts, seconds: expect.any(Number) });
 
     // No attempt after the failure.
     const tries = script.times(to).length;

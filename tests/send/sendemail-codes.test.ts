@@ -280,7 +280,9 @@ describe('unresolvable references: codes 15, 16, 35, 36, 37, 38', () => {
   ];
   for (const [param, code, name] of cases) {
     it(`answers ${code} for a ${param} that does not exist`, async () => {
-      await expectErrors(await send(basic({ [param]: 5 })), 400, [{ Code: code, Message: `Invalid ${name}: 5 does not exist` }]);
+      // SubscriberID resolves within its ListID; alone it cannot resolve.
+      const message = param === 'SubscriberID' ? 'Invalid SubscriberID: 5 does not exist without its ListID' : `Invalid ${name}: 5 does not exist`;
+      await expectErrors(await send(basic({ [param]: 5 })), 400, [{ Code: code, Message: message }]);
     });
     it(`answers ${code} for a ${param} that is not a positive integer`, async () => {
       await expectErrors(await send(basic({ [param]: 'abc' })), 400, [{ Code: code, Message: `Invalid ${name}` }]);

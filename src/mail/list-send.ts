@@ -1,0 +1,58 @@
+import type { Services } from '../command';
+import { listExists, subscribedMembers, SubscriberContext } from '../lists/api';
+import { acceptMessages, QUOTA_PROBLEM, resolveRefs, Sender } from './accept';
+import type { Problem, SendRequest } from './send-request';
+
+/** Members per page, as upstream: the default send takes the first page only. */
+export const LIST_PAGE = 250;
+
+export type ListSendResult = { ok: true; messageIds: string[] } | { ok: false; problems: Problem[]; status?: number };
+
+function displayName(s: SubscriberContext): string {
+  return [s.fields.FirstName, s.fields.LastName].filter((x) => x && x.trim()).join(' ').replace(/[\r\n]/g, ' ').slice(0, 200);
+}
+
+/**
+ * A TargetListID send: one message per subscribed, unsuppressed member, each personalised with that member,
+ * one MessageID per recipient. By default the first 250 members ordered by email (upstream's behaviour);
+ * SENDEMAIL_FULL_LIST=1 pages through the whole list by SubscriberID, 250 at a time, each page committed on its
+ * own. A failure to read the list answers 39 (HTTP 502). If the quota runs out after some pages were
+ * accepted, the pages already accepted stand and their ids are returned.
+ */
+export async function acceptListSend(services: Services, sender: Sender, req: SendRequest): Promise<ListSendResult> {
+  const listId = req.targetListId!;
+  const { refs, problems } = await resolveRefs(services, sender, { ...req, listId: undefined, subscriberId: undefined });
+  if (!(await listExists(services.db, sender.user.id, listId))) problems.push({ code: 16, message: `Invalid TargetListID: ${listId} does not exist` });
+  else if (req.to.length || req.cc.length || req.bcc.length) problems.push({ code: 16, message: 'TargetListID sends to the list: leave To, CC and BCC empty' });
+  if (problems.length) return { ok: false, problems };
+
+  const ids: string[] = [];
+  let afterId = 0;
+  for (;;) {
+    let members: SubscriberContext[];
+    try {
+      members = services.config.sendEmailFullList
+        ? await subscribedMembers(services.db, listId, sender.domain.id, { order: 'id', limit: LIST_PAGE, afterId })
+        : await subscribedMembers(services.db, listId, sender.domain.id, { order: 'email', limit: LIST_PAGE });
+    } catch (err) {
+      services.logger.error('list recipients could not be resolved', { listId, error: (err as Error).message });
+      return { ok: false, problems: [{ code: 39, message: `Recipients of list ${listId} could not be resolved; nothing was sent` }], status: 502 };
+    }
+    if (!members.length) break;
+    const reqs = members.map((m) => ({ ...req, to: [{ name: displayName(m), email: m.email }], listId, subscriberId: m.id }));
+    const accepted = await acceptMessages(services, sender, reqs, members.map((m) => ({ ...refs, subscriber: m, listSend: true })));
+    const failed = accepted.find((a) => !a.ok);
+    if (failed && !failed.ok) {
+      // Sender-level problems (account, domain, From, content, quota) fail every message alike.
+      if (ids.length && failed.problems.some((p) => p.code === QUOTA_PROBLEM.code)) {
+        services.logger.warn('list send stopped at the sending limit', { listId, accepted: ids.length });
+        break;
+      }
+      if (accepted.every((a) => !a.ok)) return { ok: false, problems: failed.problems };
+    }
+    for (const a of accepted) if (a.ok) ids.push(a.messageId);
+    if (!services.config.sendEmailFullList || members.length < LIST_PAGE) break;
+    afterId = members[members.length - 1].id;
+  }
+  return { ok: true, messageIds: ids };
+}

@@ -1,0 +1,78 @@
+import escapeHtml from 'escape-html';
+
+/**
+ * Personalization tags, Octeth syntax:
+ *   {{ Subscriber:FirstName }}            value, HTML-escaped in HTML bodies
+ *   {{{ Link:Unsubscribe }}}              value unescaped (subscriber-supplied values are still escaped, see below)
+ *   {{ Subscriber:FirstName|"there" }}    fallback when the value is missing or empty
+ *   {{ upper Subscriber:FirstName }}      helpers: upper, lower, capitalize
+ *   %Subscriber:FirstName%                legacy syntax, no fallback
+ * Tag names are case-sensitive. Only Postern's namespaces (Subscriber, Link, User, Random, List) and
+ * MFROMDomain are tags; any other `{{ … }}` text is left alone, so mail that shows template code still can.
+ * A tag that does not resolve renders its fallback or nothing, never itself. Subscriber values can be written
+ * by anyone through the unauthenticated subscriber.subscribe, so in HTML they are always escaped, also inside
+ * triple braces: only Postern's own values (links, MFROMDomain) are emitted raw.
+ * (Handlebars, Mustache and Liquid cannot parse `Subscriber:X|"fallback"` or `%Tag%`, hence this renderer.)
+ */
+export interface TagContext {
+  /** Subscriber fields: EmailAddress, SubscriberID, ListID, custom fields by alias and CustomField<ID>. */
+  subscriber: Record<string, string>;
+  /** Link:<Name> values, e.g. Unsubscribe. */
+  links: Record<string, string>;
+  mfromDomain: string;
+}
+
+export type RenderMode = 'html' | 'text' | 'header';
+
+const NAME = '(?:(?:Subscriber|Link|User|Random|List):[A-Za-z0-9_]+|MFROMDomain)';
+const FALLBACK = '(?:\\s*\\|\\s*"((?:[^"\\\\]|\\\\.)*)")?';
+const HELPER = '(?:([a-z]+)\\s+)?';
+const TRIPLE = new RegExp(`\\{\\{\\{\\s*${HELPER}(${NAME})${FALLBACK}\\s*\\}\\}\\}`, 'g');
+const DOUBLE = new RegExp(`\\{\\{\\s*${HELPER}(${NAME})${FALLBACK}\\s*\\}\\}`, 'g');
+const LEGACY = new RegExp(`%(${NAME})%`, 'g');
+const ANY = new RegExp(`${TRIPLE.source}|${DOUBLE.source}|${LEGACY.source}`);
+
+export function hasTags(s: string | undefined): boolean {
+  return !!s && ANY.test(s);
+}
+
+export function usesTag(s: string | undefined, name: string): boolean {
+  if (!s) return false;
+  for (const re of [TRIPLE, DOUBLE, LEGACY]) {
+    for (const m of s.matchAll(re)) if ((re === LEGACY ? m[1] : m[2]) === name) return true;
+  }
+  return false;
+}
+
+function lookup(name: string, ctx: TagContext): { value: string | undefined; ours: boolean } {
+  if (name === 'MFROMDomain') return { value: ctx.mfromDomain, ours: true };
+  const [ns, key] = name.split(':');
+  if (ns === 'Subscriber') return { value: Object.prototype.hasOwnProperty.call(ctx.subscriber, key) ? ctx.subscriber[key] : undefined, ours: false };
+  if (ns === 'Link') return { value: Object.prototype.hasOwnProperty.call(ctx.links, key) ? ctx.links[key] : undefined, ours: true };
+  return { value: undefined, ours: false };
+}
+
+function applyHelper(helper: string | undefined, v: string): string {
+  if (helper === 'upper') return v.toUpperCase();
+  if (helper === 'lower') return v.toLowerCase();
+  if (helper === 'capitalize') return v.charAt(0).toUpperCase() + v.slice(1);
+  return v;
+}
+
+function out(v: string, mode: RenderMode, escape: boolean): string {
+  if (mode === 'header') return v.replace(/[\r\n]+/g, ' ');
+  return mode === 'html' && escape ? escapeHtml(v) : v;
+}
+
+export function renderTags(input: string, ctx: TagContext, mode: RenderMode): string {
+  if (!input || !ANY.test(input)) return input;
+  const resolve = (helper: string | undefined, name: string, fallback: string | undefined, raw: boolean) => {
+    const { value, ours } = lookup(name, ctx);
+    if (value !== undefined && value !== '') return out(applyHelper(helper, value), mode, !(raw && ours));
+    return out((fallback ?? '').replace(/\\(.)/g, '$1'), mode, !raw);
+  };
+  return input
+    .replace(TRIPLE, (_m, helper, name, fallback) => resolve(helper, name, fallback, true))
+    .replace(DOUBLE, (_m, helper, name, fallback) => resolve(helper, name, fallback, false))
+    .replace(LEGACY, (_m, name) => resolve(undefined, name, undefined, false));
+}

@@ -1,0 +1,84 @@
+import { parse } from 'parse5';
+import escapeHtml from 'escape-html';
+
+/**
+ * Rewrites an HTML body for tracking with a real HTML parser (parse5, with source offsets): only the `href`
+ * attributes of tracked links change and the pixel/footer are inserted; every other byte stays as written.
+ */
+export interface RewriteOptions {
+  /** URL that replaces link number `idx`; null = leave links alone. */
+  clickUrl: ((idx: number) => string) | null;
+  /** Index of a link target within the message (the same URL gets the same index). */
+  indexOf: (url: string) => number;
+  /** Open pixel URL, or null for no pixel. */
+  pixelUrl: string | null;
+  /** HTML inserted before </body> (e.g. an unsubscribe link), or null. */
+  footerHtml: string | null;
+  /** Links already pointing here (our own unsubscribe links) are never wrapped. */
+  ownBase: string;
+}
+
+interface Edit {
+  start: number;
+  end: number;
+  text: string;
+}
+
+type Node = {
+  nodeName: string;
+  tagName?: string;
+  attrs?: { name: string; value: string }[];
+  childNodes?: Node[];
+  content?: Node;
+  sourceCodeLocation?: {
+    startOffset: number;
+    endOffset: number;
+    attrs?: Record<string, { startOffset: number; endOffset: number }>;
+    endTag?: { startOffset: number; endOffset: number };
+  } | null;
+};
+
+const NO_TRACK_CLASS = /(^|\s)(no-link-track|notrack|no-track)(\s|$)/i;
+
+/** Absolute http(s) targets only: mailto:, tel:, fragments, relative and script links are never rewritten. */
+export function isTrackableHref(href: string): boolean {
+  return /^https?:\/\/[^\s/?#]+/i.test(href.trim());
+}
+
+function noTrack(attrs: { name: string; value: string }[]): boolean {
+  return attrs.some((a) => a.name === 'data-notrack' || a.name === 'data-no-track' || a.name === 'notrack' || (a.name === 'class' && NO_TRACK_CLASS.test(a.value)));
+}
+
+export function rewriteHtml(html: string, opts: RewriteOptions): string {
+  const doc = parse(html, { sourceCodeLocationInfo: true }) as unknown as Node;
+  const edits: Edit[] = [];
+  let body: Node | null = null;
+  let htmlEl: Node | null = null;
+
+  const walk = (node: Node) => {
+    if (node.tagName === 'body') body = node;
+    if (node.tagName === 'html') htmlEl = node;
+    if (opts.clickUrl && (node.tagName === 'a' || node.tagName === 'area') && node.attrs && node.sourceCodeLocation?.attrs?.href) {
+      const href = node.attrs.find((a) => a.name === 'href')?.value ?? '';
+      if (isTrackableHref(href) && !noTrack(node.attrs) && !href.trim().startsWith(`${opts.ownBase}/`)) {
+        const loc = node.sourceCodeLocation.attrs.href;
+        edits.push({ start: loc.startOffset, end: loc.endOffset, text: `href="${escapeHtml(opts.clickUrl(opts.indexOf(href.trim())))}"` });
+      }
+    }
+    for (const child of node.childNodes ?? []) walk(child);
+    if (node.content) walk(node.content);
+  };
+  walk(doc);
+
+  const inserts = `${opts.footerHtml ?? ''}${opts.pixelUrl ? `<img src="${escapeHtml(opts.pixelUrl)}" width="1" height="1" alt="" style="display:block;width:1px;height:1px;border:0" />` : ''}`;
+  if (inserts) {
+    const b = body as Node | null;
+    const h = htmlEl as Node | null;
+    const at = b?.sourceCodeLocation?.endTag?.startOffset ?? h?.sourceCodeLocation?.endTag?.startOffset ?? html.length;
+    edits.push({ start: at, end: at, text: inserts });
+  }
+  edits.sort((x, y) => y.start - x.start);
+  let out = html;
+  for (const e of edits) out = out.slice(0, e.start) + e.text + out.slice(e.end);
+  return out;
+}

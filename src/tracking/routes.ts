@@ -1,0 +1,156 @@
+import express, { Request, Response } from 'express';
+import escapeHtml from 'escape-html';
+import type { Services } from '../command';
+import { recordEvents } from '../events/record';
+import { markUnsubscribed } from '../lists/api';
+import { addSuppression } from '../suppression/suppressions';
+import { judgeHit } from './machine';
+import { readToken, trackingSecret } from './tokens';
+
+/** The 1×1 transparent GIF. */
+export const PIXEL = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64');
+
+const NO_CACHE = {
+  'Cache-Control': 'no-store, no-cache, must-revalidate, private, max-age=0',
+  Pragma: 'no-cache',
+  Expires: '0',
+};
+
+interface Tracked {
+  id: number;
+  message_id: string;
+  domain_id: number;
+  user_id: number;
+  recipient: string;
+  finished_at: number | null;
+  status: string;
+}
+
+function page(title: string, body: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="robots" content="noindex"><title>${escapeHtml(title)}</title>
+<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#222}button{font-size:1rem;padding:.6rem 1.2rem;cursor:pointer}</style></head><body>${body}</body></html>`;
+}
+
+/**
+ * Tracking endpoints on the api role: GET /t/o/<token>.gif (open pixel), GET /t/c/<token> (click: 302 to the
+ * stored link after the signature check — a bad token never redirects), GET/HEAD /t/u/<token> (unsubscribe
+ * confirmation page), POST /t/u/<token> (RFC 8058 one-click unsubscribe).
+ */
+export function trackingRoutes(services: Services): express.Router {
+  const router = express.Router();
+  const secret = trackingSecret(services.config);
+  const { db, config, logger } = services;
+
+  async function deliveryOf(trackId: string): Promise<Tracked | undefined> {
+    return db('deliveries').where({ track_id: trackId }).first('id', 'message_id', 'domain_id', 'user_id', 'recipient', 'finished_at', 'status');
+  }
+
+  function hitData(req: Request, d: Tracked, now: number) {
+    const ua = String(req.headers['user-agent'] ?? '').slice(0, 500);
+    const deliveredAt = d.finished_at === null ? null : Number(d.finished_at);
+    const verdict = judgeHit(ua, d.status === 'delivered' ? deliveredAt : null, now, config.machineHitSeconds);
+    return { recipient: d.recipient, ip: req.ip ?? '', user_agent: ua, machine: verdict.machine, machine_reason: verdict.reason, proxy: verdict.proxy };
+  }
+
+  /** Records an open (and, for a click, the click); `unique` marks the first of each per delivery. */
+  async function recordHit(d: Tracked, kind: 'opened' | 'clicked', data: Record<string, unknown>, now: number) {
+    await db.transaction(async (trx) => {
+      const base = { message_id: d.message_id, delivery_id: Number(d.id), domain_id: Number(d.domain_id), user_id: Number(d.user_id), created_at: now };
+      const events = [];
+      const firstOpen = (await trx('deliveries').where({ id: d.id }).whereNull('first_opened_at').update({ first_opened_at: now })) > 0;
+      if (kind === 'opened') events.push({ ...base, type: 'opened', data: { ...data, unique: firstOpen } });
+      else {
+        // A click proves the mail was opened: the first click without an open records that open too.
+        if (firstOpen) events.push({ ...base, type: 'opened', data: { ...data, unique: true, implied_by_click: true } });
+        const firstClick = (await trx('deliveries').where({ id: d.id }).whereNull('first_clicked_at').update({ first_clicked_at: now })) > 0;
+        events.push({ ...base, type: 'clicked', data: { ...data, unique: firstClick } });
+      }
+      await recordEvents(trx, events);
+    });
+  }
+
+  router.get('/t/o/:file', async (req: Request, res: Response) => {
+    res.set({ ...NO_CACHE, 'Content-Type': 'image/gif' });
+    const token = String(req.params.file).replace(/\.gif$/, '');
+    const t = readToken(secret, 'o', token);
+    try {
+      const d = t ? await deliveryOf(t.trackId) : undefined;
+      if (d) {
+        const now = Date.now();
+        await recordHit(d, 'opened', hitData(req, d, now), now);
+      }
+    } catch (err) {
+      logger.error('open tracking failed', { error: (err as Error).message });
+    }
+    // The pixel is served whatever happened: a mail client must never show a broken image.
+    res.status(200).send(PIXEL);
+  });
+
+  router.get('/t/c/:token', async (req: Request, res: Response) => {
+    res.set(NO_CACHE);
+    const t = readToken(secret, 'c', String(req.params.token));
+    const d = t ? await deliveryOf(t.trackId) : undefined;
+    const link = d ? await db('tracked_links').where({ message_id: d.message_id, idx: t!.idx }).first('url') : undefined;
+    if (!d || !link || !/^https?:\/\//i.test(link.url)) {
+      res.status(404).type('html').send(page('Link not found', '<h1>Link not found</h1><p>This link is not valid.</p>'));
+      return;
+    }
+    const now = Date.now();
+    try {
+      await recordHit(d, 'clicked', { ...hitData(req, d, now), url: link.url }, now);
+    } catch (err) {
+      logger.error('click tracking failed', { error: (err as Error).message });
+    }
+    res.redirect(302, link.url);
+  });
+
+  async function unsubscribeTarget(req: Request): Promise<Tracked | undefined> {
+    const t = readToken(secret, 'u', String(req.params.token));
+    return t ? deliveryOf(t.trackId) : undefined;
+  }
+
+  const notFound = (res: Response) => res.status(404).type('html').send(page('Link not found', '<h1>Link not found</h1><p>This unsubscribe link is not valid.</p>'));
+
+  router.get('/t/u/:token', async (req: Request, res: Response) => {
+    res.set(NO_CACHE);
+    const d = await unsubscribeTarget(req);
+    if (!d) return void notFound(res);
+    const domain = await db('sender_domains').where({ id: d.domain_id }).first('domain');
+    res.type('html').send(
+      page(
+        'Unsubscribe',
+        `<h1>Unsubscribe</h1><p>Stop mail from <strong>${escapeHtml(domain?.domain ?? '')}</strong> to <strong>${escapeHtml(d.recipient)}</strong>?</p>` +
+          `<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click"><button type="submit">Unsubscribe</button></form>`,
+      ),
+    );
+  });
+
+  router.post('/t/u/:token', express.urlencoded({ extended: false, limit: '4kb' }), async (req: Request, res: Response) => {
+    res.set(NO_CACHE);
+    const d = await unsubscribeTarget(req);
+    if (!d) return void notFound(res);
+    const now = Date.now();
+    await db.transaction(async (trx) => {
+      const added = await addSuppression(trx, Number(d.domain_id), d.recipient, 'unsubscribe', `unsubscribed through message ${d.message_id}`);
+      const message = await trx('messages').where({ id: d.message_id }).first('list_id', 'subscriber_id');
+      let listUpdated = false;
+      if (message?.list_id && message?.subscriber_id) listUpdated = await markUnsubscribed(trx, Number(message.list_id), Number(message.subscriber_id), now);
+      // One event per actual change: repeating the POST (mail clients retry) records nothing new.
+      if (added || listUpdated) {
+        await recordEvents(trx, [
+          {
+            message_id: d.message_id, delivery_id: Number(d.id), domain_id: Number(d.domain_id), user_id: Number(d.user_id), type: 'unsubscribed', created_at: now,
+            data: { recipient: d.recipient, ip: req.ip ?? '', user_agent: String(req.headers['user-agent'] ?? '').slice(0, 500), one_click: String((req.body as Record<string, unknown> | undefined)?.['List-Unsubscribe'] ?? '').toLowerCase() === 'one-click', list_id: message?.list_id ?? null },
+          },
+        ]);
+      }
+    });
+    res.status(200).type('html').send(page('Unsubscribed', `<h1>You are unsubscribed</h1><p>${escapeHtml(d.recipient)} will not receive this mail again.</p>`));
+  });
+
+  router.all(['/t/o/:file', '/t/c/:token', '/t/u/:token'], (_req: Request, res: Response) => {
+    res.status(405).set('Allow', 'GET, HEAD, POST').type('text').send('Method Not Allowed');
+  });
+
+  return router;
+}

@@ -1,0 +1,80 @@
+/**
+ * subscribers.get — a page of one of the caller's lists (SubscriberListID or ListID). SubscriberSegment filters:
+ * All (default), Active/Subscribed, Unsubscribed, Opt-In Pending, Suppressed (on any of the caller's sender
+ * domains). SearchKeyword matches the email address. Each row says whether its address is suppressed.
+ * Errors (scalar): 1 missing list id, 3 invalid list (another user's included), 5 invalid SubscriberSegment,
+ * 6 invalid RecordsPerRequest/RecordsFrom, 7 invalid OrderField/OrderType, 8 invalid SearchKeyword.
+ */
+import type { Knex } from 'knex';
+import { defineCommand } from '../src/command';
+import { CommandError } from '../src/errors';
+import { findOwnedList } from '../src/lists/lists';
+import { fieldsOf, valuesFor } from '../src/lists/fields';
+import { presentSubscriber, STATUS, SubscriberRow, suppressedForOwner } from '../src/lists/subscribers';
+
+const SEGMENTS = new Map<string, string | null>([
+  ['all', null],
+  ['active', STATUS.subscribed],
+  ['subscribed', STATUS.subscribed],
+  ['unsubscribed', STATUS.unsubscribed],
+  ['optinpending', STATUS.pending],
+  ['suppressed', 'suppressed'],
+]);
+const ORDER = new Map([
+  ['emailaddress', 'email'],
+  ['subscriberid', 'id'],
+  ['subscriptiondate', 'subscription_date'],
+]);
+
+export default defineCommand({
+  name: 'subscribers.get',
+  auth: 'user',
+  permission: 'Subscribers.Get',
+  errors: {
+    1: 'Missing SubscriberListID parameter',
+    3: 'Invalid ListID or list does not belong to user',
+    5: 'Invalid SubscriberSegment (All, Active, Unsubscribed, Opt-In Pending or Suppressed)',
+    6: 'Invalid RecordsPerRequest (1-1000) or RecordsFrom (0 or more)',
+    7: 'Invalid OrderField (EmailAddress, SubscriberID, SubscriptionDate) or OrderType (ASC, DESC)',
+    8: 'Invalid SearchKeyword',
+  },
+  async run(p, ctx) {
+    const listId = p.subscriberlistid ?? p.listid;
+    if (listId === undefined) throw new CommandError(1);
+    const segmentKey = String(p.subscribersegment ?? 'All').toLowerCase().replace(/[\s_-]+/g, '');
+    if (!SEGMENTS.has(segmentKey)) throw new CommandError(5);
+    const segment = SEGMENTS.get(segmentKey)!;
+    const column = ORDER.get(String(p.orderfield ?? 'EmailAddress').toLowerCase());
+    if (!column) throw new CommandError(7);
+    const userId = ctx.user!.id;
+    const list = await findOwnedList(ctx.db, userId, listId);
+    if (!list) throw new CommandError(3);
+
+    const q = ctx.db('subscribers as s').where('s.list_id', list.id);
+    if (segment === 'suppressed') {
+      q.whereExists(function (this: Knex.QueryBuilder) {
+        this.select(ctx.db.raw('1'))
+          .from('suppressions as x')
+          .join('sender_domains as d', 'd.id', 'x.domain_id')
+          .where('d.user_id', userId)
+          .whereRaw('x.email = s.email');
+      });
+    } else if (segment) q.where('s.status', segment);
+    if (p.searchkeyword) q.whereRaw(`s.email like ? escape '!'`, [`%${String(p.searchkeyword).toLowerCase().replace(/[!%_]/g, (c) => '!' + c)}%`]);
+    const [{ n }] = await q.clone().count({ n: '*' });
+    const perRequest = Number(p.recordsperrequest ?? 0) || 25;
+    const rows: SubscriberRow[] = await q
+      .select('s.*')
+      .orderBy(`s.${column}`, String(p.ordertype ?? 'ASC').toUpperCase() === 'DESC' ? 'desc' : 'asc')
+      .orderBy('s.id', 'asc')
+      .limit(perRequest)
+      .offset(Number(p.recordsfrom ?? 0));
+    const ids = rows.map((r) => Number(r.id));
+    const [fields, values, suppressed] = await Promise.all([fieldsOf(ctx.db, list.id), valuesFor(ctx.db, ids), suppressedForOwner(ctx.db, userId, rows.map((r) => r.email))]);
+    return {
+      ErrorText: '',
+      Subscribers: rows.map((r) => presentSubscriber(r, fields, values.get(Number(r.id)), suppressed.has(r.email))),
+      TotalSubscribers: Number(n),
+    };
+  },
+});

@@ -1,0 +1,47 @@
+/** The peer-style `/api/v1/contacts` view of subscribers: lowercase statuses and a `name` kept in the list's `Name` field. */
+import type { Db } from '../db';
+import { isUniqueViolation } from '../db';
+import type { SubscriberRow } from './subscribers';
+import { STATUS } from './subscribers';
+
+export const CONTACT_STATUS = new Map<string, string>([
+  ['subscribed', STATUS.subscribed],
+  ['unsubscribed', STATUS.unsubscribed],
+  ['pending', STATUS.pending],
+]);
+
+export function contactStatus(status: string): string {
+  return [...CONTACT_STATUS].find(([, v]) => v === status)?.[0] ?? status.toLowerCase();
+}
+
+/** The `Name`-aliased field of each list (alias matched case-insensitively): list id → field id. */
+export async function nameFields(db: Db, listIds: number[]): Promise<Map<number, number>> {
+  if (!listIds.length) return new Map();
+  const rows = await db('list_custom_fields').whereIn('list_id', listIds).whereRaw('lower(alias) = ?', ['name']).select('id', 'list_id');
+  return new Map(rows.map((r: { id: number; list_id: number }) => [Number(r.list_id), Number(r.id)]));
+}
+
+/** The list's `Name` field, created on first use so a contact's name has somewhere to live. */
+export async function ensureNameField(db: Db, listId: number): Promise<number> {
+  const existing = (await nameFields(db, [listId])).get(listId);
+  if (existing) return existing;
+  try {
+    const [id] = await db('list_custom_fields').insert({ list_id: listId, name: 'Name', field_type: 'Single line', alias: 'Name', default_value: '', created_at: Date.now() });
+    return Number(id);
+  } catch (err) {
+    if (!isUniqueViolation(err)) throw err;
+    return (await nameFields(db, [listId])).get(listId)!;
+  }
+}
+
+export function presentContact(row: SubscriberRow, name: string, suppressed: boolean): Record<string, unknown> {
+  return {
+    id: Number(row.id),
+    email: row.email,
+    name,
+    status: contactStatus(row.status),
+    listId: Number(row.list_id),
+    suppressed,
+    createdAt: new Date(Number(row.created_at)).toISOString(),
+  };
+}

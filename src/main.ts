@@ -12,6 +12,7 @@ import { buildServices, closeServices } from './services';
 import { createDeliveryWorker, DeliveryWorker } from './delivery/worker';
 import { SmtpFront, startSmtpFront } from './smtp/front';
 import { InboundListener, startInboundSmtp } from './inbound/listener';
+import { startWebhookWorker, WebhookWorker } from './webhooks/worker';
 
 export interface Running {
   services: Services;
@@ -62,12 +63,14 @@ export async function start(config: Config): Promise<Running> {
 
   const timers: NodeJS.Timeout[] = [];
   let worker: DeliveryWorker | null = null;
+  let webhooks: WebhookWorker | null = null;
   if (config.role === 'all' || config.role === 'worker') {
     worker = createDeliveryWorker(services);
+    webhooks = startWebhookWorker(services);
     const sweep = () =>
       purgeIdleSessions(services.db, services.config.sessionIdleSeconds).catch((err) => logger.warn('session purge failed', { error: (err as Error).message }));
     timers.push(setInterval(sweep, 10 * 60_000).unref());
-    logger.info('worker running', { tasks: ['delivery', 'sweeper', 'session purge'], mode: config.deliveryMode, concurrency: config.deliveryConcurrency });
+    logger.info('worker running', { tasks: ['delivery', 'sweeper', 'session purge', 'webhooks'], mode: config.deliveryMode, concurrency: config.deliveryConcurrency });
   }
   let smtp: SmtpFront | null = null;
   let inbound: InboundListener | null = null;
@@ -91,6 +94,7 @@ export async function start(config: Config): Promise<Running> {
       await inbound?.close();
       await services.queues.close(); // lets running deliveries finish
       await worker?.stop();
+      await webhooks?.stop();
       await closeServices(services);
       logger.info('stopped');
     })());

@@ -1,0 +1,24 @@
+/** emailgateway.addwebhook.public (POST /api/v1/webhooks) — subscribe a URL to one event of the sender key's domain (delivered, bounced, opened, clicked, unsubscribed, complained; private names work too). Errors: 2 Event missing, 3 invalid event or malformed URL, 5 WebhookURL missing, 6 not http(s), 7 host not allowed, 13 key. */
+import { defineCommand } from '../src/command';
+import { addWebhook } from '../src/webhooks/webhooks';
+
+export default defineCommand({
+  name: 'emailgateway.addwebhook.public',
+  auth: 'sender',
+  rateLimit: { durationSec: 60 },
+  errors: {
+    1: 'Missing SenderAPIKey',
+    2: 'Event is missing',
+    3: 'Invalid event type or invalid webhook URL',
+    5: 'WebhookURL is missing',
+    6: 'Webhook URL must be a valid HTTP or HTTPS URL.',
+    7: 'Webhook URL host is not allowed (localhost, private, link-local or metadata address)',
+    13: 'Invalid SenderAPIKey',
+    429: 'Too many requests',
+  },
+  // Parameter codes are client errors; the sender-auth default would make "Event is missing" a 403.
+  httpStatus: { 2: 400 },
+  async run(p, ctx) {
+    return addWebhook(ctx, ctx.domain!, p, { event: 3, malformed: 3, scheme: 6, host: 7 });
+  },
+});

@@ -1,0 +1,57 @@
+import crypto from 'node:crypto';
+import type { Db } from '../db';
+import type { Knex } from 'knex';
+import { decrypt, encrypt } from '../auth/secrets';
+import { isUniqueViolation } from '../db';
+
+/**
+ * Each domain's webhook signing key: 64 uppercase hex characters (32 random bytes), as Octeth shows it.
+ * The HMAC-SHA256 key is the key's text itself (its 64 ASCII bytes), which is what `hash_hmac('sha256', …,
+ * $SigningKey)` or `createHmac('sha256', SigningKey)` use, and what the standardwebhooks libraries use with
+ * `new Webhook(SigningKey, { format: 'raw' })`. The same key in Standard Webhooks' own notation
+ * (`whsec_` + base64 of those bytes) is returned beside it as SigningSecret: `new Webhook(SigningSecret)`.
+ * Stored encrypted (it must be recoverable to sign); created on first use, replaced by regeneratesigningkey.
+ */
+export function newSigningKey(): string {
+  return crypto.randomBytes(32).toString('hex').toUpperCase();
+}
+
+export function standardSecret(key: string): string {
+  return `whsec_${Buffer.from(key, 'ascii').toString('base64')}`;
+}
+
+/** `v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`, the Standard Webhooks signature. */
+export function signPayload(key: string, id: string, timestampSec: number, body: string): string {
+  return `v1,${crypto.createHmac('sha256', Buffer.from(key, 'ascii')).update(`${id}.${timestampSec}.${body}`).digest('base64')}`;
+}
+
+/** The domain's key, created on first use (two concurrent first uses agree on one). */
+export async function signingKey(db: Db | Knex.Transaction, encryptionKey: Buffer, domainId: number): Promise<string> {
+  const row = await db('webhook_signing_keys').where({ domain_id: domainId }).first('key_enc');
+  if (row) return decrypt(row.key_enc, encryptionKey);
+  const now = Date.now();
+  try {
+    await db('webhook_signing_keys').insert({ domain_id: domainId, key_enc: encrypt(newSigningKey(), encryptionKey), created_at: now, updated_at: now });
+  } catch (err) {
+    if (!isUniqueViolation(err)) throw err;
+  }
+  const made = await db('webhook_signing_keys').where({ domain_id: domainId }).first('key_enc');
+  return decrypt(made.key_enc, encryptionKey);
+}
+
+/** Replaces the domain's key; null when the domain vanished meanwhile (nothing stored). */
+export async function rotateSigningKey(db: Db, encryptionKey: Buffer, domainId: number): Promise<string | null> {
+  const key = newSigningKey();
+  const now = Date.now();
+  const sealed = encrypt(key, encryptionKey);
+  try {
+    await db('webhook_signing_keys').insert({ domain_id: domainId, key_enc: sealed, created_at: now, updated_at: now }).onConflict('domain_id').merge({ key_enc: sealed, updated_at: now });
+  } catch (err) {
+    // A foreign-key failure: the domain was deleted between the ownership check and this write.
+    if (/foreign key/i.test(String((err as Error).message))) return null;
+    throw err;
+  }
+  // Read back: a domain deleted right after the write took its key with it.
+  const stored = await db('webhook_signing_keys').where({ domain_id: domainId }).first('key_enc');
+  return stored?.key_enc === sealed ? key : null;
+}

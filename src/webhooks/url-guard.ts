@@ -1,0 +1,123 @@
+import dns from 'node:dns';
+import { Resolver } from 'node:dns/promises';
+import net from 'node:net';
+import ipaddr from 'ipaddr.js';
+
+/**
+ * SSRF guard for webhook URLs. A URL is checked when it is registered and again before every attempt, on the
+ * addresses its host resolves to at that moment; the attempt then connects to the address that was checked
+ * (see pinnedLookup), so a DNS answer that changes between check and connect (rebinding) cannot redirect it.
+ */
+export interface Address {
+  address: string;
+  family: 4 | 6;
+}
+
+export type Resolve = (host: string) => Promise<Address[]>;
+
+/** malformed: not a URL at all · scheme: not http(s), or carries credentials · host: a refused destination. */
+export interface UrlProblem {
+  kind: 'malformed' | 'scheme' | 'host';
+  message: string;
+}
+
+export type Vetted = { ok: true; url: URL; addresses: Address[] } | { ok: false; problem: UrlProblem };
+
+export const MAX_URL_LENGTH = 2048;
+
+/** Instance metadata services: refused even when WEBHOOK_ALLOW_PRIVATE is on (never a webhook receiver). */
+const METADATA_ADDRESSES = new Set(['169.254.169.254', '169.254.170.2', '100.100.100.200', 'fd00:ec2::254']);
+const METADATA_NAMES = new Set(['metadata', 'metadata.google.internal', 'metadata.goog', 'instance-data', 'instance-data.ec2.internal']);
+
+/** The resolver the rest of Postern uses (DNS_SERVERS), or the system's (with /etc/hosts) when none is configured. */
+export function resolverFor(config: { dnsServers: string[]; dnsTimeoutMs: number }): Resolve {
+  if (!config.dnsServers.length) {
+    return async (host) => (await dns.promises.lookup(host, { all: true, verbatim: true })).map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }));
+  }
+  return async (host) => {
+    const r = new Resolver({ timeout: config.dnsTimeoutMs, tries: 2 });
+    r.setServers(config.dnsServers);
+    const [v4, v6] = await Promise.allSettled([r.resolve4(host), r.resolve6(host)]);
+    const out: Address[] = [];
+    if (v4.status === 'fulfilled') out.push(...v4.value.map((address) => ({ address, family: 4 as const })));
+    if (v6.status === 'fulfilled') out.push(...v6.value.map((address) => ({ address, family: 6 as const })));
+    if (!out.length) throw v4.status === 'rejected' ? v4.reason : new Error(`${host} has no A or AAAA record`);
+    return out;
+  };
+}
+
+/** Syntax only: a parseable http(s) URL with a host and no user:password part. */
+export function parseWebhookUrl(raw: string): URL | UrlProblem {
+  const text = raw.trim();
+  if (text.length > MAX_URL_LENGTH) return { kind: 'malformed', message: `WebhookURL must be at most ${MAX_URL_LENGTH} characters` };
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return { kind: 'malformed', message: 'WebhookURL is not a valid URL' };
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return { kind: 'scheme', message: 'Webhook URL must be a valid HTTP or HTTPS URL.' };
+  if (url.username || url.password) return { kind: 'scheme', message: 'Webhook URL must not contain a user name or password' };
+  if (!url.hostname) return { kind: 'malformed', message: 'WebhookURL has no host' };
+  return url;
+}
+
+/** The URL's host without IPv6 brackets or a trailing dot, lowercase. */
+export function bareHost(url: URL): string {
+  return url.hostname.replace(/^\[|\]$/g, '').replace(/\.$/, '').toLowerCase();
+}
+
+function refusedName(host: string, allowPrivate: boolean): string | null {
+  if (METADATA_NAMES.has(host)) return `${host} is a cloud metadata service`;
+  if (allowPrivate) return null;
+  if (host === 'localhost' || host.endsWith('.localhost')) return `${host} is this machine`;
+  if (host.endsWith('.local') || host.endsWith('.internal') || host.endsWith('.home.arpa')) return `${host} is a private network name`;
+  if (!host.includes('.') && net.isIP(host) === 0) return `${host} is not a public host name`;
+  return null;
+}
+
+/** Why an address may not be a webhook destination, or null when it may. Only public unicast passes. */
+export function refusedAddress(address: string, allowPrivate: boolean): string | null {
+  if (!ipaddr.isValid(address)) return `${address} is not an IP address`;
+  const ip = ipaddr.process(address); // ::ffff:a.b.c.d is judged as a.b.c.d
+  const plain = ip.toString();
+  if (METADATA_ADDRESSES.has(plain) || METADATA_ADDRESSES.has(ipaddr.parse(address).toString())) return `${plain} is a cloud metadata address`;
+  if (allowPrivate) return null;
+  const range = ip.range();
+  return range === 'unicast' ? null : `${plain} is a ${range} address`;
+}
+
+/**
+ * Checks a URL and the addresses its host resolves to now. Every address must pass: a name that resolves to
+ * one public and one private address is refused.
+ */
+export async function vetWebhookUrl(raw: string, opts: { allowPrivate: boolean; resolve: Resolve }): Promise<Vetted> {
+  const url = parseWebhookUrl(raw);
+  if (!(url instanceof URL)) return { ok: false, problem: url };
+  const host = bareHost(url);
+  const byName = refusedName(host, opts.allowPrivate);
+  if (byName) return { ok: false, problem: { kind: 'host', message: `Webhook URL host is not allowed: ${byName}` } };
+  let addresses: Address[];
+  if (net.isIP(host)) addresses = [{ address: host, family: net.isIP(host) === 6 ? 6 : 4 }];
+  else {
+    try {
+      addresses = await opts.resolve(host);
+    } catch (err) {
+      return { ok: false, problem: { kind: 'host', message: `Webhook URL host ${host} does not resolve (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` } };
+    }
+    if (!addresses.length) return { ok: false, problem: { kind: 'host', message: `Webhook URL host ${host} does not resolve` } };
+  }
+  for (const a of addresses) {
+    const why = refusedAddress(a.address, opts.allowPrivate);
+    if (why) return { ok: false, problem: { kind: 'host', message: `Webhook URL host is not allowed: ${host} resolves to ${why}` } };
+  }
+  return { ok: true, url, addresses };
+}
+
+/** A `lookup` for http(s).request that answers with the already checked address, whatever DNS says now. */
+export function pinnedLookup(pinned: Address): net.LookupFunction {
+  return ((_host: string, options: dns.LookupOptions, cb: (...args: unknown[]) => void) => {
+    if (options?.all) cb(null, [{ address: pinned.address, family: pinned.family }]);
+    else cb(null, pinned.address, pinned.family);
+  }) as unknown as net.LookupFunction;
+}

@@ -1,0 +1,124 @@
+import type { CommandContext, Params } from '../command';
+import { CommandError } from '../errors';
+import { formatTime } from '../auth/users';
+import { legacyEventName, storedEventName, WEBHOOK_EVENTS } from '../events/vocabulary';
+import { webhookSettings } from './settings';
+import { signingKey, standardSecret } from './signing';
+import { resolverFor, vetWebhookUrl } from './url-guard';
+
+/** Shared bodies of the private (DomainID, Octeth's private event names) and public (sender key, stored names) webhook commands. */
+export type Vocabulary = 'legacy' | 'stored';
+
+export interface WebhookRow {
+  id: number;
+  user_id: number;
+  domain_id: number;
+  event: string;
+  url: string;
+  status: string;
+  consecutive_failures: number;
+  disabled_reason: string | null;
+  disabled_at: number | null;
+  last_success_at: number | null;
+  last_failure_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export function presentWebhook(row: WebhookRow, vocabulary: Vocabulary): Record<string, unknown> {
+  return {
+    WebhookID: Number(row.id),
+    Event: vocabulary === 'legacy' ? legacyEventName(row.event) : row.event,
+    WebhookURL: row.url,
+    Status: row.status,
+    ConsecutiveFailures: Number(row.consecutive_failures),
+    DisabledReason: row.disabled_reason,
+    DisabledAt: formatTime(row.disabled_at),
+    LastSuccessAt: formatTime(row.last_success_at),
+    LastFailureAt: formatTime(row.last_failure_at),
+    CreatedAt: formatTime(row.created_at),
+  };
+}
+
+/** Codes of a failing Event or WebhookURL, per door (the private and public tables differ on a malformed URL). */
+export interface AddCodes {
+  event: number | number[];
+  malformed: number;
+  scheme: number;
+  host: number;
+}
+
+/** Octeth's addwebhook answers URL errors with `ErrorMessage` beside the code; ErrorText stays for our clients. */
+function urlError(code: number, message: string): CommandError {
+  const err = new CommandError(code, message);
+  err.extra = { ErrorMessage: message };
+  return err;
+}
+
+/**
+ * Registers a webhook for one event of a domain. Either event vocabulary is accepted. The URL must pass the
+ * SSRF guard now (and again before every call). The same (event, URL) twice answers the existing webhook's
+ * id and re-enables it if it was disabled, so re-adding is how a disabled webhook comes back.
+ */
+export async function addWebhook(ctx: CommandContext, domain: { id: number; user_id: number }, p: Params, codes: AddCodes): Promise<{ NewWebhookID: number }> {
+  const event = storedEventName(String(p.event));
+  if (!event || !WEBHOOK_EVENTS.includes(event)) {
+    const names = WEBHOOK_EVENTS.map((e) => `${legacyEventName(e)}/${e}`).join(', ');
+    throw new CommandError(codes.event, `Invalid event type: use one of ${names}`);
+  }
+  const vetted = await vetWebhookUrl(String(p.webhookurl), { allowPrivate: webhookSettings().allowPrivate, resolve: resolverFor(ctx.config) });
+  if (!vetted.ok) throw urlError(codes[vetted.problem.kind], vetted.problem.message);
+  const url = vetted.url.toString();
+  await signingKey(ctx.db, ctx.config.encryptionKey!, domain.id); // exists before the first call needs it
+  const now = Date.now();
+  const same = await ctx.db('webhooks').where({ domain_id: domain.id, event, url }).first('id', 'status');
+  if (same) {
+    if (same.status !== 'Enabled') {
+      await ctx.db('webhooks').where({ id: same.id }).update({ status: 'Enabled', consecutive_failures: 0, disabled_reason: null, disabled_at: null, updated_at: now });
+      ctx.logger.info('webhook.enabled', { webhookId: Number(same.id), domainId: domain.id });
+    }
+    return { NewWebhookID: Number(same.id) };
+  }
+  const [id] = await ctx.db('webhooks').insert({ user_id: domain.user_id, domain_id: domain.id, event, url, status: 'Enabled', consecutive_failures: 0, created_at: now, updated_at: now });
+  return { NewWebhookID: Number(id) };
+}
+
+/** The domain's webhooks and its signing key (created on first use). */
+export async function listWebhooks(ctx: CommandContext, domainId: number, vocabulary: Vocabulary) {
+  const key = await signingKey(ctx.db, ctx.config.encryptionKey!, domainId);
+  const rows: WebhookRow[] = await ctx.db('webhooks').where({ domain_id: domainId }).orderBy('id');
+  return { SigningKey: key, SigningSecret: standardSecret(key), Webhooks: rows.map((r) => presentWebhook(r, vocabulary)) };
+}
+
+/** Deletes one webhook of the domain with its queued calls and log; `notFound` is the door's code. */
+export async function deleteWebhook(ctx: CommandContext, domainId: number, webhookId: unknown, notFound: number): Promise<Record<string, never>> {
+  const id = Number(webhookId);
+  const deleted = await ctx.db('webhooks').where({ id, domain_id: domainId }).delete();
+  if (!deleted) throw new CommandError(notFound);
+  return {};
+}
+
+/** The webhook's recent attempts, newest first, with its state and how many calls wait in its queue. */
+export async function webhookLog(ctx: CommandContext, domainId: number, p: Params, notFound: number, vocabulary: Vocabulary) {
+  const hook: WebhookRow | undefined = await ctx.db('webhooks').where({ id: Number(p.webhookid), domain_id: domainId }).first();
+  if (!hook) throw new CommandError(notFound);
+  const [attempts, [{ n }]] = await Promise.all([
+    ctx.db('webhook_attempts').where({ webhook_id: hook.id }).orderBy('id', 'desc').limit(Number(p.retrievecount ?? 50)),
+    ctx.db('webhook_deliveries').where({ webhook_id: hook.id, status: 'pending' }).count({ n: '*' }),
+  ]);
+  return {
+    Webhook: presentWebhook(hook, vocabulary),
+    Pending: Number(n),
+    Attempts: attempts.map((a: Record<string, unknown>) => ({
+      AttemptID: Number(a.id),
+      At: formatTime(a.at as number),
+      EventID: a.event_id,
+      Event: a.event_type === null ? null : vocabulary === 'legacy' ? legacyEventName(String(a.event_type)) : a.event_type,
+      Attempt: Number(a.attempt),
+      Result: a.result,
+      StatusCode: a.status_code === null ? null : Number(a.status_code),
+      DurationMs: Number(a.duration_ms),
+      Error: a.error,
+    })),
+  };
+}

@@ -1,0 +1,246 @@
+import crypto from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
+import os from 'node:os';
+import type { Services } from '../command';
+import { ATTEMPT_LOG_KEEP, OUTBOX_RETENTION_MS, RETRY_CAP_MS, WebhookSettings, webhookSettings } from './settings';
+import { signingKey, signPayload } from './signing';
+import { Address, bareHost, pinnedLookup, resolverFor, vetWebhookUrl } from './url-guard';
+
+export interface WebhookWorker {
+  /** Stops polling and waits for the calls in flight. */
+  stop(): Promise<void>;
+  /** Leases and sends every due outbox row (up to one batch); resolves to how many were attempted. */
+  runOnce(): Promise<number>;
+}
+
+interface OutboxRow {
+  id: number;
+  webhook_id: number;
+  event_id: string;
+  event_type: string;
+  payload: string;
+  attempts: number;
+  created_at: number;
+}
+
+interface Outcome {
+  status: number | null;
+  error: string | null;
+  refused: boolean;
+  durationMs: number;
+}
+
+const BATCH = 100;
+const USER_AGENT = 'Postern-Webhooks/1.0';
+
+/** Wait before retry `attempts` (1 = first retry): base·2^(n-1), at most RETRY_CAP_MS, ±25 % so a burst of failures spreads out. */
+export function retryDelayMs(attempts: number, baseMs: number): number {
+  const planned = Math.min(baseMs * 2 ** Math.min(attempts - 1, 30), RETRY_CAP_MS);
+  return Math.round(planned * (0.75 + Math.random() * 0.5));
+}
+
+/** One POST to a vetted address: no redirects followed, no connection reuse, a hard limit on the whole exchange. */
+function post(url: URL, pinned: Address, headers: Record<string, string>, body: string, timeoutMs: number): Promise<{ status: number | null; error: string | null }> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const finish = (status: number | null, error: string | null) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve({ status, error });
+    };
+    const lib = url.protocol === 'https:' ? https : http;
+    const req = lib.request(
+      {
+        method: 'POST',
+        host: bareHost(url),
+        port: url.port || undefined,
+        path: `${url.pathname}${url.search}`,
+        headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+        agent: false,
+        lookup: pinnedLookup(pinned),
+      },
+      (res) => {
+        let seen = 0;
+        res.on('data', (chunk: Buffer) => {
+          seen += chunk.length;
+          if (seen > 64 * 1024) {
+            res.destroy();
+            finish(res.statusCode ?? null, null); // the status is all we need; a huge reply is not read to its end
+          }
+        });
+        res.on('end', () => finish(res.statusCode ?? null, null));
+        res.on('error', () => finish(res.statusCode ?? null, null));
+        res.on('close', () => finish(res.statusCode ?? null, null));
+      },
+    );
+    const timer = setTimeout(() => {
+      req.destroy(new Error(`timed out after ${timeoutMs} ms`));
+    }, timeoutMs);
+    req.on('error', (err: NodeJS.ErrnoException) => finish(null, err.code && !/timed out/.test(err.message) ? `${err.code}: ${err.message}` : err.message));
+    req.end(body);
+  });
+}
+
+/**
+ * Sends queued webhook calls. A row is leased with a conditional UPDATE (lease_until/lease_owner), so two
+ * workers never send the same row; the lease outlives the request timeout, and a crashed worker's rows are
+ * picked up again once it expires. Each call is signed per Standard Webhooks with the domain's key.
+ */
+export function startWebhookWorker(services: Services): WebhookWorker {
+  const { db, logger, config } = services;
+  const owner = `${os.hostname()}:${process.pid}:wh:${crypto.randomBytes(3).toString('hex')}`;
+  const resolve = resolverFor(config);
+  let stopped = false;
+  let running: Promise<number> | null = null;
+  let timer: NodeJS.Timeout | null = null;
+  let lastPrune = 0;
+
+  async function record(row: OutboxRow, attempt: number, result: string, o: Partial<Outcome>, at: number): Promise<void> {
+    await db('webhook_attempts').insert({
+      webhook_id: row.webhook_id,
+      delivery_id: row.id,
+      event_id: row.event_id,
+      event_type: row.event_type,
+      attempt,
+      result,
+      status_code: o.status ?? null,
+      duration_ms: Math.max(0, Math.round(o.durationMs ?? 0)),
+      error: o.error ? o.error.slice(0, 1000) : null,
+      at,
+    });
+    const cutoff = await db('webhook_attempts').where({ webhook_id: row.webhook_id }).orderBy('id', 'desc').offset(ATTEMPT_LOG_KEEP).first('id');
+    if (cutoff) await db('webhook_attempts').where({ webhook_id: row.webhook_id }).where('id', '<=', cutoff.id).delete();
+  }
+
+  async function attempt(row: OutboxRow, s: WebhookSettings): Promise<void> {
+    const hook = await db('webhooks').where({ id: row.webhook_id }).first('id', 'domain_id', 'url', 'status');
+    const started = Date.now();
+    if (!hook || hook.status !== 'Enabled') {
+      // Deleted (its rows normally cascade) or disabled: the queued call is dropped, not sent later.
+      await db('webhook_deliveries').where({ id: row.id, lease_owner: owner }).update({ status: 'failed', lease_until: null, last_error: 'webhook disabled', next_attempt_at: started, updated_at: started });
+      return;
+    }
+    const n = Number(row.attempts) + 1;
+    let outcome: Outcome;
+    const vetted = await vetWebhookUrl(hook.url, { allowPrivate: s.allowPrivate, resolve });
+    if (!vetted.ok) {
+      outcome = { status: null, error: `refused: ${vetted.problem.message}`, refused: true, durationMs: Date.now() - started };
+    } else {
+      const key = await signingKey(db, config.encryptionKey!, Number(hook.domain_id));
+      const ts = Math.floor(Date.now() / 1000);
+      const headers = {
+        'content-type': 'application/json',
+        'user-agent': USER_AGENT,
+        'webhook-id': row.event_id,
+        'webhook-timestamp': String(ts),
+        'webhook-signature': signPayload(key, row.event_id, ts, row.payload),
+      };
+      const r = await post(vetted.url, vetted.addresses[0], headers, row.payload, s.timeoutMs);
+      outcome = { ...r, refused: false, durationMs: Date.now() - started };
+    }
+    const done = Date.now();
+    const ok = outcome.status !== null && outcome.status >= 200 && outcome.status < 300;
+    if (ok) {
+      const n1 = await db('webhook_deliveries').where({ id: row.id, lease_owner: owner }).update({ status: 'delivered', attempts: n, lease_until: null, last_status_code: outcome.status, last_error: null, next_attempt_at: done, updated_at: done });
+      if (n1) {
+        await db('webhooks').where({ id: hook.id }).update({ consecutive_failures: 0, last_success_at: done, updated_at: done });
+        await record(row, n, 'delivered', outcome, done);
+      }
+      return;
+    }
+    const error = outcome.error ?? `HTTP ${outcome.status}`;
+    // The webhook's count (and a possible disable) goes first: once the row is released, the next attempt sees it.
+    await db('webhooks').where({ id: hook.id }).update({ consecutive_failures: db.raw('consecutive_failures + 1'), last_failure_at: done, updated_at: done });
+    const disabledNow = await db('webhooks')
+      .where({ id: hook.id, status: 'Enabled' })
+      .where('consecutive_failures', '>=', s.maxFailures)
+      .update({ status: 'Disabled', disabled_at: done, disabled_reason: `${s.maxFailures} consecutive failed attempts; last: ${error}`.slice(0, 255), updated_at: done });
+    if (disabledNow) logger.warn('webhook.disabled', { webhookId: Number(hook.id), domainId: Number(hook.domain_id), failures: s.maxFailures, lastError: error });
+    const expired = done - Number(row.created_at) >= s.maxAgeMs;
+    const next = Math.min(done + retryDelayMs(n, s.retryBaseMs), Number(row.created_at) + s.maxAgeMs);
+    const n1 = await db('webhook_deliveries')
+      .where({ id: row.id, lease_owner: owner })
+      .update(
+        expired
+          ? { status: 'failed', attempts: n, lease_until: null, last_status_code: outcome.status, last_error: error.slice(0, 1000), next_attempt_at: done, updated_at: done }
+          : { attempts: n, lease_until: null, last_status_code: outcome.status, last_error: error.slice(0, 1000), next_attempt_at: next, updated_at: done },
+      );
+    if (n1) await record(row, n, outcome.refused ? 'refused' : 'failed', { ...outcome, error }, done);
+    if (disabledNow) await record(row, n, 'disabled', { error: `webhook disabled after ${s.maxFailures} consecutive failed attempts` }, done);
+  }
+
+  /** Leases one row; false when another worker took it, or it is no longer due. */
+  async function lease(id: number, now: number, s: WebhookSettings): Promise<boolean> {
+    const n = await db('webhook_deliveries')
+      .where({ id, status: 'pending' })
+      .where('next_attempt_at', '<=', now)
+      .where((q) => q.whereNull('lease_until').orWhere('lease_until', '<', now))
+      .update({ lease_until: now + s.timeoutMs + 60_000, lease_owner: owner, updated_at: now });
+    return n > 0;
+  }
+
+  async function prune(now: number): Promise<void> {
+    if (now - lastPrune < 3_600_000) return;
+    lastPrune = now;
+    for (const status of ['delivered', 'failed']) {
+      const old = await db('webhook_deliveries').where({ status }).where('next_attempt_at', '<', now - OUTBOX_RETENTION_MS).limit(5000).pluck('id');
+      if (old.length) await db('webhook_deliveries').whereIn('id', old).delete();
+    }
+  }
+
+  async function pass(): Promise<number> {
+    const s = webhookSettings();
+    const now = Date.now();
+    const due: OutboxRow[] = await db('webhook_deliveries')
+      .where({ status: 'pending' })
+      .where('next_attempt_at', '<=', now)
+      .where((q) => q.whereNull('lease_until').orWhere('lease_until', '<', now))
+      .orderBy('next_attempt_at')
+      .limit(BATCH)
+      .select('id', 'webhook_id', 'event_id', 'event_type', 'payload', 'attempts', 'created_at');
+    let sent = 0;
+    let i = 0;
+    const lane = async () => {
+      while (i < due.length && !stopped) {
+        const row = due[i++];
+        if (!(await lease(Number(row.id), now, s))) continue;
+        sent += 1;
+        try {
+          await attempt(row, s);
+        } catch (err) {
+          // The lease expires and the row is tried again.
+          logger.error('webhook attempt crashed', { deliveryId: Number(row.id), error: (err as Error).stack });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(s.concurrency, due.length) }, lane));
+    await prune(now).catch((err) => logger.warn('webhook outbox prune failed', { error: (err as Error).message }));
+    return sent;
+  }
+
+  function runOnce(): Promise<number> {
+    running ??= pass().finally(() => (running = null));
+    return running;
+  }
+
+  const tick = () => {
+    if (stopped) return;
+    runOnce()
+      .catch((err) => logger.warn('webhook poll failed', { error: (err as Error).message }))
+      .finally(() => {
+        if (!stopped) timer = setTimeout(tick, webhookSettings().pollMs);
+      });
+  };
+  timer = setTimeout(tick, 0);
+
+  return {
+    runOnce,
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await running?.catch(() => undefined);
+    },
+  };
+}

@@ -49,7 +49,9 @@ export async function authenticate(cmd: CommandDef, params: Params, ctx: Command
       ctx.sessionHash = s.hash;
     }
   } else {
-    const apiKey = credential(params, 'apikey');
+    // A user API key may also come as `Authorization: Bearer <key>` (v1 routes such as /api/v1/contacts).
+    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(ctx.headers?.authorization ?? '')?.[1];
+    const apiKey = credential(params, 'apikey') || bearer || '';
     const key = apiKey ? await findUserApiKey(ctx.db, apiKey) : undefined;
     if (key && (!key.bound_ip || key.bound_ip === ctx.ip)) {
       userId = Number(key.user_id);

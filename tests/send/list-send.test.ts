@@ -1,0 +1,204 @@
+/**
+ * Sending with lists and templates through /api/v1/email: TemplateID content, TargetListID to every subscribed,
+ * unsuppressed member (first 250 by email, or the whole list by SubscriberID with SENDEMAIL_FULL_LIST=1), one
+ * MessageID per member, each message personalised (checked byte for byte on a few), subscriber values escaped
+ * in HTML, and a list send's unsubscribe link unsubscribing the member as well as suppressing the address.
+ */
+import { AddressObject, simpleParser } from 'mailparser';
+import supertest from 'supertest';
+import { makeToken, trackingSecret } from '../../src/tracking/tokens';
+import { RelayRig, startRelayRig } from '../helpers/rig';
+import { waitFor } from '../helpers/sink';
+import { addSubscriber, as, makeField, makeList, Owner } from '../lists/fixtures';
+
+const BASE = 'http://track.postern.test';
+const TEMPLATE_HTML = '<p>Hello {{ Subscriber:FirstName|"there" }} from %Subscriber:City%!</p><p>{{{ Subscriber:FirstName }}}</p><p><a href="{{ Link:Unsubscribe }}">Leave</a></p>';
+const TEMPLATE_TEXT = 'Hello {{ Subscriber:FirstName|"there" }} ({{ Subscriber:EmailAddress }}). Leave: {{ Link:Unsubscribe }}';
+
+interface Setup {
+  rig: RelayRig;
+  o: Owner;
+  listId: number;
+  templateId: number;
+  /** Eligible members (subscribed, not suppressed) as [email, subscriberId, firstName]. */
+  eligible: [string, number, string][];
+}
+
+async function setup(env: Record<string, string> = {}): Promise<Setup> {
+  const rig = await startRelayRig({ TRACKING_BASE_URL: BASE, ...env });
+  const { h, s } = rig;
+  const o: Owner = { userId: s.userId, sessionId: s.sessionId };
+  const listId = await makeList(h, o);
+  const firstName = await makeField(h, o, listId, 'First name', 'FirstName');
+  const city = await makeField(h, o, listId, 'City', 'City');
+  const eligible: [string, number, string][] = [];
+  // 300 members whose emails sort in the reverse of their creation order (so the two orders differ).
+  for (let i = 0; i < 300; i++) {
+    const email = `m${String(299 - i).padStart(3, '0')}@list.test`;
+    const first = i === 292 ? '<b>Bold</b> "&' : i === 291 ? '' : `Name${i}`;
+    const status = i % 50 === 3 ? 'Unsubscribed' : 'Subscribed';
+    const extra = status === 'Unsubscribed' ? { Status: 'Unsubscribed', UnsubscriptionDate: '2026-02-01 00:00:00', UnsubscriptionIP: '192.0.2.1' } : {};
+    const id = await addSubscriber(h, o, listId, email, { CustomFields: { [String(firstName)]: first, [String(city)]: `City${i}` }, ...extra });
+    if (status === 'Subscribed' && i !== 20) eligible.push([email, id, first]);
+  }
+  // Member 20 is on the sender domain's suppression list.
+  const sup = await as(h, o)('emailgateway.addsuppression', { DomainID: s.domainId, EmailAddress: 'm279@list.test' });
+  expect(sup.Success).toBe(true);
+  const t = await as(h, o)('email.template.create', {
+    TemplateName: 'Welcome',
+    TemplateSubject: 'Hi {{ Subscriber:FirstName|"there" }}',
+    TemplateHTMLContent: TEMPLATE_HTML,
+    TemplatePlainContent: TEMPLATE_TEXT,
+  });
+  expect(t.Success).toBe(true);
+  return { rig, o, listId, templateId: t.TemplateID, eligible };
+}
+
+function sendList(st: Setup, extra: Record<string, unknown> = {}) {
+  return supertest(st.rig.h.app)
+    .post('/api/v1/email')
+    .set('Authorization', `Bearer ${st.rig.s.key}`)
+    .send({ TemplateID: st.templateId, TargetListID: st.listId, TrackOpens: 'false', From: { name: 'News', email: `news@${st.rig.s.domain}` }, ...extra });
+}
+
+async function messagesTo(st: Setup, ids: string[]) {
+  const rows = await st.rig.h.services.db('deliveries').whereIn('message_id', ids).select('message_id', 'recipient', 'track_id', 'status');
+  return rows as { message_id: string; recipient: string; track_id: string; status: string }[];
+}
+
+describe('TargetListID, default: the first 250 eligible members by email', () => {
+  let st: Setup;
+  let ids: string[];
+  beforeAll(async () => {
+    st = await setup();
+    const res = await sendList(st);
+    expect(res.status).toBe(200);
+    ids = res.body.MessageID;
+    await waitFor(() => st.rig.sink.received.length >= 250, 60000, '250 deliveries');
+  }, 120000);
+  afterAll(async () => {
+    await st.rig.close();
+  });
+
+  it('answers 250 MessageIDs, one per member: subscribed and unsuppressed, ordered by email', async () => {
+    expect(Array.isArray(ids)).toBe(true);
+    expect(ids).toHaveLength(250);
+    expect(new Set(ids).size).toBe(250);
+    const rows = await messagesTo(st, ids);
+    const byMessage = new Map(rows.map((r) => [r.message_id, r.recipient]));
+    const expected = st.eligible.map((e) => e[0]).sort().slice(0, 250);
+    expect(ids.map((id) => byMessage.get(id))).toEqual(expected);
+    expect(expected).not.toContain('m279@list.test'); // suppressed
+    expect(expected).not.toContain('m296@list.test'); // unsubscribed (i = 3)
+    const got = st.rig.sink.received.map((r) => r.to[0]).sort();
+    expect(got).toEqual(expected);
+  });
+
+  it('personalises each message exactly, escaping subscriber values in HTML', async () => {
+    const secret = trackingSecret(st.rig.h.services.config);
+    const rows = await messagesTo(st, ids);
+    const check = async (email: string, first: string, city: string, htmlFirst: string) => {
+      const row = rows.find((r) => r.recipient === email)!;
+      const mail = await simpleParser(st.rig.sink.received.find((r) => r.to[0] === email)!.raw);
+      const unsub = `${BASE}/t/u/${makeToken(secret, 'u', row.track_id)}`;
+      expect(mail.subject).toBe(`Hi ${first || 'there'}`);
+      expect(mail.html).toBe(`<p>Hello ${htmlFirst || 'there'} from ${city}!</p><p>${htmlFirst}</p><p><a href="${unsub}">Leave</a></p>`);
+      expect(mail.text?.trim()).toBe(`Hello ${first || 'there'} (${email}). Leave: ${unsub}`);
+      expect((mail.to as AddressObject).value[0]).toEqual({ name: first.replace(/[\r\n]/g, ' '), address: email });
+      const head = st.rig.sink.received.find((r) => r.to[0] === email)!.raw.toString().split('\r\n\r\n')[0].replace(/\r\n[ \t]+/g, ' ');
+      expect(head).toContain(`List-Unsubscribe: <${unsub}>`);
+      expect(head).toContain('List-Unsubscribe-Post: List-Unsubscribe=One-Click');
+    };
+    await check('m000@list.test', 'Name299', 'City299', 'Name299');
+    await check('m049@list.test', 'Name250', 'City250', 'Name250');
+    await check('m007@list.test', '<b>Bold</b> "&', 'City292', '&lt;b&gt;Bold&lt;/b&gt; &quot;&amp;');
+    await check('m008@list.test', '', 'City291', '');
+  });
+
+  it("records the list and member on each message, and the member's unsubscribe link unsubscribes them", async () => {
+    const rows = await messagesTo(st, ids);
+    const row = rows.find((r) => r.recipient === 'm250@list.test')!;
+    const message = await st.rig.h.services.db('messages').where({ id: row.message_id }).first();
+    expect(Number(message.list_id)).toBe(st.listId);
+    expect(Number(message.template_id)).toBe(st.templateId);
+    const member = st.eligible.find((e) => e[0] === 'm250@list.test')!;
+    expect(Number(message.subscriber_id)).toBe(member[1]);
+
+    const secret = trackingSecret(st.rig.h.services.config);
+    const res = await supertest(st.rig.h.app).post(`/t/u/${makeToken(secret, 'u', row.track_id)}`).type('form').send('List-Unsubscribe=One-Click');
+    expect(res.status).toBe(200);
+    const got = await as(st.rig.h, st.o)('subscriber.get', { ListID: st.listId, SubscriberID: member[1] });
+    expect(got.SubscriberInformation.SubscriptionStatus).toBe('Unsubscribed');
+    const sup = await st.rig.h.services.db('suppressions').where({ domain_id: st.rig.s.domainId, email: 'm250@list.test' });
+    expect(sup.map((r: { reason: string }) => r.reason)).toEqual(['unsubscribe']);
+    const ev = await st.rig.h.services.db('events').where({ message_id: row.message_id, type: 'unsubscribed' });
+    expect(ev).toHaveLength(1);
+  });
+
+  it('answers 16 for another account\'s list and for a list send with To', async () => {
+    const { h } = st.rig;
+    const other = await supertest(h.app)
+      .post('/api/v1/email')
+      .set('Authorization', `Bearer ${st.rig.s.key}`)
+      .send({ TemplateID: st.templateId, TargetListID: st.listId + 1000, From: { name: 'N', email: `news@${st.rig.s.domain}` } });
+    expect(other.body.Errors.map((e: { Code: number }) => e.Code)).toEqual([16]);
+    const withTo = await sendList(st, { To: [{ name: '', email: 'x@list.test' }] });
+    expect(withTo.body.Errors.map((e: { Code: number }) => e.Code)).toEqual([16]);
+  });
+
+  it('TemplateID and ListID/SubscriberID personalise a single send; request fields override the template', async () => {
+    const member = st.eligible.find((e) => e[0] === 'm299@list.test')!;
+    const res = await supertest(st.rig.h.app)
+      .post('/api/v1/email')
+      .set('Authorization', `Bearer ${st.rig.s.key}`)
+      .send({
+        TemplateID: st.templateId, ListID: st.listId, SubscriberID: member[1], Subject: 'Dear {{ Subscriber:FirstName }}', TrackOpens: 'false',
+        From: { name: 'N', email: `news@${st.rig.s.domain}` }, To: [{ name: '', email: 'copy@other.test' }],
+      });
+    expect(res.status).toBe(200);
+    await waitFor(() => st.rig.sink.received.some((r) => r.to[0] === 'copy@other.test'), 15000, 'the single send');
+    const mail = await simpleParser(st.rig.sink.received.find((r) => r.to[0] === 'copy@other.test')!.raw);
+    expect(mail.subject).toBe('Dear Name0');
+    expect(mail.html).toMatch(/^<p>Hello Name0 from City0!<\/p>/);
+    // SubscriberID from a list it is not on → 36; a missing template → 15.
+    const wrong = await supertest(st.rig.h.app)
+      .post('/api/v1/email')
+      .set('Authorization', `Bearer ${st.rig.s.key}`)
+      .send({ TemplateID: st.templateId + 999, ListID: st.listId, SubscriberID: 999999, From: { name: 'N', email: `news@${st.rig.s.domain}` }, To: [{ name: '', email: 'copy@other.test' }] });
+    expect(wrong.body.Errors.map((e: { Code: number }) => e.Code).sort()).toEqual([15, 36]);
+  });
+
+  it('records JourneyID and ActionID that resolve; 37/38 for ones that do not', async () => {
+    const db = st.rig.h.services.db;
+    const [journeyId] = await db('journeys').insert({ user_id: st.rig.s.userId, name: 'Onboarding' });
+    const [actionId] = await db('journey_actions').insert({ journey_id: journeyId, name: 'Day 1' });
+    const base = { Subject: 'J', ContentType: 'plain', PlainContent: 'x', From: { name: 'N', email: `news@${st.rig.s.domain}` }, To: [{ name: '', email: 'j@other.test' }] };
+    const ok = await supertest(st.rig.h.app).post('/api/v1/email').set('Authorization', `Bearer ${st.rig.s.key}`).send({ ...base, JourneyID: journeyId, ActionID: actionId });
+    expect(ok.status).toBe(200);
+    const m = await db('messages').where({ id: ok.body.MessageID }).first();
+    expect([Number(m.journey_id), Number(m.action_id)]).toEqual([Number(journeyId), Number(actionId)]);
+    const bad = await supertest(st.rig.h.app).post('/api/v1/email').set('Authorization', `Bearer ${st.rig.s.key}`).send({ ...base, JourneyID: Number(journeyId) + 50, ActionID: Number(actionId) + 50 });
+    expect(bad.body.Errors.map((e: { Code: number }) => e.Code)).toEqual([37, 38]);
+  });
+});
+
+describe('TargetListID with SENDEMAIL_FULL_LIST=1: the whole list by SubscriberID', () => {
+  let st: Setup;
+  afterAll(async () => {
+    await st.rig.close();
+  });
+
+  it('sends to every eligible member, paged 250 at a time, in SubscriberID order', async () => {
+    st = await setup({ SENDEMAIL_FULL_LIST: '1' });
+    const res = await sendList(st);
+    expect(res.status).toBe(200);
+    const ids: string[] = res.body.MessageID;
+    expect(ids).toHaveLength(st.eligible.length);
+    expect(st.eligible.length).toBeGreaterThan(250);
+    const rows = await messagesTo(st, ids);
+    const byMessage = new Map(rows.map((r) => [r.message_id, r.recipient]));
+    const bySubscriberId = [...st.eligible].sort((a, b) => a[1] - b[1]).map((e) => e[0]);
+    expect(ids.map((id) => byMessage.get(id))).toEqual(bySubscriberId);
+    await waitFor(() => st.rig.sink.received.length >= st.eligible.length, 60000, 'every delivery');
+  }, 180000);
+});

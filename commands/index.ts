@@ -1,27 +1,56 @@
 import type { CommandDef } from '../src/command';
 import adminLogin from './admin.login';
 import adminLogout from './admin.logout';
+import contactsCreate from './contacts.create';
+import contactsList from './contacts.list';
+import customfieldCreate from './customfield.create';
+import customfieldDelete from './customfield.delete';
+import customfieldsGet from './customfields.get';
+import emailTemplateCreate from './email.template.create';
+import emailTemplateDelete from './email.template.delete';
+import emailTemplateGet from './email.template.get';
+import emailTemplateUpdate from './email.template.update';
+import emailTemplatesGet from './email.templates.get';
+import emailgatewayAccountstatsPublic from './emailgateway.accountstats.public';
+import emailgatewayAccountstats from './emailgateway.accountstats';
 import emailgatewayAddapi from './emailgateway.addapi';
 import emailgatewayAdddomain from './emailgateway.adddomain';
 import emailgatewayAddsmtp from './emailgateway.addsmtp';
 import emailgatewayAddsuppressionPublic from './emailgateway.addsuppression.public';
 import emailgatewayAddsuppression from './emailgateway.addsuppression';
+import emailgatewayAddwebhookPublic from './emailgateway.addwebhook.public';
+import emailgatewayAddwebhook from './emailgateway.addwebhook';
+import emailgatewayAggrevents from './emailgateway.aggrevents';
 import emailgatewayCancelmessage from './emailgateway.cancelmessage';
 import emailgatewayCleardomainqueue from './emailgateway.cleardomainqueue';
+import emailgatewayDailyseries from './emailgateway.dailyseries';
 import emailgatewayDeleteapi from './emailgateway.deleteapi';
 import emailgatewayDeletedomain from './emailgateway.deletedomain';
 import emailgatewayDeletesmtp from './emailgateway.deletesmtp';
 import emailgatewayDeletesuppressionPublic from './emailgateway.deletesuppression.public';
 import emailgatewayDeletesuppression from './emailgateway.deletesuppression';
+import emailgatewayDeletewebhookPublic from './emailgateway.deletewebhook.public';
+import emailgatewayDeletewebhook from './emailgateway.deletewebhook';
+import emailgatewayDomainstats from './emailgateway.domainstats';
+import emailgatewayExportevents from './emailgateway.exportevents';
 import emailgatewayGetapis from './emailgateway.getapis';
 import emailgatewayGetdomain from './emailgateway.getdomain';
 import emailgatewayGetdomains from './emailgateway.getdomains';
+import emailgatewayGeteventsPublic from './emailgateway.getevents.public';
+import emailgatewayGetevents from './emailgateway.getevents';
 import emailgatewayGetmessage from './emailgateway.getmessage';
 import emailgatewayGetmessages from './emailgateway.getmessages';
 import emailgatewayGetsmtps from './emailgateway.getsmtps';
 import emailgatewayGetsuppressionsPublic from './emailgateway.getsuppressions.public';
 import emailgatewayGetsuppressions from './emailgateway.getsuppressions';
+import emailgatewayGetwebhooklogPublic from './emailgateway.getwebhooklog.public';
+import emailgatewayGetwebhooklog from './emailgateway.getwebhooklog';
+import emailgatewayGetwebhooksPublic from './emailgateway.getwebhooks.public';
+import emailgatewayGetwebhooks from './emailgateway.getwebhooks';
 import emailgatewayInboundrelaydomaincheck from './emailgateway.inboundrelaydomaincheck';
+import emailgatewayListrecipientdomains from './emailgateway.listrecipientdomains';
+import emailgatewayRecipientdomainstats from './emailgateway.recipientdomainstats';
+import emailgatewayRegeneratesigningkey from './emailgateway.regeneratesigningkey';
 import emailgatewayReplaceapi from './emailgateway.replaceapi';
 import emailgatewayResetsmtppassword from './emailgateway.resetsmtppassword';
 import emailgatewaySendbatch from './emailgateway.sendbatch';
@@ -29,7 +58,19 @@ import emailgatewaySendemail from './emailgateway.sendemail';
 import emailgatewaySmtprelay from './emailgateway.smtprelay';
 import emailgatewayUpdatedomain from './emailgateway.updatedomain';
 import emailgatewayVerifydomain from './emailgateway.verifydomain';
+import listCreate from './list.create';
+import listDelete from './list.delete';
+import listGet from './list.get';
+import listUpdate from './list.update';
+import listsGet from './lists.get';
 import senderDomains from './sender.domains';
+import subscriberCreate from './subscriber.create';
+import subscriberDelete from './subscriber.delete';
+import subscriberGet from './subscriber.get';
+import subscriberSubscribe from './subscriber.subscribe';
+import subscriberUnsubscribe from './subscriber.unsubscribe';
+import subscriberUpdate from './subscriber.update';
+import subscribersGet from './subscribers.get';
 import userApikeyCreate from './user.apikey.create';
 import userApikeyDelete from './user.apikey.delete';
 import userApikeyList from './user.apikey.list';
@@ -47,27 +88,56 @@ import usersGet from './users.get';
 export const commands: Record<string, CommandDef> = Object.assign(Object.create(null), {
   'admin.login': adminLogin,
   'admin.logout': adminLogout,
+  'contacts.create': contactsCreate,
+  'contacts.list': contactsList,
+  'customfield.create': customfieldCreate,
+  'customfield.delete': customfieldDelete,
+  'customfields.get': customfieldsGet,
+  'email.template.create': emailTemplateCreate,
+  'email.template.delete': emailTemplateDelete,
+  'email.template.get': emailTemplateGet,
+  'email.template.update': emailTemplateUpdate,
+  'email.templates.get': emailTemplatesGet,
+  'emailgateway.accountstats.public': emailgatewayAccountstatsPublic,
+  'emailgateway.accountstats': emailgatewayAccountstats,
   'emailgateway.addapi': emailgatewayAddapi,
   'emailgateway.adddomain': emailgatewayAdddomain,
   'emailgateway.addsmtp': emailgatewayAddsmtp,
   'emailgateway.addsuppression.public': emailgatewayAddsuppressionPublic,
   'emailgateway.addsuppression': emailgatewayAddsuppression,
+  'emailgateway.addwebhook.public': emailgatewayAddwebhookPublic,
+  'emailgateway.addwebhook': emailgatewayAddwebhook,
+  'emailgateway.aggrevents': emailgatewayAggrevents,
   'emailgateway.cancelmessage': emailgatewayCancelmessage,
   'emailgateway.cleardomainqueue': emailgatewayCleardomainqueue,
+  'emailgateway.dailyseries': emailgatewayDailyseries,
   'emailgateway.deleteapi': emailgatewayDeleteapi,
   'emailgateway.deletedomain': emailgatewayDeletedomain,
   'emailgateway.deletesmtp': emailgatewayDeletesmtp,
   'emailgateway.deletesuppression.public': emailgatewayDeletesuppressionPublic,
   'emailgateway.deletesuppression': emailgatewayDeletesuppression,
+  'emailgateway.deletewebhook.public': emailgatewayDeletewebhookPublic,
+  'emailgateway.deletewebhook': emailgatewayDeletewebhook,
+  'emailgateway.domainstats': emailgatewayDomainstats,
+  'emailgateway.exportevents': emailgatewayExportevents,
   'emailgateway.getapis': emailgatewayGetapis,
   'emailgateway.getdomain': emailgatewayGetdomain,
   'emailgateway.getdomains': emailgatewayGetdomains,
+  'emailgateway.getevents.public': emailgatewayGeteventsPublic,
+  'emailgateway.getevents': emailgatewayGetevents,
   'emailgateway.getmessage': emailgatewayGetmessage,
   'emailgateway.getmessages': emailgatewayGetmessages,
   'emailgateway.getsmtps': emailgatewayGetsmtps,
   'emailgateway.getsuppressions.public': emailgatewayGetsuppressionsPublic,
   'emailgateway.getsuppressions': emailgatewayGetsuppressions,
+  'emailgateway.getwebhooklog.public': emailgatewayGetwebhooklogPublic,
+  'emailgateway.getwebhooklog': emailgatewayGetwebhooklog,
+  'emailgateway.getwebhooks.public': emailgatewayGetwebhooksPublic,
+  'emailgateway.getwebhooks': emailgatewayGetwebhooks,
   'emailgateway.inboundrelaydomaincheck': emailgatewayInboundrelaydomaincheck,
+  'emailgateway.listrecipientdomains': emailgatewayListrecipientdomains,
+  'emailgateway.recipientdomainstats': emailgatewayRecipientdomainstats,
+  'emailgateway.regeneratesigningkey': emailgatewayRegeneratesigningkey,
   'emailgateway.replaceapi': emailgatewayReplaceapi,
   'emailgateway.resetsmtppassword': emailgatewayResetsmtppassword,
   'emailgateway.sendbatch': emailgatewaySendbatch,
@@ -75,7 +145,19 @@ export const commands: Record<string, CommandDef> = Object.assign(Object.create(
   'emailgateway.smtprelay': emailgatewaySmtprelay,
   'emailgateway.updatedomain': emailgatewayUpdatedomain,
   'emailgateway.verifydomain': emailgatewayVerifydomain,
+  'list.create': listCreate,
+  'list.delete': listDelete,
+  'list.get': listGet,
+  'list.update': listUpdate,
+  'lists.get': listsGet,
   'sender.domains': senderDomains,
+  'subscriber.create': subscriberCreate,
+  'subscriber.delete': subscriberDelete,
+  'subscriber.get': subscriberGet,
+  'subscriber.subscribe': subscriberSubscribe,
+  'subscriber.unsubscribe': subscriberUnsubscribe,
+  'subscriber.update': subscriberUpdate,
+  'subscribers.get': subscribersGet,
   'user.apikey.create': userApikeyCreate,
   'user.apikey.delete': userApikeyDelete,
   'user.apikey.list': userApikeyList,

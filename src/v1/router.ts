@@ -40,11 +40,19 @@ export const V1_ROUTES: { method: 'get' | 'post' | 'delete'; path: string; comma
   { method: 'get', path: '/api/v1/email/:messageid', command: 'emailgateway.getmessage' },
   { method: 'delete', path: '/api/v1/email/:messageid', command: 'emailgateway.cancelmessage' },
   { method: 'get', path: '/api/v1/emails', command: 'emailgateway.getmessages' },
+  { method: 'get', path: '/api/v1/events', command: 'emailgateway.getevents.public' },
   { method: 'get', path: '/api/v1/suppressions', command: 'emailgateway.getsuppressions.public' },
   { method: 'post', path: '/api/v1/suppressions', command: 'emailgateway.addsuppression.public' },
   { method: 'delete', path: '/api/v1/suppressions', command: 'emailgateway.deletesuppression.public' },
+  { method: 'get', path: '/api/v1/webhooks', command: 'emailgateway.getwebhooks.public' },
+  { method: 'post', path: '/api/v1/webhooks', command: 'emailgateway.addwebhook.public' },
+  { method: 'delete', path: '/api/v1/webhooks', command: 'emailgateway.deletewebhook.public' },
+  { method: 'get', path: '/api/v1/webhooks/:webhookid/log', command: 'emailgateway.getwebhooklog.public' },
   { method: 'post', path: '/api/v1/sender.domains', command: 'sender.domains', present: present.senderDomains },
   { method: 'get', path: '/api/v1/inbound-relay-domain-check', command: 'emailgateway.inboundrelaydomaincheck', present: present.relayCheck },
+  { method: 'post', path: '/api/v1/contacts', command: 'contacts.create' },
+  { method: 'get', path: '/api/v1/contacts', command: 'contacts.list' },
+  { method: 'get', path: '/api/v1/stats', command: 'emailgateway.accountstats.public' },
 ];
 
 const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;

@@ -1,0 +1,112 @@
+import crypto from 'node:crypto';
+import supertest from 'supertest';
+import { recordEvents } from '../../src/events/record';
+import { RelayRig, startRelayRig } from '../helpers/rig';
+import { smtpError, waitFor } from '../helpers/sink';
+
+/**
+ * Mail sent through the real doors (POST /api/v1/email, the delivery worker, a sink that refuses one
+ * recipient) moves every statistic; an open recorded the way tracking records it moves Opened.
+ */
+let rig: RelayRig;
+const rcptDomain = `rcpt-${crypto.randomBytes(3).toString('hex')}.test`;
+const to = (label: string) => `${label}@${rcptDomain}`;
+
+beforeAll(async () => {
+  rig = await startRelayRig();
+  rig.sink.onRcpt = (address) => (address.startsWith('refused@') ? smtpError(550, '5.1.1 no such user') : undefined);
+  const r = await rig.h.call({ Command: 'user.update', AdminAPIKey: rig.h.adminKey, UserID: rig.s.userId, LimitEmailSendPerPeriod: 100 });
+  expect(r.Success).toBe(true);
+}, 60000);
+
+afterAll(async () => {
+  await rig.close();
+});
+
+const v1 = () => supertest(rig.h.app);
+
+async function send(recipient: string): Promise<string> {
+  const res = await v1()
+    .post('/api/v1/email')
+    .set('Authorization', `Bearer ${rig.s.key}`)
+    .send({ Subject: 'Receipt', ContentType: 'plain', PlainContent: 'Thanks.', From: { email: `shop@${rig.s.domain}` }, To: [{ email: recipient }], Tags: ['receipt'] });
+  if (res.status !== 200) throw new Error(`send failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.MessageID;
+}
+
+async function settled(messageId: string, status: string) {
+  await waitFor(async () => (await rig.h.services.db('deliveries').where({ message_id: messageId }).first())?.status === status, 20000, `${messageId} ${status}`);
+  // The event is written in the same transaction as the status.
+  await waitFor(async () => !!(await rig.h.services.db('events').where({ message_id: messageId, type: status }).first()), 5000, `${status} event`);
+}
+
+describe('statistics from the send pipeline', () => {
+  let delivered: string;
+
+  beforeAll(async () => {
+    const zero = await rig.h.call({ Command: 'emailgateway.domainstats', SessionID: rig.s.sessionId, DomainID: rig.s.domainId });
+    expect(zero.Stats).toEqual({ Sent: 0, Delivered: 0, Bounced: 0, Opened: 0, Clicked: 0 });
+    delivered = await send(to('first'));
+    const second = await send(to('second'));
+    const refused = await send(to('refused'));
+    await settled(delivered, 'delivered');
+    await settled(second, 'delivered');
+    await settled(refused, 'bounced');
+    // What tracking records for a first open (the lead's HTTP-driven test replaces this).
+    const d = await rig.h.services.db('deliveries').where({ message_id: delivered }).first();
+    await rig.h.services.db.transaction((trx) =>
+      recordEvents(trx, [{ message_id: delivered, delivery_id: Number(d.id), domain_id: rig.s.domainId, user_id: rig.s.userId, type: 'opened', created_at: Date.now(), data: { recipient: d.recipient, unique: true, machine: false } }]),
+    );
+  }, 60000);
+
+  it('domainstats counts sent, delivered, bounced and opened mail, per tag too', async () => {
+    const r = await rig.h.call({ Command: 'emailgateway.domainstats', SessionID: rig.s.sessionId, DomainID: rig.s.domainId });
+    const expected = { Sent: 3, Delivered: 2, Bounced: 1, Opened: 1, Clicked: 0 };
+    expect(r).toMatchObject({ Success: true, Stats: expected, ComparisonStats: { PreviousPeriod: { Sent: 0, Delivered: 0, Bounced: 0, Opened: 0, Clicked: 0 } } });
+    expect(r.TagStats).toEqual({ receipt: expected });
+  });
+
+  it('recipientdomainstats and listrecipientdomains time the worker-recorded outcomes', async () => {
+    const r = await rig.h.call({ Command: 'emailgateway.recipientdomainstats', SessionID: rig.s.sessionId, DomainID: rig.s.domainId, RecipientToDomain: rcptDomain });
+    expect(r.SummaryStats.map((s: any) => [s.Status, s.TotalEmails])).toEqual([['Sent', 2], ['Failed', 1]]);
+    const inBuckets = (rows: any[]) => rows.reduce((n, b) => n + b.EmailCount, 0);
+    expect(inBuckets(r.DeliverySpeedHistogram.Sent)).toBe(2);
+    expect(inBuckets(r.DeliverySpeedHistogram.Failed)).toBe(1);
+    expect(r.SummaryStats[0].MaxDeliverySeconds).toBeLessThan(30);
+
+    const list = await rig.h.call({ Command: 'emailgateway.listrecipientdomains', SessionID: rig.s.sessionId, DomainID: rig.s.domainId });
+    expect(list.RecipientDomains).toEqual([expect.objectContaining({ Domain: rcptDomain, Sent: 2, Failed: 1, Sending: 0 })]);
+  });
+
+  it('accountstats totals the account', async () => {
+    const r = await rig.h.call({ Command: 'emailgateway.accountstats', SessionID: rig.s.sessionId });
+    expect(r.Totals).toEqual({ Sent: 3, Delivered: 2, Bounced: 1, Opened: 1, Clicked: 0, DeliveryRate: 66.67, OpenRate: 33.33, ClickRate: 0, BounceRate: 33.33 });
+    expect(r.PerDomain).toEqual([expect.objectContaining({ DomainID: rig.s.domainId, Sent: 3 })]);
+  });
+
+  it('GET /api/v1/stats shows plan, limits, usage, what remains and this month for the key', async () => {
+    const res = await v1().get('/api/v1/stats').set('Authorization', `Bearer ${rig.s.key}`);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      Plan: 'Default',
+      AccountStatus: 'Enabled',
+      DomainID: rig.s.domainId,
+      SenderDomain: rig.s.domain,
+      Limits: { MonthlyLimit: 100, DailyLimit: 0 },
+      SentThisMonth: 3,
+      SentToday: 3,
+      RemainingThisMonth: 97,
+      RemainingToday: null,
+      RateLimits: { RequestsPerMinute: rig.h.services.config.apiRateLimitPerMinute },
+      ThisMonth: { Sent: 3, Delivered: 2, Bounced: 1, Opened: 1, Clicked: 0, DeliveryRate: 66.67, BounceRate: 33.33, OpenRate: 33.33, ClickRate: 0 },
+    });
+  });
+
+  it('GET /api/v1/stats refuses a missing or unknown key', async () => {
+    const none = await v1().get('/api/v1/stats');
+    expect(none.status).toBe(401);
+    expect(none.body.Errors[0].Code).toBe(1);
+    const bad = await v1().get('/api/v1/stats').set('Authorization', 'Bearer nope');
+    expect(bad.body.Errors[0].Code).toBe(13);
+  });
+});

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { Db } from '../db';
+import { inRange } from '../stats/queries';
 
 /**
  * Reading the events table for getevents, getevents.public, aggrevents, dailyseries and exportevents.
@@ -160,9 +161,37 @@ export function filteredEvents(db: Db, scope: EventScope, f: EventFilter, joinMe
   return q;
 }
 
-export async function countEvents(db: Db, scope: EventScope, f: EventFilter): Promise<number> {
+async function scanCount(db: Db, scope: EventScope, f: EventFilter): Promise<number> {
   const [{ n }] = await filteredEvents(db, scope, f, false).count({ n: '*' });
   return Number(n);
+}
+
+const HOUR_MS = 3_600_000;
+
+/**
+ * How many events match. Without free-text terms or a MessageID the answer comes from the statistics rollups
+ * (which count every event in its hour, in the event's own transaction) for the whole hours of the window, and
+ * from the events table only for the ragged minutes at its ends: the cost no longer grows with the volume.
+ */
+export async function countEvents(db: Db, scope: EventScope, f: EventFilter): Promise<number> {
+  if (f.terms?.length || f.messageId !== undefined) return scanCount(db, scope, f);
+  const from = f.from ?? 0;
+  const to = f.to ?? Date.now() + HOUR_MS; // inclusive
+  if (to < from) return 0;
+  const fromHour = Math.ceil(from / HOUR_MS);
+  const toHour = Math.floor((to + 1) / HOUR_MS); // whole hours [fromHour, toHour)
+  if (toHour <= fromHour) return scanCount(db, scope, f);
+  const domainIds =
+    scope.domainId !== undefined
+      ? [scope.domainId]
+      : ((await db('sender_domains').where({ user_id: scope.userId }).select('id')) as { id: number }[]).map((r) => Number(r.id));
+  if (!domainIds.length) return scanCount(db, scope, f);
+  const q = db('stats_rollup').whereIn('domain_id', domainIds).modify(inRange, { fromHour, toHour });
+  if (f.types) q.whereIn('type', f.types);
+  const [{ n }] = await q.sum({ n: 'count' });
+  const head = fromHour * HOUR_MS > from ? await scanCount(db, scope, { ...f, from, to: fromHour * HOUR_MS - 1 }) : 0;
+  const tail = toHour * HOUR_MS <= to ? await scanCount(db, scope, { ...f, from: toHour * HOUR_MS, to }) : 0;
+  return Number(n ?? 0) + head + tail;
 }
 
 const COLUMNS = ['events.id', 'events.message_id', 'events.domain_id', 'events.type', 'events.created_at', 'events.data', 'messages.from_email', 'messages.subject'];

@@ -1,19 +1,19 @@
 import crypto from 'node:crypto';
 import supertest from 'supertest';
-import { recordEvents } from '../../src/events/record';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { smtpError, waitFor } from '../helpers/sink';
 
 /**
  * Mail sent through the real doors (POST /api/v1/email, the delivery worker, a sink that refuses one
- * recipient) moves every statistic; an open recorded the way tracking records it moves Opened.
+ * recipient) moves every statistic; opens and a click on the delivered mail's tracking URLs, through HTTP, move
+ * Opened and Clicked (unique per delivery).
  */
 let rig: RelayRig;
 const rcptDomain = `rcpt-${crypto.randomBytes(3).toString('hex')}.test`;
 const to = (label: string) => `${label}@${rcptDomain}`;
 
 beforeAll(async () => {
-  rig = await startRelayRig();
+  rig = await startRelayRig({ TRACKING_BASE_URL: 'http://t.postern.test' });
   rig.sink.onRcpt = (address) => (address.startsWith('refused@') ? smtpError(550, '5.1.1 no such user') : undefined);
   const r = await rig.h.call({ Command: 'user.update', AdminAPIKey: rig.h.adminKey, UserID: rig.s.userId, LimitEmailSendPerPeriod: 100 });
   expect(r.Success).toBe(true);
@@ -25,11 +25,12 @@ afterAll(async () => {
 
 const v1 = () => supertest(rig.h.app);
 
-async function send(recipient: string): Promise<string> {
+async function send(recipient: string, html = false): Promise<string> {
+  const content = html ? { ContentType: 'html', HTMLContent: '<p>Thanks. <a href="https://shop.example/r/1">Your receipt</a></p>' } : { ContentType: 'plain', PlainContent: 'Thanks.' };
   const res = await v1()
     .post('/api/v1/email')
     .set('Authorization', `Bearer ${rig.s.key}`)
-    .send({ Subject: 'Receipt', ContentType: 'plain', PlainContent: 'Thanks.', From: { email: `shop@${rig.s.domain}` }, To: [{ email: recipient }], Tags: ['receipt'] });
+    .send({ Subject: 'Receipt', ...content, From: { email: `shop@${rig.s.domain}` }, To: [{ email: recipient }], Tags: ['receipt'] });
   if (res.status !== 200) throw new Error(`send failed: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body.MessageID;
 }
@@ -46,22 +47,24 @@ describe('statistics from the send pipeline', () => {
   beforeAll(async () => {
     const zero = await rig.h.call({ Command: 'emailgateway.domainstats', SessionID: rig.s.sessionId, DomainID: rig.s.domainId });
     expect(zero.Stats).toEqual({ Sent: 0, Delivered: 0, Bounced: 0, Opened: 0, Clicked: 0 });
-    delivered = await send(to('first'));
+    delivered = await send(to('first'), true);
     const second = await send(to('second'));
     const refused = await send(to('refused'));
     await settled(delivered, 'delivered');
     await settled(second, 'delivered');
     await settled(refused, 'bounced');
-    // What tracking records for a first open (the lead's HTTP-driven test replaces this).
-    const d = await rig.h.services.db('deliveries').where({ message_id: delivered }).first();
-    await rig.h.services.db.transaction((trx) =>
-      recordEvents(trx, [{ message_id: delivered, delivery_id: Number(d.id), domain_id: rig.s.domainId, user_id: rig.s.userId, type: 'opened', created_at: Date.now(), data: { recipient: d.recipient, unique: true, machine: false } }]),
-    );
+    // The reader opens the mail twice and clicks its link twice, through the tracking URLs it carries.
+    const raw = rig.sink.received.find((r) => r.to[0] === to('first'))!.raw.toString();
+    const unfolded = raw.replace(/=\r\n/g, '').replace(/=3D/g, '=');
+    const pixel = unfolded.match(/http:\/\/t\.postern\.test(\/t\/o\/[A-Za-z0-9_.-]+\.gif)/)![1];
+    const click = unfolded.match(/http:\/\/t\.postern\.test(\/t\/c\/[A-Za-z0-9_.-]+)/)![1];
+    for (let i = 0; i < 2; i++) expect((await v1().get(pixel).set('User-Agent', 'Mozilla/5.0 (X11) Firefox/130.0')).status).toBe(200);
+    for (let i = 0; i < 2; i++) expect((await v1().get(click).set('User-Agent', 'Mozilla/5.0 (X11) Firefox/130.0')).headers.location).toBe('https://shop.example/r/1');
   }, 60000);
 
   it('domainstats counts sent, delivered, bounced and opened mail, per tag too', async () => {
     const r = await rig.h.call({ Command: 'emailgateway.domainstats', SessionID: rig.s.sessionId, DomainID: rig.s.domainId });
-    const expected = { Sent: 3, Delivered: 2, Bounced: 1, Opened: 1, Clicked: 0 };
+    const expected = { Sent: 3, Delivered: 2, Bounced: 1, Opened: 1, Clicked: 1 };
     expect(r).toMatchObject({ Success: true, Stats: expected, ComparisonStats: { PreviousPeriod: { Sent: 0, Delivered: 0, Bounced: 0, Opened: 0, Clicked: 0 } } });
     expect(r.TagStats).toEqual({ receipt: expected });
   });
@@ -80,7 +83,7 @@ describe('statistics from the send pipeline', () => {
 
   it('accountstats totals the account', async () => {
     const r = await rig.h.call({ Command: 'emailgateway.accountstats', SessionID: rig.s.sessionId });
-    expect(r.Totals).toEqual({ Sent: 3, Delivered: 2, Bounced: 1, Opened: 1, Clicked: 0, DeliveryRate: 66.67, OpenRate: 33.33, ClickRate: 0, BounceRate: 33.33 });
+    expect(r.Totals).toEqual({ Sent: 3, Delivered: 2, Bounced: 1, Opened: 1, Clicked: 1, DeliveryRate: 66.67, OpenRate: 33.33, ClickRate: 33.33, BounceRate: 33.33 });
     expect(r.PerDomain).toEqual([expect.objectContaining({ DomainID: rig.s.domainId, Sent: 3 })]);
   });
 
@@ -98,7 +101,7 @@ describe('statistics from the send pipeline', () => {
       RemainingThisMonth: 97,
       RemainingToday: null,
       RateLimits: { RequestsPerMinute: rig.h.services.config.apiRateLimitPerMinute },
-      ThisMonth: { Sent: 3, Delivered: 2, Bounced: 1, Opened: 1, Clicked: 0, DeliveryRate: 66.67, BounceRate: 33.33, OpenRate: 33.33, ClickRate: 0 },
+      ThisMonth: { Sent: 3, Delivered: 2, Bounced: 1, Opened: 1, Clicked: 1, DeliveryRate: 66.67, BounceRate: 33.33, OpenRate: 33.33, ClickRate: 33.33 },
     });
   });
 

@@ -112,22 +112,33 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  let running: Running;
+  // Signals are caught from the first moment: one that arrives while the roles are still starting (the api
+  // may already answer) stops the process cleanly once start-up has finished, instead of killing it.
+  let started: Promise<Running> | null = null;
+  let stopping = false;
+  if (config.role !== 'migrate') {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      process.once(signal, () => {
+        if (stopping) return;
+        stopping = true;
+        void (started ?? Promise.reject(new Error('not started')))
+          .then(async (r) => {
+            r.services.logger.info('shutting down', { signal });
+            await r.stop();
+          })
+          .then(
+            () => process.exit(0),
+            () => process.exit(1),
+          );
+      });
+    }
+  }
   try {
-    running = await start(config);
+    started = start(config);
+    await started;
   } catch (err) {
     process.stderr.write(`postern: ${err instanceof ConfigError ? 'invalid configuration: ' : 'failed to start: '}${(err as Error).message}\n`);
     process.exit(1);
-  }
-  if (config.role === 'migrate') return;
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
-      running.services.logger.info('shutting down', { signal });
-      running.stop().then(
-        () => process.exit(0),
-        () => process.exit(1),
-      );
-    });
   }
 }
 

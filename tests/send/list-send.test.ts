@@ -78,7 +78,7 @@ describe('TargetListID, default: the first 250 eligible members by email', () =>
   }, 120000);
   afterAll(async () => {
     await st.rig.close();
-  });
+  }, 120000);
 
   it('answers 250 MessageIDs, one per member: subscribed and unsuppressed, ordered by email', async () => {
     expect(Array.isArray(ids)).toBe(true);
@@ -186,7 +186,7 @@ describe('TargetListID with SENDEMAIL_FULL_LIST=1: the whole list by SubscriberI
   let st: Setup;
   afterAll(async () => {
     await st.rig.close();
-  });
+  }, 120000);
 
   it('sends to every eligible member, paged 250 at a time, in SubscriberID order', async () => {
     st = await setup({ SENDEMAIL_FULL_LIST: '1' });

@@ -2,9 +2,14 @@ import type { Services } from '../command';
 
 export const DELIVERY_QUEUE = 'deliveries';
 
+/** "Look at these delivery rows": one (retries, scheduled sends, the sweeper) or a group accepted together. */
 export interface DeliveryJob {
-  deliveryId: number;
+  deliveryId?: number;
+  deliveryIds?: number[];
 }
+
+/** Most deliveries one group job names. */
+export const GROUP_JOB_SIZE = 100;
 
 /** The job id names the delivery and its attempt, so the sweeper re-adding it is a no-op while it is pending. */
 export function deliveryJobId(id: number, attempts: number, retake?: number): string {
@@ -19,13 +24,18 @@ export async function enqueueDeliveries(services: Services, items: { id: number;
   if (!items.length) return;
   const now = Date.now();
   const q = services.queues.queue<DeliveryJob>(DELIVERY_QUEUE);
-  for (let i = 0; i < items.length; i += 1000) {
-    await q.addBulk(
-      items.slice(i, i + 1000).map((d) => ({
-        name: 'deliver',
-        data: { deliveryId: d.id },
-        opts: { jobId: deliveryJobId(d.id, d.attempts, d.retake), delayMs: Math.max(0, d.runAt - now) },
-      })),
-    );
+  const jobs: { name: string; data: DeliveryJob; opts: { jobId: string; delayMs: number } }[] = [];
+  // First attempts that are due now go out as group jobs: the queue moves one job per group instead of one per
+  // delivery. A group's id names its first and last delivery (ids are unique, so group ids are too).
+  const now0 = items.filter((d) => d.attempts === 0 && d.retake === undefined && d.runAt <= now);
+  for (let i = 0; i < now0.length; i += GROUP_JOB_SIZE) {
+    const ids = now0.slice(i, i + GROUP_JOB_SIZE).map((d) => d.id);
+    if (ids.length === 1) jobs.push({ name: 'deliver', data: { deliveryId: ids[0] }, opts: { jobId: deliveryJobId(ids[0], 0), delayMs: 0 } });
+    else jobs.push({ name: 'deliver', data: { deliveryIds: ids }, opts: { jobId: `g${ids[0]}-${ids[ids.length - 1]}-n${ids.length}`, delayMs: 0 } });
   }
+  for (const d of items) {
+    if (d.attempts === 0 && d.retake === undefined && d.runAt <= now) continue;
+    jobs.push({ name: 'deliver', data: { deliveryId: d.id }, opts: { jobId: deliveryJobId(d.id, d.attempts, d.retake), delayMs: Math.max(0, d.runAt - now) } });
+  }
+  for (let i = 0; i < jobs.length; i += 1000) await q.addBulk(jobs.slice(i, i + 1000));
 }

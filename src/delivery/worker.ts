@@ -10,6 +10,8 @@ import { DELIVERY_QUEUE, DeliveryJob, enqueueDeliveries } from './enqueue';
 import { Dkim, Transports } from './transports';
 import { verpAddress } from './verp';
 import { recordEvents } from '../events/record';
+import { Coalescer } from '../coalesce';
+import type { Knex } from 'knex';
 
 const PENDING = ['queued', 'scheduled', 'deferred', 'sending'];
 
@@ -17,6 +19,75 @@ export function verpSecret(services: Services): Buffer {
   return crypto.createHmac('sha256', services.config.encryptionKey!).update('postern-verp').digest();
 }
 
+
+/** A leased delivery as the worker reads it: its row, the MIME to send and the message's tags. */
+interface Leased {
+  id: number;
+  message_id: string;
+  user_id: number;
+  domain_id: number;
+  recipient: string;
+  attempts: number;
+  created_at: number;
+  mime: Buffer | null;
+  message_mime: Buffer | null;
+  found_message: string | null;
+  tags: string | null;
+}
+
+/** One attempt's outcome on its way to the database. */
+interface Settlement {
+  d: Leased;
+  update: Record<string, unknown>;
+  type: string;
+  data: Record<string, unknown>;
+  suppress?: string;
+  attempts: number;
+  done: number;
+}
+
+function tagsOf(raw: unknown): string[] {
+  try {
+    const v = JSON.parse(String(raw ?? '[]'));
+    return Array.isArray(v) ? v.filter((t): t is string => typeof t === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Sets different values on many rows in one UPDATE: `col = CASE id WHEN … THEN … ELSE col END` for each
+ * column some row sets, plus the columns every row gets alike.
+ */
+export async function updateByCase(
+  db: Knex | Knex.Transaction,
+  table: string,
+  rows: { id: number; values: Record<string, unknown> }[],
+  common: Record<string, unknown>,
+  where: Record<string, string | number> = {},
+): Promise<number> {
+  if (!rows.length) return 0;
+  const sets: string[] = [];
+  const bindings: Knex.RawBinding[] = [];
+  const columns = [...new Set(rows.flatMap((r) => Object.keys(r.values)))];
+  for (const c of columns) {
+    const having = rows.filter((r) => c in r.values);
+    sets.push(`?? = CASE ?? ${having.map(() => 'WHEN ? THEN ?').join(' ')} ELSE ?? END`);
+    bindings.push(c, 'id');
+    for (const r of having) bindings.push(r.id, (r.values[c] ?? null) as Knex.RawBinding);
+    bindings.push(c);
+  }
+  for (const [c, v] of Object.entries(common)) {
+    sets.push('?? = ?');
+    bindings.push(c, v as Knex.RawBinding);
+  }
+  const conditions = Object.entries(where);
+  const sql = `UPDATE ?? SET ${sets.join(', ')} WHERE ?? IN (${rows.map(() => '?').join(', ')})${conditions.map(() => ' AND ?? = ?').join('')}`;
+  const result = await db.raw(sql, [table, ...bindings, 'id', ...rows.map((r) => r.id), ...conditions.flat()]);
+  // mysql2 answers [ResultSetHeader, …] with affectedRows (rows matched); better-sqlite3 answers { changes }.
+  const r = Array.isArray(result) ? result[0] : result;
+  return Number(r?.affectedRows ?? r?.changes ?? 0);
+}
 
 export interface DeliveryWorker {
   deliver(deliveryId: number): Promise<void>;
@@ -55,43 +126,109 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
     return { domainName: domain.domain, keySelector: domain.dkim_selector, privateKey: k.key };
   }
 
-  async function deliver(deliveryId: number): Promise<void> {
+  /** Each lease flush stamps its rows with its own lease_until, so it reads back exactly the rows it took. */
+  let lastUntil = 0;
+
+  /** Leases many deliveries in two statements: one UPDATE takes the due, unleased ones; one SELECT reads them with their MIME. */
+  async function leaseGroup(ids: number[]): Promise<(Leased | null)[]> {
     const now = Date.now();
-    const leased = await db('deliveries')
-      .where({ id: deliveryId })
+    const until = (lastUntil = Math.max(lastUntil + 1, now + config.leaseSeconds * 1000));
+    const unique = [...new Set(ids)];
+    const taken = await db('deliveries')
+      .whereIn('id', unique)
       .whereIn('status', PENDING)
       .where('next_attempt_at', '<=', now + 1000)
       .where((q) => q.whereNull('lease_until').orWhere('lease_until', '<', now))
-      .update({ status: 'sending', lease_until: now + config.leaseSeconds * 1000, lease_owner: owner, updated_at: now });
-    if (!leased) return; // done, cancelled, not yet due, or another worker holds it
-    const d = await db('deliveries').where({ id: deliveryId }).first();
-    // A personalised or tracked copy rides on its delivery row; otherwise the message's MIME is sent.
-    const own = d.mime ?? null;
-    const [message, domain] = await Promise.all([
-      own ? db('messages').where({ id: d.message_id }).first('id') : db('messages').where({ id: d.message_id }).first('mime'),
-      domainOf(Number(d.domain_id)),
-    ]);
-    if (!message || !domain) {
-      await db('deliveries').where({ id: deliveryId }).update({ status: 'failed', lease_until: null, finished_at: now, last_reply: 'message or domain no longer exists', updated_at: now });
+      .update({ status: 'sending', lease_until: until, lease_owner: owner, updated_at: now });
+    if (!taken) return ids.map(() => null); // done, cancelled, not yet due, or another worker holds them
+    const rows: Leased[] = await db('deliveries as d')
+      .leftJoin('messages as m', 'm.id', 'd.message_id')
+      .whereIn('d.id', unique)
+      .where({ 'd.lease_owner': owner, 'd.lease_until': until })
+      // A personalised or tracked copy rides on its delivery row; otherwise the message's MIME is sent.
+      .select('d.id', 'd.message_id', 'd.user_id', 'd.domain_id', 'd.recipient', 'd.attempts', 'd.created_at', 'd.mime', db.raw('CASE WHEN d.mime IS NULL THEN m.mime END AS message_mime'), 'm.id as found_message', 'm.tags');
+    const byId = new Map(rows.map((r) => [Number(r.id), r]));
+    // The same delivery asked for twice in one group (a sweeper's job next to the original) is sent once.
+    return ids.map((id) => {
+      const r = byId.get(id) ?? null;
+      byId.delete(id);
+      return r;
+    });
+  }
+  const leaser = new Coalescer<number, Leased | null>(leaseGroup, { name: 'lease', maxItems: 200, maxInFlight: 2 });
+
+  /** Records many outcomes in one transaction: status rows (one UPDATE), events, rollups, webhooks, suppressions. */
+  async function settleGroup(items: Settlement[]): Promise<boolean[]> {
+    return db.transaction(async (trx) => {
+      // The same delivery twice in one group cannot happen while leases hold; keep the first if it ever does.
+      const seen = new Set<number>();
+      const once = items.filter((i) => !seen.has(Number(i.d.id)) && !!seen.add(Number(i.d.id)));
+      const ids = once.map((i) => Number(i.d.id));
+      // Our lease can be taken over when it expired mid-send: the other worker records that outcome. The UPDATE
+      // only touches rows we still hold; when it touched fewer than asked, read which ones it was.
+      const touched = await updateByCase(
+        trx,
+        'deliveries',
+        once.map((i) => ({ id: Number(i.d.id), values: { ...i.update, attempts: i.attempts, updated_at: i.done } })),
+        { lease_until: null },
+        { lease_owner: owner },
+      );
+      let mine = once;
+      if (touched < once.length) {
+        const held = new Set((await trx('deliveries').whereIn('id', ids).where('lease_owner', owner).whereNull('lease_until').pluck('id')).map(Number));
+        mine = once.filter((i) => held.has(Number(i.d.id)));
+      }
+      if (!mine.length) return items.map(() => false);
+      const tags = new Map<string, string[]>();
+      for (const i of mine) tags.set(i.d.message_id, tagsOf(i.d.tags));
+      await recordEvents(
+        trx,
+        mine.map((i) => ({
+          message_id: i.d.message_id, delivery_id: Number(i.d.id), domain_id: Number(i.d.domain_id), user_id: Number(i.d.user_id), type: i.type, created_at: i.done,
+          data: { recipient: i.d.recipient, attempts: i.attempts, seconds: Math.max(0, Math.round((i.done - Number(i.d.created_at)) / 1000)), ...i.data },
+        })),
+        { tags },
+      );
+      for (const i of mine) if (i.suppress) await addSuppression(trx, Number(i.d.domain_id), i.d.recipient, 'hard_bounce', i.suppress);
+      const recorded = new Set(mine);
+      return items.map((i) => recorded.has(i));
+    });
+  }
+  const settler = new Coalescer<Settlement, boolean>(settleGroup, { name: 'settle', maxItems: 200, maxInFlight: 1 });
+
+  // At most DELIVERY_CONCURRENCY deliveries between lease and settle: a group job's rows are leased only when
+  // a slot is free, so a lease never runs out while its row waits behind others.
+  let running = 0;
+  const slots: (() => void)[] = [];
+  async function deliver(deliveryId: number): Promise<void> {
+    if (running >= config.deliveryConcurrency) await new Promise<void>((resolve) => slots.push(resolve));
+    running += 1;
+    try {
+      await attempt(deliveryId);
+    } finally {
+      running -= 1;
+      slots.shift()?.();
+    }
+  }
+
+  async function attempt(deliveryId: number): Promise<void> {
+    const d = await leaser.submit(deliveryId);
+    if (!d) return;
+    const now = Date.now();
+    const domain = await domainOf(Number(d.domain_id));
+    if (!d.found_message || !domain) {
+      await db('deliveries').where({ id: deliveryId, lease_owner: owner }).update({ status: 'failed', lease_until: null, finished_at: now, last_reply: 'message or domain no longer exists', updated_at: now });
       return;
     }
     const from = verpAddress(secret, Number(d.id), composeHosts(domain, config).mfromHost);
-    const body = own ?? message.mime;
-    const raw = Buffer.isBuffer(body) ? body : Buffer.from(body);
+    const body = d.mime ?? d.message_mime;
+    const raw = Buffer.isBuffer(body) ? body : Buffer.from(body ?? '');
     const outcome = await transports.send({ from, to: d.recipient }, raw, dkimFor(domain));
     const done = Date.now();
     const attempts = Number(d.attempts) + 1;
     // Status, event and suppression land together or not at all.
     const settle = (update: Record<string, unknown>, type: string, data: Record<string, unknown>, suppress?: string) =>
-      db.transaction(async (trx) => {
-        const n = await trx('deliveries').where({ id: deliveryId, lease_owner: owner }).update({ ...update, attempts, lease_until: null, updated_at: done });
-        if (!n) return; // our lease was taken over (it expired mid-send): the other worker records the outcome
-        await recordEvents(trx, [{
-          message_id: d.message_id, delivery_id: Number(d.id), domain_id: Number(d.domain_id), user_id: Number(d.user_id), type, created_at: done,
-          data: { recipient: d.recipient, attempts, seconds: Math.max(0, Math.round((done - Number(d.created_at)) / 1000)), ...data },
-        }]);
-        if (suppress) await addSuppression(trx, d.domain_id, d.recipient, 'hard_bounce', suppress);
-      });
+      settler.submit({ d, update, type, data, suppress, attempts, done });
 
     if (outcome.ok) {
       await settle({ status: 'delivered', last_reply: outcome.response, finished_at: done, bounce_class: null }, 'delivered', { smtp_reply: outcome.response });
@@ -109,8 +246,8 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
     const planned = schedule[Math.min(attempts - 1, schedule.length - 1)];
     const wait = Math.min(Math.max(planned, retryHintSeconds(outcome.response) ?? 0), 8 * 3600) * 1000;
     const next = done + wait;
-    await settle({ status: 'deferred', next_attempt_at: next, last_reply: outcome.response, bounce_class: verdict.class }, 'deferred', { smtp_reply: outcome.response, bounce_class: verdict.class, next_attempt_at: Math.floor(next / 1000) });
-    await enqueueDeliveries(services, [{ id: Number(d.id), attempts, runAt: next }]);
+    const recorded = await settle({ status: 'deferred', next_attempt_at: next, last_reply: outcome.response, bounce_class: verdict.class }, 'deferred', { smtp_reply: outcome.response, bounce_class: verdict.class, next_attempt_at: Math.floor(next / 1000) });
+    if (recorded) await enqueueDeliveries(services, [{ id: Number(d.id), attempts, runAt: next }]);
   }
 
   /** Re-enqueues work that is due (by `graceMs`) but unleased: its job was lost (queue restart) or its worker died. */
@@ -138,12 +275,15 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
   const queue = services.queues.queue<DeliveryJob>(DELIVERY_QUEUE);
   queue.process(
     async (job) => {
-      try {
-        await deliver(job.data.deliveryId);
-      } catch (err) {
-        // Never fail the job (a failed job id would block re-adding it); the lease expires and the sweeper retries.
-        logger.error('delivery attempt crashed', { deliveryId: job.data.deliveryId, error: (err as Error).stack });
-      }
+      const ids = job.data.deliveryIds ?? (job.data.deliveryId === undefined ? [] : [job.data.deliveryId]);
+      await Promise.all(
+        ids.map((id) =>
+          deliver(id).catch((err) => {
+            // Never fail the job (a failed job id would block re-adding it); the lease expires and the sweeper retries.
+            logger.error('delivery attempt crashed', { deliveryId: id, error: (err as Error).stack });
+          }),
+        ),
+      );
     },
     { concurrency: config.deliveryConcurrency },
   );

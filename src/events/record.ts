@@ -15,14 +15,20 @@ export interface EventInput {
   data: Record<string, unknown>;
 }
 
+/** What the caller already knows, so the writer need not read it back. */
+export interface EventHints {
+  /** Tags of (some of) the events' messages, by message id. */
+  tags?: Map<string, string[]>;
+}
+
 /**
  * THE way an event is written: the row, the statistics rollups and the webhook outbox, all inside the
  * caller's transaction, so stats and webhooks never disagree with the events table.
  */
-export async function recordEvents(trx: Knex | Knex.Transaction, events: EventInput[]): Promise<void> {
+export async function recordEvents(trx: Knex | Knex.Transaction, events: EventInput[], hints: EventHints = {}): Promise<void> {
   if (!events.length) return;
   const rows = events.map((e) => ({ ...e, data: JSON.stringify(e.data) }));
   for (let i = 0; i < rows.length; i += 500) await trx('events').insert(rows.slice(i, i + 500));
-  await applyRollups(trx, events);
+  await applyRollups(trx, events, hints.tags);
   await queueWebhookEvents(trx, events);
 }

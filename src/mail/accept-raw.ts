@@ -1,9 +1,10 @@
 import crypto from 'node:crypto';
-import { simpleParser } from 'mailparser';
+import addressparser from 'nodemailer/lib/addressparser';
+import libmime from 'libmime';
 import type { Services } from '../command';
 import { isEnabled, yesNo } from '../auth/users';
 import { STATUS } from '../domains/domains';
-import { suppressedAmong } from '../suppression/suppressions';
+import { suppressedAmongShared } from '../suppression/suppressions';
 import { newMessageIdHeader } from './compose';
 import { persistPrepared, Prepared, Sender } from './accept';
 
@@ -11,6 +12,8 @@ export interface RawSubmission {
   mailFrom: string;
   rcptTo: string[];
   raw: Buffer;
+  /** The SMTP front checked every recipient against the suppression list at RCPT time. */
+  recipientsChecked?: boolean;
 }
 
 export type RawRefusal = 'user' | 'domain' | 'sender' | 'from' | 'suppressed' | 'quota' | 'empty';
@@ -22,7 +25,7 @@ const domainOf = (address: string) => address.slice(address.lastIndexOf('@') + 1
  * Splits the header block off and drops the fields Postern must not pass on (Bcc, Return-Path), adding
  * Message-ID and Date when the client sent none. Everything else, folded lines included, stays byte for byte.
  */
-export function rewriteHeaders(raw: Buffer, domain: string): { mime: Buffer; header: string; messageIdHeader: string } {
+export function rewriteHeaders(raw: Buffer, domain: string): { mime: Buffer; header: string; messageIdHeader: string; fields: string[] } {
   const text = raw.toString('latin1');
   const m = /\r?\n\r?\n/.exec(text);
   const headEnd = m ? m.index : text.length;
@@ -42,7 +45,40 @@ export function rewriteHeaders(raw: Buffer, domain: string): { mime: Buffer; hea
   if (!kept.some((f) => /^date\s*:/i.test(f))) kept.unshift(`Date: ${new Date().toUTCString().replace('GMT', '+0000')}`);
   const header = kept.join('\r\n');
   const mime = Buffer.concat([Buffer.from(`${header}\r\n\r\n`, 'latin1'), raw.subarray(Buffer.byteLength(text.slice(0, bodyStart), 'latin1'))]);
-  return { mime, header, messageIdHeader };
+  return { mime, header, messageIdHeader, fields: kept };
+}
+
+/** The unfolded value of the first header field matching `name` (a /^name\s*:/i pattern), or undefined. */
+function fieldValue(fields: string[], name: RegExp): string | undefined {
+  const f = fields.find((x) => name.test(x));
+  return f === undefined ? undefined : f.slice(f.indexOf(':') + 1).replace(/\r\n(?=[ \t])/g, '').trim();
+}
+
+/** The first address of the From field (groups flattened). */
+function fromAddress(fields: string[]): string {
+  const v = fieldValue(fields, /^from\s*:/i);
+  if (!v) return '';
+  const flat = (list: ReturnType<typeof addressparser>): string => {
+    for (const a of list) {
+      if ('group' in a && Array.isArray(a.group)) {
+        const g = flat(a.group);
+        if (g) return g;
+      } else if (a.address) return a.address;
+    }
+    return '';
+  };
+  return flat(addressparser(v));
+}
+
+/** The Subject with RFC 2047 words decoded (latin1 text back to the bytes the client sent, read as UTF-8). */
+function subjectOf(fields: string[]): string {
+  const v = fieldValue(fields, /^subject\s*:/i);
+  if (!v) return '';
+  try {
+    return libmime.decodeWords(Buffer.from(v, 'latin1').toString('utf8'));
+  } catch {
+    return Buffer.from(v, 'latin1').toString('utf8');
+  }
 }
 
 /**
@@ -53,13 +89,12 @@ export async function acceptRaw(services: Services, sender: Sender, sub: RawSubm
   if (!isEnabled(sender.user) || !yesNo(sender.user.verified)) return { ok: false, reason: 'user', message: 'account is disabled or not verified' };
   if (sender.domain.status !== STATUS.enabled) return { ok: false, reason: 'domain', message: `domain ${sender.domain.domain} is not activated` };
   if (domainOf(sub.mailFrom) !== sender.domain.domain) return { ok: false, reason: 'sender', message: `envelope sender must be on ${sender.domain.domain}` };
-  const { mime, header, messageIdHeader } = rewriteHeaders(sub.raw, sender.domain.domain);
-  const parsed = await simpleParser(Buffer.from(`${header}\r\n\r\n`, 'latin1'), { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true });
-  const from = parsed.from?.value[0]?.address ?? '';
+  const { mime, messageIdHeader, fields } = rewriteHeaders(sub.raw, sender.domain.domain);
+  const from = fromAddress(fields);
   if (!from || domainOf(from) !== sender.domain.domain) return { ok: false, reason: 'from', message: `From header must be on ${sender.domain.domain}` };
 
   const unique = [...new Map(sub.rcptTo.map((r) => [r.toLowerCase(), r])).values()];
-  const suppressed = await suppressedAmong(services.db, sender.domain.id, unique);
+  const suppressed = sub.recipientsChecked ? new Set<string>() : await suppressedAmongShared(services.db, sender.domain.id, unique);
   const recipients = unique.filter((r) => !suppressed.has(r.toLowerCase()));
   if (!unique.length) return { ok: false, reason: 'empty', message: 'no recipients' };
   if (!recipients.length) return { ok: false, reason: 'suppressed', message: `recipient is in the suppression list: ${[...suppressed].join(', ')}` };
@@ -78,7 +113,7 @@ export async function acceptRaw(services: Services, sender: Sender, sub: RawSubm
       api_key_id: null,
       source: sender.source,
       from_email: from,
-      subject: (parsed.subject ?? '').slice(0, 998),
+      subject: subjectOf(fields).slice(0, 998),
       tags: '[]',
       message_id_header: messageIdHeader.slice(0, 255),
       mime,

@@ -1,4 +1,6 @@
 import crypto from 'node:crypto';
+import type { Knex } from 'knex';
+import { Coalescer } from '../coalesce';
 import type { Services, UserRow } from '../command';
 import type { DomainRow } from '../domains/domains';
 import { STATUS } from '../domains/domains';
@@ -214,68 +216,153 @@ function chunksOf<T>(items: T[], rows: number, bytes: number, size: (t: T) => nu
   return out;
 }
 
+/** Tags of each prepared message, so the rollups need not read back rows this transaction just wrote. */
+function tagsOfPrepared(ok: Prepared[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const p of ok) {
+    try {
+      const v = JSON.parse(String(p.message.tags ?? '[]'));
+      out.set(p.messageId, Array.isArray(v) ? v.filter((t): t is string => typeof t === 'string') : []);
+    } catch {
+      out.set(p.messageId, []);
+    }
+  }
+  return out;
+}
+
+/**
+ * Writes prepared messages (of any senders) with one delivery per recipient and a `queued` (or `scheduled`)
+ * event per delivery, plus a `suppressed` event per dropped recipient, inside the caller's transaction.
+ * Returns the delivery ids with their message.
+ */
+async function writePrepared(trx: Knex.Transaction, entries: { p: Prepared; now: number }[]): Promise<{ id: number; messageId: string }[]> {
+  const ok = entries.map((e) => e.p);
+  const nowOf = new Map(entries.map((e) => [e.p.messageId, e.now]));
+  for (const chunk of chunksOf(ok.map((p) => p.message), 200, 4 << 20, (m) => Number(m.mime_size))) await trx('messages').insert(chunk);
+  const deliveryRows = ok.flatMap((p) => {
+    const now = nowOf.get(p.messageId)!;
+    return p.recipients.map((r) => ({
+      message_id: p.messageId,
+      user_id: p.message.user_id,
+      domain_id: p.message.domain_id,
+      recipient: r.email,
+      recipient_domain: r.email.split('@')[1].toLowerCase(),
+      kind: r.kind,
+      status: p.scheduled ? 'scheduled' : 'queued',
+      attempts: 0,
+      next_attempt_at: (p.message.send_at as number | null) ?? now,
+      created_at: now,
+      updated_at: now,
+      track_id: r.trackId ?? null,
+      mime: r.mime ?? null,
+    }));
+  });
+  for (const chunk of chunksOf(deliveryRows, 500, 4 << 20, (r) => r.mime?.length ?? 0)) await trx('deliveries').insert(chunk);
+  const linkRows = ok.flatMap((p) => (p.links ?? []).map((url, idx) => ({ message_id: p.messageId, idx, url })));
+  for (let i = 0; i < linkRows.length; i += 500) await trx('tracked_links').insert(linkRows.slice(i, i + 500));
+  const ids: { id: number; message_id: string; recipient: string; status: string }[] = [];
+  for (let i = 0; i < ok.length; i += 1000) {
+    ids.push(...(await trx('deliveries').whereIn('message_id', ok.slice(i, i + 1000).map((p) => p.messageId)).select('id', 'message_id', 'recipient', 'status')));
+  }
+  const byMessage = new Map(ok.map((p) => [p.messageId, p]));
+  const events: EventInput[] = ids.map((d) => {
+    const m = byMessage.get(d.message_id)!.message;
+    return {
+      message_id: d.message_id,
+      delivery_id: Number(d.id),
+      domain_id: Number(m.domain_id),
+      user_id: Number(m.user_id),
+      type: d.status === 'scheduled' ? 'scheduled' : 'queued',
+      created_at: nowOf.get(d.message_id)!,
+      data: { recipient: d.recipient },
+    };
+  });
+  for (const p of ok) {
+    for (const email of p.dropped) {
+      events.push({ message_id: p.messageId, delivery_id: null, domain_id: Number(p.message.domain_id), user_id: Number(p.message.user_id), type: 'suppressed', created_at: nowOf.get(p.messageId)!, data: { recipient: email } });
+    }
+  }
+  await recordEvents(trx, events, { tags: tagsOfPrepared(ok) });
+  return ids.map((d) => ({ id: Number(d.id), messageId: d.message_id }));
+}
+
+interface PersistItem {
+  services: Services;
+  sender: Sender;
+  ok: Prepared[];
+  now: number;
+}
+
+/**
+ * Persists a group of submissions in one transaction: quota first (per user, for the group's total; one by
+ * one if the total would pass a limit, so earlier submissions still go), then the rows, then the queue.
+ * Resolves one boolean per submission: false when its user's quota would be passed (nothing written for it).
+ */
+async function persistGroup(items: PersistItem[]): Promise<boolean[]> {
+  const { services } = items[0];
+  const accepted = new Array<boolean>(items.length).fill(false);
+  const undos: (() => Promise<void>)[] = [];
+  const byUser = new Map<number, number[]>();
+  items.forEach((it, i) => byUser.set(it.sender.user.id, [...(byUser.get(it.sender.user.id) ?? []), i]));
+  const count = (i: number) => items[i].ok.reduce((n, p) => n + p.recipients.length, 0);
+  try {
+    for (const idx of byUser.values()) {
+      const first = items[idx[0]];
+      const together = idx.length > 1 ? await reserveQuota(services.db, first.sender.user, idx.reduce((n, i) => n + count(i), 0), first.now) : null;
+      if (together) {
+        undos.push(together);
+        for (const i of idx) accepted[i] = true;
+        continue;
+      }
+      for (const i of idx) {
+        const undo = await reserveQuota(services.db, items[i].sender.user, count(i), items[i].now);
+        if (undo) {
+          undos.push(undo);
+          accepted[i] = true;
+        }
+      }
+    }
+    const going = items.filter((_, i) => accepted[i]);
+    if (!going.length) return accepted;
+    const entries = going.flatMap((it) => it.ok.map((p) => ({ p, now: it.now })));
+    const runAt = new Map(entries.map((e) => [e.p.messageId, (e.p.message.send_at as number | null) ?? e.now]));
+    const written = (await services.db.transaction((trx) => writePrepared(trx, entries))).map((d) => ({ ...d, runAt: runAt.get(d.messageId)! }));
+    try {
+      await enqueueDeliveries(services, written.map((d) => ({ id: d.id, attempts: 0, runAt: d.runAt })));
+    } catch (err) {
+      // Committed is accepted: the sweeper enqueues these from the database once the queue answers again.
+      services.logger.warn('enqueue failed; the sweeper will pick the deliveries up', { error: (err as Error).message });
+    }
+    return accepted;
+  } catch (err) {
+    for (const undo of undos) await undo().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Submissions with at most this many recipients share transactions with concurrent ones (group commit). */
+const GROUP_COMMIT_RECIPIENTS = 50;
+const committers = new WeakMap<object, Coalescer<PersistItem, boolean>>();
+
 /**
  * Writes prepared messages with one delivery per recipient and a `queued` (or `scheduled`) event per delivery
  * (plus a `suppressed` event per dropped recipient) in one transaction, after reserving the sending quota,
  * then enqueues the deliveries. Resolves false, writing nothing, when the quota would be passed.
+ *
+ * Small submissions made at the same time (single API sends, SMTP messages from many sessions) are written
+ * together: one transaction, one commit, one enqueue for the group; each caller still gets its own answer
+ * only once its rows are committed.
  */
 export async function persistPrepared(services: Services, sender: Sender, ok: Prepared[], now: number): Promise<boolean> {
-  const total = ok.reduce((n, p) => n + p.recipients.length, 0);
-  const undoQuota = await reserveQuota(services.db, sender.user, total, now);
-  if (!undoQuota) return false;
-  const within = await services.db.transaction(async (trx) => {
-    for (const chunk of chunksOf(ok.map((p) => p.message), 200, 4 << 20, (m) => Number(m.mime_size))) await trx('messages').insert(chunk);
-    const deliveryRows = ok.flatMap((p) =>
-      p.recipients.map((r) => ({
-        message_id: p.messageId,
-        user_id: sender.user.id,
-        domain_id: sender.domain.id,
-        recipient: r.email,
-        recipient_domain: r.email.split('@')[1].toLowerCase(),
-        kind: r.kind,
-        status: p.scheduled ? 'scheduled' : 'queued',
-        attempts: 0,
-        next_attempt_at: (p.message.send_at as number | null) ?? now,
-        created_at: now,
-        updated_at: now,
-        track_id: r.trackId ?? null,
-        mime: r.mime ?? null,
-      })),
-    );
-    for (const chunk of chunksOf(deliveryRows, 500, 4 << 20, (r) => r.mime?.length ?? 0)) await trx('deliveries').insert(chunk);
-    const linkRows = ok.flatMap((p) => (p.links ?? []).map((url, idx) => ({ message_id: p.messageId, idx, url })));
-    for (let i = 0; i < linkRows.length; i += 500) await trx('tracked_links').insert(linkRows.slice(i, i + 500));
-    const ids = await trx('deliveries')
-      .whereIn('message_id', ok.map((p) => p.messageId))
-      .select('id', 'message_id', 'recipient', 'status');
-    const events: EventInput[] = ids.map((d: { id: number; message_id: string; recipient: string; status: string }) => ({
-      message_id: d.message_id,
-      delivery_id: Number(d.id) as number | null,
-      domain_id: sender.domain.id,
-      user_id: sender.user.id,
-      type: d.status === 'scheduled' ? 'scheduled' : 'queued',
-      created_at: now,
-      data: { recipient: d.recipient },
-    }));
-    for (const p of ok) {
-      for (const email of p.dropped) {
-        events.push({ message_id: p.messageId, delivery_id: null, domain_id: sender.domain.id, user_id: sender.user.id, type: 'suppressed', created_at: now, data: { recipient: email } });
-      }
-    }
-    await recordEvents(trx, events);
-    return ids.map((d: { id: number; message_id: string }) => ({ id: Number(d.id), messageId: d.message_id }));
-  }).catch(async (err) => {
-    await undoQuota().catch(() => undefined);
-    throw err;
-  });
-  const sendAtOf = new Map(ok.map((p) => [p.messageId, (p.message.send_at as number | null) ?? now]));
-  try {
-    await enqueueDeliveries(services, within.map((d: { id: number; messageId: string }) => ({ id: d.id, attempts: 0, runAt: sendAtOf.get(d.messageId)! })));
-  } catch (err) {
-    // Committed is accepted: the sweeper enqueues these from the database once the queue answers again.
-    services.logger.warn('enqueue failed; the sweeper will pick the deliveries up', { error: (err as Error).message });
+  const item: PersistItem = { services, sender, ok, now };
+  const recipients = ok.reduce((n, p) => n + p.recipients.length, 0);
+  if (recipients > GROUP_COMMIT_RECIPIENTS) return (await persistGroup([item]))[0];
+  let c = committers.get(services.db);
+  if (!c) {
+    c = new Coalescer(persistGroup, { name: 'accept', maxItems: 100, maxInFlight: 1 });
+    committers.set(services.db, c);
   }
-  return true;
+  return c.submit(item);
 }
 
 export const QUOTA_PROBLEM: Problem = { code: 17, message: 'Email sending limit reached: the daily or monthly quota of this account is used up' };

@@ -7,7 +7,7 @@ import type { Services } from '../command';
 import { isEnabled, yesNo, canonicalIp } from '../auth/users';
 import { STATUS } from '../domains/domains';
 import { acceptRaw } from '../mail/accept-raw';
-import { suppressedAmong } from '../suppression/suppressions';
+import { suppressedAmongShared } from '../suppression/suppressions';
 import { checkSmtpCredentials, SmtpIdentity, smtpIdentityByUsername } from './credentials';
 
 /** An SMTP reply: the basic code, and the enhanced code written into the text. */
@@ -129,7 +129,7 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
       onRcptTo(address, session, cb) {
         const who = identity(session)!;
         if (session.envelope.rcptTo.length >= config.smtpMaxRecipients) return cb(reply(452, `4.5.3 Too many recipients (at most ${config.smtpMaxRecipients} per message)`));
-        suppressedAmong(services.db, who.domain.id, [address.address]).then(
+        suppressedAmongShared(services.db, who.domain.id, [address.address]).then(
           (hit) => (hit.size ? cb(reply(550, `5.7.1 Recipient ${address.address} is on the suppression list of ${who.domain.domain}`)) : cb()),
           (err) => {
             logger.error('smtp rcpt check failed', { error: (err as Error).message });
@@ -146,7 +146,7 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
           }
           const who = identity(session)!;
           const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
-          acceptRaw(services, { user: who.user, domain: who.domain, apiKeyId: null, source: 'smtp' }, { mailFrom, rcptTo: session.envelope.rcptTo.map((r) => r.address), raw: Buffer.concat(chunks) }).then(
+          acceptRaw(services, { user: who.user, domain: who.domain, apiKeyId: null, source: 'smtp' }, { mailFrom, rcptTo: session.envelope.rcptTo.map((r) => r.address), raw: Buffer.concat(chunks), recipientsChecked: true }).then(
             (r) => {
               if (r.ok) return cb(null, `2.0.0 Ok: queued as ${r.messageId}`);
               const byReason = {

@@ -162,10 +162,14 @@ function parseTags(raw: unknown): string[] {
 }
 
 /** Keeps the statistics rollups current as events are recorded (called inside the event's transaction). */
-export async function applyRollups(trx: Knex | Knex.Transaction, events: EventInput[]): Promise<void> {
+export async function applyRollups(trx: Knex | Knex.Transaction, events: EventInput[], knownTags?: Map<string, string[]>): Promise<void> {
   if (!events.length) return;
-  const tagged = [...new Set(events.filter((e) => TAGGED.has(e.type)).map((e) => e.message_id))];
   const tagMap = new Map<string, string[]>();
+  for (const [id, tags] of knownTags ?? []) {
+    const clean = [...new Set(tags.filter((t) => t !== '' && t.length <= 100))];
+    if (clean.length) tagMap.set(id, clean);
+  }
+  const tagged = [...new Set(events.filter((e) => TAGGED.has(e.type) && !knownTags?.has(e.message_id)).map((e) => e.message_id))];
   for (let i = 0; i < tagged.length; i += CHUNK) {
     const rows = await trx('messages').whereIn('id', tagged.slice(i, i + CHUNK)).select('id', 'tags');
     for (const r of rows as { id: string; tags: unknown }[]) {

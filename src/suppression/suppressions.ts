@@ -1,4 +1,5 @@
 import type { Db } from '../db';
+import { Coalescer } from '../coalesce';
 import { formatTime } from '../auth/users';
 
 export type SuppressionReason = 'manual' | 'hard_bounce' | 'complaint' | 'unsubscribe';
@@ -13,6 +14,35 @@ export async function suppressedAmong(db: Db, domainId: number, emails: string[]
     for (const e of rows) found.add(String(e).toLowerCase());
   }
   return found;
+}
+
+type Lookup = { domainId: number; emails: string[] };
+const lookups = new WeakMap<object, Coalescer<Lookup, Set<string>>>();
+
+/**
+ * suppressedAmong for the hot paths (each SMTP RCPT, each relayed message): lookups made at the same time are
+ * answered by one query per domain instead of one each.
+ */
+export function suppressedAmongShared(db: Db, domainId: number, emails: string[]): Promise<Set<string>> {
+  if (!emails.length) return Promise.resolve(new Set());
+  let c = lookups.get(db);
+  if (!c) {
+    c = new Coalescer<Lookup, Set<string>>(
+      async (items) => {
+        const byDomain = new Map<number, string[]>();
+        for (const it of items) byDomain.set(it.domainId, [...(byDomain.get(it.domainId) ?? []), ...it.emails]);
+        const found = new Map<number, Set<string>>();
+        for (const [domain, all] of byDomain) found.set(domain, await suppressedAmong(db, domain, all));
+        return items.map((it) => {
+          const hits = found.get(it.domainId)!;
+          return new Set(it.emails.map((e) => e.toLowerCase()).filter((e) => hits.has(e)));
+        });
+      },
+      { name: 'suppression', maxItems: 500, maxInFlight: 2 },
+    );
+    lookups.set(db, c);
+  }
+  return c.submit({ domainId, emails });
 }
 
 /** Adds (or keeps) an entry; the first reason recorded for an address stays. Returns true when it was new. */

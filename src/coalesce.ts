@@ -1,0 +1,96 @@
+/**
+ * Group commit for the hot paths: callers `submit` one item each and get their own result, while the work is
+ * done for many items at once (one transaction, one multi-row statement, one queue round trip). While a flush
+ * is running, new items wait and go together in the next one, so batches grow with the load and a lone item is
+ * flushed at once (after the current event-loop turn, which lets items submitted together share a flush).
+ *
+ * `flush` returns one result per item, in order. If it throws for a group of several, each item is flushed on
+ * its own so one bad item cannot fail its neighbours; a lone item's error goes to its caller.
+ */
+export interface CoalesceOptions {
+  /** For the group-size report (POSTERN_COALESCE_STATS=1 prints every coalescer's figures at exit). */
+  name?: string;
+  /** Most items per flush. */
+  maxItems: number;
+  /** Flushes allowed at the same time (each one is a transaction or round trip of its own). */
+  maxInFlight?: number;
+}
+
+interface Waiting<T, R> {
+  item: T;
+  resolve: (r: R) => void;
+  reject: (e: unknown) => void;
+}
+
+export class Coalescer<T, R> {
+  private waiting: Waiting<T, R>[] = [];
+  private inFlight = 0;
+  private scheduled = false;
+  private readonly maxInFlight: number;
+  /** Flushes run and items they carried (their ratio is the mean group size). */
+  flushes = 0;
+  items = 0;
+
+  constructor(
+    private readonly flush: (items: T[]) => Promise<R[]>,
+    private readonly opts: CoalesceOptions,
+  ) {
+    this.maxInFlight = Math.max(1, opts.maxInFlight ?? 1);
+    if (process.env.POSTERN_COALESCE_STATS === '1') {
+      process.once('exit', () => process.stderr.write(`coalesce ${opts.name ?? '?'} pid ${process.pid}: ${this.items} items in ${this.flushes} flushes\n`));
+    }
+  }
+
+  submit(item: T): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.waiting.push({ item, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /** Items waiting or being flushed (for tests and metrics). */
+  get pending(): number {
+    return this.waiting.length;
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.inFlight >= this.maxInFlight || !this.waiting.length) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.start();
+    });
+  }
+
+  private start(): void {
+    while (this.inFlight < this.maxInFlight && this.waiting.length) {
+      const group = this.waiting.splice(0, this.opts.maxItems);
+      this.inFlight += 1;
+      void this.run(group).finally(() => {
+        this.inFlight -= 1;
+        this.schedule();
+      });
+    }
+  }
+
+  private async run(group: Waiting<T, R>[]): Promise<void> {
+    this.flushes += 1;
+    this.items += group.length;
+    try {
+      const results = await this.flush(group.map((w) => w.item));
+      if (results.length !== group.length) throw new Error(`flush returned ${results.length} results for ${group.length} items`);
+      group.forEach((w, i) => w.resolve(results[i]));
+    } catch (err) {
+      if (group.length === 1) return group[0].reject(err);
+      // One at a time, so the item that broke the group fails alone.
+      for (const w of group) {
+        try {
+          const [r] = await this.flush([w.item]);
+          w.resolve(r);
+        } catch (e) {
+          w.reject(e);
+        }
+      }
+    }
+  }
+}

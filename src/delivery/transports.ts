@@ -1,6 +1,7 @@
 import { Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import nodemailer, { Transporter } from 'nodemailer';
+import DKIM from 'nodemailer/lib/dkim';
+import { SmtpPool, SmtpPoolOptions } from './smtp-pool';
 import type { Config } from '../config';
 
 export interface Dkim {
@@ -23,22 +24,32 @@ function outcomeOf(err: unknown): SendOutcome {
   return { ok: false, code: e.responseCode, response: (e.response ?? `${e.code ?? 'ERROR'} ${e.message ?? ''}`).trim().slice(0, 1000) };
 }
 
+/** The message with a DKIM-Signature header in front (nodemailer's signer, as its Mailer would apply it). */
+export function dkimSign(raw: Buffer, dkim: Dkim): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const out = new DKIM({ domainName: dkim.domainName, keySelector: dkim.keySelector, privateKey: dkim.privateKey }).sign(raw);
+    out.on('data', (c: Buffer) => chunks.push(c));
+    out.on('error', reject);
+    out.on('end', () => resolve(Buffer.concat(chunks)));
+  });
+}
+
 /**
  * Hands a raw message to the next hop with nodemailer: a pooled connection to the smarthost
  * (DELIVERY_MODE=relay), or to the recipient domain's MX hosts in preference order with an A fallback
  * (DELIVERY_MODE=mx), one pool per destination host, STARTTLS whenever offered.
  */
 export class Transports {
-  private readonly pools = new Map<string, Transporter>();
+  private readonly pools = new Map<string, SmtpPool>();
   private readonly mxCache = new Map<string, { hosts: string[]; until: number }>();
 
   constructor(private readonly config: Config) {}
 
-  private pool(key: string, options: Record<string, unknown>): Transporter {
+  private pool(key: string, options: Partial<SmtpPoolOptions>): SmtpPool {
     let t = this.pools.get(key);
     if (!t) {
-      t = nodemailer.createTransport({
-        pool: true,
+      t = new SmtpPool({
         maxConnections: 5,
         maxMessages: 1000,
         name: this.config.mailHostname,
@@ -46,20 +57,20 @@ export class Transports {
         greetingTimeout: 30_000,
         socketTimeout: 120_000,
         ...options,
-      } as Parameters<typeof nodemailer.createTransport>[0]);
+      });
       this.pools.set(key, t);
     }
     return t;
   }
 
-  private relay(): Transporter {
+  private relay(): SmtpPool {
     const u = new URL(this.config.smtpRelayUrl!);
     const secure = u.protocol === 'smtps:';
     return this.pool('relay', {
       host: u.hostname,
       port: u.port ? Number(u.port) : secure ? 465 : 25,
       secure,
-      auth: u.username ? { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } : undefined,
+      credentials: u.username ? { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } : undefined,
       maxConnections: Math.max(1, Math.min(this.config.deliveryConcurrency, 50)),
       tls: { rejectUnauthorized: u.searchParams.get('tls_verify') !== '0' },
     });
@@ -104,11 +115,17 @@ export class Transports {
   }
 
   async send(envelope: { from: string; to: string }, raw: Buffer, dkim: Dkim | null): Promise<SendOutcome> {
-    const mail = { envelope, raw, dkim: dkim ?? undefined };
+    let message: Buffer;
+    try {
+      message = dkim ? await dkimSign(raw, dkim) : raw;
+    } catch (err) {
+      return { ok: false, response: `DKIM signing failed: ${(err as Error).message}`.slice(0, 1000) };
+    }
+    const smtpEnvelope = { from: envelope.from, to: [envelope.to] };
     if (this.config.deliveryMode === 'relay') {
       try {
-        const info = await this.relay().sendMail(mail);
-        return { ok: true, response: String(info.response ?? '250 OK') };
+        const info = await this.relay().send(smtpEnvelope, message);
+        return { ok: true, response: info.response };
       } catch (err) {
         return outcomeOf(err);
       }
@@ -133,8 +150,8 @@ export class Transports {
         continue;
       }
       try {
-        const info = await this.pool(`mx:${host}:${ip}`, { host: ip, port: this.config.mxPort, secure: false, tls: { rejectUnauthorized: false, servername: isIP(host) ? undefined : host } }).sendMail(mail);
-        return { ok: true, response: String(info.response ?? '250 OK') };
+        const info = await this.pool(`mx:${host}:${ip}`, { host: ip, port: this.config.mxPort, secure: false, tls: { rejectUnauthorized: false, servername: isIP(host) ? undefined : host } }).send(smtpEnvelope, message);
+        return { ok: true, response: info.response };
       } catch (err) {
         last = outcomeOf(err);
         if (last.ok === false && last.code) return last; // the host answered: its reply decides

@@ -359,7 +359,7 @@ export async function persistPrepared(services: Services, sender: Sender, ok: Pr
   if (recipients > GROUP_COMMIT_RECIPIENTS) return (await persistGroup([item]))[0];
   let c = committers.get(services.db);
   if (!c) {
-    c = new Coalescer(persistGroup, { name: 'accept', maxItems: 100, maxInFlight: 1 });
+    c = new Coalescer(persistGroup, { name: 'accept', maxItems: 100, maxInFlight: Number(process.env.ACCEPT_IN_FLIGHT ?? 1) });
     committers.set(services.db, c);
   }
   return c.submit(item);

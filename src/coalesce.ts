@@ -30,6 +30,8 @@ export class Coalescer<T, R> {
   /** Flushes run and items they carried (their ratio is the mean group size). */
   flushes = 0;
   items = 0;
+  /** Time spent in successful flushes. */
+  busyMs = 0;
 
   constructor(
     private readonly flush: (items: T[]) => Promise<R[]>,
@@ -37,7 +39,7 @@ export class Coalescer<T, R> {
   ) {
     this.maxInFlight = Math.max(1, opts.maxInFlight ?? 1);
     if (process.env.POSTERN_COALESCE_STATS === '1') {
-      process.once('exit', () => process.stderr.write(`coalesce ${opts.name ?? '?'} pid ${process.pid}: ${this.items} items in ${this.flushes} flushes\n`));
+      process.once('exit', () => process.stderr.write(`coalesce ${opts.name ?? '?'} pid ${process.pid}: ${this.items} items in ${this.flushes} flushes, ${(this.busyMs / Math.max(1, this.flushes)).toFixed(1)} ms each\n`));
     }
   }
 
@@ -76,8 +78,10 @@ export class Coalescer<T, R> {
   private async run(group: Waiting<T, R>[]): Promise<void> {
     this.flushes += 1;
     this.items += group.length;
+    const started = Date.now();
     try {
       const results = await this.flush(group.map((w) => w.item));
+      this.busyMs += Date.now() - started;
       if (results.length !== group.length) throw new Error(`flush returned ${results.length} results for ${group.length} items`);
       group.forEach((w, i) => w.resolve(results[i]));
     } catch (err) {

@@ -4,7 +4,7 @@ import crypto from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Services } from './command';
 import type { Config } from './config';
-import { openDb } from './db';
+import { closeDb, openDb } from './db';
 import { DnsVerifier } from './domains/dns-verify';
 import type { Logger } from './logger';
 import { bullMqQueues } from './queue/bullmq';
@@ -41,5 +41,5 @@ export function buildServices(config: Config, logger: Logger): Services {
 export async function closeServices(s: Services): Promise<void> {
   // Queues first: their workers may still be writing to the database.
   await s.queues.close().catch(() => undefined);
-  await Promise.allSettled([s.db.destroy(), s.redis ? s.redis.quit() : Promise.resolve()]);
+  await Promise.allSettled([closeDb(s.db), s.redis ? s.redis.quit() : Promise.resolve()]);
 }

@@ -4,13 +4,13 @@ import type { Services } from '../command';
 import { decrypt } from '../auth/secrets';
 import type { DomainRow } from '../domains/domains';
 import { composeHosts } from '../domains/names';
-import { addSuppression } from '../suppression/suppressions';
 import { classifyReply, retryHintSeconds } from './classify';
 import { DELIVERY_QUEUE, DeliveryJob, enqueueDeliveries } from './enqueue';
 import { Dkim, Transports } from './transports';
 import { verpAddress } from './verp';
 import { recordEvents } from '../events/record';
 import { Coalescer } from '../coalesce';
+import { batchTransaction, runTogether } from '../db';
 import type { Knex } from 'knex';
 
 const PENDING = ['queued', 'scheduled', 'deferred', 'sending'];
@@ -59,14 +59,13 @@ function tagsOf(raw: unknown): string[] {
  * Sets different values on many rows in one UPDATE: `col = CASE id WHEN … THEN … ELSE col END` for each
  * column some row sets, plus the columns every row gets alike.
  */
-export async function updateByCase(
+export function updateByCase(
   db: Knex | Knex.Transaction,
   table: string,
   rows: { id: number; values: Record<string, unknown> }[],
   common: Record<string, unknown>,
   where: Record<string, string | number> = {},
-): Promise<number> {
-  if (!rows.length) return 0;
+): Knex.Raw {
   const sets: string[] = [];
   const bindings: Knex.RawBinding[] = [];
   const columns = [...new Set(rows.flatMap((r) => Object.keys(r.values)))];
@@ -83,9 +82,12 @@ export async function updateByCase(
   }
   const conditions = Object.entries(where);
   const sql = `UPDATE ?? SET ${sets.join(', ')} WHERE ?? IN (${rows.map(() => '?').join(', ')})${conditions.map(() => ' AND ?? = ?').join('')}`;
-  const result = await db.raw(sql, [table, ...bindings, 'id', ...rows.map((r) => r.id), ...conditions.flat()]);
-  // mysql2 answers [ResultSetHeader, …] with affectedRows (rows matched); better-sqlite3 answers { changes }.
-  const r = Array.isArray(result) ? result[0] : result;
+  return db.raw(sql, [table, ...bindings, 'id', ...rows.map((r) => r.id), ...conditions.flat()]);
+}
+
+/** Rows an UPDATE touched: mysql2 answers a ResultSetHeader (or [header, …]) with affectedRows, better-sqlite3 { changes }. */
+export function affectedRows(result: unknown): number {
+  const r = (Array.isArray(result) ? result[0] : result) as { affectedRows?: number; changes?: number } | undefined;
   return Number(r?.affectedRows ?? r?.changes ?? 0);
 }
 
@@ -134,19 +136,21 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
     const now = Date.now();
     const until = (lastUntil = Math.max(lastUntil + 1, now + config.leaseSeconds * 1000));
     const unique = [...new Set(ids)];
-    const taken = await db('deliveries')
-      .whereIn('id', unique)
-      .whereIn('status', PENDING)
-      .where('next_attempt_at', '<=', now + 1000)
-      .where((q) => q.whereNull('lease_until').orWhere('lease_until', '<', now))
-      .update({ status: 'sending', lease_until: until, lease_owner: owner, updated_at: now });
-    if (!taken) return ids.map(() => null); // done, cancelled, not yet due, or another worker holds them
-    const rows: Leased[] = await db('deliveries as d')
-      .leftJoin('messages as m', 'm.id', 'd.message_id')
-      .whereIn('d.id', unique)
-      .where({ 'd.lease_owner': owner, 'd.lease_until': until })
-      // A personalised or tracked copy rides on its delivery row; otherwise the message's MIME is sent.
-      .select('d.id', 'd.message_id', 'd.user_id', 'd.domain_id', 'd.recipient', 'd.attempts', 'd.created_at', 'd.mime', db.raw('CASE WHEN d.mime IS NULL THEN m.mime END AS message_mime'), 'm.id as found_message', 'm.tags');
+    // Take the due, unleased rows, then read back exactly the ones this call stamped: one round trip on MySQL.
+    const [, rows] = (await runTogether(db, [
+      db('deliveries')
+        .whereIn('id', unique)
+        .whereIn('status', PENDING)
+        .where('next_attempt_at', '<=', now + 1000)
+        .where((q) => q.whereNull('lease_until').orWhere('lease_until', '<', now))
+        .update({ status: 'sending', lease_until: until, lease_owner: owner, updated_at: now }),
+      db('deliveries as d')
+        .leftJoin('messages as m', 'm.id', 'd.message_id')
+        .whereIn('d.id', unique)
+        .where({ 'd.lease_owner': owner, 'd.lease_until': until })
+        // A personalised or tracked copy rides on its delivery row; otherwise the message's MIME is sent.
+        .select('d.id', 'd.message_id', 'd.user_id', 'd.domain_id', 'd.recipient', 'd.attempts', 'd.created_at', 'd.mime', db.raw('CASE WHEN d.mime IS NULL THEN m.mime END AS message_mime'), 'm.id as found_message', 'm.tags'),
+    ])) as [unknown, Leased[]];
     const byId = new Map(rows.map((r) => [Number(r.id), r]));
     // The same delivery asked for twice in one group (a sweeper's job next to the original) is sent once.
     return ids.map((id) => {
@@ -159,37 +163,51 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
 
   /** Records many outcomes in one transaction: status rows (one UPDATE), events, rollups, webhooks, suppressions. */
   async function settleGroup(items: Settlement[]): Promise<boolean[]> {
-    return db.transaction(async (trx) => {
+    return batchTransaction(db, async (tx) => {
       // The same delivery twice in one group cannot happen while leases hold; keep the first if it ever does.
       const seen = new Set<number>();
       const once = items.filter((i) => !seen.has(Number(i.d.id)) && !!seen.add(Number(i.d.id)));
       const ids = once.map((i) => Number(i.d.id));
       // Our lease can be taken over when it expired mid-send: the other worker records that outcome. The UPDATE
       // only touches rows we still hold; when it touched fewer than asked, read which ones it was.
-      const touched = await updateByCase(
-        trx,
-        'deliveries',
-        once.map((i) => ({ id: Number(i.d.id), values: { ...i.update, attempts: i.attempts, updated_at: i.done } })),
-        { lease_until: null },
-        { lease_owner: owner },
-      );
+      const [updated] = await tx.run([
+        updateByCase(
+          tx.q,
+          'deliveries',
+          once.map((i) => ({ id: Number(i.d.id), values: { ...i.update, attempts: i.attempts, updated_at: i.done } })),
+          { lease_until: null },
+          { lease_owner: owner },
+        ),
+      ]);
       let mine = once;
-      if (touched < once.length) {
-        const held = new Set((await trx('deliveries').whereIn('id', ids).where('lease_owner', owner).whereNull('lease_until').pluck('id')).map(Number));
-        mine = once.filter((i) => held.has(Number(i.d.id)));
+      if (affectedRows(updated) < once.length) {
+        const [held] = (await tx.run([tx.q('deliveries').whereIn('id', ids).where('lease_owner', owner).whereNull('lease_until').select('id')])) as { id: number }[][];
+        const heldIds = new Set(held.map((r) => Number(r.id)));
+        mine = once.filter((i) => heldIds.has(Number(i.d.id)));
       }
       if (!mine.length) return items.map(() => false);
       const tags = new Map<string, string[]>();
       for (const i of mine) tags.set(i.d.message_id, tagsOf(i.d.tags));
       await recordEvents(
-        trx,
+        tx.q,
         mine.map((i) => ({
           message_id: i.d.message_id, delivery_id: Number(i.d.id), domain_id: Number(i.d.domain_id), user_id: Number(i.d.user_id), type: i.type, created_at: i.done,
           data: { recipient: i.d.recipient, attempts: i.attempts, seconds: Math.max(0, Math.round((i.done - Number(i.d.created_at)) / 1000)), ...i.data },
         })),
         { tags },
+        tx,
       );
-      for (const i of mine) if (i.suppress) await addSuppression(trx, Number(i.d.domain_id), i.d.recipient, 'hard_bounce', i.suppress);
+      // Hard bounces: the recipient joins the domain's suppression list in the same commit (first reason stays).
+      tx.later(
+        mine
+          .filter((i) => i.suppress)
+          .map((i) =>
+            tx.q('suppressions')
+              .insert({ domain_id: Number(i.d.domain_id), email: i.d.recipient.toLowerCase(), reason: 'hard_bounce', detail: i.suppress!.slice(0, 1000), created_at: i.done })
+              .onConflict(['domain_id', 'email'])
+              .ignore(),
+          ),
+      );
       const recorded = new Set(mine);
       return items.map((i) => recorded.has(i));
     });

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
-import { applyRollups } from '../stats/rollups';
-import { queueWebhookEvents } from '../webhooks/outbox';
+import { planRollups } from '../stats/rollups';
+import { planWebhookEvents } from '../webhooks/outbox';
+import { BatchTx, Read, runInTurn, Stmt } from '../db';
 
 /** One thing that happened to a message or one of its deliveries. `data` is stored as JSON. */
 export interface EventInput {
@@ -25,10 +26,15 @@ export interface EventHints {
  * THE way an event is written: the row, the statistics rollups and the webhook outbox, all inside the
  * caller's transaction, so stats and webhooks never disagree with the events table.
  */
-export async function recordEvents(trx: Knex | Knex.Transaction, events: EventInput[], hints: EventHints = {}): Promise<void> {
+export async function recordEvents(trx: Knex | Knex.Transaction, events: EventInput[], hints: EventHints = {}, tx?: BatchTx): Promise<void> {
   if (!events.length) return;
+  const q = tx?.q ?? trx;
+  const read: Read = tx ? async (stmt) => (await tx.run([stmt]))[0] : async (stmt) => await stmt;
   const rows = events.map((e) => ({ ...e, data: JSON.stringify(e.data) }));
-  for (let i = 0; i < rows.length; i += 500) await trx('events').insert(rows.slice(i, i + 500));
-  await applyRollups(trx, events, hints.tags);
-  await queueWebhookEvents(trx, events);
+  const writes: Stmt[] = [];
+  for (let i = 0; i < rows.length; i += 500) writes.push(q('events').insert(rows.slice(i, i + 500)));
+  // Reads first (tags, acceptance times, subscribed webhooks), then every write together.
+  writes.push(...(await planRollups(q, events, hints.tags, read)), ...(await planWebhookEvents(q, events, hints.tags, read)));
+  if (tx) tx.later(writes);
+  else await runInTurn(writes);
 }

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { EventInput } from '../events/record';
+import { Read, runInTurn, Stmt } from '../db';
 
 /** Each event is counted in its UTC hour ('h') and its UTC day ('d'); see the migration. */
 export const HOUR_MS = 3_600_000;
@@ -136,20 +137,29 @@ function mergeSpec(db: Knex | Knex.Transaction, sums: string[], mins: string[] =
 const CHUNK = 500;
 const BUCKET_COLUMNS = ['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7'];
 
-/** Adds the increments: one upsert statement per table (per 500 keys) that has any. */
-export async function writeRollups(db: Knex | Knex.Transaction, rows: RollupRows): Promise<void> {
+/** The upserts that add the increments: one statement per table (per 500 keys) that has any. Built, not run. */
+export function rollupStatements(db: Knex | Knex.Transaction, rows: RollupRows): Stmt[] {
+  const out: Stmt[] = [];
   for (let i = 0; i < rows.counts.length; i += CHUNK) {
-    await db('stats_rollup').insert(rows.counts.slice(i, i + CHUNK)).onConflict(['domain_id', 'unit', 'bucket', 'type']).merge(mergeSpec(db, ['count', 'unique_count']));
+    out.push(db('stats_rollup').insert(rows.counts.slice(i, i + CHUNK)).onConflict(['domain_id', 'unit', 'bucket', 'type']).merge(mergeSpec(db, ['count', 'unique_count'])));
   }
   for (let i = 0; i < rows.tags.length; i += CHUNK) {
-    await db('stats_tag_rollup').insert(rows.tags.slice(i, i + CHUNK)).onConflict(['domain_id', 'unit', 'bucket', 'tag', 'type']).merge(mergeSpec(db, ['count', 'unique_count']));
+    out.push(db('stats_tag_rollup').insert(rows.tags.slice(i, i + CHUNK)).onConflict(['domain_id', 'unit', 'bucket', 'tag', 'type']).merge(mergeSpec(db, ['count', 'unique_count'])));
   }
   for (let i = 0; i < rows.recipientDomains.length; i += CHUNK) {
-    await db('stats_recipient_domain_rollup')
-      .insert(rows.recipientDomains.slice(i, i + CHUNK))
-      .onConflict(['domain_id', 'recipient_domain', 'unit', 'bucket', 'type'])
-      .merge(mergeSpec(db, ['count', 'timed', 'seconds_sum', ...BUCKET_COLUMNS], ['seconds_min'], ['seconds_max']));
+    out.push(
+      db('stats_recipient_domain_rollup')
+        .insert(rows.recipientDomains.slice(i, i + CHUNK))
+        .onConflict(['domain_id', 'recipient_domain', 'unit', 'bucket', 'type'])
+        .merge(mergeSpec(db, ['count', 'timed', 'seconds_sum', ...BUCKET_COLUMNS], ['seconds_min'], ['seconds_max'])),
+    );
   }
+  return out;
+}
+
+/** Adds the increments: one upsert statement per table (per 500 keys) that has any. */
+export async function writeRollups(db: Knex | Knex.Transaction, rows: RollupRows): Promise<void> {
+  await runInTurn(rollupStatements(db, rows));
 }
 
 function parseTags(raw: unknown): string[] {
@@ -163,7 +173,15 @@ function parseTags(raw: unknown): string[] {
 
 /** Keeps the statistics rollups current as events are recorded (called inside the event's transaction). */
 export async function applyRollups(trx: Knex | Knex.Transaction, events: EventInput[], knownTags?: Map<string, string[]>): Promise<void> {
-  if (!events.length) return;
+  await runInTurn(await planRollups(trx, events, knownTags));
+}
+
+/**
+ * What applyRollups writes, as statements for the caller to run (with the event rows, in one round trip where
+ * the database allows). The reads it needs (tags, acceptance times) are made here.
+ */
+export async function planRollups(trx: Knex | Knex.Transaction, events: EventInput[], knownTags?: Map<string, string[]>, read: Read = async (s) => await s): Promise<Stmt[]> {
+  if (!events.length) return [];
   const tagMap = new Map<string, string[]>();
   for (const [id, tags] of knownTags ?? []) {
     const clean = [...new Set(tags.filter((t) => t !== '' && t.length <= 100))];
@@ -171,7 +189,7 @@ export async function applyRollups(trx: Knex | Knex.Transaction, events: EventIn
   }
   const tagged = [...new Set(events.filter((e) => TAGGED.has(e.type) && !knownTags?.has(e.message_id)).map((e) => e.message_id))];
   for (let i = 0; i < tagged.length; i += CHUNK) {
-    const rows = await trx('messages').whereIn('id', tagged.slice(i, i + CHUNK)).select('id', 'tags');
+    const rows = (await read(trx('messages').whereIn('id', tagged.slice(i, i + CHUNK)).select('id', 'tags'))) as { id: string; tags: unknown }[];
     for (const r of rows as { id: string; tags: unknown }[]) {
       const tags = parseTags(r.tags);
       if (tags.length) tagMap.set(r.id, tags);
@@ -181,7 +199,7 @@ export async function applyRollups(trx: Knex | Knex.Transaction, events: EventIn
   const untimed = [...new Set(events.filter((e) => TIMED.has(e.type) && e.delivery_id !== null && secondsOf(e.data) === null).map((e) => e.delivery_id as number))];
   const acceptedAt = new Map<number, number>();
   if (untimed.length) {
-    const rows = await trx('deliveries').whereIn('id', untimed).select('id', 'created_at');
+    const rows = (await read(trx('deliveries').whereIn('id', untimed).select('id', 'created_at'))) as { id: number; created_at: number }[];
     for (const r of rows as { id: number; created_at: number }[]) acceptedAt.set(Number(r.id), Number(r.created_at));
   }
   const rows = aggregate(
@@ -192,5 +210,5 @@ export async function applyRollups(trx: Knex | Knex.Transaction, events: EventIn
       return at === undefined ? null : Math.max(0, Math.round((e.created_at - at) / 1000));
     },
   );
-  await writeRollups(trx, rows);
+  return rollupStatements(trx, rows);
 }

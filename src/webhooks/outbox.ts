@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import type { EventInput } from '../events/record';
 import { WEBHOOK_EVENTS } from '../events/vocabulary';
+import { Read, runInTurn, Stmt } from '../db';
 
 const SUBSCRIBABLE = new Set(WEBHOOK_EVENTS);
 
@@ -29,15 +30,22 @@ function tagsOf(raw: unknown): string[] {
  * webhooks and one reads the messages' tags.
  */
 export async function queueWebhookEvents(trx: Knex | Knex.Transaction, events: EventInput[]): Promise<void> {
+  await runInTurn(await planWebhookEvents(trx, events));
+}
+
+/** The outbox rows queueWebhookEvents writes, as statements for the caller to run; the reads are made here. */
+export async function planWebhookEvents(trx: Knex | Knex.Transaction, events: EventInput[], knownTags?: Map<string, string[]>, read: Read = async (s) => await s): Promise<Stmt[]> {
   const wanted = events.filter((e) => SUBSCRIBABLE.has(e.type));
-  if (!wanted.length) return;
-  const hooks: { id: number; domain_id: number; event: string; domain: string }[] = await trx('webhooks')
+  if (!wanted.length) return [];
+  const hooks = (await read(
+    trx('webhooks')
     .join('sender_domains', 'sender_domains.id', 'webhooks.domain_id')
     .whereIn('webhooks.domain_id', [...new Set(wanted.map((e) => e.domain_id))])
     .whereIn('webhooks.event', [...new Set(wanted.map((e) => e.type))])
     .where('webhooks.status', 'Enabled')
-    .select('webhooks.id', 'webhooks.domain_id', 'webhooks.event', 'sender_domains.domain');
-  if (!hooks.length) return;
+      .select('webhooks.id', 'webhooks.domain_id', 'webhooks.event', 'sender_domains.domain'),
+  )) as { id: number; domain_id: number; event: string; domain: string }[];
+  if (!hooks.length) return [];
 
   const byKey = new Map<string, typeof hooks>();
   for (const w of hooks) {
@@ -45,11 +53,12 @@ export async function queueWebhookEvents(trx: Knex | Knex.Transaction, events: E
     byKey.set(key, [...(byKey.get(key) ?? []), w]);
   }
   const matched = wanted.filter((e) => byKey.has(`${e.domain_id}:${e.type}`));
-  if (!matched.length) return;
-  const messageIds = [...new Set(matched.map((e) => e.message_id))];
+  if (!matched.length) return [];
   const tags = new Map<string, string[]>();
+  for (const e of matched) if (knownTags?.has(e.message_id)) tags.set(e.message_id, knownTags.get(e.message_id)!);
+  const messageIds = [...new Set(matched.map((e) => e.message_id))].filter((id) => !tags.has(id));
   for (let i = 0; i < messageIds.length; i += 500) {
-    const rows = await trx('messages').whereIn('id', messageIds.slice(i, i + 500)).select('id', 'tags');
+    const rows = (await read(trx('messages').whereIn('id', messageIds.slice(i, i + 500)).select('id', 'tags'))) as { id: string; tags: unknown }[];
     for (const r of rows) tags.set(r.id, tagsOf(r.tags));
   }
 
@@ -75,5 +84,7 @@ export async function queueWebhookEvents(trx: Knex | Knex.Transaction, events: E
       rows.push({ webhook_id: w.id, event_id: payload.id, event_type: e.type, payload: body, status: 'pending', attempts: 0, next_attempt_at: now, created_at: now, updated_at: now });
     }
   }
-  for (let i = 0; i < rows.length; i += 200) await trx('webhook_deliveries').insert(rows.slice(i, i + 200));
+  const out: Stmt[] = [];
+  for (let i = 0; i < rows.length; i += 200) out.push(trx('webhook_deliveries').insert(rows.slice(i, i + 200)));
+  return out;
 }

@@ -348,6 +348,12 @@ async function persistGroup(items: PersistItem[]): Promise<boolean[]> {
 const GROUP_COMMIT_RECIPIENTS = 50;
 const committers = new WeakMap<object, Coalescer<PersistItem, boolean>>();
 
+/** How the group commit has grouped so far in this process (for tests and diagnostics). */
+export function groupCommitStats(db: object): { flushes: number; items: number } {
+  const c = committers.get(db);
+  return { flushes: c?.flushes ?? 0, items: c?.items ?? 0 };
+}
+
 /**
  * Writes prepared messages with one delivery per recipient and a `queued` (or `scheduled`) event per delivery
  * (plus a `suppressed` event per dropped recipient) in one transaction, after reserving the sending quota,

@@ -1,0 +1,135 @@
+import crypto from 'node:crypto';
+import nodemailer from 'nodemailer';
+import supertest from 'supertest';
+import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
+import { groupCommitStats } from '../../src/mail/accept';
+import { SmtpFront, startSmtpFront } from '../../src/smtp/front';
+import { backend, Harness, senderSetup, startHarness } from '../helpers/harness';
+import { Sink, startSink, waitFor } from '../helpers/sink';
+
+/**
+ * Group commit: sends that arrive together (API requests, SMTP messages from many sessions) share one
+ * transaction and one queue job, and each caller still gets exactly its own answer, rows, events and counts.
+ */
+let h: Harness;
+let sink: Sink;
+let worker: DeliveryWorker;
+let front: SmtpFront;
+let s: Awaited<ReturnType<typeof senderSetup>>;
+let smtpUser: string;
+let smtpPass: string;
+
+beforeAll(async () => {
+  sink = await startSink();
+  h = await startHarness({ DELIVERY_MODE: 'relay', SMTP_RELAY_URL: `smtp://127.0.0.1:${sink.port}`, SMTP_PORT: '0', SMTP_HOST: '127.0.0.1', API_RATE_LIMIT_PER_MINUTE: '0' });
+  worker = createDeliveryWorker(h.services);
+  front = await startSmtpFront(h.services);
+  s = await senderSetup(h);
+  const c = await h.call({ Command: 'emailgateway.addsmtp', SessionID: s.sessionId, DomainID: s.domainId });
+  smtpUser = c.SMTP.SMTPUsername;
+  smtpPass = c.SMTP.SMTPPassword;
+});
+afterAll(async () => {
+  await front.close();
+  await h.services.queues.close();
+  await worker.stop();
+  await h.close();
+  await sink.close();
+});
+
+const tag = () => crypto.randomBytes(4).toString('hex');
+const sendApi = (key: string, domain: string, to: string, subject: string) =>
+  supertest(h.app)
+    .post('/api/v1/email')
+    .set('Authorization', `Bearer ${key}`)
+    .send({ Subject: subject, ContentType: 'plain', PlainContent: `body of ${subject}`, From: { name: 'Shop', email: `orders@${domain}` }, To: [{ name: '', email: to }], Tags: ['grouped'] });
+
+async function queuedRollup(domainId: number): Promise<number> {
+  const rows = await h.services.db('stats_rollup').where({ domain_id: domainId, unit: 'd', type: 'queued' }).sum({ n: 'count' });
+  return Number(rows[0].n ?? 0);
+}
+
+describe('group commit on the send path', () => {
+  it('40 API sends at once: each its own MessageID, delivery, queued event and rollup count, delivered once each', async () => {
+    const run = tag();
+    const before = groupCommitStats(h.services.db);
+    const queuedBefore = await queuedRollup(s.domainId);
+    const subjects = Array.from({ length: 40 }, (_, i) => `grouped api ${run} #${i}`);
+    const res = await Promise.all(subjects.map((subj, i) => sendApi(s.key, s.domain, `r${i}-${run}@dest.test`, subj)));
+    expect(res.map((r) => r.status)).toEqual(subjects.map(() => 200));
+    const ids = res.map((r) => r.body.MessageID as string);
+    expect(new Set(ids).size).toBe(40);
+    // Each answer names the message that carries its own subject and recipient.
+    const rows = await h.services.db('messages').whereIn('id', ids).select('id', 'subject');
+    const subjectOf = new Map(rows.map((r: { id: string; subject: string }) => [r.id, r.subject]));
+    ids.forEach((id, i) => expect(subjectOf.get(id)).toBe(subjects[i]));
+    const deliveries = await h.services.db('deliveries').whereIn('message_id', ids).select('id', 'message_id', 'recipient');
+    expect(deliveries).toHaveLength(40);
+    for (const d of deliveries) expect(d.recipient).toBe(`r${ids.indexOf(d.message_id)}-${run}@dest.test`);
+    const queued = await h.services.db('events').whereIn('message_id', ids).where({ type: 'queued' }).select('delivery_id', 'data');
+    expect(queued.map((e: { delivery_id: number }) => Number(e.delivery_id)).sort((a, b) => a - b)).toEqual(deliveries.map((d: { id: number }) => Number(d.id)).sort((a, b) => a - b));
+    expect(await queuedRollup(s.domainId)).toBe(queuedBefore + 40);
+    // They really were written in groups, not one transaction each.
+    const after = groupCommitStats(h.services.db);
+    expect(after.items - before.items).toBe(40);
+    expect(after.flushes - before.flushes).toBeLessThan(40);
+
+    await waitFor(async () => (await h.services.db('deliveries').whereIn('message_id', ids).where({ status: 'delivered' })).length === 40, 20000, '40 delivered');
+    for (const subj of subjects) expect(sink.received.filter((m) => m.raw.toString().includes(`Subject: ${subj}\r\n`))).toHaveLength(1);
+    const delivered = await h.services.db('events').whereIn('message_id', ids).where({ type: 'delivered' }).count({ n: '*' });
+    expect(Number(delivered[0].n)).toBe(40);
+    const tagRows = await h.services.db('stats_tag_rollup').where({ domain_id: s.domainId, unit: 'd', tag: 'grouped', type: 'delivered' }).sum({ n: 'count' });
+    expect(Number(tagRows[0].n)).toBeGreaterThanOrEqual(40);
+  });
+
+  it('a daily limit holds when sends race in one group: exactly the limit is accepted, the rest get code 17', async () => {
+    const own = await senderSetup(h, { LimitEmailSendPerDay: 5 });
+    const run = tag();
+    const res = await Promise.all(Array.from({ length: 12 }, (_, i) => sendApi(own.key, own.domain, `q${i}-${run}@dest.test`, `quota ${run} ${i}`)));
+    const ok = res.filter((r) => r.status === 200);
+    const refused = res.filter((r) => r.status !== 200);
+    expect(ok).toHaveLength(5);
+    expect(refused).toHaveLength(7);
+    for (const r of refused) expect(JSON.stringify(r.body)).toMatch(/17/);
+    const counted = await h.services.db('usage_counters').where({ user_id: own.userId }).andWhere('period', 'like', 'd%').first();
+    expect(Number(counted.sent)).toBe(5);
+    expect(await h.services.db('messages').where({ domain_id: own.domainId })).toHaveLength(5);
+  });
+
+  it('20 SMTP sessions at once: every message gets its own queue id and arrives once, with its own body', async () => {
+    const run = tag();
+    const n = 20;
+    const results = await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        nodemailer
+          .createTransport({ host: '127.0.0.1', port: front.ports[0], secure: false, auth: { user: smtpUser, pass: smtpPass }, tls: { rejectUnauthorized: false } })
+          .sendMail({ from: `app@${s.domain}`, to: `smtp${i}-${run}@dest.test`, subject: `smtp grouped ${run} ${i}`, text: `payload ${run} ${i}` }),
+      ),
+    );
+    const ids = results.map((r) => /queued as (\S+)/.exec(r.response)![1]);
+    expect(new Set(ids).size).toBe(n);
+    await waitFor(async () => (await h.services.db('deliveries').whereIn('message_id', ids).where({ status: 'delivered' })).length === n, 20000, `${n} delivered`);
+    for (let i = 0; i < n; i++) {
+      const got = sink.received.filter((m) => m.to.includes(`smtp${i}-${run}@dest.test`));
+      expect(got).toHaveLength(1);
+      expect(got[0].raw.toString()).toContain(`payload ${run} ${i}`);
+    }
+  });
+
+  (backend() === 'mysql' ? it : it.skip)('a message that cannot be written fails alone: the rest of its group is accepted (MySQL strict mode)', async () => {
+    const run = tag();
+    // from_email holds 320 characters; a longer From fails its INSERT, which would fail the whole group's transaction.
+    const long = `${'x'.repeat(330)}@${s.domain}`;
+    const transport = () => nodemailer.createTransport({ host: '127.0.0.1', port: front.ports[0], secure: false, auth: { user: smtpUser, pass: smtpPass }, tls: { rejectUnauthorized: false } });
+    const sends = Array.from({ length: 8 }, (_, i) =>
+      transport()
+        .sendMail({ envelope: { from: `app@${s.domain}`, to: [`fail${i}-${run}@dest.test`] }, raw: `From: ${i === 3 ? long : `app@${s.domain}`}\r\nTo: fail${i}-${run}@dest.test\r\nSubject: alone ${run} ${i}\r\n\r\nbody ${i}\r\n` })
+        .then((r) => ({ ok: true as const, response: r.response }), (e: { responseCode?: number }) => ({ ok: false as const, code: e.responseCode })),
+    );
+    const out = await Promise.all(sends);
+    expect(out[3]).toEqual({ ok: false, code: 451 });
+    out.filter((_, i) => i !== 3).forEach((r) => expect(r.ok).toBe(true));
+    const stored = await h.services.db('messages').where('subject', 'like', `alone ${run} %`).select('subject');
+    expect(stored.map((m: { subject: string }) => m.subject).sort()).toEqual([0, 1, 2, 4, 5, 6, 7].map((i) => `alone ${run} ${i}`));
+  });
+});

@@ -27,10 +27,10 @@ export class Coalescer<T, R> {
   private inFlight = 0;
   private scheduled = false;
   private readonly maxInFlight: number;
-  /** Flushes run and items they carried (their ratio is the mean group size). */
+  /** Group flushes started and the items they carried (their ratio is the mean group size); one-by-one retries after a failed group are not counted. */
   flushes = 0;
   items = 0;
-  /** Time spent in successful flushes. */
+  /** Time spent in successful group flushes. */
   busyMs = 0;
 
   constructor(
@@ -50,7 +50,7 @@ export class Coalescer<T, R> {
     });
   }
 
-  /** Items waiting or being flushed (for tests and metrics). */
+  /** Items waiting for a flush (for tests and metrics). */
   get pending(): number {
     return this.waiting.length;
   }
@@ -75,21 +75,27 @@ export class Coalescer<T, R> {
     }
   }
 
+  /** Flushes items and checks that one result came back per item. */
+  private async flushChecked(items: T[]): Promise<R[]> {
+    const results = await this.flush(items);
+    if (results.length !== items.length) throw new Error(`flush returned ${results.length} results for ${items.length} items`);
+    return results;
+  }
+
   private async run(group: Waiting<T, R>[]): Promise<void> {
     this.flushes += 1;
     this.items += group.length;
     const started = Date.now();
     try {
-      const results = await this.flush(group.map((w) => w.item));
+      const results = await this.flushChecked(group.map((w) => w.item));
       this.busyMs += Date.now() - started;
-      if (results.length !== group.length) throw new Error(`flush returned ${results.length} results for ${group.length} items`);
       group.forEach((w, i) => w.resolve(results[i]));
     } catch (err) {
       if (group.length === 1) return group[0].reject(err);
       // One at a time, so the item that broke the group fails alone.
       for (const w of group) {
         try {
-          const [r] = await this.flush([w.item]);
+          const [r] = await this.flushChecked([w.item]);
           w.resolve(r);
         } catch (e) {
           w.reject(e);

@@ -1,0 +1,444 @@
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+import type { SMTPServerOptions } from 'smtp-server';
+import { SmtpPool, SmtpPoolOptions } from '../../src/delivery/smtp-pool';
+import { waitFor } from '../helpers/sink';
+
+/**
+ * SmtpPool against real smtp-server instances on loopback: every connection, command and byte goes over a
+ * socket. The server counts its connections (onConnect/onClose) and records what it received.
+ */
+
+interface Received {
+  from: string;
+  to: string[];
+  raw: Buffer;
+  sessionId: string;
+}
+
+interface TestServer {
+  port: number;
+  server: SMTPServer;
+  received: Received[];
+  /** Connections accepted so far, open now, and most open at once (seen by the server). */
+  connects: number;
+  closes: number;
+  active: number;
+  maxActive: number;
+  /** Raw client sockets as accepted, to drop a session from the server side or watch what the client says. */
+  sockets: net.Socket[];
+  /** What each client socket sent, as text (commands and message data). */
+  said: string[];
+  close(): Promise<void>;
+}
+
+const servers: TestServer[] = [];
+const pools: SmtpPool[] = [];
+
+async function startServer(extra: Partial<SMTPServerOptions> = {}, port = 0): Promise<TestServer> {
+  const t: TestServer = {
+    port: 0,
+    server: undefined as unknown as SMTPServer,
+    received: [],
+    connects: 0,
+    closes: 0,
+    active: 0,
+    maxActive: 0,
+    sockets: [],
+    said: [],
+    close: async () => undefined,
+  };
+  const userOnData = extra.onData;
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    disableReverseLookup: true,
+    logger: false,
+    closeTimeout: 50,
+    ...extra,
+    onConnect(session, cb) {
+      t.connects += 1;
+      t.active += 1;
+      t.maxActive = Math.max(t.maxActive, t.active);
+      if (extra.onConnect) return extra.onConnect(session, cb);
+      cb();
+    },
+    onClose(session, cb) {
+      t.closes += 1;
+      t.active -= 1;
+      extra.onClose?.(session, cb);
+    },
+    onData(stream, session, cb) {
+      if (userOnData) return userOnData(stream, session, cb);
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        t.received.push({
+          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          to: session.envelope.rcptTo.map((r) => r.address),
+          raw: Buffer.concat(chunks),
+          sessionId: session.id,
+        });
+        cb(null);
+      });
+    },
+  });
+  server.on('error', () => undefined);
+  server.server.on('connection', (sock: net.Socket) => {
+    const i = t.sockets.push(sock) - 1;
+    t.said[i] = '';
+    sock.on('data', (c: Buffer) => {
+      t.said[i] += c.toString('latin1');
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  t.server = server;
+  t.port = (server.server.address() as AddressInfo).port;
+  t.close = () => new Promise<void>((resolve) => server.close(() => resolve()));
+  servers.push(t);
+  return t;
+}
+
+function newPool(port: number, opts: Partial<SmtpPoolOptions> = {}): SmtpPool {
+  const pool = new SmtpPool({
+    host: '127.0.0.1',
+    port,
+    ignoreTLS: true,
+    name: 'pool.test',
+    connectionTimeout: 3000,
+    greetingTimeout: 3000,
+    socketTimeout: 5000,
+    maxConnections: 1,
+    maxMessages: 100,
+    ...opts,
+  });
+  pools.push(pool);
+  return pool;
+}
+
+/** A message ending in CRLF, with a line that starts with a dot (dot-stuffing must round-trip). */
+function message(n: number, extraLines = 0): Buffer {
+  const lines = [
+    `From: sender@pool.test`,
+    `To: r${n}@dest.test`,
+    `Subject: message ${n}`,
+    `X-Seq: ${n}`,
+    'MIME-Version: 1.0',
+    'Content-Type: text/plain; charset=utf-8',
+    'Content-Transfer-Encoding: 8bit',
+    '',
+    `Body of message ${n}: naïve café ✓`,
+    '.a line that starts with a dot',
+    '..two dots',
+    '.',
+    ...Array.from({ length: extraLines }, (_, i) => `line ${i} of ${n} ${'x'.repeat(60)}`),
+    'end',
+    '',
+  ];
+  return Buffer.from(lines.join('\r\n'), 'utf8');
+}
+
+function envelope(n: number | string) {
+  return { from: 'sender@pool.test', to: [typeof n === 'number' ? `r${n}@dest.test` : n] };
+}
+
+/** A free TCP port on loopback with nothing listening on it. */
+async function closedPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+function smtpErr(code: number, message: string): Error {
+  return Object.assign(new Error(message), { responseCode: code });
+}
+
+interface SmtpErrorShape {
+  code?: string;
+  responseCode?: number;
+  response?: string;
+  message: string;
+}
+
+async function rejectionOf(p: Promise<unknown>): Promise<SmtpErrorShape> {
+  try {
+    await p;
+  } catch (err) {
+    return err as SmtpErrorShape;
+  }
+  throw new Error('expected the send to reject, it resolved');
+}
+
+afterEach(async () => {
+  for (const p of pools.splice(0)) p.close();
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+describe('SmtpPool against real SMTP servers on loopback', () => {
+  it('60 concurrent sends with maxConnections 3: every message arrives byte-exact, at most 3 connections at once, sessions reused', async () => {
+    const srv = await startServer();
+    const pool = newPool(srv.port, { maxConnections: 3 });
+    const sent = Array.from({ length: 60 }, (_, i) => message(i, i % 7 === 0 ? 2000 : i)); // some of ~130 KB
+    const results = await Promise.all(sent.map((raw, i) => pool.send(envelope(i), raw)));
+
+    expect(results.every((r) => /^250[ -]/.test(r.response))).toBe(true);
+    expect(srv.received).toHaveLength(60);
+    for (let i = 0; i < 60; i++) {
+      const got = srv.received.filter((r) => r.to[0] === `r${i}@dest.test`);
+      expect(got).toHaveLength(1);
+      expect(got[0].from).toBe('sender@pool.test');
+      expect(got[0].raw.equals(sent[i])).toBe(true);
+    }
+    expect(srv.maxActive).toBeLessThanOrEqual(3);
+    expect(srv.connects).toBeLessThanOrEqual(3);
+    expect(srv.connects).toBeGreaterThanOrEqual(1);
+    // the work was spread over the sessions actually opened, each carrying many messages
+    const perSession = new Map<string, number>();
+    for (const r of srv.received) perSession.set(r.sessionId, (perSession.get(r.sessionId) ?? 0) + 1);
+    expect(perSession.size).toBe(srv.connects);
+    expect(Math.max(...perSession.values())).toBeGreaterThan(1);
+  });
+
+  it('sends beyond maxConnections wait for a free session instead of opening more', async () => {
+    const srv = await startServer();
+    const pool = newPool(srv.port, { maxConnections: 1 });
+    await Promise.all(Array.from({ length: 10 }, (_, i) => pool.send(envelope(i), message(i))));
+    expect(srv.received).toHaveLength(10);
+    expect(srv.connects).toBe(1);
+    expect(srv.maxActive).toBe(1);
+  });
+
+  it('a recipient refused at RCPT (550) fails that send only; the next send reuses the same connection after RSET', async () => {
+    const srv = await startServer({
+      onRcptTo(address, _session, cb) {
+        cb(address.address.startsWith('bad') ? smtpErr(550, 'No such user here') : null);
+      },
+    });
+    const pool = newPool(srv.port, { maxConnections: 1 });
+
+    const err = await rejectionOf(pool.send(envelope('bad@dest.test'), message(1)));
+    expect(err.code).toBe('EENVELOPE');
+    expect(err.responseCode).toBe(550);
+    expect(err.response).toMatch(/^550 .*No such user here/);
+
+    const ok = await pool.send(envelope('good@dest.test'), message(2));
+    expect(ok.response).toMatch(/^250/);
+    // and once more, straight after another refusal
+    await expect(pool.send(envelope('bad2@dest.test'), message(3))).rejects.toMatchObject({ code: 'EENVELOPE', responseCode: 550 });
+    await pool.send(envelope('good2@dest.test'), message(4));
+
+    expect(srv.received.map((r) => r.to)).toEqual([['good@dest.test'], ['good2@dest.test']]);
+    expect(srv.received[0].raw.equals(message(2))).toBe(true);
+    expect(srv.connects).toBe(1);
+    expect(srv.said[0]).toMatch(/\r\nRSET\r\n/); // the session was reset, not closed
+  });
+
+  it('a message refused after DATA (554) fails that send; the session survives for the next one', async () => {
+    let n = 0;
+    const srv = await startServer({
+      onData(stream, _session, cb) {
+        stream.resume();
+        stream.on('end', () => {
+          n += 1;
+          cb(n === 1 ? smtpErr(554, 'Message rejected as spam') : null);
+        });
+      },
+    });
+    const pool = newPool(srv.port, { maxConnections: 1 });
+    await expect(pool.send(envelope(1), message(1))).rejects.toMatchObject({ code: 'EMESSAGE', responseCode: 554 });
+    await expect(pool.send(envelope(2), message(2))).resolves.toMatchObject({ response: expect.stringMatching(/^250/) });
+    expect(n).toBe(2);
+    expect(srv.connects).toBe(1);
+  });
+
+  it('a 421 at RCPT closes the session: the next send opens a new connection', async () => {
+    let first = true;
+    const srv = await startServer({
+      onRcptTo(_address, _session, cb) {
+        if (first) {
+          first = false;
+          return cb(smtpErr(421, 'Try again later, closing'));
+        }
+        cb(null);
+      },
+    });
+    const pool = newPool(srv.port, { maxConnections: 1 });
+    await expect(pool.send(envelope(1), message(1))).rejects.toMatchObject({ responseCode: 421 });
+    await pool.send(envelope(2), message(2));
+    expect(srv.connects).toBe(2);
+    expect(srv.received.map((r) => r.to[0])).toEqual(['r2@dest.test']);
+  });
+
+  it('maxMessages 2 with 5 sequential sends: 3 connections, each used-up session is QUIT', async () => {
+    const srv = await startServer();
+    const pool = newPool(srv.port, { maxConnections: 1, maxMessages: 2 });
+    for (let i = 0; i < 5; i++) await pool.send(envelope(i), message(i));
+    expect(srv.received).toHaveLength(5);
+    expect(srv.connects).toBe(3);
+    const perSession = new Map<string, number>();
+    for (const r of srv.received) perSession.set(r.sessionId, (perSession.get(r.sessionId) ?? 0) + 1);
+    expect([...perSession.values()]).toEqual([2, 2, 1]);
+    // the two full sessions were closed politely; the third is still open and idle
+    await waitFor(() => srv.closes === 2, 3000, 'two sessions retired');
+    expect(srv.said[0]).toMatch(/\r\nQUIT\r\n$/);
+    expect(srv.said[1]).toMatch(/\r\nQUIT\r\n$/);
+    expect(srv.said[2]).not.toMatch(/QUIT/);
+    expect(srv.active).toBe(1);
+  });
+
+  it('maxMessages also holds under concurrency: no session carries more than maxMessages', async () => {
+    const srv = await startServer();
+    const pool = newPool(srv.port, { maxConnections: 2, maxMessages: 3 });
+    await Promise.all(Array.from({ length: 20 }, (_, i) => pool.send(envelope(i), message(i))));
+    expect(srv.received).toHaveLength(20);
+    const perSession = new Map<string, number>();
+    for (const r of srv.received) perSession.set(r.sessionId, (perSession.get(r.sessionId) ?? 0) + 1);
+    expect(Math.max(...perSession.values())).toBeLessThanOrEqual(3);
+    expect(srv.connects).toBeGreaterThanOrEqual(7); // ceil(20 / 3)
+    expect(srv.maxActive).toBeLessThanOrEqual(3); // 2 plus, at most, one retiring session still closing
+  });
+
+  it('a session the server times out while idle (421) leaves the pool: the next send opens a new connection', async () => {
+    const srv = await startServer({ socketTimeout: 300 });
+    const pool = newPool(srv.port, { maxConnections: 1 });
+    await pool.send(envelope(1), message(1));
+    await waitFor(() => srv.closes === 1, 3000, 'the server to time the idle session out');
+    const started = Date.now();
+    await pool.send(envelope(2), message(2));
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(srv.connects).toBe(2);
+    expect(srv.received.map((r) => r.to[0])).toEqual(['r1@dest.test', 'r2@dest.test']);
+    expect(new Set(srv.received.map((r) => r.sessionId)).size).toBe(2);
+  });
+
+  it('a session the server drops silently while idle (FIN, no reply) leaves the pool: the next send opens a new connection', async () => {
+    const srv = await startServer();
+    const pool = newPool(srv.port, { maxConnections: 1 });
+    await pool.send(envelope(1), message(1));
+    const sock = srv.sockets[0];
+    const closed = new Promise<void>((r) => sock.once('close', () => r()));
+    sock.end(); // the server side just goes away
+    await closed; // both halves closed: the client has seen the FIN and answered it
+    await pool.send(envelope(2), message(2));
+    expect(srv.connects).toBe(2);
+    expect(srv.received.map((r) => r.to[0])).toEqual(['r1@dest.test', 'r2@dest.test']);
+  });
+
+  describe('AUTH', () => {
+    const authServer = (methods: ('PLAIN' | 'LOGIN')[]) =>
+      startServer({
+        authOptional: false,
+        authMethods: methods,
+        allowInsecureAuth: true,
+        onAuth(auth, _session, cb) {
+          if (auth.username === 'relayuser' && auth.password === 's3cret pass') return cb(null, { user: auth.username });
+          cb(smtpErr(535, 'Authentication credentials invalid'));
+        },
+      });
+
+    it.each([['PLAIN'], ['LOGIN']] as const)('%s: the right credentials log in and the message goes through', async (method) => {
+      const srv = await authServer([method]);
+      const pool = newPool(srv.port, { maxConnections: 1, credentials: { user: 'relayuser', pass: 's3cret pass' } });
+      await pool.send(envelope(1), message(1));
+      await pool.send(envelope(2), message(2));
+      expect(srv.received).toHaveLength(2);
+      expect(srv.connects).toBe(1); // logged in once, reused
+      expect(srv.said[0]).toContain(`AUTH ${method}`);
+    });
+
+    it('wrong credentials reject with 535 promptly, again on the next send, and never deliver', async () => {
+      const srv = await authServer(['PLAIN', 'LOGIN']);
+      const pool = newPool(srv.port, { maxConnections: 1, credentials: { user: 'relayuser', pass: 'wrong' } });
+      const started = Date.now();
+      const err = await rejectionOf(pool.send(envelope(1), message(1)));
+      expect(err.responseCode).toBe(535);
+      expect(err.code).toBe('EAUTH');
+      // the failed session gave its slot back: with maxConnections 1 a second send would hang otherwise
+      await expect(pool.send(envelope(2), message(2))).rejects.toMatchObject({ responseCode: 535 });
+      expect(Date.now() - started).toBeLessThan(3000);
+      expect(srv.received).toHaveLength(0);
+      expect(srv.connects).toBe(2);
+      await waitFor(() => srv.closes === 2, 3000, 'the failed sessions to be closed');
+    });
+
+    it('no credentials against a server that requires AUTH: the send is refused, not hung', async () => {
+      const srv = await authServer(['PLAIN']);
+      const pool = newPool(srv.port, { maxConnections: 1 });
+      const err = await rejectionOf(pool.send(envelope(1), message(1)));
+      expect(err.responseCode).toBe(530);
+      expect(srv.received).toHaveLength(0);
+    });
+  });
+
+  it('connection refused rejects promptly with a connection error, and the pool works once a server listens there', async () => {
+    const port = await closedPort();
+    const pool = newPool(port, { maxConnections: 1 });
+    const started = Date.now();
+    const err = await rejectionOf(pool.send(envelope(1), message(1)));
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(['ECONNECTION', 'ESOCKET']).toContain(err.code);
+    expect(`${err.message} ${(err as { originalCode?: string }).originalCode ?? ''}`).toMatch(/ECONNREFUSED/);
+    // a second attempt fails the same way (the refused session did not keep the only slot)
+    await expect(pool.send(envelope(2), message(2))).rejects.toMatchObject({ code: err.code });
+
+    const srv = await startServer({}, port);
+    await pool.send(envelope(3), message(3)); // same pool instance
+    const fresh = newPool(port, { maxConnections: 1 });
+    await fresh.send(envelope(4), message(4));
+    expect(srv.received.map((r) => r.to[0])).toEqual(['r3@dest.test', 'r4@dest.test']);
+  });
+
+  it('close(): idle sessions are QUIT, and sends after close reject without connecting', async () => {
+    const srv = await startServer();
+    const pool = newPool(srv.port, { maxConnections: 2 });
+    await Promise.all([0, 1, 2, 3].map((i) => pool.send(envelope(i), message(i))));
+    expect(srv.connects).toBe(2);
+    expect(srv.active).toBe(2);
+
+    pool.close();
+    await waitFor(() => srv.closes === 2, 3000, 'the idle sessions to close');
+    expect(srv.said.every((s) => /\r\nQUIT\r\n$/.test(s))).toBe(true);
+
+    const started = Date.now();
+    const err = await rejectionOf(pool.send(envelope(9), message(9)));
+    expect(err.message).toMatch(/closed/);
+    expect(err.code).toBe('ECONNECTION');
+    expect(Date.now() - started).toBeLessThan(500);
+    expect(srv.connects).toBe(2);
+    expect(srv.received).toHaveLength(4);
+  });
+
+  it('close() while a send is in progress: the waiting send rejects, the running one completes and its session is QUIT', async () => {
+    let releaseData!: () => void;
+    const dataHeld = new Promise<void>((r) => (releaseData = r));
+    let dataStarted!: () => void;
+    const inData = new Promise<void>((r) => (dataStarted = r));
+    const srv = await startServer({
+      onData(stream, _session, cb) {
+        stream.resume();
+        stream.on('end', () => {
+          dataStarted();
+          void dataHeld.then(() => cb(null));
+        });
+      },
+    });
+    const pool = newPool(srv.port, { maxConnections: 1 });
+    const running = pool.send(envelope(1), message(1));
+    const waiting = pool.send(envelope(2), message(2)); // no free session: waits
+    await inData;
+
+    pool.close();
+    await expect(waiting).rejects.toMatchObject({ code: 'ECONNECTION', message: expect.stringMatching(/closed/) });
+    releaseData();
+    await expect(running).resolves.toMatchObject({ response: expect.stringMatching(/^250/) });
+    await waitFor(() => srv.closes === 1, 3000, 'the session to be retired');
+    expect(srv.said[0]).toMatch(/\r\nQUIT\r\n$/);
+    expect(srv.connects).toBe(1);
+  });
+});

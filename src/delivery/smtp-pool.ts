@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 
 /**
@@ -130,25 +131,38 @@ export class SmtpPool {
     if (next) next(null);
   }
 
-  send(envelope: { from: string; to: string[] }, raw: Buffer): Promise<SentInfo> {
-    return this.acquire().then(
-      (s) =>
-        new Promise<SentInfo>((resolve, reject) => {
-          s.conn.send(envelope, raw, (err, info) => {
-            s.sent += 1;
-            if (!err) {
-              this.release(s);
-              return resolve({ response: String(info?.response ?? '250 OK') });
-            }
-            if (sessionSurvives(err) && !s.dead) {
-              s.conn.reset((resetErr) => (resetErr ? s.conn.close() : this.release(s)));
-            } else {
-              s.conn.close();
-            }
-            reject(err);
-          });
-        }),
-    );
+  async send(envelope: { from: string; to: string[] }, raw: Buffer): Promise<SentInfo> {
+    try {
+      return await this.sendOnce(envelope, raw);
+    } catch (err) {
+      // A reused session the server had just closed (its idle timeout racing our send) fails before a byte of the
+      // message went out: that one send may go again on a fresh session, which cannot deliver it twice.
+      if ((err as { retryable?: boolean }).retryable) return this.sendOnce(envelope, raw);
+      throw err;
+    }
+  }
+
+  private async sendOnce(envelope: { from: string; to: string[] }, raw: Buffer): Promise<SentInfo> {
+    const s = await this.acquire();
+    const reused = s.sent > 0;
+    const body = Readable.from([raw]);
+    return new Promise<SentInfo>((resolve, reject) => {
+      s.conn.send(envelope, body, (err, info) => {
+        s.sent += 1;
+        if (!err) {
+          this.release(s);
+          return resolve({ response: String(info?.response ?? '250 OK') });
+        }
+        if (sessionSurvives(err) && !s.dead) {
+          s.conn.reset((resetErr) => (resetErr ? s.conn.close() : this.release(s)));
+        } else {
+          s.conn.close();
+        }
+        const lostSession = !err.responseCode && (err.code === 'ECONNECTION' || err.code === 'ESOCKET' || err.code === 'ETIMEDOUT');
+        if (reused && lostSession && body.readableDidRead === false) Object.assign(err, { retryable: true });
+        reject(err);
+      });
+    });
   }
 
   close(): void {

@@ -330,6 +330,17 @@ describe('SmtpPool against real SMTP servers on loopback', () => {
     expect(srv.received.map((r) => r.to[0])).toEqual(['r1@dest.test', 'r2@dest.test']);
   });
 
+  it('a reused session the server closes just as a send starts: that send goes again on a new session, once', async () => {
+    const srv = await startServer();
+    const pool = newPool(srv.port, { maxConnections: 1 });
+    await pool.send(envelope(1), message(1));
+    // The FIN is on its way but the client has not seen it: the send picks the idle session and loses it.
+    srv.sockets[0].end();
+    await pool.send(envelope(2), message(2));
+    expect(srv.connects).toBe(2);
+    expect(srv.received.map((r) => r.to[0])).toEqual(['r1@dest.test', 'r2@dest.test']);
+  });
+
   describe('AUTH', () => {
     const authServer = (methods: ('PLAIN' | 'LOGIN')[]) =>
       startServer({

@@ -245,8 +245,9 @@ describe('delivery outcomes through a relay that answers per recipient', () => {
     const row = await delivery(h, id);
     expect(row.status).toBe('scheduled');
     expect(Number(row.next_attempt_at)).toBe(sendAt * 1000);
-    // The job goes missing (a queue restart would do the same); the database still says the work is due.
-    expect(await h.services.queues.queue(DELIVERY_QUEUE).remove(deliveryJobId(Number(row.id), 0))).toBe(true);
+    // The job goes missing (a queue restart would do the same); the database still says the work is due. The job
+    // is added while the answer goes out, so wait until it is there to take it away.
+    await waitFor(() => h.services.queues.queue(DELIVERY_QUEUE).remove(deliveryJobId(Number(row.id), 0)), 5000, 'the job to remove');
 
     const done = await waitStatus(h, id, 'delivered', 15000);
     expect(Number(done.finished_at)).toBeGreaterThanOrEqual(sendAt * 1000 + 5000);

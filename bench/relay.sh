@@ -2,12 +2,15 @@
 # npm run bench:relay — Postern's SMTP front against a throwaway Postfix, both relaying to Postfix's smtp-sink,
 # loaded by Postfix's smtp-source in the same run. Prints end-to-end rates (time until the sink holds every
 # message) and the ratio. Loopback only. Needs root for the Postfix instance (it installs Debian's postfix if
-# smtp-source is missing). Knobs: BENCH_MESSAGES (20000), BENCH_SESSIONS (20), BENCH_WORKERS (2).
+# smtp-source is missing). Knobs: BENCH_MESSAGES (20000), BENCH_SESSIONS (20), BENCH_WORKERS (1: on two cores
+# shared with MariaDB, Redis and the load tools, a second worker process measured slower), BENCH_QUICK=1 (only
+# -d, no DKIM-on pass), BENCH_SKIP_POSTFIX=1 (Postern alone, while tuning), POSTERN_COALESCE_STATS=1 with
+# BENCH_SHOW_LOG=1 (group sizes per process), BENCH_NODE_ARGS (e.g. --cpu-prof).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 N=${BENCH_MESSAGES:-20000}
 SESSIONS=${BENCH_SESSIONS:-20}
-WORKERS=${BENCH_WORKERS:-2}
+WORKERS=${BENCH_WORKERS:-1}
 MYSQL=${BENCH_MYSQL_URL:-mysql://root@127.0.0.1:3306}
 REDIS=${BENCH_REDIS_URL:-redis://127.0.0.1:6379}
 

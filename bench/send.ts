@@ -86,7 +86,7 @@ async function main(): Promise<void> {
   };
   try {
     const apiPort = await freePort();
-    run([path.join(ROOT, 'dist/src/main.js'), 'api'], { ...env, PORT: String(apiPort), HOST: '127.0.0.1' });
+    run([...(process.env.BENCH_PROFILE_API ? ['--cpu-prof', '--cpu-prof-dir=/tmp/cpuprof-api'] : []), path.join(ROOT, 'dist/src/main.js'), 'api'], { ...env, PORT: String(apiPort), HOST: '127.0.0.1' });
     await healthy(apiPort);
     const barePort = await freePort();
     run([path.join(ROOT, 'dist/bench/bare-express.js')], { PORT: String(barePort) });

@@ -1,40 +1,35 @@
 import crypto from 'node:crypto';
 import nodemailer from 'nodemailer';
 import supertest from 'supertest';
-import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
 import { groupCommitStats } from '../../src/mail/accept';
 import { SmtpFront, startSmtpFront } from '../../src/smtp/front';
-import { backend, Harness, senderSetup, startHarness } from '../helpers/harness';
-import { Sink, startSink, waitFor } from '../helpers/sink';
+import { backend, Harness, senderSetup } from '../helpers/harness';
+import { RelayRig, startRelayRig } from '../helpers/rig';
+import { Sink, waitFor } from '../helpers/sink';
 
 /**
  * Group commit: sends that arrive together (API requests, SMTP messages from many sessions) share one
  * transaction and one queue job, and each caller still gets exactly its own answer, rows, events and counts.
  */
+let rig: RelayRig;
 let h: Harness;
 let sink: Sink;
-let worker: DeliveryWorker;
 let front: SmtpFront;
-let s: Awaited<ReturnType<typeof senderSetup>>;
+let s: RelayRig['s'];
 let smtpUser: string;
 let smtpPass: string;
 
 beforeAll(async () => {
-  sink = await startSink();
-  h = await startHarness({ DELIVERY_MODE: 'relay', SMTP_RELAY_URL: `smtp://127.0.0.1:${sink.port}`, SMTP_PORT: '0', SMTP_HOST: '127.0.0.1', API_RATE_LIMIT_PER_MINUTE: '0' });
-  worker = createDeliveryWorker(h.services);
+  rig = await startRelayRig({ SMTP_PORT: '0', SMTP_HOST: '127.0.0.1', API_RATE_LIMIT_PER_MINUTE: '0' });
+  ({ h, sink, s } = rig);
   front = await startSmtpFront(h.services);
-  s = await senderSetup(h);
   const c = await h.call({ Command: 'emailgateway.addsmtp', SessionID: s.sessionId, DomainID: s.domainId });
   smtpUser = c.SMTP.SMTPUsername;
   smtpPass = c.SMTP.SMTPPassword;
 });
 afterAll(async () => {
   await front.close();
-  await h.services.queues.close();
-  await worker.stop();
-  await h.close();
-  await sink.close();
+  await rig.close();
 });
 
 const tag = () => crypto.randomBytes(4).toString('hex');

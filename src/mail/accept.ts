@@ -1,5 +1,4 @@
 import crypto from 'node:crypto';
-import type { Knex } from 'knex';
 import { Coalescer } from '../coalesce';
 import { batchTransaction, BatchTx, Stmt } from '../db';
 import type { Services, UserRow } from '../command';
@@ -308,7 +307,11 @@ async function persistGroup(items: PersistItem[]): Promise<boolean[]> {
   const accepted = new Array<boolean>(items.length).fill(false);
   const undos: (() => Promise<void>)[] = [];
   const byUser = new Map<number, number[]>();
-  items.forEach((it, i) => byUser.set(it.sender.user.id, [...(byUser.get(it.sender.user.id) ?? []), i]));
+  items.forEach((it, i) => {
+    const list = byUser.get(it.sender.user.id);
+    if (list) list.push(i);
+    else byUser.set(it.sender.user.id, [i]);
+  });
   const count = (i: number) => items[i].ok.reduce((n, p) => n + p.recipients.length, 0);
   try {
     for (const idx of byUser.values()) {

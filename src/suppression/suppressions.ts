@@ -30,7 +30,11 @@ export function suppressedAmongShared(db: Db, domainId: number, emails: string[]
     c = new Coalescer<Lookup, Set<string>>(
       async (items) => {
         const byDomain = new Map<number, string[]>();
-        for (const it of items) byDomain.set(it.domainId, [...(byDomain.get(it.domainId) ?? []), ...it.emails]);
+        for (const it of items) {
+          const list = byDomain.get(it.domainId);
+          if (list) list.push(...it.emails);
+          else byDomain.set(it.domainId, [...it.emails]);
+        }
         const found = new Map<number, Set<string>>();
         for (const [domain, all] of byDomain) found.set(domain, await suppressedAmong(db, domain, all));
         return items.map((it) => {

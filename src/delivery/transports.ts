@@ -2,6 +2,7 @@ import { Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import DKIM from 'nodemailer/lib/dkim';
 import { SmtpPool, SmtpPoolOptions } from './smtp-pool';
+import { DkimPool } from './dkim-pool';
 import type { Config } from '../config';
 
 export interface Dkim {
@@ -42,6 +43,7 @@ export function dkimSign(raw: Buffer, dkim: Dkim): Promise<Buffer> {
  */
 export class Transports {
   private readonly pools = new Map<string, SmtpPool>();
+  private signer: DkimPool | null = null;
   private readonly mxCache = new Map<string, { hosts: string[]; until: number }>();
 
   constructor(private readonly config: Config) {}
@@ -117,7 +119,8 @@ export class Transports {
   async send(envelope: { from: string; to: string }, raw: Buffer, dkim: Dkim | null): Promise<SendOutcome> {
     let message: Buffer;
     try {
-      message = dkim ? await dkimSign(raw, dkim) : raw;
+      // Signed on a worker thread; should the thread fail, in this one (the same signer either way).
+      message = dkim ? await (this.signer ??= new DkimPool()).sign(raw, dkim).catch(() => dkimSign(raw, dkim)) : raw;
     } catch (err) {
       return { ok: false, response: `DKIM signing failed: ${(err as Error).message}`.slice(0, 1000) };
     }
@@ -163,5 +166,7 @@ export class Transports {
   close(): void {
     for (const t of this.pools.values()) t.close();
     this.pools.clear();
+    void this.signer?.close();
+    this.signer = null;
   }
 }

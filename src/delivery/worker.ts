@@ -10,6 +10,7 @@ import { Dkim, Transports } from './transports';
 import { verpAddress } from './verp';
 import { recordEvents } from '../events/record';
 import { Coalescer } from '../coalesce';
+import { parseTags } from '../stats/rollups';
 import { batchTransaction, runTogether } from '../db';
 import type { Knex } from 'knex';
 
@@ -44,15 +45,6 @@ interface Settlement {
   suppress?: string;
   attempts: number;
   done: number;
-}
-
-function tagsOf(raw: unknown): string[] {
-  try {
-    const v = JSON.parse(String(raw ?? '[]'));
-    return Array.isArray(v) ? v.filter((t): t is string => typeof t === 'string') : [];
-  } catch {
-    return [];
-  }
 }
 
 /**
@@ -187,7 +179,7 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
       }
       if (!mine.length) return items.map(() => false);
       const tags = new Map<string, string[]>();
-      for (const i of mine) tags.set(i.d.message_id, tagsOf(i.d.tags));
+      for (const i of mine) tags.set(i.d.message_id, parseTags(i.d.tags));
       await recordEvents(
         tx.q,
         mine.map((i) => ({

@@ -25,7 +25,7 @@ const domainOf = (address: string) => address.slice(address.lastIndexOf('@') + 1
  * Splits the header block off and drops the fields Postern must not pass on (Bcc, Return-Path), adding
  * Message-ID and Date when the client sent none. Everything else, folded lines included, stays byte for byte.
  */
-export function rewriteHeaders(raw: Buffer, domain: string): { mime: Buffer; header: string; messageIdHeader: string; fields: string[] } {
+export function rewriteHeaders(raw: Buffer, domain: string): { mime: Buffer; messageIdHeader: string; fields: string[] } {
   const text = raw.toString('latin1');
   const m = /\r?\n\r?\n/.exec(text);
   const headEnd = m ? m.index : text.length;
@@ -45,7 +45,7 @@ export function rewriteHeaders(raw: Buffer, domain: string): { mime: Buffer; hea
   if (!kept.some((f) => /^date\s*:/i.test(f))) kept.unshift(`Date: ${new Date().toUTCString().replace('GMT', '+0000')}`);
   const header = kept.join('\r\n');
   const mime = Buffer.concat([Buffer.from(`${header}\r\n\r\n`, 'latin1'), raw.subarray(Buffer.byteLength(text.slice(0, bodyStart), 'latin1'))]);
-  return { mime, header, messageIdHeader, fields: kept };
+  return { mime, messageIdHeader, fields: kept };
 }
 
 /** The unfolded value of the first header field matching `name` (a /^name\s*:/i pattern), or undefined. */

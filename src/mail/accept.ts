@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { Coalescer } from '../coalesce';
+import { parseTags } from '../stats/rollups';
 import { batchTransaction, BatchTx, Stmt } from '../db';
 import type { Services, UserRow } from '../command';
 import type { DomainRow } from '../domains/domains';
@@ -218,16 +219,7 @@ function chunksOf<T>(items: T[], rows: number, bytes: number, size: (t: T) => nu
 
 /** Tags of each prepared message, so the rollups need not read back rows this transaction just wrote. */
 function tagsOfPrepared(ok: Prepared[]): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  for (const p of ok) {
-    try {
-      const v = JSON.parse(String(p.message.tags ?? '[]'));
-      out.set(p.messageId, Array.isArray(v) ? v.filter((t): t is string => typeof t === 'string') : []);
-    } catch {
-      out.set(p.messageId, []);
-    }
-  }
-  return out;
+  return new Map(ok.map((p) => [p.messageId, parseTags(p.message.tags)]));
 }
 
 /**

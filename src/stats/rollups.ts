@@ -162,7 +162,8 @@ export async function writeRollups(db: Knex | Knex.Transaction, rows: RollupRows
   await runInTurn(rollupStatements(db, rows));
 }
 
-function parseTags(raw: unknown): string[] {
+/** A message's `tags` column as the statistics count it: distinct non-empty strings of at most 100 characters. */
+export function parseTags(raw: unknown): string[] {
   try {
     const v = JSON.parse(String(raw ?? '[]'));
     return Array.isArray(v) ? [...new Set(v.filter((t): t is string => typeof t === 'string' && t !== '' && t.length <= 100))] : [];

@@ -58,8 +58,77 @@ export function isUniqueViolation(err: unknown): boolean {
   return e?.code === 'ER_DUP_ENTRY' || e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }
 
+/**
+ * A statement written as SQL with `?` placeholders and its values, used on MySQL by the hot group-commit paths:
+ * it skips the query builder's compile step (a measured tenth of the SMTP front's CPU). Values are still bound
+ * by the driver, never spliced in by hand; identifiers come from code, never from input.
+ */
+export class Sql {
+  constructor(
+    readonly q: Knex | Knex.Transaction,
+    readonly sql: string,
+    readonly bindings: unknown[],
+  ) {}
+  toSQL(): { sql: string; bindings: unknown[] } {
+    return { sql: this.sql, bindings: this.bindings };
+  }
+  /** Runs it alone (outside the batch pool): the driver's result, as the batch pool gives it. */
+  async run(): Promise<unknown> {
+    const [result] = (await this.q.raw(this.sql, this.bindings as Knex.RawBinding[])) as unknown as [unknown];
+    return result;
+  }
+}
+
 /** A statement built but not yet run (knex builders and raws are lazy until awaited). */
-export type Stmt = Knex.QueryBuilder | Knex.Raw;
+export type Stmt = Knex.QueryBuilder | Knex.Raw | Sql;
+
+export function isMysql(db: Knex | Knex.Transaction): boolean {
+  return (db as Knex).client.config.client === 'mysql2';
+}
+
+/** A backtick-quoted identifier (for names written in code, never for input). */
+export const quoteId = (c: string): string => '`' + c + '`';
+
+/**
+ * One SQL text for both databases (backtick identifiers and `?` placeholders are understood by MySQL and by
+ * SQLite): plain on MySQL, a knex raw elsewhere.
+ */
+export function sql(q: Knex | Knex.Transaction, text: string, bindings: unknown[]): Stmt {
+  return isMysql(q) ? new Sql(q, text, bindings) : q.raw(text, bindings as Knex.RawBinding[]);
+}
+
+/** `(?, ?, …)` with n placeholders, for IN lists. */
+export function placeholders(n: number): string {
+  return `(${new Array(n).fill('?').join(', ')})`;
+}
+
+/**
+ * A multi-row INSERT on MySQL as plain SQL, or null when the rows do not all have the same columns in the same
+ * order (or leave one undefined): those need the builder, which fills the gaps. `suffix` follows the VALUES list.
+ */
+export function mysqlInsert(q: Knex | Knex.Transaction, table: string, rows: Record<string, unknown>[], suffix?: string): Sql | null {
+  if (!isMysql(q) || !rows.length) return null;
+  const cols = Object.keys(rows[0]);
+  const bindings: unknown[] = [];
+  for (const r of rows) {
+    const k = Object.keys(r);
+    if (k.length !== cols.length) return null;
+    for (let i = 0; i < cols.length; i++) {
+      const v = r[cols[i]];
+      if (k[i] !== cols[i] || v === undefined) return null;
+      bindings.push(v);
+    }
+  }
+  const tuple = placeholders(cols.length);
+  const text = `insert into ${quoteId(table)} (${cols.map(quoteId).join(', ')}) values ${new Array(rows.length).fill(tuple).join(', ')}`;
+  return new Sql(q, suffix ? `${text} ${suffix}` : text, bindings);
+}
+
+/** A multi-row INSERT: plain SQL on MySQL where the rows allow it, the query builder otherwise. */
+export function insertRows(q: Knex | Knex.Transaction, table: string, rows: Record<string, unknown>[]): Stmt {
+  return mysqlInsert(q, table, rows) ?? q(table).insert(rows);
+}
+
 /** Runs statements in order and returns each one's result; on MySQL in one round trip. */
 export type RunTogether = (stmts: Stmt[]) => Promise<unknown[]>;
 
@@ -68,7 +137,7 @@ export type Read = (stmt: Stmt) => Promise<unknown>;
 
 export const runInTurn: RunTogether = async (stmts) => {
   const out: unknown[] = [];
-  for (const s of stmts) out.push(await s);
+  for (const s of stmts) out.push(s instanceof Sql ? await s.run() : await s);
   return out;
 };
 
@@ -76,7 +145,7 @@ const batchPools = new WeakMap<Knex, Knex>();
 
 /**
  * MySQL only: a small second pool whose connections take several statements per round trip, used by the
- * group-commit paths alone (all their SQL is builder-made, values always bound, never spliced into text).
+ * group-commit paths alone (builder-made or `Sql` statements: values always bound, never spliced into text).
  */
 function batchPool(db: Knex): Knex | null {
   if (db.client.config.client !== 'mysql2') return null;
@@ -156,24 +225,37 @@ function weight(p: Knex.Sql): number {
 }
 const PACKET_BUDGET = 4 << 20;
 
-async function runJoined(conn: Knex | Knex.Transaction, stmts: Stmt[], connection?: unknown): Promise<unknown[]> {
-  const parts = stmts.map((s) => s.toSQL() as Knex.Sql);
-  const out: unknown[] = [];
-  for (let i = 0; i < parts.length; ) {
-    let j = i;
-    let bytes = 0;
-    while (j < parts.length && (j === i || bytes + weight(parts[j]) <= PACKET_BUDGET)) bytes += weight(parts[j++]);
-    const group = parts.slice(i, j);
-    const sql = group.map((p) => p.sql).join(';\n');
-    const bindings = group.flatMap((p) => p.bindings as Knex.RawBinding[]);
-    // mysql2 answers [result, fields] for one statement and [results per statement, fields per statement] for several.
-    const raw = conn.raw(sql, bindings);
-    const [results] = (await (connection ? raw.connection(connection) : raw)) as unknown as [unknown];
-    if (group.length === 1) out.push(results);
-    else out.push(...(results as unknown[]));
-    i = j;
+interface RawConnection {
+  query(sql: string, bindings: unknown[], cb: (err: Error | null, results: unknown) => void): void;
+}
+
+/**
+ * Sends the statements joined, in as few packets as the budget allows, straight to the driver (each statement's
+ * SQL is made once; the driver binds the values). `connection` is a connection the caller holds (its
+ * transaction's); without one, one is taken from the pool for the call.
+ */
+async function runJoined(pool: Knex, stmts: Stmt[], connection?: unknown): Promise<unknown[]> {
+  const conn = (connection ?? (await pool.client.acquireConnection())) as RawConnection;
+  try {
+    const parts = stmts.map((s) => s.toSQL() as Knex.Sql);
+    const out: unknown[] = [];
+    for (let i = 0; i < parts.length; ) {
+      let j = i;
+      let bytes = 0;
+      while (j < parts.length && (j === i || bytes + weight(parts[j]) <= PACKET_BUDGET)) bytes += weight(parts[j++]);
+      const group = parts.slice(i, j);
+      const sql = group.map((p) => p.sql).join(';\n');
+      const bindings = group.flatMap((p) => p.bindings as unknown[]);
+      // mysql2 answers one statement's result, or an array of results for several.
+      const results = await new Promise<unknown>((resolve, reject) => conn.query(sql, bindings, (err, res) => (err ? reject(err) : resolve(res))));
+      if (group.length === 1) out.push(results);
+      else out.push(...(results as unknown[]));
+      i = j;
+    }
+    return out;
+  } finally {
+    if (!connection) await pool.client.releaseConnection(conn);
   }
-  return out;
 }
 
 /** Closes the database and its batch pool. */

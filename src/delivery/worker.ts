@@ -11,7 +11,7 @@ import { verpAddress } from './verp';
 import { recordEvents } from '../events/record';
 import { Coalescer } from '../coalesce';
 import { parseTags } from '../stats/rollups';
-import { batchTransaction, runTogether } from '../db';
+import { batchTransaction, placeholders, quoteId, runTogether, sql, Stmt } from '../db';
 import type { Knex } from 'knex';
 
 const PENDING = ['queued', 'scheduled', 'deferred', 'sending'];
@@ -57,24 +57,24 @@ export function updateByCase(
   rows: { id: number; values: Record<string, unknown> }[],
   common: Record<string, unknown>,
   where: Record<string, string | number> = {},
-): Knex.Raw {
+): Stmt {
+  // Column and table names come from this module's code, never from input; every value is a bound `?`.
+  const q = quoteId;
   const sets: string[] = [];
-  const bindings: Knex.RawBinding[] = [];
+  const bindings: unknown[] = [];
   const columns = [...new Set(rows.flatMap((r) => Object.keys(r.values)))];
   for (const c of columns) {
     const having = rows.filter((r) => c in r.values);
-    sets.push(`?? = CASE ?? ${having.map(() => 'WHEN ? THEN ?').join(' ')} ELSE ?? END`);
-    bindings.push(c, 'id');
-    for (const r of having) bindings.push(r.id, (r.values[c] ?? null) as Knex.RawBinding);
-    bindings.push(c);
+    sets.push(`${q(c)} = CASE \`id\` ${having.map(() => 'WHEN ? THEN ?').join(' ')} ELSE ${q(c)} END`);
+    for (const r of having) bindings.push(r.id, r.values[c] ?? null);
   }
   for (const [c, v] of Object.entries(common)) {
-    sets.push('?? = ?');
-    bindings.push(c, v as Knex.RawBinding);
+    sets.push(`${q(c)} = ?`);
+    bindings.push(v);
   }
   const conditions = Object.entries(where);
-  const sql = `UPDATE ?? SET ${sets.join(', ')} WHERE ?? IN (${rows.map(() => '?').join(', ')})${conditions.map(() => ' AND ?? = ?').join('')}`;
-  return db.raw(sql, [table, ...bindings, 'id', ...rows.map((r) => r.id), ...conditions.flat()]);
+  const text = `UPDATE ${q(table)} SET ${sets.join(', ')} WHERE \`id\` IN ${placeholders(rows.length)}${conditions.map(([c]) => ` AND ${q(c)} = ?`).join('')}`;
+  return sql(db, text, [...bindings, ...rows.map((r) => r.id), ...conditions.map(([, v]) => v)]);
 }
 
 /** Rows an UPDATE touched: mysql2 answers a ResultSetHeader (or [header, …]) with affectedRows, better-sqlite3 { changes }. */
@@ -129,19 +129,22 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
     const until = (lastUntil = Math.max(lastUntil + 1, now + config.leaseSeconds * 1000));
     const unique = [...new Set(ids)];
     // Take the due, unleased rows, then read back exactly the ones this call stamped: one round trip on MySQL.
+    const inList = placeholders(unique.length);
     const [, rows] = (await runTogether(db, [
-      db('deliveries')
-        .whereIn('id', unique)
-        .whereIn('status', PENDING)
-        .where('next_attempt_at', '<=', now + 1000)
-        .where((q) => q.whereNull('lease_until').orWhere('lease_until', '<', now))
-        .update({ status: 'sending', lease_until: until, lease_owner: owner, updated_at: now }),
-      db('deliveries as d')
-        .leftJoin('messages as m', 'm.id', 'd.message_id')
-        .whereIn('d.id', unique)
-        .where({ 'd.lease_owner': owner, 'd.lease_until': until })
-        // A personalised or tracked copy rides on its delivery row; otherwise the message's MIME is sent.
-        .select('d.id', 'd.message_id', 'd.user_id', 'd.domain_id', 'd.recipient', 'd.attempts', 'd.created_at', 'd.mime', db.raw('CASE WHEN d.mime IS NULL THEN m.mime END AS message_mime'), 'm.id as found_message', 'm.tags'),
+      sql(
+        db,
+        'update `deliveries` set `status` = ?, `lease_until` = ?, `lease_owner` = ?, `updated_at` = ? ' +
+          `where \`id\` in ${inList} and \`status\` in ${placeholders(PENDING.length)} and \`next_attempt_at\` <= ? and (\`lease_until\` is null or \`lease_until\` < ?)`,
+        ['sending', until, owner, now, ...unique, ...PENDING, now + 1000, now],
+      ),
+      // A personalised or tracked copy rides on its delivery row; otherwise the message's MIME is sent.
+      sql(
+        db,
+        'select d.`id`, d.`message_id`, d.`user_id`, d.`domain_id`, d.`recipient`, d.`attempts`, d.`created_at`, d.`mime`, ' +
+          'CASE WHEN d.`mime` IS NULL THEN m.`mime` END AS `message_mime`, m.`id` AS `found_message`, m.`tags` ' +
+          `from \`deliveries\` d left join \`messages\` m on m.\`id\` = d.\`message_id\` where d.\`id\` in ${inList} and d.\`lease_owner\` = ? and d.\`lease_until\` = ?`,
+        [...unique, owner, until],
+      ),
     ])) as [unknown, Leased[]];
     const byId = new Map(rows.map((r) => [Number(r.id), r]));
     // The same delivery asked for twice in one group (a sweeper's job next to the original) is sent once.

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { planRollups } from '../stats/rollups';
 import { planWebhookEvents } from '../webhooks/outbox';
-import { BatchTx, Read, runInTurn, Stmt } from '../db';
+import { BatchTx, insertRows, Read, runInTurn, Stmt } from '../db';
 
 /** One thing that happened to a message or one of its deliveries. `data` is stored as JSON. */
 export interface EventInput {
@@ -30,9 +30,10 @@ export async function recordEvents(trx: Knex | Knex.Transaction, events: EventIn
   if (!events.length) return;
   const q = tx?.q ?? trx;
   const read: Read = tx ? async (stmt) => (await tx.run([stmt]))[0] : async (stmt) => await stmt;
-  const rows = events.map((e) => ({ ...e, data: JSON.stringify(e.data) }));
+  // Columns in one order for every row, so the rows go as one plain multi-row INSERT.
+  const rows = events.map((e) => ({ message_id: e.message_id, delivery_id: e.delivery_id, domain_id: e.domain_id, user_id: e.user_id, type: e.type, created_at: e.created_at, data: JSON.stringify(e.data) }));
   const writes: Stmt[] = [];
-  for (let i = 0; i < rows.length; i += 500) writes.push(q('events').insert(rows.slice(i, i + 500)));
+  for (let i = 0; i < rows.length; i += 500) writes.push(insertRows(q, 'events', rows.slice(i, i + 500)));
   // Reads first (tags, acceptance times, subscribed webhooks), then every write together.
   writes.push(...(await planRollups(q, events, hints.tags, read)), ...(await planWebhookEvents(q, events, hints.tags, read)));
   if (tx) tx.later(writes);

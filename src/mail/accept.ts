@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { Coalescer } from '../coalesce';
 import { parseTags } from '../stats/rollups';
-import { batchTransaction, BatchTx, Stmt } from '../db';
+import { batchTransaction, BatchTx, insertRows, placeholders, sql, Stmt } from '../db';
 import type { Services, UserRow } from '../command';
 import type { DomainRow } from '../domains/domains';
 import { STATUS } from '../domains/domains';
@@ -233,7 +233,7 @@ async function writePrepared(tx: BatchTx, entries: { p: Prepared; now: number }[
   const nowOf = new Map(entries.map((e) => [e.p.messageId, e.now]));
   // Rows first, then reading back the delivery ids: one round trip where the database allows.
   const stmts: Stmt[] = [];
-  for (const chunk of chunksOf(ok.map((p) => p.message), 200, 4 << 20, (m) => Number(m.mime_size))) stmts.push(trx('messages').insert(chunk));
+  for (const chunk of chunksOf(ok.map((p) => p.message), 200, 4 << 20, (m) => Number(m.mime_size))) stmts.push(insertRows(trx, 'messages', chunk));
   const deliveryRows = ok.flatMap((p) => {
     const now = nowOf.get(p.messageId)!;
     return p.recipients.map((r) => ({
@@ -252,12 +252,13 @@ async function writePrepared(tx: BatchTx, entries: { p: Prepared; now: number }[
       mime: r.mime ?? null,
     }));
   });
-  for (const chunk of chunksOf(deliveryRows, 500, 4 << 20, (r) => r.mime?.length ?? 0)) stmts.push(trx('deliveries').insert(chunk));
+  for (const chunk of chunksOf(deliveryRows, 500, 4 << 20, (r) => r.mime?.length ?? 0)) stmts.push(insertRows(trx, 'deliveries', chunk));
   const linkRows = ok.flatMap((p) => (p.links ?? []).map((url, idx) => ({ message_id: p.messageId, idx, url })));
-  for (let i = 0; i < linkRows.length; i += 500) stmts.push(trx('tracked_links').insert(linkRows.slice(i, i + 500)));
+  for (let i = 0; i < linkRows.length; i += 500) stmts.push(insertRows(trx, 'tracked_links', linkRows.slice(i, i + 500)));
   const writes = stmts.length;
   for (let i = 0; i < ok.length; i += 1000) {
-    stmts.push(trx('deliveries').whereIn('message_id', ok.slice(i, i + 1000).map((p) => p.messageId)).select('id', 'message_id', 'recipient', 'status'));
+    const some = ok.slice(i, i + 1000).map((p) => p.messageId);
+    stmts.push(sql(trx, 'select `id`, `message_id`, `recipient`, `status` from `deliveries` where `message_id` in ' + placeholders(some.length), some));
   }
   const ids = (await tx.run(stmts)).slice(writes).flat() as { id: number; message_id: string; recipient: string; status: string }[];
   const byMessage = new Map(ok.map((p) => [p.messageId, p]));

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { EventInput } from '../events/record';
-import { Read, runInTurn, Stmt } from '../db';
+import { isMysql, mysqlInsert, quoteId, Read, runInTurn, Stmt } from '../db';
 
 /** Each event is counted in its UTC hour ('h') and its UTC day ('d'); see the migration. */
 export const HOUR_MS = 3_600_000;
@@ -118,10 +118,6 @@ export function aggregate(events: EventInput[], tagsOf: (messageId: string) => s
   return { counts: sorted(counts), tags: sorted(tags), recipientDomains: sorted(rds) };
 }
 
-function isMysql(db: Knex | Knex.Transaction): boolean {
-  return (db as Knex).client.config.client === 'mysql2';
-}
-
 /** `col = col + new col` etc. in each dialect's spelling of "the value this insert proposed". */
 function mergeSpec(db: Knex | Knex.Transaction, sums: string[], mins: string[] = [], maxes: string[] = []): Record<string, Knex.Raw> {
   const mysql = isMysql(db);
@@ -137,21 +133,38 @@ function mergeSpec(db: Knex | Knex.Transaction, sums: string[], mins: string[] =
 const CHUNK = 500;
 const BUCKET_COLUMNS = ['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7'];
 
+/**
+ * MySQL's spelling of the same upsert as plain SQL (the hot path runs one per table per group commit):
+ * `INSERT … ON DUPLICATE KEY UPDATE c = c + VALUES(c)`, LEAST/GREATEST for the extremes (NULL-safe).
+ * Null when the rows need the builder.
+ */
+function mysqlUpsert(db: Knex | Knex.Transaction, table: string, rows: object[], sums: string[], mins: string[] = [], maxes: string[] = []): Stmt | null {
+  const q = quoteId;
+  const sets = [
+    ...sums.map((c) => `${q(c)} = ${q(c)} + VALUES(${q(c)})`),
+    ...mins.map((c) => `${q(c)} = COALESCE(LEAST(${q(c)}, VALUES(${q(c)})), ${q(c)}, VALUES(${q(c)}))`),
+    ...maxes.map((c) => `${q(c)} = COALESCE(GREATEST(${q(c)}, VALUES(${q(c)})), ${q(c)}, VALUES(${q(c)}))`),
+  ];
+  return mysqlInsert(db, table, rows as Record<string, unknown>[], `on duplicate key update ${sets.join(', ')}`);
+}
+
 /** The upserts that add the increments: one statement per table (per 500 keys) that has any. Built, not run. */
 export function rollupStatements(db: Knex | Knex.Transaction, rows: RollupRows): Stmt[] {
   const out: Stmt[] = [];
   for (let i = 0; i < rows.counts.length; i += CHUNK) {
-    out.push(db('stats_rollup').insert(rows.counts.slice(i, i + CHUNK)).onConflict(['domain_id', 'unit', 'bucket', 'type']).merge(mergeSpec(db, ['count', 'unique_count'])));
+    const chunk = rows.counts.slice(i, i + CHUNK);
+    out.push(mysqlUpsert(db, 'stats_rollup', chunk, ['count', 'unique_count']) ?? db('stats_rollup').insert(chunk).onConflict(['domain_id', 'unit', 'bucket', 'type']).merge(mergeSpec(db, ['count', 'unique_count'])));
   }
   for (let i = 0; i < rows.tags.length; i += CHUNK) {
-    out.push(db('stats_tag_rollup').insert(rows.tags.slice(i, i + CHUNK)).onConflict(['domain_id', 'unit', 'bucket', 'tag', 'type']).merge(mergeSpec(db, ['count', 'unique_count'])));
+    const chunk = rows.tags.slice(i, i + CHUNK);
+    out.push(mysqlUpsert(db, 'stats_tag_rollup', chunk, ['count', 'unique_count']) ?? db('stats_tag_rollup').insert(chunk).onConflict(['domain_id', 'unit', 'bucket', 'tag', 'type']).merge(mergeSpec(db, ['count', 'unique_count'])));
   }
   for (let i = 0; i < rows.recipientDomains.length; i += CHUNK) {
+    const chunk = rows.recipientDomains.slice(i, i + CHUNK);
+    const sums = ['count', 'timed', 'seconds_sum', ...BUCKET_COLUMNS];
     out.push(
-      db('stats_recipient_domain_rollup')
-        .insert(rows.recipientDomains.slice(i, i + CHUNK))
-        .onConflict(['domain_id', 'recipient_domain', 'unit', 'bucket', 'type'])
-        .merge(mergeSpec(db, ['count', 'timed', 'seconds_sum', ...BUCKET_COLUMNS], ['seconds_min'], ['seconds_max'])),
+      mysqlUpsert(db, 'stats_recipient_domain_rollup', chunk, sums, ['seconds_min'], ['seconds_max']) ??
+        db('stats_recipient_domain_rollup').insert(chunk).onConflict(['domain_id', 'recipient_domain', 'unit', 'bucket', 'type']).merge(mergeSpec(db, sums, ['seconds_min'], ['seconds_max'])),
     );
   }
   return out;

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import type { EventInput } from '../events/record';
 import { WEBHOOK_EVENTS } from '../events/vocabulary';
-import { Read, runInTurn, Stmt } from '../db';
+import { insertRows, Read, runInTurn, Stmt } from '../db';
 
 const SUBSCRIBABLE = new Set(WEBHOOK_EVENTS);
 
@@ -85,6 +85,6 @@ export async function planWebhookEvents(trx: Knex | Knex.Transaction, events: Ev
     }
   }
   const out: Stmt[] = [];
-  for (let i = 0; i < rows.length; i += 200) out.push(trx('webhook_deliveries').insert(rows.slice(i, i + 200)));
+  for (let i = 0; i < rows.length; i += 200) out.push(insertRows(trx, 'webhook_deliveries', rows.slice(i, i + 200)));
   return out;
 }

@@ -43,6 +43,9 @@ class BullMqQueue<T> implements Queue<T> {
   }
 
   async addBulk(jobs: { name: string; data: T; opts?: JobOptions }[]): Promise<string[]> {
+    // One job (the usual case for a group commit) goes without BullMQ's MULTI: building an ioredis pipeline
+    // copies every loaded script onto it, which cost more than the job itself.
+    if (jobs.length === 1) return [await this.add(jobs[0].name, jobs[0].data, jobs[0].opts)];
     const added = await this.queue.addBulk(jobs.map((j) => ({ name: j.name, data: j.data, opts: bullOptions(j.opts) })));
     return added.map((j) => String(j.id));
   }

@@ -8,6 +8,15 @@ export interface DkimKey {
 }
 
 /**
+ * nodemailer's signer passes a message through unsigned when the private key cannot sign (its sign() returns
+ * false and the header is left out). Mail must never leave unsigned by accident: that is a signing failure.
+ */
+export function requireSignature(out: Buffer, key: DkimKey): Buffer {
+  if (out.subarray(0, 15).toString('latin1') === 'DKIM-Signature:') return out;
+  throw new Error(`the DKIM key of ${key.domainName} (selector ${key.keySelector}) could not sign the message; check the domain's private key`);
+}
+
+/**
  * DKIM signing on worker threads. nodemailer's signer computes the RSA signature synchronously (about 0.9 ms per
  * message with a 2048-bit key), which on the delivery worker's main thread capped delivery at one core of RSA.
  * The threads run the same signer (nodemailer/lib/dkim, resolved from here and loaded by path), so the output is
@@ -73,7 +82,12 @@ export class DkimPool {
     return t;
   }
 
+  /** The signed message; rejects when the key cannot sign (never gives the message back unsigned). */
   sign(raw: Buffer, key: DkimKey): Promise<Buffer> {
+    return this.signRaw(raw, key).then((out) => requireSignature(out, key));
+  }
+
+  private signRaw(raw: Buffer, key: DkimKey): Promise<Buffer> {
     if (this.closed) return Promise.reject(new Error('DKIM pool is closed'));
     const index = this.next++ % this.size;
     const t = this.threads[index] ?? (this.threads[index] = this.spawn(index));

@@ -2,7 +2,7 @@ import { Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import DKIM from 'nodemailer/lib/dkim';
 import { SmtpPool, SmtpPoolOptions } from './smtp-pool';
-import { DkimPool } from './dkim-pool';
+import { DkimPool, requireSignature } from './dkim-pool';
 import type { Config } from '../config';
 
 export interface Dkim {
@@ -25,14 +25,23 @@ function outcomeOf(err: unknown): SendOutcome {
   return { ok: false, code: e.responseCode, response: (e.response ?? `${e.code ?? 'ERROR'} ${e.message ?? ''}`).trim().slice(0, 1000) };
 }
 
-/** The message with a DKIM-Signature header in front (nodemailer's signer, as its Mailer would apply it). */
+/**
+ * The message with a DKIM-Signature header in front (nodemailer's signer, as its Mailer would apply it); rejects
+ * when the key cannot sign.
+ */
 export function dkimSign(raw: Buffer, dkim: Dkim): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     const out = new DKIM({ domainName: dkim.domainName, keySelector: dkim.keySelector, privateKey: dkim.privateKey }).sign(raw);
     out.on('data', (c: Buffer) => chunks.push(c));
     out.on('error', reject);
-    out.on('end', () => resolve(Buffer.concat(chunks)));
+    out.on('end', () => {
+      try {
+        resolve(requireSignature(Buffer.concat(chunks), dkim));
+      } catch (err) {
+        reject(err);
+      }
+    });
   });
 }
 

@@ -1,6 +1,7 @@
 import { dkimVerify } from 'mailauth/lib/dkim/verify';
 import { simpleParser } from 'mailparser';
 import supertest from 'supertest';
+import { encrypt } from '../../src/auth/secrets';
 import { verpSecret } from '../../src/delivery/worker';
 import { parseVerp } from '../../src/delivery/verp';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
@@ -109,5 +110,23 @@ describe('sender-key lookups cached for a moment (SENDER_AUTH_CACHE_MS)', () => 
     const after = await supertest(c.app).get('/api/v1/emails').set('Authorization', `Bearer ${k.key}`);
     expect(after.status).toBe(401);
     expect(after.body.Errors[0].Code).toBe(13);
+  });
+});
+
+describe('a sender domain whose DKIM key cannot sign', () => {
+  it('defers the delivery with a reply that names the key, and sends nothing unsigned', async () => {
+    const other = await senderSetup(h);
+    await h.services
+      .db('sender_domains')
+      .where({ id: other.domainId })
+      .update({ dkim_private_key_enc: encrypt('-----BEGIN RSA PRIVATE KEY-----\nbm90IGEga2V5\n-----END RSA PRIVATE KEY-----\n', h.services.config.encryptionKey!) });
+    const subject = `Unsignable ${Date.now()}`;
+    const res = await send(basic({ Subject: subject, From: { name: 'Ops', email: `ops@${other.domain}` } }), other.key);
+    expect(res.status).toBe(200);
+    const id = res.body.MessageID;
+    await waitFor(async () => (await deliveriesOf(id)).every((d: { status: string }) => d.status === 'deferred'), 15000, 'deferral');
+    const [d] = await deliveriesOf(id);
+    expect(d.last_reply).toMatch(new RegExp(`DKIM signing failed: the DKIM key of ${other.domain.replace(/\./g, '\\.')} \\(selector key1\\) could not sign`));
+    expect(sink.received.some((r) => r.raw.toString().includes(subject))).toBe(false);
   });
 });

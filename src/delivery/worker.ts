@@ -6,7 +6,7 @@ import type { DomainRow } from '../domains/domains';
 import { composeHosts } from '../domains/names';
 import { classifyReply, retryHintSeconds } from './classify';
 import { DELIVERY_QUEUE, DeliveryJob, enqueueDeliveries } from './enqueue';
-import { Dkim, Transports } from './transports';
+import { Dkim, SendOutcome, Transports } from './transports';
 import { verpAddress } from './verp';
 import { recordEvents } from '../events/record';
 import { Coalescer } from '../coalesce';
@@ -236,7 +236,15 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
     const from = verpAddress(secret, Number(d.id), composeHosts(domain, config).mfromHost);
     const body = d.mime ?? d.message_mime;
     const raw = Buffer.isBuffer(body) ? body : Buffer.from(body ?? '');
-    const outcome = await transports.send({ from, to: d.recipient }, raw, dkimFor(domain));
+    let dkim: Dkim | null = null;
+    let keyError: string | null = null;
+    try {
+      dkim = dkimFor(domain);
+    } catch {
+      // Encrypted with another ENCRYPTION_KEY, or damaged: deferred with a reply that says so, never sent unsigned.
+      keyError = `DKIM signing failed: the DKIM key of ${domain.domain} cannot be decrypted; check ENCRYPTION_KEY`;
+    }
+    const outcome: SendOutcome = keyError ? { ok: false, response: keyError } : await transports.send({ from, to: d.recipient }, raw, dkim);
     const done = Date.now();
     const attempts = Number(d.attempts) + 1;
     // Status, event and suppression land together or not at all.

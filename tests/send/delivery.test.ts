@@ -129,4 +129,18 @@ describe('a sender domain whose DKIM key cannot sign', () => {
     expect(d.last_reply).toMatch(new RegExp(`DKIM signing failed: the DKIM key of ${other.domain.replace(/\./g, '\\.')} \\(selector key1\\) could not sign`));
     expect(sink.received.some((r) => r.raw.toString().includes(subject))).toBe(false);
   });
+
+  it('defers with a reply that names ENCRYPTION_KEY when the stored key was encrypted with another one', async () => {
+    const other = await senderSetup(h);
+    const foreign = encrypt('-----BEGIN RSA PRIVATE KEY-----\nbm90IGEga2V5\n-----END RSA PRIVATE KEY-----\n', Buffer.alloc(32, 7));
+    await h.services.db('sender_domains').where({ id: other.domainId }).update({ dkim_private_key_enc: foreign });
+    const subject = `Undecryptable ${Date.now()}`;
+    const res = await send(basic({ Subject: subject, From: { name: 'Ops', email: `ops@${other.domain}` } }), other.key);
+    expect(res.status).toBe(200);
+    const id = res.body.MessageID;
+    await waitFor(async () => (await deliveriesOf(id)).every((d: { status: string }) => d.status === 'deferred'), 15000, 'deferral');
+    const [d] = await deliveriesOf(id);
+    expect(d.last_reply).toBe(`DKIM signing failed: the DKIM key of ${other.domain} cannot be decrypted; check ENCRYPTION_KEY`);
+    expect(sink.received.some((r) => r.raw.toString().includes(subject))).toBe(false);
+  });
 });

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
+import type { WebhookSettings } from './webhooks/settings';
 
 /** Raised for a bad environment value; main prints its message as one line and exits. */
 export class ConfigError extends Error {}
@@ -116,6 +117,8 @@ export interface Config {
   smtpTrustedClients: Record<string, string>;
   /** INBOUND_SMTP_PORT: listener for bounces and complaint reports to the MFROM hosts (point their MX here; 25 in production). Default 2526. */
   inboundSmtpPort: number;
+  /** WEBHOOK_*: how webhook calls are made, retried and given up (see WebhookSettings for each variable). */
+  webhooks: WebhookSettings;
 }
 
 type Env = Record<string, string | undefined>;
@@ -132,6 +135,14 @@ function int(env: Env, name: string, fallback: number, min: number, max: number)
   const n = Number(raw.trim());
   if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max} (got ${n})`);
   return n;
+}
+
+/** A yes/no switch: 1/true/yes/on or 0/false/no/off (unset = off); anything else is an error. */
+function flag(env: Env, name: string): boolean {
+  const v = String(env[name] ?? '').trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['', '0', 'false', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(`${name} must be 1 or 0 (got "${env[name]}")`);
 }
 
 function label(env: Env, name: string, fallback: string): string {
@@ -298,5 +309,14 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     smtpMaxAuthFailures: int(env, 'SMTP_MAX_AUTH_FAILURES', 10, 1, 100000),
     inboundSmtpPort: int(env, 'INBOUND_SMTP_PORT', 2526, 0, 65535),
     smtpTrustedClients: trustedClients(env),
+    webhooks: {
+      allowPrivate: flag(env, 'WEBHOOK_ALLOW_PRIVATE'),
+      timeoutMs: int(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 100, 120_000),
+      pollMs: int(env, 'WEBHOOK_POLL_MS', 1000, 10, 60_000),
+      maxFailures: int(env, 'WEBHOOK_MAX_FAILURES', 100, 1, 100_000),
+      retryBaseMs: int(env, 'WEBHOOK_RETRY_BASE_MS', 10_000, 10, 3_600_000),
+      maxAgeMs: int(env, 'WEBHOOK_MAX_AGE_SECONDS', 86_400, 1, 30 * 86_400) * 1000,
+      concurrency: int(env, 'WEBHOOK_CONCURRENCY', 10, 1, 200),
+    },
   };
 }

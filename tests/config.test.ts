@@ -6,6 +6,7 @@ describe('config', () => {
     const c = loadConfig({});
     expect(c).toMatchObject({ role: 'all', port: 8080, databaseUrl: null, redisUrl: null, adminApiKey: null, sessionIdleSeconds: 3600, mfromSubdomain: 'sl', trackPrefix: 'track', trackMerge: '-', dkimSelector: 'key1', smtpPublicPorts: [587, 2525] });
     expect(c.dataDir).toBe(path.resolve('./data'));
+    expect(c.webhooks).toEqual({ allowPrivate: false, timeoutMs: 10000, pollMs: 1000, maxFailures: 100, retryBaseMs: 10000, maxAgeMs: 86_400_000, concurrency: 10 });
   });
 
   it('lets the CLI role argument win over ROLE', () => {
@@ -32,6 +33,9 @@ describe('config', () => {
     [{ DNS_SERVERS: 'a b' }, 'DNS_SERVERS entry "a b" must be host, host:port or [ipv6]:port'],
     [{ SMTP_PUBLIC_PORTS: '25,x' }, 'SMTP_PUBLIC_PORTS must be comma-separated port numbers (got "25,x")'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL must be one of error, warn, info, debug (got "loud")'],
+    [{ WEBHOOK_TIMEOUT_MS: '50' }, 'WEBHOOK_TIMEOUT_MS must be between 100 and 120000 (got 50)'],
+    [{ WEBHOOK_CONCURRENCY: 'ten' }, 'WEBHOOK_CONCURRENCY must be a whole number (got "ten")'],
+    [{ WEBHOOK_ALLOW_PRIVATE: 'maybe' }, 'WEBHOOK_ALLOW_PRIVATE must be 1 or 0 (got "maybe")'],
   ])('refuses %j naming the variable', (env, message) => {
     expect(() => loadConfig(env as Record<string, string>)).toThrow(new ConfigError(message));
   });

@@ -1,7 +1,4 @@
-/**
- * Webhook settings, read from the environment at each use (until they move into src/config.ts).
- * A bad value falls back to the default rather than stopping delivery.
- */
+/** Webhook settings, part of the config (src/config.ts reads and checks each WEBHOOK_* variable). */
 export interface WebhookSettings {
   /** WEBHOOK_ALLOW_PRIVATE: 1 lets webhooks reach loopback/private/link-local addresses (tests, internal receivers). Metadata addresses stay refused. Default 0. */
   allowPrivate: boolean;
@@ -17,25 +14,6 @@ export interface WebhookSettings {
   maxAgeMs: number;
   /** WEBHOOK_CONCURRENCY: requests one worker has in flight. Default 10. */
   concurrency: number;
-}
-
-function num(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || !/^\d+$/.test(raw.trim())) return fallback;
-  const n = Number(raw.trim());
-  return n < min || n > max ? fallback : n;
-}
-
-export function webhookSettings(env: NodeJS.ProcessEnv = process.env): WebhookSettings {
-  return {
-    allowPrivate: ['1', 'true', 'yes', 'on'].includes(String(env.WEBHOOK_ALLOW_PRIVATE ?? '').trim().toLowerCase()),
-    timeoutMs: num(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 100, 120_000),
-    pollMs: num(env, 'WEBHOOK_POLL_MS', 1000, 10, 60_000),
-    maxFailures: num(env, 'WEBHOOK_MAX_FAILURES', 100, 1, 100_000),
-    retryBaseMs: num(env, 'WEBHOOK_RETRY_BASE_MS', 10_000, 10, 3_600_000),
-    maxAgeMs: num(env, 'WEBHOOK_MAX_AGE_SECONDS', 86_400, 1, 30 * 86_400) * 1000,
-    concurrency: num(env, 'WEBHOOK_CONCURRENCY', 10, 1, 200),
-  };
 }
 
 /** Attempts kept in each webhook's log (getwebhooklog). */

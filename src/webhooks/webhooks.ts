@@ -2,7 +2,6 @@ import type { CommandContext, Params } from '../command';
 import { CommandError } from '../errors';
 import { formatTime } from '../auth/users';
 import { legacyEventName, storedEventName, WEBHOOK_EVENTS } from '../events/vocabulary';
-import { webhookSettings } from './settings';
 import { signingKey, standardSecret } from './signing';
 import { resolverFor, vetWebhookUrl } from './url-guard';
 
@@ -66,7 +65,7 @@ export async function addWebhook(ctx: CommandContext, domain: { id: number; user
     const names = WEBHOOK_EVENTS.map((e) => `${legacyEventName(e)}/${e}`).join(', ');
     throw new CommandError(codes.event, `Invalid event type: use one of ${names}`);
   }
-  const vetted = await vetWebhookUrl(String(p.webhookurl), { allowPrivate: webhookSettings().allowPrivate, resolve: resolverFor(ctx.config) });
+  const vetted = await vetWebhookUrl(String(p.webhookurl), { allowPrivate: ctx.config.webhooks.allowPrivate, resolve: resolverFor(ctx.config) });
   if (!vetted.ok) throw urlError(codes[vetted.problem.kind], vetted.problem.message);
   const url = vetted.url.toString();
   await signingKey(ctx.db, ctx.config.encryptionKey!, domain.id); // exists before the first call needs it

@@ -3,7 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import os from 'node:os';
 import type { Services } from '../command';
-import { ATTEMPT_LOG_KEEP, OUTBOX_RETENTION_MS, RETRY_CAP_MS, WebhookSettings, webhookSettings } from './settings';
+import { ATTEMPT_LOG_KEEP, OUTBOX_RETENTION_MS, RETRY_CAP_MS, WebhookSettings } from './settings';
 import { signingKey, signPayload } from './signing';
 import { Address, bareHost, pinnedLookup, resolverFor, vetWebhookUrl } from './url-guard';
 
@@ -191,7 +191,7 @@ export function startWebhookWorker(services: Services): WebhookWorker {
   }
 
   async function pass(): Promise<number> {
-    const s = webhookSettings();
+    const s = config.webhooks;
     const now = Date.now();
     const due: OutboxRow[] = await db('webhook_deliveries')
       .where({ status: 'pending' })
@@ -230,7 +230,7 @@ export function startWebhookWorker(services: Services): WebhookWorker {
     runOnce()
       .catch((err) => logger.warn('webhook poll failed', { error: (err as Error).message }))
       .finally(() => {
-        if (!stopped) timer = setTimeout(tick, webhookSettings().pollMs);
+        if (!stopped) timer = setTimeout(tick, config.webhooks.pollMs);
       });
   };
   timer = setTimeout(tick, 0);

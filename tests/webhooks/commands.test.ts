@@ -9,10 +9,7 @@ import { vetWebhookUrl } from '../../src/webhooks/url-guard';
 import { startWebhookWorker, WebhookWorker } from '../../src/webhooks/worker';
 import { Receiver, startReceiver, verifyHit } from './receiver';
 
-// The SSRF guard is on in this file (WEBHOOK_ALLOW_PRIVATE unset), except where a test turns it on.
-delete process.env.WEBHOOK_ALLOW_PRIVATE;
-process.env.WEBHOOK_POLL_MS = '50';
-process.env.WEBHOOK_RETRY_BASE_MS = '200';
+// The SSRF guard is on in this file (WEBHOOK_ALLOW_PRIVATE unset), except where a test turns it on in the running config.
 
 const { Packet } = dns2;
 /** A real DNS server: A records the tests publish, NXDOMAIN for every other name. */
@@ -42,7 +39,7 @@ beforeAll(async () => {
   udp = dns2.createUDPServer(handle as any);
   await udp.listen(0, '127.0.0.1');
   rx = await startReceiver();
-  rig = await startRelayRig({ DNS_SERVERS: `127.0.0.1:${udp.address().port}`, DNS_TIMEOUT_MS: '1000' });
+  rig = await startRelayRig({ DNS_SERVERS: `127.0.0.1:${udp.address().port}`, DNS_TIMEOUT_MS: '1000', WEBHOOK_POLL_MS: '50', WEBHOOK_RETRY_BASE_MS: '200' });
   h = rig.h;
   s = rig.s;
   worker = startWebhookWorker(h.services);
@@ -292,7 +289,7 @@ describe('SSRF at delivery time', () => {
     const u = await senderSetup(h);
     const host = name('internal');
     zone.set(host, ['127.0.0.1']);
-    process.env.WEBHOOK_ALLOW_PRIVATE = '1';
+    h.services.config.webhooks.allowPrivate = true;
     try {
       const { NewWebhookID } = await cmd('addwebhook', u, { DomainID: u.domainId, Event: 'delivery', WebhookURL: `http://${host}:${rx.port}/named` });
       expect(NewWebhookID).toEqual(expect.any(Number));
@@ -302,7 +299,7 @@ describe('SSRF at delivery time', () => {
         .send({ Subject: 'x', ContentType: 'plain', PlainContent: 'x', From: { name: '', email: `a@${u.domain}` }, To: [{ name: '', email: 'n@recipient.test' }] });
       await waitFor(() => rx.hits.some((x) => x.path === '/named'), 15000, 'call by name');
     } finally {
-      delete process.env.WEBHOOK_ALLOW_PRIVATE;
+      h.services.config.webhooks.allowPrivate = false;
     }
     const hit = rx.hits.find((x) => x.path === '/named')!;
     expect(hit.headers.host).toBe(`${host}:${rx.port}`);

@@ -9,10 +9,8 @@ import { retryDelayMs, startWebhookWorker, WebhookWorker } from '../../src/webho
 import { Receiver, startReceiver, verifyHit } from './receiver';
 
 // The receiver listens on 127.0.0.1: this file lets webhooks reach loopback (the guard has its own file).
-process.env.WEBHOOK_ALLOW_PRIVATE = '1';
-process.env.WEBHOOK_POLL_MS = '50';
-process.env.WEBHOOK_RETRY_BASE_MS = '200';
-process.env.WEBHOOK_MAX_FAILURES = '1000';
+// Single tests change a setting on the running config, which the webhook worker reads on every pass.
+const WEBHOOK_ENV = { WEBHOOK_ALLOW_PRIVATE: '1', WEBHOOK_POLL_MS: '50', WEBHOOK_RETRY_BASE_MS: '200', WEBHOOK_MAX_FAILURES: '1000' };
 
 type Sender = Awaited<ReturnType<typeof senderSetup>>;
 
@@ -23,7 +21,7 @@ let worker: WebhookWorker;
 
 beforeAll(async () => {
   rx = await startReceiver();
-  rig = await startRelayRig();
+  rig = await startRelayRig(WEBHOOK_ENV);
   h = rig.h;
   rig.sink.onRcpt = (address) => (address.startsWith('bounce') ? smtpError(550, '5.1.1 <' + address + '>: no such user here') : undefined);
   worker = startWebhookWorker(h.services);
@@ -184,13 +182,13 @@ describe('webhook delivery', () => {
     const hookId = await addHook(s, 'delivered', p);
     const previous = rx.respond;
     rx.respond = (hit) => (hit.path === p ? null : previous(hit));
-    process.env.WEBHOOK_TIMEOUT_MS = '300';
+    h.services.config.webhooks.timeoutMs = 300;
     try {
       await send(s, [addr('hung')]);
       await waitFor(async () => (await log(s, hookId)).length >= 1, 15000, 'timed-out attempt');
     } finally {
       rx.respond = previous;
-      delete process.env.WEBHOOK_TIMEOUT_MS;
+      h.services.config.webhooks.timeoutMs = 10_000;
     }
     const [a] = await log(s, hookId);
     expect(a).toMatchObject({ Result: 'failed', StatusCode: null, Error: 'timed out after 300 ms' });
@@ -204,7 +202,7 @@ describe('webhook delivery', () => {
     const hookId = await addHook(s, 'delivery', p);
     const previous = rx.respond;
     rx.respond = (hit) => (hit.path === p ? 503 : previous(hit));
-    process.env.WEBHOOK_MAX_FAILURES = '3';
+    h.services.config.webhooks.maxFailures = 3;
     try {
       await send(s, [addr('broken')]);
       await waitFor(async () => (await cmd('getwebhooks', s)).Webhooks[0].Status === 'Disabled', 15000, 'disabled');
@@ -225,7 +223,7 @@ describe('webhook delivery', () => {
       expect(rows[0]).toMatchObject({ status: 'failed', last_error: 'webhook disabled' });
     } finally {
       rx.respond = previous;
-      process.env.WEBHOOK_MAX_FAILURES = '1000';
+      h.services.config.webhooks.maxFailures = 1000;
     }
     const again = await cmd('addwebhook', s, { Event: 'delivered', WebhookURL: rx.url(p) });
     expect(again.NewWebhookID).toBe(hookId);
@@ -240,13 +238,13 @@ describe('webhook delivery', () => {
     const hookId = await addHook(s, 'delivered', p);
     const previous = rx.respond;
     rx.respond = (hit) => (hit.path === p ? 500 : previous(hit));
-    process.env.WEBHOOK_MAX_AGE_SECONDS = '1';
+    h.services.config.webhooks.maxAgeMs = 1000;
     try {
       await send(s, [addr('expiring')]);
       await waitFor(async () => (await h.services.db('webhook_deliveries').where({ webhook_id: hookId }).first())?.status === 'failed', 15000, 'given up');
     } finally {
       rx.respond = previous;
-      delete process.env.WEBHOOK_MAX_AGE_SECONDS;
+      h.services.config.webhooks.maxAgeMs = 86_400_000;
     }
     const row = await h.services.db('webhook_deliveries').where({ webhook_id: hookId }).first();
     expect(row).toMatchObject({ status: 'failed', last_status_code: 500, last_error: 'HTTP 500' });

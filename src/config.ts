@@ -113,6 +113,8 @@ export interface Config {
   smtpMaxConnectionsPerIp: number;
   /** SMTP_MAX_AUTH_FAILURES: failed AUTH attempts one address may make in 15 minutes. Default 10. */
   smtpMaxAuthFailures: number;
+  /** SMTP_GREETING_DELAY_MS: how long the relay front waits before its greeting (smtp-server's own pause is 100 ms; a client that talks first is refused). Default 0. */
+  smtpGreetingDelayMs: number;
   /** SMTP_TRUSTED_CLIENTS: `ip=smtp_username,…` — connections from these addresses send as that credential without AUTH (internal app servers, load tools). */
   smtpTrustedClients: Record<string, string>;
   /** INBOUND_SMTP_PORT: listener for bounces and complaint reports to the MFROM hosts (point their MX here; 25 in production). Default 2526. */
@@ -309,6 +311,7 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     smtpMaxAuthFailures: int(env, 'SMTP_MAX_AUTH_FAILURES', 10, 1, 100000),
     inboundSmtpPort: int(env, 'INBOUND_SMTP_PORT', 2526, 0, 65535),
     smtpTrustedClients: trustedClients(env),
+    smtpGreetingDelayMs: int(env, 'SMTP_GREETING_DELAY_MS', 0, 0, 10_000),
     webhooks: {
       allowPrivate: flag(env, 'WEBHOOK_ALLOW_PRIVATE'),
       timeoutMs: int(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 100, 120_000),

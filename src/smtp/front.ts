@@ -9,6 +9,7 @@ import { STATUS } from '../domains/domains';
 import { acceptRaw } from '../mail/accept-raw';
 import { suppressedAmongShared } from '../suppression/suppressions';
 import { checkSmtpCredentials, SmtpIdentity, smtpIdentityByUsername } from './credentials';
+import './greeting';
 
 /** An SMTP reply: the basic code, and the enhanced code written into the text. */
 function reply(code: number, text: string): Error {
@@ -72,6 +73,8 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
       allowInsecureAuth: true, // decided per connection in onAuth (loopback may, others need TLS)
       authOptional: true, // onMailFrom demands AUTH, except from SMTP_TRUSTED_CLIENTS
       disableReverseLookup: true,
+      // Our option (src/smtp/greeting.ts): greet after SMTP_GREETING_DELAY_MS instead of smtp-server's fixed 100 ms.
+      ...({ greetingDelayMs: config.smtpGreetingDelayMs } as object),
       size: config.smtpMaxMessageBytes,
       logger: false,
       closeTimeout: 5000,

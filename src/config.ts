@@ -90,7 +90,7 @@ export interface Config {
   apiRateLimitPerMinute: number;
   /** DB_POOL_MAX: MySQL connections per process. Default 20. */
   dbPoolMax: number;
-  /** SENDER_AUTH_CACHE_MS: how long a process reuses a sender-key lookup. Default 1000; 0 turns it off. */
+  /** SENDER_AUTH_CACHE_MS: how long a process reuses a sender-key lookup or a verified SMTP AUTH. Default 1000; 0 turns it off. */
   senderAuthCacheMs: number;
   /** SMTP_PORT: the relay front's plain port (STARTTLS offered). Default 2525. */
   smtpPort: number;

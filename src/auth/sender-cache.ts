@@ -32,6 +32,36 @@ export function rememberSender(keyHash: string, e: Omit<Entry, 'until'>, ttlMs: 
   entries.set(keyHash, { ...e, until: Date.now() + ttlMs });
 }
 
+/**
+ * The same kind of short-lived memory for other credential lookups (the SMTP front's AUTH and trusted-client
+ * identities), emptied together with the sender keys whenever a management command runs in this process.
+ */
+export class AuthCache<T> {
+  private readonly map = new Map<string, { value: T; until: number }>();
+  constructor() {
+    others.push(this);
+  }
+  get(key: string): T | undefined {
+    const e = this.map.get(key);
+    if (!e) return undefined;
+    if (e.until < Date.now()) {
+      this.map.delete(key);
+      return undefined;
+    }
+    return e.value;
+  }
+  set(key: string, value: T, ttlMs: number): void {
+    if (ttlMs <= 0) return;
+    if (this.map.size >= MAX_ENTRIES) this.map.clear();
+    this.map.set(key, { value, until: Date.now() + ttlMs });
+  }
+  clear(): void {
+    this.map.clear();
+  }
+}
+const others: AuthCache<unknown>[] = [];
+
 export function forgetSenders(): void {
   entries.clear();
+  for (const c of others) c.clear();
 }

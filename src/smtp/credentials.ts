@@ -2,6 +2,7 @@ import type { Db } from '../db';
 import type { UserRow } from '../command';
 import type { DomainRow } from '../domains/domains';
 import { safeEqual, sha256hex } from '../auth/secrets';
+import { AuthCache } from '../auth/sender-cache';
 
 export interface SmtpIdentity {
   smtpId: number;
@@ -9,8 +10,24 @@ export interface SmtpIdentity {
   domain: DomainRow;
 }
 
+/**
+ * Verified identities kept for SENDER_AUTH_CACHE_MS (as sender keys are), so a client that opens a connection
+ * and AUTHs for every message costs no queries and no write for each one. Keyed by a hash of username and
+ * password together: only the same correct pair finds an entry. Failures are never kept.
+ */
+const verified = new AuthCache<SmtpIdentity>();
+
 /** The account and domain behind SMTP credentials from emailgateway.addsmtp, or null. */
-export async function checkSmtpCredentials(db: Db, username: string, password: string): Promise<SmtpIdentity | null> {
+export async function checkSmtpCredentials(db: Db, username: string, password: string, cacheMs = 0): Promise<SmtpIdentity | null> {
+  const cacheKey = `auth:${sha256hex(`${username.trim()}\u0000${password}`)}`;
+  const hit = verified.get(cacheKey);
+  if (hit) return hit;
+  const who = await lookUpCredentials(db, username, password);
+  if (who) verified.set(cacheKey, who, cacheMs);
+  return who;
+}
+
+async function lookUpCredentials(db: Db, username: string, password: string): Promise<SmtpIdentity | null> {
   const row = await db('smtp_credentials').where({ username: username.trim() }).first();
   // Compare hashes in constant time; an unknown username costs the same hashing.
   const presented = sha256hex(password);
@@ -22,9 +39,14 @@ export async function checkSmtpCredentials(db: Db, username: string, password: s
 }
 
 /** The identity of a credential by username alone, for SMTP_TRUSTED_CLIENTS (the address is the proof). */
-export async function smtpIdentityByUsername(db: Db, username: string): Promise<SmtpIdentity | null> {
+export async function smtpIdentityByUsername(db: Db, username: string, cacheMs = 0): Promise<SmtpIdentity | null> {
+  const cacheKey = `trusted:${username}`;
+  const hit = verified.get(cacheKey);
+  if (hit) return hit;
   const row = await db('smtp_credentials').where({ username, status: 'Enabled' }).first();
   if (!row) return null;
   const [user, domain] = await Promise.all([db('users').where({ id: row.user_id }).first(), db('sender_domains').where({ id: row.domain_id, user_id: row.user_id }).first()]);
-  return user && domain ? { smtpId: Number(row.id), user, domain } : null;
+  const who = user && domain ? { smtpId: Number(row.id), user, domain } : null;
+  if (who) verified.set(cacheKey, who, cacheMs);
+  return who;
 }

@@ -100,7 +100,7 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
         }
         (async () => {
           if (!(await authFailures.peek(ip)).allowed) return cb(reply(454, '4.7.0 Too many failed authentications from your address; try again later'));
-          const who = await checkSmtpCredentials(services.db, auth.username ?? '', auth.password ?? '');
+          const who = await checkSmtpCredentials(services.db, auth.username ?? '', auth.password ?? '', config.senderAuthCacheMs);
           if (!who) {
             await authFailures.consume(ip);
             return cb(reply(535, '5.7.8 Authentication credentials invalid'));
@@ -115,7 +115,7 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
         const trusted = config.smtpTrustedClients[canonicalIp(session.remoteAddress)];
         if (!identity(session) && trusted) {
           // A trusted address sends as its configured credential without AUTH.
-          smtpIdentityByUsername(services.db, trusted).then(
+          smtpIdentityByUsername(services.db, trusted, config.senderAuthCacheMs).then(
             (who) => {
               if (!who) return cb(reply(530, '5.7.0 Authentication required'));
               session.user = who as unknown as string;

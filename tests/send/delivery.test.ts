@@ -114,33 +114,30 @@ describe('sender-key lookups cached for a moment (SENDER_AUTH_CACHE_MS)', () => 
 });
 
 describe('a sender domain whose DKIM key cannot sign', () => {
-  it('defers the delivery with a reply that names the key, and sends nothing unsigned', async () => {
+  const NOT_A_KEY = '-----BEGIN RSA PRIVATE KEY-----\nbm90IGEga2V5\n-----END RSA PRIVATE KEY-----\n';
+
+  /** Stores `keyEnc` as a new domain's DKIM key, sends one message from it and waits for its deferral. */
+  async function deferredWith(keyEnc: (enc: Buffer) => string): Promise<{ domain: string; reply: string; subject: string }> {
     const other = await senderSetup(h);
-    await h.services
-      .db('sender_domains')
-      .where({ id: other.domainId })
-      .update({ dkim_private_key_enc: encrypt('-----BEGIN RSA PRIVATE KEY-----\nbm90IGEga2V5\n-----END RSA PRIVATE KEY-----\n', h.services.config.encryptionKey!) });
-    const subject = `Unsignable ${Date.now()}`;
+    await h.services.db('sender_domains').where({ id: other.domainId }).update({ dkim_private_key_enc: keyEnc(h.services.config.encryptionKey!) });
+    const subject = `Unsigned? ${other.domain}`;
     const res = await send(basic({ Subject: subject, From: { name: 'Ops', email: `ops@${other.domain}` } }), other.key);
     expect(res.status).toBe(200);
     const id = res.body.MessageID;
     await waitFor(async () => (await deliveriesOf(id)).every((d: { status: string }) => d.status === 'deferred'), 15000, 'deferral');
     const [d] = await deliveriesOf(id);
-    expect(d.last_reply).toMatch(new RegExp(`DKIM signing failed: the DKIM key of ${other.domain.replace(/\./g, '\\.')} \\(selector key1\\) could not sign`));
-    expect(sink.received.some((r) => r.raw.toString().includes(subject))).toBe(false);
+    return { domain: other.domain, reply: d.last_reply, subject };
+  }
+
+  it('defers the delivery with a reply that names the key, and sends nothing unsigned', async () => {
+    const r = await deferredWith((enc) => encrypt(NOT_A_KEY, enc));
+    expect(r.reply).toMatch(new RegExp(`DKIM signing failed: the DKIM key of ${r.domain.replace(/\./g, '\\.')} \\(selector key1\\) could not sign`));
+    expect(sink.received.some((m) => m.raw.toString().includes(r.subject))).toBe(false);
   });
 
   it('defers with a reply that names ENCRYPTION_KEY when the stored key was encrypted with another one', async () => {
-    const other = await senderSetup(h);
-    const foreign = encrypt('-----BEGIN RSA PRIVATE KEY-----\nbm90IGEga2V5\n-----END RSA PRIVATE KEY-----\n', Buffer.alloc(32, 7));
-    await h.services.db('sender_domains').where({ id: other.domainId }).update({ dkim_private_key_enc: foreign });
-    const subject = `Undecryptable ${Date.now()}`;
-    const res = await send(basic({ Subject: subject, From: { name: 'Ops', email: `ops@${other.domain}` } }), other.key);
-    expect(res.status).toBe(200);
-    const id = res.body.MessageID;
-    await waitFor(async () => (await deliveriesOf(id)).every((d: { status: string }) => d.status === 'deferred'), 15000, 'deferral');
-    const [d] = await deliveriesOf(id);
-    expect(d.last_reply).toBe(`DKIM signing failed: the DKIM key of ${other.domain} cannot be decrypted; check ENCRYPTION_KEY`);
-    expect(sink.received.some((r) => r.raw.toString().includes(subject))).toBe(false);
+    const r = await deferredWith(() => encrypt(NOT_A_KEY, Buffer.alloc(32, 7)));
+    expect(r.reply).toBe(`DKIM signing failed: the DKIM key of ${r.domain} cannot be decrypted; check ENCRYPTION_KEY`);
+    expect(sink.received.some((m) => m.raw.toString().includes(r.subject))).toBe(false);
   });
 });

@@ -10,6 +10,7 @@ import { relayDomainFor } from '../src/mta/hosts';
 export default defineCommand({
   name: 'emailgateway.inboundrelaydomaincheck',
   auth: 'admin',
+  keepsCredentialCaches: true,
   errors: { 1: 'Missing required parameter (Domain)', 2: 'Relay access denied: the domain is not served by this installation' },
   async run(p, ctx) {
     const RelayDomain = await relayDomainFor(ctx.db, ctx.config, String(p.domain));

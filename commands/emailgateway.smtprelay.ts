@@ -36,6 +36,7 @@ function fail(code: number, text?: string): never {
 export default defineCommand({
   name: 'emailgateway.smtprelay',
   auth: 'admin',
+  keepsCredentialCaches: true,
   errors: {
     1: 'Missing SMTPUsername',
     2: 'Missing SMTPPassword',
@@ -56,7 +57,7 @@ export default defineCommand({
     const password = typeof p.smtppassword === 'string' ? p.smtppassword : '';
     if (!username) fail(1);
     if (!password) fail(2);
-    const who = await checkSmtpCredentials(ctx.db, username, password);
+    const who = await checkSmtpCredentials(ctx.db, username, password, ctx.config.senderAuthCacheMs);
     if (!who) fail(3);
     const echo = { SMTPUsername: username, SMTPPassword: password };
     if (p.rawemail === undefined) return echo;

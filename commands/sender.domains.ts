@@ -9,6 +9,7 @@ import { STATUS } from '../src/domains/domains';
 export default defineCommand({
   name: 'sender.domains',
   auth: 'admin',
+  keepsCredentialCaches: true,
   omitSuccessErrorCode: true,
   errors: { 1: 'Invalid DomainsResponseFormat (must be json, powermta-bounce-domains, or powermta-relay-domains)' },
   async run(p, ctx) {

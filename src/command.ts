@@ -80,6 +80,11 @@ export interface CommandDef {
   rateLimit?: { durationSec: number };
   /** HTTP status of a failure code on the v1 door (default 400; auth codes 401/403; 429). */
   httpStatus?: Record<number, number>;
+  /**
+   * Changes no key, account or domain (a lookup, or mail handed over): running it leaves the short-lived
+   * credential caches alone. Every other user or admin command empties them in its process.
+   */
+  keepsCredentialCaches?: true;
   run(params: Params, ctx: CommandContext): Promise<Record<string, unknown>>;
 }
 

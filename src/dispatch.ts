@@ -46,8 +46,8 @@ export function createDispatcher(services: Services, table: CommandTable, valida
       const codes = validator.check(cmd, params);
       if (codes.length) throw new CommandError(codes);
       const result = await cmd.run(params, ctx);
-      // Management commands may revoke keys or change accounts and domains: drop cached sender lookups.
-      if (cmd.auth === 'user' || cmd.auth === 'admin') forgetSenders();
+      // Management commands may revoke keys or change accounts and domains: drop cached credential lookups.
+      if ((cmd.auth === 'user' || cmd.auth === 'admin') && !cmd.keepsCredentialCaches) forgetSenders();
       return { cmd, result };
     },
   };

@@ -61,3 +61,17 @@ test('deleting the credential with its command forgets it at once in this proces
   expect(del).toMatchObject({ Success: true });
   await expect(sendOnce(c.user, c.pass)).rejects.toMatchObject({ responseCode: 535 });
 });
+
+test('emailgateway.smtprelay reuses a verified credential too, and calling it does not empty the caches', async () => {
+  const c = await credential();
+  const relay = (pass = c.pass) => h.call({ Command: 'emailgateway.smtprelay', AdminAPIKey: h.adminKey, SMTPUsername: c.user, SMTPPassword: pass });
+  expect(await relay()).toMatchObject({ Success: true, ErrorCode: 0 });
+  // Revoked behind the API's back: the entry from the first call answers, because smtprelay itself (unlike a
+  // management command) leaves the caches alone.
+  await h.services.db('smtp_credentials').where({ username: c.user }).update({ status: 'Disabled' });
+  expect(await relay()).toMatchObject({ Success: true, ErrorCode: 0 });
+  expect(await relay('wrong')).toMatchObject({ Success: false, ErrorCode: 3 });
+  // Any management command forgets it.
+  await h.call({ Command: 'emailgateway.getdomains', SessionID: s.sessionId });
+  expect(await relay()).toMatchObject({ Success: false, ErrorCode: 3 });
+});

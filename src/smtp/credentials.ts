@@ -19,7 +19,7 @@ const verified = new AuthCache<SmtpIdentity>();
 
 /** The account and domain behind SMTP credentials from emailgateway.addsmtp, or null. */
 export async function checkSmtpCredentials(db: Db, username: string, password: string, cacheMs = 0): Promise<SmtpIdentity | null> {
-  const cacheKey = `auth:${sha256hex(`${username.trim()}\u0000${password}`)}`;
+  const cacheKey = `auth:${sha256hex(`${username.trim().toLowerCase()}\u0000${password}`)}`;
   const hit = verified.get(cacheKey);
   if (hit) return hit;
   const who = await lookUpCredentials(db, username, password);
@@ -28,7 +28,9 @@ export async function checkSmtpCredentials(db: Db, username: string, password: s
 }
 
 async function lookUpCredentials(db: Db, username: string, password: string): Promise<SmtpIdentity | null> {
-  const row = await db('smtp_credentials').where({ username: username.trim() }).first();
+  // Usernames are issued in lower case; matched without regard to case on both databases (MySQL's collation
+  // already ignores it, SQLite's does not).
+  const row = await db('smtp_credentials').where({ username: username.trim().toLowerCase() }).first();
   // Compare hashes in constant time; an unknown username costs the same hashing.
   const presented = sha256hex(password);
   if (!row || !safeEqual(presented, String(row.password_hash)) || row.status !== 'Enabled') return null;

@@ -75,3 +75,9 @@ test('emailgateway.smtprelay reuses a verified credential too, and calling it do
   await h.call({ Command: 'emailgateway.getdomains', SessionID: s.sessionId });
   expect(await relay()).toMatchObject({ Success: false, ErrorCode: 3 });
 });
+
+test('a username is matched without regard to case, on both databases', async () => {
+  const c = await credential();
+  expect(c.user).toBe(c.user.toLowerCase());
+  expect((await sendOnce(c.user.toUpperCase(), c.pass)).response).toMatch(/^250 /);
+});

@@ -5,7 +5,8 @@
 # smtp-source is missing). Knobs: BENCH_MESSAGES (20000), BENCH_SESSIONS (20), BENCH_WORKERS (1: on two cores
 # shared with MariaDB, Redis and the load tools, a second worker process measured slower), BENCH_QUICK=1 (only
 # -d, no DKIM-on pass), BENCH_SKIP_POSTFIX=1 (Postern alone, while tuning), POSTERN_COALESCE_STATS=1 with
-# BENCH_SHOW_LOG=1 (group sizes per process), BENCH_NODE_ARGS (e.g. --cpu-prof).
+# BENCH_SHOW_LOG=1 (group sizes per process), BENCH_NODE_ARGS (e.g. --cpu-prof), BENCH_CONNECTIONS=new (only the
+# pass with a new connection per message).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 N=${BENCH_MESSAGES:-20000}
@@ -138,6 +139,7 @@ ENVS+=(SMTP_TRUSTED_CLIENTS="127.0.0.1=$SMTP_USER")   # smtp-source cannot AUTH:
 echo "# Relay benchmark: $N messages of 1 KiB, smtp-source -s $SESSIONS, $WORKERS Postern workers, $(nproc) cores"
 results=()
 MODES=("-d" ""); [ -n "${BENCH_QUICK:-}" ] && MODES=("-d")   # BENCH_QUICK=1: only -d, and no DKIM-on pass
+[ "${BENCH_CONNECTIONS:-}" = "new" ] && MODES=("")              # BENCH_CONNECTIONS=new: only a new connection per message
 for keep in "${MODES[@]}"; do
   label=$([ -n "$keep" ] && echo "one connection per session (-d)" || echo "a new connection per message")
   pf=1

@@ -102,4 +102,21 @@ async function authenticateSender(params: Params, ctx: CommandContext): Promise<
   ctx.senderKeyId = Number(key.id);
   ctx.permissions = '*';
   rememberSender(hash, { keyId: ctx.senderKeyId, user, domain }, ctx.config.senderAuthCacheMs);
+  await touchSenderKey(ctx, ctx.senderKeyId);
+}
+
+/** When this process last wrote each sender key's last_used_at. */
+const touched = new Map<number, number>();
+const TOUCH_EVERY_MS = 60_000;
+
+/**
+ * Keeps a sender key's LastUsedAt (getapis) true to within a minute: written on a lookup that found the key, at
+ * most once a minute per key in each process, so a busy key does not cost a write per send.
+ */
+async function touchSenderKey(ctx: CommandContext, keyId: number): Promise<void> {
+  const now = Date.now();
+  if (now - (touched.get(keyId) ?? 0) < TOUCH_EVERY_MS) return;
+  if (touched.size >= 10_000) touched.clear();
+  touched.set(keyId, now);
+  await ctx.db('domain_api_keys').where({ id: keyId }).update({ last_used_at: now });
 }

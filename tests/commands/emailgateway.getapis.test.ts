@@ -27,6 +27,21 @@ async function ownerWithDomain() {
 }
 
 describe('emailgateway.getapis', () => {
+  it('shows LastUsedAt once a key has been used (null before); a wrong key touches nothing', async () => {
+    const { u, domainId } = await ownerWithDomain();
+    const used = await addKey(u.sessionId, domainId, 'used');
+    const idle = await addKey(u.sessionId, domainId, 'idle');
+    const list = async () => (await h.call({ Command: 'emailgateway.getapis', SessionID: u.sessionId, DomainID: domainId })).APIKeys;
+    expect((await list()).map((k: { LastUsedAt: unknown }) => k.LastUsedAt)).toEqual([null, null]);
+    const res = await supertest(h.app).get('/api/v1/emails').set('Authorization', `Bearer ${used.key}`);
+    expect(res.status).toBe(200);
+    const [a, b] = await list();
+    expect(a.LastUsedAt).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+    expect(b.LastUsedAt).toBeNull();
+    await supertest(h.app).get('/api/v1/emails').set('Authorization', `Bearer ${idle.key}x`);
+    expect((await list())[1].LastUsedAt).toBeNull();
+  });
+
   it('lists the domain keys in the contract shape, in creation order, with the key masked', async () => {
     const { u, domainId } = await ownerWithDomain();
     const a = await addKey(u.sessionId, domainId, 'first');

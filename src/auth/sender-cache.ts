@@ -1,45 +1,19 @@
 import type { UserRow } from '../command';
 import type { DomainRow } from '../domains/domains';
 
-/**
- * Sender-key lookups (key → account → domain) kept for SENDER_AUTH_CACHE_MS, so a busy key does not cost three
- * queries per request. This process forgets everything whenever a management command runs (a key revoked, an
- * account disabled, a domain changed); other processes see such a change within the TTL.
- */
-interface Entry {
-  keyId: number;
-  user: UserRow;
-  domain: DomainRow;
-  until: number;
-}
-
-const entries = new Map<string, Entry>();
 const MAX_ENTRIES = 10_000;
-
-export function cachedSender(keyHash: string): Entry | undefined {
-  const e = entries.get(keyHash);
-  if (!e) return undefined;
-  if (e.until < Date.now()) {
-    entries.delete(keyHash);
-    return undefined;
-  }
-  return e;
-}
-
-export function rememberSender(keyHash: string, e: Omit<Entry, 'until'>, ttlMs: number): void {
-  if (ttlMs <= 0) return;
-  if (entries.size >= MAX_ENTRIES) entries.clear();
-  entries.set(keyHash, { ...e, until: Date.now() + ttlMs });
-}
+const caches: AuthCache<unknown>[] = [];
 
 /**
- * The same kind of short-lived memory for other credential lookups (the SMTP front's AUTH and trusted-client
- * identities), emptied together with the sender keys whenever a management command runs in this process.
+ * Credential lookups kept for SENDER_AUTH_CACHE_MS (sender keys here; the SMTP front's AUTH and trusted-client
+ * identities in src/smtp/credentials.ts), so a busy credential does not cost its queries on every use. This
+ * process forgets every cache whenever a management command runs (a key revoked, an account disabled, a domain
+ * changed); other processes see such a change within the TTL.
  */
 export class AuthCache<T> {
   private readonly map = new Map<string, { value: T; until: number }>();
   constructor() {
-    others.push(this);
+    caches.push(this);
   }
   get(key: string): T | undefined {
     const e = this.map.get(key);
@@ -59,9 +33,23 @@ export class AuthCache<T> {
     this.map.clear();
   }
 }
-const others: AuthCache<unknown>[] = [];
+
+interface Sender {
+  keyId: number;
+  user: UserRow;
+  domain: DomainRow;
+}
+
+const senders = new AuthCache<Sender>();
+
+export function cachedSender(keyHash: string): Sender | undefined {
+  return senders.get(keyHash);
+}
+
+export function rememberSender(keyHash: string, e: Sender, ttlMs: number): void {
+  senders.set(keyHash, e, ttlMs);
+}
 
 export function forgetSenders(): void {
-  entries.clear();
-  for (const c of others) c.clear();
+  for (const c of caches) c.clear();
 }

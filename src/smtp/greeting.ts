@@ -10,7 +10,6 @@
  * connection's internals (`_setListeners`, `_server`, `connectionReady`); if a new smtp-server version lacks
  * them, nothing is changed and `greetingDelayAvailable()` says so (a test fails on it).
  */
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { SMTPConnection } = require('smtp-server/lib/smtp-connection') as { SMTPConnection: { prototype: ConnectionInternals } };
 
 interface ConnectionInternals {

@@ -38,7 +38,7 @@ export interface Harness {
  * A fresh install for one test file: its own MariaDB database and Redis key prefix (or its own SQLite
  * directory), migrated, with a known AdminAPIKey. `env` overrides any configuration variable.
  */
-export async function startHarness(env: Record<string, string> = {}, opts: { logger?: Logger } = {}): Promise<Harness> {
+export async function startHarness(env: Record<string, string> = {}, opts: { logger?: Logger; mysqlRoot?: string; redisUrl?: string } = {}): Promise<Harness> {
   const which = backend();
   const runId = `${process.pid}_${crypto.randomBytes(4).toString('hex')}`;
   const adminKey = `test-admin-${crypto.randomBytes(12).toString('hex')}`;
@@ -53,17 +53,18 @@ export async function startHarness(env: Record<string, string> = {}, opts: { log
   };
   let dropDb: (() => Promise<void>) | null = null;
   let tmpDir: string | null = null;
+  const mysqlRoot = opts.mysqlRoot ?? MYSQL_ROOT;
   if (which === 'mysql') {
     const dbName = `postern_test_${runId}`;
-    const admin = knexFactory({ client: 'mysql2', connection: MYSQL_ROOT });
+    const admin = knexFactory({ client: 'mysql2', connection: mysqlRoot });
     await admin.raw(`CREATE DATABASE \`${dbName}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
     await admin.destroy();
-    baseEnv.DATABASE_URL = `${MYSQL_ROOT}/${dbName}`;
+    baseEnv.DATABASE_URL = `${mysqlRoot}/${dbName}`;
     baseEnv.ENCRYPTION_KEY = crypto.randomBytes(32).toString('hex');
-    baseEnv.REDIS_URL = REDIS_URL;
+    baseEnv.REDIS_URL = opts.redisUrl ?? REDIS_URL;
     baseEnv.REDIS_PREFIX = `postern-test:${runId}`;
     dropDb = async () => {
-      const a = knexFactory({ client: 'mysql2', connection: MYSQL_ROOT });
+      const a = knexFactory({ client: 'mysql2', connection: mysqlRoot });
       await a.raw(`DROP DATABASE IF EXISTS \`${dbName}\``);
       await a.destroy();
     };
@@ -88,13 +89,14 @@ export async function startHarness(env: Record<string, string> = {}, opts: { log
     },
     async close() {
       await closeServices(services);
-      if (config.redisUrl) {
+      // A private Redis or MariaDB (tests/helpers/private-servers.ts) goes away with its data: nothing to clean.
+      if (config.redisUrl && !opts.redisUrl) {
         const raw = new Redis(config.redisUrl);
         const keys = await raw.keys(`${config.redisPrefix}:*`);
         for (let i = 0; i < keys.length; i += 500) await raw.del(...keys.slice(i, i + 500));
         await raw.quit();
       }
-      if (dropDb) await dropDb();
+      if (dropDb && !opts.mysqlRoot) await dropDb();
       if (tmpDir) fs.rmSync(tmpDir, { recursive: true, force: true });
     },
   };

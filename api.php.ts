@@ -8,10 +8,14 @@ import {
   CommandError,
   hard,
   HardError,
+  hardErrorHeaders,
+  outageDetail,
+  TEMPORARILY_UNAVAILABLE,
   legacyFailure,
   legacyHardFailure,
   legacySuccess,
   ResponseFormat,
+  toHardError,
   writeLegacy,
 } from './src/errors';
 import { bodyReader, QS_OPTIONS } from './src/http/body';
@@ -60,13 +64,14 @@ export function legacyApi(services: Services, dispatcher: Dispatcher): express.R
 export function legacyErrorHandler(services: Services) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
     const requestId = (res.locals.requestId as string) ?? crypto.randomUUID();
-    let failure: HardError;
-    if (err instanceof HardError) failure = err;
-    else {
+    let failure = toHardError(err);
+    if (failure?.code === TEMPORARILY_UNAVAILABLE) services.logger.warn('dependency unavailable', { requestId, path: req.path, error: outageDetail(failure) });
+    if (!failure) {
       services.logger.error('unhandled exception', { requestId, path: req.path, error: (err as Error)?.stack ?? String(err) });
       failure = hard.internal(requestId);
     }
     const format: ResponseFormat = failure.jsonOnly ? 'JSON' : ((res.locals.responseFormat as ResponseFormat) ?? 'JSON');
+    for (const [k, v] of Object.entries(hardErrorHeaders(failure))) res.setHeader(k, v);
     writeLegacy(res, format, failure.httpStatus, legacyHardFailure(failure));
   };
 }

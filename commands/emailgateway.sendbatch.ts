@@ -4,7 +4,7 @@
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
-import { acceptMessages } from '../src/mail/accept';
+import { Accepted, acceptMessages } from '../src/mail/accept';
 import { parseSendRequest, SendRequest } from '../src/mail/send-request';
 import { SEND_ERRORS, SEND_HTTP_STATUS } from '../src/mail/send-codes';
 
@@ -25,11 +25,17 @@ export default defineCommand({
     const valid = parsed.map((x, i) => ({ i, x })).filter(({ x }) => !x.problems.length);
     const results: Record<string, unknown>[] = parsed.map((x) => ({ Errors: x.problems.map((e) => ({ Code: e.code, Message: e.message })) }));
     const sender = { user: ctx.user!, domain: ctx.domain!, apiKeyId: ctx.senderKeyId ?? null, source: 'api' as const };
-    const accepted = await acceptMessages(ctx, sender, valid.map(({ x }) => x.req as SendRequest));
-    accepted.forEach((a, j) => {
-      results[valid[j].i] = a.ok ? { MessageID: a.messageId } : { Errors: a.problems.map((e) => ({ Code: e.code, Message: e.message })) };
-    });
-    const ok = results.filter((r) => 'MessageID' in r).length;
-    return { Total: results.length, Accepted: ok, Rejected: results.length - ok, Results: results };
+    const resultOf = (accepted: Accepted[]) => {
+      const all = [...results];
+      accepted.forEach((a, j) => {
+        all[valid[j].i] = a.ok ? { MessageID: a.messageId } : { Errors: a.problems.map((e) => ({ Code: e.code, Message: e.message })) };
+      });
+      const ok = all.filter((r) => 'MessageID' in r).length;
+      return { Total: all.length, Accepted: ok, Rejected: all.length - ok, Results: all };
+    };
+    const reply = ctx.idempotentReply;
+    // With an Idempotency-Key, the reply is committed with the messages (the same one this returns).
+    const accepted = await acceptMessages(ctx, sender, valid.map(({ x }) => x.req as SendRequest), undefined, reply && ((a) => reply(resultOf(a))));
+    return resultOf(accepted);
   },
 });

@@ -20,13 +20,14 @@ export default defineCommand({
     const { req, problems } = parseSendRequest(p, { maxAttachmentBytes: ctx.config.maxAttachmentBytes, now: Date.now() });
     if (problems.length) throw new CommandError(problems.map((e) => e.code), problems.map((e) => e.message));
     const sender = { user: ctx.user!, domain: ctx.domain!, apiKeyId: ctx.senderKeyId ?? null, source: 'api' as const };
+    const reply = ctx.idempotentReply;
     if (req.targetListId !== undefined) {
       // One MessageID per list member (an array), as upstream.
-      const list = await acceptListSend(ctx, sender, req);
+      const list = await acceptListSend(ctx, sender, req, reply && ((ids) => reply({ MessageID: ids })));
       if (!list.ok) throw new CommandError(list.problems.map((e) => e.code), list.problems.map((e) => e.message));
       return { MessageID: list.messageIds };
     }
-    const [result] = await acceptMessages(ctx, sender, [req]);
+    const [result] = await acceptMessages(ctx, sender, [req], undefined, reply && (([a]) => (a.ok ? reply({ MessageID: a.messageId }) : undefined)));
     if (!result.ok) throw new CommandError(result.problems.map((e) => e.code), result.problems.map((e) => e.message));
     return { MessageID: result.messageId };
   },

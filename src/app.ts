@@ -4,8 +4,9 @@ import { legacyApi, legacyErrorHandler } from '../api.php';
 import { commands } from '../commands';
 import type { Services } from './command';
 import { pingDb } from './db';
+import { withDeadline } from './outage';
 import { createDispatcher, Dispatcher } from './dispatch';
-import { writeV1Errors } from './errors';
+import { hardErrorHeaders, toHardError, writeV1Errors } from './errors';
 import { Validator } from './validation';
 import { v1Api } from './v1/router';
 import { trackingRoutes } from './tracking/routes';
@@ -49,28 +50,22 @@ export function createApp(services: Services): App {
     res.json({ status: 'ok' });
   });
 
+  // Answers within 2 s whatever the dependencies do: each probe has its own 1.5 s deadline and they run together.
+  // Ready means the database answers. Without Redis the process still accepts (the sweeper enqueues later, limits
+  // fall back to in-process counters): 200 "degraded", so a load balancer does not take every instance out.
   app.get('/readyz', async (_req, res) => {
-    const checks: Record<string, string> = {};
-    let ready = true;
-    try {
-      await pingDb(services.db);
-      checks.database = 'ok';
-    } catch (err) {
-      ready = false;
-      checks.database = `unreachable: ${(err as Error).message}`;
-    }
-    if (services.redis) {
-      try {
-        let timer: NodeJS.Timeout | undefined;
-        const timeout = new Promise((_, rej) => (timer = setTimeout(() => rej(new Error('no answer within 2 s')), 2000)));
-        await Promise.race([services.redis.ping(), timeout]).finally(() => clearTimeout(timer));
-        checks.redis = 'ok';
-      } catch (err) {
-        ready = false;
-        checks.redis = `unreachable: ${(err as Error).message}`;
-      }
-    } else checks.redis = 'not configured (in-process queue)';
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ok' : 'unavailable', checks });
+    const probe = (p: () => Promise<unknown>) =>
+      p().then(
+        () => 'ok',
+        (err: Error) => `unreachable: ${err.message}`,
+      );
+    const [database, redis] = await Promise.all([
+      probe(() => pingDb(services.db)),
+      services.redis ? probe(() => withDeadline(services.redis!.ping(), 1500, 'Redis')) : Promise.resolve('not configured (in-process queue)'),
+    ]);
+    const checks: Record<string, string> = { database, redis };
+    const status = database !== 'ok' ? 'unavailable' : services.redis && redis !== 'ok' ? 'degraded' : 'ok';
+    res.status(status === 'unavailable' ? 503 : 200).json({ status, checks });
   });
 
   app.use(trackingRoutes(services));
@@ -82,6 +77,11 @@ export function createApp(services: Services): App {
     writeV1Errors(res, 404, [{ Code: 404, Message: `No route for ${req.method} ${req.path}` }]);
   });
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const failure = toHardError(err);
+    if (failure) {
+      writeV1Errors(res, failure.httpStatus, [{ Code: failure.code, Message: failure.message }], hardErrorHeaders(failure));
+      return;
+    }
     services.logger.error('unhandled exception', { requestId: res.locals.requestId, path: req.path, error: (err as Error)?.stack ?? String(err) });
     writeV1Errors(res, 500, [{ Code: 100005, Message: `Internal error. Quote request id ${res.locals.requestId} when reporting it.` }]);
   });

@@ -14,6 +14,11 @@ export interface CoalesceOptions {
   maxItems: number;
   /** Flushes allowed at the same time (each one is a transaction or round trip of its own). */
   maxInFlight?: number;
+  /**
+   * Errors that are no item's fault (a database outage): the whole group fails with it at once, and so do the
+   * items waiting for the next flush, instead of each one waiting for its own try (a timeout apiece).
+   */
+  failsAll?: (err: unknown) => boolean;
 }
 
 interface Waiting<T, R> {
@@ -91,6 +96,10 @@ export class Coalescer<T, R> {
       this.busyMs += Date.now() - started;
       group.forEach((w, i) => w.resolve(results[i]));
     } catch (err) {
+      if (this.opts.failsAll?.(err)) {
+        for (const w of [...group, ...this.waiting.splice(0)]) w.reject(err);
+        return;
+      }
       if (group.length === 1) return group[0].reject(err);
       // One at a time, so the item that broke the group fails alone.
       for (const w of group) {

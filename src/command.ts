@@ -6,6 +6,7 @@ import type { DnsVerifier } from './domains/dns-verify';
 import type { DomainRow } from './domains/domains';
 import type { QueueFactory } from './queue/port';
 import type { RateLimits } from './ratelimit/limits';
+import type { CommitStatement } from './idempotency/keys';
 
 export type AuthKind = 'none' | 'user' | 'admin' | 'sender';
 
@@ -61,6 +62,11 @@ export interface CommandContext extends Services {
   domain?: DomainRow;
   /** Request headers a command may read (v1 door): lowercase names. */
   headers?: Record<string, string | undefined>;
+  /**
+   * Set when the request holds an Idempotency-Key lease: the statement that stores this success result as the
+   * request's reply. A command that commits effects (sendemail, sendbatch) runs it in the same transaction.
+   */
+  idempotentReply?: (result: Record<string, unknown>) => CommitStatement;
 }
 
 export type Params = Record<string, unknown>;

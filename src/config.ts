@@ -90,6 +90,16 @@ export interface Config {
   apiRateLimitPerMinute: number;
   /** DB_POOL_MAX: MySQL connections per process. Default 20. */
   dbPoolMax: number;
+  /** DB_CONNECT_TIMEOUT_MS: how long opening a MySQL connection may take. Default 2000. */
+  dbConnectTimeoutMs: number;
+  /** DB_ACQUIRE_TIMEOUT_MS: how long a query waits for a free pooled connection before answering 503. Default 2000. */
+  dbAcquireTimeoutMs: number;
+  /** DB_QUERY_TIMEOUT_MS: how long one MySQL statement may take before it is abandoned (503); 0 turns it off. Migrations have none. Default 4000. */
+  dbQueryTimeoutMs: number;
+  /** REDIS_COMMAND_TIMEOUT_MS: how long a Redis command on the request path (rate limits, enqueue) may take. Default 1000. */
+  redisCommandTimeoutMs: number;
+  /** IDEMPOTENCY_LEASE_SECONDS: how long a request holds its Idempotency-Key before a retry may take it over. Default 15. */
+  idempotencyLeaseSeconds: number;
   /** SENDER_AUTH_CACHE_MS: how long a process reuses a sender-key lookup or a verified SMTP AUTH. Default 1000; 0 turns it off. */
   senderAuthCacheMs: number;
   /** SMTP_PORT: the relay front's plain port (STARTTLS offered). Default 2525. */
@@ -297,6 +307,11 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     maxAttachmentBytes: int(env, 'MAX_ATTACHMENT_BYTES', 25 * 1024 * 1024, 0, 1024 * 1024 * 1024),
     apiRateLimitPerMinute: int(env, 'API_RATE_LIMIT_PER_MINUTE', 100, 0, 1_000_000),
     dbPoolMax: int(env, 'DB_POOL_MAX', 20, 1, 500),
+    dbConnectTimeoutMs: int(env, 'DB_CONNECT_TIMEOUT_MS', 2000, 100, 600_000),
+    dbAcquireTimeoutMs: int(env, 'DB_ACQUIRE_TIMEOUT_MS', 2000, 100, 600_000),
+    dbQueryTimeoutMs: int(env, 'DB_QUERY_TIMEOUT_MS', 4000, 0, 3_600_000),
+    redisCommandTimeoutMs: int(env, 'REDIS_COMMAND_TIMEOUT_MS', 1000, 50, 600_000),
+    idempotencyLeaseSeconds: int(env, 'IDEMPOTENCY_LEASE_SECONDS', 15, 1, 3600),
     senderAuthCacheMs: int(env, 'SENDER_AUTH_CACHE_MS', 1000, 0, 60000),
     smtpPort: int(env, 'SMTP_PORT', 2525, 0, 65535),
     smtpSubmissionPort: int(env, 'SMTP_SUBMISSION_PORT', 0, 0, 65535),

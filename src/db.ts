@@ -3,15 +3,58 @@ import path from 'node:path';
 import knexFactory, { Knex } from 'knex';
 import { migrationSource } from '../migrations';
 import type { Config } from './config';
+import type { Logger } from './logger';
+import { withDeadline } from './outage';
 
 export type Db = Knex;
 
+type DbTimeouts = Partial<Pick<Config, 'dbPoolMax' | 'dbConnectTimeoutMs' | 'dbAcquireTimeoutMs' | 'dbQueryTimeoutMs'>>;
+
+/** Each MySQL knex instance's statement timeout (ms, 0 = none); read at every statement, so migrations can lift it. */
+const queryTimeouts = new WeakMap<Knex, number>();
+
+interface TimedConnection {
+  destroy(): void;
+}
+
+/**
+ * knex has no statement timeout of its own for every query, but hands `options` through to mysql2, whose
+ * `timeout` abandons a statement that gets no answer (a frozen or unreachable server): every statement of this
+ * instance gets one. The connection is destroyed, never reused: it may still carry the lost statement, and the
+ * server rolls back whatever transaction it held.
+ */
+function timeStatements(db: Knex, ms: number): Knex {
+  queryTimeouts.set(db, ms);
+  const client = db.client as unknown as { _query(conn: TimedConnection, obj: { sql?: string; options?: object } | string): Promise<unknown> };
+  const run = client._query.bind(client);
+  client._query = (conn, obj) => {
+    const timeout = queryTimeouts.get(db) ?? 0;
+    if (!timeout) return run(conn, obj);
+    const q = typeof obj === 'string' ? { sql: obj } : obj;
+    return run(conn, { ...q, options: { timeout, ...q.options } }).catch((err: { code?: string }) => {
+      if (err?.code === 'PROTOCOL_SEQUENCE_TIMEOUT') conn.destroy();
+      throw err;
+    });
+  };
+  return db;
+}
+
+/**
+ * knex prints its warnings (a failed connection attempt, with its stack, once per attempt) to the console: into the
+ * log at debug level instead, first line only; the failure itself reaches the caller (and its 503 is logged).
+ */
+function knexLog(logger?: Logger): Knex.Config['log'] {
+  const quiet = (m: unknown) => logger?.debug('knex', { message: String(m).split('\n')[0].slice(0, 300) });
+  return { warn: quiet, error: quiet, deprecate: quiet, debug: quiet };
+}
+
 /** Opens MySQL/MariaDB when DATABASE_URL is set, else the embedded SQLite file under DATA_DIR. */
-export function openDb(config: Pick<Config, 'databaseUrl' | 'dataDir'> & { dbPoolMax?: number }): Db {
+export function openDb(config: Pick<Config, 'databaseUrl' | 'dataDir'> & DbTimeouts, logger?: Logger): Db {
   if (config.databaseUrl) {
     const u = new URL(config.databaseUrl);
-    return knexFactory({
+    const db = knexFactory({
       client: 'mysql2',
+      log: knexLog(logger),
       connection: {
         host: u.hostname,
         port: u.port ? Number(u.port) : 3306,
@@ -21,9 +64,13 @@ export function openDb(config: Pick<Config, 'databaseUrl' | 'dataDir'> & { dbPoo
         charset: 'utf8mb4',
         timezone: 'Z',
         supportBigNumbers: true,
+        connectTimeout: config.dbConnectTimeoutMs ?? 2000,
       },
+      // A frozen or unreachable server answers 503 after these waits instead of holding the caller.
+      acquireConnectionTimeout: config.dbAcquireTimeoutMs ?? 2000,
       pool: { min: 0, max: config.dbPoolMax ?? 20 },
     });
+    return timeStatements(db, config.dbQueryTimeoutMs ?? 4000);
   }
   fs.mkdirSync(config.dataDir, { recursive: true });
   return knexFactory({
@@ -43,14 +90,21 @@ export function openDb(config: Pick<Config, 'databaseUrl' | 'dataDir'> & { dbPoo
   });
 }
 
+/** Runs the migrations with no statement timeout (an ALTER of a large table takes as long as it takes). */
 export async function migrateLatest(db: Db): Promise<string[]> {
-  const [, applied] = await db.migrate.latest({ migrationSource });
-  return applied as string[];
+  const timeout = queryTimeouts.get(db);
+  queryTimeouts.set(db, 0);
+  try {
+    const [, applied] = await db.migrate.latest({ migrationSource });
+    return applied as string[];
+  } finally {
+    if (timeout !== undefined) queryTimeouts.set(db, timeout);
+  }
 }
 
-/** Cheap liveness probe used by /readyz. */
-export async function pingDb(db: Db): Promise<void> {
-  await db.raw('select 1');
+/** Cheap liveness probe used by /readyz: answers (or fails) within `ms` whatever the database does. */
+export async function pingDb(db: Db, ms = 1500): Promise<void> {
+  await withDeadline(Promise.resolve(db.raw('select 1')), ms, 'the database');
 }
 
 export function isUniqueViolation(err: unknown): boolean {
@@ -77,6 +131,12 @@ export class Sql {
     const [result] = (await this.q.raw(this.sql, this.bindings as Knex.RawBinding[])) as unknown as [unknown];
     return result;
   }
+}
+
+/** Rows an UPDATE touched: mysql2 answers a ResultSetHeader (or [header, …]) with affectedRows, better-sqlite3 { changes }. */
+export function affectedRows(result: unknown): number {
+  const r = (Array.isArray(result) ? result[0] : result) as { affectedRows?: number; changes?: number } | undefined;
+  return Number(r?.affectedRows ?? r?.changes ?? 0);
 }
 
 /** A statement built but not yet run (knex builders and raws are lazy until awaited). */
@@ -153,7 +213,7 @@ function batchPool(db: Knex): Knex | null {
   if (!pool) {
     const cfg = db.client.config as Knex.Config;
     const connection = { ...(cfg.connection as Record<string, unknown>), multipleStatements: true };
-    pool = knexFactory({ ...cfg, connection, pool: { min: 0, max: 8 } } as Knex.Config);
+    pool = timeStatements(knexFactory({ ...cfg, connection, pool: { min: 0, max: 8 } } as Knex.Config), queryTimeouts.get(db) ?? 0);
     batchPools.set(db, pool);
   }
   return pool;
@@ -226,7 +286,8 @@ function weight(p: Knex.Sql): number {
 const PACKET_BUDGET = 4 << 20;
 
 interface RawConnection {
-  query(sql: string, bindings: unknown[], cb: (err: Error | null, results: unknown) => void): void;
+  query(opts: { sql: string; timeout?: number }, bindings: unknown[], cb: (err: (Error & { code?: string }) | null, results: unknown) => void): void;
+  destroy(): void;
 }
 
 /**
@@ -246,8 +307,15 @@ async function runJoined(pool: Knex, stmts: Stmt[], connection?: unknown): Promi
       const group = parts.slice(i, j);
       const sql = group.map((p) => p.sql).join(';\n');
       const bindings = group.flatMap((p) => p.bindings as unknown[]);
-      // mysql2 answers one statement's result, or an array of results for several.
-      const results = await new Promise<unknown>((resolve, reject) => conn.query(sql, bindings, (err, res) => (err ? reject(err) : resolve(res))));
+      // mysql2 answers one statement's result, or an array of results for several. A timed-out connection is
+      // destroyed as in timeStatements (the pool drops it).
+      const timeout = queryTimeouts.get(pool) || undefined;
+      const results = await new Promise<unknown>((resolve, reject) =>
+        conn.query({ sql, timeout }, bindings, (err, res) => {
+          if (err?.code === 'PROTOCOL_SEQUENCE_TIMEOUT') conn.destroy();
+          return err ? reject(err) : resolve(res);
+        }),
+      );
       if (group.length === 1) out.push(results);
       else out.push(...(results as unknown[]));
       i = j;

@@ -1,6 +1,7 @@
 import type { CommandContext, CommandDef, Params, Services } from './command';
 import { authenticate, authorize } from './auth/authenticate';
-import { CommandError, hard } from './errors';
+import { CommandError, hard, HardError } from './errors';
+import { isOutage } from './outage';
 import { forgetSenders } from './auth/sender-cache';
 import type { Validator } from './validation';
 
@@ -16,6 +17,8 @@ export interface RequestMeta {
   requestId: string;
   ip: string;
   headers?: Record<string, string | undefined>;
+  /** Set by a door that holds an Idempotency-Key lease: see CommandContext.idempotentReply. */
+  idempotentReply?: CommandContext['idempotentReply'];
 }
 
 export interface Dispatcher {
@@ -25,12 +28,12 @@ export interface Dispatcher {
 
 /** lookup → authenticate → authorize → validate → run. Errors leave as CommandError or HardError. */
 export function createDispatcher(services: Services, table: CommandTable, validator: Validator): Dispatcher {
-  return {
+  const inner: Dispatcher = {
     table,
     async run(name, params, meta) {
       const cmd = lookupCommand(table, name);
       if (!cmd) throw hard.unknownCommand(name);
-      const ctx: CommandContext = { ...services, requestId: meta.requestId, ip: meta.ip, headers: meta.headers };
+      const ctx: CommandContext = { ...services, requestId: meta.requestId, ip: meta.ip, headers: meta.headers, idempotentReply: meta.idempotentReply };
       await authenticate(cmd, params, ctx);
       authorize(cmd, ctx);
       const points = cmd.rateLimit ? services.config.apiRateLimitPerMinute : 0;
@@ -50,6 +53,14 @@ export function createDispatcher(services: Services, table: CommandTable, valida
       if ((cmd.auth === 'user' || cmd.auth === 'admin') && !cmd.keepsCredentialCaches) forgetSenders();
       return { cmd, result };
     },
+  };
+  return {
+    table,
+    // Every door (and every dialect) sees a database or Redis outage as the one HardError 100007 / 503.
+    run: (name, params, meta) =>
+      inner.run(name, params, meta).catch((err: unknown) => {
+        throw !(err instanceof CommandError) && !(err instanceof HardError) && isOutage(err) ? hard.unavailable(err) : err;
+      }),
   };
 }
 

@@ -1,5 +1,6 @@
 import type { Response } from 'express';
 import { toXml } from './http/xml';
+import { isOutage } from './outage';
 
 /**
  * A command's own numbered failure. `codes` holds one code (scalar reply) or several (array reply);
@@ -30,10 +31,17 @@ export class HardError extends Error {
     message: string,
     /** 100000/100001 are always JSON, whatever ResponseFormat says. */
     readonly jsonOnly = false,
+    /** Sent as Retry-After by every door (503 temporarily unavailable). */
+    readonly retryAfterSec?: number,
   ) {
     super(message);
   }
 }
+
+/** Postern's own code for "a dependency (database, Redis) is not answering; nothing to fix in the request, retry". */
+export const TEMPORARILY_UNAVAILABLE = 100007;
+/** How long a client is asked to wait after a 503 (an outage is seconds to minutes; a shorter wait only adds load). */
+export const OUTAGE_RETRY_AFTER_SEC = 5;
 
 export const AUTH_FAILED = 99998;
 export const PERMISSION_DENIED = 99999;
@@ -45,7 +53,35 @@ export const hard = {
     name === '' ? new HardError(100003, 400, 'Missing API command: send the Command parameter.') : new HardError(100003, 400, `Invalid API command: "${name}" not found.`),
   tooLarge: (limit: number) => new HardError(100006, 413, `Request body is larger than ${limit} bytes.`, true),
   internal: (requestId: string) => new HardError(100005, 500, `Internal error. Quote request id ${requestId} when reporting it.`),
+  /** `cause` (the driver's error) is kept for the log, never shown to the caller. */
+  unavailable: (cause?: unknown) => {
+    const err = new HardError(
+      TEMPORARILY_UNAVAILABLE,
+      503,
+      `Service temporarily unavailable: its database or queue is not answering. Retry in ${OUTAGE_RETRY_AFTER_SEC} seconds.`,
+      false,
+      OUTAGE_RETRY_AFTER_SEC,
+    );
+    err.cause = cause;
+    return err;
+  },
 };
+
+/** A HardError as is, an outage (src/outage.ts) as 100007 / 503; null for anything else (an internal error). */
+export function toHardError(err: unknown): HardError | null {
+  if (err instanceof HardError) return err;
+  return isOutage(err) ? hard.unavailable(err) : null;
+}
+
+/**
+ * What to log about a 100007: the driver's error code, else its class and text. Never the message of a failed
+ * query (knex writes the SQL with its bound values into it) and never a stack (outages come in floods).
+ */
+export function outageDetail(err: HardError): string {
+  const cause = err.cause as { code?: unknown; name?: unknown; message?: unknown } | undefined;
+  if (typeof cause?.code === 'string') return cause.code;
+  return `${String(cause?.name ?? 'Error')}: ${String(cause?.message ?? err.message)}`.slice(0, 200);
+}
 
 export type ResponseFormat = 'JSON' | 'XML';
 
@@ -70,6 +106,11 @@ export function legacyFailure(codes: number[], texts: string[], asArray: boolean
 
 export function legacyHardFailure(err: HardError): Record<string, unknown> {
   return { Success: false, ErrorCode: err.code, ErrorText: err.message, Errors: [{ Code: err.code, Message: err.message }] };
+}
+
+/** Retry-After for a HardError that carries one. */
+export function hardErrorHeaders(err: HardError): Record<string, string> {
+  return err.retryAfterSec ? { 'Retry-After': String(err.retryAfterSec) } : {};
 }
 
 /** The one writer of the `/api/v1/*` error envelope. */

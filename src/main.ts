@@ -13,6 +13,7 @@ import { createDeliveryWorker, DeliveryWorker } from './delivery/worker';
 import { SmtpFront, startSmtpFront } from './smtp/front';
 import { InboundListener, startInboundSmtp } from './inbound/listener';
 import { startWebhookWorker, WebhookWorker } from './webhooks/worker';
+import { IDEMPOTENCY_TTL_MS, purgeExpiredKeys } from './idempotency/keys';
 
 export interface Running {
   services: Services;
@@ -67,8 +68,10 @@ export async function start(config: Config): Promise<Running> {
   if (config.role === 'all' || config.role === 'worker') {
     worker = createDeliveryWorker(services);
     webhooks = startWebhookWorker(services);
-    const sweep = () =>
+    const sweep = () => {
       purgeIdleSessions(services.db, services.config.sessionIdleSeconds).catch((err) => logger.warn('session purge failed', { error: (err as Error).message }));
+      purgeExpiredKeys(services.db, IDEMPOTENCY_TTL_MS).catch((err) => logger.warn('idempotency key purge failed', { error: (err as Error).message }));
+    };
     timers.push(setInterval(sweep, 10 * 60_000).unref());
     logger.info('worker running', { tasks: ['delivery', 'sweeper', 'session purge', 'webhooks'], mode: config.deliveryMode, concurrency: config.deliveryConcurrency });
   }

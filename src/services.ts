@@ -30,12 +30,14 @@ export function embeddedEncryptionKey(dataDir: string): Buffer {
 
 export function buildServices(config: Config, logger: Logger): Services {
   const withKey: Config = config.encryptionKey ? config : { ...config, encryptionKey: embeddedEncryptionKey(config.dataDir) };
+  // Request-path Redis (rate limits, login throttles): fails at once while unreachable, so the limits fall back
+  // to in-process counters (src/ratelimit/limits.ts) instead of holding the request.
   const redis = config.redisUrl
-    ? new Redis(config.redisUrl, { keyPrefix: `${config.redisPrefix}:`, maxRetriesPerRequest: 2, lazyConnect: false, enableOfflineQueue: true })
+    ? new Redis(config.redisUrl, { keyPrefix: `${config.redisPrefix}:`, maxRetriesPerRequest: 1, lazyConnect: false, enableOfflineQueue: false, commandTimeout: config.redisCommandTimeoutMs })
     : null;
   redis?.on('error', (err: Error) => logger.warn('redis error', { error: err.message }));
-  const queues = config.redisUrl ? bullMqQueues(config.redisUrl, config.redisPrefix) : inProcessQueues();
-  return { config: withKey, db: openDb(withKey), logger, redis, dns: new DnsVerifier(config.dnsServers, config.dnsTimeoutMs), queues, limits: new RateLimits(redis) };
+  const queues = config.redisUrl ? bullMqQueues(config.redisUrl, config.redisPrefix, config.redisCommandTimeoutMs) : inProcessQueues();
+  return { config: withKey, db: openDb(withKey, logger), logger, redis, dns: new DnsVerifier(config.dnsServers, config.dnsTimeoutMs), queues, limits: new RateLimits(redis) };
 }
 
 export async function closeServices(s: Services): Promise<void> {

@@ -11,8 +11,9 @@ import { verpAddress } from './verp';
 import { recordEvents } from '../events/record';
 import { Coalescer } from '../coalesce';
 import { parseTags } from '../stats/rollups';
-import { batchTransaction, placeholders, quoteId, runTogether, sql, Stmt } from '../db';
+import { affectedRows, batchTransaction, placeholders, quoteId, runTogether, sql, Stmt } from '../db';
 import type { Knex } from 'knex';
+import { isOutage } from '../outage';
 
 const PENDING = ['queued', 'scheduled', 'deferred', 'sending'];
 
@@ -34,6 +35,7 @@ interface Leased {
   message_mime: Buffer | null;
   found_message: string | null;
   tags: string | null;
+  lease_until: number;
 }
 
 /** One attempt's outcome on its way to the database. */
@@ -75,12 +77,6 @@ export function updateByCase(
   const conditions = Object.entries(where);
   const text = `UPDATE ${q(table)} SET ${sets.join(', ')} WHERE \`id\` IN ${placeholders(rows.length)}${conditions.map(([c]) => ` AND ${q(c)} = ?`).join('')}`;
   return sql(db, text, [...bindings, ...rows.map((r) => r.id), ...conditions.map(([, v]) => v)]);
-}
-
-/** Rows an UPDATE touched: mysql2 answers a ResultSetHeader (or [header, …]) with affectedRows, better-sqlite3 { changes }. */
-export function affectedRows(result: unknown): number {
-  const r = (Array.isArray(result) ? result[0] : result) as { affectedRows?: number; changes?: number } | undefined;
-  return Number(r?.affectedRows ?? r?.changes ?? 0);
 }
 
 export interface DeliveryWorker {
@@ -140,7 +136,7 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
       // A personalised or tracked copy rides on its delivery row; otherwise the message's MIME is sent.
       sql(
         db,
-        'select d.`id`, d.`message_id`, d.`user_id`, d.`domain_id`, d.`recipient`, d.`attempts`, d.`created_at`, d.`mime`, ' +
+        'select d.`id`, d.`message_id`, d.`user_id`, d.`domain_id`, d.`recipient`, d.`attempts`, d.`created_at`, d.`mime`, d.`lease_until`, ' +
           'CASE WHEN d.`mime` IS NULL THEN m.`mime` END AS `message_mime`, m.`id` AS `found_message`, m.`tags` ' +
           `from \`deliveries\` d left join \`messages\` m on m.\`id\` = d.\`message_id\` where d.\`id\` in ${inList} and d.\`lease_owner\` = ? and d.\`lease_until\` = ?`,
         [...unique, owner, until],
@@ -154,7 +150,7 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
       return r;
     });
   }
-  const leaser = new Coalescer<number, Leased | null>(leaseGroup, { name: 'lease', maxItems: 200, maxInFlight: 2 });
+  const leaser = new Coalescer<number, Leased | null>(leaseGroup, { name: 'lease', maxItems: 200, maxInFlight: 2, failsAll: isOutage });
 
   /** Records many outcomes in one transaction: status rows (one UPDATE), events, rollups, webhooks, suppressions. */
   async function settleGroup(items: Settlement[]): Promise<boolean[]> {
@@ -207,7 +203,22 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
       return items.map((i) => recorded.has(i));
     });
   }
-  const settler = new Coalescer<Settlement, boolean>(settleGroup, { name: 'settle', maxItems: 200, maxInFlight: 1 });
+  const settler = new Coalescer<Settlement, boolean>(settleGroup, { name: 'settle', maxItems: 200, maxInFlight: 1, failsAll: isOutage });
+
+  /**
+   * The recipient's server has answered: the outcome must be recorded, or the sweeper would send the message again
+   * once the lease expires. While the database is away, keep trying for as long as the lease lasts.
+   */
+  async function settleDurably(item: Settlement): Promise<boolean> {
+    for (let wait = 250; ; wait = Math.min(wait * 2, 5000)) {
+      try {
+        return await settler.submit(item);
+      } catch (err) {
+        if (!isOutage(err) || Date.now() + wait >= Number(item.d.lease_until)) throw err;
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
+  }
 
   // At most DELIVERY_CONCURRENCY deliveries between lease and settle: a group job's rows are leased only when
   // a slot is free, so a lease never runs out while its row waits behind others.
@@ -249,7 +260,7 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
     const attempts = Number(d.attempts) + 1;
     // Status, event and suppression land together or not at all.
     const settle = (update: Record<string, unknown>, type: string, data: Record<string, unknown>, suppress?: string) =>
-      settler.submit({ d, update, type, data, suppress, attempts, done });
+      settleDurably({ d, update, type, data, suppress, attempts, done });
 
     if (outcome.ok) {
       await settle({ status: 'delivered', last_reply: outcome.response, finished_at: done, bounce_class: null }, 'delivered', { smtp_reply: outcome.response });
@@ -268,7 +279,11 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
     const wait = Math.min(Math.max(planned, retryHintSeconds(outcome.response) ?? 0), 8 * 3600) * 1000;
     const next = done + wait;
     const recorded = await settle({ status: 'deferred', next_attempt_at: next, last_reply: outcome.response, bounce_class: verdict.class }, 'deferred', { smtp_reply: outcome.response, bounce_class: verdict.class, next_attempt_at: Math.floor(next / 1000) });
-    if (recorded) await enqueueDeliveries(services, [{ id: Number(d.id), attempts, runAt: next }]);
+    if (recorded) {
+      await enqueueDeliveries(services, [{ id: Number(d.id), attempts, runAt: next }]).catch((err) =>
+        logger.warn('retry could not be enqueued; the sweeper will pick it up', { deliveryId: d.id, error: (err as Error).message }),
+      );
+    }
   }
 
   /** Re-enqueues work that is due (by `graceMs`) but unleased: its job was lost (queue restart) or its worker died. */
@@ -301,7 +316,8 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
         ids.map((id) =>
           deliver(id).catch((err) => {
             // Never fail the job (a failed job id would block re-adding it); the lease expires and the sweeper retries.
-            logger.error('delivery attempt crashed', { deliveryId: id, error: (err as Error).stack });
+            if (isOutage(err)) logger.warn('delivery attempt stopped: database unavailable', { deliveryId: id, error: (err as { code?: string }).code ?? (err as Error).name });
+            else logger.error('delivery attempt crashed', { deliveryId: id, error: (err as Error).stack });
           }),
         ),
       );
@@ -319,12 +335,32 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
   };
   const timer = setInterval(runSweep, config.sweepIntervalSeconds * 1000);
   timer.unref();
-  // At start, take over whatever was pending (an in-process queue starts empty).
-  setImmediate(() => {
+  // At start, take over whatever was pending (an in-process queue starts empty); likewise when Redis comes back
+  // (it may have lost its jobs, and what was accepted meanwhile was never enqueued). A few tries: the queue's
+  // own connection may be ready a moment after this one.
+  let sweepRetry: NodeJS.Timeout | undefined;
+  const sweepAll = (what: string, triesLeft: number) => {
+    clearTimeout(sweepRetry);
+    if (sweeping) {
+      sweepRetry = setTimeout(() => sweepAll(what, triesLeft), 500);
+      return;
+    }
     sweeping = true;
     sweep(0)
-      .catch((err) => logger.warn('startup sweep failed', { error: (err as Error).message }))
+      .then((n) => n && logger.info(`${what} sweep re-enqueued deliveries`, { count: n }))
+      .catch((err) => {
+        logger.warn(`${what} sweep failed`, { error: (err as Error).message });
+        if (triesLeft > 1) sweepRetry = setTimeout(() => sweepAll(what, triesLeft - 1), 1000);
+      })
       .finally(() => (sweeping = false));
+  };
+  setImmediate(() => sweepAll('startup', 1));
+  let redisLost = false;
+  services.redis?.on('close', () => (redisLost = true));
+  services.redis?.on('ready', () => {
+    if (!redisLost) return;
+    redisLost = false;
+    sweepAll('reconnect', 5);
   });
 
   return {
@@ -332,6 +368,7 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
     sweep,
     async stop() {
       clearInterval(timer);
+      clearTimeout(sweepRetry);
       transports.close();
     },
   };

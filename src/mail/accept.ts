@@ -1,7 +1,9 @@
 import crypto from 'node:crypto';
 import { Coalescer } from '../coalesce';
 import { parseTags } from '../stats/rollups';
-import { batchTransaction, BatchTx, insertRows, placeholders, sql, Stmt } from '../db';
+import { affectedRows, batchTransaction, BatchTx, insertRows, placeholders, sql, Stmt } from '../db';
+import { CommitStatement, IdempotencySuperseded } from '../idempotency/keys';
+import { isOutage } from '../outage';
 import type { Services, UserRow } from '../command';
 import type { DomainRow } from '../domains/domains';
 import { STATUS } from '../domains/domains';
@@ -227,12 +229,13 @@ function tagsOfPrepared(ok: Prepared[]): Map<string, string[]> {
  * event per delivery, plus a `suppressed` event per dropped recipient, inside the caller's transaction.
  * Returns the delivery ids with their message.
  */
-async function writePrepared(tx: BatchTx, entries: { p: Prepared; now: number }[]): Promise<{ id: number; messageId: string }[]> {
+async function writePrepared(tx: BatchTx, entries: { p: Prepared; now: number }[], guards: { item: PersistItem; stmt: Stmt }[]): Promise<{ id: number; messageId: string }[]> {
   const trx = tx.q;
   const ok = entries.map((e) => e.p);
   const nowOf = new Map(entries.map((e) => [e.p.messageId, e.now]));
-  // Rows first, then reading back the delivery ids: one round trip where the database allows.
-  const stmts: Stmt[] = [];
+  // Idempotent replies first (each must still hold its lease), then the rows, then reading back the delivery ids:
+  // one round trip where the database allows.
+  const stmts: Stmt[] = guards.map((g) => g.stmt);
   for (const chunk of chunksOf(ok.map((p) => p.message), 200, 4 << 20, (m) => Number(m.mime_size))) stmts.push(insertRows(trx, 'messages', chunk));
   const deliveryRows = ok.flatMap((p) => {
     const now = nowOf.get(p.messageId)!;
@@ -260,7 +263,10 @@ async function writePrepared(tx: BatchTx, entries: { p: Prepared; now: number }[
     const some = ok.slice(i, i + 1000).map((p) => p.messageId);
     stmts.push(sql(trx, 'select `id`, `message_id`, `recipient`, `status` from `deliveries` where `message_id` in ' + placeholders(some.length), some));
   }
-  const ids = (await tx.run(stmts)).slice(writes).flat() as { id: number; message_id: string; recipient: string; status: string }[];
+  const results = await tx.run(stmts);
+  const lost = guards.filter((_, i) => affectedRows(results[i]) !== 1).map((g) => g.item);
+  if (lost.length) throw new LeaseLost(lost);
+  const ids = results.slice(writes).flat() as { id: number; message_id: string; recipient: string; status: string }[];
   const byMessage = new Map(ok.map((p) => [p.messageId, p]));
   const events: EventInput[] = ids.map((d) => {
     const m = byMessage.get(d.message_id)!.message;
@@ -288,6 +294,17 @@ interface PersistItem {
   sender: Sender;
   ok: Prepared[];
   now: number;
+  /** The request's idempotent reply, committed with its rows (refused when a retry took its key over). */
+  reply?: CommitStatement;
+}
+
+type Persisted = 'accepted' | 'quota' | 'superseded';
+
+/** Raised inside the transaction (so it rolls back) when some items' Idempotency-Key leases were taken over. */
+class LeaseLost extends Error {
+  constructor(readonly items: PersistItem[]) {
+    super('idempotency lease lost');
+  }
 }
 
 /**
@@ -295,7 +312,20 @@ interface PersistItem {
  * one if the total would pass a limit, so earlier submissions still go), then the rows, then the queue.
  * Resolves one boolean per submission: false when its user's quota would be passed (nothing written for it).
  */
-async function persistGroup(items: PersistItem[]): Promise<boolean[]> {
+async function persistGroup(items: PersistItem[]): Promise<Persisted[]> {
+  try {
+    return await persistOnce(items);
+  } catch (err) {
+    if (!(err instanceof LeaseLost)) throw err;
+    // Rolled back, quota returned: the others go again without the superseded ones.
+    const lost = new Set(err.items);
+    const rest = items.filter((it) => !lost.has(it));
+    const done = rest.length ? await persistGroup(rest) : [];
+    return items.map((it) => (lost.has(it) ? 'superseded' : done[rest.indexOf(it)]));
+  }
+}
+
+async function persistOnce(items: PersistItem[]): Promise<Persisted[]> {
   const { services } = items[0];
   const accepted = new Array<boolean>(items.length).fill(false);
   const undos: (() => Promise<void>)[] = [];
@@ -323,17 +353,26 @@ async function persistGroup(items: PersistItem[]): Promise<boolean[]> {
         }
       }
     }
+    const outcome = accepted.map((a): Persisted => (a ? 'accepted' : 'quota'));
     const going = items.filter((_, i) => accepted[i]);
-    if (!going.length) return accepted;
+    if (!going.length) return outcome;
     const entries = going.flatMap((it) => it.ok.map((p) => ({ p, now: it.now })));
     const runAt = new Map(entries.map((e) => [e.p.messageId, (e.p.message.send_at as number | null) ?? e.now]));
-    const written = (await batchTransaction(services.db, (tx) => writePrepared(tx, entries))).map((d) => ({ ...d, runAt: runAt.get(d.messageId)! }));
+    const written = (
+      await batchTransaction(services.db, (tx) =>
+        writePrepared(
+          tx,
+          entries,
+          going.filter((it) => it.reply).map((it) => ({ item: it, stmt: it.reply!(tx.q) })),
+        ),
+      )
+    ).map((d) => ({ ...d, runAt: runAt.get(d.messageId)! }));
     // Committed is accepted: callers get their answer now and the queue hears of the rows meanwhile (one round
     // trip fewer per group on the SMTP front's critical path). A lost enqueue is the sweeper's to recover.
     enqueueDeliveries(services, written.map((d) => ({ id: d.id, attempts: 0, runAt: d.runAt }))).catch((err) =>
       services.logger.warn('enqueue failed; the sweeper will pick the deliveries up', { error: (err as Error).message }),
     );
-    return accepted;
+    return outcome;
   } catch (err) {
     for (const undo of undos) await undo().catch(() => undefined);
     throw err;
@@ -342,7 +381,7 @@ async function persistGroup(items: PersistItem[]): Promise<boolean[]> {
 
 /** Submissions with at most this many recipients share transactions with concurrent ones (group commit). */
 const GROUP_COMMIT_RECIPIENTS = 50;
-const committers = new WeakMap<object, Coalescer<PersistItem, boolean>>();
+const committers = new WeakMap<object, Coalescer<PersistItem, Persisted>>();
 
 /** How the group commit has grouped so far in this process (for tests and diagnostics). */
 export function groupCommitStats(db: object): { flushes: number; items: number } {
@@ -359,16 +398,22 @@ export function groupCommitStats(db: object): { flushes: number; items: number }
  * together: one transaction, one commit, one enqueue for the group; each caller still gets its own answer
  * only once its rows are committed.
  */
-export async function persistPrepared(services: Services, sender: Sender, ok: Prepared[], now: number): Promise<boolean> {
-  const item: PersistItem = { services, sender, ok, now };
+export async function persistPrepared(services: Services, sender: Sender, ok: Prepared[], now: number, reply?: CommitStatement): Promise<boolean> {
+  const item: PersistItem = { services, sender, ok, now, reply };
   const recipients = ok.reduce((n, p) => n + p.recipients.length, 0);
-  if (recipients > GROUP_COMMIT_RECIPIENTS) return (await persistGroup([item]))[0];
-  let c = committers.get(services.db);
-  if (!c) {
-    c = new Coalescer(persistGroup, { name: 'accept', maxItems: 100, maxInFlight: 1 });
-    committers.set(services.db, c);
+  let outcome: Persisted;
+  if (recipients > GROUP_COMMIT_RECIPIENTS) outcome = (await persistGroup([item]))[0];
+  else {
+    let c = committers.get(services.db);
+    if (!c) {
+      // An outage fails the whole group and those waiting behind it at once (503 now, not a timeout apiece).
+      c = new Coalescer(persistGroup, { name: 'accept', maxItems: 100, maxInFlight: 1, failsAll: isOutage });
+      committers.set(services.db, c);
+    }
+    outcome = await c.submit(item);
   }
-  return c.submit(item);
+  if (outcome === 'superseded') throw new IdempotencySuperseded();
+  return outcome === 'accepted';
 }
 
 export const QUOTA_PROBLEM: Problem = { code: 17, message: 'Email sending limit reached: the daily or monthly quota of this account is used up' };
@@ -377,7 +422,14 @@ export const QUOTA_PROBLEM: Problem = { code: 17, message: 'Email sending limit 
  * Accepts API requests: validates each against the sender's state, composes its MIME and persists the
  * accepted ones together. Suppressed recipients among others are dropped; all suppressed → code 14.
  */
-export async function acceptMessages(services: Services, sender: Sender, reqs: SendRequest[], given?: SendRefs[]): Promise<Accepted[]> {
+export async function acceptMessages(
+  services: Services,
+  sender: Sender,
+  reqs: SendRequest[],
+  given?: SendRefs[],
+  /** The idempotent reply for these results, committed with the messages (see CommandContext.idempotentReply). */
+  reply?: (accepted: Accepted[]) => CommitStatement | undefined,
+): Promise<Accepted[]> {
   const now = Date.now();
   const resolved = given ? given.map((refs) => ({ refs, problems: [] as Problem[] })) : await Promise.all(reqs.map((r) => resolveRefs(services, sender, r)));
   // One suppression lookup for every recipient of every message.
@@ -386,8 +438,9 @@ export async function acceptMessages(services: Services, sender: Sender, reqs: S
     reqs.map((r, i) => (resolved[i].problems.length ? resolved[i].problems : prepare(services, sender, r, resolved[i].refs, now, suppressed))),
   );
   const ok = prepared.filter((p): p is Prepared => !Array.isArray(p));
-  if (ok.length && !(await persistPrepared(services, sender, ok, now))) {
+  const accepted: Accepted[] = prepared.map((p) => (Array.isArray(p) ? { ok: false, problems: p } : { ok: true, messageId: p.messageId }));
+  if (ok.length && !(await persistPrepared(services, sender, ok, now, reply?.(accepted)))) {
     return prepared.map((p) => ({ ok: false as const, problems: Array.isArray(p) ? p : [QUOTA_PROBLEM] }));
   }
-  return prepared.map((p) => (Array.isArray(p) ? { ok: false, problems: p } : { ok: true, messageId: p.messageId }));
+  return accepted;
 }

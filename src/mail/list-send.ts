@@ -1,6 +1,8 @@
 import type { Services } from '../command';
 import { listExists, subscribedMembers, SubscriberContext } from '../lists/api';
-import { acceptMessages, QUOTA_PROBLEM, resolveRefs, Sender } from './accept';
+import { Accepted, acceptMessages, QUOTA_PROBLEM, resolveRefs, Sender } from './accept';
+import type { CommitStatement } from '../idempotency/keys';
+import { isOutage } from '../outage';
 import type { Problem, SendRequest } from './send-request';
 
 /** Members per page, as upstream: the default send takes the first page only. */
@@ -19,7 +21,7 @@ function displayName(s: SubscriberContext): string {
  * own. A failure to read the list answers 39 (HTTP 502). If the quota runs out after some pages were
  * accepted, the pages already accepted stand and their ids are returned.
  */
-export async function acceptListSend(services: Services, sender: Sender, req: SendRequest): Promise<ListSendResult> {
+export async function acceptListSend(services: Services, sender: Sender, req: SendRequest, reply?: (ids: string[]) => CommitStatement): Promise<ListSendResult> {
   const listId = req.targetListId!;
   const { refs, problems } = await resolveRefs(services, sender, { ...req, listId: undefined, subscriberId: undefined });
   if (!(await listExists(services.db, sender.user.id, listId))) problems.push({ code: 16, message: `Invalid TargetListID: ${listId} does not exist` });
@@ -35,12 +37,15 @@ export async function acceptListSend(services: Services, sender: Sender, req: Se
         ? await subscribedMembers(services.db, listId, sender.domain.id, { order: 'id', limit: LIST_PAGE, afterId })
         : await subscribedMembers(services.db, listId, sender.domain.id, { order: 'email', limit: LIST_PAGE });
     } catch (err) {
+      if (isOutage(err)) throw err; // the database is away: 503 like every other request, not a list problem
       services.logger.error('list recipients could not be resolved', { listId, error: (err as Error).message });
       return { ok: false, problems: [{ code: 39, message: `Recipients of list ${listId} could not be resolved; nothing was sent` }], status: 502 };
     }
     if (!members.length) break;
     const reqs = members.map((m) => ({ ...req, to: [{ name: displayName(m), email: m.email }], listId, subscriberId: m.id }));
-    const accepted = await acceptMessages(services, sender, reqs, members.map((m) => ({ ...refs, subscriber: m, listSend: true })));
+    // With an Idempotency-Key each page commits the reply so far: a retry after a crash replays what was sent.
+    const replySoFar = reply && ((a: Accepted[]) => reply([...ids, ...a.flatMap((x) => (x.ok ? [x.messageId] : []))]));
+    const accepted = await acceptMessages(services, sender, reqs, members.map((m) => ({ ...refs, subscriber: m, listSend: true })), replySoFar);
     const failed = accepted.find((a) => !a.ok);
     if (failed && !failed.ok) {
       // Sender-level problems (account, domain, From, content, quota) fail every message alike.

@@ -1,4 +1,5 @@
 import { Queue as BullQueue, Worker, Job as BullJob } from 'bullmq';
+import { withDeadline } from '../outage';
 import type { Job, JobOptions, ProcessOptions, Processor, Queue, QueueFactory } from './port';
 
 function connectionFrom(url: string) {
@@ -33,12 +34,21 @@ class BullMqQueue<T> implements Queue<T> {
     readonly name: string,
     private readonly connection: ReturnType<typeof connectionFrom>,
     private readonly prefix: string,
+    private readonly commandTimeoutMs: number,
   ) {
-    this.queue = new BullQueue(name, { connection, prefix });
+    // Adding fails at once while Redis is unreachable instead of waiting in ioredis' offline queue (the rows are
+    // committed: the sweeper enqueues them once Redis is back). Workers keep BullMQ's own reconnecting connection.
+    this.queue = new BullQueue(name, { connection: { ...connection, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: commandTimeoutMs }, prefix });
+    this.queue.on('error', () => undefined); // reconnect noise; the services' Redis client logs the outage
+  }
+
+  /** A queue made while Redis was down waits for its first connection whatever the options say: bounded here. */
+  private bounded<R>(p: Promise<R>): Promise<R> {
+    return withDeadline(p, Math.max(2000, 2 * this.commandTimeoutMs), 'Redis (queue add)');
   }
 
   async add(name: string, data: T, opts?: JobOptions): Promise<string> {
-    const job = await this.queue.add(name, data, bullOptions(opts));
+    const job = await this.bounded(this.queue.add(name, data, bullOptions(opts)));
     return String(job.id);
   }
 
@@ -46,7 +56,7 @@ class BullMqQueue<T> implements Queue<T> {
     // One job (the usual case for a group commit) goes without BullMQ's MULTI: building an ioredis pipeline
     // copies every loaded script onto it, which cost more than the job itself.
     if (jobs.length === 1) return [await this.add(jobs[0].name, jobs[0].data, jobs[0].opts)];
-    const added = await this.queue.addBulk(jobs.map((j) => ({ name: j.name, data: j.data, opts: bullOptions(j.opts) })));
+    const added = await this.bounded(this.queue.addBulk(jobs.map((j) => ({ name: j.name, data: j.data, opts: bullOptions(j.opts) }))));
     return added.map((j) => String(j.id));
   }
 
@@ -57,6 +67,8 @@ class BullMqQueue<T> implements Queue<T> {
       // Short locks: a job held by a dead worker is noticed within seconds, not BullMQ's default half minute.
       { connection: this.connection, prefix: this.prefix, concurrency: opts.concurrency ?? 1, lockDuration: 10_000, stalledInterval: 5_000, maxStalledCount: 5 },
     );
+    // Without a listener BullMQ prints every reconnect failure to the console; an outage is logged by the services' Redis client.
+    this.worker.on('error', () => undefined);
     this.worker.on('failed', (job, err) => {
       if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
         opts.onFailed?.({ id: String(job.id), name: job.name, data: job.data, attemptsMade: job.attemptsMade }, err);
@@ -79,12 +91,12 @@ class BullMqQueue<T> implements Queue<T> {
 }
 
 /** Production binding: one BullMQ queue (and worker, once process() is called) per name, keys under REDIS_PREFIX. */
-export function bullMqQueues(redisUrl: string, prefix: string): QueueFactory {
+export function bullMqQueues(redisUrl: string, prefix: string, commandTimeoutMs = 1000): QueueFactory {
   const connection = connectionFrom(redisUrl);
   const queues = new Map<string, BullMqQueue<unknown>>();
   return {
     queue<T>(name: string): Queue<T> {
-      if (!queues.has(name)) queues.set(name, new BullMqQueue<unknown>(name, connection, `${prefix}:bull`));
+      if (!queues.has(name)) queues.set(name, new BullMqQueue<unknown>(name, connection, `${prefix}:bull`, commandTimeoutMs));
       return queues.get(name) as unknown as Queue<T>;
     },
     async close() {

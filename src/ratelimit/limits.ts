@@ -7,7 +7,11 @@ export interface Verdict {
   retryAfterSec: number;
 }
 
-/** A fixed-window counter: `points` per `durationSec` per key. Redis-backed when Redis is configured, so it holds across processes. */
+/**
+ * A fixed-window counter: `points` per `durationSec` per key. Redis-backed when Redis is configured, so it holds
+ * across processes; while Redis is unreachable each process counts on its own (the insurance limiter), so a limit
+ * is then per process.
+ */
 export class Limit {
   constructor(private readonly impl: RateLimiterAbstract) {}
 
@@ -43,7 +47,13 @@ export class RateLimits {
     let l = this.cache.get(id);
     if (!l) {
       const opts = { keyPrefix: `rl:${name}`, points, duration: durationSec };
-      l = new Limit(this.redis ? new RateLimiterRedis({ ...opts, storeClient: this.redis }) : new RateLimiterMemory(opts));
+      // insuranceLimiter: rate-limiter-flexible's own fallback, used for any Redis error and, with
+      // rejectIfRedisNotReady, at once while the connection is down (no wait for a reconnect).
+      l = new Limit(
+        this.redis
+          ? new RateLimiterRedis({ ...opts, storeClient: this.redis, rejectIfRedisNotReady: true, insuranceLimiter: new RateLimiterMemory(opts) })
+          : new RateLimiterMemory(opts),
+      );
       this.cache.set(id, l);
     }
     return l;

@@ -1,13 +1,12 @@
 import express, { NextFunction, Request, Response } from 'express';
 import qs from 'qs';
 import type { CommandDef, Services } from '../command';
-import { isUniqueViolation } from '../db';
-import { Dispatcher, errorTexts, lookupCommand } from '../dispatch';
-import { CommandError, HardError, writeV1Errors } from '../errors';
+import { Dispatcher, errorTexts, lookupCommand, RequestMeta } from '../dispatch';
+import { claimKey, idempotencyHashes, IDEMPOTENCY_TTL_MS, IdempotencySuperseded } from '../idempotency/keys';
+import { CommandError, hardErrorHeaders, outageDetail, TEMPORARILY_UNAVAILABLE, toHardError, writeV1Errors } from '../errors';
 import { canonicalIp } from '../auth/users';
 import { bodyReader, QS_OPTIONS } from '../http/body';
 import { collectParams } from '../http/params';
-import { sha256hex } from '../auth/secrets';
 
 interface Outcome {
   status: number;
@@ -55,8 +54,6 @@ export const V1_ROUTES: { method: 'get' | 'post' | 'delete'; path: string; comma
   { method: 'get', path: '/api/v1/stats', command: 'emailgateway.accountstats.public' },
 ];
 
-const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
-
 function statusFor(cmd: CommandDef | undefined, code: number): number {
   const own = cmd?.httpStatus?.[code];
   if (own) return own;
@@ -71,10 +68,8 @@ function v1Errors(cmd: CommandDef | undefined, err: CommandError) {
   return err.codes.map((Code, i) => ({ Code, Message: texts[i] }));
 }
 
-function stableJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
-  if (v && typeof v === 'object') return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
-  return JSON.stringify(v);
+function stillProcessing(retryAfterSec: number): Outcome {
+  return { status: 409, body: { Errors: [{ Code: 409, Message: 'A request with this Idempotency-Key is still being processed' }] }, headers: { 'Retry-After': String(retryAfterSec) } };
 }
 
 /** The `/api/v1/*` door: same dispatcher as /api.php, bare results on success, `{"Errors":[…]}` on failure. */
@@ -82,7 +77,7 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
   const router = express.Router();
   const reader = bodyReader(services.config.maxRequestBytes);
 
-  async function run(route: (typeof V1_ROUTES)[number], req: Request): Promise<Outcome> {
+  async function run(route: (typeof V1_ROUTES)[number], req: Request, idempotentReply?: RequestMeta['idempotentReply']): Promise<Outcome> {
     const query = qs.parse(req.url.split('?')[1] ?? '', QS_OPTIONS);
     const params = collectParams(query, req.parsedBody?.body, req.parsedBody?.isJson ?? false);
     for (const [k, v] of Object.entries(req.params)) params[k.toLowerCase()] = v;
@@ -92,6 +87,7 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
         requestId: String(req.res?.locals.requestId ?? ''),
         ip: canonicalIp(req.ip ?? ''),
         headers: req.headers as Record<string, string | undefined>,
+        idempotentReply,
       });
       return route.present ? route.present({ result }) : { status: 200, body: result };
     } catch (err) {
@@ -104,38 +100,35 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
     }
   }
 
-  /** Idempotency-Key: same key and body → the first answer again; same key, other body → 409. Kept 24 h. */
+  /**
+   * Idempotency-Key: same key and body → the first answer again; same key, other body → 409; kept 24 h. The key
+   * is leased (src/idempotency/keys.ts): a success is stored with the messages it committed, in one transaction.
+   */
   async function idempotent(route: (typeof V1_ROUTES)[number], req: Request, key: string): Promise<Outcome> {
     if (key.length > 256) return { status: 400, body: { Errors: [{ Code: 400, Message: 'Idempotency-Key must be at most 256 characters' }] } };
     const credential = /^Bearer\s+(\S+)/i.exec(req.headers.authorization ?? '')?.[1] ?? String((collectParams({}, req.parsedBody?.body, true) as Record<string, unknown>).senderapikey ?? '');
-    const keyHash = sha256hex(`${credential}\n${route.method} ${route.path}\n${key}`);
-    const requestHash = sha256hex(stableJson(req.parsedBody?.body ?? {}));
-    const db = services.db;
-    const now = Date.now();
-    await db('idempotency_keys').where({ key_hash: keyHash }).where('created_at', '<', now - IDEMPOTENCY_TTL_MS).delete();
-    try {
-      await db('idempotency_keys').insert({ key_hash: keyHash, request_hash: requestHash, status_code: 0, response: '', created_at: now });
-    } catch (err) {
-      if (!isUniqueViolation(err)) throw err;
-      const row = await db('idempotency_keys').where({ key_hash: keyHash }).first();
-      if (row && row.request_hash !== requestHash) {
-        return { status: 409, body: { Errors: [{ Code: 409, Message: 'Idempotency-Key was already used with a different request body' }] } };
-      }
-      if (!row || Number(row.status_code) === 0) {
-        return { status: 409, body: { Errors: [{ Code: 409, Message: 'A request with this Idempotency-Key is still being processed' }] } };
-      }
-      return { status: Number(row.status_code), body: JSON.parse(row.response), headers: { 'Idempotent-Replayed': 'true' } };
-    }
+    const claim = await claimKey(services.db, {
+      ...idempotencyHashes(credential, `${route.method} ${route.path}`, key, req.parsedBody?.body ?? {}),
+      leaseMs: services.config.idempotencyLeaseSeconds * 1000,
+      ttlMs: IDEMPOTENCY_TTL_MS,
+    });
+    if (claim.kind === 'mismatch') return { status: 409, body: { Errors: [{ Code: 409, Message: 'Idempotency-Key was already used with a different request body' }] } };
+    if (claim.kind === 'busy') return stillProcessing(claim.retryAfterSec);
+    if (claim.kind === 'replay') return { status: claim.reply.status, body: claim.reply.body, headers: { 'Idempotent-Replayed': 'true' } };
+    const { lease } = claim;
     let outcome: Outcome;
     try {
-      outcome = await run(route, req);
+      outcome = await run(route, req, (result) => (q) => lease.commitStatement(q, { status: 200, body: result }));
     } catch (err) {
-      await db('idempotency_keys').where({ key_hash: keyHash }).delete();
+      // A retry took the key over while this request waited: it committed nothing, and the retry answers.
+      if (err instanceof IdempotencySuperseded) return stillProcessing(1);
+      // Nothing committed (or, after a lost connection, perhaps the reply with it): free the key if we still can.
+      await lease.release().catch(() => undefined);
       throw err;
     }
     // Rate-limited answers are not remembered: the same request may be retried later under the same key.
-    if (outcome.status === 429) await db('idempotency_keys').where({ key_hash: keyHash }).delete();
-    else await db('idempotency_keys').where({ key_hash: keyHash }).update({ status_code: outcome.status, response: JSON.stringify(outcome.body) });
+    if (outcome.status === 429) await lease.release();
+    else await lease.finish({ status: outcome.status, body: outcome.body });
     return outcome;
   }
 
@@ -155,8 +148,10 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
   }
 
   router.use('/api/v1', (err: unknown, req: Request, res: Response, next: NextFunction) => {
-    if (err instanceof HardError) {
-      writeV1Errors(res, err.httpStatus, [{ Code: err.code, Message: err.message }]);
+    const failure = toHardError(err);
+    if (failure) {
+      if (failure.code === TEMPORARILY_UNAVAILABLE) services.logger.warn('dependency unavailable', { requestId: res.locals.requestId, path: req.path, error: outageDetail(failure) });
+      writeV1Errors(res, failure.httpStatus, [{ Code: failure.code, Message: failure.message }], hardErrorHeaders(failure));
       return;
     }
     next(err);

@@ -1,0 +1,141 @@
+/**
+ * Idempotency-Key storage with a lease. A request claims its key for a short lease; its reply is stored under
+ * the lease's token in the same transaction that commits its messages (see `commitStatement`), so after a crash
+ * a retry finds either the committed reply (replayed) or nothing committed (the retry takes the lease over once
+ * it has expired and runs the request again). A request whose lease was taken over cannot commit: the guarded
+ * UPDATE touches no row and its transaction is rolled back, so a request never sends twice and never blocks a
+ * retry for longer than the lease.
+ *
+ * The interface is deliberately narrow (claim → lease: commitStatement, finish, release) so the module can move
+ * behind the store of issue 15 unchanged.
+ */
+import crypto from 'node:crypto';
+import type { Knex } from 'knex';
+import { sha256hex } from '../auth/secrets';
+import { isUniqueViolation, sql, Stmt } from '../db';
+
+/** How long a key and its reply are kept. */
+export const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
+
+/** What the door answered: replayed verbatim for the same key and body. */
+export interface StoredReply {
+  status: number;
+  body: unknown;
+}
+
+export type Claim =
+  | { kind: 'fresh'; lease: Lease }
+  | { kind: 'replay'; reply: StoredReply }
+  | { kind: 'mismatch' }
+  | { kind: 'busy'; retryAfterSec: number };
+
+export interface Lease {
+  /**
+   * The statement that stores `reply` while this lease still holds; it goes into the transaction that commits the
+   * request's effects. It touches no row when a retry took the lease over: that transaction must then roll back.
+   */
+  commitStatement(q: Knex | Knex.Transaction, reply: StoredReply): Stmt;
+  /** Stores the reply after the request (a failure, or a reply nothing was committed with); a no-op once stored or superseded. */
+  finish(reply: StoredReply): Promise<void>;
+  /** Frees the key (nothing was committed: a failure before the commit, a rate-limited answer). */
+  release(): Promise<void>;
+}
+
+/** Thrown by the accept path when the lease's guarded commit found the key taken over: nothing was written. */
+export class IdempotencySuperseded extends Error {
+  constructor() {
+    super('Idempotency-Key lease was taken over by a retry; this request committed nothing');
+  }
+}
+
+/** A statement that writes the request's reply inside the transaction of its effects (see Lease.commitStatement). */
+export type CommitStatement = (q: Knex | Knex.Transaction) => Stmt;
+
+export interface ClaimOptions {
+  keyHash: string;
+  requestHash: string;
+  leaseMs: number;
+  /** Keys older than this are forgotten: the same key then starts afresh. */
+  ttlMs: number;
+  now?: number;
+}
+
+interface KeyRow {
+  request_hash: string;
+  status_code: number;
+  response: string;
+  created_at: number;
+  lease_token: string | null;
+  lease_until: number | null;
+}
+
+function stableJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
+  if (v && typeof v === 'object') return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  return JSON.stringify(v);
+}
+
+/**
+ * The key's identity (per credential and route: the same Idempotency-Key under another sender key or route is
+ * another key) and the request's fingerprint (its body with object keys in a stable order).
+ */
+export function idempotencyHashes(credential: string, route: string, key: string, body: unknown): { keyHash: string; requestHash: string } {
+  return { keyHash: sha256hex(`${credential}\n${route}\n${key}`), requestHash: sha256hex(stableJson(body)) };
+}
+
+function leaseOf(db: Knex, keyHash: string, token: string): Lease {
+  const open = () => db('idempotency_keys').where({ key_hash: keyHash, lease_token: token, status_code: 0 });
+  return {
+    commitStatement: (q, reply) =>
+      sql(q, 'update `idempotency_keys` set `status_code` = ?, `response` = ?, `lease_until` = null where `key_hash` = ? and `lease_token` = ?', [
+        reply.status,
+        JSON.stringify(reply.body),
+        keyHash,
+        token,
+      ]),
+    async finish(reply) {
+      await open().update({ status_code: reply.status, response: JSON.stringify(reply.body), lease_until: null });
+    },
+    async release() {
+      await open().delete();
+    },
+  };
+}
+
+/** Claims the key: a fresh lease (first use, or a dead holder's expired lease), the stored reply, a conflict, or busy. */
+export async function claimKey(db: Knex, o: ClaimOptions): Promise<Claim> {
+  const now = o.now ?? Date.now();
+  const token = crypto.randomBytes(16).toString('hex');
+  for (let tries = 0; tries < 3; tries++) {
+    try {
+      await db('idempotency_keys').insert({ key_hash: o.keyHash, request_hash: o.requestHash, status_code: 0, response: '', created_at: now, lease_token: token, lease_until: now + o.leaseMs });
+      return { kind: 'fresh', lease: leaseOf(db, o.keyHash, token) };
+    } catch (err) {
+      if (!isUniqueViolation(err)) throw err;
+    }
+    const row: KeyRow | undefined = await db('idempotency_keys').where({ key_hash: o.keyHash }).first();
+    if (!row) continue;
+    if (Number(row.created_at) < now - o.ttlMs) {
+      await db('idempotency_keys').where({ key_hash: o.keyHash, created_at: row.created_at }).delete();
+      continue;
+    }
+    if (row.request_hash !== o.requestHash) return { kind: 'mismatch' };
+    if (Number(row.status_code) !== 0) return { kind: 'replay', reply: { status: Number(row.status_code), body: JSON.parse(row.response) } };
+    // Rows from before leases existed count their lease from created_at.
+    const until = row.lease_until === null ? Number(row.created_at) + o.leaseMs : Number(row.lease_until);
+    if (until > now) return { kind: 'busy', retryAfterSec: Math.max(1, Math.ceil((until - now) / 1000)) };
+    // The holder is gone (or too slow): take the lease over. Only one retry can; the old holder's commit then fails.
+    const held = db('idempotency_keys').where({ key_hash: o.keyHash, status_code: 0 });
+    const taken = await (row.lease_token === null ? held.whereNull('lease_token') : held.where({ lease_token: row.lease_token })).update({
+      lease_token: token,
+      lease_until: now + o.leaseMs,
+    });
+    if (taken === 1) return { kind: 'fresh', lease: leaseOf(db, o.keyHash, token) };
+  }
+  return { kind: 'busy', retryAfterSec: 1 };
+}
+
+/** Deletes keys past their time to live (a periodic task of the worker role). */
+export async function purgeExpiredKeys(db: Knex, ttlMs: number, now = Date.now()): Promise<number> {
+  return db('idempotency_keys').where('created_at', '<', now - ttlMs).delete();
+}

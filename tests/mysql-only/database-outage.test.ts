@@ -1,0 +1,141 @@
+/**
+ * MariaDB down (kill -9) and frozen (SIGSTOP) under every door: HTTP 503 with Retry-After in each envelope
+ * (ErrorCode 100007), SMTP 451 4.3.0 (AUTH 454), a quick answer, and service again once the database is back.
+ * Runs on a MariaDB of its own (tests/helpers/private-servers.ts), never the shared one.
+ */
+import supertest from 'supertest';
+import { InboundListener, startInboundSmtp } from '../../src/inbound/listener';
+import { SmtpFront, startSmtpFront } from '../../src/smtp/front';
+import { Harness, senderSetup, startHarness } from '../helpers/harness';
+import { PrivateServer, startMariaDb } from '../helpers/private-servers';
+import { waitFor } from '../helpers/sink';
+import { authPlain, SmtpTalk } from '../helpers/smtp-talk';
+
+let mariadb: PrivateServer;
+let h: Harness;
+let front: SmtpFront;
+let inbound: InboundListener;
+let s: Awaited<ReturnType<typeof senderSetup>>;
+let smtpUser: string;
+let smtpPass: string;
+
+beforeAll(async () => {
+  mariadb = await startMariaDb();
+  h = await startHarness({ SMTP_PORT: '0', INBOUND_SMTP_PORT: '0', SMTP_HOST: '127.0.0.1' }, { mysqlRoot: mariadb.url });
+  front = await startSmtpFront(h.services);
+  inbound = await startInboundSmtp(h.services);
+  s = await senderSetup(h);
+  const c = await h.call({ Command: 'emailgateway.addsmtp', SessionID: s.sessionId, DomainID: s.domainId });
+  smtpUser = c.SMTP.SMTPUsername;
+  smtpPass = c.SMTP.SMTPPassword;
+}, 60_000);
+
+afterAll(async () => {
+  mariadb?.thaw();
+  await front?.close();
+  await inbound?.close();
+  await h?.close();
+  await mariadb?.destroy();
+});
+
+const message = (subject: string) => ({
+  Subject: subject,
+  ContentType: 'plain',
+  PlainContent: 'hello',
+  From: { name: 'Shop', email: `shop@${s.domain}` },
+  To: [{ name: '', email: 'someone@recipient.test' }],
+});
+
+async function timed<T>(f: () => Promise<T>): Promise<{ r: T; ms: number }> {
+  const t = Date.now();
+  const r = await f();
+  return { r, ms: Date.now() - t };
+}
+
+/** An SMTP session that authenticated while the database answered, ready for MAIL FROM. */
+async function authenticatedSession(): Promise<SmtpTalk> {
+  const { talk } = await SmtpTalk.open(front.ports[0]);
+  await talk.send('EHLO client.test');
+  expect((await talk.send(`AUTH PLAIN ${authPlain(smtpUser, smtpPass)}`)).code).toBe(235);
+  return talk;
+}
+
+/** Every door while the database does not answer: the answer, its envelope, and that it came within `withinMs`. */
+async function expectUnavailableEverywhere(withinMs: number, session: SmtpTalk): Promise<void> {
+  const api = supertest(h.app);
+  const [v1, legacySend, login, lookup, ready] = await Promise.all([
+    timed(() => api.post('/api/v1/email').set('Authorization', `Bearer ${s.key}`).send(message('during the outage'))),
+    timed(() => api.post('/api.php').send({ Command: 'emailgateway.sendemail', SenderAPIKey: s.key, ...message('legacy door') })),
+    timed(() => api.post('/api.php').send({ Command: 'user.login', Username: 'nobody', Password: 'whatever-it-is' })),
+    timed(() => api.get('/api/v1/email/00000000-0000-0000-0000-000000000000').set('Authorization', `Bearer ${s.key}`)),
+    timed(() => api.get('/readyz')),
+  ]);
+  for (const { r, ms } of [v1, lookup]) {
+    expect(r.status).toBe(503);
+    expect(r.headers['retry-after']).toBe('5');
+    expect(r.body).toEqual({ Errors: [{ Code: 100007, Message: expect.stringMatching(/temporarily unavailable/) }] });
+    expect(ms).toBeLessThan(withinMs);
+  }
+  for (const { r, ms } of [legacySend, login]) {
+    expect(r.status).toBe(503);
+    expect(r.headers['retry-after']).toBe('5');
+    expect(r.body).toMatchObject({ Success: false, ErrorCode: 100007, Errors: [{ Code: 100007 }] });
+    expect(ms).toBeLessThan(withinMs);
+  }
+  expect(ready.r.status).toBe(503);
+  expect(ready.r.body.checks.database).toMatch(/^unreachable/);
+  expect(ready.ms).toBeLessThan(2000);
+
+  // SMTP: a session authenticated before the outage gets 451 at RCPT; a new AUTH gets RFC 4954's 454.
+  expect((await session.send(`MAIL FROM:<app@${s.domain}>`)).code).toBe(250);
+  const rcpt = await session.send('RCPT TO:<someone@recipient.test>');
+  expect(rcpt.text).toMatch(/^451 4\.3\.0 /);
+  expect(rcpt.ms).toBeLessThan(withinMs);
+  const { talk } = await SmtpTalk.open(front.ports[0]);
+  await talk.send('EHLO client.test');
+  const auth = await talk.send(`AUTH PLAIN ${authPlain(smtpUser, smtpPass)}`);
+  expect(auth.text).toMatch(/^454 4\.7\.0 /);
+  expect(auth.ms).toBeLessThan(withinMs);
+  talk.close();
+  // The bounce intake cannot tell its domains without the database: 451, never a hang.
+  const bounce = (await SmtpTalk.open(inbound.port)).talk;
+  await bounce.send('EHLO mx.remote.test');
+  await bounce.send('MAIL FROM:<>');
+  const verp = await bounce.send(`RCPT TO:<b+1-x@sl.${s.domain}>`);
+  expect(verp.text).toMatch(/^451 4\.3\.0 /);
+  expect(verp.ms).toBeLessThan(withinMs);
+  bounce.close();
+}
+
+async function expectServingAgain(): Promise<void> {
+  await waitFor(async () => (await supertest(h.app).get('/readyz')).status === 200, 20_000, 'readyz to answer 200');
+  const res = await supertest(h.app).post('/api/v1/email').set('Authorization', `Bearer ${s.key}`).send(message('after the outage'));
+  expect(res.status).toBe(200);
+  expect(res.body.MessageID).toMatch(/^[0-9a-f-]{36}$/);
+}
+
+it('answers 503 + Retry-After (100007) at every door within 2 s while MariaDB is down, and serves again once it is back', async () => {
+  const session = await authenticatedSession();
+  await mariadb.kill();
+  try {
+    await expectUnavailableEverywhere(2000, session);
+  } finally {
+    session.close();
+    await mariadb.start();
+  }
+  await expectServingAgain();
+}, 60_000);
+
+it('answers within 5 s (and /readyz within 2 s) while MariaDB is frozen, then serves again after SIGCONT', async () => {
+  // Warm both pools (the plain one and the group commit's) so the freeze catches open connections mid-use.
+  expect((await supertest(h.app).post('/api/v1/email').set('Authorization', `Bearer ${s.key}`).send(message('warm-up'))).status).toBe(200);
+  const session = await authenticatedSession();
+  mariadb.freeze();
+  try {
+    await expectUnavailableEverywhere(5000, session);
+  } finally {
+    session.close();
+    mariadb.thaw();
+  }
+  await expectServingAgain();
+}, 60_000);

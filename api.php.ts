@@ -7,7 +7,6 @@ import { errorTexts, lookupCommand } from './src/dispatch';
 import {
   CommandError,
   hard,
-  HardError,
   hardErrorHeaders,
   outageDetail,
   TEMPORARILY_UNAVAILABLE,

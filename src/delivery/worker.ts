@@ -206,15 +206,17 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
   const settler = new Coalescer<Settlement, boolean>(settleGroup, { name: 'settle', maxItems: 200, maxInFlight: 1, failsAll: isOutage });
 
   /**
-   * The recipient's server has answered: the outcome must be recorded, or the sweeper would send the message again
-   * once the lease expires. While the database is away, keep trying for as long as the lease lasts.
+   * The recipient's server has answered: the outcome must be recorded, or the sweeper would send the message again.
+   * While the database is away, keep trying (every second at most, so the record lands as soon as it is back) until
+   * the sweeper may take the row over: the lease's end plus its grace (see sweep).
    */
   async function settleDurably(item: Settlement): Promise<boolean> {
-    for (let wait = 250; ; wait = Math.min(wait * 2, 5000)) {
+    const until = Number(item.d.lease_until) + config.sweepGraceSeconds * 1000;
+    for (let wait = 100; ; wait = Math.min(wait * 2, 1000)) {
       try {
         return await settler.submit(item);
       } catch (err) {
-        if (!isOutage(err) || Date.now() + wait >= Number(item.d.lease_until)) throw err;
+        if (!isOutage(err) || Date.now() + wait >= until) throw err;
         await new Promise((r) => setTimeout(r, wait));
       }
     }
@@ -286,13 +288,17 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
     }
   }
 
-  /** Re-enqueues work that is due (by `graceMs`) but unleased: its job was lost (queue restart) or its worker died. */
+  /**
+   * Re-enqueues work that is due (by `graceMs`) but unleased: its job was lost (queue restart) or its worker died.
+   * An expired lease waits the same grace: its worker may still be recording the outcome of a send it made while
+   * the database was away (settleDurably).
+   */
   async function sweep(graceMs = config.sweepGraceSeconds * 1000): Promise<number> {
     const now = Date.now();
     const rows = await db('deliveries')
       .whereIn('status', PENDING)
       .where('next_attempt_at', '<=', now - graceMs)
-      .where((q) => q.whereNull('lease_until').orWhere('lease_until', '<', now))
+      .where((q) => q.whereNull('lease_until').orWhere('lease_until', '<', now - graceMs))
       .orderBy('next_attempt_at')
       .limit(5000)
       .select('id', 'attempts', 'next_attempt_at', 'lease_until');

@@ -23,11 +23,7 @@ export interface StoredReply {
   body: unknown;
 }
 
-export type Claim =
-  | { kind: 'fresh'; lease: Lease }
-  | { kind: 'replay'; reply: StoredReply }
-  | { kind: 'mismatch' }
-  | { kind: 'busy'; retryAfterSec: number };
+export type Claim = { kind: 'fresh'; lease: Lease } | { kind: 'replay'; reply: StoredReply } | { kind: 'mismatch' } | { kind: 'busy'; retryAfterSec: number };
 
 export interface Lease {
   /**
@@ -71,7 +67,11 @@ interface KeyRow {
 
 function stableJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
-  if (v && typeof v === 'object') return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  if (v && typeof v === 'object')
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
   return JSON.stringify(v);
 }
 
@@ -108,7 +108,15 @@ export async function claimKey(db: Knex, o: ClaimOptions): Promise<Claim> {
   const token = crypto.randomBytes(16).toString('hex');
   for (let tries = 0; tries < 3; tries++) {
     try {
-      await db('idempotency_keys').insert({ key_hash: o.keyHash, request_hash: o.requestHash, status_code: 0, response: '', created_at: now, lease_token: token, lease_until: now + o.leaseMs });
+      await db('idempotency_keys').insert({
+        key_hash: o.keyHash,
+        request_hash: o.requestHash,
+        status_code: 0,
+        response: '',
+        created_at: now,
+        lease_token: token,
+        lease_until: now + o.leaseMs,
+      });
       return { kind: 'fresh', lease: leaseOf(db, o.keyHash, token) };
     } catch (err) {
       if (!isUniqueViolation(err)) throw err;
@@ -137,5 +145,7 @@ export async function claimKey(db: Knex, o: ClaimOptions): Promise<Claim> {
 
 /** Deletes keys past their time to live (a periodic task of the worker role). */
 export async function purgeExpiredKeys(db: Knex, ttlMs: number, now = Date.now()): Promise<number> {
-  return db('idempotency_keys').where('created_at', '<', now - ttlMs).delete();
+  return db('idempotency_keys')
+    .where('created_at', '<', now - ttlMs)
+    .delete();
 }

@@ -91,7 +91,15 @@ function exited(c: ChildProcess): Promise<void> {
   return new Promise((resolve) => c.once('exit', () => resolve()));
 }
 
-function server(name: string, port: number, url: string, dir: string, launch: () => ChildProcess, ready: () => Promise<boolean>, onStopped?: () => void): PrivateServer {
+function server(
+  name: string,
+  port: number,
+  url: string,
+  dir: string,
+  launch: () => ChildProcess,
+  ready: () => Promise<boolean>,
+  onStopped?: () => void,
+): PrivateServer {
   let child: ChildProcess | null = null;
   const end = async (signal: NodeJS.Signals) => {
     const c = child;
@@ -146,7 +154,17 @@ function server(name: string, port: number, url: string, dir: string, launch: ()
 export async function startMariaDb(): Promise<PrivateServer> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'postern-mariadb-'));
   const port = await freePort();
-  const common = ['--no-defaults', `--datadir=${dir}/data`, '--user=root', '--innodb-buffer-pool-size=32M', '--innodb-log-file-size=8M'];
+  // Commits reach the OS at once but are not fsynced (flush_log_at_trx_commit=2, no doublewrite): as durable as the
+  // default against a killed or frozen server (the faults tested here), not against a power cut; DDL is 3x faster.
+  const common = [
+    '--no-defaults',
+    `--datadir=${dir}/data`,
+    '--user=root',
+    '--innodb-buffer-pool-size=32M',
+    '--innodb-log-file-size=8M',
+    '--innodb-flush-log-at-trx-commit=2',
+    '--innodb-doublewrite=0',
+  ];
   await promisify(execFile)('mariadb-install-db', [...common, '--auth-root-authentication-method=normal', '--skip-test-db'], { timeout: 60_000 });
   const launch = () =>
     spawn(
@@ -178,9 +196,28 @@ export async function startRedis(): Promise<PrivateServer> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'postern-redis-'));
   const port = await freePort();
   const launch = () =>
-    spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--logfile', path.join(dir, 'redis.log')], {
-      stdio: 'ignore',
-    });
+    spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--daemonize',
+        'no',
+        '--logfile',
+        path.join(dir, 'redis.log'),
+      ],
+      {
+        stdio: 'ignore',
+      },
+    );
   const ready = async () => (await ask(port, 'PING\r\n')).startsWith('+PONG');
   const s = server('Redis', port, `redis://127.0.0.1:${port}`, dir, launch, ready);
   await s.start();

@@ -84,7 +84,9 @@ it('resolves a retry after the api was killed between its messages and its answe
   await procs[0].kill();
   // A statement the dead process had already sent (waiting on our lock) would still run once we let go: end it
   // first, as the server would have had the process died a moment earlier.
-  const [threads] = await db.raw('select `id` from information_schema.processlist where `db` = database() and `id` <> connection_id() and `info` like ?', ['%idempotency_keys%']);
+  const [threads] = await db.raw('select `id` from information_schema.processlist where `db` = database() and `id` <> connection_id() and `info` like ?', [
+    '%idempotency_keys%',
+  ]);
   for (const t of threads as { id: number }[]) await db.raw(`kill ${Number(t.id)}`).catch(() => undefined);
   await lock.rollback();
   await inFlight;

@@ -90,7 +90,10 @@ it('keeps the per-key rate limit and the login throttle in-process while Redis i
   try {
     const statuses: number[] = [];
     for (let i = 0; i < 6; i++) {
-      const res = await supertest(h.app).post('/api/v1/email').set('Authorization', `Bearer ${s.key}`).send(message(s.domain, `limit${i}@sink.test`));
+      const res = await supertest(h.app)
+        .post('/api/v1/email')
+        .set('Authorization', `Bearer ${s.key}`)
+        .send(message(s.domain, `limit${i}@sink.test`));
       statuses.push(res.status);
       if (res.status === 429) expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     }
@@ -115,13 +118,20 @@ it('loses no message to a FLUSHALL: the sweeper enqueues what the queue forgot',
   sink.onRcpt = (a) => (a === rcpt && refuse ? smtpError(451, '4.3.0 try later') : undefined);
   const res = await supertest(h.app).post('/api/v1/email').set('Authorization', `Bearer ${s.key}`).send(message(s.domain, rcpt));
   expect(res.status).toBe(200);
-  await waitFor(async () => (await h.services.db('deliveries').where({ message_id: res.body.MessageID }).first()).status === 'deferred', 20_000, 'the deferral');
+  await waitFor(
+    async () => (await h.services.db('deliveries').where({ message_id: res.body.MessageID }).first()).status === 'deferred',
+    20_000,
+    'the deferral',
+  );
   const raw = new Redis(redis.url);
   await raw.flushall();
   await raw.quit();
   refuse = false;
   // The periodic sweep (every second, 120 s grace) finds the overdue row; nothing else knows of it any more.
-  await h.services.db('deliveries').where({ message_id: res.body.MessageID }).update({ next_attempt_at: Date.now() - 121_000 });
+  await h.services
+    .db('deliveries')
+    .where({ message_id: res.body.MessageID })
+    .update({ next_attempt_at: Date.now() - 121_000 });
   await waitFor(() => received(rcpt) === 1, 20_000, 'the flushed delivery');
   sink.onRcpt = undefined;
 }, 60_000);

@@ -33,7 +33,12 @@ const body = (subject: string) => ({
   })),
 });
 
-const post = (key: string, b: unknown) => supertest(h.app).post('/api/v1/email/batch').set('Authorization', `Bearer ${s.key}`).set('Idempotency-Key', key).send(b as object);
+const post = (key: string, b: unknown) =>
+  supertest(h.app)
+    .post('/api/v1/email/batch')
+    .set('Authorization', `Bearer ${s.key}`)
+    .set('Idempotency-Key', key)
+    .send(b as object);
 
 async function messagesWith(subject: string): Promise<number> {
   const [{ n }] = await h.services.db('messages').where({ subject }).count({ n: '*' });
@@ -47,7 +52,7 @@ async function abandonedClaim(key: string, b: unknown, leaseMs = 1000) {
   return claim.kind === 'fresh' ? claim.lease : null!;
 }
 
-it('answers 409 with Retry-After while a dead holder\'s lease runs, then runs the request once and replays it after', async () => {
+it("answers 409 with Retry-After while a dead holder's lease runs, then runs the request once and replays it after", async () => {
   const key = `crashed-${crypto.randomUUID()}`;
   const subject = `lease ${key}`;
   await abandonedClaim(key, body(subject));
@@ -70,7 +75,7 @@ it('answers 409 with Retry-After while a dead holder\'s lease runs, then runs th
   expect(await messagesWith(subject)).toBe(3);
 });
 
-it('still answers 409 for another body under a dead holder\'s key', async () => {
+it("still answers 409 for another body under a dead holder's key", async () => {
   const key = `crashed-${crypto.randomUUID()}`;
   await abandonedClaim(key, body('the first body'));
   await new Promise((r) => setTimeout(r, 1100));
@@ -79,7 +84,7 @@ it('still answers 409 for another body under a dead holder\'s key', async () => 
   expect(other.body.Errors[0].Message).toBe('Idempotency-Key was already used with a different request body');
 });
 
-it('stores a send\'s reply in the transaction of its messages: the row says 200 as soon as they exist', async () => {
+it("stores a send's reply in the transaction of its messages: the row says 200 as soon as they exist", async () => {
   const key = `atomic-${crypto.randomUUID()}`;
   const subject = `atomic ${key}`;
   const { keyHash } = idempotencyHashes(s.key, 'post /api/v1/email/batch', key, body(subject));

@@ -5,8 +5,11 @@
  * flushed at once (after the current event-loop turn, which lets items submitted together share a flush).
  *
  * `flush` returns one result per item, in order. If it throws for a group of several, each item is flushed on
- * its own so one bad item cannot fail its neighbours; a lone item's error goes to its caller.
+ * its own so one bad item cannot fail its neighbours; a lone item's error goes to its caller. An outage fails
+ * the group and the waiting items at once (see `failsAll`).
  */
+import { isOutage } from './outage';
+
 export interface CoalesceOptions {
   /** For the group-size report (POSTERN_COALESCE_STATS=1 prints every coalescer's figures at exit). */
   name?: string;
@@ -15,8 +18,9 @@ export interface CoalesceOptions {
   /** Flushes allowed at the same time (each one is a transaction or round trip of its own). */
   maxInFlight?: number;
   /**
-   * Errors that are no item's fault (a database outage): the whole group fails with it at once, and so do the
-   * items waiting for the next flush, instead of each one waiting for its own try (a timeout apiece).
+   * Errors that are no item's fault: the whole group fails with it at once, and so do the items waiting for the
+   * next flush, instead of each one waiting for its own try (a timeout apiece). Default: a database or Redis
+   * outage (src/outage.ts).
    */
   failsAll?: (err: unknown) => boolean;
 }
@@ -96,7 +100,7 @@ export class Coalescer<T, R> {
       this.busyMs += Date.now() - started;
       group.forEach((w, i) => w.resolve(results[i]));
     } catch (err) {
-      if (this.opts.failsAll?.(err)) {
+      if ((this.opts.failsAll ?? isOutage)(err)) {
         for (const w of [...group, ...this.waiting.splice(0)]) w.reject(err);
         return;
       }

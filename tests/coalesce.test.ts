@@ -341,3 +341,26 @@ describe('Coalescer', () => {
     expect(c.pending).toBe(0);
   });
 });
+
+describe('an outage', () => {
+  it('fails the group and everyone waiting at once, without a flush apiece', async () => {
+    const gates: Deferred<number[]>[] = [];
+    const flushed: number[][] = [];
+    const c = new Coalescer<number, number>(
+      (items) => {
+        flushed.push(items);
+        const d = deferred<number[]>();
+        gates.push(d);
+        return d.promise;
+      },
+      { maxItems: 2, maxInFlight: 1 },
+    );
+    const first = [track(c.submit(1)), track(c.submit(2))];
+    await until(() => gates.length === 1);
+    const waiting = [track(c.submit(3)), track(c.submit(4)), track(c.submit(5))];
+    gates[0].reject(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:3306'), { code: 'ECONNREFUSED' }));
+    await until(() => [...first, ...waiting].every((t) => t.state === 'rejected'));
+    expect(flushed).toEqual([[1, 2]]);
+    expect((waiting[0].error as { code: string }).code).toBe('ECONNREFUSED');
+  });
+});

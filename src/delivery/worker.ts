@@ -150,7 +150,7 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
       return r;
     });
   }
-  const leaser = new Coalescer<number, Leased | null>(leaseGroup, { name: 'lease', maxItems: 200, maxInFlight: 2, failsAll: isOutage });
+  const leaser = new Coalescer<number, Leased | null>(leaseGroup, { name: 'lease', maxItems: 200, maxInFlight: 2 });
 
   /** Records many outcomes in one transaction: status rows (one UPDATE), events, rollups, webhooks, suppressions. */
   async function settleGroup(items: Settlement[]): Promise<boolean[]> {
@@ -203,7 +203,7 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
       return items.map((i) => recorded.has(i));
     });
   }
-  const settler = new Coalescer<Settlement, boolean>(settleGroup, { name: 'settle', maxItems: 200, maxInFlight: 1, failsAll: isOutage });
+  const settler = new Coalescer<Settlement, boolean>(settleGroup, { name: 'settle', maxItems: 200, maxInFlight: 1 });
 
   /**
    * The recipient's server has answered: the outcome must be recorded, or the sweeper would send the message again.

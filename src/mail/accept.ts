@@ -3,7 +3,6 @@ import { Coalescer } from '../coalesce';
 import { parseTags } from '../stats/rollups';
 import { affectedRows, batchTransaction, BatchTx, insertRows, placeholders, sql, Stmt } from '../db';
 import { CommitStatement, IdempotencySuperseded } from '../idempotency/keys';
-import { isOutage } from '../outage';
 import type { Services, UserRow } from '../command';
 import type { DomainRow } from '../domains/domains';
 import { STATUS } from '../domains/domains';
@@ -406,8 +405,7 @@ export async function persistPrepared(services: Services, sender: Sender, ok: Pr
   else {
     let c = committers.get(services.db);
     if (!c) {
-      // An outage fails the whole group and those waiting behind it at once (503 now, not a timeout apiece).
-      c = new Coalescer(persistGroup, { name: 'accept', maxItems: 100, maxInFlight: 1, failsAll: isOutage });
+      c = new Coalescer(persistGroup, { name: 'accept', maxItems: 100, maxInFlight: 1 });
       committers.set(services.db, c);
     }
     outcome = await c.submit(item);

@@ -123,7 +123,8 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
       // A retry took the key over while this request waited: it committed nothing, and the retry answers.
       if (err instanceof IdempotencySuperseded) return stillProcessing(1);
       // Nothing committed (or, after a lost connection, perhaps the reply with it): free the key if we still can.
-      await lease.release().catch(() => undefined);
+      // Not awaited: during an outage it would hold the 503 for another timeout; the lease expires anyway.
+      lease.release().catch(() => undefined);
       throw err;
     }
     // Rate-limited answers are not remembered: the same request may be retried later under the same key.

@@ -3,15 +3,18 @@
  * (ErrorCode 100007), SMTP 451 4.3.0 (AUTH 454), a quick answer, and service again once the database is back.
  * Runs on a MariaDB of its own (tests/helpers/private-servers.ts), never the shared one.
  */
+import crypto from 'node:crypto';
 import supertest from 'supertest';
+import { createDeliveryWorker } from '../../src/delivery/worker';
 import { InboundListener, startInboundSmtp } from '../../src/inbound/listener';
 import { SmtpFront, startSmtpFront } from '../../src/smtp/front';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 import { PrivateServer, startMariaDb } from '../helpers/private-servers';
-import { waitFor } from '../helpers/sink';
+import { Sink, startSink, waitFor } from '../helpers/sink';
 import { authPlain, SmtpTalk } from '../helpers/smtp-talk';
 
 let mariadb: PrivateServer;
+let sink: Sink;
 let h: Harness;
 let front: SmtpFront;
 let inbound: InboundListener;
@@ -20,8 +23,20 @@ let smtpUser: string;
 let smtpPass: string;
 
 beforeAll(async () => {
-  mariadb = await startMariaDb();
-  h = await startHarness({ SMTP_PORT: '0', INBOUND_SMTP_PORT: '0', SMTP_HOST: '127.0.0.1' }, { mysqlRoot: mariadb.url });
+  [mariadb, sink] = await Promise.all([startMariaDb(), startSink()]);
+  h = await startHarness(
+    {
+      SMTP_PORT: '0',
+      INBOUND_SMTP_PORT: '0',
+      SMTP_HOST: '127.0.0.1',
+      DELIVERY_MODE: 'relay',
+      SMTP_RELAY_URL: `smtp://127.0.0.1:${sink.port}`,
+      LEASE_SECONDS: '2',
+      SWEEP_INTERVAL_SECONDS: '1',
+      SWEEP_GRACE_SECONDS: '10',
+    },
+    { mysqlRoot: mariadb.url },
+  );
   front = await startSmtpFront(h.services);
   inbound = await startInboundSmtp(h.services);
   s = await senderSetup(h);
@@ -34,7 +49,9 @@ afterAll(async () => {
   mariadb?.thaw();
   await front?.close();
   await inbound?.close();
+  await h?.services.queues.close();
   await h?.close();
+  await sink?.close();
   await mariadb?.destroy();
 });
 
@@ -138,4 +155,40 @@ it('answers within 5 s (and /readyz within 2 s) while MariaDB is frozen, then se
     mariadb.thaw();
   }
   await expectServingAgain();
+}, 60_000);
+
+it('records a delivery made just before the database froze once it is back, and never sends it again', async () => {
+  const worker = createDeliveryWorker(h.services);
+  const to = `frozen-${crypto.randomBytes(3).toString('hex')}@sink.test`;
+  // The database freezes the moment the recipient's server takes the message: the worker cannot record the outcome.
+  let froze = false;
+  sink.onRcpt = (address) => {
+    if (address === to && !froze) {
+      froze = true;
+      mariadb.freeze();
+    }
+    return undefined;
+  };
+  try {
+    const res = await supertest(h.app)
+      .post('/api/v1/email')
+      .set('Authorization', `Bearer ${s.key}`)
+      .send({ ...message('frozen after sending'), To: [{ name: '', email: to }] });
+    expect(res.status).toBe(200);
+    await waitFor(() => sink.received.some((r) => r.to.includes(to)), 20_000, 'the delivery');
+    // Frozen past the lease (2 s): the outcome waits in the worker, and the sweeper may not take the row over.
+    await new Promise((r) => setTimeout(r, 5000));
+    mariadb.thaw();
+    await waitFor(
+      async () => (await h.services.db('deliveries').where({ message_id: res.body.MessageID }).first())?.status === 'delivered',
+      20_000,
+      'the outcome to be recorded',
+    );
+    await new Promise((r) => setTimeout(r, 3000)); // a sweep or two after the lease ran out
+    expect(sink.received.filter((r) => r.to.includes(to))).toHaveLength(1);
+  } finally {
+    mariadb.thaw();
+    sink.onRcpt = undefined;
+    await worker.stop();
+  }
 }, 60_000);

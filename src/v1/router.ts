@@ -117,8 +117,12 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
     if (claim.kind === 'replay') return { status: claim.reply.status, body: claim.reply.body, headers: { 'Idempotent-Replayed': 'true' } };
     const { lease } = claim;
     let outcome: Outcome;
+    let committed = false;
     try {
-      outcome = await run(route, req, (result) => (q) => lease.commitStatement(q, { status: 200, body: result }));
+      outcome = await run(route, req, (result) => (q) => {
+        committed = true;
+        return lease.commitStatement(q, { status: 200, body: result });
+      });
     } catch (err) {
       // A retry took the key over while this request waited: it committed nothing, and the retry answers.
       if (err instanceof IdempotencySuperseded) return stillProcessing(1);
@@ -129,7 +133,8 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
     }
     // Rate-limited answers are not remembered: the same request may be retried later under the same key.
     if (outcome.status === 429) await lease.release();
-    else await lease.finish({ status: outcome.status, body: outcome.body });
+    // A success was stored with its messages (one round trip less, and nothing more to wait for in an outage).
+    else if (!(committed && outcome.status === 200)) await lease.finish({ status: outcome.status, body: outcome.body });
     return outcome;
   }
 

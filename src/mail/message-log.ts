@@ -1,0 +1,107 @@
+import type { Knex } from 'knex';
+import type { Db } from '../db';
+import { messageStatus } from './lookup';
+
+/**
+ * The user-session message log (emailgateway.getmessagelog): one user's messages, newest first, paged by a
+ * keyset cursor instead of an offset and without a total count. Both stay cheap at millions of messages: a
+ * page reads the (user_id, created_at) or (domain_id, created_at) index from the cursor on and stops after
+ * one row more than the page, where OFFSET and COUNT(*) would walk every row before it.
+ */
+export interface LogFilter {
+  userId: number;
+  domainId?: number;
+  /** Epoch ms, inclusive. */
+  from?: number;
+  to?: number;
+  recipient?: string;
+  status?: string;
+  tag?: string;
+}
+
+export interface Cursor {
+  createdAt: number;
+  id: string;
+}
+
+const CURSOR = /^(\d{1,15})_([0-9a-f-]{36})$/;
+
+export function parseCursor(v: unknown): Cursor | null {
+  const m = typeof v === 'string' ? CURSOR.exec(v) : null;
+  return m ? { createdAt: Number(m[1]), id: m[2] } : null;
+}
+
+const cursorOf = (r: { created_at: unknown; id: string }) => `${Number(r.created_at)}_${r.id}`;
+
+function isMysql(db: Db): boolean {
+  return db.client.config.client === 'mysql2';
+}
+
+function likeEscape(s: string): string {
+  return s.replace(/[!%_]/g, (c) => '!' + c);
+}
+
+function filtered(db: Db, f: LogFilter, before: Cursor | null): Knex.QueryBuilder {
+  const q = db('messages').where('messages.user_id', f.userId);
+  if (f.domainId !== undefined) q.where('messages.domain_id', f.domainId);
+  if (f.from !== undefined) q.where('messages.created_at', '>=', f.from);
+  if (f.to !== undefined) q.where('messages.created_at', '<=', f.to);
+  if (before) {
+    // The plain `<=` bounds the index range; the OR breaks ties on the same millisecond by id.
+    q.where('messages.created_at', '<=', before.createdAt).where((w) =>
+      w.where('messages.created_at', '<', before.createdAt).orWhere((x) => x.where('messages.created_at', before.createdAt).where('messages.id', '<', before.id)),
+    );
+  }
+  if (f.tag !== undefined) q.whereRaw(`messages.tags like ? escape '!'`, [`%${likeEscape(JSON.stringify(f.tag))}%`]);
+  if (f.recipient !== undefined) {
+    // MariaDB's collation already ignores case (and so can use the (user_id, recipient) index); SQLite's does not.
+    const recipient = f.recipient.toLowerCase();
+    const sub = db('deliveries').select('deliveries.message_id').where('deliveries.user_id', f.userId);
+    if (isMysql(db)) sub.where('deliveries.recipient', recipient);
+    else sub.whereRaw('lower(deliveries.recipient) = ?', [recipient]);
+    q.whereIn('messages.id', sub);
+  }
+  if (f.status !== undefined) {
+    const status = f.status;
+    q.whereExists(function () {
+      this.select(db.raw('1')).from('deliveries').whereRaw('deliveries.message_id = messages.id').where('deliveries.status', status);
+    });
+  }
+  return q;
+}
+
+export async function messageLog(db: Db, f: LogFilter, before: Cursor | null, limit: number) {
+  const rows: Record<string, any>[] = await filtered(db, f, before)
+    .leftJoin('sender_domains', 'sender_domains.id', 'messages.domain_id')
+    .orderBy('messages.created_at', 'desc')
+    .orderBy('messages.id', 'desc')
+    .limit(limit + 1)
+    .select('messages.id', 'messages.domain_id', 'sender_domains.domain as sender_domain', 'messages.from_email', 'messages.subject', 'messages.tags', 'messages.created_at', 'messages.send_at');
+  const more = rows.length > limit;
+  const page = rows.slice(0, limit);
+  const ids = page.map((r) => r.id as string);
+  const deliveries: { message_id: string; recipient: string; status: string }[] = ids.length
+    ? await db('deliveries').whereIn('message_id', ids).orderBy('id').select('message_id', 'recipient', 'status')
+    : [];
+  const byMessage = new Map<string, { recipient: string; status: string }[]>();
+  for (const d of deliveries) (byMessage.get(d.message_id) ?? byMessage.set(d.message_id, []).get(d.message_id)!).push(d);
+  return {
+    Messages: page.map((r) => {
+      const mine = byMessage.get(r.id) ?? [];
+      return {
+        MessageID: r.id,
+        DomainID: Number(r.domain_id),
+        SenderDomain: r.sender_domain,
+        From: r.from_email,
+        Subject: r.subject,
+        Tags: JSON.parse(r.tags),
+        Status: messageStatus(mine.map((d) => d.status)),
+        Recipients: mine.map((d) => ({ Email: d.recipient, Status: d.status })),
+        CreatedAt: new Date(Number(r.created_at)).toISOString(),
+        SendAt: r.send_at === null || r.send_at === undefined ? null : new Date(Number(r.send_at)).toISOString(),
+      };
+    }),
+    HasMore: more,
+    NextCursor: more ? cursorOf(page[page.length - 1] as { created_at: unknown; id: string }) : null,
+  };
+}

@@ -116,6 +116,7 @@ describe('emailgateway.verifydomain', () => {
         [`track-sl.${name}`]: ['CNAME', 'mx.postern.test', true],
         [`_dmarc.${name}`]: ['TXT', 'v=DMARC1; p=none', true],
       },
+      Records: records.map((x) => ({ Host: x.Host, Type: x.Type, Value: x.Value, Required: x.Required, Purpose: x.Purpose, Verified: true, Found: [x.Value] })),
     });
 
     const got = await h.call({ Command: 'emailgateway.getdomain', SessionID: u.sessionId, DomainID: id });
@@ -195,6 +196,10 @@ describe('emailgateway.verifydomain', () => {
     expect(r.Domain.Status).toBe('Approval Pending');
     expect(r.DNSVerificationResults[`track-sl.${name}`]).toEqual(['CNAME', 'mx.postern.test', false]);
     expect(r.DNSVerificationResults[`sl.${name}`]).toEqual(['CNAME', 'mx.postern.test', true]);
+    // What DNS answered is shown beside the verdict, in the reply and in getdomain's records.
+    expect(r.Records.find((x: { Host: string }) => x.Host === `track-sl.${name}`)).toMatchObject({ Verified: false, Found: ['elsewhere.example.net'] });
+    const got = await h.call({ Command: 'emailgateway.getdomain', SessionID: u.sessionId, DomainID: id });
+    expect(got.Domain.DNSRecords.find((x: { Host: string }) => x.Host === `track-sl.${name}`)).toMatchObject({ Verified: false, Found: ['elsewhere.example.net'] });
   });
 
   it('keeps the domain Approval Pending when the MFROM CNAME is wrong', async () => {
@@ -219,7 +224,9 @@ describe('emailgateway.verifydomain', () => {
         [`track-sl.${name}`]: ['CNAME', 'mx.postern.test', false],
         [`_dmarc.${name}`]: ['TXT', 'v=DMARC1; p=none', false],
       },
+      Records: expect.any(Array),
     });
+    expect(r.Records.map((x: { Verified: boolean; Found: string[] }) => [x.Verified, x.Found])).toEqual([[false, []], [false, []], [false, []], [false, []]]);
     const got = await h.call({ Command: 'emailgateway.getdomain', SessionID: u.sessionId, DomainID: id });
     expect(got.Domain.Status).toBe('Approval Pending');
     expect(got.Domain.LastVerifiedAt).not.toBeNull();

@@ -41,7 +41,8 @@ function securityHeaders(_req: Request, res: Response, next: NextFunction): void
 
 export function consoleRoutes(dir = consoleDir()): Router {
   const router = express.Router();
-  router.get('/console', (_req, res) => res.redirect(301, '/console/'));
+  // Without the slash, relative asset URLs would miss; express matches '/console' to both forms, so look.
+  router.get('/console', (req, res, next) => (req.path === '/console' ? res.redirect(301, '/console/') : next()));
   router.use('/console', securityHeaders);
   router.use(
     '/console/assets',

@@ -216,8 +216,8 @@ describe('console journey (Chromium, embedded gateway)', () => {
         `document.documentElement.scrollWidth <= 390 ? [] : [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > 391).map((e) => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)).slice(0, 8)`,
       );
       expect(overflow).toEqual([]);
+      await shot(`mobile-${label.toLowerCase()}`);
     }
-    await shot('mobile-messages');
     await page.setViewportSize({ width: 1280, height: 860 });
   });
 

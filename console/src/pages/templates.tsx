@@ -146,7 +146,8 @@ function Editor({ id }: { id: number }) {
               </form>
               <div class="card">
                 <h2>Preview</h2>
-                <iframe class="preview" title="Template preview" sandbox="" referrerpolicy="no-referrer" srcdoc={preview} />
+                {/* A new frame for each version: nothing of the last one lingers. */}
+                {preview ? <iframe class="preview" key={preview} title="Template preview" sandbox="" referrerpolicy="no-referrer" srcdoc={preview} /> : <p class="muted">Nothing to preview yet.</p>}
               </div>
             </div>
           </>

@@ -205,6 +205,30 @@ describe('console journey (Chromium, embedded gateway)', () => {
     await shot('webhooks');
   });
 
+  it('creates a list, adds and unsubscribes a subscriber, edits a template with a live preview', async () => {
+    await nav('Lists').click();
+    await page.locator('input[name=listname]').fill('Newsletter');
+    await page.locator('[data-action=create-list]').click();
+    await page.getByRole('heading', { name: 'Newsletter' }).waitFor();
+    await page.locator('input[name=subscriber-email]').fill('reader@inbox.test');
+    await page.locator('[data-action=add-subscriber]').click();
+    const row = page.locator('tr[data-subscriber="reader@inbox.test"]');
+    await row.locator('.badge', { hasText: 'Subscribed' }).waitFor();
+    await row.locator('[data-action=unsubscribe]').click();
+    await row.locator('.badge', { hasText: 'Unsubscribed' }).waitFor();
+    await shot('list');
+
+    await nav('Templates').click();
+    await page.locator('input[name=templatename]').fill('Welcome');
+    await page.locator('[data-action=create-template]').click();
+    await page.getByRole('heading', { name: 'Welcome' }).waitFor();
+    await page.locator('textarea[name=templatehtml]').fill('<h1 id="t">Welcome aboard</h1><p style="color:#1d4ed8">Glad you are here.</p>');
+    await page.frameLocator('iframe.preview').locator('#t', { hasText: 'Welcome aboard' }).waitFor();
+    await page.locator('[data-action=save-template]').click();
+    await page.getByText('Saved.').waitFor();
+    await shot('template');
+  });
+
   it('works at 390 px: nothing is wider than the screen', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     for (const label of ['Domains', 'Messages', 'Credentials']) {
@@ -227,5 +251,15 @@ describe('console journey (Chromium, embedded gateway)', () => {
     await page.getByText('You are signed out.').waitFor();
     expect(await storedSession()).toBeNull();
     expect(await rig.api({ Command: 'emailgateway.getdomains', SessionID: sid })).toMatchObject({ Success: false, ErrorCode: 99998 });
+  });
+
+  it('the admin sees every user\'s domains', async () => {
+    await page.getByRole('tab', { name: 'Admin' }).click();
+    await page.locator('input[name=adminapikey]').fill(rig.adminKey);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await nav('All domains').click();
+    await page.getByRole('cell', { name: domain }).waitFor();
+    await page.getByRole('cell', { name: username }).waitFor();
+    await shot('admin-domains');
   });
 });

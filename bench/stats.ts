@@ -23,6 +23,7 @@ import type { EventInput } from '../src/events/record';
 import { createLogger } from '../src/logger';
 import { buildServices, closeServices } from '../src/services';
 import { applyRollups } from '../src/stats/rollups';
+import { time as timed } from './timing';
 
 const MYSQL = process.env.BENCH_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
 const SIZES = (process.env.BENCH_SIZES ?? '10000,1000000').split(',').map(Number);
@@ -135,24 +136,7 @@ async function checkRollups(db: Knex): Promise<void> {
   if (!same) throw new Error(`rollups differ from events: ${JSON.stringify(b)}`);
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
-
-async function time(name: string, fn: () => Promise<{ ok: boolean; body: unknown }>): Promise<{ name: string; median: number; p95: number }> {
-  for (let i = 0; i < 5; i++) {
-    const r = await fn();
-    if (!r.ok) throw new Error(`${name} failed: ${JSON.stringify(r.body).slice(0, 300)}`);
-  }
-  const ms: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const t = process.hrtime.bigint();
-    await fn();
-    ms.push(Number(process.hrtime.bigint() - t) / 1e6);
-  }
-  ms.sort((x, y) => x - y);
-  return { name, median: percentile(ms, 50), p95: percentile(ms, 95) };
-}
+const time = (name: string, fn: () => Promise<{ ok: boolean; body: unknown }>) => timed(name, RUNS, fn);
 
 async function main(): Promise<void> {
   const id = crypto.randomBytes(4).toString('hex');

@@ -71,18 +71,24 @@ function filtered(db: Db, f: LogFilter, before: Cursor | null): Knex.QueryBuilde
 }
 
 export async function messageLog(db: Db, f: LogFilter, before: Cursor | null, limit: number) {
+  // No join here: with sender_domains joined, MariaDB read the index by user_id alone and filtered every row
+  // up to the cursor (80 ms at 20,000 messages) instead of starting its range scan at the cursor.
   const rows: Record<string, any>[] = await filtered(db, f, before)
-    .leftJoin('sender_domains', 'sender_domains.id', 'messages.domain_id')
     .orderBy('messages.created_at', 'desc')
     .orderBy('messages.id', 'desc')
     .limit(limit + 1)
-    .select('messages.id', 'messages.domain_id', 'sender_domains.domain as sender_domain', 'messages.from_email', 'messages.subject', 'messages.tags', 'messages.created_at', 'messages.send_at');
+    .select('messages.id', 'messages.domain_id', 'messages.from_email', 'messages.subject', 'messages.tags', 'messages.created_at', 'messages.send_at');
   const more = rows.length > limit;
   const page = rows.slice(0, limit);
   const ids = page.map((r) => r.id as string);
-  const deliveries: { message_id: string; recipient: string; status: string }[] = ids.length
-    ? await db('deliveries').whereIn('message_id', ids).orderBy('id').select('message_id', 'recipient', 'status')
-    : [];
+  const domainIds = [...new Set(page.map((r) => Number(r.domain_id)))];
+  const [deliveries, domains]: [{ message_id: string; recipient: string; status: string }[], { id: number; domain: string }[]] = ids.length
+    ? await Promise.all([
+        db('deliveries').whereIn('message_id', ids).orderBy('id').select('message_id', 'recipient', 'status'),
+        db('sender_domains').whereIn('id', domainIds).select('id', 'domain'),
+      ])
+    : [[], []];
+  const domainName = new Map(domains.map((d) => [Number(d.id), d.domain]));
   const byMessage = new Map<string, { recipient: string; status: string }[]>();
   for (const d of deliveries) (byMessage.get(d.message_id) ?? byMessage.set(d.message_id, []).get(d.message_id)!).push(d);
   return {
@@ -91,7 +97,7 @@ export async function messageLog(db: Db, f: LogFilter, before: Cursor | null, li
       return {
         MessageID: r.id,
         DomainID: Number(r.domain_id),
-        SenderDomain: r.sender_domain,
+        SenderDomain: domainName.get(Number(r.domain_id)) ?? null,
         From: r.from_email,
         Subject: r.subject,
         Tags: JSON.parse(r.tags),

@@ -11,19 +11,10 @@
  */
 import crypto from 'node:crypto';
 import os from 'node:os';
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import type { Knex } from 'knex';
-import knexFactory from 'knex';
-import { createApp } from '../src/app';
-import { ensureAdmin } from '../src/auth/admin';
-import { loadConfig } from '../src/config';
-import { migrateLatest } from '../src/db';
-import { createLogger } from '../src/logger';
-import { buildServices, closeServices } from '../src/services';
+import { startInProcessGateway } from './in-process';
 import { time, Timed } from './timing';
 
-const MYSQL = process.env.BENCH_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 1_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 30);
 const DAY = 86_400_000;
@@ -62,26 +53,9 @@ async function seed(db: Knex, userId: number, domains: number[], start: number):
 }
 
 async function main(): Promise<void> {
-  const dbName = `postern_bench_log_${crypto.randomBytes(4).toString('hex')}`;
-  const admin = knexFactory({ client: 'mysql2', connection: MYSQL });
-  await admin.raw(`CREATE DATABASE \`${dbName}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
-  const adminKey = crypto.randomBytes(16).toString('hex');
-  const config = loadConfig({ DATABASE_URL: `${MYSQL}/${dbName}`, ENCRYPTION_KEY: crypto.randomBytes(32).toString('hex'), ADMIN_API_KEY: adminKey, MAIL_HOSTNAME: 'mx.bench.test', LOG_LEVEL: 'error', API_RATE_LIMIT_PER_MINUTE: '0', DNS_SERVERS: '127.0.0.1:1' });
-  const services = buildServices(config, createLogger('error', true));
-  let server: Server | null = null;
+  const gw = await startInProcessGateway('postern_bench_log');
+  const { services, base, adminKey, api } = gw;
   try {
-    await migrateLatest(services.db);
-    await ensureAdmin(services.db, services.config);
-    const { app } = createApp(services);
-    server = await new Promise<Server>((resolve) => {
-      const s = app.listen(0, '127.0.0.1', () => resolve(s));
-    });
-    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const api = async (params: Record<string, unknown>) => {
-      const res = await fetch(`${base}/api.php`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(params) });
-      const body = (await res.json()) as any;
-      return { ok: res.status === 200 && body.Success !== false, body };
-    };
     const created = await api({ Command: 'user.create', AdminAPIKey: adminKey, RelUserGroupID: 1, EmailAddress: 'bench@example.com', Username: 'bench', Password: 'benchmark-password', FirstName: 'Bench', TimeZone: 'UTC', Language: 'en' });
     const session = (await api({ Command: 'user.login', Username: 'bench', Password: 'benchmark-password' })).body.SessionID as string;
     const domains: number[] = [];
@@ -128,10 +102,7 @@ async function main(): Promise<void> {
     for (const r of rows) console.log(`| ${r.name} | ${r.median.toFixed(1)} ms | ${r.p95.toFixed(1)} ms | ${(r.median / rows[0].median).toFixed(1)}× |`);
     console.log(`BENCH ${JSON.stringify({ bench: 'message-log', messages: MESSAGES, runs: RUNS, loadavg: os.loadavg(), results: rows.map((r) => ({ name: r.name, medianMs: Number(r.median.toFixed(2)), p95Ms: Number(r.p95.toFixed(2)) })) })}`);
   } finally {
-    if (server) await new Promise<void>((resolve) => server!.close(() => resolve()));
-    await closeServices(services);
-    if (!process.env.BENCH_KEEP_DB) await admin.raw(`DROP DATABASE IF EXISTS \`${dbName}\``);
-    await admin.destroy();
+    await gw.close();
   }
 }
 

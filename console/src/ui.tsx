@@ -289,3 +289,36 @@ export function Pager({ from, size, total, onFrom }: { from: number; size: numbe
     </div>
   );
 }
+
+/** Server-side paging with a search term: a new search starts again at the first record. */
+export function usePagedSearch(): { from: number; setFrom: (n: number) => void; applied: string; search: (q: string) => void } {
+  const [from, setFrom] = useState(0);
+  const [applied, setApplied] = useState('');
+  return {
+    from,
+    setFrom,
+    applied,
+    search: (q: string) => {
+      setFrom(0);
+      setApplied(q);
+    },
+  };
+}
+
+export function SearchForm({ label, name, placeholder, onSearch }: { label: string; name: string; placeholder?: string; onSearch: (q: string) => void }) {
+  const [q, setQ] = useState('');
+  return (
+    <form
+      class="card row"
+      onSubmit={(e) => {
+        e.preventDefault();
+        onSearch(q.trim());
+      }}
+    >
+      <Field label={label}>
+        <Input name={name} type="search" value={q} onValue={setQ} placeholder={placeholder} />
+      </Field>
+      <button type="submit">Search</button>
+    </form>
+  );
+}

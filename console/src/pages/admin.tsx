@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { call } from '../api';
 import { useRoute } from '../router';
-import { Action, Field, Input, LoadState, Notice, PageTitle, Pager, StatusBadge, time, useLoad } from '../ui';
+import { Action, Field, Input, LoadState, Notice, PageTitle, Pager, SearchForm, StatusBadge, time, useLoad, usePagedSearch } from '../ui';
 
 interface User {
   UserID: number;
@@ -90,27 +90,13 @@ function Limits({ u, onSaved }: { u: User; onSaved: () => Promise<void> }) {
 
 /** Admin: every user, creating one, enabling or disabling, and sending limits. */
 export function AdminUsers() {
-  const [from, setFrom] = useState(0);
-  const [search, setSearch] = useState('');
-  const [applied, setApplied] = useState('');
+  const { from, setFrom, applied, search } = usePagedSearch();
   const load = useLoad(() => call('users.get', { RecordsPerRequest: SIZE, RecordsFrom: from, ...(applied ? { Search: applied } : {}) }), [from, applied]);
   return (
     <section>
       <PageTitle>Users</PageTitle>
       <CreateUser onCreated={load.reload} />
-      <form
-        class="card row"
-        onSubmit={(e) => {
-          e.preventDefault();
-          setFrom(0);
-          setApplied(search.trim());
-        }}
-      >
-        <Field label="Search users">
-          <Input name="user-search" type="search" value={search} onValue={setSearch} />
-        </Field>
-        <button type="submit">Search</button>
-      </form>
+      <SearchForm label="Search users" name="user-search" onSearch={search} />
       <LoadState load={load}>
         {(r) => (
           <>
@@ -177,9 +163,7 @@ interface AnyDomain {
 /** Admin: every user's sender domains (emailgateway.getalldomains). */
 export function AdminDomains() {
   const userId = Number(useRoute().query.get('user')) || undefined;
-  const [from, setFrom] = useState(0);
-  const [search, setSearch] = useState('');
-  const [applied, setApplied] = useState('');
+  const { from, setFrom, applied, search } = usePagedSearch();
   const load = useLoad(() => call('emailgateway.getalldomains', { RecordsPerRequest: SIZE, RecordsFrom: from, ...(userId ? { UserID: userId } : {}), ...(applied ? { Search: applied } : {}) }), [from, applied, userId]);
   return (
     <section>
@@ -189,19 +173,7 @@ export function AdminDomains() {
           One user's domains. <a href="#/all-domains">Show every user's →</a>
         </p>
       ) : null}
-      <form
-        class="card row"
-        onSubmit={(e) => {
-          e.preventDefault();
-          setFrom(0);
-          setApplied(search.trim());
-        }}
-      >
-        <Field label="Search domains">
-          <Input name="domain-search" type="search" value={search} onValue={setSearch} />
-        </Field>
-        <button type="submit">Search</button>
-      </form>
+      <SearchForm label="Search domains" name="domain-search" onSearch={search} />
       <LoadState load={load}>
         {(r) => (
           <>

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { call } from '../api';
 import { go } from '../router';
-import { Action, ConfirmAction, Field, Input, LoadState, PageTitle, Pager, StatusBadge, time, useLoad } from '../ui';
+import { Action, ConfirmAction, Field, Input, LoadState, PageTitle, Pager, SearchForm, StatusBadge, time, useLoad, usePagedSearch } from '../ui';
 
 interface ListRow {
   ListID: number;
@@ -81,9 +81,7 @@ function AllLists() {
 function ListPage({ listId }: { listId: number }) {
   const list = useLoad(() => call('list.get', { ListID: listId }), [listId]);
   const fields = useLoad(async () => (await call('customfields.get', { ListID: listId })).CustomFields as { CustomFieldID: number; FieldName: string }[], [listId]);
-  const [search, setSearch] = useState('');
-  const [applied, setApplied] = useState('');
-  const [from, setFrom] = useState(0);
+  const { from, setFrom, applied, search } = usePagedSearch();
   const subs = useLoad(
     () => call('subscribers.get', { ListID: listId, RecordsPerRequest: SIZE, RecordsFrom: from, ...(applied ? { SearchKeyword: applied } : {}) }),
     [listId, applied, from],
@@ -130,19 +128,7 @@ function ListPage({ listId }: { listId: number }) {
             Add
           </Action>
         </form>
-        <form
-          class="card row"
-          onSubmit={(e) => {
-            e.preventDefault();
-            setFrom(0);
-            setApplied(search.trim());
-          }}
-        >
-          <Field label="Search">
-            <Input name="subscriber-search" type="search" value={search} onValue={setSearch} />
-          </Field>
-          <button type="submit">Search</button>
-        </form>
+        <SearchForm label="Search" name="subscriber-search" onSearch={search} />
       </div>
       <LoadState load={subs}>
         {(r) => (

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { call } from '../api';
-import { Action, ConfirmAction, DomainPicker, Field, Input, LoadState, PageTitle, Pager, time, useDomains, useLoad } from '../ui';
+import { Action, ConfirmAction, DomainPicker, Field, Input, LoadState, PageTitle, Pager, SearchForm, time, useDomains, useLoad, usePagedSearch } from '../ui';
 
 interface Suppression {
   SuppressionID: number;
@@ -13,9 +13,7 @@ interface Suppression {
 const SIZE = 25;
 
 function List({ domainId }: { domainId: number }) {
-  const [query, setQuery] = useState('');
-  const [applied, setApplied] = useState('');
-  const [from, setFrom] = useState(0);
+  const { from, setFrom, applied, search } = usePagedSearch();
   const [email, setEmail] = useState('');
   const load = useLoad(() => call('emailgateway.getsuppressions', { DomainID: domainId, StartFrom: from, RetrieveCount: SIZE, ...(applied ? { Query: applied } : {}) }), [domainId, applied, from]);
   const add = async () => {
@@ -34,19 +32,7 @@ function List({ domainId }: { domainId: number }) {
             Add
           </Action>
         </form>
-        <form
-          class="card row"
-          onSubmit={(e) => {
-            e.preventDefault();
-            setFrom(0);
-            setApplied(query.trim());
-          }}
-        >
-          <Field label="Search">
-            <Input name="suppression-search" type="search" value={query} onValue={setQuery} placeholder="part of an address" />
-          </Field>
-          <button type="submit">Search</button>
-        </form>
+        <SearchForm label="Search" name="suppression-search" placeholder="part of an address" onSearch={search} />
       </div>
       <LoadState load={load}>
         {(r) => (

@@ -15,7 +15,10 @@ export interface Loaded<T> {
   reload: () => Promise<void>;
 }
 
-/** Runs `fn` now and whenever `deps` change; keeps the last data while reloading. */
+/**
+ * Runs `fn` now and whenever `deps` (the values `fn` reads) change; keeps the last data while reloading. Only the
+ * latest call's answer is kept, so a slow earlier reply cannot overwrite a newer one.
+ */
 export function useLoad<T>(fn: () => Promise<T>, deps: unknown[]): Loaded<T> {
   const [data, setData] = useState<T | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -35,7 +38,6 @@ export function useLoad<T>(fn: () => Promise<T>, deps: unknown[]): Loaded<T> {
     } finally {
       if (mine === seq.current) setLoading(false);
     }
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, deps);
   useEffect(() => {
     void run();

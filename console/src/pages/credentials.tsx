@@ -196,7 +196,6 @@ export function Credentials() {
   const asked = Number(route.query.get('domain'));
   useEffect(() => {
     if (asked) select(asked);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [asked]);
   return (
     <section>

@@ -66,7 +66,15 @@ export function Domains() {
               </tbody>
             </table>
           ) : (
-            <p class="muted">No domains yet. Add the domain you send from above.</p>
+            <div class="card">
+              <h2>Getting started</h2>
+              <ol>
+                <li>Add the domain your From addresses use (above).</li>
+                <li>Publish the DNS records its page lists (copy buttons beside each), then press Verify now.</li>
+                <li>Once it is Enabled, create an API key or SMTP login on the Credentials page.</li>
+                <li>Send a test email from the domain's page and follow it in Messages.</li>
+              </ol>
+            </div>
           )
         }
       </LoadState>

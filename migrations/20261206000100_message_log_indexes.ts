@@ -14,5 +14,7 @@ export async function up(knex: Knex): Promise<void> {
 
 export async function down(knex: Knex): Promise<void> {
   await knex.schema.alterTable('deliveries', (t) => t.dropIndex(['user_id', 'recipient'], 'deliveries_user_recipient_idx'));
+  // MySQL dropped the foreign key's own user_id index when (user_id, created_at) could serve it: give it back first.
+  if (knex.client.config.client === 'mysql2') await knex.schema.alterTable('messages', (t) => t.index(['user_id'], 'messages_user_id_foreign'));
   await knex.schema.alterTable('messages', (t) => t.dropIndex(['user_id', 'created_at'], 'messages_user_created_idx'));
 }

@@ -24,20 +24,21 @@ export interface InProcessGateway {
 
 /**
  * The gateway's app in this process on a loopback port, over a throw-away MariaDB database `<prefix>_<random>`
- * (migrated, rate limit off), for the benchmarks that time commands through HTTP.
+ * (migrated, rate limit off), for the benchmarks that time commands through HTTP. `existing` reuses a database a
+ * run kept (BENCH_KEEP_DB) and leaves it in place.
  */
-export async function startInProcessGateway(prefix: string): Promise<InProcessGateway> {
-  const dbName = `${prefix}_${crypto.randomBytes(4).toString('hex')}`;
+export async function startInProcessGateway(prefix: string, existing?: string): Promise<InProcessGateway> {
+  const dbName = existing ?? `${prefix}_${crypto.randomBytes(4).toString('hex')}`;
   const admin = knexFactory({ client: 'mysql2', connection: BENCH_MYSQL });
-  await admin.raw(`CREATE DATABASE \`${dbName}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
-  const adminKey = crypto.randomBytes(16).toString('hex');
+  if (!existing) await admin.raw(`CREATE DATABASE \`${dbName}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+  const adminKey = crypto.randomBytes(16).toString('hex'); // configured, not stored: any key works on a kept database
   const config = loadConfig({ DATABASE_URL: `${BENCH_MYSQL}/${dbName}`, ENCRYPTION_KEY: crypto.randomBytes(32).toString('hex'), ADMIN_API_KEY: adminKey, MAIL_HOSTNAME: 'mx.bench.test', LOG_LEVEL: 'error', API_RATE_LIMIT_PER_MINUTE: '0', DNS_SERVERS: '127.0.0.1:1' });
   const services = buildServices(config, createLogger('error', true));
   let server: Server | null = null;
   const close = async () => {
     if (server) await new Promise<void>((resolve) => server!.close(() => resolve()));
     await closeServices(services);
-    if (!process.env.BENCH_KEEP_DB) await admin.raw(`DROP DATABASE IF EXISTS \`${dbName}\``);
+    if (!process.env.BENCH_KEEP_DB && !existing) await admin.raw(`DROP DATABASE IF EXISTS \`${dbName}\``);
     await admin.destroy();
   };
   try {

@@ -7,7 +7,8 @@
  * with multi-row INSERTs (30 days, 90 % on the first domain; 95 % delivered, 3 % bounced, 2 % deferred; 10 %
  * tagged `welcome`, 0.5 % `rare`). Each query runs BENCH_RUNS times (after 5 warm-ups) through POST /api.php;
  * median and p95 printed, then one `BENCH {json}` line. The database is dropped afterwards.
- * Knobs: BENCH_MYSQL_URL, BENCH_MESSAGES (1000000), BENCH_RUNS (30), BENCH_KEEP_DB (unset).
+ * Knobs: BENCH_MYSQL_URL, BENCH_MESSAGES (1000000), BENCH_RUNS (30), BENCH_KEEP_DB (unset), BENCH_DB (time a kept
+ * database again without seeding).
  */
 import crypto from 'node:crypto';
 import os from 'node:os';
@@ -53,26 +54,35 @@ async function seed(db: Knex, userId: number, domains: number[], start: number):
 }
 
 async function main(): Promise<void> {
-  const gw = await startInProcessGateway('postern_bench_log');
+  // BENCH_DB names a database a run kept (BENCH_KEEP_DB=1): its messages are timed again without seeding.
+  const kept = process.env.BENCH_DB;
+  const gw = await startInProcessGateway('postern_bench_log', kept);
   const { services, base, adminKey, api } = gw;
   try {
-    const created = await api({ Command: 'user.create', AdminAPIKey: adminKey, RelUserGroupID: 1, EmailAddress: 'bench@example.com', Username: 'bench', Password: 'benchmark-password', FirstName: 'Bench', TimeZone: 'UTC', Language: 'en' });
-    const session = (await api({ Command: 'user.login', Username: 'bench', Password: 'benchmark-password' })).body.SessionID as string;
+    if (!kept) await api({ Command: 'user.create', AdminAPIKey: adminKey, RelUserGroupID: 1, EmailAddress: 'bench@example.com', Username: 'bench', Password: 'benchmark-password', FirstName: 'Bench', TimeZone: 'UTC', Language: 'en' });
+    const login = (await api({ Command: 'user.login', Username: 'bench', Password: 'benchmark-password' })).body;
+    const session = login.SessionID as string;
+    const userId = Number(login.UserInfo.UserID);
     const domains: number[] = [];
-    for (const name of ['shop.bench.example', 'news.bench.example']) domains.push((await api({ Command: 'emailgateway.adddomain', SessionID: session, DomainName: name })).body.NewSenderDomainID);
+    if (kept) domains.push(...(await api({ Command: 'emailgateway.getdomains', SessionID: session })).body.Domains.map((d: { DomainID: number }) => d.DomainID));
+    else for (const name of ['shop.bench.example', 'news.bench.example']) domains.push((await api({ Command: 'emailgateway.adddomain', SessionID: session, DomainName: name })).body.NewSenderDomainID);
     await services.db('sender_domains').whereIn('id', domains).update({ status: 'Enabled' });
     const senderKey = (await api({ Command: 'emailgateway.addapi', SessionID: session, DomainID: domains[0], Description: 'bench' })).body.APIKey.APIKey as string;
 
-    const start = Date.now() - 30 * DAY;
-    const t0 = Date.now();
-    await seed(services.db, created.body.UserID, domains, start);
-    console.log(`seeded ${MESSAGES.toLocaleString('en-US')} messages and deliveries in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    await services.db.raw('ANALYZE TABLE messages, deliveries');
+    const first = await services.db('messages').min({ t: 'created_at' }).first();
+    const start = kept ? Number(first!.t) : Date.now() - 30 * DAY;
+    if (!kept) {
+      const t0 = Date.now();
+      await seed(services.db, userId, domains, start);
+      console.log(`seeded ${MESSAGES.toLocaleString('en-US')} messages and deliveries in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      await services.db.raw('ANALYZE TABLE messages, deliveries');
+    }
+    const total = Number((await services.db('messages').count({ n: '*' }))[0].n);
 
     // A cursor in the middle of the log: the page a user reaches after paging back two weeks.
-    const [mid] = await services.db('messages').where({ user_id: created.body.UserID }).orderBy('created_at', 'desc').orderBy('id', 'desc').offset(Math.floor(MESSAGES / 2)).limit(1).select('created_at', 'id');
+    const [mid] = await services.db('messages').where({ user_id: userId }).orderBy('created_at', 'desc').orderBy('id', 'desc').offset(Math.floor(total / 2)).limit(1).select('created_at', 'id');
     const midCursor = `${Number(mid.created_at)}_${mid.id}`;
-    const someone = `user${Math.floor(MESSAGES / 3)}@example${Math.floor(MESSAGES / 3) % 100}.test`;
+    const someone = `user${Math.floor(total / 3)}@example${Math.floor(total / 3) % 100}.test`;
     const day = new Date(start + 15 * DAY).toISOString().slice(0, 10);
     const log = (p: Record<string, unknown>) => () => api({ Command: 'emailgateway.getmessagelog', SessionID: session, RetrieveCount: 50, ...p });
     const rows: Timed[] = [
@@ -85,6 +95,8 @@ async function main(): Promise<void> {
       await time('getmessagelog: Status deferred (2 %), one domain', RUNS, log({ Status: 'deferred', DomainID: domains[1] })),
       await time('getmessagelog: Tag welcome (10 %)', RUNS, log({ Tag: 'welcome' })),
       await time('getmessagelog: Tag rare (0.5 %)', RUNS, log({ Tag: 'rare' })),
+      await time('getmessagelog: Tag rare (0.5 %), page at the middle', RUNS, log({ Tag: 'rare', Before: midCursor })),
+      await time('getmessagelog: Status bounced, page at the middle', RUNS, log({ Status: 'bounced', Before: midCursor })),
       await time('getmessagelog: one day (StartDate = EndDate)', RUNS, log({ StartDate: day, EndDate: day })),
       await time('for comparison: GET /api/v1/emails page 1 (COUNT + OFFSET)', Math.min(RUNS, 10), async () => {
         const res = await fetch(`${base}/api/v1/emails?Limit=50&Page=1`, { headers: { authorization: `Bearer ${senderKey}` } });
@@ -96,11 +108,11 @@ async function main(): Promise<void> {
       }, 1),
     ];
     const load = os.loadavg().map((x) => x.toFixed(2)).join(' ');
-    console.log(`\n${MESSAGES.toLocaleString('en-US')} messages, ${RUNS} runs each, load average ${load}\n`);
+    console.log(`\n${total.toLocaleString('en-US')} messages, ${RUNS} runs each, load average ${load}\n`);
     console.log('| Query | median | p95 | × baseline |');
     console.log('|---|---|---|---|');
     for (const r of rows) console.log(`| ${r.name} | ${r.median.toFixed(1)} ms | ${r.p95.toFixed(1)} ms | ${(r.median / rows[0].median).toFixed(1)}× |`);
-    console.log(`BENCH ${JSON.stringify({ bench: 'message-log', messages: MESSAGES, runs: RUNS, loadavg: os.loadavg(), results: rows.map((r) => ({ name: r.name, medianMs: Number(r.median.toFixed(2)), p95Ms: Number(r.p95.toFixed(2)) })) })}`);
+    console.log(`BENCH ${JSON.stringify({ bench: 'message-log', messages: total, runs: RUNS, loadavg: os.loadavg(), results: rows.map((r) => ({ name: r.name, medianMs: Number(r.median.toFixed(2)), p95Ms: Number(r.p95.toFixed(2)) })) })}`);
   } finally {
     await gw.close();
   }

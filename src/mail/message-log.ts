@@ -10,6 +10,7 @@ import { messageStatus } from './lookup';
  */
 export interface LogFilter {
   userId: number;
+  /** One of the user's domains (checked by the caller); absent = all of them. */
   domainId?: number;
   /** Epoch ms, inclusive. */
   from?: number;
@@ -41,9 +42,24 @@ function likeEscape(s: string): string {
   return s.replace(/[!%_]/g, (c) => '!' + c);
 }
 
+/**
+ * MariaDB, given `user_id = ? AND created_at < ?` with ORDER BY created_at DESC LIMIT n, reads the index by
+ * user_id alone from the newest row and filters each row it fetches (it assumes the rows past the cursor are
+ * spread evenly): 46 s for a page in the middle of 1,000,000 messages. Naming the index makes it a range scan
+ * that starts at the cursor (0.04 s). A Recipient search is left to the optimizer: it starts from the few
+ * deliveries to that address instead.
+ */
+function source(db: Db, f: LogFilter): string | Knex.Raw {
+  if (!isMysql(db) || f.recipient !== undefined) return 'messages';
+  const index = f.domainId !== undefined ? 'messages_domain_id_created_at_index' : 'messages_user_created_idx';
+  return db.raw('?? force index (??)', ['messages', index]);
+}
+
 function filtered(db: Db, f: LogFilter, before: Cursor | null): Knex.QueryBuilder {
-  const q = db('messages').where('messages.user_id', f.userId);
+  // One domain (the command checked it is the caller's) or all of the user's: either way the index alone decides.
+  const q = db.from(source(db, f));
   if (f.domainId !== undefined) q.where('messages.domain_id', f.domainId);
+  else q.where('messages.user_id', f.userId);
   if (f.from !== undefined) q.where('messages.created_at', '>=', f.from);
   if (f.to !== undefined) q.where('messages.created_at', '<=', f.to);
   if (before) {
@@ -62,10 +78,9 @@ function filtered(db: Db, f: LogFilter, before: Cursor | null): Knex.QueryBuilde
     q.whereIn('messages.id', sub);
   }
   if (f.status !== undefined) {
-    const status = f.status;
-    q.whereExists(function () {
-      this.select(db.raw('1')).from('deliveries').whereRaw('deliveries.message_id = messages.id').where('deliveries.status', status);
-    });
+    // A scalar subquery, probed per message until the page is full: MariaDB turns EXISTS into a semi-join that
+    // first reads every delivery with that status (2.9 s for 3 % of 1,000,000).
+    q.whereRaw('(select 1 from deliveries where deliveries.message_id = messages.id and deliveries.status = ? limit 1) is not null', [f.status]);
   }
   return q;
 }
@@ -73,15 +88,18 @@ function filtered(db: Db, f: LogFilter, before: Cursor | null): Knex.QueryBuilde
 export async function messageLog(db: Db, f: LogFilter, before: Cursor | null, limit: number) {
   // No join here: with sender_domains joined, MariaDB read the index by user_id alone and filtered every row
   // up to the cursor (80 ms at 20,000 messages) instead of starting its range scan at the cursor.
-  const rows: Record<string, any>[] = await filtered(db, f, before)
-    .orderBy('messages.created_at', 'desc')
-    .orderBy('messages.id', 'desc')
-    .limit(limit + 1)
+  // The page's ids first, from the index alone where the filters allow (a late join): only its rows are read.
+  const page = filtered(db, f, before).orderBy('messages.created_at', 'desc').orderBy('messages.id', 'desc').limit(limit + 1).select('messages.id as pid', 'messages.created_at as pat');
+  const rows: Record<string, any>[] = await db
+    .from(page.as('p'))
+    .join('messages', 'messages.id', 'p.pid')
+    .orderBy('p.pat', 'desc')
+    .orderBy('p.pid', 'desc')
     .select('messages.id', 'messages.domain_id', 'messages.from_email', 'messages.subject', 'messages.tags', 'messages.created_at', 'messages.send_at');
   const more = rows.length > limit;
-  const page = rows.slice(0, limit);
-  const ids = page.map((r) => r.id as string);
-  const domainIds = [...new Set(page.map((r) => Number(r.domain_id)))];
+  const shown = rows.slice(0, limit);
+  const ids = shown.map((r) => r.id as string);
+  const domainIds = [...new Set(shown.map((r) => Number(r.domain_id)))];
   const [deliveries, domains]: [{ message_id: string; recipient: string; status: string }[], { id: number; domain: string }[]] = ids.length
     ? await Promise.all([
         db('deliveries').whereIn('message_id', ids).orderBy('id').select('message_id', 'recipient', 'status'),
@@ -92,7 +110,7 @@ export async function messageLog(db: Db, f: LogFilter, before: Cursor | null, li
   const byMessage = new Map<string, { recipient: string; status: string }[]>();
   for (const d of deliveries) (byMessage.get(d.message_id) ?? byMessage.set(d.message_id, []).get(d.message_id)!).push(d);
   return {
-    Messages: page.map((r) => {
+    Messages: shown.map((r) => {
       const mine = byMessage.get(r.id) ?? [];
       return {
         MessageID: r.id,
@@ -108,6 +126,6 @@ export async function messageLog(db: Db, f: LogFilter, before: Cursor | null, li
       };
     }),
     HasMore: more,
-    NextCursor: more ? cursorOf(page[page.length - 1] as { created_at: unknown; id: string }) : null,
+    NextCursor: more ? cursorOf(shown[shown.length - 1] as { created_at: unknown; id: string }) : null,
   };
 }

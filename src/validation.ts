@@ -53,6 +53,9 @@ export class Validator {
       for (const key of Object.keys(props)) {
         if (key !== key.toLowerCase()) throw new Error(`schemas/${name}.json: property "${key}" must be lowercase`);
       }
+      // A code the command does not declare would answer with no text of its own ("Request failed").
+      const undeclared = [...schemaCodes(schema)].filter((c) => !Object.prototype.hasOwnProperty.call(commands[name].errors, c));
+      if (undeclared.length) throw new Error(`schemas/${name}.json: codes ${undeclared.join(', ')} are not in the command's errors`);
       this.compiled.set(name, { validate: ajv.compile(schema), props });
     }
   }
@@ -72,6 +75,17 @@ export class Validator {
     for (const code of nonFiniteCodes(params, c.props)) codes.add(code);
     return [...codes].sort((a, b) => a - b);
   }
+}
+
+/** Every x-code and x-invalid-code in a schema, at any depth. */
+function schemaCodes(schema: unknown, out = new Set<number>()): Set<number> {
+  if (schema && typeof schema === 'object') {
+    for (const [k, v] of Object.entries(schema)) {
+      if ((k === 'x-code' || k === 'x-invalid-code') && typeof v === 'number') out.add(v);
+      else schemaCodes(v, out);
+    }
+  }
+  return out;
 }
 
 function codeFor(err: ErrorObject, props: Record<string, PropSchema>, raw: Params, name: string): number {

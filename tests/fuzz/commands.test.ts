@@ -70,6 +70,7 @@ const KNOWN: Record<string, Record<string, unknown>[]> = {
   'emailgateway.getwebhooklog.public': [{ WebhookID: 'Infinity' }, { WebhookID: HUGE }],
   'emailgateway.getsuppressions': [{ DomainID: new Ref('domainId'), StartFrom: '-Infinity' }],
   'users.get': [{ RecordsFrom: 1e308 }],
+  'emailgateway.getdomains': [{ WithCounts: { a: 1 } }],
   'user.create': [{ RelUserGroupID: 1, EmailAddress: 'big@example.org', Username: 'bigcredits', Password: 'long enough pw', TimeZone: 'UTC', Language: 'en', AvailableCredits: 1e308 }],
 };
 

@@ -108,6 +108,8 @@ export function envelopeProblem(cmd: CommandDef, x: Exchange): string | null {
     }
     const codes = Array.isArray(b.ErrorCode) ? b.ErrorCode : [b.ErrorCode];
     if (!codes.length || !codes.every((n: unknown) => Number.isInteger(n) && (n as number) > 0)) return `bad ErrorCode ${JSON.stringify(b.ErrorCode)}`;
+    const foreign = codes.filter((n: number) => n < 99998 && !Object.prototype.hasOwnProperty.call(cmd.errors, n));
+    if (foreign.length) return `ErrorCode ${foreign.join(',')} is not one of the command's own codes`;
     if (b.ErrorText === undefined) return 'failure without ErrorText';
     if (codes.some((n: number) => n >= 100000) && !Array.isArray(b.Errors)) return 'hard failure without Errors[]';
     return null;

@@ -26,7 +26,7 @@ const RUNS = Number(process.env.FUZZ_RUNS ?? 10);
  * Wall-clock budget for all commands together (FUZZ_BUDGET_MS): on a loaded machine a command sends a shorter
  * prefix of the same sequence, never fewer than MIN_RUNS, and the test does not take longer.
  */
-const BUDGET_MS = Number(process.env.FUZZ_BUDGET_MS ?? 25_000);
+const BUDGET_MS = Number(process.env.FUZZ_BUDGET_MS ?? 20_000);
 const MIN_RUNS = Math.min(3, RUNS);
 
 /** Fields of commands whose schema leaves validation to code (src/mail/send-request.ts). */

@@ -23,6 +23,12 @@ const msgId = (v: string) => {
   const at = s.lastIndexOf('@');
   return at < 0 ? s : s.slice(0, at) + s.slice(at).toLowerCase();
 };
+/** The stored header is cut at 255 characters (messages.message_id_header): a longer one matches by its start. */
+function sameMessageId(reported: string, stored: string): boolean {
+  const a = msgId(reported);
+  const b = msgId(stored);
+  return a === b || (stored.length >= 255 && b.length > 0 && a.startsWith(b));
+}
 
 /**
  * The one delivery a report is about, named by an HMAC-checked VERP address; anything else leaves the report
@@ -61,7 +67,7 @@ export async function matchReport(services: Services, mail: InboundMail, report:
   if (!row) return { unmatched: `VERP address names delivery ${id}, which no longer exists` };
   if (composeHosts(row, services.config).mfromHost !== host) return { unmatched: `VERP address for delivery ${id} arrived at ${host}, not at its own domain's return-path host` };
   const reported = report.originalHeaders['message-id'];
-  if (reported && msgId(reported) !== msgId(String(row.message_id_header ?? ''))) {
+  if (reported && !sameMessageId(reported, String(row.message_id_header ?? ''))) {
     return { unmatched: `the report quotes Message-ID ${reported.slice(0, 200)}, not that of delivery ${id}'s message` };
   }
   const { message_id_header: _m, domain: _d, subdomain: _s, track_prefix: _p, track_merge: _t, track_prefix_disabled: _x, ...delivery } = row;

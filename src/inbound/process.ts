@@ -1,6 +1,6 @@
 import { recordEvents } from '../events/record';
 import type { Services } from '../command';
-import { classifyReply } from '../delivery/classify';
+import { classifyReply, enhancedCode } from '../delivery/classify';
 import { addSuppression } from '../suppression/suppressions';
 import { DeliveryRef, matchReport } from './match';
 import { DsnRecipient, parseReport, Report } from './report';
@@ -16,7 +16,7 @@ export interface InboundMail {
  * codes itself ("550 5.1.1 <…>"), else the Status field before it ("5.4.4 Host or domain name not found").
  */
 export function dsnReply(r: DsnRecipient): string {
-  if (/^(\d{3}[ -])?#?\d\.\d{1,3}\.\d{1,3}\b|^\d{3}\b/.test(r.diagnostic)) return r.diagnostic;
+  if (enhancedCode(r.diagnostic) || /^\d{3}\b/.test(r.diagnostic)) return r.diagnostic;
   return [r.status, r.diagnostic].filter(Boolean).join(' ');
 }
 

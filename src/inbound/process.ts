@@ -84,12 +84,12 @@ export async function processInbound(services: Services, mail: InboundMail): Pro
 
   const r = blockFor(report, target);
   if (!r) return finish('dsn', 'unmatched', `none of the report's ${report.recipients.length} recipients is ${target.recipient}`);
-  const reply = dsnReply(r);
+  const reply = dsnReply(r).slice(0, 1000);
   if (r.action === 'failed') {
     // The reporting MTA gave up: the delivery is bounced whatever the class; only an address-level failure suppresses.
     const verdict = classifyReply(dsnBasicCode(r), reply, r.status);
     await services.db.transaction(async (trx) => {
-      await trx('deliveries').where({ id: target.id }).update({ status: 'bounced', bounce_class: verdict.class, last_reply: reply.slice(0, 1000), finished_at: Date.now(), updated_at: Date.now(), lease_until: null });
+      await trx('deliveries').where({ id: target.id }).update({ status: 'bounced', bounce_class: verdict.class, last_reply: reply, finished_at: Date.now(), updated_at: Date.now(), lease_until: null });
       await event(services, target, 'bounced', { source: 'dsn', bounce_class: verdict.class, smtp_reply: reply, status: r.status }, trx);
       if (verdict.suppress) await addSuppression(trx, target.domain_id, target.recipient, 'hard_bounce', reply);
     });

@@ -75,7 +75,7 @@ export async function parseReport(raw: Buffer): Promise<Report | null> {
         finalRecipient: address(g['final-recipient'] ?? g['original-recipient']),
         originalRecipient: address(g['original-recipient']),
         action: (g.action ?? '').toLowerCase(),
-        status: (g.status ?? '').trim(),
+        status: (g.status ?? '').trim().slice(0, 32),
         // "smtp; 550 5.1.1 …", "X-Postfix; Host or domain name not found…": the type prefix is not part of the reply.
         diagnostic: (g['diagnostic-code'] ?? '').replace(/^[a-z0-9-]+;\s*/i, ''),
       }));

@@ -10,6 +10,7 @@ import { hardErrorHeaders, toHardError, writeV1Errors } from './errors';
 import { Validator } from './validation';
 import { v1Api } from './v1/router';
 import { trackingRoutes } from './tracking/routes';
+import { consoleRoutes } from './console/serve';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -68,6 +69,7 @@ export function createApp(services: Services): App {
     res.status(status === 'unavailable' ? 503 : 200).json({ status, checks });
   });
 
+  app.use(consoleRoutes());
   app.use(trackingRoutes(services));
   app.use(legacyApi(services, dispatcher));
   app.use(v1Api(services, dispatcher));

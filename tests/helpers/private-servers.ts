@@ -33,6 +33,7 @@ export interface PrivateServer {
 }
 
 const live = new Set<ChildProcess>();
+const dirs = new Set<string>();
 process.once('exit', () => {
   for (const c of live) {
     try {
@@ -42,6 +43,7 @@ process.once('exit', () => {
       /* already gone */
     }
   }
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 });
 
 /** A port the kernel just gave out on loopback (closed again, so it is free unless someone races for it). */
@@ -101,6 +103,7 @@ function server(
   onStopped?: () => void,
 ): PrivateServer {
   let child: ChildProcess | null = null;
+  dirs.add(dir);
   const end = async (signal: NodeJS.Signals) => {
     const c = child;
     if (!c) return;
@@ -143,6 +146,7 @@ function server(
     async destroy() {
       await end('SIGKILL');
       fs.rmSync(dir, { recursive: true, force: true });
+      dirs.delete(dir);
     },
   };
 }

@@ -14,7 +14,7 @@ export interface Profile {
   name: string;
   cluster: ClusterOptions;
   load: LoadOptions;
-  /** Each fault starts once this share of the messages has been released (and the one before is over). */
+  /** Each fault starts once this share of the messages has been acknowledged (and the one before is over). */
   faults: { at: number; fault: () => Fault }[];
   /** Longest wait for the acknowledged messages to arrive after the load. */
   drainMs: number;
@@ -69,7 +69,7 @@ export async function runChaos(profile: Profile, log: (line: string) => void = (
     void loading.then(() => (loadDone = true));
     const faulting = (async () => {
       for (const { at, fault } of profile.faults) {
-        while (load.released < at * profile.load.messages && !loadDone) await sleep(50);
+        while (load.acked.size < at * profile.load.messages && !loadDone) await sleep(50);
         const f = fault();
         faults.push(f);
         log(`fault: ${f.name} (${load.released} messages released, ${load.acked.size} acknowledged, ${cluster.sink.total()} received)`);

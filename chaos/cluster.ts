@@ -10,7 +10,7 @@ import path from 'node:path';
 import knexFactory, { Knex } from 'knex';
 import { freePort, PrivateServer, startMariaDb, startRedis } from '../tests/helpers/private-servers';
 import { RoleProcess, spawnRole, waitHttp, waitPort } from '../tests/helpers/roles';
-import { CountingSink, startCountingSink } from './sink';
+import { Sink, startSink } from '../tests/helpers/sink';
 
 export type RoleName = 'api' | 'worker1' | 'worker2' | 'smtp';
 
@@ -34,7 +34,7 @@ export interface Cluster {
   dir: string;
   mariadb: PrivateServer;
   redis: PrivateServer;
-  sink: CountingSink;
+  sink: Sink;
   apiPort: number;
   smtpPort: number;
   sender: Sender;
@@ -59,7 +59,7 @@ async function call(port: number, params: Record<string, unknown>): Promise<any>
 
 export async function startCluster(o: ClusterOptions): Promise<Cluster> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'postern-chaos-'));
-  const [mariadb, redis, sink] = await Promise.all([startMariaDb(), startRedis(), startCountingSink()]);
+  const [mariadb, redis, sink] = await Promise.all([startMariaDb(), startRedis(), startSink()]);
   const admin = knexFactory({ client: 'mysql2', connection: mariadb.url });
   await admin.raw('CREATE DATABASE `postern` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci');
   await admin.destroy();

@@ -102,6 +102,19 @@ export async function startHarness(env: Record<string, string> = {}, opts: { log
   };
 }
 
+/** The environment a role started as a child process (tests/helpers/roles.ts) needs to join this harness's install. */
+export function childEnv(h: Harness): Record<string, string> {
+  const c = h.services.config;
+  return {
+    DATABASE_URL: c.databaseUrl!,
+    REDIS_URL: c.redisUrl!,
+    REDIS_PREFIX: c.redisPrefix,
+    ENCRYPTION_KEY: c.encryptionKey!.toString('hex'),
+    ADMIN_API_KEY: h.adminKey,
+    MAIL_HOSTNAME: c.mailHostname,
+  };
+}
+
 let userSeq = 0;
 
 /** Creates a user through user.create and logs in; returns the ids the tests need. */

@@ -5,6 +5,8 @@ export interface Received {
   from: string;
   to: string[];
   raw: Buffer;
+  /** When the sink answered 250 (ms since the epoch). */
+  at: number;
 }
 
 export interface Sink {
@@ -45,6 +47,7 @@ export async function startSink(at: { host?: string; port?: number } = {}): Prom
           from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           to: session.envelope.rcptTo.map((r) => r.address),
           raw: Buffer.concat(chunks),
+          at: Date.now(),
         });
         cb(null);
       });

@@ -6,7 +6,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import supertest from 'supertest';
-import { Harness, senderSetup, startHarness } from '../helpers/harness';
+import { childEnv, Harness, senderSetup, startHarness } from '../helpers/harness';
 import { Sink, startSink, waitFor } from '../helpers/sink';
 
 const MAIN = path.resolve(__dirname, '../../dist/src/main.js');
@@ -17,16 +17,10 @@ let sink: Sink;
 const children: ChildProcess[] = [];
 
 function startWorker(): ChildProcess {
-  const c = h.services.config;
   const child = spawn(process.execPath, [MAIN, 'worker'], {
     env: {
       PATH: process.env.PATH,
-      DATABASE_URL: c.databaseUrl!,
-      REDIS_URL: c.redisUrl!,
-      REDIS_PREFIX: c.redisPrefix,
-      ENCRYPTION_KEY: c.encryptionKey!.toString('hex'),
-      ADMIN_API_KEY: h.adminKey,
-      MAIL_HOSTNAME: c.mailHostname,
+      ...childEnv(h),
       DELIVERY_MODE: 'relay',
       SMTP_RELAY_URL: `smtp://127.0.0.1:${sink.port}`,
       DELIVERY_CONCURRENCY: String(CONCURRENCY),

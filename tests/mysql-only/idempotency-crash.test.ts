@@ -10,7 +10,7 @@
  */
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
-import { Harness, senderSetup, startHarness } from '../helpers/harness';
+import { childEnv, Harness, senderSetup, startHarness } from '../helpers/harness';
 import { freePort } from '../helpers/private-servers';
 import { RoleProcess, spawnRole, waitHttp } from '../helpers/roles';
 import { waitFor } from '../helpers/sink';
@@ -30,16 +30,10 @@ afterAll(async () => {
 });
 
 async function startApi(): Promise<number> {
-  const c = h.services.config;
   const port = await freePort();
   procs.push(
     spawnRole('api', {
-      DATABASE_URL: c.databaseUrl!,
-      REDIS_URL: c.redisUrl!,
-      REDIS_PREFIX: c.redisPrefix,
-      ENCRYPTION_KEY: c.encryptionKey!.toString('hex'),
-      ADMIN_API_KEY: h.adminKey,
-      MAIL_HOSTNAME: c.mailHostname,
+      ...childEnv(h),
       PORT: String(port),
       HOST: '127.0.0.1',
       IDEMPOTENCY_LEASE_SECONDS: '2',

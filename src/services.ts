@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import type { Services } from './command';
 import type { Config } from './config';
 import { closeDb, openDb } from './db';
-import { DnsVerifier } from './domains/dns-verify';
+import { domainVerifier } from './domains/dev-mode';
 import type { Logger } from './logger';
 import { bullMqQueues } from './queue/bullmq';
 import { inProcessQueues } from './queue/in-process';
@@ -35,7 +35,7 @@ export function buildServices(config: Config, logger: Logger): Services {
     : null;
   redis?.on('error', (err: Error) => logger.warn('redis error', { error: err.message }));
   const queues = config.redisUrl ? bullMqQueues(config.redisUrl, config.redisPrefix) : inProcessQueues();
-  return { config: withKey, db: openDb(withKey), logger, redis, dns: new DnsVerifier(config.dnsServers, config.dnsTimeoutMs), queues, limits: new RateLimits(redis) };
+  return { config: withKey, db: openDb(withKey), logger, redis, dns: domainVerifier(config, logger), queues, limits: new RateLimits(redis) };
 }
 
 export async function closeServices(s: Services): Promise<void> {

@@ -7,6 +7,8 @@ import { composeHosts } from '../domains/names';
 import { classifyReply, retryHintSeconds } from './classify';
 import { DELIVERY_QUEUE, DeliveryJob, enqueueDeliveries } from './enqueue';
 import { Dkim, SendOutcome, Transports } from './transports';
+import { logAttempt } from './attempt-log';
+import { CaptureStore } from '../capture/store';
 import { verpAddress } from './verp';
 import { recordEvents } from '../events/record';
 import { Coalescer } from '../coalesce';
@@ -96,7 +98,7 @@ export interface DeliveryWorker {
 export function createDeliveryWorker(services: Services): DeliveryWorker {
   const { db, config, logger } = services;
   const owner = `${os.hostname()}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`;
-  const transports = new Transports(config);
+  const transports = new Transports(config, config.deliveryMode === 'capture' ? new CaptureStore(db, config, logger) : null);
   const secret = verpSecret(services);
   const keys = new Map<number, { key: string; until: number }>();
 
@@ -229,8 +231,12 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
     if (!d) return;
     const now = Date.now();
     const domain = await domainOf(Number(d.domain_id));
+    const attempts = Number(d.attempts) + 1;
+    const log = (outcome: 'delivered' | 'deferred' | 'bounced' | 'failed', reply: string, nextRetryAt?: number) =>
+      logAttempt(logger, { messageId: d.message_id, deliveryId: Number(d.id), recipient: d.recipient, attempt: attempts, outcome, reply, nextRetryAt });
     if (!d.found_message || !domain) {
       await db('deliveries').where({ id: deliveryId, lease_owner: owner }).update({ status: 'failed', lease_until: null, finished_at: now, last_reply: 'message or domain no longer exists', updated_at: now });
+      log('failed', 'message or domain no longer exists');
       return;
     }
     const from = verpAddress(secret, Number(d.id), composeHosts(domain, config).mfromHost);
@@ -244,15 +250,16 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
       // Encrypted with another ENCRYPTION_KEY, or damaged: deferred with a reply that says so, never sent unsigned.
       keyError = `DKIM signing failed: the DKIM key of ${domain.domain} cannot be decrypted; check ENCRYPTION_KEY`;
     }
-    const outcome: SendOutcome = keyError ? { ok: false, response: keyError } : await transports.send({ from, to: d.recipient }, raw, dkim);
+    const meta = { deliveryId: Number(d.id), messageId: d.message_id, userId: Number(d.user_id), domainId: Number(d.domain_id) };
+    const outcome: SendOutcome = keyError ? { ok: false, response: keyError } : await transports.send({ from, to: d.recipient }, raw, dkim, meta);
     const done = Date.now();
-    const attempts = Number(d.attempts) + 1;
     // Status, event and suppression land together or not at all.
     const settle = (update: Record<string, unknown>, type: string, data: Record<string, unknown>, suppress?: string) =>
       settler.submit({ d, update, type, data, suppress, attempts, done });
 
     if (outcome.ok) {
       await settle({ status: 'delivered', last_reply: outcome.response, finished_at: done, bounce_class: null }, 'delivered', { smtp_reply: outcome.response });
+      log('delivered', outcome.response);
       return;
     }
     const verdict = classifyReply(outcome.code, outcome.response);
@@ -261,6 +268,7 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
       const status = verdict.permanent ? 'bounced' : 'failed';
       const suppress = verdict.suppress ? outcome.response : undefined;
       await settle({ status, last_reply: outcome.response, bounce_class: verdict.class, finished_at: done }, status, { smtp_reply: outcome.response, bounce_class: verdict.class }, suppress);
+      log(status, outcome.response);
       return;
     }
     const schedule = config.retryScheduleSeconds;
@@ -268,6 +276,7 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
     const wait = Math.min(Math.max(planned, retryHintSeconds(outcome.response) ?? 0), 8 * 3600) * 1000;
     const next = done + wait;
     const recorded = await settle({ status: 'deferred', next_attempt_at: next, last_reply: outcome.response, bounce_class: verdict.class }, 'deferred', { smtp_reply: outcome.response, bounce_class: verdict.class, next_attempt_at: Math.floor(next / 1000) });
+    log('deferred', outcome.response, next);
     if (recorded) await enqueueDeliveries(services, [{ id: Number(d.id), attempts, runAt: next }]);
   }
 

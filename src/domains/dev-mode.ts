@@ -54,7 +54,9 @@ export function modeNotices(config: Config): string[] {
     );
   }
   if (config.deliveryMode === 'capture') {
-    out.push(`CAPTURE MODE (DELIVERY_MODE=capture): no message leaves this install; each is signed and kept (newest ${config.captureMaxMessages}, ${Math.round(config.captureMaxAgeSeconds / 3600)} h at most). Read them at GET /api/v1/captured.`);
+    const age = config.captureMaxAgeSeconds;
+    const kept = age % 86400 === 0 ? `${age / 86400} days` : age % 3600 === 0 ? `${age / 3600} hours` : `${age} seconds`;
+    out.push(`CAPTURE MODE (DELIVERY_MODE=capture): no message leaves this install; each is signed and kept (the newest ${config.captureMaxMessages}, for ${kept}). Read them at GET /api/v1/captured.`);
   }
   return out;
 }

@@ -6,29 +6,23 @@
 import { simpleParser } from 'mailparser';
 import supertest from 'supertest';
 import { CaptureStore } from '../../src/capture/store';
-import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
 import { dkimVerdict, publishedDkim } from '../helpers/dkim';
-import { createUser, Harness, senderSetup, startHarness } from '../helpers/harness';
-import { Sink, startSink, waitFor } from '../helpers/sink';
+import { createUser, Harness, senderSetup } from '../helpers/harness';
+import { RelayRig, startRelayRig } from '../helpers/rig';
+import { waitFor } from '../helpers/sink';
 
 const TRACK = 'http://track.postern.test';
+let rig: RelayRig;
 let h: Harness;
-let sink: Sink;
-let worker: DeliveryWorker;
-let s: Awaited<ReturnType<typeof senderSetup>>;
+let s: RelayRig['s'];
 
 beforeAll(async () => {
-  sink = await startSink();
-  // A relay URL is configured only to prove that capture mode never uses it.
-  h = await startHarness({ DELIVERY_MODE: 'capture', SMTP_RELAY_URL: `smtp://127.0.0.1:${sink.port}`, TRACKING_BASE_URL: TRACK, CAPTURE_MAX_MESSAGES: '4' });
-  worker = createDeliveryWorker(h.services);
-  s = await senderSetup(h);
+  // The rig's relay sink stays configured (SMTP_RELAY_URL) only to prove that capture mode never uses it.
+  rig = await startRelayRig({ DELIVERY_MODE: 'capture', TRACKING_BASE_URL: TRACK, CAPTURE_MAX_MESSAGES: '4' });
+  ({ h, s } = rig);
 });
 afterAll(async () => {
-  await h.services.queues.close();
-  await worker.stop();
-  await h.close();
-  await sink.close();
+  await rig.close();
 });
 
 const v1 = (path: string, key = s.key) => supertest(h.app).get(path).set('Authorization', `Bearer ${key}`);
@@ -72,7 +66,7 @@ describe('capture mode', () => {
     expect(JSON.parse(events[0].data).smtp_reply).toContain('captured as');
     const lookup = await v1(`/api/v1/email/${messageId}`);
     expect(lookup.body.Status).toBe('delivered');
-    expect(sink.received).toHaveLength(0);
+    expect(rig.sink.received).toHaveLength(0);
   });
 
   it('lists one capture per recipient with its VERP envelope', () => {

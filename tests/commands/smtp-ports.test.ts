@@ -86,9 +86,4 @@ describe('SMTPPorts', () => {
     expect(added).toEqual([plain]);
     expect(await greeting(plain, false)).toMatch(/^220 /);
   });
-
-  it('shows SMTP_PUBLIC_PORTS as set (a load balancer in front)', async () => {
-    const { h } = await start({ SMTP_PORT: String(await freePort()), SMTP_PUBLIC_PORTS: '587,465' });
-    expect((await advertised(h)).added).toEqual([587, 465]);
-  });
 });

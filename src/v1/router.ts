@@ -104,7 +104,8 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
         ip: canonicalIp(req.ip ?? ''),
         headers: req.headers as Record<string, string | undefined>,
       });
-      if (route.mime && typeof result.RawMIME === 'string') return { status: 200, body: result.RawMIME, text: true, type: route.mime };
+      // Mail content (HTML included) must never be sniffed into a page by a browser.
+      if (route.mime && typeof result.RawMIME === 'string') return { status: 200, body: result.RawMIME, text: true, type: route.mime, headers: { 'X-Content-Type-Options': 'nosniff' } };
       return route.present ? route.present({ result }) : { status: 200, body: result };
     } catch (err) {
       if (err instanceof CommandError) {

@@ -86,6 +86,7 @@ describe('capture mode', () => {
     });
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/^message\/rfc822/);
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
     const raw = res.body as Buffer;
     const verdict = await dkimVerdict(raw, s.domain, await publishedDkim(h, s.sessionId, s.domainId));
     expect(verdict).toEqual({ result: 'pass', signingDomain: s.domain });

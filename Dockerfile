@@ -8,6 +8,7 @@ COPY tsconfig.json tsconfig.build.json api.php.ts ./
 COPY src ./src
 COPY commands ./commands
 COPY migrations ./migrations
+COPY console ./console
 RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim

@@ -9,6 +9,7 @@ import { writeV1Errors } from './errors';
 import { Validator } from './validation';
 import { v1Api } from './v1/router';
 import { trackingRoutes } from './tracking/routes';
+import { consoleRoutes } from './console/serve';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -73,6 +74,7 @@ export function createApp(services: Services): App {
     res.status(ready ? 200 : 503).json({ status: ready ? 'ok' : 'unavailable', checks });
   });
 
+  app.use(consoleRoutes());
   app.use(trackingRoutes(services));
   app.use(legacyApi(services, dispatcher));
   app.use(v1Api(services, dispatcher));

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { call } from '../api';
-import { LoadState, PageTitle, Pager, SearchForm, time, useLoad, usePagedSearch } from '../ui';
+import { LoadState, PageTitle, Pager, RefreshButton, SearchForm, time, useLoad, usePagedSearch } from '../ui';
 
 interface Captured {
   CapturedID: number;
@@ -42,9 +42,7 @@ function CapturedList() {
     <section>
       <PageTitle
         actions={
-          <button type="button" onClick={() => void load.reload()} disabled={load.loading} data-action="refresh">
-            {load.loading ? 'Refreshing…' : 'Refresh'}
-          </button>
+          <RefreshButton load={load} />
         }
       >
         Mailbox

@@ -13,10 +13,13 @@ import { createDeliveryWorker, DeliveryWorker } from './delivery/worker';
 import { SmtpFront, startSmtpFront } from './smtp/front';
 import { InboundListener, startInboundSmtp } from './inbound/listener';
 import { startWebhookWorker, WebhookWorker } from './webhooks/worker';
+import { OpsListener, startOpsListener } from './ops/health';
 
 export interface Running {
   services: Services;
   server: http.Server | null;
+  /** The ops listener of a worker or smtp process (null when the api serves the ops routes). */
+  ops?: OpsListener | null;
   stop(): Promise<void>;
 }
 
@@ -79,10 +82,14 @@ export async function start(config: Config): Promise<Running> {
     inbound = await startInboundSmtp(services);
   }
 
+  // Worker and smtp answer health checks and scrapes on OPS_PORT; the api role serves them on its own port.
+  const ops = api ? null : await startOpsListener(services, config.role);
+
   let stopping: Promise<void> | null = null;
   const stop = () =>
     (stopping ??= (async () => {
       timers.forEach(clearInterval);
+      await ops?.close();
       if (server) {
         const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
         server.closeIdleConnections();
@@ -98,7 +105,7 @@ export async function start(config: Config): Promise<Running> {
       await closeServices(services);
       logger.info('stopped');
     })());
-  return { services, server, stop };
+  return { services, server, ops, stop };
 }
 
 async function main(): Promise<void> {

@@ -10,6 +10,7 @@ import { acceptRaw } from '../mail/accept-raw';
 import { suppressedAmongShared } from '../suppression/suppressions';
 import { checkSmtpCredentials, SmtpIdentity, smtpIdentityByUsername } from './credentials';
 import './greeting';
+import { instrumentSmtp } from '../ops/smtp-metrics';
 
 /** An SMTP reply: the basic code, and the enhanced code written into the text. */
 function reply(code: number, text: string): Error {
@@ -63,7 +64,7 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
   }
 
   const makeServer = (secure: boolean) =>
-    new SMTPServer({
+    new SMTPServer(instrumentSmtp(services.metrics, {
       secure,
       key: tls.key,
       cert: tls.cert,
@@ -170,7 +171,7 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
           );
         });
       },
-    });
+    }));
 
   const listeners: { server: SMTPServer; port: number }[] = [];
   const listen = async (server: SMTPServer, port: number) => {

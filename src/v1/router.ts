@@ -34,9 +34,9 @@ const present = {
 };
 
 /** The REST alias table: method + path → command. Path parameters join the command's parameters (lowercase). */
-export const V1_ROUTES: { method: 'get' | 'post' | 'delete'; path: string; command: string; idempotent?: boolean; present?: (typeof present)[keyof typeof present] }[] = [
+export const V1_ROUTES: { method: 'get' | 'post' | 'delete'; path: string; command: string; idempotent?: boolean; door?: string; present?: (typeof present)[keyof typeof present] }[] = [
   { method: 'post', path: '/api/v1/email', command: 'emailgateway.sendemail', idempotent: true },
-  { method: 'post', path: '/api/v1/email/batch', command: 'emailgateway.sendbatch', idempotent: true },
+  { method: 'post', path: '/api/v1/email/batch', command: 'emailgateway.sendbatch', idempotent: true, door: 'batch' },
   { method: 'get', path: '/api/v1/email/:messageid', command: 'emailgateway.getmessage' },
   { method: 'delete', path: '/api/v1/email/:messageid', command: 'emailgateway.cancelmessage' },
   { method: 'get', path: '/api/v1/emails', command: 'emailgateway.getmessages' },
@@ -57,7 +57,7 @@ export const V1_ROUTES: { method: 'get' | 'post' | 'delete'; path: string; comma
 
 const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
 
-function statusFor(cmd: CommandDef | undefined, code: number): number {
+export function statusFor(cmd: CommandDef | undefined, code: number): number {
   const own = cmd?.httpStatus?.[code];
   if (own) return own;
   if (code === 429) return 429;
@@ -92,6 +92,7 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
         requestId: String(req.res?.locals.requestId ?? ''),
         ip: canonicalIp(req.ip ?? ''),
         headers: req.headers as Record<string, string | undefined>,
+        door: route.door ?? 'v1',
       });
       return route.present ? route.present({ result }) : { status: 200, body: result };
     } catch (err) {

@@ -5,7 +5,8 @@ import { createApp } from './app';
 import { ensureAdmin } from './auth/admin';
 import { purgeIdleSessions } from './auth/sessions';
 import type { Services } from './command';
-import { Config, ConfigError, loadConfig } from './config';
+import { Config, ConfigError, loadConfig, ROLES } from './config';
+import { Cli, runCli } from './cli/program';
 import { migrateLatest } from './db';
 import { createLogger } from './logger';
 import { buildServices, closeServices } from './services';
@@ -108,10 +109,11 @@ export async function start(config: Config): Promise<Running> {
   return { services, server, ops, stop };
 }
 
-async function main(): Promise<void> {
+/** Runs a role until a signal stops it (`migrate` exits when done). */
+async function startRole(roleArg: string | undefined): Promise<void> {
   let config: Config;
   try {
-    config = loadConfig(process.env, process.argv[2]);
+    config = loadConfig(process.env, roleArg);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`postern: invalid configuration: ${err.message}\n`);
@@ -147,6 +149,16 @@ async function main(): Promise<void> {
     process.stderr.write(`postern: ${err instanceof ConfigError ? 'invalid configuration: ' : 'failed to start: '}${(err as Error).message}\n`);
     process.exit(1);
   }
+}
+
+/** `postern [role]` starts a role; any other first word is a CLI command (src/cli/). */
+async function main(): Promise<void> {
+  const first = process.argv[2];
+  if (first === undefined || (ROLES as readonly string[]).includes(first.toLowerCase())) return startRole(first);
+  const cli = new Cli({ env: process.env, stdout: process.stdout, stderr: process.stderr });
+  const code = await runCli(process.argv, cli, startRole);
+  // Exit once the answer is written: a client library's idle timer must not keep the CLI waiting.
+  process.stdout.write('', () => process.exit(code));
 }
 
 if (require.main === module) void main();

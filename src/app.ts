@@ -9,6 +9,7 @@ import { Validator } from './validation';
 import { v1Api } from './v1/router';
 import { trackingRoutes } from './tracking/routes';
 import { opsRouter } from './ops/health';
+import { docsRoutes } from './ops/docs';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -42,6 +43,7 @@ export function createApp(services: Services): App {
   });
 
   app.use(opsRouter(services, services.config.role));
+  app.use(docsRoutes());
 
   app.use(trackingRoutes(services));
   app.use(legacyApi(services, dispatcher));

@@ -10,6 +10,7 @@ import { v1Api } from './v1/router';
 import { trackingRoutes } from './tracking/routes';
 import { opsRouter } from './ops/health';
 import { docsRoutes } from './ops/docs';
+import { tlsAskRoute } from './ops/tls-ask';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -44,6 +45,7 @@ export function createApp(services: Services): App {
 
   app.use(opsRouter(services, services.config.role));
   app.use(docsRoutes());
+  app.use(tlsAskRoute(services));
 
   app.use(trackingRoutes(services));
   app.use(legacyApi(services, dispatcher));

@@ -137,6 +137,7 @@ const OPS_PATHS: Record<string, Json> = {
   '/healthz': { get: { operationId: 'ops.healthz', tags: ['operations'], summary: 'The process answers (every role; worker and smtp on OPS_PORT)', responses: { '200': { description: '`{"status":"ok","role":…}`' } } } },
   '/readyz': { get: { operationId: 'ops.readyz', tags: ['operations'], summary: 'Database and Redis answer within 2 s', responses: { '200': { description: 'Ready' }, '503': { description: 'A dependency is unreachable: `checks` says which' } } } },
   '/metrics': { get: { operationId: 'ops.metrics', tags: ['operations'], summary: 'Prometheus text (Bearer METRICS_TOKEN when set)', responses: { '200': { description: 'text/plain; version=0.0.4' }, '401': { description: 'METRICS_TOKEN is set and was not given' } } } },
+  '/tls/ask': { get: { operationId: 'ops.tlsAsk', tags: ['operations'], summary: 'For a TLS proxy\'s on-demand certificates: 200 only for the tracking host of an Enabled domain', parameters: [{ name: 'domain', in: 'query', required: true, schema: { type: 'string' } }], responses: { '200': { description: 'A tracking host of this install' }, '404': { description: 'Not one' } } } },
   '/openapi.json': { get: { operationId: 'ops.openapi', tags: ['operations'], summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
 };
 

@@ -57,7 +57,7 @@ export function opsRouter(services: Services, role: string): express.Router {
       return;
     }
     try {
-      const text = await services.metrics.registry.metrics();
+      const text = await services.metrics.scrape();
       res.type(services.metrics.registry.contentType).send(text);
     } catch (err) {
       // A gauge that reads the database fails while it is down: say so instead of a bare 500.

@@ -34,10 +34,11 @@ export class Metrics {
   private readonly smtpAuthFailures: Counter;
   private readonly smtpRejections: Counter<'stage' | 'reply'>;
 
-  constructor(db: Db | null, opts: { topDomains: number; defaultMetrics?: boolean }) {
+  private processMetrics = false;
+
+  constructor(db: Db | null, opts: { topDomains: number }) {
     const registers = [this.registry];
     this.domains = new TopLabels(opts.topDomains);
-    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry }); // process, heap, GC, event-loop lag
     this.httpRequests = new Counter({ name: 'postern_http_requests_total', help: 'HTTP requests by route pattern, command and status', labelNames: ['route', 'command', 'status'], registers });
     this.httpSeconds = new Histogram({
       name: 'postern_http_request_duration_seconds',
@@ -120,6 +121,18 @@ export class Metrics {
         this.set({ state: 'pending' }, pool.numPendingAcquires());
       },
     });
+  }
+
+  /**
+   * The Prometheus text. The process metrics (CPU, heap, GC, event-loop lag) start at the first scrape: their
+   * event-loop monitor samples all the time once on, which only a process someone scrapes should pay for.
+   */
+  async scrape(): Promise<string> {
+    if (!this.processMetrics) {
+      this.processMetrics = true;
+      collectDefaultMetrics({ register: this.registry });
+    }
+    return this.registry.metrics();
   }
 
   http(route: string, command: string | undefined, status: number, seconds: number): void {

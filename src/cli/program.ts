@@ -23,7 +23,11 @@ export type Action = (inst: Installation) => Promise<Record<string, unknown>>;
 
 export class Cli {
   exitCode: number = EXIT.ok;
-  constructor(readonly io: CliIo) {}
+  constructor(
+    readonly io: CliIo,
+    /** How an action gets the installation (tests hand in one they keep open across many runs). */
+    private readonly open: (env: CliIo['env']) => Promise<Installation> = openInstallation,
+  ) {}
 
   private print(value: unknown): void {
     this.io.stdout.write(JSON.stringify(value, null, 2) + '\n');
@@ -38,7 +42,7 @@ export class Cli {
   async act(command: string | null, action: Action): Promise<void> {
     let inst: Installation;
     try {
-      inst = await openInstallation(this.io.env);
+      inst = await this.open(this.io.env);
     } catch (err) {
       const config = err instanceof ConfigError ? 'invalid configuration: ' : 'cannot open the installation: ';
       return this.fail(EXIT.setup, config + (err as Error).message);

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import supertest from 'supertest';
 import { createApp } from '../../src/app';
+import { Installation, openInstallation } from '../../src/cli/installation';
 import { Cli, runCli } from '../../src/cli/program';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 import { metric } from '../helpers/prom';
@@ -48,7 +49,10 @@ async function cli(args: string[], env: Record<string, string | undefined>): Pro
   let stdout = '';
   let stderr = '';
   const sink = (add: (s: string) => void) => new Writable({ write: (chunk, _enc, done) => (add(String(chunk)), done()) });
-  const c = new Cli({ env, stdout: sink((s) => (stdout += s)), stderr: sink((s) => (stderr += s)) });
+  // One installation for every in-process run on the harness's environment (opening one per run costs seconds
+  // under load); other environments open their own, as the binary does.
+  const open = env === h.env ? async () => ({ ...(shared ??= await openInstallation(h.env)), close: async () => undefined }) : openInstallation;
+  const c = new Cli({ env, stdout: sink((s) => (stdout += s)), stderr: sink((s) => (stderr += s)) }, open);
   const code = await runCli(['node', 'postern', ...args], c, async () => undefined);
   let json: unknown;
   try {
@@ -60,27 +64,30 @@ async function cli(args: string[], env: Record<string, string | undefined>): Pro
 }
 
 let h: Harness;
+let shared: Installation | undefined;
 beforeAll(async () => {
   expect(fs.existsSync(MAIN)).toBe(true);
   h = await startHarness();
 });
-afterAll(() => h.close());
+afterAll(async () => {
+  await shared?.close();
+  await h.close();
+});
 
 describe('postern CLI, run as a process', () => {
-  it('creates a user who can then log in over /api.php, with a generated password printed once', async () => {
-    const r = await postern(['user', 'create', '--username', 'cli-ada', '--email', 'cli-ada@example.com'], h.env);
-    expect(r.code).toBe(0);
-    expect(r.json).toEqual({ UserID: expect.any(Number), Password: expect.stringMatching(/^\S{12,}$/) });
-    const login = await h.call({ Command: 'user.login', Username: 'cli-ada', Password: r.json.Password });
-    expect(login).toMatchObject({ Success: true, SessionID: expect.any(String) });
-  });
-
-  it('exits 1 with the error envelope on a command error, 3 when the configuration is bad, 0 with usage for --help', async () => {
-    const [failed, badConfig, help] = await Promise.all([
+  it('creates a user who can then log in; exits 1 with the envelope on a command error, 3 on bad configuration, 0 for --help', async () => {
+    // Side by side: each process loads the whole program, which takes seconds on a busy machine.
+    const [created, failed, badConfig, help] = await Promise.all([
+      postern(['user', 'create', '--username', 'cli-ada', '--email', 'cli-ada@example.com'], h.env),
       postern(['call', 'user.get', 'UserID:=999999'], h.env),
       postern(['user', 'list'], { ...h.env, PORT: 'abc' }),
       postern(['user', 'create', '--help'], {}),
     ]);
+    expect(created.code).toBe(0);
+    expect(created.json).toEqual({ UserID: expect.any(Number), Password: expect.stringMatching(/^\S{12,}$/) });
+    const login = await h.call({ Command: 'user.login', Username: 'cli-ada', Password: created.json.Password });
+    expect(login).toMatchObject({ Success: true, SessionID: expect.any(String) });
+
     expect(failed.code).toBe(1);
     expect(failed.json).toMatchObject({ Success: false, ErrorCode: 2, ErrorText: 'User not found' });
     expect(failed.stderr).toBe('postern: user.get failed: 2 User not found\n');
@@ -88,7 +95,7 @@ describe('postern CLI, run as a process', () => {
     expect(badConfig.stderr).toBe('postern: invalid configuration: PORT must be a whole number (got "abc")\n');
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^Usage: postern user create \[options\] \[params\.\.\.\]/);
-  });
+  }, 60_000);
 });
 
 describe('postern CLI commands', () => {

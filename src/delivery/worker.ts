@@ -262,7 +262,7 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
     const tooOld = done - Number(d.created_at) >= config.deliveryMaxAgeSeconds * 1000;
     if (verdict.permanent || tooOld) {
       const status = verdict.permanent ? 'bounced' : 'failed';
-      const suppress = verdict.permanent && verdict.class === 'hard' ? outcome.response : undefined;
+      const suppress = verdict.suppress ? outcome.response : undefined;
       await settle({ status, last_reply: outcome.response, bounce_class: verdict.class, finished_at: done }, status, { smtp_reply: outcome.response, bounce_class: verdict.class }, suppress);
       return;
     }

@@ -5,6 +5,8 @@ import { TopLabels } from './top-labels';
 
 /** How long a scrape reuses the database figures (queue depth, outbox backlog) another scrape just read. */
 const DB_FIGURES_TTL_MS = 2000;
+/** How long a scrape waits for those figures. */
+const DB_FIGURES_TIMEOUT_MS = 3000;
 
 /** `2xx`, `4xx`, `5xx` for an SMTP reply code; `none` when the exchange failed before a reply (DNS, connection). */
 export function replyClass(code: number | undefined): string {
@@ -70,12 +72,29 @@ export class Metrics {
   private databaseGauges(db: Db): void {
     const registers = [this.registry];
     let cached: { at: number; figures: Promise<{ depth: Awaited<ReturnType<typeof queueDepth>>; outbox: number }> } | null = null;
+    // A failed read leaves the database gauges as they were and says so in postern_metrics_db_up: the rest of the
+    // scrape (and its process metrics) matters most when the database is down.
+    const guarded = async <T>(read: () => Promise<T>): Promise<T | undefined> => read().catch(() => undefined);
+    new Gauge({
+      name: 'postern_metrics_db_up',
+      help: '1 when this scrape could read the database figures (queue depth, outbox backlog), else 0',
+      registers,
+      async collect() {
+        this.set((await guarded(figures)) ? 1 : 0);
+      },
+    });
     const figures = () => {
       if (!cached || Date.now() - cached.at > DB_FIGURES_TTL_MS) {
-        const read = (async () => {
-          const [depth, outbox] = await Promise.all([queueDepth(db), db('webhook_deliveries').where({ status: 'pending' }).count({ n: '*' })]);
-          return { depth, outbox: Number((outbox[0] as { n: number | string }).n) };
-        })();
+        let timer: NodeJS.Timeout | undefined;
+        // A scrape must not wait for a pool that cannot connect: past DB_FIGURES_TIMEOUT_MS the figures are missing.
+        const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('database figures timed out')), DB_FIGURES_TIMEOUT_MS)));
+        const read = Promise.race([
+          (async () => {
+            const [depth, outbox] = await Promise.all([queueDepth(db), db('webhook_deliveries').where({ status: 'pending' }).count({ n: '*' })]);
+            return { depth, outbox: Number((outbox[0] as { n: number | string }).n) };
+          })(),
+          timeout,
+        ]).finally(() => clearTimeout(timer));
         cached = { at: Date.now(), figures: read };
         read.catch(() => (cached = null)); // a failed read is not reused
       }
@@ -87,8 +106,8 @@ export class Metrics {
       labelNames: ['state'],
       registers,
       async collect() {
-        const { depth } = await figures();
-        for (const [state, n] of Object.entries(depth.byState)) this.set({ state }, n);
+        const f = await guarded(figures);
+        for (const [state, n] of Object.entries(f?.depth.byState ?? {})) this.set({ state }, n);
       },
     });
     new Gauge({
@@ -96,8 +115,8 @@ export class Metrics {
       help: 'Age of the oldest delivery still waiting for its first attempt (0 when none)',
       registers,
       async collect() {
-        const { depth } = await figures();
-        this.set(depth.oldestQueuedAt === null ? 0 : Math.max(0, (Date.now() - depth.oldestQueuedAt) / 1000));
+        const depth = (await guarded(figures))?.depth;
+        if (depth) this.set(depth.oldestQueuedAt === null ? 0 : Math.max(0, (Date.now() - depth.oldestQueuedAt) / 1000));
       },
     });
     new Gauge({
@@ -105,7 +124,8 @@ export class Metrics {
       help: 'Webhook deliveries waiting to be sent or retried',
       registers,
       async collect() {
-        this.set((await figures()).outbox);
+        const f = await guarded(figures);
+        if (f) this.set(f.outbox);
       },
     });
     new Gauge({

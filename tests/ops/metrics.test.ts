@@ -1,4 +1,6 @@
+import knex from 'knex';
 import nodemailer from 'nodemailer';
+import { Metrics } from '../../src/ops/metrics';
 import supertest from 'supertest';
 import { startOpsListener } from '../../src/ops/health';
 import { SmtpFront, startSmtpFront } from '../../src/smtp/front';
@@ -83,6 +85,7 @@ describe('/metrics on the api port', () => {
     expect(metric(text, 'postern_dkim_sign_seconds_count')).toBe(4);
     expect(text).toMatch(/^postern_queue_depth\{state="held"\} 0$/m);
     expect(text).toMatch(/^postern_webhook_outbox_backlog 0$/m);
+    expect(text).toMatch(/^postern_metrics_db_up 1$/m);
     expect(text).toMatch(/^postern_db_pool_connections\{state="used"\} \d+$/m);
     expect(text).toMatch(/^nodejs_eventloop_lag_seconds \d/m);
   });
@@ -97,6 +100,22 @@ describe('/metrics on the api port', () => {
       expect((await supertest(rig.h.app).get('/metrics').set('Authorization', 'Bearer scrape-secret-123')).status).toBe(200);
     } finally {
       rig.h.services.config.metricsToken = null;
+    }
+  });
+});
+
+describe('/metrics while the database is down', () => {
+  it('still answers, with the process metrics, and says the database figures could not be read', async () => {
+    const gone = knex({ client: 'mysql2', connection: { host: '127.0.0.1', port: 1, user: 'x', database: 'x', connectTimeout: 500 }, pool: { min: 0, max: 1 } });
+    try {
+      const m = new Metrics(gone, { topDomains: 5 });
+      m.command('users.get', 0);
+      const text = await m.scrape();
+      expect(metric(text, 'postern_commands_total', { command: 'users.get' })).toBe(1);
+      expect(text).toMatch(/^postern_metrics_db_up 0$/m);
+      expect(text).toContain('process_cpu_user_seconds_total');
+    } finally {
+      await gone.destroy();
     }
   });
 });

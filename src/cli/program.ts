@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Command, CommanderError } from 'commander';
 import { commands } from '../../commands';
@@ -5,6 +7,7 @@ import { ConfigError, ROLES } from '../config';
 import { errorTexts, lookupCommand } from '../dispatch';
 import { CommandError, HardError, legacyFailure } from '../errors';
 import { streamOf } from '../http/stream-reply';
+import { projectRoot } from '../validation';
 import { Installation, openInstallation, UsageError } from './installation';
 import { parseParams } from './params';
 import { addShortcuts } from './shortcuts';
@@ -76,7 +79,9 @@ function listCommands(): Record<string, unknown> {
  * installation from the same environment, runs one command through the dispatcher with admin rights and prints JSON.
  */
 export function buildProgram(cli: Cli, startRole: (role: string) => Promise<void>): Command {
+  const { version } = JSON.parse(fs.readFileSync(path.join(projectRoot(), 'package.json'), 'utf8')) as { version: string };
   const program = new Command('postern')
+    .version(version)
     .description('Postern, a self-hosted transactional email gateway. Configuration comes from the environment (see .env.example).')
     .exitOverride()
     .configureOutput({ writeOut: (s) => cli.io.stdout.write(s), writeErr: (s) => cli.io.stderr.write(s) })

@@ -178,6 +178,7 @@ describe('postern CLI commands', () => {
   });
 
   it('prints --help for every shortcut', async () => {
+    expect((await cli(['--version'], {})).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
     for (const args of [['--help'], ['call', '--help'], ['user', 'list', '--help'], ['user', 'disable', '--help'], ['domain', 'add', '--help'], ['domain', 'verify', '--help'], ['domain', 'records', '--help'], ['key', 'create', '--help'], ['queue', 'status', '--help'], ['admin', 'reset-key', '--help']]) {
       const r = await cli(args, {});
       expect([args, r.code]).toEqual([args, 0]);

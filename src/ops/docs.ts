@@ -6,6 +6,22 @@ import { projectRoot } from '../validation';
 import { statusFor, V1_ROUTES } from '../v1/router';
 import { buildOpenApi, dialectTables } from './openapi';
 
+/**
+ * A command's one-line summary from the doc comment at the top of commands/<name>.ts (`name — what it does. …`):
+ * the sources are there at build time; without them the name alone is shown.
+ */
+export function commandSummaries(dir: string, names: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of names) {
+    const file = path.join(dir, `${name}.ts`);
+    if (!fs.existsSync(file)) continue;
+    const doc = /^\/\*\*([\s\S]*?)\*\//.exec(fs.readFileSync(file, 'utf8'))?.[1].replace(/^\s*\*\s?/gm, ' ').replace(/\s+/g, ' ');
+    const what = doc ? /—\s*(.+?)(?:;|\.\s|\. ?$| Errors|$)/.exec(doc)?.[1] : undefined;
+    if (what) out[name] = what.length > 110 ? `${what.slice(0, 107)}…` : what;
+  }
+  return out;
+}
+
 /** The document from the project's own tables: the build writes it to dist/openapi.json (scripts/build-openapi.js). */
 export function composeOpenApi(): Record<string, unknown> {
   const root = projectRoot();
@@ -14,6 +30,7 @@ export function composeOpenApi(): Record<string, unknown> {
     commands,
     schemaDir: path.join(root, 'schemas'),
     version,
+    summaries: commandSummaries(path.join(root, 'commands'), Object.keys(commands)),
     tables: [{ name: 'v1', routes: V1_ROUTES, statusFor }, ...dialectTables(path.join(__dirname, '..', 'dialects'))],
   });
 }

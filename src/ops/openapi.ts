@@ -67,7 +67,7 @@ function errorCodes(cmd: CommandDef): [number, string][] {
   return own;
 }
 
-function legacyOperation(cmd: CommandDef, schemaDir: string): Json {
+function legacyOperation(cmd: CommandDef, schemaDir: string, summary?: string): Json {
   const schema = commandSchema(schemaDir, cmd.name);
   const cred = CREDENTIALS[cmd.auth];
   const properties = { command: { const: cmd.name }, ...cred.params, ...((schema.properties as Json) ?? {}) };
@@ -76,7 +76,7 @@ function legacyOperation(cmd: CommandDef, schemaDir: string): Json {
     post: {
       operationId: `legacy.${cmd.name}`,
       tags: [`api.php: ${cmd.name.split('.')[0]}`],
-      summary: cmd.name,
+      summary: summary ?? cmd.name,
       description: [
         `\`POST /api.php\` with \`Command=${cmd.name}\` (JSON, form fields, multipart or a query string; names are case-insensitive).`,
         cred.text + (cmd.permission ? ` Permission: \`${cmd.permission}\`.` : ''),
@@ -101,7 +101,7 @@ function legacyOperation(cmd: CommandDef, schemaDir: string): Json {
   };
 }
 
-function restOperation(table: RouteTable, route: RestRoute, cmd: CommandDef | undefined, schemaDir: string): Json {
+function restOperation(table: RouteTable, route: RestRoute, cmd: CommandDef | undefined, schemaDir: string, summary?: string): Json {
   const pathParams = [...route.path.matchAll(/:(\w+)/g)].map((m) => m[1]);
   const schema = cmd ? commandSchema(schemaDir, cmd.name) : {};
   const props = { ...((schema.properties as Json) ?? {}) };
@@ -123,7 +123,7 @@ function restOperation(table: RouteTable, route: RestRoute, cmd: CommandDef | un
   return {
     operationId: `${table.name}.${route.method}${route.path.replace(/[^A-Za-z0-9]+/g, '_')}`,
     tags: [table.name],
-    summary: route.summary ?? route.command,
+    summary: route.summary ?? summary ?? route.command,
     description: cmd ? `Runs \`${cmd.name}\`. ${CREDENTIALS[cmd.auth].text}${cmd.permission ? ` Permission: \`${cmd.permission}\`.` : ''}` : `Runs \`${route.command}\`.`,
     'x-postern-commands': [route.command],
     ...(cmd ? { security: CREDENTIALS[cmd.auth].security } : {}),
@@ -145,9 +145,9 @@ const OPS_PATHS: Record<string, Json> = {
  * The OpenAPI 3.1 document: every /api.php command as an operation (`/api.php#<command>`: one URL, one operation per
  * command) with its error codes, every REST route of every table, and the ops routes.
  */
-export function buildOpenApi(opts: { commands: Record<string, CommandDef>; tables: RouteTable[]; schemaDir: string; version: string }): Json {
+export function buildOpenApi(opts: { commands: Record<string, CommandDef>; tables: RouteTable[]; schemaDir: string; version: string; summaries?: Record<string, string> }): Json {
   const paths: Record<string, Json> = { ...OPS_PATHS };
-  for (const name of Object.keys(opts.commands).sort()) paths[`/api.php#${name}`] = legacyOperation(opts.commands[name], opts.schemaDir);
+  for (const name of Object.keys(opts.commands).sort()) paths[`/api.php#${name}`] = legacyOperation(opts.commands[name], opts.schemaDir, opts.summaries?.[name]);
   for (const table of opts.tables) {
     for (const route of table.routes) {
       const key = route.path.replace(/:(\w+)/g, '{$1}');
@@ -159,7 +159,8 @@ export function buildOpenApi(opts: { commands: Record<string, CommandDef>; table
         existing.description = `${existing.description}\n\nOr \`${route.command}\` (${table.name}), chosen by the credential.`;
         continue;
       }
-      item[route.method] = restOperation(table, route, opts.commands[route.command.toLowerCase()], opts.schemaDir);
+      const name = route.command.toLowerCase();
+      item[route.method] = restOperation(table, route, opts.commands[name], opts.schemaDir, opts.summaries?.[name]);
     }
   }
   const defs = JSON.parse(fs.readFileSync(path.join(opts.schemaDir, '_defs.json'), 'utf8')) as { definitions: Json };

@@ -1,4 +1,4 @@
-/** emailgateway.getdomains — every sender domain of the caller; WithCounts adds enabled API key and SMTP credential counts. */
+/** emailgateway.getdomains — every sender domain of the caller; WithCounts adds enabled API key and SMTP credential counts. Errors: 1 WithCounts not a flag. */
 import { defineCommand } from '../src/command';
 import { formatTime } from '../src/auth/users';
 import { truthy } from '../src/http/params';
@@ -13,7 +13,7 @@ export default defineCommand({
   name: 'emailgateway.getdomains',
   auth: 'user',
   permission: 'EmailGateway.ManageDomain',
-  errors: {},
+  errors: { 1: 'Invalid WithCounts: send true or false' },
   async run(p, ctx) {
     const userId = ctx.user!.id;
     const rows: DomainRow[] = await ctx.db('sender_domains').where({ user_id: userId }).orderBy('id');

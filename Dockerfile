@@ -12,6 +12,7 @@ COPY schemas ./schemas
 COPY src ./src
 COPY commands ./commands
 COPY migrations ./migrations
+COPY console ./console
 # The build also writes dist/openapi.json (served at /openapi.json and /docs).
 RUN npm run build && npm prune --omit=dev
 

@@ -1,4 +1,8 @@
-/** emailgateway.verifydomain — resolve every record; all required ones right → Enabled, else Approval Pending. Errors: 1 missing DomainID, 2 not found/denied. */
+/**
+ * emailgateway.verifydomain — resolve every record; all required ones right → Enabled, else Approval Pending.
+ * Besides the contract's DNSVerificationResults map, Records lists each record with what DNS answered (Found).
+ * Errors: 1 missing DomainID, 2 not found/denied.
+ */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { findOwnedDomain, recordsFor, STATUS } from '../src/domains/domains';
@@ -22,6 +26,7 @@ export default defineCommand({
     if (!updated) throw new CommandError(2);
     const DNSVerificationResults: Record<string, [string, string, boolean]> = {};
     for (const r of results) DNSVerificationResults[r.host] = [r.type, r.value, !!r.ok];
-    return { Domain: { DomainID: row.id, SenderDomain: row.domain, Status: status }, DNSVerificationResults };
+    const Records = results.map((r) => ({ Host: r.host, Type: r.type, Value: r.value, Required: r.required, Purpose: r.purpose, Verified: !!r.ok, Found: r.found ?? [] }));
+    return { Domain: { DomainID: row.id, SenderDomain: row.domain, Status: status }, DNSVerificationResults, Records };
   },
 });

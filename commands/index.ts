@@ -23,8 +23,10 @@ import emailgatewayAddwebhookPublic from './emailgateway.addwebhook.public';
 import emailgatewayAddwebhook from './emailgateway.addwebhook';
 import emailgatewayAggrevents from './emailgateway.aggrevents';
 import emailgatewayCancelmessage from './emailgateway.cancelmessage';
+import emailgatewayCancelqueuedmessage from './emailgateway.cancelqueuedmessage';
 import emailgatewayCleardomainqueue from './emailgateway.cleardomainqueue';
 import emailgatewayDailyseries from './emailgateway.dailyseries';
+import emailgatewayDailystats from './emailgateway.dailystats';
 import emailgatewayDeleteapi from './emailgateway.deleteapi';
 import emailgatewayDeletedomain from './emailgateway.deletedomain';
 import emailgatewayDeletesmtp from './emailgateway.deletesmtp';
@@ -34,13 +36,16 @@ import emailgatewayDeletewebhookPublic from './emailgateway.deletewebhook.public
 import emailgatewayDeletewebhook from './emailgateway.deletewebhook';
 import emailgatewayDomainstats from './emailgateway.domainstats';
 import emailgatewayExportevents from './emailgateway.exportevents';
+import emailgatewayGetalldomains from './emailgateway.getalldomains';
 import emailgatewayGetapis from './emailgateway.getapis';
 import emailgatewayGetdomain from './emailgateway.getdomain';
 import emailgatewayGetdomains from './emailgateway.getdomains';
 import emailgatewayGeteventsPublic from './emailgateway.getevents.public';
 import emailgatewayGetevents from './emailgateway.getevents';
 import emailgatewayGetmessage from './emailgateway.getmessage';
+import emailgatewayGetmessagelog from './emailgateway.getmessagelog';
 import emailgatewayGetmessages from './emailgateway.getmessages';
+import emailgatewayGetmessagetimeline from './emailgateway.getmessagetimeline';
 import emailgatewayGetsmtps from './emailgateway.getsmtps';
 import emailgatewayGetsuppressionsPublic from './emailgateway.getsuppressions.public';
 import emailgatewayGetsuppressions from './emailgateway.getsuppressions';
@@ -56,6 +61,7 @@ import emailgatewayReplaceapi from './emailgateway.replaceapi';
 import emailgatewayResetsmtppassword from './emailgateway.resetsmtppassword';
 import emailgatewaySendbatch from './emailgateway.sendbatch';
 import emailgatewaySendemail from './emailgateway.sendemail';
+import emailgatewaySendtestemail from './emailgateway.sendtestemail';
 import emailgatewaySmtprelay from './emailgateway.smtprelay';
 import emailgatewayUpdatedomain from './emailgateway.updatedomain';
 import emailgatewayVerifydomain from './emailgateway.verifydomain';
@@ -112,8 +118,10 @@ export const commands: Record<string, CommandDef> = Object.assign(Object.create(
   'emailgateway.addwebhook': emailgatewayAddwebhook,
   'emailgateway.aggrevents': emailgatewayAggrevents,
   'emailgateway.cancelmessage': emailgatewayCancelmessage,
+  'emailgateway.cancelqueuedmessage': emailgatewayCancelqueuedmessage,
   'emailgateway.cleardomainqueue': emailgatewayCleardomainqueue,
   'emailgateway.dailyseries': emailgatewayDailyseries,
+  'emailgateway.dailystats': emailgatewayDailystats,
   'emailgateway.deleteapi': emailgatewayDeleteapi,
   'emailgateway.deletedomain': emailgatewayDeletedomain,
   'emailgateway.deletesmtp': emailgatewayDeletesmtp,
@@ -123,13 +131,16 @@ export const commands: Record<string, CommandDef> = Object.assign(Object.create(
   'emailgateway.deletewebhook': emailgatewayDeletewebhook,
   'emailgateway.domainstats': emailgatewayDomainstats,
   'emailgateway.exportevents': emailgatewayExportevents,
+  'emailgateway.getalldomains': emailgatewayGetalldomains,
   'emailgateway.getapis': emailgatewayGetapis,
   'emailgateway.getdomain': emailgatewayGetdomain,
   'emailgateway.getdomains': emailgatewayGetdomains,
   'emailgateway.getevents.public': emailgatewayGeteventsPublic,
   'emailgateway.getevents': emailgatewayGetevents,
   'emailgateway.getmessage': emailgatewayGetmessage,
+  'emailgateway.getmessagelog': emailgatewayGetmessagelog,
   'emailgateway.getmessages': emailgatewayGetmessages,
+  'emailgateway.getmessagetimeline': emailgatewayGetmessagetimeline,
   'emailgateway.getsmtps': emailgatewayGetsmtps,
   'emailgateway.getsuppressions.public': emailgatewayGetsuppressionsPublic,
   'emailgateway.getsuppressions': emailgatewayGetsuppressions,
@@ -145,6 +156,7 @@ export const commands: Record<string, CommandDef> = Object.assign(Object.create(
   'emailgateway.resetsmtppassword': emailgatewayResetsmtppassword,
   'emailgateway.sendbatch': emailgatewaySendbatch,
   'emailgateway.sendemail': emailgatewaySendemail,
+  'emailgateway.sendtestemail': emailgatewaySendtestemail,
   'emailgateway.smtprelay': emailgatewaySmtprelay,
   'emailgateway.updatedomain': emailgatewayUpdatedomain,
   'emailgateway.verifydomain': emailgatewayVerifydomain,

@@ -11,6 +11,7 @@ import { trackingRoutes } from './tracking/routes';
 import { opsRouter } from './ops/health';
 import { docsRoutes } from './ops/docs';
 import { tlsAskRoute } from './ops/tls-ask';
+import { consoleRoutes } from './console/serve';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -47,6 +48,7 @@ export function createApp(services: Services): App {
   app.use(docsRoutes());
   app.use(tlsAskRoute(services));
 
+  app.use(consoleRoutes());
   app.use(trackingRoutes(services));
   app.use(legacyApi(services, dispatcher));
   app.use(v1Api(services, dispatcher));

@@ -32,6 +32,7 @@ function printCredentials(created: { username: string; password: string; adminAp
     `    AdminAPIKey:     ${created.adminApiKey ?? (config.adminApiKey ? '(from ADMIN_API_KEY)' : '(unchanged)')}`,
     `    admin username:  ${created.username}`,
     `    admin password:  ${created.password}`,
+    ...(config.role === 'all' || config.role === 'api' ? [`  Sign in to the web console at http://localhost:${config.port || '<port>'}/console/`] : []),
     '',
   ];
   process.stdout.write(lines.join('\n') + '\n');

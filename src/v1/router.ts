@@ -40,12 +40,13 @@ export const V1_ROUTES: {
   path: string;
   command: string;
   idempotent?: boolean;
+  door?: string;
   present?: (typeof present)[keyof typeof present];
   /** A result carrying RawMIME is sent as that text with this content type. */
   mime?: string;
 }[] = [
   { method: 'post', path: '/api/v1/email', command: 'emailgateway.sendemail', idempotent: true },
-  { method: 'post', path: '/api/v1/email/batch', command: 'emailgateway.sendbatch', idempotent: true },
+  { method: 'post', path: '/api/v1/email/batch', command: 'emailgateway.sendbatch', idempotent: true, door: 'batch' },
   { method: 'get', path: '/api/v1/email/:messageid', command: 'emailgateway.getmessage' },
   { method: 'delete', path: '/api/v1/email/:messageid', command: 'emailgateway.cancelmessage' },
   { method: 'get', path: '/api/v1/emails', command: 'emailgateway.getmessages' },
@@ -68,7 +69,7 @@ export const V1_ROUTES: {
 
 const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
 
-function statusFor(cmd: CommandDef | undefined, code: number): number {
+export function statusFor(cmd: CommandDef | undefined, code: number): number {
   const own = cmd?.httpStatus?.[code];
   if (own) return own;
   if (code === 429) return 429;
@@ -103,6 +104,7 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
         requestId: String(req.res?.locals.requestId ?? ''),
         ip: canonicalIp(req.ip ?? ''),
         headers: req.headers as Record<string, string | undefined>,
+        door: route.door ?? 'v1',
       });
       // Mail content (HTML included) must never be sniffed into a page by a browser.
       if (route.mime && typeof result.RawMIME === 'string') return { status: 200, body: result.RawMIME, text: true, type: route.mime, headers: { 'X-Content-Type-Options': 'nosniff' } };

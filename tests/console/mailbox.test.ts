@@ -48,7 +48,7 @@ beforeAll(async () => {
     headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
     body: JSON.stringify({ Subject: 'Your order shipped', ContentType: 'html', HTMLContent: HTML, PlainContent: 'Hello {{ Subscriber:EmailAddress }}', From: { name: 'Shop', email: `shop@${domain}` }, To: [{ name: 'Jane', email: 'jane@example.org' }] }),
   });
-  messageId = (await sent.json()).MessageID;
+  messageId = ((await sent.json()) as { MessageID: string }).MessageID;
   const db = rig.gateway.services.db;
   await waitFor(async () => (await db('deliveries').where({ message_id: messageId }).first())?.status === 'delivered', 15_000, 'the capture');
   page = await (await rig.browser.newContext({ viewport: { width: 1280, height: 860 }, acceptDownloads: true })).newPage();

@@ -10,15 +10,8 @@ import tls from 'node:tls';
 import selfsigned from 'selfsigned';
 import { SmtpFront, startSmtpFront } from '../../src/smtp/front';
 import { addDomain, createUser, Harness, startHarness } from '../helpers/harness';
+import { freePort } from '../helpers/ports';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** The first line a listener sends: plain TCP, or TLS for the implicit-TLS port. */
 function greeting(port: number, implicitTls: boolean): Promise<string> {

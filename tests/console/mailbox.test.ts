@@ -1,9 +1,9 @@
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { ConsoleRig, startConsoleRig } from '../helpers/console-rig';
 import { waitFor } from '../helpers/sink';
+import { freePort } from '../helpers/ports';
 
 /**
  * The console's Mailbox page in Chromium against a real gateway in development and capture mode: a message sent
@@ -21,14 +21,6 @@ const password = 'correct horse battery';
 const domain = 'mailbox.example.test';
 const HTML = `<h1 id="greet">Hello {{ Subscriber:EmailAddress }}</h1><p><a href="https://shop.example/x">Shop</a></p><script>parent.__pwned='script'</script><img src="x" onerror="parent.__pwned='img'">`;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 beforeAll(async () => {
   // Tracking links on the console's own origin: the open pixel is same-origin, which the console's CSP allows.

@@ -11,10 +11,10 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { dkimVerify } from 'mailauth/lib/dkim/verify';
+import { freePort } from '../helpers/ports';
 
 /** Where the section lives. The lead moves it into README.md: point this at README.md then. */
 const SOURCE = path.resolve(__dirname, '../../docs/try-it-locally.md');
@@ -49,14 +49,6 @@ function asPattern(expected: string): RegExp {
   return new RegExp(`^${expected.split('…').map(escape).join('[^\\n]*')}$`);
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 describe('docs: Try it locally', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'postern-try-'));

@@ -38,7 +38,7 @@ export function legacyApi(services: Services, dispatcher: Dispatcher): express.R
     const name = typeof params.command === 'string' ? params.command.trim() : '';
     res.locals.command = lookupCommand(dispatcher.table, name)?.name;
     try {
-      const { cmd, result } = await dispatcher.run(name, params, { requestId, ip: canonicalIp(req.ip ?? ''), headers: req.headers as Record<string, string | undefined> });
+      const { cmd, result } = await dispatcher.run(name, params, { requestId, ip: canonicalIp(req.ip ?? ''), headers: req.headers as Record<string, string | undefined>, door: 'api.php' });
       const stream = streamOf(result);
       if (stream) {
         sendStream(res, stream, (err) => services.logger.error('stream reply failed', { requestId, command: cmd.name, error: err.stack ?? String(err) }));

@@ -10,6 +10,7 @@ import * as createWebhooks from './20261123000700_create_webhooks';
 import * as createRollups from './20261123000800_create_rollups';
 import * as idempotencyLease from './20261201000100_idempotency_lease';
 import * as messageLogIndexes from './20261206000100_message_log_indexes';
+import * as createCaptured from './20261210000100_create_captured_messages';
 
 /** Every migration in order. Listed here (not globbed) so ts-jest and compiled builds load the same set. */
 const MIGRATIONS: Record<string, Knex.Migration> = {
@@ -24,6 +25,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261123000800_create_rollups': createRollups,
   '20261201000100_idempotency_lease': idempotencyLease,
   '20261206000100_message_log_indexes': messageLogIndexes,
+  '20261210000100_create_captured_messages': createCaptured,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -3,13 +3,14 @@ import express, { NextFunction, Request, Response } from 'express';
 import { legacyApi, legacyErrorHandler } from '../api.php';
 import { commands } from '../commands';
 import type { Services } from './command';
-import { pingDb } from './db';
-import { withDeadline } from './outage';
 import { createDispatcher, Dispatcher } from './dispatch';
 import { hardErrorHeaders, toHardError, writeV1Errors } from './errors';
 import { Validator } from './validation';
 import { v1Api } from './v1/router';
 import { trackingRoutes } from './tracking/routes';
+import { opsRouter } from './ops/health';
+import { docsRoutes } from './ops/docs';
+import { tlsAskRoute } from './ops/tls-ask';
 import { consoleRoutes } from './console/serve';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
@@ -19,7 +20,7 @@ export interface App {
   dispatcher: Dispatcher;
 }
 
-/** The express app: /api.php, /healthz, /readyz. Refuses to build if a command lacks a schema or vice versa. */
+/** The express app: /api.php, the v1 routes, tracking, /healthz, /readyz, /metrics. Refuses to build if a command lacks a schema or vice versa. */
 export function createApp(services: Services): App {
   const dispatcher = createDispatcher(services, commands, new Validator(commands));
   const app = express();
@@ -33,41 +34,19 @@ export function createApp(services: Services): App {
     res.setHeader('X-Request-Id', id);
     const started = process.hrtime.bigint();
     res.on('finish', () => {
+      const ms = Number((process.hrtime.bigint() - started) / 1000n) / 1000;
       // Method, path, outcome and timing only: parameters can carry credentials and are never logged.
-      services.logger.info('request', {
-        requestId: id,
-        method: req.method,
-        path: req.path,
-        command: res.locals.command,
-        status: res.statusCode,
-        ms: Number((process.hrtime.bigint() - started) / 1000n) / 1000,
-        ip: req.ip,
-      });
+      services.logger.info('request', { requestId: id, method: req.method, path: req.path, command: res.locals.command, status: res.statusCode, ms, ip: req.ip });
+      // The route pattern, never the raw path, so the label set stays bounded.
+      const route = req.route?.path ? `${req.method} ${String(req.route.path)}` : 'unmatched';
+      services.metrics.http(route, res.locals.command as string | undefined, res.statusCode, ms / 1000);
     });
     next();
   });
 
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-
-  // Answers within 2 s whatever the dependencies do: each probe has its own 1.5 s deadline and they run together.
-  // Ready means the database answers. Without Redis the process still accepts (the sweeper enqueues later, limits
-  // fall back to in-process counters): 200 "degraded", so a load balancer does not take every instance out.
-  app.get('/readyz', async (_req, res) => {
-    const probe = (p: () => Promise<unknown>) =>
-      p().then(
-        () => 'ok',
-        (err: Error) => `unreachable: ${err.message}`,
-      );
-    const [database, redis] = await Promise.all([
-      probe(() => pingDb(services.db)),
-      services.redis ? probe(() => withDeadline(services.redis!.ping(), 1500, 'Redis')) : Promise.resolve('not configured (in-process queue)'),
-    ]);
-    const checks: Record<string, string> = { database, redis };
-    const status = database !== 'ok' ? 'unavailable' : services.redis && redis !== 'ok' ? 'degraded' : 'ok';
-    res.status(status === 'unavailable' ? 503 : 200).json({ status, checks });
-  });
+  app.use(opsRouter(services, services.config.role));
+  app.use(docsRoutes());
+  app.use(tlsAskRoute(services));
 
   app.use(consoleRoutes());
   app.use(trackingRoutes(services));

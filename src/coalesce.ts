@@ -23,6 +23,8 @@ export interface CoalesceOptions {
    * outage (src/outage.ts).
    */
   failsAll?: (err: unknown) => boolean;
+  /** Told the size of every group flush (the group-commit metric). */
+  observe?: (items: number) => void;
 }
 
 interface Waiting<T, R> {
@@ -94,6 +96,7 @@ export class Coalescer<T, R> {
   private async run(group: Waiting<T, R>[]): Promise<void> {
     this.flushes += 1;
     this.items += group.length;
+    this.opts.observe?.(group.length);
     const started = Date.now();
     try {
       const results = await this.flushChecked(group.map((w) => w.item));

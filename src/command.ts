@@ -6,6 +6,7 @@ import type { DnsVerifier } from './domains/dns-verify';
 import type { DomainRow } from './domains/domains';
 import type { QueueFactory } from './queue/port';
 import type { RateLimits } from './ratelimit/limits';
+import type { Metrics } from './ops/metrics';
 import type { CommitStatement } from './idempotency/keys';
 
 export type AuthKind = 'none' | 'user' | 'admin' | 'sender';
@@ -44,6 +45,8 @@ export interface Services {
   queues: QueueFactory;
   /** Shared counters (Redis when configured). */
   limits: RateLimits;
+  /** This process's Prometheus registry and the metrics on it (src/ops/metrics.ts). */
+  metrics: Metrics;
 }
 
 export interface CommandContext extends Services {
@@ -62,6 +65,8 @@ export interface CommandContext extends Services {
   domain?: DomainRow;
   /** Request headers a command may read (v1 door): lowercase names. */
   headers?: Record<string, string | undefined>;
+  /** The way in this request came through (`api.php`, `v1`, `batch`, `cli`, a dialect's name): a metrics label. */
+  door?: string;
   /**
    * Set when the request holds an Idempotency-Key lease: the statement that stores this success result as the
    * request's reply. A command that commits effects (sendemail, sendbatch) runs it in the same transaction.

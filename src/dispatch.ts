@@ -1,6 +1,7 @@
-import type { CommandContext, CommandDef, Params, Services } from './command';
+import type { CommandContext, CommandDef, Params, Services, UserRow } from './command';
+import type { DomainRow } from './domains/domains';
 import { authenticate, authorize } from './auth/authenticate';
-import { CommandError, hard, HardError } from './errors';
+import { AUTH_FAILED, CommandError, hard, HardError } from './errors';
 import { isOutage } from './outage';
 import { forgetSenders } from './auth/sender-cache';
 import type { Validator } from './validation';
@@ -17,8 +18,37 @@ export interface RequestMeta {
   requestId: string;
   ip: string;
   headers?: Record<string, string | undefined>;
+  /** The door's name, a metrics label (`api.php`, `v1`, `batch`, `cli`, or a dialect's). */
+  door?: string;
   /** Set by a door that holds an Idempotency-Key lease: see CommandContext.idempotentReply. */
   idempotentReply?: CommandContext['idempotentReply'];
+  /**
+   * Set only by in-process callers that hold the installation (the CLI): the caller is known, so no credential
+   * is read. Admin commands run as the install admin; user and sender commands as the user or domain named here.
+   */
+  trusted?: { user?: UserRow; domain?: DomainRow };
+}
+
+/** Fills ctx for a trusted in-process caller, or says which principal the command needs. */
+function actAs(cmd: CommandDef, ctx: CommandContext, trusted: NonNullable<RequestMeta['trusted']>): void {
+  if (cmd.auth === 'admin') ctx.adminId = 0;
+  else if (cmd.auth === 'user') {
+    if (!trusted.user) throw new CommandError(AUTH_FAILED, `${cmd.name} acts for a user: name one (--user)`);
+    ctx.user = trusted.user;
+    ctx.permissions = '*';
+  } else if (cmd.auth === 'sender') {
+    if (!trusted.domain || !trusted.user) throw new CommandError(AUTH_FAILED, `${cmd.name} sends for a sender domain: name one (--domain)`);
+    ctx.user = trusted.user;
+    ctx.domain = trusted.domain;
+    ctx.permissions = '*';
+  }
+}
+
+/** The result-code label of a failed command. */
+function failureCode(err: unknown): number | string {
+  if (err instanceof CommandError) return err.codes[0];
+  if (err instanceof HardError) return err.code;
+  return 'exception';
 }
 
 export interface Dispatcher {
@@ -28,40 +58,50 @@ export interface Dispatcher {
 
 /** lookup → authenticate → authorize → validate → run. Errors leave as CommandError or HardError. */
 export function createDispatcher(services: Services, table: CommandTable, validator: Validator): Dispatcher {
-  const inner: Dispatcher = {
+  return {
     table,
     async run(name, params, meta) {
       const cmd = lookupCommand(table, name);
-      if (!cmd) throw hard.unknownCommand(name);
-      const ctx: CommandContext = { ...services, requestId: meta.requestId, ip: meta.ip, headers: meta.headers, idempotentReply: meta.idempotentReply };
-      await authenticate(cmd, params, ctx);
-      authorize(cmd, ctx);
-      const points = cmd.rateLimit ? services.config.apiRateLimitPerMinute : 0;
-      if (cmd.rateLimit && points > 0) {
-        const who = ctx.senderKeyId !== undefined ? `k${ctx.senderKeyId}` : ctx.user ? `u${ctx.user.id}` : `ip${ctx.ip}`;
-        const verdict = await services.limits.limit(`cmd:${cmd.name}`, points, cmd.rateLimit.durationSec).consume(who);
-        if (!verdict.allowed) {
-          const err = new CommandError(429, `Too many requests: at most ${points} per ${cmd.rateLimit.durationSec} seconds. Try again in ${verdict.retryAfterSec} seconds.`);
-          err.retryAfterSec = verdict.retryAfterSec;
-          throw err;
-        }
+      if (!cmd) {
+        const err = hard.unknownCommand(name);
+        services.metrics.command('unknown', err.code);
+        throw err;
       }
-      const codes = validator.check(cmd, params);
-      if (codes.length) throw new CommandError(codes);
-      const result = await cmd.run(params, ctx);
-      // Management commands may revoke keys or change accounts and domains: drop cached credential lookups.
-      if ((cmd.auth === 'user' || cmd.auth === 'admin') && !cmd.keepsCredentialCaches) forgetSenders();
-      return { cmd, result };
+      try {
+        const result = await runCommand(cmd, params, meta);
+        services.metrics.command(cmd.name, 0);
+        return { cmd, result };
+      } catch (caught) {
+        // Every door (and every dialect) sees a database or Redis outage as the one HardError 100007 / 503.
+        const err = !(caught instanceof CommandError) && !(caught instanceof HardError) && isOutage(caught) ? hard.unavailable(caught) : caught;
+        services.metrics.command(cmd.name, failureCode(err));
+        throw err;
+      }
     },
   };
-  return {
-    table,
-    // Every door (and every dialect) sees a database or Redis outage as the one HardError 100007 / 503.
-    run: (name, params, meta) =>
-      inner.run(name, params, meta).catch((err: unknown) => {
-        throw !(err instanceof CommandError) && !(err instanceof HardError) && isOutage(err) ? hard.unavailable(err) : err;
-      }),
-  };
+
+  async function runCommand(cmd: CommandDef, params: Params, meta: RequestMeta): Promise<Record<string, unknown>> {
+    const ctx: CommandContext = { ...services, requestId: meta.requestId, ip: meta.ip, headers: meta.headers, door: meta.door, idempotentReply: meta.idempotentReply };
+    if (meta.trusted) actAs(cmd, ctx, meta.trusted);
+    else await authenticate(cmd, params, ctx);
+    authorize(cmd, ctx);
+    const points = cmd.rateLimit ? services.config.apiRateLimitPerMinute : 0;
+    if (cmd.rateLimit && points > 0) {
+      const who = ctx.senderKeyId !== undefined ? `k${ctx.senderKeyId}` : ctx.user ? `u${ctx.user.id}` : `ip${ctx.ip}`;
+      const verdict = await services.limits.limit(`cmd:${cmd.name}`, points, cmd.rateLimit.durationSec).consume(who);
+      if (!verdict.allowed) {
+        const err = new CommandError(429, `Too many requests: at most ${points} per ${cmd.rateLimit.durationSec} seconds. Try again in ${verdict.retryAfterSec} seconds.`);
+        err.retryAfterSec = verdict.retryAfterSec;
+        throw err;
+      }
+    }
+    const codes = validator.check(cmd, params);
+    if (codes.length) throw new CommandError(codes);
+    const result = await cmd.run(params, ctx);
+    // Management commands may revoke keys or change accounts and domains: drop cached credential lookups.
+    if ((cmd.auth === 'user' || cmd.auth === 'admin') && !cmd.keepsCredentialCaches) forgetSenders();
+    return result;
+  }
 }
 
 export function errorTexts(cmd: CommandDef | undefined, err: CommandError): string[] {

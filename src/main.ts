@@ -5,19 +5,25 @@ import { createApp } from './app';
 import { ensureAdmin } from './auth/admin';
 import { purgeIdleSessions } from './auth/sessions';
 import type { Services } from './command';
-import { Config, ConfigError, loadConfig } from './config';
+import { Config, ConfigError, loadConfig, ROLES } from './config';
+import { Cli, runCli } from './cli/program';
 import { migrateLatest } from './db';
+import { modeNotices } from './domains/dev-mode';
+import { DatabaseSetupError, ensureDatabase } from './ensure-database';
 import { createLogger } from './logger';
 import { buildServices, closeServices } from './services';
 import { createDeliveryWorker, DeliveryWorker } from './delivery/worker';
 import { SmtpFront, startSmtpFront } from './smtp/front';
 import { InboundListener, startInboundSmtp } from './inbound/listener';
 import { startWebhookWorker, WebhookWorker } from './webhooks/worker';
+import { OpsListener, startOpsListener } from './ops/health';
 import { IDEMPOTENCY_TTL_MS, purgeExpiredKeys } from './idempotency/keys';
 
 export interface Running {
   services: Services;
   server: http.Server | null;
+  /** The ops listener of a worker or smtp process (null when the api serves the ops routes). */
+  ops?: OpsListener | null;
   stop(): Promise<void>;
 }
 
@@ -25,7 +31,8 @@ function printCredentials(created: { username: string; password: string; adminAp
   // Printed once to the terminal (not the log stream); only hashes are stored.
   const lines = [
     '',
-    '  Postern created its admin credentials. They are shown only this once: store them now.',
+    // Every role migrates and may be the first to start, so the banner names the one that printed it.
+    `  Postern (role ${config.role}) created its admin credentials. They are shown only this once: store them now.`,
     `    AdminAPIKey:     ${created.adminApiKey ?? (config.adminApiKey ? '(from ADMIN_API_KEY)' : '(unchanged)')}`,
     `    admin username:  ${created.username}`,
     `    admin password:  ${created.password}`,
@@ -38,6 +45,11 @@ function printCredentials(created: { username: string; password: string; adminAp
 /** Starts the roles the config asks for; resolves once listening. */
 export async function start(config: Config): Promise<Running> {
   const logger = createLogger(config.logLevel);
+  for (const notice of modeNotices(config)) {
+    process.stderr.write(`\n  !! ${notice}\n\n`);
+    logger.warn(notice);
+  }
+  if (config.databaseUrl && (await ensureDatabase(config.databaseUrl)) === 'created') logger.info('database created', { database: new URL(config.databaseUrl).pathname.slice(1) });
   const services = buildServices(config, logger);
   const applied = await migrateLatest(services.db);
   if (applied.length) logger.info('migrations applied', { migrations: applied });
@@ -83,10 +95,14 @@ export async function start(config: Config): Promise<Running> {
     inbound = await startInboundSmtp(services);
   }
 
+  // Worker and smtp answer health checks and scrapes on OPS_PORT; the api role serves them on its own port.
+  const ops = api ? null : await startOpsListener(services, config.role);
+
   let stopping: Promise<void> | null = null;
   const stop = () =>
     (stopping ??= (async () => {
       timers.forEach(clearInterval);
+      await ops?.close();
       if (server) {
         const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
         server.closeIdleConnections();
@@ -102,13 +118,14 @@ export async function start(config: Config): Promise<Running> {
       await closeServices(services);
       logger.info('stopped');
     })());
-  return { services, server, stop };
+  return { services, server, ops, stop };
 }
 
-async function main(): Promise<void> {
+/** Runs a role until a signal stops it (`migrate` exits when done). */
+async function startRole(roleArg: string | undefined): Promise<void> {
   let config: Config;
   try {
-    config = loadConfig(process.env, process.argv[2]);
+    config = loadConfig(process.env, roleArg);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`postern: invalid configuration: ${err.message}\n`);
@@ -141,9 +158,20 @@ async function main(): Promise<void> {
     started = start(config);
     await started;
   } catch (err) {
-    process.stderr.write(`postern: ${err instanceof ConfigError ? 'invalid configuration: ' : 'failed to start: '}${(err as Error).message}\n`);
+    const what = err instanceof ConfigError ? 'invalid configuration: ' : err instanceof DatabaseSetupError ? 'database not ready: ' : 'failed to start: ';
+    process.stderr.write(`postern: ${what}${(err as Error).message}\n`);
     process.exit(1);
   }
+}
+
+/** `postern [role]` starts a role; any other first word is a CLI command (src/cli/). */
+async function main(): Promise<void> {
+  const first = process.argv[2];
+  if (first === undefined || (ROLES as readonly string[]).includes(first.toLowerCase())) return startRole(first);
+  const cli = new Cli({ env: process.env, stdout: process.stdout, stderr: process.stderr });
+  const code = await runCli(process.argv, cli, startRole);
+  // Exit once the answer is written: a client library's idle timer must not keep the CLI waiting.
+  process.stdout.write('', () => process.exit(code));
 }
 
 if (require.main === module) void main();

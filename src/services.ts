@@ -5,11 +5,12 @@ import { Redis } from 'ioredis';
 import type { Services } from './command';
 import type { Config } from './config';
 import { closeDb, openDb } from './db';
-import { DnsVerifier } from './domains/dns-verify';
+import { domainVerifier } from './domains/dev-mode';
 import type { Logger } from './logger';
 import { bullMqQueues } from './queue/bullmq';
 import { inProcessQueues } from './queue/in-process';
 import { RateLimits } from './ratelimit/limits';
+import { Metrics } from './ops/metrics';
 
 /**
  * The embedded default keeps its encryption key beside the database (DATA_DIR/encryption.key, mode 0600),
@@ -37,7 +38,9 @@ export function buildServices(config: Config, logger: Logger): Services {
     : null;
   redis?.on('error', (err: Error) => logger.warn('redis error', { error: err.message }));
   const queues = config.redisUrl ? bullMqQueues(config.redisUrl, config.redisPrefix, config.redisCommandTimeoutMs) : inProcessQueues();
-  return { config: withKey, db: openDb(withKey, logger), logger, redis, dns: new DnsVerifier(config.dnsServers, config.dnsTimeoutMs), queues, limits: new RateLimits(redis) };
+  const db = openDb(withKey, logger);
+  const metrics = new Metrics(db, { topDomains: config.metricsTopDomains });
+  return { config: withKey, db, logger, redis, dns: domainVerifier(config, logger), queues, limits: new RateLimits(redis), metrics };
 }
 
 export async function closeServices(s: Services): Promise<void> {

@@ -4,6 +4,14 @@ import { SmtpPool, SmtpPoolOptions } from './smtp-pool';
 import { DkimPool } from './dkim-pool';
 import { DkimKey, dkimSign } from './dkim-sign';
 import type { Config } from '../config';
+import type { CaptureMeta, CaptureStore } from '../capture/store';
+
+/** What the transports report as they work (src/ops/metrics.ts implements it). */
+export interface TransportObserver {
+  dkimSign(seconds: number): void;
+  /** The next hop's reply for a recipient domain (the smarthost's in relay mode); code undefined when none came (DNS, connection). */
+  remoteReply(domain: string, code: number | undefined): void;
+}
 
 export type Dkim = DkimKey;
 
@@ -16,6 +24,12 @@ interface SmtpError {
   message?: string;
 }
 
+/** The basic code at the start of a reply text (`250 2.0.0 Ok` → 250). */
+function replyCode(response: string): number | undefined {
+  const m = /^([2-5]\d\d)[ -]/.exec(response);
+  return m ? Number(m[1]) : undefined;
+}
+
 function outcomeOf(err: unknown): SendOutcome {
   const e = err as SmtpError;
   return { ok: false, code: e.responseCode, response: (e.response ?? `${e.code ?? 'ERROR'} ${e.message ?? ''}`).trim().slice(0, 1000) };
@@ -24,14 +38,19 @@ function outcomeOf(err: unknown): SendOutcome {
 /**
  * Hands a raw message to the next hop with nodemailer: a pooled connection to the smarthost
  * (DELIVERY_MODE=relay), or to the recipient domain's MX hosts in preference order with an A fallback
- * (DELIVERY_MODE=mx), one pool per destination host, STARTTLS whenever offered.
+ * (DELIVERY_MODE=mx), one pool per destination host, STARTTLS whenever offered; or, signed all the same, to the
+ * capture store (DELIVERY_MODE=capture).
  */
 export class Transports {
   private readonly pools = new Map<string, SmtpPool>();
   private signer: DkimPool | null = null;
   private readonly mxCache = new Map<string, { hosts: string[]; until: number }>();
 
-  constructor(private readonly config: Config) {}
+  constructor(
+    private readonly config: Config,
+    private readonly observer?: TransportObserver,
+    private readonly captured: CaptureStore | null = null,
+  ) {}
 
   private pool(key: string, options: Partial<SmtpPoolOptions>): SmtpPool {
     let t = this.pools.get(key);
@@ -101,24 +120,39 @@ export class Transports {
     return hosts;
   }
 
-  async send(envelope: { from: string; to: string }, raw: Buffer, dkim: Dkim | null): Promise<SendOutcome> {
+  /** `meta` names the delivery; only the capture store reads it. */
+  async send(envelope: { from: string; to: string }, raw: Buffer, dkim: Dkim | null, meta?: CaptureMeta): Promise<SendOutcome> {
     let message: Buffer;
     try {
       // Signed on a worker thread; should the thread fail, in this one (the same signer either way).
+      const started = process.hrtime.bigint();
       message = dkim ? await (this.signer ??= new DkimPool()).sign(raw, dkim).catch(() => dkimSign(raw, dkim)) : raw;
+      if (dkim) this.observer?.dkimSign(Number(process.hrtime.bigint() - started) / 1e9);
     } catch (err) {
       return { ok: false, response: `DKIM signing failed: ${(err as Error).message}`.slice(0, 1000) };
     }
-    const smtpEnvelope = { from: envelope.from, to: [envelope.to] };
-    if (this.config.deliveryMode === 'relay') {
-      try {
-        const info = await this.relay().send(smtpEnvelope, message);
-        return { ok: true, response: info.response };
-      } catch (err) {
-        return outcomeOf(err);
-      }
+    if (this.config.deliveryMode === 'capture') {
+      // Fails closed: capture mode never falls through to a real server.
+      return this.captured && meta ? this.captured.store(meta, envelope, message) : { ok: false, response: '451 4.3.5 DELIVERY_MODE=capture has no capture store here' };
     }
+    const smtpEnvelope = { from: envelope.from, to: [envelope.to] };
     const domain = envelope.to.split('@')[1].toLowerCase();
+    const outcome = this.config.deliveryMode === 'relay' ? await this.toRelay(smtpEnvelope, message) : await this.toMx(domain, smtpEnvelope, message);
+    this.observer?.remoteReply(domain, outcome.ok ? replyCode(outcome.response) : outcome.code);
+    return outcome;
+  }
+
+  private async toRelay(smtpEnvelope: { from: string; to: string[] }, message: Buffer): Promise<SendOutcome> {
+    try {
+      const info = await this.relay().send(smtpEnvelope, message);
+      return { ok: true, response: info.response };
+    } catch (err) {
+      return outcomeOf(err);
+    }
+  }
+
+  /** Tries the domain's MX hosts in order until one answers. */
+  private async toMx(domain: string, smtpEnvelope: { from: string; to: string[] }, message: Buffer): Promise<SendOutcome> {
     let hosts: string[];
     try {
       hosts = await this.mxHosts(domain);

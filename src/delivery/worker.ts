@@ -7,6 +7,8 @@ import { composeHosts } from '../domains/names';
 import { classifyReply, retryHintSeconds } from './classify';
 import { DELIVERY_QUEUE, DeliveryJob, enqueueDeliveries } from './enqueue';
 import { Dkim, SendOutcome, Transports } from './transports';
+import { logAttempt } from './attempt-log';
+import { CaptureStore } from '../capture/store';
 import { verpAddress } from './verp';
 import { recordEvents } from '../events/record';
 import { Coalescer } from '../coalesce';
@@ -92,7 +94,7 @@ export interface DeliveryWorker {
 export function createDeliveryWorker(services: Services): DeliveryWorker {
   const { db, config, logger } = services;
   const owner = `${os.hostname()}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`;
-  const transports = new Transports(config);
+  const transports = new Transports(config, services.metrics, config.deliveryMode === 'capture' ? new CaptureStore(db, config, logger) : null);
   const secret = verpSecret(services);
   const keys = new Map<number, { key: string; until: number }>();
 
@@ -150,7 +152,7 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
       return r;
     });
   }
-  const leaser = new Coalescer<number, Leased | null>(leaseGroup, { name: 'lease', maxItems: 200, maxInFlight: 2 });
+  const leaser = new Coalescer<number, Leased | null>(leaseGroup, { name: 'lease', maxItems: 200, maxInFlight: 2, observe: services.metrics.groupSize('lease') });
 
   /** Records many outcomes in one transaction: status rows (one UPDATE), events, rollups, webhooks, suppressions. */
   async function settleGroup(items: Settlement[]): Promise<boolean[]> {
@@ -203,7 +205,7 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
       return items.map((i) => recorded.has(i));
     });
   }
-  const settler = new Coalescer<Settlement, boolean>(settleGroup, { name: 'settle', maxItems: 200, maxInFlight: 1 });
+  const settler = new Coalescer<Settlement, boolean>(settleGroup, { name: 'settle', maxItems: 200, maxInFlight: 1, observe: services.metrics.groupSize('settle') });
 
   /**
    * The recipient's server has answered: the outcome must be recorded, or the sweeper would send the message again.
@@ -242,8 +244,12 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
     if (!d) return;
     const now = Date.now();
     const domain = await domainOf(Number(d.domain_id));
+    const attempts = Number(d.attempts) + 1;
+    const log = (outcome: 'delivered' | 'deferred' | 'bounced' | 'failed', reply: string, nextRetryAt?: number) =>
+      logAttempt(logger, { messageId: d.message_id, deliveryId: Number(d.id), recipient: d.recipient, attempt: attempts, outcome, reply, nextRetryAt });
     if (!d.found_message || !domain) {
       await db('deliveries').where({ id: deliveryId, lease_owner: owner }).update({ status: 'failed', lease_until: null, finished_at: now, last_reply: 'message or domain no longer exists', updated_at: now });
+      log('failed', 'message or domain no longer exists');
       return;
     }
     const from = verpAddress(secret, Number(d.id), composeHosts(domain, config).mfromHost);
@@ -257,15 +263,19 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
       // Encrypted with another ENCRYPTION_KEY, or damaged: deferred with a reply that says so, never sent unsigned.
       keyError = `DKIM signing failed: the DKIM key of ${domain.domain} cannot be decrypted; check ENCRYPTION_KEY`;
     }
-    const outcome: SendOutcome = keyError ? { ok: false, response: keyError } : await transports.send({ from, to: d.recipient }, raw, dkim);
+    const meta = { deliveryId: Number(d.id), messageId: d.message_id, userId: Number(d.user_id), domainId: Number(d.domain_id) };
+    const outcome: SendOutcome = keyError ? { ok: false, response: keyError } : await transports.send({ from, to: d.recipient }, raw, dkim, meta);
     const done = Date.now();
-    const attempts = Number(d.attempts) + 1;
     // Status, event and suppression land together or not at all.
     const settle = (update: Record<string, unknown>, type: string, data: Record<string, unknown>, suppress?: string) =>
-      settleDurably({ d, update, type, data, suppress, attempts, done });
+      settleDurably({ d, update, type, data, suppress, attempts, done }).then((recorded) => {
+        if (recorded) services.metrics.delivery(type, update.bounce_class as string | null, Number(d.created_at), done);
+        return recorded;
+      });
 
     if (outcome.ok) {
       await settle({ status: 'delivered', last_reply: outcome.response, finished_at: done, bounce_class: null }, 'delivered', { smtp_reply: outcome.response });
+      log('delivered', outcome.response);
       return;
     }
     const verdict = classifyReply(outcome.code, outcome.response);
@@ -274,6 +284,7 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
       const status = verdict.permanent ? 'bounced' : 'failed';
       const suppress = verdict.suppress ? outcome.response : undefined;
       await settle({ status, last_reply: outcome.response, bounce_class: verdict.class, finished_at: done }, status, { smtp_reply: outcome.response, bounce_class: verdict.class }, suppress);
+      log(status, outcome.response);
       return;
     }
     const schedule = config.retryScheduleSeconds;
@@ -281,6 +292,7 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
     const wait = Math.min(Math.max(planned, retryHintSeconds(outcome.response) ?? 0), 8 * 3600) * 1000;
     const next = done + wait;
     const recorded = await settle({ status: 'deferred', next_attempt_at: next, last_reply: outcome.response, bounce_class: verdict.class }, 'deferred', { smtp_reply: outcome.response, bounce_class: verdict.class, next_attempt_at: Math.floor(next / 1000) });
+    log('deferred', outcome.response, next);
     if (recorded) {
       await enqueueDeliveries(services, [{ id: Number(d.id), attempts, runAt: next }]).catch((err) =>
         logger.warn('retry could not be enqueued; the sweeper will pick it up', { deliveryId: d.id, error: (err as Error).message }),

@@ -3,7 +3,7 @@ import { Coalescer } from '../coalesce';
 import { parseTags } from '../stats/rollups';
 import { affectedRows, batchTransaction, BatchTx, insertRows, placeholders, sql, Stmt } from '../db';
 import { CommitStatement, IdempotencySuperseded } from '../idempotency/keys';
-import type { Services, UserRow } from '../command';
+import type { CommandContext, Services, UserRow } from '../command';
 import type { DomainRow } from '../domains/domains';
 import { STATUS } from '../domains/domains';
 import { isEnabled, yesNo } from '../auth/users';
@@ -400,18 +400,17 @@ export function groupCommitStats(db: object): { flushes: number; items: number }
 export async function persistPrepared(services: Services, sender: Sender, ok: Prepared[], now: number, reply?: CommitStatement): Promise<boolean> {
   const item: PersistItem = { services, sender, ok, now, reply };
   const recipients = ok.reduce((n, p) => n + p.recipients.length, 0);
-  let outcome: Persisted;
-  if (recipients > GROUP_COMMIT_RECIPIENTS) outcome = (await persistGroup([item]))[0];
-  else {
-    let c = committers.get(services.db);
-    if (!c) {
-      c = new Coalescer(persistGroup, { name: 'accept', maxItems: 100, maxInFlight: 1 });
-      committers.set(services.db, c);
-    }
-    outcome = await c.submit(item);
+  let c = committers.get(services.db);
+  if (!c) {
+    c = new Coalescer(persistGroup, { name: 'accept', maxItems: 100, maxInFlight: 1, observe: services.metrics.groupSize('accept') });
+    committers.set(services.db, c);
   }
+  const outcome = recipients > GROUP_COMMIT_RECIPIENTS ? (await persistGroup([item]))[0] : await c.submit(item);
   if (outcome === 'superseded') throw new IdempotencySuperseded();
-  return outcome === 'accepted';
+  const accepted = outcome === 'accepted';
+  // The door a command came through rides on its context; the SMTP front calls in with plain services.
+  if (accepted) services.metrics.accepted((services as Partial<CommandContext>).door ?? sender.source, ok.length);
+  return accepted;
 }
 
 export const QUOTA_PROBLEM: Problem = { code: 17, message: 'Email sending limit reached: the daily or monthly quota of this account is used up' };

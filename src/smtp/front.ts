@@ -11,6 +11,7 @@ import { suppressedAmongShared } from '../suppression/suppressions';
 import { checkSmtpCredentials, SmtpIdentity, smtpIdentityByUsername } from './credentials';
 import { lineEndingProblem } from './message-rules';
 import './greeting';
+import { instrumentSmtp } from '../ops/smtp-metrics';
 
 /** An SMTP reply: the basic code, and the enhanced code written into the text. */
 function reply(code: number, text: string): Error {
@@ -64,7 +65,7 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
   }
 
   const makeServer = (secure: boolean) =>
-    new SMTPServer({
+    new SMTPServer(instrumentSmtp(services.metrics, {
       secure,
       key: tls.key,
       cert: tls.cert,
@@ -175,7 +176,7 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
           );
         });
       },
-    });
+    }));
 
   const listeners: { server: SMTPServer; port: number }[] = [];
   const listen = async (server: SMTPServer, port: number) => {

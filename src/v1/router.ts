@@ -12,8 +12,9 @@ interface Outcome {
   status: number;
   body: unknown;
   headers?: Record<string, string>;
-  /** Sent as text/plain instead of JSON. */
+  /** Sent as text/plain (or `type`) instead of JSON. */
   text?: boolean;
+  type?: string;
 }
 
 /** Routes whose replies upstream shapes differently from the EG public routes. */
@@ -33,9 +34,18 @@ const present = {
 };
 
 /** The REST alias table: method + path → command. Path parameters join the command's parameters (lowercase). */
-export const V1_ROUTES: { method: 'get' | 'post' | 'delete'; path: string; command: string; idempotent?: boolean; present?: (typeof present)[keyof typeof present] }[] = [
+export const V1_ROUTES: {
+  method: 'get' | 'post' | 'delete';
+  path: string;
+  command: string;
+  idempotent?: boolean;
+  door?: string;
+  present?: (typeof present)[keyof typeof present];
+  /** A result carrying RawMIME is sent as that text with this content type. */
+  mime?: string;
+}[] = [
   { method: 'post', path: '/api/v1/email', command: 'emailgateway.sendemail', idempotent: true },
-  { method: 'post', path: '/api/v1/email/batch', command: 'emailgateway.sendbatch', idempotent: true },
+  { method: 'post', path: '/api/v1/email/batch', command: 'emailgateway.sendbatch', idempotent: true, door: 'batch' },
   { method: 'get', path: '/api/v1/email/:messageid', command: 'emailgateway.getmessage' },
   { method: 'delete', path: '/api/v1/email/:messageid', command: 'emailgateway.cancelmessage' },
   { method: 'get', path: '/api/v1/emails', command: 'emailgateway.getmessages' },
@@ -52,9 +62,11 @@ export const V1_ROUTES: { method: 'get' | 'post' | 'delete'; path: string; comma
   { method: 'post', path: '/api/v1/contacts', command: 'contacts.create' },
   { method: 'get', path: '/api/v1/contacts', command: 'contacts.list' },
   { method: 'get', path: '/api/v1/stats', command: 'emailgateway.accountstats.public' },
+  { method: 'get', path: '/api/v1/captured', command: 'emailgateway.getcapturedmessages.public' },
+  { method: 'get', path: '/api/v1/captured/:capturedid', command: 'emailgateway.getcapturedmessage.public', mime: 'message/rfc822' },
 ];
 
-function statusFor(cmd: CommandDef | undefined, code: number): number {
+export function statusFor(cmd: CommandDef | undefined, code: number): number {
   const own = cmd?.httpStatus?.[code];
   if (own) return own;
   if (code === 429) return 429;
@@ -87,8 +99,11 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
         requestId: String(req.res?.locals.requestId ?? ''),
         ip: canonicalIp(req.ip ?? ''),
         headers: req.headers as Record<string, string | undefined>,
+        door: route.door ?? 'v1',
         idempotentReply,
       });
+      // Mail content (HTML included) must never be sniffed into a page by a browser.
+      if (route.mime && typeof result.RawMIME === 'string') return { status: 200, body: result.RawMIME, text: true, type: route.mime, headers: { 'X-Content-Type-Options': 'nosniff' } };
       return route.present ? route.present({ result }) : { status: 200, body: result };
     } catch (err) {
       if (err instanceof CommandError) {
@@ -145,7 +160,7 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
         const key = req.headers['idempotency-key'];
         const outcome = route.idempotent && typeof key === 'string' && key !== '' ? await idempotent(route, req, key) : await run(route, req);
         for (const [k, v] of Object.entries(outcome.headers ?? {})) res.setHeader(k, v);
-        if (outcome.text) res.status(outcome.status).type('text/plain; charset=utf-8').send(String(outcome.body));
+        if (outcome.text) res.status(outcome.status).type(outcome.type ?? 'text/plain; charset=utf-8').send(String(outcome.body));
         else res.status(outcome.status).json(outcome.body);
       } catch (err) {
         next(err);

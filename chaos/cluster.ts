@@ -74,6 +74,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     DATA_DIR: dir,
     HOST: '127.0.0.1',
     PORT: String(apiPort),
+    OPS_PORT: '0', // worker and smtp health listeners: a free port each
     SMTP_HOST: '127.0.0.1',
     SMTP_PORT: String(smtpPort),
     INBOUND_SMTP_PORT: String(inboundPort),

@@ -116,6 +116,9 @@ export function childEnv(h: Harness): Record<string, string> {
     ENCRYPTION_KEY: c.encryptionKey!.toString('hex'),
     ADMIN_API_KEY: h.adminKey,
     MAIL_HOSTNAME: c.mailHostname,
+    // Loopback only, and a free port for the worker and smtp roles' health listener (9464 may be taken).
+    HOST: '127.0.0.1',
+    OPS_PORT: '0',
   };
 }
 

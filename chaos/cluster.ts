@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import knexFactory, { Knex } from 'knex';
-import { freePort, PrivateServer, startMariaDb, startRedis } from '../tests/helpers/private-servers';
+import { freePort } from '../tests/helpers/ports';
+import { PrivateServer, startMariaDb, startRedis } from '../tests/helpers/private-servers';
 import { RoleProcess, spawnRole, waitHttp, waitPort } from '../tests/helpers/roles';
 import { Sink, startSink } from '../tests/helpers/sink';
 

@@ -101,7 +101,7 @@ export interface Config {
   dbConnectTimeoutMs: number;
   /** DB_ACQUIRE_TIMEOUT_MS: how long a query waits for a free pooled connection before answering 503. Default 2000. */
   dbAcquireTimeoutMs: number;
-  /** DB_QUERY_TIMEOUT_MS: how long one MySQL statement may take before it is abandoned (503); 0 turns it off. Migrations have none. Default 4000. */
+  /** DB_QUERY_TIMEOUT_MS: how long one MySQL statement may take before it is abandoned (503); 0 turns it off. Migrations have none. Default 3000. */
   dbQueryTimeoutMs: number;
   /** REDIS_COMMAND_TIMEOUT_MS: how long a Redis command on the request path (rate limits, enqueue) may take. Default 1000. */
   redisCommandTimeoutMs: number;
@@ -342,7 +342,7 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     dbPoolMax: int(env, 'DB_POOL_MAX', 20, 1, 500),
     dbConnectTimeoutMs: int(env, 'DB_CONNECT_TIMEOUT_MS', 2000, 100, 600_000),
     dbAcquireTimeoutMs: int(env, 'DB_ACQUIRE_TIMEOUT_MS', 2000, 100, 600_000),
-    dbQueryTimeoutMs: int(env, 'DB_QUERY_TIMEOUT_MS', 4000, 0, 3_600_000),
+    dbQueryTimeoutMs: int(env, 'DB_QUERY_TIMEOUT_MS', 3000, 0, 3_600_000),
     redisCommandTimeoutMs: int(env, 'REDIS_COMMAND_TIMEOUT_MS', 1000, 50, 600_000),
     idempotencyLeaseSeconds: int(env, 'IDEMPOTENCY_LEASE_SECONDS', 15, 1, 3600),
     senderAuthCacheMs: int(env, 'SENDER_AUTH_CACHE_MS', 1000, 0, 60000),

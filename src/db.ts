@@ -70,7 +70,7 @@ export function openDb(config: Pick<Config, 'databaseUrl' | 'dataDir'> & DbTimeo
       acquireConnectionTimeout: config.dbAcquireTimeoutMs ?? 2000,
       pool: { min: 0, max: config.dbPoolMax ?? 20 },
     });
-    return timeStatements(db, config.dbQueryTimeoutMs ?? 4000);
+    return timeStatements(db, config.dbQueryTimeoutMs ?? 3000);
   }
   fs.mkdirSync(config.dataDir, { recursive: true });
   return knexFactory({

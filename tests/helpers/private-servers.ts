@@ -9,6 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from './ports';
 
 export interface PrivateServer {
   readonly name: string;
@@ -45,18 +46,6 @@ process.once('exit', () => {
   }
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 });
-
-/** A port the kernel just gave out on loopback (closed again, so it is free unless someone races for it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function until(what: string, ms: number, probe: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + ms;

@@ -11,7 +11,7 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import { childEnv, Harness, senderSetup, startHarness } from '../helpers/harness';
-import { freePort } from '../helpers/private-servers';
+import { freePort } from '../helpers/ports';
 import { RoleProcess, spawnRole, waitHttp } from '../helpers/roles';
 import { waitFor } from '../helpers/sink';
 

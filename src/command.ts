@@ -74,10 +74,14 @@ export interface CommandDef {
   errors: Record<number, string>;
   /** Business errors as arrays (user.login, user.create style) instead of scalars. */
   arrayErrors?: boolean;
+  /** Parameter failures answer one scalar code instead of an array (sender.domains, as the contract shows). */
+  scalarErrors?: true;
+  /** What a failed authentication answers instead of 99998 (user.current: `[1]` "Authentication required", upstream §1.6). */
+  authError?: { code: number[]; text: string };
   /** Some Octeth success replies carry no ErrorCode (user.apikey.*). getdomains keeps it: the contract shows it. */
   omitSuccessErrorCode?: boolean;
-  /** Rate-limited per credential (sender key): API_RATE_LIMIT_PER_MINUTE requests per window, then 429 with Retry-After. */
-  rateLimit?: { durationSec: number };
+  /** Rate-limited per credential: `points` (default API_RATE_LIMIT_PER_MINUTE) requests per window, then 429 with Retry-After. */
+  rateLimit?: { durationSec: number; points?: number };
   /** HTTP status of a failure code on the v1 door (default 400; auth codes 401/403; 429). */
   httpStatus?: Record<number, number>;
   /**

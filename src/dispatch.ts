@@ -1,8 +1,9 @@
 import type { CommandContext, CommandDef, Params, Services } from './command';
 import { authenticate, authorize } from './auth/authenticate';
-import { CommandError, hard } from './errors';
+import { AUTH_FAILED, CommandError, hard } from './errors';
 import { forgetSenders } from './auth/sender-cache';
 import type { Validator } from './validation';
+import { decodeJsonText } from './http/params';
 
 export type CommandTable = Record<string, CommandDef>;
 
@@ -16,6 +17,8 @@ export interface RequestMeta {
   requestId: string;
   ip: string;
   headers?: Record<string, string | undefined>;
+  /** Parameters that arrived as text (query string, form fields): JSON text of structured values is decoded. */
+  textKeys?: Set<string>;
 }
 
 export interface Dispatcher {
@@ -31,9 +34,15 @@ export function createDispatcher(services: Services, table: CommandTable, valida
       const cmd = lookupCommand(table, name);
       if (!cmd) throw hard.unknownCommand(name);
       const ctx: CommandContext = { ...services, requestId: meta.requestId, ip: meta.ip, headers: meta.headers };
-      await authenticate(cmd, params, ctx);
+      try {
+        await authenticate(cmd, params, ctx);
+      } catch (err) {
+        if (cmd.authError && err instanceof CommandError && err.codes[0] === AUTH_FAILED) throw new CommandError(cmd.authError.code, cmd.authError.text);
+        throw err;
+      }
       authorize(cmd, ctx);
-      const points = cmd.rateLimit ? services.config.apiRateLimitPerMinute : 0;
+      // A command's own allowance still obeys API_RATE_LIMIT_PER_MINUTE=0 (limits off).
+      const points = !cmd.rateLimit || services.config.apiRateLimitPerMinute <= 0 ? 0 : (cmd.rateLimit.points ?? services.config.apiRateLimitPerMinute);
       if (cmd.rateLimit && points > 0) {
         const who = ctx.senderKeyId !== undefined ? `k${ctx.senderKeyId}` : ctx.user ? `u${ctx.user.id}` : `ip${ctx.ip}`;
         const verdict = await services.limits.limit(`cmd:${cmd.name}`, points, cmd.rateLimit.durationSec).consume(who);
@@ -43,8 +52,9 @@ export function createDispatcher(services: Services, table: CommandTable, valida
           throw err;
         }
       }
+      if (meta.textKeys?.size) decodeJsonText(params, meta.textKeys, (k) => validator.declaresText(cmd, k));
       const codes = validator.check(cmd, params);
-      if (codes.length) throw new CommandError(codes);
+      if (codes.length) throw new CommandError(cmd.scalarErrors ? codes[0] : codes);
       const result = await cmd.run(params, ctx);
       // Management commands may revoke keys or change accounts and domains: drop cached credential lookups.
       if ((cmd.auth === 'user' || cmd.auth === 'admin') && !cmd.keepsCredentialCaches) forgetSenders();

@@ -43,5 +43,5 @@ export const SEND_ERRORS: Record<number, string> = {
   429: 'Email send rate limit exceeded',
 };
 
-/** v1 statuses: auth 401, account/domain state 403, limits 429, everything else a 400 (the request itself). */
-export const SEND_HTTP_STATUS: Record<number, number> = { 1: 401, 13: 401, 2: 403, 12: 403, 32: 403, 34: 403, 17: 429, 429: 429, 39: 502 };
+/** v1 statuses other than upstream's HTTP 200 (§2.1): 39 → 502, rate limits 429. */
+export const SEND_HTTP_STATUS: Record<number, number> = { 429: 429, 39: 502 };

@@ -108,11 +108,11 @@ describe('user.apikey.create', () => {
 });
 
 describe('BoundIPAddress', () => {
-  it('refuses a key bound to another address with 99998', async () => {
+  it('refuses a key bound to another address (user.current answers [1])', async () => {
     const u = await createUser(h);
     const key = (await create(u.sessionId, { BoundIPAddress: '10.9.8.7' })).APIKey.APIKey;
     const r = await h.call({ Command: 'user.current', APIKey: key });
-    expect(r).toEqual({ Success: false, ErrorCode: 99998, ErrorText: 'Authentication failure or session expired' });
+    expect(r).toEqual({ Success: false, ErrorCode: [1], ErrorText: ['Authentication required'] }); // user.current's own code (D5)
     const login = await h.call({ Command: 'user.login', APIKey: key });
     expect(login).toMatchObject({ Success: false, ErrorCode: [3] });
     const list = await h.call({ Command: 'user.apikey.list', SessionID: u.sessionId });
@@ -140,7 +140,7 @@ describe('BoundIPAddress', () => {
     const res = await supertest(h.app).post('/api.php').set('X-Forwarded-For', '10.9.8.7').send({ Command: 'user.current', APIKey: key });
     expect(res.body).toMatchObject({ Success: true, UserInfo: { UserID: u.userId } });
     const other = await supertest(h.app).post('/api.php').set('X-Forwarded-For', '10.9.8.8').send({ Command: 'user.current', APIKey: key });
-    expect(other.body).toMatchObject({ Success: false, ErrorCode: 99998 });
+    expect(other.body).toMatchObject({ Success: false, ErrorCode: [1] });
   });
 });
 
@@ -237,7 +237,7 @@ describe('user.apikey.delete', () => {
     const keep = await create(u.sessionId, { Note: 'keep' });
     const r = await h.call({ Command: 'user.apikey.delete', SessionID: u.sessionId, APIKeyID: created.APIKeyID });
     expect(r).toEqual({ Success: true });
-    expect(await h.call({ Command: 'user.current', APIKey: created.APIKey.APIKey })).toEqual({
+    expect(await h.call({ Command: 'user.apikey.list', APIKey: created.APIKey.APIKey })).toEqual({
       Success: false,
       ErrorCode: 99998,
       ErrorText: 'Authentication failure or session expired',
@@ -252,7 +252,7 @@ describe('user.apikey.delete', () => {
     const created = await create(u.sessionId);
     const r = await h.call({ Command: 'user.apikey.delete', APIKey: created.APIKey.APIKey, APIKeyID: created.APIKeyID });
     expect(r).toEqual({ Success: true });
-    expect(await h.call({ Command: 'user.current', APIKey: created.APIKey.APIKey })).toMatchObject({ ErrorCode: 99998 });
+    expect(await h.call({ Command: 'user.current', APIKey: created.APIKey.APIKey })).toMatchObject({ ErrorCode: [1] });
   });
 
   it('answers [1] when APIKeyID is missing', async () => {

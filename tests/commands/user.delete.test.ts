@@ -76,7 +76,7 @@ describe('user.delete', () => {
       ErrorCode: 99998,
       ErrorText: 'Authentication failure or session expired',
     });
-    expect(await h.call({ Command: 'user.current', APIKey: key })).toMatchObject({ Success: false, ErrorCode: 99998 });
+    expect(await h.call({ Command: 'user.current', APIKey: key })).toMatchObject({ Success: false, ErrorCode: [1] });
     expect(await h.services.db('sender_domains').where({ id: domainId }).first()).toBeUndefined();
     expect(await h.services.db('user_api_keys').where({ user_id: u.userId }).first()).toBeUndefined();
     expect(await h.services.db('sessions').where({ kind: 'user', subject_id: u.userId }).first()).toBeUndefined();

@@ -118,7 +118,7 @@ describe('user.update', () => {
     const r = await update({ UserID: u.userId, Password: 'brand new password' });
     expect(r).toMatchObject({ Success: true, ErrorCode: 0 });
     for (const sid of [u.sessionId, second.SessionID]) {
-      expect(await h.call({ Command: 'user.current', SessionID: sid })).toMatchObject({ Success: false, ErrorCode: 99998 });
+      expect(await h.call({ Command: 'user.current', SessionID: sid })).toMatchObject({ Success: false, ErrorCode: [1] });
     }
     expect(await h.call({ Command: 'user.login', Username: u.username, Password: u.password })).toMatchObject({ Success: false, ErrorCode: [3] });
     const fresh = await h.call({ Command: 'user.login', Username: u.username, Password: 'brand new password' });

@@ -80,7 +80,23 @@ import userDelete from './user.delete';
 import userGet from './user.get';
 import userLogin from './user.login';
 import userLogout from './user.logout';
+import userSenderdomainCreate from './user.senderdomain.create';
+import userSenderdomainDelete from './user.senderdomain.delete';
+import userSenderdomainDns from './user.senderdomain.dns';
+import userSenderdomainDnshost from './user.senderdomain.dnshost';
+import userSenderdomainGet from './user.senderdomain.get';
+import userSenderdomainList from './user.senderdomain.list';
+import userSenderdomainSendtest from './user.senderdomain.sendtest';
+import userSenderdomainUpdate from './user.senderdomain.update';
+import userSenderdomainVerify from './user.senderdomain.verify';
 import userUpdate from './user.update';
+import userWebhookCreate from './user.webhook.create';
+import userWebhookDelete from './user.webhook.delete';
+import userWebhookGet from './user.webhook.get';
+import userWebhookList from './user.webhook.list';
+import userWebhookReceive from './user.webhook.receive';
+import userWebhookStats from './user.webhook.stats';
+import userWebhookUpdate from './user.webhook.update';
 import usersGet from './users.get';
 
 /** THE command table: lowercase command name → module. Looked up by own property only (src/dispatch.ts). */
@@ -167,7 +183,23 @@ export const commands: Record<string, CommandDef> = Object.assign(Object.create(
   'user.get': userGet,
   'user.login': userLogin,
   'user.logout': userLogout,
+  'user.senderdomain.create': userSenderdomainCreate,
+  'user.senderdomain.delete': userSenderdomainDelete,
+  'user.senderdomain.dns': userSenderdomainDns,
+  'user.senderdomain.dnshost': userSenderdomainDnshost,
+  'user.senderdomain.get': userSenderdomainGet,
+  'user.senderdomain.list': userSenderdomainList,
+  'user.senderdomain.sendtest': userSenderdomainSendtest,
+  'user.senderdomain.update': userSenderdomainUpdate,
+  'user.senderdomain.verify': userSenderdomainVerify,
   'user.update': userUpdate,
+  'user.webhook.create': userWebhookCreate,
+  'user.webhook.delete': userWebhookDelete,
+  'user.webhook.get': userWebhookGet,
+  'user.webhook.list': userWebhookList,
+  'user.webhook.receive': userWebhookReceive,
+  'user.webhook.stats': userWebhookStats,
+  'user.webhook.update': userWebhookUpdate,
   'users.get': usersGet,
 });
 

@@ -269,3 +269,8 @@ export function parseSendRequest(p: Raw, opts: { maxAttachmentBytes: number; now
     problems: out,
   };
 }
+
+/** A request built by Postern itself (test sends, campaigns) rather than read from a client: no caps to check. */
+export function builtRequest(r: Pick<SendRequest, 'subject' | 'from'> & Partial<SendRequest>): SendRequest {
+  return { to: [], cc: [], bcc: [], replyTo: [], tags: [], headers: {}, attachments: [], attachmentBytes: 0, ...r };
+}

@@ -1,6 +1,11 @@
 import type { CommandDef } from '../src/command';
 import adminLogin from './admin.login';
 import adminLogout from './admin.logout';
+import campaignCancel from './campaign.cancel';
+import campaignCreate from './campaign.create';
+import campaignGet from './campaign.get';
+import campaignLaunch from './campaign.launch';
+import campaignsGet from './campaigns.get';
 import contactsCreate from './contacts.create';
 import contactsList from './contacts.list';
 import customfieldCreate from './customfield.create';
@@ -104,6 +109,11 @@ import usersGet from './users.get';
 export const commands: Record<string, CommandDef> = Object.assign(Object.create(null), {
   'admin.login': adminLogin,
   'admin.logout': adminLogout,
+  'campaign.cancel': campaignCancel,
+  'campaign.create': campaignCreate,
+  'campaign.get': campaignGet,
+  'campaign.launch': campaignLaunch,
+  'campaigns.get': campaignsGet,
   'contacts.create': contactsCreate,
   'contacts.list': contactsList,
   'customfield.create': customfieldCreate,

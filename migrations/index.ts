@@ -9,6 +9,7 @@ import * as eventIndexes from './20261123000650_event_indexes';
 import * as createWebhooks from './20261123000700_create_webhooks';
 import * as createRollups from './20261123000800_create_rollups';
 import * as createListWebhooks from './20261205000100_create_list_webhooks';
+import * as createCampaigns from './20261205000200_create_campaigns';
 
 /** Every migration in order. Listed here (not globbed) so ts-jest and compiled builds load the same set. */
 const MIGRATIONS: Record<string, Knex.Migration> = {
@@ -22,6 +23,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261123000700_create_webhooks': createWebhooks,
   '20261123000800_create_rollups': createRollups,
   '20261205000100_create_list_webhooks': createListWebhooks,
+  '20261205000200_create_campaigns': createCampaigns,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -13,6 +13,7 @@ import { createDeliveryWorker, DeliveryWorker } from './delivery/worker';
 import { SmtpFront, startSmtpFront } from './smtp/front';
 import { InboundListener, startInboundSmtp } from './inbound/listener';
 import { startWebhookWorker, WebhookWorker } from './webhooks/worker';
+import { CampaignWorker, createCampaignWorker } from './campaigns/launcher';
 
 export interface Running {
   services: Services;
@@ -64,13 +65,15 @@ export async function start(config: Config): Promise<Running> {
   const timers: NodeJS.Timeout[] = [];
   let worker: DeliveryWorker | null = null;
   let webhooks: WebhookWorker | null = null;
+  let campaigns: CampaignWorker | null = null;
   if (config.role === 'all' || config.role === 'worker') {
     worker = createDeliveryWorker(services);
     webhooks = startWebhookWorker(services);
+    campaigns = createCampaignWorker(services);
     const sweep = () =>
       purgeIdleSessions(services.db, services.config.sessionIdleSeconds).catch((err) => logger.warn('session purge failed', { error: (err as Error).message }));
     timers.push(setInterval(sweep, 10 * 60_000).unref());
-    logger.info('worker running', { tasks: ['delivery', 'sweeper', 'session purge', 'webhooks'], mode: config.deliveryMode, concurrency: config.deliveryConcurrency });
+    logger.info('worker running', { tasks: ['delivery', 'sweeper', 'session purge', 'webhooks', 'campaigns'], mode: config.deliveryMode, concurrency: config.deliveryConcurrency });
   }
   let smtp: SmtpFront | null = null;
   let inbound: InboundListener | null = null;
@@ -95,6 +98,7 @@ export async function start(config: Config): Promise<Running> {
       await services.queues.close(); // lets running deliveries finish
       await worker?.stop();
       await webhooks?.stop();
+      await campaigns?.stop();
       await closeServices(services);
       logger.info('stopped');
     })());

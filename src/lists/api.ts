@@ -90,6 +90,16 @@ export async function subscribedMembers(
   return rows.map((r) => contextOf(r, fields, values.get(Number(r.id))));
 }
 
+/** How many members subscribedMembers would page through (subscribed, not suppressed on the domain). */
+export async function countSubscribedMembers(db: Knex, listId: number, suppressDomainId: number): Promise<number> {
+  if (!validId(listId)) return 0;
+  const [{ n }] = await db('subscribers as s')
+    .where({ 's.list_id': listId, 's.status': 'Subscribed' })
+    .whereNotExists(db('suppressions as x').select(db.raw('1')).where('x.domain_id', suppressDomainId).whereRaw('x.email = s.email'))
+    .count({ n: '*' });
+  return Number(n);
+}
+
 /** Marks a list member Unsubscribed (used by the tracking unsubscribe endpoint); returns whether a row changed. */
 export async function markUnsubscribed(db: Knex, listId: number, subscriberId: number, at: number): Promise<boolean> {
   if (!validId(listId) || !validId(subscriberId)) return false;

@@ -49,6 +49,8 @@ export interface SendRefs {
   subscriber?: SubscriberContext | null;
   /** A TargetListID send: the unsubscribe link and headers are always added. */
   listSend?: boolean;
+  /** The campaign this message belongs to (one per member: messages.campaign_id + subscriber_id are unique). */
+  campaignId?: number;
 }
 
 /** Checks of the sender's state against the request: account, domain, From. */
@@ -193,6 +195,7 @@ async function prepare(services: Services, sender: Sender, req: SendRequest, ref
       subscriber_id: refs.subscriber?.id ?? null,
       journey_id: req.journeyId ?? null,
       action_id: req.actionId ?? null,
+      campaign_id: refs.campaignId ?? null,
       created_at: now,
     },
   };

@@ -46,12 +46,14 @@ export async function presentMessage(db: Db, message: Record<string, any>, withE
   };
 }
 
-/** Marks the message's unsent deliveries cancelled (not ones being sent right now); returns how many. */
-export async function cancelDeliveries(db: Db, where: { message_id?: string; domain_id?: number }): Promise<number> {
+/** Marks the messages' unsent deliveries cancelled (not ones being sent right now); returns how many. */
+export async function cancelDeliveries(db: Db, where: { message_id?: string | string[]; domain_id?: number }): Promise<number> {
   const now = Date.now();
   return db.transaction(async (trx) => {
+    const { message_id: messageId, ...rest } = where;
     const select = trx('deliveries')
-      .where(where)
+      .where(rest)
+      .modify((q) => (Array.isArray(messageId) ? q.whereIn('message_id', messageId) : messageId !== undefined ? q.where('message_id', messageId) : q))
       .whereIn('status', ['queued', 'scheduled', 'deferred'])
       .where((q) => q.whereNull('lease_until').orWhere('lease_until', '<', now))
       .select('id', 'message_id', 'domain_id', 'user_id', 'recipient');

@@ -41,9 +41,12 @@ export async function groupPermissions(db: Db, groupId: number): Promise<'*' | S
   return parsePermissions(g?.permissions ?? '');
 }
 
-/** A user API key row by the key's hash; the key itself is never stored. */
+/**
+ * An Octeth user API key row by the key's hash; the key itself is never stored. Account keys (`sk_live_…`,
+ * kind 'account') are not user keys: they never open a session or a user command.
+ */
 export async function findUserApiKey(db: Db, presented: string) {
-  return db('user_api_keys').where({ key_hash: sha256hex(presented) }).first();
+  return db('user_api_keys').where({ key_hash: sha256hex(presented), kind: 'user' }).first();
 }
 
 export function yesNo(v: unknown): 0 | 1 {

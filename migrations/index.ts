@@ -9,6 +9,7 @@ import * as eventIndexes from './20261123000650_event_indexes';
 import * as createWebhooks from './20261123000700_create_webhooks';
 import * as createRollups from './20261123000800_create_rollups';
 import * as accountKeys from './20261204000100_account_keys';
+import * as userPlans from './20261204000200_user_plans';
 
 /** Every migration in order. Listed here (not globbed) so ts-jest and compiled builds load the same set. */
 const MIGRATIONS: Record<string, Knex.Migration> = {
@@ -22,6 +23,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261123000700_create_webhooks': createWebhooks,
   '20261123000800_create_rollups': createRollups,
   '20261204000100_account_keys': accountKeys,
+  '20261204000200_user_plans': userPlans,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

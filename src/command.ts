@@ -29,6 +29,8 @@ export interface UserRow {
   limit_sender_domains: number;
   limit_monthly: number;
   limit_daily: number;
+  /** Starter | Professional | Enterprise (src/accounts/plans.ts). */
+  plan: string;
   created_at: number;
   updated_at: number;
 }

@@ -2,6 +2,7 @@ import type { CommandContext, CommandDef, Params, Services } from './command';
 import { authenticate, authorize } from './auth/authenticate';
 import { CommandError, hard } from './errors';
 import { forgetSenders } from './auth/sender-cache';
+import { enforcePlanLimits } from './accounts/plans';
 import type { Validator } from './validation';
 
 export type CommandTable = Record<string, CommandDef>;
@@ -34,7 +35,9 @@ export function createDispatcher(services: Services, table: CommandTable, valida
       await authenticate(cmd, params, ctx);
       authorize(cmd, ctx);
       const points = cmd.rateLimit ? services.config.apiRateLimitPerMinute : 0;
-      if (cmd.rateLimit && points > 0) {
+      // Account keys count against their account's plan, on every command they call; sender keys as before.
+      if (ctx.accountKey) await enforcePlanLimits(services.limits, ctx.user!);
+      else if (cmd.rateLimit && points > 0) {
         const who = ctx.senderKeyId !== undefined ? `k${ctx.senderKeyId}` : ctx.user ? `u${ctx.user.id}` : `ip${ctx.ip}`;
         const verdict = await services.limits.limit(`cmd:${cmd.name}`, points, cmd.rateLimit.durationSec).consume(who);
         if (!verdict.allowed) {

@@ -1,6 +1,7 @@
 import type { Db } from '../db';
 import type { UserRow } from '../command';
 import { sha256hex } from './secrets';
+import { planOf } from '../accounts/plans';
 
 export async function findUser(db: Db, id: number): Promise<UserRow | undefined> {
   return db('users').where({ id }).first();
@@ -78,6 +79,7 @@ export function presentUserInfo(user: UserRow): Record<string, unknown> {
     LimitEmailGatewaySenderDomains: String(user.limit_sender_domains),
     LimitEmailSendPerPeriod: String(user.limit_monthly),
     LimitEmailSendPerDay: String(user.limit_daily),
+    Plan: planOf(user).name,
     CreatedAt: formatTime(user.created_at),
   };
 }

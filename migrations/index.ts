@@ -10,6 +10,7 @@ import * as createWebhooks from './20261123000700_create_webhooks';
 import * as createRollups from './20261123000800_create_rollups';
 import * as accountKeys from './20261204000100_account_keys';
 import * as userPlans from './20261204000200_user_plans';
+import * as webhookFormats from './20261204000300_webhook_formats';
 
 /** Every migration in order. Listed here (not globbed) so ts-jest and compiled builds load the same set. */
 const MIGRATIONS: Record<string, Knex.Migration> = {
@@ -24,6 +25,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261123000800_create_rollups': createRollups,
   '20261204000100_account_keys': accountKeys,
   '20261204000200_user_plans': userPlans,
+  '20261204000300_webhook_formats': webhookFormats,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

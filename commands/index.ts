@@ -13,6 +13,7 @@ import emailTemplateUpdate from './email.template.update';
 import emailTemplatesGet from './email.templates.get';
 import emailgatewayAccountstatsPublic from './emailgateway.accountstats.public';
 import emailgatewayAccountstats from './emailgateway.accountstats';
+import emailgatewayAccountsummary from './emailgateway.accountsummary';
 import emailgatewayAddapi from './emailgateway.addapi';
 import emailgatewayAdddomain from './emailgateway.adddomain';
 import emailgatewayAddsmtp from './emailgateway.addsmtp';
@@ -103,6 +104,7 @@ export const commands: Record<string, CommandDef> = Object.assign(Object.create(
   'email.templates.get': emailTemplatesGet,
   'emailgateway.accountstats.public': emailgatewayAccountstatsPublic,
   'emailgateway.accountstats': emailgatewayAccountstats,
+  'emailgateway.accountsummary': emailgatewayAccountsummary,
   'emailgateway.addapi': emailgatewayAddapi,
   'emailgateway.adddomain': emailgatewayAdddomain,
   'emailgateway.addsmtp': emailgatewayAddsmtp,

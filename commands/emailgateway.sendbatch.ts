@@ -1,10 +1,12 @@
 /**
  * emailgateway.sendbatch (POST /api/v1/email/batch) — up to 1,000 messages, each validated on its own; the
- * accepted ones are written in one transaction and enqueued together. Errors: 45 Messages missing or over 1,000.
+ * accepted ones are written in one transaction (one per From domain with an account key) and enqueued together.
+ * Errors: 45 Messages missing or over 1,000.
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
-import { acceptMessages } from '../src/mail/accept';
+import { acceptMessages, Sender } from '../src/mail/accept';
+import { senderFor } from '../src/mail/sender-for';
 import { parseSendRequest, SendRequest } from '../src/mail/send-request';
 import { SEND_ERRORS, SEND_HTTP_STATUS } from '../src/mail/send-codes';
 
@@ -12,6 +14,7 @@ export default defineCommand({
   name: 'emailgateway.sendbatch',
   auth: 'sender',
   rateLimit: { durationSec: 60 },
+  accountKey: 'can_send',
   errors: SEND_ERRORS,
   httpStatus: SEND_HTTP_STATUS,
   async run(p, ctx) {
@@ -24,11 +27,24 @@ export default defineCommand({
     }
     const valid = parsed.map((x, i) => ({ i, x })).filter(({ x }) => !x.problems.length);
     const results: Record<string, unknown>[] = parsed.map((x) => ({ Errors: x.problems.map((e) => ({ Code: e.code, Message: e.message })) }));
-    const sender = { user: ctx.user!, domain: ctx.domain!, apiKeyId: ctx.senderKeyId ?? null, source: 'api' as const };
-    const accepted = await acceptMessages(ctx, sender, valid.map(({ x }) => x.req as SendRequest));
-    accepted.forEach((a, j) => {
-      results[valid[j].i] = a.ok ? { MessageID: a.messageId } : { Errors: a.problems.map((e) => ({ Code: e.code, Message: e.message })) };
-    });
+    // A sender key sends everything from its domain; an account key from each message's From domain.
+    const groups = new Map<number, { sender: Sender; items: { i: number; req: SendRequest }[] }>();
+    for (const { i, x } of valid) {
+      const who = await senderFor(ctx, x.req.from.email);
+      if (!who.ok) {
+        results[i] = { Errors: [{ Code: who.problem.code, Message: who.problem.message }] };
+        continue;
+      }
+      const g = groups.get(Number(who.sender.domain.id)) ?? { sender: who.sender, items: [] };
+      g.items.push({ i, req: x.req });
+      groups.set(Number(who.sender.domain.id), g);
+    }
+    for (const g of groups.values()) {
+      const accepted = await acceptMessages(ctx, g.sender, g.items.map((it) => it.req));
+      accepted.forEach((a, j) => {
+        results[g.items[j].i] = a.ok ? { MessageID: a.messageId } : { Errors: a.problems.map((e) => ({ Code: e.code, Message: e.message })) };
+      });
+    }
     const ok = results.filter((r) => 'MessageID' in r).length;
     return { Total: results.length, Accepted: ok, Rejected: results.length - ok, Results: results };
   },

@@ -8,6 +8,9 @@ import * as createTracking from './20261123000600_create_tracking';
 import * as eventIndexes from './20261123000650_event_indexes';
 import * as createWebhooks from './20261123000700_create_webhooks';
 import * as createRollups from './20261123000800_create_rollups';
+import * as accountKeys from './20261204000100_account_keys';
+import * as userPlans from './20261204000200_user_plans';
+import * as webhookFormats from './20261204000300_webhook_formats';
 import * as createListWebhooks from './20261205000100_create_list_webhooks';
 import * as createCampaigns from './20261205000200_create_campaigns';
 
@@ -22,6 +25,9 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261123000650_event_indexes': eventIndexes,
   '20261123000700_create_webhooks': createWebhooks,
   '20261123000800_create_rollups': createRollups,
+  '20261204000100_account_keys': accountKeys,
+  '20261204000200_user_plans': userPlans,
+  '20261204000300_webhook_formats': webhookFormats,
   '20261205000100_create_list_webhooks': createListWebhooks,
   '20261205000200_create_campaigns': createCampaigns,
 };

@@ -6,6 +6,7 @@ import type { DnsVerifier } from './domains/dns-verify';
 import type { DomainRow } from './domains/domains';
 import type { QueueFactory } from './queue/port';
 import type { RateLimits } from './ratelimit/limits';
+import type { AccountKeyScope, AccountPermission } from './auth/account-keys';
 
 export type AuthKind = 'none' | 'user' | 'admin' | 'sender';
 
@@ -28,6 +29,8 @@ export interface UserRow {
   limit_sender_domains: number;
   limit_monthly: number;
   limit_daily: number;
+  /** Starter | Professional | Enterprise (src/accounts/plans.ts). */
+  plan: string;
   created_at: number;
   updated_at: number;
 }
@@ -59,6 +62,8 @@ export interface CommandContext extends Services {
   /** Set for auth 'sender': the sender API key's id and its domain. */
   senderKeyId?: number;
   domain?: DomainRow;
+  /** Set for auth 'sender' when the caller came with an account key (`sk_live_…`); ctx.domain is then unset. */
+  accountKey?: AccountKeyScope;
   /** Request headers a command may read (v1 door): lowercase names. */
   headers?: Record<string, string | undefined>;
 }
@@ -82,6 +87,11 @@ export interface CommandDef {
   omitSuccessErrorCode?: boolean;
   /** Rate-limited per credential: `points` (default API_RATE_LIMIT_PER_MINUTE) requests per window, then 429 with Retry-After. */
   rateLimit?: { durationSec: number; points?: number };
+  /**
+   * Open to account keys (`sk_live_…`) as well as sender keys, with this permission (auth 'sender' only). Such a
+   * command finds its domain itself: src/mail/sender-for.ts (sending) or domainScope (lookups).
+   */
+  accountKey?: AccountPermission;
   /** HTTP status of a failure code on the v1 door (default 400; auth codes 401/403; 429). */
   httpStatus?: Record<number, number>;
   /**

@@ -2,6 +2,7 @@ import type { CommandContext, CommandDef, Params, Services } from './command';
 import { authenticate, authorize } from './auth/authenticate';
 import { AUTH_FAILED, CommandError, hard } from './errors';
 import { forgetSenders } from './auth/sender-cache';
+import { enforcePlanLimits } from './accounts/plans';
 import type { Validator } from './validation';
 import { decodeJsonText } from './http/params';
 
@@ -43,7 +44,9 @@ export function createDispatcher(services: Services, table: CommandTable, valida
       authorize(cmd, ctx);
       // A command's own allowance still obeys API_RATE_LIMIT_PER_MINUTE=0 (limits off).
       const points = !cmd.rateLimit || services.config.apiRateLimitPerMinute <= 0 ? 0 : (cmd.rateLimit.points ?? services.config.apiRateLimitPerMinute);
-      if (cmd.rateLimit && points > 0) {
+      // Account keys count against their account's plan, on every command they call; sender keys as before.
+      if (ctx.accountKey) await enforcePlanLimits(services.limits, ctx.user!);
+      else if (cmd.rateLimit && points > 0) {
         const who = ctx.senderKeyId !== undefined ? `k${ctx.senderKeyId}` : ctx.user ? `u${ctx.user.id}` : `ip${ctx.ip}`;
         const verdict = await services.limits.limit(`cmd:${cmd.name}`, points, cmd.rateLimit.durationSec).consume(who);
         if (!verdict.allowed) {

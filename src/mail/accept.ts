@@ -186,6 +186,7 @@ async function prepare(services: Services, sender: Sender, req: SendRequest, ref
       from_email: req.from.email,
       subject: subject.slice(0, 998),
       tags: JSON.stringify(req.tags),
+      metadata: Object.keys(req.metadata).length ? JSON.stringify(req.metadata) : null,
       message_id_header: messageIdHeader,
       mime,
       mime_size: mime.length,

@@ -22,6 +22,7 @@ export async function presentMessage(db: Db, message: Record<string, any>, withE
     From: message.from_email,
     Subject: message.subject,
     Tags: JSON.parse(message.tags),
+    Metadata: message.metadata ? JSON.parse(message.metadata) : {},
     MessageIDHeader: message.message_id_header,
     Size: Number(message.mime_size),
     CreatedAt: iso(message.created_at),

@@ -1,4 +1,4 @@
-/** The send codes: the contract's 1–39 and 429, plus Postern's 40–45. */
+/** The send codes: the contract's 1–39 and 429, plus Postern's 40–47. */
 export const SEND_ERRORS: Record<number, string> = {
   1: 'Missing SenderAPIKey',
   2: 'Invalid DomainID or invalid user account',
@@ -40,6 +40,8 @@ export const SEND_ERRORS: Record<number, string> = {
   43: 'Invalid SendAt',
   44: 'Invalid TrackLinks or TrackOpens',
   45: 'Invalid Messages: send an array of 1 to 1000 messages',
+  46: 'From domain is not a sender domain of this account',
+  47: 'Invalid Metadata',
   429: 'Email send rate limit exceeded',
 };
 

@@ -36,6 +36,7 @@ describe('user.apikey.create', () => {
       APIKey: {
         APIKeyID: r.APIKeyID,
         APIKey: expect.stringMatching(KEY_FORMAT),
+        KeyType: 'user',
         Note: 'first key',
         IPAddress: null,
         BoundIPAddress: null,
@@ -188,6 +189,7 @@ describe('user.apikey.list', () => {
         {
           APIKeyID: a.APIKeyID,
           APIKey: `****-****-****-****-****-****-****-${a.APIKey.APIKey.slice(-4)}`,
+          KeyType: 'user',
           Note: 'alpha',
           BoundIPAddress: null,
           Permissions: '*',
@@ -199,6 +201,7 @@ describe('user.apikey.list', () => {
         {
           APIKeyID: b.APIKeyID,
           APIKey: `****-****-****-****-****-****-****-${b.APIKey.APIKey.slice(-4)}`,
+          KeyType: 'user',
           Note: 'beta',
           BoundIPAddress: '10.9.8.7',
           Permissions: 'EmailGateway.ManageDomain',

@@ -11,6 +11,7 @@ export default defineCommand({
   name: 'campaign.cancel',
   auth: 'user',
   permission: 'Campaign.Create',
+  accountKey: 'can_send',
   errors: { 1: 'Missing required parameter (CampaignID)', 2: 'Campaign not found', 3: 'The campaign has already finished' },
   async run(p, ctx) {
     const row = await findOwnedCampaign(ctx.db, ctx.user!.id, p.campaignid);

@@ -12,6 +12,7 @@ export default defineCommand({
   name: 'campaign.create',
   auth: 'user',
   permission: 'Campaign.Create',
+  accountKey: 'can_send',
   arrayErrors: true,
   errors: { 1: 'Missing required parameter (CampaignName)', 2: 'List not found', 3: 'Invalid FromEmail', 4: 'Subject must be one line of at most 998 characters' },
   async run(p, ctx) {

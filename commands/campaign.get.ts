@@ -7,6 +7,7 @@ export default defineCommand({
   name: 'campaign.get',
   auth: 'user',
   permission: 'Campaign.Get',
+  accountKey: 'can_read_analytics',
   keepsCredentialCaches: true,
   errors: { 1: 'Missing required parameter (CampaignID)', 2: 'Campaign not found' },
   async run(p, ctx) {

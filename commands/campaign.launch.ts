@@ -15,6 +15,7 @@ export default defineCommand({
   name: 'campaign.launch',
   auth: 'user',
   permission: 'Campaign.Create',
+  accountKey: 'can_send',
   errors: {
     1: 'Missing required parameter (CampaignID)',
     2: 'Campaign not found',
@@ -31,6 +32,7 @@ export default defineCommand({
     if (!row.subject.trim() || (!row.html && !row.text)) throw new CommandError(6);
     const from = await senderOf(ctx.db, row);
     if ('problem' in from) throw new CommandError(5, from.problem);
+    if (ctx.accountKey?.domainIds && !ctx.accountKey.domainIds.includes(from.domainId)) throw new CommandError(5, 'This API key may not send from the campaign\'s From domain');
     const recipients = await countSubscribedMembers(ctx.db, row.list_id, from.domainId);
     const now = Date.now();
     const updated = await ctx.db('campaigns')

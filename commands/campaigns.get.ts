@@ -6,6 +6,7 @@ export default defineCommand({
   name: 'campaigns.get',
   auth: 'user',
   permission: 'Campaigns.Get',
+  accountKey: 'can_read_analytics',
   keepsCredentialCaches: true,
   arrayErrors: true,
   errors: { 1: 'Invalid paging value (RecordsPerRequest 1-100, RecordsFrom 0 or more)', 2: 'Invalid CampaignStatus' },

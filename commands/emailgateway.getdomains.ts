@@ -29,10 +29,14 @@ export default defineCommand({
   name: 'emailgateway.getdomains',
   auth: 'user',
   permission: 'EmailGateway.ManageDomain',
+  accountKey: 'can_read_analytics',
   errors: {},
   async run(p, ctx) {
     const userId = ctx.user!.id;
-    const rows: DomainRow[] = await ctx.db('sender_domains').where({ user_id: userId }).orderBy('id');
+    const q = ctx.db('sender_domains').where({ user_id: userId });
+    // An account key restricted to some domains sees only those.
+    if (ctx.accountKey?.domainIds) q.whereIn('id', ctx.accountKey.domainIds);
+    const rows: DomainRow[] = await q.orderBy('id');
     const withCounts = p.withcounts !== undefined && truthy(p.withcounts);
     const ids = rows.map((r) => Number(r.id));
     const now = Date.now();

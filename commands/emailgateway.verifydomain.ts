@@ -8,10 +8,11 @@ export default defineCommand({
   name: 'emailgateway.verifydomain',
   auth: 'user',
   permission: 'EmailGateway.ManageDomain',
+  accountKey: 'can_send',
   errors: { 1: 'Missing required parameter (DomainID)', 2: 'Domain not found or access denied' },
   async run(p, ctx) {
     const row = await findOwnedDomain(ctx.db, ctx.user!.id, p.domainid);
-    if (!row) throw new CommandError(2);
+    if (!row || (ctx.accountKey?.domainIds && !ctx.accountKey.domainIds.includes(Number(row.id)))) throw new CommandError(2);
     const verified = await verifyDomain(ctx, row);
     if (!verified) throw new CommandError(2);
     const DNSVerificationResults: Record<string, [string, string, boolean]> = {};

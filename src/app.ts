@@ -9,6 +9,7 @@ import { writeV1Errors } from './errors';
 import { Validator } from './validation';
 import { v1Api } from './v1/router';
 import { cyberpanelApi } from './dialects/cyberpanel';
+import { platformApi } from './dialects/platform';
 import { trackingRoutes } from './tracking/routes';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
@@ -76,6 +77,7 @@ export function createApp(services: Services): App {
 
   app.use(trackingRoutes(services));
   app.use(legacyApi(services, dispatcher));
+  app.use(platformApi(services, dispatcher)); // before Octeth's v1 door: an account key picks the platform on shared paths
   app.use(v1Api(services, dispatcher));
   app.use(cyberpanelApi(services, dispatcher));
   app.use('/api.php', legacyErrorHandler(services));

@@ -88,8 +88,9 @@ export interface CommandDef {
   /** Rate-limited per credential: `points` (default API_RATE_LIMIT_PER_MINUTE) requests per window, then 429 with Retry-After. */
   rateLimit?: { durationSec: number; points?: number };
   /**
-   * Open to account keys (`sk_live_…`) as well as sender keys, with this permission (auth 'sender' only). Such a
-   * command finds its domain itself: src/mail/sender-for.ts (sending) or domainScope (lookups).
+   * Open to account keys (`sk_live_…`) with this permission: beside sender keys (auth 'sender'), or beside sessions
+   * and user API keys (auth 'user', as `Authorization: Bearer`). Such a command finds its domain itself:
+   * src/mail/sender-for.ts (sending) or domainScope (lookups).
    */
   accountKey?: AccountPermission;
   /** HTTP status of a failure code on the v1 door (default 400; auth codes 401/403; 429). */

@@ -41,6 +41,14 @@ export async function authenticate(cmd: CommandDef, params: Params, ctx: Command
     throw new CommandError(AUTH_FAILED, AUTH_TEXT);
   }
 
+  // Commands open to account keys (the platform dialect's contacts, domains, campaigns) take one as Bearer too.
+  const presented = presentedKey(ctx.headers);
+  if (cmd.accountKey && !sessionId && !credential(params, 'apikey') && isAccountKey(presented)) {
+    await authenticateAccountKey(cmd, presented, ctx);
+    if (!isEnabled(ctx.user!)) throw new CommandError(AUTH_FAILED, 'Authentication failed: the account is disabled');
+    return;
+  }
+
   let keyPerms: '*' | Set<string> = '*';
   let userId: number | null = null;
   if (sessionId) {

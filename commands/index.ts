@@ -78,6 +78,15 @@ import subscriberSubscribe from './subscriber.subscribe';
 import subscriberUnsubscribe from './subscriber.unsubscribe';
 import subscriberUpdate from './subscriber.update';
 import subscribersGet from './subscribers.get';
+import suppressionBrowse from './suppression.browse';
+import suppressionCheck from './suppression.check';
+import suppressionDelete from './suppression.delete';
+import suppressionImport from './suppression.import';
+import suppressionPatternsGet from './suppression.patterns.get';
+import suppressionPatternsSet from './suppression.patterns.set';
+import suppressionStats from './suppression.stats';
+import suppressionWhitelistGet from './suppression.whitelist.get';
+import suppressionWhitelistSet from './suppression.whitelist.set';
 import userApikeyCreate from './user.apikey.create';
 import userApikeyDelete from './user.apikey.delete';
 import userApikeyList from './user.apikey.list';
@@ -191,6 +200,15 @@ export const commands: Record<string, CommandDef> = Object.assign(Object.create(
   'subscriber.unsubscribe': subscriberUnsubscribe,
   'subscriber.update': subscriberUpdate,
   'subscribers.get': subscribersGet,
+  'suppression.browse': suppressionBrowse,
+  'suppression.check': suppressionCheck,
+  'suppression.delete': suppressionDelete,
+  'suppression.import': suppressionImport,
+  'suppression.patterns.get': suppressionPatternsGet,
+  'suppression.patterns.set': suppressionPatternsSet,
+  'suppression.stats': suppressionStats,
+  'suppression.whitelist.get': suppressionWhitelistGet,
+  'suppression.whitelist.set': suppressionWhitelistSet,
   'user.apikey.create': userApikeyCreate,
   'user.apikey.delete': userApikeyDelete,
   'user.apikey.list': userApikeyList,

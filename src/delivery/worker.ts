@@ -9,6 +9,8 @@ import { DELIVERY_QUEUE, DeliveryJob, enqueueDeliveries } from './enqueue';
 import { Dkim, SendOutcome, Transports } from './transports';
 import { verpAddress } from './verp';
 import { recordEvents } from '../events/record';
+import { whitelisted } from '../suppression/scopes';
+import { noteSoftBounce, SOFT_CLASSES } from '../suppression/soft-bounces';
 import { Coalescer } from '../coalesce';
 import { parseTags } from '../stats/rollups';
 import { batchTransaction, placeholders, quoteId, runTogether, sql, Stmt } from '../db';
@@ -259,8 +261,9 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
     const tooOld = done - Number(d.created_at) >= config.deliveryMaxAgeSeconds * 1000;
     if (verdict.permanent || tooOld) {
       const status = verdict.permanent ? 'bounced' : 'failed';
-      const suppress = verdict.permanent && verdict.class === 'hard' ? outcome.response : undefined;
-      await settle({ status, last_reply: outcome.response, bounce_class: verdict.class, finished_at: done }, status, { smtp_reply: outcome.response, bounce_class: verdict.class }, suppress);
+      // A hard bounce suppresses the address unless the account whitelisted it.
+      const hard = verdict.permanent && verdict.class === 'hard' && !(await whitelisted(db, Number(d.user_id), d.recipient));
+      await settle({ status, last_reply: outcome.response, bounce_class: verdict.class, finished_at: done }, status, { smtp_reply: outcome.response, bounce_class: verdict.class }, hard ? outcome.response : undefined);
       return;
     }
     const schedule = config.retryScheduleSeconds;
@@ -269,6 +272,8 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
     const next = done + wait;
     const recorded = await settle({ status: 'deferred', next_attempt_at: next, last_reply: outcome.response, bounce_class: verdict.class }, 'deferred', { smtp_reply: outcome.response, bounce_class: verdict.class, next_attempt_at: Math.floor(next / 1000) });
     if (recorded) await enqueueDeliveries(services, [{ id: Number(d.id), attempts, runAt: next }]);
+    // A message's first soft refusal counts once towards SOFT_BOUNCE_LIMIT (its retries do not).
+    if (recorded && attempts === 1 && SOFT_CLASSES.has(verdict.class)) await noteSoftBounce(services, d, outcome.response);
   }
 
   /** Re-enqueues work that is due (by `graceMs`) but unleased: its job was lost (queue restart) or its worker died. */

@@ -385,7 +385,9 @@ export async function acceptMessages(services: Services, sender: Sender, reqs: S
   const now = Date.now();
   const resolved = given ? given.map((refs) => ({ refs, problems: [] as Problem[] })) : await Promise.all(reqs.map((r) => resolveRefs(services, sender, r)));
   // One suppression lookup for every recipient of every message.
-  const suppressed = await suppressedAmong(services.db, sender.domain.id, reqs.flatMap((r) => recipientsOf(r).map((x) => x.email)));
+  // Suppression patterns apply to gateway sends, not to campaigns (as upstream).
+  const campaign = !!given?.length && given.every((r) => r.campaignId !== undefined);
+  const suppressed = await suppressedAmong(services.db, sender.domain.id, reqs.flatMap((r) => recipientsOf(r).map((x) => x.email)), { patterns: !campaign });
   const prepared = await Promise.all(
     reqs.map((r, i) => (resolved[i].problems.length ? resolved[i].problems : prepare(services, sender, r, resolved[i].refs, now, suppressed))),
   );

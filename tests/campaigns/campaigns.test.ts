@@ -36,10 +36,12 @@ async function listOf(n: number, prefix: string): Promise<{ listId: number; elig
       CustomFields: { [String(first)]: `Name${i}` },
       ...(unsubscribed ? { Status: 'Unsubscribed', UnsubscriptionDate: '2026-02-01 00:00:00', UnsubscriptionIP: '192.0.2.1' } : {}),
     });
-    if (!unsubscribed && i !== 5) eligible.push(email);
+    if (!unsubscribed && i !== 5 && i !== 6) eligible.push(email);
   }
   // Member 5 is on the From domain's suppression list.
   await cmd('emailgateway.addsuppression', { DomainID: rig.s.domainId, EmailAddress: `${prefix}5@campaign.test` });
+  // Member 6 is suppressed on this list only (PerList scope).
+  if (n > 6) await cmd('suppression.import', { ListID: listId, EmailAddresses: [`${prefix}6@campaign.test`] });
   return { listId, eligible };
 }
 
@@ -61,7 +63,7 @@ it('launches at once and delivers to every subscribed, unsuppressed member exact
   expect(one.subject).toBe('News for Name7');
   expect(one.html).toContain('<h1>Hello Name7</h1>');
   expect(one.from?.value[0]).toMatchObject({ name: "The News", address: `news@${rig.s.domain}` });
-  expect(String(got.find((m) => m.to[0] === 'a7@campaign.test')!.raw)).toMatch(/^List-Unsubscribe: <http/m);
+  expect(String(got.find((m) => m.to[0] === "a7@campaign.test")!.raw)).toMatch(/^List-Unsubscribe:\s+<https:/m);
 
   await waitFor(async () => (await cmd('campaign.get', { CampaignID: created.CampaignID })).Campaign.Progress.Delivered === eligible.length, 30000, 'delivered counts');
   const done = await cmd('campaign.get', { CampaignID: created.CampaignID });

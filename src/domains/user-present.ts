@@ -7,6 +7,7 @@ import { formatTime } from '../auth/users';
 import { countsByDomain, figures, round2 } from '../stats/queries';
 import { DAY_MS, HOUR_MS } from '../stats/rollups';
 import { DomainRow, parseRecords, presentOptions, recordMap } from './domains';
+import { reputationScore } from '../stats/reputation';
 
 export interface Operational {
   Volume7d: number;
@@ -15,16 +16,6 @@ export interface Operational {
   ReputationBucket: string | null;
   DeliveryRate: number | null;
   BounceRate: number | null;
-}
-
-/**
- * Reputation 0–100 over the last 30 days: 100 − 5 × bounce rate − 100 × complaint rate (rates in % of sent),
- * clamped; so 2 % bounces cost 10 points and 0.1 % complaints cost 10. Null without volume.
- */
-export function reputationScore(sent: number, bounced: number, complained: number): number | null {
-  if (sent <= 0) return null;
-  const score = 100 - 5 * ((bounced / sent) * 100) - 100 * ((complained / sent) * 100);
-  return Math.max(0, Math.min(100, Math.round(score)));
 }
 
 export function reputationBucket(score: number | null): string | null {
@@ -55,7 +46,8 @@ export async function operationalFigures(db: Knex, domainIds: number[], at = Dat
     const m = month.get(id);
     const f = figures(m);
     const complained = m?.get('complained')?.count ?? 0;
-    const score = reputationScore(f.Sent, f.Bounced, complained);
+    // The CyberPanel dialect's formula (src/stats/reputation.ts) over the last 30 days; null without volume, as upstream.
+    const score = f.Sent ? reputationScore({ sent: f.Sent, bounced: f.Bounced, complained }) : null;
     out.set(id, {
       Volume7d: w,
       VolumeDelta: volumeDelta(w, figures(prior.get(id)).Sent),

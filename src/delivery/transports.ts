@@ -1,15 +1,11 @@
 import { Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import DKIM from 'nodemailer/lib/dkim';
 import { SmtpPool, SmtpPoolOptions } from './smtp-pool';
-import { DkimPool, requireSignature } from './dkim-pool';
+import { DkimPool } from './dkim-pool';
+import { DkimKey, dkimSign } from './dkim-sign';
 import type { Config } from '../config';
 
-export interface Dkim {
-  domainName: string;
-  keySelector: string;
-  privateKey: string;
-}
+export type Dkim = DkimKey;
 
 export type SendOutcome = { ok: true; response: string } | { ok: false; code?: number; response: string };
 
@@ -23,26 +19,6 @@ interface SmtpError {
 function outcomeOf(err: unknown): SendOutcome {
   const e = err as SmtpError;
   return { ok: false, code: e.responseCode, response: (e.response ?? `${e.code ?? 'ERROR'} ${e.message ?? ''}`).trim().slice(0, 1000) };
-}
-
-/**
- * The message with a DKIM-Signature header in front (nodemailer's signer, as its Mailer would apply it); rejects
- * when the key cannot sign.
- */
-export function dkimSign(raw: Buffer, dkim: Dkim): Promise<Buffer> {
-  return new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    const out = new DKIM({ domainName: dkim.domainName, keySelector: dkim.keySelector, privateKey: dkim.privateKey }).sign(raw);
-    out.on('data', (c: Buffer) => chunks.push(c));
-    out.on('error', reject);
-    out.on('end', () => {
-      try {
-        resolve(requireSignature(Buffer.concat(chunks), dkim));
-      } catch (err) {
-        reject(err);
-      }
-    });
-  });
 }
 
 /**

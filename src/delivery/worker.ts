@@ -261,9 +261,9 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
     const tooOld = done - Number(d.created_at) >= config.deliveryMaxAgeSeconds * 1000;
     if (verdict.permanent || tooOld) {
       const status = verdict.permanent ? 'bounced' : 'failed';
-      // A hard bounce suppresses the address unless the account whitelisted it.
-      const hard = verdict.permanent && verdict.class === 'hard' && !(await whitelisted(db, Number(d.user_id), d.recipient));
-      await settle({ status, last_reply: outcome.response, bounce_class: verdict.class, finished_at: done }, status, { smtp_reply: outcome.response, bounce_class: verdict.class }, hard ? outcome.response : undefined);
+      // The classifier says whether this refusal blames the address; the account's whitelist can overrule it.
+      const suppress = verdict.suppress && !(await whitelisted(db, Number(d.user_id), d.recipient)) ? outcome.response : undefined;
+      await settle({ status, last_reply: outcome.response, bounce_class: verdict.class, finished_at: done }, status, { smtp_reply: outcome.response, bounce_class: verdict.class }, suppress);
       return;
     }
     const schedule = config.retryScheduleSeconds;

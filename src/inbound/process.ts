@@ -1,10 +1,9 @@
 import { recordEvents } from '../events/record';
 import type { Services } from '../command';
-import { classifyReply } from '../delivery/classify';
-import { parseVerp } from '../delivery/verp';
-import { verpSecret } from '../delivery/worker';
+import { classifyReply, enhancedCode } from '../delivery/classify';
 import { addSuppression } from '../suppression/suppressions';
-import { parseReport, Report } from './report';
+import { DeliveryRef, matchReport } from './match';
+import { DsnRecipient, parseReport, Report } from './report';
 
 export interface InboundMail {
   mailFrom: string;
@@ -12,24 +11,27 @@ export interface InboundMail {
   raw: Buffer;
 }
 
-interface DeliveryRef {
-  id: number;
-  message_id: string;
-  domain_id: number;
-  user_id: number;
-  recipient: string;
-  status: string;
+/**
+ * A DSN recipient's reply as LastReply shows it, with its status code once: the diagnostic when it carries the
+ * codes itself ("550 5.1.1 <…>"), else the Status field before it ("5.4.4 Host or domain name not found").
+ */
+export function dsnReply(r: DsnRecipient): string {
+  if (enhancedCode(r.diagnostic) || /^\d{3}\b/.test(r.diagnostic)) return r.diagnostic;
+  return [r.status, r.diagnostic].filter(Boolean).join(' ');
 }
 
-/** The delivery a report is about: the VERP address it came back to, else the original message's headers. */
-async function findDeliveries(services: Services, mail: InboundMail, report: Report): Promise<DeliveryRef[]> {
-  const secret = verpSecret(services);
-  const fromVerp = [...mail.rcptTo, report.originalHeaders['return-path'] ?? ''].map((a) => parseVerp(secret, a.replace(/^<|>$/g, ''))).find((id) => id !== null);
-  if (fromVerp) return services.db('deliveries').where({ id: fromVerp });
-  const messageIdHeader = (report.originalHeaders['message-id'] ?? '').trim();
-  if (!messageIdHeader) return [];
-  const message = await services.db('messages').where({ message_id_header: messageIdHeader }).first('id');
-  return message ? services.db('deliveries').where({ message_id: message.id }) : [];
+/** The basic code behind a DSN recipient: the diagnostic's own when it agrees with Status, else 550 / 450. */
+function dsnBasicCode(r: DsnRecipient): number {
+  const own = /^(\d)\d\d\b/.exec(r.diagnostic);
+  if (own && own[1] === r.status[0]) return Number(own[0]);
+  return r.status.startsWith('5') ? 550 : 450;
+}
+
+/** The recipient block about this delivery: the one naming its address, else the report's only one. */
+function blockFor(report: Extract<Report, { kind: 'dsn' }>, d: DeliveryRef): DsnRecipient | undefined {
+  const rcpt = d.recipient.toLowerCase();
+  const named = report.recipients.find((r) => r.finalRecipient.toLowerCase() === rcpt || r.originalRecipient.toLowerCase() === rcpt);
+  return named ?? (report.recipients.length === 1 ? report.recipients[0] : undefined);
 }
 
 async function event(services: Services, d: DeliveryRef, type: string, data: Record<string, unknown>, trx = services.db) {
@@ -37,10 +39,11 @@ async function event(services: Services, d: DeliveryRef, type: string, data: Rec
 }
 
 /**
- * Stores every message received for the MFROM hosts, then reads it as a DSN or ARF report: bounces move the
- * delivery to `bounced` with a `bounced` event (a hard one also suppresses the address), delays add a
- * `deferred` event, complaints add a `complained` event and a suppression entry. Unreadable mail stays stored
- * with status `unparsed` and is logged; nothing is dropped.
+ * Stores every message received for the MFROM hosts, then reads it as a DSN or ARF report and applies it to
+ * the one delivery its VERP address names (src/inbound/match.ts): a failure moves the delivery to `bounced`
+ * with a `bounced` event (an address-level one also suppresses the address), a delay adds a `deferred` event,
+ * a complaint adds a `complained` event and a suppression entry. A report that names no delivery that way is
+ * kept as `unmatched` and changes nothing; unreadable mail stays stored as `unparsed`. Both are logged.
  */
 export async function processInbound(services: Services, mail: InboundMail): Promise<{ id: number; status: string; note: string }> {
   const [id] = await services.db('inbound_messages').insert({
@@ -66,13 +69,12 @@ export async function processInbound(services: Services, mail: InboundMail): Pro
     return finish('unknown', 'unparsed', `unreadable MIME: ${(err as Error).message}`);
   }
   if (!report) return finish('unknown', 'unparsed', 'not a delivery-status or feedback report');
-  const deliveries = await findDeliveries(services, mail, report);
-  if (!deliveries.length) return finish(report.kind, 'unmatched', 'no delivery matches the report');
+  const match = await matchReport(services, mail, report);
+  if ('unmatched' in match) return finish(report.kind, 'unmatched', match.unmatched);
+  const target = match.delivery;
 
   if (report.kind === 'arf') {
     const arf = report;
-    const target = deliveries.find((d) => d.recipient.toLowerCase() === arf.originalRcptTo.toLowerCase()) ?? (deliveries.length === 1 ? deliveries[0] : undefined);
-    if (!target) return finish('arf', 'unmatched', `no delivery to ${arf.originalRcptTo || 'the reported recipient'}`);
     await services.db.transaction(async (trx) => {
       await event(services, target, 'complained', { feedback_type: arf.feedbackType, source: 'arf' }, trx);
       await addSuppression(trx, target.domain_id, target.recipient, 'complaint', `feedback report (${arf.feedbackType})`);
@@ -80,28 +82,22 @@ export async function processInbound(services: Services, mail: InboundMail): Pro
     return finish('arf', 'processed', `complaint for ${target.recipient}`, target.id);
   }
 
-  const applied: string[] = [];
-  let firstId: number | null = null;
-  for (const r of report.recipients) {
-    const target = deliveries.length === 1 ? deliveries[0] : deliveries.find((d) => d.recipient.toLowerCase() === r.finalRecipient.toLowerCase());
-    if (!target) continue;
-    firstId ??= target.id;
-    const reply = `${r.status} ${r.diagnostic}`.trim();
-    if (r.action === 'failed') {
-      const basic = r.status.startsWith('5') ? 550 : 450;
-      const verdict = classifyReply(basic, reply);
-      const bounceClass = r.status.startsWith('5') ? verdict.class : 'soft';
-      await services.db.transaction(async (trx) => {
-        await trx('deliveries').where({ id: target.id }).update({ status: 'bounced', bounce_class: bounceClass, last_reply: reply.slice(0, 1000), finished_at: Date.now(), updated_at: Date.now(), lease_until: null });
-        await event(services, target, 'bounced', { source: 'dsn', bounce_class: bounceClass, smtp_reply: reply, status: r.status }, trx);
-        if (r.status.startsWith('5') && verdict.class === 'hard') await addSuppression(trx, target.domain_id, target.recipient, 'hard_bounce', reply);
-      });
-      applied.push(`bounced ${target.recipient} (${bounceClass})`);
-    } else if (r.action === 'delayed') {
-      await event(services, target, 'deferred', { source: 'dsn', smtp_reply: reply, status: r.status });
-      applied.push(`delayed ${target.recipient}`);
-    }
+  const r = blockFor(report, target);
+  if (!r) return finish('dsn', 'unmatched', `none of the report's ${report.recipients.length} recipients is ${target.recipient}`);
+  const reply = dsnReply(r).slice(0, 1000);
+  if (r.action === 'failed') {
+    // The reporting MTA gave up: the delivery is bounced whatever the class; only an address-level failure suppresses.
+    const verdict = classifyReply(dsnBasicCode(r), reply, r.status);
+    await services.db.transaction(async (trx) => {
+      await trx('deliveries').where({ id: target.id }).update({ status: 'bounced', bounce_class: verdict.class, last_reply: reply, finished_at: Date.now(), updated_at: Date.now(), lease_until: null });
+      await event(services, target, 'bounced', { source: 'dsn', bounce_class: verdict.class, smtp_reply: reply, status: r.status }, trx);
+      if (verdict.suppress) await addSuppression(trx, target.domain_id, target.recipient, 'hard_bounce', reply);
+    });
+    return finish('dsn', 'processed', `bounced ${target.recipient} (${verdict.class})`, target.id);
   }
-  if (!applied.length) return finish('dsn', 'unmatched', 'no failed or delayed recipient matched a delivery');
-  return finish('dsn', 'processed', applied.join('; '), firstId);
+  if (r.action === 'delayed') {
+    await event(services, target, 'deferred', { source: 'dsn', smtp_reply: reply, status: r.status });
+    return finish('dsn', 'processed', `delayed ${target.recipient}`, target.id);
+  }
+  return finish('dsn', 'unmatched', `action "${r.action}" for ${target.recipient} changes nothing`, target.id);
 }

@@ -8,6 +8,8 @@ import PostalMime from 'postal-mime';
  */
 export interface DsnRecipient {
   finalRecipient: string;
+  /** The address as the original envelope named it (ORCPT), when the reporting MTA kept it; else ''. */
+  originalRecipient: string;
   action: string;
   status: string;
   diagnostic: string;
@@ -71,9 +73,11 @@ export async function parseReport(raw: Buffer): Promise<Report | null> {
       .filter((g) => g['final-recipient'] || g['original-recipient'])
       .map((g) => ({
         finalRecipient: address(g['final-recipient'] ?? g['original-recipient']),
+        originalRecipient: address(g['original-recipient']),
         action: (g.action ?? '').toLowerCase(),
-        status: (g.status ?? '').trim(),
-        diagnostic: (g['diagnostic-code'] ?? '').replace(/^smtp;\s*/i, ''),
+        status: (g.status ?? '').trim().slice(0, 32),
+        // "smtp; 550 5.1.1 …", "X-Postfix; Host or domain name not found…": the type prefix is not part of the reply.
+        diagnostic: (g['diagnostic-code'] ?? '').replace(/^[a-z0-9-]+;\s*/i, ''),
       }));
     return recipients.length ? { kind: 'dsn', recipients, originalHeaders } : null;
   }

@@ -19,14 +19,19 @@ afterAll(async () => {
   await h.close();
 });
 
-/** Sends one message through the API and returns its delivery (no worker: the report arrives on its own). */
-async function sent(to: string) {
-  const res = await supertest(h.app).post('/api/v1/email').set('Authorization', `Bearer ${s.key}`).send({
-    Subject: 'Your order', ContentType: 'plain', PlainContent: 'Thanks', From: { name: 'Shop', email: `shop@${s.domain}` }, To: [{ name: '', email: to }],
+/**
+ * Sends one message through the API (as `sender`, to `to` and any `cc`) and returns the delivery to `to`, or
+ * to `who`; no worker runs, so reports arrive on their own.
+ */
+async function sent(to: string, opts: { cc?: string[]; sender?: typeof s; who?: string } = {}) {
+  const snd = opts.sender ?? s;
+  const res = await supertest(h.app).post('/api/v1/email').set('Authorization', `Bearer ${snd.key}`).send({
+    Subject: 'Your order', ContentType: 'plain', PlainContent: 'Thanks', From: { name: 'Shop', email: `shop@${snd.domain}` }, To: [{ name: '', email: to }],
+    ...(opts.cc ? { CC: opts.cc.map((email) => ({ name: '', email })) } : {}),
   });
-  const d = await h.services.db('deliveries').where({ message_id: res.body.MessageID }).first();
+  const d = await h.services.db('deliveries').where({ message_id: res.body.MessageID, recipient: opts.who ?? to }).first();
   const m = await h.services.db('messages').where({ id: res.body.MessageID }).first('message_id_header');
-  return { id: Number(d.id), messageId: res.body.MessageID as string, header: m.message_id_header as string, verp: verpAddress(verpSecret(h.services), Number(d.id), `sl.${s.domain}`) };
+  return { id: Number(d.id), messageId: res.body.MessageID as string, header: m.message_id_header as string, verp: verpAddress(verpSecret(h.services), Number(d.id), `sl.${snd.domain}`) };
 }
 
 async function deliver(to: string, raw: string, from = '') {
@@ -41,7 +46,7 @@ async function eventsOf(deliveryId: number) {
   return (await h.services.db('events').where({ delivery_id: deliveryId }).orderBy('id')).map((e: { type: string; data: string }) => ({ type: e.type, data: JSON.parse(e.data) }));
 }
 
-function postfixDsn(verp: string, rcpt: string, status: string, diagnostic: string, action = 'failed') {
+function postfixDsn(verp: string, rcpt: string, status: string, diagnostic: string, action = 'failed', quoted: string[] = [`Return-Path: <${verp}>`]) {
   return [
     'From: MAILER-DAEMON@mx.dest.test (Mail Delivery System)',
     `To: ${verp}`,
@@ -70,13 +75,97 @@ function postfixDsn(verp: string, rcpt: string, status: string, diagnostic: stri
     '--B1',
     'Content-Type: text/rfc822-headers',
     '',
-    `Return-Path: <${verp}>`,
+    ...quoted,
     `From: shop@${s.domain}`,
     `To: ${rcpt}`,
     '',
     '--B1--',
     '',
   ].join('\r\n');
+}
+
+/** An Outlook-style NDR about `rcpt`, quoting the original Message-ID. */
+function outlookNdr(to: string, rcpt: string, messageIdHeader: string) {
+  return [
+    'From: postmaster@outlook.com',
+    `To: ${to}`,
+    'Subject: Undeliverable: Your order',
+    'MIME-Version: 1.0',
+    'Content-Type: multipart/report; report-type=delivery-status; boundary="NDR"',
+    '',
+    '--NDR',
+    'Content-Type: text/plain',
+    '',
+    `Your message to ${rcpt} couldn't be delivered.`,
+    '--NDR',
+    'Content-Type: message/delivery-status',
+    '',
+    'Reporting-MTA: dns;AM0PR01MB0001.eurprd01.prod.outlook.com',
+    'Received-From-MTA: dns;mx.sl.example',
+    '',
+    `Final-Recipient: rfc822;${rcpt}`,
+    'Action: failed',
+    'Status: 5.4.1',
+    'Diagnostic-Code: smtp;550 5.4.1 Recipient address rejected: Access denied. AS(201806281)',
+    '',
+    '--NDR',
+    'Content-Type: text/rfc822-headers',
+    '',
+    `Message-ID: ${messageIdHeader}`,
+    `From: shop@${s.domain}`,
+    `To: ${rcpt}`,
+    'Subject: Your order',
+    '',
+    '--NDR--',
+    '',
+  ].join('\r\n');
+}
+
+/** A Yahoo-style ARF complaint about `rcpt`; `mailFrom` is Original-Mail-From and the quoted Return-Path. */
+function arf(rcpt: string, messageIdHeader: string, mailFrom: string) {
+  return [
+    'From: feedbackloop@comcast.yahoo.com',
+    `To: fbl@sl.${s.domain}`,
+    'Subject: FW: Your order',
+    'MIME-Version: 1.0',
+    'Content-Type: multipart/report; report-type=feedback-report; boundary="ARF"',
+    '',
+    '--ARF',
+    'Content-Type: text/plain',
+    '',
+    'This is an email abuse report for an email message received from IP 203.0.113.9.',
+    '--ARF',
+    'Content-Type: message/feedback-report',
+    '',
+    'Feedback-Type: abuse',
+    'User-Agent: Yahoo!-Mail-Feedback/2.0',
+    'Version: 0.1',
+    `Original-Mail-From: <${mailFrom}>`,
+    `Original-Rcpt-To: <${rcpt}>`,
+    'Received-Date: Mon, 23 Nov 2026 02:00:00 -0800',
+    'Source-IP: 203.0.113.9',
+    'Reported-Domain: ' + s.domain,
+    '',
+    '--ARF',
+    'Content-Type: message/rfc822',
+    '',
+    `Return-Path: <${mailFrom}>`,
+    `Message-ID: ${messageIdHeader}`,
+    `From: shop@${s.domain}`,
+    `To: ${rcpt}`,
+    'Subject: Your order',
+    '',
+    'Thanks',
+    '--ARF--',
+    '',
+  ].join('\r\n');
+}
+
+/** The delivery is as it was sent (queued, no bounce or complaint event) and its address is not suppressed. */
+async function untouched(m: { id: number }, email: string, domainId = s.domainId) {
+  expect(await h.services.db('deliveries').where({ id: m.id }).first()).toMatchObject({ status: 'queued', bounce_class: null });
+  expect((await eventsOf(m.id)).map((e) => e.type)).toEqual(['queued']);
+  expect(await h.services.db('suppressions').where({ domain_id: domainId, email })).toEqual([]);
 }
 
 describe('bounce and complaint intake', () => {
@@ -86,7 +175,13 @@ describe('bounce and complaint intake', () => {
     expect(info.response).toMatch(/^250 2\.0\.0 Ok: stored as \d+$/);
     const d = await h.services.db('deliveries').where({ id: m.id }).first();
     expect(d).toMatchObject({ status: 'bounced', bounce_class: 'hard' });
+    // The status code once, as the remote server said it (it was "5.1.1 550 5.1.1 <…>").
+    const reply = '550 5.1.1 <nobody@dest.test>: Recipient address rejected: User unknown in local recipient table';
+    expect(d.last_reply).toBe(reply);
+    const lookup = await supertest(h.app).get(`/api/v1/email/${m.messageId}`).set('Authorization', `Bearer ${s.key}`);
+    expect(lookup.body.Recipients[0]).toMatchObject({ Status: 'bounced', BounceClass: 'hard', LastReply: reply });
     expect((await eventsOf(m.id)).map((e) => e.type)).toEqual(['queued', 'bounced']);
+    expect((await eventsOf(m.id))[1].data).toMatchObject({ source: 'dsn', bounce_class: 'hard', smtp_reply: reply, status: '5.1.1' });
     expect(await h.services.db('suppressions').where({ domain_id: s.domainId, email: 'nobody@dest.test' }).first()).toMatchObject({ reason: 'hard_bounce' });
     expect(await lastInbound()).toMatchObject({ kind: 'dsn', status: 'processed', delivery_id: m.id });
   });
@@ -132,43 +227,41 @@ describe('bounce and complaint intake', () => {
     expect(await h.services.db('suppressions').where({ email: 'full@dest.test' }).first()).toBeUndefined();
   });
 
-  it('matches an Outlook-style NDR to a plain address by the original Message-ID', async () => {
+  it('applies an Outlook-style NDR sent to the VERP address, quoting the message\'s own Message-ID', async () => {
     const m = await sent('gone@dest.test');
-    const raw = [
-      'From: postmaster@outlook.com',
-      `To: postmaster@sl.${s.domain}`,
-      'Subject: Undeliverable: Your order',
-      'MIME-Version: 1.0',
-      'Content-Type: multipart/report; report-type=delivery-status; boundary="NDR"',
-      '',
-      '--NDR',
-      'Content-Type: text/plain',
-      '',
-      "Your message to gone@dest.test couldn't be delivered.",
-      '--NDR',
-      'Content-Type: message/delivery-status',
-      '',
-      'Reporting-MTA: dns;AM0PR01MB0001.eurprd01.prod.outlook.com',
-      'Received-From-MTA: dns;mx.sl.example',
-      '',
-      'Final-Recipient: rfc822;gone@dest.test',
-      'Action: failed',
-      'Status: 5.4.1',
-      'Diagnostic-Code: smtp;550 5.4.1 Recipient address rejected: Access denied. AS(201806281)',
-      '',
-      '--NDR',
-      'Content-Type: text/rfc822-headers',
-      '',
-      `Message-ID: ${m.header}`,
-      `From: shop@${s.domain}`,
-      'To: gone@dest.test',
-      'Subject: Your order',
-      '',
-      '--NDR--',
-      '',
-    ].join('\r\n');
-    await deliver(`postmaster@sl.${s.domain}`, raw, 'postmaster@outlook.com');
-    expect(await h.services.db('deliveries').where({ id: m.id }).first()).toMatchObject({ status: 'bounced', bounce_class: 'hard' });
+    await deliver(m.verp, outlookNdr(m.verp, 'gone@dest.test', m.header), 'postmaster@outlook.com');
+    expect(await h.services.db('deliveries').where({ id: m.id }).first()).toMatchObject({
+      status: 'bounced', bounce_class: 'hard', last_reply: '550 5.4.1 Recipient address rejected: Access denied. AS(201806281)',
+    });
+    expect(await lastInbound()).toMatchObject({ kind: 'dsn', status: 'processed', delivery_id: m.id });
+  });
+
+  it('keeps the same NDR sent to a plain address as unmatched: a Message-ID alone names no delivery', async () => {
+    const m = await sent('gone2@dest.test');
+    await deliver(`postmaster@sl.${s.domain}`, outlookNdr(`postmaster@sl.${s.domain}`, 'gone2@dest.test', m.header), 'postmaster@outlook.com');
+    expect(await lastInbound()).toMatchObject({ kind: 'dsn', status: 'unmatched', delivery_id: null });
+    expect((await lastInbound()).note).toMatch(/no valid VERP address/);
+    await untouched(m, 'gone2@dest.test');
+  });
+
+  it('bounces a DSN for an oversized message without suppressing the address', async () => {
+    const m = await sent('big@dest.test');
+    await deliver(m.verp, postfixDsn(m.verp, 'big@dest.test', '5.3.4', '552 5.3.4 Message size exceeds fixed limit'));
+    expect(await h.services.db('deliveries').where({ id: m.id }).first()).toMatchObject({ status: 'bounced', bounce_class: 'message', last_reply: '552 5.3.4 Message size exceeds fixed limit' });
+    expect(await h.services.db('suppressions').where({ domain_id: s.domainId, email: 'big@dest.test' })).toEqual([]);
+  });
+
+  it('suppresses on a DSN whose diagnostic carries no codes, by its Status field, and shows the status once', async () => {
+    const m = await sent('nowhere@nowhere.test');
+    const raw = postfixDsn(m.verp, 'nowhere@nowhere.test', '5.4.4', 'x').replace(
+      'Diagnostic-Code: smtp; x',
+      'Diagnostic-Code: X-Postfix; Host or domain name not found. Name service error for name=nowhere.test type=A: Host not found',
+    );
+    await deliver(m.verp, raw);
+    expect(await h.services.db('deliveries').where({ id: m.id }).first()).toMatchObject({
+      status: 'bounced', bounce_class: 'hard', last_reply: '5.4.4 Host or domain name not found. Name service error for name=nowhere.test type=A: Host not found',
+    });
+    expect(await h.services.db('suppressions').where({ domain_id: s.domainId, email: 'nowhere@nowhere.test' }).first()).toMatchObject({ reason: 'hard_bounce' });
   });
 
   it('records a delay report as a deferred event and leaves the status alone', async () => {
@@ -181,42 +274,7 @@ describe('bounce and complaint intake', () => {
 
   it('turns a Yahoo-style ARF complaint into a complained event and a suppression entry', async () => {
     const m = await sent('angry@dest.test');
-    const raw = [
-      'From: feedbackloop@comcast.yahoo.com',
-      `To: fbl@sl.${s.domain}`,
-      'Subject: FW: Your order',
-      'MIME-Version: 1.0',
-      'Content-Type: multipart/report; report-type=feedback-report; boundary="ARF"',
-      '',
-      '--ARF',
-      'Content-Type: text/plain',
-      '',
-      'This is an email abuse report for an email message received from IP 203.0.113.9.',
-      '--ARF',
-      'Content-Type: message/feedback-report',
-      '',
-      'Feedback-Type: abuse',
-      'User-Agent: Yahoo!-Mail-Feedback/2.0',
-      'Version: 0.1',
-      `Original-Mail-From: <${m.verp}>`,
-      'Original-Rcpt-To: <angry@dest.test>',
-      'Received-Date: Mon, 23 Nov 2026 02:00:00 -0800',
-      'Source-IP: 203.0.113.9',
-      'Reported-Domain: ' + s.domain,
-      '',
-      '--ARF',
-      'Content-Type: message/rfc822',
-      '',
-      `Return-Path: <${m.verp}>`,
-      `Message-ID: ${m.header}`,
-      `From: shop@${s.domain}`,
-      'To: angry@dest.test',
-      'Subject: Your order',
-      '',
-      'Thanks',
-      '--ARF--',
-      '',
-    ].join('\r\n');
+    const raw = arf('angry@dest.test', m.header, m.verp);
     await deliver(`fbl@sl.${s.domain}`, raw, 'feedbackloop@comcast.yahoo.com');
     const events = await eventsOf(m.id);
     expect(events[events.length - 1]).toMatchObject({ type: 'complained', data: { feedback_type: 'abuse', source: 'arf' } });
@@ -231,16 +289,91 @@ describe('bounce and complaint intake', () => {
     expect(Buffer.from(row.raw).toString()).toContain('just a note');
   });
 
-  it('keeps a DSN to a forged VERP address as unmatched', async () => {
-    const m = await sent('x@dest.test');
-    const forged = m.verp.replace(/-([a-z0-9]{10})@/, '-aaaaaaaaaa@');
-    await deliver(forged, postfixDsn(forged, 'x@dest.test', '5.1.1', '550 5.1.1 unknown'));
-    expect((await h.services.db('deliveries').where({ id: m.id }).first()).status).toBe('queued');
-    expect(await lastInbound()).toMatchObject({ kind: 'dsn', status: 'unmatched' });
-  });
-
   it('refuses recipients outside the MFROM hosts with 550 5.7.1', async () => {
     await expect(deliver(`someone@${s.domain}`, 'Subject: x\r\n\r\ny\r\n', 'a@b.test')).rejects.toMatchObject({ responseCode: 550 });
     await expect(deliver('someone@elsewhere.test', 'Subject: x\r\n\r\ny\r\n', 'a@b.test')).rejects.toMatchObject({ responseCode: 550 });
+  });
+});
+
+/**
+ * Forged reports through the bounce listener: each is stored as `unmatched`, and no delivery is bounced, no
+ * event recorded and no address suppressed. (Before, a Message-ID any Cc recipient had seen was enough.)
+ */
+describe('forged bounce and complaint reports', () => {
+  let other: Awaited<ReturnType<typeof senderSetup>>;
+  beforeAll(async () => {
+    other = await senderSetup(h);
+  });
+
+  async function ignored(note: RegExp) {
+    const row = await lastInbound();
+    expect(row).toMatchObject({ status: 'unmatched', delivery_id: null });
+    expect(row.note).toMatch(note);
+  }
+
+  it('a Cc recipient replaying the Message-ID in a DSN to a plain return-path address', async () => {
+    const victim = await sent('victim1@dest.test', { cc: ['mallory1@evil.test'] });
+    await deliver(`postmaster@sl.${s.domain}`, postfixDsn(`postmaster@sl.${s.domain}`, 'victim1@dest.test', '5.1.1', '550 5.1.1 user unknown', 'failed', [`Message-ID: ${victim.header}`]), 'mallory1@evil.test');
+    await ignored(/no valid VERP address/);
+    await untouched(victim, 'victim1@dest.test');
+  });
+
+  it('a Cc recipient sending a DSN about the To recipient to their own VERP address touches only their own delivery', async () => {
+    const victim = await sent('victim2@dest.test', { cc: ['mallory2@evil.test'] });
+    const own = await sent('victim2@dest.test', { cc: ['mallory2@evil.test'], who: 'mallory2@evil.test' });
+    // A second message; the attacker's VERP address is for their copy of it, and they quote the first one.
+    await deliver(own.verp, postfixDsn(own.verp, 'victim2@dest.test', '5.1.1', '550 5.1.1 user unknown', 'failed', [`Message-ID: ${victim.header}`]), 'mallory2@evil.test');
+    await ignored(/quotes Message-ID .* not that of delivery/);
+    await untouched(victim, 'victim2@dest.test');
+    await untouched(own, 'mallory2@evil.test');
+  });
+
+  it('a DSN to a VERP address with a bad HMAC', async () => {
+    const m = await sent('victim3@dest.test');
+    const forged = m.verp.replace(/-([a-z0-9]{10})@/, '-aaaaaaaaaa@');
+    await deliver(forged, postfixDsn(forged, 'victim3@dest.test', '5.1.1', '550 5.1.1 unknown'));
+    await ignored(/no valid VERP address/);
+    await untouched(m, 'victim3@dest.test');
+  });
+
+  it("a DSN to another tenant's VERP address (one the reporter received) quoting this tenant's message", async () => {
+    const victim = await sent('victim4@dest.test');
+    const theirs = await sent('mallory4@evil.test', { sender: other });
+    await deliver(theirs.verp, postfixDsn(theirs.verp, 'victim4@dest.test', '5.1.1', '550 5.1.1 user unknown', 'failed', [`Message-ID: ${victim.header}`]), 'mallory4@evil.test');
+    await ignored(/not that of delivery/);
+    await untouched(victim, 'victim4@dest.test');
+    await untouched(theirs, 'mallory4@evil.test', other.domainId);
+  });
+
+  it("this tenant's valid VERP address sent to another tenant's return-path host", async () => {
+    const victim = await sent('victim5@dest.test');
+    const moved = victim.verp.replace(`@sl.${s.domain}`, `@sl.${other.domain}`);
+    await deliver(moved, postfixDsn(moved, 'victim5@dest.test', '5.1.1', '550 5.1.1 user unknown', 'failed', [`Message-ID: ${victim.header}`]));
+    await ignored(/not at its own domain's return-path host/);
+    await untouched(victim, 'victim5@dest.test');
+  });
+
+  it('an ARF complaint naming the recipient and Message-ID but no VERP address', async () => {
+    const victim = await sent('victim6@dest.test', { cc: ['mallory6@evil.test'] });
+    await deliver(`fbl@sl.${s.domain}`, arf('victim6@dest.test', victim.header, `shop@${s.domain}`), 'mallory6@evil.test');
+    await ignored(/no valid VERP address/);
+    await untouched(victim, 'victim6@dest.test');
+  });
+
+  it("an ARF complaint carrying the reporter's own VERP address but quoting another message", async () => {
+    const victim = await sent('victim7@dest.test');
+    const own = await sent('mallory7@evil.test');
+    await deliver(`fbl@sl.${s.domain}`, arf('victim7@dest.test', victim.header, own.verp), 'mallory7@evil.test');
+    await ignored(/not that of delivery/);
+    await untouched(victim, 'victim7@dest.test');
+    await untouched(own, 'mallory7@evil.test');
+  });
+
+  it('an ARF complaint with a forged VERP address', async () => {
+    const victim = await sent('victim8@dest.test');
+    const forged = victim.verp.replace(/-([a-z0-9]{10})@/, '-bbbbbbbbbb@');
+    await deliver(`fbl@sl.${s.domain}`, arf('victim8@dest.test', victim.header, forged), 'mallory8@evil.test');
+    await ignored(/no valid VERP address/);
+    await untouched(victim, 'victim8@dest.test');
   });
 });

@@ -92,6 +92,41 @@ describe('POST /api/v1/email → delivery to a real SMTP sink', () => {
   });
 });
 
+describe('DKIM header coverage on delivered mail (RFC 8058, over-signing)', () => {
+  afterAll(async () => {
+    await h.call({ Command: 'emailgateway.updatedomain', SessionID: s.sessionId, DomainID: s.domainId, UnsubscribeLink: false });
+  });
+
+  it('signs List-Unsubscribe and List-Unsubscribe-Post, and a From or Subject added after signing fails verification', async () => {
+    await h.call({ Command: 'emailgateway.updatedomain', SessionID: s.sessionId, DomainID: s.domainId, UnsubscribeLink: true });
+    const res = await send(basic({ Subject: 'One-click please', CC: [{ name: '', email: 'carl@recipient.test' }] }));
+    expect(res.status).toBe(200);
+    await waitFor(async () => (await deliveriesOf(res.body.MessageID)).every((d: { status: string }) => d.status === 'delivered'), 15000, 'deliveries');
+    const raw = sink.received.find((r) => r.to[0] === 'jane@recipient.test' && r.raw.toString().includes('Subject: One-click please'))!.raw;
+    const head = raw.toString('latin1').split('\r\n\r\n')[0].replace(/\r\n[ \t]+/g, ' ');
+    expect(head).toMatch(/^List-Unsubscribe-Post: List-Unsubscribe=One-Click$/m);
+    const names = /^DKIM-Signature:.*?\bh=([^;]+);/m.exec(head)![1].split(':').map((n) => n.trim());
+    const times = (n: string) => names.filter((x) => x === n).length;
+    expect({ from: times('from'), subject: times('subject'), to: times('to'), date: times('date'), cc: times('cc') }).toEqual({ from: 2, subject: 2, to: 2, date: 2, cc: 2 });
+    expect({ unsub: times('list-unsubscribe'), post: times('list-unsubscribe-post') }).toEqual({ unsub: 2, post: 2 });
+
+    const key = await publishedKey();
+    const verdict = async (m: string) =>
+      (await dkimVerify(Buffer.from(m, 'latin1'), {
+        resolver: async (name: string, type: string) => {
+          if (type === 'TXT' && name === `key1._domainkey.${s.domain}`) return [[key]];
+          throw Object.assign(new Error('not found'), { code: 'ENOTFOUND' });
+        },
+      })).results[0].status.result;
+    const text = raw.toString('latin1');
+    expect(await verdict(text)).toBe('pass');
+    const fromAt = text.indexOf('\r\nFrom:') + 2;
+    expect(await verdict(`${text.slice(0, fromAt)}From: Bank <security@bank.test>\r\n${text.slice(fromAt)}`)).toBe('fail');
+    const end = text.indexOf('\r\n\r\n') + 2;
+    expect(await verdict(`${text.slice(0, end)}Subject: Urgent: verify your account\r\n${text.slice(end)}`)).toBe('fail');
+  });
+});
+
 describe('sender-key lookups cached for a moment (SENDER_AUTH_CACHE_MS)', () => {
   let c: Harness;
   beforeAll(async () => {

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { dkimVerify } from 'mailauth/lib/dkim/verify';
 import { DkimPool } from '../../src/delivery/dkim-pool';
-import { dkimSign } from '../../src/delivery/transports';
+import { dkimSign } from '../../src/delivery/dkim-sign';
 
 /** DKIM signing on worker threads gives what signing in-thread gives, and refuses to hand back a message a bad key left unsigned. */
 const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });

@@ -5,6 +5,7 @@ import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker'
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { Sink, smtpError, startSink, waitFor } from '../helpers/sink';
+import { REPLIES } from './replies';
 
 type Sender = Awaited<ReturnType<typeof senderSetup>>;
 
@@ -253,6 +254,42 @@ describe('delivery outcomes through a relay that answers per recipient', () => {
     expect(Number(done.finished_at)).toBeGreaterThanOrEqual(sendAt * 1000 + 5000);
     expect(Number(done.attempts)).toBe(1);
     expect(sink.received.filter((m) => m.to.includes(to))).toHaveLength(1);
+  });
+
+  it('bounces, retries and suppresses each provider reply of tests/send/replies.ts as that table says', async () => {
+    // One message per reply; the sink answers its recipient with that reply once, then accepts a retry.
+    const cases = REPLIES.filter((r) => r.code).map((row, i) => ({ row, to: rcpt(`reply${i}`), id: '' }));
+    for (const c of cases) script.set(c.to, (n) => (n === 1 ? smtpError(c.row.code!, c.row.reply.slice(4)) : undefined));
+    await Promise.all(cases.map(async (c) => (c.id = await sendOk(h, s, c.to))));
+
+    // Done when each permanent reply has bounced its delivery and each temporary one has deferred it once.
+    const ids = cases.map((c) => c.id);
+    await waitFor(
+      async () => {
+        const bounced = new Set(await h.services.db('deliveries').whereIn('message_id', ids).where({ status: 'bounced' }).pluck('message_id'));
+        const deferred = new Set(await h.services.db('events').whereIn('message_id', ids).where({ type: 'deferred' }).pluck('message_id'));
+        return cases.every((c) => (c.row.permanent ? bounced : deferred).has(c.id));
+      },
+      20000,
+      'every delivery to bounce or defer',
+    );
+    const eventData = async (id: string, type: string) => {
+      const e = await h.services.db('events').where({ message_id: id, type }).orderBy('id').first();
+      return e ? JSON.parse(e.data) : undefined;
+    };
+    for (const c of cases) {
+      const where = `${c.row.provider} "${c.row.reply}"`;
+      if (c.row.permanent) {
+        const r = (await lookup(h, s, c.id)).Recipients[0];
+        expect({ where, status: r.Status, cls: r.BounceClass, reply: r.LastReply }).toEqual({ where, status: 'bounced', cls: c.row.class, reply: c.row.reply });
+        expect({ where, cls: (await eventData(c.id, 'bounced'))?.bounce_class }).toEqual({ where, cls: c.row.class });
+      } else {
+        // Retried (and then delivered, as the sink accepts the second attempt): the deferred event carries the class.
+        expect({ where, cls: (await eventData(c.id, 'deferred'))?.bounce_class }).toEqual({ where, cls: c.row.class });
+      }
+    }
+    const suppressed = await h.services.db('suppressions').where({ domain_id: s.domainId }).whereIn('email', cases.map((c) => c.to)).pluck('email');
+    expect(suppressed.sort()).toEqual(cases.filter((c) => c.row.suppress).map((c) => c.to).sort());
   });
 });
 

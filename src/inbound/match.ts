@@ -1,0 +1,75 @@
+import type { Services } from '../command';
+import { composeHosts } from '../domains/names';
+import { parseVerp } from '../delivery/verp';
+import { verpSecret } from '../delivery/worker';
+import type { InboundMail } from './process';
+import type { Report } from './report';
+
+export interface DeliveryRef {
+  id: number;
+  message_id: string;
+  domain_id: number;
+  user_id: number;
+  recipient: string;
+  status: string;
+}
+
+export type Match = { delivery: DeliveryRef } | { unmatched: string };
+
+const bare = (a: string) => a.trim().replace(/^<|>$/g, '');
+/** Message-IDs compared without brackets, whitespace (folding) or case of the domain part. */
+const msgId = (v: string) => {
+  const s = v.replace(/[\s<>]/g, '');
+  const at = s.lastIndexOf('@');
+  return at < 0 ? s : s.slice(0, at) + s.slice(at).toLowerCase();
+};
+/** The stored header is cut at 255 characters (messages.message_id_header): a longer one matches by its start. */
+function sameMessageId(reported: string, stored: string): boolean {
+  const a = msgId(reported);
+  const b = msgId(stored);
+  return a === b || (stored.length >= 255 && b.length > 0 && a.startsWith(b));
+}
+
+/**
+ * The one delivery a report is about, named by an HMAC-checked VERP address; anything else leaves the report
+ * unmatched. A Message-ID is never enough on its own: every To and Cc recipient of a message has seen it, so
+ * matching by it let any of them bounce (and suppress) the others. Where does the VERP address come from?
+ * - a DSN goes back to the original envelope sender, so only the report's envelope recipient counts;
+ * - an ARF report goes to the address registered with the feedback loop, so its VERP address may also come
+ *   from Original-Mail-From or the Return-Path of the message it quotes.
+ * The VERP address's host must be the MFROM host of the delivery's own domain (another tenant's return-path
+ * host does not do), and a Message-ID in the report, when it has one, must be that delivery's message's.
+ */
+export async function matchReport(services: Services, mail: InboundMail, report: Report): Promise<Match> {
+  const secret = verpSecret(services);
+  const candidates = [...mail.rcptTo];
+  if (report.kind === 'arf') candidates.push(report.originalMailFrom, report.originalHeaders['return-path'] ?? '');
+  const named = new Map<number, string>();
+  for (const a of candidates.map(bare).filter(Boolean)) {
+    const id = parseVerp(secret, a);
+    if (id !== null && !named.has(id)) named.set(id, a.slice(a.lastIndexOf('@') + 1).toLowerCase());
+  }
+  if (!named.size) {
+    const where = report.kind === 'dsn' ? 'its envelope recipient' : 'its envelope recipient, Original-Mail-From or quoted Return-Path';
+    return { unmatched: `no valid VERP address in ${where}; reports are matched by VERP address only` };
+  }
+  if (named.size > 1) return { unmatched: `VERP addresses of ${named.size} different deliveries; ignored as ambiguous` };
+  const [[id, host]] = [...named];
+  const row = await services
+    .db('deliveries as d')
+    .join('messages as m', 'm.id', 'd.message_id')
+    .join('sender_domains as s', 's.id', 'd.domain_id')
+    .where('d.id', id)
+    .first(
+      'd.id', 'd.message_id', 'd.domain_id', 'd.user_id', 'd.recipient', 'd.status', 'm.message_id_header',
+      's.domain', 's.subdomain', 's.track_prefix', 's.track_merge', 's.track_prefix_disabled',
+    );
+  if (!row) return { unmatched: `VERP address names delivery ${id}, which no longer exists` };
+  if (composeHosts(row, services.config).mfromHost !== host) return { unmatched: `VERP address for delivery ${id} arrived at ${host}, not at its own domain's return-path host` };
+  const reported = report.originalHeaders['message-id'];
+  if (reported && !sameMessageId(reported, String(row.message_id_header ?? ''))) {
+    return { unmatched: `the report quotes Message-ID ${reported.slice(0, 200)}, not that of delivery ${id}'s message` };
+  }
+  const { message_id_header: _m, domain: _d, subdomain: _s, track_prefix: _p, track_merge: _t, track_prefix_disabled: _x, ...delivery } = row;
+  return { delivery: { ...delivery, id: Number(delivery.id), domain_id: Number(delivery.domain_id), user_id: Number(delivery.user_id) } as DeliveryRef };
+}

@@ -4,7 +4,7 @@
  * RetrieveCount (default 100). SuppressedEmails is a map keyed by address. Errors (array): 1 bad source, 4 bad ListID.
  */
 import { defineCommand } from '../src/command';
-import { likePattern, presentEntry, scopeOf, sourceFilter } from '../src/suppression/entries';
+import { filteredEntries, presentEntry } from '../src/suppression/entries';
 
 export default defineCommand({
   name: 'suppression.browse',
@@ -13,12 +13,7 @@ export default defineCommand({
   arrayErrors: true,
   errors: { 1: 'Invalid SuppressionSource value', 4: 'Invalid ListID', 6: 'Invalid paging value (StartFrom 0 or more, RetrieveCount 1-1000)' },
   async run(p, ctx) {
-    const sources = sourceFilter(p.suppressionsource, 1);
-    const scope = await scopeOf(ctx, p);
-    const q = ctx.db('suppression_entries').where({ scope_key: scope.key });
-    const like = likePattern(p.searchpattern);
-    if (like) q.whereRaw(`email like ? escape '!'`, [like]);
-    if (sources) q.whereIn('source', sources);
+    const { q } = await filteredEntries(ctx, p, 1);
     const [{ n }] = await q.clone().count({ n: '*' });
     const rows = await q.orderBy('id', 'desc').limit(Number(p.retrievecount ?? 100)).offset(Number(p.startfrom ?? 0));
     const SuppressedEmails: Record<string, unknown> = {};

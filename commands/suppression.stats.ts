@@ -1,6 +1,6 @@
 /** suppression.stats — Total and BySource (all five sources, zero when absent) of one scope (as suppression.browse), with the same filters. Errors (array): 1 bad source, 4 bad ListID. */
 import { defineCommand } from '../src/command';
-import { likePattern, scopeOf, sourceFilter } from '../src/suppression/entries';
+import { filteredEntries } from '../src/suppression/entries';
 import { SOURCES } from '../src/suppression/scopes';
 
 export default defineCommand({
@@ -10,12 +10,7 @@ export default defineCommand({
   arrayErrors: true,
   errors: { 1: 'Invalid SuppressionSource value', 4: 'Invalid ListID' },
   async run(p, ctx) {
-    const sources = sourceFilter(p.suppressionsource, 1);
-    const scope = await scopeOf(ctx, p);
-    const q = ctx.db('suppression_entries').where({ scope_key: scope.key });
-    const like = likePattern(p.searchpattern);
-    if (like) q.whereRaw(`email like ? escape '!'`, [like]);
-    if (sources) q.whereIn('source', sources);
+    const { q } = await filteredEntries(ctx, p, 1);
     const rows = (await q.groupBy('source').select('source').count({ n: '*' })) as { source: string; n: unknown }[];
     const BySource: Record<string, number> = Object.fromEntries(SOURCES.map((s) => [s, 0]));
     for (const r of rows) BySource[r.source] = Number(r.n);

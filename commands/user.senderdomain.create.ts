@@ -10,16 +10,13 @@ import { findOwnedDomain } from '../src/domains/domains';
 import { createDomain, DomainError, TAKEN_TEXT } from '../src/domains/manage';
 import { normalizeDomain } from '../src/domains/names';
 import { presentUserDomain } from '../src/domains/user-present';
-import { BAD_LABEL } from '../src/domains/user-errors';
+import { BAD_LABEL, USER_AREA } from '../src/domains/user-errors';
 
 const flag = (v: unknown) => (v === undefined ? undefined : truthy(v));
 
 export default defineCommand({
   name: 'user.senderdomain.create',
-  auth: 'user',
-  permission: 'User.Update',
-  rateLimit: { durationSec: 60 },
-  omitSuccessErrorCode: true,
+  ...USER_AREA,
   errors: {
     1: 'Missing SenderDomain parameter',
     4: 'localhost is not a valid sender domain',

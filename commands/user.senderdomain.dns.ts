@@ -2,15 +2,12 @@
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { findOwnedDomain, parseRecords } from '../src/domains/domains';
-import { DOMAIN_NOT_FOUND, MISSING_DOMAIN_ID } from '../src/domains/user-errors';
+import { DOMAIN_NOT_FOUND, MISSING_DOMAIN_ID, USER_AREA } from '../src/domains/user-errors';
 
 export default defineCommand({
   name: 'user.senderdomain.dns',
-  auth: 'user',
-  permission: 'User.Update',
-  rateLimit: { durationSec: 60 },
+  ...USER_AREA,
   keepsCredentialCaches: true,
-  omitSuccessErrorCode: true,
   errors: { 1: MISSING_DOMAIN_ID, 2: DOMAIN_NOT_FOUND, 429: 'Too many requests' },
   async run(p, ctx) {
     const row = await findOwnedDomain(ctx.db, ctx.user!.id, p.domainid);

@@ -12,15 +12,13 @@ import { findOwnedDomain } from '../src/domains/domains';
 import { composeHosts } from '../src/domains/names';
 import { acceptMessages } from '../src/mail/accept';
 import { builtRequest } from '../src/mail/send-request';
-import { DOMAIN_NOT_FOUND, MISSING_DOMAIN_ID } from '../src/domains/user-errors';
+import { DOMAIN_NOT_FOUND, MISSING_DOMAIN_ID, USER_AREA } from '../src/domains/user-errors';
 
 export default defineCommand({
   name: 'user.senderdomain.sendtest',
-  auth: 'user',
-  permission: 'User.Update',
+  ...USER_AREA,
   rateLimit: { durationSec: 300, points: 10 },
   keepsCredentialCaches: true,
-  omitSuccessErrorCode: true,
   errors: { 1: MISSING_DOMAIN_ID, 2: DOMAIN_NOT_FOUND, 3: 'Missing To parameter', 8: 'Invalid recipient email address', 11: 'Test message delivery failed', 429: 'Too many requests' },
   httpStatus: { 11: 502 },
   async run(p, ctx) {

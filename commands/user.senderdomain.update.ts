@@ -10,16 +10,13 @@ import { truthy } from '../src/http/params';
 import { findOwnedDomain, parseRecords, STATUS } from '../src/domains/domains';
 import { DomainError, override, updateDomain } from '../src/domains/manage';
 import { presentUserDomain } from '../src/domains/user-present';
-import { BAD_LABEL, DOMAIN_NOT_FOUND, MISSING_DOMAIN_ID } from '../src/domains/user-errors';
+import { BAD_LABEL, DOMAIN_NOT_FOUND, MISSING_DOMAIN_ID, USER_AREA } from '../src/domains/user-errors';
 
 const flag = (v: unknown) => (v === undefined ? undefined : truthy(v));
 
 export default defineCommand({
   name: 'user.senderdomain.update',
-  auth: 'user',
-  permission: 'User.Update',
-  rateLimit: { durationSec: 60 },
-  omitSuccessErrorCode: true,
+  ...USER_AREA,
   errors: {
     1: MISSING_DOMAIN_ID,
     2: DOMAIN_NOT_FOUND,

@@ -8,16 +8,13 @@ import { CommandError } from '../src/errors';
 import { truthy } from '../src/http/params';
 import { DomainRow, findOwnedDomain, STATUS } from '../src/domains/domains';
 import { verifyDomain } from '../src/domains/manage';
-import { DOMAIN_NOT_FOUND, MISSING_DOMAIN_ID } from '../src/domains/user-errors';
+import { DOMAIN_NOT_FOUND, MISSING_DOMAIN_ID, USER_AREA } from '../src/domains/user-errors';
 
 const BULK = 25;
 
 export default defineCommand({
   name: 'user.senderdomain.verify',
-  auth: 'user',
-  permission: 'User.Update',
-  rateLimit: { durationSec: 60 },
-  omitSuccessErrorCode: true,
+  ...USER_AREA,
   errors: { 1: MISSING_DOMAIN_ID, 2: DOMAIN_NOT_FOUND, 429: 'Too many requests' },
   async run(p, ctx) {
     if (p.verifyall !== undefined && truthy(p.verifyall)) {

@@ -4,6 +4,7 @@
  * Errors: 1 Name, 2 RelListID, 3 Event missing, 4 Event not Subscription|Unsubscription, 5 list not found.
  */
 import { defineCommand } from '../src/command';
+import { USER_AREA } from '../src/domains/user-errors';
 import { CommandError } from '../src/errors';
 import { truthy } from '../src/http/params';
 import { findOwnedList } from '../src/lists/lists';
@@ -11,10 +12,7 @@ import { eventName, newHashedId, presentWebhook } from '../src/lists/webhooks';
 
 export default defineCommand({
   name: 'user.webhook.create',
-  auth: 'user',
-  permission: 'User.Update',
-  rateLimit: { durationSec: 60 },
-  omitSuccessErrorCode: true,
+  ...USER_AREA,
   errors: {
     1: 'Missing Name parameter',
     2: 'Missing RelListID parameter',

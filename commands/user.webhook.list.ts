@@ -1,15 +1,13 @@
 /** user.webhook.list (GET /api/v1/user.webhooks) — the caller's inbound list webhooks; IncludeStats adds ReceivedRequestsStats (last 30 UTC days, keyed by the day's Unix start). No business errors. */
 import { defineCommand } from '../src/command';
+import { USER_AREA } from '../src/domains/user-errors';
 import { truthy } from '../src/http/params';
 import { ListWebhookRow, presentWebhook, statsOf } from '../src/lists/webhooks';
 
 export default defineCommand({
   name: 'user.webhook.list',
-  auth: 'user',
-  permission: 'User.Update',
-  rateLimit: { durationSec: 60 },
+  ...USER_AREA,
   keepsCredentialCaches: true,
-  omitSuccessErrorCode: true,
   errors: { 429: 'Too many requests' },
   async run(p, ctx) {
     const rows: (ListWebhookRow & { list_name: string })[] = await ctx.db('list_webhooks as w')

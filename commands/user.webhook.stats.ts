@@ -1,15 +1,13 @@
 /** user.webhook.stats (GET /api/v1/user.webhook.stats) — received, failed and successful requests per UTC day of the last `Days` (1–365, default 30); quiet days omitted. Errors: 1, 2. */
 import { defineCommand } from '../src/command';
+import { USER_AREA } from '../src/domains/user-errors';
 import { CommandError } from '../src/errors';
 import { findOwnedWebhook, statsOf } from '../src/lists/webhooks';
 
 export default defineCommand({
   name: 'user.webhook.stats',
-  auth: 'user',
-  permission: 'User.Update',
-  rateLimit: { durationSec: 60 },
+  ...USER_AREA,
   keepsCredentialCaches: true,
-  omitSuccessErrorCode: true,
   errors: { 1: 'Missing WebhookID parameter', 2: 'Webhook not found', 429: 'Too many requests' },
   async run(p, ctx) {
     const row = await findOwnedWebhook(ctx.db, ctx.user!.id, p.webhookid);

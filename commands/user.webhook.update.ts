@@ -4,6 +4,7 @@
  * 5 bad Event, 6 webhook not found, 7 list not found.
  */
 import { defineCommand } from '../src/command';
+import { USER_AREA } from '../src/domains/user-errors';
 import { CommandError } from '../src/errors';
 import { truthy } from '../src/http/params';
 import { findOwnedList } from '../src/lists/lists';
@@ -11,10 +12,7 @@ import { eventName, findOwnedWebhook, presentWebhook } from '../src/lists/webhoo
 
 export default defineCommand({
   name: 'user.webhook.update',
-  auth: 'user',
-  permission: 'User.Update',
-  rateLimit: { durationSec: 60 },
-  omitSuccessErrorCode: true,
+  ...USER_AREA,
   errors: {
     1: 'Missing WebhookID parameter',
     2: 'Missing Name parameter',

@@ -1,7 +1,7 @@
 import express, { Request } from 'express';
 import type { Params, Services } from '../command';
 import type { Dispatcher } from '../dispatch';
-import { addressList, bodyOf, Classified, DialectRoute, dialectRouter, FailureWriter, HandledRoute, invalid, isoSeconds } from './shared';
+import { bodyOf, Classified, DialectRoute, dialectRouter, FailureWriter, HandledRoute, isoSeconds, messageParams } from './shared';
 import { messageFacts } from './message-facts';
 
 /**
@@ -21,27 +21,8 @@ const route = (command: string) => ROUTES.find((r) => r.command === command)!;
 /** CyberPanel's send body as sendemail parameters; the pipeline validates the values themselves. */
 function sendParams(req: Request): Params | Classified {
   const b = bodyOf(req);
-  const missing = ['from', 'to', 'subject'].filter((k) => b[k] === undefined || b[k] === null || b[k] === '');
-  if (missing.length) return invalid(`Missing required field${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}`);
-  const html = typeof b.html === 'string' && b.html !== '' ? b.html : undefined;
-  const text = typeof b.text === 'string' && b.text !== '' ? b.text : undefined;
-  if (!html && !text) return invalid('Missing required field: html or text');
-  const from = addressList(b.from);
-  if (!from || from.length !== 1) return invalid('from must be one email address');
-  const lists: Record<string, { name: string; email: string }[] | null> = { to: addressList(b.to), cc: addressList(b.cc), bcc: addressList(b.bcc), replyto: addressList(b.reply_to) };
-  const bad = Object.entries(lists).find(([, v]) => v === null);
-  if (bad) return invalid(`${bad[0] === 'replyto' ? 'reply_to' : bad[0]} must be an email address or an array of them`);
-  return {
-    from: from[0],
-    ...lists,
-    subject: b.subject,
-    contenttype: html ? 'html' : 'plain',
-    htmlcontent: html,
-    plaincontent: text,
-    tags: b.tags,
-    metadata: b.metadata,
-    headers: b.headers,
-  };
+  const base = messageParams(b, 'reply_to');
+  return 'failure' in base && typeof base.failure === 'string' ? base : { ...base, tags: b.tags, metadata: b.metadata, headers: b.headers };
 }
 
 const ok = (status: number, data: unknown) => ({ status, body: { success: true, data } });

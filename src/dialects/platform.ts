@@ -2,7 +2,7 @@ import express, { Request } from 'express';
 import type { Params, Services } from '../command';
 import type { Dispatcher } from '../dispatch';
 import { isAccountKey, presentedKey } from '../auth/account-keys';
-import { addressList, bodyOf, Classified, DialectRoute, dialectRouter, FailureWriter, HandledRoute, invalid } from './shared';
+import { bodyOf, Classified, DialectRoute, dialectRouter, FailureWriter, HandledRoute, invalid, messageParams } from './shared';
 import { messageFacts } from './message-facts';
 
 /**
@@ -56,19 +56,11 @@ function tagsAndMetadata(tags: unknown): { tags?: string[]; metadata?: unknown }
 
 /** One email of the spec's shape as sendemail parameters; the pipeline validates the values themselves. */
 function emailParams(b: Record<string, unknown>): Params | Classified {
-  const missing = ['to', 'from', 'subject'].filter((k) => b[k] === undefined || b[k] === null || b[k] === '');
-  if (missing.length) return invalid(`Missing required field${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}`);
-  const html = typeof b.html === 'string' && b.html !== '' ? b.html : undefined;
-  const text = typeof b.text === 'string' && b.text !== '' ? b.text : undefined;
-  if (!html && !text) return invalid('Missing required field: html or text');
-  const from = addressList(b.from);
-  if (!from || from.length !== 1) return invalid('from must be one email address');
-  const lists: Record<string, { name: string; email: string }[] | null> = { to: addressList(b.to), cc: addressList(b.cc), bcc: addressList(b.bcc), replyto: addressList(b.replyTo ?? b.reply_to) };
-  const bad = Object.entries(lists).find(([, v]) => v === null);
-  if (bad) return invalid(`${bad[0] === 'replyto' ? 'replyTo' : bad[0]} must be an email address or an array of them`);
+  const base = messageParams(b, b.replyTo !== undefined ? 'replyTo' : 'reply_to');
+  if ('failure' in base && typeof base.failure === 'string') return base;
   const tm = tagsAndMetadata(b.tags);
   if ('failure' in tm) return tm as Classified;
-  return { from: from[0], ...lists, subject: b.subject, contenttype: html ? 'html' : 'plain', htmlcontent: html, plaincontent: text, headers: b.headers, ...tm };
+  return { ...base, headers: b.headers, ...tm };
 }
 
 function campaignOut(c: Record<string, any>): Record<string, unknown> {

@@ -169,6 +169,25 @@ export function addressList(v: unknown): { name: string; email: string }[] | nul
   return out;
 }
 
+/**
+ * The send body the REST dialects share, as sendemail parameters: from (one address), to, cc, bcc and the reply-to
+ * field (`replyToKey`: an address, "Name <address>" or an array), subject, html and/or text. The pipeline validates
+ * the values themselves; this only refuses what it cannot read.
+ */
+export function messageParams(b: Record<string, unknown>, replyToKey: string): Params | Classified {
+  const missing = ['from', 'to', 'subject'].filter((k) => b[k] === undefined || b[k] === null || b[k] === '');
+  if (missing.length) return invalid(`Missing required field${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}`);
+  const html = typeof b.html === 'string' && b.html !== '' ? b.html : undefined;
+  const text = typeof b.text === 'string' && b.text !== '' ? b.text : undefined;
+  if (!html && !text) return invalid('Missing required field: html or text');
+  const from = addressList(b.from);
+  if (!from || from.length !== 1) return invalid('from must be one email address');
+  const lists: Record<string, { name: string; email: string }[] | null> = { to: addressList(b.to), cc: addressList(b.cc), bcc: addressList(b.bcc), replyto: addressList(b[replyToKey]) };
+  const bad = Object.entries(lists).find(([, v]) => v === null);
+  if (bad) return invalid(`${bad[0] === 'replyto' ? replyToKey : bad[0]} must be an email address or an array of them`);
+  return { from: from[0], ...lists, subject: b.subject, contenttype: html ? 'html' : 'plain', htmlcontent: html, plaincontent: text };
+}
+
 /** `2026-02-23T10:30:00Z`: ISO 8601 UTC to the second, as CyberPanel and CloudMails show times. */
 export function isoSeconds(ms: number | null | undefined): string | null {
   return ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString().replace(/\.\d{3}Z$/, 'Z');

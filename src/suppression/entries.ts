@@ -1,4 +1,5 @@
 /** What the suppression.* commands share: the scope a ListID names, source filters and the entry shape. */
+import type { Knex } from 'knex';
 import type { CommandContext, Params } from '../command';
 import { CommandError } from '../errors';
 import { isEmail } from '../auth/user-fields';
@@ -38,4 +39,16 @@ export function addressesOf(p: Params): { valid: string[]; failed: string[]; giv
 
 export function presentEntry(r: { id: number; list_id: number | null; user_id: number | null; email: string; source: string; reason: string }) {
   return { SuppressionID: String(r.id), RelListID: String(r.list_id ?? 0), RelOwnerUserID: String(r.user_id ?? 0), EmailAddress: r.email, SuppressionSource: r.source, Reason: r.reason };
+}
+
+/** The entries of one scope (as scopeOf) with browse's and stats' filters: SearchPattern and SuppressionSource (bad source → `code`). */
+export async function filteredEntries(ctx: CommandContext, p: Params, code: number): Promise<{ q: Knex.QueryBuilder }> {
+  const sources = sourceFilter(p.suppressionsource, code);
+  const scope = await scopeOf(ctx, p);
+  const q = ctx.db('suppression_entries').where({ scope_key: scope.key });
+  const like = likePattern(p.searchpattern);
+  if (like) q.whereRaw(`email like ? escape '!'`, [like]);
+  if (sources) q.whereIn('source', sources);
+  // Wrapped: a query builder is thenable, and returning it bare from an async function would run it.
+  return { q };
 }

@@ -7,13 +7,12 @@
  * complete before the kill: what this test counts is the launch (pages, cursor, resume). The delivery-level window
  * (a message on the wire when its worker dies may be sent twice) is tests/mysql-only/crash-recovery.test.ts's.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import net from 'node:net';
-import path from 'node:path';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 import { Sink, startSink, waitFor } from '../helpers/sink';
+import { spawnWorker } from '../helpers/worker-process';
 
-const MAIN = path.resolve(__dirname, '../../dist/src/main.js');
 const MEMBERS = 10_000;
 
 let h: Harness;
@@ -23,27 +22,7 @@ const held = new Set<net.Socket>();
 const children: ChildProcess[] = [];
 
 function startWorker(relayPort: number): ChildProcess {
-  const c = h.services.config;
-  const child = spawn(process.execPath, [MAIN, 'worker'], {
-    env: {
-      PATH: process.env.PATH,
-      DATABASE_URL: c.databaseUrl!,
-      REDIS_URL: c.redisUrl!,
-      REDIS_PREFIX: c.redisPrefix,
-      ENCRYPTION_KEY: c.encryptionKey!.toString('hex'),
-      ADMIN_API_KEY: h.adminKey,
-      MAIL_HOSTNAME: c.mailHostname,
-      DELIVERY_MODE: 'relay',
-      SMTP_RELAY_URL: `smtp://127.0.0.1:${relayPort}`,
-      DELIVERY_CONCURRENCY: '50',
-      DKIM_SIGNING: '0',
-      LEASE_SECONDS: '3',
-      SWEEP_INTERVAL_SECONDS: '1',
-      SWEEP_GRACE_SECONDS: '1',
-      LOG_LEVEL: 'warn',
-    },
-    stdio: 'ignore',
-  });
+  const child = spawnWorker(h, relayPort, { DELIVERY_CONCURRENCY: '50', DKIM_SIGNING: '0' });
   children.push(child);
   return child;
 }

@@ -71,7 +71,7 @@ describe('user.delete', () => {
     const key = (await h.call({ Command: 'user.apikey.create', SessionID: u.sessionId, Note: 'gone' })).APIKey.APIKey;
     expect(await del({ UserID: u.userId })).toMatchObject({ Success: true });
 
-    expect(await h.call({ Command: 'user.current', SessionID: u.sessionId })).toEqual({
+    expect(await h.call({ Command: 'user.apikey.list', SessionID: u.sessionId })).toEqual({
       Success: false,
       ErrorCode: 99998,
       ErrorText: 'Authentication failure or session expired',

@@ -40,6 +40,7 @@ export function legacyApi(services: Services, dispatcher: Dispatcher): express.R
         ip: canonicalIp(req.ip ?? ''),
         headers: req.headers as Record<string, string | undefined>,
         textKeys: textSourcedKeys(query, req.parsedBody?.body, req.parsedBody?.isJson ?? false),
+        door: 'api.php',
       });
       const stream = streamOf(result);
       if (stream) {

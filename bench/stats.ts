@@ -11,20 +11,12 @@
  * Knobs: BENCH_MYSQL_URL, BENCH_SIZES (10000,1000000), BENCH_RUNS (50), BENCH_DAYS (60), BENCH_KEEP_DB (unset).
  */
 import crypto from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import type { Knex } from 'knex';
-import knexFactory from 'knex';
-import { createApp } from '../src/app';
-import { ensureAdmin } from '../src/auth/admin';
-import { loadConfig } from '../src/config';
-import { migrateLatest } from '../src/db';
 import type { EventInput } from '../src/events/record';
-import { createLogger } from '../src/logger';
-import { buildServices, closeServices } from '../src/services';
 import { applyRollups } from '../src/stats/rollups';
+import { startInProcessGateway } from './in-process';
+import { time as timed } from './timing';
 
-const MYSQL = process.env.BENCH_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
 const SIZES = (process.env.BENCH_SIZES ?? '10000,1000000').split(',').map(Number);
 const RUNS = Number(process.env.BENCH_RUNS ?? 50);
 const DAYS = Number(process.env.BENCH_DAYS ?? 60);
@@ -135,55 +127,12 @@ async function checkRollups(db: Knex): Promise<void> {
   if (!same) throw new Error(`rollups differ from events: ${JSON.stringify(b)}`);
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
-
-async function time(name: string, fn: () => Promise<{ ok: boolean; body: unknown }>): Promise<{ name: string; median: number; p95: number }> {
-  for (let i = 0; i < 5; i++) {
-    const r = await fn();
-    if (!r.ok) throw new Error(`${name} failed: ${JSON.stringify(r.body).slice(0, 300)}`);
-  }
-  const ms: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const t = process.hrtime.bigint();
-    await fn();
-    ms.push(Number(process.hrtime.bigint() - t) / 1e6);
-  }
-  ms.sort((x, y) => x - y);
-  return { name, median: percentile(ms, 50), p95: percentile(ms, 95) };
-}
+const time = (name: string, fn: () => Promise<{ ok: boolean; body: unknown }>) => timed(name, RUNS, fn);
 
 async function main(): Promise<void> {
-  const id = crypto.randomBytes(4).toString('hex');
-  const dbName = `postern_bench_stats_${id}`;
-  const admin = knexFactory({ client: 'mysql2', connection: MYSQL });
-  await admin.raw(`CREATE DATABASE \`${dbName}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
-  const adminKey = crypto.randomBytes(16).toString('hex');
-  const config = loadConfig({
-    DATABASE_URL: `${MYSQL}/${dbName}`,
-    ENCRYPTION_KEY: crypto.randomBytes(32).toString('hex'),
-    ADMIN_API_KEY: adminKey,
-    MAIL_HOSTNAME: 'mx.bench.test',
-    LOG_LEVEL: 'error',
-    API_RATE_LIMIT_PER_MINUTE: '0',
-    DNS_SERVERS: '127.0.0.1:1',
-  });
-  const services = buildServices(config, createLogger('error', true));
-  let server: Server | null = null;
+  const gw = await startInProcessGateway('postern_bench_stats');
+  const { services, base, adminKey, api } = gw;
   try {
-    await migrateLatest(services.db);
-    await ensureAdmin(services.db, services.config);
-    const { app } = createApp(services);
-    server = await new Promise<Server>((resolve) => {
-      const s = app.listen(0, '127.0.0.1', () => resolve(s));
-    });
-    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const api = async (params: Record<string, unknown>) => {
-      const res = await fetch(`${base}/api.php`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(params) });
-      const body = (await res.json()) as any;
-      return { ok: res.status === 200 && body.Success === true, body };
-    };
     const created = await api({ Command: 'user.create', AdminAPIKey: adminKey, RelUserGroupID: 1, EmailAddress: 'bench@example.com', Username: 'bench', Password: 'benchmark-password', FirstName: 'Bench', TimeZone: 'UTC', Language: 'en' });
     const login = await api({ Command: 'user.login', Username: 'bench', Password: 'benchmark-password' });
     const session = login.body.SessionID as string;
@@ -234,10 +183,7 @@ async function main(): Promise<void> {
       console.log(`| ${first.name} | ${cells.join(' | ')} | ${last ? (last.median / first.median).toFixed(2) + '×' : '—'} |`);
     }
   } finally {
-    if (server) await new Promise<void>((resolve) => server!.close(() => resolve()));
-    await closeServices(services);
-    if (!process.env.BENCH_KEEP_DB) await admin.raw(`DROP DATABASE IF EXISTS \`${dbName}\``);
-    await admin.destroy();
+    await gw.close();
   }
 }
 

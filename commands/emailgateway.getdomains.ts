@@ -2,6 +2,7 @@
  * emailgateway.getdomains — every sender domain of the caller. WithCounts adds, per domain (upstream §4.2):
  * APIKeyCount, SMTPCount, WebhookCount (Enabled rows), Sent7d (accepted in the last 7 days), BounceRate7d
  * (bounced ÷ sent × 100, 2 decimals) and LastActivityAt (ISO 8601 UTC of the newest event in those 7 days, or null).
+ * Errors: 1 WithCounts not a flag.
  */
 import type { Knex } from 'knex';
 import { defineCommand } from '../src/command';
@@ -30,7 +31,7 @@ export default defineCommand({
   auth: 'user',
   permission: 'EmailGateway.ManageDomain',
   accountKey: 'can_read_analytics',
-  errors: {},
+  errors: { 1: 'Invalid WithCounts: send true or false' },
   async run(p, ctx) {
     const userId = ctx.user!.id;
     const q = ctx.db('sender_domains').where({ user_id: userId });

@@ -1,7 +1,9 @@
 /**
  * emailgateway.smtprelay (AdminAPIKey) — lets an external SMTP front (Haraka, Postfix) check SMTP credentials and
  * hand over a message (RawEmail with MailFrom and RcptTo) into Postern's delivery path. Every reply carries an
- * SMTPResponse the front can pass on. Codes 1–13 of the contract (13, credits, is never raised: Postern has none).
+ * SMTPResponse the front can pass on. Codes 1–13 of the contract (13, credits, is never raised: Postern has none),
+ * and Postern's 14: content the SMTP front refuses too (docs/smtp-front.md). 4 covers a From or Sender header
+ * outside the domain, duplicated or naming a foreign address.
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
@@ -25,6 +27,7 @@ const RESPONSES: Record<number, string> = {
   10: '452 4.5.3 Too many Cc recipients',
   11: '452 4.5.3 Too many Bcc recipients',
   12: '451 4.7.1 Sending limit reached; try again later',
+  14: '554 5.6.0 Message content refused',
 };
 
 function fail(code: number, text?: string): never {
@@ -51,6 +54,7 @@ export default defineCommand({
     11: 'Too many BCC recipients',
     12: 'Send rate limit reached',
     13: 'Delivery credit limit reached',
+    14: 'Message content refused (malformed header lines, a line over 998 octets)',
   },
   async run(p, ctx) {
     const username = typeof p.smtpusername === 'string' ? p.smtpusername.trim() : '';
@@ -79,7 +83,7 @@ export default defineCommand({
 
     const r = await acceptRaw(ctx, { user: who.user, domain: who.domain, apiKeyId: null, source: 'smtp' }, { mailFrom, rcptTo, raw });
     if (!r.ok) {
-      const code = { user: 7, domain: 5, sender: 4, from: 4, suppressed: 8, quota: 12, empty: 8 }[r.reason];
+      const code = { user: 7, domain: 5, sender: 4, from: 4, content: 14, suppressed: 8, quota: 12, empty: 8 }[r.reason];
       fail(code, r.message);
     }
     return { SMTPResponse: `250 2.0.0 Ok: queued as ${r.messageId}`, MessageID: r.messageId, ...echo };

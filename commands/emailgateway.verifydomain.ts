@@ -1,4 +1,8 @@
-/** emailgateway.verifydomain — resolve every record; all required ones right → Enabled, else Approval Pending. Errors: 1 missing DomainID, 2 not found/denied. */
+/**
+ * emailgateway.verifydomain — resolve every record; all required ones right → Enabled, else Approval Pending.
+ * Besides the contract's DNSVerificationResults map, Records lists each record with what DNS answered (Found).
+ * Errors: 1 missing DomainID, 2 not found/denied.
+ */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { findOwnedDomain } from '../src/domains/domains';
@@ -17,6 +21,7 @@ export default defineCommand({
     if (!verified) throw new CommandError(2);
     const DNSVerificationResults: Record<string, [string, string, boolean]> = {};
     for (const r of verified.results) DNSVerificationResults[r.host] = [r.type, r.value, !!r.ok];
-    return { Domain: { DomainID: row.id, SenderDomain: row.domain, Status: verified.status }, DNSVerificationResults };
+    const Records = verified.results.map((r) => ({ Host: r.host, Type: r.type, Value: r.value, Required: r.required, Purpose: r.purpose, Verified: !!r.ok, Found: r.found ?? [] }));
+    return { Domain: { DomainID: row.id, SenderDomain: row.domain, Status: verified.status }, DNSVerificationResults, Records };
   },
 });

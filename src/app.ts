@@ -3,7 +3,6 @@ import express, { NextFunction, Request, Response } from 'express';
 import { legacyApi, legacyErrorHandler } from '../api.php';
 import { commands } from '../commands';
 import type { Services } from './command';
-import { pingDb } from './db';
 import { createDispatcher, Dispatcher } from './dispatch';
 import { writeV1Errors } from './errors';
 import { Validator } from './validation';
@@ -11,6 +10,10 @@ import { v1Api } from './v1/router';
 import { cyberpanelApi } from './dialects/cyberpanel';
 import { platformApi } from './dialects/platform';
 import { trackingRoutes } from './tracking/routes';
+import { opsRouter } from './ops/health';
+import { docsRoutes } from './ops/docs';
+import { tlsAskRoute } from './ops/tls-ask';
+import { consoleRoutes } from './console/serve';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -19,7 +22,7 @@ export interface App {
   dispatcher: Dispatcher;
 }
 
-/** The express app: /api.php, /healthz, /readyz. Refuses to build if a command lacks a schema or vice versa. */
+/** The express app: /api.php, the v1 routes, tracking, /healthz, /readyz, /metrics. Refuses to build if a command lacks a schema or vice versa. */
 export function createApp(services: Services): App {
   const dispatcher = createDispatcher(services, commands, new Validator(commands));
   const app = express();
@@ -33,48 +36,21 @@ export function createApp(services: Services): App {
     res.setHeader('X-Request-Id', id);
     const started = process.hrtime.bigint();
     res.on('finish', () => {
+      const ms = Number((process.hrtime.bigint() - started) / 1000n) / 1000;
       // Method, path, outcome and timing only: parameters can carry credentials and are never logged.
-      services.logger.info('request', {
-        requestId: id,
-        method: req.method,
-        path: req.path,
-        command: res.locals.command,
-        status: res.statusCode,
-        ms: Number((process.hrtime.bigint() - started) / 1000n) / 1000,
-        ip: req.ip,
-      });
+      services.logger.info('request', { requestId: id, method: req.method, path: req.path, command: res.locals.command, status: res.statusCode, ms, ip: req.ip });
+      // The route pattern, never the raw path, so the label set stays bounded.
+      const route = req.route?.path ? `${req.method} ${String(req.route.path)}` : 'unmatched';
+      services.metrics.http(route, res.locals.command as string | undefined, res.statusCode, ms / 1000);
     });
     next();
   });
 
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
+  app.use(opsRouter(services, services.config.role));
+  app.use(docsRoutes());
+  app.use(tlsAskRoute(services));
 
-  app.get('/readyz', async (_req, res) => {
-    const checks: Record<string, string> = {};
-    let ready = true;
-    try {
-      await pingDb(services.db);
-      checks.database = 'ok';
-    } catch (err) {
-      ready = false;
-      checks.database = `unreachable: ${(err as Error).message}`;
-    }
-    if (services.redis) {
-      try {
-        let timer: NodeJS.Timeout | undefined;
-        const timeout = new Promise((_, rej) => (timer = setTimeout(() => rej(new Error('no answer within 2 s')), 2000)));
-        await Promise.race([services.redis.ping(), timeout]).finally(() => clearTimeout(timer));
-        checks.redis = 'ok';
-      } catch (err) {
-        ready = false;
-        checks.redis = `unreachable: ${(err as Error).message}`;
-      }
-    } else checks.redis = 'not configured (in-process queue)';
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ok' : 'unavailable', checks });
-  });
-
+  app.use(consoleRoutes());
   app.use(trackingRoutes(services));
   app.use(legacyApi(services, dispatcher));
   app.use(platformApi(services, dispatcher)); // before Octeth's v1 door: an account key picks the platform on shared paths

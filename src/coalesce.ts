@@ -14,6 +14,8 @@ export interface CoalesceOptions {
   maxItems: number;
   /** Flushes allowed at the same time (each one is a transaction or round trip of its own). */
   maxInFlight?: number;
+  /** Told the size of every group flush (the group-commit metric). */
+  observe?: (items: number) => void;
 }
 
 interface Waiting<T, R> {
@@ -85,6 +87,7 @@ export class Coalescer<T, R> {
   private async run(group: Waiting<T, R>[]): Promise<void> {
     this.flushes += 1;
     this.items += group.length;
+    this.opts.observe?.(group.length);
     const started = Date.now();
     try {
       const results = await this.flushChecked(group.map((w) => w.item));

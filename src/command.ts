@@ -7,6 +7,7 @@ import type { DomainRow } from './domains/domains';
 import type { QueueFactory } from './queue/port';
 import type { RateLimits } from './ratelimit/limits';
 import type { AccountKeyScope, AccountPermission } from './auth/account-keys';
+import type { Metrics } from './ops/metrics';
 
 export type AuthKind = 'none' | 'user' | 'admin' | 'sender';
 
@@ -46,6 +47,8 @@ export interface Services {
   queues: QueueFactory;
   /** Shared counters (Redis when configured). */
   limits: RateLimits;
+  /** This process's Prometheus registry and the metrics on it (src/ops/metrics.ts). */
+  metrics: Metrics;
 }
 
 export interface CommandContext extends Services {
@@ -66,6 +69,8 @@ export interface CommandContext extends Services {
   accountKey?: AccountKeyScope;
   /** Request headers a command may read (v1 door): lowercase names. */
   headers?: Record<string, string | undefined>;
+  /** The way in this request came through (`api.php`, `v1`, `batch`, `cli`, a dialect's name): a metrics label. */
+  door?: string;
 }
 
 export type Params = Record<string, unknown>;

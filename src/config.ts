@@ -123,6 +123,14 @@ export interface Config {
   inboundSmtpPort: number;
   /** WEBHOOK_*: how webhook calls are made, retried and given up (see WebhookSettings for each variable). */
   webhooks: WebhookSettings;
+  /** OPS_PORT: the worker and smtp roles' listener for /healthz, /readyz and /metrics (the api role serves them on PORT). Default 9464; 0 picks a free port. */
+  opsPort: number;
+  /** OPS_HOST: address the ops listener binds. Default HOST. */
+  opsHost: string;
+  /** METRICS_TOKEN: when set, /metrics answers only `Authorization: Bearer <token>`. Unset = open. */
+  metricsToken: string | null;
+  /** METRICS_TOP_DOMAINS: destination domains that get their own label in the remote-reply metric; the rest count as `other`. Default 20. */
+  metricsTopDomains: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -324,5 +332,9 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
       maxAgeMs: int(env, 'WEBHOOK_MAX_AGE_SECONDS', 86_400, 1, 30 * 86_400) * 1000,
       concurrency: int(env, 'WEBHOOK_CONCURRENCY', 10, 1, 200),
     },
+    opsPort: int(env, 'OPS_PORT', 9464, 0, 65535),
+    opsHost: str(env, 'OPS_HOST', str(env, 'HOST', '0.0.0.0')),
+    metricsToken: env.METRICS_TOKEN ? env.METRICS_TOKEN : null,
+    metricsTopDomains: int(env, 'METRICS_TOP_DOMAINS', 20, 0, 1000),
   };
 }

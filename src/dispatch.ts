@@ -1,10 +1,11 @@
-import type { CommandContext, CommandDef, Params, Services } from './command';
+import type { CommandContext, CommandDef, Params, Services, UserRow } from './command';
+import type { DomainRow } from './domains/domains';
 import { authenticate, authorize } from './auth/authenticate';
-import { AUTH_FAILED, CommandError, hard } from './errors';
+import { AUTH_FAILED, CommandError, hard, HardError } from './errors';
 import { forgetSenders } from './auth/sender-cache';
-import { enforcePlanLimits } from './accounts/plans';
 import type { Validator } from './validation';
 import { decodeJsonText } from './http/params';
+import { enforcePlanLimits } from './accounts/plans';
 
 export type CommandTable = Record<string, CommandDef>;
 
@@ -20,6 +21,35 @@ export interface RequestMeta {
   headers?: Record<string, string | undefined>;
   /** Parameters that arrived as text (query string, form fields): JSON text of structured values is decoded. */
   textKeys?: Set<string>;
+  /** The door's name, a metrics label (`api.php`, `v1`, `batch`, `cli`, or a dialect's). */
+  door?: string;
+  /**
+   * Set only by in-process callers that hold the installation (the CLI): the caller is known, so no credential
+   * is read. Admin commands run as the install admin; user and sender commands as the user or domain named here.
+   */
+  trusted?: { user?: UserRow; domain?: DomainRow };
+}
+
+/** Fills ctx for a trusted in-process caller, or says which principal the command needs. */
+function actAs(cmd: CommandDef, ctx: CommandContext, trusted: NonNullable<RequestMeta['trusted']>): void {
+  if (cmd.auth === 'admin') ctx.adminId = 0;
+  else if (cmd.auth === 'user') {
+    if (!trusted.user) throw new CommandError(AUTH_FAILED, `${cmd.name} acts for a user: name one (--user)`);
+    ctx.user = trusted.user;
+    ctx.permissions = '*';
+  } else if (cmd.auth === 'sender') {
+    if (!trusted.domain || !trusted.user) throw new CommandError(AUTH_FAILED, `${cmd.name} sends for a sender domain: name one (--domain)`);
+    ctx.user = trusted.user;
+    ctx.domain = trusted.domain;
+    ctx.permissions = '*';
+  }
+}
+
+/** The result-code label of a failed command. */
+function failureCode(err: unknown): number | string {
+  if (err instanceof CommandError) return err.codes[0];
+  if (err instanceof HardError) return err.code;
+  return 'exception';
 }
 
 export interface Dispatcher {
@@ -33,37 +63,55 @@ export function createDispatcher(services: Services, table: CommandTable, valida
     table,
     async run(name, params, meta) {
       const cmd = lookupCommand(table, name);
-      if (!cmd) throw hard.unknownCommand(name);
-      const ctx: CommandContext = { ...services, requestId: meta.requestId, ip: meta.ip, headers: meta.headers };
+      if (!cmd) {
+        const err = hard.unknownCommand(name);
+        services.metrics.command('unknown', err.code);
+        throw err;
+      }
+      try {
+        const result = await runCommand(cmd, params, meta);
+        services.metrics.command(cmd.name, 0);
+        return { cmd, result };
+      } catch (err) {
+        services.metrics.command(cmd.name, failureCode(err));
+        throw err;
+      }
+    },
+  };
+
+  async function runCommand(cmd: CommandDef, params: Params, meta: RequestMeta): Promise<Record<string, unknown>> {
+    const ctx: CommandContext = { ...services, requestId: meta.requestId, ip: meta.ip, headers: meta.headers, door: meta.door };
+    if (meta.trusted) actAs(cmd, ctx, meta.trusted);
+    else {
       try {
         await authenticate(cmd, params, ctx);
       } catch (err) {
         if (cmd.authError && err instanceof CommandError && err.codes[0] === AUTH_FAILED) throw new CommandError(cmd.authError.code, cmd.authError.text);
         throw err;
       }
-      authorize(cmd, ctx);
-      // A command's own allowance still obeys API_RATE_LIMIT_PER_MINUTE=0 (limits off).
-      const points = !cmd.rateLimit || services.config.apiRateLimitPerMinute <= 0 ? 0 : (cmd.rateLimit.points ?? services.config.apiRateLimitPerMinute);
-      // Account keys count against their account's plan, on every command they call; sender keys as before.
-      if (ctx.accountKey) await enforcePlanLimits(services.limits, ctx.user!);
-      else if (cmd.rateLimit && points > 0) {
-        const who = ctx.senderKeyId !== undefined ? `k${ctx.senderKeyId}` : ctx.user ? `u${ctx.user.id}` : `ip${ctx.ip}`;
-        const verdict = await services.limits.limit(`cmd:${cmd.name}`, points, cmd.rateLimit.durationSec).consume(who);
-        if (!verdict.allowed) {
-          const err = new CommandError(429, `Too many requests: at most ${points} per ${cmd.rateLimit.durationSec} seconds. Try again in ${verdict.retryAfterSec} seconds.`);
-          err.retryAfterSec = verdict.retryAfterSec;
-          throw err;
-        }
+    }
+    authorize(cmd, ctx);
+    // A command's own allowance still obeys API_RATE_LIMIT_PER_MINUTE=0 (limits off).
+    const points = !cmd.rateLimit || services.config.apiRateLimitPerMinute <= 0 ? 0 : (cmd.rateLimit.points ?? services.config.apiRateLimitPerMinute);
+    // Account keys count against their account's plan, on every command they call; sender keys as before.
+    if (ctx.accountKey) await enforcePlanLimits(services.limits, ctx.user!);
+    else if (cmd.rateLimit && points > 0) {
+      const who = ctx.senderKeyId !== undefined ? `k${ctx.senderKeyId}` : ctx.user ? `u${ctx.user.id}` : `ip${ctx.ip}`;
+      const verdict = await services.limits.limit(`cmd:${cmd.name}`, points, cmd.rateLimit.durationSec).consume(who);
+      if (!verdict.allowed) {
+        const err = new CommandError(429, `Too many requests: at most ${points} per ${cmd.rateLimit.durationSec} seconds. Try again in ${verdict.retryAfterSec} seconds.`);
+        err.retryAfterSec = verdict.retryAfterSec;
+        throw err;
       }
-      if (meta.textKeys?.size) decodeJsonText(params, meta.textKeys, (k) => validator.declaresText(cmd, k));
-      const codes = validator.check(cmd, params);
-      if (codes.length) throw new CommandError(cmd.scalarErrors ? codes[0] : codes);
-      const result = await cmd.run(params, ctx);
-      // Management commands may revoke keys or change accounts and domains: drop cached credential lookups.
-      if ((cmd.auth === 'user' || cmd.auth === 'admin') && !cmd.keepsCredentialCaches) forgetSenders();
-      return { cmd, result };
-    },
-  };
+    }
+    if (meta.textKeys?.size) decodeJsonText(params, meta.textKeys, (k) => validator.declaresText(cmd, k));
+    const codes = validator.check(cmd, params);
+    if (codes.length) throw new CommandError(cmd.scalarErrors ? codes[0] : codes);
+    const result = await cmd.run(params, ctx);
+    // Management commands may revoke keys or change accounts and domains: drop cached credential lookups.
+    if ((cmd.auth === 'user' || cmd.auth === 'admin') && !cmd.keepsCredentialCaches) forgetSenders();
+    return result;
+  }
 }
 
 export function errorTexts(cmd: CommandDef | undefined, err: CommandError): string[] {

@@ -23,12 +23,13 @@ const redactFormat = winston.format((info) => {
 
 export type Logger = winston.Logger;
 
-/** JSON lines on stdout; `silent` for tests that do not want noise. */
-export function createLogger(level: string, silent = false): Logger {
+/** JSON lines on stdout (stderr for the CLI, whose stdout is its answer); `silent` for tests that do not want noise. */
+export function createLogger(level: string, silent = false, stream: 'stdout' | 'stderr' = 'stdout'): Logger {
+  const stderrLevels = stream === 'stderr' ? Object.keys(winston.config.npm.levels) : [];
   return winston.createLogger({
     level,
     silent,
     format: winston.format.combine(redactFormat(), winston.format.timestamp(), winston.format.json()),
-    transports: [new winston.transports.Console()],
+    transports: [new winston.transports.Console({ stderrLevels })],
   });
 }

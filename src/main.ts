@@ -5,7 +5,8 @@ import { createApp } from './app';
 import { ensureAdmin } from './auth/admin';
 import { purgeIdleSessions } from './auth/sessions';
 import type { Services } from './command';
-import { Config, ConfigError, loadConfig } from './config';
+import { Config, ConfigError, loadConfig, ROLES } from './config';
+import { Cli, runCli } from './cli/program';
 import { migrateLatest } from './db';
 import { createLogger } from './logger';
 import { buildServices, closeServices } from './services';
@@ -14,10 +15,13 @@ import { SmtpFront, startSmtpFront } from './smtp/front';
 import { InboundListener, startInboundSmtp } from './inbound/listener';
 import { startWebhookWorker, WebhookWorker } from './webhooks/worker';
 import { CampaignWorker, createCampaignWorker } from './campaigns/launcher';
+import { OpsListener, startOpsListener } from './ops/health';
 
 export interface Running {
   services: Services;
   server: http.Server | null;
+  /** The ops listener of a worker or smtp process (null when the api serves the ops routes). */
+  ops?: OpsListener | null;
   stop(): Promise<void>;
 }
 
@@ -29,6 +33,7 @@ function printCredentials(created: { username: string; password: string; adminAp
     `    AdminAPIKey:     ${created.adminApiKey ?? (config.adminApiKey ? '(from ADMIN_API_KEY)' : '(unchanged)')}`,
     `    admin username:  ${created.username}`,
     `    admin password:  ${created.password}`,
+    ...(config.role === 'all' || config.role === 'api' ? [`  Sign in to the web console at http://localhost:${config.port || '<port>'}/console/`] : []),
     '',
   ];
   process.stdout.write(lines.join('\n') + '\n');
@@ -82,10 +87,14 @@ export async function start(config: Config): Promise<Running> {
     inbound = await startInboundSmtp(services);
   }
 
+  // Worker and smtp answer health checks and scrapes on OPS_PORT; the api role serves them on its own port.
+  const ops = api ? null : await startOpsListener(services, config.role);
+
   let stopping: Promise<void> | null = null;
   const stop = () =>
     (stopping ??= (async () => {
       timers.forEach(clearInterval);
+      await ops?.close();
       if (server) {
         const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
         server.closeIdleConnections();
@@ -102,13 +111,14 @@ export async function start(config: Config): Promise<Running> {
       await closeServices(services);
       logger.info('stopped');
     })());
-  return { services, server, stop };
+  return { services, server, ops, stop };
 }
 
-async function main(): Promise<void> {
+/** Runs a role until a signal stops it (`migrate` exits when done). */
+async function startRole(roleArg: string | undefined): Promise<void> {
   let config: Config;
   try {
-    config = loadConfig(process.env, process.argv[2]);
+    config = loadConfig(process.env, roleArg);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`postern: invalid configuration: ${err.message}\n`);
@@ -144,6 +154,16 @@ async function main(): Promise<void> {
     process.stderr.write(`postern: ${err instanceof ConfigError ? 'invalid configuration: ' : 'failed to start: '}${(err as Error).message}\n`);
     process.exit(1);
   }
+}
+
+/** `postern [role]` starts a role; any other first word is a CLI command (src/cli/). */
+async function main(): Promise<void> {
+  const first = process.argv[2];
+  if (first === undefined || (ROLES as readonly string[]).includes(first.toLowerCase())) return startRole(first);
+  const cli = new Cli({ env: process.env, stdout: process.stdout, stderr: process.stderr });
+  const code = await runCli(process.argv, cli, startRole);
+  // Exit once the answer is written: a client library's idle timer must not keep the CLI waiting.
+  process.stdout.write('', () => process.exit(code));
 }
 
 if (require.main === module) void main();

@@ -10,6 +10,7 @@ import type { Logger } from './logger';
 import { bullMqQueues } from './queue/bullmq';
 import { inProcessQueues } from './queue/in-process';
 import { RateLimits } from './ratelimit/limits';
+import { Metrics } from './ops/metrics';
 
 /**
  * The embedded default keeps its encryption key beside the database (DATA_DIR/encryption.key, mode 0600),
@@ -35,7 +36,9 @@ export function buildServices(config: Config, logger: Logger): Services {
     : null;
   redis?.on('error', (err: Error) => logger.warn('redis error', { error: err.message }));
   const queues = config.redisUrl ? bullMqQueues(config.redisUrl, config.redisPrefix) : inProcessQueues();
-  return { config: withKey, db: openDb(withKey), logger, redis, dns: new DnsVerifier(config.dnsServers, config.dnsTimeoutMs), queues, limits: new RateLimits(redis) };
+  const db = openDb(withKey);
+  const metrics = new Metrics(db, { topDomains: config.metricsTopDomains });
+  return { config: withKey, db, logger, redis, dns: new DnsVerifier(config.dnsServers, config.dnsTimeoutMs), queues, limits: new RateLimits(redis), metrics };
 }
 
 export async function closeServices(s: Services): Promise<void> {

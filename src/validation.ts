@@ -56,6 +56,9 @@ export class Validator {
       for (const key of Object.keys(props)) {
         if (key !== key.toLowerCase()) throw new Error(`schemas/${name}.json: property "${key}" must be lowercase`);
       }
+      // A code the command does not declare would answer with no text of its own ("Request failed").
+      const undeclared = [...schemaCodes(schema)].filter((c) => !Object.prototype.hasOwnProperty.call(commands[name].errors, c));
+      if (undeclared.length) throw new Error(`schemas/${name}.json: codes ${undeclared.join(', ')} are not in the command's errors`);
       this.compiled.set(name, { validate: ajv.compile(schema), props });
     }
   }
@@ -73,15 +76,27 @@ export class Validator {
     const c = this.compiled.get(command.name);
     if (!c) throw new Error(`no schema for ${command.name}`);
     const before = { ...params };
-    if (c.validate(params)) return [];
+    const valid = c.validate(params);
     const codes = new Set<number>();
-    for (const err of c.validate.errors ?? []) {
+    for (const err of valid ? [] : (c.validate.errors ?? [])) {
       // Combinators only summarise the property errors reported beside them.
       if (err.keyword === 'if' || err.keyword === 'anyOf' || err.keyword === 'oneOf') continue;
       codes.add(codeFor(err, c.props, before, command.name));
     }
+    for (const code of nonFiniteCodes(params, c.props)) codes.add(code);
     return [...codes].sort((a, b) => a - b);
   }
+}
+
+/** Every x-code and x-invalid-code in a schema, at any depth. */
+function schemaCodes(schema: unknown, out = new Set<number>()): Set<number> {
+  if (schema && typeof schema === 'object') {
+    for (const [k, v] of Object.entries(schema)) {
+      if ((k === 'x-code' || k === 'x-invalid-code') && typeof v === 'number') out.add(v);
+      else schemaCodes(v, out);
+    }
+  }
+  return out;
 }
 
 function codeFor(err: ErrorObject, props: Record<string, PropSchema>, raw: Params, name: string): number {
@@ -96,4 +111,22 @@ function codeFor(err: ErrorObject, props: Record<string, PropSchema>, raw: Param
   const value = err.keyword === 'required' ? undefined : err.data;
   const absent = value === undefined || value === null || value === '' || (err.instancePath.split('/').length === 2 && (raw[top] === undefined || raw[top] === ''));
   return absent || p['x-invalid-code'] === undefined ? p['x-code'] : p['x-invalid-code'];
+}
+
+/**
+ * ajv's type coercion turns "Infinity" or "1e999" into a non-finite number and then skips minimum/maximum for it
+ * (ajv-validator/ajv#2212, unfixed in 8.x), and a JSON body's 1e999 parses as Infinity: either would reach a
+ * handler as an "integer". Every property holding one answers its invalid-value code; a property without codes
+ * (no type either, so never coerced) is left to its handler.
+ */
+function nonFiniteCodes(params: Params, props: Record<string, PropSchema>): number[] {
+  const codes: number[] = [];
+  const bad = (v: unknown, depth: number): boolean =>
+    typeof v === 'number' ? !Number.isFinite(v) : depth < 8 && v !== null && typeof v === 'object' && Object.values(v).some((x) => bad(x, depth + 1));
+  for (const [key, p] of Object.entries(props)) {
+    if (!Object.prototype.hasOwnProperty.call(params, key) || !bad(params[key], 0)) continue;
+    const code = p['x-invalid-code'] ?? p['x-code'];
+    if (code !== undefined) codes.push(code);
+  }
+  return codes;
 }

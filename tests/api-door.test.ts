@@ -196,7 +196,7 @@ describe('health endpoints', () => {
   it('answers /healthz while the process is up', async () => {
     const res = await supertest(h.app).get('/healthz');
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ status: 'ok' });
+    expect(res.body).toEqual({ status: 'ok', role: 'all' });
   });
 
   it('answers /readyz with the database and Redis reachable', async () => {

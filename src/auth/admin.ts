@@ -29,7 +29,7 @@ export async function ensureAdmin(db: Db, config: Config): Promise<CreatedAdminC
   }
   let adminApiKey: string | null = null;
   if (!config.adminApiKey && !(await db('settings').where({ name: ADMIN_KEY_SETTING }).first())) {
-    const key = `pa_${randomString(40, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789')}`;
+    const key = newAdminKey();
     try {
       await db('settings').insert({ name: ADMIN_KEY_SETTING, value: sha256hex(key) });
       adminApiKey = key;
@@ -39,6 +39,19 @@ export async function ensureAdmin(db: Db, config: Config): Promise<CreatedAdminC
   }
   if (password === null && adminApiKey === null) return null;
   return { username: 'admin', password: password ?? '(unchanged)', adminApiKey };
+}
+
+function newAdminKey(): string {
+  return `pa_${randomString(40, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789')}`;
+}
+
+/** Replaces the generated admin key (ADMIN_API_KEY unset); returns the new key, of which only the hash is kept. */
+export async function resetAdminApiKey(db: Db): Promise<string> {
+  const key = newAdminKey();
+  const value = sha256hex(key);
+  const updated = await db('settings').where({ name: ADMIN_KEY_SETTING }).update({ value });
+  if (!updated) await db('settings').insert({ name: ADMIN_KEY_SETTING, value });
+  return key;
 }
 
 /** ADMIN_API_KEY from the environment wins; otherwise the key generated at first start. */

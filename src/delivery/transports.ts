@@ -5,6 +5,13 @@ import { DkimPool } from './dkim-pool';
 import { DkimKey, dkimSign } from './dkim-sign';
 import type { Config } from '../config';
 
+/** What the transports report as they work (src/ops/metrics.ts implements it). */
+export interface TransportObserver {
+  dkimSign(seconds: number): void;
+  /** The next hop's reply for a recipient domain (the smarthost's in relay mode); code undefined when none came (DNS, connection). */
+  remoteReply(domain: string, code: number | undefined): void;
+}
+
 export type Dkim = DkimKey;
 
 export type SendOutcome = { ok: true; response: string } | { ok: false; code?: number; response: string };
@@ -14,6 +21,12 @@ interface SmtpError {
   response?: string;
   code?: string;
   message?: string;
+}
+
+/** The basic code at the start of a reply text (`250 2.0.0 Ok` → 250). */
+function replyCode(response: string): number | undefined {
+  const m = /^([2-5]\d\d)[ -]/.exec(response);
+  return m ? Number(m[1]) : undefined;
 }
 
 function outcomeOf(err: unknown): SendOutcome {
@@ -31,7 +44,10 @@ export class Transports {
   private signer: DkimPool | null = null;
   private readonly mxCache = new Map<string, { hosts: string[]; until: number }>();
 
-  constructor(private readonly config: Config) {}
+  constructor(
+    private readonly config: Config,
+    private readonly observer?: TransportObserver,
+  ) {}
 
   private pool(key: string, options: Partial<SmtpPoolOptions>): SmtpPool {
     let t = this.pools.get(key);
@@ -105,20 +121,30 @@ export class Transports {
     let message: Buffer;
     try {
       // Signed on a worker thread; should the thread fail, in this one (the same signer either way).
+      const started = process.hrtime.bigint();
       message = dkim ? await (this.signer ??= new DkimPool()).sign(raw, dkim).catch(() => dkimSign(raw, dkim)) : raw;
+      if (dkim) this.observer?.dkimSign(Number(process.hrtime.bigint() - started) / 1e9);
     } catch (err) {
       return { ok: false, response: `DKIM signing failed: ${(err as Error).message}`.slice(0, 1000) };
     }
     const smtpEnvelope = { from: envelope.from, to: [envelope.to] };
-    if (this.config.deliveryMode === 'relay') {
-      try {
-        const info = await this.relay().send(smtpEnvelope, message);
-        return { ok: true, response: info.response };
-      } catch (err) {
-        return outcomeOf(err);
-      }
-    }
     const domain = envelope.to.split('@')[1].toLowerCase();
+    const outcome = this.config.deliveryMode === 'relay' ? await this.toRelay(smtpEnvelope, message) : await this.toMx(domain, smtpEnvelope, message);
+    this.observer?.remoteReply(domain, outcome.ok ? replyCode(outcome.response) : outcome.code);
+    return outcome;
+  }
+
+  private async toRelay(smtpEnvelope: { from: string; to: string[] }, message: Buffer): Promise<SendOutcome> {
+    try {
+      const info = await this.relay().send(smtpEnvelope, message);
+      return { ok: true, response: info.response };
+    } catch (err) {
+      return outcomeOf(err);
+    }
+  }
+
+  /** Tries the domain's MX hosts in order until one answers. */
+  private async toMx(domain: string, smtpEnvelope: { from: string; to: string[] }, message: Buffer): Promise<SendOutcome> {
     let hosts: string[];
     try {
       hosts = await this.mxHosts(domain);

@@ -98,7 +98,7 @@ export interface DeliveryWorker {
 export function createDeliveryWorker(services: Services): DeliveryWorker {
   const { db, config, logger } = services;
   const owner = `${os.hostname()}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`;
-  const transports = new Transports(config);
+  const transports = new Transports(config, services.metrics);
   const secret = verpSecret(services);
   const keys = new Map<number, { key: string; until: number }>();
 
@@ -156,7 +156,7 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
       return r;
     });
   }
-  const leaser = new Coalescer<number, Leased | null>(leaseGroup, { name: 'lease', maxItems: 200, maxInFlight: 2 });
+  const leaser = new Coalescer<number, Leased | null>(leaseGroup, { name: 'lease', maxItems: 200, maxInFlight: 2, observe: services.metrics.groupSize('lease') });
 
   /** Records many outcomes in one transaction: status rows (one UPDATE), events, rollups, webhooks, suppressions. */
   async function settleGroup(items: Settlement[]): Promise<boolean[]> {
@@ -209,7 +209,7 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
       return items.map((i) => recorded.has(i));
     });
   }
-  const settler = new Coalescer<Settlement, boolean>(settleGroup, { name: 'settle', maxItems: 200, maxInFlight: 1 });
+  const settler = new Coalescer<Settlement, boolean>(settleGroup, { name: 'settle', maxItems: 200, maxInFlight: 1, observe: services.metrics.groupSize('settle') });
 
   // At most DELIVERY_CONCURRENCY deliveries between lease and settle: a group job's rows are leased only when
   // a slot is free, so a lease never runs out while its row waits behind others.
@@ -251,7 +251,10 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
     const attempts = Number(d.attempts) + 1;
     // Status, event and suppression land together or not at all.
     const settle = (update: Record<string, unknown>, type: string, data: Record<string, unknown>, suppress?: string) =>
-      settler.submit({ d, update, type, data, suppress, attempts, done });
+      settler.submit({ d, update, type, data, suppress, attempts, done }).then((recorded) => {
+        if (recorded) services.metrics.delivery(type, update.bounce_class as string | null, Number(d.created_at), done);
+        return recorded;
+      });
 
     if (outcome.ok) {
       await settle({ status: 'delivered', last_reply: outcome.response, finished_at: done, bounce_class: null }, 'delivered', { smtp_reply: outcome.response });

@@ -13,6 +13,8 @@ export interface DnsRecord {
   purpose: RecordPurpose;
   /** Result of the last verification, absent until probed. */
   ok?: boolean;
+  /** What DNS answered at the last verification (CNAME targets or TXT strings), absent until probed. */
+  found?: string[];
 }
 
 /**

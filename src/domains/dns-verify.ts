@@ -39,26 +39,35 @@ export class DnsVerifier {
     return [];
   }
 
-  /** Every record with `ok` set; lookups run in parallel and a failed lookup is simply not ok. */
+  /**
+   * Every record with `ok` set and `found` holding what DNS answered (CNAME targets or TXT strings; empty when
+   * the name has none). Lookups run in parallel; a failed lookup is simply not ok.
+   */
   async verify(records: DnsRecord[]): Promise<DnsRecord[]> {
     const resolver = this.resolver();
-    return Promise.all(records.map(async (r) => ({ ...r, ok: await this.check(resolver, r).catch(() => false) })));
+    return Promise.all(
+      records.map(async (r) => {
+        const found = await this.lookup(resolver, r).catch(() => [] as string[]);
+        return { ...r, ok: this.matches(r, found), found };
+      }),
+    );
   }
 
-  private async check(resolver: Resolver, r: DnsRecord): Promise<boolean> {
-    if (r.type === 'CNAME') {
-      const targets = await resolver.resolveCname(r.host);
-      return targets.some((t) => bareName(t) === bareName(r.value));
-    }
-    const texts = (await resolver.resolveTxt(r.host)).map((chunks) => chunks.join(''));
+  private async lookup(resolver: Resolver, r: DnsRecord): Promise<string[]> {
+    if (r.type === 'CNAME') return resolver.resolveCname(r.host);
+    return (await resolver.resolveTxt(r.host)).map((chunks) => chunks.join(''));
+  }
+
+  private matches(r: DnsRecord, found: string[]): boolean {
+    if (r.type === 'CNAME') return found.some((t) => bareName(t) === bareName(r.value));
     if (r.purpose === 'dkim') {
       const want = tags(r.value).get('p');
-      return texts.some((t) => {
+      return found.some((t) => {
         const got = tags(t);
         return got.get('p') === want && (got.get('v') ?? 'DKIM1').toUpperCase() === 'DKIM1';
       });
     }
-    if (r.purpose === 'dmarc') return texts.some((t) => /^v\s*=\s*DMARC1\s*(;|$)/i.test(t.trim()));
-    return texts.some((t) => t.replace(/\s+/g, ' ').trim() === r.value.replace(/\s+/g, ' ').trim());
+    if (r.purpose === 'dmarc') return found.some((t) => /^v\s*=\s*DMARC1\s*(;|$)/i.test(t.trim()));
+    return found.some((t) => t.replace(/\s+/g, ' ').trim() === r.value.replace(/\s+/g, ' ').trim());
   }
 }

@@ -82,6 +82,7 @@ export function presentDomain(row: DomainRow, config: Config): Record<string, un
       Required: r.required,
       Purpose: r.purpose,
       Verified: r.ok ?? null,
+      Found: r.found ?? null,
     })),
   };
 }

@@ -1,8 +1,13 @@
-/** Lowercases every key at every depth (Octeth's dispatcher does the same), dropping prototype-polluting names. */
+/**
+ * Lowercases every key at every depth (Octeth's dispatcher does the same), dropping prototype-polluting names.
+ * Nested objects are plain objects, not null-prototype ones: a reader that coerces a value where a client sent an
+ * object (`Number(v)`, `String(v)`, a template literal) gets NaN or "[object Object]" and answers the command's
+ * code, instead of a TypeError and a 500. Dropping the names is what keeps the prototype safe.
+ */
 export function lowercaseKeys(value: unknown, depth = 0): unknown {
   if (depth > 32 || value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) return value.map((v) => lowercaseKeys(v, depth + 1));
-  const out: Record<string, unknown> = Object.create(null);
+  const out: Record<string, unknown> = depth === 0 ? Object.create(null) : {};
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
     const key = k.toLowerCase();
     if (key === '__proto__' || key === 'constructor' || key === 'prototype') continue;

@@ -1,9 +1,9 @@
 import crypto from 'node:crypto';
-import addressparser from 'nodemailer/lib/addressparser';
 import libmime from 'libmime';
 import type { Services } from '../command';
 import { isEnabled, yesNo } from '../auth/users';
 import { STATUS } from '../domains/domains';
+import { addressesIn, headerProblem, longLineProblem, nameOf, valueOf } from '../smtp/message-rules';
 import { suppressedAmongShared } from '../suppression/suppressions';
 import { newMessageIdHeader } from './compose';
 import { persistPrepared, Prepared, Sender } from './accept';
@@ -16,7 +16,8 @@ export interface RawSubmission {
   recipientsChecked?: boolean;
 }
 
-export type RawRefusal = 'user' | 'domain' | 'sender' | 'from' | 'suppressed' | 'quota' | 'empty';
+/** `from`: From/Sender outside the domain or duplicated; `content`: malformed (header lines, lines over 998 octets). */
+export type RawRefusal = 'user' | 'domain' | 'sender' | 'from' | 'content' | 'suppressed' | 'quota' | 'empty';
 export type RawResult = { ok: true; messageId: string } | { ok: false; reason: RawRefusal; message: string };
 
 const domainOf = (address: string) => address.slice(address.lastIndexOf('@') + 1).toLowerCase();
@@ -24,8 +25,9 @@ const domainOf = (address: string) => address.slice(address.lastIndexOf('@') + 1
 /**
  * Splits the header block off and drops the fields Postern must not pass on (Bcc, Return-Path), adding
  * Message-ID and Date when the client sent none. Everything else, folded lines included, stays byte for byte.
+ * `all` is every field the client sent; `fields` what is kept.
  */
-export function rewriteHeaders(raw: Buffer, domain: string): { mime: Buffer; messageIdHeader: string; fields: string[] } {
+export function rewriteHeaders(raw: Buffer, domain: string): { mime: Buffer; messageIdHeader: string; fields: string[]; all: string[] } {
   const text = raw.toString('latin1');
   const m = /\r?\n\r?\n/.exec(text);
   const headEnd = m ? m.index : text.length;
@@ -45,34 +47,23 @@ export function rewriteHeaders(raw: Buffer, domain: string): { mime: Buffer; mes
   if (!kept.some((f) => /^date\s*:/i.test(f))) kept.unshift(`Date: ${new Date().toUTCString().replace('GMT', '+0000')}`);
   const header = kept.join('\r\n');
   const mime = Buffer.concat([Buffer.from(`${header}\r\n\r\n`, 'latin1'), raw.subarray(Buffer.byteLength(text.slice(0, bodyStart), 'latin1'))]);
-  return { mime, messageIdHeader, fields: kept };
+  return { mime, messageIdHeader, fields: kept, all: fields };
 }
 
-/** The unfolded value of the first header field matching `name` (a /^name\s*:/i pattern), or undefined. */
-function fieldValue(fields: string[], name: RegExp): string | undefined {
-  const f = fields.find((x) => name.test(x));
-  return f === undefined ? undefined : f.slice(f.indexOf(':') + 1).replace(/\r\n(?=[ \t])/g, '').trim();
+/** The unfolded value of the first header field named `name` (lowercase), or undefined. */
+function fieldValue(fields: string[], name: string): string | undefined {
+  const f = fields.find((x) => nameOf(x) === name);
+  return f === undefined ? undefined : valueOf(f);
 }
 
-/** The first address of the From field (groups flattened). */
-function fromAddress(fields: string[]): string {
-  const v = fieldValue(fields, /^from\s*:/i);
-  if (!v) return '';
-  const flat = (list: ReturnType<typeof addressparser>): string => {
-    for (const a of list) {
-      if ('group' in a && Array.isArray(a.group)) {
-        const g = flat(a.group);
-        if (g) return g;
-      } else if (a.address) return a.address;
-    }
-    return '';
-  };
-  return flat(addressparser(v));
+/** Lowercased addresses of every field named `name`. */
+function headerAddresses(fields: string[], name: string): Set<string> {
+  return new Set(fields.filter((f) => nameOf(f) === name).flatMap((f) => addressesIn(valueOf(f)).map((a) => a.toLowerCase())));
 }
 
 /** The Subject with RFC 2047 words decoded (latin1 text back to the bytes the client sent, read as UTF-8). */
 function subjectOf(fields: string[]): string {
-  const v = fieldValue(fields, /^subject\s*:/i);
+  const v = fieldValue(fields, 'subject');
   if (!v) return '';
   try {
     return libmime.decodeWords(Buffer.from(v, 'latin1').toString('utf8'));
@@ -89,9 +80,12 @@ export async function acceptRaw(services: Services, sender: Sender, sub: RawSubm
   if (!isEnabled(sender.user) || !yesNo(sender.user.verified)) return { ok: false, reason: 'user', message: 'account is disabled or not verified' };
   if (sender.domain.status !== STATUS.enabled) return { ok: false, reason: 'domain', message: `domain ${sender.domain.domain} is not activated` };
   if (domainOf(sub.mailFrom) !== sender.domain.domain) return { ok: false, reason: 'sender', message: `envelope sender must be on ${sender.domain.domain}` };
-  const { mime, messageIdHeader, fields } = rewriteHeaders(sub.raw, sender.domain.domain);
-  const from = fromAddress(fields);
-  if (!from || domainOf(from) !== sender.domain.domain) return { ok: false, reason: 'from', message: `From header must be on ${sender.domain.domain}` };
+  const long = longLineProblem(sub.raw);
+  if (long) return { ok: false, reason: 'content', message: long };
+  const { mime, messageIdHeader, fields, all } = rewriteHeaders(sub.raw, sender.domain.domain);
+  const bad = headerProblem(all, sender.domain.domain);
+  if (bad) return { ok: false, reason: bad.reason, message: bad.message };
+  const from = addressesIn(fieldValue(fields, 'from') ?? '')[0];
 
   const unique = [...new Map(sub.rcptTo.map((r) => [r.toLowerCase(), r])).values()];
   const suppressed = sub.recipientsChecked ? new Set<string>() : await suppressedAmongShared(services.db, sender.domain.id, unique);
@@ -99,12 +93,15 @@ export async function acceptRaw(services: Services, sender: Sender, sub: RawSubm
   if (!unique.length) return { ok: false, reason: 'empty', message: 'no recipients' };
   if (!recipients.length) return { ok: false, reason: 'suppressed', message: `recipient is in the suppression list: ${[...suppressed].join(', ')}` };
 
+  // An envelope recipient the To or Cc header names is that; one no header names was a Bcc.
+  const [toHeader, ccHeader] = [headerAddresses(all, 'to'), headerAddresses(all, 'cc')];
+  const kindOf = (email: string) => (toHeader.has(email.toLowerCase()) ? 'to' : ccHeader.has(email.toLowerCase()) ? 'cc' : 'bcc') as 'to' | 'cc' | 'bcc';
   const now = Date.now();
   const messageId = crypto.randomUUID();
   const prepared: Prepared = {
     messageId,
     scheduled: false,
-    recipients: recipients.map((email) => ({ email, kind: 'to' as const })),
+    recipients: recipients.map((email) => ({ email, kind: kindOf(email) })),
     dropped: unique.filter((r) => suppressed.has(r.toLowerCase())),
     message: {
       id: messageId,

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { Coalescer } from '../coalesce';
 import { parseTags } from '../stats/rollups';
 import { batchTransaction, BatchTx, insertRows, placeholders, sql, Stmt } from '../db';
-import type { Services, UserRow } from '../command';
+import type { CommandContext, Services, UserRow } from '../command';
 import type { DomainRow } from '../domains/domains';
 import { STATUS } from '../domains/domains';
 import { isEnabled, yesNo } from '../auth/users';
@@ -366,13 +366,15 @@ export function groupCommitStats(db: object): { flushes: number; items: number }
 export async function persistPrepared(services: Services, sender: Sender, ok: Prepared[], now: number): Promise<boolean> {
   const item: PersistItem = { services, sender, ok, now };
   const recipients = ok.reduce((n, p) => n + p.recipients.length, 0);
-  if (recipients > GROUP_COMMIT_RECIPIENTS) return (await persistGroup([item]))[0];
   let c = committers.get(services.db);
   if (!c) {
-    c = new Coalescer(persistGroup, { name: 'accept', maxItems: 100, maxInFlight: 1 });
+    c = new Coalescer(persistGroup, { name: 'accept', maxItems: 100, maxInFlight: 1, observe: services.metrics.groupSize('accept') });
     committers.set(services.db, c);
   }
-  return c.submit(item);
+  const accepted = recipients > GROUP_COMMIT_RECIPIENTS ? (await persistGroup([item]))[0] : await c.submit(item);
+  // The door a command came through rides on its context; the SMTP front calls in with plain services.
+  if (accepted) services.metrics.accepted((services as Partial<CommandContext>).door ?? sender.source, ok.length);
+  return accepted;
 }
 
 export const QUOTA_PROBLEM: Problem = { code: 17, message: 'Email sending limit reached: the daily or monthly quota of this account is used up' };

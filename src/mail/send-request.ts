@@ -87,6 +87,7 @@ function addresses(v: unknown, field: string, codes: { missing: number; invalid:
 
 function optionalId(v: unknown): number | undefined {
   if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v !== 'number' && typeof v !== 'string') return -1;
   const n = Number(v);
   return Number.isSafeInteger(n) && n > 0 ? n : -1;
 }

@@ -9,7 +9,9 @@ import { STATUS } from '../domains/domains';
 import { acceptRaw } from '../mail/accept-raw';
 import { suppressedAmongShared } from '../suppression/suppressions';
 import { checkSmtpCredentials, SmtpIdentity, smtpIdentityByUsername } from './credentials';
+import { lineEndingProblem } from './message-rules';
 import './greeting';
+import { instrumentSmtp } from '../ops/smtp-metrics';
 
 /** An SMTP reply: the basic code, and the enhanced code written into the text. */
 function reply(code: number, text: string): Error {
@@ -63,7 +65,7 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
   }
 
   const makeServer = (secure: boolean) =>
-    new SMTPServer({
+    new SMTPServer(instrumentSmtp(services.metrics, {
       secure,
       key: tls.key,
       cert: tls.cert,
@@ -147,9 +149,12 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
           if ((stream as unknown as { sizeExceeded?: boolean }).sizeExceeded) {
             return cb(reply(552, `5.3.4 Message too big (at most ${config.smtpMaxMessageBytes} bytes)`));
           }
+          const raw = Buffer.concat(chunks);
+          const framing = lineEndingProblem(raw);
+          if (framing) return cb(reply(554, `5.5.2 Message refused: ${framing}`));
           const who = identity(session)!;
           const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
-          acceptRaw(services, { user: who.user, domain: who.domain, apiKeyId: null, source: 'smtp' }, { mailFrom, rcptTo: session.envelope.rcptTo.map((r) => r.address), raw: Buffer.concat(chunks), recipientsChecked: true }).then(
+          acceptRaw(services, { user: who.user, domain: who.domain, apiKeyId: null, source: 'smtp' }, { mailFrom, rcptTo: session.envelope.rcptTo.map((r) => r.address), raw, recipientsChecked: true }).then(
             (r) => {
               if (r.ok) return cb(null, `2.0.0 Ok: queued as ${r.messageId}`);
               const byReason = {
@@ -157,6 +162,7 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
                 domain: reply(550, `5.7.1 ${r.message}`),
                 sender: reply(553, `5.7.1 ${r.message}`),
                 from: reply(553, `5.7.1 ${r.message}`),
+                content: reply(554, `5.6.0 Message refused: ${r.message}`),
                 suppressed: reply(550, `5.7.1 ${r.message}`),
                 quota: reply(451, '4.7.1 Sending limit of this account reached; try again later'),
                 empty: reply(554, '5.5.1 No valid recipients'),
@@ -170,7 +176,7 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
           );
         });
       },
-    });
+    }));
 
   const listeners: { server: SMTPServer; port: number }[] = [];
   const listen = async (server: SMTPServer, port: number) => {

@@ -56,11 +56,12 @@ export const V1_ROUTES: {
   path: string;
   command: string;
   idempotent?: boolean;
+  door?: string;
   present?: (typeof present)[keyof typeof present];
   statuses?: 'rest';
 }[] = [
   { method: 'post', path: '/api/v1/email', command: 'emailgateway.sendemail', idempotent: true },
-  { method: 'post', path: '/api/v1/email/batch', command: 'emailgateway.sendbatch', idempotent: true },
+  { method: 'post', path: '/api/v1/email/batch', command: 'emailgateway.sendbatch', idempotent: true, door: 'batch' },
   { method: 'get', path: '/api/v1/email/:messageid', command: 'emailgateway.getmessage' },
   { method: 'delete', path: '/api/v1/email/:messageid', command: 'emailgateway.cancelmessage' },
   { method: 'get', path: '/api/v1/emails', command: 'emailgateway.getmessages' },
@@ -113,13 +114,17 @@ const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
 /**
  * Upstream §2.1: business errors on Octeth's v1 routes answer HTTP 200 with `Errors[]`; only the documented
  * exceptions (a command's `httpStatus`, e.g. 39 → 502) and rate limits (429, with Retry-After) differ.
- * Routes of other dialects keep their own statuses (`statuses: 'rest'`: 400 unless the command says otherwise).
  */
-function statusFor(route: (typeof V1_ROUTES)[number], cmd: CommandDef | undefined, code: number): number {
+export function statusFor(cmd: CommandDef | undefined, code: number): number {
   const own = cmd?.httpStatus?.[code];
   if (own) return own;
-  if (code === 429) return 429;
-  return route.statuses === 'rest' ? 400 : 200;
+  return code === 429 ? 429 : 200;
+}
+
+/** Routes of other dialects on this door keep their own statuses (`statuses: 'rest'`: 400 unless the command says otherwise). */
+function routeStatus(route: (typeof V1_ROUTES)[number], cmd: CommandDef | undefined, code: number): number {
+  if (route.statuses === 'rest' && !cmd?.httpStatus?.[code] && code !== 429) return 400;
+  return statusFor(cmd, code);
 }
 
 function v1Errors(cmd: CommandDef | undefined, err: CommandError) {
@@ -152,12 +157,13 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
         ip: canonicalIp(req.ip ?? ''),
         headers: req.headers as Record<string, string | undefined>,
         textKeys: textSourcedKeys(query, body, req.parsedBody?.isJson ?? false),
+        door: route.door ?? 'v1',
       });
       return route.present ? route.present({ result }) : { status: 200, body: result };
     } catch (err) {
       if (err instanceof CommandError) {
         const headers: Record<string, string> = err.retryAfterSec ? { 'Retry-After': String(err.retryAfterSec) } : {};
-        const status = statusFor(route, cmd, err.codes[0]);
+        const status = routeStatus(route, cmd, err.codes[0]);
         if (route.present) return { headers, ...route.present({ err, texts: errorTexts(cmd, err), errors: v1Errors(cmd, err), status }) };
         return { status, body: { Errors: v1Errors(cmd, err) }, headers };
       }

@@ -54,6 +54,7 @@ export function startWebhookWorker(services: Services): WebhookWorker {
   let lastPrune = 0;
 
   async function record(row: OutboxRow, attempt: number, result: string, o: Partial<Outcome>, at: number): Promise<void> {
+    services.metrics.webhook(result);
     await db('webhook_attempts').insert({
       webhook_id: row.webhook_id,
       delivery_id: row.id,

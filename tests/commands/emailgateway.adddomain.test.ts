@@ -57,7 +57,7 @@ describe('emailgateway.adddomain', () => {
     expect(key.asymmetricKeyDetails?.modulusLength).toBe(2048);
 
     const byHost = Object.fromEntries(r.Domain.DNSRecords.map((d: any) => [d.Host, d]));
-    expect(byHost[`sl.${name}`]).toEqual({ Host: `sl.${name}`, Type: 'CNAME', Value: 'mx.postern.test', Required: true, Purpose: 'mfrom', Verified: null });
+    expect(byHost[`sl.${name}`]).toEqual({ Host: `sl.${name}`, Type: 'CNAME', Value: 'mx.postern.test', Required: true, Purpose: 'mfrom', Verified: null, Found: null });
     expect(byHost[`key1._domainkey.${name}`]).toMatchObject({ Type: 'TXT', Value: dkim, Required: true, Purpose: 'dkim' });
     expect(byHost[`track-sl.${name}`]).toMatchObject({ Type: 'CNAME', Required: true, Purpose: 'tracking' });
     expect(byHost[`_dmarc.${name}`]).toMatchObject({ Type: 'TXT', Required: false, Purpose: 'dmarc' });

@@ -1,42 +1,9 @@
 import crypto from 'node:crypto';
-import dns2 from 'dns2';
 import { addDomain, createUser, Harness, startHarness, uniqueDomain } from '../helpers/harness';
+import { chunks, DnsZone, startDnsZone } from '../helpers/dns-zone';
 
-const { Packet } = dns2;
-
-/**
- * A real DNS server in-process: every name the tests publish, NXDOMAIN for the rest.
- * TXT values are lists of <character-string>s exactly as they go on the wire.
- */
-interface ZoneEntry {
-  cname?: string;
-  txt?: string[][];
-}
-const zone = new Map<string, ZoneEntry>();
-let udp: ReturnType<typeof dns2.createUDPServer>;
-let tcp: ReturnType<typeof dns2.createTCPServer>;
-const tcpSockets = new Set<import('node:net').Socket>();
-
-function handle(request: any, send: (response: any) => void): void {
-  const response: any = Packet.createResponseFromRequest(request);
-  const [q] = request.questions;
-  const entry = q ? zone.get(String(q.name).toLowerCase().replace(/\.$/, '')) : undefined;
-  if (!q || !entry) {
-    response.header.rcode = 3; // NXDOMAIN
-  } else if (q.type === Packet.TYPE.CNAME && entry.cname) {
-    response.answers.push({ name: q.name, type: Packet.TYPE.CNAME, class: Packet.CLASS.IN, ttl: 60, domain: entry.cname });
-  } else if (q.type === Packet.TYPE.TXT && entry.txt) {
-    for (const strings of entry.txt) response.answers.push({ name: q.name, type: Packet.TYPE.TXT, class: Packet.CLASS.IN, ttl: 60, data: strings });
-  }
-  send(response);
-}
-
-/** A TXT value cut into character-strings of at most `size` bytes (a single one may not exceed 255). */
-function chunks(value: string, size = 255): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < value.length; i += size) out.push(value.slice(i, i + size));
-  return out;
-}
+let dns: DnsZone;
+let zone: DnsZone['zone'];
 
 interface ReplyRecord {
   Host: string;
@@ -60,33 +27,13 @@ function unpublish(records: ReplyRecord[]): void {
 
 let h: Harness;
 beforeAll(async () => {
-  // UDP answers are capped at 512 bytes; a larger one (a DKIM key beside another TXT record) comes back
-  // truncated and the resolver retries over TCP on the same port, as it would against a real server.
-  let port = 0;
-  for (let attempt = 0; ; attempt++) {
-    udp = dns2.createUDPServer(handle as any);
-    await udp.listen(0, '127.0.0.1');
-    port = udp.address().port;
-    tcp = dns2.createTCPServer(handle as any);
-    const bound = await new Promise<boolean>((resolve) => {
-      tcp.once('error', () => resolve(false));
-      tcp.listen(port, '127.0.0.1', () => resolve(true));
-    });
-    if (bound) break;
-    await new Promise<void>((resolve) => udp.close(() => resolve()));
-    if (attempt === 4) throw new Error('could not bind the test DNS server on one port for UDP and TCP');
-  }
-  tcp.on('connection', (s: import('node:net').Socket) => {
-    tcpSockets.add(s);
-    s.on('close', () => tcpSockets.delete(s));
-  });
-  h = await startHarness({ DNS_SERVERS: `127.0.0.1:${port}`, DNS_TIMEOUT_MS: '1000' });
+  dns = await startDnsZone();
+  zone = dns.zone;
+  h = await startHarness({ DNS_SERVERS: `127.0.0.1:${dns.port}`, DNS_TIMEOUT_MS: '1000' });
 });
 afterAll(async () => {
   await h.close();
-  for (const s of tcpSockets) s.destroy();
-  await new Promise<void>((resolve) => tcp.close(() => resolve()));
-  await new Promise<void>((resolve) => udp.close(() => resolve()));
+  await dns.close();
 });
 
 const verify = (sessionId: string, params: Record<string, unknown>) => h.call({ Command: 'emailgateway.verifydomain', SessionID: sessionId, ...params });
@@ -116,6 +63,7 @@ describe('emailgateway.verifydomain', () => {
         [`track-sl.${name}`]: ['CNAME', 'mx.postern.test', true],
         [`_dmarc.${name}`]: ['TXT', 'v=DMARC1; p=none', true],
       },
+      Records: records.map((x) => ({ Host: x.Host, Type: x.Type, Value: x.Value, Required: x.Required, Purpose: x.Purpose, Verified: true, Found: [x.Value] })),
     });
 
     const got = await h.call({ Command: 'emailgateway.getdomain', SessionID: u.sessionId, DomainID: id });
@@ -195,6 +143,10 @@ describe('emailgateway.verifydomain', () => {
     expect(r.Domain.Status).toBe('Approval Pending');
     expect(r.DNSVerificationResults[`track-sl.${name}`]).toEqual(['CNAME', 'mx.postern.test', false]);
     expect(r.DNSVerificationResults[`sl.${name}`]).toEqual(['CNAME', 'mx.postern.test', true]);
+    // What DNS answered is shown beside the verdict, in the reply and in getdomain's records.
+    expect(r.Records.find((x: { Host: string }) => x.Host === `track-sl.${name}`)).toMatchObject({ Verified: false, Found: ['elsewhere.example.net'] });
+    const got = await h.call({ Command: 'emailgateway.getdomain', SessionID: u.sessionId, DomainID: id });
+    expect(got.Domain.DNSRecords.find((x: { Host: string }) => x.Host === `track-sl.${name}`)).toMatchObject({ Verified: false, Found: ['elsewhere.example.net'] });
   });
 
   it('keeps the domain Approval Pending when the MFROM CNAME is wrong', async () => {
@@ -219,7 +171,9 @@ describe('emailgateway.verifydomain', () => {
         [`track-sl.${name}`]: ['CNAME', 'mx.postern.test', false],
         [`_dmarc.${name}`]: ['TXT', 'v=DMARC1; p=none', false],
       },
+      Records: expect.any(Array),
     });
+    expect(r.Records.map((x: { Verified: boolean; Found: string[] }) => [x.Verified, x.Found])).toEqual([[false, []], [false, []], [false, []], [false, []]]);
     const got = await h.call({ Command: 'emailgateway.getdomain', SessionID: u.sessionId, DomainID: id });
     expect(got.Domain.Status).toBe('Approval Pending');
     expect(got.Domain.LastVerifiedAt).not.toBeNull();

@@ -1,43 +1,84 @@
+import type { Socket } from 'node:net';
 import dns2 from 'dns2';
-import type { AddressInfo } from 'node:net';
 
 const { Packet } = dns2;
 
+/** One name's records: a CNAME target, or TXT values as the lists of <character-string>s that go on the wire. */
 export interface ZoneEntry {
   cname?: string;
   txt?: string[][];
+  /** Name servers of a zone (NS answers). */
   ns?: string[];
 }
 
 export interface DnsZone {
-  /** host:port for DNS_SERVERS. */
-  server: string;
+  port: number;
   zone: Map<string, ZoneEntry>;
   close(): Promise<void>;
 }
 
-/** A real DNS server on loopback (UDP) answering CNAME, TXT and NS from `zone`, NXDOMAIN for the rest. */
+/** A TXT value cut into character-strings of at most `size` bytes (a single one may not exceed 255). */
+export function chunks(value: string, size = 255): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < value.length; i += size) out.push(value.slice(i, i + size));
+  return out;
+}
+
+/**
+ * A real DNS server in-process on 127.0.0.1, UDP and TCP on one port: every name in `zone`, NXDOMAIN for the
+ * rest. UDP answers are capped at 512 bytes; a larger one (a DKIM key beside another TXT record) comes back
+ * truncated and the resolver retries over TCP on the same port, as it would against a real server.
+ */
 export async function startDnsZone(): Promise<DnsZone> {
   const zone = new Map<string, ZoneEntry>();
-  const udp = dns2.createUDPServer((request: any, send: (r: any) => void) => {
+  const handle = (request: any, send: (response: any) => void): void => {
     const response: any = Packet.createResponseFromRequest(request);
     const [q] = request.questions;
     const entry = q ? zone.get(String(q.name).toLowerCase().replace(/\.$/, '')) : undefined;
-    if (!q || !entry) response.header.rcode = 3;
-    else if (q.type === Packet.TYPE.CNAME && entry.cname) response.answers.push({ name: q.name, type: Packet.TYPE.CNAME, class: Packet.CLASS.IN, ttl: 60, domain: entry.cname });
-    else if (q.type === Packet.TYPE.TXT && entry.txt) for (const data of entry.txt) response.answers.push({ name: q.name, type: Packet.TYPE.TXT, class: Packet.CLASS.IN, ttl: 60, data });
-    else if (q.type === Packet.TYPE.NS && entry.ns) for (const ns of entry.ns) response.answers.push({ name: q.name, type: Packet.TYPE.NS, class: Packet.CLASS.IN, ttl: 60, ns });
+    if (!q || !entry) {
+      response.header.rcode = 3; // NXDOMAIN
+    } else if (q.type === Packet.TYPE.CNAME && entry.cname) {
+      response.answers.push({ name: q.name, type: Packet.TYPE.CNAME, class: Packet.CLASS.IN, ttl: 60, domain: entry.cname });
+    } else if (q.type === Packet.TYPE.TXT && entry.txt) {
+      for (const strings of entry.txt) response.answers.push({ name: q.name, type: Packet.TYPE.TXT, class: Packet.CLASS.IN, ttl: 60, data: strings });
+    } else if (q.type === Packet.TYPE.NS && entry.ns) {
+      for (const ns of entry.ns) response.answers.push({ name: q.name, type: Packet.TYPE.NS, class: Packet.CLASS.IN, ttl: 60, ns });
+    }
     send(response);
+  };
+  let udp: ReturnType<typeof dns2.createUDPServer>;
+  let tcp: ReturnType<typeof dns2.createTCPServer>;
+  let port = 0;
+  for (let attempt = 0; ; attempt++) {
+    udp = dns2.createUDPServer(handle as any);
+    await udp.listen(0, '127.0.0.1');
+    port = udp.address().port;
+    tcp = dns2.createTCPServer(handle as any);
+    const bound = await new Promise<boolean>((resolve) => {
+      tcp.once('error', () => resolve(false));
+      tcp.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (bound) break;
+    await new Promise<void>((resolve) => udp.close(() => resolve()));
+    if (attempt === 4) throw new Error('could not bind the test DNS server on one port for UDP and TCP');
+  }
+  const sockets = new Set<Socket>();
+  tcp.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
   });
-  await new Promise<void>((resolve) => {
-    udp.once('listening', () => resolve());
-    udp.bind(0, '127.0.0.1');
-  });
-  const port = (udp.address() as AddressInfo).port;
-  return { server: `127.0.0.1:${port}`, zone, close: () => new Promise<void>((resolve) => udp.close(() => resolve())) };
+  return {
+    port,
+    zone,
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => tcp.close(() => resolve()));
+      await new Promise<void>((resolve) => udp.close(() => resolve()));
+    },
+  };
 }
 
 /** Publishes a record list as the gateway gave it (`{Host, Type, Value}`). */
 export function publish(zone: Map<string, ZoneEntry>, records: { Host: string; Type: string; Value: string }[]): void {
-  for (const r of records) zone.set(r.Host, r.Type === 'CNAME' ? { cname: r.Value } : { txt: [r.Value.match(/.{1,255}/g)!] });
+  for (const r of records) zone.set(r.Host, r.Type === 'CNAME' ? { cname: r.Value } : { txt: [chunks(r.Value)] });
 }

@@ -29,6 +29,8 @@ export interface Harness {
   services: Services;
   adminKey: string;
   backend: Backend;
+  /** The environment the install was configured from (to start built processes on the same database). */
+  env: Record<string, string>;
   /** POST /api.php with a JSON body; resolves to the parsed reply body. */
   call(params: Record<string, unknown>): Promise<any>;
   close(): Promise<void>;
@@ -71,7 +73,8 @@ export async function startHarness(env: Record<string, string> = {}, opts: { log
     tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'postern-test-'));
     baseEnv.DATA_DIR = tmpDir;
   }
-  const config = loadConfig({ ...baseEnv, ...env });
+  const fullEnv = { ...baseEnv, ...env };
+  const config = loadConfig(fullEnv);
   const services = buildServices(config, opts.logger ?? createLogger('error', true));
   await migrateLatest(services.db);
   await ensureAdmin(services.db, services.config);
@@ -82,6 +85,7 @@ export async function startHarness(env: Record<string, string> = {}, opts: { log
     services,
     adminKey,
     backend: which,
+    env: fullEnv,
     async call(params) {
       const res = await agent.post('/api.php').send(params);
       return res.body;

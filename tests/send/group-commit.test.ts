@@ -111,14 +111,15 @@ describe('group commit on the send path', () => {
     }
   });
 
-  (backend() === 'mysql' ? it : it.skip)('a message that cannot be written fails alone: the rest of its group is accepted (MySQL strict mode)', async () => {
+  (backend() === 'mysql' ? it : it.skip)('a message that cannot be written fails alone: the rest of its group is accepted (MySQL trigger)', async () => {
     const run = tag();
-    // from_email holds 320 characters; a longer From fails its INSERT, which would fail the whole group's transaction.
-    const long = `${'x'.repeat(330)}@${s.domain}`;
+    // A trigger fails the INSERT of one message, which would fail the whole group's transaction. (Input no longer
+    // gets that far: the front refuses what would not fit, such as a From address over 191 characters.)
+    await h.services.db.raw(`CREATE TRIGGER poison_${run} BEFORE INSERT ON messages FOR EACH ROW BEGIN IF NEW.subject = 'alone ${run} 3' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'poisoned'; END IF; END`);
     const transport = () => nodemailer.createTransport({ host: '127.0.0.1', port: front.ports[0], secure: false, auth: { user: smtpUser, pass: smtpPass }, tls: { rejectUnauthorized: false } });
     const sends = Array.from({ length: 8 }, (_, i) =>
       transport()
-        .sendMail({ envelope: { from: `app@${s.domain}`, to: [`fail${i}-${run}@dest.test`] }, raw: `From: ${i === 3 ? long : `app@${s.domain}`}\r\nTo: fail${i}-${run}@dest.test\r\nSubject: alone ${run} ${i}\r\n\r\nbody ${i}\r\n` })
+        .sendMail({ envelope: { from: `app@${s.domain}`, to: [`fail${i}-${run}@dest.test`] }, raw: `From: app@${s.domain}\r\nTo: fail${i}-${run}@dest.test\r\nSubject: alone ${run} ${i}\r\n\r\nbody ${i}\r\n` })
         .then((r) => ({ ok: true as const, response: r.response }), (e: { responseCode?: number }) => ({ ok: false as const, code: e.responseCode })),
     );
     const out = await Promise.all(sends);

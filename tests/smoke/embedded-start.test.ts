@@ -64,6 +64,14 @@ describe('embedded default (npm start on a fresh clone)', () => {
     const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
     expect(ready.status).toBe(200);
 
+    // The web console is built with the rest and served by the api role; the banner says where.
+    expect(gw.out()).toContain(`/console/`);
+    const page = await fetch(`http://127.0.0.1:${port}/console/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
+    const script = /src="(\/console\/assets\/[^"]+\.js)"/.exec(await page.text())?.[1];
+    expect((await fetch(`http://127.0.0.1:${port}${script}`)).status).toBe(200);
+
     const created = await api(port, {
       Command: 'user.create', AdminAPIKey: adminKey, RelUserGroupID: 1, EmailAddress: 'ada@example.com',
       Username: 'ada', Password: 'analytical-engine', FirstName: 'Ada', TimeZone: 'UTC', Language: 'en',

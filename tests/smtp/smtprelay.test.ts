@@ -53,6 +53,21 @@ describe('emailgateway.smtprelay', () => {
     expect((await relay({ MailFrom: `app@${s.domain}`, RcptTo: 'r@dest.test', RawEmail: raw('spoof@other.test') })).ErrorCode).toBe(4);
   });
 
+  it('answers 4 for a second From, a foreign Sender or a From list holding a foreign address', async () => {
+    const send = (headers: string) => relay({ MailFrom: `app@${s.domain}`, RcptTo: 'r@dest.test', RawEmail: `${headers}\r\nTo: r@dest.test\r\nSubject: s\r\n\r\nbody\r\n` });
+    expect(await send(`From: app@${s.domain}\r\nFrom: ceo@bank.test`)).toMatchObject({ Success: false, ErrorCode: 4, SMTPResponse: expect.stringMatching(/^553 5\.7\.1/), ErrorText: expect.stringContaining('2 From headers') });
+    expect((await send(`From: app@${s.domain}\r\nSender: ceo@bank.test`)).ErrorCode).toBe(4);
+    expect((await send(`From: app@${s.domain}, ceo@bank.test`)).ErrorCode).toBe(4);
+  });
+
+  it('answers 14 for a line over 998 octets, and records Cc and Bcc recipients as such', async () => {
+    const long = await relay({ MailFrom: `app@${s.domain}`, RcptTo: 'r@dest.test', RawEmail: raw(`app@${s.domain}`, `X-Long: ${'x'.repeat(1000)}\r\n`) });
+    expect(long).toMatchObject({ Success: false, ErrorCode: 14, SMTPResponse: expect.stringMatching(/^554 5\.6\.0/), ErrorText: expect.stringContaining('octets') });
+    const ok = await relay({ MailFrom: `app@${s.domain}`, RcptTo: 'r@dest.test, cc@dest.test', RawEmail: raw(`app@${s.domain}`, 'Cc: cc@dest.test\r\n') });
+    const kinds = await h.services.db('deliveries').where({ message_id: ok.MessageID }).select('recipient', 'kind');
+    expect(kinds.map((k: { recipient: string; kind: string }) => `${k.recipient}:${k.kind}`).sort()).toEqual(['cc@dest.test:cc', 'r@dest.test:to']);
+  });
+
   it('answers 5 when the domain is not active', async () => {
     await h.services.db('sender_domains').where({ id: s.domainId }).update({ status: 'Approval Pending' });
     try {

@@ -1,0 +1,218 @@
+import { useState } from 'preact/hooks';
+import { call } from '../api';
+import { useRoute } from '../router';
+import { Action, Field, Input, LoadState, Notice, PageTitle, Pager, SearchForm, StatusBadge, time, useLoad, usePagedSearch } from '../ui';
+
+interface User {
+  UserID: number;
+  Username: string;
+  EmailAddress: string;
+  FirstName: string;
+  AccountStatus: string;
+  LimitEmailGatewaySenderDomains: string;
+  LimitEmailSendPerPeriod: string;
+  LimitEmailSendPerDay: string;
+  CreatedAt: string;
+}
+
+const SIZE = 25;
+
+function CreateUser({ onCreated }: { onCreated: () => Promise<void> }) {
+  const [f, setF] = useState({ Username: '', Password: '', EmailAddress: '', FirstName: '', LimitEmailGatewaySenderDomains: '10' });
+  const [done, setDone] = useState<string | null>(null);
+  const set = (k: keyof typeof f) => (v: string) => setF({ ...f, [k]: v });
+  const create = async () => {
+    const tz = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+    await call('user.create', {
+      RelUserGroupID: 1,
+      Username: f.Username.trim(),
+      Password: f.Password,
+      EmailAddress: f.EmailAddress.trim(),
+      FirstName: f.FirstName.trim() || f.Username.trim(),
+      TimeZone: tz,
+      Language: 'en',
+      LimitEmailGatewaySenderDomains: Number(f.LimitEmailGatewaySenderDomains) || 0,
+    });
+    setDone(`Created ${f.Username.trim()}. They sign in with that username and password.`);
+    setF({ Username: '', Password: '', EmailAddress: '', FirstName: '', LimitEmailGatewaySenderDomains: '10' });
+    await onCreated();
+  };
+  return (
+    <form class="card" onSubmit={(e) => e.preventDefault()}>
+      <h2>Create a user</h2>
+      <div class="row wrap-row">
+        <Field label="Username">
+          <Input name="new-username" autocomplete="off" value={f.Username} onValue={set('Username')} />
+        </Field>
+        <Field label="Password" hint="At least 8 characters.">
+          <Input name="new-password" type="password" autocomplete="new-password" value={f.Password} onValue={set('Password')} />
+        </Field>
+        <Field label="Email">
+          <Input name="new-email" type="email" value={f.EmailAddress} onValue={set('EmailAddress')} />
+        </Field>
+        <Field label="First name">
+          <Input name="new-firstname" value={f.FirstName} onValue={set('FirstName')} />
+        </Field>
+        <Field label="Sender domains allowed">
+          <Input name="new-domain-limit" type="number" min="0" value={f.LimitEmailGatewaySenderDomains} onValue={set('LimitEmailGatewaySenderDomains')} />
+        </Field>
+      </div>
+      <Action kind="primary" onRun={create} busyLabel="Creating…" name="create-user">
+        Create user
+      </Action>
+      {done ? <Notice>{done}</Notice> : null}
+    </form>
+  );
+}
+
+function Limits({ u, onSaved }: { u: User; onSaved: () => Promise<void> }) {
+  const [domains, setDomains] = useState(u.LimitEmailGatewaySenderDomains);
+  const [month, setMonth] = useState(u.LimitEmailSendPerPeriod);
+  const [day, setDay] = useState(u.LimitEmailSendPerDay);
+  return (
+    <div class="limits">
+      <Input aria-label="Sender domains" title="Sender domains" type="number" min="0" value={domains} onValue={setDomains} />
+      <Input aria-label="Per month (0 = no limit)" title="Per month (0 = no limit)" type="number" min="0" value={month} onValue={setMonth} />
+      <Input aria-label="Per day (0 = no limit)" title="Per day (0 = no limit)" type="number" min="0" value={day} onValue={setDay} />
+      <Action
+        busyLabel="Saving…"
+        name="save-limits"
+        onRun={async () => {
+          await call('user.update', { UserID: u.UserID, LimitEmailGatewaySenderDomains: Number(domains), LimitEmailSendPerPeriod: Number(month), LimitEmailSendPerDay: Number(day) });
+          await onSaved();
+        }}
+      >
+        Save
+      </Action>
+    </div>
+  );
+}
+
+/** Admin: every user, creating one, enabling or disabling, and sending limits. */
+export function AdminUsers() {
+  const { from, setFrom, applied, search } = usePagedSearch();
+  const load = useLoad(() => call('users.get', { RecordsPerRequest: SIZE, RecordsFrom: from, ...(applied ? { Search: applied } : {}) }), [from, applied]);
+  return (
+    <section>
+      <PageTitle>Users</PageTitle>
+      <CreateUser onCreated={load.reload} />
+      <SearchForm label="Search users" name="user-search" onSearch={search} />
+      <LoadState load={load}>
+        {(r) => (
+          <>
+            <table class="grid" data-testid="users">
+              <thead>
+                <tr>
+                  <th>User</th>
+                  <th>Status</th>
+                  <th>Limits: domains / month / day</th>
+                  <th>Created</th>
+                  <th />
+                </tr>
+              </thead>
+              <tbody>
+                {(r.Users as User[]).map((u) => (
+                  <tr key={u.UserID} data-user={u.Username}>
+                    <td data-label="User" class="wrap">
+                      <strong>{u.Username}</strong>
+                      <div class="hint">{u.EmailAddress}</div>
+                      <a href={`#/all-domains?user=${u.UserID}`}>Domains</a>
+                    </td>
+                    <td data-label="Status">
+                      <StatusBadge status={u.AccountStatus} />
+                    </td>
+                    <td data-label="Limits">
+                      <Limits u={u} onSaved={load.reload} key={`${u.UserID}-${u.LimitEmailSendPerDay}-${u.LimitEmailSendPerPeriod}-${u.LimitEmailGatewaySenderDomains}`} />
+                    </td>
+                    <td data-label="Created">{time(u.CreatedAt)}</td>
+                    <td>
+                      <Action
+                        kind={u.AccountStatus === 'Enabled' ? 'danger' : 'plain'}
+                        busyLabel="Saving…"
+                        name="toggle-user"
+                        onRun={async () => {
+                          await call('user.update', { UserID: u.UserID, AccountStatus: u.AccountStatus === 'Enabled' ? 'Disabled' : 'Enabled' });
+                          await load.reload();
+                        }}
+                      >
+                        {u.AccountStatus === 'Enabled' ? 'Disable' : 'Enable'}
+                      </Action>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+            <Pager from={from} size={SIZE} total={r.TotalUserCount} onFrom={setFrom} />
+          </>
+        )}
+      </LoadState>
+    </section>
+  );
+}
+
+interface AnyDomain {
+  DomainID: number;
+  SenderDomain: string;
+  Status: string;
+  UserID: number;
+  Username: string;
+  CreatedAt: string;
+  LastVerifiedAt: string | null;
+}
+
+/** Admin: every user's sender domains (emailgateway.getalldomains). */
+export function AdminDomains() {
+  const userId = Number(useRoute().query.get('user')) || undefined;
+  const { from, setFrom, applied, search } = usePagedSearch();
+  const load = useLoad(() => call('emailgateway.getalldomains', { RecordsPerRequest: SIZE, RecordsFrom: from, ...(userId ? { UserID: userId } : {}), ...(applied ? { Search: applied } : {}) }), [from, applied, userId]);
+  return (
+    <section>
+      <PageTitle>All domains</PageTitle>
+      {userId ? (
+        <p>
+          One user's domains. <a href="#/all-domains">Show every user's →</a>
+        </p>
+      ) : null}
+      <SearchForm label="Search domains" name="domain-search" onSearch={search} />
+      <LoadState load={load}>
+        {(r) => (
+          <>
+            {r.Domains.length ? (
+              <table class="grid">
+                <thead>
+                  <tr>
+                    <th>Domain</th>
+                    <th>Owner</th>
+                    <th>Status</th>
+                    <th>Last verified</th>
+                    <th>Added</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {(r.Domains as AnyDomain[]).map((d) => (
+                    <tr key={d.DomainID}>
+                      <td data-label="Domain" class="wrap">
+                        {d.SenderDomain}
+                      </td>
+                      <td data-label="Owner">
+                        <a href={`#/all-domains?user=${d.UserID}`}>{d.Username}</a>
+                      </td>
+                      <td data-label="Status">
+                        <StatusBadge status={d.Status} />
+                      </td>
+                      <td data-label="Last verified">{time(d.LastVerifiedAt)}</td>
+                      <td data-label="Added">{time(d.CreatedAt)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            ) : (
+              <p class="muted">No domains.</p>
+            )}
+            <Pager from={from} size={SIZE} total={r.TotalDomainCount} onFrom={setFrom} />
+          </>
+        )}
+      </LoadState>
+    </section>
+  );
+}

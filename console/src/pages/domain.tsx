@@ -1,0 +1,196 @@
+import { useState } from 'preact/hooks';
+import { call } from '../api';
+import { go } from '../router';
+import { Action, Check, ConfirmAction, CopyButton, Field, Input, LoadState, Notice, PageTitle, StatusBadge, time, useLoad } from '../ui';
+
+interface DnsRecord {
+  Host: string;
+  Type: string;
+  Value: string;
+  Required: boolean;
+  Purpose: string;
+  Verified: boolean | null;
+  Found: string[] | null;
+}
+
+interface Domain {
+  DomainID: number;
+  SenderDomain: string;
+  Status: string;
+  LastVerifiedAt: string | null;
+  MFROMDomain: string;
+  TrackingDomain: string;
+  Options: { LinkTracking: number; OpenTracking: number; UnsubscribeLink: number; CustomSubdomain?: string; TrackPrefixDisabled?: boolean };
+  DNSRecords: DnsRecord[];
+}
+
+const PURPOSE: Record<string, string> = {
+  mfrom: 'Return path: bounces come back here (MX and SPF follow the CNAME)',
+  dkim: 'DKIM key: receivers check the signature with it',
+  tracking: 'Tracking host for open, click and unsubscribe links',
+  dmarc: 'DMARC policy (recommended, not required)',
+};
+
+function Records({ records }: { records: DnsRecord[] }) {
+  const all = records.map((r) => `${r.Host}. ${r.Type} ${r.Type === 'TXT' ? JSON.stringify(r.Value) : `${r.Value}.`}`).join('\n');
+  return (
+    <>
+      <div class="row spread">
+        <h2>DNS records to publish</h2>
+        <CopyButton text={all} label="Copy all as zone lines" name="copy-all-records" />
+      </div>
+      <table class="grid records">
+        <thead>
+          <tr>
+            <th>Host</th>
+            <th>Type</th>
+            <th>Value</th>
+            <th>Result</th>
+          </tr>
+        </thead>
+        <tbody>
+          {records.map((r) => (
+            <tr key={r.Host} data-host={r.Host}>
+              <td data-label="Host">
+                <code class="wrap">{r.Host}</code> <CopyButton text={r.Host} name="copy-host" />
+                <div class="hint">
+                  {PURPOSE[r.Purpose] ?? r.Purpose}
+                  {r.Required ? '' : ' · optional'}
+                </div>
+              </td>
+              <td data-label="Type">{r.Type}</td>
+              <td data-label="Value">
+                <code class="wrap value">{r.Value}</code> <CopyButton text={r.Value} name="copy-value" />
+              </td>
+              <td data-label="Result" class="result">
+                <Check ok={r.Verified} />
+                {r.Verified === false ? (
+                  <div class="hint">Found: {r.Found && r.Found.length ? r.Found.join(' | ') : 'nothing'}</div>
+                ) : null}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </>
+  );
+}
+
+function Options({ d, onSaved }: { d: Domain; onSaved: () => Promise<void> }) {
+  const [link, setLink] = useState(!!d.Options.LinkTracking);
+  const [open, setOpen] = useState(!!d.Options.OpenTracking);
+  const [unsub, setUnsub] = useState(!!d.Options.UnsubscribeLink);
+  const [sub, setSub] = useState(d.Options.CustomSubdomain ?? '');
+  const [saved, setSaved] = useState<string | null>(null);
+  const save = async () => {
+    const r = await call('emailgateway.updatedomain', { DomainID: d.DomainID, LinkTracking: link, OpenTracking: open, UnsubscribeLink: unsub, ...(sub !== (d.Options.CustomSubdomain ?? '') ? { Subdomain: sub } : {}) });
+    setSaved(r.SubdomainChanged ? 'Saved. The return-path host changed: publish the new records and verify again.' : 'Saved.');
+    await onSaved();
+  };
+  return (
+    <form class="card" onSubmit={(e) => e.preventDefault()}>
+      <h2>Options</h2>
+      <label class="check">
+        <input type="checkbox" name="linktracking" checked={link} onChange={(e) => setLink((e.currentTarget as HTMLInputElement).checked)} /> Track link clicks
+      </label>
+      <label class="check">
+        <input type="checkbox" name="opentracking" checked={open} onChange={(e) => setOpen((e.currentTarget as HTMLInputElement).checked)} /> Track opens
+      </label>
+      <label class="check">
+        <input type="checkbox" name="unsubscribelink" checked={unsub} onChange={(e) => setUnsub((e.currentTarget as HTMLInputElement).checked)} /> Add an unsubscribe link
+      </label>
+      <Field label="Return-path subdomain" hint={`Now ${d.MFROMDomain}. Changing it needs new DNS records.`}>
+        <Input name="subdomain" value={sub} onValue={setSub} placeholder="sl" />
+      </Field>
+      <Action onRun={save} busyLabel="Saving…" name="save-options">
+        Save options
+      </Action>
+      {saved ? <Notice>{saved}</Notice> : null}
+    </form>
+  );
+}
+
+function SendTest({ d }: { d: Domain }) {
+  const [to, setTo] = useState('');
+  const [sent, setSent] = useState<string | null>(null);
+  const send = async () => {
+    const r = await call('emailgateway.sendtestemail', { DomainID: d.DomainID, ToEmail: to.trim() });
+    setSent(r.MessageID);
+  };
+  return (
+    <form class="card" onSubmit={(e) => e.preventDefault()}>
+      <h2>Send a test email</h2>
+      {d.Status !== 'Enabled' ? <p class="muted">The domain must be Enabled (verified) before it can send.</p> : null}
+      <div class="row">
+        <Field label="To">
+          <Input name="toemail" type="email" placeholder="you@example.org" value={to} onValue={setTo} />
+        </Field>
+        <Action kind="primary" onRun={send} busyLabel="Sending…" disabled={!to.trim()} name="send-test">
+          Send test
+        </Action>
+      </div>
+      {sent ? (
+        <Notice>
+          Accepted as <code>{sent}</code>. <a href={`#/messages/${sent}`}>Follow it in the message log →</a>
+        </Notice>
+      ) : null}
+    </form>
+  );
+}
+
+/** One domain: its DNS records with copy buttons, "Verify now", options, a test send and deletion. */
+export function DomainPage({ id }: { id: number }) {
+  const load = useLoad(async () => (await call('emailgateway.getdomain', { DomainID: id })).Domain as Domain, [id]);
+  const [verified, setVerified] = useState<string | null>(null);
+  const verify = async () => {
+    const r = await call('emailgateway.verifydomain', { DomainID: id });
+    const bad = (r.Records as DnsRecord[]).filter((x) => x.Required && !x.Verified).length;
+    setVerified(r.Domain.Status === 'Enabled' ? 'Every required record is right: the domain is Enabled.' : `${bad} required record(s) are missing or wrong. DNS changes can take a while to show; try again later.`);
+    await load.reload();
+  };
+  return (
+    <section>
+      <LoadState load={load}>
+        {(d) => (
+          <>
+            <PageTitle
+              actions={
+                <Action kind="primary" onRun={verify} busyLabel="Checking DNS…" name="verify">
+                  Verify now
+                </Action>
+              }
+            >
+              {d.SenderDomain}
+            </PageTitle>
+            <p>
+              Status: <StatusBadge status={d.Status} /> <span class="muted">Last checked: {time(d.LastVerifiedAt)}</span>
+            </p>
+            {verified ? <Notice>{verified}</Notice> : null}
+            <Records records={d.DNSRecords} />
+            <p class="muted">
+              Keys and SMTP logins for this domain are on the <a href={`#/credentials?domain=${d.DomainID}`}>Credentials</a> page.
+            </p>
+            <div class="cols">
+              <SendTest d={d} />
+              <Options d={d} onSaved={load.reload} key={`${d.DomainID}-${d.Options.CustomSubdomain ?? ''}`} />
+            </div>
+            <div class="card danger-zone">
+              <h2>Delete</h2>
+              <p class="muted">Deletes the domain with its DKIM key, API keys, SMTP logins and webhooks.</p>
+              <ConfirmAction
+                question={`Delete ${d.SenderDomain}?`}
+                name="delete-domain"
+                onRun={async () => {
+                  await call('emailgateway.deletedomain', { DomainID: id });
+                  go('domains');
+                }}
+              >
+                Delete domain
+              </ConfirmAction>
+            </div>
+          </>
+        )}
+      </LoadState>
+    </section>
+  );
+}

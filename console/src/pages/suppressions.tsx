@@ -1,0 +1,105 @@
+import { useState } from 'preact/hooks';
+import { call } from '../api';
+import { Action, ConfirmAction, DomainPicker, Field, Input, LoadState, PageTitle, Pager, SearchForm, time, useDomains, useLoad, usePagedSearch } from '../ui';
+
+interface Suppression {
+  SuppressionID: number;
+  EmailAddress: string;
+  Reason: string;
+  Detail: string;
+  CreatedAt: string;
+}
+
+const SIZE = 25;
+
+function List({ domainId }: { domainId: number }) {
+  const { from, setFrom, applied, search } = usePagedSearch();
+  const [email, setEmail] = useState('');
+  const load = useLoad(() => call('emailgateway.getsuppressions', { DomainID: domainId, StartFrom: from, RetrieveCount: SIZE, ...(applied ? { Query: applied } : {}) }), [domainId, applied, from]);
+  const add = async () => {
+    await call('emailgateway.addsuppression', { DomainID: domainId, EmailAddress: email.trim(), Detail: 'added in the console' });
+    setEmail('');
+    await load.reload();
+  };
+  return (
+    <>
+      <div class="cols">
+        <form class="card row" onSubmit={(e) => e.preventDefault()}>
+          <Field label="Suppress an address" hint="Mail to it from this domain is dropped until you remove it.">
+            <Input name="suppress-email" type="email" value={email} onValue={setEmail} placeholder="someone@example.org" />
+          </Field>
+          <Action kind="primary" onRun={add} busyLabel="Adding…" disabled={!email.trim()} name="add-suppression">
+            Add
+          </Action>
+        </form>
+        <SearchForm label="Search" name="suppression-search" placeholder="part of an address" onSearch={search} />
+      </div>
+      <LoadState load={load}>
+        {(r) => (
+          <>
+            {r.Suppressions.length ? (
+              <table class="grid" data-testid="suppressions">
+                <thead>
+                  <tr>
+                    <th>Address</th>
+                    <th>Reason</th>
+                    <th>Detail</th>
+                    <th>Since</th>
+                    <th />
+                  </tr>
+                </thead>
+                <tbody>
+                  {(r.Suppressions as Suppression[]).map((s) => (
+                    <tr key={s.SuppressionID} data-email={s.EmailAddress}>
+                      <td data-label="Address" class="wrap">
+                        {s.EmailAddress}
+                      </td>
+                      <td data-label="Reason">{s.Reason}</td>
+                      <td data-label="Detail" class="wrap">
+                        {s.Detail}
+                      </td>
+                      <td data-label="Since">{time(s.CreatedAt)}</td>
+                      <td>
+                        <ConfirmAction
+                          question="Remove? Mail to it will be sent again."
+                          name="remove-suppression"
+                          onRun={async () => {
+                            await call('emailgateway.deletesuppression', { DomainID: domainId, EmailAddress: s.EmailAddress });
+                            await load.reload();
+                          }}
+                        >
+                          Remove
+                        </ConfirmAction>
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            ) : (
+              <p class="muted">{applied ? 'No suppressed address matches.' : 'No suppressed addresses.'}</p>
+            )}
+            <Pager from={from} size={SIZE} total={r.TotalRecords} onFrom={setFrom} />
+          </>
+        )}
+      </LoadState>
+    </>
+  );
+}
+
+/** The suppression list of one domain: hard bounces, complaints, unsubscribes and manual entries. */
+export function Suppressions() {
+  const { load, selected, select } = useDomains();
+  return (
+    <section>
+      <PageTitle>Suppressions</PageTitle>
+      <LoadState load={load}>
+        {(domains) => (
+          <>
+            <DomainPicker domains={domains} selected={selected} onSelect={select} />
+            {selected ? <List domainId={selected} key={selected} /> : null}
+          </>
+        )}
+      </LoadState>
+    </section>
+  );
+}

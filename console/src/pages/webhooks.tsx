@@ -1,0 +1,204 @@
+import { useState } from 'preact/hooks';
+import { call } from '../api';
+import { Action, ConfirmAction, CopyButton, DomainPicker, Field, Input, LoadState, PageTitle, StatusBadge, time, useDomains, useLoad } from '../ui';
+
+interface Hook {
+  WebhookID: number;
+  Event: string;
+  WebhookURL: string;
+  Status: string;
+  ConsecutiveFailures: number;
+  DisabledReason: string | null;
+}
+
+interface Attempt {
+  AttemptID: number;
+  At: string;
+  Event: string | null;
+  Attempt: number;
+  Result: string;
+  StatusCode: number | null;
+  DurationMs: number;
+  Error: string | null;
+}
+
+const EVENTS = ['delivery', 'bounce', 'open', 'click', 'unsubscribe', 'complaint'];
+
+function Log({ domainId, hook }: { domainId: number; hook: Hook }) {
+  const load = useLoad(() => call('emailgateway.getwebhooklog', { DomainID: domainId, WebhookID: hook.WebhookID, RetrieveCount: 50 }), [domainId, hook.WebhookID]);
+  return (
+    <div class="card log" data-webhook-log={hook.WebhookID}>
+      <div class="row spread">
+        <h3>Delivery log of {hook.Event} → <span class="wrap">{hook.WebhookURL}</span></h3>
+        <button type="button" onClick={() => void load.reload()} disabled={load.loading} data-action="refresh-log">
+          {load.loading ? 'Refreshing…' : 'Refresh'}
+        </button>
+      </div>
+      <LoadState load={load}>
+        {(r) => (
+          <>
+            <p class="muted">{r.Pending} call(s) waiting to be made or retried.</p>
+            {r.Attempts.length ? (
+              <table class="grid compact">
+                <thead>
+                  <tr>
+                    <th>When</th>
+                    <th>Event</th>
+                    <th>Try</th>
+                    <th>Result</th>
+                    <th>HTTP</th>
+                    <th>ms</th>
+                    <th>Error</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {(r.Attempts as Attempt[]).map((a) => (
+                    <tr key={a.AttemptID}>
+                      <td data-label="When">{time(a.At)}</td>
+                      <td data-label="Event">{a.Event ?? '—'}</td>
+                      <td data-label="Try">{a.Attempt}</td>
+                      <td data-label="Result">
+                        <StatusBadge status={a.Result} />
+                      </td>
+                      <td data-label="HTTP" data-testid="http-status">
+                        {a.StatusCode ?? '—'}
+                      </td>
+                      <td data-label="ms">{a.DurationMs}</td>
+                      <td data-label="Error" class="wrap">
+                        {a.Error ?? ''}
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            ) : (
+              <p class="muted">No calls yet: one is made when this event happens.</p>
+            )}
+          </>
+        )}
+      </LoadState>
+    </div>
+  );
+}
+
+function Hooks({ domainId }: { domainId: number }) {
+  const load = useLoad(() => call('emailgateway.getwebhooks', { DomainID: domainId }), [domainId]);
+  const [event, setEvent] = useState('delivery');
+  const [url, setUrl] = useState('');
+  const [open, setOpen] = useState<number | null>(null);
+  const add = async () => {
+    await call('emailgateway.addwebhook', { DomainID: domainId, Event: event, WebhookURL: url.trim() });
+    setUrl('');
+    await load.reload();
+  };
+  return (
+    <>
+      <form class="card row" onSubmit={(e) => e.preventDefault()}>
+        <Field label="Event">
+          <select name="event" value={event} onChange={(e) => setEvent((e.currentTarget as HTMLSelectElement).value)}>
+            {EVENTS.map((x) => (
+              <option key={x} value={x}>
+                {x}
+              </option>
+            ))}
+          </select>
+        </Field>
+        <Field label="URL" hint="http(s) to a public address; Postern refuses private and local ones.">
+          <Input name="webhookurl" type="url" value={url} onValue={setUrl} placeholder="https://example.org/hooks/postern" />
+        </Field>
+        <Action kind="primary" onRun={add} busyLabel="Adding…" disabled={!url.trim()} name="add-webhook">
+          Add webhook
+        </Action>
+      </form>
+      <LoadState load={load}>
+        {(r) => (
+          <>
+            <div class="card">
+              <h2>Signing key</h2>
+              <p class="muted">Each call is signed (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature). Verify with this key.</p>
+              <p>
+                <code class="wrap">{r.SigningSecret}</code> <CopyButton text={r.SigningSecret} />
+              </p>
+              <Action
+                busyLabel="Regenerating…"
+                name="regenerate-key"
+                onRun={async () => {
+                  await call('emailgateway.regeneratesigningkey', { DomainID: domainId });
+                  await load.reload();
+                }}
+              >
+                Regenerate signing key
+              </Action>
+            </div>
+            {r.Webhooks.length ? (
+              <table class="grid" data-testid="webhooks">
+                <thead>
+                  <tr>
+                    <th>Event</th>
+                    <th>URL</th>
+                    <th>Status</th>
+                    <th>Failures</th>
+                    <th />
+                  </tr>
+                </thead>
+                <tbody>
+                  {(r.Webhooks as Hook[]).map((w) => (
+                    <tr key={w.WebhookID} data-webhook={w.WebhookID}>
+                      <td data-label="Event">{w.Event}</td>
+                      <td data-label="URL" class="wrap">
+                        {w.WebhookURL}
+                      </td>
+                      <td data-label="Status">
+                        <StatusBadge status={w.Status} /> {w.DisabledReason ? <span class="muted">{w.DisabledReason}</span> : null}
+                      </td>
+                      <td data-label="Failures">{w.ConsecutiveFailures}</td>
+                      <td class="buttons">
+                        <button type="button" onClick={() => setOpen(open === w.WebhookID ? null : w.WebhookID)} data-action="show-log">
+                          {open === w.WebhookID ? 'Hide log' : 'Log'}
+                        </button>{' '}
+                        <ConfirmAction
+                          question="Delete this webhook?"
+                          name="delete-webhook"
+                          onRun={async () => {
+                            await call('emailgateway.deletewebhook', { DomainID: domainId, WebhookID: w.WebhookID });
+                            if (open === w.WebhookID) setOpen(null);
+                            await load.reload();
+                          }}
+                        >
+                          Delete
+                        </ConfirmAction>
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            ) : (
+              <p class="muted">No webhooks for this domain.</p>
+            )}
+            {open !== null && (r.Webhooks as Hook[]).some((w) => w.WebhookID === open) ? (
+              <Log domainId={domainId} hook={(r.Webhooks as Hook[]).find((w) => w.WebhookID === open)!} key={open} />
+            ) : null}
+          </>
+        )}
+      </LoadState>
+    </>
+  );
+}
+
+/** Webhooks of one domain: add, delete, the signing key and each webhook's delivery log. */
+export function Webhooks() {
+  const { load, selected, select } = useDomains();
+  return (
+    <section>
+      <PageTitle>Webhooks</PageTitle>
+      <LoadState load={load}>
+        {(domains) => (
+          <>
+            <DomainPicker domains={domains} selected={selected} onSelect={select} />
+            {selected ? <Hooks domainId={selected} key={selected} /> : null}
+          </>
+        )}
+      </LoadState>
+    </section>
+  );
+}

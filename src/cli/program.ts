@@ -1,0 +1,138 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Command, CommanderError } from 'commander';
+import { commands } from '../../commands';
+import { ConfigError, ROLES } from '../config';
+import { errorTexts, lookupCommand } from '../dispatch';
+import { CommandError, HardError, legacyFailure } from '../errors';
+import { streamOf } from '../http/stream-reply';
+import { projectRoot } from '../validation';
+import { Installation, openInstallation, UsageError } from './installation';
+import { parseParams } from './params';
+import { addShortcuts } from './shortcuts';
+
+/** Exit codes: 0 done, 1 the command answered with an error, 2 bad usage, 3 the installation could not be opened. */
+export const EXIT = { ok: 0, failed: 1, usage: 2, setup: 3 } as const;
+
+export interface CliIo {
+  env: Record<string, string | undefined>;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+/** What an action does with the installation open; resolves to what is printed as JSON. */
+export type Action = (inst: Installation) => Promise<Record<string, unknown>>;
+
+export class Cli {
+  exitCode: number = EXIT.ok;
+  constructor(
+    readonly io: CliIo,
+    /** How an action gets the installation (tests hand in one they keep open across many runs). */
+    private readonly open: (env: CliIo['env']) => Promise<Installation> = openInstallation,
+  ) {}
+
+  private print(value: unknown): void {
+    this.io.stdout.write(JSON.stringify(value, null, 2) + '\n');
+  }
+
+  private fail(code: number, line: string): void {
+    this.io.stderr.write(`postern: ${line}\n`);
+    this.exitCode = code;
+  }
+
+  /** Opens the installation, runs `action`, prints its answer as JSON (or streams a download) and closes. */
+  async act(command: string | null, action: Action): Promise<void> {
+    let inst: Installation;
+    try {
+      inst = await this.open(this.io.env);
+    } catch (err) {
+      const config = err instanceof ConfigError ? 'invalid configuration: ' : 'cannot open the installation: ';
+      return this.fail(EXIT.setup, config + (err as Error).message);
+    }
+    try {
+      const result = await action(inst);
+      const stream = streamOf(result);
+      if (stream) await pipeline(stream.body, this.io.stdout, { end: false });
+      else this.print(result);
+    } catch (err) {
+      if (err instanceof UsageError) return this.fail(EXIT.usage, err.message);
+      if (err instanceof HardError) return this.fail(err.code === 100003 ? EXIT.usage : EXIT.failed, err.message);
+      if (!(err instanceof CommandError)) return this.fail(EXIT.failed, `failed: ${(err as Error).message}`);
+      const cmd = command ? lookupCommand(commands, command) : undefined;
+      const texts = errorTexts(cmd, err);
+      this.print(legacyFailure(err.codes, texts, err.codes.length > 1));
+      this.fail(EXIT.failed, `${command ?? 'command'} failed: ${err.codes.map((c, i) => `${c} ${texts[i]}`).join('; ')}`);
+    } finally {
+      await inst.close().catch(() => undefined);
+    }
+  }
+}
+
+/** `postern call --list`: every command with who may run it. */
+function listCommands(): Record<string, unknown> {
+  return { Commands: Object.values(commands).map((c) => ({ Command: c.name, Auth: c.auth, ...(c.permission ? { Permission: c.permission } : {}) })) };
+}
+
+/**
+ * The `postern` command line. Roles start the long-running processes; every other subcommand opens the
+ * installation from the same environment, runs one command through the dispatcher with admin rights and prints JSON.
+ */
+export function buildProgram(cli: Cli, startRole: (role: string) => Promise<void>): Command {
+  const { version } = JSON.parse(fs.readFileSync(path.join(projectRoot(), 'package.json'), 'utf8')) as { version: string };
+  const program = new Command('postern')
+    .version(version)
+    .description('Postern, a self-hosted transactional email gateway. Configuration comes from the environment (see .env.example).')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => cli.io.stdout.write(s), writeErr: (s) => cli.io.stderr.write(s) })
+    .showHelpAfterError('(add --help for usage)');
+
+  const roleHelp: Record<string, string> = {
+    all: 'run every role in one process (the default; ROLE sets another)',
+    api: 'serve HTTP: /api.php, /api/v1, tracking, /openapi.json, /docs, /metrics',
+    worker: 'deliver mail, run webhooks and periodic tasks (ops routes on OPS_PORT)',
+    smtp: 'the SMTP relay front and bounce intake (ops routes on OPS_PORT)',
+    migrate: 'apply database migrations and exit',
+  };
+  for (const role of ROLES) program.command(role).description(roleHelp[role]).action(() => startRole(role));
+
+  program
+    .command('call')
+    .description('run any command in-process as the admin and print its reply as JSON')
+    .argument('[command]', 'command name, e.g. users.get (see --list)')
+    .argument('[params...]', 'Key=value (a string) or Key:=json (a number, true, array, object)')
+    .option('--user <user>', 'act as this user (id, username or email) for user commands')
+    .option('--domain <domain>', 'act for this sender domain (id or name) for sender-key commands')
+    .option('--json <object>', 'all parameters as one JSON object')
+    .option('--list', 'list every command and who may run it')
+    .addHelpText('after', '\nExamples:\n  postern call users.get RecordsPerRequest:=10\n  postern call emailgateway.getdomains --user ada\n  postern call emailgateway.sendemail --domain example.com --json \'{"Subject":"Hi",...}\'')
+    .action(async (name: string | undefined, pairs: string[], opts: { user?: string; domain?: string; json?: string; list?: boolean }) => {
+      if (opts.list) return cli.act(null, async () => listCommands());
+      if (!name) throw new UsageError('name a command (postern call --list shows them)');
+      await cli.act(name, async (inst) => {
+        if (!lookupCommand(commands, name)) throw new UsageError(`unknown command "${name}" (postern call --list shows them)`);
+        const params = parseParams(pairs, opts.json);
+        const as = opts.domain ? await inst.findDomain(opts.domain) : opts.user ? { user: await inst.findUser(opts.user) } : {};
+        return inst.run(name, params, as);
+      });
+    });
+
+  addShortcuts(program, cli);
+  return program;
+}
+
+/** Parses argv and runs what it names; resolves to the exit code. */
+export async function runCli(argv: string[], cli: Cli, startRole: (role: string) => Promise<void>): Promise<number> {
+  const program = buildProgram(cli, startRole);
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    if (err instanceof UsageError) {
+      cli.io.stderr.write(`postern: ${err.message}\n`);
+      return EXIT.usage;
+    }
+    throw err;
+  }
+  return cli.exitCode;
+}

@@ -1,0 +1,122 @@
+import { Command } from 'commander';
+import { commands } from '../../commands';
+import { randomToken } from '../auth/secrets';
+import { lookupCommand } from '../dispatch';
+import { UsageError } from './installation';
+import { parseParams } from './params';
+import type { Cli } from './program';
+
+const MORE = ['[params...]', 'more parameters of the command, as Key=value or Key:=json'] as const;
+
+/**
+ * Shortcuts for the common jobs. Each one is a command run through the dispatcher (so the same checks and codes as
+ * over HTTP); the shortcut only finds the user or domain it acts for and names the usual parameters.
+ */
+export function addShortcuts(program: Command, cli: Cli): void {
+  const user = program.command('user').description('create, list and disable users');
+  user
+    .command('create')
+    .description('create a user (user.create); prints its UserID, and the password when one was generated')
+    .requiredOption('--username <name>', '3-64 letters, digits or ._@+-')
+    .requiredOption('--email <address>', 'the user\'s email address')
+    .option('--password <password>', 'at least 8 characters; leave out to have one generated and printed once')
+    .option('--first-name <name>', 'first name (default: the username)')
+    .option('--last-name <name>', 'last name', '')
+    .option('--group <id>', 'user group (1 = Default, every permission)', '1')
+    .option('--time-zone <zone>', 'IANA time zone', 'UTC')
+    .option('--language <code>', 'language code', 'en')
+    .argument(...MORE)
+    .action((pairs: string[], o: Record<string, string>) =>
+      cli.act('user.create', async (inst) => {
+        const password = o.password ?? randomToken(12);
+        const given = { Username: o.username, EmailAddress: o.email, Password: password, FirstName: o.firstName ?? o.username, LastName: o.lastName, RelUserGroupID: o.group, TimeZone: o.timeZone, Language: o.language };
+        const r = await inst.run('user.create', { ...parseParams(Object.entries(given).map(([k, v]) => `${k}=${v}`)), ...parseParams(pairs) });
+        return o.password === undefined ? { ...r, Password: password } : r;
+      }),
+    );
+  user
+    .command('list')
+    .description('list users (users.get)')
+    .option('--search <text>', 'match username, email or name')
+    .option('--status <status>', 'Enabled or Disabled')
+    .action((o: { search?: string; status?: string }) =>
+      cli.act('users.get', (inst) => inst.run('users.get', parseParams([], JSON.stringify({ RecordsPerRequest: 0, Search: o.search, AccountStatus: o.status })))),
+    );
+  user
+    .command('disable')
+    .description('disable a user and end their sessions (user.update AccountStatus=Disabled)')
+    .argument('<user>', 'UserID, username or email address')
+    .action((ref: string) =>
+      cli.act('user.update', async (inst) => inst.run('user.update', parseParams([`UserID=${(await inst.findUser(ref)).id}`, 'AccountStatus=Disabled']))),
+    );
+
+  const domain = program.command('domain').description('add and verify sender domains, show their DNS records');
+  domain
+    .command('add')
+    .description('add a sender domain for a user (emailgateway.adddomain); prints the DNS records to publish')
+    .argument('<domain>', 'the domain name')
+    .requiredOption('--user <user>', 'the owner: UserID, username or email address')
+    .argument(...MORE)
+    .action((name: string, pairs: string[], o: { user: string }) =>
+      cli.act('emailgateway.adddomain', async (inst) => inst.run('emailgateway.adddomain', parseParams([`DomainName=${name}`, ...pairs]), { user: await inst.findUser(o.user) })),
+    );
+  const asOwner = (command: string, extra: (id: number) => string[]) => (ref: string) =>
+    cli.act(command, async (inst) => {
+      const { domain: d, user: owner } = await inst.findDomain(ref);
+      return inst.run(command, parseParams(extra(d.id)), { user: owner });
+    });
+  domain
+    .command('verify')
+    .description('check the domain\'s DNS records now (emailgateway.verifydomain); Enabled once every required record is right')
+    .argument('<domain>', 'DomainID or domain name')
+    .action(asOwner('emailgateway.verifydomain', (id) => [`DomainID=${id}`]));
+  domain
+    .command('records')
+    .description('the DNS records to publish for a domain (emailgateway.getdomain)')
+    .argument('<domain>', 'DomainID or domain name')
+    .action((ref: string) =>
+      cli.act('emailgateway.getdomain', async (inst) => {
+        const { domain: d, user: owner } = await inst.findDomain(ref);
+        const r = (await inst.run('emailgateway.getdomain', { domainid: d.id }, { user: owner })) as { Domain: Record<string, unknown> };
+        return { DomainID: r.Domain.DomainID, SenderDomain: r.Domain.SenderDomain, Status: r.Domain.Status, DNSRecords: r.Domain.DNSRecords };
+      }),
+    );
+
+  program
+    .command('key')
+    .description('sender API keys')
+    .command('create')
+    .description('create a sender API key for a domain (emailgateway.addapi); the key is shown only now')
+    .argument('<domain>', 'DomainID or domain name')
+    .option('--description <text>', 'what the key is for', 'created with the postern CLI')
+    .action((ref: string, o: { description: string }) => asOwner('emailgateway.addapi', (id) => [`DomainID=${id}`, `Description=${o.description}`])(ref));
+
+  const queue = program.command('queue').description('the delivery queue');
+  queue
+    .command('status')
+    .description('deliveries by state, the oldest waiting, the recipient domains most deferred (queue.status)')
+    .option('--domain <domain>', 'only this sender domain (DomainID or name)')
+    .action((o: { domain?: string }) =>
+      cli.act('queue.status', async (inst) => inst.run('queue.status', o.domain ? { domainid: (await inst.findDomain(o.domain)).domain.id } : {})),
+    );
+  // Queue control commands (queue.list, queue.retry, queue.hold, …) are reachable as `postern queue <verb>` as soon
+  // as they exist in the command table, without a change here.
+  queue
+    .argument('[verb]', 'a queue command: queue.<verb> (status, and those queue control adds)')
+    .argument(...MORE)
+    .action((verb: string | undefined, pairs: string[]) => {
+      const name = `queue.${verb ?? ''}`;
+      if (!verb || !lookupCommand(commands, name)) {
+        const known = Object.keys(commands).filter((c) => c.startsWith('queue.')).map((c) => c.slice(6));
+        throw new UsageError(`${verb ? `unknown queue command "${verb}"` : 'name a queue command'} (there are: ${known.join(', ')})`);
+      }
+      return cli.act(name, (inst) => inst.run(name, parseParams(pairs)));
+    });
+
+  program
+    .command('admin')
+    .description('the installation\'s admin credentials')
+    .command('reset-key')
+    .description('replace the generated AdminAPIKey and print the new one once (admin.apikey.reset)')
+    .action(() => cli.act('admin.apikey.reset', (inst) => inst.run('admin.apikey.reset', {})));
+}

@@ -1,0 +1,131 @@
+import type { Knex } from 'knex';
+import type { Db } from '../db';
+import { messageStatus } from './lookup';
+
+/**
+ * The user-session message log (emailgateway.getmessagelog): one user's messages, newest first, paged by a
+ * keyset cursor instead of an offset and without a total count. Both stay cheap at millions of messages: a
+ * page reads the (user_id, created_at) or (domain_id, created_at) index from the cursor on and stops after
+ * one row more than the page, where OFFSET and COUNT(*) would walk every row before it.
+ */
+export interface LogFilter {
+  userId: number;
+  /** One of the user's domains (checked by the caller); absent = all of them. */
+  domainId?: number;
+  /** Epoch ms, inclusive. */
+  from?: number;
+  to?: number;
+  recipient?: string;
+  status?: string;
+  tag?: string;
+}
+
+export interface Cursor {
+  createdAt: number;
+  id: string;
+}
+
+const CURSOR = /^(\d{1,15})_([0-9a-f-]{36})$/;
+
+export function parseCursor(v: unknown): Cursor | null {
+  const m = typeof v === 'string' ? CURSOR.exec(v) : null;
+  return m ? { createdAt: Number(m[1]), id: m[2] } : null;
+}
+
+const cursorOf = (r: { created_at: unknown; id: string }) => `${Number(r.created_at)}_${r.id}`;
+
+function isMysql(db: Db): boolean {
+  return db.client.config.client === 'mysql2';
+}
+
+function likeEscape(s: string): string {
+  return s.replace(/[!%_]/g, (c) => '!' + c);
+}
+
+/**
+ * MariaDB, given `user_id = ? AND created_at < ?` with ORDER BY created_at DESC LIMIT n, reads the index by
+ * user_id alone from the newest row and filters each row it fetches (it assumes the rows past the cursor are
+ * spread evenly): 46 s for a page in the middle of 1,000,000 messages. Naming the index makes it a range scan
+ * that starts at the cursor (0.04 s). A Recipient search is left to the optimizer: it starts from the few
+ * deliveries to that address instead.
+ */
+function source(db: Db, f: LogFilter): string | Knex.Raw {
+  if (!isMysql(db) || f.recipient !== undefined) return 'messages';
+  const index = f.domainId !== undefined ? 'messages_domain_id_created_at_index' : 'messages_user_created_idx';
+  return db.raw('?? force index (??)', ['messages', index]);
+}
+
+function filtered(db: Db, f: LogFilter, before: Cursor | null): Knex.QueryBuilder {
+  // One domain (the command checked it is the caller's) or all of the user's: either way the index alone decides.
+  const q = db.from(source(db, f));
+  if (f.domainId !== undefined) q.where('messages.domain_id', f.domainId);
+  else q.where('messages.user_id', f.userId);
+  if (f.from !== undefined) q.where('messages.created_at', '>=', f.from);
+  if (f.to !== undefined) q.where('messages.created_at', '<=', f.to);
+  if (before) {
+    // The plain `<=` bounds the index range; the OR breaks ties on the same millisecond by id.
+    q.where('messages.created_at', '<=', before.createdAt).where((w) =>
+      w.where('messages.created_at', '<', before.createdAt).orWhere((x) => x.where('messages.created_at', before.createdAt).where('messages.id', '<', before.id)),
+    );
+  }
+  if (f.tag !== undefined) q.whereRaw(`messages.tags like ? escape '!'`, [`%${likeEscape(JSON.stringify(f.tag))}%`]);
+  if (f.recipient !== undefined) {
+    // MariaDB's collation already ignores case (and so can use the (user_id, recipient) index); SQLite's does not.
+    const recipient = f.recipient.toLowerCase();
+    const sub = db('deliveries').select('deliveries.message_id').where('deliveries.user_id', f.userId);
+    if (isMysql(db)) sub.where('deliveries.recipient', recipient);
+    else sub.whereRaw('lower(deliveries.recipient) = ?', [recipient]);
+    q.whereIn('messages.id', sub);
+  }
+  if (f.status !== undefined) {
+    // A scalar subquery, probed per message until the page is full: MariaDB turns EXISTS into a semi-join that
+    // first reads every delivery with that status (2.9 s for 3 % of 1,000,000).
+    q.whereRaw('(select 1 from deliveries where deliveries.message_id = messages.id and deliveries.status = ? limit 1) is not null', [f.status]);
+  }
+  return q;
+}
+
+export async function messageLog(db: Db, f: LogFilter, before: Cursor | null, limit: number) {
+  // No join here: with sender_domains joined, MariaDB read the index by user_id alone and filtered every row
+  // up to the cursor (80 ms at 20,000 messages) instead of starting its range scan at the cursor.
+  // The page's ids first, from the index alone where the filters allow (a late join): only its rows are read.
+  const page = filtered(db, f, before).orderBy('messages.created_at', 'desc').orderBy('messages.id', 'desc').limit(limit + 1).select('messages.id as pid', 'messages.created_at as pat');
+  const rows: Record<string, any>[] = await db
+    .from(page.as('p'))
+    .join('messages', 'messages.id', 'p.pid')
+    .orderBy('p.pat', 'desc')
+    .orderBy('p.pid', 'desc')
+    .select('messages.id', 'messages.domain_id', 'messages.from_email', 'messages.subject', 'messages.tags', 'messages.created_at', 'messages.send_at');
+  const more = rows.length > limit;
+  const shown = rows.slice(0, limit);
+  const ids = shown.map((r) => r.id as string);
+  const domainIds = [...new Set(shown.map((r) => Number(r.domain_id)))];
+  const [deliveries, domains]: [{ message_id: string; recipient: string; status: string }[], { id: number; domain: string }[]] = ids.length
+    ? await Promise.all([
+        db('deliveries').whereIn('message_id', ids).orderBy('id').select('message_id', 'recipient', 'status'),
+        db('sender_domains').whereIn('id', domainIds).select('id', 'domain'),
+      ])
+    : [[], []];
+  const domainName = new Map(domains.map((d) => [Number(d.id), d.domain]));
+  const byMessage = new Map<string, { recipient: string; status: string }[]>();
+  for (const d of deliveries) (byMessage.get(d.message_id) ?? byMessage.set(d.message_id, []).get(d.message_id)!).push(d);
+  return {
+    Messages: shown.map((r) => {
+      const mine = byMessage.get(r.id) ?? [];
+      return {
+        MessageID: r.id,
+        DomainID: Number(r.domain_id),
+        SenderDomain: domainName.get(Number(r.domain_id)) ?? null,
+        From: r.from_email,
+        Subject: r.subject,
+        Tags: JSON.parse(r.tags),
+        Status: messageStatus(mine.map((d) => d.status)),
+        Recipients: mine.map((d) => ({ Email: d.recipient, Status: d.status })),
+        CreatedAt: new Date(Number(r.created_at)).toISOString(),
+        SendAt: r.send_at === null || r.send_at === undefined ? null : new Date(Number(r.send_at)).toISOString(),
+      };
+    }),
+    HasMore: more,
+    NextCursor: more ? cursorOf(shown[shown.length - 1] as { created_at: unknown; id: string }) : null,
+  };
+}

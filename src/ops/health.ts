@@ -1,0 +1,98 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express, { Request, Response } from 'express';
+import type { Services } from '../command';
+import { pingDb } from '../db';
+import { safeEqual } from '../auth/secrets';
+
+const CHECK_TIMEOUT_MS = 2000;
+
+function within<T>(p: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`${what}: no answer within ${CHECK_TIMEOUT_MS / 1000} s`)), CHECK_TIMEOUT_MS)));
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Database and Redis reachable (Redis only when configured); each check answers within 2 s. */
+export async function readiness(services: Services): Promise<{ ready: boolean; checks: Record<string, string> }> {
+  const checks: Record<string, string> = {};
+  let ready = true;
+  try {
+    await within(pingDb(services.db), 'database');
+    checks.database = 'ok';
+  } catch (err) {
+    ready = false;
+    checks.database = `unreachable: ${(err as Error).message}`;
+  }
+  if (services.redis) {
+    try {
+      await within(services.redis.ping(), 'redis');
+      checks.redis = 'ok';
+    } catch (err) {
+      ready = false;
+      checks.redis = `unreachable: ${(err as Error).message}`;
+    }
+  } else checks.redis = 'not configured (in-process queue)';
+  return { ready, checks };
+}
+
+/**
+ * /healthz (the process answers), /readyz (its dependencies answer) and /metrics (Prometheus text). The api
+ * role mounts this on its own port; worker and smtp serve it on OPS_PORT. METRICS_TOKEN, when set, guards /metrics.
+ */
+export function opsRouter(services: Services, role: string): express.Router {
+  const router = express.Router();
+  router.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok', role });
+  });
+  router.get('/readyz', async (_req, res) => {
+    const { ready, checks } = await readiness(services);
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ok' : 'unavailable', role, checks });
+  });
+  router.get('/metrics', async (req: Request, res: Response) => {
+    const token = services.config.metricsToken;
+    const given = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
+    if (token && !safeEqual(given, token)) {
+      res.status(401).setHeader('WWW-Authenticate', 'Bearer').type('text/plain').send('metrics need Authorization: Bearer <METRICS_TOKEN>\n');
+      return;
+    }
+    try {
+      const text = await services.metrics.scrape();
+      res.type(services.metrics.registry.contentType).send(text);
+    } catch (err) {
+      // A gauge that reads the database fails while it is down: say so instead of a bare 500.
+      res.status(503).type('text/plain').send(`metrics unavailable: ${(err as Error).message}\n`);
+    }
+  });
+  return router;
+}
+
+export interface OpsListener {
+  port: number;
+  close(): Promise<void>;
+}
+
+/** The worker and smtp roles' small HTTP listener: only the ops routes, 404 for anything else. */
+export async function startOpsListener(services: Services, role: string): Promise<OpsListener> {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(opsRouter(services, role));
+  app.use((req, res) => {
+    res.status(404).json({ Errors: [{ Code: 404, Message: `No route for ${req.method} ${req.path}: this listener serves /healthz, /readyz and /metrics` }] });
+  });
+  const server = http.createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(services.config.opsPort, services.config.opsHost, resolve);
+  });
+  const port = (server.address() as AddressInfo).port;
+  services.logger.info('ops listening', { role, host: services.config.opsHost, port });
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

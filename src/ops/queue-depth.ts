@@ -1,0 +1,32 @@
+import type { Db } from '../db';
+
+/** Delivery states as operators name them, and the row statuses behind them (a lease is status `sending`). */
+export const QUEUE_STATES: Record<string, string> = { queued: 'queued', scheduled: 'scheduled', deferred: 'deferred', leased: 'sending', held: 'held' };
+
+export interface QueueDepth {
+  /** Deliveries in each state (every state present, 0 when none). */
+  byState: Record<string, number>;
+  /** When the oldest delivery still waiting for its first attempt was accepted (ms), or null. */
+  oldestQueuedAt: number | null;
+}
+
+/**
+ * One grouped count over the deliveries that are not finished (the `status` index bounds it to those rows).
+ * `held` is counted whenever a delivery carries that status (queue control, issue 17 §4).
+ */
+export async function queueDepth(db: Db, filter: { domainId?: number; userId?: number } = {}): Promise<QueueDepth> {
+  const q = db('deliveries').whereIn('status', Object.values(QUEUE_STATES));
+  if (filter.domainId !== undefined) q.where('domain_id', filter.domainId);
+  if (filter.userId !== undefined) q.where('user_id', filter.userId);
+  const rows = (await q.groupBy('status').select('status').count({ n: '*' }).min({ oldest: 'created_at' })) as { status: string; n: number | string; oldest: number | string | null }[];
+  const byState: Record<string, number> = {};
+  for (const state of Object.keys(QUEUE_STATES)) byState[state] = 0;
+  let oldestQueuedAt: number | null = null;
+  for (const r of rows) {
+    const state = Object.keys(QUEUE_STATES).find((k) => QUEUE_STATES[k] === r.status);
+    if (!state) continue;
+    byState[state] = Number(r.n);
+    if (state === 'queued' && r.oldest !== null) oldestQueuedAt = Number(r.oldest);
+  }
+  return { byState, oldestQueuedAt };
+}

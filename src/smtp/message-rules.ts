@@ -1,0 +1,114 @@
+import addressparser from 'nodemailer/lib/addressparser';
+import libmime from 'libmime';
+import { isEmail } from '../auth/user-fields';
+
+/**
+ * Rules a submitted raw message must meet before Postern signs it and relays it under a customer's domain
+ * (docs/smtp-front.md). Pure functions over bytes and header fields, shared by the SMTP front, the
+ * emailgateway.smtprelay command and the bounce listener.
+ */
+
+export const MAX_LINE_OCTETS = 998;
+
+/**
+ * SMTP smuggling (CVE-2023-51764 and relatives): a receiver that ends DATA at `<LF>.<LF>` or `<CR>.<CR>` reads
+ * what follows as new commands. smtp-server ends DATA only at `<CR><LF>.<CR><LF>`, but would store the bare
+ * sequences and Postern would pass them on. As Postfix (`smtpd_forbid_bare_newline`) and Exim do, a message
+ * holding any bare LF or bare CR is refused. Returns the reason, or null.
+ */
+export function lineEndingProblem(raw: Buffer): string | null {
+  for (let i = raw.indexOf(0x0a); i !== -1; i = raw.indexOf(0x0a, i + 1)) {
+    if (i === 0 || raw[i - 1] !== 0x0d) return `bare LF (a line feed without a carriage return) at octet ${i}; SMTP lines end with CRLF`;
+  }
+  for (let i = raw.indexOf(0x0d); i !== -1; i = raw.indexOf(0x0d, i + 1)) {
+    if (raw[i + 1] !== 0x0a) return `bare CR (a carriage return without a line feed) at octet ${i}; SMTP lines end with CRLF`;
+  }
+  return null;
+}
+
+/**
+ * RFC 5322 §2.1.1 caps a line at 998 octets. A longer one is refused, not re-encoded: relays that enforce the
+ * limit (Postfix's smtp_line_length_limit) fold it after Postern has signed, breaking DKIM, and re-encoding a
+ * client's MIME tree would change bytes it may have signed itself. Every mainstream library already encodes
+ * long lines. Lines end at LF (CRLF or, from emailgateway.smtprelay, bare LF).
+ */
+export function longLineProblem(raw: Buffer): string | null {
+  let start = 0;
+  let line = 1;
+  for (;;) {
+    const lf = raw.indexOf(0x0a, start);
+    const end = lf === -1 ? raw.length : lf;
+    const octets = end - start - (end > start && raw[end - 1] === 0x0d ? 1 : 0);
+    if (octets > MAX_LINE_OCTETS) return `line ${line} is ${octets} octets long; at most ${MAX_LINE_OCTETS} are allowed (use quoted-printable or base64 for long lines)`;
+    if (lf === -1) return null;
+    start = lf + 1;
+    line += 1;
+  }
+}
+
+export interface HeaderProblem {
+  /** `from`: the message claims an identity outside the domain; `content`: it is malformed. */
+  reason: 'from' | 'content';
+  message: string;
+}
+
+/** RFC 5322 §3.6: fields that may occur at most once. Two of one let a signer and a reader disagree. */
+const SINGLE = ['from', 'sender', 'reply-to', 'to', 'cc', 'bcc', 'subject', 'date', 'message-id', 'in-reply-to', 'references'];
+/** Fields naming who wrote or sent the message: every address they mention must be on the sender's domain. */
+const IDENTITY = ['from', 'sender', 'resent-from', 'resent-sender'];
+const FIELD = /^([!-9;-~]+)[ \t]*:/;
+
+export const nameOf = (field: string) => FIELD.exec(field)?.[1].toLowerCase() ?? '';
+export const valueOf = (field: string) => field.slice(field.indexOf(':') + 1).replace(/\r?\n(?=[ \t])/g, '').trim();
+
+/** Every address the parser finds in a field value, group members included. */
+export function addressesIn(value: string): string[] {
+  const flat = (list: ReturnType<typeof addressparser>): string[] =>
+    list.flatMap((a) => ('group' in a && Array.isArray(a.group) ? flat(a.group) : a.address ? [a.address] : []));
+  return flat(addressparser(value));
+}
+
+/** Domains of everything that looks like an address anywhere in the value: display names, comments, routes, encoded words. */
+function mentionedDomains(value: string): string[] {
+  let text = value;
+  try {
+    text = libmime.decodeWords(value);
+  } catch {
+    // undecodable words stay as they are and are scanned raw
+  }
+  return [...text.matchAll(/@([^\s<>()[\]\\,;:"@]+)/g)].map((m) => m[1].toLowerCase().replace(/\.$/, ''));
+}
+
+/**
+ * Checks the header fields (unfolded lines as `rewriteHeaders` splits them, Bcc included) of a message sent as
+ * `domain`: well-formed field lines, at most one of each RFC 5322 single field, exactly one From, and From,
+ * Sender, Resent-From and Resent-Sender naming only addresses on `domain` (a foreign address in a list, a
+ * group, a display name or a comment is how spoofed mail passes a From check that reads one address).
+ */
+export function headerProblem(fields: string[], domain: string): HeaderProblem | null {
+  const counts = new Map<string, number>();
+  for (const [i, f] of fields.entries()) {
+    if (!FIELD.test(f) || /[\0-\x08\x0b\x0c\x0e-\x1f\x7f]/.test(f)) return { reason: 'content', message: `header line ${i + 1} is not a valid "Name: value" field` };
+    const name = nameOf(f);
+    counts.set(name, (counts.get(name) ?? 0) + 1);
+  }
+  for (const name of SINGLE) {
+    const n = counts.get(name) ?? 0;
+    if (n > 1) return { reason: name === 'from' || name === 'sender' ? 'from' : 'content', message: `message has ${n} ${name.replace(/(^|-)[a-z]/g, (c) => c.toUpperCase())} headers; RFC 5322 allows one` };
+  }
+  if (!counts.get('from')) return { reason: 'from', message: `message has no From header; it must name an address on ${domain}` };
+  for (const f of fields) {
+    const name = nameOf(f);
+    if (!IDENTITY.includes(name)) continue;
+    const value = valueOf(f);
+    const label = f.slice(0, f.indexOf(':')).trim();
+    const addresses = addressesIn(value);
+    if (!addresses.length) return { reason: 'from', message: `${label} header names no address; it must name an address on ${domain}` };
+    const bad = addresses.find((a) => !isEmail(a) || a.slice(a.lastIndexOf('@') + 1).toLowerCase() !== domain);
+    if (bad !== undefined) return { reason: 'from', message: `${label} header holds ${JSON.stringify(bad.slice(0, 100))}: every address in it must be on ${domain}` };
+    if ((name === 'sender' || name === 'resent-sender') && addresses.length > 1) return { reason: 'from', message: `${label} header must name one address` };
+    const foreign = mentionedDomains(value).find((d) => d !== domain);
+    if (foreign !== undefined) return { reason: 'from', message: `${label} header mentions an address on ${JSON.stringify(foreign.slice(0, 100))}: only ${domain} may appear in it` };
+  }
+  return null;
+}

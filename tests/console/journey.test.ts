@@ -1,0 +1,265 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { BrowserContext, Page } from 'playwright-core';
+import { chunks } from '../helpers/dns-zone';
+import { ConsoleRig, startConsoleRig } from '../helpers/console-rig';
+import { waitFor } from '../helpers/sink';
+
+/**
+ * The console's whole first day in headless Chromium against a real gateway: admin creates a user, the user
+ * adds and verifies a domain, makes a key, sends a test email and follows it, reads the chart, manages a
+ * suppression and a webhook, signs out. CONSOLE_SCREENSHOTS=1 also refreshes docs/console/*.png.
+ */
+jest.setTimeout(120_000);
+
+const SHOTS = process.env.CONSOLE_SCREENSHOTS === '1' ? path.resolve(__dirname, '../../docs/console') : null;
+
+let rig: ConsoleRig;
+let context: BrowserContext;
+let page: Page;
+
+beforeAll(async () => {
+  rig = await startConsoleRig();
+  context = await rig.browser.newContext({ viewport: { width: 1280, height: 860 } });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: rig.base });
+  context.setDefaultTimeout(15_000);
+  page = await context.newPage();
+});
+afterAll(async () => {
+  await rig?.close();
+});
+
+async function shot(name: string): Promise<void> {
+  if (!SHOTS) return;
+  fs.mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+const nav = (label: string) => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: label, exact: true });
+// Browser-side code goes as strings: the tests' tsconfig has no DOM types.
+const clipboard = () => page.evaluate<string>('navigator.clipboard.readText()');
+const storedSession = () => page.evaluate<string | null>("sessionStorage.getItem('postern.session')");
+
+describe('console journey (Chromium, embedded gateway)', () => {
+  const username = `ada${Date.now() % 100000}`;
+  const password = 'analytical-engine';
+  const domain = 'news.example.com';
+
+  it('admin signs in (a wrong key shows the API error), creates a user, signs out', async () => {
+    await page.goto(`${rig.base}/console/`);
+    await page.getByRole('tab', { name: 'Admin' }).click();
+    await page.locator('input[name=adminapikey]').fill('wrong-key-wrong-key');
+    await shot('sign-in');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Invalid admin credentials' }).waitFor();
+    await page.locator('input[name=adminapikey]').fill(rig.adminKey);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Users' }).waitFor();
+
+    await page.locator('input[name=new-username]').fill(username);
+    await page.locator('input[name=new-password]').fill(password);
+    await page.locator('input[name=new-email]').fill(`${username}@example.org`);
+    await page.locator('[data-action=create-user]').click();
+    await page.locator(`tr[data-user="${username}"]`).waitFor();
+    await shot('admin-users');
+    await nav('All domains').click();
+    await page.getByRole('heading', { name: 'All domains' }).waitFor();
+
+    await page.locator('[data-action=sign-out]').click();
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    expect(await storedSession()).toBeNull();
+  });
+
+  it('the user signs in, adds a domain, copies its records into DNS, verifies: Enabled', async () => {
+    await page.getByRole('tab', { name: 'User' }).click();
+    await page.locator('input[name=username]').fill(username);
+    await page.locator('input[name=password]').fill(password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Domains' }).waitFor();
+    // No cookie carries the session: it is in sessionStorage and each request body.
+    expect(await context.cookies()).toEqual([]);
+
+    await page.locator('input[name=domainname]').fill(domain);
+    await page.locator('[data-action=add-domain]').click();
+    await page.getByRole('heading', { name: domain }).waitFor();
+    await expect(page.locator('.badge').first().textContent()).resolves.toBe('Approval Pending');
+
+    // Publish exactly what the copy buttons put on the clipboard.
+    const rows = page.locator('table.records tbody tr');
+    const n = await rows.count();
+    expect(n).toBe(4);
+    for (let i = 0; i < n; i++) {
+      const row = rows.nth(i);
+      await row.locator('[data-action=copy-host]').click();
+      const host = await clipboard();
+      await row.locator('[data-action=copy-value]').click();
+      const value = await clipboard();
+      const type = (await row.locator('td[data-label=Type]').textContent())!.trim();
+      expect(host).toBe(await row.getAttribute('data-host'));
+      rig.dns.zone.set(host, type === 'CNAME' ? { cname: value } : { txt: [chunks(value)] });
+    }
+    await shot('domain-pending');
+    await page.locator('[data-action=verify]').click();
+    await page.getByText('Every required record is right: the domain is Enabled.').waitFor();
+    await expect(page.locator('.badge').first().textContent()).resolves.toBe('Enabled');
+    expect(await page.locator('td.result .ok').count()).toBe(4);
+    await shot('domain');
+  });
+
+  it('creates a key (shown once, then masked) and sends a test email that shows as delivered with its timeline', async () => {
+    await nav('Credentials').click();
+    await page.locator('input[name=keydescription]').fill('production');
+    await page.locator('[data-action=create-key]').click();
+    const secret = (await page.getByTestId('secret').textContent())!.trim();
+    expect(secret).toMatch(/^eg_live_[A-Za-z0-9]{32}$/);
+    await page.locator('[data-action=copy-secret]').click();
+    expect(await clipboard()).toBe(secret);
+    await shot('credentials-secret');
+    await page.locator('[data-action=secret-done]').click();
+    const listed = (await page.getByTestId('api-keys').locator('tbody code').first().textContent())!.trim();
+    expect(listed).toMatch(/^eg_live_\*+/);
+    expect(listed.slice(-4)).toBe(secret.slice(-4));
+    expect(await page.content()).not.toContain(secret);
+    await page.locator('[data-action=create-smtp]').click();
+    await page.getByTestId('secret').waitFor();
+    await page.getByText('smtp.console.test').waitFor();
+    await page.locator('[data-action=secret-done]').click();
+    await shot('credentials');
+
+    await nav('Domains').click();
+    await page.getByRole('link', { name: domain }).click();
+    await page.locator('input[name=toemail]').fill('jane@inbox.test');
+    await page.locator('[data-action=send-test]').click();
+    await page.getByRole('link', { name: /Follow it in the message log/ }).click();
+    await page.locator('[data-recipient="jane@inbox.test"] .badge', { hasText: 'delivered' }).waitFor({ timeout: 20_000 });
+    const timeline = await page.locator('[data-recipient="jane@inbox.test"] .timeline strong').allTextContents();
+    expect(timeline).toEqual(['queued', 'delivered']);
+    expect(await page.locator('[data-recipient="jane@inbox.test"] .timeline').textContent()).toMatch(/250/);
+    expect(rig.sink.received.some((m) => m.to.includes('jane@inbox.test'))).toBe(true);
+    await shot('message');
+
+    await nav('Messages').click();
+    await page.locator('tr[data-message]', { hasText: 'jane@inbox.test' }).waitFor();
+    await page.locator('input[name=recipient]').fill('nobody@inbox.test');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByText('No messages match.').waitFor();
+    await page.locator('input[name=recipient]').fill('JANE@inbox.test');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.locator('tr[data-message]', { hasText: 'jane@inbox.test' }).waitFor();
+    await shot('messages');
+  });
+
+  it('the statistics chart draws the day\'s delivered mail', async () => {
+    await nav('Statistics').click();
+    const chart = page.getByRole('img', { name: 'Messages per day' });
+    await chart.waitFor();
+    await waitFor(async () => Number(await chart.getAttribute('data-total')) > 0, 10_000, 'chart data');
+    // The Delivered line (#16a34a) is on the canvas: uPlot drew the data, not just the axes.
+    const drawn = await chart.locator('canvas').evaluate((c: any) => {
+      const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      let hits = 0;
+      for (let i = 0; i < d.length; i += 4) if (Math.abs(d[i] - 0x16) < 24 && Math.abs(d[i + 1] - 0xa3) < 24 && Math.abs(d[i + 2] - 0x4a) < 24 && d[i + 3] > 200) hits++;
+      return hits;
+    });
+    expect(drawn).toBeGreaterThan(0);
+    await page.getByRole('img', { name: 'Delivery speed to inbox.test' }).waitFor();
+    await shot('statistics');
+  });
+
+  it('adds and removes a suppression', async () => {
+    await nav('Suppressions').click();
+    await page.locator('input[name=suppress-email]').fill('Bounce@Inbox.test');
+    await page.locator('[data-action=add-suppression]').click();
+    const row = page.locator('tr[data-email="bounce@inbox.test"]');
+    await row.waitFor();
+    await shot('suppressions');
+    await row.locator('[data-action=remove-suppression]').click();
+    await row.locator('[data-action=remove-suppression-confirm]').click();
+    await page.getByText('No suppressed addresses.').waitFor();
+  });
+
+  it('adds a webhook and sees its delivery log with the receiver\'s status code', async () => {
+    await nav('Webhooks').click();
+    await page.locator('input[name=webhookurl]').fill('ftp://example.org/hook');
+    await page.locator('[data-action=add-webhook]').click();
+    await page.locator('.error').filter({ hasText: /http|URL/i }).first().waitFor();
+    await page.locator('input[name=webhookurl]').fill(rig.receiver.url('/hooks/postern'));
+    await page.locator('[data-action=add-webhook]').click();
+    await page.getByTestId('webhooks').locator('tr[data-webhook]').waitFor();
+
+    const r = await rig.api({ Command: 'user.login', Username: username, Password: password });
+    const domains = await rig.api({ Command: 'emailgateway.getdomains', SessionID: r.SessionID });
+    await rig.api({ Command: 'emailgateway.sendtestemail', SessionID: r.SessionID, DomainID: domains.Domains[0].DomainID, ToEmail: 'hook@inbox.test' });
+    await waitFor(() => rig.receiver.hits.length > 0, 20_000, 'the webhook call');
+
+    await page.locator('[data-action=show-log]').click();
+    await waitFor(
+      async () => {
+        await page.locator('[data-action=refresh-log]').click();
+        await page.locator('[data-action=refresh-log]', { hasText: 'Refresh' }).waitFor();
+        return (await page.getByTestId('http-status').allTextContents()).includes('200');
+      },
+      15_000,
+      'a 200 in the webhook log',
+    );
+    await shot('webhooks');
+  });
+
+  it('creates a list, adds and unsubscribes a subscriber, edits a template with a live preview', async () => {
+    await nav('Lists').click();
+    await page.locator('input[name=listname]').fill('Newsletter');
+    await page.locator('[data-action=create-list]').click();
+    await page.getByRole('heading', { name: 'Newsletter' }).waitFor();
+    await page.locator('input[name=subscriber-email]').fill('reader@inbox.test');
+    await page.locator('[data-action=add-subscriber]').click();
+    const row = page.locator('tr[data-subscriber="reader@inbox.test"]');
+    await row.locator('.badge', { hasText: 'Subscribed' }).waitFor();
+    await row.locator('[data-action=unsubscribe]').click();
+    await row.locator('.badge', { hasText: 'Unsubscribed' }).waitFor();
+    await shot('list');
+
+    await nav('Templates').click();
+    await page.locator('input[name=templatename]').fill('Welcome');
+    await page.locator('[data-action=create-template]').click();
+    await page.getByRole('heading', { name: 'Welcome' }).waitFor();
+    await page.locator('textarea[name=templatehtml]').fill('<h1 id="t">Welcome aboard</h1><p style="color:#1d4ed8">Glad you are here.</p>');
+    await page.frameLocator('iframe.preview').locator('#t', { hasText: 'Welcome aboard' }).waitFor();
+    await page.locator('[data-action=save-template]').click();
+    await page.getByText('Saved.').waitFor();
+    await shot('template');
+  });
+
+  it('works at 390 px: nothing is wider than the screen', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    for (const label of ['Domains', 'Messages', 'Credentials']) {
+      await nav(label).click();
+      await page.getByRole('heading', { name: label }).waitFor();
+      await waitFor(async () => (await page.locator('.busy').count()) === 0, 10_000, 'the page to load');
+      // The width, or the elements that stick out (to say what to fix).
+      const overflow = await page.evaluate<string[]>(
+        `document.documentElement.scrollWidth <= 390 ? [] : [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > 391).map((e) => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)).slice(0, 8)`,
+      );
+      expect(overflow).toEqual([]);
+      await shot(`mobile-${label.toLowerCase()}`);
+    }
+    await page.setViewportSize({ width: 1280, height: 860 });
+  });
+
+  it('signs out: the session is revoked on the server and forgotten by the tab', async () => {
+    const sid = JSON.parse((await storedSession())!).id as string;
+    await page.locator('[data-action=sign-out]').click();
+    await page.getByText('You are signed out.').waitFor();
+    expect(await storedSession()).toBeNull();
+    expect(await rig.api({ Command: 'emailgateway.getdomains', SessionID: sid })).toMatchObject({ Success: false, ErrorCode: 99998 });
+  });
+
+  it('the admin sees every user\'s domains', async () => {
+    await page.getByRole('tab', { name: 'Admin' }).click();
+    await page.locator('input[name=adminapikey]').fill(rig.adminKey);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await nav('All domains').click();
+    await page.getByRole('cell', { name: domain }).waitFor();
+    await page.getByRole('cell', { name: username }).waitFor();
+    await shot('admin-domains');
+  });
+});

@@ -1,0 +1,81 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { Browser, chromium } from 'playwright-core';
+import { loadConfig } from '../../src/config';
+import { consoleDir } from '../../src/console/serve';
+import { Running, start } from '../../src/main';
+import { DnsZone, startDnsZone } from './dns-zone';
+import { Sink, startSink } from './sink';
+import { Receiver, startReceiver } from '../webhooks/receiver';
+
+export interface ConsoleRig {
+  base: string;
+  adminKey: string;
+  gateway: Running;
+  dns: DnsZone;
+  sink: Sink;
+  receiver: Receiver;
+  browser: Browser;
+  /** POST /api.php on the running gateway, as the console does. */
+  api(params: Record<string, unknown>): Promise<any>;
+  close(): Promise<void>;
+}
+
+/**
+ * A real gateway as `npm start` runs it (role all, embedded SQLite, in-process queue) listening on 127.0.0.1,
+ * with a DNS server for verification, an SMTP sink it relays to, a webhook receiver, and one headless Chromium.
+ * The console must have been built (npm test builds it; or `npm run build:console`).
+ */
+export async function startConsoleRig(): Promise<ConsoleRig> {
+  if (!fs.existsSync(path.join(consoleDir(), 'index.html'))) throw new Error(`${consoleDir()}/index.html is missing: run \`npm run build:console\` first`);
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'postern-console-'));
+  const [dns, sink, receiver] = await Promise.all([startDnsZone(), startSink(), startReceiver()]);
+  const adminKey = `console-admin-${crypto.randomBytes(12).toString('hex')}`;
+  const config = loadConfig({
+    ROLE: 'all',
+    DATA_DIR: dataDir,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    SMTP_HOST: '127.0.0.1',
+    SMTP_PORT: '0',
+    INBOUND_SMTP_PORT: '0',
+    ADMIN_API_KEY: adminKey,
+    MAIL_HOSTNAME: 'mx.console.test',
+    SMTP_PUBLIC_HOST: 'smtp.console.test',
+    DNS_SERVERS: `127.0.0.1:${dns.port}`,
+    DNS_TIMEOUT_MS: '1000',
+    DELIVERY_MODE: 'relay',
+    SMTP_RELAY_URL: `smtp://127.0.0.1:${sink.port}`,
+    WEBHOOK_ALLOW_PRIVATE: '1',
+    WEBHOOK_POLL_MS: '200',
+    LOG_LEVEL: 'error',
+  });
+  const gateway = await start(config);
+  const base = `http://127.0.0.1:${(gateway.server!.address() as AddressInfo).port}`;
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+  });
+  return {
+    base,
+    adminKey,
+    gateway,
+    dns,
+    sink,
+    receiver,
+    browser,
+    async api(params) {
+      const res = await fetch(`${base}/api.php`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(params) });
+      return res.json();
+    },
+    async close() {
+      await browser.close().catch(() => undefined);
+      await gateway.stop();
+      await Promise.all([dns.close(), sink.close(), receiver.stop()]);
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,241 @@
+/**
+ * The built `postern` binary as an operator runs it: CLI commands against the test's database (MariaDB + Redis,
+ * or the embedded SQLite), their effects checked through the HTTP doors, and a worker role's ops listener.
+ * Requires `npm run build` first (npm test does it).
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import supertest from 'supertest';
+import { createApp } from '../../src/app';
+import { Installation, openInstallation } from '../../src/cli/installation';
+import { Cli, runCli } from '../../src/cli/program';
+import { Harness, senderSetup, startHarness } from '../helpers/harness';
+
+const MAIN = path.resolve(__dirname, '../../dist/src/main.js');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  json: any;
+}
+
+function postern(args: string[], env: Record<string, string | undefined>): Promise<Run> {
+  return new Promise((resolve) => {
+    const clean: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
+    const child = spawn(process.execPath, [MAIN, ...args], { env: { ...clean, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('exit', (code) => {
+      let json: unknown;
+      try {
+        json = JSON.parse(stdout);
+      } catch {
+        json = undefined;
+      }
+      resolve({ code, stdout, stderr, json });
+    });
+  });
+}
+
+/** The same program in this process (the binary's main only adds process.exit): for the breadth of checks. */
+async function cli(args: string[], env: Record<string, string | undefined>): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  const sink = (add: (s: string) => void) => new Writable({ write: (chunk, _enc, done) => (add(String(chunk)), done()) });
+  // One installation for every in-process run on the harness's environment (opening one per run costs seconds
+  // under load); other environments open their own, as the binary does.
+  const open = env === h.env ? async () => ({ ...(shared ??= await openInstallation(h.env)), close: async () => undefined }) : openInstallation;
+  const c = new Cli({ env, stdout: sink((s) => (stdout += s)), stderr: sink((s) => (stderr += s)) }, open);
+  const code = await runCli(['node', 'postern', ...args], c, async () => undefined);
+  let json: unknown;
+  try {
+    json = JSON.parse(stdout);
+  } catch {
+    json = undefined;
+  }
+  return { code, stdout, stderr, json };
+}
+
+let h: Harness;
+let shared: Installation | undefined;
+beforeAll(async () => {
+  expect(fs.existsSync(MAIN)).toBe(true);
+  h = await startHarness();
+});
+afterAll(async () => {
+  await shared?.close();
+  await h.close();
+});
+
+describe('postern CLI, run as a process', () => {
+  it('creates a user who can then log in; exits 1 with the envelope on a command error, 3 on bad configuration, 0 for --help', async () => {
+    // Side by side: each process loads the whole program, which takes seconds on a busy machine.
+    const [created, failed, badConfig, help] = await Promise.all([
+      postern(['user', 'create', '--username', 'cli-ada', '--email', 'cli-ada@example.com'], h.env),
+      postern(['call', 'user.get', 'UserID:=999999'], h.env),
+      postern(['user', 'list'], { ...h.env, PORT: 'abc' }),
+      postern(['user', 'create', '--help'], {}),
+    ]);
+    expect(created.code).toBe(0);
+    expect(created.json).toEqual({ UserID: expect.any(Number), Password: expect.stringMatching(/^\S{12,}$/) });
+    const login = await h.call({ Command: 'user.login', Username: 'cli-ada', Password: created.json.Password });
+    expect(login).toMatchObject({ Success: true, SessionID: expect.any(String) });
+
+    expect(failed.code).toBe(1);
+    expect(failed.json).toMatchObject({ Success: false, ErrorCode: 2, ErrorText: 'User not found' });
+    expect(failed.stderr).toBe('postern: user.get failed: 2 User not found\n');
+    expect(badConfig.code).toBe(3);
+    expect(badConfig.stderr).toBe('postern: invalid configuration: PORT must be a whole number (got "abc")\n');
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: postern user create \[options\] \[params\.\.\.\]/);
+  }, 60_000);
+});
+
+describe('postern CLI commands', () => {
+  it('lists and disables users; a disabled user can no longer log in', async () => {
+    await cli(['user', 'create', '--username', 'cli-cy', '--email', 'cy@example.com', '--password', 'correct horse battery'], h.env);
+    const list = await cli(['user', 'list', '--search', 'cli-cy'], h.env);
+    expect(list.code).toBe(0);
+    expect(list.json.Users.map((u: { Username: string }) => u.Username)).toEqual(['cli-cy']);
+    const off = await cli(['user', 'disable', 'cy@example.com'], h.env);
+    expect(off.code).toBe(0);
+    expect(off.json.UserInfo.AccountStatus).toBe('Disabled');
+    expect((await h.call({ Command: 'user.login', Username: 'cli-cy', Password: 'correct horse battery' })).Success).toBe(false);
+  });
+
+  it('adds a domain for a user, shows its records, verifies it, and makes a sender key that sends over /api/v1', async () => {
+    const owner = await cli(['user', 'create', '--username', 'cli-bob', '--email', 'bob@example.com', '--password', 'correct horse battery'], h.env);
+    expect(owner.json).toEqual({ UserID: expect.any(Number) });
+    const added = await cli(['domain', 'add', 'cli-bob.example.com', '--user', 'cli-bob'], h.env);
+    expect(added.code).toBe(0);
+    expect(added.json.Domain).toMatchObject({ SenderDomain: 'cli-bob.example.com', Status: 'Approval Pending' });
+
+    const records = await cli(['domain', 'records', 'cli-bob.example.com'], h.env);
+    expect(records.json).toMatchObject({ SenderDomain: 'cli-bob.example.com', DNSRecords: expect.arrayContaining([expect.objectContaining({ Type: 'CNAME', Host: 'sl.cli-bob.example.com' })]) });
+    // The harness's resolver answers nothing: verification runs and leaves the domain pending.
+    const verified = await cli(['domain', 'verify', String(added.json.NewSenderDomainID)], h.env);
+    expect(verified.code).toBe(0);
+    expect(verified.json.Domain.Status).toBe('Approval Pending');
+
+    await h.services.db('sender_domains').where({ id: added.json.NewSenderDomainID }).update({ status: 'Enabled' });
+    const key = await cli(['key', 'create', 'cli-bob.example.com', '--description', 'from the cli'], h.env);
+    expect(key.code).toBe(0);
+    const sent = await supertest(h.app)
+      .post('/api/v1/email')
+      .set('Authorization', `Bearer ${key.json.APIKey.APIKey}`)
+      .send({ Subject: 'Hi', ContentType: 'plain', PlainContent: 'x', From: { email: 'a@cli-bob.example.com' }, To: [{ email: 'r@dest.test' }] });
+    expect(sent.status).toBe(200);
+
+    const queue = await cli(['queue', 'status', '--domain', 'cli-bob.example.com'], h.env);
+    expect(queue.code).toBe(0);
+    expect(queue.json.Queue).toEqual({ Queued: 1, Scheduled: 0, Deferred: 0, Leased: 0, Held: 0 });
+    expect(queue.json.OldestQueuedSeconds).toBeGreaterThanOrEqual(0);
+    // `queue <verb>` runs queue.<verb>: the queue control commands slot in by name.
+    expect((await cli(['queue', 'status', '--domain', 'nowhere.example'], h.env)).code).toBe(2);
+  });
+
+  it('runs any command with call: admin commands as the admin, user and sender commands as the one named', async () => {
+    const s = await senderSetup(h);
+    const domains = await cli(['call', 'emailgateway.getdomains', '--user', String(s.userId)], h.env);
+    expect(domains.code).toBe(0);
+    expect(domains.json.Domains.map((d: { DomainID: number }) => d.DomainID)).toEqual([s.domainId]);
+    const sent = await cli(['call', 'emailgateway.sendemail', '--domain', s.domain, 'Subject=From the CLI', 'ContentType=plain', 'PlainContent=hi', `From:={"email":"cli@${s.domain}"}`, 'To:=[{"email":"r@dest.test"}]'], h.env);
+    expect(sent.code).toBe(0);
+    const msg = await supertest(h.app).get(`/api/v1/email/${sent.json.MessageID}`).set('Authorization', `Bearer ${s.key}`);
+    expect(msg.body).toMatchObject({ MessageID: sent.json.MessageID, Subject: 'From the CLI' });
+    const users = await cli(['call', 'users.get', '--json', '{"RecordsPerRequest":1}'], h.env);
+    expect(users.json.Users).toHaveLength(1);
+    const listed = await cli(['call', '--list'], h.env);
+    expect(listed.json.Commands).toContainEqual({ Command: 'queue.status', Auth: 'admin' });
+  });
+
+  it('says what is wrong with bad usage (exit 2) and which principal a command needs (exit 1)', async () => {
+    const needsUser = await cli(['call', 'emailgateway.getdomains'], h.env);
+    expect(needsUser.code).toBe(1);
+    expect(needsUser.stderr).toContain('acts for a user: name one (--user)');
+    const cases: [string[], RegExp][] = [
+      [['call', 'no.such.command'], /unknown command "no\.such\.command"/],
+      [['call', 'users.get', 'not-a-pair'], /"not-a-pair" is not Key=value or Key:=json/],
+      [['call', 'users.get', 'N:={'], /N: not valid JSON/],
+      [['domain', 'verify', 'nowhere.example'], /no sender domain "nowhere\.example"/],
+      [['user', 'disable', 'nobody'], /no user "nobody"/],
+      [['queue', 'bogus'], /unknown queue command "bogus" \(there are: status\)/],
+      [['user', 'create'], /required option '--username <name>' not specified/],
+      [['frobnicate'], /unknown command 'frobnicate'/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await cli(args, h.env);
+      expect([args, r.code]).toEqual([args, 2]);
+      expect(r.stderr).toMatch(message);
+    }
+  });
+
+  it('prints --help for every shortcut', async () => {
+    expect((await cli(['--version'], {})).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
+    for (const args of [['--help'], ['call', '--help'], ['user', 'list', '--help'], ['user', 'disable', '--help'], ['domain', 'add', '--help'], ['domain', 'verify', '--help'], ['domain', 'records', '--help'], ['key', 'create', '--help'], ['queue', 'status', '--help'], ['admin', 'reset-key', '--help']]) {
+      const r = await cli(args, {});
+      expect([args, r.code]).toEqual([args, 0]);
+      expect(r.stdout).toMatch(/^Usage: postern/);
+    }
+  });
+
+  it('admin reset-key prints a new key once; the old one stops working; refused while ADMIN_API_KEY is set', async () => {
+    const refused = await cli(['admin', 'reset-key'], h.env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('ADMIN_API_KEY');
+
+    const env = { ...h.env, ADMIN_API_KEY: '' };
+    const first = await cli(['admin', 'reset-key'], env);
+    const second = await cli(['admin', 'reset-key'], env);
+    expect(first.json.AdminAPIKey).toMatch(/^pa_[A-Za-z0-9]{40}$/);
+    expect(second.json.AdminAPIKey).not.toBe(first.json.AdminAPIKey);
+    // An api process of the same install without ADMIN_API_KEY takes only the newest key.
+    const { app } = createApp({ ...h.services, config: { ...h.services.config, adminApiKey: null } });
+    const login = (key: string) => supertest(app).post('/api.php').send({ Command: 'admin.login', AdminAPIKey: key });
+    expect((await login(first.json.AdminAPIKey)).body.Success).toBe(false);
+    expect((await login(second.json.AdminAPIKey)).body.Success).toBe(true);
+  });
+});
+
+describe('postern worker (a role process)', () => {
+  it('answers /healthz, /readyz and /metrics on OPS_PORT', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [MAIN, 'worker'], { env: { PATH: process.env.PATH, ...h.env, OPS_PORT: String(port), OPS_HOST: '127.0.0.1', LOG_LEVEL: 'info' } });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    try {
+      const until = Date.now() + 30_000;
+      while (!out.includes('ops listening')) {
+        if (Date.now() > until || child.exitCode !== null) throw new Error(`worker did not start:\n${out}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const base = `http://127.0.0.1:${port}`;
+      expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ status: 'ok', role: 'worker' });
+      expect((await fetch(`${base}/readyz`)).status).toBe(200);
+      const text = await (await fetch(`${base}/metrics`)).text();
+      // The worker may already be retrying the messages sent above: the states are there, whatever their counts.
+      for (const state of ['queued', 'scheduled', 'deferred', 'leased', 'held']) expect(text).toMatch(new RegExp(`^postern_queue_depth\\{state="${state}"\\} \\d+$`, 'm'));
+      expect(text).toContain('process_cpu_user_seconds_total');
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+  });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}

@@ -1,0 +1,28 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { defineCommand } from '../src/command';
+import { Validator } from '../src/validation';
+
+const command = (errors: Record<number, string>) => ({ 'x.get': defineCommand({ name: 'x.get', auth: 'none', errors, run: async () => ({}) }) });
+
+describe('the schema startup check', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'postern-schemas-'));
+    fs.writeFileSync(path.join(dir, 'x.get.json'), JSON.stringify({ type: 'object', properties: { page: { type: 'integer', 'x-code': 1, 'x-invalid-code': 2 } } }));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('refuses a schema whose codes the command does not declare', () => {
+    expect(() => new Validator(command({ 1: 'Missing Page' }), dir)).toThrow('schemas/x.get.json: codes 2 are not in the command\'s errors');
+  });
+
+  it('answers the invalid-value code for "Infinity", which ajv coerces past minimum and maximum', () => {
+    const v = new Validator(command({ 1: 'Missing Page', 2: 'Invalid Page' }), dir);
+    const cmd = command({})['x.get'];
+    expect(v.check(cmd, { page: 'Infinity' })).toEqual([2]);
+    expect(v.check(cmd, { page: Infinity })).toEqual([2]);
+    expect(v.check(cmd, { page: '7' })).toEqual([]);
+  });
+});

@@ -8,7 +8,7 @@ export default defineCommand({
   name: 'user.webhook.list',
   ...USER_AREA,
   keepsCredentialCaches: true,
-  errors: { 429: 'Too many requests' },
+  errors: { 1: 'Invalid IncludeStats: send true or false', 429: 'Too many requests' },
   async run(p, ctx) {
     const rows: (ListWebhookRow & { list_name: string })[] = await ctx.db('list_webhooks as w')
       .join('lists as l', 'l.id', 'w.list_id')

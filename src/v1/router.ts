@@ -43,10 +43,10 @@ const present = {
   subscriberCreate(r: Presented): Outcome {
     return r.err ? present.userFamily(r) : { status: 200, body: { Success: true, ErrorCode: 0, ...r.result } };
   },
-  /** Called by outside systems (inbound list webhooks): the legacy envelope, 404 for an unknown webhook. */
+  /** Called by outside systems (inbound list webhooks): the legacy envelope (with Errors[] beside, as hard failures have), 404 for an unknown webhook. */
   legacy(r: Presented): Outcome {
     if (!r.err) return { status: 200, body: { Success: true, ErrorCode: 0, ...r.result } };
-    return { status: r.status ?? 200, body: { Success: false, ErrorCode: r.err.codes[0], ErrorText: r.texts?.[0] } };
+    return { status: r.status ?? 200, body: { Success: false, ErrorCode: r.err.codes[0], ErrorText: r.texts?.[0], Errors: r.errors } };
   },
 };
 

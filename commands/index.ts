@@ -45,6 +45,10 @@ import emailgatewayDomainstats from './emailgateway.domainstats';
 import emailgatewayExportevents from './emailgateway.exportevents';
 import emailgatewayGetalldomains from './emailgateway.getalldomains';
 import emailgatewayGetapis from './emailgateway.getapis';
+import emailgatewayGetcapturedmessagePublic from './emailgateway.getcapturedmessage.public';
+import emailgatewayGetcapturedmessage from './emailgateway.getcapturedmessage';
+import emailgatewayGetcapturedmessagesPublic from './emailgateway.getcapturedmessages.public';
+import emailgatewayGetcapturedmessages from './emailgateway.getcapturedmessages';
 import emailgatewayGetdomain from './emailgateway.getdomain';
 import emailgatewayGetdomains from './emailgateway.getdomains';
 import emailgatewayGeteventsPublic from './emailgateway.getevents.public';
@@ -175,6 +179,10 @@ export const commands: Record<string, CommandDef> = Object.assign(Object.create(
   'emailgateway.exportevents': emailgatewayExportevents,
   'emailgateway.getalldomains': emailgatewayGetalldomains,
   'emailgateway.getapis': emailgatewayGetapis,
+  'emailgateway.getcapturedmessage.public': emailgatewayGetcapturedmessagePublic,
+  'emailgateway.getcapturedmessage': emailgatewayGetcapturedmessage,
+  'emailgateway.getcapturedmessages.public': emailgatewayGetcapturedmessagesPublic,
+  'emailgateway.getcapturedmessages': emailgatewayGetcapturedmessages,
   'emailgateway.getdomain': emailgatewayGetdomain,
   'emailgateway.getdomains': emailgatewayGetdomains,
   'emailgateway.getevents.public': emailgatewayGeteventsPublic,

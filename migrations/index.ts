@@ -15,6 +15,7 @@ import * as createListWebhooks from './20261205000100_create_list_webhooks';
 import * as createCampaigns from './20261205000200_create_campaigns';
 import * as scopedSuppressions from './20261205000300_create_scoped_suppressions';
 import * as messageLogIndexes from './20261206000100_message_log_indexes';
+import * as createCaptured from './20261210000100_create_captured_messages';
 
 /** Every migration in order. Listed here (not globbed) so ts-jest and compiled builds load the same set. */
 const MIGRATIONS: Record<string, Knex.Migration> = {
@@ -34,6 +35,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261205000200_create_campaigns': createCampaigns,
   '20261205000300_create_scoped_suppressions': scopedSuppressions,
   '20261206000100_message_log_indexes': messageLogIndexes,
+  '20261210000100_create_captured_messages': createCaptured,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -55,7 +55,7 @@ export interface Config {
   dnsTimeoutMs: number;
   /** SMTP_PUBLIC_HOST: host shown to customers in SMTP credentials. Default MAIL_HOSTNAME. */
   smtpPublicHost: string;
-  /** SMTP_PUBLIC_PORTS: ports shown to customers in SMTP credentials. Default `587,2525`. */
+  /** SMTP_PUBLIC_PORTS: ports shown to customers in SMTP credentials. Default: the relay front's listeners (SMTP_PORT, SMTP_SUBMISSION_PORT, SMTP_TLS_PORT when it listens). */
   smtpPublicPorts: number[];
   /** LOG_LEVEL: winston level (error, warn, info, debug). Default `info`. */
   logLevel: string;
@@ -65,8 +65,15 @@ export interface Config {
   maxRequestBytes: number;
   /** SHUTDOWN_TIMEOUT_MS: how long SIGTERM waits for in-flight work. Default 10000. */
   shutdownTimeoutMs: number;
-  /** DELIVERY_MODE: `mx` (recipient MX, port MX_PORT) or `relay` (everything to SMTP_RELAY_URL). Default mx. */
-  deliveryMode: 'mx' | 'relay';
+  /** DELIVERY_MODE: `mx` (recipient MX, port MX_PORT), `relay` (everything to SMTP_RELAY_URL) or `capture` (signed and stored, never sent). Default mx; capture under POSTERN_DEV=1. */
+  deliveryMode: 'mx' | 'relay' | 'capture';
+  /** CAPTURE_MAX_MESSAGES / CAPTURE_MAX_AGE_SECONDS: how many captured messages are kept, and how long. Defaults 1000 / 604800 (7 days). */
+  captureMaxMessages: number;
+  captureMaxAgeSeconds: number;
+  /** POSTERN_DEV: 1 = development mode: names reserved for testing (RFC 2606/6761) verify without DNS. Refused with DATABASE_URL or NODE_ENV=production. */
+  devMode: boolean;
+  /** A production deployment: DATABASE_URL set or NODE_ENV=production. Development mode never applies to one. */
+  production: boolean;
   /** SMTP_RELAY_URL: smtp://user:pass@host:port (or smtps://) of the smarthost for DELIVERY_MODE=relay. */
   smtpRelayUrl: string | null;
   /** MX_PORT: port used on recipient MX hosts. Default 25. */
@@ -226,6 +233,15 @@ function trackingBase(env: Env): string | null {
   return `${u.protocol}//${u.host}`;
 }
 
+/**
+ * The relay front's listeners as `startSmtpFront` opens them (the TLS port only with a certificate): the truthful
+ * default of SMTP_PUBLIC_PORTS. 0 (a free port chosen at start) cannot be known here and is left out.
+ */
+function listeningPorts(env: Env): number[] {
+  const tls = env.SMTP_TLS_CERT && env.SMTP_TLS_KEY ? int(env, 'SMTP_TLS_PORT', 465, 0, 65535) : 0;
+  return [int(env, 'SMTP_PORT', 2525, 0, 65535), int(env, 'SMTP_SUBMISSION_PORT', 0, 0, 65535), tls].filter((p) => p > 0);
+}
+
 /** Builds the one typed config object from the environment; throws ConfigError naming the bad variable. */
 export function loadConfig(env: Env = process.env, roleArg?: string): Config {
   const roleRaw = (roleArg ?? str(env, 'ROLE', 'all')).toLowerCase();
@@ -252,13 +268,18 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
       throw new ConfigError(`DNS_SERVERS entry "${s}" must be host, host:port or [ipv6]:port`);
     }
   }
-  const portsRaw = str(env, 'SMTP_PUBLIC_PORTS', '587,2525');
-  const smtpPublicPorts = portsRaw.split(',').map((p) => p.trim());
+  const portsRaw = str(env, 'SMTP_PUBLIC_PORTS', listeningPorts(env).join(','));
+  const smtpPublicPorts = portsRaw === '' ? [] : portsRaw.split(',').map((p) => p.trim());
   if (smtpPublicPorts.some((p) => !/^\d{1,5}$/.test(p) || Number(p) > 65535)) {
     throw new ConfigError(`SMTP_PUBLIC_PORTS must be comma-separated port numbers (got "${portsRaw}")`);
   }
-  const deliveryMode = str(env, 'DELIVERY_MODE', 'mx').toLowerCase();
-  if (deliveryMode !== 'mx' && deliveryMode !== 'relay') throw new ConfigError(`DELIVERY_MODE must be mx or relay (got "${deliveryMode}")`);
+  const devMode = flag(env, 'POSTERN_DEV');
+  const production = !!databaseUrl || env.NODE_ENV === 'production';
+  if (devMode && production) {
+    throw new ConfigError(`POSTERN_DEV=1 verifies test domains without DNS and cannot run with ${databaseUrl ? 'DATABASE_URL set' : 'NODE_ENV=production'} (a production deployment)`);
+  }
+  const deliveryMode = str(env, 'DELIVERY_MODE', devMode ? 'capture' : 'mx').toLowerCase();
+  if (deliveryMode !== 'mx' && deliveryMode !== 'relay' && deliveryMode !== 'capture') throw new ConfigError(`DELIVERY_MODE must be mx, relay or capture (got "${deliveryMode}")`);
   const smtpRelayUrl = url(env, 'SMTP_RELAY_URL', ['smtp', 'smtps']);
   if (deliveryMode === 'relay' && !smtpRelayUrl) throw new ConfigError('SMTP_RELAY_URL is required when DELIVERY_MODE=relay');
   const logLevel = str(env, 'LOG_LEVEL', 'info');
@@ -295,6 +316,10 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     maxRequestBytes: int(env, 'MAX_REQUEST_BYTES', 30 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10000, 0, 600000),
     deliveryMode,
+    captureMaxMessages: int(env, 'CAPTURE_MAX_MESSAGES', 1000, 1, 1_000_000),
+    captureMaxAgeSeconds: int(env, 'CAPTURE_MAX_AGE_SECONDS', 7 * 86400, 60, 365 * 86400),
+    devMode,
+    production,
     smtpRelayUrl,
     mxPort: int(env, 'MX_PORT', 25, 1, 65535),
     deliveryConcurrency: int(env, 'DELIVERY_CONCURRENCY', 20, 1, 1000),

@@ -8,6 +8,8 @@ import type { Services } from './command';
 import { Config, ConfigError, loadConfig, ROLES } from './config';
 import { Cli, runCli } from './cli/program';
 import { migrateLatest } from './db';
+import { modeNotices } from './domains/dev-mode';
+import { DatabaseSetupError, ensureDatabase } from './ensure-database';
 import { createLogger } from './logger';
 import { buildServices, closeServices } from './services';
 import { createDeliveryWorker, DeliveryWorker } from './delivery/worker';
@@ -29,7 +31,8 @@ function printCredentials(created: { username: string; password: string; adminAp
   // Printed once to the terminal (not the log stream); only hashes are stored.
   const lines = [
     '',
-    '  Postern created its admin credentials. They are shown only this once: store them now.',
+    // Every role migrates and may be the first to start, so the banner names the one that printed it.
+    `  Postern (role ${config.role}) created its admin credentials. They are shown only this once: store them now.`,
     `    AdminAPIKey:     ${created.adminApiKey ?? (config.adminApiKey ? '(from ADMIN_API_KEY)' : '(unchanged)')}`,
     `    admin username:  ${created.username}`,
     `    admin password:  ${created.password}`,
@@ -42,6 +45,11 @@ function printCredentials(created: { username: string; password: string; adminAp
 /** Starts the roles the config asks for; resolves once listening. */
 export async function start(config: Config): Promise<Running> {
   const logger = createLogger(config.logLevel);
+  for (const notice of modeNotices(config)) {
+    process.stderr.write(`\n  !! ${notice}\n\n`);
+    logger.warn(notice);
+  }
+  if (config.databaseUrl && (await ensureDatabase(config.databaseUrl)) === 'created') logger.info('database created', { database: new URL(config.databaseUrl).pathname.slice(1) });
   const services = buildServices(config, logger);
   const applied = await migrateLatest(services.db);
   if (applied.length) logger.info('migrations applied', { migrations: applied });
@@ -151,7 +159,8 @@ async function startRole(roleArg: string | undefined): Promise<void> {
     started = start(config);
     await started;
   } catch (err) {
-    process.stderr.write(`postern: ${err instanceof ConfigError ? 'invalid configuration: ' : 'failed to start: '}${(err as Error).message}\n`);
+    const what = err instanceof ConfigError ? 'invalid configuration: ' : err instanceof DatabaseSetupError ? 'database not ready: ' : 'failed to start: ';
+    process.stderr.write(`postern: ${what}${(err as Error).message}\n`);
     process.exit(1);
   }
 }

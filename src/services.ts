@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import type { Services } from './command';
 import type { Config } from './config';
 import { closeDb, openDb } from './db';
-import { DnsVerifier } from './domains/dns-verify';
+import { domainVerifier } from './domains/dev-mode';
 import type { Logger } from './logger';
 import { bullMqQueues } from './queue/bullmq';
 import { inProcessQueues } from './queue/in-process';
@@ -38,7 +38,7 @@ export function buildServices(config: Config, logger: Logger): Services {
   const queues = config.redisUrl ? bullMqQueues(config.redisUrl, config.redisPrefix) : inProcessQueues();
   const db = openDb(withKey);
   const metrics = new Metrics(db, { topDomains: config.metricsTopDomains });
-  return { config: withKey, db, logger, redis, dns: new DnsVerifier(config.dnsServers, config.dnsTimeoutMs), queues, limits: new RateLimits(redis), metrics };
+  return { config: withKey, db, logger, redis, dns: domainVerifier(config, logger), queues, limits: new RateLimits(redis), metrics };
 }
 
 export async function closeServices(s: Services): Promise<void> {

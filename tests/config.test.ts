@@ -4,9 +4,23 @@ import { ConfigError, loadConfig } from '../src/config';
 describe('config', () => {
   it('gives the embedded defaults with an empty environment', () => {
     const c = loadConfig({});
-    expect(c).toMatchObject({ role: 'all', port: 8080, databaseUrl: null, redisUrl: null, adminApiKey: null, sessionIdleSeconds: 3600, mfromSubdomain: 'sl', trackPrefix: 'track', trackMerge: '-', dkimSelector: 'key1', smtpPublicPorts: [587, 2525] });
+    expect(c).toMatchObject({ role: 'all', port: 8080, databaseUrl: null, redisUrl: null, adminApiKey: null, sessionIdleSeconds: 3600, mfromSubdomain: 'sl', trackPrefix: 'track', trackMerge: '-', dkimSelector: 'key1', smtpPublicPorts: [2525] });
     expect(c.dataDir).toBe(path.resolve('./data'));
     expect(c.webhooks).toEqual({ allowPrivate: false, timeoutMs: 10000, pollMs: 1000, maxFailures: 100, retryBaseMs: 10000, maxAgeMs: 86_400_000, concurrency: 10 });
+  });
+
+  it('advertises the SMTP ports the relay front will listen on unless SMTP_PUBLIC_PORTS says otherwise', () => {
+    expect(loadConfig({ SMTP_SUBMISSION_PORT: '587' }).smtpPublicPorts).toEqual([2525, 587]);
+    expect(loadConfig({ SMTP_TLS_CERT: '/c.pem', SMTP_TLS_KEY: '/k.pem' }).smtpPublicPorts).toEqual([2525, 465]);
+    expect(loadConfig({ SMTP_TLS_CERT: '/c.pem' }).smtpPublicPorts).toEqual([2525]);
+    expect(loadConfig({ SMTP_PORT: '0' }).smtpPublicPorts).toEqual([]);
+    expect(loadConfig({ SMTP_PUBLIC_PORTS: '587' }).smtpPublicPorts).toEqual([587]);
+  });
+
+  it('defaults to capture delivery in development mode, which production refuses', () => {
+    expect(loadConfig({ POSTERN_DEV: '1' })).toMatchObject({ devMode: true, production: false, deliveryMode: 'capture' });
+    expect(loadConfig({ POSTERN_DEV: '1', DELIVERY_MODE: 'mx' }).deliveryMode).toBe('mx');
+    expect(loadConfig({ NODE_ENV: 'production' })).toMatchObject({ devMode: false, production: true, deliveryMode: 'mx' });
   });
 
   it('lets the CLI role argument win over ROLE', () => {
@@ -32,6 +46,9 @@ describe('config', () => {
     [{ TRACK_MERGE: '_' }, 'TRACK_MERGE must be "-", "." or empty (got "_")'],
     [{ DNS_SERVERS: 'a b' }, 'DNS_SERVERS entry "a b" must be host, host:port or [ipv6]:port'],
     [{ SMTP_PUBLIC_PORTS: '25,x' }, 'SMTP_PUBLIC_PORTS must be comma-separated port numbers (got "25,x")'],
+    [{ DELIVERY_MODE: 'smtp' }, 'DELIVERY_MODE must be mx, relay or capture (got "smtp")'],
+    [{ POSTERN_DEV: '1', NODE_ENV: 'production' }, 'POSTERN_DEV=1 verifies test domains without DNS and cannot run with NODE_ENV=production (a production deployment)'],
+    [{ CAPTURE_MAX_MESSAGES: '0' }, 'CAPTURE_MAX_MESSAGES must be between 1 and 1000000 (got 0)'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL must be one of error, warn, info, debug (got "loud")'],
     [{ WEBHOOK_TIMEOUT_MS: '50' }, 'WEBHOOK_TIMEOUT_MS must be between 100 and 120000 (got 50)'],
     [{ WEBHOOK_CONCURRENCY: 'ten' }, 'WEBHOOK_CONCURRENCY must be a whole number (got "ten")'],

@@ -10,6 +10,7 @@ import { DomainPage } from './pages/domain';
 import { Credentials } from './pages/credentials';
 import { Messages } from './pages/messages';
 import { MessagePage } from './pages/message';
+import { Mailbox } from './pages/mailbox';
 import { Stats } from './pages/stats';
 import { Suppressions } from './pages/suppressions';
 import { Webhooks } from './pages/webhooks';
@@ -22,6 +23,7 @@ const USER_NAV: [string, string][] = [
   ['domains', 'Domains'],
   ['credentials', 'Credentials'],
   ['messages', 'Messages'],
+  ['mailbox', 'Mailbox'],
   ['stats', 'Statistics'],
   ['suppressions', 'Suppressions'],
   ['webhooks', 'Webhooks'],
@@ -42,6 +44,8 @@ function UserPage({ parts }: { parts: string[] }) {
       return <Credentials />;
     case 'messages':
       return id ? <MessagePage id={id} /> : <Messages />;
+    case 'mailbox':
+      return <Mailbox id={id ? Number(id) : null} />;
     case 'stats':
       return <Stats />;
     case 'suppressions':

@@ -45,6 +45,15 @@ export function useLoad<T>(fn: () => Promise<T>, deps: unknown[]): Loaded<T> {
   return { data, error, loading, reload: run };
 }
 
+/** Loads a page's data again; says so while it does. */
+export function RefreshButton({ load, name = 'refresh' }: { load: Loaded<unknown>; name?: string }) {
+  return (
+    <button type="button" onClick={() => void load.reload()} disabled={load.loading} data-action={name}>
+      {load.loading ? 'Refreshing…' : 'Refresh'}
+    </button>
+  );
+}
+
 export function Spinner({ label = 'Loading…' }: { label?: string }) {
   return (
     <p class="busy" role="status" aria-live="polite">

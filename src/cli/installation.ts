@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { commands } from '../../commands';
 import type { Params, Services, UserRow } from '../command';
 import { loadConfig } from '../config';
+import { ensureDatabase } from '../ensure-database';
 import { migrateLatest } from '../db';
 import { createDispatcher, Dispatcher, RequestMeta } from '../dispatch';
 import type { DomainRow } from '../domains/domains';
@@ -26,6 +27,7 @@ export interface Installation {
 
 export async function openInstallation(env: Record<string, string | undefined>): Promise<Installation> {
   const config = loadConfig(env, 'migrate');
+  if (config.databaseUrl) await ensureDatabase(config.databaseUrl); // as the roles do: a missing database is created or named
   // Logs go to stderr at warn and above: stdout carries the answer.
   const services = buildServices(config, createLogger(env.LOG_LEVEL ? config.logLevel : 'warn', false, 'stderr'));
   try {

@@ -4,6 +4,7 @@ import { SmtpPool, SmtpPoolOptions } from './smtp-pool';
 import { DkimPool } from './dkim-pool';
 import { DkimKey, dkimSign } from './dkim-sign';
 import type { Config } from '../config';
+import type { CaptureMeta, CaptureStore } from '../capture/store';
 
 /** What the transports report as they work (src/ops/metrics.ts implements it). */
 export interface TransportObserver {
@@ -37,7 +38,8 @@ function outcomeOf(err: unknown): SendOutcome {
 /**
  * Hands a raw message to the next hop with nodemailer: a pooled connection to the smarthost
  * (DELIVERY_MODE=relay), or to the recipient domain's MX hosts in preference order with an A fallback
- * (DELIVERY_MODE=mx), one pool per destination host, STARTTLS whenever offered.
+ * (DELIVERY_MODE=mx), one pool per destination host, STARTTLS whenever offered; or, signed all the same, to the
+ * capture store (DELIVERY_MODE=capture).
  */
 export class Transports {
   private readonly pools = new Map<string, SmtpPool>();
@@ -47,6 +49,7 @@ export class Transports {
   constructor(
     private readonly config: Config,
     private readonly observer?: TransportObserver,
+    private readonly captured: CaptureStore | null = null,
   ) {}
 
   private pool(key: string, options: Partial<SmtpPoolOptions>): SmtpPool {
@@ -117,7 +120,8 @@ export class Transports {
     return hosts;
   }
 
-  async send(envelope: { from: string; to: string }, raw: Buffer, dkim: Dkim | null): Promise<SendOutcome> {
+  /** `meta` names the delivery; only the capture store reads it. */
+  async send(envelope: { from: string; to: string }, raw: Buffer, dkim: Dkim | null, meta?: CaptureMeta): Promise<SendOutcome> {
     let message: Buffer;
     try {
       // Signed on a worker thread; should the thread fail, in this one (the same signer either way).
@@ -126,6 +130,10 @@ export class Transports {
       if (dkim) this.observer?.dkimSign(Number(process.hrtime.bigint() - started) / 1e9);
     } catch (err) {
       return { ok: false, response: `DKIM signing failed: ${(err as Error).message}`.slice(0, 1000) };
+    }
+    if (this.config.deliveryMode === 'capture') {
+      // Fails closed: capture mode never falls through to a real server.
+      return this.captured && meta ? this.captured.store(meta, envelope, message) : { ok: false, response: '451 4.3.5 DELIVERY_MODE=capture has no capture store here' };
     }
     const smtpEnvelope = { from: envelope.from, to: [envelope.to] };
     const domain = envelope.to.split('@')[1].toLowerCase();

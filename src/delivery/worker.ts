@@ -7,6 +7,8 @@ import { composeHosts } from '../domains/names';
 import { classifyReply, retryHintSeconds } from './classify';
 import { DELIVERY_QUEUE, DeliveryJob, enqueueDeliveries } from './enqueue';
 import { Dkim, SendOutcome, Transports } from './transports';
+import { logAttempt } from './attempt-log';
+import { CaptureStore } from '../capture/store';
 import { verpAddress } from './verp';
 import { recordEvents } from '../events/record';
 import { whitelisted } from '../suppression/scopes';
@@ -98,7 +100,7 @@ export interface DeliveryWorker {
 export function createDeliveryWorker(services: Services): DeliveryWorker {
   const { db, config, logger } = services;
   const owner = `${os.hostname()}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`;
-  const transports = new Transports(config, services.metrics);
+  const transports = new Transports(config, services.metrics, config.deliveryMode === 'capture' ? new CaptureStore(db, config, logger) : null);
   const secret = verpSecret(services);
   const keys = new Map<number, { key: string; until: number }>();
 
@@ -231,8 +233,12 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
     if (!d) return;
     const now = Date.now();
     const domain = await domainOf(Number(d.domain_id));
+    const attempts = Number(d.attempts) + 1;
+    const log = (outcome: 'delivered' | 'deferred' | 'bounced' | 'failed', reply: string, nextRetryAt?: number) =>
+      logAttempt(logger, { messageId: d.message_id, deliveryId: Number(d.id), recipient: d.recipient, attempt: attempts, outcome, reply, nextRetryAt });
     if (!d.found_message || !domain) {
       await db('deliveries').where({ id: deliveryId, lease_owner: owner }).update({ status: 'failed', lease_until: null, finished_at: now, last_reply: 'message or domain no longer exists', updated_at: now });
+      log('failed', 'message or domain no longer exists');
       return;
     }
     const from = verpAddress(secret, Number(d.id), composeHosts(domain, config).mfromHost);
@@ -246,9 +252,9 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
       // Encrypted with another ENCRYPTION_KEY, or damaged: deferred with a reply that says so, never sent unsigned.
       keyError = `DKIM signing failed: the DKIM key of ${domain.domain} cannot be decrypted; check ENCRYPTION_KEY`;
     }
-    const outcome: SendOutcome = keyError ? { ok: false, response: keyError } : await transports.send({ from, to: d.recipient }, raw, dkim);
+    const meta = { deliveryId: Number(d.id), messageId: d.message_id, userId: Number(d.user_id), domainId: Number(d.domain_id) };
+    const outcome: SendOutcome = keyError ? { ok: false, response: keyError } : await transports.send({ from, to: d.recipient }, raw, dkim, meta);
     const done = Date.now();
-    const attempts = Number(d.attempts) + 1;
     // Status, event and suppression land together or not at all.
     const settle = (update: Record<string, unknown>, type: string, data: Record<string, unknown>, suppress?: string) =>
       settler.submit({ d, update, type, data, suppress, attempts, done }).then((recorded) => {
@@ -258,6 +264,7 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
 
     if (outcome.ok) {
       await settle({ status: 'delivered', last_reply: outcome.response, finished_at: done, bounce_class: null }, 'delivered', { smtp_reply: outcome.response });
+      log('delivered', outcome.response);
       return;
     }
     const verdict = classifyReply(outcome.code, outcome.response);
@@ -267,6 +274,7 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
       // The classifier says whether this refusal blames the address; the account's whitelist can overrule it.
       const suppress = verdict.suppress && !(await whitelisted(db, Number(d.user_id), d.recipient)) ? outcome.response : undefined;
       await settle({ status, last_reply: outcome.response, bounce_class: verdict.class, finished_at: done }, status, { smtp_reply: outcome.response, bounce_class: verdict.class }, suppress);
+      log(status, outcome.response);
       return;
     }
     const schedule = config.retryScheduleSeconds;
@@ -274,6 +282,7 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
     const wait = Math.min(Math.max(planned, retryHintSeconds(outcome.response) ?? 0), 8 * 3600) * 1000;
     const next = done + wait;
     const recorded = await settle({ status: 'deferred', next_attempt_at: next, last_reply: outcome.response, bounce_class: verdict.class }, 'deferred', { smtp_reply: outcome.response, bounce_class: verdict.class, next_attempt_at: Math.floor(next / 1000) });
+    log('deferred', outcome.response, next);
     if (recorded) await enqueueDeliveries(services, [{ id: Number(d.id), attempts, runAt: next }]);
     // A message's first soft refusal counts once towards SOFT_BOUNCE_LIMIT (its retries do not).
     if (recorded && attempts === 1 && SOFT_CLASSES.has(verdict.class)) await noteSoftBounce(services, d, outcome.response);

@@ -13,8 +13,9 @@ interface Outcome {
   status: number;
   body: unknown;
   headers?: Record<string, string>;
-  /** Sent as text/plain instead of JSON. */
+  /** Sent as text/plain (or `type`) instead of JSON. */
   text?: boolean;
+  type?: string;
 }
 
 type Presented = { result?: Record<string, unknown>; err?: CommandError; texts?: string[]; errors?: { Code: number; Message: string }[]; status?: number };
@@ -59,6 +60,8 @@ export const V1_ROUTES: {
   door?: string;
   present?: (typeof present)[keyof typeof present];
   statuses?: 'rest';
+  /** A result carrying RawMIME is sent as that text with this content type. */
+  mime?: string;
 }[] = [
   { method: 'post', path: '/api/v1/email', command: 'emailgateway.sendemail', idempotent: true },
   { method: 'post', path: '/api/v1/email/batch', command: 'emailgateway.sendbatch', idempotent: true, door: 'batch' },
@@ -78,6 +81,8 @@ export const V1_ROUTES: {
   { method: 'post', path: '/api/v1/contacts', command: 'contacts.create', statuses: 'rest' },
   { method: 'get', path: '/api/v1/contacts', command: 'contacts.list', statuses: 'rest' },
   { method: 'get', path: '/api/v1/stats', command: 'emailgateway.accountstats.public' },
+  { method: 'get', path: '/api/v1/captured', command: 'emailgateway.getcapturedmessages.public' },
+  { method: 'get', path: '/api/v1/captured/:capturedid', command: 'emailgateway.getcapturedmessage.public', mime: 'message/rfc822' },
   // Upstream's user-area routes (§2.4): APIKey or SessionID in the query or body; PATCH reads a JSON body only.
   ...userRoutes([
     ['get', 'user.senderdomains', 'user.senderdomain.list'],
@@ -159,6 +164,8 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
         textKeys: textSourcedKeys(query, body, req.parsedBody?.isJson ?? false),
         door: route.door ?? 'v1',
       });
+      // Mail content (HTML included) must never be sniffed into a page by a browser.
+      if (route.mime && typeof result.RawMIME === 'string') return { status: 200, body: result.RawMIME, text: true, type: route.mime, headers: { 'X-Content-Type-Options': 'nosniff' } };
       return route.present ? route.present({ result }) : { status: 200, body: result };
     } catch (err) {
       if (err instanceof CommandError) {
@@ -213,7 +220,7 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
         const key = req.headers['idempotency-key'];
         const outcome = route.idempotent && typeof key === 'string' && key !== '' ? await idempotent(route, req, key) : await run(route, req);
         for (const [k, v] of Object.entries(outcome.headers ?? {})) res.setHeader(k, v);
-        if (outcome.text) res.status(outcome.status).type('text/plain; charset=utf-8').send(String(outcome.body));
+        if (outcome.text) res.status(outcome.status).type(outcome.type ?? 'text/plain; charset=utf-8').send(String(outcome.body));
         else res.status(outcome.status).json(outcome.body);
       } catch (err) {
         next(err);

@@ -27,9 +27,9 @@ export interface ConsoleRig {
 /**
  * A real gateway as `npm start` runs it (role all, embedded SQLite, in-process queue) listening on 127.0.0.1,
  * with a DNS server for verification, an SMTP sink it relays to, a webhook receiver, and one headless Chromium.
- * The console must have been built (npm test builds it; or `npm run build:console`).
+ * The console must have been built (npm test builds it; or `npm run build:console`). `env` overrides any setting.
  */
-export async function startConsoleRig(): Promise<ConsoleRig> {
+export async function startConsoleRig(env: Record<string, string> = {}): Promise<ConsoleRig> {
   if (!fs.existsSync(path.join(consoleDir(), 'index.html'))) throw new Error(`${consoleDir()}/index.html is missing: run \`npm run build:console\` first`);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'postern-console-'));
   const [dns, sink, receiver] = await Promise.all([startDnsZone(), startSink(), startReceiver()]);
@@ -52,6 +52,7 @@ export async function startConsoleRig(): Promise<ConsoleRig> {
     WEBHOOK_ALLOW_PRIVATE: '1',
     WEBHOOK_POLL_MS: '200',
     LOG_LEVEL: 'error',
+    ...env,
   });
   const gateway = await start(config);
   const base = `http://127.0.0.1:${(gateway.server!.address() as AddressInfo).port}`;

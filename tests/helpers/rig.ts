@@ -1,4 +1,5 @@
 import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
+import type { Logger } from '../../src/logger';
 import { Harness, senderSetup, startHarness } from './harness';
 import { Sink, startSink } from './sink';
 
@@ -14,7 +15,7 @@ export interface RelayRig {
  * The usual delivery setup: a sink, a harness relaying to it with one-second retries and sweeps, a delivery
  * worker and a sender with an Enabled domain and key. `close` stops them in the order that loses nothing.
  */
-export async function startRelayRig(env: Record<string, string> = {}): Promise<RelayRig> {
+export async function startRelayRig(env: Record<string, string> = {}, opts: { logger?: Logger } = {}): Promise<RelayRig> {
   const sink = await startSink();
   const h = await startHarness({
     DELIVERY_MODE: 'relay',
@@ -23,7 +24,7 @@ export async function startRelayRig(env: Record<string, string> = {}): Promise<R
     SWEEP_INTERVAL_SECONDS: '1',
     SWEEP_GRACE_SECONDS: '5',
     ...env,
-  });
+  }, opts);
   const worker = createDeliveryWorker(h.services);
   const s = await senderSetup(h);
   return {

@@ -21,6 +21,9 @@ interface Recipient {
 
 const PENDING = ['queued', 'scheduled', 'sending', 'deferred'];
 
+/** The CapturedID named by a delivery's reply in capture mode (`250 2.0.0 Ok: captured as 12 …`). */
+const captured = (reply: string): string | undefined => /^250 2\.0\.0 Ok: captured as (\d+) /.exec(reply)?.[1];
+
 /** The details worth showing beside an event: the remote reply, the bounce class, the link, the client. */
 function detail(e: Event): string {
   const d = e.Data ?? {};
@@ -111,6 +114,12 @@ export function MessagePage({ id }: { id: string }) {
                 {r.LastReply ? (
                   <p>
                     Last reply: <code class="wrap">{r.LastReply}</code>
+                    {captured(r.LastReply) ? (
+                      <>
+                        {' '}
+                        <a href={`#/mailbox/${captured(r.LastReply)}`}>Read the captured copy</a>
+                      </>
+                    ) : null}
                   </p>
                 ) : null}
                 <ol class="timeline">

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { call } from '../api';
 import { go, useRoute } from '../router';
-import { Field, Input, LoadState, PageTitle, StatusBadge, time, useDomains, useLoad } from '../ui';
+import { Field, Input, LoadState, PageTitle, RefreshButton, StatusBadge, time, useDomains, useLoad } from '../ui';
 
 interface LogRow {
   MessageID: string;
@@ -51,9 +51,7 @@ export function Messages() {
     <section>
       <PageTitle
         actions={
-          <button type="button" onClick={() => void load.reload()} disabled={load.loading} data-action="refresh">
-            {load.loading ? 'Refreshing…' : 'Refresh'}
-          </button>
+          <RefreshButton load={load} />
         }
       >
         Messages

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { call } from '../api';
-import { Action, ConfirmAction, CopyButton, DomainPicker, Field, Input, LoadState, PageTitle, StatusBadge, time, useDomains, useLoad } from '../ui';
+import { Action, ConfirmAction, CopyButton, DomainPicker, Field, Input, LoadState, PageTitle, RefreshButton, StatusBadge, time, useDomains, useLoad } from '../ui';
 
 interface Hook {
   WebhookID: number;
@@ -30,9 +30,7 @@ function Log({ domainId, hook }: { domainId: number; hook: Hook }) {
     <div class="card log" data-webhook-log={hook.WebhookID}>
       <div class="row spread">
         <h3>Delivery log of {hook.Event} → <span class="wrap">{hook.WebhookURL}</span></h3>
-        <button type="button" onClick={() => void load.reload()} disabled={load.loading} data-action="refresh-log">
-          {load.loading ? 'Refreshing…' : 'Refresh'}
-        </button>
+        <RefreshButton load={load} name="refresh-log" />
       </div>
       <LoadState load={load}>
         {(r) => (

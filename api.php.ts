@@ -18,7 +18,7 @@ import {
   writeLegacy,
 } from './src/errors';
 import { bodyReader, QS_OPTIONS } from './src/http/body';
-import { collectParams } from './src/http/params';
+import { collectParams, textSourcedKeys } from './src/http/params';
 import { canonicalIp } from './src/auth/users';
 import { sendStream, streamOf } from './src/http/stream-reply';
 
@@ -38,7 +38,13 @@ export function legacyApi(services: Services, dispatcher: Dispatcher): express.R
     const name = typeof params.command === 'string' ? params.command.trim() : '';
     res.locals.command = lookupCommand(dispatcher.table, name)?.name;
     try {
-      const { cmd, result } = await dispatcher.run(name, params, { requestId, ip: canonicalIp(req.ip ?? ''), headers: req.headers as Record<string, string | undefined>, door: 'api.php' });
+      const { cmd, result } = await dispatcher.run(name, params, {
+        requestId,
+        ip: canonicalIp(req.ip ?? ''),
+        headers: req.headers as Record<string, string | undefined>,
+        textKeys: textSourcedKeys(query, req.parsedBody?.body, req.parsedBody?.isJson ?? false),
+        door: 'api.php',
+      });
       const stream = streamOf(result);
       if (stream) {
         sendStream(res, stream, (err) => services.logger.error('stream reply failed', { requestId, command: cmd.name, error: err.stack ?? String(err) }));

@@ -16,6 +16,7 @@ export default defineCommand({
   name: 'contacts.create',
   auth: 'user',
   permission: 'Subscribers.Import',
+  accountKey: 'can_send',
   errors: {
     1: 'Missing email',
     2: 'Invalid email address',

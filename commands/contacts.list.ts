@@ -14,6 +14,7 @@ export default defineCommand({
   name: 'contacts.list',
   auth: 'user',
   permission: 'Subscribers.Get',
+  accountKey: 'can_read_analytics',
   errors: {
     4: 'List not found',
     6: 'Invalid status (subscribed, unsubscribed or pending)',

@@ -16,8 +16,6 @@ export default defineCommand({
     13: 'Invalid SenderAPIKey',
     429: 'Too many requests',
   },
-  // Parameter codes are client errors; the sender-auth default would make "Event is missing" a 403.
-  httpStatus: { 2: 400 },
   async run(p, ctx) {
     return addWebhook(ctx, ctx.domain!, p, { event: 3, malformed: 3, scheme: 6, host: 7 });
   },

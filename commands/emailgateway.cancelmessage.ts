@@ -8,7 +8,6 @@ export default defineCommand({
   auth: 'sender',
   rateLimit: { durationSec: 60 },
   errors: { 1: 'Missing SenderAPIKey', 2: 'Invalid DomainID or invalid user account', 4: 'Message not found', 5: 'Nothing to cancel: every recipient was already sent or finished', 13: 'Invalid SenderAPIKey', 429: 'Too many requests' },
-  httpStatus: { 4: 404, 5: 409 },
   async run(p, ctx) {
     const message = await ctx.db('messages').where({ id: String(p.messageid), domain_id: ctx.domain!.id }).first('id');
     if (!message) throw new CommandError(4);

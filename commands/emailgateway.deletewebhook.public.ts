@@ -7,7 +7,6 @@ export default defineCommand({
   auth: 'sender',
   rateLimit: { durationSec: 60 },
   errors: { 1: 'WebhookID is missing', 2: 'Invalid user account', 4: 'Invalid WebhookID', 13: 'Invalid SenderAPIKey', 429: 'Too many requests' },
-  httpStatus: { 1: 400, 4: 404 },
   async run(p, ctx) {
     return deleteWebhook(ctx, ctx.domain!.id, p.webhookid, 4);
   },

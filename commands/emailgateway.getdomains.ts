@@ -1,26 +1,55 @@
-/** emailgateway.getdomains — every sender domain of the caller; WithCounts adds enabled API key and SMTP credential counts. Errors: 1 WithCounts not a flag. */
+/**
+ * emailgateway.getdomains — every sender domain of the caller. WithCounts adds, per domain (upstream §4.2):
+ * APIKeyCount, SMTPCount, WebhookCount (Enabled rows), Sent7d (accepted in the last 7 days), BounceRate7d
+ * (bounced ÷ sent × 100, 2 decimals) and LastActivityAt (ISO 8601 UTC of the newest event in those 7 days, or null).
+ * Errors: 1 WithCounts not a flag.
+ */
+import type { Knex } from 'knex';
 import { defineCommand } from '../src/command';
 import { formatTime } from '../src/auth/users';
 import { truthy } from '../src/http/params';
 import { DomainRow, parseRecords, presentOptions, recordMap } from '../src/domains/domains';
+import { countsByDomain as eventCounts, figures, rate } from '../src/stats/queries';
+import { HOUR_MS } from '../src/stats/rollups';
 
-async function countsByDomain(db: any, table: string, userId: number): Promise<Map<number, number>> {
+const WEEK_MS = 7 * 24 * HOUR_MS;
+
+async function countsByDomain(db: Knex, table: string, userId: number): Promise<Map<number, number>> {
   const rows = await db(table).where({ user_id: userId, status: 'Enabled' }).groupBy('domain_id').select('domain_id').count({ n: '*' });
-  return new Map(rows.map((r: { domain_id: number; n: number }) => [Number(r.domain_id), Number(r.n)]));
+  return new Map((rows as { domain_id: number; n: unknown }[]).map((r) => [Number(r.domain_id), Number(r.n)]));
+}
+
+/** The newest event of each domain since `since` (the (domain_id, created_at) index answers it per domain). */
+async function lastActivity(db: Knex, domainIds: number[], since: number): Promise<Map<number, number>> {
+  if (!domainIds.length) return new Map();
+  const rows = await db('events').whereIn('domain_id', domainIds).where('created_at', '>=', since).groupBy('domain_id').select('domain_id').max({ at: 'created_at' });
+  return new Map((rows as { domain_id: number; at: unknown }[]).map((r) => [Number(r.domain_id), Number(r.at)]));
 }
 
 export default defineCommand({
   name: 'emailgateway.getdomains',
   auth: 'user',
   permission: 'EmailGateway.ManageDomain',
+  accountKey: 'can_read_analytics',
   errors: { 1: 'Invalid WithCounts: send true or false' },
   async run(p, ctx) {
     const userId = ctx.user!.id;
-    const rows: DomainRow[] = await ctx.db('sender_domains').where({ user_id: userId }).orderBy('id');
+    const q = ctx.db('sender_domains').where({ user_id: userId });
+    // An account key restricted to some domains sees only those.
+    if (ctx.accountKey?.domainIds) q.whereIn('id', ctx.accountKey.domainIds);
+    const rows: DomainRow[] = await q.orderBy('id');
     const withCounts = p.withcounts !== undefined && truthy(p.withcounts);
-    const [keys, smtps] = withCounts
-      ? await Promise.all([countsByDomain(ctx.db, 'domain_api_keys', userId), countsByDomain(ctx.db, 'smtp_credentials', userId)])
-      : [null, null];
+    const ids = rows.map((r) => Number(r.id));
+    const now = Date.now();
+    const counts = withCounts
+      ? await Promise.all([
+          countsByDomain(ctx.db, 'domain_api_keys', userId),
+          countsByDomain(ctx.db, 'smtp_credentials', userId),
+          countsByDomain(ctx.db, 'webhooks', userId),
+          eventCounts(ctx.db, ids, { fromHour: Math.floor((now - WEEK_MS) / HOUR_MS), toHour: Math.floor(now / HOUR_MS) + 1 }),
+          lastActivity(ctx.db, ids, now - WEEK_MS),
+        ])
+      : null;
     const Domains = rows.map((row) => {
       const d: Record<string, unknown> = {
         DomainID: row.id,
@@ -31,9 +60,18 @@ export default defineCommand({
         PolicyMeta: [],
         Options: presentOptions(row),
       };
-      if (keys && smtps) {
-        d.APIKeyCount = keys.get(row.id) ?? 0;
-        d.SMTPCount = smtps.get(row.id) ?? 0;
+      if (counts) {
+        const [keys, smtps, hooks, events, last] = counts;
+        const week = figures(events.get(Number(row.id)));
+        const at = last.get(Number(row.id));
+        Object.assign(d, {
+          APIKeyCount: keys.get(row.id) ?? 0,
+          SMTPCount: smtps.get(row.id) ?? 0,
+          WebhookCount: hooks.get(row.id) ?? 0,
+          Sent7d: week.Sent,
+          BounceRate7d: rate(week.Bounced, week.Sent),
+          LastActivityAt: at === undefined ? null : new Date(at).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+        });
       }
       return d;
     });

@@ -1,17 +1,19 @@
-/** emailgateway.getmessage (GET /api/v1/email/{MessageID}) — a message of the key's domain with each recipient's status and events. Errors: 4 not found. */
+/** emailgateway.getmessage (GET /api/v1/email/{MessageID}) — a message of the key's domain (an account key: of its domains) with each recipient's status and events. Errors: 4 not found. */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { presentMessage } from '../src/mail/lookup';
+import { domainScope, inScope } from '../src/auth/account-keys';
 
 export default defineCommand({
   name: 'emailgateway.getmessage',
   auth: 'sender',
   rateLimit: { durationSec: 60 },
+  accountKey: 'can_read_analytics',
   errors: { 1: 'Missing SenderAPIKey', 2: 'Invalid DomainID or invalid user account', 4: 'Message not found', 13: 'Invalid SenderAPIKey', 429: 'Too many requests' },
-  httpStatus: { 4: 404 },
   async run(p, ctx) {
-    const message = await ctx.db('messages').where({ id: String(p.messageid), domain_id: ctx.domain!.id }).first();
-    if (!message) throw new CommandError(4);
+    const scope = domainScope(ctx);
+    const message = await ctx.db('messages').where({ id: String(p.messageid), user_id: scope.userId }).first();
+    if (!message || !inScope(scope, Number(message.domain_id))) throw new CommandError(4);
     return presentMessage(ctx.db, message, true);
   },
 });

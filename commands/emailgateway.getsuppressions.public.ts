@@ -7,7 +7,6 @@ export default defineCommand({
   auth: 'sender',
   rateLimit: { durationSec: 60 },
   errors: PUBLIC_ERRORS,
-  httpStatus: { 5: 404 },
   async run(p, ctx) {
     return listSuppressions(ctx, ctx.domain!.id, p);
   },

@@ -7,7 +7,6 @@ export default defineCommand({
   auth: 'sender',
   rateLimit: { durationSec: 60 },
   errors: { 1: 'WebhookID is missing', 2: 'Invalid user account', 4: 'Invalid WebhookID', 5: 'RetrieveCount must be between 1 and 100', 13: 'Invalid SenderAPIKey', 429: 'Too many requests' },
-  httpStatus: { 1: 400, 4: 404 },
   async run(p, ctx) {
     return webhookLog(ctx, ctx.domain!.id, p, 4, 'stored');
   },

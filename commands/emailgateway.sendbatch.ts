@@ -1,10 +1,12 @@
 /**
  * emailgateway.sendbatch (POST /api/v1/email/batch) — up to 1,000 messages, each validated on its own; the
- * accepted ones are written in one transaction and enqueued together. Errors: 45 Messages missing or over 1,000.
+ * accepted ones are written in one transaction (one per From domain with an account key) and enqueued together.
+ * Errors: 45 Messages missing or over 1,000.
  */
 import { defineCommand } from '../src/command';
-import { CommandError } from '../src/errors';
-import { Accepted, acceptMessages } from '../src/mail/accept';
+import { CommandError, TEMPORARILY_UNAVAILABLE } from '../src/errors';
+import { Accepted, acceptMessages, Sender } from '../src/mail/accept';
+import { senderFor } from '../src/mail/sender-for';
 import { parseSendRequest, SendRequest } from '../src/mail/send-request';
 import { SEND_ERRORS, SEND_HTTP_STATUS } from '../src/mail/send-codes';
 
@@ -12,6 +14,7 @@ export default defineCommand({
   name: 'emailgateway.sendbatch',
   auth: 'sender',
   rateLimit: { durationSec: 60 },
+  accountKey: 'can_send',
   errors: SEND_ERRORS,
   httpStatus: SEND_HTTP_STATUS,
   async run(p, ctx) {
@@ -24,18 +27,42 @@ export default defineCommand({
     }
     const valid = parsed.map((x, i) => ({ i, x })).filter(({ x }) => !x.problems.length);
     const results: Record<string, unknown>[] = parsed.map((x) => ({ Errors: x.problems.map((e) => ({ Code: e.code, Message: e.message })) }));
-    const sender = { user: ctx.user!, domain: ctx.domain!, apiKeyId: ctx.senderKeyId ?? null, source: 'api' as const };
-    const resultOf = (accepted: Accepted[]) => {
-      const all = [...results];
-      accepted.forEach((a, j) => {
-        all[valid[j].i] = a.ok ? { MessageID: a.messageId } : { Errors: a.problems.map((e) => ({ Code: e.code, Message: e.message })) };
-      });
+    // A sender key sends everything from its domain; an account key from each message's From domain.
+    const groups = new Map<number, { sender: Sender; items: { i: number; req: SendRequest }[] }>();
+    for (const { i, x } of valid) {
+      const who = await senderFor(ctx, x.req.from.email);
+      if (!who.ok) {
+        results[i] = { Errors: [{ Code: who.problem.code, Message: who.problem.message }] };
+        continue;
+      }
+      const g = groups.get(Number(who.sender.domain.id)) ?? { sender: who.sender, items: [] };
+      g.items.push({ i, req: x.req });
+      groups.set(Number(who.sender.domain.id), g);
+    }
+    const summary = (all: Record<string, unknown>[]) => {
       const ok = all.filter((r) => 'MessageID' in r).length;
       return { Total: all.length, Accepted: ok, Rejected: all.length - ok, Results: all };
     };
+    const place = (all: Record<string, unknown>[], items: { i: number }[], accepted: Accepted[]) =>
+      accepted.forEach((a, j) => {
+        all[items[j].i] = a.ok ? { MessageID: a.messageId } : { Errors: a.problems.map((e) => ({ Code: e.code, Message: e.message })) };
+      });
     const reply = ctx.idempotentReply;
-    // With an Idempotency-Key, the reply is committed with the messages (the same one this returns).
-    const accepted = await acceptMessages(ctx, sender, valid.map(({ x }) => x.req as SendRequest), undefined, reply && ((a) => reply(resultOf(a))));
-    return resultOf(accepted);
+    const list = [...groups.values()];
+    for (const [gi, g] of list.entries()) {
+      // With an Idempotency-Key, each group's transaction commits the reply so far: the messages of groups not
+      // yet written say so, so a retry after a crash replays the truth and never sends a group twice.
+      const later = list.slice(gi + 1).flatMap((x) => x.items);
+      const soFar =
+        reply &&
+        ((a: Accepted[]) => {
+          const all = [...results];
+          place(all, g.items, a);
+          for (const { i } of later) all[i] = { Errors: [{ Code: TEMPORARILY_UNAVAILABLE, Message: 'Not accepted: the request ended before this message was written; send it again with a new Idempotency-Key' }] };
+          return reply(summary(all));
+        });
+      place(results, g.items, await acceptMessages(ctx, g.sender, g.items.map((it) => it.req), undefined, soFar));
+    }
+    return summary(results);
   },
 });

@@ -1,7 +1,8 @@
 /**
  * emailgateway.sendemail (POST /api/v1/email) — accept one message for delivery; answers its MessageID once committed.
  * Codes 1–38 of the contract (see README "Sending"), Postern's 40–44 for Tags, Headers, Attachments, SendAt,
- * TrackLinks/TrackOpens, and 429 past 100 requests per key per minute. Several failing fields answer together.
+ * TrackLinks/TrackOpens, 46 (account key) From domain not on the account, and 429 past 100 requests per key per
+ * minute. Several failing fields answer together.
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
@@ -9,17 +10,21 @@ import { acceptMessages } from '../src/mail/accept';
 import { acceptListSend } from '../src/mail/list-send';
 import { parseSendRequest } from '../src/mail/send-request';
 import { SEND_ERRORS, SEND_HTTP_STATUS } from '../src/mail/send-codes';
+import { senderFor } from '../src/mail/sender-for';
 
 export default defineCommand({
   name: 'emailgateway.sendemail',
   auth: 'sender',
   rateLimit: { durationSec: 60 },
+  accountKey: 'can_send',
   errors: SEND_ERRORS,
   httpStatus: SEND_HTTP_STATUS,
   async run(p, ctx) {
     const { req, problems } = parseSendRequest(p, { maxAttachmentBytes: ctx.config.maxAttachmentBytes, now: Date.now() });
     if (problems.length) throw new CommandError(problems.map((e) => e.code), problems.map((e) => e.message));
-    const sender = { user: ctx.user!, domain: ctx.domain!, apiKeyId: ctx.senderKeyId ?? null, source: 'api' as const };
+    const who = await senderFor(ctx, req.from.email);
+    if (!who.ok) throw new CommandError(who.problem.code, who.problem.message);
+    const { sender } = who;
     const reply = ctx.idempotentReply;
     if (req.targetListId !== undefined) {
       // One MessageID per list member (an array), as upstream.

@@ -11,6 +11,7 @@ export default defineCommand({
   auth: 'admin',
   keepsCredentialCaches: true,
   omitSuccessErrorCode: true,
+  scalarErrors: true,
   errors: { 1: 'Invalid DomainsResponseFormat (must be json, powermta-bounce-domains, or powermta-relay-domains)' },
   async run(p, ctx) {
     const rows = await ctx.db('sender_domains').where({ status: STATUS.enabled }).orderBy('domain');

@@ -1,9 +1,20 @@
-/** user.apikey.create — a user API key, shown in full once; optional BoundIPAddress and Permissions (comma list, `*` = all). Errors: 1 missing Note, 5 bad IP, 6 bad permissions. */
+/**
+ * user.apikey.create — a user API key, shown in full once. KeyType `user` (default): Octeth's key, with optional
+ * BoundIPAddress and Permissions (comma list, `*` = all). KeyType `account`: an `sk_live_…` key for the
+ * CyberPanel, CloudMails and platform dialects, with CanSend / CanReadAnalytics (default 1) and optional Domains
+ * (names of the account's sender domains) and AllowedIPs (addresses and CIDR ranges).
+ * Errors: 1 missing Note, 5 bad IP, 6 bad permissions, 7 bad KeyType, 8 bad Domains, 9 bad AllowedIPs,
+ * 10 bad CanSend/CanReadAnalytics, 11 a parameter of the other key type.
+ */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { isIp } from '../src/auth/user-fields';
-import { canonicalIp, formatTime } from '../src/auth/users';
-import { newUserKey } from '../src/credentials/credentials';
+import { canonicalIp } from '../src/auth/users';
+import { newAccountKey, newUserKey } from '../src/credentials/credentials';
+import { accountKeyColumns, presentApiKeys } from '../src/credentials/account-key-fields';
+
+const ACCOUNT_ONLY = ['cansend', 'canreadanalytics', 'domains', 'allowedips'];
+const USER_ONLY = ['boundipaddress', 'permissions'];
 
 export default defineCommand({
   name: 'user.apikey.create',
@@ -14,29 +25,32 @@ export default defineCommand({
     1: 'Missing required parameter (Note)',
     5: 'Invalid BoundIPAddress',
     6: 'Invalid Permissions (comma-separated names such as EmailGateway.ManageDomain, or *)',
+    7: 'Invalid KeyType (user or account)',
+    8: 'Invalid Domains: each must be a sender domain of this account',
+    9: 'Invalid AllowedIPs (IP addresses or CIDR ranges, comma-separated)',
+    10: 'Invalid CanSend or CanReadAnalytics (true or false)',
+    11: 'CanSend, CanReadAnalytics, Domains and AllowedIPs are for KeyType=account; BoundIPAddress and Permissions for KeyType=user',
   },
   async run(p, ctx) {
-    const bound = p.boundipaddress ? canonicalIp(String(p.boundipaddress)) : null;
-    if (bound && !isIp(bound)) throw new CommandError(5);
-    const permissions = p.permissions ? String(p.permissions) : '*';
-    const { key, hash, last4 } = newUserKey();
+    const account = String(p.keytype ?? 'user').toLowerCase() === 'account';
+    if ((account ? USER_ONLY : ACCOUNT_ONLY).some((k) => p[k] !== undefined && p[k] !== '')) throw new CommandError(11);
     const now = Date.now();
-    const row = { user_id: ctx.user!.id, key_hash: hash, key_last4: last4, note: String(p.note), bound_ip: bound, permissions, created_at: now };
+    let row: Record<string, unknown>;
+    let key: string;
+    if (account) {
+      const made = newAccountKey();
+      key = made.key;
+      const cols = await accountKeyColumns(ctx.db, ctx.user!.id, p);
+      row = { user_id: ctx.user!.id, key_hash: made.hash, key_last4: made.last4, note: String(p.note), bound_ip: null, permissions: '*', created_at: now, ...cols };
+    } else {
+      const bound = p.boundipaddress ? canonicalIp(String(p.boundipaddress)) : null;
+      if (bound && !isIp(bound)) throw new CommandError(5);
+      const made = newUserKey();
+      key = made.key;
+      row = { user_id: ctx.user!.id, key_hash: made.hash, key_last4: made.last4, note: String(p.note), bound_ip: bound, permissions: p.permissions ? String(p.permissions) : '*', created_at: now };
+    }
     const [id] = await ctx.db('user_api_keys').insert(row);
-    return {
-      APIKeyID: Number(id),
-      APIKey: {
-        APIKeyID: Number(id),
-        APIKey: key,
-        Note: row.note,
-        IPAddress: bound,
-        BoundIPAddress: bound,
-        Permissions: permissions,
-        CreatedAt: formatTime(now),
-        LastUsedAt: null,
-        LastUsedIP: null,
-        RequestCount: 0,
-      },
-    };
+    const [APIKey] = await presentApiKeys(ctx.db, [{ ...row, id, last_used_at: null, last_used_ip: null, request_count: 0 }], key);
+    return { APIKeyID: Number(id), APIKey };
   },
 });

@@ -1,7 +1,6 @@
-/** user.apikey.list — the caller's API keys, masked to their last four characters. */
+/** user.apikey.list — the caller's API keys (Octeth user keys and account keys), masked to their last four characters. */
 import { defineCommand } from '../src/command';
-import { formatTime } from '../src/auth/users';
-import { maskUserKey } from '../src/credentials/credentials';
+import { presentApiKeys } from '../src/credentials/account-key-fields';
 
 export default defineCommand({
   name: 'user.apikey.list',
@@ -11,18 +10,6 @@ export default defineCommand({
   errors: {},
   async run(_p, ctx) {
     const rows = await ctx.db('user_api_keys').where({ user_id: ctx.user!.id }).orderBy('id');
-    return {
-      APIKeys: rows.map((r) => ({
-        APIKeyID: Number(r.id),
-        APIKey: maskUserKey(r.key_last4),
-        Note: r.note,
-        BoundIPAddress: r.bound_ip,
-        Permissions: r.permissions,
-        CreatedAt: formatTime(r.created_at),
-        LastUsedAt: formatTime(r.last_used_at),
-        LastUsedIP: r.last_used_ip,
-        RequestCount: Number(r.request_count),
-      })),
-    };
+    return { APIKeys: await presentApiKeys(ctx.db, rows) };
   },
 });

@@ -1,11 +1,12 @@
-/** user.current — the caller's account, group, permissions and limits. Errors: only authentication (99998). */
+/** user.current — the caller's account, group, permissions and limits. Errors: `[1]` authentication required (upstream §1.6, not 99998). */
 import { defineCommand } from '../src/command';
 import { presentUserInfo } from '../src/auth/users';
 
 export default defineCommand({
   name: 'user.current',
   auth: 'user',
-  errors: {},
+  errors: { 1: 'Authentication required' },
+  authError: { code: [1], text: 'Authentication required' },
   async run(_p, ctx) {
     const user = ctx.user!;
     const group = await ctx.db('user_groups').where({ id: user.group_id }).first();

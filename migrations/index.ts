@@ -9,6 +9,12 @@ import * as eventIndexes from './20261123000650_event_indexes';
 import * as createWebhooks from './20261123000700_create_webhooks';
 import * as createRollups from './20261123000800_create_rollups';
 import * as idempotencyLease from './20261201000100_idempotency_lease';
+import * as accountKeys from './20261204000100_account_keys';
+import * as userPlans from './20261204000200_user_plans';
+import * as webhookFormats from './20261204000300_webhook_formats';
+import * as createListWebhooks from './20261205000100_create_list_webhooks';
+import * as createCampaigns from './20261205000200_create_campaigns';
+import * as scopedSuppressions from './20261205000300_create_scoped_suppressions';
 import * as messageLogIndexes from './20261206000100_message_log_indexes';
 import * as createCaptured from './20261210000100_create_captured_messages';
 
@@ -24,6 +30,12 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261123000700_create_webhooks': createWebhooks,
   '20261123000800_create_rollups': createRollups,
   '20261201000100_idempotency_lease': idempotencyLease,
+  '20261204000100_account_keys': accountKeys,
+  '20261204000200_user_plans': userPlans,
+  '20261204000300_webhook_formats': webhookFormats,
+  '20261205000100_create_list_webhooks': createListWebhooks,
+  '20261205000200_create_campaigns': createCampaigns,
+  '20261205000300_create_scoped_suppressions': scopedSuppressions,
   '20261206000100_message_log_indexes': messageLogIndexes,
   '20261210000100_create_captured_messages': createCaptured,
 };

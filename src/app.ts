@@ -7,6 +7,8 @@ import { createDispatcher, Dispatcher } from './dispatch';
 import { hardErrorHeaders, toHardError, writeV1Errors } from './errors';
 import { Validator } from './validation';
 import { v1Api } from './v1/router';
+import { cyberpanelApi } from './dialects/cyberpanel';
+import { platformApi } from './dialects/platform';
 import { trackingRoutes } from './tracking/routes';
 import { opsRouter } from './ops/health';
 import { docsRoutes } from './ops/docs';
@@ -51,7 +53,9 @@ export function createApp(services: Services): App {
   app.use(consoleRoutes());
   app.use(trackingRoutes(services));
   app.use(legacyApi(services, dispatcher));
+  app.use(platformApi(services, dispatcher)); // before Octeth's v1 door: an account key picks the platform on shared paths
   app.use(v1Api(services, dispatcher));
+  app.use(cyberpanelApi(services, dispatcher));
   app.use('/api.php', legacyErrorHandler(services));
 
   app.use((req: Request, res: Response) => {

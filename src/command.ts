@@ -6,6 +6,7 @@ import type { DnsVerifier } from './domains/dns-verify';
 import type { DomainRow } from './domains/domains';
 import type { QueueFactory } from './queue/port';
 import type { RateLimits } from './ratelimit/limits';
+import type { AccountKeyScope, AccountPermission } from './auth/account-keys';
 import type { Metrics } from './ops/metrics';
 import type { CommitStatement } from './idempotency/keys';
 
@@ -30,6 +31,8 @@ export interface UserRow {
   limit_sender_domains: number;
   limit_monthly: number;
   limit_daily: number;
+  /** Starter | Professional | Enterprise (src/accounts/plans.ts). */
+  plan: string;
   created_at: number;
   updated_at: number;
 }
@@ -63,6 +66,8 @@ export interface CommandContext extends Services {
   /** Set for auth 'sender': the sender API key's id and its domain. */
   senderKeyId?: number;
   domain?: DomainRow;
+  /** Set for auth 'sender' when the caller came with an account key (`sk_live_…`); ctx.domain is then unset. */
+  accountKey?: AccountKeyScope;
   /** Request headers a command may read (v1 door): lowercase names. */
   headers?: Record<string, string | undefined>;
   /** The way in this request came through (`api.php`, `v1`, `batch`, `cli`, a dialect's name): a metrics label. */
@@ -85,10 +90,20 @@ export interface CommandDef {
   errors: Record<number, string>;
   /** Business errors as arrays (user.login, user.create style) instead of scalars. */
   arrayErrors?: boolean;
+  /** Parameter failures answer one scalar code instead of an array (sender.domains, as the contract shows). */
+  scalarErrors?: true;
+  /** What a failed authentication answers instead of 99998 (user.current: `[1]` "Authentication required", upstream §1.6). */
+  authError?: { code: number[]; text: string };
   /** Some Octeth success replies carry no ErrorCode (user.apikey.*). getdomains keeps it: the contract shows it. */
   omitSuccessErrorCode?: boolean;
-  /** Rate-limited per credential (sender key): API_RATE_LIMIT_PER_MINUTE requests per window, then 429 with Retry-After. */
-  rateLimit?: { durationSec: number };
+  /** Rate-limited per credential: `points` (default API_RATE_LIMIT_PER_MINUTE) requests per window, then 429 with Retry-After. */
+  rateLimit?: { durationSec: number; points?: number };
+  /**
+   * Open to account keys (`sk_live_…`) with this permission: beside sender keys (auth 'sender'), or beside sessions
+   * and user API keys (auth 'user', as `Authorization: Bearer`). Such a command finds its domain itself:
+   * src/mail/sender-for.ts (sending) or domainScope (lookups).
+   */
+  accountKey?: AccountPermission;
   /** HTTP status of a failure code on the v1 door (default 400; auth codes 401/403; 429). */
   httpStatus?: Record<number, number>;
   /**

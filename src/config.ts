@@ -89,6 +89,8 @@ export interface Config {
   sweepGraceSeconds: number;
   /** LEASE_SECONDS: how long a worker owns a delivery it is sending; a crashed worker's lease expires. Default 300. */
   leaseSeconds: number;
+  /** Soft bounces (mailbox full, soft) of one address from one domain before it is suppressed as a hard bounce. */
+  softBounceLimit: number;
   /** DKIM_SIGNING: 1 signs every message with the domain's key (default); 0 only for measurements. */
   dkimSigning: boolean;
   /** MAX_ATTACHMENT_BYTES: decoded attachment bytes allowed per message. Default 26214400 (25 MiB). */
@@ -336,6 +338,7 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     sweepIntervalSeconds: int(env, 'SWEEP_INTERVAL_SECONDS', 30, 1, 3600),
     sweepGraceSeconds: int(env, 'SWEEP_GRACE_SECONDS', 60, 0, 86400),
     leaseSeconds: int(env, 'LEASE_SECONDS', 300, 1, 3600),
+    softBounceLimit: int(env, 'SOFT_BOUNCE_LIMIT', 3, 1, 100),
     dkimSigning: str(env, 'DKIM_SIGNING', '1') !== '0',
     maxAttachmentBytes: int(env, 'MAX_ATTACHMENT_BYTES', 25 * 1024 * 1024, 0, 1024 * 1024 * 1024),
     apiRateLimitPerMinute: int(env, 'API_RATE_LIMIT_PER_MINUTE', 100, 0, 1_000_000),

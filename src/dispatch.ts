@@ -5,6 +5,8 @@ import { AUTH_FAILED, CommandError, hard, HardError } from './errors';
 import { isOutage } from './outage';
 import { forgetSenders } from './auth/sender-cache';
 import type { Validator } from './validation';
+import { decodeJsonText } from './http/params';
+import { enforcePlanLimits } from './accounts/plans';
 
 export type CommandTable = Record<string, CommandDef>;
 
@@ -18,6 +20,8 @@ export interface RequestMeta {
   requestId: string;
   ip: string;
   headers?: Record<string, string | undefined>;
+  /** Parameters that arrived as text (query string, form fields): JSON text of structured values is decoded. */
+  textKeys?: Set<string>;
   /** The door's name, a metrics label (`api.php`, `v1`, `batch`, `cli`, or a dialect's). */
   door?: string;
   /** Set by a door that holds an Idempotency-Key lease: see CommandContext.idempotentReply. */
@@ -83,10 +87,20 @@ export function createDispatcher(services: Services, table: CommandTable, valida
   async function runCommand(cmd: CommandDef, params: Params, meta: RequestMeta): Promise<Record<string, unknown>> {
     const ctx: CommandContext = { ...services, requestId: meta.requestId, ip: meta.ip, headers: meta.headers, door: meta.door, idempotentReply: meta.idempotentReply };
     if (meta.trusted) actAs(cmd, ctx, meta.trusted);
-    else await authenticate(cmd, params, ctx);
+    else {
+      try {
+        await authenticate(cmd, params, ctx);
+      } catch (err) {
+        if (cmd.authError && err instanceof CommandError && err.codes[0] === AUTH_FAILED) throw new CommandError(cmd.authError.code, cmd.authError.text);
+        throw err;
+      }
+    }
     authorize(cmd, ctx);
-    const points = cmd.rateLimit ? services.config.apiRateLimitPerMinute : 0;
-    if (cmd.rateLimit && points > 0) {
+    // A command's own allowance still obeys API_RATE_LIMIT_PER_MINUTE=0 (limits off).
+    const points = !cmd.rateLimit || services.config.apiRateLimitPerMinute <= 0 ? 0 : (cmd.rateLimit.points ?? services.config.apiRateLimitPerMinute);
+    // Account keys count against their account's plan, on every command they call; sender keys as before.
+    if (ctx.accountKey) await enforcePlanLimits(services.limits, ctx.user!);
+    else if (cmd.rateLimit && points > 0) {
       const who = ctx.senderKeyId !== undefined ? `k${ctx.senderKeyId}` : ctx.user ? `u${ctx.user.id}` : `ip${ctx.ip}`;
       const verdict = await services.limits.limit(`cmd:${cmd.name}`, points, cmd.rateLimit.durationSec).consume(who);
       if (!verdict.allowed) {
@@ -95,8 +109,9 @@ export function createDispatcher(services: Services, table: CommandTable, valida
         throw err;
       }
     }
+    if (meta.textKeys?.size) decodeJsonText(params, meta.textKeys, (k) => validator.declaresText(cmd, k));
     const codes = validator.check(cmd, params);
-    if (codes.length) throw new CommandError(codes);
+    if (codes.length) throw new CommandError(cmd.scalarErrors ? codes[0] : codes);
     const result = await cmd.run(params, ctx);
     // Management commands may revoke keys or change accounts and domains: drop cached credential lookups.
     if ((cmd.auth === 'user' || cmd.auth === 'admin') && !cmd.keepsCredentialCaches) forgetSenders();

@@ -16,6 +16,7 @@ import { createDeliveryWorker, DeliveryWorker } from './delivery/worker';
 import { SmtpFront, startSmtpFront } from './smtp/front';
 import { InboundListener, startInboundSmtp } from './inbound/listener';
 import { startWebhookWorker, WebhookWorker } from './webhooks/worker';
+import { CampaignWorker, createCampaignWorker } from './campaigns/launcher';
 import { OpsListener, startOpsListener } from './ops/health';
 import { IDEMPOTENCY_TTL_MS, purgeExpiredKeys } from './idempotency/keys';
 
@@ -78,15 +79,17 @@ export async function start(config: Config): Promise<Running> {
   const timers: NodeJS.Timeout[] = [];
   let worker: DeliveryWorker | null = null;
   let webhooks: WebhookWorker | null = null;
+  let campaigns: CampaignWorker | null = null;
   if (config.role === 'all' || config.role === 'worker') {
     worker = createDeliveryWorker(services);
     webhooks = startWebhookWorker(services);
+    campaigns = createCampaignWorker(services);
     const sweep = () => {
       purgeIdleSessions(services.db, services.config.sessionIdleSeconds).catch((err) => logger.warn('session purge failed', { error: (err as Error).message }));
       purgeExpiredKeys(services.db, IDEMPOTENCY_TTL_MS).catch((err) => logger.warn('idempotency key purge failed', { error: (err as Error).message }));
     };
     timers.push(setInterval(sweep, 10 * 60_000).unref());
-    logger.info('worker running', { tasks: ['delivery', 'sweeper', 'session purge', 'webhooks'], mode: config.deliveryMode, concurrency: config.deliveryConcurrency });
+    logger.info('worker running', { tasks: ['delivery', 'sweeper', 'session purge', 'webhooks', 'campaigns'], mode: config.deliveryMode, concurrency: config.deliveryConcurrency });
   }
   let smtp: SmtpFront | null = null;
   let inbound: InboundListener | null = null;
@@ -115,6 +118,7 @@ export async function start(config: Config): Promise<Running> {
       await services.queues.close(); // lets running deliveries finish
       await worker?.stop();
       await webhooks?.stop();
+      await campaigns?.stop();
       await closeServices(services);
       logger.info('stopped');
     })());

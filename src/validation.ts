@@ -11,6 +11,9 @@ import type { CommandDef, Params } from './command';
 interface PropSchema {
   'x-code'?: number;
   'x-invalid-code'?: number;
+  /** Free text that is never JSON-decoded when it arrives as a form field (a schema without a type, e.g. sendemail's Subject). */
+  'x-text'?: boolean;
+  type?: string | string[];
 }
 
 interface CompiledSchema {
@@ -33,7 +36,7 @@ export class Validator {
 
   constructor(commands: Record<string, CommandDef>, schemaDir = path.join(projectRoot(), 'schemas')) {
     const ajv = new Ajv({ allErrors: true, verbose: true, coerceTypes: true, useDefaults: true, strict: true, allowUnionTypes: true, strictRequired: false });
-    ajv.addVocabulary(['x-code', 'x-invalid-code']);
+    ajv.addVocabulary(['x-code', 'x-invalid-code', 'x-text']);
     const files = fs.readdirSync(schemaDir).filter((f) => f.endsWith('.json'));
     const defs = files.find((f) => f === '_defs.json');
     if (defs) ajv.addSchema(JSON.parse(fs.readFileSync(path.join(schemaDir, defs), 'utf8')), '_defs.json');
@@ -58,6 +61,14 @@ export class Validator {
       if (undeclared.length) throw new Error(`schemas/${name}.json: codes ${undeclared.join(', ')} are not in the command's errors`);
       this.compiled.set(name, { validate: ajv.compile(schema), props });
     }
+  }
+
+  /** Does the command's schema declare this (lowercase) parameter a string? Such values are never JSON-decoded. */
+  declaresText(command: CommandDef, key: string): boolean {
+    const prop = this.compiled.get(command.name)?.props[key];
+    if (!prop) return false;
+    if (prop['x-text'] || prop.type === 'string') return true;
+    return Array.isArray(prop.type) && prop.type.includes('string') && !prop.type.includes('array') && !prop.type.includes('object');
   }
 
   /** Returns the command's codes for every failing property, sorted and unique; [] when valid. */

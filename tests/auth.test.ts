@@ -31,10 +31,10 @@ describe('session idle expiry (SESSION_IDLE_SECONDS=60)', () => {
     const u = await createUser(h);
     expect(await h.call({ Command: 'user.current', SessionID: u.sessionId })).toMatchObject({ Success: true });
     await idle(u.sessionId, 61);
-    expect(await h.call({ Command: 'user.current', SessionID: u.sessionId })).toEqual(AUTH_FAILED);
+    expect(await h.call({ Command: 'user.apikey.list', SessionID: u.sessionId })).toEqual(AUTH_FAILED);
     // Once expired it stays expired, and its row is gone.
     expect(await h.services.db('sessions').where({ token_hash: tokenHash(u.sessionId) }).first()).toBeUndefined();
-    expect(await h.call({ Command: 'user.current', SessionID: u.sessionId })).toEqual(AUTH_FAILED);
+    expect(await h.call({ Command: 'user.apikey.list', SessionID: u.sessionId })).toEqual(AUTH_FAILED);
   });
 
   it('keeps a session idle for less than the limit', async () => {
@@ -82,7 +82,7 @@ describe('session storage', () => {
 
 describe('bad credentials', () => {
   it('answers a scalar 99998 over HTTP 200 for a garbage SessionID', async () => {
-    const res = await post({ Command: 'user.current', SessionID: 'garbage-session-id' });
+    const res = await post({ Command: 'user.apikey.list', SessionID: 'garbage-session-id' });
     expect(res.status).toBe(200);
     expect(res.body).toEqual(AUTH_FAILED);
   });
@@ -108,13 +108,13 @@ describe('bad credentials', () => {
   });
 
   it('answers 99998 with no credentials at all, and for blank ones', async () => {
-    expect((await post({ Command: 'user.current' })).body).toEqual(AUTH_FAILED);
-    expect((await post({ Command: 'user.current', SessionID: '', APIKey: '' })).body).toEqual(AUTH_FAILED);
+    expect((await post({ Command: 'user.apikey.list' })).body).toEqual(AUTH_FAILED);
+    expect((await post({ Command: 'user.apikey.list', SessionID: '', APIKey: '' })).body).toEqual(AUTH_FAILED);
     expect((await post({ Command: 'users.get', AdminAPIKey: '' })).body).toEqual(AUTH_FAILED);
   });
 
   it('answers 99998 in XML when ResponseFormat is XML', async () => {
-    const res = await post({ Command: 'user.current', SessionID: 'garbage', ResponseFormat: 'XML' });
+    const res = await post({ Command: 'user.apikey.list', SessionID: 'garbage', ResponseFormat: 'XML' });
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/xml/);
     expect(res.text).toContain('99998');
@@ -143,7 +143,7 @@ describe('credential precedence', () => {
   it('does not fall back to the APIKey when the SessionID is bad', async () => {
     const u = await createUser(h);
     const key = (await h.call({ Command: 'user.apikey.create', SessionID: u.sessionId, Note: 'fallback' })).APIKey.APIKey;
-    const r = await h.call({ Command: 'user.current', SessionID: 'expired-or-garbage', APIKey: key });
+    const r = await h.call({ Command: 'user.apikey.list', SessionID: 'expired-or-garbage', APIKey: key });
     expect(r).toEqual(AUTH_FAILED);
   });
 

@@ -1,6 +1,7 @@
 import type { CommandContext, CommandDef, Params } from '../command';
 import { AUTH_FAILED, CommandError, PERMISSION_DENIED } from '../errors';
 import { isAdminApiKey } from './admin';
+import { authenticateAccountKey, isAccountKey, presentedKey } from './account-keys';
 import { resumeSession } from './sessions';
 import { sha256hex } from './secrets';
 import { cachedSender, rememberSender } from './sender-cache';
@@ -19,7 +20,7 @@ function credential(params: Params, name: string): string {
  */
 export async function authenticate(cmd: CommandDef, params: Params, ctx: CommandContext): Promise<void> {
   if (cmd.auth === 'none') return;
-  if (cmd.auth === 'sender') return authenticateSender(params, ctx);
+  if (cmd.auth === 'sender') return authenticateSender(cmd, params, ctx);
   const sessionId = credential(params, 'sessionid');
   if (cmd.auth === 'admin') {
     // The admin v1 routes take the key as a Bearer token (MX and PowerMTA integrations).
@@ -38,6 +39,14 @@ export async function authenticate(cmd: CommandDef, params: Params, ctx: Command
       }
     }
     throw new CommandError(AUTH_FAILED, AUTH_TEXT);
+  }
+
+  // Commands open to account keys (the platform dialect's contacts, domains, campaigns) take one as Bearer too.
+  const presented = presentedKey(ctx.headers);
+  if (cmd.accountKey && !sessionId && !credential(params, 'apikey') && isAccountKey(presented)) {
+    await authenticateAccountKey(cmd, presented, ctx);
+    if (!isEnabled(ctx.user!)) throw new CommandError(AUTH_FAILED, 'Authentication failed: the account is disabled');
+    return;
   }
 
   let keyPerms: '*' | Set<string> = '*';
@@ -76,14 +85,14 @@ export function authorize(cmd: CommandDef, ctx: CommandContext): void {
 }
 
 /**
- * Sender API key from `Authorization: Bearer` or the SenderAPIKey parameter. Codes follow the v1 contract:
- * 1 missing, 13 invalid (unknown, revoked), 2 the key's account or domain is gone.
+ * Sender API key from `Authorization: Bearer`, `X-API-Key` or the SenderAPIKey parameter; an account key
+ * (`sk_live_…`) goes to authenticateAccountKey. Codes follow the v1 contract: 1 missing, 13 invalid (unknown,
+ * revoked), 2 the key's account or domain is gone.
  */
-async function authenticateSender(params: Params, ctx: CommandContext): Promise<void> {
-  const auth = ctx.headers?.authorization ?? '';
-  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(auth)?.[1];
-  const presented = bearer ?? credential(params, 'senderapikey');
+async function authenticateSender(cmd: CommandDef, params: Params, ctx: CommandContext): Promise<void> {
+  const presented = presentedKey(ctx.headers) || credential(params, 'senderapikey');
   if (!presented) throw new CommandError(1, 'Missing SenderAPIKey: send it as "Authorization: Bearer <key>"');
+  if (isAccountKey(presented)) return authenticateAccountKey(cmd, presented, ctx);
   const hash = sha256hex(presented);
   const cached = cachedSender(hash);
   if (cached) {

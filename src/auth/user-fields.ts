@@ -4,6 +4,7 @@ import { CommandError } from '../errors';
 import { truthy } from '../http/params';
 import type { Params } from '../command';
 import { hashPassword } from './secrets';
+import { planName } from '../accounts/plans';
 
 const EMAIL = /^[^\s@<>()",;:\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$/;
 
@@ -64,6 +65,7 @@ export async function userColumns(db: Db, p: Params, exceptUserId: number | null
     ['limitemailsendperday', 'limit_daily'],
   ];
   for (const [param, col] of numeric) if (p[param] !== undefined) cols[col] = Number(p[param]);
+  if (p.plan !== undefined) cols.plan = planName(p.plan);
   if (p.verified !== undefined) cols.verified = truthy(p.verified);
   if (p.phoneverified !== undefined) cols.phone_verified = truthy(p.phoneverified);
 
@@ -101,4 +103,5 @@ export const USER_FIELD_ERRORS: Record<number, string> = {
   18: 'Invalid TimeZone (use an IANA name such as Europe/Istanbul)',
   19: 'Invalid flag value (Verified, PhoneVerified)',
   20: 'Invalid limit or credit value (a whole number, 0 = unlimited)',
+  21: 'Invalid Plan (Starter, Professional or Enterprise)',
 };

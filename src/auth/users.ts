@@ -1,6 +1,7 @@
 import type { Db } from '../db';
 import type { UserRow } from '../command';
 import { sha256hex } from './secrets';
+import { planOf } from '../accounts/plans';
 
 export async function findUser(db: Db, id: number): Promise<UserRow | undefined> {
   return db('users').where({ id }).first();
@@ -41,9 +42,12 @@ export async function groupPermissions(db: Db, groupId: number): Promise<'*' | S
   return parsePermissions(g?.permissions ?? '');
 }
 
-/** A user API key row by the key's hash; the key itself is never stored. */
+/**
+ * An Octeth user API key row by the key's hash; the key itself is never stored. Account keys (`sk_live_…`,
+ * kind 'account') are not user keys: they never open a session or a user command.
+ */
 export async function findUserApiKey(db: Db, presented: string) {
-  return db('user_api_keys').where({ key_hash: sha256hex(presented) }).first();
+  return db('user_api_keys').where({ key_hash: sha256hex(presented), kind: 'user' }).first();
 }
 
 export function yesNo(v: unknown): 0 | 1 {
@@ -75,6 +79,7 @@ export function presentUserInfo(user: UserRow): Record<string, unknown> {
     LimitEmailGatewaySenderDomains: String(user.limit_sender_domains),
     LimitEmailSendPerPeriod: String(user.limit_monthly),
     LimitEmailSendPerDay: String(user.limit_daily),
+    Plan: planOf(user).name,
     CreatedAt: formatTime(user.created_at),
   };
 }

@@ -24,6 +24,18 @@ export function maskUserKey(last4: string): string {
   return `${Array.from({ length: 7 }, () => '****').join('-')}-${last4}`;
 }
 
+export const ACCOUNT_KEY_PREFIX = 'sk_live_';
+
+/** An account API key (CyberPanel, CloudMails, platform dialects): `sk_live_` + 40 base62 characters (238 bits). Only its SHA-256 is stored. */
+export function newAccountKey(): { key: string; hash: string; last4: string } {
+  const key = `${ACCOUNT_KEY_PREFIX}${randomString(40, BASE62)}`;
+  return { key, hash: sha256hex(key), last4: key.slice(-4) };
+}
+
+export function maskAccountKey(last4: string): string {
+  return `${ACCOUNT_KEY_PREFIX}${'*'.repeat(36)}${last4}`;
+}
+
 /** SMTP username `smtp_<12 lowercase alnum>` and a 24-character base62 password (142 bits, stored as SHA-256). */
 export function newSmtpUsername(): string {
   return `smtp_${randomString(12)}`;

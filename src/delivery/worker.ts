@@ -11,6 +11,8 @@ import { logAttempt } from './attempt-log';
 import { CaptureStore } from '../capture/store';
 import { verpAddress } from './verp';
 import { recordEvents } from '../events/record';
+import { whitelisted } from '../suppression/scopes';
+import { noteSoftBounce, SOFT_CLASSES } from '../suppression/soft-bounces';
 import { Coalescer } from '../coalesce';
 import { parseTags } from '../stats/rollups';
 import { affectedRows, batchTransaction, placeholders, quoteId, runTogether, sql, Stmt } from '../db';
@@ -282,7 +284,8 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
     const tooOld = done - Number(d.created_at) >= config.deliveryMaxAgeSeconds * 1000;
     if (verdict.permanent || tooOld) {
       const status = verdict.permanent ? 'bounced' : 'failed';
-      const suppress = verdict.suppress ? outcome.response : undefined;
+      // The classifier says whether this refusal blames the address; the account's whitelist can overrule it.
+      const suppress = verdict.suppress && !(await whitelisted(db, Number(d.user_id), d.recipient)) ? outcome.response : undefined;
       await settle({ status, last_reply: outcome.response, bounce_class: verdict.class, finished_at: done }, status, { smtp_reply: outcome.response, bounce_class: verdict.class }, suppress);
       log(status, outcome.response);
       return;
@@ -298,6 +301,8 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
         logger.warn('retry could not be enqueued; the sweeper will pick it up', { deliveryId: d.id, error: (err as Error).message }),
       );
     }
+    // A message's first soft refusal counts once towards SOFT_BOUNCE_LIMIT (its retries do not).
+    if (recorded && attempts === 1 && SOFT_CLASSES.has(verdict.class)) await noteSoftBounce(services, d, outcome.response);
   }
 
   /**

@@ -28,6 +28,17 @@ export class DnsVerifier {
     return r;
   }
 
+  /** The name servers of the zone holding `name`: its own NS records, else its parent's (never the TLD's); [] on failure. */
+  async nameservers(name: string): Promise<string[]> {
+    const resolver = this.resolver();
+    const labels = name.split('.');
+    for (let i = 0; i <= labels.length - 2; i++) {
+      const servers = await resolver.resolveNs(labels.slice(i).join('.')).catch(() => [] as string[]);
+      if (servers.length) return servers.map(bareName).sort();
+    }
+    return [];
+  }
+
   /**
    * Every record with `ok` set and `found` holding what DNS answered (CNAME targets or TXT strings; empty when
    * the name has none). Lookups run in parallel; a failed lookup is simply not ok.

@@ -35,7 +35,7 @@ export async function recordEvents(trx: Knex | Knex.Transaction, events: EventIn
   const writes: Stmt[] = [];
   for (let i = 0; i < rows.length; i += 500) writes.push(insertRows(q, 'events', rows.slice(i, i + 500)));
   // Reads first (tags, acceptance times, subscribed webhooks), then every write together.
-  writes.push(...(await planRollups(q, events, hints.tags, read)), ...(await planWebhookEvents(q, events, hints.tags, read)));
+  writes.push(...(await planRollups(q, events, hints.tags, read)), ...(await planWebhookEvents(q, events, read)));
   if (tx) tx.later(writes);
   else await runInTurn(writes);
 }

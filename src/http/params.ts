@@ -33,6 +33,42 @@ export function collectParams(query: unknown, body: unknown, bodyIsJson: boolean
   return merged;
 }
 
+/**
+ * The keys whose value came from a query string or a form/multipart body (not from a JSON body, which wins):
+ * their structured values can only arrive as JSON text (`To=[{"email":…}]`, upstream §1.1).
+ */
+export function textSourcedKeys(query: unknown, body: unknown, bodyIsJson: boolean): Set<string> {
+  const keys = new Set<string>();
+  for (const [src, text] of [[query, true], [body, !bodyIsJson]] as const) {
+    if (!src || typeof src !== 'object' || Array.isArray(src)) continue;
+    for (const k of Object.keys(src)) {
+      if (text) keys.add(k.toLowerCase());
+      else keys.delete(k.toLowerCase());
+    }
+  }
+  return keys;
+}
+
+/**
+ * Decodes the JSON text of a structured value sent as a form field or query parameter (`From={"name":…}`,
+ * `To=[…]`; upstream §1.1): a value that reads as a JSON object or array becomes one, keys lowercased.
+ * Anything else, and keys `keepText` names (parameters a command declares as strings), stay as sent.
+ */
+export function decodeJsonText(params: Record<string, unknown>, keys: Iterable<string>, keepText: (key: string) => boolean): void {
+  for (const k of keys) {
+    const v = params[k];
+    if (typeof v !== 'string' || keepText(k)) continue;
+    const t = v.trim();
+    if (!((t.startsWith('{') && t.endsWith('}')) || (t.startsWith('[') && t.endsWith(']')))) continue;
+    try {
+      const parsed: unknown = JSON.parse(t);
+      if (parsed && typeof parsed === 'object') params[k] = lowercaseKeys(parsed);
+    } catch {
+      // Not JSON after all: the command sees the text it was sent.
+    }
+  }
+}
+
 /** Octeth's truthy set: true, 1, "1", "true", "yes", "on". */
 export function truthy(v: unknown): boolean {
   if (v === true || v === 1) return true;

@@ -5,6 +5,7 @@
 import type { Knex } from 'knex';
 import { effectiveValues, FieldRow, fieldsOf, valuesFor } from './fields';
 import type { SubscriberRow } from './subscribers';
+import { scopedWhere } from '../suppression/scopes';
 
 export interface TemplateContent {
   id: number;
@@ -66,6 +67,18 @@ export async function subscriberFor(db: Knex, userId: number, listId: number, su
   return contextOf(row, fields, values.get(Number(row.id)));
 }
 
+/**
+ * Subscribed members not suppressed for a send from the domain: not on the domain's list, nor on the list's own
+ * (PerList), its owner's (AccountWide) or the SystemWide suppression entries.
+ */
+function eligibleMembers(db: Knex, listId: number, suppressDomainId: number): Knex.QueryBuilder {
+  const owner = db.raw('(select ?? from ?? where ?? = ?)', ['user_id', 'lists', 'id', listId]);
+  return db('subscribers as s')
+    .where({ 's.list_id': listId, 's.status': 'Subscribed' })
+    .whereNotExists(db('suppressions as x').select(db.raw('1')).where('x.domain_id', suppressDomainId).whereRaw('x.email = s.email'))
+    .whereNotExists(scopedWhere(db('suppression_entries as e').select(db.raw('1')).whereRaw('e.email = s.email'), db, owner, [listId]));
+}
+
 /** Subscribed members, excluding emails suppressed on the given sender domain: by email ascending (mode 'email') or by id ascending after `afterId` (mode 'id'), at most `limit`. */
 export async function subscribedMembers(
   db: Knex,
@@ -74,9 +87,7 @@ export async function subscribedMembers(
   opts: { order: 'email' | 'id'; limit: number; afterId?: number },
 ): Promise<SubscriberContext[]> {
   if (!validId(listId) || opts.limit < 1) return [];
-  const q = db('subscribers as s')
-    .where({ 's.list_id': listId, 's.status': 'Subscribed' })
-    .whereNotExists(db('suppressions as x').select(db.raw('1')).where('x.domain_id', suppressDomainId).whereRaw('x.email = s.email'))
+  const q = eligibleMembers(db, listId, suppressDomainId)
     .select('s.*')
     .limit(Math.floor(opts.limit));
   if (opts.order === 'email') q.orderBy('s.email', 'asc');
@@ -88,6 +99,13 @@ export async function subscribedMembers(
   if (!rows.length) return [];
   const [fields, values] = await Promise.all([fieldsOf(db, listId), valuesFor(db, rows.map((r) => Number(r.id)))]);
   return rows.map((r) => contextOf(r, fields, values.get(Number(r.id))));
+}
+
+/** How many members subscribedMembers would page through (subscribed, not suppressed on the domain). */
+export async function countSubscribedMembers(db: Knex, listId: number, suppressDomainId: number): Promise<number> {
+  if (!validId(listId)) return 0;
+  const [{ n }] = await eligibleMembers(db, listId, suppressDomainId).count({ n: '*' });
+  return Number(n);
 }
 
 /** Marks a list member Unsubscribed (used by the tracking unsubscribe endpoint); returns whether a row changed. */

@@ -50,6 +50,8 @@ export interface SendRefs {
   subscriber?: SubscriberContext | null;
   /** A TargetListID send: the unsubscribe link and headers are always added. */
   listSend?: boolean;
+  /** The campaign this message belongs to (one per member: messages.campaign_id + subscriber_id are unique). */
+  campaignId?: number;
 }
 
 /** Checks of the sender's state against the request: account, domain, From. */
@@ -185,6 +187,7 @@ async function prepare(services: Services, sender: Sender, req: SendRequest, ref
       from_email: req.from.email,
       subject: subject.slice(0, 998),
       tags: JSON.stringify(req.tags),
+      metadata: Object.keys(req.metadata).length ? JSON.stringify(req.metadata) : null,
       message_id_header: messageIdHeader,
       mime,
       mime_size: mime.length,
@@ -194,6 +197,7 @@ async function prepare(services: Services, sender: Sender, req: SendRequest, ref
       subscriber_id: refs.subscriber?.id ?? null,
       journey_id: req.journeyId ?? null,
       action_id: req.actionId ?? null,
+      campaign_id: refs.campaignId ?? null,
       created_at: now,
     },
   };
@@ -430,7 +434,9 @@ export async function acceptMessages(
   const now = Date.now();
   const resolved = given ? given.map((refs) => ({ refs, problems: [] as Problem[] })) : await Promise.all(reqs.map((r) => resolveRefs(services, sender, r)));
   // One suppression lookup for every recipient of every message.
-  const suppressed = await suppressedAmong(services.db, sender.domain.id, reqs.flatMap((r) => recipientsOf(r).map((x) => x.email)));
+  // Suppression patterns apply to gateway sends, not to campaigns (as upstream).
+  const campaign = !!given?.length && given.every((r) => r.campaignId !== undefined);
+  const suppressed = await suppressedAmong(services.db, sender.domain.id, reqs.flatMap((r) => recipientsOf(r).map((x) => x.email)), { patterns: !campaign });
   const prepared = await Promise.all(
     reqs.map((r, i) => (resolved[i].problems.length ? resolved[i].problems : prepare(services, sender, r, resolved[i].refs, now, suppressed))),
   );

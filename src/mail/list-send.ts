@@ -1,6 +1,6 @@
 import type { Services } from '../command';
 import { listExists, subscribedMembers, SubscriberContext } from '../lists/api';
-import { Accepted, acceptMessages, QUOTA_PROBLEM, resolveRefs, Sender } from './accept';
+import { Accepted, acceptMessages, QUOTA_PROBLEM, resolveRefs, Sender, SendRefs } from './accept';
 import type { CommitStatement } from '../idempotency/keys';
 import { isOutage } from '../outage';
 import type { Problem, SendRequest } from './send-request';
@@ -42,22 +42,39 @@ export async function acceptListSend(services: Services, sender: Sender, req: Se
       return { ok: false, problems: [{ code: 39, message: `Recipients of list ${listId} could not be resolved; nothing was sent` }], status: 502 };
     }
     if (!members.length) break;
-    const reqs = members.map((m) => ({ ...req, to: [{ name: displayName(m), email: m.email }], listId, subscriberId: m.id }));
     // With an Idempotency-Key each page commits the reply so far: a retry after a crash replays what was sent.
     const replySoFar = reply && ((a: Accepted[]) => reply([...ids, ...a.flatMap((x) => (x.ok ? [x.messageId] : []))]));
-    const accepted = await acceptMessages(services, sender, reqs, members.map((m) => ({ ...refs, subscriber: m, listSend: true })), replySoFar);
-    const failed = accepted.find((a) => !a.ok);
-    if (failed && !failed.ok) {
+    const page = await sendToMembers(services, sender, req, refs, members, replySoFar);
+    if (!page.ok) {
       // Sender-level problems (account, domain, From, content, quota) fail every message alike.
-      if (ids.length && failed.problems.some((p) => p.code === QUOTA_PROBLEM.code)) {
+      if (ids.length && page.problems.some((p) => p.code === QUOTA_PROBLEM.code)) {
         services.logger.warn('list send stopped at the sending limit', { listId, accepted: ids.length });
         break;
       }
-      if (accepted.every((a) => !a.ok)) return { ok: false, problems: failed.problems };
+      return { ok: false, problems: page.problems };
     }
-    for (const a of accepted) if (a.ok) ids.push(a.messageId);
+    ids.push(...page.messageIds);
     if (!services.config.sendEmailFullList || members.length < LIST_PAGE) break;
     afterId = members[members.length - 1].id;
   }
   return { ok: true, messageIds: ids };
+}
+
+/**
+ * One page of a list send: one message per member, personalised with that member, addressed to them by name.
+ * Answers the accepted MessageIDs, or the problems when every message failed alike (sender-level problems).
+ */
+export async function sendToMembers(
+  services: Services,
+  sender: Sender,
+  req: SendRequest,
+  refs: SendRefs,
+  members: SubscriberContext[],
+  reply?: (accepted: Accepted[]) => CommitStatement | undefined,
+): Promise<ListSendResult> {
+  const reqs = members.map((m) => ({ ...req, to: [{ name: displayName(m), email: m.email }], listId: m.listId, subscriberId: m.id }));
+  const accepted = await acceptMessages(services, sender, reqs, members.map((m) => ({ ...refs, subscriber: m, listSend: true })), reply);
+  const failed = accepted.find((a) => !a.ok);
+  if (failed && !failed.ok && accepted.every((a) => !a.ok)) return { ok: false, problems: failed.problems };
+  return { ok: true, messageIds: accepted.flatMap((a) => (a.ok ? [a.messageId] : [])) };
 }

@@ -22,6 +22,7 @@ export async function presentMessage(db: Db, message: Record<string, any>, withE
     From: message.from_email,
     Subject: message.subject,
     Tags: JSON.parse(message.tags),
+    Metadata: message.metadata ? JSON.parse(message.metadata) : {},
     MessageIDHeader: message.message_id_header,
     Size: Number(message.mime_size),
     CreatedAt: iso(message.created_at),
@@ -46,12 +47,14 @@ export async function presentMessage(db: Db, message: Record<string, any>, withE
   };
 }
 
-/** Marks the message's unsent deliveries cancelled (not ones being sent right now); returns how many. */
-export async function cancelDeliveries(db: Db, where: { message_id?: string; domain_id?: number }): Promise<number> {
+/** Marks the messages' unsent deliveries cancelled (not ones being sent right now); returns how many. */
+export async function cancelDeliveries(db: Db, where: { message_id?: string | string[]; domain_id?: number }): Promise<number> {
   const now = Date.now();
   return db.transaction(async (trx) => {
+    const { message_id: messageId, ...rest } = where;
     const select = trx('deliveries')
-      .where(where)
+      .where(rest)
+      .modify((q) => (Array.isArray(messageId) ? q.whereIn('message_id', messageId) : messageId !== undefined ? q.where('message_id', messageId) : q))
       .whereIn('status', ['queued', 'scheduled', 'deferred'])
       .where((q) => q.whereNull('lease_until').orWhere('lease_until', '<', now))
       .select('id', 'message_id', 'domain_id', 'user_id', 'recipient');

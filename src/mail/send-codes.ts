@@ -1,4 +1,4 @@
-/** The send codes: the contract's 1–39 and 429, plus Postern's 40–45. */
+/** The send codes: the contract's 1–39 and 429, plus Postern's 40–47. */
 export const SEND_ERRORS: Record<number, string> = {
   1: 'Missing SenderAPIKey',
   2: 'Invalid DomainID or invalid user account',
@@ -40,8 +40,10 @@ export const SEND_ERRORS: Record<number, string> = {
   43: 'Invalid SendAt',
   44: 'Invalid TrackLinks or TrackOpens',
   45: 'Invalid Messages: send an array of 1 to 1000 messages',
+  46: 'From domain is not a sender domain of this account',
+  47: 'Invalid Metadata',
   429: 'Email send rate limit exceeded',
 };
 
-/** v1 statuses: auth 401, account/domain state 403, limits 429, everything else a 400 (the request itself). */
-export const SEND_HTTP_STATUS: Record<number, number> = { 1: 401, 13: 401, 2: 403, 12: 403, 32: 403, 34: 403, 17: 429, 429: 429, 39: 502 };
+/** v1 statuses other than upstream's HTTP 200 (§2.1): 39 → 502, rate limits 429. */
+export const SEND_HTTP_STATUS: Record<number, number> = { 429: 429, 39: 502 };

@@ -10,6 +10,10 @@ export const LIMITS = {
   replyTo: 10,
   tags: 20,
   tagLength: 100,
+  metadataKeys: 50,
+  metadataKeyLength: 100,
+  metadataValueLength: 1000,
+  metadataBytes: 10_000,
   headers: 50,
   sendAtMaxDays: 30,
 };
@@ -32,6 +36,8 @@ export interface SendRequest {
   bcc: Address[];
   replyTo: Address[];
   tags: string[];
+  /** The caller's key-value pairs (CyberPanel metadata, CloudMails custom_args): stored with the message, shown by lookups and webhooks. */
+  metadata: Record<string, string | number | boolean | null>;
   headers: Record<string, string>;
   attachments: Attachment[];
   attachmentBytes: number;
@@ -158,6 +164,28 @@ function headers(v: unknown, out: Problem[]): Record<string, string> {
   return result;
 }
 
+const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** Flat key-value pairs with scalar values, within the LIMITS; keys keep their case where the door kept it. */
+function metadata(v: unknown, out: Problem[]): Record<string, string | number | boolean | null> {
+  if (v === undefined || v === null) return {};
+  const bad = (why: string) => {
+    out.push({ code: 47, message: `Metadata ${why}` });
+    return {};
+  };
+  if (typeof v !== 'object' || Array.isArray(v)) return bad('must be an object of key: value pairs');
+  const entries = Object.entries(v as Raw);
+  if (entries.length > LIMITS.metadataKeys) return bad(`may hold at most ${LIMITS.metadataKeys} keys`);
+  for (const [k, val] of entries) {
+    if (!k || k.length > LIMITS.metadataKeyLength || RESERVED_KEYS.has(k)) return bad(`key "${k.slice(0, 40)}" must be 1-${LIMITS.metadataKeyLength} characters and not a reserved name`);
+    const scalar = val === null || typeof val === 'number' || typeof val === 'boolean' || (typeof val === 'string' && val.length <= LIMITS.metadataValueLength);
+    if (!scalar || (typeof val === 'number' && !Number.isFinite(val))) return bad(`value of "${k.slice(0, 40)}" must be a string of at most ${LIMITS.metadataValueLength} characters, a number, true, false or null`);
+  }
+  const result = Object.fromEntries(entries) as Record<string, string | number | boolean | null>;
+  if (Buffer.byteLength(JSON.stringify(result)) > LIMITS.metadataBytes) return bad(`is larger than ${LIMITS.metadataBytes} bytes as JSON`);
+  return result;
+}
+
 function flag(v: unknown, field: string, out: Problem[]): boolean | undefined {
   if (v === undefined || v === null || v === '') return undefined;
   if (typeof v === 'boolean') return v;
@@ -216,6 +244,7 @@ export function parseSendRequest(p: Raw, opts: { maxAttachmentBytes: number; now
     } else tags = [...new Set((p.tags as string[]).map((t) => t.trim()))];
   }
 
+  const meta = metadata(p.metadata, out);
   const hdrs = headers(p.headers, out);
   const att = attachments(p.attachments, opts.maxAttachmentBytes, out);
 
@@ -254,6 +283,7 @@ export function parseSendRequest(p: Raw, opts: { maxAttachmentBytes: number; now
       bcc,
       replyTo,
       tags,
+      metadata: meta,
       headers: hdrs,
       attachments: att.list,
       attachmentBytes: att.bytes,
@@ -269,4 +299,9 @@ export function parseSendRequest(p: Raw, opts: { maxAttachmentBytes: number; now
     },
     problems: out,
   };
+}
+
+/** A request built by Postern itself (test sends, campaigns) rather than read from a client: no caps to check. */
+export function builtRequest(r: Pick<SendRequest, 'subject' | 'from'> & Partial<SendRequest>): SendRequest {
+  return { to: [], cc: [], bcc: [], replyTo: [], tags: [], headers: {}, attachments: [], attachmentBytes: 0, ...r, metadata: r.metadata ?? {} };
 }

@@ -118,7 +118,12 @@ function restOperation(table: RouteTable, route: RestRoute, cmd: CommandDef | un
   }
   const responses: Json = { '200': { description: 'The command\'s result object' } };
   for (const [status, list] of [...byStatus].sort((a, b) => a[0] - b[0])) {
-    responses[String(status)] = { description: `Errors:\n\n${codeTable(list)}`, content: { 'application/json': { schema: { $ref: '#/components/schemas/ErrorList' } } } };
+    // Octeth's v1 routes answer business errors with HTTP 200 too (upstream §2.1): 200 is the result or an ErrorList.
+    const errors = { $ref: '#/components/schemas/ErrorList' };
+    responses[String(status)] =
+      status === 200
+        ? { description: `The command's result object, or a failure (HTTP 200, as upstream):\n\n${codeTable(list)}`, content: { 'application/json': { schema: { oneOf: [{ type: 'object' }, errors] } } } }
+        : { description: `Errors:\n\n${codeTable(list)}`, content: { 'application/json': { schema: errors } } };
   }
   return {
     operationId: `${table.name}.${route.method}${route.path.replace(/[^A-Za-z0-9]+/g, '_')}`,

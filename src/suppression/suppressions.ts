@@ -1,18 +1,30 @@
 import type { Db } from '../db';
 import { Coalescer } from '../coalesce';
 import { formatTime } from '../auth/users';
+import { patternSuppressed, scopedWhere } from './scopes';
 
 export type SuppressionReason = 'manual' | 'hard_bounce' | 'complaint' | 'unsubscribe';
 
-/** The subset of `emails` (any case) that the domain's suppression list holds, lowercase. */
-export async function suppressedAmong(db: Db, domainId: number, emails: string[]): Promise<Set<string>> {
+/**
+ * The subset of `emails` (any case) a send from the domain must skip, lowercase: the domain's own list, the
+ * AccountWide entries of the domain's owner, SystemWide entries (one round trip: a UNION), and, unless `patterns`
+ * is false (campaigns, as upstream), the install's suppression patterns.
+ */
+export async function suppressedAmong(db: Db, domainId: number, emails: string[], opts: { patterns?: boolean } = {}): Promise<Set<string>> {
   if (!emails.length) return new Set();
   const lower = [...new Set(emails.map((e) => e.toLowerCase()))];
   const found = new Set<string>();
+  const owner = db.raw('(select ?? from ?? where ?? = ?)', ['user_id', 'sender_domains', 'id', domainId]);
   for (let i = 0; i < lower.length; i += 1000) {
-    const rows = await db('suppressions').where({ domain_id: domainId }).whereIn('email', lower.slice(i, i + 1000)).pluck('email');
-    for (const e of rows) found.add(String(e).toLowerCase());
+    const some = lower.slice(i, i + 1000);
+    const rows = await db('suppressions')
+      .where({ domain_id: domainId })
+      .whereIn('email', some)
+      .select('email')
+      .union((u) => scopedWhere(u.from('suppression_entries as e').whereIn('e.email', some).select('e.email'), db, owner));
+    for (const r of rows as { email: string }[]) found.add(String(r.email).toLowerCase());
   }
+  if (opts.patterns !== false) for (const e of lower) if (!found.has(e) && (await patternSuppressed(db, e))) found.add(e);
   return found;
 }
 

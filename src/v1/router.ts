@@ -6,7 +6,7 @@ import { claimKey, idempotencyHashes, IDEMPOTENCY_TTL_MS, IdempotencySuperseded 
 import { CommandError, hardErrorHeaders, outageDetail, TEMPORARILY_UNAVAILABLE, toHardError, writeV1Errors } from '../errors';
 import { canonicalIp } from '../auth/users';
 import { bodyReader, QS_OPTIONS } from '../http/body';
-import { collectParams } from '../http/params';
+import { collectParams, textSourcedKeys } from '../http/params';
 
 interface Outcome {
   status: number;
@@ -17,30 +17,48 @@ interface Outcome {
   type?: string;
 }
 
+type Presented = { result?: Record<string, unknown>; err?: CommandError; texts?: string[]; errors?: { Code: number; Message: string }[]; status?: number };
+
 /** Routes whose replies upstream shapes differently from the EG public routes. */
 const present = {
-  /** `{"Success":true,"Domains":[…]}`, PowerMTA text as text/plain, errors in the legacy envelope. */
-  senderDomains(r: { result?: Record<string, unknown>; err?: CommandError; texts?: string[] }): Outcome {
-    if (r.err) return { status: r.err.codes[0] === 99998 ? 403 : 400, body: { Success: false, ErrorCode: r.err.codes[0], ErrorText: r.texts?.[0] } };
+  /** `{"Success":true,"Domains":[…]}`, PowerMTA text as text/plain, errors in the legacy envelope (HTTP 200; a bad admin key 403). */
+  senderDomains(r: Presented): Outcome {
+    if (r.err) return { status: r.err.codes[0] === 99998 ? 403 : 200, body: { Success: false, ErrorCode: r.err.codes[0], ErrorText: r.texts?.[0] } };
     if (typeof r.result?.Text === 'string') return { status: 200, body: r.result.Text, text: true };
     return { status: 200, body: { Success: true, Domains: r.result?.Domains } };
   },
   /** 200 allowed, 500 `{}` denied, 403 `{"Errors":[{"Code":1,…}]}` for a bad admin key (a temporary failure to an MX). */
-  relayCheck(r: { result?: Record<string, unknown>; err?: CommandError }): Outcome {
+  relayCheck(r: Presented): Outcome {
     if (!r.err) return { status: 200, body: { Success: true, RelayDomain: r.result?.RelayDomain } };
     if (r.err.codes[0] === 99998) return { status: 403, body: { Errors: [{ Code: 1, Message: 'Authentication failed. Invalid admin API key.' }] } };
     return { status: 500, body: {} };
+  },
+  /** `user.*` and subscriber.create (§2.1, §2.2): `{"Success":true,…}`; failed authentication `{"Errors":[{"Code":0,"Message":"Authentication failed"}]}`. */
+  userFamily(r: Presented): Outcome {
+    if (!r.err) return { status: 200, body: { Success: true, ...r.result } };
+    if (r.err.codes[0] === 99998) return { status: r.status ?? 200, body: { Errors: [{ Code: 0, Message: 'Authentication failed' }] } };
+    return { status: r.status ?? 200, body: { Errors: r.errors } };
+  },
+  /** POST /api/v1/subscriber.create: upstream's example keeps `"ErrorCode":0` on success; failures as the user family. */
+  subscriberCreate(r: Presented): Outcome {
+    return r.err ? present.userFamily(r) : { status: 200, body: { Success: true, ErrorCode: 0, ...r.result } };
+  },
+  /** Called by outside systems (inbound list webhooks): the legacy envelope (with Errors[] beside, as hard failures have), 404 for an unknown webhook. */
+  legacy(r: Presented): Outcome {
+    if (!r.err) return { status: 200, body: { Success: true, ErrorCode: 0, ...r.result } };
+    return { status: r.status ?? 200, body: { Success: false, ErrorCode: r.err.codes[0], ErrorText: r.texts?.[0], Errors: r.errors } };
   },
 };
 
 /** The REST alias table: method + path → command. Path parameters join the command's parameters (lowercase). */
 export const V1_ROUTES: {
-  method: 'get' | 'post' | 'delete';
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
   path: string;
   command: string;
   idempotent?: boolean;
   door?: string;
   present?: (typeof present)[keyof typeof present];
+  statuses?: 'rest';
   /** A result carrying RawMIME is sent as that text with this content type. */
   mime?: string;
 }[] = [
@@ -59,20 +77,56 @@ export const V1_ROUTES: {
   { method: 'get', path: '/api/v1/webhooks/:webhookid/log', command: 'emailgateway.getwebhooklog.public' },
   { method: 'post', path: '/api/v1/sender.domains', command: 'sender.domains', present: present.senderDomains },
   { method: 'get', path: '/api/v1/inbound-relay-domain-check', command: 'emailgateway.inboundrelaydomaincheck', present: present.relayCheck },
-  { method: 'post', path: '/api/v1/contacts', command: 'contacts.create' },
-  { method: 'get', path: '/api/v1/contacts', command: 'contacts.list' },
+  { method: 'post', path: '/api/v1/contacts', command: 'contacts.create', statuses: 'rest' },
+  { method: 'get', path: '/api/v1/contacts', command: 'contacts.list', statuses: 'rest' },
   { method: 'get', path: '/api/v1/stats', command: 'emailgateway.accountstats.public' },
   { method: 'get', path: '/api/v1/captured', command: 'emailgateway.getcapturedmessages.public' },
   { method: 'get', path: '/api/v1/captured/:capturedid', command: 'emailgateway.getcapturedmessage.public', mime: 'message/rfc822' },
+  // Upstream's user-area routes (§2.4): APIKey or SessionID in the query or body; PATCH reads a JSON body only.
+  ...userRoutes([
+    ['get', 'user.senderdomains', 'user.senderdomain.list'],
+    ['get', 'user.senderdomain', 'user.senderdomain.get'],
+    ['post', 'user.senderdomain', 'user.senderdomain.create'],
+    ['patch', 'user.senderdomain', 'user.senderdomain.update'],
+    ['delete', 'user.senderdomain', 'user.senderdomain.delete'],
+    ['post', 'user.senderdomain.verify', 'user.senderdomain.verify'],
+    ['get', 'user.senderdomain.dns', 'user.senderdomain.dns'],
+    ['post', 'user.senderdomain.sendtest', 'user.senderdomain.sendtest'],
+    ['get', 'user.senderdomain.dnshost', 'user.senderdomain.dnshost'],
+    ['get', 'user.webhooks', 'user.webhook.list'],
+    ['get', 'user.webhook', 'user.webhook.get'],
+    ['post', 'user.webhook', 'user.webhook.create'],
+    ['put', 'user.webhook', 'user.webhook.update'],
+    ['patch', 'user.webhook', 'user.webhook.update'],
+    ['delete', 'user.webhook', 'user.webhook.delete'],
+    ['get', 'user.webhook.stats', 'user.webhook.stats'],
+    ['post', 'user.apikey', 'user.apikey.create'],
+    ['post', 'user.apikey.delete', 'user.apikey.delete'],
+    ['get', 'user.apikeys', 'user.apikey.list'],
+  ]),
+  { method: 'post', path: '/api/v1/subscriber.create', command: 'subscriber.create', present: present.subscriberCreate },
+  { method: 'post', path: '/system/webhook/:hashedid', command: 'user.webhook.receive', present: present.legacy },
+  { method: 'get', path: '/system/webhook/:hashedid', command: 'user.webhook.receive', present: present.legacy },
 ];
 
+function userRoutes(list: ['get' | 'post' | 'put' | 'patch' | 'delete', string, string][]): (typeof V1_ROUTES)[number][] {
+  return list.map(([method, path, command]) => ({ method, path: `/api/v1/${path}`, command, present: present.userFamily }));
+}
+
+/**
+ * Upstream §2.1: business errors on Octeth's v1 routes answer HTTP 200 with `Errors[]`; only the documented
+ * exceptions (a command's `httpStatus`, e.g. 39 → 502) and rate limits (429, with Retry-After) differ.
+ */
 export function statusFor(cmd: CommandDef | undefined, code: number): number {
   const own = cmd?.httpStatus?.[code];
   if (own) return own;
-  if (code === 429) return 429;
-  if (cmd?.auth === 'sender' && (code === 1 || code === 13)) return 401;
-  if (cmd?.auth === 'sender' && code === 2) return 403;
-  return 400;
+  return code === 429 ? 429 : 200;
+}
+
+/** Routes of other dialects on this door keep their own statuses (`statuses: 'rest'`: 400 unless the command says otherwise). */
+function routeStatus(route: (typeof V1_ROUTES)[number], cmd: CommandDef | undefined, code: number): number {
+  if (route.statuses === 'rest' && !cmd?.httpStatus?.[code] && code !== 429) return 400;
+  return statusFor(cmd, code);
 }
 
 function v1Errors(cmd: CommandDef | undefined, err: CommandError) {
@@ -90,8 +144,11 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
   const reader = bodyReader(services.config.maxRequestBytes);
 
   async function run(route: (typeof V1_ROUTES)[number], req: Request, idempotentReply?: RequestMeta['idempotentReply']): Promise<Outcome> {
-    const query = qs.parse(req.url.split('?')[1] ?? '', QS_OPTIONS);
-    const params = collectParams(query, req.parsedBody?.body, req.parsedBody?.isJson ?? false);
+    // PATCH reads a JSON body only (upstream §1.1): query-string and form parameters are ignored.
+    const jsonOnly = route.method === 'patch';
+    const query = jsonOnly ? {} : qs.parse(req.url.split('?')[1] ?? '', QS_OPTIONS);
+    const body = jsonOnly && !req.parsedBody?.isJson ? {} : req.parsedBody?.body;
+    const params = collectParams(query, body, req.parsedBody?.isJson ?? false);
     for (const [k, v] of Object.entries(req.params)) params[k.toLowerCase()] = v;
     const cmd = lookupCommand(dispatcher.table, route.command);
     try {
@@ -99,6 +156,7 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
         requestId: String(req.res?.locals.requestId ?? ''),
         ip: canonicalIp(req.ip ?? ''),
         headers: req.headers as Record<string, string | undefined>,
+        textKeys: textSourcedKeys(query, body, req.parsedBody?.isJson ?? false),
         door: route.door ?? 'v1',
         idempotentReply,
       });
@@ -107,9 +165,10 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
       return route.present ? route.present({ result }) : { status: 200, body: result };
     } catch (err) {
       if (err instanceof CommandError) {
-        if (route.present) return route.present({ err, texts: errorTexts(cmd, err) });
         const headers: Record<string, string> = err.retryAfterSec ? { 'Retry-After': String(err.retryAfterSec) } : {};
-        return { status: statusFor(cmd, err.codes[0]), body: { Errors: v1Errors(cmd, err) }, headers };
+        const status = routeStatus(route, cmd, err.codes[0]);
+        if (route.present) return { headers, ...route.present({ err, texts: errorTexts(cmd, err), errors: v1Errors(cmd, err), status }) };
+        return { status, body: { Errors: v1Errors(cmd, err) }, headers };
       }
       throw err;
     }
@@ -168,7 +227,7 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
     });
   }
 
-  router.use('/api/v1', (err: unknown, req: Request, res: Response, next: NextFunction) => {
+  router.use(['/api/v1', '/system/webhook'], (err: unknown, req: Request, res: Response, next: NextFunction) => {
     const failure = toHardError(err);
     if (failure) {
       if (failure.code === TEMPORARILY_UNAVAILABLE) services.logger.warn('dependency unavailable', { requestId: res.locals.requestId, path: req.path, error: outageDetail(failure) });

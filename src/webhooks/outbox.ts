@@ -3,85 +3,98 @@ import type { Knex } from 'knex';
 import type { EventInput } from '../events/record';
 import { WEBHOOK_EVENTS } from '../events/vocabulary';
 import { insertRows, Read, runInTurn, Stmt } from '../db';
+import { EventFacts, isWebhookFormat, renderPayload, WebhookFormat } from './formats';
 
 const SUBSCRIBABLE = new Set(WEBHOOK_EVENTS);
 
-/** The JSON body of one webhook call: the same for every endpoint subscribed to the event, and on every retry. */
-export interface WebhookPayload {
-  id: string;
-  type: string;
-  created_at: string;
-  data: Record<string, unknown>;
+interface Hook {
+  id: number;
+  domain_id: number | null;
+  user_id: number;
+  event: string;
+  format: string;
 }
 
-function tagsOf(raw: unknown): string[] {
+interface MessageFacts {
+  tags: string[];
+  metadata: Record<string, unknown>;
+  messageIdHeader: string | null;
+  domain: string;
+}
+
+function jsonOr<T>(raw: unknown, fallback: T, ok: (v: unknown) => boolean): T {
   try {
-    const v = JSON.parse(String(raw ?? '[]'));
-    return Array.isArray(v) ? v.map(String) : [];
+    const v = JSON.parse(String(raw ?? ''));
+    return ok(v) ? (v as T) : fallback;
   } catch {
-    return [];
+    return fallback;
   }
 }
 
+/** A subscription covers an event of its domain, or (domain_id null) of any domain of its account. */
+function covers(w: Hook, e: EventInput): boolean {
+  const scoped = w.domain_id === null ? Number(w.user_id) === Number(e.user_id) : Number(w.domain_id) === Number(e.domain_id);
+  return scoped && w.event.split(',').includes(e.type);
+}
+
 /**
- * Queues a webhook delivery for each event a domain's webhooks subscribe to (inside the event's transaction,
- * so an event and its webhook calls are committed together). Runs on the send path: events no webhook can
- * subscribe to (queued, deferred, …) return without a query; otherwise one query finds the subscribed
- * webhooks and one reads the messages' tags.
+ * Queues a webhook delivery for each event a subscription covers (inside the event's transaction, so an event
+ * and its webhook calls are committed together). Runs on the send path: events no webhook can subscribe to
+ * (queued, deferred, …) return without a query; otherwise one query finds the enabled subscriptions of the
+ * events' domains and accounts, and one reads the matched messages' tags, metadata and domain.
  */
 export async function queueWebhookEvents(trx: Knex | Knex.Transaction, events: EventInput[]): Promise<void> {
   await runInTurn(await planWebhookEvents(trx, events));
 }
 
-/** The outbox rows queueWebhookEvents writes, as statements for the caller to run; the reads are made here. */
-export async function planWebhookEvents(trx: Knex | Knex.Transaction, events: EventInput[], knownTags?: Map<string, string[]>, read: Read = async (s) => await s): Promise<Stmt[]> {
+/**
+ * The outbox rows queueWebhookEvents writes, as statements for the caller to run; the reads are made here.
+ * Each row's payload is rendered in its subscription's format (the same body on every retry).
+ */
+export async function planWebhookEvents(trx: Knex | Knex.Transaction, events: EventInput[], read: Read = async (s) => await s): Promise<Stmt[]> {
   const wanted = events.filter((e) => SUBSCRIBABLE.has(e.type));
   if (!wanted.length) return [];
+  const domainIds = [...new Set(wanted.map((e) => e.domain_id))];
+  const userIds = [...new Set(wanted.map((e) => e.user_id))];
   const hooks = (await read(
     trx('webhooks')
-    .join('sender_domains', 'sender_domains.id', 'webhooks.domain_id')
-    .whereIn('webhooks.domain_id', [...new Set(wanted.map((e) => e.domain_id))])
-    .whereIn('webhooks.event', [...new Set(wanted.map((e) => e.type))])
-    .where('webhooks.status', 'Enabled')
-      .select('webhooks.id', 'webhooks.domain_id', 'webhooks.event', 'sender_domains.domain'),
-  )) as { id: number; domain_id: number; event: string; domain: string }[];
+      .where('status', 'Enabled')
+      .where((q) => q.whereIn('domain_id', domainIds).orWhere((q2) => q2.whereNull('domain_id').whereIn('user_id', userIds)))
+      .select('id', 'domain_id', 'user_id', 'event', 'format'),
+  )) as Hook[];
   if (!hooks.length) return [];
-
-  const byKey = new Map<string, typeof hooks>();
-  for (const w of hooks) {
-    const key = `${w.domain_id}:${w.event}`;
-    byKey.set(key, [...(byKey.get(key) ?? []), w]);
-  }
-  const matched = wanted.filter((e) => byKey.has(`${e.domain_id}:${e.type}`));
+  const matched = wanted.map((e) => ({ e, targets: hooks.filter((w) => covers(w, e)) })).filter((m) => m.targets.length);
   if (!matched.length) return [];
-  const tags = new Map<string, string[]>();
-  for (const e of matched) if (knownTags?.has(e.message_id)) tags.set(e.message_id, knownTags.get(e.message_id)!);
-  const messageIds = [...new Set(matched.map((e) => e.message_id))].filter((id) => !tags.has(id));
+
+  const facts = new Map<string, MessageFacts>();
+  const messageIds = [...new Set(matched.map((m) => m.e.message_id))];
   for (let i = 0; i < messageIds.length; i += 500) {
-    const rows = (await read(trx('messages').whereIn('id', messageIds.slice(i, i + 500)).select('id', 'tags'))) as { id: string; tags: unknown }[];
-    for (const r of rows) tags.set(r.id, tagsOf(r.tags));
+    const rows = (await read(
+      trx('messages')
+        .join('sender_domains', 'sender_domains.id', 'messages.domain_id')
+        .whereIn('messages.id', messageIds.slice(i, i + 500))
+        .select('messages.id', 'messages.tags', 'messages.metadata', 'messages.message_id_header', 'sender_domains.domain'),
+    )) as { id: string; tags: unknown; metadata: unknown; message_id_header: string | null; domain: string }[];
+    for (const r of rows) {
+      facts.set(r.id, {
+        tags: jsonOr<unknown[]>(r.tags, [], Array.isArray).map(String),
+        metadata: jsonOr<Record<string, unknown>>(r.metadata, {}, (v) => !!v && typeof v === 'object' && !Array.isArray(v)),
+        messageIdHeader: r.message_id_header ? r.message_id_header.replace(/^<|>$/g, '') : null,
+        domain: r.domain,
+      });
+    }
   }
 
   const now = Date.now();
   const rows: Record<string, unknown>[] = [];
-  for (const e of matched) {
-    const targets = byKey.get(`${e.domain_id}:${e.type}`)!;
-    const payload: WebhookPayload = {
-      id: `evt_${crypto.randomUUID().replace(/-/g, '')}`,
-      type: e.type,
-      created_at: new Date(e.created_at).toISOString(),
-      data: {
-        message_id: e.message_id,
-        recipient: e.data.recipient ?? null,
-        domain: targets[0].domain,
-        tags: tags.get(e.message_id) ?? [],
-        metadata: {},
-        ...Object.fromEntries(Object.entries(e.data).filter(([k]) => k !== 'recipient')),
-      },
-    };
-    const body = JSON.stringify(payload);
+  for (const { e, targets } of matched) {
+    const known = facts.get(e.message_id) ?? { tags: [], metadata: {}, messageIdHeader: null, domain: '' };
+    const f: EventFacts = { eventId: `evt_${crypto.randomUUID().replace(/-/g, '')}`, event: e, ...known };
+    const bodies = new Map<WebhookFormat, string>();
     for (const w of targets) {
-      rows.push({ webhook_id: w.id, event_id: payload.id, event_type: e.type, payload: body, status: 'pending', attempts: 0, next_attempt_at: now, created_at: now, updated_at: now });
+      const format: WebhookFormat = isWebhookFormat(w.format) ? w.format : 'standard';
+      if (!bodies.has(format)) bodies.set(format, renderPayload(format, f));
+      rows.push({ webhook_id: w.id, event_id: f.eventId, event_type: e.type, payload: bodies.get(format), status: 'pending', attempts: 0, next_attempt_at: now, created_at: now, updated_at: now });
     }
   }
   const out: Stmt[] = [];

@@ -3,6 +3,7 @@ import type { Db } from '../db';
 import type { Knex } from 'knex';
 import { decrypt, encrypt } from '../auth/secrets';
 import { isUniqueViolation } from '../db';
+import type { SigningSecret } from './formats';
 
 /**
  * Each domain's webhook signing key: 64 uppercase hex characters (32 random bytes), as Octeth shows it.
@@ -20,9 +21,13 @@ export function standardSecret(key: string): string {
   return `whsec_${Buffer.from(key, 'ascii').toString('base64')}`;
 }
 
-/** `v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`, the Standard Webhooks signature. */
-export function signPayload(key: string, id: string, timestampSec: number, body: string): string {
-  return `v1,${crypto.createHmac('sha256', Buffer.from(key, 'ascii')).update(`${id}.${timestampSec}.${body}`).digest('base64')}`;
+/**
+ * What signs a subscription's calls: its own `whsec_…` secret (webhook.create), else its domain's SigningKey
+ * (Octeth's addwebhook rows).
+ */
+export async function secretOf(db: Db, encryptionKey: Buffer, hook: { domain_id: number | null; secret_enc: string | null }): Promise<SigningSecret> {
+  if (hook.secret_enc) return { kind: 'subscription', secret: decrypt(hook.secret_enc, encryptionKey) };
+  return { kind: 'domain', key: await signingKey(db, encryptionKey, Number(hook.domain_id)) };
 }
 
 /** The domain's key, created on first use (two concurrent first uses agree on one). */

@@ -5,7 +5,11 @@ import { legacyEventName, storedEventName, WEBHOOK_EVENTS } from '../events/voca
 import { signingKey, standardSecret } from './signing';
 import { resolverFor, vetWebhookUrl } from './url-guard';
 
-/** Shared bodies of the private (DomainID, Octeth's private event names) and public (sender key, stored names) webhook commands. */
+/**
+ * Shared bodies of the private (DomainID, Octeth's private event names) and public (sender key, stored names)
+ * webhook commands. Their rows are signed with the domain's key (secret_enc null); subscriptions with their own
+ * secret (src/webhooks/subscriptions.ts) are not listed or changed here.
+ */
 export type Vocabulary = 'legacy' | 'stored';
 
 export interface WebhookRow {
@@ -70,7 +74,7 @@ export async function addWebhook(ctx: CommandContext, domain: { id: number; user
   const url = vetted.url.toString();
   await signingKey(ctx.db, ctx.config.encryptionKey!, domain.id); // exists before the first call needs it
   const now = Date.now();
-  const same = await ctx.db('webhooks').where({ domain_id: domain.id, event, url }).first('id', 'status');
+  const same = await ctx.db('webhooks').where({ domain_id: domain.id, event, url }).whereNull('secret_enc').first('id', 'status');
   if (same) {
     if (same.status !== 'Enabled') {
       await ctx.db('webhooks').where({ id: same.id }).update({ status: 'Enabled', consecutive_failures: 0, disabled_reason: null, disabled_at: null, updated_at: now });
@@ -85,21 +89,21 @@ export async function addWebhook(ctx: CommandContext, domain: { id: number; user
 /** The domain's webhooks and its signing key (created on first use). */
 export async function listWebhooks(ctx: CommandContext, domainId: number, vocabulary: Vocabulary) {
   const key = await signingKey(ctx.db, ctx.config.encryptionKey!, domainId);
-  const rows: WebhookRow[] = await ctx.db('webhooks').where({ domain_id: domainId }).orderBy('id');
+  const rows: WebhookRow[] = await ctx.db('webhooks').where({ domain_id: domainId }).whereNull('secret_enc').orderBy('id');
   return { SigningKey: key, SigningSecret: standardSecret(key), Webhooks: rows.map((r) => presentWebhook(r, vocabulary)) };
 }
 
 /** Deletes one webhook of the domain with its queued calls and log; `notFound` is the door's code. */
 export async function deleteWebhook(ctx: CommandContext, domainId: number, webhookId: unknown, notFound: number): Promise<Record<string, never>> {
   const id = Number(webhookId);
-  const deleted = await ctx.db('webhooks').where({ id, domain_id: domainId }).delete();
+  const deleted = await ctx.db('webhooks').where({ id, domain_id: domainId }).whereNull('secret_enc').delete();
   if (!deleted) throw new CommandError(notFound);
   return {};
 }
 
 /** The webhook's recent attempts, newest first, with its state and how many calls wait in its queue. */
 export async function webhookLog(ctx: CommandContext, domainId: number, p: Params, notFound: number, vocabulary: Vocabulary) {
-  const hook: WebhookRow | undefined = await ctx.db('webhooks').where({ id: Number(p.webhookid), domain_id: domainId }).first();
+  const hook: WebhookRow | undefined = await ctx.db('webhooks').where({ id: Number(p.webhookid), domain_id: domainId }).whereNull('secret_enc').first();
   if (!hook) throw new CommandError(notFound);
   const [attempts, [{ n }]] = await Promise.all([
     ctx.db('webhook_attempts').where({ webhook_id: hook.id }).orderBy('id', 'desc').limit(Number(p.retrievecount ?? 50)),

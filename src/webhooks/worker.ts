@@ -1,11 +1,11 @@
 import crypto from 'node:crypto';
-import http from 'node:http';
-import https from 'node:https';
 import os from 'node:os';
 import type { Services } from '../command';
 import { ATTEMPT_LOG_KEEP, OUTBOX_RETENTION_MS, RETRY_CAP_MS, WebhookSettings } from './settings';
-import { signingKey, signPayload } from './signing';
-import { Address, bareHost, pinnedLookup, resolverFor, vetWebhookUrl } from './url-guard';
+import { isWebhookFormat, signatureHeaders } from './formats';
+import { postWebhook, USER_AGENT } from './http-post';
+import { secretOf } from './signing';
+import { resolverFor, vetWebhookUrl } from './url-guard';
 
 export interface WebhookWorker {
   /** Stops polling and waits for the calls in flight. */
@@ -32,7 +32,6 @@ interface Outcome {
 }
 
 const BATCH = 100;
-const USER_AGENT = 'Postern-Webhooks/1.0';
 
 /** Wait before retry `attempts` (1 = first retry): base·2^(n-1), at most RETRY_CAP_MS, ±25 % so a burst of failures spreads out. */
 export function retryDelayMs(attempts: number, baseMs: number): number {
@@ -40,53 +39,10 @@ export function retryDelayMs(attempts: number, baseMs: number): number {
   return Math.round(planned * (0.75 + Math.random() * 0.5));
 }
 
-/** One POST to a vetted address: no redirects followed, no connection reuse, a hard limit on the whole exchange. */
-function post(url: URL, pinned: Address, headers: Record<string, string>, body: string, timeoutMs: number): Promise<{ status: number | null; error: string | null }> {
-  return new Promise((resolve) => {
-    let settled = false;
-    const finish = (status: number | null, error: string | null) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve({ status, error });
-    };
-    const lib = url.protocol === 'https:' ? https : http;
-    const req = lib.request(
-      {
-        method: 'POST',
-        host: bareHost(url),
-        port: url.port || undefined,
-        path: `${url.pathname}${url.search}`,
-        headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
-        agent: false,
-        lookup: pinnedLookup(pinned),
-      },
-      (res) => {
-        let seen = 0;
-        res.on('data', (chunk: Buffer) => {
-          seen += chunk.length;
-          if (seen > 64 * 1024) {
-            res.destroy();
-            finish(res.statusCode ?? null, null); // the status is all we need; a huge reply is not read to its end
-          }
-        });
-        res.on('end', () => finish(res.statusCode ?? null, null));
-        res.on('error', () => finish(res.statusCode ?? null, null));
-        res.on('close', () => finish(res.statusCode ?? null, null));
-      },
-    );
-    const timer = setTimeout(() => {
-      req.destroy(new Error(`timed out after ${timeoutMs} ms`));
-    }, timeoutMs);
-    req.on('error', (err: NodeJS.ErrnoException) => finish(null, err.code && !/timed out/.test(err.message) ? `${err.code}: ${err.message}` : err.message));
-    req.end(body);
-  });
-}
-
 /**
  * Sends queued webhook calls. A row is leased with a conditional UPDATE (lease_until/lease_owner), so two
  * workers never send the same row; the lease outlives the request timeout, and a crashed worker's rows are
- * picked up again once it expires. Each call is signed per Standard Webhooks with the domain's key.
+ * picked up again once it expires. Each call is signed in its subscription's format (src/webhooks/formats.ts).
  */
 export function startWebhookWorker(services: Services): WebhookWorker {
   const { db, logger, config } = services;
@@ -116,7 +72,7 @@ export function startWebhookWorker(services: Services): WebhookWorker {
   }
 
   async function attempt(row: OutboxRow, s: WebhookSettings): Promise<void> {
-    const hook = await db('webhooks').where({ id: row.webhook_id }).first('id', 'domain_id', 'url', 'status');
+    const hook = await db('webhooks').where({ id: row.webhook_id }).first('id', 'domain_id', 'url', 'status', 'format', 'secret_enc');
     const started = Date.now();
     if (!hook || hook.status !== 'Enabled') {
       // Deleted (its rows normally cascade) or disabled: the queued call is dropped, not sent later.
@@ -129,16 +85,11 @@ export function startWebhookWorker(services: Services): WebhookWorker {
     if (!vetted.ok) {
       outcome = { status: null, error: `refused: ${vetted.problem.message}`, refused: true, durationMs: Date.now() - started };
     } else {
-      const key = await signingKey(db, config.encryptionKey!, Number(hook.domain_id));
+      const secret = await secretOf(db, config.encryptionKey!, hook);
+      const format = isWebhookFormat(hook.format) ? hook.format : 'standard';
       const ts = Math.floor(Date.now() / 1000);
-      const headers = {
-        'content-type': 'application/json',
-        'user-agent': USER_AGENT,
-        'webhook-id': row.event_id,
-        'webhook-timestamp': String(ts),
-        'webhook-signature': signPayload(key, row.event_id, ts, row.payload),
-      };
-      const r = await post(vetted.url, vetted.addresses[0], headers, row.payload, s.timeoutMs);
+      const headers = { 'content-type': 'application/json', 'user-agent': USER_AGENT, ...signatureHeaders(format, secret, row.event_id, row.payload, ts) };
+      const r = await postWebhook(vetted.url, vetted.addresses[0], headers, row.payload, s.timeoutMs);
       outcome = { ...r, refused: false, durationMs: Date.now() - started };
     }
     const done = Date.now();

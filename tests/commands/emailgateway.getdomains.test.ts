@@ -1,8 +1,9 @@
 import { addDomain, createUser, Harness, startHarness, uniqueDomain } from '../helpers/harness';
+import { seed } from '../stats/seed';
 
 let h: Harness;
 beforeAll(async () => {
-  h = await startHarness();
+  h = await startHarness({ WEBHOOK_ALLOW_PRIVATE: '1' }); // a loopback webhook URL (no worker runs here)
 });
 afterAll(async () => {
   await h.close();
@@ -102,6 +103,30 @@ describe('emailgateway.getdomains', () => {
     expect(Number.isInteger(byId[busy].SMTPCount)).toBe(true);
   });
 
+  // D4 (upstream §4.2): WebhookCount, Sent7d, BounceRate7d and LastActivityAt beside the credential counts.
+  it('adds WebhookCount, Sent7d, BounceRate7d and LastActivityAt from the last 7 days with WithCounts', async () => {
+    const u = await createUser(h);
+    const busy = await addDomain(h, u.sessionId, uniqueDomain());
+    const idle = await addDomain(h, u.sessionId, uniqueDomain());
+    await h.services.db('sender_domains').where({ id: busy }).update({ status: 'Enabled' });
+    const hook = await h.call({ Command: 'emailgateway.addwebhook', SessionID: u.sessionId, DomainID: busy, Event: 'delivered', WebhookURL: 'http://127.0.0.1:9/in' });
+    expect(hook.Success).toBe(true);
+    const now = Date.now();
+    const iso = (ago: number) => new Date(now - ago).toISOString();
+    await seed(h, { userId: u.userId, domainId: busy }, [
+      { to: 'a@x.test', at: iso(3600_000), outcome: { type: 'delivered', seconds: 1 } },
+      { to: 'b@x.test', at: iso(2 * 86400_000), outcome: { type: 'bounced', seconds: 1 } },
+      { to: 'c@x.test', at: iso(60_000) },
+      { to: 'old@x.test', at: iso(9 * 86400_000), outcome: { type: 'bounced', seconds: 1 } },
+    ]);
+    const r = await list(u.sessionId, { WithCounts: 1 });
+    const byId = Object.fromEntries(r.Domains.map((d: any) => [d.DomainID, d]));
+    expect(byId[busy]).toMatchObject({ WebhookCount: 1, Sent7d: 3, BounceRate7d: 33.33 });
+    expect(byId[busy].LastActivityAt).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
+    expect(Math.abs(Date.parse(byId[busy].LastActivityAt) - (now - 60_000))).toBeLessThan(1500);
+    expect(byId[idle]).toMatchObject({ WebhookCount: 0, Sent7d: 0, BounceRate7d: 0, LastActivityAt: null });
+  });
+
   it('counts only Enabled credentials', async () => {
     const u = await createUser(h);
     const id = await addDomain(h, u.sessionId, uniqueDomain());
@@ -131,8 +156,7 @@ describe('emailgateway.getdomains', () => {
     for (const params of [{}, { WithCounts: 0 }, { WithCounts: 'false' }]) {
       const [row] = (await list(u.sessionId, params)).Domains;
       expect(row.DomainID).toBe(id);
-      expect(row).not.toHaveProperty('APIKeyCount');
-      expect(row).not.toHaveProperty('SMTPCount');
+      for (const k of ['APIKeyCount', 'SMTPCount', 'WebhookCount', 'Sent7d', 'BounceRate7d', 'LastActivityAt']) expect(row).not.toHaveProperty(k);
     }
   });
 

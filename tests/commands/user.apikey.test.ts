@@ -36,6 +36,7 @@ describe('user.apikey.create', () => {
       APIKey: {
         APIKeyID: r.APIKeyID,
         APIKey: expect.stringMatching(KEY_FORMAT),
+        KeyType: 'user',
         Note: 'first key',
         IPAddress: null,
         BoundIPAddress: null,
@@ -108,11 +109,11 @@ describe('user.apikey.create', () => {
 });
 
 describe('BoundIPAddress', () => {
-  it('refuses a key bound to another address with 99998', async () => {
+  it('refuses a key bound to another address (user.current answers [1])', async () => {
     const u = await createUser(h);
     const key = (await create(u.sessionId, { BoundIPAddress: '10.9.8.7' })).APIKey.APIKey;
     const r = await h.call({ Command: 'user.current', APIKey: key });
-    expect(r).toEqual({ Success: false, ErrorCode: 99998, ErrorText: 'Authentication failure or session expired' });
+    expect(r).toEqual({ Success: false, ErrorCode: [1], ErrorText: ['Authentication required'] }); // user.current's own code (D5)
     const login = await h.call({ Command: 'user.login', APIKey: key });
     expect(login).toMatchObject({ Success: false, ErrorCode: [3] });
     const list = await h.call({ Command: 'user.apikey.list', SessionID: u.sessionId });
@@ -140,7 +141,7 @@ describe('BoundIPAddress', () => {
     const res = await supertest(h.app).post('/api.php').set('X-Forwarded-For', '10.9.8.7').send({ Command: 'user.current', APIKey: key });
     expect(res.body).toMatchObject({ Success: true, UserInfo: { UserID: u.userId } });
     const other = await supertest(h.app).post('/api.php').set('X-Forwarded-For', '10.9.8.8').send({ Command: 'user.current', APIKey: key });
-    expect(other.body).toMatchObject({ Success: false, ErrorCode: 99998 });
+    expect(other.body).toMatchObject({ Success: false, ErrorCode: [1] });
   });
 });
 
@@ -188,6 +189,7 @@ describe('user.apikey.list', () => {
         {
           APIKeyID: a.APIKeyID,
           APIKey: `****-****-****-****-****-****-****-${a.APIKey.APIKey.slice(-4)}`,
+          KeyType: 'user',
           Note: 'alpha',
           BoundIPAddress: null,
           Permissions: '*',
@@ -199,6 +201,7 @@ describe('user.apikey.list', () => {
         {
           APIKeyID: b.APIKeyID,
           APIKey: `****-****-****-****-****-****-****-${b.APIKey.APIKey.slice(-4)}`,
+          KeyType: 'user',
           Note: 'beta',
           BoundIPAddress: '10.9.8.7',
           Permissions: 'EmailGateway.ManageDomain',
@@ -237,7 +240,7 @@ describe('user.apikey.delete', () => {
     const keep = await create(u.sessionId, { Note: 'keep' });
     const r = await h.call({ Command: 'user.apikey.delete', SessionID: u.sessionId, APIKeyID: created.APIKeyID });
     expect(r).toEqual({ Success: true });
-    expect(await h.call({ Command: 'user.current', APIKey: created.APIKey.APIKey })).toEqual({
+    expect(await h.call({ Command: 'user.apikey.list', APIKey: created.APIKey.APIKey })).toEqual({
       Success: false,
       ErrorCode: 99998,
       ErrorText: 'Authentication failure or session expired',
@@ -252,7 +255,7 @@ describe('user.apikey.delete', () => {
     const created = await create(u.sessionId);
     const r = await h.call({ Command: 'user.apikey.delete', APIKey: created.APIKey.APIKey, APIKeyID: created.APIKeyID });
     expect(r).toEqual({ Success: true });
-    expect(await h.call({ Command: 'user.current', APIKey: created.APIKey.APIKey })).toMatchObject({ ErrorCode: 99998 });
+    expect(await h.call({ Command: 'user.current', APIKey: created.APIKey.APIKey })).toMatchObject({ ErrorCode: [1] });
   });
 
   it('answers [1] when APIKeyID is missing', async () => {

@@ -86,13 +86,14 @@ describe('user.current', () => {
     expect(r.UserInfo.GroupInfo.LimitEmailSendPerDay).toBe('9');
   });
 
-  it('answers 99998 without credentials', async () => {
+  // D5: upstream §1.6 answers user.current's authentication failure with [1], not 99998.
+  it('answers [1] "Authentication required" without credentials', async () => {
     const r = await h.call({ Command: 'user.current' });
-    expect(r).toEqual({ Success: false, ErrorCode: 99998, ErrorText: 'Authentication failure or session expired' });
+    expect(r).toEqual({ Success: false, ErrorCode: [1], ErrorText: ['Authentication required'] });
   });
 
-  it('answers 99998 for the AdminAPIKey (an admin is not a user)', async () => {
-    const r = await h.call({ Command: 'user.current', AdminAPIKey: h.adminKey });
-    expect(r).toMatchObject({ Success: false, ErrorCode: 99998 });
+  it('answers [1] for the AdminAPIKey (an admin is not a user) and for an expired session', async () => {
+    expect(await h.call({ Command: 'user.current', AdminAPIKey: h.adminKey })).toMatchObject({ Success: false, ErrorCode: [1] });
+    expect(await h.call({ Command: 'user.current', SessionID: 'no-such-session' })).toMatchObject({ Success: false, ErrorCode: [1] });
   });
 });

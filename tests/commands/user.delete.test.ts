@@ -71,12 +71,12 @@ describe('user.delete', () => {
     const key = (await h.call({ Command: 'user.apikey.create', SessionID: u.sessionId, Note: 'gone' })).APIKey.APIKey;
     expect(await del({ UserID: u.userId })).toMatchObject({ Success: true });
 
-    expect(await h.call({ Command: 'user.current', SessionID: u.sessionId })).toEqual({
+    expect(await h.call({ Command: 'user.apikey.list', SessionID: u.sessionId })).toEqual({
       Success: false,
       ErrorCode: 99998,
       ErrorText: 'Authentication failure or session expired',
     });
-    expect(await h.call({ Command: 'user.current', APIKey: key })).toMatchObject({ Success: false, ErrorCode: 99998 });
+    expect(await h.call({ Command: 'user.current', APIKey: key })).toMatchObject({ Success: false, ErrorCode: [1] });
     expect(await h.services.db('sender_domains').where({ id: domainId }).first()).toBeUndefined();
     expect(await h.services.db('user_api_keys').where({ user_id: u.userId }).first()).toBeUndefined();
     expect(await h.services.db('sessions').where({ kind: 'user', subject_id: u.userId }).first()).toBeUndefined();

@@ -13,7 +13,7 @@ describe('user.logout', () => {
     const u = await createUser(h);
     const out = await h.call({ Command: 'user.logout', SessionID: u.sessionId });
     expect(out).toEqual({ Success: true, ErrorCode: 0 });
-    const after = await h.call({ Command: 'user.current', SessionID: u.sessionId });
+    const after = await h.call({ Command: 'user.apikey.list', SessionID: u.sessionId });
     expect(after).toMatchObject({ Success: false, ErrorCode: 99998, ErrorText: 'Authentication failure or session expired' });
   });
 

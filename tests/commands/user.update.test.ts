@@ -118,7 +118,7 @@ describe('user.update', () => {
     const r = await update({ UserID: u.userId, Password: 'brand new password' });
     expect(r).toMatchObject({ Success: true, ErrorCode: 0 });
     for (const sid of [u.sessionId, second.SessionID]) {
-      expect(await h.call({ Command: 'user.current', SessionID: sid })).toMatchObject({ Success: false, ErrorCode: 99998 });
+      expect(await h.call({ Command: 'user.current', SessionID: sid })).toMatchObject({ Success: false, ErrorCode: [1] });
     }
     expect(await h.call({ Command: 'user.login', Username: u.username, Password: u.password })).toMatchObject({ Success: false, ErrorCode: [3] });
     const fresh = await h.call({ Command: 'user.login', Username: u.username, Password: 'brand new password' });
@@ -147,9 +147,9 @@ describe('user.update', () => {
     const key = await newKey(u.sessionId);
     const r = await update({ UserID: u.userId, AccountStatus: 'Disabled' });
     expect(r).toMatchObject({ Success: true, UserInfo: { AccountStatus: 'Disabled' } });
-    const bySession = await h.call({ Command: 'user.current', SessionID: u.sessionId });
+    const bySession = await h.call({ Command: 'user.apikey.list', SessionID: u.sessionId });
     expect(bySession).toMatchObject({ Success: false, ErrorCode: 99998 });
-    const byKey = await h.call({ Command: 'user.current', APIKey: key });
+    const byKey = await h.call({ Command: 'user.apikey.list', APIKey: key });
     expect(byKey).toMatchObject({ Success: false, ErrorCode: 99998 });
     expect(byKey.ErrorText).toMatch(/disabled/i);
     const domains = await h.call({ Command: 'emailgateway.getdomains', APIKey: key });

@@ -43,6 +43,7 @@ describe('users.get', () => {
       LimitEmailGatewaySenderDomains: '0',
       LimitEmailSendPerPeriod: '0',
       LimitEmailSendPerDay: '0',
+      Plan: 'Starter',
       CreatedAt: expect.stringMatching(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/),
     });
     expect(JSON.stringify(r)).not.toMatch(/password/i);

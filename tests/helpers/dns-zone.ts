@@ -7,6 +7,8 @@ const { Packet } = dns2;
 export interface ZoneEntry {
   cname?: string;
   txt?: string[][];
+  /** Name servers of a zone (NS answers). */
+  ns?: string[];
 }
 
 export interface DnsZone {
@@ -39,6 +41,8 @@ export async function startDnsZone(): Promise<DnsZone> {
       response.answers.push({ name: q.name, type: Packet.TYPE.CNAME, class: Packet.CLASS.IN, ttl: 60, domain: entry.cname });
     } else if (q.type === Packet.TYPE.TXT && entry.txt) {
       for (const strings of entry.txt) response.answers.push({ name: q.name, type: Packet.TYPE.TXT, class: Packet.CLASS.IN, ttl: 60, data: strings });
+    } else if (q.type === Packet.TYPE.NS && entry.ns) {
+      for (const ns of entry.ns) response.answers.push({ name: q.name, type: Packet.TYPE.NS, class: Packet.CLASS.IN, ttl: 60, ns });
     }
     send(response);
   };
@@ -72,4 +76,9 @@ export async function startDnsZone(): Promise<DnsZone> {
       await new Promise<void>((resolve) => udp.close(() => resolve()));
     },
   };
+}
+
+/** Publishes a record list as the gateway gave it (`{Host, Type, Value}`). */
+export function publish(zone: Map<string, ZoneEntry>, records: { Host: string; Type: string; Value: string }[]): void {
+  for (const r of records) zone.set(r.Host, r.Type === 'CNAME' ? { cname: r.Value } : { txt: [chunks(r.Value)] });
 }

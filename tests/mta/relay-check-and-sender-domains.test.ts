@@ -96,10 +96,16 @@ describe('sender.domains', () => {
     expect(res.text).toMatch(/ {4}<\/address-list>\n<\/bounce-processor>\n$/);
   });
 
-  it('answers an unknown format with the legacy envelope and code 1', async () => {
+  it('answers an unknown format with the legacy envelope and a scalar code 1 (HTTP 200, upstream §2.1)', async () => {
     const res = await list({ DomainsResponseFormat: 'xml' });
-    expect(res.status).toBe(400);
+    expect(res.status).toBe(200);
     expect(res.body).toEqual({ Success: false, ErrorCode: 1, ErrorText: 'Invalid DomainsResponseFormat (must be json, powermta-bounce-domains, or powermta-relay-domains)' });
+  });
+
+  // D2: the contract shows a scalar 1 on /api.php too, not [1].
+  it('answers a scalar ErrorCode 1 on /api.php', async () => {
+    const r = await h.call({ Command: 'sender.domains', AdminAPIKey: h.adminKey, DomainsResponseFormat: 'xml' });
+    expect(r).toEqual({ Success: false, ErrorCode: 1, ErrorText: 'Invalid DomainsResponseFormat (must be json, powermta-bounce-domains, or powermta-relay-domains)' });
   });
 
   it('refuses a caller without the admin key', async () => {

@@ -3,13 +3,12 @@
  * message arrives, counting duplicates (at most the deliveries that were on the wire at the kill).
  * Runs the built worker (`node dist/src/main.js worker`) against the real MariaDB and Redis.
  */
-import { ChildProcess, spawn } from 'node:child_process';
-import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import supertest from 'supertest';
-import { childEnv, Harness, senderSetup, startHarness } from '../helpers/harness';
+import { Harness, senderSetup, startHarness } from '../helpers/harness';
 import { Sink, startSink, waitFor } from '../helpers/sink';
+import { spawnWorker } from '../helpers/worker-process';
 
-const MAIN = path.resolve(__dirname, '../../dist/src/main.js');
 const CONCURRENCY = 20;
 
 let h: Harness;
@@ -17,20 +16,7 @@ let sink: Sink;
 const children: ChildProcess[] = [];
 
 function startWorker(): ChildProcess {
-  const child = spawn(process.execPath, [MAIN, 'worker'], {
-    env: {
-      PATH: process.env.PATH,
-      ...childEnv(h),
-      DELIVERY_MODE: 'relay',
-      SMTP_RELAY_URL: `smtp://127.0.0.1:${sink.port}`,
-      DELIVERY_CONCURRENCY: String(CONCURRENCY),
-      LEASE_SECONDS: '3',
-      SWEEP_INTERVAL_SECONDS: '1',
-      SWEEP_GRACE_SECONDS: '1',
-      LOG_LEVEL: 'warn',
-    },
-    stdio: 'ignore',
-  });
+  const child = spawnWorker(h, sink.port, { DELIVERY_CONCURRENCY: String(CONCURRENCY) });
   children.push(child);
   return child;
 }

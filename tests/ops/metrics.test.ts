@@ -58,7 +58,7 @@ describe('/metrics on the api port', () => {
     expect((await agent.post('/api/v1/email').set(auth).send(email('one@dest.test'))).status).toBe(200);
     expect((await agent.post('/api/v1/email/batch').set(auth).send({ Messages: [email('two@dest.test'), email('three@dest.test')] })).status).toBe(200);
     expect((await agent.post('/api.php').send({ Command: 'emailgateway.sendemail', SenderAPIKey: rig.s.key, ...email('four@dest.test') })).body.Success).toBe(true);
-    expect((await agent.post('/api/v1/email').set(auth).send({ ...email('x@dest.test'), Subject: '' })).status).toBe(400);
+    expect((await agent.post('/api/v1/email').set(auth).send({ ...email('x@dest.test'), Subject: '' })).body.Errors[0].Code).toBe(8); // HTTP 200 (upstream §2.1)
     expect((await agent.post('/api.php').send({ Command: 'no.such.command' })).status).toBe(400);
     await agent.get('/no/such/path/12345');
 
@@ -68,8 +68,8 @@ describe('/metrics on the api port', () => {
     expect(metric(text, 'postern_messages_accepted_total', { door: 'v1' })).toBe(2); // one in the test before
     expect(metric(text, 'postern_messages_accepted_total', { door: 'batch' })).toBe(2);
     expect(metric(text, 'postern_messages_accepted_total', { door: 'api.php' })).toBe(1);
-    expect(metric(text, 'postern_http_requests_total', { route: 'POST /api/v1/email', command: 'emailgateway.sendemail', status: '200' })).toBe(2);
-    expect(metric(text, 'postern_http_requests_total', { route: 'POST /api/v1/email', status: '400' })).toBe(1);
+    // The refused send answers HTTP 200 too (upstream §2.1): three 200s, its failure shows in the command's code.
+    expect(metric(text, 'postern_http_requests_total', { route: 'POST /api/v1/email', command: 'emailgateway.sendemail', status: '200' })).toBe(3);
     expect(metric(text, 'postern_http_requests_total', { route: 'unmatched', status: '404' })).toBe(1);
     expect(metric(text, 'postern_http_request_duration_seconds_count', { route: 'POST /api/v1/email/batch' })).toBe(1);
     expect(metric(text, 'postern_commands_total', { command: 'emailgateway.sendemail', code: '0' })).toBe(3);

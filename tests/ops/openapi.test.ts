@@ -65,9 +65,10 @@ onlyOnce('OpenAPI document and /docs', () => {
       const op = doc.paths[r.path.replace(/:(\w+)/g, '{$1}')]?.[r.method];
       expect([r.file, r.method, r.path, op?.['x-postern-commands']]).toEqual([r.file, r.method, r.path, expect.arrayContaining([r.command])]);
     }
-    // Failure statuses follow the v1 door's rules: a missing sender key is 401, a rate limit 429.
+    // Failure statuses follow the v1 door's rules: business errors HTTP 200 (upstream §2.1, D1), 39 → 502, a rate limit 429.
     const send = doc.paths['/api/v1/email'].post;
-    expect(send.responses['401'].description).toContain('| 1 |');
+    expect(send.responses['200'].description).toContain('| 1 |');
+    expect(send.responses['502'].description).toContain('| 39 |');
     expect(send.responses['429'].description).toContain('| 429 |');
     expect(doc.paths['/api/v1/email/{messageid}'].get.parameters).toContainEqual({ name: 'messageid', in: 'path', required: true, schema: { type: 'string' } });
   });

@@ -206,7 +206,7 @@ describe('header injection', () => {
     const subject = tag('inject-from');
     const before = sink.received.length;
     const res = await send(basic(subject, { From: { name: 'Evil\r\nBcc: victim@recipient.test', email: `hello@${s.domain}` } }));
-    expect(res.status).toBe(400);
+    expect(res.status).toBe(200);
     expect(res.body).toEqual({ Errors: [{ Code: 23, Message: `Invalid from email address format: "hello@${s.domain}"` }] });
     expect(await h.services.db('messages').where({ subject }).first('id')).toBeUndefined();
     await new Promise((r) => setTimeout(r, 300));
@@ -215,7 +215,7 @@ describe('header injection', () => {
 
   it('rejects a CRLF in a To name with 19', async () => {
     const res = await send(basic(tag('inject-to'), { To: [{ name: 'Rita\r\nX-Evil: 1', email: 'rita@recipient.test' }] }));
-    expect(res.status).toBe(400);
+    expect(res.status).toBe(200);
     expect(res.body.Errors.map((e: { Code: number }) => e.Code)).toEqual([19]);
   });
 });

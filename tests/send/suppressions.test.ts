@@ -224,26 +224,26 @@ describe('/api/v1/suppressions with the sender key', () => {
     expect(after.body.Suppressions.map((x: { EmailAddress: string }) => x.EmailAddress)).toEqual(['second@example.org']);
   });
 
-  it('answers 404 code 5 when deleting an address that is not listed', async () => {
+  it('answers code 5 when deleting an address that is not listed', async () => {
     const r = await v1.del(s, { EmailAddress: 'never-listed@example.org' });
-    expect(r.status).toBe(404);
+    expect(r.status).toBe(200);
     expect(r.body).toEqual({ Errors: [{ Code: 5, Message: 'Email address is not on the suppression list' }] });
   });
 
-  it('answers 400 with codes 3, 4 and 6 for bad input, and 401 without a valid key', async () => {
+  it('answers codes 3, 4 and 6 for bad input, and 1/13 without a valid key (HTTP 200, upstream §2.1)', async () => {
     const missing = await v1.post(s, {});
-    expect(missing.status).toBe(400);
+    expect(missing.status).toBe(200);
     expect(missing.body).toEqual({ Errors: [{ Code: 3, Message: 'Missing EmailAddress' }] });
     const invalid = await v1.post(s, { EmailAddress: 'nope' });
-    expect(invalid.status).toBe(400);
+    expect(invalid.status).toBe(200);
     expect(invalid.body).toEqual({ Errors: [{ Code: 4, Message: 'Invalid email address' }] });
     const paging = await v1.get(s, '?RetrieveCount=101');
-    expect(paging.status).toBe(400);
+    expect(paging.status).toBe(200);
     expect(paging.body.Errors[0].Code).toBe(6);
     const noKey = await supertest(h.app).get('/api/v1/suppressions');
-    expect(noKey.status).toBe(401);
+    expect(noKey.body.Errors[0].Code).toBe(1);
     const badKey = await supertest(h.app).get('/api/v1/suppressions').set('Authorization', 'Bearer not-a-real-key');
-    expect(badKey.status).toBe(401);
+    expect(badKey.body.Errors[0].Code).toBe(13);
   });
 
   it('keeps one row when the same address is POSTed twice', async () => {
@@ -265,7 +265,7 @@ describe('suppressions and sending', () => {
     await v1.post(a, { EmailAddress: to.toUpperCase() });
 
     const blocked = await send(a, [to], 'From A');
-    expect(blocked.status).toBe(400);
+    expect(blocked.status).toBe(200);
     expect(blocked.body.Errors).toHaveLength(1);
     expect(blocked.body.Errors[0].Code).toBe(14);
     expect(blocked.body.Errors[0].Message).toContain(to);

@@ -1,0 +1,34 @@
+/**
+ * campaign.cancel — stop a draft or sending campaign: no further pages are sent and the deliveries it queued but
+ * has not sent yet are cancelled (500 messages per transaction). Errors: 1 missing CampaignID, 2 not found, 3 already finished.
+ */
+import { defineCommand } from '../src/command';
+import { CommandError } from '../src/errors';
+import { CAMPAIGN_STATUS, findOwnedCampaign } from '../src/campaigns/campaigns';
+import { cancelDeliveries } from '../src/mail/lookup';
+
+export default defineCommand({
+  name: 'campaign.cancel',
+  auth: 'user',
+  permission: 'Campaign.Create',
+  accountKey: 'can_send',
+  errors: { 1: 'Missing required parameter (CampaignID)', 2: 'Campaign not found', 3: 'The campaign has already finished' },
+  async run(p, ctx) {
+    const row = await findOwnedCampaign(ctx.db, ctx.user!.id, p.campaignid);
+    if (!row) throw new CommandError(2);
+    const now = Date.now();
+    const updated = await ctx.db('campaigns')
+      .where({ id: row.id, user_id: ctx.user!.id })
+      .whereIn('status', [CAMPAIGN_STATUS.draft, CAMPAIGN_STATUS.sending])
+      .update({ status: CAMPAIGN_STATUS.cancelled, completed_at: now, updated_at: now });
+    if (!updated) throw new CommandError(3, `The campaign has already finished (${row.status})`);
+    let cancelled = 0;
+    for (let after = ''; ; ) {
+      const ids: string[] = await ctx.db('messages').where({ campaign_id: row.id }).where('id', '>', after).orderBy('id').limit(500).pluck('id');
+      if (!ids.length) break;
+      cancelled += await cancelDeliveries(ctx.db, { message_id: ids });
+      after = ids[ids.length - 1];
+    }
+    return { CampaignID: Number(row.id), Status: CAMPAIGN_STATUS.cancelled, CancelledDeliveries: cancelled };
+  },
+});

@@ -1,0 +1,49 @@
+/**
+ * campaign.create — a draft campaign: CampaignName (or Name), Subject, ListID, HTMLContent and/or PlainContent,
+ * optional FromEmail/FromName (else the list's sender, else noreply@ the account's first Enabled domain).
+ * Errors (array): 1 missing CampaignName, 2 list not found (another user's too), 3 invalid FromEmail, 4 Subject too long or multi-line.
+ */
+import { defineCommand } from '../src/command';
+import { CommandError } from '../src/errors';
+import { isEmail } from '../src/auth/user-fields';
+import { findOwnedList } from '../src/lists/lists';
+
+export default defineCommand({
+  name: 'campaign.create',
+  auth: 'user',
+  permission: 'Campaign.Create',
+  accountKey: 'can_send',
+  arrayErrors: true,
+  errors: { 1: 'Missing required parameter (CampaignName)', 2: 'List not found', 3: 'Invalid FromEmail', 4: 'Subject must be one line of at most 998 characters' },
+  async run(p, ctx) {
+    const name = String(p.campaignname ?? p.name ?? '').trim();
+    const codes: number[] = [];
+    if (!name) codes.push(1);
+    const subject = p.subject === undefined ? '' : String(p.subject);
+    if (/[\r\n]/.test(subject) || subject.length > 998) codes.push(4);
+    const from = p.fromemail === undefined || p.fromemail === '' ? null : String(p.fromemail).trim();
+    if (from !== null && !isEmail(from)) codes.push(3);
+    let listId: number | null = null;
+    if (p.listid !== undefined && p.listid !== '') {
+      const list = await findOwnedList(ctx.db, ctx.user!.id, p.listid);
+      if (!list) codes.push(2);
+      else listId = Number(list.id);
+    }
+    if (codes.length) throw new CommandError(codes);
+    const now = Date.now();
+    const [id] = await ctx.db('campaigns').insert({
+      user_id: ctx.user!.id,
+      list_id: listId,
+      name: name.slice(0, 255),
+      subject,
+      html: typeof p.htmlcontent === 'string' ? p.htmlcontent : null,
+      text: typeof p.plaincontent === 'string' ? p.plaincontent : null,
+      from_email: from,
+      from_name: p.fromname === undefined ? '' : String(p.fromname).replace(/[\r\n]/g, ' ').slice(0, 255),
+      status: 'draft',
+      created_at: now,
+      updated_at: now,
+    });
+    return { CampaignID: Number(id) };
+  },
+});

@@ -1,0 +1,45 @@
+/**
+ * campaign.launch — start sending a draft: checks the list and the From, counts the recipients (subscribed members
+ * not suppressed on the From's domain), marks it `sending` and hands it to the worker, which pages through the
+ * list (src/campaigns/launcher.ts). Answers at once. Errors: 1 missing CampaignID, 2 not found, 3 not a draft,
+ * 4 no list, 5 no usable From (no Enabled sender domain), 6 no content (Subject and HTML or plain text).
+ */
+import { defineCommand } from '../src/command';
+import { CommandError } from '../src/errors';
+import { CAMPAIGN_STATUS, findOwnedCampaign, senderOf } from '../src/campaigns/campaigns';
+import { nudgeCampaign } from '../src/campaigns/launcher';
+import { findOwnedList } from '../src/lists/lists';
+import { countSubscribedMembers } from '../src/lists/api';
+
+export default defineCommand({
+  name: 'campaign.launch',
+  auth: 'user',
+  permission: 'Campaign.Create',
+  accountKey: 'can_send',
+  errors: {
+    1: 'Missing required parameter (CampaignID)',
+    2: 'Campaign not found',
+    3: 'Only a draft campaign can be launched',
+    4: 'The campaign has no list: set ListID first',
+    5: 'The campaign has no usable From address',
+    6: 'The campaign has no content: it needs a Subject and HTML or plain text',
+  },
+  async run(p, ctx) {
+    const row = await findOwnedCampaign(ctx.db, ctx.user!.id, p.campaignid);
+    if (!row) throw new CommandError(2);
+    if (row.status !== CAMPAIGN_STATUS.draft) throw new CommandError(3, `Only a draft campaign can be launched (this one is ${row.status})`);
+    if (row.list_id === null || !(await findOwnedList(ctx.db, ctx.user!.id, row.list_id))) throw new CommandError(4);
+    if (!row.subject.trim() || (!row.html && !row.text)) throw new CommandError(6);
+    const from = await senderOf(ctx.db, row);
+    if ('problem' in from) throw new CommandError(5, from.problem);
+    if (ctx.accountKey?.domainIds && !ctx.accountKey.domainIds.includes(from.domainId)) throw new CommandError(5, 'This API key may not send from the campaign\'s From domain');
+    const recipients = await countSubscribedMembers(ctx.db, row.list_id, from.domainId);
+    const now = Date.now();
+    const updated = await ctx.db('campaigns')
+      .where({ id: row.id, user_id: ctx.user!.id, status: CAMPAIGN_STATUS.draft })
+      .update({ status: CAMPAIGN_STATUS.sending, domain_id: from.domainId, recipients, cursor: 0, launched_at: now, updated_at: now });
+    if (!updated) throw new CommandError(3);
+    await nudgeCampaign(ctx, Number(row.id));
+    return { CampaignID: Number(row.id), Status: CAMPAIGN_STATUS.sending, Recipients: recipients };
+  },
+});

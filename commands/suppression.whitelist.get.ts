@@ -1,0 +1,12 @@
+/** suppression.whitelist.get — the account's whitelist (see suppression.whitelist.set). No business errors. */
+import { defineCommand } from '../src/command';
+
+export default defineCommand({
+  name: 'suppression.whitelist.get',
+  auth: 'user',
+  keepsCredentialCaches: true,
+  errors: {},
+  async run(_p, ctx) {
+    return { Entries: (await ctx.db('suppression_whitelist').where({ user_id: ctx.user!.id }).orderBy('entry').pluck('entry')) as string[] };
+  },
+});

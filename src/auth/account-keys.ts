@@ -1,0 +1,181 @@
+import ipaddr from 'ipaddr.js';
+import type { CommandContext, CommandDef } from '../command';
+import type { DomainRow } from '../domains/domains';
+import { CommandError, PERMISSION_DENIED } from '../errors';
+import { ACCOUNT_KEY_PREFIX } from '../credentials/credentials';
+import { sha256hex } from './secrets';
+import { AuthCache } from './sender-cache';
+import { findUser } from './users';
+
+/** What an account key (`sk_live_…`) may do: the two permissions of the CyberPanel/platform dashboards. */
+export type AccountPermission = 'can_send' | 'can_read_analytics';
+
+/** An authenticated account key, as commands see it in `ctx.accountKey`. */
+export interface AccountKeyScope {
+  id: number;
+  canSend: boolean;
+  canReadAnalytics: boolean;
+  /** Sender domain ids the key may use; null = every domain of the account. */
+  domainIds: number[] | null;
+  /** IP addresses and CIDR ranges the key may be used from; null = anywhere. */
+  allowedIps: string[] | null;
+}
+
+export function isAccountKey(presented: string): boolean {
+  return presented.startsWith(ACCOUNT_KEY_PREFIX);
+}
+
+/**
+ * The credential of a dialect request: `Authorization: Bearer <key>` or `X-API-Key: <key>` (CyberPanel accepts
+ * both; CloudMails and the platform API use Bearer). Empty when neither is there.
+ */
+export function presentedKey(headers: Record<string, string | undefined> | undefined): string {
+  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(headers?.authorization ?? '')?.[1];
+  return bearer ?? (headers?.['x-api-key'] ?? '').trim();
+}
+
+/**
+ * Reads a list of IP addresses and CIDR ranges (comma/space separated, or an array) into canonical strings
+ * (`10.0.0.0/8`, `2001:db8::/32`, `192.0.2.7`). Returns the offending item when one is neither.
+ */
+export function parseIpList(raw: unknown): { list: string[] } | { bad: string } {
+  const items = (Array.isArray(raw) ? raw.map(String) : String(raw ?? '').split(/[\s,]+/)).map((s) => s.trim()).filter(Boolean);
+  const list: string[] = [];
+  for (const item of items) {
+    try {
+      if (item.includes('/')) {
+        const [addr, bits] = ipaddr.parseCIDR(item);
+        const mapped = addr.kind() === 'ipv6' && bits >= 96 && canonical(addr).kind() === 'ipv4';
+        list.push(mapped ? `${canonical(addr).toString()}/${bits - 96}` : `${addr.toString()}/${bits}`);
+      } else list.push(canonical(ipaddr.parse(item)).toString());
+    } catch {
+      return { bad: item };
+    }
+  }
+  return { list: [...new Set(list)] };
+}
+
+/** IPv4-mapped IPv6 (`::ffff:1.2.3.4`) as plain IPv4, so one rule covers both spellings of a client. */
+function canonical(addr: ipaddr.IPv4 | ipaddr.IPv6): ipaddr.IPv4 | ipaddr.IPv6 {
+  return addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress() ? (addr as ipaddr.IPv6).toIPv4Address() : addr;
+}
+
+/** True when `ip` is one of the allowed addresses or inside one of the ranges (null = no restriction). */
+export function ipAllowed(allowed: string[] | null, ip: string): boolean {
+  if (allowed === null) return true;
+  let client: ipaddr.IPv4 | ipaddr.IPv6;
+  try {
+    client = canonical(ipaddr.parse(ip));
+  } catch {
+    return false;
+  }
+  return allowed.some((rule) => {
+    const [a, bits] = rule.includes('/') ? ipaddr.parseCIDR(rule) : [ipaddr.parse(rule), client.kind() === 'ipv4' ? 32 : 128];
+    return a.kind() === client.kind() && client.match(a, bits);
+  });
+}
+
+export function idList(raw: string | null | undefined): number[] | null {
+  if (raw === null || raw === undefined) return null;
+  return raw.split(',').filter(Boolean).map(Number);
+}
+
+export function ipListOf(raw: string | null | undefined): string[] | null {
+  if (raw === null || raw === undefined) return null;
+  return raw.split(',').filter(Boolean);
+}
+
+interface CachedAccountKey {
+  scope: AccountKeyScope;
+  userId: number;
+}
+
+/** Account keys and the domains their From addresses name, kept for SENDER_AUTH_CACHE_MS (emptied as sender keys are). */
+const keys = new AuthCache<CachedAccountKey>();
+const domainsByName = new AuthCache<DomainRow>();
+
+/** Uses not yet written to each key's RequestCount/LastUsedAt in this process. */
+const pendingUses = new Map<number, { n: number; ip: string; since: number }>();
+const TOUCH_EVERY_MS = 60_000;
+
+/** Records a use; the row is written at most once a minute per key and process (a busy key costs no write per request). */
+async function touch(ctx: CommandContext, keyId: number): Promise<void> {
+  const now = Date.now();
+  const p = pendingUses.get(keyId) ?? { n: 0, ip: ctx.ip, since: 0 };
+  p.n += 1;
+  p.ip = ctx.ip;
+  pendingUses.set(keyId, p);
+  if (now - p.since < TOUCH_EVERY_MS) return;
+  if (pendingUses.size >= 10_000) pendingUses.clear();
+  const n = p.n;
+  pendingUses.set(keyId, { n: 0, ip: ctx.ip, since: now });
+  await ctx.db('user_api_keys')
+    .where({ id: keyId })
+    .update({ last_used_at: now, last_used_ip: ctx.ip, request_count: ctx.db.raw('request_count + ?', [n]) });
+}
+
+/**
+ * Authenticates an account key for a sender-kind command. Codes: 13 unknown or revoked key, 2 its account is
+ * gone, PERMISSION_DENIED (99999) when the command is not open to account keys, the key lacks the permission
+ * the command needs, or the client's address is outside the key's list. Fills ctx.user, ctx.accountKey and
+ * ctx.permissions; ctx.domain stays unset (commands resolve it: see src/mail/sender-for.ts and domainScope).
+ */
+export async function authenticateAccountKey(cmd: CommandDef, presented: string, ctx: CommandContext): Promise<void> {
+  const hash = sha256hex(presented);
+  let found = keys.get(hash);
+  if (!found) {
+    const row = await ctx.db('user_api_keys').where({ key_hash: hash, kind: 'account' }).first();
+    if (!row) throw new CommandError(13, 'Invalid API key');
+    found = {
+      userId: Number(row.user_id),
+      scope: {
+        id: Number(row.id),
+        canSend: !!Number(row.can_send),
+        canReadAnalytics: !!Number(row.can_read_analytics),
+        domainIds: idList(row.allowed_domain_ids),
+        allowedIps: ipListOf(row.allowed_ips),
+      },
+    };
+    keys.set(hash, found, ctx.config.senderAuthCacheMs);
+  }
+  const { scope } = found;
+  if (!cmd.accountKey) throw new CommandError(PERMISSION_DENIED, `Account API keys cannot call ${cmd.name}`);
+  if (!ipAllowed(scope.allowedIps, ctx.ip)) throw new CommandError(PERMISSION_DENIED, `This API key may not be used from ${ctx.ip}`);
+  const allowed = cmd.accountKey === 'can_send' ? scope.canSend : scope.canReadAnalytics;
+  if (!allowed) throw new CommandError(PERMISSION_DENIED, `This API key lacks the ${cmd.accountKey} permission`);
+  const user = await findUser(ctx.db, found.userId);
+  if (!user) throw new CommandError(2, 'Invalid user account');
+  ctx.user = user;
+  ctx.accountKey = scope;
+  ctx.permissions = '*';
+  await touch(ctx, scope.id);
+}
+
+/** The caller's reach over the account's data: the sender key's one domain, or the account key's domains (null = all). */
+export interface DomainScope {
+  userId: number;
+  domainIds: number[] | null;
+}
+
+export function domainScope(ctx: CommandContext): DomainScope {
+  if (ctx.domain) return { userId: ctx.user!.id, domainIds: [Number(ctx.domain.id)] };
+  return { userId: ctx.user!.id, domainIds: ctx.accountKey?.domainIds ?? null };
+}
+
+/** True when the scope covers the domain. */
+export function inScope(scope: DomainScope, domainId: number): boolean {
+  return scope.domainIds === null || scope.domainIds.includes(Number(domainId));
+}
+
+/**
+ * The account's sender domain by name (any status), cached like the key itself; undefined when the name is
+ * not one of this account's domains (another account's domain answers the same as an unknown one).
+ */
+export async function accountDomainByName(ctx: CommandContext, userId: number, name: string): Promise<DomainRow | undefined> {
+  const key = `${userId}:${name}`;
+  const cached = domainsByName.get(key);
+  if (cached) return cached;
+  const row: DomainRow | undefined = await ctx.db('sender_domains').where({ domain: name, user_id: userId }).first();
+  if (row) domainsByName.set(key, row, ctx.config.senderAuthCacheMs);
+  return row;
+}

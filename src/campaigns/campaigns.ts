@@ -1,0 +1,121 @@
+/** Campaign rows, their progress and the legacy (Octeth-style) shape the campaign commands answer with. */
+import type { Knex } from 'knex';
+import type { Db } from '../db';
+import { formatTime } from '../auth/users';
+import { STATUS } from '../domains/domains';
+
+export interface CampaignRow {
+  id: number;
+  user_id: number;
+  list_id: number | null;
+  domain_id: number | null;
+  name: string;
+  subject: string;
+  html: string | null;
+  text: string | null;
+  from_email: string | null;
+  from_name: string;
+  status: string;
+  cursor: number;
+  recipients: number;
+  queued: number;
+  error: string | null;
+  created_at: number;
+  updated_at: number;
+  launched_at: number | null;
+  completed_at: number | null;
+}
+
+export const CAMPAIGN_STATUS = { draft: 'draft', sending: 'sending', completed: 'completed', cancelled: 'cancelled', failed: 'failed' } as const;
+
+export interface Progress {
+  recipients: number;
+  queued: number;
+  sent: number;
+  delivered: number;
+  bounced: number;
+  opened: number;
+  clicked: number;
+}
+
+export async function findOwnedCampaign(db: Db, userId: number, id: unknown): Promise<CampaignRow | undefined> {
+  const n = Number(id);
+  if (!Number.isSafeInteger(n) || n <= 0) return undefined;
+  return db('campaigns').where({ id: n, user_id: userId }).first();
+}
+
+/**
+ * Live progress of campaigns: recipients (members found at launch), queued (messages accepted so far), sent
+ * (deliveries that got a final answer), delivered, bounced, opened and clicked (unique, per delivery). The
+ * delivery figures are read from the campaign's deliveries (messages.campaign_id is indexed).
+ */
+export async function progressOf(db: Knex, rows: CampaignRow[]): Promise<Map<number, Progress>> {
+  const out = new Map<number, Progress>();
+  for (const r of rows) out.set(Number(r.id), { recipients: Number(r.recipients), queued: Number(r.queued), sent: 0, delivered: 0, bounced: 0, opened: 0, clicked: 0 });
+  const launched = rows.filter((r) => r.status !== CAMPAIGN_STATUS.draft).map((r) => Number(r.id));
+  if (!launched.length) return out;
+  const counts = (await db('messages as m')
+    .join('deliveries as d', 'd.message_id', 'm.id')
+    .whereIn('m.campaign_id', launched)
+    .groupBy('m.campaign_id')
+    .select('m.campaign_id')
+    .select(
+      db.raw("SUM(CASE WHEN d.status = 'delivered' THEN 1 ELSE 0 END) AS delivered"),
+      db.raw("SUM(CASE WHEN d.status = 'bounced' THEN 1 ELSE 0 END) AS bounced"),
+      db.raw("SUM(CASE WHEN d.status IN ('failed') THEN 1 ELSE 0 END) AS failed"),
+      db.raw('SUM(CASE WHEN d.first_opened_at IS NOT NULL THEN 1 ELSE 0 END) AS opened'),
+      db.raw('SUM(CASE WHEN d.first_clicked_at IS NOT NULL THEN 1 ELSE 0 END) AS clicked'),
+    )) as Record<string, unknown>[];
+  for (const c of counts) {
+    const p = out.get(Number(c.campaign_id))!;
+    p.delivered = Number(c.delivered);
+    p.bounced = Number(c.bounced);
+    p.sent = p.delivered + p.bounced + Number(c.failed);
+    p.opened = Number(c.opened);
+    p.clicked = Number(c.clicked);
+  }
+  return out;
+}
+
+/** The legacy shape (campaign.get, campaigns.get). */
+export function presentCampaign(row: CampaignRow, p: Progress): Record<string, unknown> {
+  return {
+    CampaignID: Number(row.id),
+    CampaignName: row.name,
+    Subject: row.subject,
+    ListID: row.list_id === null ? null : Number(row.list_id),
+    FromEmail: row.from_email,
+    FromName: row.from_name,
+    HTMLContent: row.html,
+    PlainContent: row.text,
+    Status: row.status,
+    Error: row.error,
+    CreatedAt: formatTime(row.created_at),
+    LaunchedAt: formatTime(row.launched_at),
+    CompletedAt: formatTime(row.completed_at),
+    Progress: { Recipients: p.recipients, Queued: p.queued, Sent: p.sent, Delivered: p.delivered, Bounced: p.bounced, Opened: p.opened, Clicked: p.clicked },
+  };
+}
+
+/**
+ * Who a campaign sends as: its own From, else its list's sender address, else `noreply@` the account's first
+ * Enabled domain. The From must be on an Enabled domain of the account. Answers the address and domain, or why not.
+ */
+export async function senderOf(db: Db, row: CampaignRow): Promise<{ email: string; name: string; domainId: number } | { problem: string }> {
+  let email = row.from_email ?? '';
+  let name = row.from_name;
+  if (!email && row.list_id !== null) {
+    const list = await db('lists').where({ id: row.list_id, user_id: row.user_id }).first('sender_email_address', 'sender_name');
+    email = list?.sender_email_address ?? '';
+    name ||= list?.sender_name ?? '';
+  }
+  if (!email) {
+    const first = await db('sender_domains').where({ user_id: row.user_id, status: STATUS.enabled }).orderBy('id').first('domain');
+    if (!first) return { problem: 'The account has no Enabled sender domain to send the campaign from' };
+    email = `noreply@${first.domain}`;
+  }
+  const domain = email.split('@')[1]?.toLowerCase() ?? '';
+  const row2 = await db('sender_domains').where({ user_id: row.user_id, domain }).first('id', 'status');
+  if (!row2 || row2.status !== STATUS.enabled) return { problem: `The From address ${email} is not on an Enabled sender domain of this account` };
+  return { email, name, domainId: Number(row2.id) };
+}

@@ -1,0 +1,126 @@
+/**
+ * The campaign launcher, a worker task. A launch only marks the campaign `sending` and names it in a job; the
+ * worker that takes the job leases the campaign row and pages through the list by subscriber id, 250 members at a
+ * time, each page accepted through the list-send path in its own transaction, then moves the cursor. No request
+ * stays open and no transaction spans the list. A worker that dies leaves a lease that expires; the sweeper names
+ * the campaign again and the next worker resumes at the cursor, skipping members the page before the crash
+ * already reached (messages.campaign_id + subscriber_id are unique, so a member is never sent a campaign twice).
+ */
+import crypto from 'node:crypto';
+import os from 'node:os';
+import type { Services } from '../command';
+import { findUser } from '../auth/users';
+import type { DomainRow } from '../domains/domains';
+import { subscribedMembers } from '../lists/api';
+import { LIST_PAGE, sendToMembers } from '../mail/list-send';
+import { builtRequest } from '../mail/send-request';
+import { CAMPAIGN_STATUS, CampaignRow, senderOf } from './campaigns';
+
+export const CAMPAIGN_QUEUE = 'campaigns';
+
+export interface CampaignJob {
+  campaignId: number;
+}
+
+/** Names the campaign in a job; the lease decides who works on it, so a duplicate job is harmless. */
+export async function nudgeCampaign(services: Services, campaignId: number): Promise<void> {
+  await services.queues.queue<CampaignJob>(CAMPAIGN_QUEUE).add('launch', { campaignId }, { jobId: `c${campaignId}-${Date.now()}-${crypto.randomBytes(3).toString('hex')}` });
+}
+
+export interface CampaignWorker {
+  /** Works one campaign until it is done, cancelled, failed, or its lease is lost. */
+  run(campaignId: number): Promise<void>;
+  /** Names every sending campaign whose lease expired (its worker died, or its job was lost). */
+  sweep(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export function createCampaignWorker(services: Services): CampaignWorker {
+  const { db, config, logger } = services;
+  const owner = `${os.hostname()}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`;
+  const leaseMs = config.leaseSeconds * 1000;
+
+  async function finish(id: number, status: string, error: string | null = null): Promise<void> {
+    const now = Date.now();
+    await db('campaigns').where({ id, lease_owner: owner, status: CAMPAIGN_STATUS.sending }).update({ status, error, completed_at: now, updated_at: now });
+  }
+
+  async function run(id: number): Promise<void> {
+    const now = Date.now();
+    const took = await db('campaigns')
+      .where({ id, status: CAMPAIGN_STATUS.sending })
+      .where((q) => q.whereNull('lease_until').orWhere('lease_until', '<', now))
+      .update({ lease_until: now + leaseMs, lease_owner: owner });
+    if (!took) return;
+    try {
+      // Taken over or resumed: count what earlier workers accepted (the page before a crash included).
+      const [{ n }] = await db('messages').where({ campaign_id: id }).count({ n: '*' });
+      await db('campaigns').where({ id, lease_owner: owner }).update({ queued: Number(n) });
+      const first: CampaignRow = await db('campaigns').where({ id }).first();
+      const from = await senderOf(db, first);
+      const [user, domain] = await Promise.all([findUser(db, first.user_id), 'domainId' in from ? db('sender_domains').where({ id: from.domainId }).first() : undefined]);
+      if ('problem' in from || !user || !domain || first.list_id === null) {
+        await finish(id, CAMPAIGN_STATUS.failed, 'problem' in from ? from.problem : 'The campaign has no list or its account is gone');
+        return;
+      }
+      const sender = { user, domain: domain as DomainRow, apiKeyId: null, source: 'api' as const };
+      const req = builtRequest({ subject: first.subject, from: { name: from.name, email: from.email }, html: first.html ?? undefined, text: first.text ?? undefined, tags: [`campaign:${id}`] });
+      for (;;) {
+        const row: CampaignRow | undefined = await db('campaigns').where({ id }).first();
+        if (!row || row.status !== CAMPAIGN_STATUS.sending || (row as { lease_owner?: string }).lease_owner !== owner) return;
+        const members = await subscribedMembers(db, first.list_id, Number(domain.id), { order: 'id', limit: LIST_PAGE, afterId: Number(row.cursor) });
+        if (!members.length) {
+          await finish(id, CAMPAIGN_STATUS.completed);
+          logger.info('campaign completed', { campaignId: id, queued: row.queued });
+          return;
+        }
+        const reached = new Set(
+          (await db('messages').where({ campaign_id: id }).whereIn('subscriber_id', members.map((m) => m.id)).pluck('subscriber_id')).map(Number),
+        );
+        const todo = members.filter((m) => !reached.has(m.id));
+        let accepted = 0;
+        if (todo.length) {
+          const page = await sendToMembers(services, sender, req, { campaignId: id }, todo);
+          if (!page.ok) {
+            await finish(id, CAMPAIGN_STATUS.failed, page.problems.map((p) => p.message).join('; ').slice(0, 1000));
+            return;
+          }
+          accepted = page.messageIds.length;
+        }
+        await db('campaigns')
+          .where({ id, lease_owner: owner })
+          .update({ cursor: members[members.length - 1].id, queued: db.raw('?? + ?', ['queued', accepted]), lease_until: Date.now() + leaseMs, updated_at: Date.now() });
+      }
+    } finally {
+      await db('campaigns').where({ id, lease_owner: owner }).update({ lease_until: null, lease_owner: null });
+    }
+  }
+
+  async function sweep(): Promise<number> {
+    const ids: number[] = await db('campaigns')
+      .where({ status: CAMPAIGN_STATUS.sending })
+      .where((q) => q.whereNull('lease_until').orWhere('lease_until', '<', Date.now()))
+      .limit(100)
+      .pluck('id');
+    for (const id of ids) await nudgeCampaign(services, Number(id));
+    return ids.length;
+  }
+
+  services.queues.queue<CampaignJob>(CAMPAIGN_QUEUE).process(
+    async (job) => {
+      await run(job.data.campaignId).catch((err) => logger.error('campaign page failed; the sweeper will resume it', { campaignId: job.data.campaignId, error: (err as Error).stack }));
+    },
+    { concurrency: 2 },
+  );
+  const tick = () => void sweep().catch((err) => logger.warn('campaign sweep failed', { error: (err as Error).message }));
+  const timer = setInterval(tick, config.sweepIntervalSeconds * 1000);
+  timer.unref();
+  setImmediate(tick);
+  return {
+    run,
+    sweep,
+    async stop() {
+      clearInterval(timer);
+    },
+  };
+}

@@ -1,0 +1,74 @@
+import type { Db } from '../db';
+import { CommandError } from '../errors';
+import { truthy } from '../http/params';
+import type { Params } from '../command';
+import { idList, ipListOf, parseIpList } from '../auth/account-keys';
+import { formatTime } from '../auth/users';
+import { maskAccountKey, maskUserKey } from './credentials';
+
+const FLAG = ['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'];
+
+/** Account-key columns read from user.apikey.create's KeyType=account parameters (codes 8, 9, 10). */
+export async function accountKeyColumns(db: Db, userId: number, p: Params): Promise<Record<string, unknown>> {
+  for (const v of [p.cansend, p.canreadanalytics]) {
+    if (v !== undefined && typeof v !== 'boolean' && !FLAG.includes(String(v).trim().toLowerCase())) throw new CommandError(10);
+  }
+  const cols: Record<string, unknown> = {
+    kind: 'account',
+    can_send: p.cansend === undefined ? true : truthy(p.cansend),
+    can_read_analytics: p.canreadanalytics === undefined ? true : truthy(p.canreadanalytics),
+    allowed_domain_ids: null,
+    allowed_ips: null,
+  };
+  if (p.domains !== undefined && p.domains !== '') {
+    const names = (Array.isArray(p.domains) ? p.domains.map(String) : String(p.domains).split(/[\s,]+/)).map((d) => d.trim().toLowerCase()).filter(Boolean);
+    const rows: { id: number; domain: string }[] = names.length ? await db('sender_domains').where({ user_id: userId }).whereIn('domain', names).select('id', 'domain') : [];
+    const unknown = names.filter((n) => !rows.some((r) => r.domain === n));
+    if (!names.length || unknown.length) throw new CommandError(8, `Invalid Domains: ${unknown.join(', ') || '(empty)'} is not a sender domain of this account`);
+    cols.allowed_domain_ids = rows.map((r) => Number(r.id)).join(',');
+  }
+  if (p.allowedips !== undefined && p.allowedips !== '') {
+    const parsed = parseIpList(p.allowedips);
+    if ('bad' in parsed) throw new CommandError(9, `Invalid AllowedIPs: "${parsed.bad.slice(0, 60)}" is neither an IP address nor a CIDR range`);
+    if (!parsed.list.length) throw new CommandError(9);
+    cols.allowed_ips = parsed.list.join(',');
+  }
+  return cols;
+}
+
+/** Names of the account's domains among `ids` (a deleted domain drops out: the key then cannot use it). */
+async function domainNames(db: Db, rows: Record<string, any>[]): Promise<Map<number, string>> {
+  const ids = [...new Set(rows.flatMap((r) => idList(r.allowed_domain_ids) ?? []))];
+  const found: { id: number; domain: string }[] = ids.length ? await db('sender_domains').whereIn('id', ids).select('id', 'domain') : [];
+  return new Map(found.map((d) => [Number(d.id), d.domain]));
+}
+
+/** The APIKey object of user.apikey.create/list: Octeth's fields, plus KeyType and an account key's permissions and restrictions. */
+export async function presentApiKeys(db: Db, rows: Record<string, any>[], fullKey?: string): Promise<Record<string, unknown>[]> {
+  const names = await domainNames(db, rows);
+  return rows.map((r) => {
+    const account = r.kind === 'account';
+    const ids = idList(r.allowed_domain_ids);
+    return {
+      APIKeyID: Number(r.id),
+      APIKey: fullKey ?? (account ? maskAccountKey(r.key_last4) : maskUserKey(r.key_last4)),
+      KeyType: account ? 'account' : 'user',
+      Note: r.note,
+      ...(fullKey !== undefined ? { IPAddress: r.bound_ip } : {}),
+      BoundIPAddress: r.bound_ip,
+      Permissions: r.permissions,
+      ...(account
+        ? {
+            CanSend: !!Number(r.can_send),
+            CanReadAnalytics: !!Number(r.can_read_analytics),
+            Domains: ids === null ? null : ids.filter((id) => names.has(id)).map((id) => names.get(id)),
+            AllowedIPs: ipListOf(r.allowed_ips),
+          }
+        : {}),
+      CreatedAt: formatTime(r.created_at),
+      LastUsedAt: formatTime(r.last_used_at),
+      LastUsedIP: r.last_used_ip,
+      RequestCount: Number(r.request_count ?? 0),
+    };
+  });
+}

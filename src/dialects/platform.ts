@@ -1,0 +1,236 @@
+import express, { Request } from 'express';
+import type { Params, Services } from '../command';
+import type { Dispatcher } from '../dispatch';
+import { isAccountKey, presentedKey } from '../auth/account-keys';
+import { bodyOf, Classified, DialectRoute, dialectRouter, FailureWriter, HandledRoute, invalid, messageParams } from './shared';
+import { messageFacts } from './message-facts';
+
+/**
+ * The platform API (spec/peer-platform-api-v1.txt) under /api/v1: an alias layer over the same commands as every
+ * door, with `Authorization: Bearer sk_live_…`. Replies are the spec's camelCase objects; failures
+ * `{"error":"<message>","code":"<code>"}` with a fitting status (the spec shows none). docs/dialects-platform.md.
+ */
+export const ROUTES: DialectRoute[] = [
+  { method: 'post', path: '/api/v1/emails', command: 'emailgateway.sendemail', summary: 'Send a transactional email (platform)' },
+  { method: 'post', path: '/api/v1/emails/batch', command: 'emailgateway.sendbatch', summary: 'Send up to 100 emails (platform)' },
+  { method: 'get', path: '/api/v1/emails', command: 'emailgateway.getmessages', summary: 'Email log with pagination (platform; account key)' },
+  { method: 'get', path: '/api/v1/emails/:id', command: 'emailgateway.getmessage', summary: 'One email with its events (platform)' },
+  { method: 'get', path: '/api/v1/domains', command: 'emailgateway.getdomains', summary: 'Sender domains (platform)' },
+  { method: 'post', path: '/api/v1/domains/:id/verify', command: 'emailgateway.verifydomain', summary: 'Verify a domain now (platform)' },
+  { method: 'post', path: '/api/v1/webhooks', command: 'webhook.create', summary: 'Create a webhook endpoint (platform; account key)' },
+  { method: 'get', path: '/api/v1/webhooks', command: 'webhook.list', summary: 'List webhooks (platform; account key)' },
+  { method: 'post', path: '/api/v1/campaigns', command: 'campaign.create', summary: 'Create a campaign (platform)' },
+  { method: 'get', path: '/api/v1/campaigns', command: 'campaigns.get', summary: 'List campaigns with progress (platform)' },
+  { method: 'get', path: '/api/v1/campaigns/:id', command: 'campaign.get', summary: 'One campaign with progress (platform)' },
+  { method: 'post', path: '/api/v1/campaigns/:id/launch', command: 'campaign.launch', summary: 'Launch a campaign (platform)' },
+  { method: 'post', path: '/api/v1/campaigns/:id/cancel', command: 'campaign.cancel', summary: 'Cancel a campaign (platform)' },
+  { method: 'get', path: '/api/v1/stats', command: 'account.overview', summary: 'Account statistics (platform; account key)' },
+];
+
+/**
+ * Paths Octeth's v1 API has too. The kind of key decides the dialect: an account key (`sk_live_…`) gets the
+ * platform's shapes, anything else (a sender key `eg_live_…`) Octeth's. README "Key kinds" shows this table.
+ */
+export const SHARED_PATHS: { method: DialectRoute['method']; path: string; octeth: string; platform: string }[] = [
+  { method: 'get', path: '/api/v1/emails', octeth: 'emailgateway.getmessages', platform: 'emailgateway.getmessages' },
+  { method: 'post', path: '/api/v1/webhooks', octeth: 'emailgateway.addwebhook.public', platform: 'webhook.create' },
+  { method: 'get', path: '/api/v1/webhooks', octeth: 'emailgateway.getwebhooks.public', platform: 'webhook.list' },
+  { method: 'get', path: '/api/v1/stats', octeth: 'emailgateway.accountstats.public', platform: 'account.overview' },
+];
+
+const isShared = (r: DialectRoute) => SHARED_PATHS.some((s) => s.method === r.method && s.path === r.path);
+
+/** Postern's delivery statuses as the platform names them: accepted and not yet answered is `sent`. */
+const STATUS_OUT: Record<string, string> = { queued: 'sent', scheduled: 'scheduled', sending: 'sent', deferred: 'sent', delivered: 'delivered', bounced: 'bounced', failed: 'failed', cancelled: 'cancelled' };
+const STATUS_IN: Record<string, string> = { sent: 'queued,sending,deferred', queued: 'queued,sending,deferred', scheduled: 'scheduled', delivered: 'delivered', bounced: 'bounced', failed: 'failed', cancelled: 'cancelled' };
+const DOMAIN_STATUS: Record<string, string> = { Enabled: 'verified', 'Approval Pending': 'pending', Disabled: 'disabled', Suspended: 'suspended' };
+
+/** The spec's `tags` is an object: its pairs become metadata, and `key:value` tags for the statistics. */
+function tagsAndMetadata(tags: unknown): { tags?: string[]; metadata?: unknown } | Classified {
+  if (tags === undefined || tags === null) return {};
+  if (typeof tags !== 'object' || Array.isArray(tags)) return invalid('tags must be an object of string values');
+  const entries = Object.entries(tags as Record<string, unknown>);
+  if (entries.some(([, v]) => typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean')) return invalid('tags values must be strings');
+  return { tags: entries.map(([k, v]) => `${k}:${String(v)}`), metadata: Object.fromEntries(entries) };
+}
+
+/** One email of the spec's shape as sendemail parameters; the pipeline validates the values themselves. */
+function emailParams(b: Record<string, unknown>): Params | Classified {
+  const base = messageParams(b, b.replyTo !== undefined ? 'replyTo' : 'reply_to');
+  if ('failure' in base && typeof base.failure === 'string') return base;
+  const tm = tagsAndMetadata(b.tags);
+  if ('failure' in tm) return tm as Classified;
+  return { ...base, headers: b.headers, ...tm };
+}
+
+function campaignOut(c: Record<string, any>): Record<string, unknown> {
+  const p = c.Progress ?? {};
+  return {
+    id: String(c.CampaignID),
+    name: c.CampaignName,
+    subject: c.Subject,
+    listId: c.ListID === null ? null : String(c.ListID),
+    status: c.Status,
+    recipients: p.Recipients,
+    queued: p.Queued,
+    sent: p.Sent,
+    delivered: p.Delivered,
+    bounced: p.Bounced,
+    opened: p.Opened,
+    clicked: p.Clicked,
+    createdAt: c.CreatedAt ? `${String(c.CreatedAt).replace(' ', 'T')}Z` : null,
+    launchedAt: c.LaunchedAt ? `${String(c.LaunchedAt).replace(' ', 'T')}Z` : null,
+    completedAt: c.CompletedAt ? `${String(c.CompletedAt).replace(' ', 'T')}Z` : null,
+  };
+}
+
+const STATUS: Record<string, [number, string]> = {
+  unauthorized: [401, 'unauthorized'],
+  account_inactive: [403, 'account_inactive'],
+  forbidden: [403, 'forbidden'],
+  domain_not_found: [400, 'domain_not_found'],
+  domain_not_verified: [400, 'domain_not_verified'],
+  rate_limited: [429, 'rate_limit_exceeded'],
+  quota: [429, 'quota_exceeded'],
+  not_found: [404, 'not_found'],
+  invalid: [400, 'invalid_request'],
+  unavailable: [503, 'service_unavailable'],
+};
+
+/** `{"error":"…","code":"…"}`; 429 and 503 carry Retry-After when known (503: the database or queue is down). */
+export const writePlatformFailure: FailureWriter = (e) => {
+  const [status, code] = STATUS[e.failure] ?? [500, 'internal_error'];
+  const headers: Record<string, string> = e.retryAfterSec !== undefined && (status === 429 || status === 503) ? { 'Retry-After': String(e.retryAfterSec) } : {};
+  return { status, body: { error: e.message, code }, headers };
+};
+
+const route = (method: DialectRoute['method'], path: string) => ROUTES.find((r) => r.method === method && r.path === path)!;
+const id = (req: Request) => req.params.id;
+const q = (req: Request, k: string) => (typeof req.query[k] === 'string' ? (req.query[k] as string) : undefined);
+
+function handled(): HandledRoute[] {
+  return [
+    {
+      ...route('post', '/api/v1/emails'),
+      params: (req) => emailParams(bodyOf(req)),
+      reply: (r) => ({ status: 200, body: { id: r.MessageID, status: 'sent', messageId: r.MessageID } }),
+    },
+    {
+      ...route('post', '/api/v1/emails/batch'),
+      params(req) {
+        const emails = bodyOf(req).emails;
+        if (!Array.isArray(emails) || !emails.length || emails.length > 100) return invalid('emails must be an array of 1 to 100 emails');
+        const messages = emails.map((e) => (e && typeof e === 'object' ? emailParams(e as Record<string, unknown>) : invalid('each email must be an object')));
+        const bad = messages.findIndex((m) => 'failure' in m && typeof m.failure === 'string');
+        if (bad >= 0) return invalid(`emails[${bad}]: ${(messages[bad] as Classified).message}`);
+        return { messages };
+      },
+      reply(r, req) {
+        const emails = bodyOf(req).emails as Record<string, unknown>[];
+        const results = (r.Results as Record<string, any>[]).map((x, i) => ({
+          to: emails[i].to,
+          id: x.MessageID ?? null,
+          status: x.MessageID ? 'sent' : 'failed',
+          ...(x.MessageID ? {} : { error: (x.Errors ?? []).map((e: { Message: string }) => e.Message).join('; ') }),
+        }));
+        return { status: 200, body: { results, total: r.Total, sent: r.Accepted, failed: r.Rejected } };
+      },
+    },
+    {
+      ...route('get', '/api/v1/emails'),
+      params(req) {
+        const status = q(req, 'status');
+        if (status !== undefined && !STATUS_IN[status]) return invalid(`status must be one of ${Object.keys(STATUS_IN).join(', ')}`);
+        return { limit: q(req, 'limit') ?? 20, page: q(req, 'page') ?? 1, ...(status ? { status: STATUS_IN[status] } : {}), withengagement: 1 };
+      },
+      reply(r) {
+        const emails = (r.Emails as Record<string, any>[]).map((m) => ({
+          id: m.MessageID,
+          to: m.To.length === 1 ? m.To[0] : m.To,
+          from: m.From,
+          subject: m.Subject,
+          status: STATUS_OUT[m.Status] ?? m.Status,
+          opens: m.Opens,
+          clicks: m.Clicks,
+          createdAt: m.CreatedAt,
+        }));
+        return { status: 200, body: { emails, total: r.Total, page: r.Page, pages: r.Pages } };
+      },
+    },
+    {
+      ...route('get', '/api/v1/emails/:id'),
+      params: (req) => ({ messageid: id(req) }),
+      notFound: [4],
+      reply(m) {
+        const f = messageFacts(m);
+        const recipients = (m.Recipients ?? []) as { Events?: { Event: string; LoggedAt: number }[] }[];
+        const events = recipients
+          .flatMap((x) => x.Events ?? [])
+          .sort((a, b) => a.LoggedAt - b.LoggedAt)
+          .map((e) => ({ type: e.Event === 'queued' ? 'sent' : e.Event, createdAt: new Date(e.LoggedAt * 1000).toISOString() }));
+        const email = { id: m.MessageID, to: f.to.length === 1 ? f.to[0] : f.to, from: m.From, subject: m.Subject, status: STATUS_OUT[String(m.Status)] ?? m.Status, opens: f.opens, clicks: f.clicks, createdAt: m.CreatedAt };
+        return { status: 200, body: { email, events } };
+      },
+    },
+    {
+      ...route('get', '/api/v1/domains'),
+      params: () => ({}),
+      reply: (r) => ({ status: 200, body: { domains: (r.Domains as Record<string, any>[]).map((d) => ({ id: String(d.DomainID), domain: d.SenderDomain, status: DOMAIN_STATUS[d.Status] ?? d.Status })) } }),
+    },
+    {
+      ...route('post', '/api/v1/domains/:id/verify'),
+      params: (req) => ({ domainid: id(req) }),
+      notFound: [1, 2],
+      reply: (r) => ({ status: 200, body: { status: DOMAIN_STATUS[(r.Domain as any).Status] ?? (r.Domain as any).Status, domain: (r.Domain as any).SenderDomain } }),
+    },
+    {
+      ...route('post', '/api/v1/webhooks'),
+      params(req) {
+        const b = bodyOf(req);
+        if (!Array.isArray(b.events) || !b.events.length) return invalid('events must be a non-empty array such as ["email.sent"]');
+        return { url: b.url, events: b.events, format: 'platform' };
+      },
+      reply: (r) => ({ status: 200, body: { id: String(r.WebhookID), url: r.URL, secret: r.Secret, events: r.Events } }),
+    },
+    {
+      ...route('get', '/api/v1/webhooks'),
+      params: () => ({ format: 'platform' }),
+      reply: (r) => ({ status: 200, body: { webhooks: (r.Webhooks as Record<string, any>[]).map((w) => ({ id: String(w.WebhookID), url: w.URL, events: w.Events, isActive: w.Active })) } }),
+    },
+    {
+      ...route('post', '/api/v1/campaigns'),
+      params(req) {
+        const b = bodyOf(req);
+        return { campaignname: b.name, subject: b.subject, listid: b.listId, htmlcontent: b.content, plaincontent: b.text, fromemail: b.from, fromname: b.fromName };
+      },
+      reply: (r, req) => ({ status: 200, body: { id: String(r.CampaignID), name: bodyOf(req).name, status: 'draft' } }),
+    },
+    {
+      ...route('get', '/api/v1/campaigns'),
+      params: (req) => ({ recordsperrequest: q(req, 'limit') ?? 25, recordsfrom: (Number(q(req, 'page') ?? 1) - 1) * Number(q(req, 'limit') ?? 25), ...(q(req, 'status') ? { campaignstatus: q(req, 'status') } : {}) }),
+      reply: (r) => ({ status: 200, body: { campaigns: (r.Campaigns as Record<string, any>[]).map(campaignOut), total: r.TotalCampaigns } }),
+    },
+    { ...route('get', '/api/v1/campaigns/:id'), params: (req) => ({ campaignid: id(req) }), notFound: [1, 2], reply: (r) => ({ status: 200, body: campaignOut(r.Campaign as Record<string, any>) }) },
+    { ...route('post', '/api/v1/campaigns/:id/launch'), params: (req) => ({ campaignid: id(req) }), notFound: [1, 2], reply: () => ({ status: 200, body: { success: true, status: 'sending' } }) },
+    { ...route('post', '/api/v1/campaigns/:id/cancel'), params: (req) => ({ campaignid: id(req) }), notFound: [1, 2], reply: () => ({ status: 200, body: { success: true, status: 'cancelled' } }) },
+    {
+      ...route('get', '/api/v1/stats'),
+      params: () => ({}),
+      reply(r) {
+        const c = r.Campaigns as Record<string, number>;
+        return { status: 200, body: { contacts: r.Contacts, campaigns: { total: c.Total, sending: c.Sending, completed: c.Completed }, emailsThisMonth: r.EmailsThisMonth, domains: r.Domains } };
+      },
+    },
+  ];
+}
+
+/** Mounted before Octeth's v1 door: shared paths go to the platform only with an account key. */
+export function platformApi(services: Services, dispatcher: Dispatcher): express.Router {
+  const all = handled();
+  const shared = dialectRouter(services, dispatcher, all.filter(isShared), writePlatformFailure);
+  const own = dialectRouter(services, dispatcher, all.filter((r) => !isShared(r)), writePlatformFailure);
+  const router = express.Router();
+  router.use((req, res, next) => (isAccountKey(presentedKey(req.headers as Record<string, string | undefined>)) ? shared(req, res, next) : next()));
+  router.use(own);
+  return router;
+}

@@ -1,0 +1,194 @@
+import express, { NextFunction, Request, Response } from 'express';
+import addressparser from 'nodemailer/lib/addressparser';
+import type { Params, Services } from '../command';
+import { Dispatcher, errorTexts, lookupCommand } from '../dispatch';
+import { AUTH_FAILED, CommandError, HardError, PERMISSION_DENIED } from '../errors';
+import { canonicalIp } from '../auth/users';
+import { bodyReader } from '../http/body';
+
+/** One route of a dialect, as the OpenAPI generator lists them. */
+export interface DialectRoute {
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
+  path: string;
+  command: string;
+  summary?: string;
+}
+
+/**
+ * What went wrong, in words every dialect can map to its own status and code. The first code of a failure
+ * that most concerns the caller decides (an unusable key before a bad field).
+ */
+export type Failure =
+  | 'unauthorized'
+  | 'account_inactive'
+  | 'forbidden'
+  | 'domain_not_found'
+  | 'domain_not_verified'
+  | 'rate_limited'
+  | 'quota'
+  | 'not_found'
+  | 'invalid'
+  | 'unavailable'
+  | 'internal';
+
+const SEVERITY: Failure[] = ['unauthorized', 'account_inactive', 'forbidden', 'domain_not_found', 'domain_not_verified', 'rate_limited', 'quota', 'not_found', 'invalid'];
+
+/** Codes the sender door and the send pipeline share (src/mail/send-codes.ts, src/auth/account-keys.ts). */
+const BY_CODE: Record<number, Failure> = {
+  1: 'unauthorized',
+  13: 'unauthorized',
+  [AUTH_FAILED]: 'unauthorized',
+  2: 'account_inactive',
+  12: 'account_inactive',
+  34: 'account_inactive',
+  [PERMISSION_DENIED]: 'forbidden',
+  46: 'domain_not_found',
+  32: 'domain_not_verified',
+  17: 'quota',
+  429: 'rate_limited',
+  39: 'internal',
+};
+
+export interface Classified {
+  failure: Failure;
+  message: string;
+  /** Seconds to wait, for rate_limited and unavailable when known. */
+  retryAfterSec?: number;
+}
+
+/** Sorts a command's failure into a Failure. `notFound` lists the command's own "no such thing" codes. */
+export function classify(err: CommandError | HardError, texts: string[], notFound: number[] = []): Classified {
+  if (err instanceof HardError) {
+    const retry = (err as HardError & { retryAfterSec?: number }).retryAfterSec;
+    if (err.httpStatus === 503) return { failure: 'unavailable', message: err.message, retryAfterSec: retry };
+    if (err.httpStatus >= 500) return { failure: 'internal', message: err.message };
+    return { failure: 'invalid', message: err.message };
+  }
+  const kinds = err.codes.map((c) => (notFound.includes(c) ? 'not_found' : BY_CODE[c] ?? 'invalid'));
+  const worst = SEVERITY.find((f) => kinds.includes(f)) ?? kinds[0];
+  const message = err.codes.map((_, i) => texts[i]).filter((t, i) => kinds[i] === worst && t).join('; ') || texts[0] || 'Request failed';
+  return { failure: worst, message, retryAfterSec: err.retryAfterSec };
+}
+
+export type Outcome = { ok: true; result: Record<string, unknown> } | { ok: false; error: Classified };
+
+/** A dialect route: its params from the request, and its reply from the command's result. */
+export interface HandledRoute extends DialectRoute {
+  /** The command's params, or a failure of the request itself (a dialect-level validation). */
+  params(req: Request): Params | Classified;
+  reply(result: Record<string, unknown>, req: Request): { status: number; body: unknown };
+  /** The command's codes meaning "not found". */
+  notFound?: number[];
+}
+
+/** Runs one command for a dialect request: the same dispatcher, credential headers and client address as every door. */
+export async function runCommand(dispatcher: Dispatcher, req: Request, command: string, params: Params, notFound: number[] = []): Promise<Outcome> {
+  try {
+    const { result } = await dispatcher.run(command, params, {
+      requestId: String(req.res?.locals.requestId ?? ''),
+      ip: canonicalIp(req.ip ?? ''),
+      headers: req.headers as Record<string, string | undefined>,
+    });
+    return { ok: true, result };
+  } catch (err) {
+    if (err instanceof CommandError) return { ok: false, error: classify(err, errorTexts(lookupCommand(dispatcher.table, command), err), notFound) };
+    if (err instanceof HardError) return { ok: false, error: classify(err, [err.message]) };
+    throw err;
+  }
+}
+
+/** How a dialect writes a failure: status, body and headers. */
+export type FailureWriter = (e: Classified, route: DialectRoute) => { status: number; body: unknown; headers?: Record<string, string> };
+
+/**
+ * A dialect's routes on one router: body reading (JSON, form, multipart), the command, the reply. Failures of
+ * the command, of the body (malformed JSON, too large) and unexpected exceptions (logged with the request id,
+ * never their details) all leave in the dialect's own error shape.
+ */
+export function dialectRouter(services: Services, dispatcher: Dispatcher, routes: HandledRoute[], writeFailure: FailureWriter): express.Router {
+  const router = express.Router();
+  const reader = bodyReader(services.config.maxRequestBytes);
+  const send = (res: Response, out: { status: number; body: unknown; headers?: Record<string, string> }) => {
+    for (const [k, v] of Object.entries(out.headers ?? {})) res.setHeader(k, v);
+    res.status(out.status).json(out.body);
+  };
+  for (const route of routes) {
+    const onError = (err: unknown, req: Request, res: Response, _next: NextFunction) => {
+      if (err instanceof HardError) return send(res, writeFailure(classify(err, [err.message]), route));
+      services.logger.error('unhandled exception', { requestId: res.locals.requestId, path: req.path, error: (err as Error)?.stack ?? String(err) });
+      send(res, writeFailure({ failure: 'internal', message: `Internal error. Quote request id ${res.locals.requestId} when reporting it.` }, route));
+    };
+    router[route.method](
+      route.path,
+      reader,
+      async (req: Request, res: Response, next: NextFunction) => {
+        res.locals.command = route.command;
+        try {
+          const params = route.params(req);
+          if ('failure' in params && typeof params.failure === 'string') return send(res, writeFailure(params as Classified, route));
+          const outcome = await runCommand(dispatcher, req, route.command, params as Params, route.notFound);
+          send(res, outcome.ok ? route.reply(outcome.result, req) : writeFailure(outcome.error, route));
+        } catch (err) {
+          next(err);
+        }
+      },
+      onError,
+    );
+  }
+  return router;
+}
+
+/** The JSON object body of a dialect request, with its keys as the client wrote them. */
+export function bodyOf(req: Request): Record<string, unknown> {
+  const b = req.parsedBody?.body;
+  return b && typeof b === 'object' && !Array.isArray(b) ? (b as Record<string, unknown>) : {};
+}
+
+export const invalid = (message: string): Classified => ({ failure: 'invalid', message });
+
+/**
+ * Addresses given as a string (`a@x.com`, `Ann <a@x.com>`, or several comma-separated), an array of such
+ * strings, or an array of `{email, name}`: as `{name, email}` for the send pipeline, which validates them.
+ */
+export function addressList(v: unknown): { name: string; email: string }[] | null {
+  if (v === undefined || v === null || v === '') return [];
+  const items = Array.isArray(v) ? v : [v];
+  const out: { name: string; email: string }[] = [];
+  for (const item of items) {
+    if (item && typeof item === 'object' && typeof (item as Record<string, unknown>).email === 'string') {
+      const o = item as Record<string, unknown>;
+      out.push({ email: String(o.email), name: typeof o.name === 'string' ? o.name : '' });
+      continue;
+    }
+    if (typeof item !== 'string') return null;
+    const parsed = addressparser(item, { flatten: true });
+    // An address the parser cannot read is passed on as written, so the pipeline names it in its error.
+    if (!parsed.length) out.push({ name: '', email: item });
+    for (const a of parsed) out.push({ name: a.name, email: a.address || a.name });
+  }
+  return out;
+}
+
+/**
+ * The send body the REST dialects share, as sendemail parameters: from (one address), to, cc, bcc and the reply-to
+ * field (`replyToKey`: an address, "Name <address>" or an array), subject, html and/or text. The pipeline validates
+ * the values themselves; this only refuses what it cannot read.
+ */
+export function messageParams(b: Record<string, unknown>, replyToKey: string): Params | Classified {
+  const missing = ['from', 'to', 'subject'].filter((k) => b[k] === undefined || b[k] === null || b[k] === '');
+  if (missing.length) return invalid(`Missing required field${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}`);
+  const html = typeof b.html === 'string' && b.html !== '' ? b.html : undefined;
+  const text = typeof b.text === 'string' && b.text !== '' ? b.text : undefined;
+  if (!html && !text) return invalid('Missing required field: html or text');
+  const from = addressList(b.from);
+  if (!from || from.length !== 1) return invalid('from must be one email address');
+  const lists: Record<string, { name: string; email: string }[] | null> = { to: addressList(b.to), cc: addressList(b.cc), bcc: addressList(b.bcc), replyto: addressList(b[replyToKey]) };
+  const bad = Object.entries(lists).find(([, v]) => v === null);
+  if (bad) return invalid(`${bad[0] === 'replyto' ? replyToKey : bad[0]} must be an email address or an array of them`);
+  return { from: from[0], ...lists, subject: b.subject, contenttype: html ? 'html' : 'plain', htmlcontent: html, plaincontent: text };
+}
+
+/** `2026-02-23T10:30:00Z`: ISO 8601 UTC to the second, as CyberPanel and CloudMails show times. */
+export function isoSeconds(ms: number | null | undefined): string | null {
+  return ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}

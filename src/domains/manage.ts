@@ -1,0 +1,131 @@
+/**
+ * The life of a sender domain, shared by both command families that manage one: Octeth's `emailgateway.*domain*`
+ * and the newer `user.senderdomain.*` (Postern has one kind of sender domain; both families see the same rows).
+ */
+import type { CommandContext } from '../command';
+import { isUniqueViolation } from '../db';
+import { lockUserRow, newDomainFields } from './create';
+import type { DnsRecord } from './dns-records';
+import { DomainRow, findOwnedDomain, recordsFor, STATUS } from './domains';
+import { composeHosts, HostSettings, hostsAreValid } from './names';
+
+/** Why a create or update could not happen; each family maps it to its own code. */
+export class DomainError extends Error {
+  constructor(readonly reason: 'taken' | 'limit' | 'hosts' | 'gone') {
+    super(`sender domain: ${reason}`);
+  }
+}
+
+export const TAKEN_TEXT = 'Domain is already registered by another account';
+
+type Hosts = Omit<HostSettings, 'track_prefix_disabled'> & { track_prefix_disabled: boolean };
+
+/**
+ * Registers a domain (normalised name and host settings already read). Re-adding one's own domain starts it over:
+ * new key, new records, Approval Pending, same id. Throws DomainError taken | limit | hosts.
+ */
+export async function createDomain(ctx: CommandContext, settings: Hosts, options: { link_tracking?: boolean; open_tracking?: boolean; unsubscribe_link?: boolean } = {}): Promise<number> {
+  const user = ctx.user!;
+  const { domain } = settings;
+  if (!hostsAreValid(composeHosts(settings, ctx.config))) throw new DomainError('hosts');
+  // Cheap refusal before the (costly) key generation; the transaction below checks again.
+  const owner = await ctx.db('sender_domains').where({ domain }).first('user_id');
+  if (owner && Number(owner.user_id) !== user.id) throw new DomainError('taken');
+  const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+  const fields = { ...settings, ...given, ...(await newDomainFields(ctx, settings)) };
+  const now = Date.now();
+  try {
+    return await ctx.db.transaction(async (trx) => {
+      await lockUserRow(trx, user.id);
+      const existing = await trx('sender_domains').where({ domain }).first('id', 'user_id');
+      if (existing && Number(existing.user_id) !== user.id) throw new DomainError('taken');
+      if (existing) {
+        await trx('sender_domains').where({ id: existing.id }).update({ ...fields, status: STATUS.pending, last_verified_at: null, updated_at: now });
+        return Number(existing.id);
+      }
+      const limit = Number(user.limit_sender_domains);
+      if (limit > 0) {
+        const [{ n }] = await trx('sender_domains').where({ user_id: user.id }).count({ n: '*' });
+        if (Number(n) >= limit) throw new DomainError('limit');
+      }
+      const [newId] = await trx('sender_domains').insert({ ...fields, user_id: user.id, status: STATUS.pending, created_at: now, updated_at: now });
+      return Number(newId);
+    });
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new DomainError('taken');
+    throw err;
+  }
+}
+
+/** A host override as sent: absent keeps the current value, empty resets to the install default. */
+export function override(v: unknown, current: string | null): string | null {
+  if (v === undefined) return current;
+  const s = String(v).toLowerCase();
+  return s === '' ? null : s;
+}
+
+export interface DomainChanges {
+  /** Host settings after the change (omitted fields keep the row's). */
+  hosts: Hosts;
+  link_tracking?: boolean;
+  open_tracking?: boolean;
+  unsubscribe_link?: boolean;
+  hosting_provider?: string | null;
+  status?: string;
+}
+
+/**
+ * Applies a partial update. A change of the hosts regenerates the DNS records and sends an Enabled or pending
+ * domain back to Approval Pending (admin-set Disabled/Suspended stay); tracking switches alone change no status.
+ * Returns the fresh row and whether the records were regenerated. Throws DomainError hosts | gone.
+ */
+export async function updateDomain(ctx: CommandContext, row: DomainRow, c: DomainChanges): Promise<{ row: DomainRow; regenerated: boolean }> {
+  const before = composeHosts(row, ctx.config);
+  const after = composeHosts(c.hosts, ctx.config);
+  if (!hostsAreValid(after)) throw new DomainError('hosts');
+  const regenerated =
+    c.hosts.subdomain !== row.subdomain ||
+    c.hosts.track_prefix !== row.track_prefix ||
+    c.hosts.track_merge !== row.track_merge ||
+    c.hosts.track_prefix_disabled !== !!Number(row.track_prefix_disabled) ||
+    before.mfromHost !== after.mfromHost ||
+    before.trackingHost !== after.trackingHost;
+  const update: Record<string, unknown> = { updated_at: Date.now() };
+  for (const k of ['link_tracking', 'open_tracking', 'unsubscribe_link', 'hosting_provider', 'status'] as const) if (c[k] !== undefined) update[k] = c[k];
+  if (regenerated) {
+    Object.assign(update, c.hosts, {
+      dns_records: JSON.stringify(recordsFor({ ...c.hosts, dkim_selector: row.dkim_selector, dkim_public_key: row.dkim_public_key }, ctx.config)),
+      last_verified_at: null,
+    });
+    if (row.status === STATUS.enabled || row.status === STATUS.pending) update.status = STATUS.pending;
+  }
+  await ctx.db('sender_domains').where({ id: row.id, user_id: ctx.user!.id }).update(update);
+  const fresh = await findOwnedDomain(ctx.db, ctx.user!.id, row.id);
+  if (!fresh) throw new DomainError('gone'); // deleted concurrently
+  return { row: fresh, regenerated };
+}
+
+/** Resolves every record now: all required ones right → Enabled, else Approval Pending (Disabled/Suspended stay). */
+export async function verifyDomain(ctx: CommandContext, row: DomainRow): Promise<{ status: string; results: DnsRecord[] } | null> {
+  const results = await ctx.dns.verify(recordsFor(row, ctx.config));
+  const allRequired = results.every((r) => !r.required || r.ok);
+  let status = row.status;
+  if (status === STATUS.pending || status === STATUS.enabled) status = allRequired ? STATUS.enabled : STATUS.pending;
+  const now = Date.now();
+  const updated = await ctx.db('sender_domains')
+    .where({ id: row.id, user_id: ctx.user!.id })
+    .update({ status, dns_records: JSON.stringify(results), last_verified_at: now, updated_at: now });
+  return updated ? { status, results } : null;
+}
+
+/** Deletes a domain with its key, credentials, suppression list and message history; false when it was already gone. */
+export async function deleteDomain(ctx: CommandContext, row: DomainRow): Promise<boolean> {
+  const deleted = await ctx.db.transaction(async (trx) => {
+    await trx('domain_api_keys').where({ domain_id: row.id }).delete();
+    await trx('smtp_credentials').where({ domain_id: row.id }).delete();
+    // Its message history goes with it (messages, deliveries and suppressions cascade; events have no key).
+    await trx('events').where({ domain_id: row.id }).delete();
+    return Number(await trx('sender_domains').where({ id: row.id, user_id: ctx.user!.id }).delete());
+  });
+  return deleted > 0;
+}

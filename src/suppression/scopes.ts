@@ -1,0 +1,109 @@
+/**
+ * Upstream's suppression scopes (compat notes §6.6): PerList, AccountWide and SystemWide entries beside each
+ * sender domain's own list, install-wide patterns and each account's whitelist. The send path consults them
+ * through suppressedAmong (src/suppression/suppressions.ts); suppression.* commands read and write them.
+ */
+import type { Knex } from 'knex';
+
+export const SOURCES = ['Administrator', 'User', 'SPAM complaint', 'Hard Bounced', 'Unsubscribe'] as const;
+export type Scope = 'PerList' | 'AccountWide' | 'SystemWide';
+
+export function scopeKey(s: { listId?: number | null; userId?: number | null }): string {
+  return s.listId ? `l:${s.listId}` : s.userId ? `u:${s.userId}` : 's';
+}
+
+export function scopeName(row: { list_id: number | null; user_id: number | null }): Scope {
+  return row.list_id ? 'PerList' : row.user_id ? 'AccountWide' : 'SystemWide';
+}
+
+/** Entries of the account and system scopes, and (with lists) of those lists, that apply to these addresses. */
+export function scopedWhere(q: Knex.QueryBuilder, db: Knex, userIdSql: Knex.Raw | number, listIds: number[] = []): Knex.QueryBuilder {
+  return q.where((w) => {
+    w.where((x) => x.whereNull('e.list_id').where((y) => y.whereNull('e.user_id').orWhere('e.user_id', userIdSql as never)));
+    if (listIds.length) w.orWhereIn('e.list_id', listIds);
+  });
+}
+
+interface Pattern {
+  kind: string;
+  test: (email: string) => boolean;
+}
+
+const patternCache = new WeakMap<object, { until: number; list: Promise<Pattern[]> }>();
+
+/** STRPOS with `*` wildcards as a regex: everything else literal. Patterns are the administrator's, at most 200 characters. */
+function compile(kind: string, pattern: string): Pattern | null {
+  try {
+    if (kind === 'STRPOS') {
+      const re = new RegExp(pattern.split('*').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*'));
+      return { kind, test: (e) => re.test(e) };
+    }
+    const re = new RegExp(pattern);
+    return { kind, test: kind === 'NOT REGEXP' ? (e) => !re.test(e) : (e) => re.test(e) };
+  } catch {
+    return null;
+  }
+}
+
+/** The install's patterns, reread at most every 10 seconds. */
+export function patterns(db: Knex): Promise<Pattern[]> {
+  const hit = patternCache.get(db);
+  if (hit && hit.until > Date.now()) return hit.list;
+  const list = db('suppression_patterns')
+    .select('kind', 'pattern')
+    .then((rows: { kind: string; pattern: string }[]) => rows.map((r) => compile(r.kind, r.pattern)).filter((p): p is Pattern => !!p));
+  patternCache.set(db, { until: Date.now() + 10_000, list });
+  return list;
+}
+
+export function forgetPatterns(db: Knex): void {
+  patternCache.delete(db);
+}
+
+export async function patternSuppressed(db: Knex, email: string): Promise<boolean> {
+  return (await patterns(db)).some((p) => p.test(email));
+}
+
+/**
+ * Does the account's whitelist cover the address? Entries are addresses with optional `*` wildcards, matched
+ * without regular expressions (an account's own pattern must not be able to stall the delivery worker).
+ */
+export async function whitelisted(db: Knex, userId: number, email: string): Promise<boolean> {
+  const entries: string[] = await db('suppression_whitelist').where({ user_id: userId }).pluck('entry');
+  const e = email.toLowerCase();
+  return entries.some((w) => wildcardMatch(w, e));
+}
+
+export function wildcardMatch(pattern: string, s: string): boolean {
+  const parts = pattern.split('*');
+  if (parts.length === 1) return pattern === s;
+  if (!s.startsWith(parts[0])) return false;
+  let at = parts[0].length;
+  for (let i = 1; i < parts.length - 1; i++) {
+    const found = s.indexOf(parts[i], at);
+    if (found < 0) return false;
+    at = found + parts[i].length;
+  }
+  const last = parts[parts.length - 1];
+  return s.length - last.length >= at && s.endsWith(last);
+}
+
+/** Upstream's address lists: a JSON array (or its JSON text) and/or newline-separated text; blank lines skipped. */
+export function addressInput(json: unknown, bulk: unknown): { list: string[]; malformedJson: boolean } {
+  const out: string[] = [];
+  let malformedJson = false;
+  if (json !== undefined && json !== null && json !== '') {
+    let v = json;
+    if (typeof v === 'string') {
+      try {
+        v = JSON.parse(v);
+      } catch {
+        malformedJson = true;
+      }
+    }
+    if (Array.isArray(v)) out.push(...v.map((x) => String(x).trim()));
+    else malformedJson = true;
+  }
+  if (typeof bulk === 'string') out.push(...bulk.split(/\r?\n/).map((x) => x.trim()));
+  return { list: out.filter(Boolean), malformedJson };
+}

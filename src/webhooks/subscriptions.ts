@@ -1,0 +1,154 @@
+import crypto from 'node:crypto';
+import type { Knex } from 'knex';
+import type { CommandContext } from '../command';
+import { CommandError, PERMISSION_DENIED } from '../errors';
+import { decrypt, encrypt } from '../auth/secrets';
+import { formatTime } from '../auth/users';
+import type { DomainScope } from '../auth/account-keys';
+import { formatEventName, formatEventNames, newSubscriptionSecret, pingPayload, signatureHeaders, storedFromFormat, WebhookFormat } from './formats';
+import { postWebhook, USER_AGENT } from './http-post';
+import { resolverFor, vetWebhookUrl } from './url-guard';
+import { storedEventName } from '../events/vocabulary';
+
+/**
+ * Webhook subscriptions made with an API key (webhook.create and the dialects on top of it): one row per
+ * subscription, with its URL, its events, its format and its own `whsec_…` secret, for one domain or (an
+ * unrestricted account key) every domain of the account. Octeth's addwebhook rows (no secret of their own)
+ * are not subscriptions and stay with src/webhooks/webhooks.ts.
+ */
+export interface SubscriptionInput {
+  url: string;
+  /** Event names in the format's vocabulary (standard also takes Octeth's private names). */
+  events: string[];
+  format: WebhookFormat;
+  /** Call the URL with a test event first; the subscription is active only if it answers 2xx. */
+  ping: boolean;
+}
+
+/** The codes of a failing input, per door. */
+export interface SubscriptionCodes {
+  malformed: number;
+  scheme: number;
+  host: number;
+  events: number;
+}
+
+interface Row {
+  id: number;
+  domain_id: number | null;
+  event: string;
+  url: string;
+  format: WebhookFormat;
+  status: string;
+  disabled_reason: string | null;
+  created_at: number;
+}
+
+/** Where a new subscription applies: the sender key's domain, an account key's only domain, or (unrestricted) the whole account. */
+export function subscriptionDomain(ctx: CommandContext): number | null {
+  if (ctx.domain) return Number(ctx.domain.id);
+  const ids = ctx.accountKey?.domainIds ?? null;
+  if (ids === null) return null;
+  if (ids.length === 1) return ids[0];
+  throw new CommandError(PERMISSION_DENIED, 'This API key is restricted to several domains: subscribe with a key restricted to one domain, or an unrestricted one');
+}
+
+/** Subscriptions the scope can see: its domains' (and, unrestricted, the account-wide ones). */
+function inScope(q: Knex.QueryBuilder, scope: DomainScope): Knex.QueryBuilder {
+  q.where('user_id', scope.userId).whereNotNull('secret_enc');
+  if (scope.domainIds !== null) q.whereIn('domain_id', scope.domainIds);
+  return q;
+}
+
+export function presentSubscription(r: Row): Record<string, unknown> {
+  return {
+    WebhookID: Number(r.id),
+    URL: r.url,
+    Events: r.event.split(',').map((e) => formatEventName(r.format, e)),
+    Format: r.format,
+    DomainID: r.domain_id === null ? null : Number(r.domain_id),
+    Status: r.status,
+    Active: r.status === 'Enabled',
+    DisabledReason: r.disabled_reason,
+    CreatedAt: formatTime(r.created_at),
+  };
+}
+
+function storedEvents(format: WebhookFormat, names: string[], code: number): string[] {
+  const stored = names.map((n) => storedFromFormat(format, n) ?? (format === 'standard' ? storedEventName(n) : null));
+  if (!names.length || stored.some((s) => s === null || formatEventNames('standard').indexOf(s) < 0)) {
+    throw new CommandError(code, `Invalid events: use one or more of ${formatEventNames(format).join(', ')}`);
+  }
+  return [...new Set(stored as string[])];
+}
+
+/** Sends the test event and records it in the webhook's log; true on a 2xx answer. */
+async function ping(ctx: CommandContext, id: number, format: WebhookFormat, secret: string, url: string): Promise<{ ok: boolean; statusCode: number | null; error: string | null }> {
+  const started = Date.now();
+  const eventId = `evt_${crypto.randomUUID().replace(/-/g, '')}`;
+  const vetted = await vetWebhookUrl(url, { allowPrivate: ctx.config.webhooks.allowPrivate, resolve: resolverFor(ctx.config) });
+  let r: { status: number | null; error: string | null };
+  if (!vetted.ok) r = { status: null, error: `refused: ${vetted.problem.message}` };
+  else {
+    const body = pingPayload(format, eventId, started);
+    const headers = { 'content-type': 'application/json', 'user-agent': USER_AGENT, ...signatureHeaders(format, { kind: 'subscription', secret }, eventId, body, Math.floor(started / 1000)) };
+    r = await postWebhook(vetted.url, vetted.addresses[0], headers, body, Math.min(ctx.config.webhooks.timeoutMs, 10_000));
+  }
+  const ok = r.status !== null && r.status >= 200 && r.status < 300;
+  const error = ok ? null : r.error ?? `HTTP ${r.status}`;
+  await ctx.db('webhook_attempts').insert({
+    webhook_id: id, delivery_id: null, event_id: eventId, event_type: 'ping', attempt: 1, result: ok ? 'delivered' : 'failed',
+    status_code: r.status, duration_ms: Date.now() - started, error: error?.slice(0, 1000) ?? null, at: Date.now(),
+  });
+  return { ok, statusCode: r.status, error };
+}
+
+/**
+ * Creates a subscription, or updates the one the scope already has for the same format and URL (new events,
+ * enabled again). With `ping`, it is stored disabled, called with a test event, and enabled only on a 2xx.
+ * Answers the subscription with its secret.
+ */
+export async function createSubscription(ctx: CommandContext, domainId: number | null, input: SubscriptionInput, codes: SubscriptionCodes) {
+  const events = storedEvents(input.format, input.events, codes.events);
+  const vetted = await vetWebhookUrl(input.url, { allowPrivate: ctx.config.webhooks.allowPrivate, resolve: resolverFor(ctx.config) });
+  if (!vetted.ok) throw new CommandError(codes[vetted.problem.kind], vetted.problem.message);
+  const url = vetted.url.toString();
+  const userId = ctx.user!.id;
+  const now = Date.now();
+  const status = input.ping ? 'Disabled' : 'Enabled';
+  const pending = input.ping ? 'waiting for the test ping' : null;
+  const same = await ctx.db('webhooks').where({ user_id: userId, domain_id: domainId, format: input.format, url }).whereNotNull('secret_enc').first('id', 'secret_enc');
+  let id: number;
+  let secret: string;
+  if (same) {
+    id = Number(same.id);
+    secret = decrypt(same.secret_enc, ctx.config.encryptionKey!);
+    await ctx.db('webhooks').where({ id }).update({ event: events.join(','), status, disabled_reason: pending, disabled_at: pending ? now : null, consecutive_failures: 0, updated_at: now });
+  } else {
+    secret = newSubscriptionSecret();
+    const row = { user_id: userId, domain_id: domainId, event: events.join(','), url, format: input.format, secret_enc: encrypt(secret, ctx.config.encryptionKey!), status, disabled_reason: pending, disabled_at: pending ? now : null, consecutive_failures: 0, created_at: now, updated_at: now };
+    [id] = (await ctx.db('webhooks').insert(row)).map(Number);
+  }
+  let pinged: { ok: boolean; statusCode: number | null; error: string | null } | undefined;
+  if (input.ping) {
+    pinged = await ping(ctx, id, input.format, secret, url);
+    const done = Date.now();
+    await ctx.db('webhooks')
+      .where({ id })
+      .update(pinged.ok ? { status: 'Enabled', disabled_reason: null, disabled_at: null, last_success_at: done, updated_at: done } : { disabled_reason: `test ping failed: ${pinged.error}`.slice(0, 255), last_failure_at: done, updated_at: done });
+  }
+  const row: Row = await ctx.db('webhooks').where({ id }).first();
+  return { ...presentSubscription(row), Secret: secret, ...(pinged ? { Ping: { OK: pinged.ok, StatusCode: pinged.statusCode, Error: pinged.error } } : {}) };
+}
+
+export async function listSubscriptions(ctx: CommandContext, scope: DomainScope, format?: WebhookFormat) {
+  const q = inScope(ctx.db('webhooks'), scope);
+  if (format) q.where({ format });
+  const rows: Row[] = await q.orderBy('id');
+  return rows.map(presentSubscription);
+}
+
+/** Deletes one subscription in scope with its queued calls; false when there is none. */
+export async function deleteSubscription(ctx: CommandContext, scope: DomainScope, id: number): Promise<boolean> {
+  return (await inScope(ctx.db('webhooks'), scope).where({ id }).delete()) > 0;
+}

@@ -1,0 +1,129 @@
+/**
+ * Campaigns through the legacy commands: create a draft, launch it (the answer comes at once; a worker task pages
+ * through the list), and every subscribed, unsuppressed member receives it once, personalised, at a real SMTP sink;
+ * progress, cancel and the error codes.
+ */
+import { simpleParser } from 'mailparser';
+import { createCampaignWorker, CampaignWorker } from '../../src/campaigns/launcher';
+import { RelayRig, startRelayRig } from '../helpers/rig';
+import { waitFor } from '../helpers/sink';
+import { addSubscriber, as, makeField, makeList, Owner } from '../lists/fixtures';
+import { createUser } from '../helpers/harness';
+
+let rig: RelayRig;
+let campaigns: CampaignWorker;
+let o: Owner;
+beforeAll(async () => {
+  rig = await startRelayRig();
+  campaigns = createCampaignWorker(rig.h.services);
+  o = { userId: rig.s.userId, sessionId: rig.s.sessionId };
+});
+afterAll(async () => {
+  await campaigns.stop();
+  await rig.close();
+});
+
+const cmd = (command: string, params: Record<string, unknown> = {}) => as(rig.h, o)(command, params);
+
+async function listOf(n: number, prefix: string): Promise<{ listId: number; eligible: string[] }> {
+  const listId = await makeList(rig.h, o, { SenderEmailAddress: `news@${rig.s.domain}`, SenderName: 'The News' });
+  const first = await makeField(rig.h, o, listId, 'First name', 'FirstName');
+  const eligible: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const email = `${prefix}${i}@campaign.test`;
+    const unsubscribed = i === 3;
+    await addSubscriber(rig.h, o, listId, email, {
+      CustomFields: { [String(first)]: `Name${i}` },
+      ...(unsubscribed ? { Status: 'Unsubscribed', UnsubscriptionDate: '2026-02-01 00:00:00', UnsubscriptionIP: '192.0.2.1' } : {}),
+    });
+    if (!unsubscribed && i !== 5 && i !== 6) eligible.push(email);
+  }
+  // Member 5 is on the From domain's suppression list.
+  await cmd('emailgateway.addsuppression', { DomainID: rig.s.domainId, EmailAddress: `${prefix}5@campaign.test` });
+  // Member 6 is suppressed on this list only (PerList scope).
+  if (n > 6) await cmd('suppression.import', { ListID: listId, EmailAddresses: [`${prefix}6@campaign.test`] });
+  return { listId, eligible };
+}
+
+it('launches at once and delivers to every subscribed, unsuppressed member exactly once, personalised, then completes', async () => {
+  const { listId, eligible } = await listOf(12, 'a');
+  const created = await cmd('campaign.create', { CampaignName: 'March Newsletter', Subject: 'News for {{ Subscriber:FirstName|"you" }}', ListID: listId, HTMLContent: '<h1>Hello {{ Subscriber:FirstName }}</h1>' });
+  expect(created).toEqual({ Success: true, ErrorCode: 0, CampaignID: expect.any(Number) });
+  const draft = await cmd('campaign.get', { CampaignID: created.CampaignID });
+  expect(draft.Campaign).toMatchObject({ CampaignName: 'March Newsletter', Status: 'draft', ListID: listId, Progress: { Recipients: 0, Queued: 0 } });
+
+  const launched = await cmd('campaign.launch', { CampaignID: created.CampaignID });
+  expect(launched).toEqual({ Success: true, ErrorCode: 0, CampaignID: created.CampaignID, Status: 'sending', Recipients: eligible.length });
+  await waitFor(async () => (await cmd('campaign.get', { CampaignID: created.CampaignID })).Campaign.Status === 'completed', 30000, 'the campaign to complete');
+  await waitFor(() => rig.sink.received.filter((m) => m.to[0].startsWith('a')).length >= eligible.length, 30000, 'every member');
+  await new Promise((r) => setTimeout(r, 300));
+  const got = rig.sink.received.filter((m) => m.to[0].endsWith('@campaign.test') && m.to[0].startsWith('a'));
+  expect(got.map((m) => m.to[0]).sort()).toEqual([...eligible].sort());
+  const one = await simpleParser(got.find((m) => m.to[0] === 'a7@campaign.test')!.raw);
+  expect(one.subject).toBe('News for Name7');
+  expect(one.html).toContain('<h1>Hello Name7</h1>');
+  expect(one.from?.value[0]).toMatchObject({ name: "The News", address: `news@${rig.s.domain}` });
+  expect(String(got.find((m) => m.to[0] === "a7@campaign.test")!.raw)).toMatch(/^List-Unsubscribe:\s+<https:/m);
+
+  await waitFor(async () => (await cmd('campaign.get', { CampaignID: created.CampaignID })).Campaign.Progress.Delivered === eligible.length, 30000, 'delivered counts');
+  const done = await cmd('campaign.get', { CampaignID: created.CampaignID });
+  expect(done.Campaign.Progress).toEqual({ Recipients: eligible.length, Queued: eligible.length, Sent: eligible.length, Delivered: eligible.length, Bounced: 0, Opened: 0, Clicked: 0 });
+  const list = await cmd('campaigns.get');
+  expect(list.Campaigns.map((c: { CampaignID: number }) => c.CampaignID)).toContain(created.CampaignID);
+  // Launching again is refused: the campaign is no longer a draft.
+  expect(await cmd('campaign.launch', { CampaignID: created.CampaignID })).toMatchObject({ Success: false, ErrorCode: 3 });
+});
+
+it('resumes a page whose messages were accepted before a crash without sending them twice', async () => {
+  const { listId, eligible } = await listOf(6, 'r');
+  const c = (await cmd('campaign.create', { CampaignName: 'Resume', Subject: 'Hi', ListID: listId, PlainContent: 'Hello' })).CampaignID;
+  // Stop the in-process worker from taking the job: lease the row as a dead worker would have left it.
+  await rig.h.services.db('campaigns').where({ id: c }).update({ lease_until: Date.now() + 60_000, lease_owner: 'dead' });
+  await cmd('campaign.launch', { CampaignID: c });
+  // The dead worker had accepted the first two members before dying (cursor not moved).
+  const row = await rig.h.services.db('campaigns').where({ id: c }).first();
+  expect(row.status).toBe('sending');
+  const { sendToMembers } = await import('../../src/mail/list-send');
+  const { subscribedMembers } = await import('../../src/lists/api');
+  const { findUser } = await import('../../src/auth/users');
+  const { builtRequest } = await import('../../src/mail/send-request');
+  const members = await subscribedMembers(rig.h.services.db, listId, rig.s.domainId, { order: 'id', limit: 2 });
+  const domain = await rig.h.services.db('sender_domains').where({ id: rig.s.domainId }).first();
+  await sendToMembers(rig.h.services, { user: (await findUser(rig.h.services.db, rig.s.userId))!, domain, apiKeyId: null, source: 'api' }, builtRequest({ subject: 'Hi', from: { name: '', email: `news@${rig.s.domain}` }, text: 'Hello' }), { campaignId: c }, members);
+  await rig.h.services.db('campaigns').where({ id: c }).update({ lease_until: Date.now() - 1 });
+  await campaigns.sweep();
+  await waitFor(async () => (await cmd('campaign.get', { CampaignID: c })).Campaign.Status === 'completed', 30000, 'the resumed campaign');
+  const [{ n }] = await rig.h.services.db('messages').where({ campaign_id: c }).count({ n: '*' });
+  expect(Number(n)).toBe(eligible.length);
+  expect((await cmd('campaign.get', { CampaignID: c })).Campaign.Progress.Queued).toBe(eligible.length);
+});
+
+it('cancels a sending campaign: no further pages, unsent deliveries cancelled', async () => {
+  const { listId } = await listOf(4, 'c');
+  const c = (await cmd('campaign.create', { CampaignName: 'Cancel me', Subject: 'Hi', ListID: listId, PlainContent: 'Hello' })).CampaignID;
+  await rig.h.services.db('campaigns').where({ id: c }).update({ lease_until: Date.now() + 60_000, lease_owner: 'paused' });
+  await cmd('campaign.launch', { CampaignID: c });
+  const r = await cmd('campaign.cancel', { CampaignID: c });
+  expect(r).toEqual({ Success: true, ErrorCode: 0, CampaignID: c, Status: 'cancelled', CancelledDeliveries: 0 });
+  await rig.h.services.db('campaigns').where({ id: c }).update({ lease_until: null, lease_owner: null });
+  await campaigns.run(c);
+  const [{ n }] = await rig.h.services.db('messages').where({ campaign_id: c }).count({ n: '*' });
+  expect(Number(n)).toBe(0);
+  expect(await cmd('campaign.cancel', { CampaignID: c })).toMatchObject({ Success: false, ErrorCode: 3 });
+});
+
+it('answers its codes, and another user\'s campaign does not exist', async () => {
+  expect(await cmd('campaign.create', {})).toMatchObject({ Success: false, ErrorCode: [1] });
+  expect(await cmd('campaign.create', { CampaignName: 'x', ListID: 999999 })).toMatchObject({ Success: false, ErrorCode: [2] });
+  const nolist = (await cmd('campaign.create', { CampaignName: 'No list', Subject: 'S', HTMLContent: '<p>x</p>' })).CampaignID;
+  expect(await cmd('campaign.launch', { CampaignID: nolist })).toMatchObject({ Success: false, ErrorCode: 4 });
+  const other = await createUser(rig.h);
+  const mine = (await cmd('campaign.create', { CampaignName: 'Mine' })).CampaignID;
+  for (const c of ['campaign.get', 'campaign.launch', 'campaign.cancel']) {
+    expect(await rig.h.call({ Command: c, SessionID: other.sessionId, CampaignID: mine })).toMatchObject({ Success: false, ErrorCode: 2 });
+  }
+  // A user without an Enabled domain has no From to send from.
+  const theirList = (await rig.h.call({ Command: 'list.create', SessionID: other.sessionId, SubscriberListName: 'L' })).ListID;
+  const theirs = (await rig.h.call({ Command: 'campaign.create', SessionID: other.sessionId, CampaignName: 'T', Subject: 'S', ListID: theirList, PlainContent: 'x' })).CampaignID;
+  expect(await rig.h.call({ Command: 'campaign.launch', SessionID: other.sessionId, CampaignID: theirs })).toMatchObject({ Success: false, ErrorCode: 5 });
+});

@@ -1,0 +1,44 @@
+import { execFile } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Express } from 'express';
+
+/** The gateway's app on a real listening socket on 127.0.0.1, as `npm start` serves it. */
+export async function listen(app: Express): Promise<{ base: string; close(): Promise<void> }> {
+  const server = http.createServer(app);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  return {
+    base: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/**
+ * Runs a curl command line copied from a spec with the real curl binary through sh, after replacing the
+ * spec's host, key and example addresses (each [from, to] pair in order). Only `--silent --write-out` is
+ * appended, to read the HTTP status beside the body.
+ */
+export async function curl(line: string, replacements: [string | RegExp, string][]): Promise<{ status: number; body: any; text: string }> {
+  let cmd = line.trim();
+  for (const [from, to] of replacements) cmd = cmd.replace(from, to);
+  cmd += ` --silent --write-out '\\n%{http_code}'`;
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile('sh', ['-c', cmd], { timeout: 20_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout))),
+  );
+  const cut = out.lastIndexOf('\n');
+  const text = out.slice(0, cut);
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON: the test sees the text
+  }
+  return { status: Number(out.slice(cut + 1)), body, text };
+}
+
+export const ISO_SECONDS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;

@@ -1,0 +1,68 @@
+/**
+ * One house, many doors: a message sent through any dialect is visible through every other dialect's lookup with
+ * the same status and the same events (Octeth v1 with a sender key, CyberPanel and the platform API with an account key).
+ */
+import supertest from 'supertest';
+import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
+import { Harness, senderSetup, startHarness } from '../helpers/harness';
+import { Sink, startSink, waitFor } from '../helpers/sink';
+
+let h: Harness;
+let sink: Sink;
+let worker: DeliveryWorker;
+let s: Awaited<ReturnType<typeof senderSetup>>;
+let account: string;
+
+beforeAll(async () => {
+  sink = await startSink();
+  h = await startHarness({ DELIVERY_MODE: 'relay', SMTP_RELAY_URL: `smtp://127.0.0.1:${sink.port}` });
+  worker = createDeliveryWorker(h.services);
+  s = await senderSetup(h);
+  await h.call({ Command: 'user.update', AdminAPIKey: h.adminKey, UserID: s.userId, Plan: 'Enterprise' });
+  account = (await h.call({ Command: 'user.apikey.create', SessionID: s.sessionId, Note: 'x', KeyType: 'account' })).APIKey.APIKey;
+});
+afterAll(async () => {
+  await h.services.queues.close();
+  await worker.stop();
+  await h.close();
+  await sink.close();
+});
+
+const api = () => supertest(h.app);
+const from = () => `hello@${s.domain}`;
+
+const senders: Record<string, (to: string) => Promise<string>> = {
+  octeth: async (to) => (await api().post('/api/v1/email').set('Authorization', `Bearer ${s.key}`).send({ Subject: 'X', ContentType: 'plain', PlainContent: 'x', From: { name: '', email: from() }, To: [{ name: '', email: to }] })).body.MessageID,
+  cyberpanel: async (to) => (await api().post('/email/v1/send').set('X-API-Key', account).send({ from: from(), to, subject: 'X', text: 'x' })).body.data.message_id,
+  platform: async (to) => (await api().post('/api/v1/emails').set('Authorization', `Bearer ${account}`).send({ from: from(), to, subject: 'X', text: 'x' })).body.id,
+};
+
+/** Each dialect's view reduced to the same facts: status, and the event types with their times (seconds). */
+async function views(id: string) {
+  const o = (await api().get(`/api/v1/email/${id}`).set('Authorization', `Bearer ${s.key}`)).body;
+  const c = (await api().get(`/email/v1/messages/${id}`).set('Authorization', `Bearer ${account}`)).body.data;
+  const p = (await api().get(`/api/v1/emails/${id}`).set('Authorization', `Bearer ${account}`)).body;
+  const oEvents = (o.Recipients[0].Events as { Event: string; LoggedAt: number }[]).map((e) => [e.Event, e.LoggedAt]);
+  const pEvents = (p.events as { type: string; createdAt: string }[]).map((e) => [e.type === 'sent' ? 'queued' : e.type, Date.parse(e.createdAt) / 1000]);
+  const at = (t: string) => oEvents.find((e) => e[0] === t)?.[1];
+  return {
+    status: [o.Status, c.status, p.email.status],
+    events: [oEvents, pEvents],
+    cyberpanelTimes: [Date.parse(c.queued_at) / 1000, Date.parse(c.delivered_at) / 1000],
+    octethTimes: [at('queued'), at('delivered')],
+  };
+}
+
+for (const via of Object.keys(senders)) {
+  it(`a message sent through ${via} shows the same status and events through Octeth, CyberPanel and the platform API`, async () => {
+    const to = `${via}@cross.test`;
+    const id = await senders[via](to);
+    expect(id).toEqual(expect.any(String));
+    await waitFor(async () => (await h.services.db('deliveries').where({ message_id: id }).first('status')).status === 'delivered', 20000, 'delivery');
+    const v = await views(id);
+    expect(v.status).toEqual(['delivered', 'delivered', 'delivered']);
+    expect(v.events[0].map((e) => e[0])).toEqual(['queued', 'delivered']);
+    expect(v.events[1]).toEqual(v.events[0]);
+    expect(v.cyberpanelTimes).toEqual(v.octethTimes);
+  });
+}

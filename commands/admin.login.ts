@@ -20,7 +20,7 @@ export default defineCommand({
         adminId = first ? Number(first.id) : null;
       }
     } else {
-      adminId = await checkAdminPassword(ctx.db, String(p.username), String(p.password));
+      adminId = await checkAdminPassword(ctx.db, String(p.username), String(p.password), ctx.config.passwordHashCost);
     }
     if (adminId === null) {
       await recordLoginFailure(ctx, 'admin', account);

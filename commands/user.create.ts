@@ -10,7 +10,7 @@ export default defineCommand({
   arrayErrors: true,
   errors: { 1: 'Missing required parameter (RelUserGroupID)', ...USER_FIELD_ERRORS },
   async run(p, ctx) {
-    const cols = await userColumns(ctx.db, p, null);
+    const cols = await userColumns(ctx.db, p, null, ctx.config.passwordHashCost);
     const now = Date.now();
     try {
       const [id] = await ctx.db('users').insert({ ...cols, created_at: now, updated_at: now });

@@ -36,7 +36,7 @@ export default defineCommand({
       }
     } else {
       const candidate: UserRow | undefined = await ctx.db('users').whereRaw('lower(username) = ?', [String(p.username).toLowerCase()]).first();
-      if (!candidate) await burnPasswordCheck(String(p.password));
+      if (!candidate) await burnPasswordCheck(String(p.password), ctx.config.passwordHashCost);
       else if (await verifyPassword(String(p.password), candidate.password_hash)) user = candidate;
     }
     if (!user) {

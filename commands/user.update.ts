@@ -14,7 +14,7 @@ export default defineCommand({
   async run(p, ctx) {
     const id = Number(p.userid);
     if (!(await findUser(ctx.db, id))) throw new CommandError([2]);
-    const cols = await userColumns(ctx.db, p, id);
+    const cols = await userColumns(ctx.db, p, id, ctx.config.passwordHashCost);
     try {
       await ctx.db('users').where({ id }).update({ ...cols, updated_at: Date.now() });
     } catch (err) {

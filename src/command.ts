@@ -9,6 +9,7 @@ import type { RateLimits } from './ratelimit/limits';
 import type { AccountKeyScope, AccountPermission } from './auth/account-keys';
 import type { Metrics } from './ops/metrics';
 import type { CommitStatement } from './idempotency/keys';
+import type { DkimKey } from './domains/dkim';
 
 export type AuthKind = 'none' | 'user' | 'admin' | 'sender';
 
@@ -50,6 +51,8 @@ export interface Services {
   limits: RateLimits;
   /** This process's Prometheus registry and the metrics on it (src/ops/metrics.ts). */
   metrics: Metrics;
+  /** Makes a new domain's DKIM key pair (src/domains/dkim.ts); the test suite hands out pre-generated fixture keys. */
+  newDkimKey: () => Promise<DkimKey>;
 }
 
 export interface CommandContext extends Services {

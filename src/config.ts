@@ -29,6 +29,8 @@ export interface Config {
   encryptionKey: Buffer | null;
   /** SESSION_IDLE_SECONDS: a SessionID expires after this much inactivity. Default 3600. */
   sessionIdleSeconds: number;
+  /** PASSWORD_HASH_COST: scrypt work factor as log2(N) for new password hashes. Default 15; below 15 only with NODE_ENV=test. */
+  passwordHashCost: number;
   /** MAIL_HOSTNAME: this install's public mail host; customers' CNAME records point at it. */
   mailHostname: string;
   /** MFROM_SUBDOMAIN: default return-path label, `<label>.<domain>`. Default `sl`. */
@@ -285,6 +287,11 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
   }
   const devMode = flag(env, 'POSTERN_DEV');
   const production = !!databaseUrl || env.NODE_ENV === 'production';
+  // A cheap hash only for the test suite's fixture users: anywhere else a weak cost is refused at startup.
+  const passwordHashCost = int(env, 'PASSWORD_HASH_COST', 15, 10, 17);
+  if (passwordHashCost < 15 && env.NODE_ENV !== 'test') {
+    throw new ConfigError(`PASSWORD_HASH_COST=${passwordHashCost} is below the minimum of 15; a lower cost is accepted only with NODE_ENV=test`);
+  }
   if (devMode && production) {
     throw new ConfigError(`POSTERN_DEV=1 verifies test domains without DNS and cannot run with ${databaseUrl ? 'DATABASE_URL set' : 'NODE_ENV=production'} (a production deployment)`);
   }
@@ -307,6 +314,7 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     adminApiKey,
     encryptionKey,
     sessionIdleSeconds: int(env, 'SESSION_IDLE_SECONDS', 3600, 60, 30 * 86400),
+    passwordHashCost,
     mailHostname,
     mfromSubdomain: label(env, 'MFROM_SUBDOMAIN', 'sl'),
     trackPrefix: label(env, 'TRACK_PREFIX', 'track'),

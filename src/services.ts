@@ -6,6 +6,7 @@ import type { Services } from './command';
 import type { Config } from './config';
 import { closeDb, openDb } from './db';
 import { domainVerifier } from './domains/dev-mode';
+import { generateDkimKey } from './domains/dkim';
 import type { Logger } from './logger';
 import { bullMqQueues } from './queue/bullmq';
 import { inProcessQueues } from './queue/in-process';
@@ -40,7 +41,7 @@ export function buildServices(config: Config, logger: Logger): Services {
   const queues = config.redisUrl ? bullMqQueues(config.redisUrl, config.redisPrefix, config.redisCommandTimeoutMs) : inProcessQueues();
   const db = openDb(withKey, logger);
   const metrics = new Metrics(db, { topDomains: config.metricsTopDomains });
-  return { config: withKey, db, logger, redis, dns: domainVerifier(config, logger), queues, limits: new RateLimits(redis), metrics };
+  return { config: withKey, db, logger, redis, dns: domainVerifier(config, logger), queues, limits: new RateLimits(redis), metrics, newDkimKey: () => generateDkimKey() };
 }
 
 export async function closeServices(s: Services): Promise<void> {

@@ -23,6 +23,12 @@ describe('config', () => {
     expect(loadConfig({ NODE_ENV: 'production' })).toMatchObject({ devMode: false, production: true, deliveryMode: 'mx' });
   });
 
+  it('hashes passwords at scrypt cost 2^15 unless the test suite asks for a cheaper one', () => {
+    expect(loadConfig({}).passwordHashCost).toBe(15);
+    expect(loadConfig({ PASSWORD_HASH_COST: '16' }).passwordHashCost).toBe(16);
+    expect(loadConfig({ PASSWORD_HASH_COST: '10', NODE_ENV: 'test' }).passwordHashCost).toBe(10);
+  });
+
   it('lets the CLI role argument win over ROLE', () => {
     expect(loadConfig({ ROLE: 'worker' }, 'api').role).toBe('api');
     expect(loadConfig({ ROLE: 'worker' }).role).toBe('worker');
@@ -39,6 +45,9 @@ describe('config', () => {
     [{ PORT: '70000' }, 'PORT must be between 0 and 65535 (got 70000)'],
     [{ PORT: '8o8o' }, 'PORT must be a whole number (got "8o8o")'],
     [{ SESSION_IDLE_SECONDS: '5' }, 'SESSION_IDLE_SECONDS must be between 60 and 2592000 (got 5)'],
+    [{ PASSWORD_HASH_COST: '12' }, 'PASSWORD_HASH_COST=12 is below the minimum of 15; a lower cost is accepted only with NODE_ENV=test'],
+    [{ PASSWORD_HASH_COST: '10', NODE_ENV: 'production' }, 'PASSWORD_HASH_COST=10 is below the minimum of 15; a lower cost is accepted only with NODE_ENV=test'],
+    [{ PASSWORD_HASH_COST: '9', NODE_ENV: 'test' }, 'PASSWORD_HASH_COST must be between 10 and 17 (got 9)'],
     [{ ENCRYPTION_KEY: 'short' }, 'ENCRYPTION_KEY must be 32 bytes written as 64 hex characters or base64'],
     [{ DATABASE_URL: 'postgres://x/y', ENCRYPTION_KEY: 'ab'.repeat(32) }, 'DATABASE_URL must start with mysql:// or mysql2:// or mariadb://'],
     [{ ADMIN_API_KEY: 'short' }, 'ADMIN_API_KEY must be at least 16 characters long'],

@@ -21,7 +21,7 @@ export async function ensureAdmin(db: Db, config: Config): Promise<CreatedAdminC
   if (!(await db('admins').first('id'))) {
     const pw = randomToken(18);
     try {
-      await db('admins').insert({ username: 'admin', email_address: '', password_hash: await hashPassword(pw), created_at: Date.now() });
+      await db('admins').insert({ username: 'admin', email_address: '', password_hash: await hashPassword(pw, config.passwordHashCost), created_at: Date.now() });
       password = pw;
     } catch (err) {
       if (!isUniqueViolation(err)) throw err;
@@ -62,10 +62,10 @@ export async function isAdminApiKey(db: Db, config: Config, presented: string): 
   return !!row && safeEqual(sha256hex(presented), String(row.value));
 }
 
-export async function checkAdminPassword(db: Db, username: string, password: string): Promise<number | null> {
+export async function checkAdminPassword(db: Db, username: string, password: string, hashCost?: number): Promise<number | null> {
   const row = await db('admins').whereRaw('lower(username) = ?', [username.toLowerCase()]).first();
   if (!row) {
-    await burnPasswordCheck(password); // same cost as a real check, so timing does not reveal admin names
+    await burnPasswordCheck(password, hashCost); // same cost as a real check, so timing does not reveal admin names
     return null;
   }
   return (await verifyPassword(password, row.password_hash)) ? Number(row.id) : null;

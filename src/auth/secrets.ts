@@ -3,8 +3,14 @@ import { promisify } from 'node:util';
 
 const scrypt = promisify(crypto.scrypt) as (pw: crypto.BinaryLike, salt: crypto.BinaryLike, len: number, opts: crypto.ScryptOptions) => Promise<Buffer>;
 
-/** scrypt cost: N=2^15, r=8, p=1 (about 32 MiB, tens of ms). Stored with the hash so it can be raised later. */
-const SCRYPT = { N: 32768, r: 8, p: 1, keylen: 32, maxmem: 64 * 1024 * 1024 };
+/**
+ * scrypt cost: N=2^15, r=8, p=1 (about 32 MiB, tens of ms) unless config.passwordHashCost says otherwise (only the
+ * test suite may go lower, src/config.ts). Stored with the hash so it can be raised later.
+ */
+export const DEFAULT_PASSWORD_HASH_COST = 15;
+const SCRYPT = { r: 8, p: 1, keylen: 32 };
+/** scrypt needs 128·N·r bytes; leave headroom so any cost config accepts (up to 2^17) can be checked. */
+const maxmemFor = (N: number) => 2 * 128 * N * SCRYPT.r;
 
 export function randomToken(bytes = 32): string {
   return crypto.randomBytes(bytes).toString('base64url');
@@ -34,10 +40,11 @@ export function safeEqual(a: string, b: string): boolean {
   return crypto.timingSafeEqual(ha, hb) && a.length === b.length;
 }
 
-export async function hashPassword(password: string): Promise<string> {
+export async function hashPassword(password: string, cost = DEFAULT_PASSWORD_HASH_COST): Promise<string> {
   const salt = crypto.randomBytes(16);
-  const hash = await scrypt(password.normalize('NFKC'), salt, SCRYPT.keylen, SCRYPT);
-  return `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64')}$${hash.toString('base64')}`;
+  const N = 2 ** cost;
+  const hash = await scrypt(password.normalize('NFKC'), salt, SCRYPT.keylen, { N, r: SCRYPT.r, p: SCRYPT.p, maxmem: maxmemFor(N) });
+  return `scrypt$${N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64')}$${hash.toString('base64')}`;
 }
 
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
@@ -46,15 +53,16 @@ export async function verifyPassword(password: string, stored: string): Promise<
   const [N, r, p] = parts.slice(1, 4).map(Number);
   const salt = Buffer.from(parts[4], 'base64');
   const expected = Buffer.from(parts[5], 'base64');
-  const actual = await scrypt(password.normalize('NFKC'), salt, expected.length, { N, r, p, maxmem: SCRYPT.maxmem });
+  const actual = await scrypt(password.normalize('NFKC'), salt, expected.length, { N, r, p, maxmem: 2 * 128 * N * r });
   return crypto.timingSafeEqual(actual, expected);
 }
 
-/** A hash computed when a login names no known user, so a miss costs as long as a hit. */
-let dummyHash: Promise<string> | null = null;
-export async function burnPasswordCheck(password: string): Promise<void> {
-  dummyHash ??= hashPassword(randomToken(12));
-  await verifyPassword(password, await dummyHash);
+/** A hash computed when a login names no known user, so a miss costs as long as a hit (one per cost: a pure memo). */
+const dummyHashes = new Map<number, Promise<string>>();
+export async function burnPasswordCheck(password: string, cost = DEFAULT_PASSWORD_HASH_COST): Promise<void> {
+  let dummy = dummyHashes.get(cost);
+  if (!dummy) dummyHashes.set(cost, (dummy = hashPassword(randomToken(12), cost)));
+  await verifyPassword(password, await dummy);
 }
 
 /** AES-256-GCM; output `v1:<iv>:<tag>:<ciphertext>` in base64. */

@@ -29,7 +29,7 @@ export function isIp(v: string): boolean {
  * Turns user.create / user.update parameters into column values, checking what a schema cannot
  * (email syntax, time zone, group, uniqueness). Collects every failing code, as Octeth's array errors do.
  */
-export async function userColumns(db: Db, p: Params, exceptUserId: number | null): Promise<Record<string, unknown>> {
+export async function userColumns(db: Db, p: Params, exceptUserId: number | null, hashCost?: number): Promise<Record<string, unknown>> {
   const codes: number[] = [];
   const cols: Record<string, unknown> = {};
   const str = (k: string) => (p[k] === undefined ? undefined : String(p[k]).trim());
@@ -80,7 +80,7 @@ export async function userColumns(db: Db, p: Params, exceptUserId: number | null
     if (await q.first('id')) codes.push(13);
   }
   if (codes.length) throw new CommandError(codes.sort((a, b) => a - b));
-  if (p.password !== undefined) cols.password_hash = await hashPassword(String(p.password));
+  if (p.password !== undefined) cols.password_hash = await hashPassword(String(p.password), hashCost);
   return cols;
 }
 

@@ -1,6 +1,5 @@
 import type { CommandContext } from '../command';
 import { encrypt } from '../auth/secrets';
-import { generateDkimKey } from './dkim';
 import { recordsFor } from './domains';
 
 export function encryptionKey(ctx: CommandContext): Buffer {
@@ -13,7 +12,7 @@ export async function newDomainFields(
   ctx: CommandContext,
   hostSettings: { domain: string; subdomain: string | null; track_prefix: string | null; track_merge: string | null; track_prefix_disabled: boolean },
 ) {
-  const key = await generateDkimKey();
+  const key = await ctx.newDkimKey();
   const selector = ctx.config.dkimSelector;
   const records = recordsFor({ ...hostSettings, dkim_selector: selector, dkim_public_key: key.publicKeyB64 }, ctx.config);
   return {

@@ -103,6 +103,8 @@ describe('embedded default (npm start on a fresh clone)', () => {
     [{ DATABASE_URL: 'mysql://root@127.0.0.1/x' }, /^postern: invalid configuration: ENCRYPTION_KEY is required when DATABASE_URL is set/],
     [{ ROLE: 'bogus' }, /^postern: invalid configuration: ROLE must be one of all, api, worker, smtp, migrate \(got "bogus"\)\n$/],
     [{ REDIS_URL: 'http://x' }, /^postern: invalid configuration: REDIS_URL must start with redis:\/\/ or rediss:\/\/\n$/],
+    // The suite's cheap password hash (tests/helpers/harness.ts) is refused by anything that is not a test run.
+    [{ PASSWORD_HASH_COST: '10', NODE_ENV: 'production' }, /^postern: invalid configuration: PASSWORD_HASH_COST=10 is below the minimum of 15; a lower cost is accepted only with NODE_ENV=test\n$/],
   ])('exits with one line naming the bad variable (%j)', (extra, message) => {
     const r = spawnSync(process.execPath, [MAIN], { env: cleanEnv({ DATA_DIR: dataDir, ...extra }), encoding: 'utf8', timeout: 20000 });
     expect(r.status).toBe(1);

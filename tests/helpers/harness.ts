@@ -13,6 +13,7 @@ import { loadConfig } from '../../src/config';
 import { migrateLatest } from '../../src/db';
 import { createLogger, Logger } from '../../src/logger';
 import { buildServices, closeServices } from '../../src/services';
+import { createMigratedDatabase, seedMigratedSqlite } from './db-template';
 import { fixtureDkimKeys } from './dkim-fixtures';
 
 export type Backend = 'mysql' | 'sqlite';
@@ -59,12 +60,20 @@ export async function startHarness(env: Record<string, string> = {}, opts: { log
   if ((env.NODE_ENV ?? 'test') === 'test') Object.assign(baseEnv, { NODE_ENV: 'test', PASSWORD_HASH_COST: '10' });
   let dropDb: (() => Promise<void>) | null = null;
   let tmpDir: string | null = null;
+  // Whether the database was made from this worker's migrated template (tests/helpers/db-template.ts).
+  let premigrated = false;
   const mysqlRoot = opts.mysqlRoot ?? MYSQL_ROOT;
   if (which === 'mysql') {
     const dbName = `postern_test_${runId}`;
-    const admin = knexFactory({ client: 'mysql2', connection: mysqlRoot });
-    await admin.raw(`CREATE DATABASE \`${dbName}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
-    await admin.destroy();
+    if (opts.mysqlRoot) {
+      // A private server (tests/helpers/private-servers.ts) is migrated the ordinary way below.
+      const admin = knexFactory({ client: 'mysql2', connection: mysqlRoot });
+      await admin.raw(`CREATE DATABASE \`${dbName}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+      await admin.destroy();
+    } else {
+      await createMigratedDatabase(mysqlRoot, dbName);
+      premigrated = true;
+    }
     baseEnv.DATABASE_URL = `${mysqlRoot}/${dbName}`;
     baseEnv.ENCRYPTION_KEY = crypto.randomBytes(32).toString('hex');
     baseEnv.REDIS_URL = opts.redisUrl ?? REDIS_URL;
@@ -77,13 +86,16 @@ export async function startHarness(env: Record<string, string> = {}, opts: { log
   } else {
     tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'postern-test-'));
     baseEnv.DATA_DIR = tmpDir;
+    await seedMigratedSqlite(tmpDir);
+    premigrated = true;
   }
   const fullEnv = { ...baseEnv, ...env };
   const config = loadConfig(fullEnv);
   const services = buildServices(config, opts.logger ?? createLogger('error', true));
   // Pre-generated test keys instead of an RSA-2048 key generation (~210 ms) per domain.
   services.newDkimKey = fixtureDkimKeys();
-  await migrateLatest(services.db);
+  // A test that points DATABASE_URL or DATA_DIR elsewhere gets that store migrated as before.
+  if (!premigrated || env.DATABASE_URL !== undefined || env.DATA_DIR !== undefined) await migrateLatest(services.db);
   await ensureAdmin(services.db, services.config);
   const { app } = createApp(services);
   const agent = supertest(app);

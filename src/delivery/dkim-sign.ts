@@ -55,6 +55,7 @@ export interface DkimPlan {
 
 const relaxedValue = (v: string) => v.replace(/\r?\n/g, '').replace(/[ \t]+/g, ' ').replace(/^ | $/g, '');
 /** Tag values come from our own domain rows; still, nothing in them may close a tag or a header line. */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what must go
 const tagValue = (v: string) => v.replace(/[\x00-\x20\x7f;=]/g, '');
 
 /** Splits raw MIME into its header block and its body (a message without a blank line is all header). */

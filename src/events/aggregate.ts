@@ -59,7 +59,7 @@ export async function aggregateEvents(db: Db, scope: EventScope, f: EventFilter,
     // distinct tag sets, which are then split here.
     const rows = await filteredEvents(db, scope, f, true).groupBy('messages.tags').select('messages.tags as k').count({ n: '*' });
     for (const r of rows) {
-      let tags: unknown = [];
+      let tags: unknown;
       try {
         tags = JSON.parse(String(r.k ?? '[]'));
       } catch {

@@ -197,7 +197,7 @@ export async function countEvents(db: Db, scope: EventScope, f: EventFilter): Pr
 const COLUMNS = ['events.id', 'events.message_id', 'events.domain_id', 'events.type', 'events.created_at', 'events.data', 'messages.from_email', 'messages.subject'];
 
 function toRow(r: Record<string, any>): EventRow {
-  let data: Record<string, unknown> = {};
+  let data: Record<string, unknown>;
   try {
     data = JSON.parse(r.data) ?? {};
   } catch {

@@ -10,6 +10,7 @@
  * connection's internals (`_setListeners`, `_server`, `connectionReady`); if a new smtp-server version lacks
  * them, nothing is changed and `greetingDelayAvailable()` says so (a test fails on it).
  */
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- a private module of smtp-server, not in its exports or types
 const { SMTPConnection } = require('smtp-server/lib/smtp-connection') as { SMTPConnection: { prototype: ConnectionInternals } };
 
 interface ConnectionInternals {

@@ -88,6 +88,7 @@ function mentionedDomains(value: string): string[] {
 export function headerProblem(fields: string[], domain: string): HeaderProblem | null {
   const counts = new Map<string, number>();
   for (const [i, f] of fields.entries()) {
+    // eslint-disable-next-line no-control-regex -- a header line must not hold control characters
     if (!FIELD.test(f) || /[\0-\x08\x0b\x0c\x0e-\x1f\x7f]/.test(f)) return { reason: 'content', message: `header line ${i + 1} is not a valid "Name: value" field` };
     const name = nameOf(f);
     counts.set(name, (counts.get(name) ?? 0) + 1);

@@ -60,10 +60,8 @@ afterAll(async () => {
   await sink.close();
 });
 
-const HOST: [string | RegExp, string] = [/https:\/\/your-app\.com/g, ''];
 const sub = (line: string, more: [string | RegExp, string][] = []) =>
   curl(line, [[/https:\/\/your-app\.com\/api/g, `${gw.base}/api`], [/sk_live_your_key/g, key], [/you@yourdomain\.com|you@domain\.com/g, `you@${s.domain}`], ...more]);
-const isId = (v: unknown) => typeof v === 'string' && v.length > 0;
 
 let emailId = '';
 

@@ -25,6 +25,7 @@ function dialectRoutes(): { file: string; method: string; path: string; command:
   return fs
     .readdirSync(DIALECTS)
     .filter((f) => f.endsWith('.ts'))
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- every dialect file in the folder, found at run time
     .flatMap((f) => ((require(path.join(DIALECTS, f)).ROUTES ?? []) as { method: string; path: string; command: string }[]).map((r) => ({ file: f, ...r })));
 }
 

@@ -20,6 +20,7 @@ const base = {
 const EMBEDDED = [
   // The store, the queue and counters, and the embedded install.
   'tests/migrations.test.ts',
+  'tests/harness-template.test.ts',
   'tests/db-statements.test.ts',
   'tests/queue.test.ts',
   'tests/coalesce.test.ts',

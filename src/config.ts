@@ -190,7 +190,23 @@ function trackMerge(env: Env): string {
   return v;
 }
 
+/**
+ * Test-only: RETRY_SCHEDULE_MS, SWEEP_INTERVAL_MS and SWEEP_GRACE_MS give those schedules in milliseconds so the
+ * suite waits fractions of a second instead of whole ones. They are refused outside NODE_ENV=test, and become
+ * fractional seconds in the usual fields, so the code that reads the schedules is the code production runs.
+ */
+function testMs(env: Env, name: string, max: number): number | undefined {
+  if (env[name] === undefined || env[name] === '') return undefined;
+  if (env.NODE_ENV !== 'test') throw new ConfigError(`${name} is for the test suite only (NODE_ENV=test); use ${name.replace(/_MS$/, '_SECONDS')}`);
+  return int(env, name, 0, 1, max) / 1000;
+}
+
 function retrySchedule(env: Env): number[] {
+  if (env.RETRY_SCHEDULE_MS) {
+    const ms = env.RETRY_SCHEDULE_MS.split(',').map((s) => s.trim());
+    if (ms.some((s) => !/^\d+$/.test(s) || Number(s) < 1)) throw new ConfigError(`RETRY_SCHEDULE_MS must be comma-separated milliseconds (got "${env.RETRY_SCHEDULE_MS}")`);
+    return ms.map((s) => testMs({ NODE_ENV: env.NODE_ENV, RETRY_SCHEDULE_MS: s }, 'RETRY_SCHEDULE_MS', 86_400_000)!);
+  }
   const raw = str(env, 'RETRY_SCHEDULE_SECONDS', '60,300,900,1800,3600,7200,14400,28800');
   const list = raw.split(',').map((s) => s.trim());
   if (!list.length || list.some((s) => !/^\d+$/.test(s) || Number(s) < 1 || Number(s) > 86400)) {
@@ -343,8 +359,8 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     deliveryConcurrency: int(env, 'DELIVERY_CONCURRENCY', 20, 1, 1000),
     retryScheduleSeconds: retrySchedule(env),
     deliveryMaxAgeSeconds: int(env, 'DELIVERY_MAX_AGE_SECONDS', 172800, 1, 30 * 86400),
-    sweepIntervalSeconds: int(env, 'SWEEP_INTERVAL_SECONDS', 30, 1, 3600),
-    sweepGraceSeconds: int(env, 'SWEEP_GRACE_SECONDS', 60, 0, 86400),
+    sweepIntervalSeconds: testMs(env, 'SWEEP_INTERVAL_MS', 3_600_000) ?? int(env, 'SWEEP_INTERVAL_SECONDS', 30, 1, 3600),
+    sweepGraceSeconds: testMs(env, 'SWEEP_GRACE_MS', 86_400_000) ?? int(env, 'SWEEP_GRACE_SECONDS', 60, 0, 86400),
     leaseSeconds: int(env, 'LEASE_SECONDS', 300, 1, 3600),
     softBounceLimit: int(env, 'SOFT_BOUNCE_LIMIT', 3, 1, 100),
     dkimSigning: str(env, 'DKIM_SIGNING', '1') !== '0',

@@ -29,6 +29,16 @@ describe('config', () => {
     expect(loadConfig({ PASSWORD_HASH_COST: '10', NODE_ENV: 'test' }).passwordHashCost).toBe(10);
   });
 
+  it('takes retry and sweep schedules in milliseconds under NODE_ENV=test only', () => {
+    const c = loadConfig({ NODE_ENV: 'test', RETRY_SCHEDULE_MS: '200,500', SWEEP_INTERVAL_MS: '100', SWEEP_GRACE_MS: '750', SWEEP_GRACE_SECONDS: '9' });
+    expect(c).toMatchObject({ retryScheduleSeconds: [0.2, 0.5], sweepIntervalSeconds: 0.1, sweepGraceSeconds: 0.75 });
+    for (const name of ['RETRY_SCHEDULE_MS', 'SWEEP_INTERVAL_MS', 'SWEEP_GRACE_MS']) {
+      expect(() => loadConfig({ [name]: '100' })).toThrow(`${name} is for the test suite only (NODE_ENV=test); use ${name.replace(/_MS$/, '_SECONDS')}`);
+      expect(() => loadConfig({ [name]: '100', NODE_ENV: 'production' })).toThrow(ConfigError);
+    }
+    expect(() => loadConfig({ NODE_ENV: 'test', RETRY_SCHEDULE_MS: '200,x' })).toThrow('RETRY_SCHEDULE_MS must be comma-separated milliseconds (got "200,x")');
+  });
+
   it('lets the CLI role argument win over ROLE', () => {
     expect(loadConfig({ ROLE: 'worker' }, 'api').role).toBe('api');
     expect(loadConfig({ ROLE: 'worker' }).role).toBe('worker');

@@ -8,7 +8,7 @@ import type { Services } from './command';
 import { Config, ConfigError, loadConfig, ROLES } from './config';
 import { Cli, runCli } from './cli/program';
 import { migrateLatest } from './db';
-import { modeNotices } from './domains/dev-mode';
+import { devEnvironment, modeNotices } from './domains/dev-mode';
 import { DatabaseSetupError, ensureDatabase } from './ensure-database';
 import { createLogger } from './logger';
 import { buildServices, closeServices } from './services';
@@ -171,6 +171,10 @@ async function startRole(roleArg: string | undefined): Promise<void> {
 /** `postern [role]` starts a role; any other first word is a CLI command (src/cli/). */
 async function main(): Promise<void> {
   const first = process.argv[2];
+  if (first === 'dev') {
+    process.env = devEnvironment(process.env);
+    return startRole('all');
+  }
   if (first === undefined || (ROLES as readonly string[]).includes(first.toLowerCase())) return startRole(first);
   const cli = new Cli({ env: process.env, stdout: process.stdout, stderr: process.stderr });
   const code = await runCli(process.argv, cli, startRole);

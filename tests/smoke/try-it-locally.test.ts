@@ -4,7 +4,7 @@
  * shown under it (`…` matches any text within a line). The documentation and the product cannot drift apart.
  *
  * The only changes made to the commands, so that the run fits a shared test machine:
- *   - `npm start` becomes `node dist/src/main.js` (`npm test` has built it already; `npm start` only adds the build);
+ *   - `npm start` becomes `node dist/src/main.js dev` (`npm test` has built it already; `npm start` only adds the build);
  *   - `localhost:8080` becomes `localhost:<a free port>` (in the commands and in the expected output), and the
  *     environment binds every listener to 127.0.0.1 with free SMTP ports.
  * Requires `npm run build` first (npm test does it), curl and jq.
@@ -69,7 +69,7 @@ describe('docs: Try it locally', () => {
     expect(fs.existsSync(path.join(ROOT, 'dist/src/main.js'))).toBe(true);
     const port = await freePort();
     const local = (s: string) => s.replace(/localhost:8080/g, `localhost:${port}`);
-    const steps = stepsOf(fs.readFileSync(SOURCE, 'utf8')).map((s) => ({ commands: local(s.commands).replace(/\bnpm start\b/g, 'node dist/src/main.js'), output: local(s.output) }));
+    const steps = stepsOf(fs.readFileSync(SOURCE, 'utf8')).map((s) => ({ commands: local(s.commands).replace(/\bnpm start\b/g, 'node dist/src/main.js dev'), output: local(s.output) }));
     expect(steps.length).toBeGreaterThan(5);
 
     // A folder of its own that looks like the clone: the built code and node_modules (for npx mailauth).

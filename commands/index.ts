@@ -3,6 +3,7 @@ import accountOverview from './account.overview';
 import adminApikeyReset from './admin.apikey.reset';
 import adminLogin from './admin.login';
 import adminLogout from './admin.logout';
+import adminPasswordReset from './admin.password.reset';
 import campaignCancel from './campaign.cancel';
 import campaignCreate from './campaign.create';
 import campaignGet from './campaign.get';
@@ -137,6 +138,7 @@ export const commands: Record<string, CommandDef> = Object.assign(Object.create(
   'admin.apikey.reset': adminApikeyReset,
   'admin.login': adminLogin,
   'admin.logout': adminLogout,
+  'admin.password.reset': adminPasswordReset,
   'campaign.cancel': campaignCancel,
   'campaign.create': campaignCreate,
   'campaign.get': campaignGet,

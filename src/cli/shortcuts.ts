@@ -113,10 +113,13 @@ export function addShortcuts(program: Command, cli: Cli): void {
       return cli.act(name, (inst) => inst.run(name, parseParams(pairs)));
     });
 
-  program
-    .command('admin')
-    .description('the installation\'s admin credentials')
+  const admin = program.command('admin').description('the installation\'s admin credentials');
+  admin
     .command('reset-key')
     .description('replace the generated AdminAPIKey and print the new one once (admin.apikey.reset)')
     .action(() => cli.act('admin.apikey.reset', (inst) => inst.run('admin.apikey.reset', {})));
+  admin
+    .command('reset-password')
+    .description('give the admin account a new password and print it once; its sessions end (admin.password.reset)')
+    .action(() => cli.act('admin.password.reset', (inst) => inst.run('admin.password.reset', {})));
 }

@@ -16,8 +16,8 @@ import path from 'node:path';
 import { dkimVerify } from 'mailauth/lib/dkim/verify';
 import { freePort } from '../helpers/ports';
 
-/** Where the section lives. The lead moves it into README.md: point this at README.md then. */
-const SOURCE = path.resolve(__dirname, '../../docs/try-it-locally.md');
+/** The README's own section, so the commands a newcomer reads are the ones this test runs. */
+const SOURCE = path.resolve(__dirname, '../../README.md');
 const SECTION = '## Try it locally';
 const ROOT = path.resolve(__dirname, '../..');
 

@@ -193,5 +193,11 @@ export function cloudmailsApi(services: Services, dispatcher: Dispatcher): expre
   router.use('/v1', (req, res) => {
     res.status(404).json({ code: 404, error: 'Not Found', message: `No route for ${req.method} ${req.baseUrl}${req.path}` });
   });
+  // Errors raised before a route runs: the router's own 400 for a path parameter that is not valid percent-encoding.
+  router.use('/v1', (err: unknown, req: Request, res: express.Response, next: express.NextFunction) => {
+    const status = (err as { status?: unknown })?.status;
+    if (!(err instanceof URIError) && status !== 400) return next(err);
+    res.status(400).json({ code: 400, error: 'Invalid Request', message: `The path ${req.method} ${req.baseUrl}${req.path.slice(0, 200)} is not valid percent-encoding` });
+  });
   return router;
 }

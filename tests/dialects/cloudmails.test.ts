@@ -239,6 +239,28 @@ describe('POST /v1/send/batch', () => {
     expect(rig.sink.received.some((x) => x.to.includes(bad))).toBe(false);
   });
 
+  it('gives a message without from the first Enabled domain the key may use; none answers 400 for that message', async () => {
+    const s = await senderSetup(rig.h);
+    const second = uniqueDomain('second');
+    const secondId = await addDomain(rig.h, s.sessionId, second);
+    await rig.h.services.db('sender_domains').where({ id: secondId }).update({ status: 'Enabled' });
+    const pending = uniqueDomain('pending');
+    await addDomain(rig.h, s.sessionId, pending);
+    const batch = (k: string, to: string) => call('POST', '/v1/send/batch', { key: k, body: { messages: [{ to, subject: 'S', text: 'T' }] } });
+    const [a, b] = [rcpt('first'), rcpt('narrow')];
+    expect((await batch(await accountKey(s.sessionId), a)).body.results[0].status).toBe('sent');
+    expect((await received(a)).mail.from?.value[0].address).toBe(`noreply@${s.domain}`);
+    expect((await batch(await accountKey(s.sessionId, { Domains: second }), b)).body.results[0].status).toBe('sent');
+    expect((await received(b)).mail.from?.value[0].address).toBe(`noreply@${second}`);
+    const none = await batch(await accountKey(s.sessionId, { Domains: pending }), rcpt('none'));
+    expect(none.body.results[0]).toEqual({ index: 0, status: 'failed', error: { code: 400, error: 'Invalid Request', message: expect.stringMatching(/From/) } });
+    // Octeth's batch door keeps its rule (From required, code 3) unless DefaultFrom is asked for.
+    const octeth = (extra: Record<string, unknown>) =>
+      fetch(`${srv.base}/api/v1/email/batch`, { method: 'POST', headers: { Authorization: `Bearer ${s.key}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ Messages: [{ Subject: 'S', ContentType: 'plain', PlainContent: 'T', To: [{ email: rcpt('octeth') }] }], ...extra }) }).then((x) => x.json() as Promise<any>);
+    expect((await octeth({})).Results[0].Errors[0].Code).toBe(3);
+    expect((await octeth({ DefaultFrom: 1 })).Results[0]).toEqual({ MessageID: expect.any(String) });
+  });
+
   it('takes 1,000 messages in one request and refuses 1,001 with 400', async () => {
     const over = await call('POST', '/v1/send/batch', { body: { messages: Array.from({ length: 1001 }, () => ({ to: 'x@example.com', subject: 'S', html: 'x' })) } });
     expect(over).toMatchObject({ status: 400, body: { code: 400, error: 'Invalid Request', message: 'messages must be an array of 1 to 1000 messages' } });

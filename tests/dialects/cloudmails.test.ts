@@ -375,6 +375,29 @@ describe('webhooks', () => {
     expect(await call('DELETE', `/v1/webhooks/${w.body.id}`)).toMatchObject({ status: 404, body: { code: 404, error: 'Not Found' } });
   });
 
+  it('posts opened, clicked (with url) and unsubscribed in the same shape, from real tracking hits', async () => {
+    const p = hookPath('engagement');
+    const w = await call('POST', '/v1/webhooks', { body: { url: rx.url(p), events: ['opened', 'clicked', 'unsubscribed'] } });
+    expect(w.body).toMatchObject({ active: true, events: ['opened', 'clicked', 'unsubscribed'] });
+    const to = rcpt('engaged');
+    const sent = await call('POST', '/v1/send', {
+      body: { to, from: `x@${rig.s.domain}`, subject: 'Engage', html: '<p><a href="https://shop.example/sale">Sale</a> <a href="{{{ Link:Unsubscribe }}}">unsubscribe</a></p>', custom_args: { campaign: 'spring' } },
+    });
+    const html = (await received(to)).mail.html as string;
+    const pixel = html.match(/<img src="([^"]+\/t\/o\/[^"]+)"/)![1].slice(TRACK.length);
+    const link = html.match(/href="([^"]+\/t\/c\/[^"]+)"/)![1].slice(TRACK.length);
+    const unsub = html.match(/href="([^"]+\/t\/u\/[^"]+)"/)![1].slice(TRACK.length);
+    await statusUntil(sent.body.message_id, 'delivered');
+    expect((await fetch(`${srv.base}${pixel}`, { headers: BROWSER })).status).toBe(200);
+    expect((await fetch(`${srv.base}${link}`, { redirect: 'manual', headers: BROWSER })).status).toBe(302);
+    expect((await fetch(`${srv.base}${unsub}`, { method: 'POST', headers: { ...BROWSER, 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'List-Unsubscribe=One-Click' })).status).toBe(200);
+    const bodies = () => hitsAt(p).slice(1).map((x) => new Webhook(w.body.secret).verify(x.body, x.headers) as any);
+    await waitFor(() => bodies().length >= 3, 20000, 'the opened, clicked and unsubscribed calls');
+    const shape = (event: string, extra: Record<string, unknown> = {}) => ({ event, message_id: sent.body.message_id, timestamp: expect.stringMatching(ISO_SECONDS), recipient: to, custom_args: { campaign: 'spring' }, ...extra });
+    expect(bodies().sort((a, b) => a.event.localeCompare(b.event))).toEqual([shape('clicked', { url: 'https://shop.example/sale' }), shape('opened'), shape('unsubscribed')]);
+    await call('DELETE', `/v1/webhooks/${w.body.id}`);
+  });
+
   it('leaves a webhook inactive when its test ping does not get a 2xx, and refuses a private or non-http URL', async () => {
     const p = hookPath('down');
     rx.respond = (hit) => (hit.path === p ? 503 : 200);

@@ -118,9 +118,10 @@ function handled(): HandledRoute[] {
           return emailParams(o.from === undefined && fromDefault !== undefined ? { ...o, from: fromDefault } : o, true);
         });
         batchState(req).refused = each.map((x) => (isFailure(x) ? x : null));
-        // A message refused here still takes its place in the command's batch as an empty one, which the pipeline
-        // refuses and sends nowhere, so the key is checked and the results keep the request's order.
-        return { messages: each.map((x) => (isFailure(x) ? {} : x)), defaultfrom: 1 };
+        // A message refused here still takes its place in the command's batch as an empty one (with an empty From, so
+        // it asks for no default sender), which the pipeline refuses and sends nowhere: the key is checked and the
+        // results keep the request's order.
+        return { messages: each.map((x) => (isFailure(x) ? { from: { name: '', email: '' } } : x)), defaultfrom: 1 };
       },
       reply(r, req) {
         const refused = batchState(req).refused ?? [];

@@ -8,6 +8,7 @@ import { hardErrorHeaders, toHardError, writeV1Errors } from './errors';
 import { Validator } from './validation';
 import { v1Api } from './v1/router';
 import { cyberpanelApi } from './dialects/cyberpanel';
+import { cloudmailsApi } from './dialects/cloudmails';
 import { platformApi } from './dialects/platform';
 import { trackingRoutes } from './tracking/routes';
 import { opsRouter } from './ops/health';
@@ -56,6 +57,7 @@ export function createApp(services: Services): App {
   app.use(platformApi(services, dispatcher)); // before Octeth's v1 door: an account key picks the platform on shared paths
   app.use(v1Api(services, dispatcher));
   app.use(cyberpanelApi(services, dispatcher));
+  app.use(cloudmailsApi(services, dispatcher));
   app.use('/api.php', legacyErrorHandler(services));
 
   app.use((req: Request, res: Response) => {

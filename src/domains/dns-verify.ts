@@ -60,7 +60,7 @@ export class DnsVerifier {
 
   private matches(r: DnsRecord, found: string[]): boolean {
     if (r.type === 'CNAME') return found.some((t) => bareName(t) === bareName(r.value));
-    if (r.purpose === 'dkim') {
+    if (r.purpose === 'dkim' || r.purpose === 'dkim-next' || r.purpose === 'dkim-previous') {
       const want = tags(r.value).get('p');
       return found.some((t) => {
         const got = tags(t);

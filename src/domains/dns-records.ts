@@ -22,6 +22,8 @@ export interface DnsRecord {
   ok?: boolean;
   /** What DNS answered at the last verification (CNAME targets or TXT strings), absent until probed. */
   found?: string[];
+  /** The lookup got no answer either way (timeout, SERVFAIL, refused): set only then. */
+  inconclusive?: boolean;
 }
 
 /**

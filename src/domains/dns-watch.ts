@@ -66,6 +66,14 @@ export function createDnsWatch(services: Services, opts: { clock?: () => number;
     const row: DomainRow | undefined = await db('sender_domains').where({ id, dns_check_owner: token }).first();
     if (!row) return false;
     const checked = await services.dns.verify(recordsFor(row, config));
+    const unsure = checked.filter((r) => r.required && r.inconclusive).map((r) => r.host);
+    if (unsure.length) {
+      // Our resolver could not tell (timeout, SERVFAIL): such a check proves nothing either way, so it changes no
+      // failure, status or key; it is tried again within the hour. A resolver outage never deactivates domains.
+      await db('sender_domains').where({ id, dns_check_owner: token }).update({ dns_next_check_at: now + Math.min(intervalMs, 3_600_000), dns_check_owner: null });
+      logger.warn('dns watch: lookups got no answer; checking again later', { domainId: id, domain: row.domain, hosts: unsure });
+      return true;
+    }
     const at = now;
     const a = assess(row, checked, at, 'watch', config);
     a.update.dns_checked_at = at;

@@ -168,6 +168,27 @@ describe('DNS watch', () => {
     expect((await getDomain(d)).Status).toBe('Enabled');
   });
 
+  it('counts no failure while DNS gives no answer (SERVFAIL), however long it lasts, and checks again within the hour', async () => {
+    const d = await enabledDomain();
+    const t1 = Date.now() + 30 * DAY;
+    await dueAt(d.id, t1);
+    const mfrom = d.records.find((r) => r.Purpose === 'mfrom')!;
+    dns.zone.set(mfrom.Host, { rcode: 2 });
+    for (const at of [t1, t1 + HOUR, t1 + 2 * HOUR, t1 + 100 * HOUR]) {
+      const pass = await watch.runOnce(at);
+      expect(pass.checked).toBeGreaterThanOrEqual(1);
+    }
+    const got = await getDomain(d);
+    expect(got.Status).toBe('Enabled');
+    expect(got.DNSWatch.Failing).toBe(false);
+    expect(await eventsOf(d.id)).toEqual([]);
+    expect(Number((await h.services.db('sender_domains').where({ id: d.id }).first()).dns_next_check_at)).toBe(t1 + 101 * HOUR);
+    // A definite answer (the name is gone) is a failure again.
+    dns.zone.delete(mfrom.Host);
+    await watch.runOnce(t1 + 101 * HOUR);
+    expect((await getDomain(d)).DNSWatch.FailingRecords.map((r: { Host: string }) => r.Host)).toEqual([mfrom.Host]);
+  });
+
   it('checks each due domain once when several workers run the watch at the same moment', async () => {
     const domains = [await enabledDomain(), await enabledDomain(), await enabledDomain()];
     dns.zone.delete(`sl.${domains[0].name}`);

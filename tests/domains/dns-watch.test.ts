@@ -93,6 +93,7 @@ describe('DNS watch', () => {
       FailingRecords: [{ Host: `track-sl.${d.name}`, Type: 'CNAME', Purpose: 'tracking', Since: fmt(t1), Found: ['elsewhere.example.net'] }],
     });
     expect(got.DNSRecords.find((r: Rec) => r.Purpose === 'tracking')).toMatchObject({ Verified: false, Found: ['elsewhere.example.net'] });
+    expect(got.DomainEvents).toMatchObject([{ Event: 'domain.dns_failed', At: fmt(t1), Data: { status: 'Enabled', records: [{ host: `track-sl.${d.name}` }] } }]);
 
     const failed = await eventsOf(d.id, 'domain.dns_failed');
     expect(failed).toHaveLength(1);

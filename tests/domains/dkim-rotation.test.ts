@@ -164,6 +164,16 @@ describe('emailgateway.rotatedkim', () => {
     expect(await dkimOf(await sendAndReceive(d, `watch ${d.id}`))).toMatchObject({ result: 'pass', selector: 'key2' });
   });
 
+  it('is forgotten when the owner adds the domain again (a fresh key1 and records, as re-adding always did)', async () => {
+    const d = await enabledDomain();
+    await rotate(d);
+    const readded = await h.call({ Command: 'emailgateway.adddomain', SessionID: d.u.sessionId, DomainName: d.name });
+    expect(readded.NewSenderDomainID).toBe(d.id);
+    const r = await row(d);
+    expect([r.dkim_selector, r.dkim_next_selector, r.dkim_next_private_key_enc, r.status]).toEqual(['key1', null, null, 'Approval Pending']);
+    expect(readded.Domain.DNSRecords.map((x: Rec) => x.Purpose)).toEqual(['mfrom', 'dkim', 'tracking', 'dmarc']);
+  });
+
   it('is on the v1 door as POST /api/v1/user.senderdomain.rotatedkim', async () => {
     const d = await enabledDomain();
     const res = await supertest(h.app).post('/api/v1/user.senderdomain.rotatedkim').send({ SessionID: d.u.sessionId, DomainID: d.id });

@@ -46,7 +46,10 @@ export function createDnsWatch(services: Services, opts: { clock?: () => number;
         if (n) await recordDomainEvents(trx, row, [{ type: 'domain.dkim_key_removed', data: { selector: row.dkim_previous_selector, active_selector: row.dkim_selector } }], now);
         return n > 0;
       });
-      if (saved) removed += 1;
+      if (saved) {
+        removed += 1;
+        services.metrics.domainEvent('domain.dkim_key_removed');
+      }
     }
     return removed;
   }
@@ -72,6 +75,7 @@ export function createDnsWatch(services: Services, opts: { clock?: () => number;
       // failure, status or key; it is tried again within the hour. A resolver outage never deactivates domains.
       await db('sender_domains').where({ id, dns_check_owner: token }).update({ dns_next_check_at: now + Math.min(intervalMs, 3_600_000), dns_check_owner: null });
       logger.warn('dns watch: lookups got no answer; checking again later', { domainId: id, domain: row.domain, hosts: unsure });
+      services.metrics.dnsCheck('inconclusive');
       return true;
     }
     const at = now;
@@ -80,7 +84,9 @@ export function createDnsWatch(services: Services, opts: { clock?: () => number;
     a.update.dns_next_check_at = at + intervalMs;
     a.update.dns_check_owner = null;
     const saved = await saveAssessment(db, row, a, at, { dns_check_owner: token });
+    if (saved) services.metrics.dnsCheck(a.update.dns_failures ? 'failing' : 'ok');
     for (const e of saved ? a.events : []) {
+      services.metrics.domainEvent(e.type);
       const fields = { domainId: Number(row.id), domain: row.domain, status: a.status, failingSince: formatTime((a.update.dns_failed_since as number | null) ?? null) };
       if (e.type === 'domain.dns_restored' || e.type === 'domain.dkim_rotated') logger.info(e.type, fields);
       else logger.warn(e.type, fields);

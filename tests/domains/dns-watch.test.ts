@@ -114,6 +114,12 @@ describe('DNS watch', () => {
     await watch.runOnce(t1 + DAY);
     expect(await eventsOf(d.id, 'domain.dns_failed')).toHaveLength(1);
     expect((await getDomain(d)).DNSWatch.FailingSince).toBe(fmt(t1));
+
+    // The worker's /metrics counts the checks and the events.
+    const scraped = await h.services.metrics.scrape();
+    expect(scraped).toMatch(/^postern_dns_watch_checks_total\{result="ok"\} [1-9]/m);
+    expect(scraped).toMatch(/^postern_dns_watch_checks_total\{result="failing"\} [1-9]/m);
+    expect(scraped).toMatch(/^postern_domain_events_total\{event="domain.dns_failed"\} [1-9]/m);
   });
 
   it('sends the domain back to Approval Pending once the grace has passed, refuses its mail with code 32, and enables it again when the record is back', async () => {
@@ -183,6 +189,7 @@ describe('DNS watch', () => {
     expect(got.Status).toBe('Enabled');
     expect(got.DNSWatch.Failing).toBe(false);
     expect(await eventsOf(d.id)).toEqual([]);
+    expect(await h.services.metrics.scrape()).toMatch(/^postern_dns_watch_checks_total\{result="inconclusive"\} [4-9]/m);
     expect(Number((await h.services.db('sender_domains').where({ id: d.id }).first()).dns_next_check_at)).toBe(t1 + 101 * HOUR);
     // A definite answer (the name is gone) is a failure again.
     dns.zone.delete(mfrom.Host);

@@ -71,6 +71,7 @@ import emailgatewayRecipientdomainstats from './emailgateway.recipientdomainstat
 import emailgatewayRegeneratesigningkey from './emailgateway.regeneratesigningkey';
 import emailgatewayReplaceapi from './emailgateway.replaceapi';
 import emailgatewayResetsmtppassword from './emailgateway.resetsmtppassword';
+import emailgatewayRotatedkim from './emailgateway.rotatedkim';
 import emailgatewaySendbatch from './emailgateway.sendbatch';
 import emailgatewaySendemail from './emailgateway.sendemail';
 import emailgatewaySendtestemail from './emailgateway.sendtestemail';
@@ -206,6 +207,7 @@ export const commands: Record<string, CommandDef> = Object.assign(Object.create(
   'emailgateway.regeneratesigningkey': emailgatewayRegeneratesigningkey,
   'emailgateway.replaceapi': emailgatewayReplaceapi,
   'emailgateway.resetsmtppassword': emailgatewayResetsmtppassword,
+  'emailgateway.rotatedkim': emailgatewayRotatedkim,
   'emailgateway.sendbatch': emailgatewaySendbatch,
   'emailgateway.sendemail': emailgatewaySendemail,
   'emailgateway.sendtestemail': emailgatewaySendtestemail,

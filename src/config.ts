@@ -47,6 +47,14 @@ export interface Config {
   trackMerge: string;
   /** DKIM_SELECTOR: selector of the per-domain DKIM key. Default `key1`. */
   dkimSelector: string;
+  /** DNS_WATCH_INTERVAL_SECONDS: how often the worker re-verifies each Enabled domain's records. Default 86400 (daily); 0 turns the watch off. */
+  dnsWatchIntervalSeconds: number;
+  /** DNS_FAILURE_GRACE_HOURS: how long a required record may stay broken before its domain goes back to Approval Pending. Default 72. */
+  dnsFailureGraceHours: number;
+  /** DKIM_PREVIOUS_KEY_HOURS: how long a rotated-out DKIM key (and its record in the list) is kept after the switch. Default 168 (7 days). */
+  dkimPreviousKeyHours: number;
+  /** DOMAIN_CACHE_MS: how long a delivery worker reuses a sender domain's row (status, DKIM key and selector). Default 10000. */
+  domainCacheMs: number;
   /** DMARC_RECORD: the DMARC policy we suggest publishing. Default `v=DMARC1; p=none`. */
   dmarcRecord: string;
   /** DNS_SERVERS: comma-separated resolvers for domain verification (host, host:port, [v6]:port). */
@@ -317,6 +325,10 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     sendEmailFullList: ['1', 'true', 'yes'].includes(str(env, 'SENDEMAIL_FULL_LIST', str(env, 'EMAILGATEWAY_SENDEMAIL_FULL_LIST', '0')).toLowerCase()),
     dkimSelector: label(env, 'DKIM_SELECTOR', 'key1'),
     dmarcRecord: str(env, 'DMARC_RECORD', 'v=DMARC1; p=none'),
+    dnsWatchIntervalSeconds: int(env, 'DNS_WATCH_INTERVAL_SECONDS', 86400, 0, 30 * 86400),
+    dnsFailureGraceHours: int(env, 'DNS_FAILURE_GRACE_HOURS', 72, 0, 365 * 24),
+    dkimPreviousKeyHours: int(env, 'DKIM_PREVIOUS_KEY_HOURS', 168, 0, 365 * 24),
+    domainCacheMs: int(env, 'DOMAIN_CACHE_MS', 10_000, 0, 600_000),
     dnsServers,
     dnsTimeoutMs: int(env, 'DNS_TIMEOUT_MS', 3000, 100, 60000),
     smtpPublicHost: str(env, 'SMTP_PUBLIC_HOST', mailHostname),

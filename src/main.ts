@@ -18,6 +18,7 @@ import { InboundListener, startInboundSmtp } from './inbound/listener';
 import { startWebhookWorker, WebhookWorker } from './webhooks/worker';
 import { CampaignWorker, createCampaignWorker } from './campaigns/launcher';
 import { OpsListener, startOpsListener } from './ops/health';
+import { createDnsWatch, DnsWatch } from './domains/dns-watch';
 import { IDEMPOTENCY_TTL_MS, purgeExpiredKeys } from './idempotency/keys';
 
 export interface Running {
@@ -80,16 +81,18 @@ export async function start(config: Config): Promise<Running> {
   let worker: DeliveryWorker | null = null;
   let webhooks: WebhookWorker | null = null;
   let campaigns: CampaignWorker | null = null;
+  let dnsWatch: DnsWatch | null = null;
   if (config.role === 'all' || config.role === 'worker') {
     worker = createDeliveryWorker(services);
     webhooks = startWebhookWorker(services);
     campaigns = createCampaignWorker(services);
+    dnsWatch = createDnsWatch(services);
     const sweep = () => {
       purgeIdleSessions(services.db, services.config.sessionIdleSeconds).catch((err) => logger.warn('session purge failed', { error: (err as Error).message }));
       purgeExpiredKeys(services.db, IDEMPOTENCY_TTL_MS).catch((err) => logger.warn('idempotency key purge failed', { error: (err as Error).message }));
     };
     timers.push(setInterval(sweep, 10 * 60_000).unref());
-    logger.info('worker running', { tasks: ['delivery', 'sweeper', 'session purge', 'webhooks', 'campaigns'], mode: config.deliveryMode, concurrency: config.deliveryConcurrency });
+    logger.info('worker running', { tasks: ['delivery', 'sweeper', 'session purge', 'webhooks', 'campaigns', 'dns watch'], mode: config.deliveryMode, concurrency: config.deliveryConcurrency });
   }
   let smtp: SmtpFront | null = null;
   let inbound: InboundListener | null = null;
@@ -119,6 +122,7 @@ export async function start(config: Config): Promise<Running> {
       await worker?.stop();
       await webhooks?.stop();
       await campaigns?.stop();
+      await dnsWatch?.stop();
       await closeServices(services);
       logger.info('stopped');
     })());

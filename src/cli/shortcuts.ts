@@ -71,6 +71,11 @@ export function addShortcuts(program: Command, cli: Cli): void {
     .argument('<domain>', 'DomainID or domain name')
     .action(asOwner('emailgateway.verifydomain', (id) => [`DomainID=${id}`]));
   domain
+    .command('rotate-dkim')
+    .description('start a DKIM key rotation (emailgateway.rotatedkim): prints the new TXT record; signing switches once it verifies')
+    .argument('<domain>', 'DomainID or domain name')
+    .action(asOwner('emailgateway.rotatedkim', (id) => [`DomainID=${id}`]));
+  domain
     .command('records')
     .description('the DNS records to publish for a domain (emailgateway.getdomain)')
     .argument('<domain>', 'DomainID or domain name')

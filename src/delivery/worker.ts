@@ -98,23 +98,24 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
   const owner = `${os.hostname()}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`;
   const transports = new Transports(config, services.metrics, config.deliveryMode === 'capture' ? new CaptureStore(db, config, logger) : null);
   const secret = verpSecret(services);
-  const keys = new Map<number, { key: string; until: number }>();
+  const keys = new Map<number, { sealed: string; key: string; until: number }>();
 
   const domains = new Map<number, { row: DomainRow | undefined; until: number }>();
-  /** Domain rows change rarely: each worker rereads one at most every 10 seconds. */
+  /** Domain rows change rarely: each worker rereads one at most every DOMAIN_CACHE_MS (10 s by default). */
   async function domainOf(id: number): Promise<DomainRow | undefined> {
     const hit = domains.get(id);
     if (hit && hit.until > Date.now()) return hit.row;
     const row: DomainRow | undefined = await db('sender_domains').where({ id }).first();
-    domains.set(id, { row, until: Date.now() + 10_000 });
+    if (config.domainCacheMs > 0) domains.set(id, { row, until: Date.now() + config.domainCacheMs });
     return row;
   }
 
   function dkimFor(domain: DomainRow): Dkim | null {
     if (!config.dkimSigning) return null;
+    // Keyed by the sealed key too: after a DKIM rotation the row's new selector must never sign with the old key.
     let k = keys.get(domain.id);
-    if (!k || k.until < Date.now()) {
-      k = { key: decrypt(domain.dkim_private_key_enc, config.encryptionKey!), until: Date.now() + 300_000 };
+    if (!k || k.until < Date.now() || k.sealed !== domain.dkim_private_key_enc) {
+      k = { sealed: domain.dkim_private_key_enc, key: decrypt(domain.dkim_private_key_enc, config.encryptionKey!), until: Date.now() + 300_000 };
       keys.set(domain.id, k);
     }
     return { domainName: domain.domain, keySelector: domain.dkim_selector, privateKey: k.key };

@@ -19,6 +19,42 @@ export interface DomainRow extends HostSettings {
   last_verified_at: number | null;
   created_at: number;
   updated_at: number;
+  /** DNS watch (src/domains/dns-watch.ts): next check (or the claim's lease), its owner, the last check. */
+  dns_next_check_at?: number | null;
+  dns_check_owner?: string | null;
+  dns_checked_at?: number | null;
+  /** Earliest failure of a required record while Enabled (starts the grace period), and each failing record (JSON DnsFailure[]). */
+  dns_failed_since?: number | null;
+  dns_failures?: string | null;
+  /** A rotation's new key, signing only once its record verifies (src/domains/dkim-rotation.ts). */
+  dkim_next_selector?: string | null;
+  dkim_next_private_key_enc?: string | null;
+  dkim_next_public_key?: string | null;
+  dkim_next_created_at?: number | null;
+  /** The key a rotation replaced, kept until dkim_previous_remove_at. */
+  dkim_previous_selector?: string | null;
+  dkim_previous_private_key_enc?: string | null;
+  dkim_previous_public_key?: string | null;
+  dkim_previous_remove_at?: number | null;
+}
+
+/** A required record that stopped verifying: what it is, since when, and what DNS answered at the last check. */
+export interface DnsFailure {
+  host: string;
+  type: string;
+  purpose: string;
+  since: number;
+  found: string[];
+}
+
+export function parseFailures(row: Pick<DomainRow, 'dns_failures'>): DnsFailure[] {
+  if (!row.dns_failures) return [];
+  try {
+    const v = JSON.parse(row.dns_failures);
+    return Array.isArray(v) ? (v as DnsFailure[]) : [];
+  } catch {
+    return [];
+  }
 }
 
 export const STATUS = { pending: 'Approval Pending', enabled: 'Enabled', disabled: 'Disabled', suspended: 'Suspended' } as const;
@@ -34,9 +70,15 @@ export function parseRecords(row: Pick<DomainRow, 'dns_records'>): DnsRecord[] {
   return JSON.parse(row.dns_records) as DnsRecord[];
 }
 
-/** Recomputes the record set from the row's current host settings (keeps the DKIM key). */
-export function recordsFor(row: HostSettings & Pick<DomainRow, 'dkim_selector' | 'dkim_public_key'>, config: Config): DnsRecord[] {
-  return buildDnsRecords(row.domain, composeHosts(row, config), row.dkim_selector, row.dkim_public_key, config);
+type KeyFields = Pick<DomainRow, 'dkim_selector' | 'dkim_public_key' | 'dkim_next_selector' | 'dkim_next_public_key' | 'dkim_previous_selector' | 'dkim_previous_public_key'>;
+
+/** Recomputes the record set from the row's current host settings (keeps the DKIM keys, a rotation's too). */
+export function recordsFor(row: HostSettings & KeyFields, config: Config): DnsRecord[] {
+  const extra = (selector?: string | null, publicKeyB64?: string | null) => (selector && publicKeyB64 ? { selector, publicKeyB64 } : null);
+  return buildDnsRecords(row.domain, composeHosts(row, config), row.dkim_selector, row.dkim_public_key, config, {
+    next: extra(row.dkim_next_selector, row.dkim_next_public_key),
+    previous: extra(row.dkim_previous_selector, row.dkim_previous_public_key),
+  });
 }
 
 /** Octeth's `host → [Type, Value]` map, with the probe result appended once verified. */
@@ -84,5 +126,31 @@ export function presentDomain(row: DomainRow, config: Config): Record<string, un
       Verified: r.ok ?? null,
       Found: r.found ?? null,
     })),
+    DNSWatch: presentWatch(row, config),
+    DKIMRotation: presentRotation(row),
+  };
+}
+
+/** The watch's view of the domain: last check, and each broken required record with since when and the grace's end. */
+export function presentWatch(row: DomainRow, config: Config): Record<string, unknown> {
+  const failures = parseFailures(row);
+  const since = row.dns_failed_since ?? null;
+  return {
+    LastCheckedAt: formatTime(row.dns_checked_at ?? null),
+    Failing: failures.length > 0,
+    FailingSince: formatTime(since),
+    GraceEndsAt: since === null ? null : formatTime(Number(since) + config.dnsFailureGraceHours * 3_600_000),
+    FailingRecords: failures.map((f) => ({ Host: f.host, Type: f.type, Purpose: f.purpose, Since: formatTime(f.since), Found: f.found })),
+  };
+}
+
+/** A rotation in progress (the new key waiting for its record) and the old key still kept after one. */
+export function presentRotation(row: DomainRow): Record<string, unknown> {
+  return {
+    ActiveSelector: row.dkim_selector,
+    PendingSelector: row.dkim_next_selector ?? null,
+    PendingSince: formatTime(row.dkim_next_created_at ?? null),
+    PreviousSelector: row.dkim_previous_selector ?? null,
+    PreviousRemovedAt: formatTime(row.dkim_previous_remove_at ?? null),
   };
 }

@@ -90,6 +90,7 @@ export const V1_ROUTES: {
     ['patch', 'user.senderdomain', 'user.senderdomain.update'],
     ['delete', 'user.senderdomain', 'user.senderdomain.delete'],
     ['post', 'user.senderdomain.verify', 'user.senderdomain.verify'],
+    ['post', 'user.senderdomain.rotatedkim', 'emailgateway.rotatedkim'],
     ['get', 'user.senderdomain.dns', 'user.senderdomain.dns'],
     ['post', 'user.senderdomain.sendtest', 'user.senderdomain.sendtest'],
     ['get', 'user.senderdomain.dnshost', 'user.senderdomain.dnshost'],

@@ -64,6 +64,16 @@ export function createApp(services: Services): App {
     writeV1Errors(res, 404, [{ Code: 404, Message: `No route for ${req.method} ${req.path}` }]);
   });
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    // A path parameter that is not valid percent-encoding (`/api/v1/email/%E0%A4%zz`): the client's mistake, not ours.
+    if (err instanceof URIError) {
+      const message = `The path ${req.path.slice(0, 200)} is not valid percent-encoding`;
+      if (req.path.startsWith('/email/v1/')) {
+        res.status(400).json({ success: false, error: { code: 'invalid_request', message } });
+        return;
+      }
+      writeV1Errors(res, 400, [{ Code: 400, Message: message }]);
+      return;
+    }
     const failure = toHardError(err);
     if (failure) {
       writeV1Errors(res, failure.httpStatus, [{ Code: failure.code, Message: failure.message }], hardErrorHeaders(failure));

@@ -18,7 +18,7 @@ export default defineCommand({
   permission: 'Campaign.Create',
   accountKey: 'can_send',
   arrayErrors: true,
-  errors: { 1: 'Missing required parameter (CampaignName)', 2: 'List not found', 3: 'Invalid FromEmail', 4: 'Subject must be one line of at most 998 characters', 5: 'Template not found' },
+  errors: { 1: 'Missing or invalid CampaignName (one to 255 characters)', 2: 'List not found', 3: 'Invalid FromEmail', 4: 'Subject must be one line of at most 998 characters', 5: 'Template not found' },
   async run(p, ctx) {
     const name = String(p.campaignname ?? p.name ?? '').trim();
     const codes: number[] = [];

@@ -103,7 +103,8 @@ describe('console: campaigns', () => {
     await page.getByRole('link', { name: 'Readers', exact: true }).click();
     await page.locator('[data-action=campaign-to-list]').click();
     await page.getByRole('heading', { name: 'Campaigns' }).waitFor();
-    expect(await page.locator('select[name=campaign-list]').inputValue()).toBe(String(listId));
+    // Picked once the lists have loaded into the picker.
+    await waitFor(async () => (await page.locator('select[name=campaign-list]').inputValue()) === String(listId), 10_000, 'the list to be picked');
 
     // Written here, with no content: the draft is made, its launch is refused with the API's text.
     await page.locator('input[name=campaign-name]').fill('Empty one');

@@ -1,13 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
+import { createCampaignWorker } from '../../src/campaigns/launcher';
 import { ConsoleRig, startConsoleRig } from '../helpers/console-rig';
 import { waitFor } from '../helpers/sink';
 
 /**
  * The Campaigns page in headless Chromium against a real gateway: a campaign written from a list and a template,
  * previewed in its sandbox, launched, and its live progress followed until every subscriber's copy is at the SMTP
- * sink and counted delivered; a launch the API refuses shows the API's reason; a draft is cancelled.
+ * sink and counted delivered; a launch the API refuses shows the API's reason; a draft is cancelled; a sending
+ * campaign is stopped.
  * CONSOLE_SCREENSHOTS=1 also refreshes docs/console/campaign*.png.
  */
 jest.setTimeout(90_000);
@@ -130,5 +132,32 @@ describe('console: campaigns', () => {
     await page.locator('[data-action=create-campaign]').click();
     await page.getByRole('alert').filter({ hasText: /CampaignName/ }).waitFor();
     expect(await page.locator('tr[data-campaign]').count()).toBe(2);
+  });
+
+  it('stops a campaign while it is sending: the page shows it going out, Cancel stops it, nothing is sent', async () => {
+    const SessionID = (await rig.ok({ Command: 'user.login', Username: username, Password: password })).SessionID;
+    const id = (await rig.ok({ Command: 'campaign.create', SessionID, CampaignName: 'Held back', Subject: 'Held back', ListID: listId, PlainContent: 'Hello' })).CampaignID;
+    // A worker holds the campaign's lease (as one busy with it would), so it stays `sending` while the page looks.
+    await rig.gateway.services.db('campaigns').where({ id }).update({ lease_until: Date.now() + 60_000, lease_owner: 'busy-elsewhere' });
+    await nav('Campaigns').click();
+    await page.locator('[data-action=refresh]').click(); // made through the API while the page was open
+    await page.getByRole('link', { name: 'Held back', exact: true }).click();
+    await page.locator('[data-action=launch-campaign]').click();
+    await page.locator('.badge', { hasText: 'sending' }).waitFor();
+    await page.getByText('(updating…)').waitFor();
+    expect(await figure('Recipients')).toBe(readers.length);
+    await page.locator('[data-action=cancel-campaign]').click();
+    await page.getByText('Stop sending? Mail not sent yet is cancelled.').waitFor();
+    await page.locator('[data-action=cancel-campaign-confirm]').click();
+    await page.locator('.badge', { hasText: 'cancelled' }).waitFor();
+    expect(await page.locator('[data-action=launch-campaign], [data-action=cancel-campaign]').count()).toBe(0);
+    // The lease ends and a sweep looks for campaigns to resume: a cancelled one is not taken, none of its mail goes out.
+    await rig.gateway.services.db('campaigns').where({ id }).update({ lease_until: Date.now() - 1 });
+    const worker = createCampaignWorker(rig.gateway.services);
+    await worker.sweep();
+    await worker.stop();
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await rig.ok({ Command: 'campaign.get', SessionID, CampaignID: id })).Campaign).toMatchObject({ Status: 'cancelled', Progress: { Queued: 0, Sent: 0 } });
+    expect(rig.sink.received.filter((m) => /^Subject: Held back/m.test(String(m.raw)))).toEqual([]);
   });
 });

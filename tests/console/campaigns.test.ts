@@ -2,7 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { createCampaignWorker } from '../../src/campaigns/launcher';
+import { simpleParser } from 'mailparser';
 import { ConsoleRig, startConsoleRig } from '../helpers/console-rig';
+import { freePort } from '../helpers/ports';
 import { waitFor } from '../helpers/sink';
 
 /**
@@ -25,7 +27,9 @@ let page: Page;
 let listId: number;
 
 beforeAll(async () => {
-  rig = await startConsoleRig();
+  // Tracking links point at the gateway itself, so the test can open and click like a mail client would.
+  const port = await freePort();
+  rig = await startConsoleRig({ PORT: String(port), TRACKING_BASE_URL: `http://127.0.0.1:${port}` });
   const { sessionId: SessionID } = await rig.userWithDomain(username, password, domain);
   listId = (await rig.ok({ Command: 'list.create', SessionID, SubscriberListName: 'Readers', SenderEmailAddress: `news@${domain}`, SenderName: 'The News' })).ListID;
   for (const email of readers) {
@@ -33,7 +37,7 @@ beforeAll(async () => {
   }
   // Unsubscribed: must not count as a recipient nor receive the campaign.
   await rig.ok({ Command: 'subscriber.create', SessionID, ListID: listId, EmailAddress: 'gone@inbox.test', Status: 'Unsubscribed', SubscriptionDate: '2026-01-02 03:04:05', SubscriptionIP: '192.0.2.1', UnsubscriptionDate: '2026-01-03 00:00:00', UnsubscriptionIP: '192.0.2.1' });
-  await rig.ok({ Command: 'email.template.create', SessionID, TemplateName: 'Monthly', TemplateSubject: 'The monthly news', TemplateHTMLContent: '<h1 id="headline">This month</h1><p>All the news.</p>' });
+  await rig.ok({ Command: 'email.template.create', SessionID, TemplateName: 'Monthly', TemplateSubject: 'The monthly news', TemplateHTMLContent: '<h1 id="headline">This month</h1><p>All <a href="https://news.example/more">the news</a>.</p>' });
   page = await (await rig.browser.newContext({ viewport: { width: 1280, height: 860 } })).newPage();
   page.setDefaultTimeout(15_000);
 });
@@ -89,6 +93,20 @@ describe('console: campaigns', () => {
     const got = rig.sink.received.filter((m) => m.to.some((t) => t.endsWith('@inbox.test')));
     expect(got.map((m) => m.to[0]).sort()).toEqual([...readers].sort());
     expect(got.every((m) => /^Subject: The monthly news/m.test(String(m.raw)))).toBe(true);
+    // Ann's mail client shows the images and she clicks the link: the figures count one open and one click.
+    const html = String((await simpleParser(got.find((m) => m.to[0] === 'ann@inbox.test')!.raw)).html);
+    const urls = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1].replace(/&amp;/g, '&')).filter((u) => u.startsWith(rig.base));
+    expect(urls.length).toBeGreaterThanOrEqual(2);
+    for (const u of urls) if (!/unsubscribe|\/u\//i.test(u)) await fetch(u, { redirect: 'manual' });
+    await waitFor(
+      async () => {
+        await page.locator('[data-action=refresh]').click();
+        await page.locator('[data-action=refresh]', { hasText: 'Refresh' }).waitFor();
+        return (await figure('Opened')) === 1 && (await figure('Clicked')) === 1;
+      },
+      10_000,
+      'the open and the click to count',
+    );
     // Neither Launch nor Cancel is offered for a finished campaign.
     expect(await page.locator('[data-action=launch-campaign], [data-action=cancel-campaign]').count()).toBe(0);
     await shot('campaign');

@@ -1,41 +1,17 @@
 import type { Redis } from 'ioredis';
 import type { Config } from './config';
+import type { AccountKeyScope, AccountPermission, DomainRow, UserRow } from './model';
+export type { UserRow } from './model';
 import type { Db } from './db';
 import type { Logger } from './logger';
 import type { DnsVerifier } from './domains/dns-verify';
-import type { DomainRow } from './domains/domains';
 import type { QueueFactory } from './queue/port';
 import type { RateLimits } from './ratelimit/limits';
-import type { AccountKeyScope, AccountPermission } from './auth/account-keys';
 import type { Metrics } from './ops/metrics';
 import type { CommitStatement } from './idempotency/keys';
 
 export type AuthKind = 'none' | 'user' | 'admin' | 'sender';
 
-export interface UserRow {
-  id: number;
-  group_id: number;
-  username: string;
-  email_address: string;
-  password_hash: string;
-  first_name: string;
-  last_name: string;
-  company_name: string;
-  time_zone: string;
-  language: string;
-  account_status: string;
-  reputation_level: string;
-  verified: number | boolean;
-  phone_verified: number | boolean;
-  available_credits: number;
-  limit_sender_domains: number;
-  limit_monthly: number;
-  limit_daily: number;
-  /** Starter | Professional | Enterprise (src/accounts/plans.ts). */
-  plan: string;
-  created_at: number;
-  updated_at: number;
-}
 
 /** Everything long-lived a command may use; built once per process. */
 export interface Services {

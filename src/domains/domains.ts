@@ -3,40 +3,9 @@ import type { Db } from '../db';
 import { formatTime, yesNo } from '../auth/users';
 import { buildDnsRecords, DnsRecord } from './dns-records';
 import { composeHosts, HostSettings } from './names';
+import type { DomainRow } from '../model';
+export type { DomainRow } from '../model';
 
-export interface DomainRow extends HostSettings {
-  id: number;
-  user_id: number;
-  status: string;
-  link_tracking: number | boolean;
-  open_tracking: number | boolean;
-  unsubscribe_link: number | boolean;
-  hosting_provider: string | null;
-  dkim_selector: string;
-  dkim_private_key_enc: string;
-  dkim_public_key: string;
-  dns_records: string;
-  last_verified_at: number | null;
-  created_at: number;
-  updated_at: number;
-  /** DNS watch (src/domains/dns-watch.ts): next check (or the claim's lease), its owner, the last check. */
-  dns_next_check_at?: number | null;
-  dns_check_owner?: string | null;
-  dns_checked_at?: number | null;
-  /** Earliest failure of a required record while Enabled (starts the grace period), and each failing record (JSON DnsFailure[]). */
-  dns_failed_since?: number | null;
-  dns_failures?: string | null;
-  /** A rotation's new key, signing only once its record verifies (src/domains/dkim-rotation.ts). */
-  dkim_next_selector?: string | null;
-  dkim_next_private_key_enc?: string | null;
-  dkim_next_public_key?: string | null;
-  dkim_next_created_at?: number | null;
-  /** The key a rotation replaced, kept until dkim_previous_remove_at. */
-  dkim_previous_selector?: string | null;
-  dkim_previous_private_key_enc?: string | null;
-  dkim_previous_public_key?: string | null;
-  dkim_previous_remove_at?: number | null;
-}
 
 /** A required record that stopped verifying: what it is, since when, and what DNS answered at the last check. */
 export interface DnsFailure {

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { EventInput } from '../events/record';
+import type { EventInput } from '../events/event-input';
 import { isMysql, mysqlInsert, quoteId, Read, runInTurn, Stmt } from '../db';
 
 /** Each event is counted in its UTC hour ('h') and its UTC day ('d'); see the migration. */

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { EventInput } from '../events/record';
+import type { EventInput } from '../events/event-input';
 import { WEBHOOK_EVENTS } from '../events/vocabulary';
 
 /**

@@ -14,7 +14,7 @@ import { recordEvents } from '../events/record';
 import { whitelisted } from '../suppression/scopes';
 import { noteSoftBounce, SOFT_CLASSES } from '../suppression/soft-bounces';
 import { Coalescer } from '../coalesce';
-import { parseTags } from '../stats/rollups';
+import { parseTags } from '../mail/tags';
 import { affectedRows, batchTransaction, placeholders, quoteId, runTogether, sql, Stmt } from '../db';
 import type { Knex } from 'knex';
 import { isOutage } from '../outage';

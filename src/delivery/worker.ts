@@ -35,6 +35,8 @@ interface Leased {
   recipient: string;
   attempts: number;
   created_at: number;
+  /** Time spent held by an operator (queue.hold): not counted towards DELIVERY_MAX_AGE_SECONDS. */
+  held_ms: number;
   mime: Buffer | null;
   message_mime: Buffer | null;
   found_message: string | null;
@@ -140,7 +142,7 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
       // A personalised or tracked copy rides on its delivery row; otherwise the message's MIME is sent.
       sql(
         db,
-        'select d.`id`, d.`message_id`, d.`user_id`, d.`domain_id`, d.`recipient`, d.`attempts`, d.`created_at`, d.`mime`, d.`lease_until`, ' +
+        'select d.`id`, d.`message_id`, d.`user_id`, d.`domain_id`, d.`recipient`, d.`attempts`, d.`created_at`, d.`held_ms`, d.`mime`, d.`lease_until`, ' +
           'CASE WHEN d.`mime` IS NULL THEN m.`mime` END AS `message_mime`, m.`id` AS `found_message`, m.`tags` ' +
           `from \`deliveries\` d left join \`messages\` m on m.\`id\` = d.\`message_id\` where d.\`id\` in ${inList} and d.\`lease_owner\` = ? and d.\`lease_until\` = ?`,
         [...unique, owner, until],
@@ -281,7 +283,7 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
       return;
     }
     const verdict = classifyReply(outcome.code, outcome.response);
-    const tooOld = done - Number(d.created_at) >= config.deliveryMaxAgeSeconds * 1000;
+    const tooOld = done - Number(d.created_at) - Number(d.held_ms ?? 0) >= config.deliveryMaxAgeSeconds * 1000;
     if (verdict.permanent || tooOld) {
       const status = verdict.permanent ? 'bounced' : 'failed';
       // The classifier says whether this refusal blames the address; the account's whitelist can overrule it.
@@ -321,11 +323,14 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
       .select('id', 'attempts', 'next_attempt_at', 'lease_until');
     await enqueueDeliveries(
       services,
-      rows.map((r: { id: number; attempts: number; lease_until: number | null }) => ({
+      rows.map((r: { id: number; attempts: number; next_attempt_at: number; lease_until: number | null }) => ({
         id: Number(r.id),
         attempts: Number(r.attempts),
         runAt: now,
-        retake: r.lease_until === null ? undefined : Number(r.lease_until),
+        // A retry's own job id (d<id>-a<n>) may be held by a delayed job that no longer matches the row: queue control
+        // in another process (the CLI on an embedded install) moved its time. Naming the job after the row's due time
+        // gets it a job anyway; repeated sweeps reuse that id, so a row waits on two jobs at most (its lease decides).
+        retake: r.lease_until !== null ? Number(r.lease_until) : Number(r.attempts) > 0 ? Number(r.next_attempt_at) : undefined,
       })),
     );
     return rows.length;

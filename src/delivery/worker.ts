@@ -18,6 +18,7 @@ import { parseTags } from '../stats/rollups';
 import { affectedRows, batchTransaction, placeholders, quoteId, runTogether, sql, Stmt } from '../db';
 import type { Knex } from 'knex';
 import { isOutage } from '../outage';
+import { createThrottle, Throttle } from '../throttle/throttle';
 
 const PENDING = ['queued', 'scheduled', 'deferred', 'sending'];
 
@@ -95,10 +96,11 @@ export interface DeliveryWorker {
  * Sends deliveries: lease the row (so no two workers send it), DKIM-sign, hand it over with a VERP return
  * path, then record the outcome. A crashed worker's lease expires and the sweeper re-enqueues the row.
  */
-export function createDeliveryWorker(services: Services): DeliveryWorker {
+export function createDeliveryWorker(services: Services, opts: { throttle?: Throttle } = {}): DeliveryWorker {
   const { db, config, logger } = services;
   const owner = `${os.hostname()}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`;
-  const transports = new Transports(config, services.metrics, config.deliveryMode === 'capture' ? new CaptureStore(db, config, logger) : null);
+  const throttle = opts.throttle ?? createThrottle(services);
+  const transports = new Transports(config, services.metrics, config.deliveryMode === 'capture' ? new CaptureStore(db, config, logger) : null, (domain, mx) => throttle.limitsFor(domain, mx));
   const secret = verpSecret(services);
   const keys = new Map<number, { key: string; until: number }>();
 
@@ -268,7 +270,21 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
       keyError = `DKIM signing failed: the DKIM key of ${domain.domain} cannot be decrypted; check ENCRYPTION_KEY`;
     }
     const meta = { deliveryId: Number(d.id), messageId: d.message_id, userId: Number(d.user_id), domainId: Number(d.domain_id) };
-    const outcome: SendOutcome = keyError ? { ok: false, response: keyError } : await transports.send({ from, to: d.recipient }, raw, dkim, meta);
+    // Per-destination limits: a send they refuse goes back to wait, neither failed nor counted as an attempt.
+    const rcptDomain = d.recipient.slice(d.recipient.lastIndexOf('@') + 1).toLowerCase();
+    const mx = throttle.needsMx ? await transports.mxHostsFor(rcptDomain) : [];
+    const admission = keyError ? null : await throttle.admit(rcptDomain, mx);
+    if (admission && !admission.ok) return putBack(d, admission.retryAt, admission.rule.name, admission.reason);
+    let outcome: SendOutcome;
+    try {
+      outcome = keyError ? { ok: false, response: keyError } : await transports.send({ from, to: d.recipient }, raw, dkim, meta);
+    } finally {
+      if (admission?.ok) admission.release();
+    }
+    if (!outcome.ok && !keyError) {
+      const level = await throttle.heard(rcptDomain, mx, outcome.code, outcome.response).catch(() => null);
+      if (level) logger.warn('destination asked to slow down: its rate is halved', { destination: rcptDomain, halvings: level, reply: outcome.response.slice(0, 200) });
+    }
     const done = Date.now();
     // Status, event and suppression land together or not at all.
     const settle = (update: Record<string, unknown>, type: string, data: Record<string, unknown>, suppress?: string) =>
@@ -305,6 +321,24 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
     }
     // A message's first soft refusal counts once towards SOFT_BOUNCE_LIMIT (its retries do not).
     if (recorded && attempts === 1 && SOFT_CLASSES.has(verdict.class)) await noteSoftBounce(services, d, outcome.response);
+  }
+
+  /**
+   * A send the throttle refused: back to waiting (deferred after an attempt, else queued) until `retryAt`, with no
+   * attempt counted, no event and a fresh job (the running one's id must not swallow it).
+   */
+  async function putBack(d: Leased, retryAt: number, destination: string, reason: string): Promise<void> {
+    const now = Date.now();
+    const attempts = Number(d.attempts);
+    const moved = await db('deliveries')
+      .where({ id: d.id, lease_owner: owner, status: 'sending' })
+      .update({ status: attempts > 0 ? 'deferred' : 'queued', next_attempt_at: retryAt, lease_until: null, updated_at: now });
+    if (!moved) return;
+    services.metrics.throttled(destination, reason);
+    logger.debug('delivery throttled', { deliveryId: Number(d.id), destination, reason, retryAt });
+    await enqueueDeliveries(services, [{ id: Number(d.id), attempts, runAt: retryAt, retake: retryAt }]).catch((err) =>
+      logger.warn('throttled delivery could not be enqueued; the sweeper will pick it up', { deliveryId: d.id, error: (err as Error).message }),
+    );
   }
 
   /**

@@ -35,6 +35,7 @@ export class Metrics {
   private readonly smtpActive: Gauge;
   private readonly smtpAuthFailures: Counter;
   private readonly smtpRejections: Counter<'stage' | 'reply'>;
+  private readonly throttles: Counter<'destination' | 'reason'>;
 
   private processMetrics = false;
 
@@ -66,6 +67,7 @@ export class Metrics {
     this.smtpActive = new Gauge({ name: 'postern_smtp_sessions_active', help: 'Open connections on the SMTP relay front', registers });
     this.smtpAuthFailures = new Counter({ name: 'postern_smtp_auth_failures_total', help: 'Failed SMTP AUTH attempts', registers });
     this.smtpRejections = new Counter({ name: 'postern_smtp_rejections_total', help: 'Refusals of the SMTP relay front by stage and reply (basic and enhanced code)', labelNames: ['stage', 'reply'], registers });
+    this.throttles = new Counter({ name: 'postern_throttled_total', help: 'Sends put back by per-destination limits, by destination (top ones; the rest as other) and limit (rate, connections)', labelNames: ['destination', 'reason'], registers });
     if (db) this.databaseGauges(db);
   }
 
@@ -173,6 +175,11 @@ export class Metrics {
   delivery(outcome: string, bounceClass: string | null | undefined, acceptedAt?: number, doneAt?: number): void {
     this.deliveries.inc({ outcome, bounce_class: bounceClass ?? '' });
     if (outcome === 'delivered' && acceptedAt !== undefined && doneAt !== undefined) this.deliverySeconds.observe(Math.max(0, (doneAt - acceptedAt) / 1000));
+  }
+
+  /** A send the throttle put back: `destination` is its rule's name (a domain or mx:<suffix>). */
+  throttled(destination: string, reason: string): void {
+    this.throttles.inc({ destination: this.domains.label(destination.toLowerCase()), reason });
   }
 
   remoteReply(domain: string, code: number | undefined): void {

@@ -95,7 +95,7 @@ export interface Config {
    * large mailbox providers (src/throttle/rules.ts, docs/queue-and-throttling.md). Unset = the built-in ones.
    */
   throttleRules: ThrottleRules;
-  /** THROTTLE_BACKOFF_SECONDS: how long a destination's rate stays halved after its last rate-limit reply. Default 600. */
+  /** THROTTLE_BACKOFF_SECONDS: how long a destination's rate stays halved after its last rate-limit reply. Default 600; 0 turns adaptive backoff off. */
   throttleBackoffSeconds: number;
   /** Soft bounces (mailbox full, soft) of one address from one domain before it is suppressed as a hard bounce. */
   softBounceLimit: number;
@@ -355,7 +355,7 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     sweepGraceSeconds: int(env, 'SWEEP_GRACE_SECONDS', 60, 0, 86400),
     leaseSeconds: int(env, 'LEASE_SECONDS', 300, 1, 3600),
     throttleRules: throttleRules(env),
-    throttleBackoffSeconds: int(env, 'THROTTLE_BACKOFF_SECONDS', 600, 1, 86400),
+    throttleBackoffSeconds: int(env, 'THROTTLE_BACKOFF_SECONDS', 600, 0, 86400),
     softBounceLimit: int(env, 'SOFT_BOUNCE_LIMIT', 3, 1, 100),
     dkimSigning: str(env, 'DKIM_SIGNING', '1') !== '0',
     maxAttachmentBytes: int(env, 'MAX_ATTACHMENT_BYTES', 25 * 1024 * 1024, 0, 1024 * 1024 * 1024),

@@ -1,9 +1,11 @@
 import type { Redis } from 'ioredis';
+import { classifyReply } from '../delivery/classify';
 
 /**
  * Adaptive backoff (docs/queue-and-throttling.md): a destination that answers "slow down" has its rate halved.
  * - A reply counts when its code is 421, or it is a 4xx whose enhanced status is 4.7.x and whose text speaks of a
- *   rate, a limit, "too many" or throttling (so a 4.7.1 greylisting reply does not count).
+ *   rate, a limit, "too many" or throttling (so a 4.7.1 greylisting reply does not count), or one the bounce
+ *   classifier puts in its `rate` class.
  * - Each such reply halves the rate again, but at most once per HALVE_SPACING_MS (ten sends in flight that all
  *   hear the same 421 halve it once), down to 1/2^MAX_LEVEL of the configured rate.
  * - THROTTLE_BACKOFF_SECONDS after the last such reply the full rate returns.
@@ -15,7 +17,8 @@ export function isRateLimitReply(code: number | undefined, text: string): boolea
   const basic = code ?? Number(/^([2-5]\d\d)[ -]/.exec(text)?.[1]);
   if (basic === 421) return true;
   if (!(basic >= 400 && basic < 500)) return false;
-  return /\b4\.7\.\d{1,3}\b/.test(text) && /rate|limit|too many|throttl/i.test(text);
+  // The bounce classifier's `rate` class knows the providers' wordings (Outlook's 4.7.650 "rate limited", …).
+  return (/\b4\.7\.\d{1,3}\b/.test(text) && /rate|limit|too many|throttl/i.test(text)) || classifyReply(basic, text).class === 'rate';
 }
 
 interface State {

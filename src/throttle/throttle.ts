@@ -17,7 +17,7 @@ export interface ThrottleDeps {
   rate: RateGate;
   connections: ConnectionGate;
   backoff: BackoffStore;
-  /** How long a halving lasts after the last rate-limit reply (THROTTLE_BACKOFF_SECONDS). */
+  /** How long a halving lasts after the last rate-limit reply (THROTTLE_BACKOFF_SECONDS); 0 = no adaptive backoff. */
   backoffMs: number;
 }
 
@@ -68,7 +68,7 @@ export class Throttle {
 
   /** A reply from the destination: a rate-limit one halves its rate for a while. Answers the backoff level, or null. */
   async heard(domain: string, mxHosts: string[], code: number | undefined, text: string): Promise<number | null> {
-    if (!isRateLimitReply(code, text)) return null;
+    if (this.deps.backoffMs <= 0 || !isRateLimitReply(code, text)) return null;
     const key = ruleFor(this.deps.rules, domain, mxHosts)?.name ?? domain.toLowerCase();
     return this.deps.backoff.bump(key, this.deps.clock(), this.deps.backoffMs);
   }

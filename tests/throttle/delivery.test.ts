@@ -69,6 +69,21 @@ describe('per-destination throttling', () => {
     const results = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).admit(shared)));
     expect(results.filter((r) => r.ok)).toHaveLength(5);
   });
+
+  (rig_redis() ? it : it.skip)('counts connections in flight across worker processes through Redis', async () => {
+    const a = createThrottle(rig.h.services);
+    const b = createThrottle(rig.h.services);
+    const dest = 'conns.throttle.test';
+    rig.h.services.config.throttleRules.rules.push({ name: dest, domains: [dest], limits: { connections: 2 } });
+    const first = await Promise.all([a.admit(dest), b.admit(dest), a.admit(dest), b.admit(dest)]);
+    expect(first.filter((r) => r.ok)).toHaveLength(2);
+    expect(first.filter((r) => !r.ok).map((r) => !r.ok && r.reason)).toEqual(['connections', 'connections']);
+    const held = first.find((r) => r.ok);
+    if (held?.ok) held.release();
+    await new Promise((r) => setTimeout(r, 50)); // the release is not awaited by the sender
+    expect((await b.admit(dest)).ok).toBe(true);
+    expect((await a.admit(dest)).ok).toBe(false);
+  });
 });
 
 function rig_redis(): boolean {

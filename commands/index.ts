@@ -83,6 +83,11 @@ import listDelete from './list.delete';
 import listGet from './list.get';
 import listUpdate from './list.update';
 import listsGet from './lists.get';
+import queueHold from './queue.hold';
+import queueList from './queue.list';
+import queuePurge from './queue.purge';
+import queueRelease from './queue.release';
+import queueRetry from './queue.retry';
 import queueStatus from './queue.status';
 import senderDomains from './sender.domains';
 import subscriberCreate from './subscriber.create';
@@ -219,6 +224,11 @@ export const commands: Record<string, CommandDef> = Object.assign(Object.create(
   'list.get': listGet,
   'list.update': listUpdate,
   'lists.get': listsGet,
+  'queue.hold': queueHold,
+  'queue.list': queueList,
+  'queue.purge': queuePurge,
+  'queue.release': queueRelease,
+  'queue.retry': queueRetry,
   'queue.status': queueStatus,
   'sender.domains': senderDomains,
   'subscriber.create': subscriberCreate,

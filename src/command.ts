@@ -62,6 +62,11 @@ export interface CommandDef {
   name: string;
   auth: AuthKind;
   permission?: string;
+  /**
+   * A user command the admin may run too (AdminAPIKey, an admin SessionID or the admin key as Bearer): ctx.adminId
+   * is then set and ctx.user is not, and the command answers for every user (queue control).
+   */
+  adminToo?: true;
   /** The command's own numbered codes and their texts (from the contract). */
   errors: Record<number, string>;
   /** Business errors as arrays (user.login, user.create style) instead of scalars. */

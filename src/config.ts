@@ -1,6 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { WebhookSettings } from './webhooks/settings';
+import { parseThrottleRules, ThrottleRules } from './throttle/rules';
 
 /** Raised for a bad environment value; main prints its message as one line and exits. */
 export class ConfigError extends Error {}
@@ -97,6 +98,13 @@ export interface Config {
   sweepGraceSeconds: number;
   /** LEASE_SECONDS: how long a worker owns a delivery it is sending; a crashed worker's lease expires. Default 300. */
   leaseSeconds: number;
+  /**
+   * THROTTLE_RULES: JSON limits per recipient domain, `mx:<host suffix>` or `default`, over the built-in ones for the
+   * large mailbox providers (src/throttle/rules.ts, docs/queue-and-throttling.md). Unset = the built-in ones.
+   */
+  throttleRules: ThrottleRules;
+  /** THROTTLE_BACKOFF_SECONDS: how long a destination's rate stays halved after its last rate-limit reply. Default 600; 0 turns adaptive backoff off. */
+  throttleBackoffSeconds: number;
   /** Soft bounces (mailbox full, soft) of one address from one domain before it is suppressed as a hard bounce. */
   softBounceLimit: number;
   /** DKIM_SIGNING: 1 signs every message with the domain's key (default); 0 only for measurements. */
@@ -203,6 +211,14 @@ function retrySchedule(env: Env): number[] {
     throw new ConfigError(`RETRY_SCHEDULE_SECONDS must be comma-separated seconds between 1 and 86400 (got "${raw}")`);
   }
   return list.map(Number);
+}
+
+function throttleRules(env: Env): ThrottleRules {
+  try {
+    return parseThrottleRules(env.THROTTLE_RULES);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
 }
 
 function trustedClients(env: Env): Record<string, string> {
@@ -350,6 +366,8 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     sweepIntervalSeconds: int(env, 'SWEEP_INTERVAL_SECONDS', 30, 1, 3600),
     sweepGraceSeconds: int(env, 'SWEEP_GRACE_SECONDS', 60, 0, 86400),
     leaseSeconds: int(env, 'LEASE_SECONDS', 300, 1, 3600),
+    throttleRules: throttleRules(env),
+    throttleBackoffSeconds: int(env, 'THROTTLE_BACKOFF_SECONDS', 600, 0, 86400),
     softBounceLimit: int(env, 'SOFT_BOUNCE_LIMIT', 3, 1, 100),
     dkimSigning: str(env, 'DKIM_SIGNING', '1') !== '0',
     maxAttachmentBytes: int(env, 'MAX_ATTACHMENT_BYTES', 25 * 1024 * 1024, 0, 1024 * 1024 * 1024),

@@ -5,6 +5,7 @@ import { DkimPool } from './dkim-pool';
 import { DkimKey, dkimSign } from './dkim-sign';
 import type { Config } from '../config';
 import type { CaptureMeta, CaptureStore } from '../capture/store';
+import type { Limits } from '../throttle/rules';
 
 /** What the transports report as they work (src/ops/metrics.ts implements it). */
 export interface TransportObserver {
@@ -50,7 +51,15 @@ export class Transports {
     private readonly config: Config,
     private readonly observer?: TransportObserver,
     private readonly captured: CaptureStore | null = null,
+    /** Per-destination limits (src/throttle): the size of an MX host's pool and messages per connection. */
+    private readonly limitsFor?: (domain: string, mxHosts: string[]) => Limits | null,
   ) {}
+
+  /** The recipient domain's MX hosts in preference order (mx mode; [] otherwise or when the lookup fails). */
+  async mxHostsFor(domain: string): Promise<string[]> {
+    if (this.config.deliveryMode !== 'mx') return [];
+    return this.mxHosts(domain).catch(() => []);
+  }
 
   private pool(key: string, options: Partial<SmtpPoolOptions>): SmtpPool {
     let t = this.pools.get(key);
@@ -172,7 +181,9 @@ export class Transports {
         continue;
       }
       try {
-        const info = await this.pool(`mx:${host}:${ip}`, { host: ip, port: this.config.mxPort, secure: false, tls: { rejectUnauthorized: false, servername: isIP(host) ? undefined : host } }).send(smtpEnvelope, message);
+        const limits = this.limitsFor?.(domain, hosts);
+        const sizes = { ...(limits?.connections ? { maxConnections: limits.connections } : {}), ...(limits?.messagesPerConnection ? { maxMessages: limits.messagesPerConnection } : {}) };
+        const info = await this.pool(`mx:${host}:${ip}`, { host: ip, port: this.config.mxPort, secure: false, tls: { rejectUnauthorized: false, servername: isIP(host) ? undefined : host }, ...sizes }).send(smtpEnvelope, message);
         return { ok: true, response: info.response };
       } catch (err) {
         last = outcomeOf(err);

@@ -37,6 +37,7 @@ export class Metrics {
   private readonly smtpRejections: Counter<'stage' | 'reply'>;
   private readonly dnsChecks: Counter<'result'>;
   private readonly domainEvents: Counter<'event'>;
+  private readonly throttles: Counter<'destination' | 'reason'>;
 
   private processMetrics = false;
 
@@ -70,6 +71,7 @@ export class Metrics {
     this.smtpRejections = new Counter({ name: 'postern_smtp_rejections_total', help: 'Refusals of the SMTP relay front by stage and reply (basic and enhanced code)', labelNames: ['stage', 'reply'], registers });
     this.dnsChecks = new Counter({ name: 'postern_dns_watch_checks_total', help: 'DNS watch checks of a domain by result (ok, failing, inconclusive)', labelNames: ['result'], registers });
     this.domainEvents = new Counter({ name: 'postern_domain_events_total', help: 'Domain events recorded by the DNS watch (dns_failed, dns_restored, deactivated, dkim_rotated, dkim_key_removed)', labelNames: ['event'], registers });
+    this.throttles = new Counter({ name: 'postern_throttled_total', help: 'Sends put back by per-destination limits, by destination (top ones; the rest as other) and limit (rate, connections)', labelNames: ['destination', 'reason'], registers });
     if (db) this.databaseGauges(db);
   }
 
@@ -177,6 +179,11 @@ export class Metrics {
   delivery(outcome: string, bounceClass: string | null | undefined, acceptedAt?: number, doneAt?: number): void {
     this.deliveries.inc({ outcome, bounce_class: bounceClass ?? '' });
     if (outcome === 'delivered' && acceptedAt !== undefined && doneAt !== undefined) this.deliverySeconds.observe(Math.max(0, (doneAt - acceptedAt) / 1000));
+  }
+
+  /** A send the throttle put back: `destination` is its rule's name (a domain or mx:<suffix>). */
+  throttled(destination: string, reason: string): void {
+    this.throttles.inc({ destination: this.domains.label(destination.toLowerCase()), reason });
   }
 
   remoteReply(domain: string, code: number | undefined): void {

@@ -105,6 +105,13 @@ export const V1_ROUTES: {
     ['post', 'user.apikey.delete', 'user.apikey.delete'],
     ['get', 'user.apikeys', 'user.apikey.list'],
   ]),
+  // Queue control (issue 17 §4): a user's own deliveries with a SessionID or APIKey (or Bearer), all with the admin key.
+  { method: 'get', path: '/api/v1/queue', command: 'queue.list', statuses: 'rest' },
+  { method: 'get', path: '/api/v1/queue/status', command: 'queue.status', statuses: 'rest' },
+  { method: 'post', path: '/api/v1/queue/retry', command: 'queue.retry', statuses: 'rest' },
+  { method: 'post', path: '/api/v1/queue/hold', command: 'queue.hold', statuses: 'rest' },
+  { method: 'post', path: '/api/v1/queue/release', command: 'queue.release', statuses: 'rest' },
+  { method: 'post', path: '/api/v1/queue/purge', command: 'queue.purge', statuses: 'rest' },
   { method: 'post', path: '/api/v1/subscriber.create', command: 'subscriber.create', present: present.subscriberCreate },
   { method: 'post', path: '/system/webhook/:hashedid', command: 'user.webhook.receive', present: present.legacy },
   { method: 'get', path: '/system/webhook/:hashedid', command: 'user.webhook.receive', present: present.legacy },

@@ -165,7 +165,7 @@ describe('postern CLI commands', () => {
       [['call', 'users.get', 'N:={'], /N: not valid JSON/],
       [['domain', 'verify', 'nowhere.example'], /no sender domain "nowhere\.example"/],
       [['user', 'disable', 'nobody'], /no user "nobody"/],
-      [['queue', 'bogus'], /unknown queue command "bogus" \(there are: status\)/],
+      [['queue', 'bogus'], /unknown queue command "bogus" \(there are: hold, list, purge, release, retry, status\)/],
       [['user', 'create'], /required option '--username <name>' not specified/],
       [['frobnicate'], /unknown command 'frobnicate'/],
     ];

@@ -18,6 +18,8 @@ import { parseTags } from '../stats/rollups';
 import { affectedRows, batchTransaction, placeholders, quoteId, runTogether, sql, Stmt } from '../db';
 import type { Knex } from 'knex';
 import { isOutage } from '../outage';
+import { LRUCache } from 'lru-cache';
+import { DkimKeyCache } from './dkim-keys';
 
 const PENDING = ['queued', 'scheduled', 'deferred', 'sending'];
 
@@ -96,9 +98,11 @@ export interface DeliveryWorker {
 export function createDeliveryWorker(services: Services): DeliveryWorker {
   const { db, config, logger } = services;
   const owner = `${os.hostname()}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`;
-  const transports = new Transports(config, services.metrics, config.deliveryMode === 'capture' ? new CaptureStore(db, config, logger) : null);
+  const dkimKeys = new DkimKeyCache();
+  const transports = new Transports(config, dkimKeys, services.metrics, config.deliveryMode === 'capture' ? new CaptureStore(db, config, logger) : null);
   const secret = verpSecret(services);
-  const keys = new Map<number, { key: string; until: number }>();
+  /** Decrypted PEMs by domain, kept while the domain row's ciphertext is the same (a changed key is seen with the row). */
+  const keys = new LRUCache<number, { enc: string; key: string }>({ max: dkimKeys.max });
 
   const domains = new Map<number, { row: DomainRow | undefined; until: number }>();
   /** Domain rows change rarely: each worker rereads one at most every 10 seconds. */
@@ -113,8 +117,8 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
   function dkimFor(domain: DomainRow): Dkim | null {
     if (!config.dkimSigning) return null;
     let k = keys.get(domain.id);
-    if (!k || k.until < Date.now()) {
-      k = { key: decrypt(domain.dkim_private_key_enc, config.encryptionKey!), until: Date.now() + 300_000 };
+    if (!k || k.enc !== domain.dkim_private_key_enc) {
+      k = { enc: domain.dkim_private_key_enc, key: decrypt(domain.dkim_private_key_enc, config.encryptionKey!) };
       keys.set(domain.id, k);
     }
     return { domainName: domain.domain, keySelector: domain.dkim_selector, privateKey: k.key };

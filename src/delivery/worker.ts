@@ -18,7 +18,6 @@ import { parseTags } from '../stats/rollups';
 import { affectedRows, batchTransaction, placeholders, quoteId, runTogether, sql, Stmt } from '../db';
 import type { Knex } from 'knex';
 import { isOutage } from '../outage';
-import { LRUCache } from 'lru-cache';
 import { DkimKeyCache } from './dkim-keys';
 
 const PENDING = ['queued', 'scheduled', 'deferred', 'sending'];
@@ -101,8 +100,7 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
   const dkimKeys = new DkimKeyCache();
   const transports = new Transports(config, dkimKeys, services.metrics, config.deliveryMode === 'capture' ? new CaptureStore(db, config, logger) : null);
   const secret = verpSecret(services);
-  /** Decrypted PEMs by domain, kept while the domain row's ciphertext is the same (a changed key is seen with the row). */
-  const keys = new LRUCache<number, { enc: string; key: string }>({ max: dkimKeys.max });
+  const keys = new Map<number, { key: string; until: number }>();
 
   const domains = new Map<number, { row: DomainRow | undefined; until: number }>();
   /** Domain rows change rarely: each worker rereads one at most every 10 seconds. */
@@ -117,8 +115,8 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
   function dkimFor(domain: DomainRow): Dkim | null {
     if (!config.dkimSigning) return null;
     let k = keys.get(domain.id);
-    if (!k || k.enc !== domain.dkim_private_key_enc) {
-      k = { enc: domain.dkim_private_key_enc, key: decrypt(domain.dkim_private_key_enc, config.encryptionKey!) };
+    if (!k || k.until < Date.now()) {
+      k = { key: decrypt(domain.dkim_private_key_enc, config.encryptionKey!), until: Date.now() + 300_000 };
       keys.set(domain.id, k);
     }
     return { domainName: domain.domain, keySelector: domain.dkim_selector, privateKey: k.key };

@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { SmtpPool, SmtpPoolOptions } from './smtp-pool';
 import { DkimPool } from './dkim-pool';
 import { DkimKey, dkimSign } from './dkim-sign';
+import type { DkimKeyCache } from './dkim-keys';
 import type { Config } from '../config';
 import type { CaptureMeta, CaptureStore } from '../capture/store';
 import type { Limits } from '../throttle/rules';
@@ -47,8 +48,10 @@ export class Transports {
   private signer: DkimPool | null = null;
   private readonly mxCache = new Map<string, { hosts: string[]; until: number }>();
 
+  /** `dkimKeys` holds the parsed keys for the signing threads and the in-thread fallback alike. */
   constructor(
     private readonly config: Config,
+    private readonly dkimKeys: DkimKeyCache,
     private readonly observer?: TransportObserver,
     private readonly captured: CaptureStore | null = null,
     /** Per-destination limits (src/throttle): the size of an MX host's pool and messages per connection. */
@@ -135,7 +138,7 @@ export class Transports {
     try {
       // Signed on a worker thread; should the thread fail, in this one (the same signer either way).
       const started = process.hrtime.bigint();
-      message = dkim ? await (this.signer ??= new DkimPool()).sign(raw, dkim).catch(() => dkimSign(raw, dkim)) : raw;
+      message = dkim ? await (this.signer ??= new DkimPool(this.dkimKeys)).sign(raw, dkim).catch(() => dkimSign(raw, dkim, this.dkimKeys)) : raw;
       if (dkim) this.observer?.dkimSign(Number(process.hrtime.bigint() - started) / 1e9);
     } catch (err) {
       return { ok: false, response: `DKIM signing failed: ${(err as Error).message}`.slice(0, 1000) };

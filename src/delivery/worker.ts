@@ -19,6 +19,7 @@ import { affectedRows, batchTransaction, placeholders, quoteId, runTogether, sql
 import type { Knex } from 'knex';
 import { isOutage } from '../outage';
 import { createThrottle, Throttle } from '../throttle/throttle';
+import { DkimKeyCache } from './dkim-keys';
 
 const PENDING = ['queued', 'scheduled', 'deferred', 'sending'];
 
@@ -100,7 +101,8 @@ export function createDeliveryWorker(services: Services, opts: { throttle?: Thro
   const { db, config, logger } = services;
   const owner = `${os.hostname()}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`;
   const throttle = opts.throttle ?? createThrottle(services);
-  const transports = new Transports(config, services.metrics, config.deliveryMode === 'capture' ? new CaptureStore(db, config, logger) : null, (domain, mx) => throttle.limitsFor(domain, mx));
+  const dkimKeys = new DkimKeyCache();
+  const transports = new Transports(config, dkimKeys, services.metrics, config.deliveryMode === 'capture' ? new CaptureStore(db, config, logger) : null, (domain, mx) => throttle.limitsFor(domain, mx));
   const secret = verpSecret(services);
   const keys = new Map<number, { sealed: string; key: string; until: number }>();
 

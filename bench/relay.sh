@@ -7,6 +7,10 @@
 # -d, no DKIM-on pass), BENCH_SKIP_POSTFIX=1 (Postern alone, while tuning), POSTERN_COALESCE_STATS=1 with
 # BENCH_SHOW_LOG=1 (group sizes per process), BENCH_NODE_ARGS (e.g. --cpu-prof), BENCH_CONNECTIONS=new (only the
 # pass with a new connection per message).
+# Ends with one line `BENCH {json}` (issue 15's keys: relay_ratio_pooled, relay_ratio_new_conn, rsa_signs_s,
+# worker_rss_mb, load1; the send-path keys are null here) plus this run's rates. The Postfix instance lives
+# entirely in a private directory passed with -c (nothing is written to the system's /etc/postfix), the Postern
+# roles in their own database and Redis key prefix; all of it, sinks included, is stopped by PID and removed.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 N=${BENCH_MESSAGES:-20000}
@@ -29,42 +33,72 @@ cleanup() {
   local rc=$?
   [ -z "${BENCH_SHOW_LOG:-}" ] || grep -h "^coalesce" "$W/postern.log" >&2 || true
   [ "$rc" = 0 ] || { echo "relay bench failed ($rc); Postern log:" >&2; tail -20 "$W/postern.log" >&2 2>/dev/null || true; }
+  [ -z "$SAMPLER" ] || kill "$SAMPLER" 2>/dev/null || true
+  [ -z "$SINK_PID" ] || stop_sink
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   postfix -c "$W/pf/etc" stop >/dev/null 2>&1 || true
   mysql -uroot -h127.0.0.1 -e "DROP DATABASE IF EXISTS \`$DB\`" 2>/dev/null || true
+  redis_cleanup
   rm -rf "$W"
 }
+# Removes this run's Redis keys (BullMQ's queues and the gateway's own) by their prefix, in one small process.
+redis_cleanup() {
+  (cd "$ROOT" && node -e "
+const Redis = require('ioredis');
+const r = new Redis(process.argv[1], { maxRetriesPerRequest: 1 });
+(async () => {
+  let cursor = '0', n = 0;
+  do { const [c, keys] = await r.scan(cursor, 'MATCH', process.argv[2] + ':*', 'COUNT', 1000); cursor = c; if (keys.length) n += await r.unlink(...keys); } while (cursor !== '0');
+  console.error('removed ' + n + ' Redis keys under ' + process.argv[2] + ':');
+  r.disconnect();
+})().catch((e) => { console.error('Redis cleanup failed: ' + e.message); process.exit(1); });
+" "$REDIS" "postern-relaybench:$ID") || true
+}
+SAMPLER=""
+SINK_PID=
 trap cleanup EXIT
 
 free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
 
 # A fresh smtp-sink per measurement; its -c counter (written with carriage returns) says how much arrived.
-SINK_PID=""
 start_sink() {
   SINK_PORT=$(free_port)
   : >"$W/sink.out"
-  # smtp-sink writes its counter only to a terminal promptly: give it one with script(1).
-  script -qfec "smtp-sink -c -u postfix 127.0.0.1:$SINK_PORT 1000" /dev/null >"$W/sink.out" 2>&1 &
+  rm -f "$W/sink.pid"
+  # smtp-sink writes its counter only to a terminal promptly: give it one with script(1). The shell in between
+  # writes its own PID and then becomes smtp-sink (exec), so the sink is stopped by that PID and nothing else.
+  script -qfec "sh -c 'echo \$\$ >$W/sink.pid; exec smtp-sink -c -u postfix 127.0.0.1:$SINK_PORT 1000'" /dev/null >"$W/sink.out" 2>&1 &
   SINK_PID=$!
-  PIDS+=("$SINK_PID")
+  for _ in $(seq 50); do [ -s "$W/sink.pid" ] && break; sleep 0.05; done
   sleep 0.3
 }
-stop_sink() { pkill -f "smtp-sink -c -u postfix 127.0.0.1:$SINK_PORT" 2>/dev/null || true; kill "$SINK_PID" 2>/dev/null || true; wait "$SINK_PID" 2>/dev/null || true; }
+stop_sink() {
+  [ -s "$W/sink.pid" ] && kill "$(cat "$W/sink.pid")" 2>/dev/null || true
+  kill "$SINK_PID" 2>/dev/null || true
+  wait "$SINK_PID" 2>/dev/null || true
+  SINK_PID=""
+}
 
 # Sends N messages with smtp-source to host:port and waits until the sink holds them all; prints msg/s.
 # The wait is one small process reading the counter's tail (bench/wait-sink.js), started before the load so
 # its start-up is not timed; a shell loop forking tr/grep every 50 ms cost this VM most of a core.
+# Every pass also samples the machine load and the given processes' RSS (bench/probe.js rss; /proc reads, no forks)
+# into $W/samples.jsonl.
 measure() {
-  local target=$1 from=$2 keep=$3
+  local target=$1 from=$2 keep=$3 pids=$4
   local start end sent
   node "$ROOT/bench/wait-sink.js" "$W/sink.out" "$N" "${BENCH_TIMEOUT:-600}" >"$W/sink.end" &
   local waiter=$!
+  # shellcheck disable=SC2086
+  node "$ROOT/bench/probe.js" rss $pids >>"$W/samples.jsonl" &
+  SAMPLER=$!
   sleep 0.2
   start=$(date +%s.%N)
   smtp-source $keep -s "$SESSIONS" -l 1024 -m "$N" -f "$from" -t "rcpt@sink.test" "$target" >/dev/null 2>&1
   sent=$(date +%s.%N)
   echo "  $target: accepted in $(echo "$start $sent" | awk '{printf "%.2f", $2 - $1}') s" >&2
-  wait "$waiter" || return 1
+  wait "$waiter" || { kill "$SAMPLER"; return 1; }
+  kill "$SAMPLER"; wait "$SAMPLER" 2>/dev/null || true; SAMPLER=""
   end=$(cat "$W/sink.end")
   echo "  $target: at the sink after $(echo "$start $end" | awk '{printf "%.2f", $2 - $1}') s" >&2
   echo "$N $start $end" | awk '{printf "%.0f", $1 / ($3 - $2)}'
@@ -95,9 +129,7 @@ EOF
   sed -e "s/^smtp      inet  n       -       y       -       -       smtpd/127.0.0.1:$PF_PORT inet n - n - - smtpd/" \
       -e 's/^\([a-z]* *unix *[-ny] *[-ny] *\)y/\1n/' /etc/postfix/master.cf >"$pf/etc/master.cf"
   grep -q "^postlog" "$pf/etc/master.cf" || echo "postlog   unix-dgram n  -       n       -       1       postlogd" >>"$pf/etc/master.cf"
-  local alt
-  alt=$(postconf -h alternate_config_directories 2>/dev/null || true)
-  case " $alt " in *" $pf/etc "*) ;; *) postconf -e "alternate_config_directories = $alt $pf/etc" ;; esac
+  # As root, postfix accepts a -c directory that the system main.cf does not list (no alternate_config_directories).
   postfix -c "$pf/etc" check >/dev/null 2>&1 || true
   postfix -c "$pf/etc" start >/dev/null 2>&1
   sleep 1
@@ -112,6 +144,7 @@ start_postern_roles() { # $1 = DKIM_SIGNING
     env "${ENVS[@]}" DKIM_SIGNING="$1" DELIVERY_MODE=relay SMTP_RELAY_URL="smtp://127.0.0.1:$SINK_PORT" node ${BENCH_NODE_ARGS:-} "$ROOT/dist/src/main.js" "$role" >>"$W/postern.log" 2>&1 &
     PIDS+=("$!")
     ROLE_PIDS+=("$!")
+    echo "$role $!" >>"$W/roles"
   done
   for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PT_SMTP") 2>/dev/null && return 0; sleep 0.1; done
   echo "Postern's SMTP front did not start; see $W/postern.log" >&2; exit 1
@@ -123,7 +156,7 @@ API_PORT=$(free_port); PT_SMTP=$(free_port); PF_PORT=$(free_port)
 ENVS=(DATABASE_URL="$MYSQL/$DB" REDIS_URL="$REDIS" REDIS_PREFIX="postern-relaybench:$ID" ENCRYPTION_KEY="$(openssl rand -hex 32)"
   ADMIN_API_KEY="relay-bench-admin-$ID" MAIL_HOSTNAME=mx.bench.test LOG_LEVEL=warn API_RATE_LIMIT_PER_MINUTE=0 POSTERN_COALESCE_STATS=${POSTERN_COALESCE_STATS:-}
   PORT="$API_PORT" HOST=127.0.0.1 SMTP_HOST=127.0.0.1 SMTP_PORT="$PT_SMTP" INBOUND_SMTP_PORT=0
-  DELIVERY_CONCURRENCY=50 SMTP_MAX_CONNECTIONS_PER_IP=1000)
+  DELIVERY_CONCURRENCY=50 SMTP_MAX_CONNECTIONS_PER_IP=1000 OPS_HOST=127.0.0.1 OPS_PORT=0)   # each role its own free health port
 ROLE_PIDS=()
 
 env "${ENVS[@]}" node "$ROOT/dist/src/main.js" api >>"$W/postern.log" 2>&1 &
@@ -137,25 +170,52 @@ SMTP_USER=$(api "{\"Command\":\"emailgateway.addsmtp\",\"SessionID\":\"$SID\",\"
 ENVS+=(SMTP_TRUSTED_CLIENTS="127.0.0.1=$SMTP_USER")   # smtp-source cannot AUTH: loopback sends as the credential
 
 echo "# Relay benchmark: $N messages of 1 KiB, smtp-source -s $SESSIONS, $WORKERS Postern workers, $(nproc) cores"
-results=()
+RSA=$(node "$ROOT/bench/probe.js" rsa 2000)   # this machine's RSA-2048 sign rate on one thread, now
+echo "RSA-2048 signatures, one thread: $RSA/s"
+: >"$W/roles"; : >"$W/samples.jsonl"; : >"$W/rates"
 MODES=("-d" ""); [ -n "${BENCH_QUICK:-}" ] && MODES=("-d")   # BENCH_QUICK=1: only -d, and no DKIM-on pass
 [ "${BENCH_CONNECTIONS:-}" = "new" ] && MODES=("")              # BENCH_CONNECTIONS=new: only a new connection per message
 for keep in "${MODES[@]}"; do
   label=$([ -n "$keep" ] && echo "one connection per session (-d)" || echo "a new connection per message")
-  pf=1
-  if [ -z "${BENCH_SKIP_POSTFIX:-}" ]; then   # BENCH_SKIP_POSTFIX=1: Postern only (while tuning; the ratio is then meaningless)
+  key=$([ -n "$keep" ] && echo pooled || echo new_conn)
+  pf=null
+  if [ -z "${BENCH_SKIP_POSTFIX:-}" ]; then   # BENCH_SKIP_POSTFIX=1: Postern only (while tuning; there is then no ratio)
     start_sink; setup_postfix
-    pf=$(measure "127.0.0.1:$PF_PORT" "bench@bench.example.com" "$keep")
+    pf=$(measure "127.0.0.1:$PF_PORT" "bench@bench.example.com" "$keep" "$(cat "$W/sink.pid")")
     postfix -c "$W/pf/etc" stop >/dev/null 2>&1; stop_sink
   fi
   start_sink; start_postern_roles 0
-  pt=$(measure "127.0.0.1:$PT_SMTP" "bench@bench.example.com" "$keep")
+  pt=$(measure "127.0.0.1:$PT_SMTP" "bench@bench.example.com" "$keep" "${ROLE_PIDS[*]}")
   stop_postern_roles; stop_sink
-  ptd=skipped
+  ptd=null
   if [ -z "${BENCH_QUICK:-}" ]; then
     start_sink; start_postern_roles 1
-    ptd=$(measure "127.0.0.1:$PT_SMTP" "bench@bench.example.com" "$keep")
+    ptd=$(measure "127.0.0.1:$PT_SMTP" "bench@bench.example.com" "$keep" "${ROLE_PIDS[*]}")
     stop_postern_roles; stop_sink
   fi
-  echo "$label: Postfix ${pf} msg/s; Postern DKIM off ${pt} msg/s ($(awk -v a="$pt" -v b="$pf" 'BEGIN{printf "%.2f", a/b}')x Postfix, target >= 2.0x); Postern DKIM on ${ptd} msg/s"
+  echo "$key $pf $pt $ptd" >>"$W/rates"
+  echo "$label: Postfix ${pf} msg/s; Postern DKIM off ${pt} msg/s ($(awk -v a="$pt" -v b="$pf" 'BEGIN{ if (b == "null") print "no"; else printf "%.2f", a/b}')x Postfix, target >= 2.0x pooled, >= 1.5x new connections); Postern DKIM on ${ptd} msg/s"
 done
+
+# The one line to compare runs by: issue 15's keys (null where this bench measures nothing), then its own rates.
+node -e "
+const fs = require('fs');
+const [dir, rsa] = process.argv.slice(1);
+const lines = (f) => fs.readFileSync(dir + '/' + f, 'utf8').split('\n').filter(Boolean);
+const roles = Object.fromEntries(lines('roles').map((l) => l.split(' ').reverse()));
+const samples = lines('samples.jsonl').map((l) => JSON.parse(l));
+const peak = (role) => {
+  const v = samples.flatMap((s) => Object.entries(s.rss_mb).filter(([pid, mb]) => roles[pid] === role && mb !== null).map(([, mb]) => mb));
+  return v.length ? Math.max(...v) : null;
+};
+const n = samples.reduce((a, s) => a + s.samples, 0);
+const num = (v) => (v === 'null' ? null : Number(v));
+const out = { batch_msg_s: null, single_ratio: null, single_p99_ms: null, e2e_dkim_off_msg_s: null, e2e_dkim_on_msg_s: null, rsa_signs_s: Number(rsa),
+  relay_ratio_pooled: null, relay_ratio_new_conn: null, api_rss_mb: null, worker_rss_mb: peak('worker'),
+  load1: n ? Math.round((samples.reduce((a, s) => a + s.load1 * s.samples, 0) / n) * 100) / 100 : null, smtp_rss_mb: peak('smtp') };
+for (const [key, pf, pt, ptd] of lines('rates').map((l) => l.split(' '))) {
+  out['relay_ratio_' + key] = num(pf) && num(pt) ? Math.round((num(pt) / num(pf)) * 100) / 100 : null;
+  Object.assign(out, { ['relay_' + key + '_postfix_msg_s']: num(pf), ['relay_' + key + '_postern_msg_s']: num(pt), ['relay_' + key + '_postern_dkim_msg_s']: num(ptd) });
+}
+console.log('BENCH ' + JSON.stringify(out));
+" "$W" "$RSA"

@@ -1,23 +1,73 @@
 /**
  * npm run bench:send — accepted single sends/s next to a bare express endpoint (autocannon, 50 connections),
- * accepted messages/s through the batch route, and end-to-end delivered messages/s to a local SMTP sink with
- * DKIM on. Runs the built gateway as separate processes against MariaDB + Redis on loopback.
+ * accepted messages/s through the batch route, and end to end to a local SMTP sink with DKIM off and on, timed
+ * from the first submission to the last delivery at the sink (the workers run while the batches go in). Runs the
+ * built gateway as separate processes against MariaDB + Redis on loopback, in a database and Redis key prefix of
+ * its own that it removes afterwards. Measures beside them, in the same run: one thread's RSA-2048 sign rate
+ * (bench/probe.js rsa), the api's and the workers' peak RSS and the mean 1-minute load (bench/probe.js rss).
+ * Ends with one line `BENCH {json}` (issue 15's keys); what this run does not measure is null.
+ * Knobs: BENCH_SECONDS (10), BENCH_E2E_MESSAGES (20000 per pass), BENCH_E2E_SUBMITTERS (4 batch requests in
+ * flight), BENCH_WORKERS (2), BENCH_CONCURRENCY (50), BENCH_DKIM (unset: both passes; 0 or 1: only that one),
+ * BENCH_PROFILE_API=1 / BENCH_PROFILE_WORKER=1, BENCH_DEBUG=1.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { Queue } from 'bullmq';
+import Redis from 'ioredis';
 import knexFactory from 'knex';
 import { SMTPServer } from 'smtp-server';
 
 const ROOT = path.resolve(__dirname, '../..');
+const PROBE = path.join(ROOT, 'bench/probe.js');
 const MYSQL = process.env.BENCH_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
 const REDIS = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
 const E2E_MESSAGES = Number(process.env.BENCH_E2E_MESSAGES ?? 20000);
+const SUBMITTERS = Number(process.env.BENCH_E2E_SUBMITTERS ?? 4);
+const WORKERS = Number(process.env.BENCH_WORKERS ?? 2);
+const DKIM_PASSES = process.env.BENCH_DKIM === '0' ? [false] : process.env.BENCH_DKIM === '1' ? [true] : [false, true];
 const children: ChildProcess[] = [];
+
+/** The issue-15 figures; null where this run did not measure one. */
+interface BenchLine {
+  batch_msg_s: number | null;
+  single_ratio: number | null;
+  single_p99_ms: number | null;
+  e2e_dkim_off_msg_s: number | null;
+  e2e_dkim_on_msg_s: number | null;
+  rsa_signs_s: number | null;
+  relay_ratio_pooled: number | null;
+  relay_ratio_new_conn: number | null;
+  api_rss_mb: number | null;
+  worker_rss_mb: number | null;
+  load1: number | null;
+}
+
+interface Sample {
+  rss_mb: Record<string, number | null>;
+  load1: number;
+  samples: number;
+}
+
+/** Samples the processes' RSS and the machine load in a process of its own until stopped. */
+function sampleWhile(pids: number[]): { stop(): Promise<Sample> } {
+  const child = spawn(process.execPath, [PROBE, 'rss', ...pids.map(String)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return {
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+      return JSON.parse(out) as Sample;
+    },
+  };
+}
+
+const round = (n: number, digits = 0) => Math.round(n * 10 ** digits) / 10 ** digits;
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -32,6 +82,16 @@ function run(args: string[], env: Record<string, string>): ChildProcess {
   const child = spawn(process.execPath, args, { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', process.env.BENCH_DEBUG ? 'inherit' : 'ignore', 'inherit'] });
   children.push(child);
   return child;
+}
+
+/** Stops one child by its PID (SIGTERM, then SIGKILL after 10 s) and waits for it to exit. */
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
 }
 
 async function healthy(port: number): Promise<void> {
@@ -83,10 +143,19 @@ async function main(): Promise<void> {
     MAIL_HOSTNAME: 'mx.bench.test',
     API_RATE_LIMIT_PER_MINUTE: '0',
     LOG_LEVEL: process.env.BENCH_DEBUG ? 'error' : 'warn',
+    OPS_HOST: '127.0.0.1',
   };
+  const line: BenchLine = {
+    batch_msg_s: null, single_ratio: null, single_p99_ms: null, e2e_dkim_off_msg_s: null, e2e_dkim_on_msg_s: null, rsa_signs_s: null,
+    relay_ratio_pooled: null, relay_ratio_new_conn: null, api_rss_mb: null, worker_rss_mb: null, load1: null,
+  };
+  const samples: Sample[] = [];
+  let apiPid = 0;
+  const workerPids: number[] = [];
   try {
     const apiPort = await freePort();
-    run([...(process.env.BENCH_PROFILE_API ? ['--cpu-prof', '--cpu-prof-dir=/tmp/cpuprof-api'] : []), path.join(ROOT, 'dist/src/main.js'), 'api'], { ...env, PORT: String(apiPort), HOST: '127.0.0.1' });
+    const apiChild = run([...(process.env.BENCH_PROFILE_API ? ['--cpu-prof', '--cpu-prof-dir=/tmp/cpuprof-api'] : []), path.join(ROOT, 'dist/src/main.js'), 'api'], { ...env, PORT: String(apiPort), HOST: '127.0.0.1' });
+    apiPid = apiChild.pid!;
     await healthy(apiPort);
     const barePort = await freePort();
     run([path.join(ROOT, 'dist/bench/bare-express.js')], { PORT: String(barePort) });
@@ -103,60 +172,136 @@ async function main(): Promise<void> {
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${key}` };
     console.log(`# Postern send benchmark (${DURATION} s per run, node ${process.version})`);
 
+    // This machine's RSA ceiling now, before the load starts: the DKIM-on figure reads as a share of it.
+    line.rsa_signs_s = Number(execFileSync(process.execPath, [PROBE, 'rsa', '2000']).toString().trim());
+    console.log(`RSA-2048 signatures, one thread:  ${line.rsa_signs_s}/s`);
+
+    const accept = sampleWhile([apiPid]);
     const bare = await cannon({ url: `http://127.0.0.1:${barePort}/api/v1/email`, method: 'POST', headers, body: single, connections: 50, duration: DURATION });
     const mine = await cannon({ url: `http://127.0.0.1:${apiPort}/api/v1/email`, method: 'POST', headers, body: single, connections: 50, duration: DURATION });
     const bareRps = bare['2xx'] / DURATION;
     const mineRps = mine['2xx'] / DURATION;
+    line.single_ratio = round(mineRps / bareRps, 3);
+    line.single_p99_ms = mine.latency.p99;
     console.log(`bare express JSON endpoint:      ${bareRps.toFixed(0)} req/s (p99 ${bare.latency.p99} ms)`);
     console.log(`POST /api/v1/email accepted:      ${mineRps.toFixed(0)} req/s (p99 ${mine.latency.p99} ms, non-2xx ${mine.non2xx}, errors ${mine.errors})`);
-    console.log(`ratio single / bare:              ${(mineRps / bareRps).toFixed(2)} (target >= 0.5)`);
+    console.log(`ratio single / bare:              ${line.single_ratio} (target >= 0.3, p99 <= 50 ms)`);
 
     const batchBody = JSON.stringify({ Messages: Array.from({ length: 1000 }, (_, i) => message(domain, i)) });
     const batch = await cannon({ url: `http://127.0.0.1:${apiPort}/api/v1/email/batch`, method: 'POST', headers, body: batchBody, connections: 4, duration: DURATION });
-    console.log(`POST /api/v1/email/batch:         ${((batch['2xx'] * 1000) / DURATION).toFixed(0)} msg/s (${batch['2xx']} batches of 1000, p99 ${batch.latency.p99} ms, non-2xx ${batch.non2xx})`);
+    // Batches still in flight when the window closes are not counted; none finished means no figure, not zero.
+    line.batch_msg_s = batch['2xx'] ? round((batch['2xx'] * 1000) / DURATION) : null;
+    const accepted = await accept.stop();
+    samples.push(accepted);
+    console.log(`POST /api/v1/email/batch:         ${line.batch_msg_s} msg/s (${batch['2xx']} batches of 1000, p99 ${batch.latency.p99} ms, non-2xx ${batch.non2xx}); api peak RSS ${accepted.rss_mb[apiPid]} MB, load ${accepted.load1}`);
 
-    // End to end: a clean slate (the accepted backlog above is dropped), then E2E_MESSAGES through a worker to a sink.
-    const q = new Queue('deliveries', { connection: { host: new URL(REDIS).hostname, port: Number(new URL(REDIS).port || 6379) }, prefix: `${prefix}:bull` });
-    await q.obliterate({ force: true });
-    await q.close();
-    await db('deliveries').whereNot({ status: 'delivered' }).update({ status: 'cancelled' });
-    let received = 0;
-    const sink = new SMTPServer({ authOptional: true, disabledCommands: ['STARTTLS'], disableReverseLookup: true, logger: false, onData(stream, _s, cb) { stream.on('data', () => undefined); stream.on('end', () => { received += 1; cb(); }); } });
-    sink.on('error', () => undefined);
-    const sinkPort = await freePort();
-    await new Promise<void>((r) => sink.listen(sinkPort, '127.0.0.1', r));
-    const started = Date.now();
-    for (let i = 0; i < E2E_MESSAGES; i += 1000) {
-      const body = JSON.stringify({ Messages: Array.from({ length: Math.min(1000, E2E_MESSAGES - i) }, (_, j) => message(domain, i + j)) });
-      const res = await fetch(`http://127.0.0.1:${apiPort}/api/v1/email/batch`, { method: 'POST', headers, body });
-      if (!res.ok) throw new Error(`batch failed: ${res.status}`);
+    for (const dkim of DKIM_PASSES) {
+      const pass = await endToEnd({ dkim, apiPid, apiPort, headers, domain, env, db, prefix });
+      samples.push(pass.sample);
+      workerPids.push(...pass.workerPids);
+      if (dkim) line.e2e_dkim_on_msg_s = pass.rate;
+      else line.e2e_dkim_off_msg_s = pass.rate;
     }
-    const submitted = Date.now();
-    // The worker role scales out: one process per core (BENCH_WORKERS, default 2).
-    const workers = Number(process.env.BENCH_WORKERS ?? 2);
-    for (let w = 0; w < workers; w++) {
-      run([...(process.env.BENCH_PROFILE_WORKER ? ['--cpu-prof', '--cpu-prof-dir=/tmp/cpuprof-worker'] : []), path.join(ROOT, 'dist/src/main.js'), 'worker'], { ...env, DELIVERY_MODE: 'relay', SMTP_RELAY_URL: `smtp://127.0.0.1:${sinkPort}`, DELIVERY_CONCURRENCY: process.env.BENCH_CONCURRENCY ?? '50', DKIM_SIGNING: process.env.BENCH_DKIM ?? '1' });
-    }
-    while (received < E2E_MESSAGES) {
-      if (Date.now() - submitted > 600_000) throw new Error(`only ${received} of ${E2E_MESSAGES} delivered in 10 minutes`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    const done = Date.now();
-    console.log(`end to end (DKIM ${process.env.BENCH_DKIM === '0' ? 'off' : 'on'}, relay to sink, ${workers} worker processes): ${E2E_MESSAGES} messages delivered in ${((done - submitted) / 1000).toFixed(1)} s after submission = ${((E2E_MESSAGES * 1000) / (done - submitted)).toFixed(0)} msg/s; ${((E2E_MESSAGES * 1000) / (done - started)).toFixed(0)} msg/s including the ${((submitted - started) / 1000).toFixed(1)} s of submission`);
-    await new Promise<void>((r) => sink.close(() => r()));
   } finally {
-    for (const c of children) c.kill('SIGTERM');
+    for (const c of children) await stop(c);
     await db.destroy();
     await admin.raw(`DROP DATABASE IF EXISTS \`${dbName}\``);
     await admin.destroy();
+    console.log(`cleaned up: database ${dbName} dropped, ${await removeKeys(prefix)} Redis keys under ${prefix}: removed`);
   }
+  const peaks = (pids: number[]) => {
+    const seen = samples.flatMap((s) => pids.map((p) => s.rss_mb[p] ?? null)).filter((v): v is number => v !== null);
+    return seen.length ? Math.max(...seen) : null;
+  };
+  line.api_rss_mb = peaks([apiPid]);
+  line.worker_rss_mb = peaks(workerPids);
+  const n = samples.reduce((a, s) => a + s.samples, 0);
+  line.load1 = n ? round(samples.reduce((a, s) => a + s.load1 * s.samples, 0) / n, 2) : null;
+  console.log(`BENCH ${JSON.stringify(line)}`);
+}
+
+/**
+ * One end-to-end pass: workers up first, then E2E_MESSAGES through the batch route (SUBMITTERS requests in
+ * flight), timed from the first submission to the last message at the sink.
+ */
+async function endToEnd(o: { dkim: boolean; apiPid: number; apiPort: number; headers: Record<string, string>; domain: string; env: Record<string, string>; db: knexFactory.Knex; prefix: string }): Promise<{ rate: number; sample: Sample; workerPids: number[] }> {
+  // A clean slate: what earlier phases accepted is dropped, so the sink counts only this pass.
+  const q = new Queue('deliveries', { connection: { host: new URL(REDIS).hostname, port: Number(new URL(REDIS).port || 6379) }, prefix: `${o.prefix}:bull` });
+  await q.obliterate({ force: true });
+  await q.close();
+  await o.db('deliveries').whereNot({ status: 'delivered' }).update({ status: 'cancelled' });
+  let received = 0;
+  const sink = new SMTPServer({ authOptional: true, disabledCommands: ['STARTTLS'], disableReverseLookup: true, logger: false, onData(stream, _s, cb) { stream.on('data', () => undefined); stream.on('end', () => { received += 1; cb(); }); } });
+  sink.on('error', () => undefined);
+  const sinkPort = await freePort();
+  await new Promise<void>((r) => sink.listen(sinkPort, '127.0.0.1', r));
+  const workers: ChildProcess[] = [];
+  for (let w = 0; w < WORKERS; w++) {
+    const opsPort = await freePort();
+    workers.push(run([...(process.env.BENCH_PROFILE_WORKER ? ['--cpu-prof', '--cpu-prof-dir=/tmp/cpuprof-worker'] : []), path.join(ROOT, 'dist/src/main.js'), 'worker'], {
+      ...o.env, OPS_PORT: String(opsPort), DELIVERY_MODE: 'relay', SMTP_RELAY_URL: `smtp://127.0.0.1:${sinkPort}`, DELIVERY_CONCURRENCY: process.env.BENCH_CONCURRENCY ?? '50', DKIM_SIGNING: o.dkim ? '1' : '0',
+    }));
+    await healthy(opsPort);
+  }
+  const workerPids = workers.map((w) => w.pid!);
+  const sampler = sampleWhile([o.apiPid, ...workerPids]);
+  const started = Date.now();
+  let next = 0;
+  let retries = 0;
+  const submit = async () => {
+    while (next < E2E_MESSAGES) {
+      const i = next;
+      next += 1000;
+      const body = JSON.stringify({ Messages: Array.from({ length: Math.min(1000, E2E_MESSAGES - i) }, (_, j) => message(o.domain, i + j)) });
+      for (;;) {
+        const res = await fetch(`http://127.0.0.1:${o.apiPort}/api/v1/email/batch`, { method: 'POST', headers: o.headers, body });
+        if (res.ok) break;
+        // As a client should: a 503 (database or queue slow to answer on a loaded machine) or 429 is retried after
+        // Retry-After; the time it costs stays inside the measured window.
+        if (res.status !== 503 && res.status !== 429) throw new Error(`batch failed: ${res.status} ${await res.text()}`);
+        retries += 1;
+        await res.arrayBuffer();
+        await new Promise((r) => setTimeout(r, Number(res.headers.get('retry-after') ?? 5) * 1000));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: SUBMITTERS }, submit));
+  const submitted = Date.now();
+  while (received < E2E_MESSAGES) {
+    if (Date.now() - started > 600_000) throw new Error(`only ${received} of ${E2E_MESSAGES} delivered in 10 minutes`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const done = Date.now();
+  const sample = await sampler.stop();
+  for (const w of workers) await stop(w);
+  await new Promise<void>((r) => sink.close(() => r()));
+  const rate = round((E2E_MESSAGES * 1000) / (done - started));
+  console.log(`end to end, DKIM ${o.dkim ? 'on ' : 'off'} (${WORKERS} workers, relay to a sink): ${E2E_MESSAGES} messages from first submission to last delivery in ${((done - started) / 1000).toFixed(1)} s = ${rate} msg/s (all submitted after ${((submitted - started) / 1000).toFixed(1)} s, ${retries} batch requests retried after a 503); worker peak RSS ${workerPids.map((p) => sample.rss_mb[p]).join(' / ')} MB, load ${sample.load1}`);
+  return { rate, sample, workerPids };
+}
+
+/** Removes every Redis key this run's prefix made (BullMQ's queues and the gateway's own keys). */
+async function removeKeys(prefix: string): Promise<number> {
+  const redis = new Redis(REDIS, { maxRetriesPerRequest: 1 });
+  let removed = 0;
+  try {
+    let cursor = '0';
+    do {
+      const [nextCursor, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = nextCursor;
+      if (keys.length) removed += await redis.unlink(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+  return removed;
 }
 
 main().then(
   () => process.exit(0),
   (err) => {
     console.error(err);
-    for (const c of children) c.kill('SIGKILL');
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
     process.exit(1);
   },
 );

@@ -1,12 +1,16 @@
 /**
  * campaign.create — a draft campaign: CampaignName (or Name), Subject, ListID, HTMLContent and/or PlainContent,
  * optional FromEmail/FromName (else the list's sender, else noreply@ the account's first Enabled domain).
- * Errors (array): 1 missing CampaignName, 2 list not found (another user's too), 3 invalid FromEmail, 4 Subject too long or multi-line.
+ * TemplateID copies one of the caller's templates: its subject, HTML and plain text fill what the call leaves out
+ * (a copy, so editing the template later does not change a campaign already written).
+ * Errors (array): 1 missing CampaignName, 2 list not found (another user's too), 3 invalid FromEmail, 4 Subject too
+ * long or multi-line, 5 template not found (another user's too).
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { isEmail } from '../src/auth/user-fields';
 import { findOwnedList } from '../src/lists/lists';
+import { findOwnedTemplate, TemplateRow } from '../src/templates/templates';
 
 export default defineCommand({
   name: 'campaign.create',
@@ -14,12 +18,19 @@ export default defineCommand({
   permission: 'Campaign.Create',
   accountKey: 'can_send',
   arrayErrors: true,
-  errors: { 1: 'Missing required parameter (CampaignName)', 2: 'List not found', 3: 'Invalid FromEmail', 4: 'Subject must be one line of at most 998 characters' },
+  errors: { 1: 'Missing or invalid CampaignName (one to 255 characters)', 2: 'List not found', 3: 'Invalid FromEmail', 4: 'Subject must be one line of at most 998 characters', 5: 'Template not found' },
   async run(p, ctx) {
     const name = String(p.campaignname ?? p.name ?? '').trim();
     const codes: number[] = [];
     if (!name) codes.push(1);
-    const subject = p.subject === undefined ? '' : String(p.subject);
+    let template: TemplateRow | undefined;
+    if (p.templateid !== undefined && p.templateid !== '') {
+      template = await findOwnedTemplate(ctx.db, ctx.user!.id, p.templateid);
+      if (!template) codes.push(5);
+    }
+    // With a template, a parameter left out or empty takes the template's value.
+    const own = (v: unknown): string | undefined => (typeof v === 'string' && (v !== '' || !template) ? v : undefined);
+    const subject = own(p.subject) ?? template?.subject ?? '';
     if (/[\r\n]/.test(subject) || subject.length > 998) codes.push(4);
     const from = p.fromemail === undefined || p.fromemail === '' ? null : String(p.fromemail).trim();
     if (from !== null && !isEmail(from)) codes.push(3);
@@ -36,8 +47,8 @@ export default defineCommand({
       list_id: listId,
       name: name.slice(0, 255),
       subject,
-      html: typeof p.htmlcontent === 'string' ? p.htmlcontent : null,
-      text: typeof p.plaincontent === 'string' ? p.plaincontent : null,
+      html: own(p.htmlcontent) ?? template?.html ?? null,
+      text: own(p.plaincontent) ?? template?.text ?? null,
       from_email: from,
       from_name: p.fromname === undefined ? '' : String(p.fromname).replace(/[\r\n]/g, ' ').slice(0, 255),
       status: 'draft',

@@ -5,6 +5,7 @@
  */
 import { defineCommand } from '../src/command';
 import { messageStatus } from '../src/mail/lookup';
+import { messagesByOffset } from '../src/mail/message-log';
 import { domainScope } from '../src/auth/account-keys';
 import { truthy } from '../src/http/params';
 
@@ -18,24 +19,22 @@ export default defineCommand({
     const limit = Number(p.limit);
     const page = Number(p.page);
     const scope = domainScope(ctx);
-    const q = ctx.db('messages').where('messages.user_id', scope.userId);
-    if (scope.domainIds !== null) q.whereIn('messages.domain_id', scope.domainIds);
-    if (p.from !== undefined) q.where('messages.created_at', '>=', Number(p.from) * 1000);
-    if (p.to !== undefined) q.where('messages.created_at', '<=', Number(p.to) * 1000 + 999);
-    if (p.tag !== undefined) q.whereRaw(`messages.tags like ? escape '!'`, [`%${JSON.stringify(String(p.tag)).replace(/[!%_]/g, (c) => '!' + c)}%`]);
-    if (p.recipient !== undefined || p.status !== undefined) {
-      q.whereExists(function () {
-        this.select(ctx.db.raw('1')).from('deliveries').whereRaw('deliveries.message_id = messages.id');
-        if (p.recipient !== undefined) this.whereRaw('lower(deliveries.recipient) = ?', [String(p.recipient).toLowerCase()]);
-        if (p.status !== undefined) this.whereIn('deliveries.status', String(p.status).split(','));
-      });
-    }
-    const [{ n }] = await q.clone().count({ n: '*' });
-    const rows = await q.orderBy('messages.created_at', 'desc').orderBy('messages.id').limit(limit).offset((page - 1) * limit)
-      .select('messages.id', 'messages.from_email', 'messages.subject', 'messages.tags', 'messages.created_at');
-    const ids = rows.map((r: { id: string }) => r.id);
+    const { total, rows } = await messagesByOffset(
+      ctx.db,
+      {
+        userId: scope.userId,
+        ...(scope.domainIds !== null ? { domainIds: scope.domainIds } : {}),
+        ...(p.from !== undefined ? { from: Number(p.from) * 1000 } : {}),
+        ...(p.to !== undefined ? { to: Number(p.to) * 1000 + 999 } : {}),
+        ...(p.tag !== undefined ? { tag: String(p.tag) } : {}),
+        ...(p.recipient !== undefined ? { recipient: String(p.recipient) } : {}),
+        ...(p.status !== undefined ? { status: String(p.status).split(',') } : {}),
+      },
+      (page - 1) * limit,
+      limit,
+    );
+    const ids = rows.map((r) => r.id as string);
     const deliveries = ids.length ? await ctx.db('deliveries').whereIn('message_id', ids).select('message_id', 'recipient', 'status') : [];
-    const total = Number(n);
     const engagement = new Map<string, Record<string, number>>();
     if (ids.length && p.withengagement !== undefined && truthy(p.withengagement)) {
       const rows2 = await ctx.db('events').whereIn('message_id', ids).whereIn('type', ['opened', 'clicked']).groupBy('message_id', 'type').select('message_id', 'type').count({ n: '*' });

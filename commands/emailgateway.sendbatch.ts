@@ -1,12 +1,14 @@
 /**
  * emailgateway.sendbatch (POST /api/v1/email/batch) — up to 1,000 messages, each validated on its own; the
  * accepted ones are written in one transaction (one per From domain with an account key) and enqueued together.
- * Errors: 45 Messages missing or over 1,000.
+ * DefaultFrom=1 gives messages without From the caller's default sender (src/mail/sender-for.ts defaultFromAddress).
+ * Errors: 45 Messages missing or over 1,000; 3 bad DefaultFrom.
  */
 import { defineCommand } from '../src/command';
 import { CommandError, TEMPORARILY_UNAVAILABLE } from '../src/errors';
 import { Accepted, acceptMessages, Sender } from '../src/mail/accept';
-import { senderFor } from '../src/mail/sender-for';
+import { defaultFromAddress, senderFor } from '../src/mail/sender-for';
+import { truthy } from '../src/http/params';
 import { parseSendRequest, SendRequest } from '../src/mail/send-request';
 import { SEND_ERRORS, SEND_HTTP_STATUS } from '../src/mail/send-codes';
 
@@ -21,7 +23,13 @@ export default defineCommand({
     const messages = p.messages;
     if (!Array.isArray(messages) || messages.length === 0 || messages.length > 1000) throw new CommandError(45);
     const now = Date.now();
-    const parsed = messages.map((m) => parseSendRequest((m ?? {}) as Record<string, unknown>, { maxAttachmentBytes: ctx.config.maxAttachmentBytes, now }));
+    const hasFrom = (m: unknown) => m !== null && typeof m === 'object' && (m as Record<string, unknown>).from !== undefined && (m as Record<string, unknown>).from !== null && (m as Record<string, unknown>).from !== '';
+    const fallback = truthy(p.defaultfrom) && messages.some((m) => !hasFrom(m)) ? await defaultFromAddress(ctx) : null;
+    const parsed = messages.map((m) => {
+      const raw = (m ?? {}) as Record<string, unknown>;
+      const given = fallback && typeof raw === 'object' && !hasFrom(raw) ? { ...raw, from: { name: '', email: fallback } } : raw;
+      return parseSendRequest(given, { maxAttachmentBytes: ctx.config.maxAttachmentBytes, now });
+    });
     for (const x of parsed) {
       if (x.req.targetListId !== undefined) x.problems.push({ code: 16, message: 'TargetListID is not accepted in a batch: send list mail through /api/v1/email' });
     }

@@ -3,6 +3,7 @@ import accountOverview from './account.overview';
 import adminApikeyReset from './admin.apikey.reset';
 import adminLogin from './admin.login';
 import adminLogout from './admin.logout';
+import adminPasswordReset from './admin.password.reset';
 import campaignCancel from './campaign.cancel';
 import campaignCreate from './campaign.create';
 import campaignGet from './campaign.get';
@@ -70,6 +71,7 @@ import emailgatewayRecipientdomainstats from './emailgateway.recipientdomainstat
 import emailgatewayRegeneratesigningkey from './emailgateway.regeneratesigningkey';
 import emailgatewayReplaceapi from './emailgateway.replaceapi';
 import emailgatewayResetsmtppassword from './emailgateway.resetsmtppassword';
+import emailgatewayRotatedkim from './emailgateway.rotatedkim';
 import emailgatewaySendbatch from './emailgateway.sendbatch';
 import emailgatewaySendemail from './emailgateway.sendemail';
 import emailgatewaySendtestemail from './emailgateway.sendtestemail';
@@ -81,6 +83,11 @@ import listDelete from './list.delete';
 import listGet from './list.get';
 import listUpdate from './list.update';
 import listsGet from './lists.get';
+import queueHold from './queue.hold';
+import queueList from './queue.list';
+import queuePurge from './queue.purge';
+import queueRelease from './queue.release';
+import queueRetry from './queue.retry';
 import queueStatus from './queue.status';
 import senderDomains from './sender.domains';
 import subscriberCreate from './subscriber.create';
@@ -137,6 +144,7 @@ export const commands: Record<string, CommandDef> = Object.assign(Object.create(
   'admin.apikey.reset': adminApikeyReset,
   'admin.login': adminLogin,
   'admin.logout': adminLogout,
+  'admin.password.reset': adminPasswordReset,
   'campaign.cancel': campaignCancel,
   'campaign.create': campaignCreate,
   'campaign.get': campaignGet,
@@ -204,6 +212,7 @@ export const commands: Record<string, CommandDef> = Object.assign(Object.create(
   'emailgateway.regeneratesigningkey': emailgatewayRegeneratesigningkey,
   'emailgateway.replaceapi': emailgatewayReplaceapi,
   'emailgateway.resetsmtppassword': emailgatewayResetsmtppassword,
+  'emailgateway.rotatedkim': emailgatewayRotatedkim,
   'emailgateway.sendbatch': emailgatewaySendbatch,
   'emailgateway.sendemail': emailgatewaySendemail,
   'emailgateway.sendtestemail': emailgatewaySendtestemail,
@@ -215,6 +224,11 @@ export const commands: Record<string, CommandDef> = Object.assign(Object.create(
   'list.get': listGet,
   'list.update': listUpdate,
   'lists.get': listsGet,
+  'queue.hold': queueHold,
+  'queue.list': queueList,
+  'queue.purge': queuePurge,
+  'queue.release': queueRelease,
+  'queue.retry': queueRetry,
   'queue.status': queueStatus,
   'sender.domains': senderDomains,
   'subscriber.create': subscriberCreate,

@@ -14,7 +14,7 @@ export default defineCommand({
   auth: 'admin',
   keepsCredentialCaches: true,
   errors: { 1: 'Invalid DomainID', 2: 'Domain not found' },
-  httpStatus: { 2: 404 },
+  httpStatus: { 2: 404, 99998: 401 },
   async run(p, ctx) {
     const domainId = p.domainid === undefined ? undefined : Number(p.domainid);
     if (domainId !== undefined && !(await ctx.db('sender_domains').where({ id: domainId }).first('id'))) throw new CommandError(2);

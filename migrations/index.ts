@@ -16,7 +16,9 @@ import * as createListWebhooks from './20261205000100_create_list_webhooks';
 import * as createCampaigns from './20261205000200_create_campaigns';
 import * as scopedSuppressions from './20261205000300_create_scoped_suppressions';
 import * as messageLogIndexes from './20261206000100_message_log_indexes';
+import * as dnsWatchDkimRotation from './20261208000100_dns_watch_dkim_rotation';
 import * as createCaptured from './20261210000100_create_captured_messages';
+import * as queueHold from './20261211000100_queue_hold';
 
 /** Every migration in order. Listed here (not globbed) so ts-jest and compiled builds load the same set. */
 const MIGRATIONS: Record<string, Knex.Migration> = {
@@ -37,7 +39,9 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261205000200_create_campaigns': createCampaigns,
   '20261205000300_create_scoped_suppressions': scopedSuppressions,
   '20261206000100_message_log_indexes': messageLogIndexes,
+  '20261208000100_dns_watch_dkim_rotation': dnsWatchDkimRotation,
   '20261210000100_create_captured_messages': createCaptured,
+  '20261211000100_queue_hold': queueHold,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -8,6 +8,7 @@ import { hardErrorHeaders, toHardError, writeV1Errors } from './errors';
 import { Validator } from './validation';
 import { v1Api } from './v1/router';
 import { cyberpanelApi } from './dialects/cyberpanel';
+import { cloudmailsApi } from './dialects/cloudmails';
 import { platformApi } from './dialects/platform';
 import { trackingRoutes } from './tracking/routes';
 import { opsRouter } from './ops/health';
@@ -56,12 +57,23 @@ export function createApp(services: Services): App {
   app.use(platformApi(services, dispatcher)); // before Octeth's v1 door: an account key picks the platform on shared paths
   app.use(v1Api(services, dispatcher));
   app.use(cyberpanelApi(services, dispatcher));
+  app.use(cloudmailsApi(services, dispatcher));
   app.use('/api.php', legacyErrorHandler(services));
 
   app.use((req: Request, res: Response) => {
     writeV1Errors(res, 404, [{ Code: 404, Message: `No route for ${req.method} ${req.path}` }]);
   });
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    // A path parameter that is not valid percent-encoding (`/api/v1/email/%E0%A4%zz`): the client's mistake, not ours.
+    if (err instanceof URIError) {
+      const message = `The path ${req.path.slice(0, 200)} is not valid percent-encoding`;
+      if (req.path.startsWith('/email/v1/')) {
+        res.status(400).json({ success: false, error: { code: 'invalid_request', message } });
+        return;
+      }
+      writeV1Errors(res, 400, [{ Code: 400, Message: message }]);
+      return;
+    }
     const failure = toHardError(err);
     if (failure) {
       writeV1Errors(res, failure.httpStatus, [{ Code: failure.code, Message: failure.message }], hardErrorHeaders(failure));

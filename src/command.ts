@@ -1,42 +1,18 @@
 import type { Redis } from 'ioredis';
 import type { Config } from './config';
+import type { AccountKeyScope, AccountPermission, DomainRow, UserRow } from './model';
+export type { UserRow } from './model';
 import type { Db } from './db';
 import type { Logger } from './logger';
 import type { DnsVerifier } from './domains/dns-verify';
-import type { DomainRow } from './domains/domains';
 import type { QueueFactory } from './queue/port';
 import type { RateLimits } from './ratelimit/limits';
-import type { AccountKeyScope, AccountPermission } from './auth/account-keys';
 import type { Metrics } from './ops/metrics';
 import type { CommitStatement } from './idempotency/keys';
 import type { DkimKey } from './domains/dkim';
 
 export type AuthKind = 'none' | 'user' | 'admin' | 'sender';
 
-export interface UserRow {
-  id: number;
-  group_id: number;
-  username: string;
-  email_address: string;
-  password_hash: string;
-  first_name: string;
-  last_name: string;
-  company_name: string;
-  time_zone: string;
-  language: string;
-  account_status: string;
-  reputation_level: string;
-  verified: number | boolean;
-  phone_verified: number | boolean;
-  available_credits: number;
-  limit_sender_domains: number;
-  limit_monthly: number;
-  limit_daily: number;
-  /** Starter | Professional | Enterprise (src/accounts/plans.ts). */
-  plan: string;
-  created_at: number;
-  updated_at: number;
-}
 
 /** Everything long-lived a command may use; built once per process. */
 export interface Services {
@@ -89,6 +65,11 @@ export interface CommandDef {
   name: string;
   auth: AuthKind;
   permission?: string;
+  /**
+   * A user command the admin may run too (AdminAPIKey, an admin SessionID or the admin key as Bearer): ctx.adminId
+   * is then set and ctx.user is not, and the command answers for every user (queue control).
+   */
+  adminToo?: true;
   /** The command's own numbered codes and their texts (from the contract). */
   errors: Record<number, string>;
   /** Business errors as arrays (user.login, user.create style) instead of scalars. */

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { WebhookSettings } from './webhooks/settings';
+import { parseThrottleRules, ThrottleRules } from './throttle/rules';
 
 /** Raised for a bad environment value; main prints its message as one line and exits. */
 export class ConfigError extends Error {}
@@ -49,6 +50,14 @@ export interface Config {
   trackMerge: string;
   /** DKIM_SELECTOR: selector of the per-domain DKIM key. Default `key1`. */
   dkimSelector: string;
+  /** DNS_WATCH_INTERVAL_SECONDS: how often the worker re-verifies each Enabled domain's records. Default 86400 (daily); 0 turns the watch off. */
+  dnsWatchIntervalSeconds: number;
+  /** DNS_FAILURE_GRACE_HOURS: how long a required record may stay broken before its domain goes back to Approval Pending. Default 72. */
+  dnsFailureGraceHours: number;
+  /** DKIM_PREVIOUS_KEY_HOURS: how long a rotated-out DKIM key (and its record in the list) is kept after the switch. Default 168 (7 days). */
+  dkimPreviousKeyHours: number;
+  /** DOMAIN_CACHE_MS: how long a delivery worker reuses a sender domain's row (status, DKIM key and selector). Default 10000. */
+  domainCacheMs: number;
   /** DMARC_RECORD: the DMARC policy we suggest publishing. Default `v=DMARC1; p=none`. */
   dmarcRecord: string;
   /** DNS_SERVERS: comma-separated resolvers for domain verification (host, host:port, [v6]:port). */
@@ -91,6 +100,13 @@ export interface Config {
   sweepGraceSeconds: number;
   /** LEASE_SECONDS: how long a worker owns a delivery it is sending; a crashed worker's lease expires. Default 300. */
   leaseSeconds: number;
+  /**
+   * THROTTLE_RULES: JSON limits per recipient domain, `mx:<host suffix>` or `default`, over the built-in ones for the
+   * large mailbox providers (src/throttle/rules.ts, docs/queue-and-throttling.md). Unset = the built-in ones.
+   */
+  throttleRules: ThrottleRules;
+  /** THROTTLE_BACKOFF_SECONDS: how long a destination's rate stays halved after its last rate-limit reply. Default 600; 0 turns adaptive backoff off. */
+  throttleBackoffSeconds: number;
   /** Soft bounces (mailbox full, soft) of one address from one domain before it is suppressed as a hard bounce. */
   softBounceLimit: number;
   /** DKIM_SIGNING: 1 signs every message with the domain's key (default); 0 only for measurements. */
@@ -213,6 +229,14 @@ function retrySchedule(env: Env): number[] {
     throw new ConfigError(`RETRY_SCHEDULE_SECONDS must be comma-separated seconds between 1 and 86400 (got "${raw}")`);
   }
   return list.map(Number);
+}
+
+function throttleRules(env: Env): ThrottleRules {
+  try {
+    return parseThrottleRules(env.THROTTLE_RULES);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
 }
 
 function trustedClients(env: Env): Record<string, string> {
@@ -341,6 +365,10 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     sendEmailFullList: ['1', 'true', 'yes'].includes(str(env, 'SENDEMAIL_FULL_LIST', str(env, 'EMAILGATEWAY_SENDEMAIL_FULL_LIST', '0')).toLowerCase()),
     dkimSelector: label(env, 'DKIM_SELECTOR', 'key1'),
     dmarcRecord: str(env, 'DMARC_RECORD', 'v=DMARC1; p=none'),
+    dnsWatchIntervalSeconds: int(env, 'DNS_WATCH_INTERVAL_SECONDS', 86400, 0, 30 * 86400),
+    dnsFailureGraceHours: int(env, 'DNS_FAILURE_GRACE_HOURS', 72, 0, 365 * 24),
+    dkimPreviousKeyHours: int(env, 'DKIM_PREVIOUS_KEY_HOURS', 168, 0, 365 * 24),
+    domainCacheMs: int(env, 'DOMAIN_CACHE_MS', 10_000, 0, 600_000),
     dnsServers,
     dnsTimeoutMs: int(env, 'DNS_TIMEOUT_MS', 3000, 100, 60000),
     smtpPublicHost: str(env, 'SMTP_PUBLIC_HOST', mailHostname),
@@ -362,6 +390,8 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     sweepIntervalSeconds: testMs(env, 'SWEEP_INTERVAL_MS', 3_600_000) ?? int(env, 'SWEEP_INTERVAL_SECONDS', 30, 1, 3600),
     sweepGraceSeconds: testMs(env, 'SWEEP_GRACE_MS', 86_400_000) ?? int(env, 'SWEEP_GRACE_SECONDS', 60, 0, 86400),
     leaseSeconds: int(env, 'LEASE_SECONDS', 300, 1, 3600),
+    throttleRules: throttleRules(env),
+    throttleBackoffSeconds: int(env, 'THROTTLE_BACKOFF_SECONDS', 600, 0, 86400),
     softBounceLimit: int(env, 'SOFT_BOUNCE_LIMIT', 3, 1, 100),
     dkimSigning: str(env, 'DKIM_SIGNING', '1') !== '0',
     maxAttachmentBytes: int(env, 'MAX_ATTACHMENT_BYTES', 25 * 1024 * 1024, 0, 1024 * 1024 * 1024),

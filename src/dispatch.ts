@@ -36,6 +36,7 @@ export interface RequestMeta {
 /** Fills ctx for a trusted in-process caller, or says which principal the command needs. */
 function actAs(cmd: CommandDef, ctx: CommandContext, trusted: NonNullable<RequestMeta['trusted']>): void {
   if (cmd.auth === 'admin') ctx.adminId = 0;
+  else if (cmd.auth === 'user' && cmd.adminToo && !trusted.user) ctx.adminId = 0;
   else if (cmd.auth === 'user') {
     if (!trusted.user) throw new CommandError(AUTH_FAILED, `${cmd.name} acts for a user: name one (--user)`);
     ctx.user = trusted.user;

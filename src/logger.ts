@@ -13,10 +13,28 @@ export function redact(value: unknown, depth = 0): unknown {
   return out;
 }
 
+const SQL_START = /^(\s*(?:\w*Error: )?)(select|insert|update|delete|replace|with)\s/i;
+
+/**
+ * knex prefixes a driver error with the statement, bindings inlined (`insert into … values ('a@b.example') - ER_…`):
+ * recipients, subjects and tokens would reach the log. Keep only the driver's own text after the last ` - `.
+ */
+export function withoutSql(text: string): string {
+  const lineEnd = text.indexOf('\n');
+  const first = lineEnd < 0 ? text : text.slice(0, lineEnd);
+  const m = SQL_START.exec(first);
+  if (!m) return text;
+  const cut = first.lastIndexOf(' - ');
+  const tail = cut < 0 ? '' : first.slice(cut + 3);
+  return `${m[1]}[statement omitted] - ${tail}${lineEnd < 0 ? '' : text.slice(lineEnd)}`;
+}
+
 const redactFormat = winston.format((info) => {
   for (const k of Object.keys(info)) {
+    const v = (info as Record<string, unknown>)[k];
     if (SECRET_KEYS.test(k)) (info as Record<string, unknown>)[k] = '[redacted]';
-    else (info as Record<string, unknown>)[k] = redact((info as Record<string, unknown>)[k]);
+    else if (typeof v === 'string' && k !== 'message') (info as Record<string, unknown>)[k] = withoutSql(v);
+    else (info as Record<string, unknown>)[k] = redact(v);
   }
   return info;
 });

@@ -8,7 +8,7 @@ import type { Services } from './command';
 import { Config, ConfigError, loadConfig, ROLES } from './config';
 import { Cli, runCli } from './cli/program';
 import { migrateLatest } from './db';
-import { modeNotices } from './domains/dev-mode';
+import { devEnvironment, modeNotices } from './domains/dev-mode';
 import { DatabaseSetupError, ensureDatabase } from './ensure-database';
 import { createLogger } from './logger';
 import { buildServices, closeServices } from './services';
@@ -18,6 +18,7 @@ import { InboundListener, startInboundSmtp } from './inbound/listener';
 import { startWebhookWorker, WebhookWorker } from './webhooks/worker';
 import { CampaignWorker, createCampaignWorker } from './campaigns/launcher';
 import { OpsListener, startOpsListener } from './ops/health';
+import { createDnsWatch, DnsWatch } from './domains/dns-watch';
 import { IDEMPOTENCY_TTL_MS, purgeExpiredKeys } from './idempotency/keys';
 
 export interface Running {
@@ -80,16 +81,18 @@ export async function start(config: Config): Promise<Running> {
   let worker: DeliveryWorker | null = null;
   let webhooks: WebhookWorker | null = null;
   let campaigns: CampaignWorker | null = null;
+  let dnsWatch: DnsWatch | null = null;
   if (config.role === 'all' || config.role === 'worker') {
     worker = createDeliveryWorker(services);
     webhooks = startWebhookWorker(services);
     campaigns = createCampaignWorker(services);
+    dnsWatch = createDnsWatch(services);
     const sweep = () => {
       purgeIdleSessions(services.db, services.config.sessionIdleSeconds).catch((err) => logger.warn('session purge failed', { error: (err as Error).message }));
       purgeExpiredKeys(services.db, IDEMPOTENCY_TTL_MS).catch((err) => logger.warn('idempotency key purge failed', { error: (err as Error).message }));
     };
     timers.push(setInterval(sweep, 10 * 60_000).unref());
-    logger.info('worker running', { tasks: ['delivery', 'sweeper', 'session purge', 'webhooks', 'campaigns'], mode: config.deliveryMode, concurrency: config.deliveryConcurrency });
+    logger.info('worker running', { tasks: ['delivery', 'sweeper', 'session purge', 'webhooks', 'campaigns', 'dns watch'], mode: config.deliveryMode, concurrency: config.deliveryConcurrency });
   }
   let smtp: SmtpFront | null = null;
   let inbound: InboundListener | null = null;
@@ -119,6 +122,7 @@ export async function start(config: Config): Promise<Running> {
       await worker?.stop();
       await webhooks?.stop();
       await campaigns?.stop();
+      await dnsWatch?.stop();
       await closeServices(services);
       logger.info('stopped');
     })());
@@ -171,6 +175,10 @@ async function startRole(roleArg: string | undefined): Promise<void> {
 /** `postern [role]` starts a role; any other first word is a CLI command (src/cli/). */
 async function main(): Promise<void> {
   const first = process.argv[2];
+  if (first === 'dev') {
+    process.env = devEnvironment(process.env);
+    return startRole('all');
+  }
   if (first === undefined || (ROLES as readonly string[]).includes(first.toLowerCase())) return startRole(first);
   const cli = new Cli({ env: process.env, stdout: process.stdout, stderr: process.stderr });
   const code = await runCli(process.argv, cli, startRole);

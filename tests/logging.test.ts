@@ -44,3 +44,20 @@ describe('logs', () => {
     expect(JSON.stringify(res.body)).not.toContain('resolver exploded');
   });
 });
+
+describe('database errors in logs', () => {
+  it('keep the driver error but never the statement, whose bindings carry addresses', async () => {
+    const address = `secret-rcpt-${Date.now()}@leak.example`;
+    let err: Error | undefined;
+    try {
+      await h.services.db('no_such_table_for_log_test').where({ recipient: address }).first();
+    } catch (e) {
+      err = e as Error;
+    }
+    expect(err?.message).toContain(address); // knex really inlines the binding into the message
+    h.services.logger.error('smtp rcpt check failed', { error: err!.message, stack: err!.stack });
+    const entry = lines.map((l) => JSON.parse(l)).find((l) => l.message === 'smtp rcpt check failed');
+    expect(JSON.stringify(entry)).not.toContain(address);
+    expect(entry.error).toMatch(/\[statement omitted\] - .*(no_such_table_for_log_test|doesn't exist|no such table)/);
+  });
+});

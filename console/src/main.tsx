@@ -16,6 +16,7 @@ import { Suppressions } from './pages/suppressions';
 import { Webhooks } from './pages/webhooks';
 import { Lists } from './pages/lists';
 import { Templates } from './pages/templates';
+import { Campaigns } from './pages/campaigns';
 import { AdminUsers, AdminDomains } from './pages/admin';
 import './styles.css';
 
@@ -29,6 +30,7 @@ const USER_NAV: [string, string][] = [
   ['webhooks', 'Webhooks'],
   ['lists', 'Lists'],
   ['templates', 'Templates'],
+  ['campaigns', 'Campaigns'],
 ];
 const ADMIN_NAV: [string, string][] = [
   ['users', 'Users'],
@@ -56,6 +58,8 @@ function UserPage({ parts }: { parts: string[] }) {
       return <Lists listId={id ? Number(id) : null} />;
     case 'templates':
       return <Templates templateId={id ? Number(id) : null} />;
+    case 'campaigns':
+      return <Campaigns campaignId={id ? Number(id) : null} />;
     default:
       return <Domains />;
   }

@@ -133,8 +133,15 @@ export function Action(props: {
   );
 }
 
-/** Deleting asks once more in place (no browser dialog), then runs. */
-export function ConfirmAction(props: { onRun: () => Promise<unknown>; children: ComponentChildren; question: string; name?: string }) {
+/** Deleting (or another step not to take by mistake) asks once more in place (no browser dialog), then runs. */
+export function ConfirmAction(props: {
+  onRun: () => Promise<unknown>;
+  children: ComponentChildren;
+  question: string;
+  name?: string;
+  confirmLabel?: string;
+  busyLabel?: string;
+}) {
   const [asking, setAsking] = useState(false);
   if (!asking)
     return (
@@ -145,8 +152,8 @@ export function ConfirmAction(props: { onRun: () => Promise<unknown>; children: 
   return (
     <span class="confirm">
       <span>{props.question}</span>{' '}
-      <Action kind="danger" onRun={props.onRun} busyLabel="Deleting…" name={props.name ? `${props.name}-confirm` : undefined}>
-        Yes, delete
+      <Action kind="danger" onRun={props.onRun} busyLabel={props.busyLabel ?? 'Deleting…'} name={props.name ? `${props.name}-confirm` : undefined}>
+        {props.confirmLabel ?? 'Yes, delete'}
       </Action>{' '}
       <button type="button" onClick={() => setAsking(false)}>
         Cancel

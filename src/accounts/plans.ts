@@ -1,4 +1,4 @@
-import type { UserRow } from '../command';
+import type { UserRow } from '../model';
 import { CommandError } from '../errors';
 import type { RateLimits } from '../ratelimit/limits';
 

@@ -1,25 +1,14 @@
 import ipaddr from 'ipaddr.js';
 import type { CommandContext, CommandDef } from '../command';
-import type { DomainRow } from '../domains/domains';
+import type { AccountKeyScope, AccountPermission, DomainRow } from '../model';
+export type { AccountKeyScope, AccountPermission } from '../model';
 import { CommandError, PERMISSION_DENIED } from '../errors';
 import { ACCOUNT_KEY_PREFIX } from '../credentials/credentials';
 import { sha256hex } from './secrets';
 import { AuthCache } from './sender-cache';
 import { findUser } from './users';
 
-/** What an account key (`sk_live_…`) may do: the two permissions of the CyberPanel/platform dashboards. */
-export type AccountPermission = 'can_send' | 'can_read_analytics';
 
-/** An authenticated account key, as commands see it in `ctx.accountKey`. */
-export interface AccountKeyScope {
-  id: number;
-  canSend: boolean;
-  canReadAnalytics: boolean;
-  /** Sender domain ids the key may use; null = every domain of the account. */
-  domainIds: number[] | null;
-  /** IP addresses and CIDR ranges the key may be used from; null = anywhere. */
-  allowedIps: string[] | null;
-}
 
 export function isAccountKey(presented: string): boolean {
   return presented.startsWith(ACCOUNT_KEY_PREFIX);

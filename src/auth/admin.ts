@@ -54,6 +54,20 @@ export async function resetAdminApiKey(db: Db): Promise<string> {
   return key;
 }
 
+/** A new password for the admin account, returned once (only its scrypt hash is kept); its sessions end. */
+export async function resetAdminPassword(db: Db): Promise<{ username: string; password: string }> {
+  const password = randomToken(18);
+  const hash = await hashPassword(password);
+  return db.transaction(async (trx) => {
+    const admin = await trx('admins').orderBy('id').first('id', 'username');
+    if (admin) await trx('admins').where({ id: admin.id }).update({ password_hash: hash });
+    else await trx('admins').insert({ username: 'admin', email_address: '', password_hash: hash, created_at: Date.now() });
+    const id = admin ? admin.id : (await trx('admins').orderBy('id').first('id')).id;
+    await trx('sessions').where({ kind: 'admin', subject_id: id }).delete();
+    return { username: admin ? admin.username : 'admin', password };
+  });
+}
+
 /** ADMIN_API_KEY from the environment wins; otherwise the key generated at first start. */
 export async function isAdminApiKey(db: Db, config: Config, presented: string): Promise<boolean> {
   if (!presented) return false;

@@ -22,6 +22,7 @@ export async function authenticate(cmd: CommandDef, params: Params, ctx: Command
   if (cmd.auth === 'none') return;
   if (cmd.auth === 'sender') return authenticateSender(cmd, params, ctx);
   const sessionId = credential(params, 'sessionid');
+  if (cmd.auth === 'user' && cmd.adminToo && (await authenticateAdmin(params, ctx, sessionId))) return;
   if (cmd.auth === 'admin') {
     // The admin v1 routes take the key as a Bearer token (MX and PowerMTA integrations).
     const bearer = /^Bearer\s+(\S+)\s*$/i.exec(ctx.headers?.authorization ?? '')?.[1];
@@ -77,8 +78,25 @@ export async function authenticate(cmd: CommandDef, params: Params, ctx: Command
   ctx.permissions = intersectPermissions(await groupPermissions(ctx.db, user.group_id), keyPerms);
 }
 
+/** For a user command the admin may also run: true when the credential is the admin's (ctx.adminId set). */
+async function authenticateAdmin(params: Params, ctx: CommandContext, sessionId: string): Promise<boolean> {
+  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(ctx.headers?.authorization ?? '')?.[1];
+  const adminKey = credential(params, 'adminapikey') || (credential(params, 'apikey') ? '' : bearer) || '';
+  if (adminKey && (await isAdminApiKey(ctx.db, ctx.config, adminKey))) {
+    ctx.adminId = 0;
+    return true;
+  }
+  if (adminKey && credential(params, 'adminapikey')) throw new CommandError(AUTH_FAILED, AUTH_TEXT);
+  if (!sessionId) return false;
+  const s = await resumeSession(ctx.db, sessionId, 'admin', ctx.config.sessionIdleSeconds);
+  if (!s) return false;
+  ctx.adminId = s.subjectId;
+  ctx.sessionHash = s.hash;
+  return true;
+}
+
 export function authorize(cmd: CommandDef, ctx: CommandContext): void {
-  if (cmd.auth !== 'user' || !cmd.permission) return;
+  if (cmd.auth !== 'user' || !cmd.permission || ctx.adminId !== undefined) return;
   if (!hasPermission(ctx.permissions, cmd.permission)) {
     throw new CommandError(PERMISSION_DENIED, `User does not have the required permission (${cmd.permission})`);
   }

@@ -1,5 +1,5 @@
-import type { UserRow } from '../command';
-import type { DomainRow } from '../domains/domains';
+import type { UserRow } from '../model';
+import type { DomainRow } from '../model';
 
 const MAX_ENTRIES = 10_000;
 const caches: AuthCache<unknown>[] = [];

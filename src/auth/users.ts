@@ -1,5 +1,5 @@
 import type { Db } from '../db';
-import type { UserRow } from '../command';
+import type { UserRow } from '../model';
 import { sha256hex } from './secrets';
 import { planOf } from '../accounts/plans';
 

@@ -71,6 +71,11 @@ export function addShortcuts(program: Command, cli: Cli): void {
     .argument('<domain>', 'DomainID or domain name')
     .action(asOwner('emailgateway.verifydomain', (id) => [`DomainID=${id}`]));
   domain
+    .command('rotate-dkim')
+    .description('start a DKIM key rotation (emailgateway.rotatedkim): prints the new TXT record; signing switches once it verifies')
+    .argument('<domain>', 'DomainID or domain name')
+    .action(asOwner('emailgateway.rotatedkim', (id) => [`DomainID=${id}`]));
+  domain
     .command('records')
     .description('the DNS records to publish for a domain (emailgateway.getdomain)')
     .argument('<domain>', 'DomainID or domain name')
@@ -102,21 +107,32 @@ export function addShortcuts(program: Command, cli: Cli): void {
   // Queue control commands (queue.list, queue.retry, queue.hold, …) are reachable as `postern queue <verb>` as soon
   // as they exist in the command table, without a change here.
   queue
-    .argument('[verb]', 'a queue command: queue.<verb> (status, and those queue control adds)')
+    .argument('[verb]', 'list, retry, hold, release or purge (queue.<verb>)')
     .argument(...MORE)
-    .action((verb: string | undefined, pairs: string[]) => {
+    .option('--user <user>', 'act as this user (id, username or email): only their deliveries; default the admin, every user\'s')
+    .addHelpText(
+      'after',
+      '\nSelect deliveries with DeliveryID=, DomainID=, SenderDomain=, RecipientDomain=, MinAgeSeconds=, MaxAgeSeconds=, UserID=\n' +
+        '(retry, hold, release and purge need one of them, or All=true). list also takes State= (deferred, queued, scheduled,\n' +
+        'held, leased, all), Page= and Limit=.\n\nExamples:\n  postern queue list RecipientDomain=gmail.com\n  postern queue hold SenderDomain=example.com\n' +
+        '  postern queue release SenderDomain=example.com\n  postern queue retry All=true\n  postern queue purge RecipientDomain=gone.example MinAgeSeconds=86400',
+    )
+    .action((verb: string | undefined, pairs: string[], o: { user?: string }) => {
       const name = `queue.${verb ?? ''}`;
       if (!verb || !lookupCommand(commands, name)) {
         const known = Object.keys(commands).filter((c) => c.startsWith('queue.')).map((c) => c.slice(6));
         throw new UsageError(`${verb ? `unknown queue command "${verb}"` : 'name a queue command'} (there are: ${known.join(', ')})`);
       }
-      return cli.act(name, (inst) => inst.run(name, parseParams(pairs)));
+      return cli.act(name, async (inst) => inst.run(name, parseParams(pairs), o.user ? { user: await inst.findUser(o.user) } : {}));
     });
 
-  program
-    .command('admin')
-    .description('the installation\'s admin credentials')
+  const admin = program.command('admin').description('the installation\'s admin credentials');
+  admin
     .command('reset-key')
     .description('replace the generated AdminAPIKey and print the new one once (admin.apikey.reset)')
     .action(() => cli.act('admin.apikey.reset', (inst) => inst.run('admin.apikey.reset', {})));
+  admin
+    .command('reset-password')
+    .description('give the admin account a new password and print it once; its sessions end (admin.password.reset)')
+    .action(() => cli.act('admin.password.reset', (inst) => inst.run('admin.password.reset', {})));
 }

@@ -1,5 +1,6 @@
-import crypto from 'node:crypto';
+import crypto, { KeyObject } from 'node:crypto';
 import { domainToASCII } from 'node:url';
+import type { DkimKeyCache } from './dkim-keys';
 
 /**
  * DKIM signing (RFC 6376, rsa-sha256, relaxed/relaxed) with an explicit, over-signed header list.
@@ -170,8 +171,8 @@ export function planSignature(raw: Buffer, key: Pick<DkimKey, 'domainName' | 'ke
   return { header, data: Buffer.from(data, 'latin1') };
 }
 
-/** The RSA-SHA256 signature of a plan's bytes, base64; throws when the key cannot sign. */
-export function rsaSign(data: Buffer, privateKey: string): string {
+/** The RSA-SHA256 signature of a plan's bytes, base64; throws when the key cannot sign. The same bytes for a PEM and its parsed KeyObject. */
+export function rsaSign(data: Buffer, privateKey: string | KeyObject): string {
   return crypto.sign('sha256', data, privateKey).toString('base64');
 }
 
@@ -185,12 +186,15 @@ export function signingError(key: Pick<DkimKey, 'domainName' | 'keySelector'>): 
   return new Error(`the DKIM key of ${key.domainName} (selector ${key.keySelector}) could not sign the message; check the domain's private key`);
 }
 
-/** Signs in this thread; rejects when the key cannot sign (never gives the message back unsigned). */
-export async function dkimSign(raw: Buffer, key: DkimKey): Promise<Buffer> {
+/**
+ * Signs in this thread; rejects when the key cannot sign (never gives the message back unsigned). With `keys`
+ * the key is parsed once per domain and selector (see dkim-keys.ts); without, from the PEM on every call.
+ */
+export async function dkimSign(raw: Buffer, key: DkimKey, keys?: DkimKeyCache): Promise<Buffer> {
   const plan = planSignature(raw, key);
   let signature: string;
   try {
-    signature = rsaSign(plan.data, key.privateKey);
+    signature = rsaSign(plan.data, keys ? keys.get(key).keyObject() : key.privateKey);
   } catch {
     throw signingError(key);
   }

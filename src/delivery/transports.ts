@@ -3,8 +3,10 @@ import { isIP } from 'node:net';
 import { SmtpPool, SmtpPoolOptions } from './smtp-pool';
 import { DkimPool } from './dkim-pool';
 import { DkimKey, dkimSign } from './dkim-sign';
+import type { DkimKeyCache } from './dkim-keys';
 import type { Config } from '../config';
 import type { CaptureMeta, CaptureStore } from '../capture/store';
+import type { Limits } from '../throttle/rules';
 
 /** What the transports report as they work (src/ops/metrics.ts implements it). */
 export interface TransportObserver {
@@ -46,11 +48,21 @@ export class Transports {
   private signer: DkimPool | null = null;
   private readonly mxCache = new Map<string, { hosts: string[]; until: number }>();
 
+  /** `dkimKeys` holds the parsed keys for the signing threads and the in-thread fallback alike. */
   constructor(
     private readonly config: Config,
+    private readonly dkimKeys: DkimKeyCache,
     private readonly observer?: TransportObserver,
     private readonly captured: CaptureStore | null = null,
+    /** Per-destination limits (src/throttle): the size of an MX host's pool and messages per connection. */
+    private readonly limitsFor?: (domain: string, mxHosts: string[]) => Limits | null,
   ) {}
+
+  /** The recipient domain's MX hosts in preference order (mx mode; [] otherwise or when the lookup fails). */
+  async mxHostsFor(domain: string): Promise<string[]> {
+    if (this.config.deliveryMode !== 'mx') return [];
+    return this.mxHosts(domain).catch(() => []);
+  }
 
   private pool(key: string, options: Partial<SmtpPoolOptions>): SmtpPool {
     let t = this.pools.get(key);
@@ -126,7 +138,7 @@ export class Transports {
     try {
       // Signed on a worker thread; should the thread fail, in this one (the same signer either way).
       const started = process.hrtime.bigint();
-      message = dkim ? await (this.signer ??= new DkimPool()).sign(raw, dkim).catch(() => dkimSign(raw, dkim)) : raw;
+      message = dkim ? await (this.signer ??= new DkimPool(this.dkimKeys)).sign(raw, dkim).catch(() => dkimSign(raw, dkim, this.dkimKeys)) : raw;
       if (dkim) this.observer?.dkimSign(Number(process.hrtime.bigint() - started) / 1e9);
     } catch (err) {
       return { ok: false, response: `DKIM signing failed: ${(err as Error).message}`.slice(0, 1000) };
@@ -172,7 +184,9 @@ export class Transports {
         continue;
       }
       try {
-        const info = await this.pool(`mx:${host}:${ip}`, { host: ip, port: this.config.mxPort, secure: false, tls: { rejectUnauthorized: false, servername: isIP(host) ? undefined : host } }).send(smtpEnvelope, message);
+        const limits = this.limitsFor?.(domain, hosts);
+        const sizes = { ...(limits?.connections ? { maxConnections: limits.connections } : {}), ...(limits?.messagesPerConnection ? { maxMessages: limits.messagesPerConnection } : {}) };
+        const info = await this.pool(`mx:${host}:${ip}`, { host: ip, port: this.config.mxPort, secure: false, tls: { rejectUnauthorized: false, servername: isIP(host) ? undefined : host }, ...sizes }).send(smtpEnvelope, message);
         return { ok: true, response: info.response };
       } catch (err) {
         last = outcomeOf(err);

@@ -14,10 +14,12 @@ import { recordEvents } from '../events/record';
 import { whitelisted } from '../suppression/scopes';
 import { noteSoftBounce, SOFT_CLASSES } from '../suppression/soft-bounces';
 import { Coalescer } from '../coalesce';
-import { parseTags } from '../stats/rollups';
+import { parseTags } from '../mail/tags';
 import { affectedRows, batchTransaction, placeholders, quoteId, runTogether, sql, Stmt } from '../db';
 import type { Knex } from 'knex';
 import { isOutage } from '../outage';
+import { createThrottle, Throttle } from '../throttle/throttle';
+import { DkimKeyCache } from './dkim-keys';
 
 const PENDING = ['queued', 'scheduled', 'deferred', 'sending'];
 
@@ -35,6 +37,8 @@ interface Leased {
   recipient: string;
   attempts: number;
   created_at: number;
+  /** Time spent held by an operator (queue.hold): not counted towards DELIVERY_MAX_AGE_SECONDS. */
+  held_ms: number;
   mime: Buffer | null;
   message_mime: Buffer | null;
   found_message: string | null;
@@ -93,28 +97,31 @@ export interface DeliveryWorker {
  * Sends deliveries: lease the row (so no two workers send it), DKIM-sign, hand it over with a VERP return
  * path, then record the outcome. A crashed worker's lease expires and the sweeper re-enqueues the row.
  */
-export function createDeliveryWorker(services: Services): DeliveryWorker {
+export function createDeliveryWorker(services: Services, opts: { throttle?: Throttle } = {}): DeliveryWorker {
   const { db, config, logger } = services;
   const owner = `${os.hostname()}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`;
-  const transports = new Transports(config, services.metrics, config.deliveryMode === 'capture' ? new CaptureStore(db, config, logger) : null);
+  const throttle = opts.throttle ?? createThrottle(services);
+  const dkimKeys = new DkimKeyCache();
+  const transports = new Transports(config, dkimKeys, services.metrics, config.deliveryMode === 'capture' ? new CaptureStore(db, config, logger) : null, (domain, mx) => throttle.limitsFor(domain, mx));
   const secret = verpSecret(services);
-  const keys = new Map<number, { key: string; until: number }>();
+  const keys = new Map<number, { sealed: string; key: string; until: number }>();
 
   const domains = new Map<number, { row: DomainRow | undefined; until: number }>();
-  /** Domain rows change rarely: each worker rereads one at most every 10 seconds. */
+  /** Domain rows change rarely: each worker rereads one at most every DOMAIN_CACHE_MS (10 s by default). */
   async function domainOf(id: number): Promise<DomainRow | undefined> {
     const hit = domains.get(id);
     if (hit && hit.until > Date.now()) return hit.row;
     const row: DomainRow | undefined = await db('sender_domains').where({ id }).first();
-    domains.set(id, { row, until: Date.now() + 10_000 });
+    if (config.domainCacheMs > 0) domains.set(id, { row, until: Date.now() + config.domainCacheMs });
     return row;
   }
 
   function dkimFor(domain: DomainRow): Dkim | null {
     if (!config.dkimSigning) return null;
+    // Keyed by the sealed key too: after a DKIM rotation the row's new selector must never sign with the old key.
     let k = keys.get(domain.id);
-    if (!k || k.until < Date.now()) {
-      k = { key: decrypt(domain.dkim_private_key_enc, config.encryptionKey!), until: Date.now() + 300_000 };
+    if (!k || k.until < Date.now() || k.sealed !== domain.dkim_private_key_enc) {
+      k = { sealed: domain.dkim_private_key_enc, key: decrypt(domain.dkim_private_key_enc, config.encryptionKey!), until: Date.now() + 300_000 };
       keys.set(domain.id, k);
     }
     return { domainName: domain.domain, keySelector: domain.dkim_selector, privateKey: k.key };
@@ -140,7 +147,7 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
       // A personalised or tracked copy rides on its delivery row; otherwise the message's MIME is sent.
       sql(
         db,
-        'select d.`id`, d.`message_id`, d.`user_id`, d.`domain_id`, d.`recipient`, d.`attempts`, d.`created_at`, d.`mime`, d.`lease_until`, ' +
+        'select d.`id`, d.`message_id`, d.`user_id`, d.`domain_id`, d.`recipient`, d.`attempts`, d.`created_at`, d.`held_ms`, d.`mime`, d.`lease_until`, ' +
           'CASE WHEN d.`mime` IS NULL THEN m.`mime` END AS `message_mime`, m.`id` AS `found_message`, m.`tags` ' +
           `from \`deliveries\` d left join \`messages\` m on m.\`id\` = d.\`message_id\` where d.\`id\` in ${inList} and d.\`lease_owner\` = ? and d.\`lease_until\` = ?`,
         [...unique, owner, until],
@@ -266,7 +273,21 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
       keyError = `DKIM signing failed: the DKIM key of ${domain.domain} cannot be decrypted; check ENCRYPTION_KEY`;
     }
     const meta = { deliveryId: Number(d.id), messageId: d.message_id, userId: Number(d.user_id), domainId: Number(d.domain_id) };
-    const outcome: SendOutcome = keyError ? { ok: false, response: keyError } : await transports.send({ from, to: d.recipient }, raw, dkim, meta);
+    // Per-destination limits: a send they refuse goes back to wait, neither failed nor counted as an attempt.
+    const rcptDomain = d.recipient.slice(d.recipient.lastIndexOf('@') + 1).toLowerCase();
+    const mx = throttle.needsMx ? await transports.mxHostsFor(rcptDomain) : [];
+    const admission = keyError ? null : await throttle.admit(rcptDomain, mx);
+    if (admission && !admission.ok) return putBack(d, admission.retryAt, admission.rule.name, admission.reason);
+    let outcome: SendOutcome;
+    try {
+      outcome = keyError ? { ok: false, response: keyError } : await transports.send({ from, to: d.recipient }, raw, dkim, meta);
+    } finally {
+      if (admission?.ok) admission.release();
+    }
+    if (!outcome.ok && !keyError) {
+      const level = await throttle.heard(rcptDomain, mx, outcome.code, outcome.response).catch(() => null);
+      if (level) logger.warn('destination asked to slow down: its rate is halved', { destination: rcptDomain, halvings: level, reply: outcome.response.slice(0, 200) });
+    }
     const done = Date.now();
     // Status, event and suppression land together or not at all.
     const settle = (update: Record<string, unknown>, type: string, data: Record<string, unknown>, suppress?: string) =>
@@ -281,7 +302,7 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
       return;
     }
     const verdict = classifyReply(outcome.code, outcome.response);
-    const tooOld = done - Number(d.created_at) >= config.deliveryMaxAgeSeconds * 1000;
+    const tooOld = done - Number(d.created_at) - Number(d.held_ms ?? 0) >= config.deliveryMaxAgeSeconds * 1000;
     if (verdict.permanent || tooOld) {
       const status = verdict.permanent ? 'bounced' : 'failed';
       // The classifier says whether this refusal blames the address; the account's whitelist can overrule it.
@@ -306,6 +327,24 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
   }
 
   /**
+   * A send the throttle refused: back to waiting (deferred after an attempt, else queued) until `retryAt`, with no
+   * attempt counted, no event and a fresh job (the running one's id must not swallow it).
+   */
+  async function putBack(d: Leased, retryAt: number, destination: string, reason: string): Promise<void> {
+    const now = Date.now();
+    const attempts = Number(d.attempts);
+    const moved = await db('deliveries')
+      .where({ id: d.id, lease_owner: owner, status: 'sending' })
+      .update({ status: attempts > 0 ? 'deferred' : 'queued', next_attempt_at: retryAt, lease_until: null, updated_at: now });
+    if (!moved) return;
+    services.metrics.throttled(destination, reason);
+    logger.debug('delivery throttled', { deliveryId: Number(d.id), destination, reason, retryAt });
+    await enqueueDeliveries(services, [{ id: Number(d.id), attempts, runAt: retryAt, retake: retryAt }]).catch((err) =>
+      logger.warn('throttled delivery could not be enqueued; the sweeper will pick it up', { deliveryId: d.id, error: (err as Error).message }),
+    );
+  }
+
+  /**
    * Re-enqueues work that is due (by `graceMs`) but unleased: its job was lost (queue restart) or its worker died.
    * An expired lease waits the same grace: its worker may still be recording the outcome of a send it made while
    * the database was away (settleDurably).
@@ -321,11 +360,14 @@ export function createDeliveryWorker(services: Services): DeliveryWorker {
       .select('id', 'attempts', 'next_attempt_at', 'lease_until');
     await enqueueDeliveries(
       services,
-      rows.map((r: { id: number; attempts: number; lease_until: number | null }) => ({
+      rows.map((r: { id: number; attempts: number; next_attempt_at: number; lease_until: number | null }) => ({
         id: Number(r.id),
         attempts: Number(r.attempts),
         runAt: now,
-        retake: r.lease_until === null ? undefined : Number(r.lease_until),
+        // A retry's own job id (d<id>-a<n>) may be held by a delayed job that no longer matches the row: queue control
+        // in another process (the CLI on an embedded install) moved its time. Naming the job after the row's due time
+        // gets it a job anyway; repeated sweeps reuse that id, so a row waits on two jobs at most (its lease decides).
+        retake: r.lease_until !== null ? Number(r.lease_until) : Number(r.attempts) > 0 ? Number(r.next_attempt_at) : undefined,
       })),
     );
     return rows.length;

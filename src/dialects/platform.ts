@@ -41,7 +41,7 @@ export const SHARED_PATHS: { method: DialectRoute['method']; path: string; octet
 const isShared = (r: DialectRoute) => SHARED_PATHS.some((s) => s.method === r.method && s.path === r.path);
 
 /** Postern's delivery statuses as the platform names them: accepted and not yet answered is `sent`. */
-const STATUS_OUT: Record<string, string> = { queued: 'sent', scheduled: 'scheduled', sending: 'sent', deferred: 'sent', delivered: 'delivered', bounced: 'bounced', failed: 'failed', cancelled: 'cancelled' };
+const STATUS_OUT: Record<string, string> = { queued: 'sent', scheduled: 'scheduled', sending: 'sent', deferred: 'sent', held: 'sent', delivered: 'delivered', bounced: 'bounced', failed: 'failed', cancelled: 'cancelled' };
 const STATUS_IN: Record<string, string> = { sent: 'queued,sending,deferred', queued: 'queued,sending,deferred', scheduled: 'scheduled', delivered: 'delivered', bounced: 'bounced', failed: 'failed', cancelled: 'cancelled' };
 const DOMAIN_STATUS: Record<string, string> = { Enabled: 'verified', 'Approval Pending': 'pending', Disabled: 'disabled', Suspended: 'suspended' };
 

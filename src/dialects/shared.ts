@@ -172,15 +172,17 @@ export function addressList(v: unknown): { name: string; email: string }[] | nul
 /**
  * The send body the REST dialects share, as sendemail parameters: from (one address), to, cc, bcc and the reply-to
  * field (`replyToKey`: an address, "Name <address>" or an array), subject, html and/or text. The pipeline validates
- * the values themselves; this only refuses what it cannot read.
+ * the values themselves; this only refuses what it cannot read. `fromOptional` lets a message leave from out.
  */
-export function messageParams(b: Record<string, unknown>, replyToKey: string): Params | Classified {
-  const missing = ['from', 'to', 'subject'].filter((k) => b[k] === undefined || b[k] === null || b[k] === '');
+export function messageParams(b: Record<string, unknown>, replyToKey: string, opts: { fromOptional?: boolean } = {}): Params | Classified {
+  const absent = (k: string) => b[k] === undefined || b[k] === null || b[k] === '';
+  const missing = ['from', 'to', 'subject'].filter((k) => absent(k) && !(k === 'from' && opts.fromOptional));
   if (missing.length) return invalid(`Missing required field${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}`);
   const html = typeof b.html === 'string' && b.html !== '' ? b.html : undefined;
   const text = typeof b.text === 'string' && b.text !== '' ? b.text : undefined;
   if (!html && !text) return invalid('Missing required field: html or text');
-  const from = addressList(b.from);
+  // With fromOptional, a missing from is left for the command to fill (sendbatch's DefaultFrom).
+  const from = absent('from') ? [undefined] : addressList(b.from);
   if (!from || from.length !== 1) return invalid('from must be one email address');
   const lists: Record<string, { name: string; email: string }[] | null> = { to: addressList(b.to), cc: addressList(b.cc), bcc: addressList(b.bcc), replyto: addressList(b[replyToKey]) };
   const bad = Object.entries(lists).find(([, v]) => v === null);

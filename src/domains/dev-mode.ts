@@ -12,6 +12,17 @@ export function isReservedTestName(host: string): boolean {
   return /(^|\.)example\.(com|net|org)$/.test(name) || /\.(test|example|localhost)$/.test(name);
 }
 
+/**
+ * `postern dev` (what `npm start` runs): every role in one process, in development mode unless POSTERN_DEV says
+ * otherwise or the environment is a production one (DATABASE_URL set or NODE_ENV=production), which always wins.
+ * So a newcomer's `npm start` can verify a test domain and read captured mail, and a real deployment never does.
+ */
+export function devEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const production = !!env.DATABASE_URL || env.NODE_ENV === 'production';
+  if (env.POSTERN_DEV !== undefined && env.POSTERN_DEV !== '') return env;
+  return { ...env, POSTERN_DEV: production ? '0' : '1' };
+}
+
 /** Development mode applies only when asked for and never to a production deployment (checked again here). */
 export function devModeActive(config: Pick<Config, 'devMode' | 'production' | 'databaseUrl'>): boolean {
   return config.devMode && !config.production && !config.databaseUrl;

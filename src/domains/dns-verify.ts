@@ -1,6 +1,9 @@
 import { Resolver } from 'node:dns/promises';
 import type { DnsRecord } from './dns-records';
 
+/** Answers that settle a lookup: the name does not exist, or has no record of the type. Anything else is our resolver's trouble. */
+const DEFINITE = new Set(['ENOTFOUND', 'ENODATA']);
+
 function bareName(s: string): string {
   return s.trim().toLowerCase().replace(/\.$/, '');
 }
@@ -41,14 +44,19 @@ export class DnsVerifier {
 
   /**
    * Every record with `ok` set and `found` holding what DNS answered (CNAME targets or TXT strings; empty when
-   * the name has none). Lookups run in parallel; a failed lookup is simply not ok.
+   * the name has none). Lookups run in parallel; a failed lookup is not ok, and marked `inconclusive` when DNS gave
+   * no answer either way (the DNS watch does not count those as broken records).
    */
   async verify(records: DnsRecord[]): Promise<DnsRecord[]> {
     const resolver = this.resolver();
     return Promise.all(
       records.map(async (r) => {
-        const found = await this.lookup(resolver, r).catch(() => [] as string[]);
-        return { ...r, ok: this.matches(r, found), found };
+        let inconclusive = false;
+        const found = await this.lookup(resolver, r).catch((err: { code?: string }) => {
+          inconclusive = !DEFINITE.has(String(err?.code));
+          return [] as string[];
+        });
+        return inconclusive ? { ...r, ok: false, found, inconclusive } : { ...r, ok: this.matches(r, found), found };
       }),
     );
   }
@@ -60,7 +68,7 @@ export class DnsVerifier {
 
   private matches(r: DnsRecord, found: string[]): boolean {
     if (r.type === 'CNAME') return found.some((t) => bareName(t) === bareName(r.value));
-    if (r.purpose === 'dkim') {
+    if (r.purpose === 'dkim' || r.purpose === 'dkim-next' || r.purpose === 'dkim-previous') {
       const want = tags(r.value).get('p');
       return found.some((t) => {
         const got = tags(t);

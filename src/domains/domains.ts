@@ -3,22 +3,27 @@ import type { Db } from '../db';
 import { formatTime, yesNo } from '../auth/users';
 import { buildDnsRecords, DnsRecord } from './dns-records';
 import { composeHosts, HostSettings } from './names';
+import type { DomainRow } from '../model';
+export type { DomainRow } from '../model';
 
-export interface DomainRow extends HostSettings {
-  id: number;
-  user_id: number;
-  status: string;
-  link_tracking: number | boolean;
-  open_tracking: number | boolean;
-  unsubscribe_link: number | boolean;
-  hosting_provider: string | null;
-  dkim_selector: string;
-  dkim_private_key_enc: string;
-  dkim_public_key: string;
-  dns_records: string;
-  last_verified_at: number | null;
-  created_at: number;
-  updated_at: number;
+
+/** A required record that stopped verifying: what it is, since when, and what DNS answered at the last check. */
+export interface DnsFailure {
+  host: string;
+  type: string;
+  purpose: string;
+  since: number;
+  found: string[];
+}
+
+export function parseFailures(row: Pick<DomainRow, 'dns_failures'>): DnsFailure[] {
+  if (!row.dns_failures) return [];
+  try {
+    const v = JSON.parse(row.dns_failures);
+    return Array.isArray(v) ? (v as DnsFailure[]) : [];
+  } catch {
+    return [];
+  }
 }
 
 export const STATUS = { pending: 'Approval Pending', enabled: 'Enabled', disabled: 'Disabled', suspended: 'Suspended' } as const;
@@ -34,9 +39,15 @@ export function parseRecords(row: Pick<DomainRow, 'dns_records'>): DnsRecord[] {
   return JSON.parse(row.dns_records) as DnsRecord[];
 }
 
-/** Recomputes the record set from the row's current host settings (keeps the DKIM key). */
-export function recordsFor(row: HostSettings & Pick<DomainRow, 'dkim_selector' | 'dkim_public_key'>, config: Config): DnsRecord[] {
-  return buildDnsRecords(row.domain, composeHosts(row, config), row.dkim_selector, row.dkim_public_key, config);
+type KeyFields = Pick<DomainRow, 'dkim_selector' | 'dkim_public_key' | 'dkim_next_selector' | 'dkim_next_public_key' | 'dkim_previous_selector' | 'dkim_previous_public_key'>;
+
+/** Recomputes the record set from the row's current host settings (keeps the DKIM keys, a rotation's too). */
+export function recordsFor(row: HostSettings & KeyFields, config: Config): DnsRecord[] {
+  const extra = (selector?: string | null, publicKeyB64?: string | null) => (selector && publicKeyB64 ? { selector, publicKeyB64 } : null);
+  return buildDnsRecords(row.domain, composeHosts(row, config), row.dkim_selector, row.dkim_public_key, config, {
+    next: extra(row.dkim_next_selector, row.dkim_next_public_key),
+    previous: extra(row.dkim_previous_selector, row.dkim_previous_public_key),
+  });
 }
 
 /** Octeth's `host → [Type, Value]` map, with the probe result appended once verified. */
@@ -84,5 +95,31 @@ export function presentDomain(row: DomainRow, config: Config): Record<string, un
       Verified: r.ok ?? null,
       Found: r.found ?? null,
     })),
+    DNSWatch: presentWatch(row, config),
+    DKIMRotation: presentRotation(row),
+  };
+}
+
+/** The watch's view of the domain: last check, and each broken required record with since when and the grace's end. */
+export function presentWatch(row: DomainRow, config: Config): Record<string, unknown> {
+  const failures = parseFailures(row);
+  const since = row.dns_failed_since ?? null;
+  return {
+    LastCheckedAt: formatTime(row.dns_checked_at ?? null),
+    Failing: failures.length > 0,
+    FailingSince: formatTime(since),
+    GraceEndsAt: since === null ? null : formatTime(Number(since) + config.dnsFailureGraceHours * 3_600_000),
+    FailingRecords: failures.map((f) => ({ Host: f.host, Type: f.type, Purpose: f.purpose, Since: formatTime(f.since), Found: f.found })),
+  };
+}
+
+/** A rotation in progress (the new key waiting for its record) and the old key still kept after one. */
+export function presentRotation(row: DomainRow): Record<string, unknown> {
+  return {
+    ActiveSelector: row.dkim_selector,
+    PendingSelector: row.dkim_next_selector ?? null,
+    PendingSince: formatTime(row.dkim_next_created_at ?? null),
+    PreviousSelector: row.dkim_previous_selector ?? null,
+    PreviousRemovedAt: formatTime(row.dkim_previous_remove_at ?? null),
   };
 }

@@ -6,6 +6,7 @@ import type { CommandContext } from '../command';
 import { isUniqueViolation } from '../db';
 import { lockUserRow, newDomainFields } from './create';
 import type { DnsRecord } from './dns-records';
+import { assess, saveAssessment } from './dns-health';
 import { DomainRow, findOwnedDomain, recordsFor, STATUS } from './domains';
 import { composeHosts, HostSettings, hostsAreValid } from './names';
 
@@ -17,6 +18,13 @@ export class DomainError extends Error {
 }
 
 export const TAKEN_TEXT = 'Domain is already registered by another account';
+
+/** A domain started over forgets the watch's findings and any rotation (its new key replaces them all). */
+const FRESH_WATCH = {
+  dns_next_check_at: null, dns_check_owner: null, dns_checked_at: null, dns_failed_since: null, dns_failures: null,
+  dkim_next_selector: null, dkim_next_private_key_enc: null, dkim_next_public_key: null, dkim_next_created_at: null,
+  dkim_previous_selector: null, dkim_previous_private_key_enc: null, dkim_previous_public_key: null, dkim_previous_remove_at: null,
+};
 
 type Hosts = Omit<HostSettings, 'track_prefix_disabled'> & { track_prefix_disabled: boolean };
 
@@ -40,7 +48,7 @@ export async function createDomain(ctx: CommandContext, settings: Hosts, options
       const existing = await trx('sender_domains').where({ domain }).first('id', 'user_id');
       if (existing && Number(existing.user_id) !== user.id) throw new DomainError('taken');
       if (existing) {
-        await trx('sender_domains').where({ id: existing.id }).update({ ...fields, status: STATUS.pending, last_verified_at: null, updated_at: now });
+        await trx('sender_domains').where({ id: existing.id }).update({ ...fields, ...FRESH_WATCH, status: STATUS.pending, last_verified_at: null, updated_at: now });
         return Number(existing.id);
       }
       const limit = Number(user.limit_sender_domains);
@@ -94,8 +102,11 @@ export async function updateDomain(ctx: CommandContext, row: DomainRow, c: Domai
   for (const k of ['link_tracking', 'open_tracking', 'unsubscribe_link', 'hosting_provider', 'status'] as const) if (c[k] !== undefined) update[k] = c[k];
   if (regenerated) {
     Object.assign(update, c.hosts, {
-      dns_records: JSON.stringify(recordsFor({ ...c.hosts, dkim_selector: row.dkim_selector, dkim_public_key: row.dkim_public_key }, ctx.config)),
+      dns_records: JSON.stringify(recordsFor({ ...row, ...c.hosts }, ctx.config)),
       last_verified_at: null,
+      // New hosts mean new records to publish: the old ones' failures no longer say anything.
+      dns_failures: null,
+      dns_failed_since: null,
     });
     if (row.status === STATUS.enabled || row.status === STATUS.pending) update.status = STATUS.pending;
   }
@@ -105,17 +116,16 @@ export async function updateDomain(ctx: CommandContext, row: DomainRow, c: Domai
   return { row: fresh, regenerated };
 }
 
-/** Resolves every record now: all required ones right → Enabled, else Approval Pending (Disabled/Suspended stay). */
+/**
+ * Resolves every record now: all required ones right → Enabled, else Approval Pending (Disabled/Suspended stay).
+ * A rotation's new DKIM record that verifies switches signing to its key (src/domains/dns-health.ts).
+ */
 export async function verifyDomain(ctx: CommandContext, row: DomainRow): Promise<{ status: string; results: DnsRecord[] } | null> {
-  const results = await ctx.dns.verify(recordsFor(row, ctx.config));
-  const allRequired = results.every((r) => !r.required || r.ok);
-  let status = row.status;
-  if (status === STATUS.pending || status === STATUS.enabled) status = allRequired ? STATUS.enabled : STATUS.pending;
+  const checked = await ctx.dns.verify(recordsFor(row, ctx.config));
   const now = Date.now();
-  const updated = await ctx.db('sender_domains')
-    .where({ id: row.id, user_id: ctx.user!.id })
-    .update({ status, dns_records: JSON.stringify(results), last_verified_at: now, updated_at: now });
-  return updated ? { status, results } : null;
+  const a = assess(row, checked, now, 'manual', ctx.config);
+  const saved = await saveAssessment(ctx.db, row, a, now, { user_id: ctx.user!.id });
+  return saved ? { status: a.status, results: a.results } : null;
 }
 
 /** Deletes a domain with its key, credentials, suppression list and message history; false when it was already gone. */

@@ -1,20 +1,10 @@
 import type { Knex } from 'knex';
+import type { EventInput } from './event-input';
+export type { EventInput } from './event-input';
 import { planRollups } from '../stats/rollups';
 import { planWebhookEvents } from '../webhooks/outbox';
 import { BatchTx, insertRows, Read, runInTurn, Stmt } from '../db';
 
-/** One thing that happened to a message or one of its deliveries. `data` is stored as JSON. */
-export interface EventInput {
-  message_id: string;
-  delivery_id: number | null;
-  domain_id: number;
-  user_id: number;
-  /** queued | scheduled | suppressed | deferred | delivered | bounced | failed | cancelled | complained | opened | clicked | unsubscribed */
-  type: string;
-  created_at: number;
-  /** recipient (always when there is one), reply, bounce_class, url, user_agent, ip, machine, unique … */
-  data: Record<string, unknown>;
-}
 
 /** What the caller already knows, so the writer need not read it back. */
 export interface EventHints {

@@ -46,3 +46,16 @@ export function legacyEventName(stored: string): string {
 
 /** Events a webhook may subscribe to: the six the contract names. */
 export const WEBHOOK_EVENTS = EVENT_NAMES.filter((e) => e.legacy !== null).map((e) => e.stored);
+
+/**
+ * Events of a sender domain rather than of a message (DNS watch, DKIM rotation; docs/dns-watch-and-dkim-rotation.md).
+ * Stored in domain_events; a webhook may subscribe to each by this name, in every format.
+ */
+export const DOMAIN_WEBHOOK_EVENTS = ['domain.dns_failed', 'domain.dns_restored', 'domain.deactivated', 'domain.dkim_rotated', 'domain.dkim_key_removed'] as const;
+export type DomainEventType = (typeof DOMAIN_WEBHOOK_EVENTS)[number];
+
+/** The domain event a name means (case-insensitive), or null. */
+export function domainEventName(name: string): DomainEventType | null {
+  const n = name.trim().toLowerCase();
+  return (DOMAIN_WEBHOOK_EVENTS as readonly string[]).includes(n) ? (n as DomainEventType) : null;
+}

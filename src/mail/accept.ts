@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { Coalescer } from '../coalesce';
-import { parseTags } from '../stats/rollups';
+import { parseTags } from './tags';
 import { affectedRows, batchTransaction, BatchTx, insertRows, placeholders, sql, Stmt } from '../db';
 import { CommitStatement, IdempotencySuperseded } from '../idempotency/keys';
 import type { CommandContext, Services, UserRow } from '../command';

@@ -1,11 +1,14 @@
 import { recordEvents } from '../events/record';
 import type { Db } from '../db';
 
+/** Not yet handed to a worker: a held delivery (queue control) can be cancelled like a waiting one. */
+const CANCELLABLE = ['queued', 'scheduled', 'deferred', 'held'];
+
 const iso = (ms: number | string | null | undefined) => (ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString());
 
 /** A message's overall status from its deliveries: the least advanced one decides while any is pending. */
 export function messageStatus(statuses: string[]): string {
-  const order = ['sending', 'queued', 'deferred', 'scheduled'];
+  const order = ['sending', 'queued', 'deferred', 'scheduled', 'held'];
   for (const s of order) if (statuses.includes(s)) return s;
   if (statuses.every((s) => s === 'delivered')) return 'delivered';
   if (statuses.every((s) => s === 'cancelled')) return 'cancelled';
@@ -47,7 +50,7 @@ export async function presentMessage(db: Db, message: Record<string, any>, withE
   };
 }
 
-/** Marks the messages' unsent deliveries cancelled (not ones being sent right now); returns how many. */
+/** Marks the messages' unsent deliveries cancelled (held ones too; not ones being sent right now); returns how many. */
 export async function cancelDeliveries(db: Db, where: { message_id?: string | string[]; domain_id?: number }): Promise<number> {
   const now = Date.now();
   return db.transaction(async (trx) => {
@@ -55,7 +58,7 @@ export async function cancelDeliveries(db: Db, where: { message_id?: string | st
     const select = trx('deliveries')
       .where(rest)
       .modify((q) => (Array.isArray(messageId) ? q.whereIn('message_id', messageId) : messageId !== undefined ? q.where('message_id', messageId) : q))
-      .whereIn('status', ['queued', 'scheduled', 'deferred'])
+      .whereIn('status', CANCELLABLE)
       .where((q) => q.whereNull('lease_until').orWhere('lease_until', '<', now))
       .select('id', 'message_id', 'domain_id', 'user_id', 'recipient');
     // Lock the rows (MySQL) so a worker cannot lease one between this read and the update below.
@@ -65,7 +68,7 @@ export async function cancelDeliveries(db: Db, where: { message_id?: string | st
     for (let i = 0; i < ids.length; i += 500) {
       await trx('deliveries')
         .whereIn('id', ids.slice(i, i + 500))
-        .whereIn('status', ['queued', 'scheduled', 'deferred'])
+        .whereIn('status', CANCELLABLE)
         .update({ status: 'cancelled', finished_at: now, updated_at: now, lease_until: null });
     }
     await recordEvents(

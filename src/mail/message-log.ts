@@ -12,11 +12,14 @@ export interface LogFilter {
   userId: number;
   /** One of the user's domains (checked by the caller); absent = all of them. */
   domainId?: number;
+  /** Several of the user's domains (an account key's scope); ignored when domainId is set. */
+  domainIds?: number[];
   /** Epoch ms, inclusive. */
   from?: number;
   to?: number;
   recipient?: string;
-  status?: string;
+  /** Any recipient in this status, or in one of these. */
+  status?: string | string[];
   tag?: string;
 }
 
@@ -59,7 +62,10 @@ function filtered(db: Db, f: LogFilter, before: Cursor | null): Knex.QueryBuilde
   // One domain (the command checked it is the caller's) or all of the user's: either way the index alone decides.
   const q = db.from(source(db, f));
   if (f.domainId !== undefined) q.where('messages.domain_id', f.domainId);
-  else q.where('messages.user_id', f.userId);
+  else {
+    q.where('messages.user_id', f.userId);
+    if (f.domainIds) q.whereIn('messages.domain_id', f.domainIds);
+  }
   if (f.from !== undefined) q.where('messages.created_at', '>=', f.from);
   if (f.to !== undefined) q.where('messages.created_at', '<=', f.to);
   if (before) {
@@ -80,9 +86,29 @@ function filtered(db: Db, f: LogFilter, before: Cursor | null): Knex.QueryBuilde
   if (f.status !== undefined) {
     // A scalar subquery, probed per message until the page is full: MariaDB turns EXISTS into a semi-join that
     // first reads every delivery with that status (2.9 s for 3 % of 1,000,000).
-    q.whereRaw('(select 1 from deliveries where deliveries.message_id = messages.id and deliveries.status = ? limit 1) is not null', [f.status]);
+    const statuses = Array.isArray(f.status) ? f.status : [f.status];
+    q.whereRaw(`(select 1 from deliveries where deliveries.message_id = messages.id and deliveries.status in (${statuses.map(() => '?').join(',')}) limit 1) is not null`, statuses);
   }
   return q;
+}
+
+/**
+ * Octeth's paged list (emailgateway.getmessages: Page, Total, Pages), on the same filters and indexes. The total
+ * and the skipped rows are counted from the index alone where the filters allow, and only the page's rows are
+ * read (a late join): at 1,000,000 messages COUNT plus OFFSET over whole rows took 2 s for page 1 and 30 s for
+ * page 5,000, past the statement timeout. Deep pages still cost in proportion to their depth: the cursor-paged
+ * log above is the one that stays flat.
+ */
+export async function messagesByOffset(db: Db, f: LogFilter, offset: number, limit: number): Promise<{ total: number; rows: Record<string, any>[] }> {
+  const [{ n }] = await filtered(db, f, null).count({ n: '*' });
+  const page = filtered(db, f, null).orderBy('messages.created_at', 'desc').orderBy('messages.id', 'desc').limit(limit).offset(offset).select('messages.id as pid', 'messages.created_at as pat');
+  const rows: Record<string, any>[] = await db
+    .from(page.as('p'))
+    .join('messages', 'messages.id', 'p.pid')
+    .orderBy('p.pat', 'desc')
+    .orderBy('p.pid', 'desc')
+    .select('messages.id', 'messages.from_email', 'messages.subject', 'messages.tags', 'messages.created_at');
+  return { total: Number(n), rows };
 }
 
 export async function messageLog(db: Db, f: LogFilter, before: Cursor | null, limit: number) {

@@ -3,6 +3,7 @@ import { PERMISSION_DENIED } from '../errors';
 import { accountDomainByName, domainScope, inScope } from '../auth/account-keys';
 import type { Sender } from './accept';
 import type { Problem } from './send-request';
+import { STATUS } from '../domains/domains';
 
 export const FROM_DOMAIN_NOT_FOUND = 46;
 
@@ -20,4 +21,21 @@ export async function senderFor(ctx: CommandContext, fromEmail: string): Promise
   if (!domain) return { ok: false, problem: { code: FROM_DOMAIN_NOT_FOUND, message: `From domain "${name.slice(0, 253)}" is not a sender domain of this account` } };
   if (!inScope(domainScope(ctx), Number(domain.id))) return { ok: false, problem: { code: PERMISSION_DENIED, message: `This API key may not send from ${name}` } };
   return { ok: true, sender: { user, domain, apiKeyId: null, source: 'api' } };
+}
+
+/**
+ * The address a message without From is sent as, when the caller asked for one (sendbatch's DefaultFrom, the
+ * CloudMails batch): `noreply@` the sender key's domain, or the first (oldest) Enabled domain of the account that
+ * the account key may use. Null when there is none, so the message fails with the usual code 3.
+ */
+export async function defaultFromAddress(ctx: CommandContext): Promise<string | null> {
+  if (ctx.domain) return `noreply@${ctx.domain.domain}`;
+  const scope = domainScope(ctx);
+  const row = await ctx
+    .db('sender_domains')
+    .where({ user_id: scope.userId, status: STATUS.enabled })
+    .modify((q) => (scope.domainIds === null ? q : q.whereIn('id', scope.domainIds)))
+    .orderBy('id')
+    .first('domain');
+  return row ? `noreply@${row.domain}` : null;
 }

@@ -35,6 +35,9 @@ export class Metrics {
   private readonly smtpActive: Gauge;
   private readonly smtpAuthFailures: Counter;
   private readonly smtpRejections: Counter<'stage' | 'reply'>;
+  private readonly dnsChecks: Counter<'result'>;
+  private readonly domainEvents: Counter<'event'>;
+  private readonly throttles: Counter<'destination' | 'reason'>;
 
   private processMetrics = false;
 
@@ -66,6 +69,9 @@ export class Metrics {
     this.smtpActive = new Gauge({ name: 'postern_smtp_sessions_active', help: 'Open connections on the SMTP relay front', registers });
     this.smtpAuthFailures = new Counter({ name: 'postern_smtp_auth_failures_total', help: 'Failed SMTP AUTH attempts', registers });
     this.smtpRejections = new Counter({ name: 'postern_smtp_rejections_total', help: 'Refusals of the SMTP relay front by stage and reply (basic and enhanced code)', labelNames: ['stage', 'reply'], registers });
+    this.dnsChecks = new Counter({ name: 'postern_dns_watch_checks_total', help: 'DNS watch checks of a domain by result (ok, failing, inconclusive)', labelNames: ['result'], registers });
+    this.domainEvents = new Counter({ name: 'postern_domain_events_total', help: 'Domain events recorded by the DNS watch (dns_failed, dns_restored, deactivated, dkim_rotated, dkim_key_removed)', labelNames: ['event'], registers });
+    this.throttles = new Counter({ name: 'postern_throttled_total', help: 'Sends put back by per-destination limits, by destination (top ones; the rest as other) and limit (rate, connections)', labelNames: ['destination', 'reason'], registers });
     if (db) this.databaseGauges(db);
   }
 
@@ -175,6 +181,11 @@ export class Metrics {
     if (outcome === 'delivered' && acceptedAt !== undefined && doneAt !== undefined) this.deliverySeconds.observe(Math.max(0, (doneAt - acceptedAt) / 1000));
   }
 
+  /** A send the throttle put back: `destination` is its rule's name (a domain or mx:<suffix>). */
+  throttled(destination: string, reason: string): void {
+    this.throttles.inc({ destination: this.domains.label(destination.toLowerCase()), reason });
+  }
+
   remoteReply(domain: string, code: number | undefined): void {
     this.remoteReplies.inc({ domain: this.domains.label(domain.toLowerCase()), class: replyClass(code) });
   }
@@ -205,5 +216,13 @@ export class Metrics {
 
   smtpRejected(stage: string, reply: string): void {
     this.smtpRejections.inc({ stage, reply });
+  }
+
+  dnsCheck(result: 'ok' | 'failing' | 'inconclusive'): void {
+    this.dnsChecks.inc({ result });
+  }
+
+  domainEvent(event: string): void {
+    this.domainEvents.inc({ event });
   }
 }

@@ -1,5 +1,7 @@
 import type { Knex } from 'knex';
-import type { EventInput } from '../events/record';
+import type { EventInput } from '../events/event-input';
+import { parseTags } from '../mail/tags';
+export { parseTags } from '../mail/tags';
 import { isMysql, mysqlInsert, quoteId, Read, runInTurn, Stmt } from '../db';
 
 /** Each event is counted in its UTC hour ('h') and its UTC day ('d'); see the migration. */
@@ -173,16 +175,6 @@ export function rollupStatements(db: Knex | Knex.Transaction, rows: RollupRows):
 /** Adds the increments: one upsert statement per table (per 500 keys) that has any. */
 export async function writeRollups(db: Knex | Knex.Transaction, rows: RollupRows): Promise<void> {
   await runInTurn(rollupStatements(db, rows));
-}
-
-/** A message's `tags` column as the statistics count it: distinct non-empty strings of at most 100 characters. */
-export function parseTags(raw: unknown): string[] {
-  try {
-    const v = JSON.parse(String(raw ?? '[]'));
-    return Array.isArray(v) ? [...new Set(v.filter((t): t is string => typeof t === 'string' && t !== '' && t.length <= 100))] : [];
-  } catch {
-    return [];
-  }
 }
 
 /** Keeps the statistics rollups current as events are recorded (called inside the event's transaction). */

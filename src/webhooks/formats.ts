@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { EventInput } from '../events/record';
+import type { EventInput } from '../events/event-input';
 import { WEBHOOK_EVENTS } from '../events/vocabulary';
 
 /**
@@ -100,6 +100,24 @@ export function renderPayload(format: WebhookFormat, f: EventFacts): string {
     created_at: new Date(e.created_at).toISOString(),
     data: { message_id: e.message_id, recipient, domain: f.domain, tags: f.tags, metadata: f.metadata, ...details(e) },
   });
+}
+
+/** What a domain event's payload is made of (src/domains/domain-events.ts). */
+export interface DomainEventFacts {
+  eventId: string;
+  type: string;
+  createdAt: number;
+  domain: string;
+  domainId: number;
+  data: Record<string, unknown>;
+}
+
+/** The JSON body of a domain event in the given format: the format's envelope around the domain and the event's details. */
+export function renderDomainPayload(format: WebhookFormat, f: DomainEventFacts): string {
+  const data = { domain: f.domain, domain_id: f.domainId, ...f.data };
+  if (format === 'cloudmails') return JSON.stringify({ event: f.type, message_id: null, timestamp: isoSeconds(f.createdAt), recipient: null, ...data });
+  if (format === 'platform') return JSON.stringify({ id: f.eventId, type: f.type, createdAt: new Date(f.createdAt).toISOString(), data });
+  return JSON.stringify({ id: f.eventId, type: f.type, created_at: new Date(f.createdAt).toISOString(), data });
 }
 
 /** The secret a call is signed with: the domain's SigningKey (Octeth's rows) or the subscription's `whsec_…`. */

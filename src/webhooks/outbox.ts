@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
-import type { EventInput } from '../events/record';
+import type { EventInput } from '../events/event-input';
 import { WEBHOOK_EVENTS } from '../events/vocabulary';
 import { insertRows, Read, runInTurn, Stmt } from '../db';
 import { EventFacts, isWebhookFormat, renderPayload, WebhookFormat } from './formats';

@@ -8,7 +8,7 @@ import type { DomainScope } from '../auth/account-keys';
 import { formatEventName, formatEventNames, newSubscriptionSecret, pingPayload, signatureHeaders, storedFromFormat, WebhookFormat } from './formats';
 import { postWebhook, USER_AGENT } from './http-post';
 import { resolverFor, vetWebhookUrl } from './url-guard';
-import { storedEventName } from '../events/vocabulary';
+import { DOMAIN_WEBHOOK_EVENTS, domainEventName, storedEventName } from '../events/vocabulary';
 
 /**
  * Webhook subscriptions made with an API key (webhook.create and the dialects on top of it): one row per
@@ -75,9 +75,11 @@ export function presentSubscription(r: Row): Record<string, unknown> {
 }
 
 function storedEvents(format: WebhookFormat, names: string[], code: number): string[] {
-  const stored = names.map((n) => storedFromFormat(format, n) ?? (format === 'standard' ? storedEventName(n) : null));
-  if (!names.length || stored.some((s) => s === null || formatEventNames('standard').indexOf(s) < 0)) {
-    throw new CommandError(code, `Invalid events: use one or more of ${formatEventNames(format).join(', ')}`);
+  // Message events in the format's vocabulary; domain events (domain.dns_failed, …) by the same name in every format.
+  const stored = names.map((n) => storedFromFormat(format, n) ?? (format === 'standard' ? storedEventName(n) : null) ?? domainEventName(n));
+  const known = [...formatEventNames('standard'), ...DOMAIN_WEBHOOK_EVENTS];
+  if (!names.length || stored.some((s) => s === null || known.indexOf(s) < 0)) {
+    throw new CommandError(code, `Invalid events: use one or more of ${[...formatEventNames(format), ...DOMAIN_WEBHOOK_EVENTS].join(', ')}`);
   }
   return [...new Set(stored as string[])];
 }

@@ -1,7 +1,7 @@
 import type { CommandContext, Params } from '../command';
 import { CommandError } from '../errors';
 import { formatTime } from '../auth/users';
-import { legacyEventName, storedEventName, WEBHOOK_EVENTS } from '../events/vocabulary';
+import { DOMAIN_WEBHOOK_EVENTS, domainEventName, legacyEventName, storedEventName, WEBHOOK_EVENTS } from '../events/vocabulary';
 import { signingKey, standardSecret } from './signing';
 import { resolverFor, vetWebhookUrl } from './url-guard';
 
@@ -64,9 +64,10 @@ function urlError(code: number, message: string): CommandError {
  * id and re-enables it if it was disabled, so re-adding is how a disabled webhook comes back.
  */
 export async function addWebhook(ctx: CommandContext, domain: { id: number; user_id: number }, p: Params, codes: AddCodes): Promise<{ NewWebhookID: number }> {
-  const event = storedEventName(String(p.event));
-  if (!event || !WEBHOOK_EVENTS.includes(event)) {
-    const names = WEBHOOK_EVENTS.map((e) => `${legacyEventName(e)}/${e}`).join(', ');
+  const stored = storedEventName(String(p.event));
+  const event = stored && WEBHOOK_EVENTS.includes(stored) ? stored : domainEventName(String(p.event));
+  if (!event) {
+    const names = [...WEBHOOK_EVENTS.map((e) => `${legacyEventName(e)}/${e}`), ...DOMAIN_WEBHOOK_EVENTS].join(', ');
     throw new CommandError(codes.event, `Invalid event type: use one of ${names}`);
   }
   const vetted = await vetWebhookUrl(String(p.webhookurl), { allowPrivate: ctx.config.webhooks.allowPrivate, resolve: resolverFor(ctx.config) });

@@ -127,3 +127,18 @@ it('answers its codes, and another user\'s campaign does not exist', async () =>
   const theirs = (await rig.h.call({ Command: 'campaign.create', SessionID: other.sessionId, CampaignName: 'T', Subject: 'S', ListID: theirList, PlainContent: 'x' })).CampaignID;
   expect(await rig.h.call({ Command: 'campaign.launch', SessionID: other.sessionId, CampaignID: theirs })).toMatchObject({ Success: false, ErrorCode: 5 });
 });
+
+it('creates a draft from a template: its subject and content fill what the call leaves out; another user\'s template answers 5', async () => {
+  const listId = await makeList(rig.h, o);
+  const tpl = (await cmd('email.template.create', { TemplateName: 'Welcome', TemplateSubject: 'Welcome, {{ Subscriber:FirstName|"friend" }}', TemplateHTMLContent: '<h1>Hi</h1>', TemplatePlainContent: 'Hi' })).TemplateID;
+  const whole = (await cmd('campaign.create', { CampaignName: 'From template', ListID: listId, TemplateID: tpl, Subject: '', HTMLContent: '' })).CampaignID;
+  expect((await cmd('campaign.get', { CampaignID: whole })).Campaign).toMatchObject({ Subject: 'Welcome, {{ Subscriber:FirstName|"friend" }}', HTMLContent: '<h1>Hi</h1>', PlainContent: 'Hi', ListID: listId });
+  // What the call gives wins; the campaign keeps a copy, so a later template edit does not reach it.
+  const own = (await cmd('campaign.create', { CampaignName: 'Own subject', TemplateID: tpl, Subject: 'Mine' })).CampaignID;
+  await cmd('email.template.update', { TemplateID: tpl, TemplateHTMLContent: '<h1>Changed</h1>' });
+  expect((await cmd('campaign.get', { CampaignID: own })).Campaign).toMatchObject({ Subject: 'Mine', HTMLContent: '<h1>Hi</h1>' });
+
+  const other = await createUser(rig.h);
+  expect(await rig.h.call({ Command: 'campaign.create', SessionID: other.sessionId, CampaignName: 'Theft', TemplateID: tpl })).toMatchObject({ Success: false, ErrorCode: [5] });
+  expect(await cmd('campaign.create', { CampaignName: 'Bad', TemplateID: 'abc' })).toMatchObject({ Success: false, ErrorCode: [5] });
+});

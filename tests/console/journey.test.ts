@@ -229,22 +229,6 @@ describe('console journey (Chromium, embedded gateway)', () => {
     await shot('template');
   });
 
-  it('works at 390 px: nothing is wider than the screen', async () => {
-    await page.setViewportSize({ width: 390, height: 844 });
-    for (const label of ['Domains', 'Messages', 'Credentials']) {
-      await nav(label).click();
-      await page.getByRole('heading', { name: label }).waitFor();
-      await waitFor(async () => (await page.locator('.busy').count()) === 0, 10_000, 'the page to load');
-      // The width, or the elements that stick out (to say what to fix).
-      const overflow = await page.evaluate<string[]>(
-        `document.documentElement.scrollWidth <= 390 ? [] : [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > 391).map((e) => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)).slice(0, 8)`,
-      );
-      expect(overflow).toEqual([]);
-      await shot(`mobile-${label.toLowerCase()}`);
-    }
-    await page.setViewportSize({ width: 1280, height: 860 });
-  });
-
   it('signs out: the session is revoked on the server and forgotten by the tab', async () => {
     const sid = JSON.parse((await storedSession())!).id as string;
     await page.locator('[data-action=sign-out]').click();

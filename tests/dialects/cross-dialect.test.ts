@@ -1,6 +1,6 @@
 /**
  * One house, many doors: a message sent through any dialect is visible through every other dialect's lookup with
- * the same status and the same events (Octeth v1 with a sender key, CyberPanel and the platform API with an account key).
+ * the same status and the same events (Octeth v1 with a sender key, CyberPanel, CloudMails and the platform API with an account key).
  */
 import supertest from 'supertest';
 import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
@@ -35,6 +35,7 @@ const senders: Record<string, (to: string) => Promise<string>> = {
   octeth: async (to) => (await api().post('/api/v1/email').set('Authorization', `Bearer ${s.key}`).send({ Subject: 'X', ContentType: 'plain', PlainContent: 'x', From: { name: '', email: from() }, To: [{ name: '', email: to }] })).body.MessageID,
   cyberpanel: async (to) => (await api().post('/email/v1/send').set('X-API-Key', account).send({ from: from(), to, subject: 'X', text: 'x' })).body.data.message_id,
   platform: async (to) => (await api().post('/api/v1/emails').set('Authorization', `Bearer ${account}`).send({ from: from(), to, subject: 'X', text: 'x' })).body.id,
+  cloudmails: async (to) => (await api().post('/v1/send').set('Authorization', `Bearer ${account}`).send({ from: from(), to, subject: 'X', html: '<p>x</p>' })).body.message_id,
 };
 
 /** Each dialect's view reduced to the same facts: status, and the event types with their times (seconds). */
@@ -42,27 +43,30 @@ async function views(id: string) {
   const o = (await api().get(`/api/v1/email/${id}`).set('Authorization', `Bearer ${s.key}`)).body;
   const c = (await api().get(`/email/v1/messages/${id}`).set('Authorization', `Bearer ${account}`)).body.data;
   const p = (await api().get(`/api/v1/emails/${id}`).set('Authorization', `Bearer ${account}`)).body;
+  const m = (await api().get(`/v1/emails/${id}`).set('Authorization', `Bearer ${account}`)).body;
   const oEvents = (o.Recipients[0].Events as { Event: string; LoggedAt: number }[]).map((e) => [e.Event, e.LoggedAt]);
   const pEvents = (p.events as { type: string; createdAt: string }[]).map((e) => [e.type === 'sent' ? 'queued' : e.type, Date.parse(e.createdAt) / 1000]);
   const at = (t: string) => oEvents.find((e) => e[0] === t)?.[1];
   return {
-    status: [o.Status, c.status, p.email.status],
+    status: [o.Status, c.status, p.email.status, m.status],
     events: [oEvents, pEvents],
     cyberpanelTimes: [Date.parse(c.queued_at) / 1000, Date.parse(c.delivered_at) / 1000],
+    cloudmailsTimes: [Date.parse(m.created_at) / 1000, Date.parse(m.delivered_at) / 1000],
     octethTimes: [at('queued'), at('delivered')],
   };
 }
 
 for (const via of Object.keys(senders)) {
-  it(`a message sent through ${via} shows the same status and events through Octeth, CyberPanel and the platform API`, async () => {
+  it(`a message sent through ${via} shows the same status and events through Octeth, CyberPanel, CloudMails and the platform API`, async () => {
     const to = `${via}@cross.test`;
     const id = await senders[via](to);
     expect(id).toEqual(expect.any(String));
     await waitFor(async () => (await h.services.db('deliveries').where({ message_id: id }).first('status')).status === 'delivered', 20000, 'delivery');
     const v = await views(id);
-    expect(v.status).toEqual(['delivered', 'delivered', 'delivered']);
+    expect(v.status).toEqual(['delivered', 'delivered', 'delivered', 'delivered']);
     expect(v.events[0].map((e) => e[0])).toEqual(['queued', 'delivered']);
     expect(v.events[1]).toEqual(v.events[0]);
     expect(v.cyberpanelTimes).toEqual(v.octethTimes);
+    expect(v.cloudmailsTimes).toEqual(v.octethTimes);
   });
 }

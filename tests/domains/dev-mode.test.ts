@@ -8,7 +8,7 @@ import supertest from 'supertest';
 import winston from 'winston';
 import { createApp } from '../../src/app';
 import { ConfigError, loadConfig } from '../../src/config';
-import { isReservedTestName } from '../../src/domains/dev-mode';
+import { devEnvironment, isReservedTestName } from '../../src/domains/dev-mode';
 import { createLogger } from '../../src/logger';
 import { buildServices, closeServices } from '../../src/services';
 import { addDomain, backend, createUser, Harness, startHarness } from '../helpers/harness';
@@ -40,6 +40,18 @@ describe('a production deployment', () => {
   it('refuses POSTERN_DEV=1 with DATABASE_URL or NODE_ENV=production', () => {
     expect(() => loadConfig({ POSTERN_DEV: '1', NODE_ENV: 'production' })).toThrow(ConfigError);
     expect(() => loadConfig({ POSTERN_DEV: '1', DATABASE_URL: 'mysql://u@db/x', ENCRYPTION_KEY: 'ab'.repeat(32) })).toThrow(/POSTERN_DEV=1 .* DATABASE_URL set/);
+  });
+
+  it('`postern dev` (npm start) turns development mode on for a laptop and never for a production environment', () => {
+    expect(loadConfig(devEnvironment({})).devMode).toBe(true);
+    expect(loadConfig(devEnvironment({})).deliveryMode).toBe('capture');
+    expect(loadConfig(devEnvironment({ NODE_ENV: 'production' })).devMode).toBe(false);
+    expect(loadConfig(devEnvironment({ NODE_ENV: 'production' })).deliveryMode).toBe('mx');
+    const mysql = { DATABASE_URL: 'mysql://u@db/x', ENCRYPTION_KEY: 'ab'.repeat(32) };
+    expect(loadConfig(devEnvironment(mysql)).devMode).toBe(false);
+    // An explicit choice is kept: off on a laptop, and still refused in production.
+    expect(loadConfig(devEnvironment({ POSTERN_DEV: '0' })).devMode).toBe(false);
+    expect(() => loadConfig(devEnvironment({ ...mysql, POSTERN_DEV: '1' }))).toThrow(ConfigError);
   });
 
   let h: Harness;

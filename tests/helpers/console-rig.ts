@@ -7,7 +7,7 @@ import { Browser, chromium } from 'playwright-core';
 import { loadConfig } from '../../src/config';
 import { consoleDir } from '../../src/console/serve';
 import { Running, start } from '../../src/main';
-import { DnsZone, startDnsZone } from './dns-zone';
+import { DnsZone, publish, startDnsZone } from './dns-zone';
 import { Sink, startSink } from './sink';
 import { Receiver, startReceiver } from '../webhooks/receiver';
 
@@ -21,6 +21,10 @@ export interface ConsoleRig {
   browser: Browser;
   /** POST /api.php on the running gateway, as the console does. */
   api(params: Record<string, unknown>): Promise<any>;
+  /** As `api`, but a failed command throws with its reply: for seeding a test's data. */
+  ok(params: Record<string, unknown>): Promise<any>;
+  /** A user created by the admin, signed in, with a domain whose records are published and verified (Enabled). */
+  userWithDomain(username: string, password: string, domain: string): Promise<{ sessionId: string; domainId: number }>;
   close(): Promise<void>;
 }
 
@@ -60,7 +64,7 @@ export async function startConsoleRig(env: Record<string, string> = {}): Promise
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
   });
-  return {
+  const rig: ConsoleRig = {
     base,
     adminKey,
     gateway,
@@ -72,6 +76,21 @@ export async function startConsoleRig(env: Record<string, string> = {}): Promise
       const res = await fetch(`${base}/api.php`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(params) });
       return res.json();
     },
+    async ok(params) {
+      const r = await rig.api(params);
+      if (!r.Success) throw new Error(`${String(params.Command)} failed: ${JSON.stringify(r)}`);
+      return r;
+    },
+    async userWithDomain(username, password, domain) {
+      await rig.ok({ Command: 'user.create', AdminAPIKey: adminKey, RelUserGroupID: 1, Username: username, Password: password, EmailAddress: `${username}@example.org`, FirstName: username, TimeZone: 'UTC', Language: 'en' });
+      const { SessionID } = await rig.ok({ Command: 'user.login', Username: username, Password: password });
+      const { NewSenderDomainID } = await rig.ok({ Command: 'emailgateway.adddomain', SessionID, DomainName: domain });
+      publish(dns.zone, (await rig.ok({ Command: 'emailgateway.getdomain', SessionID, DomainID: NewSenderDomainID })).Domain.DNSRecords);
+      const v = await rig.ok({ Command: 'emailgateway.verifydomain', SessionID, DomainID: NewSenderDomainID });
+      const d = await rig.ok({ Command: 'emailgateway.getdomain', SessionID, DomainID: NewSenderDomainID });
+      if (d.Domain.Status !== 'Enabled') throw new Error(`${domain} did not verify: ${JSON.stringify(v)}`);
+      return { sessionId: SessionID, domainId: NewSenderDomainID };
+    },
     async close() {
       await browser.close().catch(() => undefined);
       await gateway.stop();
@@ -79,4 +98,5 @@ export async function startConsoleRig(env: Record<string, string> = {}): Promise
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
+  return rig;
 }

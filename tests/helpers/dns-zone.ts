@@ -9,6 +9,8 @@ export interface ZoneEntry {
   txt?: string[][];
   /** Name servers of a zone (NS answers). */
   ns?: string[];
+  /** Answer every question for this name with this response code instead (2 = SERVFAIL: a broken server). */
+  rcode?: number;
 }
 
 export interface DnsZone {
@@ -37,6 +39,8 @@ export async function startDnsZone(): Promise<DnsZone> {
     const entry = q ? zone.get(String(q.name).toLowerCase().replace(/\.$/, '')) : undefined;
     if (!q || !entry) {
       response.header.rcode = 3; // NXDOMAIN
+    } else if (entry.rcode !== undefined) {
+      response.header.rcode = entry.rcode;
     } else if (q.type === Packet.TYPE.CNAME && entry.cname) {
       response.answers.push({ name: q.name, type: Packet.TYPE.CNAME, class: Packet.CLASS.IN, ttl: 60, domain: entry.cname });
     } else if (q.type === Packet.TYPE.TXT && entry.txt) {

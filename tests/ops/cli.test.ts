@@ -165,7 +165,7 @@ describe('postern CLI commands', () => {
       [['call', 'users.get', 'N:={'], /N: not valid JSON/],
       [['domain', 'verify', 'nowhere.example'], /no sender domain "nowhere\.example"/],
       [['user', 'disable', 'nobody'], /no user "nobody"/],
-      [['queue', 'bogus'], /unknown queue command "bogus" \(there are: status\)/],
+      [['queue', 'bogus'], /unknown queue command "bogus" \(there are: hold, list, purge, release, retry, status\)/],
       [['user', 'create'], /required option '--username <name>' not specified/],
       [['frobnicate'], /unknown command 'frobnicate'/],
     ];
@@ -178,7 +178,7 @@ describe('postern CLI commands', () => {
 
   it('prints --help for every shortcut', async () => {
     expect((await cli(['--version'], {})).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
-    for (const args of [['--help'], ['call', '--help'], ['user', 'list', '--help'], ['user', 'disable', '--help'], ['domain', 'add', '--help'], ['domain', 'verify', '--help'], ['domain', 'records', '--help'], ['key', 'create', '--help'], ['queue', 'status', '--help'], ['admin', 'reset-key', '--help']]) {
+    for (const args of [['--help'], ['call', '--help'], ['user', 'list', '--help'], ['user', 'disable', '--help'], ['domain', 'add', '--help'], ['domain', 'verify', '--help'], ['domain', 'records', '--help'], ['key', 'create', '--help'], ['queue', 'status', '--help'], ['admin', 'reset-key', '--help'], ['admin', 'reset-password', '--help']]) {
       const r = await cli(args, {});
       expect([args, r.code]).toEqual([args, 0]);
       expect(r.stdout).toMatch(/^Usage: postern/);
@@ -200,6 +200,22 @@ describe('postern CLI commands', () => {
     const login = (key: string) => supertest(app).post('/api.php').send({ Command: 'admin.login', AdminAPIKey: key });
     expect((await login(first.json.AdminAPIKey)).body.Success).toBe(false);
     expect((await login(second.json.AdminAPIKey)).body.Success).toBe(true);
+  });
+
+  it('admin reset-password prints a new password once: it signs in, the old one and the old sessions stop working', async () => {
+    const before = await cli(['admin', 'reset-password'], h.env);
+    expect(before.code).toBe(0);
+    const login = (password: string) => supertest(h.app).post('/api.php').send({ Command: 'admin.login', Username: before.json.Username, Password: password });
+    const session = (await login(before.json.Password)).body.SessionID as string;
+    expect(session).toBeTruthy();
+    const after = await cli(['admin', 'reset-password'], h.env);
+    expect(after.json.Password).not.toBe(before.json.Password);
+    expect((await login(before.json.Password)).body.Success).toBe(false);
+    expect((await login(after.json.Password)).body.Success).toBe(true);
+    const old = await supertest(h.app).post('/api.php').send({ Command: 'users.get', SessionID: session });
+    expect(old.body.ErrorCode).toBe(99998);
+    const rows = await h.services.db('admins').select('password_hash');
+    expect(JSON.stringify(rows)).not.toContain(after.json.Password);
   });
 });
 

@@ -104,8 +104,13 @@ onlyOnce('OpenAPI document and /docs', () => {
       });
       const res = await page.goto(`${base}/docs`);
       expect(res?.headers()['content-security-policy']).toContain("default-src 'self'");
+      // Sections start collapsed; opening one shows its operations.
+      await page.locator('.opblock-tag', { hasText: 'api.php: user' }).first().click({ timeout: 20000 });
       await page.getByText('/api.php#user.create').first().waitFor({ timeout: 20000 });
+      await page.locator('.opblock-tag', { hasText: /^v1$/ }).first().click();
       await page.getByText('/api/v1/email/batch').first().waitFor();
+      await page.locator('.opblock-tag', { hasText: 'cyberpanel' }).first().click();
+      await page.getByText('/email/v1/send').first().waitFor();
       expect(outside).toEqual([]);
     } finally {
       await browser.close();

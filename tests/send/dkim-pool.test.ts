@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { dkimVerify } from 'mailauth/lib/dkim/verify';
 import { DkimPool } from '../../src/delivery/dkim-pool';
 import { dkimSign } from '../../src/delivery/dkim-sign';
+import { DkimKeyCache } from '../../src/delivery/dkim-keys';
 
 /** DKIM signing on worker threads gives what signing in-thread gives, and refuses to hand back a message a bad key left unsigned. */
 const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -10,7 +11,7 @@ const dnsValue = `v=DKIM1; k=rsa; p=${publicKey.export({ type: 'spki', format: '
 const raw = (i: number) => Buffer.from(`From: App <app@example.com>\r\nTo: r${i}@dest.test\r\nSubject: threaded ${i}\r\nMessage-ID: <m${i}@example.com>\r\n\r\nbody ${i}\r\n.leading dot\r\n`);
 
 let pool: DkimPool;
-beforeEach(() => (pool = new DkimPool(2)));
+beforeEach(() => (pool = new DkimPool(new DkimKeyCache(), 2)));
 afterEach(() => pool.close());
 
 describe('DKIM signing on worker threads', () => {

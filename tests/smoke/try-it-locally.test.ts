@@ -4,7 +4,7 @@
  * shown under it (`…` matches any text within a line). The documentation and the product cannot drift apart.
  *
  * The only changes made to the commands, so that the run fits a shared test machine:
- *   - `npm start` becomes `node dist/src/main.js` (`npm test` has built it already; `npm start` only adds the build);
+ *   - `npm start` becomes `node dist/src/main.js dev` (`npm test` has built it already; `npm start` only adds the build);
  *   - `localhost:8080` becomes `localhost:<a free port>` (in the commands and in the expected output), and the
  *     environment binds every listener to 127.0.0.1 with free SMTP ports.
  * Requires `npm run build` first (npm test does it), curl and jq.
@@ -16,8 +16,8 @@ import path from 'node:path';
 import { dkimVerify } from 'mailauth/lib/dkim/verify';
 import { freePort } from '../helpers/ports';
 
-/** Where the section lives. The lead moves it into README.md: point this at README.md then. */
-const SOURCE = path.resolve(__dirname, '../../docs/try-it-locally.md');
+/** The README's own section, so the commands a newcomer reads are the ones this test runs. */
+const SOURCE = path.resolve(__dirname, '../../README.md');
 const SECTION = '## Try it locally';
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -69,7 +69,7 @@ describe('docs: Try it locally', () => {
     expect(fs.existsSync(path.join(ROOT, 'dist/src/main.js'))).toBe(true);
     const port = await freePort();
     const local = (s: string) => s.replace(/localhost:8080/g, `localhost:${port}`);
-    const steps = stepsOf(fs.readFileSync(SOURCE, 'utf8')).map((s) => ({ commands: local(s.commands).replace(/\bnpm start\b/g, 'node dist/src/main.js'), output: local(s.output) }));
+    const steps = stepsOf(fs.readFileSync(SOURCE, 'utf8')).map((s) => ({ commands: local(s.commands).replace(/\bnpm start\b/g, 'node dist/src/main.js dev'), output: local(s.output) }));
     expect(steps.length).toBeGreaterThan(5);
 
     // A folder of its own that looks like the clone: the built code and node_modules (for npx mailauth).

@@ -103,16 +103,21 @@ function ListPage({ listId }: { listId: number }) {
         {(l) => (
           <PageTitle
             actions={
-              <ConfirmAction
-                question="Delete the list and its subscribers?"
-                name="delete-list"
-                onRun={async () => {
-                  await call('list.delete', { ListID: listId });
-                  go('lists');
-                }}
-              >
-                Delete list
-              </ConfirmAction>
+              <>
+                <a class="button" href={`#/campaigns?list=${listId}`} data-action="campaign-to-list">
+                  New campaign to this list
+                </a>{' '}
+                <ConfirmAction
+                  question="Delete the list and its subscribers?"
+                  name="delete-list"
+                  onRun={async () => {
+                    await call('list.delete', { ListID: listId });
+                    go('lists');
+                  }}
+                >
+                  Delete list
+                </ConfirmAction>
+              </>
             }
           >
             {l.List.Name}

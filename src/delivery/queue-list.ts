@@ -1,0 +1,61 @@
+import type { Db } from '../db';
+import { applyFilter, QueueFilter } from './queue-filter';
+
+/** The states queue.list shows, as operators name them, and the row statuses behind each (a lease is `sending`). */
+export const LIST_STATES: Record<string, string[]> = {
+  deferred: ['deferred'],
+  queued: ['queued'],
+  scheduled: ['scheduled'],
+  held: ['held'],
+  leased: ['sending'],
+  all: ['queued', 'scheduled', 'deferred', 'held', 'sending'],
+};
+
+const unix = (ms: unknown) => (ms === null || ms === undefined ? null : Math.floor(Number(ms) / 1000));
+
+/**
+ * One page of unfinished deliveries, oldest next attempt first, with the last remote reply and when the next
+ * attempt is due (a held delivery's is when it would be due once released).
+ */
+export async function listQueue(db: Db, f: QueueFilter, state: string, page: number, limit: number) {
+  const now = Date.now();
+  const base = () => applyFilter(db, db('deliveries').whereIn('deliveries.status', LIST_STATES[state]), f, now);
+  const [{ n }] = (await base().count({ n: '*' })) as { n: number | string }[];
+  const rows = (await base()
+    .leftJoin('sender_domains', 'sender_domains.id', 'deliveries.domain_id')
+    .orderBy([{ column: 'deliveries.next_attempt_at' }, { column: 'deliveries.id' }])
+    .limit(limit)
+    .offset((page - 1) * limit)
+    .select(
+      'deliveries.id', 'deliveries.message_id', 'deliveries.user_id', 'deliveries.domain_id', 'deliveries.recipient', 'deliveries.status',
+      'deliveries.attempts', 'deliveries.last_reply', 'deliveries.next_attempt_at', 'deliveries.created_at', 'deliveries.held_at', 'deliveries.held_from',
+      'sender_domains.domain as sender_domain',
+    )) as Record<string, any>[];
+  const total = Number(n);
+  return {
+    Deliveries: rows.map((r) => ({
+      DeliveryID: Number(r.id),
+      MessageID: r.message_id,
+      UserID: Number(r.user_id),
+      DomainID: Number(r.domain_id),
+      SenderDomain: r.sender_domain ?? null,
+      Recipient: r.recipient,
+      State: r.status === 'sending' ? 'leased' : r.status,
+      ...(r.status === 'held' ? { HeldFrom: r.held_from, HeldAt: unix(r.held_at) } : {}),
+      Attempts: Number(r.attempts),
+      LastReply: r.last_reply ?? null,
+      NextAttemptAt: unix(r.next_attempt_at),
+      AgeSeconds: Math.max(0, Math.floor((now - Number(r.created_at)) / 1000)),
+    })),
+    Total: total,
+    Page: page,
+    Pages: Math.max(1, Math.ceil(total / limit)),
+  };
+}
+
+/** Whether the filter's DeliveryID names one of the caller's deliveries (any state). */
+export async function deliveryExists(db: Db, f: QueueFilter): Promise<boolean> {
+  const q = db('deliveries').where('id', f.deliveryId!);
+  if (f.userId !== undefined) q.where('user_id', f.userId);
+  return !!(await q.first('id'));
+}

@@ -1,0 +1,193 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import type { Page } from 'playwright-core';
+import { ConsoleRig, startConsoleRig } from '../helpers/console-rig';
+import { waitFor } from '../helpers/sink';
+
+/**
+ * Every page of the console, with data in it, in headless Chromium at 1280 px and at 390 px: each is reached from the
+ * start page in at most two clicks (a navigation link, then a row), and none is wider than the screen. Also the
+ * first-load budget (everything the browser fetches until the first page works, gzipped, ≤ 250 KB) and what an
+ * action shows while it waits and when Postern does not answer. CONSOLE_SCREENSHOTS=1 refreshes
+ * docs/console/mobile-*.png (390 px) and the 1280 px pictures no other test takes.
+ */
+jest.setTimeout(120_000);
+
+const SHOTS = process.env.CONSOLE_SCREENSHOTS === '1' ? path.resolve(__dirname, '../../docs/console') : null;
+const BUDGET_BYTES = 250 * 1024;
+const username = 'lin';
+const password = 'wide-and-narrow';
+const domain = 'pages.example.com';
+
+let rig: ConsoleRig;
+let page: Page;
+
+interface PageSpec {
+  /** Screenshot name. */
+  name: string;
+  /** The navigation link: the first click. */
+  nav: string;
+  /** A link on that page: the second click (optional). */
+  then?: string;
+  /** The heading that says the page is there. */
+  heading: string;
+}
+
+const USER_PAGES: PageSpec[] = [
+  { name: 'domains', nav: 'Domains', heading: 'Domains' },
+  { name: 'domain', nav: 'Domains', then: domain, heading: domain },
+  { name: 'credentials', nav: 'Credentials', heading: 'Credentials' },
+  { name: 'messages', nav: 'Messages', heading: 'Messages' },
+  { name: 'message', nav: 'Messages', then: 'Hello from the pages test', heading: 'Hello from the pages test' },
+  { name: 'mailbox', nav: 'Mailbox', heading: 'Mailbox' },
+  { name: 'statistics', nav: 'Statistics', heading: 'Statistics' },
+  { name: 'suppressions', nav: 'Suppressions', heading: 'Suppressions' },
+  { name: 'webhooks', nav: 'Webhooks', heading: 'Webhooks' },
+  { name: 'lists', nav: 'Lists', heading: 'Lists' },
+  { name: 'list', nav: 'Lists', then: 'Members', heading: 'Members' },
+  { name: 'templates', nav: 'Templates', heading: 'Templates' },
+  { name: 'template', nav: 'Templates', then: 'Welcome note', heading: 'Welcome note' },
+  { name: 'campaigns', nav: 'Campaigns', heading: 'Campaigns' },
+  { name: 'campaign', nav: 'Campaigns', then: 'Spring news', heading: 'Spring news' },
+];
+const ADMIN_PAGES: PageSpec[] = [
+  { name: 'admin-users', nav: 'Users', heading: 'Users' },
+  { name: 'admin-domains', nav: 'All domains', heading: 'All domains' },
+];
+/** 1280 px pictures the journey, campaigns and mailbox tests do not take (they show those pages mid-task). */
+const WIDE_SHOTS = new Set(['domains', 'lists', 'templates']);
+
+beforeAll(async () => {
+  rig = await startConsoleRig();
+  const { sessionId: SessionID, domainId: DomainID } = await rig.userWithDomain(username, password, domain);
+  await rig.ok({ Command: 'emailgateway.addapi', SessionID, DomainID, Description: 'production' });
+  await rig.ok({ Command: 'emailgateway.addsmtp', SessionID, DomainID });
+  await rig.ok({ Command: 'emailgateway.addsuppression', SessionID, DomainID, EmailAddress: 'bounced@inbox.test' });
+  await rig.ok({ Command: 'emailgateway.addwebhook', SessionID, DomainID, Event: 'delivery', WebhookURL: rig.receiver.url('/hooks/pages') });
+  const listId = (await rig.ok({ Command: 'list.create', SessionID, SubscriberListName: 'Members', SenderEmailAddress: `news@${domain}` })).ListID;
+  for (const email of ['one@inbox.test', 'two@inbox.test']) {
+    await rig.ok({ Command: 'subscriber.create', SessionID, ListID: listId, EmailAddress: email, Status: 'Subscribed', SubscriptionDate: '2026-01-02 03:04:05', SubscriptionIP: '192.0.2.1' });
+  }
+  const templateId = (await rig.ok({ Command: 'email.template.create', SessionID, TemplateName: 'Welcome note', TemplateSubject: 'Welcome', TemplateHTMLContent: '<h1>Welcome</h1><p>Glad you are here.</p>' })).TemplateID;
+  const campaignId = (await rig.ok({ Command: 'campaign.create', SessionID, CampaignName: 'Spring news', ListID: listId, TemplateID: templateId })).CampaignID;
+  await rig.ok({ Command: 'campaign.launch', SessionID, CampaignID: campaignId });
+  const { MessageID } = await rig.ok({ Command: 'emailgateway.sendtestemail', SessionID, DomainID, ToEmail: 'jane@inbox.test', Subject: 'Hello from the pages test' });
+  await waitFor(
+    async () => (await rig.ok({ Command: 'emailgateway.getmessagetimeline', SessionID, MessageID })).Status === 'delivered' && (await rig.ok({ Command: 'campaign.get', SessionID, CampaignID: campaignId })).Campaign.Progress.Delivered === 2,
+    20_000,
+    'the test email and the campaign to be delivered',
+  );
+});
+afterAll(async () => {
+  await rig?.close();
+});
+
+async function signIn(kind: 'User' | 'Admin'): Promise<void> {
+  await page.getByRole('tab', { name: kind }).click();
+  if (kind === 'Admin') {
+    await page.locator('input[name=adminapikey]').fill(rig.adminKey);
+  } else {
+    await page.locator('input[name=username]').fill(username);
+    await page.locator('input[name=password]').fill(password);
+  }
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+/** From the start page: the nav link, then (if any) the link on that page; the heading must then be there. */
+async function reach(spec: PageSpec): Promise<number> {
+  await page.getByRole('link', { name: 'Postern', exact: true }).click();
+  let clicks = 0;
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: spec.nav, exact: true }).click();
+  clicks++;
+  if (spec.then) {
+    await page.locator('main').getByRole('link', { name: spec.then, exact: true }).first().click();
+    clicks++;
+  }
+  await page.getByRole('heading', { name: spec.heading, exact: true }).waitFor();
+  await waitFor(async () => (await page.locator('.busy').count()) === 0, 10_000, `${spec.name} to load`);
+  return clicks;
+}
+
+/** Elements that stick out past the right edge (empty when the page fits), named so a failure says what to fix. */
+const overflow = (width: number) =>
+  page.evaluate<string[]>(
+    `document.documentElement.scrollWidth <= ${width} ? [] : [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > ${width + 1}).map((e) => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)).slice(0, 8)`,
+  );
+
+async function visitAll(pages: PageSpec[], width: number): Promise<void> {
+  for (const spec of pages) {
+    expect(await reach(spec)).toBeLessThanOrEqual(2);
+    expect({ page: spec.name, width, overflow: await overflow(width) }).toEqual({ page: spec.name, width, overflow: [] });
+    if (SHOTS && (width < 640 || WIDE_SHOTS.has(spec.name))) {
+      await page.screenshot({ path: path.join(SHOTS, `${width < 640 ? 'mobile-' : ''}${spec.name}.png`), fullPage: true });
+    }
+  }
+}
+
+describe('console: every page, both widths', () => {
+  it(`first load (everything fetched until the first page works) is at most ${BUDGET_BYTES / 1024} KB gzipped`, async () => {
+    const context = await rig.browser.newContext({ viewport: { width: 1280, height: 860 } });
+    context.setDefaultTimeout(15_000);
+    page = await context.newPage();
+    const fetched: { url: string; gzipped: number }[] = [];
+    const pending: Promise<void>[] = [];
+    page.on('response', (res) => {
+      if (new URL(res.url()).pathname === '/api.php') return; // data, not the console's code
+      pending.push(
+        res.body().then(
+          (b) => void fetched.push({ url: res.url(), gzipped: zlib.gzipSync(b, { level: 9 }).length }),
+          () => undefined,
+        ),
+      );
+    });
+    await page.goto(`${rig.base}/console/`);
+    await signIn('User');
+    await page.getByRole('heading', { name: 'Domains' }).waitFor();
+    await page.getByRole('link', { name: domain }).waitFor();
+    await Promise.all(pending);
+    const total = fetched.reduce((a, f) => a + f.gzipped, 0);
+    process.stdout.write(`console first load: ${fetched.length} files, ${(total / 1024).toFixed(1)} KB gzipped\n`);
+    expect(fetched.some((f) => f.url.endsWith('.js'))).toBe(true);
+    expect(fetched.some((f) => f.url.endsWith('.css'))).toBe(true);
+    expect(total).toBeLessThanOrEqual(BUDGET_BYTES);
+  });
+
+  it('reaches every user page in two clicks at 1280 px, and nothing is wider than the screen', async () => {
+    await visitAll(USER_PAGES, 1280);
+  });
+
+  it('reaches every user page in two clicks at 390 px, and nothing is wider than the screen', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await visitAll(USER_PAGES, 390);
+  });
+
+  it('an action says what it is doing while it waits, and says so clearly when Postern does not answer', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await reach({ name: 'suppressions', nav: 'Suppressions', heading: 'Suppressions' });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    await page.route('**/api.php', async (route) => {
+      if (!/emailgateway\.addsuppression/i.test(route.request().postData() ?? '')) return route.continue();
+      await gate;
+      await route.abort('connectionrefused');
+    });
+    await page.locator('input[name=suppress-email]').fill('later@inbox.test');
+    await page.locator('[data-action=add-suppression]').click();
+    await page.locator('[data-action=add-suppression][aria-busy=true]', { hasText: /…/ }).waitFor();
+    release();
+    await page.getByRole('alert').filter({ hasText: 'Postern did not answer: check that it is running and reachable.' }).waitFor();
+    expect(await page.locator('[data-action=add-suppression]').getAttribute('aria-busy')).toBe('false');
+    await page.unroute('**/api.php');
+  });
+
+  it('reaches every admin page in one click at both widths', async () => {
+    await page.locator('[data-action=sign-out]').click();
+    await signIn('Admin');
+    await page.getByRole('heading', { name: 'Users' }).waitFor();
+    for (const width of [1280, 390]) {
+      await page.setViewportSize({ width, height: width < 640 ? 844 : 860 });
+      await visitAll(ADMIN_PAGES, width);
+    }
+  });
+});

@@ -150,7 +150,7 @@ async function main(): Promise<void> {
     relay_ratio_pooled: null, relay_ratio_new_conn: null, api_rss_mb: null, worker_rss_mb: null, load1: null,
   };
   const samples: Sample[] = [];
-  let apiPid = 0;
+  let apiPid: number;
   const workerPids: number[] = [];
   try {
     const apiPort = await freePort();

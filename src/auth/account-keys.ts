@@ -1,6 +1,6 @@
 import ipaddr from 'ipaddr.js';
 import type { CommandContext, CommandDef } from '../command';
-import type { AccountKeyScope, AccountPermission, DomainRow } from '../model';
+import type { AccountKeyScope, DomainRow } from '../model';
 export type { AccountKeyScope, AccountPermission } from '../model';
 import { CommandError, PERMISSION_DENIED } from '../errors';
 import { ACCOUNT_KEY_PREFIX } from '../credentials/credentials';

@@ -69,7 +69,7 @@ export function parseThrottleRules(raw: string | undefined): ThrottleRules {
   try {
     parsed = JSON.parse(raw);
   } catch (err) {
-    throw new Error(`THROTTLE_RULES is not valid JSON (${(err as Error).message})`);
+    throw new Error(`THROTTLE_RULES is not valid JSON (${(err as Error).message})`, { cause: err });
   }
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('THROTTLE_RULES must be a JSON object keyed by domain, mx:<suffix> or default');
   for (const [key, value] of Object.entries(parsed as Record<string, unknown>)) {

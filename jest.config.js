@@ -31,6 +31,10 @@ const EMBEDDED = [
   'tests/ops/cli.test.ts',
   'tests/ops/metrics.test.ts',
   'tests/ops/openapi.test.ts', // runs once, here
+  'tests/ops/queue-control.test.ts', // held deliveries vs the in-process queue and sweeper
+  'tests/throttle/**', // in-process limits and connection counts vs Redis
+  'tests/domains/dns-watch.test.ts', // the watch's claim is a conditional UPDATE per backend
+  'tests/domains/dkim-rotation.test.ts', // the signing switch is a conditional write
   'tests/console/**', // the browser drives the embedded gateway only
   'tests/capture/**',
   // The send path and everything downstream of it: group commits, leases, upserts, per-backend SQL.

@@ -30,10 +30,18 @@ async function compose(i: number): Promise<Buffer> {
   const para = `<p>Dear customer ${i}, your order   has shipped. Track it at <a href="https://track.example.com/t/c/${i}">this link</a>.</p>\n`;
   const html = para.repeat(Math.max(1, Math.round((HTML_KB * 1024) / para.length)));
   return new MailComposer({
-    from: 'Shop <shop@example.com>', to: `Customer <c${i}@dest.test>`, cc: 'carl@dest.test', subject: `Your order ${i}`,
-    html, text: html.replace(/<[^>]+>/g, ''), messageId: `<m${i}@example.com>`, date: new Date(),
+    from: 'Shop <shop@example.com>',
+    to: `Customer <c${i}@dest.test>`,
+    cc: 'carl@dest.test',
+    subject: `Your order ${i}`,
+    html,
+    text: html.replace(/<[^>]+>/g, ''),
+    messageId: `<m${i}@example.com>`,
+    date: new Date(),
     headers: { 'List-Unsubscribe': `<https://track.example.com/t/u/${i}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
-  }).compile().build();
+  })
+    .compile()
+    .build();
 }
 
 function nodemailerSign(raw: Buffer): Promise<Buffer> {
@@ -62,11 +70,12 @@ parentPort.on('message', ({ id, raw, key }) => {
   for (const w of workers) w.on('message', (m: { id: number; signed: Uint8Array }) => pending.get(m.id)!(Buffer.from(m.signed)));
   let seq = 0;
   return {
-    sign: (raw: Buffer) => new Promise<Buffer>((resolve) => {
-      const id = ++seq;
-      pending.set(id, resolve);
-      workers[id % size].postMessage({ id, raw, key });
-    }),
+    sign: (raw: Buffer) =>
+      new Promise<Buffer>((resolve) => {
+        const id = ++seq;
+        pending.set(id, resolve);
+        workers[id % size].postMessage({ id, raw, key });
+      }),
     close: () => Promise.all(workers.map((w) => w.terminate())),
   };
 }
@@ -80,7 +89,9 @@ async function timed(label: string, run: () => Promise<void>): Promise<number> {
   const cpu = process.cpuUsage(cpu0);
   const main = performance.eventLoopUtilization(elu0).active;
   const rate = (N / ms) * 1000;
-  console.log(`${label.padEnd(62)} ${rate.toFixed(0).padStart(6)} msg/s  ${((cpu.user + cpu.system) / 1000 / N).toFixed(3)} ms CPU/msg (all threads)  ${(main / N).toFixed(3)} ms main thread/msg`);
+  console.log(
+    `${label.padEnd(62)} ${rate.toFixed(0).padStart(6)} msg/s  ${((cpu.user + cpu.system) / 1000 / N).toFixed(3)} ms CPU/msg (all threads)  ${(main / N).toFixed(3)} ms main thread/msg`,
+  );
   return rate;
 }
 
@@ -118,7 +129,9 @@ async function main() {
     for (let i = 0; i < N; i += 50) await Promise.all(messages.slice(i, i + 50).map((m) => pool.sign(m, key)));
   });
   await pool.close();
-  console.log(`ratios: in-thread ${(inThread / before).toFixed(2)}x nodemailer, cached key ${(inThread / inThreadPem).toFixed(2)}x PEM; on threads ${(threaded / oldThreaded).toFixed(2)}x before (${size} threads)`);
+  console.log(
+    `ratios: in-thread ${(inThread / before).toFixed(2)}x nodemailer, cached key ${(inThread / inThreadPem).toFixed(2)}x PEM; on threads ${(threaded / oldThreaded).toFixed(2)}x before (${size} threads)`,
+  );
 }
 
 main().catch((err) => {

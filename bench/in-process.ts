@@ -32,7 +32,15 @@ export async function startInProcessGateway(prefix: string, existing?: string): 
   const admin = knexFactory({ client: 'mysql2', connection: BENCH_MYSQL });
   if (!existing) await admin.raw(`CREATE DATABASE \`${dbName}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
   const adminKey = crypto.randomBytes(16).toString('hex'); // configured, not stored: any key works on a kept database
-  const config = loadConfig({ DATABASE_URL: `${BENCH_MYSQL}/${dbName}`, ENCRYPTION_KEY: crypto.randomBytes(32).toString('hex'), ADMIN_API_KEY: adminKey, MAIL_HOSTNAME: 'mx.bench.test', LOG_LEVEL: 'error', API_RATE_LIMIT_PER_MINUTE: '0', DNS_SERVERS: '127.0.0.1:1' });
+  const config = loadConfig({
+    DATABASE_URL: `${BENCH_MYSQL}/${dbName}`,
+    ENCRYPTION_KEY: crypto.randomBytes(32).toString('hex'),
+    ADMIN_API_KEY: adminKey,
+    MAIL_HOSTNAME: 'mx.bench.test',
+    LOG_LEVEL: 'error',
+    API_RATE_LIMIT_PER_MINUTE: '0',
+    DNS_SERVERS: '127.0.0.1:1',
+  });
   const services = buildServices(config, createLogger('error', true));
   let server: Server | null = null;
   const close = async () => {

@@ -42,8 +42,34 @@ async function seed(db: Knex, userId: number, domains: number[], start: number):
       const s = rand(i, 4);
       const status = s < 0.95 ? 'delivered' : s < 0.98 ? 'bounced' : 'deferred';
       const recipient = `user${i}@example${i % 100}.test`;
-      messages.push({ id, user_id: userId, domain_id: domainId, source: 'api', from_email: 'shop@shop.bench.example', subject: `Order ${i} shipped`, tags: JSON.stringify(tags), message_id_header: `<${id}@bench>`, mime, mime_size: mime.length, created_at: at });
-      deliveries.push({ message_id: id, user_id: userId, domain_id: domainId, recipient, recipient_domain: `example${i % 100}.test`, kind: 'to', status, attempts: 1, next_attempt_at: at, created_at: at, updated_at: at, finished_at: status === 'deferred' ? null : at + 1000, last_reply: '250 2.0.0 Ok' });
+      messages.push({
+        id,
+        user_id: userId,
+        domain_id: domainId,
+        source: 'api',
+        from_email: 'shop@shop.bench.example',
+        subject: `Order ${i} shipped`,
+        tags: JSON.stringify(tags),
+        message_id_header: `<${id}@bench>`,
+        mime,
+        mime_size: mime.length,
+        created_at: at,
+      });
+      deliveries.push({
+        message_id: id,
+        user_id: userId,
+        domain_id: domainId,
+        recipient,
+        recipient_domain: `example${i % 100}.test`,
+        kind: 'to',
+        status,
+        attempts: 1,
+        next_attempt_at: at,
+        created_at: at,
+        updated_at: at,
+        finished_at: status === 'deferred' ? null : at + 1000,
+        last_reply: '250 2.0.0 Ok',
+      });
     }
     await db.transaction(async (trx) => {
       for (let i = 0; i < messages.length; i += 1000) await trx('messages').insert(messages.slice(i, i + 1000));
@@ -59,15 +85,30 @@ async function main(): Promise<void> {
   const gw = await startInProcessGateway('postern_bench_log', kept);
   const { services, base, adminKey, api } = gw;
   try {
-    if (!kept) await api({ Command: 'user.create', AdminAPIKey: adminKey, RelUserGroupID: 1, EmailAddress: 'bench@example.com', Username: 'bench', Password: 'benchmark-password', FirstName: 'Bench', TimeZone: 'UTC', Language: 'en' });
+    if (!kept)
+      await api({
+        Command: 'user.create',
+        AdminAPIKey: adminKey,
+        RelUserGroupID: 1,
+        EmailAddress: 'bench@example.com',
+        Username: 'bench',
+        Password: 'benchmark-password',
+        FirstName: 'Bench',
+        TimeZone: 'UTC',
+        Language: 'en',
+      });
     const login = (await api({ Command: 'user.login', Username: 'bench', Password: 'benchmark-password' })).body;
     const session = login.SessionID as string;
     const userId = Number(login.UserInfo.UserID);
     const domains: number[] = [];
-    if (kept) domains.push(...(await api({ Command: 'emailgateway.getdomains', SessionID: session })).body.Domains.map((d: { DomainID: number }) => d.DomainID));
-    else for (const name of ['shop.bench.example', 'news.bench.example']) domains.push((await api({ Command: 'emailgateway.adddomain', SessionID: session, DomainName: name })).body.NewSenderDomainID);
+    if (kept)
+      domains.push(...(await api({ Command: 'emailgateway.getdomains', SessionID: session })).body.Domains.map((d: { DomainID: number }) => d.DomainID));
+    else
+      for (const name of ['shop.bench.example', 'news.bench.example'])
+        domains.push((await api({ Command: 'emailgateway.adddomain', SessionID: session, DomainName: name })).body.NewSenderDomainID);
     await services.db('sender_domains').whereIn('id', domains).update({ status: 'Enabled' });
-    const senderKey = (await api({ Command: 'emailgateway.addapi', SessionID: session, DomainID: domains[0], Description: 'bench' })).body.APIKey.APIKey as string;
+    const senderKey = (await api({ Command: 'emailgateway.addapi', SessionID: session, DomainID: domains[0], Description: 'bench' })).body.APIKey
+      .APIKey as string;
 
     const first = await services.db('messages').min({ t: 'created_at' }).first();
     const start = kept ? Number(first!.t) : Date.now() - 30 * DAY;
@@ -80,7 +121,14 @@ async function main(): Promise<void> {
     const total = Number((await services.db('messages').count({ n: '*' }))[0].n);
 
     // A cursor in the middle of the log: the page a user reaches after paging back two weeks.
-    const [mid] = await services.db('messages').where({ user_id: userId }).orderBy('created_at', 'desc').orderBy('id', 'desc').offset(Math.floor(total / 2)).limit(1).select('created_at', 'id');
+    const [mid] = await services
+      .db('messages')
+      .where({ user_id: userId })
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .offset(Math.floor(total / 2))
+      .limit(1)
+      .select('created_at', 'id');
     const midCursor = `${Number(mid.created_at)}_${mid.id}`;
     const someone = `user${Math.floor(total / 3)}@example${Math.floor(total / 3) % 100}.test`;
     const day = new Date(start + 15 * DAY).toISOString().slice(0, 10);
@@ -98,21 +146,36 @@ async function main(): Promise<void> {
       await time('getmessagelog: Tag rare (0.5 %), page at the middle', RUNS, log({ Tag: 'rare', Before: midCursor })),
       await time('getmessagelog: Status bounced, page at the middle', RUNS, log({ Status: 'bounced', Before: midCursor })),
       await time('getmessagelog: one day (StartDate = EndDate)', RUNS, log({ StartDate: day, EndDate: day })),
-      await time('for comparison: GET /api/v1/emails page 1 (COUNT + OFFSET)', Math.min(RUNS, 10), async () => {
-        const res = await fetch(`${base}/api/v1/emails?Limit=50&Page=1`, { headers: { authorization: `Bearer ${senderKey}` } });
-        return { ok: res.status === 200, body: await res.json() };
-      }, 1),
-      await time('for comparison: GET /api/v1/emails page 5000 (OFFSET 250,000)', Math.min(RUNS, 5), async () => {
-        const res = await fetch(`${base}/api/v1/emails?Limit=50&Page=5000`, { headers: { authorization: `Bearer ${senderKey}` } });
-        return { ok: res.status === 200, body: await res.json() };
-      }, 1),
+      await time(
+        'for comparison: GET /api/v1/emails page 1 (COUNT + OFFSET)',
+        Math.min(RUNS, 10),
+        async () => {
+          const res = await fetch(`${base}/api/v1/emails?Limit=50&Page=1`, { headers: { authorization: `Bearer ${senderKey}` } });
+          return { ok: res.status === 200, body: await res.json() };
+        },
+        1,
+      ),
+      await time(
+        'for comparison: GET /api/v1/emails page 5000 (OFFSET 250,000)',
+        Math.min(RUNS, 5),
+        async () => {
+          const res = await fetch(`${base}/api/v1/emails?Limit=50&Page=5000`, { headers: { authorization: `Bearer ${senderKey}` } });
+          return { ok: res.status === 200, body: await res.json() };
+        },
+        1,
+      ),
     ];
-    const load = os.loadavg().map((x) => x.toFixed(2)).join(' ');
+    const load = os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ');
     console.log(`\n${total.toLocaleString('en-US')} messages, ${RUNS} runs each, load average ${load}\n`);
     console.log('| Query | median | p95 | × baseline |');
     console.log('|---|---|---|---|');
     for (const r of rows) console.log(`| ${r.name} | ${r.median.toFixed(1)} ms | ${r.p95.toFixed(1)} ms | ${(r.median / rows[0].median).toFixed(1)}× |`);
-    console.log(`BENCH ${JSON.stringify({ bench: 'message-log', messages: total, runs: RUNS, loadavg: os.loadavg(), results: rows.map((r) => ({ name: r.name, medianMs: Number(r.median.toFixed(2)), p95Ms: Number(r.p95.toFixed(2)) })) })}`);
+    console.log(
+      `BENCH ${JSON.stringify({ bench: 'message-log', messages: total, runs: RUNS, loadavg: os.loadavg(), results: rows.map((r) => ({ name: r.name, medianMs: Number(r.median.toFixed(2)), p95Ms: Number(r.p95.toFixed(2)) })) })}`,
+    );
   } finally {
     await gw.close();
   }

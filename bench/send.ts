@@ -79,7 +79,10 @@ async function freePort(): Promise<number> {
 }
 
 function run(args: string[], env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, args, { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', process.env.BENCH_DEBUG ? 'inherit' : 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, args, {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', process.env.BENCH_DEBUG ? 'inherit' : 'ignore', 'inherit'],
+  });
   children.push(child);
   return child;
 }
@@ -107,7 +110,11 @@ async function healthy(port: number): Promise<void> {
 }
 
 async function api(port: number, params: Record<string, unknown>): Promise<any> {
-  const res = await fetch(`http://127.0.0.1:${port}/api.php`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(params) });
+  const res = await fetch(`http://127.0.0.1:${port}/api.php`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(params),
+  });
   return res.json();
 }
 
@@ -146,27 +153,50 @@ async function main(): Promise<void> {
     OPS_HOST: '127.0.0.1',
   };
   const line: BenchLine = {
-    batch_msg_s: null, single_ratio: null, single_p99_ms: null, e2e_dkim_off_msg_s: null, e2e_dkim_on_msg_s: null, rsa_signs_s: null,
-    relay_ratio_pooled: null, relay_ratio_new_conn: null, api_rss_mb: null, worker_rss_mb: null, load1: null,
+    batch_msg_s: null,
+    single_ratio: null,
+    single_p99_ms: null,
+    e2e_dkim_off_msg_s: null,
+    e2e_dkim_on_msg_s: null,
+    rsa_signs_s: null,
+    relay_ratio_pooled: null,
+    relay_ratio_new_conn: null,
+    api_rss_mb: null,
+    worker_rss_mb: null,
+    load1: null,
   };
   const samples: Sample[] = [];
   let apiPid: number;
   const workerPids: number[] = [];
   try {
     const apiPort = await freePort();
-    const apiChild = run([...(process.env.BENCH_PROFILE_API ? ['--cpu-prof', '--cpu-prof-dir=/tmp/cpuprof-api'] : []), path.join(ROOT, 'dist/src/main.js'), 'api'], { ...env, PORT: String(apiPort), HOST: '127.0.0.1' });
+    const apiChild = run(
+      [...(process.env.BENCH_PROFILE_API ? ['--cpu-prof', '--cpu-prof-dir=/tmp/cpuprof-api'] : []), path.join(ROOT, 'dist/src/main.js'), 'api'],
+      { ...env, PORT: String(apiPort), HOST: '127.0.0.1' },
+    );
     apiPid = apiChild.pid!;
     await healthy(apiPort);
     const barePort = await freePort();
     run([path.join(ROOT, 'dist/bench/bare-express.js')], { PORT: String(barePort) });
     await healthy(barePort);
 
-    await api(apiPort, { Command: 'user.create', AdminAPIKey: env.ADMIN_API_KEY, RelUserGroupID: 1, EmailAddress: 'bench@example.com', Username: 'bench', Password: 'benchmark-password', FirstName: 'Bench', TimeZone: 'UTC', Language: 'en' });
+    await api(apiPort, {
+      Command: 'user.create',
+      AdminAPIKey: env.ADMIN_API_KEY,
+      RelUserGroupID: 1,
+      EmailAddress: 'bench@example.com',
+      Username: 'bench',
+      Password: 'benchmark-password',
+      FirstName: 'Bench',
+      TimeZone: 'UTC',
+      Language: 'en',
+    });
     const login = await api(apiPort, { Command: 'user.login', Username: 'bench', Password: 'benchmark-password' });
     const domain = 'bench.example.com';
     const added = await api(apiPort, { Command: 'emailgateway.adddomain', SessionID: login.SessionID, DomainName: domain });
     await db('sender_domains').where({ id: added.NewSenderDomainID }).update({ status: 'Enabled' });
-    const key = (await api(apiPort, { Command: 'emailgateway.addapi', SessionID: login.SessionID, DomainID: added.NewSenderDomainID, Description: 'bench' })).APIKey.APIKey;
+    const key = (await api(apiPort, { Command: 'emailgateway.addapi', SessionID: login.SessionID, DomainID: added.NewSenderDomainID, Description: 'bench' }))
+      .APIKey.APIKey;
 
     const single = JSON.stringify(message(domain, 0));
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${key}` };
@@ -188,12 +218,21 @@ async function main(): Promise<void> {
     console.log(`ratio single / bare:              ${line.single_ratio} (target >= 0.3, p99 <= 50 ms)`);
 
     const batchBody = JSON.stringify({ Messages: Array.from({ length: 1000 }, (_, i) => message(domain, i)) });
-    const batch = await cannon({ url: `http://127.0.0.1:${apiPort}/api/v1/email/batch`, method: 'POST', headers, body: batchBody, connections: 4, duration: DURATION });
+    const batch = await cannon({
+      url: `http://127.0.0.1:${apiPort}/api/v1/email/batch`,
+      method: 'POST',
+      headers,
+      body: batchBody,
+      connections: 4,
+      duration: DURATION,
+    });
     // Batches still in flight when the window closes are not counted; none finished means no figure, not zero.
     line.batch_msg_s = batch['2xx'] ? round((batch['2xx'] * 1000) / DURATION) : null;
     const accepted = await accept.stop();
     samples.push(accepted);
-    console.log(`POST /api/v1/email/batch:         ${line.batch_msg_s} msg/s (${batch['2xx']} batches of 1000, p99 ${batch.latency.p99} ms, non-2xx ${batch.non2xx}); api peak RSS ${accepted.rss_mb[apiPid]} MB, load ${accepted.load1}`);
+    console.log(
+      `POST /api/v1/email/batch:         ${line.batch_msg_s} msg/s (${batch['2xx']} batches of 1000, p99 ${batch.latency.p99} ms, non-2xx ${batch.non2xx}); api peak RSS ${accepted.rss_mb[apiPid]} MB, load ${accepted.load1}`,
+    );
 
     for (const dkim of DKIM_PASSES) {
       const pass = await endToEnd({ dkim, apiPid, apiPort, headers, domain, env, db, prefix });
@@ -224,23 +263,51 @@ async function main(): Promise<void> {
  * One end-to-end pass: workers up first, then E2E_MESSAGES through the batch route (SUBMITTERS requests in
  * flight), timed from the first submission to the last message at the sink.
  */
-async function endToEnd(o: { dkim: boolean; apiPid: number; apiPort: number; headers: Record<string, string>; domain: string; env: Record<string, string>; db: knexFactory.Knex; prefix: string }): Promise<{ rate: number; sample: Sample; workerPids: number[] }> {
+async function endToEnd(o: {
+  dkim: boolean;
+  apiPid: number;
+  apiPort: number;
+  headers: Record<string, string>;
+  domain: string;
+  env: Record<string, string>;
+  db: knexFactory.Knex;
+  prefix: string;
+}): Promise<{ rate: number; sample: Sample; workerPids: number[] }> {
   // A clean slate: what earlier phases accepted is dropped, so the sink counts only this pass.
   const q = new Queue('deliveries', { connection: { host: new URL(REDIS).hostname, port: Number(new URL(REDIS).port || 6379) }, prefix: `${o.prefix}:bull` });
   await q.obliterate({ force: true });
   await q.close();
   await o.db('deliveries').whereNot({ status: 'delivered' }).update({ status: 'cancelled' });
   let received = 0;
-  const sink = new SMTPServer({ authOptional: true, disabledCommands: ['STARTTLS'], disableReverseLookup: true, logger: false, onData(stream, _s, cb) { stream.on('data', () => undefined); stream.on('end', () => { received += 1; cb(); }); } });
+  const sink = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    disableReverseLookup: true,
+    logger: false,
+    onData(stream, _s, cb) {
+      stream.on('data', () => undefined);
+      stream.on('end', () => {
+        received += 1;
+        cb();
+      });
+    },
+  });
   sink.on('error', () => undefined);
   const sinkPort = await freePort();
   await new Promise<void>((r) => sink.listen(sinkPort, '127.0.0.1', r));
   const workers: ChildProcess[] = [];
   for (let w = 0; w < WORKERS; w++) {
     const opsPort = await freePort();
-    workers.push(run([...(process.env.BENCH_PROFILE_WORKER ? ['--cpu-prof', '--cpu-prof-dir=/tmp/cpuprof-worker'] : []), path.join(ROOT, 'dist/src/main.js'), 'worker'], {
-      ...o.env, OPS_PORT: String(opsPort), DELIVERY_MODE: 'relay', SMTP_RELAY_URL: `smtp://127.0.0.1:${sinkPort}`, DELIVERY_CONCURRENCY: process.env.BENCH_CONCURRENCY ?? '50', DKIM_SIGNING: o.dkim ? '1' : '0',
-    }));
+    workers.push(
+      run([...(process.env.BENCH_PROFILE_WORKER ? ['--cpu-prof', '--cpu-prof-dir=/tmp/cpuprof-worker'] : []), path.join(ROOT, 'dist/src/main.js'), 'worker'], {
+        ...o.env,
+        OPS_PORT: String(opsPort),
+        DELIVERY_MODE: 'relay',
+        SMTP_RELAY_URL: `smtp://127.0.0.1:${sinkPort}`,
+        DELIVERY_CONCURRENCY: process.env.BENCH_CONCURRENCY ?? '50',
+        DKIM_SIGNING: o.dkim ? '1' : '0',
+      }),
+    );
     await healthy(opsPort);
   }
   const workerPids = workers.map((w) => w.pid!);
@@ -276,7 +343,9 @@ async function endToEnd(o: { dkim: boolean; apiPid: number; apiPort: number; hea
   for (const w of workers) await stop(w);
   await new Promise<void>((r) => sink.close(() => r()));
   const rate = round((E2E_MESSAGES * 1000) / (done - started));
-  console.log(`end to end, DKIM ${o.dkim ? 'on ' : 'off'} (${WORKERS} workers, relay to a sink): ${E2E_MESSAGES} messages from first submission to last delivery in ${((done - started) / 1000).toFixed(1)} s = ${rate} msg/s (all submitted after ${((submitted - started) / 1000).toFixed(1)} s, ${retries} batch requests retried after a 503); worker peak RSS ${workerPids.map((p) => sample.rss_mb[p]).join(' / ')} MB, load ${sample.load1}`);
+  console.log(
+    `end to end, DKIM ${o.dkim ? 'on ' : 'off'} (${WORKERS} workers, relay to a sink): ${E2E_MESSAGES} messages from first submission to last delivery in ${((done - started) / 1000).toFixed(1)} s = ${rate} msg/s (all submitted after ${((submitted - started) / 1000).toFixed(1)} s, ${retries} batch requests retried after a 503); worker peak RSS ${workerPids.map((p) => sample.rss_mb[p]).join(' / ')} MB, load ${sample.load1}`,
+  );
   return { rate, sample, workerPids };
 }
 

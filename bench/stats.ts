@@ -23,7 +23,14 @@ const DAYS = Number(process.env.BENCH_DAYS ?? 60);
 const CHUNK = 2000;
 
 /** 50 recipient domains, a few big ones first (picked with a skewed distribution). */
-const RECIPIENT_DOMAINS = ['gmail.com', 'yahoo.com', 'outlook.com', 'hotmail.com', 'icloud.com', ...Array.from({ length: 45 }, (_, i) => `corp${i + 1}.example`)];
+const RECIPIENT_DOMAINS = [
+  'gmail.com',
+  'yahoo.com',
+  'outlook.com',
+  'hotmail.com',
+  'icloud.com',
+  ...Array.from({ length: 45 }, (_, i) => `corp${i + 1}.example`),
+];
 const TAGS = [[], [], ['welcome'], ['receipt'], ['promo', 'newsletter'], ['password-reset']];
 
 /** Deterministic per-index randomness, so the 1M set extends the 10k set with the same distribution. */
@@ -39,7 +46,16 @@ function rand(i: number, salt: number): number {
 
 function deliverySeconds(r: number): number {
   // Mostly fast, a long tail: 55% < 1 s, then 1-5 s, ..., a few over ten minutes.
-  const edges: [number, number, number][] = [[0.55, 0, 1], [0.8, 1, 5], [0.9, 5, 10], [0.95, 10, 30], [0.975, 30, 60], [0.99, 60, 300], [0.997, 300, 600], [1, 600, 3600]];
+  const edges: [number, number, number][] = [
+    [0.55, 0, 1],
+    [0.8, 1, 5],
+    [0.9, 5, 10],
+    [0.95, 10, 30],
+    [0.975, 30, 60],
+    [0.99, 60, 300],
+    [0.997, 300, 600],
+    [1, 600, 3600],
+  ];
   for (const [p, lo, hi] of edges) if (r < p) return lo + Math.floor(((r * 7919) % 1) * (hi - lo));
   return 0;
 }
@@ -78,26 +94,64 @@ async function seed(c: Ctx, from: number, to: number): Promise<number> {
       const outcome = r < 0.93 ? 'delivered' : r < 0.97 ? 'bounced' : r < 0.98 ? 'failed' : null;
       const seconds = outcome === 'failed' ? 3600 + Math.floor(rand(i, 6) * 80000) : deliverySeconds(rand(i, 6));
       messages.push({
-        id: messageId, user_id: c.userId, domain_id: domainId, source: 'api', from_email: 'shop@bench.example', subject: `Order ${id} shipped`,
-        tags: JSON.stringify(tags), message_id_header: `<${messageId}@bench.example>`, mime: Buffer.from('Subject: x\r\n\r\ny\r\n'), mime_size: 17, created_at: at,
+        id: messageId,
+        user_id: c.userId,
+        domain_id: domainId,
+        source: 'api',
+        from_email: 'shop@bench.example',
+        subject: `Order ${id} shipped`,
+        tags: JSON.stringify(tags),
+        message_id_header: `<${messageId}@bench.example>`,
+        mime: Buffer.from('Subject: x\r\n\r\ny\r\n'),
+        mime_size: 17,
+        created_at: at,
       });
       deliveries.push({
-        id, message_id: messageId, user_id: c.userId, domain_id: domainId, recipient, recipient_domain: rd, kind: 'to', status: outcome ?? 'queued',
-        attempts: outcome ? 1 : 0, next_attempt_at: at, created_at: at, updated_at: at, finished_at: outcome ? at + seconds * 1000 : null,
-        last_reply: outcome === 'delivered' ? '250 2.0.0 Ok' : outcome ? '550 5.1.1 No such user' : null, bounce_class: outcome === 'bounced' ? 'hard' : null,
+        id,
+        message_id: messageId,
+        user_id: c.userId,
+        domain_id: domainId,
+        recipient,
+        recipient_domain: rd,
+        kind: 'to',
+        status: outcome ?? 'queued',
+        attempts: outcome ? 1 : 0,
+        next_attempt_at: at,
+        created_at: at,
+        updated_at: at,
+        finished_at: outcome ? at + seconds * 1000 : null,
+        last_reply: outcome === 'delivered' ? '250 2.0.0 Ok' : outcome ? '550 5.1.1 No such user' : null,
+        bounce_class: outcome === 'bounced' ? 'hard' : null,
       });
       const ev = { message_id: messageId, delivery_id: id, domain_id: domainId, user_id: c.userId };
       evs.push({ ...ev, type: 'queued', created_at: at, data: { recipient } });
       if (outcome) {
-        const data: Record<string, unknown> = { recipient, attempts: 1, seconds, smtp_reply: outcome === 'delivered' ? '250 2.0.0 Ok' : '550 5.1.1 No such user' };
+        const data: Record<string, unknown> = {
+          recipient,
+          attempts: 1,
+          seconds,
+          smtp_reply: outcome === 'delivered' ? '250 2.0.0 Ok' : '550 5.1.1 No such user',
+        };
         if (outcome !== 'delivered') data.bounce_class = 'hard';
         evs.push({ ...ev, type: outcome, created_at: at + seconds * 1000, data });
       }
       if (outcome === 'delivered' && rand(i, 7) < 0.4) {
         const openAt = at + seconds * 1000 + Math.floor(rand(i, 8) * 6 * 3600_000);
         evs.push({ ...ev, type: 'opened', created_at: openAt, data: { recipient, unique: true, machine: false, ip: '192.0.2.1', user_agent: 'Mozilla/5.0' } });
-        if (rand(i, 9) < 0.3) evs.push({ ...ev, type: 'opened', created_at: openAt + 60_000, data: { recipient, unique: false, machine: false, ip: '192.0.2.1', user_agent: 'Mozilla/5.0' } });
-        if (rand(i, 10) < 0.25) evs.push({ ...ev, type: 'clicked', created_at: openAt + 30_000, data: { recipient, unique: true, machine: false, url: 'https://shop.example/track', ip: '192.0.2.1', user_agent: 'Mozilla/5.0' } });
+        if (rand(i, 9) < 0.3)
+          evs.push({
+            ...ev,
+            type: 'opened',
+            created_at: openAt + 60_000,
+            data: { recipient, unique: false, machine: false, ip: '192.0.2.1', user_agent: 'Mozilla/5.0' },
+          });
+        if (rand(i, 10) < 0.25)
+          evs.push({
+            ...ev,
+            type: 'clicked',
+            created_at: openAt + 30_000,
+            data: { recipient, unique: true, machine: false, url: 'https://shop.example/track', ip: '192.0.2.1', user_agent: 'Mozilla/5.0' },
+          });
       }
     }
     await c.db.transaction(async (trx) => {
@@ -133,7 +187,17 @@ async function main(): Promise<void> {
   const gw = await startInProcessGateway('postern_bench_stats');
   const { services, base, adminKey, api } = gw;
   try {
-    const created = await api({ Command: 'user.create', AdminAPIKey: adminKey, RelUserGroupID: 1, EmailAddress: 'bench@example.com', Username: 'bench', Password: 'benchmark-password', FirstName: 'Bench', TimeZone: 'UTC', Language: 'en' });
+    const created = await api({
+      Command: 'user.create',
+      AdminAPIKey: adminKey,
+      RelUserGroupID: 1,
+      EmailAddress: 'bench@example.com',
+      Username: 'bench',
+      Password: 'benchmark-password',
+      FirstName: 'Bench',
+      TimeZone: 'UTC',
+      Language: 'en',
+    });
     const login = await api({ Command: 'user.login', Username: 'bench', Password: 'benchmark-password' });
     const session = login.body.SessionID as string;
     const domains: number[] = [];
@@ -142,7 +206,8 @@ async function main(): Promise<void> {
       domains.push(added.body.NewSenderDomainID);
       await services.db('sender_domains').where({ id: added.body.NewSenderDomainID }).update({ status: 'Enabled' });
     }
-    const senderKey = (await api({ Command: 'emailgateway.addapi', SessionID: session, DomainID: domains[0], Description: 'bench' })).body.APIKey.APIKey as string;
+    const senderKey = (await api({ Command: 'emailgateway.addapi', SessionID: session, DomainID: domains[0], Description: 'bench' })).body.APIKey
+      .APIKey as string;
     const probe = await api({ Command: 'emailgateway.getevents', SessionID: session, StartFrom: 0, RetrieveCount: 1 });
     const hasGetEvents = probe.body.ErrorCode !== 100003;
 
@@ -152,26 +217,44 @@ async function main(): Promise<void> {
     for (const size of SIZES) {
       const t0 = Date.now();
       const events = await seed(c, seeded, size);
-      console.log(`seeded ${(size - seeded).toLocaleString('en-US')} deliveries (${events.toLocaleString('en-US')} events) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      console.log(
+        `seeded ${(size - seeded).toLocaleString('en-US')} deliveries (${events.toLocaleString('en-US')} events) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+      );
       seeded = size;
       await checkRollups(services.db);
-      const rollupRows = await Promise.all(['stats_rollup', 'stats_tag_rollup', 'stats_recipient_domain_rollup'].map(async (t) => `${t} ${Number((await services.db(t).count({ n: '*' }))[0].n).toLocaleString('en-US')}`));
+      const rollupRows = await Promise.all(
+        ['stats_rollup', 'stats_tag_rollup', 'stats_recipient_domain_rollup'].map(
+          async (t) => `${t} ${Number((await services.db(t).count({ n: '*' }))[0].n).toLocaleString('en-US')}`,
+        ),
+      );
       console.log(`  rollup rows: ${rollupRows.join(', ')}`);
       const rows = [
         await time('baseline: getdomains (auth + one small query)', () => api({ Command: 'emailgateway.getdomains', SessionID: session })),
         await time('domainstats (28 days + previous 28, tags)', () => api({ Command: 'emailgateway.domainstats', SessionID: session, DomainID: domains[0] })),
-        await time('recipientdomainstats (gmail.com, 28 days)', () => api({ Command: 'emailgateway.recipientdomainstats', SessionID: session, DomainID: domains[0], RecipientToDomain: 'gmail.com' })),
+        await time('recipientdomainstats (gmail.com, 28 days)', () =>
+          api({ Command: 'emailgateway.recipientdomainstats', SessionID: session, DomainID: domains[0], RecipientToDomain: 'gmail.com' }),
+        ),
         await time('accountstats (2 domains, 30 days + previous 30)', () => api({ Command: 'emailgateway.accountstats', SessionID: session })),
-        await time('listrecipientdomains (50 domains, 30 days)', () => api({ Command: 'emailgateway.listrecipientdomains', SessionID: session, DomainID: domains[0] })),
+        await time('listrecipientdomains (50 domains, 30 days)', () =>
+          api({ Command: 'emailgateway.listrecipientdomains', SessionID: session, DomainID: domains[0] }),
+        ),
         await time('GET /api/v1/stats', async () => {
           const res = await fetch(`${base}/api/v1/stats`, { headers: { authorization: `Bearer ${senderKey}` } });
           return { ok: res.status === 200, body: await res.json() };
         }),
       ];
-      if (hasGetEvents) rows.push(await time('getevents (first page of 100, one domain)', () => api({ Command: 'emailgateway.getevents', SessionID: session, DomainID: domains[0], StartFrom: 0, RetrieveCount: 100 })));
+      if (hasGetEvents)
+        rows.push(
+          await time('getevents (first page of 100, one domain)', () =>
+            api({ Command: 'emailgateway.getevents', SessionID: session, DomainID: domains[0], StartFrom: 0, RetrieveCount: 100 }),
+          ),
+        );
       else console.log('  emailgateway.getevents is not available: not timed');
       results.push({ size, rows });
-      for (const r of rows) console.log(`  ${size.toLocaleString('en-US').padStart(9)}  ${r.name.padEnd(48)} median ${r.median.toFixed(1).padStart(7)} ms   p95 ${r.p95.toFixed(1).padStart(7)} ms`);
+      for (const r of rows)
+        console.log(
+          `  ${size.toLocaleString('en-US').padStart(9)}  ${r.name.padEnd(48)} median ${r.median.toFixed(1).padStart(7)} ms   p95 ${r.p95.toFixed(1).padStart(7)} ms`,
+        );
     }
 
     console.log('\n| Query | ' + results.map((r) => `${r.size.toLocaleString('en-US')}: median / p95`).join(' | ') + ' | ratio (medians) |');

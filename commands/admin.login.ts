@@ -8,7 +8,12 @@ import { clearLoginFailures, loginBlockedFor, recordLoginFailure } from '../src/
 export default defineCommand({
   name: 'admin.login',
   auth: 'none',
-  errors: { 1: 'Missing required parameter (Username)', 2: 'Missing required parameter (Password)', 3: 'Invalid admin credentials', 4: 'Too many failed login attempts' },
+  errors: {
+    1: 'Missing required parameter (Username)',
+    2: 'Missing required parameter (Password)',
+    3: 'Invalid admin credentials',
+    4: 'Too many failed login attempts',
+  },
   async run(p, ctx) {
     let adminId: number | null = null;
     const account = p.adminapikey !== undefined ? 'adminapikey' : String(p.username);

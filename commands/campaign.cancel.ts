@@ -17,13 +17,14 @@ export default defineCommand({
     const row = await findOwnedCampaign(ctx.db, ctx.user!.id, p.campaignid);
     if (!row) throw new CommandError(2);
     const now = Date.now();
-    const updated = await ctx.db('campaigns')
+    const updated = await ctx
+      .db('campaigns')
       .where({ id: row.id, user_id: ctx.user!.id })
       .whereIn('status', [CAMPAIGN_STATUS.draft, CAMPAIGN_STATUS.sending])
       .update({ status: CAMPAIGN_STATUS.cancelled, completed_at: now, updated_at: now });
     if (!updated) throw new CommandError(3, `The campaign has already finished (${row.status})`);
     let cancelled = 0;
-    for (let after = ''; ; ) {
+    for (let after = ''; ;) {
       const ids: string[] = await ctx.db('messages').where({ campaign_id: row.id }).where('id', '>', after).orderBy('id').limit(500).pluck('id');
       if (!ids.length) break;
       cancelled += await cancelDeliveries(ctx.db, { message_id: ids });

@@ -18,7 +18,13 @@ export default defineCommand({
   permission: 'Campaign.Create',
   accountKey: 'can_send',
   arrayErrors: true,
-  errors: { 1: 'Missing or invalid CampaignName (one to 255 characters)', 2: 'List not found', 3: 'Invalid FromEmail', 4: 'Subject must be one line of at most 998 characters', 5: 'Template not found' },
+  errors: {
+    1: 'Missing or invalid CampaignName (one to 255 characters)',
+    2: 'List not found',
+    3: 'Invalid FromEmail',
+    4: 'Subject must be one line of at most 998 characters',
+    5: 'Template not found',
+  },
   async run(p, ctx) {
     const name = String(p.campaignname ?? p.name ?? '').trim();
     const codes: number[] = [];
@@ -50,7 +56,12 @@ export default defineCommand({
       html: own(p.htmlcontent) ?? template?.html ?? null,
       text: own(p.plaincontent) ?? template?.text ?? null,
       from_email: from,
-      from_name: p.fromname === undefined ? '' : String(p.fromname).replace(/[\r\n]/g, ' ').slice(0, 255),
+      from_name:
+        p.fromname === undefined
+          ? ''
+          : String(p.fromname)
+              .replace(/[\r\n]/g, ' ')
+              .slice(0, 255),
       status: 'draft',
       created_at: now,
       updated_at: now,

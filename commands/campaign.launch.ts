@@ -32,10 +32,12 @@ export default defineCommand({
     if (!row.subject.trim() || (!row.html && !row.text)) throw new CommandError(6);
     const from = await senderOf(ctx.db, row);
     if ('problem' in from) throw new CommandError(5, from.problem);
-    if (ctx.accountKey?.domainIds && !ctx.accountKey.domainIds.includes(from.domainId)) throw new CommandError(5, 'This API key may not send from the campaign\'s From domain');
+    if (ctx.accountKey?.domainIds && !ctx.accountKey.domainIds.includes(from.domainId))
+      throw new CommandError(5, "This API key may not send from the campaign's From domain");
     const recipients = await countSubscribedMembers(ctx.db, row.list_id, from.domainId);
     const now = Date.now();
-    const updated = await ctx.db('campaigns')
+    const updated = await ctx
+      .db('campaigns')
       .where({ id: row.id, user_id: ctx.user!.id, status: CAMPAIGN_STATUS.draft })
       .update({ status: CAMPAIGN_STATUS.sending, domain_id: from.domainId, recipients, cursor: 0, launched_at: now, updated_at: now });
     if (!updated) throw new CommandError(3);

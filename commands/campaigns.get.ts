@@ -14,7 +14,10 @@ export default defineCommand({
     const q = ctx.db('campaigns').where({ user_id: ctx.user!.id });
     if (p.campaignstatus !== undefined) q.where({ status: String(p.campaignstatus).toLowerCase() });
     const [{ n }] = await q.clone().count({ n: '*' });
-    const rows: CampaignRow[] = await q.orderBy('id', 'desc').limit(Number(p.recordsperrequest ?? 25)).offset(Number(p.recordsfrom ?? 0));
+    const rows: CampaignRow[] = await q
+      .orderBy('id', 'desc')
+      .limit(Number(p.recordsperrequest ?? 25))
+      .offset(Number(p.recordsfrom ?? 0));
     const progress = await progressOf(ctx.db, rows);
     return { TotalCampaigns: Number(n), Campaigns: rows.map((r) => presentCampaign(r, progress.get(Number(r.id))!)) };
   },

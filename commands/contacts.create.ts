@@ -30,7 +30,9 @@ export default defineCommand({
   rateLimit: { durationSec: 60 },
   httpStatus: { 4: 404, 5: 409, 99998: 401, 99999: 403 },
   async run(p, ctx) {
-    const email = String(p.email ?? '').trim().toLowerCase();
+    const email = String(p.email ?? '')
+      .trim()
+      .toLowerCase();
     const codes = [!email ? 1 : !isEmail(email) ? 2 : 0, p.listid === undefined ? 3 : 0].filter(Boolean);
     const status = p.status === undefined ? STATUS.subscribed : CONTACT_STATUS.get(String(p.status).trim().toLowerCase());
     if (!status) codes.push(6);

@@ -38,15 +38,26 @@ export default defineCommand({
     const [{ n }] = await q.clone().count({ n: '*' });
     const limit = Number(p.limit ?? 50);
     const page = Number(p.page ?? 1);
-    const rows: SubscriberRow[] = await q.select('s.*').orderBy('s.id').limit(limit).offset((page - 1) * limit);
+    const rows: SubscriberRow[] = await q
+      .select('s.*')
+      .orderBy('s.id')
+      .limit(limit)
+      .offset((page - 1) * limit);
     const [names, values, suppressed] = await Promise.all([
       nameFields(ctx.db, [...new Set(rows.map((r) => Number(r.list_id)))]),
-      valuesFor(ctx.db, rows.map((r) => Number(r.id))),
-      suppressedForOwner(ctx.db, userId, rows.map((r) => r.email)),
+      valuesFor(
+        ctx.db,
+        rows.map((r) => Number(r.id)),
+      ),
+      suppressedForOwner(
+        ctx.db,
+        userId,
+        rows.map((r) => r.email),
+      ),
     ]);
     const contacts = rows.map((r) => {
       const field = names.get(Number(r.list_id));
-      const name = field === undefined ? '' : values.get(Number(r.id))?.get(field) ?? '';
+      const name = field === undefined ? '' : (values.get(Number(r.id))?.get(field) ?? '');
       return presentContact(r, name, suppressed.has(r.email));
     });
     return { contacts, total: Number(n), page };

@@ -31,7 +31,13 @@ export default defineCommand({
     const list = await findOwnedList(ctx.db, ctx.user!.id, listId);
     if (!list) throw new CommandError([6]);
     const name = String(p.fieldname ?? '').trim();
-    const type = FIELD_TYPES.find((t) => t.toLowerCase() === String(p.fieldtype ?? 'Single line').trim().toLowerCase());
+    const type = FIELD_TYPES.find(
+      (t) =>
+        t.toLowerCase() ===
+        String(p.fieldtype ?? 'Single line')
+          .trim()
+          .toLowerCase(),
+    );
     const alias = p.mergetagalias === undefined ? '' : String(p.mergetagalias).trim();
     const codes: number[] = [];
     if (!name) codes.push(2);

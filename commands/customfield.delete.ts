@@ -13,7 +13,10 @@ export default defineCommand({
   errors: { 1: 'Custom field ids are missing (CustomFieldID or CustomFields)', 2: 'Custom field not found' },
   async run(p, ctx) {
     const raw = p.customfieldid !== undefined ? String(p.customfieldid) : p.customfields !== undefined ? String(p.customfields) : '';
-    const parts = raw.split(',').map((s) => s.trim()).filter(Boolean);
+    const parts = raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     if (!parts.length || parts.some((s) => !/^\d{1,10}$/.test(s))) throw new CommandError(1);
     const ids = [...new Set(parts.map(Number))];
     await ctx.db.transaction(async (trx) => {

@@ -8,7 +8,10 @@ export default defineCommand({
   permission: 'EmailTemplates.Manage',
   errors: { 1: 'Missing required parameter (TemplateID)', 2: 'Template not found' },
   async run(p, ctx) {
-    const n = await ctx.db('templates').where({ id: Number(p.templateid), user_id: ctx.user!.id }).delete();
+    const n = await ctx
+      .db('templates')
+      .where({ id: Number(p.templateid), user_id: ctx.user!.id })
+      .delete();
     if (!n) throw new CommandError(2);
     return { ErrorText: '' };
   },

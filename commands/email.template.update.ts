@@ -30,10 +30,16 @@ export default defineCommand({
     if (p.templatesubject !== undefined) cols.subject = String(p.templatesubject);
     if (p.templatehtmlcontent !== undefined) cols.html = String(p.templatehtmlcontent).trim() ? String(p.templatehtmlcontent) : null;
     if (p.templateplaincontent !== undefined) cols.text = String(p.templateplaincontent).trim() ? String(p.templateplaincontent) : null;
-    const codes = [cols.name === '' ? 3 : 0, hasContent(cols.html !== undefined ? cols.html : row.html, cols.text !== undefined ? cols.text : row.text) ? 0 : 4].filter(Boolean);
+    const codes = [
+      cols.name === '' ? 3 : 0,
+      hasContent(cols.html !== undefined ? cols.html : row.html, cols.text !== undefined ? cols.text : row.text) ? 0 : 4,
+    ].filter(Boolean);
     if (codes.length) throw new CommandError(codes);
     if (!Object.keys(cols).length) throw new CommandError([5]);
-    await ctx.db('templates').where({ id: row.id, user_id: ctx.user!.id }).update({ ...cols, updated_at: Date.now() });
+    await ctx
+      .db('templates')
+      .where({ id: row.id, user_id: ctx.user!.id })
+      .update({ ...cols, updated_at: Date.now() });
     const fresh = (await findOwnedTemplate(ctx.db, ctx.user!.id, row.id))!;
     return { ErrorText: '', Template: presentTemplate(fresh) };
   },

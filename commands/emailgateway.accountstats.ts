@@ -31,12 +31,34 @@ export default defineCommand({
     const [perDomain, before] = await Promise.all([countsByDomain(ctx.db, ids, window), counts(ctx.db, ids, previousWindow(window, tz))]);
     const PerDomain = domains.map((d) => {
       const f = withRates(figures(perDomain.get(Number(d.id))));
-      return { DomainID: Number(d.id), SenderDomain: d.domain, Sent: f.Sent, Delivered: f.Delivered, Bounced: f.Bounced, Opened: f.Opened, Clicked: f.Clicked, DeliveryRate: f.DeliveryRate, BounceRate: f.BounceRate, OpenRate: f.OpenRate, ClickRate: f.ClickRate };
+      return {
+        DomainID: Number(d.id),
+        SenderDomain: d.domain,
+        Sent: f.Sent,
+        Delivered: f.Delivered,
+        Bounced: f.Bounced,
+        Opened: f.Opened,
+        Clicked: f.Clicked,
+        DeliveryRate: f.DeliveryRate,
+        BounceRate: f.BounceRate,
+        OpenRate: f.OpenRate,
+        ClickRate: f.ClickRate,
+      };
     });
     PerDomain.sort((a, b) => b.Sent - a.Sent || a.DomainID - b.DomainID);
     const sum = { Sent: 0, Delivered: 0, Bounced: 0, Opened: 0, Clicked: 0 };
     for (const d of PerDomain) for (const k of Object.keys(sum) as (keyof typeof sum)[]) sum[k] += d[k];
-    const ordered = (f: ReturnType<typeof withRates>) => ({ Sent: f.Sent, Delivered: f.Delivered, Bounced: f.Bounced, Opened: f.Opened, Clicked: f.Clicked, DeliveryRate: f.DeliveryRate, OpenRate: f.OpenRate, ClickRate: f.ClickRate, BounceRate: f.BounceRate });
+    const ordered = (f: ReturnType<typeof withRates>) => ({
+      Sent: f.Sent,
+      Delivered: f.Delivered,
+      Bounced: f.Bounced,
+      Opened: f.Opened,
+      Clicked: f.Clicked,
+      DeliveryRate: f.DeliveryRate,
+      OpenRate: f.OpenRate,
+      ClickRate: f.ClickRate,
+      BounceRate: f.BounceRate,
+    });
     return { ...echoWindow(window), Totals: ordered(withRates(sum)), ComparisonTotals: ordered(withRates(figures(before))), PerDomain };
   },
 });

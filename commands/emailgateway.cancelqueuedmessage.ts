@@ -13,9 +13,16 @@ export default defineCommand({
   auth: 'user',
   permission: 'EmailGateway.ManageDomain',
   keepsCredentialCaches: true,
-  errors: { 1: 'Missing or malformed MessageID', 2: 'Message not found or access denied', 3: 'Nothing to cancel: every recipient was already sent or finished' },
+  errors: {
+    1: 'Missing or malformed MessageID',
+    2: 'Message not found or access denied',
+    3: 'Nothing to cancel: every recipient was already sent or finished',
+  },
   async run(p, ctx) {
-    const message = await ctx.db('messages').where({ id: String(p.messageid), user_id: ctx.user!.id }).first('id');
+    const message = await ctx
+      .db('messages')
+      .where({ id: String(p.messageid), user_id: ctx.user!.id })
+      .first('id');
     if (!message) throw new CommandError(2);
     const cancelled = await cancelDeliveries(ctx.db, { message_id: message.id });
     if (!cancelled) throw new CommandError(3);

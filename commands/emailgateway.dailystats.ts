@@ -22,7 +22,8 @@ export default defineCommand({
     const tz = zoneOf(ctx.user!.time_zone);
     let { window } = windowFor(ctx.user!, p, 30);
     const earliest = addDays(window.end, -365);
-    if (Date.UTC(window.start.y, window.start.m - 1, window.start.d) < Date.UTC(earliest.y, earliest.m - 1, earliest.d)) window = windowOf(earliest, window.end, tz);
+    if (Date.UTC(window.start.y, window.start.m - 1, window.start.d) < Date.UTC(earliest.y, earliest.m - 1, earliest.d))
+      window = windowOf(earliest, window.end, tz);
     const domainIds =
       scope.domainId !== undefined
         ? [scope.domainId]

@@ -8,7 +8,10 @@ export default defineCommand({
   permission: 'EmailGateway.ManageDomain',
   errors: { 1: 'Missing required parameter (APIKeyID)', 2: 'API Key not found or access denied' },
   async run(p, ctx) {
-    const deleted = await ctx.db('domain_api_keys').where({ id: Number(p.apikeyid), user_id: ctx.user!.id }).delete();
+    const deleted = await ctx
+      .db('domain_api_keys')
+      .where({ id: Number(p.apikeyid), user_id: ctx.user!.id })
+      .delete();
     if (!deleted) throw new CommandError(2);
     return {};
   },

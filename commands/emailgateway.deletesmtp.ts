@@ -8,7 +8,10 @@ export default defineCommand({
   permission: 'EmailGateway.ManageDomain',
   errors: { 1: 'Missing required parameter (SMTPID)', 2: 'SMTP credentials not found or access denied' },
   async run(p, ctx) {
-    const deleted = await ctx.db('smtp_credentials').where({ id: Number(p.smtpid), user_id: ctx.user!.id }).delete();
+    const deleted = await ctx
+      .db('smtp_credentials')
+      .where({ id: Number(p.smtpid), user_id: ctx.user!.id })
+      .delete();
     if (!deleted) throw new CommandError(2);
     return {};
   },

@@ -28,7 +28,13 @@ export default defineCommand({
     const now = Date.now();
     const window = statsWindow(p.startdate, p.enddate, tz, now, 30);
     const messageId = typeof p.messageid === 'string' && p.messageid.trim() !== '' ? p.messageid.trim() : undefined;
-    const filter: EventFilter = { from: window.from, to: window.to, types: eventTypes(p.event, 6), messageId, terms: messageId ? undefined : queryTerms(p.query, 6) };
+    const filter: EventFilter = {
+      from: window.from,
+      to: window.to,
+      types: eventTypes(p.event, 6),
+      messageId,
+      terms: messageId ? undefined : queryTerms(p.query, 6),
+    };
     const total = await countEvents(ctx.db, scope, filter);
     const headers: Record<string, string> = {
       'Content-Disposition': `attachment; filename="transactional-events-${localDay(now, tz)}.csv"`,

@@ -17,14 +17,27 @@ export default defineCommand({
     if (p.userid !== undefined) q.where('sender_domains.user_id', Number(p.userid));
     if (p.status !== undefined && p.status !== '') q.where('sender_domains.status', String(p.status));
     if (typeof p.search === 'string' && p.search.trim()) {
-      q.whereRaw(`sender_domains.domain like ? escape '!'`, [`%${p.search.trim().toLowerCase().replace(/[!%_]/g, (c) => '!' + c)}%`]);
+      q.whereRaw(`sender_domains.domain like ? escape '!'`, [
+        `%${p.search
+          .trim()
+          .toLowerCase()
+          .replace(/[!%_]/g, (c) => '!' + c)}%`,
+      ]);
     }
     const [{ n }] = await q.clone().count({ n: '*' });
     const rows = await q
       .orderBy('sender_domains.id')
       .limit(Number(p.recordsperrequest))
       .offset(Number(p.recordsfrom))
-      .select('sender_domains.id', 'sender_domains.domain', 'sender_domains.status', 'sender_domains.user_id', 'users.username', 'sender_domains.created_at', 'sender_domains.last_verified_at');
+      .select(
+        'sender_domains.id',
+        'sender_domains.domain',
+        'sender_domains.status',
+        'sender_domains.user_id',
+        'users.username',
+        'sender_domains.created_at',
+        'sender_domains.last_verified_at',
+      );
     return {
       TotalDomainCount: Number(n),
       Domains: rows.map((r: Record<string, any>) => ({

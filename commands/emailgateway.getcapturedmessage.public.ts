@@ -10,7 +10,14 @@ export default defineCommand({
   name: 'emailgateway.getcapturedmessage.public',
   auth: 'sender',
   rateLimit: { durationSec: 60 },
-  errors: { 1: 'Missing SenderAPIKey', 2: 'Invalid DomainID or invalid user account', 3: 'Format must be parsed or raw', 4: 'Captured message not found', 13: 'Invalid SenderAPIKey', 429: 'Too many requests' },
+  errors: {
+    1: 'Missing SenderAPIKey',
+    2: 'Invalid DomainID or invalid user account',
+    3: 'Format must be parsed or raw',
+    4: 'Captured message not found',
+    13: 'Invalid SenderAPIKey',
+    429: 'Too many requests',
+  },
   httpStatus: { 4: 404 },
   async run(p, ctx) {
     return getCaptured(ctx, { domainId: ctx.domain!.id }, p, 4);

@@ -22,7 +22,12 @@ async function countsByDomain(db: Knex, table: string, userId: number): Promise<
 /** The newest event of each domain since `since` (the (domain_id, created_at) index answers it per domain). */
 async function lastActivity(db: Knex, domainIds: number[], since: number): Promise<Map<number, number>> {
   if (!domainIds.length) return new Map();
-  const rows = await db('events').whereIn('domain_id', domainIds).where('created_at', '>=', since).groupBy('domain_id').select('domain_id').max({ at: 'created_at' });
+  const rows = await db('events')
+    .whereIn('domain_id', domainIds)
+    .where('created_at', '>=', since)
+    .groupBy('domain_id')
+    .select('domain_id')
+    .max({ at: 'created_at' });
   return new Map((rows as { domain_id: number; at: unknown }[]).map((r) => [Number(r.domain_id), Number(r.at)]));
 }
 

@@ -9,10 +9,19 @@ export default defineCommand({
   auth: 'sender',
   rateLimit: { durationSec: 60 },
   accountKey: 'can_read_analytics',
-  errors: { 1: 'Missing SenderAPIKey', 2: 'Invalid DomainID or invalid user account', 4: 'Message not found', 13: 'Invalid SenderAPIKey', 429: 'Too many requests' },
+  errors: {
+    1: 'Missing SenderAPIKey',
+    2: 'Invalid DomainID or invalid user account',
+    4: 'Message not found',
+    13: 'Invalid SenderAPIKey',
+    429: 'Too many requests',
+  },
   async run(p, ctx) {
     const scope = domainScope(ctx);
-    const message = await ctx.db('messages').where({ id: String(p.messageid), user_id: scope.userId }).first();
+    const message = await ctx
+      .db('messages')
+      .where({ id: String(p.messageid), user_id: scope.userId })
+      .first();
     if (!message || !inScope(scope, Number(message.domain_id))) throw new CommandError(4);
     return presentMessage(ctx.db, message, true);
   },

@@ -29,11 +29,6 @@ export default defineCommand({
     const before = p.before === undefined || p.before === '' ? null : parseCursor(p.before);
     if (p.before !== undefined && p.before !== '' && !before) throw new CommandError(3);
     const text = (v: unknown) => (typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined);
-    return messageLog(
-      ctx.db,
-      { ...scope, from, to, recipient: text(p.recipient), status: text(p.status), tag: text(p.tag) },
-      before,
-      Number(p.retrievecount),
-    );
+    return messageLog(ctx.db, { ...scope, from, to, recipient: text(p.recipient), status: text(p.status), tag: text(p.tag) }, before, Number(p.retrievecount));
   },
 });

@@ -14,7 +14,13 @@ export default defineCommand({
   auth: 'sender',
   accountKey: 'can_read_analytics',
   rateLimit: { durationSec: 60 },
-  errors: { 1: 'Missing SenderAPIKey', 2: 'Invalid DomainID or invalid user account', 3: 'Invalid filter or paging value', 13: 'Invalid SenderAPIKey', 429: 'Too many requests' },
+  errors: {
+    1: 'Missing SenderAPIKey',
+    2: 'Invalid DomainID or invalid user account',
+    3: 'Invalid filter or paging value',
+    13: 'Invalid SenderAPIKey',
+    429: 'Too many requests',
+  },
   async run(p, ctx) {
     const limit = Number(p.limit);
     const page = Number(p.page);
@@ -37,7 +43,13 @@ export default defineCommand({
     const deliveries = ids.length ? await ctx.db('deliveries').whereIn('message_id', ids).select('message_id', 'recipient', 'status') : [];
     const engagement = new Map<string, Record<string, number>>();
     if (ids.length && p.withengagement !== undefined && truthy(p.withengagement)) {
-      const rows2 = await ctx.db('events').whereIn('message_id', ids).whereIn('type', ['opened', 'clicked']).groupBy('message_id', 'type').select('message_id', 'type').count({ n: '*' });
+      const rows2 = await ctx
+        .db('events')
+        .whereIn('message_id', ids)
+        .whereIn('type', ['opened', 'clicked'])
+        .groupBy('message_id', 'type')
+        .select('message_id', 'type')
+        .count({ n: '*' });
       for (const e of rows2 as { message_id: string; type: string; n: unknown }[]) {
         const m = engagement.get(e.message_id) ?? engagement.set(e.message_id, { Opens: 0, Clicks: 0 }).get(e.message_id)!;
         m[e.type === 'opened' ? 'Opens' : 'Clicks'] = Number(e.n);
@@ -54,7 +66,7 @@ export default defineCommand({
           Tags: JSON.parse(r.tags),
           Status: messageStatus(mine.map((d: { status: string }) => d.status)),
           CreatedAt: new Date(Number(r.created_at)).toISOString(),
-          ...(p.withengagement !== undefined && truthy(p.withengagement) ? engagement.get(r.id) ?? { Opens: 0, Clicks: 0 } : {}),
+          ...(p.withengagement !== undefined && truthy(p.withengagement) ? (engagement.get(r.id) ?? { Opens: 0, Clicks: 0 }) : {}),
         };
       }),
       Total: total,

@@ -15,7 +15,10 @@ export default defineCommand({
   keepsCredentialCaches: true,
   errors: { 1: 'Missing or malformed MessageID', 2: 'Message not found or access denied' },
   async run(p, ctx) {
-    const message = await ctx.db('messages').where({ id: String(p.messageid), user_id: ctx.user!.id }).first();
+    const message = await ctx
+      .db('messages')
+      .where({ id: String(p.messageid), user_id: ctx.user!.id })
+      .first();
     if (!message) throw new CommandError(2);
     const domain = await ctx.db('sender_domains').where({ id: message.domain_id }).first('domain');
     return { ...(await presentMessage(ctx.db, message, true)), DomainID: Number(message.domain_id), SenderDomain: domain?.domain ?? null };

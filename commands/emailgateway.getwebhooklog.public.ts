@@ -6,7 +6,14 @@ export default defineCommand({
   name: 'emailgateway.getwebhooklog.public',
   auth: 'sender',
   rateLimit: { durationSec: 60 },
-  errors: { 1: 'WebhookID is missing', 2: 'Invalid user account', 4: 'Invalid WebhookID', 5: 'RetrieveCount must be between 1 and 100', 13: 'Invalid SenderAPIKey', 429: 'Too many requests' },
+  errors: {
+    1: 'WebhookID is missing',
+    2: 'Invalid user account',
+    4: 'Invalid WebhookID',
+    5: 'RetrieveCount must be between 1 and 100',
+    13: 'Invalid SenderAPIKey',
+    429: 'Too many requests',
+  },
   async run(p, ctx) {
     return webhookLog(ctx, ctx.domain!.id, p, 4, 'stored');
   },

@@ -23,7 +23,12 @@ export default defineCommand({
     const messages = p.messages;
     if (!Array.isArray(messages) || messages.length === 0 || messages.length > 1000) throw new CommandError(45);
     const now = Date.now();
-    const hasFrom = (m: unknown) => m !== null && typeof m === 'object' && (m as Record<string, unknown>).from !== undefined && (m as Record<string, unknown>).from !== null && (m as Record<string, unknown>).from !== '';
+    const hasFrom = (m: unknown) =>
+      m !== null &&
+      typeof m === 'object' &&
+      (m as Record<string, unknown>).from !== undefined &&
+      (m as Record<string, unknown>).from !== null &&
+      (m as Record<string, unknown>).from !== '';
     const fallback = truthy(p.defaultfrom) && messages.some((m) => !hasFrom(m)) ? await defaultFromAddress(ctx) : null;
     const parsed = messages.map((m) => {
       const raw = (m ?? {}) as Record<string, unknown>;
@@ -31,7 +36,8 @@ export default defineCommand({
       return parseSendRequest(given, { maxAttachmentBytes: ctx.config.maxAttachmentBytes, now });
     });
     for (const x of parsed) {
-      if (x.req.targetListId !== undefined) x.problems.push({ code: 16, message: 'TargetListID is not accepted in a batch: send list mail through /api/v1/email' });
+      if (x.req.targetListId !== undefined)
+        x.problems.push({ code: 16, message: 'TargetListID is not accepted in a batch: send list mail through /api/v1/email' });
     }
     const valid = parsed.map((x, i) => ({ i, x })).filter(({ x }) => !x.problems.length);
     const results: Record<string, unknown>[] = parsed.map((x) => ({ Errors: x.problems.map((e) => ({ Code: e.code, Message: e.message })) }));
@@ -66,10 +72,28 @@ export default defineCommand({
         ((a: Accepted[]) => {
           const all = [...results];
           place(all, g.items, a);
-          for (const { i } of later) all[i] = { Errors: [{ Code: TEMPORARILY_UNAVAILABLE, Message: 'Not accepted: the request ended before this message was written; send it again with a new Idempotency-Key' }] };
+          for (const { i } of later)
+            all[i] = {
+              Errors: [
+                {
+                  Code: TEMPORARILY_UNAVAILABLE,
+                  Message: 'Not accepted: the request ended before this message was written; send it again with a new Idempotency-Key',
+                },
+              ],
+            };
           return reply(summary(all));
         });
-      place(results, g.items, await acceptMessages(ctx, g.sender, g.items.map((it) => it.req), undefined, soFar));
+      place(
+        results,
+        g.items,
+        await acceptMessages(
+          ctx,
+          g.sender,
+          g.items.map((it) => it.req),
+          undefined,
+          soFar,
+        ),
+      );
     }
     return summary(results);
   },

@@ -21,7 +21,11 @@ export default defineCommand({
   httpStatus: SEND_HTTP_STATUS,
   async run(p, ctx) {
     const { req, problems } = parseSendRequest(p, { maxAttachmentBytes: ctx.config.maxAttachmentBytes, now: Date.now() });
-    if (problems.length) throw new CommandError(problems.map((e) => e.code), problems.map((e) => e.message));
+    if (problems.length)
+      throw new CommandError(
+        problems.map((e) => e.code),
+        problems.map((e) => e.message),
+      );
     const who = await senderFor(ctx, req.from.email);
     if (!who.ok) throw new CommandError(who.problem.code, who.problem.message);
     const { sender } = who;
@@ -29,11 +33,19 @@ export default defineCommand({
     if (req.targetListId !== undefined) {
       // One MessageID per list member (an array), as upstream.
       const list = await acceptListSend(ctx, sender, req, reply && ((ids) => reply({ MessageID: ids })));
-      if (!list.ok) throw new CommandError(list.problems.map((e) => e.code), list.problems.map((e) => e.message));
+      if (!list.ok)
+        throw new CommandError(
+          list.problems.map((e) => e.code),
+          list.problems.map((e) => e.message),
+        );
       return { MessageID: list.messageIds };
     }
     const [result] = await acceptMessages(ctx, sender, [req], undefined, reply && (([a]) => (a.ok ? reply({ MessageID: a.messageId }) : undefined)));
-    if (!result.ok) throw new CommandError(result.problems.map((e) => e.code), result.problems.map((e) => e.message));
+    if (!result.ok)
+      throw new CommandError(
+        result.problems.map((e) => e.code),
+        result.problems.map((e) => e.message),
+      );
     return { MessageID: result.messageId };
   },
 });

@@ -74,12 +74,16 @@ export default defineCommand({
     const cap = ctx.config.smtpMaxRecipients;
     if (count(head.cc) > cap) fail(10);
     if (count(head.bcc) > cap) fail(11);
-    const rcptTo = (typeof p.rcptto === 'string' && p.rcptto.trim() ? p.rcptto.split(',') : [head.to, head.cc, head.bcc].flatMap((a) => (Array.isArray(a) ? a : a ? [a] : [])).flatMap((a) => a.value.map((x) => x.address ?? '')))
+    const rcptTo = (
+      typeof p.rcptto === 'string' && p.rcptto.trim()
+        ? p.rcptto.split(',')
+        : [head.to, head.cc, head.bcc].flatMap((a) => (Array.isArray(a) ? a : a ? [a] : [])).flatMap((a) => a.value.map((x) => x.address ?? ''))
+    )
       .map((r) => r.trim().replace(/^<|>$/g, ''))
       .filter(Boolean);
     if (rcptTo.length > cap) fail(9);
     if (!rcptTo.length || rcptTo.some((r) => !isEmail(r))) fail(8, 'RcptTo must hold one or more valid addresses');
-    const mailFrom = typeof p.mailfrom === 'string' && p.mailfrom.trim() ? p.mailfrom.trim().replace(/^<|>$/g, '') : head.from?.value[0]?.address ?? '';
+    const mailFrom = typeof p.mailfrom === 'string' && p.mailfrom.trim() ? p.mailfrom.trim().replace(/^<|>$/g, '') : (head.from?.value[0]?.address ?? '');
 
     const r = await acceptRaw(ctx, { user: who.user, domain: who.domain, apiKeyId: null, source: 'smtp' }, { mailFrom, rcptTo, raw });
     if (!r.ok) {

@@ -21,7 +21,15 @@ export default defineCommand({
     if (!verified) throw new CommandError(2);
     const DNSVerificationResults: Record<string, [string, string, boolean]> = {};
     for (const r of verified.results) DNSVerificationResults[r.host] = [r.type, r.value, !!r.ok];
-    const Records = verified.results.map((r) => ({ Host: r.host, Type: r.type, Value: r.value, Required: r.required, Purpose: r.purpose, Verified: !!r.ok, Found: r.found ?? [] }));
+    const Records = verified.results.map((r) => ({
+      Host: r.host,
+      Type: r.type,
+      Value: r.value,
+      Required: r.required,
+      Purpose: r.purpose,
+      Verified: !!r.ok,
+      Found: r.found ?? [],
+    }));
     return { Domain: { DomainID: row.id, SenderDomain: row.domain, Status: verified.status }, DNSVerificationResults, Records };
   },
 });

@@ -13,7 +13,10 @@ export default defineCommand({
   errors: { 1: 'Subscriber list ids are missing (ListID or Lists)', 2: 'List not found' },
   async run(p, ctx) {
     const raw = p.listid !== undefined ? String(p.listid) : p.lists !== undefined ? String(p.lists) : '';
-    const parts = raw.split(',').map((s) => s.trim()).filter(Boolean);
+    const parts = raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     if (!parts.length || parts.some((s) => !/^\d{1,10}$/.test(s))) throw new CommandError(1);
     const ids = [...new Set(parts.map(Number))];
     const userId = ctx.user!.id;

@@ -28,7 +28,10 @@ export default defineCommand({
     const codes = [badOptIn ? 3 : 0, badName || badSender ? 6 : 0].filter(Boolean);
     if (codes.length) throw new CommandError(codes);
     if (!Object.keys(cols).length) throw new CommandError([11]);
-    await ctx.db('lists').where({ id: row.id, user_id: ctx.user!.id }).update({ ...cols, updated_at: Date.now() });
+    await ctx
+      .db('lists')
+      .where({ id: row.id, user_id: ctx.user!.id })
+      .update({ ...cols, updated_at: Date.now() });
     const fresh = await findOwnedList(ctx.db, ctx.user!.id, row.id);
     const counts = await statusCounts(ctx.db, [row.id]);
     return { ErrorText: '', List: presentList(fresh!, counts.get(Number(row.id))) };

@@ -38,7 +38,10 @@ export default defineCommand({
     const perRequest = Number(p.recordsperrequest ?? 0);
     q.limit(perRequest > 0 ? perRequest : 2 ** 31).offset(Number(p.recordsfrom ?? 0));
     const rows: ListRow[] = await q;
-    const counts = await statusCounts(ctx.db, rows.map((r) => Number(r.id)));
+    const counts = await statusCounts(
+      ctx.db,
+      rows.map((r) => Number(r.id)),
+    );
     return { ErrorText: '', TotalListCount: Number(n), Lists: rows.map((r) => presentList(r, counts.get(Number(r.id)))) };
   },
 });

@@ -23,12 +23,10 @@ export default defineCommand({
     const recipientDomain = ctx.db.raw("lower(substr(recipient, instr(recipient, '@') + 1))");
     const deferred = ctx.db('deliveries').where({ status: 'deferred' });
     if (domainId !== undefined) deferred.where({ domain_id: domainId });
-    const top = (await deferred
-      .select({ domain: recipientDomain })
-      .count({ n: '*' })
-      .groupBy(recipientDomain)
-      .orderBy('n', 'desc')
-      .limit(TOP_DEFERRED)) as { domain: string; n: number | string }[];
+    const top = (await deferred.select({ domain: recipientDomain }).count({ n: '*' }).groupBy(recipientDomain).orderBy('n', 'desc').limit(TOP_DEFERRED)) as {
+      domain: string;
+      n: number | string;
+    }[];
     const titled = (s: string) => s[0].toUpperCase() + s.slice(1);
     return {
       Queue: Object.fromEntries(Object.entries(depth.byState).map(([state, n]) => [titled(state), n])),

@@ -11,7 +11,16 @@ import { truthy } from '../src/http/params';
 import { isEmail, isIp } from '../src/auth/user-fields';
 import { findOwnedList } from '../src/lists/lists';
 import { fieldsOf, saveValues, submittedValues, valuesFor } from '../src/lists/fields';
-import { insertSubscriber, normalizeStatus, parseOctethDate, presentSubscriber, SOURCES, STATUS, SubscriberRow, suppressedForOwner } from '../src/lists/subscribers';
+import {
+  insertSubscriber,
+  normalizeStatus,
+  parseOctethDate,
+  presentSubscriber,
+  SOURCES,
+  STATUS,
+  SubscriberRow,
+  suppressedForOwner,
+} from '../src/lists/subscribers';
 
 const ERRORS: Record<number, string> = {
   1: 'Missing ListID parameter',
@@ -77,10 +86,20 @@ export default defineCommand({
     const fields = await fieldsOf(ctx.db, list.id);
     const submitted = submittedValues({ customfields: p.customfields }, fields);
     if (submitted.unknown.length || submitted.badValue) throw fail(17);
-    const source = p.source === undefined ? 'API' : SOURCES.find((s) => s.toLowerCase() === String(p.source).trim().toLowerCase()) ?? 'Unknown';
+    const source = p.source === undefined ? 'API' : (SOURCES.find((s) => s.toLowerCase() === String(p.source).trim().toLowerCase()) ?? 'Unknown');
 
     const now = Date.now();
-    const base = { list_id: list.id, email, subscription_date: null, subscription_ip: '', unsubscription_date: null, unsubscription_ip: '', source, created_at: now, updated_at: now };
+    const base = {
+      list_id: list.id,
+      email,
+      subscription_date: null,
+      subscription_ip: '',
+      unsubscription_date: null,
+      unsubscription_ip: '',
+      source,
+      created_at: now,
+      updated_at: now,
+    };
     const outcome = await insertSubscriber(ctx.db, { ...base, ...cols } as Omit<SubscriberRow, 'id'>, submitted.values);
     let id: number;
     if ('duplicate' in outcome) {
@@ -89,7 +108,9 @@ export default defineCommand({
       if (existing.status === STATUS.unsubscribed && !truthy(p.updateifunsubscribed)) throw fail(21);
       id = Number(existing.id);
       await ctx.db.transaction(async (trx) => {
-        await trx('subscribers').where({ id, list_id: list.id }).update({ ...cols, source, updated_at: now });
+        await trx('subscribers')
+          .where({ id, list_id: list.id })
+          .update({ ...cols, source, updated_at: now });
         await saveValues(trx, id, submitted.values);
       });
     } else id = outcome.id;

@@ -23,7 +23,10 @@ export default defineCommand({
     const raw = p.subscriberid !== undefined ? String(p.subscriberid) : p.subscribers !== undefined ? String(p.subscribers) : '';
     const listId = p.subscriberlistid ?? p.listid;
     if (listId === undefined) throw new CommandError(2);
-    const parts = raw.split(',').map((s) => s.trim()).filter(Boolean);
+    const parts = raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     if (!parts.length) throw new CommandError(1);
     if (parts.some((s) => !/^\d{1,10}$/.test(s)) || parts.length > 10000) throw new CommandError(8);
     const list = await findOwnedList(ctx.db, ctx.user!.id, listId);

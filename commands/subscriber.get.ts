@@ -28,7 +28,11 @@ export default defineCommand({
     if (!list) throw new CommandError([4]);
     const row = await findSubscriber(ctx.db, list.id, p.subscriberid !== undefined ? { id: Number(p.subscriberid) } : { email: String(p.emailaddress) });
     if (!row || (p.subscriberid !== undefined && p.emailaddress && row.email !== String(p.emailaddress).trim().toLowerCase())) throw new CommandError([3]);
-    const [fields, values, suppressed] = await Promise.all([fieldsOf(ctx.db, list.id), valuesFor(ctx.db, [row.id]), suppressedForOwner(ctx.db, ctx.user!.id, [row.email])]);
+    const [fields, values, suppressed] = await Promise.all([
+      fieldsOf(ctx.db, list.id),
+      valuesFor(ctx.db, [row.id]),
+      suppressedForOwner(ctx.db, ctx.user!.id, [row.email]),
+    ]);
     return {
       SubscriberInformation: presentSubscriber(row, fields, values.get(Number(row.id))),
       Suppressed: suppressed.has(row.email),

@@ -34,7 +34,10 @@ export default defineCommand({
     if (!present(p.listid)) throw new CommandError(1);
     if (!present(p.emailaddress)) throw new CommandError(2);
     if (!present(p.ipaddress)) throw new CommandError(3);
-    const parts = String(p.listid).split(',').map((s) => s.trim()).filter(Boolean);
+    const parts = String(p.listid)
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     if (!parts.length || parts.some((s) => !/^\d{1,10}$/.test(s))) throw new CommandError(4);
     const ids = [...new Set(parts.map(Number))];
     if (ids.length > MAX_LISTS) throw new CommandError(4, `Invalid ListID: at most ${MAX_LISTS} lists at once`);
@@ -47,14 +50,25 @@ export default defineCommand({
     const first = lists.find((l) => Number(l.id) === ids[0])!;
     const submitted = submittedValues(Object.fromEntries(Object.entries(p).filter(([k]) => /^customfield\d+$/.test(k))), await fieldsOf(ctx.db, first.id));
     if (submitted.unknown.length || submitted.badValue) throw new CommandError(8);
-    const source = p.source === undefined ? 'API' : SOURCES.find((s) => s.toLowerCase() === String(p.source).trim().toLowerCase()) ?? 'Unknown';
+    const source = p.source === undefined ? 'API' : (SOURCES.find((s) => s.toLowerCase() === String(p.source).trim().toLowerCase()) ?? 'Unknown');
 
     const now = Date.now();
     const results: SubscriberRow[] = [];
     for (const list of ids.map((id) => lists.find((l) => Number(l.id) === id)!)) {
       const status = list.opt_in_mode === 'Double' ? STATUS.pending : STATUS.subscribed;
       const values = list === first ? submitted.values : new Map<number, string>();
-      const cols = { list_id: list.id, email, status, subscription_date: now, subscription_ip: ip, unsubscription_date: null, unsubscription_ip: '', source, created_at: now, updated_at: now };
+      const cols = {
+        list_id: list.id,
+        email,
+        status,
+        subscription_date: now,
+        subscription_ip: ip,
+        unsubscription_date: null,
+        unsubscription_ip: '',
+        source,
+        created_at: now,
+        updated_at: now,
+      };
       const outcome = await insertSubscriber(ctx.db, cols, values);
       if ('duplicate' in outcome) {
         const existing = outcome.duplicate;

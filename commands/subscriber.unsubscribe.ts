@@ -48,7 +48,8 @@ export default defineCommand({
     if (row.status === STATUS.unsubscribed) throw new CommandError(9);
     if (p.preview !== undefined && truthy(p.preview)) return { RedirectURL: '' };
     const now = Date.now();
-    await ctx.db('subscribers')
+    await ctx
+      .db('subscribers')
       .where({ id: row.id, list_id: list.id })
       .update({ status: STATUS.unsubscribed, unsubscription_date: now, unsubscription_ip: ip, updated_at: now });
     return { RedirectURL: '' };

@@ -68,7 +68,9 @@ export default defineCommand({
     if (submitted.badValue) throw new CommandError(10);
     try {
       await ctx.db.transaction(async (trx) => {
-        await trx('subscribers').where({ id: row.id, list_id: list.id }).update({ ...cols, updated_at: now });
+        await trx('subscribers')
+          .where({ id: row.id, list_id: list.id })
+          .update({ ...cols, updated_at: now });
         await saveValues(trx, Number(row.id), submitted.values);
       });
     } catch (err) {

@@ -41,7 +41,9 @@ export default defineCommand({
   async run(p, ctx) {
     const listId = p.subscriberlistid ?? p.listid;
     if (listId === undefined) throw new CommandError(1);
-    const segmentKey = String(p.subscribersegment ?? 'All').toLowerCase().replace(/[\s_-]+/g, '');
+    const segmentKey = String(p.subscribersegment ?? 'All')
+      .toLowerCase()
+      .replace(/[\s_-]+/g, '');
     if (!SEGMENTS.has(segmentKey)) throw new CommandError(5);
     const segment = SEGMENTS.get(segmentKey)!;
     const column = ORDER.get(String(p.orderfield ?? 'EmailAddress').toLowerCase());
@@ -60,7 +62,12 @@ export default defineCommand({
           .whereRaw('x.email = s.email');
       });
     } else if (segment) q.where('s.status', segment);
-    if (p.searchkeyword) q.whereRaw(`s.email like ? escape '!'`, [`%${String(p.searchkeyword).toLowerCase().replace(/[!%_]/g, (c) => '!' + c)}%`]);
+    if (p.searchkeyword)
+      q.whereRaw(`s.email like ? escape '!'`, [
+        `%${String(p.searchkeyword)
+          .toLowerCase()
+          .replace(/[!%_]/g, (c) => '!' + c)}%`,
+      ]);
     const [{ n }] = await q.clone().count({ n: '*' });
     const perRequest = Number(p.recordsperrequest ?? 0) || 25;
     const rows: SubscriberRow[] = await q
@@ -70,7 +77,15 @@ export default defineCommand({
       .limit(perRequest)
       .offset(Number(p.recordsfrom ?? 0));
     const ids = rows.map((r) => Number(r.id));
-    const [fields, values, suppressed] = await Promise.all([fieldsOf(ctx.db, list.id), valuesFor(ctx.db, ids), suppressedForOwner(ctx.db, userId, rows.map((r) => r.email))]);
+    const [fields, values, suppressed] = await Promise.all([
+      fieldsOf(ctx.db, list.id),
+      valuesFor(ctx.db, ids),
+      suppressedForOwner(
+        ctx.db,
+        userId,
+        rows.map((r) => r.email),
+      ),
+    ]);
     return {
       ErrorText: '',
       Subscribers: rows.map((r) => presentSubscriber(r, fields, values.get(Number(r.id)), suppressed.has(r.email))),

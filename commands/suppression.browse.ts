@@ -15,7 +15,10 @@ export default defineCommand({
   async run(p, ctx) {
     const { q } = await filteredEntries(ctx, p, 1);
     const [{ n }] = await q.clone().count({ n: '*' });
-    const rows = await q.orderBy('id', 'desc').limit(Number(p.retrievecount ?? 100)).offset(Number(p.startfrom ?? 0));
+    const rows = await q
+      .orderBy('id', 'desc')
+      .limit(Number(p.retrievecount ?? 100))
+      .offset(Number(p.startfrom ?? 0));
     const SuppressedEmails: Record<string, unknown> = {};
     for (const r of rows) SuppressedEmails[r.email] = presentEntry(r);
     return { TotalRecords: Number(n), SuppressedEmails };

@@ -18,7 +18,12 @@ export default defineCommand({
   auth: 'user',
   keepsCredentialCaches: true,
   arrayErrors: true,
-  errors: { 1: 'Missing input: send EmailAddresses or EmailAddressesBulk', 2: 'EmailAddresses is not a JSON array, or no address is valid', 4: 'Invalid ListID', 5: `More than ${MAX} valid addresses` },
+  errors: {
+    1: 'Missing input: send EmailAddresses or EmailAddressesBulk',
+    2: 'EmailAddresses is not a JSON array, or no address is valid',
+    4: 'Invalid ListID',
+    5: `More than ${MAX} valid addresses`,
+  },
   async run(p, ctx) {
     const input = addressesOf(p);
     if (!input.given) throw new CommandError([1]);
@@ -37,17 +42,31 @@ export default defineCommand({
     const lower = [...new Set(valid.map((e) => e.toLowerCase()))];
     const [entries, domainRows] = await Promise.all([
       scopedWhere(ctx.db('suppression_entries as e').whereIn('e.email', lower), ctx.db, scope.userId, scope.listId ? [scope.listId] : []).select('e.*'),
-      ctx.db('suppressions as x').join('sender_domains as d', 'd.id', 'x.domain_id').where('d.user_id', scope.userId).whereIn('x.email', lower).select('x.email', 'x.reason', 'x.detail', 'd.domain'),
+      ctx
+        .db('suppressions as x')
+        .join('sender_domains as d', 'd.id', 'x.domain_id')
+        .where('d.user_id', scope.userId)
+        .whereIn('x.email', lower)
+        .select('x.email', 'x.reason', 'x.detail', 'd.domain'),
     ]);
     const Results: Record<string, unknown> = {};
     for (const email of valid) {
       const e = email.toLowerCase();
       const matched = [
         ...entries.filter((r: { email: string }) => r.email === e).map((r: any) => ({ Scope: scopeName(r), SuppressionSource: r.source, Reason: r.reason })),
-        ...domainRows.filter((r: { email: string }) => r.email === e).map((r: any) => ({ Scope: 'SenderDomain', SenderDomain: r.domain, SuppressionSource: DOMAIN_SOURCE[r.reason] ?? 'User', Reason: r.detail })),
+        ...domainRows
+          .filter((r: { email: string }) => r.email === e)
+          .map((r: any) => ({ Scope: 'SenderDomain', SenderDomain: r.domain, SuppressionSource: DOMAIN_SOURCE[r.reason] ?? 'User', Reason: r.detail })),
       ].sort((a, b) => ORDER.indexOf(a.Scope) - ORDER.indexOf(b.Scope));
       Results[email] = { IsSuppressed: matched.length > 0, MatchedScopes: matched, IsPatternSuppressed: await patternSuppressed(ctx.db, e) };
     }
-    return { ListID: scope.listId ?? 0, TotalChecked: valid.length, TotalFailed: input.failed.length, SuppressionCheckDisabled: false, Results, FailedEmailAddresses: input.failed };
+    return {
+      ListID: scope.listId ?? 0,
+      TotalChecked: valid.length,
+      TotalFailed: input.failed.length,
+      SuppressionCheckDisabled: false,
+      Results,
+      FailedEmailAddresses: input.failed,
+    };
   },
 });

@@ -12,7 +12,11 @@ export default defineCommand({
   name: 'suppression.delete',
   auth: 'user',
   arrayErrors: true,
-  errors: { 1: 'Missing input: send EmailAddress, EmailAddresses or EmailAddressesBulk', 2: 'Invalid email address, not on the suppression list, or EmailAddresses is not a JSON array', 4: 'Invalid ListID' },
+  errors: {
+    1: 'Missing input: send EmailAddress, EmailAddresses or EmailAddressesBulk',
+    2: 'Invalid email address, not on the suppression list, or EmailAddresses is not a JSON array',
+    4: 'Invalid ListID',
+  },
   async run(p, ctx) {
     const bulk = addressesOf(p);
     const single = p.emailaddress === undefined || p.emailaddress === '' ? undefined : String(p.emailaddress).trim();
@@ -27,7 +31,14 @@ export default defineCommand({
     if (bulk.malformedJson) throw new CommandError([2]);
     let deleted = 0;
     const lower = [...new Set(bulk.valid.map((e) => e.toLowerCase()))];
-    for (let i = 0; i < lower.length; i += 500) deleted += Number(await ctx.db('suppression_entries').where({ scope_key: scope.key }).whereIn('email', lower.slice(i, i + 500)).delete());
+    for (let i = 0; i < lower.length; i += 500)
+      deleted += Number(
+        await ctx
+          .db('suppression_entries')
+          .where({ scope_key: scope.key })
+          .whereIn('email', lower.slice(i, i + 500))
+          .delete(),
+      );
     return { TotalDeleted: deleted, TotalFailed: bulk.failed.length, FailedEmailAddresses: bulk.failed };
   },
 });

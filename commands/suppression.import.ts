@@ -13,7 +13,12 @@ export default defineCommand({
   name: 'suppression.import',
   auth: 'user',
   arrayErrors: true,
-  errors: { 1: 'Missing EmailAddresses parameter', 2: 'Missing EmailAddressesBulk parameter or invalid EmailAddresses format', 3: 'Invalid SuppressionSource value', 4: 'Invalid ListID' },
+  errors: {
+    1: 'Missing EmailAddresses parameter',
+    2: 'Missing EmailAddressesBulk parameter or invalid EmailAddresses format',
+    3: 'Invalid SuppressionSource value',
+    4: 'Invalid ListID',
+  },
   async run(p, ctx) {
     const input = addressesOf(p);
     if (!input.given) throw new CommandError([1, 2]);
@@ -30,8 +35,19 @@ export default defineCommand({
       const fresh = [];
       for (const e of some) if (!existing.has(e) && !(await whitelisted(ctx.db, scope.userId, e))) fresh.push(e);
       if (!fresh.length) continue;
-      await ctx.db('suppression_entries')
-        .insert(fresh.map((email) => ({ scope_key: scope.key, list_id: scope.listId, user_id: scope.listId ? null : scope.userId, email, source, reason, created_at: now })))
+      await ctx
+        .db('suppression_entries')
+        .insert(
+          fresh.map((email) => ({
+            scope_key: scope.key,
+            list_id: scope.listId,
+            user_id: scope.listId ? null : scope.userId,
+            email,
+            source,
+            reason,
+            created_at: now,
+          })),
+        )
         .onConflict(['scope_key', 'email'])
         .ignore();
       imported += fresh.length;

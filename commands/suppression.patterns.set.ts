@@ -14,7 +14,11 @@ export default defineCommand({
   name: 'suppression.patterns.set',
   auth: 'admin',
   arrayErrors: true,
-  errors: { 1: 'Missing Patterns: send an array of {Type, Pattern}', 2: 'Type must be REGEXP, NOT REGEXP or STRPOS', 3: 'Pattern must be 1-200 characters and, for REGEXP types, a valid regular expression' },
+  errors: {
+    1: 'Missing Patterns: send an array of {Type, Pattern}',
+    2: 'Type must be REGEXP, NOT REGEXP or STRPOS',
+    3: 'Pattern must be 1-200 characters and, for REGEXP types, a valid regular expression',
+  },
   async run(p, ctx) {
     if (!Array.isArray(p.patterns)) throw new CommandError([1]);
     const rows = (p.patterns as Record<string, unknown>[]).map((x) => ({ kind: String(x?.type ?? '').toUpperCase(), pattern: String(x?.pattern ?? '') }));

@@ -22,7 +22,8 @@ export default defineCommand({
     if (entries.length > 1000) throw new CommandError([3]);
     await ctx.db.transaction(async (trx) => {
       await trx('suppression_whitelist').where({ user_id: ctx.user!.id }).delete();
-      for (let i = 0; i < entries.length; i += 500) await trx('suppression_whitelist').insert(entries.slice(i, i + 500).map((entry) => ({ user_id: ctx.user!.id, entry })));
+      for (let i = 0; i < entries.length; i += 500)
+        await trx('suppression_whitelist').insert(entries.slice(i, i + 500).map((entry) => ({ user_id: ctx.user!.id, entry })));
     });
     return { Entries: entries.sort() };
   },

@@ -41,13 +41,30 @@ export default defineCommand({
       const made = newAccountKey();
       key = made.key;
       const cols = await accountKeyColumns(ctx.db, ctx.user!.id, p);
-      row = { user_id: ctx.user!.id, key_hash: made.hash, key_last4: made.last4, note: String(p.note), bound_ip: null, permissions: '*', created_at: now, ...cols };
+      row = {
+        user_id: ctx.user!.id,
+        key_hash: made.hash,
+        key_last4: made.last4,
+        note: String(p.note),
+        bound_ip: null,
+        permissions: '*',
+        created_at: now,
+        ...cols,
+      };
     } else {
       const bound = p.boundipaddress ? canonicalIp(String(p.boundipaddress)) : null;
       if (bound && !isIp(bound)) throw new CommandError(5);
       const made = newUserKey();
       key = made.key;
-      row = { user_id: ctx.user!.id, key_hash: made.hash, key_last4: made.last4, note: String(p.note), bound_ip: bound, permissions: p.permissions ? String(p.permissions) : '*', created_at: now };
+      row = {
+        user_id: ctx.user!.id,
+        key_hash: made.hash,
+        key_last4: made.last4,
+        note: String(p.note),
+        bound_ip: bound,
+        permissions: p.permissions ? String(p.permissions) : '*',
+        created_at: now,
+      };
     }
     const [id] = await ctx.db('user_api_keys').insert(row);
     const [APIKey] = await presentApiKeys(ctx.db, [{ ...row, id, last_used_at: null, last_used_ip: null, request_count: 0 }], key);

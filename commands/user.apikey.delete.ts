@@ -9,7 +9,10 @@ export default defineCommand({
   omitSuccessErrorCode: true,
   errors: { 1: 'Missing required parameter (APIKeyID)', 2: 'API key not found' },
   async run(p, ctx) {
-    const deleted = await ctx.db('user_api_keys').where({ id: Number(p.apikeyid), user_id: ctx.user!.id }).delete();
+    const deleted = await ctx
+      .db('user_api_keys')
+      .where({ id: Number(p.apikeyid), user_id: ctx.user!.id })
+      .delete();
     if (!deleted) throw new CommandError(2);
     return {};
   },

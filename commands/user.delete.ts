@@ -7,7 +7,15 @@ export default defineCommand({
   auth: 'admin',
   errors: { 1: 'Missing required parameter (UserID or Users)', 2: 'User not found' },
   async run(p, ctx) {
-    const ids = [...new Set(p.userid !== undefined ? [Number(p.userid)] : String(p.users).split(',').map((s) => Number(s.trim())))];
+    const ids = [
+      ...new Set(
+        p.userid !== undefined
+          ? [Number(p.userid)]
+          : String(p.users)
+              .split(',')
+              .map((s) => Number(s.trim())),
+      ),
+    ];
     await ctx.db.transaction(async (trx) => {
       const found = await trx('users').whereIn('id', ids).pluck('id');
       if (found.length !== ids.length) throw new CommandError(2);

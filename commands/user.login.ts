@@ -30,12 +30,16 @@ export default defineCommand({
       const key = await findUserApiKey(ctx.db, String(p.apikey));
       if (key && (!key.bound_ip || key.bound_ip === ctx.ip)) {
         user = await findUser(ctx.db, Number(key.user_id));
-        await ctx.db('user_api_keys')
+        await ctx
+          .db('user_api_keys')
           .where({ id: key.id })
           .update({ last_used_at: Date.now(), last_used_ip: ctx.ip, request_count: ctx.db.raw('request_count + 1') });
       }
     } else {
-      const candidate: UserRow | undefined = await ctx.db('users').whereRaw('lower(username) = ?', [String(p.username).toLowerCase()]).first();
+      const candidate: UserRow | undefined = await ctx
+        .db('users')
+        .whereRaw('lower(username) = ?', [String(p.username).toLowerCase()])
+        .first();
       if (!candidate) await burnPasswordCheck(String(p.password), ctx.config.passwordHashCost);
       else if (await verifyPassword(String(p.password), candidate.password_hash)) user = candidate;
     }

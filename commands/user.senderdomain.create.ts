@@ -46,7 +46,9 @@ export default defineCommand({
       );
     } catch (err) {
       if (!(err instanceof DomainError)) throw err;
-      throw err.reason === 'taken' ? new CommandError(7, `Sender domain create process failed: ${TAKEN_TEXT}`) : new CommandError(err.reason === 'limit' ? 5 : 6);
+      throw err.reason === 'taken'
+        ? new CommandError(7, `Sender domain create process failed: ${TAKEN_TEXT}`)
+        : new CommandError(err.reason === 'limit' ? 5 : 6);
     }
     const row = (await findOwnedDomain(ctx.db, ctx.user!.id, id))!;
     return { DomainID: id, SenderDomain: presentUserDomain(row) };

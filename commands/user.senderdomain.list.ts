@@ -11,7 +11,10 @@ export default defineCommand({
   errors: { 429: 'Too many requests' },
   async run(_p, ctx) {
     const rows: DomainRow[] = await ctx.db('sender_domains').where({ user_id: ctx.user!.id }).orderBy('id');
-    const ops = await operationalFigures(ctx.db, rows.map((r) => Number(r.id)));
+    const ops = await operationalFigures(
+      ctx.db,
+      rows.map((r) => Number(r.id)),
+    );
     return { SenderDomains: rows.map((r) => presentUserDomain(r, ops.get(Number(r.id)))) };
   },
 });

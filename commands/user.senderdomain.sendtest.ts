@@ -19,7 +19,14 @@ export default defineCommand({
   ...USER_AREA,
   rateLimit: { durationSec: 300, points: 10 },
   keepsCredentialCaches: true,
-  errors: { 1: MISSING_DOMAIN_ID, 2: DOMAIN_NOT_FOUND, 3: 'Missing To parameter', 8: 'Invalid recipient email address', 11: 'Test message delivery failed', 429: 'Too many requests' },
+  errors: {
+    1: MISSING_DOMAIN_ID,
+    2: DOMAIN_NOT_FOUND,
+    3: 'Missing To parameter',
+    8: 'Invalid recipient email address',
+    11: 'Test message delivery failed',
+    429: 'Too many requests',
+  },
   httpStatus: { 11: 502 },
   async run(p, ctx) {
     const row = await findOwnedDomain(ctx.db, ctx.user!.id, p.domainid);
@@ -28,7 +35,13 @@ export default defineCommand({
     if (!to) throw new CommandError(3);
     if (!isEmail(to)) throw new CommandError(8);
     const hosts = composeHosts(row, ctx.config);
-    const subject = typeof p.subject === 'string' && p.subject.trim() ? p.subject.trim().replace(/[\r\n]+/g, ' ').slice(0, 998) : `Sender domain test from ${row.domain}`;
+    const subject =
+      typeof p.subject === 'string' && p.subject.trim()
+        ? p.subject
+            .trim()
+            .replace(/[\r\n]+/g, ' ')
+            .slice(0, 998)
+        : `Sender domain test from ${row.domain}`;
     const lines = [`From address: test@${row.domain}`, `Return path (MFROM) host: ${hosts.mfromHost}`, `Tracking host: ${hosts.trackingHost}`];
     const req = builtRequest({
       subject,

@@ -18,7 +18,11 @@ export default defineCommand({
   errors: { 1: MISSING_DOMAIN_ID, 2: DOMAIN_NOT_FOUND, 429: 'Too many requests' },
   async run(p, ctx) {
     if (p.verifyall !== undefined && truthy(p.verifyall)) {
-      const rows: DomainRow[] = await ctx.db('sender_domains').where({ user_id: ctx.user!.id, status: STATUS.pending }).orderBy('id').limit(BULK + 1);
+      const rows: DomainRow[] = await ctx
+        .db('sender_domains')
+        .where({ user_id: ctx.user!.id, status: STATUS.pending })
+        .orderBy('id')
+        .limit(BULK + 1);
       const Domains: Record<string, unknown>[] = [];
       for (const row of rows.slice(0, BULK)) {
         const v = await verifyDomain(ctx, row);

@@ -16,7 +16,10 @@ export default defineCommand({
     if (!(await findUser(ctx.db, id))) throw new CommandError([2]);
     const cols = await userColumns(ctx.db, p, id, ctx.config.passwordHashCost);
     try {
-      await ctx.db('users').where({ id }).update({ ...cols, updated_at: Date.now() });
+      await ctx
+        .db('users')
+        .where({ id })
+        .update({ ...cols, updated_at: Date.now() });
     } catch (err) {
       if (isUniqueViolation(err)) throw new CommandError([/email/i.test(String((err as Error).message)) ? 13 : 12]);
       throw err;

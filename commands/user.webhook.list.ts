@@ -10,7 +10,8 @@ export default defineCommand({
   keepsCredentialCaches: true,
   errors: { 1: 'Invalid IncludeStats: send true or false', 429: 'Too many requests' },
   async run(p, ctx) {
-    const rows: (ListWebhookRow & { list_name: string })[] = await ctx.db('list_webhooks as w')
+    const rows: (ListWebhookRow & { list_name: string })[] = await ctx
+      .db('list_webhooks as w')
       .join('lists as l', 'l.id', 'w.list_id')
       .where('w.user_id', ctx.user!.id)
       .orderBy('w.id')

@@ -21,7 +21,10 @@ export default defineCommand({
   errors: { 1: 'Unknown webhook', 2: 'Missing EmailAddress parameter', 3: 'Invalid EmailAddress', 4: 'Invalid custom field value', 429: 'Too many requests' },
   httpStatus: { 1: 404 },
   async run(p, ctx) {
-    const hook: ListWebhookRow | undefined = await ctx.db('list_webhooks').where({ secret_hash: sha256hex(String(p.hashedid ?? '').trim()) }).first();
+    const hook: ListWebhookRow | undefined = await ctx
+      .db('list_webhooks')
+      .where({ secret_hash: sha256hex(String(p.hashedid ?? '').trim()) })
+      .first();
     if (!hook) throw new CommandError(1);
     const fail = async (code: number) => {
       await countRequest(ctx.db, hook.id, false);
@@ -34,22 +37,39 @@ export default defineCommand({
     const now = Date.now();
     let subscriberId: number | null = null;
     if (hook.event === 'Subscription') {
-      const submitted = submittedValues(Object.fromEntries(Object.entries(p).filter(([k]) => /^customfield\d+$/.test(k))), await fieldsOf(ctx.db, hook.list_id));
+      const submitted = submittedValues(
+        Object.fromEntries(Object.entries(p).filter(([k]) => /^customfield\d+$/.test(k))),
+        await fieldsOf(ctx.db, hook.list_id),
+      );
       if (submitted.unknown.length || submitted.badValue) throw await fail(4);
-      const cols = { list_id: hook.list_id, email, status: STATUS.subscribed, subscription_date: now, subscription_ip: ctx.ip, unsubscription_date: null, unsubscription_ip: '', source: 'Webhook', created_at: now, updated_at: now };
+      const cols = {
+        list_id: hook.list_id,
+        email,
+        status: STATUS.subscribed,
+        subscription_date: now,
+        subscription_ip: ctx.ip,
+        unsubscription_date: null,
+        unsubscription_ip: '',
+        source: 'Webhook',
+        created_at: now,
+        updated_at: now,
+      };
       const outcome = await insertSubscriber(ctx.db, cols, submitted.values);
       if ('duplicate' in outcome) {
         subscriberId = Number(outcome.duplicate.id);
         await ctx.db.transaction(async (trx) => {
           if (outcome.duplicate.status !== STATUS.subscribed) {
-            await trx('subscribers').where({ id: subscriberId!, list_id: hook.list_id }).update({ status: STATUS.subscribed, subscription_date: now, subscription_ip: ctx.ip, unsubscription_date: null, updated_at: now });
+            await trx('subscribers')
+              .where({ id: subscriberId!, list_id: hook.list_id })
+              .update({ status: STATUS.subscribed, subscription_date: now, subscription_ip: ctx.ip, unsubscription_date: null, updated_at: now });
           }
           await saveValues(trx, subscriberId!, submitted.values);
         });
       } else subscriberId = outcome.id;
     } else {
       const lists = Number(hook.unsubscribe_all) ? ctx.db('lists').where({ user_id: hook.user_id }).select('id') : [hook.list_id];
-      await ctx.db('subscribers')
+      await ctx
+        .db('subscribers')
         .whereIn('list_id', lists)
         .where({ email })
         .whereNot({ status: STATUS.unsubscribed })

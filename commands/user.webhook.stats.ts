@@ -15,7 +15,14 @@ export default defineCommand({
     const days = p.days === undefined ? 30 : Math.min(365, Math.max(1, Math.floor(Number(p.days)) || 30));
     const Stats: Record<string, unknown> = {};
     for (const s of await statsOf(ctx.db, Number(row.id), days)) {
-      Stats[s.day] = { RelWebhookID: String(row.id), RelUserID: String(row.user_id), Period: s.day, ReceivedRequests: String(s.received), FailedRequests: String(s.failed), SuccessfulRequests: String(s.successful) };
+      Stats[s.day] = {
+        RelWebhookID: String(row.id),
+        RelUserID: String(row.user_id),
+        Period: s.day,
+        ReceivedRequests: String(s.received),
+        FailedRequests: String(s.failed),
+        SuccessfulRequests: String(s.successful),
+      };
     }
     return { WebhookID: Number(row.id), Days: days, Stats };
   },

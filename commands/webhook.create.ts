@@ -31,9 +31,19 @@ export default defineCommand({
     429: 'Too many requests',
   },
   async run(p, ctx) {
-    const events = Array.isArray(p.events) ? p.events.map(String) : String(p.events ?? '').split(',').map((e) => e.trim()).filter(Boolean);
+    const events = Array.isArray(p.events)
+      ? p.events.map(String)
+      : String(p.events ?? '')
+          .split(',')
+          .map((e) => e.trim())
+          .filter(Boolean);
     const format = p.format === undefined || p.format === '' ? 'standard' : String(p.format).toLowerCase();
     if (!isWebhookFormat(format)) throw new Error('unreachable: the schema checks Format');
-    return createSubscription(ctx, subscriptionDomain(ctx), { url: String(p.url), events, format, ping: truthy(p.ping) }, { malformed: 3, scheme: 6, host: 7, events: 8 });
+    return createSubscription(
+      ctx,
+      subscriptionDomain(ctx),
+      { url: String(p.url), events, format, ping: truthy(p.ping) },
+      { malformed: 3, scheme: 6, host: 7, events: 8 },
+    );
   },
 });

@@ -9,7 +9,14 @@ export default defineCommand({
   auth: 'sender',
   accountKey: 'can_read_analytics',
   rateLimit: { durationSec: 60 },
-  errors: { 1: 'Missing API key', 2: 'Invalid user account', 4: 'Webhook not found', 11: 'WebhookID is missing', 13: 'Invalid API key', 429: 'Too many requests' },
+  errors: {
+    1: 'Missing API key',
+    2: 'Invalid user account',
+    4: 'Webhook not found',
+    11: 'WebhookID is missing',
+    13: 'Invalid API key',
+    429: 'Too many requests',
+  },
   async run(p, ctx) {
     if (!(await deleteSubscription(ctx, domainScope(ctx), Number(p.webhookid)))) throw new CommandError(4);
     return {};

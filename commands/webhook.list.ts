@@ -10,7 +10,13 @@ export default defineCommand({
   accountKey: 'can_read_analytics',
   rateLimit: { durationSec: 60 },
   keepsCredentialCaches: true,
-  errors: { 1: 'Missing API key', 2: 'Invalid user account', 9: 'Invalid Format (standard, cloudmails or platform)', 13: 'Invalid API key', 429: 'Too many requests' },
+  errors: {
+    1: 'Missing API key',
+    2: 'Invalid user account',
+    9: 'Invalid Format (standard, cloudmails or platform)',
+    13: 'Invalid API key',
+    429: 'Too many requests',
+  },
   async run(p, ctx) {
     const format = p.format === undefined || p.format === '' ? undefined : String(p.format).toLowerCase();
     return { Webhooks: await listSubscriptions(ctx, domainScope(ctx), isWebhookFormat(format) ? format : undefined) };

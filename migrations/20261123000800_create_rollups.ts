@@ -10,7 +10,8 @@ import type { Knex } from 'knex';
  */
 export async function up(knex: Knex): Promise<void> {
   const mysql = knex.client.config.client === 'mysql2';
-  const domainFk = (t: Knex.CreateTableBuilder) => t.integer('domain_id').unsigned().notNullable().references('id').inTable('sender_domains').onDelete('CASCADE');
+  const domainFk = (t: Knex.CreateTableBuilder) =>
+    t.integer('domain_id').unsigned().notNullable().references('id').inTable('sender_domains').onDelete('CASCADE');
 
   // Every stored event type per domain and bucket. unique_count: opened/clicked events flagged data.unique.
   await knex.schema.createTable('stats_rollup', (t) => {

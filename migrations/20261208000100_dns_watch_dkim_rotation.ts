@@ -59,8 +59,20 @@ export async function down(knex: Knex): Promise<void> {
   });
   await knex.schema.alterTable('sender_domains', (t) => {
     for (const c of [
-      'dns_next_check_at', 'dns_check_owner', 'dns_checked_at', 'dns_failed_since', 'dns_failures', 'dkim_next_selector', 'dkim_next_private_key_enc',
-      'dkim_next_public_key', 'dkim_next_created_at', 'dkim_previous_selector', 'dkim_previous_private_key_enc', 'dkim_previous_public_key', 'dkim_previous_remove_at',
-    ]) t.dropColumn(c);
+      'dns_next_check_at',
+      'dns_check_owner',
+      'dns_checked_at',
+      'dns_failed_since',
+      'dns_failures',
+      'dkim_next_selector',
+      'dkim_next_private_key_enc',
+      'dkim_next_public_key',
+      'dkim_next_created_at',
+      'dkim_previous_selector',
+      'dkim_previous_private_key_enc',
+      'dkim_previous_public_key',
+      'dkim_previous_remove_at',
+    ])
+      t.dropColumn(c);
   });
 }

@@ -4,9 +4,17 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const dir = path.join(__dirname, '..', 'commands');
-const files = fs.readdirSync(dir).filter((f) => f.endsWith('.ts') && f !== 'index.ts').sort();
+const files = fs
+  .readdirSync(dir)
+  .filter((f) => f.endsWith('.ts') && f !== 'index.ts')
+  .sort();
 const name = (f) => f.replace(/\.ts$/, '');
-const ident = (f) => name(f).split('.').map((p, i) => (i ? p[0].toUpperCase() + p.slice(1) : p)).join('').replace(/[^A-Za-z0-9]/g, '_');
+const ident = (f) =>
+  name(f)
+    .split('.')
+    .map((p, i) => (i ? p[0].toUpperCase() + p.slice(1) : p))
+    .join('')
+    .replace(/[^A-Za-z0-9]/g, '_');
 const out = ["import type { CommandDef } from '../src/command';"];
 for (const f of files) out.push(`import ${ident(f)} from './${name(f)}';`);
 out.push(

@@ -50,7 +50,11 @@ export class Coalescer<T, R> {
   ) {
     this.maxInFlight = Math.max(1, opts.maxInFlight ?? 1);
     if (process.env.POSTERN_COALESCE_STATS === '1') {
-      process.once('exit', () => process.stderr.write(`coalesce ${opts.name ?? '?'} pid ${process.pid}: ${this.items} items in ${this.flushes} flushes, ${(this.busyMs / Math.max(1, this.flushes)).toFixed(1)} ms each\n`));
+      process.once('exit', () =>
+        process.stderr.write(
+          `coalesce ${opts.name ?? '?'} pid ${process.pid}: ${this.items} items in ${this.flushes} flushes, ${(this.busyMs / Math.max(1, this.flushes)).toFixed(1)} ms each\n`,
+        ),
+      );
     }
   }
 

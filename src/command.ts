@@ -13,7 +13,6 @@ import type { DkimKey } from './domains/dkim';
 
 export type AuthKind = 'none' | 'user' | 'admin' | 'sender';
 
-
 /** Everything long-lived a command may use; built once per process. */
 export interface Services {
   config: Config;

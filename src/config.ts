@@ -186,7 +186,9 @@ function int(env: Env, name: string, fallback: number, min: number, max: number)
 
 /** A yes/no switch: 1/true/yes/on or 0/false/no/off (unset = off); anything else is an error. */
 function flag(env: Env, name: string): boolean {
-  const v = String(env[name] ?? '').trim().toLowerCase();
+  const v = String(env[name] ?? '')
+    .trim()
+    .toLowerCase();
   if (['1', 'true', 'yes', 'on'].includes(v)) return true;
   if (['', '0', 'false', 'no', 'off'].includes(v)) return false;
   throw new ConfigError(`${name} must be 1 or 0 (got "${env[name]}")`);
@@ -220,7 +222,8 @@ function testMs(env: Env, name: string, max: number): number | undefined {
 function retrySchedule(env: Env): number[] {
   if (env.RETRY_SCHEDULE_MS) {
     const ms = env.RETRY_SCHEDULE_MS.split(',').map((s) => s.trim());
-    if (ms.some((s) => !/^\d+$/.test(s) || Number(s) < 1)) throw new ConfigError(`RETRY_SCHEDULE_MS must be comma-separated milliseconds (got "${env.RETRY_SCHEDULE_MS}")`);
+    if (ms.some((s) => !/^\d+$/.test(s) || Number(s) < 1))
+      throw new ConfigError(`RETRY_SCHEDULE_MS must be comma-separated milliseconds (got "${env.RETRY_SCHEDULE_MS}")`);
     return ms.map((s) => testMs({ NODE_ENV: env.NODE_ENV, RETRY_SCHEDULE_MS: s }, 'RETRY_SCHEDULE_MS', 86_400_000)!);
   }
   const raw = str(env, 'RETRY_SCHEDULE_SECONDS', '60,300,900,1800,3600,7200,14400,28800');
@@ -241,7 +244,10 @@ function throttleRules(env: Env): ThrottleRules {
 
 function trustedClients(env: Env): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const item of str(env, 'SMTP_TRUSTED_CLIENTS', '').split(',').map((x) => x.trim()).filter(Boolean)) {
+  for (const item of str(env, 'SMTP_TRUSTED_CLIENTS', '')
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)) {
     const m = /^([0-9a-f.:]+)=(smtp_[a-z0-9]+)$/i.exec(item);
     if (!m) throw new ConfigError(`SMTP_TRUSTED_CLIENTS entry "${item}" must be ip=smtp_username`);
     out[m[1].toLowerCase()] = m[2];
@@ -281,7 +287,8 @@ function trackingBase(env: Env): string | null {
   } catch {
     throw new ConfigError(`TRACKING_BASE_URL must be a URL such as https://track.example.com (got "${raw}")`);
   }
-  if (u.pathname !== '/' || u.search || u.hash || u.username) throw new ConfigError('TRACKING_BASE_URL must be scheme://host[:port] with no path, query or credentials');
+  if (u.pathname !== '/' || u.search || u.hash || u.username)
+    throw new ConfigError('TRACKING_BASE_URL must be scheme://host[:port] with no path, query or credentials');
   return `${u.protocol}//${u.host}`;
 }
 
@@ -333,10 +340,13 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     throw new ConfigError(`PASSWORD_HASH_COST=${passwordHashCost} is below the minimum of 15; a lower cost is accepted only with NODE_ENV=test`);
   }
   if (devMode && production) {
-    throw new ConfigError(`POSTERN_DEV=1 verifies test domains without DNS and cannot run with ${databaseUrl ? 'DATABASE_URL set' : 'NODE_ENV=production'} (a production deployment)`);
+    throw new ConfigError(
+      `POSTERN_DEV=1 verifies test domains without DNS and cannot run with ${databaseUrl ? 'DATABASE_URL set' : 'NODE_ENV=production'} (a production deployment)`,
+    );
   }
   const deliveryMode = str(env, 'DELIVERY_MODE', devMode ? 'capture' : 'mx').toLowerCase();
-  if (deliveryMode !== 'mx' && deliveryMode !== 'relay' && deliveryMode !== 'capture') throw new ConfigError(`DELIVERY_MODE must be mx, relay or capture (got "${deliveryMode}")`);
+  if (deliveryMode !== 'mx' && deliveryMode !== 'relay' && deliveryMode !== 'capture')
+    throw new ConfigError(`DELIVERY_MODE must be mx, relay or capture (got "${deliveryMode}")`);
   const smtpRelayUrl = url(env, 'SMTP_RELAY_URL', ['smtp', 'smtps']);
   if (deliveryMode === 'relay' && !smtpRelayUrl) throw new ConfigError('SMTP_RELAY_URL is required when DELIVERY_MODE=relay');
   const logLevel = str(env, 'LOG_LEVEL', 'info');

@@ -264,7 +264,11 @@ export async function batchTransaction<T>(db: Knex, fn: (tx: BatchTx) => Promise
     if (begun || pending.length) await send([], true);
     return out;
   } catch (err) {
-    if (begun) await pool.raw('ROLLBACK').connection(conn).catch(() => undefined);
+    if (begun)
+      await pool
+        .raw('ROLLBACK')
+        .connection(conn)
+        .catch(() => undefined);
     throw err;
   } finally {
     await pool.client.releaseConnection(conn);
@@ -300,7 +304,7 @@ async function runJoined(pool: Knex, stmts: Stmt[], connection?: unknown): Promi
   try {
     const parts = stmts.map((s) => s.toSQL() as Knex.Sql);
     const out: unknown[] = [];
-    for (let i = 0; i < parts.length; ) {
+    for (let i = 0; i < parts.length;) {
       let j = i;
       let bytes = 0;
       while (j < parts.length && (j === i || bytes + weight(parts[j]) <= PACKET_BUDGET)) bytes += weight(parts[j++]);

@@ -86,7 +86,14 @@ export function createDispatcher(services: Services, table: CommandTable, valida
   };
 
   async function runCommand(cmd: CommandDef, params: Params, meta: RequestMeta): Promise<Record<string, unknown>> {
-    const ctx: CommandContext = { ...services, requestId: meta.requestId, ip: meta.ip, headers: meta.headers, door: meta.door, idempotentReply: meta.idempotentReply };
+    const ctx: CommandContext = {
+      ...services,
+      requestId: meta.requestId,
+      ip: meta.ip,
+      headers: meta.headers,
+      door: meta.door,
+      idempotentReply: meta.idempotentReply,
+    };
     if (meta.trusted) actAs(cmd, ctx, meta.trusted);
     else {
       try {
@@ -105,7 +112,10 @@ export function createDispatcher(services: Services, table: CommandTable, valida
       const who = ctx.senderKeyId !== undefined ? `k${ctx.senderKeyId}` : ctx.user ? `u${ctx.user.id}` : `ip${ctx.ip}`;
       const verdict = await services.limits.limit(`cmd:${cmd.name}`, points, cmd.rateLimit.durationSec).consume(who);
       if (!verdict.allowed) {
-        const err = new CommandError(429, `Too many requests: at most ${points} per ${cmd.rateLimit.durationSec} seconds. Try again in ${verdict.retryAfterSec} seconds.`);
+        const err = new CommandError(
+          429,
+          `Too many requests: at most ${points} per ${cmd.rateLimit.durationSec} seconds. Try again in ${verdict.retryAfterSec} seconds.`,
+        );
         err.retryAfterSec = verdict.retryAfterSec;
         throw err;
       }

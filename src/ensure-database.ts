@@ -23,7 +23,13 @@ function quoteAccount(account: string): string {
  */
 export async function ensureDatabase(databaseUrl: string): Promise<'exists' | 'created'> {
   const u = new URL(databaseUrl);
-  const server = { host: u.hostname, port: u.port ? Number(u.port) : 3306, user: decodeURIComponent(u.username), password: decodeURIComponent(u.password), connectTimeout: 10_000 };
+  const server = {
+    host: u.hostname,
+    port: u.port ? Number(u.port) : 3306,
+    user: decodeURIComponent(u.username),
+    password: decodeURIComponent(u.password),
+    connectTimeout: 10_000,
+  };
   const name = decodeURIComponent(u.pathname.replace(/^\//, ''));
   if (!name) throw new DatabaseSetupError('DATABASE_URL names no database: add it as the path, e.g. mysql://postern:secret@db:3306/postern');
   const use = async () => (await mysql.createConnection({ ...server, database: name })).end();

@@ -50,7 +50,9 @@ export const hard = {
   invalidJson: (detail = 'Request body is not valid JSON') => new HardError(100000, 400, detail, true),
   badMethod: (method: string) => new HardError(100001, 400, `Unsupported request method: ${method}. Use GET or POST.`, true),
   unknownCommand: (name: string) =>
-    name === '' ? new HardError(100003, 400, 'Missing API command: send the Command parameter.') : new HardError(100003, 400, `Invalid API command: "${name}" not found.`),
+    name === ''
+      ? new HardError(100003, 400, 'Missing API command: send the Command parameter.')
+      : new HardError(100003, 400, `Invalid API command: "${name}" not found.`),
   tooLarge: (limit: number) => new HardError(100006, 413, `Request body is larger than ${limit} bytes.`, true),
   internal: (requestId: string) => new HardError(100005, 500, `Internal error. Quote request id ${requestId} when reporting it.`),
   /** `cause` (the driver's error) is kept for the log, never shown to the caller. */
@@ -99,9 +101,7 @@ export function legacySuccess(result: Record<string, unknown>, includeErrorCode 
 }
 
 export function legacyFailure(codes: number[], texts: string[], asArray: boolean, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return asArray
-    ? { Success: false, ErrorCode: codes, ErrorText: texts, ...extra }
-    : { Success: false, ErrorCode: codes[0], ErrorText: texts[0], ...extra };
+  return asArray ? { Success: false, ErrorCode: codes, ErrorText: texts, ...extra } : { Success: false, ErrorCode: codes[0], ErrorText: texts[0], ...extra };
 }
 
 export function legacyHardFailure(err: HardError): Record<string, unknown> {

@@ -51,7 +51,8 @@ export async function start(config: Config): Promise<Running> {
     process.stderr.write(`\n  !! ${notice}\n\n`);
     logger.warn(notice);
   }
-  if (config.databaseUrl && (await ensureDatabase(config.databaseUrl)) === 'created') logger.info('database created', { database: new URL(config.databaseUrl).pathname.slice(1) });
+  if (config.databaseUrl && (await ensureDatabase(config.databaseUrl)) === 'created')
+    logger.info('database created', { database: new URL(config.databaseUrl).pathname.slice(1) });
   const services = buildServices(config, logger);
   const applied = await migrateLatest(services.db);
   if (applied.length) logger.info('migrations applied', { migrations: applied });
@@ -74,7 +75,12 @@ export async function start(config: Config): Promise<Running> {
       server!.listen(config.port, config.host, resolve);
     });
     const addr = server.address() as AddressInfo;
-    logger.info('api listening', { host: addr.address, port: addr.port, database: config.databaseUrl ? 'mysql' : 'sqlite', queue: config.redisUrl ? 'redis' : 'in-process' });
+    logger.info('api listening', {
+      host: addr.address,
+      port: addr.port,
+      database: config.databaseUrl ? 'mysql' : 'sqlite',
+      queue: config.redisUrl ? 'redis' : 'in-process',
+    });
   }
 
   const timers: NodeJS.Timeout[] = [];
@@ -92,7 +98,11 @@ export async function start(config: Config): Promise<Running> {
       purgeExpiredKeys(services.db, IDEMPOTENCY_TTL_MS).catch((err) => logger.warn('idempotency key purge failed', { error: (err as Error).message }));
     };
     timers.push(setInterval(sweep, 10 * 60_000).unref());
-    logger.info('worker running', { tasks: ['delivery', 'sweeper', 'session purge', 'webhooks', 'campaigns', 'dns watch'], mode: config.deliveryMode, concurrency: config.deliveryConcurrency });
+    logger.info('worker running', {
+      tasks: ['delivery', 'sweeper', 'session purge', 'webhooks', 'campaigns', 'dns watch'],
+      mode: config.deliveryMode,
+      concurrency: config.deliveryConcurrency,
+    });
   }
   let smtp: SmtpFront | null = null;
   let inbound: InboundListener | null = null;

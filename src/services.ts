@@ -35,13 +35,29 @@ export function buildServices(config: Config, logger: Logger): Services {
   // Request-path Redis (rate limits, login throttles): fails at once while unreachable, so the limits fall back
   // to in-process counters (src/ratelimit/limits.ts) instead of holding the request.
   const redis = config.redisUrl
-    ? new Redis(config.redisUrl, { keyPrefix: `${config.redisPrefix}:`, maxRetriesPerRequest: 1, lazyConnect: false, enableOfflineQueue: false, commandTimeout: config.redisCommandTimeoutMs })
+    ? new Redis(config.redisUrl, {
+        keyPrefix: `${config.redisPrefix}:`,
+        maxRetriesPerRequest: 1,
+        lazyConnect: false,
+        enableOfflineQueue: false,
+        commandTimeout: config.redisCommandTimeoutMs,
+      })
     : null;
   redis?.on('error', (err: Error) => logger.warn('redis error', { error: err.message }));
   const queues = config.redisUrl ? bullMqQueues(config.redisUrl, config.redisPrefix, config.redisCommandTimeoutMs) : inProcessQueues();
   const db = openDb(withKey, logger);
   const metrics = new Metrics(db, { topDomains: config.metricsTopDomains });
-  return { config: withKey, db, logger, redis, dns: domainVerifier(config, logger), queues, limits: new RateLimits(redis), metrics, newDkimKey: () => generateDkimKey() };
+  return {
+    config: withKey,
+    db,
+    logger,
+    redis,
+    dns: domainVerifier(config, logger),
+    queues,
+    limits: new RateLimits(redis),
+    metrics,
+    newDkimKey: () => generateDkimKey(),
+  };
 }
 
 export async function closeServices(s: Services): Promise<void> {

@@ -100,7 +100,7 @@ function schemaCodes(schema: unknown, out = new Set<number>()): Set<number> {
 }
 
 function codeFor(err: ErrorObject, props: Record<string, PropSchema>, raw: Params, name: string): number {
-  const top = err.keyword === 'required' && err.instancePath === '' ? String(err.params.missingProperty) : err.instancePath.split('/')[1] ?? '';
+  const top = err.keyword === 'required' && err.instancePath === '' ? String(err.params.missingProperty) : (err.instancePath.split('/')[1] ?? '');
   // The nearest schema with its own code wins: a nested property, an array's items, or the top-level property.
   const parent = (err.parentSchema ?? {}) as PropSchema & { properties?: Record<string, PropSchema> };
   let own: PropSchema | undefined;
@@ -109,7 +109,8 @@ function codeFor(err: ErrorObject, props: Record<string, PropSchema>, raw: Param
   const p = own && own['x-code'] !== undefined ? own : props[top];
   if (!p || p['x-code'] === undefined) throw new Error(`schemas/${name}.json: no x-code for "${top}" (${err.keyword} at ${err.instancePath || '/'})`);
   const value = err.keyword === 'required' ? undefined : err.data;
-  const absent = value === undefined || value === null || value === '' || (err.instancePath.split('/').length === 2 && (raw[top] === undefined || raw[top] === ''));
+  const absent =
+    value === undefined || value === null || value === '' || (err.instancePath.split('/').length === 2 && (raw[top] === undefined || raw[top] === ''));
   return absent || p['x-invalid-code'] === undefined ? p['x-code'] : p['x-invalid-code'];
 }
 

@@ -47,10 +47,7 @@ describe('/api.php transports', () => {
   });
 
   it('refuses file uploads in multipart bodies with a clear 400', async () => {
-    const res = await supertest(h.app)
-      .post('/api.php')
-      .field('Command', 'emailgateway.getdomains')
-      .attach('file', Buffer.from('x'), 'x.txt');
+    const res = await supertest(h.app).post('/api.php').field('Command', 'emailgateway.getdomains').attach('file', Buffer.from('x'), 'x.txt');
     expect(res.status).toBe(400);
     expect(res.body.ErrorCode).toBe(100000);
     expect(res.body.ErrorText).toMatch(/File uploads/);
@@ -121,7 +118,9 @@ describe('/api.php hard failures', () => {
   it('answers an oversized body with HTTP 413 and a clear message', async () => {
     const small = await startHarness({ MAX_REQUEST_BYTES: '2048' });
     try {
-      const res = await supertest(small.app).post('/api.php').send({ Command: 'emailgateway.getdomains', Filler: 'x'.repeat(5000) });
+      const res = await supertest(small.app)
+        .post('/api.php')
+        .send({ Command: 'emailgateway.getdomains', Filler: 'x'.repeat(5000) });
       expect(res.status).toBe(413);
       expect(res.body.ErrorCode).toBe(100006);
       expect(res.body.ErrorText).toMatch(/larger than 2048 bytes/);
@@ -171,7 +170,9 @@ describe('/api.php envelopes', () => {
     await h.call({ Command: 'emailgateway.adddomain', SessionID: session, DomainName: name });
     const res = await supertest(h.app).post('/api.php').type('form').send({ Command: 'emailgateway.getdomains', SessionID: session, ResponseFormat: 'XML' });
     expect(res.type).toBe('text/xml');
-    expect(res.text).toMatch(/^<\?xml version="1.0" encoding="UTF-8"\?>\n<response><Success><!\[CDATA\[true\]\]><\/Success><ErrorCode><!\[CDATA\[0\]\]><\/ErrorCode><Domains><node_0>/);
+    expect(res.text).toMatch(
+      /^<\?xml version="1.0" encoding="UTF-8"\?>\n<response><Success><!\[CDATA\[true\]\]><\/Success><ErrorCode><!\[CDATA\[0\]\]><\/ErrorCode><Domains><node_0>/,
+    );
     expect(res.text).toContain(`<SenderDomain><![CDATA[${name}]]></SenderDomain>`);
   });
 
@@ -181,7 +182,9 @@ describe('/api.php envelopes', () => {
   });
 
   it('answers errors in XML too', async () => {
-    const res = await supertest(h.app).get('/api.php').query({ Command: 'emailgateway.getdomain', SessionID: session, DomainID: 999999, ResponseFormat: 'XML' });
+    const res = await supertest(h.app)
+      .get('/api.php')
+      .query({ Command: 'emailgateway.getdomain', SessionID: session, DomainID: 999999, ResponseFormat: 'XML' });
     expect(res.text).toContain('<Success><![CDATA[false]]></Success><ErrorCode><![CDATA[2]]></ErrorCode>');
   });
 

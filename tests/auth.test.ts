@@ -18,7 +18,10 @@ function tokenHash(sessionId: string): string {
 
 /** Pretends the session was last used `seconds` ago. */
 async function idle(sessionId: string, seconds: number): Promise<void> {
-  const n = await h.services.db('sessions').where({ token_hash: tokenHash(sessionId) }).update({ last_seen_at: Date.now() - seconds * 1000 });
+  const n = await h.services
+    .db('sessions')
+    .where({ token_hash: tokenHash(sessionId) })
+    .update({ last_seen_at: Date.now() - seconds * 1000 });
   expect(n).toBe(1);
 }
 
@@ -33,7 +36,12 @@ describe('session idle expiry (SESSION_IDLE_SECONDS=60)', () => {
     await idle(u.sessionId, 61);
     expect(await h.call({ Command: 'user.apikey.list', SessionID: u.sessionId })).toEqual(AUTH_FAILED);
     // Once expired it stays expired, and its row is gone.
-    expect(await h.services.db('sessions').where({ token_hash: tokenHash(u.sessionId) }).first()).toBeUndefined();
+    expect(
+      await h.services
+        .db('sessions')
+        .where({ token_hash: tokenHash(u.sessionId) })
+        .first(),
+    ).toBeUndefined();
     expect(await h.call({ Command: 'user.apikey.list', SessionID: u.sessionId })).toEqual(AUTH_FAILED);
   });
 
@@ -48,10 +56,16 @@ describe('session idle expiry (SESSION_IDLE_SECONDS=60)', () => {
     await idle(u.sessionId, 45);
     const before = Date.now();
     expect(await h.call({ Command: 'user.current', SessionID: u.sessionId })).toMatchObject({ Success: true });
-    const row = await h.services.db('sessions').where({ token_hash: tokenHash(u.sessionId) }).first();
+    const row = await h.services
+      .db('sessions')
+      .where({ token_hash: tokenHash(u.sessionId) })
+      .first();
     expect(Number(row.last_seen_at)).toBeGreaterThanOrEqual(before);
     // 45 s + another 45 s since login, but only 45 s since the last use.
-    await h.services.db('sessions').where({ token_hash: tokenHash(u.sessionId) }).update({ last_seen_at: Date.now() - 45_000, created_at: Date.now() - 90_000 });
+    await h.services
+      .db('sessions')
+      .where({ token_hash: tokenHash(u.sessionId) })
+      .update({ last_seen_at: Date.now() - 45_000, created_at: Date.now() - 90_000 });
     expect(await h.call({ Command: 'user.current', SessionID: u.sessionId })).toMatchObject({ Success: true });
   });
 
@@ -65,7 +79,10 @@ describe('session idle expiry (SESSION_IDLE_SECONDS=60)', () => {
   it('does not expire API keys, which have no idle limit', async () => {
     const u = await createUser(h);
     const key = (await h.call({ Command: 'user.apikey.create', SessionID: u.sessionId, Note: 'long-lived' })).APIKey.APIKey;
-    await h.services.db('user_api_keys').where({ user_id: u.userId }).update({ last_used_at: Date.now() - 86_400_000, created_at: Date.now() - 86_400_000 });
+    await h.services
+      .db('user_api_keys')
+      .where({ user_id: u.userId })
+      .update({ last_used_at: Date.now() - 86_400_000, created_at: Date.now() - 86_400_000 });
     expect(await h.call({ Command: 'user.current', APIKey: key })).toMatchObject({ Success: true });
   });
 });
@@ -73,7 +90,10 @@ describe('session idle expiry (SESSION_IDLE_SECONDS=60)', () => {
 describe('session storage', () => {
   it('stores only the SHA-256 of the SessionID', async () => {
     const u = await createUser(h);
-    const row = await h.services.db('sessions').where({ token_hash: tokenHash(u.sessionId) }).first();
+    const row = await h.services
+      .db('sessions')
+      .where({ token_hash: tokenHash(u.sessionId) })
+      .first();
     expect(row).toMatchObject({ kind: 'user' });
     expect(Number(row.subject_id)).toBe(u.userId);
     for (const value of Object.values(row)) expect(String(value)).not.toContain(u.sessionId);

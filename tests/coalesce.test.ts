@@ -90,7 +90,7 @@ describe('Coalescer', () => {
     expect(calls).toEqual([[3, 1, 4, 1, 5]]);
   });
 
-  it('gives each caller the result at its own position, not its neighbour\'s', async () => {
+  it("gives each caller the result at its own position, not its neighbour's", async () => {
     // results that do not depend on the item value: only the position routes them
     let n = 0;
     const c = new Coalescer<string, number>(async (items) => items.map(() => ++n), { maxItems: 10 });
@@ -198,7 +198,10 @@ describe('Coalescer', () => {
     const c = new Coalescer<number, number>(h.flush, { maxItems: 2, maxInFlight: 2 });
     const ps = [1, 2, 3, 4, 5].map((i) => track(c.submit(i)));
     await until(() => h.calls.length === 2);
-    expect(h.calls.map((x) => x.items)).toEqual([[1, 2], [3, 4]]);
+    expect(h.calls.map((x) => x.items)).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
     for (let i = 0; i < 5; i++) await tick();
     expect(h.calls).toHaveLength(2);
     h.calls[0].d.resolve([10, 20]);

@@ -4,9 +4,29 @@ import { ConfigError, loadConfig } from '../src/config';
 describe('config', () => {
   it('gives the embedded defaults with an empty environment', () => {
     const c = loadConfig({});
-    expect(c).toMatchObject({ role: 'all', port: 8080, databaseUrl: null, redisUrl: null, adminApiKey: null, sessionIdleSeconds: 3600, mfromSubdomain: 'sl', trackPrefix: 'track', trackMerge: '-', dkimSelector: 'key1', smtpPublicPorts: [2525] });
+    expect(c).toMatchObject({
+      role: 'all',
+      port: 8080,
+      databaseUrl: null,
+      redisUrl: null,
+      adminApiKey: null,
+      sessionIdleSeconds: 3600,
+      mfromSubdomain: 'sl',
+      trackPrefix: 'track',
+      trackMerge: '-',
+      dkimSelector: 'key1',
+      smtpPublicPorts: [2525],
+    });
     expect(c.dataDir).toBe(path.resolve('./data'));
-    expect(c.webhooks).toEqual({ allowPrivate: false, timeoutMs: 10000, pollMs: 1000, maxFailures: 100, retryBaseMs: 10000, maxAgeMs: 86_400_000, concurrency: 10 });
+    expect(c.webhooks).toEqual({
+      allowPrivate: false,
+      timeoutMs: 10000,
+      pollMs: 1000,
+      maxFailures: 100,
+      retryBaseMs: 10000,
+      maxAgeMs: 86_400_000,
+      concurrency: 10,
+    });
   });
 
   it('advertises the SMTP ports the relay front will listen on unless SMTP_PUBLIC_PORTS says otherwise', () => {
@@ -46,7 +66,13 @@ describe('config', () => {
 
   it('reads production settings', () => {
     const key = 'ab'.repeat(32);
-    const c = loadConfig({ DATABASE_URL: 'mysql://u:p@db:3306/x', REDIS_URL: 'redis://r:6379', ENCRYPTION_KEY: key, ADMIN_API_KEY: 'k'.repeat(20), DNS_SERVERS: '127.0.0.1:5353, [::1]:53,1.1.1.1' });
+    const c = loadConfig({
+      DATABASE_URL: 'mysql://u:p@db:3306/x',
+      REDIS_URL: 'redis://r:6379',
+      ENCRYPTION_KEY: key,
+      ADMIN_API_KEY: 'k'.repeat(20),
+      DNS_SERVERS: '127.0.0.1:5353, [::1]:53,1.1.1.1',
+    });
     expect(c.encryptionKey?.toString('hex')).toBe(key);
     expect(c.dnsServers).toEqual(['127.0.0.1:5353', '[::1]:53', '1.1.1.1']);
   });
@@ -56,7 +82,10 @@ describe('config', () => {
     [{ PORT: '8o8o' }, 'PORT must be a whole number (got "8o8o")'],
     [{ SESSION_IDLE_SECONDS: '5' }, 'SESSION_IDLE_SECONDS must be between 60 and 2592000 (got 5)'],
     [{ PASSWORD_HASH_COST: '12' }, 'PASSWORD_HASH_COST=12 is below the minimum of 15; a lower cost is accepted only with NODE_ENV=test'],
-    [{ PASSWORD_HASH_COST: '10', NODE_ENV: 'production' }, 'PASSWORD_HASH_COST=10 is below the minimum of 15; a lower cost is accepted only with NODE_ENV=test'],
+    [
+      { PASSWORD_HASH_COST: '10', NODE_ENV: 'production' },
+      'PASSWORD_HASH_COST=10 is below the minimum of 15; a lower cost is accepted only with NODE_ENV=test',
+    ],
     [{ PASSWORD_HASH_COST: '9', NODE_ENV: 'test' }, 'PASSWORD_HASH_COST must be between 10 and 17 (got 9)'],
     [{ ENCRYPTION_KEY: 'short' }, 'ENCRYPTION_KEY must be 32 bytes written as 64 hex characters or base64'],
     [{ DATABASE_URL: 'postgres://x/y', ENCRYPTION_KEY: 'ab'.repeat(32) }, 'DATABASE_URL must start with mysql:// or mysql2:// or mariadb://'],
@@ -66,7 +95,10 @@ describe('config', () => {
     [{ DNS_SERVERS: 'a b' }, 'DNS_SERVERS entry "a b" must be host, host:port or [ipv6]:port'],
     [{ SMTP_PUBLIC_PORTS: '25,x' }, 'SMTP_PUBLIC_PORTS must be comma-separated port numbers (got "25,x")'],
     [{ DELIVERY_MODE: 'smtp' }, 'DELIVERY_MODE must be mx, relay or capture (got "smtp")'],
-    [{ POSTERN_DEV: '1', NODE_ENV: 'production' }, 'POSTERN_DEV=1 verifies test domains without DNS and cannot run with NODE_ENV=production (a production deployment)'],
+    [
+      { POSTERN_DEV: '1', NODE_ENV: 'production' },
+      'POSTERN_DEV=1 verifies test domains without DNS and cannot run with NODE_ENV=production (a production deployment)',
+    ],
     [{ CAPTURE_MAX_MESSAGES: '0' }, 'CAPTURE_MAX_MESSAGES must be between 1 and 1000000 (got 0)'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL must be one of error, warn, info, debug (got "loud")'],
     [{ WEBHOOK_TIMEOUT_MS: '50' }, 'WEBHOOK_TIMEOUT_MS must be between 100 and 120000 (got 50)'],

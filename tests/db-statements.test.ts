@@ -43,7 +43,13 @@ beforeEach(async () => {
   await db('stmt_probe').delete();
 });
 
-const read = async () => (await db('stmt_probe').orderBy('id').select('label', 'body', 'blob', 'n')) as { label: string; body: string | null; blob: Buffer | null; n: number | string }[];
+const read = async () =>
+  (await db('stmt_probe').orderBy('id').select('label', 'body', 'blob', 'n')) as {
+    label: string;
+    body: string | null;
+    blob: Buffer | null;
+    n: number | string;
+  }[];
 
 test('hostile values and every byte value go in bound and come back unchanged, in a batch transaction', async () => {
   const rows = HOSTILE.map((body, i) => ({ label: `row${i}`, body, blob: ALL_BYTES, n: 2 ** 40 + i }));
@@ -99,7 +105,10 @@ test('plain statements run joined outside a transaction and one by one, with the
   const [, rows] = (await runTogether(db, [ins, sel])) as [unknown, { label: string; body: string }[]];
   expect(rows.map((r) => ({ ...r }))).toEqual([{ label: 'one', body: 'a ? b' }]);
   // One by one (the path events take outside a batch): the same statement kinds, the same effect.
-  const [, again] = (await runInTurn([insertRows(db, 'stmt_probe', [{ label: 'two', body: '?' }]), sql(db, 'select count(*) as `n` from `stmt_probe`', [])])) as [unknown, { n: number }[]];
+  const [, again] = (await runInTurn([
+    insertRows(db, 'stmt_probe', [{ label: 'two', body: '?' }]),
+    sql(db, 'select count(*) as `n` from `stmt_probe`', []),
+  ])) as [unknown, { n: number }[]];
   expect(Number(again[0].n)).toBe(2);
 });
 

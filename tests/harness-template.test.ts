@@ -19,12 +19,20 @@ async function shape(db: Db): Promise<Record<string, unknown>> {
     ((await db(table).select()) as Record<string, unknown>[]).map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !/_(at|time)$/.test(k))));
   if (isMysql(db)) {
     const [[{ name }]] = await db.raw('SELECT DATABASE() AS name');
-    const [tables] = await db.raw('SELECT TABLE_NAME AS t, TABLE_TYPE AS type FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME', [name]);
+    const [tables] = await db.raw('SELECT TABLE_NAME AS t, TABLE_TYPE AS type FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME', [
+      name,
+    ]);
     for (const { t, type } of tables) {
       const [[ddl]] = await db.raw('SHOW CREATE TABLE ??', [t]);
-      out[t] = { type, ddl: String(ddl['Create Table'] ?? ddl['Create View']).replace(/ AUTO_INCREMENT=\d+/, ''), rows: type === 'BASE TABLE' ? await rowsOf(t) : null };
+      out[t] = {
+        type,
+        ddl: String(ddl['Create Table'] ?? ddl['Create View']).replace(/ AUTO_INCREMENT=\d+/, ''),
+        rows: type === 'BASE TABLE' ? await rowsOf(t) : null,
+      };
     }
-    const [triggers] = await db.raw('SELECT TRIGGER_NAME AS n, ACTION_STATEMENT AS s FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? ORDER BY n', [name]);
+    const [triggers] = await db.raw('SELECT TRIGGER_NAME AS n, ACTION_STATEMENT AS s FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? ORDER BY n', [
+      name,
+    ]);
     const [routines] = await db.raw('SELECT ROUTINE_NAME AS n FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? ORDER BY n', [name]);
     out['(triggers)'] = triggers;
     out['(routines)'] = routines;
@@ -43,7 +51,7 @@ afterAll(async () => {
   await h.close();
 });
 
-it("gives each test a database identical to a freshly migrated one, seed rows included", async () => {
+it('gives each test a database identical to a freshly migrated one, seed rows included', async () => {
   let fresh: Db;
   let cleanup: () => Promise<void>;
   if (h.backend === 'mysql') {

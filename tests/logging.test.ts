@@ -36,7 +36,10 @@ describe('logs', () => {
     const u = await createUser(h);
     const domainId = (await h.call({ Command: 'emailgateway.adddomain', SessionID: u.sessionId, DomainName: uniqueDomain() })).NewSenderDomainID;
     const spy = jest.spyOn(h.services.dns, 'verify').mockRejectedValueOnce(new Error('resolver exploded'));
-    const res = await supertest(h.app).post('/api.php').set('X-Request-Id', 'boom-1').send({ Command: 'emailgateway.verifydomain', SessionID: u.sessionId, DomainID: domainId });
+    const res = await supertest(h.app)
+      .post('/api.php')
+      .set('X-Request-Id', 'boom-1')
+      .send({ Command: 'emailgateway.verifydomain', SessionID: u.sessionId, DomainID: domainId });
     spy.mockRestore();
     expect(res.status).toBe(500);
     const entry = lines.map((l) => JSON.parse(l)).find((l) => l.requestId === 'boom-1' && l.level === 'error');

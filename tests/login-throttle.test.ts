@@ -22,7 +22,7 @@ describe('failed-login throttling', () => {
     expect(blocked.SessionID).toBeUndefined();
   });
 
-  it('does not hold one account\'s failures against another account', async () => {
+  it("does not hold one account's failures against another account", async () => {
     const a = await createUser(h);
     const b = await createUser(h);
     for (let i = 0; i < 10; i++) await h.call({ Command: 'user.login', Username: a.username, Password: 'nope-nope' });

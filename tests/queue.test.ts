@@ -39,11 +39,17 @@ describe(`queue port (${binding})`, () => {
   it('runs added jobs with their data', async () => {
     const q = factory.queue<{ n: number }>(qname());
     const seen: number[] = [];
-    q.process(async (job) => {
-      seen.push(job.data.n);
-    }, { concurrency: 2 });
+    q.process(
+      async (job) => {
+        seen.push(job.data.n);
+      },
+      { concurrency: 2 },
+    );
     await q.add('a', { n: 1 });
-    await q.addBulk([{ name: 'b', data: { n: 2 } }, { name: 'c', data: { n: 3 } }]);
+    await q.addBulk([
+      { name: 'b', data: { n: 2 } },
+      { name: 'c', data: { n: 3 } },
+    ]);
     await until(() => seen.length === 3);
     expect(seen.sort()).toEqual([1, 2, 3]);
   });
@@ -126,13 +132,16 @@ describe(`queue port (${binding})`, () => {
     let running = 0;
     let peak = 0;
     let done = 0;
-    q.process(async () => {
-      running += 1;
-      peak = Math.max(peak, running);
-      await new Promise((r) => setTimeout(r, 50));
-      running -= 1;
-      done += 1;
-    }, { concurrency: 3 });
+    q.process(
+      async () => {
+        running += 1;
+        peak = Math.max(peak, running);
+        await new Promise((r) => setTimeout(r, 50));
+        running -= 1;
+        done += 1;
+      },
+      { concurrency: 3 },
+    );
     await q.addBulk(Array.from({ length: 10 }, (_, i) => ({ name: 'c', data: null, opts: { jobId: `c-${i}` } })));
     await until(() => done === 10);
     expect(peak).toBeLessThanOrEqual(3);

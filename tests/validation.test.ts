@@ -10,12 +10,15 @@ describe('the schema startup check', () => {
   let dir: string;
   beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'postern-schemas-'));
-    fs.writeFileSync(path.join(dir, 'x.get.json'), JSON.stringify({ type: 'object', properties: { page: { type: 'integer', 'x-code': 1, 'x-invalid-code': 2 } } }));
+    fs.writeFileSync(
+      path.join(dir, 'x.get.json'),
+      JSON.stringify({ type: 'object', properties: { page: { type: 'integer', 'x-code': 1, 'x-invalid-code': 2 } } }),
+    );
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('refuses a schema whose codes the command does not declare', () => {
-    expect(() => new Validator(command({ 1: 'Missing Page' }), dir)).toThrow('schemas/x.get.json: codes 2 are not in the command\'s errors');
+    expect(() => new Validator(command({ 1: 'Missing Page' }), dir)).toThrow("schemas/x.get.json: codes 2 are not in the command's errors");
   });
 
   it('answers the invalid-value code for "Infinity", which ajv coerces past minimum and maximum', () => {

@@ -30,7 +30,13 @@ export async function call<T extends Reply = Reply>(command: string, params: Rec
   if (s && body.SessionID === undefined && body.AdminAPIKey === undefined) body.SessionID = s.id;
   let res: Response;
   try {
-    res = await fetch('/api.php', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body), credentials: 'omit', cache: 'no-store' });
+    res = await fetch('/api.php', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+      credentials: 'omit',
+      cache: 'no-store',
+    });
   } catch {
     throw new ApiError(0, 'Postern did not answer: check that it is running and reachable.');
   }

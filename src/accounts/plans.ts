@@ -25,7 +25,9 @@ export const DEFAULT_PLAN: PlanName = 'Starter';
 
 /** The plan's canonical name for any letter case, or null when it names no plan. */
 export function planName(raw: unknown): PlanName | null {
-  const s = String(raw ?? '').trim().toLowerCase();
+  const s = String(raw ?? '')
+    .trim()
+    .toLowerCase();
   return (Object.keys(PLANS) as PlanName[]).find((p) => p.toLowerCase() === s) ?? null;
 }
 
@@ -50,7 +52,10 @@ export async function enforcePlanLimits(limits: RateLimits, user: UserRow): Prom
   const refused = verdicts.map((v, i) => ({ v, w: WINDOWS[i] })).filter((x) => !x.v.allowed);
   if (!refused.length) return;
   const worst = refused.reduce((a, b) => (b.v.retryAfterSec > a.v.retryAfterSec ? b : a));
-  const err = new CommandError(429, `Rate limit exceeded: the ${plan.name} plan allows ${plan.limits[worst.w[0]]} requests per ${worst.w[2]}. Try again in ${worst.v.retryAfterSec} seconds.`);
+  const err = new CommandError(
+    429,
+    `Rate limit exceeded: the ${plan.name} plan allows ${plan.limits[worst.w[0]]} requests per ${worst.w[2]}. Try again in ${worst.v.retryAfterSec} seconds.`,
+  );
   err.retryAfterSec = worst.v.retryAfterSec;
   throw err;
 }

@@ -8,8 +8,6 @@ import { sha256hex } from './secrets';
 import { AuthCache } from './sender-cache';
 import { findUser } from './users';
 
-
-
 export function isAccountKey(presented: string): boolean {
   return presented.startsWith(ACCOUNT_KEY_PREFIX);
 }
@@ -98,7 +96,8 @@ async function touch(ctx: CommandContext, keyId: number): Promise<void> {
   if (pendingUses.size >= 10_000) pendingUses.clear();
   const n = p.n;
   pendingUses.set(keyId, { n: 0, ip: ctx.ip, since: now });
-  await ctx.db('user_api_keys')
+  await ctx
+    .db('user_api_keys')
     .where({ id: keyId })
     .update({ last_used_at: now, last_used_ip: ctx.ip, request_count: ctx.db.raw('request_count + ?', [n]) });
 }

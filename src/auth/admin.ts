@@ -21,7 +21,12 @@ export async function ensureAdmin(db: Db, config: Config): Promise<CreatedAdminC
   if (!(await db('admins').first('id'))) {
     const pw = randomToken(18);
     try {
-      await db('admins').insert({ username: 'admin', email_address: '', password_hash: await hashPassword(pw, config.passwordHashCost), created_at: Date.now() });
+      await db('admins').insert({
+        username: 'admin',
+        email_address: '',
+        password_hash: await hashPassword(pw, config.passwordHashCost),
+        created_at: Date.now(),
+      });
       password = pw;
     } catch (err) {
       if (!isUniqueViolation(err)) throw err;

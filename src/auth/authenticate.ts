@@ -66,7 +66,8 @@ export async function authenticate(cmd: CommandDef, params: Params, ctx: Command
     if (key && (!key.bound_ip || key.bound_ip === ctx.ip)) {
       userId = Number(key.user_id);
       keyPerms = parsePermissions(key.permissions);
-      await ctx.db('user_api_keys')
+      await ctx
+        .db('user_api_keys')
         .where({ id: key.id })
         .update({ last_used_at: Date.now(), last_used_ip: ctx.ip, request_count: ctx.db.raw('request_count + 1') });
     }
@@ -122,7 +123,10 @@ async function authenticateSender(cmd: CommandDef, params: Params, ctx: CommandC
   }
   const key = await ctx.db('domain_api_keys').where({ key_hash: hash }).first();
   if (!key || key.status !== 'Enabled') throw new CommandError(13, 'Invalid SenderAPIKey');
-  const [user, domain] = await Promise.all([findUser(ctx.db, Number(key.user_id)), ctx.db('sender_domains').where({ id: key.domain_id, user_id: key.user_id }).first()]);
+  const [user, domain] = await Promise.all([
+    findUser(ctx.db, Number(key.user_id)),
+    ctx.db('sender_domains').where({ id: key.domain_id, user_id: key.user_id }).first(),
+  ]);
   if (!user || !domain) throw new CommandError(2, 'Invalid DomainID or invalid user account');
   ctx.user = user;
   ctx.domain = domain;

@@ -39,5 +39,7 @@ export async function endSubjectSessions(db: Db, kind: SessionKind, subjectId: n
 
 /** Drops sessions idle past the limit; run periodically so the table does not grow without bound. */
 export async function purgeIdleSessions(db: Db, idleSeconds: number): Promise<number> {
-  return db('sessions').where('last_seen_at', '<', Date.now() - idleSeconds * 1000).delete();
+  return db('sessions')
+    .where('last_seen_at', '<', Date.now() - idleSeconds * 1000)
+    .delete();
 }

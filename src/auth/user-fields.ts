@@ -45,7 +45,12 @@ export async function userColumns(db: Db, p: Params, exceptUserId: number | null
     else cols.time_zone = tz;
   }
   if (p.relusergroupid !== undefined) {
-    if (!(await db('user_groups').where({ id: Number(p.relusergroupid) }).first('id'))) codes.push(11);
+    if (
+      !(await db('user_groups')
+        .where({ id: Number(p.relusergroupid) })
+        .first('id'))
+    )
+      codes.push(11);
     else cols.group_id = Number(p.relusergroupid);
   }
   const simple: [string, string][] = [

@@ -13,7 +13,10 @@ export function isEnabled(user: UserRow): boolean {
 
 /** Permission names as written (Octeth: comma-separated, no spaces), or '*' for all. Matching ignores case. */
 export function parsePermissions(raw: string): '*' | Set<string> {
-  const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const list = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (list.includes('*')) return '*';
   return new Set(list);
 }
@@ -47,7 +50,9 @@ export async function groupPermissions(db: Db, groupId: number): Promise<'*' | S
  * kind 'account') are not user keys: they never open a session or a user command.
  */
 export async function findUserApiKey(db: Db, presented: string) {
-  return db('user_api_keys').where({ key_hash: sha256hex(presented), kind: 'user' }).first();
+  return db('user_api_keys')
+    .where({ key_hash: sha256hex(presented), kind: 'user' })
+    .first();
 }
 
 export function yesNo(v: unknown): 0 | 1 {
@@ -57,7 +62,10 @@ export function yesNo(v: unknown): 0 | 1 {
 /** `YYYY-MM-DD HH:MM:SS` in UTC, Octeth's timestamp format; null stays null. */
 export function formatTime(ms: number | string | null | undefined): string | null {
   if (ms === null || ms === undefined) return null;
-  return new Date(Number(ms)).toISOString().replace('T', ' ').replace(/\.\d+Z$/, '');
+  return new Date(Number(ms))
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, '');
 }
 
 export function presentUserInfo(user: UserRow): Record<string, unknown> {

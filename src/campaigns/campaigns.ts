@@ -51,7 +51,8 @@ export async function findOwnedCampaign(db: Db, userId: number, id: unknown): Pr
  */
 export async function progressOf(db: Knex, rows: CampaignRow[]): Promise<Map<number, Progress>> {
   const out = new Map<number, Progress>();
-  for (const r of rows) out.set(Number(r.id), { recipients: Number(r.recipients), queued: Number(r.queued), sent: 0, delivered: 0, bounced: 0, opened: 0, clicked: 0 });
+  for (const r of rows)
+    out.set(Number(r.id), { recipients: Number(r.recipients), queued: Number(r.queued), sent: 0, delivered: 0, bounced: 0, opened: 0, clicked: 0 });
   const launched = rows.filter((r) => r.status !== CAMPAIGN_STATUS.draft).map((r) => Number(r.id));
   if (!launched.length) return out;
   const counts = (await db('messages as m')

@@ -24,7 +24,9 @@ export interface CampaignJob {
 
 /** Names the campaign in a job; the lease decides who works on it, so a duplicate job is harmless. */
 export async function nudgeCampaign(services: Services, campaignId: number): Promise<void> {
-  await services.queues.queue<CampaignJob>(CAMPAIGN_QUEUE).add('launch', { campaignId }, { jobId: `c${campaignId}-${Date.now()}-${crypto.randomBytes(3).toString('hex')}` });
+  await services.queues
+    .queue<CampaignJob>(CAMPAIGN_QUEUE)
+    .add('launch', { campaignId }, { jobId: `c${campaignId}-${Date.now()}-${crypto.randomBytes(3).toString('hex')}` });
 }
 
 export interface CampaignWorker {
@@ -55,16 +57,27 @@ export function createCampaignWorker(services: Services): CampaignWorker {
     try {
       // Taken over or resumed: count what earlier workers accepted (the page before a crash included).
       const [{ n }] = await db('messages').where({ campaign_id: id }).count({ n: '*' });
-      await db('campaigns').where({ id, lease_owner: owner }).update({ queued: Number(n) });
+      await db('campaigns')
+        .where({ id, lease_owner: owner })
+        .update({ queued: Number(n) });
       const first: CampaignRow = await db('campaigns').where({ id }).first();
       const from = await senderOf(db, first);
-      const [user, domain] = await Promise.all([findUser(db, first.user_id), 'domainId' in from ? db('sender_domains').where({ id: from.domainId }).first() : undefined]);
+      const [user, domain] = await Promise.all([
+        findUser(db, first.user_id),
+        'domainId' in from ? db('sender_domains').where({ id: from.domainId }).first() : undefined,
+      ]);
       if ('problem' in from || !user || !domain || first.list_id === null) {
         await finish(id, CAMPAIGN_STATUS.failed, 'problem' in from ? from.problem : 'The campaign has no list or its account is gone');
         return;
       }
       const sender = { user, domain: domain as DomainRow, apiKeyId: null, source: 'api' as const };
-      const req = builtRequest({ subject: first.subject, from: { name: from.name, email: from.email }, html: first.html ?? undefined, text: first.text ?? undefined, tags: [`campaign:${id}`] });
+      const req = builtRequest({
+        subject: first.subject,
+        from: { name: from.name, email: from.email },
+        html: first.html ?? undefined,
+        text: first.text ?? undefined,
+        tags: [`campaign:${id}`],
+      });
       for (;;) {
         const row: CampaignRow | undefined = await db('campaigns').where({ id }).first();
         if (!row || row.status !== CAMPAIGN_STATUS.sending || (row as { lease_owner?: string }).lease_owner !== owner) return;
@@ -75,21 +88,41 @@ export function createCampaignWorker(services: Services): CampaignWorker {
           return;
         }
         const reached = new Set(
-          (await db('messages').where({ campaign_id: id }).whereIn('subscriber_id', members.map((m) => m.id)).pluck('subscriber_id')).map(Number),
+          (
+            await db('messages')
+              .where({ campaign_id: id })
+              .whereIn(
+                'subscriber_id',
+                members.map((m) => m.id),
+              )
+              .pluck('subscriber_id')
+          ).map(Number),
         );
         const todo = members.filter((m) => !reached.has(m.id));
         let accepted = 0;
         if (todo.length) {
           const page = await sendToMembers(services, sender, req, { campaignId: id }, todo);
           if (!page.ok) {
-            await finish(id, CAMPAIGN_STATUS.failed, page.problems.map((p) => p.message).join('; ').slice(0, 1000));
+            await finish(
+              id,
+              CAMPAIGN_STATUS.failed,
+              page.problems
+                .map((p) => p.message)
+                .join('; ')
+                .slice(0, 1000),
+            );
             return;
           }
           accepted = page.messageIds.length;
         }
         await db('campaigns')
           .where({ id, lease_owner: owner })
-          .update({ cursor: members[members.length - 1].id, queued: db.raw('?? + ?', ['queued', accepted]), lease_until: Date.now() + leaseMs, updated_at: Date.now() });
+          .update({
+            cursor: members[members.length - 1].id,
+            queued: db.raw('?? + ?', ['queued', accepted]),
+            lease_until: Date.now() + leaseMs,
+            updated_at: Date.now(),
+          });
       }
     } finally {
       await db('campaigns').where({ id, lease_owner: owner }).update({ lease_until: null, lease_owner: null });
@@ -108,7 +141,9 @@ export function createCampaignWorker(services: Services): CampaignWorker {
 
   services.queues.queue<CampaignJob>(CAMPAIGN_QUEUE).process(
     async (job) => {
-      await run(job.data.campaignId).catch((err) => logger.error('campaign page failed; the sweeper will resume it', { campaignId: job.data.campaignId, error: (err as Error).stack }));
+      await run(job.data.campaignId).catch((err) =>
+        logger.error('campaign page failed; the sweeper will resume it', { campaignId: job.data.campaignId, error: (err as Error).stack }),
+      );
     },
     { concurrency: 2 },
   );

@@ -72,7 +72,9 @@ function dkimTags(headers: { key: string; value: string }[]): { Domain: string; 
 
 /** One captured message: `Format=raw` adds RawMIME (the exact bytes as UTF-8 text), otherwise `Parsed` (postal-mime). */
 export async function getCaptured(ctx: CommandContext, scope: CaptureScope, p: Params, notFound: number): Promise<Record<string, unknown>> {
-  const row: CapturedRow | undefined = await scoped(ctx, scope).where('id', Number(p.capturedid)).first([...LISTED, 'raw']);
+  const row: CapturedRow | undefined = await scoped(ctx, scope)
+    .where('id', Number(p.capturedid))
+    .first([...LISTED, 'raw']);
   if (!row) throw new CommandError(notFound);
   const raw = Buffer.isBuffer(row.raw) ? row.raw : Buffer.from(row.raw ?? '');
   if (p.format === 'raw') return { CapturedMessage: present(row), RawMIME: raw.toString('utf8') };
@@ -93,7 +95,12 @@ export async function getCaptured(ctx: CommandContext, scope: CaptureScope, p: P
         Headers: mail.headers.map((h) => ({ Name: h.originalKey ?? h.key, Value: h.value })),
         Text: mail.text ?? '',
         HTML: mail.html ?? '',
-        Attachments: mail.attachments.map((a) => ({ Filename: a.filename, ContentType: a.mimeType, Disposition: a.disposition, Size: typeof a.content === 'string' ? a.content.length : a.content.byteLength })),
+        Attachments: mail.attachments.map((a) => ({
+          Filename: a.filename,
+          ContentType: a.mimeType,
+          Disposition: a.disposition,
+          Size: typeof a.content === 'string' ? a.content.length : a.content.byteLength,
+        })),
       },
     },
   };

@@ -74,7 +74,11 @@ export class CaptureStore {
 
   /** Deletes captured messages older than CAPTURE_MAX_AGE_SECONDS and all but the newest CAPTURE_MAX_MESSAGES. */
   async prune(now = Date.now()): Promise<number> {
-    let n = Number(await this.db('captured_messages').where('created_at', '<', now - this.config.captureMaxAgeSeconds * 1000).delete());
+    let n = Number(
+      await this.db('captured_messages')
+        .where('created_at', '<', now - this.config.captureMaxAgeSeconds * 1000)
+        .delete(),
+    );
     const edge = await this.db('captured_messages').orderBy('id', 'desc').offset(this.config.captureMaxMessages).first('id');
     if (edge) n += Number(await this.db('captured_messages').where('id', '<=', edge.id).delete());
     return n;

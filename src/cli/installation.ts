@@ -44,7 +44,8 @@ export async function openInstallation(env: Record<string, string | undefined>):
     if (/^\d+$/.test(ref)) q.where({ id: Number(ref) });
     else q.whereRaw('lower(username) = ?', [ref.toLowerCase()]).orWhereRaw('lower(email_address) = ?', [ref.toLowerCase()]);
     const rows = (await q.limit(2)) as UserRow[];
-    if (rows.length !== 1) throw new UsageError(rows.length ? `"${ref}" names more than one user: give the UserID` : `no user "${ref}" (give a UserID, username or email address)`);
+    if (rows.length !== 1)
+      throw new UsageError(rows.length ? `"${ref}" names more than one user: give the UserID` : `no user "${ref}" (give a UserID, username or email address)`);
     return rows[0];
   }
 
@@ -53,7 +54,10 @@ export async function openInstallation(env: Record<string, string | undefined>):
     if (/^\d+$/.test(ref)) q.where({ id: Number(ref) });
     else q.where({ domain: ref.toLowerCase().replace(/\.$/, '') });
     const rows = (await q.limit(2)) as DomainRow[];
-    if (rows.length !== 1) throw new UsageError(rows.length ? `"${ref}" names more than one sender domain: give the DomainID` : `no sender domain "${ref}" (give a DomainID or domain name)`);
+    if (rows.length !== 1)
+      throw new UsageError(
+        rows.length ? `"${ref}" names more than one sender domain: give the DomainID` : `no sender domain "${ref}" (give a DomainID or domain name)`,
+      );
     return { domain: rows[0], user: await findUser(String(rows[0].user_id)) };
   }
 

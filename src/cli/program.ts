@@ -94,7 +94,11 @@ export function buildProgram(cli: Cli, startRole: (role: string) => Promise<void
     smtp: 'the SMTP relay front and bounce intake (ops routes on OPS_PORT)',
     migrate: 'apply database migrations and exit',
   };
-  for (const role of ROLES) program.command(role).description(roleHelp[role]).action(() => startRole(role));
+  for (const role of ROLES)
+    program
+      .command(role)
+      .description(roleHelp[role])
+      .action(() => startRole(role));
 
   program
     .command('call')
@@ -105,7 +109,10 @@ export function buildProgram(cli: Cli, startRole: (role: string) => Promise<void
     .option('--domain <domain>', 'act for this sender domain (id or name) for sender-key commands')
     .option('--json <object>', 'all parameters as one JSON object')
     .option('--list', 'list every command and who may run it')
-    .addHelpText('after', '\nExamples:\n  postern call users.get RecordsPerRequest:=10\n  postern call emailgateway.getdomains --user ada\n  postern call emailgateway.sendemail --domain example.com --json \'{"Subject":"Hi",...}\'')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  postern call users.get RecordsPerRequest:=10\n  postern call emailgateway.getdomains --user ada\n  postern call emailgateway.sendemail --domain example.com --json \'{"Subject":"Hi",...}\'',
+    )
     .action(async (name: string | undefined, pairs: string[], opts: { user?: string; domain?: string; json?: string; list?: boolean }) => {
       if (opts.list) return cli.act(null, async () => listCommands());
       if (!name) throw new UsageError('name a command (postern call --list shows them)');

@@ -18,7 +18,7 @@ export function addShortcuts(program: Command, cli: Cli): void {
     .command('create')
     .description('create a user (user.create); prints its UserID, and the password when one was generated')
     .requiredOption('--username <name>', '3-64 letters, digits or ._@+-')
-    .requiredOption('--email <address>', 'the user\'s email address')
+    .requiredOption('--email <address>', "the user's email address")
     .option('--password <password>', 'at least 8 characters; leave out to have one generated and printed once')
     .option('--first-name <name>', 'first name (default: the username)')
     .option('--last-name <name>', 'last name', '')
@@ -29,7 +29,16 @@ export function addShortcuts(program: Command, cli: Cli): void {
     .action((pairs: string[], o: Record<string, string>) =>
       cli.act('user.create', async (inst) => {
         const password = o.password ?? randomToken(12);
-        const given = { Username: o.username, EmailAddress: o.email, Password: password, FirstName: o.firstName ?? o.username, LastName: o.lastName, RelUserGroupID: o.group, TimeZone: o.timeZone, Language: o.language };
+        const given = {
+          Username: o.username,
+          EmailAddress: o.email,
+          Password: password,
+          FirstName: o.firstName ?? o.username,
+          LastName: o.lastName,
+          RelUserGroupID: o.group,
+          TimeZone: o.timeZone,
+          Language: o.language,
+        };
         const r = await inst.run('user.create', { ...parseParams(Object.entries(given).map(([k, v]) => `${k}=${v}`)), ...parseParams(pairs) });
         return o.password === undefined ? { ...r, Password: password } : r;
       }),
@@ -40,7 +49,9 @@ export function addShortcuts(program: Command, cli: Cli): void {
     .option('--search <text>', 'match username, email or name')
     .option('--status <status>', 'Enabled or Disabled')
     .action((o: { search?: string; status?: string }) =>
-      cli.act('users.get', (inst) => inst.run('users.get', parseParams([], JSON.stringify({ RecordsPerRequest: 0, Search: o.search, AccountStatus: o.status })))),
+      cli.act('users.get', (inst) =>
+        inst.run('users.get', parseParams([], JSON.stringify({ RecordsPerRequest: 0, Search: o.search, AccountStatus: o.status }))),
+      ),
     );
   user
     .command('disable')
@@ -58,7 +69,9 @@ export function addShortcuts(program: Command, cli: Cli): void {
     .requiredOption('--user <user>', 'the owner: UserID, username or email address')
     .argument(...MORE)
     .action((name: string, pairs: string[], o: { user: string }) =>
-      cli.act('emailgateway.adddomain', async (inst) => inst.run('emailgateway.adddomain', parseParams([`DomainName=${name}`, ...pairs]), { user: await inst.findUser(o.user) })),
+      cli.act('emailgateway.adddomain', async (inst) =>
+        inst.run('emailgateway.adddomain', parseParams([`DomainName=${name}`, ...pairs]), { user: await inst.findUser(o.user) }),
+      ),
     );
   const asOwner = (command: string, extra: (id: number) => string[]) => (ref: string) =>
     cli.act(command, async (inst) => {
@@ -67,7 +80,7 @@ export function addShortcuts(program: Command, cli: Cli): void {
     });
   domain
     .command('verify')
-    .description('check the domain\'s DNS records now (emailgateway.verifydomain); Enabled once every required record is right')
+    .description("check the domain's DNS records now (emailgateway.verifydomain); Enabled once every required record is right")
     .argument('<domain>', 'DomainID or domain name')
     .action(asOwner('emailgateway.verifydomain', (id) => [`DomainID=${id}`]));
   domain
@@ -109,7 +122,7 @@ export function addShortcuts(program: Command, cli: Cli): void {
   queue
     .argument('[verb]', 'list, retry, hold, release or purge (queue.<verb>)')
     .argument(...MORE)
-    .option('--user <user>', 'act as this user (id, username or email): only their deliveries; default the admin, every user\'s')
+    .option('--user <user>', "act as this user (id, username or email): only their deliveries; default the admin, every user's")
     .addHelpText(
       'after',
       '\nSelect deliveries with DeliveryID=, DomainID=, SenderDomain=, RecipientDomain=, MinAgeSeconds=, MaxAgeSeconds=, UserID=\n' +
@@ -120,13 +133,15 @@ export function addShortcuts(program: Command, cli: Cli): void {
     .action((verb: string | undefined, pairs: string[], o: { user?: string }) => {
       const name = `queue.${verb ?? ''}`;
       if (!verb || !lookupCommand(commands, name)) {
-        const known = Object.keys(commands).filter((c) => c.startsWith('queue.')).map((c) => c.slice(6));
+        const known = Object.keys(commands)
+          .filter((c) => c.startsWith('queue.'))
+          .map((c) => c.slice(6));
         throw new UsageError(`${verb ? `unknown queue command "${verb}"` : 'name a queue command'} (there are: ${known.join(', ')})`);
       }
       return cli.act(name, async (inst) => inst.run(name, parseParams(pairs), o.user ? { user: await inst.findUser(o.user) } : {}));
     });
 
-  const admin = program.command('admin').description('the installation\'s admin credentials');
+  const admin = program.command('admin').description("the installation's admin credentials");
   admin
     .command('reset-key')
     .description('replace the generated AdminAPIKey and print the new one once (admin.apikey.reset)')

@@ -22,9 +22,12 @@ export async function accountKeyColumns(db: Db, userId: number, p: Params): Prom
   };
   if (p.domains !== undefined && p.domains !== '') {
     const names = (Array.isArray(p.domains) ? p.domains.map(String) : String(p.domains).split(/[\s,]+/)).map((d) => d.trim().toLowerCase()).filter(Boolean);
-    const rows: { id: number; domain: string }[] = names.length ? await db('sender_domains').where({ user_id: userId }).whereIn('domain', names).select('id', 'domain') : [];
+    const rows: { id: number; domain: string }[] = names.length
+      ? await db('sender_domains').where({ user_id: userId }).whereIn('domain', names).select('id', 'domain')
+      : [];
     const unknown = names.filter((n) => !rows.some((r) => r.domain === n));
-    if (!names.length || unknown.length) throw new CommandError(8, `Invalid Domains: ${unknown.join(', ') || '(empty)'} is not a sender domain of this account`);
+    if (!names.length || unknown.length)
+      throw new CommandError(8, `Invalid Domains: ${unknown.join(', ') || '(empty)'} is not a sender domain of this account`);
     cols.allowed_domain_ids = rows.map((r) => Number(r.id)).join(',');
   }
   if (p.allowedips !== undefined && p.allowedips !== '') {

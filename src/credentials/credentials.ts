@@ -68,7 +68,11 @@ export function presentSenderKey(row: SenderKeyRow, fullKey?: string): Record<st
   };
 }
 
-export function presentSmtp(row: { id: number; domain_id: number; username: string; created_at: number }, config: Config, password?: string): Record<string, unknown> {
+export function presentSmtp(
+  row: { id: number; domain_id: number; username: string; created_at: number },
+  config: Config,
+  password?: string,
+): Record<string, unknown> {
   const out: Record<string, unknown> = { SMTPID: row.id, SMTPUsername: row.username };
   if (password !== undefined) out.SMTPPassword = password;
   return { ...out, SMTPHost: config.smtpPublicHost, SMTPPorts: config.smtpPublicPorts, DomainID: row.domain_id, CreatedAt: formatTime(row.created_at) };

@@ -17,12 +17,14 @@ export interface Classified {
 
 const RATE = /rate limit|rate that prevents|too many (messages|connections|recipients)|too (quickly|fast)|unexpected volume|throttl|slow down/i;
 const SPAM = /\bspam\b|junk|unsolicited|content (rejected|filter)|\bUBE\b/i;
-const BLOCK = /block ?list|black ?list|spamhaus|barracuda|\brbl\b|dnsbl|blocked|reputation|denied|policy|not accepted from|not authori[sz]ed|complaints|(client host|sender address) rejected/i;
+const BLOCK =
+  /block ?list|black ?list|spamhaus|barracuda|\brbl\b|dnsbl|blocked|reputation|denied|policy|not accepted from|not authori[sz]ed|complaints|(client host|sender address) rejected/i;
 const FULL = /mailbox (is )?full|over ?quota|quota exceeded|insufficient (system )?storage|exceeded storage/i;
 /** Wording that names the recipient's address as unknown or gone: used only where the code does not decide. */
 const UNKNOWN_ADDRESS =
   /user unknown|unknown (user|recipient|mailbox)|no such (user|mailbox|recipient|address)|(user|mailbox|recipient|address|account) (does not|doesn'?t) exist|(recipient|mailbox|user) not found|recipientnotfound|invalid (recipient|mailbox)|doesn'?t have an? \S+ account|(account|mailbox) (is |has been )?disabled/i;
-const MESSAGE = /line too long|message (size|too (big|large|long))|size exceeds|exceeds (the )?(fixed |maximum )?(message )?size|too many hops|header (is )?too (long|large)|malformed|not rfc ?5322/i;
+const MESSAGE =
+  /line too long|message (size|too (big|large|long))|size exceeds|exceeds (the )?(fixed |maximum )?(message )?size|too many hops|header (is )?too (long|large)|malformed|not rfc ?5322/i;
 const HOST_NOT_FOUND = /host (or domain name )?not found|domain (not found|does not exist)|no mx|null mx|name service error/i;
 
 export interface Rule {

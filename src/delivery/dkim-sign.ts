@@ -27,10 +27,36 @@ export interface DkimKey {
  * for one-click unsubscribe (Gmail and Yahoo offer it only when both are signed).
  */
 export const SIGNED_HEADERS = [
-  'from', 'sender', 'reply-to', 'subject', 'date', 'message-id', 'to', 'cc', 'mime-version', 'content-type',
-  'content-transfer-encoding', 'content-id', 'content-description', 'resent-date', 'resent-from', 'resent-sender',
-  'resent-to', 'resent-cc', 'resent-message-id', 'in-reply-to', 'references', 'list-id', 'list-help',
-  'list-unsubscribe', 'list-unsubscribe-post', 'list-subscribe', 'list-post', 'list-owner', 'list-archive', 'feedback-id',
+  'from',
+  'sender',
+  'reply-to',
+  'subject',
+  'date',
+  'message-id',
+  'to',
+  'cc',
+  'mime-version',
+  'content-type',
+  'content-transfer-encoding',
+  'content-id',
+  'content-description',
+  'resent-date',
+  'resent-from',
+  'resent-sender',
+  'resent-to',
+  'resent-cc',
+  'resent-message-id',
+  'in-reply-to',
+  'references',
+  'list-id',
+  'list-help',
+  'list-unsubscribe',
+  'list-unsubscribe-post',
+  'list-subscribe',
+  'list-post',
+  'list-owner',
+  'list-archive',
+  'feedback-id',
 ] as const;
 
 /**
@@ -39,7 +65,17 @@ export const SIGNED_HEADERS = [
  * Reply-To or Cc redirects replies as surely as a second From); and both List-Unsubscribe headers, so nobody
  * can put their own one-click unsubscribe target above ours under our signature.
  */
-export const OVERSIGNED: ReadonlySet<string> = new Set(['from', 'subject', 'to', 'date', 'sender', 'reply-to', 'cc', 'list-unsubscribe', 'list-unsubscribe-post']);
+export const OVERSIGNED: ReadonlySet<string> = new Set([
+  'from',
+  'subject',
+  'to',
+  'date',
+  'sender',
+  'reply-to',
+  'cc',
+  'list-unsubscribe',
+  'list-unsubscribe-post',
+]);
 
 interface HeaderField {
   key: string;
@@ -54,7 +90,11 @@ export interface DkimPlan {
   data: Buffer;
 }
 
-const relaxedValue = (v: string) => v.replace(/\r?\n/g, '').replace(/[ \t]+/g, ' ').replace(/^ | $/g, '');
+const relaxedValue = (v: string) =>
+  v
+    .replace(/\r?\n/g, '')
+    .replace(/[ \t]+/g, ' ')
+    .replace(/^ | $/g, '');
 /** Tag values come from our own domain rows; still, nothing in them may close a tag or a header line. */
 // eslint-disable-next-line no-control-regex -- control characters are exactly what must go
 const tagValue = (v: string) => v.replace(/[\x00-\x20\x7f;=]/g, '');
@@ -74,7 +114,11 @@ function headerFields(head: string): HeaderField[] {
   let current = '';
   const push = () => {
     const colon = current.indexOf(':');
-    if (colon > 0) fields.push({ key: current.slice(0, colon).trim().toLowerCase(), canonical: `${current.slice(0, colon).trim().toLowerCase()}:${relaxedValue(current.slice(colon + 1))}` });
+    if (colon > 0)
+      fields.push({
+        key: current.slice(0, colon).trim().toLowerCase(),
+        canonical: `${current.slice(0, colon).trim().toLowerCase()}:${relaxedValue(current.slice(colon + 1))}`,
+      });
   };
   for (const line of head.split(/\r?\n/)) {
     if (/^[ \t]/.test(line) && current) current += `\r\n${line}`;
@@ -163,8 +207,14 @@ export function planSignature(raw: Buffer, key: Pick<DkimKey, 'domainName' | 'ke
   }
   const bh = crypto.createHash('sha256').update(relaxedBody(body)).digest('base64');
   const parts = [
-    'DKIM-Signature: v=1;', ' a=rsa-sha256;', ' c=relaxed/relaxed;', ` d=${tagValue(domainToASCII(key.domainName) || key.domainName)};`,
-    ' q=dns/txt;', ` s=${tagValue(key.keySelector)};`, ` bh=${bh};`, ...names.map((n, i) => (i === 0 ? ` h=${n}` : `:${n}`)),
+    'DKIM-Signature: v=1;',
+    ' a=rsa-sha256;',
+    ' c=relaxed/relaxed;',
+    ` d=${tagValue(domainToASCII(key.domainName) || key.domainName)};`,
+    ' q=dns/txt;',
+    ` s=${tagValue(key.keySelector)};`,
+    ` bh=${bh};`,
+    ...names.map((n, i) => (i === 0 ? ` h=${n}` : `:${n}`)),
   ];
   const header = `${fold(parts)};\r\n b=`;
   data += `dkim-signature:${relaxedValue(header.slice(header.indexOf(':') + 1))}`;

@@ -45,11 +45,16 @@ export async function retryNow(services: Services, f: QueueFilter): Promise<numb
   const now = Date.now();
   const rows = await services.db.transaction(async (trx) => {
     const found = await selectFree(trx, f, ['queued', 'deferred'], now);
-    await inChunks(found, (ids) => trx('deliveries').whereIn('id', ids).whereIn('status', ['queued', 'deferred']).update({ next_attempt_at: now, updated_at: now }));
+    await inChunks(found, (ids) =>
+      trx('deliveries').whereIn('id', ids).whereIn('status', ['queued', 'deferred']).update({ next_attempt_at: now, updated_at: now }),
+    );
     return found;
   });
   // `retake` gives each a fresh job id: the delivery's delayed retry job (same id otherwise) must not swallow it.
-  await enqueueDeliveries(services, rows.map((r) => ({ id: Number(r.id), attempts: Number(r.attempts), runAt: now, retake: now })));
+  await enqueueDeliveries(
+    services,
+    rows.map((r) => ({ id: Number(r.id), attempts: Number(r.attempts), runAt: now, retake: now })),
+  );
   return rows.length;
 }
 
@@ -61,7 +66,9 @@ export async function hold(db: Db, f: QueueFilter): Promise<number> {
     // Grouped by the status each returns to on release, so one UPDATE per status and chunk.
     for (const status of WAITING) {
       const some = found.filter((r) => r.status === status);
-      await inChunks(some, (ids) => trx('deliveries').whereIn('id', ids).where('status', status).update({ status: 'held', held_from: status, held_at: now, updated_at: now }));
+      await inChunks(some, (ids) =>
+        trx('deliveries').whereIn('id', ids).where('status', status).update({ status: 'held', held_from: status, held_at: now, updated_at: now }),
+      );
     }
     return found.length;
   });
@@ -90,7 +97,10 @@ export async function release(services: Services, f: QueueFilter): Promise<numbe
     );
     return found;
   });
-  await enqueueDeliveries(services, rows.map((r) => ({ id: Number(r.id), attempts: Number(r.attempts), runAt: Math.max(now, Number(r.next_attempt_at)), retake: now })));
+  await enqueueDeliveries(
+    services,
+    rows.map((r) => ({ id: Number(r.id), attempts: Number(r.attempts), runAt: Math.max(now, Number(r.next_attempt_at)), retake: now })),
+  );
   return rows.length;
 }
 

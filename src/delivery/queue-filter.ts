@@ -53,7 +53,14 @@ export function queueFilterOf(p: Params, ctx: CommandContext): QueueFilter {
 
 /** A command that changes deliveries needs a filter or an explicit All=true: an empty request never touches the whole queue. */
 export function requireSelection(p: Params, f: QueueFilter, ctx: CommandContext): void {
-  const named = f.deliveryId !== undefined || f.domainId !== undefined || f.senderDomain !== undefined || f.recipientDomain !== undefined || f.minAgeMs !== undefined || f.maxAgeMs !== undefined || (!ctx.user && f.userId !== undefined);
+  const named =
+    f.deliveryId !== undefined ||
+    f.domainId !== undefined ||
+    f.senderDomain !== undefined ||
+    f.recipientDomain !== undefined ||
+    f.minAgeMs !== undefined ||
+    f.maxAgeMs !== undefined ||
+    (!ctx.user && f.userId !== undefined);
   if (!named && !truthy(p.all)) throw new CommandError([7]);
 }
 

@@ -27,8 +27,18 @@ export async function listQueue(db: Db, f: QueueFilter, state: string, page: num
     .limit(limit)
     .offset((page - 1) * limit)
     .select(
-      'deliveries.id', 'deliveries.message_id', 'deliveries.user_id', 'deliveries.domain_id', 'deliveries.recipient', 'deliveries.status',
-      'deliveries.attempts', 'deliveries.last_reply', 'deliveries.next_attempt_at', 'deliveries.created_at', 'deliveries.held_at', 'deliveries.held_from',
+      'deliveries.id',
+      'deliveries.message_id',
+      'deliveries.user_id',
+      'deliveries.domain_id',
+      'deliveries.recipient',
+      'deliveries.status',
+      'deliveries.attempts',
+      'deliveries.last_reply',
+      'deliveries.next_attempt_at',
+      'deliveries.created_at',
+      'deliveries.held_at',
+      'deliveries.held_from',
       'sender_domains.domain as sender_domain',
     )) as Record<string, any>[];
   const total = Number(n);

@@ -145,7 +145,9 @@ export class Transports {
     }
     if (this.config.deliveryMode === 'capture') {
       // Fails closed: capture mode never falls through to a real server.
-      return this.captured && meta ? this.captured.store(meta, envelope, message) : { ok: false, response: '451 4.3.5 DELIVERY_MODE=capture has no capture store here' };
+      return this.captured && meta
+        ? this.captured.store(meta, envelope, message)
+        : { ok: false, response: '451 4.3.5 DELIVERY_MODE=capture has no capture store here' };
     }
     const smtpEnvelope = { from: envelope.from, to: [envelope.to] };
     const domain = envelope.to.split('@')[1].toLowerCase();
@@ -185,8 +187,17 @@ export class Transports {
       }
       try {
         const limits = this.limitsFor?.(domain, hosts);
-        const sizes = { ...(limits?.connections ? { maxConnections: limits.connections } : {}), ...(limits?.messagesPerConnection ? { maxMessages: limits.messagesPerConnection } : {}) };
-        const info = await this.pool(`mx:${host}:${ip}`, { host: ip, port: this.config.mxPort, secure: false, tls: { rejectUnauthorized: false, servername: isIP(host) ? undefined : host }, ...sizes }).send(smtpEnvelope, message);
+        const sizes = {
+          ...(limits?.connections ? { maxConnections: limits.connections } : {}),
+          ...(limits?.messagesPerConnection ? { maxMessages: limits.messagesPerConnection } : {}),
+        };
+        const info = await this.pool(`mx:${host}:${ip}`, {
+          host: ip,
+          port: this.config.mxPort,
+          secure: false,
+          tls: { rejectUnauthorized: false, servername: isIP(host) ? undefined : host },
+          ...sizes,
+        }).send(smtpEnvelope, message);
         return { ok: true, response: info.response };
       } catch (err) {
         last = outcomeOf(err);

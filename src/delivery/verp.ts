@@ -5,7 +5,13 @@ import crypto from 'node:crypto';
  * bounce can be mapped back to its delivery and a forged address for some other delivery is refused.
  */
 function tag(secret: Buffer, deliveryId: number): string {
-  return crypto.createHmac('sha256', secret).update(`verp:${deliveryId}`).digest('base64url').slice(0, 10).toLowerCase().replace(/[^a-z0-9]/g, 'x');
+  return crypto
+    .createHmac('sha256', secret)
+    .update(`verp:${deliveryId}`)
+    .digest('base64url')
+    .slice(0, 10)
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, 'x');
 }
 
 export function verpAddress(secret: Buffer, deliveryId: number, mfromHost: string): string {

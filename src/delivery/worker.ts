@@ -27,7 +27,6 @@ export function verpSecret(services: Services): Buffer {
   return crypto.createHmac('sha256', services.config.encryptionKey!).update('postern-verp').digest();
 }
 
-
 /** A leased delivery as the worker reads it: its row, the MIME to send and the message's tags. */
 interface Leased {
   id: number;
@@ -102,7 +101,13 @@ export function createDeliveryWorker(services: Services, opts: { throttle?: Thro
   const owner = `${os.hostname()}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`;
   const throttle = opts.throttle ?? createThrottle(services);
   const dkimKeys = new DkimKeyCache();
-  const transports = new Transports(config, dkimKeys, services.metrics, config.deliveryMode === 'capture' ? new CaptureStore(db, config, logger) : null, (domain, mx) => throttle.limitsFor(domain, mx));
+  const transports = new Transports(
+    config,
+    dkimKeys,
+    services.metrics,
+    config.deliveryMode === 'capture' ? new CaptureStore(db, config, logger) : null,
+    (domain, mx) => throttle.limitsFor(domain, mx),
+  );
   const secret = verpSecret(services);
   const keys = new Map<number, { sealed: string; key: string; until: number }>();
 
@@ -161,7 +166,12 @@ export function createDeliveryWorker(services: Services, opts: { throttle?: Thro
       return r;
     });
   }
-  const leaser = new Coalescer<number, Leased | null>(leaseGroup, { name: 'lease', maxItems: 200, maxInFlight: 2, observe: services.metrics.groupSize('lease') });
+  const leaser = new Coalescer<number, Leased | null>(leaseGroup, {
+    name: 'lease',
+    maxItems: 200,
+    maxInFlight: 2,
+    observe: services.metrics.groupSize('lease'),
+  });
 
   /** Records many outcomes in one transaction: status rows (one UPDATE), events, rollups, webhooks, suppressions. */
   async function settleGroup(items: Settlement[]): Promise<boolean[]> {
@@ -183,7 +193,9 @@ export function createDeliveryWorker(services: Services, opts: { throttle?: Thro
       ]);
       let mine = once;
       if (affectedRows(updated) < once.length) {
-        const [held] = (await tx.run([tx.q('deliveries').whereIn('id', ids).where('lease_owner', owner).whereNull('lease_until').select('id')])) as { id: number }[][];
+        const [held] = (await tx.run([tx.q('deliveries').whereIn('id', ids).where('lease_owner', owner).whereNull('lease_until').select('id')])) as {
+          id: number;
+        }[][];
         const heldIds = new Set(held.map((r) => Number(r.id)));
         mine = once.filter((i) => heldIds.has(Number(i.d.id)));
       }
@@ -193,7 +205,12 @@ export function createDeliveryWorker(services: Services, opts: { throttle?: Thro
       await recordEvents(
         tx.q,
         mine.map((i) => ({
-          message_id: i.d.message_id, delivery_id: Number(i.d.id), domain_id: Number(i.d.domain_id), user_id: Number(i.d.user_id), type: i.type, created_at: i.done,
+          message_id: i.d.message_id,
+          delivery_id: Number(i.d.id),
+          domain_id: Number(i.d.domain_id),
+          user_id: Number(i.d.user_id),
+          type: i.type,
+          created_at: i.done,
           data: { recipient: i.d.recipient, attempts: i.attempts, seconds: Math.max(0, Math.round((i.done - Number(i.d.created_at)) / 1000)), ...i.data },
         })),
         { tags },
@@ -204,8 +221,15 @@ export function createDeliveryWorker(services: Services, opts: { throttle?: Thro
         mine
           .filter((i) => i.suppress)
           .map((i) =>
-            tx.q('suppressions')
-              .insert({ domain_id: Number(i.d.domain_id), email: i.d.recipient.toLowerCase(), reason: 'hard_bounce', detail: i.suppress!.slice(0, 1000), created_at: i.done })
+            tx
+              .q('suppressions')
+              .insert({
+                domain_id: Number(i.d.domain_id),
+                email: i.d.recipient.toLowerCase(),
+                reason: 'hard_bounce',
+                detail: i.suppress!.slice(0, 1000),
+                created_at: i.done,
+              })
               .onConflict(['domain_id', 'email'])
               .ignore(),
           ),
@@ -214,7 +238,12 @@ export function createDeliveryWorker(services: Services, opts: { throttle?: Thro
       return items.map((i) => recorded.has(i));
     });
   }
-  const settler = new Coalescer<Settlement, boolean>(settleGroup, { name: 'settle', maxItems: 200, maxInFlight: 1, observe: services.metrics.groupSize('settle') });
+  const settler = new Coalescer<Settlement, boolean>(settleGroup, {
+    name: 'settle',
+    maxItems: 200,
+    maxInFlight: 1,
+    observe: services.metrics.groupSize('settle'),
+  });
 
   /**
    * The recipient's server has answered: the outcome must be recorded, or the sweeper would send the message again.
@@ -257,7 +286,9 @@ export function createDeliveryWorker(services: Services, opts: { throttle?: Thro
     const log = (outcome: 'delivered' | 'deferred' | 'bounced' | 'failed', reply: string, nextRetryAt?: number) =>
       logAttempt(logger, { messageId: d.message_id, deliveryId: Number(d.id), recipient: d.recipient, attempt: attempts, outcome, reply, nextRetryAt });
     if (!d.found_message || !domain) {
-      await db('deliveries').where({ id: deliveryId, lease_owner: owner }).update({ status: 'failed', lease_until: null, finished_at: now, last_reply: 'message or domain no longer exists', updated_at: now });
+      await db('deliveries')
+        .where({ id: deliveryId, lease_owner: owner })
+        .update({ status: 'failed', lease_until: null, finished_at: now, last_reply: 'message or domain no longer exists', updated_at: now });
       log('failed', 'message or domain no longer exists');
       return;
     }
@@ -286,7 +317,8 @@ export function createDeliveryWorker(services: Services, opts: { throttle?: Thro
     }
     if (!outcome.ok && !keyError) {
       const level = await throttle.heard(rcptDomain, mx, outcome.code, outcome.response).catch(() => null);
-      if (level) logger.warn('destination asked to slow down: its rate is halved', { destination: rcptDomain, halvings: level, reply: outcome.response.slice(0, 200) });
+      if (level)
+        logger.warn('destination asked to slow down: its rate is halved', { destination: rcptDomain, halvings: level, reply: outcome.response.slice(0, 200) });
     }
     const done = Date.now();
     // Status, event and suppression land together or not at all.
@@ -307,7 +339,12 @@ export function createDeliveryWorker(services: Services, opts: { throttle?: Thro
       const status = verdict.permanent ? 'bounced' : 'failed';
       // The classifier says whether this refusal blames the address; the account's whitelist can overrule it.
       const suppress = verdict.suppress && !(await whitelisted(db, Number(d.user_id), d.recipient)) ? outcome.response : undefined;
-      await settle({ status, last_reply: outcome.response, bounce_class: verdict.class, finished_at: done }, status, { smtp_reply: outcome.response, bounce_class: verdict.class }, suppress);
+      await settle(
+        { status, last_reply: outcome.response, bounce_class: verdict.class, finished_at: done },
+        status,
+        { smtp_reply: outcome.response, bounce_class: verdict.class },
+        suppress,
+      );
       log(status, outcome.response);
       return;
     }
@@ -315,7 +352,11 @@ export function createDeliveryWorker(services: Services, opts: { throttle?: Thro
     const planned = schedule[Math.min(attempts - 1, schedule.length - 1)];
     const wait = Math.min(Math.max(planned, retryHintSeconds(outcome.response) ?? 0), 8 * 3600) * 1000;
     const next = done + wait;
-    const recorded = await settle({ status: 'deferred', next_attempt_at: next, last_reply: outcome.response, bounce_class: verdict.class }, 'deferred', { smtp_reply: outcome.response, bounce_class: verdict.class, next_attempt_at: Math.floor(next / 1000) });
+    const recorded = await settle({ status: 'deferred', next_attempt_at: next, last_reply: outcome.response, bounce_class: verdict.class }, 'deferred', {
+      smtp_reply: outcome.response,
+      bounce_class: verdict.class,
+      next_attempt_at: Math.floor(next / 1000),
+    });
     log('deferred', outcome.response, next);
     if (recorded) {
       await enqueueDeliveries(services, [{ id: Number(d.id), attempts, runAt: next }]).catch((err) =>
@@ -381,7 +422,8 @@ export function createDeliveryWorker(services: Services, opts: { throttle?: Thro
         ids.map((id) =>
           deliver(id).catch((err) => {
             // Never fail the job (a failed job id would block re-adding it); the lease expires and the sweeper retries.
-            if (isOutage(err)) logger.warn('delivery attempt stopped: database unavailable', { deliveryId: id, error: (err as { code?: string }).code ?? (err as Error).name });
+            if (isOutage(err))
+              logger.warn('delivery attempt stopped: database unavailable', { deliveryId: id, error: (err as { code?: string }).code ?? (err as Error).name });
             else logger.error('delivery attempt crashed', { deliveryId: id, error: (err as Error).stack });
           }),
         ),

@@ -14,7 +14,12 @@ import { messageFacts } from './message-facts';
  */
 export const ROUTES: DialectRoute[] = [
   { method: 'post', path: '/v1/send', command: 'emailgateway.sendemail', summary: 'Send an email (CloudMails)' },
-  { method: 'post', path: '/v1/send/batch', command: 'emailgateway.sendbatch', summary: 'Send up to 1,000 emails, {{placeholders}} from custom_args (CloudMails)' },
+  {
+    method: 'post',
+    path: '/v1/send/batch',
+    command: 'emailgateway.sendbatch',
+    summary: 'Send up to 1,000 emails, {{placeholders}} from custom_args (CloudMails)',
+  },
   { method: 'get', path: '/v1/emails/:message_id', command: 'emailgateway.getmessage', summary: 'Delivery status of an email (CloudMails)' },
   { method: 'post', path: '/v1/webhooks', command: 'webhook.create', summary: 'Add a webhook, active once a test ping gets a 2xx (CloudMails)' },
   { method: 'get', path: '/v1/webhooks', command: 'webhook.list', summary: 'List webhooks (CloudMails)' },
@@ -46,7 +51,8 @@ function errorBody(e: Classified): { code: number; error: string; message: strin
 /** `{"code":400,"error":"Invalid Request","message":"…"}`; 429 and 503 carry Retry-After when known. */
 export const writeCloudMailsFailure: FailureWriter = (e) => {
   const body = errorBody(e);
-  const headers: Record<string, string> = e.retryAfterSec !== undefined && (body.code === 429 || body.code === 503) ? { 'Retry-After': String(e.retryAfterSec) } : {};
+  const headers: Record<string, string> =
+    e.retryAfterSec !== undefined && (body.code === 429 || body.code === 503) ? { 'Retry-After': String(e.retryAfterSec) } : {};
   return { status: body.code, body, headers };
 };
 
@@ -69,13 +75,20 @@ function attachmentsOf(v: unknown): unknown {
   return v.map((a) => {
     if (!a || typeof a !== 'object') return a;
     const o = a as Record<string, unknown>;
-    return { filename: o.filename ?? o.name, content: o.content, type: o.type ?? o.content_type, disposition: o.disposition, contentid: o.content_id ?? o.contentId ?? o.cid };
+    return {
+      filename: o.filename ?? o.name,
+      content: o.content,
+      type: o.type ?? o.content_type,
+      disposition: o.disposition,
+      contentid: o.content_id ?? o.contentId ?? o.cid,
+    };
   });
 }
 
 /** One CloudMails message as sendemail parameters; `batch` fills {{placeholders}} from its custom_args and lets from default. */
 function emailParams(m: Record<string, unknown>, batch: boolean): Params | Classified {
-  if (m.custom_args !== undefined && m.custom_args !== null && (typeof m.custom_args !== 'object' || Array.isArray(m.custom_args))) return invalid('custom_args must be an object');
+  if (m.custom_args !== undefined && m.custom_args !== null && (typeof m.custom_args !== 'object' || Array.isArray(m.custom_args)))
+    return invalid('custom_args must be an object');
   const pairs = (m.custom_args ?? {}) as Pairs;
   const filled = batch
     ? {
@@ -95,7 +108,14 @@ const route = (method: DialectRoute['method'], path: string) => ROUTES.find((r) 
 const isoTime = (t: unknown) => (typeof t === 'string' && t ? `${t.replace(' ', 'T').replace(/\.\d+Z?$|Z$/, '')}Z` : null);
 
 function webhookOut(w: Record<string, any>): Record<string, unknown> {
-  return { id: String(w.WebhookID), url: w.URL, events: w.Events, active: w.Active, disabled_reason: w.DisabledReason ?? null, created_at: isoTime(w.CreatedAt) };
+  return {
+    id: String(w.WebhookID),
+    url: w.URL,
+    events: w.Events,
+    active: w.Active,
+    disabled_reason: w.DisabledReason ?? null,
+    created_at: isoTime(w.CreatedAt),
+  };
 }
 
 function handled(): HandledRoute[] {
@@ -110,7 +130,8 @@ function handled(): HandledRoute[] {
       params(req) {
         const b = bodyOf(req);
         const messages = b.messages;
-        if (!Array.isArray(messages) || !messages.length || messages.length > BATCH_LIMIT) return invalid(`messages must be an array of 1 to ${BATCH_LIMIT} messages`);
+        if (!Array.isArray(messages) || !messages.length || messages.length > BATCH_LIMIT)
+          return invalid(`messages must be an array of 1 to ${BATCH_LIMIT} messages`);
         const fromDefault = b.from;
         const each = messages.map((m) => {
           if (!m || typeof m !== 'object' || Array.isArray(m)) return invalid('each message must be an object');
@@ -130,7 +151,19 @@ function handled(): HandledRoute[] {
           if (x.MessageID) return { index, message_id: x.MessageID, status: 'sent' };
           const errors = (x.Errors ?? []) as { Code: number; Message: string }[];
           const texts = errors.map((e) => e.Message);
-          return { index, status: 'failed', error: errorBody(classify(new CommandError(errors.map((e) => e.Code), texts), texts)) };
+          return {
+            index,
+            status: 'failed',
+            error: errorBody(
+              classify(
+                new CommandError(
+                  errors.map((e) => e.Code),
+                  texts,
+                ),
+                texts,
+              ),
+            ),
+          };
         });
         const accepted = results.filter((x) => x.status === 'sent').length;
         return { status: 200, body: { total: results.length, accepted, rejected: results.length - accepted, results } };
@@ -161,12 +194,16 @@ function handled(): HandledRoute[] {
       ...route('post', '/v1/webhooks'),
       params(req) {
         const b = bodyOf(req);
-        if (b.events !== undefined && (!Array.isArray(b.events) || !b.events.length)) return invalid(`events must be a non-empty array of ${WEBHOOK_EVENTS.join(', ')}`);
+        if (b.events !== undefined && (!Array.isArray(b.events) || !b.events.length))
+          return invalid(`events must be a non-empty array of ${WEBHOOK_EVENTS.join(', ')}`);
         return { url: b.url, events: b.events ?? WEBHOOK_EVENTS, format: 'cloudmails', ping: 1 };
       },
       reply(r) {
         const ping = r.Ping as { OK: boolean; StatusCode: number | null; Error: string | null } | undefined;
-        return { status: 200, body: { ...webhookOut(r), secret: r.Secret, ping: ping ? { ok: ping.OK, status_code: ping.StatusCode ?? null, error: ping.Error ?? null } : null } };
+        return {
+          status: 200,
+          body: { ...webhookOut(r), secret: r.Secret, ping: ping ? { ok: ping.OK, status_code: ping.StatusCode ?? null, error: ping.Error ?? null } : null },
+        };
       },
     },
     {
@@ -176,7 +213,8 @@ function handled(): HandledRoute[] {
     },
     {
       ...route('delete', '/v1/webhooks/:id'),
-      params: (req) => (/^\d{1,10}$/.test(String(req.params.id)) ? { webhookid: Number(req.params.id) } : { failure: 'not_found', message: 'Webhook not found' }),
+      params: (req) =>
+        /^\d{1,10}$/.test(String(req.params.id)) ? { webhookid: Number(req.params.id) } : { failure: 'not_found', message: 'Webhook not found' },
       notFound: [4],
       reply: (_r, req) => ({ status: 200, body: { id: String(req.params.id), deleted: true } }),
     },
@@ -198,7 +236,9 @@ export function cloudmailsApi(services: Services, dispatcher: Dispatcher): expre
   router.use('/v1', (err: unknown, req: Request, res: express.Response, next: express.NextFunction) => {
     const status = (err as { status?: unknown })?.status;
     if (!(err instanceof URIError) && status !== 400) return next(err);
-    res.status(400).json({ code: 400, error: 'Invalid Request', message: `The path ${req.method} ${req.baseUrl}${req.path.slice(0, 200)} is not valid percent-encoding` });
+    res
+      .status(400)
+      .json({ code: 400, error: 'Invalid Request', message: `The path ${req.method} ${req.baseUrl}${req.path.slice(0, 200)} is not valid percent-encoding` });
   });
   return router;
 }

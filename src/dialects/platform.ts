@@ -41,8 +41,26 @@ export const SHARED_PATHS: { method: DialectRoute['method']; path: string; octet
 const isShared = (r: DialectRoute) => SHARED_PATHS.some((s) => s.method === r.method && s.path === r.path);
 
 /** Postern's delivery statuses as the platform names them: accepted and not yet answered is `sent`. */
-const STATUS_OUT: Record<string, string> = { queued: 'sent', scheduled: 'scheduled', sending: 'sent', deferred: 'sent', held: 'sent', delivered: 'delivered', bounced: 'bounced', failed: 'failed', cancelled: 'cancelled' };
-const STATUS_IN: Record<string, string> = { sent: 'queued,sending,deferred', queued: 'queued,sending,deferred', scheduled: 'scheduled', delivered: 'delivered', bounced: 'bounced', failed: 'failed', cancelled: 'cancelled' };
+const STATUS_OUT: Record<string, string> = {
+  queued: 'sent',
+  scheduled: 'scheduled',
+  sending: 'sent',
+  deferred: 'sent',
+  held: 'sent',
+  delivered: 'delivered',
+  bounced: 'bounced',
+  failed: 'failed',
+  cancelled: 'cancelled',
+};
+const STATUS_IN: Record<string, string> = {
+  sent: 'queued,sending,deferred',
+  queued: 'queued,sending,deferred',
+  scheduled: 'scheduled',
+  delivered: 'delivered',
+  bounced: 'bounced',
+  failed: 'failed',
+  cancelled: 'cancelled',
+};
 const DOMAIN_STATUS: Record<string, string> = { Enabled: 'verified', 'Approval Pending': 'pending', Disabled: 'disabled', Suspended: 'suspended' };
 
 /** The spec's `tags` is an object: its pairs become metadata, and `key:value` tags for the statistics. */
@@ -168,20 +186,41 @@ function handled(): HandledRoute[] {
           .flatMap((x) => x.Events ?? [])
           .sort((a, b) => a.LoggedAt - b.LoggedAt)
           .map((e) => ({ type: e.Event === 'queued' ? 'sent' : e.Event, createdAt: new Date(e.LoggedAt * 1000).toISOString() }));
-        const email = { id: m.MessageID, to: f.to.length === 1 ? f.to[0] : f.to, from: m.From, subject: m.Subject, status: STATUS_OUT[String(m.Status)] ?? m.Status, opens: f.opens, clicks: f.clicks, createdAt: m.CreatedAt };
+        const email = {
+          id: m.MessageID,
+          to: f.to.length === 1 ? f.to[0] : f.to,
+          from: m.From,
+          subject: m.Subject,
+          status: STATUS_OUT[String(m.Status)] ?? m.Status,
+          opens: f.opens,
+          clicks: f.clicks,
+          createdAt: m.CreatedAt,
+        };
         return { status: 200, body: { email, events } };
       },
     },
     {
       ...route('get', '/api/v1/domains'),
       params: () => ({}),
-      reply: (r) => ({ status: 200, body: { domains: (r.Domains as Record<string, any>[]).map((d) => ({ id: String(d.DomainID), domain: d.SenderDomain, status: DOMAIN_STATUS[d.Status] ?? d.Status })) } }),
+      reply: (r) => ({
+        status: 200,
+        body: {
+          domains: (r.Domains as Record<string, any>[]).map((d) => ({
+            id: String(d.DomainID),
+            domain: d.SenderDomain,
+            status: DOMAIN_STATUS[d.Status] ?? d.Status,
+          })),
+        },
+      }),
     },
     {
       ...route('post', '/api/v1/domains/:id/verify'),
       params: (req) => ({ domainid: id(req) }),
       notFound: [1, 2],
-      reply: (r) => ({ status: 200, body: { status: DOMAIN_STATUS[(r.Domain as any).Status] ?? (r.Domain as any).Status, domain: (r.Domain as any).SenderDomain } }),
+      reply: (r) => ({
+        status: 200,
+        body: { status: DOMAIN_STATUS[(r.Domain as any).Status] ?? (r.Domain as any).Status, domain: (r.Domain as any).SenderDomain },
+      }),
     },
     {
       ...route('post', '/api/v1/webhooks'),
@@ -195,30 +234,68 @@ function handled(): HandledRoute[] {
     {
       ...route('get', '/api/v1/webhooks'),
       params: () => ({ format: 'platform' }),
-      reply: (r) => ({ status: 200, body: { webhooks: (r.Webhooks as Record<string, any>[]).map((w) => ({ id: String(w.WebhookID), url: w.URL, events: w.Events, isActive: w.Active })) } }),
+      reply: (r) => ({
+        status: 200,
+        body: { webhooks: (r.Webhooks as Record<string, any>[]).map((w) => ({ id: String(w.WebhookID), url: w.URL, events: w.Events, isActive: w.Active })) },
+      }),
     },
     {
       ...route('post', '/api/v1/campaigns'),
       params(req) {
         const b = bodyOf(req);
-        return { campaignname: b.name, subject: b.subject, listid: b.listId, htmlcontent: b.content, plaincontent: b.text, fromemail: b.from, fromname: b.fromName };
+        return {
+          campaignname: b.name,
+          subject: b.subject,
+          listid: b.listId,
+          htmlcontent: b.content,
+          plaincontent: b.text,
+          fromemail: b.from,
+          fromname: b.fromName,
+        };
       },
       reply: (r, req) => ({ status: 200, body: { id: String(r.CampaignID), name: bodyOf(req).name, status: 'draft' } }),
     },
     {
       ...route('get', '/api/v1/campaigns'),
-      params: (req) => ({ recordsperrequest: q(req, 'limit') ?? 25, recordsfrom: (Number(q(req, 'page') ?? 1) - 1) * Number(q(req, 'limit') ?? 25), ...(q(req, 'status') ? { campaignstatus: q(req, 'status') } : {}) }),
+      params: (req) => ({
+        recordsperrequest: q(req, 'limit') ?? 25,
+        recordsfrom: (Number(q(req, 'page') ?? 1) - 1) * Number(q(req, 'limit') ?? 25),
+        ...(q(req, 'status') ? { campaignstatus: q(req, 'status') } : {}),
+      }),
       reply: (r) => ({ status: 200, body: { campaigns: (r.Campaigns as Record<string, any>[]).map(campaignOut), total: r.TotalCampaigns } }),
     },
-    { ...route('get', '/api/v1/campaigns/:id'), params: (req) => ({ campaignid: id(req) }), notFound: [1, 2], reply: (r) => ({ status: 200, body: campaignOut(r.Campaign as Record<string, any>) }) },
-    { ...route('post', '/api/v1/campaigns/:id/launch'), params: (req) => ({ campaignid: id(req) }), notFound: [1, 2], reply: () => ({ status: 200, body: { success: true, status: 'sending' } }) },
-    { ...route('post', '/api/v1/campaigns/:id/cancel'), params: (req) => ({ campaignid: id(req) }), notFound: [1, 2], reply: () => ({ status: 200, body: { success: true, status: 'cancelled' } }) },
+    {
+      ...route('get', '/api/v1/campaigns/:id'),
+      params: (req) => ({ campaignid: id(req) }),
+      notFound: [1, 2],
+      reply: (r) => ({ status: 200, body: campaignOut(r.Campaign as Record<string, any>) }),
+    },
+    {
+      ...route('post', '/api/v1/campaigns/:id/launch'),
+      params: (req) => ({ campaignid: id(req) }),
+      notFound: [1, 2],
+      reply: () => ({ status: 200, body: { success: true, status: 'sending' } }),
+    },
+    {
+      ...route('post', '/api/v1/campaigns/:id/cancel'),
+      params: (req) => ({ campaignid: id(req) }),
+      notFound: [1, 2],
+      reply: () => ({ status: 200, body: { success: true, status: 'cancelled' } }),
+    },
     {
       ...route('get', '/api/v1/stats'),
       params: () => ({}),
       reply(r) {
         const c = r.Campaigns as Record<string, number>;
-        return { status: 200, body: { contacts: r.Contacts, campaigns: { total: c.Total, sending: c.Sending, completed: c.Completed }, emailsThisMonth: r.EmailsThisMonth, domains: r.Domains } };
+        return {
+          status: 200,
+          body: {
+            contacts: r.Contacts,
+            campaigns: { total: c.Total, sending: c.Sending, completed: c.Completed },
+            emailsThisMonth: r.EmailsThisMonth,
+            domains: r.Domains,
+          },
+        };
       },
     },
   ];
@@ -228,7 +305,12 @@ function handled(): HandledRoute[] {
 export function platformApi(services: Services, dispatcher: Dispatcher): express.Router {
   const all = handled();
   const shared = dialectRouter(services, dispatcher, all.filter(isShared), writePlatformFailure);
-  const own = dialectRouter(services, dispatcher, all.filter((r) => !isShared(r)), writePlatformFailure);
+  const own = dialectRouter(
+    services,
+    dispatcher,
+    all.filter((r) => !isShared(r)),
+    writePlatformFailure,
+  );
   const router = express.Router();
   router.use((req, res, next) => (isAccountKey(presentedKey(req.headers as Record<string, string | undefined>)) ? shared(req, res, next) : next()));
   router.use(own);

@@ -31,7 +31,17 @@ export type Failure =
   | 'unavailable'
   | 'internal';
 
-const SEVERITY: Failure[] = ['unauthorized', 'account_inactive', 'forbidden', 'domain_not_found', 'domain_not_verified', 'rate_limited', 'quota', 'not_found', 'invalid'];
+const SEVERITY: Failure[] = [
+  'unauthorized',
+  'account_inactive',
+  'forbidden',
+  'domain_not_found',
+  'domain_not_verified',
+  'rate_limited',
+  'quota',
+  'not_found',
+  'invalid',
+];
 
 /** Codes the sender door and the send pipeline share (src/mail/send-codes.ts, src/auth/account-keys.ts). */
 const BY_CODE: Record<number, Failure> = {
@@ -64,9 +74,15 @@ export function classify(err: CommandError | HardError, texts: string[], notFoun
     if (err.httpStatus >= 500) return { failure: 'internal', message: err.message };
     return { failure: 'invalid', message: err.message };
   }
-  const kinds = err.codes.map((c) => (notFound.includes(c) ? 'not_found' : BY_CODE[c] ?? 'invalid'));
+  const kinds = err.codes.map((c) => (notFound.includes(c) ? 'not_found' : (BY_CODE[c] ?? 'invalid')));
   const worst = SEVERITY.find((f) => kinds.includes(f)) ?? kinds[0];
-  const message = err.codes.map((_, i) => texts[i]).filter((t, i) => kinds[i] === worst && t).join('; ') || texts[0] || 'Request failed';
+  const message =
+    err.codes
+      .map((_, i) => texts[i])
+      .filter((t, i) => kinds[i] === worst && t)
+      .join('; ') ||
+    texts[0] ||
+    'Request failed';
   return { failure: worst, message, retryAfterSec: err.retryAfterSec };
 }
 
@@ -184,7 +200,12 @@ export function messageParams(b: Record<string, unknown>, replyToKey: string, op
   // With fromOptional, a missing from is left for the command to fill (sendbatch's DefaultFrom).
   const from = absent('from') ? [undefined] : addressList(b.from);
   if (!from || from.length !== 1) return invalid('from must be one email address');
-  const lists: Record<string, { name: string; email: string }[] | null> = { to: addressList(b.to), cc: addressList(b.cc), bcc: addressList(b.bcc), replyto: addressList(b[replyToKey]) };
+  const lists: Record<string, { name: string; email: string }[] | null> = {
+    to: addressList(b.to),
+    cc: addressList(b.cc),
+    bcc: addressList(b.bcc),
+    replyto: addressList(b[replyToKey]),
+  };
   const bad = Object.entries(lists).find(([, v]) => v === null);
   if (bad) return invalid(`${bad[0] === 'replyto' ? replyToKey : bad[0]} must be an email address or an array of them`);
   return { from: from[0], ...lists, subject: b.subject, contenttype: html ? 'html' : 'plain', htmlcontent: html, plaincontent: text };

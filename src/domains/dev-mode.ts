@@ -45,7 +45,9 @@ export class DevModeVerifier extends DnsVerifier {
     const reserved = records.map((r) => isReservedTestName(r.host));
     const looked = await super.verify(records.filter((_, i) => !reserved[i]));
     if (reserved.some(Boolean)) {
-      this.logger.warn('development mode: records on a name reserved for testing verified WITHOUT DNS (POSTERN_DEV=1)', { hosts: records.filter((_, i) => reserved[i]).map((r) => r.host) });
+      this.logger.warn('development mode: records on a name reserved for testing verified WITHOUT DNS (POSTERN_DEV=1)', {
+        hosts: records.filter((_, i) => reserved[i]).map((r) => r.host),
+      });
     }
     return records.map((r, i) => (reserved[i] ? { ...r, ok: true } : looked.shift()!));
   }
@@ -67,7 +69,9 @@ export function modeNotices(config: Config): string[] {
   if (config.deliveryMode === 'capture') {
     const age = config.captureMaxAgeSeconds;
     const kept = age % 86400 === 0 ? `${age / 86400} days` : age % 3600 === 0 ? `${age / 3600} hours` : `${age} seconds`;
-    out.push(`CAPTURE MODE (DELIVERY_MODE=capture): no message leaves this install; each is signed and kept (the newest ${config.captureMaxMessages}, for ${kept}). Read them at GET /api/v1/captured.`);
+    out.push(
+      `CAPTURE MODE (DELIVERY_MODE=capture): no message leaves this install; each is signed and kept (the newest ${config.captureMaxMessages}, for ${kept}). Read them at GET /api/v1/captured.`,
+    );
   }
   return out;
 }

@@ -30,14 +30,20 @@ export async function startRotation(ctx: CommandContext, row: DomainRow): Promis
   const key = await generateDkimKey();
   const selector = nextSelector(row.dkim_selector, [row.dkim_selector, row.dkim_previous_selector]);
   const now = Date.now();
-  const fields = { dkim_next_selector: selector, dkim_next_private_key_enc: encrypt(key.privateKeyPem, encryptionKey(ctx)), dkim_next_public_key: key.publicKeyB64, dkim_next_created_at: now };
+  const fields = {
+    dkim_next_selector: selector,
+    dkim_next_private_key_enc: encrypt(key.privateKeyPem, encryptionKey(ctx)),
+    dkim_next_public_key: key.publicKeyB64,
+    dkim_next_created_at: now,
+  };
   const records = recordsFor({ ...row, ...fields }, ctx.config).map((r) => {
     // Keep what the last verification found for the records that were already there.
     const seen = JSON.parse(row.dns_records).find((o: { host: string; purpose: string }) => o.host === r.host && o.purpose === r.purpose);
     return seen && seen.value === r.value ? { ...r, ok: seen.ok, found: seen.found } : r;
   });
   // Conditional: of two concurrent requests one makes the key, the other answers it.
-  const n = await ctx.db('sender_domains')
+  const n = await ctx
+    .db('sender_domains')
     .where({ id: row.id, user_id: row.user_id, dkim_selector: row.dkim_selector })
     .whereNull('dkim_next_selector')
     .update({ ...fields, dns_records: JSON.stringify(records), updated_at: now });

@@ -29,10 +29,23 @@ export interface Assessment {
 const ORDER: RecordPurpose[] = ['mfrom', 'dkim', 'tracking', 'dmarc', 'dkim-next', 'dkim-previous'];
 
 function describe(f: DnsFailure, graceEnd: number | null): Record<string, unknown> {
-  return { host: f.host, type: f.type, purpose: f.purpose, since: formatTime(f.since), found: f.found, ...(graceEnd === null ? {} : { grace_ends_at: formatTime(graceEnd) }) };
+  return {
+    host: f.host,
+    type: f.type,
+    purpose: f.purpose,
+    since: formatTime(f.since),
+    found: f.found,
+    ...(graceEnd === null ? {} : { grace_ends_at: formatTime(graceEnd) }),
+  };
 }
 
-export function assess(row: DomainRow, checked: DnsRecord[], now: number, mode: VerifyMode, config: Pick<Config, 'dnsFailureGraceHours' | 'dkimPreviousKeyHours'>): Assessment {
+export function assess(
+  row: DomainRow,
+  checked: DnsRecord[],
+  now: number,
+  mode: VerifyMode,
+  config: Pick<Config, 'dnsFailureGraceHours' | 'dkimPreviousKeyHours'>,
+): Assessment {
   const update: Record<string, unknown> = {};
   const events: DomainEvent[] = [];
   let results = checked;
@@ -58,9 +71,18 @@ export function assess(row: DomainRow, checked: DnsRecord[], now: number, mode: 
     // The new key's record is now the required one; the old key's stays listed (not required) until removed.
     results = results
       .filter((r) => r.purpose !== 'dkim-previous')
-      .map((r) => (r.purpose === 'dkim' ? { ...r, purpose: 'dkim-previous' as const, required: false } : r.purpose === 'dkim-next' ? { ...r, purpose: 'dkim' as const, required: true } : r))
+      .map((r) =>
+        r.purpose === 'dkim'
+          ? { ...r, purpose: 'dkim-previous' as const, required: false }
+          : r.purpose === 'dkim-next'
+            ? { ...r, purpose: 'dkim' as const, required: true }
+            : r,
+      )
       .sort((a, b) => ORDER.indexOf(a.purpose) - ORDER.indexOf(b.purpose));
-    events.push({ type: 'domain.dkim_rotated', data: { selector: row.dkim_next_selector, previous_selector: row.dkim_selector, previous_removed_at: formatTime(removeAt) } });
+    events.push({
+      type: 'domain.dkim_rotated',
+      data: { selector: row.dkim_next_selector, previous_selector: row.dkim_selector, previous_removed_at: formatTime(removeAt) },
+    });
   }
 
   const broken = results.filter((r) => r.required && !r.ok);
@@ -69,7 +91,13 @@ export function assess(row: DomainRow, checked: DnsRecord[], now: number, mode: 
   const tracked = row.status === STATUS.enabled || (row.status === STATUS.pending && before.length > 0);
   if (tracked) {
     const sinceOf = new Map(before.map((f) => [f.host, Number(f.since)]));
-    const failures: DnsFailure[] = broken.map((r) => ({ host: r.host, type: r.type, purpose: r.purpose, since: sinceOf.get(r.host) ?? now, found: r.found ?? [] }));
+    const failures: DnsFailure[] = broken.map((r) => ({
+      host: r.host,
+      type: r.type,
+      purpose: r.purpose,
+      since: sinceOf.get(r.host) ?? now,
+      found: r.found ?? [],
+    }));
     const failingSince = failures.length ? Math.min(...failures.map((f) => f.since)) : null;
     const graceEnd = failingSince === null ? null : failingSince + config.dnsFailureGraceHours * 3_600_000;
     const newly = failures.filter((f) => !sinceOf.has(f.host));
@@ -79,11 +107,21 @@ export function assess(row: DomainRow, checked: DnsRecord[], now: number, mode: 
     if (!failures.length) status = STATUS.enabled;
     else if (mode === 'manual' || (graceEnd !== null && graceEnd <= now)) status = STATUS.pending;
     if (newly.length) {
-      events.push({ type: 'domain.dns_failed', data: { status, records: newly.map((f) => describe(f, graceEnd)), failing: failures.map((f) => describe(f, graceEnd)) } });
+      events.push({
+        type: 'domain.dns_failed',
+        data: { status, records: newly.map((f) => describe(f, graceEnd)), failing: failures.map((f) => describe(f, graceEnd)) },
+      });
     }
-    if (mended.length) events.push({ type: 'domain.dns_restored', data: { status, records: mended.map((f) => ({ host: f.host, type: f.type, purpose: f.purpose })), still_failing: failures.length } });
+    if (mended.length)
+      events.push({
+        type: 'domain.dns_restored',
+        data: { status, records: mended.map((f) => ({ host: f.host, type: f.type, purpose: f.purpose })), still_failing: failures.length },
+      });
     if (row.status === STATUS.enabled && status === STATUS.pending) {
-      events.push({ type: 'domain.deactivated', data: { status, reason: mode === 'manual' ? 'verification' : 'grace_expired', failing: failures.map((f) => describe(f, graceEnd)) } });
+      events.push({
+        type: 'domain.deactivated',
+        data: { status, reason: mode === 'manual' ? 'verification' : 'grace_expired', failing: failures.map((f) => describe(f, graceEnd)) },
+      });
     }
   } else if (row.status === STATUS.pending) {
     status = broken.length ? STATUS.pending : STATUS.enabled;

@@ -52,7 +52,21 @@ export function buildDnsRecords(
   }
   records.push({ host: `_dmarc.${domain}`, type: 'TXT', value: config.dmarcRecord, required: false, purpose: 'dmarc' });
   const { next, previous } = rotation;
-  if (next) records.push({ host: `${next.selector}._domainkey.${domain}`, type: 'TXT', value: dkimRecordValue(next.publicKeyB64), required: false, purpose: 'dkim-next' });
-  if (previous) records.push({ host: `${previous.selector}._domainkey.${domain}`, type: 'TXT', value: dkimRecordValue(previous.publicKeyB64), required: false, purpose: 'dkim-previous' });
+  if (next)
+    records.push({
+      host: `${next.selector}._domainkey.${domain}`,
+      type: 'TXT',
+      value: dkimRecordValue(next.publicKeyB64),
+      required: false,
+      purpose: 'dkim-next',
+    });
+  if (previous)
+    records.push({
+      host: `${previous.selector}._domainkey.${domain}`,
+      type: 'TXT',
+      value: dkimRecordValue(previous.publicKeyB64),
+      required: false,
+      purpose: 'dkim-previous',
+    });
   return records;
 }

@@ -42,8 +42,21 @@ export function createDnsWatch(services: Services, opts: { clock?: () => number;
       const saved = await db.transaction(async (trx) => {
         const n = await trx('sender_domains')
           .where({ id: row.id, dkim_previous_selector: row.dkim_previous_selector })
-          .update({ dkim_previous_selector: null, dkim_previous_private_key_enc: null, dkim_previous_public_key: null, dkim_previous_remove_at: null, dns_records: JSON.stringify(records), updated_at: now });
-        if (n) await recordDomainEvents(trx, row, [{ type: 'domain.dkim_key_removed', data: { selector: row.dkim_previous_selector, active_selector: row.dkim_selector } }], now);
+          .update({
+            dkim_previous_selector: null,
+            dkim_previous_private_key_enc: null,
+            dkim_previous_public_key: null,
+            dkim_previous_remove_at: null,
+            dns_records: JSON.stringify(records),
+            updated_at: now,
+          });
+        if (n)
+          await recordDomainEvents(
+            trx,
+            row,
+            [{ type: 'domain.dkim_key_removed', data: { selector: row.dkim_previous_selector, active_selector: row.dkim_selector } }],
+            now,
+          );
         return n > 0;
       });
       if (saved) {
@@ -73,7 +86,9 @@ export function createDnsWatch(services: Services, opts: { clock?: () => number;
     if (unsure.length) {
       // Our resolver could not tell (timeout, SERVFAIL): such a check proves nothing either way, so it changes no
       // failure, status or key; it is tried again within the hour. A resolver outage never deactivates domains.
-      await db('sender_domains').where({ id, dns_check_owner: token }).update({ dns_next_check_at: now + Math.min(intervalMs, 3_600_000), dns_check_owner: null });
+      await db('sender_domains')
+        .where({ id, dns_check_owner: token })
+        .update({ dns_next_check_at: now + Math.min(intervalMs, 3_600_000), dns_check_owner: null });
       logger.warn('dns watch: lookups got no answer; checking again later', { domainId: id, domain: row.domain, hosts: unsure });
       services.metrics.dnsCheck('inconclusive');
       return true;
@@ -87,7 +102,12 @@ export function createDnsWatch(services: Services, opts: { clock?: () => number;
     if (saved) services.metrics.dnsCheck(a.update.dns_failures ? 'failing' : 'ok');
     for (const e of saved ? a.events : []) {
       services.metrics.domainEvent(e.type);
-      const fields = { domainId: Number(row.id), domain: row.domain, status: a.status, failingSince: formatTime((a.update.dns_failed_since as number | null) ?? null) };
+      const fields = {
+        domainId: Number(row.id),
+        domain: row.domain,
+        status: a.status,
+        failingSince: formatTime((a.update.dns_failed_since as number | null) ?? null),
+      };
       if (e.type === 'domain.dns_restored' || e.type === 'domain.dkim_rotated') logger.info(e.type, fields);
       else logger.warn(e.type, fields);
     }

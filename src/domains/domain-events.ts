@@ -14,7 +14,12 @@ export interface DomainEvent {
  * webhooks and its account's account-wide ones), inside the caller's transaction, so an event and its calls are
  * committed together. The webhook worker sends them like any other outbox row.
  */
-export async function recordDomainEvents(trx: Knex | Knex.Transaction, domain: { id: number; user_id: number; domain: string }, events: DomainEvent[], now: number): Promise<void> {
+export async function recordDomainEvents(
+  trx: Knex | Knex.Transaction,
+  domain: { id: number; user_id: number; domain: string },
+  events: DomainEvent[],
+  now: number,
+): Promise<void> {
   if (!events.length) return;
   const domainId = Number(domain.id);
   const userId = Number(domain.user_id);
@@ -32,14 +37,32 @@ export async function recordDomainEvents(trx: Knex | Knex.Transaction, domain: {
       if (!String(w.event).split(',').includes(e.type)) continue;
       const format: WebhookFormat = isWebhookFormat(w.format) ? w.format : 'standard';
       const payload = renderDomainPayload(format, { eventId, type: e.type, createdAt: now, domain: domain.domain, domainId, data: e.data });
-      rows.push({ webhook_id: w.id, event_id: eventId, event_type: e.type, payload, status: 'pending', attempts: 0, next_attempt_at: queuedAt, created_at: queuedAt, updated_at: queuedAt });
+      rows.push({
+        webhook_id: w.id,
+        event_id: eventId,
+        event_type: e.type,
+        payload,
+        status: 'pending',
+        attempts: 0,
+        next_attempt_at: queuedAt,
+        created_at: queuedAt,
+        updated_at: queuedAt,
+      });
     }
   }
   if (rows.length) await trx('webhook_deliveries').insert(rows);
 }
 
 /** The domain's latest events, newest first. */
-export async function recentDomainEvents(db: Knex, domainId: number, limit = 20): Promise<{ type: string; data: Record<string, unknown>; created_at: number }[]> {
-  const rows: { type: string; data: string; created_at: number }[] = await db('domain_events').where({ domain_id: domainId }).orderBy('id', 'desc').limit(limit).select('type', 'data', 'created_at');
+export async function recentDomainEvents(
+  db: Knex,
+  domainId: number,
+  limit = 20,
+): Promise<{ type: string; data: Record<string, unknown>; created_at: number }[]> {
+  const rows: { type: string; data: string; created_at: number }[] = await db('domain_events')
+    .where({ domain_id: domainId })
+    .orderBy('id', 'desc')
+    .limit(limit)
+    .select('type', 'data', 'created_at');
   return rows.map((r) => ({ type: r.type, data: JSON.parse(r.data) as Record<string, unknown>, created_at: Number(r.created_at) }));
 }

@@ -6,7 +6,6 @@ import { composeHosts, HostSettings } from './names';
 import type { DomainRow } from '../model';
 export type { DomainRow } from '../model';
 
-
 /** A required record that stopped verifying: what it is, since when, and what DNS answered at the last check. */
 export interface DnsFailure {
   host: string;
@@ -39,7 +38,10 @@ export function parseRecords(row: Pick<DomainRow, 'dns_records'>): DnsRecord[] {
   return JSON.parse(row.dns_records) as DnsRecord[];
 }
 
-type KeyFields = Pick<DomainRow, 'dkim_selector' | 'dkim_public_key' | 'dkim_next_selector' | 'dkim_next_public_key' | 'dkim_previous_selector' | 'dkim_previous_public_key'>;
+type KeyFields = Pick<
+  DomainRow,
+  'dkim_selector' | 'dkim_public_key' | 'dkim_next_selector' | 'dkim_next_public_key' | 'dkim_previous_selector' | 'dkim_previous_public_key'
+>;
 
 /** Recomputes the record set from the row's current host settings (keeps the DKIM keys, a rotation's too). */
 export function recordsFor(row: HostSettings & KeyFields, config: Config): DnsRecord[] {

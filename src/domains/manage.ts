@@ -21,9 +21,19 @@ export const TAKEN_TEXT = 'Domain is already registered by another account';
 
 /** A domain started over forgets the watch's findings and any rotation (its new key replaces them all). */
 const FRESH_WATCH = {
-  dns_next_check_at: null, dns_check_owner: null, dns_checked_at: null, dns_failed_since: null, dns_failures: null,
-  dkim_next_selector: null, dkim_next_private_key_enc: null, dkim_next_public_key: null, dkim_next_created_at: null,
-  dkim_previous_selector: null, dkim_previous_private_key_enc: null, dkim_previous_public_key: null, dkim_previous_remove_at: null,
+  dns_next_check_at: null,
+  dns_check_owner: null,
+  dns_checked_at: null,
+  dns_failed_since: null,
+  dns_failures: null,
+  dkim_next_selector: null,
+  dkim_next_private_key_enc: null,
+  dkim_next_public_key: null,
+  dkim_next_created_at: null,
+  dkim_previous_selector: null,
+  dkim_previous_private_key_enc: null,
+  dkim_previous_public_key: null,
+  dkim_previous_remove_at: null,
 };
 
 type Hosts = Omit<HostSettings, 'track_prefix_disabled'> & { track_prefix_disabled: boolean };
@@ -32,7 +42,11 @@ type Hosts = Omit<HostSettings, 'track_prefix_disabled'> & { track_prefix_disabl
  * Registers a domain (normalised name and host settings already read). Re-adding one's own domain starts it over:
  * new key, new records, Approval Pending, same id. Throws DomainError taken | limit | hosts.
  */
-export async function createDomain(ctx: CommandContext, settings: Hosts, options: { link_tracking?: boolean; open_tracking?: boolean; unsubscribe_link?: boolean } = {}): Promise<number> {
+export async function createDomain(
+  ctx: CommandContext,
+  settings: Hosts,
+  options: { link_tracking?: boolean; open_tracking?: boolean; unsubscribe_link?: boolean } = {},
+): Promise<number> {
   const user = ctx.user!;
   const { domain } = settings;
   if (!hostsAreValid(composeHosts(settings, ctx.config))) throw new DomainError('hosts');
@@ -48,7 +62,9 @@ export async function createDomain(ctx: CommandContext, settings: Hosts, options
       const existing = await trx('sender_domains').where({ domain }).first('id', 'user_id');
       if (existing && Number(existing.user_id) !== user.id) throw new DomainError('taken');
       if (existing) {
-        await trx('sender_domains').where({ id: existing.id }).update({ ...fields, ...FRESH_WATCH, status: STATUS.pending, last_verified_at: null, updated_at: now });
+        await trx('sender_domains')
+          .where({ id: existing.id })
+          .update({ ...fields, ...FRESH_WATCH, status: STATUS.pending, last_verified_at: null, updated_at: now });
         return Number(existing.id);
       }
       const limit = Number(user.limit_sender_domains);

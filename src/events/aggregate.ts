@@ -76,7 +76,10 @@ export async function aggregateEvents(db: Db, scope: EventScope, f: EventFilter,
     .select(db.raw(`${expr} as k`))
     .count({ n: '*' })
     .groupBy('k')
-    .orderBy([{ column: 'n', order: 'desc' }, { column: 'k', order: 'asc' }])
+    .orderBy([
+      { column: 'n', order: 'desc' },
+      { column: 'k', order: 'asc' },
+    ])
     .limit(size);
   return rows.map((r: Record<string, unknown>) => ({ key: String(r.k), doc_count: Number(r.n) }));
 }
@@ -130,5 +133,9 @@ export async function dailySeries(db: Db, scope: EventScope, range: DayRange, tz
     const figures = (series[day] ??= { Sent: 0, Bounced: 0, Opened: 0, Clicked: 0 });
     figures[SERIES[type]] += Number(r.n);
   }
-  return Object.fromEntries(Object.keys(series).sort().map((d) => [d, series[d]]));
+  return Object.fromEntries(
+    Object.keys(series)
+      .sort()
+      .map((d) => [d, series[d]]),
+  );
 }

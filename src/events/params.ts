@@ -35,7 +35,11 @@ export async function requiredDomainScope(ctx: CommandContext, domainId: unknown
 export function eventTypes(event: unknown, code: number): string[] | undefined {
   if (event === undefined || event === null || String(event).trim() === '') return undefined;
   const stored = storedEventName(String(event));
-  if (!stored) throw new CommandError(code, `Unknown Event "${String(event).slice(0, 40)}": use delivery, bounce, open, click, unsubscribe, complaint (or delivered, bounced, opened, clicked, unsubscribed, complained, queued, deferred, failed, …)`);
+  if (!stored)
+    throw new CommandError(
+      code,
+      `Unknown Event "${String(event).slice(0, 40)}": use delivery, bounce, open, click, unsubscribe, complaint (or delivered, bounced, opened, clicked, unsubscribed, complained, queued, deferred, failed, …)`,
+    );
   return [stored];
 }
 

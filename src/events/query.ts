@@ -194,7 +194,16 @@ export async function countEvents(db: Db, scope: EventScope, f: EventFilter): Pr
   return Number(n ?? 0) + head + tail;
 }
 
-const COLUMNS = ['events.id', 'events.message_id', 'events.domain_id', 'events.type', 'events.created_at', 'events.data', 'messages.from_email', 'messages.subject'];
+const COLUMNS = [
+  'events.id',
+  'events.message_id',
+  'events.domain_id',
+  'events.type',
+  'events.created_at',
+  'events.data',
+  'messages.from_email',
+  'messages.subject',
+];
 
 function toRow(r: Record<string, any>): EventRow {
   let data: Record<string, unknown>;

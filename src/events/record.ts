@@ -5,7 +5,6 @@ import { planRollups } from '../stats/rollups';
 import { planWebhookEvents } from '../webhooks/outbox';
 import { BatchTx, insertRows, Read, runInTurn, Stmt } from '../db';
 
-
 /** What the caller already knows, so the writer need not read it back. */
 export interface EventHints {
   /** Tags of (some of) the events' messages, by message id. */
@@ -21,7 +20,15 @@ export async function recordEvents(trx: Knex | Knex.Transaction, events: EventIn
   const q = tx?.q ?? trx;
   const read: Read = tx ? async (stmt) => (await tx.run([stmt]))[0] : async (stmt) => await stmt;
   // Columns in one order for every row, so the rows go as one plain multi-row INSERT.
-  const rows = events.map((e) => ({ message_id: e.message_id, delivery_id: e.delivery_id, domain_id: e.domain_id, user_id: e.user_id, type: e.type, created_at: e.created_at, data: JSON.stringify(e.data) }));
+  const rows = events.map((e) => ({
+    message_id: e.message_id,
+    delivery_id: e.delivery_id,
+    domain_id: e.domain_id,
+    user_id: e.user_id,
+    type: e.type,
+    created_at: e.created_at,
+    data: JSON.stringify(e.data),
+  }));
   const writes: Stmt[] = [];
   for (let i = 0; i < rows.length; i += 500) writes.push(insertRows(q, 'events', rows.slice(i, i + 500)));
   // Reads first (tags, acceptance times, subscribed webhooks), then every write together.

@@ -51,7 +51,13 @@ export const WEBHOOK_EVENTS = EVENT_NAMES.filter((e) => e.legacy !== null).map((
  * Events of a sender domain rather than of a message (DNS watch, DKIM rotation; docs/dns-watch-and-dkim-rotation.md).
  * Stored in domain_events; a webhook may subscribe to each by this name, in every format.
  */
-export const DOMAIN_WEBHOOK_EVENTS = ['domain.dns_failed', 'domain.dns_restored', 'domain.deactivated', 'domain.dkim_rotated', 'domain.dkim_key_removed'] as const;
+export const DOMAIN_WEBHOOK_EVENTS = [
+  'domain.dns_failed',
+  'domain.dns_restored',
+  'domain.deactivated',
+  'domain.dkim_rotated',
+  'domain.dkim_key_removed',
+] as const;
 export type DomainEventType = (typeof DOMAIN_WEBHOOK_EVENTS)[number];
 
 /** The domain event a name means (case-insensitive), or null. */

@@ -23,7 +23,10 @@ export function lowercaseKeys(value: unknown, depth = 0): unknown {
  */
 export function collectParams(query: unknown, body: unknown, bodyIsJson: boolean): Record<string, unknown> {
   const merged: Record<string, unknown> = Object.create(null);
-  for (const [src, keepArrays] of [[query, false], [body, bodyIsJson]] as const) {
+  for (const [src, keepArrays] of [
+    [query, false],
+    [body, bodyIsJson],
+  ] as const) {
     if (!src || typeof src !== 'object' || Array.isArray(src)) continue;
     const lowered = lowercaseKeys(src) as Record<string, unknown>;
     for (const [k, v] of Object.entries(lowered)) {
@@ -39,7 +42,10 @@ export function collectParams(query: unknown, body: unknown, bodyIsJson: boolean
  */
 export function textSourcedKeys(query: unknown, body: unknown, bodyIsJson: boolean): Set<string> {
   const keys = new Set<string>();
-  for (const [src, text] of [[query, true], [body, !bodyIsJson]] as const) {
+  for (const [src, text] of [
+    [query, true],
+    [body, !bodyIsJson],
+  ] as const) {
     if (!src || typeof src !== 'object' || Array.isArray(src)) continue;
     for (const k of Object.keys(src)) {
       if (text) keys.add(k.toLowerCase());

@@ -12,7 +12,10 @@ function reply(code: number, text: string): Error {
 async function isMfromHost(services: Services, host: string): Promise<boolean> {
   const h = normalizeDomain(host);
   if (!h || h.split('.').length < 3) return false;
-  const row = await services.db('sender_domains').where({ domain: h.slice(h.indexOf('.') + 1) }).first();
+  const row = await services
+    .db('sender_domains')
+    .where({ domain: h.slice(h.indexOf('.') + 1) })
+    .first();
   return !!row && composeHosts(row, services.config).mfromHost === h;
 }
 

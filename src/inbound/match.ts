@@ -61,11 +61,22 @@ export async function matchReport(services: Services, mail: InboundMail, report:
     .join('sender_domains as s', 's.id', 'd.domain_id')
     .where('d.id', id)
     .first(
-      'd.id', 'd.message_id', 'd.domain_id', 'd.user_id', 'd.recipient', 'd.status', 'm.message_id_header',
-      's.domain', 's.subdomain', 's.track_prefix', 's.track_merge', 's.track_prefix_disabled',
+      'd.id',
+      'd.message_id',
+      'd.domain_id',
+      'd.user_id',
+      'd.recipient',
+      'd.status',
+      'm.message_id_header',
+      's.domain',
+      's.subdomain',
+      's.track_prefix',
+      's.track_merge',
+      's.track_prefix_disabled',
     );
   if (!row) return { unmatched: `VERP address names delivery ${id}, which no longer exists` };
-  if (composeHosts(row, services.config).mfromHost !== host) return { unmatched: `VERP address for delivery ${id} arrived at ${host}, not at its own domain's return-path host` };
+  if (composeHosts(row, services.config).mfromHost !== host)
+    return { unmatched: `VERP address for delivery ${id} arrived at ${host}, not at its own domain's return-path host` };
   const reported = report.originalHeaders['message-id'];
   if (reported && !sameMessageId(reported, String(row.message_id_header ?? ''))) {
     return { unmatched: `the report quotes Message-ID ${reported.slice(0, 200)}, not that of delivery ${id}'s message` };

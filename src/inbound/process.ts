@@ -35,7 +35,17 @@ function blockFor(report: Extract<Report, { kind: 'dsn' }>, d: DeliveryRef): Dsn
 }
 
 async function event(services: Services, d: DeliveryRef, type: string, data: Record<string, unknown>, trx = services.db) {
-  await recordEvents(trx, [{ message_id: d.message_id, delivery_id: Number(d.id), domain_id: Number(d.domain_id), user_id: Number(d.user_id), type, created_at: Date.now(), data: { recipient: d.recipient, ...data } }]);
+  await recordEvents(trx, [
+    {
+      message_id: d.message_id,
+      delivery_id: Number(d.id),
+      domain_id: Number(d.domain_id),
+      user_id: Number(d.user_id),
+      type,
+      created_at: Date.now(),
+      data: { recipient: d.recipient, ...data },
+    },
+  ]);
 }
 
 /**
@@ -89,7 +99,9 @@ export async function processInbound(services: Services, mail: InboundMail): Pro
     // The reporting MTA gave up: the delivery is bounced whatever the class; only an address-level failure suppresses.
     const verdict = classifyReply(dsnBasicCode(r), reply, r.status);
     await services.db.transaction(async (trx) => {
-      await trx('deliveries').where({ id: target.id }).update({ status: 'bounced', bounce_class: verdict.class, last_reply: reply, finished_at: Date.now(), updated_at: Date.now(), lease_until: null });
+      await trx('deliveries')
+        .where({ id: target.id })
+        .update({ status: 'bounced', bounce_class: verdict.class, last_reply: reply, finished_at: Date.now(), updated_at: Date.now(), lease_until: null });
       await event(services, target, 'bounced', { source: 'dsn', bounce_class: verdict.class, smtp_reply: reply, status: r.status }, trx);
       if (verdict.suppress) await addSuppression(trx, target.domain_id, target.recipient, 'hard_bounce', reply);
     });

@@ -46,7 +46,10 @@ export function fieldBlocks(text: string): Record<string, string>[] {
 
 /** `rfc822; user@example.org` → `user@example.org` */
 function address(v: string | undefined): string {
-  return (v ?? '').replace(/^[a-z0-9-]+;\s*/i, '').replace(/^<|>$/g, '').trim();
+  return (v ?? '')
+    .replace(/^[a-z0-9-]+;\s*/i, '')
+    .replace(/^<|>$/g, '')
+    .trim();
 }
 
 function headerMap(text: string): Record<string, string> {

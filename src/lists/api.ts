@@ -87,9 +87,7 @@ export async function subscribedMembers(
   opts: { order: 'email' | 'id'; limit: number; afterId?: number },
 ): Promise<SubscriberContext[]> {
   if (!validId(listId) || opts.limit < 1) return [];
-  const q = eligibleMembers(db, listId, suppressDomainId)
-    .select('s.*')
-    .limit(Math.floor(opts.limit));
+  const q = eligibleMembers(db, listId, suppressDomainId).select('s.*').limit(Math.floor(opts.limit));
   if (opts.order === 'email') q.orderBy('s.email', 'asc');
   else {
     if (opts.afterId !== undefined) q.where('s.id', '>', opts.afterId);
@@ -97,7 +95,13 @@ export async function subscribedMembers(
   }
   const rows: SubscriberRow[] = await q;
   if (!rows.length) return [];
-  const [fields, values] = await Promise.all([fieldsOf(db, listId), valuesFor(db, rows.map((r) => Number(r.id)))]);
+  const [fields, values] = await Promise.all([
+    fieldsOf(db, listId),
+    valuesFor(
+      db,
+      rows.map((r) => Number(r.id)),
+    ),
+  ]);
   return rows.map((r) => contextOf(r, fields, values.get(Number(r.id))));
 }
 

@@ -26,7 +26,14 @@ export async function ensureNameField(db: Db, listId: number): Promise<number> {
   const existing = (await nameFields(db, [listId])).get(listId);
   if (existing) return existing;
   try {
-    const [id] = await db('list_custom_fields').insert({ list_id: listId, name: 'Name', field_type: 'Single line', alias: 'Name', default_value: '', created_at: Date.now() });
+    const [id] = await db('list_custom_fields').insert({
+      list_id: listId,
+      name: 'Name',
+      field_type: 'Single line',
+      alias: 'Name',
+      default_value: '',
+      created_at: Date.now(),
+    });
     return Number(id);
   } catch (err) {
     if (!isUniqueViolation(err)) throw err;

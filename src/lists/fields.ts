@@ -106,7 +106,9 @@ export async function saveValues(trx: Db | Knex.Transaction, subscriberId: numbe
 export async function valuesFor(db: Db | Knex.Transaction, subscriberIds: number[]): Promise<Map<number, Map<number, string>>> {
   const out = new Map<number, Map<number, string>>();
   for (let i = 0; i < subscriberIds.length; i += 1000) {
-    const rows = await db('subscriber_values').whereIn('subscriber_id', subscriberIds.slice(i, i + 1000)).select('subscriber_id', 'field_id', 'value');
+    const rows = await db('subscriber_values')
+      .whereIn('subscriber_id', subscriberIds.slice(i, i + 1000))
+      .select('subscriber_id', 'field_id', 'value');
     for (const r of rows as { subscriber_id: number; field_id: number; value: string }[]) {
       const m = out.get(Number(r.subscriber_id)) ?? new Map<number, string>();
       m.set(Number(r.field_id), r.value);

@@ -23,7 +23,10 @@ export const STATUSES: string[] = Object.values(STATUS);
 
 /** A status as Octeth spells it, matched case-insensitively; undefined when it is none of ours. */
 export function normalizeStatus(v: unknown): string | undefined {
-  const s = String(v ?? '').trim().toLowerCase().replace(/[\s_-]+/g, ' ');
+  const s = String(v ?? '')
+    .trim()
+    .toLowerCase()
+    .replace(/[\s_-]+/g, ' ');
   return STATUSES.find((x) => x.toLowerCase().replace(/-/g, ' ') === s);
 }
 
@@ -36,7 +39,15 @@ export function parseOctethDate(v: unknown): number | undefined {
   const [y, mo, d, h = '0', mi = '0', s = '0'] = m.slice(1).map((x) => x ?? '0');
   const ms = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s));
   const back = new Date(ms);
-  if (back.getUTCFullYear() !== Number(y) || back.getUTCMonth() !== Number(mo) - 1 || back.getUTCDate() !== Number(d) || Number(h) > 23 || Number(mi) > 59 || Number(s) > 59) return undefined;
+  if (
+    back.getUTCFullYear() !== Number(y) ||
+    back.getUTCMonth() !== Number(mo) - 1 ||
+    back.getUTCDate() !== Number(d) ||
+    Number(h) > 23 ||
+    Number(mi) > 59 ||
+    Number(s) > 59
+  )
+    return undefined;
   return ms;
 }
 
@@ -59,7 +70,12 @@ export async function suppressedForOwner(db: Db | Knex.Transaction, userId: numb
  * Octeth's subscriber row: standard fields, then every custom field both as `CustomFields{id: value}` and
  * as the flat `CustomField<ID>` columns Octeth's subscriber tables carry.
  */
-export function presentSubscriber(row: SubscriberRow, fields: FieldRow[], stored: Map<number, string> | undefined, suppressed?: boolean): Record<string, unknown> {
+export function presentSubscriber(
+  row: SubscriberRow,
+  fields: FieldRow[],
+  stored: Map<number, string> | undefined,
+  suppressed?: boolean,
+): Record<string, unknown> {
   const values = effectiveValues(fields, stored);
   const out: Record<string, unknown> = {
     SubscriberID: Number(row.id),

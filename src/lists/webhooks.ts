@@ -28,7 +28,13 @@ export function newHashedId(config: Config): { hashedId: string; secret_hash: st
 }
 
 export function eventName(v: unknown): string | undefined {
-  return EVENTS.find((e) => e.toLowerCase() === String(v ?? '').trim().toLowerCase());
+  return EVENTS.find(
+    (e) =>
+      e.toLowerCase() ===
+      String(v ?? '')
+        .trim()
+        .toLowerCase(),
+  );
 }
 
 export async function findOwnedWebhook(db: Db, userId: number, id: unknown): Promise<ListWebhookRow | undefined> {
@@ -60,7 +66,16 @@ export async function countRequest(db: Knex, webhookId: number, ok: boolean, at 
 }
 
 /** Rows of the last `days` UTC days (newest first), days without requests omitted. */
-export async function statsOf(db: Knex, webhookId: number, days: number, at = Date.now()): Promise<{ day: string; received: number; failed: number; successful: number }[]> {
+export async function statsOf(
+  db: Knex,
+  webhookId: number,
+  days: number,
+  at = Date.now(),
+): Promise<{ day: string; received: number; failed: number; successful: number }[]> {
   const since = new Date(at - (days - 1) * 86400_000).toISOString().slice(0, 10);
-  return db('list_webhook_stats').where({ webhook_id: webhookId }).where('day', '>=', since).orderBy('day', 'desc').select('day', 'received', 'failed', 'successful');
+  return db('list_webhook_stats')
+    .where({ webhook_id: webhookId })
+    .where('day', '>=', since)
+    .orderBy('day', 'desc')
+    .select('day', 'received', 'failed', 'successful');
 }

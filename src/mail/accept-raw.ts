@@ -39,7 +39,12 @@ export function rewriteHeaders(raw: Buffer, domain: string): { mime: Buffer; mes
     else if (line) fields.push(line);
   }
   const kept = fields.filter((f) => !/^(bcc|return-path)\s*:/i.test(f));
-  let messageIdHeader = kept.find((f) => /^message-id\s*:/i.test(f))?.replace(/^message-id\s*:\s*/i, '').replace(/\s+/g, ' ').trim() ?? '';
+  let messageIdHeader =
+    kept
+      .find((f) => /^message-id\s*:/i.test(f))
+      ?.replace(/^message-id\s*:\s*/i, '')
+      .replace(/\s+/g, ' ')
+      .trim() ?? '';
   if (!messageIdHeader) {
     messageIdHeader = newMessageIdHeader(domain);
     kept.unshift(`Message-ID: ${messageIdHeader}`);

@@ -127,7 +127,14 @@ function recipientsOf(req: SendRequest): { email: string; kind: 'to' | 'cc' | 'b
   return all.filter((r) => !seen.has(r.email.toLowerCase()) && seen.add(r.email.toLowerCase()));
 }
 
-async function prepare(services: Services, sender: Sender, req: SendRequest, refs: SendRefs, now: number, suppressed: Set<string>): Promise<Prepared | Problem[]> {
+async function prepare(
+  services: Services,
+  sender: Sender,
+  req: SendRequest,
+  refs: SendRefs,
+  now: number,
+  suppressed: Set<string>,
+): Promise<Prepared | Problem[]> {
   const { content, problems: contentProblems } = contentOf(req, refs);
   const problems = [...check(sender, req), ...contentProblems];
   if (problems.length) return problems;
@@ -162,7 +169,9 @@ async function prepare(services: Services, sender: Sender, req: SendRequest, ref
     // copy is the message's MIME, the others ride on their delivery rows.
     links = new LinkTable();
     const fieldsFor = (email: string) => refs.subscriber?.fields ?? { EmailAddress: email };
-    const variants = recipients.map((r) => buildVariant({ config: services.config, domain: sender.domain, plan, content, fields: fieldsFor(r.email), links: links! }));
+    const variants = recipients.map((r) =>
+      buildVariant({ config: services.config, domain: sender.domain, plan, content, fields: fieldsFor(r.email), links: links! }),
+    );
     const mimes = await Promise.all(variants.map((v) => compose(v, v.headers)));
     recipients.forEach((r, i) => {
       r.trackId = variants[i].trackId;
@@ -232,14 +241,24 @@ function tagsOfPrepared(ok: Prepared[]): Map<string, string[]> {
  * event per delivery, plus a `suppressed` event per dropped recipient, inside the caller's transaction.
  * Returns the delivery ids with their message.
  */
-async function writePrepared(tx: BatchTx, entries: { p: Prepared; now: number }[], guards: { item: PersistItem; stmt: Stmt }[]): Promise<{ id: number; messageId: string }[]> {
+async function writePrepared(
+  tx: BatchTx,
+  entries: { p: Prepared; now: number }[],
+  guards: { item: PersistItem; stmt: Stmt }[],
+): Promise<{ id: number; messageId: string }[]> {
   const trx = tx.q;
   const ok = entries.map((e) => e.p);
   const nowOf = new Map(entries.map((e) => [e.p.messageId, e.now]));
   // Idempotent replies first (each must still hold its lease), then the rows, then reading back the delivery ids:
   // one round trip where the database allows.
   const stmts: Stmt[] = guards.map((g) => g.stmt);
-  for (const chunk of chunksOf(ok.map((p) => p.message), 200, 4 << 20, (m) => Number(m.mime_size))) stmts.push(insertRows(trx, 'messages', chunk));
+  for (const chunk of chunksOf(
+    ok.map((p) => p.message),
+    200,
+    4 << 20,
+    (m) => Number(m.mime_size),
+  ))
+    stmts.push(insertRows(trx, 'messages', chunk));
   const deliveryRows = ok.flatMap((p) => {
     const now = nowOf.get(p.messageId)!;
     return p.recipients.map((r) => ({
@@ -285,7 +304,15 @@ async function writePrepared(tx: BatchTx, entries: { p: Prepared; now: number }[
   });
   for (const p of ok) {
     for (const email of p.dropped) {
-      events.push({ message_id: p.messageId, delivery_id: null, domain_id: Number(p.message.domain_id), user_id: Number(p.message.user_id), type: 'suppressed', created_at: nowOf.get(p.messageId)!, data: { recipient: email } });
+      events.push({
+        message_id: p.messageId,
+        delivery_id: null,
+        domain_id: Number(p.message.domain_id),
+        user_id: Number(p.message.user_id),
+        type: 'suppressed',
+        created_at: nowOf.get(p.messageId)!,
+        data: { recipient: email },
+      });
     }
   }
   await recordEvents(trx, events, { tags: tagsOfPrepared(ok) }, tx);
@@ -342,7 +369,15 @@ async function persistOnce(items: PersistItem[]): Promise<Persisted[]> {
   try {
     for (const idx of byUser.values()) {
       const first = items[idx[0]];
-      const together = idx.length > 1 ? await reserveQuota(services.db, first.sender.user, idx.reduce((n, i) => n + count(i), 0), first.now) : null;
+      const together =
+        idx.length > 1
+          ? await reserveQuota(
+              services.db,
+              first.sender.user,
+              idx.reduce((n, i) => n + count(i), 0),
+              first.now,
+            )
+          : null;
       if (together) {
         undos.push(together);
         for (const i of idx) accepted[i] = true;
@@ -372,9 +407,10 @@ async function persistOnce(items: PersistItem[]): Promise<Persisted[]> {
     ).map((d) => ({ ...d, runAt: runAt.get(d.messageId)! }));
     // Committed is accepted: callers get their answer now and the queue hears of the rows meanwhile (one round
     // trip fewer per group on the SMTP front's critical path). A lost enqueue is the sweeper's to recover.
-    enqueueDeliveries(services, written.map((d) => ({ id: d.id, attempts: 0, runAt: d.runAt }))).catch((err) =>
-      services.logger.warn('enqueue failed; the sweeper will pick the deliveries up', { error: (err as Error).message }),
-    );
+    enqueueDeliveries(
+      services,
+      written.map((d) => ({ id: d.id, attempts: 0, runAt: d.runAt })),
+    ).catch((err) => services.logger.warn('enqueue failed; the sweeper will pick the deliveries up', { error: (err as Error).message }));
     return outcome;
   } catch (err) {
     for (const undo of undos) await undo().catch(() => undefined);
@@ -436,7 +472,12 @@ export async function acceptMessages(
   // One suppression lookup for every recipient of every message.
   // Suppression patterns apply to gateway sends, not to campaigns (as upstream).
   const campaign = !!given?.length && given.every((r) => r.campaignId !== undefined);
-  const suppressed = await suppressedAmong(services.db, sender.domain.id, reqs.flatMap((r) => recipientsOf(r).map((x) => x.email)), { patterns: !campaign });
+  const suppressed = await suppressedAmong(
+    services.db,
+    sender.domain.id,
+    reqs.flatMap((r) => recipientsOf(r).map((x) => x.email)),
+    { patterns: !campaign },
+  );
   const prepared = await Promise.all(
     reqs.map((r, i) => (resolved[i].problems.length ? resolved[i].problems : prepare(services, sender, r, resolved[i].refs, now, suppressed))),
   );

@@ -11,7 +11,11 @@ export const LIST_PAGE = 250;
 export type ListSendResult = { ok: true; messageIds: string[] } | { ok: false; problems: Problem[]; status?: number };
 
 function displayName(s: SubscriberContext): string {
-  return [s.fields.FirstName, s.fields.LastName].filter((x) => x && x.trim()).join(' ').replace(/[\r\n]/g, ' ').slice(0, 200);
+  return [s.fields.FirstName, s.fields.LastName]
+    .filter((x) => x && x.trim())
+    .join(' ')
+    .replace(/[\r\n]/g, ' ')
+    .slice(0, 200);
 }
 
 /**
@@ -21,7 +25,12 @@ function displayName(s: SubscriberContext): string {
  * own. A failure to read the list answers 39 (HTTP 502). If the quota runs out after some pages were
  * accepted, the pages already accepted stand and their ids are returned.
  */
-export async function acceptListSend(services: Services, sender: Sender, req: SendRequest, reply?: (ids: string[]) => CommitStatement): Promise<ListSendResult> {
+export async function acceptListSend(
+  services: Services,
+  sender: Sender,
+  req: SendRequest,
+  reply?: (ids: string[]) => CommitStatement,
+): Promise<ListSendResult> {
   const listId = req.targetListId!;
   const { refs, problems } = await resolveRefs(services, sender, { ...req, listId: undefined, subscriberId: undefined });
   if (!(await listExists(services.db, sender.user.id, listId))) problems.push({ code: 16, message: `Invalid TargetListID: ${listId} does not exist` });
@@ -73,7 +82,13 @@ export async function sendToMembers(
   reply?: (accepted: Accepted[]) => CommitStatement | undefined,
 ): Promise<ListSendResult> {
   const reqs = members.map((m) => ({ ...req, to: [{ name: displayName(m), email: m.email }], listId: m.listId, subscriberId: m.id }));
-  const accepted = await acceptMessages(services, sender, reqs, members.map((m) => ({ ...refs, subscriber: m, listSend: true })), reply);
+  const accepted = await acceptMessages(
+    services,
+    sender,
+    reqs,
+    members.map((m) => ({ ...refs, subscriber: m, listSend: true })),
+    reply,
+  );
   const failed = accepted.find((a) => !a.ok);
   if (failed && !failed.ok && accepted.every((a) => !a.ok)) return { ok: false, problems: failed.problems };
   return { ok: true, messageIds: accepted.flatMap((a) => (a.ok ? [a.messageId] : [])) };

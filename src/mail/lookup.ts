@@ -13,7 +13,7 @@ export function messageStatus(statuses: string[]): string {
   if (statuses.every((s) => s === 'delivered')) return 'delivered';
   if (statuses.every((s) => s === 'cancelled')) return 'cancelled';
   if (statuses.some((s) => s === 'delivered')) return 'partially_delivered';
-  return statuses.includes('bounced') ? 'bounced' : statuses[0] ?? 'unknown';
+  return statuses.includes('bounced') ? 'bounced' : (statuses[0] ?? 'unknown');
 }
 
 export async function presentMessage(db: Db, message: Record<string, any>, withEvents: boolean) {
@@ -73,7 +73,15 @@ export async function cancelDeliveries(db: Db, where: { message_id?: string | st
     }
     await recordEvents(
       trx,
-      rows.map((r: Record<string, any>) => ({ message_id: r.message_id, delivery_id: Number(r.id), domain_id: Number(r.domain_id), user_id: Number(r.user_id), type: 'cancelled', created_at: now, data: { recipient: r.recipient } })),
+      rows.map((r: Record<string, any>) => ({
+        message_id: r.message_id,
+        delivery_id: Number(r.id),
+        domain_id: Number(r.domain_id),
+        user_id: Number(r.user_id),
+        type: 'cancelled',
+        created_at: now,
+        data: { recipient: r.recipient },
+      })),
     );
     return rows.length;
   });

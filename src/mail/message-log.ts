@@ -71,7 +71,9 @@ function filtered(db: Db, f: LogFilter, before: Cursor | null): Knex.QueryBuilde
   if (before) {
     // The plain `<=` bounds the index range; the OR breaks ties on the same millisecond by id.
     q.where('messages.created_at', '<=', before.createdAt).where((w) =>
-      w.where('messages.created_at', '<', before.createdAt).orWhere((x) => x.where('messages.created_at', before.createdAt).where('messages.id', '<', before.id)),
+      w
+        .where('messages.created_at', '<', before.createdAt)
+        .orWhere((x) => x.where('messages.created_at', before.createdAt).where('messages.id', '<', before.id)),
     );
   }
   if (f.tag !== undefined) q.whereRaw(`messages.tags like ? escape '!'`, [`%${likeEscape(JSON.stringify(f.tag))}%`]);
@@ -87,7 +89,10 @@ function filtered(db: Db, f: LogFilter, before: Cursor | null): Knex.QueryBuilde
     // A scalar subquery, probed per message until the page is full: MariaDB turns EXISTS into a semi-join that
     // first reads every delivery with that status (2.9 s for 3 % of 1,000,000).
     const statuses = Array.isArray(f.status) ? f.status : [f.status];
-    q.whereRaw(`(select 1 from deliveries where deliveries.message_id = messages.id and deliveries.status in (${statuses.map(() => '?').join(',')}) limit 1) is not null`, statuses);
+    q.whereRaw(
+      `(select 1 from deliveries where deliveries.message_id = messages.id and deliveries.status in (${statuses.map(() => '?').join(',')}) limit 1) is not null`,
+      statuses,
+    );
   }
   return q;
 }
@@ -101,7 +106,12 @@ function filtered(db: Db, f: LogFilter, before: Cursor | null): Knex.QueryBuilde
  */
 export async function messagesByOffset(db: Db, f: LogFilter, offset: number, limit: number): Promise<{ total: number; rows: Record<string, any>[] }> {
   const [{ n }] = await filtered(db, f, null).count({ n: '*' });
-  const page = filtered(db, f, null).orderBy('messages.created_at', 'desc').orderBy('messages.id', 'desc').limit(limit).offset(offset).select('messages.id as pid', 'messages.created_at as pat');
+  const page = filtered(db, f, null)
+    .orderBy('messages.created_at', 'desc')
+    .orderBy('messages.id', 'desc')
+    .limit(limit)
+    .offset(offset)
+    .select('messages.id as pid', 'messages.created_at as pat');
   const rows: Record<string, any>[] = await db
     .from(page.as('p'))
     .join('messages', 'messages.id', 'p.pid')
@@ -115,7 +125,11 @@ export async function messageLog(db: Db, f: LogFilter, before: Cursor | null, li
   // No join here: with sender_domains joined, MariaDB read the index by user_id alone and filtered every row
   // up to the cursor (80 ms at 20,000 messages) instead of starting its range scan at the cursor.
   // The page's ids first, from the index alone where the filters allow (a late join): only its rows are read.
-  const page = filtered(db, f, before).orderBy('messages.created_at', 'desc').orderBy('messages.id', 'desc').limit(limit + 1).select('messages.id as pid', 'messages.created_at as pat');
+  const page = filtered(db, f, before)
+    .orderBy('messages.created_at', 'desc')
+    .orderBy('messages.id', 'desc')
+    .limit(limit + 1)
+    .select('messages.id as pid', 'messages.created_at as pat');
   const rows: Record<string, any>[] = await db
     .from(page.as('p'))
     .join('messages', 'messages.id', 'p.pid')

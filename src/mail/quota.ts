@@ -8,7 +8,12 @@ export function periods(now: number): { day: string; month: string } {
 
 function limitsOf(user: UserRow, now: number): [string, number][] {
   const { day, month } = periods(now);
-  return ([[day, Number(user.limit_daily)], [month, Number(user.limit_monthly)]] as [string, number][]).filter(([, limit]) => limit > 0);
+  return (
+    [
+      [day, Number(user.limit_daily)],
+      [month, Number(user.limit_monthly)],
+    ] as [string, number][]
+  ).filter(([, limit]) => limit > 0);
 }
 
 /**

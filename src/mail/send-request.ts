@@ -20,9 +20,25 @@ export const LIMITS = {
 
 /** Headers Postern writes itself; a request may not set them. */
 const OWNED_HEADERS = new Set([
-  'from', 'to', 'cc', 'bcc', 'reply-to', 'subject', 'message-id', 'date', 'sender', 'return-path', 'dkim-signature',
-  'mime-version', 'content-type', 'content-transfer-encoding', 'content-disposition', 'received', 'list-unsubscribe',
-  'list-unsubscribe-post', 'x-postern-delivery',
+  'from',
+  'to',
+  'cc',
+  'bcc',
+  'reply-to',
+  'subject',
+  'message-id',
+  'date',
+  'sender',
+  'return-path',
+  'dkim-signature',
+  'mime-version',
+  'content-type',
+  'content-transfer-encoding',
+  'content-disposition',
+  'received',
+  'list-unsubscribe',
+  'list-unsubscribe-post',
+  'x-postern-delivery',
 ]);
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,76}$/;
 
@@ -60,7 +76,13 @@ export interface Problem {
 
 type Raw = Record<string, unknown>;
 
-function addresses(v: unknown, field: string, codes: { missing: number; invalid: number; tooMany: number; notArray?: number }, cap: number, out: Problem[]): Address[] {
+function addresses(
+  v: unknown,
+  field: string,
+  codes: { missing: number; invalid: number; tooMany: number; notArray?: number },
+  cap: number,
+  out: Problem[],
+): Address[] {
   if (v === undefined || v === null || v === '') return [];
   if (!Array.isArray(v)) {
     out.push({ code: codes.notArray ?? codes.missing, message: `${field} must be an array of {name, email}` });
@@ -177,9 +199,11 @@ function metadata(v: unknown, out: Problem[]): Record<string, string | number | 
   const entries = Object.entries(v as Raw);
   if (entries.length > LIMITS.metadataKeys) return bad(`may hold at most ${LIMITS.metadataKeys} keys`);
   for (const [k, val] of entries) {
-    if (!k || k.length > LIMITS.metadataKeyLength || RESERVED_KEYS.has(k)) return bad(`key "${k.slice(0, 40)}" must be 1-${LIMITS.metadataKeyLength} characters and not a reserved name`);
+    if (!k || k.length > LIMITS.metadataKeyLength || RESERVED_KEYS.has(k))
+      return bad(`key "${k.slice(0, 40)}" must be 1-${LIMITS.metadataKeyLength} characters and not a reserved name`);
     const scalar = val === null || typeof val === 'number' || typeof val === 'boolean' || (typeof val === 'string' && val.length <= LIMITS.metadataValueLength);
-    if (!scalar || (typeof val === 'number' && !Number.isFinite(val))) return bad(`value of "${k.slice(0, 40)}" must be a string of at most ${LIMITS.metadataValueLength} characters, a number, true, false or null`);
+    if (!scalar || (typeof val === 'number' && !Number.isFinite(val)))
+      return bad(`value of "${k.slice(0, 40)}" must be a string of at most ${LIMITS.metadataValueLength} characters, a number, true, false or null`);
   }
   const result = Object.fromEntries(entries) as Record<string, string | number | boolean | null>;
   if (Buffer.byteLength(JSON.stringify(result)) > LIMITS.metadataBytes) return bad(`is larger than ${LIMITS.metadataBytes} bytes as JSON`);
@@ -207,14 +231,12 @@ export function parseSendRequest(p: Raw, opts: { maxAttachmentBytes: number; now
   const subject = typeof p.subject === 'string' ? p.subject : '';
   if (!subject.trim()) {
     if (!templated) out.push({ code: 8, message: 'Missing Subject' });
-  }
-  else if (/[\r\n]/.test(subject) || subject.length > 998) out.push({ code: 8, message: 'Subject must be one line of at most 998 characters' });
+  } else if (/[\r\n]/.test(subject) || subject.length > 998) out.push({ code: 8, message: 'Subject must be one line of at most 998 characters' });
 
   const ct = typeof p.contenttype === 'string' ? p.contenttype.trim().toLowerCase() : '';
   if (!ct) {
     if (!templated) out.push({ code: 9, message: 'Missing ContentType' });
-  }
-  else if (ct !== 'html' && ct !== 'plain') out.push({ code: 9, message: 'ContentType must be html or plain' });
+  } else if (ct !== 'html' && ct !== 'plain') out.push({ code: 9, message: 'ContentType must be html or plain' });
   const html = typeof p.htmlcontent === 'string' && p.htmlcontent !== '' ? p.htmlcontent : undefined;
   const text = typeof p.plaincontent === 'string' && p.plaincontent !== '' ? p.plaincontent : undefined;
   if (ct === 'html' && !html && !templated) out.push({ code: 10, message: 'Missing HTMLContent' });

@@ -18,8 +18,10 @@ export async function senderFor(ctx: CommandContext, fromEmail: string): Promise
   if (ctx.domain) return { ok: true, sender: { user, domain: ctx.domain, apiKeyId: ctx.senderKeyId ?? null, source: 'api' } };
   const name = (fromEmail.split('@')[1] ?? '').toLowerCase();
   const domain = name ? await accountDomainByName(ctx, user.id, name) : undefined;
-  if (!domain) return { ok: false, problem: { code: FROM_DOMAIN_NOT_FOUND, message: `From domain "${name.slice(0, 253)}" is not a sender domain of this account` } };
-  if (!inScope(domainScope(ctx), Number(domain.id))) return { ok: false, problem: { code: PERMISSION_DENIED, message: `This API key may not send from ${name}` } };
+  if (!domain)
+    return { ok: false, problem: { code: FROM_DOMAIN_NOT_FOUND, message: `From domain "${name.slice(0, 253)}" is not a sender domain of this account` } };
+  if (!inScope(domainScope(ctx), Number(domain.id)))
+    return { ok: false, problem: { code: PERMISSION_DENIED, message: `This API key may not send from ${name}` } };
   return { ok: true, sender: { user, domain, apiKeyId: null, source: 'api' } };
 }
 

@@ -15,7 +15,10 @@ export function commandSummaries(dir: string, names: string[]): Record<string, s
   for (const name of names) {
     const file = path.join(dir, `${name}.ts`);
     if (!fs.existsSync(file)) continue;
-    const doc = /^\/\*\*([\s\S]*?)\*\//.exec(fs.readFileSync(file, 'utf8'))?.[1].replace(/^\s*\*\s?/gm, ' ').replace(/\s+/g, ' ');
+    const doc = /^\/\*\*([\s\S]*?)\*\//
+      .exec(fs.readFileSync(file, 'utf8'))?.[1]
+      .replace(/^\s*\*\s?/gm, ' ')
+      .replace(/\s+/g, ' ');
     const what = doc ? /—\s*(.+?)(?:;|\.\s|\. ?$| Errors|$)/.exec(doc)?.[1] : undefined;
     if (what) out[name] = what.length > 110 ? `${what.slice(0, 107)}…` : what;
   }

@@ -52,7 +52,10 @@ export function opsRouter(services: Services, role: string): express.Router {
       res.type(services.metrics.registry.contentType).send(text);
     } catch (err) {
       // A gauge that reads the database fails while it is down: say so instead of a bare 500.
-      res.status(503).type('text/plain').send(`metrics unavailable: ${(err as Error).message}\n`);
+      res
+        .status(503)
+        .type('text/plain')
+        .send(`metrics unavailable: ${(err as Error).message}\n`);
     }
   });
   return router;

@@ -44,7 +44,12 @@ export class Metrics {
   constructor(db: Db | null, opts: { topDomains: number }) {
     const registers = [this.registry];
     this.domains = new TopLabels(opts.topDomains);
-    this.httpRequests = new Counter({ name: 'postern_http_requests_total', help: 'HTTP requests by route pattern, command and status', labelNames: ['route', 'command', 'status'], registers });
+    this.httpRequests = new Counter({
+      name: 'postern_http_requests_total',
+      help: 'HTTP requests by route pattern, command and status',
+      labelNames: ['route', 'command', 'status'],
+      registers,
+    });
     this.httpSeconds = new Histogram({
       name: 'postern_http_request_duration_seconds',
       help: 'HTTP request latency by route pattern and command',
@@ -52,26 +57,77 @@ export class Metrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
-    this.commands = new Counter({ name: 'postern_commands_total', help: 'Commands run, by name and result code (0 = success)', labelNames: ['command', 'code'], registers });
-    this.acceptedMessages = new Counter({ name: 'postern_messages_accepted_total', help: 'Messages accepted (committed) by the door they came through', labelNames: ['door'], registers });
-    this.deliveries = new Counter({ name: 'postern_deliveries_total', help: 'Delivery attempts recorded, by outcome and bounce class', labelNames: ['outcome', 'bounce_class'], registers });
+    this.commands = new Counter({
+      name: 'postern_commands_total',
+      help: 'Commands run, by name and result code (0 = success)',
+      labelNames: ['command', 'code'],
+      registers,
+    });
+    this.acceptedMessages = new Counter({
+      name: 'postern_messages_accepted_total',
+      help: 'Messages accepted (committed) by the door they came through',
+      labelNames: ['door'],
+      registers,
+    });
+    this.deliveries = new Counter({
+      name: 'postern_deliveries_total',
+      help: 'Delivery attempts recorded, by outcome and bounce class',
+      labelNames: ['outcome', 'bounce_class'],
+      registers,
+    });
     this.deliverySeconds = new Histogram({
       name: 'postern_delivery_latency_seconds',
       help: 'Time from acceptance to delivery of delivered messages',
       buckets: [0.5, 1, 2, 5, 15, 30, 60, 300, 900, 3600, 14400, 86400],
       registers,
     });
-    this.remoteReplies = new Counter({ name: 'postern_remote_smtp_replies_total', help: 'Replies of remote SMTP servers by class, per destination domain (top domains; the rest as other)', labelNames: ['domain', 'class'], registers });
-    this.dkimSeconds = new Histogram({ name: 'postern_dkim_sign_seconds', help: 'Time to DKIM-sign one message', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5], registers });
+    this.remoteReplies = new Counter({
+      name: 'postern_remote_smtp_replies_total',
+      help: 'Replies of remote SMTP servers by class, per destination domain (top domains; the rest as other)',
+      labelNames: ['domain', 'class'],
+      registers,
+    });
+    this.dkimSeconds = new Histogram({
+      name: 'postern_dkim_sign_seconds',
+      help: 'Time to DKIM-sign one message',
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
+      registers,
+    });
     this.webhooks = new Counter({ name: 'postern_webhook_deliveries_total', help: 'Webhook delivery attempts by result', labelNames: ['result'], registers });
-    this.groupSizes = new Histogram({ name: 'postern_group_commit_size', help: 'Items per group flush of each coalescer (group commit, leases, settles)', labelNames: ['coalescer'], buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500], registers });
+    this.groupSizes = new Histogram({
+      name: 'postern_group_commit_size',
+      help: 'Items per group flush of each coalescer (group commit, leases, settles)',
+      labelNames: ['coalescer'],
+      buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500],
+      registers,
+    });
     this.smtpSessions = new Counter({ name: 'postern_smtp_sessions_total', help: 'Connections accepted by the SMTP relay front', registers });
     this.smtpActive = new Gauge({ name: 'postern_smtp_sessions_active', help: 'Open connections on the SMTP relay front', registers });
     this.smtpAuthFailures = new Counter({ name: 'postern_smtp_auth_failures_total', help: 'Failed SMTP AUTH attempts', registers });
-    this.smtpRejections = new Counter({ name: 'postern_smtp_rejections_total', help: 'Refusals of the SMTP relay front by stage and reply (basic and enhanced code)', labelNames: ['stage', 'reply'], registers });
-    this.dnsChecks = new Counter({ name: 'postern_dns_watch_checks_total', help: 'DNS watch checks of a domain by result (ok, failing, inconclusive)', labelNames: ['result'], registers });
-    this.domainEvents = new Counter({ name: 'postern_domain_events_total', help: 'Domain events recorded by the DNS watch (dns_failed, dns_restored, deactivated, dkim_rotated, dkim_key_removed)', labelNames: ['event'], registers });
-    this.throttles = new Counter({ name: 'postern_throttled_total', help: 'Sends put back by per-destination limits, by destination (top ones; the rest as other) and limit (rate, connections)', labelNames: ['destination', 'reason'], registers });
+    this.smtpRejections = new Counter({
+      name: 'postern_smtp_rejections_total',
+      help: 'Refusals of the SMTP relay front by stage and reply (basic and enhanced code)',
+      labelNames: ['stage', 'reply'],
+      registers,
+    });
+    this.dnsChecks = new Counter({
+      name: 'postern_dns_watch_checks_total',
+      help: 'DNS watch checks of a domain by result (ok, failing, inconclusive)',
+      labelNames: ['result'],
+      registers,
+    });
+    this.domainEvents = new Counter({
+      name: 'postern_domain_events_total',
+      help: 'Domain events recorded by the DNS watch (dns_failed, dns_restored, deactivated, dkim_rotated, dkim_key_removed)',
+      labelNames: ['event'],
+      registers,
+    });
+    this.throttles = new Counter({
+      name: 'postern_throttled_total',
+      help: 'Sends put back by per-destination limits, by destination (top ones; the rest as other) and limit (rate, connections)',
+      labelNames: ['destination', 'reason'],
+      registers,
+    });
     if (db) this.databaseGauges(db);
   }
 

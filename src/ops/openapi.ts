@@ -37,7 +37,10 @@ const CREDENTIALS: Record<AuthKind, { params: Json; security: Json[]; text: stri
     text: 'A user: SessionID (user.login) or APIKey (a user API key, also as `Authorization: Bearer`).',
   },
   admin: {
-    params: { adminapikey: { type: 'string', description: 'The install\'s AdminAPIKey' }, sessionid: { type: 'string', description: 'An admin session (admin.login)' } },
+    params: {
+      adminapikey: { type: 'string', description: "The install's AdminAPIKey" },
+      sessionid: { type: 'string', description: 'An admin session (admin.login)' },
+    },
     security: [{ adminKey: [] }, {}],
     text: 'The admin: AdminAPIKey (also as `Authorization: Bearer`) or an admin SessionID (admin.login).',
   },
@@ -94,8 +97,14 @@ function legacyOperation(cmd: CommandDef, schemaDir: string, summary?: string): 
         content: { 'application/json': { schema: { ...schema, type: 'object', required: ['command', ...((schema.required as string[]) ?? [])], properties } } },
       },
       responses: {
-        '200': { description: 'The legacy envelope: `Success`, `ErrorCode` and the result fields, or the failure', content: { 'application/json': { schema: { $ref: '#/components/schemas/LegacyEnvelope' } } } },
-        '400': { description: 'Invalid JSON (100000), bad method (100001), unknown command (100003)', content: { 'application/json': { schema: { $ref: '#/components/schemas/LegacyEnvelope' } } } },
+        '200': {
+          description: 'The legacy envelope: `Success`, `ErrorCode` and the result fields, or the failure',
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/LegacyEnvelope' } } },
+        },
+        '400': {
+          description: 'Invalid JSON (100000), bad method (100001), unknown command (100003)',
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/LegacyEnvelope' } } },
+        },
       },
     },
   };
@@ -116,43 +125,88 @@ function restOperation(table: RouteTable, route: RestRoute, cmd: CommandDef | un
     const status = cmd && table.statusFor ? table.statusFor(cmd, c[0]) : 400;
     byStatus.set(status, [...(byStatus.get(status) ?? []), c]);
   }
-  const responses: Json = { '200': { description: 'The command\'s result object' } };
+  const responses: Json = { '200': { description: "The command's result object" } };
   for (const [status, list] of [...byStatus].sort((a, b) => a[0] - b[0])) {
     // Octeth's v1 routes answer business errors with HTTP 200 too (upstream §2.1): 200 is the result or an ErrorList.
     const errors = { $ref: '#/components/schemas/ErrorList' };
     responses[String(status)] =
       status === 200
-        ? { description: `The command's result object, or a failure (HTTP 200, as upstream):\n\n${codeTable(list)}`, content: { 'application/json': { schema: { oneOf: [{ type: 'object' }, errors] } } } }
+        ? {
+            description: `The command's result object, or a failure (HTTP 200, as upstream):\n\n${codeTable(list)}`,
+            content: { 'application/json': { schema: { oneOf: [{ type: 'object' }, errors] } } },
+          }
         : { description: `Errors:\n\n${codeTable(list)}`, content: { 'application/json': { schema: errors } } };
   }
   return {
     operationId: `${table.name}.${route.method}${route.path.replace(/[^A-Za-z0-9]+/g, '_')}`,
     tags: [table.name],
     summary: route.summary ?? summary ?? route.command,
-    description: cmd ? `Runs \`${cmd.name}\`. ${CREDENTIALS[cmd.auth].text}${cmd.permission ? ` Permission: \`${cmd.permission}\`.` : ''}` : `Runs \`${route.command}\`.`,
+    description: cmd
+      ? `Runs \`${cmd.name}\`. ${CREDENTIALS[cmd.auth].text}${cmd.permission ? ` Permission: \`${cmd.permission}\`.` : ''}`
+      : `Runs \`${route.command}\`.`,
     'x-postern-commands': [route.command],
     ...(cmd ? { security: CREDENTIALS[cmd.auth].security } : {}),
     ...(parameters.length ? { parameters } : {}),
-    ...(inBody && Object.keys(props).length ? { requestBody: { content: { 'application/json': { schema: { type: 'object', properties: props, ...(required.length ? { required } : {}) } } } } } : {}),
+    ...(inBody && Object.keys(props).length
+      ? { requestBody: { content: { 'application/json': { schema: { type: 'object', properties: props, ...(required.length ? { required } : {}) } } } } }
+      : {}),
     responses,
   };
 }
 
 const OPS_PATHS: Record<string, Json> = {
-  '/healthz': { get: { operationId: 'ops.healthz', tags: ['operations'], summary: 'The process answers (every role; worker and smtp on OPS_PORT)', responses: { '200': { description: '`{"status":"ok","role":…}`' } } } },
-  '/readyz': { get: { operationId: 'ops.readyz', tags: ['operations'], summary: 'Database and Redis answer within 2 s', responses: { '200': { description: 'Ready' }, '503': { description: 'A dependency is unreachable: `checks` says which' } } } },
-  '/metrics': { get: { operationId: 'ops.metrics', tags: ['operations'], summary: 'Prometheus text (Bearer METRICS_TOKEN when set)', responses: { '200': { description: 'text/plain; version=0.0.4' }, '401': { description: 'METRICS_TOKEN is set and was not given' } } } },
-  '/tls/ask': { get: { operationId: 'ops.tlsAsk', tags: ['operations'], summary: 'For a TLS proxy\'s on-demand certificates: 200 only for the tracking host of an Enabled domain', parameters: [{ name: 'domain', in: 'query', required: true, schema: { type: 'string' } }], responses: { '200': { description: 'A tracking host of this install' }, '404': { description: 'Not one' } } } },
-  '/openapi.json': { get: { operationId: 'ops.openapi', tags: ['operations'], summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
+  '/healthz': {
+    get: {
+      operationId: 'ops.healthz',
+      tags: ['operations'],
+      summary: 'The process answers (every role; worker and smtp on OPS_PORT)',
+      responses: { '200': { description: '`{"status":"ok","role":…}`' } },
+    },
+  },
+  '/readyz': {
+    get: {
+      operationId: 'ops.readyz',
+      tags: ['operations'],
+      summary: 'Database and Redis answer within 2 s',
+      responses: { '200': { description: 'Ready' }, '503': { description: 'A dependency is unreachable: `checks` says which' } },
+    },
+  },
+  '/metrics': {
+    get: {
+      operationId: 'ops.metrics',
+      tags: ['operations'],
+      summary: 'Prometheus text (Bearer METRICS_TOKEN when set)',
+      responses: { '200': { description: 'text/plain; version=0.0.4' }, '401': { description: 'METRICS_TOKEN is set and was not given' } },
+    },
+  },
+  '/tls/ask': {
+    get: {
+      operationId: 'ops.tlsAsk',
+      tags: ['operations'],
+      summary: "For a TLS proxy's on-demand certificates: 200 only for the tracking host of an Enabled domain",
+      parameters: [{ name: 'domain', in: 'query', required: true, schema: { type: 'string' } }],
+      responses: { '200': { description: 'A tracking host of this install' }, '404': { description: 'Not one' } },
+    },
+  },
+  '/openapi.json': {
+    get: { operationId: 'ops.openapi', tags: ['operations'], summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } },
+  },
 };
 
 /**
  * The OpenAPI 3.1 document: every /api.php command as an operation (`/api.php#<command>`: one URL, one operation per
  * command) with its error codes, every REST route of every table, and the ops routes.
  */
-export function buildOpenApi(opts: { commands: Record<string, CommandDef>; tables: RouteTable[]; schemaDir: string; version: string; summaries?: Record<string, string> }): Json {
+export function buildOpenApi(opts: {
+  commands: Record<string, CommandDef>;
+  tables: RouteTable[];
+  schemaDir: string;
+  version: string;
+  summaries?: Record<string, string>;
+}): Json {
   const paths: Record<string, Json> = { ...OPS_PATHS };
-  for (const name of Object.keys(opts.commands).sort()) paths[`/api.php#${name}`] = legacyOperation(opts.commands[name], opts.schemaDir, opts.summaries?.[name]);
+  for (const name of Object.keys(opts.commands).sort())
+    paths[`/api.php#${name}`] = legacyOperation(opts.commands[name], opts.schemaDir, opts.summaries?.[name]);
   for (const table of opts.tables) {
     for (const route of table.routes) {
       const key = route.path.replace(/:(\w+)/g, '{$1}');
@@ -185,8 +239,20 @@ export function buildOpenApi(opts: { commands: Record<string, CommandDef>; table
     components: {
       schemas: {
         ...defs.definitions,
-        LegacyEnvelope: { type: 'object', properties: { Success: { type: 'boolean' }, ErrorCode: { oneOf: [{ type: 'integer' }, { type: 'array', items: { type: 'integer' } }] }, ErrorText: {} }, required: ['Success'] },
-        ErrorList: { type: 'object', properties: { Errors: { type: 'array', items: { type: 'object', properties: { Code: { type: 'integer' }, Message: { type: 'string' } } } } }, required: ['Errors'] },
+        LegacyEnvelope: {
+          type: 'object',
+          properties: {
+            Success: { type: 'boolean' },
+            ErrorCode: { oneOf: [{ type: 'integer' }, { type: 'array', items: { type: 'integer' } }] },
+            ErrorText: {},
+          },
+          required: ['Success'],
+        },
+        ErrorList: {
+          type: 'object',
+          properties: { Errors: { type: 'array', items: { type: 'object', properties: { Code: { type: 'integer' }, Message: { type: 'string' } } } } },
+          required: ['Errors'],
+        },
       },
       securitySchemes: {
         senderKey: { type: 'http', scheme: 'bearer', description: 'A sender API key eg_live_…' },

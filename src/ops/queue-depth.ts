@@ -18,7 +18,11 @@ export async function queueDepth(db: Db, filter: { domainId?: number; userId?: n
   const q = db('deliveries').whereIn('status', Object.values(QUEUE_STATES));
   if (filter.domainId !== undefined) q.where('domain_id', filter.domainId);
   if (filter.userId !== undefined) q.where('user_id', filter.userId);
-  const rows = (await q.groupBy('status').select('status').count({ n: '*' }).min({ oldest: 'created_at' })) as { status: string; n: number | string; oldest: number | string | null }[];
+  const rows = (await q.groupBy('status').select('status').count({ n: '*' }).min({ oldest: 'created_at' })) as {
+    status: string;
+    n: number | string;
+    oldest: number | string | null;
+  }[];
   const byState: Record<string, number> = {};
   for (const state of Object.keys(QUEUE_STATES)) byState[state] = 0;
   let oldestQueuedAt: number | null = null;

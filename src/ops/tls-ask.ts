@@ -11,7 +11,10 @@ export async function isTrackingHost(services: Services, host: string): Promise<
   const labels = host.split('.');
   const suffixes = labels.slice(1, -1).map((_, i) => labels.slice(i + 1).join('.'));
   if (!suffixes.length) return false;
-  const rows = await db('sender_domains').whereIn('domain', suffixes).where({ status: STATUS.enabled }).select('domain', 'subdomain', 'track_prefix', 'track_merge', 'track_prefix_disabled');
+  const rows = await db('sender_domains')
+    .whereIn('domain', suffixes)
+    .where({ status: STATUS.enabled })
+    .select('domain', 'subdomain', 'track_prefix', 'track_merge', 'track_prefix_disabled');
   return rows.some((row) => composeHosts(row, config).trackingHost === host);
 }
 
@@ -25,7 +28,10 @@ export function tlsAskRoute(services: Services): express.Router {
     try {
       const host = typeof req.query.domain === 'string' ? normalizeDomain(req.query.domain) : null;
       const ok = host !== null && (await isTrackingHost(services, host));
-      res.status(ok ? 200 : 404).type('text/plain').send(ok ? 'ok\n' : 'not a tracking host of this install\n');
+      res
+        .status(ok ? 200 : 404)
+        .type('text/plain')
+        .send(ok ? 'ok\n' : 'not a tracking host of this install\n');
     } catch (err) {
       next(err);
     }

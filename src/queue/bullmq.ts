@@ -38,7 +38,10 @@ class BullMqQueue<T> implements Queue<T> {
   ) {
     // Adding fails at once while Redis is unreachable instead of waiting in ioredis' offline queue (the rows are
     // committed: the sweeper enqueues them once Redis is back). Workers keep BullMQ's own reconnecting connection.
-    this.queue = new BullQueue(name, { connection: { ...connection, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: commandTimeoutMs }, prefix });
+    this.queue = new BullQueue(name, {
+      connection: { ...connection, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: commandTimeoutMs },
+      prefix,
+    });
     this.queue.on('error', () => undefined); // reconnect noise; the services' Redis client logs the outage
   }
 
@@ -65,7 +68,14 @@ class BullMqQueue<T> implements Queue<T> {
       this.name,
       async (job: BullJob) => handler({ id: String(job.id), name: job.name, data: job.data as T, attemptsMade: job.attemptsMade } as Job<T>),
       // Short locks: a job held by a dead worker is noticed within seconds, not BullMQ's default half minute.
-      { connection: this.connection, prefix: this.prefix, concurrency: opts.concurrency ?? 1, lockDuration: 10_000, stalledInterval: 5_000, maxStalledCount: 5 },
+      {
+        connection: this.connection,
+        prefix: this.prefix,
+        concurrency: opts.concurrency ?? 1,
+        lockDuration: 10_000,
+        stalledInterval: 5_000,
+        maxStalledCount: 5,
+      },
     );
     // Without a listener BullMQ prints every reconnect failure to the console; an outage is logged by the services' Redis client.
     this.worker.on('error', () => undefined);

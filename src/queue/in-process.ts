@@ -62,12 +62,15 @@ class InProcessQueue<T> implements Queue<T> {
     const wait = e.runAt - Date.now();
     if (wait > 0) {
       // Node timers cap at 2^31-1 ms (~24.8 days): longer waits re-arm until the job is due.
-      e.timer = setTimeout(() => {
-        e.timer = undefined;
-        if (e.runAt - Date.now() > 5) return this.schedule(e);
-        e.runAt = Math.min(e.runAt, Date.now()); // timers may fire a millisecond before Date.now() reaches runAt
-        this.pump();
-      }, Math.min(wait, 2_147_483_647));
+      e.timer = setTimeout(
+        () => {
+          e.timer = undefined;
+          if (e.runAt - Date.now() > 5) return this.schedule(e);
+          e.runAt = Math.min(e.runAt, Date.now()); // timers may fire a millisecond before Date.now() reaches runAt
+          this.pump();
+        },
+        Math.min(wait, 2_147_483_647),
+      );
       e.timer.unref?.();
     } else this.pump();
   }

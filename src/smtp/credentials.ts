@@ -34,7 +34,10 @@ async function lookUpCredentials(db: Db, username: string, password: string): Pr
   // Compare hashes in constant time; an unknown username costs the same hashing.
   const presented = sha256hex(password);
   if (!row || !safeEqual(presented, String(row.password_hash)) || row.status !== 'Enabled') return null;
-  const [user, domain] = await Promise.all([db('users').where({ id: row.user_id }).first(), db('sender_domains').where({ id: row.domain_id, user_id: row.user_id }).first()]);
+  const [user, domain] = await Promise.all([
+    db('users').where({ id: row.user_id }).first(),
+    db('sender_domains').where({ id: row.domain_id, user_id: row.user_id }).first(),
+  ]);
   if (!user || !domain) return null;
   await db('smtp_credentials').where({ id: row.id }).update({ last_used_at: Date.now() });
   return { smtpId: Number(row.id), user, domain };
@@ -47,7 +50,10 @@ export async function smtpIdentityByUsername(db: Db, username: string, cacheMs =
   if (hit) return hit;
   const row = await db('smtp_credentials').where({ username, status: 'Enabled' }).first();
   if (!row) return null;
-  const [user, domain] = await Promise.all([db('users').where({ id: row.user_id }).first(), db('sender_domains').where({ id: row.domain_id, user_id: row.user_id }).first()]);
+  const [user, domain] = await Promise.all([
+    db('users').where({ id: row.user_id }).first(),
+    db('sender_domains').where({ id: row.domain_id, user_id: row.user_id }).first(),
+  ]);
   const who = user && domain ? { smtpId: Number(row.id), user, domain } : null;
   if (who) verified.set(cacheKey, who, cacheMs);
   return who;

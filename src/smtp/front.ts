@@ -30,7 +30,10 @@ async function tlsMaterial(services: Services): Promise<{ key: Buffer; cert: Buf
   const certFile = path.join(config.dataDir, 'smtp-selfsigned.crt');
   if (!fs.existsSync(keyFile) || !fs.existsSync(certFile)) {
     fs.mkdirSync(config.dataDir, { recursive: true });
-    const pems = await selfsigned.generate([{ name: 'commonName', value: config.mailHostname }], { notAfterDate: new Date(Date.now() + 3650 * 86400_000), keySize: 2048 });
+    const pems = await selfsigned.generate([{ name: 'commonName', value: config.mailHostname }], {
+      notAfterDate: new Date(Date.now() + 3650 * 86400_000),
+      keySize: 2048,
+    });
     fs.writeFileSync(keyFile, pems.private, { mode: 0o600 });
     fs.writeFileSync(certFile, pems.cert);
     services.logger.warn('SMTP TLS uses a self-signed certificate; set SMTP_TLS_CERT and SMTP_TLS_KEY in production', { certFile });
@@ -65,118 +68,125 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
   }
 
   const makeServer = (secure: boolean) =>
-    new SMTPServer(instrumentSmtp(services.metrics, {
-      secure,
-      key: tls.key,
-      cert: tls.cert,
-      name: config.mailHostname,
-      banner: 'Postern ESMTP',
-      authMethods: ['PLAIN', 'LOGIN'],
-      allowInsecureAuth: true, // decided per connection in onAuth (loopback may, others need TLS)
-      authOptional: true, // onMailFrom demands AUTH, except from SMTP_TRUSTED_CLIENTS
-      disableReverseLookup: true,
-      // Our option (src/smtp/greeting.ts): greet after SMTP_GREETING_DELAY_MS instead of smtp-server's fixed 100 ms.
-      ...({ greetingDelayMs: config.smtpGreetingDelayMs } as object),
-      size: config.smtpMaxMessageBytes,
-      logger: false,
-      closeTimeout: 5000,
-      onConnect(session, cb) {
-        const ip = canonicalIp(session.remoteAddress);
-        const n = (perIp.get(ip) ?? 0) + 1;
-        if (n > config.smtpMaxConnectionsPerIp) return cb(reply(421, '4.7.0 Too many connections from your address; try again later'));
-        perIp.set(ip, n);
-        cb();
-      },
-      onClose(session) {
-        // A connection that dies before its session is set up has no address: nothing was counted for it.
-        if (!session?.remoteAddress) return;
-        const ip = canonicalIp(session.remoteAddress);
-        const n = (perIp.get(ip) ?? 1) - 1;
-        if (n <= 0) perIp.delete(ip);
-        else perIp.set(ip, n);
-      },
-      onAuth(auth: SMTPServerAuthentication, session, cb) {
-        const ip = canonicalIp(session.remoteAddress);
-        if (!session.secure && !isLoopback(ip) && !config.smtpAllowInsecureAuth) {
-          return cb(reply(538, '5.7.11 Encryption required: issue STARTTLS before AUTH'));
-        }
-        (async () => {
-          if (!(await authFailures.peek(ip)).allowed) return cb(reply(454, '4.7.0 Too many failed authentications from your address; try again later'));
-          const who = await checkSmtpCredentials(services.db, auth.username ?? '', auth.password ?? '', config.senderAuthCacheMs);
-          if (!who) {
-            await authFailures.consume(ip);
-            return cb(reply(535, '5.7.8 Authentication credentials invalid'));
+    new SMTPServer(
+      instrumentSmtp(services.metrics, {
+        secure,
+        key: tls.key,
+        cert: tls.cert,
+        name: config.mailHostname,
+        banner: 'Postern ESMTP',
+        authMethods: ['PLAIN', 'LOGIN'],
+        allowInsecureAuth: true, // decided per connection in onAuth (loopback may, others need TLS)
+        authOptional: true, // onMailFrom demands AUTH, except from SMTP_TRUSTED_CLIENTS
+        disableReverseLookup: true,
+        // Our option (src/smtp/greeting.ts): greet after SMTP_GREETING_DELAY_MS instead of smtp-server's fixed 100 ms.
+        ...({ greetingDelayMs: config.smtpGreetingDelayMs } as object),
+        size: config.smtpMaxMessageBytes,
+        logger: false,
+        closeTimeout: 5000,
+        onConnect(session, cb) {
+          const ip = canonicalIp(session.remoteAddress);
+          const n = (perIp.get(ip) ?? 0) + 1;
+          if (n > config.smtpMaxConnectionsPerIp) return cb(reply(421, '4.7.0 Too many connections from your address; try again later'));
+          perIp.set(ip, n);
+          cb();
+        },
+        onClose(session) {
+          // A connection that dies before its session is set up has no address: nothing was counted for it.
+          if (!session?.remoteAddress) return;
+          const ip = canonicalIp(session.remoteAddress);
+          const n = (perIp.get(ip) ?? 1) - 1;
+          if (n <= 0) perIp.delete(ip);
+          else perIp.set(ip, n);
+        },
+        onAuth(auth: SMTPServerAuthentication, session, cb) {
+          const ip = canonicalIp(session.remoteAddress);
+          if (!session.secure && !isLoopback(ip) && !config.smtpAllowInsecureAuth) {
+            return cb(reply(538, '5.7.11 Encryption required: issue STARTTLS before AUTH'));
           }
-          cb(null, { user: who as unknown as string });
-        })().catch((err) => {
-          logger.error('smtp auth failed', { error: (err as Error).message });
-          cb(reply(454, '4.7.0 Temporary authentication failure'));
-        });
-      },
-      onMailFrom(address, session, cb) {
-        const trusted = config.smtpTrustedClients[canonicalIp(session.remoteAddress)];
-        if (!identity(session) && trusted) {
-          // A trusted address sends as its configured credential without AUTH.
-          smtpIdentityByUsername(services.db, trusted, config.senderAuthCacheMs).then(
-            (who) => {
-              if (!who) return cb(reply(530, '5.7.0 Authentication required'));
-              session.user = who as unknown as string;
-              checkSender(who, address.address, cb);
-            },
-            () => cb(reply(451, '4.3.0 Temporary failure; try again')),
-          );
-          return;
-        }
-        const who = identity(session);
-        if (!who) return cb(reply(530, '5.7.0 Authentication required'));
-        checkSender(who, address.address, cb);
-      },
-      onRcptTo(address, session, cb) {
-        const who = identity(session)!;
-        if (session.envelope.rcptTo.length >= config.smtpMaxRecipients) return cb(reply(452, `4.5.3 Too many recipients (at most ${config.smtpMaxRecipients} per message)`));
-        suppressedAmongShared(services.db, who.domain.id, [address.address]).then(
-          (hit) => (hit.size ? cb(reply(550, `5.7.1 Recipient ${address.address} is on the suppression list of ${who.domain.domain}`)) : cb()),
-          (err) => {
-            logger.error('smtp rcpt check failed', { error: (err as Error).message });
-            cb(reply(451, '4.3.0 Temporary failure; try again'));
-          },
-        );
-      },
-      onData(stream, session, cb) {
-        const chunks: Buffer[] = [];
-        stream.on('data', (c: Buffer) => chunks.push(c));
-        stream.on('end', () => {
-          if ((stream as unknown as { sizeExceeded?: boolean }).sizeExceeded) {
-            return cb(reply(552, `5.3.4 Message too big (at most ${config.smtpMaxMessageBytes} bytes)`));
+          (async () => {
+            if (!(await authFailures.peek(ip)).allowed) return cb(reply(454, '4.7.0 Too many failed authentications from your address; try again later'));
+            const who = await checkSmtpCredentials(services.db, auth.username ?? '', auth.password ?? '', config.senderAuthCacheMs);
+            if (!who) {
+              await authFailures.consume(ip);
+              return cb(reply(535, '5.7.8 Authentication credentials invalid'));
+            }
+            cb(null, { user: who as unknown as string });
+          })().catch((err) => {
+            logger.error('smtp auth failed', { error: (err as Error).message });
+            cb(reply(454, '4.7.0 Temporary authentication failure'));
+          });
+        },
+        onMailFrom(address, session, cb) {
+          const trusted = config.smtpTrustedClients[canonicalIp(session.remoteAddress)];
+          if (!identity(session) && trusted) {
+            // A trusted address sends as its configured credential without AUTH.
+            smtpIdentityByUsername(services.db, trusted, config.senderAuthCacheMs).then(
+              (who) => {
+                if (!who) return cb(reply(530, '5.7.0 Authentication required'));
+                session.user = who as unknown as string;
+                checkSender(who, address.address, cb);
+              },
+              () => cb(reply(451, '4.3.0 Temporary failure; try again')),
+            );
+            return;
           }
-          const raw = Buffer.concat(chunks);
-          const framing = lineEndingProblem(raw);
-          if (framing) return cb(reply(554, `5.5.2 Message refused: ${framing}`));
+          const who = identity(session);
+          if (!who) return cb(reply(530, '5.7.0 Authentication required'));
+          checkSender(who, address.address, cb);
+        },
+        onRcptTo(address, session, cb) {
           const who = identity(session)!;
-          const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
-          acceptRaw(services, { user: who.user, domain: who.domain, apiKeyId: null, source: 'smtp' }, { mailFrom, rcptTo: session.envelope.rcptTo.map((r) => r.address), raw, recipientsChecked: true }).then(
-            (r) => {
-              if (r.ok) return cb(null, `2.0.0 Ok: queued as ${r.messageId}`);
-              const byReason = {
-                user: reply(550, '5.7.1 The sending account is disabled or not verified'),
-                domain: reply(550, `5.7.1 ${r.message}`),
-                sender: reply(553, `5.7.1 ${r.message}`),
-                from: reply(553, `5.7.1 ${r.message}`),
-                content: reply(554, `5.6.0 Message refused: ${r.message}`),
-                suppressed: reply(550, `5.7.1 ${r.message}`),
-                quota: reply(451, '4.7.1 Sending limit of this account reached; try again later'),
-                empty: reply(554, '5.5.1 No valid recipients'),
-              };
-              cb(byReason[r.reason]);
-            },
+          if (session.envelope.rcptTo.length >= config.smtpMaxRecipients)
+            return cb(reply(452, `4.5.3 Too many recipients (at most ${config.smtpMaxRecipients} per message)`));
+          suppressedAmongShared(services.db, who.domain.id, [address.address]).then(
+            (hit) => (hit.size ? cb(reply(550, `5.7.1 Recipient ${address.address} is on the suppression list of ${who.domain.domain}`)) : cb()),
             (err) => {
-              logger.error('smtp accept failed', { error: (err as Error).stack });
+              logger.error('smtp rcpt check failed', { error: (err as Error).message });
               cb(reply(451, '4.3.0 Temporary failure; try again'));
             },
           );
-        });
-      },
-    }));
+        },
+        onData(stream, session, cb) {
+          const chunks: Buffer[] = [];
+          stream.on('data', (c: Buffer) => chunks.push(c));
+          stream.on('end', () => {
+            if ((stream as unknown as { sizeExceeded?: boolean }).sizeExceeded) {
+              return cb(reply(552, `5.3.4 Message too big (at most ${config.smtpMaxMessageBytes} bytes)`));
+            }
+            const raw = Buffer.concat(chunks);
+            const framing = lineEndingProblem(raw);
+            if (framing) return cb(reply(554, `5.5.2 Message refused: ${framing}`));
+            const who = identity(session)!;
+            const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+            acceptRaw(
+              services,
+              { user: who.user, domain: who.domain, apiKeyId: null, source: 'smtp' },
+              { mailFrom, rcptTo: session.envelope.rcptTo.map((r) => r.address), raw, recipientsChecked: true },
+            ).then(
+              (r) => {
+                if (r.ok) return cb(null, `2.0.0 Ok: queued as ${r.messageId}`);
+                const byReason = {
+                  user: reply(550, '5.7.1 The sending account is disabled or not verified'),
+                  domain: reply(550, `5.7.1 ${r.message}`),
+                  sender: reply(553, `5.7.1 ${r.message}`),
+                  from: reply(553, `5.7.1 ${r.message}`),
+                  content: reply(554, `5.6.0 Message refused: ${r.message}`),
+                  suppressed: reply(550, `5.7.1 ${r.message}`),
+                  quota: reply(451, '4.7.1 Sending limit of this account reached; try again later'),
+                  empty: reply(554, '5.5.1 No valid recipients'),
+                };
+                cb(byReason[r.reason]);
+              },
+              (err) => {
+                logger.error('smtp accept failed', { error: (err as Error).stack });
+                cb(reply(451, '4.3.0 Temporary failure; try again'));
+              },
+            );
+          });
+        },
+      }),
+    );
 
   const listeners: { server: SMTPServer; port: number }[] = [];
   const listen = async (server: SMTPServer, port: number) => {
@@ -198,4 +208,3 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
     },
   };
 }
-

@@ -39,7 +39,8 @@ export function longLineProblem(raw: Buffer): string | null {
     const lf = raw.indexOf(0x0a, start);
     const end = lf === -1 ? raw.length : lf;
     const octets = end - start - (end > start && raw[end - 1] === 0x0d ? 1 : 0);
-    if (octets > MAX_LINE_OCTETS) return `line ${line} is ${octets} octets long; at most ${MAX_LINE_OCTETS} are allowed (use quoted-printable or base64 for long lines)`;
+    if (octets > MAX_LINE_OCTETS)
+      return `line ${line} is ${octets} octets long; at most ${MAX_LINE_OCTETS} are allowed (use quoted-printable or base64 for long lines)`;
     if (lf === -1) return null;
     start = lf + 1;
     line += 1;
@@ -59,7 +60,11 @@ const IDENTITY = ['from', 'sender', 'resent-from', 'resent-sender'];
 const FIELD = /^([!-9;-~]+)[ \t]*:/;
 
 export const nameOf = (field: string) => FIELD.exec(field)?.[1].toLowerCase() ?? '';
-export const valueOf = (field: string) => field.slice(field.indexOf(':') + 1).replace(/\r?\n(?=[ \t])/g, '').trim();
+export const valueOf = (field: string) =>
+  field
+    .slice(field.indexOf(':') + 1)
+    .replace(/\r?\n(?=[ \t])/g, '')
+    .trim();
 
 /** Every address the parser finds in a field value, group members included. */
 export function addressesIn(value: string): string[] {
@@ -89,13 +94,18 @@ export function headerProblem(fields: string[], domain: string): HeaderProblem |
   const counts = new Map<string, number>();
   for (const [i, f] of fields.entries()) {
     // eslint-disable-next-line no-control-regex -- a header line must not hold control characters
-    if (!FIELD.test(f) || /[\0-\x08\x0b\x0c\x0e-\x1f\x7f]/.test(f)) return { reason: 'content', message: `header line ${i + 1} is not a valid "Name: value" field` };
+    if (!FIELD.test(f) || /[\0-\x08\x0b\x0c\x0e-\x1f\x7f]/.test(f))
+      return { reason: 'content', message: `header line ${i + 1} is not a valid "Name: value" field` };
     const name = nameOf(f);
     counts.set(name, (counts.get(name) ?? 0) + 1);
   }
   for (const name of SINGLE) {
     const n = counts.get(name) ?? 0;
-    if (n > 1) return { reason: name === 'from' || name === 'sender' ? 'from' : 'content', message: `message has ${n} ${name.replace(/(^|-)[a-z]/g, (c) => c.toUpperCase())} headers; RFC 5322 allows one` };
+    if (n > 1)
+      return {
+        reason: name === 'from' || name === 'sender' ? 'from' : 'content',
+        message: `message has ${n} ${name.replace(/(^|-)[a-z]/g, (c) => c.toUpperCase())} headers; RFC 5322 allows one`,
+      };
   }
   if (!counts.get('from')) return { reason: 'from', message: `message has no From header; it must name an address on ${domain}` };
   for (const f of fields) {
@@ -106,10 +116,12 @@ export function headerProblem(fields: string[], domain: string): HeaderProblem |
     const addresses = addressesIn(value);
     if (!addresses.length) return { reason: 'from', message: `${label} header names no address; it must name an address on ${domain}` };
     const bad = addresses.find((a) => !isEmail(a) || a.slice(a.lastIndexOf('@') + 1).toLowerCase() !== domain);
-    if (bad !== undefined) return { reason: 'from', message: `${label} header holds ${JSON.stringify(bad.slice(0, 100))}: every address in it must be on ${domain}` };
+    if (bad !== undefined)
+      return { reason: 'from', message: `${label} header holds ${JSON.stringify(bad.slice(0, 100))}: every address in it must be on ${domain}` };
     if ((name === 'sender' || name === 'resent-sender') && addresses.length > 1) return { reason: 'from', message: `${label} header must name one address` };
     const foreign = mentionedDomains(value).find((d) => d !== domain);
-    if (foreign !== undefined) return { reason: 'from', message: `${label} header mentions an address on ${JSON.stringify(foreign.slice(0, 100))}: only ${domain} may appear in it` };
+    if (foreign !== undefined)
+      return { reason: 'from', message: `${label} header mentions an address on ${JSON.stringify(foreign.slice(0, 100))}: only ${domain} may appear in it` };
   }
   return null;
 }

@@ -37,8 +37,20 @@ export function inRange(q: Knex.QueryBuilder, r: HourRange): Knex.QueryBuilder {
       return;
     }
     w.where((x) => x.where('unit', 'd').where('bucket', '>=', firstDay).where('bucket', '<', endDay));
-    if (r.fromHour < firstDay * 24) w.orWhere((x) => x.where('unit', 'h').where('bucket', '>=', r.fromHour).where('bucket', '<', firstDay * 24));
-    if (endDay * 24 < r.toHour) w.orWhere((x) => x.where('unit', 'h').where('bucket', '>=', endDay * 24).where('bucket', '<', r.toHour));
+    if (r.fromHour < firstDay * 24)
+      w.orWhere((x) =>
+        x
+          .where('unit', 'h')
+          .where('bucket', '>=', r.fromHour)
+          .where('bucket', '<', firstDay * 24),
+      );
+    if (endDay * 24 < r.toHour)
+      w.orWhere((x) =>
+        x
+          .where('unit', 'h')
+          .where('bucket', '>=', endDay * 24)
+          .where('bucket', '<', r.toHour),
+      );
   });
 }
 
@@ -55,7 +67,13 @@ export function figures(c: TypeCounts | undefined): Figures {
 }
 
 export function withRates(f: Figures): Figures & { DeliveryRate: number; BounceRate: number; OpenRate: number; ClickRate: number } {
-  return { ...f, DeliveryRate: rate(f.Delivered, f.Sent), BounceRate: rate(f.Bounced, f.Sent), OpenRate: rate(f.Opened, f.Sent), ClickRate: rate(f.Clicked, f.Sent) };
+  return {
+    ...f,
+    DeliveryRate: rate(f.Delivered, f.Sent),
+    BounceRate: rate(f.Bounced, f.Sent),
+    OpenRate: rate(f.Opened, f.Sent),
+    ClickRate: rate(f.Clicked, f.Sent),
+  };
 }
 
 /** Event counts per domain and type over the hours. */

@@ -7,7 +7,10 @@ import { isMysql, mysqlInsert, quoteId, Read, runInTurn, Stmt } from '../db';
 /** Each event is counted in its UTC hour ('h') and its UTC day ('d'); see the migration. */
 export const HOUR_MS = 3_600_000;
 export const DAY_MS = 86_400_000;
-const UNITS: ['h' | 'd', number][] = [['h', HOUR_MS], ['d', DAY_MS]];
+const UNITS: ['h' | 'd', number][] = [
+  ['h', HOUR_MS],
+  ['d', DAY_MS],
+];
 
 /** Upper bounds (exclusive, seconds) of the first seven delivery-speed buckets; the eighth is everything above. */
 export const BUCKET_LIMITS = [1, 5, 10, 30, 60, 300, 600];
@@ -32,7 +35,13 @@ export function hourOf(ms: number): number {
 function recipientDomain(data: Record<string, unknown>): string | null {
   const r = typeof data.recipient === 'string' ? data.recipient : '';
   const at = r.lastIndexOf('@');
-  const d = at >= 0 ? r.slice(at + 1).trim().toLowerCase() : '';
+  const d =
+    at >= 0
+      ? r
+          .slice(at + 1)
+          .trim()
+          .toLowerCase()
+      : '';
   return d && d.length <= 253 ? d : null;
 }
 
@@ -63,7 +72,14 @@ interface DomainRow {
   seconds_sum: number;
   seconds_min: number | null;
   seconds_max: number | null;
-  b0: number; b1: number; b2: number; b3: number; b4: number; b5: number; b6: number; b7: number;
+  b0: number;
+  b1: number;
+  b2: number;
+  b3: number;
+  b4: number;
+  b5: number;
+  b6: number;
+  b7: number;
 }
 
 /** Rows a batch of events adds to each rollup table, one per distinct key, in key order (a fixed lock order). */
@@ -77,7 +93,11 @@ export interface RollupRows {
  * Groups events into rollup increments. `tagsOf` gives each message's tags (only consulted for types TagStats
  * shows); `secondsFallback` gives seconds for a timed event that arrived without them (DSN bounces).
  */
-export function aggregate(events: EventInput[], tagsOf: (messageId: string) => string[], secondsFallback: (e: EventInput) => number | null = () => null): RollupRows {
+export function aggregate(
+  events: EventInput[],
+  tagsOf: (messageId: string) => string[],
+  secondsFallback: (e: EventInput) => number | null = () => null,
+): RollupRows {
   const counts = new Map<string, CountRow>();
   const tags = new Map<string, TagRow>();
   const rds = new Map<string, DomainRow>();
@@ -85,7 +105,7 @@ export function aggregate(events: EventInput[], tagsOf: (messageId: string) => s
     const unique = COUNTS_UNIQUE.has(e.type) && e.data.unique === true ? 1 : 0;
     const tagList = TAGGED.has(e.type) ? tagsOf(e.message_id) : [];
     const rd = BY_RECIPIENT_DOMAIN.has(e.type) ? recipientDomain(e.data) : null;
-    const s = rd && TIMED.has(e.type) ? secondsOf(e.data) ?? secondsFallback(e) : null;
+    const s = rd && TIMED.has(e.type) ? (secondsOf(e.data) ?? secondsFallback(e)) : null;
     for (const [unit, size] of UNITS) {
       const bucket = Math.floor(e.created_at / size);
       const hk = `${e.domain_id}\u0000${unit}\u0000${bucket}\u0000${e.type}`;
@@ -104,7 +124,28 @@ export function aggregate(events: EventInput[], tagsOf: (messageId: string) => s
         const rk = `${e.domain_id}\u0000${rd}\u0000${unit}\u0000${bucket}\u0000${e.type}`;
         const r =
           rds.get(rk) ??
-          rds.set(rk, { domain_id: e.domain_id, recipient_domain: rd, unit, bucket, type: e.type, count: 0, timed: 0, seconds_sum: 0, seconds_min: null, seconds_max: null, b0: 0, b1: 0, b2: 0, b3: 0, b4: 0, b5: 0, b6: 0, b7: 0 }).get(rk)!;
+          rds
+            .set(rk, {
+              domain_id: e.domain_id,
+              recipient_domain: rd,
+              unit,
+              bucket,
+              type: e.type,
+              count: 0,
+              timed: 0,
+              seconds_sum: 0,
+              seconds_min: null,
+              seconds_max: null,
+              b0: 0,
+              b1: 0,
+              b2: 0,
+              b3: 0,
+              b4: 0,
+              b5: 0,
+              b6: 0,
+              b7: 0,
+            })
+            .get(rk)!;
         r.count += 1;
         if (s !== null) {
           r.timed += 1;
@@ -155,18 +196,33 @@ export function rollupStatements(db: Knex | Knex.Transaction, rows: RollupRows):
   const out: Stmt[] = [];
   for (let i = 0; i < rows.counts.length; i += CHUNK) {
     const chunk = rows.counts.slice(i, i + CHUNK);
-    out.push(mysqlUpsert(db, 'stats_rollup', chunk, ['count', 'unique_count']) ?? db('stats_rollup').insert(chunk).onConflict(['domain_id', 'unit', 'bucket', 'type']).merge(mergeSpec(db, ['count', 'unique_count'])));
+    out.push(
+      mysqlUpsert(db, 'stats_rollup', chunk, ['count', 'unique_count']) ??
+        db('stats_rollup')
+          .insert(chunk)
+          .onConflict(['domain_id', 'unit', 'bucket', 'type'])
+          .merge(mergeSpec(db, ['count', 'unique_count'])),
+    );
   }
   for (let i = 0; i < rows.tags.length; i += CHUNK) {
     const chunk = rows.tags.slice(i, i + CHUNK);
-    out.push(mysqlUpsert(db, 'stats_tag_rollup', chunk, ['count', 'unique_count']) ?? db('stats_tag_rollup').insert(chunk).onConflict(['domain_id', 'unit', 'bucket', 'tag', 'type']).merge(mergeSpec(db, ['count', 'unique_count'])));
+    out.push(
+      mysqlUpsert(db, 'stats_tag_rollup', chunk, ['count', 'unique_count']) ??
+        db('stats_tag_rollup')
+          .insert(chunk)
+          .onConflict(['domain_id', 'unit', 'bucket', 'tag', 'type'])
+          .merge(mergeSpec(db, ['count', 'unique_count'])),
+    );
   }
   for (let i = 0; i < rows.recipientDomains.length; i += CHUNK) {
     const chunk = rows.recipientDomains.slice(i, i + CHUNK);
     const sums = ['count', 'timed', 'seconds_sum', ...BUCKET_COLUMNS];
     out.push(
       mysqlUpsert(db, 'stats_recipient_domain_rollup', chunk, sums, ['seconds_min'], ['seconds_max']) ??
-        db('stats_recipient_domain_rollup').insert(chunk).onConflict(['domain_id', 'recipient_domain', 'unit', 'bucket', 'type']).merge(mergeSpec(db, sums, ['seconds_min'], ['seconds_max'])),
+        db('stats_recipient_domain_rollup')
+          .insert(chunk)
+          .onConflict(['domain_id', 'recipient_domain', 'unit', 'bucket', 'type'])
+          .merge(mergeSpec(db, sums, ['seconds_min'], ['seconds_max'])),
     );
   }
   return out;
@@ -186,7 +242,12 @@ export async function applyRollups(trx: Knex | Knex.Transaction, events: EventIn
  * What applyRollups writes, as statements for the caller to run (with the event rows, in one round trip where
  * the database allows). The reads it needs (tags, acceptance times) are made here.
  */
-export async function planRollups(trx: Knex | Knex.Transaction, events: EventInput[], knownTags?: Map<string, string[]>, read: Read = async (s) => await s): Promise<Stmt[]> {
+export async function planRollups(
+  trx: Knex | Knex.Transaction,
+  events: EventInput[],
+  knownTags?: Map<string, string[]>,
+  read: Read = async (s) => await s,
+): Promise<Stmt[]> {
   if (!events.length) return [];
   const tagMap = new Map<string, string[]>();
   for (const [id, tags] of knownTags ?? []) {
@@ -195,14 +256,20 @@ export async function planRollups(trx: Knex | Knex.Transaction, events: EventInp
   }
   const tagged = [...new Set(events.filter((e) => TAGGED.has(e.type) && !knownTags?.has(e.message_id)).map((e) => e.message_id))];
   for (let i = 0; i < tagged.length; i += CHUNK) {
-    const rows = (await read(trx('messages').whereIn('id', tagged.slice(i, i + CHUNK)).select('id', 'tags'))) as { id: string; tags: unknown }[];
+    const rows = (await read(
+      trx('messages')
+        .whereIn('id', tagged.slice(i, i + CHUNK))
+        .select('id', 'tags'),
+    )) as { id: string; tags: unknown }[];
     for (const r of rows as { id: string; tags: unknown }[]) {
       const tags = parseTags(r.tags);
       if (tags.length) tagMap.set(r.id, tags);
     }
   }
   // Outcomes reported later by DSN carry no seconds: measure them from the delivery's acceptance.
-  const untimed = [...new Set(events.filter((e) => TIMED.has(e.type) && e.delivery_id !== null && secondsOf(e.data) === null).map((e) => e.delivery_id as number))];
+  const untimed = [
+    ...new Set(events.filter((e) => TIMED.has(e.type) && e.delivery_id !== null && secondsOf(e.data) === null).map((e) => e.delivery_id as number)),
+  ];
   const acceptedAt = new Map<number, number>();
   if (untimed.length) {
     const rows = (await read(trx('deliveries').whereIn('id', untimed).select('id', 'created_at'))) as { id: number; created_at: number }[];

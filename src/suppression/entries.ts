@@ -18,7 +18,10 @@ export async function scopeOf(ctx: CommandContext, p: Params): Promise<{ key: st
 /** A comma-separated SuppressionSource filter; `code` when a value is not one of upstream's five. */
 export function sourceFilter(v: unknown, code: number): string[] | undefined {
   if (v === undefined || v === '') return undefined;
-  const list = String(v).split(',').map((s) => s.trim()).filter(Boolean);
+  const list = String(v)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const known = list.map((s) => SOURCES.find((x) => x.toLowerCase() === s.toLowerCase()));
   if (!known.length || known.some((k) => !k)) throw new CommandError([code]);
   return known as string[];
@@ -27,7 +30,10 @@ export function sourceFilter(v: unknown, code: number): string[] | undefined {
 /** `*` wildcards of SearchPattern as a LIKE pattern (everything else literal, `!` the escape). */
 export function likePattern(v: unknown): string | undefined {
   if (v === undefined || v === '') return undefined;
-  return String(v).toLowerCase().replace(/[!%_]/g, (c) => '!' + c).replace(/\*/g, '%');
+  return String(v)
+    .toLowerCase()
+    .replace(/[!%_]/g, (c) => '!' + c)
+    .replace(/\*/g, '%');
 }
 
 /** Valid addresses (trimmed) and the ones that are not, from EmailAddresses and EmailAddressesBulk. */
@@ -38,7 +44,14 @@ export function addressesOf(p: Params): { valid: string[]; failed: string[]; giv
 }
 
 export function presentEntry(r: { id: number; list_id: number | null; user_id: number | null; email: string; source: string; reason: string }) {
-  return { SuppressionID: String(r.id), RelListID: String(r.list_id ?? 0), RelOwnerUserID: String(r.user_id ?? 0), EmailAddress: r.email, SuppressionSource: r.source, Reason: r.reason };
+  return {
+    SuppressionID: String(r.id),
+    RelListID: String(r.list_id ?? 0),
+    RelOwnerUserID: String(r.user_id ?? 0),
+    EmailAddress: r.email,
+    SuppressionSource: r.source,
+    Reason: r.reason,
+  };
 }
 
 /** The entries of one scope (as scopeOf) with browse's and stats' filters: SearchPattern and SuppressionSource (bad source → `code`). */

@@ -6,7 +6,12 @@ import { addSuppression, presentSuppression } from './suppressions';
 /** Shared bodies of the private (DomainID) and public (sender key) suppression commands. */
 export async function listSuppressions(ctx: CommandContext, domainId: number, p: Params) {
   const q = ctx.db('suppressions').where({ domain_id: domainId });
-  if (p.query) q.whereRaw(`email like ? escape '!'`, [`%${String(p.query).toLowerCase().replace(/[!%_]/g, (c) => '!' + c)}%`]);
+  if (p.query)
+    q.whereRaw(`email like ? escape '!'`, [
+      `%${String(p.query)
+        .toLowerCase()
+        .replace(/[!%_]/g, (c) => '!' + c)}%`,
+    ]);
   if (p.reason) q.where({ reason: String(p.reason) });
   const [{ n }] = await q.clone().count({ n: '*' });
   const rows = await q.orderBy('id', 'desc').limit(Number(p.retrievecount)).offset(Number(p.startfrom));
@@ -22,7 +27,10 @@ export async function addOne(ctx: CommandContext, domainId: number, p: Params) {
 }
 
 export async function deleteOne(ctx: CommandContext, domainId: number, p: Params) {
-  const deleted = await ctx.db('suppressions').where({ domain_id: domainId, email: String(p.emailaddress).trim().toLowerCase() }).delete();
+  const deleted = await ctx
+    .db('suppressions')
+    .where({ domain_id: domainId, email: String(p.emailaddress).trim().toLowerCase() })
+    .delete();
   if (!deleted) throw new CommandError(5);
   return {};
 }

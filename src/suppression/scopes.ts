@@ -35,7 +35,12 @@ const patternCache = new WeakMap<object, { until: number; list: Promise<Pattern[
 function compile(kind: string, pattern: string): Pattern | null {
   try {
     if (kind === 'STRPOS') {
-      const re = new RegExp(pattern.split('*').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*'));
+      const re = new RegExp(
+        pattern
+          .split('*')
+          .map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+          .join('.*'),
+      );
       return { kind, test: (e) => re.test(e) };
     }
     const re = new RegExp(pattern);

@@ -14,7 +14,9 @@ export async function noteSoftBounce(services: Services, d: { domain_id: number;
   const email = d.recipient.toLowerCase().slice(0, 191);
   const now = Date.now();
   await db('soft_bounce_counts').insert({ domain_id: d.domain_id, email, count: 0, updated_at: now }).onConflict(['domain_id', 'email']).ignore();
-  await db('soft_bounce_counts').where({ domain_id: d.domain_id, email }).update({ count: db.raw('?? + 1', ['count']), updated_at: now });
+  await db('soft_bounce_counts')
+    .where({ domain_id: d.domain_id, email })
+    .update({ count: db.raw('?? + 1', ['count']), updated_at: now });
   const row = await db('soft_bounce_counts').where({ domain_id: d.domain_id, email }).first('count');
   if (Number(row?.count) < config.softBounceLimit || (await whitelisted(db, Number(d.user_id), email))) return;
   await addSuppression(db, Number(d.domain_id), email, 'hard_bounce', `${config.softBounceLimit} soft bounces; last: ${reply}`);

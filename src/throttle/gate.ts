@@ -96,7 +96,13 @@ export class RedisConnectionGate implements ConnectionGate {
     const set = `throttle:conn:${key}`;
     const member = `${this.owner}-${(this.seq += 1)}`;
     try {
-      const res = await this.redis.multi().zremrangebyscore(set, '-inf', now).zadd(set, now + this.leaseMs, member).zcard(set).pexpire(set, this.leaseMs).exec();
+      const res = await this.redis
+        .multi()
+        .zremrangebyscore(set, '-inf', now)
+        .zadd(set, now + this.leaseMs, member)
+        .zcard(set)
+        .pexpire(set, this.leaseMs)
+        .exec();
       const count = Number(res?.[2]?.[1] ?? 0);
       if (count > limit) {
         await this.redis.zrem(set, member);

@@ -40,7 +40,11 @@ export const BUILT_IN_RULES: Rule[] = [
   { name: 'icloud.com', domains: ['icloud.com'], limits: { messagesPerMinute: 300, connections: 5, messagesPerConnection: 50 } },
 ];
 
-const FIELDS: Record<string, keyof Limits> = { messagesperminute: 'messagesPerMinute', connections: 'connections', messagesperconnection: 'messagesPerConnection' };
+const FIELDS: Record<string, keyof Limits> = {
+  messagesperminute: 'messagesPerMinute',
+  connections: 'connections',
+  messagesperconnection: 'messagesPerConnection',
+};
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/;
 
 function limitsOf(where: string, raw: unknown, base: Limits = {}): Limits {
@@ -71,7 +75,8 @@ export function parseThrottleRules(raw: string | undefined): ThrottleRules {
   } catch (err) {
     throw new Error(`THROTTLE_RULES is not valid JSON (${(err as Error).message})`, { cause: err });
   }
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('THROTTLE_RULES must be a JSON object keyed by domain, mx:<suffix> or default');
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new Error('THROTTLE_RULES must be a JSON object keyed by domain, mx:<suffix> or default');
   for (const [key, value] of Object.entries(parsed as Record<string, unknown>)) {
     const k = key.trim().toLowerCase().replace(/\.$/, '');
     const where = `THROTTLE_RULES["${key}"]`;
@@ -88,7 +93,10 @@ export function parseThrottleRules(raw: string | undefined): ThrottleRules {
       continue;
     }
     if (at >= 0) rules[at].limits = limitsOf(where, value, rules[at].limits);
-    else rules.push(mx ? { name: `mx:${name}`, domains: [], mxSuffix: name, limits: limitsOf(where, value) } : { name, domains: [name], limits: limitsOf(where, value) });
+    else
+      rules.push(
+        mx ? { name: `mx:${name}`, domains: [], mxSuffix: name, limits: limitsOf(where, value) } : { name, domains: [name], limits: limitsOf(where, value) },
+      );
   }
   return { rules, fallback };
 }

@@ -91,9 +91,10 @@ export function buildVariant(v: VariantInput): Variant {
     headers['List-Unsubscribe-Post'] = 'List-Unsubscribe=One-Click';
   }
   if (html !== undefined && urls) {
-    const footer = plan.unsubscribe && !UNSUB_TAGS.some((t) => usesTag(content.html, t))
-      ? `<p style="font-size:12px;color:#777777;text-align:center;margin:24px 0 0"><a href="${urls.unsubscribe}" style="color:#777777">Unsubscribe</a></p>`
-      : null;
+    const footer =
+      plan.unsubscribe && !UNSUB_TAGS.some((t) => usesTag(content.html, t))
+        ? `<p style="font-size:12px;color:#777777;text-align:center;margin:24px 0 0"><a href="${urls.unsubscribe}" style="color:#777777">Unsubscribe</a></p>`
+        : null;
     html = rewriteHtml(html, {
       clickUrl: plan.links ? urls.click : null,
       indexOf: (u) => v.links.indexOf(u),

@@ -46,7 +46,9 @@ export function isTrackableHref(href: string): boolean {
 }
 
 function noTrack(attrs: { name: string; value: string }[]): boolean {
-  return attrs.some((a) => a.name === 'data-notrack' || a.name === 'data-no-track' || a.name === 'notrack' || (a.name === 'class' && NO_TRACK_CLASS.test(a.value)));
+  return attrs.some(
+    (a) => a.name === 'data-notrack' || a.name === 'data-no-track' || a.name === 'notrack' || (a.name === 'class' && NO_TRACK_CLASS.test(a.value)),
+  );
 }
 
 export function rewriteHtml(html: string, opts: RewriteOptions): string {

@@ -109,20 +109,23 @@ export function trackingRoutes(services: Services): express.Router {
     return t ? deliveryOf(t.trackId) : undefined;
   }
 
-  const notFound = (res: Response) => res.status(404).type('html').send(page('Link not found', '<h1>Link not found</h1><p>This unsubscribe link is not valid.</p>'));
+  const notFound = (res: Response) =>
+    res.status(404).type('html').send(page('Link not found', '<h1>Link not found</h1><p>This unsubscribe link is not valid.</p>'));
 
   router.get('/t/u/:token', async (req: Request, res: Response) => {
     res.set(NO_CACHE);
     const d = await unsubscribeTarget(req);
     if (!d) return void notFound(res);
     const domain = await db('sender_domains').where({ id: d.domain_id }).first('domain');
-    res.type('html').send(
-      page(
-        'Unsubscribe',
-        `<h1>Unsubscribe</h1><p>Stop mail from <strong>${escapeHtml(domain?.domain ?? '')}</strong> to <strong>${escapeHtml(d.recipient)}</strong>?</p>` +
-          `<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click"><button type="submit">Unsubscribe</button></form>`,
-      ),
-    );
+    res
+      .type('html')
+      .send(
+        page(
+          'Unsubscribe',
+          `<h1>Unsubscribe</h1><p>Stop mail from <strong>${escapeHtml(domain?.domain ?? '')}</strong> to <strong>${escapeHtml(d.recipient)}</strong>?</p>` +
+            `<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click"><button type="submit">Unsubscribe</button></form>`,
+        ),
+      );
   });
 
   router.post('/t/u/:token', express.urlencoded({ extended: false, limit: '4kb' }), async (req: Request, res: Response) => {
@@ -139,13 +142,27 @@ export function trackingRoutes(services: Services): express.Router {
       if (added || listUpdated) {
         await recordEvents(trx, [
           {
-            message_id: d.message_id, delivery_id: Number(d.id), domain_id: Number(d.domain_id), user_id: Number(d.user_id), type: 'unsubscribed', created_at: now,
-            data: { recipient: d.recipient, ip: req.ip ?? '', user_agent: String(req.headers['user-agent'] ?? '').slice(0, 500), one_click: String((req.body as Record<string, unknown> | undefined)?.['List-Unsubscribe'] ?? '').toLowerCase() === 'one-click', list_id: message?.list_id ?? null },
+            message_id: d.message_id,
+            delivery_id: Number(d.id),
+            domain_id: Number(d.domain_id),
+            user_id: Number(d.user_id),
+            type: 'unsubscribed',
+            created_at: now,
+            data: {
+              recipient: d.recipient,
+              ip: req.ip ?? '',
+              user_agent: String(req.headers['user-agent'] ?? '').slice(0, 500),
+              one_click: String((req.body as Record<string, unknown> | undefined)?.['List-Unsubscribe'] ?? '').toLowerCase() === 'one-click',
+              list_id: message?.list_id ?? null,
+            },
           },
         ]);
       }
     });
-    res.status(200).type('html').send(page('Unsubscribed', `<h1>You are unsubscribed</h1><p>${escapeHtml(d.recipient)} will not receive this mail again.</p>`));
+    res
+      .status(200)
+      .type('html')
+      .send(page('Unsubscribed', `<h1>You are unsubscribed</h1><p>${escapeHtml(d.recipient)} will not receive this mail again.</p>`));
   });
 
   router.all(['/t/o/:file', '/t/c/:token', '/t/u/:token'], (_req: Request, res: Response) => {

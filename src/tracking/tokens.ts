@@ -20,7 +20,12 @@ export function newTrackId(): string {
 }
 
 function sig(secret: Buffer, kind: TokenKind, trackId: string, idx?: number): string {
-  return crypto.createHmac('sha256', secret).update(`${kind}.${trackId}.${idx ?? ''}`).digest().subarray(0, SIG_BYTES).toString('base64url');
+  return crypto
+    .createHmac('sha256', secret)
+    .update(`${kind}.${trackId}.${idx ?? ''}`)
+    .digest()
+    .subarray(0, SIG_BYTES)
+    .toString('base64url');
 }
 
 export function makeToken(secret: Buffer, kind: TokenKind, trackId: string, idx?: number): string {

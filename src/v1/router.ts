@@ -143,7 +143,11 @@ function v1Errors(cmd: CommandDef | undefined, err: CommandError) {
 }
 
 function stillProcessing(retryAfterSec: number): Outcome {
-  return { status: 409, body: { Errors: [{ Code: 409, Message: 'A request with this Idempotency-Key is still being processed' }] }, headers: { 'Retry-After': String(retryAfterSec) } };
+  return {
+    status: 409,
+    body: { Errors: [{ Code: 409, Message: 'A request with this Idempotency-Key is still being processed' }] },
+    headers: { 'Retry-After': String(retryAfterSec) },
+  };
 }
 
 /** The `/api/v1/*` door: same dispatcher as /api.php, bare results on success, `{"Errors":[…]}` on failure. */
@@ -169,7 +173,8 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
         idempotentReply,
       });
       // Mail content (HTML included) must never be sniffed into a page by a browser.
-      if (route.mime && typeof result.RawMIME === 'string') return { status: 200, body: result.RawMIME, text: true, type: route.mime, headers: { 'X-Content-Type-Options': 'nosniff' } };
+      if (route.mime && typeof result.RawMIME === 'string')
+        return { status: 200, body: result.RawMIME, text: true, type: route.mime, headers: { 'X-Content-Type-Options': 'nosniff' } };
       return route.present ? route.present({ result }) : { status: 200, body: result };
     } catch (err) {
       if (err instanceof CommandError) {
@@ -188,13 +193,16 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
    */
   async function idempotent(route: (typeof V1_ROUTES)[number], req: Request, key: string): Promise<Outcome> {
     if (key.length > 256) return { status: 400, body: { Errors: [{ Code: 400, Message: 'Idempotency-Key must be at most 256 characters' }] } };
-    const credential = /^Bearer\s+(\S+)/i.exec(req.headers.authorization ?? '')?.[1] ?? String((collectParams({}, req.parsedBody?.body, true) as Record<string, unknown>).senderapikey ?? '');
+    const credential =
+      /^Bearer\s+(\S+)/i.exec(req.headers.authorization ?? '')?.[1] ??
+      String((collectParams({}, req.parsedBody?.body, true) as Record<string, unknown>).senderapikey ?? '');
     const claim = await claimKey(services.db, {
       ...idempotencyHashes(credential, `${route.method} ${route.path}`, key, req.parsedBody?.body ?? {}),
       leaseMs: services.config.idempotencyLeaseSeconds * 1000,
       ttlMs: IDEMPOTENCY_TTL_MS,
     });
-    if (claim.kind === 'mismatch') return { status: 409, body: { Errors: [{ Code: 409, Message: 'Idempotency-Key was already used with a different request body' }] } };
+    if (claim.kind === 'mismatch')
+      return { status: 409, body: { Errors: [{ Code: 409, Message: 'Idempotency-Key was already used with a different request body' }] } };
     if (claim.kind === 'busy') return stillProcessing(claim.retryAfterSec);
     if (claim.kind === 'replay') return { status: claim.reply.status, body: claim.reply.body, headers: { 'Idempotent-Replayed': 'true' } };
     const { lease } = claim;
@@ -227,7 +235,11 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
         const key = req.headers['idempotency-key'];
         const outcome = route.idempotent && typeof key === 'string' && key !== '' ? await idempotent(route, req, key) : await run(route, req);
         for (const [k, v] of Object.entries(outcome.headers ?? {})) res.setHeader(k, v);
-        if (outcome.text) res.status(outcome.status).type(outcome.type ?? 'text/plain; charset=utf-8').send(String(outcome.body));
+        if (outcome.text)
+          res
+            .status(outcome.status)
+            .type(outcome.type ?? 'text/plain; charset=utf-8')
+            .send(String(outcome.body));
         else res.status(outcome.status).json(outcome.body);
       } catch (err) {
         next(err);
@@ -238,7 +250,8 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
   router.use(['/api/v1', '/system/webhook'], (err: unknown, req: Request, res: Response, next: NextFunction) => {
     const failure = toHardError(err);
     if (failure) {
-      if (failure.code === TEMPORARILY_UNAVAILABLE) services.logger.warn('dependency unavailable', { requestId: res.locals.requestId, path: req.path, error: outageDetail(failure) });
+      if (failure.code === TEMPORARILY_UNAVAILABLE)
+        services.logger.warn('dependency unavailable', { requestId: res.locals.requestId, path: req.path, error: outageDetail(failure) });
       writeV1Errors(res, failure.httpStatus, [{ Code: failure.code, Message: failure.message }], hardErrorHeaders(failure));
       return;
     }

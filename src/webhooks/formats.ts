@@ -30,7 +30,7 @@ export function isWebhookFormat(v: unknown): v is WebhookFormat {
 
 /** A stored event name as the format calls it. */
 export function formatEventName(format: WebhookFormat, stored: string): string {
-  return format === 'platform' ? PLATFORM_NAMES[stored] ?? stored : stored;
+  return format === 'platform' ? (PLATFORM_NAMES[stored] ?? stored) : stored;
 }
 
 /** The names a format's subscribers may use, in the table's order. */

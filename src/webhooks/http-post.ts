@@ -5,7 +5,13 @@ import { Address, bareHost, pinnedLookup } from './url-guard';
 export const USER_AGENT = 'Postern-Webhooks/1.0';
 
 /** One POST to a vetted address: no redirects followed, no connection reuse, a hard limit on the whole exchange. */
-export function postWebhook(url: URL, pinned: Address, headers: Record<string, string>, body: string, timeoutMs: number): Promise<{ status: number | null; error: string | null }> {
+export function postWebhook(
+  url: URL,
+  pinned: Address,
+  headers: Record<string, string>,
+  body: string,
+  timeoutMs: number,
+): Promise<{ status: number | null; error: string | null }> {
   return new Promise((resolve) => {
     let settled = false;
     const finish = (status: number | null, error: string | null) => {

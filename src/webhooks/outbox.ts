@@ -94,7 +94,17 @@ export async function planWebhookEvents(trx: Knex | Knex.Transaction, events: Ev
     for (const w of targets) {
       const format: WebhookFormat = isWebhookFormat(w.format) ? w.format : 'standard';
       if (!bodies.has(format)) bodies.set(format, renderPayload(format, f));
-      rows.push({ webhook_id: w.id, event_id: f.eventId, event_type: e.type, payload: bodies.get(format), status: 'pending', attempts: 0, next_attempt_at: now, created_at: now, updated_at: now });
+      rows.push({
+        webhook_id: w.id,
+        event_id: f.eventId,
+        event_type: e.type,
+        payload: bodies.get(format),
+        status: 'pending',
+        attempts: 0,
+        next_attempt_at: now,
+        created_at: now,
+        updated_at: now,
+      });
     }
   }
   const out: Stmt[] = [];

@@ -50,7 +50,10 @@ export async function rotateSigningKey(db: Db, encryptionKey: Buffer, domainId: 
   const now = Date.now();
   const sealed = encrypt(key, encryptionKey);
   try {
-    await db('webhook_signing_keys').insert({ domain_id: domainId, key_enc: sealed, created_at: now, updated_at: now }).onConflict('domain_id').merge({ key_enc: sealed, updated_at: now });
+    await db('webhook_signing_keys')
+      .insert({ domain_id: domainId, key_enc: sealed, created_at: now, updated_at: now })
+      .onConflict('domain_id')
+      .merge({ key_enc: sealed, updated_at: now });
   } catch (err) {
     // A foreign-key failure: the domain was deleted between the ownership check and this write.
     if (/foreign key/i.test(String((err as Error).message))) return null;

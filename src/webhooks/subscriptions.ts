@@ -50,7 +50,10 @@ export function subscriptionDomain(ctx: CommandContext): number | null {
   const ids = ctx.accountKey?.domainIds ?? null;
   if (ids === null) return null;
   if (ids.length === 1) return ids[0];
-  throw new CommandError(PERMISSION_DENIED, 'This API key is restricted to several domains: subscribe with a key restricted to one domain, or an unrestricted one');
+  throw new CommandError(
+    PERMISSION_DENIED,
+    'This API key is restricted to several domains: subscribe with a key restricted to one domain, or an unrestricted one',
+  );
 }
 
 /** Subscriptions the scope can see: its domains' (and, unrestricted, the account-wide ones). */
@@ -85,7 +88,13 @@ function storedEvents(format: WebhookFormat, names: string[], code: number): str
 }
 
 /** Sends the test event and records it in the webhook's log; true on a 2xx answer. */
-async function ping(ctx: CommandContext, id: number, format: WebhookFormat, secret: string, url: string): Promise<{ ok: boolean; statusCode: number | null; error: string | null }> {
+async function ping(
+  ctx: CommandContext,
+  id: number,
+  format: WebhookFormat,
+  secret: string,
+  url: string,
+): Promise<{ ok: boolean; statusCode: number | null; error: string | null }> {
   const started = Date.now();
   const eventId = `evt_${crypto.randomUUID().replace(/-/g, '')}`;
   const vetted = await vetWebhookUrl(url, { allowPrivate: ctx.config.webhooks.allowPrivate, resolve: resolverFor(ctx.config) });
@@ -93,14 +102,26 @@ async function ping(ctx: CommandContext, id: number, format: WebhookFormat, secr
   if (!vetted.ok) r = { status: null, error: `refused: ${vetted.problem.message}` };
   else {
     const body = pingPayload(format, eventId, started);
-    const headers = { 'content-type': 'application/json', 'user-agent': USER_AGENT, ...signatureHeaders(format, { kind: 'subscription', secret }, eventId, body, Math.floor(started / 1000)) };
+    const headers = {
+      'content-type': 'application/json',
+      'user-agent': USER_AGENT,
+      ...signatureHeaders(format, { kind: 'subscription', secret }, eventId, body, Math.floor(started / 1000)),
+    };
     r = await postWebhook(vetted.url, vetted.addresses[0], headers, body, Math.min(ctx.config.webhooks.timeoutMs, 10_000));
   }
   const ok = r.status !== null && r.status >= 200 && r.status < 300;
-  const error = ok ? null : r.error ?? `HTTP ${r.status}`;
+  const error = ok ? null : (r.error ?? `HTTP ${r.status}`);
   await ctx.db('webhook_attempts').insert({
-    webhook_id: id, delivery_id: null, event_id: eventId, event_type: 'ping', attempt: 1, result: ok ? 'delivered' : 'failed',
-    status_code: r.status, duration_ms: Date.now() - started, error: error?.slice(0, 1000) ?? null, at: Date.now(),
+    webhook_id: id,
+    delivery_id: null,
+    event_id: eventId,
+    event_type: 'ping',
+    attempt: 1,
+    result: ok ? 'delivered' : 'failed',
+    status_code: r.status,
+    duration_ms: Date.now() - started,
+    error: error?.slice(0, 1000) ?? null,
+    at: Date.now(),
   });
   return { ok, statusCode: r.status, error };
 }
@@ -119,25 +140,50 @@ export async function createSubscription(ctx: CommandContext, domainId: number |
   const now = Date.now();
   const status = input.ping ? 'Disabled' : 'Enabled';
   const pending = input.ping ? 'waiting for the test ping' : null;
-  const same = await ctx.db('webhooks').where({ user_id: userId, domain_id: domainId, format: input.format, url }).whereNotNull('secret_enc').first('id', 'secret_enc');
+  const same = await ctx
+    .db('webhooks')
+    .where({ user_id: userId, domain_id: domainId, format: input.format, url })
+    .whereNotNull('secret_enc')
+    .first('id', 'secret_enc');
   let id: number;
   let secret: string;
   if (same) {
     id = Number(same.id);
     secret = decrypt(same.secret_enc, ctx.config.encryptionKey!);
-    await ctx.db('webhooks').where({ id }).update({ event: events.join(','), status, disabled_reason: pending, disabled_at: pending ? now : null, consecutive_failures: 0, updated_at: now });
+    await ctx
+      .db('webhooks')
+      .where({ id })
+      .update({ event: events.join(','), status, disabled_reason: pending, disabled_at: pending ? now : null, consecutive_failures: 0, updated_at: now });
   } else {
     secret = newSubscriptionSecret();
-    const row = { user_id: userId, domain_id: domainId, event: events.join(','), url, format: input.format, secret_enc: encrypt(secret, ctx.config.encryptionKey!), status, disabled_reason: pending, disabled_at: pending ? now : null, consecutive_failures: 0, created_at: now, updated_at: now };
+    const row = {
+      user_id: userId,
+      domain_id: domainId,
+      event: events.join(','),
+      url,
+      format: input.format,
+      secret_enc: encrypt(secret, ctx.config.encryptionKey!),
+      status,
+      disabled_reason: pending,
+      disabled_at: pending ? now : null,
+      consecutive_failures: 0,
+      created_at: now,
+      updated_at: now,
+    };
     [id] = (await ctx.db('webhooks').insert(row)).map(Number);
   }
   let pinged: { ok: boolean; statusCode: number | null; error: string | null } | undefined;
   if (input.ping) {
     pinged = await ping(ctx, id, input.format, secret, url);
     const done = Date.now();
-    await ctx.db('webhooks')
+    await ctx
+      .db('webhooks')
       .where({ id })
-      .update(pinged.ok ? { status: 'Enabled', disabled_reason: null, disabled_at: null, last_success_at: done, updated_at: done } : { disabled_reason: `test ping failed: ${pinged.error}`.slice(0, 255), last_failure_at: done, updated_at: done });
+      .update(
+        pinged.ok
+          ? { status: 'Enabled', disabled_reason: null, disabled_at: null, last_success_at: done, updated_at: done }
+          : { disabled_reason: `test ping failed: ${pinged.error}`.slice(0, 255), last_failure_at: done, updated_at: done },
+      );
   }
   const row: Row = await ctx.db('webhooks').where({ id }).first();
   return { ...presentSubscription(row), Secret: secret, ...(pinged ? { Ping: { OK: pinged.ok, StatusCode: pinged.statusCode, Error: pinged.error } } : {}) };

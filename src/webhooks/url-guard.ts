@@ -32,7 +32,8 @@ const METADATA_NAMES = new Set(['metadata', 'metadata.google.internal', 'metadat
 /** The resolver the rest of Postern uses (DNS_SERVERS), or the system's (with /etc/hosts) when none is configured. */
 export function resolverFor(config: { dnsServers: string[]; dnsTimeoutMs: number }): Resolve {
   if (!config.dnsServers.length) {
-    return async (host) => (await dns.promises.lookup(host, { all: true, verbatim: true })).map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }));
+    return async (host) =>
+      (await dns.promises.lookup(host, { all: true, verbatim: true })).map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }));
   }
   return async (host) => {
     const r = new Resolver({ timeout: config.dnsTimeoutMs, tries: 2 });
@@ -64,7 +65,10 @@ export function parseWebhookUrl(raw: string): URL | UrlProblem {
 
 /** The URL's host without IPv6 brackets or a trailing dot, lowercase. */
 export function bareHost(url: URL): string {
-  return url.hostname.replace(/^\[|\]$/g, '').replace(/\.$/, '').toLowerCase();
+  return url.hostname
+    .replace(/^\[|\]$/g, '')
+    .replace(/\.$/, '')
+    .toLowerCase();
 }
 
 function refusedName(host: string, allowPrivate: boolean): string | null {
@@ -103,7 +107,10 @@ export async function vetWebhookUrl(raw: string, opts: { allowPrivate: boolean; 
     try {
       addresses = await opts.resolve(host);
     } catch (err) {
-      return { ok: false, problem: { kind: 'host', message: `Webhook URL host ${host} does not resolve (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` } };
+      return {
+        ok: false,
+        problem: { kind: 'host', message: `Webhook URL host ${host} does not resolve (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` },
+      };
     }
     if (!addresses.length) return { ok: false, problem: { kind: 'host', message: `Webhook URL host ${host} does not resolve` } };
   }

@@ -78,12 +78,17 @@ export async function addWebhook(ctx: CommandContext, domain: { id: number; user
   const same = await ctx.db('webhooks').where({ domain_id: domain.id, event, url }).whereNull('secret_enc').first('id', 'status');
   if (same) {
     if (same.status !== 'Enabled') {
-      await ctx.db('webhooks').where({ id: same.id }).update({ status: 'Enabled', consecutive_failures: 0, disabled_reason: null, disabled_at: null, updated_at: now });
+      await ctx
+        .db('webhooks')
+        .where({ id: same.id })
+        .update({ status: 'Enabled', consecutive_failures: 0, disabled_reason: null, disabled_at: null, updated_at: now });
       ctx.logger.info('webhook.enabled', { webhookId: Number(same.id), domainId: domain.id });
     }
     return { NewWebhookID: Number(same.id) };
   }
-  const [id] = await ctx.db('webhooks').insert({ user_id: domain.user_id, domain_id: domain.id, event, url, status: 'Enabled', consecutive_failures: 0, created_at: now, updated_at: now });
+  const [id] = await ctx
+    .db('webhooks')
+    .insert({ user_id: domain.user_id, domain_id: domain.id, event, url, status: 'Enabled', consecutive_failures: 0, created_at: now, updated_at: now });
   return { NewWebhookID: Number(id) };
 }
 
@@ -104,10 +109,18 @@ export async function deleteWebhook(ctx: CommandContext, domainId: number, webho
 
 /** The webhook's recent attempts, newest first, with its state and how many calls wait in its queue. */
 export async function webhookLog(ctx: CommandContext, domainId: number, p: Params, notFound: number, vocabulary: Vocabulary) {
-  const hook: WebhookRow | undefined = await ctx.db('webhooks').where({ id: Number(p.webhookid), domain_id: domainId }).whereNull('secret_enc').first();
+  const hook: WebhookRow | undefined = await ctx
+    .db('webhooks')
+    .where({ id: Number(p.webhookid), domain_id: domainId })
+    .whereNull('secret_enc')
+    .first();
   if (!hook) throw new CommandError(notFound);
   const [attempts, [{ n }]] = await Promise.all([
-    ctx.db('webhook_attempts').where({ webhook_id: hook.id }).orderBy('id', 'desc').limit(Number(p.retrievecount ?? 50)),
+    ctx
+      .db('webhook_attempts')
+      .where({ webhook_id: hook.id })
+      .orderBy('id', 'desc')
+      .limit(Number(p.retrievecount ?? 50)),
     ctx.db('webhook_deliveries').where({ webhook_id: hook.id, status: 'pending' }).count({ n: '*' }),
   ]);
   return {

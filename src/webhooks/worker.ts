@@ -76,7 +76,9 @@ export function startWebhookWorker(services: Services): WebhookWorker {
     const started = Date.now();
     if (!hook || hook.status !== 'Enabled') {
       // Deleted (its rows normally cascade) or disabled: the queued call is dropped, not sent later.
-      await db('webhook_deliveries').where({ id: row.id, lease_owner: owner }).update({ status: 'failed', lease_until: null, last_error: 'webhook disabled', next_attempt_at: started, updated_at: started });
+      await db('webhook_deliveries')
+        .where({ id: row.id, lease_owner: owner })
+        .update({ status: 'failed', lease_until: null, last_error: 'webhook disabled', next_attempt_at: started, updated_at: started });
       return;
     }
     const n = Number(row.attempts) + 1;
@@ -95,7 +97,15 @@ export function startWebhookWorker(services: Services): WebhookWorker {
     const done = Date.now();
     const ok = outcome.status !== null && outcome.status >= 200 && outcome.status < 300;
     if (ok) {
-      const n1 = await db('webhook_deliveries').where({ id: row.id, lease_owner: owner }).update({ status: 'delivered', attempts: n, lease_until: null, last_status_code: outcome.status, last_error: null, next_attempt_at: done, updated_at: done });
+      const n1 = await db('webhook_deliveries').where({ id: row.id, lease_owner: owner }).update({
+        status: 'delivered',
+        attempts: n,
+        lease_until: null,
+        last_status_code: outcome.status,
+        last_error: null,
+        next_attempt_at: done,
+        updated_at: done,
+      });
       if (n1) {
         await db('webhooks').where({ id: hook.id }).update({ consecutive_failures: 0, last_success_at: done, updated_at: done });
         await record(row, n, 'delivered', outcome, done);
@@ -104,19 +114,35 @@ export function startWebhookWorker(services: Services): WebhookWorker {
     }
     const error = outcome.error ?? `HTTP ${outcome.status}`;
     // The webhook's count (and a possible disable) goes first: once the row is released, the next attempt sees it.
-    await db('webhooks').where({ id: hook.id }).update({ consecutive_failures: db.raw('consecutive_failures + 1'), last_failure_at: done, updated_at: done });
+    await db('webhooks')
+      .where({ id: hook.id })
+      .update({ consecutive_failures: db.raw('consecutive_failures + 1'), last_failure_at: done, updated_at: done });
     const disabledNow = await db('webhooks')
       .where({ id: hook.id, status: 'Enabled' })
       .where('consecutive_failures', '>=', s.maxFailures)
-      .update({ status: 'Disabled', disabled_at: done, disabled_reason: `${s.maxFailures} consecutive failed attempts; last: ${error}`.slice(0, 255), updated_at: done });
-    if (disabledNow) logger.warn('webhook.disabled', { webhookId: Number(hook.id), domainId: Number(hook.domain_id), failures: s.maxFailures, lastError: error });
+      .update({
+        status: 'Disabled',
+        disabled_at: done,
+        disabled_reason: `${s.maxFailures} consecutive failed attempts; last: ${error}`.slice(0, 255),
+        updated_at: done,
+      });
+    if (disabledNow)
+      logger.warn('webhook.disabled', { webhookId: Number(hook.id), domainId: Number(hook.domain_id), failures: s.maxFailures, lastError: error });
     const expired = done - Number(row.created_at) >= s.maxAgeMs;
     const next = Math.min(done + retryDelayMs(n, s.retryBaseMs), Number(row.created_at) + s.maxAgeMs);
     const n1 = await db('webhook_deliveries')
       .where({ id: row.id, lease_owner: owner })
       .update(
         expired
-          ? { status: 'failed', attempts: n, lease_until: null, last_status_code: outcome.status, last_error: error.slice(0, 1000), next_attempt_at: done, updated_at: done }
+          ? {
+              status: 'failed',
+              attempts: n,
+              lease_until: null,
+              last_status_code: outcome.status,
+              last_error: error.slice(0, 1000),
+              next_attempt_at: done,
+              updated_at: done,
+            }
           : { attempts: n, lease_until: null, last_status_code: outcome.status, last_error: error.slice(0, 1000), next_attempt_at: next, updated_at: done },
       );
     if (n1) await record(row, n, outcome.refused ? 'refused' : 'failed', { ...outcome, error }, done);
@@ -137,7 +163,11 @@ export function startWebhookWorker(services: Services): WebhookWorker {
     if (now - lastPrune < 3_600_000) return;
     lastPrune = now;
     for (const status of ['delivered', 'failed']) {
-      const old = await db('webhook_deliveries').where({ status }).where('next_attempt_at', '<', now - OUTBOX_RETENTION_MS).limit(5000).pluck('id');
+      const old = await db('webhook_deliveries')
+        .where({ status })
+        .where('next_attempt_at', '<', now - OUTBOX_RETENTION_MS)
+        .limit(5000)
+        .pluck('id');
       if (old.length) await db('webhook_deliveries').whereIn('id', old).delete();
     }
   }

@@ -38,7 +38,11 @@ describe('the Plan user setting', () => {
 
   it('answers [21] for a plan that does not exist', async () => {
     const u = await createUser(h);
-    expect(await admin({ Command: 'user.update', UserID: u.userId, Plan: 'Platinum' })).toMatchObject({ Success: false, ErrorCode: [21], ErrorText: ['Invalid Plan (Starter, Professional or Enterprise)'] });
+    expect(await admin({ Command: 'user.update', UserID: u.userId, Plan: 'Platinum' })).toMatchObject({
+      Success: false,
+      ErrorCode: [21],
+      ErrorText: ['Invalid Plan (Starter, Professional or Enterprise)'],
+    });
   });
 });
 

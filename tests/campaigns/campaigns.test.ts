@@ -47,7 +47,12 @@ async function listOf(n: number, prefix: string): Promise<{ listId: number; elig
 
 it('launches at once and delivers to every subscribed, unsuppressed member exactly once, personalised, then completes', async () => {
   const { listId, eligible } = await listOf(12, 'a');
-  const created = await cmd('campaign.create', { CampaignName: 'March Newsletter', Subject: 'News for {{ Subscriber:FirstName|"you" }}', ListID: listId, HTMLContent: '<h1>Hello {{ Subscriber:FirstName }}</h1>' });
+  const created = await cmd('campaign.create', {
+    CampaignName: 'March Newsletter',
+    Subject: 'News for {{ Subscriber:FirstName|"you" }}',
+    ListID: listId,
+    HTMLContent: '<h1>Hello {{ Subscriber:FirstName }}</h1>',
+  });
   expect(created).toEqual({ Success: true, ErrorCode: 0, CampaignID: expect.any(Number) });
   const draft = await cmd('campaign.get', { CampaignID: created.CampaignID });
   expect(draft.Campaign).toMatchObject({ CampaignName: 'March Newsletter', Status: 'draft', ListID: listId, Progress: { Recipients: 0, Queued: 0 } });
@@ -62,12 +67,24 @@ it('launches at once and delivers to every subscribed, unsuppressed member exact
   const one = await simpleParser(got.find((m) => m.to[0] === 'a7@campaign.test')!.raw);
   expect(one.subject).toBe('News for Name7');
   expect(one.html).toContain('<h1>Hello Name7</h1>');
-  expect(one.from?.value[0]).toMatchObject({ name: "The News", address: `news@${rig.s.domain}` });
-  expect(String(got.find((m) => m.to[0] === "a7@campaign.test")!.raw)).toMatch(/^List-Unsubscribe:\s+<https:/m);
+  expect(one.from?.value[0]).toMatchObject({ name: 'The News', address: `news@${rig.s.domain}` });
+  expect(String(got.find((m) => m.to[0] === 'a7@campaign.test')!.raw)).toMatch(/^List-Unsubscribe:\s+<https:/m);
 
-  await waitFor(async () => (await cmd('campaign.get', { CampaignID: created.CampaignID })).Campaign.Progress.Delivered === eligible.length, 30000, 'delivered counts');
+  await waitFor(
+    async () => (await cmd('campaign.get', { CampaignID: created.CampaignID })).Campaign.Progress.Delivered === eligible.length,
+    30000,
+    'delivered counts',
+  );
   const done = await cmd('campaign.get', { CampaignID: created.CampaignID });
-  expect(done.Campaign.Progress).toEqual({ Recipients: eligible.length, Queued: eligible.length, Sent: eligible.length, Delivered: eligible.length, Bounced: 0, Opened: 0, Clicked: 0 });
+  expect(done.Campaign.Progress).toEqual({
+    Recipients: eligible.length,
+    Queued: eligible.length,
+    Sent: eligible.length,
+    Delivered: eligible.length,
+    Bounced: 0,
+    Opened: 0,
+    Clicked: 0,
+  });
   const list = await cmd('campaigns.get');
   expect(list.Campaigns.map((c: { CampaignID: number }) => c.CampaignID)).toContain(created.CampaignID);
   // Launching again is refused: the campaign is no longer a draft.
@@ -78,7 +95,10 @@ it('resumes a page whose messages were accepted before a crash without sending t
   const { listId, eligible } = await listOf(6, 'r');
   const c = (await cmd('campaign.create', { CampaignName: 'Resume', Subject: 'Hi', ListID: listId, PlainContent: 'Hello' })).CampaignID;
   // Stop the in-process worker from taking the job: lease the row as a dead worker would have left it.
-  await rig.h.services.db('campaigns').where({ id: c }).update({ lease_until: Date.now() + 60_000, lease_owner: 'dead' });
+  await rig.h.services
+    .db('campaigns')
+    .where({ id: c })
+    .update({ lease_until: Date.now() + 60_000, lease_owner: 'dead' });
   await cmd('campaign.launch', { CampaignID: c });
   // The dead worker had accepted the first two members before dying (cursor not moved).
   const row = await rig.h.services.db('campaigns').where({ id: c }).first();
@@ -89,8 +109,17 @@ it('resumes a page whose messages were accepted before a crash without sending t
   const { builtRequest } = await import('../../src/mail/send-request');
   const members = await subscribedMembers(rig.h.services.db, listId, rig.s.domainId, { order: 'id', limit: 2 });
   const domain = await rig.h.services.db('sender_domains').where({ id: rig.s.domainId }).first();
-  await sendToMembers(rig.h.services, { user: (await findUser(rig.h.services.db, rig.s.userId))!, domain, apiKeyId: null, source: 'api' }, builtRequest({ subject: 'Hi', from: { name: '', email: `news@${rig.s.domain}` }, text: 'Hello' }), { campaignId: c }, members);
-  await rig.h.services.db('campaigns').where({ id: c }).update({ lease_until: Date.now() - 1 });
+  await sendToMembers(
+    rig.h.services,
+    { user: (await findUser(rig.h.services.db, rig.s.userId))!, domain, apiKeyId: null, source: 'api' },
+    builtRequest({ subject: 'Hi', from: { name: '', email: `news@${rig.s.domain}` }, text: 'Hello' }),
+    { campaignId: c },
+    members,
+  );
+  await rig.h.services
+    .db('campaigns')
+    .where({ id: c })
+    .update({ lease_until: Date.now() - 1 });
   await campaigns.sweep();
   await waitFor(async () => (await cmd('campaign.get', { CampaignID: c })).Campaign.Status === 'completed', 30000, 'the resumed campaign');
   const [{ n }] = await rig.h.services.db('messages').where({ campaign_id: c }).count({ n: '*' });
@@ -101,7 +130,10 @@ it('resumes a page whose messages were accepted before a crash without sending t
 it('cancels a sending campaign: no further pages, unsent deliveries cancelled', async () => {
   const { listId } = await listOf(4, 'c');
   const c = (await cmd('campaign.create', { CampaignName: 'Cancel me', Subject: 'Hi', ListID: listId, PlainContent: 'Hello' })).CampaignID;
-  await rig.h.services.db('campaigns').where({ id: c }).update({ lease_until: Date.now() + 60_000, lease_owner: 'paused' });
+  await rig.h.services
+    .db('campaigns')
+    .where({ id: c })
+    .update({ lease_until: Date.now() + 60_000, lease_owner: 'paused' });
   await cmd('campaign.launch', { CampaignID: c });
   const r = await cmd('campaign.cancel', { CampaignID: c });
   expect(r).toEqual({ Success: true, ErrorCode: 0, CampaignID: c, Status: 'cancelled', CancelledDeliveries: 0 });
@@ -112,7 +144,7 @@ it('cancels a sending campaign: no further pages, unsent deliveries cancelled', 
   expect(await cmd('campaign.cancel', { CampaignID: c })).toMatchObject({ Success: false, ErrorCode: 3 });
 });
 
-it('answers its codes, and another user\'s campaign does not exist', async () => {
+it("answers its codes, and another user's campaign does not exist", async () => {
   expect(await cmd('campaign.create', {})).toMatchObject({ Success: false, ErrorCode: [1] });
   expect(await cmd('campaign.create', { CampaignName: 'x', ListID: 999999 })).toMatchObject({ Success: false, ErrorCode: [2] });
   const nolist = (await cmd('campaign.create', { CampaignName: 'No list', Subject: 'S', HTMLContent: '<p>x</p>' })).CampaignID;
@@ -124,21 +156,38 @@ it('answers its codes, and another user\'s campaign does not exist', async () =>
   }
   // A user without an Enabled domain has no From to send from.
   const theirList = (await rig.h.call({ Command: 'list.create', SessionID: other.sessionId, SubscriberListName: 'L' })).ListID;
-  const theirs = (await rig.h.call({ Command: 'campaign.create', SessionID: other.sessionId, CampaignName: 'T', Subject: 'S', ListID: theirList, PlainContent: 'x' })).CampaignID;
+  const theirs = (
+    await rig.h.call({ Command: 'campaign.create', SessionID: other.sessionId, CampaignName: 'T', Subject: 'S', ListID: theirList, PlainContent: 'x' })
+  ).CampaignID;
   expect(await rig.h.call({ Command: 'campaign.launch', SessionID: other.sessionId, CampaignID: theirs })).toMatchObject({ Success: false, ErrorCode: 5 });
 });
 
-it('creates a draft from a template: its subject and content fill what the call leaves out; another user\'s template answers 5', async () => {
+it("creates a draft from a template: its subject and content fill what the call leaves out; another user's template answers 5", async () => {
   const listId = await makeList(rig.h, o);
-  const tpl = (await cmd('email.template.create', { TemplateName: 'Welcome', TemplateSubject: 'Welcome, {{ Subscriber:FirstName|"friend" }}', TemplateHTMLContent: '<h1>Hi</h1>', TemplatePlainContent: 'Hi' })).TemplateID;
+  const tpl = (
+    await cmd('email.template.create', {
+      TemplateName: 'Welcome',
+      TemplateSubject: 'Welcome, {{ Subscriber:FirstName|"friend" }}',
+      TemplateHTMLContent: '<h1>Hi</h1>',
+      TemplatePlainContent: 'Hi',
+    })
+  ).TemplateID;
   const whole = (await cmd('campaign.create', { CampaignName: 'From template', ListID: listId, TemplateID: tpl, Subject: '', HTMLContent: '' })).CampaignID;
-  expect((await cmd('campaign.get', { CampaignID: whole })).Campaign).toMatchObject({ Subject: 'Welcome, {{ Subscriber:FirstName|"friend" }}', HTMLContent: '<h1>Hi</h1>', PlainContent: 'Hi', ListID: listId });
+  expect((await cmd('campaign.get', { CampaignID: whole })).Campaign).toMatchObject({
+    Subject: 'Welcome, {{ Subscriber:FirstName|"friend" }}',
+    HTMLContent: '<h1>Hi</h1>',
+    PlainContent: 'Hi',
+    ListID: listId,
+  });
   // What the call gives wins; the campaign keeps a copy, so a later template edit does not reach it.
   const own = (await cmd('campaign.create', { CampaignName: 'Own subject', TemplateID: tpl, Subject: 'Mine' })).CampaignID;
   await cmd('email.template.update', { TemplateID: tpl, TemplateHTMLContent: '<h1>Changed</h1>' });
   expect((await cmd('campaign.get', { CampaignID: own })).Campaign).toMatchObject({ Subject: 'Mine', HTMLContent: '<h1>Hi</h1>' });
 
   const other = await createUser(rig.h);
-  expect(await rig.h.call({ Command: 'campaign.create', SessionID: other.sessionId, CampaignName: 'Theft', TemplateID: tpl })).toMatchObject({ Success: false, ErrorCode: [5] });
+  expect(await rig.h.call({ Command: 'campaign.create', SessionID: other.sessionId, CampaignName: 'Theft', TemplateID: tpl })).toMatchObject({
+    Success: false,
+    ErrorCode: [5],
+  });
   expect(await cmd('campaign.create', { CampaignName: 'Bad', TemplateID: 'abc' })).toMatchObject({ Success: false, ErrorCode: [5] });
 });

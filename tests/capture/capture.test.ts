@@ -43,7 +43,11 @@ async function sendAndSettle(to: string[], subject = 'Your receipt'): Promise<st
     });
   expect(res.status).toBe(200);
   const id = res.body.MessageID as string;
-  await waitFor(async () => (await h.services.db('deliveries').where({ message_id: id })).every((d: { status: string }) => d.status === 'delivered'), 15000, 'captured deliveries');
+  await waitFor(
+    async () => (await h.services.db('deliveries').where({ message_id: id })).every((d: { status: string }) => d.status === 'delivered'),
+    15000,
+    'captured deliveries',
+  );
   return id;
 }
 
@@ -79,11 +83,13 @@ describe('capture mode', () => {
 
   it('returns the raw MIME as message/rfc822: DKIM-verified, personalised and tracked for its recipient', async () => {
     const jane = list.find((c) => c.RcptTo === 'jane@recipient.test')!;
-    const res = await v1(`/api/v1/captured/${jane.CapturedID}?format=raw`).buffer(true).parse((r, cb) => {
-      const chunks: Buffer[] = [];
-      r.on('data', (c: Buffer) => chunks.push(c));
-      r.on('end', () => cb(null, Buffer.concat(chunks)));
-    });
+    const res = await v1(`/api/v1/captured/${jane.CapturedID}?format=raw`)
+      .buffer(true)
+      .parse((r, cb) => {
+        const chunks: Buffer[] = [];
+        r.on('data', (c: Buffer) => chunks.push(c));
+        r.on('end', () => cb(null, Buffer.concat(chunks)));
+      });
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/^message\/rfc822/);
     expect(res.headers['x-content-type-options']).toBe('nosniff');
@@ -122,8 +128,14 @@ describe('capture mode', () => {
     const other = await senderSetup(h);
     expect((await v1(`/api/v1/captured/${list[0].CapturedID}`, other.key)).status).toBe(404);
     expect((await v1('/api/v1/captured', other.key)).body).toEqual({ TotalRecords: 0, CapturedMessages: [] });
-    expect(await h.call({ Command: 'emailgateway.getcapturedmessage', SessionID: other.sessionId, CapturedID: list[0].CapturedID })).toMatchObject({ Success: false, ErrorCode: 2 });
-    expect(await h.call({ Command: 'emailgateway.getcapturedmessages', SessionID: other.sessionId, DomainID: s.domainId })).toMatchObject({ Success: false, ErrorCode: 2 });
+    expect(await h.call({ Command: 'emailgateway.getcapturedmessage', SessionID: other.sessionId, CapturedID: list[0].CapturedID })).toMatchObject({
+      Success: false,
+      ErrorCode: 2,
+    });
+    expect(await h.call({ Command: 'emailgateway.getcapturedmessages', SessionID: other.sessionId, DomainID: s.domainId })).toMatchObject({
+      Success: false,
+      ErrorCode: 2,
+    });
     const stranger = await createUser(h);
     expect(await h.call({ Command: 'emailgateway.getcapturedmessages', SessionID: stranger.sessionId })).toMatchObject({ Success: true, TotalRecords: 0 });
   });
@@ -150,7 +162,10 @@ describe('capture caps (CAPTURE_MAX_MESSAGES=4, CAPTURE_MAX_AGE_SECONDS)', () =>
     expect(res.body.CapturedMessages.map((c: { Subject: string }) => c.Subject)).toEqual(['Capped 2', 'Capped 1', 'Capped 0', 'Your receipt']);
 
     const oldest = res.body.CapturedMessages[3].CapturedID;
-    await h.services.db('captured_messages').where({ id: oldest }).update({ created_at: Date.now() - h.services.config.captureMaxAgeSeconds * 1000 - 1000 });
+    await h.services
+      .db('captured_messages')
+      .where({ id: oldest })
+      .update({ created_at: Date.now() - h.services.config.captureMaxAgeSeconds * 1000 - 1000 });
     expect((await v1('/api/v1/captured')).body.TotalRecords).toBe(3);
     expect((await v1(`/api/v1/captured/${oldest}`)).status).toBe(404);
     expect(await store.prune()).toBe(1);

@@ -64,7 +64,10 @@ describe('admin.login', () => {
   });
 
   it('logs in with the admin Username and Password, the name matched case-insensitively', async () => {
-    await h.services.db('admins').where({ id: 1 }).update({ password_hash: await hashPassword('admin pass phrase') });
+    await h.services
+      .db('admins')
+      .where({ id: 1 })
+      .update({ password_hash: await hashPassword('admin pass phrase') });
     const r = await h.call({ Command: 'admin.login', Username: 'ADMIN', Password: 'admin pass phrase' });
     expect(r).toMatchObject({ Success: true, ErrorCode: 0, AdminInfo: { AdminID: 1, Username: 'admin' } });
     expect(await h.call({ Command: 'users.get', SessionID: r.SessionID })).toMatchObject({ Success: true });

@@ -57,7 +57,15 @@ describe('emailgateway.adddomain', () => {
     expect(key.asymmetricKeyDetails?.modulusLength).toBe(2048);
 
     const byHost = Object.fromEntries(r.Domain.DNSRecords.map((d: any) => [d.Host, d]));
-    expect(byHost[`sl.${name}`]).toEqual({ Host: `sl.${name}`, Type: 'CNAME', Value: 'mx.postern.test', Required: true, Purpose: 'mfrom', Verified: null, Found: null });
+    expect(byHost[`sl.${name}`]).toEqual({
+      Host: `sl.${name}`,
+      Type: 'CNAME',
+      Value: 'mx.postern.test',
+      Required: true,
+      Purpose: 'mfrom',
+      Verified: null,
+      Found: null,
+    });
     expect(byHost[`key1._domainkey.${name}`]).toMatchObject({ Type: 'TXT', Value: dkim, Required: true, Purpose: 'dkim' });
     expect(byHost[`track-sl.${name}`]).toMatchObject({ Type: 'CNAME', Required: true, Purpose: 'tracking' });
     expect(byHost[`_dmarc.${name}`]).toMatchObject({ Type: 'TXT', Required: false, Purpose: 'dmarc' });
@@ -70,7 +78,9 @@ describe('emailgateway.adddomain', () => {
     const b = uniqueDomain();
     const ra = await add(u.sessionId, { DomainName: a });
     const rb = await add(u.sessionId, { DomainName: b });
-    expect(dkimP(ra.Domain.VerificationMeta.DNSRecords[`key1._domainkey.${a}`][1])).not.toBe(dkimP(rb.Domain.VerificationMeta.DNSRecords[`key1._domainkey.${b}`][1]));
+    expect(dkimP(ra.Domain.VerificationMeta.DNSRecords[`key1._domainkey.${a}`][1])).not.toBe(
+      dkimP(rb.Domain.VerificationMeta.DNSRecords[`key1._domainkey.${b}`][1]),
+    );
   });
 
   it('uses Subdomain and TrackPrefix overrides for the MFROM and tracking hosts', async () => {
@@ -188,14 +198,24 @@ describe('emailgateway.adddomain', () => {
       expect(r).toMatchObject({ Success: false, ErrorCode: [1] });
     });
 
-    it.each(['not a domain', 'localhost', '127.0.0.1', 'a..b.com', 'example', '-bad.example.com', 'bad-.example.com', 'printer.local', 'user@example.com', '::1', 'under_score.example.com', 'example.123'])(
-      'answers ErrorCode [2] for the malformed domain name %j',
-      async (bad) => {
-        const u = await createUser(h);
-        const r = await add(u.sessionId, { DomainName: bad });
-        expect(r).toEqual({ Success: false, ErrorCode: [2], ErrorText: ['Invalid domain name format'] });
-      },
-    );
+    it.each([
+      'not a domain',
+      'localhost',
+      '127.0.0.1',
+      'a..b.com',
+      'example',
+      '-bad.example.com',
+      'bad-.example.com',
+      'printer.local',
+      'user@example.com',
+      '::1',
+      'under_score.example.com',
+      'example.123',
+    ])('answers ErrorCode [2] for the malformed domain name %j', async (bad) => {
+      const u = await createUser(h);
+      const r = await add(u.sessionId, { DomainName: bad });
+      expect(r).toEqual({ Success: false, ErrorCode: [2], ErrorText: ['Invalid domain name format'] });
+    });
 
     it('answers ErrorCode [2] for a domain name longer than 253 characters', async () => {
       const u = await createUser(h);

@@ -34,7 +34,12 @@ describe('emailgateway.deleteapi', () => {
     const r = await h.call({ Command: 'emailgateway.deleteapi', SessionID: u.sessionId, APIKeyID: key.id });
     expect(r).toEqual({ Success: true, ErrorCode: 0 });
     expect(await keyRow(key.id)).toBeUndefined();
-    expect(await h.services.db('domain_api_keys').where({ key_hash: sha256(key.key) }).first()).toBeUndefined();
+    expect(
+      await h.services
+        .db('domain_api_keys')
+        .where({ key_hash: sha256(key.key) })
+        .first(),
+    ).toBeUndefined();
     const list = await h.call({ Command: 'emailgateway.getapis', SessionID: u.sessionId, DomainID: domainId });
     expect(list).toMatchObject({ Success: true, APIKeys: [] });
   });

@@ -9,7 +9,7 @@ afterAll(async () => {
 });
 
 describe('emailgateway.getalldomains (admin)', () => {
-  it('lists every user\'s domains with their owner, filtered and paged', async () => {
+  it("lists every user's domains with their owner, filtered and paged", async () => {
     const a = await createUser(h);
     const b = await createUser(h);
     const da = await addDomain(h, a.sessionId, uniqueDomain('alpha'));
@@ -22,7 +22,8 @@ describe('emailgateway.getalldomains (admin)', () => {
       [da, a.userId, a.username],
       [db, b.userId, b.username],
     ]);
-    const get = async (p: Record<string, unknown>) => (await h.call({ Command: 'emailgateway.getalldomains', AdminAPIKey: h.adminKey, ...p })).Domains.map((d: { DomainID: number }) => d.DomainID);
+    const get = async (p: Record<string, unknown>) =>
+      (await h.call({ Command: 'emailgateway.getalldomains', AdminAPIKey: h.adminKey, ...p })).Domains.map((d: { DomainID: number }) => d.DomainID);
     expect(await get({ UserID: b.userId })).toEqual([db]);
     expect(await get({ Status: 'Enabled' })).toEqual([db]);
     expect(await get({ Search: 'ALPHA' })).toEqual([da]);
@@ -33,6 +34,9 @@ describe('emailgateway.getalldomains (admin)', () => {
   it('refuses a user session (99998) and bad paging ([1])', async () => {
     const u = await createUser(h);
     expect(await h.call({ Command: 'emailgateway.getalldomains', SessionID: u.sessionId })).toMatchObject({ Success: false, ErrorCode: 99998 });
-    expect(await h.call({ Command: 'emailgateway.getalldomains', AdminAPIKey: h.adminKey, RecordsPerRequest: 0 })).toMatchObject({ Success: false, ErrorCode: [1] });
+    expect(await h.call({ Command: 'emailgateway.getalldomains', AdminAPIKey: h.adminKey, RecordsPerRequest: 0 })).toMatchObject({
+      Success: false,
+      ErrorCode: [1],
+    });
   });
 });

@@ -109,7 +109,13 @@ describe('emailgateway.getdomains', () => {
     const busy = await addDomain(h, u.sessionId, uniqueDomain());
     const idle = await addDomain(h, u.sessionId, uniqueDomain());
     await h.services.db('sender_domains').where({ id: busy }).update({ status: 'Enabled' });
-    const hook = await h.call({ Command: 'emailgateway.addwebhook', SessionID: u.sessionId, DomainID: busy, Event: 'delivered', WebhookURL: 'http://127.0.0.1:9/in' });
+    const hook = await h.call({
+      Command: 'emailgateway.addwebhook',
+      SessionID: u.sessionId,
+      DomainID: busy,
+      Event: 'delivered',
+      WebhookURL: 'http://127.0.0.1:9/in',
+    });
     expect(hook.Success).toBe(true);
     const now = Date.now();
     const iso = (ago: number) => new Date(now - ago).toISOString();

@@ -17,12 +17,20 @@ async function send(s: Sender, to: string, extra: Record<string, unknown> = {}):
   const res = await supertest(h.app)
     .post('/api/v1/email')
     .set('Authorization', `Bearer ${s.key}`)
-    .send({ Subject: `Hello ${crypto.randomBytes(3).toString('hex')}`, ContentType: 'plain', PlainContent: 'Hi', From: { name: '', email: `app@${s.domain}` }, To: [{ name: '', email: to }], ...extra });
+    .send({
+      Subject: `Hello ${crypto.randomBytes(3).toString('hex')}`,
+      ContentType: 'plain',
+      PlainContent: 'Hi',
+      From: { name: '', email: `app@${s.domain}` },
+      To: [{ name: '', email: to }],
+      ...extra,
+    });
   if (res.status !== 200) throw new Error(`send failed: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body.MessageID;
 }
 
-const log = (s: { sessionId: string }, params: Record<string, unknown> = {}) => h.call({ Command: 'emailgateway.getmessagelog', SessionID: s.sessionId, ...params });
+const log = (s: { sessionId: string }, params: Record<string, unknown> = {}) =>
+  h.call({ Command: 'emailgateway.getmessagelog', SessionID: s.sessionId, ...params });
 
 describe('emailgateway.getmessagelog', () => {
   let s: Sender;
@@ -54,7 +62,15 @@ describe('emailgateway.getmessagelog', () => {
     expect(pages).toBe(3);
     expect(seen).toEqual([...ids].reverse());
     const first = (await log(s, { RetrieveCount: 1 })).Messages[0];
-    expect(first).toMatchObject({ MessageID: ids[4], DomainID: s.domainId, SenderDomain: s.domain, From: `app@${s.domain}`, Status: 'queued', Tags: [], Recipients: [{ Email: 'fifth@recipient.test', Status: 'queued' }] });
+    expect(first).toMatchObject({
+      MessageID: ids[4],
+      DomainID: s.domainId,
+      SenderDomain: s.domain,
+      From: `app@${s.domain}`,
+      Status: 'queued',
+      Tags: [],
+      Recipients: [{ Email: 'fifth@recipient.test', Status: 'queued' }],
+    });
     expect(first.CreatedAt).toMatch(/^\d{4}-\d\d-\d\dT/);
   });
 
@@ -72,7 +88,7 @@ describe('emailgateway.getmessagelog', () => {
     expect((await idsOf({ StartDate: new Date().toISOString().slice(0, 10) })).length).toBe(5);
   });
 
-  it('never shows another user\'s messages or domains; answers 2 for their DomainID', async () => {
+  it("never shows another user's messages or domains; answers 2 for their DomainID", async () => {
     const stranger = await createUser(h);
     expect((await log(stranger)).Messages).toEqual([]);
     expect(await log(stranger, { DomainID: s.domainId })).toMatchObject({ Success: false, ErrorCode: 2 });
@@ -109,7 +125,7 @@ describe('emailgateway.getmessagetimeline and cancelqueuedmessage', () => {
     expect((await log(s, { Status: 'cancelled' })).Messages.map((m: { MessageID: string }) => m.MessageID)).toEqual([id]);
   });
 
-  it('answers 2 for another user\'s message and 1 for a malformed id', async () => {
+  it("answers 2 for another user's message and 1 for a malformed id", async () => {
     const s = await senderSetup(h);
     const id = await send(s, 'x@recipient.test');
     const stranger = await createUser(h);

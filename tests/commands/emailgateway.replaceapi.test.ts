@@ -55,7 +55,12 @@ describe('emailgateway.replaceapi', () => {
       expect(r.NewAPIKeyID).not.toBe(old.id);
       expect(r.APIKey.APIKey).not.toBe(old.key);
       expect(await h.services.db('domain_api_keys').where({ id: old.id }).first()).toBeUndefined();
-      expect(await h.services.db('domain_api_keys').where({ key_hash: sha256(old.key) }).first()).toBeUndefined();
+      expect(
+        await h.services
+          .db('domain_api_keys')
+          .where({ key_hash: sha256(old.key) })
+          .first(),
+      ).toBeUndefined();
     }
     const list = await h.call({ Command: 'emailgateway.getapis', SessionID: u.sessionId, DomainID: domainId });
     expect(list.APIKeys).toHaveLength(1);
@@ -64,7 +69,7 @@ describe('emailgateway.replaceapi', () => {
     expect(list.APIKeys[0].APIKey.slice(-4)).toBe(r.APIKey.APIKey.slice(-4));
   });
 
-  it('leaves the keys of the same user\'s other domains alone', async () => {
+  it("leaves the keys of the same user's other domains alone", async () => {
     const { u, domainId } = await ownerWithKeys(2);
     const otherDomain = await addDomain(h, u.sessionId, uniqueDomain());
     const survivor = await addKey(u.sessionId, otherDomain, 'other domain');
@@ -122,7 +127,7 @@ describe('emailgateway.replaceapi', () => {
     expect(r).toEqual(NOT_FOUND);
   });
 
-  it('answers ErrorCode 3 for a domain of another user, exactly as for a missing one, and keeps the owner\'s keys', async () => {
+  it("answers ErrorCode 3 for a domain of another user, exactly as for a missing one, and keeps the owner's keys", async () => {
     const { domainId } = await ownerWithKeys(2);
     const before = await snapshot(domainId);
     const other = await createUser(h);

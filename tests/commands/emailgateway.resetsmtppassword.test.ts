@@ -117,9 +117,7 @@ describe('emailgateway.resetsmtppassword', () => {
 
   it('answers ErrorCode 99998 (scalar) with HTTP 200 for an invalid SessionID, and keeps the password', async () => {
     const { smtp } = await ownerWithSmtp();
-    const res = await supertest(h.app)
-      .post('/api.php')
-      .send({ Command: 'emailgateway.resetsmtppassword', SessionID: 'bogus-session', SMTPID: smtp.id });
+    const res = await supertest(h.app).post('/api.php').send({ Command: 'emailgateway.resetsmtppassword', SessionID: 'bogus-session', SMTPID: smtp.id });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ Success: false, ErrorCode: 99998, ErrorText: AUTH_TEXT });
     expect(await smtpRow(smtp.id)).toMatchObject({ password_hash: sha256(smtp.password) });

@@ -24,7 +24,11 @@ describe('emailgateway.sendtestemail', () => {
     expect(raw).toMatch(new RegExp(`^From: test@${s.domain.replace(/\./g, '\\.')}`, 'm'));
     expect(raw).toMatch(/^Subject: Test message from /m);
     expect(raw).toMatch(/^DKIM-Signature: /m);
-    await waitFor(async () => (await call({ Command: 'emailgateway.getmessagetimeline', SessionID: s.sessionId, MessageID: r.MessageID })).Status === 'delivered', 15000, 'delivered');
+    await waitFor(
+      async () => (await call({ Command: 'emailgateway.getmessagetimeline', SessionID: s.sessionId, MessageID: r.MessageID })).Status === 'delivered',
+      15000,
+      'delivered',
+    );
     const view = await call({ Command: 'emailgateway.getmessagetimeline', SessionID: s.sessionId, MessageID: r.MessageID });
     expect(view.Recipients[0].Events.map((e: { Event: string }) => e.Event)).toEqual(['queued', 'delivered']);
 
@@ -38,19 +42,46 @@ describe('emailgateway.sendtestemail', () => {
     expect(all.EndDate).toBe('2099-01-01 23:59:59');
   });
 
-  it('refuses a domain that is not verified (5, with the reason), another user\'s domain (2) and a bad address (3)', async () => {
+  it("refuses a domain that is not verified (5, with the reason), another user's domain (2) and a bad address (3)", async () => {
     const { h, s } = rig;
     const pending = await addDomain(h, s.sessionId, uniqueDomain('pending'));
     const notVerified = await call({ Command: 'emailgateway.sendtestemail', SessionID: s.sessionId, DomainID: pending, ToEmail: 'me@inbox.test' });
     expect(notVerified).toMatchObject({ Success: false, ErrorCode: 5 });
     expect(notVerified.ErrorText).toMatch(/not activated.*verify its DNS records/);
     const stranger = await createUser(h);
-    expect(await call({ Command: 'emailgateway.sendtestemail', SessionID: stranger.sessionId, DomainID: s.domainId, ToEmail: 'me@inbox.test' })).toMatchObject({ Success: false, ErrorCode: 2 });
-    expect(await call({ Command: 'emailgateway.dailystats', SessionID: stranger.sessionId, DomainID: s.domainId })).toMatchObject({ Success: false, ErrorCode: 2 });
-    expect(await call({ Command: 'emailgateway.sendtestemail', SessionID: s.sessionId, DomainID: s.domainId, ToEmail: 'me@inbox.test\r\nBcc: x@evil.test' })).toMatchObject({ Success: false, ErrorCode: 3 });
-    expect(await call({ Command: 'emailgateway.sendtestemail', SessionID: s.sessionId, DomainID: s.domainId, ToEmail: 'me@inbox.test', FromEmail: 'ceo@elsewhere.test' })).toMatchObject({ Success: false, ErrorCode: 5 });
-    expect(await call({ Command: 'emailgateway.sendtestemail', SessionID: s.sessionId, DomainID: s.domainId, ToEmail: 'me@inbox.test', Subject: 'a\r\nBcc: x@evil.test' })).toMatchObject({ Success: false, ErrorCode: 4 });
-    expect(await call({ Command: 'emailgateway.sendtestemail', SessionID: s.sessionId, DomainID: s.domainId })).toMatchObject({ Success: false, ErrorCode: [3] });
+    expect(await call({ Command: 'emailgateway.sendtestemail', SessionID: stranger.sessionId, DomainID: s.domainId, ToEmail: 'me@inbox.test' })).toMatchObject({
+      Success: false,
+      ErrorCode: 2,
+    });
+    expect(await call({ Command: 'emailgateway.dailystats', SessionID: stranger.sessionId, DomainID: s.domainId })).toMatchObject({
+      Success: false,
+      ErrorCode: 2,
+    });
+    expect(
+      await call({ Command: 'emailgateway.sendtestemail', SessionID: s.sessionId, DomainID: s.domainId, ToEmail: 'me@inbox.test\r\nBcc: x@evil.test' }),
+    ).toMatchObject({ Success: false, ErrorCode: 3 });
+    expect(
+      await call({
+        Command: 'emailgateway.sendtestemail',
+        SessionID: s.sessionId,
+        DomainID: s.domainId,
+        ToEmail: 'me@inbox.test',
+        FromEmail: 'ceo@elsewhere.test',
+      }),
+    ).toMatchObject({ Success: false, ErrorCode: 5 });
+    expect(
+      await call({
+        Command: 'emailgateway.sendtestemail',
+        SessionID: s.sessionId,
+        DomainID: s.domainId,
+        ToEmail: 'me@inbox.test',
+        Subject: 'a\r\nBcc: x@evil.test',
+      }),
+    ).toMatchObject({ Success: false, ErrorCode: 4 });
+    expect(await call({ Command: 'emailgateway.sendtestemail', SessionID: s.sessionId, DomainID: s.domainId })).toMatchObject({
+      Success: false,
+      ErrorCode: [3],
+    });
     expect(await h.services.db('messages').where({ user_id: stranger.userId }).count({ n: '*' })).toEqual([{ n: 0 }]);
   });
 });

@@ -68,7 +68,14 @@ describe('emailgateway.updatedomain', () => {
       Success: true,
       ErrorCode: 0,
       SubdomainChanged: true,
-      Domain: { DomainID: id, SenderDomain: name, Status: 'Approval Pending', MFROMDomain: `outbound.${name}`, TrackingDomain: `track-outbound.${name}`, LastVerifiedAt: null },
+      Domain: {
+        DomainID: id,
+        SenderDomain: name,
+        Status: 'Approval Pending',
+        MFROMDomain: `outbound.${name}`,
+        TrackingDomain: `track-outbound.${name}`,
+        LastVerifiedAt: null,
+      },
     });
     expect(r.Domain.Options.CustomSubdomain).toBe('outbound');
     const map = r.Domain.VerificationMeta.DNSRecords;
@@ -97,7 +104,10 @@ describe('emailgateway.updatedomain', () => {
   it('resets the status when TrackMerge changes', async () => {
     const { u, name, id } = await enabledDomain();
     const r = await update(u.sessionId, { DomainID: id, TrackMerge: '.' });
-    expect(r).toMatchObject({ SubdomainChanged: true, Domain: { Status: 'Approval Pending', TrackingDomain: `track.sl.${name}`, Options: { CustomTrackMerge: '.' } } });
+    expect(r).toMatchObject({
+      SubdomainChanged: true,
+      Domain: { Status: 'Approval Pending', TrackingDomain: `track.sl.${name}`, Options: { CustomTrackMerge: '.' } },
+    });
     expect(r.Domain.VerificationMeta.DNSRecords[`track.sl.${name}`]).toEqual(['CNAME', 'mx.postern.test']);
   });
 

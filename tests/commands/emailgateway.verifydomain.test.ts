@@ -114,7 +114,11 @@ describe('emailgateway.verifydomain', () => {
   it('keeps the domain Approval Pending and marks DKIM false when another key is published', async () => {
     const { u, name, id, records, dkim } = await newDomain();
     publish(records);
-    const { publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'der' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
+    const { publicKey } = crypto.generateKeyPairSync('rsa', {
+      modulusLength: 2048,
+      publicKeyEncoding: { type: 'spki', format: 'der' },
+      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    });
     zone.set(`key1._domainkey.${name}`, { txt: [chunks(`v=DKIM1; k=rsa; p=${publicKey.toString('base64')}`)] });
     const r = await verify(u.sessionId, { DomainID: id });
     expect(r.Domain).toEqual({ DomainID: id, SenderDomain: name, Status: 'Approval Pending' });
@@ -146,7 +150,10 @@ describe('emailgateway.verifydomain', () => {
     // What DNS answered is shown beside the verdict, in the reply and in getdomain's records.
     expect(r.Records.find((x: { Host: string }) => x.Host === `track-sl.${name}`)).toMatchObject({ Verified: false, Found: ['elsewhere.example.net'] });
     const got = await h.call({ Command: 'emailgateway.getdomain', SessionID: u.sessionId, DomainID: id });
-    expect(got.Domain.DNSRecords.find((x: { Host: string }) => x.Host === `track-sl.${name}`)).toMatchObject({ Verified: false, Found: ['elsewhere.example.net'] });
+    expect(got.Domain.DNSRecords.find((x: { Host: string }) => x.Host === `track-sl.${name}`)).toMatchObject({
+      Verified: false,
+      Found: ['elsewhere.example.net'],
+    });
   });
 
   it('keeps the domain Approval Pending when the MFROM CNAME is wrong', async () => {
@@ -173,7 +180,12 @@ describe('emailgateway.verifydomain', () => {
       },
       Records: expect.any(Array),
     });
-    expect(r.Records.map((x: { Verified: boolean; Found: string[] }) => [x.Verified, x.Found])).toEqual([[false, []], [false, []], [false, []], [false, []]]);
+    expect(r.Records.map((x: { Verified: boolean; Found: string[] }) => [x.Verified, x.Found])).toEqual([
+      [false, []],
+      [false, []],
+      [false, []],
+      [false, []],
+    ]);
     const got = await h.call({ Command: 'emailgateway.getdomain', SessionID: u.sessionId, DomainID: id });
     expect(got.Domain.Status).toBe('Approval Pending');
     expect(got.Domain.LastVerifiedAt).not.toBeNull();

@@ -12,7 +12,6 @@ import { SmtpFront, startSmtpFront } from '../../src/smtp/front';
 import { addDomain, createUser, Harness, startHarness } from '../helpers/harness';
 import { freePort } from '../helpers/ports';
 
-
 /** The first line a listener sends: plain TCP, or TLS for the implicit-TLS port. */
 function greeting(port: number, implicitTls: boolean): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -224,7 +224,11 @@ describe('user.apikey.list', () => {
     await h.call({ Command: 'emailgateway.getdomains', APIKey: key });
     await h.call({ Command: 'user.current', APIKey: key });
     const r = await h.call({ Command: 'user.apikey.list', SessionID: u.sessionId });
-    expect(r.APIKeys[0]).toMatchObject({ RequestCount: 3, LastUsedAt: expect.stringMatching(TIME_FORMAT), LastUsedIP: expect.stringMatching(/127\.0\.0\.1|::1/) });
+    expect(r.APIKeys[0]).toMatchObject({
+      RequestCount: 3,
+      LastUsedAt: expect.stringMatching(TIME_FORMAT),
+      LastUsedIP: expect.stringMatching(/127\.0\.0\.1|::1/),
+    });
   });
 
   it('answers an empty list for a user without keys', async () => {

@@ -31,13 +31,38 @@ beforeAll(async () => {
   const port = await freePort();
   rig = await startConsoleRig({ PORT: String(port), TRACKING_BASE_URL: `http://127.0.0.1:${port}` });
   const { sessionId: SessionID } = await rig.userWithDomain(username, password, domain);
-  listId = (await rig.ok({ Command: 'list.create', SessionID, SubscriberListName: 'Readers', SenderEmailAddress: `news@${domain}`, SenderName: 'The News' })).ListID;
+  listId = (await rig.ok({ Command: 'list.create', SessionID, SubscriberListName: 'Readers', SenderEmailAddress: `news@${domain}`, SenderName: 'The News' }))
+    .ListID;
   for (const email of readers) {
-    await rig.ok({ Command: 'subscriber.create', SessionID, ListID: listId, EmailAddress: email, Status: 'Subscribed', SubscriptionDate: '2026-01-02 03:04:05', SubscriptionIP: '192.0.2.1' });
+    await rig.ok({
+      Command: 'subscriber.create',
+      SessionID,
+      ListID: listId,
+      EmailAddress: email,
+      Status: 'Subscribed',
+      SubscriptionDate: '2026-01-02 03:04:05',
+      SubscriptionIP: '192.0.2.1',
+    });
   }
   // Unsubscribed: must not count as a recipient nor receive the campaign.
-  await rig.ok({ Command: 'subscriber.create', SessionID, ListID: listId, EmailAddress: 'gone@inbox.test', Status: 'Unsubscribed', SubscriptionDate: '2026-01-02 03:04:05', SubscriptionIP: '192.0.2.1', UnsubscriptionDate: '2026-01-03 00:00:00', UnsubscriptionIP: '192.0.2.1' });
-  await rig.ok({ Command: 'email.template.create', SessionID, TemplateName: 'Monthly', TemplateSubject: 'The monthly news', TemplateHTMLContent: '<h1 id="headline">This month</h1><p>All <a href="https://news.example/more">the news</a>.</p>' });
+  await rig.ok({
+    Command: 'subscriber.create',
+    SessionID,
+    ListID: listId,
+    EmailAddress: 'gone@inbox.test',
+    Status: 'Unsubscribed',
+    SubscriptionDate: '2026-01-02 03:04:05',
+    SubscriptionIP: '192.0.2.1',
+    UnsubscriptionDate: '2026-01-03 00:00:00',
+    UnsubscriptionIP: '192.0.2.1',
+  });
+  await rig.ok({
+    Command: 'email.template.create',
+    SessionID,
+    TemplateName: 'Monthly',
+    TemplateSubject: 'The monthly news',
+    TemplateHTMLContent: '<h1 id="headline">This month</h1><p>All <a href="https://news.example/more">the news</a>.</p>',
+  });
   page = await (await rig.browser.newContext({ viewport: { width: 1280, height: 860 } })).newPage();
   page.setDefaultTimeout(15_000);
 });
@@ -117,7 +142,7 @@ describe('console: campaigns', () => {
     expect((await row.locator('td[data-label=Delivered]').textContent())!.trim()).toBe(String(readers.length));
   });
 
-  it('shows the API\'s reason when a launch is refused, and cancels a draft after asking', async () => {
+  it("shows the API's reason when a launch is refused, and cancels a draft after asking", async () => {
     // Reached from the list's own page too, with the list already picked.
     await nav('Lists').click();
     await page.getByRole('link', { name: 'Readers', exact: true }).click();
@@ -148,15 +173,22 @@ describe('console: campaigns', () => {
     await shot('campaigns');
     await page.locator('input[name=campaign-name]').fill('x'.repeat(300));
     await page.locator('[data-action=create-campaign]').click();
-    await page.getByRole('alert').filter({ hasText: /CampaignName/ }).waitFor();
+    await page
+      .getByRole('alert')
+      .filter({ hasText: /CampaignName/ })
+      .waitFor();
     expect(await page.locator('tr[data-campaign]').count()).toBe(2);
   });
 
   it('stops a campaign while it is sending: the page shows it going out, Cancel stops it, nothing is sent', async () => {
     const SessionID = (await rig.ok({ Command: 'user.login', Username: username, Password: password })).SessionID;
-    const id = (await rig.ok({ Command: 'campaign.create', SessionID, CampaignName: 'Held back', Subject: 'Held back', ListID: listId, PlainContent: 'Hello' })).CampaignID;
+    const id = (await rig.ok({ Command: 'campaign.create', SessionID, CampaignName: 'Held back', Subject: 'Held back', ListID: listId, PlainContent: 'Hello' }))
+      .CampaignID;
     // A worker holds the campaign's lease (as one busy with it would), so it stays `sending` while the page looks.
-    await rig.gateway.services.db('campaigns').where({ id }).update({ lease_until: Date.now() + 60_000, lease_owner: 'busy-elsewhere' });
+    await rig.gateway.services
+      .db('campaigns')
+      .where({ id })
+      .update({ lease_until: Date.now() + 60_000, lease_owner: 'busy-elsewhere' });
     await nav('Campaigns').click();
     await page.locator('[data-action=refresh]').click(); // made through the API while the page was open
     await page.getByRole('link', { name: 'Held back', exact: true }).click();
@@ -170,12 +202,18 @@ describe('console: campaigns', () => {
     await page.locator('.badge', { hasText: 'cancelled' }).waitFor();
     expect(await page.locator('[data-action=launch-campaign], [data-action=cancel-campaign]').count()).toBe(0);
     // The lease ends and a sweep looks for campaigns to resume: a cancelled one is not taken, none of its mail goes out.
-    await rig.gateway.services.db('campaigns').where({ id }).update({ lease_until: Date.now() - 1 });
+    await rig.gateway.services
+      .db('campaigns')
+      .where({ id })
+      .update({ lease_until: Date.now() - 1 });
     const worker = createCampaignWorker(rig.gateway.services);
     await worker.sweep();
     await worker.stop();
     await new Promise((r) => setTimeout(r, 500));
-    expect((await rig.ok({ Command: 'campaign.get', SessionID, CampaignID: id })).Campaign).toMatchObject({ Status: 'cancelled', Progress: { Queued: 0, Sent: 0 } });
+    expect((await rig.ok({ Command: 'campaign.get', SessionID, CampaignID: id })).Campaign).toMatchObject({
+      Status: 'cancelled',
+      Progress: { Queued: 0, Sent: 0 },
+    });
     expect(rig.sink.received.filter((m) => /^Subject: Held back/m.test(String(m.raw)))).toEqual([]);
   });
 });

@@ -40,13 +40,27 @@ beforeAll(async () => {
   const list = ok(await rig.api({ Command: 'list.create', SessionID, SubscriberListName: XSS_LIST, Description: XSS_KEY }));
   const field = ok(await rig.api({ Command: 'customfield.create', SessionID, ListID: list.ListID, FieldName: 'Name' }));
   // The public subscribe form: anyone on the internet can put this value in the list.
-  ok(await rig.api({ Command: 'subscriber.subscribe', ListID: list.ListID, EmailAddress: 'victim@example.org', IPAddress: '192.0.2.1', [`CustomField${field.CustomFieldID}`]: XSS_IMG }));
+  ok(
+    await rig.api({
+      Command: 'subscriber.subscribe',
+      ListID: list.ListID,
+      EmailAddress: 'victim@example.org',
+      IPAddress: '192.0.2.1',
+      [`CustomField${field.CustomFieldID}`]: XSS_IMG,
+    }),
+  );
   ok(await rig.api({ Command: 'email.template.create', SessionID, TemplateName: '<b>bold</b>', TemplateSubject: 'x', TemplateHTMLContent: TEMPLATE_HTML }));
-  ok(await rig.api({ Command: 'campaign.create', SessionID, CampaignName: XSS_CAMPAIGN, Subject: XSS_SUBJECT, ListID: list.ListID, HTMLContent: TEMPLATE_HTML }));
+  ok(
+    await rig.api({ Command: 'campaign.create', SessionID, CampaignName: XSS_CAMPAIGN, Subject: XSS_SUBJECT, ListID: list.ListID, HTMLContent: TEMPLATE_HTML }),
+  );
   rig.sink.onRcpt = (to) => (to === 'refuses@inbox.test' ? smtpError(550, XSS_REPLY) : undefined);
   const sent = ok(await rig.api({ Command: 'emailgateway.sendtestemail', SessionID, DomainID: domainId, ToEmail: 'refuses@inbox.test', Subject: 'Refused' }));
   messageId = sent.MessageID;
-  await waitFor(async () => ok(await rig.api({ Command: 'emailgateway.getmessagetimeline', SessionID, MessageID: messageId })).Status === 'bounced', 20_000, 'the refusal');
+  await waitFor(
+    async () => ok(await rig.api({ Command: 'emailgateway.getmessagetimeline', SessionID, MessageID: messageId })).Status === 'bounced',
+    20_000,
+    'the refusal',
+  );
   domainName = 'hostile.example.com';
   page = await (await rig.browser.newContext({ viewport: { width: 1280, height: 860 } })).newPage();
   page.setDefaultTimeout(15_000);
@@ -69,7 +83,9 @@ describe('console: hostile values are text, and the CSP holds', () => {
     expect(h['referrer-policy']).toBe('no-referrer');
     expect(h['x-content-type-options']).toBe('nosniff');
     // Even markup that got in could not run: the browser refuses an inline script on this page.
-    const ran = await page.evaluate<boolean>(`(() => { const s = document.createElement('script'); s.textContent = 'window.__inline = 1'; document.head.appendChild(s); return window.__inline === 1; })()`);
+    const ran = await page.evaluate<boolean>(
+      `(() => { const s = document.createElement('script'); s.textContent = 'window.__inline = 1'; document.head.appendChild(s); return window.__inline === 1; })()`,
+    );
     expect(ran).toBe(false);
   });
 
@@ -105,7 +121,7 @@ describe('console: hostile values are text, and the CSP holds', () => {
     expect(await pwned()).toBeUndefined();
   });
 
-  it('shows a campaign\'s name and subject as text, on the list and on its page, and previews its HTML in a sandbox', async () => {
+  it("shows a campaign's name and subject as text, on the list and on its page, and previews its HTML in a sandbox", async () => {
     await page.getByRole('link', { name: 'Campaigns', exact: true }).click();
     const row = page.locator('tr[data-campaign]').first();
     await row.waitFor();
@@ -121,7 +137,7 @@ describe('console: hostile values are text, and the CSP holds', () => {
     expect(await pwned()).toBeUndefined();
   });
 
-  it('shows a remote server\'s refusal on the message page as text', async () => {
+  it("shows a remote server's refusal on the message page as text", async () => {
     await page.goto(`${rig.base}/console/#/messages/${messageId}`);
     const card = page.locator('[data-recipient="refuses@inbox.test"]');
     await card.locator('.badge', { hasText: 'bounced' }).waitFor();
@@ -137,7 +153,8 @@ describe('console: hostile values are text, and the CSP holds', () => {
     await page.getByRole('link', { name: 'Domains', exact: true }).click();
     await page.getByRole('link', { name: domainName, exact: true }).click();
     await txt.first().waitFor();
-    for (const host of await txt.evaluateAll((rows: any[]) => rows.map((r) => r.getAttribute('data-host') as string))) rig.dns.zone.set(host, { txt: [chunks(XSS_TXT)] });
+    for (const host of await txt.evaluateAll((rows: any[]) => rows.map((r) => r.getAttribute('data-host') as string)))
+      rig.dns.zone.set(host, { txt: [chunks(XSS_TXT)] });
     await page.locator('[data-action=verify]').click();
     await page.getByText(`Found: ${XSS_TXT}`, { exact: true }).first().waitFor();
     expect(await page.locator('#app script, #app img[src=x]').count()).toBe(0);

@@ -149,7 +149,7 @@ describe('console journey (Chromium, embedded gateway)', () => {
     await shot('messages');
   });
 
-  it('the statistics chart draws the day\'s delivered mail', async () => {
+  it("the statistics chart draws the day's delivered mail", async () => {
     await nav('Statistics').click();
     const chart = page.getByRole('img', { name: 'Messages per day' });
     await chart.waitFor();
@@ -158,7 +158,8 @@ describe('console journey (Chromium, embedded gateway)', () => {
     const drawn = await chart.locator('canvas').evaluate((c: any) => {
       const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
       let hits = 0;
-      for (let i = 0; i < d.length; i += 4) if (Math.abs(d[i] - 0x16) < 24 && Math.abs(d[i + 1] - 0xa3) < 24 && Math.abs(d[i + 2] - 0x4a) < 24 && d[i + 3] > 200) hits++;
+      for (let i = 0; i < d.length; i += 4)
+        if (Math.abs(d[i] - 0x16) < 24 && Math.abs(d[i + 1] - 0xa3) < 24 && Math.abs(d[i + 2] - 0x4a) < 24 && d[i + 3] > 200) hits++;
       return hits;
     });
     expect(drawn).toBeGreaterThan(0);
@@ -178,11 +179,15 @@ describe('console journey (Chromium, embedded gateway)', () => {
     await page.getByText('No suppressed addresses.').waitFor();
   });
 
-  it('adds a webhook and sees its delivery log with the receiver\'s status code', async () => {
+  it("adds a webhook and sees its delivery log with the receiver's status code", async () => {
     await nav('Webhooks').click();
     await page.locator('input[name=webhookurl]').fill('ftp://example.org/hook');
     await page.locator('[data-action=add-webhook]').click();
-    await page.locator('.error').filter({ hasText: /http|URL/i }).first().waitFor();
+    await page
+      .locator('.error')
+      .filter({ hasText: /http|URL/i })
+      .first()
+      .waitFor();
     await page.locator('input[name=webhookurl]').fill(rig.receiver.url('/hooks/postern'));
     await page.locator('[data-action=add-webhook]').click();
     await page.getByTestId('webhooks').locator('tr[data-webhook]').waitFor();
@@ -237,7 +242,7 @@ describe('console journey (Chromium, embedded gateway)', () => {
     expect(await rig.api({ Command: 'emailgateway.getdomains', SessionID: sid })).toMatchObject({ Success: false, ErrorCode: 99998 });
   });
 
-  it('the admin sees every user\'s domains', async () => {
+  it("the admin sees every user's domains", async () => {
     await page.getByRole('tab', { name: 'Admin' }).click();
     await page.locator('input[name=adminapikey]').fill(rig.adminKey);
     await page.getByRole('button', { name: 'Sign in' }).click();

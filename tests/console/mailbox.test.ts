@@ -21,7 +21,6 @@ const password = 'correct horse battery';
 const domain = 'mailbox.example.test';
 const HTML = `<h1 id="greet">Hello {{ Subscriber:EmailAddress }}</h1><p><a href="https://shop.example/x">Shop</a></p><script>parent.__pwned='script'</script><img src="x" onerror="parent.__pwned='img'">`;
 
-
 beforeAll(async () => {
   // Tracking links on the console's own origin: the open pixel is same-origin, which the console's CSP allows.
   const port = await freePort();
@@ -30,7 +29,19 @@ beforeAll(async () => {
     if (!r.Success) throw new Error(JSON.stringify(r));
     return r;
   };
-  ok(await rig.api({ Command: 'user.create', AdminAPIKey: rig.adminKey, RelUserGroupID: 1, Username: username, Password: password, EmailAddress: 'r@example.org', FirstName: 'R', TimeZone: 'UTC', Language: 'en' }));
+  ok(
+    await rig.api({
+      Command: 'user.create',
+      AdminAPIKey: rig.adminKey,
+      RelUserGroupID: 1,
+      Username: username,
+      Password: password,
+      EmailAddress: 'r@example.org',
+      FirstName: 'R',
+      TimeZone: 'UTC',
+      Language: 'en',
+    }),
+  );
   const { SessionID } = ok(await rig.api({ Command: 'user.login', Username: username, Password: password }));
   const { NewSenderDomainID } = ok(await rig.api({ Command: 'emailgateway.adddomain', SessionID, DomainName: domain }));
   expect(ok(await rig.api({ Command: 'emailgateway.verifydomain', SessionID, DomainID: NewSenderDomainID })).Domain.Status).toBe('Enabled');
@@ -38,7 +49,14 @@ beforeAll(async () => {
   const sent = await fetch(`${rig.base}/api/v1/email`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-    body: JSON.stringify({ Subject: 'Your order shipped', ContentType: 'html', HTMLContent: HTML, PlainContent: 'Hello {{ Subscriber:EmailAddress }}', From: { name: 'Shop', email: `shop@${domain}` }, To: [{ name: 'Jane', email: 'jane@example.org' }] }),
+    body: JSON.stringify({
+      Subject: 'Your order shipped',
+      ContentType: 'html',
+      HTMLContent: HTML,
+      PlainContent: 'Hello {{ Subscriber:EmailAddress }}',
+      From: { name: 'Shop', email: `shop@${domain}` },
+      To: [{ name: 'Jane', email: 'jane@example.org' }],
+    }),
   });
   messageId = ((await sent.json()) as { MessageID: string }).MessageID;
   const db = rig.gateway.services.db;

@@ -66,14 +66,38 @@ beforeAll(async () => {
   await rig.ok({ Command: 'emailgateway.addwebhook', SessionID, DomainID, Event: 'delivery', WebhookURL: rig.receiver.url('/hooks/pages') });
   const listId = (await rig.ok({ Command: 'list.create', SessionID, SubscriberListName: 'Members', SenderEmailAddress: `news@${domain}` })).ListID;
   for (const email of ['one@inbox.test', 'two@inbox.test']) {
-    await rig.ok({ Command: 'subscriber.create', SessionID, ListID: listId, EmailAddress: email, Status: 'Subscribed', SubscriptionDate: '2026-01-02 03:04:05', SubscriptionIP: '192.0.2.1' });
+    await rig.ok({
+      Command: 'subscriber.create',
+      SessionID,
+      ListID: listId,
+      EmailAddress: email,
+      Status: 'Subscribed',
+      SubscriptionDate: '2026-01-02 03:04:05',
+      SubscriptionIP: '192.0.2.1',
+    });
   }
-  const templateId = (await rig.ok({ Command: 'email.template.create', SessionID, TemplateName: 'Welcome note', TemplateSubject: 'Welcome', TemplateHTMLContent: '<h1>Welcome</h1><p>Glad you are here.</p>' })).TemplateID;
+  const templateId = (
+    await rig.ok({
+      Command: 'email.template.create',
+      SessionID,
+      TemplateName: 'Welcome note',
+      TemplateSubject: 'Welcome',
+      TemplateHTMLContent: '<h1>Welcome</h1><p>Glad you are here.</p>',
+    })
+  ).TemplateID;
   const campaignId = (await rig.ok({ Command: 'campaign.create', SessionID, CampaignName: 'Spring news', ListID: listId, TemplateID: templateId })).CampaignID;
   await rig.ok({ Command: 'campaign.launch', SessionID, CampaignID: campaignId });
-  const { MessageID } = await rig.ok({ Command: 'emailgateway.sendtestemail', SessionID, DomainID, ToEmail: 'jane@inbox.test', Subject: 'Hello from the pages test' });
+  const { MessageID } = await rig.ok({
+    Command: 'emailgateway.sendtestemail',
+    SessionID,
+    DomainID,
+    ToEmail: 'jane@inbox.test',
+    Subject: 'Hello from the pages test',
+  });
   await waitFor(
-    async () => (await rig.ok({ Command: 'emailgateway.getmessagetimeline', SessionID, MessageID })).Status === 'delivered' && (await rig.ok({ Command: 'campaign.get', SessionID, CampaignID: campaignId })).Campaign.Progress.Delivered === 2,
+    async () =>
+      (await rig.ok({ Command: 'emailgateway.getmessagetimeline', SessionID, MessageID })).Status === 'delivered' &&
+      (await rig.ok({ Command: 'campaign.get', SessionID, CampaignID: campaignId })).Campaign.Progress.Delivered === 2,
     20_000,
     'the test email and the campaign to be delivered',
   );

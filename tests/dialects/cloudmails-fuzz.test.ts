@@ -29,7 +29,8 @@ const SEED = Number(process.env.FUZZ_SEED ?? 20261204);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 40);
 
 /** A field plausible, hostile or absent (undefined is dropped by JSON). */
-const field = (plausible: fc.Arbitrary<unknown>) => fc.oneof({ weight: 3, arbitrary: plausible }, { weight: 2, arbitrary: hostile }, { weight: 1, arbitrary: fc.constant(undefined) });
+const field = (plausible: fc.Arbitrary<unknown>) =>
+  fc.oneof({ weight: 3, arbitrary: plausible }, { weight: 2, arbitrary: hostile }, { weight: 1, arbitrary: fc.constant(undefined) });
 const rcpt = fc.constantFrom('a@recipient.test', 'B <b@recipient.test>', 'c@recipient.test, d@recipient.test');
 const message = () =>
   fc.record({
@@ -55,7 +56,8 @@ function check(res: supertest.Response, what: string) {
   if (res.status >= 500) throw new Error(`5xx: ${where}`);
   if (res.status >= 400) {
     const b = res.body;
-    if (!b || b.code !== res.status || typeof b.error !== 'string' || typeof b.message !== 'string' || Object.keys(b).length !== 3) throw new Error(`envelope: ${where}`);
+    if (!b || b.code !== res.status || typeof b.error !== 'string' || typeof b.message !== 'string' || Object.keys(b).length !== 3)
+      throw new Error(`envelope: ${where}`);
   }
 }
 
@@ -66,7 +68,9 @@ async function post(path: string, body: unknown, form = false) {
 
 it('POST /v1/send never answers 5xx and always in the spec’s envelope', async () => {
   await fc.assert(
-    fc.asyncProperty(fc.oneof({ weight: 5, arbitrary: message() }, { weight: 1, arbitrary: hostile }), fc.boolean(), async (body, form) => check(await post('/v1/send', body, form), `send ${json(body).slice(0, 300)}`)),
+    fc.asyncProperty(fc.oneof({ weight: 5, arbitrary: message() }, { weight: 1, arbitrary: hostile }), fc.boolean(), async (body, form) =>
+      check(await post('/v1/send', body, form), `send ${json(body).slice(0, 300)}`),
+    ),
     { seed: SEED, numRuns: RUNS },
   );
 });
@@ -74,14 +78,24 @@ it('POST /v1/send never answers 5xx and always in the spec’s envelope', async 
 it('POST /v1/send/batch never answers 5xx, and each refused message carries the envelope too', async () => {
   await fc.assert(
     fc.asyncProperty(
-      fc.oneof({ weight: 5, arbitrary: fc.record({ messages: fc.oneof({ weight: 4, arbitrary: fc.array(fc.oneof(message(), hostile), { maxLength: 4 }) }, { weight: 1, arbitrary: hostile }), from: field(fc.constant(`app@${domain}`)) }) }, { weight: 1, arbitrary: hostile }),
+      fc.oneof(
+        {
+          weight: 5,
+          arbitrary: fc.record({
+            messages: fc.oneof({ weight: 4, arbitrary: fc.array(fc.oneof(message(), hostile), { maxLength: 4 }) }, { weight: 1, arbitrary: hostile }),
+            from: field(fc.constant(`app@${domain}`)),
+          }),
+        },
+        { weight: 1, arbitrary: hostile },
+      ),
       async (body) => {
         const res = await post('/v1/send/batch', body);
         check(res, `batch ${json(body).slice(0, 300)}`);
         if (res.status === 200) {
           for (const r of res.body.results) {
             if (r.status === 'sent') continue;
-            if (r.status !== 'failed' || typeof r.error?.code !== 'number' || r.error.code >= 500) throw new Error(`batch result: ${JSON.stringify(r)} for ${json(body).slice(0, 300)}`);
+            if (r.status !== 'failed' || typeof r.error?.code !== 'number' || r.error.code >= 500)
+              throw new Error(`batch result: ${JSON.stringify(r)} for ${json(body).slice(0, 300)}`);
           }
         }
       },
@@ -93,12 +107,17 @@ it('POST /v1/send/batch never answers 5xx, and each refused message carries the 
 it('the webhook routes and the lookup never answer 5xx, whatever the url, events or ids', async () => {
   const url = fc.constantFrom('http://127.0.0.1:1/h', 'https://[::1]/h', 'http://169.254.169.254/latest', 'ftp://x.test/', '', 'not a url', null, 5);
   await fc.assert(
-    fc.asyncProperty(field(url), field(fc.array(fc.constantFrom('delivered', 'opened', 'email.sent', 'ping'), { maxLength: 3 })), hostile, async (u, events, id) => {
-      check(await post('/v1/webhooks', { url: u, events }), `webhook ${json({ u, events })}`);
-      const path = encodeURIComponent(Buffer.from(typeof id === 'string' ? id : json(id)).toString('utf8')) || 'x';
-      check(await supertest(h.app).delete(`/v1/webhooks/${path}`).set('Authorization', `Bearer ${key}`), `delete ${path}`);
-      check(await supertest(h.app).get(`/v1/emails/${path}`).set('Authorization', `Bearer ${key}`), `lookup ${path}`);
-    }),
+    fc.asyncProperty(
+      field(url),
+      field(fc.array(fc.constantFrom('delivered', 'opened', 'email.sent', 'ping'), { maxLength: 3 })),
+      hostile,
+      async (u, events, id) => {
+        check(await post('/v1/webhooks', { url: u, events }), `webhook ${json({ u, events })}`);
+        const path = encodeURIComponent(Buffer.from(typeof id === 'string' ? id : json(id)).toString('utf8')) || 'x';
+        check(await supertest(h.app).delete(`/v1/webhooks/${path}`).set('Authorization', `Bearer ${key}`), `delete ${path}`);
+        check(await supertest(h.app).get(`/v1/emails/${path}`).set('Authorization', `Bearer ${key}`), `lookup ${path}`);
+      },
+    ),
     { seed: SEED, numRuns: RUNS },
   );
   check(await supertest(h.app).get(`/v1/emails/${crypto.randomUUID()}`), 'no key');

@@ -91,10 +91,14 @@ async function received(to: string) {
 
 async function statusUntil(id: string, status: string, k = key) {
   let last: any;
-  await waitFor(async () => {
-    last = await call('GET', `/v1/emails/${id}`, { key: k });
-    return last.body.status === status;
-  }, 15000, `status ${status}`);
+  await waitFor(
+    async () => {
+      last = await call('GET', `/v1/emails/${id}`, { key: k });
+      return last.body.status === status;
+    },
+    15000,
+    `status ${status}`,
+  );
   return last;
 }
 
@@ -173,7 +177,9 @@ describe('POST /v1/send', () => {
     expect(got.mail.cc).toMatchObject({ value: [{ address: cc }] });
     expect(got.raw.toString()).not.toContain(bcc);
     expect(got.mail.replyTo?.value[0].address).toBe(`support@${rig.s.domain}`);
-    expect(got.mail.attachments.map((a) => [a.filename, a.contentType, a.content.toString()])).toEqual([['invoice.pdf', 'application/pdf', '%PDF-1.4 invoice']]);
+    expect(got.mail.attachments.map((a) => [a.filename, a.contentType, a.content.toString()])).toEqual([
+      ['invoice.pdf', 'application/pdf', '%PDF-1.4 invoice'],
+    ]);
     const row = await rig.h.services.db('messages').where({ id: r.body.message_id }).first('metadata');
     expect(JSON.parse(row.metadata)).toEqual({ user_id: '12345', invoice: 7 });
   });
@@ -204,7 +210,11 @@ describe('POST /v1/send/batch', () => {
     const [ada, bob, bad] = [rcpt('ada'), rcpt('bob'), rcpt('bad')];
     const pending = uniqueDomain('pending');
     await addDomain(rig.h, rig.s.sessionId, pending);
-    const tpl = { subject: 'Hello {{name}}', html: '<p>Hi {{name}},</p><p>Your order #{{order_id}} is ready. {{ missing|"Thanks" }}</p>', text: 'Hi {{name}}, order {{order_id}}.' };
+    const tpl = {
+      subject: 'Hello {{name}}',
+      html: '<p>Hi {{name}},</p><p>Your order #{{order_id}} is ready. {{ missing|"Thanks" }}</p>',
+      text: 'Hi {{name}}, order {{order_id}}.',
+    };
     const r = await call('POST', '/v1/send/batch', {
       body: {
         from: `orders@${rig.s.domain}`,
@@ -224,7 +234,11 @@ describe('POST /v1/send/batch', () => {
     expect(a).toEqual({ index: 0, message_id: expect.any(String), status: 'sent' });
     expect(b).toEqual({ index: 2, message_id: expect.any(String), status: 'sent' });
     expect(missing).toEqual({ index: 1, status: 'failed', error: { code: 400, error: 'Invalid Request', message: 'Missing required field: to' } });
-    expect(pend).toEqual({ index: 3, status: 'failed', error: { code: 403, error: 'Forbidden', message: expect.stringMatching(/not activated|not verified|Enabled/i) } });
+    expect(pend).toEqual({
+      index: 3,
+      status: 'failed',
+      error: { code: 403, error: 'Forbidden', message: expect.stringMatching(/not activated|not verified|Enabled/i) },
+    });
     expect(badTo).toEqual({ index: 4, status: 'failed', error: { code: 400, error: 'Invalid Request', message: expect.stringContaining('not-an-address') } });
     expect(badArgs).toEqual({ index: 5, status: 'failed', error: { code: 400, error: 'Invalid Request', message: 'custom_args must be an object' } });
 
@@ -253,16 +267,26 @@ describe('POST /v1/send/batch', () => {
     expect((await batch(await accountKey(s.sessionId, { Domains: second }), b)).body.results[0].status).toBe('sent');
     expect((await received(b)).mail.from?.value[0].address).toBe(`noreply@${second}`);
     const none = await batch(await accountKey(s.sessionId, { Domains: pending }), rcpt('none'));
-    expect(none.body.results[0]).toEqual({ index: 0, status: 'failed', error: { code: 400, error: 'Invalid Request', message: expect.stringMatching(/From/) } });
+    expect(none.body.results[0]).toEqual({
+      index: 0,
+      status: 'failed',
+      error: { code: 400, error: 'Invalid Request', message: expect.stringMatching(/From/) },
+    });
     // Octeth's batch door keeps its rule (From required, code 3) unless DefaultFrom is asked for.
     const octeth = (extra: Record<string, unknown>) =>
-      fetch(`${srv.base}/api/v1/email/batch`, { method: 'POST', headers: { Authorization: `Bearer ${s.key}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ Messages: [{ Subject: 'S', ContentType: 'plain', PlainContent: 'T', To: [{ email: rcpt('octeth') }] }], ...extra }) }).then((x) => x.json() as Promise<any>);
+      fetch(`${srv.base}/api/v1/email/batch`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${s.key}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ Messages: [{ Subject: 'S', ContentType: 'plain', PlainContent: 'T', To: [{ email: rcpt('octeth') }] }], ...extra }),
+      }).then((x) => x.json() as Promise<any>);
     expect((await octeth({})).Results[0].Errors[0].Code).toBe(3);
     expect((await octeth({ DefaultFrom: 1 })).Results[0]).toEqual({ MessageID: expect.any(String) });
   });
 
   it('takes 1,000 messages in one request and refuses 1,001 with 400', async () => {
-    const over = await call('POST', '/v1/send/batch', { body: { messages: Array.from({ length: 1001 }, () => ({ to: 'x@example.com', subject: 'S', html: 'x' })) } });
+    const over = await call('POST', '/v1/send/batch', {
+      body: { messages: Array.from({ length: 1001 }, () => ({ to: 'x@example.com', subject: 'S', html: 'x' })) },
+    });
     expect(over).toMatchObject({ status: 400, body: { code: 400, error: 'Invalid Request', message: 'messages must be an array of 1 to 1000 messages' } });
     expect((await call('POST', '/v1/send/batch', { body: { messages: [] } })).status).toBe(400);
     const s = await senderSetup(rig.h, { Plan: 'Enterprise' });
@@ -270,7 +294,15 @@ describe('POST /v1/send/batch', () => {
     const started = Date.now();
     const r = await call('POST', '/v1/send/batch', {
       key: k,
-      body: { messages: Array.from({ length: 1000 }, (_, i) => ({ to: `bulk${i}@recipient.test`, from: `bulk@${s.domain}`, subject: 'Hi {{n}}', html: '<p>{{n}}</p>', custom_args: { n: i } })) },
+      body: {
+        messages: Array.from({ length: 1000 }, (_, i) => ({
+          to: `bulk${i}@recipient.test`,
+          from: `bulk@${s.domain}`,
+          subject: 'Hi {{n}}',
+          html: '<p>{{n}}</p>',
+          custom_args: { n: i },
+        })),
+      },
     });
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ total: 1000, accepted: 1000, rejected: 0 });
@@ -287,7 +319,9 @@ describe('POST /v1/send/batch', () => {
 describe('GET /v1/emails/{message_id}', () => {
   it('counts opens and clicks from the tracking events', async () => {
     const to = rcpt('reader');
-    const r = await call('POST', '/v1/send', { body: { to, from: `news@${rig.s.domain}`, subject: 'News', html: '<p>Read <a href="https://shop.example/item">this</a>.</p>' } });
+    const r = await call('POST', '/v1/send', {
+      body: { to, from: `news@${rig.s.domain}`, subject: 'News', html: '<p>Read <a href="https://shop.example/item">this</a>.</p>' },
+    });
     const html = (await received(to)).mail.html as string;
     const pixel = html.match(/<img src="([^"]+\/t\/o\/[^"]+)"/)![1].slice(TRACK.length);
     const link = html.match(/href="([^"]+\/t\/c\/[^"]+)"/)![1].slice(TRACK.length);
@@ -301,13 +335,27 @@ describe('GET /v1/emails/{message_id}', () => {
   it('shows bounced with the remote server’s reply as bounce_reason', async () => {
     const r = await call('POST', '/v1/send', { body: { to: rcpt('bounce'), from: `news@${rig.s.domain}`, subject: 'S', html: '<p>x</p>' } });
     const s = await statusUntil(r.body.message_id, 'bounced');
-    expect(s.body).toEqual({ message_id: r.body.message_id, status: 'bounced', created_at: expect.stringMatching(ISO_SECONDS), delivered_at: null, bounce_reason: expect.stringContaining('550'), opens: 0, clicks: 0 });
+    expect(s.body).toEqual({
+      message_id: r.body.message_id,
+      status: 'bounced',
+      created_at: expect.stringMatching(ISO_SECONDS),
+      delivered_at: null,
+      bounce_reason: expect.stringContaining('550'),
+      opens: 0,
+      clicks: 0,
+    });
   });
 
   it('answers 404 for an unknown id and for another account’s message', async () => {
-    expect(await call('GET', `/v1/emails/${crypto.randomUUID()}`)).toMatchObject({ status: 404, body: { code: 404, error: 'Not Found', message: 'Message not found' } });
+    expect(await call('GET', `/v1/emails/${crypto.randomUUID()}`)).toMatchObject({
+      status: 404,
+      body: { code: 404, error: 'Not Found', message: 'Message not found' },
+    });
     const other = await senderSetup(rig.h);
-    const theirs = await call('POST', '/v1/send', { key: await accountKey(other.sessionId), body: { to: rcpt('x'), from: `a@${other.domain}`, subject: 'S', html: 'T' } });
+    const theirs = await call('POST', '/v1/send', {
+      key: await accountKey(other.sessionId),
+      body: { to: rcpt('x'), from: `a@${other.domain}`, subject: 'S', html: 'T' },
+    });
     expect(theirs.status).toBe(200);
     expect((await call('GET', `/v1/emails/${theirs.body.message_id}`)).status).toBe(404);
   });
@@ -318,7 +366,9 @@ describe('one message, every dialect', () => {
     const to = rcpt('cross');
     const r = await call('POST', '/v1/send', { body: { to, from: `x@${rig.s.domain}`, subject: 'Cross', html: '<p>x</p>' } });
     const cm = (await statusUntil(r.body.message_id, 'delivered')).body;
-    const octeth = await fetch(`${srv.base}/api/v1/email/${r.body.message_id}`, { headers: { Authorization: `Bearer ${rig.s.key}` } }).then((x) => x.json() as Promise<any>);
+    const octeth = await fetch(`${srv.base}/api/v1/email/${r.body.message_id}`, { headers: { Authorization: `Bearer ${rig.s.key}` } }).then(
+      (x) => x.json() as Promise<any>,
+    );
     const legacy = await rig.h.call({ Command: 'emailgateway.getmessage', SenderAPIKey: rig.s.key, MessageID: r.body.message_id });
     const cp = (await call('GET', `/email/v1/messages/${r.body.message_id}`)).body.data;
     expect([octeth.Status, legacy.Status, cp.status, cm.status]).toEqual(['delivered', 'delivered', 'delivered', 'delivered']);
@@ -332,7 +382,13 @@ describe('one message, every dialect', () => {
     const sent = await fetch(`${srv.base}/api/v1/email`, {
       method: 'POST',
       headers: { Authorization: `Bearer ${rig.s.key}`, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ Subject: 'X', ContentType: 'plain', PlainContent: 'x', From: { name: '', email: `o@${rig.s.domain}` }, To: [{ name: '', email: to }] }),
+      body: JSON.stringify({
+        Subject: 'X',
+        ContentType: 'plain',
+        PlainContent: 'x',
+        From: { name: '', email: `o@${rig.s.domain}` },
+        To: [{ name: '', email: to }],
+      }),
     }).then((x) => x.json() as Promise<any>);
     expect((await statusUntil(sent.MessageID, 'delivered')).body.message_id).toBe(sent.MessageID);
   });
@@ -356,20 +412,47 @@ describe('webhooks', () => {
       secret: expect.stringMatching(/^whsec_/),
       ping: { ok: true, status_code: 200, error: null },
     });
-    expect(hitsAt(p).map((x) => JSON.parse(x.body))).toEqual([{ event: 'ping', message_id: null, timestamp: expect.stringMatching(ISO_SECONDS), recipient: null, custom_args: {} }]);
+    expect(hitsAt(p).map((x) => JSON.parse(x.body))).toEqual([
+      { event: 'ping', message_id: null, timestamp: expect.stringMatching(ISO_SECONDS), recipient: null, custom_args: {} },
+    ]);
 
     const to = rcpt('hooked');
-    const sent = await call('POST', '/v1/send', { body: { to, from: `x@${rig.s.domain}`, subject: 'Hooked', html: '<p>x</p>', custom_args: { user_id: '12345' } } });
+    const sent = await call('POST', '/v1/send', {
+      body: { to, from: `x@${rig.s.domain}`, subject: 'Hooked', html: '<p>x</p>', custom_args: { user_id: '12345' } },
+    });
     const bounceTo = rcpt('bounce');
     const bounced = await call('POST', '/v1/send', { body: { to: bounceTo, from: `x@${rig.s.domain}`, subject: 'Hooked', html: '<p>x</p>' } });
-    const bodies = () => hitsAt(p).slice(1).map((x) => new Webhook(w.body.secret).verify(x.body, x.headers) as any);
+    const bodies = () =>
+      hitsAt(p)
+        .slice(1)
+        .map((x) => new Webhook(w.body.secret).verify(x.body, x.headers) as any);
     const of = (id: string, event: string) => bodies().find((b) => b.message_id === id && b.event === event);
     await waitFor(() => !!of(sent.body.message_id, 'delivered') && !!of(bounced.body.message_id, 'bounced'), 20000, 'the delivered and bounced calls');
-    expect(of(sent.body.message_id, 'delivered')).toEqual({ event: 'delivered', message_id: sent.body.message_id, timestamp: expect.stringMatching(ISO_SECONDS), recipient: to, custom_args: { user_id: '12345' } });
-    expect(of(bounced.body.message_id, 'bounced')).toEqual({ event: 'bounced', message_id: bounced.body.message_id, timestamp: expect.stringMatching(ISO_SECONDS), recipient: bounceTo, custom_args: {}, reason: expect.stringContaining('550') });
+    expect(of(sent.body.message_id, 'delivered')).toEqual({
+      event: 'delivered',
+      message_id: sent.body.message_id,
+      timestamp: expect.stringMatching(ISO_SECONDS),
+      recipient: to,
+      custom_args: { user_id: '12345' },
+    });
+    expect(of(bounced.body.message_id, 'bounced')).toEqual({
+      event: 'bounced',
+      message_id: bounced.body.message_id,
+      timestamp: expect.stringMatching(ISO_SECONDS),
+      recipient: bounceTo,
+      custom_args: {},
+      reason: expect.stringContaining('550'),
+    });
 
     const list = await call('GET', '/v1/webhooks');
-    expect(list.body.webhooks).toContainEqual({ id: w.body.id, url: rx.url(p), events: w.body.events, active: true, disabled_reason: null, created_at: w.body.created_at });
+    expect(list.body.webhooks).toContainEqual({
+      id: w.body.id,
+      url: rx.url(p),
+      events: w.body.events,
+      active: true,
+      disabled_reason: null,
+      created_at: w.body.created_at,
+    });
     expect(await call('DELETE', `/v1/webhooks/${w.body.id}`)).toMatchObject({ status: 200, body: { id: w.body.id, deleted: true } });
     expect((await call('GET', '/v1/webhooks')).body.webhooks.map((x: { id: string }) => x.id)).not.toContain(w.body.id);
     expect(await call('DELETE', `/v1/webhooks/${w.body.id}`)).toMatchObject({ status: 404, body: { code: 404, error: 'Not Found' } });
@@ -381,7 +464,13 @@ describe('webhooks', () => {
     expect(w.body).toMatchObject({ active: true, events: ['opened', 'clicked', 'unsubscribed'] });
     const to = rcpt('engaged');
     const sent = await call('POST', '/v1/send', {
-      body: { to, from: `x@${rig.s.domain}`, subject: 'Engage', html: '<p><a href="https://shop.example/sale">Sale</a> <a href="{{{ Link:Unsubscribe }}}">unsubscribe</a></p>', custom_args: { campaign: 'spring' } },
+      body: {
+        to,
+        from: `x@${rig.s.domain}`,
+        subject: 'Engage',
+        html: '<p><a href="https://shop.example/sale">Sale</a> <a href="{{{ Link:Unsubscribe }}}">unsubscribe</a></p>',
+        custom_args: { campaign: 'spring' },
+      },
     });
     const html = (await received(to)).mail.html as string;
     const pixel = html.match(/<img src="([^"]+\/t\/o\/[^"]+)"/)![1].slice(TRACK.length);
@@ -390,11 +479,33 @@ describe('webhooks', () => {
     await statusUntil(sent.body.message_id, 'delivered');
     expect((await fetch(`${srv.base}${pixel}`, { headers: BROWSER })).status).toBe(200);
     expect((await fetch(`${srv.base}${link}`, { redirect: 'manual', headers: BROWSER })).status).toBe(302);
-    expect((await fetch(`${srv.base}${unsub}`, { method: 'POST', headers: { ...BROWSER, 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'List-Unsubscribe=One-Click' })).status).toBe(200);
-    const bodies = () => hitsAt(p).slice(1).map((x) => new Webhook(w.body.secret).verify(x.body, x.headers) as any);
+    expect(
+      (
+        await fetch(`${srv.base}${unsub}`, {
+          method: 'POST',
+          headers: { ...BROWSER, 'Content-Type': 'application/x-www-form-urlencoded' },
+          body: 'List-Unsubscribe=One-Click',
+        })
+      ).status,
+    ).toBe(200);
+    const bodies = () =>
+      hitsAt(p)
+        .slice(1)
+        .map((x) => new Webhook(w.body.secret).verify(x.body, x.headers) as any);
     await waitFor(() => bodies().length >= 3, 20000, 'the opened, clicked and unsubscribed calls');
-    const shape = (event: string, extra: Record<string, unknown> = {}) => ({ event, message_id: sent.body.message_id, timestamp: expect.stringMatching(ISO_SECONDS), recipient: to, custom_args: { campaign: 'spring' }, ...extra });
-    expect(bodies().sort((a, b) => a.event.localeCompare(b.event))).toEqual([shape('clicked', { url: 'https://shop.example/sale' }), shape('opened'), shape('unsubscribed')]);
+    const shape = (event: string, extra: Record<string, unknown> = {}) => ({
+      event,
+      message_id: sent.body.message_id,
+      timestamp: expect.stringMatching(ISO_SECONDS),
+      recipient: to,
+      custom_args: { campaign: 'spring' },
+      ...extra,
+    });
+    expect(bodies().sort((a, b) => a.event.localeCompare(b.event))).toEqual([
+      shape('clicked', { url: 'https://shop.example/sale' }),
+      shape('opened'),
+      shape('unsubscribed'),
+    ]);
     await call('DELETE', `/v1/webhooks/${w.body.id}`);
   });
 
@@ -408,8 +519,14 @@ describe('webhooks', () => {
     } finally {
       rx.respond = () => 200;
     }
-    expect(await call('POST', '/v1/webhooks', { body: { url: 'ftp://example.com/hook' } })).toMatchObject({ status: 400, body: { code: 400, error: 'Invalid Request' } });
-    expect(await call('POST', '/v1/webhooks', { body: { url: rx.url(p), events: ['exploded'] } })).toMatchObject({ status: 400, body: { code: 400, error: 'Invalid Request', message: expect.stringContaining('delivered') } });
+    expect(await call('POST', '/v1/webhooks', { body: { url: 'ftp://example.com/hook' } })).toMatchObject({
+      status: 400,
+      body: { code: 400, error: 'Invalid Request' },
+    });
+    expect(await call('POST', '/v1/webhooks', { body: { url: rx.url(p), events: ['exploded'] } })).toMatchObject({
+      status: 400,
+      body: { code: 400, error: 'Invalid Request', message: expect.stringContaining('delivered') },
+    });
   });
 });
 

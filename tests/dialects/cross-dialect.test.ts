@@ -32,10 +32,19 @@ const api = () => supertest(h.app);
 const from = () => `hello@${s.domain}`;
 
 const senders: Record<string, (to: string) => Promise<string>> = {
-  octeth: async (to) => (await api().post('/api/v1/email').set('Authorization', `Bearer ${s.key}`).send({ Subject: 'X', ContentType: 'plain', PlainContent: 'x', From: { name: '', email: from() }, To: [{ name: '', email: to }] })).body.MessageID,
-  cyberpanel: async (to) => (await api().post('/email/v1/send').set('X-API-Key', account).send({ from: from(), to, subject: 'X', text: 'x' })).body.data.message_id,
-  platform: async (to) => (await api().post('/api/v1/emails').set('Authorization', `Bearer ${account}`).send({ from: from(), to, subject: 'X', text: 'x' })).body.id,
-  cloudmails: async (to) => (await api().post('/v1/send').set('Authorization', `Bearer ${account}`).send({ from: from(), to, subject: 'X', html: '<p>x</p>' })).body.message_id,
+  octeth: async (to) =>
+    (
+      await api()
+        .post('/api/v1/email')
+        .set('Authorization', `Bearer ${s.key}`)
+        .send({ Subject: 'X', ContentType: 'plain', PlainContent: 'x', From: { name: '', email: from() }, To: [{ name: '', email: to }] })
+    ).body.MessageID,
+  cyberpanel: async (to) =>
+    (await api().post('/email/v1/send').set('X-API-Key', account).send({ from: from(), to, subject: 'X', text: 'x' })).body.data.message_id,
+  platform: async (to) =>
+    (await api().post('/api/v1/emails').set('Authorization', `Bearer ${account}`).send({ from: from(), to, subject: 'X', text: 'x' })).body.id,
+  cloudmails: async (to) =>
+    (await api().post('/v1/send').set('Authorization', `Bearer ${account}`).send({ from: from(), to, subject: 'X', html: '<p>x</p>' })).body.message_id,
 };
 
 /** Each dialect's view reduced to the same facts: status, and the event types with their times (seconds). */

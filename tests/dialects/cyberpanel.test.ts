@@ -59,10 +59,14 @@ async function received(to: string) {
 
 async function lookupUntil(id: string, status: string, k = key) {
   let last: any;
-  await waitFor(async () => {
-    last = await call('GET', `/email/v1/messages/${id}`, { key: k });
-    return last.body.data?.status === status;
-  }, 15000, `status ${status}`);
+  await waitFor(
+    async () => {
+      last = await call('GET', `/email/v1/messages/${id}`, { key: k });
+      return last.body.data?.status === status;
+    },
+    15000,
+    `status ${status}`,
+  );
   return last;
 }
 
@@ -77,7 +81,10 @@ describe('POST /email/v1/send', () => {
       ['[email protected]', to],
     ]);
     expect(r.status).toBe(202);
-    expect(r.body).toEqual({ success: true, data: { message_id: expect.any(String), status: 'queued', from, to, subject: 'Hello', sent_at: expect.stringMatching(ISO_SECONDS) } });
+    expect(r.body).toEqual({
+      success: true,
+      data: { message_id: expect.any(String), status: 'queued', from, to, subject: 'Hello', sent_at: expect.stringMatching(ISO_SECONDS) },
+    });
     const got = await received(to);
     expect(got.mail.subject).toBe('Hello');
     expect(got.mail.from?.value[0].address).toBe(from);
@@ -135,7 +142,14 @@ describe('POST /email/v1/send', () => {
     };
     const r = await call('POST', '/email/v1/send', { body, header: 'x-api-key' });
     expect(r.status).toBe(202);
-    expect(r.body.data).toEqual({ message_id: expect.any(String), status: 'queued', from: body.from, to, subject: 'Order Confirmation', sent_at: expect.stringMatching(ISO_SECONDS) });
+    expect(r.body.data).toEqual({
+      message_id: expect.any(String),
+      status: 'queued',
+      from: body.from,
+      to,
+      subject: 'Order Confirmation',
+      sent_at: expect.stringMatching(ISO_SECONDS),
+    });
     const got = await received(to);
     await received(bcc);
     expect(got.mail.cc).toMatchObject({ value: [{ address: cc }] });
@@ -162,23 +176,39 @@ describe('POST /email/v1/send', () => {
 describe('GET /email/v1/messages/{message_id}', () => {
   it('shows opens and clicks from the tracking events: opened, opened_at, open_count, clicked, click_count', async () => {
     const to = rcpt('reader');
-    const r = await call('POST', '/email/v1/send', { body: { from: `news@${rig.s.domain}`, to, subject: 'News', html: '<p>Read <a href="https://shop.example/item">this</a>.</p>' } });
+    const r = await call('POST', '/email/v1/send', {
+      body: { from: `news@${rig.s.domain}`, to, subject: 'News', html: '<p>Read <a href="https://shop.example/item">this</a>.</p>' },
+    });
     const got = await received(to);
     const html = got.mail.html as string;
     const pixel = html.match(/<img src="([^"]+\/t\/o\/[^"]+)"/)![1].slice(TRACK.length);
     const link = html.match(/href="([^"]+\/t\/c\/[^"]+)"/)![1].slice(TRACK.length);
     await lookupUntil(r.body.data.message_id, 'delivered');
-    for (const p of [pixel, pixel]) expect((await fetch(`${srv.base}${p}`, { headers: { 'User-Agent': 'Mozilla/5.0 (Macintosh) AppleWebKit/605.1.15' } })).status).toBe(200);
+    for (const p of [pixel, pixel])
+      expect((await fetch(`${srv.base}${p}`, { headers: { 'User-Agent': 'Mozilla/5.0 (Macintosh) AppleWebKit/605.1.15' } })).status).toBe(200);
     const click = await fetch(`${srv.base}${link}`, { redirect: 'manual', headers: { 'User-Agent': 'Mozilla/5.0 (Macintosh) AppleWebKit/605.1.15' } });
     expect(click.status).toBe(302);
     const status = await call('GET', `/email/v1/messages/${r.body.data.message_id}`);
-    expect(status.body.data).toMatchObject({ status: 'delivered', opened: true, opened_at: expect.stringMatching(ISO_SECONDS), open_count: 2, clicked: true, click_count: 1 });
+    expect(status.body.data).toMatchObject({
+      status: 'delivered',
+      opened: true,
+      opened_at: expect.stringMatching(ISO_SECONDS),
+      open_count: 2,
+      clicked: true,
+      click_count: 1,
+    });
   });
 
   it('answers 404 not_found for an unknown id and for another account’s message', async () => {
-    expect(await call('GET', '/email/v1/messages/nope')).toMatchObject({ status: 404, body: { success: false, error: { code: 'not_found', message: 'Message not found' } } });
+    expect(await call('GET', '/email/v1/messages/nope')).toMatchObject({
+      status: 404,
+      body: { success: false, error: { code: 'not_found', message: 'Message not found' } },
+    });
     const other = await senderSetup(rig.h);
-    const theirs = await call('POST', '/email/v1/send', { key: await accountKey(other.sessionId), body: { from: `a@${other.domain}`, to: rcpt('x'), subject: 'S', text: 'T' } });
+    const theirs = await call('POST', '/email/v1/send', {
+      key: await accountKey(other.sessionId),
+      body: { from: `a@${other.domain}`, to: rcpt('x'), subject: 'S', text: 'T' },
+    });
     expect(theirs.status).toBe(202);
     expect((await call('GET', `/email/v1/messages/${theirs.body.data.message_id}`)).status).toBe(404);
   });
@@ -189,8 +219,13 @@ describe('GET /email/v1/account/stats', () => {
     const s = await senderSetup(rig.h);
     await rig.h.call({ Command: 'user.update', AdminAPIKey: rig.h.adminKey, UserID: s.userId, LimitEmailSendPerPeriod: 50000 });
     const k = await accountKey(s.sessionId);
-    for (const to of [rcpt('ok'), rcpt('bounce')]) expect((await call('POST', '/email/v1/send', { key: k, body: { from: `a@${s.domain}`, to, subject: 'S', text: 'T' } })).status).toBe(202);
-    await waitFor(async () => (await rig.h.services.db('deliveries').where({ user_id: s.userId }).whereIn('status', ['delivered', 'bounced'])).length === 2, 15000, 'both settled');
+    for (const to of [rcpt('ok'), rcpt('bounce')])
+      expect((await call('POST', '/email/v1/send', { key: k, body: { from: `a@${s.domain}`, to, subject: 'S', text: 'T' } })).status).toBe(202);
+    await waitFor(
+      async () => (await rig.h.services.db('deliveries').where({ user_id: s.userId }).whereIn('status', ['delivered', 'bounced'])).length === 2,
+      15000,
+      'both settled',
+    );
     const r = await call('GET', '/email/v1/account/stats', { key: k });
     expect(r.status).toBe(200);
     expect(r.body).toEqual({
@@ -215,7 +250,10 @@ describe('errors', () => {
   const base = () => ({ from: `hello@${rig.s.domain}`, to: rcpt('x'), subject: 'Hello', html: '<p>Hi</p>' });
   const expectError = (r: { status: number; body: any }, status: number, code: string) => {
     expect(r.status).toBe(status);
-    expect(r.body).toEqual({ success: false, error: { code, message: expect.any(String), ...(status === 429 || status === 503 ? { retry_after: expect.any(Number) } : {}) } });
+    expect(r.body).toEqual({
+      success: false,
+      error: { code, message: expect.any(String), ...(status === 429 || status === 503 ? { retry_after: expect.any(Number) } : {}) },
+    });
   };
 
   it('400 invalid_request: missing fields, a bad address, malformed JSON', async () => {

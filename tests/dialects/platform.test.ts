@@ -31,7 +31,13 @@ async function accountKey(sessionId: string, extra: Record<string, unknown> = {}
 
 beforeAll(async () => {
   sink = await startSink();
-  h = await startHarness({ DELIVERY_MODE: 'relay', SMTP_RELAY_URL: `smtp://127.0.0.1:${sink.port}`, WEBHOOK_ALLOW_PRIVATE: '1', WEBHOOK_POLL_MS: '100', SWEEP_INTERVAL_SECONDS: '1' });
+  h = await startHarness({
+    DELIVERY_MODE: 'relay',
+    SMTP_RELAY_URL: `smtp://127.0.0.1:${sink.port}`,
+    WEBHOOK_ALLOW_PRIVATE: '1',
+    WEBHOOK_POLL_MS: '100',
+    SWEEP_INTERVAL_SECONDS: '1',
+  });
   gw = await listen(h.app);
   const got: { headers: http.IncomingHttpHeaders; raw: string }[] = [];
   const server = http.createServer((req, res) => {
@@ -61,7 +67,12 @@ afterAll(async () => {
 });
 
 const sub = (line: string, more: [string | RegExp, string][] = []) =>
-  curl(line, [[/https:\/\/your-app\.com\/api/g, `${gw.base}/api`], [/sk_live_your_key/g, key], [/you@yourdomain\.com|you@domain\.com/g, `you@${s.domain}`], ...more]);
+  curl(line, [
+    [/https:\/\/your-app\.com\/api/g, `${gw.base}/api`],
+    [/sk_live_your_key/g, key],
+    [/you@yourdomain\.com|you@domain\.com/g, `you@${s.domain}`],
+    ...more,
+  ]);
 
 let emailId = '';
 
@@ -106,7 +117,11 @@ describe('emails', () => {
       sent: 2,
       failed: 0,
     });
-    const over = await fetch(`${gw.base}/api/v1/emails/batch`, { method: 'POST', headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ emails: Array.from({ length: 101 }, () => ({ to: 'a@example.com', from: `you@${s.domain}`, subject: 'Hi', html: 'x' })) }) });
+    const over = await fetch(`${gw.base}/api/v1/emails/batch`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ emails: Array.from({ length: 101 }, () => ({ to: 'a@example.com', from: `you@${s.domain}`, subject: 'Hi', html: 'x' })) }),
+    });
     expect(over.status).toBe(400);
     expect(await over.json()).toEqual({ error: 'emails must be an array of 1 to 100 emails', code: 'invalid_request' });
   });
@@ -126,8 +141,11 @@ describe('emails', () => {
     workers.delivery = createDeliveryWorker(h.services);
     await waitFor(() => sink.received.length >= 3, 20000, 'the three emails');
     await waitFor(async () => (await h.services.db('deliveries').where({ message_id: emailId }).first('status')).status === 'delivered', 10000, 'delivered');
-    const r = await sub(`curl https://your-app.com/api/v1/emails/clx1234 \\
--H "Authorization: Bearer sk_live_your_key"`, [['clx1234', emailId]]);
+    const r = await sub(
+      `curl https://your-app.com/api/v1/emails/clx1234 \\
+-H "Authorization: Bearer sk_live_your_key"`,
+      [['clx1234', emailId]],
+    );
     expect(r.status).toBe(200);
     expect(r.body.email).toMatchObject({ id: emailId, to: 'user@example.com', status: 'delivered', opens: 0, clicks: 0 });
     expect(r.body.events.map((e: { type: string }) => e.type)).toEqual(['sent', 'delivered']);
@@ -140,26 +158,35 @@ describe('emails', () => {
 
 describe('contacts, domains, stats', () => {
   it('POST and GET /api/v1/contacts take the account key', async () => {
-    const r = await sub(`curl -X POST https://your-app.com/api/v1/contacts \\
+    const r = await sub(
+      `curl -X POST https://your-app.com/api/v1/contacts \\
 -H "Authorization: Bearer sk_live_your_key" \\
 -H "Content-Type: application/json" \\
--d '{ "email": "new@example.com", "name": "John Doe", "listId": "list_id" }'`, [['list_id', String(listId)]]);
+-d '{ "email": "new@example.com", "name": "John Doe", "listId": "list_id" }'`,
+      [['list_id', String(listId)]],
+    );
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ id: expect.anything(), email: 'new@example.com', name: 'John Doe', status: 'subscribed' });
-    const l = await sub(`curl "https://your-app.com/api/v1/contacts?limit=50&listId=..." \\
--H "Authorization: Bearer sk_live_your_key"`, [['listId=...', `listId=${listId}`]]);
+    const l = await sub(
+      `curl "https://your-app.com/api/v1/contacts?limit=50&listId=..." \\
+-H "Authorization: Bearer sk_live_your_key"`,
+      [['listId=...', `listId=${listId}`]],
+    );
     expect(l.body).toMatchObject({ total: 1, page: 1 });
     expect(l.body.contacts[0]).toMatchObject({ email: 'new@example.com' });
   });
 
-  it('GET /api/v1/domains lists the account\'s domains and POST …/verify checks one now', async () => {
+  it("GET /api/v1/domains lists the account's domains and POST …/verify checks one now", async () => {
     const r = await sub(`curl https://your-app.com/api/v1/domains \\
 -H "Authorization: Bearer sk_live_your_key"`);
     expect(r.status).toBe(200);
     expect(r.body).toEqual({ domains: [{ id: String(s.domainId), domain: s.domain, status: 'verified' }] });
     const other = (await h.call({ Command: 'emailgateway.adddomain', SessionID: s.sessionId, DomainName: `second.${s.domain}` })).NewSenderDomainID;
-    const v = await sub(`curl -X POST https://your-app.com/api/v1/domains/dom_id/verify \\
--H "Authorization: Bearer sk_live_your_key"`, [['dom_id', String(other)]]);
+    const v = await sub(
+      `curl -X POST https://your-app.com/api/v1/domains/dom_id/verify \\
+-H "Authorization: Bearer sk_live_your_key"`,
+      [['dom_id', String(other)]],
+    );
     expect(v.status).toBe(200);
     expect(v.body).toEqual({ status: 'pending', domain: `second.${s.domain}` }); // no DNS records are published here
     await h.call({ Command: 'emailgateway.deletedomain', SessionID: s.sessionId, DomainID: other });
@@ -169,28 +196,45 @@ describe('contacts, domains, stats', () => {
     const r = await sub(`curl https://your-app.com/api/v1/stats \\
 -H "Authorization: Bearer sk_live_your_key"`);
     expect(r.status).toBe(200);
-    expect(r.body).toEqual({ contacts: 1, campaigns: { total: expect.any(Number), sending: expect.any(Number), completed: expect.any(Number) }, emailsThisMonth: 3, domains: 1 });
+    expect(r.body).toEqual({
+      contacts: 1,
+      campaigns: { total: expect.any(Number), sending: expect.any(Number), completed: expect.any(Number) },
+      emailsThisMonth: 3,
+      domains: 1,
+    });
   });
 });
 
 describe('webhooks', () => {
   it('POST and GET /api/v1/webhooks; deliveries carry x-webhook-signature, the hex HMAC-SHA256 of the raw body', async () => {
     workers.webhooks = startWebhookWorker(h.services);
-    const r = await sub(`curl -X POST https://your-app.com/api/v1/webhooks \\
+    const r = await sub(
+      `curl -X POST https://your-app.com/api/v1/webhooks \\
 -H "Authorization: Bearer sk_live_your_key" \\
 -H "Content-Type: application/json" \\
 -d '{
 "url": "https://your-app.com/webhook",
 "events": ["email.sent", "email.opened", "email.clicked", "email.bounced"]
-}'`, [['https://your-app.com/webhook', hooks.url]]);
+}'`,
+      [['https://your-app.com/webhook', hooks.url]],
+    );
     expect(r.status).toBe(200);
-    expect(r.body).toEqual({ id: expect.any(String), url: hooks.url, secret: expect.stringMatching(/^whsec_/), events: ['email.sent', 'email.opened', 'email.clicked', 'email.bounced'] });
+    expect(r.body).toEqual({
+      id: expect.any(String),
+      url: hooks.url,
+      secret: expect.stringMatching(/^whsec_/),
+      events: ['email.sent', 'email.opened', 'email.clicked', 'email.bounced'],
+    });
     const secret = r.body.secret as string;
     const l = await sub(`curl https://your-app.com/api/v1/webhooks \\
 -H "Authorization: Bearer sk_live_your_key"`);
     expect(l.body).toEqual({ webhooks: [{ id: r.body.id, url: hooks.url, events: r.body.events, isActive: true }] });
 
-    const sent = await fetch(`${gw.base}/api/v1/emails`, { method: 'POST', headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ to: 'hooked@example.com', from: `you@${s.domain}`, subject: 'Hooked', text: 'hi' }) });
+    const sent = await fetch(`${gw.base}/api/v1/emails`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ to: 'hooked@example.com', from: `you@${s.domain}`, subject: 'Hooked', text: 'hi' }),
+    });
     const { id } = (await sent.json()) as { id: string };
     await waitFor(() => hooks.got.some((g) => JSON.parse(g.raw).data?.emailId === id), 20000, 'the email.sent webhook');
     const call = hooks.got.find((g) => JSON.parse(g.raw).data?.emailId === id)!;
@@ -206,21 +250,43 @@ describe('campaigns', () => {
   it('creates, launches and completes a campaign with the spec curls, with live progress', async () => {
     workers.campaigns = createCampaignWorker(h.services);
     for (const e of ['c1@example.com', 'c2@example.com']) {
-      await fetch(`${gw.base}/api/v1/contacts`, { method: 'POST', headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ email: e, listId: String(listId) }) });
+      await fetch(`${gw.base}/api/v1/contacts`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ email: e, listId: String(listId) }),
+      });
     }
-    const c = await sub(`curl -X POST https://your-app.com/api/v1/campaigns \\
+    const c = await sub(
+      `curl -X POST https://your-app.com/api/v1/campaigns \\
 -H "Authorization: Bearer sk_live_your_key" \\
 -H "Content-Type: application/json" \\
--d '{ "name": "March Newsletter", "subject": "News!", "listId": "...", "content": "<h1>Hello</h1>" }'`, [['"listId": "..."', `"listId": "${listId}"`]]);
+-d '{ "name": "March Newsletter", "subject": "News!", "listId": "...", "content": "<h1>Hello</h1>" }'`,
+      [['"listId": "..."', `"listId": "${listId}"`]],
+    );
     expect(c.status).toBe(200);
     expect(c.body).toEqual({ id: expect.any(String), name: 'March Newsletter', status: 'draft' });
-    const launched = await sub(`curl -X POST https://your-app.com/api/v1/campaigns/camp_id/launch \\
--H "Authorization: Bearer sk_live_your_key"`, [['camp_id', c.body.id]]);
+    const launched = await sub(
+      `curl -X POST https://your-app.com/api/v1/campaigns/camp_id/launch \\
+-H "Authorization: Bearer sk_live_your_key"`,
+      [['camp_id', c.body.id]],
+    );
     expect(launched.status).toBe(200);
     expect(launched.body).toEqual({ success: true, status: 'sending' });
     const get = () => fetch(`${gw.base}/api/v1/campaigns/${c.body.id}`, { headers: { Authorization: `Bearer ${key}` } }).then((x) => x.json() as Promise<any>);
     await waitFor(async () => (await get()).delivered === 3, 30000, 'the campaign delivered');
-    expect(await get()).toMatchObject({ id: c.body.id, name: 'March Newsletter', listId: String(listId), status: 'completed', recipients: 3, queued: 3, sent: 3, delivered: 3, bounced: 0, opened: 0, clicked: 0 });
+    expect(await get()).toMatchObject({
+      id: c.body.id,
+      name: 'March Newsletter',
+      listId: String(listId),
+      status: 'completed',
+      recipients: 3,
+      queued: 3,
+      sent: 3,
+      delivered: 3,
+      bounced: 0,
+      opened: 0,
+      clicked: 0,
+    });
     const list = await fetch(`${gw.base}/api/v1/campaigns`, { headers: { Authorization: `Bearer ${key}` } }).then((x) => x.json() as Promise<any>);
     expect(list).toMatchObject({ total: 1, campaigns: [{ id: c.body.id, status: 'completed' }] });
     const stats = await fetch(`${gw.base}/api/v1/stats`, { headers: { Authorization: `Bearer ${key}` } }).then((x) => x.json() as Promise<any>);
@@ -246,7 +312,11 @@ describe('errors and limits', () => {
     expect(none.status).toBe(401);
     expect(await none.json()).toEqual({ error: expect.any(String), code: 'unauthorized' });
     const readOnly = await accountKey(s.sessionId, { CanSend: 0 });
-    const r = await fetch(`${gw.base}/api/v1/emails`, { method: 'POST', headers: { Authorization: `Bearer ${readOnly}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ to: 'x@example.com', from: `you@${s.domain}`, subject: 'x', text: 'x' }) });
+    const r = await fetch(`${gw.base}/api/v1/emails`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${readOnly}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ to: 'x@example.com', from: `you@${s.domain}`, subject: 'x', text: 'x' }),
+    });
     expect(r.status).toBe(403);
     expect(await r.json()).toEqual({ error: 'This API key lacks the can_send permission', code: 'forbidden' });
   });

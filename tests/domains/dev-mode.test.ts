@@ -29,8 +29,18 @@ async function verify(h: Harness, sessionId: string, domainId: number): Promise<
 
 describe('reserved test names (RFC 2606, RFC 6761)', () => {
   it.each([
-    ['example.com', true], ['shop.example.org', true], ['sl.example.net', true], ['mail.acme.test', true], ['acme.example', true], ['app.localhost', true],
-    ['example.com.evil.io', false], ['notexample.com', false], ['example.co', false], ['mytest', false], ['test.io', false], ['example.community', false],
+    ['example.com', true],
+    ['shop.example.org', true],
+    ['sl.example.net', true],
+    ['mail.acme.test', true],
+    ['acme.example', true],
+    ['app.localhost', true],
+    ['example.com.evil.io', false],
+    ['notexample.com', false],
+    ['example.co', false],
+    ['mytest', false],
+    ['test.io', false],
+    ['example.community', false],
   ])('%s → %s', (name, reserved) => {
     expect(isReservedTestName(name)).toBe(reserved);
   });
@@ -39,7 +49,9 @@ describe('reserved test names (RFC 2606, RFC 6761)', () => {
 describe('a production deployment', () => {
   it('refuses POSTERN_DEV=1 with DATABASE_URL or NODE_ENV=production', () => {
     expect(() => loadConfig({ POSTERN_DEV: '1', NODE_ENV: 'production' })).toThrow(ConfigError);
-    expect(() => loadConfig({ POSTERN_DEV: '1', DATABASE_URL: 'mysql://u@db/x', ENCRYPTION_KEY: 'ab'.repeat(32) })).toThrow(/POSTERN_DEV=1 .* DATABASE_URL set/);
+    expect(() => loadConfig({ POSTERN_DEV: '1', DATABASE_URL: 'mysql://u@db/x', ENCRYPTION_KEY: 'ab'.repeat(32) })).toThrow(
+      /POSTERN_DEV=1 .* DATABASE_URL set/,
+    );
   });
 
   it('`postern dev` (npm start) turns development mode on for a laptop and never for a production environment', () => {

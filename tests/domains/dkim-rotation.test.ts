@@ -65,7 +65,13 @@ async function sendAndReceive(d: D, subject: string): Promise<Buffer> {
   const res = await supertest(h.app)
     .post('/api/v1/email')
     .set('Authorization', `Bearer ${d.key}`)
-    .send({ Subject: subject, ContentType: 'plain', PlainContent: 'Hello', From: { name: 'A', email: `a@${d.name}` }, To: [{ name: 'B', email: 'b@recipient.test' }] });
+    .send({
+      Subject: subject,
+      ContentType: 'plain',
+      PlainContent: 'Hello',
+      From: { name: 'A', email: `a@${d.name}` },
+      To: [{ name: 'B', email: 'b@recipient.test' }],
+    });
   expect(res.body.MessageID).toBeDefined();
   await waitFor(() => rig.sink.received.some((r) => r.raw.includes(`Subject: ${subject}`)), 15000, subject);
   return rig.sink.received.find((r) => r.raw.includes(`Subject: ${subject}`))!.raw;
@@ -75,7 +81,10 @@ async function sendAndReceive(d: D, subject: string): Promise<Buffer> {
 async function dkimOf(raw: Buffer): Promise<{ result: string; selector: string; domain: string }> {
   const resolver = new Resolver();
   resolver.setServers([`127.0.0.1:${dns.port}`]);
-  const v = await dkimVerify(raw, { resolver: async (name: string, type: string) => (type === 'TXT' ? resolver.resolveTxt(name) : Promise.reject(Object.assign(new Error('no'), { code: 'ENOTFOUND' }))) });
+  const v = await dkimVerify(raw, {
+    resolver: async (name: string, type: string) =>
+      type === 'TXT' ? resolver.resolveTxt(name) : Promise.reject(Object.assign(new Error('no'), { code: 'ENOTFOUND' })),
+  });
   const r = v.results[0];
   return { result: r?.status.result ?? 'none', selector: r?.selector ?? '', domain: r?.signingDomain ?? '' };
 }
@@ -141,7 +150,12 @@ describe('emailgateway.rotatedkim', () => {
     expect((await row(d)).dkim_previous_selector).toBe('key1');
     await watch.runOnce(removeAt);
     const gone = await row(d);
-    expect([gone.dkim_previous_selector, gone.dkim_previous_private_key_enc, gone.dkim_previous_public_key, gone.dkim_previous_remove_at]).toEqual([null, null, null, null]);
+    expect([gone.dkim_previous_selector, gone.dkim_previous_private_key_enc, gone.dkim_previous_public_key, gone.dkim_previous_remove_at]).toEqual([
+      null,
+      null,
+      null,
+      null,
+    ]);
     const final = await getDomain(d);
     expect(final.DNSRecords.map((r: Rec) => r.Purpose)).toEqual(['mfrom', 'dkim', 'tracking', 'dmarc']);
     expect(final.DKIMRotation).toMatchObject({ ActiveSelector: 'key2', PreviousSelector: null, PreviousRemovedAt: null });
@@ -195,7 +209,11 @@ describe('emailgateway.rotatedkim', () => {
   describe('errors', () => {
     it('answers ErrorCode [1] without DomainID', async () => {
       const u = await createUser(h);
-      expect(await h.call({ Command: 'emailgateway.rotatedkim', SessionID: u.sessionId })).toEqual({ Success: false, ErrorCode: [1], ErrorText: ['Missing required parameter (DomainID)'] });
+      expect(await h.call({ Command: 'emailgateway.rotatedkim', SessionID: u.sessionId })).toEqual({
+        Success: false,
+        ErrorCode: [1],
+        ErrorText: ['Missing required parameter (DomainID)'],
+      });
     });
 
     it("answers ErrorCode 2 for another user's domain, as for a missing one, and leaves its key alone", async () => {

@@ -57,14 +57,26 @@ async function enabledDomain() {
   return { u, name, id, records, key, path };
 }
 
-const getDomain = (d: { u: { sessionId: string }; id: number }) => h.call({ Command: 'emailgateway.getdomain', SessionID: d.u.sessionId, DomainID: d.id }).then((r) => r.Domain);
-const eventsOf = async (id: number, type?: string) => (await h.services.db('domain_events').where({ domain_id: id }).orderBy('id')).filter((e: { type: string }) => !type || e.type === type);
+const getDomain = (d: { u: { sessionId: string }; id: number }) =>
+  h.call({ Command: 'emailgateway.getdomain', SessionID: d.u.sessionId, DomainID: d.id }).then((r) => r.Domain);
+const eventsOf = async (id: number, type?: string) =>
+  (await h.services.db('domain_events').where({ domain_id: id }).orderBy('id')).filter((e: { type: string }) => !type || e.type === type);
 const send = (key: string, domain: string) =>
   supertest(h.app)
     .post('/api/v1/email')
     .set('Authorization', `Bearer ${key}`)
-    .send({ Subject: 'Hi', ContentType: 'plain', PlainContent: 'Hello', From: { name: 'A', email: `a@${domain}` }, To: [{ name: 'B', email: 'b@recipient.test' }] });
-const fmt = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, '');
+    .send({
+      Subject: 'Hi',
+      ContentType: 'plain',
+      PlainContent: 'Hello',
+      From: { name: 'A', email: `a@${domain}` },
+      To: [{ name: 'B', email: 'b@recipient.test' }],
+    });
+const fmt = (ms: number) =>
+  new Date(ms)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, '');
 /** Sets the domain's next check to `at`, so a pass at `at` finds it due (each test keeps its own timeline). */
 const dueAt = (id: number, at: number) => h.services.db('sender_domains').where({ id }).update({ dns_next_check_at: at });
 
@@ -93,7 +105,9 @@ describe('DNS watch', () => {
       FailingRecords: [{ Host: `track-sl.${d.name}`, Type: 'CNAME', Purpose: 'tracking', Since: fmt(t1), Found: ['elsewhere.example.net'] }],
     });
     expect(got.DNSRecords.find((r: Rec) => r.Purpose === 'tracking')).toMatchObject({ Verified: false, Found: ['elsewhere.example.net'] });
-    expect(got.DomainEvents).toMatchObject([{ Event: 'domain.dns_failed', At: fmt(t1), Data: { status: 'Enabled', records: [{ host: `track-sl.${d.name}` }] } }]);
+    expect(got.DomainEvents).toMatchObject([
+      { Event: 'domain.dns_failed', At: fmt(t1), Data: { status: 'Enabled', records: [{ host: `track-sl.${d.name}` }] } },
+    ]);
 
     const failed = await eventsOf(d.id, 'domain.dns_failed');
     expect(failed).toHaveLength(1);
@@ -103,8 +117,14 @@ describe('DNS watch', () => {
 
     await waitFor(() => rx.hits.some((x) => x.path === d.path), 10000, 'the domain.dns_failed webhook');
     const signing = await h.call({ Command: 'emailgateway.getwebhooks', SessionID: d.u.sessionId, DomainID: d.id });
-    const body = verifyHit(rx.hits.find((x) => x.path === d.path)!, signing);
-    expect(body).toMatchObject({ type: 'domain.dns_failed', data: { domain: d.name, domain_id: d.id, status: 'Enabled', records: [{ host: `track-sl.${d.name}`, purpose: 'tracking' }] } });
+    const body = verifyHit(
+      rx.hits.find((x) => x.path === d.path)!,
+      signing,
+    );
+    expect(body).toMatchObject({
+      type: 'domain.dns_failed',
+      data: { domain: d.name, domain_id: d.id, status: 'Enabled', records: [{ host: `track-sl.${d.name}`, purpose: 'tracking' }] },
+    });
 
     // Within the grace the domain still sends.
     const ok = await send(d.key, d.name);
@@ -142,12 +162,25 @@ describe('DNS watch', () => {
     expect(JSON.parse(deactivated[0].data)).toMatchObject({ reason: 'grace_expired', status: 'Approval Pending' });
 
     const refused = await send(d.key, d.name);
-    expect(refused.body).toEqual({ Errors: [{ Code: 32, Message: `Domain ${d.name} is not activated (status: Approval Pending); verify its DNS records first` }] });
-    const legacy = await h.call({ Command: 'emailgateway.sendemail', SenderAPIKey: d.key, Subject: 'Hi', ContentType: 'plain', PlainContent: 'x', From: { name: 'A', email: `a@${d.name}` }, To: [{ name: 'B', email: 'b@recipient.test' }] });
+    expect(refused.body).toEqual({
+      Errors: [{ Code: 32, Message: `Domain ${d.name} is not activated (status: Approval Pending); verify its DNS records first` }],
+    });
+    const legacy = await h.call({
+      Command: 'emailgateway.sendemail',
+      SenderAPIKey: d.key,
+      Subject: 'Hi',
+      ContentType: 'plain',
+      PlainContent: 'x',
+      From: { name: 'A', email: `a@${d.name}` },
+      To: [{ name: 'B', email: 'b@recipient.test' }],
+    });
     expect(legacy).toMatchObject({ Success: false, ErrorCode: [32] });
 
     // The record comes back: the next check clears the failure and the domain sends again.
-    publish(dns.zone, d.records.filter((r) => r.Purpose === 'mfrom'));
+    publish(
+      dns.zone,
+      d.records.filter((r) => r.Purpose === 'mfrom'),
+    );
     await watch.runOnce(t1 + 4 * DAY);
     const back = await getDomain(d);
     expect(back.Status).toBe('Enabled');
@@ -201,7 +234,8 @@ describe('DNS watch', () => {
     const domains = [await enabledDomain(), await enabledDomain(), await enabledDomain()];
     dns.zone.delete(`sl.${domains[0].name}`);
     const now = Date.now() + 100 * DAY; // every watched domain of this install is due
-    const [{ n }] = await h.services.db('sender_domains')
+    const [{ n }] = await h.services
+      .db('sender_domains')
       .where((q) => q.where('status', 'Enabled').orWhere((q2) => q2.where('status', 'Approval Pending').whereNotNull('dns_failed_since')))
       .count({ n: '*' });
     const others = [createDnsWatch(h.services, { timer: false }), createDnsWatch(h.services, { timer: false }), createDnsWatch(h.services, { timer: false })];
@@ -218,7 +252,10 @@ describe('DNS watch', () => {
   it('takes over a domain whose check was claimed by a worker that died, once the claim has expired', async () => {
     const d = await enabledDomain();
     const now = Date.now() + 200 * DAY;
-    await h.services.db('sender_domains').where({ id: d.id }).update({ dns_next_check_at: now + 5 * 60_000, dns_check_owner: 'dead-worker' });
+    await h.services
+      .db('sender_domains')
+      .where({ id: d.id })
+      .update({ dns_next_check_at: now + 5 * 60_000, dns_check_owner: 'dead-worker' });
     await watch.runOnce(now);
     expect((await getDomain(d)).DNSWatch.LastCheckedAt).toBeNull();
     await watch.runOnce(now + 5 * 60_000);
@@ -241,7 +278,15 @@ describe('DNS watch', () => {
 
   it('lets a webhook subscription (webhook.create) take domain events in its own format', async () => {
     const d = await enabledDomain();
-    const created = await supertest(h.app).post('/api.php').send({ Command: 'webhook.create', SenderAPIKey: d.key, URL: rx.url(`/sub-${d.id}`), Events: ['domain.dns_failed', 'domain.dns_restored'], Format: 'platform' });
+    const created = await supertest(h.app)
+      .post('/api.php')
+      .send({
+        Command: 'webhook.create',
+        SenderAPIKey: d.key,
+        URL: rx.url(`/sub-${d.id}`),
+        Events: ['domain.dns_failed', 'domain.dns_restored'],
+        Format: 'platform',
+      });
     expect(created.body).toMatchObject({ Success: true });
     const t1 = Date.now() + 400 * DAY;
     await dueAt(d.id, t1);

@@ -26,7 +26,11 @@ function binary(res: any, cb: (err: Error | null, body: Buffer) => void) {
 
 /** GET /api.php?Command=emailgateway.exportevents&… as a browser download link would. */
 async function exportGet(sessionId: string, params: Record<string, string | number> = {}) {
-  const query = new URLSearchParams({ Command: 'emailgateway.exportevents', SessionID: sessionId, ...Object.fromEntries(Object.entries(params).map(([k, v]) => [k, String(v)])) });
+  const query = new URLSearchParams({
+    Command: 'emailgateway.exportevents',
+    SessionID: sessionId,
+    ...Object.fromEntries(Object.entries(params).map(([k, v]) => [k, String(v)])),
+  });
   const res = await supertest(h.app).get(`/api.php?${query}`).buffer(true).parse(binary);
   const body = res.body as Buffer;
   const text = body.toString('utf8');
@@ -47,13 +51,23 @@ describe('emailgateway.exportevents', () => {
     const res = await supertest(h.app)
       .post('/api/v1/email')
       .set('Authorization', `Bearer ${s.key}`)
-      .send({ Subject: '=HYPERLINK("http://evil.test","Open")', ContentType: 'plain', PlainContent: 'Hi', From: { name: '', email: `shop@${s.domain}` }, To: [{ name: 'Ann', email: 'ann@x.test' }] });
+      .send({
+        Subject: '=HYPERLINK("http://evil.test","Open")',
+        ContentType: 'plain',
+        PlainContent: 'Hi',
+        From: { name: '', email: `shop@${s.domain}` },
+        To: [{ name: 'Ann', email: 'ann@x.test' }],
+      });
     if (res.status !== 200) throw new Error(JSON.stringify(res.body));
     messageId = res.body.MessageID;
     const other = crypto.randomUUID();
     await recordEvents(h.services.db, [
       ev(s, messageId, 'delivered', now - 5000, { recipient: 'ann@x.test', smtp_reply: '250 2.0.0 Ok: queued as 123' }),
-      ev(s, messageId, 'bounced', now - 4000, { recipient: 'ann@x.test', smtp_reply: '550 5.1.1 <ann@x.test>: Recipient address rejected', bounce_class: 'hard' }),
+      ev(s, messageId, 'bounced', now - 4000, {
+        recipient: 'ann@x.test',
+        smtp_reply: '550 5.1.1 <ann@x.test>: Recipient address rejected',
+        bounce_class: 'hard',
+      }),
       ev(s, other, 'opened', now - 3000, { recipient: '+plus@x.test' }),
       ev(s, other, 'opened', now - 2000, { recipient: '-minus@x.test' }),
       ev(s, other, 'clicked', now - 1000, { recipient: '@at@x.test', url: 'https://x.test' }),
@@ -74,7 +88,9 @@ describe('emailgateway.exportevents', () => {
     expect(res.headers['x-octeth-export-limit']).toBeUndefined();
     expect([...body.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
     expect(rows[0]).toEqual(HEADER);
-    expect(rows.slice(1)).toEqual([[iso(now - 5000), 'delivered', messageId, `shop@${s.domain}`, 'ann@x.test', `'=HYPERLINK("http://evil.test","Open")`, s.domain, '250']]);
+    expect(rows.slice(1)).toEqual([
+      [iso(now - 5000), 'delivered', messageId, `shop@${s.domain}`, 'ann@x.test', `'=HYPERLINK("http://evil.test","Open")`, s.domain, '250'],
+    ]);
   });
 
   it('prefixes formula-like cells with a quote and gives the SMTP code of bounces', async () => {
@@ -127,7 +143,9 @@ describe('emailgateway.exportevents', () => {
     expect(denied.res.headers['content-type']).toMatch(/^application\/json/);
     expect(JSON.parse(denied.text)).toMatchObject({ Success: false, ErrorCode: 2 });
     const otherDomain = await addDomain(h, other.sessionId, `o.${crypto.randomBytes(4).toString('hex')}.example.com`);
-    await recordEvents(h.services.db, [ev({ domainId: otherDomain, userId: other.userId }, crypto.randomUUID(), 'delivered', now, { recipient: 'theirs@x.test' })]);
+    await recordEvents(h.services.db, [
+      ev({ domainId: otherDomain, userId: other.userId }, crypto.randomUUID(), 'delivered', now, { recipient: 'theirs@x.test' }),
+    ]);
     const mineAll = await exportGet(s.sessionId);
     expect(mineAll.rows.slice(1).map((r) => r[4])).not.toContain('theirs@x.test');
     expect(mineAll.rows).toHaveLength(9); // 7 seeded in the window + the queued event of the send, + header
@@ -137,7 +155,11 @@ describe('emailgateway.exportevents', () => {
   });
 
   it('also answers a POST with a JSON body', async () => {
-    const res = await supertest(h.app).post('/api.php').send({ Command: 'emailgateway.exportevents', SessionID: s.sessionId, DomainID: s.domainId, Event: 'delivery' }).buffer(true).parse(binary);
+    const res = await supertest(h.app)
+      .post('/api.php')
+      .send({ Command: 'emailgateway.exportevents', SessionID: s.sessionId, DomainID: s.domainId, Event: 'delivery' })
+      .buffer(true)
+      .parse(binary);
     expect(res.status).toBe(200);
     const rows = parseCsv((res.body as Buffer).toString('utf8').replace(/^\uFEFF/, ''));
     expect(rows.slice(1).map((r) => r[1])).toEqual(['delivered']);
@@ -151,7 +173,15 @@ describe('emailgateway.exportevents', () => {
     const rows: EventInput[] = [];
     // Seven events share each millisecond, so paging must break ties by id.
     for (let i = 0; i < total; i++) {
-      rows.push({ message_id: `m-${i}`, delivery_id: null, domain_id: domainId, user_id: u.userId, type: 'delivered', created_at: base + Math.floor(i / 7), data: { recipient: `r${i}@bulk.test`, seconds: 1 } });
+      rows.push({
+        message_id: `m-${i}`,
+        delivery_id: null,
+        domain_id: domainId,
+        user_id: u.userId,
+        type: 'delivered',
+        created_at: base + Math.floor(i / 7),
+        data: { recipient: `r${i}@bulk.test`, seconds: 1 },
+      });
     }
     // Through the real writer, so the rollups the total is read from hold them too.
     for (let i = 0; i < rows.length; i += 500) await recordEvents(h.services.db, rows.slice(i, i + 500));

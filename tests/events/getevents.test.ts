@@ -22,7 +22,13 @@ async function send(to: string, subject: string): Promise<string> {
   const res = await supertest(h.app)
     .post('/api/v1/email')
     .set('Authorization', `Bearer ${s.key}`)
-    .send({ Subject: subject, ContentType: 'plain', PlainContent: 'Hello', From: { name: 'Shop', email: `orders@${s.domain}` }, To: [{ name: '', email: to }] });
+    .send({
+      Subject: subject,
+      ContentType: 'plain',
+      PlainContent: 'Hello',
+      From: { name: 'Shop', email: `orders@${s.domain}` },
+      To: [{ name: '', email: to }],
+    });
   if (res.status !== 200) throw new Error(`send failed: ${res.status} ${JSON.stringify(res.body)}`);
   sent.push({ id: res.body.MessageID, to, subject });
   return res.body.MessageID;
@@ -36,15 +42,35 @@ beforeAll(async () => {
   await send(`alice.${tag}@one.test`, 'Order shipped axb');
   await send(`bob.${tag}@two.test`, 'Invoice 100% paid a_b');
   await send(`bounce.${tag}@one.test`, 'Welcome 1000 aboard');
-  await waitFor(async () => {
-    const n = await h.services.db('events').where({ domain_id: s.domainId }).whereIn('type', ['delivered', 'bounced']).count({ n: '*' });
-    return Number(n[0].n) === 3;
-  }, 20000, 'two deliveries and a bounce');
+  await waitFor(
+    async () => {
+      const n = await h.services.db('events').where({ domain_id: s.domainId }).whereIn('type', ['delivered', 'bounced']).count({ n: '*' });
+      return Number(n[0].n) === 3;
+    },
+    20000,
+    'two deliveries and a bounce',
+  );
   // Opens and clicks come from the tracking endpoints; recorded here through the same writer.
   const now = Date.now();
   await recordEvents(h.services.db, [
-    { message_id: sent[0].id, delivery_id: null, domain_id: s.domainId, user_id: s.userId, type: 'opened', created_at: now + 1000, data: { recipient: sent[0].to, user_agent: 'Mozilla/5.0 Thunderbird', ip: '203.0.113.7', machine: false, unique: true } },
-    { message_id: sent[0].id, delivery_id: null, domain_id: s.domainId, user_id: s.userId, type: 'clicked', created_at: now + 2000, data: { recipient: sent[0].to, url: 'https://shop.test/track/parcel', user_agent: 'Mozilla/5.0', ip: '203.0.113.7', machine: false, unique: true } },
+    {
+      message_id: sent[0].id,
+      delivery_id: null,
+      domain_id: s.domainId,
+      user_id: s.userId,
+      type: 'opened',
+      created_at: now + 1000,
+      data: { recipient: sent[0].to, user_agent: 'Mozilla/5.0 Thunderbird', ip: '203.0.113.7', machine: false, unique: true },
+    },
+    {
+      message_id: sent[0].id,
+      delivery_id: null,
+      domain_id: s.domainId,
+      user_id: s.userId,
+      type: 'clicked',
+      created_at: now + 2000,
+      data: { recipient: sent[0].to, url: 'https://shop.test/track/parcel', user_agent: 'Mozilla/5.0', ip: '203.0.113.7', machine: false, unique: true },
+    },
   ]);
 }, 60000);
 afterAll(async () => {
@@ -131,7 +157,15 @@ describe('emailgateway.getevents', () => {
   it('limits to StartDate/EndDate days in the user time zone, across a daylight-saving change', async () => {
     const u = await createUser(h, { TimeZone: 'America/New_York' });
     const domainId = await addDomain(h, u.sessionId, `tz.${crypto.randomBytes(4).toString('hex')}.example.com`);
-    const at = (iso: string, label: string) => ({ message_id: crypto.randomUUID(), delivery_id: null, domain_id: domainId, user_id: u.userId, type: 'delivered', created_at: Date.parse(iso), data: { recipient: `${label}@tz.test` } });
+    const at = (iso: string, label: string) => ({
+      message_id: crypto.randomUUID(),
+      delivery_id: null,
+      domain_id: domainId,
+      user_id: u.userId,
+      type: 'delivered',
+      created_at: Date.parse(iso),
+      data: { recipient: `${label}@tz.test` },
+    });
     await recordEvents(h.services.db, [
       at('2025-03-09T04:59:59.999Z', 'before'), // 2025-03-08 23:59:59 EST
       at('2025-03-09T05:00:00.000Z', 'first'), // 2025-03-09 00:00:00 EST
@@ -150,7 +184,10 @@ describe('emailgateway.getevents', () => {
     // The same instants for a UTC user: the day is 00:00Z-23:59:59Z.
     const v = await createUser(h, { TimeZone: 'UTC' });
     const utcDomain = await addDomain(h, v.sessionId, `utc.${crypto.randomBytes(4).toString('hex')}.example.com`);
-    await recordEvents(h.services.db, [at('2025-03-09T04:59:59.999Z', 'a'), at('2025-03-10T03:59:59.999Z', 'b')].map((e) => ({ ...e, domain_id: utcDomain, user_id: v.userId })));
+    await recordEvents(
+      h.services.db,
+      [at('2025-03-09T04:59:59.999Z', 'a'), at('2025-03-10T03:59:59.999Z', 'b')].map((e) => ({ ...e, domain_id: utcDomain, user_id: v.userId })),
+    );
     const utc = await getevents(v.sessionId, { DomainID: utcDomain, StartDate: '2025-03-09', EndDate: '2025-03-09' });
     expect(utc.Events.map((e: any) => e.recipient)).toEqual(['a@tz.test']);
   });
@@ -159,11 +196,23 @@ describe('emailgateway.getevents', () => {
     const u = await createUser(h);
     const d1 = await addDomain(h, u.sessionId, `one.${crypto.randomBytes(4).toString('hex')}.example.com`);
     const d2 = await addDomain(h, u.sessionId, `two.${crypto.randomBytes(4).toString('hex')}.example.com`);
-    const ev = (domainId: number, recipient: string, ms: number) => ({ message_id: crypto.randomUUID(), delivery_id: null, domain_id: domainId, user_id: u.userId, type: 'bounced', created_at: ms, data: { recipient, smtp_reply: '550 gone' } });
+    const ev = (domainId: number, recipient: string, ms: number) => ({
+      message_id: crypto.randomUUID(),
+      delivery_id: null,
+      domain_id: domainId,
+      user_id: u.userId,
+      type: 'bounced',
+      created_at: ms,
+      data: { recipient, smtp_reply: '550 gone' },
+    });
     const now = Date.now();
     await recordEvents(h.services.db, [ev(d1, 'x@d1.test', now - 3000), ev(d2, 'y@d2.test', now - 2000), ev(d1, 'z@d1.test', now - 1000)]);
     const all = await getevents(u.sessionId);
-    expect(all.Events.map((e: any) => [e.recipient, e.domain_id])).toEqual([['z@d1.test', d1], ['y@d2.test', d2], ['x@d1.test', d1]]);
+    expect(all.Events.map((e: any) => [e.recipient, e.domain_id])).toEqual([
+      ['z@d1.test', d1],
+      ['y@d2.test', d2],
+      ['x@d1.test', d1],
+    ]);
     expect((await getevents(u.sessionId, { DomainID: 0 })).TotalRecords).toBe(3);
     expect((await getevents(u.sessionId, { DomainID: d2 })).TotalRecords).toBe(1);
   });

@@ -22,7 +22,14 @@ async function message(s: Sender, to: string[], tags: string[] = []): Promise<st
   const res = await supertest(h.app)
     .post('/api/v1/email')
     .set('Authorization', `Bearer ${s.key}`)
-    .send({ Subject: 'Stats', ContentType: 'plain', PlainContent: 'Hello', From: { name: '', email: `news@${s.domain}` }, To: to.map((email) => ({ name: '', email })), Tags: tags });
+    .send({
+      Subject: 'Stats',
+      ContentType: 'plain',
+      PlainContent: 'Hello',
+      From: { name: '', email: `news@${s.domain}` },
+      To: to.map((email) => ({ name: '', email })),
+      Tags: tags,
+    });
   if (res.status !== 200) throw new Error(`send failed: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body.MessageID;
 }
@@ -37,7 +44,8 @@ describe('emailgateway.aggrevents', () => {
   let m2: string;
   const day = Date.UTC(2025, 4, 10, 12); // 2025-05-10 12:00Z
   const range = { StartDate: '2025-05-01', EndDate: '2025-05-31' };
-  const agg = (params: Record<string, unknown> = {}) => h.call({ Command: 'emailgateway.aggrevents', SessionID: s.sessionId, DomainID: s.domainId, ...range, ...params });
+  const agg = (params: Record<string, unknown> = {}) =>
+    h.call({ Command: 'emailgateway.aggrevents', SessionID: s.sessionId, DomainID: s.domainId, ...range, ...params });
 
   beforeAll(async () => {
     s = await senderSetup(h);
@@ -106,7 +114,10 @@ describe('emailgateway.aggrevents', () => {
   it('answers 1 without DomainID, 2 for a domain of another user, 3 for a bad field, size or date', async () => {
     expect(codes(await h.call({ Command: 'emailgateway.aggrevents', SessionID: s.sessionId }))).toEqual([1]);
     const other = await createUser(h);
-    expect(await h.call({ Command: 'emailgateway.aggrevents', SessionID: other.sessionId, DomainID: s.domainId })).toMatchObject({ Success: false, ErrorCode: 2 });
+    expect(await h.call({ Command: 'emailgateway.aggrevents', SessionID: other.sessionId, DomainID: s.domainId })).toMatchObject({
+      Success: false,
+      ErrorCode: 2,
+    });
     expect(codes(await agg({ AggregatedField: 'subject' }))).toEqual([3]);
     expect(codes(await agg({ AggregateSize: 0 }))).toEqual([3]);
     expect(codes(await agg({ AggregateSize: 1001 }))).toEqual([3]);
@@ -149,11 +160,7 @@ describe('emailgateway.dailyseries', () => {
 
   it('puts events on the local days of the user time zone (half-hour offsets and daylight-saving changes)', async () => {
     for (const [tz, events, expected] of [
-      [
-        'Asia/Kolkata',
-        ['2025-01-01T18:29:59Z', '2025-01-01T18:30:00Z'],
-        { '2025-01-01': 1, '2025-01-02': 1 },
-      ],
+      ['Asia/Kolkata', ['2025-01-01T18:29:59Z', '2025-01-01T18:30:00Z'], { '2025-01-01': 1, '2025-01-02': 1 }],
       [
         'America/New_York',
         ['2025-03-09T04:59:59Z', '2025-03-09T05:00:00Z', '2025-03-10T03:59:59Z', '2025-03-10T04:00:00Z', '2025-03-10T04:00:01Z'],
@@ -162,7 +169,10 @@ describe('emailgateway.dailyseries', () => {
     ] as const) {
       const u = await createUser(h, { TimeZone: tz });
       const domainId = await addDomain(h, u.sessionId, `tz.${crypto.randomBytes(4).toString('hex')}.example.com`);
-      await recordEvents(h.services.db, events.map((iso) => ev({ domainId, userId: u.userId }, crypto.randomUUID(), 'delivered', Date.parse(iso), { recipient: 'x@y.test' })));
+      await recordEvents(
+        h.services.db,
+        events.map((iso) => ev({ domainId, userId: u.userId }, crypto.randomUUID(), 'delivered', Date.parse(iso), { recipient: 'x@y.test' })),
+      );
       const r = await series(u.sessionId, { DomainID: domainId, StartDate: '2024-12-01', EndDate: '2025-04-01' });
       const sent = Object.fromEntries(Object.entries(r.Series).map(([d, f]: [string, any]) => [d, f.Sent]));
       expect([tz, sent]).toEqual([tz, expected]);

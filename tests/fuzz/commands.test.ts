@@ -44,7 +44,16 @@ const sendFields: Record<string, fc.Arbitrary<unknown>> = {
   replyto: fc.array(maybe(address), { maxLength: 1 }),
   tags: fc.array(maybe(fc.constantFrom('a', 'welcome')), { maxLength: 2 }),
   headers: fc.dictionary(fc.constantFrom('X-Order', 'X-A', 'Subject', 'bad name'), maybe(fc.constant('v')), { maxKeys: 2 }),
-  attachments: fc.array(fc.record({ filename: maybe(fc.constant('a.txt')), content: maybe(fc.constant('aGVsbG8=')), type: maybe(fc.constant('text/plain')), disposition: maybe(fc.constantFrom('attachment', 'inline')), contentid: maybe(fc.constant('c1')) }), { maxLength: 1 }),
+  attachments: fc.array(
+    fc.record({
+      filename: maybe(fc.constant('a.txt')),
+      content: maybe(fc.constant('aGVsbG8=')),
+      type: maybe(fc.constant('text/plain')),
+      disposition: maybe(fc.constantFrom('attachment', 'inline')),
+      contentid: maybe(fc.constant('c1')),
+    }),
+    { maxLength: 1 },
+  ),
   sendat: fc.constantFrom(0, Math.floor(Date.now() / 1000) + 60),
   tracklinks: fc.boolean(),
   trackopens: fc.boolean(),
@@ -64,14 +73,32 @@ const EXTRA_FIELDS: Record<string, Record<string, fc.Arbitrary<unknown>>> = {
 const KNOWN: Record<string, Record<string, unknown>[]> = {
   'emailgateway.accountstats': [{ DomainIDs: { a: 1 } }, { StartDate: null }, { EndDate: [] }, { DomainIDs: [{}], StartDate: {}, EndDate: 1e308 }],
   'subscriber.unsubscribe': [{ ListID: new Ref('listId'), EmailAddress: 'member@example.org', IPAddress: 1e308 }],
-  'emailgateway.sendemail': [{ Subject: 'x', ContentType: 'plain', PlainContent: 'x', From: { email: new Ref('fromAddress') }, To: [{ email: 'a@example.org' }], ListID: {} }],
-  'emailgateway.sendbatch': [{ Messages: [{ Subject: 'x', ContentType: 'plain', PlainContent: 'x', From: { email: new Ref('fromAddress') }, To: [{ email: 'a@example.org' }], JourneyID: {} }] }],
+  'emailgateway.sendemail': [
+    { Subject: 'x', ContentType: 'plain', PlainContent: 'x', From: { email: new Ref('fromAddress') }, To: [{ email: 'a@example.org' }], ListID: {} },
+  ],
+  'emailgateway.sendbatch': [
+    {
+      Messages: [
+        { Subject: 'x', ContentType: 'plain', PlainContent: 'x', From: { email: new Ref('fromAddress') }, To: [{ email: 'a@example.org' }], JourneyID: {} },
+      ],
+    },
+  ],
   'emailgateway.getmessages': [{ From: 1e308 }, { To: '1e308' }, { Page: HUGE }],
   'emailgateway.getwebhooklog.public': [{ WebhookID: 'Infinity' }, { WebhookID: HUGE }],
   'emailgateway.getsuppressions': [{ DomainID: new Ref('domainId'), StartFrom: '-Infinity' }],
   'users.get': [{ RecordsFrom: 1e308 }],
   'emailgateway.getdomains': [{ WithCounts: { a: 1 } }],
-  'user.create': [{ RelUserGroupID: 1, EmailAddress: 'big@example.org', Username: 'bigcredits', Password: 'long enough pw', TimeZone: 'UTC', Language: 'en', AvailableCredits: 1e308 }],
+  'user.create': [
+    {
+      RelUserGroupID: 1,
+      EmailAddress: 'big@example.org',
+      Username: 'bigcredits',
+      Password: 'long enough pw',
+      TimeZone: 'UTC',
+      Language: 'en',
+      AvailableCredits: 1e308,
+    },
+  ],
 };
 
 function schemaProps(name: string): Record<string, object> {
@@ -115,7 +142,9 @@ const consoleLog = console.log;
 
 /** A counterexample short enough to read: long strings cut, Refs named. */
 function brief(value: unknown): string {
-  return JSON.stringify(value, (_k, v) => (typeof v === 'string' && v.length > 80 ? `${v.slice(0, 40)}…(${v.length} chars)` : v instanceof Ref ? `<${v.name}>` : v));
+  return JSON.stringify(value, (_k, v) =>
+    typeof v === 'string' && v.length > 80 ? `${v.slice(0, 40)}…(${v.length} chars)` : v instanceof Ref ? `<${v.name}>` : v,
+  );
 }
 
 beforeAll(async () => {
@@ -164,7 +193,11 @@ describe('every command under fuzzed input', () => {
         }
         if (replies.some((x) => x.body?.ErrorCode === 99998 || x.status === 401 || x.status === 403)) caller = await heal(h, caller);
       }),
-      { seed: seedFor(cmd.name), numRuns: RUNS, examples: (KNOWN[cmd.name] ?? []).flatMap((p) => [[[p, 0]], [[p, 3]]] as [[Record<string, unknown>, number]][]) },
+      {
+        seed: seedFor(cmd.name),
+        numRuns: RUNS,
+        examples: (KNOWN[cmd.name] ?? []).flatMap((p) => [[[p, 0]], [[p, 3]]] as [[Record<string, unknown>, number]][]),
+      },
     );
     done.push(sent);
     if (out.failed) {

@@ -34,7 +34,8 @@ function credentials(cmd: CommandDef, c: Caller, variant: number): { params: Rec
 /** Own-property copy, so a `__proto__` key from the fuzzer survives as data. */
 function merged(...parts: Record<string, unknown>[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const p of parts) for (const [k, v] of Object.entries(p)) Object.defineProperty(out, k, { value: v, enumerable: true, configurable: true, writable: true });
+  for (const p of parts)
+    for (const [k, v] of Object.entries(p)) Object.defineProperty(out, k, { value: v, enumerable: true, configurable: true, writable: true });
   return out;
 }
 
@@ -49,7 +50,14 @@ function formText(body: unknown): string {
 }
 
 function exchange(door: string, res: supertest.Response): Exchange {
-  return { door, status: res.status, type: String(res.headers['content-type'] ?? ''), body: res.body, text: res.text ?? '', headers: res.headers as Record<string, string> };
+  return {
+    door,
+    status: res.status,
+    type: String(res.headers['content-type'] ?? ''),
+    body: res.body,
+    text: res.text ?? '',
+    headers: res.headers as Record<string, string>,
+  };
 }
 
 /** `/api.php` with a JSON body or a form body. */
@@ -70,13 +78,14 @@ export async function v1Doors(agent: Agent, cmd: CommandDef, c: Caller, params: 
       const key = Object.keys(rest).find((k) => k.toLowerCase() === name);
       const v = key === undefined ? 'x' : rest[key];
       if (key !== undefined) delete rest[key];
-      return encodeURIComponent(typeof v === 'string' ? v : JSON.stringify(v) ?? 'x');
+      return encodeURIComponent(typeof v === 'string' ? v : (JSON.stringify(v) ?? 'x'));
     });
     // On v1, user and admin routes take their key as a Bearer token (MX, PowerMTA and contacts integrations).
     const bearer = cmd.auth === 'user' ? c.apiKey : cmd.auth === 'admin' ? c.adminKey : cmd.auth === 'sender' && !variant ? c.senderKey : undefined;
     const cred = cmd.auth === 'sender' && variant ? { SenderAPIKey: c.senderKey } : {};
     const all = merged(rest, cred);
-    let req = route.method === 'get' ? agent.get(`${path}?${formText(all)}`) : agent[route.method](path).set('Content-Type', 'application/json').send(jsonText(all));
+    let req =
+      route.method === 'get' ? agent.get(`${path}?${formText(all)}`) : agent[route.method](path).set('Content-Type', 'application/json').send(jsonText(all));
     if (bearer) req = req.set('Authorization', `Bearer ${bearer}`);
     out.push(exchange(`v1 ${route.method.toUpperCase()} ${route.path}`, await req));
   }

@@ -30,7 +30,13 @@ export async function makeCaller(h: Harness): Promise<Caller> {
   const smtp = await as('emailgateway.addsmtp', { DomainID: s.domainId });
   const list = await as('list.create', { SubscriberListName: 'Fuzz list' });
   const field = await as('customfield.create', { SubscriberListID: list.ListID, FieldName: 'City' });
-  const sub = await as('subscriber.create', { ListID: list.ListID, EmailAddress: 'member@example.org', Status: 'Subscribed', SubscriptionDate: '2026-01-02 03:04:05', SubscriptionIP: '192.0.2.10' });
+  const sub = await as('subscriber.create', {
+    ListID: list.ListID,
+    EmailAddress: 'member@example.org',
+    Status: 'Subscribed',
+    SubscriptionDate: '2026-01-02 03:04:05',
+    SubscriptionIP: '192.0.2.10',
+  });
   const template = await as('email.template.create', { TemplateName: 'Fuzz', TemplateSubject: 'Hi', TemplateHTMLContent: '<p>Hi</p>' });
   const hook = await as('emailgateway.addwebhook', { DomainID: s.domainId, Event: 'delivery', WebhookURL: 'http://127.0.0.1:9/hook' });
   // Not through admin.login: fuzzed logins with wrong keys throttle it (its own tests cover it).

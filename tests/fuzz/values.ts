@@ -14,13 +14,73 @@ function withProtoKey(value: unknown): Record<string, unknown> {
 }
 
 const nastyStrings = [
-  '', ' ', '0', '-1', '-0', '1.5', '1e308', '-1e308', '1e-308', 'NaN', 'Infinity', '-Infinity', '0x1F', '9007199254740993',
-  '18446744073709551616', 'null', 'undefined', 'true', 'false', '[]', '{}', '{"a":1}', '[1,2]', '["x"]', '"quoted"',
-  '__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', "' OR 1=1 --", '%', '_', '\\', '\u0000',
-  'a\r\nBcc: victim@example.org', 'x\r\n.\r\nMAIL FROM:<a@b.c>', '\n.\n', '\r.\r', '\u2028\u2029', '\ud800', '\uffff',
-  'ünïcødé 雪 🚀', 'a@b', '@', 'a@', '<a@b.c>', 'a@b.c, d@e.f', '"x"@y.z', 'x@[127.0.0.1]', '2026-02-30', '2026-13-01',
-  '0000-00-00', '9999-12-31', '1970-01-01T00:00:00Z', '00:00', 'http://127.0.0.1:1/', 'http://169.254.169.254/latest',
-  'file:///etc/passwd', 'javascript:alert(1)', '../../etc/passwd', '*', '*,*', 'a.b,c', ',,,', '1,2,x', ' 1 , 2 ',
+  '',
+  ' ',
+  '0',
+  '-1',
+  '-0',
+  '1.5',
+  '1e308',
+  '-1e308',
+  '1e-308',
+  'NaN',
+  'Infinity',
+  '-Infinity',
+  '0x1F',
+  '9007199254740993',
+  '18446744073709551616',
+  'null',
+  'undefined',
+  'true',
+  'false',
+  '[]',
+  '{}',
+  '{"a":1}',
+  '[1,2]',
+  '["x"]',
+  '"quoted"',
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'hasOwnProperty',
+  "' OR 1=1 --",
+  '%',
+  '_',
+  '\\',
+  '\u0000',
+  'a\r\nBcc: victim@example.org',
+  'x\r\n.\r\nMAIL FROM:<a@b.c>',
+  '\n.\n',
+  '\r.\r',
+  '\u2028\u2029',
+  '\ud800',
+  '\uffff',
+  'ünïcødé 雪 🚀',
+  'a@b',
+  '@',
+  'a@',
+  '<a@b.c>',
+  'a@b.c, d@e.f',
+  '"x"@y.z',
+  'x@[127.0.0.1]',
+  '2026-02-30',
+  '2026-13-01',
+  '0000-00-00',
+  '9999-12-31',
+  '1970-01-01T00:00:00Z',
+  '00:00',
+  'http://127.0.0.1:1/',
+  'http://169.254.169.254/latest',
+  'file:///etc/passwd',
+  'javascript:alert(1)',
+  '../../etc/passwd',
+  '*',
+  '*,*',
+  'a.b,c',
+  ',,,',
+  '1,2,x',
+  ' 1 , 2 ',
 ];
 
 /** Values a careless reader mishandles: wrong types, extremes, JSON-looking strings, CR/LF, unicode, proto keys. */
@@ -98,7 +158,11 @@ function slot(name: string, prop: PropSchema): fc.Arbitrary<unknown> {
 }
 
 /** Writes a key as a client might: the schema's lowercase, Capitalised, or UPPER (the door matches any case). */
-const casing = fc.constantFrom((k: string) => k, (k: string) => k.charAt(0).toUpperCase() + k.slice(1), (k: string) => k.toUpperCase());
+const casing = fc.constantFrom(
+  (k: string) => k,
+  (k: string) => k.charAt(0).toUpperCase() + k.slice(1),
+  (k: string) => k.toUpperCase(),
+);
 
 /** Extra keys a hostile client adds beside the real ones. */
 const strayKeys = fc.array(fc.tuple(fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'x', ''), hostile), { maxLength: 2 });
@@ -128,7 +192,8 @@ export function resolveRefs(value: unknown, ids: Record<string, unknown>): unkno
   if (Array.isArray(value)) return value.map((v) => resolveRefs(v, ids));
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) Object.defineProperty(out, k, { value: resolveRefs(v, ids), enumerable: true, configurable: true, writable: true });
+    for (const [k, v] of Object.entries(value))
+      Object.defineProperty(out, k, { value: resolveRefs(v, ids), enumerable: true, configurable: true, writable: true });
     return out;
   }
   return value;

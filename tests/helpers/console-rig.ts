@@ -82,7 +82,17 @@ export async function startConsoleRig(env: Record<string, string> = {}): Promise
       return r;
     },
     async userWithDomain(username, password, domain) {
-      await rig.ok({ Command: 'user.create', AdminAPIKey: adminKey, RelUserGroupID: 1, Username: username, Password: password, EmailAddress: `${username}@example.org`, FirstName: username, TimeZone: 'UTC', Language: 'en' });
+      await rig.ok({
+        Command: 'user.create',
+        AdminAPIKey: adminKey,
+        RelUserGroupID: 1,
+        Username: username,
+        Password: password,
+        EmailAddress: `${username}@example.org`,
+        FirstName: username,
+        TimeZone: 'UTC',
+        Language: 'en',
+      });
       const { SessionID } = await rig.ok({ Command: 'user.login', Username: username, Password: password });
       const { NewSenderDomainID } = await rig.ok({ Command: 'emailgateway.adddomain', SessionID, DomainName: domain });
       publish(dns.zone, (await rig.ok({ Command: 'emailgateway.getdomain', SessionID, DomainID: NewSenderDomainID })).Domain.DNSRecords);

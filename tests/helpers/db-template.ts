@@ -19,7 +19,11 @@ const MIGRATIONS = path.resolve(__dirname, '../../migrations');
 
 function fingerprint(): string {
   const h = crypto.createHash('sha256');
-  for (const f of fs.readdirSync(MIGRATIONS).sort()) h.update(f).update('\0').update(fs.readFileSync(path.join(MIGRATIONS, f))).update('\0');
+  for (const f of fs.readdirSync(MIGRATIONS).sort())
+    h.update(f)
+      .update('\0')
+      .update(fs.readFileSync(path.join(MIGRATIONS, f)))
+      .update('\0');
   return h.digest('hex').slice(0, 12);
 }
 

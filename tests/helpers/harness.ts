@@ -143,7 +143,10 @@ export function childEnv(h: Harness): Record<string, string> {
 let userSeq = 0;
 
 /** Creates a user through user.create and logs in; returns the ids the tests need. */
-export async function createUser(h: Harness, overrides: Record<string, unknown> = {}): Promise<{ userId: number; sessionId: string; username: string; password: string }> {
+export async function createUser(
+  h: Harness,
+  overrides: Record<string, unknown> = {},
+): Promise<{ userId: number; sessionId: string; username: string; password: string }> {
   userSeq += 1;
   const username = `user${userSeq}_${crypto.randomBytes(3).toString('hex')}`;
   const password = 'correct horse battery';
@@ -178,7 +181,10 @@ export function uniqueDomain(label = 'mail'): string {
 }
 
 /** A user with an Enabled domain (set directly: DNS verification has its own tests) and a sender API key. */
-export async function senderSetup(h: Harness, userOverrides: Record<string, unknown> = {}): Promise<{ userId: number; sessionId: string; domain: string; domainId: number; key: string; keyId: number }> {
+export async function senderSetup(
+  h: Harness,
+  userOverrides: Record<string, unknown> = {},
+): Promise<{ userId: number; sessionId: string; domain: string; domainId: number; key: string; keyId: number }> {
   const u = await createUser(h, userOverrides);
   const domain = uniqueDomain('send');
   const domainId = await addDomain(h, u.sessionId, domain);

@@ -17,14 +17,17 @@ export interface RelayRig {
  */
 export async function startRelayRig(env: Record<string, string> = {}, opts: { logger?: Logger } = {}): Promise<RelayRig> {
   const sink = await startSink();
-  const h = await startHarness({
-    DELIVERY_MODE: 'relay',
-    SMTP_RELAY_URL: `smtp://127.0.0.1:${sink.port}`,
-    RETRY_SCHEDULE_SECONDS: '1',
-    SWEEP_INTERVAL_SECONDS: '1',
-    SWEEP_GRACE_SECONDS: '5',
-    ...env,
-  }, opts);
+  const h = await startHarness(
+    {
+      DELIVERY_MODE: 'relay',
+      SMTP_RELAY_URL: `smtp://127.0.0.1:${sink.port}`,
+      RETRY_SCHEDULE_SECONDS: '1',
+      SWEEP_INTERVAL_SECONDS: '1',
+      SWEEP_GRACE_SECONDS: '5',
+      ...env,
+    },
+    opts,
+  );
   const worker = createDeliveryWorker(h.services);
   const s = await senderSetup(h);
   return {

@@ -25,17 +25,34 @@ afterAll(async () => {
  */
 async function sent(to: string, opts: { cc?: string[]; sender?: typeof s; who?: string } = {}) {
   const snd = opts.sender ?? s;
-  const res = await supertest(h.app).post('/api/v1/email').set('Authorization', `Bearer ${snd.key}`).send({
-    Subject: 'Your order', ContentType: 'plain', PlainContent: 'Thanks', From: { name: 'Shop', email: `shop@${snd.domain}` }, To: [{ name: '', email: to }],
-    ...(opts.cc ? { CC: opts.cc.map((email) => ({ name: '', email })) } : {}),
-  });
-  const d = await h.services.db('deliveries').where({ message_id: res.body.MessageID, recipient: opts.who ?? to }).first();
+  const res = await supertest(h.app)
+    .post('/api/v1/email')
+    .set('Authorization', `Bearer ${snd.key}`)
+    .send({
+      Subject: 'Your order',
+      ContentType: 'plain',
+      PlainContent: 'Thanks',
+      From: { name: 'Shop', email: `shop@${snd.domain}` },
+      To: [{ name: '', email: to }],
+      ...(opts.cc ? { CC: opts.cc.map((email) => ({ name: '', email })) } : {}),
+    });
+  const d = await h.services
+    .db('deliveries')
+    .where({ message_id: res.body.MessageID, recipient: opts.who ?? to })
+    .first();
   const m = await h.services.db('messages').where({ id: res.body.MessageID }).first('message_id_header');
-  return { id: Number(d.id), messageId: res.body.MessageID as string, header: m.message_id_header as string, verp: verpAddress(verpSecret(h.services), Number(d.id), `sl.${snd.domain}`) };
+  return {
+    id: Number(d.id),
+    messageId: res.body.MessageID as string,
+    header: m.message_id_header as string,
+    verp: verpAddress(verpSecret(h.services), Number(d.id), `sl.${snd.domain}`),
+  };
 }
 
 async function deliver(to: string, raw: string, from = '') {
-  return nodemailer.createTransport({ host: '127.0.0.1', port: inbound.port, secure: false, ignoreTLS: true } as any).sendMail({ envelope: { from, to: [to] }, raw });
+  return nodemailer
+    .createTransport({ host: '127.0.0.1', port: inbound.port, secure: false, ignoreTLS: true } as any)
+    .sendMail({ envelope: { from, to: [to] }, raw });
 }
 
 async function lastInbound() {
@@ -43,7 +60,10 @@ async function lastInbound() {
 }
 
 async function eventsOf(deliveryId: number) {
-  return (await h.services.db('events').where({ delivery_id: deliveryId }).orderBy('id')).map((e: { type: string; data: string }) => ({ type: e.type, data: JSON.parse(e.data) }));
+  return (await h.services.db('events').where({ delivery_id: deliveryId }).orderBy('id')).map((e: { type: string; data: string }) => ({
+    type: e.type,
+    data: JSON.parse(e.data),
+  }));
 }
 
 function postfixDsn(verp: string, rcpt: string, status: string, diagnostic: string, action = 'failed', quoted: string[] = [`Return-Path: <${verp}>`]) {
@@ -171,7 +191,10 @@ async function untouched(m: { id: number }, email: string, domainId = s.domainId
 describe('bounce and complaint intake', () => {
   it('applies a Postfix DSN sent to the VERP address: bounced, hard, suppressed', async () => {
     const m = await sent('nobody@dest.test');
-    const info = await deliver(m.verp, postfixDsn(m.verp, 'nobody@dest.test', '5.1.1', '550 5.1.1 <nobody@dest.test>: Recipient address rejected: User unknown in local recipient table'));
+    const info = await deliver(
+      m.verp,
+      postfixDsn(m.verp, 'nobody@dest.test', '5.1.1', '550 5.1.1 <nobody@dest.test>: Recipient address rejected: User unknown in local recipient table'),
+    );
     expect(info.response).toMatch(/^250 2\.0\.0 Ok: stored as \d+$/);
     const d = await h.services.db('deliveries').where({ id: m.id }).first();
     expect(d).toMatchObject({ status: 'bounced', bounce_class: 'hard' });
@@ -227,11 +250,13 @@ describe('bounce and complaint intake', () => {
     expect(await h.services.db('suppressions').where({ email: 'full@dest.test' }).first()).toBeUndefined();
   });
 
-  it('applies an Outlook-style NDR sent to the VERP address, quoting the message\'s own Message-ID', async () => {
+  it("applies an Outlook-style NDR sent to the VERP address, quoting the message's own Message-ID", async () => {
     const m = await sent('gone@dest.test');
     await deliver(m.verp, outlookNdr(m.verp, 'gone@dest.test', m.header), 'postmaster@outlook.com');
     expect(await h.services.db('deliveries').where({ id: m.id }).first()).toMatchObject({
-      status: 'bounced', bounce_class: 'hard', last_reply: '550 5.4.1 Recipient address rejected: Access denied. AS(201806281)',
+      status: 'bounced',
+      bounce_class: 'hard',
+      last_reply: '550 5.4.1 Recipient address rejected: Access denied. AS(201806281)',
     });
     expect(await lastInbound()).toMatchObject({ kind: 'dsn', status: 'processed', delivery_id: m.id });
   });
@@ -247,7 +272,11 @@ describe('bounce and complaint intake', () => {
   it('bounces a DSN for an oversized message without suppressing the address', async () => {
     const m = await sent('big@dest.test');
     await deliver(m.verp, postfixDsn(m.verp, 'big@dest.test', '5.3.4', '552 5.3.4 Message size exceeds fixed limit'));
-    expect(await h.services.db('deliveries').where({ id: m.id }).first()).toMatchObject({ status: 'bounced', bounce_class: 'message', last_reply: '552 5.3.4 Message size exceeds fixed limit' });
+    expect(await h.services.db('deliveries').where({ id: m.id }).first()).toMatchObject({
+      status: 'bounced',
+      bounce_class: 'message',
+      last_reply: '552 5.3.4 Message size exceeds fixed limit',
+    });
     expect(await h.services.db('suppressions').where({ domain_id: s.domainId, email: 'big@dest.test' })).toEqual([]);
   });
 
@@ -259,9 +288,13 @@ describe('bounce and complaint intake', () => {
     );
     await deliver(m.verp, raw);
     expect(await h.services.db('deliveries').where({ id: m.id }).first()).toMatchObject({
-      status: 'bounced', bounce_class: 'hard', last_reply: '5.4.4 Host or domain name not found. Name service error for name=nowhere.test type=A: Host not found',
+      status: 'bounced',
+      bounce_class: 'hard',
+      last_reply: '5.4.4 Host or domain name not found. Name service error for name=nowhere.test type=A: Host not found',
     });
-    expect(await h.services.db('suppressions').where({ domain_id: s.domainId, email: 'nowhere@nowhere.test' }).first()).toMatchObject({ reason: 'hard_bounce' });
+    expect(await h.services.db('suppressions').where({ domain_id: s.domainId, email: 'nowhere@nowhere.test' }).first()).toMatchObject({
+      reason: 'hard_bounce',
+    });
   });
 
   it('records a delay report as a deferred event and leaves the status alone', async () => {
@@ -313,7 +346,11 @@ describe('forged bounce and complaint reports', () => {
 
   it('a Cc recipient replaying the Message-ID in a DSN to a plain return-path address', async () => {
     const victim = await sent('victim1@dest.test', { cc: ['mallory1@evil.test'] });
-    await deliver(`postmaster@sl.${s.domain}`, postfixDsn(`postmaster@sl.${s.domain}`, 'victim1@dest.test', '5.1.1', '550 5.1.1 user unknown', 'failed', [`Message-ID: ${victim.header}`]), 'mallory1@evil.test');
+    await deliver(
+      `postmaster@sl.${s.domain}`,
+      postfixDsn(`postmaster@sl.${s.domain}`, 'victim1@dest.test', '5.1.1', '550 5.1.1 user unknown', 'failed', [`Message-ID: ${victim.header}`]),
+      'mallory1@evil.test',
+    );
     await ignored(/no valid VERP address/);
     await untouched(victim, 'victim1@dest.test');
   });
@@ -322,7 +359,11 @@ describe('forged bounce and complaint reports', () => {
     const victim = await sent('victim2@dest.test', { cc: ['mallory2@evil.test'] });
     const own = await sent('victim2@dest.test', { cc: ['mallory2@evil.test'], who: 'mallory2@evil.test' });
     // A second message; the attacker's VERP address is for their copy of it, and they quote the first one.
-    await deliver(own.verp, postfixDsn(own.verp, 'victim2@dest.test', '5.1.1', '550 5.1.1 user unknown', 'failed', [`Message-ID: ${victim.header}`]), 'mallory2@evil.test');
+    await deliver(
+      own.verp,
+      postfixDsn(own.verp, 'victim2@dest.test', '5.1.1', '550 5.1.1 user unknown', 'failed', [`Message-ID: ${victim.header}`]),
+      'mallory2@evil.test',
+    );
     await ignored(/quotes Message-ID .* not that of delivery/);
     await untouched(victim, 'victim2@dest.test');
     await untouched(own, 'mallory2@evil.test');
@@ -339,7 +380,11 @@ describe('forged bounce and complaint reports', () => {
   it("a DSN to another tenant's VERP address (one the reporter received) quoting this tenant's message", async () => {
     const victim = await sent('victim4@dest.test');
     const theirs = await sent('mallory4@evil.test', { sender: other });
-    await deliver(theirs.verp, postfixDsn(theirs.verp, 'victim4@dest.test', '5.1.1', '550 5.1.1 user unknown', 'failed', [`Message-ID: ${victim.header}`]), 'mallory4@evil.test');
+    await deliver(
+      theirs.verp,
+      postfixDsn(theirs.verp, 'victim4@dest.test', '5.1.1', '550 5.1.1 user unknown', 'failed', [`Message-ID: ${victim.header}`]),
+      'mallory4@evil.test',
+    );
     await ignored(/not that of delivery/);
     await untouched(victim, 'victim4@dest.test');
     await untouched(theirs, 'mallory4@evil.test', other.domainId);

@@ -15,7 +15,10 @@ async function apiKey(o: Owner): Promise<string> {
 }
 
 const post = (key: string, body: Record<string, unknown>) => supertest(h.app).post('/api/v1/contacts').query({ APIKey: key }).send(body);
-const list = (key: string, query: Record<string, unknown> = {}) => supertest(h.app).get('/api/v1/contacts').query({ APIKey: key, ...query });
+const list = (key: string, query: Record<string, unknown> = {}) =>
+  supertest(h.app)
+    .get('/api/v1/contacts')
+    .query({ APIKey: key, ...query });
 
 describe('POST /api/v1/contacts', () => {
   it('creates a contact in the peer shape, keeping the name in the list’s Name field', async () => {
@@ -24,7 +27,15 @@ describe('POST /api/v1/contacts', () => {
     const listId = await makeList(h, o);
     const res = await post(key, { email: 'New@Example.com', name: 'John Doe', listId: String(listId) });
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ id: expect.any(Number), email: 'new@example.com', name: 'John Doe', status: 'subscribed', listId, suppressed: false, createdAt: expect.stringMatching(/Z$/) });
+    expect(res.body).toEqual({
+      id: expect.any(Number),
+      email: 'new@example.com',
+      name: 'John Doe',
+      status: 'subscribed',
+      listId,
+      suppressed: false,
+      createdAt: expect.stringMatching(/Z$/),
+    });
     const fields = await as(h, o)('customfields.get', { ListID: listId });
     expect(fields.CustomFields).toEqual([expect.objectContaining({ FieldName: 'Name', MergeTagAlias: 'Name' })]);
     const sub = await as(h, o)('subscriber.get', { ListID: listId, SubscriberID: res.body.id });

@@ -59,7 +59,9 @@ describe('list.get', () => {
     expect(r.Success).toBe(true);
     expect(r.List).toMatchObject({ ListID: listId, Name: 'Newsletter', RelOwnerUserID: o.userId, SenderName: 'Acme', OptInMode: 'Single', SubscriberCount: 3 });
     expect(r.List.Stats).toEqual({ TotalSubscribers: 3, Subscribed: 2, Unsubscribed: 1, OptInPending: 0 });
-    expect(r.List.CustomFields).toEqual([{ CustomFieldID: fieldId, ListID: listId, FieldName: 'First name', FieldType: 'Single line', MergeTagAlias: 'FirstName', DefaultValue: '' }]);
+    expect(r.List.CustomFields).toEqual([
+      { CustomFieldID: fieldId, ListID: listId, FieldName: 'First name', FieldType: 'Single line', MergeTagAlias: 'FirstName', DefaultValue: '' },
+    ]);
     const plain = await as(h, o)('list.get', { ListID: listId });
     expect(plain.List.Stats).toBeUndefined();
   });
@@ -208,7 +210,9 @@ describe('customfield.create / customfields.get / customfield.delete', () => {
     expect(await create({ MergeTagAlias: 'has space' })).toMatchObject({ ErrorCode: [1001] });
     expect(await create({ MergeTagAlias: '__proto__' })).toMatchObject({ ErrorCode: [1001] });
     // The same alias on another list is fine.
-    expect(await as(h, o)('customfield.create', { SubscriberListID: await makeList(h, o), FieldName: 'F', MergeTagAlias: 'FirstName' })).toMatchObject({ Success: true });
+    expect(await as(h, o)('customfield.create', { SubscriberListID: await makeList(h, o), FieldName: 'F', MergeTagAlias: 'FirstName' })).toMatchObject({
+      Success: true,
+    });
   });
 
   it("customfields.get answers 1 without a list and 2 for another user's list", async () => {

@@ -18,7 +18,15 @@ describe('subscriber.create', () => {
     const first = await makeField(h, o, listId, 'First name', 'FirstName');
     const city = await makeField(h, o, listId, 'City', undefined, { DefaultValue: 'Nowhere' });
     const r = await create(o, { ListID: listId, EmailAddress: 'Ann@Example.com', ...SUBSCRIBED, CustomFields: { [first]: 'Ann' }, Source: 'webhook' });
-    expect(r).toMatchObject({ Success: true, ErrorCode: 0, Suppressed: false, SubscriberTags: [], SubscriberSegments: [], SubscriberJourneys: [], SubscriberWebsiteEvents: [] });
+    expect(r).toMatchObject({
+      Success: true,
+      ErrorCode: 0,
+      Suppressed: false,
+      SubscriberTags: [],
+      SubscriberSegments: [],
+      SubscriberJourneys: [],
+      SubscriberWebsiteEvents: [],
+    });
     expect(r.SubscriberInformation).toMatchObject({
       SubscriberID: expect.any(Number),
       EmailAddress: 'ann@example.com',
@@ -38,11 +46,20 @@ describe('subscriber.create', () => {
     const o = await owner(h);
     const listId = await makeList(h, o);
     const f = await makeField(h, o, listId, 'Plan');
-    const res = await (await import('supertest'))
+    const res = await (
+      await import('supertest')
+    )
       .default(h.app)
       .post('/api.php')
       .type('form')
-      .send({ Command: 'subscriber.create', SessionID: o.sessionId, ListID: String(listId), EmailAddress: 'form@example.com', ...SUBSCRIBED, CustomFields: JSON.stringify({ [f]: 'Gold' }) });
+      .send({
+        Command: 'subscriber.create',
+        SessionID: o.sessionId,
+        ListID: String(listId),
+        EmailAddress: 'form@example.com',
+        ...SUBSCRIBED,
+        CustomFields: JSON.stringify({ [f]: 'Gold' }),
+      });
     expect(res.body.Success).toBe(true);
     expect(res.body.SubscriberInformation[`CustomField${f}`]).toBe('Gold');
   });
@@ -81,16 +98,34 @@ describe('subscriber.create', () => {
     const g = await makeField(h, o, listId, 'Plan');
     const id = await addSubscriber(h, o, listId, 'dup@example.com', { CustomFields: { [f]: 'Old', [g]: 'Basic' } });
     expect(await create(o, { ListID: listId, EmailAddress: 'DUP@example.com', ...SUBSCRIBED })).toMatchObject({ Success: false, ErrorCode: 20 });
-    const r = await create(o, { ListID: listId, EmailAddress: 'DUP@example.com', Status: 'Opt-In Pending', SubscriptionDate: '2026-03-01', SubscriptionIP: '192.0.2.9', CustomFields: { [f]: 'New' }, UpdateIfDuplicate: true });
+    const r = await create(o, {
+      ListID: listId,
+      EmailAddress: 'DUP@example.com',
+      Status: 'Opt-In Pending',
+      SubscriptionDate: '2026-03-01',
+      SubscriptionIP: '192.0.2.9',
+      CustomFields: { [f]: 'New' },
+      UpdateIfDuplicate: true,
+    });
     expect(r.Success).toBe(true);
-    expect(r.SubscriberInformation).toMatchObject({ SubscriberID: id, SubscriptionStatus: 'Opt-In Pending', SubscriptionDate: '2026-03-01 00:00:00', [`CustomField${f}`]: 'New', [`CustomField${g}`]: 'Basic' });
+    expect(r.SubscriberInformation).toMatchObject({
+      SubscriberID: id,
+      SubscriptionStatus: 'Opt-In Pending',
+      SubscriptionDate: '2026-03-01 00:00:00',
+      [`CustomField${f}`]: 'New',
+      [`CustomField${g}`]: 'Basic',
+    });
     expect(await h.services.db('subscribers').where({ list_id: listId }).count({ n: '*' })).toEqual([{ n: 1 }]);
   });
 
   it('answers 21 for an unsubscribed duplicate unless UpdateIfUnsubscribed', async () => {
     const o = await owner(h);
     const listId = await makeList(h, o);
-    const id = await addSubscriber(h, o, listId, 'gone@example.com', { Status: 'Unsubscribed', UnsubscriptionDate: '2026-01-05', UnsubscriptionIP: '192.0.2.4' });
+    const id = await addSubscriber(h, o, listId, 'gone@example.com', {
+      Status: 'Unsubscribed',
+      UnsubscriptionDate: '2026-01-05',
+      UnsubscriptionIP: '192.0.2.4',
+    });
     const again = { ListID: listId, EmailAddress: 'gone@example.com', ...SUBSCRIBED, UpdateIfDuplicate: 1 };
     expect(await create(o, again)).toMatchObject({ Success: false, ErrorCode: 21 });
     const r = await create(o, { ...again, UpdateIfUnsubscribed: 'true' });
@@ -105,7 +140,7 @@ describe('subscriber.create', () => {
     expect(await h.services.db('subscribers').where({ list_id: theirs }).first()).toBeUndefined();
   });
 
-  it("answers 17 for a custom field of another list", async () => {
+  it('answers 17 for a custom field of another list', async () => {
     const o = await owner(h);
     const a = await makeList(h, o);
     const b = await makeList(h, o);
@@ -127,7 +162,9 @@ describe('subscriber.create', () => {
     const o = await owner(h);
     const listId = await makeList(h, o);
     const key = await keyWith(h, o, 'Subscribers.Get');
-    expect(await h.call({ Command: 'subscriber.create', APIKey: key, ListID: listId, EmailAddress: 'p@example.com', ...SUBSCRIBED })).toMatchObject({ ErrorCode: 99999 });
+    expect(await h.call({ Command: 'subscriber.create', APIKey: key, ListID: listId, EmailAddress: 'p@example.com', ...SUBSCRIBED })).toMatchObject({
+      ErrorCode: 99999,
+    });
   });
 });
 
@@ -139,7 +176,11 @@ describe('subscriber.get', () => {
     const id = await addSubscriber(h, o, listId, 'get@example.com', { CustomFields: { [f]: 'Gus' } });
     await suppress(h, o, 'get@example.com');
     const byId = await as(h, o)('subscriber.get', { ListID: listId, SubscriberID: id });
-    expect(byId).toMatchObject({ Success: true, Suppressed: true, SubscriberInformation: { SubscriberID: id, EmailAddress: 'get@example.com', [`CustomField${f}`]: 'Gus' } });
+    expect(byId).toMatchObject({
+      Success: true,
+      Suppressed: true,
+      SubscriberInformation: { SubscriberID: id, EmailAddress: 'get@example.com', [`CustomField${f}`]: 'Gus' },
+    });
     const byEmail = await as(h, o)('subscriber.get', { ListID: listId, EmailAddress: 'GET@example.com' });
     expect(byEmail.SubscriberInformation.SubscriberID).toBe(id);
   });
@@ -214,11 +255,21 @@ describe('subscriber.update', () => {
     const f = await makeField(h, o, listId, 'First', 'FirstName');
     const g = await makeField(h, o, listId, 'Plan');
     const id = await addSubscriber(h, o, listId, 'old@example.com', { CustomFields: { [f]: 'Olga' } });
-    const r = await as(h, o)('subscriber.update', { SubscriberID: id, SubscriberListID: listId, EmailAddress: 'New@example.com', Fields: { [`CustomField${f}`]: 'Nina' }, CustomFields: { [g]: 'Pro' } });
+    const r = await as(h, o)('subscriber.update', {
+      SubscriberID: id,
+      SubscriberListID: listId,
+      EmailAddress: 'New@example.com',
+      Fields: { [`CustomField${f}`]: 'Nina' },
+      CustomFields: { [g]: 'Pro' },
+    });
     expect(r).toMatchObject({ Success: true, ErrorCode: 0, ErrorText: '' });
     expect(r.SubscriberInformation).toMatchObject({ EmailAddress: 'new@example.com', [`CustomField${f}`]: 'Nina', [`CustomField${g}`]: 'Pro' });
     const un = await as(h, o)('subscriber.update', { SubscriberID: id, ListID: listId, SubscriptionStatus: 'Unsubscribed', UnsubscriptionIP: '192.0.2.77' });
-    expect(un.SubscriberInformation).toMatchObject({ SubscriptionStatus: 'Unsubscribed', UnsubscriptionIP: '192.0.2.77', UnsubscriptionDate: expect.any(String) });
+    expect(un.SubscriberInformation).toMatchObject({
+      SubscriptionStatus: 'Unsubscribed',
+      UnsubscriptionIP: '192.0.2.77',
+      UnsubscriptionDate: expect.any(String),
+    });
     const back = await as(h, o)('subscriber.update', { SubscriberID: id, ListID: listId, SubscriptionStatus: 'subscribed' });
     expect(back.SubscriberInformation).toMatchObject({ SubscriptionStatus: 'Subscribed', UnsubscriptionDate: null });
   });

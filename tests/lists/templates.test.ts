@@ -10,7 +10,12 @@ afterAll(async () => {
 });
 
 async function template(o: Owner, extra: Record<string, unknown> = {}): Promise<number> {
-  const r = await as(h, o)('email.template.create', { TemplateName: 'Welcome', TemplateSubject: 'Hi {{ Subscriber:FirstName }}', TemplateHTMLContent: '<p>Hello</p>', ...extra });
+  const r = await as(h, o)('email.template.create', {
+    TemplateName: 'Welcome',
+    TemplateSubject: 'Hi {{ Subscriber:FirstName }}',
+    TemplateHTMLContent: '<p>Hello</p>',
+    ...extra,
+  });
   if (!r.Success) throw new Error(JSON.stringify(r));
   return r.TemplateID;
 }
@@ -18,12 +23,26 @@ async function template(o: Owner, extra: Record<string, unknown> = {}): Promise<
 describe('email.template.create / get', () => {
   it('stores a template and returns it with the Octeth field names', async () => {
     const o = await owner(h);
-    const r = await as(h, o)('email.template.create', { TemplateName: 'Receipt', TemplateSubject: 'Your receipt', TemplatePlainContent: 'Thanks', TemplateDescription: 'd', RelOwnerUserID: 999 });
+    const r = await as(h, o)('email.template.create', {
+      TemplateName: 'Receipt',
+      TemplateSubject: 'Your receipt',
+      TemplatePlainContent: 'Thanks',
+      TemplateDescription: 'd',
+      RelOwnerUserID: 999,
+    });
     expect(r).toEqual({ Success: true, ErrorCode: 0, ErrorText: '', TemplateID: expect.any(Number) });
     const got = await as(h, o)('email.template.get', { TemplateID: r.TemplateID });
     expect(got).toMatchObject({
       Success: true,
-      Template: { TemplateID: r.TemplateID, TemplateName: 'Receipt', TemplateSubject: 'Your receipt', TemplateHTMLContent: '', TemplatePlainContent: 'Thanks', TemplateDescription: 'd', RelOwnerUserID: o.userId },
+      Template: {
+        TemplateID: r.TemplateID,
+        TemplateName: 'Receipt',
+        TemplateSubject: 'Your receipt',
+        TemplateHTMLContent: '',
+        TemplatePlainContent: 'Thanks',
+        TemplateDescription: 'd',
+        RelOwnerUserID: o.userId,
+      },
     });
   });
 
@@ -32,7 +51,9 @@ describe('email.template.create / get', () => {
     expect(await as(h, o)('email.template.create', { TemplateName: 'x' })).toMatchObject({ Success: false, ErrorCode: [2] });
     expect(await as(h, o)('email.template.create', { TemplateName: ' ', TemplateHTMLContent: '   ' })).toMatchObject({ ErrorCode: [1, 2] });
     expect(await as(h, o)('email.template.create', { TemplateHTMLContent: '<p>x</p>' })).toMatchObject({ ErrorCode: [1] });
-    expect(await as(h, o)('email.template.create', { TemplateName: 'x', TemplateHTMLContent: 'x', TemplateSubject: 's'.repeat(999) })).toMatchObject({ ErrorCode: [3] });
+    expect(await as(h, o)('email.template.create', { TemplateName: 'x', TemplateHTMLContent: 'x', TemplateSubject: 's'.repeat(999) })).toMatchObject({
+      ErrorCode: [3],
+    });
   });
 
   it("email.template.get answers 1 missing and 2 for unknown or another user's template", async () => {
@@ -58,7 +79,11 @@ describe('email.template.update', () => {
     const o = await owner(h);
     const id = await template(o, { TemplatePlainContent: 'plain' });
     const r = await as(h, o)('email.template.update', { TemplateID: id, TemplateSubject: 'New subject', TemplateHTMLContent: '' });
-    expect(r).toMatchObject({ Success: true, ErrorText: '', Template: { TemplateName: 'Welcome', TemplateSubject: 'New subject', TemplateHTMLContent: '', TemplatePlainContent: 'plain' } });
+    expect(r).toMatchObject({
+      Success: true,
+      ErrorText: '',
+      Template: { TemplateName: 'Welcome', TemplateSubject: 'New subject', TemplateHTMLContent: '', TemplatePlainContent: 'plain' },
+    });
     expect((await h.services.db('templates').where({ id }).first()).html).toBeNull();
   });
 

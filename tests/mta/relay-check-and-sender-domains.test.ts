@@ -40,14 +40,15 @@ describe('GET /api/v1/inbound-relay-domain-check', () => {
     expect(res.body).toEqual({ Success: true, RelayDomain: expected() });
   });
 
-  it.each([['a stranger domain', 'example.org'], ['an unrelated subdomain', 'other.sl.nothing.example.com'], ['a wrong label on a known domain', 'xx']])(
-    'denies %s with 500 and {}',
-    async (_what, input) => {
-      const res = await check(input === 'xx' ? `mail.${enabled}` : input);
-      expect(res.status).toBe(500);
-      expect(res.body).toEqual({});
-    },
-  );
+  it.each([
+    ['a stranger domain', 'example.org'],
+    ['an unrelated subdomain', 'other.sl.nothing.example.com'],
+    ['a wrong label on a known domain', 'xx'],
+  ])('denies %s with 500 and {}', async (_what, input) => {
+    const res = await check(input === 'xx' ? `mail.${enabled}` : input);
+    expect(res.status).toBe(500);
+    expect(res.body).toEqual({});
+  });
 
   it('answers a bad admin key with 403 and the v1 error', async () => {
     const res = await check(enabled, 'not-the-admin-key');
@@ -99,13 +100,21 @@ describe('sender.domains', () => {
   it('answers an unknown format with the legacy envelope and a scalar code 1 (HTTP 200, upstream §2.1)', async () => {
     const res = await list({ DomainsResponseFormat: 'xml' });
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ Success: false, ErrorCode: 1, ErrorText: 'Invalid DomainsResponseFormat (must be json, powermta-bounce-domains, or powermta-relay-domains)' });
+    expect(res.body).toEqual({
+      Success: false,
+      ErrorCode: 1,
+      ErrorText: 'Invalid DomainsResponseFormat (must be json, powermta-bounce-domains, or powermta-relay-domains)',
+    });
   });
 
   // D2: the contract shows a scalar 1 on /api.php too, not [1].
   it('answers a scalar ErrorCode 1 on /api.php', async () => {
     const r = await h.call({ Command: 'sender.domains', AdminAPIKey: h.adminKey, DomainsResponseFormat: 'xml' });
-    expect(r).toEqual({ Success: false, ErrorCode: 1, ErrorText: 'Invalid DomainsResponseFormat (must be json, powermta-bounce-domains, or powermta-relay-domains)' });
+    expect(r).toEqual({
+      Success: false,
+      ErrorCode: 1,
+      ErrorText: 'Invalid DomainsResponseFormat (must be json, powermta-bounce-domains, or powermta-relay-domains)',
+    });
   });
 
   it('refuses a caller without the admin key', async () => {

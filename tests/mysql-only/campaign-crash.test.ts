@@ -53,10 +53,25 @@ it('sends a 10,000-member campaign exactly once each across a worker SIGKILL mid
   // The members are the fixture here, written in bulk; the door under test is the launch.
   for (let i = 0; i < MEMBERS; i += 1000) {
     await db('subscribers').insert(
-      Array.from({ length: 1000 }, (_, j) => ({ list_id: list.ListID, email: `m${i + j}@big.test`, status: 'Subscribed', subscription_date: now, source: 'API', created_at: now, updated_at: now })),
+      Array.from({ length: 1000 }, (_, j) => ({
+        list_id: list.ListID,
+        email: `m${i + j}@big.test`,
+        status: 'Subscribed',
+        subscription_date: now,
+        source: 'API',
+        created_at: now,
+        updated_at: now,
+      })),
     );
   }
-  const c = await h.call({ Command: 'campaign.create', SessionID: s.sessionId, CampaignName: 'Big', Subject: 'Hello', ListID: list.ListID, PlainContent: 'Dear {{ Subscriber:EmailAddress }}' });
+  const c = await h.call({
+    Command: 'campaign.create',
+    SessionID: s.sessionId,
+    CampaignName: 'Big',
+    Subject: 'Hello',
+    ListID: list.ListID,
+    PlainContent: 'Dear {{ Subscriber:EmailAddress }}',
+  });
   const launched = await h.call({ Command: 'campaign.launch', SessionID: s.sessionId, CampaignID: c.CampaignID });
   expect(launched).toMatchObject({ Success: true, Status: 'sending', Recipients: MEMBERS });
 
@@ -70,11 +85,23 @@ it('sends a 10,000-member campaign exactly once each across a worker SIGKILL mid
   expect(sink.received).toHaveLength(0);
 
   startWorker(sink.port);
-  await waitFor(async () => (await h.call({ Command: 'campaign.get', SessionID: s.sessionId, CampaignID: c.CampaignID })).Campaign.Status === 'completed', 180000, 'the campaign to complete');
-  await waitFor(async () => {
-    const [{ n }] = await db('deliveries as d').join('messages as m', 'm.id', 'd.message_id').where('m.campaign_id', c.CampaignID).whereNot('d.status', 'delivered').count({ n: '*' });
-    return Number(n) === 0;
-  }, 180000, 'every delivery');
+  await waitFor(
+    async () => (await h.call({ Command: 'campaign.get', SessionID: s.sessionId, CampaignID: c.CampaignID })).Campaign.Status === 'completed',
+    180000,
+    'the campaign to complete',
+  );
+  await waitFor(
+    async () => {
+      const [{ n }] = await db('deliveries as d')
+        .join('messages as m', 'm.id', 'd.message_id')
+        .where('m.campaign_id', c.CampaignID)
+        .whereNot('d.status', 'delivered')
+        .count({ n: '*' });
+      return Number(n) === 0;
+    },
+    180000,
+    'every delivery',
+  );
   await new Promise((r) => setTimeout(r, 500));
 
   const perRecipient = new Map<string, number>();

@@ -48,7 +48,10 @@ it('answers 503 {code, error, message} with Retry-After on every CloudMails rout
       }),
     );
     for (const { r, ms } of calls) {
-      expect({ status: r.status, body: r.body }).toEqual({ status: 503, body: { code: 503, error: 'Service Unavailable', message: expect.stringMatching(/temporarily unavailable/) } });
+      expect({ status: r.status, body: r.body }).toEqual({
+        status: 503,
+        body: { code: 503, error: 'Service Unavailable', message: expect.stringMatching(/temporarily unavailable/) },
+      });
       expect(r.headers['retry-after']).toBe('5');
       expect(ms).toBeLessThan(2000);
     }

@@ -57,10 +57,14 @@ it('delivers every message after a worker is SIGKILLed mid-flow, with duplicates
   const atKill = sink.received.length;
 
   startWorker();
-  await waitFor(async () => {
-    const [{ n }] = await h.services.db('deliveries').whereNot({ status: 'delivered' }).count({ n: '*' });
-    return Number(n) === 0;
-  }, 120000, 'every delivery to be delivered');
+  await waitFor(
+    async () => {
+      const [{ n }] = await h.services.db('deliveries').whereNot({ status: 'delivered' }).count({ n: '*' });
+      return Number(n) === 0;
+    },
+    120000,
+    'every delivery to be delivered',
+  );
   await new Promise((r) => setTimeout(r, 500));
 
   const perRecipient = new Map<string, number>();

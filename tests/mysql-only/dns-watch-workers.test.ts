@@ -32,7 +32,14 @@ it('two workers find a broken record, report it once, and send the domain back t
   expect((await h.call({ Command: 'emailgateway.verifydomain', SessionID: u.sessionId, DomainID: id })).Domain.Status).toBe('Enabled');
   dns.zone.delete(`sl.${name}`);
 
-  const env = { ...childEnv(h), DNS_SERVERS: `127.0.0.1:${dns.port}`, DNS_TIMEOUT_MS: '1000', DNS_WATCH_INTERVAL_SECONDS: '1', DNS_FAILURE_GRACE_HOURS: '0', LOG_LEVEL: 'error' };
+  const env = {
+    ...childEnv(h),
+    DNS_SERVERS: `127.0.0.1:${dns.port}`,
+    DNS_TIMEOUT_MS: '1000',
+    DNS_WATCH_INTERVAL_SECONDS: '1',
+    DNS_FAILURE_GRACE_HOURS: '0',
+    LOG_LEVEL: 'error',
+  };
   procs.push(spawnRole('worker', env), spawnRole('worker', env));
 
   const row = () => h.services.db('sender_domains').where({ id }).first();
@@ -44,6 +51,10 @@ it('two workers find a broken record, report it once, and send the domain back t
   publish(dns.zone, added.Domain.DNSRecords);
   await waitFor(async () => (await row()).status === 'Enabled', 30_000, 'the watch to enable the domain again');
   await new Promise((r) => setTimeout(r, 2500)); // a few more checks by both workers
-  expect(await h.services.db('domain_events').where({ domain_id: id }).orderBy('id').pluck('type')).toEqual(['domain.dns_failed', 'domain.deactivated', 'domain.dns_restored']);
+  expect(await h.services.db('domain_events').where({ domain_id: id }).orderBy('id').pluck('type')).toEqual([
+    'domain.dns_failed',
+    'domain.deactivated',
+    'domain.dns_restored',
+  ]);
   expect((await row()).dns_failures).toBeNull();
 }, 120_000);

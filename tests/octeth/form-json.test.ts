@@ -20,7 +20,10 @@ const fields = () => ({
   ContentType: 'plain',
   PlainContent: '{"not": "decoded"}',
   From: JSON.stringify({ name: 'Ada', email: `ada@${s.domain}` }),
-  To: JSON.stringify([{ name: 'Jane', email: 'jane@recipient.test' }, { Name: 'Joe', Email: 'joe@recipient.test' }]),
+  To: JSON.stringify([
+    { name: 'Jane', email: 'jane@recipient.test' },
+    { Name: 'Joe', Email: 'joe@recipient.test' },
+  ]),
   Tags: '["form"]',
 });
 
@@ -37,7 +40,12 @@ it('decodes From, To and Tags sent as form fields on /api.php, and leaves Subjec
     .send({ Command: 'emailgateway.sendemail', SenderAPIKey: s.key, ...fields() });
   expect(res.body).toMatchObject({ Success: true, ErrorCode: 0 });
   const m = await stored(res.body.MessageID);
-  expect(m).toMatchObject({ from_email: `ada@${s.domain}`, subject: '["weekly", "news"]', tags: '["form"]', rcpts: ['jane@recipient.test', 'joe@recipient.test'] });
+  expect(m).toMatchObject({
+    from_email: `ada@${s.domain}`,
+    subject: '["weekly", "news"]',
+    tags: '["form"]',
+    rcpts: ['jane@recipient.test', 'joe@recipient.test'],
+  });
   expect(m.mime).toContain('{"not": "decoded"}');
 });
 

@@ -17,11 +17,19 @@ afterAll(async () => {
 
 const cmd = (command: string, params: Record<string, unknown> = {}) => rig.h.call({ Command: command, SessionID: rig.s.sessionId, ...params });
 const send = (to: string) =>
-  supertest(rig.h.app).post('/api/v1/email').set('Authorization', `Bearer ${rig.s.key}`).send({ Subject: 'S', ContentType: 'plain', PlainContent: 'x', From: { name: '', email: `a@${rig.s.domain}` }, To: [{ name: '', email: to }] });
+  supertest(rig.h.app)
+    .post('/api/v1/email')
+    .set('Authorization', `Bearer ${rig.s.key}`)
+    .send({ Subject: 'S', ContentType: 'plain', PlainContent: 'x', From: { name: '', email: `a@${rig.s.domain}` }, To: [{ name: '', email: to }] });
 
 it('imports, browses, counts, checks and deletes entries per scope, with upstream shapes and codes', async () => {
   const listId = (await cmd('list.create', { SubscriberListName: 'L' })).ListID;
-  const imp = await cmd('suppression.import', { EmailAddresses: '["one@x.test", "not-an-email"]', EmailAddressesBulk: 'two@x.test\n\nONE@x.test\n', SuppressionSource: 'Hard Bounced', Reason: 'Imported from bounce log' });
+  const imp = await cmd('suppression.import', {
+    EmailAddresses: '["one@x.test", "not-an-email"]',
+    EmailAddressesBulk: 'two@x.test\n\nONE@x.test\n',
+    SuppressionSource: 'Hard Bounced',
+    Reason: 'Imported from bounce log',
+  });
   expect(imp).toEqual({ Success: true, ErrorCode: 0, TotalImported: 2, TotalFailed: 1, FailedEmailAddresses: ['not-an-email'] });
   expect((await cmd('suppression.import', { EmailAddresses: ['three@x.test'], ListID: listId, SuppressionSource: 'Unsubscribe' })).TotalImported).toBe(1);
   expect(await cmd('suppression.import', {})).toMatchObject({ Success: false, ErrorCode: [1, 2] });
@@ -30,14 +38,32 @@ it('imports, browses, counts, checks and deletes entries per scope, with upstrea
 
   const browse = await cmd('suppression.browse', { SearchPattern: '*@x.test', SuppressionSource: 'Hard Bounced,SPAM complaint' });
   expect(browse.TotalRecords).toBe(2);
-  expect(browse.SuppressedEmails['one@x.test']).toEqual({ SuppressionID: expect.any(String), RelListID: '0', RelOwnerUserID: String(rig.s.userId), EmailAddress: 'one@x.test', SuppressionSource: 'Hard Bounced', Reason: 'Imported from bounce log' });
+  expect(browse.SuppressedEmails['one@x.test']).toEqual({
+    SuppressionID: expect.any(String),
+    RelListID: '0',
+    RelOwnerUserID: String(rig.s.userId),
+    EmailAddress: 'one@x.test',
+    SuppressionSource: 'Hard Bounced',
+    Reason: 'Imported from bounce log',
+  });
   expect(Object.keys((await cmd('suppression.browse', { ListID: listId })).SuppressedEmails)).toEqual(['three@x.test']);
-  expect(await cmd('suppression.stats')).toEqual({ Success: true, ErrorCode: 0, Total: 2, BySource: { Administrator: 0, User: 0, 'SPAM complaint': 0, 'Hard Bounced': 2, Unsubscribe: 0 } });
+  expect(await cmd('suppression.stats')).toEqual({
+    Success: true,
+    ErrorCode: 0,
+    Total: 2,
+    BySource: { Administrator: 0, User: 0, 'SPAM complaint': 0, 'Hard Bounced': 2, Unsubscribe: 0 },
+  });
 
-  await rig.h.services.db('suppression_entries').insert({ scope_key: 's', email: 'sys@x.test', source: 'SPAM complaint', reason: 'fbl', created_at: Date.now() });
+  await rig.h.services
+    .db('suppression_entries')
+    .insert({ scope_key: 's', email: 'sys@x.test', source: 'SPAM complaint', reason: 'fbl', created_at: Date.now() });
   const check = await cmd('suppression.check', { ListID: listId, EmailAddresses: ['three@x.test', 'One@x.test', 'sys@x.test', 'clean@x.test', 'bad'] });
   expect(check).toMatchObject({ ListID: listId, TotalChecked: 4, TotalFailed: 1, SuppressionCheckDisabled: false, FailedEmailAddresses: ['bad'] });
-  expect(check.Results['three@x.test']).toEqual({ IsSuppressed: true, MatchedScopes: [{ Scope: 'PerList', SuppressionSource: 'Unsubscribe', Reason: 'Suppression List Import' }], IsPatternSuppressed: false });
+  expect(check.Results['three@x.test']).toEqual({
+    IsSuppressed: true,
+    MatchedScopes: [{ Scope: 'PerList', SuppressionSource: 'Unsubscribe', Reason: 'Suppression List Import' }],
+    IsPatternSuppressed: false,
+  });
   expect(check.Results['One@x.test'].MatchedScopes).toEqual([{ Scope: 'AccountWide', SuppressionSource: 'Hard Bounced', Reason: 'Imported from bounce log' }]);
   expect(check.Results['sys@x.test'].MatchedScopes).toEqual([{ Scope: 'SystemWide', SuppressionSource: 'SPAM complaint', Reason: 'fbl' }]);
   expect(check.Results['clean@x.test']).toEqual({ IsSuppressed: false, MatchedScopes: [], IsPatternSuppressed: false });
@@ -46,37 +72,76 @@ it('imports, browses, counts, checks and deletes entries per scope, with upstrea
 
   expect(await cmd('suppression.delete', { EmailAddress: 'never@x.test' })).toMatchObject({ ErrorCode: [2] });
   expect(await cmd('suppression.delete', { EmailAddress: 'two@x.test' })).toEqual({ Success: true, ErrorCode: 0 });
-  expect(await cmd('suppression.delete', { EmailAddresses: '["one@x.test","nope"]' })).toEqual({ Success: true, ErrorCode: 0, TotalDeleted: 1, TotalFailed: 1, FailedEmailAddresses: ['nope'] });
+  expect(await cmd('suppression.delete', { EmailAddresses: '["one@x.test","nope"]' })).toEqual({
+    Success: true,
+    ErrorCode: 0,
+    TotalDeleted: 1,
+    TotalFailed: 1,
+    FailedEmailAddresses: ['nope'],
+  });
 });
 
-it('the send path skips AccountWide and SystemWide entries, and patterns, but another account\'s entries do not apply', async () => {
+it("the send path skips AccountWide and SystemWide entries, and patterns, but another account's entries do not apply", async () => {
   await cmd('suppression.import', { EmailAddresses: ['blocked@y.test'] });
-  await rig.h.services.db('suppression_entries').insert({ scope_key: 's', email: 'global@y.test', source: 'Administrator', reason: '', created_at: Date.now() });
+  await rig.h.services
+    .db('suppression_entries')
+    .insert({ scope_key: 's', email: 'global@y.test', source: 'Administrator', reason: '', created_at: Date.now() });
   const other = await createUser(rig.h);
   await rig.h.call({ Command: 'suppression.import', SessionID: other.sessionId, EmailAddresses: ['theirs@y.test'] });
   for (const to of ['blocked@y.test', 'global@y.test']) expect((await send(to)).body.Errors[0].Code).toBe(14);
   expect((await send('theirs@y.test')).body.MessageID).toEqual(expect.any(String));
-  expect(await rig.h.call({ Command: 'suppression.patterns.set', AdminAPIKey: rig.h.adminKey, Patterns: [{ Type: 'STRPOS', Pattern: '*@spamtrap.test' }, { Type: 'REGEXP', Pattern: '^abuse@' }] })).toMatchObject({ Success: true });
+  expect(
+    await rig.h.call({
+      Command: 'suppression.patterns.set',
+      AdminAPIKey: rig.h.adminKey,
+      Patterns: [
+        { Type: 'STRPOS', Pattern: '*@spamtrap.test' },
+        { Type: 'REGEXP', Pattern: '^abuse@' },
+      ],
+    }),
+  ).toMatchObject({ Success: true });
   expect((await send('x@spamtrap.test')).body.Errors[0].Code).toBe(14);
   expect((await send('abuse@y.test')).body.Errors[0].Code).toBe(14);
-  expect((await cmd('suppression.check', { EmailAddresses: ['x@spamtrap.test'] })).Results['x@spamtrap.test']).toMatchObject({ IsSuppressed: false, IsPatternSuppressed: true });
-  expect(await rig.h.call({ Command: 'suppression.patterns.set', AdminAPIKey: rig.h.adminKey, Patterns: [{ Type: 'REGEXP', Pattern: '(' }] })).toMatchObject({ ErrorCode: [3] });
+  expect((await cmd('suppression.check', { EmailAddresses: ['x@spamtrap.test'] })).Results['x@spamtrap.test']).toMatchObject({
+    IsSuppressed: false,
+    IsPatternSuppressed: true,
+  });
+  expect(await rig.h.call({ Command: 'suppression.patterns.set', AdminAPIKey: rig.h.adminKey, Patterns: [{ Type: 'REGEXP', Pattern: '(' }] })).toMatchObject({
+    ErrorCode: [3],
+  });
   await rig.h.call({ Command: 'suppression.patterns.set', AdminAPIKey: rig.h.adminKey, Patterns: [] });
 });
 
 it('a whitelisted address is not suppressed by a hard bounce; others are after SOFT_BOUNCE_LIMIT soft bounces', async () => {
-  expect(await cmd('suppression.whitelist.set', { Entries: ['vip@z.test', '*@partner.test'] })).toEqual({ Success: true, ErrorCode: 0, Entries: ['*@partner.test', 'vip@z.test'] });
+  expect(await cmd('suppression.whitelist.set', { Entries: ['vip@z.test', '*@partner.test'] })).toEqual({
+    Success: true,
+    ErrorCode: 0,
+    Entries: ['*@partner.test', 'vip@z.test'],
+  });
   expect(await cmd('suppression.whitelist.get')).toMatchObject({ Entries: ['*@partner.test', 'vip@z.test'] });
-  rig.sink.onRcpt = (a) => (a.startsWith('vip@') || a.startsWith('gone@') ? smtpError(550, '5.1.1 user unknown') : a.startsWith('full@') ? smtpError(452, '4.2.2 mailbox full') : undefined);
+  rig.sink.onRcpt = (a) =>
+    a.startsWith('vip@') || a.startsWith('gone@')
+      ? smtpError(550, '5.1.1 user unknown')
+      : a.startsWith('full@')
+        ? smtpError(452, '4.2.2 mailbox full')
+        : undefined;
   await send('vip@z.test');
   await send('gone@z.test');
   const suppressed = () => rig.h.services.db('suppressions').where({ domain_id: rig.s.domainId }).pluck('email');
   await waitFor(async () => (await suppressed()).includes('gone@z.test'), 20000, 'the hard bounce suppression');
-  await waitFor(async () => (await rig.h.services.db('deliveries').where({ recipient: 'vip@z.test' }).first('status')).status === 'bounced', 20000, 'the whitelisted bounce');
+  await waitFor(
+    async () => (await rig.h.services.db('deliveries').where({ recipient: 'vip@z.test' }).first('status')).status === 'bounced',
+    20000,
+    'the whitelisted bounce',
+  );
   expect(await suppressed()).not.toContain('vip@z.test');
 
   await send('full@z.test');
-  await waitFor(async () => Number((await rig.h.services.db('soft_bounce_counts').where({ email: 'full@z.test' }).first('count'))?.count) === 1, 20000, 'one soft bounce');
+  await waitFor(
+    async () => Number((await rig.h.services.db('soft_bounce_counts').where({ email: 'full@z.test' }).first('count'))?.count) === 1,
+    20000,
+    'one soft bounce',
+  );
   expect(await suppressed()).not.toContain('full@z.test');
   await send('full@z.test');
   await waitFor(async () => (await suppressed()).includes('full@z.test'), 20000, 'soft → hard');

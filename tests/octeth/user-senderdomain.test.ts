@@ -38,17 +38,42 @@ describe('create, get, list', () => {
   it('creates a domain over POST with upstream fields and shows it through get, list and emailgateway.getdomains', async () => {
     const u = await keyFor();
     const name = uniqueDomain();
-    const res = await api().post('/api/v1/user.senderdomain').send({ Command: 'user.senderdomain.create', APIKey: u.key, SenderDomain: name, CustomSubdomain: 'foo', CustomTrackPrefix: 'bar', UnsubscribeLink: true });
+    const res = await api().post('/api/v1/user.senderdomain').send({
+      Command: 'user.senderdomain.create',
+      APIKey: u.key,
+      SenderDomain: name,
+      CustomSubdomain: 'foo',
+      CustomTrackPrefix: 'bar',
+      UnsubscribeLink: true,
+    });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ Success: true, DomainID: expect.any(Number) });
     const d = res.body.SenderDomain;
     expect(d).toMatchObject({ DomainID: String(res.body.DomainID), SenderDomain: name, UserID: String(u.userId), Status: 'Approval Pending', PolicyMeta: [] });
-    expect(d.Options).toMatchObject({ LinkTracking: 1, OpenTracking: 1, UnsubscribeLink: 1, CustomSubdomain: 'foo', CustomTrackPrefix: 'bar', TrackPrefixDisabled: false });
+    expect(d.Options).toMatchObject({
+      LinkTracking: 1,
+      OpenTracking: 1,
+      UnsubscribeLink: 1,
+      CustomSubdomain: 'foo',
+      CustomTrackPrefix: 'bar',
+      TrackPrefixDisabled: false,
+    });
     expect(d.VerificationMeta.DNSRecords[`foo.${name}`]).toEqual(['CNAME', 'mx.postern.test']);
     expect(d.VerificationMeta.DNSRecords[`bar-foo.${name}`]).toEqual(['CNAME', 'mx.postern.test']);
 
     const got = await api().get(`/api/v1/user.senderdomain?APIKey=${u.key}&DomainID=${res.body.DomainID}`);
-    expect(got.body).toMatchObject({ Success: true, SenderDomain: { DomainID: String(res.body.DomainID), Volume7d: 0, VolumeDelta: null, Reputation: null, ReputationBucket: null, DeliveryRate: null, BounceRate: null } });
+    expect(got.body).toMatchObject({
+      Success: true,
+      SenderDomain: {
+        DomainID: String(res.body.DomainID),
+        Volume7d: 0,
+        VolumeDelta: null,
+        Reputation: null,
+        ReputationBucket: null,
+        DeliveryRate: null,
+        BounceRate: null,
+      },
+    });
     const list = await api().get(`/api/v1/user.senderdomains?APIKey=${u.key}`);
     expect(list.body.SenderDomains.map((x: { SenderDomain: string }) => x.SenderDomain)).toEqual([name]);
     const eg = await h.call({ Command: 'emailgateway.getdomains', SessionID: u.sessionId });
@@ -63,9 +88,12 @@ describe('create, get, list', () => {
     expect(Object.keys(res.body.SenderDomain.VerificationMeta.DNSRecords)).not.toContain(`track-sl.${name}`);
   });
 
-  it('answers the upstream codes: 1 missing, 4 localhost, 6 bad label, 7 taken, 5 limit (HTTP 403), 2 another user\'s id', async () => {
+  it("answers the upstream codes: 1 missing, 4 localhost, 6 bad label, 7 taken, 5 limit (HTTP 403), 2 another user's id", async () => {
     const u = await keyFor();
-    const post = (body: Record<string, unknown>) => api().post('/api/v1/user.senderdomain').send({ APIKey: u.key, ...body });
+    const post = (body: Record<string, unknown>) =>
+      api()
+        .post('/api/v1/user.senderdomain')
+        .send({ APIKey: u.key, ...body });
     expect((await post({})).body).toEqual({ Errors: [{ Code: 1, Message: 'Missing SenderDomain parameter' }] });
     expect((await post({ SenderDomain: 'localhost' })).body.Errors[0].Code).toBe(4);
     expect((await post({ SenderDomain: uniqueDomain(), CustomSubdomain: '-bad-' })).body.Errors[0].Code).toBe(6);
@@ -82,7 +110,9 @@ describe('create, get, list', () => {
     expect(over.status).toBe(403);
     expect(over.body.Errors[0].Code).toBe(5);
     const theirs = (await api().get(`/api/v1/user.senderdomains?APIKey=${other.key}`)).body.SenderDomains[0].DomainID;
-    expect((await api().get(`/api/v1/user.senderdomain?APIKey=${u.key}&DomainID=${theirs}`)).body).toEqual({ Errors: [{ Code: 2, Message: 'Sender domain not found' }] });
+    expect((await api().get(`/api/v1/user.senderdomain?APIKey=${u.key}&DomainID=${theirs}`)).body).toEqual({
+      Errors: [{ Code: 2, Message: 'Sender domain not found' }],
+    });
   });
 
   it('answers Code 0 "Authentication failed" without a valid key', async () => {
@@ -137,8 +167,15 @@ describe('update, verify, dns, delete', () => {
     publish(dns.zone, full.Domain.DNSRecords);
     const r = await api().post('/api/v1/user.senderdomain.verify').send({ APIKey: u.key, verifyall: true });
     expect(r.body).toEqual({
-      Success: true, VerifyAll: true, Verified: 1, Failed: 1, Truncated: false,
-      Domains: [{ DomainID: ids[0], IsVerified: true, Status: 'Enabled' }, { DomainID: ids[1], IsVerified: false, Status: 'Approval Pending' }],
+      Success: true,
+      VerifyAll: true,
+      Verified: 1,
+      Failed: 1,
+      Truncated: false,
+      Domains: [
+        { DomainID: ids[0], IsVerified: true, Status: 'Enabled' },
+        { DomainID: ids[1], IsVerified: false, Status: 'Approval Pending' },
+      ],
     });
   });
 
@@ -148,10 +185,17 @@ describe('update, verify, dns, delete', () => {
     const id = (await api().post('/api/v1/user.senderdomain').send({ APIKey: u.key, SenderDomain: name })).body.DomainID;
     dns.zone.set(name, { ns: ['ada.ns.cloudflare.com', 'bob.ns.cloudflare.com'] });
     expect((await api().get(`/api/v1/user.senderdomain.dnshost?APIKey=${u.key}&DomainID=${id}`)).body).toEqual({
-      Success: true, DomainID: id, SenderDomain: name, DnsHost: 'Cloudflare', Nameservers: ['ada.ns.cloudflare.com', 'bob.ns.cloudflare.com'],
+      Success: true,
+      DomainID: id,
+      SenderDomain: name,
+      DnsHost: 'Cloudflare',
+      Nameservers: ['ada.ns.cloudflare.com', 'bob.ns.cloudflare.com'],
     });
     dns.zone.set(name, { ns: ['ns1.boutique.example'] });
-    expect((await api().get(`/api/v1/user.senderdomain.dnshost?APIKey=${u.key}&DomainID=${id}`)).body).toMatchObject({ DnsHost: 'unknown', Nameservers: ['ns1.boutique.example'] });
+    expect((await api().get(`/api/v1/user.senderdomain.dnshost?APIKey=${u.key}&DomainID=${id}`)).body).toMatchObject({
+      DnsHost: 'unknown',
+      Nameservers: ['ns1.boutique.example'],
+    });
   });
 });
 
@@ -185,7 +229,14 @@ describe('operational figures and sendtest', () => {
     await h.services.db('sender_domains').where({ id }).update({ status: 'Enabled' });
     expect((await api().post('/api/v1/user.senderdomain.sendtest').send({ APIKey: u.key, DomainID: id, to: 'nope' })).body.Errors[0].Code).toBe(8);
     const ok = await api().post('/api/v1/user.senderdomain.sendtest').send({ APIKey: u.key, DomainID: id, to: 'ops@recipient.test' });
-    expect(ok.body).toMatchObject({ Success: true, DomainID: id, SenderDomain: name, To: 'ops@recipient.test', Subject: `Sender domain test from ${name}`, MessageID: expect.any(String) });
+    expect(ok.body).toMatchObject({
+      Success: true,
+      DomainID: id,
+      SenderDomain: name,
+      To: 'ops@recipient.test',
+      Subject: `Sender domain test from ${name}`,
+      MessageID: expect.any(String),
+    });
     await waitFor(() => sink.received.some((m) => m.to.includes('ops@recipient.test')), 15000, 'the test message');
     const got = sink.received.find((m) => m.to.includes('ops@recipient.test'))!;
     expect(String(got.raw)).toContain(`From: Postern sender domain test <test@${name}>`);

@@ -30,21 +30,37 @@ it('creates, lists, gets, updates (PUT and PATCH) and deletes a webhook; the Has
   const o = await owner();
   const listId = await o.list('Newsletter');
   const other = await o.list('Other');
-  const created = await api().post('/api/v1/user.webhook').send({ Command: 'user.webhook.create', APIKey: o.key, Name: 'New Subscriber Notifier', RelListID: listId, Event: 'Subscription' });
+  const created = await api()
+    .post('/api/v1/user.webhook')
+    .send({ Command: 'user.webhook.create', APIKey: o.key, Name: 'New Subscriber Notifier', RelListID: listId, Event: 'Subscription' });
   expect(created.status).toBe(200);
   expect(created.body).toMatchObject({ Success: true, WebhookID: expect.any(Number) });
   const w = created.body.Webhook;
   expect(w).toEqual({
-    WebhookID: String(created.body.WebhookID), RelUserID: String(o.userId), RelListID: String(listId), Name: 'New Subscriber Notifier',
-    Event: 'Subscription', HashedID: expect.stringMatching(/^([0-9a-f]{4}-){7}[0-9a-f]{4}$/), Options: { UnsubscribeAll: false },
+    WebhookID: String(created.body.WebhookID),
+    RelUserID: String(o.userId),
+    RelListID: String(listId),
+    Name: 'New Subscriber Notifier',
+    Event: 'Subscription',
+    HashedID: expect.stringMatching(/^([0-9a-f]{4}-){7}[0-9a-f]{4}$/),
+    Options: { UnsubscribeAll: false },
   });
   const id = created.body.WebhookID;
   const listed = await api().get(`/api/v1/user.webhooks?APIKey=${o.key}`);
   expect(listed.body).toEqual({ Success: true, Webhooks: [{ ...w, RelListName: 'Newsletter' }] });
   expect((await api().get(`/api/v1/user.webhook?APIKey=${o.key}&WebhookID=${id}`)).body).toEqual({ Success: true, Webhook: w });
 
-  const put = await api().put('/api/v1/user.webhook').send({ APIKey: o.key, WebhookID: id, Name: 'Renamed', RelListID: other, Event: 'Unsubscription', UnsubscribeAll: true });
-  expect(put.body.Webhook).toMatchObject({ Name: 'Renamed', RelListID: String(other), RelListName: 'Other', Event: 'Unsubscription', HashedID: w.HashedID, Options: { UnsubscribeAll: true } });
+  const put = await api()
+    .put('/api/v1/user.webhook')
+    .send({ APIKey: o.key, WebhookID: id, Name: 'Renamed', RelListID: other, Event: 'Unsubscription', UnsubscribeAll: true });
+  expect(put.body.Webhook).toMatchObject({
+    Name: 'Renamed',
+    RelListID: String(other),
+    RelListName: 'Other',
+    Event: 'Unsubscription',
+    HashedID: w.HashedID,
+    Options: { UnsubscribeAll: true },
+  });
   const patch = await api().patch('/api/v1/user.webhook').send({ APIKey: o.key, WebhookID: id, Event: 'subscription' });
   expect(patch.body.Webhook).toMatchObject({ Name: 'Renamed', Event: 'Subscription', HashedID: w.HashedID });
 
@@ -53,16 +69,20 @@ it('creates, lists, gets, updates (PUT and PATCH) and deletes a webhook; the Has
   expect((await api().post(`/system/webhook/${w.HashedID}`).send({ EmailAddress: 'late@example.org' })).status).toBe(404);
 });
 
-it('answers the upstream codes and hides other users\' webhooks and lists', async () => {
+it("answers the upstream codes and hides other users' webhooks and lists", async () => {
   const o = await owner();
   const stranger = await owner();
   const theirList = await stranger.list('Theirs');
-  const post = (body: Record<string, unknown>) => api().post('/api/v1/user.webhook').send({ APIKey: o.key, ...body });
+  const post = (body: Record<string, unknown>) =>
+    api()
+      .post('/api/v1/user.webhook')
+      .send({ APIKey: o.key, ...body });
   const codes = async (body: Record<string, unknown>) => (await post(body)).body.Errors.map((e: { Code: number }) => e.Code);
   expect(await codes({})).toEqual([1, 2, 3]);
   expect(await codes({ Name: 'x', RelListID: theirList, Event: 'Subscription' })).toEqual([5]);
   expect(await codes({ Name: 'x', RelListID: await o.list('Mine'), Event: 'Bounce' })).toEqual([4]);
-  const theirs = (await api().post('/api/v1/user.webhook').send({ APIKey: stranger.key, Name: 't', RelListID: theirList, Event: 'Subscription' })).body.WebhookID;
+  const theirs = (await api().post('/api/v1/user.webhook').send({ APIKey: stranger.key, Name: 't', RelListID: theirList, Event: 'Subscription' })).body
+    .WebhookID;
   expect((await api().get(`/api/v1/user.webhook?APIKey=${o.key}&WebhookID=${theirs}`)).body.Errors[0].Code).toBe(2);
   expect((await api().patch('/api/v1/user.webhook').send({ APIKey: o.key, WebhookID: theirs, Name: 'mine now' })).body.Errors[0].Code).toBe(6);
   expect((await api().get('/api/v1/user.webhooks')).body).toEqual({ Errors: [{ Code: 0, Message: 'Authentication failed' }] });
@@ -74,7 +94,10 @@ it('a Subscription webhook subscribes the address (again after an unsubscribe) w
   const field = await h.call({ Command: 'customfield.create', SessionID: o.sessionId, SubscriberListID: listId, FieldName: 'City' });
   const hook = (await api().post('/api/v1/user.webhook').send({ APIKey: o.key, Name: 'signup', RelListID: listId, Event: 'Subscription' })).body;
   const url = `/system/webhook/${hook.Webhook.HashedID}`;
-  const first = await api().post(url).type('form').send({ EmailAddress: 'Ann@Example.org', [`CustomField${field.CustomFieldID}`]: 'Oslo' });
+  const first = await api()
+    .post(url)
+    .type('form')
+    .send({ EmailAddress: 'Ann@Example.org', [`CustomField${field.CustomFieldID}`]: 'Oslo' });
   expect(first.body).toMatchObject({ Success: true, ErrorCode: 0, Event: 'Subscription', EmailAddress: 'ann@example.org', SubscriberID: expect.any(Number) });
   expect(await member(listId, 'ann@example.org')).toMatchObject({ status: 'Subscribed', source: 'Webhook' });
   const value = await h.services.db('subscriber_values').where({ subscriber_id: first.body.SubscriberID, field_id: field.CustomFieldID }).first('value');
@@ -90,24 +113,51 @@ it('a Subscription webhook subscribes the address (again after an unsubscribe) w
   const day = new Date().toISOString().slice(0, 10);
   const stats = await api().get(`/api/v1/user.webhook.stats?APIKey=${o.key}&WebhookID=${hook.WebhookID}&Days=7`);
   expect(stats.body).toEqual({
-    Success: true, WebhookID: hook.WebhookID, Days: 7,
-    Stats: { [day]: { RelWebhookID: String(hook.WebhookID), RelUserID: String(o.userId), Period: day, ReceivedRequests: '3', FailedRequests: '1', SuccessfulRequests: '2' } },
+    Success: true,
+    WebhookID: hook.WebhookID,
+    Days: 7,
+    Stats: {
+      [day]: {
+        RelWebhookID: String(hook.WebhookID),
+        RelUserID: String(o.userId),
+        Period: day,
+        ReceivedRequests: '3',
+        FailedRequests: '1',
+        SuccessfulRequests: '2',
+      },
+    },
   });
   const listed = await api().get(`/api/v1/user.webhooks?APIKey=${o.key}&IncludeStats=true`);
   expect(listed.body.Webhooks[0].ReceivedRequestsStats).toEqual({ [String(Date.parse(`${day}T00:00:00Z`) / 1000)]: 3 });
 });
 
-it('an Unsubscription webhook unsubscribes from its list, or from every list of the owner with UnsubscribeAll, never another user\'s', async () => {
+it("an Unsubscription webhook unsubscribes from its list, or from every list of the owner with UnsubscribeAll, never another user's", async () => {
   const o = await owner();
   const [a, b] = [await o.list('A'), await o.list('B')];
   const stranger = await owner();
   const s = await stranger.list('S');
-  for (const l of [a, b]) await h.call({ Command: 'subscriber.create', SessionID: o.sessionId, ListID: l, EmailAddress: 'bob@example.org', SubscriptionDate: '2026-01-01', SubscriptionIP: '192.0.2.1' });
-  await h.call({ Command: 'subscriber.create', SessionID: stranger.sessionId, ListID: s, EmailAddress: 'bob@example.org', SubscriptionDate: '2026-01-01', SubscriptionIP: '192.0.2.1' });
+  for (const l of [a, b])
+    await h.call({
+      Command: 'subscriber.create',
+      SessionID: o.sessionId,
+      ListID: l,
+      EmailAddress: 'bob@example.org',
+      SubscriptionDate: '2026-01-01',
+      SubscriptionIP: '192.0.2.1',
+    });
+  await h.call({
+    Command: 'subscriber.create',
+    SessionID: stranger.sessionId,
+    ListID: s,
+    EmailAddress: 'bob@example.org',
+    SubscriptionDate: '2026-01-01',
+    SubscriptionIP: '192.0.2.1',
+  });
   const one = (await api().post('/api/v1/user.webhook').send({ APIKey: o.key, Name: 'one', RelListID: a, Event: 'Unsubscription' })).body.Webhook.HashedID;
   await api().post(`/system/webhook/${one}`).send({ EmailAddress: 'bob@example.org' });
   expect([(await member(a, 'bob@example.org')).status, (await member(b, 'bob@example.org')).status]).toEqual(['Unsubscribed', 'Subscribed']);
-  const all = (await api().post('/api/v1/user.webhook').send({ APIKey: o.key, Name: 'all', RelListID: a, Event: 'Unsubscription', UnsubscribeAll: true })).body.Webhook.HashedID;
+  const all = (await api().post('/api/v1/user.webhook').send({ APIKey: o.key, Name: 'all', RelListID: a, Event: 'Unsubscription', UnsubscribeAll: true })).body
+    .Webhook.HashedID;
   await api().post(`/system/webhook/${all}`).send({ EmailAddress: 'bob@example.org' });
   expect((await member(b, 'bob@example.org')).status).toBe('Unsubscribed');
   expect((await member(s, 'bob@example.org')).status).toBe('Subscribed');
@@ -115,7 +165,11 @@ it('an Unsubscription webhook unsubscribes from its list, or from every list of 
 
 it('keeps the HashedID encrypted at rest', async () => {
   const o = await owner();
-  const hook = (await api().post('/api/v1/user.webhook').send({ APIKey: o.key, Name: 'n', RelListID: await o.list('L'), Event: 'Subscription' })).body;
+  const hook = (
+    await api()
+      .post('/api/v1/user.webhook')
+      .send({ APIKey: o.key, Name: 'n', RelListID: await o.list('L'), Event: 'Subscription' })
+  ).body;
   const row = await h.services.db('list_webhooks').where({ id: hook.WebhookID }).first();
   expect(JSON.stringify(row)).not.toContain(hook.Webhook.HashedID);
 });

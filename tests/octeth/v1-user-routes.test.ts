@@ -15,23 +15,40 @@ it('creates, lists and deletes a user API key over the v1 routes', async () => {
   const api = supertest(h.app);
   const created = await api.post('/api/v1/user.apikey').send({ SessionID: u.sessionId, Note: 'ci' });
   expect(created.status).toBe(200);
-  expect(created.body).toMatchObject({ Success: true, APIKeyID: expect.any(Number), APIKey: { APIKey: expect.stringMatching(/^[0-9A-F]{4}(-[0-9A-F]{4}){7}$/i), Note: 'ci' } });
+  expect(created.body).toMatchObject({
+    Success: true,
+    APIKeyID: expect.any(Number),
+    APIKey: { APIKey: expect.stringMatching(/^[0-9A-F]{4}(-[0-9A-F]{4}){7}$/i), Note: 'ci' },
+  });
   const key = created.body.APIKey.APIKey;
   const listed = await api.get(`/api/v1/user.apikeys?APIKey=${key}`);
   expect(listed.body.Success).toBe(true);
   expect(listed.body.APIKeys.map((k: { APIKeyID: number }) => k.APIKeyID)).toContain(created.body.APIKeyID);
-  expect((await api.post('/api/v1/user.apikey').send({ SessionID: u.sessionId })).body).toEqual({ Errors: [{ Code: 1, Message: 'Missing required parameter (Note)' }] });
+  expect((await api.post('/api/v1/user.apikey').send({ SessionID: u.sessionId })).body).toEqual({
+    Errors: [{ Code: 1, Message: 'Missing required parameter (Note)' }],
+  });
   expect((await api.post('/api/v1/user.apikey.delete').send({ SessionID: u.sessionId, APIKeyID: created.body.APIKeyID })).body).toEqual({ Success: true });
   expect((await api.get(`/api/v1/user.apikeys?APIKey=${key}`)).body).toEqual({ Errors: [{ Code: 0, Message: 'Authentication failed' }] });
 });
 
-it('adds a subscriber over POST /api/v1/subscriber.create with upstream\'s success and error shapes', async () => {
+it("adds a subscriber over POST /api/v1/subscriber.create with upstream's success and error shapes", async () => {
   const u = await createUser(h);
   const listId = (await h.call({ Command: 'list.create', SessionID: u.sessionId, SubscriberListName: 'V1' })).ListID;
   const api = supertest(h.app);
-  const ok = await api.post('/api/v1/subscriber.create').send({ SessionID: u.sessionId, ListID: listId, EmailAddress: 'email@example.com', Status: 'Subscribed', SubscriptionDate: '2023-01-01', SubscriptionIP: '192.168.1.1' });
+  const ok = await api.post('/api/v1/subscriber.create').send({
+    SessionID: u.sessionId,
+    ListID: listId,
+    EmailAddress: 'email@example.com',
+    Status: 'Subscribed',
+    SubscriptionDate: '2023-01-01',
+    SubscriptionIP: '192.168.1.1',
+  });
   expect(ok.status).toBe(200);
-  expect(ok.body).toMatchObject({ Success: true, ErrorCode: 0, SubscriberInformation: { SubscriberID: expect.any(Number), EmailAddress: 'email@example.com' } });
+  expect(ok.body).toMatchObject({
+    Success: true,
+    ErrorCode: 0,
+    SubscriberInformation: { SubscriberID: expect.any(Number), EmailAddress: 'email@example.com' },
+  });
   const bad = await api.post('/api/v1/subscriber.create').send({ SessionID: u.sessionId, ListID: listId });
   expect(bad.status).toBe(200);
   expect(bad.body).toEqual({ Errors: [{ Code: 2, Message: 'Missing EmailAddress parameter' }] });

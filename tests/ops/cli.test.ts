@@ -117,7 +117,10 @@ describe('postern CLI commands', () => {
     expect(added.json.Domain).toMatchObject({ SenderDomain: 'cli-bob.example.com', Status: 'Approval Pending' });
 
     const records = await cli(['domain', 'records', 'cli-bob.example.com'], h.env);
-    expect(records.json).toMatchObject({ SenderDomain: 'cli-bob.example.com', DNSRecords: expect.arrayContaining([expect.objectContaining({ Type: 'CNAME', Host: 'sl.cli-bob.example.com' })]) });
+    expect(records.json).toMatchObject({
+      SenderDomain: 'cli-bob.example.com',
+      DNSRecords: expect.arrayContaining([expect.objectContaining({ Type: 'CNAME', Host: 'sl.cli-bob.example.com' })]),
+    });
     // The harness's resolver answers nothing: verification runs and leaves the domain pending.
     const verified = await cli(['domain', 'verify', String(added.json.NewSenderDomainID)], h.env);
     expect(verified.code).toBe(0);
@@ -145,7 +148,20 @@ describe('postern CLI commands', () => {
     const domains = await cli(['call', 'emailgateway.getdomains', '--user', String(s.userId)], h.env);
     expect(domains.code).toBe(0);
     expect(domains.json.Domains.map((d: { DomainID: number }) => d.DomainID)).toEqual([s.domainId]);
-    const sent = await cli(['call', 'emailgateway.sendemail', '--domain', s.domain, 'Subject=From the CLI', 'ContentType=plain', 'PlainContent=hi', `From:={"email":"cli@${s.domain}"}`, 'To:=[{"email":"r@dest.test"}]'], h.env);
+    const sent = await cli(
+      [
+        'call',
+        'emailgateway.sendemail',
+        '--domain',
+        s.domain,
+        'Subject=From the CLI',
+        'ContentType=plain',
+        'PlainContent=hi',
+        `From:={"email":"cli@${s.domain}"}`,
+        'To:=[{"email":"r@dest.test"}]',
+      ],
+      h.env,
+    );
     expect(sent.code).toBe(0);
     const msg = await supertest(h.app).get(`/api/v1/email/${sent.json.MessageID}`).set('Authorization', `Bearer ${s.key}`);
     expect(msg.body).toMatchObject({ MessageID: sent.json.MessageID, Subject: 'From the CLI' });
@@ -178,7 +194,19 @@ describe('postern CLI commands', () => {
 
   it('prints --help for every shortcut', async () => {
     expect((await cli(['--version'], {})).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
-    for (const args of [['--help'], ['call', '--help'], ['user', 'list', '--help'], ['user', 'disable', '--help'], ['domain', 'add', '--help'], ['domain', 'verify', '--help'], ['domain', 'records', '--help'], ['key', 'create', '--help'], ['queue', 'status', '--help'], ['admin', 'reset-key', '--help'], ['admin', 'reset-password', '--help']]) {
+    for (const args of [
+      ['--help'],
+      ['call', '--help'],
+      ['user', 'list', '--help'],
+      ['user', 'disable', '--help'],
+      ['domain', 'add', '--help'],
+      ['domain', 'verify', '--help'],
+      ['domain', 'records', '--help'],
+      ['key', 'create', '--help'],
+      ['queue', 'status', '--help'],
+      ['admin', 'reset-key', '--help'],
+      ['admin', 'reset-password', '--help'],
+    ]) {
       const r = await cli(args, {});
       expect([args, r.code]).toEqual([args, 0]);
       expect(r.stdout).toMatch(/^Usage: postern/);
@@ -222,7 +250,9 @@ describe('postern CLI commands', () => {
 describe('postern worker (a role process)', () => {
   it('answers /healthz, /readyz and /metrics on OPS_PORT', async () => {
     const port = await freePort();
-    const child = spawn(process.execPath, [MAIN, 'worker'], { env: { PATH: process.env.PATH, ...h.env, OPS_PORT: String(port), OPS_HOST: '127.0.0.1', LOG_LEVEL: 'info' } });
+    const child = spawn(process.execPath, [MAIN, 'worker'], {
+      env: { PATH: process.env.PATH, ...h.env, OPS_PORT: String(port), OPS_HOST: '127.0.0.1', LOG_LEVEL: 'info' },
+    });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
@@ -238,7 +268,8 @@ describe('postern worker (a role process)', () => {
       expect((await fetch(`${base}/readyz`)).status).toBe(200);
       const text = await (await fetch(`${base}/metrics`)).text();
       // The worker may already be retrying the messages sent above: the states are there, whatever their counts.
-      for (const state of ['queued', 'scheduled', 'deferred', 'leased', 'held']) expect(text).toMatch(new RegExp(`^postern_queue_depth\\{state="${state}"\\} \\d+$`, 'm'));
+      for (const state of ['queued', 'scheduled', 'deferred', 'leased', 'held'])
+        expect(text).toMatch(new RegExp(`^postern_queue_depth\\{state="${state}"\\} \\d+$`, 'm'));
       expect(text).toContain('process_cpu_user_seconds_total');
     } finally {
       child.kill('SIGTERM');

@@ -41,7 +41,14 @@ function composeOnlyKeys(): string[] {
   return [...text.slice(at).matchAll(/^([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]);
 }
 
-const SECRETS = { MYSQL_PASSWORD: 'pw', ADMIN_API_KEY: 'admin-key-0123456789', ENCRYPTION_KEY: 'ab'.repeat(32), MAIL_HOSTNAME: 'mail.example.net', API_HOST: 'api.example.net', ACME_EMAIL: 'ops@example.net' };
+const SECRETS = {
+  MYSQL_PASSWORD: 'pw',
+  ADMIN_API_KEY: 'admin-key-0123456789',
+  ENCRYPTION_KEY: 'ab'.repeat(32),
+  MAIL_HOSTNAME: 'mail.example.net',
+  API_HOST: 'api.example.net',
+  ACME_EMAIL: 'ops@example.net',
+};
 
 /** ${VAR}, ${VAR:-default}, ${VAR:?error} as compose substitutes them from .env. */
 function interpolate(value: unknown, env: Record<string, string>): string {
@@ -79,7 +86,11 @@ describe('.env.example', () => {
   });
 
   it('can be sourced by a shell, giving the same values', () => {
-    const r = spawnSync('bash', ['-c', 'set -a; . ./.env.example; set +a; node -e "process.stdout.write(JSON.stringify(process.env))"'], { cwd: ROOT, encoding: 'utf8', env: { PATH: process.env.PATH } });
+    const r = spawnSync('bash', ['-c', 'set -a; . ./.env.example; set +a; node -e "process.stdout.write(JSON.stringify(process.env))"'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH },
+    });
     expect(r.status).toBe(0);
     const sourced = JSON.parse(r.stdout) as Record<string, string>;
     for (const { key, value } of envExample()) expect([key, sourced[key]]).toEqual([key, value]);
@@ -129,7 +140,7 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('sets only variables that Postern reads in its roles\' environments', () => {
+  it("sets only variables that Postern reads in its roles' environments", () => {
     const known = configVariables();
     for (const [name, s] of postern) {
       for (const k of Object.keys(s.environment ?? {})) expect([name, k, known.has(k)]).toEqual([name, k, true]);
@@ -137,7 +148,7 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('mounts TLS material for the SMTP front and points Caddy\'s on-demand check at the api', () => {
+  it("mounts TLS material for the SMTP front and points Caddy's on-demand check at the api", () => {
     const smtp = compose.services.smtp;
     expect(smtp.volumes).toContain('${SMTP_TLS_DIR:-./tls}:/etc/postern/tls:ro');
     const caddy = compose.services.caddy;

@@ -39,13 +39,22 @@ function email(to: string) {
 describe('/metrics on the api port', () => {
   it('shows deliveries waiting in the queue and the age of the oldest', async () => {
     const now = Date.now();
-    const [messageId] = [(await supertest(rig.h.app).post('/api/v1/email').set({ Authorization: `Bearer ${rig.s.key}` }).send({ ...email('later@dest.test'), SendAt: Math.floor(now / 1000) + 3600 })).body.MessageID];
+    const [messageId] = [
+      (
+        await supertest(rig.h.app)
+          .post('/api/v1/email')
+          .set({ Authorization: `Bearer ${rig.s.key}` })
+          .send({ ...email('later@dest.test'), SendAt: Math.floor(now / 1000) + 3600 })
+      ).body.MessageID,
+    ];
     expect(messageId).toBeDefined();
     // Runs first: the gauges reuse one database reading for a few seconds. A row that waits for its first
     // attempt, accepted a minute ago (as a worker finds it after a restart).
     const db = rig.h.services.db;
     const d = await db('deliveries').where({ message_id: messageId }).first();
-    await db('deliveries').where({ id: d.id }).update({ status: 'queued', created_at: now - 60_000, next_attempt_at: now + 3_600_000 });
+    await db('deliveries')
+      .where({ id: d.id })
+      .update({ status: 'queued', created_at: now - 60_000, next_attempt_at: now + 3_600_000 });
     const text = await scrape();
     expect(metric(text, 'postern_queue_depth', { state: 'queued' })).toBe(1);
     expect(metric(text, 'postern_queue_oldest_queued_seconds')).toBeGreaterThanOrEqual(59);
@@ -56,14 +65,33 @@ describe('/metrics on the api port', () => {
     const agent = supertest(rig.h.app);
     const auth = { Authorization: `Bearer ${rig.s.key}` };
     expect((await agent.post('/api/v1/email').set(auth).send(email('one@dest.test'))).status).toBe(200);
-    expect((await agent.post('/api/v1/email/batch').set(auth).send({ Messages: [email('two@dest.test'), email('three@dest.test')] })).status).toBe(200);
-    expect((await agent.post('/api.php').send({ Command: 'emailgateway.sendemail', SenderAPIKey: rig.s.key, ...email('four@dest.test') })).body.Success).toBe(true);
-    expect((await agent.post('/api/v1/email').set(auth).send({ ...email('x@dest.test'), Subject: '' })).body.Errors[0].Code).toBe(8); // HTTP 200 (upstream §2.1)
+    expect(
+      (
+        await agent
+          .post('/api/v1/email/batch')
+          .set(auth)
+          .send({ Messages: [email('two@dest.test'), email('three@dest.test')] })
+      ).status,
+    ).toBe(200);
+    expect((await agent.post('/api.php').send({ Command: 'emailgateway.sendemail', SenderAPIKey: rig.s.key, ...email('four@dest.test') })).body.Success).toBe(
+      true,
+    );
+    expect(
+      (
+        await agent
+          .post('/api/v1/email')
+          .set(auth)
+          .send({ ...email('x@dest.test'), Subject: '' })
+      ).body.Errors[0].Code,
+    ).toBe(8); // HTTP 200 (upstream §2.1)
     expect((await agent.post('/api.php').send({ Command: 'no.such.command' })).status).toBe(400);
     await agent.get('/no/such/path/12345');
 
     await waitFor(() => rig.sink.received.length >= 4, 15000, 'four deliveries');
-    const text = await waitForMetric(() => scrape(), (t) => metric(t, 'postern_deliveries_total', { outcome: 'delivered' }) >= 4);
+    const text = await waitForMetric(
+      () => scrape(),
+      (t) => metric(t, 'postern_deliveries_total', { outcome: 'delivered' }) >= 4,
+    );
 
     expect(metric(text, 'postern_messages_accepted_total', { door: 'v1' })).toBe(2); // one in the test before
     expect(metric(text, 'postern_messages_accepted_total', { door: 'batch' })).toBe(2);
@@ -107,7 +135,13 @@ describe('/metrics on the api port', () => {
 describe('/metrics while the database is down', () => {
   it('still answers, with the process metrics, and says the database figures could not be read', async () => {
     const quiet = { warn: () => undefined, error: () => undefined, debug: () => undefined, deprecate: () => undefined };
-    const gone = knex({ client: 'mysql2', connection: { host: '127.0.0.1', port: 1, user: 'x', database: 'x', connectTimeout: 500 }, pool: { min: 0, max: 1 }, acquireConnectionTimeout: 1000, log: quiet });
+    const gone = knex({
+      client: 'mysql2',
+      connection: { host: '127.0.0.1', port: 1, user: 'x', database: 'x', connectTimeout: 500 },
+      pool: { min: 0, max: 1 },
+      acquireConnectionTimeout: 1000,
+      log: quiet,
+    });
     try {
       const m = new Metrics(gone, { topDomains: 5 });
       m.command('users.get', 0);
@@ -123,13 +157,22 @@ describe('/metrics while the database is down', () => {
 
 describe('SMTP front metrics', () => {
   const client = (pass: string) =>
-    nodemailer.createTransport({ host: '127.0.0.1', port: front.ports[0], secure: false, auth: { user: smtpUser, pass }, tls: { rejectUnauthorized: false } } as any);
+    nodemailer.createTransport({
+      host: '127.0.0.1',
+      port: front.ports[0],
+      secure: false,
+      auth: { user: smtpUser, pass },
+      tls: { rejectUnauthorized: false },
+    } as any);
 
   it('counts sessions, AUTH failures, refusals by stage and reply, and messages accepted through smtp', async () => {
     await expect(client('wrong-password').sendMail({ from: `app@${rig.s.domain}`, to: 'a@dest.test', text: 'x' })).rejects.toThrow(/535/);
     await expect(client(smtpPass).sendMail({ from: 'app@other.test', to: 'a@dest.test', text: 'x' })).rejects.toThrow(/553/);
     await client(smtpPass).sendMail({ from: `app@${rig.s.domain}`, to: 'smtp@dest.test', subject: 's', text: 'via smtp' });
-    const text = await waitForMetric(() => scrape(), (t) => metric(t, 'postern_smtp_sessions_active') === 0);
+    const text = await waitForMetric(
+      () => scrape(),
+      (t) => metric(t, 'postern_smtp_sessions_active') === 0,
+    );
     expect(metric(text, 'postern_smtp_sessions_total')).toBe(3);
     expect(metric(text, 'postern_smtp_auth_failures_total')).toBe(1);
     expect(metric(text, 'postern_smtp_rejections_total', { stage: 'auth', reply: '535 5.7.8' })).toBe(1);

@@ -22,11 +22,13 @@ const BUILT = path.resolve(__dirname, '../../dist/openapi.json');
 /** Every route of every dialect file, read here on its own (not through the generator's discovery). */
 function dialectRoutes(): { file: string; method: string; path: string; command: string }[] {
   if (!fs.existsSync(DIALECTS)) return [];
-  return fs
-    .readdirSync(DIALECTS)
-    .filter((f) => f.endsWith('.ts'))
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- every dialect file in the folder, found at run time
-    .flatMap((f) => ((require(path.join(DIALECTS, f)).ROUTES ?? []) as { method: string; path: string; command: string }[]).map((r) => ({ file: f, ...r })));
+  return (
+    fs
+      .readdirSync(DIALECTS)
+      .filter((f) => f.endsWith('.ts'))
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- every dialect file in the folder, found at run time
+      .flatMap((f) => ((require(path.join(DIALECTS, f)).ROUTES ?? []) as { method: string; path: string; command: string }[]).map((r) => ({ file: f, ...r })))
+  );
 }
 
 const onlyOnce = backend() === 'sqlite' ? describe : describe.skip;
@@ -77,10 +79,17 @@ onlyOnce('OpenAPI document and /docs', () => {
   it('picks up a new dialect file by its ROUTES export, without edits to the generator', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'postern-dialects-'));
     try {
-      fs.writeFileSync(path.join(dir, 'acme.js'), "exports.ROUTES = [{ method: 'put', path: '/acme/v2/things/:thingid', command: 'emailgateway.getdomain', summary: 'A thing' }];");
+      fs.writeFileSync(
+        path.join(dir, 'acme.js'),
+        "exports.ROUTES = [{ method: 'put', path: '/acme/v2/things/:thingid', command: 'emailgateway.getdomain', summary: 'A thing' }];",
+      );
       fs.writeFileSync(path.join(dir, 'helpers.js'), 'exports.other = 1;');
       const doc = buildOpenApi({ commands, schemaDir: path.resolve(__dirname, '../../schemas'), version: '0', tables: dialectTables(dir) }) as any;
-      expect(doc.paths['/acme/v2/things/{thingid}'].put).toMatchObject({ tags: ['acme'], summary: 'A thing', 'x-postern-commands': ['emailgateway.getdomain'] });
+      expect(doc.paths['/acme/v2/things/{thingid}'].put).toMatchObject({
+        tags: ['acme'],
+        summary: 'A thing',
+        'x-postern-commands': ['emailgateway.getdomain'],
+      });
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

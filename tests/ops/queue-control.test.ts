@@ -55,7 +55,10 @@ async function postern(...args: string[]): Promise<{ code: number; json: any; st
   const sink = (add: (s: string) => void) => new Writable({ write: (c, _e, done) => (add(String(c)), done()) });
   inst ??= await openInstallation(rig.h.env);
   const shared = inst;
-  const c = new Cli({ env: rig.h.env, stdout: sink((s) => (stdout += s)), stderr: sink((s) => (stderr += s)) }, async () => ({ ...shared, close: async () => undefined }));
+  const c = new Cli({ env: rig.h.env, stdout: sink((s) => (stdout += s)), stderr: sink((s) => (stderr += s)) }, async () => ({
+    ...shared,
+    close: async () => undefined,
+  }));
   const code = await runCli(['node', 'postern', ...args], c, async () => undefined);
   return { code, json: stdout ? JSON.parse(stdout) : undefined, stderr };
 }
@@ -100,7 +103,9 @@ describe('queue control', () => {
     expect(noFilter.body.Errors[0]).toMatchObject({ Code: 7 });
     const badState = await api().get('/api/v1/queue').query({ SessionID: rig.s.sessionId, State: 'nope', RecipientDomain: 'a\r\nb' });
     expect(badState.body.Errors.map((e: { Code: number }) => e.Code).sort()).toEqual([4, 9]);
-    const notMine = await api().post('/api/v1/queue/retry').send({ SessionID: rig.s.sessionId, DeliveryID: (await deliveryOf(theirs)).id });
+    const notMine = await api()
+      .post('/api/v1/queue/retry')
+      .send({ SessionID: rig.s.sessionId, DeliveryID: (await deliveryOf(theirs)).id });
     expect(notMine.status).toBe(404);
     expect(notMine.body.Errors[0]).toMatchObject({ Code: 8, Message: 'Delivery not found' });
     const anon = await api().get('/api/v1/queue').query({ AdminAPIKey: 'wrong' });
@@ -131,7 +136,10 @@ describe('queue control', () => {
 
     // Held for three days, accepted three days ago: past DELIVERY_MAX_AGE_SECONDS (2 days) unless held time is left out.
     const threeDays = 3 * 86400_000;
-    await rig.h.services.db('deliveries').where({ id: still.id }).update({ created_at: Date.now() - threeDays, held_at: Date.now() - threeDays + 60_000 });
+    await rig.h.services
+      .db('deliveries')
+      .where({ id: still.id })
+      .update({ created_at: Date.now() - threeDays, held_at: Date.now() - threeDays + 60_000 });
     rig.sink.onRcpt = (address) => (address.endsWith(`@${SLOW}`) ? smtpError(451, '4.7.1 Try again later') : undefined);
     const released = await postern('queue', 'release', `RecipientDomain=${SLOW}`, '--user', String(rig.s.userId));
     expect(released).toMatchObject({ code: 0, json: { Released: 1 } });
@@ -147,7 +155,7 @@ describe('queue control', () => {
     expect(rig.sink.received.some((m) => m.to.includes(`ann@${SLOW}`))).toBe(true);
   });
 
-  it('purges by filter from the CLI, with a failed event each; a user cannot purge another user\'s mail', async () => {
+  it("purges by filter from the CLI, with a failed event each; a user cannot purge another user's mail", async () => {
     rig.sink.onRcpt = (address) => (address.endsWith(`@${SLOW}`) ? smtpError(451, '4.7.1 Try again later') : undefined);
     const a = await send(rig.s.key, rig.s.domain, `cy@${SLOW}`);
     const b = await send(other.key, other.domain, `dee@${SLOW}`);

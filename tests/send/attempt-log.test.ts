@@ -38,7 +38,13 @@ async function send(to: string[]): Promise<string> {
   const res = await supertest(rig.h.app)
     .post('/api/v1/email')
     .set('Authorization', `Bearer ${rig.s.key}`)
-    .send({ Subject: 'Log me', ContentType: 'plain', PlainContent: 'hi', From: { name: '', email: `app@${rig.s.domain}` }, To: to.map((email) => ({ name: '', email })) });
+    .send({
+      Subject: 'Log me',
+      ContentType: 'plain',
+      PlainContent: 'hi',
+      From: { name: '', email: `app@${rig.s.domain}` },
+      To: to.map((email) => ({ name: '', email })),
+    });
   expect(res.status).toBe(200);
   return res.body.MessageID;
 }
@@ -57,16 +63,31 @@ describe('delivery attempt log lines', () => {
     const byRecipient = Object.fromEntries(deliveries.map((d: { recipient: string; id: number }) => [d.recipient, Number(d.id)]));
     const got = attemptsOf(id);
     for (const l of got) {
-      expect(Object.keys(l).sort()).toEqual(['attempt', 'deliveryId', 'level', 'message', 'messageId', 'nextRetryAt', 'outcome', 'recipientDomain', 'reply', 'timestamp']);
+      expect(Object.keys(l).sort()).toEqual([
+        'attempt',
+        'deliveryId',
+        'level',
+        'message',
+        'messageId',
+        'nextRetryAt',
+        'outcome',
+        'recipientDomain',
+        'reply',
+        'timestamp',
+      ]);
       expect(l).toMatchObject({ level: 'info', recipientDomain: 'dest.test' });
     }
     const of = (r: string) => got.filter((l) => l.deliveryId === byRecipient[r]);
-    expect(of('ok@dest.test')).toEqual([expect.objectContaining({ outcome: 'delivered', attempt: 1, nextRetryAt: null, reply: expect.stringMatching(/^250 /) })]);
+    expect(of('ok@dest.test')).toEqual([
+      expect.objectContaining({ outcome: 'delivered', attempt: 1, nextRetryAt: null, reply: expect.stringMatching(/^250 /) }),
+    ]);
     const [deferred, retried] = of('later@dest.test');
     expect(deferred).toMatchObject({ outcome: 'deferred', attempt: 1, reply: '451 4.2.1 <…@dest.test>: try again later' });
     expect(Date.parse(deferred.nextRetryAt)).toBeGreaterThan(Date.parse(deferred.timestamp));
     expect(retried).toMatchObject({ outcome: 'delivered', attempt: 2, nextRetryAt: null });
-    expect(of('gone@dest.test')).toEqual([expect.objectContaining({ outcome: 'bounced', attempt: 1, nextRetryAt: null, reply: '550 5.1.1 <…@dest.test>: no such user' })]);
+    expect(of('gone@dest.test')).toEqual([
+      expect.objectContaining({ outcome: 'bounced', attempt: 1, nextRetryAt: null, reply: '550 5.1.1 <…@dest.test>: no such user' }),
+    ]);
 
     expect(lines.join('\n')).not.toMatch(/(ok|later|gone)@dest\.test/);
   });

@@ -48,7 +48,11 @@ describe('classifyReply', () => {
   });
 
   it('never suppresses on a temporary reply, whatever its code or text says', () => {
-    expect(classifyReply(450, '450 4.1.1 <x@y.test>: Recipient address rejected: unverified address')).toEqual({ class: 'soft', permanent: false, suppress: false });
+    expect(classifyReply(450, '450 4.1.1 <x@y.test>: Recipient address rejected: unverified address')).toEqual({
+      class: 'soft',
+      permanent: false,
+      suppress: false,
+    });
     expect(classifyReply(451, '451 no such user (temporary lookup failure)')).toEqual({ class: 'soft', permanent: false, suppress: false });
   });
 

@@ -49,7 +49,14 @@ async function publishedKey(): Promise<string> {
 
 describe('POST /api/v1/email → delivery to a real SMTP sink', () => {
   it('answers the MessageID and delivers a DKIM-signed message with a VERP return path', async () => {
-    const res = await send(basic({ CC: [{ name: 'Carl', email: 'carl@recipient.test' }], BCC: [{ name: '', email: 'hidden@recipient.test' }], Headers: { 'X-Campaign': 'spring' }, Tags: ['welcome'] }));
+    const res = await send(
+      basic({
+        CC: [{ name: 'Carl', email: 'carl@recipient.test' }],
+        BCC: [{ name: '', email: 'hidden@recipient.test' }],
+        Headers: { 'X-Campaign': 'spring' },
+        Tags: ['welcome'],
+      }),
+    );
     expect(res.status).toBe(200);
     expect(Object.keys(res.body)).toEqual(['MessageID']);
     expect(res.body.MessageID).toMatch(/^[0-9a-f-]{36}$/);
@@ -103,21 +110,35 @@ describe('DKIM header coverage on delivered mail (RFC 8058, over-signing)', () =
     expect(res.status).toBe(200);
     await waitFor(async () => (await deliveriesOf(res.body.MessageID)).every((d: { status: string }) => d.status === 'delivered'), 15000, 'deliveries');
     const raw = sink.received.find((r) => r.to[0] === 'jane@recipient.test' && r.raw.toString().includes('Subject: One-click please'))!.raw;
-    const head = raw.toString('latin1').split('\r\n\r\n')[0].replace(/\r\n[ \t]+/g, ' ');
+    const head = raw
+      .toString('latin1')
+      .split('\r\n\r\n')[0]
+      .replace(/\r\n[ \t]+/g, ' ');
     expect(head).toMatch(/^List-Unsubscribe-Post: List-Unsubscribe=One-Click$/m);
-    const names = /^DKIM-Signature:.*?\bh=([^;]+);/m.exec(head)![1].split(':').map((n) => n.trim());
+    const names = /^DKIM-Signature:.*?\bh=([^;]+);/m
+      .exec(head)![1]
+      .split(':')
+      .map((n) => n.trim());
     const times = (n: string) => names.filter((x) => x === n).length;
-    expect({ from: times('from'), subject: times('subject'), to: times('to'), date: times('date'), cc: times('cc') }).toEqual({ from: 2, subject: 2, to: 2, date: 2, cc: 2 });
+    expect({ from: times('from'), subject: times('subject'), to: times('to'), date: times('date'), cc: times('cc') }).toEqual({
+      from: 2,
+      subject: 2,
+      to: 2,
+      date: 2,
+      cc: 2,
+    });
     expect({ unsub: times('list-unsubscribe'), post: times('list-unsubscribe-post') }).toEqual({ unsub: 2, post: 2 });
 
     const key = await publishedKey();
     const verdict = async (m: string) =>
-      (await dkimVerify(Buffer.from(m, 'latin1'), {
-        resolver: async (name: string, type: string) => {
-          if (type === 'TXT' && name === `key1._domainkey.${s.domain}`) return [[key]];
-          throw Object.assign(new Error('not found'), { code: 'ENOTFOUND' });
-        },
-      })).results[0].status.result;
+      (
+        await dkimVerify(Buffer.from(m, 'latin1'), {
+          resolver: async (name: string, type: string) => {
+            if (type === 'TXT' && name === `key1._domainkey.${s.domain}`) return [[key]];
+            throw Object.assign(new Error('not found'), { code: 'ENOTFOUND' });
+          },
+        })
+      ).results[0].status.result;
     const text = raw.toString('latin1');
     expect(await verdict(text)).toBe('pass');
     const fromAt = text.indexOf('\r\nFrom:') + 2;
@@ -154,7 +175,10 @@ describe('a sender domain whose DKIM key cannot sign', () => {
   /** Stores `keyEnc` as a new domain's DKIM key, sends one message from it and waits for its deferral. */
   async function deferredWith(keyEnc: (enc: Buffer) => string): Promise<{ domain: string; reply: string; subject: string }> {
     const other = await senderSetup(h);
-    await h.services.db('sender_domains').where({ id: other.domainId }).update({ dkim_private_key_enc: keyEnc(h.services.config.encryptionKey!) });
+    await h.services
+      .db('sender_domains')
+      .where({ id: other.domainId })
+      .update({ dkim_private_key_enc: keyEnc(h.services.config.encryptionKey!) });
     const subject = `Unsigned? ${other.domain}`;
     const res = await send(basic({ Subject: subject, From: { name: 'Ops', email: `ops@${other.domain}` } }), other.key);
     expect(res.status).toBe(200);

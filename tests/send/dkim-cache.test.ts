@@ -24,10 +24,18 @@ const key = (pem: string, domainName = 'example.com') => ({ domainName, keySelec
 function compose(i: number, domain = 'example.com'): Promise<Buffer> {
   const html = `<p>Dear customer ${i},   your order has shipped. Track it <a href="https://t.${domain}/c/${i}">here</a>.</p>\n`.repeat(40);
   return new MailComposer({
-    from: `Shop <shop@${domain}>`, to: `Customer <c${i}@dest.test>`, cc: 'carl@dest.test', subject: `Your order ${i} – ünïcode`,
-    html, text: html.replace(/<[^>]+>/g, ''), messageId: `<m${i}@${domain}>`, date: new Date('2026-11-29T12:00:00Z'),
+    from: `Shop <shop@${domain}>`,
+    to: `Customer <c${i}@dest.test>`,
+    cc: 'carl@dest.test',
+    subject: `Your order ${i} – ünïcode`,
+    html,
+    text: html.replace(/<[^>]+>/g, ''),
+    messageId: `<m${i}@${domain}>`,
+    date: new Date('2026-11-29T12:00:00Z'),
     headers: { 'List-Unsubscribe': `<https://t.${domain}/u/${i}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
-  }).compile().build();
+  })
+    .compile()
+    .build();
 }
 
 let pool: DkimPool;

@@ -8,7 +8,10 @@ import { DkimKeyCache } from '../../src/delivery/dkim-keys';
 const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
 const key = { domainName: 'example.com', keySelector: 'key1', privateKey: privateKey.export({ type: 'pkcs1', format: 'pem' }).toString() };
 const dnsValue = `v=DKIM1; k=rsa; p=${publicKey.export({ type: 'spki', format: 'der' }).toString('base64')}`;
-const raw = (i: number) => Buffer.from(`From: App <app@example.com>\r\nTo: r${i}@dest.test\r\nSubject: threaded ${i}\r\nMessage-ID: <m${i}@example.com>\r\n\r\nbody ${i}\r\n.leading dot\r\n`);
+const raw = (i: number) =>
+  Buffer.from(
+    `From: App <app@example.com>\r\nTo: r${i}@dest.test\r\nSubject: threaded ${i}\r\nMessage-ID: <m${i}@example.com>\r\n\r\nbody ${i}\r\n.leading dot\r\n`,
+  );
 
 let pool: DkimPool;
 beforeEach(() => (pool = new DkimPool(new DkimKeyCache(), 2)));
@@ -19,7 +22,10 @@ describe('DKIM signing on worker threads', () => {
     const threaded = await pool.sign(raw(1), key);
     expect(threaded.equals(await dkimSign(raw(1), key))).toBe(true);
     expect(threaded.toString()).toMatch(/^DKIM-Signature: v=1; a=rsa-sha256; c=relaxed\/relaxed; d=example\.com;/);
-    const v = await dkimVerify(threaded, { resolver: async (name: string) => (name === 'key1._domainkey.example.com' ? [[dnsValue]] : Promise.reject(Object.assign(new Error('nx'), { code: 'ENOTFOUND' }))) });
+    const v = await dkimVerify(threaded, {
+      resolver: async (name: string) =>
+        name === 'key1._domainkey.example.com' ? [[dnsValue]] : Promise.reject(Object.assign(new Error('nx'), { code: 'ENOTFOUND' })),
+    });
     expect(v.results[0].status.result).toBe('pass');
   });
 

@@ -12,7 +12,8 @@ import { dkimSign, OVERSIGNED, relaxedBody } from '../../src/delivery/dkim-sign'
 const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
 const key = { domainName: 'example.com', keySelector: 'key1', privateKey: privateKey.export({ type: 'pkcs1', format: 'pem' }).toString() };
 const dnsValue = `v=DKIM1; k=rsa; p=${publicKey.export({ type: 'spki', format: 'der' }).toString('base64')}`;
-const resolver = async (name: string) => (name === 'key1._domainkey.example.com' ? [[dnsValue]] : Promise.reject(Object.assign(new Error('nx'), { code: 'ENOTFOUND' })));
+const resolver = async (name: string) =>
+  name === 'key1._domainkey.example.com' ? [[dnsValue]] : Promise.reject(Object.assign(new Error('nx'), { code: 'ENOTFOUND' }));
 
 async function verdict(message: Buffer | string): Promise<string> {
   const v = await dkimVerify(Buffer.isBuffer(message) ? message : Buffer.from(message, 'latin1'), { resolver });
@@ -40,7 +41,10 @@ const MESSAGE = [
 
 /** The h= tag of the first DKIM-Signature, unfolded, as a list of names. */
 function signedNames(signed: Buffer): string[] {
-  const head = signed.toString('latin1').split('\r\n\r\n')[0].replace(/\r\n[ \t]+/g, ' ');
+  const head = signed
+    .toString('latin1')
+    .split('\r\n\r\n')[0]
+    .replace(/\r\n[ \t]+/g, ' ');
   const h = /^DKIM-Signature:.*?\bh=([^;]+);/m.exec(head)![1];
   return h.split(':').map((n) => n.trim());
 }
@@ -77,7 +81,8 @@ describe('DKIM signing', () => {
   it('lists From, Subject, To, Date, Cc, List-Unsubscribe(-Post) once more than they occur, Sender and Reply-To once though absent', () => {
     const names = signedNames(signed);
     const times = (n: string) => names.filter((x) => x === n).length;
-    for (const n of ['from', 'subject', 'to', 'date', 'cc', 'list-unsubscribe', 'list-unsubscribe-post']) expect({ n, times: times(n) }).toEqual({ n, times: 2 });
+    for (const n of ['from', 'subject', 'to', 'date', 'cc', 'list-unsubscribe', 'list-unsubscribe-post'])
+      expect({ n, times: times(n) }).toEqual({ n, times: 2 });
     for (const n of ['sender', 'reply-to']) expect({ n, times: times(n) }).toEqual({ n, times: 1 });
     expect(times('message-id')).toBe(1);
   });
@@ -105,7 +110,9 @@ describe('DKIM signing', () => {
   });
 
   it('still passes when a header it does not sign is added (Received, as every hop does)', async () => {
-    expect(await verdict(insertHeader(signed, 'Received: from mx.example.com by mx.dest.test; Mon, 23 Nov 2026 02:00:01 +0000', 'DKIM-Signature:'))).toBe('pass');
+    expect(await verdict(insertHeader(signed, 'Received: from mx.example.com by mx.dest.test; Mon, 23 Nov 2026 02:00:01 +0000', 'DKIM-Signature:'))).toBe(
+      'pass',
+    );
   });
 
   it('signs every instance of a repeated header, counted from the bottom', async () => {

@@ -37,7 +37,14 @@ const sendApi = (key: string, domain: string, to: string, subject: string) =>
   supertest(h.app)
     .post('/api/v1/email')
     .set('Authorization', `Bearer ${key}`)
-    .send({ Subject: subject, ContentType: 'plain', PlainContent: `body of ${subject}`, From: { name: 'Shop', email: `orders@${domain}` }, To: [{ name: '', email: to }], Tags: ['grouped'] });
+    .send({
+      Subject: subject,
+      ContentType: 'plain',
+      PlainContent: `body of ${subject}`,
+      From: { name: 'Shop', email: `orders@${domain}` },
+      To: [{ name: '', email: to }],
+      Tags: ['grouped'],
+    });
 
 async function queuedRollup(domainId: number): Promise<number> {
   const rows = await h.services.db('stats_rollup').where({ domain_id: domainId, unit: 'd', type: 'queued' }).sum({ n: 'count' });
@@ -62,14 +69,20 @@ describe('group commit on the send path', () => {
     expect(deliveries).toHaveLength(40);
     for (const d of deliveries) expect(d.recipient).toBe(`r${ids.indexOf(d.message_id)}-${run}@dest.test`);
     const queued = await h.services.db('events').whereIn('message_id', ids).where({ type: 'queued' }).select('delivery_id', 'data');
-    expect(queued.map((e: { delivery_id: number }) => Number(e.delivery_id)).sort((a, b) => a - b)).toEqual(deliveries.map((d: { id: number }) => Number(d.id)).sort((a, b) => a - b));
+    expect(queued.map((e: { delivery_id: number }) => Number(e.delivery_id)).sort((a, b) => a - b)).toEqual(
+      deliveries.map((d: { id: number }) => Number(d.id)).sort((a, b) => a - b),
+    );
     expect(await queuedRollup(s.domainId)).toBe(queuedBefore + 40);
     // They really were written in groups, not one transaction each.
     const after = groupCommitStats(h.services.db);
     expect(after.items - before.items).toBe(40);
     expect(after.flushes - before.flushes).toBeLessThan(40);
 
-    await waitFor(async () => (await h.services.db('deliveries').whereIn('message_id', ids).where({ status: 'delivered' })).length === 40, 20000, '40 delivered');
+    await waitFor(
+      async () => (await h.services.db('deliveries').whereIn('message_id', ids).where({ status: 'delivered' })).length === 40,
+      20000,
+      '40 delivered',
+    );
     for (const subj of subjects) expect(sink.received.filter((m) => m.raw.toString().includes(`Subject: ${subj}\r\n`))).toHaveLength(1);
     const delivered = await h.services.db('events').whereIn('message_id', ids).where({ type: 'delivered' }).count({ n: '*' });
     expect(Number(delivered[0].n)).toBe(40);
@@ -98,13 +111,23 @@ describe('group commit on the send path', () => {
     const results = await Promise.all(
       Array.from({ length: n }, (_, i) =>
         nodemailer
-          .createTransport({ host: '127.0.0.1', port: front.ports[0], secure: false, auth: { user: smtpUser, pass: smtpPass }, tls: { rejectUnauthorized: false } })
+          .createTransport({
+            host: '127.0.0.1',
+            port: front.ports[0],
+            secure: false,
+            auth: { user: smtpUser, pass: smtpPass },
+            tls: { rejectUnauthorized: false },
+          })
           .sendMail({ from: `app@${s.domain}`, to: `smtp${i}-${run}@dest.test`, subject: `smtp grouped ${run} ${i}`, text: `payload ${run} ${i}` }),
       ),
     );
     const ids = results.map((r) => /queued as (\S+)/.exec(r.response)![1]);
     expect(new Set(ids).size).toBe(n);
-    await waitFor(async () => (await h.services.db('deliveries').whereIn('message_id', ids).where({ status: 'delivered' })).length === n, 20000, `${n} delivered`);
+    await waitFor(
+      async () => (await h.services.db('deliveries').whereIn('message_id', ids).where({ status: 'delivered' })).length === n,
+      20000,
+      `${n} delivered`,
+    );
     for (let i = 0; i < n; i++) {
       const got = sink.received.filter((m) => m.to.includes(`smtp${i}-${run}@dest.test`));
       expect(got).toHaveLength(1);
@@ -116,12 +139,27 @@ describe('group commit on the send path', () => {
     const run = tag();
     // A trigger fails the INSERT of one message, which would fail the whole group's transaction. (Input no longer
     // gets that far: the front refuses what would not fit, such as a From address over 191 characters.)
-    await h.services.db.raw(`CREATE TRIGGER poison_${run} BEFORE INSERT ON messages FOR EACH ROW BEGIN IF NEW.subject = 'alone ${run} 3' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'poisoned'; END IF; END`);
-    const transport = () => nodemailer.createTransport({ host: '127.0.0.1', port: front.ports[0], secure: false, auth: { user: smtpUser, pass: smtpPass }, tls: { rejectUnauthorized: false } });
+    await h.services.db.raw(
+      `CREATE TRIGGER poison_${run} BEFORE INSERT ON messages FOR EACH ROW BEGIN IF NEW.subject = 'alone ${run} 3' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'poisoned'; END IF; END`,
+    );
+    const transport = () =>
+      nodemailer.createTransport({
+        host: '127.0.0.1',
+        port: front.ports[0],
+        secure: false,
+        auth: { user: smtpUser, pass: smtpPass },
+        tls: { rejectUnauthorized: false },
+      });
     const sends = Array.from({ length: 8 }, (_, i) =>
       transport()
-        .sendMail({ envelope: { from: `app@${s.domain}`, to: [`fail${i}-${run}@dest.test`] }, raw: `From: app@${s.domain}\r\nTo: fail${i}-${run}@dest.test\r\nSubject: alone ${run} ${i}\r\n\r\nbody ${i}\r\n` })
-        .then((r) => ({ ok: true as const, response: r.response }), (e: { responseCode?: number }) => ({ ok: false as const, code: e.responseCode })),
+        .sendMail({
+          envelope: { from: `app@${s.domain}`, to: [`fail${i}-${run}@dest.test`] },
+          raw: `From: app@${s.domain}\r\nTo: fail${i}-${run}@dest.test\r\nSubject: alone ${run} ${i}\r\n\r\nbody ${i}\r\n`,
+        })
+        .then(
+          (r) => ({ ok: true as const, response: r.response }),
+          (e: { responseCode?: number }) => ({ ok: false as const, code: e.responseCode }),
+        ),
     );
     const out = await Promise.all(sends);
     expect(out[3]).toEqual({ ok: false, code: 451 });

@@ -21,7 +21,9 @@ afterAll(async () => {
 });
 
 function post(path: string, body: unknown, opts: { key?: string; idem?: string } = {}) {
-  const r = supertest(h.app).post(path).set('Authorization', `Bearer ${opts.key ?? s.key}`);
+  const r = supertest(h.app)
+    .post(path)
+    .set('Authorization', `Bearer ${opts.key ?? s.key}`);
   if (opts.idem !== undefined) r.set('Idempotency-Key', opts.idem);
   return r.send(body as object);
 }
@@ -181,7 +183,13 @@ describe('POST /api/v1/email/batch', () => {
       Messages: [
         message({ Subject: tagged(0) }),
         message({ Subject: '' }),
-        message({ Subject: tagged(2), To: [{ name: 'A', email: 'a@recipient.test' }, { name: 'B', email: 'b@recipient.test' }] }),
+        message({
+          Subject: tagged(2),
+          To: [
+            { name: 'A', email: 'a@recipient.test' },
+            { name: 'B', email: 'b@recipient.test' },
+          ],
+        }),
         message({ Subject: tagged(3), From: { name: 'X', email: 'x@elsewhere.example.org' } }),
         message({ Subject: tagged(4), To: [{ name: 'Bad', email: 'bad@' }], BCC: 'nope' }),
         message({ Subject: tagged(5), TemplateID: 3 }),
@@ -255,7 +263,11 @@ describe('POST /api/v1/email/batch', () => {
     const own = await senderSetup(h, { LimitEmailSendPerDay: 2 });
     const res = await post(
       '/api/v1/email/batch',
-      { Messages: [0, 1, 2].map((i) => message({ To: [{ name: '', email: `q${i}@recipient.test` }] }, own.domain)).concat([message({ Subject: '' }, own.domain)]) },
+      {
+        Messages: [0, 1, 2]
+          .map((i) => message({ To: [{ name: '', email: `q${i}@recipient.test` }] }, own.domain))
+          .concat([message({ Subject: '' }, own.domain)]),
+      },
       { key: own.key },
     );
     expect(res.status).toBe(200);

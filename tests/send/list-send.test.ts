@@ -12,7 +12,8 @@ import { waitFor } from '../helpers/sink';
 import { addSubscriber, as, makeField, makeList, Owner } from '../lists/fixtures';
 
 const BASE = 'http://track.postern.test';
-const TEMPLATE_HTML = '<p>Hello {{ Subscriber:FirstName|"there" }} from %Subscriber:City%!</p><p>{{{ Subscriber:FirstName }}}</p><p><a href="{{ Link:Unsubscribe }}">Leave</a></p>';
+const TEMPLATE_HTML =
+  '<p>Hello {{ Subscriber:FirstName|"there" }} from %Subscriber:City%!</p><p>{{{ Subscriber:FirstName }}}</p><p><a href="{{ Link:Unsubscribe }}">Leave</a></p>';
 const TEMPLATE_TEXT = 'Hello {{ Subscriber:FirstName|"there" }} ({{ Subscriber:EmailAddress }}). Leave: {{ Link:Unsubscribe }}';
 
 interface Setup {
@@ -86,7 +87,10 @@ describe('TargetListID, default: the first 250 eligible members by email', () =>
     expect(new Set(ids).size).toBe(250);
     const rows = await messagesTo(st, ids);
     const byMessage = new Map(rows.map((r) => [r.message_id, r.recipient]));
-    const expected = st.eligible.map((e) => e[0]).sort().slice(0, 250);
+    const expected = st.eligible
+      .map((e) => e[0])
+      .sort()
+      .slice(0, 250);
     expect(ids.map((id) => byMessage.get(id))).toEqual(expected);
     expect(expected).not.toContain('m279@list.test'); // suppressed
     expect(expected).not.toContain('m296@list.test'); // unsubscribed (i = 3)
@@ -105,7 +109,11 @@ describe('TargetListID, default: the first 250 eligible members by email', () =>
       expect(mail.html).toBe(`<p>Hello ${htmlFirst || 'there'} from ${city}!</p><p>${htmlFirst}</p><p><a href="${unsub}">Leave</a></p>`);
       expect(mail.text?.trim()).toBe(`Hello ${first || 'there'} (${email}). Leave: ${unsub}`);
       expect((mail.to as AddressObject).value[0]).toEqual({ name: first.replace(/[\r\n]/g, ' '), address: email });
-      const head = st.rig.sink.received.find((r) => r.to[0] === email)!.raw.toString().split('\r\n\r\n')[0].replace(/\r\n[ \t]+/g, ' ');
+      const head = st.rig.sink.received
+        .find((r) => r.to[0] === email)!
+        .raw.toString()
+        .split('\r\n\r\n')[0]
+        .replace(/\r\n[ \t]+/g, ' ');
       expect(head).toContain(`List-Unsubscribe: <${unsub}>`);
       expect(head).toContain('List-Unsubscribe-Post: List-Unsubscribe=One-Click');
     };
@@ -125,7 +133,10 @@ describe('TargetListID, default: the first 250 eligible members by email', () =>
     expect(Number(message.subscriber_id)).toBe(member[1]);
 
     const secret = trackingSecret(st.rig.h.services.config);
-    const res = await supertest(st.rig.h.app).post(`/t/u/${makeToken(secret, 'u', row.track_id)}`).type('form').send('List-Unsubscribe=One-Click');
+    const res = await supertest(st.rig.h.app)
+      .post(`/t/u/${makeToken(secret, 'u', row.track_id)}`)
+      .type('form')
+      .send('List-Unsubscribe=One-Click');
     expect(res.status).toBe(200);
     const got = await as(st.rig.h, st.o)('subscriber.get', { ListID: st.listId, SubscriberID: member[1] });
     expect(got.SubscriberInformation.SubscriptionStatus).toBe('Unsubscribed');
@@ -135,7 +146,7 @@ describe('TargetListID, default: the first 250 eligible members by email', () =>
     expect(ev).toHaveLength(1);
   });
 
-  it('answers 16 for another account\'s list and for a list send with To', async () => {
+  it("answers 16 for another account's list and for a list send with To", async () => {
     const { h } = st.rig;
     const other = await supertest(h.app)
       .post('/api/v1/email')
@@ -152,8 +163,13 @@ describe('TargetListID, default: the first 250 eligible members by email', () =>
       .post('/api/v1/email')
       .set('Authorization', `Bearer ${st.rig.s.key}`)
       .send({
-        TemplateID: st.templateId, ListID: st.listId, SubscriberID: member[1], Subject: 'Dear {{ Subscriber:FirstName }}', TrackOpens: 'false',
-        From: { name: 'N', email: `news@${st.rig.s.domain}` }, To: [{ name: '', email: 'copy@other.test' }],
+        TemplateID: st.templateId,
+        ListID: st.listId,
+        SubscriberID: member[1],
+        Subject: 'Dear {{ Subscriber:FirstName }}',
+        TrackOpens: 'false',
+        From: { name: 'N', email: `news@${st.rig.s.domain}` },
+        To: [{ name: '', email: 'copy@other.test' }],
       });
     expect(res.status).toBe(200);
     await waitFor(() => st.rig.sink.received.some((r) => r.to[0] === 'copy@other.test'), 15000, 'the single send');
@@ -164,7 +180,13 @@ describe('TargetListID, default: the first 250 eligible members by email', () =>
     const wrong = await supertest(st.rig.h.app)
       .post('/api/v1/email')
       .set('Authorization', `Bearer ${st.rig.s.key}`)
-      .send({ TemplateID: st.templateId + 999, ListID: st.listId, SubscriberID: 999999, From: { name: 'N', email: `news@${st.rig.s.domain}` }, To: [{ name: '', email: 'copy@other.test' }] });
+      .send({
+        TemplateID: st.templateId + 999,
+        ListID: st.listId,
+        SubscriberID: 999999,
+        From: { name: 'N', email: `news@${st.rig.s.domain}` },
+        To: [{ name: '', email: 'copy@other.test' }],
+      });
     expect(wrong.body.Errors.map((e: { Code: number }) => e.Code).sort()).toEqual([15, 36]);
   });
 
@@ -172,12 +194,24 @@ describe('TargetListID, default: the first 250 eligible members by email', () =>
     const db = st.rig.h.services.db;
     const [journeyId] = await db('journeys').insert({ user_id: st.rig.s.userId, name: 'Onboarding' });
     const [actionId] = await db('journey_actions').insert({ journey_id: journeyId, name: 'Day 1' });
-    const base = { Subject: 'J', ContentType: 'plain', PlainContent: 'x', From: { name: 'N', email: `news@${st.rig.s.domain}` }, To: [{ name: '', email: 'j@other.test' }] };
-    const ok = await supertest(st.rig.h.app).post('/api/v1/email').set('Authorization', `Bearer ${st.rig.s.key}`).send({ ...base, JourneyID: journeyId, ActionID: actionId });
+    const base = {
+      Subject: 'J',
+      ContentType: 'plain',
+      PlainContent: 'x',
+      From: { name: 'N', email: `news@${st.rig.s.domain}` },
+      To: [{ name: '', email: 'j@other.test' }],
+    };
+    const ok = await supertest(st.rig.h.app)
+      .post('/api/v1/email')
+      .set('Authorization', `Bearer ${st.rig.s.key}`)
+      .send({ ...base, JourneyID: journeyId, ActionID: actionId });
     expect(ok.status).toBe(200);
     const m = await db('messages').where({ id: ok.body.MessageID }).first();
     expect([Number(m.journey_id), Number(m.action_id)]).toEqual([Number(journeyId), Number(actionId)]);
-    const bad = await supertest(st.rig.h.app).post('/api/v1/email').set('Authorization', `Bearer ${st.rig.s.key}`).send({ ...base, JourneyID: Number(journeyId) + 50, ActionID: Number(actionId) + 50 });
+    const bad = await supertest(st.rig.h.app)
+      .post('/api/v1/email')
+      .set('Authorization', `Bearer ${st.rig.s.key}`)
+      .send({ ...base, JourneyID: Number(journeyId) + 50, ActionID: Number(actionId) + 50 });
     expect(bad.body.Errors.map((e: { Code: number }) => e.Code)).toEqual([37, 38]);
   });
 });

@@ -125,7 +125,15 @@ describe('GET /api/v1/email/{MessageID}', () => {
     await waitFor(async () => (await h.services.db('events').where({ message_id: id, type: 'delivered' })).length === 2, 5000, 'delivered events');
     const r = await api.get(`/api/v1/email/${id}`, a.key);
     expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ MessageID: id, Status: 'delivered', From: `billing@${a.domain}`, Subject: 'Receipt 42', Tags: ['receipt'], CreatedAt: createdAt, SendAt: null });
+    expect(r.body).toMatchObject({
+      MessageID: id,
+      Status: 'delivered',
+      From: `billing@${a.domain}`,
+      Subject: 'Receipt 42',
+      Tags: ['receipt'],
+      CreatedAt: createdAt,
+      SendAt: null,
+    });
     expect(r.body.MessageIDHeader).toMatch(new RegExp(`@${a.domain.replace(/\./g, '\\.')}>$`));
     expect(r.body.Size).toBeGreaterThan(100);
     expect(r.body.Recipients.map((x: { Email: string; Type: string; Status: string; Attempts: number }) => [x.Email, x.Type, x.Status, x.Attempts])).toEqual([

@@ -24,7 +24,8 @@ function handle(request: any, send: (response: any) => void): void {
   if (!q || !entry) {
     response.header.rcode = 3; // NXDOMAIN
   } else if (q.type === Packet.TYPE.MX && entry.mx) {
-    for (const m of entry.mx) response.answers.push({ name: q.name, type: Packet.TYPE.MX, class: Packet.CLASS.IN, ttl: 60, exchange: m.exchange, priority: m.priority });
+    for (const m of entry.mx)
+      response.answers.push({ name: q.name, type: Packet.TYPE.MX, class: Packet.CLASS.IN, ttl: 60, exchange: m.exchange, priority: m.priority });
   } else if (q.type === Packet.TYPE.A && entry.a) {
     for (const address of entry.a) response.answers.push({ name: q.name, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl: 60, address });
   }

@@ -43,7 +43,10 @@ function message(s: Sender, to: string, subject: string) {
 }
 
 async function send(h: Harness, s: Sender, to: string, subject = `Order ${crypto.randomBytes(3).toString('hex')}`) {
-  return supertest(h.app).post('/api/v1/email').set('Authorization', `Bearer ${s.key}`).send(message(s, to, subject));
+  return supertest(h.app)
+    .post('/api/v1/email')
+    .set('Authorization', `Bearer ${s.key}`)
+    .send(message(s, to, subject));
 }
 
 async function sendOk(h: Harness, s: Sender, to: string): Promise<string> {
@@ -62,7 +65,10 @@ async function waitStatus(h: Harness, messageId: string, status: string, ms = 15
   const row = await delivery(h, messageId);
   const attempts = Number(row.attempts);
   await waitFor(
-    async () => (await h.services.db('events').where({ message_id: messageId, type: status }).select('data')).some((e: { data: string }) => JSON.parse(e.data).attempts === attempts),
+    async () =>
+      (await h.services.db('events').where({ message_id: messageId, type: status }).select('data')).some(
+        (e: { data: string }) => JSON.parse(e.data).attempts === attempts,
+      ),
     5000,
     `the ${status} event of attempt ${attempts}`,
   );
@@ -232,7 +238,11 @@ describe('delivery outcomes through a relay that answers per recipient', () => {
     expect(next - Number(row.updated_at)).toBe(3000);
     expect(next).toBeGreaterThanOrEqual(firstRcpt + 3000);
     const deferredEvent = await h.services.db('events').where({ message_id: id, type: 'deferred' }).first();
-    expect(JSON.parse(deferredEvent.data)).toMatchObject({ attempts: 1, next_attempt_at: Math.floor(next / 1000), smtp_reply: '451 4.7.1 Greylisted, try again in 3 seconds' });
+    expect(JSON.parse(deferredEvent.data)).toMatchObject({
+      attempts: 1,
+      next_attempt_at: Math.floor(next / 1000),
+      smtp_reply: '451 4.7.1 Greylisted, try again in 3 seconds',
+    });
 
     await waitStatus(h, id, 'delivered');
     const times = script.times(to);
@@ -271,8 +281,20 @@ describe('delivery outcomes through a relay that answers per recipient', () => {
         expect({ where, cls: (await eventData(c.id, 'deferred'))?.bounce_class }).toEqual({ where, cls: c.row.class });
       }
     }
-    const suppressed = await h.services.db('suppressions').where({ domain_id: s.domainId }).whereIn('email', cases.map((c) => c.to)).pluck('email');
-    expect(suppressed.sort()).toEqual(cases.filter((c) => c.row.suppress).map((c) => c.to).sort());
+    const suppressed = await h.services
+      .db('suppressions')
+      .where({ domain_id: s.domainId })
+      .whereIn(
+        'email',
+        cases.map((c) => c.to),
+      )
+      .pluck('email');
+    expect(suppressed.sort()).toEqual(
+      cases
+        .filter((c) => c.row.suppress)
+        .map((c) => c.to)
+        .sort(),
+    );
   });
 });
 
@@ -289,7 +311,10 @@ describe('the sweeper (schedules in milliseconds: SWEEP_INTERVAL_MS, SWEEP_GRACE
     const to = rcpt('swept');
     // Two seconds out: with one, a slow first request can cross the second and be accepted as due now (queued).
     const sendAt = Math.floor(Date.now() / 1000) + 2;
-    const res = await supertest(rig.h.app).post('/api/v1/email').set('Authorization', `Bearer ${rig.s.key}`).send({ ...message(rig.s, to, 'Swept up'), SendAt: sendAt });
+    const res = await supertest(rig.h.app)
+      .post('/api/v1/email')
+      .set('Authorization', `Bearer ${rig.s.key}`)
+      .send({ ...message(rig.s, to, 'Swept up'), SendAt: sendAt });
     expect(res.status).toBe(200);
     const id = res.body.MessageID;
     const row = await delivery(rig.h, id);
@@ -399,7 +424,13 @@ describe('DELIVERY_MAX_AGE_SECONDS', () => {
     expect(names.slice(1, -1).length).toBeGreaterThanOrEqual(1);
     expect(names.slice(1, -1).every((n: string) => n === 'deferred')).toBe(true);
     expect(r.Attempts).toBe(names.length - 1);
-    expect(r.Events[names.length - 1].Data).toEqual({ recipient: to, smtp_reply: '451 4.3.0 Temporary local problem', bounce_class: 'soft', attempts: r.Attempts, seconds: expect.any(Number) });
+    expect(r.Events[names.length - 1].Data).toEqual({
+      recipient: to,
+      smtp_reply: '451 4.3.0 Temporary local problem',
+      bounce_class: 'soft',
+      attempts: r.Attempts,
+      seconds: expect.any(Number),
+    });
 
     // No attempt after the failure.
     const tries = script.times(to).length;

@@ -91,7 +91,9 @@ describe('a valid request', () => {
     expect(res.body.MessageID).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     expect(await messageCount()).toBe(before + 1);
     const d = await h.services.db('deliveries').where({ message_id: res.body.MessageID });
-    expect(d.map((r: { recipient: string; kind: string; status: string }) => [r.recipient, r.kind, r.status])).toEqual([['ann@recipient.test', 'to', 'queued']]);
+    expect(d.map((r: { recipient: string; kind: string; status: string }) => [r.recipient, r.kind, r.status])).toEqual([
+      ['ann@recipient.test', 'to', 'queued'],
+    ]);
   });
 });
 
@@ -102,11 +104,19 @@ describe('recipients and From that are accepted', () => {
   });
 
   it('makes one delivery per distinct address, the first kind winning (To before CC before BCC)', async () => {
-    const res = await send(basic({
-      To: [{ name: 'A', email: 'dup@recipient.test' }],
-      CC: [{ name: 'A', email: 'DUP@recipient.test' }, { name: 'C', email: 'c@recipient.test' }],
-      BCC: [{ name: '', email: 'c@recipient.test' }, { name: '', email: 'b@recipient.test' }],
-    }));
+    const res = await send(
+      basic({
+        To: [{ name: 'A', email: 'dup@recipient.test' }],
+        CC: [
+          { name: 'A', email: 'DUP@recipient.test' },
+          { name: 'C', email: 'c@recipient.test' },
+        ],
+        BCC: [
+          { name: '', email: 'c@recipient.test' },
+          { name: '', email: 'b@recipient.test' },
+        ],
+      }),
+    );
     expect(res.status).toBe(200);
     const rows = await h.services.db('deliveries').where({ message_id: res.body.MessageID }).orderBy('id');
     expect(rows.map((d: { recipient: string; kind: string }) => [d.recipient, d.kind])).toEqual([
@@ -145,7 +155,9 @@ describe('sender key: codes 1, 13, 2', () => {
 
 describe('From: codes 3 and 23', () => {
   it('answers 3 when From is missing', async () => {
-    await expectErrors(await send(without(basic(), 'From')), 200, [{ Code: 3, Message: 'From parameter is missing or invalid: send {"name": "...", "email": "..."}' }]);
+    await expectErrors(await send(without(basic(), 'From')), 200, [
+      { Code: 3, Message: 'From parameter is missing or invalid: send {"name": "...", "email": "..."}' },
+    ]);
   });
 
   it('answers 3 when From is a string rather than {name, email}', async () => {
@@ -153,11 +165,15 @@ describe('From: codes 3 and 23', () => {
   });
 
   it("answers 3 naming the key's domain when From is on another domain", async () => {
-    await expectErrors(await send(basic({ From: { name: 'X', email: 'x@elsewhere.example.org' } })), 200, [{ Code: 3, Message: `From address must be on ${s.domain}` }]);
+    await expectErrors(await send(basic({ From: { name: 'X', email: 'x@elsewhere.example.org' } })), 200, [
+      { Code: 3, Message: `From address must be on ${s.domain}` },
+    ]);
   });
 
   it('answers 23 for a malformed From address', async () => {
-    await expectErrors(await send(basic({ From: { name: 'X', email: 'not-an-address' } })), 200, [{ Code: 23, Message: 'Invalid from email address format: "not-an-address"' }]);
+    await expectErrors(await send(basic({ From: { name: 'X', email: 'not-an-address' } })), 200, [
+      { Code: 23, Message: 'Invalid from email address format: "not-an-address"' },
+    ]);
   });
 });
 
@@ -171,7 +187,9 @@ describe('content: codes 8, 9, 10, 11', () => {
   });
 
   it('answers 8 when Subject holds a line break', async () => {
-    await expectErrors(await send(basic({ Subject: 'Hello\r\nBcc: x@evil.test' })), 200, [{ Code: 8, Message: 'Subject must be one line of at most 998 characters' }]);
+    await expectErrors(await send(basic({ Subject: 'Hello\r\nBcc: x@evil.test' })), 200, [
+      { Code: 8, Message: 'Subject must be one line of at most 998 characters' },
+    ]);
   });
 
   it('answers 9 when ContentType is missing', async () => {
@@ -249,10 +267,15 @@ describe('suppression at send time: code 14', () => {
 
   it('drops a suppressed recipient from a mixed list, delivers to the others and records a suppressed event', async () => {
     await suppress(key, 'dropped@recipient.test');
-    const res = await send(basic({
-      To: [{ name: 'Keep', email: 'keep@recipient.test' }, { name: 'Drop', email: 'Dropped@Recipient.test' }],
-      CC: [{ name: 'Copy', email: 'copy@recipient.test' }],
-    }));
+    const res = await send(
+      basic({
+        To: [
+          { name: 'Keep', email: 'keep@recipient.test' },
+          { name: 'Drop', email: 'Dropped@Recipient.test' },
+        ],
+        CC: [{ name: 'Copy', email: 'copy@recipient.test' }],
+      }),
+    );
     expect(res.status).toBe(200);
     const id = res.body.MessageID;
     const deliveries = await h.services.db('deliveries').where({ message_id: id }).orderBy('id');
@@ -332,9 +355,18 @@ describe('recipients: codes 18–31', () => {
   });
 
   it('answers 19 for an invalid To address, quoting it and its position', async () => {
-    await expectErrors(await send(basic({ To: [{ name: 'A', email: 'a@recipient.test' }, { name: 'B', email: 'b@@bad' }] })), 200, [
-      { Code: 19, Message: 'To[1] email address "b@@bad" is invalid' },
-    ]);
+    await expectErrors(
+      await send(
+        basic({
+          To: [
+            { name: 'A', email: 'a@recipient.test' },
+            { name: 'B', email: 'b@@bad' },
+          ],
+        }),
+      ),
+      200,
+      [{ Code: 19, Message: 'To[1] email address "b@@bad" is invalid' }],
+    );
   });
 
   it('answers 20 when there is no recipient', async () => {
@@ -352,7 +384,9 @@ describe('recipients: codes 18–31', () => {
   });
 
   it('answers 22 for an invalid CC address and for 51 CC', async () => {
-    await expectErrors(await send(basic({ CC: [{ name: 'C', email: 'carl-at-example' }] })), 200, [{ Code: 22, Message: 'CC[0] email address "carl-at-example" is invalid' }]);
+    await expectErrors(await send(basic({ CC: [{ name: 'C', email: 'carl-at-example' }] })), 200, [
+      { Code: 22, Message: 'CC[0] email address "carl-at-example" is invalid' },
+    ]);
     await expectErrors(await send(basic({ CC: many(51, 'c') })), 200, [{ Code: 22, Message: 'CC has 51 recipients; at most 50 are allowed' }]);
   });
 
@@ -381,7 +415,9 @@ describe('recipients: codes 18–31', () => {
   });
 
   it('answers 30 for an invalid ReplyTo address', async () => {
-    await expectErrors(await send(basic({ ReplyTo: [{ name: 'Help', email: 'help at desk' }] })), 200, [{ Code: 30, Message: 'ReplyTo[0] email address "help at desk" is invalid' }]);
+    await expectErrors(await send(basic({ ReplyTo: [{ name: 'Help', email: 'help at desk' }] })), 200, [
+      { Code: 30, Message: 'ReplyTo[0] email address "help at desk" is invalid' },
+    ]);
   });
 
   it('answers 31 for 11 ReplyTo addresses and accepts 10', async () => {
@@ -393,7 +429,9 @@ describe('recipients: codes 18–31', () => {
 describe("Postern's own codes 40–44", () => {
   it('answers 40 for 21 tags and accepts 20', async () => {
     const tags = Array.from({ length: 21 }, (_, i) => `tag${i}`);
-    await expectErrors(await send(basic({ Tags: tags })), 200, [{ Code: 40, Message: 'Tags must be an array of at most 20 non-empty strings of at most 100 characters' }]);
+    await expectErrors(await send(basic({ Tags: tags })), 200, [
+      { Code: 40, Message: 'Tags must be an array of at most 20 non-empty strings of at most 100 characters' },
+    ]);
     expect((await send(basic({ Tags: tags.slice(0, 20) }))).status).toBe(200);
   });
 

@@ -71,7 +71,9 @@ function headerBlock(raw: Buffer): string {
 describe('attachments', () => {
   it('delivers an attachment byte-identical to what was sent, with its filename and type', async () => {
     const bytes = crypto.randomBytes(5000);
-    const res = await send(basic(tag('attachment'), { Attachments: [{ filename: 'report.bin', content: bytes.toString('base64'), type: 'application/octet-stream' }] }));
+    const res = await send(
+      basic(tag('attachment'), { Attachments: [{ filename: 'report.bin', content: bytes.toString('base64'), type: 'application/octet-stream' }] }),
+    );
     expect(res.status).toBe(200);
     const [got] = await deliveredMail(res.body.MessageID);
     const mail = await simpleParser(got.raw);
@@ -145,7 +147,10 @@ describe('address and custom headers', () => {
   it('shows To with name and email, CC, and sets Reply-To from ReplyTo', async () => {
     const res = await send(
       basic(tag('addresses'), {
-        To: [{ name: 'Jane Smith', email: 'jane@recipient.test' }, { name: '', email: 'bare@recipient.test' }],
+        To: [
+          { name: 'Jane Smith', email: 'jane@recipient.test' },
+          { name: '', email: 'bare@recipient.test' },
+        ],
         ReplyTo: [{ name: 'Help Desk', email: `help@${s.domain}` }],
       }),
     );

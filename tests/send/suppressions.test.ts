@@ -55,7 +55,13 @@ describe('emailgateway.getsuppressions / addsuppression / deletesuppression', ()
 
     const added = await cmd('addsuppression', s, { EmailAddress: '  Someone.Upper@Example.ORG ', Detail: 'asked by phone' });
     expect(added).toMatchObject({ Success: true, ErrorCode: 0 });
-    expect(added.Suppression).toEqual({ SuppressionID: expect.any(Number), EmailAddress: 'someone.upper@example.org', Reason: 'manual', Detail: 'asked by phone', CreatedAt: expect.stringMatching(TIME) });
+    expect(added.Suppression).toEqual({
+      SuppressionID: expect.any(Number),
+      EmailAddress: 'someone.upper@example.org',
+      Reason: 'manual',
+      Detail: 'asked by phone',
+      CreatedAt: expect.stringMatching(TIME),
+    });
 
     const noDetail = await cmd('addsuppression', s, { EmailAddress: 'plain@example.org' });
     expect(noDetail.Suppression).toMatchObject({ EmailAddress: 'plain@example.org', Reason: 'manual', Detail: 'added through the API' });
@@ -95,7 +101,9 @@ describe('emailgateway.getsuppressions / addsuppression / deletesuppression', ()
     const u = await senderSetup(h);
     const emails = ['p1@alpha.example', 'p2@alpha.example', 'p3@beta.example', 'p4@beta.example', 'p5_x@beta.example'];
     for (const e of emails) await cmd('addsuppression', u, { EmailAddress: e });
-    await h.services.db('suppressions').insert({ domain_id: u.domainId, email: 'bounced@gamma.example', reason: 'hard_bounce', detail: '550 5.1.1 user unknown', created_at: Date.now() });
+    await h.services
+      .db('suppressions')
+      .insert({ domain_id: u.domainId, email: 'bounced@gamma.example', reason: 'hard_bounce', detail: '550 5.1.1 user unknown', created_at: Date.now() });
 
     const page1 = await cmd('getsuppressions', u, { StartFrom: 0, RetrieveCount: 2 });
     expect(page1.TotalRecords).toBe(6);
@@ -201,7 +209,13 @@ describe('/api/v1/suppressions with the sender key', () => {
     const added = await v1.post(s, { EmailAddress: 'Unsub@Example.org', Detail: 'unsubscribed by mail' });
     expect(added.status).toBe(200);
     expect(added.body).toEqual({
-      Suppression: { SuppressionID: expect.any(Number), EmailAddress: 'unsub@example.org', Reason: 'manual', Detail: 'unsubscribed by mail', CreatedAt: expect.stringMatching(TIME) },
+      Suppression: {
+        SuppressionID: expect.any(Number),
+        EmailAddress: 'unsub@example.org',
+        Reason: 'manual',
+        Detail: 'unsubscribed by mail',
+        CreatedAt: expect.stringMatching(TIME),
+      },
     });
     await v1.post(s, { EmailAddress: 'second@example.org' });
 

@@ -16,7 +16,6 @@ function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-
 interface Proc {
   child: ChildProcessWithoutNullStreams;
   out: () => string;
@@ -24,7 +23,17 @@ interface Proc {
 }
 
 async function startGateway(dataDir: string, port: number): Promise<Proc> {
-  const child = spawn(process.execPath, [MAIN], { env: cleanEnv({ DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', MAIL_HOSTNAME: 'mx.smoke.test', SMTP_PORT: '0', INBOUND_SMTP_PORT: '0', SMTP_HOST: '127.0.0.1' }) });
+  const child = spawn(process.execPath, [MAIN], {
+    env: cleanEnv({
+      DATA_DIR: dataDir,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      MAIL_HOSTNAME: 'mx.smoke.test',
+      SMTP_PORT: '0',
+      INBOUND_SMTP_PORT: '0',
+      SMTP_HOST: '127.0.0.1',
+    }),
+  });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
@@ -38,7 +47,11 @@ async function startGateway(dataDir: string, port: number): Promise<Proc> {
 }
 
 async function api(port: number, params: Record<string, unknown>): Promise<any> {
-  const res = await fetch(`http://127.0.0.1:${port}/api.php`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(params) });
+  const res = await fetch(`http://127.0.0.1:${port}/api.php`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(params),
+  });
   return res.json();
 }
 
@@ -65,8 +78,15 @@ describe('embedded default (npm start on a fresh clone)', () => {
     expect((await fetch(`http://127.0.0.1:${port}${script}`)).status).toBe(200);
 
     const created = await api(port, {
-      Command: 'user.create', AdminAPIKey: adminKey, RelUserGroupID: 1, EmailAddress: 'ada@example.com',
-      Username: 'ada', Password: 'analytical-engine', FirstName: 'Ada', TimeZone: 'UTC', Language: 'en',
+      Command: 'user.create',
+      AdminAPIKey: adminKey,
+      RelUserGroupID: 1,
+      EmailAddress: 'ada@example.com',
+      Username: 'ada',
+      Password: 'analytical-engine',
+      FirstName: 'Ada',
+      TimeZone: 'UTC',
+      Language: 'en',
     });
     expect(created).toMatchObject({ Success: true, UserID: 1 });
     const login = await api(port, { Command: 'user.login', Username: 'ada', Password: 'analytical-engine' });
@@ -104,7 +124,10 @@ describe('embedded default (npm start on a fresh clone)', () => {
     [{ ROLE: 'bogus' }, /^postern: invalid configuration: ROLE must be one of all, api, worker, smtp, migrate \(got "bogus"\)\n$/],
     [{ REDIS_URL: 'http://x' }, /^postern: invalid configuration: REDIS_URL must start with redis:\/\/ or rediss:\/\/\n$/],
     // The suite's cheap password hash (tests/helpers/harness.ts) is refused by anything that is not a test run.
-    [{ PASSWORD_HASH_COST: '10', NODE_ENV: 'production' }, /^postern: invalid configuration: PASSWORD_HASH_COST=10 is below the minimum of 15; a lower cost is accepted only with NODE_ENV=test\n$/],
+    [
+      { PASSWORD_HASH_COST: '10', NODE_ENV: 'production' },
+      /^postern: invalid configuration: PASSWORD_HASH_COST=10 is below the minimum of 15; a lower cost is accepted only with NODE_ENV=test\n$/,
+    ],
   ])('exits with one line naming the bad variable (%j)', (extra, message) => {
     const r = spawnSync(process.execPath, [MAIN], { env: cleanEnv({ DATA_DIR: dataDir, ...extra }), encoding: 'utf8', timeout: 20000 });
     expect(r.status).toBe(1);

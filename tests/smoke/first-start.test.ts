@@ -28,7 +28,11 @@ function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 }
 
 function migrate(databaseUrl: string) {
-  return spawnSync(process.execPath, [MAIN, 'migrate'], { env: cleanEnv({ DATABASE_URL: databaseUrl, ENCRYPTION_KEY: 'ab'.repeat(32) }), encoding: 'utf8', timeout: 60_000 });
+  return spawnSync(process.execPath, [MAIN, 'migrate'], {
+    env: cleanEnv({ DATABASE_URL: databaseUrl, ENCRYPTION_KEY: 'ab'.repeat(32) }),
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
 }
 
 const host = new URL(MYSQL_ROOT);
@@ -58,7 +62,11 @@ describe('postern migrate on a server without the database', () => {
       `CREATE DATABASE IF NOT EXISTS \`${DB}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci; GRANT ALL PRIVILEGES ON \`${DB}\`.* TO '${USER}'@'%';`,
     );
 
-    for (const statement of advice.split(';').map((s) => s.trim()).filter(Boolean)) await root.raw(statement);
+    for (const statement of advice
+      .split(';')
+      .map((s) => s.trim())
+      .filter(Boolean))
+      await root.raw(statement);
     const again = migrate(asUser);
     expect({ status: again.status, stderr: again.stderr }).toEqual({ status: 0, stderr: '' });
     expect(again.stdout).toContain('migrations applied');
@@ -70,7 +78,10 @@ describe('postern migrate on a server without the database', () => {
     await root.raw(`DROP DATABASE \`${DB}\``);
     const r = migrate(`${MYSQL_ROOT}/${DB}`);
     expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines[0]).toMatchObject({ level: 'info', message: 'database created', database: DB });
     const [[created]] = await root.raw('SELECT DEFAULT_CHARACTER_SET_NAME AS charset FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [DB]);
     expect(created.charset).toBe('utf8mb4');
@@ -99,6 +110,8 @@ describe('first start', () => {
   it('refuses development mode in production in one line', () => {
     const r = spawnSync(process.execPath, [MAIN], { env: cleanEnv({ POSTERN_DEV: '1', NODE_ENV: 'production' }), encoding: 'utf8', timeout: 30_000 });
     expect(r.status).toBe(1);
-    expect(r.stderr).toBe('postern: invalid configuration: POSTERN_DEV=1 verifies test domains without DNS and cannot run with NODE_ENV=production (a production deployment)\n');
+    expect(r.stderr).toBe(
+      'postern: invalid configuration: POSTERN_DEV=1 verifies test domains without DNS and cannot run with NODE_ENV=production (a production deployment)\n',
+    );
   });
 });

@@ -49,7 +49,6 @@ function asPattern(expected: string): RegExp {
   return new RegExp(`^${expected.split('…').map(escape).join('[^\\n]*')}$`);
 }
 
-
 describe('docs: Try it locally', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'postern-try-'));
   let group: number | undefined;
@@ -69,7 +68,10 @@ describe('docs: Try it locally', () => {
     expect(fs.existsSync(path.join(ROOT, 'dist/src/main.js'))).toBe(true);
     const port = await freePort();
     const local = (s: string) => s.replace(/localhost:8080/g, `localhost:${port}`);
-    const steps = stepsOf(fs.readFileSync(SOURCE, 'utf8')).map((s) => ({ commands: local(s.commands).replace(/\bnpm start\b/g, 'node dist/src/main.js dev'), output: local(s.output) }));
+    const steps = stepsOf(fs.readFileSync(SOURCE, 'utf8')).map((s) => ({
+      commands: local(s.commands).replace(/\bnpm start\b/g, 'node dist/src/main.js dev'),
+      output: local(s.output),
+    }));
     expect(steps.length).toBeGreaterThan(5);
 
     // A folder of its own that looks like the clone: the built code and node_modules (for npx mailauth).
@@ -82,8 +84,29 @@ describe('docs: Try it locally', () => {
       "printf '\\n@@END@@\\n'",
       'wait', // the last step stopped Postern: let it finish shutting down
     ].join('\n');
-    const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: '127.0.0.1', SMTP_HOST: '127.0.0.1', SMTP_PORT: '0', INBOUND_SMTP_PORT: '0', OPS_PORT: '0', npm_config_offline: 'true' };
-    for (const k of ['DATABASE_URL', 'REDIS_URL', 'ADMIN_API_KEY', 'ENCRYPTION_KEY', 'ROLE', 'POSTERN_TEST_DB', 'NODE_ENV', 'DATA_DIR', 'LOG_LEVEL', 'DELIVERY_MODE']) delete env[k];
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      SMTP_HOST: '127.0.0.1',
+      SMTP_PORT: '0',
+      INBOUND_SMTP_PORT: '0',
+      OPS_PORT: '0',
+      npm_config_offline: 'true',
+    };
+    for (const k of [
+      'DATABASE_URL',
+      'REDIS_URL',
+      'ADMIN_API_KEY',
+      'ENCRYPTION_KEY',
+      'ROLE',
+      'POSTERN_TEST_DB',
+      'NODE_ENV',
+      'DATA_DIR',
+      'LOG_LEVEL',
+      'DELIVERY_MODE',
+    ])
+      delete env[k];
 
     const child = spawn('bash', ['-c', script], { cwd: dir, env, detached: true });
     group = child.pid;

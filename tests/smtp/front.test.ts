@@ -58,7 +58,11 @@ describe('SMTP relay front', () => {
     });
     expect(info.response).toMatch(/^250 2\.0\.0 Ok: queued as [0-9a-f-]{36}$/);
     const messageId = /queued as (\S+)/.exec(info.response)![1];
-    await waitFor(async () => (await h.services.db('deliveries').where({ message_id: messageId, status: 'delivered' })).length === 3, 15000, 'three deliveries');
+    await waitFor(
+      async () => (await h.services.db('deliveries').where({ message_id: messageId, status: 'delivered' })).length === 3,
+      15000,
+      'three deliveries',
+    );
     const got = sink.received.filter((r) => r.raw.toString().includes('Subject: Relayed through SMTP'));
     expect(got.flatMap((r) => r.to).sort()).toEqual(['bcc@dest.test', 'cc@dest.test', 'to@dest.test']);
     const mail = await simpleParser(got[0].raw);
@@ -68,14 +72,19 @@ describe('SMTP relay front', () => {
     expect(got[0].raw.toString()).not.toContain('bcc@dest.test');
     const d = await h.call({ Command: 'emailgateway.getdomain', SessionID: s.sessionId, DomainID: s.domainId });
     const key = d.Domain.DNSRecords.find((r: { Purpose: string }) => r.Purpose === 'dkim').Value;
-    const v = await dkimVerify(got[0].raw, { resolver: async (name: string) => (name === `key1._domainkey.${s.domain}` ? [[key]] : Promise.reject(Object.assign(new Error('nx'), { code: 'ENOTFOUND' }))) });
+    const v = await dkimVerify(got[0].raw, {
+      resolver: async (name: string) =>
+        name === `key1._domainkey.${s.domain}` ? [[key]] : Promise.reject(Object.assign(new Error('nx'), { code: 'ENOTFOUND' })),
+    });
     expect(v.results[0].status.result).toBe('pass');
     const lookup = await supertest(h.app).get(`/api/v1/email/${messageId}`).set('Authorization', `Bearer ${s.key}`);
     expect(lookup.body.Status).toBe('delivered');
   });
 
   it('refuses wrong credentials with 535 5.7.8', async () => {
-    await expect(client({ user, pass: 'wrong-password' }).sendMail({ from: `a@${s.domain}`, to: 'x@dest.test', text: 'x' })).rejects.toMatchObject({ responseCode: 535 });
+    await expect(client({ user, pass: 'wrong-password' }).sendMail({ from: `a@${s.domain}`, to: 'x@dest.test', text: 'x' })).rejects.toMatchObject({
+      responseCode: 535,
+    });
   });
 
   it('accepts AUTH after STARTTLS', async () => {
@@ -83,12 +92,17 @@ describe('SMTP relay front', () => {
     expect(info.response).toMatch(/^250 2\.0\.0 Ok: queued as/);
   });
 
-  it('refuses a sender outside the credential\'s domain with 553 5.7.1', async () => {
-    await expect(client().sendMail({ from: 'someone@other.test', to: 'x@dest.test', text: 'x' })).rejects.toMatchObject({ responseCode: 553, response: expect.stringContaining(`5.7.1 Sender address must be on ${s.domain}`) });
+  it("refuses a sender outside the credential's domain with 553 5.7.1", async () => {
+    await expect(client().sendMail({ from: 'someone@other.test', to: 'x@dest.test', text: 'x' })).rejects.toMatchObject({
+      responseCode: 553,
+      response: expect.stringContaining(`5.7.1 Sender address must be on ${s.domain}`),
+    });
   });
 
   it('refuses a From header outside the domain even with a good envelope', async () => {
-    await expect(client().sendMail({ envelope: { from: `a@${s.domain}`, to: ['x@dest.test'] }, from: 'spoof@other.test', to: 'x@dest.test', text: 'x' })).rejects.toMatchObject({ responseCode: 553 });
+    await expect(
+      client().sendMail({ envelope: { from: `a@${s.domain}`, to: ['x@dest.test'] }, from: 'spoof@other.test', to: 'x@dest.test', text: 'x' }),
+    ).rejects.toMatchObject({ responseCode: 553 });
   });
 
   it('refuses a message over the size limit with 552 5.3.4', async () => {
@@ -112,7 +126,10 @@ describe('SMTP relay front', () => {
   it('answers a domain that is not activated with 550 5.7.1', async () => {
     await h.services.db('sender_domains').where({ id: s.domainId }).update({ status: 'Approval Pending' });
     try {
-      await expect(client().sendMail({ from: `a@${s.domain}`, to: 'x@dest.test', text: 'x' })).rejects.toMatchObject({ responseCode: 550, response: expect.stringContaining('not activated') });
+      await expect(client().sendMail({ from: `a@${s.domain}`, to: 'x@dest.test', text: 'x' })).rejects.toMatchObject({
+        responseCode: 550,
+        response: expect.stringContaining('not activated'),
+      });
     } finally {
       await h.services.db('sender_domains').where({ id: s.domainId }).update({ status: 'Enabled' });
     }
@@ -155,16 +172,26 @@ describe('SMTP relay front', () => {
   it('lets an address in SMTP_TRUSTED_CLIENTS send as its credential without AUTH', async () => {
     h.services.config.smtpTrustedClients['127.0.0.1'] = user;
     try {
-      const info = await nodemailer.createTransport({ host: '127.0.0.1', port: front.ports[0], secure: false, ignoreTLS: true } as any).sendMail({ from: `app@${s.domain}`, to: 'trusted@dest.test', subject: 'trusted', text: 'x' });
+      const info = await nodemailer
+        .createTransport({ host: '127.0.0.1', port: front.ports[0], secure: false, ignoreTLS: true } as any)
+        .sendMail({ from: `app@${s.domain}`, to: 'trusted@dest.test', subject: 'trusted', text: 'x' });
       expect(info.response).toMatch(/^250 2\.0\.0 Ok: queued as/);
-      await expect(nodemailer.createTransport({ host: '127.0.0.1', port: front.ports[0], secure: false, ignoreTLS: true } as any).sendMail({ from: 'x@other.test', to: 'trusted@dest.test', text: 'x' })).rejects.toMatchObject({ responseCode: 553 });
+      await expect(
+        nodemailer
+          .createTransport({ host: '127.0.0.1', port: front.ports[0], secure: false, ignoreTLS: true } as any)
+          .sendMail({ from: 'x@other.test', to: 'trusted@dest.test', text: 'x' }),
+      ).rejects.toMatchObject({ responseCode: 553 });
     } finally {
       delete h.services.config.smtpTrustedClients['127.0.0.1'];
     }
   });
 
   it('refuses MAIL FROM before AUTH with 530', async () => {
-    await expect(nodemailer.createTransport({ host: '127.0.0.1', port: front.ports[0], secure: false, ignoreTLS: true } as any).sendMail({ from: `a@${s.domain}`, to: 'x@dest.test', text: 'x' })).rejects.toMatchObject({ responseCode: 530 });
+    await expect(
+      nodemailer
+        .createTransport({ host: '127.0.0.1', port: front.ports[0], secure: false, ignoreTLS: true } as any)
+        .sendMail({ from: `a@${s.domain}`, to: 'x@dest.test', text: 'x' }),
+    ).rejects.toMatchObject({ responseCode: 530 });
   });
 });
 

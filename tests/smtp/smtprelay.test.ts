@@ -16,7 +16,8 @@ afterAll(async () => {
   await h.close();
 });
 
-const relay = (extra: Record<string, unknown>) => h.call({ Command: 'emailgateway.smtprelay', AdminAPIKey: h.adminKey, SMTPUsername: user, SMTPPassword: pass, ...extra });
+const relay = (extra: Record<string, unknown>) =>
+  h.call({ Command: 'emailgateway.smtprelay', AdminAPIKey: h.adminKey, SMTPUsername: user, SMTPPassword: pass, ...extra });
 const raw = (from: string, extra = '') => `From: ${from}\r\nTo: r@dest.test\r\n${extra}Subject: relayed\r\n\r\nbody\r\n`;
 
 describe('emailgateway.smtprelay', () => {
@@ -25,7 +26,13 @@ describe('emailgateway.smtprelay', () => {
   });
 
   it('queues a relayed message and answers its SMTPResponse', async () => {
-    const r = await relay({ UUID: 'u-1', MailFrom: `app@${s.domain}`, RcptTo: 'r@dest.test, second@dest.test', Subject: 'relayed', RawEmail: raw(`app@${s.domain}`) });
+    const r = await relay({
+      UUID: 'u-1',
+      MailFrom: `app@${s.domain}`,
+      RcptTo: 'r@dest.test, second@dest.test',
+      Subject: 'relayed',
+      RawEmail: raw(`app@${s.domain}`),
+    });
     expect(r).toMatchObject({ Success: true, ErrorCode: 0, SMTPUsername: user });
     expect(r.SMTPResponse).toMatch(/^250 2\.0\.0 Ok: queued as [0-9a-f-]{36}$/);
     const rows = await h.services.db('deliveries').where({ message_id: r.MessageID }).pluck('recipient');
@@ -54,15 +61,26 @@ describe('emailgateway.smtprelay', () => {
   });
 
   it('answers 4 for a second From, a foreign Sender or a From list holding a foreign address', async () => {
-    const send = (headers: string) => relay({ MailFrom: `app@${s.domain}`, RcptTo: 'r@dest.test', RawEmail: `${headers}\r\nTo: r@dest.test\r\nSubject: s\r\n\r\nbody\r\n` });
-    expect(await send(`From: app@${s.domain}\r\nFrom: ceo@bank.test`)).toMatchObject({ Success: false, ErrorCode: 4, SMTPResponse: expect.stringMatching(/^553 5\.7\.1/), ErrorText: expect.stringContaining('2 From headers') });
+    const send = (headers: string) =>
+      relay({ MailFrom: `app@${s.domain}`, RcptTo: 'r@dest.test', RawEmail: `${headers}\r\nTo: r@dest.test\r\nSubject: s\r\n\r\nbody\r\n` });
+    expect(await send(`From: app@${s.domain}\r\nFrom: ceo@bank.test`)).toMatchObject({
+      Success: false,
+      ErrorCode: 4,
+      SMTPResponse: expect.stringMatching(/^553 5\.7\.1/),
+      ErrorText: expect.stringContaining('2 From headers'),
+    });
     expect((await send(`From: app@${s.domain}\r\nSender: ceo@bank.test`)).ErrorCode).toBe(4);
     expect((await send(`From: app@${s.domain}, ceo@bank.test`)).ErrorCode).toBe(4);
   });
 
   it('answers 14 for a line over 998 octets, and records Cc and Bcc recipients as such', async () => {
     const long = await relay({ MailFrom: `app@${s.domain}`, RcptTo: 'r@dest.test', RawEmail: raw(`app@${s.domain}`, `X-Long: ${'x'.repeat(1000)}\r\n`) });
-    expect(long).toMatchObject({ Success: false, ErrorCode: 14, SMTPResponse: expect.stringMatching(/^554 5\.6\.0/), ErrorText: expect.stringContaining('octets') });
+    expect(long).toMatchObject({
+      Success: false,
+      ErrorCode: 14,
+      SMTPResponse: expect.stringMatching(/^554 5\.6\.0/),
+      ErrorText: expect.stringContaining('octets'),
+    });
     const ok = await relay({ MailFrom: `app@${s.domain}`, RcptTo: 'r@dest.test, cc@dest.test', RawEmail: raw(`app@${s.domain}`, 'Cc: cc@dest.test\r\n') });
     const kinds = await h.services.db('deliveries').where({ message_id: ok.MessageID }).select('recipient', 'kind');
     expect(kinds.map((k: { recipient: string; kind: string }) => `${k.recipient}:${k.kind}`).sort()).toEqual(['cc@dest.test:cc', 'r@dest.test:to']);
@@ -94,14 +112,27 @@ describe('emailgateway.smtprelay', () => {
 
   it('answers 9, 10 and 11 for too many To, Cc and Bcc recipients', async () => {
     expect((await relay({ MailFrom: `app@${s.domain}`, RcptTo: 'a@d.test,b@d.test,c@d.test', RawEmail: raw(`app@${s.domain}`) })).ErrorCode).toBe(9);
-    expect((await relay({ MailFrom: `app@${s.domain}`, RcptTo: 'a@d.test', RawEmail: raw(`app@${s.domain}`, 'Cc: a@d.test, b@d.test, c@d.test\r\n') })).ErrorCode).toBe(10);
-    expect((await relay({ MailFrom: `app@${s.domain}`, RcptTo: 'a@d.test', RawEmail: raw(`app@${s.domain}`, 'Bcc: a@d.test, b@d.test, c@d.test\r\n') })).ErrorCode).toBe(11);
+    expect(
+      (await relay({ MailFrom: `app@${s.domain}`, RcptTo: 'a@d.test', RawEmail: raw(`app@${s.domain}`, 'Cc: a@d.test, b@d.test, c@d.test\r\n') })).ErrorCode,
+    ).toBe(10);
+    expect(
+      (await relay({ MailFrom: `app@${s.domain}`, RcptTo: 'a@d.test', RawEmail: raw(`app@${s.domain}`, 'Bcc: a@d.test, b@d.test, c@d.test\r\n') })).ErrorCode,
+    ).toBe(11);
   });
 
-  it('answers 12 when the account\'s sending limit is reached', async () => {
+  it("answers 12 when the account's sending limit is reached", async () => {
     const t = await senderSetup(h, { LimitEmailSendPerDay: 1 });
     const c = await h.call({ Command: 'emailgateway.addsmtp', SessionID: t.sessionId, DomainID: t.domainId });
-    const send = () => h.call({ Command: 'emailgateway.smtprelay', AdminAPIKey: h.adminKey, SMTPUsername: c.SMTP.SMTPUsername, SMTPPassword: c.SMTP.SMTPPassword, MailFrom: `a@${t.domain}`, RcptTo: 'r@dest.test', RawEmail: raw(`a@${t.domain}`) });
+    const send = () =>
+      h.call({
+        Command: 'emailgateway.smtprelay',
+        AdminAPIKey: h.adminKey,
+        SMTPUsername: c.SMTP.SMTPUsername,
+        SMTPPassword: c.SMTP.SMTPPassword,
+        MailFrom: `a@${t.domain}`,
+        RcptTo: 'r@dest.test',
+        RawEmail: raw(`a@${t.domain}`),
+      });
     expect((await send()).Success).toBe(true);
     expect(await send()).toMatchObject({ Success: false, ErrorCode: 12, SMTPResponse: '451 4.7.1 Sending limit reached; try again later' });
   });

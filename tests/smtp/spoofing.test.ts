@@ -37,7 +37,9 @@ async function rawData(data: string, rcpt = ['r@dest.test']): Promise<string> {
 
 const message = (headers: string) => `${headers}\r\nTo: r@dest.test\r\nSubject: test\r\n\r\nhello\r\n`;
 const nodemailerRaw = (raw: string) =>
-  nodemailer.createTransport({ host: '127.0.0.1', port: front.ports[0], secure: false, auth, tls: { rejectUnauthorized: false } } as any).sendMail({ envelope: { from: `app@${D}`, to: ['r@dest.test'] }, raw });
+  nodemailer
+    .createTransport({ host: '127.0.0.1', port: front.ports[0], secure: false, auth, tls: { rejectUnauthorized: false } } as any)
+    .sendMail({ envelope: { from: `app@${D}`, to: ['r@dest.test'] }, raw });
 
 describe('SMTP front: From and Sender must name only the sender domain', () => {
   const spoofs: [string, (d: string) => string, RegExp][] = [
@@ -47,12 +49,20 @@ describe('SMTP front: From and Sender must name only the sender domain', () => {
     ['a foreign Sender header', (d) => `From: app@${d}\r\nSender: ceo@bank.test`, /^553 5\.7\.1 Sender header holds "ceo@bank\.test"/],
     ['a foreign address as the display name', (d) => `From: "ceo@bank.test" <app@${d}>`, /^553 5\.7\.1 From header mentions an address on "bank\.test"/],
     ['a foreign address in a comment', (d) => `From: app@${d} (ceo@bank.test)`, /^553 5\.7\.1 From header mentions an address on "bank\.test"/],
-    ['a foreign address in an encoded word', (d) => `From: =?utf-8?B?${Buffer.from('ceo@bank.test').toString('base64')}?= <app@${d}>`, /^553 5\.7\.1 From header mentions an address on "bank\.test"/],
+    [
+      'a foreign address in an encoded word',
+      (d) => `From: =?utf-8?B?${Buffer.from('ceo@bank.test').toString('base64')}?= <app@${d}>`,
+      /^553 5\.7\.1 From header mentions an address on "bank\.test"/,
+    ],
     ['a source route through a foreign host', (d) => `From: <@bank.test:app@${d}>`, /^553 5\.7\.1 From header mentions an address on "bank\.test"/],
     ['a foreign Resent-From', (d) => `From: app@${d}\r\nResent-From: ceo@bank.test`, /^553 5\.7\.1 Resent-From header holds/],
     ['no From header', () => 'X-Note: none', /^553 5\.7\.1 message has no From header/],
     ['an empty group as From', () => 'From: undisclosed:;', /^553 5\.7\.1 From header names no address/],
-    ['an mbox "From " line before the headers', (d) => `From ceo@bank.test Mon Jan  1 00:00:00 2026\r\nFrom: app@${d}`, /^554 5\.6\.0 Message refused: header line 1 is not a valid/],
+    [
+      'an mbox "From " line before the headers',
+      (d) => `From ceo@bank.test Mon Jan  1 00:00:00 2026\r\nFrom: app@${d}`,
+      /^554 5\.6\.0 Message refused: header line 1 is not a valid/,
+    ],
     ['two Subject headers', (d) => `From: app@${d}\r\nSubject: first`, /^554 5\.6\.0 Message refused: message has 2 Subject headers/],
   ];
 
@@ -63,7 +73,10 @@ describe('SMTP front: From and Sender must name only the sender domain', () => {
   });
 
   it.each(spoofs)('refuses %s (nodemailer)', async (_name, headers, expected) => {
-    await expect(nodemailerRaw(message(headers(D)))).rejects.toMatchObject({ responseCode: Number(expected.source.slice(1, 4)), response: expect.stringMatching(expected) });
+    await expect(nodemailerRaw(message(headers(D)))).rejects.toMatchObject({
+      responseCode: Number(expected.source.slice(1, 4)),
+      response: expect.stringMatching(expected),
+    });
   });
 
   it('refuses a foreign Sender and a From list set through the nodemailer API', async () => {
@@ -113,14 +126,19 @@ describe('SMTP front: no smuggling, only CRLF.CRLF ends DATA', () => {
     const r = await c.reply();
     c.close();
     expect(r).toMatch(/^250 2\.0\.0 Ok: queued as/);
-    const row = await h.services.db('messages').where({ id: /queued as (\S+)/.exec(r)![1] }).first();
+    const row = await h.services
+      .db('messages')
+      .where({ id: /queued as (\S+)/.exec(r)![1] })
+      .first();
     expect(Buffer.from(row.mime).toString('latin1')).toMatch(/\r\n\r\n\.\r\n\.leading dot\r\n$/);
   });
 });
 
 describe('SMTP front: lines over 998 octets are refused', () => {
   it('refuses a 999-octet line and names it', async () => {
-    expect(await rawData(`From: app@${D}\r\nSubject: long\r\n\r\nshort\r\n${'y'.repeat(999)}\r\n.\r\n`)).toMatch(/^554 5\.6\.0 Message refused: line 5 is 999 octets long; at most 998/);
+    expect(await rawData(`From: app@${D}\r\nSubject: long\r\n\r\nshort\r\n${'y'.repeat(999)}\r\n.\r\n`)).toMatch(
+      /^554 5\.6\.0 Message refused: line 5 is 999 octets long; at most 998/,
+    );
   });
 
   it('accepts a 998-octet line', async () => {
@@ -135,7 +153,14 @@ describe('SMTP front: lines over 998 octets are refused', () => {
 describe('SMTP submissions record each recipient as To, Cc or Bcc', () => {
   it('shows the kinds in GET /api/v1/email/{id}', async () => {
     const t = nodemailer.createTransport({ host: '127.0.0.1', port: front.ports[0], secure: false, auth, tls: { rejectUnauthorized: false } } as any);
-    const info = await t.sendMail({ from: `app@${D}`, to: 'To@Dest.test', cc: ['cc1@dest.test', 'Team: cc2@dest.test;'], bcc: 'hidden@dest.test', subject: 'kinds', text: 'x' });
+    const info = await t.sendMail({
+      from: `app@${D}`,
+      to: 'To@Dest.test',
+      cc: ['cc1@dest.test', 'Team: cc2@dest.test;'],
+      bcc: 'hidden@dest.test',
+      subject: 'kinds',
+      text: 'x',
+    });
     const id = /queued as (\S+)/.exec(info.response)![1];
     const res = await supertest(h.app).get(`/api/v1/email/${id}`).set('Authorization', `Bearer ${s.key}`);
     const kinds = Object.fromEntries(res.body.Recipients.map((r: { Email: string; Type: string }) => [r.Email.toLowerCase(), r.Type]));
@@ -144,7 +169,9 @@ describe('SMTP submissions record each recipient as To, Cc or Bcc', () => {
 
   it('records an envelope recipient no header names as Bcc (raw socket)', async () => {
     const r = await rawData(`From: app@${D}\r\nTo: shown@dest.test\r\nSubject: kinds\r\n\r\nx\r\n.\r\n`, ['shown@dest.test', 'unlisted@dest.test']);
-    const res = await supertest(h.app).get(`/api/v1/email/${/queued as (\S+)/.exec(r)![1]}`).set('Authorization', `Bearer ${s.key}`);
+    const res = await supertest(h.app)
+      .get(`/api/v1/email/${/queued as (\S+)/.exec(r)![1]}`)
+      .set('Authorization', `Bearer ${s.key}`);
     expect(res.body.Recipients.map((x: { Email: string; Type: string }) => [x.Email, x.Type]).sort()).toEqual([
       ['shown@dest.test', 'to'],
       ['unlisted@dest.test', 'bcc'],

@@ -26,7 +26,9 @@ afterAll(async () => {
 const v1 = () => supertest(rig.h.app);
 
 async function send(recipient: string, html = false): Promise<string> {
-  const content = html ? { ContentType: 'html', HTMLContent: '<p>Thanks. <a href="https://shop.example/r/1">Your receipt</a></p>' } : { ContentType: 'plain', PlainContent: 'Thanks.' };
+  const content = html
+    ? { ContentType: 'html', HTMLContent: '<p>Thanks. <a href="https://shop.example/r/1">Your receipt</a></p>' }
+    : { ContentType: 'plain', PlainContent: 'Thanks.' };
   const res = await v1()
     .post('/api/v1/email')
     .set('Authorization', `Bearer ${rig.s.key}`)
@@ -36,7 +38,11 @@ async function send(recipient: string, html = false): Promise<string> {
 }
 
 async function settled(messageId: string, status: string) {
-  await waitFor(async () => (await rig.h.services.db('deliveries').where({ message_id: messageId }).first())?.status === status, 20000, `${messageId} ${status}`);
+  await waitFor(
+    async () => (await rig.h.services.db('deliveries').where({ message_id: messageId }).first())?.status === status,
+    20000,
+    `${messageId} ${status}`,
+  );
   // The event is written in the same transaction as the status.
   await waitFor(async () => !!(await rig.h.services.db('events').where({ message_id: messageId, type: status }).first()), 5000, `${status} event`);
 }
@@ -59,19 +65,32 @@ describe('statistics from the send pipeline', () => {
     const pixel = unfolded.match(/http:\/\/t\.postern\.test(\/t\/o\/[A-Za-z0-9_.-]+\.gif)/)![1];
     const click = unfolded.match(/http:\/\/t\.postern\.test(\/t\/c\/[A-Za-z0-9_.-]+)/)![1];
     for (let i = 0; i < 2; i++) expect((await v1().get(pixel).set('User-Agent', 'Mozilla/5.0 (X11) Firefox/130.0')).status).toBe(200);
-    for (let i = 0; i < 2; i++) expect((await v1().get(click).set('User-Agent', 'Mozilla/5.0 (X11) Firefox/130.0')).headers.location).toBe('https://shop.example/r/1');
+    for (let i = 0; i < 2; i++)
+      expect((await v1().get(click).set('User-Agent', 'Mozilla/5.0 (X11) Firefox/130.0')).headers.location).toBe('https://shop.example/r/1');
   }, 60000);
 
   it('domainstats counts sent, delivered, bounced and opened mail, per tag too', async () => {
     const r = await rig.h.call({ Command: 'emailgateway.domainstats', SessionID: rig.s.sessionId, DomainID: rig.s.domainId });
     const expected = { Sent: 3, Delivered: 2, Bounced: 1, Opened: 1, Clicked: 1 };
-    expect(r).toMatchObject({ Success: true, Stats: expected, ComparisonStats: { PreviousPeriod: { Sent: 0, Delivered: 0, Bounced: 0, Opened: 0, Clicked: 0 } } });
+    expect(r).toMatchObject({
+      Success: true,
+      Stats: expected,
+      ComparisonStats: { PreviousPeriod: { Sent: 0, Delivered: 0, Bounced: 0, Opened: 0, Clicked: 0 } },
+    });
     expect(r.TagStats).toEqual({ receipt: expected });
   });
 
   it('recipientdomainstats and listrecipientdomains time the worker-recorded outcomes', async () => {
-    const r = await rig.h.call({ Command: 'emailgateway.recipientdomainstats', SessionID: rig.s.sessionId, DomainID: rig.s.domainId, RecipientToDomain: rcptDomain });
-    expect(r.SummaryStats.map((s: any) => [s.Status, s.TotalEmails])).toEqual([['Sent', 2], ['Failed', 1]]);
+    const r = await rig.h.call({
+      Command: 'emailgateway.recipientdomainstats',
+      SessionID: rig.s.sessionId,
+      DomainID: rig.s.domainId,
+      RecipientToDomain: rcptDomain,
+    });
+    expect(r.SummaryStats.map((s: any) => [s.Status, s.TotalEmails])).toEqual([
+      ['Sent', 2],
+      ['Failed', 1],
+    ]);
     const inBuckets = (rows: any[]) => rows.reduce((n, b) => n + b.EmailCount, 0);
     expect(inBuckets(r.DeliverySpeedHistogram.Sent)).toBe(2);
     expect(inBuckets(r.DeliverySpeedHistogram.Failed)).toBe(1);
@@ -83,7 +102,17 @@ describe('statistics from the send pipeline', () => {
 
   it('accountstats totals the account', async () => {
     const r = await rig.h.call({ Command: 'emailgateway.accountstats', SessionID: rig.s.sessionId });
-    expect(r.Totals).toEqual({ Sent: 3, Delivered: 2, Bounced: 1, Opened: 1, Clicked: 1, DeliveryRate: 66.67, OpenRate: 33.33, ClickRate: 33.33, BounceRate: 33.33 });
+    expect(r.Totals).toEqual({
+      Sent: 3,
+      Delivered: 2,
+      Bounced: 1,
+      Opened: 1,
+      Clicked: 1,
+      DeliveryRate: 66.67,
+      OpenRate: 33.33,
+      ClickRate: 33.33,
+      BounceRate: 33.33,
+    });
     expect(r.PerDomain).toEqual([expect.objectContaining({ DomainID: rig.s.domainId, Sent: 3 })]);
   });
 

@@ -65,8 +65,10 @@ export async function seed(h: Harness, owner: Owner, specs: DeliverySpec[]): Pro
         if (!spec.outcome.omitSeconds) data.seconds = spec.outcome.seconds;
         events.push({ ...base, type: spec.outcome.type, created_at: accepted + spec.outcome.seconds * 1000, data });
       }
-      for (const o of spec.opens ?? []) events.push({ ...base, type: 'opened', created_at: ms(o.at), data: { recipient: spec.to, unique: o.unique, machine: false } });
-      for (const c of spec.clicks ?? []) events.push({ ...base, type: 'clicked', created_at: ms(c.at), data: { recipient: spec.to, unique: c.unique, url: 'https://example.com/' } });
+      for (const o of spec.opens ?? [])
+        events.push({ ...base, type: 'opened', created_at: ms(o.at), data: { recipient: spec.to, unique: o.unique, machine: false } });
+      for (const c of spec.clicks ?? [])
+        events.push({ ...base, type: 'clicked', created_at: ms(c.at), data: { recipient: spec.to, unique: c.unique, url: 'https://example.com/' } });
       // One event per call, as the worker and tracking record them, except the first batch.
       await recordEvents(trx, events.slice(0, 1));
       for (const e of events.slice(1)) await recordEvents(trx, [e]);
@@ -81,9 +83,28 @@ export async function seedSuppressed(h: Harness, owner: Owner, to: string, at: s
   const messageId = crypto.randomUUID();
   await db.transaction(async (trx) => {
     await trx('messages').insert({
-      id: messageId, user_id: owner.userId, domain_id: owner.domainId, source: 'api', from_email: 'sender@example.com', subject: 'seeded',
-      tags: '["promo"]', message_id_header: `<${messageId}@seed.test>`, mime: Buffer.from('x'), mime_size: 1, created_at: ms(at),
+      id: messageId,
+      user_id: owner.userId,
+      domain_id: owner.domainId,
+      source: 'api',
+      from_email: 'sender@example.com',
+      subject: 'seeded',
+      tags: '["promo"]',
+      message_id_header: `<${messageId}@seed.test>`,
+      mime: Buffer.from('x'),
+      mime_size: 1,
+      created_at: ms(at),
     });
-    await recordEvents(trx, [{ message_id: messageId, delivery_id: null, domain_id: owner.domainId, user_id: owner.userId, type: 'suppressed', created_at: ms(at), data: { recipient: to } }]);
+    await recordEvents(trx, [
+      {
+        message_id: messageId,
+        delivery_id: null,
+        domain_id: owner.domainId,
+        user_id: owner.userId,
+        type: 'suppressed',
+        created_at: ms(at),
+        data: { recipient: to },
+      },
+    ]);
   });
 }

@@ -42,8 +42,14 @@ beforeAll(async () => {
     tags: i < 6 ? ['welcome'] : [],
     outcome: { type: 'delivered', seconds: s },
   }));
-  gmail[0].opens = [{ at: day('10', '11:00:00'), unique: true }, { at: day('10', '12:00:00'), unique: false }];
-  gmail[0].clicks = [{ at: day('10', '11:05:00'), unique: true }, { at: day('10', '11:06:00'), unique: false }];
+  gmail[0].opens = [
+    { at: day('10', '11:00:00'), unique: true },
+    { at: day('10', '12:00:00'), unique: false },
+  ];
+  gmail[0].clicks = [
+    { at: day('10', '11:05:00'), unique: true },
+    { at: day('10', '11:06:00'), unique: false },
+  ];
   gmail[1].opens = [{ at: day('10', '11:00:00'), unique: true }];
   gmail[2].opens = [{ at: day('13', '00:30:00'), unique: true }];
   await seed(h, A, gmail);
@@ -183,7 +189,12 @@ describe('emailgateway.recipientdomainstats', () => {
   });
 
   it('rounds percentages to two decimals', async () => {
-    const r = await call('emailgateway.recipientdomainstats', { DomainID: A.domainId, RecipientToDomain: 'gmail.com', StartDate: '2026-03-01', EndDate: '2026-03-31' });
+    const r = await call('emailgateway.recipientdomainstats', {
+      DomainID: A.domainId,
+      RecipientToDomain: 'gmail.com',
+      StartDate: '2026-03-01',
+      EndDate: '2026-03-31',
+    });
     // 13 delivered: the ten above plus P1..P3 at 1 s.
     expect(r.SummaryStats[0]).toMatchObject({ TotalEmails: 13, MinDeliverySeconds: 0, MaxDeliverySeconds: 700, AvgDeliverySeconds: 99.69 });
     expect(r.DeliverySpeedHistogram.Sent[0]).toEqual({ DeliveryBucket: '< 1s', EmailCount: 2, Percentage: 15.38 });
@@ -194,7 +205,10 @@ describe('emailgateway.recipientdomainstats', () => {
   it('answers codes 1 and 2 as the contract lists them', async () => {
     expect(await call('emailgateway.recipientdomainstats', { DomainID: A.domainId })).toMatchObject({ Success: false, ErrorCode: [1] });
     expect(await call('emailgateway.recipientdomainstats', { RecipientToDomain: 'gmail.com' })).toMatchObject({ Success: false, ErrorCode: [1] });
-    expect(await call('emailgateway.recipientdomainstats', { DomainID: C.domainId, RecipientToDomain: 'gmail.com' })).toMatchObject({ Success: false, ErrorCode: 2 });
+    expect(await call('emailgateway.recipientdomainstats', { DomainID: C.domainId, RecipientToDomain: 'gmail.com' })).toMatchObject({
+      Success: false,
+      ErrorCode: 2,
+    });
   });
 });
 
@@ -209,9 +223,45 @@ describe('emailgateway.accountstats', () => {
       Totals: { Sent: 19, Delivered: 12, Bounced: 3, Opened: 3, Clicked: 1, DeliveryRate: 63.16, OpenRate: 15.79, ClickRate: 5.26, BounceRate: 15.79 },
       ComparisonTotals: { Sent: 4, Delivered: 3, Bounced: 1, Opened: 0, Clicked: 0, DeliveryRate: 75, OpenRate: 0, ClickRate: 0, BounceRate: 25 },
       PerDomain: [
-        { DomainID: A.domainId, SenderDomain: names.A, Sent: 17, Delivered: 11, Bounced: 3, Opened: 2, Clicked: 1, DeliveryRate: 64.71, BounceRate: 17.65, OpenRate: 11.76, ClickRate: 5.88 },
-        { DomainID: B.domainId, SenderDomain: names.B, Sent: 2, Delivered: 1, Bounced: 0, Opened: 1, Clicked: 0, DeliveryRate: 50, BounceRate: 0, OpenRate: 50, ClickRate: 0 },
-        { DomainID: D.domainId, SenderDomain: names.D, Sent: 0, Delivered: 0, Bounced: 0, Opened: 0, Clicked: 0, DeliveryRate: 0, BounceRate: 0, OpenRate: 0, ClickRate: 0 },
+        {
+          DomainID: A.domainId,
+          SenderDomain: names.A,
+          Sent: 17,
+          Delivered: 11,
+          Bounced: 3,
+          Opened: 2,
+          Clicked: 1,
+          DeliveryRate: 64.71,
+          BounceRate: 17.65,
+          OpenRate: 11.76,
+          ClickRate: 5.88,
+        },
+        {
+          DomainID: B.domainId,
+          SenderDomain: names.B,
+          Sent: 2,
+          Delivered: 1,
+          Bounced: 0,
+          Opened: 1,
+          Clicked: 0,
+          DeliveryRate: 50,
+          BounceRate: 0,
+          OpenRate: 50,
+          ClickRate: 0,
+        },
+        {
+          DomainID: D.domainId,
+          SenderDomain: names.D,
+          Sent: 0,
+          Delivered: 0,
+          Bounced: 0,
+          Opened: 0,
+          Clicked: 0,
+          DeliveryRate: 0,
+          BounceRate: 0,
+          OpenRate: 0,
+          ClickRate: 0,
+        },
       ],
     });
   });

@@ -24,7 +24,13 @@ async function send(to: string[]): Promise<string> {
   const res = await supertest(rig.h.app)
     .post('/api/v1/email')
     .set('Authorization', `Bearer ${rig.s.key}`)
-    .send({ Subject: 'throttled', ContentType: 'plain', PlainContent: 'hello', From: { name: '', email: `a@${rig.s.domain}` }, To: to.map((email) => ({ name: '', email })) });
+    .send({
+      Subject: 'throttled',
+      ContentType: 'plain',
+      PlainContent: 'hello',
+      From: { name: '', email: `a@${rig.s.domain}` },
+      To: to.map((email) => ({ name: '', email })),
+    });
   expect(res.body).toEqual({ MessageID: expect.any(String) });
   return res.body.MessageID;
 }
@@ -39,7 +45,10 @@ describe('per-destination throttling', () => {
     const fastDone = Date.now();
     await waitFor(async () => (await db('deliveries').where({ message_id: slowId, status: 'delivered' })).length === 4, 20000, 'slow deliveries');
 
-    const slowTimes = rig.sink.received.filter((m) => m.to[0].endsWith(`@${SLOW}`)).map((m) => m.at).sort((a, b) => a - b);
+    const slowTimes = rig.sink.received
+      .filter((m) => m.to[0].endsWith(`@${SLOW}`))
+      .map((m) => m.at)
+      .sort((a, b) => a - b);
     expect(slowTimes).toHaveLength(4);
     // Four sends at one per one-second window: four windows, so more than two seconds between the first and the
     // last admission. The sink sees them less the first send's longer setup (a new connection): allow half a second.

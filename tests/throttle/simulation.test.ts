@@ -107,7 +107,15 @@ describe('throttling on a simulated clock', () => {
     const { clock, throttle } = rig({ 'conn.example': { Connections: 3 } });
     const sends: Send[] = Array.from({ length: 30 }, (_, i) => ({ to: `u${i}@conn.example`, latencyMs: 5000, putBack: 0 }));
     await simulate(clock, throttle, sends);
-    const edges = sends.flatMap((s) => [[s.startedAt!, 1], [s.finishedAt!, -1]] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    const edges = sends
+      .flatMap(
+        (s) =>
+          [
+            [s.startedAt!, 1],
+            [s.finishedAt!, -1],
+          ] as const,
+      )
+      .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
     let open = 0;
     let peak = 0;
     for (const [, d] of edges) peak = Math.max(peak, (open += d));
@@ -115,7 +123,7 @@ describe('throttling on a simulated clock', () => {
     expect(sends.every((s) => s.finishedAt !== undefined)).toBe(true);
   });
 
-  it('halves a destination\'s rate after a 421 or 4.7.x rate-limit reply, once per 30 s, and restores it after THROTTLE_BACKOFF_SECONDS', async () => {
+  it("halves a destination's rate after a 421 or 4.7.x rate-limit reply, once per 30 s, and restores it after THROTTLE_BACKOFF_SECONDS", async () => {
     const { clock, throttle } = rig({ 'busy.example': { MessagesPerMinute: 600 } }, 300_000);
     const inWindow = async () => {
       clock.now = Math.ceil((clock.now + 1) / 1000) * 1000; // the start of the next one-second window
@@ -172,13 +180,15 @@ describe('THROTTLE_RULES', () => {
   });
 
   it('overrides a group partly, removes one with null, adds domain, MX and default rules', () => {
-    const t = parseThrottleRules(JSON.stringify({
-      'googlemail.com': { MessagesPerMinute: 60 },
-      'yahoo.com': null,
-      'mx:protection.outlook.com': { MessagesPerMinute: 100, Connections: 2 },
-      'Example.NET.': { connections: 1 },
-      default: { MessagesPerMinute: 1000 },
-    }));
+    const t = parseThrottleRules(
+      JSON.stringify({
+        'googlemail.com': { MessagesPerMinute: 60 },
+        'yahoo.com': null,
+        'mx:protection.outlook.com': { MessagesPerMinute: 100, Connections: 2 },
+        'Example.NET.': { connections: 1 },
+        default: { MessagesPerMinute: 1000 },
+      }),
+    );
     expect(ruleFor(t, 'gmail.com')?.limits).toEqual({ messagesPerMinute: 60, connections: 10, messagesPerConnection: 100 });
     expect(ruleFor(t, 'aol.com', [])).toMatchObject({ name: 'aol.com', limits: { messagesPerMinute: 1000 } }); // the default now
     expect(ruleFor(t, 'contoso.com', ['contoso-com.mail.protection.outlook.com'])?.name).toBe('mx:protection.outlook.com');
@@ -190,7 +200,9 @@ describe('THROTTLE_RULES', () => {
     expect(load('{')).toThrow(/^THROTTLE_RULES is not valid JSON/);
     expect(load('[]')).toThrow('THROTTLE_RULES must be a JSON object keyed by domain, mx:<suffix> or default');
     expect(load('{"gmail.com":{"MessagesPerMinute":0}}')).toThrow('THROTTLE_RULES["gmail.com"].MessagesPerMinute must be a whole number from 1 to 1000000');
-    expect(load('{"gmail.com":{"Speed":1}}')).toThrow('THROTTLE_RULES["gmail.com"]: unknown field "Speed" (MessagesPerMinute, Connections, MessagesPerConnection)');
+    expect(load('{"gmail.com":{"Speed":1}}')).toThrow(
+      'THROTTLE_RULES["gmail.com"]: unknown field "Speed" (MessagesPerMinute, Connections, MessagesPerConnection)',
+    );
     expect(load('{"not a domain":{}}')).toThrow('THROTTLE_RULES["not a domain"]: "not a domain" is not a domain, mx:<host suffix> or default');
     expect(loadConfig({ THROTTLE_RULES: '{"a.example":{"MessagesPerMinute":5}}' }).throttleRules.rules.at(-1)).toMatchObject({ name: 'a.example' });
   });

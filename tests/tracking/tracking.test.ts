@@ -35,7 +35,14 @@ async function sendAndReceive(extra: Record<string, unknown> = {}, to = `reader.
   const res = await supertest(h.app)
     .post('/api/v1/email')
     .set('Authorization', `Bearer ${s.key}`)
-    .send({ Subject: 'Tracking', ContentType: 'html', HTMLContent: HTML, From: { name: 'Shop', email: `shop@${s.domain}` }, To: [{ name: 'Reader', email: to }], ...extra });
+    .send({
+      Subject: 'Tracking',
+      ContentType: 'html',
+      HTMLContent: HTML,
+      From: { name: 'Shop', email: `shop@${s.domain}` },
+      To: [{ name: 'Reader', email: to }],
+      ...extra,
+    });
   expect(res.status).toBe(200);
   const id = res.body.MessageID as string;
   await waitFor(() => rig.sink.received.some((r) => r.to[0] === to), 15000, 'the delivery');
@@ -46,7 +53,9 @@ async function sendAndReceive(extra: Record<string, unknown> = {}, to = `reader.
 const pathOf = (url: string) => url.slice(BASE.length);
 const hrefs = (html: string) => [...html.matchAll(/href=["']([^"']*)["']/gi)].map((m) => m[1].replace(/&amp;/g, '&'));
 const eventsOf = async (id: string, type?: string) =>
-  (await h.services.db('events').where({ message_id: id }).orderBy('id')).filter((e: { type: string }) => !type || e.type === type).map((e: { type: string; data: string }) => ({ type: e.type, ...JSON.parse(e.data) }));
+  (await h.services.db('events').where({ message_id: id }).orderBy('id'))
+    .filter((e: { type: string }) => !type || e.type === type)
+    .map((e: { type: string; data: string }) => ({ type: e.type, ...JSON.parse(e.data) }));
 
 describe('link and open tracking', () => {
   let sent: Awaited<ReturnType<typeof sendAndReceive>>;
@@ -176,7 +185,10 @@ describe('unsubscribe', () => {
   });
 
   it('carries List-Unsubscribe and List-Unsubscribe-Post (RFC 8058) and a link in both bodies', async () => {
-    const head = sent.raw.toString().split('\r\n\r\n')[0].replace(/\r\n[ \t]+/g, ' '); // unfold
+    const head = sent.raw
+      .toString()
+      .split('\r\n\r\n')[0]
+      .replace(/\r\n[ \t]+/g, ' '); // unfold
     const header = head.match(/^List-Unsubscribe: <([^>]+)>/m);
     expect(header).not.toBeNull();
     unsubUrl = header![1];
@@ -206,7 +218,13 @@ describe('unsubscribe', () => {
     const next = await supertest(h.app)
       .post('/api/v1/email')
       .set('Authorization', `Bearer ${s.key}`)
-      .send({ Subject: 'Again', ContentType: 'plain', PlainContent: 'x', From: { name: 'Shop', email: `shop@${s.domain}` }, To: [{ name: '', email: sent.to }] });
+      .send({
+        Subject: 'Again',
+        ContentType: 'plain',
+        PlainContent: 'x',
+        From: { name: 'Shop', email: `shop@${s.domain}` },
+        To: [{ name: '', email: sent.to }],
+      });
     expect(next.body.Errors[0].Code).toBe(14);
   });
 

@@ -20,7 +20,8 @@ function handle(request: any, send: (response: any) => void): void {
   const name = q ? String(q.name).toLowerCase().replace(/\.$/, '') : '';
   const a = zone.get(name);
   if (!q || !a) response.header.rcode = 3;
-  else if (q.type === Packet.TYPE.A) for (const address of a) response.answers.push({ name: q.name, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl: 1, address });
+  else if (q.type === Packet.TYPE.A)
+    for (const address of a) response.answers.push({ name: q.name, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl: 1, address });
   send(response);
 }
 
@@ -51,7 +52,8 @@ afterAll(async () => {
   await new Promise<void>((resolve) => udp.close(() => resolve()));
 });
 
-const cmd = (command: string, who: { sessionId: string }, params: Record<string, unknown> = {}) => h.call({ Command: `emailgateway.${command}`, SessionID: who.sessionId, ...params });
+const cmd = (command: string, who: { sessionId: string }, params: Record<string, unknown> = {}) =>
+  h.call({ Command: `emailgateway.${command}`, SessionID: who.sessionId, ...params });
 const v1 = {
   get: (key: string) => supertest(h.app).get('/api/v1/webhooks').set('Authorization', `Bearer ${key}`),
   post: (key: string, body: Record<string, unknown>) => supertest(h.app).post('/api/v1/webhooks').set('Authorization', `Bearer ${key}`).send(body),
@@ -75,7 +77,18 @@ describe('emailgateway.addwebhook / getwebhooks / deletewebhook', () => {
       SigningKey: expect.stringMatching(/^[0-9A-F]{64}$/),
       SigningSecret: expect.stringMatching(/^whsec_[A-Za-z0-9+/]+=*$/),
       Webhooks: [
-        { WebhookID: a.NewWebhookID, Event: 'delivery', WebhookURL: `https://${host}/events`, Status: 'Enabled', ConsecutiveFailures: 0, DisabledReason: null, DisabledAt: null, LastSuccessAt: null, LastFailureAt: null, CreatedAt: expect.stringMatching(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/) },
+        {
+          WebhookID: a.NewWebhookID,
+          Event: 'delivery',
+          WebhookURL: `https://${host}/events`,
+          Status: 'Enabled',
+          ConsecutiveFailures: 0,
+          DisabledReason: null,
+          DisabledAt: null,
+          LastSuccessAt: null,
+          LastFailureAt: null,
+          CreatedAt: expect.stringMatching(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/),
+        },
         expect.objectContaining({ WebhookID: b.NewWebhookID, Event: 'bounce', WebhookURL: `https://${PUBLIC_IP}/b?x=1` }),
       ],
     });
@@ -104,13 +117,25 @@ describe('emailgateway.addwebhook / getwebhooks / deletewebhook', () => {
     expect((await cmd('getwebhooks', u, { DomainID: u.domainId })).Webhooks).toHaveLength(1);
   });
 
-  it('answers the contract codes for missing and invalid parameters and for another user\'s domain', async () => {
+  it("answers the contract codes for missing and invalid parameters and for another user's domain", async () => {
     expect(await cmd('addwebhook', s, {})).toMatchObject({ Success: false, ErrorCode: [1, 2, 5] });
-    expect(await cmd('addwebhook', s, { DomainID: s.domainId, Event: 'sent', WebhookURL: `https://${PUBLIC_IP}/` })).toMatchObject({ Success: false, ErrorCode: [3] });
-    expect(await cmd('addwebhook', s, { DomainID: s.domainId, Event: 'queued', WebhookURL: `https://${PUBLIC_IP}/` })).toMatchObject({ Success: false, ErrorCode: [3] });
+    expect(await cmd('addwebhook', s, { DomainID: s.domainId, Event: 'sent', WebhookURL: `https://${PUBLIC_IP}/` })).toMatchObject({
+      Success: false,
+      ErrorCode: [3],
+    });
+    expect(await cmd('addwebhook', s, { DomainID: s.domainId, Event: 'queued', WebhookURL: `https://${PUBLIC_IP}/` })).toMatchObject({
+      Success: false,
+      ErrorCode: [3],
+    });
     const other = await senderSetup(h);
-    expect(await cmd('addwebhook', other, { DomainID: s.domainId, Event: 'click', WebhookURL: `https://${PUBLIC_IP}/` })).toMatchObject({ Success: false, ErrorCode: 4 });
-    expect(await cmd('addwebhook', s, { DomainID: 999999, Event: 'click', WebhookURL: `https://${PUBLIC_IP}/` })).toMatchObject({ Success: false, ErrorCode: 4 });
+    expect(await cmd('addwebhook', other, { DomainID: s.domainId, Event: 'click', WebhookURL: `https://${PUBLIC_IP}/` })).toMatchObject({
+      Success: false,
+      ErrorCode: 4,
+    });
+    expect(await cmd('addwebhook', s, { DomainID: 999999, Event: 'click', WebhookURL: `https://${PUBLIC_IP}/` })).toMatchObject({
+      Success: false,
+      ErrorCode: 4,
+    });
 
     expect(await cmd('getwebhooks', s, {})).toMatchObject({ Success: false, ErrorCode: [1] });
     expect(await cmd('getwebhooks', other, { DomainID: s.domainId })).toMatchObject({ Success: false, ErrorCode: 2 });
@@ -118,7 +143,14 @@ describe('emailgateway.addwebhook / getwebhooks / deletewebhook', () => {
   });
 
   it('refuses URLs that are not http(s) with code 6 and ErrorMessage, as Octeth does', async () => {
-    for (const url of ['ftp://example.com/x', 'gopher://example.com/', 'javascript:alert(1)', 'not a url', `https://user:pass@${PUBLIC_IP}/`, 'file:///etc/passwd']) {
+    for (const url of [
+      'ftp://example.com/x',
+      'gopher://example.com/',
+      'javascript:alert(1)',
+      'not a url',
+      `https://user:pass@${PUBLIC_IP}/`,
+      'file:///etc/passwd',
+    ]) {
       const r = await cmd('addwebhook', s, { DomainID: s.domainId, Event: 'delivery', WebhookURL: url });
       expect({ url, r }).toEqual({ url, r: expect.objectContaining({ Success: false, ErrorCode: 6, ErrorMessage: expect.any(String) }) });
     }
@@ -167,14 +199,19 @@ describe('emailgateway.addwebhook / getwebhooks / deletewebhook', () => {
   it('the guard lets private addresses through with allowPrivate, but never metadata addresses', async () => {
     const resolve = async () => [{ address: '127.0.0.1', family: 4 as const }];
     expect(await vetWebhookUrl('http://127.0.0.1:9/x', { allowPrivate: true, resolve })).toMatchObject({ ok: true });
-    expect(await vetWebhookUrl('http://internal-service/x', { allowPrivate: true, resolve })).toMatchObject({ ok: true, addresses: [{ address: '127.0.0.1' }] });
+    expect(await vetWebhookUrl('http://internal-service/x', { allowPrivate: true, resolve })).toMatchObject({
+      ok: true,
+      addresses: [{ address: '127.0.0.1' }],
+    });
     expect(await vetWebhookUrl('http://internal-service/x', { allowPrivate: false, resolve })).toMatchObject({ ok: false, problem: { kind: 'host' } });
     expect(await vetWebhookUrl('http://169.254.169.254/', { allowPrivate: true, resolve })).toMatchObject({ ok: false, problem: { kind: 'host' } });
     expect(await vetWebhookUrl('http://metadata.google.internal/', { allowPrivate: true, resolve })).toMatchObject({ ok: false, problem: { kind: 'host' } });
-    expect(await vetWebhookUrl('http://x.example/', { allowPrivate: true, resolve: async () => [{ address: 'fd00:ec2::254', family: 6 as const }] })).toMatchObject({ ok: false });
+    expect(
+      await vetWebhookUrl('http://x.example/', { allowPrivate: true, resolve: async () => [{ address: 'fd00:ec2::254', family: 6 as const }] }),
+    ).toMatchObject({ ok: false });
   });
 
-  it('deletes a webhook; answers 1/2, 3 and 4 for missing ids, another user\'s domain and an unknown webhook', async () => {
+  it("deletes a webhook; answers 1/2, 3 and 4 for missing ids, another user's domain and an unknown webhook", async () => {
     const u = await senderSetup(h);
     const { NewWebhookID } = await cmd('addwebhook', u, { DomainID: u.domainId, Event: 'complaint', WebhookURL: `https://${PUBLIC_IP}/c` });
     const other = await senderSetup(h);
@@ -198,7 +235,7 @@ describe('emailgateway.addwebhook / getwebhooks / deletewebhook', () => {
 });
 
 describe('emailgateway.regeneratesigningkey', () => {
-  it('replaces one domain\'s key, shows it once and getwebhooks returns it afterwards; other domains keep theirs', async () => {
+  it("replaces one domain's key, shows it once and getwebhooks returns it afterwards; other domains keep theirs", async () => {
     const u = await senderSetup(h);
     const other = await senderSetup(h);
     const before = (await cmd('getwebhooks', u, { DomainID: u.domainId })).SigningKey;
@@ -213,7 +250,7 @@ describe('emailgateway.regeneratesigningkey', () => {
     expect((await cmd('regeneratesigningkey', fresh, { DomainID: fresh.domainId })).SigningKey).toMatch(/^[0-9A-F]{64}$/);
   });
 
-  it('answers 1 for a missing DomainID and 2 for another user\'s domain', async () => {
+  it("answers 1 for a missing DomainID and 2 for another user's domain", async () => {
     const stranger = await createUser(h);
     expect(await cmd('regeneratesigningkey', s, {})).toMatchObject({ Success: false, ErrorCode: [1] });
     expect(await cmd('regeneratesigningkey', stranger, { DomainID: s.domainId })).toMatchObject({ Success: false, ErrorCode: 2 });
@@ -275,12 +312,26 @@ describe('SSRF at delivery time', () => {
     const res = await supertest(h.app)
       .post('/api/v1/email')
       .set('Authorization', `Bearer ${u.key}`)
-      .send({ Subject: 'x', ContentType: 'plain', PlainContent: 'x', From: { name: '', email: `a@${u.domain}` }, To: [{ name: '', email: 'r@recipient.test' }] });
+      .send({
+        Subject: 'x',
+        ContentType: 'plain',
+        PlainContent: 'x',
+        From: { name: '', email: `a@${u.domain}` },
+        To: [{ name: '', email: 'r@recipient.test' }],
+      });
     expect(res.status).toBe(200);
-    await waitFor(async () => (await cmd('getwebhooklog', u, { DomainID: u.domainId, WebhookID: NewWebhookID })).Attempts.length >= 1, 15000, 'refused attempt');
+    await waitFor(
+      async () => (await cmd('getwebhooklog', u, { DomainID: u.domainId, WebhookID: NewWebhookID })).Attempts.length >= 1,
+      15000,
+      'refused attempt',
+    );
     const logged = await cmd('getwebhooklog', u, { DomainID: u.domainId, WebhookID: NewWebhookID });
     expect(logged).toMatchObject({ Success: true, Webhook: { WebhookID: NewWebhookID, Event: 'delivery' }, Pending: 1 });
-    expect(logged.Attempts[0]).toMatchObject({ Result: 'refused', StatusCode: null, Error: expect.stringMatching(/^refused: .*127\.0\.0\.1 is a loopback address/) });
+    expect(logged.Attempts[0]).toMatchObject({
+      Result: 'refused',
+      StatusCode: null,
+      Error: expect.stringMatching(/^refused: .*127\.0\.0\.1 is a loopback address/),
+    });
     expect(rx.hits.filter((x) => x.path === '/rebind')).toHaveLength(0);
     await cmd('deletewebhook', u, { DomainID: u.domainId, WebhookID: NewWebhookID });
   });
@@ -296,7 +347,13 @@ describe('SSRF at delivery time', () => {
       await supertest(h.app)
         .post('/api/v1/email')
         .set('Authorization', `Bearer ${u.key}`)
-        .send({ Subject: 'x', ContentType: 'plain', PlainContent: 'x', From: { name: '', email: `a@${u.domain}` }, To: [{ name: '', email: 'n@recipient.test' }] });
+        .send({
+          Subject: 'x',
+          ContentType: 'plain',
+          PlainContent: 'x',
+          From: { name: '', email: `a@${u.domain}` },
+          To: [{ name: '', email: 'n@recipient.test' }],
+        });
       await waitFor(() => rx.hits.some((x) => x.path === '/named'), 15000, 'call by name');
     } finally {
       h.services.config.webhooks.allowPrivate = false;
@@ -313,7 +370,12 @@ describe('SSRF at delivery time', () => {
     expect(await cmd('getwebhooklog', stranger, { DomainID: s.domainId, WebhookID: NewWebhookID })).toMatchObject({ ErrorCode: 3 });
     expect(await cmd('getwebhooklog', stranger, { DomainID: stranger.domainId, WebhookID: NewWebhookID })).toMatchObject({ ErrorCode: 4 });
     expect(await cmd('getwebhooklog', s, { DomainID: s.domainId, WebhookID: NewWebhookID, RetrieveCount: 500 })).toMatchObject({ ErrorCode: [5] });
-    expect(await cmd('getwebhooklog', s, { DomainID: s.domainId, WebhookID: NewWebhookID })).toMatchObject({ Success: true, ErrorCode: 0, Pending: 0, Attempts: [] });
+    expect(await cmd('getwebhooklog', s, { DomainID: s.domainId, WebhookID: NewWebhookID })).toMatchObject({
+      Success: true,
+      ErrorCode: 0,
+      Pending: 0,
+      Attempts: [],
+    });
     const pub = await supertest(h.app).get(`/api/v1/webhooks/${NewWebhookID}/log`).set('Authorization', `Bearer ${s.key}`);
     expect(pub.status).toBe(200);
     expect(pub.body).toMatchObject({ Webhook: { WebhookID: NewWebhookID, Event: 'clicked' }, Pending: 0, Attempts: [] });

@@ -39,7 +39,14 @@ async function send(s: Sender, to: string[], extra: Record<string, unknown> = {}
   const res = await supertest(h.app)
     .post('/api/v1/email')
     .set('Authorization', `Bearer ${s.key}`)
-    .send({ Subject: 'Webhook test', ContentType: 'plain', PlainContent: 'Hello', From: { name: 'App', email: `app@${s.domain}` }, To: to.map((email) => ({ name: '', email })), ...extra });
+    .send({
+      Subject: 'Webhook test',
+      ContentType: 'plain',
+      PlainContent: 'Hello',
+      From: { name: 'App', email: `app@${s.domain}` },
+      To: to.map((email) => ({ name: '', email })),
+      ...extra,
+    });
   if (res.status !== 200) throw new Error(`send failed: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body.MessageID;
 }
@@ -104,7 +111,10 @@ describe('webhook delivery', () => {
     const s = await senderSetup(h);
     const pb = path('bounced');
     const pd = path('delivered-only');
-    const res = await supertest(h.app).post('/api/v1/webhooks').set('Authorization', `Bearer ${s.key}`).send({ Event: 'bounced', WebhookURL: rx.url(pb) });
+    const res = await supertest(h.app)
+      .post('/api/v1/webhooks')
+      .set('Authorization', `Bearer ${s.key}`)
+      .send({ Event: 'bounced', WebhookURL: rx.url(pb) });
     expect(res.status).toBe(200);
     await addHook(s, 'delivered', pd);
     const to = addr('bounce');
@@ -114,11 +124,22 @@ describe('webhook delivery', () => {
     const signing = (await supertest(h.app).get('/api/v1/webhooks').set('Authorization', `Bearer ${s.key}`)).body;
     const body = verifyHit(hitsAt(pb)[0], signing);
     expect(body.type).toBe('bounced');
-    expect(body.data).toMatchObject({ message_id: messageId, recipient: to, domain: s.domain, tags: [], bounce_class: 'hard', smtp_reply: expect.stringContaining('550') });
+    expect(body.data).toMatchObject({
+      message_id: messageId,
+      recipient: to,
+      domain: s.domain,
+      tags: [],
+      bounce_class: 'hard',
+      smtp_reply: expect.stringContaining('550'),
+    });
     await new Promise((r) => setTimeout(r, 300));
     expect(hitsAt(pd)).toHaveLength(0);
     // Only the subscribed event was queued: no rows for queued/delivered.
-    const rows = await h.services.db('webhook_deliveries').join('webhooks', 'webhooks.id', 'webhook_deliveries.webhook_id').where('webhooks.domain_id', s.domainId).select('event_type');
+    const rows = await h.services
+      .db('webhook_deliveries')
+      .join('webhooks', 'webhooks.id', 'webhook_deliveries.webhook_id')
+      .where('webhooks.domain_id', s.domainId)
+      .select('event_type');
     expect(rows.map((r: { event_type: string }) => r.event_type)).toEqual(['bounced']);
   });
 
@@ -207,7 +228,13 @@ describe('webhook delivery', () => {
       await send(s, [addr('broken')]);
       await waitFor(async () => (await cmd('getwebhooks', s)).Webhooks[0].Status === 'Disabled', 15000, 'disabled');
       const hook = (await cmd('getwebhooks', s)).Webhooks[0];
-      expect(hook).toMatchObject({ WebhookID: hookId, Status: 'Disabled', ConsecutiveFailures: 3, DisabledReason: '3 consecutive failed attempts; last: HTTP 503', DisabledAt: expect.any(String) });
+      expect(hook).toMatchObject({
+        WebhookID: hookId,
+        Status: 'Disabled',
+        ConsecutiveFailures: 3,
+        DisabledReason: '3 consecutive failed attempts; last: HTTP 503',
+        DisabledAt: expect.any(String),
+      });
       const attempts = await log(s, hookId);
       expect(attempts.map((a: any) => a.Result)).toEqual(['failed', 'failed', 'failed', 'disabled']);
       expect(attempts[3].Error).toBe('webhook disabled after 3 consecutive failed attempts');
@@ -215,7 +242,11 @@ describe('webhook delivery', () => {
 
       // A disabled webhook gets no new calls; its queued one is dropped.
       await send(s, [addr('broken-again')]);
-      await waitFor(async () => (await h.services.db('webhook_deliveries').where({ webhook_id: hookId, status: 'pending' })).length === 0, 15000, 'queue drained');
+      await waitFor(
+        async () => (await h.services.db('webhook_deliveries').where({ webhook_id: hookId, status: 'pending' })).length === 0,
+        15000,
+        'queue drained',
+      );
       await new Promise((r) => setTimeout(r, 300));
       expect(hitsAt(p)).toHaveLength(3);
       const rows = await h.services.db('webhook_deliveries').where({ webhook_id: hookId });
@@ -227,7 +258,9 @@ describe('webhook delivery', () => {
     }
     const again = await cmd('addwebhook', s, { Event: 'delivered', WebhookURL: rx.url(p) });
     expect(again.NewWebhookID).toBe(hookId);
-    expect((await cmd('getwebhooks', s)).Webhooks).toEqual([expect.objectContaining({ WebhookID: hookId, Status: 'Enabled', ConsecutiveFailures: 0, DisabledReason: null })]);
+    expect((await cmd('getwebhooks', s)).Webhooks).toEqual([
+      expect.objectContaining({ WebhookID: hookId, Status: 'Enabled', ConsecutiveFailures: 0, DisabledReason: null }),
+    ]);
     await send(s, [addr('back')]);
     await waitFor(() => hitsAt(p).length === 4, 15000, 'call after re-enabling');
   });
@@ -285,7 +318,12 @@ describe('webhook delivery', () => {
       // 30 calls queue up while no worker runs; then two workers start at once and race for the same rows.
       const recipients = Array.from({ length: 30 }, (_, i) => addr(`many${i}`));
       await send(s, recipients);
-      const pending = () => h.services.db('webhook_deliveries').join('webhooks', 'webhooks.id', 'webhook_deliveries.webhook_id').where('webhooks.domain_id', s.domainId).where('webhook_deliveries.status', 'pending');
+      const pending = () =>
+        h.services
+          .db('webhook_deliveries')
+          .join('webhooks', 'webhooks.id', 'webhook_deliveries.webhook_id')
+          .where('webhooks.domain_id', s.domainId)
+          .where('webhook_deliveries.status', 'pending');
       await waitFor(async () => (await pending()).length === 30, 20000, '30 queued calls');
       extra.push(startWebhookWorker(h.services), startWebhookWorker(h.services));
       await waitFor(() => hitsAt(p).length >= 30, 20000, '30 calls');
@@ -294,7 +332,11 @@ describe('webhook delivery', () => {
       const ids = hitsAt(p).map((x) => x.headers['webhook-id']);
       expect(ids).toHaveLength(30);
       expect(new Set(ids).size).toBe(30);
-      const owners = await h.services.db('webhook_deliveries').join('webhooks', 'webhooks.id', 'webhook_deliveries.webhook_id').where('webhooks.domain_id', s.domainId).select('webhook_deliveries.status');
+      const owners = await h.services
+        .db('webhook_deliveries')
+        .join('webhooks', 'webhooks.id', 'webhook_deliveries.webhook_id')
+        .where('webhooks.domain_id', s.domainId)
+        .select('webhook_deliveries.status');
       expect(owners.every((r: { status: string }) => r.status === 'delivered')).toBe(true);
     } finally {
       await Promise.all(extra.map((w) => w.stop()));
@@ -309,8 +351,18 @@ describe('webhook delivery', () => {
     const spy = (q: { sql: string }) => queries.push(q.sql);
     h.services.db.on('query', spy);
     try {
-      const base = { message_id: crypto.randomUUID(), delivery_id: null, domain_id: s.domainId, user_id: s.userId, created_at: Date.now(), data: { recipient: 'x@y.test' } };
-      await queueWebhookEvents(h.services.db, ['queued', 'scheduled', 'deferred', 'suppressed', 'failed', 'cancelled'].map((type) => ({ ...base, type })));
+      const base = {
+        message_id: crypto.randomUUID(),
+        delivery_id: null,
+        domain_id: s.domainId,
+        user_id: s.userId,
+        created_at: Date.now(),
+        data: { recipient: 'x@y.test' },
+      };
+      await queueWebhookEvents(
+        h.services.db,
+        ['queued', 'scheduled', 'deferred', 'suppressed', 'failed', 'cancelled'].map((type) => ({ ...base, type })),
+      );
     } finally {
       h.services.db.removeListener('query', spy);
     }

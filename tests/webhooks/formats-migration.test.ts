@@ -23,8 +23,26 @@ describe('webhook formats migration', () => {
     await db.migrate.down({ migrationSource, name: NAME });
     expect(await db.schema.hasColumn('webhooks', 'format')).toBe(false);
     const now = Date.now();
-    const [hookId] = await db('webhooks').insert({ user_id: s.userId, domain_id: s.domainId, event: 'delivered', url: 'https://example.com/h', status: 'Enabled', created_at: now, updated_at: now });
-    await db('webhook_deliveries').insert({ webhook_id: hookId, event_id: 'evt_1', event_type: 'delivered', payload: '{}', status: 'pending', attempts: 0, next_attempt_at: now, created_at: now, updated_at: now });
+    const [hookId] = await db('webhooks').insert({
+      user_id: s.userId,
+      domain_id: s.domainId,
+      event: 'delivered',
+      url: 'https://example.com/h',
+      status: 'Enabled',
+      created_at: now,
+      updated_at: now,
+    });
+    await db('webhook_deliveries').insert({
+      webhook_id: hookId,
+      event_id: 'evt_1',
+      event_type: 'delivered',
+      payload: '{}',
+      status: 'pending',
+      attempts: 0,
+      next_attempt_at: now,
+      created_at: now,
+      updated_at: now,
+    });
     await db('webhook_attempts').insert({ webhook_id: hookId, event_id: 'evt_0', event_type: 'delivered', attempt: 1, result: 'delivered', at: now });
 
     await db.migrate.up({ migrationSource, name: NAME });
@@ -32,7 +50,17 @@ describe('webhook formats migration', () => {
     expect(await db('webhook_deliveries').where({ webhook_id: hookId })).toHaveLength(1);
     expect(await db('webhook_attempts').where({ webhook_id: hookId })).toHaveLength(1);
 
-    const [accountWide] = await db('webhooks').insert({ user_id: s.userId, domain_id: null, event: 'delivered,opened', url: 'https://example.com/a', format: 'cloudmails', secret_enc: 'x', status: 'Enabled', created_at: now, updated_at: now });
+    const [accountWide] = await db('webhooks').insert({
+      user_id: s.userId,
+      domain_id: null,
+      event: 'delivered,opened',
+      url: 'https://example.com/a',
+      format: 'cloudmails',
+      secret_enc: 'x',
+      status: 'Enabled',
+      created_at: now,
+      updated_at: now,
+    });
     expect(await db('webhooks').where({ id: accountWide }).first()).toMatchObject({ domain_id: null, event: 'delivered,opened' });
     // Deleting the domain still takes its webhook and that webhook's queue; deleting the user takes the rest.
     await db('sender_domains').where({ id: s.domainId }).delete();

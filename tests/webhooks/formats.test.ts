@@ -68,7 +68,15 @@ describe('cloudmails format', () => {
     const key = await accountKey(s);
     const p = path('cloudmails');
     const sub = await subscribe(key, { URL: rx.url(p), Events: ['delivered', 'bounced'], Format: 'cloudmails', Ping: 1 });
-    expect(sub).toMatchObject({ Success: true, Format: 'cloudmails', Events: ['delivered', 'bounced'], Active: true, Status: 'Enabled', DomainID: null, Ping: { OK: true, StatusCode: 200 } });
+    expect(sub).toMatchObject({
+      Success: true,
+      Format: 'cloudmails',
+      Events: ['delivered', 'bounced'],
+      Active: true,
+      Status: 'Enabled',
+      DomainID: null,
+      Ping: { OK: true, StatusCode: 200 },
+    });
     expect(sub.Secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
     expect(hitsAt(p)).toHaveLength(1);
     expect(JSON.parse(hitsAt(p)[0].body)).toEqual({ event: 'ping', message_id: null, timestamp: expect.any(String), recipient: null, custom_args: {} });
@@ -78,10 +86,25 @@ describe('cloudmails format', () => {
     const bounceTo = addr('bounce');
     const bounced = await send(key, `app@${s.domain}`, bounceTo);
     await waitFor(() => hitsAt(p).length === 3, 15000, 'cloudmails calls');
-    const bodies = hitsAt(p).slice(1).map((x: Hit) => new Webhook(sub.Secret).verify(x.body, x.headers) as any);
+    const bodies = hitsAt(p)
+      .slice(1)
+      .map((x: Hit) => new Webhook(sub.Secret).verify(x.body, x.headers) as any);
     const delivered = bodies.find((b) => b.event === 'delivered');
-    expect(delivered).toEqual({ event: 'delivered', message_id: id, timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/), recipient: to, custom_args: { user_id: '12345', plan: 'pro' } });
-    expect(bodies.find((b) => b.event === 'bounced')).toEqual({ event: 'bounced', message_id: bounced, timestamp: expect.any(String), recipient: bounceTo, custom_args: {}, reason: expect.stringContaining('550') });
+    expect(delivered).toEqual({
+      event: 'delivered',
+      message_id: id,
+      timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/),
+      recipient: to,
+      custom_args: { user_id: '12345', plan: 'pro' },
+    });
+    expect(bodies.find((b) => b.event === 'bounced')).toEqual({
+      event: 'bounced',
+      message_id: bounced,
+      timestamp: expect.any(String),
+      recipient: bounceTo,
+      custom_args: {},
+      reason: expect.stringContaining('550'),
+    });
   });
 
   it('leaves a subscription inactive when the ping does not get a 2xx, delivers nothing to it, and activates it when added again', async () => {
@@ -91,7 +114,13 @@ describe('cloudmails format', () => {
     rx.respond = (hit) => (hit.path === p ? 500 : 200);
     try {
       const sub = await subscribe(key, { URL: rx.url(p), Events: 'delivered', Format: 'cloudmails', Ping: true });
-      expect(sub).toMatchObject({ Success: true, Active: false, Status: 'Disabled', DisabledReason: 'test ping failed: HTTP 500', Ping: { OK: false, StatusCode: 500 } });
+      expect(sub).toMatchObject({
+        Success: true,
+        Active: false,
+        Status: 'Disabled',
+        DisabledReason: 'test ping failed: HTTP 500',
+        Ping: { OK: false, StatusCode: 500 },
+      });
       await send(key, `app@${s.domain}`, addr('reader'));
       await waitFor(async () => (await h.services.db('deliveries').where({ user_id: s.userId, status: 'delivered' })).length === 1, 15000, 'delivery');
       await new Promise((r) => setTimeout(r, 300));
@@ -138,7 +167,10 @@ describe('platform format', () => {
   it('answers 8 for an event name of another format, 9 for an unknown format and 6 for a non-http URL', async () => {
     const s = await senderSetup(h);
     const key = await accountKey(s);
-    expect(await subscribe(key, { URL: rx.url('/x'), Events: ['opened'], Format: 'platform' })).toMatchObject({ ErrorCode: 8, ErrorText: expect.stringContaining('email.opened') });
+    expect(await subscribe(key, { URL: rx.url('/x'), Events: ['opened'], Format: 'platform' })).toMatchObject({
+      ErrorCode: 8,
+      ErrorText: expect.stringContaining('email.opened'),
+    });
     expect((await subscribe(key, { URL: rx.url('/x'), Events: ['opened'], Format: 'sendgrid' })).ErrorCode).toEqual([9]);
     expect((await subscribe(key, { URL: 'ftp://example.com/hook', Events: ['opened'] })).ErrorCode).toBe(6);
   });
@@ -148,7 +180,10 @@ describe('standard format and scopes', () => {
   it('signs with the subscription’s own secret, carries real metadata, and covers every domain of the account for an unrestricted key', async () => {
     const s = await senderSetup(h);
     const otherDomain = uniqueDomain('other');
-    await h.services.db('sender_domains').where({ id: await addDomain(h, s.sessionId, otherDomain) }).update({ status: 'Enabled' });
+    await h.services
+      .db('sender_domains')
+      .where({ id: await addDomain(h, s.sessionId, otherDomain) })
+      .update({ status: 'Enabled' });
     const key = await accountKey(s);
     const p = path('standard');
     const sub = await subscribe(key, { URL: rx.url(p), Events: 'delivered' });
@@ -169,7 +204,10 @@ describe('standard format and scopes', () => {
   it('keeps a domain-restricted key’s subscription to its domain, and refuses one restricted to several domains', async () => {
     const s = await senderSetup(h);
     const otherDomain = uniqueDomain('other');
-    await h.services.db('sender_domains').where({ id: await addDomain(h, s.sessionId, otherDomain) }).update({ status: 'Enabled' });
+    await h.services
+      .db('sender_domains')
+      .where({ id: await addDomain(h, s.sessionId, otherDomain) })
+      .update({ status: 'Enabled' });
     const narrow = await accountKey(s, { Domains: s.domain });
     const p = path('narrow');
     const sub = await subscribe(narrow, { URL: rx.url(p), Events: 'delivered', Format: 'cloudmails' });

@@ -78,7 +78,12 @@ function Limits({ u, onSaved }: { u: User; onSaved: () => Promise<void> }) {
         busyLabel="Saving…"
         name="save-limits"
         onRun={async () => {
-          await call('user.update', { UserID: u.UserID, LimitEmailGatewaySenderDomains: Number(domains), LimitEmailSendPerPeriod: Number(month), LimitEmailSendPerDay: Number(day) });
+          await call('user.update', {
+            UserID: u.UserID,
+            LimitEmailGatewaySenderDomains: Number(domains),
+            LimitEmailSendPerPeriod: Number(month),
+            LimitEmailSendPerDay: Number(day),
+          });
           await onSaved();
         }}
       >
@@ -122,7 +127,11 @@ export function AdminUsers() {
                       <StatusBadge status={u.AccountStatus} />
                     </td>
                     <td data-label="Limits">
-                      <Limits u={u} onSaved={load.reload} key={`${u.UserID}-${u.LimitEmailSendPerDay}-${u.LimitEmailSendPerPeriod}-${u.LimitEmailGatewaySenderDomains}`} />
+                      <Limits
+                        u={u}
+                        onSaved={load.reload}
+                        key={`${u.UserID}-${u.LimitEmailSendPerDay}-${u.LimitEmailSendPerPeriod}-${u.LimitEmailGatewaySenderDomains}`}
+                      />
                     </td>
                     <td data-label="Created">{time(u.CreatedAt)}</td>
                     <td>
@@ -164,7 +173,16 @@ interface AnyDomain {
 export function AdminDomains() {
   const userId = Number(useRoute().query.get('user')) || undefined;
   const { from, setFrom, applied, search } = usePagedSearch();
-  const load = useLoad(() => call('emailgateway.getalldomains', { RecordsPerRequest: SIZE, RecordsFrom: from, ...(userId ? { UserID: userId } : {}), ...(applied ? { Search: applied } : {}) }), [from, applied, userId]);
+  const load = useLoad(
+    () =>
+      call('emailgateway.getalldomains', {
+        RecordsPerRequest: SIZE,
+        RecordsFrom: from,
+        ...(userId ? { UserID: userId } : {}),
+        ...(applied ? { Search: applied } : {}),
+      }),
+    [from, applied, userId],
+  );
   return (
     <section>
       <PageTitle>All domains</PageTitle>

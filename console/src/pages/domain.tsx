@@ -64,9 +64,7 @@ function Records({ records }: { records: DnsRecord[] }) {
               </td>
               <td data-label="Result" class="result">
                 <Check ok={r.Verified} />
-                {r.Verified === false ? (
-                  <div class="hint">Found: {r.Found && r.Found.length ? r.Found.join(' | ') : 'nothing'}</div>
-                ) : null}
+                {r.Verified === false ? <div class="hint">Found: {r.Found && r.Found.length ? r.Found.join(' | ') : 'nothing'}</div> : null}
               </td>
             </tr>
           ))}
@@ -83,7 +81,13 @@ function Options({ d, onSaved }: { d: Domain; onSaved: () => Promise<void> }) {
   const [sub, setSub] = useState(d.Options.CustomSubdomain ?? '');
   const [saved, setSaved] = useState<string | null>(null);
   const save = async () => {
-    const r = await call('emailgateway.updatedomain', { DomainID: d.DomainID, LinkTracking: link, OpenTracking: open, UnsubscribeLink: unsub, ...(sub !== (d.Options.CustomSubdomain ?? '') ? { Subdomain: sub } : {}) });
+    const r = await call('emailgateway.updatedomain', {
+      DomainID: d.DomainID,
+      LinkTracking: link,
+      OpenTracking: open,
+      UnsubscribeLink: unsub,
+      ...(sub !== (d.Options.CustomSubdomain ?? '') ? { Subdomain: sub } : {}),
+    });
     setSaved(r.SubdomainChanged ? 'Saved. The return-path host changed: publish the new records and verify again.' : 'Saved.');
     await onSaved();
   };
@@ -97,7 +101,8 @@ function Options({ d, onSaved }: { d: Domain; onSaved: () => Promise<void> }) {
         <input type="checkbox" name="opentracking" checked={open} onChange={(e) => setOpen((e.currentTarget as HTMLInputElement).checked)} /> Track opens
       </label>
       <label class="check">
-        <input type="checkbox" name="unsubscribelink" checked={unsub} onChange={(e) => setUnsub((e.currentTarget as HTMLInputElement).checked)} /> Add an unsubscribe link
+        <input type="checkbox" name="unsubscribelink" checked={unsub} onChange={(e) => setUnsub((e.currentTarget as HTMLInputElement).checked)} /> Add an
+        unsubscribe link
       </label>
       <Field label="Return-path subdomain" hint={`Now ${d.MFROMDomain}. Changing it needs new DNS records.`}>
         <Input name="subdomain" value={sub} onValue={setSub} placeholder="sl" />
@@ -145,7 +150,11 @@ export function DomainPage({ id }: { id: number }) {
   const verify = async () => {
     const r = await call('emailgateway.verifydomain', { DomainID: id });
     const bad = (r.Records as DnsRecord[]).filter((x) => x.Required && !x.Verified).length;
-    setVerified(r.Domain.Status === 'Enabled' ? 'Every required record is right: the domain is Enabled.' : `${bad} required record(s) are missing or wrong. DNS changes can take a while to show; try again later.`);
+    setVerified(
+      r.Domain.Status === 'Enabled'
+        ? 'Every required record is right: the domain is Enabled.'
+        : `${bad} required record(s) are missing or wrong. DNS changes can take a while to show; try again later.`,
+    );
     await load.reload();
   };
   return (

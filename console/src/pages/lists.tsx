@@ -80,7 +80,10 @@ function AllLists() {
 
 function ListPage({ listId }: { listId: number }) {
   const list = useLoad(() => call('list.get', { ListID: listId }), [listId]);
-  const fields = useLoad(async () => (await call('customfields.get', { ListID: listId })).CustomFields as { CustomFieldID: number; FieldName: string }[], [listId]);
+  const fields = useLoad(
+    async () => (await call('customfields.get', { ListID: listId })).CustomFields as { CustomFieldID: number; FieldName: string }[],
+    [listId],
+  );
   const { from, setFrom, applied, search } = usePagedSearch();
   const subs = useLoad(
     () => call('subscribers.get', { ListID: listId, RecordsPerRequest: SIZE, RecordsFrom: from, ...(applied ? { SearchKeyword: applied } : {}) }),
@@ -89,7 +92,14 @@ function ListPage({ listId }: { listId: number }) {
   const [email, setEmail] = useState('');
   const add = async () => {
     // Added by hand: no subscription IP is known, so the unspecified address says so.
-    await call('subscriber.create', { ListID: listId, EmailAddress: email.trim(), Status: 'Subscribed', SubscriptionDate: nowText(), SubscriptionIP: '0.0.0.0', Source: 'console' });
+    await call('subscriber.create', {
+      ListID: listId,
+      EmailAddress: email.trim(),
+      Status: 'Subscribed',
+      SubscriptionDate: nowText(),
+      SubscriptionIP: '0.0.0.0',
+      Source: 'console',
+    });
     setEmail('');
     await subs.reload();
   };

@@ -40,7 +40,15 @@ export function Login() {
       {notice ? <Notice>{notice}</Notice> : null}
       <div class="tabs" role="tablist">
         {(['user', 'admin'] as const).map((k) => (
-          <button type="button" role="tab" aria-selected={kind === k} class={kind === k ? 'tab on' : 'tab'} onClick={() => setKind(k)} key={k} data-action={`login-as-${k}`}>
+          <button
+            type="button"
+            role="tab"
+            aria-selected={kind === k}
+            class={kind === k ? 'tab on' : 'tab'}
+            onClick={() => setKind(k)}
+            key={k}
+            data-action={`login-as-${k}`}
+          >
             {k === 'user' ? 'User' : 'Admin'}
           </button>
         ))}

@@ -37,19 +37,16 @@ const PREVIEW_POLICY = `<meta http-equiv="Content-Security-Policy" content="defa
 
 function CapturedList() {
   const { from, setFrom, applied, search } = usePagedSearch();
-  const load = useLoad(() => call('emailgateway.getcapturedmessages', { StartFrom: from, RetrieveCount: SIZE, ...(applied ? { Recipient: applied } : {}) }), [from, applied]);
+  const load = useLoad(
+    () => call('emailgateway.getcapturedmessages', { StartFrom: from, RetrieveCount: SIZE, ...(applied ? { Recipient: applied } : {}) }),
+    [from, applied],
+  );
   return (
     <section>
-      <PageTitle
-        actions={
-          <RefreshButton load={load} />
-        }
-      >
-        Mailbox
-      </PageTitle>
+      <PageTitle actions={<RefreshButton load={load} />}>Mailbox</PageTitle>
       <p class="muted">
-        Messages kept instead of sent while Postern runs with <code>DELIVERY_MODE=capture</code> (the default under{' '}
-        <code>POSTERN_DEV=1</code>): each recipient's copy exactly as it would have gone out, tracked and DKIM-signed.
+        Messages kept instead of sent while Postern runs with <code>DELIVERY_MODE=capture</code> (the default under <code>POSTERN_DEV=1</code>): each
+        recipient's copy exactly as it would have gone out, tracked and DKIM-signed.
       </p>
       <SearchForm label="Recipient" name="recipient" placeholder="jane@example.org" onSearch={search} />
       <LoadState load={load}>
@@ -163,7 +160,9 @@ function CapturedPage({ id }: { id: number }) {
                   <code class="wrap">{c.MailFrom}</code> → <code class="wrap">{c.RcptTo}</code>
                 </dd>
                 <dt>DKIM</dt>
-                <dd data-testid="dkim">{p.DKIMSignatures.length ? p.DKIMSignatures.map((s) => `signed by ${s.Domain} (selector ${s.Selector})`).join('; ') : 'not signed'}</dd>
+                <dd data-testid="dkim">
+                  {p.DKIMSignatures.length ? p.DKIMSignatures.map((s) => `signed by ${s.Domain} (selector ${s.Selector})`).join('; ') : 'not signed'}
+                </dd>
                 <dt>Captured</dt>
                 <dd>
                   {time(c.CapturedAt)} · {c.Size} bytes

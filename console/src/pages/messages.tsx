@@ -49,13 +49,7 @@ export function Messages() {
   };
   return (
     <section>
-      <PageTitle
-        actions={
-          <RefreshButton load={load} />
-        }
-      >
-        Messages
-      </PageTitle>
+      <PageTitle actions={<RefreshButton load={load} />}>Messages</PageTitle>
       <form class="card filters" onSubmit={search}>
         <Field label="Domain">
           <select name="domain" value={form.domain} onChange={(e) => set('domain')((e.currentTarget as HTMLSelectElement).value)}>

@@ -18,7 +18,10 @@ function Daily({ domainId, days }: { domainId: number; days: number }) {
     const options: Omit<uPlot.Options, 'width' | 'height'> = {
       tzDate: utc,
       scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
-      series: [{ label: 'Day', value: (_u, v) => (v === null ? '—' : new Date(v * 1000).toISOString().slice(0, 10)) }, ...KEYS.map((k) => ({ label: k, stroke: SERIES_COLORS[k], width: 2, points: { show: true } }))],
+      series: [
+        { label: 'Day', value: (_u, v) => (v === null ? '—' : new Date(v * 1000).toISOString().slice(0, 10)) },
+        ...KEYS.map((k) => ({ label: k, stroke: SERIES_COLORS[k], width: 2, points: { show: true } })),
+      ],
       axes: [{}, { size: 50, incrs: COUNT_STEPS }],
     };
     return { data, options };
@@ -79,7 +82,10 @@ interface RecipientDomain {
 }
 
 function Histogram({ domainId, recipientDomain }: { domainId: number; recipientDomain: string }) {
-  const load = useLoad(() => call('emailgateway.recipientdomainstats', { DomainID: domainId, RecipientToDomain: recipientDomain }), [domainId, recipientDomain]);
+  const load = useLoad(
+    () => call('emailgateway.recipientdomainstats', { DomainID: domainId, RecipientToDomain: recipientDomain }),
+    [domainId, recipientDomain],
+  );
   const chart = useMemo(() => {
     // The contract's eight buckets; the reply lists only those holding mail.
     const names = ['< 1s', '1-5s', '5-10s', '10-30s', '30-60s', '1-5m', '5-10m', '> 10m'];
@@ -88,7 +94,10 @@ function Histogram({ domainId, recipientDomain }: { domainId: number; recipientD
     const data: uPlot.AlignedData = [names.map((_, i) => i), counts];
     const options: Omit<uPlot.Options, 'width' | 'height'> = {
       scales: { x: { time: false, range: [-0.5, names.length - 0.5] }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
-      series: [{ label: 'Speed', value: (_u, v) => names[v] ?? '' }, { label: 'Delivered', fill: SERIES_COLORS.Delivered, stroke: SERIES_COLORS.Delivered, paths: bars(), points: { show: false } }],
+      series: [
+        { label: 'Speed', value: (_u, v) => names[v] ?? '' },
+        { label: 'Delivered', fill: SERIES_COLORS.Delivered, stroke: SERIES_COLORS.Delivered, paths: bars(), points: { show: false } },
+      ],
       axes: [{ values: (_u, splits) => splits.map((i) => names[i] ?? '') }, { size: 50, incrs: COUNT_STEPS }],
     };
     return { data, options };
@@ -111,7 +120,10 @@ function Histogram({ domainId, recipientDomain }: { domainId: number; recipientD
 
 function RecipientDomains({ domainId, days }: { domainId: number; days: number }) {
   const start = new Date(Date.now() - (days - 1) * 86_400_000).toISOString().slice(0, 10);
-  const load = useLoad(async () => (await call('emailgateway.listrecipientdomains', { DomainID: domainId, StartDate: start, Limit: 10 })).RecipientDomains as RecipientDomain[], [domainId, days]);
+  const load = useLoad(
+    async () => (await call('emailgateway.listrecipientdomains', { DomainID: domainId, StartDate: start, Limit: 10 })).RecipientDomains as RecipientDomain[],
+    [domainId, days],
+  );
   const [picked, setPicked] = useState<string | null>(null);
   const rows = load.data ?? [];
   const shown = picked && rows.some((r) => r.Domain === picked) ? picked : (rows[0]?.Domain ?? null);

@@ -15,7 +15,10 @@ const SIZE = 25;
 function List({ domainId }: { domainId: number }) {
   const { from, setFrom, applied, search } = usePagedSearch();
   const [email, setEmail] = useState('');
-  const load = useLoad(() => call('emailgateway.getsuppressions', { DomainID: domainId, StartFrom: from, RetrieveCount: SIZE, ...(applied ? { Query: applied } : {}) }), [domainId, applied, from]);
+  const load = useLoad(
+    () => call('emailgateway.getsuppressions', { DomainID: domainId, StartFrom: from, RetrieveCount: SIZE, ...(applied ? { Query: applied } : {}) }),
+    [domainId, applied, from],
+  );
   const add = async () => {
     await call('emailgateway.addsuppression', { DomainID: domainId, EmailAddress: email.trim(), Detail: 'added in the console' });
     setEmail('');

@@ -17,7 +17,11 @@ function AllTemplates() {
   const [name, setName] = useState('');
   const load = useLoad(() => call('email.templates.get', { RecordsPerRequest: SIZE, RecordsFrom: from }), [from]);
   const create = async () => {
-    const r = await call('email.template.create', { TemplateName: name.trim(), TemplateSubject: name.trim(), TemplateHTMLContent: '<h1>Hello {{ Subscriber:FirstName|"there" }}</h1>\n<p>Write your message here.</p>' });
+    const r = await call('email.template.create', {
+      TemplateName: name.trim(),
+      TemplateSubject: name.trim(),
+      TemplateHTMLContent: '<h1>Hello {{ Subscriber:FirstName|"there" }}</h1>\n<p>Write your message here.</p>',
+    });
     go(`templates/${r.TemplateID}`);
   };
   return (
@@ -147,7 +151,11 @@ function Editor({ id }: { id: number }) {
               <div class="card">
                 <h2>Preview</h2>
                 {/* A new frame for each version: nothing of the last one lingers. */}
-                {preview ? <iframe class="preview" key={preview} title="Template preview" sandbox="" referrerpolicy="no-referrer" srcdoc={preview} /> : <p class="muted">Nothing to preview yet.</p>}
+                {preview ? (
+                  <iframe class="preview" key={preview} title="Template preview" sandbox="" referrerpolicy="no-referrer" srcdoc={preview} />
+                ) : (
+                  <p class="muted">Nothing to preview yet.</p>
+                )}
               </div>
             </div>
           </>

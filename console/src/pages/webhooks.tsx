@@ -1,6 +1,20 @@
 import { useState } from 'preact/hooks';
 import { call } from '../api';
-import { Action, ConfirmAction, CopyButton, DomainPicker, Field, Input, LoadState, PageTitle, RefreshButton, StatusBadge, time, useDomains, useLoad } from '../ui';
+import {
+  Action,
+  ConfirmAction,
+  CopyButton,
+  DomainPicker,
+  Field,
+  Input,
+  LoadState,
+  PageTitle,
+  RefreshButton,
+  StatusBadge,
+  time,
+  useDomains,
+  useLoad,
+} from '../ui';
 
 interface Hook {
   WebhookID: number;
@@ -25,11 +39,16 @@ interface Attempt {
 const EVENTS = ['delivery', 'bounce', 'open', 'click', 'unsubscribe', 'complaint'];
 
 function Log({ domainId, hook }: { domainId: number; hook: Hook }) {
-  const load = useLoad(() => call('emailgateway.getwebhooklog', { DomainID: domainId, WebhookID: hook.WebhookID, RetrieveCount: 50 }), [domainId, hook.WebhookID]);
+  const load = useLoad(
+    () => call('emailgateway.getwebhooklog', { DomainID: domainId, WebhookID: hook.WebhookID, RetrieveCount: 50 }),
+    [domainId, hook.WebhookID],
+  );
   return (
     <div class="card log" data-webhook-log={hook.WebhookID}>
       <div class="row spread">
-        <h3>Delivery log of {hook.Event} → <span class="wrap">{hook.WebhookURL}</span></h3>
+        <h3>
+          Delivery log of {hook.Event} → <span class="wrap">{hook.WebhookURL}</span>
+        </h3>
         <RefreshButton load={load} name="refresh-log" />
       </div>
       <LoadState load={load}>

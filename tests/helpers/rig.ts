@@ -36,8 +36,10 @@ export async function startRelayRig(env: Record<string, string> = {}, opts: { lo
     worker,
     s,
     async close() {
-      await h.services.queues.close();
+      // The worker first: closing its SMTP pools wakes any delivery still waiting for a session (it fails and is
+      // deferred), so closing the queue, which waits for running jobs, cannot wait on a relay that has gone away.
       await worker.stop();
+      await h.services.queues.close();
       await h.close();
       await sink.close();
     },

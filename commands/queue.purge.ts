@@ -4,10 +4,9 @@
  * finish. Replies `{"Purged": n}`. Errors: 1-8 as src/delivery/queue-filter.ts.
  */
 import { defineCommand } from '../src/command';
-import { CommandError } from '../src/errors';
-import { QUEUE_ERRORS, queueFilterOf, requireSelection } from '../src/delivery/queue-filter';
+import { QUEUE_ERRORS } from '../src/delivery/queue-filter';
 import { purge } from '../src/delivery/queue-control';
-import { deliveryExists } from '../src/delivery/queue-list';
+import { queueSelection } from '../src/delivery/queue-list';
 
 export default defineCommand({
   name: 'queue.purge',
@@ -18,9 +17,7 @@ export default defineCommand({
   keepsCredentialCaches: true,
   httpStatus: { 8: 404, 99998: 401, 99999: 403 },
   async run(p, ctx) {
-    const f = queueFilterOf(p, ctx);
-    requireSelection(p, f, ctx);
-    if (f.deliveryId !== undefined && !(await deliveryExists(ctx.db, f))) throw new CommandError(8);
+    const f = await queueSelection(p, ctx);
     const who = ctx.user ? `user ${ctx.user.username}` : 'the admin';
     return { Purged: await purge(ctx.db, f, who) };
   },

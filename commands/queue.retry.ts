@@ -5,10 +5,9 @@
  * Errors: 1-8 as src/delivery/queue-filter.ts (8: the DeliveryID is not one of the caller's deliveries).
  */
 import { defineCommand } from '../src/command';
-import { CommandError } from '../src/errors';
-import { QUEUE_ERRORS, queueFilterOf, requireSelection } from '../src/delivery/queue-filter';
+import { QUEUE_ERRORS } from '../src/delivery/queue-filter';
 import { retryNow } from '../src/delivery/queue-control';
-import { deliveryExists } from '../src/delivery/queue-list';
+import { queueSelection } from '../src/delivery/queue-list';
 
 export default defineCommand({
   name: 'queue.retry',
@@ -19,9 +18,7 @@ export default defineCommand({
   errors: QUEUE_ERRORS,
   httpStatus: { 8: 404, 99998: 401, 99999: 403 },
   async run(p, ctx) {
-    const f = queueFilterOf(p, ctx);
-    requireSelection(p, f, ctx);
-    if (f.deliveryId !== undefined && !(await deliveryExists(ctx.db, f))) throw new CommandError(8);
+    const f = await queueSelection(p, ctx);
     return { Retried: await retryNow(ctx, f) };
   },
 });

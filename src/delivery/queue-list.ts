@@ -1,5 +1,7 @@
 import type { Db } from '../db';
-import { applyFilter, QueueFilter } from './queue-filter';
+import type { CommandContext, Params } from '../command';
+import { CommandError } from '../errors';
+import { applyFilter, QueueFilter, queueFilterOf, requireSelection } from './queue-filter';
 
 /** The states queue.list shows, as operators name them, and the row statuses behind each (a lease is `sending`). */
 export const LIST_STATES: Record<string, string[]> = {
@@ -68,4 +70,15 @@ export async function deliveryExists(db: Db, f: QueueFilter): Promise<boolean> {
   const q = db('deliveries').where('id', f.deliveryId!);
   if (f.userId !== undefined) q.where('user_id', f.userId);
   return !!(await q.first('id'));
+}
+
+/**
+ * What retry, hold, release and purge act on: the caller's filter, which must name something (or All=true); a
+ * DeliveryID that is not one of the caller's deliveries answers 8, as a missing one would.
+ */
+export async function queueSelection(p: Params, ctx: CommandContext): Promise<QueueFilter> {
+  const f = queueFilterOf(p, ctx);
+  requireSelection(p, f, ctx);
+  if (f.deliveryId !== undefined && !(await deliveryExists(ctx.db, f))) throw new CommandError(8);
+  return f;
 }

@@ -4,7 +4,7 @@
  * TemplateID copies one of the caller's templates: its subject, HTML and plain text fill what the call leaves out
  * (a copy, so editing the template later does not change a campaign already written).
  * Errors (array): 1 missing CampaignName, 2 list not found (another user's too), 3 invalid FromEmail, 4 Subject too
- * long or multi-line, 5 template not found (another user's too).
+ * long or multi-line, 5 template not found (another user's too), 6 HTMLContent or PlainContent not text.
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
@@ -24,6 +24,7 @@ export default defineCommand({
     3: 'Invalid FromEmail',
     4: 'Subject must be one line of at most 998 characters',
     5: 'Template not found',
+    6: 'HTMLContent and PlainContent must be text',
   },
   async run(p, ctx) {
     const name = String(p.campaignname ?? p.name ?? '').trim();

@@ -147,6 +147,7 @@ it('cancels a sending campaign: no further pages, unsent deliveries cancelled', 
 it("answers its codes, and another user's campaign does not exist", async () => {
   expect(await cmd('campaign.create', {})).toMatchObject({ Success: false, ErrorCode: [1] });
   expect(await cmd('campaign.create', { CampaignName: 'x', ListID: 999999 })).toMatchObject({ Success: false, ErrorCode: [2] });
+  expect(await cmd('campaign.create', { CampaignName: 'x', HTMLContent: { html: 1 } })).toMatchObject({ Success: false, ErrorCode: [6] });
   const nolist = (await cmd('campaign.create', { CampaignName: 'No list', Subject: 'S', HTMLContent: '<p>x</p>' })).CampaignID;
   expect(await cmd('campaign.launch', { CampaignID: nolist })).toMatchObject({ Success: false, ErrorCode: 4 });
   const other = await createUser(rig.h);

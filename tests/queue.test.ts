@@ -147,4 +147,24 @@ describe(`queue port (${binding})`, () => {
     expect(peak).toBeLessThanOrEqual(3);
     expect(peak).toBeGreaterThan(1);
   });
+  it('close() waits for every running job, and returns once the last one ends', async () => {
+    const q = factory.queue<{ ms: number }>(qname());
+    let started = 0;
+    let finished = 0;
+    q.process(
+      async (job) => {
+        started += 1;
+        await new Promise((r) => setTimeout(r, job.data.ms));
+        finished += 1;
+      },
+      { concurrency: 3 },
+    );
+    await q.addBulk([50, 150, 300].map((ms, i) => ({ name: 'w', data: { ms }, opts: { jobId: `w-${i}` } })));
+    await until(() => started === 3);
+    // Jobs end one by one while close() waits: it must see the last one, not stop at the first.
+    const closing = Date.now();
+    await Promise.race([q.close(), new Promise((_, reject) => setTimeout(() => reject(new Error('close() never returned')), 5000))]);
+    expect(finished).toBe(3);
+    expect(Date.now() - closing).toBeLessThan(4000);
+  });
 });

@@ -103,8 +103,12 @@ class InProcessQueue<T> implements Queue<T> {
       }
     } finally {
       this.active -= 1;
-      if (this.active === 0) for (const resolve of this.idle) resolve();
-      this.idle.clear();
+      // Only once the last running job is done: clearing the waiters earlier left close() waiting forever when
+      // one of several running jobs finished first (an embedded worker hung on SIGTERM).
+      if (this.active === 0) {
+        for (const resolve of this.idle) resolve();
+        this.idle.clear();
+      }
       this.pump();
     }
   }

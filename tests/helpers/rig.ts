@@ -36,10 +36,9 @@ export async function startRelayRig(env: Record<string, string> = {}, opts: { lo
     worker,
     s,
     async close() {
-      // The worker first: closing its SMTP pools wakes any delivery still waiting for a session (it fails and is
-      // deferred), so closing the queue, which waits for running jobs, cannot wait on a relay that has gone away.
-      await worker.stop();
+      // The order main.ts shuts down in: the queue lets running deliveries finish, then the worker closes its pools.
       await h.services.queues.close();
+      await worker.stop();
       await h.close();
       await sink.close();
     },

@@ -17,6 +17,7 @@ import { Webhooks } from './pages/webhooks';
 import { Lists } from './pages/lists';
 import { Templates } from './pages/templates';
 import { Campaigns } from './pages/campaigns';
+import { Queue } from './pages/queue';
 import { AdminUsers, AdminDomains } from './pages/admin';
 import './styles.css';
 
@@ -25,6 +26,7 @@ const USER_NAV: [string, string][] = [
   ['credentials', 'Credentials'],
   ['messages', 'Messages'],
   ['mailbox', 'Mailbox'],
+  ['queue', 'Queue'],
   ['stats', 'Statistics'],
   ['suppressions', 'Suppressions'],
   ['webhooks', 'Webhooks'],
@@ -48,6 +50,8 @@ function UserPage({ parts }: { parts: string[] }) {
       return id ? <MessagePage id={id} /> : <Messages />;
     case 'mailbox':
       return <Mailbox id={id ? Number(id) : null} />;
+    case 'queue':
+      return <Queue />;
     case 'stats':
       return <Stats />;
     case 'suppressions':

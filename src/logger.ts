@@ -13,6 +13,8 @@ export function redact(value: unknown, depth = 0): unknown {
   return out;
 }
 
+/** The fields an error's text is logged under: only these can carry a driver's statement. */
+const ERROR_KEYS = /^(error|stack|cause|reason|lastError)$/i;
 const SQL_START = /^(\s*(?:\w*Error: )?)(select|insert|update|delete|replace|with)\s/i;
 
 /**
@@ -33,7 +35,7 @@ const redactFormat = winston.format((info) => {
   for (const k of Object.keys(info)) {
     const v = (info as Record<string, unknown>)[k];
     if (SECRET_KEYS.test(k)) (info as Record<string, unknown>)[k] = '[redacted]';
-    else if (typeof v === 'string' && k !== 'message') (info as Record<string, unknown>)[k] = withoutSql(v);
+    else if (typeof v === 'string' && ERROR_KEYS.test(k)) (info as Record<string, unknown>)[k] = withoutSql(v);
     else (info as Record<string, unknown>)[k] = redact(v);
   }
   return info;

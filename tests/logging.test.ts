@@ -62,5 +62,8 @@ describe('database errors in logs', () => {
     const entry = lines.map((l) => JSON.parse(l)).find((l) => l.message === 'smtp rcpt check failed');
     expect(JSON.stringify(entry)).not.toContain(address);
     expect(entry.error).toMatch(/\[statement omitted\] - .*(no_such_table_for_log_test|doesn't exist|no such table)/);
+    // Only error fields are rewritten: a remote server's reply that happens to read like SQL is logged as it came.
+    h.services.logger.warn('remote reply', { reply: 'With regret - we cannot accept mail now' });
+    expect(lines.map((l) => JSON.parse(l)).find((l) => l.message === 'remote reply').reply).toBe('With regret - we cannot accept mail now');
   });
 });

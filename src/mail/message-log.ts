@@ -59,6 +59,8 @@ function source(db: Db, f: LogFilter): string | Knex.Raw {
 }
 
 function filtered(db: Db, f: LogFilter, before: Cursor | null): Knex.QueryBuilder {
+  // A sender key's scope is its one domain: read that domain's index rather than the user's filtered by domain.
+  if (f.domainId === undefined && f.domainIds?.length === 1) f = { ...f, domainId: f.domainIds[0] };
   // One domain (the command checked it is the caller's) or all of the user's: either way the index alone decides.
   const q = db.from(source(db, f));
   if (f.domainId !== undefined) q.where('messages.domain_id', f.domainId);

@@ -65,11 +65,14 @@ export async function resetAdminPassword(db: Db): Promise<{ username: string; pa
   const hash = await hashPassword(password);
   return db.transaction(async (trx) => {
     const admin = await trx('admins').orderBy('id').first('id', 'username');
-    if (admin) await trx('admins').where({ id: admin.id }).update({ password_hash: hash });
-    else await trx('admins').insert({ username: 'admin', email_address: '', password_hash: hash, created_at: Date.now() });
-    const id = admin ? admin.id : (await trx('admins').orderBy('id').first('id')).id;
-    await trx('sessions').where({ kind: 'admin', subject_id: id }).delete();
-    return { username: admin ? admin.username : 'admin', password };
+    if (!admin) {
+      // Every start makes the account, so this is only a database whose admin row was removed by hand.
+      await trx('admins').insert({ username: 'admin', email_address: '', password_hash: hash, created_at: Date.now() });
+      return { username: 'admin', password };
+    }
+    await trx('admins').where({ id: admin.id }).update({ password_hash: hash });
+    await trx('sessions').where({ kind: 'admin', subject_id: admin.id }).delete();
+    return { username: admin.username as string, password };
   });
 }
 

@@ -61,7 +61,7 @@ export default defineCommand({
     const password = typeof p.smtppassword === 'string' ? p.smtppassword : '';
     if (!username) fail(1);
     if (!password) fail(2);
-    const who = await checkSmtpCredentials(ctx.db, username, password, ctx.config.senderAuthCacheMs);
+    const who = await checkSmtpCredentials(ctx.store, username, password);
     if (!who) fail(3);
     const echo = { SMTPUsername: username, SMTPPassword: password };
     if (p.rawemail === undefined) return echo;

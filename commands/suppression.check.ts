@@ -58,7 +58,7 @@ export default defineCommand({
           .filter((r: { email: string }) => r.email === e)
           .map((r: any) => ({ Scope: 'SenderDomain', SenderDomain: r.domain, SuppressionSource: DOMAIN_SOURCE[r.reason] ?? 'User', Reason: r.detail })),
       ].sort((a, b) => ORDER.indexOf(a.Scope) - ORDER.indexOf(b.Scope));
-      Results[email] = { IsSuppressed: matched.length > 0, MatchedScopes: matched, IsPatternSuppressed: await patternSuppressed(ctx.db, e) };
+      Results[email] = { IsSuppressed: matched.length > 0, MatchedScopes: matched, IsPatternSuppressed: await patternSuppressed(ctx.store, e) };
     }
     return {
       ListID: scope.listId ?? 0,

@@ -6,7 +6,6 @@
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
-import { forgetPatterns } from '../src/suppression/scopes';
 
 const TYPES = ['REGEXP', 'NOT REGEXP', 'STRPOS'];
 
@@ -40,7 +39,7 @@ export default defineCommand({
       await trx('suppression_patterns').delete();
       if (rows.length) await trx('suppression_patterns').insert(rows.map((r) => ({ ...r, created_at: now })));
     });
-    forgetPatterns(ctx.db);
+    ctx.store.suppressionPatterns.forget();
     return { Patterns: rows.map((r) => ({ Type: r.kind, Pattern: r.pattern })) };
   },
 });

@@ -10,6 +10,7 @@ import type { RateLimits } from './ratelimit/limits';
 import type { Metrics } from './ops/metrics';
 import type { CommitStatement } from './idempotency/keys';
 import type { DkimKey } from './domains/dkim';
+import type { Store } from './store/store';
 
 export type AuthKind = 'none' | 'user' | 'admin' | 'sender';
 
@@ -17,6 +18,8 @@ export type AuthKind = 'none' | 'user' | 'admin' | 'sender';
 export interface Services {
   config: Config;
   db: Db;
+  /** The fast path's batch pool, batchers and caches (src/store/store.ts): this Services' own, closed with it. */
+  store: Store;
   logger: Logger;
   redis: Redis | null;
   dns: DnsVerifier;

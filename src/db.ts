@@ -10,8 +10,14 @@ export type Db = Knex;
 
 type DbTimeouts = Partial<Pick<Config, 'dbPoolMax' | 'dbConnectTimeoutMs' | 'dbAcquireTimeoutMs' | 'dbQueryTimeoutMs'>>;
 
-/** Each MySQL knex instance's statement timeout (ms, 0 = none); read at every statement, so migrations can lift it. */
-const queryTimeouts = new WeakMap<Knex, number>();
+/** Where a knex instance keeps its statement timeout (ms, 0 = none): on the instance, read at every statement, so migrations can lift it. */
+const STATEMENT_TIMEOUT = Symbol('postern.statementTimeoutMs');
+type Timed = Knex & { [STATEMENT_TIMEOUT]?: { ms: number } };
+
+/** This instance's statement timeout (ms, 0 = none). */
+export function statementTimeout(db: Knex): number {
+  return (db as Timed)[STATEMENT_TIMEOUT]?.ms ?? 0;
+}
 
 interface TimedConnection {
   destroy(): void;
@@ -23,12 +29,13 @@ interface TimedConnection {
  * instance gets one. The connection is destroyed, never reused: it may still carry the lost statement, and the
  * server rolls back whatever transaction it held.
  */
-function timeStatements(db: Knex, ms: number): Knex {
-  queryTimeouts.set(db, ms);
+export function timeStatements(db: Knex, ms: number): Knex {
+  const state = { ms };
+  (db as Timed)[STATEMENT_TIMEOUT] = state;
   const client = db.client as unknown as { _query(conn: TimedConnection, obj: { sql?: string; options?: object } | string): Promise<unknown> };
   const run = client._query.bind(client);
   client._query = (conn, obj) => {
-    const timeout = queryTimeouts.get(db) ?? 0;
+    const timeout = state.ms;
     if (!timeout) return run(conn, obj);
     const q = typeof obj === 'string' ? { sql: obj } : obj;
     return run(conn, { ...q, options: { timeout, ...q.options } }).catch((err: { code?: string }) => {
@@ -92,13 +99,14 @@ export function openDb(config: Pick<Config, 'databaseUrl' | 'dataDir'> & DbTimeo
 
 /** Runs the migrations with no statement timeout (an ALTER of a large table takes as long as it takes). */
 export async function migrateLatest(db: Db): Promise<string[]> {
-  const timeout = queryTimeouts.get(db);
-  queryTimeouts.set(db, 0);
+  const state = (db as Timed)[STATEMENT_TIMEOUT];
+  const timeout = state?.ms ?? 0;
+  if (state) state.ms = 0;
   try {
     const [, applied] = await db.migrate.latest({ migrationSource });
     return applied as string[];
   } finally {
-    if (timeout !== undefined) queryTimeouts.set(db, timeout);
+    if (state) state.ms = timeout;
   }
 }
 
@@ -201,24 +209,6 @@ export const runInTurn: RunTogether = async (stmts) => {
   return out;
 };
 
-const batchPools = new WeakMap<Knex, Knex>();
-
-/**
- * MySQL only: a small second pool whose connections take several statements per round trip, used by the
- * group-commit paths alone (builder-made or `Sql` statements: values always bound, never spliced into text).
- */
-function batchPool(db: Knex): Knex | null {
-  if (db.client.config.client !== 'mysql2') return null;
-  let pool = batchPools.get(db);
-  if (!pool) {
-    const cfg = db.client.config as Knex.Config;
-    const connection = { ...(cfg.connection as Record<string, unknown>), multipleStatements: true };
-    pool = timeStatements(knexFactory({ ...cfg, connection, pool: { min: 0, max: 8 } } as Knex.Config), queryTimeouts.get(db) ?? 0);
-    batchPools.set(db, pool);
-  }
-  return pool;
-}
-
 /**
  * A transaction for the group-commit paths. `q` builds statements; `run` sends statements whose results the
  * caller needs; `later` queues writes whose results nobody reads, to go with the next `run` or with the COMMIT.
@@ -232,106 +222,7 @@ export interface BatchTx {
   later(stmts: Stmt[]): void;
 }
 
-export async function batchTransaction<T>(db: Knex, fn: (tx: BatchTx) => Promise<T>): Promise<T> {
-  const pool = batchPool(db);
-  const pending: Stmt[] = [];
-  if (!pool) {
-    return db.transaction(async (trx) => {
-      const tx: BatchTx = {
-        q: trx,
-        run: async (stmts) => {
-          await runInTurn(pending.splice(0));
-          return runInTurn(stmts);
-        },
-        later: (stmts) => void pending.push(...stmts),
-      };
-      const out = await fn(tx);
-      await runInTurn(pending.splice(0));
-      return out;
-    });
-  }
-  const conn = await pool.client.acquireConnection();
-  let begun = false;
-  const send = async (stmts: Stmt[], commit: boolean): Promise<unknown[]> => {
-    const head = begun ? [] : [pool.raw('START TRANSACTION')];
-    begun = true;
-    const all = [...head, ...pending.splice(0), ...stmts, ...(commit ? [pool.raw('COMMIT')] : [])];
-    const results = await runJoined(pool, all, conn);
-    return results.slice(all.length - stmts.length - (commit ? 1 : 0), all.length - (commit ? 1 : 0));
-  };
-  try {
-    const out = await fn({ q: pool, run: (stmts) => send(stmts, false), later: (stmts) => void pending.push(...stmts) });
-    if (begun || pending.length) await send([], true);
-    return out;
-  } catch (err) {
-    if (begun)
-      await pool
-        .raw('ROLLBACK')
-        .connection(conn)
-        .catch(() => undefined);
-    throw err;
-  } finally {
-    await pool.client.releaseConnection(conn);
-  }
-}
-
-/** Outside a transaction: the statements in one round trip, each autocommitted in order. */
-export function runTogether(db: Knex, stmts: Stmt[]): Promise<unknown[]> {
-  const pool = batchPool(db);
-  return pool ? runJoined(pool, stmts) : runInTurn(stmts);
-}
-
-/** About what a statement weighs on the wire (hex for binary), to keep each joined packet well under max_allowed_packet. */
-function weight(p: Knex.Sql): number {
-  let n = p.sql.length;
-  for (const b of p.bindings as unknown[]) n += Buffer.isBuffer(b) ? b.length * 2 + 3 : typeof b === 'string' ? b.length * 2 + 2 : 8;
-  return n;
-}
-const PACKET_BUDGET = 4 << 20;
-
-interface RawConnection {
-  query(opts: { sql: string; timeout?: number }, bindings: unknown[], cb: (err: (Error & { code?: string }) | null, results: unknown) => void): void;
-  destroy(): void;
-}
-
-/**
- * Sends the statements joined, in as few packets as the budget allows, straight to the driver (each statement's
- * SQL is made once; the driver binds the values). `connection` is a connection the caller holds (its
- * transaction's); without one, one is taken from the pool for the call.
- */
-async function runJoined(pool: Knex, stmts: Stmt[], connection?: unknown): Promise<unknown[]> {
-  const conn = (connection ?? (await pool.client.acquireConnection())) as RawConnection;
-  try {
-    const parts = stmts.map((s) => s.toSQL() as Knex.Sql);
-    const out: unknown[] = [];
-    for (let i = 0; i < parts.length;) {
-      let j = i;
-      let bytes = 0;
-      while (j < parts.length && (j === i || bytes + weight(parts[j]) <= PACKET_BUDGET)) bytes += weight(parts[j++]);
-      const group = parts.slice(i, j);
-      const sql = group.map((p) => p.sql).join(';\n');
-      const bindings = group.flatMap((p) => p.bindings as unknown[]);
-      // mysql2 answers one statement's result, or an array of results for several. A timed-out connection is
-      // destroyed as in timeStatements (the pool drops it).
-      const timeout = queryTimeouts.get(pool) || undefined;
-      const results = await new Promise<unknown>((resolve, reject) =>
-        conn.query({ sql, timeout }, bindings, (err, res) => {
-          if (err?.code === 'PROTOCOL_SEQUENCE_TIMEOUT') conn.destroy();
-          return err ? reject(err) : resolve(res);
-        }),
-      );
-      if (group.length === 1) out.push(results);
-      else out.push(...(results as unknown[]));
-      i = j;
-    }
-    return out;
-  } finally {
-    if (!connection) await pool.client.releaseConnection(conn);
-  }
-}
-
-/** Closes the database and its batch pool. */
+/** Closes a database opened with openDb (the store closes its own batch pool: src/store/batch-pool.ts). */
 export async function closeDb(db: Knex): Promise<void> {
-  await Promise.allSettled([db.destroy(), batchPools.get(db)?.destroy()]);
-  batchPools.delete(db);
+  await db.destroy();
 }

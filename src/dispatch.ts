@@ -3,7 +3,6 @@ import type { DomainRow } from './domains/domains';
 import { authenticate, authorize } from './auth/authenticate';
 import { AUTH_FAILED, CommandError, hard, HardError } from './errors';
 import { isOutage } from './outage';
-import { forgetSenders } from './auth/sender-cache';
 import type { Validator } from './validation';
 import { decodeJsonText } from './http/params';
 import { enforcePlanLimits } from './accounts/plans';
@@ -125,7 +124,7 @@ export function createDispatcher(services: Services, table: CommandTable, valida
     if (codes.length) throw new CommandError(cmd.scalarErrors ? codes[0] : codes);
     const result = await cmd.run(params, ctx);
     // Management commands may revoke keys or change accounts and domains: drop cached credential lookups.
-    if ((cmd.auth === 'user' || cmd.auth === 'admin') && !cmd.keepsCredentialCaches) forgetSenders();
+    if ((cmd.auth === 'user' || cmd.auth === 'admin') && !cmd.keepsCredentialCaches) services.store.forgetCredentials();
     return result;
   }
 }

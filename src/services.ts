@@ -12,6 +12,7 @@ import { bullMqQueues } from './queue/bullmq';
 import { inProcessQueues } from './queue/in-process';
 import { RateLimits } from './ratelimit/limits';
 import { Metrics } from './ops/metrics';
+import { Store } from './store/store';
 
 /**
  * The embedded default keeps its encryption key beside the database (DATA_DIR/encryption.key, mode 0600),
@@ -50,6 +51,7 @@ export function buildServices(config: Config, logger: Logger): Services {
   return {
     config: withKey,
     db,
+    store: new Store(db, { credentialTtlMs: config.senderAuthCacheMs }),
     logger,
     redis,
     dns: domainVerifier(config, logger),
@@ -63,5 +65,6 @@ export function buildServices(config: Config, logger: Logger): Services {
 export async function closeServices(s: Services): Promise<void> {
   // Queues first: their workers may still be writing to the database.
   await s.queues.close().catch(() => undefined);
+  await s.store.close().catch(() => undefined);
   await Promise.allSettled([closeDb(s.db), s.redis ? s.redis.quit() : Promise.resolve()]);
 }

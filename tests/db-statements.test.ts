@@ -1,12 +1,13 @@
 import type { Knex } from 'knex';
-import { batchTransaction, insertRows, mysqlInsert, runInTurn, runTogether, Sql, sql } from '../src/db';
+import { insertRows, mysqlInsert, runInTurn, Sql, sql } from '../src/db';
 import { Harness, startHarness } from './helpers/harness';
 
 /**
- * The plain-SQL statements of the group-commit paths (src/db.ts): on MySQL they skip the query builder, so these
- * tests hold them to what the builder guaranteed — every value bound (hostile text and every byte value come back
- * unchanged, a `?` inside a value stays a character), rows that do not fit the plain form go through the builder,
- * and the same statements run inside a batch transaction, joined outside one, and one by one.
+ * The plain-SQL statements of the group-commit paths (src/db.ts, run by the store's batch pool in
+ * src/store/batch-pool.ts): on MySQL they skip the query builder, so these tests hold them to what the builder
+ * guaranteed — every value bound (hostile text and every byte value come back unchanged, a `?` inside a value stays
+ * a character), rows that do not fit the plain form go through the builder, and the same statements run inside a
+ * batch transaction, joined outside one, and one by one.
  */
 let h: Harness;
 let db: Knex;
@@ -53,7 +54,7 @@ const read = async () =>
 
 test('hostile values and every byte value go in bound and come back unchanged, in a batch transaction', async () => {
   const rows = HOSTILE.map((body, i) => ({ label: `row${i}`, body, blob: ALL_BYTES, n: 2 ** 40 + i }));
-  await batchTransaction(db, async (tx) => {
+  await h.services.store.batchTransaction(async (tx) => {
     await tx.run([insertRows(tx.q, 'stmt_probe', rows)]);
   });
   const back = await read();
@@ -102,7 +103,7 @@ test('rows with different columns, another order or an undefined value go throug
 test('plain statements run joined outside a transaction and one by one, with their results in order', async () => {
   const ins = insertRows(db, 'stmt_probe', [{ label: 'one', body: 'a ? b' }]);
   const sel = sql(db, 'select `label`, `body` from `stmt_probe` where `label` in (?, ?)', ['one', "x' or '1'='1"]);
-  const [, rows] = (await runTogether(db, [ins, sel])) as [unknown, { label: string; body: string }[]];
+  const [, rows] = (await h.services.store.runTogether([ins, sel])) as [unknown, { label: string; body: string }[]];
   expect(rows.map((r) => ({ ...r }))).toEqual([{ label: 'one', body: 'a ? b' }]);
   // One by one (the path events take outside a batch): the same statement kinds, the same effect.
   const [, again] = (await runInTurn([
@@ -116,13 +117,15 @@ test('a failing statement in a batch transaction rolls back everything before it
   // The rejection is checked by its message, not with toThrow: better-sqlite3's native addon keeps the error class
   // of the first test file loaded in a jest worker, so later files receive errors from another realm, which
   // toThrow does not count as errors.
-  const failure = await batchTransaction(db, async (tx) => {
-    tx.later([insertRows(tx.q, 'stmt_probe', [{ label: 'kept?', body: 'no' }])]);
-    await tx.run([sql(tx.q, 'insert into `stmt_probe` (`label`, `nope`) values (?, ?)', ['bad', 1])]);
-  }).then(
-    () => null,
-    (err: { message?: unknown }) => err,
-  );
+  const failure = await h.services.store
+    .batchTransaction(async (tx) => {
+      tx.later([insertRows(tx.q, 'stmt_probe', [{ label: 'kept?', body: 'no' }])]);
+      await tx.run([sql(tx.q, 'insert into `stmt_probe` (`label`, `nope`) values (?, ?)', ['bad', 1])]);
+    })
+    .then(
+      () => null,
+      (err: { message?: unknown }) => err,
+    );
   expect(failure).not.toBeNull();
   expect(String(failure?.message)).toMatch(/nope/);
   expect(await read()).toEqual([]);

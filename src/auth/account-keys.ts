@@ -1,11 +1,10 @@
 import ipaddr from 'ipaddr.js';
 import type { CommandContext, CommandDef } from '../command';
-import type { AccountKeyScope, DomainRow } from '../model';
+import type { DomainRow } from '../model';
 export type { AccountKeyScope, AccountPermission } from '../model';
 import { CommandError, PERMISSION_DENIED } from '../errors';
 import { ACCOUNT_KEY_PREFIX } from '../credentials/credentials';
 import { sha256hex } from './secrets';
-import { AuthCache } from './sender-cache';
 import { findUser } from './users';
 
 export function isAccountKey(presented: string): boolean {
@@ -72,28 +71,18 @@ export function ipListOf(raw: string | null | undefined): string[] | null {
   return raw.split(',').filter(Boolean);
 }
 
-interface CachedAccountKey {
-  scope: AccountKeyScope;
-  userId: number;
-}
-
-/** Account keys and the domains their From addresses name, kept for SENDER_AUTH_CACHE_MS (emptied as sender keys are). */
-const keys = new AuthCache<CachedAccountKey>();
-const domainsByName = new AuthCache<DomainRow>();
-
-/** Uses not yet written to each key's RequestCount/LastUsedAt in this process. */
-const pendingUses = new Map<number, { n: number; ip: string; since: number }>();
 const TOUCH_EVERY_MS = 60_000;
 
 /** Records a use; the row is written at most once a minute per key and process (a busy key costs no write per request). */
 async function touch(ctx: CommandContext, keyId: number): Promise<void> {
   const now = Date.now();
+  // Uses not yet written to the key's row, in this store (process): src/store/credential-caches.ts.
+  const pendingUses = ctx.store.credentials.accountKeyUses;
   const p = pendingUses.get(keyId) ?? { n: 0, ip: ctx.ip, since: 0 };
   p.n += 1;
   p.ip = ctx.ip;
   pendingUses.set(keyId, p);
   if (now - p.since < TOUCH_EVERY_MS) return;
-  if (pendingUses.size >= 10_000) pendingUses.clear();
   const n = p.n;
   pendingUses.set(keyId, { n: 0, ip: ctx.ip, since: now });
   await ctx
@@ -110,7 +99,7 @@ async function touch(ctx: CommandContext, keyId: number): Promise<void> {
  */
 export async function authenticateAccountKey(cmd: CommandDef, presented: string, ctx: CommandContext): Promise<void> {
   const hash = sha256hex(presented);
-  let found = keys.get(hash);
+  let found = ctx.store.credentials.accountKeys.get(hash);
   if (!found) {
     const row = await ctx.db('user_api_keys').where({ key_hash: hash, kind: 'account' }).first();
     if (!row) throw new CommandError(13, 'Invalid API key');
@@ -124,7 +113,7 @@ export async function authenticateAccountKey(cmd: CommandDef, presented: string,
         allowedIps: ipListOf(row.allowed_ips),
       },
     };
-    keys.set(hash, found, ctx.config.senderAuthCacheMs);
+    ctx.store.credentials.accountKeys.set(hash, found);
   }
   const { scope } = found;
   if (!cmd.accountKey) throw new CommandError(PERMISSION_DENIED, `Account API keys cannot call ${cmd.name}`);
@@ -161,9 +150,9 @@ export function inScope(scope: DomainScope, domainId: number): boolean {
  */
 export async function accountDomainByName(ctx: CommandContext, userId: number, name: string): Promise<DomainRow | undefined> {
   const key = `${userId}:${name}`;
-  const cached = domainsByName.get(key);
+  const cached = ctx.store.credentials.accountDomains.get(key);
   if (cached) return cached;
   const row: DomainRow | undefined = await ctx.db('sender_domains').where({ domain: name, user_id: userId }).first();
-  if (row) domainsByName.set(key, row, ctx.config.senderAuthCacheMs);
+  if (row) ctx.store.credentials.accountDomains.set(key, row);
   return row;
 }

@@ -4,7 +4,6 @@ import { isAdminApiKey } from './admin';
 import { authenticateAccountKey, isAccountKey, presentedKey } from './account-keys';
 import { resumeSession } from './sessions';
 import { sha256hex } from './secrets';
-import { cachedSender, rememberSender } from './sender-cache';
 import { findUser, findUserApiKey, groupPermissions, hasPermission, intersectPermissions, isEnabled, parsePermissions } from './users';
 
 const AUTH_TEXT = 'Authentication failure or session expired';
@@ -113,7 +112,7 @@ async function authenticateSender(cmd: CommandDef, params: Params, ctx: CommandC
   if (!presented) throw new CommandError(1, 'Missing SenderAPIKey: send it as "Authorization: Bearer <key>"');
   if (isAccountKey(presented)) return authenticateAccountKey(cmd, presented, ctx);
   const hash = sha256hex(presented);
-  const cached = cachedSender(hash);
+  const cached = ctx.store.credentials.senders.get(hash);
   if (cached) {
     ctx.user = cached.user;
     ctx.domain = cached.domain;
@@ -132,22 +131,20 @@ async function authenticateSender(cmd: CommandDef, params: Params, ctx: CommandC
   ctx.domain = domain;
   ctx.senderKeyId = Number(key.id);
   ctx.permissions = '*';
-  rememberSender(hash, { keyId: ctx.senderKeyId, user, domain }, ctx.config.senderAuthCacheMs);
+  ctx.store.credentials.senders.set(hash, { keyId: ctx.senderKeyId, user, domain });
   await touchSenderKey(ctx, ctx.senderKeyId);
 }
 
-/** When this process last wrote each sender key's last_used_at. */
-const touched = new Map<number, number>();
 const TOUCH_EVERY_MS = 60_000;
 
 /**
  * Keeps a sender key's LastUsedAt (getapis) true to within a minute: written on a lookup that found the key, at
- * most once a minute per key in each process, so a busy key does not cost a write per send.
+ * most once a minute per key in each store (process), so a busy key does not cost a write per send.
  */
 async function touchSenderKey(ctx: CommandContext, keyId: number): Promise<void> {
   const now = Date.now();
+  const touched = ctx.store.credentials.senderKeyTouches;
   if (now - (touched.get(keyId) ?? 0) < TOUCH_EVERY_MS) return;
-  if (touched.size >= 10_000) touched.clear();
   touched.set(keyId, now);
   await ctx.db('domain_api_keys').where({ id: keyId }).update({ last_used_at: now });
 }

@@ -15,7 +15,7 @@ import { whitelisted } from '../suppression/scopes';
 import { noteSoftBounce, SOFT_CLASSES } from '../suppression/soft-bounces';
 import { Coalescer } from '../coalesce';
 import { parseTags } from '../mail/tags';
-import { affectedRows, batchTransaction, placeholders, quoteId, runTogether, sql, Stmt } from '../db';
+import { affectedRows, placeholders, quoteId, sql, Stmt } from '../db';
 import type { Knex } from 'knex';
 import { isOutage } from '../outage';
 import { createThrottle, Throttle } from '../throttle/throttle';
@@ -142,7 +142,7 @@ export function createDeliveryWorker(services: Services, opts: { throttle?: Thro
     const unique = [...new Set(ids)];
     // Take the due, unleased rows, then read back exactly the ones this call stamped: one round trip on MySQL.
     const inList = placeholders(unique.length);
-    const [, rows] = (await runTogether(db, [
+    const [, rows] = (await services.store.runTogether([
       sql(
         db,
         'update `deliveries` set `status` = ?, `lease_until` = ?, `lease_owner` = ?, `updated_at` = ? ' +
@@ -175,7 +175,7 @@ export function createDeliveryWorker(services: Services, opts: { throttle?: Thro
 
   /** Records many outcomes in one transaction: status rows (one UPDATE), events, rollups, webhooks, suppressions. */
   async function settleGroup(items: Settlement[]): Promise<boolean[]> {
-    return batchTransaction(db, async (tx) => {
+    return services.store.batchTransaction(async (tx) => {
       // The same delivery twice in one group cannot happen while leases hold; keep the first if it ever does.
       const seen = new Set<number>();
       const once = items.filter((i) => !seen.has(Number(i.d.id)) && !!seen.add(Number(i.d.id)));

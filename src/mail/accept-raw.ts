@@ -93,7 +93,7 @@ export async function acceptRaw(services: Services, sender: Sender, sub: RawSubm
   const from = addressesIn(fieldValue(fields, 'from') ?? '')[0];
 
   const unique = [...new Map(sub.rcptTo.map((r) => [r.toLowerCase(), r])).values()];
-  const suppressed = sub.recipientsChecked ? new Set<string>() : await suppressedAmongShared(services.db, sender.domain.id, unique);
+  const suppressed = sub.recipientsChecked ? new Set<string>() : await suppressedAmongShared(services.store, sender.domain.id, unique);
   const recipients = unique.filter((r) => !suppressed.has(r.toLowerCase()));
   if (!unique.length) return { ok: false, reason: 'empty', message: 'no recipients' };
   if (!recipients.length) return { ok: false, reason: 'suppressed', message: `recipient is in the suppression list: ${[...suppressed].join(', ')}` };

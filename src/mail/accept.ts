@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { Coalescer } from '../coalesce';
 import { parseTags } from './tags';
-import { affectedRows, batchTransaction, BatchTx, insertRows, placeholders, sql, Stmt } from '../db';
+import { affectedRows, BatchTx, insertRows, placeholders, sql, Stmt } from '../db';
 import { CommitStatement, IdempotencySuperseded } from '../idempotency/keys';
 import type { CommandContext, Services, UserRow } from '../command';
 import type { DomainRow } from '../domains/domains';
@@ -397,7 +397,7 @@ async function persistOnce(items: PersistItem[]): Promise<Persisted[]> {
     const entries = going.flatMap((it) => it.ok.map((p) => ({ p, now: it.now })));
     const runAt = new Map(entries.map((e) => [e.p.messageId, (e.p.message.send_at as number | null) ?? e.now]));
     const written = (
-      await batchTransaction(services.db, (tx) =>
+      await services.store.batchTransaction((tx) =>
         writePrepared(
           tx,
           entries,
@@ -420,12 +420,10 @@ async function persistOnce(items: PersistItem[]): Promise<Persisted[]> {
 
 /** Submissions with at most this many recipients share transactions with concurrent ones (group commit). */
 const GROUP_COMMIT_RECIPIENTS = 50;
-const committers = new WeakMap<object, Coalescer<PersistItem, Persisted>>();
 
-/** How the group commit has grouped so far in this process (for tests and diagnostics). */
-export function groupCommitStats(db: object): { flushes: number; items: number } {
-  const c = committers.get(db);
-  return { flushes: c?.flushes ?? 0, items: c?.items ?? 0 };
+/** How the group commit of these services has grouped so far (for tests and diagnostics). */
+export function groupCommitStats(services: Pick<Services, 'store'>): { flushes: number; items: number } {
+  return services.store.batchers.stats('accept');
 }
 
 /**
@@ -440,11 +438,10 @@ export function groupCommitStats(db: object): { flushes: number; items: number }
 export async function persistPrepared(services: Services, sender: Sender, ok: Prepared[], now: number, reply?: CommitStatement): Promise<boolean> {
   const item: PersistItem = { services, sender, ok, now, reply };
   const recipients = ok.reduce((n, p) => n + p.recipients.length, 0);
-  let c = committers.get(services.db);
-  if (!c) {
-    c = new Coalescer(persistGroup, { name: 'accept', maxItems: 100, maxInFlight: 1, observe: services.metrics.groupSize('accept') });
-    committers.set(services.db, c);
-  }
+  const c = services.store.batchers.get(
+    'accept',
+    () => new Coalescer<PersistItem, Persisted>(persistGroup, { name: 'accept', maxItems: 100, maxInFlight: 1, observe: services.metrics.groupSize('accept') }),
+  );
   const outcome = recipients > GROUP_COMMIT_RECIPIENTS ? (await persistGroup([item]))[0] : await c.submit(item);
   if (outcome === 'superseded') throw new IdempotencySuperseded();
   const accepted = outcome === 'accepted';
@@ -473,7 +470,7 @@ export async function acceptMessages(
   // Suppression patterns apply to gateway sends, not to campaigns (as upstream).
   const campaign = !!given?.length && given.every((r) => r.campaignId !== undefined);
   const suppressed = await suppressedAmong(
-    services.db,
+    services.store,
     sender.domain.id,
     reqs.flatMap((r) => recipientsOf(r).map((x) => x.email)),
     { patterns: !campaign },

@@ -1,29 +1,25 @@
 import type { Db } from '../db';
-import type { UserRow } from '../command';
-import type { DomainRow } from '../domains/domains';
+import type { Store } from '../store/store';
+import type { CachedSmtpIdentity } from '../store/credential-caches';
 import { safeEqual, sha256hex } from '../auth/secrets';
-import { AuthCache } from '../auth/sender-cache';
 
-export interface SmtpIdentity {
-  smtpId: number;
-  user: UserRow;
-  domain: DomainRow;
-}
+export type SmtpIdentity = CachedSmtpIdentity;
 
-/**
- * Verified identities kept for SENDER_AUTH_CACHE_MS (as sender keys are), so a client that opens a connection
- * and AUTHs for every message costs no queries and no write for each one. Keyed by a hash of username and
- * password together: only the same correct pair finds an entry. Failures are never kept.
+/*
+ * Verified identities are kept in the store's credential caches for SENDER_AUTH_CACHE_MS (as sender keys are),
+ * so a client that opens a connection and AUTHs for every message costs no queries and no write for each one.
+ * Keyed by a hash of username and password together: only the same correct pair finds an entry. Failures are
+ * never kept.
  */
-const verified = new AuthCache<SmtpIdentity>();
 
 /** The account and domain behind SMTP credentials from emailgateway.addsmtp, or null. */
-export async function checkSmtpCredentials(db: Db, username: string, password: string, cacheMs = 0): Promise<SmtpIdentity | null> {
+export async function checkSmtpCredentials(store: Store, username: string, password: string): Promise<SmtpIdentity | null> {
+  const verified = store.credentials.smtpIdentities;
   const cacheKey = `auth:${sha256hex(`${username.trim().toLowerCase()}\u0000${password}`)}`;
   const hit = verified.get(cacheKey);
   if (hit) return hit;
-  const who = await lookUpCredentials(db, username, password);
-  if (who) verified.set(cacheKey, who, cacheMs);
+  const who = await lookUpCredentials(store.db, username, password);
+  if (who) verified.set(cacheKey, who);
   return who;
 }
 
@@ -44,7 +40,9 @@ async function lookUpCredentials(db: Db, username: string, password: string): Pr
 }
 
 /** The identity of a credential by username alone, for SMTP_TRUSTED_CLIENTS (the address is the proof). */
-export async function smtpIdentityByUsername(db: Db, username: string, cacheMs = 0): Promise<SmtpIdentity | null> {
+export async function smtpIdentityByUsername(store: Store, username: string): Promise<SmtpIdentity | null> {
+  const { db } = store;
+  const verified = store.credentials.smtpIdentities;
   const cacheKey = `trusted:${username}`;
   const hit = verified.get(cacheKey);
   if (hit) return hit;
@@ -55,6 +53,6 @@ export async function smtpIdentityByUsername(db: Db, username: string, cacheMs =
     db('sender_domains').where({ id: row.domain_id, user_id: row.user_id }).first(),
   ]);
   const who = user && domain ? { smtpId: Number(row.id), user, domain } : null;
-  if (who) verified.set(cacheKey, who, cacheMs);
+  if (who) verified.set(cacheKey, who);
   return who;
 }

@@ -106,7 +106,7 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
           }
           (async () => {
             if (!(await authFailures.peek(ip)).allowed) return cb(reply(454, '4.7.0 Too many failed authentications from your address; try again later'));
-            const who = await checkSmtpCredentials(services.db, auth.username ?? '', auth.password ?? '', config.senderAuthCacheMs);
+            const who = await checkSmtpCredentials(services.store, auth.username ?? '', auth.password ?? '');
             if (!who) {
               await authFailures.consume(ip);
               return cb(reply(535, '5.7.8 Authentication credentials invalid'));
@@ -121,7 +121,7 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
           const trusted = config.smtpTrustedClients[canonicalIp(session.remoteAddress)];
           if (!identity(session) && trusted) {
             // A trusted address sends as its configured credential without AUTH.
-            smtpIdentityByUsername(services.db, trusted, config.senderAuthCacheMs).then(
+            smtpIdentityByUsername(services.store, trusted).then(
               (who) => {
                 if (!who) return cb(reply(530, '5.7.0 Authentication required'));
                 session.user = who as unknown as string;
@@ -139,7 +139,7 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
           const who = identity(session)!;
           if (session.envelope.rcptTo.length >= config.smtpMaxRecipients)
             return cb(reply(452, `4.5.3 Too many recipients (at most ${config.smtpMaxRecipients} per message)`));
-          suppressedAmongShared(services.db, who.domain.id, [address.address]).then(
+          suppressedAmongShared(services.store, who.domain.id, [address.address]).then(
             (hit) => (hit.size ? cb(reply(550, `5.7.1 Recipient ${address.address} is on the suppression list of ${who.domain.domain}`)) : cb()),
             (err) => {
               logger.error('smtp rcpt check failed', { error: (err as Error).message });

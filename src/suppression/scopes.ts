@@ -4,6 +4,7 @@
  * through suppressedAmong (src/suppression/suppressions.ts); suppression.* commands read and write them.
  */
 import type { Knex } from 'knex';
+import type { Store } from '../store/store';
 
 export const SOURCES = ['Administrator', 'User', 'SPAM complaint', 'Hard Bounced', 'Unsubscribe'] as const;
 export type Scope = 'PerList' | 'AccountWide' | 'SystemWide';
@@ -24,12 +25,10 @@ export function scopedWhere(q: Knex.QueryBuilder, db: Knex, userIdSql: Knex.Raw 
   });
 }
 
-interface Pattern {
+export interface Pattern {
   kind: string;
   test: (email: string) => boolean;
 }
-
-const patternCache = new WeakMap<object, { until: number; list: Promise<Pattern[]> }>();
 
 /** STRPOS with `*` wildcards as a regex: everything else literal. Patterns are the administrator's, at most 200 characters. */
 function compile(kind: string, pattern: string): Pattern | null {
@@ -50,23 +49,18 @@ function compile(kind: string, pattern: string): Pattern | null {
   }
 }
 
-/** The install's patterns, reread at most every 10 seconds. */
-export function patterns(db: Knex): Promise<Pattern[]> {
-  const hit = patternCache.get(db);
-  if (hit && hit.until > Date.now()) return hit.list;
-  const list = db('suppression_patterns')
-    .select('kind', 'pattern')
-    .then((rows: { kind: string; pattern: string }[]) => rows.map((r) => compile(r.kind, r.pattern)).filter((p): p is Pattern => !!p));
-  patternCache.set(db, { until: Date.now() + 10_000, list });
-  return list;
+/** The install's patterns, reread at most every 10 seconds (kept in the store: src/store/store.ts). */
+export function patterns(store: Store): Promise<Pattern[]> {
+  return store.suppressionPatterns.get(() =>
+    store
+      .db('suppression_patterns')
+      .select('kind', 'pattern')
+      .then((rows: { kind: string; pattern: string }[]) => rows.map((r) => compile(r.kind, r.pattern)).filter((p): p is Pattern => !!p)),
+  );
 }
 
-export function forgetPatterns(db: Knex): void {
-  patternCache.delete(db);
-}
-
-export async function patternSuppressed(db: Knex, email: string): Promise<boolean> {
-  return (await patterns(db)).some((p) => p.test(email));
+export async function patternSuppressed(store: Store, email: string): Promise<boolean> {
+  return (await patterns(store)).some((p) => p.test(email));
 }
 
 /**

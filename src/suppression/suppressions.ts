@@ -1,4 +1,5 @@
 import type { Db } from '../db';
+import type { Store } from '../store/store';
 import { Coalescer } from '../coalesce';
 import { formatTime } from '../auth/users';
 import { patternSuppressed, scopedWhere } from './scopes';
@@ -10,8 +11,9 @@ export type SuppressionReason = 'manual' | 'hard_bounce' | 'complaint' | 'unsubs
  * AccountWide entries of the domain's owner, SystemWide entries (one round trip: a UNION), and, unless `patterns`
  * is false (campaigns, as upstream), the install's suppression patterns.
  */
-export async function suppressedAmong(db: Db, domainId: number, emails: string[], opts: { patterns?: boolean } = {}): Promise<Set<string>> {
+export async function suppressedAmong(store: Store, domainId: number, emails: string[], opts: { patterns?: boolean } = {}): Promise<Set<string>> {
   if (!emails.length) return new Set();
+  const db = store.db;
   const lower = [...new Set(emails.map((e) => e.toLowerCase()))];
   const found = new Set<string>();
   const owner = db.raw('(select ?? from ?? where ?? = ?)', ['user_id', 'sender_domains', 'id', domainId]);
@@ -24,40 +26,39 @@ export async function suppressedAmong(db: Db, domainId: number, emails: string[]
       .union((u) => scopedWhere(u.from('suppression_entries as e').whereIn('e.email', some).select('e.email'), db, owner));
     for (const r of rows as { email: string }[]) found.add(String(r.email).toLowerCase());
   }
-  if (opts.patterns !== false) for (const e of lower) if (!found.has(e) && (await patternSuppressed(db, e))) found.add(e);
+  if (opts.patterns !== false) for (const e of lower) if (!found.has(e) && (await patternSuppressed(store, e))) found.add(e);
   return found;
 }
 
 type Lookup = { domainId: number; emails: string[] };
-const lookups = new WeakMap<object, Coalescer<Lookup, Set<string>>>();
 
 /**
  * suppressedAmong for the hot paths (each SMTP RCPT, each relayed message): lookups made at the same time are
  * answered by one query per domain instead of one each.
  */
-export function suppressedAmongShared(db: Db, domainId: number, emails: string[]): Promise<Set<string>> {
+export function suppressedAmongShared(store: Store, domainId: number, emails: string[]): Promise<Set<string>> {
   if (!emails.length) return Promise.resolve(new Set());
-  let c = lookups.get(db);
-  if (!c) {
-    c = new Coalescer<Lookup, Set<string>>(
-      async (items) => {
-        const byDomain = new Map<number, string[]>();
-        for (const it of items) {
-          const list = byDomain.get(it.domainId);
-          if (list) list.push(...it.emails);
-          else byDomain.set(it.domainId, [...it.emails]);
-        }
-        const found = new Map<number, Set<string>>();
-        for (const [domain, all] of byDomain) found.set(domain, await suppressedAmong(db, domain, all));
-        return items.map((it) => {
-          const hits = found.get(it.domainId)!;
-          return new Set(it.emails.map((e) => e.toLowerCase()).filter((e) => hits.has(e)));
-        });
-      },
-      { name: 'suppression', maxItems: 500, maxInFlight: 2 },
-    );
-    lookups.set(db, c);
-  }
+  const c = store.batchers.get(
+    'suppression',
+    () =>
+      new Coalescer<Lookup, Set<string>>(
+        async (items) => {
+          const byDomain = new Map<number, string[]>();
+          for (const it of items) {
+            const list = byDomain.get(it.domainId);
+            if (list) list.push(...it.emails);
+            else byDomain.set(it.domainId, [...it.emails]);
+          }
+          const found = new Map<number, Set<string>>();
+          for (const [domain, all] of byDomain) found.set(domain, await suppressedAmong(store, domain, all));
+          return items.map((it) => {
+            const hits = found.get(it.domainId)!;
+            return new Set(it.emails.map((e) => e.toLowerCase()).filter((e) => hits.has(e)));
+          });
+        },
+        { name: 'suppression', maxItems: 500, maxInFlight: 2 },
+      ),
+  );
   return c.submit({ domainId, emails });
 }
 

@@ -54,7 +54,7 @@ async function queuedRollup(domainId: number): Promise<number> {
 describe('group commit on the send path', () => {
   it('40 API sends at once: each its own MessageID, delivery, queued event and rollup count, delivered once each', async () => {
     const run = tag();
-    const before = groupCommitStats(h.services.db);
+    const before = groupCommitStats(h.services);
     const queuedBefore = await queuedRollup(s.domainId);
     const subjects = Array.from({ length: 40 }, (_, i) => `grouped api ${run} #${i}`);
     const res = await Promise.all(subjects.map((subj, i) => sendApi(s.key, s.domain, `r${i}-${run}@dest.test`, subj)));
@@ -74,7 +74,7 @@ describe('group commit on the send path', () => {
     );
     expect(await queuedRollup(s.domainId)).toBe(queuedBefore + 40);
     // They really were written in groups, not one transaction each.
-    const after = groupCommitStats(h.services.db);
+    const after = groupCommitStats(h.services);
     expect(after.items - before.items).toBe(40);
     expect(after.flushes - before.flushes).toBeLessThan(40);
 

@@ -1,0 +1,50 @@
+import type { Db, BatchTx, Stmt } from '../db';
+import type { Pattern } from '../suppression/scopes';
+import { BatchPool } from './batch-pool';
+import { Batchers } from './batchers';
+import { CredentialCaches } from './credential-caches';
+import { Memo } from './memo';
+
+/** How long the install's suppression patterns are reused before they are read again. */
+const PATTERNS_TTL_MS = 10_000;
+
+/**
+ * The fast path's state, one per Services (built in buildServices): the batch pool and its transactions, the
+ * group-commit batchers, the credential caches and the suppression patterns. Nothing of it lives in a module,
+ * so two Services in one process (two test apps) share nothing, and closing Services closes the pool.
+ */
+export class Store {
+  private readonly pool: BatchPool;
+  readonly batchers = new Batchers();
+  readonly credentials: CredentialCaches;
+  readonly suppressionPatterns = new Memo<Pattern[]>(PATTERNS_TTL_MS);
+
+  constructor(
+    /** The database everything else uses as plain knex. */
+    readonly db: Db,
+    opts: { credentialTtlMs: number; maxCredentials?: number },
+  ) {
+    this.pool = new BatchPool(db);
+    this.credentials = new CredentialCaches(opts.credentialTtlMs, opts.maxCredentials);
+  }
+
+  /** A group-commit transaction (see BatchTx): on MySQL on the multi-statement pool, on SQLite a knex transaction. */
+  batchTransaction<T>(fn: (tx: BatchTx) => Promise<T>): Promise<T> {
+    return this.pool.transaction(fn);
+  }
+
+  /** Outside a transaction: the statements in one round trip on MySQL (each autocommitted in order), in turn elsewhere. */
+  runTogether(stmts: Stmt[]): Promise<unknown[]> {
+    return this.pool.runTogether(stmts);
+  }
+
+  /** After a management command: this process forgets every cached credential and domain. */
+  forgetCredentials(): void {
+    this.credentials.forgetAll();
+  }
+
+  /** Closes the batch pool (the database itself is closed by its owner: closeServices). */
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}

@@ -52,8 +52,6 @@ export async function startHarness(env: Record<string, string> = {}, opts: { log
     LOG_LEVEL: 'error',
     DNS_SERVERS: '127.0.0.1:1',
     DNS_TIMEOUT_MS: '300',
-    // Tests change rows behind the API's back; the sender-key cache has its own test.
-    SENDER_AUTH_CACHE_MS: '0',
   };
   // Fixture users hash at scrypt 2^10 instead of 2^15 (~130 ms each); config honours it only under NODE_ENV=test.
   // A test that asks for another NODE_ENV gets the production cost.

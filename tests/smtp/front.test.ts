@@ -25,6 +25,9 @@ beforeAll(async () => {
     SMTP_HOST: '127.0.0.1',
     SMTP_MAX_MESSAGE_BYTES: '20000',
     SMTP_MAX_RECIPIENTS: '3',
+    // Some tests change a domain behind the API's back (as another process would) and expect the next AUTH to
+    // see it: no reuse of verified credentials here (tests/smtp/auth-cache.test.ts covers the cache).
+    SENDER_AUTH_CACHE_MS: '0',
   });
   worker = createDeliveryWorker(h.services);
   front = await startSmtpFront(h.services);

@@ -6,7 +6,9 @@ let user: string;
 let pass: string;
 
 beforeAll(async () => {
-  h = await startHarness({ SMTP_MAX_RECIPIENTS: '2' });
+  // Some tests change an account or domain behind the API's back (as another process would) and expect the next
+  // call to see it: no reuse of verified credentials here (tests/smtp/auth-cache.test.ts covers the cache).
+  h = await startHarness({ SMTP_MAX_RECIPIENTS: '2', SENDER_AUTH_CACHE_MS: '0' });
   s = await senderSetup(h);
   const c = await h.call({ Command: 'emailgateway.addsmtp', SessionID: s.sessionId, DomainID: s.domainId });
   user = c.SMTP.SMTPUsername;

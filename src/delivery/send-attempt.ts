@@ -1,6 +1,7 @@
 import { decrypt } from '../auth/secrets';
 import type { DomainRow } from '../domains/domains';
 import { composeHosts } from '../domains/names';
+import { backoffMs, RetryPolicy } from '../retry/backoff';
 import { whitelisted } from '../suppression/scopes';
 import { noteSoftBounce, SOFT_CLASSES } from '../suppression/soft-bounces';
 import { classifyReply, retryHintSeconds } from './classify';
@@ -20,6 +21,9 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
   const { db, config, logger } = ctx.services;
   const { owner, services, throttle, transports } = ctx;
   const secret = verpSecret(services);
+  // RETRY_SCHEDULE_SECONDS (the last step repeats), lengthened by a server's "try again in" hint, never past 8 h.
+  const retry: RetryPolicy = { scheduleMs: config.retryScheduleSeconds.map((s) => s * 1000), capMs: 8 * 3_600_000 };
+
   const keys = new Map<number, { sealed: string; key: string; until: number }>();
 
   const domains = new Map<number, { row: DomainRow | undefined; until: number }>();
@@ -114,10 +118,8 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
       log(status, outcome.response);
       return;
     }
-    const schedule = config.retryScheduleSeconds;
-    const planned = schedule[Math.min(attempts - 1, schedule.length - 1)];
-    const wait = Math.min(Math.max(planned, retryHintSeconds(outcome.response) ?? 0), 8 * 3600) * 1000;
-    const next = done + wait;
+    const hint = retryHintSeconds(outcome.response);
+    const next = done + backoffMs(retry, attempts, hint === null ? null : hint * 1000);
     const recorded = await settle({ status: 'deferred', next_attempt_at: next, last_reply: outcome.response, bounce_class: verdict.class }, 'deferred', {
       smtp_reply: outcome.response,
       bounce_class: verdict.class,

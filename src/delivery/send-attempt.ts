@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { decrypt } from '../auth/secrets';
 import type { DomainRow } from '../domains/domains';
 import { composeHosts } from '../domains/names';
@@ -12,6 +13,9 @@ import { verpAddress, verpSecret } from './verp';
 import type { LeaseSettle } from './lease-settle';
 import { Leased, WorkerCtx } from './worker-ctx';
 
+/** Domain rows and decrypted DKIM keys one worker keeps at most. */
+const CACHED_DOMAINS = 10_000;
+
 /**
  * One send attempt of a delivery: lease its row, ask the throttle, DKIM-sign and hand it over with a VERP return
  * path, then settle the outcome (delivered, bounced, failed, or deferred to a retry). Domain rows and decrypted DKIM
@@ -24,9 +28,9 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
   // RETRY_SCHEDULE_SECONDS (the last step repeats), lengthened by a server's "try again in" hint, never past 8 h.
   const retry: RetryPolicy = { scheduleMs: config.retryScheduleSeconds.map((s) => s * 1000), capMs: 8 * 3_600_000 };
 
-  const keys = new Map<number, { sealed: string; key: string; until: number }>();
-
-  const domains = new Map<number, { row: DomainRow | undefined; until: number }>();
+  // Per domain id, bounded so a worker serving many domains keeps only the ones it sends for.
+  const keys = new LRUCache<number, { sealed: string; key: string; until: number }>({ max: CACHED_DOMAINS });
+  const domains = new LRUCache<number, { row: DomainRow | undefined; until: number }>({ max: CACHED_DOMAINS });
   /** Domain rows change rarely: each worker rereads one at most every DOMAIN_CACHE_MS (10 s by default). */
   async function domainOf(id: number): Promise<DomainRow | undefined> {
     const hit = domains.get(id);

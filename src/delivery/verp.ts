@@ -1,4 +1,10 @@
 import crypto from 'node:crypto';
+import type { Services } from '../command';
+
+/** The key VERP tags are made with, derived from ENCRYPTION_KEY so every process of an install agrees. */
+export function verpSecret(services: Services): Buffer {
+  return crypto.createHmac('sha256', services.config.encryptionKey!).update('postern-verp').digest();
+}
 
 /**
  * The envelope sender of a delivery: `b-<deliveryId>-<tag>@<mfrom host>`. The tag is an HMAC of the id, so a

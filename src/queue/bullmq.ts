@@ -1,6 +1,6 @@
-import { Queue as BullQueue, Worker, Job as BullJob } from 'bullmq';
+import { Queue as BullQueue, Worker, Job as BullJob, type MinimalJob } from 'bullmq';
 import { withDeadline } from '../outage';
-import type { Job, JobOptions, ProcessOptions, Processor, Queue, QueueFactory } from './port';
+import { backoffDelay, Job, JobOptions, ProcessOptions, Processor, Queue, QueueFactory } from './port';
 
 function connectionFrom(url: string) {
   const u = new URL(url);
@@ -15,11 +15,23 @@ function connectionFrom(url: string) {
   };
 }
 
+/**
+ * A job's backoff goes to BullMQ under a type of ours, so BullMQ asks `retryWait` (the port's rule, shared with the
+ * in-process queue) instead of its built-in strategy of the same name.
+ */
+const BACKOFF_TYPE = 'postern-';
+
+function retryWait(attemptsMade: number, type?: string, _err?: Error, job?: MinimalJob): number {
+  const b = job?.opts.backoff;
+  const delayMs = typeof b === 'number' ? b : (b?.delay ?? 0);
+  return backoffDelay({ type: type === `${BACKOFF_TYPE}fixed` ? 'fixed' : 'exponential', delayMs }, attemptsMade);
+}
+
 function bullOptions(opts: JobOptions = {}) {
   return {
     delay: opts.delayMs,
     attempts: opts.attempts ?? 1,
-    backoff: opts.backoff ? { type: opts.backoff.type, delay: opts.backoff.delayMs } : undefined,
+    backoff: opts.backoff ? { type: `${BACKOFF_TYPE}${opts.backoff.type}`, delay: opts.backoff.delayMs } : undefined,
     jobId: opts.jobId,
     removeOnComplete: true,
     removeOnFail: 1000,
@@ -75,6 +87,7 @@ class BullMqQueue<T> implements Queue<T> {
         lockDuration: 10_000,
         stalledInterval: 5_000,
         maxStalledCount: 5,
+        settings: { backoffStrategy: retryWait },
       },
     );
     // Without a listener BullMQ prints every reconnect failure to the console; an outage is logged by the services' Redis client.

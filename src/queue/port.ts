@@ -1,3 +1,5 @@
+import { backoffMs, RetryPolicy } from '../retry/backoff';
+
 /**
  * The queue port: the one interface delivery and webhook work runs through. Production binds it to
  * BullMQ on Redis; the embedded default to an in-process queue with the same semantics (delays,
@@ -51,7 +53,12 @@ export interface QueueFactory {
   close(): Promise<void>;
 }
 
+/** A job's backoff as the one retry rule (src/retry/backoff.ts) reads it. */
+export function backoffPolicy(b: Backoff): RetryPolicy {
+  return b.type === 'fixed' ? { scheduleMs: [b.delayMs] } : { baseMs: b.delayMs };
+}
+
+/** Wait before a failed job's next try; `attemptsMade` counts the tries that failed so far. Both bindings use it. */
 export function backoffDelay(b: Backoff | undefined, attemptsMade: number): number {
-  if (!b) return 0;
-  return b.type === 'fixed' ? b.delayMs : b.delayMs * 2 ** Math.max(0, attemptsMade - 1);
+  return b ? backoffMs(backoffPolicy(b), attemptsMade) : 0;
 }

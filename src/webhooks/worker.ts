@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import os from 'node:os';
 import type { Services } from '../command';
+import { backoffMs } from '../retry/backoff';
 import { ATTEMPT_LOG_KEEP, OUTBOX_RETENTION_MS, RETRY_CAP_MS, WebhookSettings } from './settings';
 import { isWebhookFormat, signatureHeaders } from './formats';
 import { postWebhook, USER_AGENT } from './http-post';
@@ -35,8 +36,7 @@ const BATCH = 100;
 
 /** Wait before retry `attempts` (1 = first retry): base·2^(n-1), at most RETRY_CAP_MS, ±25 % so a burst of failures spreads out. */
 export function retryDelayMs(attempts: number, baseMs: number): number {
-  const planned = Math.min(baseMs * 2 ** Math.min(attempts - 1, 30), RETRY_CAP_MS);
-  return Math.round(planned * (0.75 + Math.random() * 0.5));
+  return backoffMs({ baseMs, capMs: RETRY_CAP_MS, jitter: 0.25 }, attempts);
 }
 
 /**

@@ -1,0 +1,185 @@
+import type { Knex } from 'knex';
+import { Coalescer } from '../coalesce';
+import { affectedRows, placeholders, quoteId, sql, Stmt } from '../db';
+import { recordEvents } from '../events/record';
+import { parseTags } from '../mail/tags';
+import { isOutage } from '../outage';
+import { Leased, PENDING, Settlement, WorkerCtx } from './worker-ctx';
+
+/**
+ * Sets different values on many rows in one UPDATE: `col = CASE id WHEN … THEN … ELSE col END` for each
+ * column some row sets, plus the columns every row gets alike.
+ */
+export function updateByCase(
+  db: Knex | Knex.Transaction,
+  table: string,
+  rows: { id: number; values: Record<string, unknown> }[],
+  common: Record<string, unknown>,
+  where: Record<string, string | number> = {},
+): Stmt {
+  // Column and table names come from this module's code, never from input; every value is a bound `?`.
+  const q = quoteId;
+  const sets: string[] = [];
+  const bindings: unknown[] = [];
+  const columns = [...new Set(rows.flatMap((r) => Object.keys(r.values)))];
+  for (const c of columns) {
+    const having = rows.filter((r) => c in r.values);
+    sets.push(`${q(c)} = CASE \`id\` ${having.map(() => 'WHEN ? THEN ?').join(' ')} ELSE ${q(c)} END`);
+    for (const r of having) bindings.push(r.id, r.values[c] ?? null);
+  }
+  for (const [c, v] of Object.entries(common)) {
+    sets.push(`${q(c)} = ?`);
+    bindings.push(v);
+  }
+  const conditions = Object.entries(where);
+  const text = `UPDATE ${q(table)} SET ${sets.join(', ')} WHERE \`id\` IN ${placeholders(rows.length)}${conditions.map(([c]) => ` AND ${q(c)} = ?`).join('')}`;
+  return sql(db, text, [...bindings, ...rows.map((r) => r.id), ...conditions.map(([, v]) => v)]);
+}
+
+/** A worker's way to the database: take leases on deliveries, record attempts' outcomes. Both in groups. */
+export interface LeaseSettle {
+  /** The delivery, leased to this worker with its MIME; null when it is not due, leased elsewhere or gone. */
+  lease(deliveryId: number): Promise<Leased | null>;
+  /** Records an outcome (status, event, suppression) while the lease is still ours; false when it was taken over. */
+  settle(item: Settlement): Promise<boolean>;
+}
+
+/**
+ * Leases and settlements of one worker: concurrent calls are coalesced into one lease statement pair and one
+ * settle transaction per group, so a busy worker pays round trips per group, not per delivery.
+ */
+export function createLeaseSettle(ctx: WorkerCtx): LeaseSettle {
+  const { db, config } = ctx.services;
+  const { owner, services } = ctx;
+  /** Each lease flush stamps its rows with its own lease_until, so it reads back exactly the rows it took. */
+  let lastUntil = 0;
+
+  /** Leases many deliveries in two statements: one UPDATE takes the due, unleased ones; one SELECT reads them with their MIME. */
+  async function leaseGroup(ids: number[]): Promise<(Leased | null)[]> {
+    const now = Date.now();
+    const until = (lastUntil = Math.max(lastUntil + 1, now + config.leaseSeconds * 1000));
+    const unique = [...new Set(ids)];
+    // Take the due, unleased rows, then read back exactly the ones this call stamped: one round trip on MySQL.
+    const inList = placeholders(unique.length);
+    const [, rows] = (await services.store.runTogether([
+      sql(
+        db,
+        'update `deliveries` set `status` = ?, `lease_until` = ?, `lease_owner` = ?, `updated_at` = ? ' +
+          `where \`id\` in ${inList} and \`status\` in ${placeholders(PENDING.length)} and \`next_attempt_at\` <= ? and (\`lease_until\` is null or \`lease_until\` < ?)`,
+        ['sending', until, owner, now, ...unique, ...PENDING, now + 1000, now],
+      ),
+      // A personalised or tracked copy rides on its delivery row; otherwise the message's MIME is sent.
+      sql(
+        db,
+        'select d.`id`, d.`message_id`, d.`user_id`, d.`domain_id`, d.`recipient`, d.`attempts`, d.`created_at`, d.`held_ms`, d.`mime`, d.`lease_until`, ' +
+          'CASE WHEN d.`mime` IS NULL THEN m.`mime` END AS `message_mime`, m.`id` AS `found_message`, m.`tags` ' +
+          `from \`deliveries\` d left join \`messages\` m on m.\`id\` = d.\`message_id\` where d.\`id\` in ${inList} and d.\`lease_owner\` = ? and d.\`lease_until\` = ?`,
+        [...unique, owner, until],
+      ),
+    ])) as [unknown, Leased[]];
+    const byId = new Map(rows.map((r) => [Number(r.id), r]));
+    // The same delivery asked for twice in one group (a sweeper's job next to the original) is sent once.
+    return ids.map((id) => {
+      const r = byId.get(id) ?? null;
+      byId.delete(id);
+      return r;
+    });
+  }
+  const leaser = new Coalescer<number, Leased | null>(leaseGroup, {
+    name: 'lease',
+    maxItems: 200,
+    maxInFlight: 2,
+    observe: services.metrics.groupSize('lease'),
+  });
+
+  /** Records many outcomes in one transaction: status rows (one UPDATE), events, rollups, webhooks, suppressions. */
+  async function settleGroup(items: Settlement[]): Promise<boolean[]> {
+    return services.store.batchTransaction(async (tx) => {
+      // The same delivery twice in one group cannot happen while leases hold; keep the first if it ever does.
+      const seen = new Set<number>();
+      const once = items.filter((i) => !seen.has(Number(i.d.id)) && !!seen.add(Number(i.d.id)));
+      const ids = once.map((i) => Number(i.d.id));
+      // Our lease can be taken over when it expired mid-send: the other worker records that outcome. The UPDATE
+      // only touches rows we still hold; when it touched fewer than asked, read which ones it was.
+      const [updated] = await tx.run([
+        updateByCase(
+          tx.q,
+          'deliveries',
+          once.map((i) => ({ id: Number(i.d.id), values: { ...i.update, attempts: i.attempts, updated_at: i.done } })),
+          { lease_until: null },
+          { lease_owner: owner },
+        ),
+      ]);
+      let mine = once;
+      if (affectedRows(updated) < once.length) {
+        const [held] = (await tx.run([tx.q('deliveries').whereIn('id', ids).where('lease_owner', owner).whereNull('lease_until').select('id')])) as {
+          id: number;
+        }[][];
+        const heldIds = new Set(held.map((r) => Number(r.id)));
+        mine = once.filter((i) => heldIds.has(Number(i.d.id)));
+      }
+      if (!mine.length) return items.map(() => false);
+      const tags = new Map<string, string[]>();
+      for (const i of mine) tags.set(i.d.message_id, parseTags(i.d.tags));
+      await recordEvents(
+        tx.q,
+        mine.map((i) => ({
+          message_id: i.d.message_id,
+          delivery_id: Number(i.d.id),
+          domain_id: Number(i.d.domain_id),
+          user_id: Number(i.d.user_id),
+          type: i.type,
+          created_at: i.done,
+          data: { recipient: i.d.recipient, attempts: i.attempts, seconds: Math.max(0, Math.round((i.done - Number(i.d.created_at)) / 1000)), ...i.data },
+        })),
+        { tags },
+        tx,
+      );
+      // Hard bounces: the recipient joins the domain's suppression list in the same commit (first reason stays).
+      tx.later(
+        mine
+          .filter((i) => i.suppress)
+          .map((i) =>
+            tx
+              .q('suppressions')
+              .insert({
+                domain_id: Number(i.d.domain_id),
+                email: i.d.recipient.toLowerCase(),
+                reason: 'hard_bounce',
+                detail: i.suppress!.slice(0, 1000),
+                created_at: i.done,
+              })
+              .onConflict(['domain_id', 'email'])
+              .ignore(),
+          ),
+      );
+      const recorded = new Set(mine);
+      return items.map((i) => recorded.has(i));
+    });
+  }
+  const settler = new Coalescer<Settlement, boolean>(settleGroup, {
+    name: 'settle',
+    maxItems: 200,
+    maxInFlight: 1,
+    observe: services.metrics.groupSize('settle'),
+  });
+
+  /**
+   * The recipient's server has answered: the outcome must be recorded, or the sweeper would send the message again.
+   * While the database is away, keep trying (every second at most, so the record lands as soon as it is back) until
+   * the sweeper may take the row over: the lease's end plus its grace (see sweep).
+   */
+  async function settleDurably(item: Settlement): Promise<boolean> {
+    const until = Number(item.d.lease_until) + config.sweepGraceSeconds * 1000;
+    for (let wait = 100; ; wait = Math.min(wait * 2, 1000)) {
+      try {
+        return await settler.submit(item);
+      } catch (err) {
+        if (!isOutage(err) || Date.now() + wait >= until) throw err;
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
+  }
+
+  return { lease: (deliveryId) => leaser.submit(deliveryId), settle: settleDurably };
+}

@@ -1,0 +1,161 @@
+import { LRUCache } from 'lru-cache';
+import { decrypt } from '../auth/secrets';
+import type { DomainRow } from '../domains/domains';
+import { composeHosts } from '../domains/names';
+import { backoffMs, RetryPolicy } from '../retry/backoff';
+import { whitelisted } from '../suppression/scopes';
+import { noteSoftBounce, SOFT_CLASSES } from '../suppression/soft-bounces';
+import { classifyReply, retryHintSeconds } from './classify';
+import { enqueueDeliveries } from './enqueue';
+import { Dkim, SendOutcome } from './transports';
+import { logAttempt } from './attempt-log';
+import { verpAddress, verpSecret } from './verp';
+import type { LeaseSettle } from './lease-settle';
+import { Leased, WorkerCtx } from './worker-ctx';
+
+/** Domain rows and decrypted DKIM keys one worker keeps at most. */
+const CACHED_DOMAINS = 10_000;
+
+/**
+ * One send attempt of a delivery: lease its row, ask the throttle, DKIM-sign and hand it over with a VERP return
+ * path, then settle the outcome (delivered, bounced, failed, or deferred to a retry). Domain rows and decrypted DKIM
+ * keys are cached per worker.
+ */
+export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably }: LeaseSettle): (deliveryId: number) => Promise<void> {
+  const { db, config, logger } = ctx.services;
+  const { owner, services, throttle, transports } = ctx;
+  const secret = verpSecret(services);
+  // RETRY_SCHEDULE_SECONDS (the last step repeats), lengthened by a server's "try again in" hint, never past 8 h.
+  const retry: RetryPolicy = { scheduleMs: config.retryScheduleSeconds.map((s) => s * 1000), capMs: 8 * 3_600_000 };
+
+  // Per domain id, bounded so a worker serving many domains keeps only the ones it sends for.
+  const keys = new LRUCache<number, { sealed: string; key: string; until: number }>({ max: CACHED_DOMAINS });
+  const domains = new LRUCache<number, { row: DomainRow | undefined; until: number }>({ max: CACHED_DOMAINS });
+  /** Domain rows change rarely: each worker rereads one at most every DOMAIN_CACHE_MS (10 s by default). */
+  async function domainOf(id: number): Promise<DomainRow | undefined> {
+    const hit = domains.get(id);
+    if (hit && hit.until > Date.now()) return hit.row;
+    const row: DomainRow | undefined = await db('sender_domains').where({ id }).first();
+    if (config.domainCacheMs > 0) domains.set(id, { row, until: Date.now() + config.domainCacheMs });
+    return row;
+  }
+
+  function dkimFor(domain: DomainRow): Dkim | null {
+    if (!config.dkimSigning) return null;
+    // Keyed by the sealed key too: after a DKIM rotation the row's new selector must never sign with the old key.
+    let k = keys.get(domain.id);
+    if (!k || k.until < Date.now() || k.sealed !== domain.dkim_private_key_enc) {
+      k = { sealed: domain.dkim_private_key_enc, key: decrypt(domain.dkim_private_key_enc, config.encryptionKey!), until: Date.now() + 300_000 };
+      keys.set(domain.id, k);
+    }
+    return { domainName: domain.domain, keySelector: domain.dkim_selector, privateKey: k.key };
+  }
+
+  async function attempt(deliveryId: number): Promise<void> {
+    const d = await lease(deliveryId);
+    if (!d) return;
+    const now = Date.now();
+    const domain = await domainOf(Number(d.domain_id));
+    const attempts = Number(d.attempts) + 1;
+    const log = (outcome: 'delivered' | 'deferred' | 'bounced' | 'failed', reply: string, nextRetryAt?: number) =>
+      logAttempt(logger, { messageId: d.message_id, deliveryId: Number(d.id), recipient: d.recipient, attempt: attempts, outcome, reply, nextRetryAt });
+    if (!d.found_message || !domain) {
+      await db('deliveries')
+        .where({ id: deliveryId, lease_owner: owner })
+        .update({ status: 'failed', lease_until: null, finished_at: now, last_reply: 'message or domain no longer exists', updated_at: now });
+      log('failed', 'message or domain no longer exists');
+      return;
+    }
+    const from = verpAddress(secret, Number(d.id), composeHosts(domain, config).mfromHost);
+    const body = d.mime ?? d.message_mime;
+    const raw = Buffer.isBuffer(body) ? body : Buffer.from(body ?? '');
+    let dkim: Dkim | null = null;
+    let keyError: string | null = null;
+    try {
+      dkim = dkimFor(domain);
+    } catch {
+      // Encrypted with another ENCRYPTION_KEY, or damaged: deferred with a reply that says so, never sent unsigned.
+      keyError = `DKIM signing failed: the DKIM key of ${domain.domain} cannot be decrypted; check ENCRYPTION_KEY`;
+    }
+    const meta = { deliveryId: Number(d.id), messageId: d.message_id, userId: Number(d.user_id), domainId: Number(d.domain_id) };
+    // Per-destination limits: a send they refuse goes back to wait, neither failed nor counted as an attempt.
+    const rcptDomain = d.recipient.slice(d.recipient.lastIndexOf('@') + 1).toLowerCase();
+    const mx = throttle.needsMx ? await transports.mxHostsFor(rcptDomain) : [];
+    const admission = keyError ? null : await throttle.admit(rcptDomain, mx);
+    if (admission && !admission.ok) return putBack(d, admission.retryAt, admission.rule.name, admission.reason);
+    let outcome: SendOutcome;
+    try {
+      outcome = keyError ? { ok: false, response: keyError } : await transports.send({ from, to: d.recipient }, raw, dkim, meta);
+    } finally {
+      if (admission?.ok) admission.release();
+    }
+    if (!outcome.ok && !keyError) {
+      const level = await throttle.heard(rcptDomain, mx, outcome.code, outcome.response).catch(() => null);
+      if (level)
+        logger.warn('destination asked to slow down: its rate is halved', { destination: rcptDomain, halvings: level, reply: outcome.response.slice(0, 200) });
+    }
+    const done = Date.now();
+    // Status, event and suppression land together or not at all.
+    const settle = (update: Record<string, unknown>, type: string, data: Record<string, unknown>, suppress?: string) =>
+      settleDurably({ d, update, type, data, suppress, attempts, done }).then((recorded) => {
+        if (recorded) services.metrics.delivery(type, update.bounce_class as string | null, Number(d.created_at), done);
+        return recorded;
+      });
+
+    if (outcome.ok) {
+      await settle({ status: 'delivered', last_reply: outcome.response, finished_at: done, bounce_class: null }, 'delivered', { smtp_reply: outcome.response });
+      log('delivered', outcome.response);
+      return;
+    }
+    const verdict = classifyReply(outcome.code, outcome.response);
+    const tooOld = done - Number(d.created_at) - Number(d.held_ms ?? 0) >= config.deliveryMaxAgeSeconds * 1000;
+    if (verdict.permanent || tooOld) {
+      const status = verdict.permanent ? 'bounced' : 'failed';
+      // The classifier says whether this refusal blames the address; the account's whitelist can overrule it.
+      const suppress = verdict.suppress && !(await whitelisted(db, Number(d.user_id), d.recipient)) ? outcome.response : undefined;
+      await settle(
+        { status, last_reply: outcome.response, bounce_class: verdict.class, finished_at: done },
+        status,
+        { smtp_reply: outcome.response, bounce_class: verdict.class },
+        suppress,
+      );
+      log(status, outcome.response);
+      return;
+    }
+    const hint = retryHintSeconds(outcome.response);
+    const next = done + backoffMs(retry, attempts, hint === null ? null : hint * 1000);
+    const recorded = await settle({ status: 'deferred', next_attempt_at: next, last_reply: outcome.response, bounce_class: verdict.class }, 'deferred', {
+      smtp_reply: outcome.response,
+      bounce_class: verdict.class,
+      next_attempt_at: Math.floor(next / 1000),
+    });
+    log('deferred', outcome.response, next);
+    if (recorded) {
+      await enqueueDeliveries(services, [{ id: Number(d.id), attempts, runAt: next }]).catch((err) =>
+        logger.warn('retry could not be enqueued; the sweeper will pick it up', { deliveryId: d.id, error: (err as Error).message }),
+      );
+    }
+    // A message's first soft refusal counts once towards SOFT_BOUNCE_LIMIT (its retries do not).
+    if (recorded && attempts === 1 && SOFT_CLASSES.has(verdict.class)) await noteSoftBounce(services, d, outcome.response);
+  }
+
+  /**
+   * A send the throttle refused: back to waiting (deferred after an attempt, else queued) until `retryAt`, with no
+   * attempt counted, no event and a fresh job (the running one's id must not swallow it).
+   */
+  async function putBack(d: Leased, retryAt: number, destination: string, reason: string): Promise<void> {
+    const now = Date.now();
+    const attempts = Number(d.attempts);
+    const moved = await db('deliveries')
+      .where({ id: d.id, lease_owner: owner, status: 'sending' })
+      .update({ status: attempts > 0 ? 'deferred' : 'queued', next_attempt_at: retryAt, lease_until: null, updated_at: now });
+    if (!moved) return;
+    services.metrics.throttled(destination, reason);
+    logger.debug('delivery throttled', { deliveryId: Number(d.id), destination, reason, retryAt });
+    await enqueueDeliveries(services, [{ id: Number(d.id), attempts, runAt: retryAt, retake: retryAt }]).catch((err) =>
+      logger.warn('throttled delivery could not be enqueued; the sweeper will pick it up', { deliveryId: d.id, error: (err as Error).message }),
+    );
+  }
+
+  return attempt;
+}

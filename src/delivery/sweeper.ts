@@ -1,0 +1,93 @@
+import { enqueueDeliveries } from './enqueue';
+import { PENDING, WorkerCtx } from './worker-ctx';
+
+export interface Sweeper {
+  /** Re-enqueues due, unleased deliveries; resolves to how many. */
+  sweep(graceMs?: number): Promise<number>;
+  stop(): void;
+}
+
+/**
+ * The database is the source of truth, the queue only a hint: the sweeper re-enqueues what the queue lost, every
+ * SWEEP_INTERVAL_SECONDS, at start and when Redis comes back.
+ */
+export function startSweeper(ctx: WorkerCtx): Sweeper {
+  const { db, config, logger } = ctx.services;
+  const { services } = ctx;
+
+  /**
+   * Re-enqueues work that is due (by `graceMs`) but unleased: its job was lost (queue restart) or its worker died.
+   * An expired lease waits the same grace: its worker may still be recording the outcome of a send it made while
+   * the database was away (settleDurably).
+   */
+  async function sweep(graceMs = config.sweepGraceSeconds * 1000): Promise<number> {
+    const now = Date.now();
+    const rows = await db('deliveries')
+      .whereIn('status', PENDING)
+      .where('next_attempt_at', '<=', now - graceMs)
+      .where((q) => q.whereNull('lease_until').orWhere('lease_until', '<', now - graceMs))
+      .orderBy('next_attempt_at')
+      .limit(5000)
+      .select('id', 'attempts', 'next_attempt_at', 'lease_until');
+    await enqueueDeliveries(
+      services,
+      rows.map((r: { id: number; attempts: number; next_attempt_at: number; lease_until: number | null }) => ({
+        id: Number(r.id),
+        attempts: Number(r.attempts),
+        runAt: now,
+        // A retry's own job id (d<id>-a<n>) may be held by a delayed job that no longer matches the row: queue control
+        // in another process (the CLI on an embedded install) moved its time. Naming the job after the row's due time
+        // gets it a job anyway; repeated sweeps reuse that id, so a row waits on two jobs at most (its lease decides).
+        retake: r.lease_until !== null ? Number(r.lease_until) : Number(r.attempts) > 0 ? Number(r.next_attempt_at) : undefined,
+      })),
+    );
+    return rows.length;
+  }
+
+  let sweeping = false;
+  const runSweep = () => {
+    if (sweeping) return;
+    sweeping = true;
+    sweep()
+      .then((n) => n && logger.info('sweeper re-enqueued deliveries', { count: n }))
+      .catch((err) => logger.warn('sweep failed', { error: (err as Error).message }))
+      .finally(() => (sweeping = false));
+  };
+  const timer = setInterval(runSweep, config.sweepIntervalSeconds * 1000);
+  timer.unref();
+  // At start, take over whatever was pending (an in-process queue starts empty); likewise when Redis comes back
+  // (it may have lost its jobs, and what was accepted meanwhile was never enqueued). A few tries: the queue's
+  // own connection may be ready a moment after this one.
+  let sweepRetry: NodeJS.Timeout | undefined;
+  const sweepAll = (what: string, triesLeft: number) => {
+    clearTimeout(sweepRetry);
+    if (sweeping) {
+      sweepRetry = setTimeout(() => sweepAll(what, triesLeft), 500);
+      return;
+    }
+    sweeping = true;
+    sweep(0)
+      .then((n) => n && logger.info(`${what} sweep re-enqueued deliveries`, { count: n }))
+      .catch((err) => {
+        logger.warn(`${what} sweep failed`, { error: (err as Error).message });
+        if (triesLeft > 1) sweepRetry = setTimeout(() => sweepAll(what, triesLeft - 1), 1000);
+      })
+      .finally(() => (sweeping = false));
+  };
+  setImmediate(() => sweepAll('startup', 1));
+  let redisLost = false;
+  services.redis?.on('close', () => (redisLost = true));
+  services.redis?.on('ready', () => {
+    if (!redisLost) return;
+    redisLost = false;
+    sweepAll('reconnect', 5);
+  });
+
+  return {
+    sweep,
+    stop() {
+      clearInterval(timer);
+      clearTimeout(sweepRetry);
+    },
+  };
+}

@@ -1,0 +1,47 @@
+import type { Services } from '../command';
+import type { Throttle } from '../throttle/throttle';
+import type { Transports } from './transports';
+
+/** Statuses a delivery can still be sent from: the lease and the sweeper take only these. */
+export const PENDING = ['queued', 'scheduled', 'deferred', 'sending'];
+
+/**
+ * One delivery worker's own state, handed to its parts (lease-settle.ts, send-attempt.ts, sweeper.ts). Each
+ * createDeliveryWorker builds its own: nothing here is module-level, so two workers in one process never share it.
+ */
+export interface WorkerCtx {
+  services: Services;
+  /** This worker's name on the rows it leases (host, pid, a random tag): a lease is released only by its owner. */
+  owner: string;
+  throttle: Throttle;
+  transports: Transports;
+}
+
+/** A leased delivery as the worker reads it: its row, the MIME to send and the message's tags. */
+export interface Leased {
+  id: number;
+  message_id: string;
+  user_id: number;
+  domain_id: number;
+  recipient: string;
+  attempts: number;
+  created_at: number;
+  /** Time spent held by an operator (queue.hold): not counted towards DELIVERY_MAX_AGE_SECONDS. */
+  held_ms: number;
+  mime: Buffer | null;
+  message_mime: Buffer | null;
+  found_message: string | null;
+  tags: string | null;
+  lease_until: number;
+}
+
+/** One attempt's outcome on its way to the database. */
+export interface Settlement {
+  d: Leased;
+  update: Record<string, unknown>;
+  type: string;
+  data: Record<string, unknown>;
+  suppress?: string;
+  attempts: number;
+  done: number;
+}

@@ -20,6 +20,7 @@ import type { Knex } from 'knex';
 import { isOutage } from '../outage';
 import { createThrottle, Throttle } from '../throttle/throttle';
 import { DkimKeyCache } from './dkim-keys';
+import { SendComposer } from './compose-at-send';
 
 const PENDING = ['queued', 'scheduled', 'deferred', 'sending'];
 
@@ -40,6 +41,9 @@ interface Leased {
   held_ms: number;
   mime: Buffer | null;
   message_mime: Buffer | null;
+  /** An API message's stored request (composed here, at delivery); null for raw SMTP-front MIME. */
+  content: Buffer | string | null;
+  track_id: string | null;
   found_message: string | null;
   tags: string | null;
   lease_until: number;
@@ -109,6 +113,7 @@ export function createDeliveryWorker(services: Services, opts: { throttle?: Thro
     (domain, mx) => throttle.limitsFor(domain, mx),
   );
   const secret = verpSecret(services);
+  const composer = new SendComposer(db, config);
   const keys = new Map<number, { sealed: string; key: string; until: number }>();
 
   const domains = new Map<number, { row: DomainRow | undefined; until: number }>();
@@ -152,8 +157,8 @@ export function createDeliveryWorker(services: Services, opts: { throttle?: Thro
       // A personalised or tracked copy rides on its delivery row; otherwise the message's MIME is sent.
       sql(
         db,
-        'select d.`id`, d.`message_id`, d.`user_id`, d.`domain_id`, d.`recipient`, d.`attempts`, d.`created_at`, d.`held_ms`, d.`mime`, d.`lease_until`, ' +
-          'CASE WHEN d.`mime` IS NULL THEN m.`mime` END AS `message_mime`, m.`id` AS `found_message`, m.`tags` ' +
+        'select d.`id`, d.`message_id`, d.`user_id`, d.`domain_id`, d.`recipient`, d.`attempts`, d.`created_at`, d.`held_ms`, d.`mime`, d.`lease_until`, d.`track_id`, ' +
+          'CASE WHEN d.`mime` IS NULL THEN m.`mime` END AS `message_mime`, CASE WHEN d.`mime` IS NULL THEN m.`content` END AS `content`, m.`id` AS `found_message`, m.`tags` ' +
           `from \`deliveries\` d left join \`messages\` m on m.\`id\` = d.\`message_id\` where d.\`id\` in ${inList} and d.\`lease_owner\` = ? and d.\`lease_until\` = ?`,
         [...unique, owner, until],
       ),
@@ -293,8 +298,24 @@ export function createDeliveryWorker(services: Services, opts: { throttle?: Thro
       return;
     }
     const from = verpAddress(secret, Number(d.id), composeHosts(domain, config).mfromHost);
-    const body = d.mime ?? d.message_mime;
-    const raw = Buffer.isBuffer(body) ? body : Buffer.from(body ?? '');
+    let raw: Buffer;
+    if (d.content) {
+      try {
+        raw = await composer.bytesFor({ ...d, content: d.content }, domain);
+      } catch (err) {
+        // The database away (tracked links not written) is retried by the sweeper; content that cannot be composed never will be.
+        if (isOutage(err)) throw err;
+        const reply = `message cannot be composed: ${(err as Error).message}`;
+        await db('deliveries')
+          .where({ id: deliveryId, lease_owner: owner })
+          .update({ status: 'failed', lease_until: null, finished_at: now, last_reply: reply, updated_at: now });
+        log('failed', reply);
+        return;
+      }
+    } else {
+      const body = d.mime ?? d.message_mime;
+      raw = Buffer.isBuffer(body) ? body : Buffer.from(body ?? '');
+    }
     let dkim: Dkim | null = null;
     let keyError: string | null = null;
     try {

@@ -60,14 +60,27 @@ export function decodeContent(stored: Buffer | string): StoredContent {
 
 /**
  * The MIME size an accepted message will have, without composing it (that waits for delivery): bodies as
- * quoted-printable (about their UTF-8 size, more for non-ASCII), attachments as base64 in 76-column lines,
- * headers and part boundaries at their usual size. Within a few percent of the composed size for usual mail.
+ * quoted-printable (soft line breaks, `=` and non-ASCII escaped), attachments as base64 in 76-column lines, the
+ * tracking a copy gets (rewritten links, pixel, unsubscribe link and headers), headers and part boundaries at
+ * their usual size. Within a few percent of the composed size for usual mail.
  */
 export function estimateMimeSize(c: StoredContent): number {
-  const qp = (s: string | undefined) => (s === undefined ? 0 : Math.ceil(Buffer.byteLength(s, 'utf8') * (/^[\x20-\x7e\s]*$/.test(s) ? 1.02 : 1.6)) + 160);
+  const qp = (s: string | undefined) => {
+    if (s === undefined) return 0;
+    const bytes = Buffer.byteLength(s, 'utf8');
+    const escaped = (s.match(/[=]/g)?.length ?? 0) + (bytes - s.length) * 2 + (s.match(/[^\x00-\x7f]/g)?.length ?? 0) * 2;
+    return Math.ceil((bytes + escaped * 2) * (78 / 75)) + 60;
+  };
   const b64 = (n: number) => Math.ceil(n / 3) * 4 * (78 / 76);
   const addrs = [c.from, ...c.to, ...c.cc, ...c.replyTo].reduce((n, a) => n + a.email.length + a.name.length + 6, 0);
   const headers = Object.entries(c.headers).reduce((n, [k, v]) => n + k.length + v.length + 4, 0);
   const parts = c.attachments.reduce((n, a) => n + Math.ceil(b64(a.content.length)) + a.filename.length * 2 + 200, 0);
-  return Math.round(260 + addrs + headers + Buffer.byteLength(c.subject, 'utf8') + qp(c.html) + qp(c.text) + parts);
+  let tracking = 0;
+  if (c.plan) {
+    if (c.plan.links && c.html) tracking += (c.html.match(/href\s*=\s*["']?https?:/gi)?.length ?? 0) * 45;
+    if (c.plan.opens && c.html) tracking += 200;
+    if (c.plan.unsubscribe) tracking += 140 + (c.html ? 250 : 0) + (c.text ? 90 : 0);
+  }
+  const multipart = (c.html !== undefined && c.text !== undefined ? 100 : 0) + (c.attachments.length ? 150 : 0);
+  return Math.round(180 + addrs + headers + Buffer.byteLength(c.subject, 'utf8') + qp(c.html) + qp(c.text) + parts + tracking + multipart);
 }

@@ -68,7 +68,8 @@ export function estimateMimeSize(c: StoredContent): number {
   const qp = (s: string | undefined) => {
     if (s === undefined) return 0;
     const bytes = Buffer.byteLength(s, 'utf8');
-    const escaped = (s.match(/[=]/g)?.length ?? 0) + (bytes - s.length) * 2 + (s.match(/[^\x00-\x7f]/g)?.length ?? 0) * 2;
+    // Escaped bytes (`=XX`): every `=`, and about two UTF-8 bytes per character beyond ASCII.
+    const escaped = (s.match(/=/g)?.length ?? 0) + (bytes - s.length) * 2;
     return Math.ceil((bytes + escaped * 2) * (78 / 75)) + 60;
   };
   const b64 = (n: number) => Math.ceil(n / 3) * 4 * (78 / 76);

@@ -19,6 +19,7 @@ import * as messageLogIndexes from './20261206000100_message_log_indexes';
 import * as dnsWatchDkimRotation from './20261208000100_dns_watch_dkim_rotation';
 import * as createCaptured from './20261210000100_create_captured_messages';
 import * as queueHold from './20261211000100_queue_hold';
+import * as messageContent from './20261215000100_message_content';
 
 /** Every migration in order. Listed here (not globbed) so ts-jest and compiled builds load the same set. */
 const MIGRATIONS: Record<string, Knex.Migration> = {
@@ -42,6 +43,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261208000100_dns_watch_dkim_rotation': dnsWatchDkimRotation,
   '20261210000100_create_captured_messages': createCaptured,
   '20261211000100_queue_hold': queueHold,
+  '20261215000100_message_content': messageContent,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -71,8 +71,8 @@ export function createLeaseSettle(ctx: WorkerCtx): LeaseSettle {
       // A personalised or tracked copy rides on its delivery row; otherwise the message's MIME is sent.
       sql(
         db,
-        'select d.`id`, d.`message_id`, d.`user_id`, d.`domain_id`, d.`recipient`, d.`attempts`, d.`created_at`, d.`held_ms`, d.`mime`, d.`lease_until`, ' +
-          'CASE WHEN d.`mime` IS NULL THEN m.`mime` END AS `message_mime`, m.`id` AS `found_message`, m.`tags` ' +
+        'select d.`id`, d.`message_id`, d.`user_id`, d.`domain_id`, d.`recipient`, d.`attempts`, d.`created_at`, d.`held_ms`, d.`mime`, d.`lease_until`, d.`track_id`, ' +
+          'CASE WHEN d.`mime` IS NULL THEN m.`mime` END AS `message_mime`, CASE WHEN d.`mime` IS NULL THEN m.`content` END AS `content`, m.`id` AS `found_message`, m.`tags` ' +
           `from \`deliveries\` d left join \`messages\` m on m.\`id\` = d.\`message_id\` where d.\`id\` in ${inList} and d.\`lease_owner\` = ? and d.\`lease_until\` = ?`,
         [...unique, owner, until],
       ),

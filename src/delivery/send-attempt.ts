@@ -12,6 +12,8 @@ import { logAttempt } from './attempt-log';
 import { verpAddress, verpSecret } from './verp';
 import type { LeaseSettle } from './lease-settle';
 import { Leased, WorkerCtx } from './worker-ctx';
+import { SendComposer } from './compose-at-send';
+import { isOutage } from '../outage';
 
 /** Domain rows and decrypted DKIM keys one worker keeps at most. */
 const CACHED_DOMAINS = 10_000;
@@ -25,6 +27,7 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
   const { db, config, logger } = ctx.services;
   const { owner, services, throttle, transports } = ctx;
   const secret = verpSecret(services);
+  const composer = new SendComposer(db, config);
   // RETRY_SCHEDULE_SECONDS (the last step repeats), lengthened by a server's "try again in" hint, never past 8 h.
   const retry: RetryPolicy = { scheduleMs: config.retryScheduleSeconds.map((s) => s * 1000), capMs: 8 * 3_600_000 };
 
@@ -67,8 +70,24 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
       return;
     }
     const from = verpAddress(secret, Number(d.id), composeHosts(domain, config).mfromHost);
-    const body = d.mime ?? d.message_mime;
-    const raw = Buffer.isBuffer(body) ? body : Buffer.from(body ?? '');
+    let raw: Buffer;
+    if (d.content) {
+      try {
+        raw = await composer.bytesFor({ ...d, content: d.content }, domain);
+      } catch (err) {
+        // The database away (tracked links not written) is retried by the sweeper; content that cannot be composed never will be.
+        if (isOutage(err)) throw err;
+        const reply = `message cannot be composed: ${(err as Error).message}`;
+        await db('deliveries')
+          .where({ id: deliveryId, lease_owner: owner })
+          .update({ status: 'failed', lease_until: null, finished_at: now, last_reply: reply, updated_at: now });
+        log('failed', reply);
+        return;
+      }
+    } else {
+      const body = d.mime ?? d.message_mime;
+      raw = Buffer.isBuffer(body) ? body : Buffer.from(body ?? '');
+    }
     let dkim: Dkim | null = null;
     let keyError: string | null = null;
     try {

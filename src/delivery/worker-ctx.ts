@@ -30,6 +30,9 @@ export interface Leased {
   held_ms: number;
   mime: Buffer | null;
   message_mime: Buffer | null;
+  /** An API message's stored request (composed here, at delivery); null for raw SMTP-front MIME. */
+  content: Buffer | string | null;
+  track_id: string | null;
   found_message: string | null;
   tags: string | null;
   lease_until: number;

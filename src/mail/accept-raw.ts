@@ -119,6 +119,7 @@ export async function acceptRaw(services: Services, sender: Sender, sub: RawSubm
       tags: '[]',
       message_id_header: messageIdHeader.slice(0, 255),
       mime,
+      content: null,
       mime_size: mime.length,
       send_at: null,
       created_at: now,

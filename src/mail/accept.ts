@@ -8,13 +8,15 @@ import type { DomainRow } from '../domains/domains';
 import { STATUS } from '../domains/domains';
 import { isEnabled, yesNo } from '../auth/users';
 import { suppressedAmong } from '../suppression/suppressions';
-import { composeMime, newMessageIdHeader } from './compose';
+import { newMessageIdHeader } from './compose';
+import { encodeContent, estimateMimeSize, StoredContent } from './stored-content';
+import { hasTags, renderTags } from '../personalize/render';
 import { reserveQuota } from './quota';
 import type { Problem, SendRequest } from './send-request';
 import { enqueueDeliveries } from '../delivery/enqueue';
 import { EventInput, recordEvents } from '../events/record';
 import { actionExists, journeyExists, listExists, subscriberFor, SubscriberContext, TemplateContent, templateFor } from '../lists/api';
-import { buildVariant, Content, LinkTable, needsVariants, trackingPlan } from '../tracking/apply';
+import { Content, needsTrackId, needsVariants, recipientContext, trackingPlan } from '../tracking/apply';
 
 export interface Sender {
   user: UserRow;
@@ -30,7 +32,7 @@ export interface PreparedRecipient {
   kind: 'to' | 'cc' | 'bcc';
   /** Set when the recipient's copy is tracked or carries a Link:Unsubscribe. */
   trackId?: string | null;
-  /** The recipient's own MIME when it differs from the message's (personalised or tracked copies). */
+  /** The recipient's own MIME when it differs from the message's (no longer written: kept for rows of older releases). */
   mime?: Buffer;
 }
 
@@ -40,8 +42,6 @@ export interface Prepared {
   recipients: PreparedRecipient[];
   dropped: string[];
   scheduled: boolean;
-  /** Tracked link targets by index (tracked_links rows). */
-  links?: string[];
 }
 
 /** What a request refers to, resolved before preparing it (template content, personalization subscriber). */
@@ -144,48 +144,42 @@ async function prepare(
     return [{ code: 14, message: `Email address is in the suppression list: ${unique.map((r) => r.email.toLowerCase()).join(', ')}` }];
   }
   const messageIdHeader = newMessageIdHeader(sender.domain.domain);
-  const compose = (c: Content, extraHeaders: Record<string, string>) =>
-    composeMime({
-      from: req.from,
-      to: req.to,
-      cc: req.cc,
-      replyTo: req.replyTo,
-      subject: c.subject,
-      html: c.html,
-      text: c.text,
-      headers: { ...req.headers, ...extraHeaders },
-      attachments: req.attachments,
-      messageIdHeader,
-      date: new Date(req.sendAt ?? now),
-    });
+  // Stored, not composed: the worker makes the MIME at delivery (src/delivery/compose-at-send.ts).
   const plan = trackingPlan(sender.domain, req, !!refs.listSend);
-  let mime: Buffer;
-  let links: LinkTable | undefined;
+  const variants = needsVariants(plan, content);
+  const stored: StoredContent = {
+    from: req.from,
+    to: req.to,
+    cc: req.cc,
+    replyTo: req.replyTo,
+    subject: content.subject,
+    html: content.html,
+    text: content.text,
+    headers: req.headers,
+    attachments: req.attachments,
+    messageIdHeader,
+    date: req.sendAt ?? now,
+    plan: variants ? plan : null,
+    fields: variants && refs.subscriber ? refs.subscriber.fields : null,
+  };
   let subject = content.subject;
-  if (!needsVariants(plan, content)) {
-    mime = await compose(content, {});
-  } else {
-    // Each recipient gets its own copy (own tracking id, own unsubscribe link, personal tags); the first
-    // copy is the message's MIME, the others ride on their delivery rows.
-    links = new LinkTable();
-    const fieldsFor = (email: string) => refs.subscriber?.fields ?? { EmailAddress: email };
-    const variants = recipients.map((r) =>
-      buildVariant({ config: services.config, domain: sender.domain, plan, content, fields: fieldsFor(r.email), links: links! }),
-    );
-    const mimes = await Promise.all(variants.map((v) => compose(v, v.headers)));
-    recipients.forEach((r, i) => {
-      r.trackId = variants[i].trackId;
-      if (i > 0) r.mime = mimes[i];
-    });
-    mime = mimes[0];
-    subject = variants[0].subject;
+  if (variants && needsTrackId(plan, content)) {
+    // Each recipient's copy carries its own track id (tokens, lookups by track_id); one random draw per message.
+    const random = crypto.randomBytes(16 * recipients.length);
+    recipients.forEach((r, i) => (r.trackId = random.subarray(16 * i, 16 * i + 16).toString('base64url')));
   }
+  if (variants && hasTags(subject)) {
+    // The stored subject is the first recipient's, as when its copy was composed here.
+    const first = recipients[0];
+    const fields = refs.subscriber?.fields ?? { EmailAddress: first.email };
+    subject = renderTags(subject, recipientContext({ config: services.config, domain: sender.domain, fields }, first.trackId ?? null).ctx, 'header');
+  }
+  const contentBytes = encodeContent(stored);
   const messageId = crypto.randomUUID();
   return {
     messageId,
     scheduled: req.sendAt !== undefined,
     recipients,
-    links: links?.urls,
     dropped: unique.filter((r) => suppressed.has(r.email.toLowerCase())).map((r) => r.email),
     message: {
       id: messageId,
@@ -198,8 +192,9 @@ async function prepare(
       tags: JSON.stringify(req.tags),
       metadata: Object.keys(req.metadata).length ? JSON.stringify(req.metadata) : null,
       message_id_header: messageIdHeader,
-      mime,
-      mime_size: mime.length,
+      mime: null,
+      content: contentBytes,
+      mime_size: estimateMimeSize(stored),
       send_at: req.sendAt ?? null,
       template_id: refs.template?.id ?? null,
       list_id: refs.subscriber?.listId ?? req.listId ?? null,
@@ -256,7 +251,7 @@ async function writePrepared(
     ok.map((p) => p.message),
     200,
     4 << 20,
-    (m) => Number(m.mime_size),
+    (m) => (m.mime as Buffer | null)?.length ?? (m.content as Buffer | string).length,
   ))
     stmts.push(insertRows(trx, 'messages', chunk));
   const deliveryRows = ok.flatMap((p) => {
@@ -278,8 +273,6 @@ async function writePrepared(
     }));
   });
   for (const chunk of chunksOf(deliveryRows, 500, 4 << 20, (r) => r.mime?.length ?? 0)) stmts.push(insertRows(trx, 'deliveries', chunk));
-  const linkRows = ok.flatMap((p) => (p.links ?? []).map((url, idx) => ({ message_id: p.messageId, idx, url })));
-  for (let i = 0; i < linkRows.length; i += 500) stmts.push(insertRows(trx, 'tracked_links', linkRows.slice(i, i + 500)));
   const writes = stmts.length;
   for (let i = 0; i < ok.length; i += 1000) {
     const some = ok.slice(i, i + 1000).map((p) => p.messageId);

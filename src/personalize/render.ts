@@ -76,3 +76,11 @@ export function renderTags(input: string, ctx: TagContext, mode: RenderMode): st
     .replace(DOUBLE, (_m, helper, name, fallback) => resolve(helper, name, fallback, false))
     .replace(LEGACY, (_m, name) => resolve(undefined, name, undefined, false));
 }
+
+/** Where the tags of `input` are, in document order (a triple-brace tag before a double one at the same place). */
+export function findTags(input: string): { start: number; end: number }[] {
+  const out: { start: number; end: number }[] = [];
+  if (!input || !ANY.test(input)) return out;
+  for (const m of input.matchAll(new RegExp(ANY.source, 'g'))) out.push({ start: m.index!, end: m.index! + m[0].length });
+  return out;
+}

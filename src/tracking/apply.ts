@@ -4,7 +4,7 @@ import { yesNo } from '../auth/users';
 import { composeHosts } from '../domains/names';
 import { hasTags, renderTags, TagContext, usesTag } from '../personalize/render';
 import { rewriteHtml } from './rewrite';
-import { newTrackId, trackingBase, trackingSecret, trackingUrls } from './tokens';
+import { newTrackId, trackingBase, trackingSecret, TrackingUrls, trackingUrls } from './tokens';
 
 /**
  * What a message gets at send time. Precedence: the message's TrackLinks / TrackOpens, when given, win over
@@ -64,24 +64,48 @@ export interface VariantInput {
   /** Subscriber:<Field> values; without a subscriber, at least EmailAddress (the recipient). */
   fields: Record<string, string>;
   links: LinkTable;
+  /** The recipient's track id when it was chosen already (compose at delivery); by default a new one when needed. */
+  trackId?: string | null;
 }
 
-const UNSUB_TAGS = ['Link:Unsubscribe', 'Link:Suppression'];
+export const UNSUB_TAGS = ['Link:Unsubscribe', 'Link:Suppression'];
 
-/** One recipient's subject, bodies and headers: tags rendered, links and pixel tracked, unsubscribe added. */
-export function buildVariant(v: VariantInput): Variant {
-  const { plan, content } = v;
+/** Does each recipient's copy need its own track id (tracking, an unsubscribe link or header)? */
+export function needsTrackId(plan: TrackingPlan, content: Content): boolean {
   const usesUnsub = [content.html, content.text].some((s) => UNSUB_TAGS.some((t) => usesTag(s, t)));
-  const needsId = plan.unsubscribe || usesUnsub || (!!content.html && (plan.links || plan.opens));
-  const trackId = needsId ? newTrackId() : null;
-  const secret = trackingSecret(v.config);
+  return plan.unsubscribe || usesUnsub || (!!content.html && (plan.links || plan.opens));
+}
+
+/** What one recipient's tags and links resolve against: its tracking URLs (when tracked) and its fields. */
+export function recipientContext(
+  v: { config: Config; domain: DomainRow; fields: Record<string, string> },
+  trackId: string | null,
+): { ctx: TagContext; urls: TrackingUrls | null; base: string } {
   const base = trackingBase(v.config, v.domain);
-  const urls = trackId ? trackingUrls(secret, base, trackId) : null;
+  const urls = trackId ? trackingUrls(trackingSecret(v.config), base, trackId) : null;
   const ctx: TagContext = {
     subscriber: v.fields,
     links: urls ? { Unsubscribe: urls.unsubscribe, Suppression: urls.unsubscribe } : {},
     mfromDomain: composeHosts(v.domain, v.config).mfromHost,
   };
+  return { ctx, urls, base };
+}
+
+/** The unsubscribe footer added to a tracked HTML body that has no unsubscribe tag of its own. */
+export function unsubscribeFooter(url: string): string {
+  return `<p style="font-size:12px;color:#777777;text-align:center;margin:24px 0 0"><a href="${url}" style="color:#777777">Unsubscribe</a></p>`;
+}
+
+/** The unsubscribe line added to a text body without an unsubscribe tag. */
+export function unsubscribeText(text: string, url: string): string {
+  return `${text.replace(/\s+$/, '')}\n\nUnsubscribe: ${url}\n`;
+}
+
+/** One recipient's subject, bodies and headers: tags rendered, links and pixel tracked, unsubscribe added. */
+export function buildVariant(v: VariantInput): Variant {
+  const { plan, content } = v;
+  const trackId = v.trackId !== undefined ? v.trackId : needsTrackId(plan, content) ? newTrackId() : null;
+  const { ctx, urls, base } = recipientContext(v, trackId);
   const subject = renderTags(content.subject, ctx, 'header');
   let html = content.html === undefined ? undefined : renderTags(content.html, ctx, 'html');
   let text = content.text === undefined ? undefined : renderTags(content.text, ctx, 'text');
@@ -91,10 +115,7 @@ export function buildVariant(v: VariantInput): Variant {
     headers['List-Unsubscribe-Post'] = 'List-Unsubscribe=One-Click';
   }
   if (html !== undefined && urls) {
-    const footer =
-      plan.unsubscribe && !UNSUB_TAGS.some((t) => usesTag(content.html, t))
-        ? `<p style="font-size:12px;color:#777777;text-align:center;margin:24px 0 0"><a href="${urls.unsubscribe}" style="color:#777777">Unsubscribe</a></p>`
-        : null;
+    const footer = plan.unsubscribe && !UNSUB_TAGS.some((t) => usesTag(content.html, t)) ? unsubscribeFooter(urls.unsubscribe) : null;
     html = rewriteHtml(html, {
       clickUrl: plan.links ? urls.click : null,
       indexOf: (u) => v.links.indexOf(u),
@@ -104,7 +125,7 @@ export function buildVariant(v: VariantInput): Variant {
     });
   }
   if (text !== undefined && urls && plan.unsubscribe && !UNSUB_TAGS.some((t) => usesTag(content.text, t))) {
-    text = `${text.replace(/\s+$/, '')}\n\nUnsubscribe: ${urls.unsubscribe}\n`;
+    text = unsubscribeText(text, urls.unsubscribe);
   }
   return { subject, html, text, trackId, headers };
 }

@@ -24,7 +24,7 @@ interface Edit {
   text: string;
 }
 
-type Node = {
+export type Node = {
   nodeName: string;
   tagName?: string;
   attrs?: { name: string; value: string }[];
@@ -45,10 +45,15 @@ export function isTrackableHref(href: string): boolean {
   return /^https?:\/\/[^\s/?#]+/i.test(href.trim());
 }
 
-function noTrack(attrs: { name: string; value: string }[]): boolean {
+export function noTrack(attrs: { name: string; value: string }[]): boolean {
   return attrs.some(
     (a) => a.name === 'data-notrack' || a.name === 'data-no-track' || a.name === 'notrack' || (a.name === 'class' && NO_TRACK_CLASS.test(a.value)),
   );
+}
+
+/** The open-tracking pixel. */
+export function pixelHtml(url: string): string {
+  return `<img src="${escapeHtml(url)}" width="1" height="1" alt="" style="display:block;width:1px;height:1px;border:0" />`;
 }
 
 export function rewriteHtml(html: string, opts: RewriteOptions): string {
@@ -72,7 +77,7 @@ export function rewriteHtml(html: string, opts: RewriteOptions): string {
   };
   walk(doc);
 
-  const inserts = `${opts.footerHtml ?? ''}${opts.pixelUrl ? `<img src="${escapeHtml(opts.pixelUrl)}" width="1" height="1" alt="" style="display:block;width:1px;height:1px;border:0" />` : ''}`;
+  const inserts = `${opts.footerHtml ?? ''}${opts.pixelUrl ? pixelHtml(opts.pixelUrl) : ''}`;
   if (inserts) {
     const b = body as Node | null;
     const h = htmlEl as Node | null;

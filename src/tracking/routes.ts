@@ -6,6 +6,7 @@ import { markUnsubscribed } from '../lists/api';
 import { addSuppression } from '../suppression/suppressions';
 import { judgeHit } from './machine';
 import { readToken, trackingSecret } from './tokens';
+import { renderTemplatedLink } from './templated-link';
 
 /** The 1×1 transparent GIF. */
 export const PIXEL = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64');
@@ -90,7 +91,11 @@ export function trackingRoutes(services: Services): express.Router {
     res.set(NO_CACHE);
     const t = readToken(secret, 'c', String(req.params.token));
     const d = t ? await deliveryOf(t.trackId) : undefined;
-    const link = d ? await db('tracked_links').where({ message_id: d.message_id, idx: t!.idx }).first('url') : undefined;
+    const link: { url: string; templated?: unknown } | undefined = d
+      ? await db('tracked_links').where({ message_id: d.message_id, idx: t!.idx }).first('url', 'templated')
+      : undefined;
+    // A link whose href held personalisation tags is stored as written: the clicking recipient's values fill it in.
+    if (d && link && Number(link.templated)) link.url = (await renderTemplatedLink(db, config, d, t!.trackId, link.url)) ?? '';
     if (!d || !link || !/^https?:\/\//i.test(link.url)) {
       res.status(404).type('html').send(page('Link not found', '<h1>Link not found</h1><p>This link is not valid.</p>'));
       return;

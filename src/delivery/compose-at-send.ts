@@ -1,0 +1,99 @@
+import { LRUCache } from 'lru-cache';
+import type { Knex } from 'knex';
+import type { Config } from '../config';
+import type { DomainRow } from '../domains/domains';
+import { composeMime } from '../mail/compose';
+import { decodeContent, StoredContent } from '../mail/stored-content';
+import { renderTags, usesTag } from '../personalize/render';
+import { recipientContext, UNSUB_TAGS, unsubscribeFooter, unsubscribeText } from '../tracking/apply';
+import { PreparedHtml, prepareHtml, renderPrepared } from '../tracking/prepared-html';
+import { pixelHtml } from '../tracking/rewrite';
+
+/** A leased delivery of an API message: its recipient, its track id and the message's stored content. */
+export interface ComposeTarget {
+  message_id: string;
+  recipient: string;
+  track_id: string | null;
+  content: Buffer | string;
+}
+
+/** What a message's recipients share: the decoded content, and either its one MIME or its prepared HTML. */
+interface PreparedMessage {
+  content: StoredContent;
+  /** Every recipient's bytes, when the message has no per-recipient copies. */
+  mime?: Buffer;
+  html?: PreparedHtml | null;
+}
+
+/**
+ * Composes at delivery what accept used to compose (src/mail/accept.ts stores the request, not the MIME): the same
+ * composeMime with the same Message-ID and Date, and per recipient what buildVariant gives (tags, tracked links,
+ * pixel, unsubscribe link and headers). Each message is prepared once per worker (HTML parsed once, its tracked
+ * links written before its first send) and kept in a bounded cache owned by the worker, not by this module.
+ */
+export class SendComposer {
+  private readonly prepared: LRUCache<string, Promise<PreparedMessage>>;
+
+  constructor(
+    private readonly db: Knex,
+    private readonly config: Config,
+    opts: { maxBytes?: number } = {},
+  ) {
+    // Bounded by size: a large message counts for its content, so a few big ones cannot hold the heap.
+    this.prepared = new LRUCache({ maxSize: opts.maxBytes ?? 64 << 20 });
+  }
+
+  /** The exact bytes to send to this delivery's recipient (before DKIM). */
+  async bytesFor(d: ComposeTarget, domain: DomainRow): Promise<Buffer> {
+    const p = await this.prepare(d, domain);
+    if (p.mime) return p.mime;
+    const c = p.content;
+    const plan = c.plan!;
+    const { ctx, urls, base } = recipientContext({ config: this.config, domain, fields: c.fields ?? { EmailAddress: d.recipient } }, d.track_id);
+    const headers: Record<string, string> = { ...c.headers };
+    if (urls && plan.unsubscribe) {
+      headers['List-Unsubscribe'] = `<${urls.unsubscribe}>`;
+      headers['List-Unsubscribe-Post'] = 'List-Unsubscribe=One-Click';
+    }
+    let html: string | undefined;
+    if (c.html !== undefined) {
+      const footer = urls && plan.unsubscribe && !UNSUB_TAGS.some((t) => usesTag(c.html, t)) ? unsubscribeFooter(urls.unsubscribe) : '';
+      const pixel = urls && plan.opens ? pixelHtml(urls.open) : '';
+      html = renderPrepared(p.html!, ctx, { click: urls && plan.links ? urls.click : null, insert: urls ? footer + pixel : '', ownBase: base });
+    }
+    let text = c.text === undefined ? undefined : renderTags(c.text, ctx, 'text');
+    if (text !== undefined && urls && plan.unsubscribe && !UNSUB_TAGS.some((t) => usesTag(c.text, t))) text = unsubscribeText(text, urls.unsubscribe);
+    return composeMime({ ...c, subject: renderTags(c.subject, ctx, 'header'), html, text, headers, date: new Date(c.date) });
+  }
+
+  private prepare(d: ComposeTarget, domain: DomainRow): Promise<PreparedMessage> {
+    let p = this.prepared.get(d.message_id);
+    if (!p) {
+      p = this.build(d, domain);
+      this.prepared.set(d.message_id, p, { size: d.content.length * 2 + 1024 });
+      // A failure (bad content, database away for the link rows) is not kept: the next attempt prepares again.
+      p.catch(() => this.prepared.delete(d.message_id));
+    }
+    return p;
+  }
+
+  private async build(d: ComposeTarget, domain: DomainRow): Promise<PreparedMessage> {
+    const content = decodeContent(d.content);
+    if (!content.plan) {
+      const mime = await composeMime({ ...content, date: new Date(content.date) });
+      return { content, mime };
+    }
+    const { base } = recipientContext({ config: this.config, domain, fields: {} }, null);
+    const html = content.html === undefined ? null : prepareHtml(content.html, { trackLinks: content.plan.links, ownBase: base });
+    if (html?.links.length) {
+      // Every worker computes the same rows (document order): the first to send inserts them, the others find them.
+      const rows = html.links.map((l, idx) => ({ message_id: d.message_id, idx, url: l.url, templated: l.templated }));
+      for (let i = 0; i < rows.length; i += 500)
+        await this.db('tracked_links')
+          .insert(rows.slice(i, i + 500))
+          .onConflict(['message_id', 'idx'])
+          .ignore();
+    }
+    return { content, html };
+  }
+}

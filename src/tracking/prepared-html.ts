@@ -1,0 +1,139 @@
+import { parse } from 'parse5';
+import escapeHtml from 'escape-html';
+import { findTags, renderTags, TagContext } from '../personalize/render';
+import { isTrackableHref, Node, noTrack } from './rewrite';
+
+/**
+ * An HTML body parsed once per message for compose at delivery: the same edits rewriteHtml makes (tracked hrefs,
+ * pixel and footer before </body>), found on the template, so each recipient's copy is only substitution.
+ *
+ * Personalisation tags are swapped for placeholders (private-use characters, inert in HTML) before parsing, so a
+ * tag inside an attribute, even one with a quoted fallback, cannot change the document's shape. Tracked links get
+ * one index per distinct target in document order, so every worker computes the same `tracked_links` rows. A
+ * link whose href holds tags keeps its href as written (a templated row); the click route renders it for the
+ * clicking delivery, which yields the URL that recipient's copy shows.
+ */
+export interface PreparedHtml {
+  pieces: Piece[];
+  /** tracked_links rows by index. */
+  links: { url: string; templated: boolean }[];
+}
+
+type Piece =
+  | { k: 'lit'; s: string }
+  | { k: 'tag'; src: string }
+  /** A tracked href: `href` holds the decoded value as pieces; `span` is the attribute as written. */
+  | { k: 'href'; idx: number; href: (string | { src: string })[] | null; span: Piece[] }
+  | { k: 'insert' };
+
+const OPEN = '\uE000';
+const CLOSE = '\uE001';
+const PLACEHOLDER = /\uE000(\d+)\uE001/g;
+
+export function prepareHtml(html: string, opts: { trackLinks: boolean; ownBase: string }): PreparedHtml {
+  const found = findTags(html);
+  const tags = found.map((t) => html.slice(t.start, t.end));
+  let marked = '';
+  let from = 0;
+  found.forEach((t, i) => {
+    marked += `${html.slice(from, t.start)}${OPEN}${i}${CLOSE}`;
+    from = t.end;
+  });
+  marked += html.slice(from);
+  // Placeholders to pieces: literal text and tag sources.
+  const split = (s: string): Piece[] => {
+    const out: Piece[] = [];
+    let at = 0;
+    for (const m of s.matchAll(PLACEHOLDER)) {
+      if (m.index! > at) out.push({ k: 'lit', s: s.slice(at, m.index) });
+      out.push({ k: 'tag', src: tags[Number(m[1])] });
+      at = m.index! + m[0].length;
+    }
+    if (at < s.length) out.push({ k: 'lit', s: s.slice(at) });
+    return out;
+  };
+  const restore = (s: string) => s.replace(PLACEHOLDER, (_m, i) => tags[Number(i)]);
+
+  const doc = parse(marked, { sourceCodeLocationInfo: true }) as unknown as Node;
+  const links: { url: string; templated: boolean }[] = [];
+  const index = new Map<string, number>();
+  const edits: { start: number; end: number; piece: Piece }[] = [];
+  let body: Node | null = null;
+  let htmlEl: Node | null = null;
+  const walk = (node: Node) => {
+    if (node.tagName === 'body') body = node;
+    if (node.tagName === 'html') htmlEl = node;
+    const loc = node.sourceCodeLocation?.attrs?.href;
+    if (opts.trackLinks && (node.tagName === 'a' || node.tagName === 'area') && node.attrs && loc && !noTrack(node.attrs)) {
+      const href = (node.attrs.find((a) => a.name === 'href')?.value ?? '').trim();
+      const templated = href.includes(OPEN);
+      // A templated href is judged per recipient, once rendered; a static one here, as rewriteHtml does.
+      if (templated || (isTrackableHref(href) && !href.startsWith(`${opts.ownBase}/`))) {
+        const url = templated ? restore(href) : href;
+        let idx = index.get(url);
+        if (idx === undefined) {
+          idx = links.length;
+          links.push({ url, templated });
+          index.set(url, idx);
+        }
+        const hrefParts = templated ? split(href).map((p) => (p.k === 'lit' ? p.s : { src: (p as { src: string }).src })) : null;
+        edits.push({
+          start: loc.startOffset,
+          end: loc.endOffset,
+          piece: { k: 'href', idx, href: hrefParts, span: split(marked.slice(loc.startOffset, loc.endOffset)) },
+        });
+      }
+    }
+    for (const child of node.childNodes ?? []) walk(child);
+    if (node.content) walk(node.content);
+  };
+  walk(doc);
+  const b = body as Node | null;
+  const h = htmlEl as Node | null;
+  const at = b?.sourceCodeLocation?.endTag?.startOffset ?? h?.sourceCodeLocation?.endTag?.startOffset ?? marked.length;
+  edits.push({ start: at, end: at, piece: { k: 'insert' } });
+  // Document order; at one offset an href edit (never empty) cannot meet the insert, which is zero-length.
+  edits.sort((x, y) => x.start - y.start || x.end - y.end);
+  const pieces: Piece[] = [];
+  let pos = 0;
+  for (const e of edits) {
+    pieces.push(...split(marked.slice(pos, e.start)), e.piece);
+    pos = e.end;
+  }
+  pieces.push(...split(marked.slice(pos)));
+  return { pieces, links };
+}
+
+export interface RecipientLinks {
+  /** Click URL of link `idx`, or null when this copy is not tracked (no track id). */
+  click: ((idx: number) => string) | null;
+  /** Footer and pixel inserted before </body> ('' for none). */
+  insert: string;
+  ownBase: string;
+}
+
+/** One recipient's HTML from the prepared body: tags rendered, tracked hrefs and the insert substituted. */
+export function renderPrepared(p: PreparedHtml, ctx: TagContext, r: RecipientLinks): string {
+  let out = '';
+  const emit = (pieces: Piece[]) => {
+    for (const piece of pieces) {
+      if (piece.k === 'lit') out += piece.s;
+      else if (piece.k === 'tag') out += renderTags(piece.src, ctx, 'html');
+      else if (piece.k === 'insert') out += r.insert;
+      else if (!r.click) emit(piece.span);
+      else if (piece.href === null) out += `href="${escapeHtml(r.click(piece.idx))}"`;
+      else {
+        // Rendered as text is the decoded value the recipient's copy would show (subscriber values are escaped in
+        // HTML and decoded again by the parser); tracked only if that value is a trackable link, as rewriteHtml does.
+        const href = piece.href
+          .map((x) => (typeof x === 'string' ? x : renderTags(x.src, ctx, 'text')))
+          .join('')
+          .trim();
+        if (isTrackableHref(href) && !href.startsWith(`${r.ownBase}/`)) out += `href="${escapeHtml(r.click(piece.idx))}"`;
+        else emit(piece.span);
+      }
+    }
+  };
+  emit(p.pieces);
+  return out;
+}

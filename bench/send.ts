@@ -9,7 +9,8 @@
  * Ends with one line `BENCH {json}` (issue 15's keys); what this run does not measure is null.
  * Knobs: BENCH_SECONDS (10), BENCH_E2E_MESSAGES (20000 per pass), BENCH_E2E_SUBMITTERS (4 batch requests in
  * flight), BENCH_WORKERS (2), BENCH_CONCURRENCY (50), BENCH_DKIM (unset: both passes; 0 or 1: only that one),
- * BENCH_NODE_FLAGS (node/V8 flags for the api and workers, e.g. `--max-semi-space-size=8`, for A/B runs),
+ * BENCH_NODE_FLAGS (node/V8 flags for the api and workers, e.g. `--max-semi-space-size=8`, for A/B runs), and any
+ * BATCH_ACCEPT_* variable is passed to the gateway (e.g. BATCH_ACCEPT_CONCURRENCY=64: batches side by side),
  * BENCH_PROFILE_API=1 / BENCH_PROFILE_WORKER=1, BENCH_DEBUG=1.
  */
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -168,6 +169,7 @@ async function main(): Promise<void> {
     API_RATE_LIMIT_PER_MINUTE: '0',
     LOG_LEVEL: process.env.BENCH_DEBUG ? 'error' : 'warn',
     OPS_HOST: '127.0.0.1',
+    ...Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[0].startsWith('BATCH_ACCEPT_') && e[1] !== undefined)),
   };
   const line: BenchLine = {
     batch_msg_s: null,

@@ -117,7 +117,8 @@ async function stop(child: ChildProcess): Promise<void> {
 }
 
 async function healthy(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
+  // Two minutes: on a loaded machine a fresh api spends tens of seconds migrating before it answers.
+  for (let i = 0; i < 1200; i++) {
     try {
       if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return;
     } catch {

@@ -2,8 +2,9 @@
 // does not disturb them (plain JS so bench/relay.sh can run it without a build):
 //   node bench/probe.js rsa [ms]       RSA-2048 PKCS#1 signatures per second on one thread (crypto.sign with a
 //                                      parsed key, as DKIM signs), printed as a number: this machine's ceiling now.
-//   node bench/probe.js rss <pid>...   samples each process's resident set and the 1-minute load every 250 ms
-//                                      until SIGTERM or SIGINT, then prints {"rss_mb":{"<pid>":peak},"load1":mean,"samples":n}.
+//   node bench/probe.js rss <pid>...   samples each process's resident set and the 1-minute load every 100 ms
+//                                      until SIGTERM or SIGINT, then prints {"rss_mb":{"<pid>":peak},"rss_p50_mb":{"<pid>":median},
+//                                      "rss_samples_mb":{"<pid>":[every sample]},"load1":mean,"samples":n}.
 //                                      Reads /proc only: no forks while the bench runs.
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -28,7 +29,7 @@ function rsa(ms) {
 }
 
 function rss(pids) {
-  const peak = Object.fromEntries(pids.map((p) => [p, null]));
+  const seen = Object.fromEntries(pids.map((p) => [p, []]));
   const loads = [];
   const parent = process.ppid;
   const sample = () => {
@@ -37,9 +38,9 @@ function rss(pids) {
     for (const p of pids) {
       try {
         const kb = Number(/^VmRSS:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${p}/status`, 'latin1'))[1]);
-        peak[p] = Math.max(peak[p] ?? 0, Math.round(kb / 1024));
+        seen[p].push(Math.round(kb / 1024));
       } catch {
-        /* gone or not started: its peak so far stands */
+        /* gone or not started: what it had so far stands */
       }
     }
   };
@@ -47,13 +48,17 @@ function rss(pids) {
   const finish = () => {
     clearInterval(timer);
     const load1 = loads.reduce((a, b) => a + b, 0) / loads.length;
-    process.stdout.write(`${JSON.stringify({ rss_mb: peak, load1: Math.round(load1 * 100) / 100, samples: loads.length })}\n`);
+    const each = (f) => Object.fromEntries(pids.map((p) => [p, seen[p].length ? f(seen[p]) : null]));
+    const peak = each((v) => Math.max(...v));
+    const p50 = each((v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]);
+    const line = { rss_mb: peak, rss_p50_mb: p50, rss_samples_mb: seen, load1: Math.round(load1 * 100) / 100, samples: loads.length };
+    process.stdout.write(`${JSON.stringify(line)}\n`);
     process.exit(0);
   };
   process.on('SIGTERM', finish);
   process.on('SIGINT', finish);
   sample();
-  timer = setInterval(sample, 250);
+  timer = setInterval(sample, 100);
 }
 
 if (mode === 'rsa') rsa(Number(args[0] ?? 2000));

@@ -4,10 +4,14 @@
  * from the first submission to the last delivery at the sink (the workers run while the batches go in). Runs the
  * built gateway as separate processes against MariaDB + Redis on loopback, in a database and Redis key prefix of
  * its own that it removes afterwards. Measures beside them, in the same run: one thread's RSA-2048 sign rate
- * (bench/probe.js rsa), the api's and the workers' peak RSS and the mean 1-minute load (bench/probe.js rss).
+ * (bench/probe.js rsa), the api's and the workers' RSS every 100 ms (peak and median per phase and over the run) and
+ * the mean 1-minute load (bench/probe.js rss).
  * Ends with one line `BENCH {json}` (issue 15's keys); what this run does not measure is null.
  * Knobs: BENCH_SECONDS (10), BENCH_E2E_MESSAGES (20000 per pass), BENCH_E2E_SUBMITTERS (4 batch requests in
  * flight), BENCH_WORKERS (2), BENCH_CONCURRENCY (50), BENCH_DKIM (unset: both passes; 0 or 1: only that one),
+ * BENCH_NODE_FLAGS (node/V8 flags for the api and workers, e.g. `--max-semi-space-size=8`, for A/B runs), and any
+ * BATCH_ACCEPT_* variable and HEAP_GROWING_PERCENT are passed to the gateway (e.g. BATCH_ACCEPT_CONCURRENCY=64: batches
+ * side by side; HEAP_GROWING_PERCENT=0: V8's own heap growth),
  * BENCH_PROFILE_API=1 / BENCH_PROFILE_WORKER=1, BENCH_DEBUG=1.
  */
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -29,6 +33,7 @@ const E2E_MESSAGES = Number(process.env.BENCH_E2E_MESSAGES ?? 20000);
 const SUBMITTERS = Number(process.env.BENCH_E2E_SUBMITTERS ?? 4);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 2);
 const DKIM_PASSES = process.env.BENCH_DKIM === '0' ? [false] : process.env.BENCH_DKIM === '1' ? [true] : [false, true];
+const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
 const children: ChildProcess[] = [];
 
 /** The issue-15 figures; null where this run did not measure one. */
@@ -43,11 +48,17 @@ interface BenchLine {
   relay_ratio_new_conn: number | null;
   api_rss_mb: number | null;
   worker_rss_mb: number | null;
+  /** Medians of every 100 ms sample over the sampled phases (not in issue 15's list: how long the peak lasts). */
+  api_rss_p50_mb: number | null;
+  worker_rss_p50_mb: number | null;
   load1: number | null;
 }
 
 interface Sample {
+  /** Peak per PID. */
   rss_mb: Record<string, number | null>;
+  rss_p50_mb: Record<string, number | null>;
+  rss_samples_mb: Record<string, number[]>;
   load1: number;
   samples: number;
 }
@@ -68,6 +79,14 @@ function sampleWhile(pids: number[]): { stop(): Promise<Sample> } {
 }
 
 const round = (n: number, digits = 0) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+/** Peak and median of one process's samples (or of several processes' together), e.g. `peak 412 / p50 298 MB`. */
+function rssOf(samples: Sample[], pids: number[]): { peak: number | null; p50: number | null; text: string } {
+  const all = samples.flatMap((s) => pids.flatMap((p) => s.rss_samples_mb[p] ?? [])).sort((a, b) => a - b);
+  const peak = all.length ? all[all.length - 1] : null;
+  const p50 = all.length ? all[Math.floor(all.length / 2)] : null;
+  return { peak, p50, text: `peak ${peak ?? '-'} / p50 ${p50 ?? '-'} MB` };
+}
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -98,7 +117,8 @@ async function stop(child: ChildProcess): Promise<void> {
 }
 
 async function healthy(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
+  // Two minutes: on a loaded machine a fresh api spends tens of seconds migrating before it answers.
+  for (let i = 0; i < 1200; i++) {
     try {
       if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return;
     } catch {
@@ -151,6 +171,11 @@ async function main(): Promise<void> {
     API_RATE_LIMIT_PER_MINUTE: '0',
     LOG_LEVEL: process.env.BENCH_DEBUG ? 'error' : 'warn',
     OPS_HOST: '127.0.0.1',
+    ...Object.fromEntries(
+      Object.entries(process.env).filter(
+        (e): e is [string, string] => (e[0].startsWith('BATCH_ACCEPT_') || e[0] === 'HEAP_GROWING_PERCENT') && e[1] !== undefined,
+      ),
+    ),
   };
   const line: BenchLine = {
     batch_msg_s: null,
@@ -163,6 +188,8 @@ async function main(): Promise<void> {
     relay_ratio_new_conn: null,
     api_rss_mb: null,
     worker_rss_mb: null,
+    api_rss_p50_mb: null,
+    worker_rss_p50_mb: null,
     load1: null,
   };
   const samples: Sample[] = [];
@@ -171,7 +198,7 @@ async function main(): Promise<void> {
   try {
     const apiPort = await freePort();
     const apiChild = run(
-      [...(process.env.BENCH_PROFILE_API ? ['--cpu-prof', '--cpu-prof-dir=/tmp/cpuprof-api'] : []), path.join(ROOT, 'dist/src/main.js'), 'api'],
+      [...NODE_FLAGS, ...(process.env.BENCH_PROFILE_API ? ['--cpu-prof', '--cpu-prof-dir=/tmp/cpuprof-api'] : []), path.join(ROOT, 'dist/src/main.js'), 'api'],
       { ...env, PORT: String(apiPort), HOST: '127.0.0.1' },
     );
     apiPid = apiChild.pid!;
@@ -198,25 +225,28 @@ async function main(): Promise<void> {
     const key = (await api(apiPort, { Command: 'emailgateway.addapi', SessionID: login.SessionID, DomainID: added.NewSenderDomainID, Description: 'bench' }))
       .APIKey.APIKey;
 
-    const single = JSON.stringify(message(domain, 0));
+    const one = JSON.stringify(message(domain, 0));
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${key}` };
-    console.log(`# Postern send benchmark (${DURATION} s per run, node ${process.version})`);
+    console.log(`# Postern send benchmark (${DURATION} s per run, node ${process.version}${NODE_FLAGS.length ? ` ${NODE_FLAGS.join(' ')}` : ''})`);
 
     // This machine's RSA ceiling now, before the load starts: the DKIM-on figure reads as a share of it.
     line.rsa_signs_s = Number(execFileSync(process.execPath, [PROBE, 'rsa', '2000']).toString().trim());
     console.log(`RSA-2048 signatures, one thread:  ${line.rsa_signs_s}/s`);
 
-    const accept = sampleWhile([apiPid]);
-    const bare = await cannon({ url: `http://127.0.0.1:${barePort}/api/v1/email`, method: 'POST', headers, body: single, connections: 50, duration: DURATION });
-    const mine = await cannon({ url: `http://127.0.0.1:${apiPort}/api/v1/email`, method: 'POST', headers, body: single, connections: 50, duration: DURATION });
+    const singles = sampleWhile([apiPid]);
+    const bare = await cannon({ url: `http://127.0.0.1:${barePort}/api/v1/email`, method: 'POST', headers, body: one, connections: 50, duration: DURATION });
+    const mine = await cannon({ url: `http://127.0.0.1:${apiPort}/api/v1/email`, method: 'POST', headers, body: one, connections: 50, duration: DURATION });
     const bareRps = bare['2xx'] / DURATION;
     const mineRps = mine['2xx'] / DURATION;
     line.single_ratio = round(mineRps / bareRps, 3);
     line.single_p99_ms = mine.latency.p99;
     console.log(`bare express JSON endpoint:      ${bareRps.toFixed(0)} req/s (p99 ${bare.latency.p99} ms)`);
     console.log(`POST /api/v1/email accepted:      ${mineRps.toFixed(0)} req/s (p99 ${mine.latency.p99} ms, non-2xx ${mine.non2xx}, errors ${mine.errors})`);
-    console.log(`ratio single / bare:              ${line.single_ratio} (target >= 0.3, p99 <= 50 ms)`);
+    const single = await singles.stop();
+    samples.push(single);
+    console.log(`ratio single / bare:              ${line.single_ratio} (target >= 0.3, p99 <= 50 ms); api RSS ${rssOf([single], [apiPid]).text}`);
 
+    const accept = sampleWhile([apiPid]);
     const batchBody = JSON.stringify({ Messages: Array.from({ length: 1000 }, (_, i) => message(domain, i)) });
     const batch = await cannon({
       url: `http://127.0.0.1:${apiPort}/api/v1/email/batch`,
@@ -231,7 +261,7 @@ async function main(): Promise<void> {
     const accepted = await accept.stop();
     samples.push(accepted);
     console.log(
-      `POST /api/v1/email/batch:         ${line.batch_msg_s} msg/s (${batch['2xx']} batches of 1000, p99 ${batch.latency.p99} ms, non-2xx ${batch.non2xx}); api peak RSS ${accepted.rss_mb[apiPid]} MB, load ${accepted.load1}`,
+      `POST /api/v1/email/batch:         ${line.batch_msg_s} msg/s (${batch['2xx']} batches of 1000, p99 ${batch.latency.p99} ms, non-2xx ${batch.non2xx}); api RSS ${rssOf([accepted], [apiPid]).text}, load ${accepted.load1}`,
     );
 
     for (const dkim of DKIM_PASSES) {
@@ -248,12 +278,13 @@ async function main(): Promise<void> {
     await admin.destroy();
     console.log(`cleaned up: database ${dbName} dropped, ${await removeKeys(prefix)} Redis keys under ${prefix}: removed`);
   }
-  const peaks = (pids: number[]) => {
-    const seen = samples.flatMap((s) => pids.map((p) => s.rss_mb[p] ?? null)).filter((v): v is number => v !== null);
-    return seen.length ? Math.max(...seen) : null;
-  };
-  line.api_rss_mb = peaks([apiPid]);
-  line.worker_rss_mb = peaks(workerPids);
+  const apiRss = rssOf(samples, [apiPid]);
+  const workerRss = rssOf(samples, workerPids);
+  line.api_rss_mb = apiRss.peak;
+  line.worker_rss_mb = workerRss.peak;
+  line.api_rss_p50_mb = apiRss.p50;
+  line.worker_rss_p50_mb = workerRss.p50;
+  console.log(`RSS over the sampled phases: api ${apiRss.text}, workers ${workerRss.text} (target <= 300 MB each)`);
   const n = samples.reduce((a, s) => a + s.samples, 0);
   line.load1 = n ? round(samples.reduce((a, s) => a + s.load1 * s.samples, 0) / n, 2) : null;
   console.log(`BENCH ${JSON.stringify(line)}`);
@@ -299,14 +330,22 @@ async function endToEnd(o: {
   for (let w = 0; w < WORKERS; w++) {
     const opsPort = await freePort();
     workers.push(
-      run([...(process.env.BENCH_PROFILE_WORKER ? ['--cpu-prof', '--cpu-prof-dir=/tmp/cpuprof-worker'] : []), path.join(ROOT, 'dist/src/main.js'), 'worker'], {
-        ...o.env,
-        OPS_PORT: String(opsPort),
-        DELIVERY_MODE: 'relay',
-        SMTP_RELAY_URL: `smtp://127.0.0.1:${sinkPort}`,
-        DELIVERY_CONCURRENCY: process.env.BENCH_CONCURRENCY ?? '50',
-        DKIM_SIGNING: o.dkim ? '1' : '0',
-      }),
+      run(
+        [
+          ...NODE_FLAGS,
+          ...(process.env.BENCH_PROFILE_WORKER ? ['--cpu-prof', '--cpu-prof-dir=/tmp/cpuprof-worker'] : []),
+          path.join(ROOT, 'dist/src/main.js'),
+          'worker',
+        ],
+        {
+          ...o.env,
+          OPS_PORT: String(opsPort),
+          DELIVERY_MODE: 'relay',
+          SMTP_RELAY_URL: `smtp://127.0.0.1:${sinkPort}`,
+          DELIVERY_CONCURRENCY: process.env.BENCH_CONCURRENCY ?? '50',
+          DKIM_SIGNING: o.dkim ? '1' : '0',
+        },
+      ),
     );
     await healthy(opsPort);
   }
@@ -344,7 +383,7 @@ async function endToEnd(o: {
   await new Promise<void>((r) => sink.close(() => r()));
   const rate = round((E2E_MESSAGES * 1000) / (done - started));
   console.log(
-    `end to end, DKIM ${o.dkim ? 'on ' : 'off'} (${WORKERS} workers, relay to a sink): ${E2E_MESSAGES} messages from first submission to last delivery in ${((done - started) / 1000).toFixed(1)} s = ${rate} msg/s (all submitted after ${((submitted - started) / 1000).toFixed(1)} s, ${retries} batch requests retried after a 503); worker peak RSS ${workerPids.map((p) => sample.rss_mb[p]).join(' / ')} MB, load ${sample.load1}`,
+    `end to end, DKIM ${o.dkim ? 'on ' : 'off'} (${WORKERS} workers, relay to a sink): ${E2E_MESSAGES} messages from first submission to last delivery in ${((done - started) / 1000).toFixed(1)} s = ${rate} msg/s (all submitted after ${((submitted - started) / 1000).toFixed(1)} s, ${retries} batch requests retried after a 503); RSS api ${rssOf([sample], [o.apiPid]).text}, workers ${workerPids.map((p) => rssOf([sample], [p]).text).join(', ')}, load ${sample.load1}`,
   );
   return { rate, sample, workerPids };
 }

@@ -16,6 +16,8 @@ export default defineCommand({
   name: 'emailgateway.sendbatch',
   auth: 'sender',
   rateLimit: { durationSec: 60 },
+  // Small batches go like single sends (they share group commits); larger ones take turns (src/admission.ts).
+  heavy: (p) => Array.isArray(p.messages) && p.messages.length > 50,
   accountKey: 'can_send',
   errors: SEND_ERRORS,
   httpStatus: SEND_HTTP_STATUS,

@@ -82,6 +82,11 @@ export interface CommandDef {
   authError?: { code: number[]; text: string };
   /** Some Octeth success replies carry no ErrorCode (user.apikey.*). getdomains keeps it: the contract shows it. */
   omitSuccessErrorCode?: boolean;
+  /**
+   * Whether this call holds a lot of memory for seconds (a batch of many messages): such calls run a few at a time
+   * per process (src/admission.ts, BATCH_ACCEPT_*), after authentication and validation.
+   */
+  heavy?: (params: Params) => boolean;
   /** Rate-limited per credential: `points` (default API_RATE_LIMIT_PER_MINUTE) requests per window, then 429 with Retry-After. */
   rateLimit?: { durationSec: number; points?: number };
   /**

@@ -74,6 +74,18 @@ export interface Config {
   trustProxy: string;
   /** MAX_REQUEST_BYTES: largest accepted HTTP body. Default 31457280 (30 MiB). */
   maxRequestBytes: number;
+  /** BATCH_ACCEPT_CONCURRENCY: batch sends (up to 1,000 messages each) accepted at once per api process; the rest wait in line. Default 2. */
+  batchAcceptConcurrency: number;
+  /** BATCH_ACCEPT_QUEUE: batch sends that may wait for their turn; one more is answered 503 with Retry-After. Default 8. */
+  batchAcceptQueue: number;
+  /** BATCH_ACCEPT_WAIT_SECONDS: longest a batch send waits for its turn before a 503 with Retry-After. Default 30. */
+  batchAcceptWaitSeconds: number;
+  /**
+   * HEAP_GROWING_PERCENT: how far V8 lets the old generation grow past what the last full GC kept before it collects
+   * again (V8's --heap-growing-percent, set at start-up by `postern <role>`); 0 leaves V8's own choice (up to 300 %
+   * on a large machine). Default 30. A node flag of the same name given by the operator wins.
+   */
+  heapGrowingPercent: number;
   /** SHUTDOWN_TIMEOUT_MS: how long SIGTERM waits for in-flight work. Default 10000. */
   shutdownTimeoutMs: number;
   /** DELIVERY_MODE: `mx` (recipient MX, port MX_PORT), `relay` (everything to SMTP_RELAY_URL) or `capture` (signed and stored, never sent). Default mx; capture under POSTERN_DEV=1. */
@@ -386,6 +398,10 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     logLevel,
     trustProxy: str(env, 'TRUST_PROXY', 'loopback'),
     maxRequestBytes: int(env, 'MAX_REQUEST_BYTES', 30 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    batchAcceptConcurrency: int(env, 'BATCH_ACCEPT_CONCURRENCY', 2, 1, 64),
+    batchAcceptQueue: int(env, 'BATCH_ACCEPT_QUEUE', 8, 0, 1000),
+    batchAcceptWaitSeconds: int(env, 'BATCH_ACCEPT_WAIT_SECONDS', 30, 1, 600),
+    heapGrowingPercent: int(env, 'HEAP_GROWING_PERCENT', 30, 0, 1000),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10000, 0, 600000),
     deliveryMode,
     captureMaxMessages: int(env, 'CAPTURE_MAX_MESSAGES', 1000, 1, 1_000_000),

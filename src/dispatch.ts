@@ -3,6 +3,7 @@ import type { DomainRow } from './domains/domains';
 import { authenticate, authorize } from './auth/authenticate';
 import { AUTH_FAILED, CommandError, hard, HardError } from './errors';
 import { isOutage } from './outage';
+import { Admission } from './admission';
 import type { Validator } from './validation';
 import { decodeJsonText } from './http/params';
 import { enforcePlanLimits } from './accounts/plans';
@@ -62,6 +63,12 @@ export interface Dispatcher {
 
 /** lookup → authenticate → authorize → validate → run. Errors leave as CommandError or HardError. */
 export function createDispatcher(services: Services, table: CommandTable, validator: Validator): Dispatcher {
+  const heavyWork = new Admission({
+    slots: services.config.batchAcceptConcurrency,
+    queue: services.config.batchAcceptQueue,
+    maxWaitMs: services.config.batchAcceptWaitSeconds * 1000,
+    what: 'batch sends',
+  });
   return {
     table,
     async run(name, params, meta) {
@@ -122,7 +129,7 @@ export function createDispatcher(services: Services, table: CommandTable, valida
     if (meta.textKeys?.size) decodeJsonText(params, meta.textKeys, (k) => validator.declaresText(cmd, k));
     const codes = validator.check(cmd, params);
     if (codes.length) throw new CommandError(cmd.scalarErrors ? codes[0] : codes);
-    const result = await cmd.run(params, ctx);
+    const result = cmd.heavy?.(params) ? await heavyWork.run(() => cmd.run(params, ctx)) : await cmd.run(params, ctx);
     // Management commands may revoke keys or change accounts and domains: drop cached credential lookups.
     if ((cmd.auth === 'user' || cmd.auth === 'admin') && !cmd.keepsCredentialCaches) services.store.forgetCredentials();
     return result;

@@ -20,6 +20,7 @@ import { CampaignWorker, createCampaignWorker } from './campaigns/launcher';
 import { OpsListener, startOpsListener } from './ops/health';
 import { createDnsWatch, DnsWatch } from './domains/dns-watch';
 import { IDEMPOTENCY_TTL_MS, purgeExpiredKeys } from './idempotency/keys';
+import { limitHeapGrowth } from './heap-growth';
 
 export interface Running {
   services: Services;
@@ -151,6 +152,7 @@ async function startRole(roleArg: string | undefined): Promise<void> {
     }
     throw err;
   }
+  limitHeapGrowth(config.heapGrowingPercent);
   // Signals are caught from the first moment: one that arrives while the roles are still starting (the api
   // may already answer) stops the process cleanly once start-up has finished, instead of killing it.
   let started: Promise<Running> | null = null;

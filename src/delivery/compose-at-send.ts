@@ -39,8 +39,9 @@ export class SendComposer {
     private readonly config: Config,
     opts: { maxBytes?: number } = {},
   ) {
-    // Bounded by size: a large message counts for its content, so a few big ones cannot hold the heap.
-    this.prepared = new LRUCache({ maxSize: opts.maxBytes ?? 64 << 20 });
+    // Bounded by size: a message counts about what it holds (its content decoded, its MIME or prepared HTML), so a few
+    // big ones cannot hold the heap. Only messages being delivered need to stay: 16 MB is thousands of usual ones.
+    this.prepared = new LRUCache({ maxSize: opts.maxBytes ?? 16 << 20 });
   }
 
   /** The exact bytes to send to this delivery's recipient (before DKIM). */
@@ -70,7 +71,7 @@ export class SendComposer {
     let p = this.prepared.get(d.message_id);
     if (!p) {
       p = this.build(d, domain);
-      this.prepared.set(d.message_id, p, { size: d.content.length * 2 + 1024 });
+      this.prepared.set(d.message_id, p, { size: d.content.length * 4 + 2048 });
       // A failure (bad content, database away for the link rows) is not kept: the next attempt prepares again.
       p.catch(() => this.prepared.delete(d.message_id));
     }

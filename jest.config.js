@@ -54,6 +54,8 @@ const EMBEDDED = [
 
 module.exports = {
   maxWorkers: 2,
+  // Longest files first, from the committed tests/durations.json (tests/helpers/sequencer.js).
+  testSequencer: '<rootDir>/tests/helpers/sequencer.js',
   testTimeout: 30000,
   projects: [
     { ...base, displayName: 'mysql+redis', testMatch: ['<rootDir>/tests/**/*.test.ts'], testPathIgnorePatterns: ['/tests/smoke/', '/tests/console/'] },

@@ -579,13 +579,13 @@ describe('errors in the spec’s table', () => {
 
   it('500 Server Error when the message cannot be written (request id, no details), and the next send works', async () => {
     const db = rig.h.services.db;
-    await db.schema.renameTable('tracked_links', 'tracked_links_away');
+    await db.schema.renameTable('events', 'events_away');
     try {
       const r = await send({ ...base(), html: '<a href="https://shop.example/">x</a>' });
       expectError(r, 500, 'Server Error');
       expect(r.body.message).toMatch(/^Internal error\. Quote request id \S+ when reporting it\.$/);
     } finally {
-      await db.schema.renameTable('tracked_links_away', 'tracked_links');
+      await db.schema.renameTable('events_away', 'events');
     }
     expect((await send({ ...base(), html: '<a href="https://shop.example/">x</a>' })).status).toBe(200);
   });

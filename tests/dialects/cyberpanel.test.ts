@@ -308,13 +308,13 @@ describe('errors', () => {
 
   it('500 send_failed when the message cannot be written, and the next send works again', async () => {
     const db = rig.h.services.db;
-    await db.schema.renameTable('tracked_links', 'tracked_links_away');
+    await db.schema.renameTable('events', 'events_away');
     try {
       const r = await send({ ...base(), html: '<a href="https://shop.example/">x</a>' });
       expectError(r, 500, 'send_failed');
       expect(r.body.error.message).toMatch(/^Internal error\. Quote request id \S+ when reporting it\.$/);
     } finally {
-      await db.schema.renameTable('tracked_links_away', 'tracked_links');
+      await db.schema.renameTable('events_away', 'events');
     }
     expect((await send({ ...base(), html: '<a href="https://shop.example/">x</a>' })).status).toBe(202);
   });

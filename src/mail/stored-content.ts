@@ -1,23 +1,12 @@
-import type { Address, Attachment } from './compose';
+import type { Attachment, ComposeInput } from './compose';
 import type { TrackingPlan } from '../tracking/apply';
 
 /**
  * What an API send stores instead of MIME (`messages.content`): the validated request after its template, once per
  * message. The worker composes the MIME from it at delivery (src/delivery/compose-at-send.ts).
  */
-export interface StoredContent {
-  from: Address;
-  to: Address[];
-  cc: Address[];
-  replyTo: Address[];
-  /** Subject and bodies after the template, before personalisation. */
-  subject: string;
-  html?: string;
-  text?: string;
-  headers: Record<string, string>;
-  attachments: Attachment[];
-  messageIdHeader: string;
-  /** The Date header, epoch ms. */
+export interface StoredContent extends Omit<ComposeInput, 'date'> {
+  /** Subject and bodies (inherited) are after the template, before personalisation. The Date header, epoch ms. */
   date: number;
   /** Per-recipient copies (tags, tracking, unsubscribe) follow this plan; null: every recipient gets the same bytes. */
   plan: TrackingPlan | null;

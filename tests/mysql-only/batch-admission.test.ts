@@ -1,5 +1,5 @@
 /**
- * Batch admission through the doors (src/admission.ts): with one slot and a line of one, a batch held mid-write keeps
+ * Batch admission through the doors (src/admission.ts; its unit tests are tests/admission.test.ts): with one slot and a line of one, a batch held mid-write keeps
  * the slot, one more waits, and the rest are refused at once with 100007 / 503 and Retry-After in the door's envelope,
  * writing nothing. The hold is a MariaDB table lock on `messages` taken from another connection, so the test does not
  * depend on how fast a batch is written.
@@ -109,5 +109,14 @@ describe('batch sends under BATCH_ACCEPT_CONCURRENCY=1, BATCH_ACCEPT_QUEUE=1', (
     expect(replies.map((r) => r.status).sort()).toEqual([200, 200, 503, 503, 503, 503]);
     for (const r of replies.filter((x) => x.status === 503)) expect(r.body).toMatchObject({ Success: false, ErrorCode: 100007 });
     for (const r of replies.filter((x) => x.status !== 503)) expect(r.body).toMatchObject({ Success: true, Accepted: 200 });
+  });
+
+  it('lets small batches (50 messages or fewer) through side by side, as single sends', async () => {
+    const tags = Array.from({ length: 6 }, (_, i) => `small batch ${i} ${s.domain}`);
+    const replies = await Promise.all(
+      tags.map((tag) => supertest(h.app).post('/api/v1/email/batch').set('Authorization', `Bearer ${s.key}`).send(batch(tag, 50))),
+    );
+    expect(replies.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
+    for (const tag of tags) expect(await stored(tag)).toBe(50);
   });
 });

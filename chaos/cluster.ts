@@ -95,51 +95,77 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
   const roles = new Map<RoleName, RoleProcess>();
   const start = async (role: RoleName) => {
     const kind = role === 'worker1' || role === 'worker2' ? 'worker' : role;
-    roles.set(role, spawnRole(kind, env, path.join(dir, `${role}.log`)));
-    if (role === 'api') await waitHttp(apiPort);
-    if (role === 'smtp') await waitPort(smtpPort);
+    const log = path.join(dir, `${role}.log`);
+    const proc = spawnRole(kind, env, log);
+    roles.set(role, proc);
+    const listening = role === 'api' ? waitHttp(apiPort) : role === 'smtp' ? waitPort(smtpPort) : null;
+    if (!listening) return;
+    // A role that dies while starting says why (its log's tail) instead of a bare timeout.
+    let done = false;
+    const died = proc.exited.then((code) => {
+      if (done) return;
+      const tail = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').slice(-2000) : '';
+      throw new Error(`${role} exited (${code}) before it listened:\n${tail}`);
+    });
+    try {
+      await Promise.race([listening, died]);
+    } finally {
+      done = true;
+      died.catch(() => undefined);
+    }
   };
-  // Every role migrates at start: the api first, alone (knex's migration lock refuses a second one meanwhile).
-  await start('api');
-  const others = Promise.all((['worker1', 'worker2', 'smtp'] as RoleName[]).map(start));
-
   const db = knexFactory({ client: 'mysql2', connection: `${mariadb.url}/postern`, pool: { min: 0, max: 2 } });
-  await call(apiPort, {
-    Command: 'user.create',
-    AdminAPIKey: adminKey,
-    RelUserGroupID: 1,
-    EmailAddress: 'chaos@example.com',
-    Username: 'chaos',
-    Password: 'chaos-password',
-    FirstName: 'Chaos',
-    TimeZone: 'UTC',
-    Language: 'en',
-  });
-  const login = await call(apiPort, { Command: 'user.login', Username: 'chaos', Password: 'chaos-password' });
-  const domain = 'chaos.example.com';
-  const added = await call(apiPort, { Command: 'emailgateway.adddomain', SessionID: login.SessionID, DomainName: domain });
-  await db('sender_domains').where({ id: added.NewSenderDomainID }).update({ status: 'Enabled' });
-  const key = await call(apiPort, { Command: 'emailgateway.addapi', SessionID: login.SessionID, DomainID: added.NewSenderDomainID, Description: 'chaos' });
-  const smtp = await call(apiPort, { Command: 'emailgateway.addsmtp', SessionID: login.SessionID, DomainID: added.NewSenderDomainID });
-  await others;
-
-  return {
-    dir,
-    mariadb,
-    redis,
-    sink,
-    apiPort,
-    smtpPort,
-    db,
-    sender: { domain, apiKey: key.APIKey.APIKey, smtpUser: smtp.SMTP.SMTPUsername, smtpPass: smtp.SMTP.SMTPPassword },
-    kill: async (role) => roles.get(role)?.kill('SIGKILL'),
-    start,
-    async close() {
-      await Promise.all([...roles.values()].map((r) => r.kill('SIGKILL')));
-      await db.destroy();
-      await sink.close();
-      await Promise.all([mariadb.destroy(), redis.destroy()]);
-      if (!process.env.CHAOS_KEEP) fs.rmSync(dir, { recursive: true, force: true });
-    },
+  const close = async () => {
+    await Promise.all([...roles.values()].map((r) => r.kill('SIGKILL')));
+    await db.destroy();
+    await sink.close();
+    await Promise.all([mariadb.destroy(), redis.destroy()]);
+    if (!process.env.CHAOS_KEEP) fs.rmSync(dir, { recursive: true, force: true });
   };
+  try {
+    const sender = await setUp();
+    return {
+      dir,
+      mariadb,
+      redis,
+      sink,
+      apiPort,
+      smtpPort,
+      db,
+      sender,
+      kill: async (role) => roles.get(role)?.kill('SIGKILL'),
+      start,
+      close,
+    };
+  } catch (err) {
+    // A cluster that did not come up leaves nothing running behind it (roles, servers, a pending start).
+    await close().catch(() => undefined);
+    throw err;
+  }
+
+  async function setUp(): Promise<Sender> {
+    // Every role migrates at start: the api first, alone (knex's migration lock refuses a second one meanwhile).
+    await start('api');
+    const others = Promise.all((['worker1', 'worker2', 'smtp'] as RoleName[]).map(start));
+    others.catch(() => undefined); // awaited below; a failure before then must not go unhandled
+    await call(apiPort, {
+      Command: 'user.create',
+      AdminAPIKey: adminKey,
+      RelUserGroupID: 1,
+      EmailAddress: 'chaos@example.com',
+      Username: 'chaos',
+      Password: 'chaos-password',
+      FirstName: 'Chaos',
+      TimeZone: 'UTC',
+      Language: 'en',
+    });
+    const login = await call(apiPort, { Command: 'user.login', Username: 'chaos', Password: 'chaos-password' });
+    const domain = 'chaos.example.com';
+    const added = await call(apiPort, { Command: 'emailgateway.adddomain', SessionID: login.SessionID, DomainName: domain });
+    await db('sender_domains').where({ id: added.NewSenderDomainID }).update({ status: 'Enabled' });
+    const key = await call(apiPort, { Command: 'emailgateway.addapi', SessionID: login.SessionID, DomainID: added.NewSenderDomainID, Description: 'chaos' });
+    const smtp = await call(apiPort, { Command: 'emailgateway.addsmtp', SessionID: login.SessionID, DomainID: added.NewSenderDomainID });
+    await others;
+    return { domain, apiKey: key.APIKey.APIKey, smtpUser: smtp.SMTP.SMTPUsername, smtpPass: smtp.SMTP.SMTPPassword };
+  }
 }

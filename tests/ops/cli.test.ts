@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
+import { freePort } from '../helpers/ports';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import supertest from 'supertest';
@@ -277,12 +277,3 @@ describe('postern worker (a role process)', () => {
     expect(await exited).toBe(0);
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}

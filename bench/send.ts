@@ -34,6 +34,10 @@ const SUBMITTERS = Number(process.env.BENCH_E2E_SUBMITTERS ?? 4);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 2);
 const DKIM_PASSES = process.env.BENCH_DKIM === '0' ? [false] : process.env.BENCH_DKIM === '1' ? [true] : [false, true];
 const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+// A profiled process gets the heap-growth cap as a node flag: set at run time (src/heap-growth.ts), V8 flags stop
+// --cpu-prof from writing its profile at exit (seen on Node 20).
+const profiled = (on: string | undefined, dir: string) =>
+  on ? ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--heap-growing-percent=${process.env.HEAP_GROWING_PERCENT ?? 30}`] : [];
 const children: ChildProcess[] = [];
 
 /** The issue-15 figures; null where this run did not measure one. */
@@ -106,12 +110,14 @@ function run(args: string[], env: Record<string, string>): ChildProcess {
   return child;
 }
 
-/** Stops one child by its PID (SIGTERM, then SIGKILL after 10 s) and waits for it to exit. */
+/** Stops one child by its PID (SIGTERM, then SIGKILL after 10 s, 60 s when profiling) and waits for it to exit. */
 async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  // A profiled process writes its profile on the way out, which takes a while after a long run.
+  const grace = process.env.BENCH_PROFILE_API || process.env.BENCH_PROFILE_WORKER ? 60_000 : 10_000;
+  const timer = setTimeout(() => child.kill('SIGKILL'), grace);
   await exited;
   clearTimeout(timer);
 }
@@ -197,10 +203,11 @@ async function main(): Promise<void> {
   const workerPids: number[] = [];
   try {
     const apiPort = await freePort();
-    const apiChild = run(
-      [...NODE_FLAGS, ...(process.env.BENCH_PROFILE_API ? ['--cpu-prof', '--cpu-prof-dir=/tmp/cpuprof-api'] : []), path.join(ROOT, 'dist/src/main.js'), 'api'],
-      { ...env, PORT: String(apiPort), HOST: '127.0.0.1' },
-    );
+    const apiChild = run([...NODE_FLAGS, ...profiled(process.env.BENCH_PROFILE_API, '/tmp/cpuprof-api'), path.join(ROOT, 'dist/src/main.js'), 'api'], {
+      ...env,
+      PORT: String(apiPort),
+      HOST: '127.0.0.1',
+    });
     apiPid = apiChild.pid!;
     await healthy(apiPort);
     const barePort = await freePort();
@@ -330,22 +337,14 @@ async function endToEnd(o: {
   for (let w = 0; w < WORKERS; w++) {
     const opsPort = await freePort();
     workers.push(
-      run(
-        [
-          ...NODE_FLAGS,
-          ...(process.env.BENCH_PROFILE_WORKER ? ['--cpu-prof', '--cpu-prof-dir=/tmp/cpuprof-worker'] : []),
-          path.join(ROOT, 'dist/src/main.js'),
-          'worker',
-        ],
-        {
-          ...o.env,
-          OPS_PORT: String(opsPort),
-          DELIVERY_MODE: 'relay',
-          SMTP_RELAY_URL: `smtp://127.0.0.1:${sinkPort}`,
-          DELIVERY_CONCURRENCY: process.env.BENCH_CONCURRENCY ?? '50',
-          DKIM_SIGNING: o.dkim ? '1' : '0',
-        },
-      ),
+      run([...NODE_FLAGS, ...profiled(process.env.BENCH_PROFILE_WORKER, '/tmp/cpuprof-worker'), path.join(ROOT, 'dist/src/main.js'), 'worker'], {
+        ...o.env,
+        OPS_PORT: String(opsPort),
+        DELIVERY_MODE: 'relay',
+        SMTP_RELAY_URL: `smtp://127.0.0.1:${sinkPort}`,
+        DELIVERY_CONCURRENCY: process.env.BENCH_CONCURRENCY ?? '50',
+        DKIM_SIGNING: o.dkim ? '1' : '0',
+      }),
     );
     await healthy(opsPort);
   }

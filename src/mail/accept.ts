@@ -17,6 +17,7 @@ import { enqueueDeliveries } from '../delivery/enqueue';
 import { EventInput, recordEvents } from '../events/record';
 import { actionExists, journeyExists, listExists, subscriberFor, SubscriberContext, TemplateContent, templateFor } from '../lists/api';
 import { Content, needsTrackId, needsVariants, recipientContext, trackingPlan } from '../tracking/apply';
+import { trackIdSource } from '../tracking/tokens';
 
 export interface Sender {
   user: UserRow;
@@ -134,6 +135,7 @@ async function prepare(
   refs: SendRefs,
   now: number,
   suppressed: Set<string>,
+  trackIds: () => string,
 ): Promise<Prepared | Problem[]> {
   const { content, problems: contentProblems } = contentOf(req, refs);
   const problems = [...check(sender, req), ...contentProblems];
@@ -164,9 +166,8 @@ async function prepare(
   };
   let subject = content.subject;
   if (variants && needsTrackId(plan, content)) {
-    // Each recipient's copy carries its own track id (tokens, lookups by track_id); one random draw per message.
-    const random = crypto.randomBytes(16 * recipients.length);
-    recipients.forEach((r, i) => (r.trackId = random.subarray(16 * i, 16 * i + 16).toString('base64url')));
+    // Each recipient's copy carries its own track id (tokens, lookups by track_id).
+    for (const r of recipients) r.trackId = trackIds();
   }
   if (variants && hasTags(subject)) {
     // The stored subject is the first recipient's, as when its copy was composed here.
@@ -468,8 +469,9 @@ export async function acceptMessages(
     reqs.flatMap((r) => recipientsOf(r).map((x) => x.email)),
     { patterns: !campaign },
   );
+  const trackIds = trackIdSource(reqs.reduce((n, r) => n + r.to.length + r.cc.length + r.bcc.length, 0));
   const prepared = await Promise.all(
-    reqs.map((r, i) => (resolved[i].problems.length ? resolved[i].problems : prepare(services, sender, r, resolved[i].refs, now, suppressed))),
+    reqs.map((r, i) => (resolved[i].problems.length ? resolved[i].problems : prepare(services, sender, r, resolved[i].refs, now, suppressed, trackIds))),
   );
   const ok = prepared.filter((p): p is Prepared => !Array.isArray(p));
   const accepted: Accepted[] = prepared.map((p) => (Array.isArray(p) ? { ok: false, problems: p } : { ok: true, messageId: p.messageId }));

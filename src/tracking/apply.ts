@@ -72,8 +72,9 @@ export const UNSUB_TAGS = ['Link:Unsubscribe', 'Link:Suppression'];
 
 /** Does each recipient's copy need its own track id (tracking, an unsubscribe link or header)? */
 export function needsTrackId(plan: TrackingPlan, content: Content): boolean {
-  const usesUnsub = [content.html, content.text].some((s) => UNSUB_TAGS.some((t) => usesTag(s, t)));
-  return plan.unsubscribe || usesUnsub || (!!content.html && (plan.links || plan.opens));
+  // The plan decides most sends; scanning the bodies for the unsubscribe tags (three regexes per tag) comes last.
+  if (plan.unsubscribe || (!!content.html && (plan.links || plan.opens))) return true;
+  return [content.html, content.text].some((s) => UNSUB_TAGS.some((t) => usesTag(s, t)));
 }
 
 /** What one recipient's tags and links resolve against: its tracking URLs (when tracked) and its fields. */

@@ -19,6 +19,23 @@ export function newTrackId(): string {
   return crypto.randomBytes(16).toString('base64url');
 }
 
+/**
+ * Track ids for one accept call: one draw from the CSPRNG for many ids (a batch of 1,000 messages made a
+ * thousand small randomBytes calls, ~5 % of the batch route's CPU). Owned by the call, never shared.
+ */
+export function trackIdSource(expected: number): () => string {
+  let pool = Buffer.alloc(0);
+  let at = 0;
+  return () => {
+    if (at + 16 > pool.length) {
+      pool = crypto.randomBytes(16 * Math.max(expected, 16));
+      at = 0;
+    }
+    at += 16;
+    return pool.subarray(at - 16, at).toString('base64url');
+  };
+}
+
 function sig(secret: Buffer, kind: TokenKind, trackId: string, idx?: number): string {
   return crypto
     .createHmac('sha256', secret)

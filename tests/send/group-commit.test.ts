@@ -90,6 +90,24 @@ describe('group commit on the send path', () => {
     expect(Number(tagRows[0].n)).toBeGreaterThanOrEqual(40);
   });
 
+  it('sends made at once share their suppression lookups, and each still gets its own answer', async () => {
+    const run = tag();
+    const blocked = [0, 3, 7].map((i) => `r${i}-${run}@dest.test`);
+    for (const email of blocked) {
+      const added = await h.call({ Command: 'emailgateway.addsuppression', SessionID: s.sessionId, DomainID: s.domainId, EmailAddress: email.toUpperCase() });
+      expect(added.Success).toBe(true);
+    }
+    const before = h.services.store.batchers.stats('suppression');
+    const res = await Promise.all(Array.from({ length: 12 }, (_, i) => sendApi(s.key, s.domain, `r${i}-${run}@dest.test`, `suppress ${run} #${i}`)));
+    res.forEach((r, i) => {
+      if (blocked.includes(`r${i}-${run}@dest.test`)) expect(JSON.stringify(r.body.Errors)).toMatch(/suppression list/);
+      else expect(r.body.MessageID).toEqual(expect.any(String));
+    });
+    const after = h.services.store.batchers.stats('suppression');
+    expect(after.items - before.items).toBe(12);
+    expect(after.flushes - before.flushes).toBeLessThan(12);
+  });
+
   it('a daily limit holds when sends race in one group: exactly the limit is accepted, the rest get code 17', async () => {
     const own = await senderSetup(h, { LimitEmailSendPerDay: 5 });
     const run = tag();

@@ -16,13 +16,14 @@
  */
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
-import net from 'node:net';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { Queue } from 'bullmq';
 import Redis from 'ioredis';
 import knexFactory from 'knex';
 import { SMTPServer } from 'smtp-server';
+// Ports below the kernel's ephemeral range, claimed by lock file: no race with the load tools' own sockets.
+import { freePort } from '../tests/helpers/ports';
 
 const ROOT = path.resolve(__dirname, '../..');
 const PROBE = path.join(ROOT, 'bench/probe.js');
@@ -90,15 +91,6 @@ function rssOf(samples: Sample[], pids: number[]): { peak: number | null; p50: n
   const peak = all.length ? all[all.length - 1] : null;
   const p50 = all.length ? all[Math.floor(all.length / 2)] : null;
   return { peak, p50, text: `peak ${peak ?? '-'} / p50 ${p50 ?? '-'} MB` };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function run(args: string[], env: Record<string, string>): ChildProcess {

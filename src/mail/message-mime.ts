@@ -1,0 +1,201 @@
+import crypto from 'node:crypto';
+import * as base64 from 'nodemailer/lib/base64';
+import MailComposer from 'nodemailer/lib/mail-composer';
+import { foldLines } from 'nodemailer/lib/mime-funcs';
+import MimeNode from 'nodemailer/lib/mime-node';
+import * as qp from 'nodemailer/lib/qp';
+import { composerOptions, type ComposeInput } from './compose';
+
+/** What differs between the recipients of one message. */
+export interface MimeVariant {
+  subject: string;
+  html?: string;
+  text?: string;
+  /** Added to (or replacing) the message's own headers, in this order: unstructured text values only. */
+  headers?: Record<string, string>;
+}
+
+/** The message's own part of a ComposeInput: everything but what a variant carries. */
+export type MessageBase = Omit<ComposeInput, 'subject' | 'html' | 'text'>;
+
+type Cte = string | false;
+type Part = Buffer | { header: string; key: string } | { body: 'text' | 'html'; cte: Cte };
+
+// Headers whose value nodemailer formats by kind (addresses, ids, parameters): a variant may not vary them, since
+// their slots are rendered as unstructured text.
+const STRUCTURED = /^(from|sender|to|cc|bcc|reply-to|date|message-id|in-reply-to|references|content-.*|mime-version)$/i;
+// qp.Encoder works in slices of this many bytes (ENCODE_SLICE_SIZE in nodemailer/lib/qp).
+const QP_SLICE = 64 * 1024;
+const isWsp = (c: number | undefined) => c === 0x20 || c === 0x09;
+
+/**
+ * A message's MIME, built once, for many recipients: what composeMime (nodemailer's MailComposer) gives for the base
+ * plus a variant, byte for byte, without a stream per part. The structure comes from MailComposer itself, compiled
+ * once per layout (which parts exist and how each body is transfer-encoded); the headers, boundaries and attachment
+ * parts that do not vary are serialised once, and per recipient only the subject, the variant's headers and the
+ * text/html bodies are encoded (nodemailer's own header, quoted-printable and base64 encoders) and concatenated.
+ * The boundary is fixed per instance, so every copy of a message shares it (one randomBytes per message).
+ */
+export class MessageMime {
+  private readonly layouts = new Map<string, Part[]>();
+  /** Only encodes header values (a pure function of its input); it never holds a message. */
+  private readonly probe = new MimeNode('text/plain', { baseBoundary: '-' });
+  private readonly nonce = crypto.randomBytes(6).toString('hex');
+
+  constructor(
+    private readonly base: MessageBase,
+    readonly baseBoundary: string = crypto.randomBytes(8).toString('hex'),
+  ) {}
+
+  compose(v: MimeVariant): Buffer {
+    const extra = v.headers ?? {};
+    const cteText = v.text ? this.transferEncoding(v.text) : null;
+    const cteHtml = v.html ? this.transferEncoding(v.html) : null;
+    const key = `${v.subject ? 's' : '-'}|${cteText}|${cteHtml}|${Object.keys(extra).join('\n')}`;
+    let parts = this.layouts.get(key);
+    if (!parts) this.layouts.set(key, (parts = this.layout(v, extra)));
+    const out: Buffer[] = [];
+    let length = 0;
+    for (const p of parts) {
+      let b: Buffer | null;
+      if (Buffer.isBuffer(p)) b = p;
+      else if ('header' in p) b = this.headerField(p.key, p.header === '' ? v.subject : extra[p.header]);
+      else b = encodeBody(p.body === 'text' ? v.text! : v.html!, p.cte);
+      if (b) {
+        out.push(b);
+        length += b.length;
+      }
+    }
+    // MimeNode's LastNewline: the message ends with a line break (only a single-part message can end without one).
+    const last = out[out.length - 1];
+    const tail = last?.[last.length - 1];
+    if (tail !== 0x0a) {
+      const nl = Buffer.from(tail === 0x0d ? '\n' : '\r\n');
+      out.push(nl);
+      length += nl.length;
+    }
+    return Buffer.concat(out, length);
+  }
+
+  /** The Content-Transfer-Encoding MimeNode picks for a text body (7bit, quoted-printable or base64). */
+  private transferEncoding(body: string): Cte {
+    // A node per body: MimeNode remembers long lines across setContent calls.
+    return new MimeNode('text/plain', { baseBoundary: '-' }).setContent(body).getTransferEncoding();
+  }
+
+  /** One header field as MimeNode.buildHeaders writes it: encoded, folded at 76, left out when blank. */
+  private headerField(key: string, value: string | undefined): Buffer | null {
+    const encoded = this.probe.encodeHeaderValue(key, value ?? '');
+    return encoded.trim() ? Buffer.from(foldLines(`${key}: ${encoded}`, 76) + '\r\n', 'utf8') : null;
+  }
+
+  /**
+   * Compiles the message with MailComposer for this variant's shape, the varying header values replaced by markers,
+   * and serialises the tree the way MimeNode.stream does (headers, blank line, encoded content, then each child
+   * between boundary lines), with the text/html bodies and the marked header fields left as slots.
+   */
+  private layout(v: MimeVariant, extra: Record<string, string>): Part[] {
+    const marks = new Map<string, string>(); // marker -> header name in the variant ('' for the subject)
+    const mark = (name: string) => {
+      const m = `PSTRN${marks.size}x${this.nonce}`;
+      marks.set(m, name);
+      return m;
+    };
+    const headers: Record<string, string> = { ...this.base.headers };
+    for (const k of Object.keys(extra)) {
+      if (STRUCTURED.test(k)) throw new Error(`a per-recipient header cannot be ${k}`);
+      headers[k] = mark(k);
+    }
+    const subject = v.subject ? mark('') : '';
+    const root = new MailComposer(
+      composerOptions({ ...this.base, subject, html: v.html, text: v.text, headers }, { baseBoundary: this.baseBoundary }),
+    ).compile();
+
+    const parts: Part[] = [];
+    let pending = '';
+    const flush = () => {
+      if (pending) parts.push(Buffer.from(pending, 'utf8'));
+      pending = '';
+    };
+    const walk = (node: MimeNode) => {
+      const head = node.buildHeaders();
+      if (node === root) {
+        // One field per entry (a folded field continues on lines that start with whitespace).
+        for (const field of head.split(/\r\n(?![ \t])/)) {
+          const sep = field.lastIndexOf(': ');
+          const name = sep > 0 ? marks.get(field.slice(sep + 2)) : undefined;
+          if (name === undefined) pending += field + '\r\n';
+          else {
+            flush();
+            parts.push({ header: name, key: field.slice(0, sep) });
+          }
+        }
+        pending += '\r\n';
+      } else pending += head + '\r\n\r\n';
+      const content = node.content;
+      if (typeof content === 'string' && content) {
+        const type = String(node.getHeader('Content-Type') ?? '');
+        const body = /^text\/plain\b/i.test(type) ? 'text' : /^text\/html\b/i.test(type) ? 'html' : null;
+        if (!body || content !== v[body]) throw new Error(`unexpected text part ${type}`);
+        flush();
+        parts.push({ body, cte: node.getTransferEncoding() });
+      } else if (Buffer.isBuffer(content)) {
+        flush();
+        parts.push(encodeStatic(content, node.getTransferEncoding()));
+      } else if (content) throw new Error('only string and Buffer content can be composed');
+      if (node.multipart) {
+        node.childNodes.forEach((child, i) => {
+          pending += `${i ? '\r\n' : ''}--${String(node.boundary)}\r\n`;
+          walk(child);
+        });
+        pending += `\r\n--${String(node.boundary)}--\r\n`;
+      }
+    };
+    walk(root);
+    flush();
+    return parts;
+  }
+}
+
+/** An attachment part's content as MimeNode streams it (base64 in 76-column lines, or as it is). */
+function encodeStatic(content: Buffer, cte: Cte): Buffer {
+  if (cte === 'base64') return Buffer.from(base64.wrap(base64.encode(content), 76), 'latin1');
+  if (cte === 'quoted-printable') throw new Error('quoted-printable attachments are not supported');
+  return content;
+}
+
+function encodeBody(body: string, cte: Cte): Buffer {
+  const bytes = Buffer.from(body, 'utf8');
+  // base64.Encoder's output is documented as wrap(encode(input)) however the input is chunked.
+  if (cte === 'base64') return Buffer.from(base64.wrap(base64.encode(bytes), 76), 'latin1');
+  if (cte === 'quoted-printable') return Buffer.from(qpLikeEncoder(bytes), 'latin1');
+  return bytes;
+}
+
+/**
+ * Quoted-printable exactly as qp.Encoder streams a text body that arrives as one chunk. Hand-written because the
+ * module exports only encode() and wrap(), and the stream differs from wrap(encode(x)) at its seams: it holds the
+ * input's trailing whitespace back until the flush, encodes in 64 KiB slices (whitespace that ends a slice stays
+ * literal when more text follows on the line) and re-wraps each slice's last, unfinished line with the next one.
+ */
+function qpLikeEncoder(buf: Buffer): string {
+  let end = buf.length;
+  while (end > 0 && isWsp(buf[end - 1])) end--;
+  const chunks: Buffer[] = buf.length - end <= QP_SLICE ? [buf.subarray(0, end), buf.subarray(end)] : [buf];
+  let out = '';
+  let line = '';
+  for (const chunk of chunks) {
+    for (let start = 0; start < chunk.length; start += QP_SLICE) {
+      const stop = Math.min(start + QP_SLICE, chunk.length);
+      let encoded = qp.encode(chunk.subarray(start, stop));
+      const next = stop < chunk.length ? chunk[stop] : undefined;
+      // encode() takes the slice's end as the input's end, where whitespace must be escaped (`=20`, `=09`).
+      if (next !== undefined && next !== 0x0a && next !== 0x0d && isWsp(chunk[stop - 1])) encoded = encoded.slice(0, -3) + String.fromCharCode(chunk[stop - 1]);
+      const wrapped = qp.wrap(line + encoded, 76);
+      const lf = wrapped.lastIndexOf('\n');
+      line = wrapped.substring(lf + 1);
+      out += wrapped.substring(0, lf + 1);
+    }
+  }
+  return out + line;
+}

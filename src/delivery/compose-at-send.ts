@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache';
 import type { Knex } from 'knex';
 import type { Config } from '../config';
 import type { DomainRow } from '../domains/domains';
-import { MessageMime } from '../mail/message-mime';
+import { MessageMime, MimeShapes } from '../mail/message-mime';
 import { decodeContent, StoredContent } from '../mail/stored-content';
 import { renderTags, usesTag } from '../personalize/render';
 import { recipientContext, UNSUB_TAGS, unsubscribeFooter, unsubscribeText } from '../tracking/apply';
@@ -36,6 +36,8 @@ interface PreparedMessage {
  */
 export class SendComposer {
   private readonly prepared: LRUCache<string, Promise<PreparedMessage>>;
+  /** Layouts shared by messages that differ only in To, Message-ID and Date (a batch's, from one sender). */
+  private readonly shapes = new MimeShapes();
 
   constructor(
     private readonly db: Knex,
@@ -84,7 +86,7 @@ export class SendComposer {
   private async build(d: ComposeTarget, domain: DomainRow): Promise<PreparedMessage> {
     const content = decodeContent(d.content);
     // Headers, boundaries and attachments are encoded here once; a recipient's copy encodes only what differs.
-    const mime = new MessageMime({ ...content, date: new Date(content.date) });
+    const mime = this.shapes.forMessage({ ...content, date: new Date(content.date) });
     if (!content.plan) return { content, bytes: mime.compose({ subject: content.subject, html: content.html, text: content.text }) };
     const { base } = recipientContext({ config: this.config, domain, fields: {} }, null);
     const html = content.html === undefined ? null : prepareHtml(content.html, { trackLinks: content.plan.links, ownBase: base });

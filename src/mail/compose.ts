@@ -33,7 +33,7 @@ export function newMessageIdHeader(domain: string): string {
   return `<${crypto.randomUUID()}@${domain}>`;
 }
 
-const addr = (a: Address) => ({ name: a.name, address: a.email });
+export const addr = (a: Address) => ({ name: a.name, address: a.email });
 
 /** MailComposer's options for a message: the one place both composers (this and MessageMime) build them. */
 export function composerOptions(m: ComposeInput, opts: { baseBoundary?: string } = {}): ConstructorParameters<typeof MailComposer>[0] {

@@ -6,7 +6,7 @@
  */
 import crypto from 'node:crypto';
 import { ComposeInput, composeMime } from '../../src/mail/compose';
-import { MessageBase, MessageMime, MimeVariant } from '../../src/mail/message-mime';
+import { MessageBase, MessageMime, MimeShapes, MimeVariant } from '../../src/mail/message-mime';
 
 const BOUNDARY = 'c0ffee0123456789';
 const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489', 'hex');
@@ -33,7 +33,7 @@ const base = (over: Partial<MessageBase> = {}): MessageBase => ({
 
 async function expectSame(b: MessageBase, v: MimeVariant, mime = new MessageMime(b, BOUNDARY)): Promise<Buffer> {
   const input: ComposeInput = { ...b, subject: v.subject, html: v.html, text: v.text, headers: { ...b.headers, ...v.headers } };
-  const want = await composeMime(input, { baseBoundary: BOUNDARY });
+  const want = await composeMime(input, { baseBoundary: mime.baseBoundary });
   const got = mime.compose(v);
   expect(got.toString('latin1')).toBe(want.toString('latin1'));
   return got;
@@ -121,6 +121,27 @@ describe('MessageMime gives composeMime’s bytes', () => {
       { subject: 'Hi a@x', html: HTML, text: TEXT, headers: unsub },
     ];
     for (const v of variants) await expectSame(b, v, mime);
+  });
+
+  it('shares a layout between messages that differ in To, Message-ID and Date, each with its own boundary', async () => {
+    const shapes = new MimeShapes();
+    const to = [
+      [{ name: 'Ünïcode Reader', email: 'u@recipient.test' }],
+      [],
+      Array.from({ length: 7 }, (_, i) => ({ name: i % 2 ? `Reader "${i}", Esq.` : '', email: `r${i}@recipient.test` })),
+      [{ name: '', email: 'plain@recipient.test' }],
+    ];
+    const boundaries = new Set<string>();
+    for (let i = 0; i < 12; i++) {
+      const b = base({ to: to[i % to.length], messageIdHeader: `<m${i}-${'x'.repeat(i * 7)}@example.com>`, date: new Date(Date.UTC(2026, i, i + 1, i)) });
+      const mime = shapes.forMessage(b);
+      boundaries.add(mime.baseBoundary);
+      await expectSame(b, { subject: `Hi ${i}`, html: i % 3 ? HTML : undefined, text: TEXT, headers: i % 2 ? unsub : {} }, mime);
+    }
+    expect(boundaries.size).toBe(12);
+    // Attachments are not part of a shape: such a message gets its own layout, and still matches.
+    const withFile = base({ attachments: [{ filename: 'a.txt', content: Buffer.from('x'), disposition: 'attachment' }] });
+    await expectSame(withFile, { subject: 's', text: TEXT }, shapes.forMessage(withFile));
   });
 
   it('keeps CRLF in values from starting header fields', async () => {

@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache';
 import type { Knex } from 'knex';
 import type { Config } from '../config';
 import type { DomainRow } from '../domains/domains';
-import { composeMime } from '../mail/compose';
+import { MessageMime, MimeShapes } from '../mail/message-mime';
 import { decodeContent, StoredContent } from '../mail/stored-content';
 import { renderTags, usesTag } from '../personalize/render';
 import { recipientContext, UNSUB_TAGS, unsubscribeFooter, unsubscribeText } from '../tracking/apply';
@@ -17,22 +17,33 @@ export interface ComposeTarget {
   content: Buffer | string;
 }
 
-/** What a message's recipients share: the decoded content, and either its one MIME or its prepared HTML. */
+/** What a message's recipients share: the decoded content, and either its one MIME or its prepared HTML and MIME. */
 interface PreparedMessage {
   content: StoredContent;
   /** Every recipient's bytes, when the message has no per-recipient copies. */
-  mime?: Buffer;
+  bytes?: Buffer;
+  /** The message's MIME with its per-recipient parts left open (src/mail/message-mime.ts). */
+  mime?: MessageMime;
   html?: PreparedHtml | null;
 }
 
 /**
- * Composes at delivery what accept used to compose (src/mail/accept.ts stores the request, not the MIME): the same
- * composeMime with the same Message-ID and Date, and per recipient what buildVariant gives (tags, tracked links,
- * pixel, unsubscribe link and headers). Each message is prepared once per worker (HTML parsed once, its tracked
- * links written before its first send) and kept in a bounded cache owned by the worker, not by this module.
+ * Composes at delivery what accept used to compose (src/mail/accept.ts stores the request, not the MIME): the bytes
+ * composeMime gives with the same Message-ID and Date, and per recipient what buildVariant gives (tags, tracked
+ * links, pixel, unsubscribe link and headers). Each message is prepared once per worker (HTML parsed once, its
+ * MIME's shared parts encoded once, its tracked links written before its first send) and kept in a bounded cache
+ * owned by the worker, not by this module.
  */
 export class SendComposer {
   private readonly prepared: LRUCache<string, Promise<PreparedMessage>>;
+  /**
+   * Parsed bodies by (tracking, base, HTML): a batch's messages usually share their HTML, and parse5 was 10 % of a
+   * worker's busy time in bench:send once the MIME was built per shape. prepareHtml is a pure function of these three
+   * and its result is only read.
+   */
+  private readonly htmls = new LRUCache<string, PreparedHtml>({ maxSize: 8 << 20, sizeCalculation: (_v, key) => key.length * 3 + 256 });
+  /** Layouts shared by messages that differ only in To, Message-ID and Date (a batch's, from one sender). */
+  private readonly shapes = new MimeShapes();
 
   constructor(
     private readonly db: Knex,
@@ -47,11 +58,11 @@ export class SendComposer {
   /** The exact bytes to send to this delivery's recipient (before DKIM). */
   async bytesFor(d: ComposeTarget, domain: DomainRow): Promise<Buffer> {
     const p = await this.prepare(d, domain);
-    if (p.mime) return p.mime;
+    if (p.bytes) return p.bytes;
     const c = p.content;
     const plan = c.plan!;
     const { ctx, urls, base } = recipientContext({ config: this.config, domain, fields: c.fields ?? { EmailAddress: d.recipient } }, d.track_id);
-    const headers: Record<string, string> = { ...c.headers };
+    const headers: Record<string, string> = {};
     if (urls && plan.unsubscribe) {
       headers['List-Unsubscribe'] = `<${urls.unsubscribe}>`;
       headers['List-Unsubscribe-Post'] = 'List-Unsubscribe=One-Click';
@@ -64,7 +75,14 @@ export class SendComposer {
     }
     let text = c.text === undefined ? undefined : renderTags(c.text, ctx, 'text');
     if (text !== undefined && urls && plan.unsubscribe && !UNSUB_TAGS.some((t) => usesTag(c.text, t))) text = unsubscribeText(text, urls.unsubscribe);
-    return composeMime({ ...c, subject: renderTags(c.subject, ctx, 'header'), html, text, headers, date: new Date(c.date) });
+    return p.mime!.compose({ subject: renderTags(c.subject, ctx, 'header'), html, text, headers });
+  }
+
+  private preparedHtml(source: string, trackLinks: boolean, ownBase: string): PreparedHtml {
+    const key = `${trackLinks ? 1 : 0}${ownBase}\n${source}`;
+    let p = this.htmls.get(key);
+    if (!p) this.htmls.set(key, (p = prepareHtml(source, { trackLinks, ownBase })));
+    return p;
   }
 
   private prepare(d: ComposeTarget, domain: DomainRow): Promise<PreparedMessage> {
@@ -80,12 +98,11 @@ export class SendComposer {
 
   private async build(d: ComposeTarget, domain: DomainRow): Promise<PreparedMessage> {
     const content = decodeContent(d.content);
-    if (!content.plan) {
-      const mime = await composeMime({ ...content, date: new Date(content.date) });
-      return { content, mime };
-    }
+    // Headers, boundaries and attachments are encoded here once; a recipient's copy encodes only what differs.
+    const mime = this.shapes.forMessage({ ...content, date: new Date(content.date) });
+    if (!content.plan) return { content, bytes: mime.compose({ subject: content.subject, html: content.html, text: content.text }) };
     const { base } = recipientContext({ config: this.config, domain, fields: {} }, null);
-    const html = content.html === undefined ? null : prepareHtml(content.html, { trackLinks: content.plan.links, ownBase: base });
+    const html = content.html === undefined ? null : this.preparedHtml(content.html, content.plan.links, base);
     if (html?.links.length) {
       // Every worker computes the same rows (document order): the first to send inserts them, the others find them.
       const rows = html.links.map((l, idx) => ({ message_id: d.message_id, idx, url: l.url, templated: l.templated }));
@@ -95,6 +112,6 @@ export class SendComposer {
           .onConflict(['message_id', 'idx'])
           .ignore();
     }
-    return { content, html };
+    return { content, html, mime };
   }
 }

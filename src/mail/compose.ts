@@ -33,14 +33,11 @@ export function newMessageIdHeader(domain: string): string {
   return `<${crypto.randomUUID()}@${domain}>`;
 }
 
-const addr = (a: Address) => ({ name: a.name, address: a.email });
+export const addr = (a: Address) => ({ name: a.name, address: a.email });
 
-/**
- * Builds the message's MIME once, with nodemailer's composer. Bcc never appears in headers.
- * File and URL access are off: content only ever comes from the request, never from paths or links.
- */
-export async function composeMime(m: ComposeInput): Promise<Buffer> {
-  const composer = new MailComposer({
+/** MailComposer's options for a message: the one place both composers (this and MessageMime) build them. */
+export function composerOptions(m: ComposeInput, opts: { baseBoundary?: string } = {}): ConstructorParameters<typeof MailComposer>[0] {
+  return {
     from: addr(m.from),
     to: m.to.map(addr),
     cc: m.cc.length ? m.cc.map(addr) : undefined,
@@ -51,6 +48,7 @@ export async function composeMime(m: ComposeInput): Promise<Buffer> {
     headers: m.headers,
     messageId: m.messageIdHeader,
     date: m.date,
+    baseBoundary: opts.baseBoundary,
     disableFileAccess: true,
     disableUrlAccess: true,
     attachments: m.attachments.map((a) => ({
@@ -60,6 +58,15 @@ export async function composeMime(m: ComposeInput): Promise<Buffer> {
       contentDisposition: a.disposition,
       cid: a.contentId,
     })),
-  });
-  return composer.compile().build();
+  };
+}
+
+/**
+ * Builds the message's MIME with nodemailer's composer (streams per part; src/mail/message-mime.ts gives the same
+ * bytes synchronously for the many copies of one message). Bcc never appears in headers. File and URL access are
+ * off: content only ever comes from the request, never from paths or links. `baseBoundary` (random by default)
+ * fixes the multipart boundaries, for comparisons.
+ */
+export async function composeMime(m: ComposeInput, opts: { baseBoundary?: string } = {}): Promise<Buffer> {
+  return new MailComposer(composerOptions(m, opts)).compile().build();
 }

@@ -56,6 +56,8 @@ module.exports = {
   maxWorkers: 2,
   // Longest files first, from the committed tests/durations.json (tests/helpers/sequencer.js).
   testSequencer: '<rootDir>/tests/helpers/sequencer.js',
+  // Drops the reused test databases of workers that have exited (tests/helpers/db-pool.ts).
+  globalTeardown: '<rootDir>/tests/helpers/db-pool-sweep.js',
   testTimeout: 30000,
   projects: [
     { ...base, displayName: 'mysql+redis', testMatch: ['<rootDir>/tests/**/*.test.ts'], testPathIgnorePatterns: ['/tests/smoke/', '/tests/console/'] },

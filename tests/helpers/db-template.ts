@@ -27,11 +27,11 @@ function fingerprint(): string {
   return h.digest('hex').slice(0, 12);
 }
 
-function cacheFile(ext: string): string {
+export function cacheFile(ext: string): string {
   return path.join(CACHE_DIR, `${fingerprint()}-${process.pid}.${ext}`);
 }
 
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -41,7 +41,7 @@ function alive(pid: number): boolean {
 }
 
 /** Writes atomically (a crash mid-write leaves no half file to reuse) and sweeps files of exited workers. */
-function store(file: string, write: (tmp: string) => void): void {
+export function store(file: string, write: (tmp: string) => void): void {
   fs.mkdirSync(CACHE_DIR, { recursive: true });
   for (const f of fs.readdirSync(CACHE_DIR)) {
     const pid = Number(/-(\d+)\./.exec(f)?.[1]);
@@ -52,7 +52,7 @@ function store(file: string, write: (tmp: string) => void): void {
   fs.renameSync(tmp, file);
 }
 
-async function rootConnection(mysqlRoot: string): Promise<mysql.Connection> {
+export async function rootConnection(mysqlRoot: string): Promise<mysql.Connection> {
   const u = new URL(mysqlRoot);
   return mysql.createConnection({
     host: u.hostname,
@@ -64,8 +64,8 @@ async function rootConnection(mysqlRoot: string): Promise<mysql.Connection> {
   });
 }
 
-/** Migrates a scratch database and returns its tables and seed rows as SQL, then drops it. */
-async function dumpMigratedSchema(mysqlRoot: string): Promise<string> {
+/** Migrates a scratch database and returns its tables and its seed rows as SQL, then drops it. */
+async function dumpMigratedSchema(mysqlRoot: string): Promise<{ schema: string; seeds: string }> {
   const scratch = `postern_tpl_${process.pid}_${crypto.randomBytes(4).toString('hex')}`;
   const c = await rootConnection(mysqlRoot);
   try {
@@ -80,15 +80,15 @@ async function dumpMigratedSchema(mysqlRoot: string): Promise<string> {
       "SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
       [scratch],
     );
-    const sql: string[] = ['SET FOREIGN_KEY_CHECKS = 0'];
+    const ddls: string[] = [];
+    const seeds: string[] = [];
     for (const { name } of tables) {
       const [[ddl]] = await c.query<mysql.RowDataPacket[]>(`SHOW CREATE TABLE \`${scratch}\`.\`${name}\``);
-      sql.push(String(ddl['Create Table']).replace(/ AUTO_INCREMENT=\d+/, ''));
+      ddls.push(String(ddl['Create Table']).replace(/ AUTO_INCREMENT=\d+/, ''));
       const [rows] = await c.query<mysql.RowDataPacket[]>({ sql: `SELECT * FROM \`${scratch}\`.\`${name}\``, rowsAsArray: true });
-      if (rows.length) sql.push(mysql.format('INSERT INTO ?? VALUES ?', [name, rows]));
+      if (rows.length) seeds.push(mysql.format('INSERT INTO ?? VALUES ?', [name, rows]));
     }
-    sql.push('SET FOREIGN_KEY_CHECKS = 1');
-    return sql.join(';\n');
+    return { schema: ddls.join(';\n'), seeds: seeds.join(';\n') };
   } finally {
     await c.query(`DROP DATABASE IF EXISTS \`${scratch}\``).catch(() => undefined);
     await c.end();
@@ -97,17 +97,25 @@ async function dumpMigratedSchema(mysqlRoot: string): Promise<string> {
 
 /** Creates `dbName` on the server at `mysqlRoot` with every migration applied, as migrateLatest would leave it. */
 export async function createMigratedDatabase(mysqlRoot: string, dbName: string): Promise<void> {
-  const file = cacheFile('sql');
-  if (!fs.existsSync(file)) {
-    const dump = await dumpMigratedSchema(mysqlRoot);
-    store(file, (tmp) => fs.writeFileSync(tmp, dump));
-  }
+  const { schema, seeds } = await migratedSql(mysqlRoot);
   const c = await rootConnection(mysqlRoot);
   try {
-    await c.query(`CREATE DATABASE \`${dbName}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci; USE \`${dbName}\`;\n${fs.readFileSync(file, 'utf8')}`);
+    const create = `CREATE DATABASE \`${dbName}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`;
+    await c.query([create, `USE \`${dbName}\``, 'SET FOREIGN_KEY_CHECKS = 0', schema, seeds, 'SET FOREIGN_KEY_CHECKS = 1'].filter(Boolean).join(';\n'));
   } finally {
     await c.end();
   }
+}
+
+/** This worker's dump of a migrated database: its tables, and its seed rows (which the pool puts back). */
+export async function migratedSql(mysqlRoot: string): Promise<{ schema: string; seeds: string }> {
+  const [schemaFile, seedFile] = [cacheFile('sql'), cacheFile('seeds.sql')];
+  if (!fs.existsSync(schemaFile) || !fs.existsSync(seedFile)) {
+    const dump = await dumpMigratedSchema(mysqlRoot);
+    store(seedFile, (tmp) => fs.writeFileSync(tmp, dump.seeds));
+    store(schemaFile, (tmp) => fs.writeFileSync(tmp, dump.schema));
+  }
+  return { schema: fs.readFileSync(schemaFile, 'utf8'), seeds: fs.readFileSync(seedFile, 'utf8') };
 }
 
 /** Puts a migrated postern.sqlite into `dataDir` (a copy of this worker's migrated file). */

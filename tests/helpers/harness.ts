@@ -13,7 +13,8 @@ import { loadConfig } from '../../src/config';
 import { migrateLatest } from '../../src/db';
 import { createLogger, Logger } from '../../src/logger';
 import { buildServices, closeServices } from '../../src/services';
-import { createMigratedDatabase, seedMigratedSqlite } from './db-template';
+import { releaseDatabase, takeDatabase } from './db-pool';
+import { seedMigratedSqlite } from './db-template';
 import { fixtureDkimKeys } from './dkim-fixtures';
 
 export type Backend = 'mysql' | 'sqlite';
@@ -62,25 +63,22 @@ export async function startHarness(env: Record<string, string> = {}, opts: { log
   let premigrated = false;
   const mysqlRoot = opts.mysqlRoot ?? MYSQL_ROOT;
   if (which === 'mysql') {
-    const dbName = `postern_test_${runId}`;
+    let dbName = `postern_test_${runId}`;
     if (opts.mysqlRoot) {
       // A private server (tests/helpers/private-servers.ts) is migrated the ordinary way below.
       const admin = knexFactory({ client: 'mysql2', connection: mysqlRoot });
       await admin.raw(`CREATE DATABASE \`${dbName}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
       await admin.destroy();
     } else {
-      await createMigratedDatabase(mysqlRoot, dbName);
+      // A migrated database of this jest worker's, emptied by the file before (tests/helpers/db-pool.ts).
+      dbName = await takeDatabase(mysqlRoot);
       premigrated = true;
+      dropDb = () => releaseDatabase(mysqlRoot, dbName);
     }
     baseEnv.DATABASE_URL = `${mysqlRoot}/${dbName}`;
     baseEnv.ENCRYPTION_KEY = crypto.randomBytes(32).toString('hex');
     baseEnv.REDIS_URL = opts.redisUrl ?? REDIS_URL;
     baseEnv.REDIS_PREFIX = `postern-test:${runId}`;
-    dropDb = async () => {
-      const a = knexFactory({ client: 'mysql2', connection: mysqlRoot });
-      await a.raw(`DROP DATABASE IF EXISTS \`${dbName}\``);
-      await a.destroy();
-    };
   } else {
     tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'postern-test-'));
     baseEnv.DATA_DIR = tmpDir;
@@ -116,7 +114,8 @@ export async function startHarness(env: Record<string, string> = {}, opts: { log
         for (let i = 0; i < keys.length; i += 500) await raw.del(...keys.slice(i, i + 500));
         await raw.quit();
       }
-      if (dropDb && !opts.mysqlRoot) await dropDb();
+      // A private MariaDB goes away with its data; a pooled database is emptied for the next file or dropped.
+      if (dropDb) await dropDb();
       if (tmpDir) fs.rmSync(tmpDir, { recursive: true, force: true });
     },
   };

@@ -13,7 +13,7 @@ import path from 'node:path';
  */
 const LOW = 20_000;
 const HIGH = 32_000; // exclusive; below net.ipv4.ip_local_port_range's usual 32768
-const CLAIM_MS = 10 * 60_000; // a claim older than this is from a run that has ended
+const CLAIM_MS = 10 * 60_000; // a claim older than this is stale even if its pid runs (pids are reused)
 const dir = path.join(os.tmpdir(), 'postern-test-ports');
 const mine = new Set<string>();
 
@@ -21,14 +21,26 @@ process.once('exit', () => {
   for (const f of mine) fs.rmSync(f, { force: true });
 });
 
+/** Whether the process that wrote a claim still runs (jest ends its workers without their exit handlers). */
+function ownerAlive(file: string): boolean {
+  const pid = Number(fs.readFileSync(file, 'utf8'));
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 function claim(port: number): boolean {
   const file = path.join(dir, String(port));
   try {
     fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
   } catch {
     try {
-      if (Date.now() - fs.statSync(file).mtimeMs < CLAIM_MS) return false;
-      fs.rmSync(file, { force: true }); // stale: its owner ended without removing it
+      if (ownerAlive(file) && Date.now() - fs.statSync(file).mtimeMs < CLAIM_MS) return false;
+      fs.rmSync(file, { force: true }); // stale: its owner ended, or a reused pid holds it for too long
       fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
     } catch {
       return false;

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import os from 'node:os';
+import type { Knex } from 'knex';
 import type { Services } from '../command';
 import { backoffMs } from '../retry/backoff';
 import { ATTEMPT_LOG_KEEP, OUTBOX_RETENTION_MS, RETRY_CAP_MS, WebhookSettings } from './settings';
@@ -53,9 +54,9 @@ export function startWebhookWorker(services: Services): WebhookWorker {
   let timer: NodeJS.Timeout | null = null;
   let lastPrune = 0;
 
-  async function record(row: OutboxRow, attempt: number, result: string, o: Partial<Outcome>, at: number): Promise<void> {
-    services.metrics.webhook(result);
-    await db('webhook_attempts').insert({
+  /** Appends to the attempt log inside the caller's transaction, so the log never lags the webhook's state. */
+  async function record(q: Knex, row: OutboxRow, attempt: number, result: string, o: Partial<Outcome>, at: number): Promise<void> {
+    await q('webhook_attempts').insert({
       webhook_id: row.webhook_id,
       delivery_id: row.id,
       event_id: row.event_id,
@@ -67,8 +68,8 @@ export function startWebhookWorker(services: Services): WebhookWorker {
       error: o.error ? o.error.slice(0, 1000) : null,
       at,
     });
-    const cutoff = await db('webhook_attempts').where({ webhook_id: row.webhook_id }).orderBy('id', 'desc').offset(ATTEMPT_LOG_KEEP).first('id');
-    if (cutoff) await db('webhook_attempts').where({ webhook_id: row.webhook_id }).where('id', '<=', cutoff.id).delete();
+    const cutoff = await q('webhook_attempts').where({ webhook_id: row.webhook_id }).orderBy('id', 'desc').offset(ATTEMPT_LOG_KEEP).first('id');
+    if (cutoff) await q('webhook_attempts').where({ webhook_id: row.webhook_id }).where('id', '<=', cutoff.id).delete();
   }
 
   async function attempt(row: OutboxRow, s: WebhookSettings): Promise<void> {
@@ -97,56 +98,70 @@ export function startWebhookWorker(services: Services): WebhookWorker {
     const done = Date.now();
     const ok = outcome.status !== null && outcome.status >= 200 && outcome.status < 300;
     if (ok) {
-      const n1 = await db('webhook_deliveries').where({ id: row.id, lease_owner: owner }).update({
-        status: 'delivered',
-        attempts: n,
-        lease_until: null,
-        last_status_code: outcome.status,
-        last_error: null,
-        next_attempt_at: done,
-        updated_at: done,
+      const n1 = await db.transaction(async (trx) => {
+        // Both settle paths lock the webhook row first, so two lanes settling calls of one webhook never deadlock.
+        await trx('webhooks').where({ id: hook.id }).forUpdate().first('id');
+        const n1 = await trx('webhook_deliveries').where({ id: row.id, lease_owner: owner }).update({
+          status: 'delivered',
+          attempts: n,
+          lease_until: null,
+          last_status_code: outcome.status,
+          last_error: null,
+          next_attempt_at: done,
+          updated_at: done,
+        });
+        if (n1) {
+          await trx('webhooks').where({ id: hook.id }).update({ consecutive_failures: 0, last_success_at: done, updated_at: done });
+          await record(trx, row, n, 'delivered', outcome, done);
+        }
+        return n1;
       });
-      if (n1) {
-        await db('webhooks').where({ id: hook.id }).update({ consecutive_failures: 0, last_success_at: done, updated_at: done });
-        await record(row, n, 'delivered', outcome, done);
-      }
+      if (n1) services.metrics.webhook('delivered');
       return;
     }
     const error = outcome.error ?? `HTTP ${outcome.status}`;
+    const result = outcome.refused ? 'refused' : 'failed';
+    // One transaction: a reader sees the failure count, a disable and their attempt-log lines together or not at all.
     // The webhook's count (and a possible disable) goes first: once the row is released, the next attempt sees it.
-    await db('webhooks')
-      .where({ id: hook.id })
-      .update({ consecutive_failures: db.raw('consecutive_failures + 1'), last_failure_at: done, updated_at: done });
-    const disabledNow = await db('webhooks')
-      .where({ id: hook.id, status: 'Enabled' })
-      .where('consecutive_failures', '>=', s.maxFailures)
-      .update({
-        status: 'Disabled',
-        disabled_at: done,
-        disabled_reason: `${s.maxFailures} consecutive failed attempts; last: ${error}`.slice(0, 255),
-        updated_at: done,
-      });
-    if (disabledNow)
+    const { disabledNow, n1 } = await db.transaction(async (trx) => {
+      await trx('webhooks')
+        .where({ id: hook.id })
+        .update({ consecutive_failures: trx.raw('consecutive_failures + 1'), last_failure_at: done, updated_at: done });
+      const disabledNow = await trx('webhooks')
+        .where({ id: hook.id, status: 'Enabled' })
+        .where('consecutive_failures', '>=', s.maxFailures)
+        .update({
+          status: 'Disabled',
+          disabled_at: done,
+          disabled_reason: `${s.maxFailures} consecutive failed attempts; last: ${error}`.slice(0, 255),
+          updated_at: done,
+        });
+      const expired = done - Number(row.created_at) >= s.maxAgeMs;
+      const next = Math.min(done + retryDelayMs(n, s.retryBaseMs), Number(row.created_at) + s.maxAgeMs);
+      const n1 = await trx('webhook_deliveries')
+        .where({ id: row.id, lease_owner: owner })
+        .update(
+          expired
+            ? {
+                status: 'failed',
+                attempts: n,
+                lease_until: null,
+                last_status_code: outcome.status,
+                last_error: error.slice(0, 1000),
+                next_attempt_at: done,
+                updated_at: done,
+              }
+            : { attempts: n, lease_until: null, last_status_code: outcome.status, last_error: error.slice(0, 1000), next_attempt_at: next, updated_at: done },
+        );
+      if (n1) await record(trx, row, n, result, { ...outcome, error }, done);
+      if (disabledNow) await record(trx, row, n, 'disabled', { error: `webhook disabled after ${s.maxFailures} consecutive failed attempts` }, done);
+      return { disabledNow, n1 };
+    });
+    if (n1) services.metrics.webhook(result);
+    if (disabledNow) {
+      services.metrics.webhook('disabled');
       logger.warn('webhook.disabled', { webhookId: Number(hook.id), domainId: Number(hook.domain_id), failures: s.maxFailures, lastError: error });
-    const expired = done - Number(row.created_at) >= s.maxAgeMs;
-    const next = Math.min(done + retryDelayMs(n, s.retryBaseMs), Number(row.created_at) + s.maxAgeMs);
-    const n1 = await db('webhook_deliveries')
-      .where({ id: row.id, lease_owner: owner })
-      .update(
-        expired
-          ? {
-              status: 'failed',
-              attempts: n,
-              lease_until: null,
-              last_status_code: outcome.status,
-              last_error: error.slice(0, 1000),
-              next_attempt_at: done,
-              updated_at: done,
-            }
-          : { attempts: n, lease_until: null, last_status_code: outcome.status, last_error: error.slice(0, 1000), next_attempt_at: next, updated_at: done },
-      );
-    if (n1) await record(row, n, outcome.refused ? 'refused' : 'failed', { ...outcome, error }, done);
-    if (disabledNow) await record(row, n, 'disabled', { error: `webhook disabled after ${s.maxFailures} consecutive failed attempts` }, done);
+    }
   }
 
   /** Leases one row; false when another worker took it, or it is no longer due. */

@@ -130,6 +130,8 @@ export class Sql {
     readonly q: Knex | Knex.Transaction,
     readonly sql: string,
     readonly bindings: unknown[],
+    /** Every value is a scalar (string, number, boolean, null, Buffer): the batch pool may send it as a prepared statement. */
+    readonly scalarValues = false,
   ) {}
   toSQL(): { sql: string; bindings: unknown[] } {
     return { sql: this.sql, bindings: this.bindings };
@@ -189,8 +191,10 @@ export function mysqlInsert(q: Knex | Knex.Transaction, table: string, rows: Rec
   }
   const tuple = placeholders(cols.length);
   const text = `insert into ${quoteId(table)} (${cols.map(quoteId).join(', ')}) values ${new Array(rows.length).fill(tuple).join(', ')}`;
-  return new Sql(q, suffix ? `${text} ${suffix}` : text, bindings);
+  return new Sql(q, suffix ? `${text} ${suffix}` : text, bindings, bindings.every(isScalar));
 }
+
+const isScalar = (v: unknown): boolean => v === null || typeof v !== 'object' || Buffer.isBuffer(v);
 
 /** A multi-row INSERT: plain SQL on MySQL where the rows allow it, the query builder otherwise. */
 export function insertRows(q: Knex | Knex.Transaction, table: string, rows: Record<string, unknown>[]): Stmt {

@@ -130,3 +130,55 @@ test('a failing statement in a batch transaction rolls back everything before it
   expect(String(failure?.message)).toMatch(/nope/);
   expect(await read()).toEqual([]);
 });
+
+test('a big multi-row INSERT goes as a prepared statement (binary protocol): every value comes back unchanged, in order with the statements around it', async () => {
+  // 200 rows x 4 columns: over the batch pool's threshold for the binary protocol (src/store/batch-pool.ts).
+  const rows = Array.from({ length: 200 }, (_, i) => ({
+    label: `big${i}`,
+    body: HOSTILE[i % HOSTILE.length] + ' ' + 'é'.repeat(i),
+    blob: i % 3 ? ALL_BYTES : null,
+    n: 1_796_000_000_000 + i,
+  }));
+  const my = h.backend === 'mysql';
+  const out = await h.services.store.batchTransaction((tx) => {
+    const big = insertRows(tx.q, 'stmt_probe', rows);
+    if (my) expect((big as Sql).scalarValues).toBe(true);
+    const executed = sql(tx.q, 'show session status like ?', ['Com_stmt_execute']);
+    const counted = () => sql(tx.q, 'select count(*) as `n` from `stmt_probe`', []);
+    const small = insertRows(tx.q, 'stmt_probe', [{ label: 'small', body: null }]);
+    // On MySQL the session's Com_stmt_execute counter brackets the insert (SQLite has no such counter: a count instead).
+    return tx.run([my ? executed : counted(), counted(), big, counted(), my ? executed : counted(), small]);
+  });
+  const count = (r: unknown) => Number((r as { n: number }[])[0].n);
+  expect([count(out[1]), count(out[3])]).toEqual([0, 200]);
+  if (my) {
+    // The same connection's own counter: the insert was executed as a prepared statement, not sent as SQL text.
+    const executed = (r: unknown) => Number((r as { Value: string }[])[0].Value);
+    expect(executed(out[4]) - executed(out[0])).toBe(1);
+  }
+  const back = await read();
+  expect(back.map((r) => r.label)).toEqual([...rows.map((r) => r.label), 'small']);
+  expect(back.slice(0, 200).map((r) => r.body)).toEqual(rows.map((r) => r.body));
+  expect(back.slice(0, 200).map((r) => Number(r.n))).toEqual(rows.map((r) => r.n));
+  back.slice(0, 200).forEach((r, i) => (i % 3 ? expect(Buffer.compare(Buffer.from(r.blob!), ALL_BYTES)).toBe(0) : expect(r.blob).toBeNull()));
+});
+
+test('a failing prepared INSERT in a batch transaction rolls back everything before it', async () => {
+  const rows = Array.from({ length: 300 }, (_, i) => ({ label: i === 299 ? 'x'.repeat(65) : `r${i}`, body: 'b', n: i }));
+  const failure = await h.services.store
+    .batchTransaction(async (tx) => {
+      await tx.run([insertRows(tx.q, 'stmt_probe', [{ label: 'first', body: 'kept?' }])]);
+      await tx.run([insertRows(tx.q, 'stmt_probe', rows)]);
+    })
+    .then(
+      () => null,
+      (err: { message?: unknown }) => err,
+    );
+  if (h.backend === 'mysql') {
+    expect(String(failure?.message)).toMatch(/too long|label/i);
+    expect(await read()).toEqual([]);
+  } else {
+    // SQLite does not enforce the column length: both inserts stand.
+    expect(failure).toBeNull();
+  }
+});

@@ -1,5 +1,5 @@
 import knexFactory, { Knex } from 'knex';
-import { BatchTx, runInTurn, statementTimeout, Stmt, timeStatements } from '../db';
+import { BatchTx, runInTurn, Sql, statementTimeout, Stmt, timeStatements } from '../db';
 
 /**
  * MySQL only: a small second pool whose connections take several statements per round trip, used by the
@@ -18,7 +18,9 @@ export class BatchPool {
     if (this.closed) throw new Error('the batch pool is closed');
     if (!this.pool) {
       const cfg = this.db.client.config as Knex.Config;
-      const connection = { ...(cfg.connection as Record<string, unknown>), multipleStatements: true };
+      // Big inserts go as prepared statements (see runJoined); each connection keeps few, so shapes that come and go
+      // (a batch of 137 rows) stay well under the server's max_prepared_stmt_count.
+      const connection = { ...(cfg.connection as Record<string, unknown>), multipleStatements: true, maxPreparedStatements: PREPARED_PER_CONNECTION };
       this.pool = timeStatements(knexFactory({ ...cfg, connection, pool: { min: 0, max: 8 } } as Knex.Config), statementTimeout(this.db));
     }
     return this.pool;
@@ -93,38 +95,68 @@ function weight(p: Knex.Sql): number {
   return n;
 }
 const PACKET_BUDGET = 4 << 20;
+const PREPARED_PER_CONNECTION = 32;
+
+/**
+ * A multi-row INSERT this big goes alone on the binary protocol (mysql2 `execute`): its values are written into the
+ * packet as they are (strings as UTF-8, Buffers raw) instead of being escaped into SQL text (Buffers as hex at twice
+ * their size) that the server then parses again. That text was a tenth of the batch route's CPU and much of its
+ * garbage. Smaller statements stay joined: one round trip for many matters more to them. A prepared statement takes
+ * at most 65,535 values.
+ */
+const BINARY_MIN_VALUES = 1000;
+const BINARY_MIN_WEIGHT = 64 << 10;
+const BINARY_MAX_VALUES = 65_535;
+
+function goesBinary(s: Stmt, p: Knex.Sql): boolean {
+  if (!(s instanceof Sql) || !s.scalarValues) return false;
+  const n = p.bindings.length;
+  return n <= BINARY_MAX_VALUES && (n >= BINARY_MIN_VALUES || weight(p) >= BINARY_MIN_WEIGHT);
+}
+
+type Callback = (err: (Error & { code?: string }) | null, results: unknown) => void;
 
 interface RawConnection {
-  query(opts: { sql: string; timeout?: number }, bindings: unknown[], cb: (err: (Error & { code?: string }) | null, results: unknown) => void): void;
+  query(opts: { sql: string; timeout?: number }, bindings: unknown[], cb: Callback): void;
+  execute(opts: { sql: string; timeout?: number }, bindings: unknown[], cb: Callback): void;
   destroy(): void;
 }
 
 /**
- * Sends the statements joined, in as few packets as the budget allows, straight to the driver (each statement's
- * SQL is made once; the driver binds the values). `connection` is a connection the caller holds (its
- * transaction's); without one, one is taken from the pool for the call.
+ * Sends the statements in order: runs of ordinary ones joined, in as few packets as the budget allows, straight to
+ * the driver (each statement's SQL is made once; the driver binds the values), and big inserts alone as prepared
+ * statements (see goesBinary). `connection` is a connection the caller holds (its transaction's); without one, one
+ * is taken from the pool for the call.
  */
 async function runJoined(pool: Knex, stmts: Stmt[], connection?: unknown): Promise<unknown[]> {
   const conn = (connection ?? (await pool.client.acquireConnection())) as RawConnection;
+  // A timed-out connection is destroyed as in timeStatements (the pool drops it).
+  const timeout = statementTimeout(pool) || undefined;
+  const send = (how: 'query' | 'execute', sql: string, bindings: unknown[]) =>
+    new Promise<unknown>((resolve, reject) =>
+      conn[how]({ sql, timeout }, bindings, (err, res) => {
+        if (err?.code === 'PROTOCOL_SEQUENCE_TIMEOUT') conn.destroy();
+        return err ? reject(err) : resolve(res);
+      }),
+    );
   try {
     const parts = stmts.map((s) => s.toSQL() as Knex.Sql);
+    const binary = stmts.map((s, i) => goesBinary(s, parts[i]));
     const out: unknown[] = [];
     for (let i = 0; i < parts.length;) {
+      if (binary[i]) {
+        out.push(await send('execute', parts[i].sql, parts[i].bindings as unknown[]));
+        i += 1;
+        continue;
+      }
       let j = i;
       let bytes = 0;
-      while (j < parts.length && (j === i || bytes + weight(parts[j]) <= PACKET_BUDGET)) bytes += weight(parts[j++]);
+      while (j < parts.length && !binary[j] && (j === i || bytes + weight(parts[j]) <= PACKET_BUDGET)) bytes += weight(parts[j++]);
       const group = parts.slice(i, j);
       const sql = group.map((p) => p.sql).join(';\n');
       const bindings = group.flatMap((p) => p.bindings as unknown[]);
-      // mysql2 answers one statement's result, or an array of results for several. A timed-out connection is
-      // destroyed as in timeStatements (the pool drops it).
-      const timeout = statementTimeout(pool) || undefined;
-      const results = await new Promise<unknown>((resolve, reject) =>
-        conn.query({ sql, timeout }, bindings, (err, res) => {
-          if (err?.code === 'PROTOCOL_SEQUENCE_TIMEOUT') conn.destroy();
-          return err ? reject(err) : resolve(res);
-        }),
-      );
+      // mysql2 answers one statement's result, or an array of results for several.
+      const results = await send('query', sql, bindings);
       if (group.length === 1) out.push(results);
       else out.push(...(results as unknown[]));
       i = j;

@@ -16,6 +16,7 @@
  */
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { Queue } from 'bullmq';
@@ -56,6 +57,11 @@ interface BenchLine {
   /** Medians of every 100 ms sample over the sampled phases (not in issue 15's list: how long the peak lasts). */
   api_rss_p50_mb: number | null;
   worker_rss_p50_mb: number | null;
+  /** CPU µs per accepted message of the api and of MariaDB (not in issue 15's list: comparable across loaded runs). */
+  batch_api_cpu_us: number | null;
+  batch_db_cpu_us: number | null;
+  single_api_cpu_us: number | null;
+  single_db_cpu_us: number | null;
   load1: number | null;
 }
 
@@ -80,6 +86,51 @@ function sampleWhile(pids: number[]): { stop(): Promise<Sample> } {
       await exited;
       return JSON.parse(out) as Sample;
     },
+  };
+}
+
+/** CPU time (user + system) a process has used so far, in ms; null when it cannot be read (another OS, gone). */
+function cpuMs(pid: number | null): number | null {
+  if (!pid) return null;
+  try {
+    // /proc/<pid>/stat: fields 14 and 15 (utime, stime) in clock ticks (100 a second on Linux), after the command name.
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+  } catch {
+    return null;
+  }
+}
+
+/** The database server's PID, to read its CPU time beside the api's (a loaded machine slows wall-clock rates, not CPU per message). */
+function pidOf(program: string): number | null {
+  try {
+    return Number(execFileSync('pidof', [program]).toString().trim().split(/\s+/)[0]) || null;
+  } catch {
+    return null;
+  }
+}
+const mariadbPid = () => pidOf('mariadbd');
+
+/** CPU µs per message of each named process over one phase (`bench` is this process: the sink and the submitters). */
+function cpuSplit(pids: Record<string, (number | null)[]>) {
+  const total = (list: (number | null)[]) => list.reduce<number | null>((a, p) => (a === null ? null : ((v) => (v === null ? null : a + v))(cpuMs(p))), 0);
+  const start = Object.fromEntries(Object.entries(pids).map(([k, list]) => [k, total(list)]));
+  return (messages: number): Record<string, number | null> =>
+    Object.fromEntries(
+      Object.entries(pids).map(([k, list]) => {
+        const now = total(list);
+        return [k, now === null || start[k] === null ? null : round(((now - start[k]!) * 1000) / messages)];
+      }),
+    );
+}
+
+/** CPU µs per message of the api and the database over one phase: load-independent, unlike the rate. */
+function cpuMeter(apiPid: number) {
+  const dbPid = mariadbPid();
+  const start = [cpuMs(apiPid), cpuMs(dbPid)];
+  return (messages: number) => {
+    const per = (i: number, now: number | null) => (now === null || start[i] === null || !messages ? null : round(((now - start[i]!) * 1000) / messages));
+    return { api: per(0, cpuMs(apiPid)), db: per(1, cpuMs(dbPid)) };
   };
 }
 
@@ -187,6 +238,10 @@ async function main(): Promise<void> {
     api_rss_mb: null,
     worker_rss_mb: null,
     api_rss_p50_mb: null,
+    batch_api_cpu_us: null,
+    batch_db_cpu_us: null,
+    single_api_cpu_us: null,
+    single_db_cpu_us: null,
     worker_rss_p50_mb: null,
     load1: null,
   };
@@ -234,7 +289,11 @@ async function main(): Promise<void> {
 
     const singles = sampleWhile([apiPid]);
     const bare = await cannon({ url: `http://127.0.0.1:${barePort}/api/v1/email`, method: 'POST', headers, body: one, connections: 50, duration: DURATION });
+    const singleCpu = cpuMeter(apiPid);
     const mine = await cannon({ url: `http://127.0.0.1:${apiPort}/api/v1/email`, method: 'POST', headers, body: one, connections: 50, duration: DURATION });
+    const sCpu = singleCpu(mine['2xx']);
+    line.single_api_cpu_us = sCpu.api;
+    line.single_db_cpu_us = sCpu.db;
     const bareRps = bare['2xx'] / DURATION;
     const mineRps = mine['2xx'] / DURATION;
     line.single_ratio = round(mineRps / bareRps, 3);
@@ -243,9 +302,11 @@ async function main(): Promise<void> {
     console.log(`POST /api/v1/email accepted:      ${mineRps.toFixed(0)} req/s (p99 ${mine.latency.p99} ms, non-2xx ${mine.non2xx}, errors ${mine.errors})`);
     const single = await singles.stop();
     samples.push(single);
+    console.log(`  CPU per single send: api ${sCpu.api ?? '-'} µs, MariaDB ${sCpu.db ?? '-'} µs`);
     console.log(`ratio single / bare:              ${line.single_ratio} (target >= 0.3, p99 <= 50 ms); api RSS ${rssOf([single], [apiPid]).text}`);
 
     const accept = sampleWhile([apiPid]);
+    const batchCpu = cpuMeter(apiPid);
     const batchBody = JSON.stringify({ Messages: Array.from({ length: 1000 }, (_, i) => message(domain, i)) });
     const batch = await cannon({
       url: `http://127.0.0.1:${apiPort}/api/v1/email/batch`,
@@ -257,8 +318,12 @@ async function main(): Promise<void> {
     });
     // Batches still in flight when the window closes are not counted; none finished means no figure, not zero.
     line.batch_msg_s = batch['2xx'] ? round((batch['2xx'] * 1000) / DURATION) : null;
+    const cpu = batchCpu(batch['2xx'] * 1000);
+    line.batch_api_cpu_us = cpu.api;
+    line.batch_db_cpu_us = cpu.db;
     const accepted = await accept.stop();
     samples.push(accepted);
+    console.log(`  CPU per message accepted (batch): api ${cpu.api ?? '-'} µs, MariaDB ${cpu.db ?? '-'} µs (counts batches in flight at the end too)`);
     console.log(
       `POST /api/v1/email/batch:         ${line.batch_msg_s} msg/s (${batch['2xx']} batches of 1000, p99 ${batch.latency.p99} ms, non-2xx ${batch.non2xx}); api RSS ${rssOf([accepted], [apiPid]).text}, load ${accepted.load1}`,
     );
@@ -342,6 +407,7 @@ async function endToEnd(o: {
   }
   const workerPids = workers.map((w) => w.pid!);
   const sampler = sampleWhile([o.apiPid, ...workerPids]);
+  const split = cpuSplit({ api: [o.apiPid], workers: workerPids, mariadb: [mariadbPid()], redis: [pidOf('redis-server')], bench: [process.pid] });
   const started = Date.now();
   let next = 0;
   let retries = 0;
@@ -369,12 +435,18 @@ async function endToEnd(o: {
     await new Promise((r) => setTimeout(r, 20));
   }
   const done = Date.now();
+  const cpu = split(E2E_MESSAGES);
   const sample = await sampler.stop();
   for (const w of workers) await stop(w);
   await new Promise<void>((r) => sink.close(() => r()));
   const rate = round((E2E_MESSAGES * 1000) / (done - started));
   console.log(
     `end to end, DKIM ${o.dkim ? 'on ' : 'off'} (${WORKERS} workers, relay to a sink): ${E2E_MESSAGES} messages from first submission to last delivery in ${((done - started) / 1000).toFixed(1)} s = ${rate} msg/s (all submitted after ${((submitted - started) / 1000).toFixed(1)} s, ${retries} batch requests retried after a 503); RSS api ${rssOf([sample], [o.apiPid]).text}, workers ${workerPids.map((p) => rssOf([sample], [p]).text).join(', ')}, load ${sample.load1}`,
+  );
+  console.log(
+    `  CPU per message delivered: ${Object.entries(cpu)
+      .map(([k, v]) => `${k} ${v ?? '-'} µs`)
+      .join(', ')} (2 cores = ${round(2e6 / rate)} µs of wall per message)`,
   );
   return { rate, sample, workerPids };
 }

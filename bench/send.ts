@@ -101,37 +101,79 @@ function cpuMs(pid: number | null): number | null {
   }
 }
 
-/** The database server's PID, to read its CPU time beside the api's (a loaded machine slows wall-clock rates, not CPU per message). */
-function pidOf(program: string): number | null {
-  try {
-    return Number(execFileSync('pidof', [program]).toString().trim().split(/\s+/)[0]) || null;
-  } catch {
-    return null;
-  }
+/**
+ * The PIDs of the MariaDB and Redis servers this run talks to (asked of the servers themselves: a test may run a
+ * private mariadbd beside the shared one), to read their CPU time beside ours.
+ */
+async function serverPids(db: knexFactory.Knex): Promise<{ mariadb: number | null; redis: number | null }> {
+  const read = async (f: () => Promise<number | null>) => f().catch(() => null);
+  const mariadb = await read(async () => {
+    const [[row]] = (await db.raw('select @@pid_file as f')) as [{ f: string }[]];
+    return Number(fs.readFileSync(row.f, 'utf8').trim()) || null;
+  });
+  const redis = await read(async () => {
+    const client = new Redis(REDIS, { maxRetriesPerRequest: 1 });
+    try {
+      return Number(/process_id:(\d+)/.exec(await client.info('server'))?.[1]) || null;
+    } finally {
+      client.disconnect();
+    }
+  });
+  return { mariadb, redis };
 }
-const mariadbPid = () => pidOf('mariadbd');
 
-/** CPU µs per message of each named process over one phase (`bench` is this process: the sink and the submitters). */
-function cpuSplit(pids: Record<string, (number | null)[]>) {
-  const total = (list: (number | null)[]) => list.reduce<number | null>((a, p) => (a === null ? null : ((v) => (v === null ? null : a + v))(cpuMs(p))), 0);
+/**
+ * CPU µs per message of each named group of processes over one phase, read from /proc before and after: unlike a
+ * rate, it stays comparable when the machine is loaded. `null` where a process could not be read.
+ */
+function cpuSplit(pids: Record<string, (number | null)[]>): (messages: number) => Record<string, number | null> {
+  const total = (list: (number | null)[]) => {
+    let sum = 0;
+    for (const p of list) {
+      const v = cpuMs(p);
+      if (v === null) return null;
+      sum += v;
+    }
+    return sum;
+  };
   const start = Object.fromEntries(Object.entries(pids).map(([k, list]) => [k, total(list)]));
-  return (messages: number): Record<string, number | null> =>
+  return (messages) =>
     Object.fromEntries(
       Object.entries(pids).map(([k, list]) => {
         const now = total(list);
-        return [k, now === null || start[k] === null ? null : round(((now - start[k]!) * 1000) / messages)];
+        return [k, now === null || start[k] === null || !messages ? null : round(((now - start[k]!) * 1000) / messages)];
       }),
     );
 }
 
-/** CPU µs per message of the api and the database over one phase: load-independent, unlike the rate. */
-function cpuMeter(apiPid: number) {
-  const dbPid = mariadbPid();
-  const start = [cpuMs(apiPid), cpuMs(dbPid)];
-  return (messages: number) => {
-    const per = (i: number, now: number | null) => (now === null || start[i] === null || !messages ? null : round(((now - start[i]!) * 1000) / messages));
-    return { api: per(0, cpuMs(apiPid)), db: per(1, cpuMs(dbPid)) };
-  };
+const cpuText = (cpu: Record<string, number | null>) =>
+  Object.entries(cpu)
+    .map(([k, v]) => `${k} ${v ?? '-'} µs`)
+    .join(', ');
+
+/** MariaDB's own counters (global: every client of the server counts, so read them from a quiet machine). */
+const DB_COUNTERS = [
+  'Questions',
+  'Com_commit',
+  'Com_stmt_execute',
+  'Innodb_rows_read',
+  'Innodb_rows_inserted',
+  'Innodb_rows_updated',
+  'Innodb_data_fsyncs',
+  'Bytes_received',
+];
+
+async function dbCounters(db: knexFactory.Knex): Promise<Record<string, number>> {
+  const [rows] = (await db.raw(`show global status where Variable_name in (${DB_COUNTERS.map(() => '?').join(', ')})`, DB_COUNTERS)) as [
+    { Variable_name: string; Value: string }[],
+  ];
+  return Object.fromEntries(rows.map((r) => [r.Variable_name, Number(r.Value)]));
+}
+
+/** The counters' growth per message over one phase, e.g. `Questions 0.031, Innodb_data_fsyncs 0.004`. */
+async function dbCountersPer(db: knexFactory.Knex, before: Record<string, number>, messages: number): Promise<string> {
+  const after = await dbCounters(db);
+  return DB_COUNTERS.map((k) => `${k} ${messages ? round((after[k] - before[k]) / messages, 3) : '-'}`).join(', ');
 }
 
 const round = (n: number, digits = 0) => Math.round(n * 10 ** digits) / 10 ** digits;
@@ -279,6 +321,7 @@ async function main(): Promise<void> {
     const key = (await api(apiPort, { Command: 'emailgateway.addapi', SessionID: login.SessionID, DomainID: added.NewSenderDomainID, Description: 'bench' }))
       .APIKey.APIKey;
 
+    const servers = await serverPids(db);
     const one = JSON.stringify(message(domain, 0));
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${key}` };
     console.log(`# Postern send benchmark (${DURATION} s per run, node ${process.version}${NODE_FLAGS.length ? ` ${NODE_FLAGS.join(' ')}` : ''})`);
@@ -289,11 +332,11 @@ async function main(): Promise<void> {
 
     const singles = sampleWhile([apiPid]);
     const bare = await cannon({ url: `http://127.0.0.1:${barePort}/api/v1/email`, method: 'POST', headers, body: one, connections: 50, duration: DURATION });
-    const singleCpu = cpuMeter(apiPid);
+    const singleCpu = cpuSplit({ api: [apiPid], mariadb: [servers.mariadb] });
     const mine = await cannon({ url: `http://127.0.0.1:${apiPort}/api/v1/email`, method: 'POST', headers, body: one, connections: 50, duration: DURATION });
     const sCpu = singleCpu(mine['2xx']);
     line.single_api_cpu_us = sCpu.api;
-    line.single_db_cpu_us = sCpu.db;
+    line.single_db_cpu_us = sCpu.mariadb;
     const bareRps = bare['2xx'] / DURATION;
     const mineRps = mine['2xx'] / DURATION;
     line.single_ratio = round(mineRps / bareRps, 3);
@@ -302,11 +345,12 @@ async function main(): Promise<void> {
     console.log(`POST /api/v1/email accepted:      ${mineRps.toFixed(0)} req/s (p99 ${mine.latency.p99} ms, non-2xx ${mine.non2xx}, errors ${mine.errors})`);
     const single = await singles.stop();
     samples.push(single);
-    console.log(`  CPU per single send: api ${sCpu.api ?? '-'} µs, MariaDB ${sCpu.db ?? '-'} µs`);
+    console.log(`  CPU per single send: ${cpuText(sCpu)}`);
     console.log(`ratio single / bare:              ${line.single_ratio} (target >= 0.3, p99 <= 50 ms); api RSS ${rssOf([single], [apiPid]).text}`);
 
     const accept = sampleWhile([apiPid]);
-    const batchCpu = cpuMeter(apiPid);
+    const batchCpu = cpuSplit({ api: [apiPid], mariadb: [servers.mariadb] });
+    const batchDb = await dbCounters(db);
     const batchBody = JSON.stringify({ Messages: Array.from({ length: 1000 }, (_, i) => message(domain, i)) });
     const batch = await cannon({
       url: `http://127.0.0.1:${apiPort}/api/v1/email/batch`,
@@ -320,16 +364,17 @@ async function main(): Promise<void> {
     line.batch_msg_s = batch['2xx'] ? round((batch['2xx'] * 1000) / DURATION) : null;
     const cpu = batchCpu(batch['2xx'] * 1000);
     line.batch_api_cpu_us = cpu.api;
-    line.batch_db_cpu_us = cpu.db;
+    line.batch_db_cpu_us = cpu.mariadb;
     const accepted = await accept.stop();
     samples.push(accepted);
-    console.log(`  CPU per message accepted (batch): api ${cpu.api ?? '-'} µs, MariaDB ${cpu.db ?? '-'} µs (counts batches in flight at the end too)`);
+    console.log(`  CPU per message accepted (batch): ${cpuText(cpu)} (batches still in flight at the end count too)`);
+    console.log(`  MariaDB per message accepted (batch): ${await dbCountersPer(db, batchDb, batch['2xx'] * 1000)}`);
     console.log(
       `POST /api/v1/email/batch:         ${line.batch_msg_s} msg/s (${batch['2xx']} batches of 1000, p99 ${batch.latency.p99} ms, non-2xx ${batch.non2xx}); api RSS ${rssOf([accepted], [apiPid]).text}, load ${accepted.load1}`,
     );
 
     for (const dkim of DKIM_PASSES) {
-      const pass = await endToEnd({ dkim, apiPid, apiPort, headers, domain, env, db, prefix });
+      const pass = await endToEnd({ dkim, apiPid, apiPort, headers, domain, env, db, prefix, servers });
       samples.push(pass.sample);
       workerPids.push(...pass.workerPids);
       if (dkim) line.e2e_dkim_on_msg_s = pass.rate;
@@ -367,6 +412,7 @@ async function endToEnd(o: {
   env: Record<string, string>;
   db: knexFactory.Knex;
   prefix: string;
+  servers: { mariadb: number | null; redis: number | null };
 }): Promise<{ rate: number; sample: Sample; workerPids: number[] }> {
   // A clean slate: what earlier phases accepted is dropped, so the sink counts only this pass.
   const q = new Queue('deliveries', { connection: { host: new URL(REDIS).hostname, port: Number(new URL(REDIS).port || 6379) }, prefix: `${o.prefix}:bull` });
@@ -407,7 +453,8 @@ async function endToEnd(o: {
   }
   const workerPids = workers.map((w) => w.pid!);
   const sampler = sampleWhile([o.apiPid, ...workerPids]);
-  const split = cpuSplit({ api: [o.apiPid], workers: workerPids, mariadb: [mariadbPid()], redis: [pidOf('redis-server')], bench: [process.pid] });
+  const dbBefore = await dbCounters(o.db);
+  const split = cpuSplit({ api: [o.apiPid], workers: workerPids, mariadb: [o.servers.mariadb], redis: [o.servers.redis], bench: [process.pid] });
   const started = Date.now();
   let next = 0;
   let retries = 0;
@@ -436,6 +483,7 @@ async function endToEnd(o: {
   }
   const done = Date.now();
   const cpu = split(E2E_MESSAGES);
+  const dbPer = await dbCountersPer(o.db, dbBefore, E2E_MESSAGES);
   const sample = await sampler.stop();
   for (const w of workers) await stop(w);
   await new Promise<void>((r) => sink.close(() => r()));
@@ -443,11 +491,8 @@ async function endToEnd(o: {
   console.log(
     `end to end, DKIM ${o.dkim ? 'on ' : 'off'} (${WORKERS} workers, relay to a sink): ${E2E_MESSAGES} messages from first submission to last delivery in ${((done - started) / 1000).toFixed(1)} s = ${rate} msg/s (all submitted after ${((submitted - started) / 1000).toFixed(1)} s, ${retries} batch requests retried after a 503); RSS api ${rssOf([sample], [o.apiPid]).text}, workers ${workerPids.map((p) => rssOf([sample], [p]).text).join(', ')}, load ${sample.load1}`,
   );
-  console.log(
-    `  CPU per message delivered: ${Object.entries(cpu)
-      .map(([k, v]) => `${k} ${v ?? '-'} µs`)
-      .join(', ')} (2 cores = ${round(2e6 / rate)} µs of wall per message)`,
-  );
+  console.log(`  CPU per message delivered: ${cpuText(cpu)} (2 cores give ${round(2e6 / rate)} µs of wall time per message)`);
+  console.log(`  MariaDB per message delivered: ${dbPer}`);
   return { rate, sample, workerPids };
 }
 

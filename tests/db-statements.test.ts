@@ -25,7 +25,8 @@ const HOSTILE = [
 const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
 
 beforeAll(async () => {
-  h = await startHarness();
+  // A short statement timeout, for the test of a prepared statement that gets no answer.
+  h = await startHarness({ DB_QUERY_TIMEOUT_MS: '1000' });
   db = h.services.db;
   await db.schema.createTable('stmt_probe', (t) => {
     t.increments('id');
@@ -181,4 +182,27 @@ test('a failing prepared INSERT in a batch transaction rolls back everything bef
     // SQLite does not enforce the column length: both inserts stand.
     expect(failure).toBeNull();
   }
+});
+
+test('a prepared INSERT that gets no answer within DB_QUERY_TIMEOUT_MS fails as a timeout (mysql2 ignores the timeout for execute), and the store goes on', async () => {
+  if (h.backend !== 'mysql') return; // SQLite runs in-process: there is no answer to wait for.
+  // Another transaction holds the key the insert needs, so the insert waits on its lock well past the timeout.
+  const holder = await db.transaction();
+  try {
+    await holder('stmt_probe').insert({ id: 1_000_000, label: 'held' });
+    const rows = Array.from({ length: 300 }, (_, i) => ({ id: 1_000_000 - 299 + i, label: `w${i}`, body: 'x'.repeat(300), n: i }));
+    const started = Date.now();
+    const failure = await h.services.store
+      .batchTransaction((tx) => tx.run([insertRows(tx.q, 'stmt_probe', rows)]))
+      .then(
+        () => null,
+        (err: { code?: string; message?: string }) => err,
+      );
+    expect(failure).toMatchObject({ code: 'PROTOCOL_SEQUENCE_TIMEOUT', message: 'the database did not answer within 1000 ms' });
+    expect(Date.now() - started).toBeLessThan(2500);
+  } finally {
+    await holder.rollback();
+  }
+  await h.services.store.batchTransaction((tx) => tx.run([insertRows(tx.q, 'stmt_probe', [{ label: 'after', body: null }])]));
+  expect((await read()).map((r) => r.label)).toEqual(['after']);
 });

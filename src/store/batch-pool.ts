@@ -130,15 +130,26 @@ interface RawConnection {
  */
 async function runJoined(pool: Knex, stmts: Stmt[], connection?: unknown): Promise<unknown[]> {
   const conn = (connection ?? (await pool.client.acquireConnection())) as RawConnection;
-  // A timed-out connection is destroyed as in timeStatements (the pool drops it).
-  const timeout = statementTimeout(pool) || undefined;
+  // A timed-out connection is destroyed as in timeStatements (the pool drops it). mysql2 times out a query but
+  // ignores `timeout` for execute, so the statement's own timer does the same for both: one error, one code.
+  const timeout = statementTimeout(pool);
   const send = (how: 'query' | 'execute', sql: string, bindings: unknown[]) =>
-    new Promise<unknown>((resolve, reject) =>
-      conn[how]({ sql, timeout }, bindings, (err, res) => {
-        if (err?.code === 'PROTOCOL_SEQUENCE_TIMEOUT') conn.destroy();
+    new Promise<unknown>((resolve, reject) => {
+      let settled = false;
+      const timer = timeout
+        ? setTimeout(() => {
+            settled = true;
+            conn.destroy();
+            reject(Object.assign(new Error(`the database did not answer within ${timeout} ms`), { code: 'PROTOCOL_SEQUENCE_TIMEOUT', fatal: true }));
+          }, timeout)
+        : null;
+      conn[how]({ sql }, bindings, (err, res) => {
+        if (timer) clearTimeout(timer);
+        if (settled) return;
+        settled = true;
         return err ? reject(err) : resolve(res);
-      }),
-    );
+      });
+    });
   try {
     const parts = stmts.map((s) => s.toSQL() as Knex.Sql);
     const binary = stmts.map((s, i) => goesBinary(s, parts[i]));

@@ -35,9 +35,16 @@ function next(prev: State | undefined, now: number, holdMs: number): State {
   return { level: Math.min(MAX_LEVEL, (live?.level ?? 0) + 1), at: now, until: now + holdMs };
 }
 
+/** How many times a destination's rate is halved right now (0 = full rate), and when the full rate returns (0 if it has). */
+export interface BackoffLevel {
+  level: number;
+  until: number;
+}
+
+const FULL_RATE: BackoffLevel = { level: 0, until: 0 };
+
 export interface BackoffStore {
-  /** How many times the destination's rate is halved right now (0 = full rate). */
-  level(key: string, now: number): Promise<number>;
+  level(key: string, now: number): Promise<BackoffLevel>;
   /** Records a rate-limit reply; answers the new level. */
   bump(key: string, now: number, holdMs: number): Promise<number>;
 }
@@ -45,10 +52,10 @@ export interface BackoffStore {
 export class LocalBackoff implements BackoffStore {
   private readonly states = new Map<string, State>();
 
-  async level(key: string, now: number): Promise<number> {
+  async level(key: string, now: number): Promise<BackoffLevel> {
     const s = this.states.get(key);
-    if (!s || s.until <= now) return 0;
-    return s.level;
+    if (!s || s.until <= now) return FULL_RATE;
+    return { level: s.level, until: s.until };
   }
 
   async bump(key: string, now: number, holdMs: number): Promise<number> {
@@ -64,22 +71,23 @@ export class LocalBackoff implements BackoffStore {
  * once a second; while Redis fails, this process's own state decides.
  */
 export class RedisBackoff implements BackoffStore {
-  private readonly cache = new Map<string, { level: number; until: number }>();
+  /** Each key's state as last read, and until when that read is trusted (a second). */
+  private readonly cache = new Map<string, { state: BackoffLevel; fresh: number }>();
   constructor(
     private readonly redis: Redis,
     private readonly local: BackoffStore = new LocalBackoff(),
   ) {}
 
-  async level(key: string, now: number): Promise<number> {
+  async level(key: string, now: number): Promise<BackoffLevel> {
     const hit = this.cache.get(key);
-    if (hit && hit.until > now) return hit.level;
+    if (hit && hit.fresh > now) return hit.state.until > now ? hit.state : FULL_RATE;
     try {
       const raw = await this.redis.get(`throttle:backoff:${key}`);
       const s = raw ? (JSON.parse(raw) as State) : undefined;
-      const level = s && s.until > now ? s.level : 0;
+      const state = s && s.until > now ? { level: s.level, until: s.until } : FULL_RATE;
       if (this.cache.size > 10_000) this.cache.clear();
-      this.cache.set(key, { level, until: now + 1000 });
-      return level;
+      this.cache.set(key, { state, fresh: now + 1000 });
+      return state;
     } catch {
       return this.local.level(key, now);
     }
@@ -91,10 +99,10 @@ export class RedisBackoff implements BackoffStore {
       const raw = await this.redis.get(`throttle:backoff:${key}`);
       const s = next(raw ? (JSON.parse(raw) as State) : undefined, now, holdMs);
       await this.redis.set(`throttle:backoff:${key}`, JSON.stringify(s), 'PX', holdMs);
-      this.cache.set(key, { level: s.level, until: now + 1000 });
+      this.cache.set(key, { state: { level: s.level, until: s.until }, fresh: now + 1000 });
       return s.level;
     } catch {
-      return this.local.level(key, now);
+      return (await this.local.level(key, now)).level;
     }
   }
 }

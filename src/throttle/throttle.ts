@@ -45,7 +45,7 @@ export class Throttle {
     const now = this.deps.clock();
     const found = ruleFor(this.deps.rules, domain, mxHosts);
     const key = found?.name ?? domain.toLowerCase();
-    const level = await this.deps.backoff.level(key, now);
+    const { level, until } = await this.deps.backoff.level(key, now);
     if (!found && level === 0) return { ok: true, rule: null, release: () => undefined };
     const rule: Rule = found ?? { name: key, domains: [key], limits: { messagesPerMinute: UNRULED_PER_MINUTE } };
     let release = () => undefined as void;
@@ -60,7 +60,13 @@ export class Throttle {
       const taken = await this.deps.rate.take(key, points, windowSec, now);
       if (!taken.ok) {
         release();
-        return { ok: false, rule, reason: 'rate', retryAt: this.slot(key, taken.windowEndsAt, (windowSec * 1000) / points) };
+        const windowMs = windowSec * 1000;
+        let retryAt = this.slot(`${key}@${level}`, taken.windowEndsAt, windowMs / points);
+        // Slots handed out at a halved rate must not outlast the halving: a backlog queued behind one 421 would wait
+        // hours at the slow rate after the full rate came back. Past the end it returns then (spread over a window)
+        // and takes a slot at the rate of that time.
+        if (level > 0 && retryAt > until) retryAt = Math.max(taken.windowEndsAt, until) + Math.floor(Math.random() * windowMs);
+        return { ok: false, rule, reason: 'rate', retryAt };
       }
     }
     return { ok: true, rule, release };
@@ -73,7 +79,10 @@ export class Throttle {
     return this.deps.backoff.bump(key, this.deps.clock(), this.deps.backoffMs);
   }
 
-  /** The next retry slot at or after `from`, each slot one send's share of the window later than the last. */
+  /**
+   * The next retry slot at or after `from`, each slot one send's share of the window later than the last. Keyed by
+   * destination and backoff level: a rate that changed starts its own line of slots.
+   */
   private slot(key: string, from: number, spacingMs: number): number {
     const at = Math.max(this.tails.get(key) ?? 0, from);
     if (this.tails.size > 10_000) this.tails.clear();

@@ -158,6 +158,35 @@ describe('throttling on a simulated clock', () => {
     expect((await throttle.admit('plain.example')).ok).toBe(false);
   });
 
+  it('a backlog queued behind a halving comes back when the full rate does, not at the slow rate for hours', async () => {
+    // One 421 from a destination with no rule: 120/min halved, 1 send a second, for THROTTLE_BACKOFF_SECONDS (300 s).
+    const { clock, throttle } = rig(null, 300_000);
+    expect(await throttle.heard('plain.example', [], 421, '421 4.7.0 rate limit')).toBe(1);
+    const sends: Send[] = Array.from({ length: 2000 }, (_, i) => ({ to: `u${i}@plain.example`, latencyMs: 100, putBack: 0 }));
+    await simulate(clock, throttle, sends);
+    expect(sends.every((s) => s.finishedAt !== undefined)).toBe(true);
+    const during = sends.filter((s) => s.startedAt! < T0 + 300_000);
+    // While halved: at most one a second (about 300 in all).
+    expect(peakPerSecond(during)).toBe(1);
+    expect(during.length).toBeGreaterThanOrEqual(290);
+    expect(during.length).toBeLessThanOrEqual(301);
+    // The rest go within a second or two of the full rate's return (they had slots up to 2,000 s ahead at 1/s),
+    // having been put back about once more each.
+    expect(Math.max(...sends.map((s) => s.startedAt!)) - T0).toBeLessThan(302_000);
+    expect(sends.reduce((n, s) => n + s.putBack, 0)).toBeLessThan(2 * sends.length);
+
+    // With a rule (600/min, halved to 300/min): 5 a second while halved, then the rule's own 10 a second, in slots
+    // of the full rate (not behind the slow rate's line): 3,000 sends end near 300 s + 1,500 / 10 s, not at 600 s.
+    const ruled = rig({ 'busy.example': { MessagesPerMinute: 600 } }, 300_000);
+    expect(await ruled.throttle.heard('busy.example', [], 421, '421 4.7.0 rate limit')).toBe(1);
+    const busy: Send[] = Array.from({ length: 3000 }, (_, i) => ({ to: `u${i}@busy.example`, latencyMs: 100, putBack: 0 }));
+    await simulate(ruled.clock, ruled.throttle, busy);
+    const halved = busy.filter((s) => s.startedAt! < T0 + 300_000);
+    expect(peakPerSecond(halved)).toBe(5);
+    expect(peakPerSecond(busy)).toBe(10);
+    expect(Math.max(...busy.map((s) => s.startedAt!)) - T0).toBeLessThan(455_000);
+  });
+
   it('knows a rate-limit reply when it sees one', () => {
     expect(isRateLimitReply(421, '421 Service not available')).toBe(true);
     expect(isRateLimitReply(undefined, '421-4.7.0 [TSS04] Messages temporarily deferred due to unexpected volume')).toBe(true);

@@ -17,7 +17,6 @@ import { enqueueDeliveries } from '../delivery/enqueue';
 import { EventInput, recordEvents } from '../events/record';
 import { actionExists, journeyExists, listExists, subscriberFor, SubscriberContext, TemplateContent, templateFor } from '../lists/api';
 import { Content, needsTrackId, needsVariants, recipientContext, trackingPlan } from '../tracking/apply';
-import { trackIdSource } from '../tracking/tokens';
 
 export interface Sender {
   user: UserRow;
@@ -468,7 +467,7 @@ export async function acceptMessages(
   const suppressed = campaign
     ? await suppressedAmong(services.store, sender.domain.id, emails, { patterns: false })
     : await suppressedAmongShared(services.store, sender.domain.id, emails);
-  const trackIds = trackIdSource(reqs.reduce((n, r) => n + r.to.length + r.cc.length + r.bcc.length, 0));
+  const trackIds = () => services.store.trackIds.next();
   const prepared = await Promise.all(
     reqs.map((r, i) => (resolved[i].problems.length ? resolved[i].problems : prepare(services, sender, r, resolved[i].refs, now, suppressed, trackIds))),
   );

@@ -4,13 +4,14 @@ import { BatchPool } from './batch-pool';
 import { Batchers } from './batchers';
 import { CredentialCaches } from './credential-caches';
 import { Memo } from './memo';
+import { TrackIdPool } from '../tracking/tokens';
 
 /** How long the install's suppression patterns are reused before they are read again. */
 const PATTERNS_TTL_MS = 10_000;
 
 /**
  * The fast path's state, one per Services (built in buildServices): the batch pool and its transactions, the
- * group-commit batchers, the credential caches and the suppression patterns. Nothing of it lives in a module,
+ * group-commit batchers, the credential caches, the suppression patterns and the track-id pool. Nothing of it lives in a module,
  * so two Services in one process (two test apps) share nothing, and closing Services closes the pool.
  */
 export class Store {
@@ -18,6 +19,8 @@ export class Store {
   readonly batchers = new Batchers();
   readonly credentials: CredentialCaches;
   readonly suppressionPatterns = new Memo<Pattern[]>(PATTERNS_TTL_MS);
+  /** Track ids for accepted copies (src/tracking/tokens.ts). */
+  readonly trackIds = new TrackIdPool();
 
   constructor(
     /** The database everything else uses as plain knex. */

@@ -20,20 +20,22 @@ export function newTrackId(): string {
 }
 
 /**
- * Track ids for one accept call: one draw from the CSPRNG for many ids (a batch of 1,000 messages made a
- * thousand small randomBytes calls, ~5 % of the batch route's CPU). Owned by the call, never shared.
+ * 128-bit track ids cut from one CSPRNG draw of 4 KiB at a time, as Node pools randomUUID: a draw per accept call
+ * cost ~20 µs, 3 % of a single send's CPU (and a batch of 1,000 once made a thousand draws). One pool per Store,
+ * built with Services, never a module's.
  */
-export function trackIdSource(expected: number): () => string {
-  let pool = Buffer.alloc(0);
-  let at = 0;
-  return () => {
-    if (at + 16 > pool.length) {
-      pool = crypto.randomBytes(16 * Math.max(expected, 16));
-      at = 0;
+export class TrackIdPool {
+  private pool = Buffer.alloc(0);
+  private at = 0;
+
+  next(): string {
+    if (this.at + 16 > this.pool.length) {
+      this.pool = crypto.randomBytes(4096);
+      this.at = 0;
     }
-    at += 16;
-    return pool.subarray(at - 16, at).toString('base64url');
-  };
+    this.at += 16;
+    return this.pool.toString('base64url', this.at - 16, this.at);
+  }
 }
 
 function sig(secret: Buffer, kind: TokenKind, trackId: string, idx?: number): string {

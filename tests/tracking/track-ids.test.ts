@@ -1,21 +1,22 @@
-import { trackIdSource } from '../../src/tracking/tokens';
+import { TrackIdPool } from '../../src/tracking/tokens';
 
-describe('trackIdSource', () => {
-  it('gives distinct 128-bit ids, drawing again when more are asked than expected', () => {
-    const next = trackIdSource(3);
-    const ids = Array.from({ length: 100 }, () => next());
-    expect(new Set(ids).size).toBe(100);
+describe('TrackIdPool', () => {
+  it('gives distinct 128-bit ids, across several draws of its pool', () => {
+    const pool = new TrackIdPool();
+    // 4 KiB a draw is 256 ids: 1,000 ids take four draws.
+    const ids = Array.from({ length: 1000 }, () => pool.next());
+    expect(new Set(ids).size).toBe(1000);
     for (const id of ids) expect(Buffer.from(id, 'base64url')).toHaveLength(16);
   });
 
-  it('shares nothing between two sources', () => {
-    const a = trackIdSource(16);
-    const b = trackIdSource(16);
+  it('shares nothing between two pools', () => {
+    const a = new TrackIdPool();
+    const b = new TrackIdPool();
     const seen = new Set<string>();
-    for (let i = 0; i < 40; i++) {
-      seen.add(a());
-      seen.add(b());
+    for (let i = 0; i < 300; i++) {
+      seen.add(a.next());
+      seen.add(b.next());
     }
-    expect(seen.size).toBe(80);
+    expect(seen.size).toBe(600);
   });
 });

@@ -48,36 +48,53 @@ export interface LeaseSettle {
  * Leases and settlements of one worker: concurrent calls are coalesced into one lease statement pair and one
  * settle transaction per group, so a busy worker pays round trips per group, not per delivery.
  */
-export function createLeaseSettle(ctx: WorkerCtx): LeaseSettle {
+export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>): LeaseSettle {
   const { db, config } = ctx.services;
   const { owner, services } = ctx;
   /** Each lease flush stamps its rows with its own lease_until, so it reads back exactly the rows it took. */
   let lastUntil = 0;
 
-  /** Leases many deliveries in two statements: one UPDATE takes the due, unleased ones; one SELECT reads them with their MIME. */
+  /**
+   * Leases many deliveries in one round trip: an UPDATE takes the due, unleased ones; a SELECT reads them; another
+   * reads each of their messages' bodies once. A message to 150 recipients with a 25 MiB attachment had its body
+   * read once per delivery in the group (gigabytes in one result).
+   */
   async function leaseGroup(ids: number[]): Promise<(Leased | null)[]> {
     const now = Date.now();
     const until = (lastUntil = Math.max(lastUntil + 1, now + config.leaseSeconds * 1000));
     const unique = [...new Set(ids)];
     // Take the due, unleased rows, then read back exactly the ones this call stamped: one round trip on MySQL.
     const inList = placeholders(unique.length);
-    const [, rows] = (await services.store.runTogether([
+    const stamped = `d.\`id\` in ${inList} and d.\`lease_owner\` = ? and d.\`lease_until\` = ?`;
+    const [, rows, bodies] = (await services.store.runTogether([
       sql(
         db,
         'update `deliveries` set `status` = ?, `lease_until` = ?, `lease_owner` = ?, `updated_at` = ? ' +
           `where \`id\` in ${inList} and \`status\` in ${placeholders(PENDING.length)} and \`next_attempt_at\` <= ? and (\`lease_until\` is null or \`lease_until\` < ?)`,
         ['sending', until, owner, now, ...unique, ...PENDING, now + 1000, now],
       ),
-      // A personalised or tracked copy rides on its delivery row; otherwise the message's MIME is sent.
       sql(
         db,
         'select d.`id`, d.`message_id`, d.`user_id`, d.`domain_id`, d.`recipient`, d.`attempts`, d.`created_at`, d.`held_ms`, d.`mime`, d.`lease_until`, d.`track_id`, ' +
-          'CASE WHEN d.`mime` IS NULL THEN m.`mime` END AS `message_mime`, CASE WHEN d.`mime` IS NULL THEN m.`content` END AS `content`, m.`id` AS `found_message`, m.`tags` ' +
-          `from \`deliveries\` d left join \`messages\` m on m.\`id\` = d.\`message_id\` where d.\`id\` in ${inList} and d.\`lease_owner\` = ? and d.\`lease_until\` = ?`,
+          `m.\`id\` AS \`found_message\`, m.\`tags\` from \`deliveries\` d left join \`messages\` m on m.\`id\` = d.\`message_id\` where ${stamped}`,
         [...unique, owner, until],
       ),
-    ])) as [unknown, Leased[]];
-    const byId = new Map(rows.map((r) => [Number(r.id), r]));
+      // A personalised or tracked copy of an older release rides on its delivery row; otherwise the message's MIME
+      // (SMTP front) or stored content (API) is what is sent.
+      sql(
+        db,
+        'select m.`id`, m.`mime`, m.`content` from `messages` m where m.`id` in ' +
+          `(select d.\`message_id\` from \`deliveries\` d where ${stamped} and d.\`mime\` is null)`,
+        [...unique, owner, until],
+      ),
+    ])) as [unknown, Omit<Leased, 'message_mime' | 'content'>[], { id: string; mime: Buffer | null; content: Buffer | string | null }[]];
+    const bodyOf = new Map(bodies.map((b) => [b.id, b]));
+    const byId = new Map(
+      rows.map((r) => {
+        const body = r.mime === null ? bodyOf.get(r.message_id) : undefined;
+        return [Number(r.id), { ...r, message_mime: body?.mime ?? null, content: body?.content ?? null }];
+      }),
+    );
     // The same delivery asked for twice in one group (a sweeper's job next to the original) is sent once.
     return ids.map((id) => {
       const r = byId.get(id) ?? null;

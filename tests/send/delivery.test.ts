@@ -2,6 +2,7 @@ import { dkimVerify } from 'mailauth/lib/dkim/verify';
 import { simpleParser } from 'mailparser';
 import supertest from 'supertest';
 import { encrypt } from '../../src/auth/secrets';
+import { createLeaseSettle } from '../../src/delivery/lease-settle';
 import { verpSecret } from '../../src/delivery/worker';
 import { parseVerp } from '../../src/delivery/verp';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
@@ -96,6 +97,41 @@ describe('POST /api/v1/email → delivery to a real SMTP sink', () => {
     expect(lookup.body).toMatchObject({ MessageID: id, Status: 'delivered', Tags: ['welcome'] });
     expect(lookup.body.Recipients).toHaveLength(3);
     expect(lookup.body.Recipients[0].Events.map((e: { Event: string }) => e.Event)).toEqual(['queued', 'delivered']);
+  });
+});
+
+describe('leasing the deliveries of a many-recipient message', () => {
+  it("reads the message's body once for a group of its deliveries, not once per delivery", async () => {
+    const attachment = Buffer.alloc(256 * 1024, 7);
+    const to = Array.from({ length: 40 }, (_, i) => ({ name: '', email: `many${i}@recipient.test` }));
+    // Scheduled an hour ahead, so the rig's worker leaves it alone until this test leases it.
+    const res = await send(
+      basic({
+        To: to,
+        SendAt: Math.floor(Date.now() / 1000) + 3600,
+        Attachments: [{ filename: 'a.bin', content: attachment.toString('base64'), type: 'application/octet-stream' }],
+      }),
+    );
+    expect(res.status).toBe(200);
+    const rows = await deliveriesOf(res.body.MessageID);
+    expect(rows).toHaveLength(40);
+    await h.services
+      .db('deliveries')
+      .where({ message_id: res.body.MessageID })
+      .update({ next_attempt_at: Date.now() - 1 });
+    const leases = createLeaseSettle({ services: h.services, owner: 'lease-test' });
+    try {
+      const leased = await Promise.all(rows.map((r: { id: number }) => leases.lease(Number(r.id))));
+      expect(leased.every((d) => d !== null && d.found_message === res.body.MessageID)).toBe(true);
+      // One body for all: the same Buffer, read once (each row read separately would be its own copy).
+      const bodies = new Set(leased.map((d) => d!.content));
+      expect(bodies.size).toBe(1);
+      const [body] = bodies;
+      expect(Buffer.isBuffer(body)).toBe(true);
+      expect((body as Buffer).subarray((body as Buffer).length - attachment.length).equals(attachment)).toBe(true);
+    } finally {
+      await h.services.db('deliveries').where({ message_id: res.body.MessageID }).update({ status: 'cancelled', lease_until: null });
+    }
   });
 });
 

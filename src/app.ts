@@ -21,11 +21,14 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 export interface App {
   app: express.Express;
   dispatcher: Dispatcher;
+  /** Compiles each command's schema at first use; the API role calls compileAll() before it listens. */
+  validator: Validator;
 }
 
 /** The express app: /api.php, the v1 routes, tracking, /healthz, /readyz, /metrics. Refuses to build if a command lacks a schema or vice versa. */
 export function createApp(services: Services): App {
-  const dispatcher = createDispatcher(services, commands, new Validator(commands));
+  const validator = new Validator(commands);
+  const dispatcher = createDispatcher(services, commands, validator);
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', services.config.trustProxy === 'false' ? false : services.config.trustProxy);
@@ -90,5 +93,5 @@ export function createApp(services: Services): App {
     services.logger.error('unhandled exception', { requestId: res.locals.requestId, path: req.path, error: (err as Error)?.stack ?? String(err) });
     writeV1Errors(res, 500, [{ Code: 100005, Message: `Internal error. Quote request id ${res.locals.requestId} when reporting it.` }]);
   });
-  return { app, dispatcher };
+  return { app, dispatcher, validator };
 }

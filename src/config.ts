@@ -221,9 +221,10 @@ function trackMerge(env: Env): string {
 }
 
 /**
- * Test-only: RETRY_SCHEDULE_MS, SWEEP_INTERVAL_MS and SWEEP_GRACE_MS give those schedules in milliseconds so the
- * suite waits fractions of a second instead of whole ones. They are refused outside NODE_ENV=test, and become
- * fractional seconds in the usual fields, so the code that reads the schedules is the code production runs.
+ * Test-only: RETRY_SCHEDULE_MS, SWEEP_INTERVAL_MS, SWEEP_GRACE_MS and DELIVERY_MAX_AGE_MS give those settings in
+ * milliseconds so the suite waits fractions of a second instead of whole ones. They are refused outside
+ * NODE_ENV=test, and become fractional seconds in the usual fields, so the code that reads them is the code
+ * production runs.
  */
 function testMs(env: Env, name: string, max: number): number | undefined {
   if (env[name] === undefined || env[name] === '') return undefined;
@@ -412,7 +413,7 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     mxPort: int(env, 'MX_PORT', 25, 1, 65535),
     deliveryConcurrency: int(env, 'DELIVERY_CONCURRENCY', 20, 1, 1000),
     retryScheduleSeconds: retrySchedule(env),
-    deliveryMaxAgeSeconds: int(env, 'DELIVERY_MAX_AGE_SECONDS', 172800, 1, 30 * 86400),
+    deliveryMaxAgeSeconds: testMs(env, 'DELIVERY_MAX_AGE_MS', 30 * 86_400_000) ?? int(env, 'DELIVERY_MAX_AGE_SECONDS', 172800, 1, 30 * 86400),
     sweepIntervalSeconds: testMs(env, 'SWEEP_INTERVAL_MS', 3_600_000) ?? int(env, 'SWEEP_INTERVAL_SECONDS', 30, 1, 3600),
     sweepGraceSeconds: testMs(env, 'SWEEP_GRACE_MS', 86_400_000) ?? int(env, 'SWEEP_GRACE_SECONDS', 60, 0, 86400),
     leaseSeconds: int(env, 'LEASE_SECONDS', 300, 1, 3600),

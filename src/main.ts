@@ -63,6 +63,7 @@ export async function start(config: Config): Promise<Running> {
   }
   // Build everything that can refuse to start before generating credentials, so they are never printed and lost.
   const api = config.role === 'all' || config.role === 'api' ? createApp(services) : null;
+  api?.validator.compileAll();
   const created = await ensureAdmin(services.db, services.config);
   if (created) printCredentials(created, config);
 

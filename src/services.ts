@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { Redis } from 'ioredis';
 import type { Services } from './command';
 import type { Config } from './config';
 import { closeDb, openDb } from './db';
@@ -10,9 +9,14 @@ import { generateDkimKey } from './domains/dkim';
 import type { Logger } from './logger';
 import { bullMqQueues } from './queue/bullmq';
 import { inProcessQueues } from './queue/in-process';
+import { lazy } from './lazy';
 import { RateLimits } from './ratelimit/limits';
 import { Metrics } from './ops/metrics';
 import { Store } from './store/store';
+
+// Only with REDIS_URL (src/lazy.ts): the embedded default never loads ioredis.
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded lazily, typed by the import type above
+const ioredis = lazy(() => require('ioredis') as typeof import('ioredis'));
 
 /**
  * The embedded default keeps its encryption key beside the database (DATA_DIR/encryption.key, mode 0600),
@@ -36,7 +40,7 @@ export function buildServices(config: Config, logger: Logger): Services {
   // Request-path Redis (rate limits, login throttles): fails at once while unreachable, so the limits fall back
   // to in-process counters (src/ratelimit/limits.ts) instead of holding the request.
   const redis = config.redisUrl
-    ? new Redis(config.redisUrl, {
+    ? new (ioredis().Redis)(config.redisUrl, {
         keyPrefix: `${config.redisPrefix}:`,
         maxRetriesPerRequest: 1,
         lazyConnect: false,

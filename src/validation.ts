@@ -17,7 +17,9 @@ interface PropSchema {
 }
 
 interface CompiledSchema {
-  validate: ValidateFunction;
+  schema: Record<string, unknown>;
+  /** Compiled at first use: ajv's compile of all ~140 schemas costs 100–300 ms per Validator, and a CLI run or a role uses a few. */
+  validate: ValidateFunction | null;
   props: Record<string, PropSchema>;
 }
 
@@ -33,9 +35,18 @@ export function projectRoot(): string {
 
 export class Validator {
   private readonly compiled = new Map<string, CompiledSchema>();
+  private readonly ajv: Ajv;
 
   constructor(commands: Record<string, CommandDef>, schemaDir = path.join(projectRoot(), 'schemas')) {
-    const ajv = new Ajv({ allErrors: true, verbose: true, coerceTypes: true, useDefaults: true, strict: true, allowUnionTypes: true, strictRequired: false });
+    const ajv = (this.ajv = new Ajv({
+      allErrors: true,
+      verbose: true,
+      coerceTypes: true,
+      useDefaults: true,
+      strict: true,
+      allowUnionTypes: true,
+      strictRequired: false,
+    }));
     ajv.addVocabulary(['x-code', 'x-invalid-code', 'x-text']);
     const files = fs.readdirSync(schemaDir).filter((f) => f.endsWith('.json'));
     const defs = files.find((f) => f === '_defs.json');
@@ -59,8 +70,13 @@ export class Validator {
       // A code the command does not declare would answer with no text of its own ("Request failed").
       const undeclared = [...schemaCodes(schema)].filter((c) => !Object.prototype.hasOwnProperty.call(commands[name].errors, c));
       if (undeclared.length) throw new Error(`schemas/${name}.json: codes ${undeclared.join(', ')} are not in the command's errors`);
-      this.compiled.set(name, { validate: ajv.compile(schema), props });
+      this.compiled.set(name, { schema, validate: null, props });
     }
+  }
+
+  /** Compiles every schema now, so a schema ajv refuses stops the process at start (the API role) instead of failing its first request. */
+  compileAll(): void {
+    for (const c of this.compiled.values()) c.validate ??= this.ajv.compile(c.schema);
   }
 
   /** Does the command's schema declare this (lowercase) parameter a string? Such values are never JSON-decoded. */
@@ -76,9 +92,10 @@ export class Validator {
     const c = this.compiled.get(command.name);
     if (!c) throw new Error(`no schema for ${command.name}`);
     const before = { ...params };
-    const valid = c.validate(params);
+    const validate = (c.validate ??= this.ajv.compile(c.schema));
+    const valid = validate(params);
     const codes = new Set<number>();
-    for (const err of valid ? [] : (c.validate.errors ?? [])) {
+    for (const err of valid ? [] : (validate.errors ?? [])) {
       // Combinators only summarise the property errors reported beside them.
       if (err.keyword === 'if' || err.keyword === 'anyOf' || err.keyword === 'oneOf') continue;
       codes.add(codeFor(err, c.props, before, command.name));

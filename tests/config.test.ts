@@ -49,10 +49,18 @@ describe('config', () => {
     expect(loadConfig({ PASSWORD_HASH_COST: '10', NODE_ENV: 'test' }).passwordHashCost).toBe(10);
   });
 
-  it('takes retry and sweep schedules in milliseconds under NODE_ENV=test only', () => {
-    const c = loadConfig({ NODE_ENV: 'test', RETRY_SCHEDULE_MS: '200,500', SWEEP_INTERVAL_MS: '100', SWEEP_GRACE_MS: '750', SWEEP_GRACE_SECONDS: '9' });
-    expect(c).toMatchObject({ retryScheduleSeconds: [0.2, 0.5], sweepIntervalSeconds: 0.1, sweepGraceSeconds: 0.75 });
-    for (const name of ['RETRY_SCHEDULE_MS', 'SWEEP_INTERVAL_MS', 'SWEEP_GRACE_MS']) {
+  it('takes retry and sweep schedules and the delivery age limit in milliseconds under NODE_ENV=test only', () => {
+    const c = loadConfig({
+      NODE_ENV: 'test',
+      RETRY_SCHEDULE_MS: '200,500',
+      SWEEP_INTERVAL_MS: '100',
+      SWEEP_GRACE_MS: '750',
+      SWEEP_GRACE_SECONDS: '9',
+      DELIVERY_MAX_AGE_MS: '800',
+      DELIVERY_MAX_AGE_SECONDS: '9',
+    });
+    expect(c).toMatchObject({ retryScheduleSeconds: [0.2, 0.5], sweepIntervalSeconds: 0.1, sweepGraceSeconds: 0.75, deliveryMaxAgeSeconds: 0.8 });
+    for (const name of ['RETRY_SCHEDULE_MS', 'SWEEP_INTERVAL_MS', 'SWEEP_GRACE_MS', 'DELIVERY_MAX_AGE_MS']) {
       expect(() => loadConfig({ [name]: '100' })).toThrow(`${name} is for the test suite only (NODE_ENV=test); use ${name.replace(/_MS$/, '_SECONDS')}`);
       expect(() => loadConfig({ [name]: '100', NODE_ENV: 'production' })).toThrow(ConfigError);
     }

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { commands } from '../commands';
 import { defineCommand } from '../src/command';
 import { Validator } from '../src/validation';
 
@@ -19,6 +20,23 @@ describe('the schema startup check', () => {
 
   it('refuses a schema whose codes the command does not declare', () => {
     expect(() => new Validator(command({ 1: 'Missing Page' }), dir)).toThrow("schemas/x.get.json: codes 2 are not in the command's errors");
+  });
+
+  it("compiles every command's schema, as the API role does before it listens", () => {
+    const v = new Validator(commands);
+    expect(() => v.compileAll()).not.toThrow();
+    expect(v.check(commands['user.login'], {})).not.toEqual([]);
+  });
+
+  it('refuses a schema ajv cannot compile, at start (compileAll) or at its first use', () => {
+    const bad = fs.mkdtempSync(path.join(os.tmpdir(), 'postern-schemas-'));
+    try {
+      fs.writeFileSync(path.join(bad, 'x.get.json'), JSON.stringify({ type: 'object', properties: { page: { type: 'integr', 'x-code': 1 } } }));
+      expect(() => new Validator(command({ 1: 'Missing Page' }), bad).compileAll()).toThrow(/schema is invalid/);
+      expect(() => new Validator(command({ 1: 'Missing Page' }), bad).check(command({})['x.get'], {})).toThrow(/schema is invalid/);
+    } finally {
+      fs.rmSync(bad, { recursive: true, force: true });
+    }
   });
 
   it('answers the invalid-value code for "Infinity", which ajv coerces past minimum and maximum', () => {

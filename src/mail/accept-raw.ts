@@ -1,9 +1,8 @@
 import crypto from 'node:crypto';
-import libmime from 'libmime';
 import type { Services } from '../command';
 import { isEnabled, yesNo } from '../auth/users';
 import { STATUS } from '../domains/domains';
-import { addressesIn, headerProblem, longLineProblem, nameOf, valueOf } from '../smtp/message-rules';
+import { addressesIn, decodeWords, headerProblem, longLineProblem, nameOf, valueOf } from '../smtp/message-rules';
 import { suppressedAmongShared } from '../suppression/suppressions';
 import { newMessageIdHeader } from './compose';
 import { persistPrepared, Prepared, Sender } from './accept';
@@ -71,7 +70,7 @@ function subjectOf(fields: string[]): string {
   const v = fieldValue(fields, 'subject');
   if (!v) return '';
   try {
-    return libmime.decodeWords(Buffer.from(v, 'latin1').toString('utf8'));
+    return decodeWords(Buffer.from(v, 'latin1').toString('utf8'));
   } catch {
     return Buffer.from(v, 'latin1').toString('utf8');
   }

@@ -1,6 +1,11 @@
-import { Queue as BullQueue, Worker, Job as BullJob, type MinimalJob } from 'bullmq';
+import type { Queue as BullQueue, Worker, Job as BullJob, MinimalJob } from 'bullmq';
+import { lazy } from '../lazy';
 import { withDeadline } from '../outage';
 import { backoffDelay, Job, JobOptions, ProcessOptions, Processor, Queue, QueueFactory } from './port';
+
+// At the first queue a process uses (src/lazy.ts): BullMQ is some 250 files, and many runs never enqueue.
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded lazily, typed by the import type above
+const bullmq = lazy(() => require('bullmq') as typeof import('bullmq'));
 
 function connectionFrom(url: string) {
   const u = new URL(url);
@@ -50,7 +55,7 @@ class BullMqQueue<T> implements Queue<T> {
   ) {
     // Adding fails at once while Redis is unreachable instead of waiting in ioredis' offline queue (the rows are
     // committed: the sweeper enqueues them once Redis is back). Workers keep BullMQ's own reconnecting connection.
-    this.queue = new BullQueue(name, {
+    this.queue = new (bullmq().Queue)(name, {
       connection: { ...connection, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: commandTimeoutMs },
       prefix,
     });
@@ -76,7 +81,7 @@ class BullMqQueue<T> implements Queue<T> {
   }
 
   process(handler: Processor<T>, opts: ProcessOptions = {}): void {
-    this.worker = new Worker(
+    this.worker = new (bullmq().Worker)(
       this.name,
       async (job: BullJob) => handler({ id: String(job.id), name: job.name, data: job.data as T, attemptsMade: job.attemptsMade } as Job<T>),
       // Short locks: a job held by a dead worker is noticed within seconds, not BullMQ's default half minute.

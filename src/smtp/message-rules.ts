@@ -1,6 +1,15 @@
 import addressparser from 'nodemailer/lib/addressparser';
-import libmime from 'libmime';
 import { isEmail } from '../auth/user-fields';
+import { lazy } from '../lazy';
+
+// At the first encoded header a process decodes (src/lazy.ts): libmime and its charset tables are some 35 files.
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded lazily, typed by typeof import
+const libmime = lazy(() => require('libmime') as typeof import('libmime'));
+
+/** RFC 2047 encoded words decoded (libmime); throws on words it cannot decode. */
+export function decodeWords(value: string): string {
+  return libmime().decodeWords(value);
+}
 
 /**
  * Rules a submitted raw message must meet before Postern signs it and relays it under a customer's domain
@@ -77,7 +86,7 @@ export function addressesIn(value: string): string[] {
 function mentionedDomains(value: string): string[] {
   let text = value;
   try {
-    text = libmime.decodeWords(value);
+    text = decodeWords(value);
   } catch {
     // undecodable words stay as they are and are scanned raw
   }

@@ -1,7 +1,6 @@
-import { parse } from 'parse5';
 import escapeHtml from 'escape-html';
 import { findTags, renderTags, TagContext } from '../personalize/render';
-import { isTrackableHref, Node, noTrack } from './rewrite';
+import { isTrackableHref, Node, noTrack, parseWithOffsets } from './rewrite';
 
 /**
  * An HTML body parsed once per message for compose at delivery: the same edits rewriteHtml makes (tracked hrefs,
@@ -54,7 +53,7 @@ export function prepareHtml(html: string, opts: { trackLinks: boolean; ownBase: 
   };
   const restore = (s: string) => s.replace(PLACEHOLDER, (_m, i) => tags[Number(i)]);
 
-  const doc = parse(marked, { sourceCodeLocationInfo: true }) as unknown as Node;
+  const doc = parseWithOffsets(marked);
   const links: { url: string; templated: boolean }[] = [];
   const index = new Map<string, number>();
   const edits: { start: number; end: number; piece: Piece }[] = [];

@@ -1,5 +1,14 @@
-import { parse } from 'parse5';
 import escapeHtml from 'escape-html';
+import { lazy } from '../lazy';
+
+// At the first HTML body a process parses (src/lazy.ts): the accept path imports this file, and most requests carry no HTML.
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded lazily, typed by typeof import
+const parse5 = lazy(() => require('parse5') as typeof import('parse5'));
+
+/** The document tree with source offsets, so an edit can splice the original text instead of re-serialising it. */
+export function parseWithOffsets(html: string): Node {
+  return parse5().parse(html, { sourceCodeLocationInfo: true }) as unknown as Node;
+}
 
 /**
  * Rewrites an HTML body for tracking with a real HTML parser (parse5, with source offsets): only the `href`
@@ -57,7 +66,7 @@ export function pixelHtml(url: string): string {
 }
 
 export function rewriteHtml(html: string, opts: RewriteOptions): string {
-  const doc = parse(html, { sourceCodeLocationInfo: true }) as unknown as Node;
+  const doc = parseWithOffsets(html);
   const edits: Edit[] = [];
   let body: Node | null = null;
   let htmlEl: Node | null = null;

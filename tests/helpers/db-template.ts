@@ -11,7 +11,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import mysql from 'mysql2/promise';
+import type mysql from 'mysql2/promise';
 import { closeDb, migrateLatest, openDb } from '../../src/db';
 
 const CACHE_DIR = path.join(os.tmpdir(), 'postern-test-schema');
@@ -54,7 +54,9 @@ export function store(file: string, write: (tmp: string) => void): void {
 
 export async function rootConnection(mysqlRoot: string): Promise<mysql.Connection> {
   const u = new URL(mysqlRoot);
-  return mysql.createConnection({
+  // Loaded here, not at the top: an embedded-store test file never needs it (src/lazy.ts says why that counts).
+  const { createConnection } = await import('mysql2/promise');
+  return createConnection({
     host: u.hostname,
     port: u.port ? Number(u.port) : 3306,
     user: decodeURIComponent(u.username),
@@ -86,7 +88,7 @@ async function dumpMigratedSchema(mysqlRoot: string): Promise<{ schema: string; 
       const [[ddl]] = await c.query<mysql.RowDataPacket[]>(`SHOW CREATE TABLE \`${scratch}\`.\`${name}\``);
       ddls.push(String(ddl['Create Table']).replace(/ AUTO_INCREMENT=\d+/, ''));
       const [rows] = await c.query<mysql.RowDataPacket[]>({ sql: `SELECT * FROM \`${scratch}\`.\`${name}\``, rowsAsArray: true });
-      if (rows.length) seeds.push(mysql.format('INSERT INTO ?? VALUES ?', [name, rows]));
+      if (rows.length) seeds.push(c.format('INSERT INTO ?? VALUES ?', [name, rows]));
     }
     return { schema: ddls.join(';\n'), seeds: seeds.join(';\n') };
   } finally {

@@ -3,7 +3,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import knexFactory from 'knex';
-import { Redis } from 'ioredis';
 import supertest from 'supertest';
 import type { Express } from 'express';
 import { createApp } from '../../src/app';
@@ -109,6 +108,7 @@ export async function startHarness(env: Record<string, string> = {}, opts: { log
       await closeServices(services);
       // A private Redis or MariaDB (tests/helpers/private-servers.ts) goes away with its data: nothing to clean.
       if (config.redisUrl && !opts.redisUrl) {
+        const { Redis } = await import('ioredis'); // not at the top: the embedded store never loads it (src/lazy.ts)
         const raw = new Redis(config.redisUrl);
         const keys = await raw.keys(`${config.redisPrefix}:*`);
         for (let i = 0; i < keys.length; i += 500) await raw.del(...keys.slice(i, i + 500));

@@ -387,15 +387,18 @@ describe('a relay that is down', () => {
   });
 });
 
-describe('DELIVERY_MAX_AGE_SECONDS', () => {
+describe('DELIVERY_MAX_AGE_SECONDS (in milliseconds here: DELIVERY_MAX_AGE_MS, RETRY_SCHEDULE_MS)', () => {
   let rig: RelayRig;
   let h: Harness;
   let sink: Sink;
   let s: Sender;
   let script: ReturnType<typeof scripted>;
+  // Retries every 200 ms, so the limit is passed on the fourth or fifth attempt.
+  const MAX_AGE_MS = 800;
+  const RETRY_MS = 200;
 
   beforeAll(async () => {
-    rig = await startRelayRig({ DELIVERY_MAX_AGE_SECONDS: '2' });
+    rig = await startRelayRig({ DELIVERY_MAX_AGE_MS: String(MAX_AGE_MS), RETRY_SCHEDULE_MS: String(RETRY_MS) });
     ({ h, sink, s } = rig);
     script = scripted(sink);
   });
@@ -410,7 +413,7 @@ describe('DELIVERY_MAX_AGE_SECONDS', () => {
 
     const row = await waitStatus(h, id, 'failed');
     expect(row).toMatchObject({ bounce_class: 'soft', last_reply: '451 4.3.0 Temporary local problem', lease_until: null });
-    expect(Number(row.finished_at) - Number(row.created_at)).toBeGreaterThanOrEqual(2000);
+    expect(Number(row.finished_at) - Number(row.created_at)).toBeGreaterThanOrEqual(MAX_AGE_MS);
     expect(await h.services.db('suppressions').where({ domain_id: s.domainId })).toEqual([]);
 
     const body = await lookup(h, s, id);
@@ -435,7 +438,8 @@ describe('DELIVERY_MAX_AGE_SECONDS', () => {
     // No attempt after the failure.
     const tries = script.times(to).length;
     expect(tries).toBe(r.Attempts);
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // Three retry intervals: an attempt the failure did not stop would have come by then.
+    await new Promise((resolve) => setTimeout(resolve, 3 * RETRY_MS + 200));
     expect(script.times(to)).toHaveLength(tries);
     expect(sink.received).toEqual([]);
   });

@@ -156,9 +156,10 @@ const DB_COUNTERS = [
   'Questions',
   'Com_commit',
   'Com_stmt_execute',
-  'Innodb_rows_read',
-  'Innodb_rows_inserted',
-  'Innodb_rows_updated',
+  'Handler_read_key',
+  'Handler_read_next',
+  'Handler_write',
+  'Handler_update',
   'Innodb_data_fsyncs',
   'Bytes_received',
 ];

@@ -133,11 +133,13 @@ test('a failing statement in a batch transaction rolls back everything before it
 });
 
 test('a big multi-row INSERT goes as a prepared statement (binary protocol): every value comes back unchanged, in order with the statements around it', async () => {
-  // 200 rows x 4 columns: over the batch pool's threshold for the binary protocol (src/store/batch-pool.ts).
+  // 200 rows with 1 KiB blobs (2 KiB each as hex text): over the batch pool's threshold for the binary protocol
+  // (src/store/batch-pool.ts).
+  const blob = Buffer.concat([ALL_BYTES, ALL_BYTES, ALL_BYTES, ALL_BYTES]);
   const rows = Array.from({ length: 200 }, (_, i) => ({
     label: `big${i}`,
     body: HOSTILE[i % HOSTILE.length] + ' ' + 'é'.repeat(i),
-    blob: i % 3 ? ALL_BYTES : null,
+    blob: i % 3 ? blob : null,
     n: 1_796_000_000_000 + i,
   }));
   const my = h.backend === 'mysql';
@@ -161,11 +163,11 @@ test('a big multi-row INSERT goes as a prepared statement (binary protocol): eve
   expect(back.map((r) => r.label)).toEqual([...rows.map((r) => r.label), 'small']);
   expect(back.slice(0, 200).map((r) => r.body)).toEqual(rows.map((r) => r.body));
   expect(back.slice(0, 200).map((r) => Number(r.n))).toEqual(rows.map((r) => r.n));
-  back.slice(0, 200).forEach((r, i) => (i % 3 ? expect(Buffer.compare(Buffer.from(r.blob!), ALL_BYTES)).toBe(0) : expect(r.blob).toBeNull()));
+  back.slice(0, 200).forEach((r, i) => (i % 3 ? expect(Buffer.compare(Buffer.from(r.blob!), blob)).toBe(0) : expect(r.blob).toBeNull()));
 });
 
 test('a failing prepared INSERT in a batch transaction rolls back everything before it', async () => {
-  const rows = Array.from({ length: 300 }, (_, i) => ({ label: i === 299 ? 'x'.repeat(65) : `r${i}`, body: 'b', n: i }));
+  const rows = Array.from({ length: 300 }, (_, i) => ({ label: i === 299 ? 'x'.repeat(65) : `r${i}`, body: 'b'.repeat(1024), n: i }));
   const failure = await h.services.store
     .batchTransaction(async (tx) => {
       await tx.run([insertRows(tx.q, 'stmt_probe', [{ label: 'first', body: 'kept?' }])]);
@@ -190,7 +192,7 @@ test('a prepared INSERT that gets no answer within DB_QUERY_TIMEOUT_MS fails as 
   const holder = await db.transaction();
   try {
     await holder('stmt_probe').insert({ id: 1_000_000, label: 'held' });
-    const rows = Array.from({ length: 300 }, (_, i) => ({ id: 1_000_000 - 299 + i, label: `w${i}`, body: 'x'.repeat(300), n: i }));
+    const rows = Array.from({ length: 300 }, (_, i) => ({ id: 1_000_000 - 299 + i, label: `w${i}`, body: 'x'.repeat(1024), n: i }));
     const started = Date.now();
     const failure = await h.services.store
       .batchTransaction((tx) => tx.run([insertRows(tx.q, 'stmt_probe', rows)]))

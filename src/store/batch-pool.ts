@@ -98,20 +98,23 @@ const PACKET_BUDGET = 4 << 20;
 const PREPARED_PER_CONNECTION = 32;
 
 /**
- * A multi-row INSERT this heavy goes alone on the binary protocol (mysql2 `execute`): its values are written into the
+ * A multi-row INSERT this big goes alone on the binary protocol (mysql2 `execute`): its values are written into the
  * packet as they are (strings as UTF-8, Buffers raw) instead of being escaped into SQL text (Buffers as hex at twice
  * their size) that the server then parses again; that text was a tenth of the batch route's CPU and much of its
- * garbage. Chosen by bytes, not by the number of values: preparing costs a round trip and a metadata packet per
- * placeholder (mysql2 parses each), paid again for every row count a connection has not kept, so a settle group of
- * a few hundred small event rows (in measured runs, about 8 % more worker CPU per delivery) stays joined as text.
+ * garbage. "Big" is 256 KiB of text, or 4,000 values: the batch route's fixed-size chunks (200 messages, 500
+ * deliveries or events). Not fewer values: preparing costs a round trip and a metadata packet per placeholder
+ * (mysql2 parses each), paid again for every row count a connection has not kept, and the worker's settle groups
+ * (up to 200 events of any count) cost about 8 % more worker CPU per delivery that way in alternating runs.
  * A prepared statement takes at most 65,535 values.
  */
 const BINARY_MIN_WEIGHT = 256 << 10;
+const BINARY_MIN_VALUES = 4000;
 const BINARY_MAX_VALUES = 65_535;
 
 function goesBinary(s: Stmt, p: Knex.Sql): boolean {
   if (!(s instanceof Sql) || !s.scalarValues) return false;
-  return p.bindings.length <= BINARY_MAX_VALUES && weight(p) >= BINARY_MIN_WEIGHT;
+  const n = p.bindings.length;
+  return n <= BINARY_MAX_VALUES && (n >= BINARY_MIN_VALUES || weight(p) >= BINARY_MIN_WEIGHT);
 }
 
 type Callback = (err: (Error & { code?: string }) | null, results: unknown) => void;

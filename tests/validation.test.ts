@@ -33,7 +33,18 @@ describe('the schema startup check', () => {
     try {
       fs.writeFileSync(path.join(bad, 'x.get.json'), JSON.stringify({ type: 'object', properties: { page: { type: 'integr', 'x-code': 1 } } }));
       expect(() => new Validator(command({ 1: 'Missing Page' }), bad).compileAll()).toThrow(/schema is invalid/);
-      expect(() => new Validator(command({ 1: 'Missing Page' }), bad).check(command({})['x.get'], {})).toThrow(/schema is invalid/);
+      expect(() => new Validator(command({ 1: 'Missing Page' }), bad).check(command({})['x.get'], {})).toThrow(/type must be JSONType.*: integr/);
+    } finally {
+      fs.rmSync(bad, { recursive: true, force: true });
+    }
+  });
+
+  it('checks every schema against the meta-schema at start, also where strict compilation would let it through', () => {
+    const bad = fs.mkdtempSync(path.join(os.tmpdir(), 'postern-schemas-'));
+    try {
+      // A draft-07 keyword with a value of the wrong shape that ajv's compiler tolerates: only the meta-schema refuses it.
+      fs.writeFileSync(path.join(bad, 'x.get.json'), JSON.stringify({ type: 'object', title: 5, properties: { page: { type: 'integer', 'x-code': 1 } } }));
+      expect(() => new Validator(command({ 1: 'Missing Page' }), bad).compileAll()).toThrow('schemas/x.get.json: schema is invalid: data/title must be string');
     } finally {
       fs.rmSync(bad, { recursive: true, force: true });
     }

@@ -1,4 +1,9 @@
-import PostalMime from 'postal-mime';
+import type PostalMimeModule from 'postal-mime';
+import { lazy } from '../lazy';
+
+// Read at its first use: most processes (and test files) never parse a stored message (src/lazy.ts).
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded lazily, typed by import type
+const postalMime = lazy(() => (require('postal-mime') as { default: typeof PostalMimeModule }).default);
 import type { CommandContext, Params } from '../command';
 import { formatTime } from '../auth/users';
 import { CommandError } from '../errors';
@@ -78,7 +83,7 @@ export async function getCaptured(ctx: CommandContext, scope: CaptureScope, p: P
   if (!row) throw new CommandError(notFound);
   const raw = Buffer.isBuffer(row.raw) ? row.raw : Buffer.from(row.raw ?? '');
   if (p.format === 'raw') return { CapturedMessage: present(row), RawMIME: raw.toString('utf8') };
-  const mail = await PostalMime.parse(raw);
+  const mail = await postalMime().parse(raw);
   const list = (xs: { name?: string; address?: string }[] | undefined) => (xs ?? []).map(address);
   return {
     CapturedMessage: {

@@ -1,4 +1,9 @@
-import PostalMime from 'postal-mime';
+import type PostalMimeModule from 'postal-mime';
+import { lazy } from '../lazy';
+
+// Read at its first use: most processes (and test files) never parse a stored message (src/lazy.ts).
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded lazily, typed by import type
+const postalMime = lazy(() => (require('postal-mime') as { default: typeof PostalMimeModule }).default);
 import type { Config } from '../config';
 import type { Db } from '../db';
 import type { Logger } from '../logger';
@@ -19,7 +24,7 @@ async function summary(raw: Buffer): Promise<{ from: string; subject: string }> 
   const end = raw.indexOf('\r\n\r\n');
   const head = end < 0 ? raw : raw.subarray(0, end + 4);
   try {
-    const mail = await PostalMime.parse(head);
+    const mail = await postalMime().parse(head);
     const from = mail.from ? (mail.from.name ? `${mail.from.name} <${mail.from.address ?? ''}>` : (mail.from.address ?? '')) : '';
     return { from: from.slice(0, 320), subject: (mail.subject ?? '').slice(0, 998) };
   } catch {

@@ -1,8 +1,13 @@
 import { pipeline, Readable } from 'node:stream';
-import { stringify } from 'csv-stringify';
+import type { stringify as Stringify } from 'csv-stringify';
 import type { Db } from '../db';
 import type { Logger } from '../logger';
 import { Cursor, EventFilter, EventRow, EventScope, eventsAfter } from './query';
+import { lazy } from '../lazy';
+
+// Read at the first export only (src/lazy.ts).
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded lazily, typed by import type
+const csv = lazy(() => require('csv-stringify') as { stringify: typeof Stringify });
 
 /** exportevents: at most this many rows per file, read this many at a time. */
 export const EXPORT_LIMIT = 10_000;
@@ -55,7 +60,7 @@ export function exportCsv(db: Db, scope: EventScope, f: EventFilter, logger: Log
       after = { created_at: last.created_at, id: last.id };
     }
   }
-  return pipeline(Readable.from(rows()), stringify({ bom: true, header: true, columns: [...EXPORT_COLUMNS] }), (err) => {
+  return pipeline(Readable.from(rows()), csv().stringify({ bom: true, header: true, columns: [...EXPORT_COLUMNS] }), (err) => {
     if (err && (err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') logger.error('event export failed', { error: err.stack ?? String(err) });
   });
 }

@@ -1,8 +1,9 @@
 import type { NextFunction, Request, Response } from 'express';
 import express from 'express';
-import multer from 'multer';
+import type multerModule from 'multer';
 import qs from 'qs';
 import { hard, HardError } from '../errors';
+import { lazy } from '../lazy';
 
 export interface ParsedBody {
   body: unknown;
@@ -22,12 +23,14 @@ const QS_OPTIONS: qs.IParseOptions = { allowPrototypes: false, depth: 8, paramet
  * as `curl -d '{…}'` sends), form-urlencoded, or multipart form fields. Failures become HardErrors.
  */
 export function bodyReader(limit: number) {
-  const upload = multer({ limits: { fieldSize: limit, fields: 5000, files: 0 } }).none();
+  // multer (and busboy) load at the first multipart body: JSON and form-urlencoded clients never need them (src/lazy.ts).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded lazily, typed by import type
+  const upload = lazy(() => (require('multer') as typeof multerModule)({ limits: { fieldSize: limit, fields: 5000, files: 0 } }).none());
   const raw = express.raw({ type: () => true, limit });
   return (req: Request, res: Response, next: NextFunction): void => {
     const type = (req.headers['content-type'] ?? '').toLowerCase();
     if (type.startsWith('multipart/form-data')) {
-      upload(req, res, (err: unknown) => {
+      upload()(req, res, (err: unknown) => {
         if (err) return next(multipartError(err, limit));
         req.parsedBody = { body: req.body ?? {}, isJson: false };
         next();

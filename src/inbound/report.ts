@@ -1,4 +1,9 @@
-import PostalMime from 'postal-mime';
+import type PostalMimeModule from 'postal-mime';
+import { lazy } from '../lazy';
+
+// Read at its first use: most processes (and test files) never parse a stored message (src/lazy.ts).
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded lazily, typed by import type
+const postalMime = lazy(() => (require('postal-mime') as { default: typeof PostalMimeModule }).default);
 
 /**
  * Reads delivery status notifications (RFC 3464, `multipart/report; report-type=delivery-status`) and
@@ -57,7 +62,7 @@ function headerMap(text: string): Record<string, string> {
 }
 
 export async function parseReport(raw: Buffer): Promise<Report | null> {
-  const mail = await PostalMime.parse(raw, { attachmentEncoding: 'utf8' });
+  const mail = await postalMime().parse(raw, { attachmentEncoding: 'utf8' });
   const ct = mail.headers.find((h) => h.key === 'content-type')?.value ?? '';
   if (!/^\s*multipart\/report\b/i.test(ct)) return null;
   const type = (/report-type\s*=\s*"?([a-z-]+)/i.exec(ct)?.[1] ?? '').toLowerCase();

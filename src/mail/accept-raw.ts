@@ -4,7 +4,7 @@ import { isEnabled, yesNo } from '../auth/users';
 import { STATUS } from '../domains/domains';
 import { addressesIn, decodeWords, headerProblem, longLineProblem, nameOf, valueOf } from '../smtp/message-rules';
 import { suppressedAmongShared } from '../suppression/suppressions';
-import { newMessageIdHeader } from './compose';
+import { newMessageIdHeader } from './message-id';
 import { persistPrepared, Prepared, Sender } from './accept';
 
 export interface RawSubmission {

@@ -8,7 +8,7 @@ import type { DomainRow } from '../domains/domains';
 import { STATUS } from '../domains/domains';
 import { isEnabled, yesNo } from '../auth/users';
 import { suppressedAmong, suppressedAmongShared } from '../suppression/suppressions';
-import { newMessageIdHeader } from './compose';
+import { newMessageIdHeader } from './message-id';
 import { encodeContent, estimateMimeSize, StoredContent } from './stored-content';
 import { hasTags, renderTags } from '../personalize/render';
 import { reserveQuota } from './quota';

@@ -1,4 +1,3 @@
-import crypto from 'node:crypto';
 import MailComposer from 'nodemailer/lib/mail-composer';
 
 export interface Address {
@@ -26,11 +25,6 @@ export interface ComposeInput {
   attachments: Attachment[];
   messageIdHeader: string;
   date: Date;
-}
-
-/** `<uuid@domain>`: the Message-ID header lives on the sender's domain. */
-export function newMessageIdHeader(domain: string): string {
-  return `<${crypto.randomUUID()}@${domain}>`;
 }
 
 export const addr = (a: Address) => ({ name: a.name, address: a.email });

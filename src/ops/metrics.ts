@@ -1,7 +1,21 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type * as Prom from 'prom-client';
 import type { Db } from '../db';
+import { lazy } from '../lazy';
 import { queueDepth } from './queue-depth';
 import { TopLabels } from './top-labels';
+
+// prom-client's index also loads the pushgateway, summaries and the process metrics (with @opentelemetry/api, 50
+// files); every process needs only these four by their files, and the process metrics at the first scrape.
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- the package's files, typed by its index
+const Registry = require('prom-client/lib/registry') as typeof Prom.Registry;
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- the package's files, typed by its index
+const Counter = require('prom-client/lib/counter') as typeof Prom.Counter;
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- the package's files, typed by its index
+const Gauge = require('prom-client/lib/gauge') as typeof Prom.Gauge;
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- the package's files, typed by its index
+const Histogram = require('prom-client/lib/histogram') as typeof Prom.Histogram;
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- the package's files, typed by its index
+const collectDefaultMetrics = lazy(() => require('prom-client/lib/defaultMetrics') as typeof Prom.collectDefaultMetrics);
 
 /** How long a scrape reuses the database figures (queue depth, outbox backlog) another scrape just read. */
 const DB_FIGURES_TTL_MS = 2000;
@@ -21,23 +35,23 @@ export function replyClass(code: number | undefined): string {
 export class Metrics {
   readonly registry = new Registry();
   private readonly domains: TopLabels;
-  private readonly httpRequests: Counter<'route' | 'command' | 'status'>;
-  private readonly httpSeconds: Histogram<'route' | 'command'>;
-  private readonly commands: Counter<'command' | 'code'>;
-  private readonly acceptedMessages: Counter<'door'>;
-  private readonly deliveries: Counter<'outcome' | 'bounce_class'>;
-  private readonly deliverySeconds: Histogram;
-  private readonly remoteReplies: Counter<'domain' | 'class'>;
-  private readonly dkimSeconds: Histogram;
-  private readonly webhooks: Counter<'result'>;
-  private readonly groupSizes: Histogram<'coalescer'>;
-  private readonly smtpSessions: Counter;
-  private readonly smtpActive: Gauge;
-  private readonly smtpAuthFailures: Counter;
-  private readonly smtpRejections: Counter<'stage' | 'reply'>;
-  private readonly dnsChecks: Counter<'result'>;
-  private readonly domainEvents: Counter<'event'>;
-  private readonly throttles: Counter<'destination' | 'reason'>;
+  private readonly httpRequests: Prom.Counter<'route' | 'command' | 'status'>;
+  private readonly httpSeconds: Prom.Histogram<'route' | 'command'>;
+  private readonly commands: Prom.Counter<'command' | 'code'>;
+  private readonly acceptedMessages: Prom.Counter<'door'>;
+  private readonly deliveries: Prom.Counter<'outcome' | 'bounce_class'>;
+  private readonly deliverySeconds: Prom.Histogram;
+  private readonly remoteReplies: Prom.Counter<'domain' | 'class'>;
+  private readonly dkimSeconds: Prom.Histogram;
+  private readonly webhooks: Prom.Counter<'result'>;
+  private readonly groupSizes: Prom.Histogram<'coalescer'>;
+  private readonly smtpSessions: Prom.Counter;
+  private readonly smtpActive: Prom.Gauge;
+  private readonly smtpAuthFailures: Prom.Counter;
+  private readonly smtpRejections: Prom.Counter<'stage' | 'reply'>;
+  private readonly dnsChecks: Prom.Counter<'result'>;
+  private readonly domainEvents: Prom.Counter<'event'>;
+  private readonly throttles: Prom.Counter<'destination' | 'reason'>;
 
   private processMetrics = false;
 
@@ -212,7 +226,7 @@ export class Metrics {
   async scrape(): Promise<string> {
     if (!this.processMetrics) {
       this.processMetrics = true;
-      collectDefaultMetrics({ register: this.registry });
+      collectDefaultMetrics()({ register: this.registry });
     }
     return this.registry.metrics();
   }

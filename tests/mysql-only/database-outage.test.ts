@@ -201,15 +201,16 @@ it('records a delivery made just before the database froze once it is back, and 
       .send({ ...message('frozen after sending'), To: [{ name: '', email: to }] });
     expect(res.status).toBe(200);
     await waitFor(() => sink.received.some((r) => r.to.includes(to)), 20_000, 'the delivery');
-    // Frozen past the lease (2 s): the outcome waits in the worker, and the sweeper may not take the row over.
-    await new Promise((r) => setTimeout(r, 5000));
+    // Frozen past the lease (2 s): the outcome waits in the worker, and the sweeper may not take the row over (it may
+    // only after the lease and SWEEP_GRACE_SECONDS, 12 s).
+    await new Promise((r) => setTimeout(r, 3000));
     mariadb.thaw();
     await waitFor(
       async () => (await h.services.db('deliveries').where({ message_id: res.body.MessageID }).first())?.status === 'delivered',
       20_000,
       'the outcome to be recorded',
     );
-    await new Promise((r) => setTimeout(r, 3000)); // a sweep or two after the lease ran out
+    await new Promise((r) => setTimeout(r, 1500)); // a sweep or two (SWEEP_INTERVAL_SECONDS=1) after the outcome was recorded
     expect(sink.received.filter((r) => r.to.includes(to))).toHaveLength(1);
   } finally {
     mariadb.thaw();

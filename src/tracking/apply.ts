@@ -79,11 +79,12 @@ export function needsTrackId(plan: TrackingPlan, content: Content): boolean {
 
 /** What one recipient's tags and links resolve against: its tracking URLs (when tracked) and its fields. */
 export function recipientContext(
-  v: { config: Config; domain: DomainRow; fields: Record<string, string> },
+  /** `secret`: trackingSecret(config), when the caller keeps it (an HMAC to derive it per recipient was 1 % of a worker). */
+  v: { config: Config; domain: DomainRow; fields: Record<string, string>; secret?: Buffer },
   trackId: string | null,
 ): { ctx: TagContext; urls: TrackingUrls | null; base: string } {
   const base = trackingBase(v.config, v.domain);
-  const urls = trackId ? trackingUrls(trackingSecret(v.config), base, trackId) : null;
+  const urls = trackId ? trackingUrls(v.secret ?? trackingSecret(v.config), base, trackId) : null;
   const ctx: TagContext = {
     subscriber: v.fields,
     links: urls ? { Unsubscribe: urls.unsubscribe, Suppression: urls.unsubscribe } : {},

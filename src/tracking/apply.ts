@@ -87,7 +87,17 @@ export function recipientContext(
   const urls = trackId ? trackingUrls(v.secret ?? trackingSecret(v.config), base, trackId) : null;
   const ctx: TagContext = {
     subscriber: v.fields,
-    links: urls ? { Unsubscribe: urls.unsubscribe, Suppression: urls.unsubscribe } : {},
+    // Getters: the unsubscribe URL (an HMAC) is made only when a tag or the plan asks for it.
+    links: urls
+      ? {
+          get Unsubscribe() {
+            return urls.unsubscribe;
+          },
+          get Suppression() {
+            return urls.unsubscribe;
+          },
+        }
+      : {},
     mfromDomain: composeHosts(v.domain, v.config).mfromHost,
   };
   return { ctx, urls, base };

@@ -206,6 +206,7 @@ export class MessageMime {
 
 // hasLongerLines(str, 76) without compiling its RegExp on every call.
 const LONGER_THAN_76 = /^.{77,}/m;
+const LATIN_LETTER = /[A-Za-z]/;
 
 /**
  * The Content-Transfer-Encoding MimeNode picks for a text body (7bit, quoted-printable or base64): the rules of
@@ -215,7 +216,10 @@ const LONGER_THAN_76 = /^.{77,}/m;
  */
 export function transferEncoding(body: string): Cte {
   if (!body) return false;
-  if (isPlainText(body) && !(body.length > 128 * 1024 || LONGER_THAN_76.test(body))) return '7bit';
+  const plain = isPlainText(body);
+  if (plain && !(body.length > 128 * 1024 || LONGER_THAN_76.test(body))) return '7bit';
+  // Plain text holds nothing that _getTextEncoding counts against Latin letters: Q as soon as it has one letter.
+  if (plain) return LATIN_LETTER.test(body) ? 'quoted-printable' : 'base64';
   return textEncoding(body) === 'Q' ? 'quoted-printable' : 'base64';
 }
 

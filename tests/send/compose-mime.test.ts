@@ -214,6 +214,9 @@ describe('transferEncoding', () => {
       'tab\tand\vvertical',
       'x'.repeat(128 * 1024 + 1),
       '12345 67890 !!!',
+      '1'.repeat(100),
+      `${'1'.repeat(100)}a`,
+      `${'é'.repeat(3)}${'1'.repeat(100)}ab`,
       'é1',
     ];
     for (const body of cases) expect([body.slice(0, 20), transferEncoding(body)]).toEqual([body.slice(0, 20), viaMimeNode(body)]);

@@ -12,7 +12,8 @@
  * BENCH_NODE_FLAGS (node/V8 flags for the api and workers, e.g. `--max-semi-space-size=8`, for A/B runs), and any
  * BATCH_ACCEPT_* or DELIVERY_* variable, HEAP_GROWING_PERCENT and POSTERN_COALESCE_STATS are passed to the gateway
  * (e.g. BATCH_ACCEPT_CONCURRENCY=64: batches side by side; HEAP_GROWING_PERCENT=0: V8's own heap growth;
- * POSTERN_COALESCE_STATS=1: each process prints its group-commit sizes at exit),
+ * POSTERN_COALESCE_STATS=1: each process prints its group-commit sizes at exit; the workers' DELIVERY_CONCURRENCY
+ * is BENCH_CONCURRENCY's),
  * BENCH_PROFILE_API=1 / BENCH_PROFILE_WORKER=1, BENCH_DEBUG=1.
  */
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';

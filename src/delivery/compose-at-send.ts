@@ -8,6 +8,7 @@ import { renderTags, usesTag } from '../personalize/render';
 import { recipientContext, UNSUB_TAGS, unsubscribeFooter, unsubscribeText } from '../tracking/apply';
 import { PreparedHtml, prepareHtml, renderPrepared } from '../tracking/prepared-html';
 import { pixelHtml } from '../tracking/rewrite';
+import { trackingSecret } from '../tracking/tokens';
 
 /** A leased delivery of an API message: its recipient, its track id and the message's stored content. */
 export interface ComposeTarget {
@@ -44,6 +45,8 @@ export class SendComposer {
   private readonly htmls = new LRUCache<string, PreparedHtml>({ maxSize: 8 << 20, sizeCalculation: (_v, key) => key.length * 3 + 256 });
   /** Layouts shared by messages that differ only in To, Message-ID and Date (a batch's, from one sender). */
   private readonly shapes = new MimeShapes();
+  /** Derived from ENCRYPTION_KEY once, not per recipient. */
+  private readonly secret: Buffer;
 
   constructor(
     private readonly db: Knex,
@@ -53,6 +56,7 @@ export class SendComposer {
     // Bounded by size: a message counts about what it holds (its content decoded, its MIME or prepared HTML), so a few
     // big ones cannot hold the heap. Only messages being delivered need to stay: 16 MB is thousands of usual ones.
     this.prepared = new LRUCache({ maxSize: opts.maxBytes ?? 16 << 20 });
+    this.secret = trackingSecret(config);
   }
 
   /** The exact bytes to send to this delivery's recipient (before DKIM). */
@@ -61,7 +65,10 @@ export class SendComposer {
     if (p.bytes) return p.bytes;
     const c = p.content;
     const plan = c.plan!;
-    const { ctx, urls, base } = recipientContext({ config: this.config, domain, fields: c.fields ?? { EmailAddress: d.recipient } }, d.track_id);
+    const { ctx, urls, base } = recipientContext(
+      { config: this.config, domain, fields: c.fields ?? { EmailAddress: d.recipient }, secret: this.secret },
+      d.track_id,
+    );
     const headers: Record<string, string> = {};
     if (urls && plan.unsubscribe) {
       headers['List-Unsubscribe'] = `<${urls.unsubscribe}>`;

@@ -4,6 +4,7 @@ import { affectedRows, placeholders, quoteId, sql, Stmt } from '../db';
 import { recordEvents } from '../events/record';
 import { parseTags } from '../mail/tags';
 import { isOutage } from '../outage';
+import { Hook, subscribable, subscriptionsOf } from '../webhooks/outbox';
 import { Leased, PENDING, Settlement, WorkerCtx } from './worker-ctx';
 
 /**
@@ -118,7 +119,10 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>): L
       const ids = once.map((i) => Number(i.d.id));
       // Our lease can be taken over when it expired mid-send: the other worker records that outcome. The UPDATE
       // only touches rows we still hold; when it touched fewer than asked, read which ones it was.
-      const [updated] = await tx.run([
+      // The webhook subscriptions the events may need are read in the same round trip (in the same transaction),
+      // when a webhook can subscribe to any of them.
+      const hooked = once.filter((i) => subscribable(i.type));
+      const [updated, subscribed] = (await tx.run([
         updateByCase(
           tx.q,
           'deliveries',
@@ -126,7 +130,16 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>): L
           { lease_until: null },
           { lease_owner: owner },
         ),
-      ]);
+        ...(hooked.length
+          ? [
+              subscriptionsOf(
+                tx.q,
+                hooked.map((i) => Number(i.d.domain_id)),
+                hooked.map((i) => Number(i.d.user_id)),
+              ),
+            ]
+          : []),
+      ])) as [unknown, Hook[] | undefined];
       let mine = once;
       if (affectedRows(updated) < once.length) {
         const [held] = (await tx.run([tx.q('deliveries').whereIn('id', ids).where('lease_owner', owner).whereNull('lease_until').select('id')])) as {
@@ -149,7 +162,7 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>): L
           created_at: i.done,
           data: { recipient: i.d.recipient, attempts: i.attempts, seconds: Math.max(0, Math.round((i.done - Number(i.d.created_at)) / 1000)), ...i.data },
         })),
-        { tags },
+        { tags, subscribed },
         tx,
       );
       // Hard bounces: the recipient joins the domain's suppression list in the same commit (first reason stays).

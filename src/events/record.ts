@@ -2,13 +2,15 @@ import type { Knex } from 'knex';
 import type { EventInput } from './event-input';
 export type { EventInput } from './event-input';
 import { planRollups } from '../stats/rollups';
-import { planWebhookEvents } from '../webhooks/outbox';
+import { Hook, planWebhookEvents } from '../webhooks/outbox';
 import { BatchTx, insertRows, Read, runInTurn, Stmt } from '../db';
 
 /** What the caller already knows, so the writer need not read it back. */
 export interface EventHints {
   /** Tags of (some of) the events' messages, by message id. */
   tags?: Map<string, string[]>;
+  /** The webhook subscriptions of the events' domains and accounts (subscriptionsOf), when read already. */
+  subscribed?: Hook[];
 }
 
 /**
@@ -32,7 +34,7 @@ export async function recordEvents(trx: Knex | Knex.Transaction, events: EventIn
   const writes: Stmt[] = [];
   for (let i = 0; i < rows.length; i += 500) writes.push(insertRows(q, 'events', rows.slice(i, i + 500)));
   // Reads first (tags, acceptance times, subscribed webhooks), then every write together.
-  writes.push(...(await planRollups(q, events, hints.tags, read)), ...(await planWebhookEvents(q, events, read)));
+  writes.push(...(await planRollups(q, events, hints.tags, read)), ...(await planWebhookEvents(q, events, read, hints.subscribed)));
   if (tx) tx.later(writes);
   else await runInTurn(writes);
 }

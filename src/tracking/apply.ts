@@ -79,14 +79,25 @@ export function needsTrackId(plan: TrackingPlan, content: Content): boolean {
 
 /** What one recipient's tags and links resolve against: its tracking URLs (when tracked) and its fields. */
 export function recipientContext(
-  v: { config: Config; domain: DomainRow; fields: Record<string, string> },
+  /** `secret`: trackingSecret(config), when the caller keeps it (an HMAC to derive it per recipient was 1 % of a worker). */
+  v: { config: Config; domain: DomainRow; fields: Record<string, string>; secret?: Buffer },
   trackId: string | null,
 ): { ctx: TagContext; urls: TrackingUrls | null; base: string } {
   const base = trackingBase(v.config, v.domain);
-  const urls = trackId ? trackingUrls(trackingSecret(v.config), base, trackId) : null;
+  const urls = trackId ? trackingUrls(v.secret ?? trackingSecret(v.config), base, trackId) : null;
   const ctx: TagContext = {
     subscriber: v.fields,
-    links: urls ? { Unsubscribe: urls.unsubscribe, Suppression: urls.unsubscribe } : {},
+    // Getters: the unsubscribe URL (an HMAC) is made only when a tag or the plan asks for it.
+    links: urls
+      ? {
+          get Unsubscribe() {
+            return urls.unsubscribe;
+          },
+          get Suppression() {
+            return urls.unsubscribe;
+          },
+        }
+      : {},
     mfromDomain: composeHosts(v.domain, v.config).mfromHost,
   };
   return { ctx, urls, base };

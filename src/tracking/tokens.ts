@@ -78,10 +78,17 @@ export interface TrackingUrls {
   unsubscribe: string;
 }
 
+/** Each URL's HMAC is made when it is first read: a copy without an unsubscribe link (or pixel) never pays for it. */
 export function trackingUrls(secret: Buffer, base: string, trackId: string): TrackingUrls {
+  let open: string | undefined;
+  let unsubscribe: string | undefined;
   return {
-    open: `${base}/t/o/${makeToken(secret, 'o', trackId)}.gif`,
+    get open() {
+      return (open ??= `${base}/t/o/${makeToken(secret, 'o', trackId)}.gif`);
+    },
     click: (idx) => `${base}/t/c/${makeToken(secret, 'c', trackId, idx)}`,
-    unsubscribe: `${base}/t/u/${makeToken(secret, 'u', trackId)}`,
+    get unsubscribe() {
+      return (unsubscribe ??= `${base}/t/u/${makeToken(secret, 'u', trackId)}`);
+    },
   };
 }

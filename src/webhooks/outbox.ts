@@ -7,7 +7,11 @@ import { EventFacts, isWebhookFormat, renderPayload, WebhookFormat } from './for
 
 const SUBSCRIBABLE = new Set(WEBHOOK_EVENTS);
 
-interface Hook {
+/** Can a webhook subscribe to events of this type (else planWebhookEvents asks nothing for them)? */
+export const subscribable = (type: string): boolean => SUBSCRIBABLE.has(type);
+
+/** An enabled subscription, as planWebhookEvents matches events against it. */
+export interface Hook {
   id: number;
   domain_id: number | null;
   user_id: number;
@@ -48,20 +52,40 @@ export async function queueWebhookEvents(trx: Knex | Knex.Transaction, events: E
 }
 
 /**
+ * The enabled subscriptions that can cover events of these domains and accounts: what planWebhookEvents reads, for a
+ * caller that sends it beside its own statements (the delivery worker's settle, saving a round trip per group).
+ */
+export function subscriptionsOf(trx: Knex | Knex.Transaction, domainIds: number[], userIds: number[]): Knex.QueryBuilder {
+  const domains = [...new Set(domainIds)];
+  const users = [...new Set(userIds)];
+  return trx('webhooks')
+    .where('status', 'Enabled')
+    .where((q) => q.whereIn('domain_id', domains).orWhere((q2) => q2.whereNull('domain_id').whereIn('user_id', users)))
+    .select('id', 'domain_id', 'user_id', 'event', 'format');
+}
+
+/**
  * The outbox rows queueWebhookEvents writes, as statements for the caller to run; the reads are made here.
  * Each row's payload is rendered in its subscription's format (the same body on every retry).
  */
-export async function planWebhookEvents(trx: Knex | Knex.Transaction, events: EventInput[], read: Read = async (s) => await s): Promise<Stmt[]> {
+export async function planWebhookEvents(
+  trx: Knex | Knex.Transaction,
+  events: EventInput[],
+  read: Read = async (s) => await s,
+  /** The subscriptions, when the caller read them already (subscriptionsOf for every event's domain and account, or more). */
+  subscribed?: Hook[],
+): Promise<Stmt[]> {
   const wanted = events.filter((e) => SUBSCRIBABLE.has(e.type));
   if (!wanted.length) return [];
-  const domainIds = [...new Set(wanted.map((e) => e.domain_id))];
-  const userIds = [...new Set(wanted.map((e) => e.user_id))];
-  const hooks = (await read(
-    trx('webhooks')
-      .where('status', 'Enabled')
-      .where((q) => q.whereIn('domain_id', domainIds).orWhere((q2) => q2.whereNull('domain_id').whereIn('user_id', userIds)))
-      .select('id', 'domain_id', 'user_id', 'event', 'format'),
-  )) as Hook[];
+  const hooks =
+    subscribed ??
+    ((await read(
+      subscriptionsOf(
+        trx,
+        wanted.map((e) => e.domain_id),
+        wanted.map((e) => e.user_id),
+      ),
+    )) as Hook[]);
   if (!hooks.length) return [];
   const matched = wanted.map((e) => ({ e, targets: hooks.filter((w) => covers(w, e)) })).filter((m) => m.targets.length);
   if (!matched.length) return [];

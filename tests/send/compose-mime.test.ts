@@ -6,7 +6,8 @@
  */
 import crypto from 'node:crypto';
 import { ComposeInput, composeMime } from '../../src/mail/compose';
-import { MessageBase, MessageMime, MimeShapes, MimeVariant } from '../../src/mail/message-mime';
+import MimeNode from 'nodemailer/lib/mime-node';
+import { MessageBase, MessageMime, MimeShapes, MimeVariant, transferEncoding } from '../../src/mail/message-mime';
 
 const BOUNDARY = 'c0ffee0123456789';
 const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489', 'hex');
@@ -193,6 +194,46 @@ describe('MessageMime gives composeMime’s bytes', () => {
       } catch (err) {
         throw new Error(`case ${i}: ${JSON.stringify(v)}\n${(err as Error).message}`, { cause: err });
       }
+    }
+  });
+});
+
+describe('transferEncoding', () => {
+  const viaMimeNode = (body: string) => new MimeNode('text/plain', { baseBoundary: '-' }).setContent(body).getTransferEncoding();
+
+  it('picks what MimeNode picks for a text body', () => {
+    const cases = [
+      'short\nlines',
+      'x'.repeat(76),
+      'x'.repeat(77),
+      `${'x'.repeat(76)}\r\n${'y'.repeat(76)}`,
+      `a\n${'x'.repeat(77)}\nb`,
+      'ünïcödé but mostly Latin letters here',
+      'Привет мир',
+      'ab\u0001c',
+      'tab\tand\vvertical',
+      'x'.repeat(128 * 1024 + 1),
+      '12345 67890 !!!',
+      '1'.repeat(100),
+      `${'1'.repeat(100)}a`,
+      `${'é'.repeat(3)}${'1'.repeat(100)}ab`,
+      'é1',
+    ];
+    for (const body of cases) expect([body.slice(0, 20), transferEncoding(body)]).toEqual([body.slice(0, 20), viaMimeNode(body)]);
+    // The three outcomes all occur, so a constant could not pass.
+    expect(new Set(cases.map(transferEncoding))).toEqual(new Set(['7bit', 'quoted-printable', 'base64']));
+  });
+
+  it('matches MimeNode on random bodies', () => {
+    let seed = 7;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const atoms = ['a', 'Z', ' ', '1', '.', 'é', '日', '\u0007', '\x7f', '\r\n', '\n', '\r', 'x'.repeat(60), '\u2028', '\t'];
+    for (let i = 0; i < 2000; i++) {
+      const body = Array.from({ length: 1 + rnd(40) }, () => atoms[rnd(atoms.length)]).join('');
+      expect([i, transferEncoding(body)]).toEqual([i, viaMimeNode(body)]);
     }
   });
 });

@@ -205,6 +205,27 @@ describe('SmtpPool against real SMTP servers on loopback', () => {
     expect(Math.max(...perSession.values())).toBeGreaterThan(1);
   });
 
+  it('writes a message and its terminating dot in one write: two socket writes per message with the envelope', async () => {
+    const srv = await startServer();
+    const pool = newPool(srv.port);
+    await pool.send(envelope(0), message(0)); // connects, greets
+    // Every write of a net.Socket goes through _write or _writev, one syscall each; ours are those to the server's port.
+    const write = jest.spyOn(net.Socket.prototype as unknown as { _write: () => void }, '_write');
+    const writev = jest.spyOn(net.Socket.prototype as unknown as { _writev: () => void }, '_writev');
+    try {
+      for (let i = 1; i <= 5; i++) await pool.send(envelope(i), message(i));
+      const toServer = (m: jest.SpyInstance) => m.mock.contexts.filter((sock) => (sock as net.Socket).remotePort === srv.port).length;
+      // MAIL FROM, RCPT TO and DATA pipelined in one; then the dot-stuffed message and `CRLF.CRLF` in one (not two).
+      expect(toServer(write) + toServer(writev)).toBe(5 * 2);
+    } finally {
+      write.mockRestore();
+      writev.mockRestore();
+    }
+    expect(srv.received.map((r) => r.raw.toString('latin1'))).toEqual([0, 1, 2, 3, 4, 5].map((i) => message(i).toString('latin1')));
+    // Still dot-stuffed by nodemailer's DataStream, and ended by the dot line.
+    expect(srv.said[0]).toContain('\r\n..a line that starts with a dot\r\n...two dots\r\n..\r\nend\r\n.\r\n');
+  });
+
   it('sends beyond maxConnections wait for a free session instead of opening more', async () => {
     const srv = await startServer();
     const pool = newPool(srv.port, { maxConnections: 1 });

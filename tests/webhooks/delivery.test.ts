@@ -107,6 +107,24 @@ describe('webhook delivery', () => {
     expect(list.Webhooks[0]).toMatchObject({ WebhookID: hookId, Status: 'Enabled', ConsecutiveFailures: 0, LastSuccessAt: expect.any(String) });
   });
 
+  it('calls each domain’s delivered webhook for its own deliveries when the worker settles two domains’ deliveries together', async () => {
+    const [a, b] = [await senderSetup(h), await senderSetup(h)];
+    const [pa, pb] = [path('group-a'), path('group-b')];
+    await addHook(a, 'delivery', pa);
+    await addHook(b, 'delivery', pb);
+    const toA = [addr('a1'), addr('a2'), addr('a3')];
+    const toB = [addr('b1'), addr('b2'), addr('b3')];
+    // Sent at once, so the settle groups (which read the subscriptions beside their UPDATE) mix both domains.
+    await Promise.all([send(a, toA), send(b, toB)]);
+    await waitFor(() => hitsAt(pa).length === 3 && hitsAt(pb).length === 3, 15000, 'delivered webhooks of both domains');
+    const recipients = (p: string) =>
+      hitsAt(p)
+        .map((x) => (JSON.parse(x.body) as { data: { recipient: string } }).data.recipient)
+        .sort();
+    expect(recipients(pa)).toEqual([...toA].sort());
+    expect(recipients(pb)).toEqual([...toB].sort());
+  });
+
   it('calls a bounced webhook (created through /api/v1/webhooks) with the SMTP reply and bounce class; delivered-only hooks stay silent', async () => {
     const s = await senderSetup(h);
     const pb = path('bounced');

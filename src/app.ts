@@ -15,6 +15,7 @@ import { opsRouter } from './ops/health';
 import { docsRoutes } from './ops/docs';
 import { tlsAskRoute } from './ops/tls-ask';
 import { consoleRoutes } from './console/serve';
+import { pruned } from './http/pruned-router';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -58,17 +59,18 @@ export function createApp(services: Services): App {
     next();
   });
 
-  app.use(opsRouter(services, services.config.role));
-  app.use(docsRoutes());
-  app.use(tlsAskRoute(services));
+  // Each router is entered only by paths it can match (src/http/pruned-router.ts); the order still decides.
+  app.use(pruned(opsRouter(services, services.config.role)));
+  app.use(pruned(docsRoutes()));
+  app.use(pruned(tlsAskRoute(services)));
 
-  app.use(consoleRoutes());
-  app.use(trackingRoutes(services));
-  app.use(legacyApi(services, dispatcher));
+  app.use(pruned(consoleRoutes()));
+  app.use(pruned(trackingRoutes(services)));
+  app.use(pruned(legacyApi(services, dispatcher)));
   app.use(platformApi(services, dispatcher)); // before Octeth's v1 door: an account key picks the platform on shared paths
-  app.use(v1Api(services, dispatcher));
-  app.use(cyberpanelApi(services, dispatcher));
-  app.use(cloudmailsApi(services, dispatcher));
+  app.use(pruned(v1Api(services, dispatcher)));
+  app.use(pruned(cyberpanelApi(services, dispatcher)));
+  app.use(pruned(cloudmailsApi(services, dispatcher)));
   app.use('/api.php', legacyErrorHandler(services));
 
   app.use((req: Request, res: Response) => {

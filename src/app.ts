@@ -42,16 +42,18 @@ export function createApp(services: Services): App {
     const started = process.hrtime.bigint();
     res.on('finish', () => {
       const ms = Number((process.hrtime.bigint() - started) / 1000n) / 1000;
-      // Method, path, outcome and timing only: parameters can carry credentials and are never logged.
-      services.logger.info('request', {
-        requestId: id,
-        method: req.method,
-        path: req.path,
-        command: res.locals.command,
-        status: res.statusCode,
-        ms,
-        ip: req.ip,
-      });
+      // Method, path, outcome and timing only: parameters can carry credentials and are never logged. Asked
+      // first: the entry's fields (req.ip walks the proxy chain) cost even when the level drops it.
+      if (services.logger.isLevelEnabled('info'))
+        services.logger.info('request', {
+          requestId: id,
+          method: req.method,
+          path: req.path,
+          command: res.locals.command,
+          status: res.statusCode,
+          ms,
+          ip: req.ip,
+        });
       // The route pattern, never the raw path, so the label set stays bounded.
       const route = req.route?.path ? `${req.method} ${String(req.route.path)}` : 'unmatched';
       services.metrics.http(route, res.locals.command as string | undefined, res.statusCode, ms / 1000);

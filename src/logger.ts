@@ -67,7 +67,9 @@ function skipDisabledLevels(logger: Logger): void {
     const write = methods[name];
     if (typeof write !== 'function') continue;
     methods[name] = function (this: Logger, ...args: unknown[]) {
-      return logger.isLevelEnabled(name) ? write.apply(this, args) : logger;
+      // As winston's own methods: a detached call (`const warn = logger.warn`) falls back to this logger.
+      const self = this ?? logger;
+      return self.isLevelEnabled(name) ? write.apply(self, args) : self;
     };
   }
 }

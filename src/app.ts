@@ -15,6 +15,7 @@ import { opsRouter } from './ops/health';
 import { docsRoutes } from './ops/docs';
 import { tlsAskRoute } from './ops/tls-ask';
 import { consoleRoutes } from './console/serve';
+import { pruned } from './http/pruned-router';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -41,16 +42,18 @@ export function createApp(services: Services): App {
     const started = process.hrtime.bigint();
     res.on('finish', () => {
       const ms = Number((process.hrtime.bigint() - started) / 1000n) / 1000;
-      // Method, path, outcome and timing only: parameters can carry credentials and are never logged.
-      services.logger.info('request', {
-        requestId: id,
-        method: req.method,
-        path: req.path,
-        command: res.locals.command,
-        status: res.statusCode,
-        ms,
-        ip: req.ip,
-      });
+      // Method, path, outcome and timing only: parameters can carry credentials and are never logged. Asked
+      // first: the entry's fields (req.ip walks the proxy chain) cost even when the level drops it.
+      if (services.logger.isLevelEnabled('info'))
+        services.logger.info('request', {
+          requestId: id,
+          method: req.method,
+          path: req.path,
+          command: res.locals.command,
+          status: res.statusCode,
+          ms,
+          ip: req.ip,
+        });
       // The route pattern, never the raw path, so the label set stays bounded.
       const route = req.route?.path ? `${req.method} ${String(req.route.path)}` : 'unmatched';
       services.metrics.http(route, res.locals.command as string | undefined, res.statusCode, ms / 1000);
@@ -58,17 +61,18 @@ export function createApp(services: Services): App {
     next();
   });
 
-  app.use(opsRouter(services, services.config.role));
-  app.use(docsRoutes());
-  app.use(tlsAskRoute(services));
+  // Each router is entered only by paths it can match (src/http/pruned-router.ts); the order still decides.
+  app.use(pruned(opsRouter(services, services.config.role)));
+  app.use(pruned(docsRoutes()));
+  app.use(pruned(tlsAskRoute(services)));
 
-  app.use(consoleRoutes());
-  app.use(trackingRoutes(services));
-  app.use(legacyApi(services, dispatcher));
+  app.use(pruned(consoleRoutes()));
+  app.use(pruned(trackingRoutes(services)));
+  app.use(pruned(legacyApi(services, dispatcher)));
   app.use(platformApi(services, dispatcher)); // before Octeth's v1 door: an account key picks the platform on shared paths
-  app.use(v1Api(services, dispatcher));
-  app.use(cyberpanelApi(services, dispatcher));
-  app.use(cloudmailsApi(services, dispatcher));
+  app.use(pruned(v1Api(services, dispatcher)));
+  app.use(pruned(cyberpanelApi(services, dispatcher)));
+  app.use(pruned(cloudmailsApi(services, dispatcher)));
   app.use('/api.php', legacyErrorHandler(services));
 
   app.use((req: Request, res: Response) => {

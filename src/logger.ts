@@ -46,10 +46,30 @@ export type Logger = winston.Logger;
 /** JSON lines on stdout (stderr for the CLI, whose stdout is its answer); `silent` for tests that do not want noise. */
 export function createLogger(level: string, silent = false, stream: 'stdout' | 'stderr' = 'stdout'): Logger {
   const stderrLevels = stream === 'stderr' ? Object.keys(winston.config.npm.levels) : [];
-  return winston.createLogger({
+  const logger = winston.createLogger({
     level,
     silent,
     format: winston.format.combine(redactFormat(), winston.format.timestamp(), winston.format.json()),
     transports: [new winston.transports.Console({ stderrLevels })],
   });
+  skipDisabledLevels(logger);
+  return logger;
+}
+
+/**
+ * winston formats every entry (here: redaction, timestamp and JSON text) before its transports drop the ones below
+ * their level, so an api at LOG_LEVEL=warn paid that for the `request` line of every request. Each level method
+ * now returns at once while no transport takes its level (asked on every call: `level` and transports may change).
+ */
+function skipDisabledLevels(logger: Logger): void {
+  const methods = logger as unknown as Record<string, (...args: unknown[]) => Logger>;
+  for (const name of Object.keys(logger.levels)) {
+    const write = methods[name];
+    if (typeof write !== 'function') continue;
+    methods[name] = function (this: Logger, ...args: unknown[]) {
+      // As winston's own methods: a detached call (`const warn = logger.warn`) falls back to this logger.
+      const self = this ?? logger;
+      return self.isLevelEnabled(name) ? write.apply(self, args) : self;
+    };
+  }
 }

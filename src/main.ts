@@ -13,6 +13,7 @@ import { DatabaseSetupError, ensureDatabase } from './ensure-database';
 import { createLogger } from './logger';
 import { buildServices, closeServices } from './services';
 import { createDeliveryWorker, DeliveryWorker } from './delivery/worker';
+import { DELIVERY_QUEUE } from './delivery/enqueue';
 import { SmtpFront, startSmtpFront } from './smtp/front';
 import { InboundListener, startInboundSmtp } from './inbound/listener';
 import { startWebhookWorker, WebhookWorker } from './webhooks/worker';
@@ -64,6 +65,8 @@ export async function start(config: Config): Promise<Running> {
   // Build everything that can refuse to start before generating credentials, so they are never printed and lost.
   const api = config.role === 'all' || config.role === 'api' ? createApp(services) : null;
   api?.validator.compileAll();
+  // The api enqueues what it accepts: its queue (and BullMQ's some 250 files, src/lazy.ts) loads now, not in the first send.
+  if (api) services.queues.queue(DELIVERY_QUEUE);
   const created = await ensureAdmin(services.db, services.config);
   if (created) printCredentials(created, config);
 

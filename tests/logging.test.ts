@@ -67,3 +67,27 @@ describe('database errors in logs', () => {
     expect(lines.map((l) => JSON.parse(l)).find((l) => l.message === 'remote reply').reply).toBe('With regret - we cannot accept mail now');
   });
 });
+
+describe('levels below the logger level', () => {
+  it('are neither formatted nor written, and follow a level changed at run time', async () => {
+    const out: string[] = [];
+    const logger = createLogger('warn');
+    logger.clear();
+    logger.add(new winston.transports.Stream({ stream: new Writable({ write: (chunk, _enc, cb) => (out.push(String(chunk)), cb()) }) }));
+    let formatted = 0;
+    const json = logger.format;
+    logger.format = winston.format.combine(winston.format((info) => ((formatted += 1), info))(), json);
+    logger.info('request', { path: '/api/v1/email' });
+    logger.debug('detail');
+    expect(formatted).toBe(0);
+    logger.warn('slow', { ms: 900 });
+    logger.level = 'info';
+    logger.info('request', { path: '/api/v1/email', apikey: 'eg_live_secret' });
+    await new Promise((r) => setImmediate(r));
+    expect(formatted).toBe(2);
+    expect(out.map((l) => JSON.parse(l))).toEqual([
+      expect.objectContaining({ level: 'warn', message: 'slow', ms: 900 }),
+      expect.objectContaining({ level: 'info', message: 'request', path: '/api/v1/email', apikey: '[redacted]' }),
+    ]);
+  });
+});

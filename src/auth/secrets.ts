@@ -30,7 +30,8 @@ export function randomString(length: number, alphabet = 'abcdefghijklmnopqrstuvw
 
 /** Hash for high-entropy tokens (API keys, session ids, generated SMTP passwords): lookups go by hash. */
 export function sha256hex(value: string): string {
-  return crypto.createHash('sha256').update(value, 'utf8').digest('hex');
+  // One call, no Hash object: every sender-key request hashes its key (crypto.hash is Node >= 20.12).
+  return typeof crypto.hash === 'function' ? crypto.hash('sha256', value, 'hex') : crypto.createHash('sha256').update(value, 'utf8').digest('hex');
 }
 
 /** Compares two strings in time independent of where they differ. */

@@ -4,6 +4,7 @@ import type { Dispatcher } from '../dispatch';
 import { isAccountKey, presentedKey } from '../auth/account-keys';
 import { bodyOf, Classified, DialectRoute, dialectRouter, FailureWriter, HandledRoute, invalid, messageParams } from './shared';
 import { messageFacts } from './message-facts';
+import { pruned } from '../http/pruned-router';
 
 /**
  * The platform API (spec/peer-platform-api-v1.txt) under /api/v1: an alias layer over the same commands as every
@@ -302,17 +303,20 @@ function handled(): HandledRoute[] {
 }
 
 /** Mounted before Octeth's v1 door: shared paths go to the platform only with an account key. */
-export function platformApi(services: Services, dispatcher: Dispatcher): express.Router {
+export function platformApi(services: Services, dispatcher: Dispatcher): express.RequestHandler {
   const all = handled();
-  const shared = dialectRouter(services, dispatcher, all.filter(isShared), writePlatformFailure);
-  const own = dialectRouter(
-    services,
-    dispatcher,
-    all.filter((r) => !isShared(r)),
-    writePlatformFailure,
+  const shared = pruned(dialectRouter(services, dispatcher, all.filter(isShared), writePlatformFailure));
+  const own = pruned(
+    dialectRouter(
+      services,
+      dispatcher,
+      all.filter((r) => !isShared(r)),
+      writePlatformFailure,
+    ),
   );
-  const router = express.Router();
-  router.use((req, res, next) => (isAccountKey(presentedKey(req.headers as Record<string, string | undefined>)) ? shared(req, res, next) : next()));
-  router.use(own);
-  return router;
+  // A plain handler, not a router of two: a router that matches nothing leaves through a setImmediate.
+  return (req, res, next) => {
+    if (!isAccountKey(presentedKey(req.headers as Record<string, string | undefined>))) return own(req, res, next);
+    shared(req, res, (err?: unknown) => (err ? next(err) : own(req, res, next)));
+  };
 }

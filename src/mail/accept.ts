@@ -397,7 +397,7 @@ async function persistOnce(items: PersistItem[]): Promise<Persisted[]> {
           going.filter((it) => it.reply).map((it) => ({ item: it, stmt: it.reply!(tx.q) })),
         ),
       )
-    ).map((d) => ({ ...d, runAt: runAt.get(d.messageId)! }));
+    ).map((d) => ({ id: d.id, messageId: d.messageId, runAt: runAt.get(d.messageId)! }));
     // Committed is accepted: callers get their answer now and the queue hears of the rows meanwhile (one round
     // trip fewer per group on the SMTP front's critical path). A lost enqueue is the sweeper's to recover.
     enqueueDeliveries(

@@ -22,7 +22,11 @@ type Head = Omit<StoredContent, 'attachments'> & { v: 1; attachments: (Omit<Atta
  * handed to the driver as a string: mysql2 sends a string about as long as it is, a Buffer as hex at twice its size.
  */
 export function encodeContent(c: StoredContent): Buffer | string {
-  const head: Head = { ...c, v: 1, attachments: c.attachments.map(({ content, ...a }) => ({ ...a, size: content.length })) };
+  // Copied, then the two fields set: the same keys in the same order as `{ ...c, v: 1, attachments }` (the same
+  // bytes), without the spread-then-properties literal V8 builds as a hash table (slower to build and to stringify).
+  const head = Object.assign({}, c) as unknown as Head;
+  head.v = 1;
+  head.attachments = c.attachments.map(({ content, ...a }) => ({ ...a, size: content.length }));
   const json = JSON.stringify(head);
   const text = `${Buffer.byteLength(json, 'utf8')}\n${json}`;
   return c.attachments.length ? Buffer.concat([Buffer.from(text, 'utf8'), ...c.attachments.map((a) => a.content)]) : text;

@@ -62,6 +62,18 @@ function oneWriteBody(conn: SMTPConnection, raw: Buffer): Readable {
   return body;
 }
 
+/**
+ * A reused session that was already dead when picked up: lost with no reply, or a 421 in reply to MAIL FROM, the
+ * first command of the transaction. That 421 is the server's idle-timeout farewell ("421 … Timeout - closing
+ * connection", Postfix's "421 4.4.2 … Error: timeout exceeded") crossing our command on the wire, not a "slow
+ * down": the message goes on a fresh session instead of being deferred and feeding adaptive backoff. Later
+ * replies come from a session that was alive and answering, so they stand.
+ */
+function sessionWasDead(err: SMTPConnection.SMTPError): boolean {
+  if (err.responseCode) return err.responseCode === 421 && err.command === 'MAIL FROM';
+  return err.code === 'ECONNECTION' || err.code === 'ESOCKET' || err.code === 'ETIMEDOUT';
+}
+
 export class SmtpPool {
   private readonly idle: Session[] = [];
   private open = 0;
@@ -167,7 +179,8 @@ export class SmtpPool {
       return await this.sendOnce(envelope, raw);
     } catch (err) {
       // A reused session the server had just closed (its idle timeout racing our send) fails before a byte of the
-      // message went out: that one send may go again on a fresh session, which cannot deliver it twice.
+      // message went out: that one send may go again on a fresh session, which cannot deliver it twice. Whatever the
+      // fresh session answers (a 421 greeting included) is the destination's real answer.
       if ((err as { retryable?: boolean }).retryable) return this.sendOnce(envelope, raw);
       throw err;
     }
@@ -177,8 +190,11 @@ export class SmtpPool {
     const s = await this.acquire();
     const reused = s.sent > 0;
     const body = oneWriteBody(s.conn, raw);
+    // nodemailer keeps the envelope it is given and writes its state on it (mailError, rcptQueue): a retry handed the
+    // same object would fail again with the first attempt's error.
+    const own = { from: envelope.from, to: [...envelope.to] };
     return new Promise<SentInfo>((resolve, reject) => {
-      s.conn.send(envelope, body, (err, info) => {
+      s.conn.send(own, body, (err, info) => {
         s.sent += 1;
         if (!err) {
           this.release(s);
@@ -189,8 +205,7 @@ export class SmtpPool {
         } else {
           s.conn.close();
         }
-        const lostSession = !err.responseCode && (err.code === 'ECONNECTION' || err.code === 'ESOCKET' || err.code === 'ETIMEDOUT');
-        if (reused && lostSession && body.readableDidRead === false) Object.assign(err, { retryable: true });
+        if (reused && sessionWasDead(err) && body.readableDidRead === false) Object.assign(err, { retryable: true });
         reject(err);
       });
     });

@@ -23,10 +23,10 @@ export function smtpError(code: number, message: string): Error {
 
 /**
  * A real SMTP server on loopback that stores what it is given: on a free port, or on a chosen address and
- * port (a second MX host, a relay brought back where it went away). It closes at once even while a pooled
- * client is still connected.
+ * port (a second MX host, a relay brought back where it went away), optionally with a short idle timeout. It
+ * closes at once even while a pooled client is still connected.
  */
-export async function startSink(at: { host?: string; port?: number } = {}): Promise<Sink> {
+export async function startSink(at: { host?: string; port?: number } = {}, opts: { socketTimeout?: number } = {}): Promise<Sink> {
   const sink: Sink = { port: 0, received: [], close: async () => undefined };
   const server = new SMTPServer({
     authOptional: true,
@@ -35,6 +35,8 @@ export async function startSink(at: { host?: string; port?: number } = {}): Prom
     logger: false,
     closeTimeout: 50,
     size: 50 * 1024 * 1024,
+    // Idle sessions are closed with "421 … Timeout - closing connection" after this long (smtp-server's default: 60 s).
+    ...(opts.socketTimeout ? { socketTimeout: opts.socketTimeout } : {}),
     onRcptTo(address, _session, cb) {
       const err = sink.onRcpt?.(address.address);
       cb(err ?? null);

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import type { SMTPServerOptions } from 'smtp-server';
 import { SmtpPool, SmtpPoolOptions } from '../../src/delivery/smtp-pool';
+import { startLagLink, LagLink } from '../helpers/lag-link';
 import { waitFor } from '../helpers/sink';
 
 /**
@@ -35,6 +36,7 @@ interface TestServer {
 
 const servers: TestServer[] = [];
 const pools: SmtpPool[] = [];
+const links: LagLink[] = [];
 
 async function startServer(extra: Partial<SMTPServerOptions> = {}, port = 0): Promise<TestServer> {
   const t: TestServer = {
@@ -177,6 +179,7 @@ async function rejectionOf(p: Promise<unknown>): Promise<SmtpErrorShape> {
 
 afterEach(async () => {
   for (const p of pools.splice(0)) p.close();
+  await Promise.all(links.splice(0).map((l) => l.close()));
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
 
@@ -360,6 +363,33 @@ describe('SmtpPool against real SMTP servers on loopback', () => {
     await pool.send(envelope(2), message(2));
     expect(srv.connects).toBe(2);
     expect(srv.received.map((r) => r.to[0])).toEqual(['r1@dest.test', 'r2@dest.test']);
+  });
+
+  it('a reused session whose idle-timeout 421 crosses our MAIL FROM: that send goes again on a new session, once, and succeeds', async () => {
+    const srv = await startServer({ socketTimeout: 300 });
+    const link = await startLagLink({ host: '127.0.0.1', port: srv.port });
+    links.push(link);
+    const pool = newPool(link.port, { maxConnections: 1 });
+    await pool.send(envelope(1), message(1));
+    // The server times the idle session out; its "421 … Timeout - closing connection" is still on the wire.
+    await link.hold();
+    await waitFor(() => srv.closes === 1, 3000, 'the server to close the idle session');
+    const ok = await pool.send(envelope(2), message(2));
+    expect(ok.response).toMatch(/^250/);
+    expect(link.crossed).toBe(1); // the 421 did meet MAIL FROM on the wire
+    expect(link.connects).toBe(2);
+    expect(srv.received.map((r) => r.to[0])).toEqual(['r1@dest.test', 'r2@dest.test']);
+  });
+
+  it('a 421 in reply to MAIL FROM on a fresh session is the answer: no second try', async () => {
+    const srv = await startServer({
+      onMailFrom(_address, _session, cb) {
+        cb(smtpErr(421, 'Too many messages, slow down'));
+      },
+    });
+    const pool = newPool(srv.port, { maxConnections: 1 });
+    await expect(pool.send(envelope(1), message(1))).rejects.toMatchObject({ responseCode: 421, command: 'MAIL FROM' });
+    expect(srv.connects).toBe(1);
   });
 
   describe('AUTH', () => {

@@ -96,9 +96,9 @@ describe.each([
   });
 
   it('sends an untracked link with the value as written, and a tracked one redirects to it', async () => {
-    const untracked = got.mail.html!.match(/href="(https:\/\/shop\.example\/raw\?n=[^"]*)"/)![1];
+    const untracked = (got.mail.html as string).match(/href="(https:\/\/shop\.example\/raw\?n=[^"]*)"/)![1];
     expect(untracked).toBe(`https://shop.example/raw?n=${INJECTED.replace(/"/g, '&quot;')}`);
-    const clicks = [...got.mail.html!.matchAll(/href="(http:\/\/track\.postern\.test\/t\/c\/[^"]+)"/g)].map((m) => m[1].slice(BASE.length));
+    const clicks = [...(got.mail.html as string).matchAll(/href="(http:\/\/track\.postern\.test\/t\/c\/[^"]+)"/g)].map((m) => m[1].slice(BASE.length));
     expect(clicks).toHaveLength(1);
     const r = await supertest(rig.h.app).get(clicks[0]);
     expect(r.status).toBe(302);

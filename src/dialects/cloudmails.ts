@@ -2,7 +2,7 @@ import express, { Request } from 'express';
 import type { Params, Services } from '../command';
 import type { Dispatcher } from '../dispatch';
 import { CommandError } from '../errors';
-import { fillPlaceholders, Pairs } from '../personalize/placeholders';
+import { fillPlaceholders, Pairs, TaggedValueError } from '../personalize/placeholders';
 import { bodyOf, Classified, classify, DialectRoute, dialectRouter, FailureWriter, HandledRoute, invalid, isoSeconds, messageParams } from './shared';
 import { messageFacts } from './message-facts';
 
@@ -90,14 +90,19 @@ function emailParams(m: Record<string, unknown>, batch: boolean): Params | Class
   if (m.custom_args !== undefined && m.custom_args !== null && (typeof m.custom_args !== 'object' || Array.isArray(m.custom_args)))
     return invalid('custom_args must be an object');
   const pairs = (m.custom_args ?? {}) as Pairs;
-  const filled = batch
-    ? {
+  let filled = m;
+  try {
+    if (batch)
+      filled = {
         ...m,
         subject: typeof m.subject === 'string' ? fillPlaceholders(m.subject, pairs, 'header') : m.subject,
         html: typeof m.html === 'string' ? fillPlaceholders(m.html, pairs, 'html') : m.html,
         text: typeof m.text === 'string' ? fillPlaceholders(m.text, pairs, 'text') : m.text,
-      }
-    : m;
+      };
+  } catch (e) {
+    if (e instanceof TaggedValueError) return invalid(e.message);
+    throw e;
+  }
   const base = messageParams(filled, 'reply_to', { fromOptional: batch });
   if ('failure' in base && typeof base.failure === 'string') return base;
   return { ...base, metadata: m.custom_args ?? undefined, attachments: attachmentsOf(m.attachments), headers: m.headers };

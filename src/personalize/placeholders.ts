@@ -1,5 +1,5 @@
 import escapeHtml from 'escape-html';
-import type { RenderMode } from './render';
+import { hasTags, RenderMode } from './render';
 
 /**
  * CloudMails-style placeholders: `{{name}}` (HTML-escaped in HTML bodies), `{{{name}}}` (raw) and
@@ -13,20 +13,40 @@ const NAME = '([A-Za-z0-9_][A-Za-z0-9_.-]{0,99})';
 const FALLBACK = '(?:\\s*\\|\\s*"((?:[^"\\\\]|\\\\.)*)")?';
 const TRIPLE = new RegExp(`\\{\\{\\{\\s*${NAME}${FALLBACK}\\s*\\}\\}\\}`, 'g');
 const DOUBLE = new RegExp(`\\{\\{\\s*${NAME}${FALLBACK}\\s*\\}\\}`, 'g');
+/** Both forms, a triple-brace one before a double one at the same place: groups 1-2 triple, 3-4 double. */
+const ALL = new RegExp(`${TRIPLE.source}|${DOUBLE.source}`, 'g');
 const LEFT_TO_WORKER = new Set(['MFROMDomain']);
 
 export type Pairs = Record<string, string | number | boolean | null>;
 
+/** A custom_args value holding one of Postern's own tags, in a subject or text body, where it cannot be made inert. */
+export class TaggedValueError extends Error {
+  constructor(readonly key: string) {
+    super(
+      `custom_args.${key} holds a personalisation tag ({{ Subscriber:… }}, %…%, {{ Link:… }}) and is used in the subject or text; ` +
+        'Postern renders those tags after filling placeholders, so the value cannot be sent as written',
+    );
+  }
+}
+
+/**
+ * Fills the placeholders of `input` in one pass: a value is inserted as it is and never scanned again. The worker
+ * renders Postern's own tags in the result later (src/personalize/render.ts), so a value holding one would be
+ * expanded there: in HTML its `{` and `%` are written as character references (the reader sees the same text), and
+ * in a subject or text, which have no such escape, TaggedValueError refuses the message instead of rendering it.
+ */
 export function fillPlaceholders(input: string, pairs: Pairs, mode: RenderMode): string {
   if (!input || !input.includes('{{')) return input;
   const resolve = (whole: string, name: string, fallback: string | undefined, raw: boolean): string => {
     const has = Object.prototype.hasOwnProperty.call(pairs, name);
     if (!has && LEFT_TO_WORKER.has(name)) return whole;
     const v = has && pairs[name] !== null && pairs[name] !== '' ? String(pairs[name]) : (fallback ?? '').replace(/\\(.)/g, '$1');
+    if (has && hasTags(v)) {
+      if (mode !== 'html') throw new TaggedValueError(name);
+      return (raw ? v : escapeHtml(v)).replace(/[{%]/g, (c) => (c === '{' ? '&#123;' : '&#37;'));
+    }
     if (mode === 'header') return v.replace(/[\r\n]+/g, ' ');
     return mode === 'html' && !raw ? escapeHtml(v) : v;
   };
-  return input
-    .replace(TRIPLE, (m, name, fallback) => resolve(m, name, fallback, true))
-    .replace(DOUBLE, (m, name, fallback) => resolve(m, name, fallback, false));
+  return input.replace(ALL, (m, tn, tf, dn, df) => (tn !== undefined ? resolve(m, tn, tf, true) : resolve(m, dn, df, false)));
 }

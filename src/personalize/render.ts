@@ -29,8 +29,11 @@ const FALLBACK = '(?:\\s*\\|\\s*"((?:[^"\\\\]|\\\\.)*)")?';
 const HELPER = '(?:([a-z]+)\\s+)?';
 const TRIPLE = new RegExp(`\\{\\{\\{\\s*${HELPER}(${NAME})${FALLBACK}\\s*\\}\\}\\}`, 'g');
 const DOUBLE = new RegExp(`\\{\\{\\s*${HELPER}(${NAME})${FALLBACK}\\s*\\}\\}`, 'g');
+const ONE_TRIPLE = new RegExp(`^${TRIPLE.source}$`);
 const LEGACY = new RegExp(`%(${NAME})%`, 'g');
 const ANY = new RegExp(`${TRIPLE.source}|${DOUBLE.source}|${LEGACY.source}`);
+/** Every tag, a triple-brace one before a double one at the same place: groups 1-3 triple, 4-6 double, 7 legacy. */
+const ALL = new RegExp(ANY.source, 'g');
 
 export function hasTags(s: string | undefined): boolean {
   return !!s && ANY.test(s);
@@ -71,16 +74,27 @@ export function renderTags(input: string, ctx: TagContext, mode: RenderMode): st
     if (value !== undefined && value !== '') return out(applyHelper(helper, value), mode, !(raw && ours));
     return out((fallback ?? '').replace(/\\(.)/g, '$1'), mode, !raw);
   };
-  return input
-    .replace(TRIPLE, (_m, helper, name, fallback) => resolve(helper, name, fallback, true))
-    .replace(DOUBLE, (_m, helper, name, fallback) => resolve(helper, name, fallback, false))
-    .replace(LEGACY, (_m, name) => resolve(undefined, name, undefined, false));
+  // One pass over the template: a value or fallback is inserted as it is and never scanned again, so a subscriber
+  // field holding `{{ Subscriber:Other }}` or `%Link:Unsubscribe%` shows that text instead of pulling in another value.
+  return input.replace(ALL, (_m, th, tn, tf, dh, dn, df, ln) =>
+    tn !== undefined ? resolve(th, tn, tf, true) : dn !== undefined ? resolve(dh, dn, df, false) : resolve(undefined, ln, undefined, false),
+  );
+}
+
+/**
+ * A triple-brace tag with a fallback, as its two outcomes: the tag without the fallback (renders to '' exactly when
+ * the fallback would be used) and the fallback as it is written out (raw HTML, the sender's own). Null for any other tag.
+ */
+export function rawFallback(src: string): { value: string; fallback: string } | null {
+  const m = ONE_TRIPLE.exec(src);
+  if (!m || m[3] === undefined) return null;
+  return { value: `{{{ ${m[1] ? `${m[1]} ` : ''}${m[2]} }}}`, fallback: m[3].replace(/\\(.)/g, '$1') };
 }
 
 /** Where the tags of `input` are, in document order (a triple-brace tag before a double one at the same place). */
 export function findTags(input: string): { start: number; end: number }[] {
   const out: { start: number; end: number }[] = [];
   if (!input || !ANY.test(input)) return out;
-  for (const m of input.matchAll(new RegExp(ANY.source, 'g'))) out.push({ start: m.index!, end: m.index! + m[0].length });
+  for (const m of input.matchAll(ALL)) out.push({ start: m.index!, end: m.index! + m[0].length });
   return out;
 }

@@ -1,5 +1,5 @@
 import escapeHtml from 'escape-html';
-import { findTags, renderTags, TagContext } from '../personalize/render';
+import { findTags, rawFallback, renderTags, TagContext } from '../personalize/render';
 import { isTrackableHref, Node, noTrack, parseWithOffsets } from './rewrite';
 
 /**
@@ -23,29 +23,47 @@ type Piece =
   | { k: 'tag'; src: string }
   /** A tracked href: `href` holds the decoded value as pieces; `span` is the attribute as written. */
   | { k: 'href'; idx: number; href: (string | { src: string })[] | null; span: Piece[] }
-  | { k: 'insert' };
+  | { k: 'insert' }
+  /** A triple-brace tag whose raw fallback holds links: its value when it has one, else the fallback's pieces. */
+  | { k: 'choice'; value: string; fallback: Piece[] }
+  | { k: 'end' };
 
 const OPEN = '\uE000';
 const CLOSE = '\uE001';
 const PLACEHOLDER = /\uE000(\d+)\uE001/g;
+/** Closes a raw fallback written out after its tag's placeholder. */
+const END = '\uE002';
+const PIECE = /\uE000(\d+)\uE001|\uE002/g;
 
 export function prepareHtml(html: string, opts: { trackLinks: boolean; ownBase: string }): PreparedHtml {
   const found = findTags(html);
   const tags = found.map((t) => html.slice(t.start, t.end));
-  let marked = '';
-  let from = 0;
-  found.forEach((t, i) => {
-    marked += `${html.slice(from, t.start)}${OPEN}${i}${CLOSE}`;
-    from = t.end;
-  });
-  marked += html.slice(from);
-  // Placeholders to pieces: literal text and tag sources.
+  const mark = (expand: Map<number, string>) => {
+    let out = '';
+    let from = 0;
+    found.forEach((t, i) => {
+      out += `${html.slice(from, t.start)}${OPEN}${i}${CLOSE}${expand.has(i) ? `${expand.get(i)}${END}` : ''}`;
+      from = t.end;
+    });
+    return out + html.slice(from);
+  };
+  let marked = mark(new Map());
+  let doc = parseWithOffsets(marked);
+  // A raw fallback with links in text content is written out after its tag and parsed with the document, so its links
+  // are tracked as rendering the copy and then rewriting it (buildVariant) tracks them; each copy then shows either
+  // the tag's value or that fallback. Only links need it: any other fallback stays opaque inside its tag.
+  const expand = linkFallbacks(doc, tags);
+  if (expand.size) doc = parseWithOffsets((marked = mark(expand)));
+  // Placeholders to pieces: literal text, tag sources and the ends of written-out fallbacks.
   const split = (s: string): Piece[] => {
     const out: Piece[] = [];
     let at = 0;
-    for (const m of s.matchAll(PLACEHOLDER)) {
+    for (const m of s.matchAll(PIECE)) {
       if (m.index! > at) out.push({ k: 'lit', s: s.slice(at, m.index) });
-      out.push({ k: 'tag', src: tags[Number(m[1])] });
+      const i = Number(m[1]);
+      if (m[1] === undefined) out.push({ k: 'end' });
+      else if (expand.has(i)) out.push({ k: 'choice', value: rawFallback(tags[i])!.value, fallback: [] });
+      else out.push({ k: 'tag', src: tags[i] });
       at = m.index! + m[0].length;
     }
     if (at < s.length) out.push({ k: 'lit', s: s.slice(at) });
@@ -53,7 +71,6 @@ export function prepareHtml(html: string, opts: { trackLinks: boolean; ownBase: 
   };
   const restore = (s: string) => s.replace(PLACEHOLDER, (_m, i) => tags[Number(i)]);
 
-  const doc = parseWithOffsets(marked);
   const links: { url: string; templated: boolean }[] = [];
   const index = new Map<string, number>();
   const edits: { start: number; end: number; piece: Piece }[] = [];
@@ -100,7 +117,39 @@ export function prepareHtml(html: string, opts: { trackLinks: boolean; ownBase: 
     pos = e.end;
   }
   pieces.push(...split(marked.slice(pos)));
-  return { pieces, links };
+  return { pieces: expand.size ? nestFallbacks(pieces) : pieces, links };
+}
+
+/** Indices of the triple-brace tags in text content whose raw fallback holds a link, with that fallback. */
+function linkFallbacks(doc: Node, tags: string[]): Map<number, string> {
+  const out = new Map<number, string>();
+  const walk = (node: Node) => {
+    if (node.nodeName === '#text' && node.value?.includes(OPEN)) {
+      for (const m of node.value.matchAll(PLACEHOLDER)) {
+        const f = rawFallback(tags[Number(m[1])]);
+        // A fallback that ends the body would move the footer and pixel into it: left opaque, as before.
+        if (f && /<(a|area)\s/i.test(f.fallback) && !/<\/(body|html)/i.test(f.fallback) && !f.fallback.includes(END)) out.set(Number(m[1]), f.fallback);
+      }
+    }
+    for (const child of node.childNodes ?? []) walk(child);
+    if (node.content) walk(node.content);
+  };
+  walk(doc);
+  return out;
+}
+
+/** Moves the pieces between a choice and its end marker into the choice's fallback. */
+function nestFallbacks(flat: Piece[]): Piece[] {
+  const top: Piece[] = [];
+  const open: Piece[][] = [top];
+  for (const p of flat) {
+    if (p.k === 'end') open.pop();
+    else {
+      open[open.length - 1].push(p);
+      if (p.k === 'choice') open.push(p.fallback);
+    }
+  }
+  return top;
 }
 
 export interface RecipientLinks {
@@ -119,6 +168,11 @@ export function renderPrepared(p: PreparedHtml, ctx: TagContext, r: RecipientLin
       if (piece.k === 'lit') out += piece.s;
       else if (piece.k === 'tag') out += renderTags(piece.src, ctx, 'html');
       else if (piece.k === 'insert') out += r.insert;
+      else if (piece.k === 'choice') {
+        const value = renderTags(piece.value, ctx, 'html');
+        if (value) out += value;
+        else emit(piece.fallback);
+      } else if (piece.k === 'end') continue;
       else if (!r.click) emit(piece.span);
       else if (piece.href === null) out += `href="${escapeHtml(r.click(piece.idx))}"`;
       else {

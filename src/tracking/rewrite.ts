@@ -37,6 +37,8 @@ export type Node = {
   nodeName: string;
   tagName?: string;
   attrs?: { name: string; value: string }[];
+  /** A text node's text. */
+  value?: string;
   childNodes?: Node[];
   content?: Node;
   sourceCodeLocation?: {

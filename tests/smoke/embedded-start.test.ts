@@ -22,6 +22,9 @@ interface Proc {
   exited: Promise<number | null>;
 }
 
+/** Every gateway a test started, ended in afterAll: a failed assertion must not leave one running after jest. */
+const started = new Set<ChildProcessWithoutNullStreams>();
+
 async function startGateway(dataDir: string, port: number): Promise<Proc> {
   const child = spawn(process.execPath, [MAIN], {
     env: cleanEnv({
@@ -34,6 +37,8 @@ async function startGateway(dataDir: string, port: number): Promise<Proc> {
       SMTP_HOST: '127.0.0.1',
     }),
   });
+  started.add(child);
+  child.once('exit', () => started.delete(child));
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
@@ -57,7 +62,10 @@ async function api(port: number, params: Record<string, unknown>): Promise<any> 
 
 describe('embedded default (npm start on a fresh clone)', () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'postern-smoke-'));
-  afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  afterAll(() => {
+    for (const child of started) child.kill('SIGKILL');
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
 
   it('starts with no servers, prints the admin key once, serves the walk-through, and stops cleanly on SIGTERM', async () => {
     expect(fs.existsSync(MAIN)).toBe(true);

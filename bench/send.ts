@@ -19,6 +19,7 @@
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { Queue } from 'bullmq';
@@ -86,6 +87,12 @@ function sampleWhile(pids: number[]): { stop(): Promise<Sample> } {
     async stop() {
       child.kill('SIGTERM');
       await exited;
+      // On a busy machine a short phase can end before node has even run the probe's script; killed then, it prints
+      // nothing. The run goes on without that phase's RSS figures instead of dying on JSON.parse('').
+      if (!out.trim()) {
+        process.stderr.write('bench: the RSS probe was stopped before it sampled anything: no RSS figures for this phase\n');
+        return { rss_mb: {}, rss_p50_mb: {}, rss_samples_mb: {}, load1: os.loadavg()[0], samples: 0 };
+      }
       return JSON.parse(out) as Sample;
     },
   };

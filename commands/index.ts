@@ -1,284 +1,146 @@
-import type { CommandDef } from '../src/command';
-import accountOverview from './account.overview';
-import adminApikeyReset from './admin.apikey.reset';
-import adminLogin from './admin.login';
-import adminLogout from './admin.logout';
-import adminPasswordReset from './admin.password.reset';
-import campaignCancel from './campaign.cancel';
-import campaignCreate from './campaign.create';
-import campaignGet from './campaign.get';
-import campaignLaunch from './campaign.launch';
-import campaignsGet from './campaigns.get';
-import contactsCreate from './contacts.create';
-import contactsList from './contacts.list';
-import customfieldCreate from './customfield.create';
-import customfieldDelete from './customfield.delete';
-import customfieldsGet from './customfields.get';
-import emailTemplateCreate from './email.template.create';
-import emailTemplateDelete from './email.template.delete';
-import emailTemplateGet from './email.template.get';
-import emailTemplateUpdate from './email.template.update';
-import emailTemplatesGet from './email.templates.get';
-import emailgatewayAccountstatsPublic from './emailgateway.accountstats.public';
-import emailgatewayAccountstats from './emailgateway.accountstats';
-import emailgatewayAccountsummary from './emailgateway.accountsummary';
-import emailgatewayAddapi from './emailgateway.addapi';
-import emailgatewayAdddomain from './emailgateway.adddomain';
-import emailgatewayAddsmtp from './emailgateway.addsmtp';
-import emailgatewayAddsuppressionPublic from './emailgateway.addsuppression.public';
-import emailgatewayAddsuppression from './emailgateway.addsuppression';
-import emailgatewayAddwebhookPublic from './emailgateway.addwebhook.public';
-import emailgatewayAddwebhook from './emailgateway.addwebhook';
-import emailgatewayAggrevents from './emailgateway.aggrevents';
-import emailgatewayCancelmessage from './emailgateway.cancelmessage';
-import emailgatewayCancelqueuedmessage from './emailgateway.cancelqueuedmessage';
-import emailgatewayCleardomainqueue from './emailgateway.cleardomainqueue';
-import emailgatewayDailyseries from './emailgateway.dailyseries';
-import emailgatewayDailystats from './emailgateway.dailystats';
-import emailgatewayDeleteapi from './emailgateway.deleteapi';
-import emailgatewayDeletedomain from './emailgateway.deletedomain';
-import emailgatewayDeletesmtp from './emailgateway.deletesmtp';
-import emailgatewayDeletesuppressionPublic from './emailgateway.deletesuppression.public';
-import emailgatewayDeletesuppression from './emailgateway.deletesuppression';
-import emailgatewayDeletewebhookPublic from './emailgateway.deletewebhook.public';
-import emailgatewayDeletewebhook from './emailgateway.deletewebhook';
-import emailgatewayDomainstats from './emailgateway.domainstats';
-import emailgatewayExportevents from './emailgateway.exportevents';
-import emailgatewayGetalldomains from './emailgateway.getalldomains';
-import emailgatewayGetapis from './emailgateway.getapis';
-import emailgatewayGetcapturedmessagePublic from './emailgateway.getcapturedmessage.public';
-import emailgatewayGetcapturedmessage from './emailgateway.getcapturedmessage';
-import emailgatewayGetcapturedmessagesPublic from './emailgateway.getcapturedmessages.public';
-import emailgatewayGetcapturedmessages from './emailgateway.getcapturedmessages';
-import emailgatewayGetdomain from './emailgateway.getdomain';
-import emailgatewayGetdomains from './emailgateway.getdomains';
-import emailgatewayGeteventsPublic from './emailgateway.getevents.public';
-import emailgatewayGetevents from './emailgateway.getevents';
-import emailgatewayGetmessage from './emailgateway.getmessage';
-import emailgatewayGetmessagelog from './emailgateway.getmessagelog';
-import emailgatewayGetmessages from './emailgateway.getmessages';
-import emailgatewayGetmessagetimeline from './emailgateway.getmessagetimeline';
-import emailgatewayGetsmtps from './emailgateway.getsmtps';
-import emailgatewayGetsuppressionsPublic from './emailgateway.getsuppressions.public';
-import emailgatewayGetsuppressions from './emailgateway.getsuppressions';
-import emailgatewayGetwebhooklogPublic from './emailgateway.getwebhooklog.public';
-import emailgatewayGetwebhooklog from './emailgateway.getwebhooklog';
-import emailgatewayGetwebhooksPublic from './emailgateway.getwebhooks.public';
-import emailgatewayGetwebhooks from './emailgateway.getwebhooks';
-import emailgatewayInboundrelaydomaincheck from './emailgateway.inboundrelaydomaincheck';
-import emailgatewayListrecipientdomains from './emailgateway.listrecipientdomains';
-import emailgatewayRecipientdomainstats from './emailgateway.recipientdomainstats';
-import emailgatewayRegeneratesigningkey from './emailgateway.regeneratesigningkey';
-import emailgatewayReplaceapi from './emailgateway.replaceapi';
-import emailgatewayResetsmtppassword from './emailgateway.resetsmtppassword';
-import emailgatewayRotatedkim from './emailgateway.rotatedkim';
-import emailgatewaySendbatch from './emailgateway.sendbatch';
-import emailgatewaySendemail from './emailgateway.sendemail';
-import emailgatewaySendtestemail from './emailgateway.sendtestemail';
-import emailgatewaySmtprelay from './emailgateway.smtprelay';
-import emailgatewayUpdatedomain from './emailgateway.updatedomain';
-import emailgatewayVerifydomain from './emailgateway.verifydomain';
-import listCreate from './list.create';
-import listDelete from './list.delete';
-import listGet from './list.get';
-import listUpdate from './list.update';
-import listsGet from './lists.get';
-import queueHold from './queue.hold';
-import queueList from './queue.list';
-import queuePurge from './queue.purge';
-import queueRelease from './queue.release';
-import queueRetry from './queue.retry';
-import queueStatus from './queue.status';
-import senderDomains from './sender.domains';
-import subscriberCreate from './subscriber.create';
-import subscriberDelete from './subscriber.delete';
-import subscriberGet from './subscriber.get';
-import subscriberSubscribe from './subscriber.subscribe';
-import subscriberUnsubscribe from './subscriber.unsubscribe';
-import subscriberUpdate from './subscriber.update';
-import subscribersGet from './subscribers.get';
-import suppressionBrowse from './suppression.browse';
-import suppressionCheck from './suppression.check';
-import suppressionDelete from './suppression.delete';
-import suppressionImport from './suppression.import';
-import suppressionPatternsGet from './suppression.patterns.get';
-import suppressionPatternsSet from './suppression.patterns.set';
-import suppressionStats from './suppression.stats';
-import suppressionWhitelistGet from './suppression.whitelist.get';
-import suppressionWhitelistSet from './suppression.whitelist.set';
-import userApikeyCreate from './user.apikey.create';
-import userApikeyDelete from './user.apikey.delete';
-import userApikeyList from './user.apikey.list';
-import userCreate from './user.create';
-import userCurrent from './user.current';
-import userDelete from './user.delete';
-import userGet from './user.get';
-import userLogin from './user.login';
-import userLogout from './user.logout';
-import userSenderdomainCreate from './user.senderdomain.create';
-import userSenderdomainDelete from './user.senderdomain.delete';
-import userSenderdomainDns from './user.senderdomain.dns';
-import userSenderdomainDnshost from './user.senderdomain.dnshost';
-import userSenderdomainGet from './user.senderdomain.get';
-import userSenderdomainList from './user.senderdomain.list';
-import userSenderdomainSendtest from './user.senderdomain.sendtest';
-import userSenderdomainUpdate from './user.senderdomain.update';
-import userSenderdomainVerify from './user.senderdomain.verify';
-import userUpdate from './user.update';
-import userWebhookCreate from './user.webhook.create';
-import userWebhookDelete from './user.webhook.delete';
-import userWebhookGet from './user.webhook.get';
-import userWebhookList from './user.webhook.list';
-import userWebhookReceive from './user.webhook.receive';
-import userWebhookStats from './user.webhook.stats';
-import userWebhookUpdate from './user.webhook.update';
-import usersGet from './users.get';
-import webhookCreate from './webhook.create';
-import webhookDelete from './webhook.delete';
-import webhookList from './webhook.list';
+/* eslint-disable @typescript-eslint/no-require-imports -- each module loads at its first lookup (src/command.ts) */
+import { lazyCommandTable } from '../src/command';
 
-/** THE command table: lowercase command name → module. Looked up by own property only (src/dispatch.ts). */
+/** THE command table: lowercase command name → module, loaded at first lookup. Looked up by own property only (src/dispatch.ts). */
 // Generated by scripts/gen-commands-index.js (npm run gen:commands): do not edit by hand.
-export const commands: Record<string, CommandDef> = Object.assign(Object.create(null), {
-  'account.overview': accountOverview,
-  'admin.apikey.reset': adminApikeyReset,
-  'admin.login': adminLogin,
-  'admin.logout': adminLogout,
-  'admin.password.reset': adminPasswordReset,
-  'campaign.cancel': campaignCancel,
-  'campaign.create': campaignCreate,
-  'campaign.get': campaignGet,
-  'campaign.launch': campaignLaunch,
-  'campaigns.get': campaignsGet,
-  'contacts.create': contactsCreate,
-  'contacts.list': contactsList,
-  'customfield.create': customfieldCreate,
-  'customfield.delete': customfieldDelete,
-  'customfields.get': customfieldsGet,
-  'email.template.create': emailTemplateCreate,
-  'email.template.delete': emailTemplateDelete,
-  'email.template.get': emailTemplateGet,
-  'email.template.update': emailTemplateUpdate,
-  'email.templates.get': emailTemplatesGet,
-  'emailgateway.accountstats.public': emailgatewayAccountstatsPublic,
-  'emailgateway.accountstats': emailgatewayAccountstats,
-  'emailgateway.accountsummary': emailgatewayAccountsummary,
-  'emailgateway.addapi': emailgatewayAddapi,
-  'emailgateway.adddomain': emailgatewayAdddomain,
-  'emailgateway.addsmtp': emailgatewayAddsmtp,
-  'emailgateway.addsuppression.public': emailgatewayAddsuppressionPublic,
-  'emailgateway.addsuppression': emailgatewayAddsuppression,
-  'emailgateway.addwebhook.public': emailgatewayAddwebhookPublic,
-  'emailgateway.addwebhook': emailgatewayAddwebhook,
-  'emailgateway.aggrevents': emailgatewayAggrevents,
-  'emailgateway.cancelmessage': emailgatewayCancelmessage,
-  'emailgateway.cancelqueuedmessage': emailgatewayCancelqueuedmessage,
-  'emailgateway.cleardomainqueue': emailgatewayCleardomainqueue,
-  'emailgateway.dailyseries': emailgatewayDailyseries,
-  'emailgateway.dailystats': emailgatewayDailystats,
-  'emailgateway.deleteapi': emailgatewayDeleteapi,
-  'emailgateway.deletedomain': emailgatewayDeletedomain,
-  'emailgateway.deletesmtp': emailgatewayDeletesmtp,
-  'emailgateway.deletesuppression.public': emailgatewayDeletesuppressionPublic,
-  'emailgateway.deletesuppression': emailgatewayDeletesuppression,
-  'emailgateway.deletewebhook.public': emailgatewayDeletewebhookPublic,
-  'emailgateway.deletewebhook': emailgatewayDeletewebhook,
-  'emailgateway.domainstats': emailgatewayDomainstats,
-  'emailgateway.exportevents': emailgatewayExportevents,
-  'emailgateway.getalldomains': emailgatewayGetalldomains,
-  'emailgateway.getapis': emailgatewayGetapis,
-  'emailgateway.getcapturedmessage.public': emailgatewayGetcapturedmessagePublic,
-  'emailgateway.getcapturedmessage': emailgatewayGetcapturedmessage,
-  'emailgateway.getcapturedmessages.public': emailgatewayGetcapturedmessagesPublic,
-  'emailgateway.getcapturedmessages': emailgatewayGetcapturedmessages,
-  'emailgateway.getdomain': emailgatewayGetdomain,
-  'emailgateway.getdomains': emailgatewayGetdomains,
-  'emailgateway.getevents.public': emailgatewayGeteventsPublic,
-  'emailgateway.getevents': emailgatewayGetevents,
-  'emailgateway.getmessage': emailgatewayGetmessage,
-  'emailgateway.getmessagelog': emailgatewayGetmessagelog,
-  'emailgateway.getmessages': emailgatewayGetmessages,
-  'emailgateway.getmessagetimeline': emailgatewayGetmessagetimeline,
-  'emailgateway.getsmtps': emailgatewayGetsmtps,
-  'emailgateway.getsuppressions.public': emailgatewayGetsuppressionsPublic,
-  'emailgateway.getsuppressions': emailgatewayGetsuppressions,
-  'emailgateway.getwebhooklog.public': emailgatewayGetwebhooklogPublic,
-  'emailgateway.getwebhooklog': emailgatewayGetwebhooklog,
-  'emailgateway.getwebhooks.public': emailgatewayGetwebhooksPublic,
-  'emailgateway.getwebhooks': emailgatewayGetwebhooks,
-  'emailgateway.inboundrelaydomaincheck': emailgatewayInboundrelaydomaincheck,
-  'emailgateway.listrecipientdomains': emailgatewayListrecipientdomains,
-  'emailgateway.recipientdomainstats': emailgatewayRecipientdomainstats,
-  'emailgateway.regeneratesigningkey': emailgatewayRegeneratesigningkey,
-  'emailgateway.replaceapi': emailgatewayReplaceapi,
-  'emailgateway.resetsmtppassword': emailgatewayResetsmtppassword,
-  'emailgateway.rotatedkim': emailgatewayRotatedkim,
-  'emailgateway.sendbatch': emailgatewaySendbatch,
-  'emailgateway.sendemail': emailgatewaySendemail,
-  'emailgateway.sendtestemail': emailgatewaySendtestemail,
-  'emailgateway.smtprelay': emailgatewaySmtprelay,
-  'emailgateway.updatedomain': emailgatewayUpdatedomain,
-  'emailgateway.verifydomain': emailgatewayVerifydomain,
-  'list.create': listCreate,
-  'list.delete': listDelete,
-  'list.get': listGet,
-  'list.update': listUpdate,
-  'lists.get': listsGet,
-  'queue.hold': queueHold,
-  'queue.list': queueList,
-  'queue.purge': queuePurge,
-  'queue.release': queueRelease,
-  'queue.retry': queueRetry,
-  'queue.status': queueStatus,
-  'sender.domains': senderDomains,
-  'subscriber.create': subscriberCreate,
-  'subscriber.delete': subscriberDelete,
-  'subscriber.get': subscriberGet,
-  'subscriber.subscribe': subscriberSubscribe,
-  'subscriber.unsubscribe': subscriberUnsubscribe,
-  'subscriber.update': subscriberUpdate,
-  'subscribers.get': subscribersGet,
-  'suppression.browse': suppressionBrowse,
-  'suppression.check': suppressionCheck,
-  'suppression.delete': suppressionDelete,
-  'suppression.import': suppressionImport,
-  'suppression.patterns.get': suppressionPatternsGet,
-  'suppression.patterns.set': suppressionPatternsSet,
-  'suppression.stats': suppressionStats,
-  'suppression.whitelist.get': suppressionWhitelistGet,
-  'suppression.whitelist.set': suppressionWhitelistSet,
-  'user.apikey.create': userApikeyCreate,
-  'user.apikey.delete': userApikeyDelete,
-  'user.apikey.list': userApikeyList,
-  'user.create': userCreate,
-  'user.current': userCurrent,
-  'user.delete': userDelete,
-  'user.get': userGet,
-  'user.login': userLogin,
-  'user.logout': userLogout,
-  'user.senderdomain.create': userSenderdomainCreate,
-  'user.senderdomain.delete': userSenderdomainDelete,
-  'user.senderdomain.dns': userSenderdomainDns,
-  'user.senderdomain.dnshost': userSenderdomainDnshost,
-  'user.senderdomain.get': userSenderdomainGet,
-  'user.senderdomain.list': userSenderdomainList,
-  'user.senderdomain.sendtest': userSenderdomainSendtest,
-  'user.senderdomain.update': userSenderdomainUpdate,
-  'user.senderdomain.verify': userSenderdomainVerify,
-  'user.update': userUpdate,
-  'user.webhook.create': userWebhookCreate,
-  'user.webhook.delete': userWebhookDelete,
-  'user.webhook.get': userWebhookGet,
-  'user.webhook.list': userWebhookList,
-  'user.webhook.receive': userWebhookReceive,
-  'user.webhook.stats': userWebhookStats,
-  'user.webhook.update': userWebhookUpdate,
-  'users.get': usersGet,
-  'webhook.create': webhookCreate,
-  'webhook.delete': webhookDelete,
-  'webhook.list': webhookList,
+export const commands = lazyCommandTable({
+  'account.overview': () => require('./account.overview') as typeof import('./account.overview'),
+  'admin.apikey.reset': () => require('./admin.apikey.reset') as typeof import('./admin.apikey.reset'),
+  'admin.login': () => require('./admin.login') as typeof import('./admin.login'),
+  'admin.logout': () => require('./admin.logout') as typeof import('./admin.logout'),
+  'admin.password.reset': () => require('./admin.password.reset') as typeof import('./admin.password.reset'),
+  'campaign.cancel': () => require('./campaign.cancel') as typeof import('./campaign.cancel'),
+  'campaign.create': () => require('./campaign.create') as typeof import('./campaign.create'),
+  'campaign.get': () => require('./campaign.get') as typeof import('./campaign.get'),
+  'campaign.launch': () => require('./campaign.launch') as typeof import('./campaign.launch'),
+  'campaigns.get': () => require('./campaigns.get') as typeof import('./campaigns.get'),
+  'contacts.create': () => require('./contacts.create') as typeof import('./contacts.create'),
+  'contacts.list': () => require('./contacts.list') as typeof import('./contacts.list'),
+  'customfield.create': () => require('./customfield.create') as typeof import('./customfield.create'),
+  'customfield.delete': () => require('./customfield.delete') as typeof import('./customfield.delete'),
+  'customfields.get': () => require('./customfields.get') as typeof import('./customfields.get'),
+  'email.template.create': () => require('./email.template.create') as typeof import('./email.template.create'),
+  'email.template.delete': () => require('./email.template.delete') as typeof import('./email.template.delete'),
+  'email.template.get': () => require('./email.template.get') as typeof import('./email.template.get'),
+  'email.template.update': () => require('./email.template.update') as typeof import('./email.template.update'),
+  'email.templates.get': () => require('./email.templates.get') as typeof import('./email.templates.get'),
+  'emailgateway.accountstats.public': () => require('./emailgateway.accountstats.public') as typeof import('./emailgateway.accountstats.public'),
+  'emailgateway.accountstats': () => require('./emailgateway.accountstats') as typeof import('./emailgateway.accountstats'),
+  'emailgateway.accountsummary': () => require('./emailgateway.accountsummary') as typeof import('./emailgateway.accountsummary'),
+  'emailgateway.addapi': () => require('./emailgateway.addapi') as typeof import('./emailgateway.addapi'),
+  'emailgateway.adddomain': () => require('./emailgateway.adddomain') as typeof import('./emailgateway.adddomain'),
+  'emailgateway.addsmtp': () => require('./emailgateway.addsmtp') as typeof import('./emailgateway.addsmtp'),
+  'emailgateway.addsuppression.public': () => require('./emailgateway.addsuppression.public') as typeof import('./emailgateway.addsuppression.public'),
+  'emailgateway.addsuppression': () => require('./emailgateway.addsuppression') as typeof import('./emailgateway.addsuppression'),
+  'emailgateway.addwebhook.public': () => require('./emailgateway.addwebhook.public') as typeof import('./emailgateway.addwebhook.public'),
+  'emailgateway.addwebhook': () => require('./emailgateway.addwebhook') as typeof import('./emailgateway.addwebhook'),
+  'emailgateway.aggrevents': () => require('./emailgateway.aggrevents') as typeof import('./emailgateway.aggrevents'),
+  'emailgateway.cancelmessage': () => require('./emailgateway.cancelmessage') as typeof import('./emailgateway.cancelmessage'),
+  'emailgateway.cancelqueuedmessage': () => require('./emailgateway.cancelqueuedmessage') as typeof import('./emailgateway.cancelqueuedmessage'),
+  'emailgateway.cleardomainqueue': () => require('./emailgateway.cleardomainqueue') as typeof import('./emailgateway.cleardomainqueue'),
+  'emailgateway.dailyseries': () => require('./emailgateway.dailyseries') as typeof import('./emailgateway.dailyseries'),
+  'emailgateway.dailystats': () => require('./emailgateway.dailystats') as typeof import('./emailgateway.dailystats'),
+  'emailgateway.deleteapi': () => require('./emailgateway.deleteapi') as typeof import('./emailgateway.deleteapi'),
+  'emailgateway.deletedomain': () => require('./emailgateway.deletedomain') as typeof import('./emailgateway.deletedomain'),
+  'emailgateway.deletesmtp': () => require('./emailgateway.deletesmtp') as typeof import('./emailgateway.deletesmtp'),
+  'emailgateway.deletesuppression.public': () => require('./emailgateway.deletesuppression.public') as typeof import('./emailgateway.deletesuppression.public'),
+  'emailgateway.deletesuppression': () => require('./emailgateway.deletesuppression') as typeof import('./emailgateway.deletesuppression'),
+  'emailgateway.deletewebhook.public': () => require('./emailgateway.deletewebhook.public') as typeof import('./emailgateway.deletewebhook.public'),
+  'emailgateway.deletewebhook': () => require('./emailgateway.deletewebhook') as typeof import('./emailgateway.deletewebhook'),
+  'emailgateway.domainstats': () => require('./emailgateway.domainstats') as typeof import('./emailgateway.domainstats'),
+  'emailgateway.exportevents': () => require('./emailgateway.exportevents') as typeof import('./emailgateway.exportevents'),
+  'emailgateway.getalldomains': () => require('./emailgateway.getalldomains') as typeof import('./emailgateway.getalldomains'),
+  'emailgateway.getapis': () => require('./emailgateway.getapis') as typeof import('./emailgateway.getapis'),
+  'emailgateway.getcapturedmessage.public': () =>
+    require('./emailgateway.getcapturedmessage.public') as typeof import('./emailgateway.getcapturedmessage.public'),
+  'emailgateway.getcapturedmessage': () => require('./emailgateway.getcapturedmessage') as typeof import('./emailgateway.getcapturedmessage'),
+  'emailgateway.getcapturedmessages.public': () =>
+    require('./emailgateway.getcapturedmessages.public') as typeof import('./emailgateway.getcapturedmessages.public'),
+  'emailgateway.getcapturedmessages': () => require('./emailgateway.getcapturedmessages') as typeof import('./emailgateway.getcapturedmessages'),
+  'emailgateway.getdomain': () => require('./emailgateway.getdomain') as typeof import('./emailgateway.getdomain'),
+  'emailgateway.getdomains': () => require('./emailgateway.getdomains') as typeof import('./emailgateway.getdomains'),
+  'emailgateway.getevents.public': () => require('./emailgateway.getevents.public') as typeof import('./emailgateway.getevents.public'),
+  'emailgateway.getevents': () => require('./emailgateway.getevents') as typeof import('./emailgateway.getevents'),
+  'emailgateway.getmessage': () => require('./emailgateway.getmessage') as typeof import('./emailgateway.getmessage'),
+  'emailgateway.getmessagelog': () => require('./emailgateway.getmessagelog') as typeof import('./emailgateway.getmessagelog'),
+  'emailgateway.getmessages': () => require('./emailgateway.getmessages') as typeof import('./emailgateway.getmessages'),
+  'emailgateway.getmessagetimeline': () => require('./emailgateway.getmessagetimeline') as typeof import('./emailgateway.getmessagetimeline'),
+  'emailgateway.getsmtps': () => require('./emailgateway.getsmtps') as typeof import('./emailgateway.getsmtps'),
+  'emailgateway.getsuppressions.public': () => require('./emailgateway.getsuppressions.public') as typeof import('./emailgateway.getsuppressions.public'),
+  'emailgateway.getsuppressions': () => require('./emailgateway.getsuppressions') as typeof import('./emailgateway.getsuppressions'),
+  'emailgateway.getwebhooklog.public': () => require('./emailgateway.getwebhooklog.public') as typeof import('./emailgateway.getwebhooklog.public'),
+  'emailgateway.getwebhooklog': () => require('./emailgateway.getwebhooklog') as typeof import('./emailgateway.getwebhooklog'),
+  'emailgateway.getwebhooks.public': () => require('./emailgateway.getwebhooks.public') as typeof import('./emailgateway.getwebhooks.public'),
+  'emailgateway.getwebhooks': () => require('./emailgateway.getwebhooks') as typeof import('./emailgateway.getwebhooks'),
+  'emailgateway.inboundrelaydomaincheck': () => require('./emailgateway.inboundrelaydomaincheck') as typeof import('./emailgateway.inboundrelaydomaincheck'),
+  'emailgateway.listrecipientdomains': () => require('./emailgateway.listrecipientdomains') as typeof import('./emailgateway.listrecipientdomains'),
+  'emailgateway.recipientdomainstats': () => require('./emailgateway.recipientdomainstats') as typeof import('./emailgateway.recipientdomainstats'),
+  'emailgateway.regeneratesigningkey': () => require('./emailgateway.regeneratesigningkey') as typeof import('./emailgateway.regeneratesigningkey'),
+  'emailgateway.replaceapi': () => require('./emailgateway.replaceapi') as typeof import('./emailgateway.replaceapi'),
+  'emailgateway.resetsmtppassword': () => require('./emailgateway.resetsmtppassword') as typeof import('./emailgateway.resetsmtppassword'),
+  'emailgateway.rotatedkim': () => require('./emailgateway.rotatedkim') as typeof import('./emailgateway.rotatedkim'),
+  'emailgateway.sendbatch': () => require('./emailgateway.sendbatch') as typeof import('./emailgateway.sendbatch'),
+  'emailgateway.sendemail': () => require('./emailgateway.sendemail') as typeof import('./emailgateway.sendemail'),
+  'emailgateway.sendtestemail': () => require('./emailgateway.sendtestemail') as typeof import('./emailgateway.sendtestemail'),
+  'emailgateway.smtprelay': () => require('./emailgateway.smtprelay') as typeof import('./emailgateway.smtprelay'),
+  'emailgateway.updatedomain': () => require('./emailgateway.updatedomain') as typeof import('./emailgateway.updatedomain'),
+  'emailgateway.verifydomain': () => require('./emailgateway.verifydomain') as typeof import('./emailgateway.verifydomain'),
+  'list.create': () => require('./list.create') as typeof import('./list.create'),
+  'list.delete': () => require('./list.delete') as typeof import('./list.delete'),
+  'list.get': () => require('./list.get') as typeof import('./list.get'),
+  'list.update': () => require('./list.update') as typeof import('./list.update'),
+  'lists.get': () => require('./lists.get') as typeof import('./lists.get'),
+  'queue.hold': () => require('./queue.hold') as typeof import('./queue.hold'),
+  'queue.list': () => require('./queue.list') as typeof import('./queue.list'),
+  'queue.purge': () => require('./queue.purge') as typeof import('./queue.purge'),
+  'queue.release': () => require('./queue.release') as typeof import('./queue.release'),
+  'queue.retry': () => require('./queue.retry') as typeof import('./queue.retry'),
+  'queue.status': () => require('./queue.status') as typeof import('./queue.status'),
+  'sender.domains': () => require('./sender.domains') as typeof import('./sender.domains'),
+  'subscriber.create': () => require('./subscriber.create') as typeof import('./subscriber.create'),
+  'subscriber.delete': () => require('./subscriber.delete') as typeof import('./subscriber.delete'),
+  'subscriber.get': () => require('./subscriber.get') as typeof import('./subscriber.get'),
+  'subscriber.subscribe': () => require('./subscriber.subscribe') as typeof import('./subscriber.subscribe'),
+  'subscriber.unsubscribe': () => require('./subscriber.unsubscribe') as typeof import('./subscriber.unsubscribe'),
+  'subscriber.update': () => require('./subscriber.update') as typeof import('./subscriber.update'),
+  'subscribers.get': () => require('./subscribers.get') as typeof import('./subscribers.get'),
+  'suppression.browse': () => require('./suppression.browse') as typeof import('./suppression.browse'),
+  'suppression.check': () => require('./suppression.check') as typeof import('./suppression.check'),
+  'suppression.delete': () => require('./suppression.delete') as typeof import('./suppression.delete'),
+  'suppression.import': () => require('./suppression.import') as typeof import('./suppression.import'),
+  'suppression.patterns.get': () => require('./suppression.patterns.get') as typeof import('./suppression.patterns.get'),
+  'suppression.patterns.set': () => require('./suppression.patterns.set') as typeof import('./suppression.patterns.set'),
+  'suppression.stats': () => require('./suppression.stats') as typeof import('./suppression.stats'),
+  'suppression.whitelist.get': () => require('./suppression.whitelist.get') as typeof import('./suppression.whitelist.get'),
+  'suppression.whitelist.set': () => require('./suppression.whitelist.set') as typeof import('./suppression.whitelist.set'),
+  'user.apikey.create': () => require('./user.apikey.create') as typeof import('./user.apikey.create'),
+  'user.apikey.delete': () => require('./user.apikey.delete') as typeof import('./user.apikey.delete'),
+  'user.apikey.list': () => require('./user.apikey.list') as typeof import('./user.apikey.list'),
+  'user.create': () => require('./user.create') as typeof import('./user.create'),
+  'user.current': () => require('./user.current') as typeof import('./user.current'),
+  'user.delete': () => require('./user.delete') as typeof import('./user.delete'),
+  'user.get': () => require('./user.get') as typeof import('./user.get'),
+  'user.login': () => require('./user.login') as typeof import('./user.login'),
+  'user.logout': () => require('./user.logout') as typeof import('./user.logout'),
+  'user.senderdomain.create': () => require('./user.senderdomain.create') as typeof import('./user.senderdomain.create'),
+  'user.senderdomain.delete': () => require('./user.senderdomain.delete') as typeof import('./user.senderdomain.delete'),
+  'user.senderdomain.dns': () => require('./user.senderdomain.dns') as typeof import('./user.senderdomain.dns'),
+  'user.senderdomain.dnshost': () => require('./user.senderdomain.dnshost') as typeof import('./user.senderdomain.dnshost'),
+  'user.senderdomain.get': () => require('./user.senderdomain.get') as typeof import('./user.senderdomain.get'),
+  'user.senderdomain.list': () => require('./user.senderdomain.list') as typeof import('./user.senderdomain.list'),
+  'user.senderdomain.sendtest': () => require('./user.senderdomain.sendtest') as typeof import('./user.senderdomain.sendtest'),
+  'user.senderdomain.update': () => require('./user.senderdomain.update') as typeof import('./user.senderdomain.update'),
+  'user.senderdomain.verify': () => require('./user.senderdomain.verify') as typeof import('./user.senderdomain.verify'),
+  'user.update': () => require('./user.update') as typeof import('./user.update'),
+  'user.webhook.create': () => require('./user.webhook.create') as typeof import('./user.webhook.create'),
+  'user.webhook.delete': () => require('./user.webhook.delete') as typeof import('./user.webhook.delete'),
+  'user.webhook.get': () => require('./user.webhook.get') as typeof import('./user.webhook.get'),
+  'user.webhook.list': () => require('./user.webhook.list') as typeof import('./user.webhook.list'),
+  'user.webhook.receive': () => require('./user.webhook.receive') as typeof import('./user.webhook.receive'),
+  'user.webhook.stats': () => require('./user.webhook.stats') as typeof import('./user.webhook.stats'),
+  'user.webhook.update': () => require('./user.webhook.update') as typeof import('./user.webhook.update'),
+  'users.get': () => require('./users.get') as typeof import('./users.get'),
+  'webhook.create': () => require('./webhook.create') as typeof import('./webhook.create'),
+  'webhook.delete': () => require('./webhook.delete') as typeof import('./webhook.delete'),
+  'webhook.list': () => require('./webhook.list') as typeof import('./webhook.list'),
 });
-
-for (const [name, def] of Object.entries(commands)) {
-  if (def.name !== name) throw new Error(`commands/index.ts: ${name} maps to a module named ${def.name}`);
-}

@@ -108,3 +108,31 @@ export interface CommandDef {
 export function defineCommand(def: CommandDef): CommandDef {
   return def;
 }
+
+/** What commands/index.ts loads for one command: its module. */
+export type CommandModule = { default: CommandDef };
+
+/**
+ * THE command table (commands/index.ts): name → module, each module required at its first lookup (a dispatch, `postern
+ * call --list`, the OpenAPI build) instead of when the table loads. The names are the static keys, so listing them
+ * (unknown-command replies, CLI usage, the schema match) loads nothing. Loading all ~140 modules and what they import
+ * cost every process, CLI run and jest test file about 0.2 s of compiling to call a few; a request pays it once, for
+ * its command's first call. A module whose name is not its key is refused when it loads (and at the API role's start:
+ * Validator.compileAll loads them all).
+ */
+export function lazyCommandTable(loaders: Record<string, () => CommandModule>): Record<string, CommandDef> {
+  const table: Record<string, CommandDef> = Object.create(null);
+  for (const [name, load] of Object.entries(loaders)) {
+    let def: CommandDef | undefined;
+    Object.defineProperty(table, name, {
+      enumerable: true,
+      get(): CommandDef {
+        if (def) return def;
+        const loaded = load().default;
+        if (loaded?.name !== name) throw new Error(`commands/index.ts: ${name} maps to a module named ${loaded?.name}`);
+        return (def = loaded);
+      },
+    });
+  }
+  return Object.freeze(table);
+}

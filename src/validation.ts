@@ -34,10 +34,20 @@ export function projectRoot(): string {
 }
 
 export class Validator {
+  /** Each command's schema, read and checked at its first use (or by compileAll). */
   private readonly compiled = new Map<string, CompiledSchema>();
+  private readonly names: Set<string>;
   private readonly ajv: Ajv;
 
-  constructor(commands: Record<string, CommandDef>, schemaDir = path.join(projectRoot(), 'schemas')) {
+  /**
+   * Refuses a command without a schema or a schema without a command. Each schema's own checks (lowercase properties,
+   * codes the command declares) need its command module, which the table loads at first use (src/command.ts), so they
+   * run when the command is first validated, and for all at once in compileAll() at the API role's start.
+   */
+  constructor(
+    private readonly commands: Record<string, CommandDef>,
+    private readonly schemaDir = path.join(projectRoot(), 'schemas'),
+  ) {
     const ajv = (this.ajv = new Ajv({
       allErrors: true,
       verbose: true,
@@ -55,7 +65,7 @@ export class Validator {
     const files = fs.readdirSync(schemaDir).filter((f) => f.endsWith('.json'));
     const defs = files.find((f) => f === '_defs.json');
     if (defs) ajv.addSchema(JSON.parse(fs.readFileSync(path.join(schemaDir, defs), 'utf8')), '_defs.json');
-    const names = new Set(files.filter((f) => f !== '_defs.json').map((f) => f.replace(/\.json$/, '')));
+    const names = (this.names = new Set(files.filter((f) => f !== '_defs.json').map((f) => f.replace(/\.json$/, ''))));
     const missing = Object.keys(commands).filter((c) => !names.has(c));
     const orphans = [...names].filter((n) => !Object.prototype.hasOwnProperty.call(commands, n));
     if (missing.length || orphans.length) {
@@ -65,30 +75,43 @@ export class Validator {
           .join('; '),
       );
     }
-    for (const name of names) {
-      const schema = JSON.parse(fs.readFileSync(path.join(schemaDir, `${name}.json`), 'utf8'));
-      const props = (schema.properties ?? {}) as Record<string, PropSchema>;
-      for (const key of Object.keys(props)) {
-        if (key !== key.toLowerCase()) throw new Error(`schemas/${name}.json: property "${key}" must be lowercase`);
-      }
-      // A code the command does not declare would answer with no text of its own ("Request failed").
-      const undeclared = [...schemaCodes(schema)].filter((c) => !Object.prototype.hasOwnProperty.call(commands[name].errors, c));
-      if (undeclared.length) throw new Error(`schemas/${name}.json: codes ${undeclared.join(', ')} are not in the command's errors`);
-      this.compiled.set(name, { schema, validate: null, props });
-    }
   }
 
-  /** Compiles every schema now, so a schema ajv refuses stops the process at start (the API role) instead of failing its first request. */
+  /**
+   * Loads every command module and compiles every schema now, so a bad table or a schema ajv refuses stops the process
+   * at start (the API role) instead of failing its command's first request.
+   */
   compileAll(): void {
-    for (const [name, c] of this.compiled) {
+    for (const name of this.names) {
+      const c = this.schemaOf(name);
       if (!this.ajv.validateSchema(c.schema)) throw new Error(`schemas/${name}.json: schema is invalid: ${this.ajv.errorsText(this.ajv.errors)}`);
       c.validate ??= this.ajv.compile(c.schema);
     }
   }
 
+  /** A command's schema, read and checked against its command at first use. */
+  private schemaOf(name: string): CompiledSchema {
+    const known = this.compiled.get(name);
+    if (known) return known;
+    if (!this.names.has(name)) throw new Error(`no schema for ${name}`);
+    // Loads the command's module: the table refuses one named for another command (src/command.ts).
+    const { errors } = this.commands[name];
+    const schema = JSON.parse(fs.readFileSync(path.join(this.schemaDir, `${name}.json`), 'utf8'));
+    const props = (schema.properties ?? {}) as Record<string, PropSchema>;
+    for (const key of Object.keys(props)) {
+      if (key !== key.toLowerCase()) throw new Error(`schemas/${name}.json: property "${key}" must be lowercase`);
+    }
+    // A code the command does not declare would answer with no text of its own ("Request failed").
+    const undeclared = [...schemaCodes(schema)].filter((c) => !Object.prototype.hasOwnProperty.call(errors, c));
+    if (undeclared.length) throw new Error(`schemas/${name}.json: codes ${undeclared.join(', ')} are not in the command's errors`);
+    const c: CompiledSchema = { schema, validate: null, props };
+    this.compiled.set(name, c);
+    return c;
+  }
+
   /** Does the command's schema declare this (lowercase) parameter a string? Such values are never JSON-decoded. */
   declaresText(command: CommandDef, key: string): boolean {
-    const prop = this.compiled.get(command.name)?.props[key];
+    const prop = this.schemaOf(command.name).props[key];
     if (!prop) return false;
     if (prop['x-text'] || prop.type === 'string') return true;
     return Array.isArray(prop.type) && prop.type.includes('string') && !prop.type.includes('array') && !prop.type.includes('object');
@@ -96,8 +119,7 @@ export class Validator {
 
   /** Returns the command's codes for every failing property, sorted and unique; [] when valid. */
   check(command: CommandDef, params: Params): number[] {
-    const c = this.compiled.get(command.name);
-    if (!c) throw new Error(`no schema for ${command.name}`);
+    const c = this.schemaOf(command.name);
     const before = { ...params };
     const validate = (c.validate ??= this.ajv.compile(c.schema));
     const valid = validate(params);

@@ -1,5 +1,8 @@
+import path from 'node:path';
 import supertest from 'supertest';
+import { commands } from '../commands';
 import { createUser, Harness, startHarness, uniqueDomain } from './helpers/harness';
+import { loadedModules } from './helpers/loaded-modules';
 
 let h: Harness;
 let session: string;
@@ -64,6 +67,21 @@ describe('/api.php names', () => {
     const name = uniqueDomain();
     const add = await h.call({ command: 'emailgateway.adddomain', sessionid: session, DOMAINNAME: name, SubDomain: 'out' });
     expect(add).toMatchObject({ Success: true, Domain: { SenderDomain: name, MFROMDomain: `out.${name}` } });
+  });
+
+  it("loads a command's module at its first call, and no other", async () => {
+    const dir = path.resolve(__dirname, '../commands');
+    const loaded = () =>
+      loadedModules(module)
+        .filter((f) => path.dirname(f) === dir && !f.endsWith('index.ts'))
+        .map((f) => path.basename(f, '.ts'));
+    const before = loaded();
+    expect(before).not.toContain('emailgateway.getsmtps');
+    expect(before.length).toBeLessThan(Object.keys(commands).length / 4);
+    // Its own code for the missing DomainID: the reply needs the module's errors and its schema.
+    const res = await h.call({ Command: 'EmailGateway.GetSMTPs', SessionID: session });
+    expect(res).toMatchObject({ Success: false, ErrorCode: [1], ErrorText: ['Missing required parameter (DomainID)'] });
+    expect(loaded().sort()).toEqual([...before, 'emailgateway.getsmtps'].sort());
   });
 
   it.each(['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'nope.command'])('treats %s as an unknown command (100003, HTTP 400)', async (name) => {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { commands } from '../commands';
-import { defineCommand } from '../src/command';
+import { defineCommand, lazyCommandTable } from '../src/command';
 import { Validator } from '../src/validation';
 
 const command = (errors: Record<number, string>) => ({ 'x.get': defineCommand({ name: 'x.get', auth: 'none', errors, run: async () => ({}) }) });
@@ -18,8 +18,42 @@ describe('the schema startup check', () => {
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('refuses a schema whose codes the command does not declare', () => {
-    expect(() => new Validator(command({ 1: 'Missing Page' }), dir)).toThrow("schemas/x.get.json: codes 2 are not in the command's errors");
+  it('refuses a schema whose codes the command does not declare, at start (compileAll) or at its first use', () => {
+    const refusal = "schemas/x.get.json: codes 2 are not in the command's errors";
+    expect(() => new Validator(command({ 1: 'Missing Page' }), dir).compileAll()).toThrow(refusal);
+    expect(() => new Validator(command({ 1: 'Missing Page' }), dir).check(command({})['x.get'], { page: 1 })).toThrow(refusal);
+    expect(() => new Validator(command({ 1: 'Missing Page', 2: 'Invalid Page' }), dir).compileAll()).not.toThrow();
+  });
+
+  it('refuses a table whose module is named for another command, when it loads and at start (compileAll)', () => {
+    const table = lazyCommandTable({
+      'x.get': () => ({ default: defineCommand({ name: 'x.list', auth: 'none', errors: { 1: 'Missing Page', 2: 'Invalid Page' }, run: async () => ({}) }) }),
+    });
+    expect(Object.keys(table)).toEqual(['x.get']);
+    expect(() => table['x.get']).toThrow('commands/index.ts: x.get maps to a module named x.list');
+    expect(() => new Validator(table, dir).compileAll()).toThrow('commands/index.ts: x.get maps to a module named x.list');
+  });
+
+  it('loads a command module only when its command is first looked up, not to list names or build the Validator', () => {
+    const loads: string[] = [];
+    const def = (name: string) => defineCommand({ name, auth: 'none', errors: { 1: 'Missing Page', 2: 'Invalid Page' }, run: async () => ({}) });
+    const table = lazyCommandTable({
+      'x.get': () => (loads.push('x.get'), { default: def('x.get') }),
+      'x.put': () => (loads.push('x.put'), { default: def('x.put') }),
+    });
+    fs.writeFileSync(path.join(dir, 'x.put.json'), JSON.stringify({ type: 'object' }));
+    try {
+      const v = new Validator(table, dir);
+      expect(Object.keys(table)).toEqual(['x.get', 'x.put']);
+      expect(loads).toEqual([]);
+      expect(v.check(table['x.get'], { page: 'x' })).toEqual([2]);
+      expect(table['x.get']).toBe(table['x.get']);
+      expect(loads).toEqual(['x.get']);
+      v.compileAll();
+      expect(loads).toEqual(['x.get', 'x.put']);
+    } finally {
+      fs.rmSync(path.join(dir, 'x.put.json'));
+    }
   });
 
   it("compiles every command's schema, as the API role does before it listens", () => {

@@ -19,8 +19,9 @@ export class AuthCache<T extends object> {
   get size(): number {
     return this.lru?.size ?? 0;
   }
+  /** Runs after every management command: lru-cache's clear() rewrites all `max` slots even when it holds nothing. */
   clear(): void {
-    this.lru?.clear();
+    if (this.lru?.size) this.lru.clear();
   }
 }
 

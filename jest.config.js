@@ -61,11 +61,13 @@ const SAME_ON_BOTH = [
   'tests/coalesce.test.ts',
   'tests/outage.test.ts',
   'tests/send/classify.test.ts',
+  'tests/send/compose-mime.test.ts',
   'tests/send/dkim-cache.test.ts',
   'tests/send/dkim-pool.test.ts',
   'tests/send/dkim-sign.test.ts',
   'tests/send/smtp-pool.test.ts',
   'tests/throttle/simulation.test.ts',
+  'tests/tracking/track-ids.test.ts',
 ].map((p) => `/${p.replace(/\./g, '\\.')}$`);
 
 module.exports = {

@@ -1,32 +1,30 @@
 /**
- * Jest's module runtime, with V8's code cache kept per worker process across test files.
+ * Jest's module runtime, with each module's compiled code shared by the test files of a worker process.
  *
  * Jest gives every test file its own module registry, so each file compiles again every module it loads (about 1,000
  * for a harness file, 4.5 MB): V8 compiling them was about 0.3 s of CPU per file, the largest single cost of the suite.
- * The runtime compiles each module with `vm.compileFunction`; here the first compile of a module in a worker keeps
- * V8's code cache for it, and later files compile that module from the cache instead of parsing it again. A cache is
- * used only for the same file name, wrapper parameters and exact source text (V8 itself checks only the source's
- * length); one V8 rejects just compiles from source. Each file still gets fresh module instances in its own context.
+ * The runtime compiles each module with `vm.compileFunction`, which V8 never caches. Here the same wrapper function
+ * is compiled as a `vm.Script` instead, with the module on the same lines, and run in the test file's context: V8's
+ * own compilation cache then gives a later file the code already compiled for the same file name and source, the
+ * functions compiled on first call included. The last Script of each file is kept so its cache entry stays alive.
+ * Each file still gets fresh module instances in its own context, and its own dynamic-import callback.
  * Hand-written because the compile-cache libraries hook Node's own `require`, which jest does not use.
  */
 const vm = require('node:vm');
 
 const compile = vm.compileFunction;
-/** file name → the source and parameters it was compiled with, and V8's cache for them. */
-const caches = new Map();
+/** file name → the last Script compiled for it (kept alive so V8's compilation cache keeps it). */
+const scripts = new Map();
 
-vm.compileFunction = function compileWithCodeCache(code, params, options) {
-  if (!options?.filename || options.cachedData || options.produceCachedData) return compile.call(this, code, params, options);
-  const wrapper = String(params);
-  const known = caches.get(options.filename);
-  if (known && known.code === code && known.wrapper === wrapper) {
-    const fn = compile.call(this, code, params, { ...options, cachedData: known.data });
-    if (fn.cachedDataRejected) caches.delete(options.filename);
-    return fn;
+vm.compileFunction = function compileAsScript(code, params = [], options = {}) {
+  const { filename, parsingContext, importModuleDynamically } = options;
+  if (!filename || !parsingContext || options.cachedData || options.produceCachedData || options.contextExtensions?.length) {
+    return compile.call(this, code, params, options);
   }
-  const fn = compile.call(this, code, params, { ...options, produceCachedData: true });
-  if (fn.cachedDataProduced) caches.set(options.filename, { code, wrapper, data: fn.cachedData });
-  return fn;
+  // The wrapper's first line is line 0, so the module's own lines and columns are what stack traces show.
+  const script = new vm.Script(`(function (${params.join(', ')}) {\n${code}\n})`, { filename, lineOffset: -1, importModuleDynamically });
+  scripts.set(filename, script);
+  return script.runInContext(parsingContext);
 };
 
 // The runtime jest would load itself (jest-runner requires it from its own place).

@@ -9,7 +9,7 @@ const base = {
   testEnvironment: 'node',
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   testTimeout: 30000,
-  // jest-runtime, keeping V8's code cache of each module across the test files of a worker (the file says why).
+  // jest-runtime, with each module's compiled code shared by the test files of a worker (the file says why).
   runtime: '<rootDir>/tests/helpers/code-cache-runtime.js',
 };
 

@@ -28,6 +28,7 @@ import knexFactory from 'knex';
 import { SMTPServer } from 'smtp-server';
 // Ports below the kernel's ephemeral range, claimed by lock file: no race with the load tools' own sockets.
 import { freePort } from '../tests/helpers/ports';
+import { benchMessage, healthy, legacyApi, setupSender } from './sender-setup';
 
 const ROOT = path.resolve(__dirname, '../..');
 const PROBE = path.join(ROOT, 'bench/probe.js');
@@ -217,42 +218,8 @@ async function stop(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-async function healthy(port: number): Promise<void> {
-  // Two minutes: on a loaded machine a fresh api spends tens of seconds migrating before it answers.
-  for (let i = 0; i < 1200; i++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return;
-    } catch {
-      /* not yet */
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`nothing healthy on port ${port}`);
-}
-
-async function api(port: number, params: Record<string, unknown>): Promise<any> {
-  const res = await fetch(`http://127.0.0.1:${port}/api.php`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(params),
-  });
-  return res.json();
-}
-
 function cannon(opts: autocannon.Options): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => autocannon(opts, (err, res) => (err ? reject(err) : resolve(res))));
-}
-
-function message(domain: string, i: number) {
-  return {
-    Subject: `Benchmark message ${i}`,
-    ContentType: 'html',
-    HTMLContent: `<h1>Hello</h1><p>${'Benchmark body text. '.repeat(40)}</p>`,
-    PlainContent: 'Hello. '.repeat(40),
-    From: { name: 'Bench', email: `bench@${domain}` },
-    To: [{ name: 'Recipient', email: `r${i}@sink.test` }],
-    Tags: ['bench'],
-  };
 }
 
 async function main(): Promise<void> {
@@ -315,26 +282,11 @@ async function main(): Promise<void> {
     run([path.join(ROOT, 'dist/bench/bare-express.js')], { PORT: String(barePort) });
     await healthy(barePort);
 
-    await api(apiPort, {
-      Command: 'user.create',
-      AdminAPIKey: env.ADMIN_API_KEY,
-      RelUserGroupID: 1,
-      EmailAddress: 'bench@example.com',
-      Username: 'bench',
-      Password: 'benchmark-password',
-      FirstName: 'Bench',
-      TimeZone: 'UTC',
-      Language: 'en',
-    });
-    const login = await api(apiPort, { Command: 'user.login', Username: 'bench', Password: 'benchmark-password' });
     const domain = 'bench.example.com';
-    const added = await api(apiPort, { Command: 'emailgateway.adddomain', SessionID: login.SessionID, DomainName: domain });
-    await db('sender_domains').where({ id: added.NewSenderDomainID }).update({ status: 'Enabled' });
-    const key = (await api(apiPort, { Command: 'emailgateway.addapi', SessionID: login.SessionID, DomainID: added.NewSenderDomainID, Description: 'bench' }))
-      .APIKey.APIKey;
+    const { key } = await setupSender(legacyApi(apiPort), { adminKey: env.ADMIN_API_KEY, db, domains: [domain] });
 
     const servers = await serverPids(db);
-    const one = JSON.stringify(message(domain, 0));
+    const one = JSON.stringify(benchMessage(domain, 0));
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${key}` };
     console.log(`# Postern send benchmark (${DURATION} s per run, node ${process.version}${NODE_FLAGS.length ? ` ${NODE_FLAGS.join(' ')}` : ''})`);
 
@@ -363,7 +315,7 @@ async function main(): Promise<void> {
     const accept = sampleWhile([apiPid]);
     const batchCpu = cpuSplit({ api: [apiPid], mariadb: [servers.mariadb] });
     const batchDb = await dbCounters(db);
-    const batchBody = JSON.stringify({ Messages: Array.from({ length: 1000 }, (_, i) => message(domain, i)) });
+    const batchBody = JSON.stringify({ Messages: Array.from({ length: 1000 }, (_, i) => benchMessage(domain, i)) });
     const batch = await cannon({
       url: `http://127.0.0.1:${apiPort}/api/v1/email/batch`,
       method: 'POST',
@@ -474,7 +426,7 @@ async function endToEnd(o: {
     while (next < E2E_MESSAGES) {
       const i = next;
       next += 1000;
-      const body = JSON.stringify({ Messages: Array.from({ length: Math.min(1000, E2E_MESSAGES - i) }, (_, j) => message(o.domain, i + j)) });
+      const body = JSON.stringify({ Messages: Array.from({ length: Math.min(1000, E2E_MESSAGES - i) }, (_, j) => benchMessage(o.domain, i + j)) });
       for (;;) {
         const res = await fetch(`http://127.0.0.1:${o.apiPort}/api/v1/email/batch`, { method: 'POST', headers: o.headers, body });
         if (res.ok) break;

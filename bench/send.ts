@@ -14,7 +14,8 @@
  * (e.g. BATCH_ACCEPT_CONCURRENCY=64: batches side by side; HEAP_GROWING_PERCENT=0: V8's own heap growth;
  * POSTERN_COALESCE_STATS=1: each process prints its group-commit sizes at exit; the workers' DELIVERY_CONCURRENCY
  * is BENCH_CONCURRENCY's),
- * BENCH_PROFILE_API=1 / BENCH_PROFILE_WORKER=1, BENCH_DEBUG=1.
+ * BENCH_PROFILE_API=1 / BENCH_PROFILE_WORKER=1, BENCH_DEBUG=1, BENCH_E2E_ONLY=1 (only the end-to-end passes: for A/B runs of the
+ * delivery path, without the earlier phases' leftover jobs in the workers' first seconds).
  */
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -39,6 +40,7 @@ const E2E_MESSAGES = Number(process.env.BENCH_E2E_MESSAGES ?? 20000);
 const SUBMITTERS = Number(process.env.BENCH_E2E_SUBMITTERS ?? 4);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 2);
 const DKIM_PASSES = process.env.BENCH_DKIM === '0' ? [false] : process.env.BENCH_DKIM === '1' ? [true] : [false, true];
+const E2E_ONLY = process.env.BENCH_E2E_ONLY === '1';
 const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
 // A profiled process gets the heap-growth cap as a node flag: set at run time (src/heap-growth.ts), V8 flags stop
 // --cpu-prof from writing its profile at exit (seen on Node 20).
@@ -294,48 +296,50 @@ async function main(): Promise<void> {
     line.rsa_signs_s = Number(execFileSync(process.execPath, [PROBE, 'rsa', '2000']).toString().trim());
     console.log(`RSA-2048 signatures, one thread:  ${line.rsa_signs_s}/s`);
 
-    const singles = sampleWhile([apiPid]);
-    const bare = await cannon({ url: `http://127.0.0.1:${barePort}/api/v1/email`, method: 'POST', headers, body: one, connections: 50, duration: DURATION });
-    const singleCpu = cpuSplit({ api: [apiPid], mariadb: [servers.mariadb] });
-    const mine = await cannon({ url: `http://127.0.0.1:${apiPort}/api/v1/email`, method: 'POST', headers, body: one, connections: 50, duration: DURATION });
-    const sCpu = singleCpu(mine['2xx']);
-    line.single_api_cpu_us = sCpu.api;
-    line.single_db_cpu_us = sCpu.mariadb;
-    const bareRps = bare['2xx'] / DURATION;
-    const mineRps = mine['2xx'] / DURATION;
-    line.single_ratio = round(mineRps / bareRps, 3);
-    line.single_p99_ms = mine.latency.p99;
-    console.log(`bare express JSON endpoint:      ${bareRps.toFixed(0)} req/s (p99 ${bare.latency.p99} ms)`);
-    console.log(`POST /api/v1/email accepted:      ${mineRps.toFixed(0)} req/s (p99 ${mine.latency.p99} ms, non-2xx ${mine.non2xx}, errors ${mine.errors})`);
-    const single = await singles.stop();
-    samples.push(single);
-    console.log(`  CPU per single send: ${cpuText(sCpu)}`);
-    console.log(`ratio single / bare:              ${line.single_ratio} (target >= 0.3, p99 <= 50 ms); api RSS ${rssOf([single], [apiPid]).text}`);
+    if (!E2E_ONLY) {
+      const singles = sampleWhile([apiPid]);
+      const bare = await cannon({ url: `http://127.0.0.1:${barePort}/api/v1/email`, method: 'POST', headers, body: one, connections: 50, duration: DURATION });
+      const singleCpu = cpuSplit({ api: [apiPid], mariadb: [servers.mariadb] });
+      const mine = await cannon({ url: `http://127.0.0.1:${apiPort}/api/v1/email`, method: 'POST', headers, body: one, connections: 50, duration: DURATION });
+      const sCpu = singleCpu(mine['2xx']);
+      line.single_api_cpu_us = sCpu.api;
+      line.single_db_cpu_us = sCpu.mariadb;
+      const bareRps = bare['2xx'] / DURATION;
+      const mineRps = mine['2xx'] / DURATION;
+      line.single_ratio = round(mineRps / bareRps, 3);
+      line.single_p99_ms = mine.latency.p99;
+      console.log(`bare express JSON endpoint:      ${bareRps.toFixed(0)} req/s (p99 ${bare.latency.p99} ms)`);
+      console.log(`POST /api/v1/email accepted:      ${mineRps.toFixed(0)} req/s (p99 ${mine.latency.p99} ms, non-2xx ${mine.non2xx}, errors ${mine.errors})`);
+      const single = await singles.stop();
+      samples.push(single);
+      console.log(`  CPU per single send: ${cpuText(sCpu)}`);
+      console.log(`ratio single / bare:              ${line.single_ratio} (target >= 0.3, p99 <= 50 ms); api RSS ${rssOf([single], [apiPid]).text}`);
 
-    const accept = sampleWhile([apiPid]);
-    const batchCpu = cpuSplit({ api: [apiPid], mariadb: [servers.mariadb] });
-    const batchDb = await dbCounters(db);
-    const batchBody = JSON.stringify({ Messages: Array.from({ length: 1000 }, (_, i) => benchMessage(domain, i)) });
-    const batch = await cannon({
-      url: `http://127.0.0.1:${apiPort}/api/v1/email/batch`,
-      method: 'POST',
-      headers,
-      body: batchBody,
-      connections: 4,
-      duration: DURATION,
-    });
-    // Batches still in flight when the window closes are not counted; none finished means no figure, not zero.
-    line.batch_msg_s = batch['2xx'] ? round((batch['2xx'] * 1000) / DURATION) : null;
-    const cpu = batchCpu(batch['2xx'] * 1000);
-    line.batch_api_cpu_us = cpu.api;
-    line.batch_db_cpu_us = cpu.mariadb;
-    const accepted = await accept.stop();
-    samples.push(accepted);
-    console.log(`  CPU per message accepted (batch): ${cpuText(cpu)} (batches still in flight at the end count too)`);
-    console.log(`  MariaDB per message accepted (batch): ${await dbCountersPer(db, batchDb, batch['2xx'] * 1000)}`);
-    console.log(
-      `POST /api/v1/email/batch:         ${line.batch_msg_s} msg/s (${batch['2xx']} batches of 1000, p99 ${batch.latency.p99} ms, non-2xx ${batch.non2xx}); api RSS ${rssOf([accepted], [apiPid]).text}, load ${accepted.load1}`,
-    );
+      const accept = sampleWhile([apiPid]);
+      const batchCpu = cpuSplit({ api: [apiPid], mariadb: [servers.mariadb] });
+      const batchDb = await dbCounters(db);
+      const batchBody = JSON.stringify({ Messages: Array.from({ length: 1000 }, (_, i) => benchMessage(domain, i)) });
+      const batch = await cannon({
+        url: `http://127.0.0.1:${apiPort}/api/v1/email/batch`,
+        method: 'POST',
+        headers,
+        body: batchBody,
+        connections: 4,
+        duration: DURATION,
+      });
+      // Batches still in flight when the window closes are not counted; none finished means no figure, not zero.
+      line.batch_msg_s = batch['2xx'] ? round((batch['2xx'] * 1000) / DURATION) : null;
+      const cpu = batchCpu(batch['2xx'] * 1000);
+      line.batch_api_cpu_us = cpu.api;
+      line.batch_db_cpu_us = cpu.mariadb;
+      const accepted = await accept.stop();
+      samples.push(accepted);
+      console.log(`  CPU per message accepted (batch): ${cpuText(cpu)} (batches still in flight at the end count too)`);
+      console.log(`  MariaDB per message accepted (batch): ${await dbCountersPer(db, batchDb, batch['2xx'] * 1000)}`);
+      console.log(
+        `POST /api/v1/email/batch:         ${line.batch_msg_s} msg/s (${batch['2xx']} batches of 1000, p99 ${batch.latency.p99} ms, non-2xx ${batch.non2xx}); api RSS ${rssOf([accepted], [apiPid]).text}, load ${accepted.load1}`,
+      );
+    }
 
     for (const dkim of DKIM_PASSES) {
       const pass = await endToEnd({ dkim, apiPid, apiPort, headers, domain, env, db, prefix, servers });

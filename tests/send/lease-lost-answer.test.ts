@@ -47,7 +47,11 @@ it('delivers at once, and once, the rows of a lease whose answer was lost after 
     expect(res.status).toBe(200);
     const ids: string[] = res.body.Results.map((r: { MessageID: string }) => r.MessageID);
     // LEASE_SECONDS is 300 here: without asking again these rows would wait minutes for the sweeper.
-    await waitFor(async () => (await h.services.db('deliveries').whereIn('message_id', ids).where({ status: 'delivered' }).count({ n: '*' }))[0].n == 3, 10000, 'all three delivered');
+    await waitFor(
+      async () => (await h.services.db('deliveries').whereIn('message_id', ids).where({ status: 'delivered' }).count({ n: '*' }))[0].n == 3,
+      10000,
+      'all three delivered',
+    );
     expect(lost).toBe(1);
     const got = sink.received.filter((r) => /^lost\d@dest\.test$/.test(r.to[0])).map((r) => r.to[0]);
     expect(got.sort()).toEqual(['lost1@dest.test', 'lost2@dest.test', 'lost3@dest.test']);

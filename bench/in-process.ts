@@ -9,6 +9,7 @@ import { loadConfig } from '../src/config';
 import { migrateLatest } from '../src/db';
 import { createLogger } from '../src/logger';
 import { buildServices, closeServices } from '../src/services';
+import { BenchSender, setupSender } from './sender-setup';
 
 export const BENCH_MYSQL = process.env.BENCH_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
 
@@ -18,6 +19,8 @@ export interface InProcessGateway {
   adminKey: string;
   /** POST /api.php; ok when HTTP 200 and not Success false. */
   api(params: Record<string, unknown>): Promise<{ ok: boolean; body: any }>;
+  /** The bench user with these enabled domains and a sender key (bench/sender-setup.ts); `reuse` on a kept database. */
+  sender(domains: string[], reuse?: boolean): Promise<BenchSender>;
   /** Stops the server and drops the database (unless BENCH_KEEP_DB). */
   close(): Promise<void>;
 }
@@ -61,15 +64,17 @@ export async function startInProcessGateway(prefix: string, existing?: string): 
     throw err;
   }
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const api = async (params: Record<string, unknown>) => {
+    const res = await fetch(`${base}/api.php`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(params) });
+    const body = (await res.json()) as any;
+    return { ok: res.status === 200 && body.Success !== false, body };
+  };
   return {
     services,
     base,
     adminKey,
-    async api(params) {
-      const res = await fetch(`${base}/api.php`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(params) });
-      const body = (await res.json()) as any;
-      return { ok: res.status === 200 && body.Success !== false, body };
-    },
+    api,
+    sender: (domains, reuse) => setupSender(async (params) => (await api(params)).body, { adminKey, db: services.db, domains, reuse }),
     close,
   };
 }

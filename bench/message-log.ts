@@ -83,32 +83,9 @@ async function main(): Promise<void> {
   // BENCH_DB names a database a run kept (BENCH_KEEP_DB=1): its messages are timed again without seeding.
   const kept = process.env.BENCH_DB;
   const gw = await startInProcessGateway('postern_bench_log', kept);
-  const { services, base, adminKey, api } = gw;
+  const { services, base, api } = gw;
   try {
-    if (!kept)
-      await api({
-        Command: 'user.create',
-        AdminAPIKey: adminKey,
-        RelUserGroupID: 1,
-        EmailAddress: 'bench@example.com',
-        Username: 'bench',
-        Password: 'benchmark-password',
-        FirstName: 'Bench',
-        TimeZone: 'UTC',
-        Language: 'en',
-      });
-    const login = (await api({ Command: 'user.login', Username: 'bench', Password: 'benchmark-password' })).body;
-    const session = login.SessionID as string;
-    const userId = Number(login.UserInfo.UserID);
-    const domains: number[] = [];
-    if (kept)
-      domains.push(...(await api({ Command: 'emailgateway.getdomains', SessionID: session })).body.Domains.map((d: { DomainID: number }) => d.DomainID));
-    else
-      for (const name of ['shop.bench.example', 'news.bench.example'])
-        domains.push((await api({ Command: 'emailgateway.adddomain', SessionID: session, DomainName: name })).body.NewSenderDomainID);
-    await services.db('sender_domains').whereIn('id', domains).update({ status: 'Enabled' });
-    const senderKey = (await api({ Command: 'emailgateway.addapi', SessionID: session, DomainID: domains[0], Description: 'bench' })).body.APIKey
-      .APIKey as string;
+    const { session, userId, domainIds: domains, key: senderKey } = await gw.sender(['shop.bench.example', 'news.bench.example'], !!kept);
 
     const first = await services.db('messages').min({ t: 'created_at' }).first();
     const start = kept ? Number(first!.t) : Date.now() - 30 * DAY;

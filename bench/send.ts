@@ -14,7 +14,8 @@
  * (e.g. BATCH_ACCEPT_CONCURRENCY=64: batches side by side; HEAP_GROWING_PERCENT=0: V8's own heap growth;
  * POSTERN_COALESCE_STATS=1: each process prints its group-commit sizes at exit; the workers' DELIVERY_CONCURRENCY
  * is BENCH_CONCURRENCY's),
- * BENCH_PROFILE_API=1 / BENCH_PROFILE_WORKER=1, BENCH_DEBUG=1.
+ * BENCH_PROFILE_API=1 / BENCH_PROFILE_WORKER=1, BENCH_DEBUG=1, BENCH_E2E_ONLY=1 (only the end-to-end passes: for A/B runs of the
+ * delivery path, without the earlier phases' leftover jobs in the workers' first seconds).
  */
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -28,6 +29,7 @@ import knexFactory from 'knex';
 import { SMTPServer } from 'smtp-server';
 // Ports below the kernel's ephemeral range, claimed by lock file: no race with the load tools' own sockets.
 import { freePort } from '../tests/helpers/ports';
+import { benchMessage, healthy, legacyApi, setupSender } from './sender-setup';
 
 const ROOT = path.resolve(__dirname, '../..');
 const PROBE = path.join(ROOT, 'bench/probe.js');
@@ -38,6 +40,7 @@ const E2E_MESSAGES = Number(process.env.BENCH_E2E_MESSAGES ?? 20000);
 const SUBMITTERS = Number(process.env.BENCH_E2E_SUBMITTERS ?? 4);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 2);
 const DKIM_PASSES = process.env.BENCH_DKIM === '0' ? [false] : process.env.BENCH_DKIM === '1' ? [true] : [false, true];
+const E2E_ONLY = process.env.BENCH_E2E_ONLY === '1';
 const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
 // A profiled process gets the heap-growth cap as a node flag: set at run time (src/heap-growth.ts), V8 flags stop
 // --cpu-prof from writing its profile at exit (seen on Node 20).
@@ -217,42 +220,8 @@ async function stop(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-async function healthy(port: number): Promise<void> {
-  // Two minutes: on a loaded machine a fresh api spends tens of seconds migrating before it answers.
-  for (let i = 0; i < 1200; i++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return;
-    } catch {
-      /* not yet */
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`nothing healthy on port ${port}`);
-}
-
-async function api(port: number, params: Record<string, unknown>): Promise<any> {
-  const res = await fetch(`http://127.0.0.1:${port}/api.php`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(params),
-  });
-  return res.json();
-}
-
 function cannon(opts: autocannon.Options): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => autocannon(opts, (err, res) => (err ? reject(err) : resolve(res))));
-}
-
-function message(domain: string, i: number) {
-  return {
-    Subject: `Benchmark message ${i}`,
-    ContentType: 'html',
-    HTMLContent: `<h1>Hello</h1><p>${'Benchmark body text. '.repeat(40)}</p>`,
-    PlainContent: 'Hello. '.repeat(40),
-    From: { name: 'Bench', email: `bench@${domain}` },
-    To: [{ name: 'Recipient', email: `r${i}@sink.test` }],
-    Tags: ['bench'],
-  };
 }
 
 async function main(): Promise<void> {
@@ -315,26 +284,11 @@ async function main(): Promise<void> {
     run([path.join(ROOT, 'dist/bench/bare-express.js')], { PORT: String(barePort) });
     await healthy(barePort);
 
-    await api(apiPort, {
-      Command: 'user.create',
-      AdminAPIKey: env.ADMIN_API_KEY,
-      RelUserGroupID: 1,
-      EmailAddress: 'bench@example.com',
-      Username: 'bench',
-      Password: 'benchmark-password',
-      FirstName: 'Bench',
-      TimeZone: 'UTC',
-      Language: 'en',
-    });
-    const login = await api(apiPort, { Command: 'user.login', Username: 'bench', Password: 'benchmark-password' });
     const domain = 'bench.example.com';
-    const added = await api(apiPort, { Command: 'emailgateway.adddomain', SessionID: login.SessionID, DomainName: domain });
-    await db('sender_domains').where({ id: added.NewSenderDomainID }).update({ status: 'Enabled' });
-    const key = (await api(apiPort, { Command: 'emailgateway.addapi', SessionID: login.SessionID, DomainID: added.NewSenderDomainID, Description: 'bench' }))
-      .APIKey.APIKey;
+    const { key } = await setupSender(legacyApi(apiPort), { adminKey: env.ADMIN_API_KEY, db, domains: [domain] });
 
     const servers = await serverPids(db);
-    const one = JSON.stringify(message(domain, 0));
+    const one = JSON.stringify(benchMessage(domain, 0));
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${key}` };
     console.log(`# Postern send benchmark (${DURATION} s per run, node ${process.version}${NODE_FLAGS.length ? ` ${NODE_FLAGS.join(' ')}` : ''})`);
 
@@ -342,48 +296,50 @@ async function main(): Promise<void> {
     line.rsa_signs_s = Number(execFileSync(process.execPath, [PROBE, 'rsa', '2000']).toString().trim());
     console.log(`RSA-2048 signatures, one thread:  ${line.rsa_signs_s}/s`);
 
-    const singles = sampleWhile([apiPid]);
-    const bare = await cannon({ url: `http://127.0.0.1:${barePort}/api/v1/email`, method: 'POST', headers, body: one, connections: 50, duration: DURATION });
-    const singleCpu = cpuSplit({ api: [apiPid], mariadb: [servers.mariadb] });
-    const mine = await cannon({ url: `http://127.0.0.1:${apiPort}/api/v1/email`, method: 'POST', headers, body: one, connections: 50, duration: DURATION });
-    const sCpu = singleCpu(mine['2xx']);
-    line.single_api_cpu_us = sCpu.api;
-    line.single_db_cpu_us = sCpu.mariadb;
-    const bareRps = bare['2xx'] / DURATION;
-    const mineRps = mine['2xx'] / DURATION;
-    line.single_ratio = round(mineRps / bareRps, 3);
-    line.single_p99_ms = mine.latency.p99;
-    console.log(`bare express JSON endpoint:      ${bareRps.toFixed(0)} req/s (p99 ${bare.latency.p99} ms)`);
-    console.log(`POST /api/v1/email accepted:      ${mineRps.toFixed(0)} req/s (p99 ${mine.latency.p99} ms, non-2xx ${mine.non2xx}, errors ${mine.errors})`);
-    const single = await singles.stop();
-    samples.push(single);
-    console.log(`  CPU per single send: ${cpuText(sCpu)}`);
-    console.log(`ratio single / bare:              ${line.single_ratio} (target >= 0.3, p99 <= 50 ms); api RSS ${rssOf([single], [apiPid]).text}`);
+    if (!E2E_ONLY) {
+      const singles = sampleWhile([apiPid]);
+      const bare = await cannon({ url: `http://127.0.0.1:${barePort}/api/v1/email`, method: 'POST', headers, body: one, connections: 50, duration: DURATION });
+      const singleCpu = cpuSplit({ api: [apiPid], mariadb: [servers.mariadb] });
+      const mine = await cannon({ url: `http://127.0.0.1:${apiPort}/api/v1/email`, method: 'POST', headers, body: one, connections: 50, duration: DURATION });
+      const sCpu = singleCpu(mine['2xx']);
+      line.single_api_cpu_us = sCpu.api;
+      line.single_db_cpu_us = sCpu.mariadb;
+      const bareRps = bare['2xx'] / DURATION;
+      const mineRps = mine['2xx'] / DURATION;
+      line.single_ratio = round(mineRps / bareRps, 3);
+      line.single_p99_ms = mine.latency.p99;
+      console.log(`bare express JSON endpoint:      ${bareRps.toFixed(0)} req/s (p99 ${bare.latency.p99} ms)`);
+      console.log(`POST /api/v1/email accepted:      ${mineRps.toFixed(0)} req/s (p99 ${mine.latency.p99} ms, non-2xx ${mine.non2xx}, errors ${mine.errors})`);
+      const single = await singles.stop();
+      samples.push(single);
+      console.log(`  CPU per single send: ${cpuText(sCpu)}`);
+      console.log(`ratio single / bare:              ${line.single_ratio} (target >= 0.3, p99 <= 50 ms); api RSS ${rssOf([single], [apiPid]).text}`);
 
-    const accept = sampleWhile([apiPid]);
-    const batchCpu = cpuSplit({ api: [apiPid], mariadb: [servers.mariadb] });
-    const batchDb = await dbCounters(db);
-    const batchBody = JSON.stringify({ Messages: Array.from({ length: 1000 }, (_, i) => message(domain, i)) });
-    const batch = await cannon({
-      url: `http://127.0.0.1:${apiPort}/api/v1/email/batch`,
-      method: 'POST',
-      headers,
-      body: batchBody,
-      connections: 4,
-      duration: DURATION,
-    });
-    // Batches still in flight when the window closes are not counted; none finished means no figure, not zero.
-    line.batch_msg_s = batch['2xx'] ? round((batch['2xx'] * 1000) / DURATION) : null;
-    const cpu = batchCpu(batch['2xx'] * 1000);
-    line.batch_api_cpu_us = cpu.api;
-    line.batch_db_cpu_us = cpu.mariadb;
-    const accepted = await accept.stop();
-    samples.push(accepted);
-    console.log(`  CPU per message accepted (batch): ${cpuText(cpu)} (batches still in flight at the end count too)`);
-    console.log(`  MariaDB per message accepted (batch): ${await dbCountersPer(db, batchDb, batch['2xx'] * 1000)}`);
-    console.log(
-      `POST /api/v1/email/batch:         ${line.batch_msg_s} msg/s (${batch['2xx']} batches of 1000, p99 ${batch.latency.p99} ms, non-2xx ${batch.non2xx}); api RSS ${rssOf([accepted], [apiPid]).text}, load ${accepted.load1}`,
-    );
+      const accept = sampleWhile([apiPid]);
+      const batchCpu = cpuSplit({ api: [apiPid], mariadb: [servers.mariadb] });
+      const batchDb = await dbCounters(db);
+      const batchBody = JSON.stringify({ Messages: Array.from({ length: 1000 }, (_, i) => benchMessage(domain, i)) });
+      const batch = await cannon({
+        url: `http://127.0.0.1:${apiPort}/api/v1/email/batch`,
+        method: 'POST',
+        headers,
+        body: batchBody,
+        connections: 4,
+        duration: DURATION,
+      });
+      // Batches still in flight when the window closes are not counted; none finished means no figure, not zero.
+      line.batch_msg_s = batch['2xx'] ? round((batch['2xx'] * 1000) / DURATION) : null;
+      const cpu = batchCpu(batch['2xx'] * 1000);
+      line.batch_api_cpu_us = cpu.api;
+      line.batch_db_cpu_us = cpu.mariadb;
+      const accepted = await accept.stop();
+      samples.push(accepted);
+      console.log(`  CPU per message accepted (batch): ${cpuText(cpu)} (batches still in flight at the end count too)`);
+      console.log(`  MariaDB per message accepted (batch): ${await dbCountersPer(db, batchDb, batch['2xx'] * 1000)}`);
+      console.log(
+        `POST /api/v1/email/batch:         ${line.batch_msg_s} msg/s (${batch['2xx']} batches of 1000, p99 ${batch.latency.p99} ms, non-2xx ${batch.non2xx}); api RSS ${rssOf([accepted], [apiPid]).text}, load ${accepted.load1}`,
+      );
+    }
 
     for (const dkim of DKIM_PASSES) {
       const pass = await endToEnd({ dkim, apiPid, apiPort, headers, domain, env, db, prefix, servers });
@@ -474,7 +430,7 @@ async function endToEnd(o: {
     while (next < E2E_MESSAGES) {
       const i = next;
       next += 1000;
-      const body = JSON.stringify({ Messages: Array.from({ length: Math.min(1000, E2E_MESSAGES - i) }, (_, j) => message(o.domain, i + j)) });
+      const body = JSON.stringify({ Messages: Array.from({ length: Math.min(1000, E2E_MESSAGES - i) }, (_, j) => benchMessage(o.domain, i + j)) });
       for (;;) {
         const res = await fetch(`http://127.0.0.1:${o.apiPort}/api/v1/email/batch`, { method: 'POST', headers: o.headers, body });
         if (res.ok) break;

@@ -185,33 +185,13 @@ const time = (name: string, fn: () => Promise<{ ok: boolean; body: unknown }>) =
 
 async function main(): Promise<void> {
   const gw = await startInProcessGateway('postern_bench_stats');
-  const { services, base, adminKey, api } = gw;
+  const { services, base, api } = gw;
   try {
-    const created = await api({
-      Command: 'user.create',
-      AdminAPIKey: adminKey,
-      RelUserGroupID: 1,
-      EmailAddress: 'bench@example.com',
-      Username: 'bench',
-      Password: 'benchmark-password',
-      FirstName: 'Bench',
-      TimeZone: 'UTC',
-      Language: 'en',
-    });
-    const login = await api({ Command: 'user.login', Username: 'bench', Password: 'benchmark-password' });
-    const session = login.body.SessionID as string;
-    const domains: number[] = [];
-    for (const name of ['shop.bench.example', 'news.bench.example']) {
-      const added = await api({ Command: 'emailgateway.adddomain', SessionID: session, DomainName: name });
-      domains.push(added.body.NewSenderDomainID);
-      await services.db('sender_domains').where({ id: added.body.NewSenderDomainID }).update({ status: 'Enabled' });
-    }
-    const senderKey = (await api({ Command: 'emailgateway.addapi', SessionID: session, DomainID: domains[0], Description: 'bench' })).body.APIKey
-      .APIKey as string;
+    const { session, userId, domainIds: domains, key: senderKey } = await gw.sender(['shop.bench.example', 'news.bench.example']);
     const probe = await api({ Command: 'emailgateway.getevents', SessionID: session, StartFrom: 0, RetrieveCount: 1 });
     const hasGetEvents = probe.body.ErrorCode !== 100003;
 
-    const c: Ctx = { db: services.db, userId: created.body.UserID, domains, start: Date.now() - DAYS * 86_400_000, span: DAYS * 86_400_000 - 3_600_000 };
+    const c: Ctx = { db: services.db, userId, domains, start: Date.now() - DAYS * 86_400_000, span: DAYS * 86_400_000 - 3_600_000 };
     const results: { size: number; rows: { name: string; median: number; p95: number }[] }[] = [];
     let seeded = 0;
     for (const size of SIZES) {

@@ -37,6 +37,9 @@ export function updateByCase(
   return sql(db, text, [...bindings, ...rows.map((r) => r.id), ...conditions.map(([, v]) => v)]);
 }
 
+/** The last wait before a lease group whose round trip failed stops asking again (200 ms doubling: 3 s in all). */
+const LEASE_RETRY_MAX_MS = 1600;
+
 /** A worker's way to the database: take leases on deliveries, record attempts' outcomes. Both in groups. */
 export interface LeaseSettle {
   /** The delivery, leased to this worker with its MIME; null when it is not due, leased elsewhere or gone. */
@@ -61,9 +64,24 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>): L
    * read once per delivery in the group (gigabytes in one result).
    */
   async function leaseGroup(ids: number[]): Promise<(Leased | null)[]> {
-    const now = Date.now();
-    const until = (lastUntil = Math.max(lastUntil + 1, now + config.leaseSeconds * 1000));
+    const until = (lastUntil = Math.max(lastUntil + 1, Date.now() + config.leaseSeconds * 1000));
     const unique = [...new Set(ids)];
+    // The UPDATE commits on its own: when the answer is lost (a statement timeout on a busy server), the rows may be
+    // stamped and ours for LEASE_SECONDS with no one sending them. Asking again with the same stamp is safe (rows
+    // stamped already are not taken twice; the SELECTs read back every row with this stamp), so the group tries
+    // again before it gives up; the outage then fails it as before (the sweeper recovers what stays leased).
+    for (let wait = 200; ; wait *= 2) {
+      try {
+        return await leaseStamped(ids, unique, until);
+      } catch (err) {
+        if (!isOutage(err) || wait > LEASE_RETRY_MAX_MS || Date.now() + wait >= until) throw err;
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
+  }
+
+  async function leaseStamped(ids: number[], unique: number[], until: number): Promise<(Leased | null)[]> {
+    const now = Date.now();
     // Take the due, unleased rows, then read back exactly the ones this call stamped: one round trip on MySQL.
     const inList = placeholders(unique.length);
     const stamped = `d.\`id\` in ${inList} and d.\`lease_owner\` = ? and d.\`lease_until\` = ?`;

@@ -33,13 +33,27 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
 
   // Per domain id, bounded so a worker serving many domains keeps only the ones it sends for.
   const keys = new LRUCache<number, { sealed: string; key: string; until: number }>({ max: CACHED_DOMAINS });
-  const domains = new LRUCache<number, { row: DomainRow | undefined; until: number }>({ max: CACHED_DOMAINS });
-  /** Domain rows change rarely: each worker rereads one at most every DOMAIN_CACHE_MS (10 s by default). */
-  async function domainOf(id: number): Promise<DomainRow | undefined> {
+  /** `until` null: the read is still in flight (its callers share it, whatever DOMAIN_CACHE_MS says). */
+  const domains = new LRUCache<number, { row: Promise<DomainRow | undefined>; until: number | null }>({ max: CACHED_DOMAINS });
+  /**
+   * Domain rows change rarely: each worker rereads one at most every DOMAIN_CACHE_MS (10 s by default). A read in
+   * flight is shared: a worker starting with DELIVERY_CONCURRENCY=200 sent 200 identical reads at once, which ran the
+   * pool out of connections and failed leased deliveries (left leased until LEASE_SECONDS ran out).
+   */
+  function domainOf(id: number): Promise<DomainRow | undefined> {
     const hit = domains.get(id);
-    if (hit && hit.until > Date.now()) return hit.row;
-    const row: DomainRow | undefined = await db('sender_domains').where({ id }).first();
-    if (config.domainCacheMs > 0) domains.set(id, { row, until: Date.now() + config.domainCacheMs });
+    if (hit && (hit.until === null || hit.until > Date.now())) return hit.row;
+    // A real promise: a knex builder runs its query again for every `then`.
+    const row: Promise<DomainRow | undefined> = Promise.resolve(db('sender_domains').where({ id }).first());
+    const entry: { row: Promise<DomainRow | undefined>; until: number | null } = { row, until: null };
+    domains.set(id, entry);
+    const settled = () => {
+      if (domains.get(id) !== entry) return;
+      if (config.domainCacheMs > 0) entry.until = Date.now() + config.domainCacheMs;
+      else domains.delete(id);
+    };
+    // A failed read is not kept: the next caller reads again.
+    row.then(settled, () => domains.get(id) === entry && domains.delete(id));
     return row;
   }
 

@@ -122,6 +122,16 @@ describe('a batch accepted as one row, with no worker running', () => {
     expect(await pendingRows()).toHaveLength(0);
   });
 
+  it('counts them in an admin read (queue.status) at once', async () => {
+    const before = (await h.call({ Command: 'queue.status', AdminAPIKey: h.adminKey })).Queue.Queued;
+    await batch(BIG, `${tag}-admin`);
+    expect(await pendingRows()).toHaveLength(1);
+    const after = await h.call({ Command: 'queue.status', AdminAPIKey: h.adminKey });
+    expect(after).toMatchObject({ Success: true });
+    expect(after.Queue.Queued).toBe(before + BIG);
+    expect(await pendingRows()).toHaveLength(0);
+  });
+
   it('cancels a message of a row not yet expanded', async () => {
     const { ids: fresh } = await batch(BIG, `${tag}-cancel`);
     const r = await supertest(h.app).delete(`/api/v1/email/${fresh[0]}`).set('Authorization', `Bearer ${s.key}`);

@@ -40,6 +40,12 @@ export interface PreparedRecipient {
 export interface Prepared {
   messageId: string;
   message: Record<string, unknown>;
+  /**
+   * An API send's content, encoded into `message.content` only when the rows are written (writePrepared): a batch
+   * accepted as one row carries the object (src/mail/pending-batches.ts) and the worker encodes it at expansion,
+   * which took encodeContent's JSON (an eighth of the batch route's CPU) off the accept.
+   */
+  stored?: StoredContent;
   recipients: PreparedRecipient[];
   dropped: string[];
   scheduled: boolean;
@@ -175,11 +181,11 @@ async function prepare(
     const fields = refs.subscriber?.fields ?? { EmailAddress: first.email };
     subject = renderTags(subject, recipientContext({ config: services.config, domain: sender.domain, fields }, first.trackId ?? null).ctx, 'header');
   }
-  const contentBytes = encodeContent(stored);
   const messageId = crypto.randomUUID();
   return {
     messageId,
     scheduled: req.sendAt !== undefined,
+    stored,
     recipients,
     dropped: unique.filter((r) => suppressed.has(r.email.toLowerCase())).map((r) => r.email),
     message: {
@@ -194,7 +200,7 @@ async function prepare(
       metadata: Object.keys(req.metadata).length ? JSON.stringify(req.metadata) : null,
       message_id_header: messageIdHeader,
       mime: null,
-      content: contentBytes,
+      content: null, // encodeContent(stored) when the rows are written
       mime_size: estimateMimeSize(stored),
       send_at: req.sendAt ?? null,
       template_id: refs.template?.id ?? null,
@@ -250,6 +256,7 @@ export class GuardLost extends Error {
 export async function writePrepared(tx: BatchTx, entries: PendingEntry[], guards: Stmt[]): Promise<{ id: number; messageId: string }[]> {
   const trx = tx.q;
   const ok = entries.map((e) => e.p);
+  for (const p of ok) if (p.stored) p.message.content = encodeContent(p.stored);
   const nowOf = new Map(entries.map((e) => [e.p.messageId, e.now]));
   // Idempotent replies first (each must still hold its lease), then the rows, then reading back the delivery ids:
   // one round trip where the database allows.

@@ -8,6 +8,7 @@ import crypto from 'node:crypto';
 import supertest from 'supertest';
 import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
 import { expandBatch, expandOrphans } from '../../src/mail/expand-batches';
+import { decodeContent } from '../../src/mail/stored-content';
 import { pendingJobId } from '../../src/mail/pending-batches';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 import { Sink, startSink, waitFor } from '../helpers/sink';
@@ -103,6 +104,12 @@ describe('a batch accepted as one row, with no worker running', () => {
     expect(await pendingRows()).toHaveLength(0);
     expect(await count('deliveries', (q) => q.whereIn('message_id', ids))).toBe(BIG);
     expect(await count('events', (q) => q.whereIn('message_id', ids).where({ type: 'queued' }))).toBe(BIG);
+    // The stored content the worker composes from is the twin's but for the recipient, Message-ID and Date.
+    const content = async (id: string) => {
+      const { to: _t, messageIdHeader: _m, date: _d, ...rest } = decodeContent((await h.services.db('messages').where({ id }).first('content')).content);
+      return rest;
+    };
+    expect(await content(ids[0])).toEqual(await content(twin));
   });
 
   it('lists them in the message log, the events and the stats at once', async () => {

@@ -28,7 +28,11 @@ export function startSweeper(ctx: WorkerCtx): Sweeper {
     const now = Date.now();
     // Batches accepted as one row whose job was lost (a process died between commit and enqueue, an in-process queue
     // gone with its process): expanded here after a few seconds, their deliveries enqueued (and counted) by expansion.
-    const expanded = await expandOrphans(services, now - Math.min(graceMs, PENDING_GRACE_MS));
+    // A failure here must not stop the deliveries' sweep below.
+    const expanded = await expandOrphans(services, now - Math.min(graceMs, PENDING_GRACE_MS)).catch((err) => {
+      logger.warn('expanding pending batches failed', { error: (err as Error).message });
+      return 0;
+    });
     if (expanded) logger.info('sweeper expanded pending batches', { count: expanded });
     const rows = await db('deliveries')
       .whereIn('status', PENDING)

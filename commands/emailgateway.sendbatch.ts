@@ -15,6 +15,7 @@ import { SEND_ERRORS, SEND_HTTP_STATUS } from '../src/mail/send-codes';
 export default defineCommand({
   name: 'emailgateway.sendbatch',
   auth: 'sender',
+  sends: true,
   rateLimit: { durationSec: 60 },
   // Small batches go like single sends (they share group commits); larger ones take turns (src/admission.ts).
   heavy: (p) => Array.isArray(p.messages) && p.messages.length > 50,

@@ -15,6 +15,7 @@ import { senderFor } from '../src/mail/sender-for';
 export default defineCommand({
   name: 'emailgateway.sendemail',
   auth: 'sender',
+  sends: true,
   rateLimit: { durationSec: 60 },
   accountKey: 'can_send',
   errors: SEND_ERRORS,

@@ -16,6 +16,7 @@ import { parseSendRequest } from '../src/mail/send-request';
 export default defineCommand({
   name: 'emailgateway.sendtestemail',
   auth: 'user',
+  sends: true,
   permission: 'EmailGateway.ManageDomain',
   keepsCredentialCaches: true,
   errors: {

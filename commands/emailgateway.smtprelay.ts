@@ -38,6 +38,7 @@ function fail(code: number, text?: string): never {
 export default defineCommand({
   name: 'emailgateway.smtprelay',
   auth: 'admin',
+  sends: true,
   keepsCredentialCaches: true,
   errors: {
     1: 'Missing SMTPUsername',

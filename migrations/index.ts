@@ -20,6 +20,7 @@ import * as dnsWatchDkimRotation from './20261208000100_dns_watch_dkim_rotation'
 import * as createCaptured from './20261210000100_create_captured_messages';
 import * as queueHold from './20261211000100_queue_hold';
 import * as messageContent from './20261215000100_message_content';
+import * as pendingBatches from './20261216000100_create_pending_batches';
 
 /** Every migration in order. Listed here (not globbed) so ts-jest and compiled builds load the same set. */
 const MIGRATIONS: Record<string, Knex.Migration> = {
@@ -44,6 +45,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261210000100_create_captured_messages': createCaptured,
   '20261211000100_queue_hold': queueHold,
   '20261215000100_message_content': messageContent,
+  '20261216000100_create_pending_batches': pendingBatches,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

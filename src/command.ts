@@ -102,6 +102,11 @@ export interface CommandDef {
    * credential caches alone. Every other user or admin command empties them in its process.
    */
   keepsCredentialCaches?: true;
+  /**
+   * Hands mail over and reads none: the dispatcher does not first expand the caller's pending batches
+   * (src/mail/expand-batches.ts), which every other command of a user or the admin gets, so its reads see every message.
+   */
+  sends?: true;
   run(params: Params, ctx: CommandContext): Promise<Record<string, unknown>>;
 }
 

@@ -7,6 +7,7 @@ import { Admission } from './admission';
 import type { Validator } from './validation';
 import { decodeJsonText } from './http/params';
 import { enforcePlanLimits } from './accounts/plans';
+import { settlePending } from './mail/expand-batches';
 
 export type CommandTable = Record<string, CommandDef>;
 
@@ -122,6 +123,9 @@ export function createDispatcher(services: Services, table: CommandTable, valida
     if (meta.textKeys?.size) decodeJsonText(params, meta.textKeys, (k) => validator.declaresText(cmd, k));
     const codes = validator.check(cmd, params);
     if (codes.length) throw new CommandError(cmd.scalarErrors ? codes[0] : codes);
+    // Batches accepted as one row become messages before any read of the caller's mail: lookups, logs, events,
+    // stats, cancels and deletes see them as if written at accept (one indexed lookup when none are pending).
+    if (!cmd.sends && (ctx.user || ctx.adminId !== undefined)) await settlePending(services, ctx.user?.id ?? null);
     const result = cmd.heavy?.(params) ? await heavyWork.run(() => cmd.run(params, ctx)) : await cmd.run(params, ctx);
     // Management commands may revoke keys or change accounts and domains: drop cached credential lookups.
     if ((cmd.auth === 'user' || cmd.auth === 'admin') && !cmd.keepsCredentialCaches) services.store.forgetCredentials();

@@ -6,6 +6,8 @@ export const DELIVERY_QUEUE = 'deliveries';
 export interface DeliveryJob {
   deliveryId?: number;
   deliveryIds?: number[];
+  /** A pending_batches row to expand into its deliveries (src/mail/expand-batches.ts). */
+  pendingBatch?: string;
 }
 
 /** Most deliveries one group job names. */

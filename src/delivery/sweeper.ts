@@ -1,5 +1,9 @@
 import { enqueueDeliveries } from './enqueue';
+import { expandOrphans } from '../mail/expand-batches';
 import { PENDING, WorkerCtx } from './worker-ctx';
+
+/** How old a pending_batches row must be before the sweeper takes it for an orphan (its job normally comes first). */
+const PENDING_GRACE_MS = 10_000;
 
 export interface Sweeper {
   /** Re-enqueues due, unleased deliveries; resolves to how many. */
@@ -22,6 +26,14 @@ export function startSweeper(ctx: WorkerCtx): Sweeper {
    */
   async function sweep(graceMs = config.sweepGraceSeconds * 1000): Promise<number> {
     const now = Date.now();
+    // Batches accepted as one row whose job was lost (a process died between commit and enqueue, an in-process queue
+    // gone with its process): expanded here after a few seconds, their deliveries enqueued (and counted) by expansion.
+    // A failure here must not stop the deliveries' sweep below.
+    const expanded = await expandOrphans(services, now - Math.min(graceMs, PENDING_GRACE_MS)).catch((err) => {
+      logger.warn('expanding pending batches failed', { error: (err as Error).message });
+      return 0;
+    });
+    if (expanded) logger.info('sweeper expanded pending batches', { count: expanded });
     const rows = await db('deliveries')
       .whereIn('status', PENDING)
       .where('next_attempt_at', '<=', now - graceMs)

@@ -3,6 +3,7 @@ import os from 'node:os';
 import type { Services } from '../command';
 import { CaptureStore } from '../capture/store';
 import { isOutage } from '../outage';
+import { expandBatch } from '../mail/expand-batches';
 import { createThrottle, Throttle } from '../throttle/throttle';
 import { DkimKeyCache } from './dkim-keys';
 import { DELIVERY_QUEUE, DeliveryJob } from './enqueue';
@@ -60,6 +61,7 @@ export function createDeliveryWorker(services: Services, opts: { throttle?: Thro
   const queue = services.queues.queue<DeliveryJob>(DELIVERY_QUEUE);
   queue.process(
     async (job) => {
+      if (job.data.pendingBatch !== undefined) return expandJob(job.data.pendingBatch);
       const ids = job.data.deliveryIds ?? (job.data.deliveryId === undefined ? [] : [job.data.deliveryId]);
       await Promise.all(
         ids.map((id) =>
@@ -74,6 +76,13 @@ export function createDeliveryWorker(services: Services, opts: { throttle?: Thro
     },
     { concurrency: config.deliveryConcurrency },
   );
+  // A batch accepted as one row: expanded here, its deliveries enqueued. Never fails the job: a failed expansion
+  // rolled back and left the row, which the sweeper expands later.
+  async function expandJob(id: string): Promise<void> {
+    await expandBatch(services, id).catch((err) =>
+      logger.warn('pending batch expansion failed; the sweeper will retry', { batch: id, error: (err as Error).message }),
+    );
+  }
   const sweeper = startSweeper(ctx);
 
   return {

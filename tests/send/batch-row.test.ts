@@ -166,7 +166,9 @@ describe('expansion', () => {
     // A row already holding one of the batch's message ids makes the expansion fail halfway through its inserts.
     const blocker = { ...(await h.services.db('messages').first()), id: ids[BIG - 1] };
     await h.services.db('messages').insert(blocker);
-    await expect(expandBatch(h.services, row.id)).rejects.toThrow();
+    // The driver's own error: better-sqlite3's is built with the error class of the first test file of this jest
+    // worker (its addon is loaded once per process), so `toThrow()`'s Error check fails on it in later files.
+    await expect(expandBatch(h.services, row.id)).rejects.toHaveProperty('code', expect.stringMatching(/^(ER_DUP_ENTRY|SQLITE_CONSTRAINT)/));
     expect((await pendingRows()).map((r) => r.id)).toEqual([row.id]);
     expect(await count('messages', (q) => q.whereIn('id', ids))).toBe(1);
     expect(await count('deliveries', (q) => q.whereIn('message_id', ids))).toBe(0);

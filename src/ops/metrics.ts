@@ -187,6 +187,15 @@ export class Metrics {
       },
     });
     new Gauge({
+      name: 'postern_queue_pending_batch_recipients',
+      help: 'Recipients accepted in batch rows not yet expanded into deliveries (counted in queue_depth{state="queued"} too)',
+      registers,
+      async collect() {
+        const depth = (await guarded(figures))?.depth;
+        if (depth) this.set(depth.pendingBatchRecipients);
+      },
+    });
+    new Gauge({
       name: 'postern_queue_oldest_queued_seconds',
       help: 'Age of the oldest delivery still waiting for its first attempt (0 when none)',
       registers,

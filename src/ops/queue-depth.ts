@@ -8,21 +8,29 @@ export interface QueueDepth {
   byState: Record<string, number>;
   /** When the oldest delivery still waiting for its first attempt was accepted (ms), or null. */
   oldestQueuedAt: number | null;
+  /** Recipients accepted in batch rows not yet expanded into deliveries (src/mail/pending-batches.ts); in `queued` too. */
+  pendingBatchRecipients: number;
 }
 
 /**
  * One grouped count over the deliveries that are not finished (the `status` index bounds it to those rows).
  * `held` is counted whenever a delivery carries that status (queue control, issue 17 §4).
+ * A batch accepted as one row is queued from its accept on, though its deliveries are written only when it is
+ * expanded: its recipients count as `queued`, and its accept time as a queued delivery's.
  */
 export async function queueDepth(db: Db, filter: { domainId?: number; userId?: number } = {}): Promise<QueueDepth> {
   const q = db('deliveries').whereIn('status', Object.values(QUEUE_STATES));
   if (filter.domainId !== undefined) q.where('domain_id', filter.domainId);
   if (filter.userId !== undefined) q.where('user_id', filter.userId);
-  const rows = (await q.groupBy('status').select('status').count({ n: '*' }).min({ oldest: 'created_at' })) as {
-    status: string;
-    n: number | string;
-    oldest: number | string | null;
-  }[];
+  const pending = db('pending_batches');
+  if (filter.domainId !== undefined) pending.where('domain_id', filter.domainId);
+  if (filter.userId !== undefined) pending.where('user_id', filter.userId);
+  const [rows, pendingRows] = await Promise.all([
+    q.groupBy('status').select('status').count({ n: '*' }).min({ oldest: 'created_at' }) as unknown as Promise<
+      { status: string; n: number | string; oldest: number | string | null }[]
+    >,
+    pending.sum({ n: 'recipients' }).min({ oldest: 'created_at' }) as unknown as Promise<{ n: number | string | null; oldest: number | string | null }[]>,
+  ]);
   const byState: Record<string, number> = {};
   for (const state of Object.keys(QUEUE_STATES)) byState[state] = 0;
   let oldestQueuedAt: number | null = null;
@@ -32,5 +40,11 @@ export async function queueDepth(db: Db, filter: { domainId?: number; userId?: n
     byState[state] = Number(r.n);
     if (state === 'queued' && r.oldest !== null) oldestQueuedAt = Number(r.oldest);
   }
-  return { byState, oldestQueuedAt };
+  const pendingBatchRecipients = Number(pendingRows[0]?.n ?? 0);
+  const pendingOldest = pendingRows[0]?.oldest;
+  byState.queued += pendingBatchRecipients;
+  if (pendingOldest !== null && pendingOldest !== undefined) {
+    oldestQueuedAt = oldestQueuedAt === null ? Number(pendingOldest) : Math.min(oldestQueuedAt, Number(pendingOldest));
+  }
+  return { byState, oldestQueuedAt, pendingBatchRecipients };
 }

@@ -11,6 +11,7 @@ import { expandBatch, expandOrphans } from '../../src/mail/expand-batches';
 import { decodeContent } from '../../src/mail/stored-content';
 import { pendingJobId } from '../../src/mail/pending-batches';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
+import { metric } from '../helpers/prom';
 import { Sink, startSink, waitFor } from '../helpers/sink';
 
 type Sender = Awaited<ReturnType<typeof senderSetup>>;
@@ -87,6 +88,15 @@ describe('a batch accepted as one row, with no worker running', () => {
   it('is stored as one row until something reads or delivers it', async () => {
     expect(await pendingRows()).toHaveLength(1);
     expect(await count('messages', (q) => q.whereIn('id', ids))).toBe(0);
+  });
+
+  it('counts its recipients as queued in /metrics before it is expanded (a scrape is not a read of mail)', async () => {
+    const res = await supertest(h.app).get('/metrics');
+    expect(res.status).toBe(200);
+    expect(metric(res.text, 'postern_queue_pending_batch_recipients')).toBe(BIG);
+    expect(metric(res.text, 'postern_queue_depth', { state: 'queued' })).toBe(BIG);
+    expect(metric(res.text, 'postern_queue_oldest_queued_seconds')).toBeGreaterThanOrEqual(0);
+    expect(await pendingRows()).toHaveLength(1);
   });
 
   it('answers GET /api/v1/email/{id} for every message as for a message written at accept', async () => {

@@ -5,7 +5,9 @@
 // p99 of each tree, and at the end the median of the per-round ratios B/A. On a shared machine whose load moves by
 // the second, whole bench:send runs of one tree after the other differed by ±20 % in CPU per send; these pairs by a
 // few percent. Runs from this tree's dist/ (the trees under test need only their own build). Stops its processes by
-// PID and removes its databases and keys.
+// PID and removes its databases and keys. BENCH_NODE_FLAGS_A / BENCH_NODE_FLAGS_B: node/V8 flags for one tree's api
+// (e.g. `--max-semi-space-size=16` for B only, or `--cpu-prof --cpu-prof-dir=/tmp/x` to profile it); the same tree
+// may be given twice to compare flags alone.
 import { ChildProcess, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -50,7 +52,7 @@ interface TreeApi {
 }
 
 /** One api from a built tree, with a user, an enabled domain and a sender key; the same message as bench:send. */
-async function start(tree: string): Promise<TreeApi> {
+async function start(tree: string, nodeFlags: string[]): Promise<TreeApi> {
   const id = crypto.randomBytes(4).toString('hex');
   const dbName = `postern_bench_ab_${id}`;
   const admin = knexFactory({ client: 'mysql2', connection: MYSQL });
@@ -70,8 +72,10 @@ async function start(tree: string): Promise<TreeApi> {
     OPS_HOST: '127.0.0.1',
     PORT: String(port),
     HOST: '127.0.0.1',
+    // Each api prints its group-commit sizes and flush times at exit (src/coalesce.ts).
+    ...(process.env.POSTERN_COALESCE_STATS ? { POSTERN_COALESCE_STATS: process.env.POSTERN_COALESCE_STATS } : {}),
   };
-  const child = spawn(process.execPath, [`${tree}/dist/src/main.js`, 'api'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [...nodeFlags, `${tree}/dist/src/main.js`, 'api'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(child);
   const api: TreeApi = { tree, port, dbName, prefix: env.REDIS_PREFIX, child, key: '', body: '', results: [] };
   await healthy(port);
@@ -128,20 +132,25 @@ async function main(): Promise<void> {
     throw new Error('usage: npm run bench:single-ab -- <seconds> <rounds> <treeA> <treeB>');
   const apis: TreeApi[] = [];
   try {
-    for (const t of trees) apis.push(await start(t));
+    const flags = (ab: string) => (process.env[`BENCH_NODE_FLAGS_${ab}`] ?? '').split(/\s+/).filter(Boolean);
+    for (const [i, t] of trees.entries()) apis.push(await start(t, flags(i ? 'B' : 'A')));
     await Promise.all(apis.map((a) => round(a, 2))); // warm-up: JIT, pools, first group commits
     for (let i = 0; i < Number(rounds); i++) {
       const rs = await Promise.all(apis.map((a) => round(a, Number(seconds))));
       const load = os.loadavg()[0].toFixed(2);
       apis.forEach((a, j) => {
         a.results.push(rs[j]);
-        console.log(`round ${i + 1} ${a.tree}: api ${rs[j].us} µs/send, ${rs[j].rps} req/s, p99 ${rs[j].p99} ms, non-2xx ${rs[j].non2xx}, load ${load}`);
+        console.log(
+          `round ${i + 1} ${j ? 'B' : 'A'} ${a.tree}: api ${rs[j].us} µs/send, ${rs[j].rps} req/s, p99 ${rs[j].p99} ms, non-2xx ${rs[j].non2xx}, load ${load}`,
+        );
       });
     }
     const [a, b] = apis;
-    for (const x of apis) {
+    for (const [j, x] of apis.entries()) {
       const r = x.results;
-      console.log(`${x.tree}: median api ${median(r.map((y) => y.us))} µs/send, ${median(r.map((y) => y.rps))} req/s, p99 ${median(r.map((y) => y.p99))} ms`);
+      console.log(
+        `${j ? 'B' : 'A'} ${x.tree}: median api ${median(r.map((y) => y.us))} µs/send, ${median(r.map((y) => y.rps))} req/s, p99 ${median(r.map((y) => y.p99))} ms`,
+      );
     }
     const ratios = a.results.map((r, i) => Math.round((b.results[i].us / r.us) * 1000) / 1000);
     console.log(`B/A api CPU per send, per round: ${ratios.join(', ')}; median ${median(ratios)}`);

@@ -153,6 +153,41 @@ describe('group commit on the send path', () => {
     }
   });
 
+  (backend() === 'mysql' ? it : it.skip)(
+    'a group held up by a lock does not hold up the next: a second group commits meanwhile, each answered after its own commit',
+    async () => {
+      const limited = await senderSetup(h, { LimitEmailSendPerDay: 1000 });
+      const run = tag();
+      // The limited account's day counter exists once it has sent.
+      expect((await sendApi(limited.key, limited.domain, `first-${run}@dest.test`, `first ${run}`)).body.MessageID).toEqual(expect.any(String));
+      const lock = await h.services.db.transaction();
+      let held: Promise<supertest.Response> | undefined;
+      try {
+        // Another client holds the counter's row: the limited account's next group waits in its quota reservation.
+        await lock('usage_counters').where({ user_id: limited.userId }).forUpdate().select('period');
+        const before = groupCommitStats(h.services).flushes;
+        held = Promise.resolve(sendApi(limited.key, limited.domain, `held-${run}@dest.test`, `held ${run}`));
+        let heldDone = false;
+        void held.finally(() => (heldDone = true));
+        await waitFor(() => groupCommitStats(h.services).flushes > before, 10000, 'the held group to start');
+        const other = await Promise.race([
+          sendApi(s.key, s.domain, `other-${run}@dest.test`, `other ${run}`),
+          new Promise<'waited'>((r) => setTimeout(() => r('waited'), 2000)),
+        ]);
+        // Not 'waited': the other account's send was answered while the held group still waited.
+        expect(other === 'waited' ? other : { status: other.status, body: other.body }).toEqual({ status: 200, body: { MessageID: expect.any(String) } });
+        expect(heldDone).toBe(false);
+        // The held send wrote nothing yet: its reply comes after its own commit.
+        expect(await h.services.db('messages').where({ subject: `held ${run}` })).toHaveLength(0);
+      } finally {
+        await lock.rollback();
+      }
+      const res = await held!;
+      expect(res.body.MessageID).toEqual(expect.any(String));
+      expect(await h.services.db('messages').where({ id: res.body.MessageID })).toHaveLength(1);
+    },
+  );
+
   (backend() === 'mysql' ? it : it.skip)('a message that cannot be written fails alone: the rest of its group is accepted (MySQL trigger)', async () => {
     const run = tag();
     // A trigger fails the INSERT of one message, which would fail the whole group's transaction. (Input no longer

@@ -75,7 +75,10 @@ const SAME_ON_BOTH = [
 ].map((p) => `/${p.replace(/\./g, '\\.')}$`);
 
 module.exports = {
-  maxWorkers: 2,
+  // Three workers on the project's two cores: with two, a third of the CPU sat idle while workers waited on MariaDB,
+  // sinks, child roles and timers (docs/testing.md has the side-by-side runs). The timing-bound tests wait on
+  // conditions, with limits that hold at three.
+  maxWorkers: 3,
   // Longest files first, from the committed tests/durations.json (tests/helpers/sequencer.js).
   testSequencer: '<rootDir>/tests/helpers/sequencer.js',
   // Drops the reused test databases of workers that have exited (tests/helpers/db-pool.ts).

@@ -25,13 +25,6 @@ export interface CoalesceOptions {
   failsAll?: (err: unknown) => boolean;
   /** Told the size of every group flush (the group-commit metric). */
   observe?: (items: number) => void;
-  /**
-   * Under load, wait up to `ms` for `items` items before a flush: items that arrive one at a time (settlements of
-   * deliveries whose DKIM signatures finish one by one) otherwise go in groups as small as one flush's duration
-   * allows. "Under load" means the previous flush carried more than one item, so a lone item on an idle coalescer is
-   * still flushed at once.
-   */
-  linger?: { ms: number; items: number };
 }
 
 interface Waiting<T, R> {
@@ -44,9 +37,6 @@ export class Coalescer<T, R> {
   private waiting: Waiting<T, R>[] = [];
   private inFlight = 0;
   private scheduled = false;
-  private lingering: NodeJS.Timeout | null = null;
-  /** The size of the last group flushed (more than one: under load, see `linger`). */
-  private lastGroup = 0;
   private readonly maxInFlight: number;
   /** Group flushes started and the items they carried (their ratio is the mean group size); one-by-one retries after a failed group are not counted. */
   flushes = 0;
@@ -82,20 +72,6 @@ export class Coalescer<T, R> {
 
   private schedule(): void {
     if (this.scheduled || this.inFlight >= this.maxInFlight || !this.waiting.length) return;
-    const linger = this.opts.linger;
-    if (linger && this.lastGroup > 1 && this.waiting.length < linger.items) {
-      // Start the wait once; a later submit that fills the group ends it early.
-      this.lingering ??= setTimeout(() => {
-        this.lingering = null;
-        this.lastGroup = 0;
-        this.schedule();
-      }, linger.ms);
-      return;
-    }
-    if (this.lingering) {
-      clearTimeout(this.lingering);
-      this.lingering = null;
-    }
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
@@ -124,7 +100,6 @@ export class Coalescer<T, R> {
   private async run(group: Waiting<T, R>[]): Promise<void> {
     this.flushes += 1;
     this.items += group.length;
-    this.lastGroup = group.length;
     this.opts.observe?.(group.length);
     const started = Date.now();
     try {

@@ -113,11 +113,6 @@ export interface Config {
   /** LEASE_SECONDS: how long a worker owns a delivery it is sending; a crashed worker's lease expires. Default 300. */
   leaseSeconds: number;
   /**
-   * SETTLE_LINGER_MS: under load, how long a worker's settle group waits to fill to half of DELIVERY_CONCURRENCY
-   * before it commits (fewer, bigger transactions). Default 5; 0 commits as soon as the previous one ended.
-   */
-  settleLingerMs: number;
-  /**
    * THROTTLE_RULES: JSON limits per recipient domain, `mx:<host suffix>` or `default`, over the built-in ones for the
    * large mailbox providers (src/throttle/rules.ts, docs/queue-and-throttling.md). Unset = the built-in ones.
    */
@@ -422,7 +417,6 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     sweepIntervalSeconds: testMs(env, 'SWEEP_INTERVAL_MS', 3_600_000) ?? int(env, 'SWEEP_INTERVAL_SECONDS', 30, 1, 3600),
     sweepGraceSeconds: testMs(env, 'SWEEP_GRACE_MS', 86_400_000) ?? int(env, 'SWEEP_GRACE_SECONDS', 60, 0, 86400),
     leaseSeconds: int(env, 'LEASE_SECONDS', 300, 1, 3600),
-    settleLingerMs: int(env, 'SETTLE_LINGER_MS', 5, 0, 1000),
     throttleRules: throttleRules(env),
     throttleBackoffSeconds: int(env, 'THROTTLE_BACKOFF_SECONDS', 600, 0, 86400),
     softBounceLimit: int(env, 'SOFT_BOUNCE_LIMIT', 3, 1, 100),

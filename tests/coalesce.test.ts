@@ -343,48 +343,6 @@ describe('Coalescer', () => {
     expect([c.flushes, c.items]).toEqual([3, 5]);
     expect(c.pending).toBe(0);
   });
-
-  it('with linger, under load a flush waits for company (up to its items, or its time), and an idle lone item goes at once', async () => {
-    const h = heldFlush<number, number>();
-    const c = new Coalescer<number, number>(h.flush, { maxItems: 100, linger: { ms: 40, items: 3 } });
-    // Idle: a lone item is flushed at once, as without linger.
-    const lone = c.submit(0);
-    await until(() => h.calls.length === 1);
-    h.calls[0].d.resolve([0]);
-    await lone;
-    // Two together make a group of two: from now on the coalescer is under load.
-    const pair = [c.submit(1), c.submit(2)];
-    await until(() => h.calls.length === 2);
-    h.calls[1].d.resolve([1, 2]);
-    await Promise.all(pair);
-    // Items now arriving one by one wait for each other until three are there.
-    const trickle = [c.submit(3)];
-    for (let i = 0; i < 10; i++) await tick();
-    expect(h.calls).toHaveLength(2);
-    trickle.push(c.submit(4));
-    for (let i = 0; i < 10; i++) await tick();
-    expect(h.calls).toHaveLength(2);
-    trickle.push(c.submit(5));
-    await until(() => h.calls.length === 3);
-    expect(h.calls[2].items).toEqual([3, 4, 5]);
-    h.calls[2].d.resolve([3, 4, 5]);
-    await Promise.all(trickle);
-    // A straggler under load waits no longer than the linger time, then goes alone.
-    const started = Date.now();
-    const straggler = c.submit(6);
-    await new Promise((r) => setTimeout(r, 10));
-    expect(h.calls).toHaveLength(3);
-    await until(() => h.calls.length === 4, 10_000);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(35);
-    expect(h.calls[3].items).toEqual([6]);
-    h.calls[3].d.resolve([6]);
-    await straggler;
-    // After a lone flush the coalescer counts as idle again: the next lone item goes at once.
-    const next = c.submit(7);
-    await until(() => h.calls.length === 5);
-    h.calls[4].d.resolve([7]);
-    await next;
-  });
 });
 
 describe('an outage', () => {

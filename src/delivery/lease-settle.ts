@@ -222,9 +222,6 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>): L
     name: 'settle',
     maxItems: 200,
     maxInFlight: 1,
-    // Settlements arrive one at a time as sends finish (DKIM on: as signatures finish), so without a short wait the
-    // groups stay as small as one commit's duration allows, and each commit costs MariaDB a transaction and an fsync.
-    linger: config.settleLingerMs > 0 ? { ms: config.settleLingerMs, items: Math.max(2, Math.floor(config.deliveryConcurrency / 2)) } : undefined,
     observe: services.metrics.groupSize('settle'),
   });
 

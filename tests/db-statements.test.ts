@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { insertRows, mysqlInsert, runInTurn, Sql, sql } from '../src/db';
+import { updateByCase } from '../src/delivery/lease-settle';
 import { Harness, startHarness } from './helpers/harness';
 
 /**
@@ -112,6 +113,45 @@ test('plain statements run joined outside a transaction and one by one, with the
     sql(db, 'select count(*) as `n` from `stmt_probe`', []),
   ])) as [unknown, { n: number }[]];
   expect(Number(again[0].n)).toBe(2);
+});
+
+test('updateByCase: a column every row sets alike is one plain SET, the others a CASE per row, and each row gets its own values', async () => {
+  await db('stmt_probe').insert([
+    { label: 'a', body: 'old', n: 1 },
+    { label: 'b', body: 'old', n: 1 },
+    { label: 'c', body: 'untouched', n: 1 },
+  ]);
+  const ids = ((await db('stmt_probe').orderBy('id').select('id')) as { id: number }[]).map((r) => Number(r.id));
+  const stmt = updateByCase(
+    db,
+    'stmt_probe',
+    [
+      // label: alike in both rows; body: different; blob: alike but a Buffer (compared by identity, so a CASE).
+      { id: ids[0], values: { label: 'same', body: 'first', blob: Buffer.from('x') } },
+      { id: ids[1], values: { label: 'same', body: null, blob: Buffer.from('x') } },
+    ],
+    { n: 5 },
+  );
+  const text = stmt.toSQL().sql;
+  expect(text).toMatch(/SET `label` = \?, `body` = CASE `id` WHEN \? THEN \? WHEN \? THEN \? ELSE `body` END, `blob` = CASE/);
+  await h.services.store.batchTransaction(async (tx) => {
+    await tx.run([
+      updateByCase(
+        tx.q,
+        'stmt_probe',
+        [
+          { id: ids[0], values: { label: 'same', body: 'first' } },
+          { id: ids[1], values: { label: 'same', body: null } },
+        ],
+        { n: 5 },
+      ),
+    ]);
+  });
+  expect((await read()).map((r) => [r.label, r.body, Number(r.n)])).toEqual([
+    ['same', 'first', 5],
+    ['same', null, 5],
+    ['c', 'untouched', 1],
+  ]);
 });
 
 test('a failing statement in a batch transaction rolls back everything before it', async () => {

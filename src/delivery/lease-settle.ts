@@ -9,7 +9,9 @@ import { Leased, PENDING, Settlement, WorkerCtx } from './worker-ctx';
 
 /**
  * Sets different values on many rows in one UPDATE: `col = CASE id WHEN … THEN … ELSE col END` for each
- * column some row sets, plus the columns every row gets alike.
+ * column some row sets, plus the columns every row gets alike. A column every row sets to the same scalar (a
+ * settle group's `status`, `attempts`, `bounce_class`) is a plain `col = ?`: a shorter statement for MariaDB to parse
+ * and evaluate per row.
  */
 export function updateByCase(
   db: Knex | Knex.Transaction,
@@ -25,6 +27,12 @@ export function updateByCase(
   const columns = [...new Set(rows.flatMap((r) => Object.keys(r.values)))];
   for (const c of columns) {
     const having = rows.filter((r) => c in r.values);
+    const first = having[0].values[c] ?? null;
+    if (having.length === rows.length && isScalar(first) && having.every((r) => (r.values[c] ?? null) === first)) {
+      sets.push(`${q(c)} = ?`);
+      bindings.push(first);
+      continue;
+    }
     sets.push(`${q(c)} = CASE \`id\` ${having.map(() => 'WHEN ? THEN ?').join(' ')} ELSE ${q(c)} END`);
     for (const r of having) bindings.push(r.id, r.values[c] ?? null);
   }
@@ -35,6 +43,11 @@ export function updateByCase(
   const conditions = Object.entries(where);
   const text = `UPDATE ${q(table)} SET ${sets.join(', ')} WHERE \`id\` IN ${placeholders(rows.length)}${conditions.map(([c]) => ` AND ${q(c)} = ?`).join('')}`;
   return sql(db, text, [...bindings, ...rows.map((r) => r.id), ...conditions.map(([, v]) => v)]);
+}
+
+/** Values compared with `===` (a Buffer or Date never is: equal contents, different objects). */
+function isScalar(v: unknown): boolean {
+  return v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint';
 }
 
 /** The last wait before a lease group whose round trip failed stops asking again (200 ms doubling: 3 s in all). */

@@ -71,6 +71,37 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
   async function attempt(deliveryId: number): Promise<void> {
     const d = await lease(deliveryId);
     if (!d) return;
+    const progress = { handedOver: false };
+    try {
+      await sendLeased(d, progress);
+    } catch (err) {
+      // Failed before the message went out (a database or DNS error): give the row back now rather than leave it
+      // leased, unsent, until LEASE_SECONDS ran out. Once handed over, the outcome is the settle path's to record.
+      if (!progress.handedOver) await release(d);
+      throw err;
+    }
+  }
+
+  /**
+   * Back to waiting (deferred after an attempt, else queued) with no attempt counted, due again after the retry
+   * schedule's step for its attempt count, with a fresh job. Best effort: when the database is still away the
+   * lease stays and runs out as before (the sweeper then takes the row).
+   */
+  async function release(d: Leased): Promise<void> {
+    const attempts = Number(d.attempts);
+    const next = Date.now() + backoffMs(retry, attempts);
+    try {
+      const moved = await db('deliveries')
+        .where({ id: d.id, lease_owner: owner, status: 'sending' })
+        .update({ status: attempts > 0 ? 'deferred' : 'queued', next_attempt_at: next, lease_until: null, updated_at: Date.now() });
+      if (moved) await enqueueDeliveries(services, [{ id: Number(d.id), attempts, runAt: next, retake: next }]);
+    } catch (err) {
+      logger.warn('lease of a failed attempt not released; it runs out after LEASE_SECONDS', { deliveryId: Number(d.id), error: (err as Error).message });
+    }
+  }
+
+  async function sendLeased(d: Leased, progress: { handedOver: boolean }): Promise<void> {
+    const deliveryId = Number(d.id);
     const now = Date.now();
     const domain = await domainOf(Number(d.domain_id));
     const attempts = Number(d.attempts) + 1;
@@ -117,6 +148,7 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
     const admission = keyError ? null : await throttle.admit(rcptDomain, mx);
     if (admission && !admission.ok) return putBack(d, admission.retryAt, admission.rule.name, admission.reason);
     let outcome: SendOutcome;
+    progress.handedOver = true;
     try {
       outcome = keyError ? { ok: false, response: keyError } : await transports.send({ from, to: d.recipient }, raw, dkim, meta);
     } finally {

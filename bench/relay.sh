@@ -5,7 +5,8 @@
 # smtp-source is missing). Knobs: BENCH_MESSAGES (20000), BENCH_SESSIONS (20), BENCH_WORKERS (1: on two cores
 # shared with MariaDB, Redis and the load tools, a second worker process measured slower), BENCH_QUICK=1 (only
 # -d, no DKIM-on pass), BENCH_SKIP_POSTFIX=1 (Postern alone, while tuning), POSTERN_COALESCE_STATS=1 with
-# BENCH_SHOW_LOG=1 (group sizes per process), BENCH_NODE_ARGS (e.g. --cpu-prof), BENCH_CONNECTIONS=new (only the
+# BENCH_SHOW_LOG=1 (group sizes per process), BENCH_NODE_ARGS (node flags for the roles), BENCH_PROFILE=<dir> (a CPU
+# profile per role and pass: <dir>/smtp-1.cpuprofile, worker-2.cpuprofile, ...), BENCH_CONNECTIONS=new (only the
 # pass with a new connection per message).
 # Ends with one line `BENCH {json}` (issue 15's keys: relay_ratio_pooled, relay_ratio_new_conn, rsa_signs_s,
 # worker_rss_mb, load1; the send-path keys are null here) plus this run's rates. The Postfix instance lives
@@ -58,11 +59,23 @@ SAMPLER=""
 SINK_PID=
 trap cleanup EXIT
 
-free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
+# A free port that is none of the ports this run has already picked but may not be listening on yet (the kernel
+# hands a just-closed port out again: the api and the SMTP front once got the same one, and the front died).
+PICKED=()
+free_port() {
+  local port
+  port=$(node -e "
+const taken = new Set(process.argv.slice(1).map(Number));
+const net = require('net');
+(function pick() { const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => (taken.has(p) ? pick() : console.log(p))); }); })();
+" "${PICKED[@]}")
+  PICKED+=("$port")
+  echo "$port"
+}
 
 # A fresh smtp-sink per measurement; its -c counter (written with carriage returns) says how much arrived.
 start_sink() {
-  SINK_PORT=$(free_port)
+  free_port >"$W/port"; SINK_PORT=$(cat "$W/port")
   : >"$W/sink.out"
   rm -f "$W/sink.pid"
   # smtp-sink writes its counter only to a terminal promptly: give it one with script(1). The shell in between
@@ -94,7 +107,9 @@ measure() {
   SAMPLER=$!
   sleep 0.2
   start=$(date +%s.%N)
-  smtp-source $keep -s "$SESSIONS" -l 1024 -m "$N" -f "$from" -t "rcpt@sink.test" "$target" >/dev/null 2>&1
+  # A failed load (refused connections, a dead front) ends the run instead of waiting BENCH_TIMEOUT for the sink.
+  smtp-source $keep -s "$SESSIONS" -l 1024 -m "$N" -f "$from" -t "rcpt@sink.test" "$target" >"$W/source.out" 2>&1 ||
+    { echo "smtp-source failed on $target:" >&2; tail -5 "$W/source.out" >&2; kill "$waiter" "$SAMPLER" 2>/dev/null; return 1; }
   sent=$(date +%s.%N)
   echo "  $target: accepted in $(echo "$start $sent" | awk '{printf "%.2f", $2 - $1}') s" >&2
   wait "$waiter" || { kill "$SAMPLER"; return 1; }
@@ -141,23 +156,35 @@ json() { node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{const 
 
 start_postern_roles() { # $1 = DKIM_SIGNING
   for role in smtp $(for _ in $(seq "$WORKERS"); do echo worker; done); do
-    env "${ENVS[@]}" DKIM_SIGNING="$1" DELIVERY_MODE=relay SMTP_RELAY_URL="smtp://127.0.0.1:$SINK_PORT" node ${BENCH_NODE_ARGS:-} "$ROOT/dist/src/main.js" "$role" >>"$W/postern.log" 2>&1 &
+    PROF_N=$((PROF_N + 1))
+    # BENCH_PROFILE=dir: a CPU profile per role and pass, named <role>-<n>.cpuprofile (n counts role starts).
+    local prof=()
+    [ -z "${BENCH_PROFILE:-}" ] || prof=(--cpu-prof --cpu-prof-dir="$BENCH_PROFILE" --cpu-prof-name="$role-$PROF_N.cpuprofile")
+    env "${ENVS[@]}" DKIM_SIGNING="$1" DELIVERY_MODE=relay SMTP_RELAY_URL="smtp://127.0.0.1:$SINK_PORT" node ${BENCH_NODE_ARGS:-} "${prof[@]}" "$ROOT/dist/src/main.js" "$role" >>"$W/postern.log" 2>&1 &
     PIDS+=("$!")
     ROLE_PIDS+=("$!")
     echo "$role $!" >>"$W/roles"
   done
-  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PT_SMTP") 2>/dev/null && return 0; sleep 0.1; done
+  for _ in $(seq 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$PT_SMTP") 2>/dev/null; then
+      for p in "${ROLE_PIDS[@]}"; do kill -0 "$p" 2>/dev/null || { echo "a Postern role exited at start; see $W/postern.log" >&2; exit 1; }; done
+      return 0
+    fi
+    sleep 0.1
+  done
   echo "Postern's SMTP front did not start; see $W/postern.log" >&2; exit 1
 }
 stop_postern_roles() { for p in "${ROLE_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; for p in "${ROLE_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done; ROLE_PIDS=(); }
 
 mysql -uroot -h127.0.0.1 -e "CREATE DATABASE \`$DB\` CHARACTER SET utf8mb4"
-API_PORT=$(free_port); PT_SMTP=$(free_port); PF_PORT=$(free_port)
+# Not $(free_port): the command substitution's subshell would not remember the ports picked.
+free_port >"$W/port"; API_PORT=$(cat "$W/port"); free_port >"$W/port"; PT_SMTP=$(cat "$W/port"); free_port >"$W/port"; PF_PORT=$(cat "$W/port")
 ENVS=(DATABASE_URL="$MYSQL/$DB" REDIS_URL="$REDIS" REDIS_PREFIX="postern-relaybench:$ID" ENCRYPTION_KEY="$(openssl rand -hex 32)"
   ADMIN_API_KEY="relay-bench-admin-$ID" MAIL_HOSTNAME=mx.bench.test LOG_LEVEL=warn API_RATE_LIMIT_PER_MINUTE=0 POSTERN_COALESCE_STATS=${POSTERN_COALESCE_STATS:-}
   PORT="$API_PORT" HOST=127.0.0.1 SMTP_HOST=127.0.0.1 SMTP_PORT="$PT_SMTP" INBOUND_SMTP_PORT=0
   DELIVERY_CONCURRENCY=50 SMTP_MAX_CONNECTIONS_PER_IP=1000 OPS_HOST=127.0.0.1 OPS_PORT=0)   # each role its own free health port
 ROLE_PIDS=()
+PROF_N=0
 
 env "${ENVS[@]}" node "$ROOT/dist/src/main.js" api >>"$W/postern.log" 2>&1 &
 PIDS+=("$!")

@@ -1,8 +1,8 @@
-import type { Db } from '../db';
+import { placeholders, sql, type Db, type Stmt } from '../db';
 import type { Store } from '../store/store';
 import { Coalescer } from '../coalesce';
 import { formatTime } from '../auth/users';
-import { patternSuppressed, scopedWhere } from './scopes';
+import { patternSuppressed } from './scopes';
 
 export type SuppressionReason = 'manual' | 'hard_bounce' | 'complaint' | 'unsubscribe';
 
@@ -13,21 +13,33 @@ export type SuppressionReason = 'manual' | 'hard_bounce' | 'complaint' | 'unsubs
  */
 export async function suppressedAmong(store: Store, domainId: number, emails: string[], opts: { patterns?: boolean } = {}): Promise<Set<string>> {
   if (!emails.length) return new Set();
-  const db = store.db;
   const lower = [...new Set(emails.map((e) => e.toLowerCase()))];
   const found = new Set<string>();
-  const owner = db.raw('(select ?? from ?? where ?? = ?)', ['user_id', 'sender_domains', 'id', domainId]);
   for (let i = 0; i < lower.length; i += 1000) {
     const some = lower.slice(i, i + 1000);
-    const rows = await db('suppressions')
-      .where({ domain_id: domainId })
-      .whereIn('email', some)
-      .select('email')
-      .union((u) => scopedWhere(u.from('suppression_entries as e').whereIn('e.email', some).select('e.email'), db, owner));
+    const [rows] = await store.runTogether([suppressedQuery(store.db, domainId, some)]);
     for (const r of rows as { email: string }[]) found.add(String(r.email).toLowerCase());
   }
   if (opts.patterns !== false) for (const e of lower) if (!found.has(e) && (await patternSuppressed(store, e))) found.add(e);
   return found;
+}
+
+/**
+ * The domain's own entries and the AccountWide (of the domain's owner) and SystemWide entries among `emails`
+ * (lowercase), as the text scopedWhere builds for no lists. Written as SQL, not with the builder: every SMTP RCPT
+ * runs it (coalesced), and knex's compile and runner were most of the front's client-side cost of the lookup.
+ */
+function suppressedQuery(db: Db, domainId: number, emails: string[]): Stmt {
+  const list = placeholders(emails.length);
+  return sql(
+    db,
+    'select `email` from `suppressions` where `domain_id` = ? and `email` in ' +
+      list +
+      ' union select `e`.`email` from `suppression_entries` as `e` where `e`.`email` in ' +
+      list +
+      ' and `e`.`list_id` is null and (`e`.`user_id` is null or `e`.`user_id` = (select `user_id` from `sender_domains` where `id` = ?))',
+    [domainId, ...emails, ...emails, domainId],
+  );
 }
 
 type Lookup = { domainId: number; emails: string[] };

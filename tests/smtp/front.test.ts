@@ -5,7 +5,7 @@ import nodemailer from 'nodemailer';
 import supertest from 'supertest';
 import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
 import { SmtpFront, startSmtpFront } from '../../src/smtp/front';
-import { Harness, senderSetup, startHarness } from '../helpers/harness';
+import { createUser, Harness, senderSetup, startHarness } from '../helpers/harness';
 import { Sink, startSink, waitFor } from '../helpers/sink';
 
 let h: Harness;
@@ -118,6 +118,23 @@ describe('SMTP relay front', () => {
     expect(info.rejected).toEqual(['blocked@dest.test']);
     expect(info.accepted).toEqual(['fine@dest.test']);
     expect(String((info.rejectedErrors?.[0] as { response?: string } | undefined)?.response)).toContain('550 5.7.1');
+  });
+
+  it("refuses at RCPT the account's and the install's suppressions, not another account's", async () => {
+    await h.call({ Command: 'suppression.import', SessionID: s.sessionId, EmailAddresses: ['mine@scoped.test'] });
+    await h.services
+      .db('suppression_entries')
+      .insert({ scope_key: 's', email: 'global@scoped.test', source: 'Administrator', reason: '', created_at: Date.now() });
+    const other = await createUser(h);
+    await h.call({ Command: 'suppression.import', SessionID: other.sessionId, EmailAddresses: ['theirs@scoped.test'] });
+    const info = await client().sendMail({
+      from: `a@${s.domain}`,
+      to: ['Mine@scoped.test', 'global@scoped.test', 'theirs@scoped.test'],
+      subject: 'scoped suppressions',
+      text: 'x',
+    });
+    expect(info.rejected).toEqual(['Mine@scoped.test', 'global@scoped.test']);
+    expect(info.accepted).toEqual(['theirs@scoped.test']);
   });
 
   it('caps recipients per message with 452 4.5.3', async () => {

@@ -27,9 +27,16 @@ export async function reserveQuota(db: Knex, user: UserRow, n: number, now: numb
   const undo = async () => {
     for (const period of taken) await db('usage_counters').where({ user_id: user.id, period }).decrement('sent', n);
   };
+  const take = (period: string, limit: number) =>
+    db('usage_counters').where({ user_id: user.id, period }).andWhereRaw('sent + ? <= ?', [n, limit]).increment('sent', n);
   for (const [period, limit] of limitsOf(user, now)) {
-    await db('usage_counters').insert({ user_id: user.id, period, sent: 0 }).onConflict(['user_id', 'period']).ignore();
-    const updated = await db('usage_counters').where({ user_id: user.id, period }).andWhereRaw('sent + ? <= ?', [n, limit]).increment('sent', n);
+    // The counter exists for every send but a period's first: one round trip per limit, the row made only when the
+    // update found none to move (or none within the limit, when making it changes nothing).
+    let updated = await take(period, limit);
+    if (!updated) {
+      await db('usage_counters').insert({ user_id: user.id, period, sent: 0 }).onConflict(['user_id', 'period']).ignore();
+      updated = await take(period, limit);
+    }
     if (!updated) {
       await undo();
       return null;

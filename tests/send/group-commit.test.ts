@@ -123,6 +123,29 @@ describe('group commit on the send path', () => {
     expect(await h.services.db('messages').where({ domain_id: own.domainId })).toHaveLength(5);
   });
 
+  it('a limited account reserves its quota in one statement per limit once its counters exist, and still counts exactly', async () => {
+    const own = await senderSetup(h, { LimitEmailSendPerDay: 3, LimitEmailSendPerPeriod: 10 });
+    const run = tag();
+    const counterStatements: string[] = [];
+    const spy = (q: { sql: string }) => {
+      if (/usage_counters/.test(q.sql)) counterStatements.push(q.sql);
+    };
+    expect((await sendApi(own.key, own.domain, `first-${run}@dest.test`, `quota ${run} first`)).body.MessageID).toEqual(expect.any(String));
+    h.services.db.on('query', spy);
+    try {
+      expect((await sendApi(own.key, own.domain, `second-${run}@dest.test`, `quota ${run} second`)).body.MessageID).toEqual(expect.any(String));
+    } finally {
+      h.services.db.off('query', spy);
+    }
+    // Two limits, counters made by the first send: two conditional updates, no insert.
+    expect(counterStatements).toHaveLength(2);
+    expect(counterStatements.every((q) => /^update/i.test(q))).toBe(true);
+    expect((await sendApi(own.key, own.domain, `third-${run}@dest.test`, `quota ${run} third`)).body.MessageID).toEqual(expect.any(String));
+    expect(JSON.stringify((await sendApi(own.key, own.domain, `fourth-${run}@dest.test`, `quota ${run} fourth`)).body.Errors)).toMatch(/17/);
+    const counters = await h.services.db('usage_counters').where({ user_id: own.userId }).orderBy('period').select('period', 'sent');
+    expect(counters.map((c: { sent: number | string }) => Number(c.sent))).toEqual([3, 3]);
+  });
+
   it('20 SMTP sessions at once: every message gets its own queue id and arrives once, with its own body', async () => {
     const run = tag();
     const n = 20;

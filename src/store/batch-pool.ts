@@ -33,22 +33,39 @@ export class BatchPool {
    */
   async transaction<T>(fn: (tx: BatchTx) => Promise<T>): Promise<T> {
     const pool = this.multi();
-    const pending: Stmt[] = [];
-    if (!pool) {
-      return this.db.transaction(async (trx) => {
-        const tx: BatchTx = {
-          q: trx,
-          run: async (stmts) => {
-            await runInTurn(pending.splice(0));
-            return runInTurn(stmts);
-          },
-          later: (stmts) => void pending.push(...stmts),
-        };
-        const out = await fn(tx);
-        await runInTurn(pending.splice(0));
-        return out;
-      });
+    if (!pool) return this.inTurn(fn);
+    // InnoDB rolled the whole transaction back and named it the victim of a deadlock: it is safe to run again, and
+    // the other side has usually finished by then. Groups from two accept flushes (or settle groups) in flight can
+    // meet so; without a retry every send of the group got a 503.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.once(pool, fn);
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'ER_LOCK_DEADLOCK' || attempt >= DEADLOCK_ATTEMPTS) throw err;
+        await new Promise((resolve) => setTimeout(resolve, attempt * 5 + Math.random() * 10));
+      }
     }
+  }
+
+  private inTurn<T>(fn: (tx: BatchTx) => Promise<T>): Promise<T> {
+    const pending: Stmt[] = [];
+    return this.db.transaction(async (trx) => {
+      const tx: BatchTx = {
+        q: trx,
+        run: async (stmts) => {
+          await runInTurn(pending.splice(0));
+          return runInTurn(stmts);
+        },
+        later: (stmts) => void pending.push(...stmts),
+      };
+      const out = await fn(tx);
+      await runInTurn(pending.splice(0));
+      return out;
+    });
+  }
+
+  private async once<T>(pool: Knex, fn: (tx: BatchTx) => Promise<T>): Promise<T> {
+    const pending: Stmt[] = [];
     const conn = await pool.client.acquireConnection();
     let begun = false;
     const send = async (stmts: Stmt[], commit: boolean): Promise<unknown[]> => {
@@ -95,6 +112,8 @@ function weight(p: Knex.Sql): number {
   return n;
 }
 const PACKET_BUDGET = 4 << 20;
+/** Tries of a batch transaction chosen as a deadlock's victim, the first included. */
+const DEADLOCK_ATTEMPTS = 3;
 const PREPARED_PER_CONNECTION = 32;
 
 /**

@@ -1,0 +1,85 @@
+import type { Knex } from 'knex';
+import { sql } from '../src/db';
+import { backend, Harness, startHarness } from './helpers/harness';
+
+/**
+ * A batch transaction that InnoDB rolls back as a deadlock's victim runs again (src/store/batch-pool.ts) instead of
+ * failing its whole group. The deadlock is a real one: another connection holds row 1 and has changed many rows (so
+ * InnoDB picks the batch transaction, which changed one, as the victim), the batch transaction holds row 2 and asks
+ * for row 1, and the other connection then asks for row 2.
+ */
+let h: Harness;
+let db: Knex;
+
+beforeAll(async () => {
+  h = await startHarness();
+  db = h.services.db;
+  await db.schema.createTable('deadlock_probe', (t) => {
+    t.integer('id').primary();
+    t.integer('n').notNullable().defaultTo(0);
+  });
+  await db('deadlock_probe').insert(Array.from({ length: 200 }, (_, i) => ({ id: i + 1, n: 0 })));
+});
+afterAll(async () => {
+  await h.close();
+});
+
+const nOf = async (id: number) => Number((await db('deadlock_probe').where({ id }).first('n')).n);
+
+(backend() === 'mysql' ? it : it.skip)('runs a batch transaction again when InnoDB chose it as a deadlock victim, and commits it once', async () => {
+  const other = await db.transaction();
+  let tries = 0;
+  try {
+    // The other side: many rows changed (a heavier transaction than the batch's), row 1 among them.
+    await other('deadlock_probe').where('id', '>', 2).increment('n', 1);
+    await other('deadlock_probe').where({ id: 1 }).increment('n', 1);
+    let otherWaits: Promise<unknown> | null = null;
+    const batch = h.services.store.batchTransaction(async (tx) => {
+      tries += 1;
+      await tx.run([sql(tx.q, 'update `deadlock_probe` set `n` = `n` + 10 where `id` = 2', [])]);
+      if (tries === 1) {
+        // Row 2 is ours now: the other side asks for it (and waits), then we ask for its row 1: a cycle.
+        otherWaits = other('deadlock_probe').where({ id: 2 }).increment('n', 1);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      await tx.run([sql(tx.q, 'update `deadlock_probe` set `n` = `n` + 10 where `id` = 1', [])]);
+      return tries;
+    });
+    // The victim's rollback lets the other side take row 2; it commits, and the retry goes through after it.
+    await new Promise((r) => setTimeout(r, 400));
+    await otherWaits;
+    await other.commit();
+    expect(await batch).toBe(2);
+  } finally {
+    if (!other.isCompleted()) await other.rollback();
+  }
+  const rows = await db('deadlock_probe').whereIn('id', [1, 2]).orderBy('id').select('n');
+  // Each side's change applied exactly once: the other side's +1 and the batch's +10 on both rows.
+  expect(rows.map((r: { n: number }) => Number(r.n))).toEqual([11, 11]);
+});
+
+(backend() === 'mysql' ? it : it.skip)('gives up after three deadlocks in a row with the deadlock error, writing nothing', async () => {
+  const before = await nOf(3);
+  let tries = 0;
+  const failing = h.services.store.batchTransaction(async (tx) => {
+    tries += 1;
+    await tx.run([sql(tx.q, 'update `deadlock_probe` set `n` = `n` + 100 where `id` = 3', [])]);
+    throw Object.assign(new Error('Deadlock found when trying to get lock; try restarting transaction'), { code: 'ER_LOCK_DEADLOCK' });
+  });
+  await expect(failing).rejects.toMatchObject({ code: 'ER_LOCK_DEADLOCK' });
+  expect(tries).toBe(3);
+  expect(await nOf(3)).toBe(before);
+});
+
+it('does not retry other errors', async () => {
+  const before = await nOf(4);
+  let tries = 0;
+  const failing = h.services.store.batchTransaction(async (tx) => {
+    tries += 1;
+    await tx.run([sql(tx.q, 'update `deadlock_probe` set `n` = `n` + 100 where `id` = 4', [])]);
+    throw Object.assign(new Error('lock wait timeout'), { code: 'ER_LOCK_WAIT_TIMEOUT' });
+  });
+  await expect(failing).rejects.toMatchObject({ code: 'ER_LOCK_WAIT_TIMEOUT' });
+  expect(tries).toBe(1);
+  expect(await nOf(4)).toBe(before);
+});

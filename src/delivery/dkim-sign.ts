@@ -79,8 +79,8 @@ export const OVERSIGNED: ReadonlySet<string> = new Set([
 
 interface HeaderField {
   key: string;
-  /** Relaxed canonical form: `name:value` (RFC 6376 §3.4.2). */
-  canonical: string;
+  /** The raw value after the colon; canonicalized only if the field is signed (each instance is signed at most once). */
+  value: string;
 }
 
 export interface DkimPlan {
@@ -90,11 +90,29 @@ export interface DkimPlan {
   data: Buffer;
 }
 
-const relaxedValue = (v: string) =>
-  v
-    .replace(/\r?\n/g, '')
-    .replace(/[ \t]+/g, ' ')
-    .replace(/^ | $/g, '');
+/**
+ * Relaxed header value (RFC 6376 §3.4.2): unfold, runs of WSP to one SP, none at either end. Most values are one
+ * line with single spaces (` Bench <bench@example.com>`): those only lose their leading and trailing space, found
+ * by one scan instead of three regular-expression passes (a third of planSignature's time in bench:dkim-style runs).
+ */
+function relaxedValue(v: string): string {
+  let simple = true;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c === 0x0a || c === 0x0d || c === 0x09 || (c === 0x20 && v.charCodeAt(i + 1) === 0x20)) {
+      simple = false;
+      break;
+    }
+  }
+  if (!simple)
+    return v
+      .replace(/\r?\n/g, '')
+      .replace(/[ \t]+/g, ' ')
+      .replace(/^ | $/g, '');
+  const start = v.charCodeAt(0) === 0x20 ? 1 : 0;
+  const end = v.length > start && v.charCodeAt(v.length - 1) === 0x20 ? v.length - 1 : v.length;
+  return start === 0 && end === v.length ? v : v.slice(start, end);
+}
 /** Tag values come from our own domain rows; still, nothing in them may close a tag or a header line. */
 // eslint-disable-next-line no-control-regex -- control characters are exactly what must go
 const tagValue = (v: string) => v.replace(/[\x00-\x20\x7f;=]/g, '');
@@ -102,7 +120,8 @@ const tagValue = (v: string) => v.replace(/[\x00-\x20\x7f;=]/g, '');
 /** Splits raw MIME into its header block and its body (a message without a blank line is all header). */
 function split(raw: Buffer): { head: string; body: Buffer } {
   const crlf = raw.indexOf('\r\n\r\n');
-  const lf = raw.indexOf('\n\n');
+  // Only a blank LF line above the first CRLF one matters: no need to scan a CRLF message's whole body for it.
+  const lf = crlf >= 0 ? raw.subarray(0, crlf).indexOf('\n\n') : raw.indexOf('\n\n');
   if (raw[0] === 0x0a || (raw[0] === 0x0d && raw[1] === 0x0a)) return { head: '', body: raw.subarray(raw[0] === 0x0a ? 1 : 2) };
   if (crlf >= 0 && (lf < 0 || crlf < lf)) return { head: raw.toString('latin1', 0, crlf), body: raw.subarray(crlf + 4) };
   if (lf >= 0) return { head: raw.toString('latin1', 0, lf), body: raw.subarray(lf + 2) };
@@ -114,11 +133,7 @@ function headerFields(head: string): HeaderField[] {
   let current = '';
   const push = () => {
     const colon = current.indexOf(':');
-    if (colon > 0)
-      fields.push({
-        key: current.slice(0, colon).trim().toLowerCase(),
-        canonical: `${current.slice(0, colon).trim().toLowerCase()}:${relaxedValue(current.slice(colon + 1))}`,
-      });
+    if (colon > 0) fields.push({ key: current.slice(0, colon).trim().toLowerCase(), value: current.slice(colon + 1) });
   };
   for (const line of head.split(/\r?\n/)) {
     if (/^[ \t]/.test(line) && current) current += `\r\n${line}`;
@@ -201,7 +216,7 @@ export function planSignature(raw: Buffer, key: Pick<DkimKey, 'domainName' | 'ke
     let seen = 0;
     for (let i = fields.length - 1; i >= 0; i--) {
       if (fields[i].key !== name || seen++ < skip) continue;
-      data += `${fields[i].canonical}\r\n`;
+      data += `${name}:${relaxedValue(fields[i].value)}\r\n`;
       break;
     }
   }
@@ -228,8 +243,18 @@ export function rsaSign(data: Buffer, privateKey: string | KeyObject): string {
 
 /** The message with its DKIM-Signature header in front. */
 export function signedMessage(plan: DkimPlan, signature: string, raw: Buffer): Buffer {
-  const b = signature.replace(/(^.{73}|.{75}(?!\r?\n|\r))/g, '$&\r\n ').trim();
-  return Buffer.concat([Buffer.from(`${plan.header}${b}\r\n`, 'latin1'), raw]);
+  return Buffer.concat([Buffer.from(`${plan.header}${foldSignature(signature)}\r\n`, 'latin1'), raw]);
+}
+
+/**
+ * b= folded as nodemailer folds it (73 characters on the first line, 75 on each after): slices, not the regular
+ * expression nodemailer uses, which cost as much as the rest of signedMessage. Base64 holds no line breaks.
+ */
+export function foldSignature(signature: string): string {
+  if (signature.length <= 73) return signature;
+  let out = signature.slice(0, 73);
+  for (let i = 73; i < signature.length; i += 75) out += `\r\n ${signature.slice(i, i + 75)}`;
+  return out;
 }
 
 export function signingError(key: Pick<DkimKey, 'domainName' | 'keySelector'>): Error {

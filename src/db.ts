@@ -210,6 +210,9 @@ export type RunTogether = (stmts: Stmt[]) => Promise<unknown[]>;
 /** Runs one read statement and gives its rows (inside a BatchTx, through its connection). */
 export type Read = (stmt: Stmt) => Promise<unknown>;
 
+/** Read's default outside a transaction: a `Sql` runs itself (it is not thenable), a knex builder or raw is awaited. */
+export const readAlone: Read = async (stmt) => (stmt instanceof Sql ? await stmt.run() : await stmt);
+
 export const runInTurn: RunTogether = async (stmts) => {
   const out: unknown[] = [];
   for (const s of stmts) out.push(s instanceof Sql ? await s.run() : await s);

@@ -3,7 +3,7 @@ import type { EventInput } from './event-input';
 export type { EventInput } from './event-input';
 import { planRollups } from '../stats/rollups';
 import { Hook, planWebhookEvents } from '../webhooks/outbox';
-import { BatchTx, insertRows, Read, runInTurn, Stmt } from '../db';
+import { BatchTx, insertRows, Read, readAlone, runInTurn, Stmt } from '../db';
 
 /** What the caller already knows, so the writer need not read it back. */
 export interface EventHints {
@@ -20,7 +20,7 @@ export interface EventHints {
 export async function recordEvents(trx: Knex | Knex.Transaction, events: EventInput[], hints: EventHints = {}, tx?: BatchTx): Promise<void> {
   if (!events.length) return;
   const q = tx?.q ?? trx;
-  const read: Read = tx ? async (stmt) => (await tx.run([stmt]))[0] : async (stmt) => await stmt;
+  const read: Read = tx ? async (stmt) => (await tx.run([stmt]))[0] : readAlone;
   // Columns in one order for every row, so the rows go as one plain multi-row INSERT.
   const rows = events.map((e) => ({
     message_id: e.message_id,

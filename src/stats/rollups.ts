@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { EventInput } from '../events/event-input';
 import { parseTags } from '../mail/tags';
 export { parseTags } from '../mail/tags';
-import { isMysql, mysqlInsert, quoteId, Read, runInTurn, Stmt } from '../db';
+import { isMysql, mysqlInsert, quoteId, Read, readAlone, runInTurn, Stmt } from '../db';
 
 /** Each event is counted in its UTC hour ('h') and its UTC day ('d'); see the migration. */
 export const HOUR_MS = 3_600_000;
@@ -246,7 +246,7 @@ export async function planRollups(
   trx: Knex | Knex.Transaction,
   events: EventInput[],
   knownTags?: Map<string, string[]>,
-  read: Read = async (s) => await s,
+  read: Read = readAlone,
 ): Promise<Stmt[]> {
   if (!events.length) return [];
   const tagMap = new Map<string, string[]>();

@@ -4,6 +4,7 @@ import { Webhook } from 'standardwebhooks';
 import { Harness, senderSetup } from '../helpers/harness';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { smtpError, waitFor } from '../helpers/sink';
+import { encrypt } from '../../src/auth/secrets';
 import { queueWebhookEvents } from '../../src/webhooks/outbox';
 import { retryDelayMs, startWebhookWorker, WebhookWorker } from '../../src/webhooks/worker';
 import { Receiver, startReceiver, verifyHit } from './receiver';
@@ -123,6 +124,34 @@ describe('webhook delivery', () => {
         .sort();
     expect(recipients(pa)).toEqual([...toA].sort());
     expect(recipients(pb)).toEqual([...toB].sort());
+  });
+
+  it('queues a delivered call for an account-wide webhook (no domain) of the sender, none for a disabled one or another account’s', async () => {
+    const [s, other] = [await senderSetup(h), await senderSetup(h)];
+    const now = Date.now();
+    const hook = async (userId: number, status: string) => {
+      const [id] = await h.services.db('webhooks').insert({
+        user_id: userId,
+        domain_id: null,
+        event: 'delivered',
+        url: rx.url(path('account-wide')),
+        format: 'standard',
+        secret_enc: encrypt('whsec_test', h.services.config.encryptionKey!),
+        status,
+        created_at: now,
+        updated_at: now,
+      });
+      return Number(id);
+    };
+    const [wide, disabled, others] = [await hook(s.userId, 'Enabled'), await hook(s.userId, 'Disabled'), await hook(other.userId, 'Enabled')];
+    const to = [addr('wide1'), addr('wide2')];
+    await send(s, to);
+    const queued = (id: number) => h.services.db('webhook_deliveries').where({ webhook_id: id, event_type: 'delivered' });
+    await waitFor(async () => (await queued(wide)).length === 2, 15000, 'calls queued for the account-wide webhook');
+    const recipients = (await queued(wide)).map((r: { payload: string }) => (JSON.parse(r.payload) as { data: { recipient: string } }).data.recipient).sort();
+    expect(recipients).toEqual([...to].sort());
+    expect(await queued(disabled)).toHaveLength(0);
+    expect(await queued(others)).toHaveLength(0);
   });
 
   it('calls a bounced webhook (created through /api/v1/webhooks) with the SMTP reply and bounce class; delivered-only hooks stay silent', async () => {

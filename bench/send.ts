@@ -26,10 +26,10 @@ import autocannon from 'autocannon';
 import { Queue } from 'bullmq';
 import Redis from 'ioredis';
 import knexFactory from 'knex';
-import { SMTPServer } from 'smtp-server';
 // Ports below the kernel's ephemeral range, claimed by lock file: no race with the load tools' own sockets.
 import { freePort } from '../tests/helpers/ports';
 import { benchMessage, healthy, legacyApi, setupSender } from './sender-setup';
+import { Sink, sinkKind, startSink } from './sink';
 
 const ROOT = path.resolve(__dirname, '../..');
 const PROBE = path.join(ROOT, 'bench/probe.js');
@@ -41,6 +41,7 @@ const SUBMITTERS = Number(process.env.BENCH_E2E_SUBMITTERS ?? 4);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 2);
 const DKIM_PASSES = process.env.BENCH_DKIM === '0' ? [false] : process.env.BENCH_DKIM === '1' ? [true] : [false, true];
 const E2E_ONLY = process.env.BENCH_E2E_ONLY === '1';
+const SINK = sinkKind();
 const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
 // A profiled process gets the heap-growth cap as a node flag: set at run time (src/heap-growth.ts), V8 flags stop
 // --cpu-prof from writing its profile at exit (seen on Node 20).
@@ -342,7 +343,7 @@ async function main(): Promise<void> {
     }
 
     for (const dkim of DKIM_PASSES) {
-      const pass = await endToEnd({ dkim, apiPid, apiPort, headers, domain, env, db, prefix, servers });
+      const pass = await endToEnd({ dkim, apiPid, apiPort, headers, domain, env, db, prefix, servers, sink: SINK });
       samples.push(pass.sample);
       workerPids.push(...pass.workerPids);
       if (dkim) line.e2e_dkim_on_msg_s = pass.rate;
@@ -381,6 +382,7 @@ async function endToEnd(o: {
   db: knexFactory.Knex;
   prefix: string;
   servers: { mariadb: number | null; redis: number | null };
+  sink: Sink['kind'];
 }): Promise<{ rate: number; sample: Sample; workerPids: number[] }> {
   // A clean slate: what earlier phases accepted is dropped, so the sink counts only this pass.
   const q = new Queue('deliveries', { connection: { host: new URL(REDIS).hostname, port: Number(new URL(REDIS).port || 6379) }, prefix: `${o.prefix}:bull` });
@@ -389,23 +391,8 @@ async function endToEnd(o: {
   // Batches the batch phase accepted as one row each are not messages yet: dropped too, or the workers expand them.
   await o.db('pending_batches').del();
   await o.db('deliveries').whereNot({ status: 'delivered' }).update({ status: 'cancelled' });
-  let received = 0;
-  const sink = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    disableReverseLookup: true,
-    logger: false,
-    onData(stream, _s, cb) {
-      stream.on('data', () => undefined);
-      stream.on('end', () => {
-        received += 1;
-        cb();
-      });
-    },
-  });
-  sink.on('error', () => undefined);
-  const sinkPort = await freePort();
-  await new Promise<void>((r) => sink.listen(sinkPort, '127.0.0.1', r));
+  const sink = await startSink(o.sink, await freePort());
+  const sinkPort = sink.port;
   const workers: ChildProcess[] = [];
   for (let w = 0; w < WORKERS; w++) {
     const opsPort = await freePort();
@@ -424,15 +411,26 @@ async function endToEnd(o: {
   const workerPids = workers.map((w) => w.pid!);
   const sampler = sampleWhile([o.apiPid, ...workerPids]);
   const dbBefore = await dbCounters(o.db);
-  const split = cpuSplit({ api: [o.apiPid], workers: workerPids, mariadb: [o.servers.mariadb], redis: [o.servers.redis], bench: [process.pid] });
+  const split = cpuSplit({
+    api: [o.apiPid],
+    workers: workerPids,
+    mariadb: [o.servers.mariadb],
+    redis: [o.servers.redis],
+    bench: [process.pid],
+    sink: [sink.pid],
+  });
+  // The request bodies are built before the clock starts: a client's own work, not the gateway's.
+  const bodies: string[] = [];
+  for (let i = 0; i < E2E_MESSAGES; i += 1000) {
+    bodies.push(JSON.stringify({ Messages: Array.from({ length: Math.min(1000, E2E_MESSAGES - i) }, (_, j) => benchMessage(o.domain, i + j)) }));
+  }
   const started = Date.now();
   let next = 0;
   let retries = 0;
   const submit = async () => {
-    while (next < E2E_MESSAGES) {
-      const i = next;
-      next += 1000;
-      const body = JSON.stringify({ Messages: Array.from({ length: Math.min(1000, E2E_MESSAGES - i) }, (_, j) => benchMessage(o.domain, i + j)) });
+    while (next < bodies.length) {
+      const body = bodies[next];
+      next += 1;
       for (;;) {
         const res = await fetch(`http://127.0.0.1:${o.apiPort}/api/v1/email/batch`, { method: 'POST', headers: o.headers, body });
         if (res.ok) break;
@@ -447,8 +445,8 @@ async function endToEnd(o: {
   };
   await Promise.all(Array.from({ length: SUBMITTERS }, submit));
   const submitted = Date.now();
-  while (received < E2E_MESSAGES) {
-    if (Date.now() - started > 600_000) throw new Error(`only ${received} of ${E2E_MESSAGES} delivered in 10 minutes`);
+  while ((await sink.received()) < E2E_MESSAGES) {
+    if (Date.now() - started > 600_000) throw new Error(`only ${await sink.received()} of ${E2E_MESSAGES} delivered in 10 minutes`);
     await new Promise((r) => setTimeout(r, 20));
   }
   const done = Date.now();
@@ -456,10 +454,10 @@ async function endToEnd(o: {
   const dbPer = await dbCountersPer(o.db, dbBefore, E2E_MESSAGES);
   const sample = await sampler.stop();
   for (const w of workers) await stop(w);
-  await new Promise<void>((r) => sink.close(() => r()));
+  await sink.stop();
   const rate = round((E2E_MESSAGES * 1000) / (done - started));
   console.log(
-    `end to end, DKIM ${o.dkim ? 'on ' : 'off'} (${WORKERS} workers, relay to a sink): ${E2E_MESSAGES} messages from first submission to last delivery in ${((done - started) / 1000).toFixed(1)} s = ${rate} msg/s (all submitted after ${((submitted - started) / 1000).toFixed(1)} s, ${retries} batch requests retried after a 503); RSS api ${rssOf([sample], [o.apiPid]).text}, workers ${workerPids.map((p) => rssOf([sample], [p]).text).join(', ')}, load ${sample.load1}`,
+    `end to end, DKIM ${o.dkim ? 'on ' : 'off'} (${WORKERS} workers, relay to the ${sink.kind} sink): ${E2E_MESSAGES} messages from first submission to last delivery in ${((done - started) / 1000).toFixed(1)} s = ${rate} msg/s (all submitted after ${((submitted - started) / 1000).toFixed(1)} s, ${retries} batch requests retried after a 503); RSS api ${rssOf([sample], [o.apiPid]).text}, workers ${workerPids.map((p) => rssOf([sample], [p]).text).join(', ')}, load ${sample.load1}`,
   );
   console.log(`  CPU per message delivered: ${cpuText(cpu)} (2 cores give ${round(2e6 / rate)} µs of wall time per message)`);
   console.log(`  MariaDB per message delivered: ${dbPer}`);

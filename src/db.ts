@@ -230,6 +230,18 @@ export interface BatchTx {
   q: Knex | Knex.Transaction;
   run(stmts: Stmt[]): Promise<unknown[]>;
   later(stmts: Stmt[]): void;
+  /**
+   * Sends the queued writes and these statements with the COMMIT (one round trip on MySQL) and gives these
+   * statements' results: the transaction is over, nothing may be run after it. On SQLite they run in turn and
+   * the knex transaction commits when the callback returns.
+   */
+  commit(stmts: Stmt[]): Promise<unknown[]>;
+  /**
+   * Set when a multi-row INSERT's auto-increment ids are known from its result alone: the first is the result's
+   * insertId and each next row's is `idStep` more (InnoDB's consecutive or traditional lock mode, which gives a
+   * simple INSERT consecutive values; `auto_increment_increment` is the step). Null: read the ids back.
+   */
+  idStep: number | null;
 }
 
 /** Closes a database opened with openDb (the store closes its own batch pool: src/store/batch-pool.ts). */

@@ -14,7 +14,7 @@ import { hasTags, renderTags } from '../personalize/render';
 import { reserveQuota } from './quota';
 import type { Problem, SendRequest } from './send-request';
 import { enqueueDeliveries } from '../delivery/enqueue';
-import { EventInput, recordEvents } from '../events/record';
+import { EventInput, eventsAfterInsert, recordEvents } from '../events/record';
 import { encodePending, enqueueExpansion, insertPending, PendingEntry } from './pending-batches';
 import { actionExists, journeyExists, listExists, subscriberFor, SubscriberContext, TemplateContent, templateFor } from '../lists/api';
 import { Content, needsTrackId, needsVariants, recipientContext, trackingPlan } from '../tracking/apply';
@@ -286,7 +286,9 @@ export async function writePrepared(tx: BatchTx, entries: PendingEntry[], guards
       mime: r.mime ?? null,
     }));
   });
-  for (const chunk of chunksOf(deliveryRows, 500, 4 << 20, (r) => r.mime?.length ?? 0)) stmts.push(insertRows(trx, 'deliveries', chunk));
+  const deliveryChunks = chunksOf(deliveryRows, 500, 4 << 20, (r) => r.mime?.length ?? 0);
+  if (tx.idStep !== null) return writeKnownIds(tx, ok, nowOf, stmts, guards.length, deliveryChunks, tx.idStep);
+  for (const chunk of deliveryChunks) stmts.push(insertRows(trx, 'deliveries', chunk));
   const writes = stmts.length;
   for (let i = 0; i < ok.length; i += 1000) {
     const some = ok.slice(i, i + 1000).map((p) => p.messageId);
@@ -309,21 +311,67 @@ export async function writePrepared(tx: BatchTx, entries: PendingEntry[], guards
       data: { recipient: d.recipient },
     };
   });
-  for (const p of ok) {
-    for (const email of p.dropped) {
-      events.push({
-        message_id: p.messageId,
-        delivery_id: null,
-        domain_id: Number(p.message.domain_id),
-        user_id: Number(p.message.user_id),
-        type: 'suppressed',
-        created_at: nowOf.get(p.messageId)!,
-        data: { recipient: email },
-      });
-    }
-  }
+  events.push(...droppedEvents(ok, nowOf));
   await recordEvents(trx, events, { tags: tagsOfPrepared(ok) }, tx);
   return ids.map((d) => ({ id: Number(d.id), messageId: d.message_id }));
+}
+
+/** A `suppressed` event per recipient dropped for being on the suppression list. */
+function droppedEvents(ok: Prepared[], nowOf: Map<string, number>): EventInput[] {
+  return ok.flatMap((p) =>
+    p.dropped.map((email) => ({
+      message_id: p.messageId,
+      delivery_id: null,
+      domain_id: Number(p.message.domain_id),
+      user_id: Number(p.message.user_id),
+      type: 'suppressed',
+      created_at: nowOf.get(p.messageId)!,
+      data: { recipient: email },
+    })),
+  );
+}
+
+type DeliveryRow = { message_id: string; user_id: unknown; domain_id: unknown; recipient: string; status: string; created_at: number };
+
+/**
+ * writePrepared where the deliveries' ids follow from their INSERTs' results (BatchTx.idStep): the events go in
+ * the same round trip as the rows (eventsAfterInsert), and so does the COMMIT when no guard needs checking first,
+ * instead of reading the ids back and sending the events and the COMMIT in a second round trip (one of the two
+ * round trips of every accept group, which is most of a single send's wait).
+ */
+async function writeKnownIds(
+  tx: BatchTx,
+  ok: Prepared[],
+  nowOf: Map<string, number>,
+  stmts: Stmt[],
+  guards: number,
+  chunks: DeliveryRow[][],
+  idStep: number,
+): Promise<{ id: number; messageId: string }[]> {
+  const eventOf = (d: DeliveryRow, position: number): EventInput => ({
+    message_id: d.message_id,
+    delivery_id: position,
+    domain_id: Number(d.domain_id),
+    user_id: Number(d.user_id),
+    type: d.status === 'scheduled' ? 'scheduled' : 'queued',
+    created_at: d.created_at,
+    data: { recipient: d.recipient },
+  });
+  const inserts = chunks.map((rows) => ({ insert: insertRows(tx.q, 'deliveries', rows), events: rows.map(eventOf) }));
+  const first = stmts.length; // each chunk's INSERT, then its SET and, when it has events, their INSERT
+  stmts.push(...(await eventsAfterInsert(tx.q, inserts, droppedEvents(ok, nowOf), idStep, { tags: tagsOfPrepared(ok) })));
+  const results = guards ? await tx.run(stmts) : await tx.commit(stmts);
+  const lost = results.slice(0, guards).flatMap((r, i) => (affectedRows(r) !== 1 ? [i] : []));
+  if (lost.length) throw new GuardLost(lost);
+  const out: { id: number; messageId: string }[] = [];
+  let at = first;
+  for (const rows of chunks) {
+    // A plain multi-row INSERT (no IGNORE) makes every row or fails: nothing to check once committed.
+    const head = results[at] as { insertId: number };
+    rows.forEach((d, i) => out.push({ id: Number(head.insertId) + i * idStep, messageId: d.message_id }));
+    at += rows.length ? 3 : 2;
+  }
+  return out;
 }
 
 interface PersistItem {

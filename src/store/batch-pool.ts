@@ -9,6 +9,7 @@ import { BatchTx, runInTurn, Sql, statementTimeout, Stmt, timeStatements } from 
 export class BatchPool {
   private pool: Knex | null = null;
   private closed = false;
+  private step: Promise<number | null> | null = null;
 
   constructor(private readonly db: Knex) {}
 
@@ -34,12 +35,13 @@ export class BatchPool {
   async transaction<T>(fn: (tx: BatchTx) => Promise<T>): Promise<T> {
     const pool = this.multi();
     if (!pool) return this.inTurn(fn);
+    const idStep = await this.idStep(pool);
     // InnoDB rolled the whole transaction back and named it the victim of a deadlock: it is safe to run again, and
     // the other side has usually finished by then. Groups from two accept flushes (or settle groups) in flight can
     // meet so; without a retry every send of the group got a 503.
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.once(pool, fn);
+        return await this.once(pool, idStep, fn);
       } catch (err) {
         if ((err as { code?: string }).code !== 'ER_LOCK_DEADLOCK' || attempt >= DEADLOCK_ATTEMPTS) throw err;
         await new Promise((resolve) => setTimeout(resolve, attempt * 5 + Math.random() * 10));
@@ -47,29 +49,45 @@ export class BatchPool {
     }
   }
 
+  /**
+   * The server's auto-increment step when a simple multi-row INSERT is given consecutive ids (BatchTx.idStep), read
+   * once: `innodb_autoinc_lock_mode` 0 or 1 (MariaDB's default is 1); 2 (interleaved, as Galera requires) gives no
+   * such promise, and the ids are read back.
+   */
+  private idStep(pool: Knex): Promise<number | null> {
+    this.step ??= pool.raw('select @@innodb_autoinc_lock_mode as m, @@auto_increment_increment as i').then(
+      ([rows]: [{ m: number | string; i: number | string }[]]) => (Number(rows[0].m) <= 1 ? Number(rows[0].i) : null),
+      (err: unknown) => {
+        this.step = null; // asked again next time: the transaction that needed it fails on the same outage anyway
+        throw err;
+      },
+    );
+    return this.step;
+  }
+
   private inTurn<T>(fn: (tx: BatchTx) => Promise<T>): Promise<T> {
     const pending: Stmt[] = [];
     return this.db.transaction(async (trx) => {
-      const tx: BatchTx = {
-        q: trx,
-        run: async (stmts) => {
-          await runInTurn(pending.splice(0));
-          return runInTurn(stmts);
-        },
-        later: (stmts) => void pending.push(...stmts),
+      const run = async (stmts: Stmt[]) => {
+        await runInTurn(pending.splice(0));
+        return runInTurn(stmts);
       };
+      const tx: BatchTx = { q: trx, run, later: (stmts) => void pending.push(...stmts), commit: run, idStep: null };
       const out = await fn(tx);
       await runInTurn(pending.splice(0));
       return out;
     });
   }
 
-  private async once<T>(pool: Knex, fn: (tx: BatchTx) => Promise<T>): Promise<T> {
+  private async once<T>(pool: Knex, idStep: number | null, fn: (tx: BatchTx) => Promise<T>): Promise<T> {
     const pending: Stmt[] = [];
     const conn = await pool.client.acquireConnection();
     let begun = false;
+    let committed = false;
     // Plain `Sql`, not knex raws: these ride with every group commit, and a raw's toSQL was the biggest knex frame in a worker profile.
     const send = async (stmts: Stmt[], commit: boolean): Promise<unknown[]> => {
+      if (committed) throw new Error('the batch transaction is already committed');
+      committed = commit;
       const head = begun ? [] : [new Sql(pool, 'START TRANSACTION', [])];
       begun = true;
       const all = [...head, ...pending.splice(0), ...stmts, ...(commit ? [new Sql(pool, 'COMMIT', [])] : [])];
@@ -77,8 +95,14 @@ export class BatchPool {
       return results.slice(all.length - stmts.length - (commit ? 1 : 0), all.length - (commit ? 1 : 0));
     };
     try {
-      const out = await fn({ q: pool, run: (stmts) => send(stmts, false), later: (stmts) => void pending.push(...stmts) });
-      if (begun || pending.length) await send([], true);
+      const out = await fn({
+        q: pool,
+        run: (stmts) => send(stmts, false),
+        later: (stmts) => void pending.push(...stmts),
+        commit: (stmts) => send(stmts, true),
+        idStep,
+      });
+      if (!committed && (begun || pending.length)) await send([], true);
       return out;
     } catch (err) {
       if (begun)

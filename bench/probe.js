@@ -4,7 +4,9 @@
 //                                      parsed key, as DKIM signs), printed as a number: this machine's ceiling now.
 //   node bench/probe.js rss <pid>...   samples each process's resident set and the 1-minute load every 100 ms
 //                                      until SIGTERM or SIGINT, then prints {"rss_mb":{"<pid>":peak},"rss_p50_mb":{"<pid>":median},
-//                                      "rss_samples_mb":{"<pid>":[every sample]},"load1":mean,"samples":n}.
+//                                      "rss_samples_mb":{"<pid>":[every sample]},"cpu_ms":{"<pid>":{"user":ms,"sys":ms}},
+//                                      "load1":mean,"samples":n}; cpu_ms is the CPU each process used between start
+//                                      and stop (/proc/<pid>/stat), null for one that could not be read at both.
 //                                      Reads /proc only: no forks while the bench runs.
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -28,7 +30,19 @@ function rsa(ms) {
   process.stdout.write(`${Math.round(n / (Number(now - t0) / 1e9))}\n`);
 }
 
+/** User and system CPU time a process has used so far, in ms (clock ticks of 10 ms), or null. */
+function cpuMs(pid) {
+  try {
+    // /proc/<pid>/stat: utime and stime are fields 14 and 15, counted after the command name's closing parenthesis.
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1].split(' ');
+    return { user: Number(f[11]) * 10, sys: Number(f[12]) * 10 };
+  } catch {
+    return null;
+  }
+}
+
 function rss(pids) {
+  const cpuStart = Object.fromEntries(pids.map((p) => [p, cpuMs(p)]));
   const seen = Object.fromEntries(pids.map((p) => [p, []]));
   const loads = [];
   const parent = process.ppid;
@@ -51,7 +65,13 @@ function rss(pids) {
     const each = (f) => Object.fromEntries(pids.map((p) => [p, seen[p].length ? f(seen[p]) : null]));
     const peak = each((v) => Math.max(...v));
     const p50 = each((v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]);
-    const line = { rss_mb: peak, rss_p50_mb: p50, rss_samples_mb: seen, load1: Math.round(load1 * 100) / 100, samples: loads.length };
+    const cpu = Object.fromEntries(
+      pids.map((p) => {
+        const [a, b] = [cpuStart[p], cpuMs(p)];
+        return [p, a && b ? { user: b.user - a.user, sys: b.sys - a.sys } : null];
+      }),
+    );
+    const line = { rss_mb: peak, rss_p50_mb: p50, rss_samples_mb: seen, cpu_ms: cpu, load1: Math.round(load1 * 100) / 100, samples: loads.length };
     process.stdout.write(`${JSON.stringify(line)}\n`);
     process.exit(0);
   };

@@ -83,6 +83,7 @@ start_sink() {
   script -qfec "sh -c 'echo \$\$ >$W/sink.pid; exec smtp-sink -c -u postfix 127.0.0.1:$SINK_PORT 1000'" /dev/null >"$W/sink.out" 2>&1 &
   SINK_PID=$!
   for _ in $(seq 50); do [ -s "$W/sink.pid" ] && break; sleep 0.05; done
+  echo "smtp-sink $(cat "$W/sink.pid")" >>"$W/roles"
   sleep 0.3
 }
 stop_sink() {
@@ -116,7 +117,21 @@ measure() {
   kill "$SAMPLER"; wait "$SAMPLER" 2>/dev/null || true; SAMPLER=""
   end=$(cat "$W/sink.end")
   echo "  $target: at the sink after $(echo "$start $end" | awk '{printf "%.2f", $2 - $1}') s" >&2
+  cpu_report >&2
   echo "$N $start $end" | awk '{printf "%.0f", $1 / ($3 - $2)}'
+}
+
+# CPU per message of each process the last pass sampled (bench/probe.js's cpu_ms), named from $W/roles; unlike the
+# rate it stays comparable on a loaded machine. MariaDB and Redis are shared: other clients' work counts there too.
+cpu_report() {
+  node -e "
+const fs = require('fs');
+const [dir, n] = process.argv.slice(1);
+const names = Object.fromEntries(fs.readFileSync(dir + '/roles', 'utf8').split('\n').filter(Boolean).map((l) => l.split(' ').reverse()));
+const last = JSON.parse(fs.readFileSync(dir + '/samples.jsonl', 'utf8').trim().split('\n').pop());
+const parts = Object.entries(last.cpu_ms || {}).map(([pid, c]) => (names[pid] || 'pid ' + pid) + ' ' + (c ? Math.round(((c.user + c.sys) * 1000) / n) + ' (sys ' + Math.round((c.sys * 1000) / n) + ')' : '?'));
+console.log('  CPU per message, µs (of which system): ' + parts.join(', ') + '; load1 ' + last.load1);
+" "$W" "$N"
 }
 
 # ---- Postfix: a private instance on loopback relaying everything to the sink
@@ -185,6 +200,13 @@ ENVS=(DATABASE_URL="$MYSQL/$DB" REDIS_URL="$REDIS" REDIS_PREFIX="postern-relaybe
   DELIVERY_CONCURRENCY=50 SMTP_MAX_CONNECTIONS_PER_IP=1000 OPS_HOST=127.0.0.1 OPS_PORT=0)   # each role its own free health port
 ROLE_PIDS=()
 PROF_N=0
+# The MariaDB and Redis servers' PIDs, asked of the servers, for their CPU per message (cpu_report).
+MARIADB_PID=$(cat "$(mysql -N -uroot -h127.0.0.1 -e 'select @@pid_file')" 2>/dev/null || true)
+REDIS_PID=$(cd "$ROOT" && node -e "
+const r = new (require('ioredis'))(process.argv[1], { maxRetriesPerRequest: 1 });
+r.info('server').then((s) => console.log(/process_id:(\d+)/.exec(s)?.[1] ?? ''), () => console.log('')).finally(() => r.disconnect());
+" "$REDIS" 2>/dev/null || true)
+SERVER_PIDS="$MARIADB_PID $REDIS_PID"
 
 env "${ENVS[@]}" node "$ROOT/dist/src/main.js" api >>"$W/postern.log" 2>&1 &
 PIDS+=("$!")
@@ -200,6 +222,8 @@ echo "# Relay benchmark: $N messages of 1 KiB, smtp-source -s $SESSIONS, $WORKER
 RSA=$(node "$ROOT/bench/probe.js" rsa 2000)   # this machine's RSA-2048 sign rate on one thread, now
 echo "RSA-2048 signatures, one thread: $RSA/s"
 : >"$W/roles"; : >"$W/samples.jsonl"; : >"$W/rates"
+[ -z "$MARIADB_PID" ] || echo "mariadb $MARIADB_PID" >>"$W/roles"
+[ -z "$REDIS_PID" ] || echo "redis $REDIS_PID" >>"$W/roles"
 MODES=("-d" ""); [ -n "${BENCH_QUICK:-}" ] && MODES=("-d")   # BENCH_QUICK=1: only -d, and no DKIM-on pass
 [ "${BENCH_CONNECTIONS:-}" = "new" ] && MODES=("")              # BENCH_CONNECTIONS=new: only a new connection per message
 for keep in "${MODES[@]}"; do
@@ -212,12 +236,12 @@ for keep in "${MODES[@]}"; do
     postfix -c "$W/pf/etc" stop >/dev/null 2>&1; stop_sink
   fi
   start_sink; start_postern_roles 0
-  pt=$(measure "127.0.0.1:$PT_SMTP" "bench@bench.example.com" "$keep" "${ROLE_PIDS[*]}")
+  pt=$(measure "127.0.0.1:$PT_SMTP" "bench@bench.example.com" "$keep" "${ROLE_PIDS[*]} $SERVER_PIDS")
   stop_postern_roles; stop_sink
   ptd=null
   if [ -z "${BENCH_QUICK:-}" ]; then
     start_sink; start_postern_roles 1
-    ptd=$(measure "127.0.0.1:$PT_SMTP" "bench@bench.example.com" "$keep" "${ROLE_PIDS[*]}")
+    ptd=$(measure "127.0.0.1:$PT_SMTP" "bench@bench.example.com" "$keep" "${ROLE_PIDS[*]} $SERVER_PIDS")
     stop_postern_roles; stop_sink
   fi
   echo "$key $pf $pt $ptd" >>"$W/rates"

@@ -18,6 +18,13 @@ export interface CoalesceOptions {
   /** Flushes allowed at the same time (each one is a transaction or round trip of its own). */
   maxInFlight?: number;
   /**
+   * With maxInFlight > 1: a further flush starts beside running ones only once the newest of them has run this
+   * long, or when a full group (maxItems) waits. Items that arrive meanwhile join the next group instead of
+   * splitting the same load into two smaller ones, while a flush held up (a lock, a slow statement) still holds the
+   * others up for no longer than this. Default 0: at once.
+   */
+  overlapAfterMs?: number;
+  /**
    * Errors that are no item's fault: the whole group fails with it at once, and so do the items waiting for the
    * next flush, instead of each one waiting for its own try (a timeout apiece). Default: a database or Redis
    * outage (src/outage.ts).
@@ -37,6 +44,9 @@ export class Coalescer<T, R> {
   private waiting: Waiting<T, R>[] = [];
   private inFlight = 0;
   private scheduled = false;
+  /** When the newest running flush started (for overlapAfterMs), and the timer that waits for it. */
+  private newestStart = 0;
+  private overlapTimer: NodeJS.Timeout | null = null;
   private readonly maxInFlight: number;
   /** Group flushes started and the items they carried (their ratio is the mean group size); one-by-one retries after a failed group are not counted. */
   flushes = 0;
@@ -72,6 +82,15 @@ export class Coalescer<T, R> {
 
   private schedule(): void {
     if (this.scheduled || this.inFlight >= this.maxInFlight || !this.waiting.length) return;
+    const wait = this.overlapWait();
+    if (wait > 0) {
+      // Unref'd: the running flush keeps the process alive, and its end schedules again.
+      this.overlapTimer ??= setTimeout(() => {
+        this.overlapTimer = null;
+        this.schedule();
+      }, wait).unref();
+      return;
+    }
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
@@ -79,15 +98,24 @@ export class Coalescer<T, R> {
     });
   }
 
+  /** Milliseconds until another flush may start beside the running ones (overlapAfterMs); 0 when it may now. */
+  private overlapWait(): number {
+    const after = this.opts.overlapAfterMs ?? 0;
+    if (!after || !this.inFlight || this.waiting.length >= this.opts.maxItems) return 0;
+    return Math.max(0, this.newestStart + after - Date.now());
+  }
+
   private start(): void {
-    while (this.inFlight < this.maxInFlight && this.waiting.length) {
+    while (this.inFlight < this.maxInFlight && this.waiting.length && this.overlapWait() === 0) {
       const group = this.waiting.splice(0, this.opts.maxItems);
       this.inFlight += 1;
+      this.newestStart = Date.now();
       void this.run(group).finally(() => {
         this.inFlight -= 1;
         this.schedule();
       });
     }
+    this.schedule();
   }
 
   /** Flushes items and checks that one result came back per item. */

@@ -55,7 +55,7 @@ export function buildServices(config: Config, logger: Logger): Services {
   return {
     config: withKey,
     db,
-    store: new Store(db, { credentialTtlMs: config.senderAuthCacheMs }),
+    store: new Store(db, { credentialTtlMs: config.senderAuthCacheMs, groupOverlapMs: config.groupCommitOverlapMs }),
     logger,
     redis,
     dns: domainVerifier(config, logger),

@@ -193,6 +193,59 @@ describe('Coalescer', () => {
     expect(h.calls).toHaveLength(3);
   });
 
+  it('with overlapAfterMs, a second flush starts beside a running one only once that one has run so long', async () => {
+    const h = heldFlush<string, string>();
+    const c = new Coalescer<string, string>(h.flush, { maxItems: 3, maxInFlight: 2, overlapAfterMs: 150 });
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+    const a = track(c.submit('a'));
+    await until(() => h.calls.length === 1);
+    const started = Date.now();
+    const b = track(c.submit('b'));
+    const d = track(c.submit('d'));
+    // the first flush runs: the newcomers wait together instead of starting a second, smaller group at once
+    for (let i = 0; i < 5; i++) await tick();
+    await sleep(50);
+    expect(h.calls).toHaveLength(1);
+    // ... until it has run overlapAfterMs: a flush held up holds the others up for no longer than that
+    await sleep(150);
+    await until(() => h.calls.length === 2);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+    expect(h.running).toBe(2);
+    expect(h.calls[1].items).toEqual(['b', 'd']);
+
+    h.calls[0].d.resolve(['A']);
+    h.calls[1].d.resolve(['B', 'D']);
+    await until(() => [a, b, d].every((t) => t.state !== 'pending'));
+    expect([a.value, b.value, d.value]).toEqual(['A', 'B', 'D']);
+  });
+
+  it('with overlapAfterMs, a full group starts beside a running flush at once, and a lone newcomer waits for the newest flush to end', async () => {
+    const h = heldFlush<string, string>();
+    const c = new Coalescer<string, string>(h.flush, { maxItems: 2, maxInFlight: 2, overlapAfterMs: 60_000 });
+
+    const a = track(c.submit('a'));
+    await until(() => h.calls.length === 1);
+    const full = ['b', 'd'].map((x) => track(c.submit(x)));
+    await until(() => h.calls.length === 2);
+    expect(h.running).toBe(2);
+    expect(h.calls[1].items).toEqual(['b', 'd']);
+
+    const e = track(c.submit('e'));
+    for (let i = 0; i < 5; i++) await tick();
+    expect(h.calls).toHaveLength(2); // both slots taken
+    h.calls[1].d.resolve(['B', 'D']);
+    for (let i = 0; i < 5; i++) await tick();
+    // a slot is free, but the first flush started just now and the group is not full: e waits for that flush
+    expect(h.calls).toHaveLength(2);
+    h.calls[0].d.resolve(['A']);
+    await until(() => h.calls.length === 3);
+    expect(h.calls[2].items).toEqual(['e']);
+    h.calls[2].d.resolve(['E']);
+    await until(() => [a, ...full, e].every((t) => t.state !== 'pending'));
+    expect([a, ...full, e].map((t) => t.value)).toEqual(['A', 'B', 'D', 'E']);
+  });
+
   it('maxInFlight 2 with a burst larger than maxItems starts two groups at once', async () => {
     const h = heldFlush<number, number>();
     const c = new Coalescer<number, number>(h.flush, { maxItems: 2, maxInFlight: 2 });

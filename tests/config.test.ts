@@ -72,6 +72,15 @@ describe('config', () => {
     expect(loadConfig({ ROLE: 'worker' }).role).toBe('worker');
   });
 
+  it('lets a second group commit start beside a running one after 50 ms in the smtp role and at once elsewhere, unless GROUP_COMMIT_OVERLAP_MS says otherwise', () => {
+    expect(loadConfig({}, 'smtp').groupCommitOverlapMs).toBe(50);
+    expect(loadConfig({ ROLE: 'smtp' }).groupCommitOverlapMs).toBe(50);
+    expect(loadConfig({}, 'api').groupCommitOverlapMs).toBe(0);
+    expect(loadConfig({}).groupCommitOverlapMs).toBe(0);
+    expect(loadConfig({ GROUP_COMMIT_OVERLAP_MS: '0' }, 'smtp').groupCommitOverlapMs).toBe(0);
+    expect(() => loadConfig({ GROUP_COMMIT_OVERLAP_MS: '-1' })).toThrow(ConfigError);
+  });
+
   it('reads production settings', () => {
     const key = 'ab'.repeat(32);
     const c = loadConfig({

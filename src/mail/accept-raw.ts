@@ -61,8 +61,18 @@ function fieldValue(fields: string[], name: string): string | undefined {
 }
 
 /** Lowercased addresses of every field named `name`. */
-function headerAddresses(fields: string[], name: string): Set<string> {
-  return new Set(fields.filter((f) => nameOf(f) === name).flatMap((f) => addressesIn(valueOf(f)).map((a) => a.toLowerCase())));
+function headerAddresses(fields: string[], name: string, parse: (value: string) => string[]): Set<string> {
+  return new Set(fields.filter((f) => nameOf(f) === name).flatMap((f) => parse(valueOf(f)).map((a) => a.toLowerCase())));
+}
+
+/** addressesIn, each distinct value parsed once: the From check and from_email read the same From. */
+function addressMemo(): (value: string) => string[] {
+  const seen = new Map<string, string[]>();
+  return (value) => {
+    let found = seen.get(value);
+    if (!found) seen.set(value, (found = addressesIn(value)));
+    return found;
+  };
 }
 
 /** The Subject with RFC 2047 words decoded (latin1 text back to the bytes the client sent, read as UTF-8). */
@@ -87,9 +97,10 @@ export async function acceptRaw(services: Services, sender: Sender, sub: RawSubm
   const long = longLineProblem(sub.raw);
   if (long) return { ok: false, reason: 'content', message: long };
   const { mime, messageIdHeader, fields, all } = rewriteHeaders(sub.raw, sender.domain.domain);
-  const bad = headerProblem(all, sender.domain.domain);
+  const parse = addressMemo();
+  const bad = headerProblem(all, sender.domain.domain, parse);
   if (bad) return { ok: false, reason: bad.reason, message: bad.message };
-  const from = addressesIn(fieldValue(fields, 'from') ?? '')[0];
+  const from = parse(fieldValue(fields, 'from') ?? '')[0];
 
   const unique = [...new Map(sub.rcptTo.map((r) => [r.toLowerCase(), r])).values()];
   const suppressed = sub.recipientsChecked ? new Set<string>() : await suppressedAmongShared(services.store, sender.domain.id, unique);
@@ -98,7 +109,7 @@ export async function acceptRaw(services: Services, sender: Sender, sub: RawSubm
   if (!recipients.length) return { ok: false, reason: 'suppressed', message: `recipient is in the suppression list: ${[...suppressed].join(', ')}` };
 
   // An envelope recipient the To or Cc header names is that; one no header names was a Bcc.
-  const [toHeader, ccHeader] = [headerAddresses(all, 'to'), headerAddresses(all, 'cc')];
+  const [toHeader, ccHeader] = [headerAddresses(all, 'to', parse), headerAddresses(all, 'cc', parse)];
   const kindOf = (email: string) => (toHeader.has(email.toLowerCase()) ? 'to' : ccHeader.has(email.toLowerCase()) ? 'cc' : 'bcc') as 'to' | 'cc' | 'bcc';
   const now = Date.now();
   const messageId = crypto.randomUUID();

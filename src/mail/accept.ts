@@ -522,10 +522,18 @@ export async function persistPrepared(services: Services, sender: Sender, ok: Pr
   const recipients = ok.reduce((n, p) => n + p.recipients.length, 0);
   // Two groups in flight: sends that arrive while one group commits start the next at once instead of waiting a
   // whole flush (~10 ms at 50 connections), and a group held up by a lock (an account's quota row) or a slow
-  // statement no longer holds up, or fails with its 503, every other account's sends queued behind it.
+  // statement no longer holds up, or fails with its 503, every other account's sends queued behind it. The smtp
+  // role starts the second only after GROUP_COMMIT_OVERLAP_MS: larger groups cost it less per message.
   const c = services.store.batchers.get(
     'accept',
-    () => new Coalescer<PersistItem, Persisted>(persistGroup, { name: 'accept', maxItems: 100, maxInFlight: 2, observe: services.metrics.groupSize('accept') }),
+    () =>
+      new Coalescer<PersistItem, Persisted>(persistGroup, {
+        name: 'accept',
+        maxItems: 100,
+        maxInFlight: 2,
+        overlapAfterMs: services.store.groupOverlapMs,
+        observe: services.metrics.groupSize('accept'),
+      }),
   );
   // A big submission is accepted as one row that the worker expands (unless too big for a row, or a campaign's).
   const pending = recipients > GROUP_COMMIT_RECIPIENTS ? encodePending(ok.map((p) => ({ p, now }))) : null;

@@ -8,6 +8,9 @@ const libmime = lazy(() => require('libmime') as typeof import('libmime'));
 
 /** RFC 2047 encoded words decoded (libmime); throws on words it cannot decode. */
 export function decodeWords(value: string): string {
+  // Every one of libmime's rewrites needs an encoded word ("=?"); without one its five regex passes return the
+  // value unchanged, and the From check ran them on every relayed message.
+  if (!value.includes('=?')) return value;
   return libmime().decodeWords(value);
 }
 
@@ -98,8 +101,9 @@ function mentionedDomains(value: string): string[] {
  * `domain`: well-formed field lines, at most one of each RFC 5322 single field, exactly one From, and From,
  * Sender, Resent-From and Resent-Sender naming only addresses on `domain` (a foreign address in a list, a
  * group, a display name or a comment is how spoofed mail passes a From check that reads one address).
+ * `parse` is addressesIn, or a caller's memo of it (the caller reads From's address again).
  */
-export function headerProblem(fields: string[], domain: string): HeaderProblem | null {
+export function headerProblem(fields: string[], domain: string, parse: (value: string) => string[] = addressesIn): HeaderProblem | null {
   const counts = new Map<string, number>();
   for (const [i, f] of fields.entries()) {
     // eslint-disable-next-line no-control-regex -- a header line must not hold control characters
@@ -122,7 +126,7 @@ export function headerProblem(fields: string[], domain: string): HeaderProblem |
     if (!IDENTITY.includes(name)) continue;
     const value = valueOf(f);
     const label = f.slice(0, f.indexOf(':')).trim();
-    const addresses = addressesIn(value);
+    const addresses = parse(value);
     if (!addresses.length) return { reason: 'from', message: `${label} header names no address; it must name an address on ${domain}` };
     const bad = addresses.find((a) => !isEmail(a) || a.slice(a.lastIndexOf('@') + 1).toLowerCase() !== domain);
     if (bad !== undefined)

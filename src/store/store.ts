@@ -22,11 +22,15 @@ export class Store {
   /** Track ids for accepted copies (src/tracking/tokens.ts). */
   readonly trackIds = new TrackIdPool();
 
+  /** How long a group commit (accept, suppression lookup) runs before a second starts beside it (GROUP_COMMIT_OVERLAP_MS). */
+  readonly groupOverlapMs: number;
+
   constructor(
     /** The database everything else uses as plain knex. */
     readonly db: Db,
-    opts: { credentialTtlMs: number; maxCredentials?: number },
+    opts: { credentialTtlMs: number; maxCredentials?: number; groupOverlapMs?: number },
   ) {
+    this.groupOverlapMs = opts.groupOverlapMs ?? 0;
     this.pool = new BatchPool(db);
     this.credentials = new CredentialCaches(opts.credentialTtlMs, opts.maxCredentials);
   }

@@ -68,7 +68,7 @@ export function suppressedAmongShared(store: Store, domainId: number, emails: st
             return new Set(it.emails.map((e) => e.toLowerCase()).filter((e) => hits.has(e)));
           });
         },
-        { name: 'suppression', maxItems: 500, maxInFlight: 2 },
+        { name: 'suppression', maxItems: 500, maxInFlight: 2, overlapAfterMs: store.groupOverlapMs },
       ),
   );
   return c.submit({ domainId, emails });

@@ -24,25 +24,20 @@ const { parentPort, workerData } = require('node:worker_threads');
 const crypto = require('node:crypto');
 const { LRUCache } = require(workerData.lruCache);
 const keys = new LRUCache({ max: workerData.maxKeys });
-parentPort.on('message', ({ id, data, keyId, pem }) => {
-  let signature;
+function signOne({ id, data, keyId, pem }) {
   try {
     let key = keys.get(keyId);
     if (!key) {
-      if (pem === undefined) {
-        parentPort.postMessage({ id, needKey: true });
-        return;
-      }
+      if (pem === undefined) return { id, needKey: true };
       key = crypto.createPrivateKey(pem);
       keys.set(keyId, key);
     }
-    signature = crypto.sign('sha256', Buffer.from(data.buffer, data.byteOffset, data.byteLength), key).toString('base64');
+    return { id, signature: crypto.sign('sha256', Buffer.from(data.buffer, data.byteOffset, data.byteLength), key).toString('base64') };
   } catch (err) {
-    parentPort.postMessage({ id, error: String((err && err.message) || err) });
-    return;
+    return { id, error: String((err && err.message) || err) };
   }
-  parentPort.postMessage({ id, signature });
-});
+}
+parentPort.on('message', (batch) => parentPort.postMessage(batch.map(signOne)));
 `;
 
 interface Pending {
@@ -52,9 +47,25 @@ interface Pending {
   retry: () => void;
 }
 
+interface Request {
+  id: number;
+  data: Buffer;
+  keyId: number;
+  pem?: string;
+}
+
+interface Reply {
+  id: number;
+  signature?: string;
+  error?: string;
+  needKey?: boolean;
+}
+
 interface Thread {
   worker: Worker;
   pending: Map<number, Pending>;
+  /** Requests not yet posted: they go as one message when this turn of the event loop is done (see `post`). */
+  queue: Request[];
   /** Key versions sent to this thread, in the thread's own LRU order (same bound, same sequence of uses). */
   sent: LRUCache<number, true>;
 }
@@ -66,6 +77,8 @@ export class DkimPool {
   private closed = false;
   /** How many times a PEM went to a thread to be parsed there (once per thread and key version, unless evicted). */
   keyTransfers = 0;
+  /** How many messages went to the threads (each carries every request of one event-loop turn for that thread). */
+  posts = 0;
 
   /**
    * `keys` is the worker's DkimKeyCache (also used by the in-thread fallback); `size` threads, by default one
@@ -79,20 +92,26 @@ export class DkimPool {
   private spawn(index: number): Thread {
     const worker = new Worker(THREAD, { eval: true, workerData: { lruCache: require.resolve('lru-cache'), maxKeys: this.keys.max } });
     worker.unref(); // signing threads never keep the process alive on their own
-    const t: Thread = { worker, pending: new Map(), sent: new LRUCache({ max: this.keys.max }) };
-    worker.on('message', (m: { id: number; signature?: string; error?: string; needKey?: boolean }) => {
-      const p = t.pending.get(m.id);
-      if (!p) return;
-      if (m.needKey) return p.retry();
-      t.pending.delete(m.id);
-      // The thread answered, so the key is what failed (not the thread).
-      if (m.error !== undefined || !m.signature) p.reject(Object.assign(new Error(m.error ?? 'DKIM signing failed'), { keyRejected: true }));
-      else p.resolve(m.signature);
+    const t: Thread = { worker, pending: new Map(), queue: [], sent: new LRUCache({ max: this.keys.max }) };
+    worker.on('message', (replies: Reply[]) => {
+      for (const m of replies) {
+        const p = t.pending.get(m.id);
+        if (!p) continue;
+        if (m.needKey) {
+          p.retry();
+          continue;
+        }
+        t.pending.delete(m.id);
+        // The thread answered, so the key is what failed (not the thread).
+        if (m.error !== undefined || !m.signature) p.reject(Object.assign(new Error(m.error ?? 'DKIM signing failed'), { keyRejected: true }));
+        else p.resolve(m.signature);
+      }
     });
     // A thread that dies fails what it held; the next call starts a new one in its place.
     const fail = (err: Error) => {
       for (const p of t.pending.values()) p.reject(err);
       t.pending.clear();
+      t.queue.length = 0;
       if (this.threads[index] === t) this.threads[index] = undefined as unknown as Thread;
     };
     worker.on('error', fail);
@@ -128,10 +147,25 @@ export class DkimPool {
       const retry = () => {
         this.keyTransfers++;
         t.sent.set(key.id, true);
-        t.worker.postMessage({ id, data, keyId: key.id, pem: key.pem });
+        this.post(t, { id, data, keyId: key.id, pem: key.pem });
       };
       t.pending.set(id, { resolve, reject, retry });
-      t.worker.postMessage({ id, data, keyId: key.id, pem: known ? undefined : key.pem });
+      this.post(t, { id, data, keyId: key.id, pem: known ? undefined : key.pem });
+    });
+  }
+
+  /**
+   * Queues a request and posts the thread's queue once the current turn of the event loop is done: a lease
+   * group's deliveries reach signing in the same turn, so they cross as one message and come back as one, one
+   * wake-up of each thread per group instead of one per message (the wake-ups were most of the hand-off's cost).
+   */
+  private post(t: Thread, req: Request): void {
+    if (t.queue.push(req) > 1) return;
+    setImmediate(() => {
+      const batch = t.queue.splice(0);
+      if (!batch.length) return;
+      this.posts++;
+      t.worker.postMessage(batch);
     });
   }
 

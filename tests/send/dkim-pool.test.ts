@@ -37,6 +37,13 @@ describe('DKIM signing on worker threads', () => {
     });
   });
 
+  it('sends the signatures asked for in one turn of the event loop to each thread as one message', async () => {
+    await Promise.all(Array.from({ length: 40 }, (_, i) => pool.sign(raw(i), key)));
+    expect(pool.posts).toBe(2); // two threads, one message each
+    await pool.sign(raw(41), key);
+    expect(pool.posts).toBe(3);
+  });
+
   it('a key the signer cannot use is a failure, on a thread and in-thread alike (never the message unsigned), and the pool keeps working', async () => {
     const bad = { ...key, privateKey: 'not a key' };
     await expect(pool.sign(raw(2), bad)).rejects.toThrow(/DKIM key of example\.com \(selector key1\) could not sign/);

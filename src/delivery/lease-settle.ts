@@ -98,7 +98,9 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>): L
     // Take the due, unleased rows, then read back exactly the ones this call stamped: one round trip on MySQL.
     const inList = placeholders(unique.length);
     const stamped = `d.\`id\` in ${inList} and d.\`lease_owner\` = ? and d.\`lease_until\` = ?`;
-    const [, rows, bodies] = (await services.store.runTogether([
+    // The leased rows and their messages' bodies come in one statement (a UNION ALL: `part` 0 the rows, 1 a body),
+    // which costs MariaDB one statement's fixed cost per group instead of two.
+    const [, both] = (await services.store.runTogether([
       sql(
         db,
         'update `deliveries` set `status` = ?, `lease_until` = ?, `lease_owner` = ?, `updated_at` = ? ' +
@@ -107,19 +109,21 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>): L
       ),
       sql(
         db,
-        'select d.`id`, d.`message_id`, d.`user_id`, d.`domain_id`, d.`recipient`, d.`attempts`, d.`created_at`, d.`held_ms`, d.`mime`, d.`lease_until`, d.`track_id`, ' +
-          `m.\`id\` AS \`found_message\`, m.\`tags\` from \`deliveries\` d left join \`messages\` m on m.\`id\` = d.\`message_id\` where ${stamped}`,
-        [...unique, owner, until],
-      ),
-      // A personalised or tracked copy of an older release rides on its delivery row; otherwise the message's MIME
-      // (SMTP front) or stored content (API) is what is sent.
-      sql(
-        db,
-        'select m.`id`, m.`mime`, m.`content` from `messages` m where m.`id` in ' +
+        'select 0 as `part`, d.`id`, d.`message_id`, d.`user_id`, d.`domain_id`, d.`recipient`, d.`attempts`, d.`created_at`, d.`held_ms`, d.`mime`, d.`lease_until`, d.`track_id`, ' +
+          `m.\`id\` AS \`found_message\`, m.\`tags\`, null as \`body_mime\`, null as \`body_content\` from \`deliveries\` d left join \`messages\` m on m.\`id\` = d.\`message_id\` where ${stamped} ` +
+          // A personalised or tracked copy of an older release rides on its delivery row; otherwise the message's MIME
+          // (SMTP front) or stored content (API) is what is sent: read once per message, not once per delivery.
+          'union all select 1, null, m.`id`, null, null, null, null, null, null, null, null, null, null, null, m.`mime`, m.`content` from `messages` m where m.`id` in ' +
           `(select d.\`message_id\` from \`deliveries\` d where ${stamped} and d.\`mime\` is null)`,
-        [...unique, owner, until],
+        [...unique, owner, until, ...unique, owner, until],
       ),
-    ])) as [unknown, Omit<Leased, 'message_mime' | 'content'>[], { id: string; mime: Buffer | null; content: Buffer | string | null }[]];
+    ])) as [unknown, (Omit<Leased, 'message_mime' | 'content'> & { part: number | string; body_mime: Buffer | null; body_content: Buffer | string | null })[]];
+    const rows: Omit<Leased, 'message_mime' | 'content'>[] = [];
+    const bodies: { id: string; mime: Buffer | null; content: Buffer | string | null }[] = [];
+    for (const { part, body_mime, body_content, ...r } of both) {
+      if (Number(part) === 0) rows.push(r);
+      else bodies.push({ id: r.message_id, mime: body_mime, content: body_content });
+    }
     const bodyOf = new Map(bodies.map((b) => [b.id, b]));
     const byId = new Map(
       rows.map((r) => {

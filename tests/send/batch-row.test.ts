@@ -170,6 +170,38 @@ describe('expansion', () => {
     expect(await pendingRows()).toHaveLength(0);
   });
 
+  it('pairs each queued event with its own delivery when two rows of many recipients expand side by side', async () => {
+    // 200 messages of 3 recipients: the deliveries go in more than one INSERT (500 rows each), whose ids are not read back on MariaDB.
+    const post = (t: string) =>
+      supertest(h.app)
+        .post('/api/v1/email/batch')
+        .set('Authorization', `Bearer ${s.key}`)
+        .send({
+          Messages: Array.from({ length: 200 }, (_, i) => ({
+            ...message(`Shipped ${t}`, rcpt(t, i)),
+            CC: [{ email: rcpt(`${t}c`, i) }, { email: rcpt(`${t}d`, i) }],
+          })),
+        });
+    const tags = ['pairA', 'pairB'].map((p) => `${p}${crypto.randomBytes(3).toString('hex')}`);
+    const ids = (await Promise.all(tags.map(post))).flatMap((res) => {
+      expect(res.status).toBe(200);
+      return res.body.Results.map((r: { MessageID: string }) => r.MessageID);
+    });
+    const rows = await pendingRows();
+    expect(rows).toHaveLength(2);
+    expect(await Promise.all(rows.map((r) => expandBatch(h.services, r.id)))).toEqual([600, 600]);
+    const deliveries = await h.services.db('deliveries').whereIn('message_id', ids).select('id', 'message_id', 'recipient');
+    expect(deliveries).toHaveLength(1200);
+    const byId = new Map(deliveries.map((d: { id: number; message_id: string; recipient: string }) => [Number(d.id), d]));
+    const queued = await h.services.db('events').whereIn('message_id', ids).where({ type: 'queued' }).select('delivery_id', 'message_id', 'data');
+    expect(queued).toHaveLength(1200);
+    expect(new Set(queued.map((e: { delivery_id: number }) => Number(e.delivery_id))).size).toBe(1200);
+    for (const e of queued) {
+      const d = byId.get(Number(e.delivery_id));
+      expect({ message_id: d?.message_id, recipient: d?.recipient }).toEqual({ message_id: e.message_id, recipient: JSON.parse(e.data).recipient });
+    }
+  });
+
   it('rolls a failed expansion back whole and leaves the row for a retry', async () => {
     const { ids } = await batch(BIG, `fail${crypto.randomBytes(3).toString('hex')}`);
     const [row] = await pendingRows();

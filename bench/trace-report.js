@@ -63,30 +63,13 @@ console.log(
   )} max ${f1(Math.max(...st.map((s) => s.ms)))}`,
 );
 
+// Milliseconds of the pauses in `list` (each with a start and `ms`) that overlap a send's life.
+const overlapMs = (list, startOf) => (r) => inWindow(list, r.t0, r.t9, startOf, (x) => startOf(x) + x.ms).reduce((a, x) => a + x.ms, 0);
+
 // What the slowest 1 % lived through, against all sends.
 const exposure = (rs) => ({
-  gcMs: mean(
-    rs.map((r) =>
-      inWindow(
-        gcs,
-        r.t0,
-        r.t9,
-        (g) => g.start,
-        (g) => g.start + g.ms,
-      ).reduce((a, g) => a + g.ms, 0),
-    ),
-  ),
-  stallMs: mean(
-    rs.map((r) =>
-      inWindow(
-        st,
-        r.t0,
-        r.t9,
-        (s) => s.at,
-        (s) => s.at + s.ms,
-      ).reduce((a, s) => a + s.ms, 0),
-    ),
-  ),
+  gcMs: mean(rs.map(overlapMs(gcs, (g) => g.start))),
+  stallMs: mean(rs.map(overlapMs(st, (s) => s.at))),
   acceptFlushes: mean(
     rs.map(
       (r) =>

@@ -12,6 +12,7 @@
  */
 import { ChildProcess, fork, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { SMTPServer } from 'smtp-server';
@@ -128,7 +129,6 @@ async function startPostfixSink(port: number): Promise<Sink> {
 
 /** Resolves once something accepts connections on the port (smtp-sink binds after it has started). */
 async function listening(port: number): Promise<void> {
-  const net = await import('node:net');
   for (let i = 0; i < 100; i++) {
     const ok = await new Promise<boolean>((r) => {
       const s = net.connect(port, '127.0.0.1', () => {

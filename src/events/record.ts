@@ -3,7 +3,7 @@ import type { EventInput } from './event-input';
 export type { EventInput } from './event-input';
 import { planRollups } from '../stats/rollups';
 import { Hook, planWebhookEvents, subscribable } from '../webhooks/outbox';
-import { BatchTx, insertRows, placeholders, quoteId, Read, readAlone, runInTurn, Sql, Stmt } from '../db';
+import { BatchTx, insertRows, quoteId, Read, readAlone, runInTurn, Sql, Stmt } from '../db';
 
 /** What the caller already knows, so the writer need not read it back. */
 export interface EventHints {
@@ -63,7 +63,7 @@ export async function eventsAfterInsert(
   const all = [...chunks.flatMap((c) => c.events), ...others];
   if (all.some((e) => subscribable(e.type))) throw new Error('eventsAfterInsert: a subscribable event needs its delivery id before it is written');
   const cols = Object.keys(eventRow({} as EventInput));
-  const tuple = placeholders(cols.length).replace('?, ?', `?, ${FIRST_ID} + ?`); // delivery_id is the second column
+  const tuple = `(${cols.map((c) => (c === 'delivery_id' ? `${FIRST_ID} + ?` : '?')).join(', ')})`;
   const out: Stmt[] = [];
   for (const c of chunks) {
     out.push(c.insert, new Sql(q, `set ${FIRST_ID} = last_insert_id()`, []));

@@ -4,9 +4,12 @@ import { simpleParser } from 'mailparser';
 import nodemailer from 'nodemailer';
 import supertest from 'supertest';
 import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
+import { groupCommitStats } from '../../src/mail/accept';
 import { SmtpFront, startSmtpFront } from '../../src/smtp/front';
 import { createUser, Harness, senderSetup, startHarness } from '../helpers/harness';
+import { RelayRig, startRelayRig } from '../helpers/rig';
 import { Sink, startSink, waitFor } from '../helpers/sink';
+import { authPlain, SmtpTalk } from '../helpers/smtp-talk';
 
 let h: Harness;
 let sink: Sink;
@@ -226,5 +229,77 @@ describe('SMTP relay front under rude clients', () => {
     await new Promise((r) => setTimeout(r, 300));
     const info = await client().sendMail({ from: `a@${s.domain}`, to: 'after-rude@dest.test', subject: 'still up', text: 'x' });
     expect(info.response).toMatch(/^250 2\.0\.0 Ok: queued as/);
+  });
+});
+
+describe("SMTP relay front with GROUP_COMMIT_OVERLAP_MS on (the smtp role's 50 ms)", () => {
+  let rig: RelayRig;
+  let overlapFront: SmtpFront;
+  let login: { user: string; pass: string };
+
+  beforeAll(async () => {
+    rig = await startRelayRig({ GROUP_COMMIT_OVERLAP_MS: '50', SMTP_PORT: '0', SMTP_HOST: '127.0.0.1' });
+    overlapFront = await startSmtpFront(rig.h.services);
+    const c = await rig.h.call({ Command: 'emailgateway.addsmtp', SessionID: rig.s.sessionId, DomainID: rig.s.domainId });
+    login = { user: c.SMTP.SMTPUsername, pass: c.SMTP.SMTPPassword };
+  });
+  afterAll(async () => {
+    await overlapFront.close();
+    await rig.close();
+  });
+
+  it('accepts, stores and delivers every one of many messages whose DATA ends at once on separate sessions', async () => {
+    // The setting this describe is about: a second accept group (and suppression lookup) waits for the running one.
+    expect(rig.h.services.store.groupOverlapMs).toBe(50);
+    const before = groupCommitStats(rig.h.services);
+    const n = 16;
+    const run = Date.now().toString(36);
+    const sends = Array.from({ length: n }, (_, i) => ({
+      subject: `overlap ${run} #${i}`,
+      to: [`o${i}a-${run}@dest.test`, `o${i}b-${run}@dest.test`],
+    }));
+    // Every session goes as far as DATA first, so the messages' ends arrive within 80 ms (nodemailer's own AUTH and
+    // commands per connection would spread them).
+    const sessions = await Promise.all(
+      sends.map(async (m) => {
+        const { talk } = await SmtpTalk.open(overlapFront.ports[0]);
+        expect((await talk.send('EHLO client.test')).code).toBe(250);
+        expect((await talk.send(`AUTH PLAIN ${authPlain(login.user, login.pass)}`)).code).toBe(235);
+        expect((await talk.send(`MAIL FROM:<app@${rig.s.domain}>`)).code).toBe(250);
+        for (const to of m.to) expect((await talk.send(`RCPT TO:<${to}>`)).code).toBe(250);
+        expect((await talk.send('DATA')).code).toBe(354);
+        return talk;
+      }),
+    );
+    // The ends go 5 ms apart: some arrive while a group commits and wait for its end or its 50 ms (how many, timing decides).
+    const replies = await Promise.all(
+      sessions.map(async (talk, i) => {
+        await new Promise((r) => setTimeout(r, 5 * i));
+        return talk.send(`From: app@${rig.s.domain}\r\nTo: ${sends[i].to.join(', ')}\r\nSubject: ${sends[i].subject}\r\n\r\nbody ${i}\r\n.`);
+      }),
+    );
+    for (const talk of sessions) talk.close();
+    for (const r of replies) expect(r.text).toMatch(/^250 2\.0\.0 Ok: queued as [0-9a-f-]{36}$/);
+    const ids = replies.map((r) => /queued as (\S+)/.exec(r.text)![1]);
+    expect(new Set(ids).size).toBe(n);
+    // Each reply names the message stored with its own subject and recipients.
+    const rows = await rig.h.services.db('messages').whereIn('id', ids).select('id', 'subject', 'source');
+    const byId = new Map(rows.map((r: { id: string; subject: string; source: string }) => [r.id, r]));
+    ids.forEach((id, i) => expect(byId.get(id)).toMatchObject({ subject: sends[i].subject, source: 'smtp' }));
+    const deliveries = await rig.h.services.db('deliveries').whereIn('message_id', ids).select('message_id', 'recipient');
+    expect(deliveries).toHaveLength(2 * n);
+    for (const d of deliveries) expect(sends[ids.indexOf(d.message_id)].to).toContain(d.recipient);
+    // Every message went through the accept group commit (how they were grouped depends on timing).
+    expect(groupCommitStats(rig.h.services).items - before.items).toBe(n);
+
+    await waitFor(
+      async () => (await rig.h.services.db('deliveries').whereIn('message_id', ids).where({ status: 'delivered' })).length === 2 * n,
+      20000,
+      `${2 * n} deliveries`,
+    );
+    for (const m of sends) {
+      const got = rig.sink.received.filter((r) => r.raw.toString().includes(`Subject: ${m.subject}\r\n`));
+      expect(got.flatMap((r) => r.to).sort()).toEqual([...m.to].sort());
+    }
   });
 });

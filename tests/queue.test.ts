@@ -163,7 +163,13 @@ describe(`queue port (${binding})`, () => {
     await until(() => started === 3);
     // Jobs end one by one while close() waits: it must see the last one, not stop at the first.
     const closing = Date.now();
-    await Promise.race([q.close(), new Promise((_, reject) => setTimeout(() => reject(new Error('close() never returned')), 5000))]);
+    let limit: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([q.close(), new Promise((_, reject) => (limit = setTimeout(() => reject(new Error('close() never returned')), 5000)))]);
+    } finally {
+      // Not left running: a pending timer keeps the jest worker from exiting at the end of the run.
+      clearTimeout(limit);
+    }
     expect(finished).toBe(3);
     expect(Date.now() - closing).toBeLessThan(4000);
   });

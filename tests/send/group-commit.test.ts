@@ -257,10 +257,12 @@ describe('group commit on the send path', () => {
         let heldDone = false;
         void held.finally(() => (heldDone = true));
         await waitFor(() => groupCommitStats(h.services).flushes > before, 10000, 'the held group to start');
+        let limit: NodeJS.Timeout | undefined;
         const other = await Promise.race([
           sendApi(s.key, s.domain, `other-${run}@dest.test`, `other ${run}`),
-          new Promise<'waited'>((r) => setTimeout(() => r('waited'), 2000)),
+          new Promise<'waited'>((r) => (limit = setTimeout(() => r('waited'), 2000))),
         ]);
+        clearTimeout(limit);
         // Not 'waited': the other account's send was answered while the held group still waited.
         expect(other === 'waited' ? other : { status: other.status, body: other.body }).toEqual({ status: 200, body: { MessageID: expect.any(String) } });
         expect(heldDone).toBe(false);

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Fails the build when the console's first load (index.html and every file it names: the entry script, its
-// preloaded chunks, the stylesheet) is over budget gzipped. Run by `npm run build:console` after vite; the browser
+// preloaded chunks, the stylesheet) is over budget gzipped. Run after vite by `npm run bundle:console` (part of `build:console` and `build:emit`); the browser
 // test tests/console/pages.test.ts measures the same thing from what Chromium actually fetches.
 const fs = require('node:fs');
 const path = require('node:path');

@@ -1,12 +1,15 @@
 #!/usr/bin/env node
-// `npm test`'s first half: lint, the format check and the build side by side instead of one after another. Each is
-// one single-threaded process for most of its run (eslint, prettier, tsc), so on two cores this takes about as long
-// as the build alone. Each step's output is printed whole when it ends, with its time; the exit code is non-zero if
-// any step failed, after all have ended. typecheck:all type-checks what the build does not (tests, bench, chaos):
-// ts-jest only transpiles (isolatedModules), so without it a type error in a test would pass unseen.
+// `npm test`'s first half: lint, the format check, the type checks and the build side by side instead of one after
+// another. Each is one single-threaded process for most of its run (eslint, prettier, tsc), so on two cores this takes
+// about as long as the longest. Each step's output is printed whole when it ends, with its time; the exit code is
+// non-zero if any step failed, after all have ended.
+// Each file is type-checked once: typecheck:all checks everything tsconfig.json includes (the sources the build
+// compiles, and the tests, bench and chaos that ts-jest only transpiles), typecheck:console the console, so the build
+// here only emits (build:emit, tsc --noCheck: the same output as `npm run build`, which checks the sources as it
+// compiles them, without jest's types in scope).
 const { spawn } = require('node:child_process');
 
-const steps = process.argv.slice(2).length ? process.argv.slice(2) : ['build', 'lint', 'format:check', 'typecheck:all'];
+const steps = process.argv.slice(2).length ? process.argv.slice(2) : ['build:emit', 'typecheck:all', 'typecheck:console', 'lint', 'format:check'];
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 function run(script) {

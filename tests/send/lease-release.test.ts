@@ -14,7 +14,7 @@ let worker: DeliveryWorker | null = null;
 
 beforeAll(async () => {
   sink = await startSink();
-  h = await startHarness({ DELIVERY_MODE: 'relay', SMTP_RELAY_URL: `smtp://127.0.0.1:${sink.port}`, RETRY_SCHEDULE_SECONDS: '1', LEASE_SECONDS: '300' });
+  h = await startHarness({ DELIVERY_MODE: 'relay', SMTP_RELAY_URL: `smtp://127.0.0.1:${sink.port}`, RETRY_SCHEDULE_MS: '200', LEASE_SECONDS: '300' });
 });
 afterAll(async () => {
   await h.services.queues.close();

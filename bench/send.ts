@@ -319,7 +319,6 @@ async function main(): Promise<void> {
       samples.push(single);
       console.log(`  CPU per single send: ${cpuText(sCpu)}`);
       console.log(`ratio single / bare:              ${line.single_ratio} (target >= 0.3, p99 <= 50 ms); api RSS ${rssOf([single], [apiPid]).text}`);
-
     }
     if (!E2E_ONLY && !SINGLE_ONLY) {
       const accept = sampleWhile([apiPid]);

@@ -10,7 +10,7 @@
  * Knobs: BENCH_SECONDS (10), BENCH_E2E_MESSAGES (20000 per pass), BENCH_E2E_SUBMITTERS (4 batch requests in
  * flight), BENCH_WORKERS (2), BENCH_CONCURRENCY (50), BENCH_DKIM (unset: both passes; 0 or 1: only that one),
  * BENCH_NODE_FLAGS (node/V8 flags for the api and workers, e.g. `--max-semi-space-size=8`, for A/B runs), and any
- * BATCH_ACCEPT_* or DELIVERY_* variable, HEAP_GROWING_PERCENT and POSTERN_COALESCE_STATS are passed to the gateway
+ * BATCH_ACCEPT_* or DELIVERY_* variable, HEAP_GROWING_PERCENT, GROUP_COMMIT_OVERLAP_MS and POSTERN_COALESCE_STATS are passed to the gateway
  * (e.g. BATCH_ACCEPT_CONCURRENCY=64: batches side by side; HEAP_GROWING_PERCENT=0: V8's own heap growth;
  * POSTERN_COALESCE_STATS=1: each process prints its group-commit sizes at exit; the workers' DELIVERY_CONCURRENCY
  * is BENCH_CONCURRENCY's),
@@ -249,7 +249,7 @@ async function main(): Promise<void> {
     ...Object.fromEntries(
       Object.entries(process.env).filter(
         (e): e is [string, string] =>
-          (e[0].startsWith('BATCH_ACCEPT_') || e[0].startsWith('DELIVERY_') || e[0] === 'HEAP_GROWING_PERCENT' || e[0] === 'POSTERN_COALESCE_STATS') &&
+          (e[0].startsWith('BATCH_ACCEPT_') || e[0].startsWith('DELIVERY_') || e[0] === 'HEAP_GROWING_PERCENT' || e[0] === 'POSTERN_COALESCE_STATS' || e[0] === 'GROUP_COMMIT_OVERLAP_MS') &&
           e[1] !== undefined,
       ),
     ),

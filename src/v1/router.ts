@@ -7,6 +7,7 @@ import { CommandError, hardErrorHeaders, outageDetail, TEMPORARILY_UNAVAILABLE, 
 import { canonicalIp } from '../auth/users';
 import { bodyReader, QS_OPTIONS } from '../http/body';
 import { collectParams, textSourcedKeys } from '../http/params';
+import { writeJson } from '../http/json-reply';
 
 interface Outcome {
   status: number;
@@ -244,7 +245,7 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
             .status(outcome.status)
             .type(outcome.type ?? 'text/plain; charset=utf-8')
             .send(String(outcome.body));
-        else res.status(outcome.status).json(outcome.body);
+        else writeJson(res, outcome.status, outcome.body);
       } catch (err) {
         next(err);
       }

@@ -2,12 +2,12 @@ import crypto from 'node:crypto';
 import { Coalescer } from '../coalesce';
 import { parseTags } from './tags';
 import { affectedRows, BatchTx, insertRows, isMysql, placeholders, sql, Stmt } from '../db';
-import { CommitStatement, IdempotencySuperseded } from '../idempotency/keys';
+import { CommitStatement, IdempotencySuperseded, leaseHeldCheck } from '../idempotency/keys';
 import type { CommandContext, Services, UserRow } from '../command';
 import type { DomainRow } from '../domains/domains';
 import { STATUS } from '../domains/domains';
 import { isEnabled, yesNo } from '../auth/users';
-import { isSuppressionGuardHit, patternSuppressedAmong, suppressedAmong, suppressedAmongShared, suppressionGuards } from '../suppression/suppressions';
+import { isCheckFailure, patternSuppressedAmong, suppressedAmong, suppressedAmongShared, suppressionGuards } from '../suppression/suppressions';
 import { newMessageIdHeader } from './message-id';
 import { encodeContent, estimateMimeSize, StoredContent } from './stored-content';
 import { hasTags, renderTags } from '../personalize/render';
@@ -251,16 +251,25 @@ export class GuardLost extends Error {
 /**
  * Writes prepared messages (of any senders) with one delivery per recipient and a `queued` (or `scheduled`)
  * event per delivery, plus a `suppressed` event per dropped recipient, inside the caller's transaction.
- * `guards` go first and must each touch exactly one row, else GuardLost. Returns the delivery ids with their message.
+ * `guards` go first and must each touch exactly one row, else GuardLost. With `oneRowCheck` (MySQL, where the
+ * delivery ids follow from the INSERTs), that statement follows each guard instead, failing the round trip at once
+ * when the guard touched no row (ER_SUBQUERY_NO_1_ROW, not GuardLost), so the COMMIT goes in the same round trip.
+ * Returns the delivery ids with their message.
  */
-export async function writePrepared(tx: BatchTx, entries: PendingEntry[], guards: Stmt[]): Promise<{ id: number; messageId: string }[]> {
+export async function writePrepared(
+  tx: BatchTx,
+  entries: PendingEntry[],
+  guards: Stmt[],
+  oneRowCheck?: () => Stmt,
+): Promise<{ id: number; messageId: string }[]> {
   const trx = tx.q;
   const ok = entries.map((e) => e.p);
   for (const p of ok) if (p.stored) p.message.content = encodeContent(p.stored);
   const nowOf = new Map(entries.map((e) => [e.p.messageId, e.now]));
   // Idempotent replies first (each must still hold its lease), then the rows, then reading back the delivery ids:
   // one round trip where the database allows.
-  const stmts: Stmt[] = [...guards];
+  const checked = !!oneRowCheck && tx.idStep !== null && guards.length > 0;
+  const stmts: Stmt[] = checked ? guards.flatMap((g) => [g, oneRowCheck!()]) : [...guards];
   for (const chunk of chunksOf(
     ok.map((p) => p.message),
     200,
@@ -287,7 +296,7 @@ export async function writePrepared(tx: BatchTx, entries: PendingEntry[], guards
     }));
   });
   const deliveryChunks = chunksOf(deliveryRows, 500, 4 << 20, (r) => r.mime?.length ?? 0);
-  if (tx.idStep !== null) return writeKnownIds(tx, ok, nowOf, stmts, guards.length, deliveryChunks, tx.idStep);
+  if (tx.idStep !== null) return writeKnownIds(tx, ok, nowOf, stmts, checked ? 0 : guards.length, deliveryChunks, tx.idStep);
   for (const chunk of deliveryChunks) stmts.push(insertRows(trx, 'deliveries', chunk));
   const writes = stmts.length;
   for (let i = 0; i < ok.length; i += 1000) {
@@ -393,10 +402,14 @@ type Suppressed = { suppressed: Set<string> };
 
 type Persisted = 'accepted' | 'quota' | 'superseded' | Suppressed;
 
-/** Raised inside the transaction (so it rolls back) when a suppression guard found a listed recipient. */
-class SuppressionHit extends Error {
+/**
+ * Raised when a check statement failed the group's round trip (so it rolled back): a suppression guard found a
+ * listed recipient, or an Idempotency-Key lease was taken over (keys.ts leaseHeldCheck). Which one is not known:
+ * the group goes again carefully (settleChecks).
+ */
+class CheckFailed extends Error {
   constructor() {
-    super('a recipient of the group is suppressed');
+    super('a check statement of the group failed');
   }
 }
 
@@ -412,13 +425,13 @@ class LeaseLost extends Error {
  * one if the total would pass a limit, so earlier submissions still go), then the rows, then the queue.
  * Resolves one boolean per submission: false when its user's quota would be passed (nothing written for it).
  */
-async function persistGroup(items: PersistItem[], pending?: Buffer): Promise<Persisted[]> {
+async function persistGroup(items: PersistItem[], pending?: Buffer, careful = false): Promise<Persisted[]> {
   // Embedded: no round trip to save, so the lists are read first.
   if (items.some((it) => it.check) && !isMysql(items[0].services.db)) return settleChecks(items, pending);
   try {
-    return await persistOnce(items, pending);
+    return await persistOnce(items, pending, careful);
   } catch (err) {
-    if (err instanceof SuppressionHit) return settleChecks(items, pending);
+    if (err instanceof CheckFailed) return settleChecks(items, pending);
     if (!(err instanceof LeaseLost)) throw err;
     // Rolled back, quota returned: the others go again without the superseded ones.
     const lost = new Set(err.items);
@@ -430,8 +443,9 @@ async function persistGroup(items: PersistItem[], pending?: Buffer): Promise<Per
 
 /**
  * Reads the suppression lists for the items not yet checked (one query per domain): an item with a listed recipient
- * goes back to its caller (Suppressed), the others are written, now checked. New entries made meanwhile are missed
- * as they were when every send read the lists before its group.
+ * goes back to its caller (Suppressed), the others are written, now checked, with their leases checked one by one
+ * (a lost one is found and only its item superseded). New entries made meanwhile are missed as they were when every
+ * send read the lists before its group.
  */
 async function settleChecks(items: PersistItem[], pending?: Buffer): Promise<Persisted[]> {
   const { services } = items[0];
@@ -447,11 +461,12 @@ async function settleChecks(items: PersistItem[], pending?: Buffer): Promise<Per
   const found = items.map((it) => new Set((it.check ?? []).filter((e) => listed.get(it.sender.domain.id)!.has(e))));
   const clean = items.filter((_, i) => !found[i].size);
   for (const it of clean) it.check = undefined;
-  const done = clean.length ? await persistGroup(clean, pending) : [];
+  const done = clean.length ? await persistGroup(clean, pending, true) : [];
   return items.map((it, i) => (found[i].size ? { suppressed: found[i] } : done[clean.indexOf(it)]));
 }
 
-async function persistOnce(items: PersistItem[], pending?: Buffer): Promise<Persisted[]> {
+/** One try at a group; `careful`: each Idempotency-Key lease checked by its UPDATE's row count (a second round trip). */
+async function persistOnce(items: PersistItem[], pending?: Buffer, careful = false): Promise<Persisted[]> {
   const { services } = items[0];
   const accepted = new Array<boolean>(items.length).fill(false);
   const undos: (() => Promise<void>)[] = [];
@@ -506,10 +521,11 @@ async function persistOnce(items: PersistItem[], pending?: Buffer): Promise<Pers
             tx,
             entries,
             guarded.map((it) => it.reply!(tx.q)),
+            careful ? undefined : () => leaseHeldCheck(tx.q),
           );
         })
         .catch((err) => {
-          if (isSuppressionGuardHit(err)) throw new SuppressionHit();
+          if (isCheckFailure(err)) throw new CheckFailed();
           throw err instanceof GuardLost ? new LeaseLost(err.indexes.map((i) => guarded[i])) : err;
         })
     ).map((d) => ({ id: d.id, messageId: d.messageId, runAt: runAt.get(d.messageId)! }));

@@ -78,8 +78,8 @@ export function suppressionGuards(db: Db, domainId: number, emails: string[]): S
   return out;
 }
 
-/** The error a suppression guard fails with when it found a suppressed address. */
-export function isSuppressionGuardHit(err: unknown): boolean {
+/** The error a suppression guard (or the Idempotency-Key lease check, keys.ts leaseHeldCheck) fails with. */
+export function isCheckFailure(err: unknown): boolean {
   return (err as { code?: string })?.code === 'ER_SUBQUERY_NO_1_ROW';
 }
 

@@ -249,7 +249,11 @@ async function main(): Promise<void> {
     ...Object.fromEntries(
       Object.entries(process.env).filter(
         (e): e is [string, string] =>
-          (e[0].startsWith('BATCH_ACCEPT_') || e[0].startsWith('DELIVERY_') || e[0] === 'HEAP_GROWING_PERCENT' || e[0] === 'POSTERN_COALESCE_STATS' || e[0] === 'GROUP_COMMIT_OVERLAP_MS') &&
+          (e[0].startsWith('BATCH_ACCEPT_') ||
+            e[0].startsWith('DELIVERY_') ||
+            e[0] === 'HEAP_GROWING_PERCENT' ||
+            e[0] === 'POSTERN_COALESCE_STATS' ||
+            e[0] === 'GROUP_COMMIT_OVERLAP_MS') &&
           e[1] !== undefined,
       ),
     ),

@@ -10,12 +10,14 @@
  * Knobs: BENCH_SECONDS (10), BENCH_E2E_MESSAGES (20000 per pass), BENCH_E2E_SUBMITTERS (4 batch requests in
  * flight), BENCH_WORKERS (2), BENCH_CONCURRENCY (50), BENCH_DKIM (unset: both passes; 0 or 1: only that one),
  * BENCH_NODE_FLAGS (node/V8 flags for the api and workers, e.g. `--max-semi-space-size=8`, for A/B runs), and any
- * BATCH_ACCEPT_* or DELIVERY_* variable, HEAP_GROWING_PERCENT and POSTERN_COALESCE_STATS are passed to the gateway
+ * BATCH_ACCEPT_* or DELIVERY_* variable, HEAP_GROWING_PERCENT, GROUP_COMMIT_OVERLAP_MS and POSTERN_COALESCE_STATS are passed to the gateway
  * (e.g. BATCH_ACCEPT_CONCURRENCY=64: batches side by side; HEAP_GROWING_PERCENT=0: V8's own heap growth;
  * POSTERN_COALESCE_STATS=1: each process prints its group-commit sizes at exit; the workers' DELIVERY_CONCURRENCY
  * is BENCH_CONCURRENCY's),
  * BENCH_PROFILE_API=1 / BENCH_PROFILE_WORKER=1, BENCH_DEBUG=1, BENCH_E2E_ONLY=1 (only the end-to-end passes: for A/B runs of the
- * delivery path, without the earlier phases' leftover jobs in the workers' first seconds).
+ * delivery path, without the earlier phases' leftover jobs in the workers' first seconds), BENCH_SINGLE_ONLY=1 (only the
+ * bare endpoint and the single sends: for A/B runs of the single route), BENCH_TREE (the built tree whose
+ * dist/src/main.js runs the api and workers; default this one: A/B runs of another tree with this bench).
  */
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -41,6 +43,8 @@ const SUBMITTERS = Number(process.env.BENCH_E2E_SUBMITTERS ?? 4);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 2);
 const DKIM_PASSES = process.env.BENCH_DKIM === '0' ? [false] : process.env.BENCH_DKIM === '1' ? [true] : [false, true];
 const E2E_ONLY = process.env.BENCH_E2E_ONLY === '1';
+const SINGLE_ONLY = process.env.BENCH_SINGLE_ONLY === '1';
+const MAIN = path.join(path.resolve(process.env.BENCH_TREE ?? ROOT), 'dist/src/main.js');
 const SINK = sinkKind();
 const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
 // A profiled process gets the heap-growth cap as a node flag: set at run time (src/heap-growth.ts), V8 flags stop
@@ -245,7 +249,11 @@ async function main(): Promise<void> {
     ...Object.fromEntries(
       Object.entries(process.env).filter(
         (e): e is [string, string] =>
-          (e[0].startsWith('BATCH_ACCEPT_') || e[0].startsWith('DELIVERY_') || e[0] === 'HEAP_GROWING_PERCENT' || e[0] === 'POSTERN_COALESCE_STATS') &&
+          (e[0].startsWith('BATCH_ACCEPT_') ||
+            e[0].startsWith('DELIVERY_') ||
+            e[0] === 'HEAP_GROWING_PERCENT' ||
+            e[0] === 'POSTERN_COALESCE_STATS' ||
+            e[0] === 'GROUP_COMMIT_OVERLAP_MS') &&
           e[1] !== undefined,
       ),
     ),
@@ -274,7 +282,7 @@ async function main(): Promise<void> {
   const workerPids: number[] = [];
   try {
     const apiPort = await freePort();
-    const apiChild = run([...NODE_FLAGS, ...profiled(process.env.BENCH_PROFILE_API, '/tmp/cpuprof-api'), path.join(ROOT, 'dist/src/main.js'), 'api'], {
+    const apiChild = run([...NODE_FLAGS, ...profiled(process.env.BENCH_PROFILE_API, '/tmp/cpuprof-api'), MAIN, 'api'], {
       ...env,
       PORT: String(apiPort),
       HOST: '127.0.0.1',
@@ -315,7 +323,8 @@ async function main(): Promise<void> {
       samples.push(single);
       console.log(`  CPU per single send: ${cpuText(sCpu)}`);
       console.log(`ratio single / bare:              ${line.single_ratio} (target >= 0.3, p99 <= 50 ms); api RSS ${rssOf([single], [apiPid]).text}`);
-
+    }
+    if (!E2E_ONLY && !SINGLE_ONLY) {
       const accept = sampleWhile([apiPid]);
       const batchCpu = cpuSplit({ api: [apiPid], mariadb: [servers.mariadb] });
       const batchDb = await dbCounters(db);
@@ -342,7 +351,7 @@ async function main(): Promise<void> {
       );
     }
 
-    for (const dkim of DKIM_PASSES) {
+    for (const dkim of SINGLE_ONLY ? [] : DKIM_PASSES) {
       const pass = await endToEnd({ dkim, apiPid, apiPort, headers, domain, env, db, prefix, servers, sink: SINK });
       samples.push(pass.sample);
       workerPids.push(...pass.workerPids);
@@ -397,7 +406,7 @@ async function endToEnd(o: {
   for (let w = 0; w < WORKERS; w++) {
     const opsPort = await freePort();
     workers.push(
-      run([...NODE_FLAGS, ...profiled(process.env.BENCH_PROFILE_WORKER, '/tmp/cpuprof-worker'), path.join(ROOT, 'dist/src/main.js'), 'worker'], {
+      run([...NODE_FLAGS, ...profiled(process.env.BENCH_PROFILE_WORKER, '/tmp/cpuprof-worker'), MAIN, 'worker'], {
         ...o.env,
         OPS_PORT: String(opsPort),
         DELIVERY_MODE: 'relay',

@@ -4,6 +4,7 @@ import { isAdminApiKey } from './admin';
 import { authenticateAccountKey, isAccountKey, presentedKey } from './account-keys';
 import { resumeSession } from './sessions';
 import { sha256hex } from './secrets';
+import type { CachedSender } from '../store/credential-caches';
 import { findUser, findUserApiKey, groupPermissions, hasPermission, intersectPermissions, isEnabled, parsePermissions } from './users';
 
 const AUTH_TEXT = 'Authentication failure or session expired';
@@ -112,27 +113,25 @@ async function authenticateSender(cmd: CommandDef, params: Params, ctx: CommandC
   if (!presented) throw new CommandError(1, 'Missing SenderAPIKey: send it as "Authorization: Bearer <key>"');
   if (isAccountKey(presented)) return authenticateAccountKey(cmd, presented, ctx);
   const hash = sha256hex(presented);
-  const cached = ctx.store.credentials.senders.get(hash);
-  if (cached) {
-    ctx.user = cached.user;
-    ctx.domain = cached.domain;
-    ctx.senderKeyId = cached.keyId;
-    ctx.permissions = '*';
-    return;
-  }
+  const found = await ctx.store.credentials.senders.load(hash, () => findSender(ctx, hash));
+  if (!found) throw new CommandError(13, 'Invalid SenderAPIKey');
+  ctx.user = found.user;
+  ctx.domain = found.domain;
+  ctx.senderKeyId = found.keyId;
+  ctx.permissions = '*';
+}
+
+/** The sender key with this hash with its account and domain (undefined: no such enabled key), touched (LastUsedAt). */
+async function findSender(ctx: CommandContext, hash: string): Promise<CachedSender | undefined> {
   const key = await ctx.db('domain_api_keys').where({ key_hash: hash }).first();
-  if (!key || key.status !== 'Enabled') throw new CommandError(13, 'Invalid SenderAPIKey');
+  if (!key || key.status !== 'Enabled') return undefined;
   const [user, domain] = await Promise.all([
     findUser(ctx.db, Number(key.user_id)),
     ctx.db('sender_domains').where({ id: key.domain_id, user_id: key.user_id }).first(),
   ]);
   if (!user || !domain) throw new CommandError(2, 'Invalid DomainID or invalid user account');
-  ctx.user = user;
-  ctx.domain = domain;
-  ctx.senderKeyId = Number(key.id);
-  ctx.permissions = '*';
-  ctx.store.credentials.senders.set(hash, { keyId: ctx.senderKeyId, user, domain });
-  await touchSenderKey(ctx, ctx.senderKeyId);
+  await touchSenderKey(ctx, Number(key.id));
+  return { keyId: Number(key.id), user, domain };
 }
 
 const TOUCH_EVERY_MS = 60_000;

@@ -83,6 +83,16 @@ export function idempotencyHashes(credential: string, route: string, key: string
   return { keyHash: sha256hex(`${credential}\n${route}\n${key}`), requestHash: sha256hex(stableJson(body)) };
 }
 
+/**
+ * MySQL: the statement to send right after a lease's commitStatement in the same round trip. It fails with
+ * ER_SUBQUERY_NO_1_ROW when that UPDATE touched no row (ROW_COUNT() is the previous statement's), so the statements
+ * after it never run and the transaction is rolled back, instead of the caller reading the UPDATE's result and
+ * sending the COMMIT in a round trip of its own.
+ */
+export function leaseHeldCheck(q: Knex | Knex.Transaction): Stmt {
+  return sql(q, 'select (select 1 union all select 1 from dual where row_count() <> 1) as `lease_held`', []);
+}
+
 function leaseOf(db: Knex, keyHash: string, token: string): Lease {
   const open = () => db('idempotency_keys').where({ key_hash: keyHash, lease_token: token, status_code: 0 });
   return {

@@ -1,13 +1,13 @@
 import crypto from 'node:crypto';
 import { Coalescer } from '../coalesce';
 import { parseTags } from './tags';
-import { affectedRows, BatchTx, insertRows, placeholders, sql, Stmt } from '../db';
-import { CommitStatement, IdempotencySuperseded } from '../idempotency/keys';
+import { affectedRows, BatchTx, insertRows, isMysql, placeholders, sql, Stmt } from '../db';
+import { CommitStatement, IdempotencySuperseded, leaseHeldCheck } from '../idempotency/keys';
 import type { CommandContext, Services, UserRow } from '../command';
 import type { DomainRow } from '../domains/domains';
 import { STATUS } from '../domains/domains';
 import { isEnabled, yesNo } from '../auth/users';
-import { suppressedAmong, suppressedAmongShared } from '../suppression/suppressions';
+import { isCheckFailure, patternSuppressedAmong, suppressedAmong, suppressedAmongShared, suppressionGuards } from '../suppression/suppressions';
 import { newMessageIdHeader } from './message-id';
 import { encodeContent, estimateMimeSize, StoredContent } from './stored-content';
 import { hasTags, renderTags } from '../personalize/render';
@@ -251,16 +251,25 @@ export class GuardLost extends Error {
 /**
  * Writes prepared messages (of any senders) with one delivery per recipient and a `queued` (or `scheduled`)
  * event per delivery, plus a `suppressed` event per dropped recipient, inside the caller's transaction.
- * `guards` go first and must each touch exactly one row, else GuardLost. Returns the delivery ids with their message.
+ * `guards` go first and must each touch exactly one row, else GuardLost. With `oneRowCheck` (MySQL, where the
+ * delivery ids follow from the INSERTs), that statement follows each guard instead, failing the round trip at once
+ * when the guard touched no row (ER_SUBQUERY_NO_1_ROW, not GuardLost), so the COMMIT goes in the same round trip.
+ * Returns the delivery ids with their message.
  */
-export async function writePrepared(tx: BatchTx, entries: PendingEntry[], guards: Stmt[]): Promise<{ id: number; messageId: string }[]> {
+export async function writePrepared(
+  tx: BatchTx,
+  entries: PendingEntry[],
+  guards: Stmt[],
+  oneRowCheck?: () => Stmt,
+): Promise<{ id: number; messageId: string }[]> {
   const trx = tx.q;
   const ok = entries.map((e) => e.p);
   for (const p of ok) if (p.stored) p.message.content = encodeContent(p.stored);
   const nowOf = new Map(entries.map((e) => [e.p.messageId, e.now]));
   // Idempotent replies first (each must still hold its lease), then the rows, then reading back the delivery ids:
   // one round trip where the database allows.
-  const stmts: Stmt[] = [...guards];
+  const checked = !!oneRowCheck && tx.idStep !== null && guards.length > 0;
+  const stmts: Stmt[] = checked ? guards.flatMap((g) => [g, oneRowCheck!()]) : [...guards];
   for (const chunk of chunksOf(
     ok.map((p) => p.message),
     200,
@@ -287,7 +296,7 @@ export async function writePrepared(tx: BatchTx, entries: PendingEntry[], guards
     }));
   });
   const deliveryChunks = chunksOf(deliveryRows, 500, 4 << 20, (r) => r.mime?.length ?? 0);
-  if (tx.idStep !== null) return writeKnownIds(tx, ok, nowOf, stmts, guards.length, deliveryChunks, tx.idStep);
+  if (tx.idStep !== null) return writeKnownIds(tx, ok, nowOf, stmts, checked ? 0 : guards.length, deliveryChunks, tx.idStep);
   for (const chunk of deliveryChunks) stmts.push(insertRows(trx, 'deliveries', chunk));
   const writes = stmts.length;
   for (let i = 0; i < ok.length; i += 1000) {
@@ -381,9 +390,28 @@ interface PersistItem {
   now: number;
   /** The request's idempotent reply, committed with its rows (refused when a retry took its key over). */
   reply?: CommitStatement;
+  /**
+   * Recipients (lowercase) not yet checked against the sender domain's suppression lists: the group's transaction
+   * checks them (suppressionGuards) and writes nothing for the item if one is listed.
+   */
+  check?: string[];
 }
 
-type Persisted = 'accepted' | 'quota' | 'superseded';
+/** The item's recipients found on a suppression list (lowercase): nothing was written; the caller prepares again. */
+type Suppressed = { suppressed: Set<string> };
+
+type Persisted = 'accepted' | 'quota' | 'superseded' | Suppressed;
+
+/**
+ * Raised when a check statement failed the group's round trip (so it rolled back): a suppression guard found a
+ * listed recipient, or an Idempotency-Key lease was taken over (keys.ts leaseHeldCheck). Which one is not known:
+ * the group goes again carefully (settleChecks).
+ */
+class CheckFailed extends Error {
+  constructor() {
+    super('a check statement of the group failed');
+  }
+}
 
 /** Raised inside the transaction (so it rolls back) when some items' Idempotency-Key leases were taken over. */
 class LeaseLost extends Error {
@@ -397,10 +425,13 @@ class LeaseLost extends Error {
  * one if the total would pass a limit, so earlier submissions still go), then the rows, then the queue.
  * Resolves one boolean per submission: false when its user's quota would be passed (nothing written for it).
  */
-async function persistGroup(items: PersistItem[], pending?: Buffer): Promise<Persisted[]> {
+async function persistGroup(items: PersistItem[], pending?: Buffer, careful = false): Promise<Persisted[]> {
+  // Embedded: no round trip to save, so the lists are read first.
+  if (items.some((it) => it.check) && !isMysql(items[0].services.db)) return settleChecks(items, pending);
   try {
-    return await persistOnce(items, pending);
+    return await persistOnce(items, pending, careful);
   } catch (err) {
+    if (err instanceof CheckFailed) return settleChecks(items, pending);
     if (!(err instanceof LeaseLost)) throw err;
     // Rolled back, quota returned: the others go again without the superseded ones.
     const lost = new Set(err.items);
@@ -410,7 +441,32 @@ async function persistGroup(items: PersistItem[], pending?: Buffer): Promise<Per
   }
 }
 
-async function persistOnce(items: PersistItem[], pending?: Buffer): Promise<Persisted[]> {
+/**
+ * Reads the suppression lists for the items not yet checked (one query per domain): an item with a listed recipient
+ * goes back to its caller (Suppressed), the others are written, now checked, with their leases checked one by one
+ * (a lost one is found and only its item superseded). New entries made meanwhile are missed as they were when every
+ * send read the lists before its group.
+ */
+async function settleChecks(items: PersistItem[], pending?: Buffer): Promise<Persisted[]> {
+  const { services } = items[0];
+  const byDomain = new Map<number, string[]>();
+  for (const it of items) {
+    if (!it.check) continue;
+    const list = byDomain.get(it.sender.domain.id);
+    if (list) list.push(...it.check);
+    else byDomain.set(it.sender.domain.id, [...it.check]);
+  }
+  const listed = new Map<number, Set<string>>();
+  for (const [domain, emails] of byDomain) listed.set(domain, await suppressedAmong(services.store, domain, emails, { patterns: false }));
+  const found = items.map((it) => new Set((it.check ?? []).filter((e) => listed.get(it.sender.domain.id)!.has(e))));
+  const clean = items.filter((_, i) => !found[i].size);
+  for (const it of clean) it.check = undefined;
+  const done = clean.length ? await persistGroup(clean, pending, true) : [];
+  return items.map((it, i) => (found[i].size ? { suppressed: found[i] } : done[clean.indexOf(it)]));
+}
+
+/** One try at a group; `careful`: each Idempotency-Key lease checked by its UPDATE's row count (a second round trip). */
+async function persistOnce(items: PersistItem[], pending?: Buffer, careful = false): Promise<Persisted[]> {
   const { services } = items[0];
   const accepted = new Array<boolean>(items.length).fill(false);
   const undos: (() => Promise<void>)[] = [];
@@ -458,14 +514,18 @@ async function persistOnce(items: PersistItem[], pending?: Buffer): Promise<Pers
     const guarded = going.filter((it) => it.reply);
     const written = (
       await services.store
-        .batchTransaction((tx) =>
-          writePrepared(
+        .batchTransaction((tx) => {
+          // First in the transaction's round trip: a listed recipient fails it before any row is written.
+          tx.later(suppressionChecks(tx.q, going));
+          return writePrepared(
             tx,
             entries,
             guarded.map((it) => it.reply!(tx.q)),
-          ),
-        )
+            careful ? undefined : () => leaseHeldCheck(tx.q),
+          );
+        })
         .catch((err) => {
+          if (isCheckFailure(err)) throw new CheckFailed();
           throw err instanceof GuardLost ? new LeaseLost(err.indexes.map((i) => guarded[i])) : err;
         })
     ).map((d) => ({ id: d.id, messageId: d.messageId, runAt: runAt.get(d.messageId)! }));
@@ -480,6 +540,18 @@ async function persistOnce(items: PersistItem[], pending?: Buffer): Promise<Pers
     for (const undo of undos) await undo().catch(() => undefined);
     throw err;
   }
+}
+
+/** The suppression guards for the items' unchecked recipients, per sender domain. */
+function suppressionChecks(q: BatchTx['q'], items: PersistItem[]): Stmt[] {
+  const byDomain = new Map<number, Set<string>>();
+  for (const it of items) {
+    if (!it.check) continue;
+    const set = byDomain.get(it.sender.domain.id) ?? new Set<string>();
+    for (const e of it.check) set.add(e);
+    byDomain.set(it.sender.domain.id, set);
+  }
+  return [...byDomain].flatMap(([domain, emails]) => suppressionGuards(q, domain, [...emails]));
 }
 
 /**
@@ -518,7 +590,12 @@ export function groupCommitStats(services: Pick<Services, 'store'>): { flushes: 
  * only once its rows are committed.
  */
 export async function persistPrepared(services: Services, sender: Sender, ok: Prepared[], now: number, reply?: CommitStatement): Promise<boolean> {
-  const item: PersistItem = { services, sender, ok, now, reply };
+  return (await persistItem({ services, sender, ok, now, reply })) === 'accepted';
+}
+
+/** persistPrepared's work; with `check` it may also answer Suppressed (see PersistItem.check). */
+async function persistItem(item: PersistItem): Promise<Persisted> {
+  const { services, sender, ok } = item;
   const recipients = ok.reduce((n, p) => n + p.recipients.length, 0);
   // Two groups in flight: sends that arrive while one group commits start the next at once instead of waiting a
   // whole flush (~10 ms at 50 connections), and a group held up by a lock (an account's quota row) or a slow
@@ -536,13 +613,12 @@ export async function persistPrepared(services: Services, sender: Sender, ok: Pr
       }),
   );
   // A big submission is accepted as one row that the worker expands (unless too big for a row, or a campaign's).
-  const pending = recipients > GROUP_COMMIT_RECIPIENTS ? encodePending(ok.map((p) => ({ p, now }))) : null;
+  const pending = recipients > GROUP_COMMIT_RECIPIENTS ? encodePending(ok.map((p) => ({ p, now: item.now }))) : null;
   const outcome = recipients > GROUP_COMMIT_RECIPIENTS ? (await persistGroup([item], pending ?? undefined))[0] : await c.submit(item);
   if (outcome === 'superseded') throw new IdempotencySuperseded();
-  const accepted = outcome === 'accepted';
   // The door a command came through rides on its context; the SMTP front calls in with plain services.
-  if (accepted) services.metrics.accepted((services as Partial<CommandContext>).door ?? sender.source, ok.length);
-  return accepted;
+  if (outcome === 'accepted') services.metrics.accepted((services as Partial<CommandContext>).door ?? sender.source, ok.length);
+  return outcome;
 }
 
 export const QUOTA_PROBLEM: Problem = { code: 17, message: 'Email sending limit reached: the daily or monthly quota of this account is used up' };
@@ -561,22 +637,42 @@ export async function acceptMessages(
 ): Promise<Accepted[]> {
   const now = Date.now();
   const resolved = given ? given.map((refs) => ({ refs, problems: [] as Problem[] })) : await Promise.all(reqs.map((r) => resolveRefs(services, sender, r)));
-  // One suppression lookup for every recipient of every message.
   // Suppression patterns apply to gateway sends, not to campaigns (as upstream).
   const campaign = !!given?.length && given.every((r) => r.campaignId !== undefined);
   const emails = reqs.flatMap((r) => recipientsOf(r).map((x) => x.email));
-  // Gateway sends made at the same time share one lookup (single sends at 50 connections made one query each).
+  // A submission small enough for the group commit has its recipients checked against the lists in the group's own
+  // transaction (PersistItem.check): no lookup of its own before it. Others read the lists first, in one lookup for
+  // every recipient of every message (gateway sends made at the same time share it).
+  const inGroup = !campaign && emails.length <= GROUP_COMMIT_RECIPIENTS;
   const suppressed = campaign
     ? await suppressedAmong(services.store, sender.domain.id, emails, { patterns: false })
-    : await suppressedAmongShared(services.store, sender.domain.id, emails);
+    : inGroup
+      ? await patternSuppressedAmong(services.store, emails)
+      : await suppressedAmongShared(services.store, sender.domain.id, emails);
+  return acceptPrepared(services, sender, reqs, resolved, now, suppressed, inGroup, reply);
+}
+
+/** Prepares the requests without the `suppressed` recipients and persists them; again, without those listed, when the group's check found some. */
+async function acceptPrepared(
+  services: Services,
+  sender: Sender,
+  reqs: SendRequest[],
+  resolved: { refs: SendRefs; problems: Problem[] }[],
+  now: number,
+  suppressed: Set<string>,
+  check: boolean,
+  reply?: (accepted: Accepted[]) => CommitStatement | undefined,
+): Promise<Accepted[]> {
   const trackIds = () => services.store.trackIds.next();
   const prepared = await Promise.all(
     reqs.map((r, i) => (resolved[i].problems.length ? resolved[i].problems : prepare(services, sender, r, resolved[i].refs, now, suppressed, trackIds))),
   );
   const ok = prepared.filter((p): p is Prepared => !Array.isArray(p));
   const accepted: Accepted[] = prepared.map((p) => (Array.isArray(p) ? { ok: false, problems: p } : { ok: true, messageId: p.messageId }));
-  if (ok.length && !(await persistPrepared(services, sender, ok, now, reply?.(accepted)))) {
-    return prepared.map((p) => ({ ok: false as const, problems: Array.isArray(p) ? p : [QUOTA_PROBLEM] }));
-  }
+  if (!ok.length) return accepted;
+  const toCheck = check ? [...new Set(ok.flatMap((p) => p.recipients.map((r) => r.email.toLowerCase())))] : undefined;
+  const outcome = await persistItem({ services, sender, ok, now, reply: reply?.(accepted), check: toCheck });
+  if (typeof outcome === 'object') return acceptPrepared(services, sender, reqs, resolved, now, new Set([...suppressed, ...outcome.suppressed]), false, reply);
+  if (outcome === 'quota') return prepared.map((p) => ({ ok: false as const, problems: Array.isArray(p) ? p : [QUOTA_PROBLEM] }));
   return accepted;
 }

@@ -7,7 +7,14 @@ export const MAX_ENTRIES = 10_000;
 /** A bounded cache whose entries live `ttlMs` (SENDER_AUTH_CACHE_MS); with 0 it keeps nothing. */
 export class AuthCache<T extends object> {
   private readonly lru: LRUCache<string, T> | null;
-  constructor(ttlMs: number, max = MAX_ENTRIES) {
+  /** Loads running for a key (see load): concurrent callers share one. */
+  private readonly loading = new Map<string, Promise<T | undefined>>();
+  /** Bumped by clear(): a load that began before it must not put back what a management command just made stale. */
+  private generation = 0;
+  constructor(
+    private readonly ttlMs: number,
+    max = MAX_ENTRIES,
+  ) {
     this.lru = ttlMs > 0 ? new LRUCache<string, T>({ max, ttl: ttlMs }) : null;
   }
   get(key: string): T | undefined {
@@ -21,7 +28,47 @@ export class AuthCache<T extends object> {
   }
   /** Runs after every management command: lru-cache's clear() rewrites all `max` slots even when it holds nothing. */
   clear(): void {
+    this.generation += 1;
     if (this.lru?.size) this.lru.clear();
+  }
+
+  /**
+   * The cached value, or what `fetch` finds (undefined or an error: nothing kept, such as an unknown key). Callers that miss
+   * at the same time share one fetch, and a hit in the last half of its TTL starts one fetch in the background that
+   * replaces the entry (or drops it when the credential is gone or the fetch fails), so a busy credential never expires under load:
+   * at 50 connections every request in flight missed at once each second and each ran the lookups, a latency spike
+   * at every expiry. An entry is still never served older than the TTL.
+   */
+  load(key: string, fetch: () => Promise<T | undefined>): Promise<T | undefined> {
+    if (!this.lru) return fetch();
+    const hit = this.lru.get(key);
+    if (hit) {
+      if (this.lru.getRemainingTTL(key) < this.ttlMs / 2 && !this.loading.has(key)) this.fetchOnce(key, fetch).catch(() => undefined);
+      return Promise.resolve(hit);
+    }
+    return this.fetchOnce(key, fetch);
+  }
+
+  private fetchOnce(key: string, fetch: () => Promise<T | undefined>): Promise<T | undefined> {
+    const running = this.loading.get(key);
+    if (running) return running;
+    const generation = this.generation;
+    const p = fetch().then(
+      (value) => {
+        this.loading.delete(key);
+        if (generation !== this.generation) return value;
+        if (value) this.lru!.set(key, value);
+        else this.lru!.delete(key);
+        return value;
+      },
+      (err: unknown) => {
+        this.loading.delete(key);
+        if (generation === this.generation) this.lru!.delete(key);
+        throw err;
+      },
+    );
+    this.loading.set(key, p);
+    return p;
   }
 }
 

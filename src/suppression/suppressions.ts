@@ -1,8 +1,8 @@
-import { placeholders, sql, type Db, type Stmt } from '../db';
+import { isMysql, placeholders, sql, type Db, type Stmt } from '../db';
 import type { Store } from '../store/store';
 import { Coalescer } from '../coalesce';
 import { formatTime } from '../auth/users';
-import { patternSuppressed } from './scopes';
+import { patterns, patternSuppressed } from './scopes';
 
 export type SuppressionReason = 'manual' | 'hard_bounce' | 'complaint' | 'unsubscribe';
 
@@ -40,6 +40,47 @@ function suppressedQuery(db: Db, domainId: number, emails: string[]): Stmt {
       ' and `e`.`list_id` is null and (`e`.`user_id` is null or `e`.`user_id` = (select `user_id` from `sender_domains` where `id` = ?))',
     [domainId, ...emails, ...emails, domainId],
   );
+}
+
+/** The subset of `emails` (lowercase) the install's suppression patterns cover: no query (the patterns are kept). */
+export async function patternSuppressedAmong(store: Store, emails: string[]): Promise<Set<string>> {
+  const list = await patterns(store);
+  const found = new Set<string>();
+  if (list.length) for (const e of emails) if (list.some((p) => p.test(e.toLowerCase()))) found.add(e.toLowerCase());
+  return found;
+}
+
+/**
+ * MySQL only: statements that fail with ER_SUBQUERY_NO_1_ROW when any of `emails` (lowercase) is on a list a send
+ * from the domain must skip (the lists of suppressedQuery; not the patterns), and answer one row otherwise. The
+ * accept's group commit sends them in its transaction's one round trip, before the rows: no hit (the usual case)
+ * costs no round trip of its own, and a hit fails the transaction before it writes, so it rolls back and the lists are
+ * read (suppressedAmong). Empty elsewhere: SQLite's scalar subquery takes the first row instead of failing.
+ */
+export function suppressionGuards(db: Db, domainId: number, emails: string[]): Stmt[] {
+  if (!isMysql(db)) return [];
+  const out: Stmt[] = [];
+  for (let i = 0; i < emails.length; i += 1000) {
+    const some = emails.slice(i, i + 1000);
+    const list = placeholders(some.length);
+    out.push(
+      sql(
+        db,
+        'select (select 1 union all select 1 from `suppressions` where `domain_id` = ? and `email` in ' +
+          list +
+          ' union all select 1 from `suppression_entries` as `e` where `e`.`email` in ' +
+          list +
+          ' and `e`.`list_id` is null and (`e`.`user_id` is null or `e`.`user_id` = (select `user_id` from `sender_domains` where `id` = ?))) as `unsuppressed`',
+        [domainId, ...some, ...some, domainId],
+      ),
+    );
+  }
+  return out;
+}
+
+/** The error a suppression guard (or the Idempotency-Key lease check, keys.ts leaseHeldCheck) fails with. */
+export function isCheckFailure(err: unknown): boolean {
+  return (err as { code?: string })?.code === 'ER_SUBQUERY_NO_1_ROW';
 }
 
 type Lookup = { domainId: number; emails: string[] };

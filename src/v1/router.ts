@@ -7,6 +7,7 @@ import { CommandError, hardErrorHeaders, outageDetail, TEMPORARILY_UNAVAILABLE, 
 import { canonicalIp } from '../auth/users';
 import { bodyReader, QS_OPTIONS } from '../http/body';
 import { collectParams, textSourcedKeys } from '../http/params';
+import { writeJson } from '../http/json-reply';
 
 interface Outcome {
   status: number;
@@ -15,6 +16,8 @@ interface Outcome {
   /** Sent as text/plain (or `type`) instead of JSON. */
   text?: boolean;
   type?: string;
+  /** The command failed (a CommandError): whatever reply statement it built was not committed (see idempotent). */
+  failed?: boolean;
 }
 
 type Presented = { result?: Record<string, unknown>; err?: CommandError; texts?: string[]; errors?: { Code: number; Message: string }[]; status?: number };
@@ -180,8 +183,8 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
       if (err instanceof CommandError) {
         const headers: Record<string, string> = err.retryAfterSec ? { 'Retry-After': String(err.retryAfterSec) } : {};
         const status = routeStatus(route, cmd, err.codes[0]);
-        if (route.present) return { headers, ...route.present({ err, texts: errorTexts(cmd, err), errors: v1Errors(cmd, err), status }) };
-        return { status, body: { Errors: v1Errors(cmd, err) }, headers };
+        if (route.present) return { headers, failed: true, ...route.present({ err, texts: errorTexts(cmd, err), errors: v1Errors(cmd, err), status }) };
+        return { status, body: { Errors: v1Errors(cmd, err) }, headers, failed: true };
       }
       throw err;
     }
@@ -223,8 +226,10 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
     }
     // Rate-limited answers are not remembered: the same request may be retried later under the same key.
     if (outcome.status === 429) await lease.release();
-    // A success was stored with its messages (one round trip less, and nothing more to wait for in an outage).
-    else if (!(committed && outcome.status === 200)) await lease.finish({ status: outcome.status, body: outcome.body });
+    // A success was stored with its messages (one round trip less, and nothing more to wait for in an outage). A
+    // command that built its reply statement and then failed committed nothing: its accept group rolled back (a
+    // recipient found suppressed there, src/mail/accept.ts) and it answered an error instead.
+    else if (!(committed && outcome.status === 200 && !outcome.failed)) await lease.finish({ status: outcome.status, body: outcome.body });
     return outcome;
   }
 
@@ -240,7 +245,7 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
             .status(outcome.status)
             .type(outcome.type ?? 'text/plain; charset=utf-8')
             .send(String(outcome.body));
-        else res.status(outcome.status).json(outcome.body);
+        else writeJson(res, outcome.status, outcome.body);
       } catch (err) {
         next(err);
       }

@@ -154,22 +154,92 @@ describe('group commit on the send path', () => {
     for (const r of expected) expect(sink.received.filter((m) => m.to.includes(r))).toHaveLength(1);
   });
 
-  it('sends made at once share their suppression lookups, and each still gets its own answer', async () => {
+  it("sends made at once are checked against the suppression lists in their group's own transaction, and each gets its own answer", async () => {
     const run = tag();
     const blocked = [0, 3, 7].map((i) => `r${i}-${run}@dest.test`);
     for (const email of blocked) {
       const added = await h.call({ Command: 'emailgateway.addsuppression', SessionID: s.sessionId, DomainID: s.domainId, EmailAddress: email.toUpperCase() });
       expect(added.Success).toBe(true);
     }
-    const before = h.services.store.batchers.stats('suppression');
-    const res = await Promise.all(Array.from({ length: 12 }, (_, i) => sendApi(s.key, s.domain, `r${i}-${run}@dest.test`, `suppress ${run} #${i}`)));
-    res.forEach((r, i) => {
-      if (blocked.includes(`r${i}-${run}@dest.test`)) expect(JSON.stringify(r.body.Errors)).toMatch(/suppression list/);
-      else expect(r.body.MessageID).toEqual(expect.any(String));
-    });
-    const after = h.services.store.batchers.stats('suppression');
-    expect(after.items - before.items).toBe(12);
-    expect(after.flushes - before.flushes).toBeLessThan(12);
+    // Sends 8-11 go to a blocked address and a free one: the free one is delivered, the blocked one recorded.
+    const to = (i: number) => (i < 8 ? [`r${i}-${run}@dest.test`] : [blocked[i % 3].toUpperCase(), `r${i}-${run}@dest.test`]);
+    const suppressionLookups = h.services.store.batchers.stats('suppression');
+    const res = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        supertest(h.app)
+          .post('/api/v1/email')
+          .set('Authorization', `Bearer ${s.key}`)
+          .send({
+            Subject: `suppress ${run} #${i}`,
+            ContentType: 'plain',
+            PlainContent: 'body',
+            From: { name: 'Shop', email: `orders@${s.domain}` },
+            To: to(i).map((email) => ({ name: '', email })),
+          }),
+      ),
+    );
+    for (const [i, r] of res.entries()) {
+      if (i < 8 && blocked.includes(to(i)[0])) {
+        expect(r.body.Errors).toEqual([{ Code: 14, Message: `Email address is in the suppression list: ${to(i)[0]}` }]);
+        continue;
+      }
+      expect(r.body.MessageID).toEqual(expect.any(String));
+      const deliveries = await h.services.db('deliveries').where({ message_id: r.body.MessageID }).pluck('recipient');
+      expect(deliveries).toEqual([`r${i}-${run}@dest.test`]);
+      const events = await h.services
+        .db('events')
+        .where({ message_id: r.body.MessageID })
+        .whereIn('type', ['queued', 'suppressed'])
+        .orderBy('id')
+        .select('type', 'data');
+      const recorded = events.map((e: { type: string; data: string }) => [e.type, JSON.parse(e.data).recipient]);
+      if (i < 8) expect(recorded).toEqual([['queued', `r${i}-${run}@dest.test`]]);
+      else
+        expect(recorded).toEqual(
+          expect.arrayContaining([
+            ['queued', `r${i}-${run}@dest.test`],
+            ['suppressed', blocked[i % 3].toUpperCase()],
+          ]),
+        );
+    }
+    // No lookup stage of their own: the accept groups checked them.
+    expect(h.services.store.batchers.stats('suppression').items).toBe(suppressionLookups.items);
+  });
+
+  it('an Idempotency-Key send whose group check finds a listed recipient stores the reply it answered: a retry replays it', async () => {
+    const run = tag();
+    const listed = `listed-${run}@dest.test`;
+    expect((await h.call({ Command: 'emailgateway.addsuppression', SessionID: s.sessionId, DomainID: s.domainId, EmailAddress: listed })).Success).toBe(true);
+    const send = (key: string, to: string[], subject: string) =>
+      supertest(h.app)
+        .post('/api/v1/email')
+        .set('Authorization', `Bearer ${s.key}`)
+        .set('Idempotency-Key', key)
+        .send({
+          Subject: subject,
+          ContentType: 'plain',
+          PlainContent: 'body',
+          From: { name: '', email: `orders@${s.domain}` },
+          To: to.map((email) => ({ name: '', email })),
+        });
+    // Sent together with others, so that they share a group.
+    const [some, none, other] = await Promise.all([
+      send(`some-${run}`, [listed, `free-${run}@dest.test`], `some ${run}`),
+      send(`none-${run}`, [listed], `none ${run}`),
+      sendApi(s.key, s.domain, `other-${run}@dest.test`, `other ${run}`),
+    ]);
+    expect(some.body.MessageID).toEqual(expect.any(String));
+    expect(none.body.Errors).toEqual([{ Code: 14, Message: `Email address is in the suppression list: ${listed}` }]);
+    expect(other.body.MessageID).toEqual(expect.any(String));
+    expect(await h.services.db('deliveries').where({ message_id: some.body.MessageID }).pluck('recipient')).toEqual([`free-${run}@dest.test`]);
+    expect((await send(`some-${run}`, [listed, `free-${run}@dest.test`], `some ${run}`)).body).toEqual(some.body);
+    expect((await send(`none-${run}`, [listed], `none ${run}`)).body).toEqual(none.body);
+    expect(
+      await h.services
+        .db('messages')
+        .where({ subject: `some ${run}` })
+        .count({ n: '*' }),
+    ).toEqual([{ n: 1 }]);
   });
 
   it('a daily limit holds when sends race in one group: exactly the limit is accepted, the rest get code 17', async () => {

@@ -7,7 +7,11 @@
 import crypto from 'node:crypto';
 import supertest from 'supertest';
 import { affectedRows, runInTurn } from '../../src/db';
-import { claimKey, idempotencyHashes } from '../../src/idempotency/keys';
+import { claimKey, CommitStatement, idempotencyHashes, IdempotencySuperseded } from '../../src/idempotency/keys';
+import { findUser } from '../../src/auth/users';
+import { lowercaseKeys } from '../../src/http/params';
+import { Accepted, acceptMessages } from '../../src/mail/accept';
+import { parseSendRequest } from '../../src/mail/send-request';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 import { waitFor } from '../helpers/sink';
 
@@ -114,4 +118,45 @@ it('lets no request commit once a retry has taken its lease over', async () => {
   if (retry.kind !== 'fresh') return;
   const [own] = await runInTurn([retry.lease.commitStatement(h.services.db, { status: 200, body: { ok: true } })]);
   expect(affectedRows(own)).toBe(1);
+});
+
+it('fails only the send whose lease was taken over when it shares its accept group with others: the rest commit', async () => {
+  const user = (await findUser(h.services.db, s.userId))!;
+  const domain = await h.services.db('sender_domains').where({ id: s.domainId }).first();
+  const sender = { user, domain, apiKeyId: null, source: 'api' as const };
+  const run = crypto.randomUUID();
+  const request = (subject: string) =>
+    parseSendRequest(lowercaseKeys({ ...body(subject).Messages[0], To: [{ name: '', email: `${subject}@recipient.test` }] }) as never, {
+      maxAttachmentBytes: 1 << 20,
+      now: Date.now(),
+    }).req;
+  const hashes = (name: string) => idempotencyHashes(s.key, 'post /api/v1/email/batch', name, body(name));
+  // The first holder's lease is taken over by a retry; another request holds its own.
+  const stale = await abandonedClaim(`lost-${run}`, body(`lost-${run}`), 1);
+  await new Promise((r) => setTimeout(r, 5));
+  expect((await claimKey(h.services.db, { ...hashes(`lost-${run}`), leaseMs: 60_000, ttlMs: 86_400_000 })).kind).toBe('fresh');
+  const held = await abandonedClaim(`kept-${run}`, body(`kept-${run}`), 60_000);
+  const replyOf =
+    (lease: typeof stale) =>
+    ([a]: Accepted[]): CommitStatement =>
+    (q) =>
+      lease.commitStatement(q, { status: 200, body: { MessageID: a.ok ? a.messageId : null } });
+  // Submitted together: one accept group.
+  const [lost, kept, plain] = await Promise.allSettled([
+    acceptMessages(h.services, sender, [request(`lost-${run}`)], undefined, replyOf(stale)),
+    acceptMessages(h.services, sender, [request(`kept-${run}`)], undefined, replyOf(held)),
+    acceptMessages(h.services, sender, [request(`plain-${run}`)]),
+  ]);
+  expect(lost.status === 'rejected' && lost.reason).toBeInstanceOf(IdempotencySuperseded);
+  expect(await messagesWith(`lost-${run}`)).toBe(0);
+  expect(await messagesWith(`kept-${run}`)).toBe(1);
+  expect(await messagesWith(`plain-${run}`)).toBe(1);
+  if (kept.status !== 'fulfilled' || !kept.value[0].ok) throw new Error("the held lease's send was not accepted");
+  expect(plain.status === 'fulfilled' && plain.value[0].ok).toBe(true);
+  const row = await h.services
+    .db('idempotency_keys')
+    .where({ key_hash: hashes(`kept-${run}`).keyHash })
+    .first();
+  expect(Number(row.status_code)).toBe(200);
+  expect(JSON.parse(row.response)).toEqual({ MessageID: kept.value[0].messageId });
 });

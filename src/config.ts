@@ -108,6 +108,11 @@ export interface Config {
   mxPort: number;
   /** DELIVERY_CONCURRENCY: deliveries one worker process sends at once. Default 20. */
   deliveryConcurrency: number;
+  /**
+   * DELIVERY_MAX_BYTES_IN_FLIGHT: message-body bytes one worker process holds between lease and settle. A delivery
+   * waits for room before its body is read; one body bigger than this goes alone. Default 67108864 (64 MiB).
+   */
+  deliveryMaxBytesInFlight: number;
   /** RETRY_SCHEDULE_SECONDS: waits after each temporary failure; the last repeats. */
   retryScheduleSeconds: number[];
   /** DELIVERY_MAX_AGE_SECONDS: a delivery still deferred this long after acceptance fails. Default 172800 (48 h). */
@@ -421,6 +426,7 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     smtpRelayUrl,
     mxPort: int(env, 'MX_PORT', 25, 1, 65535),
     deliveryConcurrency: int(env, 'DELIVERY_CONCURRENCY', 20, 1, 1000),
+    deliveryMaxBytesInFlight: int(env, 'DELIVERY_MAX_BYTES_IN_FLIGHT', 64 << 20, 1 << 20, 2 ** 40),
     retryScheduleSeconds: retrySchedule(env),
     deliveryMaxAgeSeconds: testMs(env, 'DELIVERY_MAX_AGE_MS', 30 * 86_400_000) ?? int(env, 'DELIVERY_MAX_AGE_SECONDS', 172800, 1, 30 * 86400),
     sweepIntervalSeconds: testMs(env, 'SWEEP_INTERVAL_MS', 3_600_000) ?? int(env, 'SWEEP_INTERVAL_SECONDS', 30, 1, 3600),

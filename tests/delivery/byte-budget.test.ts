@@ -124,8 +124,8 @@ it('holds at most DELIVERY_MAX_BYTES_IN_FLIGHT of large bodies at once, sends a 
 });
 
 describe('DELIVERY_MAX_BYTES_IN_FLIGHT', () => {
-  it('defaults to 64 MiB', () => {
-    expect(loadConfig({}).deliveryMaxBytesInFlight).toBe(64 * 1024 * 1024);
+  it('defaults to 32 MiB', () => {
+    expect(loadConfig({}).deliveryMaxBytesInFlight).toBe(32 * 1024 * 1024);
   });
 
   it('refuses a value under 1 MiB or not a whole number of bytes', () => {

@@ -5,6 +5,7 @@ import { recordEvents } from '../events/record';
 import { parseTags } from '../mail/tags';
 import { isOutage } from '../outage';
 import { Hook, subscribable, subscriptionsOf } from '../webhooks/outbox';
+import type { BudgetHold } from './byte-budget';
 import { Leased, PENDING, Settlement, WorkerCtx } from './worker-ctx';
 
 /**
@@ -55,29 +56,41 @@ const LEASE_RETRY_MAX_MS = 1600;
 
 /** A worker's way to the database: take leases on deliveries, record attempts' outcomes. Both in groups. */
 export interface LeaseSettle {
-  /** The delivery, leased to this worker with its MIME; null when it is not due, leased elsewhere or gone. */
-  lease(deliveryId: number): Promise<Leased | null>;
+  /**
+   * The delivery, leased to this worker with its MIME; null when it is not due, leased elsewhere or gone. With a
+   * `hold` on the worker's byte budget, the hold is resized to the body's bytes; a body over `bodyMaxBytes` is
+   * read only once the budget has room for it (see createLeaseSettle).
+   */
+  lease(deliveryId: number, hold?: BudgetHold): Promise<Leased | null>;
   /** Records an outcome (status, event, suppression) while the lease is still ours; false when it was taken over. */
   settle(item: Settlement): Promise<boolean>;
 }
 
+/** A leased row as the lease group reads it: with its body's bytes, and whether the body was left out (too big). */
+type LeasedRow = Leased & { bytes: number; withheld: boolean };
+
 /**
  * Leases and settlements of one worker: concurrent calls are coalesced into one lease statement pair and one
  * settle transaction per group, so a busy worker pays round trips per group, not per delivery.
+ * `bodyMaxBytes`: the biggest body a lease group reads with its rows (the worker's byte budget over its
+ * concurrency). A bigger one is left out of the group's result, so one group cannot pull in gigabytes; its delivery
+ * reads it alone once its budget hold has grown to fit it. Unset: every body comes with its row.
  */
-export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>): LeaseSettle {
+export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>, opts: { bodyMaxBytes?: number } = {}): LeaseSettle {
   const { db, config } = ctx.services;
   const { owner, services } = ctx;
+  const bodyMax = opts.bodyMaxBytes ?? Number.MAX_SAFE_INTEGER;
   /** Each lease flush stamps its rows with its own lease_until, so it reads back exactly the rows it took. */
   let lastUntil = 0;
+  const nextUntil = () => (lastUntil = Math.max(lastUntil + 1, Date.now() + config.leaseSeconds * 1000));
 
   /**
    * Leases many deliveries in one round trip: an UPDATE takes the due, unleased ones; a SELECT reads them; another
    * reads each of their messages' bodies once. A message to 150 recipients with a 25 MiB attachment had its body
    * read once per delivery in the group (gigabytes in one result).
    */
-  async function leaseGroup(ids: number[]): Promise<(Leased | null)[]> {
-    const until = (lastUntil = Math.max(lastUntil + 1, Date.now() + config.leaseSeconds * 1000));
+  async function leaseGroup(ids: number[]): Promise<(LeasedRow | null)[]> {
+    const until = nextUntil();
     const unique = [...new Set(ids)];
     // The UPDATE commits on its own: when the answer is lost (a statement timeout on a busy server), the rows may be
     // stamped and ours for LEASE_SECONDS with no one sending them. Asking again with the same stamp is safe (rows
@@ -93,7 +106,7 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>): L
     }
   }
 
-  async function leaseStamped(ids: number[], unique: number[], until: number): Promise<(Leased | null)[]> {
+  async function leaseStamped(ids: number[], unique: number[], until: number): Promise<(LeasedRow | null)[]> {
     const now = Date.now();
     // Take the due, unleased rows, then read back exactly the ones this call stamped: one round trip on MySQL.
     const inList = placeholders(unique.length);
@@ -109,26 +122,37 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>): L
       ),
       sql(
         db,
-        'select 0 as `part`, d.`id`, d.`message_id`, d.`user_id`, d.`domain_id`, d.`recipient`, d.`attempts`, d.`created_at`, d.`held_ms`, d.`mime`, d.`lease_until`, d.`track_id`, ' +
-          `m.\`id\` AS \`found_message\`, m.\`tags\`, null as \`body_mime\`, null as \`body_content\` from \`deliveries\` d left join \`messages\` m on m.\`id\` = d.\`message_id\` where ${stamped} ` +
+        'select 0 as `part`, d.`id`, d.`message_id`, d.`user_id`, d.`domain_id`, d.`recipient`, d.`attempts`, d.`created_at`, d.`held_ms`, ' +
+          'case when length(d.`mime`) <= ? then d.`mime` end as `mime`, d.`lease_until`, d.`track_id`, ' +
+          `m.\`id\` AS \`found_message\`, m.\`tags\`, null as \`body_mime\`, null as \`body_content\`, length(d.\`mime\`) as \`bytes\` from \`deliveries\` d left join \`messages\` m on m.\`id\` = d.\`message_id\` where ${stamped} ` +
           // A personalised or tracked copy of an older release rides on its delivery row; otherwise the message's MIME
-          // (SMTP front) or stored content (API) is what is sent: read once per message, not once per delivery.
-          'union all select 1, null, m.`id`, null, null, null, null, null, null, null, null, null, null, null, m.`mime`, m.`content` from `messages` m where m.`id` in ' +
+          // (SMTP front) or stored content (API) is what is sent: read once per message, not once per delivery. Bodies
+          // over bodyMax stay behind (their length comes instead).
+          'union all select 1, null, m.`id`, null, null, null, null, null, null, null, null, null, null, null, ' +
+          'case when coalesce(length(m.`mime`), 0) + coalesce(length(m.`content`), 0) <= ? then m.`mime` end, ' +
+          'case when coalesce(length(m.`mime`), 0) + coalesce(length(m.`content`), 0) <= ? then m.`content` end, ' +
+          'coalesce(length(m.`mime`), 0) + coalesce(length(m.`content`), 0) from `messages` m where m.`id` in ' +
           `(select d.\`message_id\` from \`deliveries\` d where ${stamped} and d.\`mime\` is null)`,
-        [...unique, owner, until, ...unique, owner, until],
+        [bodyMax, ...unique, owner, until, bodyMax, bodyMax, ...unique, owner, until],
       ),
-    ])) as [unknown, (Omit<Leased, 'message_mime' | 'content'> & { part: number | string; body_mime: Buffer | null; body_content: Buffer | string | null })[]];
-    const rows: Omit<Leased, 'message_mime' | 'content'>[] = [];
-    const bodies: { id: string; mime: Buffer | null; content: Buffer | string | null }[] = [];
+    ])) as [
+      unknown,
+      (Omit<Leased, 'message_mime' | 'content'> & { part: number | string; body_mime: Buffer | null; body_content: Buffer | string | null; bytes: number | string | null })[],
+    ];
+    const rows: (Omit<Leased, 'message_mime' | 'content'> & { bytes: number | string | null })[] = [];
+    const bodies: { id: string; mime: Buffer | null; content: Buffer | string | null; bytes: number }[] = [];
     for (const { part, body_mime, body_content, ...r } of both) {
       if (Number(part) === 0) rows.push(r);
-      else bodies.push({ id: r.message_id, mime: body_mime, content: body_content });
+      else bodies.push({ id: r.message_id, mime: body_mime, content: body_content, bytes: Number(r.bytes) });
     }
     const bodyOf = new Map(bodies.map((b) => [b.id, b]));
     const byId = new Map(
-      rows.map((r) => {
-        const body = r.mime === null ? bodyOf.get(r.message_id) : undefined;
-        return [Number(r.id), { ...r, message_mime: body?.mime ?? null, content: body?.content ?? null }];
+      rows.map(({ bytes: own, ...r }): [number, LeasedRow] => {
+        // Its own copy (`bytes` not null) or the message's body; either left out when over bodyMax.
+        if (own !== null) return [Number(r.id), { ...r, message_mime: null, content: null, bytes: Number(own), withheld: Number(own) > bodyMax }];
+        const body = bodyOf.get(r.message_id);
+        const bytes = body?.bytes ?? 0;
+        return [Number(r.id), { ...r, message_mime: body?.mime ?? null, content: body?.content ?? null, bytes, withheld: bytes > bodyMax }];
       }),
     );
     // The same delivery asked for twice in one group (a sweeper's job next to the original) is sent once.
@@ -138,7 +162,7 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>): L
       return r;
     });
   }
-  const leaser = new Coalescer<number, Leased | null>(leaseGroup, {
+  const leaser = new Coalescer<number, LeasedRow | null>(leaseGroup, {
     name: 'lease',
     maxItems: 200,
     maxInFlight: 2,
@@ -246,5 +270,33 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>): L
     }
   }
 
-  return { lease: (deliveryId) => leaser.submit(deliveryId), settle: settleDurably };
+  /** One delivery's lease: in a group, then its budget hold sized to its body, and a body left out read alone. */
+  async function lease(deliveryId: number, hold?: BudgetHold): Promise<Leased | null> {
+    const row = await leaser.submit(deliveryId);
+    if (!row) return null;
+    const { bytes, withheld, ...d } = row;
+    await hold?.resize(bytes);
+    return withheld ? readWithheld(d) : d;
+  }
+
+  /**
+   * A body too big for the lease group, read once the budget had room. The wait may have been long, so the lease is
+   * renewed in the same round trip (the SELECT reads the row only if the renewal found it still ours).
+   */
+  async function readWithheld(d: Leased): Promise<Leased | null> {
+    const until = nextUntil();
+    const [, rows] = (await services.store.runTogether([
+      sql(db, 'update `deliveries` set `lease_until` = ? where `id` = ? and `lease_owner` = ? and `lease_until` = ?', [until, d.id, owner, d.lease_until]),
+      sql(
+        db,
+        'select d.`mime`, case when d.`mime` is null then m.`mime` end as `message_mime`, case when d.`mime` is null then m.`content` end as `content` ' +
+          'from `deliveries` d left join `messages` m on m.`id` = d.`message_id` where d.`id` = ? and d.`lease_owner` = ? and d.`lease_until` = ?',
+        [d.id, owner, until],
+      ),
+    ])) as [unknown, Pick<Leased, 'mime' | 'message_mime' | 'content'>[]];
+    if (!rows.length) return null; // taken over while it waited: the new owner sends it
+    return { ...d, lease_until: until, mime: rows[0].mime, message_mime: rows[0].message_mime, content: rows[0].content };
+  }
+
+  return { lease, settle: settleDurably };
 }

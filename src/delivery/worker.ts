@@ -5,6 +5,7 @@ import { CaptureStore } from '../capture/store';
 import { isOutage } from '../outage';
 import { expandBatch } from '../mail/expand-batches';
 import { createThrottle, Throttle } from '../throttle/throttle';
+import { BudgetHold, ByteBudget } from './byte-budget';
 import { DkimKeyCache } from './dkim-keys';
 import { DELIVERY_QUEUE, DeliveryJob } from './enqueue';
 import { createLeaseSettle } from './lease-settle';
@@ -21,6 +22,8 @@ export interface DeliveryWorker {
   deliver(deliveryId: number): Promise<void>;
   sweep(graceMs?: number): Promise<number>;
   stop(): Promise<void>;
+  /** Body bytes held between lease and settle now, the most at once, and DELIVERY_MAX_BYTES_IN_FLIGHT. */
+  bytesInFlight(): { inUse: number; peak: number; limit: number };
 }
 
 /**
@@ -41,18 +44,44 @@ export function createDeliveryWorker(services: Services, opts: { throttle?: Thro
     (domain, mx) => throttle.limitsFor(domain, mx),
   );
   const ctx: WorkerCtx = { services, owner, throttle, transports };
-  const attempt = createSendAttempt(ctx, createLeaseSettle(ctx));
+  // The bytes of bodies between lease and settle stay within DELIVERY_MAX_BYTES_IN_FLIGHT: each delivery holds a
+  // concurrency's share before its lease (the most its lease group reads for it), then as much as its body takes.
+  const budget = new ByteBudget(config.deliveryMaxBytesInFlight);
+  const share = Math.max(1, Math.floor(config.deliveryMaxBytesInFlight / config.deliveryConcurrency));
+  const leaseSettle = createLeaseSettle(ctx, { bodyMaxBytes: share });
+  /** Holds taken by `deliver`, by delivery id, for its lease (first in, first out: a delivery can be asked for twice). */
+  const holds = new Map<number, BudgetHold[]>();
+  const takeHold = (id: number): BudgetHold | undefined => {
+    const list = holds.get(id);
+    const hold = list?.shift();
+    if (list && !list.length) holds.delete(id);
+    return hold;
+  };
+  const attempt = createSendAttempt(ctx, { lease: (id) => leaseSettle.lease(id, takeHold(id)), settle: leaseSettle.settle });
 
   // At most DELIVERY_CONCURRENCY deliveries between lease and settle: a group job's rows are leased only when
-  // a slot is free, so a lease never runs out while its row waits behind others.
+  // a slot is free (and the byte budget has its share), so a lease never runs out while its row waits behind others.
   let running = 0;
   const slots: (() => void)[] = [];
   async function deliver(deliveryId: number): Promise<void> {
     if (running >= config.deliveryConcurrency) await new Promise<void>((resolve) => slots.push(resolve));
     running += 1;
+    let hold: BudgetHold | undefined;
     try {
+      hold = await budget.hold(share);
+      const list = holds.get(deliveryId);
+      if (list) list.push(hold);
+      else holds.set(deliveryId, [hold]);
       await attempt(deliveryId);
     } finally {
+      if (hold) {
+        // Not taken when the attempt never got to its lease.
+        const list = holds.get(deliveryId);
+        const at = list?.indexOf(hold) ?? -1;
+        if (list && at >= 0) list.splice(at, 1);
+        if (list && !list.length) holds.delete(deliveryId);
+        hold.release();
+      }
       running -= 1;
       slots.shift()?.();
     }
@@ -88,6 +117,7 @@ export function createDeliveryWorker(services: Services, opts: { throttle?: Thro
   return {
     deliver,
     sweep: sweeper.sweep,
+    bytesInFlight: () => ({ inUse: budget.inUse, peak: budget.peak, limit: budget.limit }),
     async stop() {
       sweeper.stop();
       transports.close();

@@ -12,8 +12,8 @@
  * BENCH_NODE_FLAGS (node/V8 flags for the api and workers, e.g. `--max-semi-space-size=8`, for A/B runs), and any
  * BATCH_ACCEPT_* or DELIVERY_* variable, HEAP_GROWING_PERCENT, GROUP_COMMIT_OVERLAP_MS and POSTERN_COALESCE_STATS are passed to the gateway
  * (e.g. BATCH_ACCEPT_CONCURRENCY=64: batches side by side; HEAP_GROWING_PERCENT=0: V8's own heap growth;
- * POSTERN_COALESCE_STATS=1: each process prints its group-commit sizes at exit; the workers' DELIVERY_CONCURRENCY
- * is BENCH_CONCURRENCY's),
+ * POSTERN_COALESCE_STATS=1: each process prints its group-commit sizes at exit; DELIVERY_CONCURRENCY=50: the workers'
+ * concurrency, otherwise the gateway's default),
  * BENCH_PROFILE_API=1 / BENCH_PROFILE_WORKER=1, BENCH_DEBUG=1, BENCH_E2E_ONLY=1 (only the end-to-end passes: for A/B runs of the
  * delivery path, without the earlier phases' leftover jobs in the workers' first seconds), BENCH_SINGLE_ONLY=1 (only the
  * bare endpoint and the single sends: for A/B runs of the single route), BENCH_TREE (the built tree whose
@@ -411,7 +411,6 @@ async function endToEnd(o: {
         OPS_PORT: String(opsPort),
         DELIVERY_MODE: 'relay',
         SMTP_RELAY_URL: `smtp://127.0.0.1:${sinkPort}`,
-        DELIVERY_CONCURRENCY: process.env.BENCH_CONCURRENCY ?? '50',
         DKIM_SIGNING: o.dkim ? '1' : '0',
       }),
     );

@@ -18,15 +18,20 @@ export interface ComposeTarget {
   content: Buffer | string;
 }
 
-/** What a message's recipients share: the decoded content, and either its one MIME or its prepared HTML and MIME. */
-interface PreparedMessage {
-  content: StoredContent;
-  /** Every recipient's bytes, when the message has no per-recipient copies. */
-  bytes?: Buffer;
-  /** The message's MIME with its per-recipient parts left open (src/mail/message-mime.ts). */
-  mime?: MessageMime;
-  html?: PreparedHtml | null;
-}
+/**
+ * What a message's recipients share: every recipient's bytes when the message has no per-recipient copies (its
+ * decoded content is not kept: a cached message outlives young-generation collections, so what it holds is
+ * promoted and later marked), else the decoded content with its prepared HTML and MIME.
+ */
+type PreparedMessage =
+  | { bytes: Buffer }
+  | {
+      bytes?: undefined;
+      content: StoredContent;
+      /** The message's MIME with its per-recipient parts left open (src/mail/message-mime.ts). */
+      mime: MessageMime;
+      html: PreparedHtml | null;
+    };
 
 /**
  * Composes at delivery what accept used to compose (src/mail/accept.ts stores the request, not the MIME): the bytes
@@ -82,7 +87,7 @@ export class SendComposer {
     }
     let text = c.text === undefined ? undefined : renderTags(c.text, ctx, 'text');
     if (text !== undefined && urls && plan.unsubscribe && !UNSUB_TAGS.some((t) => usesTag(c.text, t))) text = unsubscribeText(text, urls.unsubscribe);
-    return p.mime!.compose({ subject: renderTags(c.subject, ctx, 'header'), html, text, headers });
+    return p.mime.compose({ subject: renderTags(c.subject, ctx, 'header'), html, text, headers });
   }
 
   private preparedHtml(source: string, trackLinks: boolean, ownBase: string): PreparedHtml {
@@ -107,7 +112,7 @@ export class SendComposer {
     const content = decodeContent(d.content);
     // Headers, boundaries and attachments are encoded here once; a recipient's copy encodes only what differs.
     const mime = this.shapes.forMessage({ ...content, date: new Date(content.date) });
-    if (!content.plan) return { content, bytes: mime.compose({ subject: content.subject, html: content.html, text: content.text }) };
+    if (!content.plan) return { bytes: mime.compose({ subject: content.subject, html: content.html, text: content.text }) };
     const { base } = recipientContext({ config: this.config, domain, fields: {} }, null);
     const html = content.html === undefined ? null : this.preparedHtml(content.html, content.plan.links, base);
     if (html?.links.length) {

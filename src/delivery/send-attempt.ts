@@ -116,9 +116,15 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
     }
     const from = verpAddress(secret, Number(d.id), composeHosts(domain, config).mfromHost);
     let raw: Buffer;
-    if (d.content) {
+    const content = d.content;
+    const stored = d.mime ?? d.message_mime;
+    // The row object lives on until its outcome is settled (a group commit, after the SMTP exchange); its body is not
+    // needed past this point. Let go of it now, so it can die young instead of being copied by the young-generation
+    // collections during that wait and promoted.
+    d.content = d.mime = d.message_mime = null;
+    if (content) {
       try {
-        raw = await composer.bytesFor({ ...d, content: d.content }, domain);
+        raw = await composer.bytesFor({ message_id: d.message_id, recipient: d.recipient, track_id: d.track_id, content }, domain);
       } catch (err) {
         // The database away (tracked links not written) is retried by the sweeper; content that cannot be composed never will be.
         if (isOutage(err)) throw err;
@@ -130,8 +136,7 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
         return;
       }
     } else {
-      const body = d.mime ?? d.message_mime;
-      raw = Buffer.isBuffer(body) ? body : Buffer.from(body ?? '');
+      raw = Buffer.isBuffer(stored) ? stored : Buffer.from(stored ?? '');
     }
     let dkim: Dkim | null = null;
     let keyError: string | null = null;

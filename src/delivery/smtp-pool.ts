@@ -1,6 +1,6 @@
-import type { Socket } from 'node:net';
-import { Readable } from 'node:stream';
+import type { Readable, Transform, Writable } from 'node:stream';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import { smtpDataParts } from './smtp-data';
 
 /**
  * A pool of open SMTP sessions to one next hop, built on nodemailer's SMTPConnection (the same client nodemailer's
@@ -32,34 +32,34 @@ function sessionSurvives(err: SMTPConnection.SMTPError): boolean {
   return (err.code === 'EENVELOPE' || err.code === 'EMESSAGE') && err.responseCode !== 421;
 }
 
+/** What SMTPConnection.send is handed: a source it pipes into its DataStream, and whether that has happened yet. */
+interface DirectBody {
+  pipe(dataStream: Writable): void;
+  /** False until the body went out: a send that failed before never put a byte of the message on the wire. */
+  written: boolean;
+}
+
 /**
- * The message as a stream for SMTPConnection.send, which pipes it through its dot-stuffing DataStream to the socket.
- * DataStream writes the body and then, from its flush, the terminating `CRLF.CRLF`: two write syscalls per message
- * (and two wake-ups of the server). The socket (SMTPConnection's `_socket`, the TLS one after STARTTLS) is corked
- * from the moment the body is read until the tick after it ended, so both leave in one writev; the bytes are
- * DataStream's, unchanged. A plain Readable, not Readable.from: its async iterator cost microtasks per message.
+ * The message for SMTPConnection.send, written straight to the socket once the server said 354. send() pipes what
+ * it is given into a DataStream of its own that is piped to the socket; that DataStream is unpiped here and the
+ * socket (SMTPConnection's `_socket`, the TLS one after STARTTLS) gets the bytes DataStream would have written
+ * (smtp-data.ts: the same bytes, without a Readable, a Transform and a JavaScript loop over every byte per message),
+ * in one writev. An object without `on`, so nodemailer keeps no stream of ours to destroy on close.
  */
-function oneWriteBody(conn: SMTPConnection, raw: Buffer): Readable {
-  let corked: Socket | null = null;
-  const uncork = () => {
-    corked?.uncork();
-    corked = null;
-  };
-  const body = new Readable({
-    read() {
+function directBody(conn: SMTPConnection, raw: Buffer): DirectBody {
+  return {
+    written: false,
+    pipe(dataStream) {
+      this.written = true;
       const socket = conn._socket;
-      if (socket && !corked) {
-        socket.cork();
-        corked = socket;
-      }
-      this.push(raw);
-      this.push(null);
+      // No socket to write to (never so after a 354): DataStream does it the slow way.
+      if (!socket) return void dataStream.end(raw);
+      (dataStream as Transform).unpipe(socket);
+      socket.cork();
+      for (const part of smtpDataParts(raw)) socket.write(part);
+      socket.uncork();
     },
-  });
-  // 'end' runs before pipe() ends the DataStream (this listener comes first): uncork once its flush has written.
-  body.once('end', () => process.nextTick(uncork));
-  body.once('close', uncork);
-  return body;
+  };
 }
 
 /**
@@ -189,12 +189,12 @@ export class SmtpPool {
   private async sendOnce(envelope: { from: string; to: string[] }, raw: Buffer): Promise<SentInfo> {
     const s = await this.acquire();
     const reused = s.sent > 0;
-    const body = oneWriteBody(s.conn, raw);
+    const body = directBody(s.conn, raw);
     // nodemailer keeps the envelope it is given and writes its state on it (mailError, rcptQueue): a retry handed the
     // same object would fail again with the first attempt's error.
     const own = { from: envelope.from, to: [...envelope.to] };
     return new Promise<SentInfo>((resolve, reject) => {
-      s.conn.send(own, body, (err, info) => {
+      s.conn.send(own, body as unknown as Readable, (err, info) => {
         s.sent += 1;
         if (!err) {
           this.release(s);
@@ -205,7 +205,7 @@ export class SmtpPool {
         } else {
           s.conn.close();
         }
-        if (reused && sessionWasDead(err) && body.readableDidRead === false) Object.assign(err, { retryable: true });
+        if (reused && sessionWasDead(err) && !body.written) Object.assign(err, { retryable: true });
         reject(err);
       });
     });

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
+import DataStream from 'nodemailer/lib/smtp-connection/data-stream';
 import type { SMTPServerOptions } from 'smtp-server';
 import { SmtpPool, SmtpPoolOptions } from '../../src/delivery/smtp-pool';
 import { startLagLink, LagLink } from '../helpers/lag-link';
@@ -225,8 +226,47 @@ describe('SmtpPool against real SMTP servers on loopback', () => {
       writev.mockRestore();
     }
     expect(srv.received.map((r) => r.raw.toString('latin1'))).toEqual([0, 1, 2, 3, 4, 5].map((i) => message(i).toString('latin1')));
-    // Still dot-stuffed by nodemailer's DataStream, and ended by the dot line.
+    // Dot-stuffed as nodemailer's DataStream does it, and ended by the dot line.
     expect(srv.said[0]).toContain('\r\n..a line that starts with a dot\r\n...two dots\r\n..\r\nend\r\n.\r\n');
+  });
+
+  it('puts on the wire the bytes DataStream writes, dots at the 16 KiB and 64 KiB chunk borders and bare line ends included, and the server gets each message back', async () => {
+    const srv = await startServer({ size: 10 * 1024 * 1024 });
+    const pool = newPool(srv.port);
+    // Three messages whose lines start with a dot one byte before, at and one byte after the stream and socket chunk
+    // sizes, with a bare LF and a bare CR (each repaired to CRLF), a dot after the bare CR, and a dot as the last byte.
+    const borders = [16384, 65536, 131072];
+    const messages = [-1, 0, 1].map((shift) => {
+      let text = 'Subject: borders\r\n\r\n';
+      for (const border of borders) {
+        text += 'x'.repeat(border + shift - text.length - 2) + '\r\n';
+        text += `.dot at ${border + shift}\r\n`;
+      }
+      return Buffer.from(`${text}bare LF\nbare CR\r.dot after it\r\n..\r\n.`, 'latin1');
+    });
+    const viaDataStream = (raw: Buffer) =>
+      new Promise<string>((resolve) => {
+        const ds = new DataStream();
+        const out: Buffer[] = [];
+        ds.on('data', (c: Buffer) => out.push(c));
+        ds.on('end', () => resolve(Buffer.concat(out).toString('latin1')));
+        ds.end(raw);
+      });
+
+    for (const [i, raw] of messages.entries()) await pool.send(envelope(i), raw);
+
+    // What the client wrote after each DATA, up to the next command (the server's replies are not in `said`).
+    const sections = srv.said[0]
+      .split('\r\nDATA\r\n')
+      .slice(1)
+      .map((s) => s.replace(/MAIL FROM:[\s\S]*$|QUIT\r\n$/, ''));
+    expect(sections).toHaveLength(3);
+    for (const [i, raw] of messages.entries()) {
+      for (const border of borders) expect(raw[border + i - 1]).toBe(0x2e);
+      expect(sections[i]).toBe(await viaDataStream(raw));
+      const repaired = raw.toString('latin1').replace('bare LF\n', 'bare LF\r\n').replace('bare CR\r', 'bare CR\r\n');
+      expect(srv.received[i].raw.toString('latin1')).toBe(`${repaired}\r\n`);
+    }
   });
 
   it('sends beyond maxConnections wait for a free session instead of opening more', async () => {

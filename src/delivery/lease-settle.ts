@@ -137,7 +137,12 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>, op
       ),
     ])) as [
       unknown,
-      (Omit<Leased, 'message_mime' | 'content'> & { part: number | string; body_mime: Buffer | null; body_content: Buffer | string | null; bytes: number | string | null })[],
+      (Omit<Leased, 'message_mime' | 'content'> & {
+        part: number | string;
+        body_mime: Buffer | null;
+        body_content: Buffer | string | null;
+        bytes: number | string | null;
+      })[],
     ];
     const rows: (Omit<Leased, 'message_mime' | 'content'> & { bytes: number | string | null })[] = [];
     const bodies: { id: string; mime: Buffer | null; content: Buffer | string | null; bytes: number }[] = [];

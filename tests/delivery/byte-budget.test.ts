@@ -84,7 +84,12 @@ afterAll(async () => {
   await sink.close();
 });
 
-const text = (n: number, i: number) => `${i} `.padEnd(76, 'x').concat('\r\n').repeat(Math.ceil(n / 78)).slice(0, n);
+const text = (n: number, i: number) =>
+  `${i} `
+    .padEnd(76, 'x')
+    .concat('\r\n')
+    .repeat(Math.ceil(n / 78))
+    .slice(0, n);
 
 it('holds at most DELIVERY_MAX_BYTES_IN_FLIGHT of large bodies at once, sends a bigger one alone, and delivers them all', async () => {
   const s = await senderSetup(h);

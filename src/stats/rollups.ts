@@ -152,13 +152,46 @@ export function aggregate(
           r.seconds_sum += s;
           r.seconds_min = r.seconds_min === null ? s : Math.min(r.seconds_min, s);
           r.seconds_max = r.seconds_max === null ? s : Math.max(r.seconds_max, s);
-          (r as unknown as Record<string, number>)[`b${bucketOf(s)}`] += 1;
+          countInBucket(r, bucketOf(s));
         }
       }
     }
   }
   const sorted = <T>(m: Map<string, T>) => [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
   return { counts: sorted(counts), tags: sorted(tags), recipientDomains: sorted(rds) };
+}
+
+/**
+ * Adds one to the row's histogram column `b<i>`. A store through a computed name (`r[\`b${i}\`]`) made V8 throw away
+ * aggregate's optimized code whenever it met a name it had not seen there (a worker's profile: 4 re-optimizations,
+ * about 0.7 s of compiler time in one 20,000-message pass); named stores keep one shape.
+ */
+function countInBucket(r: DomainRow, i: number): void {
+  switch (i) {
+    case 0:
+      r.b0 += 1;
+      break;
+    case 1:
+      r.b1 += 1;
+      break;
+    case 2:
+      r.b2 += 1;
+      break;
+    case 3:
+      r.b3 += 1;
+      break;
+    case 4:
+      r.b4 += 1;
+      break;
+    case 5:
+      r.b5 += 1;
+      break;
+    case 6:
+      r.b6 += 1;
+      break;
+    default:
+      r.b7 += 1;
+  }
 }
 
 /** `col = col + new col` etc. in each dialect's spelling of "the value this insert proposed". */

@@ -11,6 +11,7 @@ import { Dkim, SendOutcome } from './transports';
 import { logAttempt } from './attempt-log';
 import { verpAddress, verpSecret } from './verp';
 import type { LeaseSettle } from './lease-settle';
+import type { BudgetHold } from './byte-budget';
 import { Leased, WorkerCtx } from './worker-ctx';
 import { SendComposer } from './compose-at-send';
 import { isOutage } from '../outage';
@@ -21,9 +22,9 @@ const CACHED_DOMAINS = 10_000;
 /**
  * One send attempt of a delivery: lease its row, ask the throttle, DKIM-sign and hand it over with a VERP return
  * path, then settle the outcome (delivered, bounced, failed, or deferred to a retry). Domain rows and decrypted DKIM
- * keys are cached per worker.
+ * keys are cached per worker. `hold`: the delivery's share of the worker's byte budget, resized to its body at lease.
  */
-export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably }: LeaseSettle): (deliveryId: number) => Promise<void> {
+export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably }: LeaseSettle): (deliveryId: number, hold?: BudgetHold) => Promise<void> {
   const { db, config, logger } = ctx.services;
   const { owner, services, throttle, transports } = ctx;
   const secret = verpSecret(services);
@@ -68,8 +69,8 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
     return { domainName: domain.domain, keySelector: domain.dkim_selector, privateKey: k.key };
   }
 
-  async function attempt(deliveryId: number): Promise<void> {
-    const d = await lease(deliveryId);
+  async function attempt(deliveryId: number, hold?: BudgetHold): Promise<void> {
+    const d = await lease(deliveryId, hold);
     if (!d) return;
     const progress = { handedOver: false };
     try {

@@ -48,16 +48,7 @@ export function createDeliveryWorker(services: Services, opts: { throttle?: Thro
   // concurrency's share before its lease (the most its lease group reads for it), then as much as its body takes.
   const budget = new ByteBudget(config.deliveryMaxBytesInFlight);
   const share = Math.max(1, Math.floor(config.deliveryMaxBytesInFlight / config.deliveryConcurrency));
-  const leaseSettle = createLeaseSettle(ctx, { bodyMaxBytes: share });
-  /** Holds taken by `deliver`, by delivery id, for its lease (first in, first out: a delivery can be asked for twice). */
-  const holds = new Map<number, BudgetHold[]>();
-  const takeHold = (id: number): BudgetHold | undefined => {
-    const list = holds.get(id);
-    const hold = list?.shift();
-    if (list && !list.length) holds.delete(id);
-    return hold;
-  };
-  const attempt = createSendAttempt(ctx, { lease: (id) => leaseSettle.lease(id, takeHold(id)), settle: leaseSettle.settle });
+  const attempt = createSendAttempt(ctx, createLeaseSettle(ctx, { bodyMaxBytes: share }));
 
   // At most DELIVERY_CONCURRENCY deliveries between lease and settle: a group job's rows are leased only when
   // a slot is free (and the byte budget has its share), so a lease never runs out while its row waits behind others.
@@ -69,19 +60,9 @@ export function createDeliveryWorker(services: Services, opts: { throttle?: Thro
     let hold: BudgetHold | undefined;
     try {
       hold = await budget.hold(share);
-      const list = holds.get(deliveryId);
-      if (list) list.push(hold);
-      else holds.set(deliveryId, [hold]);
-      await attempt(deliveryId);
+      await attempt(deliveryId, hold);
     } finally {
-      if (hold) {
-        // Not taken when the attempt never got to its lease.
-        const list = holds.get(deliveryId);
-        const at = list?.indexOf(hold) ?? -1;
-        if (list && at >= 0) list.splice(at, 1);
-        if (list && !list.length) holds.delete(deliveryId);
-        hold.release();
-      }
+      hold?.release();
       running -= 1;
       slots.shift()?.();
     }

@@ -37,7 +37,8 @@ export class AuthCache<T extends object> {
    * at the same time share one fetch, and a hit in the last half of its TTL starts one fetch in the background that
    * replaces the entry (or drops it when the credential is gone or the fetch fails), so a busy credential never expires under load:
    * at 50 connections every request in flight missed at once each second and each ran the lookups, a latency spike
-   * at every expiry. An entry is still never served older than the TTL.
+   * at every expiry. An entry is still never served older than the TTL. Not lru-cache's fetch(): it refreshes only
+   * after expiry, serving the stale value (allowStale) or making callers wait, not ahead of it.
    */
   load(key: string, fetch: () => Promise<T | undefined>): Promise<T | undefined> {
     if (!this.lru) return fetch();

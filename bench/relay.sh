@@ -7,7 +7,8 @@
 # -d, no DKIM-on pass), BENCH_SKIP_POSTFIX=1 (Postern alone, while tuning), POSTERN_COALESCE_STATS=1 with
 # BENCH_SHOW_LOG=1 (group sizes per process), BENCH_NODE_ARGS (node flags for the roles), BENCH_PROFILE=<dir> (a CPU
 # profile per role and pass: <dir>/smtp-1.cpuprofile, worker-2.cpuprofile, ...), BENCH_CONNECTIONS=new (only the
-# pass with a new connection per message).
+# pass with a new connection per message), SMTP_RELAY_MAX_CONNECTIONS (the worker's sessions to the sink; empty = the
+# setting's default). The worker runs with DELIVERY_CONCURRENCY=50.
 # Ends with one line `BENCH {json}` (issue 15's keys: relay_ratio_pooled, relay_ratio_new_conn, rsa_signs_s,
 # worker_rss_mb, load1; the send-path keys are null here) plus this run's rates. The Postfix instance lives
 # entirely in a private directory passed with -c (nothing is written to the system's /etc/postfix), the Postern
@@ -197,7 +198,7 @@ free_port >"$W/port"; API_PORT=$(cat "$W/port"); free_port >"$W/port"; PT_SMTP=$
 ENVS=(DATABASE_URL="$MYSQL/$DB" REDIS_URL="$REDIS" REDIS_PREFIX="postern-relaybench:$ID" ENCRYPTION_KEY="$(openssl rand -hex 32)"
   ADMIN_API_KEY="relay-bench-admin-$ID" MAIL_HOSTNAME=mx.bench.test LOG_LEVEL=warn API_RATE_LIMIT_PER_MINUTE=0 POSTERN_COALESCE_STATS=${POSTERN_COALESCE_STATS:-}
   PORT="$API_PORT" HOST=127.0.0.1 SMTP_HOST=127.0.0.1 SMTP_PORT="$PT_SMTP" INBOUND_SMTP_PORT=0
-  DELIVERY_CONCURRENCY=50 SMTP_MAX_CONNECTIONS_PER_IP=1000 OPS_HOST=127.0.0.1 OPS_PORT=0)   # each role its own free health port
+  DELIVERY_CONCURRENCY=50 SMTP_RELAY_MAX_CONNECTIONS="${SMTP_RELAY_MAX_CONNECTIONS:-}" SMTP_MAX_CONNECTIONS_PER_IP=1000 OPS_HOST=127.0.0.1 OPS_PORT=0)   # each role its own free health port
 ROLE_PIDS=()
 PROF_N=0
 # The MariaDB and Redis servers' PIDs, asked of the servers, for their CPU per message (cpu_report).

@@ -104,6 +104,12 @@ export interface Config {
   production: boolean;
   /** SMTP_RELAY_URL: smtp://user:pass@host:port (or smtps://) of the smarthost for DELIVERY_MODE=relay. */
   smtpRelayUrl: string | null;
+  /**
+   * SMTP_RELAY_MAX_CONNECTIONS: sessions one worker process opens to SMTP_RELAY_URL at most (sends beyond wait for a
+   * free one). Default 20: a smarthost counts connections per client address (Postfix's smtpd_client_connection_count_limit
+   * is 50), and each worker process is a client of its own.
+   */
+  smtpRelayMaxConnections: number;
   /** MX_PORT: port used on recipient MX hosts. Default 25. */
   mxPort: number;
   /**
@@ -428,6 +434,7 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     devMode,
     production,
     smtpRelayUrl,
+    smtpRelayMaxConnections: int(env, 'SMTP_RELAY_MAX_CONNECTIONS', 20, 1, 1000),
     mxPort: int(env, 'MX_PORT', 25, 1, 65535),
     deliveryConcurrency: int(env, 'DELIVERY_CONCURRENCY', 100, 1, 1000),
     deliveryMaxBytesInFlight: int(env, 'DELIVERY_MAX_BYTES_IN_FLIGHT', 32 << 20, 1 << 20, 2 ** 40),

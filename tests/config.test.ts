@@ -81,6 +81,13 @@ describe('config', () => {
     expect(() => loadConfig({ GROUP_COMMIT_OVERLAP_MS: '-1' })).toThrow(ConfigError);
   });
 
+  it('caps the smarthost sessions of a worker at 20 unless SMTP_RELAY_MAX_CONNECTIONS says otherwise', () => {
+    expect(loadConfig({}).smtpRelayMaxConnections).toBe(20);
+    expect(loadConfig({ SMTP_RELAY_MAX_CONNECTIONS: '50' }).smtpRelayMaxConnections).toBe(50);
+    expect(() => loadConfig({ SMTP_RELAY_MAX_CONNECTIONS: '0' })).toThrow('SMTP_RELAY_MAX_CONNECTIONS must be between 1 and 1000 (got 0)');
+    expect(() => loadConfig({ SMTP_RELAY_MAX_CONNECTIONS: 'many' })).toThrow('SMTP_RELAY_MAX_CONNECTIONS must be a whole number (got "many")');
+  });
+
   it('reads production settings', () => {
     const key = 'ab'.repeat(32);
     const c = loadConfig({

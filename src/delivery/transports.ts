@@ -96,7 +96,7 @@ export class Transports {
       port: u.port ? Number(u.port) : secure ? 465 : 25,
       secure,
       credentials: u.username ? { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } : undefined,
-      maxConnections: Math.max(1, Math.min(this.config.deliveryConcurrency, 50)),
+      maxConnections: Math.min(this.config.deliveryConcurrency, this.config.smtpRelayMaxConnections),
       tls: { rejectUnauthorized: u.searchParams.get('tls_verify') !== '0' },
     });
   }

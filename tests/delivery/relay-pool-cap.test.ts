@@ -1,0 +1,103 @@
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+import supertest from 'supertest';
+import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
+import { Harness, senderSetup, startHarness } from '../helpers/harness';
+import { waitFor } from '../helpers/sink';
+
+/**
+ * SMTP_RELAY_MAX_CONNECTIONS caps the sessions one worker opens to the smarthost, whatever DELIVERY_CONCURRENCY
+ * allows: a worker with 30 slots and 40 messages waiting, against a smarthost that takes 100 ms per message, keeps
+ * the cap's number of sessions busy (so deliveries run in parallel) and never opens one more.
+ */
+const CAP = 4;
+const MESSAGES = 40;
+
+interface CountingSink {
+  port: number;
+  received: string[];
+  /** Sessions open now, and the most open at once, as the server saw them. */
+  open: number;
+  maxOpen: number;
+  /** Messages in DATA at once, at most. */
+  maxInData: number;
+  close(): Promise<void>;
+}
+
+async function startCountingSink(): Promise<CountingSink> {
+  let inData = 0;
+  const sink: CountingSink = { port: 0, received: [], open: 0, maxOpen: 0, maxInData: 0, close: async () => undefined };
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    disableReverseLookup: true,
+    logger: false,
+    closeTimeout: 50,
+    onConnect(_session, cb) {
+      sink.open += 1;
+      sink.maxOpen = Math.max(sink.maxOpen, sink.open);
+      cb();
+    },
+    onClose() {
+      sink.open -= 1;
+    },
+    onData(stream, session, cb) {
+      inData += 1;
+      sink.maxInData = Math.max(sink.maxInData, inData);
+      stream.resume();
+      stream.on('end', () =>
+        setTimeout(() => {
+          inData -= 1;
+          sink.received.push(session.envelope.rcptTo[0]?.address ?? '');
+          cb(null);
+        }, 100),
+      );
+    },
+  });
+  server.on('error', () => undefined);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  sink.port = (server.server.address() as AddressInfo).port;
+  sink.close = () => new Promise<void>((resolve) => server.close(() => resolve()));
+  return sink;
+}
+
+let h: Harness;
+let sink: CountingSink;
+let worker: DeliveryWorker | null = null;
+
+beforeAll(async () => {
+  sink = await startCountingSink();
+  h = await startHarness({
+    DELIVERY_MODE: 'relay',
+    SMTP_RELAY_URL: `smtp://127.0.0.1:${sink.port}`,
+    DELIVERY_CONCURRENCY: '30',
+    SMTP_RELAY_MAX_CONNECTIONS: String(CAP),
+    DKIM_SIGNING: '0',
+  });
+});
+afterAll(async () => {
+  await h.services.queues.close();
+  await worker?.stop();
+  await h.close();
+  await sink.close();
+});
+
+it('opens no more than SMTP_RELAY_MAX_CONNECTIONS sessions to the smarthost while more deliveries are in flight', async () => {
+  const s = await senderSetup(h);
+  const messages = Array.from({ length: MESSAGES }, (_, i) => ({
+    Subject: `m${i}`,
+    ContentType: 'plain',
+    PlainContent: `message ${i}`,
+    From: { name: 'Shop', email: `orders@${s.domain}` },
+    To: [{ name: '', email: `r${i}@dest.test` }],
+  }));
+  const res = await supertest(h.app).post('/api/v1/email/batch').set('Authorization', `Bearer ${s.key}`).send({ Messages: messages });
+  expect(res.status).toBe(200);
+  // Started with all 40 waiting, so 30 deliveries want a session at once.
+  worker = createDeliveryWorker(h.services);
+  await waitFor(() => sink.received.length === MESSAGES, 20000, 'all 40 at the sink');
+  expect(new Set(sink.received)).toEqual(new Set(messages.map((m) => m.To[0].email)));
+  // Parallel up to the cap (each message holds its session 100 ms), never past it.
+  expect(sink.maxInData).toBe(CAP);
+  expect(sink.maxOpen).toBe(CAP);
+});

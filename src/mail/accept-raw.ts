@@ -27,14 +27,12 @@ const domainOf = (address: string) => address.slice(address.lastIndexOf('@') + 1
  * `all` is every field the client sent; `fields` what is kept.
  */
 export function rewriteHeaders(raw: Buffer, domain: string): { mime: Buffer; messageIdHeader: string; fields: string[]; all: string[] } {
-  const text = raw.toString('latin1');
-  const m = /\r?\n\r?\n/.exec(text);
-  const headEnd = m ? m.index : text.length;
-  const bodyStart = m ? m.index + m[0].length : text.length;
-  const lines = text.slice(0, headEnd).split(/\r?\n/);
+  // Only the header block becomes text: the body is copied over as bytes, never decoded.
+  const { headEnd, bodyStart } = headerBlock(raw);
+  const lines = raw.toString('latin1', 0, headEnd).split(/\r?\n/);
   const fields: string[] = [];
   for (const line of lines) {
-    if (/^[ \t]/.test(line) && fields.length) fields[fields.length - 1] += `\r\n${line}`;
+    if ((line.charCodeAt(0) === 0x20 || line.charCodeAt(0) === 0x09) && fields.length) fields[fields.length - 1] += `\r\n${line}`;
     else if (line) fields.push(line);
   }
   const kept = fields.filter((f) => !/^(bcc|return-path)\s*:/i.test(f));
@@ -50,8 +48,21 @@ export function rewriteHeaders(raw: Buffer, domain: string): { mime: Buffer; mes
   }
   if (!kept.some((f) => /^date\s*:/i.test(f))) kept.unshift(`Date: ${new Date().toUTCString().replace('GMT', '+0000')}`);
   const header = kept.join('\r\n');
-  const mime = Buffer.concat([Buffer.from(`${header}\r\n\r\n`, 'latin1'), raw.subarray(Buffer.byteLength(text.slice(0, bodyStart), 'latin1'))]);
+  const mime = Buffer.concat([Buffer.from(`${header}\r\n\r\n`, 'latin1'), raw.subarray(bodyStart)]);
   return { mime, messageIdHeader, fields: kept, all: fields };
+}
+
+/**
+ * Where the header block ends and the body starts: at the first empty line (`/\r?\n\r?\n/` on the text, found here
+ * with Buffer.indexOf over the bytes); no empty line, all header.
+ */
+function headerBlock(raw: Buffer): { headEnd: number; bodyStart: number } {
+  for (let lf = raw.indexOf(0x0a); lf !== -1; lf = raw.indexOf(0x0a, lf + 1)) {
+    const next = raw[lf + 1] === 0x0d ? lf + 2 : lf + 1;
+    if (raw[next] !== 0x0a) continue;
+    return { headEnd: lf > 0 && raw[lf - 1] === 0x0d ? lf - 1 : lf, bodyStart: next + 1 };
+  }
+  return { headEnd: raw.length, bodyStart: raw.length };
 }
 
 /** The unfolded value of the first header field named `name` (lowercase), or undefined. */

@@ -16,7 +16,6 @@ import { docsRoutes } from './ops/docs';
 import { tlsAskRoute } from './ops/tls-ask';
 import { consoleRoutes } from './console/serve';
 import { pruned } from './http/pruned-router';
-import { handlerChain } from './http/handler-chain';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -62,22 +61,18 @@ export function createApp(services: Services): App {
     next();
   });
 
-  // Each router is entered only by paths it can match (src/http/pruned-router.ts), and all of them through one
-  // express layer (src/http/handler-chain.ts); the order still decides.
-  app.use(
-    handlerChain([
-      pruned(opsRouter(services, services.config.role)),
-      pruned(docsRoutes()),
-      pruned(tlsAskRoute(services)),
-      pruned(consoleRoutes()),
-      pruned(trackingRoutes(services)),
-      pruned(legacyApi(services, dispatcher)),
-      platformApi(services, dispatcher), // before Octeth's v1 door: an account key picks the platform on shared paths
-      pruned(v1Api(services, dispatcher)),
-      pruned(cyberpanelApi(services, dispatcher)),
-      pruned(cloudmailsApi(services, dispatcher)),
-    ]),
-  );
+  // Each router is entered only by paths it can match (src/http/pruned-router.ts); the order still decides.
+  app.use(pruned(opsRouter(services, services.config.role)));
+  app.use(pruned(docsRoutes()));
+  app.use(pruned(tlsAskRoute(services)));
+
+  app.use(pruned(consoleRoutes()));
+  app.use(pruned(trackingRoutes(services)));
+  app.use(pruned(legacyApi(services, dispatcher)));
+  app.use(platformApi(services, dispatcher)); // before Octeth's v1 door: an account key picks the platform on shared paths
+  app.use(pruned(v1Api(services, dispatcher)));
+  app.use(pruned(cyberpanelApi(services, dispatcher)));
+  app.use(pruned(cloudmailsApi(services, dispatcher)));
   app.use('/api.php', legacyErrorHandler(services));
 
   app.use((req: Request, res: Response) => {

@@ -22,6 +22,7 @@ import { OpsListener, startOpsListener } from './ops/health';
 import { createDnsWatch, DnsWatch } from './domains/dns-watch';
 import { IDEMPOTENCY_TTL_MS, purgeExpiredKeys } from './idempotency/keys';
 import { limitHeapGrowth } from './heap-growth';
+import { ACCEPT_GROUPS_IN_FLIGHT } from './mail/accept';
 
 export interface Running {
   services: Services;
@@ -67,6 +68,11 @@ export async function start(config: Config): Promise<Running> {
   api?.validator.compileAll();
   // The api enqueues what it accepts: its queue (and BullMQ's some 250 files, src/lazy.ts) loads now, not in the first send.
   if (api) services.queues.queue(DELIVERY_QUEUE);
+  // The accept group commits' connections open now, not in the first sends' replies.
+  if (api)
+    await services.store
+      .warm(ACCEPT_GROUPS_IN_FLIGHT)
+      .catch((err) => logger.warn('could not open the batch connections at start; the first sends will', { error: (err as Error).message }));
   const created = await ensureAdmin(services.db, services.config);
   if (created) printCredentials(created, config);
 

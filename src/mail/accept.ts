@@ -575,6 +575,9 @@ async function stashPending(item: PersistItem, entries: PendingEntry[], payload:
 /** Submissions with at most this many recipients share transactions with concurrent ones (group commit). */
 const GROUP_COMMIT_RECIPIENTS = 50;
 
+/** Accept group commits in flight at once (see persistItem); the api opens as many batch connections at start. */
+export const ACCEPT_GROUPS_IN_FLIGHT = 2;
+
 /** How the group commit of these services has grouped so far (for tests and diagnostics). */
 export function groupCommitStats(services: Pick<Services, 'store'>): { flushes: number; items: number } {
   return services.store.batchers.stats('accept');
@@ -607,7 +610,7 @@ async function persistItem(item: PersistItem): Promise<Persisted> {
       new Coalescer<PersistItem, Persisted>(persistGroup, {
         name: 'accept',
         maxItems: 100,
-        maxInFlight: 2,
+        maxInFlight: ACCEPT_GROUPS_IN_FLIGHT,
         overlapAfterMs: services.store.groupOverlapMs,
         observe: services.metrics.groupSize('accept'),
       }),

@@ -40,6 +40,11 @@ export class Store {
     return this.pool.transaction(fn);
   }
 
+  /** Opens the batch pool's connections for `groupsInFlight` group commits before the first one needs them (see BatchPool.warm). */
+  warm(groupsInFlight: number): Promise<void> {
+    return this.pool.warm(groupsInFlight);
+  }
+
   /** Outside a transaction: the statements in one round trip on MySQL (each autocommitted in order), in turn elsewhere. */
   runTogether(stmts: Stmt[]): Promise<unknown[]> {
     return this.pool.runTogether(stmts);

@@ -22,7 +22,7 @@ import { OpsListener, startOpsListener } from './ops/health';
 import { createDnsWatch, DnsWatch } from './domains/dns-watch';
 import { IDEMPOTENCY_TTL_MS, purgeExpiredKeys } from './idempotency/keys';
 import { limitHeapGrowth } from './heap-growth';
-import { ACCEPT_GROUPS_IN_FLIGHT } from './mail/accept';
+import { warmAcceptGroups } from './mail/accept';
 
 export interface Running {
   services: Services;
@@ -70,9 +70,9 @@ export async function start(config: Config): Promise<Running> {
   if (api) services.queues.queue(DELIVERY_QUEUE);
   // The accept group commits' connections open now, not in the first sends' replies.
   if (api)
-    await services.store
-      .warm(ACCEPT_GROUPS_IN_FLIGHT)
-      .catch((err) => logger.warn('could not open the batch connections at start; the first sends will', { error: (err as Error).message }));
+    await warmAcceptGroups(services).catch((err) =>
+      logger.warn('could not open the batch connections at start; the first sends will', { error: (err as Error).message }),
+    );
   const created = await ensureAdmin(services.db, services.config);
   if (created) printCredentials(created, config);
 

@@ -1,9 +1,10 @@
 import type { Knex } from 'knex';
 import { sql } from '../src/db';
+import { warmAcceptGroups } from '../src/mail/accept';
 import { backend, Harness, startHarness } from './helpers/harness';
 
 /**
- * The api opens its accept group commits' connections at start (Store.warm, called by src/main.ts): the first sends
+ * The api opens its accept group commits' connections at start (warmAcceptGroups, called by src/main.ts): the first sends
  * after a start-up then find them open instead of each waiting for a connection handshake and a settings read.
  * Counted on the server: connections to this test's database.
  */
@@ -25,7 +26,7 @@ const connections = async () => {
 
 (backend() === 'mysql' ? it : it.skip)('opens the batch connections before the first group commits, which then open none', async () => {
   const before = await connections();
-  await h.services.store.warm(2);
+  await warmAcceptGroups(h.services);
   expect(await connections()).toBe(before + 2);
   // Two group commits at once (the accept's two in flight) use the open connections.
   const one = () => h.services.store.batchTransaction((tx) => tx.commit([sql(tx.q, 'select 1', [])]));

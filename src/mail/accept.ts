@@ -576,7 +576,12 @@ async function stashPending(item: PersistItem, entries: PendingEntry[], payload:
 const GROUP_COMMIT_RECIPIENTS = 50;
 
 /** Accept group commits in flight at once (see persistItem); the api opens as many batch connections at start. */
-export const ACCEPT_GROUPS_IN_FLIGHT = 2;
+const ACCEPT_GROUPS_IN_FLIGHT = 2;
+
+/** Opens the batch connections the accept group commits use, so the first sends after start-up do not wait for them. */
+export function warmAcceptGroups(services: Pick<Services, 'store'>): Promise<void> {
+  return services.store.warm(ACCEPT_GROUPS_IN_FLIGHT);
+}
 
 /** How the group commit of these services has grouped so far (for tests and diagnostics). */
 export function groupCommitStats(services: Pick<Services, 'store'>): { flushes: number; items: number } {

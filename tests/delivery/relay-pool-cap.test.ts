@@ -1,9 +1,7 @@
-import type { AddressInfo } from 'node:net';
-import { SMTPServer } from 'smtp-server';
 import supertest from 'supertest';
 import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
-import { waitFor } from '../helpers/sink';
+import { Sink, startSink, waitFor } from '../helpers/sink';
 
 /**
  * SMTP_RELAY_MAX_CONNECTIONS caps the sessions one worker opens to the smarthost, whatever DELIVERY_CONCURRENCY
@@ -13,60 +11,12 @@ import { waitFor } from '../helpers/sink';
 const CAP = 4;
 const MESSAGES = 40;
 
-interface CountingSink {
-  port: number;
-  received: string[];
-  /** Sessions open now, and the most open at once, as the server saw them. */
-  open: number;
-  maxOpen: number;
-  /** Messages in DATA at once, at most. */
-  maxInData: number;
-  close(): Promise<void>;
-}
-
-async function startCountingSink(): Promise<CountingSink> {
-  let inData = 0;
-  const sink: CountingSink = { port: 0, received: [], open: 0, maxOpen: 0, maxInData: 0, close: async () => undefined };
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    disableReverseLookup: true,
-    logger: false,
-    closeTimeout: 50,
-    onConnect(_session, cb) {
-      sink.open += 1;
-      sink.maxOpen = Math.max(sink.maxOpen, sink.open);
-      cb();
-    },
-    onClose() {
-      sink.open -= 1;
-    },
-    onData(stream, session, cb) {
-      inData += 1;
-      sink.maxInData = Math.max(sink.maxInData, inData);
-      stream.resume();
-      stream.on('end', () =>
-        setTimeout(() => {
-          inData -= 1;
-          sink.received.push(session.envelope.rcptTo[0]?.address ?? '');
-          cb(null);
-        }, 100),
-      );
-    },
-  });
-  server.on('error', () => undefined);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  sink.port = (server.server.address() as AddressInfo).port;
-  sink.close = () => new Promise<void>((resolve) => server.close(() => resolve()));
-  return sink;
-}
-
 let h: Harness;
-let sink: CountingSink;
+let sink: Sink;
 let worker: DeliveryWorker | null = null;
 
 beforeAll(async () => {
-  sink = await startCountingSink();
+  sink = await startSink({}, { holdMs: 100 });
   h = await startHarness({
     DELIVERY_MODE: 'relay',
     SMTP_RELAY_URL: `smtp://127.0.0.1:${sink.port}`,
@@ -96,7 +46,7 @@ it('opens no more than SMTP_RELAY_MAX_CONNECTIONS sessions to the smarthost whil
   // Started with all 40 waiting, so 30 deliveries want a session at once.
   worker = createDeliveryWorker(h.services);
   await waitFor(() => sink.received.length === MESSAGES, 20000, 'all 40 at the sink');
-  expect(new Set(sink.received)).toEqual(new Set(messages.map((m) => m.To[0].email)));
+  expect(new Set(sink.received.map((r) => r.to[0]))).toEqual(new Set(messages.map((m) => m.To[0].email)));
   // Parallel up to the cap (each message holds its session 100 ms), never past it.
   expect(sink.maxInData).toBe(CAP);
   expect(sink.maxOpen).toBe(CAP);

@@ -14,6 +14,10 @@ export interface Sink {
   received: Received[];
   /** Decide the reply for one RCPT TO: undefined accepts; an Error with responseCode rejects. */
   onRcpt?: (address: string) => Error | undefined;
+  /** Sessions open now, the most open at once, and the most messages in DATA at once, as the server saw them. */
+  open: number;
+  maxOpen: number;
+  maxInData: number;
   close(): Promise<void>;
 }
 
@@ -26,8 +30,12 @@ export function smtpError(code: number, message: string): Error {
  * port (a second MX host, a relay brought back where it went away), optionally with a short idle timeout. It
  * closes at once even while a pooled client is still connected.
  */
-export async function startSink(at: { host?: string; port?: number } = {}, opts: { socketTimeout?: number } = {}): Promise<Sink> {
-  const sink: Sink = { port: 0, received: [], close: async () => undefined };
+export async function startSink(
+  at: { host?: string; port?: number } = {},
+  opts: { socketTimeout?: number; /** Each message holds its session this long before the 250 (a slow smarthost). */ holdMs?: number } = {},
+): Promise<Sink> {
+  const sink: Sink = { port: 0, received: [], open: 0, maxOpen: 0, maxInData: 0, close: async () => undefined };
+  let inData = 0;
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS'],
@@ -37,21 +45,36 @@ export async function startSink(at: { host?: string; port?: number } = {}, opts:
     size: 50 * 1024 * 1024,
     // Idle sessions are closed with "421 … Timeout - closing connection" after this long (smtp-server's default: 60 s).
     ...(opts.socketTimeout ? { socketTimeout: opts.socketTimeout } : {}),
+    onConnect(_session, cb) {
+      sink.open += 1;
+      sink.maxOpen = Math.max(sink.maxOpen, sink.open);
+      cb();
+    },
+    onClose() {
+      sink.open -= 1;
+    },
     onRcptTo(address, _session, cb) {
       const err = sink.onRcpt?.(address.address);
       cb(err ?? null);
     },
     onData(stream, session, cb) {
+      inData += 1;
+      sink.maxInData = Math.max(sink.maxInData, inData);
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
-        sink.received.push({
-          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-          to: session.envelope.rcptTo.map((r) => r.address),
-          raw: Buffer.concat(chunks),
-          at: Date.now(),
-        });
-        cb(null);
+        const store = () => {
+          inData -= 1;
+          sink.received.push({
+            from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+            to: session.envelope.rcptTo.map((r) => r.address),
+            raw: Buffer.concat(chunks),
+            at: Date.now(),
+          });
+          cb(null);
+        };
+        if (opts.holdMs) setTimeout(store, opts.holdMs);
+        else store();
       });
     },
   });

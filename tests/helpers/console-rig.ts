@@ -3,10 +3,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { loadConfig } from '../../src/config';
 import { consoleDir } from '../../src/console/serve';
 import { Running, start } from '../../src/main';
+import { launchChromium } from './browser';
 import { fixtureDkimKeys } from './dkim-fixtures';
 import { DnsZone, publish, startDnsZone } from './dns-zone';
 import { Sink, startSink } from './sink';
@@ -66,10 +67,7 @@ export async function startConsoleRig(env: Record<string, string> = {}): Promise
   // As in the harness: the committed test keys instead of an RSA-2048 generation (~210 ms) per domain.
   gateway.services.newDkimKey = fixtureDkimKeys();
   const base = `http://127.0.0.1:${(gateway.server!.address() as AddressInfo).port}`;
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-  });
+  const browser = await launchChromium();
   const rig: ConsoleRig = {
     base,
     adminKey,

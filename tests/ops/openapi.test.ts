@@ -8,12 +8,12 @@ import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import SwaggerParser from '@apidevtools/swagger-parser';
-import { chromium } from 'playwright-core';
 import supertest from 'supertest';
 import { commands } from '../../commands';
 import { composeOpenApi } from '../../src/ops/docs';
 import { buildOpenApi, dialectTables } from '../../src/ops/openapi';
 import { V1_ROUTES } from '../../src/v1/router';
+import { launchChromium } from '../helpers/browser';
 import { backend, Harness, startHarness } from '../helpers/harness';
 
 const DIALECTS = path.resolve(__dirname, '../../src/dialects');
@@ -100,11 +100,13 @@ onlyOnce('OpenAPI document and /docs', () => {
     expect(Object.keys(JSON.parse(fs.readFileSync(BUILT, 'utf8')).paths).sort()).toEqual(Object.keys(composeOpenApi().paths as object).sort());
   });
 
+  // Chromium's start and Swagger UI's first render of ~200 paths took over 30 s in a loaded CI run (three jest
+  // workers, two with browsers of their own); 4 s when the machine is quiet. The steps' own waits stay shorter.
   it('renders /docs in a browser from local files only', async () => {
     const server = http.createServer(h.app);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--no-sandbox'] });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       const outside: string[] = [];
@@ -114,8 +116,8 @@ onlyOnce('OpenAPI document and /docs', () => {
       const res = await page.goto(`${base}/docs`);
       expect(res?.headers()['content-security-policy']).toContain("default-src 'self'");
       // Sections start collapsed; opening one shows its operations.
-      await page.locator('.opblock-tag', { hasText: 'api.php: user' }).first().click({ timeout: 20000 });
-      await page.getByText('/api.php#user.create').first().waitFor({ timeout: 20000 });
+      await page.locator('.opblock-tag', { hasText: 'api.php: user' }).first().click({ timeout: 60000 });
+      await page.getByText('/api.php#user.create').first().waitFor({ timeout: 60000 });
       await page.locator('.opblock-tag', { hasText: /^v1$/ }).first().click();
       await page.getByText('/api/v1/email/batch').first().waitFor();
       await page.locator('.opblock-tag', { hasText: 'cyberpanel' }).first().click();
@@ -125,5 +127,5 @@ onlyOnce('OpenAPI document and /docs', () => {
       await browser.close();
       await new Promise((r) => server.close(r));
     }
-  });
+  }, 120_000);
 });

@@ -16,7 +16,6 @@
 // here only emits (build:emit, tsc --noCheck: the same output as `npm run build`, which checks the sources as it
 // compiles them, without jest's types in scope).
 const { spawn } = require('node:child_process');
-const os = require('node:os');
 
 const argv = process.argv.slice(2);
 const jestAt = argv.indexOf('--jest');
@@ -25,22 +24,11 @@ const jestArgs = jestAt === -1 ? null : argv.slice(jestAt + 1);
 const steps = named.length ? named : ['build:emit', 'typecheck:all', 'typecheck:console', 'lint', 'format:check'];
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const BUILD = 'build:emit';
-// Beside jest, the checks other than the build run niced: the build gets the CPU first (jest waits for it), then jest's
-// workers do, and the checks take what they leave idle, so they neither hold jest back nor load its timing-bound tests.
-const BACKGROUND_PRIORITY = 10;
 
-function run(script, background = false) {
+function run(script) {
   const started = Date.now();
   return new Promise((resolve) => {
     const child = spawn(npm, ['run', '--silent', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-    // Set before npm starts the check's own processes (loading npm takes longer than this), which inherit it.
-    if (background && child.pid) {
-      try {
-        os.setPriority(child.pid, BACKGROUND_PRIORITY);
-      } catch {
-        // Not allowed here: the check runs at the usual priority, only slower to leave the CPU to jest.
-      }
-    }
     const out = [];
     child.stdout.on('data', (b) => out.push(b));
     child.stderr.on('data', (b) => out.push(b));
@@ -74,7 +62,7 @@ function jest(args) {
 }
 
 async function main() {
-  const results = new Map(steps.map((s) => [s, run(s, jestArgs !== null && s !== BUILD)]));
+  const results = new Map(steps.map((s) => [s, run(s)]));
   if (jestArgs) {
     // Without a build step in the list (a partial run), jest uses the dist/ already there.
     const built = results.has(BUILD) ? await results.get(BUILD) : true;

@@ -295,7 +295,7 @@ describe('delivery outcomes through a relay that answers per recipient', () => {
         .map((c) => c.to)
         .sort(),
     );
-  });
+  }, 60_000);
 });
 
 describe('the sweeper (schedules in milliseconds: SWEEP_INTERVAL_MS, SWEEP_GRACE_MS)', () => {

@@ -98,7 +98,7 @@ it('gives each test a database identical to a freshly migrated one, seed rows in
   } finally {
     await fresh.cleanup();
   }
-});
+}, 60_000);
 
 (backend() === 'mysql' ? it : it.skip)('hands a used MariaDB database back emptied, seeds and counters as fresh, for the next file', async () => {
   const used = await startHarness();

@@ -20,7 +20,7 @@ describe('migrations', () => {
     const [, applied] = await db.migrate.latest({ migrationSource });
     expect(applied).toEqual(await migrationSource.getMigrations([]));
     expect(await db('user_groups').where({ id: 1 }).first()).toMatchObject({ name: 'Default', permissions: '*' });
-  });
+  }, 60_000);
 
   it('are a no-op when already applied (several processes may start at once)', async () => {
     const [, applied] = await h.services.db.migrate.latest({ migrationSource });

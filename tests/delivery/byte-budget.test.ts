@@ -122,10 +122,10 @@ it('holds at most DELIVERY_MAX_BYTES_IN_FLIGHT of large bodies at once, sends a 
   expect(bytes.peak).toBeLessThan(OVERSIZED + BUDGET / 20);
   await waitFor(
     async () => Number((await h.services.db('deliveries').where({ status: 'delivered' }).count({ n: '*' }))[0].n) === messages.length,
-    5000,
+    15_000,
     'all 16 recorded as delivered',
   );
-  await waitFor(() => worker!.bytesInFlight().inUse === 0, 2000, 'every hold given back');
+  await waitFor(() => worker!.bytesInFlight().inUse === 0, 15_000, 'every hold given back');
 });
 
 describe('DELIVERY_MAX_BYTES_IN_FLIGHT', () => {

@@ -23,7 +23,7 @@ export async function rawSmtp(port: number): Promise<RawSmtp> {
   const client: RawSmtp = {
     send: (bytes) => void socket.write(bytes),
     async reply() {
-      await waitFor(() => complete.test(buffer), 5000, 'an SMTP reply');
+      await waitFor(() => complete.test(buffer), 15_000, 'an SMTP reply');
       const m = complete.exec(buffer)!;
       buffer = buffer.slice(m[0].length);
       return m[0].trimEnd();

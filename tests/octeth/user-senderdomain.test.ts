@@ -16,7 +16,12 @@ let worker: DeliveryWorker;
 beforeAll(async () => {
   dns = await startDnsZone();
   sink = await startSink();
-  h = await startHarness({ DNS_SERVERS: `127.0.0.1:${dns.port}`, DELIVERY_MODE: 'relay', SMTP_RELAY_URL: `smtp://127.0.0.1:${sink.port}` });
+  h = await startHarness({
+    DNS_SERVERS: `127.0.0.1:${dns.port}`,
+    DNS_TIMEOUT_MS: '1000',
+    DELIVERY_MODE: 'relay',
+    SMTP_RELAY_URL: `smtp://127.0.0.1:${sink.port}`,
+  });
   worker = createDeliveryWorker(h.services);
 });
 afterAll(async () => {

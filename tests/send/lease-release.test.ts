@@ -50,7 +50,7 @@ it('releases the lease of an attempt whose domain read failed, and delivers the 
     },
   }) as Knex;
   worker = createDeliveryWorker({ ...h.services, db });
-  await waitFor(async () => (await real('deliveries').where({ message_id: id }).first())?.status === 'delivered', 8000, 'delivered after the release');
+  await waitFor(async () => (await real('deliveries').where({ message_id: id }).first())?.status === 'delivered', 20_000, 'delivered after the release');
   expect(failures).toBe(1);
   const row = await real('deliveries').where({ message_id: id }).first();
   expect(Number(row.attempts)).toBe(1);

@@ -122,7 +122,7 @@ describe('GET /api/v1/email/{MessageID}', () => {
   it('describes each recipient with its status and events', async () => {
     const { id, createdAt } = await send(a, { to: ['one@recipient.test'], cc: ['two@recipient.test'], tags: ['receipt'], subject: 'Receipt 42' });
     await waitDelivered(id);
-    await waitFor(async () => (await h.services.db('events').where({ message_id: id, type: 'delivered' })).length === 2, 5000, 'delivered events');
+    await waitFor(async () => (await h.services.db('events').where({ message_id: id, type: 'delivered' })).length === 2, 15_000, 'delivered events');
     const r = await api.get(`/api/v1/email/${id}`, a.key);
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({
@@ -162,7 +162,7 @@ describe('GET /api/v1/emails', () => {
     ];
     tOlder = Math.max(...older.map(sec));
     // The second batch is created in a later second, so From/To (whole Unix seconds) can tell them apart.
-    await waitFor(() => Math.floor(Date.now() / 1000) > tOlder, 2000, 'the next second');
+    await waitFor(() => Math.floor(Date.now() / 1000) > tOlder, 10_000, 'the next second');
     newer = [
       await send(s, { to: ['carol@recipient.test'], tags: ['alpha', 'gamma'], sendAt: inAMinute(), subject: 'm3' }),
       await send(s, { to: ['dave@recipient.test'], subject: 'm4' }),

@@ -85,7 +85,7 @@ async function sendTo(to: string, subject: string): Promise<string> {
 async function waitDelivered(messageId: string) {
   const row = () => h.services.db('deliveries').where({ message_id: messageId }).first();
   try {
-    await waitFor(async () => (await row())?.status === 'delivered', 5000, 'delivered');
+    await waitFor(async () => (await row())?.status === 'delivered', 15_000, 'delivered');
   } catch {
     const r = await row();
     throw new Error(`not delivered: status ${r.status}, attempts ${r.attempts}, class ${r.bounce_class}, last reply "${r.last_reply}"`);
@@ -219,7 +219,7 @@ describe('DELIVERY_MODE=mx: MX preference and fallback', () => {
     zone.set(domain, { mx: [{ exchange: '', priority: 0 }] });
     const to = `reader@${domain}`;
     const id = await sendTo(to, 'To a null MX');
-    await waitFor(async () => (await h.services.db('deliveries').where({ message_id: id }).first())?.status === 'bounced', 5000, 'bounced');
+    await waitFor(async () => (await h.services.db('deliveries').where({ message_id: id }).first())?.status === 'bounced', 15_000, 'bounced');
     const d = await h.services.db('deliveries').where({ message_id: id }).first();
     expect(d).toMatchObject({ bounce_class: 'hard', last_reply: `556 5.1.10 ${domain} accepts no mail (null MX)` });
     expect(sink.received.filter((m) => m.to.includes(to))).toEqual([]);

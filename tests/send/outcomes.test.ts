@@ -157,7 +157,7 @@ describe('delivery outcomes through a relay that answers per recipient', () => {
     expect(eventNames(body)).toEqual(['queued', 'bounced']);
     expect(body.Recipients[0].Events[1].Data).toEqual({ recipient: to, smtp_reply: reply, bounce_class: 'hard', attempts: 1, seconds: expect.any(Number) });
 
-    await waitFor(async () => (await h.services.db('suppressions').where({ domain_id: s.domainId })).length > 0, 5000, 'the suppression row');
+    await waitFor(async () => (await h.services.db('suppressions').where({ domain_id: s.domainId })).length > 0, 15_000, 'the suppression row');
     const suppressed = await h.services.db('suppressions').where({ domain_id: s.domainId });
     expect(suppressed).toHaveLength(1);
     expect(suppressed[0]).toMatchObject({ email: to.toLowerCase(), reason: 'hard_bounce', detail: reply });
@@ -295,7 +295,7 @@ describe('delivery outcomes through a relay that answers per recipient', () => {
         .map((c) => c.to)
         .sort(),
     );
-  });
+  }, 60_000);
 });
 
 describe('the sweeper (schedules in milliseconds: SWEEP_INTERVAL_MS, SWEEP_GRACE_MS)', () => {
@@ -322,7 +322,7 @@ describe('the sweeper (schedules in milliseconds: SWEEP_INTERVAL_MS, SWEEP_GRACE
     expect(Number(row.next_attempt_at)).toBe(sendAt * 1000);
     // The job goes missing (a queue restart would do the same); the database still says the work is due. The job
     // is added while the answer goes out, so wait until it is there to take it away.
-    await waitFor(() => rig.h.services.queues.queue(DELIVERY_QUEUE).remove(deliveryJobId(Number(row.id), 0)), 5000, 'the job to remove');
+    await waitFor(() => rig.h.services.queues.queue(DELIVERY_QUEUE).remove(deliveryJobId(Number(row.id), 0)), 15_000, 'the job to remove');
 
     const done = await waitStatus(rig.h, id, 'delivered', 15000);
     expect(Number(done.finished_at)).toBeGreaterThanOrEqual(sendAt * 1000 + 1000);

@@ -164,7 +164,7 @@ describe('SMTP relay front', () => {
     let buffer = '';
     socket.on('data', (d) => (buffer += d));
     const expectLine = async (re: RegExp) => {
-      await waitFor(() => re.test(buffer), 5000, `reply ${re}`);
+      await waitFor(() => re.test(buffer), 15_000, `reply ${re}`);
       const out = buffer;
       buffer = '';
       return out;

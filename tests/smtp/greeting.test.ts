@@ -63,7 +63,8 @@ test('the override applies to the installed smtp-server', () => {
 
 test('the relay front greets without the 100 ms pause by default', async () => {
   expect(h.services.config.smtpGreetingDelayMs).toBe(0);
-  expect(await quickest(fronts[0].ports[0])).toBeLessThan(60);
+  // The pause alone would make every greeting 100 ms or more; 90 leaves a loaded machine the most room short of it.
+  expect(await quickest(fronts[0].ports[0], 10)).toBeLessThan(90);
 });
 
 test('SMTP_GREETING_DELAY_MS sets the pause, and a client that talks first is refused', async () => {

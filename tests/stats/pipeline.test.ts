@@ -44,7 +44,7 @@ async function settled(messageId: string, status: string) {
     `${messageId} ${status}`,
   );
   // The event is written in the same transaction as the status.
-  await waitFor(async () => !!(await rig.h.services.db('events').where({ message_id: messageId, type: status }).first()), 5000, `${status} event`);
+  await waitFor(async () => !!(await rig.h.services.db('events').where({ message_id: messageId, type: status }).first()), 15_000, `${status} event`);
 }
 
 describe('statistics from the send pipeline', () => {

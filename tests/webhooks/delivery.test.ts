@@ -101,7 +101,7 @@ describe('webhook delivery', () => {
     const otherKey = await cmd('getwebhooks', other);
     expect(() => new Webhook(otherKey.SigningSecret).verify(hit.body, hit.headers)).toThrow();
 
-    await waitFor(async () => (await log(s, hookId)).length === 1, 5000, 'attempt logged');
+    await waitFor(async () => (await log(s, hookId)).length === 1, 15_000, 'attempt logged');
     const attempts = await log(s, hookId);
     expect(attempts[0]).toMatchObject({ EventID: body.id, Event: 'delivery', Attempt: 1, Result: 'delivered', StatusCode: 200, Error: null });
     const list = await cmd('getwebhooks', s);
@@ -207,7 +207,7 @@ describe('webhook delivery', () => {
     const [first, second] = hitsAt(p).map((x) => verifyHit(x, signing));
     expect(second.id).toBe(first.id); // the same event, retried
     expect(hitsAt(p)[1].headers['webhook-id']).toBe(hitsAt(p)[0].headers['webhook-id']);
-    await waitFor(async () => (await log(s, hookId)).length === 2, 5000, 'two attempts logged');
+    await waitFor(async () => (await log(s, hookId)).length === 2, 15_000, 'two attempts logged');
     const attempts = await log(s, hookId);
     expect(attempts.map((a: any) => [a.Attempt, a.Result, a.StatusCode])).toEqual([
       [1, 'failed', 500],
@@ -233,7 +233,7 @@ describe('webhook delivery', () => {
       await rx.restart();
     }
     await waitFor(() => hitsAt(p).length === 1, 15000, 'delivery after restart');
-    await waitFor(async () => (await log(s, hookId)).some((a: any) => a.Result === 'delivered'), 5000, 'delivered logged');
+    await waitFor(async () => (await log(s, hookId)).some((a: any) => a.Result === 'delivered'), 15_000, 'delivered logged');
     const attempts = await log(s, hookId);
     const failed = attempts.filter((a: any) => a.Result === 'failed');
     expect(failed.length).toBeGreaterThanOrEqual(2);

@@ -7,7 +7,8 @@
  * (bench/probe.js rsa), the api's and the workers' RSS every 100 ms (peak and median per phase and over the run) and
  * the mean 1-minute load (bench/probe.js rss).
  * Ends with one line `BENCH {json}` (issue 15's keys); what this run does not measure is null.
- * Knobs: BENCH_SECONDS (10), BENCH_E2E_MESSAGES (20000 per pass), BENCH_E2E_SUBMITTERS (4 batch requests in
+ * Knobs: BENCH_SECONDS (10), BENCH_WARMUP_SECONDS (3: unmeasured load on the bare endpoint and the single route
+ * before they are timed; 0: timed from cold), BENCH_E2E_MESSAGES (20000 per pass), BENCH_E2E_SUBMITTERS (4 batch requests in
  * flight), BENCH_WORKERS (2), BENCH_CONCURRENCY (50), BENCH_DKIM (unset: both passes; 0 or 1: only that one),
  * BENCH_NODE_FLAGS (node/V8 flags for the api and workers, e.g. `--max-semi-space-size=8`, for A/B runs), and any
  * BATCH_ACCEPT_* or DELIVERY_* variable, HEAP_GROWING_PERCENT, GROUP_COMMIT_OVERLAP_MS and POSTERN_COALESCE_STATS are passed to the gateway
@@ -38,6 +39,7 @@ const PROBE = path.join(ROOT, 'bench/probe.js');
 const MYSQL = process.env.BENCH_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
 const REDIS = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
+const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);
 const E2E_MESSAGES = Number(process.env.BENCH_E2E_MESSAGES ?? 20000);
 const SUBMITTERS = Number(process.env.BENCH_E2E_SUBMITTERS ?? 4);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 2);
@@ -306,10 +308,19 @@ async function main(): Promise<void> {
     console.log(`RSA-2048 signatures, one thread:  ${line.rsa_signs_s}/s`);
 
     if (!E2E_ONLY) {
+      const bareUrl = `http://127.0.0.1:${barePort}/api/v1/email`;
+      const mineUrl = `http://127.0.0.1:${apiPort}/api/v1/email`;
+      if (WARMUP > 0) {
+        // Steady state, as bench:single-ab measures it: both servers take the same unmeasured load first, so the
+        // figures are not the first seconds' JIT compilation, pool connects and cold caches.
+        const w = [await cannon({ url: bareUrl, method: 'POST', headers, body: one, connections: 50, duration: WARMUP })];
+        w.push(await cannon({ url: mineUrl, method: 'POST', headers, body: one, connections: 50, duration: WARMUP }));
+        console.log(`warm-up (${WARMUP} s each, not counted): bare p99 ${w[0].latency.p99} ms, Postern p99 ${w[1].latency.p99} ms`);
+      }
       const singles = sampleWhile([apiPid]);
-      const bare = await cannon({ url: `http://127.0.0.1:${barePort}/api/v1/email`, method: 'POST', headers, body: one, connections: 50, duration: DURATION });
+      const bare = await cannon({ url: bareUrl, method: 'POST', headers, body: one, connections: 50, duration: DURATION });
       const singleCpu = cpuSplit({ api: [apiPid], mariadb: [servers.mariadb] });
-      const mine = await cannon({ url: `http://127.0.0.1:${apiPort}/api/v1/email`, method: 'POST', headers, body: one, connections: 50, duration: DURATION });
+      const mine = await cannon({ url: mineUrl, method: 'POST', headers, body: one, connections: 50, duration: DURATION });
       const sCpu = singleCpu(mine['2xx']);
       line.single_api_cpu_us = sCpu.api;
       line.single_db_cpu_us = sCpu.mariadb;

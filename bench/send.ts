@@ -313,9 +313,9 @@ async function main(): Promise<void> {
       if (WARMUP > 0) {
         // Steady state, as bench:single-ab measures it: both servers take the same unmeasured load first, so the
         // figures are not the first seconds' JIT compilation, pool connects and cold caches.
-        const w = [await cannon({ url: bareUrl, method: 'POST', headers, body: one, connections: 50, duration: WARMUP })];
-        w.push(await cannon({ url: mineUrl, method: 'POST', headers, body: one, connections: 50, duration: WARMUP }));
-        console.log(`warm-up (${WARMUP} s each, not counted): bare p99 ${w[0].latency.p99} ms, Postern p99 ${w[1].latency.p99} ms`);
+        const bareWarm = await cannon({ url: bareUrl, method: 'POST', headers, body: one, connections: 50, duration: WARMUP });
+        const mineWarm = await cannon({ url: mineUrl, method: 'POST', headers, body: one, connections: 50, duration: WARMUP });
+        console.log(`warm-up (${WARMUP} s each, not counted): bare p99 ${bareWarm.latency.p99} ms, Postern p99 ${mineWarm.latency.p99} ms`);
       }
       const singles = sampleWhile([apiPid]);
       const bare = await cannon({ url: bareUrl, method: 'POST', headers, body: one, connections: 50, duration: DURATION });

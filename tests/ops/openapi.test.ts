@@ -100,8 +100,8 @@ onlyOnce('OpenAPI document and /docs', () => {
     expect(Object.keys(JSON.parse(fs.readFileSync(BUILT, 'utf8')).paths).sort()).toEqual(Object.keys(composeOpenApi().paths as object).sort());
   });
 
-  // Chromium's start and Swagger UI's first render of ~200 paths took over 30 s in a loaded CI run (three jest
-  // workers, two with browsers of their own); 4 s when the machine is quiet. The steps' own waits stay shorter.
+  // Chromium's start and Swagger UI's first render of ~200 paths took over 30 s in a loaded CI run (beside other
+  // jest workers driving browsers of their own); 4 s when the machine is quiet. The steps' own waits stay shorter.
   it('renders /docs in a browser from local files only', async () => {
     const server = http.createServer(h.app);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

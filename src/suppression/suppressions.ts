@@ -8,7 +8,7 @@ export type SuppressionReason = 'manual' | 'hard_bounce' | 'complaint' | 'unsubs
 
 /**
  * The subset of `emails` (any case) a send from the domain must skip, lowercase: the domain's own list, the
- * AccountWide entries of the domain's owner, SystemWide entries (one round trip: a UNION), and, unless `patterns`
+ * AccountWide entries of the domain's owner, SystemWide entries (one round trip: a UNION ALL), and, unless `patterns`
  * is false (campaigns, as upstream), the install's suppression patterns.
  */
 export async function suppressedAmong(store: Store, domainId: number, emails: string[], opts: { patterns?: boolean } = {}): Promise<Set<string>> {
@@ -35,7 +35,8 @@ function suppressedQuery(db: Db, domainId: number, emails: string[]): Stmt {
     db,
     'select `email` from `suppressions` where `domain_id` = ? and `email` in ' +
       list +
-      ' union select `e`.`email` from `suppression_entries` as `e` where `e`.`email` in ' +
+      // UNION ALL: the caller makes a Set of the answer, and MariaDB builds a temporary table for a plain UNION.
+      ' union all select `e`.`email` from `suppression_entries` as `e` where `e`.`email` in ' +
       list +
       ' and `e`.`list_id` is null and (`e`.`user_id` is null or `e`.`user_id` = (select `user_id` from `sender_domains` where `id` = ?))',
     [domainId, ...emails, ...emails, domainId],

@@ -8,7 +8,7 @@
 # BENCH_SHOW_LOG=1 (group sizes per process), BENCH_NODE_ARGS (node flags for the roles), BENCH_PROFILE=<dir> (a CPU
 # profile per role and pass: <dir>/smtp-1.cpuprofile, worker-2.cpuprofile, ...), BENCH_CONNECTIONS=new (only the
 # pass with a new connection per message), SMTP_RELAY_MAX_CONNECTIONS (the worker's sessions to the sink; empty = the
-# setting's default). The worker runs with DELIVERY_CONCURRENCY=50.
+# setting's default), BENCH_FLOOR=0 (skip the library's floor: smtp-server alone, bench/smtp-floor.js). The worker runs with DELIVERY_CONCURRENCY=50.
 # Ends with one line `BENCH {json}` (issue 15's keys: relay_ratio_pooled, relay_ratio_new_conn, rsa_signs_s,
 # worker_rss_mb, load1; the send-path keys are null here) plus this run's rates. The Postfix instance lives
 # entirely in a private directory passed with -c (nothing is written to the system's /etc/postfix), the Postern
@@ -135,6 +135,28 @@ console.log('  CPU per message, µs (of which system): ' + parts.join(', ') + ';
 " "$W" "$N"
 }
 
+# The library's floor (bench/smtp-floor.js): smtp-server with hooks that do nothing, loaded the same way. Prints
+# "msg/s µs-per-message" (its own CPU); BENCH_FLOOR=0 skips it.
+floor() {
+  local keep=$1 port start end fpid
+  node "$ROOT/bench/smtp-floor.js" >"$W/floor.port" 2>"$W/floor.cpu" &
+  fpid=$!
+  PIDS+=("$fpid")
+  for _ in $(seq 100); do [ -s "$W/floor.port" ] && break; sleep 0.05; done
+  port=$(cat "$W/floor.port")
+  start=$(date +%s.%N)
+  smtp-source $keep -s "$SESSIONS" -l 1024 -m "$N" -f bench@bench.example.com -t rcpt@sink.test "127.0.0.1:$port" >"$W/source.out" 2>&1 ||
+    { echo "smtp-source failed on the floor server:" >&2; tail -5 "$W/source.out" >&2; }
+  end=$(date +%s.%N)
+  kill -TERM "$fpid"; wait "$fpid" 2>/dev/null || true
+  node -e "
+const [n, start, end, file] = process.argv.slice(1);
+const r = JSON.parse(require('fs').readFileSync(file, 'utf8'));
+if (r.n !== Number(n)) { console.error('the floor server took ' + r.n + ' of ' + n + ' messages'); console.log('null null'); }
+else console.log(Math.round(n / (end - start)) + ' ' + r.us_per_msg);
+" "$N" "$start" "$end" "$W/floor.cpu"
+}
+
 # ---- Postfix: a private instance on loopback relaying everything to the sink
 setup_postfix() {
   local pf="$W/pf"
@@ -245,8 +267,11 @@ for keep in "${MODES[@]}"; do
     ptd=$(measure "127.0.0.1:$PT_SMTP" "bench@bench.example.com" "$keep" "${ROLE_PIDS[*]} $SERVER_PIDS")
     stop_postern_roles; stop_sink
   fi
-  echo "$key $pf $pt $ptd" >>"$W/rates"
+  fl="null null"
+  [ "${BENCH_FLOOR:-1}" = "0" ] || fl=$(floor "$keep")
+  echo "$key $pf $pt $ptd $fl" >>"$W/rates"
   echo "$label: Postfix ${pf} msg/s; Postern DKIM off ${pt} msg/s ($(awk -v a="$pt" -v b="$pf" 'BEGIN{ if (b == "null") print "no"; else printf "%.2f", a/b}')x Postfix, target >= 2.0x pooled, >= 1.5x new connections); Postern DKIM on ${ptd} msg/s"
+  echo "  smtp-server alone (hooks that do nothing, nothing stored or relayed): ${fl% *} msg/s, ${fl#* } µs of its CPU per message"
 done
 
 # The one line to compare runs by: issue 15's keys (null where this bench measures nothing), then its own rates.
@@ -265,9 +290,10 @@ const num = (v) => (v === 'null' ? null : Number(v));
 const out = { batch_msg_s: null, single_ratio: null, single_p99_ms: null, e2e_dkim_off_msg_s: null, e2e_dkim_on_msg_s: null, rsa_signs_s: Number(rsa),
   relay_ratio_pooled: null, relay_ratio_new_conn: null, api_rss_mb: null, worker_rss_mb: peak('worker'),
   load1: n ? Math.round((samples.reduce((a, s) => a + s.load1 * s.samples, 0) / n) * 100) / 100 : null, smtp_rss_mb: peak('smtp') };
-for (const [key, pf, pt, ptd] of lines('rates').map((l) => l.split(' '))) {
+for (const [key, pf, pt, ptd, flr, flus] of lines('rates').map((l) => l.split(' '))) {
   out['relay_ratio_' + key] = num(pf) && num(pt) ? Math.round((num(pt) / num(pf)) * 100) / 100 : null;
-  Object.assign(out, { ['relay_' + key + '_postfix_msg_s']: num(pf), ['relay_' + key + '_postern_msg_s']: num(pt), ['relay_' + key + '_postern_dkim_msg_s']: num(ptd) });
+  Object.assign(out, { ['relay_' + key + '_postfix_msg_s']: num(pf), ['relay_' + key + '_postern_msg_s']: num(pt), ['relay_' + key + '_postern_dkim_msg_s']: num(ptd),
+    ['relay_' + key + '_floor_msg_s']: num(flr), ['relay_' + key + '_floor_us']: num(flus) });
 }
 console.log('BENCH ' + JSON.stringify(out));
 " "$W" "$RSA"

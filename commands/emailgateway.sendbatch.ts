@@ -6,7 +6,8 @@
  */
 import { defineCommand } from '../src/command';
 import { CommandError, TEMPORARILY_UNAVAILABLE } from '../src/errors';
-import { Accepted, acceptMessages, Sender } from '../src/mail/accept';
+import { acceptMessages } from '../src/mail/accept';
+import type { Accepted, Sender } from '../src/mail/prepare';
 import { defaultFromAddress, senderFor } from '../src/mail/sender-for';
 import { truthy } from '../src/http/params';
 import { parseSendRequest, SendRequest } from '../src/mail/send-request';

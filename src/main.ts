@@ -22,7 +22,7 @@ import { OpsListener, startOpsListener } from './ops/health';
 import { createDnsWatch, DnsWatch } from './domains/dns-watch';
 import { IDEMPOTENCY_TTL_MS, purgeExpiredKeys } from './idempotency/keys';
 import { limitHeapGrowth } from './heap-growth';
-import { warmAcceptGroups } from './mail/accept';
+import { warmAcceptGroups } from './mail/accept-group';
 
 export interface Running {
   services: Services;

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { sql } from '../src/db';
-import { warmAcceptGroups } from '../src/mail/accept';
+import { warmAcceptGroups } from '../src/mail/accept-group';
 import { backend, Harness, startHarness } from './helpers/harness';
 
 /**

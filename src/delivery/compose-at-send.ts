@@ -34,7 +34,7 @@ type PreparedMessage =
     };
 
 /**
- * Composes at delivery what accept used to compose (src/mail/accept.ts stores the request, not the MIME): the bytes
+ * Composes at delivery what accept used to compose (src/mail/prepare.ts stores the request, not the MIME): the bytes
  * composeMime gives with the same Message-ID and Date, and per recipient what buildVariant gives (tags, tracked
  * links, pixel, unsubscribe link and headers). Each message is prepared once per worker (HTML parsed once, its
  * MIME's shared parts encoded once, its tracked links written before its first send) and kept in a bounded cache

@@ -5,7 +5,8 @@ import { STATUS } from '../domains/domains';
 import { addressesIn, decodeWords, headerProblem, longLineProblem, nameOf, valueOf } from '../smtp/message-rules';
 import { suppressedAmongShared } from '../suppression/suppressions';
 import { newMessageIdHeader } from './message-id';
-import { persistPrepared, Prepared, Sender } from './accept';
+import { persistPrepared } from './accept-group';
+import type { Prepared, Sender } from './prepare';
 
 export interface RawSubmission {
   mailFrom: string;

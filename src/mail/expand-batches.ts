@@ -2,7 +2,7 @@ import type { Services } from '../command';
 import { affectedRows, runInTurn, sql } from '../db';
 import { enqueueDeliveries } from '../delivery/enqueue';
 import { isOutage } from '../outage';
-import { GuardLost, writePrepared } from './accept';
+import { GuardLost, writePrepared } from './write-prepared';
 import { decodePending } from './pending-batches';
 
 /**

@@ -1,6 +1,7 @@
 import type { Services } from '../command';
 import { listExists, subscribedMembers, SubscriberContext } from '../lists/api';
-import { Accepted, acceptMessages, QUOTA_PROBLEM, resolveRefs, Sender, SendRefs } from './accept';
+import { acceptMessages, QUOTA_PROBLEM } from './accept';
+import { Accepted, resolveRefs, Sender, SendRefs } from './prepare';
 import type { CommitStatement } from '../idempotency/keys';
 import { isOutage } from '../outage';
 import type { Problem, SendRequest } from './send-request';

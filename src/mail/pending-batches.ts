@@ -3,7 +3,7 @@ import type { Knex } from 'knex';
 import type { Services } from '../command';
 import { insertRows, Stmt } from '../db';
 import { DELIVERY_QUEUE, DeliveryJob } from '../delivery/enqueue';
-import type { Prepared } from './accept';
+import type { Prepared } from './prepare';
 
 /**
  * A big submission accepted as one row (issue 15, "one durable row per batch request"): everything that decides

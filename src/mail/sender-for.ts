@@ -1,7 +1,7 @@
 import type { CommandContext } from '../command';
 import { PERMISSION_DENIED } from '../errors';
 import { accountDomainByName, domainScope, inScope } from '../auth/account-keys';
-import type { Sender } from './accept';
+import type { Sender } from './prepare';
 import type { Problem } from './send-request';
 import { STATUS } from '../domains/domains';
 

@@ -228,7 +228,7 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
     if (outcome.status === 429) await lease.release();
     // A success was stored with its messages (one round trip less, and nothing more to wait for in an outage). A
     // command that built its reply statement and then failed committed nothing: its accept group rolled back (a
-    // recipient found suppressed there, src/mail/accept.ts) and it answered an error instead.
+    // recipient found suppressed there, src/mail/accept-group.ts) and it answered an error instead.
     else if (!(committed && outcome.status === 200 && !outcome.failed)) await lease.finish({ status: outcome.status, body: outcome.body });
     return outcome;
   }

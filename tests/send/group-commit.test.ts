@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import nodemailer from 'nodemailer';
 import supertest from 'supertest';
-import { groupCommitStats } from '../../src/mail/accept';
+import { groupCommitStats } from '../../src/mail/accept-group';
 import { SmtpFront, startSmtpFront } from '../../src/smtp/front';
 import { backend, Harness, senderSetup } from '../helpers/harness';
 import { RelayRig, startRelayRig } from '../helpers/rig';
@@ -91,7 +91,7 @@ describe('group commit on the send path', () => {
   });
 
   it('sends of several recipients each, made at once: every queued event names its own delivery, and each copy is delivered', async () => {
-    // On MySQL the accept works the delivery ids out from its INSERT's result (src/mail/accept.ts writeKnownIds):
+    // On MySQL the accept works the delivery ids out from its INSERT's result (src/mail/write-prepared.ts writeKnownIds):
     // an id off by one would pair an event (or a queue job) with another message's delivery.
     const run = tag();
     // The ids the accept handed the queue, read off every job it adds meanwhile.

@@ -4,7 +4,7 @@ import { simpleParser } from 'mailparser';
 import nodemailer from 'nodemailer';
 import supertest from 'supertest';
 import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
-import { groupCommitStats } from '../../src/mail/accept';
+import { groupCommitStats } from '../../src/mail/accept-group';
 import { SmtpFront, startSmtpFront } from '../../src/smtp/front';
 import { createUser, Harness, senderSetup, startHarness } from '../helpers/harness';
 import { RelayRig, startRelayRig } from '../helpers/rig';

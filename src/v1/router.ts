@@ -5,6 +5,7 @@ import { Dispatcher, errorTexts, lookupCommand, RequestMeta } from '../dispatch'
 import { claimKey, idempotencyHashes, IDEMPOTENCY_TTL_MS, IdempotencySuperseded } from '../idempotency/keys';
 import { CommandError, hardErrorHeaders, outageDetail, TEMPORARILY_UNAVAILABLE, toHardError, writeV1Errors } from '../errors';
 import { canonicalIp } from '../auth/users';
+import { presentedKey } from '../auth/account-keys';
 import { bodyReader, QS_OPTIONS } from '../http/body';
 import { collectParams, textSourcedKeys } from '../http/params';
 import { writeJson } from '../http/json-reply';
@@ -153,6 +154,15 @@ function stillProcessing(retryAfterSec: number): Outcome {
   };
 }
 
+/** The sender credential a send request presents, as authenticateSender reads it ('' when none). */
+function sendCredential(req: Request): string {
+  const fromHeaders = presentedKey(req.headers as Record<string, string | undefined>);
+  if (fromHeaders) return fromHeaders;
+  const params = collectParams(qs.parse(req.url.split('?')[1] ?? '', QS_OPTIONS), req.parsedBody?.body, req.parsedBody?.isJson ?? false);
+  const v = (params as Record<string, unknown>).senderapikey;
+  return typeof v === 'string' ? v.trim() : typeof v === 'number' ? String(v) : '';
+}
+
 /** The `/api/v1/*` door: same dispatcher as /api.php, bare results on success, `{"Errors":[…]}` on failure. */
 export function v1Api(services: Services, dispatcher: Dispatcher): express.Router {
   const router = express.Router();
@@ -196,9 +206,11 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
    */
   async function idempotent(route: (typeof V1_ROUTES)[number], req: Request, key: string): Promise<Outcome> {
     if (key.length > 256) return { status: 400, body: { Errors: [{ Code: 400, Message: 'Idempotency-Key must be at most 256 characters' }] } };
-    const credential =
-      /^Bearer\s+(\S+)/i.exec(req.headers.authorization ?? '')?.[1] ??
-      String((collectParams({}, req.parsedBody?.body, true) as Record<string, unknown>).senderapikey ?? '');
+    // Keys are kept per credential, read as authentication reads it (Bearer, X-API-Key, then SenderAPIKey from the
+    // query or the body): only a caller holding the same key can replay, or take, another's Idempotency-Key. No
+    // credential: nothing to scope by, so no claim (authentication answers code 1).
+    const credential = sendCredential(req);
+    if (!credential) return run(route, req);
     const claim = await claimKey(services.db, {
       ...idempotencyHashes(credential, `${route.method} ${route.path}`, key, req.parsedBody?.body ?? {}),
       leaseMs: services.config.idempotencyLeaseSeconds * 1000,

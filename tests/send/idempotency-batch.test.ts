@@ -134,6 +134,39 @@ describe('Idempotency-Key on POST /api/v1/email', () => {
     expect(await countMessages({ subject, user_id: s.userId })).toBe(2);
   });
 
+  it('keeps keys apart whichever way the sender key comes (X-API-Key, ?SenderAPIKey=), and holds none for a caller without one', async () => {
+    const other = await senderSetup(h);
+    const key = idemKey();
+    const subject = `scoped ${key}`;
+    const body = message({ Subject: subject });
+    const send = (headers: Record<string, string>, query = '') => {
+      const r = supertest(h.app).post(`/api/v1/email${query}`).set('Idempotency-Key', key);
+      for (const [k, v] of Object.entries(headers)) r.set(k, v);
+      return r.send(body);
+    };
+    // No credential: answered code 1, and nothing is claimed that could block or answer the owner's send.
+    const anonymous = await send({});
+    expect(anonymous.body.Errors[0].Code).toBe(1);
+    expect(anonymous.headers['idempotent-replayed']).toBeUndefined();
+    const mine = await send({ 'X-API-Key': s.key });
+    expect(mine.status).toBe(200);
+    expect(mine.headers['idempotent-replayed']).toBeUndefined();
+    expect(mine.body.MessageID).toMatch(/^[0-9a-f-]{36}$/);
+    // The same credential in another place replays; another tenant's key (header or query) gets its own answer
+    // (code 3: the From is not on its domain; the second time its own answer again), never the first MessageID.
+    const replay = await send({}, `?SenderAPIKey=${encodeURIComponent(s.key)}`);
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(replay.body.MessageID).toBe(mine.body.MessageID);
+    const theirs = await send({ 'X-API-Key': other.key });
+    expect(theirs.headers['idempotent-replayed']).toBeUndefined();
+    expect(theirs.body).toEqual({ Errors: [expect.objectContaining({ Code: 3 })] });
+    const theirsAgain = await send({}, `?SenderAPIKey=${encodeURIComponent(other.key)}`);
+    expect(theirsAgain.headers['idempotent-replayed']).toBe('true');
+    expect(theirsAgain.body).toEqual(theirs.body);
+    expect((await send({})).body.Errors[0].Code).toBe(1);
+    expect(await countMessages({ subject, user_id: s.userId })).toBe(1);
+  });
+
   it('two concurrent requests with the same key and body store one message', async () => {
     const key = idemKey();
     const subject = `race ${key}`;

@@ -9,6 +9,8 @@ import { filteredEntries, presentEntry } from '../src/suppression/entries';
 export default defineCommand({
   name: 'suppression.browse',
   auth: 'user',
+  // The account's suppression lists decide what it may send: the same permission as its domains and keys.
+  permission: 'EmailGateway.ManageDomain',
   keepsCredentialCaches: true,
   arrayErrors: true,
   errors: { 1: 'Invalid SuppressionSource value', 4: 'Invalid ListID', 6: 'Invalid paging value (StartFrom 0 or more, RetrieveCount 1-1000)' },

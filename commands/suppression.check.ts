@@ -16,6 +16,8 @@ const ORDER = ['PerList', 'SenderDomain', 'AccountWide', 'SystemWide'];
 export default defineCommand({
   name: 'suppression.check',
   auth: 'user',
+  // The account's suppression lists decide what it may send: the same permission as its domains and keys.
+  permission: 'EmailGateway.ManageDomain',
   keepsCredentialCaches: true,
   arrayErrors: true,
   errors: {

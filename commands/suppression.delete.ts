@@ -11,6 +11,8 @@ import { addressesOf, scopeOf } from '../src/suppression/entries';
 export default defineCommand({
   name: 'suppression.delete',
   auth: 'user',
+  // The account's suppression lists decide what it may send: the same permission as its domains and keys.
+  permission: 'EmailGateway.ManageDomain',
   arrayErrors: true,
   errors: {
     1: 'Missing input: send EmailAddress, EmailAddresses or EmailAddressesBulk',

@@ -12,6 +12,8 @@ import { whitelisted } from '../src/suppression/scopes';
 export default defineCommand({
   name: 'suppression.import',
   auth: 'user',
+  // The account's suppression lists decide what it may send: the same permission as its domains and keys.
+  permission: 'EmailGateway.ManageDomain',
   arrayErrors: true,
   errors: {
     1: 'Missing EmailAddresses parameter',

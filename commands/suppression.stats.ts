@@ -6,6 +6,8 @@ import { SOURCES } from '../src/suppression/scopes';
 export default defineCommand({
   name: 'suppression.stats',
   auth: 'user',
+  // The account's suppression lists decide what it may send: the same permission as its domains and keys.
+  permission: 'EmailGateway.ManageDomain',
   keepsCredentialCaches: true,
   arrayErrors: true,
   errors: { 1: 'Invalid SuppressionSource value', 4: 'Invalid ListID' },

@@ -4,6 +4,8 @@ import { defineCommand } from '../src/command';
 export default defineCommand({
   name: 'suppression.whitelist.get',
   auth: 'user',
+  // The account's suppression lists decide what it may send: the same permission as its domains and keys.
+  permission: 'EmailGateway.ManageDomain',
   keepsCredentialCaches: true,
   errors: {},
   async run(_p, ctx) {

@@ -11,6 +11,8 @@ import { addressInput } from '../src/suppression/scopes';
 export default defineCommand({
   name: 'suppression.whitelist.set',
   auth: 'user',
+  // The account's suppression lists decide what it may send: the same permission as its domains and keys.
+  permission: 'EmailGateway.ManageDomain',
   arrayErrors: true,
   errors: { 1: 'Missing or malformed Entries', 2: 'Each entry must be an email address, optionally with * wildcards', 3: 'At most 1,000 entries' },
   async run(p, ctx) {

@@ -4,12 +4,13 @@
  * CyberPanel, CloudMails and platform dialects, with CanSend / CanReadAnalytics (default 1) and optional Domains
  * (names of the account's sender domains) and AllowedIPs (addresses and CIDR ranges).
  * Errors: 1 missing Note, 5 bad IP, 6 bad permissions, 7 bad KeyType, 8 bad Domains, 9 bad AllowedIPs,
- * 10 bad CanSend/CanReadAnalytics, 11 a parameter of the other key type.
+ * 10 bad CanSend/CanReadAnalytics, 11 a parameter of the other key type, 12 more than the caller may do itself (a
+ * restricted key cannot make a key with a permission it lacks, nor an account key).
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { isIp } from '../src/auth/user-fields';
-import { canonicalIp } from '../src/auth/users';
+import { canonicalIp, groupPermissions, hasPermission, intersectPermissions, parsePermissions } from '../src/auth/users';
 import { newAccountKey, newUserKey } from '../src/credentials/credentials';
 import { accountKeyColumns, presentApiKeys } from '../src/credentials/account-key-fields';
 
@@ -30,10 +31,18 @@ export default defineCommand({
     9: 'Invalid AllowedIPs (IP addresses or CIDR ranges, comma-separated)',
     10: 'Invalid CanSend or CanReadAnalytics (true or false)',
     11: 'CanSend, CanReadAnalytics, Domains and AllowedIPs are for KeyType=account; BoundIPAddress and Permissions for KeyType=user',
+    12: 'The new key would have permissions this credential does not have',
   },
   async run(p, ctx) {
     const account = String(p.keytype ?? 'user').toLowerCase() === 'account';
     if ((account ? USER_ONLY : ACCOUNT_ONLY).some((k) => p[k] !== undefined && p[k] !== '')) throw new CommandError(11);
+    // What the new key could do (its Permissions within the account's group; an account key: the whole group) must
+    // be within what this credential may do, or a restricted key could make itself an unrestricted one.
+    if (ctx.adminId === undefined && ctx.permissions !== '*') {
+      const group = await groupPermissions(ctx.db, ctx.user!.group_id);
+      const wanted = intersectPermissions(group, account ? '*' : parsePermissions(p.permissions ? String(p.permissions) : '*'));
+      if (wanted === '*' || [...wanted].some((perm) => !hasPermission(ctx.permissions, perm))) throw new CommandError(12);
+    }
     const now = Date.now();
     let row: Record<string, unknown>;
     let key: string;

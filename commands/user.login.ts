@@ -1,5 +1,6 @@
 /**
- * user.login — Username + Password (or APIKey) → SessionID + UserInfo.
+ * user.login — Username + Password (or APIKey) → SessionID + UserInfo. A session opened with an APIKey has that
+ * key's Permissions and IP binding, and ends when the key is deleted.
  * Errors (arrays): 1 missing Username, 2 missing Password, 3 invalid login, 4 too many failures (throttled), 5 account disabled.
  */
 import { defineCommand } from '../src/command';
@@ -23,6 +24,7 @@ export default defineCommand({
   },
   async run(p, ctx) {
     let user: UserRow | undefined;
+    let apiKeyId: number | null = null;
     const account = p.apikey !== undefined ? 'apikey' : String(p.username);
     const wait = await loginBlockedFor(ctx, 'user', account);
     if (wait > 0) throw new CommandError([4], `Too many failed login attempts: try again in ${wait} seconds`);
@@ -30,6 +32,7 @@ export default defineCommand({
       const key = await findUserApiKey(ctx.db, String(p.apikey));
       if (key && (!key.bound_ip || key.bound_ip === ctx.ip)) {
         user = await findUser(ctx.db, Number(key.user_id));
+        apiKeyId = Number(key.id);
         await ctx
           .db('user_api_keys')
           .where({ id: key.id })
@@ -49,7 +52,8 @@ export default defineCommand({
     }
     if (!isEnabled(user)) throw new CommandError([5]);
     await clearLoginFailures(ctx, 'user', account);
-    const SessionID = await createSession(ctx.db, 'user', user.id);
+    // A session opened with an API key keeps to that key's Permissions and IP binding (src/auth/authenticate.ts).
+    const SessionID = await createSession(ctx.db, 'user', user.id, apiKeyId);
     return {
       ErrorText: '',
       SessionID,

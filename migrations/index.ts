@@ -21,6 +21,7 @@ import * as createCaptured from './20261210000100_create_captured_messages';
 import * as queueHold from './20261211000100_queue_hold';
 import * as messageContent from './20261215000100_message_content';
 import * as pendingBatches from './20261216000100_create_pending_batches';
+import * as sessionApiKey from './20261217000100_session_api_key';
 
 /** Every migration in order. Listed here (not globbed) so ts-jest and compiled builds load the same set. */
 const MIGRATIONS: Record<string, Knex.Migration> = {
@@ -46,6 +47,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261211000100_queue_hold': queueHold,
   '20261215000100_message_content': messageContent,
   '20261216000100_create_pending_batches': pendingBatches,
+  '20261217000100_session_api_key': sessionApiKey,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -5,7 +5,7 @@ export type { AccountKeyScope, AccountPermission } from '../model';
 import { CommandError, PERMISSION_DENIED } from '../errors';
 import { ACCOUNT_KEY_PREFIX } from '../credentials/credentials';
 import { sha256hex } from './secrets';
-import { findUser } from './users';
+import { findUser, groupPermissions } from './users';
 
 export function isAccountKey(presented: string): boolean {
   return presented.startsWith(ACCOUNT_KEY_PREFIX);
@@ -124,7 +124,8 @@ export async function authenticateAccountKey(cmd: CommandDef, presented: string,
   if (!user) throw new CommandError(2, 'Invalid user account');
   ctx.user = user;
   ctx.accountKey = scope;
-  ctx.permissions = '*';
+  // An account key reaches what its account's group may do, no more (as sessions and user keys).
+  ctx.permissions = await groupPermissions(ctx.db, user.group_id);
   await touch(ctx, scope.id);
 }
 

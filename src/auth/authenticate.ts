@@ -54,9 +54,12 @@ export async function authenticate(cmd: CommandDef, params: Params, ctx: Command
   let userId: number | null = null;
   if (sessionId) {
     const s = await resumeSession(ctx.db, sessionId, 'user', ctx.config.sessionIdleSeconds);
-    if (s) {
+    // A session opened with an API key keeps to the key: its Permissions and IP binding, and it ends with the key.
+    const key = s?.apiKeyId == null ? undefined : await ctx.db('user_api_keys').where({ id: s.apiKeyId, user_id: s.subjectId, kind: 'user' }).first();
+    if (s && (s.apiKeyId === null || (key && (!key.bound_ip || key.bound_ip === ctx.ip)))) {
       userId = s.subjectId;
       ctx.sessionHash = s.hash;
+      if (key) keyPerms = parsePermissions(key.permissions);
     }
   } else {
     // A user API key may also come as `Authorization: Bearer <key>` (v1 routes such as /api/v1/contacts).
@@ -111,15 +114,22 @@ export function authorize(cmd: CommandDef, ctx: CommandContext): void {
 async function authenticateSender(cmd: CommandDef, params: Params, ctx: CommandContext): Promise<void> {
   const presented = presentedKey(ctx.headers) || credential(params, 'senderapikey');
   if (!presented) throw new CommandError(1, 'Missing SenderAPIKey: send it as "Authorization: Bearer <key>"');
-  if (isAccountKey(presented)) return authenticateAccountKey(cmd, presented, ctx);
-  const hash = sha256hex(presented);
-  const found = await ctx.store.credentials.senders.load(hash, () => findSender(ctx, hash));
-  if (!found) throw new CommandError(13, 'Invalid SenderAPIKey');
-  ctx.user = found.user;
-  ctx.domain = found.domain;
-  ctx.senderKeyId = found.keyId;
-  ctx.permissions = '*';
+  if (isAccountKey(presented)) await authenticateAccountKey(cmd, presented, ctx);
+  else {
+    const hash = sha256hex(presented);
+    const found = await ctx.store.credentials.senders.load(hash, () => findSender(ctx, hash));
+    if (!found) throw new CommandError(13, 'Invalid SenderAPIKey');
+    ctx.user = found.user;
+    ctx.domain = found.domain;
+    ctx.senderKeyId = found.keyId;
+    ctx.permissions = '*';
+  }
+  // A disabled account's keys read and change nothing; the sends answer code 12 per message, as their contract says.
+  if (!isEnabled(ctx.user!) && !CHECK_ACCOUNT_THEMSELVES.has(cmd.name)) throw new CommandError(2, 'Invalid user account: the account is disabled');
 }
+
+/** Sender-key commands that answer a disabled account in their own terms (code 12 for each message). */
+const CHECK_ACCOUNT_THEMSELVES = new Set(['emailgateway.sendemail', 'emailgateway.sendbatch']);
 
 /** The sender key with this hash with its account and domain (undefined: no such enabled key), touched (LastUsedAt). */
 async function findSender(ctx: CommandContext, hash: string): Promise<CachedSender | undefined> {

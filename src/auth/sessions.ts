@@ -6,15 +6,21 @@ export type SessionKind = 'user' | 'admin';
 /** Touching a session rewrites its row at most this often, so a busy client is not a write per call. */
 const TOUCH_EVERY_MS = 30_000;
 
-export async function createSession(db: Db, kind: SessionKind, subjectId: number): Promise<string> {
+/** `apiKeyId`: the user API key the session was opened with (user.login APIKey=…); the session keeps to its scope. */
+export async function createSession(db: Db, kind: SessionKind, subjectId: number, apiKeyId: number | null = null): Promise<string> {
   const token = randomToken(32);
   const now = Date.now();
-  await db('sessions').insert({ token_hash: sha256hex(token), kind, subject_id: subjectId, created_at: now, last_seen_at: now });
+  await db('sessions').insert({ token_hash: sha256hex(token), kind, subject_id: subjectId, api_key_id: apiKeyId, created_at: now, last_seen_at: now });
   return token;
 }
 
 /** The session's subject if it exists, is of the wanted kind and has not been idle too long. */
-export async function resumeSession(db: Db, token: string, kind: SessionKind, idleSeconds: number): Promise<{ subjectId: number; hash: string } | null> {
+export async function resumeSession(
+  db: Db,
+  token: string,
+  kind: SessionKind,
+  idleSeconds: number,
+): Promise<{ subjectId: number; hash: string; apiKeyId: number | null } | null> {
   const hash = sha256hex(token);
   const row = await db('sessions').where({ token_hash: hash }).first();
   if (!row || row.kind !== kind) return null;
@@ -26,7 +32,7 @@ export async function resumeSession(db: Db, token: string, kind: SessionKind, id
   if (now - Number(row.last_seen_at) > TOUCH_EVERY_MS) {
     await db('sessions').where({ token_hash: hash }).update({ last_seen_at: now });
   }
-  return { subjectId: Number(row.subject_id), hash };
+  return { subjectId: Number(row.subject_id), hash, apiKeyId: row.api_key_id == null ? null : Number(row.api_key_id) };
 }
 
 export async function endSession(db: Db, hash: string): Promise<void> {

@@ -11,6 +11,7 @@ import { isEnabled, yesNo } from '../src/auth/users';
 import { STATUS } from '../src/domains/domains';
 import { acceptRaw } from '../src/mail/accept-raw';
 import { checkSmtpCredentials } from '../src/smtp/credentials';
+import { bareCrProblem } from '../src/smtp/message-rules';
 import { isEmail } from '../src/auth/user-fields';
 
 const RESPONSES: Record<number, string> = {
@@ -69,6 +70,8 @@ export default defineCommand({
     if (!isEnabled(who.user) || !yesNo(who.user.verified) || who.user.reputation_level !== 'Trusted') fail(7);
     if (who.domain.status !== STATUS.enabled) fail(5);
     const raw = Buffer.from(String(p.rawemail), 'utf8');
+    const framing = bareCrProblem(raw);
+    if (framing) fail(14, `Message content refused: ${framing}`);
     // Loaded here, not at the top: only a relayed message needs the parser (about 60 files; src/lazy.ts says why that counts).
     const { simpleParser } = await import('mailparser');
     const head = await simpleParser(raw, { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true });

@@ -32,6 +32,15 @@ export function lineEndingProblem(raw: Buffer): string | null {
   for (let i = raw.indexOf(0x0a); i !== -1; i = raw.indexOf(0x0a, i + 1)) {
     if (i === 0 || raw[i - 1] !== 0x0d) return `bare LF (a line feed without a carriage return) at octet ${i}; SMTP lines end with CRLF`;
   }
+  return bareCrProblem(raw);
+}
+
+/**
+ * A CR not followed by LF. The header checks split lines at LF, while the worker's SMTP client ends a line at a
+ * bare CR too, so a bare CR would let a second From pass the checks as part of another field's value. Doors that
+ * accept LF-only line endings (emailgateway.smtprelay, as upstream) still refuse this.
+ */
+export function bareCrProblem(raw: Buffer): string | null {
   for (let i = raw.indexOf(0x0d); i !== -1; i = raw.indexOf(0x0d, i + 1)) {
     if (raw[i + 1] !== 0x0a) return `bare CR (a carriage return without a line feed) at octet ${i}; SMTP lines end with CRLF`;
   }

@@ -23,6 +23,19 @@ const relay = (extra: Record<string, unknown>) =>
 const raw = (from: string, extra = '') => `From: ${from}\r\nTo: r@dest.test\r\n${extra}Subject: relayed\r\n\r\nbody\r\n`;
 
 describe('emailgateway.smtprelay', () => {
+  it('refuses a bare CR (14): the worker would end a line there, and a second From would pass the header checks', async () => {
+    const r = await relay({
+      MailFrom: `app@${s.domain}`,
+      RcptTo: 'r@dest.test',
+      RawEmail: `From: app@${s.domain}\r\nTo: r@dest.test\r\nSubject: Hello\rFrom: CEO <ceo@bank.test>\r\n\r\nbody\r\n`,
+    });
+    expect(r).toMatchObject({ Success: false, ErrorCode: 14 });
+    expect(r.ErrorText).toMatch(/bare CR/);
+    // LF-only line endings are still taken (clients build RawEmail with "\n").
+    const lf = await relay({ MailFrom: `app@${s.domain}`, RcptTo: 'r@dest.test', RawEmail: `From: app@${s.domain}\nTo: r@dest.test\nSubject: lf\n\nbody\n` });
+    expect(lf).toMatchObject({ Success: true, ErrorCode: 0 });
+  });
+
   it('answers the auth-only call by echoing the credentials', async () => {
     expect(await relay({})).toEqual({ Success: true, ErrorCode: 0, SMTPUsername: user, SMTPPassword: pass });
   });

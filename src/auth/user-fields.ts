@@ -6,10 +6,14 @@ import type { Params } from '../command';
 import { hashPassword } from './secrets';
 import { planName } from '../accounts/plans';
 
-const EMAIL = /^[^\s@<>()",;:\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$/;
+// eslint-disable-next-line no-control-regex -- control characters (NUL, ESC, …) are refused in the local part
+const EMAIL = /^[^\s@<>()",;:\\\x00-\x1f\x7f]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$/;
+/** No top-level domain is all digits (RFC 3696 §2): such a "domain" is an IP address (root@127.0.0.1), which the
+ * worker would otherwise connect to as the domain's implicit MX. */
+const NUMERIC_TLD = /\.[0-9]+$/;
 
 export function isEmail(v: string): boolean {
-  return v.length <= 191 && EMAIL.test(v);
+  return v.length <= 191 && EMAIL.test(v) && !NUMERIC_TLD.test(v);
 }
 
 export function isTimeZone(tz: string): boolean {

@@ -29,6 +29,9 @@ const OWNED_HEADERS = new Set([
   'message-id',
   'date',
   'sender',
+  // Identity fields the SMTP front checks against the domain (src/smtp/message-rules.ts): not settable here at all.
+  'resent-from',
+  'resent-sender',
   'return-path',
   'dkim-signature',
   'mime-version',

@@ -7,6 +7,7 @@ import { addSuppression } from '../suppression/suppressions';
 import { judgeHit } from './machine';
 import { readToken, trackingSecret } from './tokens';
 import { renderTemplatedLink } from './templated-link';
+import { composeHosts } from '../domains/names';
 
 /** The 1×1 transparent GIF. */
 export const PIXEL = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64');
@@ -87,6 +88,18 @@ export function trackingRoutes(services: Services): express.Router {
     res.status(200).send(PIXEL);
   });
 
+  /**
+   * Whether the click came to the host its link was issued on: TRACKING_BASE_URL's, or the delivery's own domain's
+   * tracking host. Otherwise one tenant's signed link (to a page of its choosing) would redirect from every other
+   * tenant's branded tracking host, and from the api's own name: an open redirect under their names.
+   */
+  async function servedHere(req: Request, d: Tracked): Promise<boolean> {
+    const host = (req.hostname ?? '').toLowerCase();
+    if (config.trackingBaseUrl) return host === new URL(config.trackingBaseUrl).hostname.toLowerCase();
+    const row = await db('sender_domains').where({ id: d.domain_id }).first('domain', 'subdomain', 'track_prefix', 'track_merge', 'track_prefix_disabled');
+    return !!row && composeHosts(row, config).trackingHost === host;
+  }
+
   router.get('/t/c/:token', async (req: Request, res: Response) => {
     res.set(NO_CACHE);
     const t = readToken(secret, 'c', String(req.params.token));
@@ -96,7 +109,7 @@ export function trackingRoutes(services: Services): express.Router {
       : undefined;
     // A link whose href held personalisation tags is stored as written: the clicking recipient's values fill it in.
     if (d && link && Number(link.templated)) link.url = (await renderTemplatedLink(db, config, d, t!.trackId, link.url)) ?? '';
-    if (!d || !link || !/^https?:\/\//i.test(link.url)) {
+    if (!d || !link || !/^https?:\/\//i.test(link.url) || !(await servedHere(req, d))) {
       res.status(404).type('html').send(page('Link not found', '<h1>Link not found</h1><p>This link is not valid.</p>'));
       return;
     }

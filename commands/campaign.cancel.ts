@@ -4,7 +4,7 @@
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
-import { CAMPAIGN_STATUS, findOwnedCampaign } from '../src/campaigns/campaigns';
+import { CAMPAIGN_STATUS, findCampaignInScope } from '../src/campaigns/campaigns';
 import { cancelDeliveries } from '../src/mail/lookup';
 
 export default defineCommand({
@@ -14,7 +14,7 @@ export default defineCommand({
   accountKey: 'can_send',
   errors: { 1: 'Missing required parameter (CampaignID)', 2: 'Campaign not found', 3: 'The campaign has already finished' },
   async run(p, ctx) {
-    const row = await findOwnedCampaign(ctx.db, ctx.user!.id, p.campaignid);
+    const row = await findCampaignInScope(ctx.db, { userId: ctx.user!.id, domainIds: ctx.accountKey?.domainIds ?? null }, p.campaignid);
     if (!row) throw new CommandError(2);
     const now = Date.now();
     const updated = await ctx

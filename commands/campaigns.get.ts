@@ -1,6 +1,6 @@
 /** campaigns.get — the caller's campaigns, newest first, with live progress; RecordsPerRequest (1–100, default 25) and RecordsFrom paging, optional CampaignStatus filter. */
 import { defineCommand } from '../src/command';
-import { CampaignRow, presentCampaign, progressOf } from '../src/campaigns/campaigns';
+import { CampaignRow, inCampaignScope, presentCampaign, progressOf } from '../src/campaigns/campaigns';
 
 export default defineCommand({
   name: 'campaigns.get',
@@ -13,6 +13,8 @@ export default defineCommand({
   async run(p, ctx) {
     const q = ctx.db('campaigns').where({ user_id: ctx.user!.id });
     if (p.campaignstatus !== undefined) q.where({ status: String(p.campaignstatus).toLowerCase() });
+    // An account key limited to some domains lists only their campaigns.
+    await inCampaignScope(ctx.db, q, { userId: ctx.user!.id, domainIds: ctx.accountKey?.domainIds ?? null });
     const [{ n }] = await q.clone().count({ n: '*' });
     const rows: CampaignRow[] = await q
       .orderBy('id', 'desc')

@@ -44,6 +44,41 @@ export async function findOwnedCampaign(db: Db, userId: number, id: unknown): Pr
   return db('campaigns').where({ id: n, user_id: userId }).first();
 }
 
+/** The caller's reach over campaigns: an account key limited to some domains sees only theirs (null: all). */
+export interface CampaignScope {
+  userId: number;
+  domainIds: number[] | null;
+}
+
+/**
+ * Limits a campaigns query to the scope: launched campaigns by the domain they send from, drafts by their From
+ * address's domain (a draft without a From address is outside any limited scope: where it would send from is not
+ * decided yet).
+ */
+export async function inCampaignScope(db: Db, q: Knex.QueryBuilder, scope: CampaignScope): Promise<void> {
+  const ids = scope.domainIds;
+  if (!ids) return;
+  const names: string[] = ids.length ? await db('sender_domains').whereIn('id', ids).where({ user_id: scope.userId }).pluck('domain') : [];
+  q.where((w) => {
+    w.whereIn('domain_id', ids.length ? ids : [-1]).orWhere((draft) => {
+      draft.whereNull('domain_id').where((from) => {
+        // Domain names hold only letters, digits, dots and hyphens: nothing LIKE reads as a wildcard.
+        for (const name of names) from.orWhereRaw('lower(`from_email`) like ?', [`%@${name.toLowerCase()}`]);
+        if (!names.length) from.whereRaw('1 = 0');
+      });
+    });
+  });
+}
+
+/** findOwnedCampaign within the scope (an account key's domains): outside it, not found. */
+export async function findCampaignInScope(db: Db, scope: CampaignScope, id: unknown): Promise<CampaignRow | undefined> {
+  const n = Number(id);
+  if (!Number.isSafeInteger(n) || n <= 0) return undefined;
+  const q = db('campaigns').where({ id: n, user_id: scope.userId });
+  await inCampaignScope(db, q, scope);
+  return q.first();
+}
+
 /**
  * Live progress of campaigns: recipients (members found at launch), queued (messages accepted so far), sent
  * (deliveries that got a final answer), delivered, bounced, opened and clicked (unique, per delivery). The

@@ -1,0 +1,43 @@
+/**
+ * An account key limited to some sender domains reaches only their campaigns through the platform door: a draft
+ * whose From is on another domain of the account is not listed, not shown and cannot be cancelled (404).
+ */
+import supertest from 'supertest';
+import { addDomain, Harness, senderSetup, startHarness, uniqueDomain } from '../helpers/harness';
+
+let h: Harness;
+
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(async () => {
+  await h.close();
+});
+
+it("a domain-limited account key sees and cancels only its domains' campaigns", async () => {
+  const s = await senderSetup(h);
+  const second = uniqueDomain('campaigns');
+  const secondId = await addDomain(h, s.sessionId, second);
+  await h.services.db('sender_domains').where({ id: secondId }).update({ status: 'Enabled' });
+  const draft = async (from: string) => {
+    const r = await h.call({ Command: 'campaign.create', SessionID: s.sessionId, CampaignName: from, Subject: 'secret plan', FromEmail: from });
+    expect(r.CampaignID).toEqual(expect.any(Number));
+    return r.CampaignID as number;
+  };
+  const mine = await draft(`news@${s.domain}`);
+  const theirs = await draft(`news@${second}`);
+  const made = await h.call({ Command: 'user.apikey.create', SessionID: s.sessionId, Note: 'limited', KeyType: 'account', Domains: s.domain });
+  const key: string = made.APIKey.APIKey;
+  const as = (r: supertest.Test) => r.set('Authorization', `Bearer ${key}`);
+
+  const list = await as(supertest(h.app).get('/api/v1/campaigns'));
+  expect(list.status).toBe(200);
+  expect(list.body.campaigns.map((c: { id: string }) => Number(c.id))).toEqual([mine]);
+  expect(list.body.total).toBe(1);
+  expect((await as(supertest(h.app).get(`/api/v1/campaigns/${mine}`))).status).toBe(200);
+  expect((await as(supertest(h.app).get(`/api/v1/campaigns/${theirs}`))).status).toBe(404);
+  expect((await as(supertest(h.app).post(`/api/v1/campaigns/${theirs}/cancel`))).status).toBe(404);
+  expect(await h.services.db('campaigns').where({ id: theirs }).first('status')).toEqual({ status: 'draft' });
+  // The session (the whole account) still sees both.
+  expect((await h.call({ Command: 'campaigns.get', SessionID: s.sessionId })).TotalCampaigns).toBe(2);
+});

@@ -113,6 +113,12 @@ export interface Config {
   /** MX_PORT: port used on recipient MX hosts. Default 25. */
   mxPort: number;
   /**
+   * MX_ALLOW_PRIVATE: 1 = deliver to MX hosts on loopback, private, link-local and other non-public addresses.
+   * Default 0: a recipient domain whose MX (or address) points there is refused (550 5.4.4), so no sender can make
+   * the worker connect to this network's own hosts.
+   */
+  mxAllowPrivate: boolean;
+  /**
    * DELIVERY_CONCURRENCY: deliveries one worker process sends at once. Default 100: lease and settle groups grow with
    * it (about a third of it each), and their database cost is mostly per statement, not per row.
    */
@@ -436,6 +442,7 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     smtpRelayUrl,
     smtpRelayMaxConnections: int(env, 'SMTP_RELAY_MAX_CONNECTIONS', 20, 1, 1000),
     mxPort: int(env, 'MX_PORT', 25, 1, 65535),
+    mxAllowPrivate: flag(env, 'MX_ALLOW_PRIVATE'),
     deliveryConcurrency: int(env, 'DELIVERY_CONCURRENCY', 100, 1, 1000),
     deliveryMaxBytesInFlight: int(env, 'DELIVERY_MAX_BYTES_IN_FLIGHT', 32 << 20, 1 << 20, 2 ** 40),
     retryScheduleSeconds: retrySchedule(env),

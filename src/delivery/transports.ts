@@ -7,6 +7,7 @@ import type { DkimKeyCache } from './dkim-keys';
 import type { Config } from '../config';
 import type { CaptureMeta, CaptureStore } from '../capture/store';
 import type { Limits } from '../throttle/rules';
+import { refusedAddress } from '../webhooks/url-guard';
 
 /** What the transports report as they work (src/ops/metrics.ts implements it). */
 export interface TransportObserver {
@@ -190,6 +191,12 @@ export class Transports {
         ip = await this.address(host);
       } catch (err) {
         last = { ok: false, response: `DNS ${(err as { code?: string }).code ?? 'ERROR'} looking up ${host}` };
+        continue;
+      }
+      const refused = refusedAddress(ip, this.config.mxAllowPrivate);
+      if (refused) {
+        // Not the address itself in the reply: the sender sees it, and it names this network's hosts.
+        last = { ok: false, code: 550, response: `550 5.4.4 ${host} (an MX host of ${domain}) is not a public address; not delivered` };
         continue;
       }
       try {

@@ -37,17 +37,19 @@ let h: Harness;
 let sink: Sink;
 let worker: DeliveryWorker;
 let s: Awaited<ReturnType<typeof senderSetup>>;
+let dnsPort: number;
 
 beforeAll(async () => {
   udp = dns2.createUDPServer(handle as any);
   await udp.listen(0, '127.0.0.1');
-  const dnsPort = udp.address().port;
+  dnsPort = udp.address().port;
   sink = await startSink();
   h = await startHarness({
     DELIVERY_MODE: 'mx',
     MX_PORT: String(sink.port),
     DNS_SERVERS: `127.0.0.1:${dnsPort}`,
     DNS_TIMEOUT_MS: '1000',
+    MX_ALLOW_PRIVATE: '1', // every MX here is on loopback
     RETRY_SCHEDULE_SECONDS: '1',
     SWEEP_INTERVAL_SECONDS: '1',
     SWEEP_GRACE_SECONDS: '5',
@@ -223,5 +225,39 @@ describe('DELIVERY_MODE=mx: MX preference and fallback', () => {
     const d = await h.services.db('deliveries').where({ message_id: id }).first();
     expect(d).toMatchObject({ bounce_class: 'hard', last_reply: `556 5.1.10 ${domain} accepts no mail (null MX)` });
     expect(sink.received.filter((m) => m.to.includes(to))).toEqual([]);
+  });
+});
+
+describe('DELIVERY_MODE=mx without MX_ALLOW_PRIVATE', () => {
+  it('refuses a domain whose MX resolves to a loopback or private address (550 5.4.4) and connects nowhere', async () => {
+    const h2 = await startHarness({ DELIVERY_MODE: 'mx', MX_PORT: String(sink.port), DNS_SERVERS: `127.0.0.1:${dnsPort}`, DNS_TIMEOUT_MS: '1000' });
+    const w2 = createDeliveryWorker(h2.services);
+    try {
+      const s2 = await senderSetup(h2);
+      const domain = rdomain('private');
+      zone.set(domain, {
+        mx: [
+          { exchange: `mx1.${domain}`, priority: 10 },
+          { exchange: `mx2.${domain}`, priority: 20 },
+        ],
+      });
+      zone.set(`mx1.${domain}`, { a: ['127.0.0.1'] });
+      zone.set(`mx2.${domain}`, { a: ['10.0.0.5'] });
+      const to = `reader@${domain}`;
+      const res = await supertest(h2.app)
+        .post('/api/v1/email')
+        .set('Authorization', `Bearer ${s2.key}`)
+        .send({ Subject: 'private MX', ContentType: 'plain', PlainContent: 'x', From: { email: `a@${s2.domain}` }, To: [{ email: to }] });
+      expect(res.status).toBe(200);
+      const row = () => h2.services.db('deliveries').where({ message_id: res.body.MessageID }).first();
+      await waitFor(async () => !['queued', 'sending'].includes((await row())?.status), 15_000, 'a final answer');
+      const d = await row();
+      expect(d.last_reply).toMatch(/^550 5\.4\.4 mx2\./);
+      expect(sink.received.filter((m) => m.to.includes(to))).toHaveLength(0);
+    } finally {
+      await h2.services.queues.close();
+      await w2.stop();
+      await h2.close();
+    }
   });
 });

@@ -80,10 +80,21 @@ function refusedName(host: string, allowPrivate: boolean): string | null {
   return null;
 }
 
+/**
+ * An IPv4-compatible IPv6 address (`::a.b.c.d`, deprecated by RFC 4291) as its IPv4 address: ipaddr.js judges
+ * `::127.0.0.1` as IPv4 but the same address written `::7f00:1` as ordinary unicast. `::` and `::1` stay IPv6.
+ */
+function ipv4Compatible(ip: ipaddr.IPv4 | ipaddr.IPv6): ipaddr.IPv4 | ipaddr.IPv6 {
+  if (ip.kind() !== 'ipv6') return ip;
+  const parts = (ip as ipaddr.IPv6).parts;
+  if (parts.slice(0, 6).some((p) => p !== 0) || (parts[6] === 0 && parts[7] <= 1)) return ip;
+  return ipaddr.IPv4.parse(`${parts[6] >> 8}.${parts[6] & 255}.${parts[7] >> 8}.${parts[7] & 255}`);
+}
+
 /** Why an address may not be a webhook destination, or null when it may. Only public unicast passes. */
 export function refusedAddress(address: string, allowPrivate: boolean): string | null {
   if (!ipaddr.isValid(address)) return `${address} is not an IP address`;
-  const ip = ipaddr.process(address); // ::ffff:a.b.c.d is judged as a.b.c.d
+  const ip = ipv4Compatible(ipaddr.process(address)); // ::ffff:a.b.c.d and ::a.b.c.d are judged as a.b.c.d
   const plain = ip.toString();
   if (METADATA_ADDRESSES.has(plain) || METADATA_ADDRESSES.has(ipaddr.parse(address).toString())) return `${plain} is a cloud metadata address`;
   if (allowPrivate) return null;

@@ -168,6 +168,8 @@ describe('emailgateway.addwebhook / getwebhooks / deletewebhook', () => {
       'http://0x7f.0.0.1/hook',
       'http://[::1]/hook',
       'http://[::ffff:127.0.0.1]/hook',
+      'http://[::7f00:1]/hook',
+      'http://[::a00:5]/hook',
       'http://localhost:3000/hook',
       'http://api.localhost/hook',
       'http://0.0.0.0/hook',

@@ -89,13 +89,14 @@ export function trackingRoutes(services: Services): express.Router {
   });
 
   /**
-   * Whether the click came to the host its link was issued on: TRACKING_BASE_URL's, or the delivery's own domain's
-   * tracking host. Otherwise one tenant's signed link (to a page of its choosing) would redirect from every other
-   * tenant's branded tracking host, and from the api's own name: an open redirect under their names.
+   * Whether the click came to the host its link was issued on: the delivery's own domain's tracking host. Otherwise
+   * one tenant's signed link (to a page of its choosing) would redirect from every other tenant's branded tracking
+   * host: an open redirect under their names. With TRACKING_BASE_URL every tenant's links share that one host, so
+   * there is no other tenant's name to borrow, and the host is not checked.
    */
   async function servedHere(req: Request, d: Tracked): Promise<boolean> {
+    if (config.trackingBaseUrl) return true;
     const host = (req.hostname ?? '').toLowerCase();
-    if (config.trackingBaseUrl) return host === new URL(config.trackingBaseUrl).hostname.toLowerCase();
     const row = await db('sender_domains').where({ id: d.domain_id }).first('domain', 'subdomain', 'track_prefix', 'track_merge', 'track_prefix_disabled');
     return !!row && composeHosts(row, config).trackingHost === host;
   }

@@ -88,17 +88,11 @@ describe('link and open tracking', () => {
   it('redirects a click to the original URL (302) and records clicked plus the implied first open, unique once', async () => {
     const link = hrefs(sent.mail.html as string).find((l) => l.startsWith(`${BASE}/t/c/`))!;
     const ua = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/130.0 Safari/537.36';
-    // On any other host (another tenant's tracking host, the api's own name) the signed link redirects nowhere.
-    for (const host of ['track-sl.other-tenant.test', '127.0.0.1', 'postern.test']) {
-      const elsewhere = await supertest(h.app).get(pathOf(link)).set('Host', host).set('User-Agent', ua);
-      expect({ host, status: elsewhere.status, location: elsewhere.headers.location }).toEqual({ host, status: 404, location: undefined });
-    }
-    expect(await eventsOf(sent.id, 'clicked')).toHaveLength(0);
-    const first = await supertest(h.app).get(pathOf(link)).set('Host', 'track.postern.test').set('User-Agent', ua);
+    const first = await supertest(h.app).get(pathOf(link)).set('User-Agent', ua);
     expect(first.status).toBe(302);
     expect(first.headers.location).toBe('https://shop.example/item?a=1&b=2');
     expect(first.headers['cache-control']).toMatch(/no-store/);
-    const again = await supertest(h.app).get(pathOf(link)).set('Host', 'track.postern.test').set('User-Agent', ua);
+    const again = await supertest(h.app).get(pathOf(link)).set('User-Agent', ua);
     expect(again.status).toBe(302);
     const clicks = await eventsOf(sent.id, 'clicked');
     expect(clicks).toHaveLength(2);

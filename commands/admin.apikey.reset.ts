@@ -1,6 +1,7 @@
 /**
  * admin.apikey.reset (admin) — replaces the install's generated AdminAPIKey with a new one, returned once (only its
- * hash is stored); the old key stops working at once. Error 1: the key comes from ADMIN_API_KEY, change it there.
+ * hash is stored); the old key stops working at once, and every admin session ends with it (sign in again). Error 1:
+ * the key comes from ADMIN_API_KEY: change it there and restart (the admin sessions then end at the start).
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';

@@ -4,6 +4,8 @@ import type { Config } from '../config';
 import { burnPasswordCheck, hashPassword, randomString, randomToken, safeEqual, sha256hex, verifyPassword } from './secrets';
 
 const ADMIN_KEY_SETTING = 'admin_api_key_sha256';
+/** The hash of the ADMIN_API_KEY the install last started with. */
+const ENV_KEY_SETTING = 'admin_env_api_key_sha256';
 
 /** First-start credentials; returned only to the process that created them, which prints them once. */
 export interface CreatedAdminCredentials {
@@ -32,6 +34,10 @@ export async function ensureAdmin(db: Db, config: Config): Promise<CreatedAdminC
       if (!isUniqueViolation(err)) throw err;
     }
   }
+  // Several processes starting at once may both find the key replaced: the loser's insert is the winner's.
+  await endSessionsOfReplacedEnvKey(db, config).catch((err) => {
+    if (!isUniqueViolation(err)) throw err;
+  });
   let adminApiKey: string | null = null;
   if (!config.adminApiKey && !(await db('settings').where({ name: ADMIN_KEY_SETTING }).first())) {
     const key = newAdminKey();
@@ -50,13 +56,35 @@ function newAdminKey(): string {
   return `pa_${randomString(40, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789')}`;
 }
 
-/** Replaces the generated admin key (ADMIN_API_KEY unset); returns the new key, of which only the hash is kept. */
+/**
+ * Replaces the generated admin key (ADMIN_API_KEY unset); returns the new key, of which only the hash is kept. Every
+ * admin session ends with the old key: one opened with it (admin.login AdminAPIKey=…) would otherwise keep its power.
+ */
 export async function resetAdminApiKey(db: Db): Promise<string> {
   const key = newAdminKey();
   const value = sha256hex(key);
-  const updated = await db('settings').where({ name: ADMIN_KEY_SETTING }).update({ value });
-  if (!updated) await db('settings').insert({ name: ADMIN_KEY_SETTING, value });
+  await db.transaction(async (trx) => {
+    const updated = await trx('settings').where({ name: ADMIN_KEY_SETTING }).update({ value });
+    if (!updated) await trx('settings').insert({ name: ADMIN_KEY_SETTING, value });
+    await trx('sessions').where({ kind: 'admin' }).delete();
+  });
   return key;
+}
+
+/**
+ * ADMIN_API_KEY changed since the last start (its hash is kept to tell): the admin sessions end, as on a reset, so a
+ * session opened with the replaced key does not outlive it.
+ */
+async function endSessionsOfReplacedEnvKey(db: Db, config: Config): Promise<void> {
+  if (!config.adminApiKey) return;
+  const value = sha256hex(config.adminApiKey);
+  const row = await db('settings').where({ name: ENV_KEY_SETTING }).first('value');
+  if (row && String(row.value) === value) return;
+  await db.transaction(async (trx) => {
+    await trx('sessions').where({ kind: 'admin' }).delete();
+    const updated = await trx('settings').where({ name: ENV_KEY_SETTING }).update({ value });
+    if (!updated) await trx('settings').insert({ name: ENV_KEY_SETTING, value });
+  });
 }
 
 /** A new password for the admin account, returned once (only its scrypt hash is kept); its sessions end. */

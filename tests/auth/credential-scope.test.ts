@@ -6,6 +6,7 @@
  */
 import supertest from 'supertest';
 import { createUser, Harness, senderSetup, startHarness } from '../helpers/harness';
+import { ensureAdmin, resetAdminApiKey } from '../../src/auth/admin';
 
 let h: Harness;
 
@@ -105,4 +106,30 @@ it("a disabled account's sender key reads and changes nothing (code 2); its send
     .set('Authorization', `Bearer ${s.key}`)
     .send({ Subject: 's', ContentType: 'plain', PlainContent: 'b', From: { email: `a@${s.domain}` }, To: [{ email: 'r@dest.test' }] });
   expect(send.body.Errors?.[0]?.Code).toBe(12);
+});
+
+describe('admin sessions opened with the AdminAPIKey', () => {
+  it('end when the key is reset (admin.apikey.reset) or ADMIN_API_KEY changes between starts', async () => {
+    const g = await startHarness({ ADMIN_API_KEY: '' });
+    try {
+      const key = await resetAdminApiKey(g.services.db); // the generated key, known to this test
+      const open = async () => (await g.call({ Command: 'admin.login', AdminAPIKey: key })).SessionID as string;
+      const session = await open();
+      const before = (await g.call({ Command: 'users.get', SessionID: session })) as { ErrorCode?: unknown };
+      expect(before.ErrorCode ?? 0).toBe(0);
+      const reset = await g.call({ Command: 'admin.apikey.reset', SessionID: session });
+      expect(reset.AdminAPIKey).toMatch(/^pa_/);
+      expect((await g.call({ Command: 'users.get', SessionID: session })).ErrorCode).toBe(99998);
+      expect((await g.call({ Command: 'users.get', AdminAPIKey: key })).ErrorCode).toBe(99998);
+      expect((await g.call({ Command: 'users.get', AdminAPIKey: reset.AdminAPIKey })).ErrorCode ?? 0).toBe(0);
+    } finally {
+      await g.close();
+    }
+    // ADMIN_API_KEY from the environment: a start with another key ends the sessions; a start with the same keeps them.
+    const session = (await h.call({ Command: 'admin.login', AdminAPIKey: h.adminKey })).SessionID as string;
+    await ensureAdmin(h.services.db, h.services.config);
+    expect((await h.call({ Command: 'users.get', SessionID: session })).ErrorCode ?? 0).toBe(0);
+    await ensureAdmin(h.services.db, { ...h.services.config, adminApiKey: `${h.adminKey}-replaced` });
+    expect((await h.call({ Command: 'users.get', SessionID: session })).ErrorCode).toBe(99998);
+  });
 });

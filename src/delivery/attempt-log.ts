@@ -29,7 +29,8 @@ export function logAttempt(logger: Logger, f: AttemptFacts): void {
     deliveryId: f.deliveryId,
     recipientDomain: (f.recipient.split('@').pop() ?? '').toLowerCase(),
     outcome: f.outcome,
-    reply: maskAddresses(f.reply),
+    // Bounded first: the masking pattern tries every start position, so its cost grows with the square of the length.
+    reply: maskAddresses(f.reply.slice(0, 1000)),
     attempt: f.attempt,
     nextRetryAt: f.nextRetryAt ? new Date(f.nextRetryAt).toISOString() : null,
   };

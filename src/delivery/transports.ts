@@ -28,6 +28,14 @@ interface SmtpError {
 }
 
 /** The basic code at the start of a reply text (`250 2.0.0 Ok` → 250). */
+/**
+ * A remote server's reply as kept and logged: at most 1,000 characters. nodemailer takes replies of up to 1 MiB, and
+ * a recipient's MX (or the relay) chooses them: stored whole they grow rows, and the log's address masking scans them.
+ */
+function remoteReply(response: string | undefined): string {
+  return String(response ?? '').slice(0, 1000);
+}
+
 function replyCode(response: string): number | undefined {
   const m = /^([2-5]\d\d)[ -]/.exec(response);
   return m ? Number(m[1]) : undefined;
@@ -35,7 +43,7 @@ function replyCode(response: string): number | undefined {
 
 function outcomeOf(err: unknown): SendOutcome {
   const e = err as SmtpError;
-  return { ok: false, code: e.responseCode, response: (e.response ?? `${e.code ?? 'ERROR'} ${e.message ?? ''}`).trim().slice(0, 1000) };
+  return { ok: false, code: e.responseCode, response: remoteReply((e.response ?? `${e.code ?? 'ERROR'} ${e.message ?? ''}`).trim()) };
 }
 
 /**
@@ -167,7 +175,7 @@ export class Transports {
   private async toRelay(smtpEnvelope: { from: string; to: string[] }, message: Buffer): Promise<SendOutcome> {
     try {
       const info = await this.relay().send(smtpEnvelope, message);
-      return { ok: true, response: info.response };
+      return { ok: true, response: remoteReply(info.response) };
     } catch (err) {
       return outcomeOf(err);
     }
@@ -212,7 +220,7 @@ export class Transports {
           tls: { rejectUnauthorized: false, servername: isIP(host) ? undefined : host },
           ...sizes,
         }).send(smtpEnvelope, message);
-        return { ok: true, response: info.response };
+        return { ok: true, response: remoteReply(info.response) };
       } catch (err) {
         last = outcomeOf(err);
         if (last.ok === false && last.code) return last; // the host answered: its reply decides

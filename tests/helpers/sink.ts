@@ -14,6 +14,8 @@ export interface Sink {
   received: Received[];
   /** Decide the reply for one RCPT TO: undefined accepts; an Error with responseCode rejects. */
   onRcpt?: (address: string) => Error | undefined;
+  /** The text of the 250 reply to DATA (smtp-server's own when unset). */
+  dataReply?: () => string | undefined;
   /** Sessions open now, the most open at once, and the most messages in DATA at once, as the server saw them. */
   open: number;
   maxOpen: number;
@@ -71,7 +73,7 @@ export async function startSink(
             raw: Buffer.concat(chunks),
             at: Date.now(),
           });
-          cb(null);
+          cb(null, sink.dataReply?.());
         };
         if (opts.holdMs) setTimeout(store, opts.holdMs);
         else store();

@@ -149,9 +149,13 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
         },
         onData(stream, session, cb) {
           const chunks: Buffer[] = [];
-          stream.on('data', (c: Buffer) => chunks.push(c));
+          const over = () => (stream as unknown as { sizeExceeded?: boolean }).sizeExceeded;
+          // Past the size limit smtp-server only sets a flag and keeps streaming: the rest is read and dropped, not held.
+          stream.on('data', (c: Buffer) => {
+            if (!over()) chunks.push(c);
+          });
           stream.on('end', () => {
-            if ((stream as unknown as { sizeExceeded?: boolean }).sizeExceeded) {
+            if (over()) {
               return cb(reply(552, `5.3.4 Message too big (at most ${config.smtpMaxMessageBytes} bytes)`));
             }
             const raw = Buffer.concat(chunks);

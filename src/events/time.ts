@@ -48,6 +48,8 @@ export function parseYmd(v: unknown): [number, number, number] | null {
   const m = typeof v === 'string' ? YMD.exec(v.trim()) : null;
   if (!m) return null;
   const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  // The day after 9999-12-31 has no Y-m-d: ranges end at the next day's midnight.
+  if (y > 9998) return null;
   const t = new Date(Date.UTC(y, mo - 1, d));
   if (t.getUTCFullYear() !== y || t.getUTCMonth() !== mo - 1 || t.getUTCDate() !== d) return null;
   return [y, mo, d];

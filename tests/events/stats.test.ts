@@ -212,5 +212,8 @@ describe('emailgateway.dailyseries', () => {
     const invalid = await series(s.sessionId, { DomainID: s.domainId, StartDate: 'last week', EndDate: '2025-02-31' });
     expect(invalid.Series).toEqual(r.Series);
     expect(invalid.EndDate).toBe(r.EndDate);
+    // The last calendar day has no next day to end at: treated as invalid too (it answered HTTP 500).
+    const last = await series(s.sessionId, { DomainID: s.domainId, EndDate: '9999-12-31' });
+    expect(last).toMatchObject({ Success: true, ErrorCode: 0, EndDate: r.EndDate, Series: r.Series });
   });
 });

@@ -1,4 +1,6 @@
 import path from 'node:path';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import supertest from 'supertest';
 import { commands } from '../commands';
 import { createUser, Harness, startHarness, uniqueDomain } from './helpers/harness';
@@ -143,6 +145,50 @@ describe('/api.php hard failures', () => {
       expect(res.body.ErrorCode).toBe(100006);
       expect(res.body.ErrorText).toMatch(/larger than 2048 bytes/);
     } finally {
+      await small.close();
+    }
+  });
+
+  it('counts a multipart body as a whole: many fields under the per-field limit still get 413 (sized or chunked)', async () => {
+    const small = await startHarness({ MAX_REQUEST_BYTES: '2048' });
+    const server = http.createServer(small.app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      let form = supertest(small.app).post('/api.php').field('Command', 'emailgateway.getdomains');
+      for (let i = 0; i < 10; i += 1) form = form.field(`F${i}`, 'x'.repeat(1000));
+      const sized = await form;
+      expect(sized.status).toBe(413);
+      expect(sized.body.ErrorCode).toBe(100006);
+      // No Content-Length: the bytes are counted as they come.
+      const boundary = 'postern-test-boundary';
+      const part = (name: string, value: string) => `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
+      const chunked = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = http.request(
+          {
+            host: '127.0.0.1',
+            port: (server.address() as AddressInfo).port,
+            method: 'POST',
+            path: '/api.php',
+            headers: { 'Content-Type': `multipart/form-data; boundary=${boundary}` },
+          },
+          (res) => {
+            let body = '';
+            res.on('data', (c) => (body += c));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          },
+        );
+        req.on('error', reject);
+        req.write(part('Command', 'emailgateway.getdomains'));
+        for (let i = 0; i < 10; i += 1) req.write(part(`F${i}`, 'x'.repeat(1000)));
+        req.end(`--${boundary}--\r\n`);
+      });
+      expect(chunked.status).toBe(413);
+      expect(JSON.parse(chunked.body).ErrorCode).toBe(100006);
+      // Within the limit, a multipart body still reads.
+      const ok = await supertest(small.app).post('/api.php').field('Command', 'emailgateway.getdomains').field('F', 'x'.repeat(500));
+      expect(ok.status).toBe(200);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
       await small.close();
     }
   });

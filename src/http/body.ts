@@ -30,7 +30,23 @@ export function bodyReader(limit: number) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const type = (req.headers['content-type'] ?? '').toLowerCase();
     if (type.startsWith('multipart/form-data')) {
+      // multer bounds each field (fieldSize) and the field count, not their sum (5,000 fields of `limit` bytes each):
+      // the body as a whole is counted here and refused at `limit`, as the other types are.
+      if (Number(req.headers['content-length'] ?? 0) > limit) return next(hard.tooLarge(limit));
+      let answered = false;
+      let total = 0;
+      const counter = (chunk: Buffer) => {
+        total += chunk.length;
+        if (total <= limit || answered) return;
+        answered = true;
+        req.unpipe(); // multer stops receiving: what it parsed so far is dropped, and the rest is read and discarded
+        next(hard.tooLarge(limit));
+      };
+      req.on('data', counter);
       upload()(req, res, (err: unknown) => {
+        req.off('data', counter);
+        if (answered) return;
+        answered = true;
         if (err) return next(multipartError(err, limit));
         req.parsedBody = { body: req.body ?? {}, isJson: false };
         next();

@@ -3,6 +3,7 @@ import { SMTPServer } from 'smtp-server';
 import type { Services } from '../command';
 import { composeHosts, normalizeDomain } from '../domains/names';
 import { processInbound } from './process';
+import { perIpConnectionLimit } from '../smtp/per-ip-limit';
 
 function reply(code: number, text: string): Error {
   return Object.assign(new Error(text), { responseCode: code });
@@ -30,6 +31,8 @@ export interface InboundListener {
  */
 export async function startInboundSmtp(services: Services): Promise<InboundListener> {
   const { config, logger } = services;
+  // Open to anyone: at most SMTP_MAX_CONNECTIONS_PER_IP connections from one address, as on the relay front.
+  const perIp = perIpConnectionLimit(config.smtpMaxConnectionsPerIp);
   const server = new SMTPServer({
     name: config.mailHostname,
     banner: 'Postern bounce intake',
@@ -39,6 +42,8 @@ export async function startInboundSmtp(services: Services): Promise<InboundListe
     size: 10 * 1024 * 1024,
     logger: false,
     closeTimeout: 5000,
+    onConnect: perIp.onConnect,
+    onClose: perIp.onClose,
     onRcptTo(address, _session, cb) {
       const host = address.address.slice(address.address.lastIndexOf('@') + 1);
       isMfromHost(services, host).then(

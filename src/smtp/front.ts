@@ -12,6 +12,7 @@ import { checkSmtpCredentials, SmtpIdentity, smtpIdentityByUsername } from './cr
 import { lineEndingProblem } from './message-rules';
 import './greeting';
 import { instrumentSmtp } from '../ops/smtp-metrics';
+import { perIpConnectionLimit } from './per-ip-limit';
 
 /** An SMTP reply: the basic code, and the enhanced code written into the text. */
 function reply(code: number, text: string): Error {
@@ -54,7 +55,7 @@ export interface SmtpFront {
 export async function startSmtpFront(services: Services): Promise<SmtpFront> {
   const { config, logger } = services;
   const tls = await tlsMaterial(services);
-  const perIp = new Map<string, number>();
+  const perIp = perIpConnectionLimit(config.smtpMaxConnectionsPerIp);
   const authFailures = services.limits.limit('smtp-auth-fail', config.smtpMaxAuthFailures, 900);
 
   const identity = (session: SMTPServerSession) => session.user as unknown as SmtpIdentity | undefined;
@@ -84,21 +85,8 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
         size: config.smtpMaxMessageBytes,
         logger: false,
         closeTimeout: 5000,
-        onConnect(session, cb) {
-          const ip = canonicalIp(session.remoteAddress);
-          const n = (perIp.get(ip) ?? 0) + 1;
-          if (n > config.smtpMaxConnectionsPerIp) return cb(reply(421, '4.7.0 Too many connections from your address; try again later'));
-          perIp.set(ip, n);
-          cb();
-        },
-        onClose(session) {
-          // A connection that dies before its session is set up has no address: nothing was counted for it.
-          if (!session?.remoteAddress) return;
-          const ip = canonicalIp(session.remoteAddress);
-          const n = (perIp.get(ip) ?? 1) - 1;
-          if (n <= 0) perIp.delete(ip);
-          else perIp.set(ip, n);
-        },
+        onConnect: perIp.onConnect,
+        onClose: perIp.onClose,
         onAuth(auth: SMTPServerAuthentication, session, cb) {
           const ip = canonicalIp(session.remoteAddress);
           if (!session.secure && !isLoopback(ip) && !config.smtpAllowInsecureAuth) {

@@ -1,0 +1,60 @@
+/**
+ * SMTP_MAX_CONNECTIONS_PER_IP on the relay front and on the bounce intake: connections past the cap get 421, and
+ * refused ones do not free a slot (smtp-server closes them through onClose too), so retrying gets no further.
+ */
+import net from 'node:net';
+import { Harness, startHarness } from '../helpers/harness';
+import { startSmtpFront, SmtpFront } from '../../src/smtp/front';
+import { InboundListener, startInboundSmtp } from '../../src/inbound/listener';
+
+let h: Harness;
+let front: SmtpFront;
+let intake: InboundListener;
+
+beforeAll(async () => {
+  h = await startHarness({ SMTP_PORT: '0', SMTP_HOST: '127.0.0.1', INBOUND_SMTP_PORT: '0', SMTP_MAX_CONNECTIONS_PER_IP: '2' });
+  front = await startSmtpFront(h.services);
+  intake = await startInboundSmtp(h.services);
+});
+afterAll(async () => {
+  await front.close();
+  await intake.close();
+  await h.close();
+});
+
+/** Connects and resolves with the socket and the greeting's code. */
+function connect(port: number): Promise<{ socket: net.Socket; code: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('error', reject);
+    socket.once('data', (d) => resolve({ socket, code: String(d).slice(0, 3) }));
+  });
+}
+
+const closed = (socket: net.Socket) => new Promise<void>((resolve) => (socket.destroyed ? resolve() : socket.once('close', () => resolve())));
+
+it.each([
+  ['the relay front', () => front.ports[0]],
+  ['the bounce intake', () => intake.port],
+])('%s holds an address to the cap, however often a refused client retries', async (_door, port) => {
+  const held = [await connect(port()), await connect(port())];
+  expect(held.map((c) => c.code)).toEqual(['220', '220']);
+  for (let i = 0; i < 4; i += 1) {
+    const refused = await connect(port());
+    expect(refused.code).toBe('421');
+    refused.socket.destroy();
+    await closed(refused.socket);
+  }
+  await new Promise((r) => setTimeout(r, 100)); // the server's close handling runs after the client's
+  const again = await connect(port());
+  expect(again.code).toBe('421');
+  again.socket.destroy();
+  // A held connection that ends frees its slot.
+  held[0].socket.end('QUIT\r\n');
+  await closed(held[0].socket);
+  await new Promise((r) => setTimeout(r, 100));
+  const freed = await connect(port());
+  expect(freed.code).toBe('220');
+  for (const c of [held[1], freed]) c.socket.destroy();
+  await new Promise((r) => setTimeout(r, 100));
+});

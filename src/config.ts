@@ -30,6 +30,8 @@ export interface Config {
   encryptionKey: Buffer | null;
   /** SESSION_IDLE_SECONDS: a SessionID expires after this much inactivity. Default 3600. */
   sessionIdleSeconds: number;
+  /** INBOUND_RETENTION_DAYS: mail received by the bounce intake is kept this many days (1–3650). Default 30. */
+  inboundRetentionDays: number;
   /** PASSWORD_HASH_COST: scrypt work factor as log2(N) for new password hashes. Default 15; below 15 only with NODE_ENV=test. */
   passwordHashCost: number;
   /** MAIL_HOSTNAME: this install's public mail host; customers' CNAME records point at it. */
@@ -403,6 +405,7 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     adminApiKey,
     encryptionKey,
     sessionIdleSeconds: int(env, 'SESSION_IDLE_SECONDS', 3600, 60, 30 * 86400),
+    inboundRetentionDays: int(env, 'INBOUND_RETENTION_DAYS', 30, 1, 3650),
     passwordHashCost,
     mailHostname,
     mfromSubdomain: label(env, 'MFROM_SUBDOMAIN', 'sl'),

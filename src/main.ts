@@ -21,6 +21,7 @@ import { CampaignWorker, createCampaignWorker } from './campaigns/launcher';
 import { OpsListener, startOpsListener } from './ops/health';
 import { createDnsWatch, DnsWatch } from './domains/dns-watch';
 import { IDEMPOTENCY_TTL_MS, purgeExpiredKeys } from './idempotency/keys';
+import { purgeInbound } from './inbound/retention';
 import { limitHeapGrowth } from './heap-growth';
 import { warmAcceptGroups } from './mail/accept-group';
 
@@ -107,6 +108,9 @@ export async function start(config: Config): Promise<Running> {
     const sweep = () => {
       purgeIdleSessions(services.db, services.config.sessionIdleSeconds).catch((err) => logger.warn('session purge failed', { error: (err as Error).message }));
       purgeExpiredKeys(services.db, IDEMPOTENCY_TTL_MS).catch((err) => logger.warn('idempotency key purge failed', { error: (err as Error).message }));
+      purgeInbound(services.db, services.config.inboundRetentionDays * 86_400_000).catch((err) =>
+        logger.warn('inbound mail purge failed', { error: (err as Error).message }),
+      );
     };
     timers.push(setInterval(sweep, 10 * 60_000).unref());
     logger.info('worker running', {

@@ -3,6 +3,7 @@ import supertest from 'supertest';
 import { verpAddress } from '../../src/delivery/verp';
 import { verpSecret } from '../../src/delivery/worker';
 import { InboundListener, startInboundSmtp } from '../../src/inbound/listener';
+import { purgeInbound } from '../../src/inbound/retention';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 
 let h: Harness;
@@ -435,5 +436,27 @@ describe('forged bounce and complaint reports', () => {
     await deliver(`fbl@sl.${s.domain}`, arf('victim8@dest.test', victim.header, forged), 'mallory8@evil.test');
     await ignored(/no valid VERP address/);
     await untouched(victim, 'victim8@dest.test');
+  });
+});
+
+describe('retention', () => {
+  it('purgeInbound deletes mail received before the retention window, in batches, and keeps the rest', async () => {
+    const now = Date.now();
+    const row = (receivedAt: number, tag: string) => ({
+      received_at: receivedAt,
+      mail_from: tag,
+      rcpt_to: 'x@sl.example.test',
+      size: 1,
+      raw: Buffer.from('x'),
+      kind: 'unknown',
+      status: 'unparsed',
+      note: '',
+    });
+    const old = Array.from({ length: 1205 }, () => row(now - 31 * 86_400_000, 'retention-old'));
+    for (let i = 0; i < old.length; i += 200) await h.services.db('inbound_messages').insert(old.slice(i, i + 200));
+    await h.services.db('inbound_messages').insert(row(now - 29 * 86_400_000, 'retention-kept'));
+    expect(await purgeInbound(h.services.db, 30 * 86_400_000, now)).toBe(1205);
+    expect(await h.services.db('inbound_messages').where({ mail_from: 'retention-old' }).count({ n: '*' })).toEqual([{ n: 0 }]);
+    expect(await h.services.db('inbound_messages').where({ mail_from: 'retention-kept' }).count({ n: '*' })).toEqual([{ n: 1 }]);
   });
 });

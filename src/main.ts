@@ -201,13 +201,16 @@ async function startRole(roleArg: string | undefined): Promise<void> {
 /** `postern [role]` starts a role; any other first word is a CLI command (src/cli/). */
 async function main(): Promise<void> {
   const first = process.argv[2];
-  if (first === 'dev') {
+  const start = (role?: string): Promise<void> => {
+    if (role !== 'dev') return startRole(role);
     process.env = devEnvironment(process.env);
     return startRole('all');
-  }
-  if (first === undefined || (ROLES as readonly string[]).includes(first.toLowerCase())) return startRole(first);
+  };
+  // `postern dev --help` (or a role's) prints the command's help through the CLI instead of starting the gateway.
+  const help = process.argv.slice(3).some((a) => a === '--help' || a === '-h');
+  if (!help && (first === undefined || first === 'dev' || (ROLES as readonly string[]).includes(first.toLowerCase()))) return start(first);
   const cli = new Cli({ env: process.env, stdout: process.stdout, stderr: process.stderr });
-  const code = await runCli(process.argv, cli, startRole);
+  const code = await runCli(process.argv, cli, start);
   // Exit once the answer is written: a client library's idle timer must not keep the CLI waiting.
   process.stdout.write('', () => process.exit(code));
 }

@@ -99,6 +99,10 @@ export function buildProgram(cli: Cli, startRole: (role: string) => Promise<void
       .command(role)
       .description(roleHelp[role])
       .action(() => startRole(role));
+  program
+    .command('dev')
+    .description('every role in one process on the embedded default, for trying Postern on this machine (npm start)')
+    .action(() => startRole('dev'));
 
   program
     .command('call')

@@ -206,10 +206,21 @@ describe('postern CLI commands', () => {
       ['queue', 'status', '--help'],
       ['admin', 'reset-key', '--help'],
       ['admin', 'reset-password', '--help'],
+      ['dev', '--help'],
     ]) {
       const r = await cli(args, {});
       expect([args, r.code]).toEqual([args, 0]);
       expect(r.stdout).toMatch(/^Usage: postern/);
+    }
+  });
+
+  it('a role or dev with --help prints its help and exits: the binary starts nothing', async () => {
+    for (const args of [
+      ['dev', '--help'],
+      ['api', '-h'],
+    ]) {
+      const r = await postern(args, { DATA_DIR: '/nonexistent/postern-help-test' });
+      expect({ args, code: r.code, usage: r.stdout.split('\n')[0] }).toEqual({ args, code: 0, usage: `Usage: postern ${args[0]} [options]` });
     }
   });
 

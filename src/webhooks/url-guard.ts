@@ -127,7 +127,12 @@ export async function vetWebhookUrl(raw: string, opts: { allowPrivate: boolean; 
   }
   for (const a of addresses) {
     const why = refusedAddress(a.address, opts.allowPrivate);
-    if (why) return { ok: false, problem: { kind: 'host', message: `Webhook URL host is not allowed: ${host} resolves to ${why}` } };
+    if (!why) continue;
+    // A name's resolved address stays out of the answer: it would tell a tenant what this network's DNS holds.
+    const message = net.isIP(host)
+      ? `Webhook URL host is not allowed: ${why}`
+      : `Webhook URL host is not allowed: ${host} resolves to an address that is not public`;
+    return { ok: false, problem: { kind: 'host', message } };
   }
   return { ok: true, url, addresses };
 }

@@ -332,7 +332,7 @@ describe('SSRF at delivery time', () => {
     expect(logged.Attempts[0]).toMatchObject({
       Result: 'refused',
       StatusCode: null,
-      Error: expect.stringMatching(/^refused: .*127\.0\.0\.1 is a loopback address/),
+      Error: expect.stringMatching(/^refused: Webhook URL host is not allowed: rebind-[0-9a-f]+\.example\.net resolves to an address that is not public$/),
     });
     expect(rx.hits.filter((x) => x.path === '/rebind')).toHaveLength(0);
     await cmd('deletewebhook', u, { DomainID: u.domainId, WebhookID: NewWebhookID });

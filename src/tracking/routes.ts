@@ -18,6 +18,18 @@ const NO_CACHE = {
   Expires: '0',
 };
 
+/**
+ * The pages and redirects: nothing but their own inline style and a form posting back here; never framed (the
+ * unsubscribe button), never sniffed, and no Referer, so a click's token does not reach the site it leads to.
+ */
+const PAGE = {
+  ...NO_CACHE,
+  'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'X-Frame-Options': 'DENY',
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+};
+
 interface Tracked {
   id: number;
   message_id: string;
@@ -72,7 +84,7 @@ export function trackingRoutes(services: Services): express.Router {
   }
 
   router.get('/t/o/:file', async (req: Request, res: Response) => {
-    res.set({ ...NO_CACHE, 'Content-Type': 'image/gif' });
+    res.set({ ...NO_CACHE, 'Content-Type': 'image/gif', 'X-Content-Type-Options': 'nosniff' });
     const token = String(req.params.file).replace(/\.gif$/, '');
     const t = readToken(secret, 'o', token);
     try {
@@ -102,7 +114,7 @@ export function trackingRoutes(services: Services): express.Router {
   }
 
   router.get('/t/c/:token', async (req: Request, res: Response) => {
-    res.set(NO_CACHE);
+    res.set(PAGE);
     const t = readToken(secret, 'c', String(req.params.token));
     const d = t ? await deliveryOf(t.trackId) : undefined;
     const link: { url: string; templated?: unknown } | undefined = d
@@ -132,7 +144,7 @@ export function trackingRoutes(services: Services): express.Router {
     res.status(404).type('html').send(page('Link not found', '<h1>Link not found</h1><p>This unsubscribe link is not valid.</p>'));
 
   router.get('/t/u/:token', async (req: Request, res: Response) => {
-    res.set(NO_CACHE);
+    res.set(PAGE);
     const d = await unsubscribeTarget(req);
     if (!d) return void notFound(res);
     const domain = await db('sender_domains').where({ id: d.domain_id }).first('domain');
@@ -148,7 +160,7 @@ export function trackingRoutes(services: Services): express.Router {
   });
 
   router.post('/t/u/:token', express.urlencoded({ extended: false, limit: '4kb' }), async (req: Request, res: Response) => {
-    res.set(NO_CACHE);
+    res.set(PAGE);
     const d = await unsubscribeTarget(req);
     if (!d) return void notFound(res);
     const now = Date.now();

@@ -203,6 +203,13 @@ describe('unsubscribe', () => {
     expect(page.status).toBe(200);
     expect(page.text).toContain('<form method="post">');
     expect(page.text).toContain(sent.to);
+    // Never framed (the button), never sniffed, no Referer, nothing loaded but its own inline style.
+    expect(page.headers).toMatchObject({
+      'x-frame-options': 'DENY',
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'no-referrer',
+      'content-security-policy': expect.stringContaining("frame-ancestors 'none'"),
+    });
     expect(await h.services.db('suppressions').where({ domain_id: s.domainId, email: sent.to })).toHaveLength(0);
 
     const post = await supertest(h.app).post(pathOf(unsubUrl)).type('form').send('List-Unsubscribe=One-Click');

@@ -84,9 +84,19 @@ async function freshDatabase(): Promise<{ db: Db; cleanup(): Promise<void> }> {
   };
 }
 
-// The harness adds its admin account on top of the migrations: the admins table's rows (and counter) are its own.
+// The harness adds its admin account on top of the migrations: the admins table's rows (and counter) are its own,
+// and so is the settings row that remembers which ADMIN_API_KEY it started with (src/auth/admin.ts).
 const withoutAdminRows = (s: Record<string, unknown>) =>
-  Object.fromEntries(Object.entries(s).map(([k, v]) => [k, k === 'admins' || k === 'table admins' ? { ...(v as object), rows: null, counter: null } : v]));
+  Object.fromEntries(
+    Object.entries(s).map(([k, v]) => {
+      if (k === 'admins' || k === 'table admins') return [k, { ...(v as object), rows: null, counter: null }];
+      if (k === 'settings' || k === 'table settings') {
+        const t = v as { rows?: { name: string }[] };
+        return [k, { ...t, rows: t.rows?.filter((r) => r.name !== 'admin_env_api_key_sha256') }];
+      }
+      return [k, v];
+    }),
+  );
 
 it('gives each test a database identical to a freshly migrated one, seed rows included', async () => {
   const fresh = await freshDatabase();

@@ -124,8 +124,9 @@ export async function authenticateAccountKey(cmd: CommandDef, presented: string,
   if (!user) throw new CommandError(2, 'Invalid user account');
   ctx.user = user;
   ctx.accountKey = scope;
-  // An account key reaches what its account's group may do, no more (as sessions and user keys).
-  ctx.permissions = await groupPermissions(ctx.db, user.group_id);
+  // An account key reaches what its account's group may do, no more (as sessions and user keys). Only user commands
+  // check a permission (authorize): sender commands, the sends among them, skip the group's lookup.
+  ctx.permissions = cmd.auth === 'user' && cmd.permission ? await groupPermissions(ctx.db, user.group_id) : '*';
   await touch(ctx, scope.id);
 }
 

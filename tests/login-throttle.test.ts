@@ -1,3 +1,4 @@
+import supertest from 'supertest';
 import { createUser, Harness, startHarness } from './helpers/harness';
 
 let h: Harness;
@@ -46,5 +47,26 @@ describe('failed-login throttling', () => {
     }
     const blocked = await h.call({ Command: 'admin.login', AdminAPIKey: h.adminKey });
     expect(blocked).toMatchObject({ Success: false, ErrorCode: 4 });
+  });
+});
+
+describe('failed-login throttling by network', () => {
+  const login = (ip: string, params: Record<string, unknown>) =>
+    supertest(h.app)
+      .post('/api.php')
+      .set('X-Forwarded-For', ip)
+      .send({ Command: 'user.login', ...params })
+      .then((r) => r.body);
+
+  it("counts an IPv6 client by its /64: other addresses of the same network are held too, another network's are not", async () => {
+    const u = await createUser(h);
+    for (let i = 0; i < 10; i++) expect((await login(`2001:db8:7:7::${i + 1}`, { Username: u.username, Password: `wrong-${i}` })).ErrorCode).toEqual([3]);
+    expect((await login('2001:db8:7:7:ffff::1', { Username: u.username, Password: u.password })).ErrorCode).toEqual([4]);
+    expect((await login('2001:db8:7:8::1', { Username: u.username, Password: u.password })).Success).toBe(true);
+    // IPv4 addresses stay apart.
+    const v = await createUser(h);
+    for (let i = 0; i < 10; i++) await login('192.0.2.10', { Username: v.username, Password: `wrong-${i}` });
+    expect((await login('192.0.2.10', { Username: v.username, Password: v.password })).ErrorCode).toEqual([4]);
+    expect((await login('192.0.2.11', { Username: v.username, Password: v.password })).Success).toBe(true);
   });
 });

@@ -30,6 +30,8 @@ export interface Config {
   encryptionKey: Buffer | null;
   /** SESSION_IDLE_SECONDS: a SessionID expires after this much inactivity. Default 3600. */
   sessionIdleSeconds: number;
+  /** SESSION_MAX_SECONDS: a SessionID expires this long after sign-in however active it is (300–31,536,000). Default 7 days. */
+  sessionMaxSeconds: number;
   /** INBOUND_RETENTION_DAYS: mail received by the bounce intake is kept this many days (1–3650). Default 30. */
   inboundRetentionDays: number;
   /** PASSWORD_HASH_COST: scrypt work factor as log2(N) for new password hashes. Default 15; below 15 only with NODE_ENV=test. */
@@ -405,6 +407,7 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     adminApiKey,
     encryptionKey,
     sessionIdleSeconds: int(env, 'SESSION_IDLE_SECONDS', 3600, 60, 30 * 86400),
+    sessionMaxSeconds: int(env, 'SESSION_MAX_SECONDS', 7 * 86400, 300, 365 * 86400),
     inboundRetentionDays: int(env, 'INBOUND_RETENTION_DAYS', 30, 1, 3650),
     passwordHashCost,
     mailHostname,

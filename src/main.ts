@@ -106,7 +106,7 @@ export async function start(config: Config): Promise<Running> {
     campaigns = createCampaignWorker(services);
     dnsWatch = createDnsWatch(services);
     const sweep = () => {
-      purgeIdleSessions(services.db, services.config.sessionIdleSeconds).catch((err) => logger.warn('session purge failed', { error: (err as Error).message }));
+      purgeIdleSessions(services.db, services.config).catch((err) => logger.warn('session purge failed', { error: (err as Error).message }));
       purgeExpiredKeys(services.db, IDEMPOTENCY_TTL_MS).catch((err) => logger.warn('idempotency key purge failed', { error: (err as Error).message }));
       purgeInbound(services.db, services.config.inboundRetentionDays * 86_400_000).catch((err) =>
         logger.warn('inbound mail purge failed', { error: (err as Error).message }),

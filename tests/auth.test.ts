@@ -4,7 +4,7 @@ import { createUser, Harness, startHarness } from './helpers/harness';
 
 let h: Harness;
 beforeAll(async () => {
-  h = await startHarness({ SESSION_IDLE_SECONDS: '60' });
+  h = await startHarness({ SESSION_IDLE_SECONDS: '60', SESSION_MAX_SECONDS: '600' });
 });
 afterAll(async () => {
   await h.close();
@@ -28,6 +28,27 @@ async function idle(sessionId: string, seconds: number): Promise<void> {
 async function post(body: Record<string, unknown>) {
   return supertest(h.app).post('/api.php').send(body);
 }
+
+describe('session lifetime (SESSION_MAX_SECONDS=600)', () => {
+  it('ends a session signed in longer ago than the limit, however recently it was used; a younger one lives', async () => {
+    const u = await createUser(h);
+    const age = (seconds: number) =>
+      h.services
+        .db('sessions')
+        .where({ token_hash: tokenHash(u.sessionId) })
+        .update({ created_at: Date.now() - seconds * 1000, last_seen_at: Date.now() });
+    await age(590);
+    expect(await h.call({ Command: 'user.current', SessionID: u.sessionId })).toMatchObject({ Success: true });
+    await age(601);
+    expect(await h.call({ Command: 'user.apikey.list', SessionID: u.sessionId })).toEqual(AUTH_FAILED);
+    expect(
+      await h.services
+        .db('sessions')
+        .where({ token_hash: tokenHash(u.sessionId) })
+        .first(),
+    ).toBeUndefined();
+  });
+});
 
 describe('session idle expiry (SESSION_IDLE_SECONDS=60)', () => {
   it('ends a user session idle for longer than the limit', async () => {

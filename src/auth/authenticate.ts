@@ -32,7 +32,7 @@ export async function authenticate(cmd: CommandDef, params: Params, ctx: Command
       return;
     }
     if (sessionId) {
-      const s = await resumeSession(ctx.db, sessionId, 'admin', ctx.config.sessionIdleSeconds);
+      const s = await resumeSession(ctx.db, sessionId, 'admin', ctx.config);
       if (s) {
         ctx.adminId = s.subjectId;
         ctx.sessionHash = s.hash;
@@ -53,7 +53,7 @@ export async function authenticate(cmd: CommandDef, params: Params, ctx: Command
   let keyPerms: '*' | Set<string> = '*';
   let userId: number | null = null;
   if (sessionId) {
-    const s = await resumeSession(ctx.db, sessionId, 'user', ctx.config.sessionIdleSeconds);
+    const s = await resumeSession(ctx.db, sessionId, 'user', ctx.config);
     // A session opened with an API key keeps to the key: its Permissions and IP binding, and it ends with the key.
     const key = s?.apiKeyId == null ? undefined : await ctx.db('user_api_keys').where({ id: s.apiKeyId, user_id: s.subjectId, kind: 'user' }).first();
     if (s && (s.apiKeyId === null || (key && (!key.bound_ip || key.bound_ip === ctx.ip)))) {
@@ -92,7 +92,7 @@ async function authenticateAdmin(params: Params, ctx: CommandContext, sessionId:
   }
   if (adminKey && credential(params, 'adminapikey')) throw new CommandError(AUTH_FAILED, AUTH_TEXT);
   if (!sessionId) return false;
-  const s = await resumeSession(ctx.db, sessionId, 'admin', ctx.config.sessionIdleSeconds);
+  const s = await resumeSession(ctx.db, sessionId, 'admin', ctx.config);
   if (!s) return false;
   ctx.adminId = s.subjectId;
   ctx.sessionHash = s.hash;

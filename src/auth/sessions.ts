@@ -14,18 +14,27 @@ export async function createSession(db: Db, kind: SessionKind, subjectId: number
   return token;
 }
 
-/** The session's subject if it exists, is of the wanted kind and has not been idle too long. */
+/** How long sessions last: idle (since the last call) and at most (since sign-in, however active). */
+export interface SessionLimits {
+  sessionIdleSeconds: number;
+  sessionMaxSeconds: number;
+}
+
+/**
+ * The session's subject if it exists, is of the wanted kind, has not been idle too long and is not older than the
+ * maximum: an open console tab polls every few seconds, so idle expiry alone would keep it signed in for ever.
+ */
 export async function resumeSession(
   db: Db,
   token: string,
   kind: SessionKind,
-  idleSeconds: number,
+  limits: SessionLimits,
 ): Promise<{ subjectId: number; hash: string; apiKeyId: number | null } | null> {
   const hash = sha256hex(token);
   const row = await db('sessions').where({ token_hash: hash }).first();
   if (!row || row.kind !== kind) return null;
   const now = Date.now();
-  if (Number(row.last_seen_at) + idleSeconds * 1000 < now) {
+  if (Number(row.last_seen_at) + limits.sessionIdleSeconds * 1000 < now || Number(row.created_at) + limits.sessionMaxSeconds * 1000 < now) {
     await db('sessions').where({ token_hash: hash }).delete();
     return null;
   }
@@ -43,9 +52,11 @@ export async function endSubjectSessions(db: Db, kind: SessionKind, subjectId: n
   await db('sessions').where({ kind, subject_id: subjectId }).delete();
 }
 
-/** Drops sessions idle past the limit; run periodically so the table does not grow without bound. */
-export async function purgeIdleSessions(db: Db, idleSeconds: number): Promise<number> {
+/** Drops sessions idle or alive past the limits; run periodically so the table does not grow without bound. */
+export async function purgeIdleSessions(db: Db, limits: SessionLimits): Promise<number> {
+  const now = Date.now();
   return db('sessions')
-    .where('last_seen_at', '<', Date.now() - idleSeconds * 1000)
+    .where('last_seen_at', '<', now - limits.sessionIdleSeconds * 1000)
+    .orWhere('created_at', '<', now - limits.sessionMaxSeconds * 1000)
     .delete();
 }

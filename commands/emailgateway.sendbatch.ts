@@ -16,6 +16,7 @@ import { SEND_ERRORS, SEND_HTTP_STATUS } from '../src/mail/send-codes';
 export default defineCommand({
   name: 'emailgateway.sendbatch',
   auth: 'sender',
+  answersDisabledAccount: true, // code 12 per message, as the send contract says
   sends: true,
   rateLimit: { durationSec: 60 },
   // Small batches go like single sends (they share group commits); larger ones take turns (src/admission.ts).

@@ -15,6 +15,7 @@ import { senderFor } from '../src/mail/sender-for';
 export default defineCommand({
   name: 'emailgateway.sendemail',
   auth: 'sender',
+  answersDisabledAccount: true, // code 12 per message, as the send contract says
   sends: true,
   rateLimit: { durationSec: 60 },
   accountKey: 'can_send',

@@ -103,6 +103,11 @@ export interface CommandDef {
    */
   keepsCredentialCaches?: true;
   /**
+   * A sender command that answers a disabled account itself (the sends: code 12 for each message); every other
+   * sender command refuses one at authentication (code 2).
+   */
+  answersDisabledAccount?: true;
+  /**
    * Hands mail over and reads none: the dispatcher does not first expand the caller's pending batches
    * (src/mail/expand-batches.ts), which every other command of a user or the admin gets, so its reads see every message.
    */

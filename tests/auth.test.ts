@@ -16,6 +16,14 @@ function tokenHash(sessionId: string): string {
   return crypto.createHash('sha256').update(sessionId).digest('hex');
 }
 
+/** The session's row, or undefined once it is gone. */
+function sessionRow(sessionId: string) {
+  return h.services
+    .db('sessions')
+    .where({ token_hash: tokenHash(sessionId) })
+    .first();
+}
+
 /** Pretends the session was last used `seconds` ago. */
 async function idle(sessionId: string, seconds: number): Promise<void> {
   const n = await h.services
@@ -41,12 +49,7 @@ describe('session lifetime (SESSION_MAX_SECONDS=600)', () => {
     expect(await h.call({ Command: 'user.current', SessionID: u.sessionId })).toMatchObject({ Success: true });
     await age(601);
     expect(await h.call({ Command: 'user.apikey.list', SessionID: u.sessionId })).toEqual(AUTH_FAILED);
-    expect(
-      await h.services
-        .db('sessions')
-        .where({ token_hash: tokenHash(u.sessionId) })
-        .first(),
-    ).toBeUndefined();
+    expect(await sessionRow(u.sessionId)).toBeUndefined();
   });
 });
 
@@ -57,12 +60,7 @@ describe('session idle expiry (SESSION_IDLE_SECONDS=60)', () => {
     await idle(u.sessionId, 61);
     expect(await h.call({ Command: 'user.apikey.list', SessionID: u.sessionId })).toEqual(AUTH_FAILED);
     // Once expired it stays expired, and its row is gone.
-    expect(
-      await h.services
-        .db('sessions')
-        .where({ token_hash: tokenHash(u.sessionId) })
-        .first(),
-    ).toBeUndefined();
+    expect(await sessionRow(u.sessionId)).toBeUndefined();
     expect(await h.call({ Command: 'user.apikey.list', SessionID: u.sessionId })).toEqual(AUTH_FAILED);
   });
 
@@ -77,10 +75,7 @@ describe('session idle expiry (SESSION_IDLE_SECONDS=60)', () => {
     await idle(u.sessionId, 45);
     const before = Date.now();
     expect(await h.call({ Command: 'user.current', SessionID: u.sessionId })).toMatchObject({ Success: true });
-    const row = await h.services
-      .db('sessions')
-      .where({ token_hash: tokenHash(u.sessionId) })
-      .first();
+    const row = await sessionRow(u.sessionId);
     expect(Number(row.last_seen_at)).toBeGreaterThanOrEqual(before);
     // 45 s + another 45 s since login, but only 45 s since the last use.
     await h.services
@@ -111,10 +106,7 @@ describe('session idle expiry (SESSION_IDLE_SECONDS=60)', () => {
 describe('session storage', () => {
   it('stores only the SHA-256 of the SessionID', async () => {
     const u = await createUser(h);
-    const row = await h.services
-      .db('sessions')
-      .where({ token_hash: tokenHash(u.sessionId) })
-      .first();
+    const row = await sessionRow(u.sessionId);
     expect(row).toMatchObject({ kind: 'user' });
     expect(Number(row.subject_id)).toBe(u.userId);
     for (const value of Object.values(row)) expect(String(value)).not.toContain(u.sessionId);

@@ -111,8 +111,13 @@ export function authorize(cmd: CommandDef, ctx: CommandContext): void {
  * (`sk_live_…`) goes to authenticateAccountKey. Codes follow the v1 contract: 1 missing, 13 invalid (unknown,
  * revoked), 2 the key's account or domain is gone.
  */
+/** The sender credential a request presents: `Authorization: Bearer`, `X-API-Key`, then SenderAPIKey ('' for none). */
+export function presentedSenderKey(headers: Record<string, string | undefined> | undefined, params: Params): string {
+  return presentedKey(headers) || credential(params, 'senderapikey');
+}
+
 async function authenticateSender(cmd: CommandDef, params: Params, ctx: CommandContext): Promise<void> {
-  const presented = presentedKey(ctx.headers) || credential(params, 'senderapikey');
+  const presented = presentedSenderKey(ctx.headers, params);
   if (!presented) throw new CommandError(1, 'Missing SenderAPIKey: send it as "Authorization: Bearer <key>"');
   if (isAccountKey(presented)) await authenticateAccountKey(cmd, presented, ctx);
   else {
@@ -125,11 +130,8 @@ async function authenticateSender(cmd: CommandDef, params: Params, ctx: CommandC
     ctx.permissions = '*';
   }
   // A disabled account's keys read and change nothing; the sends answer code 12 per message, as their contract says.
-  if (!isEnabled(ctx.user!) && !CHECK_ACCOUNT_THEMSELVES.has(cmd.name)) throw new CommandError(2, 'Invalid user account: the account is disabled');
+  if (!isEnabled(ctx.user!) && !cmd.answersDisabledAccount) throw new CommandError(2, 'Invalid user account: the account is disabled');
 }
-
-/** Sender-key commands that answer a disabled account in their own terms (code 12 for each message). */
-const CHECK_ACCOUNT_THEMSELVES = new Set(['emailgateway.sendemail', 'emailgateway.sendbatch']);
 
 /** The sender key with this hash with its account and domain (undefined: no such enabled key), touched (LastUsedAt). */
 async function findSender(ctx: CommandContext, hash: string): Promise<CachedSender | undefined> {

@@ -5,7 +5,7 @@ import { Dispatcher, errorTexts, lookupCommand, RequestMeta } from '../dispatch'
 import { claimKey, idempotencyHashes, IDEMPOTENCY_TTL_MS, IdempotencySuperseded } from '../idempotency/keys';
 import { CommandError, hardErrorHeaders, outageDetail, TEMPORARILY_UNAVAILABLE, toHardError, writeV1Errors } from '../errors';
 import { canonicalIp } from '../auth/users';
-import { presentedKey } from '../auth/account-keys';
+import { presentedSenderKey } from '../auth/authenticate';
 import { bodyReader, QS_OPTIONS } from '../http/body';
 import { collectParams, textSourcedKeys } from '../http/params';
 import { writeJson } from '../http/json-reply';
@@ -154,13 +154,10 @@ function stillProcessing(retryAfterSec: number): Outcome {
   };
 }
 
-/** The sender credential a send request presents, as authenticateSender reads it ('' when none). */
+/** The sender credential a send request presents, read as authentication reads it ('' when none). */
 function sendCredential(req: Request): string {
-  const fromHeaders = presentedKey(req.headers as Record<string, string | undefined>);
-  if (fromHeaders) return fromHeaders;
   const params = collectParams(qs.parse(req.url.split('?')[1] ?? '', QS_OPTIONS), req.parsedBody?.body, req.parsedBody?.isJson ?? false);
-  const v = (params as Record<string, unknown>).senderapikey;
-  return typeof v === 'string' ? v.trim() : typeof v === 'number' ? String(v) : '';
+  return presentedSenderKey(req.headers as Record<string, string | undefined>, params);
 }
 
 /** The `/api/v1/*` door: same dispatcher as /api.php, bare results on success, `{"Errors":[…]}` on failure. */

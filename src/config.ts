@@ -78,6 +78,12 @@ export interface Config {
   trustProxy: string;
   /** MAX_REQUEST_BYTES: largest accepted HTTP body. Default 31457280 (30 MiB). */
   maxRequestBytes: number;
+  /** HTTP_MAX_CONNECTIONS: open HTTP connections one api process holds; more are dropped at once. Default 10000. */
+  httpMaxConnections: number;
+  /** HTTP_HEADERS_TIMEOUT_MS: how long a client may take to send a request's headers (then 408 and closed). Default 20000. */
+  httpHeadersTimeoutMs: number;
+  /** HTTP_REQUEST_TIMEOUT_MS: how long a client may take to send a whole request, body included (then 408). Default 120000. */
+  httpRequestTimeoutMs: number;
   /** BATCH_ACCEPT_CONCURRENCY: batch sends (up to 1,000 messages each) accepted at once per api process; the rest wait in line. Default 2. */
   batchAcceptConcurrency: number;
   /** BATCH_ACCEPT_QUEUE: batch sends that may wait for their turn; one more is answered 503 with Retry-After. Default 8. */
@@ -190,6 +196,8 @@ export interface Config {
   smtpMaxRecipients: number;
   /** SMTP_MAX_CONNECTIONS_PER_IP: concurrent connections one address may hold. Default 50. */
   smtpMaxConnectionsPerIp: number;
+  /** SMTP_MAX_CONNECTIONS: concurrent connections one SMTP listener holds from all addresses; more are answered 421. Default 2000. */
+  smtpMaxConnections: number;
   /** SMTP_MAX_AUTH_FAILURES: failed AUTH attempts one address may make in 15 minutes. Default 10. */
   smtpMaxAuthFailures: number;
   /** SMTP_GREETING_DELAY_MS: how long the relay front waits before its greeting (smtp-server's own pause is 100 ms; a client that talks first is refused). Default 0. */
@@ -355,6 +363,12 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
   if (databaseUrl && !encryptionKey) {
     throw new ConfigError('ENCRYPTION_KEY is required when DATABASE_URL is set (generate one with: openssl rand -hex 32)');
   }
+  const httpHeadersTimeoutMs = int(env, 'HTTP_HEADERS_TIMEOUT_MS', 20_000, 100, 600_000);
+  const httpRequestTimeoutMs = int(env, 'HTTP_REQUEST_TIMEOUT_MS', 120_000, 100, 3_600_000);
+  // node refuses a headers timeout above the request timeout when it builds the server; say so at start.
+  if (httpHeadersTimeoutMs > httpRequestTimeoutMs) {
+    throw new ConfigError(`HTTP_HEADERS_TIMEOUT_MS (${httpHeadersTimeoutMs}) must not exceed HTTP_REQUEST_TIMEOUT_MS (${httpRequestTimeoutMs})`);
+  }
   const adminApiKey = env.ADMIN_API_KEY ? env.ADMIN_API_KEY : null;
   if (adminApiKey !== null && adminApiKey.length < 16) {
     throw new ConfigError('ADMIN_API_KEY must be at least 16 characters long');
@@ -431,6 +445,9 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     logLevel,
     trustProxy: str(env, 'TRUST_PROXY', 'loopback'),
     maxRequestBytes: int(env, 'MAX_REQUEST_BYTES', 30 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    httpMaxConnections: int(env, 'HTTP_MAX_CONNECTIONS', 10_000, 1, 1_000_000),
+    httpHeadersTimeoutMs,
+    httpRequestTimeoutMs,
     batchAcceptConcurrency: int(env, 'BATCH_ACCEPT_CONCURRENCY', 2, 1, 64),
     batchAcceptQueue: int(env, 'BATCH_ACCEPT_QUEUE', 8, 0, 1000),
     batchAcceptWaitSeconds: int(env, 'BATCH_ACCEPT_WAIT_SECONDS', 30, 1, 600),
@@ -479,6 +496,7 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     smtpMaxMessageBytes: int(env, 'SMTP_MAX_MESSAGE_BYTES', 25 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     smtpMaxRecipients: int(env, 'SMTP_MAX_RECIPIENTS', 100, 1, 10000),
     smtpMaxConnectionsPerIp: int(env, 'SMTP_MAX_CONNECTIONS_PER_IP', 50, 1, 100000),
+    smtpMaxConnections: int(env, 'SMTP_MAX_CONNECTIONS', 2000, 1, 1_000_000),
     smtpMaxAuthFailures: int(env, 'SMTP_MAX_AUTH_FAILURES', 10, 1, 100000),
     inboundSmtpPort: int(env, 'INBOUND_SMTP_PORT', 2526, 0, 65535),
     smtpTrustedClients: trustedClients(env),

@@ -24,12 +24,15 @@ import { IDEMPOTENCY_TTL_MS, purgeExpiredKeys } from './idempotency/keys';
 import { purgeInbound } from './inbound/retention';
 import { limitHeapGrowth } from './heap-growth';
 import { warmAcceptGroups } from './mail/accept-group';
+import { createHttpServer } from './http/server';
 
 export interface Running {
   services: Services;
   server: http.Server | null;
   /** The ops listener of a worker or smtp process (null when the api serves the ops routes). */
   ops?: OpsListener | null;
+  /** The SMTP relay front of the all and smtp roles. */
+  smtp?: SmtpFront | null;
   stop(): Promise<void>;
 }
 
@@ -80,8 +83,7 @@ export async function start(config: Config): Promise<Running> {
   let server: http.Server | null = null;
   if (api) {
     const { app } = api;
-    server = http.createServer(app);
-    server.keepAliveTimeout = 65_000;
+    server = createHttpServer(app, config, logger);
     await new Promise<void>((resolve, reject) => {
       server!.once('error', reject);
       server!.listen(config.port, config.host, resolve);
@@ -151,7 +153,7 @@ export async function start(config: Config): Promise<Running> {
       await closeServices(services);
       logger.info('stopped');
     })());
-  return { services, server, ops, stop };
+  return { services, server, ops, smtp, stop };
 }
 
 /** Runs a role until a signal stops it (`migrate` exits when done). */

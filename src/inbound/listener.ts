@@ -42,6 +42,7 @@ export async function startInboundSmtp(services: Services): Promise<InboundListe
     size: 10 * 1024 * 1024,
     logger: false,
     closeTimeout: 5000,
+    maxClients: config.smtpMaxConnections,
     onConnect: perIp.onConnect,
     onClose: perIp.onClose,
     onRcptTo(address, _session, cb) {

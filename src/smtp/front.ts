@@ -85,6 +85,7 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
         size: config.smtpMaxMessageBytes,
         logger: false,
         closeTimeout: 5000,
+        maxClients: config.smtpMaxConnections,
         onConnect: perIp.onConnect,
         onClose: perIp.onClose,
         onAuth(auth: SMTPServerAuthentication, session, cb) {

@@ -1,4 +1,4 @@
-/** user.delete (admin) — delete users (UserID, or Users as a comma-separated list) with their domains, keys and sessions. Errors: 1 missing, 2 not found. */
+/** user.delete (admin) — delete users (UserID, or Users as a comma-separated list) and everything they own: domains, keys, sessions, events and counters here, the rest (messages, lists, templates, campaigns, webhooks, suppressions, stats) by foreign-key cascade (tests/commands/user.delete-data.test.ts checks every table). Errors: 1 missing, 2 not found. */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 

@@ -2,10 +2,12 @@
  * suppression.patterns.set (admin) — replace the install's suppression patterns: `Patterns: [{Type, Pattern}]` with
  * Type REGEXP, NOT REGEXP or STRPOS (`*` wildcard, case-sensitive), Pattern at most 200 characters. Gateway and
  * transactional sends skip a matching address; campaigns do not (as upstream). Errors (array): 1 Patterns missing,
- * 2 a bad Type, 3 a bad Pattern (empty, too long, or not a valid regular expression).
+ * 2 a bad Type, 3 a bad Pattern (empty, too long, or not a regular expression V8's linear-time engine can run:
+ * backreferences and lookaround are refused, so no pattern can stall a send; src/suppression/linear-regexp.ts).
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
+import { linearRegExp } from '../src/suppression/linear-regexp';
 
 const TYPES = ['REGEXP', 'NOT REGEXP', 'STRPOS'];
 
@@ -16,7 +18,7 @@ export default defineCommand({
   errors: {
     1: 'Missing Patterns: send an array of {Type, Pattern}',
     2: 'Type must be REGEXP, NOT REGEXP or STRPOS',
-    3: 'Pattern must be 1-200 characters and, for REGEXP types, a valid regular expression',
+    3: 'Pattern must be 1-200 characters and, for REGEXP types, a valid regular expression without backreferences or lookaround (patterns run in linear time)',
   },
   async run(p, ctx) {
     if (!Array.isArray(p.patterns)) throw new CommandError([1]);
@@ -27,7 +29,7 @@ export default defineCommand({
       if (!r.pattern || r.pattern.length > 200) codes.add(3);
       else if (r.kind !== 'STRPOS') {
         try {
-          new RegExp(r.pattern);
+          linearRegExp(r.pattern);
         } catch {
           codes.add(3);
         }

@@ -112,6 +112,37 @@ it("the send path skips AccountWide and SystemWide entries, and patterns, but an
   await rig.h.call({ Command: 'suppression.patterns.set', AdminAPIKey: rig.h.adminKey, Patterns: [] });
 });
 
+it('no pattern can stall a send: STRPOS matches without a regular expression, REGEXP runs in linear time, backreferences and lookaround are refused', async () => {
+  expect(
+    await rig.h.call({
+      Command: 'suppression.patterns.set',
+      AdminAPIKey: rig.h.adminKey,
+      Patterns: [
+        // As backtracking regular expressions, each of these took minutes on the address below.
+        { Type: 'STRPOS', Pattern: '*a*a*a*a*a*a*a*a*!' },
+        { Type: 'REGEXP', Pattern: '(a|a)*!' },
+        { Type: 'REGEXP', Pattern: 'a.*a.*a.*a.*a.*a.*a.*a.*!' },
+        { Type: 'STRPOS', Pattern: 'trap*zone' },
+      ],
+    }),
+  ).toMatchObject({ Success: true });
+  const started = Date.now();
+  expect((await send(`${'a'.repeat(60)}@y.test`)).body.MessageID).toEqual(expect.any(String));
+  expect(Date.now() - started).toBeLessThan(5000);
+  // STRPOS is still a substring with wildcards, anywhere in the address.
+  expect((await send('my-trap-in-the-zone@y.test')).body.Errors[0].Code).toBe(14);
+  expect((await send('zone-then-trap@y.test')).body.MessageID).toEqual(expect.any(String));
+  for (const pattern of ['(a)\\1@', '(?<=x)a', '^(?!abuse)']) {
+    expect(
+      await rig.h.call({ Command: 'suppression.patterns.set', AdminAPIKey: rig.h.adminKey, Patterns: [{ Type: 'REGEXP', Pattern: pattern }] }),
+    ).toMatchObject({
+      Success: false,
+      ErrorCode: [3],
+    });
+  }
+  await rig.h.call({ Command: 'suppression.patterns.set', AdminAPIKey: rig.h.adminKey, Patterns: [] });
+});
+
 it('a whitelisted address is not suppressed by a hard bounce; others are after SOFT_BOUNCE_LIMIT soft bounces', async () => {
   expect(await cmd('suppression.whitelist.set', { Entries: ['vip@z.test', '*@partner.test'] })).toEqual({
     Success: true,

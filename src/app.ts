@@ -39,6 +39,9 @@ export function createApp(services: Services): App {
     const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : crypto.randomUUID();
     res.locals.requestId = id;
     res.setHeader('X-Request-Id', id);
+    // API replies carry session ids, keys and passwords (a GET user.login among them): no browser or proxy may keep
+    // one. The console's files set their own (express.static keeps a header already set); tracking overrides it.
+    if (!req.path.startsWith('/console')) res.setHeader('Cache-Control', 'no-store');
     const started = process.hrtime.bigint();
     res.on('finish', () => {
       const ms = Number((process.hrtime.bigint() - started) / 1000n) / 1000;

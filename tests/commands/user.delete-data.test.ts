@@ -78,7 +78,12 @@ describe('user.delete removes everything the account owned', () => {
     for (const c of [gone, keep]) {
       expect(await h.call({ Command: 'lists.get', SessionID: c.sessionId })).toMatchObject({ Success: true });
     }
-    expect(await h.services.db('pending_batches').whereIn('user_id', [gone.ids.userId, keep.ids.userId]).first()).toBeUndefined();
+    expect(
+      await h.services
+        .db('pending_batches')
+        .whereIn('user_id', [Number(gone.ids.userId), Number(keep.ids.userId)])
+        .first(),
+    ).toBeUndefined();
     const messageIds = async (userId: number) => (await h.services.db('messages').where({ user_id: userId }).pluck('id')).map(String);
     const ids = (c: typeof gone, messages: string[]) => ({
       userId: Number(c.ids.userId),

@@ -9,6 +9,7 @@ import { consoleDir } from '../../src/console/serve';
 import { Running, start } from '../../src/main';
 import { launchChromium } from './browser';
 import { fixtureDkimKeys } from './dkim-fixtures';
+import { localGatewayEnv } from './local-gateway-env';
 import { DnsZone, publish, startDnsZone } from './dns-zone';
 import { Sink, startSink } from './sink';
 import { Receiver, startReceiver } from '../webhooks/receiver';
@@ -41,15 +42,7 @@ export async function startConsoleRig(env: Record<string, string> = {}): Promise
   const [dns, sink, receiver] = await Promise.all([startDnsZone(), startSink(), startReceiver()]);
   const adminKey = `console-admin-${crypto.randomBytes(12).toString('hex')}`;
   const config = loadConfig({
-    ROLE: 'all',
-    DATA_DIR: dataDir,
-    PORT: '0',
-    HOST: '127.0.0.1',
-    SMTP_HOST: '127.0.0.1',
-    SMTP_PORT: '0',
-    INBOUND_SMTP_PORT: '0',
-    ADMIN_API_KEY: adminKey,
-    MAIL_HOSTNAME: 'mx.console.test',
+    ...localGatewayEnv(dataDir, adminKey, 'mx.console.test'),
     SMTP_PUBLIC_HOST: 'smtp.console.test',
     DNS_SERVERS: `127.0.0.1:${dns.port}`,
     DNS_TIMEOUT_MS: '1000',
@@ -57,10 +50,6 @@ export async function startConsoleRig(env: Record<string, string> = {}): Promise
     SMTP_RELAY_URL: `smtp://127.0.0.1:${sink.port}`,
     WEBHOOK_ALLOW_PRIVATE: '1',
     WEBHOOK_POLL_MS: '200',
-    LOG_LEVEL: 'error',
-    // As in the harness: fixture users hash at scrypt 2^10, not 2^15 (~130 ms per hash).
-    NODE_ENV: 'test',
-    PASSWORD_HASH_COST: '10',
     ...env,
   });
   const gateway = await start(config);

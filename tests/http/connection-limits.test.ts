@@ -7,6 +7,7 @@ import { ConfigError, loadConfig } from '../../src/config';
 import { Running, start } from '../../src/main';
 import { rawSmtp } from '../helpers/smtp-raw';
 import { waitFor } from '../helpers/sink';
+import { localGatewayEnv } from '../helpers/local-gateway-env';
 
 /** A raw client: what it received, and when the server closed it. */
 function rawHttp(port: number): { socket: net.Socket; received: () => string; closed: Promise<number> } {
@@ -29,20 +30,9 @@ describe('connection limits of the HTTP and SMTP listeners (a real gateway, embe
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'postern-limits-'));
     gateway = await start(
       loadConfig({
-        ROLE: 'all',
-        DATA_DIR: dataDir,
-        PORT: '0',
-        HOST: '127.0.0.1',
-        SMTP_HOST: '127.0.0.1',
-        SMTP_PORT: '0',
+        ...localGatewayEnv(dataDir, 'limits-admin-key-0123456789', 'mx.limits.test'),
         SMTP_TLS_PORT: '0',
-        INBOUND_SMTP_PORT: '0',
-        ADMIN_API_KEY: 'limits-admin-key-0123456789',
-        MAIL_HOSTNAME: 'mx.limits.test',
         DELIVERY_MODE: 'capture',
-        LOG_LEVEL: 'error',
-        NODE_ENV: 'test',
-        PASSWORD_HASH_COST: '10',
         HTTP_HEADERS_TIMEOUT_MS: '300',
         HTTP_REQUEST_TIMEOUT_MS: '800',
         HTTP_MAX_CONNECTIONS: '3',

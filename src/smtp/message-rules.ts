@@ -112,6 +112,9 @@ export function addressesIn(value: string): string[] {
   return flat(addressparser(value));
 }
 
+/** An RFC 2047 encoded word in UTF-7 (with an RFC 2231 language tag or not). */
+const UTF7_WORD = /=\?utf-7(?:\*[^?]*)?\?/i;
+
 /** Domains of everything that looks like an address anywhere in the value: display names, comments, routes, encoded words. */
 function mentionedDomains(value: string): string[] {
   let text = value;
@@ -162,6 +165,10 @@ export function headerProblem(fields: string[], domain: string, parse: (value: s
     const foreign = mentionedDomains(value).find((d) => d !== domain);
     if (foreign !== undefined)
       return { reason: 'from', message: `${label} header mentions an address on ${JSON.stringify(foreign.slice(0, 100))}: only ${domain} may appear in it` };
+    // libmime leaves UTF-7 words undecoded, so the scan above reads `ceo+AEA-bank.com` where a reader that decodes
+    // UTF-7 shows ceo@bank.com. No mail software needs UTF-7 in a header (RFC 2152 keeps it out of them).
+    if (UTF7_WORD.test(value))
+      return { reason: 'from', message: `${label} header holds a UTF-7 encoded word, which a mail reader may show as any address; encode it as UTF-8` };
   }
   return null;
 }

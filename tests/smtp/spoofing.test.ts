@@ -54,6 +54,16 @@ describe('SMTP front: From and Sender must name only the sender domain', () => {
       (d) => `From: =?utf-8?B?${Buffer.from('ceo@bank.test').toString('base64')}?= <app@${d}>`,
       /^553 5\.7\.1 From header mentions an address on "bank\.test"/,
     ],
+    [
+      'a foreign address in a UTF-7 encoded word',
+      (d) => `From: =?UTF-7?Q?ceo+AEA-bank.test?= <app@${d}>`,
+      /^553 5\.7\.1 From header holds a UTF-7 encoded word/,
+    ],
+    [
+      'a UTF-7 word with a language tag in Sender',
+      (d) => `From: app@${d}\r\nSender: =?utf-7*en?B?${Buffer.from('ceo+AEA-bank.test').toString('base64')}?= <app@${d}>`,
+      /^553 5\.7\.1 Sender header holds a UTF-7 encoded word/,
+    ],
     ['a source route through a foreign host', (d) => `From: <@bank.test:app@${d}>`, /^553 5\.7\.1 From header mentions an address on "bank\.test"/],
     ['a foreign Resent-From', (d) => `From: app@${d}\r\nResent-From: ceo@bank.test`, /^553 5\.7\.1 Resent-From header holds/],
     ['no From header', () => 'X-Note: none', /^553 5\.7\.1 message has no From header/],

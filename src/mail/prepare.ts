@@ -4,6 +4,7 @@ import type { DomainRow } from '../domains/domains';
 import { STATUS } from '../domains/domains';
 import { isEnabled, yesNo } from '../auth/users';
 import { newMessageIdHeader } from './message-id';
+import { shownAddressProblem } from '../smtp/message-rules';
 import { estimateMimeSize, StoredContent } from './stored-content';
 import { hasTags, renderTags } from '../personalize/render';
 import type { Problem, SendRequest } from './send-request';
@@ -70,6 +71,9 @@ function check(sender: Sender, req: SendRequest): Problem[] {
   if (req.from.email && fromDomain !== sender.domain.domain) {
     problems.push({ code: 3, message: `From address must be on ${sender.domain.domain}` });
   }
+  // The name is the display name readers show: the SMTP front's rule for From (a spoofed "ceo@bank.test" <app@yours>).
+  const shown = req.from.name ? shownAddressProblem(req.from.name, sender.domain.domain) : null;
+  if (shown) problems.push({ code: 3, message: `From name ${shown}` });
   return problems;
 }
 

@@ -115,6 +115,21 @@ export function addressesIn(value: string): string[] {
 /** An RFC 2047 encoded word in UTF-7 (with an RFC 2231 language tag or not). */
 const UTF7_WORD = /=\?utf-7(?:\*[^?]*)?\?/i;
 
+/**
+ * What a reader could be shown in a From-like value besides its own addresses: a foreign address in a display name,
+ * a comment or an encoded word, or a UTF-7 encoded word. Returns the problem as the end of a sentence, or null.
+ * Also serves an API send's From name (src/mail/prepare.ts), which goes out as the display name.
+ */
+export function shownAddressProblem(value: string, domain: string): string | null {
+  if (!value.includes('@') && !value.includes('=?')) return null;
+  const foreign = mentionedDomains(value).find((d) => d !== domain);
+  if (foreign !== undefined) return `mentions an address on ${JSON.stringify(foreign.slice(0, 100))}: only ${domain} may appear in it`;
+  // libmime leaves UTF-7 words undecoded, so the scan above reads `ceo+AEA-bank.com` where a reader that decodes
+  // UTF-7 shows ceo@bank.com. No mail software needs UTF-7 in a header (RFC 2152 keeps it out of them).
+  if (UTF7_WORD.test(value)) return 'holds a UTF-7 encoded word, which a mail reader may show as any address; encode it as UTF-8';
+  return null;
+}
+
 /** Domains of everything that looks like an address anywhere in the value: display names, comments, routes, encoded words. */
 function mentionedDomains(value: string): string[] {
   let text = value;
@@ -162,13 +177,8 @@ export function headerProblem(fields: string[], domain: string, parse: (value: s
     if (bad !== undefined)
       return { reason: 'from', message: `${label} header holds ${JSON.stringify(bad.slice(0, 100))}: every address in it must be on ${domain}` };
     if ((name === 'sender' || name === 'resent-sender') && addresses.length > 1) return { reason: 'from', message: `${label} header must name one address` };
-    const foreign = mentionedDomains(value).find((d) => d !== domain);
-    if (foreign !== undefined)
-      return { reason: 'from', message: `${label} header mentions an address on ${JSON.stringify(foreign.slice(0, 100))}: only ${domain} may appear in it` };
-    // libmime leaves UTF-7 words undecoded, so the scan above reads `ceo+AEA-bank.com` where a reader that decodes
-    // UTF-7 shows ceo@bank.com. No mail software needs UTF-7 in a header (RFC 2152 keeps it out of them).
-    if (UTF7_WORD.test(value))
-      return { reason: 'from', message: `${label} header holds a UTF-7 encoded word, which a mail reader may show as any address; encode it as UTF-8` };
+    const shown = shownAddressProblem(value, domain);
+    if (shown) return { reason: 'from', message: `${label} header ${shown}` };
   }
   return null;
 }

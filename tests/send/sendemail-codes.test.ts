@@ -170,6 +170,17 @@ describe('From: codes 3 and 23', () => {
     ]);
   });
 
+  it('answers 3 when the From name shows a foreign address or a UTF-7 word, as the SMTP front refuses them; its own domain is fine', async () => {
+    await expectErrors(await send(basic({ From: { name: 'ceo@bank.test', email: `orders@${s.domain}` } })), 200, [
+      { Code: 3, Message: `From name mentions an address on "bank.test": only ${s.domain} may appear in it` },
+    ]);
+    await expectErrors(await send(basic({ From: { name: '=?UTF-7?Q?ceo+AEA-bank.test?=', email: `orders@${s.domain}` } })), 200, [
+      { Code: 3, Message: 'From name holds a UTF-7 encoded word, which a mail reader may show as any address; encode it as UTF-8' },
+    ]);
+    const own = await send(basic({ From: { name: `Orders (orders@${s.domain})`, email: `orders@${s.domain}` } }));
+    expect(own.body.MessageID).toEqual(expect.any(String));
+  });
+
   it('answers 23 for a malformed From address', async () => {
     await expectErrors(await send(basic({ From: { name: 'X', email: 'not-an-address' } })), 200, [
       { Code: 23, Message: 'Invalid from email address format: "not-an-address"' },

@@ -1,10 +1,10 @@
-import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { Request, Response } from 'express';
 import type { Services } from '../command';
 import { pingDb } from '../db';
 import { safeEqual } from '../auth/secrets';
 import { withDeadline } from '../outage';
+import { createHttpServer } from '../http/server';
 
 /** Each check's deadline: they run together, so /readyz answers within 2 s whatever the dependencies do. */
 const CHECK_TIMEOUT_MS = 1500;
@@ -74,7 +74,8 @@ export async function startOpsListener(services: Services, role: string): Promis
   app.use((req, res) => {
     res.status(404).json({ Errors: [{ Code: 404, Message: `No route for ${req.method} ${req.path}: this listener serves /healthz, /readyz and /metrics` }] });
   });
-  const server = http.createServer(app);
+  // The api's bounds on slow and many clients (src/http/server.ts): this port may face a scraper's network.
+  const server = createHttpServer(app, services.config, services.logger);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(services.config.opsPort, services.config.opsHost, resolve);

@@ -31,7 +31,6 @@ describe('connection limits of the HTTP and SMTP listeners (a real gateway, embe
     gateway = await start(
       loadConfig({
         ...localGatewayEnv(dataDir, 'limits-admin-key-0123456789', 'mx.limits.test'),
-        SMTP_TLS_PORT: '0',
         DELIVERY_MODE: 'capture',
         HTTP_HEADERS_TIMEOUT_MS: '300',
         HTTP_REQUEST_TIMEOUT_MS: '800',

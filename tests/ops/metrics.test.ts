@@ -1,3 +1,4 @@
+import net from 'node:net';
 import knex from 'knex';
 import nodemailer from 'nodemailer';
 import { Metrics } from '../../src/ops/metrics';
@@ -194,6 +195,25 @@ describe('the ops listener of the worker and smtp roles', () => {
       expect(m.status).toBe(200);
       expect(await m.text()).toContain('postern_deliveries_total');
       expect((await fetch(`${base}/api.php`)).status).toBe(404);
+    } finally {
+      await ops.close();
+    }
+  });
+});
+
+describe('the ops listener bounds slow clients as the api does', () => {
+  it('answers 408 and closes a client that sends its headers too slowly', async () => {
+    const services = { ...rig.h.services, config: { ...rig.h.services.config, httpHeadersTimeoutMs: 300, httpRequestTimeoutMs: 800 } };
+    const ops = await startOpsListener(services, 'worker');
+    try {
+      const socket = net.connect(ops.port, '127.0.0.1');
+      let said = '';
+      socket.on('data', (d: Buffer) => (said += d.toString('latin1')));
+      const started = Date.now();
+      socket.write('GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ');
+      await new Promise((r) => socket.on('close', r));
+      expect(said).toMatch(/^HTTP\/1\.1 408 /);
+      expect(Date.now() - started).toBeLessThan(3000);
     } finally {
       await ops.close();
     }

@@ -1,25 +1,13 @@
-import ipaddr from 'ipaddr.js';
 import type { CommandContext } from '../command';
+import { clientPrefix } from './client-prefix';
 
-/** Failed logins allowed per client (clientOf) and account name, and per client alone, in 15 minutes. */
+/** Failed logins allowed per client (clientPrefix) and account name, and per client alone, in 15 minutes. */
 const PER_ACCOUNT = 10;
 const PER_IP = 100;
 const WINDOW_SEC = 15 * 60;
 
-/**
- * The client as the throttle counts it: an IPv4 address, or an IPv6 address's /64. One IPv6 host is usually given a
- * whole /64, so counting single addresses would let it try again from each of 2^64 of them.
- */
-function clientOf(ip: string): string {
-  if (!ipaddr.isValid(ip)) return ip;
-  const a = ipaddr.process(ip);
-  if (a.kind() === 'ipv4') return a.toString();
-  const parts = (a as ipaddr.IPv6).parts.slice(0, 4);
-  return `${new ipaddr.IPv6([...parts, 0, 0, 0, 0]).toString()}/64`;
-}
-
 function keys(ctx: CommandContext, kind: string, name: string) {
-  const client = clientOf(ctx.ip);
+  const client = clientPrefix(ctx.ip);
   return {
     account: ctx.limits.limit(`${kind}-login-fail`, PER_ACCOUNT, WINDOW_SEC),
     accountKey: `${client}|${name.toLowerCase()}`,

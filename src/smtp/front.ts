@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import selfsigned from 'selfsigned';
 import { SMTPServer, SMTPServerAuthentication, SMTPServerSession } from 'smtp-server';
 import type { Services } from '../command';
+import { clientPrefix } from '../auth/client-prefix';
 import { isEnabled, yesNo, canonicalIp } from '../auth/users';
 import { STATUS } from '../domains/domains';
 import { acceptRaw } from '../mail/accept-raw';
@@ -94,10 +95,11 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
             return cb(reply(538, '5.7.11 Encryption required: issue STARTTLS before AUTH'));
           }
           (async () => {
-            if (!(await authFailures.peek(ip)).allowed) return cb(reply(454, '4.7.0 Too many failed authentications from your address; try again later'));
+            const client = clientPrefix(ip); // an IPv6 client by its /64
+            if (!(await authFailures.peek(client)).allowed) return cb(reply(454, '4.7.0 Too many failed authentications from your address; try again later'));
             const who = await checkSmtpCredentials(services.store, auth.username ?? '', auth.password ?? '');
             if (!who) {
-              await authFailures.consume(ip);
+              await authFailures.consume(client);
               return cb(reply(535, '5.7.8 Authentication credentials invalid'));
             }
             cb(null, { user: who as unknown as string });

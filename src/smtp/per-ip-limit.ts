@@ -1,4 +1,5 @@
 import type { SMTPServerSession } from 'smtp-server';
+import { clientPrefix } from '../auth/client-prefix';
 import { canonicalIp } from '../auth/users';
 
 function reply(code: number, text: string): Error {
@@ -6,16 +7,17 @@ function reply(code: number, text: string): Error {
 }
 
 /**
- * smtp-server hooks that hold each client address to `max` open connections (421 beyond). smtp-server also calls
- * onClose for a connection onConnect refused, so only connections that were counted are taken off again: otherwise
- * every refused connection freed a slot, and a client retrying past the cap got through on its next try.
+ * smtp-server hooks that hold each client address (an IPv6 one by its /64: clientPrefix) to `max` open connections
+ * (421 beyond). smtp-server also calls onClose for a connection onConnect refused, so only connections that were
+ * counted are taken off again: otherwise every refused connection freed a slot, and a client retrying past the cap
+ * got through on its next try.
  */
 export function perIpConnectionLimit(max: number) {
   const open = new Map<string, number>();
   const counted = new Set<string>(); // session ids
   return {
     onConnect(session: SMTPServerSession, cb: (err?: Error | null) => void): void {
-      const ip = canonicalIp(session.remoteAddress);
+      const ip = clientPrefix(canonicalIp(session.remoteAddress));
       const n = (open.get(ip) ?? 0) + 1;
       if (n > max) return cb(reply(421, '4.7.0 Too many connections from your address; try again later'));
       open.set(ip, n);
@@ -24,7 +26,7 @@ export function perIpConnectionLimit(max: number) {
     },
     onClose(session: SMTPServerSession | undefined): void {
       if (!session || !counted.delete(session.id)) return;
-      const ip = canonicalIp(session.remoteAddress);
+      const ip = clientPrefix(canonicalIp(session.remoteAddress));
       const n = (open.get(ip) ?? 1) - 1;
       if (n <= 0) open.delete(ip);
       else open.set(ip, n);

@@ -6,6 +6,8 @@ import net from 'node:net';
 import { Harness, startHarness } from '../helpers/harness';
 import { startSmtpFront, SmtpFront } from '../../src/smtp/front';
 import { InboundListener, startInboundSmtp } from '../../src/inbound/listener';
+import { perIpConnectionLimit } from '../../src/smtp/per-ip-limit';
+import type { SMTPServerSession } from 'smtp-server';
 
 let h: Harness;
 let front: SmtpFront;
@@ -57,4 +59,25 @@ it.each([
   expect(freed.code).toBe('220');
   for (const c of [held[1], freed]) c.socket.destroy();
   await new Promise((r) => setTimeout(r, 100));
+});
+
+describe('an IPv6 client is counted by its /64', () => {
+  // Loopback has one IPv6 address, so the hooks are called as smtp-server calls them, with sessions from the network.
+  const session = (id: string, remoteAddress: string) => ({ id, remoteAddress }) as SMTPServerSession;
+  const outcome = (hooks: ReturnType<typeof perIpConnectionLimit>, s: SMTPServerSession) =>
+    new Promise<string>((resolve) => hooks.onConnect(s, (err) => resolve(err ? String((err as { responseCode?: number }).responseCode) : 'ok')));
+
+  it('refuses a third connection from another address of the same /64, and not one from the next /64 or IPv4', async () => {
+    const hooks = perIpConnectionLimit(2);
+    expect(await outcome(hooks, session('a', '2001:db8:1:2::1'))).toBe('ok');
+    expect(await outcome(hooks, session('b', '2001:db8:1:2:ffff::9'))).toBe('ok');
+    expect(await outcome(hooks, session('c', '2001:db8:1:2:abcd:1:2:3'))).toBe('421');
+    expect(await outcome(hooks, session('d', '2001:db8:1:3::1'))).toBe('ok');
+    expect(await outcome(hooks, session('e', '::ffff:192.0.2.7'))).toBe('ok');
+    // One of the /64's connections ends (and the refused one's close frees nothing): one more may come in.
+    hooks.onClose(session('c', '2001:db8:1:2:abcd:1:2:3'));
+    expect(await outcome(hooks, session('f', '2001:db8:1:2::77'))).toBe('421');
+    hooks.onClose(session('a', '2001:db8:1:2::1'));
+    expect(await outcome(hooks, session('g', '2001:db8:1:2::77'))).toBe('ok');
+  });
 });

@@ -1,4 +1,5 @@
 import type { CommandContext, CommandDef, Params, Services, UserRow } from './command';
+import { clientPrefix } from './auth/client-prefix';
 import type { DomainRow } from './domains/domains';
 import { authenticate, authorize } from './auth/authenticate';
 import { AUTH_FAILED, CommandError, hard, HardError } from './errors';
@@ -109,7 +110,8 @@ export function createDispatcher(services: Services, table: CommandTable, valida
     // Account keys count against their account's plan, on every command they call; sender keys as before.
     if (ctx.accountKey) await enforcePlanLimits(services.limits, ctx.user!);
     else if (cmd.rateLimit && points > 0) {
-      const who = ctx.senderKeyId !== undefined ? `k${ctx.senderKeyId}` : ctx.user ? `u${ctx.user.id}` : `ip${ctx.ip}`;
+      // Without a credential, the client: an IPv6 one by its /64 (clientPrefix), or rotating addresses would reset it.
+      const who = ctx.senderKeyId !== undefined ? `k${ctx.senderKeyId}` : ctx.user ? `u${ctx.user.id}` : `ip${clientPrefix(ctx.ip)}`;
       const verdict = await services.limits.limit(`cmd:${cmd.name}`, points, cmd.rateLimit.durationSec).consume(who);
       if (!verdict.allowed) {
         const err = new CommandError(

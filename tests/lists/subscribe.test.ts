@@ -1,3 +1,4 @@
+import supertest from 'supertest';
 import { Harness, startHarness } from '../helpers/harness';
 import { addSubscriber, makeField, makeList, owner } from './fixtures';
 
@@ -124,6 +125,21 @@ describe('rate limit on the no-auth doors', () => {
       expect(await limited.call(params)).toMatchObject({ ErrorCode: 4 });
       expect(await limited.call(params)).toMatchObject({ ErrorCode: 4 });
       expect(await limited.call(params)).toMatchObject({ Success: false, ErrorCode: 429 });
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('counts an IPv6 client by its /64: another address of it is still limited, the next /64 is not', async () => {
+    const limited = await startHarness({ API_RATE_LIMIT_PER_MINUTE: '2' });
+    try {
+      const params = { Command: 'subscriber.subscribe', ListID: 999999, EmailAddress: 'r@example.com', IPAddress: '198.51.100.1' };
+      // TRUST_PROXY is loopback: the test's proxy header names the client.
+      const from = async (ip: string) => (await supertest(limited.app).post('/api.php').set('X-Forwarded-For', ip).send(params)).body;
+      expect(await from('2001:db8:7:1::1')).toMatchObject({ ErrorCode: 4 });
+      expect(await from('2001:db8:7:1::2')).toMatchObject({ ErrorCode: 4 });
+      expect(await from('2001:db8:7:1:ffff:ffff:ffff:ffff')).toMatchObject({ Success: false, ErrorCode: 429 });
+      expect(await from('2001:db8:7:2::1')).toMatchObject({ ErrorCode: 4 });
     } finally {
       await limited.close();
     }

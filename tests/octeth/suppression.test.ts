@@ -16,6 +16,9 @@ afterAll(async () => {
 });
 
 const cmd = (command: string, params: Record<string, unknown> = {}) => rig.h.call({ Command: command, SessionID: rig.s.sessionId, ...params });
+/** suppression.patterns.set as the administrator. */
+const setPatterns = (Patterns: { Type: string; Pattern: string }[]) =>
+  rig.h.call({ Command: 'suppression.patterns.set', AdminAPIKey: rig.h.adminKey, Patterns });
 const send = (to: string) =>
   supertest(rig.h.app)
     .post('/api/v1/email')
@@ -91,14 +94,10 @@ it("the send path skips AccountWide and SystemWide entries, and patterns, but an
   for (const to of ['blocked@y.test', 'global@y.test']) expect((await send(to)).body.Errors[0].Code).toBe(14);
   expect((await send('theirs@y.test')).body.MessageID).toEqual(expect.any(String));
   expect(
-    await rig.h.call({
-      Command: 'suppression.patterns.set',
-      AdminAPIKey: rig.h.adminKey,
-      Patterns: [
-        { Type: 'STRPOS', Pattern: '*@spamtrap.test' },
-        { Type: 'REGEXP', Pattern: '^abuse@' },
-      ],
-    }),
+    await setPatterns([
+      { Type: 'STRPOS', Pattern: '*@spamtrap.test' },
+      { Type: 'REGEXP', Pattern: '^abuse@' },
+    ]),
   ).toMatchObject({ Success: true });
   expect((await send('x@spamtrap.test')).body.Errors[0].Code).toBe(14);
   expect((await send('abuse@y.test')).body.Errors[0].Code).toBe(14);
@@ -106,25 +105,19 @@ it("the send path skips AccountWide and SystemWide entries, and patterns, but an
     IsSuppressed: false,
     IsPatternSuppressed: true,
   });
-  expect(await rig.h.call({ Command: 'suppression.patterns.set', AdminAPIKey: rig.h.adminKey, Patterns: [{ Type: 'REGEXP', Pattern: '(' }] })).toMatchObject({
-    ErrorCode: [3],
-  });
-  await rig.h.call({ Command: 'suppression.patterns.set', AdminAPIKey: rig.h.adminKey, Patterns: [] });
+  expect(await setPatterns([{ Type: 'REGEXP', Pattern: '(' }])).toMatchObject({ ErrorCode: [3] });
+  await setPatterns([]);
 });
 
 it('no pattern can stall a send: STRPOS matches without a regular expression, REGEXP runs in linear time, backreferences and lookaround are refused', async () => {
   expect(
-    await rig.h.call({
-      Command: 'suppression.patterns.set',
-      AdminAPIKey: rig.h.adminKey,
-      Patterns: [
-        // As backtracking regular expressions, each of these took minutes on the address below.
-        { Type: 'STRPOS', Pattern: '*a*a*a*a*a*a*a*a*!' },
-        { Type: 'REGEXP', Pattern: '(a|a)*!' },
-        { Type: 'REGEXP', Pattern: 'a.*a.*a.*a.*a.*a.*a.*a.*!' },
-        { Type: 'STRPOS', Pattern: 'trap*zone' },
-      ],
-    }),
+    await setPatterns([
+      // As backtracking regular expressions, each of these took minutes on the address below.
+      { Type: 'STRPOS', Pattern: '*a*a*a*a*a*a*a*a*!' },
+      { Type: 'REGEXP', Pattern: '(a|a)*!' },
+      { Type: 'REGEXP', Pattern: 'a.*a.*a.*a.*a.*a.*a.*a.*!' },
+      { Type: 'STRPOS', Pattern: 'trap*zone' },
+    ]),
   ).toMatchObject({ Success: true });
   const started = Date.now();
   expect((await send(`${'a'.repeat(60)}@y.test`)).body.MessageID).toEqual(expect.any(String));
@@ -133,14 +126,9 @@ it('no pattern can stall a send: STRPOS matches without a regular expression, RE
   expect((await send('my-trap-in-the-zone@y.test')).body.Errors[0].Code).toBe(14);
   expect((await send('zone-then-trap@y.test')).body.MessageID).toEqual(expect.any(String));
   for (const pattern of ['(a)\\1@', '(?<=x)a', '^(?!abuse)']) {
-    expect(
-      await rig.h.call({ Command: 'suppression.patterns.set', AdminAPIKey: rig.h.adminKey, Patterns: [{ Type: 'REGEXP', Pattern: pattern }] }),
-    ).toMatchObject({
-      Success: false,
-      ErrorCode: [3],
-    });
+    expect(await setPatterns([{ Type: 'REGEXP', Pattern: pattern }])).toMatchObject({ Success: false, ErrorCode: [3] });
   }
-  await rig.h.call({ Command: 'suppression.patterns.set', AdminAPIKey: rig.h.adminKey, Patterns: [] });
+  await setPatterns([]);
 });
 
 it('a whitelisted address is not suppressed by a hard bounce; others are after SOFT_BOUNCE_LIMIT soft bounces', async () => {

@@ -7,7 +7,7 @@ const postalMime = lazy(() => (require('postal-mime') as { default: typeof Posta
 import type { Config } from '../config';
 import type { Db } from '../db';
 import type { Logger } from '../logger';
-import type { SendOutcome } from '../delivery/transports';
+import type { SendOutcome } from '../delivery/outcome';
 
 /** Which delivery a captured copy belongs to. */
 export interface CaptureMeta {

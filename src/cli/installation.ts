@@ -25,6 +25,9 @@ export interface Installation {
   close(): Promise<void>;
 }
 
+/** What an action does with the installation open; resolves to what is printed as JSON. */
+export type Action = (inst: Installation) => Promise<Record<string, unknown>>;
+
 export async function openInstallation(env: Record<string, string | undefined>): Promise<Installation> {
   const config = loadConfig(env, 'migrate');
   if (config.databaseUrl) await ensureDatabase(config.databaseUrl); // as the roles do: a missing database is created or named

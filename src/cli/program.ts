@@ -8,7 +8,7 @@ import { errorTexts, lookupCommand } from '../dispatch';
 import { CommandError, HardError, legacyFailure } from '../errors';
 import { streamOf } from '../http/stream-reply';
 import { projectRoot } from '../validation';
-import { Installation, openInstallation, UsageError } from './installation';
+import { Action, Installation, openInstallation, UsageError } from './installation';
 import { parseParams } from './params';
 import { addShortcuts } from './shortcuts';
 
@@ -20,9 +20,6 @@ export interface CliIo {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
 }
-
-/** What an action does with the installation open; resolves to what is printed as JSON. */
-export type Action = (inst: Installation) => Promise<Record<string, unknown>>;
 
 export class Cli {
   exitCode: number = EXIT.ok;

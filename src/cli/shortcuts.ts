@@ -2,9 +2,13 @@ import { Command } from 'commander';
 import { commands } from '../../commands';
 import { randomToken } from '../auth/secrets';
 import { lookupCommand } from '../dispatch';
-import { UsageError } from './installation';
+import { Action, UsageError } from './installation';
 import { parseParams } from './params';
-import type { Cli } from './program';
+
+/** The part of the Cli (./program.ts) a shortcut uses: run an action with the installation open. */
+interface Acts {
+  act(command: string | null, action: Action): Promise<void>;
+}
 
 const MORE = ['[params...]', 'more parameters of the command, as Key=value or Key:=json'] as const;
 
@@ -12,7 +16,7 @@ const MORE = ['[params...]', 'more parameters of the command, as Key=value or Ke
  * Shortcuts for the common jobs. Each one is a command run through the dispatcher (so the same checks and codes as
  * over HTTP); the shortcut only finds the user or domain it acts for and names the usual parameters.
  */
-export function addShortcuts(program: Command, cli: Cli): void {
+export function addShortcuts(program: Command, cli: Acts): void {
   const user = program.command('user').description('create, list and disable users');
   user
     .command('create')

@@ -4,6 +4,7 @@ import { SmtpPool, SmtpPoolOptions } from './smtp-pool';
 import { DkimPool } from './dkim-pool';
 import { DkimKey, dkimSign } from './dkim-sign';
 import type { DkimKeyCache } from './dkim-keys';
+import type { SendOutcome } from './outcome';
 import type { Config } from '../config';
 import type { CaptureMeta, CaptureStore } from '../capture/store';
 import type { Limits } from '../throttle/rules';
@@ -17,8 +18,6 @@ export interface TransportObserver {
 }
 
 export type Dkim = DkimKey;
-
-export type SendOutcome = { ok: true; response: string } | { ok: false; code?: number; response: string };
 
 interface SmtpError {
   responseCode?: number;

@@ -2,7 +2,7 @@ import type { Services } from '../command';
 import { composeHosts } from '../domains/names';
 import { parseVerp } from '../delivery/verp';
 import { verpSecret } from '../delivery/worker';
-import type { InboundMail } from './process';
+import type { InboundMail } from './mail';
 import type { Report } from './report';
 
 export interface DeliveryRef {

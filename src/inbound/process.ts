@@ -2,14 +2,9 @@ import { recordEvents } from '../events/record';
 import type { Services } from '../command';
 import { classifyReply, enhancedCode } from '../delivery/classify';
 import { addSuppression } from '../suppression/suppressions';
+import type { InboundMail } from './mail';
 import { DeliveryRef, matchReport } from './match';
 import { DsnRecipient, parseReport, Report } from './report';
-
-export interface InboundMail {
-  mailFrom: string;
-  rcptTo: string[];
-  raw: Buffer;
-}
 
 /**
  * A DSN recipient's reply as LastReply shows it, with its status code once: the diagnostic when it carries the

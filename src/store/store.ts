@@ -1,5 +1,5 @@
 import type { Db, BatchTx, Stmt } from '../db';
-import type { Pattern } from '../suppression/scopes';
+import type { Pattern } from '../suppression/pattern';
 import { BatchPool } from './batch-pool';
 import { Batchers } from './batchers';
 import { CredentialCaches } from './credential-caches';

@@ -6,6 +6,7 @@
 import type { Knex } from 'knex';
 import type { Store } from '../store/store';
 import { linearRegExp } from './linear-regexp';
+import type { Pattern } from './pattern';
 
 export const SOURCES = ['Administrator', 'User', 'SPAM complaint', 'Hard Bounced', 'Unsubscribe'] as const;
 export type Scope = 'PerList' | 'AccountWide' | 'SystemWide';
@@ -24,11 +25,6 @@ export function scopedWhere(q: Knex.QueryBuilder, db: Knex, userIdSql: Knex.Raw 
     w.where((x) => x.whereNull('e.list_id').where((y) => y.whereNull('e.user_id').orWhere('e.user_id', userIdSql as never)));
     if (listIds.length) w.orWhereIn('e.list_id', listIds);
   });
-}
-
-export interface Pattern {
-  kind: string;
-  test: (email: string) => boolean;
 }
 
 /**

@@ -9,7 +9,9 @@
 // compiles them, without jest's types in scope).
 const { spawn } = require('node:child_process');
 
-const steps = process.argv.slice(2).length ? process.argv.slice(2) : ['build:emit', 'typecheck:all', 'typecheck:console', 'lint', 'format:check'];
+const steps = process.argv.slice(2).length
+  ? process.argv.slice(2)
+  : ['build:emit', 'typecheck:all', 'typecheck:console', 'lint', 'format:check', 'check:cycles'];
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 function run(script) {

@@ -4,10 +4,7 @@ import type { Services } from '../command';
 import { composeHosts, normalizeDomain } from '../domains/names';
 import { processInbound } from './process';
 import { perIpConnectionLimit } from '../smtp/per-ip-limit';
-
-function reply(code: number, text: string): Error {
-  return Object.assign(new Error(text), { responseCode: code });
-}
+import { reply } from '../smtp/reply';
 
 /** True when `host` is the MFROM host of a sender domain (`sl.example.com`). */
 async function isMfromHost(services: Services, host: string): Promise<boolean> {

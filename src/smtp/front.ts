@@ -2,27 +2,19 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import selfsigned from 'selfsigned';
-import { SMTPServer, SMTPServerAuthentication, SMTPServerSession } from 'smtp-server';
+import { SMTPServer, SMTPServerSession } from 'smtp-server';
 import type { Services } from '../command';
-import { clientPrefix } from '../auth/client-prefix';
 import { isEnabled, yesNo, canonicalIp } from '../auth/users';
 import { STATUS } from '../domains/domains';
 import { acceptRaw } from '../mail/accept-raw';
 import { suppressedAmongShared } from '../suppression/suppressions';
-import { checkSmtpCredentials, SmtpIdentity, smtpIdentityByUsername } from './credentials';
+import { SmtpIdentity, smtpIdentityByUsername } from './credentials';
 import { lineEndingProblem } from './message-rules';
 import './greeting';
 import { instrumentSmtp } from '../ops/smtp-metrics';
 import { perIpConnectionLimit } from './per-ip-limit';
-
-/** An SMTP reply: the basic code, and the enhanced code written into the text. */
-function reply(code: number, text: string): Error {
-  return Object.assign(new Error(text), { responseCode: code });
-}
-
-function isLoopback(ip: string): boolean {
-  return ip === '127.0.0.1' || ip === '::1' || ip.startsWith('127.');
-}
+import { smtpAuthHook } from './auth-hook';
+import { reply } from './reply';
 
 /** PEM pair for STARTTLS: configured files, or a self-signed pair made once in DATA_DIR for development. */
 async function tlsMaterial(services: Services): Promise<{ key: Buffer; cert: Buffer }> {
@@ -57,7 +49,7 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
   const { config, logger } = services;
   const tls = await tlsMaterial(services);
   const perIp = perIpConnectionLimit(config.smtpMaxConnectionsPerIp);
-  const authFailures = services.limits.limit('smtp-auth-fail', config.smtpMaxAuthFailures, 900);
+  const onAuth = smtpAuthHook(services);
 
   const identity = (session: SMTPServerSession) => session.user as unknown as SmtpIdentity | undefined;
 
@@ -89,25 +81,7 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
         maxClients: config.smtpMaxConnections,
         onConnect: perIp.onConnect,
         onClose: perIp.onClose,
-        onAuth(auth: SMTPServerAuthentication, session, cb) {
-          const ip = canonicalIp(session.remoteAddress);
-          if (!session.secure && !isLoopback(ip) && !config.smtpAllowInsecureAuth) {
-            return cb(reply(538, '5.7.11 Encryption required: issue STARTTLS before AUTH'));
-          }
-          (async () => {
-            const client = clientPrefix(ip); // an IPv6 client by its /64
-            if (!(await authFailures.peek(client)).allowed) return cb(reply(454, '4.7.0 Too many failed authentications from your address; try again later'));
-            const who = await checkSmtpCredentials(services.store, auth.username ?? '', auth.password ?? '');
-            if (!who) {
-              await authFailures.consume(client);
-              return cb(reply(535, '5.7.8 Authentication credentials invalid'));
-            }
-            cb(null, { user: who as unknown as string });
-          })().catch((err) => {
-            logger.error('smtp auth failed', { error: (err as Error).message });
-            cb(reply(454, '4.7.0 Temporary authentication failure'));
-          });
-        },
+        onAuth,
         onMailFrom(address, session, cb) {
           const trusted = config.smtpTrustedClients[canonicalIp(session.remoteAddress)];
           if (!identity(session) && trusted) {

@@ -1,10 +1,7 @@
 import type { SMTPServerSession } from 'smtp-server';
 import { clientPrefix } from '../auth/client-prefix';
 import { canonicalIp } from '../auth/users';
-
-function reply(code: number, text: string): Error {
-  return Object.assign(new Error(text), { responseCode: code });
-}
+import { reply } from './reply';
 
 /**
  * smtp-server hooks that hold each client address (an IPv6 one by its /64: clientPrefix) to `max` open connections

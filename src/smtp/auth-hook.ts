@@ -1,0 +1,41 @@
+import type { SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerSession } from 'smtp-server';
+import type { Services } from '../command';
+import { clientPrefix } from '../auth/client-prefix';
+import { canonicalIp } from '../auth/users';
+import { checkSmtpCredentials } from './credentials';
+import { reply } from './reply';
+
+function isLoopback(ip: string): boolean {
+  return ip === '127.0.0.1' || ip === '::1' || ip.startsWith('127.');
+}
+
+type AuthCallback = (err: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void;
+
+/**
+ * The relay front's onAuth: the domain's SMTP credentials, only over TLS unless from loopback (or
+ * SMTP_ALLOW_INSECURE_AUTH), and at most SMTP_MAX_AUTH_FAILURES failures per client in 15 minutes, an IPv6 client
+ * counted by its /64 (clientPrefix), so a host given a /64 cannot try again from each of its addresses.
+ */
+export function smtpAuthHook(services: Services) {
+  const { config, logger } = services;
+  const failures = services.limits.limit('smtp-auth-fail', config.smtpMaxAuthFailures, 900);
+  return function onAuth(auth: SMTPServerAuthentication, session: SMTPServerSession, cb: AuthCallback): void {
+    const ip = canonicalIp(session.remoteAddress);
+    if (!session.secure && !isLoopback(ip) && !config.smtpAllowInsecureAuth) {
+      return cb(reply(538, '5.7.11 Encryption required: issue STARTTLS before AUTH'));
+    }
+    (async () => {
+      const client = clientPrefix(ip);
+      if (!(await failures.peek(client)).allowed) return cb(reply(454, '4.7.0 Too many failed authentications from your address; try again later'));
+      const who = await checkSmtpCredentials(services.store, auth.username ?? '', auth.password ?? '');
+      if (!who) {
+        await failures.consume(client);
+        return cb(reply(535, '5.7.8 Authentication credentials invalid'));
+      }
+      cb(null, { user: who as unknown as string });
+    })().catch((err) => {
+      logger.error('smtp auth failed', { error: (err as Error).message });
+      cb(reply(454, '4.7.0 Temporary authentication failure'));
+    });
+  };
+}

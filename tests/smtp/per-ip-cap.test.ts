@@ -1,12 +1,14 @@
 /**
  * SMTP_MAX_CONNECTIONS_PER_IP on the relay front and on the bounce intake: connections past the cap get 421, and
  * refused ones do not free a slot (smtp-server closes them through onClose too), so retrying gets no further.
+ * SMTP_MAX_AUTH_FAILURES on the relay front: failed AUTHs past the cap get 454, from any address of the client.
  */
 import net from 'node:net';
 import { Harness, startHarness } from '../helpers/harness';
 import { startSmtpFront, SmtpFront } from '../../src/smtp/front';
 import { InboundListener, startInboundSmtp } from '../../src/inbound/listener';
 import { perIpConnectionLimit } from '../../src/smtp/per-ip-limit';
+import { smtpAuthHook } from '../../src/smtp/auth-hook';
 import type { SMTPServerSession } from 'smtp-server';
 
 let h: Harness;
@@ -14,7 +16,7 @@ let front: SmtpFront;
 let intake: InboundListener;
 
 beforeAll(async () => {
-  h = await startHarness({ SMTP_PORT: '0', SMTP_HOST: '127.0.0.1', INBOUND_SMTP_PORT: '0', SMTP_MAX_CONNECTIONS_PER_IP: '2' });
+  h = await startHarness({ SMTP_PORT: '0', SMTP_HOST: '127.0.0.1', INBOUND_SMTP_PORT: '0', SMTP_MAX_CONNECTIONS_PER_IP: '2', SMTP_MAX_AUTH_FAILURES: '2' });
   front = await startSmtpFront(h.services);
   intake = await startInboundSmtp(h.services);
 });
@@ -79,5 +81,66 @@ describe('an IPv6 client is counted by its /64', () => {
     expect(await outcome(hooks, session('f', '2001:db8:1:2::77'))).toBe('421');
     hooks.onClose(session('a', '2001:db8:1:2::1'));
     expect(await outcome(hooks, session('g', '2001:db8:1:2::77'))).toBe('ok');
+  });
+});
+
+/** Sends each line after the previous reply and resolves with every reply's code (the greeting's first). */
+async function dialogue(port: number, lines: string[]): Promise<string[]> {
+  const socket = net.connect(port, '127.0.0.1');
+  const codes: string[] = [];
+  let buffered = '';
+  let wake: (() => void) | null = null;
+  socket.on('data', (d) => {
+    buffered += String(d);
+    wake?.();
+  });
+  // A reply is complete at a line whose code is followed by a space (the last line of a multi-line reply).
+  const nextReply = async () => {
+    for (;;) {
+      const m = /^(\d{3}) .*\r\n/m.exec(buffered);
+      if (m) {
+        buffered = buffered.slice(m.index + m[0].length);
+        return m[1];
+      }
+      await new Promise<void>((r) => (wake = r));
+    }
+  };
+  codes.push(await nextReply());
+  for (const line of lines) {
+    socket.write(line + '\r\n');
+    codes.push(await nextReply());
+  }
+  socket.destroy();
+  return codes;
+}
+
+const plain = (user: string, pass: string) => Buffer.from(`\0${user}\0${pass}`).toString('base64');
+
+it('the relay front answers 454 to AUTH once a client has failed SMTP_MAX_AUTH_FAILURES times, on any connection', async () => {
+  const port = front.ports[0];
+  expect(await dialogue(port, ['EHLO client.test', `AUTH PLAIN ${plain('nobody', 'wrong-1')}`])).toEqual(['220', '250', '535']);
+  expect(await dialogue(port, ['EHLO client.test', `AUTH PLAIN ${plain('nobody', 'wrong-2')}`])).toEqual(['220', '250', '535']);
+  // The cap is reached: a new connection's AUTH is refused before the credentials are checked.
+  expect(await dialogue(port, ['EHLO client.test', `AUTH PLAIN ${plain('nobody', 'wrong-3')}`])).toEqual(['220', '250', '454']);
+});
+
+describe('SMTP AUTH failures of an IPv6 client are counted by its /64', () => {
+  // As for the connection cap: loopback has one IPv6 address, so the hook is called as smtp-server calls it.
+  const authFrom = (onAuth: ReturnType<typeof smtpAuthHook>, remoteAddress: string) =>
+    new Promise<string>((resolve) =>
+      onAuth(
+        { method: 'PLAIN', username: 'nobody', password: 'wrong', validatePassword: () => false },
+        { id: remoteAddress, remoteAddress, secure: true } as SMTPServerSession,
+        (err) => resolve(err ? String((err as { responseCode?: number }).responseCode) : 'ok'),
+      ),
+    );
+
+  it('refuses a third try from another address of the same /64, and not one from the next /64 or IPv4', async () => {
+    const onAuth = smtpAuthHook(h.services);
+    expect(await authFrom(onAuth, '2001:db8:5:6::1')).toBe('535');
+    expect(await authFrom(onAuth, '2001:db8:5:6:ffff::2')).toBe('535');
+    expect(await authFrom(onAuth, '2001:db8:5:6:abcd:1:2:3')).toBe('454');
+    expect(await authFrom(onAuth, '2001:db8:5:7::1')).toBe('535');
+    expect(await authFrom(onAuth, '::ffff:192.0.2.7')).toBe('535');
   });
 });

@@ -21,6 +21,16 @@ import { isOutage } from '../outage';
 const CACHED_DOMAINS = 10_000;
 
 /**
+ * A `delivered` event's data: the remote reply, and how the message crossed the wire: `tls` is the protocol
+ * (`TLSv1.3`) with `tls_cipher`, or `none` when it went in clear. No TLS fields where no SMTP hop was made (capture).
+ */
+function deliveredData(outcome: Extract<SendOutcome, { ok: true }>): Record<string, unknown> {
+  if (outcome.tls === undefined) return { smtp_reply: outcome.response };
+  if (outcome.tls === null) return { smtp_reply: outcome.response, tls: 'none' };
+  return { smtp_reply: outcome.response, tls: outcome.tls.protocol, tls_cipher: outcome.tls.cipher };
+}
+
+/**
  * One send attempt of a delivery: lease its row, ask the throttle, DKIM-sign and hand it over with a VERP return
  * path, then settle the outcome (delivered, bounced, failed, or deferred to a retry). Domain rows and decrypted DKIM
  * keys are cached per worker. `hold`: the delivery's share of the worker's byte budget, resized to its body at lease.
@@ -175,7 +185,7 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
       });
 
     if (outcome.ok) {
-      await settle({ status: 'delivered', last_reply: outcome.response, finished_at: done, bounce_class: null }, 'delivered', { smtp_reply: outcome.response });
+      await settle({ status: 'delivered', last_reply: outcome.response, finished_at: done, bounce_class: null }, 'delivered', deliveredData(outcome));
       log('delivered', outcome.response);
       return;
     }

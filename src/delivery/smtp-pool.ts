@@ -1,4 +1,5 @@
 import type { Readable, Transform, Writable } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { smtpDataParts } from './smtp-data';
 
@@ -21,10 +22,28 @@ interface Session {
   conn: SMTPConnection;
   sent: number;
   dead: boolean;
+  /** How the session is encrypted, read at its first delivery (it does not change within a session). */
+  tls?: SessionTls | null;
+}
+
+/** The TLS of a session: protocol (`TLSv1.3`) and cipher (`TLS_AES_256_GCM_SHA384`). */
+export interface SessionTls {
+  protocol: string;
+  cipher: string;
 }
 
 export interface SentInfo {
   response: string;
+  /** The session's TLS; null when the message went in clear (no STARTTLS offered, or an smtp: relay without it). */
+  tls: SessionTls | null;
+}
+
+/** The TLS of a connected session: nodemailer sets `secure` once the socket is TLS (smtps, or after STARTTLS). */
+function tlsOf(conn: SMTPConnection): SessionTls | null {
+  if (!conn.secure) return null;
+  const socket = conn._socket as unknown as Partial<TLSSocket> | undefined;
+  const protocol = socket?.getProtocol?.();
+  return protocol ? { protocol, cipher: socket?.getCipher?.()?.name ?? '' } : null;
 }
 
 /** Errors about one message or its envelope leave the session usable after RSET (unless the server said 421). */
@@ -197,8 +216,10 @@ export class SmtpPool {
       s.conn.send(own, body as unknown as Readable, (err, info) => {
         s.sent += 1;
         if (!err) {
+          if (s.tls === undefined) s.tls = tlsOf(s.conn);
+          const tls = s.tls;
           this.release(s);
-          return resolve({ response: String(info?.response ?? '250 OK') });
+          return resolve({ response: String(info?.response ?? '250 OK'), tls });
         }
         if (sessionSurvives(err) && !s.dead) {
           s.conn.reset((resetErr) => (resetErr ? s.conn.close() : this.release(s)));

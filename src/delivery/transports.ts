@@ -174,7 +174,7 @@ export class Transports {
   private async toRelay(smtpEnvelope: { from: string; to: string[] }, message: Buffer): Promise<SendOutcome> {
     try {
       const info = await this.relay().send(smtpEnvelope, message);
-      return { ok: true, response: remoteReply(info.response) };
+      return { ok: true, response: remoteReply(info.response), tls: info.tls };
     } catch (err) {
       return outcomeOf(err);
     }
@@ -219,7 +219,7 @@ export class Transports {
           tls: { rejectUnauthorized: false, servername: isIP(host) ? undefined : host },
           ...sizes,
         }).send(smtpEnvelope, message);
-        return { ok: true, response: remoteReply(info.response) };
+        return { ok: true, response: remoteReply(info.response), tls: info.tls };
       } catch (err) {
         last = outcomeOf(err);
         if (last.ok === false && last.code) return last; // the host answered: its reply decides

@@ -7,6 +7,8 @@ export interface Received {
   raw: Buffer;
   /** When the sink answered 250 (ms since the epoch). */
   at: number;
+  /** Whether the session was encrypted (STARTTLS) when the message came. */
+  secure: boolean;
 }
 
 export interface Sink {
@@ -34,13 +36,19 @@ export function smtpError(code: number, message: string): Error {
  */
 export async function startSink(
   at: { host?: string; port?: number } = {},
-  opts: { socketTimeout?: number; /** Each message holds its session this long before the 250 (a slow smarthost). */ holdMs?: number } = {},
+  opts: {
+    socketTimeout?: number;
+    /** Each message holds its session this long before the 250 (a slow smarthost). */
+    holdMs?: number;
+    /** Offer STARTTLS, with smtp-server's own self-signed test certificate. */
+    starttls?: boolean;
+  } = {},
 ): Promise<Sink> {
   const sink: Sink = { port: 0, received: [], open: 0, maxOpen: 0, maxInData: 0, close: async () => undefined };
   let inData = 0;
   const server = new SMTPServer({
     authOptional: true,
-    disabledCommands: ['STARTTLS'],
+    disabledCommands: opts.starttls ? [] : ['STARTTLS'],
     disableReverseLookup: true,
     logger: false,
     closeTimeout: 50,
@@ -72,6 +80,7 @@ export async function startSink(
             to: session.envelope.rcptTo.map((r) => r.address),
             raw: Buffer.concat(chunks),
             at: Date.now(),
+            secure: !!session.secure,
           });
           cb(null, sink.dataReply?.());
         };

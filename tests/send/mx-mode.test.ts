@@ -261,3 +261,40 @@ describe('DELIVERY_MODE=mx without MX_ALLOW_PRIVATE', () => {
     }
   });
 });
+
+describe('DELIVERY_MODE=mx: how each message crossed the wire', () => {
+  /** The Data of a message's `delivered` event, as GET /api/v1/events answers it. */
+  const deliveredData = async (messageId: string) => {
+    const res = await supertest(h.app).get(`/api/v1/events?MessageID=${messageId}&Event=delivered`).set('Authorization', `Bearer ${s.key}`);
+    expect(res.body.Events).toHaveLength(1);
+    return res.body.Events[0].Data as Record<string, unknown>;
+  };
+
+  it('records the TLS protocol and cipher when the MX offers STARTTLS, and tls "none" when it does not', async () => {
+    const tlsSink = await startSink({ host: '127.0.0.4', port: sink.port }, { starttls: true });
+    try {
+      const secured = rdomain('tls');
+      zone.set(secured, { mx: [{ exchange: `mx.${secured}`, priority: 10 }] });
+      zone.set(`mx.${secured}`, { a: ['127.0.0.4'] });
+      const clear = rdomain('clear');
+      zone.set(clear, { a: ['127.0.0.1'] });
+      const overTls = await sendTo(`reader@${secured}`, 'Over TLS');
+      const inClear = await sendTo(`reader@${clear}`, 'In clear');
+      await waitDelivered(overTls);
+      await waitDelivered(inClear);
+
+      // Both ends agree: the TLS sink's session was encrypted, the plain sink's was not.
+      expect(tlsSink.received.map((m) => m.secure)).toEqual([true]);
+      expect(sink.received.filter((m) => m.to.includes(`reader@${clear}`)).map((m) => m.secure)).toEqual([false]);
+      const secure = await deliveredData(overTls);
+      expect(secure.tls).toMatch(/^TLSv1\.[23]$/);
+      expect(secure.tls_cipher).toMatch(/^[A-Z0-9_-]{6,}$/);
+      expect(secure.smtp_reply).toMatch(/^250 /);
+      const plain = await deliveredData(inClear);
+      expect(plain).toMatchObject({ recipient: `reader@${clear}`, smtp_reply: expect.stringMatching(/^250 /), tls: 'none' });
+      expect(plain.tls_cipher).toBeUndefined();
+    } finally {
+      await tlsSink.close();
+    }
+  });
+});

@@ -88,6 +88,7 @@ describe('webhook delivery', () => {
         tags: ['welcome', 'onboarding'],
         metadata: {},
         smtp_reply: expect.stringMatching(/^250 /),
+        tls: 'none', // the test relay offers no STARTTLS
         attempts: 1,
         seconds: expect.any(Number),
       },

@@ -135,6 +135,8 @@ describe('console journey (Chromium, embedded gateway)', () => {
     const timeline = await page.locator('[data-recipient="jane@inbox.test"] .timeline strong').allTextContents();
     expect(timeline).toEqual(['queued', 'delivered']);
     expect(await page.locator('[data-recipient="jane@inbox.test"] .timeline').textContent()).toMatch(/250/);
+    // The rig's sink offers no STARTTLS: the delivered copy says it went in clear.
+    expect(await page.locator('[data-recipient="jane@inbox.test"] .ev-delivered').textContent()).toMatch(/· no TLS$/);
     expect(rig.sink.received.some((m) => m.to.includes('jane@inbox.test'))).toBe(true);
     await shot('message');
 

@@ -24,7 +24,7 @@ const PENDING = ['queued', 'scheduled', 'sending', 'deferred'];
 /** The CapturedID named by a delivery's reply in capture mode (`250 2.0.0 Ok: captured as 12 …`). */
 const captured = (reply: string): string | undefined => /^250 2\.0\.0 Ok: captured as (\d+) /.exec(reply)?.[1];
 
-/** The details worth showing beside an event: the remote reply, the bounce class, the link, the client. */
+/** The details worth showing beside an event: the remote reply, the bounce class, the link, the client, the TLS. */
 function detail(e: Event): string {
   const d = e.Data ?? {};
   const parts: string[] = [];
@@ -33,6 +33,8 @@ function detail(e: Event): string {
     if (v !== undefined && v !== null && v !== '') parts.push(k === 'bounce_class' ? `class: ${String(v)}` : String(v));
   }
   if (d.machine) parts.push('(machine)');
+  // How a delivered copy crossed the wire to the next hop (absent in capture mode).
+  if (typeof d.tls === 'string') parts.push(d.tls === 'none' ? 'no TLS' : `over ${d.tls}`);
   return parts.join(' · ');
 }
 

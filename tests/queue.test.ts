@@ -36,6 +36,12 @@ afterAll(async () => {
 });
 
 describe(`queue port (${binding})`, () => {
+  it('refuses a second consumer of one queue, which would run unclosed beside the first (BullMQ) or replace it', async () => {
+    const q = factory.queue<{ n: number }>(qname());
+    q.process(async () => undefined);
+    expect(() => q.process(async () => undefined)).toThrow(/already has its consumer in this process/);
+  });
+
   it('runs added jobs with their data', async () => {
     const q = factory.queue<{ n: number }>(qname());
     const seen: number[] = [];

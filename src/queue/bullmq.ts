@@ -81,6 +81,8 @@ class BullMqQueue<T> implements Queue<T> {
   }
 
   process(handler: Processor<T>, opts: ProcessOptions = {}): void {
+    // A second BullMQ Worker would run beside the first, which close() would then never close.
+    if (this.worker) throw new Error(`queue ${this.name} already has its consumer in this process`);
     this.worker = new (bullmq().Worker)(
       this.name,
       async (job: BullJob) => handler({ id: String(job.id), name: job.name, data: job.data as T, attemptsMade: job.attemptsMade } as Job<T>),

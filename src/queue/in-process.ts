@@ -37,6 +37,8 @@ class InProcessQueue<T> implements Queue<T> {
   }
 
   process(handler: Processor<T>, opts: ProcessOptions = {}): void {
+    // As the BullMQ binding: one consumer per queue and process (a second would silently replace the first here).
+    if (this.handler) throw new Error(`queue ${this.name} already has its consumer in this process`);
     this.handler = handler;
     this.opts = opts;
     this.pump();

@@ -71,6 +71,7 @@ const SAME_ON_BOTH = [
   // links tracked), the same code on both backends; the send path they go through runs embedded in send/*.
   'tests/send/raw-fallback-links.test.ts',
   'tests/send/render-once.test.ts',
+  'tests/send/mx-tls.test.ts', // the TLS policy is the transport's, the same on both
   'tests/send/smtp-pool.test.ts',
   'tests/throttle/simulation.test.ts',
   'tests/tracking/track-ids.test.ts',

@@ -129,6 +129,15 @@ export interface Config {
    */
   mxAllowPrivate: boolean;
   /**
+   * MX_TLS: TLS to recipient MX hosts (DELIVERY_MODE=mx), as Postfix's smtp_tls_security_level. `may` (default):
+   * STARTTLS whenever offered, any certificate (what MX hosts commonly present), in clear when a host offers none or
+   * refuses it. `encrypt`: never in clear; a host without STARTTLS is passed over for the next MX, and with none left
+   * the delivery is deferred. `verify`: `encrypt`, and the certificate must be valid for the MX host's name.
+   */
+  mxTls: 'may' | 'encrypt' | 'verify';
+  /** MX_TLS_CA_FILE: PEM file of CAs trusted for MX_TLS=verify besides Node's own (a private MX's CA). */
+  mxTlsCaFile: string | null;
+  /**
    * DELIVERY_CONCURRENCY: deliveries one worker process sends at once. Default 100: lease and settle groups grow with
    * it (about a third of it each), and their database cost is mostly per statement, not per row.
    */
@@ -406,6 +415,8 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     throw new ConfigError(`DELIVERY_MODE must be mx, relay or capture (got "${deliveryMode}")`);
   const smtpRelayUrl = url(env, 'SMTP_RELAY_URL', ['smtp', 'smtps']);
   if (deliveryMode === 'relay' && !smtpRelayUrl) throw new ConfigError('SMTP_RELAY_URL is required when DELIVERY_MODE=relay');
+  const mxTls = str(env, 'MX_TLS', 'may').toLowerCase();
+  if (mxTls !== 'may' && mxTls !== 'encrypt' && mxTls !== 'verify') throw new ConfigError(`MX_TLS must be may, encrypt or verify (got "${mxTls}")`);
   const logLevel = str(env, 'LOG_LEVEL', 'info');
   if (!['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'].includes(logLevel)) {
     throw new ConfigError(`LOG_LEVEL must be one of error, warn, info, debug (got "${logLevel}")`);
@@ -466,6 +477,8 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     smtpRelayMaxConnections: int(env, 'SMTP_RELAY_MAX_CONNECTIONS', 20, 1, 1000),
     mxPort: int(env, 'MX_PORT', 25, 1, 65535),
     mxAllowPrivate: flag(env, 'MX_ALLOW_PRIVATE'),
+    mxTls,
+    mxTlsCaFile: env.MX_TLS_CA_FILE || null,
     deliveryConcurrency: int(env, 'DELIVERY_CONCURRENCY', 100, 1, 1000),
     deliveryMaxBytesInFlight: int(env, 'DELIVERY_MAX_BYTES_IN_FLIGHT', 32 << 20, 1 << 20, 2 ** 40),
     retryScheduleSeconds: retrySchedule(env),

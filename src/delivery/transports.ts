@@ -1,11 +1,13 @@
+import fs from 'node:fs';
 import { Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { rootCertificates } from 'node:tls';
 import { SmtpPool, SmtpPoolOptions } from './smtp-pool';
 import { DkimPool } from './dkim-pool';
 import { DkimKey, dkimSign } from './dkim-sign';
 import type { DkimKeyCache } from './dkim-keys';
 import type { SendOutcome } from './outcome';
-import type { Config } from '../config';
+import { Config, ConfigError } from '../config';
 import type { CaptureMeta, CaptureStore } from '../capture/store';
 import type { Limits } from '../throttle/rules';
 import { refusedAddress } from '../webhooks/url-guard';
@@ -26,7 +28,6 @@ interface SmtpError {
   message?: string;
 }
 
-/** The basic code at the start of a reply text (`250 2.0.0 Ok` → 250). */
 /**
  * A remote server's reply as kept and logged: at most 1,000 characters. nodemailer takes replies of up to 1 MiB, and
  * a recipient's MX (or the relay) chooses them: stored whole they grow rows, and the log's address masking scans them.
@@ -35,6 +36,7 @@ function remoteReply(response: string | undefined): string {
   return String(response ?? '').slice(0, 1000);
 }
 
+/** The basic code at the start of a reply text (`250 2.0.0 Ok` → 250). */
 function replyCode(response: string): number | undefined {
   const m = /^([2-5]\d\d)[ -]/.exec(response);
   return m ? Number(m[1]) : undefined;
@@ -64,7 +66,12 @@ export class Transports {
     private readonly captured: CaptureStore | null = null,
     /** Per-destination limits (src/throttle): the size of an MX host's pool and messages per connection. */
     private readonly limitsFor?: (domain: string, mxHosts: string[]) => Limits | null,
-  ) {}
+  ) {
+    this.mxCa = mxTrustedCas(config);
+  }
+
+  /** CAs an MX certificate may chain to under MX_TLS=verify; undefined: Node's own. */
+  private readonly mxCa: string[] | undefined;
 
   /** The recipient domain's MX hosts in preference order (mx mode; [] otherwise or when the lookup fails). */
   async mxHostsFor(domain: string): Promise<string[]> {
@@ -212,15 +219,24 @@ export class Transports {
           ...(limits?.connections ? { maxConnections: limits.connections } : {}),
           ...(limits?.messagesPerConnection ? { maxMessages: limits.messagesPerConnection } : {}),
         };
+        const policy = this.config.mxTls;
         const info = await this.pool(`mx:${host}:${ip}`, {
           host: ip,
           port: this.config.mxPort,
           secure: false,
-          tls: { rejectUnauthorized: false, servername: isIP(host) ? undefined : host },
+          // may: a host that refuses STARTTLS gets the message in clear, as from any MTA; otherwise never in clear.
+          ...(policy === 'may' ? { opportunisticTLS: true } : { requireTLS: true }),
+          tls: { rejectUnauthorized: policy === 'verify', servername: isIP(host) ? undefined : host, ca: this.mxCa },
           ...sizes,
         }).send(smtpEnvelope, message);
         return { ok: true, response: remoteReply(info.response), tls: info.tls };
       } catch (err) {
+        if ((err as SmtpError).code === 'ETLS' && this.config.mxTls !== 'may') {
+          // Our rule, not the host's verdict on the message (its reply to STARTTLS may be a 5xx): the next MX may
+          // offer TLS, else the delivery waits for a retry.
+          last = { ok: false, response: remoteReply(`MX_TLS=${this.config.mxTls}: ${host} offers no STARTTLS; nothing was sent in clear`) };
+          continue;
+        }
         last = outcomeOf(err);
         if (last.ok === false && last.code) return last; // the host answered: its reply decides
       }
@@ -234,5 +250,15 @@ export class Transports {
     this.relayPool = null;
     void this.signer?.close();
     this.signer = null;
+  }
+}
+
+/** Node's CAs plus MX_TLS_CA_FILE's, for MX_TLS=verify (a `ca` option replaces Node's list rather than adding to it). */
+function mxTrustedCas(config: Pick<Config, 'mxTls' | 'mxTlsCaFile'>): string[] | undefined {
+  if (config.mxTls !== 'verify' || !config.mxTlsCaFile) return undefined;
+  try {
+    return [...rootCertificates, fs.readFileSync(config.mxTlsCaFile, 'utf8')];
+  } catch (err) {
+    throw new ConfigError(`MX_TLS_CA_FILE ${config.mxTlsCaFile} cannot be read: ${(err as Error).message}`);
   }
 }

@@ -9,6 +9,9 @@ export interface ZoneEntry {
   txt?: string[][];
   /** Name servers of a zone (NS answers). */
   ns?: string[];
+  /** Mail exchangers (MX answers) and IPv4 addresses (A answers), for DELIVERY_MODE=mx. */
+  mx?: { exchange: string; priority: number }[];
+  a?: string[];
   /** Answer every question for this name with this response code instead (2 = SERVFAIL: a broken server). */
   rcode?: number;
 }
@@ -47,6 +50,11 @@ export async function startDnsZone(): Promise<DnsZone> {
       for (const strings of entry.txt) response.answers.push({ name: q.name, type: Packet.TYPE.TXT, class: Packet.CLASS.IN, ttl: 60, data: strings });
     } else if (q.type === Packet.TYPE.NS && entry.ns) {
       for (const ns of entry.ns) response.answers.push({ name: q.name, type: Packet.TYPE.NS, class: Packet.CLASS.IN, ttl: 60, ns });
+    } else if (q.type === Packet.TYPE.MX && entry.mx) {
+      for (const m of entry.mx)
+        response.answers.push({ name: q.name, type: Packet.TYPE.MX, class: Packet.CLASS.IN, ttl: 60, exchange: m.exchange, priority: m.priority });
+    } else if (q.type === Packet.TYPE.A && entry.a) {
+      for (const address of entry.a) response.answers.push({ name: q.name, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl: 60, address });
     }
     send(response);
   };

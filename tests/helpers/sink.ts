@@ -40,15 +40,17 @@ export async function startSink(
     socketTimeout?: number;
     /** Each message holds its session this long before the 250 (a slow smarthost). */
     holdMs?: number;
-    /** Offer STARTTLS, with smtp-server's own self-signed test certificate. */
+    /** Offer STARTTLS, with smtp-server's own self-signed test certificate, or with `tls`'s. */
     starttls?: boolean;
+    tls?: { key: string; cert: string };
   } = {},
 ): Promise<Sink> {
   const sink: Sink = { port: 0, received: [], open: 0, maxOpen: 0, maxInData: 0, close: async () => undefined };
   let inData = 0;
   const server = new SMTPServer({
     authOptional: true,
-    disabledCommands: opts.starttls ? [] : ['STARTTLS'],
+    disabledCommands: opts.starttls || opts.tls ? [] : ['STARTTLS'],
+    ...(opts.tls ?? {}),
     disableReverseLookup: true,
     logger: false,
     closeTimeout: 50,

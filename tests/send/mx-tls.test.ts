@@ -1,0 +1,147 @@
+/**
+ * MX_TLS (DELIVERY_MODE=mx): `encrypt` never sends in clear, `verify` also checks the MX certificate's name and
+ * chain (MX_TLS_CA_FILE adds a CA). Each policy is its own gateway here (settings are read at start), delivering
+ * through real SMTP sessions to sinks on loopback addresses found through a real DNS server.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import selfsigned from 'selfsigned';
+import supertest from 'supertest';
+import { Transports } from '../../src/delivery/transports';
+import { DkimKeyCache } from '../../src/delivery/dkim-keys';
+import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
+import { DnsZone, startDnsZone } from '../helpers/dns-zone';
+import { Harness, senderSetup, startHarness } from '../helpers/harness';
+import { Sink, startSink, waitFor } from '../helpers/sink';
+
+let dns: DnsZone;
+let plain: Sink; // 127.0.0.1: no STARTTLS
+let selfSigned: Sink; // 127.0.0.4: STARTTLS with smtp-server's own certificate (for no name of ours, and expired)
+let named: Sink; // 127.0.0.5: STARTTLS with a certificate for `certified`'s MX, from the CA in MX_TLS_CA_FILE
+let dir: string;
+const rdomain = (label: string) => `${label}-${crypto.randomBytes(4).toString('hex')}.example.net`;
+const certified = rdomain('certified');
+
+/** A gateway with this MX_TLS, its delivery worker and a sender. */
+interface Gateway {
+  h: Harness;
+  worker: DeliveryWorker;
+  s: Awaited<ReturnType<typeof senderSetup>>;
+}
+const gateways: Gateway[] = [];
+
+async function gateway(settings: Record<string, string>): Promise<Gateway> {
+  const h = await startHarness({
+    DELIVERY_MODE: 'mx',
+    MX_PORT: String(plain.port),
+    DNS_SERVERS: `127.0.0.1:${dns.port}`,
+    DNS_TIMEOUT_MS: '1000',
+    MX_ALLOW_PRIVATE: '1', // every MX here is on loopback
+    RETRY_SCHEDULE_SECONDS: '3600',
+    ...settings,
+  });
+  const g = { h, worker: createDeliveryWorker(h.services), s: await senderSetup(h) };
+  gateways.push(g);
+  return g;
+}
+
+beforeAll(async () => {
+  dns = await startDnsZone();
+  plain = await startSink();
+  selfSigned = await startSink({ host: '127.0.0.4', port: plain.port }, { starttls: true });
+  const pems = await selfsigned.generate([{ name: 'commonName', value: `mx.${certified}` }], {
+    keySize: 2048,
+    extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: `mx.${certified}` }] }],
+  });
+  named = await startSink({ host: '127.0.0.5', port: plain.port }, { tls: { key: pems.private, cert: pems.cert } });
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'postern-mx-tls-'));
+  fs.writeFileSync(path.join(dir, 'ca.pem'), pems.cert);
+  dns.zone.set(certified, { mx: [{ exchange: `mx.${certified}`, priority: 10 }] });
+  dns.zone.set(`mx.${certified}`, { a: ['127.0.0.5'] });
+});
+afterAll(async () => {
+  for (const g of gateways) {
+    await g.h.services.queues.close();
+    await g.worker.stop();
+    await g.h.close();
+  }
+  await Promise.all([plain, selfSigned, named].map((sk) => sk.close()));
+  await dns.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+async function send(g: Gateway, to: string, subject: string): Promise<string> {
+  const res = await supertest(g.h.app)
+    .post('/api/v1/email')
+    .set('Authorization', `Bearer ${g.s.key}`)
+    .send({
+      Subject: subject,
+      ContentType: 'plain',
+      PlainContent: 'Sent under a TLS policy.',
+      From: { name: '', email: `tls@${g.s.domain}` },
+      To: [{ name: '', email: to }],
+    });
+  expect(res.status).toBe(200);
+  return res.body.MessageID;
+}
+
+/** The delivery's row once it was tried at least once. */
+async function tried(g: Gateway, messageId: string) {
+  const row = () => g.h.services.db('deliveries').where({ message_id: messageId }).first();
+  await waitFor(async () => Number((await row())?.attempts) >= 1, 15_000, 'an attempt');
+  return row();
+}
+
+const to = (sk: Sink, address: string) => sk.received.filter((m) => m.to.includes(address));
+
+it('encrypt passes over an MX without STARTTLS for one with it, and defers (not bounces) when none has it', async () => {
+  const g = await gateway({ MX_TLS: 'encrypt' });
+  const mixed = rdomain('mixed');
+  dns.zone.set(mixed, {
+    mx: [
+      { exchange: `plain.${mixed}`, priority: 5 },
+      { exchange: `tls.${mixed}`, priority: 10 },
+    ],
+  });
+  dns.zone.set(`plain.${mixed}`, { a: ['127.0.0.1'] });
+  dns.zone.set(`tls.${mixed}`, { a: ['127.0.0.4'] }); // any certificate will do under encrypt
+  const plainOnly = rdomain('plainonly');
+  dns.zone.set(plainOnly, { a: ['127.0.0.1'] });
+
+  const viaTls = await tried(g, await send(g, `reader@${mixed}`, 'Only over TLS'));
+  expect(viaTls.status).toBe('delivered');
+  expect(to(selfSigned, `reader@${mixed}`).map((m) => m.secure)).toEqual([true]);
+  const held = await tried(g, await send(g, `reader@${plainOnly}`, 'Never in clear'));
+  expect(held.status).toBe('deferred');
+  expect(held.last_reply).toBe(`MX_TLS=encrypt: ${plainOnly} offers no STARTTLS; nothing was sent in clear`);
+  // Neither message reached the MX without TLS, though it was the preferred one of the first.
+  expect([...to(plain, `reader@${mixed}`), ...to(plain, `reader@${plainOnly}`)]).toEqual([]);
+});
+
+it('verify delivers to an MX whose certificate is valid for its name, and defers one whose certificate is not', async () => {
+  const g = await gateway({ MX_TLS: 'verify', MX_TLS_CA_FILE: path.join(dir, 'ca.pem') });
+  const good = await tried(g, await send(g, `reader@${certified}`, 'To a certified MX'));
+  expect(good.status).toBe('delivered');
+  expect(to(named, `reader@${certified}`).map((m) => m.secure)).toEqual([true]);
+
+  // The same certificate presented for another name, and smtp-server's own: neither is valid for that MX.
+  const misnamed = rdomain('misnamed');
+  dns.zone.set(misnamed, { mx: [{ exchange: `mx.${misnamed}`, priority: 10 }] });
+  dns.zone.set(`mx.${misnamed}`, { a: ['127.0.0.5'] });
+  const stranger = rdomain('stranger');
+  dns.zone.set(stranger, { mx: [{ exchange: `mx.${stranger}`, priority: 10 }] });
+  dns.zone.set(`mx.${stranger}`, { a: ['127.0.0.4'] });
+  for (const domain of [misnamed, stranger]) {
+    const d = await tried(g, await send(g, `reader@${domain}`, 'To an unverified MX'));
+    expect(d.status).toBe('deferred');
+    expect(d.last_reply).toMatch(/^ESOCKET /);
+  }
+  expect([...to(named, `reader@${misnamed}`), ...to(selfSigned, `reader@${stranger}`)]).toEqual([]);
+});
+
+it('refuses an MX_TLS_CA_FILE it cannot read when the worker starts, naming the file', () => {
+  const config = { ...gateways[0].h.services.config, mxTls: 'verify' as const, mxTlsCaFile: path.join(dir, 'missing.pem') };
+  expect(() => new Transports(config, new DkimKeyCache())).toThrow(/^MX_TLS_CA_FILE .*missing\.pem cannot be read: ENOENT/);
+});

@@ -33,6 +33,8 @@ export interface Running {
   ops?: OpsListener | null;
   /** The SMTP relay front of the all and smtp roles. */
   smtp?: SmtpFront | null;
+  /** The campaign launcher of the all and worker roles (its sweep resumes campaigns whose lease ended). */
+  campaigns?: CampaignWorker | null;
   stop(): Promise<void>;
 }
 
@@ -153,7 +155,7 @@ export async function start(config: Config): Promise<Running> {
       await closeServices(services);
       logger.info('stopped');
     })());
-  return { services, server, ops, smtp, stop };
+  return { services, server, ops, smtp, campaigns, stop };
 }
 
 /** Runs a role until a signal stops it (`migrate` exits when done). */

@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
-import { createCampaignWorker } from '../../src/campaigns/launcher';
 import { simpleParser } from 'mailparser';
 import { ConsoleRig, startConsoleRig } from '../helpers/console-rig';
 import { freePort } from '../helpers/ports';
@@ -206,9 +205,7 @@ describe('console: campaigns', () => {
       .db('campaigns')
       .where({ id })
       .update({ lease_until: Date.now() - 1 });
-    const worker = createCampaignWorker(rig.gateway.services);
-    await worker.sweep();
-    await worker.stop();
+    await rig.gateway.campaigns!.sweep();
     await new Promise((r) => setTimeout(r, 500));
     expect((await rig.ok({ Command: 'campaign.get', SessionID, CampaignID: id })).Campaign).toMatchObject({
       Status: 'cancelled',

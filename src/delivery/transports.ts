@@ -234,7 +234,11 @@ export class Transports {
         if ((err as SmtpError).code === 'ETLS' && this.config.mxTls !== 'may') {
           // Our rule, not the host's verdict on the message (its reply to STARTTLS may be a 5xx): the next MX may
           // offer TLS, else the delivery waits for a retry.
-          last = { ok: false, response: remoteReply(`MX_TLS=${this.config.mxTls}: ${host} offers no STARTTLS; nothing was sent in clear`) };
+          const said = (err as SmtpError).response?.trim();
+          last = {
+            ok: false,
+            response: remoteReply(`MX_TLS=${this.config.mxTls}: ${host} did not start TLS${said ? ` (${said})` : ''}; nothing was sent in clear`),
+          };
           continue;
         }
         last = outcomeOf(err);

@@ -5,6 +5,7 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import selfsigned from 'selfsigned';
@@ -20,6 +21,8 @@ let dns: DnsZone;
 let plain: Sink; // 127.0.0.1: no STARTTLS
 let selfSigned: Sink; // 127.0.0.4: STARTTLS with smtp-server's own certificate (for no name of ours, and expired)
 let named: Sink; // 127.0.0.5: STARTTLS with a certificate for `certified`'s MX, from the CA in MX_TLS_CA_FILE
+let refuser: net.Server; // 127.0.0.6: offers STARTTLS, then refuses it with a 454
+const refused: { to: string[]; data: string }[] = [];
 let dir: string;
 const rdomain = (label: string) => `${label}-${crypto.randomBytes(4).toString('hex')}.example.net`;
 const certified = rdomain('certified');
@@ -58,6 +61,7 @@ beforeAll(async () => {
   named = await startSink({ host: '127.0.0.5', port: plain.port }, { tls: { key: pems.private, cert: pems.cert } });
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'postern-mx-tls-'));
   fs.writeFileSync(path.join(dir, 'ca.pem'), pems.cert);
+  refuser = await startRefuser(plain.port);
   dns.zone.set(certified, { mx: [{ exchange: `mx.${certified}`, priority: 10 }] });
   dns.zone.set(`mx.${certified}`, { a: ['127.0.0.5'] });
 });
@@ -68,6 +72,7 @@ afterAll(async () => {
     await g.h.close();
   }
   await Promise.all([plain, selfSigned, named].map((sk) => sk.close()));
+  await new Promise((resolve) => refuser.close(resolve));
   await dns.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -96,6 +101,62 @@ async function tried(g: Gateway, messageId: string) {
 
 const to = (sk: Sink, address: string) => sk.received.filter((m) => m.to.includes(address));
 
+/**
+ * An MX that offers STARTTLS in its EHLO and answers it with a 454 (a broken TLS setup, common enough), then takes
+ * mail in clear. Written by hand: smtp-server cannot be made to refuse its own STARTTLS.
+ */
+function startRefuser(port: number): Promise<net.Server> {
+  const server = net.createServer((socket) => {
+    let buffer = '';
+    let data: string | null = null;
+    let rcpt: string[] = [];
+    socket.write('220 refuser.test ESMTP\r\n');
+    socket.on('data', (chunk) => {
+      buffer += chunk.toString('latin1');
+      for (;;) {
+        if (data !== null) {
+          const end = buffer.indexOf('\r\n.\r\n');
+          if (end < 0) return;
+          refused.push({ to: rcpt, data: data + buffer.slice(0, end) });
+          buffer = buffer.slice(end + 5);
+          data = null;
+          rcpt = [];
+          socket.write('250 2.0.0 Ok: queued in clear\r\n');
+          continue;
+        }
+        const nl = buffer.indexOf('\r\n');
+        if (nl < 0) return;
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 2);
+        const verb = line.slice(0, 4).toUpperCase();
+        if (verb === 'EHLO') socket.write('250-refuser.test\r\n250-STARTTLS\r\n250 8BITMIME\r\n');
+        else if (verb === 'STAR') socket.write('454 4.7.0 TLS not available due to local problem\r\n');
+        else if (verb === 'RCPT') {
+          rcpt.push(/<([^>]*)>/.exec(line)?.[1] ?? '');
+          socket.write('250 2.1.5 Ok\r\n');
+        } else if (verb === 'DATA') {
+          data = '';
+          socket.write('354 End data with <CR><LF>.<CR><LF>\r\n');
+        } else if (verb === 'QUIT') socket.end('221 2.0.0 Bye\r\n');
+        else socket.write('250 2.0.0 Ok\r\n'); // MAIL, RSET, NOOP
+      }
+    });
+    socket.on('error', () => undefined);
+  });
+  return new Promise((resolve) => server.listen(port, '127.0.0.6', () => resolve(server)));
+}
+
+it('may (the default) sends in clear to an MX that offers STARTTLS and then refuses it, as an MTA does', async () => {
+  const g = await gateway({});
+  const broken = rdomain('broken');
+  dns.zone.set(broken, { a: ['127.0.0.6'] });
+  const d = await tried(g, await send(g, `reader@${broken}`, 'Despite a broken STARTTLS'));
+  expect(d.status).toBe('delivered');
+  expect(refused.filter((m) => m.to.includes(`reader@${broken}`))).toHaveLength(1);
+  const events = await supertest(g.h.app).get(`/api/v1/events?MessageID=${d.message_id}&Event=delivered`).set('Authorization', `Bearer ${g.s.key}`);
+  expect(events.body.Events[0].Data).toMatchObject({ tls: 'none', smtp_reply: '250 2.0.0 Ok: queued in clear' });
+});
+
 it('encrypt passes over an MX without STARTTLS for one with it, and defers (not bounces) when none has it', async () => {
   const g = await gateway({ MX_TLS: 'encrypt' });
   const mixed = rdomain('mixed');
@@ -109,15 +170,24 @@ it('encrypt passes over an MX without STARTTLS for one with it, and defers (not 
   dns.zone.set(`tls.${mixed}`, { a: ['127.0.0.4'] }); // any certificate will do under encrypt
   const plainOnly = rdomain('plainonly');
   dns.zone.set(plainOnly, { a: ['127.0.0.1'] });
+  const broken = rdomain('broken');
+  dns.zone.set(broken, { a: ['127.0.0.6'] });
 
   const viaTls = await tried(g, await send(g, `reader@${mixed}`, 'Only over TLS'));
   expect(viaTls.status).toBe('delivered');
   expect(to(selfSigned, `reader@${mixed}`).map((m) => m.secure)).toEqual([true]);
   const held = await tried(g, await send(g, `reader@${plainOnly}`, 'Never in clear'));
   expect(held.status).toBe('deferred');
-  expect(held.last_reply).toBe(`MX_TLS=encrypt: ${plainOnly} offers no STARTTLS; nothing was sent in clear`);
+  expect(held.last_reply).toBe(`MX_TLS=encrypt: ${plainOnly} did not start TLS (500 Error: command not recognized); nothing was sent in clear`);
   // Neither message reached the MX without TLS, though it was the preferred one of the first.
   expect([...to(plain, `reader@${mixed}`), ...to(plain, `reader@${plainOnly}`)]).toEqual([]);
+  // An MX that offers STARTTLS and refuses it gets nothing in clear either.
+  const brokenTls = await tried(g, await send(g, `reader@${broken}`, 'Not to a broken STARTTLS'));
+  expect(brokenTls.status).toBe('deferred');
+  expect(brokenTls.last_reply).toBe(
+    `MX_TLS=encrypt: ${broken} did not start TLS (454 4.7.0 TLS not available due to local problem); nothing was sent in clear`,
+  );
+  expect(refused.filter((m) => m.to.includes(`reader@${broken}`))).toEqual([]);
 });
 
 it('verify delivers to an MX whose certificate is valid for its name, and defers one whose certificate is not', async () => {

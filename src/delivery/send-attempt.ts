@@ -185,7 +185,9 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
       });
 
     if (outcome.ok) {
-      await settle({ status: 'delivered', last_reply: outcome.response, finished_at: done, bounce_class: null }, 'delivered', deliveredData(outcome));
+      const data = deliveredData(outcome);
+      const recorded = await settle({ status: 'delivered', last_reply: outcome.response, finished_at: done, bounce_class: null }, 'delivered', data);
+      if (recorded && typeof data.tls === 'string') services.metrics.deliveredOver(data.tls);
       log('delivered', outcome.response);
       return;
     }

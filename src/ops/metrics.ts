@@ -40,6 +40,7 @@ export class Metrics {
   private readonly commands: Prom.Counter<'command' | 'code'>;
   private readonly acceptedMessages: Prom.Counter<'door'>;
   private readonly deliveries: Prom.Counter<'outcome' | 'bounce_class'>;
+  private readonly deliveredTls: Prom.Counter<'tls'>;
   private readonly deliverySeconds: Prom.Histogram;
   private readonly remoteReplies: Prom.Counter<'domain' | 'class'>;
   private readonly dkimSeconds: Prom.Histogram;
@@ -87,6 +88,12 @@ export class Metrics {
       name: 'postern_deliveries_total',
       help: 'Delivery attempts recorded, by outcome and bounce class',
       labelNames: ['outcome', 'bounce_class'],
+      registers,
+    });
+    this.deliveredTls = new Counter({
+      name: 'postern_delivered_tls_total',
+      help: 'Delivered copies by the TLS protocol of the hop (none: in clear)',
+      labelNames: ['tls'],
       registers,
     });
     this.deliverySeconds = new Histogram({
@@ -258,6 +265,11 @@ export class Metrics {
   delivery(outcome: string, bounceClass: string | null | undefined, acceptedAt?: number, doneAt?: number): void {
     this.deliveries.inc({ outcome, bounce_class: bounceClass ?? '' });
     if (outcome === 'delivered' && acceptedAt !== undefined && doneAt !== undefined) this.deliverySeconds.observe(Math.max(0, (doneAt - acceptedAt) / 1000));
+  }
+
+  /** How a delivered copy crossed the wire: a TLS protocol (`TLSv1.3`) or `none`. */
+  deliveredOver(tls: string): void {
+    this.deliveredTls.inc({ tls });
   }
 
   /** A send the throttle put back: `destination` is its rule's name (a domain or mx:<suffix>). */

@@ -95,6 +95,8 @@ describe('/metrics on the api port', () => {
     );
 
     expect(metric(text, 'postern_messages_accepted_total', { door: 'v1' })).toBe(2); // one in the test before
+    // The rig's sink offers no STARTTLS: every delivered copy went in clear.
+    expect(metric(text, 'postern_delivered_tls_total', { tls: 'none' })).toBe(metric(text, 'postern_deliveries_total', { outcome: 'delivered' }));
     expect(metric(text, 'postern_messages_accepted_total', { door: 'batch' })).toBe(2);
     expect(metric(text, 'postern_messages_accepted_total', { door: 'api.php' })).toBe(1);
     // The refused send answers HTTP 200 too (upstream §2.1): three 200s, its failure shows in the command's code.

@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { WebhookSettings } from './webhooks/settings';
 import { parseThrottleRules, ThrottleRules } from './throttle/rules';
+import { isMxTlsPolicy, MxTlsPolicy, parseMxTlsDomains } from './delivery/mx-tls';
 
 /** Raised for a bad environment value; main prints its message as one line and exits. */
 export class ConfigError extends Error {}
@@ -134,7 +135,9 @@ export interface Config {
    * refuses it. `encrypt`: never in clear; a host without STARTTLS is passed over for the next MX, and with none left
    * the delivery is deferred. `verify`: `encrypt`, and the certificate must be valid for the MX host's name.
    */
-  mxTls: 'may' | 'encrypt' | 'verify';
+  mxTls: MxTlsPolicy;
+  /** MX_TLS_DOMAINS: `domain=policy,…` overriding MX_TLS for those recipient domains (`.domain`: its subdomains). */
+  mxTlsDomains: Record<string, MxTlsPolicy>;
   /** MX_TLS_CA_FILE: PEM file of CAs trusted for MX_TLS=verify besides Node's own (a private MX's CA). */
   mxTlsCaFile: string | null;
   /**
@@ -416,7 +419,14 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
   const smtpRelayUrl = url(env, 'SMTP_RELAY_URL', ['smtp', 'smtps']);
   if (deliveryMode === 'relay' && !smtpRelayUrl) throw new ConfigError('SMTP_RELAY_URL is required when DELIVERY_MODE=relay');
   const mxTls = str(env, 'MX_TLS', 'may').toLowerCase();
-  if (mxTls !== 'may' && mxTls !== 'encrypt' && mxTls !== 'verify') throw new ConfigError(`MX_TLS must be may, encrypt or verify (got "${mxTls}")`);
+  if (!isMxTlsPolicy(mxTls)) throw new ConfigError(`MX_TLS must be may, encrypt or verify (got "${mxTls}")`);
+  const mxTlsDomains = (() => {
+    try {
+      return parseMxTlsDomains(env.MX_TLS_DOMAINS);
+    } catch (err) {
+      throw new ConfigError((err as Error).message);
+    }
+  })();
   const logLevel = str(env, 'LOG_LEVEL', 'info');
   if (!['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'].includes(logLevel)) {
     throw new ConfigError(`LOG_LEVEL must be one of error, warn, info, debug (got "${logLevel}")`);
@@ -478,6 +488,7 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     mxPort: int(env, 'MX_PORT', 25, 1, 65535),
     mxAllowPrivate: flag(env, 'MX_ALLOW_PRIVATE'),
     mxTls,
+    mxTlsDomains,
     mxTlsCaFile: env.MX_TLS_CA_FILE || null,
     deliveryConcurrency: int(env, 'DELIVERY_CONCURRENCY', 100, 1, 1000),
     deliveryMaxBytesInFlight: int(env, 'DELIVERY_MAX_BYTES_IN_FLIGHT', 32 << 20, 1 << 20, 2 ** 40),

@@ -88,6 +88,19 @@ describe('config', () => {
     expect(() => loadConfig({ SMTP_RELAY_MAX_CONNECTIONS: 'many' })).toThrow('SMTP_RELAY_MAX_CONNECTIONS must be a whole number (got "many")');
   });
 
+  it('reads MX_TLS and MX_TLS_DOMAINS, and names a bad value or entry', () => {
+    expect(loadConfig({})).toMatchObject({ mxTls: 'may', mxTlsDomains: {} });
+    expect(loadConfig({ MX_TLS: 'Encrypt', MX_TLS_DOMAINS: ' Bank.example=verify, .gov.example=encrypt ' })).toMatchObject({
+      mxTls: 'encrypt',
+      mxTlsDomains: { 'bank.example': 'verify', '.gov.example': 'encrypt' },
+    });
+    expect(() => loadConfig({ MX_TLS: 'required' })).toThrow('MX_TLS must be may, encrypt or verify (got "required")');
+    expect(() => loadConfig({ MX_TLS_DOMAINS: 'bank.example=verify,gov.example' })).toThrow(
+      'MX_TLS_DOMAINS entry "gov.example" must be domain=may|encrypt|verify (.domain for its subdomains)',
+    );
+    expect(() => loadConfig({ MX_TLS_DOMAINS: 'bank.example=strict' })).toThrow(ConfigError);
+  });
+
   it('reads production settings', () => {
     const key = 'ab'.repeat(32);
     const c = loadConfig({

@@ -7,6 +7,7 @@ import { DkimPool } from './dkim-pool';
 import { DkimKey, dkimSign } from './dkim-sign';
 import type { DkimKeyCache } from './dkim-keys';
 import type { SendOutcome } from './outcome';
+import { mxTlsFor } from './mx-tls';
 import { Config, ConfigError } from '../config';
 import type { CaptureMeta, CaptureStore } from '../capture/store';
 import type { Limits } from '../throttle/rules';
@@ -199,6 +200,7 @@ export class Transports {
       return { ok: false, response: `DNS ${code ?? 'ERROR'} looking up MX of ${domain}` };
     }
     let last: SendOutcome = { ok: false, response: `no MX host for ${domain}` };
+    const policy = mxTlsFor(domain, this.config.mxTlsDomains, this.config.mxTls);
     for (const host of hosts) {
       let ip: string;
       try {
@@ -219,8 +221,8 @@ export class Transports {
           ...(limits?.connections ? { maxConnections: limits.connections } : {}),
           ...(limits?.messagesPerConnection ? { maxMessages: limits.messagesPerConnection } : {}),
         };
-        const policy = this.config.mxTls;
-        const info = await this.pool(`mx:${host}:${ip}`, {
+        // A pool per policy too: two recipient domains on one MX host may be held to different policies.
+        const info = await this.pool(`mx:${host}:${ip}:${policy}`, {
           host: ip,
           port: this.config.mxPort,
           secure: false,
@@ -231,13 +233,13 @@ export class Transports {
         }).send(smtpEnvelope, message);
         return { ok: true, response: remoteReply(info.response), tls: info.tls };
       } catch (err) {
-        if ((err as SmtpError).code === 'ETLS' && this.config.mxTls !== 'may') {
+        if ((err as SmtpError).code === 'ETLS' && policy !== 'may') {
           // Our rule, not the host's verdict on the message (its reply to STARTTLS may be a 5xx): the next MX may
           // offer TLS, else the delivery waits for a retry.
           const said = (err as SmtpError).response?.trim();
           last = {
             ok: false,
-            response: remoteReply(`MX_TLS=${this.config.mxTls}: ${host} did not start TLS${said ? ` (${said})` : ''}; nothing was sent in clear`),
+            response: remoteReply(`MX_TLS ${policy} for ${domain}: ${host} did not start TLS${said ? ` (${said})` : ''}; nothing was sent in clear`),
           };
           continue;
         }
@@ -257,9 +259,12 @@ export class Transports {
   }
 }
 
-/** Node's CAs plus MX_TLS_CA_FILE's, for MX_TLS=verify (a `ca` option replaces Node's list rather than adding to it). */
-function mxTrustedCas(config: Pick<Config, 'mxTls' | 'mxTlsCaFile'>): string[] | undefined {
-  if (config.mxTls !== 'verify' || !config.mxTlsCaFile) return undefined;
+/**
+ * Node's CAs plus MX_TLS_CA_FILE's, for the verify policy (a `ca` option replaces Node's list rather than adding to
+ * it). Read at start whenever set, so a wrong path stops the worker rather than the first verified delivery.
+ */
+function mxTrustedCas(config: Pick<Config, 'mxTlsCaFile'>): string[] | undefined {
+  if (!config.mxTlsCaFile) return undefined;
   try {
     return [...rootCertificates, fs.readFileSync(config.mxTlsCaFile, 'utf8')];
   } catch (err) {

@@ -178,14 +178,16 @@ it('encrypt passes over an MX without STARTTLS for one with it, and defers (not 
   expect(to(selfSigned, `reader@${mixed}`).map((m) => m.secure)).toEqual([true]);
   const held = await tried(g, await send(g, `reader@${plainOnly}`, 'Never in clear'));
   expect(held.status).toBe('deferred');
-  expect(held.last_reply).toBe(`MX_TLS=encrypt: ${plainOnly} did not start TLS (500 Error: command not recognized); nothing was sent in clear`);
+  expect(held.last_reply).toBe(
+    `MX_TLS encrypt for ${plainOnly}: ${plainOnly} did not start TLS (500 Error: command not recognized); nothing was sent in clear`,
+  );
   // Neither message reached the MX without TLS, though it was the preferred one of the first.
   expect([...to(plain, `reader@${mixed}`), ...to(plain, `reader@${plainOnly}`)]).toEqual([]);
   // An MX that offers STARTTLS and refuses it gets nothing in clear either.
   const brokenTls = await tried(g, await send(g, `reader@${broken}`, 'Not to a broken STARTTLS'));
   expect(brokenTls.status).toBe('deferred');
   expect(brokenTls.last_reply).toBe(
-    `MX_TLS=encrypt: ${broken} did not start TLS (454 4.7.0 TLS not available due to local problem); nothing was sent in clear`,
+    `MX_TLS encrypt for ${broken}: ${broken} did not start TLS (454 4.7.0 TLS not available due to local problem); nothing was sent in clear`,
   );
   expect(refused.filter((m) => m.to.includes(`reader@${broken}`))).toEqual([]);
 });
@@ -209,6 +211,32 @@ it('verify delivers to an MX whose certificate is valid for its name, and defers
     expect(d.last_reply).toMatch(/^ESOCKET /);
   }
   expect([...to(named, `reader@${misnamed}`), ...to(selfSigned, `reader@${stranger}`)]).toEqual([]);
+});
+
+it('MX_TLS_DOMAINS holds chosen recipient domains, and the subdomains of a parent, to a stricter policy than the rest', async () => {
+  const parent = rdomain('partner');
+  const strict = rdomain('strict');
+  const g = await gateway({ MX_TLS_DOMAINS: `${strict}=encrypt,.${parent}=encrypt` });
+  const loose = rdomain('loose');
+  // Every one of them on the same MX host (one name, so one pool but for the policy), which offers no STARTTLS.
+  const shared = `mx.${rdomain('shared')}`;
+  dns.zone.set(shared, { a: ['127.0.0.1'] });
+  for (const domain of [strict, `mail.${parent}`, parent, loose]) dns.zone.set(domain, { mx: [{ exchange: shared, priority: 10 }] });
+  const held = [strict, `mail.${parent}`];
+  const sent = [parent, loose]; // `.parent` names its subdomains, not itself
+  const rows = new Map<string, { status: string; last_reply: string }>();
+  for (const domain of [...held, ...sent]) rows.set(domain, await tried(g, await send(g, `reader@${domain}`, `Policy for ${domain}`)));
+  for (const domain of held) {
+    expect(rows.get(domain)).toMatchObject({
+      status: 'deferred',
+      last_reply: `MX_TLS encrypt for ${domain}: ${shared} did not start TLS (500 Error: command not recognized); nothing was sent in clear`,
+    });
+    expect(to(plain, `reader@${domain}`)).toEqual([]);
+  }
+  for (const domain of sent) {
+    expect(rows.get(domain)?.status).toBe('delivered');
+    expect(to(plain, `reader@${domain}`).map((m) => m.secure)).toEqual([false]);
+  }
 });
 
 it('refuses an MX_TLS_CA_FILE it cannot read when the worker starts, naming the file', () => {

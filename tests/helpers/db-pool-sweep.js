@@ -1,6 +1,6 @@
 /**
  * jest's globalTeardown: drops the pooled test databases (tests/helpers/db-pool.ts) of jest workers that have
- * exited, this run's and any a killed run left, and their entries, and removes the port claims
+ * exited, this run's and any a killed run left, and their entries, removes the port claims
  * (tests/helpers/ports.ts) of exited processes (jest ends its workers without their exit handlers). Databases and
  * ports of live processes (another jest run on the same server) are left alone. Plain JS: jest loads it outside
  * any project's transform.
@@ -12,6 +12,7 @@ const mysql = require('mysql2/promise');
 
 const POOL_DIR = path.join(os.tmpdir(), 'postern-test-pool');
 const PORTS_DIR = path.join(os.tmpdir(), 'postern-test-ports');
+const PRIVATE_REGISTRY = path.join(os.tmpdir(), 'postern-test-private');
 const PREFIX = 'postern_test_pool_';
 
 /** Whether a worker still runs: a run in band used this very process, which is ending. */
@@ -39,8 +40,51 @@ function sweepPortClaims() {
   }
 }
 
+/**
+ * Whether process `pid` works inside `dir` (MariaDB and Redis change into their data dir), so that a pid the system
+ * has since given to another process is never killed. Its arguments would not do: Redis rewrites its own.
+ */
+function worksIn(pid, dir) {
+  try {
+    return fs.readlinkSync(`/proc/${pid}/cwd`).startsWith(dir);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Private MariaDB and Redis servers (tests/helpers/private-servers.ts) whose jest worker is gone without ending
+ * them (killed outright): each is killed by its pid, after SIGCONT in case a test had frozen it, and its data
+ * removed. Entries of live workers are left alone.
+ */
+function sweepPrivateServers() {
+  for (const f of fs.existsSync(PRIVATE_REGISTRY) ? fs.readdirSync(PRIVATE_REGISTRY) : []) {
+    const [owner, pid] = f.split('-').map(Number);
+    if (!owner || alive(owner)) continue;
+    const entry = path.join(PRIVATE_REGISTRY, f);
+    let dir;
+    try {
+      dir = fs.readFileSync(entry, 'utf8');
+    } catch {
+      continue;
+    }
+    const ours = dir.startsWith(path.join(os.tmpdir(), 'postern-'));
+    if (ours && pid && alive(pid) && worksIn(pid, dir)) {
+      try {
+        process.kill(pid, 'SIGCONT');
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone meanwhile */
+      }
+    }
+    if (ours) fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(entry, { force: true });
+  }
+}
+
 module.exports = async function sweepPooledDatabases() {
   sweepPortClaims();
+  sweepPrivateServers();
   if (process.env.POSTERN_TEST_DB === 'sqlite') return;
   const root = new URL(process.env.TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306');
   let c;
@@ -68,3 +112,4 @@ module.exports = async function sweepPooledDatabases() {
     if (pid && !alive(pid)) fs.rmSync(path.join(POOL_DIR, f), { force: true });
   }
 };
+module.exports.sweepPrivateServers = sweepPrivateServers;

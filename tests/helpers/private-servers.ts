@@ -35,6 +35,15 @@ export interface PrivateServer {
 
 const live = new Set<ChildProcess>();
 const dirs = new Set<string>();
+
+/**
+ * Each running server has an entry here, `<this process's pid>-<server's pid>` holding its data dir: a jest worker
+ * killed outright (no exit handler runs) leaves its servers running, perhaps frozen, and jest's globalTeardown
+ * (tests/helpers/db-pool-sweep.js) of that run or the next kills those whose owner is gone and removes their data.
+ */
+export const PRIVATE_REGISTRY = path.join(os.tmpdir(), 'postern-test-private');
+const entryOf = (c: ChildProcess) => path.join(PRIVATE_REGISTRY, `${process.pid}-${c.pid}`);
+
 process.once('exit', () => {
   for (const c of live) {
     try {
@@ -43,6 +52,7 @@ process.once('exit', () => {
     } catch {
       /* already gone */
     }
+    fs.rmSync(entryOf(c), { force: true });
   }
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 });
@@ -104,6 +114,7 @@ function server(
     c.kill(signal);
     await exited(c);
     live.delete(c);
+    fs.rmSync(entryOf(c), { force: true });
     child = null;
     onStopped?.();
   };
@@ -118,6 +129,8 @@ function server(
       const c = launch();
       child = c;
       live.add(c);
+      fs.mkdirSync(PRIVATE_REGISTRY, { recursive: true });
+      fs.writeFileSync(entryOf(c), dir);
       const died = exited(c).then(() => {
         throw new Error(`${name} exited at start (see ${dir})`);
       });

@@ -2,7 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { WebhookSettings } from './webhooks/settings';
 import { parseThrottleRules, ThrottleRules } from './throttle/rules';
-import { isMxTlsPolicy, MxTlsPolicy, parseMxTlsDomains } from './delivery/mx-tls';
+import { isMxTlsPolicy, MxTlsPolicy, parseMxTlsDomains } from './delivery/tls-policy';
 
 /** Raised for a bad environment value; main prints its message as one line and exits. */
 export class ConfigError extends Error {}
@@ -418,6 +418,8 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     throw new ConfigError(`DELIVERY_MODE must be mx, relay or capture (got "${deliveryMode}")`);
   const smtpRelayUrl = url(env, 'SMTP_RELAY_URL', ['smtp', 'smtps']);
   if (deliveryMode === 'relay' && !smtpRelayUrl) throw new ConfigError('SMTP_RELAY_URL is required when DELIVERY_MODE=relay');
+  const starttls = smtpRelayUrl ? new URL(smtpRelayUrl).searchParams.get('starttls') : null;
+  if (starttls !== null && starttls !== 'required') throw new ConfigError(`SMTP_RELAY_URL's starttls must be "required" when given (got "${starttls}")`);
   const mxTls = str(env, 'MX_TLS', 'may').toLowerCase();
   if (!isMxTlsPolicy(mxTls)) throw new ConfigError(`MX_TLS must be may, encrypt or verify (got "${mxTls}")`);
   const mxTlsDomains = (() => {

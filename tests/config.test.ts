@@ -99,6 +99,9 @@ describe('config', () => {
       'MX_TLS_DOMAINS entry "gov.example" must be domain=may|encrypt|verify (.domain for its subdomains)',
     );
     expect(() => loadConfig({ MX_TLS_DOMAINS: 'bank.example=strict' })).toThrow(ConfigError);
+    expect(() => loadConfig({ DELIVERY_MODE: 'relay', SMTP_RELAY_URL: 'smtp://relay.test?starttls=yes' })).toThrow(
+      `SMTP_RELAY_URL's starttls must be "required" when given (got "yes")`,
+    );
   });
 
   it('reads production settings', () => {

@@ -7,7 +7,7 @@ import { DkimPool } from './dkim-pool';
 import { DkimKey, dkimSign } from './dkim-sign';
 import type { DkimKeyCache } from './dkim-keys';
 import type { SendOutcome } from './outcome';
-import { mxTlsFor } from './mx-tls';
+import { mxTlsFor, relayRequiresTls } from './tls-policy';
 import { Config, ConfigError } from '../config';
 import type { CaptureMeta, CaptureStore } from '../capture/store';
 import type { Limits } from '../throttle/rules';
@@ -111,6 +111,8 @@ export class Transports {
       host: u.hostname,
       port: u.port ? Number(u.port) : secure ? 465 : 25,
       secure,
+      // ?starttls=required: an smtp:// smarthost must start TLS before AUTH and the message, or nothing is sent.
+      ...(relayRequiresTls(u) ? { requireTLS: true } : {}),
       credentials: u.username ? { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } : undefined,
       maxConnections: Math.min(this.config.deliveryConcurrency, this.config.smtpRelayMaxConnections),
       tls: { rejectUnauthorized: u.searchParams.get('tls_verify') !== '0' },
@@ -184,6 +186,8 @@ export class Transports {
       const info = await this.relay().send(smtpEnvelope, message);
       return { ok: true, response: remoteReply(info.response), tls: info.tls };
     } catch (err) {
+      // Our rule, not the smarthost's verdict on the message (its reply to STARTTLS may be a 5xx): retried later.
+      if ((err as SmtpError).code === 'ETLS') return { ok: false, response: notStarted('SMTP_RELAY_URL starttls=required', 'the smarthost', err as SmtpError) };
       return outcomeOf(err);
     }
   }
@@ -236,11 +240,7 @@ export class Transports {
         if ((err as SmtpError).code === 'ETLS' && policy !== 'may') {
           // Our rule, not the host's verdict on the message (its reply to STARTTLS may be a 5xx): the next MX may
           // offer TLS, else the delivery waits for a retry.
-          const said = (err as SmtpError).response?.trim();
-          last = {
-            ok: false,
-            response: remoteReply(`MX_TLS ${policy} for ${domain}: ${host} did not start TLS${said ? ` (${said})` : ''}; nothing was sent in clear`),
-          };
+          last = { ok: false, response: notStarted(`MX_TLS ${policy} for ${domain}`, host, err as SmtpError) };
           continue;
         }
         last = outcomeOf(err);
@@ -270,4 +270,10 @@ function mxTrustedCas(config: Pick<Config, 'mxTlsCaFile'>): string[] | undefined
   } catch (err) {
     throw new ConfigError(`MX_TLS_CA_FILE ${config.mxTlsCaFile} cannot be read: ${(err as Error).message}`);
   }
+}
+
+/** The reply of a delivery held back because its hop did not start TLS (quoting the hop's answer to STARTTLS). */
+function notStarted(rule: string, hop: string, err: SmtpError): string {
+  const said = err.response?.trim();
+  return remoteReply(`${rule}: ${hop} did not start TLS${said ? ` (${said})` : ''}; nothing was sent in clear`);
 }

@@ -12,6 +12,7 @@ import { createLeaseSettle } from './lease-settle';
 import { createSendAttempt } from './send-attempt';
 import { startSweeper } from './sweeper';
 import { Transports } from './transports';
+import { relayCredentialsRisk } from './tls-policy';
 import type { WorkerCtx } from './worker-ctx';
 
 // Importers of these from here predate the split.
@@ -44,6 +45,8 @@ export function createDeliveryWorker(services: Services, opts: { throttle?: Thro
     (domain, mx) => throttle.limitsFor(domain, mx),
   );
   const ctx: WorkerCtx = { services, owner, throttle, transports };
+  const risk = config.deliveryMode === 'relay' ? relayCredentialsRisk(config.smtpRelayUrl) : null;
+  if (risk) logger.warn(risk);
   // The bytes of bodies between lease and settle stay within DELIVERY_MAX_BYTES_IN_FLIGHT: each delivery holds a
   // concurrency's share before its lease (the most its lease group reads for it), then as much as its body takes.
   const budget = new ByteBudget(config.deliveryMaxBytesInFlight);

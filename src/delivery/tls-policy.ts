@@ -1,4 +1,4 @@
-/** TLS policies for recipient MX hosts, as Postfix's smtp_tls_security_level (docs/configuration.md, MX_TLS). */
+/** TLS policies for the next hop: recipient MX hosts (MX_TLS, MX_TLS_DOMAINS) and the smarthost (SMTP_RELAY_URL). */
 export type MxTlsPolicy = 'may' | 'encrypt' | 'verify';
 
 const POLICIES: readonly string[] = ['may', 'encrypt', 'verify'];
@@ -38,4 +38,21 @@ export function mxTlsFor(domain: string, byDomain: Record<string, MxTlsPolicy>, 
     if (parent) return parent;
   }
   return fallback;
+}
+
+/** SMTP_RELAY_URL's `?starttls=required` (an smtps:// URL is encrypted from the start anyway). */
+export function relayRequiresTls(u: URL): boolean {
+  return u.protocol === 'smtp:' && u.searchParams.get('starttls') === 'required';
+}
+
+/**
+ * Why SMTP_RELAY_URL could send its password in clear, or null: an smtp:// smarthost off this host with credentials
+ * and without `starttls=required` gets them in clear whenever STARTTLS is not offered (or stripped on the way).
+ */
+export function relayCredentialsRisk(relayUrl: string | null): string | null {
+  if (!relayUrl) return null;
+  const u = new URL(relayUrl);
+  const loopback = u.hostname === 'localhost' || u.hostname === '[::1]' || u.hostname.startsWith('127.');
+  if (u.protocol !== 'smtp:' || !u.username || loopback || relayRequiresTls(u)) return null;
+  return 'SMTP_RELAY_URL logs in to an smtp:// smarthost without ?starttls=required: if STARTTLS is not offered (or is stripped on the way) its password goes in clear; add ?starttls=required or use smtps://';
 }

@@ -187,7 +187,10 @@ export class Transports {
       return { ok: true, response: remoteReply(info.response), tls: info.tls };
     } catch (err) {
       // Our rule, not the smarthost's verdict on the message (its reply to STARTTLS may be a 5xx): retried later.
-      if ((err as SmtpError).code === 'ETLS') return { ok: false, response: notStarted('SMTP_RELAY_URL starttls=required', 'the smarthost', err as SmtpError) };
+      if ((err as SmtpError).code === 'ETLS') {
+        const rule = relayRequiresTls(new URL(this.config.smtpRelayUrl!)) ? 'SMTP_RELAY_URL starttls=required' : 'SMTP_RELAY_URL';
+        return { ok: false, response: notStarted(rule, 'the smarthost', err as SmtpError) };
+      }
       return outcomeOf(err);
     }
   }

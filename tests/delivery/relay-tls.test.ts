@@ -4,47 +4,28 @@
  */
 import supertest from 'supertest';
 import { relayCredentialsRisk } from '../../src/delivery/tls-policy';
-import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
-import { Harness, senderSetup, startHarness } from '../helpers/harness';
-import { Sink, startSink, waitFor } from '../helpers/sink';
+import { DeliveryGateway, firstAttempt, sendOne, startDeliveryGateway, stopDeliveryGateways } from '../helpers/delivery-gateway';
+import { Sink, startSink } from '../helpers/sink';
 
 let plain: Sink;
 let tls: Sink;
-const gateways: { h: Harness; worker: DeliveryWorker }[] = [];
+const gateways: DeliveryGateway[] = [];
 
 beforeAll(async () => {
   plain = await startSink();
   tls = await startSink({}, { starttls: true });
 });
 afterAll(async () => {
-  for (const g of gateways) {
-    await g.h.services.queues.close();
-    await g.worker.stop();
-    await g.h.close();
-  }
+  await stopDeliveryGateways(gateways);
   await plain.close();
   await tls.close();
 });
 
-/** Sends one message through a gateway relaying to `relayUrl` and answers its delivery row once tried, and its key. */
+/** Sends one message through a gateway relaying to `relayUrl`; answers the gateway and the delivery row once tried. */
 async function sendVia(relayUrl: string, to: string) {
-  const h = await startHarness({ DELIVERY_MODE: 'relay', SMTP_RELAY_URL: relayUrl, RETRY_SCHEDULE_SECONDS: '3600' });
-  gateways.push({ h, worker: createDeliveryWorker(h.services) });
-  const s = await senderSetup(h);
-  const res = await supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({
-      Subject: 'Via the smarthost',
-      ContentType: 'plain',
-      PlainContent: 'Hello.',
-      From: { name: '', email: `app@${s.domain}` },
-      To: [{ name: '', email: to }],
-    });
-  expect(res.status).toBe(200);
-  const row = () => h.services.db('deliveries').where({ message_id: res.body.MessageID }).first();
-  await waitFor(async () => Number((await row())?.attempts) >= 1, 15_000, 'an attempt');
-  return { h, s, d: await row() };
+  const g = await startDeliveryGateway({ DELIVERY_MODE: 'relay', SMTP_RELAY_URL: relayUrl });
+  gateways.push(g);
+  return { ...g, d: await firstAttempt(g, await sendOne(g, to, 'Via the smarthost')) };
 }
 
 it('holds the message back (deferred, not bounced) when the smarthost offers no STARTTLS', async () => {

@@ -12,10 +12,9 @@ import selfsigned from 'selfsigned';
 import supertest from 'supertest';
 import { Transports } from '../../src/delivery/transports';
 import { DkimKeyCache } from '../../src/delivery/dkim-keys';
-import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
 import { DnsZone, startDnsZone } from '../helpers/dns-zone';
-import { Harness, senderSetup, startHarness } from '../helpers/harness';
-import { Sink, startSink, waitFor } from '../helpers/sink';
+import { DeliveryGateway, firstAttempt, sendOne, startDeliveryGateway, stopDeliveryGateways } from '../helpers/delivery-gateway';
+import { Sink, startSink } from '../helpers/sink';
 
 let dns: DnsZone;
 let plain: Sink; // 127.0.0.1: no STARTTLS
@@ -27,25 +26,18 @@ let dir: string;
 const rdomain = (label: string) => `${label}-${crypto.randomBytes(4).toString('hex')}.example.net`;
 const certified = rdomain('certified');
 
-/** A gateway with this MX_TLS, its delivery worker and a sender. */
-interface Gateway {
-  h: Harness;
-  worker: DeliveryWorker;
-  s: Awaited<ReturnType<typeof senderSetup>>;
-}
-const gateways: Gateway[] = [];
+const gateways: DeliveryGateway[] = [];
 
-async function gateway(settings: Record<string, string>): Promise<Gateway> {
-  const h = await startHarness({
+/** A gateway delivering to the MX hosts below, with these settings. */
+async function gateway(settings: Record<string, string>): Promise<DeliveryGateway> {
+  const g = await startDeliveryGateway({
     DELIVERY_MODE: 'mx',
     MX_PORT: String(plain.port),
     DNS_SERVERS: `127.0.0.1:${dns.port}`,
     DNS_TIMEOUT_MS: '1000',
     MX_ALLOW_PRIVATE: '1', // every MX here is on loopback
-    RETRY_SCHEDULE_SECONDS: '3600',
     ...settings,
   });
-  const g = { h, worker: createDeliveryWorker(h.services), s: await senderSetup(h) };
   gateways.push(g);
   return g;
 }
@@ -66,38 +58,12 @@ beforeAll(async () => {
   dns.zone.set(`mx.${certified}`, { a: ['127.0.0.5'] });
 });
 afterAll(async () => {
-  for (const g of gateways) {
-    await g.h.services.queues.close();
-    await g.worker.stop();
-    await g.h.close();
-  }
+  await stopDeliveryGateways(gateways);
   await Promise.all([plain, selfSigned, named].map((sk) => sk.close()));
   await new Promise((resolve) => refuser.close(resolve));
   await dns.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
-
-async function send(g: Gateway, to: string, subject: string): Promise<string> {
-  const res = await supertest(g.h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${g.s.key}`)
-    .send({
-      Subject: subject,
-      ContentType: 'plain',
-      PlainContent: 'Sent under a TLS policy.',
-      From: { name: '', email: `tls@${g.s.domain}` },
-      To: [{ name: '', email: to }],
-    });
-  expect(res.status).toBe(200);
-  return res.body.MessageID;
-}
-
-/** The delivery's row once it was tried at least once. */
-async function tried(g: Gateway, messageId: string) {
-  const row = () => g.h.services.db('deliveries').where({ message_id: messageId }).first();
-  await waitFor(async () => Number((await row())?.attempts) >= 1, 15_000, 'an attempt');
-  return row();
-}
 
 const to = (sk: Sink, address: string) => sk.received.filter((m) => m.to.includes(address));
 
@@ -150,7 +116,7 @@ it('may (the default) sends in clear to an MX that offers STARTTLS and then refu
   const g = await gateway({});
   const broken = rdomain('broken');
   dns.zone.set(broken, { a: ['127.0.0.6'] });
-  const d = await tried(g, await send(g, `reader@${broken}`, 'Despite a broken STARTTLS'));
+  const d = await firstAttempt(g, await sendOne(g, `reader@${broken}`, 'Despite a broken STARTTLS'));
   expect(d.status).toBe('delivered');
   expect(refused.filter((m) => m.to.includes(`reader@${broken}`))).toHaveLength(1);
   const events = await supertest(g.h.app).get(`/api/v1/events?MessageID=${d.message_id}&Event=delivered`).set('Authorization', `Bearer ${g.s.key}`);
@@ -173,10 +139,10 @@ it('encrypt passes over an MX without STARTTLS for one with it, and defers (not 
   const broken = rdomain('broken');
   dns.zone.set(broken, { a: ['127.0.0.6'] });
 
-  const viaTls = await tried(g, await send(g, `reader@${mixed}`, 'Only over TLS'));
+  const viaTls = await firstAttempt(g, await sendOne(g, `reader@${mixed}`, 'Only over TLS'));
   expect(viaTls.status).toBe('delivered');
   expect(to(selfSigned, `reader@${mixed}`).map((m) => m.secure)).toEqual([true]);
-  const held = await tried(g, await send(g, `reader@${plainOnly}`, 'Never in clear'));
+  const held = await firstAttempt(g, await sendOne(g, `reader@${plainOnly}`, 'Never in clear'));
   expect(held.status).toBe('deferred');
   expect(held.last_reply).toBe(
     `MX_TLS encrypt for ${plainOnly}: ${plainOnly} did not start TLS (500 Error: command not recognized); nothing was sent in clear`,
@@ -184,7 +150,7 @@ it('encrypt passes over an MX without STARTTLS for one with it, and defers (not 
   // Neither message reached the MX without TLS, though it was the preferred one of the first.
   expect([...to(plain, `reader@${mixed}`), ...to(plain, `reader@${plainOnly}`)]).toEqual([]);
   // An MX that offers STARTTLS and refuses it gets nothing in clear either.
-  const brokenTls = await tried(g, await send(g, `reader@${broken}`, 'Not to a broken STARTTLS'));
+  const brokenTls = await firstAttempt(g, await sendOne(g, `reader@${broken}`, 'Not to a broken STARTTLS'));
   expect(brokenTls.status).toBe('deferred');
   expect(brokenTls.last_reply).toBe(
     `MX_TLS encrypt for ${broken}: ${broken} did not start TLS (454 4.7.0 TLS not available due to local problem); nothing was sent in clear`,
@@ -194,7 +160,7 @@ it('encrypt passes over an MX without STARTTLS for one with it, and defers (not 
 
 it('verify delivers to an MX whose certificate is valid for its name, and defers one whose certificate is not', async () => {
   const g = await gateway({ MX_TLS: 'verify', MX_TLS_CA_FILE: path.join(dir, 'ca.pem') });
-  const good = await tried(g, await send(g, `reader@${certified}`, 'To a certified MX'));
+  const good = await firstAttempt(g, await sendOne(g, `reader@${certified}`, 'To a certified MX'));
   expect(good.status).toBe('delivered');
   expect(to(named, `reader@${certified}`).map((m) => m.secure)).toEqual([true]);
 
@@ -206,7 +172,7 @@ it('verify delivers to an MX whose certificate is valid for its name, and defers
   dns.zone.set(stranger, { mx: [{ exchange: `mx.${stranger}`, priority: 10 }] });
   dns.zone.set(`mx.${stranger}`, { a: ['127.0.0.4'] });
   for (const domain of [misnamed, stranger]) {
-    const d = await tried(g, await send(g, `reader@${domain}`, 'To an unverified MX'));
+    const d = await firstAttempt(g, await sendOne(g, `reader@${domain}`, 'To an unverified MX'));
     expect(d.status).toBe('deferred');
     expect(d.last_reply).toMatch(/^ESOCKET /);
   }
@@ -225,7 +191,7 @@ it('MX_TLS_DOMAINS holds chosen recipient domains, and the subdomains of a paren
   const held = [strict, `mail.${parent}`];
   const sent = [parent, loose]; // `.parent` names its subdomains, not itself
   const rows = new Map<string, { status: string; last_reply: string }>();
-  for (const domain of [...held, ...sent]) rows.set(domain, await tried(g, await send(g, `reader@${domain}`, `Policy for ${domain}`)));
+  for (const domain of [...held, ...sent]) rows.set(domain, await firstAttempt(g, await sendOne(g, `reader@${domain}`, `Policy for ${domain}`)));
   for (const domain of held) {
     expect(rows.get(domain)).toMatchObject({
       status: 'deferred',

@@ -72,6 +72,7 @@ const SAME_ON_BOTH = [
   'tests/send/raw-fallback-links.test.ts',
   'tests/send/render-once.test.ts',
   'tests/send/mx-tls.test.ts', // the TLS policy is the transport's, the same on both
+  'tests/send/mta-sts.test.ts', // so is MTA-STS
   'tests/send/smtp-pool.test.ts',
   'tests/throttle/simulation.test.ts',
   'tests/tracking/track-ids.test.ts',

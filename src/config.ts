@@ -138,8 +138,16 @@ export interface Config {
   mxTls: MxTlsPolicy;
   /** MX_TLS_DOMAINS: `domain=policy,…` overriding MX_TLS for those recipient domains (`.domain`: its subdomains). */
   mxTlsDomains: Record<string, MxTlsPolicy>;
-  /** MX_TLS_CA_FILE: PEM file of CAs trusted for MX_TLS=verify besides Node's own (a private MX's CA). */
+  /** MX_TLS_CA_FILE: PEM file of CAs trusted for MX_TLS=verify and MTA-STS besides Node's own (a private MX's CA). */
   mxTlsCaFile: string | null;
+  /**
+   * MTA_STS: 1 (default) = honour recipient domains' MTA-STS policies (RFC 8461) in DELIVERY_MODE=mx: under `enforce`,
+   * only the MX hosts the policy names, over TLS with a certificate valid for the host (as MX_TLS=verify), else
+   * deferred. An MX_TLS_DOMAINS entry for the domain takes precedence. 0 = ignore them.
+   */
+  mtaSts: boolean;
+  /** MTA_STS_PORT: the HTTPS port policies are fetched from (mta-sts.<domain>). Default 443; tests use another. */
+  mtaStsPort: number;
   /**
    * DELIVERY_CONCURRENCY: deliveries one worker process sends at once. Default 100: lease and settle groups grow with
    * it (about a third of it each), and their database cost is mostly per statement, not per row.
@@ -246,13 +254,14 @@ function int(env: Env, name: string, fallback: number, min: number, max: number)
   return n;
 }
 
-/** A yes/no switch: 1/true/yes/on or 0/false/no/off (unset = off); anything else is an error. */
-function flag(env: Env, name: string): boolean {
+/** A yes/no switch: 1/true/yes/on or 0/false/no/off (unset = `fallback`, off unless given); anything else is an error. */
+function flag(env: Env, name: string, fallback = false): boolean {
   const v = String(env[name] ?? '')
     .trim()
     .toLowerCase();
+  if (v === '') return fallback;
   if (['1', 'true', 'yes', 'on'].includes(v)) return true;
-  if (['', '0', 'false', 'no', 'off'].includes(v)) return false;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
   throw new ConfigError(`${name} must be 1 or 0 (got "${env[name]}")`);
 }
 
@@ -492,6 +501,8 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     mxTls,
     mxTlsDomains,
     mxTlsCaFile: env.MX_TLS_CA_FILE || null,
+    mtaSts: flag(env, 'MTA_STS', true),
+    mtaStsPort: int(env, 'MTA_STS_PORT', 443, 1, 65535),
     deliveryConcurrency: int(env, 'DELIVERY_CONCURRENCY', 100, 1, 1000),
     deliveryMaxBytesInFlight: int(env, 'DELIVERY_MAX_BYTES_IN_FLIGHT', 32 << 20, 1 << 20, 2 ** 40),
     retryScheduleSeconds: retrySchedule(env),

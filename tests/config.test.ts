@@ -88,6 +88,12 @@ describe('config', () => {
     expect(() => loadConfig({ SMTP_RELAY_MAX_CONNECTIONS: 'many' })).toThrow('SMTP_RELAY_MAX_CONNECTIONS must be a whole number (got "many")');
   });
 
+  it('reads MTA_STS (on unless 0) and MTA_STS_PORT, and names a bad value', () => {
+    expect(loadConfig({})).toMatchObject({ mtaSts: true, mtaStsPort: 443 });
+    expect(loadConfig({ MTA_STS: '0', MTA_STS_PORT: '8443' })).toMatchObject({ mtaSts: false, mtaStsPort: 8443 });
+    expect(() => loadConfig({ MTA_STS: 'enforce' })).toThrow('MTA_STS must be 1 or 0 (got "enforce")');
+  });
+
   it('reads MX_TLS and MX_TLS_DOMAINS, and names a bad value or entry', () => {
     expect(loadConfig({})).toMatchObject({ mxTls: 'may', mxTlsDomains: {} });
     expect(loadConfig({ MX_TLS: 'Encrypt', MX_TLS_DOMAINS: ' Bank.example=verify, .gov.example=encrypt ' })).toMatchObject({

@@ -27,17 +27,17 @@ export function parseMxTlsDomains(raw: string | undefined): Record<string, MxTls
 }
 
 /**
- * The policy for mail to `domain` (lower case): its own entry, else the entry of its nearest parent written with a
- * leading dot, else the install-wide MX_TLS.
+ * MX_TLS_DOMAINS' entry for `domain` (lower case): its own, else that of its nearest parent written with a leading
+ * dot; undefined when none names it (then MTA-STS, else MX_TLS, decides).
  */
-export function mxTlsFor(domain: string, byDomain: Record<string, MxTlsPolicy>, fallback: MxTlsPolicy): MxTlsPolicy {
+export function mxTlsEntry(domain: string, byDomain: Record<string, MxTlsPolicy>): MxTlsPolicy | undefined {
   const own = byDomain[domain];
   if (own) return own;
   for (let i = domain.indexOf('.'); i >= 0; i = domain.indexOf('.', i + 1)) {
     const parent = byDomain[domain.slice(i)];
     if (parent) return parent;
   }
-  return fallback;
+  return undefined;
 }
 
 /** SMTP_RELAY_URL's `?starttls=required` (an smtps:// URL is encrypted from the start anyway). */

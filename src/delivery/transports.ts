@@ -7,7 +7,8 @@ import { DkimPool } from './dkim-pool';
 import { DkimKey, dkimSign } from './dkim-sign';
 import type { DkimKeyCache } from './dkim-keys';
 import type { SendOutcome } from './outcome';
-import { mxTlsFor, relayRequiresTls } from './tls-policy';
+import { MtaSts, StsPolicy, stsMxMatches } from './mta-sts';
+import { mxTlsEntry, MxTlsPolicy, relayRequiresTls } from './tls-policy';
 import { Config, ConfigError } from '../config';
 import type { CaptureMeta, CaptureStore } from '../capture/store';
 import type { Limits } from '../throttle/rules';
@@ -69,7 +70,21 @@ export class Transports {
     private readonly limitsFor?: (domain: string, mxHosts: string[]) => Limits | null,
   ) {
     this.mxCa = mxTrustedCas(config);
+    this.sts =
+      config.deliveryMode === 'mx' && config.mtaSts
+        ? new MtaSts({
+            txt: (name) => this.resolver().resolveTxt(name),
+            address: (host) => this.address(host),
+            port: config.mtaStsPort,
+            ca: this.mxCa,
+            allowPrivate: config.mxAllowPrivate,
+            timeoutMs: STS_FETCH_TIMEOUT_MS,
+          })
+        : null;
   }
+
+  /** Recipient domains' MTA-STS policies (MTA_STS; mx mode only). */
+  private readonly sts: MtaSts | null;
 
   /** CAs an MX certificate may chain to under MX_TLS=verify; undefined: Node's own. */
   private readonly mxCa: string[] | undefined;
@@ -197,6 +212,7 @@ export class Transports {
 
   /** Tries the domain's MX hosts in order until one answers. */
   private async toMx(domain: string, smtpEnvelope: { from: string; to: string[] }, message: Buffer): Promise<SendOutcome> {
+    const tls = this.tlsPolicy(domain); // beside the MX lookup, not after it (it never rejects)
     let hosts: string[];
     try {
       hosts = await this.mxHosts(domain);
@@ -207,8 +223,13 @@ export class Transports {
       return { ok: false, response: `DNS ${code ?? 'ERROR'} looking up MX of ${domain}` };
     }
     let last: SendOutcome = { ok: false, response: `no MX host for ${domain}` };
-    const policy = mxTlsFor(domain, this.config.mxTlsDomains, this.config.mxTls);
+    const { policy, sts, rule } = await tls;
     for (const host of hosts) {
+      if (sts && !stsMxMatches(host, sts.mx)) {
+        // Not a host the domain's policy names: under enforce it gets nothing, and with none left the mail waits.
+        last = { ok: false, response: remoteReply(`MTA-STS enforce for ${domain}: ${host} is not an MX its policy names (${sts.mx.join(', ')}); not sent`) };
+        continue;
+      }
       let ip: string;
       try {
         ip = await this.address(host);
@@ -243,7 +264,7 @@ export class Transports {
         if ((err as SmtpError).code === 'ETLS' && policy !== 'may') {
           // Our rule, not the host's verdict on the message (its reply to STARTTLS may be a 5xx): the next MX may
           // offer TLS, else the delivery waits for a retry.
-          last = { ok: false, response: notStarted(`MX_TLS ${policy} for ${domain}`, host, err as SmtpError) };
+          last = { ok: false, response: notStarted(rule, host, err as SmtpError) };
           continue;
         }
         last = outcomeOf(err);
@@ -251,6 +272,18 @@ export class Transports {
       }
     }
     return last;
+  }
+
+  /**
+   * The TLS policy for mail to `domain`: an MX_TLS_DOMAINS entry; else, when the domain publishes an MTA-STS policy in
+   * enforce mode, verify and only the MX hosts it names (`sts`); else MX_TLS. `rule` names it in a deferral's reply.
+   */
+  private async tlsPolicy(domain: string): Promise<{ policy: MxTlsPolicy; sts: StsPolicy | null; rule: string }> {
+    const entry = mxTlsEntry(domain, this.config.mxTlsDomains);
+    if (entry) return { policy: entry, sts: null, rule: `MX_TLS ${entry} for ${domain}` };
+    const sts = await this.sts?.policyFor(domain);
+    if (sts?.mode === 'enforce') return { policy: 'verify', sts, rule: `MTA-STS enforce for ${domain}` };
+    return { policy: this.config.mxTls, sts: null, rule: `MX_TLS ${this.config.mxTls} for ${domain}` };
   }
 
   close(): void {
@@ -274,6 +307,9 @@ function mxTrustedCas(config: Pick<Config, 'mxTlsCaFile'>): string[] | undefined
     throw new ConfigError(`MX_TLS_CA_FILE ${config.mxTlsCaFile} cannot be read: ${(err as Error).message}`);
   }
 }
+
+/** RFC 8461 §3.3 suggests a minute at most; a policy host slower than this leaves the mail to go without its policy. */
+const STS_FETCH_TIMEOUT_MS = 10_000;
 
 /** The reply of a delivery held back because its hop did not start TLS (quoting the hop's answer to STARTTLS). */
 function notStarted(rule: string, hop: string, err: SmtpError): string {

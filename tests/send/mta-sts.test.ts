@@ -1,0 +1,263 @@
+/**
+ * MTA-STS (RFC 8461) in DELIVERY_MODE=mx: a recipient domain's policy, found through a real DNS server and fetched
+ * over real HTTPS, decides which of its MX hosts may have the mail and that it goes over verified TLS; the cache keeps
+ * a policy through failed fetches; the fetch itself is bounded and guarded.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { Resolver } from 'node:dns/promises';
+import selfsigned from 'selfsigned';
+import { DkimKeyCache } from '../../src/delivery/dkim-keys';
+import { Transports } from '../../src/delivery/transports';
+import { MtaSts, parseStsPolicy, parseStsRecord, stsMxMatches } from '../../src/delivery/mta-sts';
+import { DnsZone, startDnsZone } from '../helpers/dns-zone';
+import { DeliveryGateway, firstAttempt, sendOne, startDeliveryGateway, stopDeliveryGateways } from '../helpers/delivery-gateway';
+import { Sink, startSink } from '../helpers/sink';
+
+const HOST = '127.0.0.9'; // the TLS MX and the policy server
+const base = `sts-${crypto.randomBytes(4).toString('hex')}.example.net`;
+const domain = (label: string) => `${label}.${base}`;
+const [enforced, noTls, unlisted, testing, cached, redirected, oversized, guarded, changing, overridden, ignored] = [
+  'enforced',
+  'notls',
+  'unlisted',
+  'testing',
+  'cached',
+  'redirected',
+  'oversized',
+  'guarded',
+  'changing',
+  'overridden',
+  'ignored',
+].map(domain);
+
+let dns: DnsZone;
+let plain: Sink; // 127.0.0.1: no STARTTLS
+let tlsMx: Sink; // HOST: STARTTLS with a certificate for *.<each domain>, from the CA in MX_TLS_CA_FILE
+let policyServer: https.Server;
+let ca: string;
+let dir: string;
+/** What the policy server answers per host name, and the requests it saw per host name. */
+const answers = new Map<string, { status: number; body: string; location?: string }>();
+const requests = new Map<string, number>();
+let g: DeliveryGateway;
+
+/** A domain that publishes a policy: its TXT record, its policy host's address and the policy body. */
+function publish(d: string, body: string, id = '1'): void {
+  dns.zone.set(`_mta-sts.${d}`, { txt: [[`v=STSv1; id=${id};`]] });
+  dns.zone.set(`mta-sts.${d}`, { a: [HOST] });
+  answers.set(`mta-sts.${d}`, { status: 200, body });
+}
+const policy = (mode: string, ...mx: string[]) => `version: STSv1\r\nmode: ${mode}\r\n${mx.map((m) => `mx: ${m}\r\n`).join('')}max_age: 86400\r\n`;
+const to = (sk: Sink, address: string) => sk.received.filter((m) => m.to.includes(address));
+
+beforeAll(async () => {
+  dns = await startDnsZone();
+  plain = await startSink();
+  const names = [enforced, noTls, unlisted, testing, cached, redirected, oversized, guarded, changing, overridden, ignored].map((d) => `*.${d}`);
+  const pems = await selfsigned.generate([{ name: 'commonName', value: base }], {
+    keySize: 2048,
+    extensions: [{ name: 'subjectAltName', altNames: names.map((value) => ({ type: 2, value })) }],
+  });
+  ca = pems.cert;
+  tlsMx = await startSink({ host: HOST, port: plain.port }, { tls: { key: pems.private, cert: pems.cert } });
+  policyServer = https.createServer({ key: pems.private, cert: pems.cert }, (req, res) => {
+    const host = String(req.headers.host);
+    requests.set(host, (requests.get(host) ?? 0) + 1);
+    const a = answers.get(host);
+    if (!a || req.url !== '/.well-known/mta-sts.txt') return void res.writeHead(404).end();
+    res.writeHead(a.status, { 'content-type': 'text/plain', ...(a.location ? { location: a.location } : {}) }).end(a.body);
+  });
+  await new Promise<void>((resolve) => policyServer.listen(0, HOST, resolve));
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'postern-mta-sts-'));
+  fs.writeFileSync(path.join(dir, 'ca.pem'), ca);
+  g = await startDeliveryGateway({
+    DELIVERY_MODE: 'mx',
+    MX_PORT: String(plain.port),
+    MTA_STS_PORT: String((policyServer.address() as { port: number }).port),
+    MX_TLS_CA_FILE: path.join(dir, 'ca.pem'),
+    DNS_SERVERS: `127.0.0.1:${dns.port}`,
+    DNS_TIMEOUT_MS: '1000',
+    MX_ALLOW_PRIVATE: '1', // every MX and policy host here is on loopback
+    MX_TLS_DOMAINS: `${overridden}=may`,
+  });
+});
+afterAll(async () => {
+  await stopDeliveryGateways([g]);
+  await Promise.all([plain, tlsMx].map((sk) => sk.close()));
+  policyServer.closeAllConnections();
+  await new Promise((resolve) => policyServer.close(resolve));
+  await dns.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** MX records for `d`: `plain.d` (the preferred one, no TLS) and `mx.d` (TLS with a valid certificate). */
+function twoMx(d: string): void {
+  dns.zone.set(d, {
+    mx: [
+      { exchange: `plain.${d}`, priority: 5 },
+      { exchange: `mx.${d}`, priority: 10 },
+    ],
+  });
+  dns.zone.set(`plain.${d}`, { a: ['127.0.0.1'] });
+  dns.zone.set(`mx.${d}`, { a: [HOST] });
+}
+
+it('enforce: only the MX host the policy names gets the mail, over verified TLS, though another is preferred', async () => {
+  twoMx(enforced);
+  publish(enforced, policy('enforce', `mx.${enforced}`));
+  const d = await firstAttempt(g, await sendOne(g, `reader@${enforced}`, 'Under an enforced policy'));
+  expect(d.status).toBe('delivered');
+  expect(to(tlsMx, `reader@${enforced}`).map((m) => m.secure)).toEqual([true]);
+  expect(to(plain, `reader@${enforced}`)).toEqual([]);
+});
+
+it('enforce: an MX the policy names that offers no TLS, or an MX the policy does not name, is never sent to; the mail is deferred', async () => {
+  dns.zone.set(noTls, { mx: [{ exchange: `mx.${noTls}`, priority: 10 }] });
+  dns.zone.set(`mx.${noTls}`, { a: ['127.0.0.1'] });
+  publish(noTls, policy('enforce', `mx.${noTls}`));
+  const held = await firstAttempt(g, await sendOne(g, `reader@${noTls}`, 'No TLS on the named MX'));
+  expect(held).toMatchObject({
+    status: 'deferred',
+    last_reply: `MTA-STS enforce for ${noTls}: mx.${noTls} did not start TLS (500 Error: command not recognized); nothing was sent in clear`,
+  });
+  // A valid certificate for a host the policy does not name (*.mail.<domain> names one more label, not mx.<domain>'s).
+  dns.zone.set(unlisted, { mx: [{ exchange: `mx.${unlisted}`, priority: 10 }] });
+  dns.zone.set(`mx.${unlisted}`, { a: [HOST] });
+  publish(unlisted, policy('enforce', `*.mail.${unlisted}`));
+  const other = await firstAttempt(g, await sendOne(g, `reader@${unlisted}`, 'To an MX outside the policy'));
+  expect(other).toMatchObject({
+    status: 'deferred',
+    last_reply: `MTA-STS enforce for ${unlisted}: mx.${unlisted} is not an MX its policy names (*.mail.${unlisted}); not sent`,
+  });
+  expect([...to(plain, `reader@${noTls}`), ...to(tlsMx, `reader@${unlisted}`)]).toEqual([]);
+});
+
+it('testing: the policy is fetched but the mail goes as without it (the preferred MX, in clear)', async () => {
+  twoMx(testing);
+  publish(testing, policy('testing', `mx.${testing}`));
+  const d = await firstAttempt(g, await sendOne(g, `reader@${testing}`, 'Under a testing policy'));
+  expect(d.status).toBe('delivered');
+  expect(requests.get(`mta-sts.${testing}`)).toBe(1);
+  expect(to(plain, `reader@${testing}`).map((m) => m.secure)).toEqual([false]);
+});
+
+it('a cached policy still applies when its host later fails, and is not fetched again for each message', async () => {
+  twoMx(cached);
+  publish(cached, policy('enforce', `mx.${cached}`));
+  expect((await firstAttempt(g, await sendOne(g, `first@${cached}`, 'First'))).status).toBe('delivered');
+  answers.set(`mta-sts.${cached}`, { status: 500, body: '' });
+  expect((await firstAttempt(g, await sendOne(g, `second@${cached}`, 'Second'))).status).toBe('delivered');
+  expect(requests.get(`mta-sts.${cached}`)).toBe(1);
+  expect(to(tlsMx, `second@${cached}`)).toHaveLength(1);
+  expect([...to(plain, `first@${cached}`), ...to(plain, `second@${cached}`)]).toEqual([]);
+});
+
+it('an MX_TLS_DOMAINS entry for the domain decides instead of its policy, and MTA_STS=0 ignores policies', async () => {
+  for (const d of [overridden, ignored]) {
+    twoMx(d);
+    publish(d, policy('enforce', `mx.${d}`));
+  }
+  const d = await firstAttempt(g, await sendOne(g, `reader@${overridden}`, 'Under MX_TLS_DOMAINS'));
+  expect(d.status).toBe('delivered');
+  expect(to(plain, `reader@${overridden}`).map((m) => m.secure)).toEqual([false]);
+  const off = new Transports({ ...g.h.services.config, mtaSts: false }, new DkimKeyCache());
+  try {
+    const sent = await off.send({ from: `app@${g.s.domain}`, to: `reader@${ignored}` }, Buffer.from('Subject: off\r\n\r\nHello.\r\n'), null);
+    expect(sent).toMatchObject({ ok: true, tls: null });
+  } finally {
+    off.close();
+  }
+  expect(to(plain, `reader@${ignored}`).map((m) => m.secure)).toEqual([false]);
+  expect([requests.get(`mta-sts.${overridden}`), requests.get(`mta-sts.${ignored}`)]).toEqual([undefined, undefined]);
+});
+
+describe('the policy cache and fetch (MtaSts against the same DNS and HTTPS servers, on a clock of its own)', () => {
+  let clock = Date.now();
+  const resolver = () => {
+    const r = new Resolver({ timeout: 1000, tries: 1 });
+    r.setServers([`127.0.0.1:${dns.port}`]);
+    return r;
+  };
+  const sts = (allowPrivate = true) =>
+    new MtaSts({
+      txt: (name) => resolver().resolveTxt(name),
+      address: async (host) => (await resolver().resolve4(host))[0],
+      port: (policyServer.address() as { port: number }).port,
+      ca: [ca],
+      allowPrivate,
+      timeoutMs: 2000,
+      now: () => clock,
+    });
+
+  it('a new id fetches again; a failed fetch keeps the cached policy until its max_age, then there is none', async () => {
+    publish(changing, policy('enforce', `mx.${changing}`), 'a1');
+    const s = sts();
+    expect(await s.policyFor(changing)).toMatchObject({ id: 'a1', mode: 'enforce', mx: [`mx.${changing}`] });
+    publish(changing, policy('enforce', `mx2.${changing}`), 'a2');
+    expect(await s.policyFor(changing)).toMatchObject({ id: 'a1' }); // the TXT record is trusted for 5 minutes
+    clock += 301_000;
+    expect(await s.policyFor(changing)).toMatchObject({ id: 'a2', mx: [`mx2.${changing}`] });
+    // Neither a stripped TXT record nor a policy host that fails switches the policy off before its max_age.
+    dns.zone.delete(`_mta-sts.${changing}`);
+    clock += 301_000;
+    expect(await s.policyFor(changing)).toMatchObject({ id: 'a2' });
+    answers.set(`mta-sts.${changing}`, { status: 503, body: '' });
+    dns.zone.set(`_mta-sts.${changing}`, { txt: [['v=STSv1; id=a3']] });
+    clock += 301_000;
+    expect(await s.policyFor(changing)).toMatchObject({ id: 'a2' });
+    clock += 86_400_000;
+    expect(await s.policyFor(changing)).toBeNull();
+    expect(requests.get(`mta-sts.${changing}`)).toBe(4);
+  });
+
+  it('a redirect is not followed, a body over 64 KiB is not a policy, and a policy host on a private address is not asked', async () => {
+    publish(redirected, '');
+    answers.set(`mta-sts.${redirected}`, { status: 301, body: '', location: `https://mta-sts.${enforced}/.well-known/mta-sts.txt` });
+    publish(oversized, policy('enforce', `mx.${oversized}`) + `# ${'x'.repeat(70 * 1024)}\r\n`);
+    publish(guarded, policy('enforce', `mx.${guarded}`));
+    const before = requests.get(`mta-sts.${enforced}`);
+    expect(await sts().policyFor(redirected)).toBeNull();
+    expect(await sts().policyFor(oversized)).toBeNull();
+    expect(await sts(false).policyFor(guarded)).toBeNull();
+    expect(requests.get(`mta-sts.${redirected}`)).toBe(1);
+    expect(requests.get(`mta-sts.${enforced}`)).toBe(before);
+    expect(requests.get(`mta-sts.${oversized}`)).toBe(1);
+    expect(requests.get(`mta-sts.${guarded}`)).toBeUndefined();
+  });
+});
+
+describe('parsing and matching (RFC 8461 §3 and §4.1)', () => {
+  it('reads the one v=STSv1 TXT record, and refuses two', () => {
+    expect(parseStsRecord([['v=spf1 -all'], ['v=STSv1; id=20261201T01;']])).toBe('20261201T01');
+    expect(parseStsRecord([['v=STSv1;', ' id=abc; ext=1']])).toBe('abc');
+    expect(parseStsRecord([['v=spf1 -all']])).toBeNull();
+    expect(() => parseStsRecord([['v=STSv1; id=1'], ['v=STSv1; id=2']])).toThrow('more than one');
+    expect(() => parseStsRecord([['v=STSv1; id=not-alphanumeric']])).toThrow('no valid id');
+  });
+
+  it('reads a policy body, capping max_age at a year, and refuses an invalid one', () => {
+    expect(parseStsPolicy('version: STSv1\nmode: enforce\nmx: MX1.Example.com.\nmx: *.example.net\nmax_age: 9999999999\n')).toEqual({
+      mode: 'enforce',
+      mx: ['mx1.example.com', '*.example.net'],
+      maxAgeS: 31_557_600,
+    });
+    expect(parseStsPolicy('version: STSv1\r\nmode: none\r\nmax_age: 0\r\n')).toEqual({ mode: 'none', mx: [], maxAgeS: 0 });
+    expect(() => parseStsPolicy('version: STSv2\nmode: enforce\nmx: a.example\nmax_age: 1\n')).toThrow('version');
+    expect(() => parseStsPolicy('version: STSv1\nmode: strict\nmx: a.example\nmax_age: 1\n')).toThrow('mode');
+    expect(() => parseStsPolicy('version: STSv1\nmode: enforce\nmax_age: 1\n')).toThrow('no mx');
+    expect(() => parseStsPolicy('version: STSv1\nmode: enforce\nmx: a.example\nmax_age: -1\n')).toThrow('max_age');
+  });
+
+  it('a wildcard names one more label only', () => {
+    expect(stsMxMatches('mx1.example.net', ['*.example.net'])).toBe(true);
+    expect(stsMxMatches('MX1.example.net.', ['*.example.net'])).toBe(true);
+    expect(stsMxMatches('a.mx1.example.net', ['*.example.net'])).toBe(false);
+    expect(stsMxMatches('example.net', ['*.example.net'])).toBe(false);
+    expect(stsMxMatches('mail.example.com', ['mail.example.com'])).toBe(true);
+    expect(stsMxMatches('mail2.example.com', ['mail.example.com'])).toBe(false);
+  });
+});

@@ -179,4 +179,31 @@ describe(`queue port (${binding})`, () => {
     expect(finished).toBe(3);
     expect(Date.now() - closing).toBeLessThan(4000);
   });
+
+  it('stopProcessing() waits for the running job, takes no more, keeps the queue open, and a new process() resumes', async () => {
+    const q = factory.queue<{ n: number }>(qname());
+    const seen: number[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let running = false;
+    q.process(async (job) => {
+      running = true;
+      if (job.data.n === 1) await held;
+      seen.push(job.data.n);
+    });
+    await q.add('a', { n: 1 });
+    await until(() => running);
+    const stopping = q.stopProcessing();
+    setTimeout(release, 100);
+    await stopping;
+    expect(seen).toEqual([1]);
+    await q.add('b', { n: 2 });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(seen).toEqual([1]);
+    q.process(async (job) => {
+      seen.push(job.data.n);
+    });
+    await until(() => seen.length === 2);
+    expect(seen).toEqual([1, 2]);
+  });
 });

@@ -139,7 +139,8 @@ export function createCampaignWorker(services: Services): CampaignWorker {
     return ids.length;
   }
 
-  services.queues.queue<CampaignJob>(CAMPAIGN_QUEUE).process(
+  const queue = services.queues.queue<CampaignJob>(CAMPAIGN_QUEUE);
+  queue.process(
     async (job) => {
       await run(job.data.campaignId).catch((err) =>
         logger.error('campaign page failed; the sweeper will resume it', { campaignId: job.data.campaignId, error: (err as Error).stack }),
@@ -154,8 +155,10 @@ export function createCampaignWorker(services: Services): CampaignWorker {
   return {
     run,
     sweep,
+    /** Takes no more pages and lets running ones finish (a stopped launcher in a running process sends nothing more). */
     async stop() {
       clearInterval(timer);
+      await queue.stopProcessing();
     },
   };
 }

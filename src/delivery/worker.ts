@@ -97,12 +97,17 @@ export function createDeliveryWorker(services: Services, opts: { throttle?: Thro
     );
   }
   const sweeper = startSweeper(ctx);
+  let stopped = false;
 
   return {
     deliver,
     sweep: sweeper.sweep,
     bytesInFlight: () => ({ inUse: budget.inUse, peak: budget.peak, limit: budget.limit }),
+    /** Takes no more jobs, lets running deliveries finish, then stops the sweeper and closes connections. Once. */
     async stop() {
+      if (stopped) return; // a second call would stop a later worker's consumer of the same queue
+      stopped = true;
+      await queue.stopProcessing();
       sweeper.stop();
       transports.close();
     },

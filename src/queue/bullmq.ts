@@ -114,8 +114,14 @@ class BullMqQueue<T> implements Queue<T> {
     return (await this.queue.remove(jobId)) === 1;
   }
 
+  async stopProcessing(): Promise<void> {
+    const worker = this.worker;
+    this.worker = null;
+    await worker?.close();
+  }
+
   async close(): Promise<void> {
-    await this.worker?.close();
+    await this.stopProcessing();
     await this.queue.close();
   }
 }

@@ -52,12 +52,22 @@ class InProcessQueue<T> implements Queue<T> {
     return true;
   }
 
+  /** Stops taking jobs and waits for running ones; waiting jobs stay for a later process(). */
+  async stopProcessing(): Promise<void> {
+    this.handler = null;
+    await this.settled();
+  }
+
   /** Stops taking jobs and waits for running ones; jobs still waiting are dropped (the database keeps the truth). */
   async close(): Promise<void> {
     this.closed = true;
     for (const e of this.entries.values()) clearTimeout(e.timer);
-    if (this.active > 0) await new Promise<void>((resolve) => this.idle.add(resolve));
+    await this.settled();
     this.entries.clear();
+  }
+
+  private async settled(): Promise<void> {
+    if (this.active > 0) await new Promise<void>((resolve) => this.idle.add(resolve));
   }
 
   private schedule(e: Entry<T>): void {

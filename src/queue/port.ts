@@ -43,6 +43,11 @@ export interface Queue<T = unknown> {
   add(name: string, data: T, opts?: JobOptions): Promise<string>;
   addBulk(jobs: { name: string; data: T; opts?: JobOptions }[]): Promise<string[]>;
   process(handler: Processor<T>, opts?: ProcessOptions): void;
+  /**
+   * Stops this process taking jobs and waits for its running ones; the queue stays open for add(), and process() may
+   * be called again. What a worker's stop() calls, so a stopped worker takes no more jobs even before close().
+   */
+  stopProcessing(): Promise<void>;
   /** Removes a waiting or delayed job; false when it is running, done or unknown. */
   remove(jobId: string): Promise<boolean>;
   close(): Promise<void>;

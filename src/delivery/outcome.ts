@@ -2,6 +2,9 @@ import type { SessionTls } from './smtp-pool';
 
 /**
  * What one send attempt to the next hop (or to the capture store) came to. `tls` says how the accepted message
- * crossed the wire (null: in clear); it is absent where no SMTP hop was made (capture mode).
+ * crossed the wire (null: in clear); it is absent where no SMTP hop was made (capture mode). `tlsPolicy` is the rule
+ * an MX hop was held to (MX_TLS or MX_TLS_DOMAINS' may, encrypt or verify, or the domain's MTA-STS enforce policy).
  */
-export type SendOutcome = { ok: true; response: string; tls?: SessionTls | null } | { ok: false; code?: number; response: string };
+export type SendOutcome =
+  | { ok: true; response: string; tls?: SessionTls | null; tlsPolicy?: 'may' | 'encrypt' | 'verify' | 'mta-sts' }
+  | { ok: false; code?: number; response: string };

@@ -22,12 +22,14 @@ const CACHED_DOMAINS = 10_000;
 
 /**
  * A `delivered` event's data: the remote reply, and how the message crossed the wire: `tls` is the protocol
- * (`TLSv1.3`) with `tls_cipher`, or `none` when it went in clear. No TLS fields where no SMTP hop was made (capture).
+ * (`TLSv1.3`) with `tls_cipher`, or `none` when it went in clear; to an MX, `tls_policy` is the rule the hop was held to
+ * (`may`, `encrypt`, `verify`, or `mta-sts`: the domain's enforce policy). No TLS fields where no SMTP hop was made (capture).
  */
 function deliveredData(outcome: Extract<SendOutcome, { ok: true }>): Record<string, unknown> {
   if (outcome.tls === undefined) return { smtp_reply: outcome.response };
-  if (outcome.tls === null) return { smtp_reply: outcome.response, tls: 'none' };
-  return { smtp_reply: outcome.response, tls: outcome.tls.protocol, tls_cipher: outcome.tls.cipher };
+  const policy = outcome.tlsPolicy ? { tls_policy: outcome.tlsPolicy } : {};
+  if (outcome.tls === null) return { smtp_reply: outcome.response, tls: 'none', ...policy };
+  return { smtp_reply: outcome.response, tls: outcome.tls.protocol, tls_cipher: outcome.tls.cipher, ...policy };
 }
 
 /**

@@ -259,7 +259,7 @@ export class Transports {
           tls: { rejectUnauthorized: policy === 'verify', servername: isIP(host) ? undefined : host, ca: this.mxCa },
           ...sizes,
         }).send(smtpEnvelope, message);
-        return { ok: true, response: remoteReply(info.response), tls: info.tls };
+        return { ok: true, response: remoteReply(info.response), tls: info.tls, tlsPolicy: sts ? 'mta-sts' : policy };
       } catch (err) {
         if ((err as SmtpError).code === 'ETLS' && policy !== 'may') {
           // Our rule, not the host's verdict on the message (its reply to STARTTLS may be a 5xx): the next MX may

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Resolver } from 'node:dns/promises';
 import selfsigned from 'selfsigned';
+import supertest from 'supertest';
 import { DkimKeyCache } from '../../src/delivery/dkim-keys';
 import { Transports } from '../../src/delivery/transports';
 import { MtaSts, parseStsPolicy, parseStsRecord, stsMxMatches } from '../../src/delivery/mta-sts';
@@ -111,6 +112,9 @@ it('enforce: only the MX host the policy names gets the mail, over verified TLS,
   publish(enforced, policy('enforce', `mx.${enforced}`));
   const d = await firstAttempt(g, await sendOne(g, `reader@${enforced}`, 'Under an enforced policy'));
   expect(d.status).toBe('delivered');
+  // The delivered event names the rule: the domain's policy (so the certificate was verified).
+  const events = await supertest(g.h.app).get(`/api/v1/events?MessageID=${d.message_id}&Event=delivered`).set('Authorization', `Bearer ${g.s.key}`);
+  expect(events.body.Events[0].Data).toMatchObject({ tls: expect.stringMatching(/^TLSv1\.[23]$/), tls_policy: 'mta-sts' });
   expect(to(tlsMx, `reader@${enforced}`).map((m) => m.secure)).toEqual([true]);
   expect(to(plain, `reader@${enforced}`)).toEqual([]);
 });

@@ -290,8 +290,9 @@ describe('DELIVERY_MODE=mx: how each message crossed the wire', () => {
       expect(secure.tls).toMatch(/^TLSv1\.[23]$/);
       expect(secure.tls_cipher).toMatch(/^[A-Z0-9_-]{6,}$/);
       expect(secure.smtp_reply).toMatch(/^250 /);
+      expect(secure.tls_policy).toBe('may'); // the default: any certificate, none verified
       const plain = await deliveredData(inClear);
-      expect(plain).toMatchObject({ recipient: `reader@${clear}`, smtp_reply: expect.stringMatching(/^250 /), tls: 'none' });
+      expect(plain).toMatchObject({ recipient: `reader@${clear}`, smtp_reply: expect.stringMatching(/^250 /), tls: 'none', tls_policy: 'may' });
       expect(plain.tls_cipher).toBeUndefined();
     } finally {
       await tlsSink.close();

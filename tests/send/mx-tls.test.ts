@@ -162,6 +162,8 @@ it('verify delivers to an MX whose certificate is valid for its name, and defers
   const g = await gateway({ MX_TLS: 'verify', MX_TLS_CA_FILE: path.join(dir, 'ca.pem') });
   const good = await firstAttempt(g, await sendOne(g, `reader@${certified}`, 'To a certified MX'));
   expect(good.status).toBe('delivered');
+  const events = await supertest(g.h.app).get(`/api/v1/events?MessageID=${good.message_id}&Event=delivered`).set('Authorization', `Bearer ${g.s.key}`);
+  expect(events.body.Events[0].Data).toMatchObject({ tls: expect.stringMatching(/^TLSv1\.[23]$/), tls_policy: 'verify' });
   expect(to(named, `reader@${certified}`).map((m) => m.secure)).toEqual([true]);
 
   // The same certificate presented for another name, and smtp-server's own: neither is valid for that MX.

@@ -24,6 +24,9 @@ const PENDING = ['queued', 'scheduled', 'sending', 'deferred'];
 /** The CapturedID named by a delivery's reply in capture mode (`250 2.0.0 Ok: captured as 12 …`). */
 const captured = (reply: string): string | undefined => /^250 2\.0\.0 Ok: captured as (\d+) /.exec(reply)?.[1];
 
+/** What a verified hop's TLS policy adds after "over TLSv1.3" (may and encrypt check no certificate). */
+const VERIFIED: Record<string, string> = { verify: ', certificate verified', 'mta-sts': ", certificate verified (the domain's MTA-STS policy)" };
+
 /** The details worth showing beside an event: the remote reply, the bounce class, the link, the client, the TLS. */
 function detail(e: Event): string {
   const d = e.Data ?? {};
@@ -34,7 +37,7 @@ function detail(e: Event): string {
   }
   if (d.machine) parts.push('(machine)');
   // How a delivered copy crossed the wire to the next hop (absent in capture mode).
-  if (typeof d.tls === 'string') parts.push(d.tls === 'none' ? 'no TLS' : `over ${d.tls}`);
+  if (typeof d.tls === 'string') parts.push(d.tls === 'none' ? 'no TLS' : `over ${d.tls}${VERIFIED[String(d.tls_policy)] ?? ''}`);
   return parts.join(' · ');
 }
 

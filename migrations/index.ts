@@ -22,6 +22,7 @@ import * as queueHold from './20261211000100_queue_hold';
 import * as messageContent from './20261215000100_message_content';
 import * as pendingBatches from './20261216000100_create_pending_batches';
 import * as sessionApiKey from './20261217000100_session_api_key';
+import * as mtaStsPolicies from './20261218000100_create_mta_sts_policies';
 
 /** Every migration in order. Listed here (not globbed) so ts-jest and compiled builds load the same set. */
 const MIGRATIONS: Record<string, Knex.Migration> = {
@@ -48,6 +49,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261215000100_message_content': messageContent,
   '20261216000100_create_pending_batches': pendingBatches,
   '20261217000100_session_api_key': sessionApiKey,
+  '20261218000100_create_mta_sts_policies': mtaStsPolicies,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

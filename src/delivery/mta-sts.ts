@@ -20,6 +20,13 @@ export interface StsPolicy {
   expiresAt: number;
 }
 
+/** Where policies outlive the process (mta-sts-store.ts); `now` is the caller's clock. */
+export interface StsStore {
+  /** The domain's policy if one is kept and not expired at `now`. */
+  get(domain: string, now: number): Promise<StsPolicy | null>;
+  put(domain: string, policy: StsPolicy, now: number): Promise<void>;
+}
+
 export interface MtaStsDeps {
   /** TXT records of a name, each as its character-strings (node:dns's shape). */
   txt(name: string): Promise<string[][]>;
@@ -30,6 +37,8 @@ export interface MtaStsDeps {
   ca?: string[];
   allowPrivate: boolean;
   timeoutMs: number;
+  /** Policies kept beyond this process; without one they live in its memory only. */
+  store?: StsStore;
   now?: () => number;
 }
 
@@ -80,7 +89,8 @@ export function stsMxMatches(host: string, patterns: string[]): boolean {
 }
 
 /**
- * The policies of recipient domains, one cache per worker process. A policy applies until its max_age passes, even
+ * The policies of recipient domains: in this process's memory, and in `store` so a restart forgets none. A policy
+ * applies until its max_age passes, even
  * when a later TXT lookup or fetch fails or the TXT record is gone (§5.1: otherwise an attacker who blocks those
  * would switch it off). A changed id fetches the policy again; the TXT record is looked up at most every 5 minutes.
  * Without a cached policy, any failure means no policy (the mail goes as it would without MTA-STS).
@@ -112,14 +122,18 @@ export class MtaSts {
     return p && p.expiresAt > this.now() ? p : null;
   }
 
-  private async refresh(domain: string, cached: StsPolicy | null): Promise<StsPolicy | null> {
+  private async refresh(domain: string, known: StsPolicy | null): Promise<StsPolicy | null> {
     this.checkedUntil.set(domain, this.now() + RECHECK_MS);
+    // Not in memory: perhaps kept by an earlier process (a store that fails counts as none: fetched again below).
+    const cached = known ?? (await this.deps.store?.get(domain, this.now()).catch(() => null)) ?? null;
+    if (cached && !known) this.policies.set(domain, cached);
     try {
       const id = parseStsRecord(await this.deps.txt(`_mta-sts.${domain}`).catch(noRecords));
       if (!id || id === cached?.id) return cached;
       const policy = parseStsPolicy(await this.fetch(`mta-sts.${domain}`));
       const fresh: StsPolicy = { id, mode: policy.mode, mx: policy.mx, expiresAt: this.now() + policy.maxAgeS * 1000 };
       this.policies.set(domain, fresh);
+      await this.deps.store?.put(domain, fresh, this.now()).catch(() => undefined); // memory still has it
       return fresh;
     } catch {
       return cached;

@@ -7,7 +7,7 @@ import { DkimPool } from './dkim-pool';
 import { DkimKey, dkimSign } from './dkim-sign';
 import type { DkimKeyCache } from './dkim-keys';
 import type { SendOutcome } from './outcome';
-import { MtaSts, StsPolicy, stsMxMatches } from './mta-sts';
+import { MtaSts, StsPolicy, StsStore, stsMxMatches } from './mta-sts';
 import { mxTlsEntry, MxTlsPolicy, relayRequiresTls } from './tls-policy';
 import { Config, ConfigError } from '../config';
 import type { CaptureMeta, CaptureStore } from '../capture/store';
@@ -68,6 +68,8 @@ export class Transports {
     private readonly captured: CaptureStore | null = null,
     /** Per-destination limits (src/throttle): the size of an MX host's pool and messages per connection. */
     private readonly limitsFor?: (domain: string, mxHosts: string[]) => Limits | null,
+    /** Where MTA-STS policies outlive this process (the database); without it, in memory only. */
+    stsStore?: StsStore,
   ) {
     this.mxCa = mxTrustedCas(config);
     this.sts =
@@ -79,6 +81,7 @@ export class Transports {
             ca: this.mxCa,
             allowPrivate: config.mxAllowPrivate,
             timeoutMs: STS_FETCH_TIMEOUT_MS,
+            store: stsStore,
           })
         : null;
   }

@@ -13,6 +13,7 @@ import { createSendAttempt } from './send-attempt';
 import { startSweeper } from './sweeper';
 import { Transports } from './transports';
 import { relayCredentialsRisk } from './tls-policy';
+import { createStsStore } from './mta-sts-store';
 import type { WorkerCtx } from './worker-ctx';
 
 // Importers of these from here predate the split.
@@ -43,6 +44,7 @@ export function createDeliveryWorker(services: Services, opts: { throttle?: Thro
     services.metrics,
     config.deliveryMode === 'capture' ? new CaptureStore(db, config, logger) : null,
     (domain, mx) => throttle.limitsFor(domain, mx),
+    createStsStore(db),
   );
   const ctx: WorkerCtx = { services, owner, throttle, transports };
   const risk = config.deliveryMode === 'relay' ? relayCredentialsRisk(config.smtpRelayUrl) : null;

@@ -13,6 +13,7 @@ import selfsigned from 'selfsigned';
 import supertest from 'supertest';
 import { DkimKeyCache } from '../../src/delivery/dkim-keys';
 import { Transports } from '../../src/delivery/transports';
+import { createStsStore } from '../../src/delivery/mta-sts-store';
 import { MtaSts, parseStsPolicy, parseStsRecord, stsMxMatches } from '../../src/delivery/mta-sts';
 import { DnsZone, startDnsZone } from '../helpers/dns-zone';
 import { DeliveryGateway, firstAttempt, sendOne, startDeliveryGateway, stopDeliveryGateways } from '../helpers/delivery-gateway';
@@ -21,7 +22,7 @@ import { Sink, startSink } from '../helpers/sink';
 const HOST = '127.0.0.9'; // the TLS MX and the policy server
 const base = `sts-${crypto.randomBytes(4).toString('hex')}.example.net`;
 const domain = (label: string) => `${label}.${base}`;
-const [enforced, noTls, unlisted, testing, cached, redirected, oversized, guarded, changing, overridden, ignored] = [
+const [enforced, noTls, unlisted, testing, cached, redirected, oversized, guarded, changing, overridden, ignored, kept] = [
   'enforced',
   'notls',
   'unlisted',
@@ -33,6 +34,7 @@ const [enforced, noTls, unlisted, testing, cached, redirected, oversized, guarde
   'changing',
   'overridden',
   'ignored',
+  'kept',
 ].map(domain);
 
 let dns: DnsZone;
@@ -58,7 +60,7 @@ const to = (sk: Sink, address: string) => sk.received.filter((m) => m.to.include
 beforeAll(async () => {
   dns = await startDnsZone();
   plain = await startSink();
-  const names = [enforced, noTls, unlisted, testing, cached, redirected, oversized, guarded, changing, overridden, ignored].map((d) => `*.${d}`);
+  const names = [enforced, noTls, unlisted, testing, cached, redirected, oversized, guarded, changing, overridden, ignored, kept].map((d) => `*.${d}`);
   const pems = await selfsigned.generate([{ name: 'commonName', value: base }], {
     keySize: 2048,
     extensions: [{ name: 'subjectAltName', altNames: names.map((value) => ({ type: 2, value })) }],
@@ -158,6 +160,31 @@ it('a cached policy still applies when its host later fails, and is not fetched 
   expect(requests.get(`mta-sts.${cached}`)).toBe(1);
   expect(to(tlsMx, `second@${cached}`)).toHaveLength(1);
   expect([...to(plain, `first@${cached}`), ...to(plain, `second@${cached}`)]).toEqual([]);
+});
+
+it('a restarted worker still holds a domain to its policy (kept in the database) when the policy host now fails', async () => {
+  twoMx(kept);
+  publish(kept, policy('enforce', `mx.${kept}`));
+  // An expired row is neither read nor kept: it goes when the next policy is written.
+  const db = g.h.services.db;
+  await db('mta_sts_policies').insert({ domain: `old.${kept}`, policy_id: 'x', mode: 'enforce', mx: 'mx.old', expires_at: Date.now() - 1, fetched_at: 0 });
+  expect(await createStsStore(db).get(`old.${kept}`, Date.now())).toBeNull();
+  expect((await firstAttempt(g, await sendOne(g, `first@${kept}`, 'Before the restart'))).status).toBe('delivered');
+  expect(await db('mta_sts_policies').where({ domain: kept }).first()).toMatchObject({ policy_id: '1', mode: 'enforce', mx: `mx.${kept}` });
+  expect(await db('mta_sts_policies').where({ domain: `old.${kept}` })).toEqual([]);
+  // A new id, and a policy host that fails: a process without the kept policy would deliver in clear to plain.<domain>.
+  publish(kept, '', '2');
+  answers.set(`mta-sts.${kept}`, { status: 500, body: '' });
+  const restarted = new Transports(g.h.services.config, new DkimKeyCache(), undefined, null, undefined, createStsStore(g.h.services.db));
+  try {
+    const sent = await restarted.send({ from: `app@${g.s.domain}`, to: `second@${kept}` }, Buffer.from('Subject: after\r\n\r\nHello.\r\n'), null);
+    expect(sent).toMatchObject({ ok: true, tlsPolicy: 'mta-sts' });
+  } finally {
+    restarted.close();
+  }
+  expect(requests.get(`mta-sts.${kept}`)).toBe(2);
+  expect(to(tlsMx, `second@${kept}`).map((m) => m.secure)).toEqual([true]);
+  expect([...to(plain, `first@${kept}`), ...to(plain, `second@${kept}`)]).toEqual([]);
 });
 
 it('an MX_TLS_DOMAINS entry for the domain decides instead of its policy, and MTA_STS=0 ignores policies', async () => {

@@ -143,17 +143,21 @@ export class Transports {
     return r;
   }
 
-  /** The address of an MX host through the same resolvers as the MX lookup (IPv4 first). */
-  private async address(host: string): Promise<string> {
-    if (isIP(host)) return host;
+  /** The addresses of a host through the same resolvers as the MX lookup: its A records, else its AAAA records. */
+  private async addresses(host: string): Promise<string[]> {
+    if (isIP(host)) return [host];
     const r = this.resolver();
     try {
-      return (await r.resolve4(host))[0];
+      return await r.resolve4(host);
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code !== 'ENODATA' && code !== 'ENOTFOUND') throw err;
-      return (await r.resolve6(host))[0];
+      return r.resolve6(host);
     }
+  }
+
+  private async address(host: string): Promise<string> {
+    return (await this.addresses(host))[0];
   }
 
   private async mxHosts(domain: string): Promise<string[]> {
@@ -213,7 +217,7 @@ export class Transports {
     }
   }
 
-  /** Tries the domain's MX hosts in order until one answers. */
+  /** Tries the domain's MX hosts in order, and each host's addresses, until one answers (at most MX_ADDRESS_LIMIT). */
   private async toMx(domain: string, smtpEnvelope: { from: string; to: string[] }, message: Buffer): Promise<SendOutcome> {
     const tls = this.tlsPolicy(domain); // beside the MX lookup, not after it (it never rejects)
     let hosts: string[];
@@ -227,54 +231,65 @@ export class Transports {
     }
     let last: SendOutcome = { ok: false, response: `no MX host for ${domain}` };
     const { policy, sts, rule } = await tls;
+    let tried = 0;
     for (const host of hosts) {
       if (sts && !stsMxMatches(host, sts.mx)) {
         // Not a host the domain's policy names: under enforce it gets nothing, and with none left the mail waits.
         last = { ok: false, response: remoteReply(`MTA-STS enforce for ${domain}: ${host} is not an MX its policy names (${sts.mx.join(', ')}); not sent`) };
         continue;
       }
-      let ip: string;
+      let ips: string[];
       try {
-        ip = await this.address(host);
+        ips = await this.addresses(host);
       } catch (err) {
         last = { ok: false, response: `DNS ${(err as { code?: string }).code ?? 'ERROR'} looking up ${host}` };
         continue;
       }
-      const refused = refusedAddress(ip, this.config.mxAllowPrivate);
-      if (refused) {
-        // Not the address itself in the reply: the sender sees it, and it names this network's hosts.
-        last = { ok: false, code: 550, response: `550 5.4.4 ${host} (an MX host of ${domain}) is not a public address; not delivered` };
-        continue;
-      }
-      try {
-        const limits = this.limitsFor?.(domain, hosts);
-        const sizes = {
-          ...(limits?.connections ? { maxConnections: limits.connections } : {}),
-          ...(limits?.messagesPerConnection ? { maxMessages: limits.messagesPerConnection } : {}),
-        };
-        // A pool per policy too: two recipient domains on one MX host may be held to different policies.
-        const info = await this.pool(`mx:${host}:${ip}:${policy}`, {
-          host: ip,
-          port: this.config.mxPort,
-          secure: false,
-          // may: a host that refuses STARTTLS gets the message in clear, as from any MTA; otherwise never in clear.
-          ...(policy === 'may' ? { opportunisticTLS: true } : { requireTLS: true }),
-          tls: { rejectUnauthorized: policy === 'verify', servername: isIP(host) ? undefined : host, ca: this.mxCa },
-          ...sizes,
-        }).send(smtpEnvelope, message);
-        return { ok: true, response: remoteReply(info.response), tls: info.tls, tlsPolicy: sts ? 'mta-sts' : policy };
-      } catch (err) {
-        if ((err as SmtpError).code === 'ETLS' && policy !== 'may') {
-          // Our rule, not the host's verdict on the message (its reply to STARTTLS may be a 5xx): the next MX may
-          // offer TLS, else the delivery waits for a retry.
-          last = { ok: false, response: notStarted(rule, host, err as SmtpError) };
+      // Each of the host's addresses in turn (a host behind several, one of them down, as an MTA does).
+      for (const ip of ips) {
+        if (refusedAddress(ip, this.config.mxAllowPrivate)) {
+          // Not the address itself in the reply: the sender sees it, and it names this network's hosts.
+          last = { ok: false, code: 550, response: `550 5.4.4 ${host} (an MX host of ${domain}) is not a public address; not delivered` };
           continue;
         }
-        last = outcomeOf(err);
-        if (last.ok === false && last.code) return last; // the host answered: its reply decides
+        if (++tried > MX_ADDRESS_LIMIT) return last;
+        const outcome = await this.toMxAddress({ domain, host, ip, hosts, policy, rule }, smtpEnvelope, message);
+        if (outcome.ok) return { ...outcome, tlsPolicy: sts ? 'mta-sts' : policy };
+        if (outcome.code) return outcome; // the host answered: its reply decides
+        last = outcome; // no connection, or our TLS rule: the next address or MX may do
       }
     }
     return last;
+  }
+
+  /** One MX address, through its pool (per host, address and policy: two domains on one host may differ in policy). */
+  private async toMxAddress(
+    t: { domain: string; host: string; ip: string; hosts: string[]; policy: MxTlsPolicy; rule: string },
+    smtpEnvelope: { from: string; to: string[] },
+    message: Buffer,
+  ): Promise<SendOutcome> {
+    const limits = this.limitsFor?.(t.domain, t.hosts);
+    const sizes = {
+      ...(limits?.connections ? { maxConnections: limits.connections } : {}),
+      ...(limits?.messagesPerConnection ? { maxMessages: limits.messagesPerConnection } : {}),
+    };
+    try {
+      const info = await this.pool(`mx:${t.host}:${t.ip}:${t.policy}`, {
+        host: t.ip,
+        port: this.config.mxPort,
+        secure: false,
+        // may: a host that refuses STARTTLS gets the message in clear, as from any MTA; otherwise never in clear.
+        ...(t.policy === 'may' ? { opportunisticTLS: true } : { requireTLS: true }),
+        tls: { rejectUnauthorized: t.policy === 'verify', servername: isIP(t.host) ? undefined : t.host, ca: this.mxCa },
+        ...sizes,
+      }).send(smtpEnvelope, message);
+      return { ok: true, response: remoteReply(info.response), tls: info.tls };
+    } catch (err) {
+      // Our rule, not the host's verdict on the message (its reply to STARTTLS may be a 5xx): no code, so the next
+      // MX is tried, else the delivery waits for a retry.
+      if ((err as SmtpError).code === 'ETLS' && t.policy !== 'may') return { ok: false, response: notStarted(t.rule, t.host, err as SmtpError) };
+      return outcomeOf(err);
+    }
   }
 
   /**
@@ -310,6 +325,12 @@ function mxTrustedCas(config: Pick<Config, 'mxTlsCaFile'>): string[] | undefined
     throw new ConfigError(`MX_TLS_CA_FILE ${config.mxTlsCaFile} cannot be read: ${(err as Error).message}`);
   }
 }
+
+/**
+ * Connections one delivery attempt may try across its MX hosts' addresses (Postfix's smtp_mx_address_limit): a
+ * domain with many unreachable addresses, each up to connectionTimeout, would otherwise hold a delivery slot for long.
+ */
+const MX_ADDRESS_LIMIT = 5;
 
 /** RFC 8461 §3.3 suggests a minute at most; a policy host slower than this leaves the mail to go without its policy. */
 const STS_FETCH_TIMEOUT_MS = 10_000;

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import net from 'node:net';
 import dns2 from 'dns2';
 import supertest from 'supertest';
 import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
@@ -142,6 +143,39 @@ describe('DELIVERY_MODE=mx', () => {
     const d = await waitDelivered(id);
     expect(Number(d.attempts)).toBe(1);
     expect(sink.received.filter((m) => m.to.includes(to))).toHaveLength(1);
+  });
+
+  it("tries an MX host's next address when the first one drops the connection, five addresses at most", async () => {
+    // 127.0.0.7 takes each connection and closes it at once: a dead address of a host with several.
+    const dropped: number[] = [];
+    const dropper = net.createServer((socket) => {
+      dropped.push(1);
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => dropper.listen(sink.port, '127.0.0.7', resolve));
+    try {
+      const domain = rdomain('multi');
+      zone.set(domain, { mx: [{ exchange: `mail.${domain}`, priority: 10 }] });
+      zone.set(`mail.${domain}`, { a: ['127.0.0.7', '127.0.0.1'] });
+      const to = `reader@${domain}`;
+      const d = await waitDelivered(await sendTo(to, 'Via the second address'));
+      expect(Number(d.attempts)).toBe(1);
+      expect(dropped.length).toBeGreaterThanOrEqual(1);
+      expect(sink.received.filter((m) => m.to.includes(to))).toHaveLength(1);
+
+      // Six MX hosts on the dead address: one attempt tries five of them (Postfix's smtp_mx_address_limit), not six.
+      const many = rdomain('many');
+      zone.set(many, { mx: [1, 2, 3, 4, 5, 6].map((n) => ({ exchange: `mx${n}.${many}`, priority: n })) });
+      for (let n = 1; n <= 6; n++) zone.set(`mx${n}.${many}`, { a: ['127.0.0.7'] });
+      const before = dropped.length;
+      const id = await sendTo(`reader@${many}`, 'To six dead MX hosts');
+      const row = () => h.services.db('deliveries').where({ message_id: id }).first();
+      await waitFor(async () => Number((await row())?.attempts) >= 1, 15_000, 'the first attempt');
+      expect((await row()).status).toBe('deferred');
+      expect(dropped.length - before).toBe(5);
+    } finally {
+      await new Promise((resolve) => dropper.close(resolve));
+    }
   });
 
   it('uses the preferred MX when it answers, not the backup', async () => {

@@ -58,7 +58,7 @@ function outcomeOf(err: unknown): SendOutcome {
 export class Transports {
   private readonly pools = new Map<string, SmtpPool>();
   private signer: DkimPool | null = null;
-  private readonly mxCache = new Map<string, { hosts: string[]; until: number }>();
+  private readonly mxCache = new Map<string, { mx: { exchange: string; priority: number }[]; until: number }>();
 
   /** `dkimKeys` holds the parsed keys for the signing threads and the in-thread fallback alike. */
   constructor(
@@ -160,23 +160,31 @@ export class Transports {
     return (await this.addresses(host))[0];
   }
 
+  /** The domain's MX hosts in preference order, those of equal preference in a random order each time (RFC 5321 §5.1). */
   private async mxHosts(domain: string): Promise<string[]> {
-    const cached = this.mxCache.get(domain);
-    if (cached && cached.until > Date.now()) return cached.hosts;
-    const r = this.resolver();
-    let hosts: string[];
+    let cached = this.mxCache.get(domain);
+    if (!cached || cached.until <= Date.now()) {
+      cached = { mx: await this.lookupMx(domain), until: Date.now() + 300_000 };
+      this.mxCache.set(domain, cached);
+    }
+    if (cached.mx.length === 1) return [cached.mx[0].exchange];
+    return cached.mx
+      .map((m) => ({ m, draw: Math.random() }))
+      .sort((a, b) => a.m.priority - b.m.priority || a.draw - b.draw)
+      .map(({ m }) => m.exchange);
+  }
+
+  private async lookupMx(domain: string): Promise<{ exchange: string; priority: number }[]> {
     try {
-      const mx = await r.resolveMx(domain);
-      hosts = mx.sort((a, b) => a.priority - b.priority).map((m) => m.exchange.replace(/\.$/, ''));
-      if (hosts.length === 1 && hosts[0] === '') throw Object.assign(new Error('null MX'), { code: 'NULLMX' });
+      const mx = (await this.resolver().resolveMx(domain)).map((m) => ({ exchange: m.exchange.replace(/\.$/, ''), priority: m.priority }));
+      if (mx.length === 1 && mx[0].exchange === '') throw Object.assign(new Error('null MX'), { code: 'NULLMX' });
+      return mx;
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code === 'NULLMX') throw err;
       if (code !== 'ENODATA' && code !== 'ENOTFOUND') throw err;
-      hosts = [domain]; // RFC 5321 §5.1: no MX → the domain's own address
+      return [{ exchange: domain, priority: 0 }]; // RFC 5321 §5.1: no MX → the domain's own address
     }
-    this.mxCache.set(domain, { hosts, until: Date.now() + 300_000 });
-    return hosts;
   }
 
   /** `meta` names the delivery; only the capture store reads it. */

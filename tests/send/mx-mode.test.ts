@@ -178,6 +178,34 @@ describe('DELIVERY_MODE=mx', () => {
     }
   });
 
+  it('spreads mail over MX hosts of equal preference (RFC 5321 §5.1), not always the first one listed', async () => {
+    const second = await startSink({ host: '127.0.0.3', port: sink.port });
+    try {
+      const domain = rdomain('equal');
+      zone.set(domain, {
+        mx: [
+          { exchange: `a.${domain}`, priority: 10 },
+          { exchange: `b.${domain}`, priority: 10 },
+        ],
+      });
+      zone.set(`a.${domain}`, { a: ['127.0.0.1'] });
+      zone.set(`b.${domain}`, { a: ['127.0.0.3'] });
+      const to = Array.from({ length: 16 }, (_, i) => ({ name: '', email: `r${i}@${domain}` }));
+      const res = await supertest(h.app)
+        .post('/api/v1/email')
+        .set('Authorization', `Bearer ${s.key}`)
+        .send({ Subject: 'Spread', ContentType: 'plain', PlainContent: 'Hello.', From: { name: '', email: `direct@${s.domain}` }, To: to });
+      expect(res.status).toBe(200);
+      const got = (sk: Sink) => sk.received.filter((m) => m.to.some((r) => r.endsWith(`@${domain}`))).length;
+      await waitFor(() => got(sink) + got(second) === 16, 15_000, 'all sixteen');
+      // Each delivery draws the order afresh: all sixteen on one host has a chance of 2 in 65,536.
+      expect(got(sink)).toBeGreaterThan(0);
+      expect(got(second)).toBeGreaterThan(0);
+    } finally {
+      await second.close();
+    }
+  });
+
   it('uses the preferred MX when it answers, not the backup', async () => {
     const primary = await startSink({ host: '127.0.0.3', port: sink.port });
     try {

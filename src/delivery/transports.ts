@@ -95,7 +95,11 @@ export class Transports {
   /** The recipient domain's MX hosts in preference order (mx mode; [] otherwise or when the lookup fails). */
   async mxHostsFor(domain: string): Promise<string[]> {
     if (this.config.deliveryMode !== 'mx') return [];
-    return this.mxHosts(domain).catch(() => []);
+    // In DNS order within a preference, not shuffled: the throttle matches its MX rules on the first host.
+    return this.mxRecords(domain).then(
+      (mx) => mx.map((m) => m.exchange),
+      () => [],
+    );
   }
 
   private pool(key: string, options: Partial<SmtpPoolOptions>): SmtpPool {
@@ -160,18 +164,24 @@ export class Transports {
     return (await this.addresses(host))[0];
   }
 
-  /** The domain's MX hosts in preference order, those of equal preference in a random order each time (RFC 5321 §5.1). */
+  /** The domain's MX hosts to try, in preference order, those of equal preference in a random order each time (RFC 5321 §5.1). */
   private async mxHosts(domain: string): Promise<string[]> {
-    let cached = this.mxCache.get(domain);
-    if (!cached || cached.until <= Date.now()) {
-      cached = { mx: await this.lookupMx(domain), until: Date.now() + 300_000 };
-      this.mxCache.set(domain, cached);
-    }
-    if (cached.mx.length === 1) return [cached.mx[0].exchange];
-    return cached.mx
+    const mx = await this.mxRecords(domain);
+    if (mx.length === 1) return [mx[0].exchange];
+    return mx
       .map((m) => ({ m, draw: Math.random() }))
       .sort((a, b) => a.m.priority - b.m.priority || a.draw - b.draw)
       .map(({ m }) => m.exchange);
+  }
+
+  /** The domain's MX records in preference order (DNS order within one), cached for five minutes. */
+  private async mxRecords(domain: string): Promise<{ exchange: string; priority: number }[]> {
+    let cached = this.mxCache.get(domain);
+    if (!cached || cached.until <= Date.now()) {
+      cached = { mx: (await this.lookupMx(domain)).sort((a, b) => a.priority - b.priority), until: Date.now() + 300_000 };
+      this.mxCache.set(domain, cached);
+    }
+    return cached.mx;
   }
 
   private async lookupMx(domain: string): Promise<{ exchange: string; priority: number }[]> {

@@ -84,7 +84,7 @@ export function prepareHtml(html: string, opts: { trackLinks: boolean; ownBase: 
       const href = (node.attrs.find((a) => a.name === 'href')?.value ?? '').trim();
       const templated = href.includes(OPEN);
       // A templated href is judged per recipient, once rendered; a static one here, as rewriteHtml does.
-      if (templated || (isTrackableHref(href) && !href.startsWith(`${opts.ownBase}/`))) {
+      if (templated ? fixedOrigin(href) : isTrackableHref(href) && !href.startsWith(`${opts.ownBase}/`)) {
         const url = templated ? restore(href) : href;
         let idx = index.get(url);
         if (idx === undefined) {
@@ -118,6 +118,16 @@ export function prepareHtml(html: string, opts: { trackLinks: boolean; ownBase: 
   }
   pieces.push(...split(marked.slice(pos)));
   return { pieces: expand.size ? nestFallbacks(pieces) : pieces, links };
+}
+
+/**
+ * Whether a templated href names its scheme and host as written, before any tag (`https://shop.example/?u={{…}}`).
+ * Only such a link is tracked: one whose host comes from a tag (`{{ Subscriber:Website }}`, `https://x{{…}}`) would
+ * make the sender's tracking host redirect wherever a subscriber's own field points, for anyone the link reaches.
+ * It goes out as rendered, untracked, as do the system links (`{{ Link:Unsubscribe }}`).
+ */
+function fixedOrigin(href: string): boolean {
+  return /^https?:\/\/[^\s/?#\uE000]+[/?#]/i.test(href.slice(0, href.indexOf(OPEN)));
 }
 
 /** Indices of the triple-brace tags in text content whose raw fallback holds a link, with that fallback. */

@@ -1,0 +1,54 @@
+/**
+ * A link whose scheme and host come from a personalisation tag is not tracked: a subscriber who sets their own field
+ * to a page of their choosing must not get a signed link that redirects there from the sender's tracking host. A link
+ * whose tags are only in its path or query still is.
+ */
+import { simpleParser } from 'mailparser';
+import supertest from 'supertest';
+import { RelayRig, startRelayRig } from '../helpers/rig';
+import { waitFor } from '../helpers/sink';
+import { addSubscriber, makeField, makeList, Owner } from '../lists/fixtures';
+
+let rig: RelayRig;
+beforeAll(async () => {
+  rig = await startRelayRig({ MACHINE_HIT_SECONDS: '0' });
+});
+afterAll(() => rig.close());
+
+it('tracks a templated link on a fixed host, and sends one whose host comes from a field as rendered, untracked', async () => {
+  const { h, s } = rig;
+  const o: Owner = { userId: s.userId, sessionId: s.sessionId };
+  const listId = await makeList(h, o);
+  const site = await makeField(h, o, listId, 'Website', 'Website');
+  const phish = 'https://phish.example/login';
+  const subscriberId = await addSubscriber(h, o, listId, 'member@list.test', { CustomFields: { [String(site)]: phish } });
+  const html =
+    '<p><a href="{{ Subscriber:Website }}">Site</a> <a href="https://x{{ Subscriber:ListID }}.example/a">Host</a> ' +
+    '<a href="https://shop.example/p?l={{ Subscriber:ListID }}">Shop</a></p>';
+  const res = await supertest(h.app)
+    .post('/api/v1/email')
+    .set('Authorization', `Bearer ${s.key}`)
+    .send({
+      ListID: listId,
+      SubscriberID: subscriberId,
+      Subject: 'Links',
+      ContentType: 'html',
+      HTMLContent: html,
+      TrackLinks: 'true',
+      TrackOpens: 'false',
+      From: { name: '', email: `news@${s.domain}` },
+      To: [{ name: '', email: 'member@list.test' }],
+    });
+  expect(res.status).toBe(200);
+  await waitFor(() => rig.sink.received.some((r) => r.to[0] === 'member@list.test'), 15000, 'the delivery');
+  const mail = await simpleParser(rig.sink.received.find((r) => r.to[0] === 'member@list.test')!.raw);
+  const hrefs = [...String(mail.html).matchAll(/href="([^"]*)"/g)].map((m) => m[1]);
+  expect(hrefs[0]).toBe(phish);
+  expect(hrefs[1]).toBe(`https://x${listId}.example/a`);
+  expect(hrefs[2]).toMatch(/\/t\/c\//);
+  expect(await h.services.db('tracked_links').where({ message_id: res.body.MessageID })).toHaveLength(1);
+  const click = new URL(hrefs[2]);
+  const followed = await supertest(h.app).get(click.pathname).set('Host', click.host);
+  expect(followed.status).toBe(302);
+  expect(followed.headers.location).toBe(`https://shop.example/p?l=${listId}`);
+});

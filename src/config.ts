@@ -132,7 +132,7 @@ export interface Config {
   /**
    * MX_TLS: TLS to recipient MX hosts (DELIVERY_MODE=mx), as Postfix's smtp_tls_security_level. `may` (default):
    * STARTTLS whenever offered, any certificate (what MX hosts commonly present), in clear when a host offers none or
-   * refuses it. `encrypt`: never in clear; a host without STARTTLS is passed over for the next MX, and with none left
+   * refuses it or its handshake fails (after the other MX hosts had their turn). `encrypt`: never in clear; a host without STARTTLS is passed over for the next MX, and with none left
    * the delivery is deferred. `verify`: `encrypt`, and the certificate must be valid for the MX host's name.
    */
   mxTls: MxTlsPolicy;

@@ -116,12 +116,15 @@ export class SmtpPool {
         this.open -= 1;
         this.wake();
       };
+      // An error while STARTTLS's handshake runs (nodemailer's `upgrading`) is marked, whatever nodemailer calls it
+      // (ETLS, or ESOCKET when the server drops the socket): under MX_TLS=may such a host gets the mail in clear.
+      const marked = (err: Error) => ((conn as unknown as { upgrading?: boolean }).upgrading ? Object.assign(err, { tlsHandshake: true }) : err);
       // A session that dies while idle (the server timed it out) simply leaves the pool.
       conn.on('error', (err) => {
         drop();
         if (!settled) {
           settled = true;
-          reject(err);
+          reject(marked(err));
         }
       });
       conn.once('end', drop);
@@ -131,7 +134,7 @@ export class SmtpPool {
           conn.close();
           if (!settled) {
             settled = true;
-            reject(err);
+            reject(marked(err));
           }
           return;
         }

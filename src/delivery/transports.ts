@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { rootCertificates } from 'node:tls';
+import { LRUCache } from 'lru-cache';
 import { SmtpPool, SmtpPoolOptions } from './smtp-pool';
 import { DkimPool } from './dkim-pool';
 import { DkimKey, dkimSign } from './dkim-sign';
@@ -250,6 +251,8 @@ export class Transports {
     let last: SendOutcome = { ok: false, response: `no MX host for ${domain}` };
     const { policy, sts, rule } = await tls;
     let tried = 0;
+    // Under may, addresses whose TLS handshake failed: tried again in clear once the rest have had their turn.
+    const inClear: { host: string; ip: string }[] = [];
     for (const host of hosts) {
       if (sts && !stsMxMatches(host, sts.mx)) {
         // Not a host the domain's policy names: under enforce it gets nothing, and with none left the mail waits.
@@ -270,34 +273,57 @@ export class Transports {
           last = { ok: false, code: 550, response: `550 5.4.4 ${host} (an MX host of ${domain}) is not a public address; not delivered` };
           continue;
         }
+        if (policy === 'may' && this.tlsBroken.has(`${host}:${ip}`)) {
+          inClear.push({ host, ip }); // its handshake failed lately: not tried again with TLS for now
+          continue;
+        }
         if (++tried > MX_ADDRESS_LIMIT) return last;
         const outcome = await this.toMxAddress({ domain, host, ip, hosts, policy, rule }, smtpEnvelope, message);
         if (outcome.ok) return { ...outcome, tlsPolicy: sts ? 'mta-sts' : policy };
         if (outcome.code) return outcome; // the host answered: its reply decides
         last = outcome; // no connection, or our TLS rule: the next address or MX may do
+        if (outcome.tlsFailed && policy === 'may') {
+          this.tlsBroken.set(`${host}:${ip}`, true);
+          inClear.push({ host, ip });
+        }
       }
+    }
+    // Opportunistic TLS as Postfix does it: a host whose TLS handshake fails (a TLS stack that cannot meet ours, say
+    // TLS 1.0 only) gets the message in clear, after every other address had its turn with TLS.
+    for (const { host, ip } of inClear) {
+      if (++tried > MX_ADDRESS_LIMIT) return last;
+      const outcome = await this.toMxAddress({ domain, host, ip, hosts, policy: 'may', rule, clear: true }, smtpEnvelope, message);
+      if (outcome.ok) return { ...outcome, tlsPolicy: 'may' };
+      if (outcome.code) return outcome;
+      last = outcome;
     }
     return last;
   }
 
-  /** One MX address, through its pool (per host, address and policy: two domains on one host may differ in policy). */
+  /** MX addresses (host:ip) whose TLS handshake failed under may in the last 10 minutes. */
+  private readonly tlsBroken = new LRUCache<string, true>({ max: 10_000, ttl: 600_000 });
+
+  /**
+   * One MX address, through its pool (per host, address and policy: two domains on one host may differ in policy;
+   * `clear`: without STARTTLS). `tlsFailed`: under may, the TLS handshake failed (a refused STARTTLS goes on in clear).
+   */
   private async toMxAddress(
-    t: { domain: string; host: string; ip: string; hosts: string[]; policy: MxTlsPolicy; rule: string },
+    t: { domain: string; host: string; ip: string; hosts: string[]; policy: MxTlsPolicy; rule: string; clear?: boolean },
     smtpEnvelope: { from: string; to: string[] },
     message: Buffer,
-  ): Promise<SendOutcome> {
+  ): Promise<SendOutcome & { tlsFailed?: boolean }> {
     const limits = this.limitsFor?.(t.domain, t.hosts);
     const sizes = {
       ...(limits?.connections ? { maxConnections: limits.connections } : {}),
       ...(limits?.messagesPerConnection ? { maxMessages: limits.messagesPerConnection } : {}),
     };
     try {
-      const info = await this.pool(`mx:${t.host}:${t.ip}:${t.policy}`, {
+      const info = await this.pool(`mx:${t.host}:${t.ip}:${t.clear ? 'clear' : t.policy}`, {
         host: t.ip,
         port: this.config.mxPort,
         secure: false,
         // may: a host that refuses STARTTLS gets the message in clear, as from any MTA; otherwise never in clear.
-        ...(t.policy === 'may' ? { opportunisticTLS: true } : { requireTLS: true }),
+        ...(t.clear ? { ignoreTLS: true } : t.policy === 'may' ? { opportunisticTLS: true } : { requireTLS: true }),
         tls: { rejectUnauthorized: t.policy === 'verify', servername: isIP(t.host) ? undefined : t.host, ca: this.mxCa },
         ...sizes,
       }).send(smtpEnvelope, message);
@@ -306,7 +332,8 @@ export class Transports {
       // Our rule, not the host's verdict on the message (its reply to STARTTLS may be a 5xx): no code, so the next
       // MX is tried, else the delivery waits for a retry.
       if ((err as SmtpError).code === 'ETLS' && t.policy !== 'may') return { ok: false, response: notStarted(t.rule, t.host, err as SmtpError) };
-      return outcomeOf(err);
+      const handshake = (err as { tlsHandshake?: boolean }).tlsHandshake || (err as SmtpError).code === 'ETLS';
+      return { ...outcomeOf(err), ...(handshake && t.policy === 'may' && !t.clear ? { tlsFailed: true } : {}) };
     }
   }
 

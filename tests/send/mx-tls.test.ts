@@ -22,6 +22,9 @@ let selfSigned: Sink; // 127.0.0.4: STARTTLS with smtp-server's own certificate 
 let named: Sink; // 127.0.0.5: STARTTLS with a certificate for `certified`'s MX, from the CA in MX_TLS_CA_FILE
 let refuser: net.Server; // 127.0.0.6: offers STARTTLS, then refuses it with a 454
 const refused: { to: string[]; data: string }[] = [];
+let breaker: net.Server; // 127.0.0.8: offers STARTTLS, says 220, then breaks the handshake (a TLS stack we cannot meet)
+const broke: { to: string[]; data: string }[] = [];
+let handshakes = 0;
 let dir: string;
 const rdomain = (label: string) => `${label}-${crypto.randomBytes(4).toString('hex')}.example.net`;
 const certified = rdomain('certified');
@@ -53,7 +56,11 @@ beforeAll(async () => {
   named = await startSink({ host: '127.0.0.5', port: plain.port }, { tls: { key: pems.private, cert: pems.cert } });
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'postern-mx-tls-'));
   fs.writeFileSync(path.join(dir, 'ca.pem'), pems.cert);
-  refuser = await startRefuser(plain.port);
+  refuser = await startHandMadeMx('127.0.0.6', plain.port, refused, (socket) => socket.write('454 4.7.0 TLS not available due to local problem\r\n'));
+  breaker = await startHandMadeMx('127.0.0.8', plain.port, broke, (socket) => {
+    handshakes += 1;
+    socket.end('220 2.0.0 Ready to start TLS\r\nnot a TLS server hello\r\n');
+  });
   dns.zone.set(certified, { mx: [{ exchange: `mx.${certified}`, priority: 10 }] });
   dns.zone.set(`mx.${certified}`, { a: ['127.0.0.5'] });
 });
@@ -61,6 +68,7 @@ afterAll(async () => {
   await stopDeliveryGateways(gateways);
   await Promise.all([plain, selfSigned, named].map((sk) => sk.close()));
   await new Promise((resolve) => refuser.close(resolve));
+  await new Promise((resolve) => breaker.close(resolve));
   await dns.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -68,10 +76,11 @@ afterAll(async () => {
 const to = (sk: Sink, address: string) => sk.received.filter((m) => m.to.includes(address));
 
 /**
- * An MX that offers STARTTLS in its EHLO and answers it with a 454 (a broken TLS setup, common enough), then takes
- * mail in clear. Written by hand: smtp-server cannot be made to refuse its own STARTTLS.
+ * An MX that offers STARTTLS in its EHLO and answers it with `onStarttls` (a 454, or a 220 followed by no TLS at all:
+ * broken TLS setups, common enough), and takes mail in clear into `got`. Written by hand: smtp-server cannot be made
+ * to refuse or break its own STARTTLS.
  */
-function startRefuser(port: number): Promise<net.Server> {
+function startHandMadeMx(host: string, port: number, got: { to: string[]; data: string }[], onStarttls: (socket: net.Socket) => void): Promise<net.Server> {
   const server = net.createServer((socket) => {
     let buffer = '';
     let data: string | null = null;
@@ -83,7 +92,7 @@ function startRefuser(port: number): Promise<net.Server> {
         if (data !== null) {
           const end = buffer.indexOf('\r\n.\r\n');
           if (end < 0) return;
-          refused.push({ to: rcpt, data: data + buffer.slice(0, end) });
+          got.push({ to: rcpt, data: data + buffer.slice(0, end) });
           buffer = buffer.slice(end + 5);
           data = null;
           rcpt = [];
@@ -96,7 +105,7 @@ function startRefuser(port: number): Promise<net.Server> {
         buffer = buffer.slice(nl + 2);
         const verb = line.slice(0, 4).toUpperCase();
         if (verb === 'EHLO') socket.write('250-refuser.test\r\n250-STARTTLS\r\n250 8BITMIME\r\n');
-        else if (verb === 'STAR') socket.write('454 4.7.0 TLS not available due to local problem\r\n');
+        else if (verb === 'STAR') onStarttls(socket);
         else if (verb === 'RCPT') {
           rcpt.push(/<([^>]*)>/.exec(line)?.[1] ?? '');
           socket.write('250 2.1.5 Ok\r\n');
@@ -109,7 +118,7 @@ function startRefuser(port: number): Promise<net.Server> {
     });
     socket.on('error', () => undefined);
   });
-  return new Promise((resolve) => server.listen(port, '127.0.0.6', () => resolve(server)));
+  return new Promise((resolve) => server.listen(port, host, () => resolve(server)));
 }
 
 it('may (the default) sends in clear to an MX that offers STARTTLS and then refuses it, as an MTA does', async () => {
@@ -121,6 +130,29 @@ it('may (the default) sends in clear to an MX that offers STARTTLS and then refu
   expect(refused.filter((m) => m.to.includes(`reader@${broken}`))).toHaveLength(1);
   const events = await supertest(g.h.app).get(`/api/v1/events?MessageID=${d.message_id}&Event=delivered`).set('Authorization', `Bearer ${g.s.key}`);
   expect(events.body.Events[0].Data).toMatchObject({ tls: 'none', smtp_reply: '250 2.0.0 Ok: queued in clear' });
+});
+
+it('may sends in clear to an MX whose TLS handshake fails, after its other MX hosts had their turn with TLS, as Postfix does', async () => {
+  const g = await gateway({});
+  const broken = rdomain('handshake');
+  dns.zone.set(broken, {
+    mx: [
+      { exchange: `broken.${broken}`, priority: 5 },
+      { exchange: `down.${broken}`, priority: 10 },
+    ],
+  });
+  dns.zone.set(`broken.${broken}`, { a: ['127.0.0.8'] });
+  dns.zone.set(`down.${broken}`, { a: ['127.0.0.10'] }); // nothing listens on this port there
+  const first = await firstAttempt(g, await sendOne(g, `first@${broken}`, 'Despite a broken handshake'));
+  expect(first).toMatchObject({ status: 'delivered', last_reply: '250 2.0.0 Ok: queued in clear' });
+  expect(Number(first.attempts)).toBe(1);
+  const events = await supertest(g.h.app).get(`/api/v1/events?MessageID=${first.message_id}&Event=delivered`).set('Authorization', `Bearer ${g.s.key}`);
+  expect(events.body.Events[0].Data).toMatchObject({ tls: 'none', tls_policy: 'may', smtp_reply: '250 2.0.0 Ok: queued in clear' });
+  expect(handshakes).toBe(1);
+  // The next message goes in clear at once: the failed handshake is not tried again for a while.
+  expect((await firstAttempt(g, await sendOne(g, `second@${broken}`, 'Again'))).status).toBe('delivered');
+  expect(handshakes).toBe(1);
+  expect(broke.map((m) => m.to)).toEqual([[`first@${broken}`], [`second@${broken}`]]);
 });
 
 it('encrypt passes over an MX without STARTTLS for one with it, and defers (not bounces) when none has it', async () => {

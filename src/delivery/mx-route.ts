@@ -1,0 +1,181 @@
+import fs from 'node:fs';
+import { isIP } from 'node:net';
+import { rootCertificates } from 'node:tls';
+import { LRUCache } from 'lru-cache';
+import { Config, ConfigError } from '../config';
+import type { Limits } from '../throttle/rules';
+import { refusedAddress } from '../webhooks/url-guard';
+import { notStarted, outcomeOf, remoteReply, SmtpError } from './hop-outcome';
+import { MtaSts, StsPolicy, StsStore, stsMxMatches } from './mta-sts';
+import type { MxDns } from './mx-dns';
+import type { SendOutcome } from './outcome';
+import type { SmtpPool, SmtpPoolOptions } from './smtp-pool';
+import { mxTlsEntry, MxTlsPolicy } from './tls-policy';
+
+/**
+ * Delivery to a recipient domain's own MX hosts (DELIVERY_MODE=mx): the hosts in preference order and each of their
+ * addresses, never a non-public one unless MX_ALLOW_PRIVATE; TLS as MX_TLS, MX_TLS_DOMAINS or the domain's MTA-STS
+ * policy demands; one pool per host, address and policy (`pool`, from the transports).
+ */
+export class MxRoute {
+  /** CAs an MX certificate may chain to under MX_TLS=verify; undefined: Node's own. */
+  private readonly mxCa: string[] | undefined;
+  /** Recipient domains' MTA-STS policies (null: MTA_STS=0). */
+  private readonly sts: MtaSts | null;
+  /** MX addresses (host:ip) whose TLS handshake failed under may in the last 10 minutes. */
+  private readonly tlsBroken = new LRUCache<string, true>({ max: 10_000, ttl: 600_000 });
+
+  constructor(
+    private readonly config: Config,
+    private readonly dns: MxDns,
+    private readonly pool: (key: string, options: Partial<SmtpPoolOptions>) => SmtpPool,
+    /** Per-destination limits (src/throttle): the size of an MX host's pool and messages per connection. */
+    private readonly limitsFor?: (domain: string, mxHosts: string[]) => Limits | null,
+    stsStore?: StsStore,
+  ) {
+    this.mxCa = mxTrustedCas(config);
+    this.sts = config.mtaSts
+      ? new MtaSts({
+          txt: (name) => dns.resolver().resolveTxt(name),
+          address: (host) => dns.address(host),
+          port: config.mtaStsPort,
+          ca: this.mxCa,
+          allowPrivate: config.mxAllowPrivate,
+          timeoutMs: STS_FETCH_TIMEOUT_MS,
+          store: stsStore,
+        })
+      : null;
+  }
+
+  /** Tries the domain's MX hosts in order, and each host's addresses, until one answers (at most MX_ADDRESS_LIMIT). */
+  async send(domain: string, smtpEnvelope: { from: string; to: string[] }, message: Buffer): Promise<SendOutcome> {
+    const tls = this.tlsPolicy(domain); // beside the MX lookup, not after it (it never rejects)
+    let hosts: string[];
+    try {
+      hosts = await this.dns.mxHosts(domain);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'NULLMX') return { ok: false, code: 556, response: `556 5.1.10 ${domain} accepts no mail (null MX)` };
+      if (code === 'ENOTFOUND') return { ok: false, code: 550, response: `550 5.1.2 ${domain}: host or domain name not found` };
+      return { ok: false, response: `DNS ${code ?? 'ERROR'} looking up MX of ${domain}` };
+    }
+    let last: SendOutcome = { ok: false, response: `no MX host for ${domain}` };
+    const { policy, sts, rule } = await tls;
+    let tried = 0;
+    // Under may, addresses whose TLS handshake failed: tried again in clear once the rest have had their turn.
+    const inClear: { host: string; ip: string }[] = [];
+    for (const host of hosts) {
+      if (sts && !stsMxMatches(host, sts.mx)) {
+        // Not a host the domain's policy names: under enforce it gets nothing, and with none left the mail waits.
+        last = { ok: false, response: remoteReply(`MTA-STS enforce for ${domain}: ${host} is not an MX its policy names (${sts.mx.join(', ')}); not sent`) };
+        continue;
+      }
+      let ips: string[];
+      try {
+        ips = await this.dns.addresses(host);
+      } catch (err) {
+        last = { ok: false, response: `DNS ${(err as { code?: string }).code ?? 'ERROR'} looking up ${host}` };
+        continue;
+      }
+      // Each of the host's addresses in turn (a host behind several, one of them down, as an MTA does).
+      for (const ip of ips) {
+        if (refusedAddress(ip, this.config.mxAllowPrivate)) {
+          // Not the address itself in the reply: the sender sees it, and it names this network's hosts.
+          last = { ok: false, code: 550, response: `550 5.4.4 ${host} (an MX host of ${domain}) is not a public address; not delivered` };
+          continue;
+        }
+        if (policy === 'may' && this.tlsBroken.has(`${host}:${ip}`)) {
+          inClear.push({ host, ip }); // its handshake failed lately: not tried again with TLS for now
+          continue;
+        }
+        if (++tried > MX_ADDRESS_LIMIT) return last;
+        const outcome = await this.toMxAddress({ domain, host, ip, hosts, policy, rule }, smtpEnvelope, message);
+        if (outcome.ok) return { ...outcome, tlsPolicy: sts ? 'mta-sts' : policy };
+        if (outcome.code) return outcome; // the host answered: its reply decides
+        last = outcome; // no connection, or our TLS rule: the next address or MX may do
+        if (outcome.tlsFailed && policy === 'may') {
+          this.tlsBroken.set(`${host}:${ip}`, true);
+          inClear.push({ host, ip });
+        }
+      }
+    }
+    // Opportunistic TLS as Postfix does it: a host whose TLS handshake fails (a TLS stack that cannot meet ours, say
+    // TLS 1.0 only) gets the message in clear, after every other address had its turn with TLS.
+    for (const { host, ip } of inClear) {
+      if (++tried > MX_ADDRESS_LIMIT) return last;
+      const outcome = await this.toMxAddress({ domain, host, ip, hosts, policy: 'may', rule, clear: true }, smtpEnvelope, message);
+      if (outcome.ok) return { ...outcome, tlsPolicy: 'may' };
+      if (outcome.code) return outcome;
+      last = outcome;
+    }
+    return last;
+  }
+
+  /**
+   * One MX address, through its pool (per host, address and policy: two domains on one host may differ in policy;
+   * `clear`: without STARTTLS). `tlsFailed`: under may, the TLS handshake failed (a refused STARTTLS goes on in clear).
+   */
+  private async toMxAddress(
+    t: { domain: string; host: string; ip: string; hosts: string[]; policy: MxTlsPolicy; rule: string; clear?: boolean },
+    smtpEnvelope: { from: string; to: string[] },
+    message: Buffer,
+  ): Promise<SendOutcome & { tlsFailed?: boolean }> {
+    const limits = this.limitsFor?.(t.domain, t.hosts);
+    const sizes = {
+      ...(limits?.connections ? { maxConnections: limits.connections } : {}),
+      ...(limits?.messagesPerConnection ? { maxMessages: limits.messagesPerConnection } : {}),
+    };
+    try {
+      const info = await this.pool(`mx:${t.host}:${t.ip}:${t.clear ? 'clear' : t.policy}`, {
+        host: t.ip,
+        port: this.config.mxPort,
+        secure: false,
+        // may: a host that refuses STARTTLS gets the message in clear, as from any MTA; otherwise never in clear.
+        ...(t.clear ? { ignoreTLS: true } : t.policy === 'may' ? { opportunisticTLS: true } : { requireTLS: true }),
+        tls: { rejectUnauthorized: t.policy === 'verify', servername: isIP(t.host) ? undefined : t.host, ca: this.mxCa },
+        ...sizes,
+      }).send(smtpEnvelope, message);
+      return { ok: true, response: remoteReply(info.response), tls: info.tls };
+    } catch (err) {
+      // Our rule, not the host's verdict on the message (its reply to STARTTLS may be a 5xx): no code, so the next
+      // MX is tried, else the delivery waits for a retry.
+      if ((err as SmtpError).code === 'ETLS' && t.policy !== 'may') return { ok: false, response: notStarted(t.rule, t.host, err as SmtpError) };
+      const handshake = (err as { tlsHandshake?: boolean }).tlsHandshake || (err as SmtpError).code === 'ETLS';
+      return { ...outcomeOf(err), ...(handshake && t.policy === 'may' && !t.clear ? { tlsFailed: true } : {}) };
+    }
+  }
+
+  /**
+   * The TLS policy for mail to `domain`: an MX_TLS_DOMAINS entry; else, when the domain publishes an MTA-STS policy in
+   * enforce mode, verify and only the MX hosts it names (`sts`); else MX_TLS. `rule` names it in a deferral's reply.
+   */
+  private async tlsPolicy(domain: string): Promise<{ policy: MxTlsPolicy; sts: StsPolicy | null; rule: string }> {
+    const entry = mxTlsEntry(domain, this.config.mxTlsDomains);
+    if (entry) return { policy: entry, sts: null, rule: `MX_TLS ${entry} for ${domain}` };
+    const sts = await this.sts?.policyFor(domain);
+    if (sts?.mode === 'enforce') return { policy: 'verify', sts, rule: `MTA-STS enforce for ${domain}` };
+    return { policy: this.config.mxTls, sts: null, rule: `MX_TLS ${this.config.mxTls} for ${domain}` };
+  }
+}
+
+/**
+ * Node's CAs plus MX_TLS_CA_FILE's, for the verify policy (a `ca` option replaces Node's list rather than adding to
+ * it). Read at start whenever set, so a wrong path stops the worker rather than the first verified delivery.
+ */
+function mxTrustedCas(config: Pick<Config, 'mxTlsCaFile'>): string[] | undefined {
+  if (!config.mxTlsCaFile) return undefined;
+  try {
+    return [...rootCertificates, fs.readFileSync(config.mxTlsCaFile, 'utf8')];
+  } catch (err) {
+    throw new ConfigError(`MX_TLS_CA_FILE ${config.mxTlsCaFile} cannot be read: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Connections one delivery attempt may try across its MX hosts' addresses (Postfix's smtp_mx_address_limit): a
+ * domain with many unreachable addresses, each up to connectionTimeout, would otherwise hold a delivery slot for long.
+ */
+const MX_ADDRESS_LIMIT = 5;
+
+/** RFC 8461 §3.3 suggests a minute at most; a policy host slower than this leaves the mail to go without its policy. */
+const STS_FETCH_TIMEOUT_MS = 10_000;

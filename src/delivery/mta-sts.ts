@@ -107,13 +107,13 @@ export class MtaSts {
 
   /** The policy that applies to mail for `domain` (lower case) now, or null. Never throws. */
   async policyFor(domain: string): Promise<StsPolicy | null> {
+    // A lookup under way is waited for: a burst of mail to a new domain must not go out before its policy is known.
+    const pending = this.pending.get(domain);
+    if (pending) return pending;
     const cached = this.current(domain);
     if ((this.checkedUntil.get(domain) ?? 0) > this.now()) return cached;
-    let p = this.pending.get(domain);
-    if (!p) {
-      p = this.refresh(domain, cached).finally(() => this.pending.delete(domain));
-      this.pending.set(domain, p);
-    }
+    const p = this.refresh(domain, cached).finally(() => this.pending.delete(domain));
+    this.pending.set(domain, p);
     return p;
   }
 

@@ -32,3 +32,8 @@ export function notStarted(rule: string, hop: string, err: SmtpError): string {
   const said = err.response?.trim();
   return remoteReply(`${rule}: ${hop} did not start TLS${said ? ` (${said})` : ''}; nothing was sent in clear`);
 }
+
+/** The reply of a delivery held back because the hop's TLS handshake failed (its certificate refused, say). */
+export function handshakeFailed(rule: string, hop: string, err: SmtpError): string {
+  return remoteReply(`${rule}: ${hop}'s TLS handshake failed (${err.code ?? 'ERROR'} ${err.message ?? ''}); nothing was sent in clear`);
+}

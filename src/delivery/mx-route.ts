@@ -5,12 +5,17 @@ import { LRUCache } from 'lru-cache';
 import { Config, ConfigError } from '../config';
 import type { Limits } from '../throttle/rules';
 import { refusedAddress } from '../webhooks/url-guard';
-import { notStarted, outcomeOf, remoteReply, SmtpError } from './hop-outcome';
+import { handshakeFailed, notStarted, outcomeOf, remoteReply, SmtpError } from './hop-outcome';
 import { MtaSts, StsPolicy, StsStore, stsMxMatches } from './mta-sts';
 import type { MxDns } from './mx-dns';
 import type { SendOutcome } from './outcome';
 import type { SmtpPool, SmtpPoolOptions } from './smtp-pool';
 import { mxTlsEntry, MxTlsPolicy } from './tls-policy';
+
+/** Where the route reports what MTA-STS policies did: `enforce` delivered, held or failed; `testing` would pass or hold. */
+export interface MtaStsObserver {
+  mtaSts(mode: 'enforce' | 'testing', result: 'delivered' | 'held' | 'failed' | 'would_pass' | 'would_hold'): void;
+}
 
 /**
  * Delivery to a recipient domain's own MX hosts (DELIVERY_MODE=mx): the hosts in preference order and each of their
@@ -29,6 +34,7 @@ export class MxRoute {
     private readonly config: Config,
     private readonly dns: MxDns,
     private readonly pool: (key: string, options: Partial<SmtpPoolOptions>) => SmtpPool,
+    private readonly observer: MtaStsObserver | undefined,
     /** Per-destination limits (src/throttle): the size of an MX host's pool and messages per connection. */
     private readonly limitsFor?: (domain: string, mxHosts: string[]) => Limits | null,
     stsStore?: StsStore,
@@ -47,9 +53,25 @@ export class MxRoute {
       : null;
   }
 
-  /** Tries the domain's MX hosts in order, and each host's addresses, until one answers (at most MX_ADDRESS_LIMIT). */
+  /** Sends to the domain's MX hosts, and counts what its MTA-STS policy did (enforce) or would have done (testing). */
   async send(domain: string, smtpEnvelope: { from: string; to: string[] }, message: Buffer): Promise<SendOutcome> {
     const tls = this.tlsPolicy(domain); // beside the MX lookup, not after it (it never rejects)
+    const outcome = await this.attempt(domain, tls, smtpEnvelope, message);
+    const { sts, testing } = await tls;
+    if (sts) this.observer?.mtaSts('enforce', outcome.ok ? 'delivered' : outcome.response.startsWith('MTA-STS enforce') ? 'held' : 'failed');
+    else if (testing && outcome.ok)
+      // As enforce would judge it, but for the certificate, which may does not check.
+      this.observer?.mtaSts('testing', outcome.tls && stsMxMatches(outcome.host, testing.mx) ? 'would_pass' : 'would_hold');
+    return outcome;
+  }
+
+  /** Tries the domain's MX hosts in order, and each host's addresses, until one answers (at most MX_ADDRESS_LIMIT). */
+  private async attempt(
+    domain: string,
+    tls: ReturnType<MxRoute['tlsPolicy']>,
+    smtpEnvelope: { from: string; to: string[] },
+    message: Buffer,
+  ): Promise<SendOutcome & ({ ok: true; host: string } | { ok: false })> {
     let hosts: string[];
     try {
       hosts = await this.dns.mxHosts(domain);
@@ -90,7 +112,7 @@ export class MxRoute {
         }
         if (++tried > MX_ADDRESS_LIMIT) return last;
         const outcome = await this.toMxAddress({ domain, host, ip, hosts, policy, rule }, smtpEnvelope, message);
-        if (outcome.ok) return { ...outcome, tlsPolicy: sts ? 'mta-sts' : policy };
+        if (outcome.ok) return { ...outcome, host, tlsPolicy: sts ? 'mta-sts' : policy };
         if (outcome.code) return outcome; // the host answered: its reply decides
         last = outcome; // no connection, or our TLS rule: the next address or MX may do
         if (outcome.tlsFailed && policy === 'may') {
@@ -104,7 +126,7 @@ export class MxRoute {
     for (const { host, ip } of inClear) {
       if (++tried > MX_ADDRESS_LIMIT) return last;
       const outcome = await this.toMxAddress({ domain, host, ip, hosts, policy: 'may', rule, clear: true }, smtpEnvelope, message);
-      if (outcome.ok) return { ...outcome, tlsPolicy: 'may' };
+      if (outcome.ok) return { ...outcome, host, tlsPolicy: 'may' };
       if (outcome.code) return outcome;
       last = outcome;
     }
@@ -139,9 +161,11 @@ export class MxRoute {
     } catch (err) {
       // Our rule, not the host's verdict on the message (its reply to STARTTLS may be a 5xx): no code, so the next
       // MX is tried, else the delivery waits for a retry.
-      if ((err as SmtpError).code === 'ETLS' && t.policy !== 'may') return { ok: false, response: notStarted(t.rule, t.host, err as SmtpError) };
-      const handshake = (err as { tlsHandshake?: boolean }).tlsHandshake || (err as SmtpError).code === 'ETLS';
-      return { ...outcomeOf(err), ...(handshake && t.policy === 'may' && !t.clear ? { tlsFailed: true } : {}) };
+      const e = err as SmtpError & { tlsHandshake?: boolean };
+      if (e.code === 'ETLS' && t.policy !== 'may') return { ok: false, response: notStarted(t.rule, t.host, e) };
+      // A handshake that failed under encrypt or verify (a certificate refused, say) is our rule at work too.
+      if (e.tlsHandshake && t.policy !== 'may') return { ok: false, response: handshakeFailed(t.rule, t.host, e) };
+      return { ...outcomeOf(err), ...((e.tlsHandshake || e.code === 'ETLS') && t.policy === 'may' && !t.clear ? { tlsFailed: true } : {}) };
     }
   }
 
@@ -149,12 +173,12 @@ export class MxRoute {
    * The TLS policy for mail to `domain`: an MX_TLS_DOMAINS entry; else, when the domain publishes an MTA-STS policy in
    * enforce mode, verify and only the MX hosts it names (`sts`); else MX_TLS. `rule` names it in a deferral's reply.
    */
-  private async tlsPolicy(domain: string): Promise<{ policy: MxTlsPolicy; sts: StsPolicy | null; rule: string }> {
+  private async tlsPolicy(domain: string): Promise<{ policy: MxTlsPolicy; sts: StsPolicy | null; testing: StsPolicy | null; rule: string }> {
     const entry = mxTlsEntry(domain, this.config.mxTlsDomains);
-    if (entry) return { policy: entry, sts: null, rule: `MX_TLS ${entry} for ${domain}` };
+    if (entry) return { policy: entry, sts: null, testing: null, rule: `MX_TLS ${entry} for ${domain}` };
     const sts = await this.sts?.policyFor(domain);
-    if (sts?.mode === 'enforce') return { policy: 'verify', sts, rule: `MTA-STS enforce for ${domain}` };
-    return { policy: this.config.mxTls, sts: null, rule: `MX_TLS ${this.config.mxTls} for ${domain}` };
+    if (sts?.mode === 'enforce') return { policy: 'verify', sts, testing: null, rule: `MTA-STS enforce for ${domain}` };
+    return { policy: this.config.mxTls, sts: null, testing: sts?.mode === 'testing' ? sts : null, rule: `MX_TLS ${this.config.mxTls} for ${domain}` };
   }
 }
 

@@ -5,7 +5,7 @@ import type { DkimKeyCache } from './dkim-keys';
 import { notStarted, outcomeOf, remoteReply, replyCode, SmtpError } from './hop-outcome';
 import type { StsStore } from './mta-sts';
 import { MxDns } from './mx-dns';
-import { MxRoute } from './mx-route';
+import { MtaStsObserver, MxRoute } from './mx-route';
 import type { SendOutcome } from './outcome';
 import { relayRequiresTls } from './tls-policy';
 import type { Config } from '../config';
@@ -13,7 +13,7 @@ import type { CaptureMeta, CaptureStore } from '../capture/store';
 import type { Limits } from '../throttle/rules';
 
 /** What the transports report as they work (src/ops/metrics.ts implements it). */
-export interface TransportObserver {
+export interface TransportObserver extends MtaStsObserver {
   dkimSign(seconds: number): void;
   /** The next hop's reply for a recipient domain (the smarthost's in relay mode); code undefined when none came (DNS, connection). */
   remoteReply(domain: string, code: number | undefined): void;
@@ -45,7 +45,7 @@ export class Transports {
     stsStore?: StsStore,
   ) {
     this.mxDns = new MxDns(config);
-    this.mx = new MxRoute(config, this.mxDns, (key, options) => this.pool(key, options), limitsFor, stsStore);
+    this.mx = new MxRoute(config, this.mxDns, (key, options) => this.pool(key, options), observer, limitsFor, stsStore);
   }
 
   /** The recipient domain's MX hosts in preference order (mx mode; [] otherwise or when the lookup fails). */

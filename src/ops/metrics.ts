@@ -41,6 +41,7 @@ export class Metrics {
   private readonly acceptedMessages: Prom.Counter<'door'>;
   private readonly deliveries: Prom.Counter<'outcome' | 'bounce_class'>;
   private readonly deliveredTls: Prom.Counter<'tls'>;
+  private readonly mtaStsResults: Prom.Counter<'mode' | 'result'>;
   private readonly deliverySeconds: Prom.Histogram;
   private readonly remoteReplies: Prom.Counter<'domain' | 'class'>;
   private readonly dkimSeconds: Prom.Histogram;
@@ -94,6 +95,12 @@ export class Metrics {
       name: 'postern_delivered_tls_total',
       help: 'Delivered copies by the TLS protocol of the hop (none: in clear)',
       labelNames: ['tls'],
+      registers,
+    });
+    this.mtaStsResults = new Counter({
+      name: 'postern_mta_sts_total',
+      help: 'Sends to domains with an MTA-STS policy: enforce delivered, held (by the policy) or failed; testing would pass or hold',
+      labelNames: ['mode', 'result'],
       registers,
     });
     this.deliverySeconds = new Histogram({
@@ -270,6 +277,10 @@ export class Metrics {
   /** How a delivered copy crossed the wire: a TLS protocol (`TLSv1.3`) or `none`. */
   deliveredOver(tls: string): void {
     this.deliveredTls.inc({ tls });
+  }
+
+  mtaSts(mode: string, result: string): void {
+    this.mtaStsResults.inc({ mode, result });
   }
 
   /** A send the throttle put back: `destination` is its rule's name (a domain or mx:<suffix>). */

@@ -16,13 +16,14 @@ import { Transports } from '../../src/delivery/transports';
 import { createStsStore } from '../../src/delivery/mta-sts-store';
 import { MtaSts, parseStsPolicy, parseStsRecord, stsMxMatches } from '../../src/delivery/mta-sts';
 import { DnsZone, startDnsZone } from '../helpers/dns-zone';
+import { metric } from '../helpers/prom';
 import { DeliveryGateway, firstAttempt, sendOne, startDeliveryGateway, stopDeliveryGateways } from '../helpers/delivery-gateway';
 import { Sink, startSink } from '../helpers/sink';
 
 const HOST = '127.0.0.9'; // the TLS MX and the policy server
 const base = `sts-${crypto.randomBytes(4).toString('hex')}.example.net`;
 const domain = (label: string) => `${label}.${base}`;
-const [enforced, noTls, unlisted, testing, cached, redirected, oversized, guarded, changing, overridden, ignored, kept] = [
+const [enforced, noTls, unlisted, testing, cached, redirected, oversized, guarded, changing, overridden, ignored, kept, counted, held] = [
   'enforced',
   'notls',
   'unlisted',
@@ -35,6 +36,8 @@ const [enforced, noTls, unlisted, testing, cached, redirected, oversized, guarde
   'overridden',
   'ignored',
   'kept',
+  'counted',
+  'held',
 ].map(domain);
 
 let dns: DnsZone;
@@ -60,7 +63,9 @@ const to = (sk: Sink, address: string) => sk.received.filter((m) => m.to.include
 beforeAll(async () => {
   dns = await startDnsZone();
   plain = await startSink();
-  const names = [enforced, noTls, unlisted, testing, cached, redirected, oversized, guarded, changing, overridden, ignored, kept].map((d) => `*.${d}`);
+  const names = [enforced, noTls, unlisted, testing, cached, redirected, oversized, guarded, changing, overridden, ignored, kept, counted, held].map(
+    (d) => `*.${d}`,
+  );
   const pems = await selfsigned.generate([{ name: 'commonName', value: base }], {
     keySize: 2048,
     extensions: [{ name: 'subjectAltName', altNames: names.map((value) => ({ type: 2, value })) }],
@@ -160,6 +165,29 @@ it('a cached policy still applies when its host later fails, and is not fetched 
   expect(requests.get(`mta-sts.${cached}`)).toBe(1);
   expect(to(tlsMx, `second@${cached}`)).toHaveLength(1);
   expect([...to(plain, `first@${cached}`), ...to(plain, `second@${cached}`)]).toEqual([]);
+});
+
+it('counts in /metrics what each policy did: enforce delivered or held, testing would pass', async () => {
+  const scrape = async () => (await supertest(g.h.app).get('/metrics').expect(200)).text;
+  const before = await scrape();
+  dns.zone.set(counted, { mx: [{ exchange: `mx.${counted}`, priority: 10 }] });
+  dns.zone.set(`mx.${counted}`, { a: [HOST] });
+  publish(counted, policy('testing', `mx.${counted}`));
+  dns.zone.set(held, { mx: [{ exchange: `mx.${held}`, priority: 10 }] });
+  dns.zone.set(`mx.${held}`, { a: ['127.0.0.1'] });
+  publish(held, policy('enforce', `mx.${held}`));
+  twoMx(enforced); // its policy is cached from the first test
+  for (const [d, status] of [
+    [counted, 'delivered'],
+    [held, 'deferred'],
+    [enforced, 'delivered'],
+  ])
+    expect((await firstAttempt(g, await sendOne(g, `counted@${d}`, 'Counted'))).status).toBe(status);
+  const after = await scrape();
+  const delta = (mode: string, result: string) =>
+    metric(after, 'postern_mta_sts_total', { mode, result }) - metric(before, 'postern_mta_sts_total', { mode, result });
+  expect([delta('testing', 'would_pass'), delta('enforce', 'held'), delta('enforce', 'delivered')]).toEqual([1, 1, 1]);
+  expect([delta('testing', 'would_hold'), delta('enforce', 'failed')]).toEqual([0, 0]);
 });
 
 it('a restarted worker still holds a domain to its policy (kept in the database) when the policy host now fails', async () => {

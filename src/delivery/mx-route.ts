@@ -58,7 +58,7 @@ export class MxRoute {
     const tls = this.tlsPolicy(domain); // beside the MX lookup, not after it (it never rejects)
     const outcome = await this.attempt(domain, tls, smtpEnvelope, message);
     const { sts, testing } = await tls;
-    if (sts) this.observer?.mtaSts('enforce', outcome.ok ? 'delivered' : outcome.response.startsWith('MTA-STS enforce') ? 'held' : 'failed');
+    if (sts) this.observer?.mtaSts('enforce', outcome.ok ? 'delivered' : outcome.byRule ? 'held' : 'failed');
     else if (testing && outcome.ok)
       // As enforce would judge it, but for the certificate, which may does not check.
       this.observer?.mtaSts('testing', outcome.tls && stsMxMatches(outcome.host, testing.mx) ? 'would_pass' : 'would_hold');
@@ -71,7 +71,7 @@ export class MxRoute {
     tls: ReturnType<MxRoute['tlsPolicy']>,
     smtpEnvelope: { from: string; to: string[] },
     message: Buffer,
-  ): Promise<SendOutcome & ({ ok: true; host: string } | { ok: false })> {
+  ): Promise<SendOutcome & ({ ok: true; host: string } | { ok: false; byRule?: boolean })> {
     let hosts: string[];
     try {
       hosts = await this.dns.mxHosts(domain);
@@ -81,7 +81,7 @@ export class MxRoute {
       if (code === 'ENOTFOUND') return { ok: false, code: 550, response: `550 5.1.2 ${domain}: host or domain name not found` };
       return { ok: false, response: `DNS ${code ?? 'ERROR'} looking up MX of ${domain}` };
     }
-    let last: SendOutcome = { ok: false, response: `no MX host for ${domain}` };
+    let last: SendOutcome & { byRule?: boolean } = { ok: false, response: `no MX host for ${domain}` };
     const { policy, sts, rule } = await tls;
     let tried = 0;
     // Under may, addresses whose TLS handshake failed: tried again in clear once the rest have had their turn.
@@ -89,7 +89,11 @@ export class MxRoute {
     for (const host of hosts) {
       if (sts && !stsMxMatches(host, sts.mx)) {
         // Not a host the domain's policy names: under enforce it gets nothing, and with none left the mail waits.
-        last = { ok: false, response: remoteReply(`MTA-STS enforce for ${domain}: ${host} is not an MX its policy names (${sts.mx.join(', ')}); not sent`) };
+        last = {
+          ok: false,
+          byRule: true,
+          response: remoteReply(`MTA-STS enforce for ${domain}: ${host} is not an MX its policy names (${sts.mx.join(', ')}); not sent`),
+        };
         continue;
       }
       let ips: string[];
@@ -135,13 +139,14 @@ export class MxRoute {
 
   /**
    * One MX address, through its pool (per host, address and policy: two domains on one host may differ in policy;
-   * `clear`: without STARTTLS). `tlsFailed`: under may, the TLS handshake failed (a refused STARTTLS goes on in clear).
+   * `clear`: without STARTTLS). `tlsFailed`: under may, the TLS handshake failed (a refused STARTTLS goes on in clear);
+   * `byRule`: held back by our TLS rule (encrypt, verify, MTA-STS), not by the host (counted as `held`).
    */
   private async toMxAddress(
     t: { domain: string; host: string; ip: string; hosts: string[]; policy: MxTlsPolicy; rule: string; clear?: boolean },
     smtpEnvelope: { from: string; to: string[] },
     message: Buffer,
-  ): Promise<SendOutcome & { tlsFailed?: boolean }> {
+  ): Promise<SendOutcome & { tlsFailed?: boolean; byRule?: boolean }> {
     const limits = this.limitsFor?.(t.domain, t.hosts);
     const sizes = {
       ...(limits?.connections ? { maxConnections: limits.connections } : {}),
@@ -162,9 +167,9 @@ export class MxRoute {
       // Our rule, not the host's verdict on the message (its reply to STARTTLS may be a 5xx): no code, so the next
       // MX is tried, else the delivery waits for a retry.
       const e = err as SmtpError & { tlsHandshake?: boolean };
-      if (e.code === 'ETLS' && t.policy !== 'may') return { ok: false, response: notStarted(t.rule, t.host, e) };
+      if (e.code === 'ETLS' && t.policy !== 'may') return { ok: false, byRule: true, response: notStarted(t.rule, t.host, e) };
       // A handshake that failed under encrypt or verify (a certificate refused, say) is our rule at work too.
-      if (e.tlsHandshake && t.policy !== 'may') return { ok: false, response: handshakeFailed(t.rule, t.host, e) };
+      if (e.tlsHandshake && t.policy !== 'may') return { ok: false, byRule: true, response: handshakeFailed(t.rule, t.host, e) };
       return { ...outcomeOf(err), ...((e.tlsHandshake || e.code === 'ETLS') && t.policy === 'may' && !t.clear ? { tlsFailed: true } : {}) };
     }
   }

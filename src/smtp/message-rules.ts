@@ -130,7 +130,11 @@ export function shownAddressProblem(value: string, domain: string): string | nul
   return null;
 }
 
-/** Domains of everything that looks like an address anywhere in the value: display names, comments, routes, encoded words. */
+/**
+ * Domains of everything that looks like an address anywhere in the value: display names, comments, routes, encoded
+ * words. A handle such as "Follow @acme" (an `@` that starts a word, before a name without a dot) is no address to a
+ * reader and is not counted; `@acme.example` after a space still is, as is a source route (`<@host:`).
+ */
 function mentionedDomains(value: string): string[] {
   let text = value;
   try {
@@ -138,7 +142,14 @@ function mentionedDomains(value: string): string[] {
   } catch {
     // undecodable words stay as they are and are scanned raw
   }
-  return [...text.matchAll(/@([^\s<>()[\]\\,;:"@]+)/g)].map((m) => m[1].toLowerCase().replace(/\.$/, ''));
+  const domains: string[] = [];
+  for (const m of text.matchAll(/@([^\s<>()[\]\\,;:"@]+)/g)) {
+    const domain = m[1].toLowerCase().replace(/\.$/, '');
+    const before = m.index === 0 ? '' : text[m.index - 1];
+    if (!domain.includes('.') && (before === '' || /[\s"(]/.test(before))) continue;
+    domains.push(domain);
+  }
+  return domains;
 }
 
 /**

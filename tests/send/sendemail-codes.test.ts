@@ -181,6 +181,17 @@ describe('From: codes 3 and 23', () => {
     expect(own.body.MessageID).toEqual(expect.any(String));
   });
 
+  it('takes a social handle in the From name ("Follow @acme"), which is no address, but not a dotted name after an @', async () => {
+    const handle = await send(basic({ From: { name: 'Follow @acme', email: `orders@${s.domain}` } }));
+    expect(handle.body.MessageID).toEqual(expect.any(String));
+    await expectErrors(await send(basic({ From: { name: 'Follow @bank.test', email: `orders@${s.domain}` } })), 200, [
+      { Code: 3, Message: `From name mentions an address on "bank.test": only ${s.domain} may appear in it` },
+    ]);
+    await expectErrors(await send(basic({ From: { name: 'ceo@bank', email: `orders@${s.domain}` } })), 200, [
+      { Code: 3, Message: `From name mentions an address on "bank": only ${s.domain} may appear in it` },
+    ]);
+  });
+
   it('answers 23 for a malformed From address', async () => {
     await expectErrors(await send(basic({ From: { name: 'X', email: 'not-an-address' } })), 200, [
       { Code: 23, Message: 'Invalid from email address format: "not-an-address"' },

@@ -64,6 +64,12 @@ describe('SMTP front: From and Sender must name only the sender domain', () => {
       (d) => `From: app@${d}\r\nSender: =?utf-7*en?B?${Buffer.from('ceo+AEA-bank.test').toString('base64')}?= <app@${d}>`,
       /^553 5\.7\.1 Sender header holds a UTF-7 encoded word/,
     ],
+    [
+      'a dotted name after an "@" in a display name',
+      (d) => `From: "Follow @bank.test" <app@${d}>`,
+      /^553 5\.7\.1 From header mentions an address on "bank\.test"/,
+    ],
+    ['a foreign address without a dot', (d) => `From: "ceo@bank" <app@${d}>`, /^553 5\.7\.1 From header mentions an address on "bank"/],
     ['a source route through a foreign host', (d) => `From: <@bank.test:app@${d}>`, /^553 5\.7\.1 From header mentions an address on "bank\.test"/],
     ['a foreign Resent-From', (d) => `From: app@${d}\r\nResent-From: ceo@bank.test`, /^553 5\.7\.1 Resent-From header holds/],
     ['no From header', () => 'X-Note: none', /^553 5\.7\.1 message has no From header/],
@@ -100,6 +106,8 @@ describe('SMTP front: From and Sender must name only the sender domain', () => {
     ['several own authors with an own Sender', (d: string) => `From: a@${d}, b@${d}\r\nSender: app@${d}`],
     ['a group of own addresses', (d: string) => `From: Team: a@${d}, b@${d};`],
     ['an "@" in a display name that is no address', (d: string) => `From: "Tom @ Work" <app@${d}>`],
+    ['a social handle in a display name', (d: string) => `From: "Follow @acme" <app@${d}>`],
+    ['a handle in a comment', (d: string) => `From: app@${d} (@acme)`],
   ])('accepts %s', async (_name, headers) => {
     expect(await rawData(`${message(headers(D))}.\r\n`)).toMatch(/^250 2\.0\.0 Ok: queued as/);
   });

@@ -3,7 +3,7 @@ import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { checkAdminPassword, isAdminApiKey } from '../src/auth/admin';
 import { createSession } from '../src/auth/sessions';
-import { clearLoginFailures, loginBlockedFor, recordLoginFailure } from '../src/auth/login-throttle';
+import { LoginName, loginBlockedFor, recordLoginFailure, recordLoginSuccess } from '../src/auth/login-throttle';
 
 export default defineCommand({
   name: 'admin.login',
@@ -16,7 +16,7 @@ export default defineCommand({
   },
   async run(p, ctx) {
     let adminId: number | null = null;
-    const account = p.adminapikey !== undefined ? 'adminapikey' : String(p.username);
+    const account: LoginName = p.adminapikey !== undefined ? { key: true } : { username: String(p.username) };
     const wait = await loginBlockedFor(ctx, 'admin', account);
     if (wait > 0) throw new CommandError(4, `Too many failed login attempts: try again in ${wait} seconds`);
     if (p.adminapikey !== undefined) {
@@ -31,7 +31,7 @@ export default defineCommand({
       await recordLoginFailure(ctx, 'admin', account);
       throw new CommandError(3);
     }
-    await clearLoginFailures(ctx, 'admin', account);
+    await recordLoginSuccess(ctx, 'admin', account);
     const admin = await ctx.db('admins').where({ id: adminId }).first();
     const SessionID = await createSession(ctx.db, 'admin', adminId);
     return { SessionID, AdminInfo: { AdminID: adminId, Username: admin.username, EmailAddress: admin.email_address } };

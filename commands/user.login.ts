@@ -9,7 +9,7 @@ import { createSession } from '../src/auth/sessions';
 import { burnPasswordCheck, verifyPassword } from '../src/auth/secrets';
 import { findUser, findUserApiKey, isEnabled } from '../src/auth/users';
 import type { UserRow } from '../src/command';
-import { clearLoginFailures, loginBlockedFor, recordLoginFailure } from '../src/auth/login-throttle';
+import { LoginName, loginBlockedFor, recordLoginFailure, recordLoginSuccess } from '../src/auth/login-throttle';
 
 export default defineCommand({
   name: 'user.login',
@@ -25,7 +25,7 @@ export default defineCommand({
   async run(p, ctx) {
     let user: UserRow | undefined;
     let apiKeyId: number | null = null;
-    const account = p.apikey !== undefined ? 'apikey' : String(p.username);
+    const account: LoginName = p.apikey !== undefined ? { key: true } : { username: String(p.username) };
     const wait = await loginBlockedFor(ctx, 'user', account);
     if (wait > 0) throw new CommandError([4], `Too many failed login attempts: try again in ${wait} seconds`);
     if (p.apikey !== undefined) {
@@ -51,7 +51,7 @@ export default defineCommand({
       throw new CommandError([3]);
     }
     if (!isEnabled(user)) throw new CommandError([5]);
-    await clearLoginFailures(ctx, 'user', account);
+    await recordLoginSuccess(ctx, 'user', account);
     // A session opened with an API key keeps to that key's Permissions and IP binding (src/auth/authenticate.ts).
     const SessionID = await createSession(ctx.db, 'user', user.id, apiKeyId);
     return {

@@ -70,3 +70,58 @@ describe('failed-login throttling by network', () => {
     expect((await login('192.0.2.11', { Username: v.username, Password: v.password })).Success).toBe(true);
   });
 });
+
+describe('failed-login throttling across networks (one account guessed at from many)', () => {
+  const call = (ip: string, params: Record<string, unknown>) =>
+    supertest(h.app)
+      .post('/api.php')
+      .set('X-Forwarded-For', ip)
+      .send(params)
+      .then((r) => r.body);
+
+  it('holds an account after 50 failures from anywhere, except for a client that logged in to it before; keys and other accounts still work', async () => {
+    const u = await createUser(h);
+    const home = '198.51.100.7';
+    expect((await call(home, { Command: 'user.login', Username: u.username, Password: u.password })).Success).toBe(true);
+    const key = (await h.call({ Command: 'user.apikey.create', SessionID: u.sessionId, Note: 'escape hatch' })).APIKey.APIKey;
+    // 50 networks, one guess each: no single client reaches its own limit of 10.
+    for (let i = 0; i < 50; i++)
+      expect((await call(`203.0.${113 + (i % 2)}.${i + 1}`, { Command: 'user.login', Username: u.username, Password: `guess-${i}` })).ErrorCode).toEqual([3]);
+    const stranger = await call('192.0.2.200', { Command: 'user.login', Username: u.username.toUpperCase(), Password: u.password });
+    expect(stranger).toMatchObject({ Success: false, ErrorCode: [4] });
+    expect(stranger.ErrorText[0]).toMatch(/^Too many failed login attempts: try again in \d+ seconds$/);
+    expect(stranger.SessionID).toBeUndefined();
+    // The owner, from where they signed in before, is not locked out by the guessing.
+    expect((await call(home, { Command: 'user.login', Username: u.username, Password: u.password })).Success).toBe(true);
+    // Nor is a login with one of the account's keys, nor another account, from the stranger's address.
+    expect((await call('192.0.2.200', { Command: 'user.login', APIKey: key })).Success).toBe(true);
+    const v = await createUser(h);
+    expect((await call('192.0.2.200', { Command: 'user.login', Username: v.username, Password: v.password })).Success).toBe(true);
+  });
+
+  it("holds the admin's name the same way, while the AdminAPIKey still opens a session", async () => {
+    const admin = (await h.services.db('admins').orderBy('id').first('username')).username as string;
+    for (let i = 0; i < 50; i++)
+      expect((await call(`203.0.115.${i + 1}`, { Command: 'admin.login', Username: admin, Password: `guess-${i}` })).ErrorCode).toBe(3);
+    expect(await call('192.0.2.201', { Command: 'admin.login', Username: admin, Password: 'still-guessing' })).toMatchObject({ Success: false, ErrorCode: 4 });
+    expect((await call('192.0.2.201', { Command: 'admin.login', AdminAPIKey: h.adminKey })).Success).toBe(true);
+  });
+
+  it('does not count failed key logins against an account named like them', async () => {
+    const created = await h.call({
+      Command: 'user.create',
+      AdminAPIKey: h.adminKey,
+      RelUserGroupID: 1,
+      EmailAddress: 'apikey@example.com',
+      Username: 'apikey',
+      Password: 'correct horse battery',
+      FirstName: 'Named',
+      TimeZone: 'UTC',
+      Language: 'en',
+    });
+    expect(created.Success).toBe(true);
+    for (let i = 0; i < 10; i++) expect((await call('192.0.2.202', { Command: 'user.login', APIKey: `nope-${i}-xxxxxxxxxxxxxxxx` })).ErrorCode).toEqual([3]);
+    expect((await call('192.0.2.202', { Command: 'user.login', APIKey: 'nope-x-xxxxxxxxxxxxxxxx' })).ErrorCode).toEqual([4]);
+    expect((await call('192.0.2.202', { Command: 'user.login', Username: 'apikey', Password: 'correct horse battery' })).Success).toBe(true);
+  });
+});

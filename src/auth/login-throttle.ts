@@ -1,34 +1,63 @@
 import type { CommandContext } from '../command';
 import { clientPrefix } from './client-prefix';
 
-/** Failed logins allowed per client (clientPrefix) and account name, and per client alone, in 15 minutes. */
+/** Failed logins allowed per client (clientPrefix) and account, and per client alone, in 15 minutes. */
 const PER_ACCOUNT = 10;
 const PER_IP = 100;
+/**
+ * Failed password logins allowed for one account from every client together in 15 minutes: a guesser spread over
+ * many networks gets 50 tries, not 10 per address it controls. Past it, only clients known to the account (one
+ * that logged in to it in the last 14 days) may still try, so the owner is not locked out by someone else's
+ * guessing; anyone may still sign in with an API key.
+ */
+const PER_ACCOUNT_ALL = 50;
 const WINDOW_SEC = 15 * 60;
+// Below 24.8 days: the embedded limiter expires keys with a setTimeout, which fires at once past 2^31 ms.
+const KNOWN_SEC = 14 * 24 * 3600;
 
-function keys(ctx: CommandContext, kind: string, name: string) {
+/** Who is logging in: an account name and password, or a key (a random secret; no one account to guess at). */
+export type LoginName = { username: string } | { key: true };
+
+function keys(ctx: CommandContext, kind: 'user' | 'admin', who: LoginName) {
   const client = clientPrefix(ctx.ip);
+  // Prefixed, so that an account named like a key login ("apikey") shares no count with key logins.
+  const account = 'username' in who ? `u:${who.username.toLowerCase()}` : 'k:';
   return {
     account: ctx.limits.limit(`${kind}-login-fail`, PER_ACCOUNT, WINDOW_SEC),
-    accountKey: `${client}|${name.toLowerCase()}`,
+    accountKey: `${client}|${account}`,
+    accountName: account,
     ip: ctx.limits.limit(`${kind}-login-fail-ip`, PER_IP, WINDOW_SEC),
     client,
+    // Only accounts with a name can be guessed at from everywhere at once.
+    everywhere: 'username' in who ? ctx.limits.limit(`${kind}-login-fail-all`, PER_ACCOUNT_ALL, WINDOW_SEC) : null,
+    // A one-point counter used as a 14-day mark: spent means this client has logged in to this account.
+    known: ctx.limits.limit(`${kind}-login-known`, 1, KNOWN_SEC),
   };
 }
 
-/** Seconds to wait when this client has failed too often, else 0. Checked before any password work. */
-export async function loginBlockedFor(ctx: CommandContext, kind: 'user' | 'admin', name: string): Promise<number> {
-  const k = keys(ctx, kind, name);
-  const [a, b] = await Promise.all([k.account.peek(k.accountKey), k.ip.peek(k.client)]);
-  return Math.max(a.retryAfterSec, b.retryAfterSec);
+/** Seconds to wait when this client has failed too often, or the account has from everywhere; else 0. Checked before any password work. */
+export async function loginBlockedFor(ctx: CommandContext, kind: 'user' | 'admin', who: LoginName): Promise<number> {
+  const k = keys(ctx, kind, who);
+  const [a, b, all] = await Promise.all([k.account.peek(k.accountKey), k.ip.peek(k.client), k.everywhere?.peek(k.accountName)]);
+  let wait = Math.max(a.retryAfterSec, b.retryAfterSec);
+  if (all && !all.allowed && (await k.known.peek(k.accountKey)).allowed) wait = Math.max(wait, all.retryAfterSec);
+  return wait;
 }
 
-export async function recordLoginFailure(ctx: CommandContext, kind: 'user' | 'admin', name: string): Promise<void> {
-  const k = keys(ctx, kind, name);
-  await Promise.all([k.account.consume(k.accountKey), k.ip.consume(k.client)]);
+export async function recordLoginFailure(ctx: CommandContext, kind: 'user' | 'admin', who: LoginName): Promise<void> {
+  const k = keys(ctx, kind, who);
+  await Promise.all([k.account.consume(k.accountKey), k.ip.consume(k.client), k.everywhere?.consume(k.accountName)]);
 }
 
-export async function clearLoginFailures(ctx: CommandContext, kind: 'user' | 'admin', name: string): Promise<void> {
-  const k = keys(ctx, kind, name);
+/**
+ * After a successful login: this client's failures for the account are forgotten and it is known to the account for
+ * 14 days from now. The account's count from everywhere is kept: the owner signing in does not end someone else's
+ * guessing.
+ */
+export async function recordLoginSuccess(ctx: CommandContext, kind: 'user' | 'admin', who: LoginName): Promise<void> {
+  const k = keys(ctx, kind, who);
   await k.account.reset(k.accountKey);
+  if (!k.everywhere) return;
+  await k.known.reset(k.accountKey);
+  await k.known.consume(k.accountKey);
 }

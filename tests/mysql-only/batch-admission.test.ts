@@ -122,3 +122,48 @@ describe('batch sends under BATCH_ACCEPT_CONCURRENCY=1, BATCH_ACCEPT_QUEUE=1', (
     for (const tag of tags) expect(await stored(tag)).toBe(50);
   });
 });
+
+describe('BATCH_ACCEPT_WAIT_SECONDS=1', () => {
+  it('answers the batch waiting in line with 503 once it has waited a second, while the one ahead of it still runs', async () => {
+    const short = await startHarness({ BATCH_ACCEPT_CONCURRENCY: '1', BATCH_ACCEPT_QUEUE: '1', BATCH_ACCEPT_WAIT_SECONDS: '1', DB_QUERY_TIMEOUT_MS: '30000' });
+    try {
+      const own = await senderSetup(short);
+      const post = (tag: string) =>
+        supertest(short.app)
+          .post('/api/v1/email/batch')
+          .set('Authorization', `Bearer ${own.key}`)
+          .send({ Messages: batch(tag, 200).Messages.map((m) => ({ ...m, From: { name: 'Shop', email: `shop@${own.domain}` } })) })
+          .then((r) => r);
+      const db = short.services.db;
+      const conn = await db.client.acquireConnection();
+      try {
+        await db.raw('LOCK TABLES `pending_batches` WRITE').connection(conn);
+        const first = post(`held ${own.domain}`);
+        await until('the first batch to wait on the lock', async () => {
+          const [rows] = await db.raw("select count(*) as n from information_schema.PROCESSLIST where STATE like 'Waiting for table%'");
+          return Number(rows[0].n) > 0;
+        });
+        const started = Date.now();
+        const waiting = await post(`in line ${own.domain}`);
+        const waited = Date.now() - started;
+        expect(waiting.status).toBe(503);
+        expect(waiting.headers['retry-after']).toBe('2');
+        expect(waiting.body).toEqual({ Errors: [{ Code: 100007, Message: expect.stringContaining('nothing of this request was written') }] });
+        // It waited its second in line (the default would hold it 30), then gave up with the lock still held.
+        expect(waited).toBeGreaterThanOrEqual(950);
+        expect(waited).toBeLessThan(10_000);
+        await db.raw('UNLOCK TABLES').connection(conn);
+        expect((await first).status).toBe(200);
+      } finally {
+        await db
+          .raw('UNLOCK TABLES')
+          .connection(conn)
+          .catch(() => undefined);
+        await db.client.releaseConnection(conn);
+      }
+    } finally {
+      await short.services.queues.close();
+      await short.close();
+    }
+  });
+});

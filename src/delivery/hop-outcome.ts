@@ -37,3 +37,8 @@ export function notStarted(rule: string, hop: string, err: SmtpError): string {
 export function handshakeFailed(rule: string, hop: string, err: SmtpError): string {
   return remoteReply(`${rule}: ${hop}'s TLS handshake failed (${err.code ?? 'ERROR'} ${err.message ?? ''}); nothing was sent in clear`);
 }
+
+/** The reply of a delivery whose hop answered before TLS where TLS is required: not the host's trusted verdict. */
+export function answeredBeforeTls(rule: string, hop: string, err: SmtpError): string {
+  return remoteReply(`${rule}: ${hop} answered before TLS (${(err.response ?? '').trim()}), which is not trusted; nothing was sent`);
+}

@@ -5,7 +5,7 @@ import { LRUCache } from 'lru-cache';
 import { Config, ConfigError } from '../config';
 import type { Limits } from '../throttle/rules';
 import { refusedAddress } from '../webhooks/url-guard';
-import { handshakeFailed, notStarted, outcomeOf, remoteReply, SmtpError } from './hop-outcome';
+import { answeredBeforeTls, handshakeFailed, notStarted, outcomeOf, remoteReply, SmtpError } from './hop-outcome';
 import { MtaSts, StsPolicy, StsStore, stsMxMatches } from './mta-sts';
 import type { MxDns } from './mx-dns';
 import type { SendOutcome } from './outcome';
@@ -166,8 +166,11 @@ export class MxRoute {
     } catch (err) {
       // Our rule, not the host's verdict on the message (its reply to STARTTLS may be a 5xx): no code, so the next
       // MX is tried, else the delivery waits for a retry.
-      const e = err as SmtpError & { tlsHandshake?: boolean };
+      const e = err as SmtpError & { tlsHandshake?: boolean; beforeTls?: boolean };
       if (e.code === 'ETLS' && t.policy !== 'may') return { ok: false, byRule: true, response: notStarted(t.rule, t.host, e) };
+      // Under encrypt, verify or MTA-STS, a reply before TLS (a 5xx greeting, say) may be anyone's on the path: it
+      // bounces and suppresses nothing; the next MX is tried, else the delivery waits (Postfix skips a 5xx greeting).
+      if (e.beforeTls && e.responseCode && t.policy !== 'may') return { ok: false, response: answeredBeforeTls(t.rule, t.host, e) };
       // A handshake that failed under encrypt or verify (a certificate refused, say) is our rule at work too.
       if (e.tlsHandshake && t.policy !== 'may') return { ok: false, byRule: true, response: handshakeFailed(t.rule, t.host, e) };
       return { ...outcomeOf(err), ...((e.tlsHandshake || e.code === 'ETLS') && t.policy === 'may' && !t.clear ? { tlsFailed: true } : {}) };

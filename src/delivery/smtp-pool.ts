@@ -118,7 +118,12 @@ export class SmtpPool {
       };
       // An error while STARTTLS's handshake runs (nodemailer's `upgrading`) is marked, whatever nodemailer calls it
       // (ETLS, or ESOCKET when the server drops the socket): under MX_TLS=may such a host gets the mail in clear.
-      const marked = (err: Error) => ((conn as unknown as { upgrading?: boolean }).upgrading ? Object.assign(err, { tlsHandshake: true }) : err);
+      // `beforeTls`: the session had no TLS yet, so a reply it carries (the greeting's, EHLO's) is unauthenticated.
+      const marked = (err: Error) =>
+        Object.assign(err, {
+          ...((conn as unknown as { upgrading?: boolean }).upgrading ? { tlsHandshake: true } : {}),
+          ...(conn.secure ? {} : { beforeTls: true }),
+        });
       // A session that dies while idle (the server timed it out) simply leaves the pool.
       conn.on('error', (err) => {
         drop();

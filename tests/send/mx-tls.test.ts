@@ -25,6 +25,7 @@ const refused: { to: string[]; data: string }[] = [];
 let breaker: net.Server; // 127.0.0.8: offers STARTTLS, says 220, then breaks the handshake (a TLS stack we cannot meet)
 const broke: { to: string[]; data: string }[] = [];
 let handshakes = 0;
+let liars: net.Server[] = []; // 127.0.0.9 greets with a 550; 127.0.0.11 greets, then answers EHLO with a 550 (an attacker on the path)
 let dir: string;
 const rdomain = (label: string) => `${label}-${crypto.randomBytes(4).toString('hex')}.example.net`;
 const certified = rdomain('certified');
@@ -61,6 +62,13 @@ beforeAll(async () => {
     handshakes += 1;
     socket.end('220 2.0.0 Ready to start TLS\r\nnot a TLS server hello\r\n');
   });
+  liars = await Promise.all([
+    startLiar('127.0.0.9', plain.port, (socket) => socket.end('550 5.1.1 <reader@victim> User unknown\r\n')),
+    startLiar('127.0.0.11', plain.port, (socket) => {
+      socket.write('220 liar.test ESMTP\r\n');
+      socket.once('data', () => socket.end('550 5.1.1 <reader@victim> User unknown\r\n'));
+    }),
+  ]);
   dns.zone.set(certified, { mx: [{ exchange: `mx.${certified}`, priority: 10 }] });
   dns.zone.set(`mx.${certified}`, { a: ['127.0.0.5'] });
 });
@@ -69,6 +77,7 @@ afterAll(async () => {
   await Promise.all([plain, selfSigned, named].map((sk) => sk.close()));
   await new Promise((resolve) => refuser.close(resolve));
   await new Promise((resolve) => breaker.close(resolve));
+  await Promise.all(liars.map((l) => new Promise((resolve) => l.close(resolve))));
   await dns.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -117,6 +126,15 @@ function startHandMadeMx(host: string, port: number, got: { to: string[]; data: 
       }
     });
     socket.on('error', () => undefined);
+  });
+  return new Promise((resolve) => server.listen(port, host, () => resolve(server)));
+}
+
+/** A server that says `greet` to each connection (and whatever follows it), then hangs up. */
+function startLiar(host: string, port: number, greet: (socket: net.Socket) => void): Promise<net.Server> {
+  const server = net.createServer((socket) => {
+    socket.on('error', () => undefined);
+    greet(socket);
   });
   return new Promise((resolve) => server.listen(port, host, () => resolve(server)));
 }
@@ -188,6 +206,41 @@ it('encrypt passes over an MX without STARTTLS for one with it, and defers (not 
     `MX_TLS encrypt for ${broken}: ${broken} did not start TLS (454 4.7.0 TLS not available due to local problem); nothing was sent in clear`,
   );
   expect(refused.filter((m) => m.to.includes(`reader@${broken}`))).toEqual([]);
+});
+
+it('encrypt trusts no reply before TLS: a 5xx greeting or EHLO reply neither bounces nor suppresses, the next MX gets the mail', async () => {
+  const g = await gateway({ MX_TLS: 'encrypt' });
+  const both = rdomain('liar');
+  dns.zone.set(both, {
+    mx: [
+      { exchange: `liar.${both}`, priority: 5 },
+      { exchange: `tls.${both}`, priority: 10 },
+    ],
+  });
+  dns.zone.set(`liar.${both}`, { a: ['127.0.0.9'] });
+  dns.zone.set(`tls.${both}`, { a: ['127.0.0.4'] });
+  const passed = await firstAttempt(g, await sendOne(g, `reader@${both}`, 'Past a lying greeting'));
+  expect(passed.status).toBe('delivered');
+  expect(to(selfSigned, `reader@${both}`).map((m) => m.secure)).toEqual([true]);
+
+  for (const [label, ip] of [
+    ['greeting', '127.0.0.9'],
+    ['ehlo', '127.0.0.11'],
+  ]) {
+    const only = rdomain(label);
+    dns.zone.set(only, { a: [ip] });
+    const held = await firstAttempt(g, await sendOne(g, `reader@${only}`, 'Not bounced by a liar'));
+    expect(held.status).toBe('deferred');
+    expect(held.last_reply).toBe(
+      `MX_TLS encrypt for ${only}: ${only} answered before TLS (550 5.1.1 <reader@victim> User unknown), which is not trusted; nothing was sent`,
+    );
+    expect(
+      await g.h.services
+        .db('suppressions')
+        .where({ email: `reader@${only}` })
+        .first(),
+    ).toBeUndefined();
+  }
 });
 
 it('verify delivers to an MX whose certificate is valid for its name, and defers one whose certificate is not', async () => {

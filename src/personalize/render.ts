@@ -35,6 +35,21 @@ const ANY = new RegExp(`${TRIPLE.source}|${DOUBLE.source}|${LEGACY.source}`);
 /** Every tag, a triple-brace one before a double one at the same place: groups 1-3 triple, 4-6 double, 7 legacy. */
 const ALL = new RegExp(ANY.source, 'g');
 
+/**
+ * The origin (`https://host[:port]`) a URL holding tags fixes before its first tag, or null when a tag (or nothing)
+ * could choose its scheme or host: where a tracked link may send a click (src/tracking/prepared-html.ts).
+ */
+export function fixedOriginOf(url: string): string | null {
+  const m = ANY.exec(url);
+  const o = /^(https?:\/\/[^\s/?#\\]+)[/?#]/i.exec(m ? url.slice(0, m.index) : url);
+  if (!o) return null;
+  try {
+    return new URL(o[1]).origin;
+  } catch {
+    return null;
+  }
+}
+
 export function hasTags(s: string | undefined): boolean {
   return !!s && ANY.test(s);
 }

@@ -1,5 +1,5 @@
 import escapeHtml from 'escape-html';
-import { findTags, rawFallback, renderTags, TagContext } from '../personalize/render';
+import { findTags, fixedOriginOf, rawFallback, renderTags, TagContext } from '../personalize/render';
 import { isTrackableHref, Node, noTrack, parseWithOffsets } from './rewrite';
 
 /**
@@ -83,8 +83,12 @@ export function prepareHtml(html: string, opts: { trackLinks: boolean; ownBase: 
     if (opts.trackLinks && (node.tagName === 'a' || node.tagName === 'area') && node.attrs && loc && !noTrack(node.attrs)) {
       const href = (node.attrs.find((a) => a.name === 'href')?.value ?? '').trim();
       const templated = href.includes(OPEN);
-      // A templated href is judged per recipient, once rendered; a static one here, as rewriteHtml does.
-      if (templated ? fixedOrigin(href) : isTrackableHref(href) && !href.startsWith(`${opts.ownBase}/`)) {
+      // A templated href is judged per recipient, once rendered; a static one here, as rewriteHtml does. A templated
+      // one is tracked only when it names its scheme and host before any tag (`https://shop.example/?u={{…}}`), tags
+      // written with entities included: one whose host comes from a tag (`{{ Subscriber:Website }}`, `https://x{{…}}`)
+      // would make the sender's tracking host redirect wherever a subscriber's own field points, for anyone the link
+      // reaches. It goes out as rendered, untracked, as do the system links (`{{ Link:Unsubscribe }}`).
+      if (templated ? fixedOriginOf(restore(href)) !== null : isTrackableHref(href) && !href.startsWith(`${opts.ownBase}/`)) {
         const url = templated ? restore(href) : href;
         let idx = index.get(url);
         if (idx === undefined) {
@@ -118,16 +122,6 @@ export function prepareHtml(html: string, opts: { trackLinks: boolean; ownBase: 
   }
   pieces.push(...split(marked.slice(pos)));
   return { pieces: expand.size ? nestFallbacks(pieces) : pieces, links };
-}
-
-/**
- * Whether a templated href names its scheme and host as written, before any tag (`https://shop.example/?u={{…}}`).
- * Only such a link is tracked: one whose host comes from a tag (`{{ Subscriber:Website }}`, `https://x{{…}}`) would
- * make the sender's tracking host redirect wherever a subscriber's own field points, for anyone the link reaches.
- * It goes out as rendered, untracked, as do the system links (`{{ Link:Unsubscribe }}`).
- */
-function fixedOrigin(href: string): boolean {
-  return /^https?:\/\/[^\s/?#\uE000]+[/?#]/i.test(href.slice(0, href.indexOf(OPEN)));
 }
 
 /** Indices of the triple-brace tags in text content whose raw fallback holds a link, with that fallback. */

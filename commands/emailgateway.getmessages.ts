@@ -1,7 +1,8 @@
 /**
  * emailgateway.getmessages (GET /api/v1/emails) — the key's domain's message log (an account key's: its domains'), newest first.
  * Filters: Status (of any recipient; several comma-separated), Recipient, Tag, From/To (Unix times); paging Page
- * (1-based) and Limit (≤ 100). WithEngagement=1 adds each message's Opens and Clicks (every one recorded).
+ * (1-based) and Limit (≤ 100). Each message's To, Cc and Bcc recipients apart; its Status over all of them.
+ * WithEngagement=1 adds each message's Opens and Clicks (every one recorded).
  */
 import { defineCommand } from '../src/command';
 import { messageStatus } from '../src/mail/lookup';
@@ -40,7 +41,9 @@ export default defineCommand({
       limit,
     );
     const ids = rows.map((r) => r.id as string);
-    const deliveries = ids.length ? await ctx.db('deliveries').whereIn('message_id', ids).select('message_id', 'recipient', 'status') : [];
+    const deliveries = ids.length
+      ? await ctx.db('deliveries').whereIn('message_id', ids).orderBy('id').select('message_id', 'recipient', 'status', 'kind')
+      : [];
     const engagement = new Map<string, Record<string, number>>();
     if (ids.length && p.withengagement !== undefined && truthy(p.withengagement)) {
       const rows2 = await ctx
@@ -61,7 +64,10 @@ export default defineCommand({
         return {
           MessageID: r.id,
           From: r.from_email,
-          To: mine.map((d: { recipient: string }) => d.recipient),
+          // By kind, as the message lookup shows them: a Bcc recipient is not one the message was addressed To.
+          To: mine.filter((d: { kind: string }) => d.kind === 'to').map((d: { recipient: string }) => d.recipient),
+          Cc: mine.filter((d: { kind: string }) => d.kind === 'cc').map((d: { recipient: string }) => d.recipient),
+          Bcc: mine.filter((d: { kind: string }) => d.kind === 'bcc').map((d: { recipient: string }) => d.recipient),
           Subject: r.subject,
           Tags: JSON.parse(r.tags),
           Status: messageStatus(mine.map((d: { status: string }) => d.status)),

@@ -193,7 +193,9 @@ describe('GET /api/v1/emails', () => {
     expect(m5).toEqual({
       MessageID: newer[2].id,
       From: `billing@${s.domain}`,
-      To: ['erin@recipient.test', 'alice.mixed@recipient.test'],
+      To: ['erin@recipient.test'],
+      Cc: ['alice.mixed@recipient.test'],
+      Bcc: [],
       Subject: 'm5',
       Tags: [],
       Status: 'delivered',

@@ -3,7 +3,21 @@ import type { Params, Services } from '../command';
 import type { Dispatcher } from '../dispatch';
 import { CommandError } from '../errors';
 import { fillPlaceholders, Pairs, TaggedValueError } from '../personalize/placeholders';
-import { bodyOf, Classified, classify, DialectRoute, dialectRouter, FailureWriter, HandledRoute, invalid, isoSeconds, messageParams } from './shared';
+import {
+  bodyOf,
+  Classified,
+  classify,
+  DialectRoute,
+  dialectRouter,
+  FailureWriter,
+  HandledRoute,
+  invalid,
+  isoSeconds,
+  messageParams,
+  simpleStatus,
+  batchMessages,
+  batchRefusals,
+} from './shared';
 import { messageFacts } from './message-facts';
 
 /**
@@ -56,19 +70,6 @@ export const writeCloudMailsFailure: FailureWriter = (e) => {
   return { status: body.code, body, headers };
 };
 
-/** Postern's message statuses in CloudMails' five words: accepted and not yet answered is `sent`. */
-const STATUS_OUT: Record<string, string> = {
-  queued: 'sent',
-  scheduled: 'sent',
-  sending: 'sent',
-  deferred: 'deferred',
-  delivered: 'delivered',
-  partially_delivered: 'delivered',
-  bounced: 'bounced',
-  failed: 'failed',
-  cancelled: 'failed',
-};
-
 /** CloudMails attachment objects (`content` base64, `filename`, `type`, `disposition`, `content_id`) as the pipeline's. */
 function attachmentsOf(v: unknown): unknown {
   if (!Array.isArray(v)) return v;
@@ -108,7 +109,6 @@ function emailParams(m: Record<string, unknown>, batch: boolean): Params | Class
   return { ...base, metadata: m.custom_args ?? undefined, attachments: attachmentsOf(m.attachments), headers: m.headers };
 }
 
-const isFailure = (x: Params | Classified): x is Classified => 'failure' in x && typeof x.failure === 'string';
 const route = (method: DialectRoute['method'], path: string) => ROUTES.find((r) => r.method === method && r.path === path)!;
 const isoTime = (t: unknown) => (typeof t === 'string' && t ? `${t.replace(' ', 'T').replace(/\.\d+Z?$|Z$/, '')}Z` : null);
 
@@ -143,14 +143,10 @@ function handled(): HandledRoute[] {
           const o = m as Record<string, unknown>;
           return emailParams(o.from === undefined && fromDefault !== undefined ? { ...o, from: fromDefault } : o, true);
         });
-        batchState(req).refused = each.map((x) => (isFailure(x) ? x : null));
-        // A message refused here still takes its place in the command's batch as an empty one (with an empty From, so
-        // it asks for no default sender), which the pipeline refuses and sends nowhere: the key is checked and the
-        // results keep the request's order.
-        return { messages: each.map((x) => (isFailure(x) ? { from: { name: '', email: '' } } : x)), defaultfrom: 1 };
+        return { messages: batchMessages(req, each), defaultfrom: 1 };
       },
       reply(r, req) {
-        const refused = batchState(req).refused ?? [];
+        const refused = batchRefusals(req).refused ?? [];
         const results = (r.Results as Record<string, any>[]).map((x, index) => {
           if (refused[index]) return { index, status: 'failed', error: errorBody(refused[index]!) };
           if (x.MessageID) return { index, message_id: x.MessageID, status: 'sent' };
@@ -180,7 +176,7 @@ function handled(): HandledRoute[] {
       notFound: [4],
       reply(m) {
         const f = messageFacts(m);
-        const status = STATUS_OUT[String(m.Status)] ?? 'failed';
+        const status = simpleStatus(m.Status);
         return {
           status: 200,
           body: {
@@ -227,11 +223,6 @@ function handled(): HandledRoute[] {
 }
 
 /** Per-request state between a route's params and its reply (the batch's own refusals). */
-function batchState(req: Request): { refused?: (Classified | null)[] } {
-  const locals = req.res!.locals as { cloudmails?: { refused?: (Classified | null)[] } };
-  return (locals.cloudmails ??= {});
-}
-
 export function cloudmailsApi(services: Services, dispatcher: Dispatcher): express.Router {
   const router = dialectRouter(services, dispatcher, handled(), writeCloudMailsFailure);
   router.use('/v1', (req, res) => {

@@ -1,7 +1,7 @@
 import express, { Request } from 'express';
 import type { Params, Services } from '../command';
 import type { Dispatcher } from '../dispatch';
-import { bodyOf, Classified, DialectRoute, dialectRouter, FailureWriter, HandledRoute, isoSeconds, messageParams } from './shared';
+import { bodyOf, Classified, DialectRoute, dialectRouter, FailureWriter, HandledRoute, isoSeconds, messageParams, simpleStatus } from './shared';
 import { messageFacts } from './message-facts';
 
 /**
@@ -62,7 +62,7 @@ export function cyberpanelApi(services: Services, dispatcher: Dispatcher): expre
       params: sendParams,
       reply(result, req) {
         const b = bodyOf(req);
-        return ok(202, { message_id: result.MessageID, status: 'queued', from: b.from, to: b.to, subject: b.subject, sent_at: isoSeconds(Date.now()) });
+        return ok(202, { message_id: result.MessageID, status: 'sent', from: b.from, to: b.to, subject: b.subject, sent_at: isoSeconds(Date.now()) });
       },
     },
     {
@@ -73,7 +73,7 @@ export function cyberpanelApi(services: Services, dispatcher: Dispatcher): expre
         const f = messageFacts(m);
         return ok(200, {
           message_id: m.MessageID,
-          status: m.Status,
+          status: simpleStatus(m.Status),
           from: m.From,
           to: f.to.length === 1 ? f.to[0] : f.to,
           subject: m.Subject,

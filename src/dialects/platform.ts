@@ -2,7 +2,7 @@ import express, { Request } from 'express';
 import type { Params, Services } from '../command';
 import type { Dispatcher } from '../dispatch';
 import { isAccountKey, presentedKey } from '../auth/account-keys';
-import { bodyOf, Classified, DialectRoute, dialectRouter, FailureWriter, HandledRoute, invalid, messageParams } from './shared';
+import { batchMessages, batchRefusals, bodyOf, Classified, DialectRoute, dialectRouter, FailureWriter, HandledRoute, invalid, messageParams } from './shared';
 import { messageFacts } from './message-facts';
 import { pruned } from '../http/pruned-router';
 
@@ -49,13 +49,14 @@ const STATUS_OUT: Record<string, string> = {
   deferred: 'sent',
   held: 'sent',
   delivered: 'delivered',
+  partially_delivered: 'delivered',
   bounced: 'bounced',
   failed: 'failed',
   cancelled: 'cancelled',
 };
 const STATUS_IN: Record<string, string> = {
-  sent: 'queued,sending,deferred',
-  queued: 'queued,sending,deferred',
+  sent: 'queued,sending,deferred,held',
+  queued: 'queued,sending,deferred,held',
   scheduled: 'scheduled',
   delivered: 'delivered',
   bounced: 'bounced',
@@ -139,20 +140,24 @@ function handled(): HandledRoute[] {
       params(req) {
         const emails = bodyOf(req).emails;
         if (!Array.isArray(emails) || !emails.length || emails.length > 100) return invalid('emails must be an array of 1 to 100 emails');
-        const messages = emails.map((e) => (e && typeof e === 'object' ? emailParams(e as Record<string, unknown>) : invalid('each email must be an object')));
-        const bad = messages.findIndex((m) => 'failure' in m && typeof m.failure === 'string');
-        if (bad >= 0) return invalid(`emails[${bad}]: ${(messages[bad] as Classified).message}`);
-        return { messages };
+        // Each email on its own, as the spec's per-email results and counts say: one refused here fails alone.
+        const each = emails.map((e) =>
+          e && typeof e === 'object' && !Array.isArray(e) ? emailParams(e as Record<string, unknown>) : invalid('each email must be an object'),
+        );
+        return { messages: batchMessages(req, each) };
       },
       reply(r, req) {
-        const emails = bodyOf(req).emails as Record<string, unknown>[];
-        const results = (r.Results as Record<string, any>[]).map((x, i) => ({
-          to: emails[i].to,
-          id: x.MessageID ?? null,
-          status: x.MessageID ? 'sent' : 'failed',
-          ...(x.MessageID ? {} : { error: (x.Errors ?? []).map((e: { Message: string }) => e.Message).join('; ') }),
-        }));
-        return { status: 200, body: { results, total: r.Total, sent: r.Accepted, failed: r.Rejected } };
+        const emails = bodyOf(req).emails as unknown[];
+        const refused = batchRefusals(req).refused ?? [];
+        const results = (r.Results as Record<string, any>[]).map((x, i) => {
+          const e = emails[i];
+          const to = e && typeof e === 'object' ? ((e as Record<string, unknown>).to ?? null) : null;
+          if (refused[i]) return { to, id: null, status: 'failed', error: refused[i]!.message };
+          if (x.MessageID) return { to, id: x.MessageID, status: 'sent' };
+          return { to, id: null, status: 'failed', error: (x.Errors ?? []).map((err: { Message: string }) => err.Message).join('; ') };
+        });
+        const sent = results.filter((x) => x.status === 'sent').length;
+        return { status: 200, body: { results, total: results.length, sent, failed: results.length - sent } };
       },
     },
     {

@@ -215,3 +215,43 @@ export function messageParams(b: Record<string, unknown>, replyToKey: string, op
 export function isoSeconds(ms: number | null | undefined): string | null {
   return ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
+
+/**
+ * Postern's message statuses in the five words the CloudMails and CyberPanel specs use (sent, delivered, bounced,
+ * failed, deferred): accepted and not yet answered, or held by queue control, is `sent`; some recipients delivered is
+ * `delivered` (the lookup's bounce reason names the rest).
+ */
+const SIMPLE_STATUS: Record<string, string> = {
+  queued: 'sent',
+  scheduled: 'sent',
+  sending: 'sent',
+  held: 'sent',
+  deferred: 'deferred',
+  delivered: 'delivered',
+  partially_delivered: 'delivered',
+  bounced: 'bounced',
+  failed: 'failed',
+  cancelled: 'failed',
+};
+
+export function simpleStatus(status: unknown): string {
+  return SIMPLE_STATUS[String(status)] ?? 'failed';
+}
+
+export const isFailure = (x: Params | Classified): x is Classified => 'failure' in x && typeof x.failure === 'string';
+
+/** The items of a batch request refused before its command ran (by index), kept for the reply. */
+export function batchRefusals(req: Request): { refused?: (Classified | null)[] } {
+  const locals = req.res!.locals as { batchRefusals?: { refused?: (Classified | null)[] } };
+  return (locals.batchRefusals ??= {});
+}
+
+/**
+ * A batch's items as the command's messages: one refused here keeps its place as an empty message (with an empty
+ * From, so it asks for no default sender), which the pipeline refuses and sends nowhere, so the key is still checked
+ * and the results keep the request's order. The refusals go to batchRefusals for the reply.
+ */
+export function batchMessages(req: Request, each: (Params | Classified)[]): Params[] {
+  batchRefusals(req).refused = each.map((x) => (isFailure(x) ? x : null));
+  return each.map((x) => (isFailure(x) ? { from: { name: '', email: '' } } : x));
+}

@@ -79,3 +79,48 @@ for (const via of Object.keys(senders)) {
     expect(v.cloudmailsTimes).toEqual(v.octethTimes);
   });
 }
+
+it('a held message reads as sent (accepted, not answered) in the CyberPanel, CloudMails and platform words, and ?status=sent lists it', async () => {
+  const res = await api()
+    .post('/api/v1/email')
+    .set('Authorization', `Bearer ${s.key}`)
+    .send({
+      Subject: 'Held',
+      ContentType: 'plain',
+      PlainContent: 'x',
+      From: { name: '', email: from() },
+      To: [{ name: '', email: 'held@cross.test' }],
+      CC: [{ name: '', email: 'copy@cross.test' }],
+      BCC: [{ name: '', email: 'hidden@cross.test' }],
+      SendAt: Math.floor(Date.now() / 1000) + 3600,
+    });
+  const id = res.body.MessageID as string;
+  expect(id).toEqual(expect.any(String));
+  const held = await h.call({ Command: 'queue.hold', SessionID: s.sessionId, SenderDomain: s.domain });
+  expect(held.Held).toBeGreaterThanOrEqual(3);
+  expect((await api().get(`/api/v1/email/${id}`).set('Authorization', `Bearer ${s.key}`)).body.Status).toBe('held');
+  expect((await api().get(`/email/v1/messages/${id}`).set('Authorization', `Bearer ${account}`)).body.data.status).toBe('sent');
+  expect((await api().get(`/v1/emails/${id}`).set('Authorization', `Bearer ${account}`)).body.status).toBe('sent');
+  expect((await api().get(`/api/v1/emails/${id}`).set('Authorization', `Bearer ${account}`)).body.email).toMatchObject({
+    status: 'sent',
+    to: 'held@cross.test',
+  });
+  // The platform's log: listed under ?status=sent, addressed to its To recipient only (not its Cc or Bcc ones).
+  const list = (await api().get('/api/v1/emails?status=sent&limit=100').set('Authorization', `Bearer ${account}`)).body;
+  expect(list.emails.find((e: { id: string }) => e.id === id)).toMatchObject({ status: 'sent', to: 'held@cross.test' });
+  // Octeth's log, the same command: each kind apart.
+  const octeth = (await api().get('/api/v1/emails?Status=held').set('Authorization', `Bearer ${s.key}`)).body;
+  expect(octeth.Emails.find((e: { MessageID: string }) => e.MessageID === id)).toMatchObject({
+    Status: 'held',
+    To: ['held@cross.test'],
+    Cc: ['copy@cross.test'],
+    Bcc: ['hidden@cross.test'],
+  });
+  await h.call({ Command: 'queue.purge', SessionID: s.sessionId, SenderDomain: s.domain });
+});
+
+it('CyberPanel answers a send with status "sent", as its spec writes', async () => {
+  const r = await api().post('/email/v1/send').set('X-API-Key', account).send({ from: from(), to: 'spec@cross.test', subject: 'X', text: 'x' });
+  expect(r.status).toBe(202);
+  expect(r.body.data.status).toBe('sent');
+});

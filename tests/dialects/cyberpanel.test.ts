@@ -83,7 +83,7 @@ describe('POST /email/v1/send', () => {
     expect(r.status).toBe(202);
     expect(r.body).toEqual({
       success: true,
-      data: { message_id: expect.any(String), status: 'queued', from, to, subject: 'Hello', sent_at: expect.stringMatching(ISO_SECONDS) },
+      data: { message_id: expect.any(String), status: 'sent', from, to, subject: 'Hello', sent_at: expect.stringMatching(ISO_SECONDS) },
     });
     const got = await received(to);
     expect(got.mail.subject).toBe('Hello');
@@ -120,7 +120,7 @@ describe('POST /email/v1/send', () => {
       const to = rcpt(lang);
       const r = await call('POST', '/email/v1/send', { body: { from: `hello@${rig.s.domain}`, to, subject: 'Hello', html: '<p>Hi there!</p>' } });
       expect(r.status).toBe(202);
-      expect(r.body.data).toMatchObject({ status: 'queued', to, subject: 'Hello' });
+      expect(r.body.data).toMatchObject({ status: 'sent', to, subject: 'Hello' });
       await received(to);
     }
   });
@@ -144,7 +144,7 @@ describe('POST /email/v1/send', () => {
     expect(r.status).toBe(202);
     expect(r.body.data).toEqual({
       message_id: expect.any(String),
-      status: 'queued',
+      status: 'sent',
       from: body.from,
       to,
       subject: 'Order Confirmation',

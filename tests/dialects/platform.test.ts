@@ -117,6 +117,30 @@ describe('emails', () => {
       sent: 2,
       failed: 0,
     });
+    // Each email on its own: a malformed one fails alone, the rest are sent.
+    const mixed = await fetch(`${gw.base}/api/v1/emails/batch`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        emails: [
+          { to: 'a@example.com', from: `you@${s.domain}`, subject: 'Hi', html: 'x' },
+          { to: 'b@example.com', from: `you@${s.domain}`, subject: 'Hi' },
+          'not an email',
+          { to: 'c@example.com', from: `you@${s.domain}`, subject: 'Hi', html: 'x', tags: ['not', 'an', 'object'] },
+        ],
+      }),
+    });
+    expect(mixed.status).toBe(200);
+    const body = await mixed.json();
+    expect(body).toMatchObject({ total: 4, sent: 1, failed: 3 });
+    expect(body.results[0]).toEqual({ to: 'a@example.com', id: expect.any(String), status: 'sent' });
+    expect(body.results.slice(1).map((x: { to: unknown; id: unknown; status: string }) => [x.to, x.id, x.status])).toEqual([
+      ['b@example.com', null, 'failed'],
+      [null, null, 'failed'],
+      ['c@example.com', null, 'failed'],
+    ]);
+    expect(body.results[2].error).toBe('each email must be an object');
+    expect(body.results[3].error).toBe('tags must be an object of string values');
     const over = await fetch(`${gw.base}/api/v1/emails/batch`, {
       method: 'POST',
       headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
@@ -130,8 +154,8 @@ describe('emails', () => {
     const r = await sub(`curl "https://your-app.com/api/v1/emails?limit=20&status=sent" \\
 -H "Authorization: Bearer sk_live_your_key"`);
     expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ total: 3, page: 1, pages: 1 });
-    expect(r.body.emails).toHaveLength(3);
+    expect(r.body).toMatchObject({ total: 4, page: 1, pages: 1 });
+    expect(r.body.emails).toHaveLength(4);
     for (const e of r.body.emails) {
       expect(e).toMatchObject({ id: expect.any(String), to: expect.any(String), subject: expect.any(String), status: 'sent', opens: 0 });
     }
@@ -199,7 +223,7 @@ describe('contacts, domains, stats', () => {
     expect(r.body).toEqual({
       contacts: 1,
       campaigns: { total: expect.any(Number), sending: expect.any(Number), completed: expect.any(Number) },
-      emailsThisMonth: 3,
+      emailsThisMonth: 4,
       domains: 1,
     });
   });

@@ -12,7 +12,8 @@ export function createStsStore(db: Knex): StsStore {
     async put(domain, p: StsPolicy, now) {
       const row = { domain, policy_id: p.id, mode: p.mode, mx: p.mx.join('\n'), expires_at: p.expiresAt, fetched_at: now };
       await db('mta_sts_policies').insert(row).onConflict('domain').merge();
-      // Expired rows go whenever one is written (rarely: a new policy id), so the table holds live policies only.
+      // Expired rows go whenever one is written (a new policy id, or a policy fetched again daily), so the table holds
+      // live policies only.
       await db('mta_sts_policies').where('expires_at', '<=', now).delete();
     },
   };

@@ -18,6 +18,8 @@ export interface StsPolicy {
   mx: string[];
   /** When the cached policy stops applying (fetch time + max_age). */
   expiresAt: number;
+  /** When it is fetched again though its id is unchanged (in memory only), so a policy in use never simply lapses. */
+  refreshAt?: number;
 }
 
 /** Where policies outlive the process (mta-sts-store.ts); `now` is the caller's clock. */
@@ -48,6 +50,8 @@ const MAX_POLICY_BYTES = 64 * 1024;
 const MAX_AGE_S = 31_557_600;
 /** How long the TXT id is trusted before it is looked up again: as MX answers are cached. */
 const RECHECK_MS = 300_000;
+/** A policy in use is fetched again at least daily (halfway through a shorter max_age), its id unchanged or not. */
+const REFRESH_MS = 86_400_000;
 
 /** The `id` of the one `v=STSv1` TXT record, or null when there is none (several are an error, §3.1). */
 export function parseStsRecord(records: string[][]): string | null {
@@ -92,7 +96,8 @@ export function stsMxMatches(host: string, patterns: string[]): boolean {
  * The policies of recipient domains: in this process's memory, and in `store` so a restart forgets none. A policy
  * applies until its max_age passes, even
  * when a later TXT lookup or fetch fails or the TXT record is gone (§5.1: otherwise an attacker who blocks those
- * would switch it off). A changed id fetches the policy again; the TXT record is looked up at most every 5 minutes.
+ * would switch it off). A changed id fetches the policy again, and so does the same id at least daily (which moves
+ * its max_age on); the TXT record is looked up at most every 5 minutes.
  * Without a cached policy, any failure means no policy (the mail goes as it would without MTA-STS).
  */
 export class MtaSts {
@@ -125,19 +130,28 @@ export class MtaSts {
   private async refresh(domain: string, known: StsPolicy | null): Promise<StsPolicy | null> {
     this.checkedUntil.set(domain, this.now() + RECHECK_MS);
     // Not in memory: perhaps kept by an earlier process (a store that fails counts as none: fetched again below).
-    const cached = known ?? (await this.deps.store?.get(domain, this.now()).catch(() => null)) ?? null;
+    const stored = known ? null : await this.deps.store?.get(domain, this.now()).catch(() => null);
+    const cached = known ?? (stored ? { ...stored, refreshAt: this.refreshAfter(stored.expiresAt - this.now()) } : null);
     if (cached && !known) this.policies.set(domain, cached);
     try {
       const id = parseStsRecord(await this.deps.txt(`_mta-sts.${domain}`).catch(noRecords));
-      if (!id || id === cached?.id) return cached;
+      // The same id is fetched again once its refresh time has come (§10.2): else a policy lapses at max_age, and an
+      // attacker who blocks the TXT lookup then finds the domain unprotected.
+      if (!id || (id === cached?.id && this.now() < (cached.refreshAt ?? 0))) return cached;
       const policy = parseStsPolicy(await this.fetch(`mta-sts.${domain}`));
-      const fresh: StsPolicy = { id, mode: policy.mode, mx: policy.mx, expiresAt: this.now() + policy.maxAgeS * 1000 };
+      const maxAgeMs = policy.maxAgeS * 1000;
+      const fresh: StsPolicy = { id, mode: policy.mode, mx: policy.mx, expiresAt: this.now() + maxAgeMs, refreshAt: this.refreshAfter(maxAgeMs) };
       this.policies.set(domain, fresh);
       await this.deps.store?.put(domain, fresh, this.now()).catch(() => undefined); // memory still has it
       return fresh;
     } catch {
       return cached;
     }
+  }
+
+  /** When a policy with this long left to live is fetched again: halfway, or after a day for a longer-lived one. */
+  private refreshAfter(lifeMs: number): number {
+    return this.now() + Math.min(REFRESH_MS, Math.max(0, lifeMs) / 2);
   }
 
   /** The policy body over HTTPS: a certificate valid for the host, status 200 only (no redirects), at most 64 KiB. */

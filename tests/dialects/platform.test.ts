@@ -131,7 +131,7 @@ describe('emails', () => {
       }),
     });
     expect(mixed.status).toBe(200);
-    const body = await mixed.json();
+    const body = (await mixed.json()) as { total: number; results: { to: unknown; id: unknown; status: string; error?: string }[] };
     expect(body).toMatchObject({ total: 4, sent: 1, failed: 3 });
     expect(body.results[0]).toEqual({ to: 'a@example.com', id: expect.any(String), status: 'sent' });
     expect(body.results.slice(1).map((x: { to: unknown; id: unknown; status: string }) => [x.to, x.id, x.status])).toEqual([

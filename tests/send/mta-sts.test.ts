@@ -23,7 +23,7 @@ import { Sink, startSink } from '../helpers/sink';
 const HOST = '127.0.0.9'; // the TLS MX and the policy server
 const base = `sts-${crypto.randomBytes(4).toString('hex')}.example.net`;
 const domain = (label: string) => `${label}.${base}`;
-const [enforced, noTls, unlisted, testing, cached, redirected, oversized, guarded, changing, overridden, ignored, kept, counted, held] = [
+const [enforced, noTls, unlisted, testing, cached, redirected, oversized, guarded, changing, overridden, ignored, kept, counted, held, refreshed] = [
   'enforced',
   'notls',
   'unlisted',
@@ -38,6 +38,7 @@ const [enforced, noTls, unlisted, testing, cached, redirected, oversized, guarde
   'kept',
   'counted',
   'held',
+  'refreshed',
 ].map(domain);
 
 let dns: DnsZone;
@@ -63,7 +64,7 @@ const to = (sk: Sink, address: string) => sk.received.filter((m) => m.to.include
 beforeAll(async () => {
   dns = await startDnsZone();
   plain = await startSink();
-  const names = [enforced, noTls, unlisted, testing, cached, redirected, oversized, guarded, changing, overridden, ignored, kept, counted, held].map(
+  const names = [enforced, noTls, unlisted, testing, cached, redirected, oversized, guarded, changing, overridden, ignored, kept, counted, held, refreshed].map(
     (d) => `*.${d}`,
   );
   const pems = await selfsigned.generate([{ name: 'commonName', value: base }], {
@@ -273,6 +274,26 @@ describe('the policy cache and fetch (MtaSts against the same DNS and HTTPS serv
     clock += 86_400_000;
     expect(await s.policyFor(changing)).toBeNull();
     expect(requests.get(`mta-sts.${changing}`)).toBe(4);
+  });
+
+  it('fetches a policy in use again halfway through its max_age with its id unchanged, so blocking its TXT record later lapses nothing', async () => {
+    publish(refreshed, policy('enforce', `mx.${refreshed}`), 'r1');
+    const s = sts();
+    const first = await s.policyFor(refreshed);
+    expect(first).toMatchObject({ id: 'r1', mode: 'enforce' });
+    clock += 301_000;
+    await s.policyFor(refreshed);
+    expect(requests.get(`mta-sts.${refreshed}`)).toBe(1); // not before its refresh time
+    clock += 43_200_000; // half of max_age 86400 s
+    const again = await s.policyFor(refreshed);
+    expect(requests.get(`mta-sts.${refreshed}`)).toBe(2);
+    expect(again!.expiresAt).toBeGreaterThan(first!.expiresAt);
+    // Now the TXT lookup is blocked and the policy host fails: the policy holds past where the first fetch ended.
+    dns.zone.delete(`_mta-sts.${refreshed}`);
+    answers.set(`mta-sts.${refreshed}`, { status: 503, body: '' });
+    clock += 50_000_000;
+    expect(clock).toBeGreaterThan(first!.expiresAt);
+    expect(await s.policyFor(refreshed)).toMatchObject({ id: 'r1', mode: 'enforce' });
   });
 
   it('a redirect is not followed, a body over 64 KiB is not a policy, and a policy host on a private address is not asked', async () => {

@@ -26,6 +26,8 @@ export const ROUTES: DialectRoute[] = [
   { method: 'post', path: '/api/v1/campaigns/:id/launch', command: 'campaign.launch', summary: 'Launch a campaign (platform)' },
   { method: 'post', path: '/api/v1/campaigns/:id/cancel', command: 'campaign.cancel', summary: 'Cancel a campaign (platform)' },
   { method: 'get', path: '/api/v1/stats', command: 'account.overview', summary: 'Account statistics (platform; account key)' },
+  { method: 'post', path: '/api/v1/contacts', command: 'contacts.create', summary: 'Create a contact (platform; account key)' },
+  { method: 'get', path: '/api/v1/contacts', command: 'contacts.list', summary: 'List contacts (platform; account key)' },
 ];
 
 /**
@@ -37,6 +39,9 @@ export const SHARED_PATHS: { method: DialectRoute['method']; path: string; octet
   { method: 'post', path: '/api/v1/webhooks', octeth: 'emailgateway.addwebhook.public', platform: 'webhook.create' },
   { method: 'get', path: '/api/v1/webhooks', octeth: 'emailgateway.getwebhooks.public', platform: 'webhook.list' },
   { method: 'get', path: '/api/v1/stats', octeth: 'emailgateway.accountstats.public', platform: 'account.overview' },
+  // The same commands: a user key or session gets Octeth's envelope and numbers, an account key the platform's.
+  { method: 'post', path: '/api/v1/contacts', octeth: 'contacts.create', platform: 'contacts.create' },
+  { method: 'get', path: '/api/v1/contacts', octeth: 'contacts.list', platform: 'contacts.list' },
 ];
 
 const isShared = (r: DialectRoute) => SHARED_PATHS.some((s) => s.method === r.method && s.path === r.path);
@@ -81,6 +86,11 @@ function emailParams(b: Record<string, unknown>): Params | Classified {
   const tm = tagsAndMetadata(b.tags);
   if ('failure' in tm) return tm as Classified;
   return { ...base, headers: b.headers, ...tm };
+}
+
+/** A contact with the platform's string ids. */
+function contactOut(c: Record<string, any>): Record<string, unknown> {
+  return { ...c, id: String(c.id), listId: String(c.listId) };
 }
 
 function campaignOut(c: Record<string, any>): Record<string, unknown> {
@@ -287,6 +297,26 @@ function handled(): HandledRoute[] {
       params: (req) => ({ campaignid: id(req) }),
       notFound: [1, 2],
       reply: () => ({ status: 200, body: { success: true, status: 'cancelled' } }),
+    },
+    {
+      ...route('post', '/api/v1/contacts'),
+      params(req) {
+        const b = bodyOf(req);
+        return { email: b.email, name: b.name, listid: b.listId, status: b.status };
+      },
+      notFound: [4],
+      reply: (r) => ({ status: 200, body: contactOut(r) }),
+    },
+    {
+      ...route('get', '/api/v1/contacts'),
+      params: (req) => ({
+        ...(q(req, 'listId') !== undefined ? { listid: q(req, 'listId') } : {}),
+        ...(q(req, 'status') !== undefined ? { status: q(req, 'status') } : {}),
+        limit: q(req, 'limit') ?? 50,
+        page: q(req, 'page') ?? 1,
+      }),
+      notFound: [4],
+      reply: (r) => ({ status: 200, body: { contacts: (r.contacts as Record<string, any>[]).map(contactOut), total: r.total, page: r.page } }),
     },
     {
       ...route('get', '/api/v1/stats'),

@@ -190,14 +190,28 @@ describe('contacts, domains, stats', () => {
       [['list_id', String(listId)]],
     );
     expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ id: expect.anything(), email: 'new@example.com', name: 'John Doe', status: 'subscribed' });
+    expect(r.body).toMatchObject({ id: expect.any(String), email: 'new@example.com', name: 'John Doe', status: 'subscribed', listId: String(listId) });
     const l = await sub(
       `curl "https://your-app.com/api/v1/contacts?limit=50&listId=..." \\
 -H "Authorization: Bearer sk_live_your_key"`,
       [['listId=...', `listId=${listId}`]],
     );
     expect(l.body).toMatchObject({ total: 1, page: 1 });
-    expect(l.body.contacts[0]).toMatchObject({ email: 'new@example.com' });
+    expect(l.body.contacts[0]).toEqual({ ...r.body, suppressed: false });
+    // Failures in the platform's envelope, as every other platform route answers them.
+    const post = (body: unknown) =>
+      fetch(`${gw.base}/api/v1/contacts`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      }).then(async (x) => [x.status, await x.json()]);
+    expect(await post({ email: 'new@example.com', listId: String(listId) })).toEqual([
+      400,
+      { error: 'The contact is already on this list', code: 'invalid_request' },
+    ]);
+    expect(await post({ email: 'other@example.com', listId: '999999' })).toEqual([404, { error: 'List not found', code: 'not_found' }]);
+    const foreign = await fetch(`${gw.base}/api/v1/contacts?listId=999999`, { headers: { Authorization: `Bearer ${key}` } });
+    expect([foreign.status, await foreign.json()]).toEqual([404, { error: 'List not found', code: 'not_found' }]);
   });
 
   it("GET /api/v1/domains lists the account's domains and POST …/verify checks one now", async () => {

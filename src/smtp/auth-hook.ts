@@ -2,12 +2,15 @@ import type { SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPSe
 import type { Services } from '../command';
 import { clientPrefix } from '../auth/client-prefix';
 import { canonicalIp } from '../auth/users';
-import { checkSmtpCredentials } from './credentials';
+import { SmtpProof, smtpProof, verifySmtpProof } from './credentials';
 import { reply } from './reply';
 
 function isLoopback(ip: string): boolean {
   return ip === '127.0.0.1' || ip === '::1' || ip.startsWith('127.');
 }
+
+/** A session that authenticated: its proof is checked again at each MAIL FROM (src/smtp/front.ts). */
+export type ProvedSession = SMTPServerSession & { smtpProof?: SmtpProof };
 
 type AuthCallback = (err: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void;
 
@@ -27,11 +30,13 @@ export function smtpAuthHook(services: Services) {
     (async () => {
       const client = clientPrefix(ip);
       if (!(await failures.peek(client)).allowed) return cb(reply(454, '4.7.0 Too many failed authentications from your address; try again later'));
-      const who = await checkSmtpCredentials(services.store, auth.username ?? '', auth.password ?? '');
+      const proof = smtpProof(auth.username ?? '', auth.password ?? '');
+      const who = await verifySmtpProof(services.store, proof);
       if (!who) {
         await failures.consume(client);
         return cb(reply(535, '5.7.8 Authentication credentials invalid'));
       }
+      (session as ProvedSession).smtpProof = proof;
       cb(null, { user: who as unknown as string });
     })().catch((err) => {
       logger.error('smtp auth failed', { error: (err as Error).message });

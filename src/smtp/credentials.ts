@@ -12,23 +12,39 @@ export type SmtpIdentity = CachedSmtpIdentity;
  * never kept.
  */
 
+/**
+ * What an SMTP session keeps of its AUTH, to check it again at every transaction (src/smtp/front.ts): the username
+ * and the password's SHA-256, which is what is stored for it, never the password itself.
+ */
+export interface SmtpProof {
+  username: string;
+  presented: string;
+}
+
+export function smtpProof(username: string, password: string): SmtpProof {
+  // Usernames are issued in lower case; matched without regard to case on both databases.
+  return { username: username.trim().toLowerCase(), presented: sha256hex(password) };
+}
+
 /** The account and domain behind SMTP credentials from emailgateway.addsmtp, or null. */
 export async function checkSmtpCredentials(store: Store, username: string, password: string): Promise<SmtpIdentity | null> {
+  return verifySmtpProof(store, smtpProof(username, password));
+}
+
+/** checkSmtpCredentials for a proof kept from an earlier AUTH: null once the login is deleted, reset or disabled. */
+export async function verifySmtpProof(store: Store, proof: SmtpProof): Promise<SmtpIdentity | null> {
   const verified = store.credentials.smtpIdentities;
-  const cacheKey = `auth:${sha256hex(`${username.trim().toLowerCase()}\u0000${password}`)}`;
+  const cacheKey = `auth:${sha256hex(`${proof.username}\u0000${proof.presented}`)}`;
   const hit = verified.get(cacheKey);
   if (hit) return hit;
-  const who = await lookUpCredentials(store.db, username, password);
+  const who = await lookUpCredentials(store.db, proof);
   if (who) verified.set(cacheKey, who);
   return who;
 }
 
-async function lookUpCredentials(db: Db, username: string, password: string): Promise<SmtpIdentity | null> {
-  // Usernames are issued in lower case; matched without regard to case on both databases (MySQL's collation
-  // already ignores it, SQLite's does not).
-  const row = await db('smtp_credentials').where({ username: username.trim().toLowerCase() }).first();
+async function lookUpCredentials(db: Db, { username, presented }: SmtpProof): Promise<SmtpIdentity | null> {
+  const row = await db('smtp_credentials').where({ username }).first();
   // Compare hashes in constant time; an unknown username costs the same hashing.
-  const presented = sha256hex(password);
   if (!row || !safeEqual(presented, String(row.password_hash)) || row.status !== 'Enabled') return null;
   const [user, domain] = await Promise.all([
     db('users').where({ id: row.user_id }).first(),

@@ -8,12 +8,12 @@ import { isEnabled, yesNo, canonicalIp } from '../auth/users';
 import { STATUS } from '../domains/domains';
 import { acceptRaw } from '../mail/accept-raw';
 import { suppressedAmongShared } from '../suppression/suppressions';
-import { SmtpIdentity, smtpIdentityByUsername } from './credentials';
+import { SmtpIdentity, smtpIdentityByUsername, verifySmtpProof } from './credentials';
 import { lineEndingProblem } from './message-rules';
 import './greeting';
 import { instrumentSmtp } from '../ops/smtp-metrics';
 import { perIpConnectionLimit } from './per-ip-limit';
-import { smtpAuthHook } from './auth-hook';
+import { ProvedSession, smtpAuthHook } from './auth-hook';
 import { reply } from './reply';
 
 /** PEM pair for STARTTLS: configured files, or a self-signed pair made once in DATA_DIR for development. */
@@ -83,22 +83,21 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
         onClose: perIp.onClose,
         onAuth,
         onMailFrom(address, session, cb) {
+          // The credential is looked up again for every transaction (cached SENDER_AUTH_CACHE_MS), not only at AUTH:
+          // a reset password, a deleted login, or a disabled account or domain ends an open connection's sending too.
+          // A trusted address sends as its configured credential without AUTH.
+          const proof = (session as ProvedSession).smtpProof;
           const trusted = config.smtpTrustedClients[canonicalIp(session.remoteAddress)];
-          if (!identity(session) && trusted) {
-            // A trusted address sends as its configured credential without AUTH.
-            smtpIdentityByUsername(services.store, trusted).then(
-              (who) => {
-                if (!who) return cb(reply(530, '5.7.0 Authentication required'));
-                session.user = who as unknown as string;
-                checkSender(who, address.address, cb);
-              },
-              () => cb(reply(451, '4.3.0 Temporary failure; try again')),
-            );
-            return;
-          }
-          const who = identity(session);
-          if (!who) return cb(reply(530, '5.7.0 Authentication required'));
-          checkSender(who, address.address, cb);
+          const lookup = proof ? verifySmtpProof(services.store, proof) : trusted ? smtpIdentityByUsername(services.store, trusted) : null;
+          if (!lookup) return cb(reply(530, '5.7.0 Authentication required'));
+          lookup.then(
+            (who) => {
+              if (!who) return cb(reply(530, `5.7.0 Authentication required${proof ? ": this session's credentials are no longer valid" : ''}`));
+              session.user = who as unknown as string;
+              checkSender(who, address.address, cb);
+            },
+            () => cb(reply(451, '4.3.0 Temporary failure; try again')),
+          );
         },
         onRcptTo(address, session, cb) {
           const who = identity(session)!;

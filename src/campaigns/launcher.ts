@@ -79,8 +79,20 @@ export function createCampaignWorker(services: Services): CampaignWorker {
         tags: [`campaign:${id}`],
       });
       for (;;) {
+        // A turn of the event loop between pages: on the embedded store every query of a page completes without I/O,
+        // so without it a long campaign held the whole process (its API included) until its last page.
+        await new Promise((resolve) => setImmediate(resolve));
         const row: CampaignRow | undefined = await db('campaigns').where({ id }).first();
         if (!row || row.status !== CAMPAIGN_STATUS.sending || (row as { lease_owner?: string }).lease_owner !== owner) return;
+        // The account and domain as they are now, for each page: disabling either stops a campaign under way (the
+        // send path refuses the page and the campaign fails, saying why), not only one that has not started.
+        const [userNow, domainNow] = await Promise.all([findUser(db, first.user_id), db('sender_domains').where({ id: domain.id }).first()]);
+        if (!userNow || !domainNow) {
+          await finish(id, CAMPAIGN_STATUS.failed, 'The campaign has no list or its account is gone');
+          return;
+        }
+        sender.user = userNow;
+        sender.domain = domainNow as DomainRow;
         const members = await subscribedMembers(db, first.list_id, Number(domain.id), { order: 'id', limit: LIST_PAGE, afterId: Number(row.cursor) });
         if (!members.length) {
           await finish(id, CAMPAIGN_STATUS.completed);

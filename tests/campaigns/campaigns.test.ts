@@ -8,7 +8,7 @@ import { createCampaignWorker, CampaignWorker } from '../../src/campaigns/launch
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { waitFor } from '../helpers/sink';
 import { addSubscriber, as, makeField, makeList, Owner } from '../lists/fixtures';
-import { createUser } from '../helpers/harness';
+import { createUser, senderSetup } from '../helpers/harness';
 
 let rig: RelayRig;
 let campaigns: CampaignWorker;
@@ -125,6 +125,43 @@ it('resumes a page whose messages were accepted before a crash without sending t
   const [{ n }] = await rig.h.services.db('messages').where({ campaign_id: c }).count({ n: '*' });
   expect(Number(n)).toBe(eligible.length);
   expect((await cmd('campaign.get', { CampaignID: c })).Campaign.Progress.Queued).toBe(eligible.length);
+});
+
+it('stops a campaign under way once its account is disabled: no page after that, and it fails saying why', async () => {
+  const db = rig.h.services.db;
+  // An account of its own: disabling one ends its sessions, which the other tests here use.
+  const own = await senderSetup(rig.h);
+  const owner: Owner = { userId: own.userId, sessionId: own.sessionId };
+  const listId = await makeList(rig.h, owner, { SenderEmailAddress: `news@${own.domain}` });
+  const now = Date.now();
+  // The members are the fixture, written in bulk (200 rows a statement: SQLite takes at most 500 terms); the launch
+  // and the account switch are the doors under test. 40 pages of 250: far more than go by while the switch is made.
+  const members = 10_000;
+  for (let i = 0; i < members; i += 200) {
+    await db('subscribers').insert(
+      Array.from({ length: 200 }, (_, j) => ({
+        list_id: listId,
+        email: `d${i + j}@campaign.test`,
+        status: 'Subscribed',
+        subscription_date: now,
+        source: 'API',
+        created_at: now,
+        updated_at: now,
+      })),
+    );
+  }
+  const c = (await as(rig.h, owner)('campaign.create', { CampaignName: 'Disable me', Subject: 'Hi', ListID: listId, PlainContent: 'Hello' })).CampaignID;
+  expect(await as(rig.h, owner)('campaign.launch', { CampaignID: c })).toMatchObject({ Success: true, Recipients: members });
+  await waitFor(async () => (await db('campaigns').where({ id: c }).first()).queued > 0, 30000, 'the first page');
+  const disabled = await rig.h.call({ Command: 'user.update', AdminAPIKey: rig.h.adminKey, UserID: own.userId, AccountStatus: 'Disabled' });
+  expect(disabled.Success).toBe(true);
+  const atSwitch = Number((await db('campaigns').where({ id: c }).first()).queued);
+  await waitFor(async () => (await db('campaigns').where({ id: c }).first()).status !== 'sending', 30000, 'the campaign to stop');
+  const row = await db('campaigns').where({ id: c }).first();
+  expect(row).toMatchObject({ status: 'failed', error: 'Invalid or deactivated user account' });
+  // The page under way when the account was disabled may finish; no later one starts.
+  expect(Number(row.queued)).toBeLessThanOrEqual(atSwitch + 250);
+  expect(Number(row.queued)).toBeLessThan(members);
 });
 
 it('cancels a sending campaign: no further pages, unsent deliveries cancelled', async () => {

@@ -40,7 +40,8 @@ type Hosts = Omit<HostSettings, 'track_prefix_disabled'> & { track_prefix_disabl
 
 /**
  * Registers a domain (normalised name and host settings already read). Re-adding one's own domain starts it over:
- * new key, new records, Approval Pending, same id. Throws DomainError taken | limit | hosts.
+ * new key, new records, Approval Pending (an admin-set Disabled or Suspended stays), same id. Throws DomainError
+ * taken | limit | hosts.
  */
 export async function createDomain(
   ctx: CommandContext,
@@ -59,12 +60,14 @@ export async function createDomain(
   try {
     return await ctx.db.transaction(async (trx) => {
       await lockUserRow(trx, user.id);
-      const existing = await trx('sender_domains').where({ domain }).first('id', 'user_id');
+      const existing = await trx('sender_domains').where({ domain }).first('id', 'user_id', 'status');
       if (existing && Number(existing.user_id) !== user.id) throw new DomainError('taken');
       if (existing) {
+        // An admin's Disabled or Suspended stays (as in updateDomain): re-adding must not be a way around it.
+        const held = existing.status === STATUS.disabled || existing.status === STATUS.suspended;
         await trx('sender_domains')
           .where({ id: existing.id })
-          .update({ ...fields, ...FRESH_WATCH, status: STATUS.pending, last_verified_at: null, updated_at: now });
+          .update({ ...fields, ...FRESH_WATCH, status: held ? existing.status : STATUS.pending, last_verified_at: null, updated_at: now });
         return Number(existing.id);
       }
       const limit = Number(user.limit_sender_domains);

@@ -174,6 +174,19 @@ describe('emailgateway.adddomain', () => {
     expect(rows[0].status).toBe('Approval Pending');
   });
 
+  it("keeps an admin's Disabled or Suspended through a re-add (only Approval Pending is promoted once records verify)", async () => {
+    const u = await createUser(h);
+    for (const held of ['Disabled', 'Suspended']) {
+      const name = uniqueDomain();
+      const first = await add(u.sessionId, { DomainName: name });
+      await h.services.db('sender_domains').where({ id: first.NewSenderDomainID }).update({ status: held });
+      const again = await add(u.sessionId, { DomainName: name });
+      expect(again).toMatchObject({ Success: true, NewSenderDomainID: first.NewSenderDomainID });
+      expect(again.Domain.Status).toBe(held);
+      expect((await h.services.db('sender_domains').where({ id: first.NewSenderDomainID }).first()).status).toBe(held);
+    }
+  });
+
   it('stores the DKIM private key encrypted, not as PEM', async () => {
     const u = await createUser(h);
     const name = uniqueDomain();

@@ -401,6 +401,24 @@ describe('forged bounce and complaint reports', () => {
     expect(row.note).toMatch(note);
   }
 
+  it('a DSN for a delivery that ended 15 days ago (VERP tags do not expire; a real DSN comes within days)', async () => {
+    const m = await sent('old@dest.test');
+    const ended = Date.now() - 15 * 86_400_000;
+    await h.services.db('deliveries').where({ id: m.id }).update({ status: 'delivered', finished_at: ended });
+    await deliver(m.verp, postfixDsn(m.verp, 'old@dest.test', '5.1.1', '550 5.1.1 user unknown', 'failed'));
+    await ignored(/^a delivery status report for delivery \d+ arrived 15 days after the delivery ended; not applied$/);
+    expect(await h.services.db('deliveries').where({ id: m.id }).first()).toMatchObject({ status: 'delivered' });
+    expect(await h.services.db('suppressions').where({ email: 'old@dest.test' }).first()).toBeUndefined();
+    // The same report for a delivery that ended two days ago is applied.
+    const recent = await sent('recent@dest.test');
+    await h.services
+      .db('deliveries')
+      .where({ id: recent.id })
+      .update({ status: 'delivered', finished_at: Date.now() - 2 * 86_400_000 });
+    await deliver(recent.verp, postfixDsn(recent.verp, 'recent@dest.test', '5.1.1', '550 5.1.1 user unknown', 'failed'));
+    expect(await h.services.db('deliveries').where({ id: recent.id }).first()).toMatchObject({ status: 'bounced' });
+  });
+
   it('a Cc recipient replaying the Message-ID in a DSN to a plain return-path address', async () => {
     const victim = await sent('victim1@dest.test', { cc: ['mallory1@evil.test'] });
     await deliver(

@@ -226,6 +226,8 @@ export interface Config {
   smtpTrustedClients: Record<string, string>;
   /** INBOUND_SMTP_PORT: listener for bounces and complaint reports to the MFROM hosts (point their MX here; 25 in production). Default 2526. */
   inboundSmtpPort: number;
+  /** INBOUND_MAX_MESSAGES_PER_MINUTE: messages the intake takes from one client (an IPv4 address or IPv6 /64) a minute; more get 451. Default 600; 0 turns it off. */
+  inboundMaxMessagesPerMinute: number;
   /** WEBHOOK_*: how webhook calls are made, retried and given up (see WebhookSettings for each variable). */
   webhooks: WebhookSettings;
   /** OPS_PORT: the worker and smtp roles' listener for /healthz, /readyz and /metrics (the api role serves them on PORT). Default 9464; 0 picks a free port. */
@@ -536,6 +538,7 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     smtpMaxConnections: int(env, 'SMTP_MAX_CONNECTIONS', 2000, 1, 1_000_000),
     smtpMaxAuthFailures: int(env, 'SMTP_MAX_AUTH_FAILURES', 10, 1, 100000),
     inboundSmtpPort: int(env, 'INBOUND_SMTP_PORT', 2526, 0, 65535),
+    inboundMaxMessagesPerMinute: int(env, 'INBOUND_MAX_MESSAGES_PER_MINUTE', 600, 0, 1_000_000),
     smtpTrustedClients: trustedClients(env),
     smtpGreetingDelayMs: int(env, 'SMTP_GREETING_DELAY_MS', 0, 0, 10_000),
     webhooks: {

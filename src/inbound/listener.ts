@@ -4,6 +4,8 @@ import type { Services } from '../command';
 import { composeHosts, normalizeDomain } from '../domains/names';
 import { processInbound } from './process';
 import { perIpConnectionLimit } from '../smtp/per-ip-limit';
+import { clientPrefix } from '../auth/client-prefix';
+import { canonicalIp } from '../auth/users';
 import { reply } from '../smtp/reply';
 
 /** True when `host` is the MFROM host of a sender domain (`sl.example.com`). */
@@ -30,6 +32,9 @@ export async function startInboundSmtp(services: Services): Promise<InboundListe
   const { config, logger } = services;
   // Open to anyone: at most SMTP_MAX_CONNECTIONS_PER_IP connections from one address, as on the relay front.
   const perIp = perIpConnectionLimit(config.smtpMaxConnectionsPerIp);
+  // And at most INBOUND_MAX_MESSAGES_PER_MINUTE messages from one client: every one is stored and parsed, and a real
+  // MTA takes a 451 as "later" and loses nothing.
+  const perMinute = config.inboundMaxMessagesPerMinute ? services.limits.limit('inbound-msg', config.inboundMaxMessagesPerMinute, 60) : null;
   const server = new SMTPServer({
     name: config.mailHostname,
     banner: 'Postern bounce intake',
@@ -42,6 +47,13 @@ export async function startInboundSmtp(services: Services): Promise<InboundListe
     maxClients: config.smtpMaxConnections,
     onConnect: perIp.onConnect,
     onClose: perIp.onClose,
+    onMailFrom(_address, session, cb) {
+      if (!perMinute) return cb();
+      perMinute.consume(clientPrefix(canonicalIp(session.remoteAddress))).then(
+        (v) => (v.allowed ? cb() : cb(reply(451, `4.7.1 Too many messages from your address; try again in ${v.retryAfterSec} seconds`))),
+        () => cb(reply(451, '4.3.0 Temporary failure; try again')),
+      );
+    },
     onRcptTo(address, _session, cb) {
       const host = address.address.slice(address.address.lastIndexOf('@') + 1);
       isMfromHost(services, host).then(

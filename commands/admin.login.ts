@@ -16,7 +16,16 @@ export default defineCommand({
   },
   async run(p, ctx) {
     let adminId: number | null = null;
-    const account: LoginName = p.adminapikey !== undefined ? { key: true } : { username: String(p.username) };
+    // The admin the name matches, found first: the failed-login counts are kept per account (login-throttle.ts).
+    const matched =
+      p.adminapikey !== undefined
+        ? undefined
+        : await ctx
+            .db('admins')
+            .whereRaw('lower(username) = ?', [String(p.username).toLowerCase()])
+            .first('id');
+    const account: LoginName =
+      p.adminapikey !== undefined ? { key: true } : { username: String(p.username), accountId: matched ? Number(matched.id) : undefined };
     const wait = await loginBlockedFor(ctx, 'admin', account);
     if (wait > 0) throw new CommandError(4, `Too many failed login attempts: try again in ${wait} seconds`);
     if (p.adminapikey !== undefined) {

@@ -25,7 +25,16 @@ export default defineCommand({
   async run(p, ctx) {
     let user: UserRow | undefined;
     let apiKeyId: number | null = null;
-    const account: LoginName = p.apikey !== undefined ? { key: true } : { username: String(p.username) };
+    // The account the name matches, found first: the failed-login counts are kept per account (login-throttle.ts).
+    const candidate: UserRow | undefined =
+      p.apikey !== undefined
+        ? undefined
+        : await ctx
+            .db('users')
+            .whereRaw('lower(username) = ?', [String(p.username).toLowerCase()])
+            .first();
+    const account: LoginName =
+      p.apikey !== undefined ? { key: true } : { username: String(p.username), accountId: candidate ? Number(candidate.id) : undefined };
     const wait = await loginBlockedFor(ctx, 'user', account);
     if (wait > 0) throw new CommandError([4], `Too many failed login attempts: try again in ${wait} seconds`);
     if (p.apikey !== undefined) {
@@ -39,10 +48,6 @@ export default defineCommand({
           .update({ last_used_at: Date.now(), last_used_ip: ctx.ip, request_count: ctx.db.raw('request_count + 1') });
       }
     } else {
-      const candidate: UserRow | undefined = await ctx
-        .db('users')
-        .whereRaw('lower(username) = ?', [String(p.username).toLowerCase()])
-        .first();
       if (!candidate) await burnPasswordCheck(String(p.password), ctx.config.passwordHashCost);
       else if (await verifyPassword(String(p.password), candidate.password_hash)) user = candidate;
     }

@@ -15,13 +15,17 @@ const WINDOW_SEC = 15 * 60;
 // Below 24.8 days: the embedded limiter expires keys with a setTimeout, which fires at once past 2^31 ms.
 const KNOWN_SEC = 14 * 24 * 3600;
 
-/** Who is logging in: an account name and password, or a key (a random secret; no one account to guess at). */
-export type LoginName = { username: string } | { key: true };
+/**
+ * Who is logging in: an account name and password, or a key (a random secret; no one account to guess at). `accountId`
+ * is the account the name matched, when one did: counted by it, names the database reads as the same account
+ * (MySQL's collation ignores case, trailing spaces and accents) share one count.
+ */
+export type LoginName = { username: string; accountId?: number } | { key: true };
 
 function keys(ctx: CommandContext, kind: 'user' | 'admin', who: LoginName) {
   const client = clientPrefix(ctx.ip);
   // Prefixed, so that an account named like a key login ("apikey") shares no count with key logins.
-  const account = 'username' in who ? `u:${who.username.toLowerCase()}` : 'k:';
+  const account = !('username' in who) ? 'k:' : who.accountId !== undefined ? `id:${who.accountId}` : `u:${who.username.toLowerCase()}`;
   return {
     account: ctx.limits.limit(`${kind}-login-fail`, PER_ACCOUNT, WINDOW_SEC),
     accountKey: `${client}|${account}`,

@@ -86,7 +86,8 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
           // The credential is looked up again for every transaction (cached SENDER_AUTH_CACHE_MS), not only at AUTH:
           // a reset password, a deleted login, or a disabled account or domain ends an open connection's sending too.
           // A trusted address sends as its configured credential without AUTH.
-          const proof = (session as ProvedSession).smtpProof;
+          // Only while the session is logged in: smtp-server logs it out at STARTTLS (RFC 3207 §4.2), proof or not.
+          const proof = session.user ? (session as ProvedSession).smtpProof : undefined;
           const trusted = config.smtpTrustedClients[canonicalIp(session.remoteAddress)];
           const lookup = proof ? verifySmtpProof(services.store, proof) : trusted ? smtpIdentityByUsername(services.store, trusted) : null;
           if (!lookup) return cb(reply(530, '5.7.0 Authentication required'));

@@ -3,9 +3,12 @@
  * is looked up again at every MAIL FROM, not only at AUTH (before, a connection kept alive with NOOP went on sending
  * as the domain after its password was reset, its login deleted or its account disabled).
  */
+import net from 'node:net';
+import tls from 'node:tls';
 import { SmtpFront, startSmtpFront } from '../../src/smtp/front';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 import { RawSmtp, rawSmtp } from '../helpers/smtp-raw';
+import { waitFor } from '../helpers/sink';
 
 let h: Harness;
 let front: SmtpFront;
@@ -69,6 +72,39 @@ it('refuses the next transaction of an open connection once its password is rese
   expect((await h.call({ Command: 'emailgateway.deletesmtp', SessionID: s.sessionId, SMTPID: deleted.id })).Success).toBe(true);
   expect(await transaction(b)).toBe("530 5.7.0 Authentication required: this session's credentials are no longer valid");
   b.close();
+});
+
+/** Line-level SMTP over a socket that may be upgraded to TLS by the caller. */
+function lines(socket: net.Socket) {
+  let buffer = '';
+  socket.on('data', (d: Buffer) => (buffer += d.toString('latin1')));
+  const complete = /^(?:\d{3}-.*\r\n)*\d{3}(?: .*)?\r\n/;
+  return async (line?: string): Promise<string> => {
+    if (line !== undefined) socket.write(`${line}\r\n`);
+    await waitFor(() => complete.test(buffer), 10_000, 'an SMTP reply');
+    const m = complete.exec(buffer)!;
+    buffer = buffer.slice(m[0].length);
+    return m[0].trimEnd();
+  };
+}
+
+it('logs a session out at STARTTLS (RFC 3207): a login made in clear does not carry over into TLS', async () => {
+  const who = await login();
+  const plain = net.connect(front.ports[0], '127.0.0.1');
+  plain.on('error', () => undefined);
+  const say = lines(plain);
+  expect(await say()).toMatch(/^220 /);
+  expect(await say('EHLO client.test')).toMatch(/^250/);
+  // In clear, allowed from loopback.
+  expect(await say(`AUTH PLAIN ${Buffer.from(`\0${who.user}\0${who.pass}`).toString('base64')}`)).toMatch(/^235 /);
+  expect(await say('STARTTLS')).toMatch(/^220 /);
+  plain.removeAllListeners('data');
+  const secure = tls.connect({ socket: plain, rejectUnauthorized: false });
+  await new Promise((resolve) => secure.once('secureConnect', resolve));
+  const sayTls = lines(secure);
+  expect(await sayTls('EHLO client.test')).toMatch(/^250/);
+  expect(await sayTls(`MAIL FROM:<app@${s.domain}>`)).toBe('530 5.7.0 Authentication required');
+  secure.destroy();
 });
 
 it('refuses the next transaction of an open connection once its account is disabled, and sends again once it is enabled', async () => {

@@ -132,8 +132,8 @@ export function shownAddressProblem(value: string, domain: string): string | nul
 
 /**
  * Domains of everything that looks like an address anywhere in the value: display names, comments, routes, encoded
- * words. A handle such as "Follow @acme" (an `@` that starts a word, before a name without a dot) is no address to a
- * reader and is not counted; `@acme.example` after a space still is, as is a source route (`<@host:`).
+ * words. A handle such as "Follow @acme" (an `@` that starts a word, before letters, digits and underscores only) is
+ * no address to a reader and is not counted; `@acme.example` after a space still is, as is a source route (`<@host:`).
  */
 function mentionedDomains(value: string): string[] {
   let text = value;
@@ -146,7 +146,8 @@ function mentionedDomains(value: string): string[] {
   for (const m of text.matchAll(/@([^\s<>()[\]\\,;:"@]+)/g)) {
     const domain = m[1].toLowerCase().replace(/\.$/, '');
     const before = m.index === 0 ? '' : text[m.index - 1];
-    if (!domain.includes('.') && (before === '' || /[\s"(]/.test(before))) continue;
+    // ASCII only: `@paypal｡com` (U+FF61) reads as an address too.
+    if (/^[a-z0-9_]+$/.test(domain) && (before === '' || /[\s"(]/.test(before))) continue;
     domains.push(domain);
   }
   return domains;

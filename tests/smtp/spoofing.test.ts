@@ -70,6 +70,11 @@ describe('SMTP front: From and Sender must name only the sender domain', () => {
       /^553 5\.7\.1 From header mentions an address on "bank\.test"/,
     ],
     ['a foreign address without a dot', (d) => `From: "ceo@bank" <app@${d}>`, /^553 5\.7\.1 From header mentions an address on "bank"/],
+    [
+      'a handle-like name with a look-alike dot (U+FF61)',
+      (d) => `From: =?utf-8?B?${Buffer.from('Support @paypal\uff61com').toString('base64')}?= <app@${d}>`,
+      /^553 5\.7\.1 From header mentions an address on "paypal.{1,3}com"/, // U+FF61, read as Latin-1 by the raw client
+    ],
     ['a source route through a foreign host', (d) => `From: <@bank.test:app@${d}>`, /^553 5\.7\.1 From header mentions an address on "bank\.test"/],
     ['a foreign Resent-From', (d) => `From: app@${d}\r\nResent-From: ceo@bank.test`, /^553 5\.7\.1 Resent-From header holds/],
     ['no From header', () => 'X-Note: none', /^553 5\.7\.1 message has no From header/],

@@ -133,14 +133,27 @@ export class MtaSts {
     const stored = known ? null : await this.deps.store?.get(domain, this.now()).catch(() => null);
     const cached = known ?? (stored ? { ...stored, refreshAt: this.refreshAfter(stored.expiresAt - this.now()) } : null);
     if (cached && !known) this.policies.set(domain, cached);
+    // A policy in use is fetched again once its refresh time has come (§10.2), its id unchanged, and also when the TXT
+    // lookup fails or finds nothing: else it lapses at max_age, and an attacker who blocks that lookup for as long
+    // then finds the domain unprotected.
+    const due = cached !== null && this.now() >= (cached.refreshAt ?? 0);
+    let id: string | null;
     try {
-      const id = parseStsRecord(await this.deps.txt(`_mta-sts.${domain}`).catch(noRecords));
-      // The same id is fetched again once its refresh time has come (§10.2): else a policy lapses at max_age, and an
-      // attacker who blocks the TXT lookup then finds the domain unprotected.
-      if (!id || (id === cached?.id && this.now() < (cached.refreshAt ?? 0))) return cached;
+      id = parseStsRecord(await this.deps.txt(`_mta-sts.${domain}`).catch(noRecords));
+    } catch {
+      id = null;
+    }
+    if (!due && (!id || id === cached?.id)) return cached;
+    try {
       const policy = parseStsPolicy(await this.fetch(`mta-sts.${domain}`));
       const maxAgeMs = policy.maxAgeS * 1000;
-      const fresh: StsPolicy = { id, mode: policy.mode, mx: policy.mx, expiresAt: this.now() + maxAgeMs, refreshAt: this.refreshAfter(maxAgeMs) };
+      const fresh: StsPolicy = {
+        id: id ?? cached!.id,
+        mode: policy.mode,
+        mx: policy.mx,
+        expiresAt: this.now() + maxAgeMs,
+        refreshAt: this.refreshAfter(maxAgeMs),
+      };
       this.policies.set(domain, fresh);
       await this.deps.store?.put(domain, fresh, this.now()).catch(() => undefined); // memory still has it
       return fresh;

@@ -276,7 +276,7 @@ describe('the policy cache and fetch (MtaSts against the same DNS and HTTPS serv
     expect(requests.get(`mta-sts.${changing}`)).toBe(4);
   });
 
-  it('fetches a policy in use again halfway through its max_age with its id unchanged, so blocking its TXT record later lapses nothing', async () => {
+  it('fetches a policy in use again halfway through its max_age, its id unchanged or its TXT record blocked, so nothing lapses', async () => {
     publish(refreshed, policy('enforce', `mx.${refreshed}`), 'r1');
     const s = sts();
     const first = await s.policyFor(refreshed);
@@ -288,11 +288,17 @@ describe('the policy cache and fetch (MtaSts against the same DNS and HTTPS serv
     const again = await s.policyFor(refreshed);
     expect(requests.get(`mta-sts.${refreshed}`)).toBe(2);
     expect(again!.expiresAt).toBeGreaterThan(first!.expiresAt);
-    // Now the TXT lookup is blocked and the policy host fails: the policy holds past where the first fetch ended.
+    // The TXT lookup is blocked now: the policy is still fetched again when due, and moves on.
     dns.zone.delete(`_mta-sts.${refreshed}`);
+    clock += 43_200_000;
+    const blocked = await s.policyFor(refreshed);
+    expect(requests.get(`mta-sts.${refreshed}`)).toBe(3);
+    expect(blocked).toMatchObject({ id: 'r1', mode: 'enforce' });
+    expect(blocked!.expiresAt).toBeGreaterThan(again!.expiresAt);
+    // And the policy host fails too: the policy holds past where the first two fetches ended.
     answers.set(`mta-sts.${refreshed}`, { status: 503, body: '' });
     clock += 50_000_000;
-    expect(clock).toBeGreaterThan(first!.expiresAt);
+    expect(clock).toBeGreaterThan(again!.expiresAt);
     expect(await s.policyFor(refreshed)).toMatchObject({ id: 'r1', mode: 'enforce' });
   });
 

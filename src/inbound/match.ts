@@ -18,6 +18,8 @@ export type Match = { delivery: DeliveryRef } | { unmatched: string };
 
 /** How long after a delivery ended a DSN for it is still applied (queues keep mail for about five days). */
 export const DSN_MAX_AGE_MS = 14 * 86_400_000;
+/** And a complaint: a reader may mark old mail as spam, but not a message of a season ago. */
+export const ARF_MAX_AGE_MS = 90 * 86_400_000;
 
 const bare = (a: string) => a.trim().replace(/^<|>$/g, '');
 /** Message-IDs compared without brackets, whitespace (folding) or case of the domain part. */
@@ -85,12 +87,13 @@ export async function matchReport(services: Services, mail: InboundMail, report:
   if (reported && !sameMessageId(reported, String(row.message_id_header ?? ''))) {
     return { unmatched: `the report quotes Message-ID ${reported.slice(0, 200)}, not that of delivery ${id}'s message` };
   }
-  // A VERP tag never expires, and anyone who saw a forwarded copy's Return-Path could bounce a delivery made months
-  // ago; a real DSN comes within the days a queue keeps mail. Complaints may come weeks later and are still applied.
+  // A VERP tag never expires, and anyone who saw a forwarded copy's Return-Path could bounce or complain about a
+  // delivery made long ago; a real DSN comes within the days a queue keeps mail, a complaint within weeks.
   const ended = Number(row.finished_at ?? 0);
-  if (report.kind === 'dsn' && ended > 0 && Date.now() - ended > DSN_MAX_AGE_MS) {
+  if (ended > 0 && Date.now() - ended > (report.kind === 'dsn' ? DSN_MAX_AGE_MS : ARF_MAX_AGE_MS)) {
     const days = Math.floor((Date.now() - ended) / 86_400_000);
-    return { unmatched: `a delivery status report for delivery ${id} arrived ${days} days after the delivery ended; not applied` };
+    const what = report.kind === 'dsn' ? 'a delivery status report' : 'a complaint';
+    return { unmatched: `${what} for delivery ${id} arrived ${days} days after the delivery ended; not applied` };
   }
   const { message_id_header: _m, domain: _d, subdomain: _s, track_prefix: _p, track_merge: _t, track_prefix_disabled: _x, finished_at: _f, ...delivery } = row;
   return { delivery: { ...delivery, id: Number(delivery.id), domain_id: Number(delivery.domain_id), user_id: Number(delivery.user_id) } as DeliveryRef };

@@ -409,6 +409,15 @@ describe('forged bounce and complaint reports', () => {
     await ignored(/^a delivery status report for delivery \d+ arrived 15 days after the delivery ended; not applied$/);
     expect(await h.services.db('deliveries').where({ id: m.id }).first()).toMatchObject({ status: 'delivered' });
     expect(await h.services.db('suppressions').where({ email: 'old@dest.test' }).first()).toBeUndefined();
+    // A complaint is applied up to 90 days after its delivery ended: one about a delivery of 100 days ago is not.
+    const complained = await sent('complainer@dest.test');
+    await h.services
+      .db('deliveries')
+      .where({ id: complained.id })
+      .update({ status: 'delivered', finished_at: Date.now() - 100 * 86_400_000 });
+    await deliver(`fbl@sl.${s.domain}`, arf('complainer@dest.test', complained.header, complained.verp), 'feedbackloop@comcast.yahoo.com');
+    await ignored(/^a complaint for delivery \d+ arrived 100 days after the delivery ended; not applied$/);
+    expect(await h.services.db('suppressions').where({ email: 'complainer@dest.test' }).first()).toBeUndefined();
     // The same report for a delivery that ended two days ago is applied.
     const recent = await sent('recent@dest.test');
     await h.services

@@ -4,6 +4,7 @@
  * writing nothing. The hold is a MariaDB table lock on `pending_batches` (where a batch of more than 50 recipients is
  * written, as one row) taken from another connection, so the test does not depend on how fast a batch is written.
  */
+import type { Knex } from 'knex';
 import supertest from 'supertest';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 
@@ -22,13 +23,13 @@ afterAll(async () => {
   await h.close();
 });
 
-function batch(tag: string, n: number) {
+function batch(tag: string, n: number, domain = s.domain) {
   return {
     Messages: Array.from({ length: n }, (_, i) => ({
       Subject: tag,
       ContentType: 'plain',
       PlainContent: 'Thanks for your order.',
-      From: { name: 'Shop', email: `shop@${s.domain}` },
+      From: { name: 'Shop', email: `shop@${domain}` },
       To: [{ name: 'Bo', email: `bo${i}@recipient.test` }],
     })),
   };
@@ -49,34 +50,50 @@ async function until(what: string, check: () => Promise<boolean>): Promise<void>
 type Reply = { status: number; headers: Record<string, string>; body: any };
 
 /**
- * Sends six batches: the first is held inside its write (so it keeps the only slot), then five more arrive together.
- * Resolves every reply once the lock is let go; `refusedEarly` counts the replies that came while the lock was held.
+ * Runs `work` with `pending_batches` locked from a connection of its own, once `first` (started inside) waits on the
+ * lock: the first batch then holds the only slot for as long as `work` wants. `unlock` lets it go on; so does the end.
  */
-async function contend(send: (tag: string) => Promise<Reply>, label: string): Promise<{ tags: string[]; replies: Reply[]; refusedEarly: number }> {
-  const db = h.services.db;
+async function whileHeld<T>(db: Knex, first: () => Promise<Reply>, work: (held: Promise<Reply>, unlock: () => Promise<void>) => Promise<T>): Promise<T> {
   const conn = await db.client.acquireConnection();
-  const tags = Array.from({ length: 6 }, (_, i) => `${label} ${i} ${s.domain}`);
-  try {
-    await db.raw('LOCK TABLES `pending_batches` WRITE').connection(conn);
-    const first = send(tags[0]);
-    await until('the first batch to wait on the lock', async () => {
-      const [rows] = await db.raw("select count(*) as n from information_schema.PROCESSLIST where STATE like 'Waiting for table%'");
-      return Number(rows[0].n) > 0;
-    });
-    let answered = 0;
-    const rest = tags.slice(1).map((t) => send(t).then((r) => (answered++, r)));
-    // One of the five takes the place in line and waits; the other four must be answered while the lock still holds.
-    await until('four refusals', async () => answered >= 4);
-    const refusedEarly = answered;
-    await db.raw('UNLOCK TABLES').connection(conn);
-    return { tags, replies: await Promise.all([first, ...rest]), refusedEarly };
-  } finally {
+  const unlock = async () => {
     await db
       .raw('UNLOCK TABLES')
       .connection(conn)
       .catch(() => undefined);
+  };
+  try {
+    await db.raw('LOCK TABLES `pending_batches` WRITE').connection(conn);
+    const held = first();
+    await until('the first batch to wait on the lock', async () => {
+      const [rows] = await db.raw("select count(*) as n from information_schema.PROCESSLIST where STATE like 'Waiting for table%'");
+      return Number(rows[0].n) > 0;
+    });
+    return await work(held, unlock);
+  } finally {
+    await unlock();
     await db.client.releaseConnection(conn);
   }
+}
+
+/**
+ * Sends six batches: the first is held inside its write (so it keeps the only slot), then five more arrive together.
+ * Resolves every reply once the lock is let go; `refusedEarly` counts the replies that came while the lock was held.
+ */
+async function contend(send: (tag: string) => Promise<Reply>, label: string): Promise<{ tags: string[]; replies: Reply[]; refusedEarly: number }> {
+  const tags = Array.from({ length: 6 }, (_, i) => `${label} ${i} ${s.domain}`);
+  return whileHeld(
+    h.services.db,
+    () => send(tags[0]),
+    async (first, unlock) => {
+      let answered = 0;
+      const rest = tags.slice(1).map((t) => send(t).then((r) => (answered++, r)));
+      // One of the five takes the place in line and waits; the other four must be answered while the lock still holds.
+      await until('four refusals', async () => answered >= 4);
+      const refusedEarly = answered;
+      await unlock();
+      return { tags, replies: await Promise.all([first, ...rest]), refusedEarly };
+    },
+  );
 }
 
 describe('batch sends under BATCH_ACCEPT_CONCURRENCY=1, BATCH_ACCEPT_QUEUE=1', () => {
@@ -132,35 +149,25 @@ describe('BATCH_ACCEPT_WAIT_SECONDS=1', () => {
         supertest(short.app)
           .post('/api/v1/email/batch')
           .set('Authorization', `Bearer ${own.key}`)
-          .send({ Messages: batch(tag, 200).Messages.map((m) => ({ ...m, From: { name: 'Shop', email: `shop@${own.domain}` } })) })
+          .send(batch(tag, 200, own.domain))
           .then((r) => r);
-      const db = short.services.db;
-      const conn = await db.client.acquireConnection();
-      try {
-        await db.raw('LOCK TABLES `pending_batches` WRITE').connection(conn);
-        const first = post(`held ${own.domain}`);
-        await until('the first batch to wait on the lock', async () => {
-          const [rows] = await db.raw("select count(*) as n from information_schema.PROCESSLIST where STATE like 'Waiting for table%'");
-          return Number(rows[0].n) > 0;
-        });
-        const started = Date.now();
-        const waiting = await post(`in line ${own.domain}`);
-        const waited = Date.now() - started;
-        expect(waiting.status).toBe(503);
-        expect(waiting.headers['retry-after']).toBe('2');
-        expect(waiting.body).toEqual({ Errors: [{ Code: 100007, Message: expect.stringContaining('nothing of this request was written') }] });
-        // It waited its second in line (the default would hold it 30), then gave up with the lock still held.
-        expect(waited).toBeGreaterThanOrEqual(950);
-        expect(waited).toBeLessThan(10_000);
-        await db.raw('UNLOCK TABLES').connection(conn);
-        expect((await first).status).toBe(200);
-      } finally {
-        await db
-          .raw('UNLOCK TABLES')
-          .connection(conn)
-          .catch(() => undefined);
-        await db.client.releaseConnection(conn);
-      }
+      await whileHeld(
+        short.services.db,
+        () => post(`held ${own.domain}`),
+        async (first, unlock) => {
+          const started = Date.now();
+          const waiting = await post(`in line ${own.domain}`);
+          const waited = Date.now() - started;
+          expect(waiting.status).toBe(503);
+          expect(waiting.headers['retry-after']).toBe('2');
+          expect(waiting.body).toEqual({ Errors: [{ Code: 100007, Message: expect.stringContaining('nothing of this request was written') }] });
+          // It waited its second in line (the default would hold it 30), then gave up with the lock still held.
+          expect(waited).toBeGreaterThanOrEqual(950);
+          expect(waited).toBeLessThan(10_000);
+          await unlock();
+          expect((await first).status).toBe(200);
+        },
+      );
     } finally {
       await short.services.queues.close();
       await short.close();

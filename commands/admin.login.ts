@@ -1,7 +1,7 @@
 /** admin.login — AdminAPIKey, or the admin's Username + Password → SessionID + AdminInfo. Errors: 1 missing Username, 2 missing Password, 3 invalid credentials, 4 throttled. */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
-import { checkAdminPassword, isAdminApiKey } from '../src/auth/admin';
+import { checkAdminPassword, findAdminByName, isAdminApiKey } from '../src/auth/admin';
 import { createSession } from '../src/auth/sessions';
 import { LoginName, loginBlockedFor, recordLoginFailure, recordLoginSuccess } from '../src/auth/login-throttle';
 
@@ -17,13 +17,7 @@ export default defineCommand({
   async run(p, ctx) {
     let adminId: number | null = null;
     // The admin the name matches, found first: the failed-login counts are kept per account (login-throttle.ts).
-    const matched =
-      p.adminapikey !== undefined
-        ? undefined
-        : await ctx
-            .db('admins')
-            .whereRaw('lower(username) = ?', [String(p.username).toLowerCase()])
-            .first('id');
+    const matched = p.adminapikey !== undefined ? undefined : await findAdminByName(ctx.db, String(p.username));
     const account: LoginName =
       p.adminapikey !== undefined ? { key: true } : { username: String(p.username), accountId: matched ? Number(matched.id) : undefined };
     const wait = await loginBlockedFor(ctx, 'admin', account);
@@ -34,7 +28,7 @@ export default defineCommand({
         adminId = first ? Number(first.id) : null;
       }
     } else {
-      adminId = await checkAdminPassword(ctx.db, String(p.username), String(p.password), ctx.config.passwordHashCost);
+      adminId = await checkAdminPassword(matched, String(p.password), ctx.config.passwordHashCost);
     }
     if (adminId === null) {
       await recordLoginFailure(ctx, 'admin', account);

@@ -112,8 +112,13 @@ export async function isAdminApiKey(db: Db, config: Config, presented: string): 
   return !!row && safeEqual(sha256hex(presented), String(row.value));
 }
 
-export async function checkAdminPassword(db: Db, username: string, password: string, hashCost?: number): Promise<number | null> {
-  const row = await db('admins').whereRaw('lower(username) = ?', [username.toLowerCase()]).first();
+/** The admin a login name names, without regard to case (admin.login reads it before its failed-login check). */
+export async function findAdminByName(db: Db, username: string): Promise<{ id: number; password_hash: string } | undefined> {
+  return db('admins').whereRaw('lower(username) = ?', [username.toLowerCase()]).first('id', 'password_hash');
+}
+
+/** The admin's id when `password` is theirs; `row` is findAdminByName's answer. */
+export async function checkAdminPassword(row: { id: number; password_hash: string } | undefined, password: string, hashCost?: number): Promise<number | null> {
   if (!row) {
     await burnPasswordCheck(password, hashCost); // same cost as a real check, so timing does not reveal admin names
     return null;

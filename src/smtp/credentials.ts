@@ -19,11 +19,15 @@ export type SmtpIdentity = CachedSmtpIdentity;
 export interface SmtpProof {
   username: string;
   presented: string;
+  /** Its key in the verified-identity cache, made once: the proof is checked at every MAIL FROM. */
+  cacheKey: string;
 }
 
 export function smtpProof(username: string, password: string): SmtpProof {
   // Usernames are issued in lower case; matched without regard to case on both databases.
-  return { username: username.trim().toLowerCase(), presented: sha256hex(password) };
+  const name = username.trim().toLowerCase();
+  const presented = sha256hex(password);
+  return { username: name, presented, cacheKey: `auth:${sha256hex(`${name}\u0000${presented}`)}` };
 }
 
 /** The account and domain behind SMTP credentials from emailgateway.addsmtp, or null. */
@@ -34,11 +38,10 @@ export async function checkSmtpCredentials(store: Store, username: string, passw
 /** checkSmtpCredentials for a proof kept from an earlier AUTH: null once the login is deleted, reset or disabled. */
 export async function verifySmtpProof(store: Store, proof: SmtpProof): Promise<SmtpIdentity | null> {
   const verified = store.credentials.smtpIdentities;
-  const cacheKey = `auth:${sha256hex(`${proof.username}\u0000${proof.presented}`)}`;
-  const hit = verified.get(cacheKey);
+  const hit = verified.get(proof.cacheKey);
   if (hit) return hit;
   const who = await lookUpCredentials(store.db, proof);
-  if (who) verified.set(cacheKey, who);
+  if (who) verified.set(proof.cacheKey, who);
   return who;
 }
 

@@ -4,24 +4,15 @@
  * is cut off when the period ends rather than holding the process up.
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../../src/config';
 import { Running, start } from '../../src/main';
 import { localGatewayEnv } from '../helpers/local-gateway-env';
+import { RawHttp, rawHttp } from '../helpers/raw-http';
 
-function rawHttp(port: number): { socket: net.Socket; received: () => string; closedAt: Promise<number> } {
-  const socket = net.connect(port, '127.0.0.1');
-  let data = '';
-  socket.on('data', (d: Buffer) => (data += d.toString('latin1')));
-  socket.on('error', () => undefined);
-  const closedAt = new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now())));
-  return { socket, received: () => data, closedAt };
-}
-
-const connected = (c: ReturnType<typeof rawHttp>) => new Promise((r) => c.socket.once('connect', r));
+const connected = (c: RawHttp) => new Promise((r) => c.socket.once('connect', r));
 
 let dataDir: string;
 let gateway: Running | undefined;

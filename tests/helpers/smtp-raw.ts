@@ -12,15 +12,24 @@ export interface RawSmtp {
   /** Everything received and not yet returned by `reply`. */
   pending(): string;
   close(): void;
+  /** The socket underneath (to start TLS on it after STARTTLS). */
+  socket: net.Socket;
 }
 
 export async function rawSmtp(port: number): Promise<RawSmtp> {
   const socket = net.connect(port, '127.0.0.1');
   socket.on('error', () => undefined);
+  const client = smtpOver(socket);
+  await client.reply();
+  return client;
+}
+
+/** RawSmtp over a socket already open (a TLS one after STARTTLS, say); reads only what arrives from now on. */
+export function smtpOver(socket: net.Socket): RawSmtp {
   let buffer = '';
   socket.on('data', (d: Buffer) => (buffer += d.toString('latin1')));
   const complete = /^(?:\d{3}-.*\r\n)*\d{3}(?: .*)?\r\n/;
-  const client: RawSmtp = {
+  return {
     send: (bytes) => void socket.write(bytes),
     async reply() {
       await waitFor(() => complete.test(buffer), 15_000, 'an SMTP reply');
@@ -30,9 +39,8 @@ export async function rawSmtp(port: number): Promise<RawSmtp> {
     },
     pending: () => buffer,
     close: () => socket.destroy(),
+    socket,
   };
-  await client.reply();
-  return client;
 }
 
 /** EHLO and AUTH PLAIN, then MAIL FROM, RCPT TO and DATA up to the 354; throws on any unexpected reply. */

@@ -3,12 +3,10 @@
  * is looked up again at every MAIL FROM, not only at AUTH (before, a connection kept alive with NOOP went on sending
  * as the domain after its password was reset, its login deleted or its account disabled).
  */
-import net from 'node:net';
 import tls from 'node:tls';
 import { SmtpFront, startSmtpFront } from '../../src/smtp/front';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
-import { RawSmtp, rawSmtp } from '../helpers/smtp-raw';
-import { waitFor } from '../helpers/sink';
+import { RawSmtp, rawSmtp, smtpOver } from '../helpers/smtp-raw';
 
 let h: Harness;
 let front: SmtpFront;
@@ -74,34 +72,20 @@ it('refuses the next transaction of an open connection once its password is rese
   b.close();
 });
 
-/** Line-level SMTP over a socket that may be upgraded to TLS by the caller. */
-function lines(socket: net.Socket) {
-  let buffer = '';
-  socket.on('data', (d: Buffer) => (buffer += d.toString('latin1')));
-  const complete = /^(?:\d{3}-.*\r\n)*\d{3}(?: .*)?\r\n/;
-  return async (line?: string): Promise<string> => {
-    if (line !== undefined) socket.write(`${line}\r\n`);
-    await waitFor(() => complete.test(buffer), 10_000, 'an SMTP reply');
-    const m = complete.exec(buffer)!;
-    buffer = buffer.slice(m[0].length);
-    return m[0].trimEnd();
-  };
-}
-
 it('logs a session out at STARTTLS (RFC 3207): a login made in clear does not carry over into TLS', async () => {
   const who = await login();
-  const plain = net.connect(front.ports[0], '127.0.0.1');
-  plain.on('error', () => undefined);
-  const say = lines(plain);
-  expect(await say()).toMatch(/^220 /);
+  const plain = await rawSmtp(front.ports[0]);
+  const say = async (line: string) => (plain.send(`${line}\r\n`), plain.reply());
   expect(await say('EHLO client.test')).toMatch(/^250/);
   // In clear, allowed from loopback.
   expect(await say(`AUTH PLAIN ${Buffer.from(`\0${who.user}\0${who.pass}`).toString('base64')}`)).toMatch(/^235 /);
   expect(await say('STARTTLS')).toMatch(/^220 /);
-  plain.removeAllListeners('data');
-  const secure = tls.connect({ socket: plain, rejectUnauthorized: false });
+  const socket = plain.socket;
+  socket.removeAllListeners('data');
+  const secure = tls.connect({ socket, rejectUnauthorized: false });
   await new Promise((resolve) => secure.once('secureConnect', resolve));
-  const sayTls = lines(secure);
+  const overTls = smtpOver(secure);
+  const sayTls = async (line: string) => (overTls.send(`${line}\r\n`), overTls.reply());
   expect(await sayTls('EHLO client.test')).toMatch(/^250/);
   expect(await sayTls(`MAIL FROM:<app@${s.domain}>`)).toBe('530 5.7.0 Authentication required');
   secure.destroy();

@@ -402,28 +402,27 @@ describe('forged bounce and complaint reports', () => {
   }
 
   it('a DSN for a delivery that ended 15 days ago (VERP tags do not expire; a real DSN comes within days)', async () => {
-    const m = await sent('old@dest.test');
-    const ended = Date.now() - 15 * 86_400_000;
-    await h.services.db('deliveries').where({ id: m.id }).update({ status: 'delivered', finished_at: ended });
+    /** A delivery to `to`, delivered `days` ago. */
+    const deliveredDaysAgo = async (to: string, days: number) => {
+      const m = await sent(to);
+      await h.services
+        .db('deliveries')
+        .where({ id: m.id })
+        .update({ status: 'delivered', finished_at: Date.now() - days * 86_400_000 });
+      return m;
+    };
+    const m = await deliveredDaysAgo('old@dest.test', 15);
     await deliver(m.verp, postfixDsn(m.verp, 'old@dest.test', '5.1.1', '550 5.1.1 user unknown', 'failed'));
     await ignored(/^a delivery status report for delivery \d+ arrived 15 days after the delivery ended; not applied$/);
     expect(await h.services.db('deliveries').where({ id: m.id }).first()).toMatchObject({ status: 'delivered' });
     expect(await h.services.db('suppressions').where({ email: 'old@dest.test' }).first()).toBeUndefined();
     // A complaint is applied up to 90 days after its delivery ended: one about a delivery of 100 days ago is not.
-    const complained = await sent('complainer@dest.test');
-    await h.services
-      .db('deliveries')
-      .where({ id: complained.id })
-      .update({ status: 'delivered', finished_at: Date.now() - 100 * 86_400_000 });
+    const complained = await deliveredDaysAgo('complainer@dest.test', 100);
     await deliver(`fbl@sl.${s.domain}`, arf('complainer@dest.test', complained.header, complained.verp), 'feedbackloop@comcast.yahoo.com');
     await ignored(/^a complaint for delivery \d+ arrived 100 days after the delivery ended; not applied$/);
     expect(await h.services.db('suppressions').where({ email: 'complainer@dest.test' }).first()).toBeUndefined();
     // The same report for a delivery that ended two days ago is applied.
-    const recent = await sent('recent@dest.test');
-    await h.services
-      .db('deliveries')
-      .where({ id: recent.id })
-      .update({ status: 'delivered', finished_at: Date.now() - 2 * 86_400_000 });
+    const recent = await deliveredDaysAgo('recent@dest.test', 2);
     await deliver(recent.verp, postfixDsn(recent.verp, 'recent@dest.test', '5.1.1', '550 5.1.1 user unknown', 'failed'));
     expect(await h.services.db('deliveries').where({ id: recent.id }).first()).toMatchObject({ status: 'bounced' });
   });

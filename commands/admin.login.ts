@@ -3,7 +3,7 @@ import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { checkAdminPassword, findAdminByName, isAdminApiKey } from '../src/auth/admin';
 import { createSession } from '../src/auth/sessions';
-import { LoginName, loginBlockedFor, recordLoginFailure, recordLoginSuccess } from '../src/auth/login-throttle';
+import { chargeLoginAttempt, LoginName, recordLoginSuccess } from '../src/auth/login-throttle';
 
 export default defineCommand({
   name: 'admin.login',
@@ -20,7 +20,7 @@ export default defineCommand({
     const matched = p.adminapikey !== undefined ? undefined : await findAdminByName(ctx.db, String(p.username));
     const account: LoginName =
       p.adminapikey !== undefined ? { key: true } : { username: String(p.username), accountId: matched ? Number(matched.id) : undefined };
-    const wait = await loginBlockedFor(ctx, 'admin', account);
+    const wait = await chargeLoginAttempt(ctx, 'admin', account);
     if (wait > 0) throw new CommandError(4, `Too many failed login attempts: try again in ${wait} seconds`);
     if (p.adminapikey !== undefined) {
       if (await isAdminApiKey(ctx.db, ctx.config, String(p.adminapikey))) {
@@ -30,10 +30,8 @@ export default defineCommand({
     } else {
       adminId = await checkAdminPassword(matched, String(p.password), ctx.config.passwordHashCost);
     }
-    if (adminId === null) {
-      await recordLoginFailure(ctx, 'admin', account);
-      throw new CommandError(3);
-    }
+    // A failure keeps the charge made before the check (chargeLoginAttempt).
+    if (adminId === null) throw new CommandError(3);
     await recordLoginSuccess(ctx, 'admin', account);
     const admin = await ctx.db('admins').where({ id: adminId }).first();
     const SessionID = await createSession(ctx.db, 'admin', adminId);

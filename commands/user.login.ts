@@ -9,7 +9,7 @@ import { createSession } from '../src/auth/sessions';
 import { burnPasswordCheck, verifyPassword } from '../src/auth/secrets';
 import { findUser, findUserApiKey, isEnabled } from '../src/auth/users';
 import type { UserRow } from '../src/command';
-import { LoginName, loginBlockedFor, recordLoginFailure, recordLoginSuccess } from '../src/auth/login-throttle';
+import { chargeLoginAttempt, LoginName, recordLoginSuccess } from '../src/auth/login-throttle';
 
 export default defineCommand({
   name: 'user.login',
@@ -35,7 +35,7 @@ export default defineCommand({
             .first();
     const account: LoginName =
       p.apikey !== undefined ? { key: true } : { username: String(p.username), accountId: candidate ? Number(candidate.id) : undefined };
-    const wait = await loginBlockedFor(ctx, 'user', account);
+    const wait = await chargeLoginAttempt(ctx, 'user', account);
     if (wait > 0) throw new CommandError([4], `Too many failed login attempts: try again in ${wait} seconds`);
     if (p.apikey !== undefined) {
       const key = await findUserApiKey(ctx.db, String(p.apikey));
@@ -51,10 +51,8 @@ export default defineCommand({
       if (!candidate) await burnPasswordCheck(String(p.password), ctx.config.passwordHashCost);
       else if (await verifyPassword(String(p.password), candidate.password_hash)) user = candidate;
     }
-    if (!user) {
-      await recordLoginFailure(ctx, 'user', account);
-      throw new CommandError([3]);
-    }
+    // A failure keeps the charge made before the check (chargeLoginAttempt).
+    if (!user) throw new CommandError([3]);
     if (!isEnabled(user)) throw new CommandError([5]);
     await recordLoginSuccess(ctx, 'user', account);
     // A session opened with an API key keeps to that key's Permissions and IP binding (src/auth/authenticate.ts).

@@ -23,6 +23,15 @@ describe('failed-login throttling', () => {
     expect(blocked.SessionID).toBeUndefined();
   });
 
+  it('counts guesses sent all at once: 10 get a password check, the rest [4], and the right password then too', async () => {
+    const u = await createUser(h);
+    const replies = await Promise.all(Array.from({ length: 30 }, (_, i) => h.call({ Command: 'user.login', Username: u.username, Password: `wrong-${i}` })));
+    const codes = replies.map((r) => r.ErrorCode[0]);
+    expect(codes.filter((c) => c === 3)).toHaveLength(10);
+    expect(codes.filter((c) => c === 4)).toHaveLength(20);
+    expect((await h.call({ Command: 'user.login', Username: u.username, Password: u.password })).ErrorCode).toEqual([4]);
+  });
+
   it("does not hold one account's failures against another account", async () => {
     const a = await createUser(h);
     const b = await createUser(h);

@@ -39,28 +39,28 @@ function keys(ctx: CommandContext, kind: 'user' | 'admin', who: LoginName) {
   };
 }
 
-/** Seconds to wait when this client has failed too often, or the account has from everywhere; else 0. Checked before any password work. */
-export async function loginBlockedFor(ctx: CommandContext, kind: 'user' | 'admin', who: LoginName): Promise<number> {
+/**
+ * Charges a login attempt to this client and account before any password work, and answers the seconds to wait
+ * (0: go ahead). Charged first, not after a failure: attempts sent together (many connections at once) would each
+ * see the counts before any had added to them, and every one would get its password checked. A success refunds its
+ * charge (recordLoginSuccess), so only failures and refused attempts stay counted.
+ */
+export async function chargeLoginAttempt(ctx: CommandContext, kind: 'user' | 'admin', who: LoginName): Promise<number> {
   const k = keys(ctx, kind, who);
-  const [a, b, all] = await Promise.all([k.account.peek(k.accountKey), k.ip.peek(k.client), k.everywhere?.peek(k.accountName)]);
+  const [a, b, all] = await Promise.all([k.account.consume(k.accountKey), k.ip.consume(k.client), k.everywhere?.consume(k.accountName)]);
   let wait = Math.max(a.retryAfterSec, b.retryAfterSec);
   if (all && !all.allowed && (await k.known.peek(k.accountKey)).allowed) wait = Math.max(wait, all.retryAfterSec);
   return wait;
 }
 
-export async function recordLoginFailure(ctx: CommandContext, kind: 'user' | 'admin', who: LoginName): Promise<void> {
-  const k = keys(ctx, kind, who);
-  await Promise.all([k.account.consume(k.accountKey), k.ip.consume(k.client), k.everywhere?.consume(k.accountName)]);
-}
-
 /**
- * After a successful login: this client's failures for the account are forgotten and it is known to the account for
- * 14 days from now. The account's count from everywhere is kept: the owner signing in does not end someone else's
- * guessing.
+ * After a successful login: this client's failures for the account are forgotten, the attempt's charge to the client
+ * and to the account from everywhere is refunded, and the client is known to the account for 14 days from now. The
+ * account's other failures from everywhere stay: the owner signing in does not end someone else's guessing.
  */
 export async function recordLoginSuccess(ctx: CommandContext, kind: 'user' | 'admin', who: LoginName): Promise<void> {
   const k = keys(ctx, kind, who);
-  await k.account.reset(k.accountKey);
+  await Promise.all([k.account.reset(k.accountKey), k.ip.refund(k.client), k.everywhere?.refund(k.accountName)]);
   if (!k.everywhere) return;
   await k.known.reset(k.accountKey);
   await k.known.consume(k.accountKey);

@@ -42,6 +42,11 @@ export class Limit {
     return { allowed: true, retryAfterSec: 0 };
   }
 
+  /** Gives back points spent (an attempt charged up front that turned out not to count). */
+  async refund(key: string, points = 1): Promise<void> {
+    await this.impl.reward(key, points);
+  }
+
   async reset(key: string): Promise<void> {
     await this.impl.delete(key);
   }

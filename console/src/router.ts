@@ -6,10 +6,19 @@ export interface Route {
   query: URLSearchParams;
 }
 
+/** A part as typed when it is not valid percent-encoding (`%E0%A4%A`): decodeURIComponent throws, which blanked the page. */
+function decoded(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
+}
+
 function parse(): Route {
   const raw = location.hash.replace(/^#\/?/, '');
   const [path, q = ''] = raw.split('?');
-  return { parts: path.split('/').filter(Boolean).map(decodeURIComponent), query: new URLSearchParams(q) };
+  return { parts: path.split('/').filter(Boolean).map(decoded), query: new URLSearchParams(q) };
 }
 
 export function useRoute(): Route {

@@ -213,4 +213,33 @@ describe('console: every page, both widths', () => {
       await visitAll(ADMIN_PAGES, width);
     }
   });
+
+  it('saves a limit typed in the users table, and refuses a cleared one instead of saving it as no limit', async () => {
+    await page.setViewportSize({ width: 1280, height: 860 });
+    await reach({ name: 'admin-users', nav: 'Users', heading: 'Users' });
+    const perDay = async () => {
+      const { Users } = await rig.ok({ Command: 'users.get', AdminAPIKey: rig.adminKey, Search: username, RecordsPerRequest: 5, RecordsFrom: 0 });
+      return Number(Users.find((u: { Username: string }) => u.Username === username).LimitEmailSendPerDay);
+    };
+    const row = () => page.locator(`tr[data-user="${username}"]`);
+    await row().getByLabel('Per day (0 = no limit)').fill('500');
+    await row().locator('[data-action=save-limits]').click();
+    await waitFor(async () => (await perDay()) === 500, 10_000, 'the typed limit to be saved');
+    // Saving reloads the table: a fresh row.
+    await waitFor(async () => (await row().getByLabel('Per day (0 = no limit)').inputValue()) === '500', 10_000, 'the table to show it');
+    await row().getByLabel('Per day (0 = no limit)').fill('');
+    await row().locator('[data-action=save-limits]').click();
+    await row().getByRole('alert').filter({ hasText: 'Per day: enter a whole number (0 = no limit)' }).waitFor();
+    expect(await perDay()).toBe(500);
+  });
+
+  it('shows a page, not a blank one, for an address with broken percent-encoding', async () => {
+    // A fresh load (the session stays: it is kept per tab), then a change of the hash alone.
+    await page.goto('about:blank');
+    await page.goto(`${rig.base}/console/#/messages/%E0%A4%A`);
+    await page.getByRole('navigation', { name: 'Main' }).waitFor();
+    await page.evaluate(() => (location.hash = '#/all-domains/%ZZ'));
+    await page.evaluate(() => (location.hash = '#/all-domains'));
+    await page.getByRole('heading', { name: 'All domains', exact: true }).waitFor();
+  });
 });

@@ -17,6 +17,16 @@ interface User {
 
 const SIZE = 25;
 
+/**
+ * A limit as typed: a whole number of at least 0 (0 = no limit). An empty or unreadable box is refused, not sent:
+ * Number('') is 0, which would have saved "no limit" without a word.
+ */
+function limitValue(label: string, typed: string | number): number {
+  const s = String(typed).trim();
+  if (!/^\d{1,10}$/.test(s)) throw new Error(`${label}: enter a whole number (0 = no limit)`);
+  return Number(s);
+}
+
 function CreateUser({ onCreated }: { onCreated: () => Promise<void> }) {
   const [f, setF] = useState({ Username: '', Password: '', EmailAddress: '', FirstName: '', LimitEmailGatewaySenderDomains: '10' });
   const [done, setDone] = useState<string | null>(null);
@@ -31,7 +41,7 @@ function CreateUser({ onCreated }: { onCreated: () => Promise<void> }) {
       FirstName: f.FirstName.trim() || f.Username.trim(),
       TimeZone: tz,
       Language: 'en',
-      LimitEmailGatewaySenderDomains: Number(f.LimitEmailGatewaySenderDomains) || 0,
+      LimitEmailGatewaySenderDomains: limitValue('Sender domains allowed', f.LimitEmailGatewaySenderDomains),
     });
     setDone(`Created ${f.Username.trim()}. They sign in with that username and password.`);
     setF({ Username: '', Password: '', EmailAddress: '', FirstName: '', LimitEmailGatewaySenderDomains: '10' });
@@ -78,12 +88,19 @@ function Limits({ u, onSaved }: { u: User; onSaved: () => Promise<void> }) {
         busyLabel="Saving…"
         name="save-limits"
         onRun={async () => {
-          await call('user.update', {
-            UserID: u.UserID,
-            LimitEmailGatewaySenderDomains: Number(domains),
-            LimitEmailSendPerPeriod: Number(month),
-            LimitEmailSendPerDay: Number(day),
-          });
+          const typed = {
+            LimitEmailGatewaySenderDomains: limitValue('Sender domains', domains),
+            LimitEmailSendPerPeriod: limitValue('Per month', month),
+            LimitEmailSendPerDay: limitValue('Per day', day),
+          };
+          // Only what changed: a save does not write back values another admin changed meanwhile.
+          const was = {
+            LimitEmailGatewaySenderDomains: u.LimitEmailGatewaySenderDomains,
+            LimitEmailSendPerPeriod: u.LimitEmailSendPerPeriod,
+            LimitEmailSendPerDay: u.LimitEmailSendPerDay,
+          };
+          const changed = Object.fromEntries(Object.entries(typed).filter(([k, v]) => Number(was[k as keyof typeof was]) !== v));
+          if (Object.keys(changed).length) await call('user.update', { UserID: u.UserID, ...changed });
           await onSaved();
         }}
       >

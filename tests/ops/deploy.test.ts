@@ -10,6 +10,7 @@ import supertest from 'supertest';
 import { parse } from 'yaml';
 import { Config, loadConfig } from '../../src/config';
 import { healthUrl } from '../../src/ops/healthcheck';
+import { trackingRoutes } from '../../src/tracking/routes';
 import { addDomain, createUser, Harness, startHarness, uniqueDomain } from '../helpers/harness';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -158,6 +159,30 @@ describe('docker-compose.yml', () => {
   });
 });
 
+describe('Caddyfile', () => {
+  const caddyfile = read('deploy/caddy/Caddyfile');
+  /** A top-level block's body by its first line (a site address or a snippet's name in parentheses). */
+  const block = (head: string) => {
+    const m = new RegExp(`^${head.replace(/[()/{}$]/g, '\\$&')} \\{\\n([\\s\\S]*?)^\\}$`, 'm').exec(caddyfile);
+    if (!m) throw new Error(`no block ${head}`);
+    return m[1];
+  };
+
+  it('serves tracking hosts only /t/, and the console, API and docs on the API host alone, with HSTS', () => {
+    const tracking = block('(tracking)');
+    expect(tracking.match(/reverse_proxy/g)).toHaveLength(1);
+    expect(tracking).toMatch(/handle \/t\/\* \{\s*reverse_proxy api:8080\s*\}/);
+    expect(tracking).toMatch(/handle \{\s*respond 404\s*\}/);
+    for (const site of ['https://', 'http://']) {
+      expect(block(site)).toContain('import tracking');
+      expect(block(site)).not.toContain('import postern');
+    }
+    const api = block('{$API_HOST}');
+    expect(api).toContain('import postern');
+    expect(api).toMatch(/header Strict-Transport-Security "max-age=\d{7,}"/);
+  });
+});
+
 describe('image healthcheck', () => {
   it('asks /readyz on PORT for all and api, on OPS_PORT for worker and smtp, and nothing for migrate', () => {
     expect(read('Dockerfile')).toMatch(/^HEALTHCHECK .*CMD \["node", "dist\/src\/ops\/healthcheck\.js"\]$/m);
@@ -180,6 +205,12 @@ describe('with an install', () => {
     h = await startHarness();
   });
   afterAll(() => h.close());
+
+  it("serves every tracking route under /t/, the only path the Caddyfile's tracking hosts pass on", () => {
+    const paths = trackingRoutes(h.services).stack.flatMap((l) => [(l.route as { path?: string | string[] } | undefined)?.path ?? []].flat());
+    expect(paths.length).toBeGreaterThan(0);
+    for (const p of paths) expect(p).toMatch(/^\/t\//);
+  });
 
   it('GET /tls/ask (Caddy on-demand TLS) allows only the tracking host of an Enabled sender domain', async () => {
     const u = await createUser(h);

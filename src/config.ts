@@ -35,6 +35,8 @@ export interface Config {
   sessionMaxSeconds: number;
   /** INBOUND_RETENTION_DAYS: mail received by the bounce intake is kept this many days (1–3650). Default 30. */
   inboundRetentionDays: number;
+  /** MESSAGE_RETENTION_DAYS: sent messages whose deliveries have ended are deleted this many days after they were accepted (0–3650; 0 keeps them). Default 0. */
+  messageRetentionDays: number;
   /** PASSWORD_HASH_COST: scrypt work factor as log2(N) for new password hashes. Default 15; below 15 only with NODE_ENV=test. */
   passwordHashCost: number;
   /** MAIL_HOSTNAME: this install's public mail host; customers' CNAME records point at it. */
@@ -457,6 +459,7 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     sessionIdleSeconds: int(env, 'SESSION_IDLE_SECONDS', 3600, 60, 30 * 86400),
     sessionMaxSeconds: int(env, 'SESSION_MAX_SECONDS', 7 * 86400, 300, 365 * 86400),
     inboundRetentionDays: int(env, 'INBOUND_RETENTION_DAYS', 30, 1, 3650),
+    messageRetentionDays: int(env, 'MESSAGE_RETENTION_DAYS', 0, 0, 3650),
     passwordHashCost,
     mailHostname,
     mfromSubdomain: label(env, 'MFROM_SUBDOMAIN', 'sl'),

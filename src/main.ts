@@ -22,6 +22,7 @@ import { OpsListener, startOpsListener } from './ops/health';
 import { createDnsWatch, DnsWatch } from './domains/dns-watch';
 import { IDEMPOTENCY_TTL_MS, purgeExpiredKeys } from './idempotency/keys';
 import { purgeInbound } from './inbound/retention';
+import { purgeMessages } from './mail/retention';
 import { limitHeapGrowth } from './heap-growth';
 import { warmAcceptGroups } from './mail/accept-group';
 import { createHttpServer } from './http/server';
@@ -114,6 +115,9 @@ export async function start(config: Config): Promise<Running> {
       purgeExpiredKeys(services.db, IDEMPOTENCY_TTL_MS).catch((err) => logger.warn('idempotency key purge failed', { error: (err as Error).message }));
       purgeInbound(services.db, services.config.inboundRetentionDays * 86_400_000).catch((err) =>
         logger.warn('inbound mail purge failed', { error: (err as Error).message }),
+      );
+      purgeMessages(services.db, services.config.messageRetentionDays).catch((err) =>
+        logger.warn('message retention purge failed', { error: (err as Error).message }),
       );
     };
     timers.push(setInterval(sweep, 10 * 60_000).unref());

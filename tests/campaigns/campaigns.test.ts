@@ -7,7 +7,7 @@ import { simpleParser } from 'mailparser';
 import { createCampaignWorker, CampaignWorker } from '../../src/campaigns/launcher';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { waitFor } from '../helpers/sink';
-import { addSubscriber, as, makeField, makeList, Owner } from '../lists/fixtures';
+import { addSubscriber, as, bulkSubscribers, makeField, makeList, Owner } from '../lists/fixtures';
 import { createUser, senderSetup } from '../helpers/harness';
 
 let rig: RelayRig;
@@ -133,23 +133,10 @@ it('stops a campaign under way once its account is disabled: no page after that,
   const own = await senderSetup(rig.h);
   const owner: Owner = { userId: own.userId, sessionId: own.sessionId };
   const listId = await makeList(rig.h, owner, { SenderEmailAddress: `news@${own.domain}` });
-  const now = Date.now();
-  // The members are the fixture, written in bulk (200 rows a statement: SQLite takes at most 500 terms); the launch
-  // and the account switch are the doors under test. 40 pages of 250: far more than go by while the switch is made.
+  // The members are the fixture, written in bulk; the launch and the account switch are the doors under test. 40 pages
+  // of 250: far more than go by while the switch is made.
   const members = 10_000;
-  for (let i = 0; i < members; i += 200) {
-    await db('subscribers').insert(
-      Array.from({ length: 200 }, (_, j) => ({
-        list_id: listId,
-        email: `d${i + j}@campaign.test`,
-        status: 'Subscribed',
-        subscription_date: now,
-        source: 'API',
-        created_at: now,
-        updated_at: now,
-      })),
-    );
-  }
+  await bulkSubscribers(db, listId, members, 'd', 'campaign.test');
   const c = (await as(rig.h, owner)('campaign.create', { CampaignName: 'Disable me', Subject: 'Hi', ListID: listId, PlainContent: 'Hello' })).CampaignID;
   expect(await as(rig.h, owner)('campaign.launch', { CampaignID: c })).toMatchObject({ Success: true, Recipients: members });
   await waitFor(async () => (await db('campaigns').where({ id: c }).first()).queued > 0, 30000, 'the first page');

@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import { addDomain, createUser, Harness, uniqueDomain } from '../helpers/harness';
 
 export interface Owner {
@@ -49,4 +50,25 @@ export async function keyWith(h: Harness, o: Owner, permissions: string): Promis
   const r = await as(h, o)('user.apikey.create', { Note: 'limited', Permissions: permissions });
   if (!r.Success) throw new Error(`user.apikey.create failed: ${JSON.stringify(r)}`);
   return r.APIKey.APIKey;
+}
+
+/**
+ * `count` subscribed members `<prefix><n>@<host>` written straight to the table, 200 rows a statement (SQLite takes at
+ * most 500 terms in one insert): for tests whose subject is what happens to a long list, not how members are added.
+ */
+export async function bulkSubscribers(db: Knex, listId: number, count: number, prefix: string, host: string): Promise<void> {
+  const now = Date.now();
+  for (let i = 0; i < count; i += 200) {
+    await db('subscribers').insert(
+      Array.from({ length: Math.min(200, count - i) }, (_, j) => ({
+        list_id: listId,
+        email: `${prefix}${i + j}@${host}`,
+        status: 'Subscribed',
+        subscription_date: now,
+        source: 'API',
+        created_at: now,
+        updated_at: now,
+      })),
+    );
+  }
 }

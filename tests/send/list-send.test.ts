@@ -9,7 +9,7 @@ import supertest from 'supertest';
 import { makeToken, trackingSecret } from '../../src/tracking/tokens';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { waitFor } from '../helpers/sink';
-import { addSubscriber, as, makeField, makeList, Owner } from '../lists/fixtures';
+import { addSubscriber, as, bulkSubscribers, makeField, makeList, Owner } from '../lists/fixtures';
 
 const BASE = 'http://track.postern.test';
 const TEMPLATE_HTML =
@@ -239,23 +239,9 @@ describe('TargetListID with SENDEMAIL_FULL_LIST=1: the whole list by SubscriberI
   }, 180000);
 
   it('leaves the process answering while it pages: no turn of the event loop takes more than a few pages', async () => {
-    const db = st.rig.h.services.db;
     const listId = await makeList(st.rig.h, st.o);
-    const now = Date.now();
-    // 20 pages of members, written in bulk (200 rows a statement: SQLite takes at most 500 terms); the send is the door.
-    for (let i = 0; i < 5_000; i += 200) {
-      await db('subscribers').insert(
-        Array.from({ length: 200 }, (_, j) => ({
-          list_id: listId,
-          email: `y${i + j}@list.test`,
-          status: 'Subscribed',
-          subscription_date: now,
-          source: 'API',
-          created_at: now,
-          updated_at: now,
-        })),
-      );
-    }
+    // 20 pages of members, written in bulk: the send is the door.
+    await bulkSubscribers(st.rig.h.services.db, listId, 5_000, 'y', 'list.test');
     // The longest gap between ticks of a 5 ms timer while the send runs. On the embedded store a page's queries
     // complete without I/O, so a loop of pages that never yields held the whole process (the API too) to its end.
     let last = Date.now();

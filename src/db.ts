@@ -12,7 +12,7 @@ type DbTimeouts = Partial<Pick<Config, 'dbPoolMax' | 'dbConnectTimeoutMs' | 'dbA
 
 /** Where a knex instance keeps its statement timeout (ms, 0 = none): on the instance, read at every statement, so migrations can lift it. */
 const STATEMENT_TIMEOUT = Symbol('postern.statementTimeoutMs');
-type Timed = Knex & { [STATEMENT_TIMEOUT]?: { ms: number } };
+type Timed = Knex & { [STATEMENT_TIMEOUT]?: { ms: number; killing?: boolean } };
 
 /** This instance's statement timeout (ms, 0 = none). */
 export function statementTimeout(db: Knex): number {
@@ -21,13 +21,32 @@ export function statementTimeout(db: Knex): number {
 
 interface TimedConnection {
   destroy(): void;
+  /** The server's id of this connection (mysql2). */
+  threadId?: number | null;
+}
+
+/**
+ * Gives up on a statement the database did not answer in time: the connection is destroyed, and the server is asked
+ * to stop the statement. Closing the connection alone does not: MariaDB runs it to its end, so a report over millions
+ * of rows kept the database busy long after its caller had its 503, and every retry added another. One kill at a
+ * time per instance: when the server itself is away the kill times out too, and must not take more of the pool.
+ */
+export function abandonStatement(db: Knex, conn: TimedConnection): void {
+  const id = conn.threadId;
+  conn.destroy();
+  const state = (db as Timed)[STATEMENT_TIMEOUT];
+  if (!state || state.killing || !Number.isSafeInteger(id) || db.client.config.client !== 'mysql2') return;
+  state.killing = true;
+  db.raw(`KILL QUERY ${Number(id)}`)
+    .catch(() => undefined)
+    .finally(() => (state.killing = false));
 }
 
 /**
  * knex has no statement timeout of its own for every query, but hands `options` through to mysql2, whose
  * `timeout` abandons a statement that gets no answer (a frozen or unreachable server): every statement of this
  * instance gets one. The connection is destroyed, never reused: it may still carry the lost statement, and the
- * server rolls back whatever transaction it held.
+ * server rolls back whatever transaction it held; the statement itself is killed (abandonStatement).
  */
 export function timeStatements(db: Knex, ms: number): Knex {
   const state = { ms };
@@ -39,7 +58,7 @@ export function timeStatements(db: Knex, ms: number): Knex {
     if (!timeout) return run(conn, obj);
     const q = typeof obj === 'string' ? { sql: obj } : obj;
     return run(conn, { ...q, options: { timeout, ...q.options } }).catch((err: { code?: string }) => {
-      if (err?.code === 'PROTOCOL_SEQUENCE_TIMEOUT') conn.destroy();
+      if (err?.code === 'PROTOCOL_SEQUENCE_TIMEOUT') abandonStatement(db, conn);
       throw err;
     });
   };

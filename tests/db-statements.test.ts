@@ -250,3 +250,17 @@ test('a prepared INSERT that gets no answer within DB_QUERY_TIMEOUT_MS fails as 
   await h.services.store.batchTransaction((tx) => tx.run([insertRows(tx.q, 'stmt_probe', [{ label: 'after', body: null }])]));
   expect((await read()).map((r) => r.label)).toEqual(['after']);
 });
+
+test('a statement that outlives DB_QUERY_TIMEOUT_MS is stopped on the server too, not only given up by the client', async () => {
+  if (h.backend !== 'mysql') return; // SQLite runs in-process: nothing runs on after the caller.
+  const running = async () => Number((await db.raw("SELECT COUNT(*) AS n FROM information_schema.processlist WHERE info = 'SELECT SLEEP(7.25)'"))[0][0].n);
+  const failure = await db.raw('SELECT SLEEP(7.25)').then(
+    () => null,
+    (err: { code?: string }) => err,
+  );
+  expect(failure).toMatchObject({ code: 'PROTOCOL_SEQUENCE_TIMEOUT' });
+  // Without the kill the server sleeps on for the 6 s left, its connection closed or not.
+  const deadline = Date.now() + 3000;
+  while ((await running()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  expect(await running()).toBe(0);
+});

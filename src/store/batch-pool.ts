@@ -1,5 +1,5 @@
 import knexFactory, { Knex } from 'knex';
-import { BatchTx, runInTurn, Sql, statementTimeout, Stmt, timeStatements } from '../db';
+import { abandonStatement, BatchTx, runInTurn, Sql, statementTimeout, Stmt, timeStatements } from '../db';
 
 /**
  * MySQL only: a small second pool whose connections take several statements per round trip, used by the
@@ -181,6 +181,7 @@ interface RawConnection {
   query(opts: { sql: string; timeout?: number }, bindings: unknown[], cb: Callback): void;
   execute(opts: { sql: string; timeout?: number }, bindings: unknown[], cb: Callback): void;
   destroy(): void;
+  threadId?: number | null;
 }
 
 /**
@@ -200,7 +201,7 @@ async function runJoined(pool: Knex, stmts: Stmt[], connection?: unknown): Promi
       const timer = timeout
         ? setTimeout(() => {
             settled = true;
-            conn.destroy();
+            abandonStatement(pool, conn);
             reject(Object.assign(new Error(`the database did not answer within ${timeout} ms`), { code: 'PROTOCOL_SEQUENCE_TIMEOUT', fatal: true }));
           }, timeout)
         : null;

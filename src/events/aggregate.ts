@@ -116,7 +116,9 @@ export async function dailySeries(db: Db, scope: EventScope, range: DayRange, tz
   const { from, to } = range;
   let unit = 86_400_000;
   const days = daysBetween(range.startDay, range.endDay) + 1;
-  for (let i = 1; i <= days; i++) unit = gcd(unit, dayStart(addDays(range.startDay, i), tz) - from);
+  // The midnight after the last day comes from `to`: after 9999-12-31 there is no Y-m-d to name it.
+  for (let i = 1; i < days; i++) unit = gcd(unit, dayStart(addDays(range.startDay, i), tz) - from);
+  unit = gcd(unit, to + 1 - from);
   if (!Number.isSafeInteger(from) || !Number.isSafeInteger(unit) || unit <= 0) throw new Error('bad series window');
   const slice = db.client.config.client === 'mysql2' ? `(events.created_at - ${from}) DIV ${unit}` : `((events.created_at - ${from}) / ${unit})`;
   // Opens and clicks count once per delivery: only the events marked unique (data.unique), as accountstats does.

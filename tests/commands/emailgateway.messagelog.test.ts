@@ -86,6 +86,9 @@ describe('emailgateway.getmessagelog', () => {
     expect(await idsOf({ StartDate: '2099-01-01' })).toEqual([]);
     expect(await idsOf({ EndDate: '2000-01-01' })).toEqual([]);
     expect((await idsOf({ StartDate: new Date().toISOString().slice(0, 10) })).length).toBe(5);
+    // The last days of 9998 and 9999 are dates like any other (the day after them answered HTTP 500).
+    expect((await idsOf({ EndDate: '9998-12-31' })).length).toBe(5);
+    expect(await idsOf({ StartDate: '9999-12-31', EndDate: '9999-12-31' })).toEqual([]);
   });
 
   it("never shows another user's messages or domains; answers 2 for their DomainID", async () => {
@@ -98,6 +101,7 @@ describe('emailgateway.getmessagelog', () => {
   it('refuses a bad cursor (3), a bad date (4), a page over 100 ([1]) and no session (99998)', async () => {
     expect(await log(s, { Before: "1' or 1=1 --" })).toMatchObject({ Success: false, ErrorCode: 3 });
     expect(await log(s, { StartDate: '2026-13-01' })).toMatchObject({ Success: false, ErrorCode: 4 });
+    expect(await log(s, { EndDate: '0100-01-15' })).toMatchObject({ Success: false, ErrorCode: 4 });
     expect(await log(s, { RetrieveCount: 101 })).toMatchObject({ Success: false, ErrorCode: [1] });
     expect(await log(s, { Status: 'lost' })).toMatchObject({ Success: false, ErrorCode: [1] });
     expect(await log({ sessionId: 'nope' })).toMatchObject({ Success: false, ErrorCode: 99998 });

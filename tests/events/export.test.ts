@@ -135,6 +135,17 @@ describe('emailgateway.exportevents', () => {
     expect(wide.rows.slice(1).map((r) => r[4])).toEqual(['old@x.test']);
     const invalid = await exportGet(s.sessionId, { DomainID: s.domainId, Event: 'complained', StartDate: 'x', EndDate: '2025-13-01' });
     expect(invalid.res.headers['x-octeth-export-total']).toBe('0');
+    // At the ends of the calendar (the day after 9998-12-31, and a default start in year 99, answered HTTP 500).
+    const edges: Record<string, string>[] = [
+      { EndDate: '9998-12-31' },
+      { StartDate: '9999-12-31', EndDate: '9999-12-31' },
+      { EndDate: '0100-01-15' },
+      { EndDate: '1000-01-15' },
+    ];
+    for (const dates of edges) {
+      const edge = await exportGet(s.sessionId, { DomainID: s.domainId, Event: 'complained', ...dates });
+      expect([edge.res.status, edge.res.headers['x-octeth-export-total']]).toEqual([200, '0']);
+    }
   });
 
   it("answers the JSON envelope with ErrorCode 2 for another user's domain, and exports all domains without DomainID", async () => {

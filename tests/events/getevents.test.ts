@@ -192,6 +192,14 @@ describe('emailgateway.getevents', () => {
     expect(utc.Events.map((e: any) => e.recipient)).toEqual(['a@tz.test']);
   });
 
+  it('answers the last days of 9998 and 9999 as dates (the day after them answered HTTP 500)', async () => {
+    const all = (await mine()).TotalRecords;
+    for (const EndDate of ['9998-12-31', '9999-12-31']) {
+      expect(await mine({ EndDate })).toMatchObject({ Success: true, ErrorCode: 0, TotalRecords: all });
+      expect(await mine({ StartDate: EndDate, EndDate })).toMatchObject({ Success: true, ErrorCode: 0, TotalRecords: 0, Events: [] });
+    }
+  });
+
   it('spans all of the caller’s domains when DomainID is absent or 0', async () => {
     const u = await createUser(h);
     const d1 = await addDomain(h, u.sessionId, `one.${crypto.randomBytes(4).toString('hex')}.example.com`);
@@ -234,6 +242,7 @@ describe('emailgateway.getevents', () => {
     expect(codes(await mine({ StartFrom: -1 }))).toEqual([4]);
     expect(codes(await mine({ StartDate: '2025-02-30' }))).toEqual([6]);
     expect(codes(await mine({ EndDate: '09/03/2025' }))).toEqual([6]);
+    expect(codes(await mine({ EndDate: '0100-01-15' }))).toEqual([6]);
     const unknown = await mine({ Event: 'exploded' });
     expect(unknown).toMatchObject({ Success: false, ErrorCode: 6 });
     expect(unknown.ErrorText).toMatch(/exploded/);

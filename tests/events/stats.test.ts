@@ -122,6 +122,16 @@ describe('emailgateway.aggrevents', () => {
     expect(codes(await agg({ AggregateSize: 0 }))).toEqual([3]);
     expect(codes(await agg({ AggregateSize: 1001 }))).toEqual([3]);
     expect(codes(await agg({ StartDate: '2025-5-1' }))).toEqual([3]);
+    expect(codes(await agg({ StartDate: undefined, EndDate: '0100-01-15' }))).toEqual([3]);
+  });
+
+  it('answers windows at the ends of the calendar (the day after them answered HTTP 500)', async () => {
+    for (const dates of [
+      { StartDate: undefined, EndDate: '9998-12-31' },
+      { StartDate: '9999-12-31', EndDate: '9999-12-31' },
+      { StartDate: undefined, EndDate: '1000-01-15' },
+    ])
+      expect(await agg(dates)).toMatchObject({ Success: true, ErrorCode: 0, AggBuckets: [] });
   });
 });
 
@@ -212,8 +222,19 @@ describe('emailgateway.dailyseries', () => {
     const invalid = await series(s.sessionId, { DomainID: s.domainId, StartDate: 'last week', EndDate: '2025-02-31' });
     expect(invalid.Series).toEqual(r.Series);
     expect(invalid.EndDate).toBe(r.EndDate);
-    // The last calendar day has no next day to end at: treated as invalid too (it answered HTTP 500).
-    const last = await series(s.sessionId, { DomainID: s.domainId, EndDate: '9999-12-31' });
-    expect(last).toMatchObject({ Success: true, ErrorCode: 0, EndDate: r.EndDate, Series: r.Series });
+    // Before year 1000 is not a date here: treated as absent (its default start, in year 99, answered HTTP 500).
+    const ancient = await series(s.sessionId, { DomainID: s.domainId, EndDate: '0100-01-15' });
+    expect(ancient).toMatchObject({ Success: true, ErrorCode: 0, EndDate: r.EndDate, Series: r.Series });
+  });
+
+  it('answers windows at the ends of the calendar: the last days of 9998 and 9999, and a default start not before 1000-01-01', async () => {
+    const s = await senderSetup(h);
+    // The day after 9998-12-31 answered HTTP 500, in the window's end and in the series' day slices.
+    for (const EndDate of ['9998-12-31', '9999-12-31']) {
+      const r = await series(s.sessionId, { DomainID: s.domainId, StartDate: `${EndDate.slice(0, 4)}-12-01`, EndDate });
+      expect(r).toMatchObject({ Success: true, ErrorCode: 0, StartDate: `${EndDate.slice(0, 4)}-12-01 00:00:00`, EndDate: `${EndDate} 23:59:59`, Series: {} });
+    }
+    const early = await series(s.sessionId, { DomainID: s.domainId, EndDate: '1000-01-15' });
+    expect(early).toMatchObject({ Success: true, ErrorCode: 0, StartDate: '1000-01-01 00:00:00', EndDate: '1000-01-15 23:59:59', Series: {} });
   });
 });

@@ -27,21 +27,38 @@ interface Recipient {
 
 const LEFT_QUEUE = new Set(['delivered', 'deferred', 'bounced', 'failed']);
 
+/**
+ * One pass over the events, without spreading them into Math.min/max: a message's events have no bound (every
+ * pixel load adds one), and spreading some 150,000 arguments throws a RangeError.
+ */
 export function messageFacts(m: Record<string, unknown>): MessageFacts {
   const recipients = (m.Recipients ?? []) as Recipient[];
-  const events = recipients.flatMap((r) => (r.Events ?? []).map((e) => ({ type: e.Event, at: Number(e.LoggedAt) * 1000 })));
-  const times = (pred: (t: string) => boolean) => events.filter((e) => pred(e.type)).map((e) => e.at);
-  const min = (xs: number[]) => (xs.length ? Math.min(...xs) : null);
-  const max = (xs: number[]) => (xs.length ? Math.max(...xs) : null);
+  let sentAt: number | null = null;
+  let deliveredAt: number | null = null;
+  let firstOpenAt: number | null = null;
+  let opens = 0;
+  let clicks = 0;
+  for (const r of recipients) {
+    for (const e of r.Events ?? []) {
+      const at = Number(e.LoggedAt) * 1000;
+      if (LEFT_QUEUE.has(e.Event) && (sentAt === null || at < sentAt)) sentAt = at;
+      if (e.Event === 'delivered' && (deliveredAt === null || at > deliveredAt)) deliveredAt = at;
+      if (e.Event === 'opened') {
+        opens++;
+        if (firstOpenAt === null || at < firstOpenAt) firstOpenAt = at;
+      }
+      if (e.Event === 'clicked') clicks++;
+    }
+  }
   const bounced = recipients.find((r) => r.Status === 'bounced') ?? recipients.find((r) => r.Status === 'failed');
   return {
     to: recipients.filter((r) => r.Type === 'to').map((r) => r.Email),
     queuedAt: typeof m.CreatedAt === 'string' ? Date.parse(m.CreatedAt) : null,
-    sentAt: min(times((t) => LEFT_QUEUE.has(t))),
-    deliveredAt: max(times((t) => t === 'delivered')),
-    firstOpenAt: min(times((t) => t === 'opened')),
-    opens: times((t) => t === 'opened').length,
-    clicks: times((t) => t === 'clicked').length,
+    sentAt,
+    deliveredAt,
+    firstOpenAt,
+    opens,
+    clicks,
     bounceReason: bounced?.LastReply ?? null,
   };
 }

@@ -199,6 +199,30 @@ describe('GET /email/v1/messages/{message_id}', () => {
     });
   });
 
+  it('counts a message with 200,000 opens (spreading its event times into Math.min threw a RangeError: HTTP 500)', async () => {
+    const to = rcpt('heavy');
+    const r = await call('POST', '/email/v1/send', { body: { from: `news@${rig.s.domain}`, to, subject: 'Heavy', text: 'T' } });
+    const id = r.body.data.message_id;
+    await lookupUntil(id, 'delivered');
+    // As many pixel loads as the tracking endpoint would record, written straight to the events table.
+    const db = rig.h.services.db;
+    const d = await db('deliveries').where({ message_id: id }).first();
+    const first = Date.now();
+    const open = (i: number) => ({
+      message_id: id,
+      delivery_id: d.id,
+      domain_id: d.domain_id,
+      user_id: d.user_id,
+      type: 'opened',
+      created_at: first + i,
+      data: '{}',
+    });
+    for (let i = 0; i < 200_000; i += 2000) await db('events').insert(Array.from({ length: 2000 }, (_, j) => open(i + j)));
+    const status = await call('GET', `/email/v1/messages/${id}`);
+    expect(status).toMatchObject({ status: 200, body: { data: { status: 'delivered', opened: true, open_count: 200_000, clicked: false } } });
+    expect(status.body.data.opened_at).toBe(new Date(Math.floor(first / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'));
+  }, 120_000);
+
   it('answers 404 not_found for an unknown id and for another account’s message', async () => {
     expect(await call('GET', '/email/v1/messages/nope')).toMatchObject({
       status: 404,

@@ -18,7 +18,17 @@ export function messageStatus(statuses: string[]): string {
 
 export async function presentMessage(db: Db, message: Record<string, any>, withEvents: boolean) {
   const deliveries = await db('deliveries').where({ message_id: message.id }).orderBy('id');
-  const events = withEvents ? await db('events').where({ message_id: message.id }).orderBy('id') : [];
+  // Grouped by delivery in one pass: filtering every event once per recipient costs recipients × events.
+  const eventsOf = new Map<number, Record<string, unknown>[]>();
+  if (withEvents) {
+    for (const e of await db('events').where({ message_id: message.id }).orderBy('id')) {
+      if (e.delivery_id === null) continue; // of no one recipient: shown by none, as before
+      const list = eventsOf.get(Number(e.delivery_id));
+      const shown = { Event: e.type, LoggedAt: Math.floor(Number(e.created_at) / 1000), Data: JSON.parse(e.data) };
+      if (list) list.push(shown);
+      else eventsOf.set(Number(e.delivery_id), [shown]);
+    }
+  }
   return {
     MessageID: message.id,
     Status: messageStatus(deliveries.map((d: { status: string }) => d.status)),
@@ -39,13 +49,7 @@ export async function presentMessage(db: Db, message: Record<string, any>, withE
       BounceClass: d.bounce_class,
       NextAttemptAt: ['queued', 'deferred', 'scheduled'].includes(d.status) ? iso(d.next_attempt_at) : null,
       FinishedAt: iso(d.finished_at),
-      ...(withEvents
-        ? {
-            Events: events
-              .filter((e: { delivery_id: number | null }) => Number(e.delivery_id) === Number(d.id))
-              .map((e: Record<string, any>) => ({ Event: e.type, LoggedAt: Math.floor(Number(e.created_at) / 1000), Data: JSON.parse(e.data) })),
-          }
-        : {}),
+      ...(withEvents ? { Events: eventsOf.get(Number(d.id)) ?? [] } : {}),
     })),
   };
 }

@@ -125,7 +125,12 @@ describe('emailgateway.getmessagetimeline and cancelqueuedmessage', () => {
     expect(await cancel()).toMatchObject({ Success: false, ErrorCode: 3 });
     const after = await h.call({ Command: 'emailgateway.getmessagetimeline', SessionID: s.sessionId, MessageID: id });
     expect(after.Status).toBe('cancelled');
-    expect(after.Recipients[0].Events.map((e: { Event: string }) => e.Event)).toEqual(['scheduled', 'cancelled']);
+    // Each recipient shows its own events only.
+    for (const r of after.Recipients)
+      expect(r.Events.map((e: { Event: string; Data: { recipient: string } }) => [e.Event, e.Data.recipient])).toEqual([
+        ['scheduled', r.Email],
+        ['cancelled', r.Email],
+      ]);
     expect((await log(s, { Status: 'cancelled' })).Messages.map((m: { MessageID: string }) => m.MessageID)).toEqual([id]);
   });
 

@@ -1,12 +1,13 @@
 /**
  * campaign.launch — start sending a draft: checks the list and the From, counts the recipients (subscribed members
  * not suppressed on the From's domain), marks it `sending` and hands it to the worker, which pages through the
- * list (src/campaigns/launcher.ts). Answers at once. Errors: 1 missing CampaignID, 2 not found, 3 not a draft,
- * 4 no list, 5 no usable From (no Enabled sender domain), 6 no content (Subject and HTML or plain text).
+ * list (src/campaigns/launcher.ts). Answers at once. Errors: 1 missing CampaignID, 2 not found (also outside a
+ * domain-limited account key's domains, as campaign.get answers), 3 not a draft, 4 no list, 5 no usable From (no
+ * Enabled sender domain), 6 no content (Subject and HTML or plain text).
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
-import { CAMPAIGN_STATUS, findOwnedCampaign, senderOf } from '../src/campaigns/campaigns';
+import { CAMPAIGN_STATUS, findCampaignInScope, senderOf } from '../src/campaigns/campaigns';
 import { nudgeCampaign } from '../src/campaigns/launcher';
 import { findOwnedList } from '../src/lists/lists';
 import { countSubscribedMembers } from '../src/lists/api';
@@ -25,7 +26,7 @@ export default defineCommand({
     6: 'The campaign has no content: it needs a Subject and HTML or plain text',
   },
   async run(p, ctx) {
-    const row = await findOwnedCampaign(ctx.db, ctx.user!.id, p.campaignid);
+    const row = await findCampaignInScope(ctx.db, { userId: ctx.user!.id, domainIds: ctx.accountKey?.domainIds ?? null }, p.campaignid);
     if (!row) throw new CommandError(2);
     if (row.status !== CAMPAIGN_STATUS.draft) throw new CommandError(3, `Only a draft campaign can be launched (this one is ${row.status})`);
     if (row.list_id === null || !(await findOwnedList(ctx.db, ctx.user!.id, row.list_id))) throw new CommandError(4);

@@ -38,12 +38,6 @@ export interface Progress {
   clicked: number;
 }
 
-export async function findOwnedCampaign(db: Db, userId: number, id: unknown): Promise<CampaignRow | undefined> {
-  const n = Number(id);
-  if (!Number.isSafeInteger(n) || n <= 0) return undefined;
-  return db('campaigns').where({ id: n, user_id: userId }).first();
-}
-
 /** The caller's reach over campaigns: an account key limited to some domains sees only theirs (null: all). */
 export interface CampaignScope {
   userId: number;
@@ -70,7 +64,7 @@ export async function inCampaignScope(db: Db, q: Knex.QueryBuilder, scope: Campa
   });
 }
 
-/** findOwnedCampaign within the scope (an account key's domains): outside it, not found. */
+/** One campaign of the user within the scope (an account key's domains): outside it, not found. Every lookup by id goes here. */
 export async function findCampaignInScope(db: Db, scope: CampaignScope, id: unknown): Promise<CampaignRow | undefined> {
   const n = Number(id);
   if (!Number.isSafeInteger(n) || n <= 0) return undefined;

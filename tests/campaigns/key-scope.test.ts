@@ -1,6 +1,6 @@
 /**
  * An account key limited to some sender domains reaches only their campaigns through the platform door: a draft
- * whose From is on another domain of the account is not listed, not shown and cannot be cancelled (404).
+ * whose From is on another domain of the account is not listed, not shown and cannot be cancelled or launched (404).
  */
 import supertest from 'supertest';
 import { addDomain, Harness, senderSetup, startHarness, uniqueDomain } from '../helpers/harness';
@@ -37,6 +37,12 @@ it("a domain-limited account key sees and cancels only its domains' campaigns", 
   expect((await as(supertest(h.app).get(`/api/v1/campaigns/${mine}`))).status).toBe(200);
   expect((await as(supertest(h.app).get(`/api/v1/campaigns/${theirs}`))).status).toBe(404);
   expect((await as(supertest(h.app).post(`/api/v1/campaigns/${theirs}/cancel`))).status).toBe(404);
+  // Launch answers as get does: another domain's draft is not found (it answered "no list", showing it exists).
+  const notFound = await as(supertest(h.app).get(`/api/v1/campaigns/${theirs}`));
+  const launch = await as(supertest(h.app).post(`/api/v1/campaigns/${theirs}/launch`));
+  expect([launch.status, launch.body]).toEqual([404, notFound.body]);
+  const own = await as(supertest(h.app).post(`/api/v1/campaigns/${mine}/launch`));
+  expect([own.status, own.body]).not.toEqual([404, notFound.body]); // its own draft is found (and lacks a list)
   expect(await h.services.db('campaigns').where({ id: theirs }).first('status')).toEqual({ status: 'draft' });
   // The session (the whole account) still sees both.
   expect((await h.call({ Command: 'campaigns.get', SessionID: s.sessionId })).TotalCampaigns).toBe(2);

@@ -2,8 +2,10 @@
  * account.overview — the account at a glance (the platform API's GET /api/v1/stats): Contacts (distinct addresses
  * on the caller's lists), Campaigns {Total, Sending, Completed}, EmailsThisMonth (accepted since the first of the
  * month, UTC, from the rollups) and Domains (sender domains the caller can see). An account key restricted to some
- * domains counts only theirs for EmailsThisMonth and Domains. No business errors.
+ * domains counts only theirs for Campaigns (as campaigns.get lists them), EmailsThisMonth and Domains; lists belong
+ * to no domain, so Contacts is the account's. No business errors.
  */
+import { inCampaignScope } from '../src/campaigns/campaigns';
 import { defineCommand } from '../src/command';
 import { countsByDomain, figures } from '../src/stats/queries';
 import { HOUR_MS } from '../src/stats/rollups';
@@ -21,9 +23,11 @@ export default defineCommand({
     const domainIds = (await domainQ.pluck('id')).map(Number);
     const now = new Date();
     const monthStart = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1);
+    const campaignQ = ctx.db('campaigns').where({ user_id: userId });
+    await inCampaignScope(ctx.db, campaignQ, { userId, domainIds: ctx.accountKey?.domainIds ?? null });
     const [[contacts], campaigns, month] = await Promise.all([
       ctx.db('subscribers as s').join('lists as l', 'l.id', 's.list_id').where('l.user_id', userId).countDistinct({ n: 's.email' }),
-      ctx.db('campaigns').where({ user_id: userId }).groupBy('status').select('status').count({ n: '*' }),
+      campaignQ.groupBy('status').select('status').count({ n: '*' }),
       countsByDomain(ctx.db, domainIds, { fromHour: monthStart / HOUR_MS, toHour: Math.floor(Date.now() / HOUR_MS) + 1 }),
     ]);
     const byStatus = new Map((campaigns as { status: string; n: unknown }[]).map((r) => [r.status, Number(r.n)]));

@@ -14,7 +14,7 @@ afterAll(async () => {
   await h.close();
 });
 
-it("a domain-limited account key sees and cancels only its domains' campaigns", async () => {
+it("a domain-limited account key sees, counts, launches and cancels only its domains' campaigns", async () => {
   const s = await senderSetup(h);
   const second = uniqueDomain('campaigns');
   const secondId = await addDomain(h, s.sessionId, second);
@@ -44,6 +44,10 @@ it("a domain-limited account key sees and cancels only its domains' campaigns", 
   const own = await as(supertest(h.app).post(`/api/v1/campaigns/${mine}/launch`));
   expect([own.status, own.body]).not.toEqual([404, notFound.body]); // its own draft is found (and lacks a list)
   expect(await h.services.db('campaigns').where({ id: theirs }).first('status')).toEqual({ status: 'draft' });
+  // The account overview (GET /api/v1/stats) counts what the list shows.
+  const stats = await as(supertest(h.app).get('/api/v1/stats'));
+  expect([stats.status, stats.body.campaigns]).toEqual([200, { total: 1, sending: 0, completed: 0 }]);
   // The session (the whole account) still sees both.
   expect((await h.call({ Command: 'campaigns.get', SessionID: s.sessionId })).TotalCampaigns).toBe(2);
+  expect((await h.call({ Command: 'account.overview', SessionID: s.sessionId })).Campaigns).toEqual({ Total: 2, Sending: 0, Completed: 0 });
 });

@@ -277,6 +277,13 @@ describe('emailgateway.accountstats', () => {
     expect(none.Totals.Sent).toBe(0);
   });
 
+  it('ignores duplicates and ids beyond the caller’s domains however many DomainIDs there are (40,000 answered HTTP 500)', async () => {
+    const ids = Array.from({ length: 40_000 }, (_, i) => (i % 1000 === 0 ? B.domainId : 1_000_000_000 + i));
+    const r = await call('emailgateway.accountstats', { DomainIDs: [...ids, C.domainId].join(','), ...WINDOW });
+    expect(r).toMatchObject({ Success: true, ErrorCode: 0, Totals: { Sent: 2, Delivered: 1, Opened: 1 } });
+    expect(r.PerDomain.map((d: any) => d.DomainID)).toEqual([B.domainId]);
+  });
+
   it('answers the scalar 99998 without credentials', async () => {
     expect(await h.call({ Command: 'emailgateway.accountstats' })).toMatchObject({ Success: false, ErrorCode: 99998 });
   });

@@ -3,7 +3,7 @@
  * Octeth's codes (scalar ErrorCode plus Errors[]): 1/4 ListID missing/unknown (another user's included),
  * 2/3 EmailAddress missing/invalid, 6 Status, 7/8 SubscriptionDate invalid/missing, 9/10 SubscriptionIP
  * missing/invalid, 11/13 UnsubscriptionDate missing/invalid, 12/14 UnsubscriptionIP missing/invalid,
- * 17 unknown custom field or non-text value, 20 duplicate, 21 previously unsubscribed.
+ * 17 unknown custom field, non-text value or one over 65,535 bytes, 20 duplicate, 21 previously unsubscribed.
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
@@ -36,7 +36,7 @@ const ERRORS: Record<number, string> = {
   12: 'Missing UnsubscriptionIP parameter (required for Unsubscribed)',
   13: 'Invalid UnsubscriptionDate value (Y-m-d or Y-m-d H:i:s)',
   14: 'Invalid UnsubscriptionIP value',
-  17: 'Invalid Custom Field value (unknown field id for this list, or not a text value)',
+  17: 'Invalid Custom Field value (unknown field id for this list, not a text value, or over 65,535 bytes)',
   20: 'Duplicate EmailAddress (send UpdateIfDuplicate=true to update it)',
   21: 'Previously unsubscribed EmailAddress (send UpdateIfUnsubscribed=true to update it)',
 };

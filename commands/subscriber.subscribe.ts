@@ -3,7 +3,7 @@
  * custom fields `CustomField<N>` go to the first list). Double opt-in lists store `Opt-In Pending` (no
  * confirmation email is sent by this server). An unsubscribed address may subscribe again.
  * Errors (scalar): 1 missing ListID, 2 missing EmailAddress, 3 missing IPAddress, 4 invalid ListID, 5 invalid
- * EmailAddress, 8 invalid custom field (unknown id or not text), 9 already subscribed, 10 subscription failed.
+ * EmailAddress, 8 invalid custom field (unknown id, not text, or over 65,535 bytes), 9 already subscribed, 10 subscription failed.
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
@@ -25,7 +25,7 @@ export default defineCommand({
     3: 'Missing IPAddress parameter',
     4: 'Invalid ListID',
     5: 'Invalid EmailAddress',
-    8: 'Invalid custom field value (unknown CustomField<N> for this list, or not a text value)',
+    8: 'Invalid custom field value (unknown CustomField<N> for this list, not a text value, or over 65,535 bytes)',
     9: 'Duplicate email address: already subscribed to this list',
     10: 'Subscription failed: the IPAddress is not a valid IP address',
     429: 'Too many requests',

@@ -25,7 +25,7 @@ export default defineCommand({
     5: 'Invalid ListID',
     6: 'Subscriber not found',
     7: 'Duplicate EmailAddress: another member of the list has it',
-    10: 'Invalid custom field value (not a text value)',
+    10: 'Invalid custom field value (not a text value, or over 65,535 bytes)',
     11: 'Unknown custom field ID(s)',
     12: 'Invalid SubscriptionStatus (Subscribed, Unsubscribed or Opt-In Pending)',
     13: 'Invalid UnsubscriptionIP',

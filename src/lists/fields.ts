@@ -50,9 +50,15 @@ export interface SubmittedValues {
   values: Map<number, string>;
   /** Field ids (as sent) that are not this list's fields. */
   unknown: string[];
-  /** A value that is not text (an object, a nested array). */
+  /** A value that is not text (an object, a nested array), or longer than MAX_VALUE_BYTES. */
   badValue: boolean;
 }
+
+/**
+ * The most a value may hold: subscriber_values.value is a TEXT column, 65,535 bytes on MySQL/MariaDB, which refuses
+ * more (ER_DATA_TOO_LONG). Counted in UTF-8 bytes: 65,000 characters of `é` or `😀` are two or four times that.
+ */
+export const MAX_VALUE_BYTES = 65_535;
 
 /**
  * Custom-field values from any of the spellings clients use: `CustomFields: {"<id>": v}` (subscriber.create),
@@ -70,8 +76,8 @@ export function submittedValues(p: Params, fields: FieldRow[]): SubmittedValues 
       return;
     }
     const v = scalar(raw);
-    if (v === undefined) out.badValue = true;
-    else out.values.set(id, v.slice(0, 65000));
+    if (v === undefined || Buffer.byteLength(v, 'utf8') > MAX_VALUE_BYTES) out.badValue = true;
+    else out.values.set(id, v);
   };
   for (const container of [p.customfields, p.fields]) {
     if (container === undefined || container === null || container === '') continue;

@@ -53,6 +53,34 @@ describe('subscriber.subscribe (no auth)', () => {
     expect((await rowOf(listId, 'again@example.com')).unsubscription_date).toBeNull();
   });
 
+  it('stores a custom-field value of up to 65,535 UTF-8 bytes whole, and answers 8 for more (it was HTTP 500 on MariaDB)', async () => {
+    const o = await owner(h);
+    const listId = await makeList(h, o);
+    const f = await makeField(h, o, listId, 'Notes', 'Notes');
+    const valueOf = async (id: number) => (await h.services.db('subscriber_values').where({ subscriber_id: id, field_id: f }).first()).value;
+    const ascii = 'a'.repeat(65_535);
+    const accented = 'é'.repeat(32_767); // 65,534 bytes
+    for (const [email, value] of [
+      ['ascii@example.com', ascii],
+      ['accented@example.com', accented],
+    ]) {
+      const r = await subscribe({ ListID: listId, EmailAddress: email, IPAddress: '198.51.100.11', [`CustomField${f}`]: value });
+      expect(r).toMatchObject({ Success: true, ErrorCode: 0 });
+      expect(await valueOf(r.SubscriberID)).toBe(value);
+    }
+    // 60,000 UTF-16 units (under the old 65,000-character cap) but 120,000 bytes; and one byte over.
+    for (const [email, value] of [
+      ['emoji@example.com', '😀'.repeat(30_000)],
+      ['over@example.com', `${'é'.repeat(32_767)}ab`],
+    ]) {
+      expect(await subscribe({ ListID: listId, EmailAddress: email, IPAddress: '198.51.100.11', [`CustomField${f}`]: value })).toMatchObject({
+        Success: false,
+        ErrorCode: 8,
+      });
+      expect(await rowOf(listId, email)).toBeUndefined();
+    }
+  });
+
   it('answers its scalar codes', async () => {
     const o = await owner(h);
     const listId = await makeList(h, o);

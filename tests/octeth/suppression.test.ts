@@ -84,6 +84,34 @@ it('imports, browses, counts, checks and deletes entries per scope, with upstrea
   });
 });
 
+it('imports up to 50,000 addresses a call, skipping whitelisted ones, and answers [5] with nothing imported above that', async () => {
+  const u = await createUser(rig.h);
+  const imp = (params: Record<string, unknown>) => rig.h.call({ Command: 'suppression.import', SessionID: u.sessionId, ...params });
+  const rows = () => rig.h.services.db('suppression_entries').where({ user_id: u.userId }).pluck('email');
+  const set = await rig.h.call({ Command: 'suppression.whitelist.set', SessionID: u.sessionId, Entries: ['a7@bulk.test', '*9@bulk.test'] });
+  expect(set.Success).toBe(true);
+  const addresses = (n: number) => Array.from({ length: n }, (_, i) => `a${i}@bulk.test`);
+
+  expect(await imp({ EmailAddressesBulk: addresses(50_001).join('\n') })).toMatchObject({
+    Success: false,
+    ErrorCode: [5],
+    MaxEmailAddresses: 50_000,
+    TotalSubmitted: 50_001,
+  });
+  expect(await rows()).toEqual([]);
+
+  // At the cap (a malformed line counts too); the whitelist, read once, is matched here for every address.
+  const kept = addresses(49_999).filter((e) => e !== 'a7@bulk.test' && !e.endsWith('9@bulk.test'));
+  expect(await imp({ EmailAddressesBulk: [...addresses(49_999), 'not-an-address'].join('\n') })).toEqual({
+    Success: true,
+    ErrorCode: 0,
+    TotalImported: kept.length,
+    TotalFailed: 1,
+    FailedEmailAddresses: ['not-an-address'],
+  });
+  expect((await rows()).sort()).toEqual(kept.sort());
+}, 60_000);
+
 it("the send path skips AccountWide and SystemWide entries, and patterns, but another account's entries do not apply", async () => {
   await cmd('suppression.import', { EmailAddresses: ['blocked@y.test'] });
   await rig.h.services

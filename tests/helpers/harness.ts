@@ -193,3 +193,10 @@ export async function senderSetup(
   const k = await h.call({ Command: 'emailgateway.addapi', SessionID: u.sessionId, DomainID: domainId, Description: 'tests' });
   return { userId: u.userId, sessionId: u.sessionId, domain, domainId, key: k.APIKey.APIKey, keyId: k.NewAPIKeyID };
 }
+
+/** A new account key (`sk_live_…`) of the session's user; `extra` is user.apikey.create's (Domains, CanSend, …). */
+export async function accountKey(h: Harness, sessionId: string, extra: Record<string, unknown> = {}): Promise<string> {
+  const r = await h.call({ Command: 'user.apikey.create', SessionID: sessionId, Note: 'tests', KeyType: 'account', ...extra });
+  if (!r.Success) throw new Error(`user.apikey.create failed: ${JSON.stringify(r)}`);
+  return r.APIKey.APIKey;
+}

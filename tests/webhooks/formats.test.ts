@@ -7,7 +7,7 @@
 import crypto from 'node:crypto';
 import supertest from 'supertest';
 import { Webhook } from 'standardwebhooks';
-import { addDomain, Harness, senderSetup, uniqueDomain } from '../helpers/harness';
+import { accountKey, addDomain, Harness, senderSetup, uniqueDomain } from '../helpers/harness';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { smtpError, waitFor } from '../helpers/sink';
 import { startWebhookWorker, WebhookWorker } from '../../src/webhooks/worker';
@@ -33,17 +33,9 @@ afterAll(async () => {
   await rx.stop();
 });
 
-type Sender = Awaited<ReturnType<typeof senderSetup>>;
-
 const path = (label: string) => `/hook/${label}-${crypto.randomBytes(4).toString('hex')}`;
 const hitsAt = (p: string) => rx.hits.filter((x) => x.path === p);
 const addr = (label: string) => `${label}.${crypto.randomBytes(4).toString('hex')}@recipient.test`;
-
-async function accountKey(s: Sender, extra: Record<string, unknown> = {}): Promise<string> {
-  const r = await h.call({ Command: 'user.apikey.create', SessionID: s.sessionId, Note: 'hooks', KeyType: 'account', ...extra });
-  if (!r.Success) throw new Error(JSON.stringify(r));
-  return r.APIKey.APIKey;
-}
 
 const subscribe = (key: string, params: Record<string, unknown>) => h.call({ Command: 'webhook.create', SenderAPIKey: key, ...params });
 
@@ -65,7 +57,7 @@ function platformVerify(body: string, signature: string, secret: string): boolea
 describe('cloudmails format', () => {
   it('pings first, then posts {event,message_id,timestamp,recipient,custom_args} for delivered and bounced', async () => {
     const s = await senderSetup(h);
-    const key = await accountKey(s);
+    const key = await accountKey(h, s.sessionId);
     const p = path('cloudmails');
     const sub = await subscribe(key, { URL: rx.url(p), Events: ['delivered', 'bounced'], Format: 'cloudmails', Ping: 1 });
     expect(sub).toMatchObject({
@@ -109,7 +101,7 @@ describe('cloudmails format', () => {
 
   it('leaves a subscription inactive when the ping does not get a 2xx, delivers nothing to it, and activates it when added again', async () => {
     const s = await senderSetup(h);
-    const key = await accountKey(s);
+    const key = await accountKey(h, s.sessionId);
     const p = path('failing');
     rx.respond = (hit) => (hit.path === p ? 500 : 200);
     try {
@@ -139,7 +131,7 @@ describe('cloudmails format', () => {
 describe('platform format', () => {
   it('posts {id,type:"email.…",createdAt,data} signed with a hex HMAC of the raw body, as the spec verifies it', async () => {
     const s = await senderSetup(h);
-    const key = await accountKey(s);
+    const key = await accountKey(h, s.sessionId);
     const p = path('platform');
     const sub = await subscribe(key, { URL: rx.url(p), Events: ['email.sent', 'email.bounced'], Format: 'platform' });
     expect(sub).toMatchObject({ Events: ['email.sent', 'email.bounced'], Active: true });
@@ -166,7 +158,7 @@ describe('platform format', () => {
 
   it('answers 8 for an event name of another format, 9 for an unknown format and 6 for a non-http URL', async () => {
     const s = await senderSetup(h);
-    const key = await accountKey(s);
+    const key = await accountKey(h, s.sessionId);
     expect(await subscribe(key, { URL: rx.url('/x'), Events: ['opened'], Format: 'platform' })).toMatchObject({
       ErrorCode: 8,
       ErrorText: expect.stringContaining('email.opened'),
@@ -184,7 +176,7 @@ describe('standard format and scopes', () => {
       .db('sender_domains')
       .where({ id: await addDomain(h, s.sessionId, otherDomain) })
       .update({ status: 'Enabled' });
-    const key = await accountKey(s);
+    const key = await accountKey(h, s.sessionId);
     const p = path('standard');
     const sub = await subscribe(key, { URL: rx.url(p), Events: 'delivered' });
     expect(sub).toMatchObject({ Format: 'standard', DomainID: null });
@@ -208,21 +200,21 @@ describe('standard format and scopes', () => {
       .db('sender_domains')
       .where({ id: await addDomain(h, s.sessionId, otherDomain) })
       .update({ status: 'Enabled' });
-    const narrow = await accountKey(s, { Domains: s.domain });
+    const narrow = await accountKey(h, s.sessionId, { Domains: s.domain });
     const p = path('narrow');
     const sub = await subscribe(narrow, { URL: rx.url(p), Events: 'delivered', Format: 'cloudmails' });
     expect(sub.DomainID).toBe(s.domainId);
-    const wide = await accountKey(s);
+    const wide = await accountKey(h, s.sessionId);
     const mine = await send(wide, `app@${s.domain}`, addr('reader'));
     await send(wide, `app@${otherDomain}`, addr('reader'));
     await waitFor(() => hitsAt(p).length === 1, 15000, 'domain-scoped call');
     await waitFor(async () => (await h.services.db('deliveries').where({ user_id: s.userId, status: 'delivered' })).length === 2, 15000, 'both delivered');
     await new Promise((r) => setTimeout(r, 300));
     expect(hitsAt(p).map((x) => JSON.parse(x.body).message_id)).toEqual([mine]);
-    const two = await accountKey(s, { Domains: `${s.domain},${otherDomain}` });
+    const two = await accountKey(h, s.sessionId, { Domains: `${s.domain},${otherDomain}` });
     expect((await subscribe(two, { URL: rx.url(p), Events: 'delivered' })).ErrorCode).toBe(99999);
     // Another account's key sees none of these subscriptions.
-    const stranger = await accountKey(await senderSetup(h));
+    const stranger = await accountKey(h, (await senderSetup(h)).sessionId);
     expect((await h.call({ Command: 'webhook.list', SenderAPIKey: stranger })).Webhooks).toEqual([]);
     expect((await h.call({ Command: 'webhook.delete', SenderAPIKey: stranger, WebhookID: sub.WebhookID })).ErrorCode).toBe(4);
   });

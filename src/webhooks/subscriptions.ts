@@ -134,7 +134,11 @@ async function ping(
 export async function createSubscription(ctx: CommandContext, domainId: number | null, input: SubscriptionInput, codes: SubscriptionCodes) {
   const events = storedEvents(input.format, input.events, codes.events);
   const vetted = await vetWebhookUrl(input.url, { allowPrivate: ctx.config.webhooks.allowPrivate, resolve: resolverFor(ctx.config) });
-  if (!vetted.ok) throw new CommandError(codes[vetted.problem.kind], vetted.problem.message);
+  if (!vetted.ok) {
+    // Too long once normalised: the same parameter error (a list of codes) as the schema's for too long as sent.
+    const code = codes[vetted.problem.kind];
+    throw vetted.problem.tooLong ? new CommandError([code], [vetted.problem.message]) : new CommandError(code, vetted.problem.message);
+  }
   const url = vetted.url.toString();
   const userId = ctx.user!.id;
   const now = Date.now();

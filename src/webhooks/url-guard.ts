@@ -19,6 +19,8 @@ export type Resolve = (host: string) => Promise<Address[]>;
 export interface UrlProblem {
   kind: 'malformed' | 'scheme' | 'host';
   message: string;
+  /** Longer than MAX_URL_LENGTH: the doors answer it as their schema answers an over-long parameter. */
+  tooLong?: true;
 }
 
 export type Vetted = { ok: true; url: URL; addresses: Address[] } | { ok: false; problem: UrlProblem };
@@ -50,13 +52,16 @@ export function resolverFor(config: { dnsServers: string[]; dnsTimeoutMs: number
 /** Syntax only: a parseable http(s) URL with a host and no user:password part. */
 export function parseWebhookUrl(raw: string): URL | UrlProblem {
   const text = raw.trim();
-  if (text.length > MAX_URL_LENGTH) return { kind: 'malformed', message: `WebhookURL must be at most ${MAX_URL_LENGTH} characters` };
+  const tooLong = { kind: 'malformed', message: `WebhookURL must be at most ${MAX_URL_LENGTH} characters`, tooLong: true } as const;
+  if (text.length > MAX_URL_LENGTH) return tooLong;
   let url: URL;
   try {
     url = new URL(text);
   } catch {
     return { kind: 'malformed', message: 'WebhookURL is not a valid URL' };
   }
+  // The normalised form is what is stored (varchar 2048) and called: percent-encoding can make it many times longer.
+  if (url.href.length > MAX_URL_LENGTH) return { ...tooLong, message: `${tooLong.message} once non-ASCII characters are percent-encoded` };
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return { kind: 'scheme', message: 'Webhook URL must be a valid HTTP or HTTPS URL.' };
   if (url.username || url.password) return { kind: 'scheme', message: 'Webhook URL must not contain a user name or password' };
   if (!url.hostname) return { kind: 'malformed', message: 'WebhookURL has no host' };

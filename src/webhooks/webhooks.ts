@@ -3,7 +3,7 @@ import { CommandError } from '../errors';
 import { formatTime } from '../auth/users';
 import { DOMAIN_WEBHOOK_EVENTS, domainEventName, legacyEventName, storedEventName, WEBHOOK_EVENTS } from '../events/vocabulary';
 import { signingKey, standardSecret } from './signing';
-import { resolverFor, vetWebhookUrl } from './url-guard';
+import { resolverFor, UrlProblem, vetWebhookUrl } from './url-guard';
 
 /**
  * Shared bodies of the private (DomainID, Octeth's private event names) and public (sender key, stored names)
@@ -51,10 +51,14 @@ export interface AddCodes {
   host: number;
 }
 
-/** Octeth's addwebhook answers URL errors with `ErrorMessage` beside the code; ErrorText stays for our clients. */
-function urlError(code: number, message: string): CommandError {
-  const err = new CommandError(code, message);
-  err.extra = { ErrorMessage: message };
+/**
+ * Octeth's addwebhook answers URL errors with `ErrorMessage` beside the code; ErrorText stays for our clients. A URL
+ * too long once normalised answers as the schema answers one too long as sent (a parameter error: codes as a list).
+ */
+function urlError(code: number, problem: UrlProblem): CommandError {
+  if (problem.tooLong) return new CommandError([code], [problem.message]);
+  const err = new CommandError(code, problem.message);
+  err.extra = { ErrorMessage: problem.message };
   return err;
 }
 
@@ -71,7 +75,7 @@ export async function addWebhook(ctx: CommandContext, domain: { id: number; user
     throw new CommandError(codes.event, `Invalid event type: use one of ${names}`);
   }
   const vetted = await vetWebhookUrl(String(p.webhookurl), { allowPrivate: ctx.config.webhooks.allowPrivate, resolve: resolverFor(ctx.config) });
-  if (!vetted.ok) throw urlError(codes[vetted.problem.kind], vetted.problem.message);
+  if (!vetted.ok) throw urlError(codes[vetted.problem.kind], vetted.problem);
   const url = vetted.url.toString();
   await signingKey(ctx.db, ctx.config.encryptionKey!, domain.id); // exists before the first call needs it
   const now = Date.now();

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import dns2 from 'dns2';
 import supertest from 'supertest';
 import { decrypt } from '../../src/auth/secrets';
-import { Harness, createUser, senderSetup } from '../helpers/harness';
+import { accountKey, Harness, createUser, senderSetup } from '../helpers/harness';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { waitFor } from '../helpers/sink';
 import { vetWebhookUrl } from '../../src/webhooks/url-guard';
@@ -300,6 +300,43 @@ describe('/api/v1/webhooks', () => {
     expect(del.status).toBe(200);
     expect(del.body).toEqual({});
     expect((await v1.get(u.key)).body.Webhooks).toHaveLength(1);
+  });
+});
+
+describe('URL length', () => {
+  /** Every door that registers a webhook URL, with the status and the codes it answers. */
+  async function doors(u: Sender, url: string): Promise<Record<string, unknown>> {
+    const key = await accountKey(h, u.sessionId);
+    const bearer = (path: string, k: string, body: Record<string, unknown>) => supertest(h.app).post(path).set('Authorization', `Bearer ${k}`).send(body);
+    const legacy = await cmd('addwebhook', u, { DomainID: u.domainId, Event: 'delivery', WebhookURL: url });
+    const octeth = await v1.post(u.key, { Event: 'delivered', WebhookURL: url });
+    const create = await h.call({ Command: 'webhook.create', SenderAPIKey: key, URL: url, Events: 'delivered' });
+    const platform = await bearer('/api/v1/webhooks', key, { url, events: ['email.sent'] });
+    const cloudmails = await bearer('/v1/webhooks', key, { url, events: ['delivered'] });
+    return {
+      legacy: [legacy.Success, legacy.ErrorCode],
+      octeth: [octeth.status, octeth.body.Errors?.map((e: { Code: number }) => e.Code)],
+      create: [create.Success, create.ErrorCode],
+      platform: [platform.status, platform.body.code],
+      cloudmails: [cloudmails.status, cloudmails.body.code],
+    };
+  }
+
+  it('answers a URL that grows past 2048 characters when percent-encoded as it answers one sent too long, in every door', async () => {
+    const u = await senderSetup(h);
+    const encoded = `https://${PUBLIC_IP}/${'😀'.repeat(500)}`;
+    expect(encoded.length).toBeLessThan(2048);
+    expect(new URL(encoded).href.length).toBeGreaterThan(2048);
+    const sentTooLong = await doors(u, `https://${PUBLIC_IP}/${'a'.repeat(2100)}`);
+    expect(sentTooLong).toEqual({
+      legacy: [false, [6]],
+      octeth: [200, [3]],
+      create: [false, [3]],
+      platform: [400, 'invalid_request'],
+      cloudmails: [400, 400],
+    });
+    expect(await doors(u, encoded)).toEqual(sentTooLong);
+    expect(await h.services.db('webhooks').where({ user_id: u.userId }).count({ n: '*' })).toEqual([{ n: 0 }]);
   });
 });
 

@@ -4,7 +4,7 @@
  * its one allowed domain, or every domain of the account when unrestricted. Ping=1 calls the URL with a test
  * event first and activates the subscription only on a 2xx. The same format and URL again updates that
  * subscription. Errors: 3 malformed URL, 5 URL missing, 6 not http(s), 7 host not allowed, 8 Events,
- * 9 Format, 10 Ping; 99999 a key restricted to several domains.
+ * 9 Format, 10 Ping; 46 the key's one domain no longer exists; 99999 a key restricted to several domains.
  */
 import { defineCommand } from '../src/command';
 import { createSubscription } from '../src/webhooks/subscriptions';
@@ -28,6 +28,7 @@ export default defineCommand({
     9: 'Invalid Format (standard, cloudmails or platform)',
     10: 'Invalid Ping (true or false)',
     13: 'Invalid API key',
+    46: 'This API key is restricted to a sender domain that no longer exists',
     429: 'Too many requests',
   },
   async run(p, ctx) {
@@ -43,7 +44,7 @@ export default defineCommand({
       ctx,
       subscriptionDomain(ctx),
       { url: String(p.url), events, format, ping: truthy(p.ping) },
-      { malformed: 3, scheme: 6, host: 7, events: 8 },
+      { malformed: 3, scheme: 6, host: 7, events: 8, domain: 46 },
     );
   },
 });

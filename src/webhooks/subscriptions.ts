@@ -5,6 +5,7 @@ import { CommandError, PERMISSION_DENIED } from '../errors';
 import { decrypt, encrypt } from '../auth/secrets';
 import { formatTime } from '../auth/users';
 import type { DomainScope } from '../auth/account-keys';
+import { findOwnedDomain } from '../domains/domains';
 import { formatEventName, formatEventNames, newSubscriptionSecret, pingPayload, signatureHeaders, storedFromFormat, WebhookFormat } from './formats';
 import { postWebhook, USER_AGENT } from './http-post';
 import { resolverFor, vetWebhookUrl } from './url-guard';
@@ -31,6 +32,8 @@ export interface SubscriptionCodes {
   scheme: number;
   host: number;
   events: number;
+  /** The subscription's domain is gone (an account key restricted to a domain deleted since). */
+  domain: number;
 }
 
 interface Row {
@@ -132,6 +135,10 @@ async function ping(
  * Answers the subscription with its secret.
  */
 export async function createSubscription(ctx: CommandContext, domainId: number | null, input: SubscriptionInput, codes: SubscriptionCodes) {
+  // A key's allowed domains are ids kept on the key: one deleted since would fail the insert's foreign key.
+  if (domainId !== null && !(await findOwnedDomain(ctx.db, ctx.user!.id, domainId))) {
+    throw new CommandError(codes.domain, 'This API key is restricted to a sender domain that no longer exists');
+  }
   const events = storedEvents(input.format, input.events, codes.events);
   const vetted = await vetWebhookUrl(input.url, { allowPrivate: ctx.config.webhooks.allowPrivate, resolve: resolverFor(ctx.config) });
   if (!vetted.ok) {

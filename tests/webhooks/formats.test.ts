@@ -218,4 +218,23 @@ describe('standard format and scopes', () => {
     expect((await h.call({ Command: 'webhook.list', SenderAPIKey: stranger })).Webhooks).toEqual([]);
     expect((await h.call({ Command: 'webhook.delete', SenderAPIKey: stranger, WebhookID: sub.WebhookID })).ErrorCode).toBe(4);
   });
+
+  it('answers each door’s domain-not-found error to a key restricted to a domain deleted since, and stores nothing', async () => {
+    const s = await senderSetup(h);
+    const key = await accountKey(h, s.sessionId, { Domains: s.domain });
+    expect(await h.call({ Command: 'emailgateway.deletedomain', SessionID: s.sessionId, DomainID: s.domainId })).toMatchObject({ Success: true });
+    const url = rx.url(path('gone'));
+    const post = (p: string, body: Record<string, unknown>) => supertest(h.app).post(p).set('Authorization', `Bearer ${key}`).send(body);
+
+    expect(await subscribe(key, { URL: url, Events: 'delivered' })).toMatchObject({
+      Success: false,
+      ErrorCode: 46,
+      ErrorText: expect.stringMatching(/no longer exists/),
+    });
+    const platform = await post('/api/v1/webhooks', { url, events: ['email.sent'] });
+    expect([platform.status, platform.body]).toEqual([400, { error: expect.stringMatching(/no longer exists/), code: 'domain_not_found' }]);
+    const cloudmails = await post('/v1/webhooks', { url, events: ['delivered'] });
+    expect([cloudmails.status, cloudmails.body.message]).toEqual([403, expect.stringMatching(/no longer exists/)]);
+    expect(await h.services.db('webhooks').where({ user_id: s.userId })).toEqual([]);
+  });
 });

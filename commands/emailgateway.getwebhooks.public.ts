@@ -1,4 +1,7 @@
-/** emailgateway.getwebhooks.public (GET /api/v1/webhooks) — the sender key's domain's webhooks (stored event names) and its SigningKey. Errors: 2 invalid account, 13 key. */
+/**
+ * emailgateway.getwebhooks.public (GET /api/v1/webhooks) — the sender key's domain's webhooks (stored event names).
+ * Not the SigningKey (Octeth's reply is `{"Webhooks":[…]}`): a send key must not be enough to sign calls. Errors: 2 invalid account, 13 key.
+ */
 import { defineCommand } from '../src/command';
 import { listWebhooks } from '../src/webhooks/webhooks';
 

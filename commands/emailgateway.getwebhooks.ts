@@ -2,7 +2,7 @@
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { findOwnedDomain } from '../src/domains/domains';
-import { listWebhooks } from '../src/webhooks/webhooks';
+import { listWebhooksWithKey } from '../src/webhooks/webhooks';
 
 export default defineCommand({
   name: 'emailgateway.getwebhooks',
@@ -12,6 +12,6 @@ export default defineCommand({
   async run(p, ctx) {
     const domain = await findOwnedDomain(ctx.db, ctx.user!.id, p.domainid);
     if (!domain) throw new CommandError(2);
-    return listWebhooks(ctx, domain.id, 'legacy');
+    return listWebhooksWithKey(ctx, domain.id, 'legacy');
   },
 });

@@ -96,11 +96,19 @@ export async function addWebhook(ctx: CommandContext, domain: { id: number; user
   return { NewWebhookID: Number(id) };
 }
 
-/** The domain's webhooks and its signing key (created on first use). */
+/** The domain's webhooks. */
 export async function listWebhooks(ctx: CommandContext, domainId: number, vocabulary: Vocabulary) {
-  const key = await signingKey(ctx.db, ctx.config.encryptionKey!, domainId);
   const rows: WebhookRow[] = await ctx.db('webhooks').where({ domain_id: domainId }).whereNull('secret_enc').orderBy('id');
-  return { SigningKey: key, SigningSecret: standardSecret(key), Webhooks: rows.map((r) => presentWebhook(r, vocabulary)) };
+  return { Webhooks: rows.map((r) => presentWebhook(r, vocabulary)) };
+}
+
+/**
+ * The domain's webhooks and its signing key (created on first use), for the account's own session or user key only:
+ * a sender key's listing leaves the key out (as Octeth's public GET does), so a leaked send key cannot forge calls.
+ */
+export async function listWebhooksWithKey(ctx: CommandContext, domainId: number, vocabulary: Vocabulary) {
+  const key = await signingKey(ctx.db, ctx.config.encryptionKey!, domainId);
+  return { SigningKey: key, SigningSecret: standardSecret(key), ...(await listWebhooks(ctx, domainId, vocabulary)) };
 }
 
 /** Deletes one webhook of the domain with its queued calls and log; `notFound` is the door's code. */

@@ -99,14 +99,21 @@ describe('emailgateway.addwebhook / getwebhooks / deletewebhook', () => {
     expect(row.key_enc).not.toContain(list.SigningKey);
     expect(decrypt(row.key_enc, h.services.config.encryptionKey!)).toBe(list.SigningKey);
 
-    // The public door shows the same webhooks with the stored names.
+    // The public door shows the same webhooks with the stored names, and (as Octeth's `{"Webhooks":[…]}`) not the
+    // key: a sender key sends mail, it must not be enough to sign webhook calls.
     const pub = await v1.get(u.key);
     expect(pub.status).toBe(200);
-    expect(pub.body.SigningKey).toBe(list.SigningKey);
+    expect(Object.keys(pub.body)).toEqual(['Webhooks']);
     expect(pub.body.Webhooks.map((w: any) => [w.WebhookID, w.Event])).toEqual([
       [a.NewWebhookID, 'delivered'],
       [b.NewWebhookID, 'bounced'],
     ]);
+    const legacyDoor = await h.call({ Command: 'emailgateway.getwebhooks.public', SenderAPIKey: u.key });
+    expect(legacyDoor).toMatchObject({ Success: true, Webhooks: pub.body.Webhooks });
+    for (const body of [pub.text, JSON.stringify(legacyDoor)]) {
+      expect(body).not.toContain(list.SigningKey);
+      expect(body).not.toContain(list.SigningSecret);
+    }
   });
 
   it('answers the same id for the same event and URL instead of a duplicate', async () => {

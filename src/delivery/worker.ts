@@ -1,6 +1,6 @@
-import crypto from 'node:crypto';
 import os from 'node:os';
 import type { Services } from '../command';
+import { leaseOwner } from '../lease-owner';
 import { CaptureStore } from '../capture/store';
 import { isOutage } from '../outage';
 import { expandBatch } from '../mail/expand-batches';
@@ -33,9 +33,9 @@ export interface DeliveryWorker {
  * path, then record the outcome. A crashed worker's lease expires and the sweeper re-enqueues the row.
  * The parts: lease-settle.ts (the database side, in groups), send-attempt.ts (one attempt), sweeper.ts.
  */
-export function createDeliveryWorker(services: Services, opts: { throttle?: Throttle } = {}): DeliveryWorker {
+export function createDeliveryWorker(services: Services, opts: { throttle?: Throttle; hostname?: string } = {}): DeliveryWorker {
   const { db, config, logger } = services;
-  const owner = `${os.hostname()}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`;
+  const owner = leaseOwner(opts.hostname ?? os.hostname(), process.pid);
   const throttle = opts.throttle ?? createThrottle(services);
   const dkimKeys = new DkimKeyCache();
   const transports = new Transports(

@@ -1,7 +1,7 @@
-import crypto from 'node:crypto';
 import os from 'node:os';
 import type { Knex } from 'knex';
 import type { Services } from '../command';
+import { leaseOwner } from '../lease-owner';
 import { backoffMs } from '../retry/backoff';
 import { ATTEMPT_LOG_KEEP, OUTBOX_RETENTION_MS, RETRY_CAP_MS, WebhookSettings } from './settings';
 import { isWebhookFormat, signatureHeaders } from './formats';
@@ -45,9 +45,9 @@ export function retryDelayMs(attempts: number, baseMs: number): number {
  * workers never send the same row; the lease outlives the request timeout, and a crashed worker's rows are
  * picked up again once it expires. Each call is signed in its subscription's format (src/webhooks/formats.ts).
  */
-export function startWebhookWorker(services: Services): WebhookWorker {
+export function startWebhookWorker(services: Services, opts: { hostname?: string } = {}): WebhookWorker {
   const { db, logger, config } = services;
-  const owner = `${os.hostname()}:${process.pid}:wh:${crypto.randomBytes(3).toString('hex')}`;
+  const owner = leaseOwner(opts.hostname ?? os.hostname(), process.pid, 'wh');
   const resolve = resolverFor(config);
   let stopped = false;
   let running: Promise<number> | null = null;

@@ -15,7 +15,10 @@ export interface RelayRig {
  * The usual delivery setup: a sink, a harness relaying to it with one-second retries and sweeps, a delivery
  * worker and a sender with an Enabled domain and key. `close` stops them in the order that loses nothing.
  */
-export async function startRelayRig(env: Record<string, string> = {}, opts: { logger?: Logger } = {}): Promise<RelayRig> {
+export async function startRelayRig(
+  env: Record<string, string> = {},
+  opts: { logger?: Logger; /** the delivery worker's host name (its lease owner) */ hostname?: string } = {},
+): Promise<RelayRig> {
   const sink = await startSink();
   const h = await startHarness(
     {
@@ -26,9 +29,9 @@ export async function startRelayRig(env: Record<string, string> = {}, opts: { lo
       SWEEP_GRACE_SECONDS: '5',
       ...env,
     },
-    opts,
+    { logger: opts.logger },
   );
-  const worker = createDeliveryWorker(h.services);
+  const worker = createDeliveryWorker(h.services, { hostname: opts.hostname });
   const s = await senderSetup(h);
   return {
     h,

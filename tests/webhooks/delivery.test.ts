@@ -12,6 +12,8 @@ import { Receiver, startReceiver, verifyHit } from './receiver';
 // The receiver listens on 127.0.0.1: this file lets webhooks reach loopback (the guard has its own file).
 // Single tests change a setting on the running config, which the webhook worker reads on every pass.
 const WEBHOOK_ENV = { WEBHOOK_ALLOW_PRIVATE: '1', WEBHOOK_POLL_MS: '50', WEBHOOK_RETRY_BASE_MS: '200', WEBHOOK_MAX_FAILURES: '1000' };
+// The workers of this file run as on a host with the longest name Linux allows (HOST_NAME_MAX): their lease owners must fit.
+const LONG_HOST = `worker-${'x'.repeat(45)}.example.com`;
 
 type Sender = Awaited<ReturnType<typeof senderSetup>>;
 
@@ -22,10 +24,10 @@ let worker: WebhookWorker;
 
 beforeAll(async () => {
   rx = await startReceiver();
-  rig = await startRelayRig(WEBHOOK_ENV);
+  rig = await startRelayRig(WEBHOOK_ENV, { hostname: LONG_HOST });
   h = rig.h;
   rig.sink.onRcpt = (address) => (address.startsWith('bounce') ? smtpError(550, '5.1.1 <' + address + '>: no such user here') : undefined);
-  worker = startWebhookWorker(h.services);
+  worker = startWebhookWorker(h.services, { hostname: LONG_HOST });
 });
 afterAll(async () => {
   await worker.stop();
@@ -107,6 +109,21 @@ describe('webhook delivery', () => {
     expect(attempts[0]).toMatchObject({ EventID: body.id, Event: 'delivery', Attempt: 1, Result: 'delivered', StatusCode: 200, Error: null });
     const list = await cmd('getwebhooks', s);
     expect(list.Webhooks[0]).toMatchObject({ WebhookID: hookId, Status: 'Enabled', ConsecutiveFailures: 0, LastSuccessAt: expect.any(String) });
+  });
+
+  it('delivers and calls the webhook from workers on a host with a 64-character name, whose lease owners fit their columns', async () => {
+    expect(LONG_HOST).toHaveLength(64);
+    const s = await senderSetup(h);
+    const p = path('long-host');
+    const hookId = await addHook(s, 'delivery', p);
+    const messageId = await send(s, [addr('reader')]);
+    await waitFor(() => hitsAt(p).length === 1, 15000, 'delivered webhook');
+    const [delivery] = await h.services.db('deliveries').where({ message_id: messageId }).select('lease_owner');
+    const [call] = await h.services.db('webhook_deliveries').where({ webhook_id: hookId }).select('lease_owner');
+    for (const owner of [delivery.lease_owner, call.lease_owner]) {
+      expect(owner.length).toBeLessThanOrEqual(64);
+      expect(owner.startsWith(LONG_HOST.slice(0, 15))).toBe(true); // still tells an operator which machine it was
+    }
   });
 
   it('calls each domain’s delivered webhook for its own deliveries when the worker settles two domains’ deliveries together', async () => {

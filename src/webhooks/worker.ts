@@ -164,8 +164,13 @@ export function startWebhookWorker(services: Services, opts: { hostname?: string
     }
   }
 
-  /** Leases one row; false when another worker took it, or it is no longer due. */
-  async function lease(id: number, now: number, s: WebhookSettings): Promise<boolean> {
+  /**
+   * Leases one row; false when another worker took it, or it is no longer due. The clock is read here, not once per
+   * pass: a lane reaches a row only after its earlier calls, and a lease counted from the pass's start could run
+   * out while the call is still being made, letting another worker send the row again.
+   */
+  async function lease(id: number, s: WebhookSettings): Promise<boolean> {
+    const now = Date.now();
     const n = await db('webhook_deliveries')
       .where({ id, status: 'pending' })
       .where('next_attempt_at', '<=', now)
@@ -202,7 +207,7 @@ export function startWebhookWorker(services: Services, opts: { hostname?: string
     const lane = async () => {
       while (i < due.length && !stopped) {
         const row = due[i++];
-        if (!(await lease(Number(row.id), now, s))) continue;
+        if (!(await lease(Number(row.id), s))) continue;
         sent += 1;
         try {
           await attempt(row, s);

@@ -11,8 +11,8 @@ export interface Hit {
 export interface Receiver {
   port: number;
   hits: Hit[];
-  /** Status for one request (default 200); return null to never answer (a hung receiver). */
-  respond: (hit: Hit) => number | null;
+  /** Status for one request (default 200), or a promise of it (a slow receiver); null never answers (a hung receiver). */
+  respond: (hit: Hit) => number | null | Promise<number | null>;
   url(path: string): string;
   stop(): Promise<void>;
   /** Listens again on the same port (a receiver brought back). */
@@ -37,9 +37,10 @@ export async function startReceiver(): Promise<Receiver> {
       req.on('end', () => {
         const hit: Hit = { path: req.url ?? '', headers: req.headers as Record<string, string>, body: Buffer.concat(chunks).toString('utf8') };
         r.hits.push(hit);
-        const status = r.respond(hit);
-        if (status === null) return;
-        res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : 'nope');
+        void Promise.resolve(r.respond(hit)).then((status) => {
+          if (status === null) return;
+          res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : 'nope');
+        });
       });
     });
     await new Promise<void>((resolve, reject) => {

@@ -1,0 +1,73 @@
+/**
+ * The webhook worker's own bookkeeping, driven through the real worker against a loopback receiver: when it
+ * leases a row, and how it prunes finished rows. Each test starts its own worker, so no other one takes its rows.
+ */
+import { Harness, senderSetup, startHarness } from '../helpers/harness';
+import { startWebhookWorker } from '../../src/webhooks/worker';
+import { Receiver, startReceiver } from './receiver';
+
+let h: Harness;
+let rx: Receiver;
+
+beforeAll(async () => {
+  rx = await startReceiver();
+  // One call at a time and no poll but the first: a test decides when a pass runs.
+  h = await startHarness({ WEBHOOK_ALLOW_PRIVATE: '1', WEBHOOK_CONCURRENCY: '1', WEBHOOK_POLL_MS: '60000', WEBHOOK_TIMEOUT_MS: '5000' });
+});
+afterAll(async () => {
+  await h.close();
+  await rx.stop();
+});
+
+/** A webhook of a new sender's domain, made through emailgateway.addwebhook, calling the receiver at `path`. */
+async function hook(path: string): Promise<number> {
+  const s = await senderSetup(h);
+  const r = await h.call({ Command: 'emailgateway.addwebhook', SessionID: s.sessionId, DomainID: s.domainId, Event: 'delivery', WebhookURL: rx.url(path) });
+  if (!r.Success) throw new Error(JSON.stringify(r));
+  return r.NewWebhookID;
+}
+
+/** Outbox rows of a webhook, as the event recorder writes them. */
+function outboxRows(webhookId: number, n: number, fields: Record<string, unknown> = {}): Record<string, unknown>[] {
+  const now = Date.now();
+  return Array.from({ length: n }, (_, i) => ({
+    webhook_id: webhookId,
+    event_id: `evt_${webhookId}_${i}_${now}`,
+    event_type: 'delivered',
+    payload: JSON.stringify({ n: i }),
+    status: 'pending',
+    attempts: 0,
+    next_attempt_at: now,
+    created_at: now,
+    updated_at: now,
+    ...fields,
+  }));
+}
+
+describe('leases', () => {
+  it('leases each row from when the worker reaches it, not from the start of the pass', async () => {
+    const webhookId = await hook('/lease');
+    const ids = (await h.services.db('webhook_deliveries').insert(outboxRows(webhookId, 1))).concat(
+      await h.services.db('webhook_deliveries').insert(outboxRows(webhookId, 1)),
+    );
+    const leaseAt: number[] = [];
+    rx.respond = async (hit) => {
+      if (hit.path !== '/lease') return 200;
+      const row = await h.services.db('webhook_deliveries').where({ id: ids[leaseAt.length] }).first('lease_until');
+      leaseAt.push(Number(row.lease_until));
+      if (leaseAt.length === 1) await new Promise((r) => setTimeout(r, 1500)); // the first call is slow
+      return 200;
+    };
+    const worker = startWebhookWorker(h.services);
+    try {
+      await worker.runOnce();
+    } finally {
+      await worker.stop();
+      rx.respond = () => 200;
+    }
+    expect(leaseAt).toHaveLength(2);
+    // The second row waited behind the first call: its lease runs that much later, or another worker could take it mid-call.
+    expect(leaseAt[1] - leaseAt[0]).toBeGreaterThanOrEqual(1400);
+    expect(await h.services.db('webhook_deliveries').whereIn('id', ids).pluck('status')).toEqual(['delivered', 'delivered']);
+  });
+});

@@ -34,6 +34,8 @@ interface Outcome {
 }
 
 const BATCH = 100;
+/** Outbox rows one prune statement deletes: their ids are bound parameters, and SQLite allows 500 per statement. */
+const PRUNE_CHUNK = 500;
 
 /** Wait before retry `attempts` (1 = first retry): base·2^(n-1), at most RETRY_CAP_MS, ±25 % so a burst of failures spreads out. */
 export function retryDelayMs(attempts: number, baseMs: number): number {
@@ -179,16 +181,25 @@ export function startWebhookWorker(services: Services, opts: { hostname?: string
     return n > 0;
   }
 
+  /**
+   * Deletes finished rows past retention, hourly: all of them, a chunk at a time (a single capped delete per run
+   * let the table grow without end above that rate). Between chunks the event loop gets a turn: on the embedded
+   * store each statement is synchronous SQLite work, and a loop of only those would stall every request.
+   */
   async function prune(now: number): Promise<void> {
     if (now - lastPrune < 3_600_000) return;
     lastPrune = now;
     for (const status of ['delivered', 'failed']) {
-      const old = await db('webhook_deliveries')
-        .where({ status })
-        .where('next_attempt_at', '<', now - OUTBOX_RETENTION_MS)
-        .limit(5000)
-        .pluck('id');
-      if (old.length) await db('webhook_deliveries').whereIn('id', old).delete();
+      for (;;) {
+        const old = await db('webhook_deliveries')
+          .where({ status })
+          .where('next_attempt_at', '<', now - OUTBOX_RETENTION_MS)
+          .limit(PRUNE_CHUNK)
+          .pluck('id');
+        if (old.length) await db('webhook_deliveries').whereIn('id', old).delete();
+        if (old.length < PRUNE_CHUNK || stopped) break;
+        await new Promise((r) => setImmediate(r));
+      }
     }
   }
 

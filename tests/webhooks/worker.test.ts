@@ -3,6 +3,7 @@
  * leases a row, and how it prunes finished rows. Each test starts its own worker, so no other one takes its rows.
  */
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
+import { OUTBOX_RETENTION_MS } from '../../src/webhooks/settings';
 import { startWebhookWorker } from '../../src/webhooks/worker';
 import { Receiver, startReceiver } from './receiver';
 
@@ -69,5 +70,26 @@ describe('leases', () => {
     // The second row waited behind the first call: its lease runs that much later, or another worker could take it mid-call.
     expect(leaseAt[1] - leaseAt[0]).toBeGreaterThanOrEqual(1400);
     expect(await h.services.db('webhook_deliveries').whereIn('id', ids).pluck('status')).toEqual(['delivered', 'delivered']);
+  });
+});
+
+describe('outbox prune', () => {
+  it('deletes every finished row past retention in one run, however many, and keeps the rest', async () => {
+    const webhookId = await hook('/prune');
+    const old = Date.now() - OUTBOX_RETENTION_MS - 60_000;
+    const rows = [
+      ...outboxRows(webhookId, 5200, { status: 'delivered', next_attempt_at: old }), // more than one old run's 5000
+      ...outboxRows(webhookId, 600, { status: 'failed', next_attempt_at: old }),
+      ...outboxRows(webhookId, 3, { status: 'delivered' }), // finished, not yet old
+    ].map((r, i) => ({ ...r, event_id: `evt_prune_${webhookId}_${i}` }));
+    await h.services.db.batchInsert('webhook_deliveries', rows, 40); // 40 rows of 11 values: within SQLite's 500 per statement
+    const worker = startWebhookWorker(h.services);
+    try {
+      await worker.runOnce(); // a new worker prunes on its first pass
+    } finally {
+      await worker.stop();
+    }
+    const left: number[] = (await h.services.db('webhook_deliveries').where({ webhook_id: webhookId }).pluck('next_attempt_at')).map(Number);
+    expect({ pastRetention: left.filter((t) => t <= old).length, recent: left.filter((t) => t > old).length }).toEqual({ pastRetention: 0, recent: 3 });
   });
 });

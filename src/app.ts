@@ -16,6 +16,7 @@ import { docsRoutes } from './ops/docs';
 import { tlsAskRoute } from './ops/tls-ask';
 import { consoleRoutes } from './console/serve';
 import { pruned } from './http/pruned-router';
+import { loggedPath } from './http/logged-path';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -51,7 +52,7 @@ export function createApp(services: Services): App {
         services.logger.info('request', {
           requestId: id,
           method: req.method,
-          path: req.path,
+          path: loggedPath(req),
           command: res.locals.command,
           status: res.statusCode,
           ms,
@@ -97,7 +98,7 @@ export function createApp(services: Services): App {
       writeV1Errors(res, failure.httpStatus, [{ Code: failure.code, Message: failure.message }], hardErrorHeaders(failure));
       return;
     }
-    services.logger.error('unhandled exception', { requestId: res.locals.requestId, path: req.path, error: (err as Error)?.stack ?? String(err) });
+    services.logger.error('unhandled exception', { requestId: res.locals.requestId, path: loggedPath(req), error: (err as Error)?.stack ?? String(err) });
     writeV1Errors(res, 500, [{ Code: 100005, Message: `Internal error. Quote request id ${res.locals.requestId} when reporting it.` }]);
   });
   return { app, dispatcher, validator };

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { Writable } from 'node:stream';
 import supertest from 'supertest';
 import winston from 'winston';
@@ -30,6 +31,25 @@ describe('logs', () => {
     expect(traced).toMatchObject({ message: 'request', method: 'POST', path: '/api.php', command: 'user.current', status: 200 });
     const all = lines.join('\n');
     for (const secret of [u.password, u.sessionId, h.adminKey, key.APIKey.APIKey, smtp.SMTP.SMTPPassword]) expect(all).not.toContain(secret);
+  });
+
+  it('log an inbound list webhook call by its route, never the HashedID in its path (a secret: it subscribes addresses)', async () => {
+    const hashedId = crypto.randomBytes(20).toString('hex');
+    await supertest(h.app).post(`/system/webhook/${hashedId}`).set('X-Request-Id', 'inbound-hook-1').send({ EmailAddress: 'a@example.com' });
+    await supertest(h.app).get(`/SYSTEM/Webhook/${hashedId}/`).set('X-Request-Id', 'inbound-hook-2'); // routes match any case
+    const entries = lines.map((l) => JSON.parse(l)).filter((l) => String(l.requestId).startsWith('inbound-hook-'));
+    expect(entries.map((l) => [l.message, l.path, l.command])).toEqual([
+      ['request', '/system/webhook/:hashedid', 'user.webhook.receive'],
+      ['request', '/system/webhook/:hashedid', 'user.webhook.receive'],
+    ]);
+    // A database or Redis outage on that route is logged by the v1 router's own handler: the same holds there.
+    const outage = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    jest.spyOn(h.services.limits, 'limit').mockReturnValueOnce({ consume: () => Promise.reject(outage) } as never);
+    const down = await supertest(h.app).post(`/system/webhook/${hashedId}`).set('X-Request-Id', 'inbound-hook-3').send({});
+    expect(down.status).toBe(503);
+    const warned = lines.map((l) => JSON.parse(l)).find((l) => l.requestId === 'inbound-hook-3' && l.message === 'dependency unavailable');
+    expect(warned.path).toBe('/system/webhook/:hashedid');
+    expect(lines.join('\n')).not.toContain(hashedId);
   });
 
   it('record an unhandled exception with its request id and stack, while the client sees neither', async () => {

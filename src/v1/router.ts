@@ -9,6 +9,7 @@ import { presentedSenderKey } from '../auth/authenticate';
 import { bodyReader, QS_OPTIONS } from '../http/body';
 import { collectParams, textSourcedKeys } from '../http/params';
 import { writeJson } from '../http/json-reply';
+import { loggedPath } from '../http/logged-path';
 
 interface Outcome {
   status: number;
@@ -265,7 +266,11 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
     const failure = toHardError(err);
     if (failure) {
       if (failure.code === TEMPORARILY_UNAVAILABLE)
-        services.logger.warn('dependency unavailable', { requestId: res.locals.requestId, path: req.path, error: outageDetail(failure) });
+        services.logger.warn('dependency unavailable', {
+          requestId: res.locals.requestId,
+          path: loggedPath(req),
+          error: outageDetail(failure),
+        });
       writeV1Errors(res, failure.httpStatus, [{ Code: failure.code, Message: failure.message }], hardErrorHeaders(failure));
       return;
     }

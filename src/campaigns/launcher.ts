@@ -15,6 +15,7 @@ import { subscribedMembers } from '../lists/api';
 import { LIST_PAGE, sendToMembers } from '../mail/list-send';
 import { builtRequest } from '../mail/send-request';
 import { CAMPAIGN_STATUS, CampaignRow, senderOf } from './campaigns';
+import { leaseOwner } from '../lease-owner';
 
 export const CAMPAIGN_QUEUE = 'campaigns';
 
@@ -39,7 +40,7 @@ export interface CampaignWorker {
 
 export function createCampaignWorker(services: Services): CampaignWorker {
   const { db, config, logger } = services;
-  const owner = `${os.hostname()}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`;
+  const owner = leaseOwner(os.hostname(), process.pid, 'camp');
   const leaseMs = config.leaseSeconds * 1000;
 
   async function finish(id: number, status: string, error: string | null = null): Promise<void> {

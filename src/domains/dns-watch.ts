@@ -5,6 +5,7 @@ import { assess, saveAssessment } from './dns-health';
 import { recordDomainEvents } from './domain-events';
 import { DomainRow, parseRecords, recordsFor, STATUS } from './domains';
 import { formatTime } from '../auth/users';
+import { leaseOwner } from '../lease-owner';
 
 /** How long a claimed check may take before another worker may take the domain over (DNS lookups time out well before). */
 const CLAIM_MS = 5 * 60_000;
@@ -29,7 +30,7 @@ export function createDnsWatch(services: Services, opts: { clock?: () => number;
   const { db, config, logger } = services;
   const clock = opts.clock ?? Date.now;
   const intervalMs = config.dnsWatchIntervalSeconds * 1000;
-  const me = `${os.hostname()}:${process.pid}:dns:${crypto.randomBytes(3).toString('hex')}`;
+  const me = leaseOwner(os.hostname(), process.pid, 'dns');
   let running: Promise<{ checked: number; keysRemoved: number }> | null = null;
   let timer: NodeJS.Timeout | null = null;
 

@@ -52,6 +52,17 @@ describe('logs', () => {
     expect(lines.join('\n')).not.toContain(hashedId);
   });
 
+  it('log tracking requests by their route, never the token in the path (it unsubscribes its recipient)', async () => {
+    const token = crypto.randomBytes(16).toString('base64url');
+    for (const [i, path] of [`/t/u/${token}`, `/t/c/${token}`, `/t/o/${token}.gif`].entries()) {
+      await supertest(h.app).get(path).set('X-Request-Id', `tracking-${i}`);
+    }
+    await supertest(h.app).post(`/t/u/${token}`).set('X-Request-Id', 'tracking-3').type('form').send('List-Unsubscribe=One-Click');
+    const entries = lines.map((l) => JSON.parse(l)).filter((l) => String(l.requestId).startsWith('tracking-'));
+    expect(entries.map((l) => l.path)).toEqual(['/t/u/:token', '/t/c/:token', '/t/o/:file', '/t/u/:token']);
+    expect(lines.join('\n')).not.toContain(token);
+  });
+
   it('record an unhandled exception with its request id and stack, while the client sees neither', async () => {
     const u = await createUser(h);
     const domainId = (await h.call({ Command: 'emailgateway.adddomain', SessionID: u.sessionId, DomainName: uniqueDomain() })).NewSenderDomainID;

@@ -171,6 +171,17 @@ export async function prepare(
     plan: variants ? plan : null,
     fields: variants && refs.subscriber ? refs.subscriber.fields : null,
   };
+  // As sent, not as stored: the relay and the recipients' servers judge the composed size (attachments grow by a
+  // third in base64), and SMTP_MAX_MESSAGE_BYTES is what this install takes from its own SMTP clients too.
+  const mimeSize = estimateMimeSize(stored);
+  if (mimeSize > services.config.smtpMaxMessageBytes) {
+    return [
+      {
+        code: 42,
+        message: `The message would be about ${mimeSize} bytes as sent; at most ${services.config.smtpMaxMessageBytes} are allowed (SMTP_MAX_MESSAGE_BYTES)`,
+      },
+    ];
+  }
   let subject = content.subject;
   if (variants && needsTrackId(plan, content)) {
     // Each recipient's copy carries its own track id (tokens, lookups by track_id).
@@ -202,7 +213,7 @@ export async function prepare(
       message_id_header: messageIdHeader,
       mime: null,
       content: null, // encodeContent(stored) when the rows are written
-      mime_size: estimateMimeSize(stored),
+      mime_size: mimeSize,
       send_at: req.sendAt ?? null,
       template_id: refs.template?.id ?? null,
       list_id: refs.subscriber?.listId ?? req.listId ?? null,

@@ -9,6 +9,8 @@ import { Harness, createUser, senderSetup, startHarness } from '../helpers/harne
 type Sender = Awaited<ReturnType<typeof senderSetup>>;
 
 const MAX_ATTACHMENT_BYTES = 1000;
+/** The largest message as sent (an API send's MIME estimate too). */
+const MAX_MESSAGE_BYTES = 200_000;
 
 let h: Harness;
 let s: Sender;
@@ -16,7 +18,7 @@ let s: Sender;
 let key: string;
 
 beforeAll(async () => {
-  h = await startHarness({ MAX_ATTACHMENT_BYTES: String(MAX_ATTACHMENT_BYTES) });
+  h = await startHarness({ MAX_ATTACHMENT_BYTES: String(MAX_ATTACHMENT_BYTES), SMTP_MAX_MESSAGE_BYTES: String(MAX_MESSAGE_BYTES) });
   s = await senderSetup(h);
 });
 afterAll(async () => {
@@ -467,7 +469,7 @@ describe("Postern's own codes 40–44", () => {
     await expectErrors(await send(basic({ Headers: { 'X Note': 'v' } })), 200, [{ Code: 41, Message: 'Header name "x note" is not a valid header name' }]);
   });
 
-  for (const name of ['Subject', 'DKIM-Signature', 'Return-Path']) {
+  for (const name of ['Subject', 'DKIM-Signature', 'Return-Path', 'Authentication-Results', 'ARC-Seal']) {
     it(`answers 41 for an attempt to override ${name}`, async () => {
       await expectErrors(await send(basic({ Headers: { [name]: 'spoofed' } })), 200, [
         { Code: 41, Message: `Header "${name.toLowerCase()}" is set by Postern and cannot be overridden` },
@@ -512,6 +514,22 @@ describe("Postern's own codes 40–44", () => {
       { filename: 'b.bin', content: b64(400) },
     ];
     expect((await send(basic({ Attachments: exact }))).status).toBe(200);
+  });
+
+  it('answers 42 for more than 100 attachments, before decoding any of them', async () => {
+    const many = Array.from({ length: 101 }, (_, i) => ({ filename: `a${i}`, content: 'QUFB' }));
+    await expectErrors(await send(basic({ Attachments: many })), 200, [{ Code: 42, Message: 'Attachments may hold at most 100 files (got 101)' }]);
+    expect((await send(basic({ Attachments: many.slice(0, 100) }))).status).toBe(200);
+  });
+
+  it('answers 42 for a message larger than SMTP_MAX_MESSAGE_BYTES as it would be sent, and accepts one just under', async () => {
+    const big = await send(basic({ PlainContent: 'x'.repeat(MAX_MESSAGE_BYTES) }));
+    expect(big.body.Errors).toHaveLength(1);
+    expect(big.body.Errors[0].Code).toBe(42);
+    expect(big.body.Errors[0].Message).toMatch(
+      new RegExp(`^The message would be about \\d+ bytes as sent; at most ${MAX_MESSAGE_BYTES} are allowed \\(SMTP_MAX_MESSAGE_BYTES\\)$`),
+    );
+    expect((await send(basic({ PlainContent: 'x'.repeat(MAX_MESSAGE_BYTES - 10_000) }))).status).toBe(200);
   });
 
   it('answers 43 for a SendAt that is not a whole Unix time', async () => {

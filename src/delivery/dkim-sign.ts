@@ -148,7 +148,7 @@ function headerFields(head: string): HeaderField[] {
 
 /**
  * Relaxed body canonicalization (RFC 6376 §3.4.4): runs of WSP become one SP, WSP at line ends and empty lines
- * at the end go, a non-empty body ends with CRLF; a bare LF counts as the CRLF the SMTP client sends. One pass
+ * at the end go, a non-empty body ends with CRLF; a bare LF or CR counts as the CRLF the SMTP client sends. One pass
  * over the bytes: a few times faster than the same rules as regular expressions over a string.
  */
 export function relaxedBody(body: Buffer): Buffer {
@@ -161,8 +161,10 @@ export function relaxedBody(body: Buffer): Buffer {
     const c = body[i];
     if (c === 0x20 || c === 0x09) {
       space = true;
-    } else if (c === 0x0a || (c === 0x0d && body[i + 1] === 0x0a)) {
-      if (c === 0x0d) i++;
+    } else if (c === 0x0a || c === 0x0d) {
+      // A bare CR ends a line too: the SMTP client sends it as CRLF (src/delivery/smtp-data.ts), and the receiver
+      // hashes what arrives.
+      if (c === 0x0d && body[i + 1] === 0x0a) i++;
       out[w++] = 0x0d;
       out[w++] = 0x0a;
       if (content) end = w;

@@ -1,4 +1,5 @@
 import { dkimVerify } from 'mailauth/lib/dkim/verify';
+import { dkimVerdict } from '../helpers/dkim';
 import { simpleParser } from 'mailparser';
 import supertest from 'supertest';
 import { encrypt } from '../../src/auth/secrets';
@@ -181,6 +182,26 @@ describe('DKIM header coverage on delivered mail (RFC 8058, over-signing)', () =
     expect(await verdict(`${text.slice(0, fromAt)}From: Bank <security@bank.test>\r\n${text.slice(fromAt)}`)).toBe('fail');
     const end = text.indexOf('\r\n\r\n') + 2;
     expect(await verdict(`${text.slice(0, end)}Subject: Urgent: verify your account\r\n${text.slice(end)}`)).toBe('fail');
+  });
+});
+
+describe('DKIM on bodies with bare carriage returns', () => {
+  it('signs a body as it goes on the wire: a bare CR (which the wire ends with LF) or CRLF pairs doubled still verify', async () => {
+    const bodies = ['line one\rline two', 'line one\r\r\nline two', 'a\r'];
+    const res = await Promise.all(
+      bodies.map((PlainContent, i) => send(basic({ Subject: `Bare CR ${i}`, ContentType: 'plain', HTMLContent: undefined, PlainContent }))),
+    );
+    for (const r of res) expect(r.status).toBe(200);
+    await waitFor(
+      async () => (await Promise.all(res.map((r) => deliveriesOf(r.body.MessageID)))).flat().every((d) => d.status === 'delivered'),
+      15000,
+      'deliveries',
+    );
+    const key = await publishedKey();
+    for (const i of bodies.keys()) {
+      const raw = sink.received.find((r) => r.raw.toString().includes(`Subject: Bare CR ${i}`))!.raw;
+      expect({ body: i, verdict: (await dkimVerdict(raw, s.domain, key)).result }).toEqual({ body: i, verdict: 'pass' });
+    }
   });
 });
 

@@ -5,7 +5,7 @@ import { STATUS } from '../domains/domains';
 import { isEnabled, yesNo } from '../auth/users';
 import { newMessageIdHeader } from './message-id';
 import { shownAddressProblem } from '../smtp/message-rules';
-import { estimateMimeSize, StoredContent } from './stored-content';
+import { estimateMimeSize, StoredContent, storedSizeOf } from './stored-content';
 import { hasTags, renderTags } from '../personalize/render';
 import type { Problem, SendRequest } from './send-request';
 import { actionExists, journeyExists, listExists, subscriberFor, SubscriberContext, TemplateContent, templateFor } from '../lists/api';
@@ -179,6 +179,16 @@ export async function prepare(
       {
         code: 42,
         message: `The message would be about ${mimeSize} bytes as sent; at most ${services.config.smtpMaxMessageBytes} are allowed (SMTP_MAX_MESSAGE_BYTES)`,
+      },
+    ];
+  }
+  const storedSize = storedSizeOf(stored);
+  const rowLimit = await services.store.maxRowBytes();
+  if (storedSize > rowLimit) {
+    return [
+      {
+        code: 42,
+        message: `The message holds about ${storedSize} bytes; this install's database takes at most ${rowLimit} in one message (max_allowed_packet)`,
       },
     ];
   }

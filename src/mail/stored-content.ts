@@ -51,6 +51,12 @@ export function decodeContent(stored: Buffer | string): StoredContent {
   return { ...rest, attachments };
 }
 
+/** About what encodeContent will write for `c` (a little over: the head's JSON is counted generously), without writing it. */
+export function storedSizeOf(c: StoredContent): number {
+  const text = (v: string | undefined) => (v === undefined ? 0 : Buffer.byteLength(v, 'utf8') * 2);
+  return c.attachments.reduce((n, a) => n + a.content.length + 300, 0) + text(c.html) + text(c.text) + text(c.subject) + 64 * 1024;
+}
+
 /**
  * The MIME size an accepted message will have, without composing it (that waits for delivery): bodies as
  * quoted-printable (soft line breaks, `=` and non-ASCII escaped), attachments as base64 in 76-column lines, the

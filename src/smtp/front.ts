@@ -50,6 +50,8 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
   const tls = await tlsMaterial(services);
   const perIp = perIpConnectionLimit(config.smtpMaxConnectionsPerIp);
   const onAuth = smtpAuthHook(services);
+  // What the front takes (and advertises as SIZE): no more than one database row can hold (Store.maxRowBytes).
+  const maxBytes = Math.min(config.smtpMaxMessageBytes, await services.store.maxRowBytes());
 
   const identity = (session: SMTPServerSession) => session.user as unknown as SmtpIdentity | undefined;
 
@@ -75,7 +77,7 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
         disableReverseLookup: true,
         // Our option (src/smtp/greeting.ts): greet after SMTP_GREETING_DELAY_MS instead of smtp-server's fixed 100 ms.
         ...({ greetingDelayMs: config.smtpGreetingDelayMs } as object),
-        size: config.smtpMaxMessageBytes,
+        size: maxBytes,
         logger: false,
         closeTimeout: 5000,
         maxClients: config.smtpMaxConnections,
@@ -121,7 +123,7 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
           });
           stream.on('end', () => {
             if (over()) {
-              return cb(reply(552, `5.3.4 Message too big (at most ${config.smtpMaxMessageBytes} bytes)`));
+              return cb(reply(552, `5.3.4 Message too big (at most ${maxBytes} bytes)`));
             }
             const raw = Buffer.concat(chunks);
             const framing = lineEndingProblem(raw);

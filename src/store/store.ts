@@ -8,6 +8,8 @@ import { TrackIdPool } from '../tracking/tokens';
 
 /** How long the install's suppression patterns are reused before they are read again. */
 const PATTERNS_TTL_MS = 10_000;
+/** Room left in a packet beside a message's body: the statement's text and the row's other columns. */
+const PACKET_MARGIN = 1 << 20;
 
 /**
  * The fast path's state, one per Services (built in buildServices): the batch pool and its transactions, the
@@ -21,6 +23,7 @@ export class Store {
   readonly suppressionPatterns = new Memo<Pattern[]>(PATTERNS_TTL_MS);
   /** Track ids for accepted copies (src/tracking/tokens.ts). */
   readonly trackIds = new TrackIdPool();
+  private readonly packet = new Memo<number>(600_000);
 
   /** How long a group commit (accept, suppression lookup) runs before a second starts beside it (GROUP_COMMIT_OVERLAP_MS). */
   readonly groupOverlapMs: number;
@@ -48,6 +51,19 @@ export class Store {
   /** Outside a transaction: the statements in one round trip on MySQL (each autocommitted in order), in turn elsewhere. */
   runTogether(stmts: Stmt[]): Promise<unknown[]> {
     return this.pool.runTogether(stmts);
+  }
+
+  /**
+   * The largest message body (stored content or MIME) one row can take. A message's row goes in one statement, and
+   * MySQL refuses a packet over its max_allowed_packet (16 MiB on MariaDB as installed): the statement failed, and
+   * with it the group commit of every other sender in that group. Read at most every 10 minutes; no limit on SQLite.
+   */
+  maxRowBytes(): Promise<number> {
+    if (this.db.client.config.client !== 'mysql2') return Promise.resolve(Infinity);
+    return this.packet.get(async () => {
+      const [rows] = await this.db.raw('SELECT @@max_allowed_packet AS packet');
+      return Number((rows as { packet: number | string }[])[0].packet) - PACKET_MARGIN;
+    });
   }
 
   /** After a management command: this process forgets every cached credential and domain. */

@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { SMTPServer } from 'smtp-server';
+import { SMTPServer, SMTPServerSession } from 'smtp-server';
 import type { Services } from '../command';
 import { composeHosts, normalizeDomain } from '../domains/names';
 import { processInbound } from './process';
@@ -19,6 +19,15 @@ async function isMfromHost(services: Services, host: string): Promise<boolean> {
   return !!row && composeHosts(row, services.config).mfromHost === h;
 }
 
+/**
+ * A bounce or complaint report has one recipient; a few more leave room for an MTA that groups them. Checked in
+ * onRcptTo, before the domain lookup, rather than with smtp-server's maxRecipients, whose 452 carries no 4.5.3 here
+ * (enhanced codes are off and ours are written into the text).
+ */
+const MAX_RECIPIENTS = 10;
+/** Refused recipients one connection may try: each costs a lookup, and a real MTA sends to the hosts we told it of. */
+const MAX_REFUSED_RECIPIENTS = 10;
+
 export interface InboundListener {
   port: number;
   close(): Promise<void>;
@@ -35,6 +44,8 @@ export async function startInboundSmtp(services: Services): Promise<InboundListe
   // And at most INBOUND_MAX_MESSAGES_PER_MINUTE messages from one client: every one is stored and parsed, and a real
   // MTA takes a 451 as "later" and loses nothing.
   const perMinute = config.inboundMaxMessagesPerMinute ? services.limits.limit('inbound-msg', config.inboundMaxMessagesPerMinute, 60) : null;
+  // Per connection, across its transactions (smtp-server keeps one session object and resets only its envelope).
+  const refused = new WeakMap<SMTPServerSession, number>();
   const server = new SMTPServer({
     name: config.mailHostname,
     banner: 'Postern bounce intake',
@@ -54,10 +65,16 @@ export async function startInboundSmtp(services: Services): Promise<InboundListe
         () => cb(reply(451, '4.3.0 Temporary failure; try again')),
       );
     },
-    onRcptTo(address, _session, cb) {
+    onRcptTo(address, session, cb) {
+      if ((refused.get(session) ?? 0) >= MAX_REFUSED_RECIPIENTS) return cb(reply(421, '4.7.0 Too many refused recipients; closing connection'));
+      if (session.envelope.rcptTo.length >= MAX_RECIPIENTS) return cb(reply(452, `4.5.3 Too many recipients (at most ${MAX_RECIPIENTS} per message)`));
       const host = address.address.slice(address.address.lastIndexOf('@') + 1);
       isMfromHost(services, host).then(
-        (ok) => (ok ? cb() : cb(reply(550, '5.7.1 Relay access denied: this host receives only bounces for its return-path domains'))),
+        (ok) => {
+          if (ok) return cb();
+          refused.set(session, (refused.get(session) ?? 0) + 1);
+          cb(reply(550, '5.7.1 Relay access denied: this host receives only bounces for its return-path domains'));
+        },
         () => cb(reply(451, '4.3.0 Temporary failure; try again')),
       );
     },

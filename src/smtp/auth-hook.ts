@@ -9,6 +9,26 @@ function isLoopback(ip: string): boolean {
   return ip === '127.0.0.1' || ip === '::1' || ip.startsWith('127.');
 }
 
+/** Whether a client may send its password without TLS: loopback always, anyone under SMTP_ALLOW_INSECURE_AUTH. */
+function mayAuthInClear(config: Services['config'], ip: string): boolean {
+  return isLoopback(ip) || config.smtpAllowInsecureAuth;
+}
+
+/**
+ * onConnect's part: on a plain connection from a client that may not authenticate in clear, AUTH is not offered and
+ * not accepted until STARTTLS (onSecure lifts it). Refusing in onAuth is too late: smtp-server's AUTH LOGIN asks for
+ * the username and the password before onAuth is called, so the client had sent its password in clear by the 538.
+ */
+export function hideAuthInClear(config: Services['config'], session: SMTPServerSession): void {
+  if (!session.secure && !mayAuthInClear(config, canonicalIp(session.remoteAddress))) session.disabledCommands = ['AUTH'];
+}
+
+/** onSecure: once TLS is up, the listener's own command list applies again (AUTH included). */
+export function offerAuthOverTls(_socket: unknown, session: SMTPServerSession, cb: (err?: Error | null) => void): void {
+  session.disabledCommands = undefined;
+  cb();
+}
+
 /** A session that authenticated: its proof is checked again at each MAIL FROM (src/smtp/front.ts). */
 export type ProvedSession = SMTPServerSession & { smtpProof?: SmtpProof };
 
@@ -24,7 +44,8 @@ export function smtpAuthHook(services: Services) {
   const failures = services.limits.limit('smtp-auth-fail', config.smtpMaxAuthFailures, 900);
   return function onAuth(auth: SMTPServerAuthentication, session: SMTPServerSession, cb: AuthCallback): void {
     const ip = canonicalIp(session.remoteAddress);
-    if (!session.secure && !isLoopback(ip) && !config.smtpAllowInsecureAuth) {
+    // hideAuthInClear keeps such clients from reaching here; this stays for a listener that does not use it.
+    if (!session.secure && !mayAuthInClear(config, ip)) {
       return cb(reply(538, '5.7.11 Encryption required: issue STARTTLS before AUTH'));
     }
     (async () => {

@@ -13,7 +13,7 @@ import { lineEndingProblem } from './message-rules';
 import './greeting';
 import { instrumentSmtp } from '../ops/smtp-metrics';
 import { perIpConnectionLimit } from './per-ip-limit';
-import { ProvedSession, smtpAuthHook } from './auth-hook';
+import { hideAuthInClear, offerAuthOverTls, ProvedSession, smtpAuthHook } from './auth-hook';
 import { reply } from './reply';
 
 /** PEM pair for STARTTLS: configured files, or a self-signed pair made once in DATA_DIR for development. */
@@ -72,7 +72,9 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
         name: config.mailHostname,
         banner: 'Postern ESMTP',
         authMethods: ['PLAIN', 'LOGIN'],
-        allowInsecureAuth: true, // decided per connection in onAuth (loopback may, others need TLS)
+        // Decided per connection: hideAuthInClear withholds AUTH before TLS from all but loopback (or everyone
+        // under SMTP_ALLOW_INSECURE_AUTH); smtp-server's own switch is for the whole listener.
+        allowInsecureAuth: true,
         authOptional: true, // onMailFrom demands AUTH, except from SMTP_TRUSTED_CLIENTS
         disableReverseLookup: true,
         // Our option (src/smtp/greeting.ts): greet after SMTP_GREETING_DELAY_MS instead of smtp-server's fixed 100 ms.
@@ -81,7 +83,11 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
         logger: false,
         closeTimeout: 5000,
         maxClients: config.smtpMaxConnections,
-        onConnect: perIp.onConnect,
+        onConnect(session, cb) {
+          hideAuthInClear(config, session);
+          perIp.onConnect(session, cb);
+        },
+        onSecure: offerAuthOverTls,
         onClose: perIp.onClose,
         onAuth,
         onMailFrom(address, session, cb) {

@@ -1,0 +1,80 @@
+/**
+ * The relay front never lets a password cross the network in clear: over a plain connection from an address that is
+ * not loopback, EHLO offers no AUTH and AUTH gets no 334 prompt (smtp-server's AUTH LOGIN used to ask for the username
+ * and password before the hook answered 538); after STARTTLS both are back. Loopback, and everyone under
+ * SMTP_ALLOW_INSECURE_AUTH, may still authenticate in clear. The network client is this machine's own non-loopback
+ * address, to which the front is bound; without one the file has nothing to run.
+ */
+import tls from 'node:tls';
+import { SmtpFront, startSmtpFront } from '../../src/smtp/front';
+import { Harness, senderSetup, startHarness } from '../helpers/harness';
+import { networkAddress } from '../helpers/ports';
+import { RawSmtp, rawSmtp, smtpOver } from '../helpers/smtp-raw';
+
+const addr = networkAddress();
+const itNet = addr ? it : it.skip;
+
+let h: Harness;
+let front: SmtpFront;
+let user: string;
+let pass: string;
+
+beforeAll(async () => {
+  h = await startHarness({ SMTP_PORT: '0', SMTP_HOST: addr ?? '127.0.0.1' });
+  front = await startSmtpFront(h.services);
+  const s = await senderSetup(h);
+  const c = await h.call({ Command: 'emailgateway.addsmtp', SessionID: s.sessionId, DomainID: s.domainId });
+  ({ SMTPUsername: user, SMTPPassword: pass } = c.SMTP);
+});
+afterAll(async () => {
+  await front.close();
+  await h.close();
+});
+
+const say = async (c: RawSmtp, line: string) => (c.send(`${line}\r\n`), c.reply());
+const plainAuth = () => `AUTH PLAIN ${Buffer.from(`\0${user}\0${pass}`).toString('base64')}`;
+
+itNet('offers no AUTH in clear to a network client and never prompts for a password, then takes AUTH after STARTTLS', async () => {
+  const plain = await rawSmtp(front.ports[0], addr!);
+  try {
+    const ehlo = await say(plain, 'EHLO client.test');
+    expect(ehlo).toMatch(/^250-/);
+    expect(ehlo).toMatch(/STARTTLS/);
+    expect(ehlo).not.toMatch(/AUTH/);
+    for (const line of ['AUTH LOGIN', 'AUTH PLAIN', plainAuth()]) expect(await say(plain, line)).toMatch(/^5\d\d /);
+    expect(await say(plain, 'STARTTLS')).toMatch(/^220 /);
+    plain.socket.removeAllListeners('data');
+    const secure = tls.connect({ socket: plain.socket, rejectUnauthorized: false });
+    await new Promise((resolve) => secure.once('secureConnect', resolve));
+    const overTls = smtpOver(secure);
+    expect(await say(overTls, 'EHLO client.test')).toMatch(/AUTH PLAIN LOGIN/);
+    expect(await say(overTls, plainAuth())).toMatch(/^235 /);
+    secure.destroy();
+  } finally {
+    plain.close();
+  }
+});
+
+itNet('offers AUTH in clear to a network client under SMTP_ALLOW_INSECURE_AUTH', async () => {
+  const lax = await startSmtpFront({ ...h.services, config: { ...h.services.config, smtpAllowInsecureAuth: true } });
+  const c = await rawSmtp(lax.ports[0], addr!);
+  try {
+    expect(await say(c, 'EHLO client.test')).toMatch(/AUTH PLAIN LOGIN/);
+    expect(await say(c, plainAuth())).toMatch(/^235 /);
+  } finally {
+    c.close();
+    await lax.close();
+  }
+});
+
+it('offers AUTH in clear to loopback', async () => {
+  const loopFront = await startSmtpFront({ ...h.services, config: { ...h.services.config, smtpHost: '127.0.0.1' } });
+  const c = await rawSmtp(loopFront.ports[0]);
+  try {
+    expect(await say(c, 'EHLO client.test')).toMatch(/AUTH PLAIN LOGIN/);
+    expect(await say(c, plainAuth())).toMatch(/^235 /);
+  } finally {
+    c.close();
+    await loopFront.close();
+  }
+});

@@ -1,6 +1,7 @@
 /**
  * emailgateway.inboundrelaydomaincheck (GET /api/v1/inbound-relay-domain-check?domain=…, Bearer AdminAPIKey) —
- * may an MX accept mail for this domain or address? Yes for sender domains and their MFROM and tracking hosts.
+ * may an MX accept mail for this domain or address? Yes for Enabled sender domains and their MFROM and tracking
+ * hosts, and for the MFROM host of a domain that has sent mail (src/mta/hosts.ts says why).
  * v1 answers 200 {Success, RelayDomain}, 500 {} when denied, 403 {Errors:[{Code:1}]} for a bad key.
  */
 import { defineCommand } from '../src/command';

@@ -1,10 +1,12 @@
 import supertest from 'supertest';
-import { addDomain, createUser, Harness, startHarness, uniqueDomain } from '../helpers/harness';
+import { addDomain, createUser, Harness, senderSetup, startHarness, uniqueDomain } from '../helpers/harness';
 
 let h: Harness;
 let enabled: string;
 let pending: string;
 let dotted: string;
+let custom: string;
+let demoted: Awaited<ReturnType<typeof senderSetup>>;
 
 beforeAll(async () => {
   h = await startHarness();
@@ -12,10 +14,26 @@ beforeAll(async () => {
   enabled = uniqueDomain('relay');
   pending = uniqueDomain('pend');
   dotted = uniqueDomain('dot');
+  custom = uniqueDomain('custom');
   const id = await addDomain(h, u.sessionId, enabled);
   await addDomain(h, u.sessionId, pending, { Subdomain: 'bounce' });
   const d = await addDomain(h, u.sessionId, dotted, { TrackMerge: '.' });
-  await h.services.db('sender_domains').whereIn('id', [id, d]).update({ status: 'Enabled' });
+  const c = await addDomain(h, u.sessionId, custom, { Subdomain: 'bounce' });
+  await h.services.db('sender_domains').whereIn('id', [id, d, c]).update({ status: 'Enabled' });
+  // A domain that sent a message while Enabled, then went back to Approval Pending (its DNS broke).
+  demoted = await senderSetup(h);
+  const sent = await supertest(h.app)
+    .post('/api/v1/email')
+    .set('Authorization', `Bearer ${demoted.key}`)
+    .send({
+      Subject: 'Hi',
+      ContentType: 'plain',
+      PlainContent: 'Hi',
+      From: { name: '', email: `app@${demoted.domain}` },
+      To: [{ name: '', email: 'r@example.org' }],
+    });
+  expect(sent.body.MessageID).toBeTruthy();
+  await h.services.db('sender_domains').where({ id: demoted.domainId }).update({ status: 'Approval Pending' });
 });
 afterAll(async () => {
   await h.close();
@@ -31,7 +49,7 @@ describe('GET /api/v1/inbound-relay-domain-check', () => {
     ['its MFROM host', () => `sl.${enabled}`, () => `sl.${enabled}`],
     ['its tracking host', () => `track-sl.${enabled}`, () => `track-sl.${enabled}`],
     ['a dotted tracking host', () => `track.sl.${dotted}`, () => `track.sl.${dotted}`],
-    ['a custom MFROM label', () => `bounce.${pending}`, () => `bounce.${pending}`],
+    ['a custom MFROM label', () => `bounce.${custom}`, () => `bounce.${custom}`],
     ['a full VERP address', () => `b-1-abcdefghij@sl.${enabled}`, () => `sl.${enabled}`],
     ['an address in upper case', () => `Someone@SL.${enabled.toUpperCase()}`, () => `sl.${enabled}`],
   ])('allows %s with 200 and the relay domain', async (_what, input, expected) => {
@@ -48,6 +66,28 @@ describe('GET /api/v1/inbound-relay-domain-check', () => {
     const res = await check(input === 'xx' ? `mail.${enabled}` : input);
     expect(res.status).toBe(500);
     expect(res.body).toEqual({});
+  });
+
+  it.each([
+    ['a domain that is only Approval Pending', () => pending],
+    ['its MFROM host', () => `bounce.${pending}`],
+    ['an address at its MFROM host', () => `b-1-abcdefghij@bounce.${pending}`],
+    ['its tracking host', () => `track-bounce.${pending}`],
+    ['a demoted domain that has sent mail', () => demoted.domain],
+    ['its tracking host', () => `track-sl.${demoted.domain}`],
+  ])('denies %s with 500 and {}: only verified domains are relayed', async (_what, input) => {
+    const res = await check(input());
+    expect(res.status).toBe(500);
+    expect(res.body).toEqual({});
+  });
+
+  it('still allows the MFROM host of a domain that has sent mail and is no longer Enabled, for its bounces', async () => {
+    for (const status of ['Approval Pending', 'Disabled', 'Suspended']) {
+      await h.services.db('sender_domains').where({ id: demoted.domainId }).update({ status });
+      const res = await check(`b-1-abcdefghij@sl.${demoted.domain}`);
+      expect([status, res.status, res.body]).toEqual([status, 200, { Success: true, RelayDomain: `sl.${demoted.domain}` }]);
+    }
+    await h.services.db('sender_domains').where({ id: demoted.domainId }).update({ status: 'Approval Pending' });
   });
 
   it('answers a bad admin key with 403 and the v1 error', async () => {

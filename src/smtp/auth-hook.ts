@@ -5,13 +5,16 @@ import { canonicalIp } from '../auth/users';
 import { SmtpProof, smtpProof, verifySmtpProof } from './credentials';
 import { reply } from './reply';
 
-function isLoopback(ip: string): boolean {
+export function isLoopback(ip: string): boolean {
   return ip === '127.0.0.1' || ip === '::1' || ip.startsWith('127.');
 }
 
-/** Whether a client may send its password without TLS: loopback always, anyone under SMTP_ALLOW_INSECURE_AUTH. */
-function mayAuthInClear(config: Services['config'], ip: string): boolean {
-  return isLoopback(ip) || config.smtpAllowInsecureAuth;
+/** Which clients are on this machine (loopback; a test passes its own to look like a network client). */
+export type IsLocal = (ip: string) => boolean;
+
+/** Whether a client may send its password without TLS: a local one always, anyone under SMTP_ALLOW_INSECURE_AUTH. */
+function mayAuthInClear(config: Services['config'], ip: string, isLocal: IsLocal): boolean {
+  return isLocal(ip) || config.smtpAllowInsecureAuth;
 }
 
 /**
@@ -19,8 +22,8 @@ function mayAuthInClear(config: Services['config'], ip: string): boolean {
  * not accepted until STARTTLS (onSecure lifts it). Refusing in onAuth is too late: smtp-server's AUTH LOGIN asks for
  * the username and the password before onAuth is called, so the client had sent its password in clear by the 538.
  */
-export function hideAuthInClear(config: Services['config'], session: SMTPServerSession): void {
-  if (!session.secure && !mayAuthInClear(config, canonicalIp(session.remoteAddress))) session.disabledCommands = ['AUTH'];
+export function hideAuthInClear(config: Services['config'], session: SMTPServerSession, isLocal: IsLocal = isLoopback): void {
+  if (!session.secure && !mayAuthInClear(config, canonicalIp(session.remoteAddress), isLocal)) session.disabledCommands = ['AUTH'];
 }
 
 /** onSecure: once TLS is up, the listener's own command list applies again (AUTH included). */
@@ -39,13 +42,13 @@ type AuthCallback = (err: Error | null | undefined, response?: SMTPServerAuthent
  * SMTP_ALLOW_INSECURE_AUTH), and at most SMTP_MAX_AUTH_FAILURES failures per client in 15 minutes, an IPv6 client
  * counted by its /64 (clientPrefix), so a host given a /64 cannot try again from each of its addresses.
  */
-export function smtpAuthHook(services: Services) {
+export function smtpAuthHook(services: Services, isLocal: IsLocal = isLoopback) {
   const { config, logger } = services;
   const failures = services.limits.limit('smtp-auth-fail', config.smtpMaxAuthFailures, 900);
   return function onAuth(auth: SMTPServerAuthentication, session: SMTPServerSession, cb: AuthCallback): void {
     const ip = canonicalIp(session.remoteAddress);
     // hideAuthInClear keeps such clients from reaching here; this stays for a listener that does not use it.
-    if (!session.secure && !mayAuthInClear(config, ip)) {
+    if (!session.secure && !mayAuthInClear(config, ip, isLocal)) {
       return cb(reply(538, '5.7.11 Encryption required: issue STARTTLS before AUTH'));
     }
     (async () => {

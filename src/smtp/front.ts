@@ -13,7 +13,7 @@ import { lineEndingProblem } from './message-rules';
 import './greeting';
 import { instrumentSmtp } from '../ops/smtp-metrics';
 import { perIpConnectionLimit } from './per-ip-limit';
-import { hideAuthInClear, offerAuthOverTls, ProvedSession, smtpAuthHook } from './auth-hook';
+import { hideAuthInClear, IsLocal, isLoopback, offerAuthOverTls, ProvedSession, smtpAuthHook } from './auth-hook';
 import { reply } from './reply';
 
 /** PEM pair for STARTTLS: configured files, or a self-signed pair made once in DATA_DIR for development. */
@@ -45,11 +45,12 @@ export interface SmtpFront {
  * through the same persist → queue → deliver path as /api/v1/email. Every refusal is an SMTP reply with an
  * enhanced status code and a sentence.
  */
-export async function startSmtpFront(services: Services): Promise<SmtpFront> {
+export async function startSmtpFront(services: Services, opts: { isLocal?: IsLocal } = {}): Promise<SmtpFront> {
   const { config, logger } = services;
   const tls = await tlsMaterial(services);
   const perIp = perIpConnectionLimit(config.smtpMaxConnectionsPerIp);
-  const onAuth = smtpAuthHook(services);
+  const isLocal = opts.isLocal ?? isLoopback;
+  const onAuth = smtpAuthHook(services, isLocal);
   // What the front takes (and advertises as SIZE): no more than one database row can hold (Store.maxRowBytes).
   const maxBytes = Math.min(config.smtpMaxMessageBytes, await services.store.maxRowBytes());
 
@@ -84,7 +85,7 @@ export async function startSmtpFront(services: Services): Promise<SmtpFront> {
         closeTimeout: 5000,
         maxClients: config.smtpMaxConnections,
         onConnect(session, cb) {
-          hideAuthInClear(config, session);
+          hideAuthInClear(config, session, isLocal);
           perIp.onConnect(session, cb);
         },
         onSecure: offerAuthOverTls,

@@ -67,15 +67,3 @@ export async function freePort(): Promise<number> {
   }
   throw new Error(`no free port in ${LOW}-${HIGH} after 200 tries`);
 }
-
-/**
- * An IPv4 address of this machine that is not loopback, or null: a server bound to it sees a client connecting to it
- * from that address, which is how a test looks like a network client to code that trusts loopback.
- */
-export function networkAddress(): string | null {
-  for (const list of Object.values(os.networkInterfaces())) {
-    const a = list?.find((i) => i.family === 'IPv4' && !i.internal);
-    if (a) return a.address;
-  }
-  return null;
-}

@@ -16,8 +16,8 @@ export interface RawSmtp {
   socket: net.Socket;
 }
 
-export async function rawSmtp(port: number, host = '127.0.0.1'): Promise<RawSmtp> {
-  const socket = net.connect(port, host);
+export async function rawSmtp(port: number): Promise<RawSmtp> {
+  const socket = net.connect(port, '127.0.0.1');
   socket.on('error', () => undefined);
   const client = smtpOver(socket);
   await client.reply();

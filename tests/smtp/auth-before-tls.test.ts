@@ -2,17 +2,13 @@
  * The relay front never lets a password cross the network in clear: over a plain connection from an address that is
  * not loopback, EHLO offers no AUTH and AUTH gets no 334 prompt (smtp-server's AUTH LOGIN used to ask for the username
  * and password before the hook answered 538); after STARTTLS both are back. Loopback, and everyone under
- * SMTP_ALLOW_INSECURE_AUTH, may still authenticate in clear. The network client is this machine's own non-loopback
- * address, to which the front is bound; without one the file has nothing to run.
+ * SMTP_ALLOW_INSECURE_AUTH, may still authenticate in clear. Every server stays on loopback: the front under test is
+ * told that no client is local (its `isLocal`), so a loopback client is a network client to it.
  */
 import tls from 'node:tls';
 import { SmtpFront, startSmtpFront } from '../../src/smtp/front';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
-import { networkAddress } from '../helpers/ports';
 import { RawSmtp, rawSmtp, smtpOver } from '../helpers/smtp-raw';
-
-const addr = networkAddress();
-const itNet = addr ? it : it.skip;
 
 let h: Harness;
 let front: SmtpFront;
@@ -20,8 +16,8 @@ let user: string;
 let pass: string;
 
 beforeAll(async () => {
-  h = await startHarness({ SMTP_PORT: '0', SMTP_HOST: addr ?? '127.0.0.1' });
-  front = await startSmtpFront(h.services);
+  h = await startHarness({ SMTP_PORT: '0', SMTP_HOST: '127.0.0.1' });
+  front = await startSmtpFront(h.services, { isLocal: () => false });
   const s = await senderSetup(h);
   const c = await h.call({ Command: 'emailgateway.addsmtp', SessionID: s.sessionId, DomainID: s.domainId });
   ({ SMTPUsername: user, SMTPPassword: pass } = c.SMTP);
@@ -34,8 +30,8 @@ afterAll(async () => {
 const say = async (c: RawSmtp, line: string) => (c.send(`${line}\r\n`), c.reply());
 const plainAuth = () => `AUTH PLAIN ${Buffer.from(`\0${user}\0${pass}`).toString('base64')}`;
 
-itNet('offers no AUTH in clear to a network client and never prompts for a password, then takes AUTH after STARTTLS', async () => {
-  const plain = await rawSmtp(front.ports[0], addr!);
+it('offers no AUTH in clear to a network client and never prompts for a password, then takes AUTH after STARTTLS', async () => {
+  const plain = await rawSmtp(front.ports[0]);
   try {
     const ehlo = await say(plain, 'EHLO client.test');
     expect(ehlo).toMatch(/^250-/);
@@ -55,9 +51,9 @@ itNet('offers no AUTH in clear to a network client and never prompts for a passw
   }
 });
 
-itNet('offers AUTH in clear to a network client under SMTP_ALLOW_INSECURE_AUTH', async () => {
-  const lax = await startSmtpFront({ ...h.services, config: { ...h.services.config, smtpAllowInsecureAuth: true } });
-  const c = await rawSmtp(lax.ports[0], addr!);
+it('offers AUTH in clear to a network client under SMTP_ALLOW_INSECURE_AUTH', async () => {
+  const lax = await startSmtpFront({ ...h.services, config: { ...h.services.config, smtpAllowInsecureAuth: true } }, { isLocal: () => false });
+  const c = await rawSmtp(lax.ports[0]);
   try {
     expect(await say(c, 'EHLO client.test')).toMatch(/AUTH PLAIN LOGIN/);
     expect(await say(c, plainAuth())).toMatch(/^235 /);
@@ -68,7 +64,7 @@ itNet('offers AUTH in clear to a network client under SMTP_ALLOW_INSECURE_AUTH',
 });
 
 it('offers AUTH in clear to loopback', async () => {
-  const loopFront = await startSmtpFront({ ...h.services, config: { ...h.services.config, smtpHost: '127.0.0.1' } });
+  const loopFront = await startSmtpFront(h.services);
   const c = await rawSmtp(loopFront.ports[0]);
   try {
     expect(await say(c, 'EHLO client.test')).toMatch(/AUTH PLAIN LOGIN/);

@@ -77,10 +77,19 @@ function stableJson(v: unknown): string {
 
 /**
  * The key's identity (per credential and route: the same Idempotency-Key under another sender key or route is
- * another key) and the request's fingerprint (its body with object keys in a stable order).
+ * another key) and the request's fingerprint: its body with object keys in a stable order, and its query-string
+ * parameters when it has any (the command runs on both; the credential is left out, it already scopes the key).
+ * A request without query parameters keeps the body-only fingerprint keys were stored under before.
  */
-export function idempotencyHashes(credential: string, route: string, key: string, body: unknown): { keyHash: string; requestHash: string } {
-  return { keyHash: sha256hex(`${credential}\n${route}\n${key}`), requestHash: sha256hex(stableJson(body)) };
+export function idempotencyHashes(
+  credential: string,
+  route: string,
+  key: string,
+  body: unknown,
+  query: Record<string, unknown> = {},
+): { keyHash: string; requestHash: string } {
+  const request = Object.keys(query).length ? `${stableJson(body)}\n${stableJson(query)}` : stableJson(body);
+  return { keyHash: sha256hex(`${credential}\n${route}\n${key}`), requestHash: sha256hex(request) };
 }
 
 /**

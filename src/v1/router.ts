@@ -161,6 +161,16 @@ function sendCredential(req: Request): string {
   return presentedSenderKey(req.headers as Record<string, string | undefined>, params);
 }
 
+/**
+ * The query-string parameters an Idempotency-Key fingerprint covers: the command reads them as it reads the body,
+ * so `?To=…&Subject=…` with another recipient is another request. The credential is not one (a sender key sent in
+ * the query or as a header is the same caller, and it already scopes the key).
+ */
+function fingerprintedQuery(req: Request): Record<string, unknown> {
+  const query = qs.parse(req.url.split('?')[1] ?? '', QS_OPTIONS) as Record<string, unknown>;
+  return Object.fromEntries(Object.entries(query).filter(([k]) => k.toLowerCase() !== 'senderapikey'));
+}
+
 /** The `/api/v1/*` door: same dispatcher as /api.php, bare results on success, `{"Errors":[…]}` on failure. */
 export function v1Api(services: Services, dispatcher: Dispatcher): express.Router {
   const router = express.Router();
@@ -199,7 +209,7 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
   }
 
   /**
-   * Idempotency-Key: same key and body → the first answer again; same key, other body → 409; kept 24 h. The key
+   * Idempotency-Key: same key and request (body and query) → the first answer again; same key, another → 409; kept 24 h. The key
    * is leased (src/idempotency/keys.ts): a success is stored with the messages it committed, in one transaction.
    */
   async function idempotent(route: (typeof V1_ROUTES)[number], req: Request, key: string): Promise<Outcome> {
@@ -210,7 +220,7 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
     const credential = sendCredential(req);
     if (!credential) return run(route, req);
     const claim = await claimKey(services.db, {
-      ...idempotencyHashes(credential, `${route.method} ${route.path}`, key, req.parsedBody?.body ?? {}),
+      ...idempotencyHashes(credential, `${route.method} ${route.path}`, key, req.parsedBody?.body ?? {}, fingerprintedQuery(req)),
       leaseMs: services.config.idempotencyLeaseSeconds * 1000,
       ttlMs: IDEMPOTENCY_TTL_MS,
     });

@@ -101,6 +101,42 @@ describe('Idempotency-Key on POST /api/v1/email', () => {
     expect(await countMessages({ subject: `second ${key}` })).toBe(0);
   });
 
+  it('answers 409 for the same key with other parameters in the query string, and sends nothing more', async () => {
+    const key = idemKey();
+    const query = (to: string, subject: string) =>
+      new URLSearchParams({
+        SenderAPIKey: s.key,
+        From: JSON.stringify({ name: 'Shop', email: `shop@${s.domain}` }),
+        To: JSON.stringify([{ name: '', email: to }]),
+        Subject: subject,
+        ContentType: 'plain',
+        PlainContent: 'hello',
+      }).toString();
+    const send = (q: string) => supertest(h.app).post(`/api/v1/email?${q}`).set('Idempotency-Key', key).send();
+    const alice = query('alice@recipient.test', `query 1 ${key}`);
+    const first = await send(alice);
+    expect(first.status).toBe(200);
+    expect(first.body.MessageID).toMatch(/^[0-9a-f-]{36}$/);
+
+    const bob = await send(query('bob@recipient.test', `query 2 ${key}`));
+    expect(bob.status).toBe(409);
+    expect(bob.body).toEqual({ Errors: [{ Code: 409, Message: 'Idempotency-Key was already used with a different request body' }] });
+    expect(bob.headers['idempotent-replayed']).toBeUndefined();
+    expect(await countMessages({ subject: `query 2 ${key}` })).toBe(0);
+
+    // The same query again is the same request; so is the credential moved to a header.
+    const again = await send(alice);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.body).toEqual(first.body);
+    const moved = await supertest(h.app)
+      .post(`/api/v1/email?${alice.replace(/^SenderAPIKey=[^&]*&/, '')}`)
+      .set('X-API-Key', s.key)
+      .set('Idempotency-Key', key)
+      .send();
+    expect(moved.headers['idempotent-replayed']).toBe('true');
+    expect(await countMessages({ subject: `query 1 ${key}` })).toBe(1);
+  });
+
   it('answers 400 for a key longer than 256 characters and accepts one of exactly 256', async () => {
     const tooLong = await post('/api/v1/email', message({ Subject: 'long key' }), { idem: 'k'.repeat(257) });
     expect(tooLong.status).toBe(400);

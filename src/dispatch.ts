@@ -61,6 +61,11 @@ function failureCode(err: unknown): number | string {
 export interface Dispatcher {
   table: CommandTable;
   run(name: string, params: Params, meta: RequestMeta): Promise<{ cmd: CommandDef; result: Record<string, unknown> }>;
+  /**
+   * Only the authenticate → authorize steps of run, for a door that must know the caller is real before it
+   * writes anything for the request (an Idempotency-Key claim). Fails as run would; run authenticates again.
+   */
+  authenticate(name: string, params: Params, meta: RequestMeta): Promise<void>;
 }
 
 /** lookup → authenticate → authorize → validate → run. Errors leave as CommandError or HardError. */
@@ -85,16 +90,28 @@ export function createDispatcher(services: Services, table: CommandTable, valida
         services.metrics.command(cmd.name, 0);
         return { cmd, result };
       } catch (caught) {
-        // Every door (and every dialect) sees a database or Redis outage as the one HardError 100007 / 503.
-        const err = !(caught instanceof CommandError) && !(caught instanceof HardError) && isOutage(caught) ? hard.unavailable(caught) : caught;
-        services.metrics.command(cmd.name, failureCode(err));
-        throw err;
+        throw failed(cmd, caught);
+      }
+    },
+    async authenticate(name, params, meta) {
+      const cmd = lookupCommand(table, name);
+      if (!cmd) throw hard.unknownCommand(name);
+      try {
+        await identify(cmd, params, meta, contextFor(services, meta));
+      } catch (caught) {
+        throw failed(cmd, caught);
       }
     },
   };
 
-  async function runCommand(cmd: CommandDef, params: Params, meta: RequestMeta): Promise<Record<string, unknown>> {
-    const ctx = contextFor(services, meta);
+  /** Counts a failure; every door (and every dialect) sees a database or Redis outage as the one HardError 100007 / 503. */
+  function failed(cmd: CommandDef, caught: unknown): unknown {
+    const err = !(caught instanceof CommandError) && !(caught instanceof HardError) && isOutage(caught) ? hard.unavailable(caught) : caught;
+    services.metrics.command(cmd.name, failureCode(err));
+    return err;
+  }
+
+  async function identify(cmd: CommandDef, params: Params, meta: RequestMeta, ctx: CommandContext): Promise<void> {
     if (meta.trusted) actAs(cmd, ctx, meta.trusted);
     else {
       try {
@@ -105,6 +122,11 @@ export function createDispatcher(services: Services, table: CommandTable, valida
       }
     }
     authorize(cmd, ctx);
+  }
+
+  async function runCommand(cmd: CommandDef, params: Params, meta: RequestMeta): Promise<Record<string, unknown>> {
+    const ctx = contextFor(services, meta);
+    await identify(cmd, params, meta, ctx);
     // A command's own allowance still obeys API_RATE_LIMIT_PER_MINUTE=0 (limits off).
     const points = !cmd.rateLimit || services.config.apiRateLimitPerMinute <= 0 ? 0 : (cmd.rateLimit.points ?? services.config.apiRateLimitPerMinute);
     // Account keys count against their account's plan, on every command they call; sender keys as before.

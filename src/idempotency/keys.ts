@@ -33,8 +33,11 @@ export interface Lease {
   commitStatement(q: Knex | Knex.Transaction, reply: StoredReply): Stmt;
   /** Stores the reply after the request (a failure, or a reply nothing was committed with); a no-op once stored or superseded. */
   finish(reply: StoredReply): Promise<void>;
-  /** Frees the key (nothing was committed: a failure before the commit, a rate-limited answer). */
-  release(): Promise<void>;
+  /**
+   * Frees the key when nothing was committed under it (a failure before the commit, an answer a retry may change):
+   * true when it did, false when the key holds a committed reply or was taken over.
+   */
+  release(): Promise<boolean>;
 }
 
 /** Thrown by the accept path when the lease's guarded commit found the key taken over: nothing was written. */
@@ -116,7 +119,7 @@ function leaseOf(db: Knex, keyHash: string, token: string): Lease {
       await open().update({ status_code: reply.status, response: JSON.stringify(reply.body), lease_until: null });
     },
     async release() {
-      await open().delete();
+      return (await open().delete()) > 0;
     },
   };
 }

@@ -3,6 +3,7 @@ import qs from 'qs';
 import type { CommandDef, Services } from '../command';
 import { Dispatcher, errorTexts, lookupCommand, RequestMeta } from '../dispatch';
 import { claimKey, idempotencyHashes, IDEMPOTENCY_TTL_MS, IdempotencySuperseded } from '../idempotency/keys';
+import { remembered } from '../idempotency/remembered';
 import { CommandError, hardErrorHeaders, outageDetail, TEMPORARILY_UNAVAILABLE, toHardError, writeV1Errors } from '../errors';
 import { canonicalIp } from '../auth/users';
 import { presentedSenderKey } from '../auth/authenticate';
@@ -176,41 +177,51 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
   const router = express.Router();
   const reader = bodyReader(services.config.maxRequestBytes);
 
-  async function run(route: (typeof V1_ROUTES)[number], req: Request, idempotentReply?: RequestMeta['idempotentReply']): Promise<Outcome> {
+  /** The command's parameters and the request's meta, as the dispatcher takes them. */
+  function commandRequest(route: (typeof V1_ROUTES)[number], req: Request): { params: Record<string, unknown>; meta: RequestMeta } {
     // PATCH reads a JSON body only (upstream §1.1): query-string and form parameters are ignored.
     const jsonOnly = route.method === 'patch';
     const query = jsonOnly ? {} : qs.parse(req.url.split('?')[1] ?? '', QS_OPTIONS);
     const body = jsonOnly && !req.parsedBody?.isJson ? {} : req.parsedBody?.body;
     const params = collectParams(query, body, req.parsedBody?.isJson ?? false);
     for (const [k, v] of Object.entries(req.params)) params[k.toLowerCase()] = v;
+    const meta: RequestMeta = {
+      requestId: String(req.res?.locals.requestId ?? ''),
+      ip: canonicalIp(req.ip ?? ''),
+      headers: req.headers as Record<string, string | undefined>,
+      textKeys: textSourcedKeys(query, body, req.parsedBody?.isJson ?? false),
+      door: route.door ?? 'v1',
+    };
+    return { params, meta };
+  }
+
+  /** A command's failure in the route's envelope (a CommandError); anything else is thrown on to the error handler. */
+  function failure(route: (typeof V1_ROUTES)[number], err: unknown): Outcome {
+    if (!(err instanceof CommandError)) throw err;
     const cmd = lookupCommand(dispatcher.table, route.command);
+    const headers: Record<string, string> = err.retryAfterSec ? { 'Retry-After': String(err.retryAfterSec) } : {};
+    const status = routeStatus(route, cmd, err.codes[0]);
+    if (route.present) return { headers, failed: true, ...route.present({ err, texts: errorTexts(cmd, err), errors: v1Errors(cmd, err), status }) };
+    return { status, body: { Errors: v1Errors(cmd, err) }, headers, failed: true };
+  }
+
+  async function run(route: (typeof V1_ROUTES)[number], req: Request, idempotentReply?: RequestMeta['idempotentReply']): Promise<Outcome> {
+    const { params, meta } = commandRequest(route, req);
     try {
-      const { result } = await dispatcher.run(route.command, params, {
-        requestId: String(req.res?.locals.requestId ?? ''),
-        ip: canonicalIp(req.ip ?? ''),
-        headers: req.headers as Record<string, string | undefined>,
-        textKeys: textSourcedKeys(query, body, req.parsedBody?.isJson ?? false),
-        door: route.door ?? 'v1',
-        idempotentReply,
-      });
+      const { result } = await dispatcher.run(route.command, params, { ...meta, idempotentReply });
       // Mail content (HTML included) must never be sniffed into a page by a browser.
       if (route.mime && typeof result.RawMIME === 'string')
         return { status: 200, body: result.RawMIME, text: true, type: route.mime, headers: { 'X-Content-Type-Options': 'nosniff' } };
       return route.present ? route.present({ result }) : { status: 200, body: result };
     } catch (err) {
-      if (err instanceof CommandError) {
-        const headers: Record<string, string> = err.retryAfterSec ? { 'Retry-After': String(err.retryAfterSec) } : {};
-        const status = routeStatus(route, cmd, err.codes[0]);
-        if (route.present) return { headers, failed: true, ...route.present({ err, texts: errorTexts(cmd, err), errors: v1Errors(cmd, err), status }) };
-        return { status, body: { Errors: v1Errors(cmd, err) }, headers, failed: true };
-      }
-      throw err;
+      return failure(route, err);
     }
   }
 
   /**
-   * Idempotency-Key: same key and request (body and query) → the first answer again; same key, another → 409; kept 24 h. The key
-   * is leased (src/idempotency/keys.ts): a success is stored with the messages it committed, in one transaction.
+   * Idempotency-Key: same key and request (body and query) → the first answer again; same key, another request →
+   * 409; kept 24 h. The key is leased (src/idempotency/keys.ts): a success is stored with the messages it committed,
+   * in one transaction. What is not remembered: src/idempotency/remembered.ts.
    */
   async function idempotent(route: (typeof V1_ROUTES)[number], req: Request, key: string): Promise<Outcome> {
     if (key.length > 256) return { status: 400, body: { Errors: [{ Code: 400, Message: 'Idempotency-Key must be at most 256 characters' }] } };
@@ -219,6 +230,14 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
     // credential: nothing to scope by, so no claim (authentication answers code 1).
     const credential = sendCredential(req);
     if (!credential) return run(route, req);
+    // A credential that does not authenticate (unknown, revoked, its account gone) claims nothing and replays
+    // nothing: random keys with a bad credential write no row, and a revoked key no longer reads its old replies.
+    try {
+      const { params, meta } = commandRequest(route, req);
+      await dispatcher.authenticate(route.command, params, meta);
+    } catch (err) {
+      return failure(route, err);
+    }
     const claim = await claimKey(services.db, {
       ...idempotencyHashes(credential, `${route.method} ${route.path}`, key, req.parsedBody?.body ?? {}, fingerprintedQuery(req)),
       leaseMs: services.config.idempotencyLeaseSeconds * 1000,
@@ -244,12 +263,13 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
       lease.release().catch(() => undefined);
       throw err;
     }
-    // Rate-limited answers are not remembered: the same request may be retried later under the same key.
-    if (outcome.status === 429) await lease.release();
+    // An answer a retry may change (rate limit, quota, the account's state, a 5xx) frees the key, so the same
+    // request can be sent again under it; release() frees nothing once messages were committed under the key.
+    if (!remembered(outcome) && (await lease.release())) return outcome;
     // A success was stored with its messages (one round trip less, and nothing more to wait for in an outage). A
     // command that built its reply statement and then failed committed nothing: its accept group rolled back (a
     // recipient found suppressed there, src/mail/accept-group.ts) and it answered an error instead.
-    else if (!(committed && outcome.status === 200 && !outcome.failed)) await lease.finish({ status: outcome.status, body: outcome.body });
+    if (!(committed && outcome.status === 200 && !outcome.failed)) await lease.finish({ status: outcome.status, body: outcome.body });
     return outcome;
   }
 

@@ -4,6 +4,7 @@
  */
 import crypto from 'node:crypto';
 import supertest from 'supertest';
+import { idempotencyHashes } from '../../src/idempotency/keys';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 
 type Sender = Awaited<ReturnType<typeof senderSetup>>;
@@ -232,6 +233,42 @@ describe('Idempotency-Key on POST /api/v1/email', () => {
     const retry = await post('/api/v1/email', message({ Subject: `other ${key}` }), { key: k, idem: key });
     expect(retry.status).toBe(429);
     expect(retry.headers['idempotent-replayed']).toBeUndefined();
+  });
+
+  it('does not remember a quota answer (17): once the limit is raised, the same request under the same key sends', async () => {
+    const own = await senderSetup(h, { LimitEmailSendPerDay: 1 });
+    expect((await post('/api/v1/email', message({ Subject: 'uses the quota' }, own.domain), { key: own.key })).body.MessageID).toBeDefined();
+    const key = idemKey();
+    const body = message({ Subject: `quota ${key}` }, own.domain);
+    const limited = await post('/api/v1/email', body, { key: own.key, idem: key });
+    expect(limited.status).toBe(200);
+    expect(limited.body.Errors[0].Code).toBe(17);
+    await h.call({ Command: 'user.update', AdminAPIKey: h.adminKey, UserID: own.userId, LimitEmailSendPerDay: 10 });
+    const retry = await post('/api/v1/email', body, { key: own.key, idem: key });
+    expect(retry.headers['idempotent-replayed']).toBeUndefined();
+    expect(retry.body.MessageID).toMatch(/^[0-9a-f-]{36}$/);
+    expect(await countMessages({ subject: `quota ${key}` })).toBe(1);
+  });
+
+  it('claims nothing for a credential that does not authenticate: no key row is written', async () => {
+    const key = idemKey();
+    const body = message({ Subject: `credential ${key}` });
+    const unknown = `eg_live_${crypto.randomBytes(16).toString('hex')}`;
+    const bad = await post('/api/v1/email', body, { key: unknown, idem: key });
+    expect(bad.body.Errors[0].Code).toBe(13);
+    const { keyHash } = idempotencyHashes(unknown, 'post /api/v1/email', key, body);
+    expect(await h.services.db('idempotency_keys').where({ key_hash: keyHash }).first()).toBeUndefined();
+  });
+
+  it('replays nothing to a revoked sender key: it answers 13 as without an Idempotency-Key', async () => {
+    const key = idemKey();
+    const own = await senderSetup(h);
+    const sent = await post('/api/v1/email', message({ Subject: `revoked ${key}` }, own.domain), { key: own.key, idem: key });
+    expect(sent.body.MessageID).toMatch(/^[0-9a-f-]{36}$/);
+    await h.call({ Command: 'emailgateway.deleteapi', SessionID: own.sessionId, APIKeyID: own.keyId });
+    const revoked = await post('/api/v1/email', message({ Subject: `revoked ${key}` }, own.domain), { key: own.key, idem: key });
+    expect(revoked.headers['idempotent-replayed']).toBeUndefined();
+    expect(revoked.body).toEqual({ Errors: [{ Code: 13, Message: 'Invalid SenderAPIKey' }] });
   });
 
   it('without an Idempotency-Key, the same body twice sends twice', async () => {

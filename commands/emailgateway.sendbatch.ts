@@ -70,7 +70,8 @@ export default defineCommand({
     const list = [...groups.values()];
     for (const [gi, g] of list.entries()) {
       // With an Idempotency-Key, each group's transaction commits the reply so far: the messages of groups not
-      // yet written say so, so a retry after a crash replays the truth and never sends a group twice.
+      // yet written say so, so a retry after a crash replays the truth and never sends a group twice. All but the
+      // last are partial: until the last group is written, a concurrent retry is told to wait, not replayed.
       const later = list.slice(gi + 1).flatMap((x) => x.items);
       const soFar =
         reply &&
@@ -86,7 +87,7 @@ export default defineCommand({
                 },
               ],
             };
-          return reply(summary(all));
+          return reply(summary(all), { partial: gi < list.length - 1 });
         });
       place(
         results,

@@ -55,9 +55,10 @@ export interface CommandContext extends Services {
   door?: string;
   /**
    * Set when the request holds an Idempotency-Key lease: the statement that stores this success result as the
-   * request's reply. A command that commits effects (sendemail, sendbatch) runs it in the same transaction.
+   * request's reply. A command that commits effects (sendemail, sendbatch) runs it in the same transaction; one
+   * that commits more than once marks all but its last commit `partial` (the key stays in progress meanwhile).
    */
-  idempotentReply?: (result: Record<string, unknown>) => CommitStatement;
+  idempotentReply?: (result: Record<string, unknown>, how?: { partial?: boolean }) => CommitStatement;
 }
 
 export type Params = Record<string, unknown>;

@@ -2,7 +2,9 @@
  * Idempotency-Key storage with a lease. A request claims its key for a short lease; its reply is stored under
  * the lease's token in the same transaction that commits its messages (see `commitStatement`), so after a crash
  * a retry finds either the committed reply (replayed) or nothing committed (the retry takes the lease over once
- * it has expired and runs the request again). A request whose lease was taken over cannot commit: the guarded
+ * it has expired and runs the request again). A request that commits in several transactions (a batch's From
+ * domains) stores each one's reply so far as partial: the key stays in progress (a concurrent retry answers 409)
+ * and its lease is extended; if the holder dies before its last commit, a retry replays the partial reply. A request whose lease was taken over cannot commit: the guarded
  * UPDATE touches no row and its transaction is rolled back, so a request never sends twice and never blocks a
  * retry for longer than the lease.
  *
@@ -29,8 +31,9 @@ export interface Lease {
   /**
    * The statement that stores `reply` while this lease still holds; it goes into the transaction that commits the
    * request's effects. It touches no row when a retry took the lease over: that transaction must then roll back.
+   * `partial`: more commits follow; the reply so far is kept for a retry after a crash, the key stays in progress.
    */
-  commitStatement(q: Knex | Knex.Transaction, reply: StoredReply): Stmt;
+  commitStatement(q: Knex | Knex.Transaction, reply: StoredReply, how?: { partial?: boolean }): Stmt;
   /** Stores the reply after the request (a failure, or a reply nothing was committed with); a no-op once stored or superseded. */
   finish(reply: StoredReply): Promise<void>;
   /**
@@ -47,7 +50,7 @@ export class IdempotencySuperseded extends Error {
   }
 }
 
-/** A statement that writes the request's reply inside the transaction of its effects (see Lease.commitStatement). */
+/** A statement that writes the request's reply (or its reply so far) inside the transaction of its effects (see Lease.commitStatement). */
 export type CommitStatement = (q: Knex | Knex.Transaction) => Stmt;
 
 export interface ClaimOptions {
@@ -105,21 +108,29 @@ export function leaseHeldCheck(q: Knex | Knex.Transaction): Stmt {
   return sql(q, 'select (select 1 union all select 1 from dual where row_count() <> 1) as `lease_held`', []);
 }
 
-function leaseOf(db: Knex, keyHash: string, token: string): Lease {
+function leaseOf(db: Knex, keyHash: string, token: string, leaseMs: number): Lease {
   const open = () => db('idempotency_keys').where({ key_hash: keyHash, lease_token: token, status_code: 0 });
   return {
-    commitStatement: (q, reply) =>
-      sql(q, 'update `idempotency_keys` set `status_code` = ?, `response` = ?, `lease_until` = null where `key_hash` = ? and `lease_token` = ?', [
-        reply.status,
-        JSON.stringify(reply.body),
-        keyHash,
-        token,
-      ]),
+    commitStatement: (q, reply, how) =>
+      how?.partial
+        ? sql(q, 'update `idempotency_keys` set `response` = ?, `lease_until` = ? where `key_hash` = ? and `lease_token` = ? and `status_code` = 0', [
+            JSON.stringify(reply.body),
+            Date.now() + leaseMs,
+            keyHash,
+            token,
+          ])
+        : sql(q, 'update `idempotency_keys` set `status_code` = ?, `response` = ?, `lease_until` = null where `key_hash` = ? and `lease_token` = ?', [
+            reply.status,
+            JSON.stringify(reply.body),
+            keyHash,
+            token,
+          ]),
     async finish(reply) {
       await open().update({ status_code: reply.status, response: JSON.stringify(reply.body), lease_until: null });
     },
     async release() {
-      return (await open().delete()) > 0;
+      // A partial reply means messages were committed under the key: it must never be freed for a rerun.
+      return (await open().where({ response: '' }).delete()) > 0;
     },
   };
 }
@@ -139,7 +150,7 @@ export async function claimKey(db: Knex, o: ClaimOptions): Promise<Claim> {
         lease_token: token,
         lease_until: now + o.leaseMs,
       });
-      return { kind: 'fresh', lease: leaseOf(db, o.keyHash, token) };
+      return { kind: 'fresh', lease: leaseOf(db, o.keyHash, token, o.leaseMs) };
     } catch (err) {
       if (!isUniqueViolation(err)) throw err;
     }
@@ -154,13 +165,21 @@ export async function claimKey(db: Knex, o: ClaimOptions): Promise<Claim> {
     // Rows from before leases existed count their lease from created_at.
     const until = row.lease_until === null ? Number(row.created_at) + o.leaseMs : Number(row.lease_until);
     if (until > now) return { kind: 'busy', retryAfterSec: Math.max(1, Math.ceil((until - now) / 1000)) };
-    // The holder is gone (or too slow): take the lease over. Only one retry can; the old holder's commit then fails.
     const held = db('idempotency_keys').where({ key_hash: o.keyHash, status_code: 0 });
-    const taken = await (row.lease_token === null ? held.whereNull('lease_token') : held.where({ lease_token: row.lease_token })).update({
+    const holder = () => (row.lease_token === null ? held.clone().whereNull('lease_token') : held.clone().where({ lease_token: row.lease_token }));
+    if (row.response !== '') {
+      // The holder died between commits: what it committed is the answer (the partial reply says which messages
+      // were not written). Made final under a new token, so a holder that was only slow can commit nothing more.
+      const final = await holder().where({ response: row.response }).update({ status_code: 200, lease_token: token, lease_until: null });
+      if (final === 1) return { kind: 'replay', reply: { status: 200, body: JSON.parse(row.response) } };
+      continue;
+    }
+    // The holder is gone (or too slow): take the lease over. Only one retry can; the old holder's commit then fails.
+    const taken = await holder().update({
       lease_token: token,
       lease_until: now + o.leaseMs,
     });
-    if (taken === 1) return { kind: 'fresh', lease: leaseOf(db, o.keyHash, token) };
+    if (taken === 1) return { kind: 'fresh', lease: leaseOf(db, o.keyHash, token, o.leaseMs) };
   }
   return { kind: 'busy', retryAfterSec: 1 };
 }

@@ -251,9 +251,9 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
     let outcome: Outcome;
     let committed = false;
     try {
-      outcome = await run(route, req, (result) => (q) => {
-        committed = true;
-        return lease.commitStatement(q, { status: 200, body: result });
+      outcome = await run(route, req, (result, how) => (q) => {
+        if (!how?.partial) committed = true;
+        return lease.commitStatement(q, { status: 200, body: result }, how);
       });
     } catch (err) {
       // A retry took the key over while this request waited: it committed nothing, and the retry answers.
@@ -268,7 +268,8 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
     if (!remembered(outcome) && (await lease.release())) return outcome;
     // A success was stored with its messages (one round trip less, and nothing more to wait for in an outage). A
     // command that built its reply statement and then failed committed nothing: its accept group rolled back (a
-    // recipient found suppressed there, src/mail/accept-group.ts) and it answered an error instead.
+    // recipient found suppressed there, src/mail/accept-group.ts) and it answered an error instead. One that
+    // committed only partial replies (a batch whose last group wrote nothing) stores its final reply here.
     if (!(committed && outcome.status === 200 && !outcome.failed)) await lease.finish({ status: outcome.status, body: outcome.body });
     return outcome;
   }

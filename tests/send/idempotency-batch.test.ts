@@ -5,7 +5,7 @@
 import crypto from 'node:crypto';
 import supertest from 'supertest';
 import { idempotencyHashes } from '../../src/idempotency/keys';
-import { Harness, senderSetup, startHarness } from '../helpers/harness';
+import { accountKey, addDomain, Harness, senderSetup, startHarness, uniqueDomain } from '../helpers/harness';
 
 type Sender = Awaited<ReturnType<typeof senderSetup>>;
 
@@ -383,6 +383,74 @@ describe('POST /api/v1/email/batch', () => {
     expect(res.body.Results.slice(0, 3).map((x: { Errors: { Code: number }[] }) => x.Errors.map((e) => e.Code))).toEqual([[17], [17], [17]]);
     expect(res.body.Results[3]).toEqual({ Errors: [{ Code: 8, Message: 'Missing Subject' }] });
     expect(await countMessages({ user_id: own.userId })).toBe(0);
+  });
+
+  it('keeps a multi-domain batch in progress until its last From domain is written: a concurrent retry waits, then replays all', async () => {
+    const own = await senderSetup(h);
+    const second = uniqueDomain('send');
+    await h.services
+      .db('sender_domains')
+      .where({ id: await addDomain(h, own.sessionId, second) })
+      .update({ status: 'Enabled' });
+    const sk = await accountKey(h, own.sessionId);
+    const key = idemKey();
+    const subject = (d: string) => `domains ${d} ${key}`;
+    const body = { Messages: [own.domain, second].map((d) => message({ Subject: subject(d), From: { name: 'Shop', email: `shop@${d}` } })) };
+    // Holds every accept transaction that starts once the first domain's message is written and the second's is not:
+    // the original request is then between its two group commits.
+    const store = h.services.store;
+    const original = store.batchTransaction;
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    let between!: () => void;
+    const reached = new Promise<void>((r) => (between = r));
+    store.batchTransaction = async function <T>(this: typeof store, fn: Parameters<typeof original>[0]): Promise<T> {
+      if ((await countMessages({ subject: subject(own.domain) })) > 0 && (await countMessages({ subject: subject(second) })) === 0) {
+        between();
+        await gate;
+      }
+      return original.call(this, fn) as Promise<T>;
+    } as typeof original;
+    try {
+      const first = post('/api/v1/email/batch', body, { key: sk, idem: key }).then((r) => r);
+      await reached;
+      const retry = await post('/api/v1/email/batch', body, { key: sk, idem: key });
+      expect(retry.status).toBe(409);
+      expect(retry.body).toEqual({ Errors: [{ Code: 409, Message: 'A request with this Idempotency-Key is still being processed' }] });
+      expect(Number(retry.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      open();
+      const done = await first;
+      expect(done.status).toBe(200);
+      expect(done.body).toMatchObject({ Total: 2, Accepted: 2, Rejected: 0 });
+      const after = await post('/api/v1/email/batch', body, { key: sk, idem: key });
+      expect(after.headers['idempotent-replayed']).toBe('true');
+      expect(after.body).toEqual(done.body);
+    } finally {
+      open();
+      store.batchTransaction = original;
+    }
+    expect(await countMessages({ subject: subject(own.domain) })).toBe(1);
+    expect(await countMessages({ subject: subject(second) })).toBe(1);
+  });
+
+  it('replays the final answer of a multi-domain batch whose last domain wrote nothing (the quota), not its reply so far', async () => {
+    const own = await senderSetup(h, { LimitEmailSendPerDay: 1 });
+    const second = uniqueDomain('send');
+    await h.services
+      .db('sender_domains')
+      .where({ id: await addDomain(h, own.sessionId, second) })
+      .update({ status: 'Enabled' });
+    const sk = await accountKey(h, own.sessionId);
+    const key = idemKey();
+    const body = { Messages: [own.domain, second].map((d) => message({ Subject: `last ${key}`, From: { name: 'Shop', email: `shop@${d}` } })) };
+    const first = await post('/api/v1/email/batch', body, { key: sk, idem: key });
+    expect(first.body).toMatchObject({ Total: 2, Accepted: 1, Rejected: 1 });
+    expect(first.body.Results[1].Errors[0].Code).toBe(17);
+    // The first domain's message was committed under the key: the key is kept, with the answer that was given.
+    const again = await post('/api/v1/email/batch', body, { key: sk, idem: key });
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.body).toEqual(first.body);
+    expect(await countMessages({ subject: `last ${key}` })).toBe(1);
   });
 
   it('replays a batch under the same Idempotency-Key without storing it twice', async () => {

@@ -80,6 +80,24 @@ it("answers 409 with Retry-After while a dead holder's lease runs, then runs the
   expect(await messagesWith(subject)).toBe(3);
 });
 
+it('replays the reply so far of a holder that died between the partial commits of a batch, and runs nothing again', async () => {
+  const key = `partial-${crypto.randomUUID()}`;
+  const subject = `partial ${key}`;
+  const lease = await abandonedClaim(key, body(subject));
+  const soFar = { Total: 3, Accepted: 1, Rejected: 2, Results: [{ MessageID: 'written-before-the-crash' }, { Errors: [] }, { Errors: [] }] };
+  const [stored] = await runInTurn([lease.commitStatement(h.services.db, { status: 200, body: soFar }, { partial: true })]);
+  expect(affectedRows(stored)).toBe(1);
+
+  expect((await post(key, body(subject))).status).toBe(409);
+  let later: supertest.Response | undefined;
+  await waitFor(async () => (later = await post(key, body(subject))).status !== 409, 10_000, 'the lease to expire');
+  expect(later!.status).toBe(200);
+  expect(later!.headers['idempotent-replayed']).toBe('true');
+  expect(later!.body).toEqual(soFar);
+  expect((await post(key, body(subject))).body).toEqual(soFar);
+  expect(await messagesWith(subject)).toBe(0);
+});
+
 it("still answers 409 for another body under a dead holder's key", async () => {
   const key = `crashed-${crypto.randomUUID()}`;
   await abandonedClaim(key, body('the first body'));

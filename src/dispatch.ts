@@ -104,7 +104,7 @@ export function createDispatcher(services: Services, table: CommandTable, valida
     },
   };
 
-  /** Counts a failure; every door (and every dialect) sees a database or Redis outage as the one HardError 100007 / 503. */
+  /** Counts a failure: every door (and dialect) sees a database or Redis outage as the one HardError 100007 / 503. */
   function failed(cmd: CommandDef, caught: unknown): unknown {
     const err = !(caught instanceof CommandError) && !(caught instanceof HardError) && isOutage(caught) ? hard.unavailable(caught) : caught;
     services.metrics.command(cmd.name, failureCode(err));

@@ -2,11 +2,14 @@
  * Idempotency-Key storage with a lease. A request claims its key for a short lease; its reply is stored under
  * the lease's token in the same transaction that commits its messages (see `commitStatement`), so after a crash
  * a retry finds either the committed reply (replayed) or nothing committed (the retry takes the lease over once
- * it has expired and runs the request again). A request that commits in several transactions (a batch's From
- * domains) stores each one's reply so far as partial: the key stays in progress (a concurrent retry answers 409)
- * and its lease is extended; if the holder dies before its last commit, a retry replays the partial reply. A request whose lease was taken over cannot commit: the guarded
+ * it has expired and runs the request again). A request whose lease was taken over cannot commit: the guarded
  * UPDATE touches no row and its transaction is rolled back, so a request never sends twice and never blocks a
  * retry for longer than the lease.
+ *
+ * A request that commits in several transactions (a batch's From domains) stores each but the last one's reply
+ * so far as partial: the key stays in progress (a concurrent retry answers 409) and its lease is extended; if the
+ * holder dies before its last commit, a retry replays the partial reply instead of running the request again.
+ * Which answers are remembered at all: src/idempotency/remembered.ts.
  *
  * The interface is deliberately narrow (claim → lease: commitStatement, finish, release) so the module can move
  * behind the store of issue 15 unchanged.
@@ -50,7 +53,7 @@ export class IdempotencySuperseded extends Error {
   }
 }
 
-/** A statement that writes the request's reply (or its reply so far) inside the transaction of its effects (see Lease.commitStatement). */
+/** A statement that writes the request's reply (or its reply so far) in the transaction of its effects (Lease.commitStatement). */
 export type CommitStatement = (q: Knex | Knex.Transaction) => Stmt;
 
 export interface ClaimOptions {

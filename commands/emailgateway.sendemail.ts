@@ -34,7 +34,7 @@ export default defineCommand({
     const reply = ctx.idempotentReply;
     if (req.targetListId !== undefined) {
       // One MessageID per list member (an array), as upstream.
-      const list = await acceptListSend(ctx, sender, req, reply && ((ids) => reply({ MessageID: ids })));
+      const list = await acceptListSend(ctx, sender, req, reply && ((ids, how) => reply({ MessageID: ids }, how)));
       if (!list.ok)
         throw new CommandError(
           list.problems.map((e) => e.code),

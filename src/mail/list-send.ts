@@ -30,7 +30,7 @@ export async function acceptListSend(
   services: Services,
   sender: Sender,
   req: SendRequest,
-  reply?: (ids: string[]) => CommitStatement,
+  reply?: (ids: string[], how?: { partial?: boolean }) => CommitStatement,
 ): Promise<ListSendResult> {
   const listId = req.targetListId!;
   const { refs, problems } = await resolveRefs(services, sender, { ...req, listId: undefined, subscriberId: undefined });
@@ -52,8 +52,11 @@ export async function acceptListSend(
       return { ok: false, problems: [{ code: 39, message: `Recipients of list ${listId} could not be resolved; nothing was sent` }], status: 502 };
     }
     if (!members.length) break;
-    // With an Idempotency-Key each page commits the reply so far: a retry after a crash replays what was sent.
-    const replySoFar = reply && ((a: Accepted[]) => reply([...ids, ...a.flatMap((x) => (x.ok ? [x.messageId] : []))]));
+    // With an Idempotency-Key each page commits the reply so far: a retry after a crash replays what was sent. A
+    // page that may not be the last is partial: until the send ends, a concurrent retry waits instead of being
+    // replayed the ids so far. (A last page that comes out empty commits nothing: the door stores the answer.)
+    const partial = services.config.sendEmailFullList && members.length === LIST_PAGE;
+    const replySoFar = reply && ((a: Accepted[]) => reply([...ids, ...a.flatMap((x) => (x.ok ? [x.messageId] : []))], { partial }));
     const page = await sendToMembers(services, sender, req, refs, members, replySoFar);
     if (!page.ok) {
       // Sender-level problems (account, domain, From, content, quota) fail every message alike.

@@ -4,8 +4,10 @@
  * MessageID per member, each message personalised (checked byte for byte on a few), subscriber values escaped
  * in HTML, and a list send's unsubscribe link unsubscribing the member as well as suppressing the address.
  */
+import crypto from 'node:crypto';
 import { AddressObject, simpleParser } from 'mailparser';
 import supertest from 'supertest';
+import { idempotencyHashes } from '../../src/idempotency/keys';
 import { makeToken, trackingSecret } from '../../src/tracking/tokens';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { waitFor } from '../helpers/sink';
@@ -237,6 +239,64 @@ describe('TargetListID with SENDEMAIL_FULL_LIST=1: the whole list by SubscriberI
     expect(ids.map((id) => byMessage.get(id))).toEqual(bySubscriberId);
     await waitFor(() => st.rig.sink.received.length >= st.eligible.length, 60000, 'every delivery');
   }, 180000);
+
+  it('keeps an Idempotency-Key in progress until the last page is written: a concurrent retry waits, then replays every id', async () => {
+    const { h, s } = st.rig;
+    const listId = await makeList(h, st.o);
+    await bulkSubscribers(h.services.db, listId, 300, 'idem', 'list.test');
+    const key = `pages-${crypto.randomUUID()}`;
+    const body = { TemplateID: st.templateId, TargetListID: listId, TrackOpens: 'false', From: { name: 'News', email: `news@${s.domain}` } };
+    const send = () => supertest(h.app).post('/api/v1/email').set('Authorization', `Bearer ${s.key}`).set('Idempotency-Key', key).send(body);
+    const { keyHash } = idempotencyHashes(s.key, 'post /api/v1/email', key, body);
+    // Holds every transaction that starts once the first page's reply is stored under the key: the send is then
+    // between its two pages.
+    const store = h.services.store;
+    const original = store.batchTransaction;
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    let between!: () => void;
+    const reached = new Promise<void>((r) => (between = r));
+    store.batchTransaction = async function <T>(this: typeof store, fn: Parameters<typeof original>[0]): Promise<T> {
+      const row = await h.services.db('idempotency_keys').where({ key_hash: keyHash }).first('response');
+      if (row && row.response !== '') {
+        between();
+        await gate;
+      }
+      return original.call(this, fn) as Promise<T>;
+    } as typeof original;
+    try {
+      const first = send().then((r) => r);
+      await reached;
+      const retry = await send();
+      expect(retry.status).toBe(409);
+      expect(retry.body.Errors[0].Message).toBe('A request with this Idempotency-Key is still being processed');
+      open();
+      const done = await first;
+      expect(done.status).toBe(200);
+      expect(done.body.MessageID).toHaveLength(300);
+      const again = await send();
+      expect(again.headers['idempotent-replayed']).toBe('true');
+      expect(again.body).toEqual(done.body);
+    } finally {
+      open();
+      store.batchTransaction = original;
+    }
+  }, 60000);
+
+  it('stores the answer under the Idempotency-Key when the last full page is followed by an empty one', async () => {
+    const { h, s } = st.rig;
+    const listId = await makeList(h, st.o);
+    await bulkSubscribers(h.services.db, listId, 250, 'full', 'list.test');
+    const key = `full-page-${crypto.randomUUID()}`;
+    const body = { TemplateID: st.templateId, TargetListID: listId, TrackOpens: 'false', From: { name: 'News', email: `news@${s.domain}` } };
+    const send = () => supertest(h.app).post('/api/v1/email').set('Authorization', `Bearer ${s.key}`).set('Idempotency-Key', key).send(body);
+    const first = await send();
+    expect(first.body.MessageID).toHaveLength(250);
+    const again = await send();
+    expect(again.status).toBe(200);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.body).toEqual(first.body);
+  }, 60000);
 
   it('leaves the process answering while it pages: no turn of the event loop takes more than a few pages', async () => {
     const listId = await makeList(st.rig.h, st.o);

@@ -12,7 +12,7 @@ import { resolverFor, vetWebhookUrl } from './url-guard';
 export interface WebhookWorker {
   /** Stops polling and waits for the calls in flight. */
   stop(): Promise<void>;
-  /** Leases and sends every due outbox row (up to one batch); resolves to how many were attempted. */
+  /** Sends every due outbox row and waits for those calls (and any started meanwhile); resolves to how many were attempted. */
   runOnce(): Promise<number>;
 }
 
@@ -24,6 +24,11 @@ interface OutboxRow {
   payload: string;
   attempts: number;
   created_at: number;
+}
+
+/** A due row and the account its webhook belongs to (fair shares are per account). */
+interface DueRow extends OutboxRow {
+  user_id: number;
 }
 
 interface Outcome {
@@ -52,7 +57,6 @@ export function startWebhookWorker(services: Services, opts: { hostname?: string
   const owner = leaseOwner(opts.hostname ?? os.hostname(), process.pid, 'wh');
   const resolve = resolverFor(config);
   let stopped = false;
-  let running: Promise<number> | null = null;
   let timer: NodeJS.Timeout | null = null;
   let lastPrune = 0;
 
@@ -203,44 +207,136 @@ export function startWebhookWorker(services: Services, opts: { hostname?: string
     }
   }
 
-  async function pass(): Promise<number> {
-    const s = config.webhooks;
-    const now = Date.now();
-    const due: OutboxRow[] = await db('webhook_deliveries')
-      .where({ status: 'pending' })
-      .where('next_attempt_at', '<=', now)
-      .where((q) => q.whereNull('lease_until').orWhere('lease_until', '<', now))
-      .orderBy('next_attempt_at')
-      .limit(BATCH)
-      .select('id', 'webhook_id', 'event_id', 'event_type', 'payload', 'attempts', 'created_at');
-    let sent = 0;
-    let i = 0;
-    const lane = async () => {
-      while (i < due.length && !stopped) {
-        const row = due[i++];
-        if (!(await lease(Number(row.id), s))) continue;
-        sent += 1;
-        try {
-          await attempt(row, s);
-        } catch (err) {
-          // The lease expires and the row is tried again.
-          logger.error('webhook attempt crashed', { deliveryId: Number(row.id), error: (err as Error).stack });
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(s.concurrency, due.length) }, lane));
-    await prune(now).catch((err) => logger.warn('webhook outbox prune failed', { error: (err as Error).message }));
-    return sent;
+  /** Calls in flight, in all and per account (webhooks.user_id); attempts started, for runOnce's count. */
+  let active = 0;
+  const perAccount = new Map<number, number>();
+  const calls = new Set<Promise<void>>();
+  let attempted = 0;
+  /** Due rows read and not yet started, oldest first; read again when none of them can start. */
+  let buffer: DueRow[] = [];
+  let bufferAt = 0;
+  let filling: Promise<void> | null = null;
+  let again = false;
+
+  function start(row: DueRow, s: WebhookSettings): void {
+    const account = Number(row.user_id);
+    active += 1;
+    attempted += 1;
+    perAccount.set(account, (perAccount.get(account) ?? 0) + 1);
+    const call: Promise<void> = attempt(row, s)
+      // The lease expires and the row is tried again.
+      .catch((err) => void logger.error('webhook attempt crashed', { deliveryId: Number(row.id), error: (err as Error).stack }))
+      .finally(() => {
+        active -= 1;
+        const left = (perAccount.get(account) ?? 1) - 1;
+        if (left) perAccount.set(account, left);
+        else perAccount.delete(account);
+        calls.delete(call);
+        // A freed slot is filled at once, not at the next poll.
+        if (!stopped) void fill();
+      });
+    calls.add(call);
   }
 
-  function runOnce(): Promise<number> {
-    running ??= pass().finally(() => (running = null));
-    return running;
+  /**
+   * The oldest due rows, at most `perAccount` of each account (webhooks.user_id): an account's backlog of thousands
+   * of older rows must not keep another account's rows out of the window. Ranked on ids alone, then the rows read.
+   */
+  async function dueRows(perAccount: number): Promise<DueRow[]> {
+    const now = Date.now();
+    const ranked = db('webhook_deliveries as d')
+      .join('webhooks as w', 'w.id', 'd.webhook_id')
+      .where('d.status', 'pending')
+      .where('d.next_attempt_at', '<=', now)
+      .where((q) => q.whereNull('d.lease_until').orWhere('d.lease_until', '<', now))
+      .select('d.id', 'd.next_attempt_at', 'w.user_id', db.raw('ROW_NUMBER() OVER (PARTITION BY w.user_id ORDER BY d.next_attempt_at, d.id) AS rn'));
+    const picked: { id: number; user_id: number }[] = await db
+      .from(ranked.as('t'))
+      .where('t.rn', '<=', perAccount)
+      .orderBy('t.next_attempt_at')
+      .orderBy('t.id')
+      .limit(BATCH)
+      .select('t.id', 't.user_id');
+    if (!picked.length) return [];
+    const rows = new Map<number, OutboxRow>(
+      (
+        (await db('webhook_deliveries')
+          .whereIn(
+            'id',
+            picked.map((p) => p.id),
+          )
+          .select('id', 'webhook_id', 'event_id', 'event_type', 'payload', 'attempts', 'created_at')) as OutboxRow[]
+      ).map((r) => [Number(r.id), r]),
+    );
+    return picked.flatMap((p) => {
+      const row = rows.get(Number(p.id));
+      return row ? [{ ...row, user_id: Number(p.user_id) }] : [];
+    });
+  }
+
+  /**
+   * Starts due rows in the free slots (WEBHOOK_CONCURRENCY), oldest first, but fairly: first the rows of accounts
+   * with fewer than half the slots in flight, then, with slots still free, anyone's, leaving one slot to whoever
+   * comes next. Calls run on without a pass to end: a pass used to end with its slowest call, so one account's
+   * backlog at a receiver answering in 10 s held every lane, and every other account's calls waited behind it.
+   */
+  async function fillOnce(): Promise<void> {
+    const s = config.webhooks;
+    const share = Math.max(1, Math.ceil(s.concurrency / 2));
+    const most = Math.max(1, s.concurrency - 1);
+    let queried = false;
+    let tried = false;
+    while (!stopped && active < s.concurrency) {
+      if (tried || !buffer.length || Date.now() - bufferAt > s.pollMs) {
+        if (queried) return; // read fresh this time already: nothing more can start
+        buffer = await dueRows(s.concurrency);
+        bufferAt = Date.now();
+        queried = true;
+      }
+      tried = true;
+      for (const cap of [share, most]) {
+        for (let i = 0; i < buffer.length && !stopped && active < s.concurrency;) {
+          const row = buffer[i];
+          if ((perAccount.get(Number(row.user_id)) ?? 0) >= cap) {
+            i += 1;
+            continue;
+          }
+          buffer.splice(i, 1);
+          if (await lease(Number(row.id), s)) start(row, s);
+        }
+      }
+    }
+  }
+
+  /** One fill at a time; a call ending meanwhile asks for another after it. */
+  function fill(): Promise<void> {
+    if (filling) {
+      again = true;
+      return filling;
+    }
+    filling = (async () => {
+      do {
+        again = false;
+        await fillOnce();
+      } while (again && !stopped);
+    })().finally(() => (filling = null));
+    return filling;
+  }
+
+  /** Sends every due row, waits for every call (and those started as slots free), then prunes; resolves to how many were attempted. */
+  async function runOnce(): Promise<number> {
+    const before = attempted;
+    buffer = [];
+    await fill();
+    while (calls.size || filling) await Promise.allSettled([...calls, filling]);
+    await prune(Date.now()).catch((err) => logger.warn('webhook outbox prune failed', { error: (err as Error).message }));
+    return attempted - before;
   }
 
   const tick = () => {
     if (stopped) return;
-    runOnce()
+    fill()
+      .then(() => prune(Date.now()))
       .catch((err) => logger.warn('webhook poll failed', { error: (err as Error).message }))
       .finally(() => {
         if (!stopped) timer = setTimeout(tick, config.webhooks.pollMs);
@@ -253,7 +349,7 @@ export function startWebhookWorker(services: Services, opts: { hostname?: string
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
-      await running?.catch(() => undefined);
+      while (calls.size || filling) await Promise.allSettled([...calls, filling]);
     },
   };
 }

@@ -6,6 +6,7 @@ import { Harness, senderSetup, startHarness } from '../helpers/harness';
 import { OUTBOX_RETENTION_MS } from '../../src/webhooks/settings';
 import { startWebhookWorker } from '../../src/webhooks/worker';
 import { Receiver, startReceiver } from './receiver';
+import { waitFor } from '../helpers/sink';
 
 let h: Harness;
 let rx: Receiver;
@@ -92,4 +93,43 @@ describe('outbox prune', () => {
     const left: number[] = (await h.services.db('webhook_deliveries').where({ webhook_id: webhookId }).pluck('next_attempt_at')).map(Number);
     expect({ pastRetention: left.filter((t) => t <= old).length, recent: left.filter((t) => t > old).length }).toEqual({ pastRetention: 0, recent: 3 });
   });
+});
+
+describe('fair shares', () => {
+  it("starts another account's call at once while one account's backlog waits on a slow receiver, and a lone account still uses the slots", async () => {
+    const slow = await hook('/slow');
+    const fast = await hook('/fast'); // another sender: another account
+    const old = Date.now() - 60_000;
+    // 300 older rows of one account: more than a window of due rows, all ahead of the other account's one.
+    const backlog = outboxRows(slow, 300, { next_attempt_at: old }).map((r, i) => ({ ...r, event_id: `evt_fair_${slow}_${i}` }));
+    await h.services.db.batchInsert('webhook_deliveries', backlog, 40);
+    await h.services.db('webhook_deliveries').insert(outboxRows(fast, 1));
+    let inFlight = 0;
+    let most = 0;
+    let fastAt = 0;
+    rx.respond = async (hit) => {
+      if (hit.path === '/fast') fastAt = Date.now();
+      if (hit.path !== '/slow') return 200;
+      most = Math.max(most, ++inFlight);
+      await new Promise((r) => setTimeout(r, 1500));
+      inFlight -= 1;
+      return 200;
+    };
+    const config = { ...h.services.config, webhooks: { ...h.services.config.webhooks, concurrency: 4, pollMs: 100 } };
+    const started = Date.now();
+    const worker = startWebhookWorker({ ...h.services, config });
+    try {
+      // Before: the oldest 100 due rows, all the slow account's, took every lane, 1.5 s a call.
+      await waitFor(() => fastAt > 0, 10_000, "the other account's call");
+      expect(fastAt - started).toBeLessThan(1000);
+      // Alone, the slow account has every slot but one (kept for whoever comes next).
+      await waitFor(() => most >= 3, 10_000, 'three calls at once');
+      await new Promise((r) => setTimeout(r, 500));
+      expect(most).toBe(3);
+    } finally {
+      await worker.stop();
+      rx.respond = () => 200;
+      await h.services.db('webhook_deliveries').where({ webhook_id: slow, status: 'pending' }).delete();
+    }
+  }, 30_000);
 });

@@ -1,4 +1,4 @@
-/** emailgateway.addwebhook.public (POST /api/v1/webhooks) — subscribe a URL to one event of the sender key's domain (delivered, bounced, opened, clicked, unsubscribed, complained; private names work too). Errors: 2 Event missing, 3 invalid event or malformed URL, 5 WebhookURL missing, 6 not http(s), 7 host not allowed, 13 key. */
+/** emailgateway.addwebhook.public (POST /api/v1/webhooks) — subscribe a URL to one event of the sender key's domain (delivered, bounced, opened, clicked, unsubscribed, complained; private names work too). Errors: 2 Event missing, 3 invalid event or malformed URL, 5 WebhookURL missing, 6 not http(s), 7 host not allowed, 8 the account has 50 webhooks already, 13 key. */
 import { defineCommand } from '../src/command';
 import { addWebhook } from '../src/webhooks/webhooks';
 
@@ -13,10 +13,11 @@ export default defineCommand({
     5: 'WebhookURL is missing',
     6: 'Webhook URL must be a valid HTTP or HTTPS URL.',
     7: 'Webhook URL host is not allowed (localhost, private, link-local or metadata address)',
+    8: 'Webhook limit reached (at most 50 per account)',
     13: 'Invalid SenderAPIKey',
     429: 'Too many requests',
   },
   async run(p, ctx) {
-    return addWebhook(ctx, ctx.domain!, p, { event: 3, malformed: 3, scheme: 6, host: 7 });
+    return addWebhook(ctx, ctx.domain!, p, { event: 3, malformed: 3, scheme: 6, host: 7, limit: 8 });
   },
 });

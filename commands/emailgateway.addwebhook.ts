@@ -1,4 +1,4 @@
-/** emailgateway.addwebhook — subscribe a URL to one event of a domain (delivery, bounce, open, click, unsubscribe, complaint; the stored names work too). Errors: 1 DomainID, 2 Event missing, 3 invalid event, 4 domain not found, 5 WebhookURL missing, 6 not an http(s) URL, 7 host not allowed (SSRF guard). */
+/** emailgateway.addwebhook — subscribe a URL to one event of a domain (delivery, bounce, open, click, unsubscribe, complaint; the stored names work too). Errors: 1 DomainID, 2 Event missing, 3 invalid event, 4 domain not found, 5 WebhookURL missing, 6 not an http(s) URL, 7 host not allowed (SSRF guard), 8 the account has 50 webhooks already. */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { findOwnedDomain } from '../src/domains/domains';
@@ -16,10 +16,11 @@ export default defineCommand({
     5: 'Missing required parameter (WebhookURL)',
     6: 'Webhook URL must be a valid HTTP or HTTPS URL.',
     7: 'Webhook URL host is not allowed (localhost, private, link-local or metadata address)',
+    8: 'Webhook limit reached (at most 50 per account)',
   },
   async run(p, ctx) {
     const domain = await findOwnedDomain(ctx.db, ctx.user!.id, p.domainid);
     if (!domain) throw new CommandError(4);
-    return addWebhook(ctx, domain, p, { event: [3], malformed: 6, scheme: 6, host: 7 });
+    return addWebhook(ctx, domain, p, { event: [3], malformed: 6, scheme: 6, host: 7, limit: 8 });
   },
 });

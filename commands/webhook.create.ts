@@ -27,6 +27,7 @@ export default defineCommand({
     8: 'Invalid events',
     9: 'Invalid Format (standard, cloudmails or platform)',
     10: 'Invalid Ping (true or false)',
+    11: 'Webhook limit reached (at most 50 per account)',
     13: 'Invalid API key',
     46: 'This API key is restricted to a sender domain that no longer exists',
     429: 'Too many requests',
@@ -44,7 +45,7 @@ export default defineCommand({
       ctx,
       subscriptionDomain(ctx),
       { url: String(p.url), events, format, ping: truthy(p.ping) },
-      { malformed: 3, scheme: 6, host: 7, events: 8, domain: 46 },
+      { malformed: 3, scheme: 6, host: 7, events: 8, domain: 46, limit: 11 },
     );
   },
 });

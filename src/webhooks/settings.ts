@@ -22,3 +22,9 @@ export const ATTEMPT_LOG_KEEP = 100;
 export const OUTBOX_RETENTION_MS = 7 * 86_400_000;
 /** Longest wait between two retries. */
 export const RETRY_CAP_MS = 2 * 3_600_000;
+
+/**
+ * Webhooks one account may have, over all its domains and formats. Every event fans out to each matching webhook: a
+ * thousand of them made every delivery a thousand calls, to a slow receiver or to someone else's host.
+ */
+export const MAX_WEBHOOKS_PER_ACCOUNT = 50;

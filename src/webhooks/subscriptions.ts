@@ -6,6 +6,7 @@ import { decrypt, encrypt } from '../auth/secrets';
 import { formatTime } from '../auth/users';
 import type { DomainScope } from '../auth/account-keys';
 import { findOwnedDomain } from '../domains/domains';
+import { assertWebhookRoom } from './webhooks';
 import { formatEventName, formatEventNames, newSubscriptionSecret, pingPayload, signatureHeaders, storedFromFormat, WebhookFormat } from './formats';
 import { postWebhook, USER_AGENT } from './http-post';
 import { resolverFor, vetWebhookUrl } from './url-guard';
@@ -34,6 +35,8 @@ export interface SubscriptionCodes {
   events: number;
   /** The subscription's domain is gone (an account key restricted to a domain deleted since). */
   domain: number;
+  /** The account has MAX_WEBHOOKS_PER_ACCOUNT already. */
+  limit: number;
 }
 
 interface Row {
@@ -148,6 +151,7 @@ export async function createSubscription(ctx: CommandContext, domainId: number |
   }
   const url = vetted.url.toString();
   const userId = ctx.user!.id;
+  await assertWebhookRoom(ctx, userId, codes.limit);
   const now = Date.now();
   const status = input.ping ? 'Disabled' : 'Enabled';
   const pending = input.ping ? 'waiting for the test ping' : null;

@@ -2,6 +2,7 @@ import type { CommandContext, Params } from '../command';
 import { CommandError } from '../errors';
 import { formatTime } from '../auth/users';
 import { DOMAIN_WEBHOOK_EVENTS, domainEventName, legacyEventName, storedEventName, WEBHOOK_EVENTS } from '../events/vocabulary';
+import { MAX_WEBHOOKS_PER_ACCOUNT } from './settings';
 import { signingKey, standardSecret } from './signing';
 import { resolverFor, UrlProblem, vetWebhookUrl } from './url-guard';
 
@@ -49,6 +50,16 @@ export interface AddCodes {
   malformed: number;
   scheme: number;
   host: number;
+  /** The account has MAX_WEBHOOKS_PER_ACCOUNT already. */
+  limit: number;
+}
+
+/** Refuses a new webhook past MAX_WEBHOOKS_PER_ACCOUNT (the same URL and event again is not a new one). */
+export async function assertWebhookRoom(ctx: CommandContext, userId: number, code: number): Promise<void> {
+  const [{ n }] = await ctx.db('webhooks').where({ user_id: userId }).count({ n: '*' });
+  if (Number(n) >= MAX_WEBHOOKS_PER_ACCOUNT) {
+    throw new CommandError(code, `At most ${MAX_WEBHOOKS_PER_ACCOUNT} webhooks per account: delete one before adding another`);
+  }
 }
 
 /**
@@ -90,6 +101,7 @@ export async function addWebhook(ctx: CommandContext, domain: { id: number; user
     }
     return { NewWebhookID: Number(same.id) };
   }
+  await assertWebhookRoom(ctx, domain.user_id, codes.limit);
   const [id] = await ctx
     .db('webhooks')
     .insert({ user_id: domain.user_id, domain_id: domain.id, event, url, status: 'Enabled', consecutive_failures: 0, created_at: now, updated_at: now });

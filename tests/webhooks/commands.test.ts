@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import dns2 from 'dns2';
 import supertest from 'supertest';
 import { decrypt } from '../../src/auth/secrets';
-import { accountKey, Harness, createUser, senderSetup } from '../helpers/harness';
+import { accountKey, addDomain, Harness, createUser, senderSetup, uniqueDomain } from '../helpers/harness';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { waitFor } from '../helpers/sink';
 import { vetWebhookUrl } from '../../src/webhooks/url-guard';
@@ -344,6 +344,43 @@ describe('URL length', () => {
     });
     expect(await doors(u, encoded)).toEqual(sentTooLong);
     expect(await h.services.db('webhooks').where({ user_id: u.userId }).count({ n: '*' })).toEqual([{ n: 0 }]);
+  });
+});
+
+describe('webhooks per account', () => {
+  it('refuses a 51st webhook of an account in every door, counts across its domains, and takes one again after a delete', async () => {
+    const u = await senderSetup(h);
+    const now = Date.now();
+    // 50 webhooks as fixture rows; the doors under test are the creates.
+    await h.services.db('webhooks').insert(
+      Array.from({ length: 50 }, (_, i) => ({
+        user_id: u.userId,
+        domain_id: u.domainId,
+        event: 'delivered',
+        url: `https://${PUBLIC_IP}/hook/${i}`,
+        status: 'Enabled',
+        consecutive_failures: 0,
+        created_at: now,
+        updated_at: now,
+      })),
+    );
+    const url = `https://${PUBLIC_IP}/one-more`;
+    const key = await accountKey(h, u.sessionId);
+    const bearer = (path: string, body: Record<string, unknown>) => supertest(h.app).post(path).set('Authorization', `Bearer ${key}`).send(body);
+    const legacy = await cmd('addwebhook', u, { DomainID: u.domainId, Event: 'delivery', WebhookURL: url });
+    expect([legacy.Success, legacy.ErrorCode, legacy.ErrorText]).toEqual([false, 8, 'At most 50 webhooks per account: delete one before adding another']);
+    expect((await v1.post(u.key, { Event: 'delivered', WebhookURL: url })).body.Errors.map((e: { Code: number }) => e.Code)).toEqual([8]);
+    expect((await h.call({ Command: 'webhook.create', SenderAPIKey: key, URL: url, Events: 'delivered' })).ErrorCode).toEqual(11);
+    expect(await bearer('/api/v1/webhooks', { url, events: ['email.sent'] }).then((r) => [r.status, r.body.code])).toEqual([400, 'invalid_request']);
+    expect(await bearer('/v1/webhooks', { url, events: ['delivered'] }).then((r) => r.status)).toBe(400);
+    // Another domain of the same account shares the count; the same event and URL again is not a new webhook.
+    const other = await addDomain(h, u.sessionId, uniqueDomain('cap'));
+    expect((await cmd('addwebhook', u, { DomainID: other, Event: 'delivery', WebhookURL: url })).ErrorCode).toBe(8);
+    expect((await cmd('addwebhook', u, { DomainID: u.domainId, Event: 'delivery', WebhookURL: `https://${PUBLIC_IP}/hook/0` })).Success).toBe(true);
+    const first = await h.services.db('webhooks').where({ user_id: u.userId }).orderBy('id').first('id');
+    expect((await cmd('deletewebhook', u, { DomainID: u.domainId, WebhookID: first.id })).Success).toBe(true);
+    expect((await cmd('addwebhook', u, { DomainID: u.domainId, Event: 'delivery', WebhookURL: url })).Success).toBe(true);
+    expect(await h.services.db('webhooks').where({ user_id: u.userId }).count({ n: '*' })).toEqual([{ n: 50 }]);
   });
 });
 

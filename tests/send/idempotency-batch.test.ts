@@ -6,6 +6,7 @@ import crypto from 'node:crypto';
 import supertest from 'supertest';
 import { idempotencyHashes } from '../../src/idempotency/keys';
 import { accountKey, addDomain, Harness, senderSetup, startHarness, uniqueDomain } from '../helpers/harness';
+import { holdTransactions } from '../helpers/hold-transactions';
 
 type Sender = Awaited<ReturnType<typeof senderSetup>>;
 
@@ -47,6 +48,17 @@ function idemKey(): string {
 async function countMessages(where: Record<string, unknown>): Promise<number> {
   const [{ n }] = await h.services.db('messages').where(where).count({ n: '*' });
   return Number(n);
+}
+
+/** A sender with a second Enabled domain, and an account key that may send from both. */
+async function twoDomains(limits: Record<string, unknown> = {}) {
+  const own = await senderSetup(h, limits);
+  const second = uniqueDomain('send');
+  await h.services
+    .db('sender_domains')
+    .where({ id: await addDomain(h, own.sessionId, second) })
+    .update({ status: 'Enabled' });
+  return { own, second, sk: await accountKey(h, own.sessionId) };
 }
 
 describe('Idempotency-Key on POST /api/v1/email', () => {
@@ -386,39 +398,24 @@ describe('POST /api/v1/email/batch', () => {
   });
 
   it('keeps a multi-domain batch in progress until its last From domain is written: a concurrent retry waits, then replays all', async () => {
-    const own = await senderSetup(h);
-    const second = uniqueDomain('send');
-    await h.services
-      .db('sender_domains')
-      .where({ id: await addDomain(h, own.sessionId, second) })
-      .update({ status: 'Enabled' });
-    const sk = await accountKey(h, own.sessionId);
+    const { own, second, sk } = await twoDomains();
     const key = idemKey();
     const subject = (d: string) => `domains ${d} ${key}`;
     const body = { Messages: [own.domain, second].map((d) => message({ Subject: subject(d), From: { name: 'Shop', email: `shop@${d}` } })) };
     // Holds every accept transaction that starts once the first domain's message is written and the second's is not:
     // the original request is then between its two group commits.
-    const store = h.services.store;
-    const original = store.batchTransaction;
-    let open!: () => void;
-    const gate = new Promise<void>((r) => (open = r));
-    let between!: () => void;
-    const reached = new Promise<void>((r) => (between = r));
-    store.batchTransaction = async function <T>(this: typeof store, fn: Parameters<typeof original>[0]): Promise<T> {
-      if ((await countMessages({ subject: subject(own.domain) })) > 0 && (await countMessages({ subject: subject(second) })) === 0) {
-        between();
-        await gate;
-      }
-      return original.call(this, fn) as Promise<T>;
-    } as typeof original;
+    const held = holdTransactions(
+      h.services.store,
+      async () => (await countMessages({ subject: subject(own.domain) })) > 0 && (await countMessages({ subject: subject(second) })) === 0,
+    );
     try {
       const first = post('/api/v1/email/batch', body, { key: sk, idem: key }).then((r) => r);
-      await reached;
+      await held.reached;
       const retry = await post('/api/v1/email/batch', body, { key: sk, idem: key });
       expect(retry.status).toBe(409);
       expect(retry.body).toEqual({ Errors: [{ Code: 409, Message: 'A request with this Idempotency-Key is still being processed' }] });
       expect(Number(retry.headers['retry-after'])).toBeGreaterThanOrEqual(1);
-      open();
+      held.open();
       const done = await first;
       expect(done.status).toBe(200);
       expect(done.body).toMatchObject({ Total: 2, Accepted: 2, Rejected: 0 });
@@ -426,21 +423,14 @@ describe('POST /api/v1/email/batch', () => {
       expect(after.headers['idempotent-replayed']).toBe('true');
       expect(after.body).toEqual(done.body);
     } finally {
-      open();
-      store.batchTransaction = original;
+      held.restore();
     }
     expect(await countMessages({ subject: subject(own.domain) })).toBe(1);
     expect(await countMessages({ subject: subject(second) })).toBe(1);
   });
 
   it('replays the final answer of a multi-domain batch whose last domain wrote nothing (the quota), not its reply so far', async () => {
-    const own = await senderSetup(h, { LimitEmailSendPerDay: 1 });
-    const second = uniqueDomain('send');
-    await h.services
-      .db('sender_domains')
-      .where({ id: await addDomain(h, own.sessionId, second) })
-      .update({ status: 'Enabled' });
-    const sk = await accountKey(h, own.sessionId);
+    const { own, second, sk } = await twoDomains({ LimitEmailSendPerDay: 1 });
     const key = idemKey();
     const body = { Messages: [own.domain, second].map((d) => message({ Subject: `last ${key}`, From: { name: 'Shop', email: `shop@${d}` } })) };
     const first = await post('/api/v1/email/batch', body, { key: sk, idem: key });

@@ -11,6 +11,7 @@ import { idempotencyHashes } from '../../src/idempotency/keys';
 import { makeToken, trackingSecret } from '../../src/tracking/tokens';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { waitFor } from '../helpers/sink';
+import { holdTransactions } from '../helpers/hold-transactions';
 import { addSubscriber, as, bulkSubscribers, makeField, makeList, Owner } from '../lists/fixtures';
 
 const BASE = 'http://track.postern.test';
@@ -250,27 +251,17 @@ describe('TargetListID with SENDEMAIL_FULL_LIST=1: the whole list by SubscriberI
     const { keyHash } = idempotencyHashes(s.key, 'post /api/v1/email', key, body);
     // Holds every transaction that starts once the first page's reply is stored under the key: the send is then
     // between its two pages.
-    const store = h.services.store;
-    const original = store.batchTransaction;
-    let open!: () => void;
-    const gate = new Promise<void>((r) => (open = r));
-    let between!: () => void;
-    const reached = new Promise<void>((r) => (between = r));
-    store.batchTransaction = async function <T>(this: typeof store, fn: Parameters<typeof original>[0]): Promise<T> {
+    const held = holdTransactions(h.services.store, async () => {
       const row = await h.services.db('idempotency_keys').where({ key_hash: keyHash }).first('response');
-      if (row && row.response !== '') {
-        between();
-        await gate;
-      }
-      return original.call(this, fn) as Promise<T>;
-    } as typeof original;
+      return !!row && row.response !== '';
+    });
     try {
       const first = send().then((r) => r);
-      await reached;
+      await held.reached;
       const retry = await send();
       expect(retry.status).toBe(409);
       expect(retry.body.Errors[0].Message).toBe('A request with this Idempotency-Key is still being processed');
-      open();
+      held.open();
       const done = await first;
       expect(done.status).toBe(200);
       expect(done.body.MessageID).toHaveLength(300);
@@ -278,8 +269,7 @@ describe('TargetListID with SENDEMAIL_FULL_LIST=1: the whole list by SubscriberI
       expect(again.headers['idempotent-replayed']).toBe('true');
       expect(again.body).toEqual(done.body);
     } finally {
-      open();
-      store.batchTransaction = original;
+      held.restore();
     }
   }, 60000);
 

@@ -1,4 +1,4 @@
-/** One value read at most every `ttlMs` (the load's promise is shared by every caller meanwhile); `forget` rereads at once. */
+/** One value read at most every `ttlMs` (the load's promise is shared by every caller meanwhile; a failed one is dropped); `forget` rereads at once. */
 export class Memo<T> {
   private entry: { until: number; value: Promise<T> } | null = null;
 
@@ -8,7 +8,12 @@ export class Memo<T> {
     const now = Date.now();
     if (this.entry && this.entry.until > now) return this.entry.value;
     const value = load();
-    this.entry = { until: now + this.ttlMs, value };
+    const entry = { until: now + this.ttlMs, value };
+    this.entry = entry;
+    // A failed load is not kept: the next caller tries again instead of getting the failure for ttlMs.
+    value.catch(() => {
+      if (this.entry === entry) this.entry = null;
+    });
     return value;
   }
 

@@ -4,7 +4,7 @@ import { classifyReply, enhancedCode } from '../delivery/classify';
 import { addSuppression } from '../suppression/suppressions';
 import type { InboundMail } from './mail';
 import { DeliveryRef, matchReport } from './match';
-import { DsnRecipient, parseReport, Report } from './report';
+import { DsnRecipient, parseReport, Report, REPORT_PARSE_BYTES } from './report';
 
 /**
  * A DSN recipient's reply as LastReply shows it, with its status code once: the diagnostic when it carries the
@@ -56,7 +56,9 @@ export async function processInbound(services: Services, mail: InboundMail): Pro
     mail_from: mail.mailFrom.slice(0, 320),
     rcpt_to: mail.rcptTo.join(', '),
     size: mail.raw.length,
-    raw: mail.raw,
+    // Only what the intake reads (REPORT_PARSE_BYTES): anyone may send here, 600 messages a minute of up to 10 MiB
+    // each, kept 30 days; whole, that filled a disk in hours. `size` keeps the real length.
+    raw: mail.raw.length > REPORT_PARSE_BYTES ? mail.raw.subarray(0, REPORT_PARSE_BYTES) : mail.raw,
     kind: 'unknown',
     status: 'unparsed',
     note: '',

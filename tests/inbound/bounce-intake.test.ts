@@ -323,6 +323,17 @@ describe('bounce and complaint intake', () => {
     expect(Buffer.from(row.raw).toString()).toContain('just a note');
   });
 
+  it('keeps only the part of a message it reads (256 KiB), with its real size, so the intake cannot fill the disk', async () => {
+    const head = `From: a@b.test\r\nSubject: big\r\n\r\n`;
+    const body = `${'y'.repeat(76)}\r\n`.repeat(Math.ceil((1024 * 1024) / 78));
+    await deliver(`someone@sl.${s.domain}`, head + body, 'a@b.test');
+    const row = await lastInbound();
+    expect(row).toMatchObject({ kind: 'unknown', status: 'unparsed' });
+    expect(Number(row.size)).toBe(Buffer.byteLength(head + body));
+    expect(Buffer.from(row.raw).length).toBe(256 * 1024);
+    expect(Buffer.from(row.raw).subarray(0, head.length).toString()).toBe(head);
+  });
+
   it("reads only a report's first 4,096 lines: a status part after them is not seen, one just before them is", async () => {
     // postal-mime's cost is per line: 256 KiB of empty lines took 1.5-3 s of CPU, sent by anyone to the intake. The
     // limit itself is checked here, not a time: the human-readable part is padded so that the status part starts

@@ -232,17 +232,18 @@ export function startWebhookWorker(services: Services, opts: { hostname?: string
         if (left) perAccount.set(account, left);
         else perAccount.delete(account);
         calls.delete(call);
-        // A freed slot is filled at once, not at the next poll.
-        if (!stopped) void fill();
+        // A freed slot is filled at once, not at the next poll (a failure there waits for the poll: never unhandled,
+        // which would end the process).
+        if (!stopped) fill().catch((err) => logger.warn('webhook poll failed', { error: (err as Error).message }));
       });
     calls.add(call);
   }
 
   /**
-   * The oldest due rows, at most `perAccount` of each account (webhooks.user_id): an account's backlog of thousands
+   * The oldest due rows, at most `eachAccount` of each account (webhooks.user_id): an account's backlog of thousands
    * of older rows must not keep another account's rows out of the window. Ranked on ids alone, then the rows read.
    */
-  async function dueRows(perAccount: number): Promise<DueRow[]> {
+  async function dueRows(eachAccount: number): Promise<DueRow[]> {
     const now = Date.now();
     const ranked = db('webhook_deliveries as d')
       .join('webhooks as w', 'w.id', 'd.webhook_id')
@@ -252,7 +253,7 @@ export function startWebhookWorker(services: Services, opts: { hostname?: string
       .select('d.id', 'd.next_attempt_at', 'w.user_id', db.raw('ROW_NUMBER() OVER (PARTITION BY w.user_id ORDER BY d.next_attempt_at, d.id) AS rn'));
     const picked: { id: number; user_id: number }[] = await db
       .from(ranked.as('t'))
-      .where('t.rn', '<=', perAccount)
+      .where('t.rn', '<=', eachAccount)
       .orderBy('t.next_attempt_at')
       .orderBy('t.id')
       .limit(BATCH)

@@ -7,6 +7,13 @@ export async function findUser(db: Db, id: number): Promise<UserRow | undefined>
   return db('users').where({ id }).first();
 }
 
+/** Locks the user's row for the rest of the transaction (MySQL), so per-account limits are checked and taken as one step; SQLite transactions are already serial. */
+export async function lockUserRow(trx: Db, userId: number): Promise<void> {
+  const q = trx('users').where({ id: userId }).first('id');
+  if (trx.client.config.client === 'mysql2') await q.forUpdate();
+  else await q;
+}
+
 export function isEnabled(user: UserRow): boolean {
   return user.account_status === 'Enabled';
 }

@@ -22,10 +22,3 @@ export async function newDomainFields(
     dns_records: JSON.stringify(records),
   };
 }
-
-/** Locks the user's row for the rest of the transaction (MySQL); SQLite transactions are already serial. */
-export async function lockUserRow(trx: CommandContext['db'], userId: number): Promise<void> {
-  const q = trx('users').where({ id: userId }).first('id');
-  if (trx.client.config.client === 'mysql2') await q.forUpdate();
-  else await q;
-}

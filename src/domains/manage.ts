@@ -4,7 +4,8 @@
  */
 import type { CommandContext } from '../command';
 import { isUniqueViolation } from '../db';
-import { lockUserRow, newDomainFields } from './create';
+import { lockUserRow } from '../auth/users';
+import { newDomainFields } from './create';
 import type { DnsRecord } from './dns-records';
 import { assess, saveAssessment } from './dns-health';
 import { DomainRow, findOwnedDomain, recordsFor, STATUS } from './domains';

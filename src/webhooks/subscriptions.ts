@@ -3,7 +3,7 @@ import type { Knex } from 'knex';
 import type { CommandContext } from '../command';
 import { CommandError, PERMISSION_DENIED } from '../errors';
 import { decrypt, encrypt } from '../auth/secrets';
-import { formatTime } from '../auth/users';
+import { formatTime, lockUserRow } from '../auth/users';
 import type { DomainScope } from '../auth/account-keys';
 import { findOwnedDomain } from '../domains/domains';
 import { assertWebhookRoom } from './webhooks';
@@ -151,26 +151,25 @@ export async function createSubscription(ctx: CommandContext, domainId: number |
   }
   const url = vetted.url.toString();
   const userId = ctx.user!.id;
-  await assertWebhookRoom(ctx, userId, codes.limit);
   const now = Date.now();
   const status = input.ping ? 'Disabled' : 'Enabled';
   const pending = input.ping ? 'waiting for the test ping' : null;
-  const same = await ctx
-    .db('webhooks')
-    .where({ user_id: userId, domain_id: domainId, format: input.format, url })
-    .whereNotNull('secret_enc')
-    .first('id', 'secret_enc');
-  let id: number;
-  let secret: string;
-  if (same) {
-    id = Number(same.id);
-    secret = decrypt(same.secret_enc, ctx.config.encryptionKey!);
-    await ctx
-      .db('webhooks')
-      .where({ id })
-      .update({ event: events.join(','), status, disabled_reason: pending, disabled_at: pending ? now : null, consecutive_failures: 0, updated_at: now });
-  } else {
-    secret = newSubscriptionSecret();
+  // Under the account's row lock: the same URL twice at once is one subscription, and the cap holds (an update of
+  // the scope's existing subscription takes no room).
+  const { id, secret } = await ctx.db.transaction(async (trx) => {
+    await lockUserRow(trx, userId);
+    const same = await trx('webhooks')
+      .where({ user_id: userId, domain_id: domainId, format: input.format, url })
+      .whereNotNull('secret_enc')
+      .first('id', 'secret_enc');
+    if (same) {
+      await trx('webhooks')
+        .where({ id: same.id })
+        .update({ event: events.join(','), status, disabled_reason: pending, disabled_at: pending ? now : null, consecutive_failures: 0, updated_at: now });
+      return { id: Number(same.id), secret: decrypt(same.secret_enc, ctx.config.encryptionKey!) };
+    }
+    await assertWebhookRoom(trx, userId, codes.limit);
+    const secret = newSubscriptionSecret();
     const row = {
       user_id: userId,
       domain_id: domainId,
@@ -185,8 +184,9 @@ export async function createSubscription(ctx: CommandContext, domainId: number |
       created_at: now,
       updated_at: now,
     };
-    [id] = (await ctx.db('webhooks').insert(row)).map(Number);
-  }
+    const [inserted] = (await trx('webhooks').insert(row)).map(Number);
+    return { id: inserted, secret };
+  });
   let pinged: { ok: boolean; statusCode: number | null; error: string | null } | undefined;
   if (input.ping) {
     pinged = await ping(ctx, id, input.format, secret, url);

@@ -1,6 +1,7 @@
 import type { CommandContext, Params } from '../command';
 import { CommandError } from '../errors';
-import { formatTime } from '../auth/users';
+import { formatTime, lockUserRow } from '../auth/users';
+import type { Db } from '../db';
 import { DOMAIN_WEBHOOK_EVENTS, domainEventName, legacyEventName, storedEventName, WEBHOOK_EVENTS } from '../events/vocabulary';
 import { MAX_WEBHOOKS_PER_ACCOUNT } from './settings';
 import { signingKey, standardSecret } from './signing';
@@ -54,9 +55,12 @@ export interface AddCodes {
   limit: number;
 }
 
-/** Refuses a new webhook past MAX_WEBHOOKS_PER_ACCOUNT (the same URL and event again is not a new one). */
-export async function assertWebhookRoom(ctx: CommandContext, userId: number, code: number): Promise<void> {
-  const [{ n }] = await ctx.db('webhooks').where({ user_id: userId }).count({ n: '*' });
+/**
+ * Refuses a new webhook past MAX_WEBHOOKS_PER_ACCOUNT. Call it inside the transaction that inserts, after
+ * lockUserRow, so two creates at once cannot both see room for one.
+ */
+export async function assertWebhookRoom(trx: Db, userId: number, code: number): Promise<void> {
+  const [{ n }] = await trx('webhooks').where({ user_id: userId }).count({ n: '*' });
   if (Number(n) >= MAX_WEBHOOKS_PER_ACCOUNT) {
     throw new CommandError(code, `At most ${MAX_WEBHOOKS_PER_ACCOUNT} webhooks per account: delete one before adding another`);
   }
@@ -89,23 +93,33 @@ export async function addWebhook(ctx: CommandContext, domain: { id: number; user
   if (!vetted.ok) throw urlError(codes[vetted.problem.kind], vetted.problem);
   const url = vetted.url.toString();
   await signingKey(ctx.db, ctx.config.encryptionKey!, domain.id); // exists before the first call needs it
-  const now = Date.now();
-  const same = await ctx.db('webhooks').where({ domain_id: domain.id, event, url }).whereNull('secret_enc').first('id', 'status');
-  if (same) {
-    if (same.status !== 'Enabled') {
-      await ctx
-        .db('webhooks')
-        .where({ id: same.id })
-        .update({ status: 'Enabled', consecutive_failures: 0, disabled_reason: null, disabled_at: null, updated_at: now });
-      ctx.logger.info('webhook.enabled', { webhookId: Number(same.id), domainId: domain.id });
+  // Under the account's row lock: the same (event, URL) twice at once is one webhook, and the cap holds.
+  return ctx.db.transaction(async (trx) => {
+    await lockUserRow(trx, domain.user_id);
+    const now = Date.now();
+    const same = await trx('webhooks').where({ domain_id: domain.id, event, url }).whereNull('secret_enc').first('id', 'status');
+    if (same) {
+      if (same.status !== 'Enabled') {
+        await trx('webhooks')
+          .where({ id: same.id })
+          .update({ status: 'Enabled', consecutive_failures: 0, disabled_reason: null, disabled_at: null, updated_at: now });
+        ctx.logger.info('webhook.enabled', { webhookId: Number(same.id), domainId: domain.id });
+      }
+      return { NewWebhookID: Number(same.id) };
     }
-    return { NewWebhookID: Number(same.id) };
-  }
-  await assertWebhookRoom(ctx, domain.user_id, codes.limit);
-  const [id] = await ctx
-    .db('webhooks')
-    .insert({ user_id: domain.user_id, domain_id: domain.id, event, url, status: 'Enabled', consecutive_failures: 0, created_at: now, updated_at: now });
-  return { NewWebhookID: Number(id) };
+    await assertWebhookRoom(trx, domain.user_id, codes.limit);
+    const [id] = await trx('webhooks').insert({
+      user_id: domain.user_id,
+      domain_id: domain.id,
+      event,
+      url,
+      status: 'Enabled',
+      consecutive_failures: 0,
+      created_at: now,
+      updated_at: now,
+    });
+    return { NewWebhookID: Number(id) };
+  });
 }
 
 /** The domain's webhooks. */

@@ -382,6 +382,49 @@ describe('webhooks per account', () => {
     expect((await cmd('addwebhook', u, { DomainID: u.domainId, Event: 'delivery', WebhookURL: url })).Success).toBe(true);
     expect(await h.services.db('webhooks').where({ user_id: u.userId }).count({ n: '*' })).toEqual([{ n: 50 }]);
   });
+
+  it('holds the cap, and one row per URL, when creates arrive at once', async () => {
+    const u = await senderSetup(h);
+    const now = Date.now();
+    const fixture = (i: number) => ({
+      user_id: u.userId,
+      domain_id: u.domainId,
+      event: 'delivered',
+      url: `https://${PUBLIC_IP}/hook/${i}`,
+      status: 'Enabled',
+      consecutive_failures: 0,
+      created_at: now,
+      updated_at: now,
+    });
+    await h.services.db('webhooks').insert(Array.from({ length: 47 }, (_, i) => fixture(i)));
+    const count = async () => Number((await h.services.db('webhooks').where({ user_id: u.userId }).count({ n: '*' }))[0].n);
+    // The same event and URL four times at once: one webhook, every answer its id.
+    const same = await Promise.all(
+      [0, 1, 2, 3].map(() => cmd('addwebhook', u, { DomainID: u.domainId, Event: 'delivery', WebhookURL: `https://${PUBLIC_IP}/same` })),
+    );
+    expect(new Set(same.map((a) => a.NewWebhookID)).size).toBe(1);
+    expect(await count()).toBe(48);
+    // Six new URLs at once with room for two: two are taken, four refused.
+    const race = await Promise.all(
+      [0, 1, 2, 3, 4, 5].map((i) => cmd('addwebhook', u, { DomainID: u.domainId, Event: 'delivery', WebhookURL: `https://${PUBLIC_IP}/race/${i}` })),
+    );
+    expect(race.map((a) => a.ErrorCode).sort()).toEqual([0, 0, 8, 8, 8, 8]);
+    expect(await count()).toBe(50);
+    // Subscriptions (their own secret) share the cap; at the cap, subscribing an existing URL again updates it.
+    const key = await accountKey(h, u.sessionId);
+    await h.services
+      .db('webhooks')
+      .where({ user_id: u.userId, url: `https://${PUBLIC_IP}/hook/0` })
+      .del();
+    const subscribe = (url: string, events: string) => h.call({ Command: 'webhook.create', SenderAPIKey: key, URL: url, Events: events });
+    const subs = await Promise.all([1, 2, 3].map((i) => subscribe(`https://${PUBLIC_IP}/sub/${i}`, 'delivered')));
+    expect(subs.map((a) => a.ErrorCode).sort()).toEqual([0, 11, 11]);
+    expect(await count()).toBe(50);
+    const taken = subs.find((a) => a.ErrorCode === 0)!;
+    const again = await subscribe(taken.URL, 'delivered,bounced');
+    expect([again.ErrorCode, again.WebhookID, again.Events]).toEqual([0, taken.WebhookID, ['delivered', 'bounced']]);
+    expect(await count()).toBe(50);
+  });
 });
 
 describe('SSRF at delivery time', () => {

@@ -3,7 +3,7 @@ import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { checkAdminPassword, findAdminByName, isAdminApiKey } from '../src/auth/admin';
 import { createSession } from '../src/auth/sessions';
-import { chargeLoginAttempt, LoginName, recordLoginSuccess } from '../src/auth/login-throttle';
+import { chargeLoginAttempt, gatedPasswordCheck, LoginName, recordLoginSuccess } from '../src/auth/login-throttle';
 
 export default defineCommand({
   name: 'admin.login',
@@ -28,7 +28,10 @@ export default defineCommand({
         adminId = first ? Number(first.id) : null;
       }
     } else {
-      adminId = await checkAdminPassword(matched, String(p.password), ctx.config.passwordHashCost);
+      const busy = new CommandError(4, 'Too many sign-ins on this server at once: try again in a few seconds');
+      adminId = await gatedPasswordCheck(ctx, 'admin', account, busy, () =>
+        checkAdminPassword(ctx.passwords, matched, String(p.password), ctx.config.passwordHashCost),
+      );
     }
     // A failure keeps the charge made before the check (chargeLoginAttempt).
     if (adminId === null) throw new CommandError(3);

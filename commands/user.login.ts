@@ -6,10 +6,9 @@
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { createSession } from '../src/auth/sessions';
-import { burnPasswordCheck, verifyPassword } from '../src/auth/secrets';
 import { findUser, findUserApiKey, isEnabled } from '../src/auth/users';
 import type { UserRow } from '../src/command';
-import { chargeLoginAttempt, LoginName, recordLoginSuccess } from '../src/auth/login-throttle';
+import { chargeLoginAttempt, gatedPasswordCheck, LoginName, recordLoginSuccess } from '../src/auth/login-throttle';
 
 export default defineCommand({
   name: 'user.login',
@@ -48,8 +47,13 @@ export default defineCommand({
           .update({ last_used_at: Date.now(), last_used_ip: ctx.ip, request_count: ctx.db.raw('request_count + 1') });
       }
     } else {
-      if (!candidate) await burnPasswordCheck(String(p.password), ctx.config.passwordHashCost);
-      else if (await verifyPassword(String(p.password), candidate.password_hash)) user = candidate;
+      const password = String(p.password);
+      const busy = new CommandError([4], 'Too many sign-ins on this server at once: try again in a few seconds');
+      const matches = await gatedPasswordCheck(ctx, 'user', account, busy, async () => {
+        if (!candidate) return ctx.passwords.burn(password, ctx.config.passwordHashCost).then(() => false);
+        return ctx.passwords.verify(password, candidate.password_hash);
+      });
+      if (matches) user = candidate;
     }
     // A failure keeps the charge made before the check (chargeLoginAttempt).
     if (!user) throw new CommandError([3]);

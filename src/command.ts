@@ -8,6 +8,7 @@ import type { DnsVerifier } from './domains/dns-verify';
 import type { QueueFactory } from './queue/port';
 import type { RateLimits } from './ratelimit/limits';
 import type { Metrics } from './ops/metrics';
+import type { PasswordGate } from './auth/password-gate';
 import type { CommitStatement } from './idempotency/keys';
 import type { DkimKey } from './domains/dkim';
 import type { Store } from './store/store';
@@ -31,6 +32,8 @@ export interface Services {
   metrics: Metrics;
   /** Makes a new domain's DKIM key pair (src/domains/dkim.ts); the test suite hands out pre-generated fixture keys. */
   newDkimKey: () => Promise<DkimKey>;
+  /** The process's password checks, a few at once (src/auth/password-gate.ts). */
+  passwords: PasswordGate;
 }
 
 export interface CommandContext extends Services {

@@ -39,6 +39,10 @@ export interface Config {
   messageRetentionDays: number;
   /** PASSWORD_HASH_COST: scrypt work factor as log2(N) for new password hashes. Default 15; below 15 only with NODE_ENV=test. */
   passwordHashCost: number;
+  /** PASSWORD_CHECK_CONCURRENCY: scrypt password checks run at once per process (src/auth/password-gate.ts). Default 2. */
+  passwordCheckConcurrency: number;
+  /** PASSWORD_CHECK_QUEUE: checks that may wait behind them; past that a login is refused as busy at once. Default 32. */
+  passwordCheckQueue: number;
   /** MAIL_HOSTNAME: this install's public mail host; customers' CNAME records point at it. */
   mailHostname: string;
   /** MFROM_SUBDOMAIN: default return-path label, `<label>.<domain>`. Default `sl`. */
@@ -461,6 +465,8 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     inboundRetentionDays: int(env, 'INBOUND_RETENTION_DAYS', 30, 1, 3650),
     messageRetentionDays: int(env, 'MESSAGE_RETENTION_DAYS', 0, 0, 3650),
     passwordHashCost,
+    passwordCheckConcurrency: int(env, 'PASSWORD_CHECK_CONCURRENCY', 2, 1, 64),
+    passwordCheckQueue: int(env, 'PASSWORD_CHECK_QUEUE', 32, 0, 10000),
     mailHostname,
     mfromSubdomain: label(env, 'MFROM_SUBDOMAIN', 'sl'),
     trackPrefix: label(env, 'TRACK_PREFIX', 'track'),

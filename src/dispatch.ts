@@ -176,6 +176,7 @@ function contextFor(s: Services, meta: RequestMeta): CommandContext {
     limits: s.limits,
     metrics: s.metrics,
     newDkimKey: s.newDkimKey,
+    passwords: s.passwords,
     requestId: meta.requestId,
     ip: meta.ip,
     headers: meta.headers,

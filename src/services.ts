@@ -7,6 +7,7 @@ import { closeDb, openDb } from './db';
 import { domainVerifier } from './domains/dev-mode';
 import { generateDkimKey } from './domains/dkim';
 import type { Logger } from './logger';
+import { PasswordGate } from './auth/password-gate';
 import { bullMqQueues } from './queue/bullmq';
 import { inProcessQueues } from './queue/in-process';
 import { lazy } from './lazy';
@@ -63,6 +64,7 @@ export function buildServices(config: Config, logger: Logger): Services {
     limits: new RateLimits(redis),
     metrics,
     newDkimKey: () => generateDkimKey(),
+    passwords: new PasswordGate(config.passwordCheckConcurrency, config.passwordCheckQueue),
   };
 }
 

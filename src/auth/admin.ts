@@ -1,7 +1,8 @@
 import type { Db } from '../db';
 import { isUniqueViolation } from '../db';
 import type { Config } from '../config';
-import { burnPasswordCheck, hashPassword, randomString, randomToken, safeEqual, sha256hex, verifyPassword } from './secrets';
+import type { PasswordGate } from './password-gate';
+import { hashPassword, randomString, randomToken, safeEqual, sha256hex } from './secrets';
 
 const ADMIN_KEY_SETTING = 'admin_api_key_sha256';
 /** The hash of the ADMIN_API_KEY the install last started with. */
@@ -117,11 +118,16 @@ export async function findAdminByName(db: Db, username: string): Promise<{ id: n
   return db('admins').whereRaw('lower(username) = ?', [username.toLowerCase()]).first('id', 'password_hash');
 }
 
-/** The admin's id when `password` is theirs; `row` is findAdminByName's answer. */
-export async function checkAdminPassword(row: { id: number; password_hash: string } | undefined, password: string, hashCost?: number): Promise<number | null> {
+/** The admin's id when `password` is theirs; `row` is findAdminByName's answer. Checks go through the process's gate. */
+export async function checkAdminPassword(
+  gate: PasswordGate,
+  row: { id: number; password_hash: string } | undefined,
+  password: string,
+  hashCost?: number,
+): Promise<number | null> {
   if (!row) {
-    await burnPasswordCheck(password, hashCost); // same cost as a real check, so timing does not reveal admin names
+    await gate.burn(password, hashCost); // same cost as a real check, so timing does not reveal admin names
     return null;
   }
-  return (await verifyPassword(password, row.password_hash)) ? Number(row.id) : null;
+  return (await gate.verify(password, row.password_hash)) ? Number(row.id) : null;
 }

@@ -1,5 +1,7 @@
 import type { CommandContext } from '../command';
+import type { CommandError } from '../errors';
 import { clientPrefix } from './client-prefix';
+import { PasswordGateBusy } from './password-gate';
 
 /** Failed logins allowed per client (clientPrefix) and account, and per client alone, in 15 minutes. */
 const PER_ACCOUNT = 10;
@@ -64,4 +66,25 @@ export async function recordLoginSuccess(ctx: CommandContext, kind: 'user' | 'ad
   if (!k.everywhere) return;
   await k.known.reset(k.accountKey);
   await k.known.consume(k.accountKey);
+}
+
+/**
+ * Runs a login's password check through the process's gate (src/auth/password-gate.ts). When the gate is full the
+ * attempt's charge is refunded (no password was tried) and it answers the throttled error, `busyError`.
+ */
+export async function gatedPasswordCheck<T>(
+  ctx: CommandContext,
+  kind: 'user' | 'admin',
+  who: LoginName,
+  busyError: CommandError,
+  check: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await check();
+  } catch (err) {
+    if (!(err instanceof PasswordGateBusy)) throw err;
+    const k = keys(ctx, kind, who);
+    await Promise.all([k.account.refund(k.accountKey), k.ip.refund(k.client), k.everywhere?.refund(k.accountName)]);
+    throw busyError;
+  }
 }

@@ -1,0 +1,41 @@
+import pLimit from 'p-limit';
+import { burnPasswordCheck, verifyPassword } from './secrets';
+
+/** A password check refused because this process already has as many queued as it will take. */
+export class PasswordGateBusy extends Error {
+  constructor() {
+    super('too many password checks at once');
+  }
+}
+
+/**
+ * The process's password checks. Each is an scrypt run (about 32 MiB and tens of ms) on libuv's thread pool, which
+ * file reads, dns.lookup and zlib share. A login flood from many addresses passes the per-client and per-account
+ * throttles; unchecked, it would take every pool thread and queue without end. So at most `concurrency` checks run
+ * at once, and past `maxWaiting` queued behind them a check is refused at once, not answered seconds later.
+ */
+export class PasswordGate {
+  private readonly limit: ReturnType<typeof pLimit>;
+
+  constructor(
+    concurrency: number,
+    private readonly maxWaiting: number,
+  ) {
+    this.limit = pLimit(concurrency);
+  }
+
+  /** Whether `password` matches the stored hash; throws PasswordGateBusy when the queue is full. */
+  verify(password: string, stored: string): Promise<boolean> {
+    return this.run(() => verifyPassword(password, stored));
+  }
+
+  /** A check against a throw-away hash, so a login naming no account costs as long as one that does. */
+  burn(password: string, cost?: number): Promise<void> {
+    return this.run(() => burnPasswordCheck(password, cost));
+  }
+
+  private run<T>(check: () => Promise<T>): Promise<T> {
+    if (this.limit.pendingCount >= this.maxWaiting) return Promise.reject(new PasswordGateBusy());
+    return this.limit(check);
+  }
+}

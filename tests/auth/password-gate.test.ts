@@ -13,7 +13,7 @@ afterAll(async () => {
 const BUSY = 'Too many sign-ins on this server at once: try again in a few seconds';
 
 describe('password checks a few at once per process', () => {
-  it('refuses user.login as busy past the queue, quickly, and does not count the refused attempts as failures', async () => {
+  it('refuses user.login as busy past the queue, and does not count the refused attempts as failures', async () => {
     const u = await createUser(h);
     // The production cost (tens of ms a check), so eight logins sent together all reach the gate while the first runs.
     await h.services

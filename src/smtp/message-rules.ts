@@ -74,6 +74,12 @@ export interface HeaderProblem {
   message: string;
 }
 
+/**
+ * Header fields a message may have. Real mail has tens (a long Received chain, perhaps 100); a hundred thousand
+ * copies of one field fit the size limit and cost every step that reads headers (checks, signing, delivery).
+ */
+export const MAX_HEADER_FIELDS = 1000;
+
 /** RFC 5322 §3.6: fields that may occur at most once. Two of one let a signer and a reader disagree. */
 const SINGLE = ['from', 'sender', 'reply-to', 'to', 'cc', 'bcc', 'subject', 'date', 'message-id', 'in-reply-to', 'references'];
 /** Fields naming who wrote or sent the message: every address they mention must be on the sender's domain. */
@@ -161,6 +167,9 @@ function mentionedDomains(value: string): string[] {
  * `parse` is addressesIn, or a caller's memo of it (the caller reads From's address again).
  */
 export function headerProblem(fields: string[], domain: string, parse: (value: string) => string[] = addressesIn): HeaderProblem | null {
+  if (fields.length > MAX_HEADER_FIELDS) {
+    return { reason: 'content', message: `message has ${fields.length} header fields; at most ${MAX_HEADER_FIELDS} are allowed` };
+  }
   const counts = new Map<string, number>();
   for (const [i, f] of fields.entries()) {
     // eslint-disable-next-line no-control-regex -- a header line must not hold control characters

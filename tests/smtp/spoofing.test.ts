@@ -157,6 +157,19 @@ describe('SMTP front: no smuggling, only CRLF.CRLF ends DATA', () => {
   });
 });
 
+describe('SMTP front: at most 1,000 header fields', () => {
+  const tags = (n: number) => Array.from({ length: n }, (_, i) => `List-Id: tag ${i} <t${i}.example>`).join('\r\n');
+
+  it('accepts 1,000 fields and refuses 1,001, naming the count', async () => {
+    expect(await rawData(`${message(`From: app@${D}\r\n${tags(997)}`)}.\r\n`)).toMatch(/^250 /);
+    const before = await messagesStored();
+    expect(await rawData(`${message(`From: app@${D}\r\n${tags(998)}`)}.\r\n`)).toMatch(
+      /^554 5\.6\.0 Message refused: message has 1001 header fields; at most 1000 are allowed/,
+    );
+    expect(await messagesStored()).toBe(before);
+  });
+});
+
 describe('SMTP front: lines over 998 octets are refused', () => {
   it('refuses a 999-octet line and names it', async () => {
     expect(await rawData(`From: app@${D}\r\nSubject: long\r\n\r\nshort\r\n${'y'.repeat(999)}\r\n.\r\n`)).toMatch(

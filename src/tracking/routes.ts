@@ -6,7 +6,7 @@ import { markUnsubscribed } from '../lists/api';
 import { addSuppression } from '../suppression/suppressions';
 import { judgeHit } from './machine';
 import { readToken, trackingSecret } from './tokens';
-import { renderTemplatedLink } from './templated-link';
+import { cachedFieldsOf, renderTemplatedLink } from './templated-link';
 import { composeHosts } from '../domains/names';
 
 /** The 1×1 transparent GIF. */
@@ -54,6 +54,7 @@ export function trackingRoutes(services: Services): express.Router {
   const router = express.Router();
   const secret = trackingSecret(services.config);
   const { db, config, logger } = services;
+  const fieldsOf = cachedFieldsOf(db, { max: 1000, ttlMs: 10 * 60_000 });
 
   async function deliveryOf(trackId: string): Promise<Tracked | undefined> {
     return db('deliveries').where({ track_id: trackId }).first('id', 'message_id', 'domain_id', 'user_id', 'recipient', 'finished_at', 'status');
@@ -121,7 +122,7 @@ export function trackingRoutes(services: Services): express.Router {
       ? await db('tracked_links').where({ message_id: d.message_id, idx: t!.idx }).first('url', 'templated')
       : undefined;
     // A link whose href held personalisation tags is stored as written: the clicking recipient's values fill it in.
-    if (d && link && Number(link.templated)) link.url = (await renderTemplatedLink(db, config, d, t!.trackId, link.url)) ?? '';
+    if (d && link && Number(link.templated)) link.url = (await renderTemplatedLink(db, config, fieldsOf, d, t!.trackId, link.url)) ?? '';
     if (!d || !link || !/^https?:\/\//i.test(link.url) || !(await servedHere(req, d))) {
       res.status(404).type('html').send(page('Link not found', '<h1>Link not found</h1><p>This link is not valid.</p>'));
       return;

@@ -61,3 +61,42 @@ it('tracks a templated link on a fixed host, and sends one whose host comes from
   expect(refused.status).toBe(404);
   expect(refused.headers.location).toBeUndefined();
 });
+
+it("reads a message's stored content once for many clicks on its templated link at once, not once per click", async () => {
+  const { h, s } = rig;
+  const o: Owner = { userId: s.userId, sessionId: s.sessionId };
+  const listId = await makeList(h, o);
+  const subscriberId = await addSubscriber(h, o, listId, 'clicker@list.test');
+  const res = await supertest(h.app)
+    .post('/api/v1/email')
+    .set('Authorization', `Bearer ${s.key}`)
+    .send({
+      ListID: listId,
+      SubscriberID: subscriberId,
+      Subject: 'Invoice',
+      ContentType: 'html',
+      HTMLContent: '<p><a href="https://shop.example/i?l={{ Subscriber:ListID }}">Invoice</a></p>',
+      // The attachment is what made each click's read large: the whole stored content came back.
+      Attachments: [{ filename: 'invoice.bin', content: Buffer.alloc(512 * 1024, 7).toString('base64'), type: 'application/octet-stream' }],
+      TrackLinks: 'true',
+      TrackOpens: 'false',
+      From: { name: '', email: `billing@${s.domain}` },
+      To: [{ name: '', email: 'clicker@list.test' }],
+    });
+  expect(res.status).toBe(200);
+  await waitFor(() => rig.sink.received.some((r) => r.to[0] === 'clicker@list.test'), 15000, 'the delivery');
+  const mail = await simpleParser(rig.sink.received.find((r) => r.to[0] === 'clicker@list.test')!.raw);
+  const click = new URL([...String(mail.html).matchAll(/href="([^"]*\/t\/c\/[^"]*)"/g)][0][1]);
+  const contentReads: string[] = [];
+  const watch = (q: { sql: string }) => {
+    if (/select [`"]?content[`"]? from [`"]?messages/i.test(q.sql)) contentReads.push(q.sql);
+  };
+  h.services.db.on('query', watch);
+  try {
+    const clicks = await Promise.all(Array.from({ length: 20 }, () => supertest(h.app).get(click.pathname).set('Host', click.host)));
+    expect(clicks.map((c) => [c.status, c.headers.location])).toEqual(clicks.map(() => [302, `https://shop.example/i?l=${listId}`]));
+  } finally {
+    h.services.db.off('query', watch);
+  }
+  expect(contentReads).toHaveLength(1);
+});

@@ -136,11 +136,14 @@ export function assess(
 /**
  * Writes an assessment with its events and webhook calls in one transaction. `where` narrows the write (the
  * owner's id, the watch's claim); a DKIM switch also requires the row to still wait for that same key, so two
- * verifications never switch twice. Returns false when the row was not written (deleted, or taken by another).
+ * verifications never switch twice. The row must also be as it was read (its status and updated_at): the lookups
+ * take up to seconds, and a change meanwhile (the owner disabling the domain, new hosts with new records, a
+ * rotation) would be undone by writing back an assessment of the old row. Returns false when the row was not
+ * written (deleted, changed, or taken by another).
  */
 export async function saveAssessment(db: Knex, row: DomainRow, a: Assessment, now: number, where: Record<string, unknown> = {}): Promise<boolean> {
   return db.transaction(async (trx) => {
-    const q = trx('sender_domains').where({ id: row.id, ...where });
+    const q = trx('sender_domains').where({ id: row.id, status: row.status, updated_at: row.updated_at, ...where });
     if (a.switchedFrom !== null) q.where({ dkim_selector: a.switchedFrom, dkim_next_selector: row.dkim_next_selector });
     const n = await q.update(a.update);
     if (!n) return false;

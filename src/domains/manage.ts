@@ -141,11 +141,17 @@ export async function updateDomain(ctx: CommandContext, row: DomainRow, c: Domai
  * A rotation's new DKIM record that verifies switches signing to its key (src/domains/dns-health.ts).
  */
 export async function verifyDomain(ctx: CommandContext, row: DomainRow): Promise<{ status: string; results: DnsRecord[] } | null> {
-  const checked = await ctx.dns.verify(recordsFor(row, ctx.config));
-  const now = Date.now();
-  const a = assess(row, checked, now, 'manual', ctx.config);
-  const saved = await saveAssessment(ctx.db, row, a, now, { user_id: ctx.user!.id });
-  return saved ? { status: a.status, results: a.results } : null;
+  // A change to the row during the lookups (the watch's own check, the owner's update) fails the save: check the
+  // row as it is now, a few times at most.
+  let current: DomainRow | undefined = row;
+  for (let attempt = 0; attempt < 3 && current; attempt++) {
+    const checked = await ctx.dns.verify(recordsFor(current, ctx.config));
+    const now = Date.now();
+    const a = assess(current, checked, now, 'manual', ctx.config);
+    if (await saveAssessment(ctx.db, current, a, now, { user_id: ctx.user!.id })) return { status: a.status, results: a.results };
+    current = await findOwnedDomain(ctx.db, ctx.user!.id, row.id);
+  }
+  return null;
 }
 
 /** Deletes a domain with its key, credentials, suppression list and message history; false when it was already gone. */

@@ -276,6 +276,41 @@ describe('DNS watch', () => {
     ]);
   });
 
+  it("does not write back a check of the row as it was read: the owner's Disable during the lookups stays", async () => {
+    const d = await enabledDomain();
+    const t1 = Date.now() + 500 * DAY;
+    await dueAt(d.id, t1);
+    // The real lookups, held once done until the owner has acted (only this domain's: other tests' domains may be due).
+    const dnsVerifier = h.services.dns;
+    const real = dnsVerifier.verify;
+    let entered!: () => void;
+    let release!: () => void;
+    const inLookups = new Promise<void>((r) => (entered = r));
+    const released = new Promise<void>((r) => (release = r));
+    dnsVerifier.verify = async (records: Parameters<typeof real>[0]) => {
+      const out = await real.call(dnsVerifier, records);
+      if (records.some((r) => r.host.endsWith(d.name))) {
+        entered();
+        await released;
+      }
+      return out;
+    };
+    try {
+      const pass = watch.runOnce(t1);
+      await inLookups;
+      const off = await h.call({ Command: 'user.senderdomain.update', SessionID: d.u.sessionId, DomainID: d.id, Status: 'Disabled' });
+      expect(off).toMatchObject({ Success: true });
+      release();
+      await pass;
+    } finally {
+      dnsVerifier.verify = real;
+    }
+    expect((await getDomain(d)).Status).toBe('Disabled');
+    // The check left its claim: the domain is checked again later, as it is then (Disabled: left to its owner).
+    await watch.runOnce(t1 + DAY);
+    expect((await getDomain(d)).Status).toBe('Disabled');
+  });
+
   it('lets a webhook subscription (webhook.create) take domain events in its own format', async () => {
     const d = await enabledDomain();
     const created = await supertest(h.app)

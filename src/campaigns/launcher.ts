@@ -16,6 +16,8 @@ import { LIST_PAGE, sendToMembers } from '../mail/list-send';
 import { builtRequest } from '../mail/send-request';
 import { CAMPAIGN_STATUS, CampaignRow, senderOf } from './campaigns';
 import { leaseOwner } from '../lease-owner';
+import { sql } from '../db';
+import { CommitStatement, IdempotencySuperseded } from '../idempotency/keys';
 
 export const CAMPAIGN_QUEUE = 'campaigns';
 
@@ -114,7 +116,21 @@ export function createCampaignWorker(services: Services): CampaignWorker {
         const todo = members.filter((m) => !reached.has(m.id));
         let accepted = 0;
         if (todo.length) {
-          const page = await sendToMembers(services, sender, req, { campaignId: id }, todo);
+          // The page commits only while the campaign is still sending under this lease: a cancel (or a takeover) made
+          // while it was prepared rolls it back (GuardLost, surfacing as IdempotencySuperseded), and one made later waits
+          // on this row's lock until the page is committed, then finds its messages to cancel.
+          const stillOurs: CommitStatement = (q) =>
+            sql(q, 'update `campaigns` set `lease_until` = ? where `id` = ? and `status` = ? and `lease_owner` = ?', [
+              Date.now() + leaseMs,
+              id,
+              CAMPAIGN_STATUS.sending,
+              owner,
+            ]);
+          const page = await sendToMembers(services, sender, req, { campaignId: id }, todo, () => stillOurs).catch((err) => {
+            if (err instanceof IdempotencySuperseded) return null;
+            throw err;
+          });
+          if (!page) continue; // nothing written: the next turn reads the campaign and stops
           if (!page.ok) {
             await finish(
               id,

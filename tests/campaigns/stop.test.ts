@@ -1,0 +1,59 @@
+/**
+ * A campaign stopped while a page is in flight, through /api.php: a cancel answered while the page was being
+ * prepared leaves nothing of that page to deliver. Held transactions (tests/helpers/hold-transactions.ts) put the
+ * door's call between the page's preparation and its commit, so no timing is involved.
+ */
+import { createCampaignWorker, CampaignWorker } from '../../src/campaigns/launcher';
+import { holdTransactions } from '../helpers/hold-transactions';
+import { RelayRig, startRelayRig } from '../helpers/rig';
+import { waitFor } from '../helpers/sink';
+import { as, bulkSubscribers, makeList, Owner } from '../lists/fixtures';
+
+let rig: RelayRig;
+let campaigns: CampaignWorker;
+let o: Owner;
+beforeAll(async () => {
+  rig = await startRelayRig();
+  campaigns = createCampaignWorker(rig.h.services);
+  o = { userId: rig.s.userId, sessionId: rig.s.sessionId };
+});
+afterAll(async () => {
+  await campaigns.stop();
+  await rig.close();
+});
+
+const cmd = (command: string, params: Record<string, unknown> = {}) => as(rig.h, o)(command, params);
+
+async function draftTo(members: number, prefix: string): Promise<number> {
+  const listId = await makeList(rig.h, o, { SenderEmailAddress: `news@${rig.s.domain}` });
+  await bulkSubscribers(rig.h.services.db, listId, members, prefix, 'campaign.test');
+  return (await cmd('campaign.create', { CampaignName: prefix, Subject: 'Hi', ListID: listId, PlainContent: 'Hello' })).CampaignID;
+}
+
+it('cancel answered while a page is prepared: that page is never committed, so nothing of it is delivered', async () => {
+  const db = rig.h.services.db;
+  const c = await draftTo(3, 'inflight');
+  let armed = true;
+  // Holds the campaign's first page after it was prepared, just before its transaction.
+  const held = holdTransactions(rig.h.services.store, async () => armed);
+  try {
+    expect(await cmd('campaign.launch', { CampaignID: c })).toMatchObject({ Success: true, Status: 'sending', Recipients: 3 });
+    await held.reached;
+    armed = false;
+    expect(await cmd('campaign.cancel', { CampaignID: c })).toEqual({
+      Success: true,
+      ErrorCode: 0,
+      CampaignID: c,
+      Status: 'cancelled',
+      CancelledDeliveries: 0,
+    });
+    held.open();
+    // The worker's run ends (its lease released) once it has seen the cancel.
+    await waitFor(async () => (await db('campaigns').where({ id: c }).first()).lease_owner === null, 15000, 'the worker to let go');
+  } finally {
+    held.restore();
+  }
+  const [{ n }] = await db('messages').where({ campaign_id: c }).count({ n: '*' });
+  expect(Number(n)).toBe(0);
+  expect((await cmd('campaign.get', { CampaignID: c })).Campaign).toMatchObject({ Status: 'cancelled', Progress: { Queued: 0 } });
+});

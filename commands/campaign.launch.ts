@@ -1,9 +1,10 @@
 /**
  * campaign.launch — start sending a draft: checks the list and the From, counts the recipients (subscribed members
  * not suppressed on the From's domain), marks it `sending` and hands it to the worker, which pages through the
- * list (src/campaigns/launcher.ts). Answers at once. Errors: 1 missing CampaignID, 2 not found (also outside a
- * domain-limited account key's domains, as campaign.get answers), 3 not a draft, 4 no list, 5 no usable From (no
- * Enabled sender domain), 6 no content (Subject and HTML or plain text).
+ * list (src/campaigns/launcher.ts). Answers at once, also when the job cannot be added (the sweeper starts it).
+ * Errors: 1 missing CampaignID, 2 not found (also outside a domain-limited account key's domains, as campaign.get
+ * answers), 3 not a draft, 4 no list, 5 no usable From (no Enabled sender domain), 6 no content (Subject and HTML or
+ * plain text).
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
@@ -42,7 +43,11 @@ export default defineCommand({
       .where({ id: row.id, user_id: ctx.user!.id, status: CAMPAIGN_STATUS.draft })
       .update({ status: CAMPAIGN_STATUS.sending, domain_id: from.domainId, recipients, cursor: 0, launched_at: now, updated_at: now });
     if (!updated) throw new CommandError(3);
-    await nudgeCampaign(ctx, Number(row.id));
+    // Launched once committed: the job only speeds it up. A failed add (Redis away) is the sweeper's to make good,
+    // as for deliveries; answering 503 here made a retry get 3 and a client that gave up send a copy.
+    await nudgeCampaign(ctx, Number(row.id)).catch((err) =>
+      ctx.logger.warn('campaign job not added; the sweeper will start it', { campaignId: Number(row.id), error: (err as Error).message }),
+    );
     return { CampaignID: Number(row.id), Status: CAMPAIGN_STATUS.sending, Recipients: recipients };
   },
 });

@@ -3,7 +3,8 @@
  * prepared leaves nothing of that page to deliver. Held transactions (tests/helpers/hold-transactions.ts) put the
  * door's call between the page's preparation and its commit, so no timing is involved.
  */
-import { createCampaignWorker, CampaignWorker } from '../../src/campaigns/launcher';
+import { CAMPAIGN_QUEUE, createCampaignWorker, CampaignWorker } from '../../src/campaigns/launcher';
+import { DependencyTimeout } from '../../src/outage';
 import { holdTransactions } from '../helpers/hold-transactions';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { waitFor } from '../helpers/sink';
@@ -56,4 +57,23 @@ it('cancel answered while a page is prepared: that page is never committed, so n
   const [{ n }] = await db('messages').where({ campaign_id: c }).count({ n: '*' });
   expect(Number(n)).toBe(0);
   expect((await cmd('campaign.get', { CampaignID: c })).Campaign).toMatchObject({ Status: 'cancelled', Progress: { Queued: 0 } });
+});
+
+it('launch answers sending when the queue cannot take the job (Redis away): the sweeper starts the campaign', async () => {
+  const c = await draftTo(3, 'noqueue');
+  const queue = rig.h.services.queues.queue(CAMPAIGN_QUEUE);
+  // The add as BullMQ's deadline fails it when Redis does not answer; an own property over the binding's method.
+  queue.add = () => Promise.reject(new DependencyTimeout('Redis (queue add)', 2000));
+  let launched: any;
+  try {
+    launched = await cmd('campaign.launch', { CampaignID: c });
+  } finally {
+    delete (queue as { add?: unknown }).add;
+  }
+  expect(launched).toEqual({ Success: true, ErrorCode: 0, CampaignID: c, Status: 'sending', Recipients: 3 });
+  // Launched, so a retry is told so; the sweep (Redis back) names it and it completes.
+  expect(await cmd('campaign.launch', { CampaignID: c })).toMatchObject({ Success: false, ErrorCode: 3 });
+  await campaigns.sweep();
+  await waitFor(async () => (await cmd('campaign.get', { CampaignID: c })).Campaign.Status === 'completed', 15000, 'the campaign to complete');
+  expect((await cmd('campaign.get', { CampaignID: c })).Campaign.Progress.Queued).toBe(3);
 });

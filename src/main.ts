@@ -151,10 +151,11 @@ export async function start(config: Config): Promise<Running> {
       }
       await smtp?.close();
       await inbound?.close();
+      // First, while the queues are open: a running campaign ends after its page and its job is handed on.
+      await campaigns?.stop();
       await services.queues.close(); // lets running deliveries finish
       await worker?.stop();
       await webhooks?.stop();
-      await campaigns?.stop();
       await dnsWatch?.stop();
       await closeServices(services);
       logger.info('stopped');

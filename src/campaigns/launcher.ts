@@ -44,6 +44,8 @@ export function createCampaignWorker(services: Services): CampaignWorker {
   const { db, config, logger } = services;
   const owner = leaseOwner(os.hostname(), process.pid, 'camp');
   const leaseMs = config.leaseSeconds * 1000;
+  // Set by stop(): a running campaign ends after its current page, so a shutdown waits for one page, not the list.
+  let stopping = false;
 
   async function finish(id: number, status: string, error: string | null = null): Promise<void> {
     const now = Date.now();
@@ -51,6 +53,7 @@ export function createCampaignWorker(services: Services): CampaignWorker {
   }
 
   async function run(id: number): Promise<void> {
+    let handOn = false;
     const now = Date.now();
     const took = await db('campaigns')
       .where({ id, status: CAMPAIGN_STATUS.sending })
@@ -85,6 +88,11 @@ export function createCampaignWorker(services: Services): CampaignWorker {
         // A turn of the event loop between pages: on the embedded store every query of a page completes without I/O,
         // so without it a long campaign held the whole process (its API included) until its last page.
         await new Promise((resolve) => setImmediate(resolve));
+        // Stopping: the lease goes below, and another worker (or this one after a restart) resumes at the cursor.
+        if (stopping) {
+          handOn = true;
+          return;
+        }
         const row: CampaignRow | undefined = await db('campaigns').where({ id }).first();
         if (!row || row.status !== CAMPAIGN_STATUS.sending || (row as { lease_owner?: string }).lease_owner !== owner) return;
         // The account and domain as they are now, for each page: disabling either stops a campaign under way (the
@@ -154,7 +162,12 @@ export function createCampaignWorker(services: Services): CampaignWorker {
           });
       }
     } finally {
-      await db('campaigns').where({ id, lease_owner: owner }).update({ lease_until: null, lease_owner: null });
+      const released = await db('campaigns').where({ id, lease_owner: owner }).update({ lease_until: null, lease_owner: null });
+      // Handed on at once rather than at another worker's next sweep (best-effort: the sweep is the backstop).
+      if (handOn && released)
+        await nudgeCampaign(services, id).catch((err) =>
+          logger.warn('campaign job not added; the sweeper will resume it', { campaignId: id, error: (err as Error).message }),
+        );
     }
   }
 
@@ -184,8 +197,9 @@ export function createCampaignWorker(services: Services): CampaignWorker {
   return {
     run,
     sweep,
-    /** Takes no more pages and lets running ones finish (a stopped launcher in a running process sends nothing more). */
+    /** Takes no more jobs; a running campaign ends after its current page and is left to be resumed. */
     async stop() {
+      stopping = true;
       clearInterval(timer);
       await queue.stopProcessing();
     },

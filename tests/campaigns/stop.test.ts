@@ -77,3 +77,33 @@ it('launch answers sending when the queue cannot take the job (Redis away): the 
   await waitFor(async () => (await cmd('campaign.get', { CampaignID: c })).Campaign.Status === 'completed', 15000, 'the campaign to complete');
   expect((await cmd('campaign.get', { CampaignID: c })).Campaign.Progress.Queued).toBe(3);
 });
+
+it("a worker's stop() ends a running campaign after its current page; another worker resumes it and each member gets it once", async () => {
+  const db = rig.h.services.db;
+  const members = 600; // three pages of 250
+  const c = await draftTo(members, 'handoff');
+  const count = async () => Number((await db('messages').where({ campaign_id: c }).count({ n: '*' }))[0].n);
+  let armed = true;
+  // Once the first page is committed, every batch transaction is held (a delivery's settle too): the second page
+  // cannot commit before stop() is called.
+  const held = holdTransactions(rig.h.services.store, async () => armed && (await count()) > 0);
+  try {
+    await cmd('campaign.launch', { CampaignID: c });
+    await held.reached;
+    const stopped = campaigns.stop();
+    armed = false;
+    held.open();
+    await stopped;
+  } finally {
+    held.restore();
+  }
+  // stop() waited for the page in flight at most: the campaign is still sending, its lease released.
+  expect(await db('campaigns').where({ id: c }).first()).toMatchObject({ status: 'sending', lease_owner: null, lease_until: null });
+  expect([250, 500]).toContain(await count());
+  campaigns = createCampaignWorker(rig.h.services); // the next worker: takes the handed-on job
+  await waitFor(async () => (await cmd('campaign.get', { CampaignID: c })).Campaign.Status === 'completed', 30000, 'the resumed campaign');
+  const subs = await db('messages').where({ campaign_id: c }).pluck('subscriber_id');
+  expect(new Set(subs.map(Number)).size).toBe(members);
+  expect(subs).toHaveLength(members);
+  expect((await cmd('campaign.get', { CampaignID: c })).Campaign.Progress.Queued).toBe(members);
+});

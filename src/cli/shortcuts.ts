@@ -10,6 +10,9 @@ interface Acts {
   act(command: string | null, action: Action): Promise<void>;
 }
 
+/** The most users.get answers in one call. */
+const USERS_PAGE = 1000;
+
 const MORE = ['[params...]', 'more parameters of the command, as Key=value or Key:=json'] as const;
 
 /**
@@ -32,7 +35,11 @@ export function addShortcuts(program: Command, cli: Acts): void {
     .argument(...MORE)
     .action((pairs: string[], o: Record<string, string>) =>
       cli.act('user.create', async (inst) => {
-        const password = o.password ?? randomToken(12);
+        // A Password=… pair is a password given, as --password is: only a generated one is printed.
+        const extra = parseParams(pairs);
+        if (o.password !== undefined && extra.password !== undefined) throw new UsageError('give the password once: --password or Password=, not both');
+        const chosen = o.password ?? (extra.password === undefined ? undefined : String(extra.password));
+        const password = chosen ?? randomToken(12);
         const given = {
           Username: o.username,
           EmailAddress: o.email,
@@ -43,8 +50,8 @@ export function addShortcuts(program: Command, cli: Acts): void {
           TimeZone: o.timeZone,
           Language: o.language,
         };
-        const r = await inst.run('user.create', { ...parseParams(Object.entries(given).map(([k, v]) => `${k}=${v}`)), ...parseParams(pairs) });
-        return o.password === undefined ? { ...r, Password: password } : r;
+        const r = await inst.run('user.create', { ...parseParams(Object.entries(given).map(([k, v]) => `${k}=${v}`)), ...extra, password });
+        return chosen === undefined ? { ...r, Password: password } : r;
       }),
     );
   user
@@ -53,9 +60,17 @@ export function addShortcuts(program: Command, cli: Acts): void {
     .option('--search <text>', 'match username, email or name')
     .option('--status <status>', 'Enabled or Disabled')
     .action((o: { search?: string; status?: string }) =>
-      cli.act('users.get', (inst) =>
-        inst.run('users.get', parseParams([], JSON.stringify({ RecordsPerRequest: 0, Search: o.search, AccountStatus: o.status }))),
-      ),
+      cli.act('users.get', async (inst) => {
+        // users.get answers at most 1,000 a call: page until every match is listed, not only the first 1,000.
+        const users: unknown[] = [];
+        for (;;) {
+          const params = { RecordsPerRequest: USERS_PAGE, RecordsFrom: users.length, Search: o.search, AccountStatus: o.status };
+          const r = await inst.run('users.get', parseParams([], JSON.stringify(params)));
+          const page = r.Users as unknown[];
+          users.push(...page);
+          if (page.length < USERS_PAGE || users.length >= Number(r.TotalUserCount)) return { TotalUserCount: r.TotalUserCount, Users: users };
+        }
+      }),
     );
   user
     .command('disable')

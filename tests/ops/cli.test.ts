@@ -109,6 +109,41 @@ describe('postern CLI commands', () => {
     expect((await h.call({ Command: 'user.login', Username: 'cli-cy', Password: 'correct horse battery' })).Success).toBe(false);
   });
 
+  it('user create with a Password= pair sets that password and prints no other; with --password too it is a usage error', async () => {
+    const made = await cli(['user', 'create', '--username', 'cli-pw', '--email', 'pw@example.com', 'Password=Secret123'], h.env);
+    expect(made.code).toBe(0);
+    expect(made.json).toEqual({ UserID: expect.any(Number) });
+    expect((await h.call({ Command: 'user.login', Username: 'cli-pw', Password: 'Secret123' })).Success).toBe(true);
+    const both = await cli(['user', 'create', '--username', 'cli-pw2', '--email', 'pw2@example.com', '--password', 'Secret456', 'Password=Secret123'], h.env);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/give the password once/);
+  });
+
+  it('user list lists every user, past the 1,000 one users.get call answers', async () => {
+    const db = h.services.db;
+    const now = Date.now();
+    // The users are the fixture, written in bulk; the listing is what is under test.
+    for (let i = 0; i < 1001; i += 200) {
+      await db('users').insert(
+        Array.from({ length: Math.min(200, 1001 - i) }, (_, j) => ({
+          group_id: 1,
+          username: `bulk${i + j}`,
+          email_address: `bulk${i + j}@example.com`,
+          password_hash: 'x',
+          created_at: now,
+          updated_at: now,
+        })),
+      );
+    }
+    const [{ n }] = await db('users').count({ n: '*' });
+    const list = await cli(['user', 'list'], h.env);
+    expect(list.code).toBe(0);
+    expect(list.stderr).toBe('');
+    expect(list.json.TotalUserCount).toBe(Number(n));
+    expect(list.json.Users).toHaveLength(Number(n));
+    expect(new Set(list.json.Users.map((u: { UserID: number }) => u.UserID)).size).toBe(Number(n));
+  });
+
   it('adds a domain for a user, shows its records, verifies it, and makes a sender key that sends over /api/v1', async () => {
     const owner = await cli(['user', 'create', '--username', 'cli-bob', '--email', 'bob@example.com', '--password', 'correct horse battery'], h.env);
     expect(owner.json).toEqual({ UserID: expect.any(Number) });

@@ -558,6 +558,7 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
       retryBaseMs: int(env, 'WEBHOOK_RETRY_BASE_MS', 10_000, 10, 3_600_000),
       maxAgeMs: int(env, 'WEBHOOK_MAX_AGE_SECONDS', 86_400, 1, 30 * 86_400) * 1000,
       concurrency: int(env, 'WEBHOOK_CONCURRENCY', 10, 1, 200),
+      keyGraceMs: int(env, 'WEBHOOK_KEY_GRACE_SECONDS', 86_400, 0, 30 * 86_400) * 1000,
     },
     opsPort: int(env, 'OPS_PORT', 9464, 0, 65535),
     opsHost: str(env, 'OPS_HOST', str(env, 'HOST', '0.0.0.0')),

@@ -26,6 +26,7 @@ describe('config', () => {
       retryBaseMs: 10000,
       maxAgeMs: 86_400_000,
       concurrency: 10,
+      keyGraceMs: 86_400_000,
     });
   });
 

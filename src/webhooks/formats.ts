@@ -120,8 +120,11 @@ export function renderDomainPayload(format: WebhookFormat, f: DomainEventFacts):
   return JSON.stringify({ id: f.eventId, type: f.type, created_at: new Date(f.createdAt).toISOString(), data });
 }
 
-/** The secret a call is signed with: the domain's SigningKey (Octeth's rows) or the subscription's `whsec_…`. */
-export type SigningSecret = { kind: 'domain'; key: string } | { kind: 'subscription'; secret: string };
+/**
+ * The secret a call is signed with: the domain's SigningKey (Octeth's rows), with the key it replaced while that is
+ * in its grace, or the subscription's `whsec_…`.
+ */
+export type SigningSecret = { kind: 'domain'; key: string; previousKey?: string } | { kind: 'subscription'; secret: string };
 
 /** A new subscription secret: `whsec_` + base64 of 32 random bytes (the Standard Webhooks notation). */
 export function newSubscriptionSecret(): string {
@@ -146,7 +149,10 @@ export function signatureHeaders(format: WebhookFormat, secret: SigningSecret, e
   return {
     'webhook-id': eventId,
     'webhook-timestamp': String(timestampSec),
-    'webhook-signature': standardSignature(standardKey(secret), eventId, timestampSec, body),
+    // Standard Webhooks lists several signatures space-separated; a verifier accepts a call if any one matches.
+    'webhook-signature': [standardKey(secret), ...(secret.kind === 'domain' && secret.previousKey ? [Buffer.from(secret.previousKey, 'ascii')] : [])]
+      .map((key) => standardSignature(key, eventId, timestampSec, body))
+      .join(' '),
   };
 }
 

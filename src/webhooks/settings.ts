@@ -14,6 +14,11 @@ export interface WebhookSettings {
   maxAgeMs: number;
   /** WEBHOOK_CONCURRENCY: requests one worker has in flight. Default 10. */
   concurrency: number;
+  /**
+   * WEBHOOK_KEY_GRACE_SECONDS: after regeneratesigningkey, calls are signed with the old key too for this long, so
+   * a receiver can switch keys without refusing a call. 0: the old key stops at once. Default 86400 (24 h).
+   */
+  keyGraceMs: number;
 }
 
 /** Attempts kept in each webhook's log (getwebhooklog). */

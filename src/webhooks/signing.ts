@@ -25,9 +25,18 @@ export function standardSecret(key: string): string {
  * What signs a subscription's calls: its own `whsec_…` secret (webhook.create), else its domain's SigningKey
  * (Octeth's addwebhook rows).
  */
-export async function secretOf(db: Db, encryptionKey: Buffer, hook: { domain_id: number | null; secret_enc: string | null }): Promise<SigningSecret> {
+export async function secretOf(
+  db: Db,
+  encryptionKey: Buffer,
+  hook: { domain_id: number | null; secret_enc: string | null },
+  now = Date.now(),
+): Promise<SigningSecret> {
   if (hook.secret_enc) return { kind: 'subscription', secret: decrypt(hook.secret_enc, encryptionKey) };
-  return { kind: 'domain', key: await signingKey(db, encryptionKey, Number(hook.domain_id)) };
+  const row = await db('webhook_signing_keys').where({ domain_id: hook.domain_id }).first('key_enc', 'previous_key_enc', 'previous_until');
+  if (!row) return { kind: 'domain', key: await signingKey(db, encryptionKey, Number(hook.domain_id)) };
+  const key = decrypt(row.key_enc, encryptionKey);
+  const inGrace = row.previous_key_enc && Number(row.previous_until) > now;
+  return inGrace ? { kind: 'domain', key, previousKey: decrypt(row.previous_key_enc, encryptionKey) } : { kind: 'domain', key };
 }
 
 /** The domain's key, created on first use (two concurrent first uses agree on one). */
@@ -44,16 +53,36 @@ export async function signingKey(db: Db | Knex.Transaction, encryptionKey: Buffe
   return decrypt(made.key_enc, encryptionKey);
 }
 
-/** Replaces the domain's key; null when the domain vanished meanwhile (nothing stored). */
-export async function rotateSigningKey(db: Db, encryptionKey: Buffer, domainId: number): Promise<string | null> {
+/**
+ * Replaces the domain's key; null when the domain vanished meanwhile (nothing stored). The key it replaces signs
+ * too for `graceMs` (secretOf); a second regeneration within the grace keeps the first old key, which is the one
+ * receivers may still hold, and gives it a new grace.
+ */
+export async function rotateSigningKey(db: Db, encryptionKey: Buffer, domainId: number, graceMs: number): Promise<string | null> {
   const key = newSigningKey();
   const now = Date.now();
   const sealed = encrypt(key, encryptionKey);
   try {
-    await db('webhook_signing_keys')
-      .insert({ domain_id: domainId, key_enc: sealed, created_at: now, updated_at: now })
-      .onConflict('domain_id')
-      .merge({ key_enc: sealed, updated_at: now });
+    await db.transaction(async (trx) => {
+      const q = trx('webhook_signing_keys').where({ domain_id: domainId }).first('key_enc', 'previous_key_enc', 'previous_until');
+      const old = trx.client.config.client === 'mysql2' ? await q.forUpdate() : await q;
+      if (!old) {
+        // No key yet (none was ever shown, so none to keep); a first use at the same moment may insert one too.
+        await trx('webhook_signing_keys')
+          .insert({ domain_id: domainId, key_enc: sealed, created_at: now, updated_at: now })
+          .onConflict('domain_id')
+          .merge({ key_enc: sealed, updated_at: now });
+        return;
+      }
+      const previous = old.previous_key_enc && Number(old.previous_until) > now ? old.previous_key_enc : old.key_enc;
+      await trx('webhook_signing_keys')
+        .where({ domain_id: domainId })
+        .update(
+          graceMs > 0
+            ? { key_enc: sealed, previous_key_enc: previous, previous_until: now + graceMs, updated_at: now }
+            : { key_enc: sealed, previous_key_enc: null, previous_until: null, updated_at: now },
+        );
+    });
   } catch (err) {
     // A foreign-key failure: the domain was deleted between the ownership check and this write.
     if (/foreign key/i.test(String((err as Error).message))) return null;

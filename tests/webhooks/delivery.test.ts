@@ -67,6 +67,34 @@ async function addHook(s: Sender, event: string, p: string): Promise<number> {
 const log = async (s: Sender, webhookId: number) => (await cmd('getwebhooklog', s, { WebhookID: webhookId })).Attempts.slice().reverse();
 
 describe('webhook delivery', () => {
+  it('signs with the replaced key too for the grace after regeneratesigningkey, then with the new key alone', async () => {
+    const s = await senderSetup(h);
+    const p = path('rotated');
+    await addHook(s, 'delivery', p);
+    const old = await cmd('getwebhooks', s);
+    const rotated = await cmd('regeneratesigningkey', s);
+    expect(rotated.SigningKey).not.toBe(old.SigningKey);
+    // A second regeneration within the grace keeps the first key (the one receivers may hold) as the old one.
+    const fresh = await cmd('regeneratesigningkey', s);
+    await send(s, [addr('in-grace')]);
+    await waitFor(() => hitsAt(p).length === 1, 15000, 'the call in the grace');
+    const inGrace = hitsAt(p)[0];
+    expect(String(inGrace.headers['webhook-signature']).split(' ')).toHaveLength(2);
+    expect(verifyHit(inGrace, old)).toEqual(verifyHit(inGrace, fresh));
+    expect(() => verifyHit(inGrace, rotated)).toThrow();
+    // Once the grace is over (its end moved into the past here), the new key alone.
+    await h.services
+      .db('webhook_signing_keys')
+      .where({ domain_id: s.domainId })
+      .update({ previous_until: Date.now() - 1 });
+    await send(s, [addr('after-grace')]);
+    await waitFor(() => hitsAt(p).length === 2, 15000, 'the call after the grace');
+    const after = hitsAt(p)[1];
+    expect(String(after.headers['webhook-signature']).split(' ')).toHaveLength(1);
+    verifyHit(after, fresh);
+    expect(() => verifyHit(after, old)).toThrow();
+  });
+
   it('calls a delivered webhook for a message sent through /api/v1/email, signed per Standard Webhooks with the domain key', async () => {
     const s = await senderSetup(h);
     const p = path('delivered');

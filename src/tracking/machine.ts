@@ -1,5 +1,6 @@
 /**
- * Likely machine hits. Opens and clicks are never dropped: the event says what it looks like, and readers
+ * Likely machine hits. Opens and clicks are not dropped for looking like machines (only repeats past a delivery's
+ * budget are, src/tracking/routes.ts): the event says what it looks like, and readers
  * (stats, webhooks, customers) decide. `proxy` names a mail provider's image proxy (a real open, fetched on
  * the reader's behalf); `machine` marks scanners, link checkers, prefetchers and hits too soon after delivery.
  */

@@ -38,7 +38,16 @@ interface Tracked {
   recipient: string;
   finished_at: number | null;
   status: string;
+  first_opened_at: number | null;
+  first_clicked_at: number | null;
 }
+
+/**
+ * Repeat opens and clicks one delivery may record a minute. A recipient's first open and first click are always
+ * recorded; past them, a pixel or link replayed in a loop (by anyone the mail reaches) would write an event, its
+ * rollups and a webhook call to the tenant per request. Hits past it are still served, only not recorded.
+ */
+const REPEAT_HITS_PER_MINUTE = 20;
 
 function page(title: string, body: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="robots" content="noindex"><title>${escapeHtml(title)}</title>
@@ -57,7 +66,16 @@ export function trackingRoutes(services: Services): express.Router {
   const fieldsOf = cachedFieldsOf(db, { max: 1000, ttlMs: 10 * 60_000 });
 
   async function deliveryOf(trackId: string): Promise<Tracked | undefined> {
-    return db('deliveries').where({ track_id: trackId }).first('id', 'message_id', 'domain_id', 'user_id', 'recipient', 'finished_at', 'status');
+    return db('deliveries')
+      .where({ track_id: trackId })
+      .first('id', 'message_id', 'domain_id', 'user_id', 'recipient', 'finished_at', 'status', 'first_opened_at', 'first_clicked_at');
+  }
+
+  const repeatHits = services.limits.limit('track-repeat-hits', REPEAT_HITS_PER_MINUTE, 60);
+  /** Whether this hit is recorded: a first open or click always, a repeat within the delivery's budget. */
+  async function worthRecording(d: Tracked, kind: 'opened' | 'clicked'): Promise<boolean> {
+    if ((kind === 'opened' ? d.first_opened_at : d.first_clicked_at) === null) return true;
+    return (await repeatHits.consume(String(d.id))).allowed;
   }
 
   function hitData(req: Request, d: Tracked, now: number) {
@@ -90,7 +108,7 @@ export function trackingRoutes(services: Services): express.Router {
     const t = readToken(secret, 'o', token);
     try {
       const d = t ? await deliveryOf(t.trackId) : undefined;
-      if (d) {
+      if (d && (await worthRecording(d, 'opened'))) {
         const now = Date.now();
         await recordHit(d, 'opened', hitData(req, d, now), now);
       }
@@ -129,7 +147,7 @@ export function trackingRoutes(services: Services): express.Router {
     }
     const now = Date.now();
     try {
-      await recordHit(d, 'clicked', { ...hitData(req, d, now), url: link.url }, now);
+      if (await worthRecording(d, 'clicked')) await recordHit(d, 'clicked', { ...hitData(req, d, now), url: link.url }, now);
     } catch (err) {
       logger.error('click tracking failed', { error: (err as Error).message });
     }

@@ -121,6 +121,18 @@ describe('link and open tracking', () => {
     expect((await h.services.db('deliveries').where({ message_id: sent.id }).first()).first_opened_at).not.toBeNull();
   });
 
+  it('records at most 20 repeat hits a minute per delivery past its first open and click, and serves every one', async () => {
+    const mine = await sendAndReceive();
+    const pixel = pathOf((mine.mail.html as string).match(/<img src="([^"]+\/t\/o\/[^"]+)"/)![1]);
+    const link = pathOf(hrefs(mine.mail.html as string).find((l) => l.startsWith(`${BASE}/t/c/`))!);
+    for (let i = 0; i < 30; i++) expect((await supertest(h.app).get(pixel)).status).toBe(200);
+    // The budget is spent by the repeat opens; the first click is recorded all the same, the repeats are not.
+    for (let i = 0; i < 5; i++) expect((await supertest(h.app).get(link)).headers.location).toBe('https://shop.example/item?a=1&b=2');
+    const opens = await eventsOf(mine.id, 'opened');
+    expect(opens.map((o) => o.unique)).toEqual([true, ...Array(20).fill(false)]);
+    expect((await eventsOf(mine.id, 'clicked')).map((c) => c.unique)).toEqual([true]);
+  });
+
   it('never redirects or records for a forged, altered or foreign token', async () => {
     const link = hrefs(sent.mail.html as string).find((l) => l.startsWith(`${BASE}/t/c/`))!;
     const [trackId, idx, sig] = link.split('/').pop()!.split('.');

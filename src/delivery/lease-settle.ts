@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { Coalescer } from '../coalesce';
-import { affectedRows, placeholders, quoteId, sql, Stmt } from '../db';
+import { isMysql, placeholders, quoteId, sql, Stmt } from '../db';
 import { recordEvents } from '../events/record';
 import { parseTags } from '../mail/tags';
 import { isOutage } from '../outage';
@@ -20,6 +20,8 @@ export function updateByCase(
   rows: { id: number; values: Record<string, unknown> }[],
   common: Record<string, unknown>,
   where: Record<string, string | number> = {},
+  /** Per column, each row's own value it must still hold (`rows` order): `col = CASE id WHEN … THEN … END`. */
+  whereEach: Record<string, unknown[]> = {},
 ): Stmt {
   // Column and table names come from this module's code, never from input; every value is a bound `?`.
   const q = quoteId;
@@ -42,8 +44,12 @@ export function updateByCase(
     bindings.push(v);
   }
   const conditions = Object.entries(where);
-  const text = `UPDATE ${q(table)} SET ${sets.join(', ')} WHERE \`id\` IN ${placeholders(rows.length)}${conditions.map(([c]) => ` AND ${q(c)} = ?`).join('')}`;
-  return sql(db, text, [...bindings, ...rows.map((r) => r.id), ...conditions.map(([, v]) => v)]);
+  const each = Object.entries(whereEach);
+  const text =
+    `UPDATE ${q(table)} SET ${sets.join(', ')} WHERE \`id\` IN ${placeholders(rows.length)}${conditions.map(([c]) => ` AND ${q(c)} = ?`).join('')}` +
+    each.map(([c]) => ` AND ${q(c)} = CASE \`id\` ${rows.map(() => 'WHEN ? THEN ?').join(' ')} END`).join('');
+  const eachBindings = each.flatMap(([, vs]) => rows.flatMap((r, k) => [r.id, vs[k]]));
+  return sql(db, text, [...bindings, ...rows.map((r) => r.id), ...conditions.map(([, v]) => v), ...eachBindings]);
 }
 
 /** Values compared with `===` (a Buffer or Date never is: equal contents, different objects). */
@@ -181,18 +187,27 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>, op
       const seen = new Set<number>();
       const once = items.filter((i) => !seen.has(Number(i.d.id)) && !!seen.add(Number(i.d.id)));
       const ids = once.map((i) => Number(i.d.id));
-      // Our lease can be taken over when it expired mid-send: the other worker records that outcome. The UPDATE
-      // only touches rows we still hold; when it touched fewer than asked, read which ones it was.
+      // Our lease can be taken over when it expired mid-send, by another worker or by this one (the owner name is per
+      // worker): the new holder records that outcome. A lease is ours only while its row keeps our stamp (lease_until),
+      // so the rows still ours are read and locked first, then updated by owner and stamp in the same round trip.
       // The webhook subscriptions the events may need are read in the same round trip (in the same transaction),
       // when a webhook can subscribe to any of them.
       const hooked = once.filter((i) => subscribable(i.type));
-      const [updated, subscribed] = (await tx.run([
+      const stamps = once.map((i) => Number(i.d.lease_until));
+      const stamped = `\`lease_owner\` = ? and \`lease_until\` = CASE \`id\` ${once.map(() => 'WHEN ? THEN ?').join(' ')} END`;
+      const stampBindings = [owner, ...once.flatMap((i, k) => [Number(i.d.id), stamps[k]])];
+      const [held, , subscribed] = (await tx.run([
+        sql(tx.q, `select \`id\` from \`deliveries\` where \`id\` in ${placeholders(ids.length)} and ${stamped}${isMysql(tx.q) ? ' for update' : ''}`, [
+          ...ids,
+          ...stampBindings,
+        ]),
         updateByCase(
           tx.q,
           'deliveries',
           once.map((i) => ({ id: Number(i.d.id), values: { ...i.update, attempts: i.attempts, updated_at: i.done } })),
           { lease_until: null },
           { lease_owner: owner },
+          { lease_until: stamps },
         ),
         ...(hooked.length
           ? [
@@ -203,15 +218,9 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>, op
               ),
             ]
           : []),
-      ])) as [unknown, Hook[] | undefined];
-      let mine = once;
-      if (affectedRows(updated) < once.length) {
-        const [held] = (await tx.run([tx.q('deliveries').whereIn('id', ids).where('lease_owner', owner).whereNull('lease_until').select('id')])) as {
-          id: number;
-        }[][];
-        const heldIds = new Set(held.map((r) => Number(r.id)));
-        mine = once.filter((i) => heldIds.has(Number(i.d.id)));
-      }
+      ])) as [{ id: number }[], unknown, Hook[] | undefined];
+      const heldIds = new Set(held.map((r) => Number(r.id)));
+      const mine = once.filter((i) => heldIds.has(Number(i.d.id)));
       if (!mine.length) return items.map(() => false);
       const tags = new Map<string, string[]>();
       for (const i of mine) tags.set(i.d.message_id, parseTags(i.d.tags));

@@ -106,7 +106,7 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
     const next = Date.now() + backoffMs(retry, attempts);
     try {
       const moved = await db('deliveries')
-        .where({ id: d.id, lease_owner: owner, status: 'sending' })
+        .where({ id: d.id, lease_owner: owner, lease_until: d.lease_until, status: 'sending' })
         .update({ status: attempts > 0 ? 'deferred' : 'queued', next_attempt_at: next, lease_until: null, updated_at: Date.now() });
       if (moved) await enqueueDeliveries(services, [{ id: Number(d.id), attempts, runAt: next, retake: next }]);
     } catch (err) {
@@ -123,7 +123,7 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
       logAttempt(logger, { messageId: d.message_id, deliveryId: Number(d.id), recipient: d.recipient, attempt: attempts, outcome, reply, nextRetryAt });
     if (!d.found_message || !domain) {
       await db('deliveries')
-        .where({ id: deliveryId, lease_owner: owner })
+        .where({ id: deliveryId, lease_owner: owner, lease_until: d.lease_until })
         .update({ status: 'failed', lease_until: null, finished_at: now, last_reply: 'message or domain no longer exists', updated_at: now });
       log('failed', 'message or domain no longer exists');
       return;
@@ -144,7 +144,7 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
         if (isOutage(err)) throw err;
         const reply = `message cannot be composed: ${(err as Error).message}`;
         await db('deliveries')
-          .where({ id: deliveryId, lease_owner: owner })
+          .where({ id: deliveryId, lease_owner: owner, lease_until: d.lease_until })
           .update({ status: 'failed', lease_until: null, finished_at: now, last_reply: reply, updated_at: now });
         log('failed', reply);
         return;
@@ -233,7 +233,7 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
     const now = Date.now();
     const attempts = Number(d.attempts);
     const moved = await db('deliveries')
-      .where({ id: d.id, lease_owner: owner, status: 'sending' })
+      .where({ id: d.id, lease_owner: owner, lease_until: d.lease_until, status: 'sending' })
       .update({ status: attempts > 0 ? 'deferred' : 'queued', next_attempt_at: retryAt, lease_until: null, updated_at: now });
     if (!moved) return;
     services.metrics.throttled(destination, reason);

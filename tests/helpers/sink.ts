@@ -16,6 +16,8 @@ export interface Sink {
   received: Received[];
   /** Decide the reply for one RCPT TO: undefined accepts; an Error with responseCode rejects. */
   onRcpt?: (address: string) => Error | undefined;
+  /** Runs once a message's data is in, before the reply (a wait, then an Error to refuse it unstored); unset: store it. */
+  beforeReply?: (to: string[]) => Promise<Error | undefined>;
   /** The text of the 250 reply to DATA (smtp-server's own when unset). */
   dataReply?: () => string | undefined;
   /** Sessions open now, the most open at once, and the most messages in DATA at once, as the server saw them. */
@@ -75,8 +77,10 @@ export async function startSink(
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
-        const store = () => {
+        const store = async () => {
+          const refused = await sink.beforeReply?.(session.envelope.rcptTo.map((r) => r.address));
           inData -= 1;
+          if (refused) return cb(refused);
           sink.received.push({
             from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
             to: session.envelope.rcptTo.map((r) => r.address),
@@ -86,8 +90,8 @@ export async function startSink(
           });
           cb(null, sink.dataReply?.());
         };
-        if (opts.holdMs) setTimeout(store, opts.holdMs);
-        else store();
+        if (opts.holdMs) setTimeout(() => void store(), opts.holdMs);
+        else void store();
       });
     },
   });

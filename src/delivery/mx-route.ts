@@ -54,9 +54,9 @@ export class MxRoute {
   }
 
   /** Sends to the domain's MX hosts, and counts what its MTA-STS policy did (enforce) or would have done (testing). */
-  async send(domain: string, smtpEnvelope: { from: string; to: string[] }, message: Buffer): Promise<SendOutcome> {
+  async send(domain: string, smtpEnvelope: { from: string; to: string[] }, message: Buffer, deadline = Infinity): Promise<SendOutcome> {
     const tls = this.tlsPolicy(domain); // beside the MX lookup, not after it (it never rejects)
-    const outcome = await this.attempt(domain, tls, smtpEnvelope, message);
+    const outcome = await this.attempt(domain, tls, smtpEnvelope, message, deadline);
     const { sts, testing } = await tls;
     if (sts) this.observer?.mtaSts('enforce', outcome.ok ? 'delivered' : outcome.byRule ? 'held' : 'failed');
     else if (testing && outcome.ok)
@@ -71,6 +71,7 @@ export class MxRoute {
     tls: ReturnType<MxRoute['tlsPolicy']>,
     smtpEnvelope: { from: string; to: string[] },
     message: Buffer,
+    deadline: number,
   ): Promise<SendOutcome & ({ ok: true; host: string } | { ok: false; byRule?: boolean })> {
     let hosts: string[];
     try {
@@ -115,7 +116,7 @@ export class MxRoute {
           continue;
         }
         if (++tried > MX_ADDRESS_LIMIT) return last;
-        const outcome = await this.toMxAddress({ domain, host, ip, hosts, policy, rule }, smtpEnvelope, message);
+        const outcome = await this.toMxAddress({ domain, host, ip, hosts, policy, rule }, smtpEnvelope, message, deadline);
         if (outcome.ok) return { ...outcome, host, tlsPolicy: sts ? 'mta-sts' : policy };
         if (outcome.code) return outcome; // the host answered: its reply decides
         last = outcome; // no connection, or our TLS rule: the next address or MX may do
@@ -129,7 +130,7 @@ export class MxRoute {
     // TLS 1.0 only) gets the message in clear, after every other address had its turn with TLS.
     for (const { host, ip } of inClear) {
       if (++tried > MX_ADDRESS_LIMIT) return last;
-      const outcome = await this.toMxAddress({ domain, host, ip, hosts, policy: 'may', rule, clear: true }, smtpEnvelope, message);
+      const outcome = await this.toMxAddress({ domain, host, ip, hosts, policy: 'may', rule, clear: true }, smtpEnvelope, message, deadline);
       if (outcome.ok) return { ...outcome, host, tlsPolicy: 'may' };
       if (outcome.code) return outcome;
       last = outcome;
@@ -146,6 +147,7 @@ export class MxRoute {
     t: { domain: string; host: string; ip: string; hosts: string[]; policy: MxTlsPolicy; rule: string; clear?: boolean },
     smtpEnvelope: { from: string; to: string[] },
     message: Buffer,
+    deadline: number,
   ): Promise<SendOutcome & { tlsFailed?: boolean; byRule?: boolean }> {
     const limits = this.limitsFor?.(t.domain, t.hosts);
     const sizes = {
@@ -161,7 +163,7 @@ export class MxRoute {
         ...(t.clear ? { ignoreTLS: true } : t.policy === 'may' ? { opportunisticTLS: true } : { requireTLS: true }),
         tls: { rejectUnauthorized: t.policy === 'verify', servername: isIP(t.host) ? undefined : t.host, ca: this.mxCa },
         ...sizes,
-      }).send(smtpEnvelope, message);
+      }).send(smtpEnvelope, message, deadline);
       return { ok: true, response: remoteReply(info.response), tls: info.tls };
     } catch (err) {
       // Our rule, not the host's verdict on the message (its reply to STARTTLS may be a 5xx): no code, so the next

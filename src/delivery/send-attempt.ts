@@ -166,10 +166,17 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
     const mx = throttle.needsMx ? await transports.mxHostsFor(rcptDomain) : [];
     const admission = keyError ? null : await throttle.admit(rcptDomain, mx);
     if (admission && !admission.ok) return putBack(d, admission.retryAt, admission.rule.name, admission.reason);
+    // The SMTP exchange ends by half the lease (at most 10 min into it), so its outcome is settled while the lease is
+    // ours; past that, the sweeper may give the row to another attempt, so a send not yet started goes back instead.
+    const deadline = Number(d.lease_until) - Math.max(config.leaseSeconds * 500, config.leaseSeconds * 1000 - 600_000);
+    if (Date.now() >= deadline) {
+      if (admission?.ok) admission.release();
+      return release(d);
+    }
     let outcome: SendOutcome;
     progress.handedOver = true;
     try {
-      outcome = keyError ? { ok: false, response: keyError } : await transports.send({ from, to: d.recipient }, raw, dkim, meta);
+      outcome = keyError ? { ok: false, response: keyError } : await transports.send({ from, to: d.recipient }, raw, dkim, meta, deadline);
     } finally {
       if (admission?.ok) admission.release();
     }

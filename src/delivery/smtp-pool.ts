@@ -93,6 +93,16 @@ function sessionWasDead(err: SMTPConnection.SMTPError): boolean {
   return err.code === 'ECONNECTION' || err.code === 'ESOCKET' || err.code === 'ETIMEDOUT';
 }
 
+/** The wait until `deadline` for setTimeout (whose longest is 2^31-1 ms); 0 once it has passed. */
+function timeLeft(deadline: number): number {
+  return Math.min(Math.max(0, deadline - Date.now()), 2 ** 31 - 1);
+}
+
+/** A send stopped at its attempt's deadline: no reply code, so it is deferred like a connection that timed out. */
+function pastDeadline(where: string): Error {
+  return Object.assign(new Error(`the delivery attempt's time ran out ${where}`), { code: 'ETIMEDOUT' });
+}
+
 export class SmtpPool {
   private readonly idle: Session[] = [];
   private open = 0;
@@ -101,11 +111,12 @@ export class SmtpPool {
 
   constructor(private readonly options: SmtpPoolOptions) {}
 
-  private connect(): Promise<Session> {
+  private connect(track: (s: Session) => void): Promise<Session> {
     return new Promise<Session>((resolve, reject) => {
       const { maxConnections: _m, maxMessages: _n, credentials, ...connOptions } = this.options;
       const conn = new SMTPConnection(connOptions);
       const session: Session = { conn, sent: 0, dead: false };
+      track(session);
       this.open += 1; // counted until drop(), which runs exactly once
       let settled = false;
       const drop = () => {
@@ -162,8 +173,8 @@ export class SmtpPool {
     });
   }
 
-  /** A session: an idle one, a new one while under maxConnections, or the next one released. */
-  private async acquire(): Promise<Session> {
+  /** A session: an idle one, a new one while under maxConnections, or the next one released (until `deadline`). */
+  private async acquire(deadline: number, track: (s: Session) => void): Promise<Session> {
     for (;;) {
       if (this.closed) throw Object.assign(new Error('SMTP pool is closed'), { code: 'ECONNECTION' });
       const s = this.idle.pop();
@@ -171,10 +182,29 @@ export class SmtpPool {
         if (!s.dead) return s;
         continue;
       }
-      if (this.open < this.options.maxConnections) return this.connect();
-      const handed = await new Promise<Session | null>((resolve) => this.waiting.push(resolve));
+      if (this.open < this.options.maxConnections) return this.connect(track);
+      const handed = await this.waitFor(deadline);
       if (handed && !handed.dead) return handed;
     }
+  }
+
+  /** The next session released (null: a slot opened), or a deadline error once `deadline` passes first. */
+  private waitFor(deadline: number): Promise<Session | null> {
+    return new Promise<Session | null>((resolve, reject) => {
+      const waiter = (s: Session | null) => {
+        clearTimeout(timer);
+        resolve(s);
+      };
+      this.waiting.push(waiter);
+      const timer =
+        deadline === Infinity
+          ? undefined
+          : setTimeout(() => {
+              const i = this.waiting.indexOf(waiter);
+              if (i >= 0) this.waiting.splice(i, 1);
+              reject(pastDeadline('while waiting for a free session'));
+            }, timeLeft(deadline));
+    });
   }
 
   /** A finished session goes to the next waiter, or back to the idle list. */
@@ -201,20 +231,54 @@ export class SmtpPool {
     if (next) next(null);
   }
 
-  async send(envelope: { from: string; to: string[] }, raw: Buffer): Promise<SentInfo> {
+  /**
+   * Sends one message. `deadline` (ms since the epoch) bounds the whole send, waiting for a session included: a
+   * server that answers one byte at a time (every reply within socketTimeout) would otherwise hold it for ever. When
+   * it passes, the session is closed and the send fails with ETIMEDOUT (no reply code: a deferral).
+   */
+  async send(envelope: { from: string; to: string[] }, raw: Buffer, deadline = Infinity): Promise<SentInfo> {
     try {
-      return await this.sendOnce(envelope, raw);
+      return await this.sendWithin(envelope, raw, deadline);
     } catch (err) {
       // A reused session the server had just closed (its idle timeout racing our send) fails before a byte of the
       // message went out: that one send may go again on a fresh session, which cannot deliver it twice. Whatever the
       // fresh session answers (a 421 greeting included) is the destination's real answer.
-      if ((err as { retryable?: boolean }).retryable) return this.sendOnce(envelope, raw);
+      if ((err as { retryable?: boolean }).retryable) return this.sendWithin(envelope, raw, deadline);
       throw err;
     }
   }
 
-  private async sendOnce(envelope: { from: string; to: string[] }, raw: Buffer): Promise<SentInfo> {
-    const s = await this.acquire();
+  private async sendWithin(envelope: { from: string; to: string[] }, raw: Buffer, deadline: number): Promise<SentInfo> {
+    if (Date.now() >= deadline) throw pastDeadline('before a session was taken');
+    const state: { session: Session | null; late: boolean } = { session: null, late: false };
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      if (deadline === Infinity) return;
+      timer = setTimeout(() => {
+        state.late = true;
+        state.session?.conn.close(); // its callbacks then fail the send, which nobody waits for any more
+        reject(pastDeadline(state.session ? 'mid-session' : 'while waiting for a free session'));
+      }, timeLeft(deadline));
+    });
+    try {
+      return await Promise.race([this.sendOnce(envelope, raw, deadline, state), expired]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async sendOnce(
+    envelope: { from: string; to: string[] },
+    raw: Buffer,
+    deadline: number,
+    state: { session: Session | null; late: boolean },
+  ): Promise<SentInfo> {
+    const s = await this.acquire(deadline, (c) => (state.session = c));
+    if (state.late) {
+      this.release(s);
+      throw pastDeadline('mid-session');
+    }
+    state.session = s;
     const reused = s.sent > 0;
     const body = directBody(s.conn, raw);
     // nodemailer keeps the envelope it is given and writes its state on it (mailError, rcptQueue): a retry handed the

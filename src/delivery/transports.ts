@@ -97,8 +97,8 @@ export class Transports {
     });
   }
 
-  /** `meta` names the delivery; only the capture store reads it. */
-  async send(envelope: { from: string; to: string }, raw: Buffer, dkim: Dkim | null, meta?: CaptureMeta): Promise<SendOutcome> {
+  /** `meta` names the delivery; only the capture store reads it. `deadline` bounds the SMTP sessions (SmtpPool.send). */
+  async send(envelope: { from: string; to: string }, raw: Buffer, dkim: Dkim | null, meta?: CaptureMeta, deadline = Infinity): Promise<SendOutcome> {
     let message: Buffer;
     try {
       // Signed on a worker thread; should the thread fail, in this one (the same signer either way).
@@ -116,14 +116,15 @@ export class Transports {
     }
     const smtpEnvelope = { from: envelope.from, to: [envelope.to] };
     const domain = envelope.to.split('@')[1].toLowerCase();
-    const outcome = this.config.deliveryMode === 'relay' ? await this.toRelay(smtpEnvelope, message) : await this.mx.send(domain, smtpEnvelope, message);
+    const outcome =
+      this.config.deliveryMode === 'relay' ? await this.toRelay(smtpEnvelope, message, deadline) : await this.mx.send(domain, smtpEnvelope, message, deadline);
     this.observer?.remoteReply(domain, outcome.ok ? replyCode(outcome.response) : outcome.code);
     return outcome;
   }
 
-  private async toRelay(smtpEnvelope: { from: string; to: string[] }, message: Buffer): Promise<SendOutcome> {
+  private async toRelay(smtpEnvelope: { from: string; to: string[] }, message: Buffer, deadline: number): Promise<SendOutcome> {
     try {
-      const info = await this.relay().send(smtpEnvelope, message);
+      const info = await this.relay().send(smtpEnvelope, message, deadline);
       return { ok: true, response: remoteReply(info.response), tls: info.tls };
     } catch (err) {
       // Our rule, not the smarthost's verdict on the message (its reply to STARTTLS may be a 5xx): retried later.

@@ -6,6 +6,7 @@ import type { SMTPServerOptions } from 'smtp-server';
 import { SmtpPool, SmtpPoolOptions } from '../../src/delivery/smtp-pool';
 import { startLagLink, LagLink } from '../helpers/lag-link';
 import { waitFor } from '../helpers/sink';
+import { startTarpit } from '../helpers/tarpit';
 
 /**
  * SmtpPool against real smtp-server instances on loopback: every connection, command and byte goes over a
@@ -550,5 +551,21 @@ describe('SmtpPool against real SMTP servers on loopback', () => {
     await waitFor(() => srv.closes === 1, 15_000, 'the session to be retired');
     expect(srv.said[0]).toMatch(/\r\nQUIT\r\n$/);
     expect(srv.connects).toBe(1);
+  });
+
+  it('a deadline bounds a send that waits for a session and one whose server trickles its reply: both fail with ETIMEDOUT, the session is closed', async () => {
+    const pit = await startTarpit(() => true, 50);
+    try {
+      const pool = newPool(pit.port, { maxConnections: 1 });
+      const started = Date.now();
+      const running = rejectionOf(pool.send(envelope(1), message(1), started + 600));
+      const waiting = rejectionOf(pool.send(envelope(2), message(2), started + 300));
+      expect(await waiting).toMatchObject({ code: 'ETIMEDOUT', message: expect.stringMatching(/waiting for a free session/) });
+      expect(await running).toMatchObject({ code: 'ETIMEDOUT', message: expect.stringMatching(/mid-session/) });
+      expect(Date.now() - started).toBeLessThan(2000);
+      await waitFor(() => pit.open === 0, 2000, 'the trickling session closed');
+    } finally {
+      await pit.close();
+    }
   });
 });

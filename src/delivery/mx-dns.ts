@@ -63,9 +63,10 @@ export class MxDns {
       return mx;
     } catch (err) {
       const code = (err as { code?: string }).code;
-      if (code === 'NULLMX') throw err;
-      if (code !== 'ENODATA' && code !== 'ENOTFOUND') throw err;
-      return [{ exchange: domain, priority: 0 }]; // RFC 5321 §5.1: no MX → the domain's own address
+      // RFC 5321 §5.1: a domain with no MX records → its own address. A domain that does not exist (NXDOMAIN,
+      // ENOTFOUND) has none either: that error goes up (no such domain, a hard bounce), as does a failure (SERVFAIL).
+      if (code !== 'ENODATA') throw err;
+      return [{ exchange: domain, priority: 0 }];
     }
   }
 }

@@ -101,7 +101,10 @@ export class MxRoute {
       try {
         ips = await this.dns.addresses(host);
       } catch (err) {
-        last = { ok: false, response: `DNS ${(err as { code?: string }).code ?? 'ERROR'} looking up ${host}` };
+        const code = (err as { code?: string }).code;
+        // The domain itself (no MX, RFC 5321's fallback) named and then gone: it does not exist, as above.
+        if (code === 'ENOTFOUND' && host === domain) return { ok: false, code: 550, response: `550 5.1.2 ${domain}: host or domain name not found` };
+        last = { ok: false, response: `DNS ${code ?? 'ERROR'} looking up ${host}` };
         continue;
       }
       // Each of the host's addresses in turn (a host behind several, one of them down, as an MTA does).

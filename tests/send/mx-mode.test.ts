@@ -12,6 +12,10 @@ const { Packet } = dns2;
 interface ZoneEntry {
   mx?: { exchange: string; priority: number }[];
   a?: string[];
+  /** Answer every question for the name with this response code instead (2: SERVFAIL). */
+  rcode?: number;
+  /** The response code for its address questions only (A, AAAA): 3 makes the name vanish between two lookups. */
+  addressRcode?: number;
 }
 const zone = new Map<string, ZoneEntry>();
 const asked: string[] = [];
@@ -24,6 +28,10 @@ function handle(request: any, send: (response: any) => void): void {
   const entry = q ? zone.get(name) : undefined;
   if (!q || !entry) {
     response.header.rcode = 3; // NXDOMAIN
+  } else if (entry.rcode !== undefined) {
+    response.header.rcode = entry.rcode;
+  } else if (entry.addressRcode !== undefined && (q.type === Packet.TYPE.A || q.type === Packet.TYPE.AAAA)) {
+    response.header.rcode = entry.addressRcode;
   } else if (q.type === Packet.TYPE.MX && entry.mx) {
     for (const m of entry.mx)
       response.answers.push({ name: q.name, type: Packet.TYPE.MX, class: Packet.CLASS.IN, ttl: 60, exchange: m.exchange, priority: m.priority });
@@ -287,6 +295,46 @@ describe('DELIVERY_MODE=mx: MX preference and fallback', () => {
     const d = await h.services.db('deliveries').where({ message_id: id }).first();
     expect(d).toMatchObject({ bounce_class: 'hard', last_reply: `556 5.1.10 ${domain} accepts no mail (null MX)` });
     expect(sink.received.filter((m) => m.to.includes(to))).toEqual([]);
+  });
+
+  it('hard-bounces a recipient domain that does not exist (NXDOMAIN) with 550 5.1.2 and suppresses the address, without retrying', async () => {
+    const domain = rdomain('nosuch'); // in no zone: NXDOMAIN for its MX and its address
+    const to = `reader@${domain}`;
+    const id = await sendTo(to, 'To no such domain');
+    const reply = `550 5.1.2 ${domain}: host or domain name not found`;
+    await waitFor(async () => (await h.services.db('deliveries').where({ message_id: id }).first())?.status === 'bounced', 10_000, 'bounced');
+    const body = (await supertest(h.app).get(`/api/v1/email/${id}`).set('Authorization', `Bearer ${s.key}`)).body;
+    expect(body.Recipients[0]).toMatchObject({ Status: 'bounced', BounceClass: 'hard', Attempts: 1, LastReply: reply });
+    await waitFor(async () => (await h.services.db('suppressions').where({ email: to })).length > 0, 5000, 'the suppression row');
+    const again = await supertest(h.app)
+      .post('/api/v1/email')
+      .set('Authorization', `Bearer ${s.key}`)
+      .send({
+        Subject: 'again',
+        ContentType: 'plain',
+        PlainContent: 'x',
+        From: { name: 'Direct', email: `direct@${s.domain}` },
+        To: [{ name: '', email: to }],
+      });
+    expect(again.body.Errors?.[0]?.Code ?? again.body.ErrorCode).toBe(14);
+  });
+
+  it('hard-bounces a domain with no MX whose own address lookup answers NXDOMAIN (RFC 5321 fallback)', async () => {
+    const domain = rdomain('gone');
+    zone.set(domain, { addressRcode: 3 }); // MX: no records; A and AAAA: no such name
+    const id = await sendTo(`reader@${domain}`, 'To a vanished domain');
+    await waitFor(async () => (await h.services.db('deliveries').where({ message_id: id }).first())?.status === 'bounced', 10_000, 'bounced');
+    const body = (await supertest(h.app).get(`/api/v1/email/${id}`).set('Authorization', `Bearer ${s.key}`)).body;
+    expect(body.Recipients[0]).toMatchObject({ Status: 'bounced', BounceClass: 'hard', LastReply: `550 5.1.2 ${domain}: host or domain name not found` });
+  });
+
+  it('still defers a recipient domain whose DNS server fails (SERVFAIL): the domain may well exist', async () => {
+    const domain = rdomain('servfail');
+    zone.set(domain, { rcode: 2 });
+    const id = await sendTo(`reader@${domain}`, 'To a broken DNS server');
+    const row = () => h.services.db('deliveries').where({ message_id: id }).first();
+    await waitFor(async () => Number((await row())?.attempts) >= 1, 10_000, 'an attempt');
+    expect(await row()).toMatchObject({ status: 'deferred', bounce_class: 'connection', last_reply: `DNS ESERVFAIL looking up MX of ${domain}` });
   });
 });
 

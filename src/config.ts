@@ -167,7 +167,7 @@ export interface Config {
   deliveryMaxBytesInFlight: number;
   /** RETRY_SCHEDULE_SECONDS: waits after each temporary failure; the last repeats. */
   retryScheduleSeconds: number[];
-  /** DELIVERY_MAX_AGE_SECONDS: a delivery still deferred this long after acceptance fails. Default 172800 (48 h). */
+  /** DELIVERY_MAX_AGE_SECONDS: a delivery still deferred this long after it was first due (acceptance, or its SendAt) fails. Default 172800 (48 h). */
   deliveryMaxAgeSeconds: number;
   /** SWEEP_INTERVAL_SECONDS / SWEEP_GRACE_SECONDS: how often, and how overdue, work is re-enqueued from the database. */
   sweepIntervalSeconds: number;

@@ -201,7 +201,9 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
       return;
     }
     const verdict = classifyReply(outcome.code, outcome.response);
-    const tooOld = done - Number(d.created_at) - Number(d.held_ms ?? 0) >= config.deliveryMaxAgeSeconds * 1000;
+    // Its age counts from when it was first due (a scheduled send's SendAt), less the time an operator held it.
+    const dueSince = Math.max(Number(d.created_at), Number(d.send_at ?? 0));
+    const tooOld = done - dueSince - Number(d.held_ms ?? 0) >= config.deliveryMaxAgeSeconds * 1000;
     if (verdict.permanent || tooOld) {
       const status = verdict.permanent ? 'bounced' : 'failed';
       // The classifier says whether this refusal blames the address; the account's whitelist can overrule it.

@@ -35,6 +35,8 @@ export interface Leased {
   track_id: string | null;
   found_message: string | null;
   tags: string | null;
+  /** The message's SendAt (null: due at acceptance); its age for DELIVERY_MAX_AGE_SECONDS counts from then. */
+  send_at: number | null;
   lease_until: number;
 }
 

@@ -444,4 +444,19 @@ describe('DELIVERY_MAX_AGE_SECONDS (in milliseconds here: DELIVERY_MAX_AGE_MS, R
     expect(script.times(to)).toHaveLength(tries);
     expect(sink.received).toEqual([]);
   });
+
+  it("counts a scheduled send's age from its SendAt, not from acceptance: its first 451 is retried, then it is delivered", async () => {
+    const to = rcpt('scheduled');
+    script.set(to, (n) => (n === 1 ? smtpError(451, '4.7.1 Greylisted, try again') : undefined));
+    // Due at least 2 s (the limit) after acceptance: SendAt is in whole seconds.
+    const res = await supertest(h.app)
+      .post('/api/v1/email')
+      .set('Authorization', `Bearer ${s.key}`)
+      .send({ ...message(s, to, 'Later'), SendAt: Math.floor(Date.now() / 1000) + 3 });
+    expect(res.status).toBe(200);
+    const row = await waitStatus(h, res.body.MessageID, 'delivered');
+    expect(Number(row.attempts)).toBe(2);
+    const body = await lookup(h, s, res.body.MessageID);
+    expect(eventNames(body)).toEqual(['scheduled', 'deferred', 'delivered']);
+  });
 });

@@ -115,19 +115,25 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
   }
 
   async function sendLeased(d: Leased, progress: { handedOver: boolean }): Promise<void> {
-    const deliveryId = Number(d.id);
-    const now = Date.now();
     const domain = await domainOf(Number(d.domain_id));
     const attempts = Number(d.attempts) + 1;
     const log = (outcome: 'delivered' | 'deferred' | 'bounced' | 'failed', reply: string, nextRetryAt?: number) =>
       logAttempt(logger, { messageId: d.message_id, deliveryId: Number(d.id), recipient: d.recipient, attempt: attempts, outcome, reply, nextRetryAt });
-    if (!d.found_message || !domain) {
-      await db('deliveries')
-        .where({ id: deliveryId, lease_owner: owner, lease_until: d.lease_until })
-        .update({ status: 'failed', lease_until: null, finished_at: now, last_reply: 'message or domain no longer exists', updated_at: now });
-      log('failed', 'message or domain no longer exists');
-      return;
-    }
+    // Failed with no SMTP attempt (none counted), still through the settle path: its `failed` event feeds webhooks and stats.
+    const failed = async (reply: string) => {
+      const done = Date.now();
+      const item = {
+        d,
+        update: { status: 'failed', last_reply: reply, finished_at: done },
+        type: 'failed',
+        data: { smtp_reply: reply },
+        attempts: attempts - 1,
+        done,
+      };
+      if (await settleDurably(item)) services.metrics.delivery('failed', null, Number(d.created_at), done);
+      log('failed', reply);
+    };
+    if (!d.found_message || !domain) return failed('message or domain no longer exists');
     const from = verpAddress(secret, Number(d.id), composeHosts(domain, config).mfromHost);
     let raw: Buffer;
     const content = d.content;
@@ -142,12 +148,7 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
       } catch (err) {
         // The database away (tracked links not written) is retried by the sweeper; content that cannot be composed never will be.
         if (isOutage(err)) throw err;
-        const reply = `message cannot be composed: ${(err as Error).message}`;
-        await db('deliveries')
-          .where({ id: deliveryId, lease_owner: owner, lease_until: d.lease_until })
-          .update({ status: 'failed', lease_until: null, finished_at: now, last_reply: reply, updated_at: now });
-        log('failed', reply);
-        return;
+        return failed(`message cannot be composed: ${(err as Error).message}`);
       }
     } else {
       raw = Buffer.isBuffer(stored) ? stored : Buffer.from(stored ?? '');

@@ -304,6 +304,11 @@ export class SmtpPool {
     });
   }
 
+  /** No send under way or waiting for a session: at most idle sessions, which close() quits. */
+  get unused(): boolean {
+    return this.open === this.idle.length && this.waiting.length === 0;
+  }
+
   close(): void {
     this.closed = true;
     for (const s of this.idle.splice(0)) s.conn.quit();

@@ -43,6 +43,8 @@ export class Transports {
     limitsFor?: (domain: string, mxHosts: string[]) => Limits | null,
     /** Where MTA-STS policies outlive this process (the database); without it, in memory only. */
     stsStore?: StsStore,
+    /** Pools kept before unused ones are dropped (each MX host and address a worker has sent to has one). */
+    private readonly maxPools = 500,
   ) {
     this.mxDns = new MxDns(config);
     this.mx = new MxRoute(config, this.mxDns, (key, options) => this.pool(key, options), observer, limitsFor, stsStore);
@@ -58,9 +60,23 @@ export class Transports {
     );
   }
 
+  /** Pools held now (the smarthost's included). */
+  get poolCount(): number {
+    return this.pools.size;
+  }
+
   private pool(key: string, options: Partial<SmtpPoolOptions>): SmtpPool {
     let t = this.pools.get(key);
     if (!t) {
+      // One pool per MX host and address ever sent to grew without end (a tenant mailing random names under a
+      // wildcard domain adds one a message): past the cap, pools with no send under way go, their idle sessions quit.
+      if (this.pools.size >= this.maxPools) {
+        for (const [k, p] of this.pools) {
+          if (k === 'relay' || !p.unused) continue;
+          p.close();
+          this.pools.delete(k);
+        }
+      }
       t = new SmtpPool({
         maxConnections: 5,
         maxMessages: 1000,

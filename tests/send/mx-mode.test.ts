@@ -2,6 +2,8 @@ import crypto from 'node:crypto';
 import net from 'node:net';
 import dns2 from 'dns2';
 import supertest from 'supertest';
+import { DkimKeyCache } from '../../src/delivery/dkim-keys';
+import { Transports } from '../../src/delivery/transports';
 import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 import { Sink, startSink, waitFor } from '../helpers/sink';
@@ -132,6 +134,23 @@ describe('DELIVERY_MODE=mx', () => {
     await waitDelivered(id);
     expect(sink.received.filter((m) => m.to.includes(to))).toHaveLength(1);
     expect(asked).toContain(`MX ${domain}`);
+  });
+
+  it('keeps at most its cap of SMTP pools: unused ones go when a new host needs one', async () => {
+    // A worker's own transports, with a cap of 5 (500 in production) and this file's DNS zone and sink.
+    const transports = new Transports(h.services.config, new DkimKeyCache(), undefined, null, undefined, undefined, 5);
+    try {
+      const domains = Array.from({ length: 12 }, () => rdomain('many'));
+      for (const d of domains) zone.set(d, { a: ['127.0.0.1'] });
+      for (const d of domains) {
+        const out = await transports.send({ from: `bounce@${s.domain}`, to: `r@${d}` }, Buffer.from(`Subject: pool ${d}\r\n\r\nx\r\n`), null);
+        expect(out).toMatchObject({ ok: true });
+        expect(transports.poolCount).toBeLessThanOrEqual(5);
+      }
+      expect(sink.received.filter((m) => domains.some((d) => m.to.includes(`r@${d}`)))).toHaveLength(12);
+    } finally {
+      transports.close();
+    }
   });
 
   it('falls back to the second MX when the preferred one refuses the connection', async () => {

@@ -103,6 +103,13 @@ function pastDeadline(where: string): Error {
   return Object.assign(new Error(`the delivery attempt's time ran out ${where}`), { code: 'ETIMEDOUT' });
 }
 
+/** One send's progress, as its deadline reads it. */
+interface SendState {
+  session: Session | null;
+  late: boolean;
+  body: DirectBody | null;
+}
+
 export class SmtpPool {
   private readonly idle: Session[] = [];
   private open = 0;
@@ -250,11 +257,14 @@ export class SmtpPool {
 
   private async sendWithin(envelope: { from: string; to: string[] }, raw: Buffer, deadline: number): Promise<SentInfo> {
     if (Date.now() >= deadline) throw pastDeadline('before a session was taken');
-    const state: { session: Session | null; late: boolean } = { session: null, late: false };
+    const state: SendState = { session: null, late: false, body: null };
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => {
       if (deadline === Infinity) return;
       timer = setTimeout(() => {
+        // The message is on the wire: cutting now could leave it delivered with no reply read, and the retry would
+        // send it twice. Its reply is bounded by socketTimeout instead.
+        if (state.body?.written) return;
         state.late = true;
         state.session?.conn.close(); // its callbacks then fail the send, which nobody waits for any more
         reject(pastDeadline(state.session ? 'mid-session' : 'while waiting for a free session'));
@@ -267,12 +277,7 @@ export class SmtpPool {
     }
   }
 
-  private async sendOnce(
-    envelope: { from: string; to: string[] },
-    raw: Buffer,
-    deadline: number,
-    state: { session: Session | null; late: boolean },
-  ): Promise<SentInfo> {
+  private async sendOnce(envelope: { from: string; to: string[] }, raw: Buffer, deadline: number, state: SendState): Promise<SentInfo> {
     const s = await this.acquire(deadline, (c) => (state.session = c));
     if (state.late) {
       this.release(s);
@@ -281,6 +286,7 @@ export class SmtpPool {
     state.session = s;
     const reused = s.sent > 0;
     const body = directBody(s.conn, raw);
+    state.body = body;
     // nodemailer keeps the envelope it is given and writes its state on it (mailError, rcptQueue): a retry handed the
     // same object would fail again with the first attempt's error.
     const own = { from: envelope.from, to: [...envelope.to] };

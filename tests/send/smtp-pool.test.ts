@@ -553,6 +553,24 @@ describe('SmtpPool against real SMTP servers on loopback', () => {
     expect(srv.connects).toBe(1);
   });
 
+  it('a deadline that passes once the message is on the wire does not cut the send: its reply is read, so a retry cannot send it twice', async () => {
+    let ended!: () => void;
+    const dataEnded = new Promise<void>((r) => (ended = r));
+    const srv = await startServer({
+      onData(stream, _session, cb) {
+        stream.resume();
+        stream.on('end', () => {
+          ended();
+          setTimeout(() => cb(null), 600); // the server takes its time to accept what it has received
+        });
+      },
+    });
+    const pool = newPool(srv.port);
+    const sent = pool.send(envelope(1), message(1), Date.now() + 300);
+    await dataEnded;
+    await expect(sent).resolves.toMatchObject({ response: expect.stringMatching(/^250/) });
+  });
+
   it('a deadline bounds a send that waits for a session and one whose server trickles its reply: both fail with ETIMEDOUT, the session is closed', async () => {
     const pit = await startTarpit(() => true, 50);
     try {

@@ -351,37 +351,21 @@ describe('bounce and complaint intake', () => {
     expect((await h.services.db('deliveries').where({ id: beyond.m.id }).first()).status).not.toBe('bounced');
   });
 
-  // What this times is postal-mime's parse, the same code on both stores: it runs on MariaDB + Redis only (some 17 s
-  // of a loaded run each time).
+  // A report quoting a 4 MiB original, and a 4 MiB note, end to end. The parser sees only their first 4,096 lines
+  // (REPORT_PARSE_LINES; the test above checks the limit by where a status part starts): this checks that the
+  // machine-readable part at the top is read all the same. It used to also time them against a 240 KB report, which
+  // on a loaded machine measured the 4 MiB SMTP transfer more than the parse, and failed by it. MariaDB + Redis only:
+  // the same code on both stores.
   (backend() === 'sqlite' ? it.skip : it)(
-    'reads a DSN quoting a 4 MiB original of short lines in about the time one quoting 256 KiB takes, and parses nothing of a 4 MiB note',
+    'reads a DSN quoting a 4 MiB original of short lines, and parses nothing of a 4 MiB note',
     async () => {
-      // postal-mime held the event loop ~20 s on 4 MiB of short lines: only a report's first 256 KiB is parsed now. The
-      // yardstick is a DSN whose whole original fits in those 256 KiB, timed before and after in the same run: parsing
-      // is most of the cost, it took 1.2 s alone and up to 10 s on a loaded 2-core CI machine, so a fixed bound either
-      // misses the regression on a fast machine or fails on a slow one.
       const lines = Array.from({ length: 1_400_000 }, () => 'x');
-      const timed = async (work: () => Promise<unknown>) => {
-        const started = Date.now();
-        await work();
-        return Date.now() - started;
-      };
-      const bounce = async (to: string, quoted: string[]) => {
-        const m = await sent(to);
-        const ms = await timed(() =>
-          deliver(m.verp, postfixDsn(m.verp, to, '5.1.1', '550 5.1.1 user unknown', 'failed', [`Return-Path: <${m.verp}>`, ...quoted])),
-        );
-        expect(await lastInbound()).toMatchObject({ kind: 'dsn', status: 'processed', delivery_id: m.id });
-        expect(await h.services.db('deliveries').where({ id: m.id }).first()).toMatchObject({ status: 'bounced' });
-        return ms;
-      };
-      const small = lines.slice(0, 80_000); // 240 KB: the whole report is parsed
-      const before = await bounce('gone-small@dest.test', small);
-      const big = await bounce('gone-big@dest.test', lines);
-      const after = await bounce('gone-small-again@dest.test', small);
-      expect(big).toBeLessThan(Math.max(before, after) * 3 + 2000);
-      const note = `From: a@b.test\r\nSubject: big\r\n\r\n${lines.join('\r\n')}\r\n`;
-      expect(await timed(() => deliver(`someone@sl.${s.domain}`, note, 'a@b.test'))).toBeLessThan(Math.max(before, after) * 3 + 2000);
+      const to = 'gone-big@dest.test';
+      const m = await sent(to);
+      await deliver(m.verp, postfixDsn(m.verp, to, '5.1.1', '550 5.1.1 user unknown', 'failed', [`Return-Path: <${m.verp}>`, ...lines]));
+      expect(await lastInbound()).toMatchObject({ kind: 'dsn', status: 'processed', delivery_id: m.id });
+      expect(await h.services.db('deliveries').where({ id: m.id }).first()).toMatchObject({ status: 'bounced' });
+      await deliver(`someone@sl.${s.domain}`, `From: a@b.test\r\nSubject: big\r\n\r\n${lines.join('\r\n')}\r\n`, 'a@b.test');
       expect(await lastInbound()).toMatchObject({ kind: 'unknown', status: 'unparsed', note: 'not a delivery-status or feedback report' });
     },
     120_000,

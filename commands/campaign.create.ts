@@ -4,13 +4,15 @@
  * TemplateID copies one of the caller's templates: its subject, HTML and plain text fill what the call leaves out
  * (a copy, so editing the template later does not change a campaign already written).
  * Errors (array): 1 missing CampaignName, 2 list not found (another user's too), 3 invalid FromEmail, 4 Subject too
- * long or multi-line, 5 template not found (another user's too), 6 HTMLContent or PlainContent not text.
+ * long or multi-line, 5 template not found (another user's too), 6 HTMLContent or PlainContent not text, 7 HTMLContent or
+ * PlainContent (after the template) over 5 MiB.
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { isEmail } from '../src/auth/user-fields';
 import { findOwnedList } from '../src/lists/lists';
 import { findOwnedTemplate, TemplateRow } from '../src/templates/templates';
+import { CAMPAIGN_CONTENT_MAX_BYTES } from '../src/campaigns/campaigns';
 
 export default defineCommand({
   name: 'campaign.create',
@@ -25,6 +27,7 @@ export default defineCommand({
     4: 'Subject must be one line of at most 998 characters',
     5: 'Template not found',
     6: 'HTMLContent and PlainContent must be text',
+    7: `HTMLContent and PlainContent may hold at most ${CAMPAIGN_CONTENT_MAX_BYTES} bytes each`,
   },
   async run(p, ctx) {
     const name = String(p.campaignname ?? p.name ?? '').trim();
@@ -47,6 +50,9 @@ export default defineCommand({
       if (!list) codes.push(2);
       else listId = Number(list.id);
     }
+    const html = own(p.htmlcontent) ?? template?.html ?? null;
+    const text = own(p.plaincontent) ?? template?.text ?? null;
+    if ([html, text].some((c) => c !== null && Buffer.byteLength(c, 'utf8') > CAMPAIGN_CONTENT_MAX_BYTES)) codes.push(7);
     if (codes.length) throw new CommandError(codes);
     const now = Date.now();
     const [id] = await ctx.db('campaigns').insert({
@@ -54,8 +60,8 @@ export default defineCommand({
       list_id: listId,
       name: name.slice(0, 255),
       subject,
-      html: own(p.htmlcontent) ?? template?.html ?? null,
-      text: own(p.plaincontent) ?? template?.text ?? null,
+      html,
+      text,
       from_email: from,
       from_name:
         p.fromname === undefined

@@ -57,6 +57,11 @@ export interface Config {
   machineHitSeconds: number;
   /** SENDEMAIL_FULL_LIST: 1 = a TargetListID send pages through the whole list; default 0 = the first 250 by email. */
   sendEmailFullList: boolean;
+  /**
+   * LIST_PAGE_BYTES: a list send's or campaign's page holds at most this many bytes of stored messages (each message
+   * stores its own copy of the content), so big content makes pages of fewer members. Default 50331648 (48 MiB).
+   */
+  listPageBytes: number;
   /** TRACK_MERGE: joins the tracking prefix and the MFROM label. Default `-`. */
   trackMerge: string;
   /** DKIM_SELECTOR: selector of the per-domain DKIM key. Default `key1`. */
@@ -475,6 +480,7 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     trackingScheme: str(env, 'TRACKING_SCHEME', 'https') === 'http' ? 'http' : 'https',
     machineHitSeconds: int(env, 'MACHINE_HIT_SECONDS', 2, 0, 3600),
     sendEmailFullList: ['1', 'true', 'yes'].includes(str(env, 'SENDEMAIL_FULL_LIST', str(env, 'EMAILGATEWAY_SENDEMAIL_FULL_LIST', '0')).toLowerCase()),
+    listPageBytes: int(env, 'LIST_PAGE_BYTES', 48 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
     dkimSelector: label(env, 'DKIM_SELECTOR', 'key1'),
     dmarcRecord: str(env, 'DMARC_RECORD', 'v=DMARC1; p=none'),
     dnsWatchIntervalSeconds: int(env, 'DNS_WATCH_INTERVAL_SECONDS', 86400, 0, 30 * 86400),

@@ -28,6 +28,9 @@ export interface CampaignRow {
 
 export const CAMPAIGN_STATUS = { draft: 'draft', sending: 'sending', completed: 'completed', cancelled: 'cancelled', failed: 'failed' } as const;
 
+/** HTML and plain text of a campaign, each (as templates): every message stores a copy, and a page holds several. */
+export const CAMPAIGN_CONTENT_MAX_BYTES = 5 * 1024 * 1024;
+
 export interface Progress {
   recipients: number;
   queued: number;

@@ -1,7 +1,7 @@
 /**
  * The campaign launcher, a worker task. A launch only marks the campaign `sending` and names it in a job; the
  * worker that takes the job leases the campaign row and pages through the list by subscriber id, 250 members at a
- * time, each page accepted through the list-send path in its own transaction, then moves the cursor. No request
+ * time (fewer when the content is large: membersPerPage), each page accepted through the list-send path in its own transaction, then moves the cursor. No request
  * stays open and no transaction spans the list. A worker that dies leaves a lease that expires; the sweeper names
  * the campaign again and the next worker resumes at the cursor, skipping members the page before the crash
  * already reached (messages.campaign_id + subscriber_id are unique, so a member is never sent a campaign twice).
@@ -12,7 +12,7 @@ import type { Services } from '../command';
 import { findUser } from '../auth/users';
 import type { DomainRow } from '../domains/domains';
 import { subscribedMembers } from '../lists/api';
-import { LIST_PAGE, sendToMembers } from '../mail/list-send';
+import { membersPerPage, sendToMembers } from '../mail/list-send';
 import { builtRequest } from '../mail/send-request';
 import { CAMPAIGN_STATUS, CampaignRow, senderOf } from './campaigns';
 import { leaseOwner } from '../lease-owner';
@@ -84,6 +84,7 @@ export function createCampaignWorker(services: Services): CampaignWorker {
         text: first.text ?? undefined,
         tags: [`campaign:${id}`],
       });
+      const perPage = membersPerPage(services, req, {});
       for (;;) {
         // A turn of the event loop between pages: on the embedded store every query of a page completes without I/O,
         // so without it a long campaign held the whole process (its API included) until its last page.
@@ -104,7 +105,7 @@ export function createCampaignWorker(services: Services): CampaignWorker {
         }
         sender.user = userNow;
         sender.domain = domainNow as DomainRow;
-        const members = await subscribedMembers(db, first.list_id, Number(domain.id), { order: 'id', limit: LIST_PAGE, afterId: Number(row.cursor) });
+        const members = await subscribedMembers(db, first.list_id, Number(domain.id), { order: 'id', limit: perPage, afterId: Number(row.cursor) });
         if (!members.length) {
           await finish(id, CAMPAIGN_STATUS.completed);
           logger.info('campaign completed', { campaignId: id, queued: row.queued });

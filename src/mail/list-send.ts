@@ -1,13 +1,24 @@
 import type { Services } from '../command';
 import { listExists, subscribedMembers, SubscriberContext } from '../lists/api';
 import { acceptMessages, QUOTA_PROBLEM } from './accept';
-import { Accepted, resolveRefs, Sender, SendRefs } from './prepare';
+import { Accepted, contentOf, resolveRefs, Sender, SendRefs } from './prepare';
+import { storedSizeOf } from './stored-content';
 import type { CommitStatement } from '../idempotency/keys';
 import { isOutage } from '../outage';
 import type { Problem, SendRequest } from './send-request';
 
 /** Members per page, as upstream: the default send takes the first page only. */
 export const LIST_PAGE = 250;
+
+/**
+ * Members per page: each message stores its own copy of the content, so 250 members of 16 MiB of HTML made a page of
+ * about 4 GiB (beyond a process's heap, on every worker that took the campaign over). A page holds at most
+ * LIST_PAGE_BYTES of stored messages, and at least one member.
+ */
+export function membersPerPage(services: Services, req: SendRequest, refs: SendRefs): number {
+  const size = storedSizeOf({ ...contentOf(req, refs).content, attachments: req.attachments });
+  return Math.max(1, Math.min(LIST_PAGE, Math.floor(services.config.listPageBytes / size)));
+}
 
 export type ListSendResult = { ok: true; messageIds: string[] } | { ok: false; problems: Problem[]; status?: number };
 
@@ -23,8 +34,9 @@ function displayName(s: SubscriberContext): string {
  * A TargetListID send: one message per subscribed, unsuppressed member, each personalised with that member,
  * one MessageID per recipient. By default the first 250 members ordered by email (upstream's behaviour);
  * SENDEMAIL_FULL_LIST=1 pages through the whole list by SubscriberID, 250 at a time, each page committed on its
- * own. A failure to read the list answers 39 (HTTP 502). If the quota runs out after some pages were
- * accepted, the pages already accepted stand and their ids are returned.
+ * own. Large content makes the transactions smaller (membersPerPage): the same members, in more of them. A failure
+ * to read the list answers 39 (HTTP 502). If the quota runs out after some pages were accepted, the pages already
+ * accepted stand and their ids are returned.
  */
 export async function acceptListSend(
   services: Services,
@@ -39,6 +51,7 @@ export async function acceptListSend(
   if (problems.length) return { ok: false, problems };
 
   const ids: string[] = [];
+  const perPage = membersPerPage(services, req, refs);
   let afterId = 0;
   for (;;) {
     let members: SubscriberContext[];
@@ -52,22 +65,26 @@ export async function acceptListSend(
       return { ok: false, problems: [{ code: 39, message: `Recipients of list ${listId} could not be resolved; nothing was sent` }], status: 502 };
     }
     if (!members.length) break;
-    // With an Idempotency-Key each page commits the reply so far: a retry after a crash replays what was sent. A
-    // page that may not be the last is partial: until the send ends, a concurrent retry waits instead of being
-    // replayed the ids so far. (A last page that comes out empty commits nothing: the door stores the answer.)
-    const partial = services.config.sendEmailFullList && members.length === LIST_PAGE;
-    const replySoFar = reply && ((a: Accepted[]) => reply([...ids, ...a.flatMap((x) => (x.ok ? [x.messageId] : []))], { partial }));
-    const page = await sendToMembers(services, sender, req, refs, members, replySoFar);
-    if (!page.ok) {
-      // Sender-level problems (account, domain, From, content, quota) fail every message alike.
-      if (ids.length && page.problems.some((p) => p.code === QUOTA_PROBLEM.code)) {
-        services.logger.warn('list send stopped at the sending limit', { listId, accepted: ids.length });
-        break;
+    const more = services.config.sendEmailFullList && members.length === LIST_PAGE;
+    // The members read are written perPage at a time, each part in its own transaction (same members, same order).
+    for (let at = 0; at < members.length; at += perPage) {
+      // With an Idempotency-Key each part commits the reply so far: a retry after a crash replays what was sent. A
+      // part that may not be the last is partial: until the send ends, a concurrent retry waits instead of being
+      // replayed the ids so far. (A last page that comes out empty commits nothing: the door stores the answer.)
+      const partial = more || at + perPage < members.length;
+      const replySoFar = reply && ((a: Accepted[]) => reply([...ids, ...a.flatMap((x) => (x.ok ? [x.messageId] : []))], { partial }));
+      const page = await sendToMembers(services, sender, req, refs, members.slice(at, at + perPage), replySoFar);
+      if (!page.ok) {
+        // Sender-level problems (account, domain, From, content, quota) fail every message alike.
+        if (ids.length && page.problems.some((p) => p.code === QUOTA_PROBLEM.code)) {
+          services.logger.warn('list send stopped at the sending limit', { listId, accepted: ids.length });
+          return { ok: true, messageIds: ids };
+        }
+        return { ok: false, problems: page.problems };
       }
-      return { ok: false, problems: page.problems };
+      ids.push(...page.messageIds);
     }
-    ids.push(...page.messageIds);
-    if (!services.config.sendEmailFullList || members.length < LIST_PAGE) break;
+    if (!more) break;
     afterId = members[members.length - 1].id;
   }
   return { ok: true, messageIds: ids };

@@ -109,7 +109,7 @@ export async function resolveRefs(services: Services, sender: Sender, req: SendR
 }
 
 /** Subject and bodies after the template: request fields win, the template fills what the request left out. */
-function contentOf(req: SendRequest, refs: SendRefs): { content: Content; problems: Problem[] } {
+export function contentOf(req: SendRequest, refs: SendRefs): { content: Content; problems: Problem[] } {
   const t = refs.template;
   const content: Content = {
     subject: req.subject || t?.subject || '',

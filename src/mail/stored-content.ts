@@ -52,7 +52,7 @@ export function decodeContent(stored: Buffer | string): StoredContent {
 }
 
 /** About what encodeContent will write for `c` (a little over: the head's JSON is counted generously), without writing it. */
-export function storedSizeOf(c: StoredContent): number {
+export function storedSizeOf(c: Pick<StoredContent, 'attachments' | 'html' | 'text' | 'subject'>): number {
   const text = (v: string | undefined) => (v === undefined ? 0 : Buffer.byteLength(v, 'utf8') * 2);
   return c.attachments.reduce((n, a) => n + a.content.length + 300, 0) + text(c.html) + text(c.text) + text(c.subject) + 64 * 1024;
 }

@@ -3,15 +3,22 @@
  * not suppressed on the From's domain), marks it `sending` and hands it to the worker, which pages through the
  * list (src/campaigns/launcher.ts). Answers at once, also when the job cannot be added (the sweeper starts it).
  * Errors: 1 missing CampaignID, 2 not found (also outside a domain-limited account key's domains, as campaign.get
- * answers), 3 not a draft, 4 no list, 5 no usable From (no Enabled sender domain), 6 no content (Subject and HTML or
- * plain text).
+ * answers), 3 not a draft, 4 no list, 5 no usable From (no Enabled sender domain, or a From name that reads as an
+ * address), 6 no content (Subject and HTML or plain text), 7 the account may not send (not verified), 8 content larger
+ * than this install sends (SMTP_MAX_MESSAGE_BYTES). 5, 7 and 8 are the send path's own checks (refusedForEveryone):
+ * a campaign it would refuse for every member is not launched only to fail on its first page.
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
-import { CAMPAIGN_STATUS, findCampaignInScope, senderOf } from '../src/campaigns/campaigns';
+import { CAMPAIGN_STATUS, campaignRequest, findCampaignInScope, senderOf } from '../src/campaigns/campaigns';
+import { refusedForEveryone } from '../src/mail/prepare';
+import type { DomainRow } from '../src/domains/domains';
 import { nudgeCampaign } from '../src/campaigns/launcher';
 import { findOwnedList } from '../src/lists/lists';
 import { countSubscribedMembers } from '../src/lists/api';
+
+/** The send path's codes (src/mail/prepare.ts) as this command's: From 3 → 5, account 12/34 → 7, size 42 → 8. */
+const LAUNCH_CODE: Record<number, number> = { 3: 5, 32: 5, 12: 7, 34: 7, 42: 8 };
 
 export default defineCommand({
   name: 'campaign.launch',
@@ -25,6 +32,8 @@ export default defineCommand({
     4: 'The campaign has no list: set ListID first',
     5: 'The campaign has no usable From address',
     6: 'The campaign has no content: it needs a Subject and HTML or plain text',
+    7: 'The account may not send: it is disabled or not verified',
+    8: 'The campaign is larger than this install sends (SMTP_MAX_MESSAGE_BYTES)',
   },
   async run(p, ctx) {
     const row = await findCampaignInScope(ctx.db, { userId: ctx.user!.id, domainIds: ctx.accountKey?.domainIds ?? null }, p.campaignid);
@@ -36,6 +45,12 @@ export default defineCommand({
     if ('problem' in from) throw new CommandError(5, from.problem);
     if (ctx.accountKey?.domainIds && !ctx.accountKey.domainIds.includes(from.domainId))
       throw new CommandError(5, "This API key may not send from the campaign's From domain");
+    const domain: DomainRow = await ctx.db('sender_domains').where({ id: from.domainId }).first();
+    const refused = await refusedForEveryone(ctx, { user: ctx.user!, domain, apiKeyId: null, source: 'api' }, campaignRequest(row, from), {
+      campaignId: Number(row.id),
+      listSend: true,
+    });
+    if (refused.length) throw new CommandError(LAUNCH_CODE[refused[0].code] ?? 6, refused.map((p) => p.message).join('; '));
     const recipients = await countSubscribedMembers(ctx.db, row.list_id, from.domainId);
     const now = Date.now();
     const updated = await ctx

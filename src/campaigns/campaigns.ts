@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import type { Db } from '../db';
 import { formatTime } from '../auth/users';
 import { STATUS } from '../domains/domains';
+import { builtRequest, SendRequest } from '../mail/send-request';
 
 export interface CampaignRow {
   id: number;
@@ -151,4 +152,15 @@ export async function senderOf(db: Db, row: CampaignRow): Promise<{ email: strin
   const row2 = await db('sender_domains').where({ user_id: row.user_id, domain }).first('id', 'status');
   if (!row2 || row2.status !== STATUS.enabled) return { problem: `The From address ${email} is not on an Enabled sender domain of this account` };
   return { email, name, domainId: Number(row2.id) };
+}
+
+/** The send request every member's message is made from (personalised per member by the list-send path). */
+export function campaignRequest(row: CampaignRow, from: { email: string; name: string }): SendRequest {
+  return builtRequest({
+    subject: row.subject,
+    from: { name: from.name, email: from.email },
+    html: row.html ?? undefined,
+    text: row.text ?? undefined,
+    tags: [`campaign:${row.id}`],
+  });
 }

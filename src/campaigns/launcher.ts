@@ -13,8 +13,7 @@ import { findUser } from '../auth/users';
 import type { DomainRow } from '../domains/domains';
 import { subscribedMembers } from '../lists/api';
 import { membersPerPage, sendToMembers } from '../mail/list-send';
-import { builtRequest } from '../mail/send-request';
-import { CAMPAIGN_STATUS, CampaignRow, senderOf } from './campaigns';
+import { CAMPAIGN_STATUS, campaignRequest, CampaignRow, senderOf } from './campaigns';
 import { leaseOwner } from '../lease-owner';
 import { sql } from '../db';
 import { CommitStatement, IdempotencySuperseded } from '../idempotency/keys';
@@ -77,13 +76,7 @@ export function createCampaignWorker(services: Services): CampaignWorker {
         return;
       }
       const sender = { user, domain: domain as DomainRow, apiKeyId: null, source: 'api' as const };
-      const req = builtRequest({
-        subject: first.subject,
-        from: { name: from.name, email: from.email },
-        html: first.html ?? undefined,
-        text: first.text ?? undefined,
-        tags: [`campaign:${id}`],
-      });
+      const req = campaignRequest(first, from);
       const perPage = membersPerPage(services, req, {});
       for (;;) {
         // A turn of the event loop between pages: on the embedded store every query of a page completes without I/O,

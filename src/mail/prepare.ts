@@ -135,6 +135,67 @@ export function recipientsOf(req: SendRequest): { email: string; kind: 'to' | 'c
   return all.filter((r) => !seen.has(r.email.toLowerCase()) && seen.add(r.email.toLowerCase()));
 }
 
+/** What a message stores instead of MIME (the worker composes it at delivery: src/delivery/compose-at-send.ts). */
+function storedOf(sender: Sender, req: SendRequest, refs: SendRefs, content: Content, now: number, messageIdHeader: string) {
+  const plan = trackingPlan(sender.domain, req, !!refs.listSend);
+  const variants = needsVariants(plan, content);
+  const stored: StoredContent = {
+    from: req.from,
+    to: req.to,
+    cc: req.cc,
+    replyTo: req.replyTo,
+    subject: content.subject,
+    html: content.html,
+    text: content.text,
+    headers: req.headers,
+    attachments: req.attachments,
+    messageIdHeader,
+    date: req.sendAt ?? now,
+    plan: variants ? plan : null,
+    fields: variants && refs.subscriber ? refs.subscriber.fields : null,
+  };
+  return { stored, plan, variants };
+}
+
+/** The size as sent (SMTP_MAX_MESSAGE_BYTES) and as stored (the database's row limit), or code 42. */
+async function sizeOf(services: Services, stored: StoredContent): Promise<{ mimeSize: number } | { problem: Problem }> {
+  // As sent, not as stored: the relay and the recipients' servers judge the composed size (attachments grow by a
+  // third in base64), and SMTP_MAX_MESSAGE_BYTES is what this install takes from its own SMTP clients too.
+  const mimeSize = estimateMimeSize(stored);
+  if (mimeSize > services.config.smtpMaxMessageBytes) {
+    return {
+      problem: {
+        code: 42,
+        message: `The message would be about ${mimeSize} bytes as sent; at most ${services.config.smtpMaxMessageBytes} are allowed (SMTP_MAX_MESSAGE_BYTES)`,
+      },
+    };
+  }
+  const storedSize = storedSizeOf(stored);
+  const rowLimit = await services.store.maxRowBytes();
+  if (storedSize > rowLimit) {
+    return {
+      problem: {
+        code: 42,
+        message: `The message holds about ${storedSize} bytes; this install's database takes at most ${rowLimit} in one message (max_allowed_packet)`,
+      },
+    };
+  }
+  return { mimeSize };
+}
+
+/**
+ * The problems that refuse every message of a request whatever its recipients: the sender's state, the content, the
+ * size (of a copy without recipients' addresses). campaign.launch asks before it launches, so a campaign the send
+ * path would refuse is not launched only to fail on its first page.
+ */
+export async function refusedForEveryone(services: Services, sender: Sender, req: SendRequest, refs: SendRefs): Promise<Problem[]> {
+  const { content, problems } = contentOf(req, refs);
+  problems.unshift(...check(sender, req));
+  if (problems.length) return problems;
+  const size = await sizeOf(services, storedOf(sender, req, refs, content, Date.now(), newMessageIdHeader(sender.domain.domain)).stored);
+  return 'problem' in size ? [size.problem] : [];
+}
+
 export async function prepare(
   services: Services,
   sender: Sender,
@@ -153,45 +214,10 @@ export async function prepare(
     return [{ code: 14, message: `Email address is in the suppression list: ${unique.map((r) => r.email.toLowerCase()).join(', ')}` }];
   }
   const messageIdHeader = newMessageIdHeader(sender.domain.domain);
-  // Stored, not composed: the worker makes the MIME at delivery (src/delivery/compose-at-send.ts).
-  const plan = trackingPlan(sender.domain, req, !!refs.listSend);
-  const variants = needsVariants(plan, content);
-  const stored: StoredContent = {
-    from: req.from,
-    to: req.to,
-    cc: req.cc,
-    replyTo: req.replyTo,
-    subject: content.subject,
-    html: content.html,
-    text: content.text,
-    headers: req.headers,
-    attachments: req.attachments,
-    messageIdHeader,
-    date: req.sendAt ?? now,
-    plan: variants ? plan : null,
-    fields: variants && refs.subscriber ? refs.subscriber.fields : null,
-  };
-  // As sent, not as stored: the relay and the recipients' servers judge the composed size (attachments grow by a
-  // third in base64), and SMTP_MAX_MESSAGE_BYTES is what this install takes from its own SMTP clients too.
-  const mimeSize = estimateMimeSize(stored);
-  if (mimeSize > services.config.smtpMaxMessageBytes) {
-    return [
-      {
-        code: 42,
-        message: `The message would be about ${mimeSize} bytes as sent; at most ${services.config.smtpMaxMessageBytes} are allowed (SMTP_MAX_MESSAGE_BYTES)`,
-      },
-    ];
-  }
-  const storedSize = storedSizeOf(stored);
-  const rowLimit = await services.store.maxRowBytes();
-  if (storedSize > rowLimit) {
-    return [
-      {
-        code: 42,
-        message: `The message holds about ${storedSize} bytes; this install's database takes at most ${rowLimit} in one message (max_allowed_packet)`,
-      },
-    ];
-  }
+  const { stored, plan, variants } = storedOf(sender, req, refs, content, now, messageIdHeader);
+  const size = await sizeOf(services, stored);
+  if ('problem' in size) return [size.problem];
+  const mimeSize = size.mimeSize;
   let subject = content.subject;
   if (variants && needsTrackId(plan, content)) {
     // Each recipient's copy carries its own track id (tokens, lookups by track_id).

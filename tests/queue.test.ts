@@ -206,4 +206,22 @@ describe(`queue port (${binding})`, () => {
     await until(() => seen.length === 2);
     expect(seen).toEqual([1, 2]);
   });
+
+  it('counts waiting and delayed jobs, not running ones, and a duplicate id adds none', async () => {
+    const q = factory.queue<{ n: number }>(qname());
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let running = false;
+    q.process(async () => {
+      running = true;
+      await held;
+    });
+    await q.add('a', { n: 1 });
+    await until(() => running);
+    await q.add('b', { n: 2 }, { jobId: 'same' });
+    await q.add('b', { n: 2 }, { jobId: 'same' });
+    await q.add('c', { n: 3 }, { delayMs: 60_000 });
+    expect(await q.waiting()).toBe(2);
+    release();
+  });
 });

@@ -24,11 +24,17 @@ export interface CampaignJob {
   campaignId: number;
 }
 
-/** Names the campaign in a job; the lease decides who works on it, so a duplicate job is harmless. */
-export async function nudgeCampaign(services: Services, campaignId: number): Promise<void> {
-  await services.queues
-    .queue<CampaignJob>(CAMPAIGN_QUEUE)
-    .add('launch', { campaignId }, { jobId: `c${campaignId}-${Date.now()}-${crypto.randomBytes(3).toString('hex')}` });
+/**
+ * Names the campaign in a job; the lease decides who works on it, so a duplicate job is harmless, but not free. A
+ * sweep's job is named for the campaign and the lease period: while it waits (behind other campaigns), later sweeps
+ * of every worker add nothing, where each added one more. A new period gives a new name, so a job BullMQ keeps as
+ * failed holds the campaign back one period at most. Launch and hand-on jobs are named afresh: one-off events.
+ */
+export async function nudgeCampaign(services: Services, campaignId: number, opts: { sweep?: boolean } = {}): Promise<void> {
+  const jobId = opts.sweep
+    ? `c${campaignId}-s${Math.floor(Date.now() / (services.config.leaseSeconds * 1000))}`
+    : `c${campaignId}-${Date.now()}-${crypto.randomBytes(3).toString('hex')}`;
+  await services.queues.queue<CampaignJob>(CAMPAIGN_QUEUE).add('launch', { campaignId }, { jobId });
 }
 
 export interface CampaignWorker {
@@ -171,7 +177,7 @@ export function createCampaignWorker(services: Services): CampaignWorker {
       .where((q) => q.whereNull('lease_until').orWhere('lease_until', '<', Date.now()))
       .limit(100)
       .pluck('id');
-    for (const id of ids) await nudgeCampaign(services, Number(id));
+    for (const id of ids) await nudgeCampaign(services, Number(id), { sweep: true });
     return ids.length;
   }
 

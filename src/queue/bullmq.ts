@@ -114,6 +114,11 @@ class BullMqQueue<T> implements Queue<T> {
     return (await this.queue.remove(jobId)) === 1;
   }
 
+  async waiting(): Promise<number> {
+    const counts = await this.bounded(this.queue.getJobCounts('waiting', 'delayed', 'prioritized'));
+    return Object.values(counts).reduce((a, b) => a + b, 0);
+  }
+
   async stopProcessing(): Promise<void> {
     const worker = this.worker;
     this.worker = null;

@@ -52,6 +52,12 @@ class InProcessQueue<T> implements Queue<T> {
     return true;
   }
 
+  async waiting(): Promise<number> {
+    let n = 0;
+    for (const e of this.entries.values()) if (e.state === 'waiting') n += 1;
+    return n;
+  }
+
   /** Stops taking jobs and waits for running ones; waiting jobs stay for a later process(). */
   async stopProcessing(): Promise<void> {
     this.handler = null;

@@ -50,6 +50,8 @@ export interface Queue<T = unknown> {
   stopProcessing(): Promise<void>;
   /** Removes a waiting or delayed job; false when it is running, done or unknown. */
   remove(jobId: string): Promise<boolean>;
+  /** Jobs waiting or delayed (not running): what a sweep's duplicates would pile up. */
+  waiting(): Promise<number>;
   close(): Promise<void>;
 }
 

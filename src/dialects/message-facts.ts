@@ -50,6 +50,17 @@ export function messageFacts(m: Record<string, unknown>): MessageFacts {
       if (e.Event === 'clicked') clicks++;
     }
   }
+  // A lookup that lists only a message's first events (src/mail/lookup.ts) gives each type's totals instead.
+  const totals = m.EventTotals as Record<string, { Count: number; FirstAt: number; LastAt: number }> | undefined;
+  if (totals) {
+    const at = (t: string, which: 'FirstAt' | 'LastAt') => (totals[t] ? totals[t][which] * 1000 : null);
+    const left = [...LEFT_QUEUE].map((t) => at(t, 'FirstAt')).filter((v): v is number => v !== null);
+    sentAt = left.length ? left.reduce((a, b) => Math.min(a, b)) : null;
+    deliveredAt = at('delivered', 'LastAt');
+    firstOpenAt = at('opened', 'FirstAt');
+    opens = totals.opened?.Count ?? 0;
+    clicks = totals.clicked?.Count ?? 0;
+  }
   const bounced = recipients.find((r) => r.Status === 'bounced') ?? recipients.find((r) => r.Status === 'failed');
   return {
     to: recipients.filter((r) => r.Type === 'to').map((r) => r.Email),

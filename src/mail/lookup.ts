@@ -16,13 +16,53 @@ export function messageStatus(statuses: string[]): string {
   return statuses.includes('bounced') ? 'bounced' : (statuses[0] ?? 'unknown');
 }
 
+/**
+ * Events a message lookup lists. A message's events have no bound (every pixel load adds one, and anyone the mail
+ * reaches can replay it): 200,000 opens made a 30 MB reply built in seconds. Past it the lookup lists the first ones
+ * (the lifecycle comes first) and gives every type's count and first and last time (EventTotals).
+ */
+export const EVENTS_SHOWN = 1000;
+
+export interface EventTotal {
+  Count: number;
+  FirstAt: number;
+  LastAt: number;
+}
+
+async function eventTotals(db: Db, messageId: string): Promise<Record<string, EventTotal>> {
+  const rows = await db('events')
+    .where({ message_id: messageId })
+    .whereNotNull('delivery_id')
+    .groupBy('type')
+    .select('type')
+    .count({ n: '*' })
+    .min({ first: 'created_at' })
+    .max({ last: 'created_at' });
+  return Object.fromEntries(
+    rows.map((r: Record<string, unknown>) => [
+      String(r.type),
+      { Count: Number(r.n), FirstAt: Math.floor(Number(r.first) / 1000), LastAt: Math.floor(Number(r.last) / 1000) },
+    ]),
+  );
+}
+
 export async function presentMessage(db: Db, message: Record<string, any>, withEvents: boolean) {
   const deliveries = await db('deliveries').where({ message_id: message.id }).orderBy('id');
   // Grouped by delivery in one pass: filtering every event once per recipient costs recipients × events.
   const eventsOf = new Map<number, Record<string, unknown>[]>();
+  let totals: Record<string, EventTotal> | null = null;
   if (withEvents) {
-    for (const e of await db('events').where({ message_id: message.id }).orderBy('id')) {
-      if (e.delivery_id === null) continue; // of no one recipient: shown by none, as before
+    const events = await db('events')
+      .where({ message_id: message.id })
+      .whereNotNull('delivery_id')
+      .orderBy('id')
+      .limit(EVENTS_SHOWN + 1);
+    if (events.length > EVENTS_SHOWN) {
+      events.length = EVENTS_SHOWN;
+      totals = await eventTotals(db, message.id);
+    }
+    // Events of no one recipient (delivery_id null) are shown by none, as before.
+    for (const e of events) {
       const list = eventsOf.get(Number(e.delivery_id));
       const shown = { Event: e.type, LoggedAt: Math.floor(Number(e.created_at) / 1000), Data: JSON.parse(e.data) };
       if (list) list.push(shown);
@@ -51,6 +91,7 @@ export async function presentMessage(db: Db, message: Record<string, any>, withE
       FinishedAt: iso(d.finished_at),
       ...(withEvents ? { Events: eventsOf.get(Number(d.id)) ?? [] } : {}),
     })),
+    ...(totals ? { EventsTruncated: true, EventTotals: totals } : {}),
   };
 }
 

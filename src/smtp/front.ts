@@ -13,6 +13,7 @@ import { lineEndingProblem } from './message-rules';
 import './greeting';
 import { instrumentSmtp } from '../ops/smtp-metrics';
 import { perIpConnectionLimit } from './per-ip-limit';
+import { authDeadline } from './auth-deadline';
 import { hideAuthInClear, IsLocal, isLoopback, offerAuthOverTls, ProvedSession, smtpAuthHook } from './auth-hook';
 import { reply } from './reply';
 
@@ -64,8 +65,9 @@ export async function startSmtpFront(services: Services, opts: { isLocal?: IsLoc
     cb();
   }
 
-  const makeServer = (secure: boolean) =>
-    new SMTPServer(
+  const deadline = authDeadline(config.smtpAuthTimeoutSeconds * 1000, (session) => !!config.smtpTrustedClients[canonicalIp(session.remoteAddress)]);
+  const makeServer = (secure: boolean): SMTPServer => {
+    const server: SMTPServer = new SMTPServer(
       instrumentSmtp(services.metrics, {
         secure,
         key: tls.key,
@@ -86,10 +88,16 @@ export async function startSmtpFront(services: Services, opts: { isLocal?: IsLoc
         maxClients: config.smtpMaxConnections,
         onConnect(session, cb) {
           hideAuthInClear(config, session, isLocal);
-          perIp.onConnect(session, cb);
+          perIp.onConnect(session, (err) => {
+            if (!err) deadline.onConnect(() => server, session);
+            cb(err);
+          });
         },
         onSecure: offerAuthOverTls,
-        onClose: perIp.onClose,
+        onClose(session) {
+          deadline.onClose(session);
+          perIp.onClose(session);
+        },
         onAuth,
         onMailFrom(address, session, cb) {
           // The credential is looked up again for every transaction (cached SENDER_AUTH_CACHE_MS), not only at AUTH:
@@ -165,6 +173,8 @@ export async function startSmtpFront(services: Services, opts: { isLocal?: IsLoc
         },
       }),
     );
+    return server;
+  };
 
   const listeners: { server: SMTPServer; port: number }[] = [];
   const listen = async (server: SMTPServer, port: number) => {

@@ -1,0 +1,41 @@
+import type { SMTPServer, SMTPServerSession } from 'smtp-server';
+
+/** What this reads of smtp-server's connection objects, which it keeps in `server.connections` (untyped). */
+interface Connection {
+  session: SMTPServerSession;
+  send(code: number, text: string): void;
+  close(): void;
+}
+
+/**
+ * Closes a connection that has not authenticated `ms` after it opened, with a 421. The front runs with authOptional
+ * (trusted clients send without AUTH), which turns off smtp-server's own cap on unauthenticated commands, and its
+ * idle timeout counts only silence: a client sending NOOP every minute held a connection slot for ever, and a few
+ * dozen addresses could hold every slot. `exempt` names the sessions that never authenticate (trusted clients).
+ */
+export function authDeadline(ms: number, exempt: (session: SMTPServerSession) => boolean) {
+  const timers = new Map<string, NodeJS.Timeout>();
+  return {
+    onConnect(server: () => SMTPServer, session: SMTPServerSession): void {
+      if (exempt(session)) return;
+      const timer = setTimeout(() => {
+        timers.delete(session.id);
+        for (const c of (server() as unknown as { connections: Set<Connection> }).connections) {
+          if (c.session?.id !== session.id) continue;
+          if (!c.session.user) {
+            c.send(421, `4.7.0 Not authenticated ${Math.round(ms / 1000)} s after connecting; closing connection`);
+            c.close();
+          }
+          return;
+        }
+      }, ms);
+      timer.unref();
+      timers.set(session.id, timer);
+    },
+    onClose(session: SMTPServerSession | undefined): void {
+      if (!session) return;
+      clearTimeout(timers.get(session.id));
+      timers.delete(session.id);
+    },
+  };
+}

@@ -46,6 +46,20 @@ export const OUTAGE_RETRY_AFTER_SEC = 5;
 export const AUTH_FAILED = 99998;
 export const PERMISSION_DENIED = 99999;
 
+/**
+ * A refused credential (unknown key) or account (gone, disabled), under whatever code the door's contract gives it.
+ * The dialects answer by `failure`, not by the number: in a user command's own table 2 may mean "invalid email".
+ */
+export class CredentialError extends CommandError {
+  constructor(
+    code: number,
+    text: string,
+    readonly failure: 'unauthorized' | 'account_inactive',
+  ) {
+    super(code, text);
+  }
+}
+
 export const hard = {
   invalidJson: (detail = 'Request body is not valid JSON') => new HardError(100000, 400, detail, true),
   badMethod: (method: string) => new HardError(100001, 400, `Unsupported request method: ${method}. Use GET or POST.`, true),

@@ -2,7 +2,7 @@ import ipaddr from 'ipaddr.js';
 import type { CommandContext, CommandDef } from '../command';
 import type { DomainRow } from '../model';
 export type { AccountKeyScope, AccountPermission } from '../model';
-import { CommandError, PERMISSION_DENIED } from '../errors';
+import { CommandError, CredentialError, PERMISSION_DENIED } from '../errors';
 import { ACCOUNT_KEY_PREFIX } from '../credentials/credentials';
 import { sha256hex } from './secrets';
 import { findUser, groupPermissions } from './users';
@@ -102,7 +102,7 @@ export async function authenticateAccountKey(cmd: CommandDef, presented: string,
   let found = ctx.store.credentials.accountKeys.get(hash);
   if (!found) {
     const row = await ctx.db('user_api_keys').where({ key_hash: hash, kind: 'account' }).first();
-    if (!row) throw new CommandError(13, 'Invalid API key');
+    if (!row) throw new CredentialError(13, 'Invalid API key', 'unauthorized');
     found = {
       userId: Number(row.user_id),
       scope: {
@@ -121,7 +121,7 @@ export async function authenticateAccountKey(cmd: CommandDef, presented: string,
   const allowed = cmd.accountKey === 'can_send' ? scope.canSend : scope.canReadAnalytics;
   if (!allowed) throw new CommandError(PERMISSION_DENIED, `This API key lacks the ${cmd.accountKey} permission`);
   const user = await findUser(ctx.db, found.userId);
-  if (!user) throw new CommandError(2, 'Invalid user account');
+  if (!user) throw new CredentialError(2, 'Invalid user account', 'account_inactive');
   ctx.user = user;
   ctx.accountKey = scope;
   // An account key reaches what its account's group may do, no more (as sessions and user keys). Only user commands

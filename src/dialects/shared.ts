@@ -1,8 +1,8 @@
 import express, { NextFunction, Request, Response } from 'express';
 import addressparser from 'nodemailer/lib/addressparser';
-import type { Params, Services } from '../command';
+import type { AuthKind, Params, Services } from '../command';
 import { Dispatcher, errorTexts, lookupCommand } from '../dispatch';
-import { AUTH_FAILED, CommandError, HardError, PERMISSION_DENIED } from '../errors';
+import { AUTH_FAILED, CommandError, CredentialError, HardError, PERMISSION_DENIED } from '../errors';
 import { canonicalIp } from '../auth/users';
 import { bodyReader } from '../http/body';
 
@@ -43,12 +43,9 @@ const SEVERITY: Failure[] = [
   'invalid',
 ];
 
-/** Codes the sender door and the send pipeline share (src/mail/send-codes.ts, src/auth/account-keys.ts). */
+/** Codes every command shares: the doors' own auth, permission and rate-limit failures. */
 const BY_CODE: Record<number, Failure> = {
-  1: 'unauthorized',
-  13: 'unauthorized',
   [AUTH_FAILED]: 'unauthorized',
-  2: 'account_inactive',
   12: 'account_inactive',
   34: 'account_inactive',
   [PERMISSION_DENIED]: 'forbidden',
@@ -59,6 +56,12 @@ const BY_CODE: Record<number, Failure> = {
   39: 'internal',
 };
 
+/**
+ * The sender door's key codes (src/auth/authenticate.ts: 1 missing, 13 invalid, 2 account gone or disabled). Only
+ * sender commands use them so: in a user command's table they are its own field errors (contacts.create 2 = invalid email).
+ */
+const SENDER_KEY_CODES: Record<number, Failure> = { 1: 'unauthorized', 13: 'unauthorized', 2: 'account_inactive' };
+
 export interface Classified {
   failure: Failure;
   message: string;
@@ -66,15 +69,19 @@ export interface Classified {
   retryAfterSec?: number;
 }
 
-/** Sorts a command's failure into a Failure. `notFound` lists the command's own "no such thing" codes. */
-export function classify(err: CommandError | HardError, texts: string[], notFound: number[] = []): Classified {
+/**
+ * Sorts a command's failure into a Failure. `notFound` lists the command's own "no such thing" codes; `auth` is the
+ * command's kind (the sender door's key codes apply to sender commands only).
+ */
+export function classify(err: CommandError | HardError, texts: string[], notFound: number[] = [], auth: AuthKind = 'sender'): Classified {
   if (err instanceof HardError) {
     const retry = (err as HardError & { retryAfterSec?: number }).retryAfterSec;
     if (err.httpStatus === 503) return { failure: 'unavailable', message: err.message, retryAfterSec: retry };
     if (err.httpStatus >= 500) return { failure: 'internal', message: err.message };
     return { failure: 'invalid', message: err.message };
   }
-  const kinds = err.codes.map((c) => (notFound.includes(c) ? 'not_found' : (BY_CODE[c] ?? 'invalid')));
+  const own = (c: number) => BY_CODE[c] ?? (auth === 'sender' ? SENDER_KEY_CODES[c] : undefined) ?? 'invalid';
+  const kinds = err.codes.map((c) => (err instanceof CredentialError ? err.failure : notFound.includes(c) ? 'not_found' : own(c)));
   const worst = SEVERITY.find((f) => kinds.includes(f)) ?? kinds[0];
   const message =
     err.codes
@@ -107,7 +114,10 @@ export async function runCommand(dispatcher: Dispatcher, req: Request, command: 
     });
     return { ok: true, result };
   } catch (err) {
-    if (err instanceof CommandError) return { ok: false, error: classify(err, errorTexts(lookupCommand(dispatcher.table, command), err), notFound) };
+    if (err instanceof CommandError) {
+      const cmd = lookupCommand(dispatcher.table, command);
+      return { ok: false, error: classify(err, errorTexts(cmd, err), notFound, cmd?.auth) };
+    }
     if (err instanceof HardError) return { ok: false, error: classify(err, [err.message]) };
     throw err;
   }

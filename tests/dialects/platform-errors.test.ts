@@ -1,0 +1,59 @@
+/**
+ * The platform dialect's failures through the real HTTP door: a bad field on the user-auth routes (contacts,
+ * campaigns) is 400 invalid_request, not the key errors the sender door's codes 1/2 mean.
+ */
+import { Harness, senderSetup, startHarness } from '../helpers/harness';
+import { listen } from './conformance';
+
+let h: Harness;
+let gw: { base: string; close(): Promise<void> };
+
+beforeAll(async () => {
+  h = await startHarness();
+  gw = await listen(h.app);
+});
+afterAll(async () => {
+  await gw.close();
+  await h.close();
+});
+
+async function accountKey(sessionId: string): Promise<string> {
+  const r = await h.call({ Command: 'user.apikey.create', SessionID: sessionId, Note: 'platform', KeyType: 'account' });
+  if (!r.Success) throw new Error(JSON.stringify(r));
+  return r.APIKey.APIKey;
+}
+
+async function call(key: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const r = await fetch(`${gw.base}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${key}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  return { status: r.status, body: await r.json() };
+}
+
+describe('validation errors on user-auth routes', () => {
+  it('answers 400 invalid_request for bad contact and campaign fields, not 401/403', async () => {
+    const s = await senderSetup(h);
+    const key = await accountKey(s.sessionId);
+    const list = await h.call({ Command: 'list.create', SessionID: s.sessionId, SubscriberListName: 'L', SenderEmailAddress: `news@${s.domain}` });
+    const listId = String(list.ListID);
+    const bad = (error: string) => ({ status: 400, body: { error, code: 'invalid_request' } });
+
+    expect(await call(key, 'POST', '/api/v1/contacts', { email: 'not-an-email', listId })).toEqual(bad('Invalid email address'));
+    expect(await call(key, 'POST', '/api/v1/contacts', { listId })).toEqual(bad('Missing email'));
+    // The spec's body with its placeholder listId, and again with no name.
+    const campaign = { name: 'March Newsletter', subject: 'News!', listId: '...', content: '<h1>Hello</h1>' };
+    expect(await call(key, 'POST', '/api/v1/campaigns', campaign)).toMatchObject({ status: 400, body: { code: 'invalid_request' } });
+    expect(await call(key, 'POST', '/api/v1/campaigns', { ...campaign, name: undefined, listId })).toEqual(
+      bad('Missing or invalid CampaignName (one to 255 characters)'),
+    );
+    expect(await call(key, 'GET', '/api/v1/campaigns?limit=500')).toMatchObject({ status: 400, body: { code: 'invalid_request' } });
+    expect(await call(key, 'GET', '/api/v1/campaigns?status=scheduled')).toEqual(bad('Invalid CampaignStatus'));
+    // A made-up key is still refused as a key.
+    expect(await call('sk_live_made_up', 'POST', '/api/v1/contacts', { listId })).toEqual({
+      status: 401,
+      body: { error: 'Invalid API key', code: 'unauthorized' },
+    });
+  });
+});

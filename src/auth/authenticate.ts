@@ -1,5 +1,5 @@
 import type { CommandContext, CommandDef, Params } from '../command';
-import { AUTH_FAILED, CommandError, PERMISSION_DENIED } from '../errors';
+import { AUTH_FAILED, CommandError, CredentialError, PERMISSION_DENIED } from '../errors';
 import { isAdminApiKey } from './admin';
 import { authenticateAccountKey, isAccountKey, presentedKey } from './account-keys';
 import { resumeSession } from './sessions';
@@ -8,6 +8,8 @@ import type { CachedSender } from '../store/credential-caches';
 import { findUser, findUserApiKey, groupPermissions, hasPermission, intersectPermissions, isEnabled, parsePermissions } from './users';
 
 const AUTH_TEXT = 'Authentication failure or session expired';
+/** 99998 as for any refused credential on the Octeth doors; the dialects answer it as the sender door's code 2. */
+const DISABLED = () => new CredentialError(AUTH_FAILED, 'Authentication failed: the account is disabled', 'account_inactive');
 
 function credential(params: Params, name: string): string {
   const v = params[name];
@@ -46,7 +48,7 @@ export async function authenticate(cmd: CommandDef, params: Params, ctx: Command
   const presented = presentedKey(ctx.headers);
   if (cmd.accountKey && !sessionId && !credential(params, 'apikey') && isAccountKey(presented)) {
     await authenticateAccountKey(cmd, presented, ctx);
-    if (!isEnabled(ctx.user!)) throw new CommandError(AUTH_FAILED, 'Authentication failed: the account is disabled');
+    if (!isEnabled(ctx.user!)) throw DISABLED();
     return;
   }
 
@@ -77,7 +79,7 @@ export async function authenticate(cmd: CommandDef, params: Params, ctx: Command
   }
   const user = userId === null ? undefined : await findUser(ctx.db, userId);
   if (!user) throw new CommandError(AUTH_FAILED, AUTH_TEXT);
-  if (!isEnabled(user)) throw new CommandError(AUTH_FAILED, 'Authentication failed: the account is disabled');
+  if (!isEnabled(user)) throw DISABLED();
   ctx.user = user;
   ctx.permissions = intersectPermissions(await groupPermissions(ctx.db, user.group_id), keyPerms);
 }

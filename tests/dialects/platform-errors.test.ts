@@ -1,6 +1,7 @@
 /**
  * The platform dialect's failures through the real HTTP door: a bad field on the user-auth routes (contacts,
- * campaigns) is 400 invalid_request, not the key errors the sender door's codes 1/2 mean.
+ * campaigns) is 400 invalid_request, not the key errors the sender door's codes 1/2 mean; a disabled account gets
+ * 403 account_inactive on every route, whichever kind of command serves it.
  */
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 import { listen } from './conformance';
@@ -55,5 +56,19 @@ describe('validation errors on user-auth routes', () => {
       status: 401,
       body: { error: 'Invalid API key', code: 'unauthorized' },
     });
+  });
+});
+
+describe('a disabled account', () => {
+  it('gets 403 account_inactive on sender-auth and user-auth routes alike', async () => {
+    const s = await senderSetup(h);
+    const key = await accountKey(s.sessionId);
+    await h.call({ Command: 'user.update', AdminAPIKey: h.adminKey, UserID: s.userId, AccountStatus: 'Disabled' });
+    const inactive = { status: 403, body: { error: expect.stringMatching(/disabled|deactivated/), code: 'account_inactive' } };
+    for (const path of ['/api/v1/emails', '/api/v1/webhooks', '/api/v1/stats', '/api/v1/domains', '/api/v1/campaigns', '/api/v1/contacts']) {
+      expect({ path, ...(await call(key, 'GET', path)) }).toEqual({ path, ...inactive });
+    }
+    const send = { to: 'a@example.com', from: `a@${s.domain}`, subject: 'x', text: 'x' };
+    expect(await call(key, 'POST', '/api/v1/emails', send)).toEqual(inactive);
   });
 });

@@ -52,8 +52,6 @@ export interface EventFacts {
   domain: string;
   tags: string[];
   metadata: Record<string, unknown>;
-  /** The message's Message-ID header (without angle brackets), or null when unknown. */
-  messageIdHeader: string | null;
 }
 
 const isoSeconds = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -85,7 +83,8 @@ export function renderPayload(format: WebhookFormat, f: EventFacts): string {
       createdAt: new Date(e.created_at).toISOString(),
       data: {
         emailId: e.message_id,
-        messageId: f.messageIdHeader,
+        // The id the send reply's messageId gave, so a client can match the call and look the message up.
+        messageId: e.message_id,
         to: recipient,
         domain: f.domain,
         tags: f.metadata,

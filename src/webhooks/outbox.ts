@@ -22,7 +22,6 @@ export interface Hook {
 interface MessageFacts {
   tags: string[];
   metadata: Record<string, unknown>;
-  messageIdHeader: string | null;
   domain: string;
 }
 
@@ -102,13 +101,12 @@ export async function planWebhookEvents(
       trx('messages')
         .join('sender_domains', 'sender_domains.id', 'messages.domain_id')
         .whereIn('messages.id', messageIds.slice(i, i + 500))
-        .select('messages.id', 'messages.tags', 'messages.metadata', 'messages.message_id_header', 'sender_domains.domain'),
-    )) as { id: string; tags: unknown; metadata: unknown; message_id_header: string | null; domain: string }[];
+        .select('messages.id', 'messages.tags', 'messages.metadata', 'sender_domains.domain'),
+    )) as { id: string; tags: unknown; metadata: unknown; domain: string }[];
     for (const r of rows) {
       facts.set(r.id, {
         tags: jsonOr<unknown[]>(r.tags, [], Array.isArray).map(String),
         metadata: jsonOr<Record<string, unknown>>(r.metadata, {}, (v) => !!v && typeof v === 'object' && !Array.isArray(v)),
-        messageIdHeader: r.message_id_header ? r.message_id_header.replace(/^<|>$/g, '') : null,
         domain: r.domain,
       });
     }
@@ -117,7 +115,7 @@ export async function planWebhookEvents(
   const now = Date.now();
   const rows: Record<string, unknown>[] = [];
   for (const { e, targets } of matched) {
-    const known = facts.get(e.message_id) ?? { tags: [], metadata: {}, messageIdHeader: null, domain: '' };
+    const known = facts.get(e.message_id) ?? { tags: [], metadata: {}, domain: '' };
     const f: EventFacts = { eventId: `evt_${crypto.randomUUID().replace(/-/g, '')}`, event: e, ...known };
     const bodies = new Map<WebhookFormat, string>();
     for (const w of targets) {

@@ -273,14 +273,17 @@ describe('webhooks', () => {
       headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
       body: JSON.stringify({ to: 'hooked@example.com', from: `you@${s.domain}`, subject: 'Hooked', text: 'hi' }),
     });
-    const { id } = (await sent.json()) as { id: string };
+    const { id, messageId } = (await sent.json()) as { id: string; messageId: string };
     await waitFor(() => hooks.got.some((g) => JSON.parse(g.raw).data?.emailId === id), 20000, 'the email.sent webhook');
     const call = hooks.got.find((g) => JSON.parse(g.raw).data?.emailId === id)!;
     // The spec's own verification: HMAC-SHA256 of the body with the secret, hex, compared in constant time.
     const expected = crypto.createHmac('sha256', secret).update(call.raw).digest('hex');
     const sig = String(call.headers['x-webhook-signature']);
     expect(crypto.timingSafeEqual(Buffer.from(sig), Buffer.from(expected))).toBe(true);
-    expect(JSON.parse(call.raw)).toMatchObject({ type: 'email.sent', data: { emailId: id, to: 'hooked@example.com' } });
+    expect(JSON.parse(call.raw)).toMatchObject({ type: 'email.sent', data: { emailId: id, messageId, to: 'hooked@example.com' } });
+    // The call's messageId finds the message, as the send reply's does.
+    const found = await fetch(`${gw.base}/api/v1/emails/${JSON.parse(call.raw).data.messageId}`, { headers: { Authorization: `Bearer ${key}` } });
+    expect(found.status).toBe(200);
   });
 });
 

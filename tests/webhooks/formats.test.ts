@@ -146,12 +146,12 @@ describe('platform format', () => {
       expect(hit.headers['webhook-signature']).toBeUndefined();
     }
     const bodies = hitsAt(p).map((x) => JSON.parse(x.body));
-    const message = await h.services.db('messages').where({ id }).first();
+    // messageId is the send reply's id (peer-platform-api-v1.txt:44-47), not the Message-ID header.
     expect(bodies.find((b) => b.type === 'email.sent')).toEqual({
       id: expect.stringMatching(/^evt_[0-9a-f]{32}$/),
       type: 'email.sent',
       createdAt: expect.any(String),
-      data: { emailId: id, messageId: message.message_id_header.replace(/^<|>$/g, ''), to, domain: s.domain, tags: { type: 'welcome' } },
+      data: { emailId: id, messageId: id, to, domain: s.domain, tags: { type: 'welcome' } },
     });
     expect(bodies.find((b) => b.type === 'email.bounced').data).toMatchObject({ to: bounceTo, reason: expect.stringContaining('550'), bounceType: 'hard' });
   });

@@ -1,7 +1,7 @@
 import express, { Request } from 'express';
 import type { Params, Services } from '../command';
 import type { Dispatcher } from '../dispatch';
-import { bodyOf, Classified, DialectRoute, dialectRouter, FailureWriter, HandledRoute, isoSeconds, messageParams, simpleStatus } from './shared';
+import { bodyOf, Classified, DialectRoute, dialectRouter, FailureWriter, HandledRoute, isoSeconds, messageParams, simpleStatus, toText } from './shared';
 import { messageFacts } from './message-facts';
 
 /**
@@ -62,7 +62,7 @@ export function cyberpanelApi(services: Services, dispatcher: Dispatcher): expre
       params: sendParams,
       reply(result, req) {
         const b = bodyOf(req);
-        return ok(202, { message_id: result.MessageID, status: 'sent', from: b.from, to: b.to, subject: b.subject, sent_at: isoSeconds(Date.now()) });
+        return ok(202, { message_id: result.MessageID, status: 'sent', from: b.from, to: toText(b.to), subject: b.subject, sent_at: isoSeconds(Date.now()) });
       },
     },
     {
@@ -75,7 +75,7 @@ export function cyberpanelApi(services: Services, dispatcher: Dispatcher): expre
           message_id: m.MessageID,
           status: simpleStatus(m.Status),
           from: m.From,
-          to: f.to.length === 1 ? f.to[0] : f.to,
+          to: toText(f.to),
           subject: m.Subject,
           queued_at: isoSeconds(f.queuedAt),
           sent_at: isoSeconds(f.sentAt),

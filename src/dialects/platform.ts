@@ -2,7 +2,19 @@ import express, { Request } from 'express';
 import type { Params, Services } from '../command';
 import type { Dispatcher } from '../dispatch';
 import { isAccountKey, presentedKey } from '../auth/account-keys';
-import { batchMessages, batchRefusals, bodyOf, Classified, DialectRoute, dialectRouter, FailureWriter, HandledRoute, invalid, messageParams } from './shared';
+import {
+  batchMessages,
+  batchRefusals,
+  bodyOf,
+  Classified,
+  DialectRoute,
+  dialectRouter,
+  FailureWriter,
+  HandledRoute,
+  invalid,
+  messageParams,
+  toText,
+} from './shared';
 import { messageFacts } from './message-facts';
 import { pruned } from '../http/pruned-router';
 
@@ -161,7 +173,7 @@ function handled(): HandledRoute[] {
         const refused = batchRefusals(req).refused ?? [];
         const results = (r.Results as Record<string, any>[]).map((x, i) => {
           const e = emails[i];
-          const to = e && typeof e === 'object' ? ((e as Record<string, unknown>).to ?? null) : null;
+          const to = e && typeof e === 'object' ? toText((e as Record<string, unknown>).to ?? null) : null;
           if (refused[i]) return { to, id: null, status: 'failed', error: refused[i]!.message };
           if (x.MessageID) return { to, id: x.MessageID, status: 'sent' };
           return { to, id: null, status: 'failed', error: (x.Errors ?? []).map((err: { Message: string }) => err.Message).join('; ') };
@@ -180,7 +192,7 @@ function handled(): HandledRoute[] {
       reply(r) {
         const emails = (r.Emails as Record<string, any>[]).map((m) => ({
           id: m.MessageID,
-          to: m.To.length === 1 ? m.To[0] : m.To,
+          to: toText(m.To),
           from: m.From,
           subject: m.Subject,
           status: STATUS_OUT[m.Status] ?? m.Status,
@@ -204,7 +216,7 @@ function handled(): HandledRoute[] {
           .map((e) => ({ type: e.Event === 'queued' ? 'sent' : e.Event, createdAt: new Date(e.LoggedAt * 1000).toISOString() }));
         const email = {
           id: m.MessageID,
-          to: f.to.length === 1 ? f.to[0] : f.to,
+          to: toText(f.to),
           from: m.From,
           subject: m.Subject,
           status: STATUS_OUT[String(m.Status)] ?? m.Status,

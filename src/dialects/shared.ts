@@ -196,6 +196,17 @@ export function addressList(v: unknown): { name: string; email: string }[] | nul
 }
 
 /**
+ * A message's `to` as the CyberPanel and platform specs show it: one string. Several recipients are comma-separated,
+ * the form a request's `to` string may list them in (docs/dialects-cyberpanel.md, dialects-platform.md).
+ */
+export function toText(v: unknown): unknown {
+  if (typeof v === 'string' || v === undefined || v === null) return v ?? null;
+  const list = Array.isArray(v) && v.every((x) => typeof x === 'string') ? v.map((x) => ({ name: '', email: x })) : addressList(v);
+  if (!list) return v;
+  return list.map((a) => (!a.name ? a.email : `${/[",;:<>@()]/.test(a.name) ? JSON.stringify(a.name) : a.name} <${a.email}>`)).join(', ');
+}
+
+/**
  * The send body the REST dialects share, as sendemail parameters: from (one address), to, cc, bcc and the reply-to
  * field (`replyToKey`: an address, "Name <address>" or an array), subject, html and/or text. The pipeline validates
  * the values themselves; this only refuses what it cannot read. `fromOptional` lets a message leave from out.

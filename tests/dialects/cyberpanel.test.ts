@@ -161,15 +161,19 @@ describe('POST /email/v1/send', () => {
     expect(status.body.data).toMatchObject({ tags: ['order', 'confirmation'], metadata: { order_id: '12345' } });
   });
 
-  it('takes to and cc as arrays and "Name <address>" strings', async () => {
+  it('takes to and cc as arrays and "Name <address>" strings; `to` answers one string, as the spec shows it', async () => {
     const [a, b] = [rcpt('first'), rcpt('second')];
     const r = await call('POST', '/email/v1/send', { body: { from: `Shop <shop@${rig.s.domain}>`, to: [a, `Second <${b}>`], subject: 'Two', text: 'Hi' } });
     expect(r.status).toBe(202);
-    expect(r.body.data.to).toEqual([a, `Second <${b}>`]);
+    expect(r.body.data.to).toBe(`${a}, Second <${b}>`);
     const got = await received(a);
     expect(got.mail.from?.value[0]).toEqual({ address: `shop@${rig.s.domain}`, name: 'Shop' });
     const status = await lookupUntil(r.body.data.message_id, 'delivered');
-    expect(status.body.data.to).toEqual([a, b]);
+    expect(status.body.data.to).toBe(`${a}, ${b}`);
+    // The same two as one comma-separated string, the spec's type for `to`.
+    const one = await call('POST', '/email/v1/send', { body: { from: `shop@${rig.s.domain}`, to: `${a}, ${b}`, subject: 'Two', text: 'Hi' } });
+    expect(one.body.data.to).toBe(`${a}, ${b}`);
+    expect((await call('GET', `/email/v1/messages/${one.body.data.message_id}`)).body.data.to).toBe(`${a}, ${b}`);
   });
 });
 

@@ -1,5 +1,6 @@
 /**
- * The platform dialect's failures through the real HTTP door: a bad field on the user-auth routes (contacts,
+ * The platform dialect beyond the spec's examples, through the real HTTP door: `to` is one string however many
+ * recipients (the spec's type); a bad field on the user-auth routes (contacts,
  * campaigns) is 400 invalid_request, not the key errors the sender door's codes 1/2 mean; a disabled account gets
  * 403 account_inactive on every route, whichever kind of command serves it.
  */
@@ -70,5 +71,21 @@ describe('a disabled account', () => {
     }
     const send = { to: 'a@example.com', from: `a@${s.domain}`, subject: 'x', text: 'x' };
     expect(await call(key, 'POST', '/api/v1/emails', send)).toEqual(inactive);
+  });
+});
+
+describe('to', () => {
+  it('is one string in the send log and the detail, several recipients comma-separated', async () => {
+    const s = await senderSetup(h);
+    const key = await accountKey(s.sessionId);
+    const send = { to: ['a@example.com', 'Bee <b@example.com>'], from: `you@${s.domain}`, subject: 'Two', text: 'hi' };
+    const sent = await call(key, 'POST', '/api/v1/emails', send);
+    expect(sent.status).toBe(200);
+    const detail = await call(key, 'GET', `/api/v1/emails/${sent.body.id}`);
+    expect(detail.body.email).toMatchObject({ id: sent.body.id, to: 'a@example.com, b@example.com' });
+    const log = await call(key, 'GET', '/api/v1/emails');
+    expect(log.body.emails).toEqual([expect.objectContaining({ id: sent.body.id, to: 'a@example.com, b@example.com' })]);
+    const batch = await call(key, 'POST', '/api/v1/emails/batch', { emails: [send] });
+    expect(batch.body.results).toEqual([{ to: 'a@example.com, Bee <b@example.com>', id: expect.any(String), status: 'sent' }]);
   });
 });

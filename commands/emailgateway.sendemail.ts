@@ -6,7 +6,9 @@
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
-import { acceptMessages } from '../src/mail/accept';
+import { acceptMessages, QUOTA_PROBLEM } from '../src/mail/accept';
+import { recipientsOf } from '../src/mail/prepare';
+import { quotaRetryAfterSec } from '../src/mail/quota';
 import { acceptListSend } from '../src/mail/list-send';
 import { parseSendRequest } from '../src/mail/send-request';
 import { SEND_ERRORS, SEND_HTTP_STATUS } from '../src/mail/send-codes';
@@ -43,11 +45,16 @@ export default defineCommand({
       return { MessageID: list.messageIds };
     }
     const [result] = await acceptMessages(ctx, sender, [req], undefined, reply && (([a]) => (a.ok ? reply({ MessageID: a.messageId }) : undefined)));
-    if (!result.ok)
-      throw new CommandError(
+    if (!result.ok) {
+      const err = new CommandError(
         result.problems.map((e) => e.code),
         result.problems.map((e) => e.message),
       );
+      // When the quota renews: the client's Retry-After (a monthly quota does not at midnight).
+      if (result.problems.some((e) => e.code === QUOTA_PROBLEM.code))
+        err.retryAfterSec = await quotaRetryAfterSec(ctx.db, sender.user, recipientsOf(req).length, Date.now());
+      throw err;
+    }
     return { MessageID: result.messageId };
   },
 });

@@ -40,7 +40,7 @@ const STATUS: Record<string, [number, string]> = {
   unavailable: [503, 'service_unavailable'],
 };
 
-/** Seconds to the next UTC midnight: when a daily quota renews (a monthly one renews on such a midnight too). */
+/** Seconds to the next UTC midnight: when a daily quota renews, for a quota refusal that does not say when. */
 function untilUtcMidnight(now = Date.now()): number {
   const d = new Date(now);
   return Math.max(1, Math.ceil((Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() + 1) - now) / 1000));
@@ -48,7 +48,7 @@ function untilUtcMidnight(now = Date.now()): number {
 
 export const writeCyberPanelFailure: FailureWriter = (e, r) => {
   const [status, code] = STATUS[e.failure] ?? [500, r.command === 'emailgateway.sendemail' ? 'send_failed' : 'internal_error'];
-  const retry = e.failure === 'quota' ? untilUtcMidnight() : e.retryAfterSec;
+  const retry = e.failure === 'quota' ? (e.retryAfterSec ?? untilUtcMidnight()) : e.retryAfterSec;
   const error: Record<string, unknown> = { code, message: e.message };
   if (retry !== undefined && (status === 429 || status === 503)) error.retry_after = retry;
   const headers: Record<string, string> = error.retry_after !== undefined ? { 'Retry-After': String(retry) } : {};

@@ -52,3 +52,16 @@ export async function sentInPeriods(db: Knex, userId: number, now: number): Prom
   const get = (p: string) => Number(rows.find((r: { period: string }) => r.period === p)?.sent ?? 0);
   return { day: get(day), month: get(month) };
 }
+
+/**
+ * Seconds until a refused send of `n` recipients can fit again: the next UTC month when the monthly limit cannot take
+ * it (retrying at midnight would be refused again), else the next UTC midnight, when the daily counter starts over.
+ */
+export async function quotaRetryAfterSec(db: Knex, user: UserRow, n: number, now: number): Promise<number> {
+  const sent = await sentInPeriods(db, user.id, now);
+  const monthly = Number(user.limit_monthly);
+  const d = new Date(now);
+  const [y, m] = [d.getUTCFullYear(), d.getUTCMonth()];
+  const reset = monthly > 0 && sent.month + n > monthly ? Date.UTC(y, m + 1, 1) : Date.UTC(y, m, d.getUTCDate() + 1);
+  return Math.max(1, Math.ceil((reset - now) / 1000));
+}

@@ -324,6 +324,30 @@ describe('errors', () => {
     expectError(await call('GET', '/email/v1/account/stats', { key: made.APIKey.APIKey }), 401, 'unauthorized');
   });
 
+  it('429 rate_limit_exceeded with retry_after at the next month for a used-up monthly quota, the next midnight for a daily one', async () => {
+    const s = await senderSetup(rig.h);
+    const k = await accountKey(s.sessionId);
+    const quota = async (limits: Record<string, number>) => {
+      await rig.h.call({ Command: 'user.update', AdminAPIKey: rig.h.adminKey, UserID: s.userId, ...limits });
+      // A limit of 0 counts nothing: the first send under the limit of 1 uses it up.
+      expect((await send({ ...base(), from: `a@${s.domain}` }, k)).status).toBe(202);
+      const r = await send({ ...base(), from: `a@${s.domain}` }, k);
+      expectError(r, 429, 'rate_limit_exceeded');
+      expect(r.headers.get('retry-after')).toBe(String(r.body.error.retry_after));
+      return r.body.error.retry_after as number;
+    };
+    const d = new Date();
+    const until = (t: number) => Math.ceil((t - d.getTime()) / 1000);
+    const month = until(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1));
+    const monthly = await quota({ LimitEmailSendPerPeriod: 1 });
+    expect(monthly).toBeLessThanOrEqual(month);
+    expect(monthly).toBeGreaterThanOrEqual(month - 5);
+    const midnight = until(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() + 1));
+    const daily = await quota({ LimitEmailSendPerPeriod: 0, LimitEmailSendPerDay: 1 });
+    expect(daily).toBeLessThanOrEqual(midnight);
+    expect(daily).toBeGreaterThanOrEqual(midnight - 5);
+  });
+
   it('429 rate_limit_exceeded with retry_after past the plan’s requests per minute', async () => {
     const s = await senderSetup(rig.h);
     const k = await accountKey(s.sessionId);

@@ -48,4 +48,7 @@ it('keeps the outcome of the attempt that holds the lease when a stale attempt o
   const all = await events(id);
   expect(all.filter((e) => e === 'delivery')).toHaveLength(1);
   expect(all.filter((e) => e !== 'deferred')).toEqual(['delivery', 'queued']);
+  // Nothing after the delivery: the stale attempt's late 451 recorded no deferral.
+  const stored = (await h.services.db('events').where({ message_id: id }).orderBy('id').select('type')).map((e: { type: string }) => e.type);
+  expect(stored.slice(stored.indexOf('delivered'))).toEqual(['delivered']);
 });

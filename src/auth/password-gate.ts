@@ -18,7 +18,7 @@ export class PasswordGate {
   private readonly limit: ReturnType<typeof pLimit>;
 
   constructor(
-    concurrency: number,
+    private readonly concurrency: number,
     private readonly maxWaiting: number,
   ) {
     this.limit = pLimit(concurrency);
@@ -35,7 +35,9 @@ export class PasswordGate {
   }
 
   private run<T>(check: () => Promise<T>): Promise<T> {
-    if (this.limit.pendingCount >= this.maxWaiting) return Promise.reject(new PasswordGateBusy());
+    // Running and queued together: p-limit starts a check a microtask after it is queued, so a check about to run
+    // is still counted as pending, and with no queue allowed (0) a lone check would be refused.
+    if (this.limit.activeCount + this.limit.pendingCount >= this.concurrency + this.maxWaiting) return Promise.reject(new PasswordGateBusy());
     return this.limit(check);
   }
 }

@@ -1,3 +1,4 @@
+import { PasswordGate, PasswordGateBusy } from '../../src/auth/password-gate';
 import { hashPassword } from '../../src/auth/secrets';
 import { createUser, Harness, startHarness } from '../helpers/harness';
 
@@ -52,5 +53,16 @@ describe('password checks a few at once per process', () => {
     for (const r of busy) expect(r.ErrorText).toBe(BUSY);
     const ok = await h.call({ Command: 'admin.login', Username: admin.username, Password: 'the-admin-password' });
     expect(ok).toMatchObject({ Success: true, SessionID: expect.any(String) });
+  });
+
+  it('runs a lone check with no queue allowed, and refuses only what is past the running and the queued', async () => {
+    const stored = await hashPassword('right', 10);
+    const none = new PasswordGate(1, 0);
+    expect(await none.verify('right', stored)).toBe(true);
+    const [a, b] = [none.verify('right', stored), none.verify('wrong', stored)];
+    await expect(b).rejects.toBeInstanceOf(PasswordGateBusy);
+    expect(await a).toBe(true);
+    const two = new PasswordGate(1, 1);
+    expect(await Promise.all([two.verify('right', stored), two.verify('wrong', stored)])).toEqual([true, false]);
   });
 });

@@ -348,12 +348,11 @@ describe('URL length', () => {
 });
 
 describe('webhooks per account', () => {
-  it('refuses a 51st webhook of an account in every door, counts across its domains, and takes one again after a delete', async () => {
-    const u = await senderSetup(h);
+  /** `n` webhooks of the sender's domain as fixture rows (`/hook/<i>`); the doors under test are the creates. */
+  async function fixtureHooks(u: { userId: number; domainId: number }, n: number): Promise<void> {
     const now = Date.now();
-    // 50 webhooks as fixture rows; the doors under test are the creates.
     await h.services.db('webhooks').insert(
-      Array.from({ length: 50 }, (_, i) => ({
+      Array.from({ length: n }, (_, i) => ({
         user_id: u.userId,
         domain_id: u.domainId,
         event: 'delivered',
@@ -364,6 +363,11 @@ describe('webhooks per account', () => {
         updated_at: now,
       })),
     );
+  }
+
+  it('refuses a 51st webhook of an account in every door, counts across its domains, and takes one again after a delete', async () => {
+    const u = await senderSetup(h);
+    await fixtureHooks(u, 50);
     const url = `https://${PUBLIC_IP}/one-more`;
     const key = await accountKey(h, u.sessionId);
     const bearer = (path: string, body: Record<string, unknown>) => supertest(h.app).post(path).set('Authorization', `Bearer ${key}`).send(body);
@@ -385,18 +389,7 @@ describe('webhooks per account', () => {
 
   it('holds the cap, and one row per URL, when creates arrive at once', async () => {
     const u = await senderSetup(h);
-    const now = Date.now();
-    const fixture = (i: number) => ({
-      user_id: u.userId,
-      domain_id: u.domainId,
-      event: 'delivered',
-      url: `https://${PUBLIC_IP}/hook/${i}`,
-      status: 'Enabled',
-      consecutive_failures: 0,
-      created_at: now,
-      updated_at: now,
-    });
-    await h.services.db('webhooks').insert(Array.from({ length: 47 }, (_, i) => fixture(i)));
+    await fixtureHooks(u, 47);
     const count = async () => Number((await h.services.db('webhooks').where({ user_id: u.userId }).count({ n: '*' }))[0].n);
     // The same event and URL four times at once: one webhook, every answer its id.
     const same = await Promise.all(

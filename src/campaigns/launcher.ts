@@ -13,6 +13,8 @@ import { findUser } from '../auth/users';
 import type { DomainRow } from '../domains/domains';
 import { subscribedMembers } from '../lists/api';
 import { membersPerPage, sendToMembers } from '../mail/list-send';
+import { QUOTA_PROBLEM } from '../mail/accept';
+import { refusedForEveryone } from '../mail/prepare';
 import { CAMPAIGN_STATUS, campaignRequest, CampaignRow, senderOf } from './campaigns';
 import { leaseOwner } from '../lease-owner';
 import { sql } from '../db';
@@ -83,6 +85,7 @@ export function createCampaignWorker(services: Services): CampaignWorker {
       }
       const sender = { user, domain: domain as DomainRow, apiKeyId: null, source: 'api' as const };
       const req = campaignRequest(first, from);
+      const refs = { campaignId: id, listSend: true };
       const perPage = membersPerPage(services, req, {});
       for (;;) {
         // A turn of the event loop between pages: on the embedded store every query of a page completes without I/O,
@@ -134,23 +137,35 @@ export function createCampaignWorker(services: Services): CampaignWorker {
               CAMPAIGN_STATUS.sending,
               owner,
             ]);
-          const page = await sendToMembers(services, sender, req, { campaignId: id }, todo, () => stillOurs).catch((err) => {
+          const page = await sendToMembers(services, sender, req, refs, todo, () => stillOurs).catch((err) => {
             if (err instanceof IdempotencySuperseded) return null;
             throw err;
           });
           if (!page) continue; // nothing written: the next turn reads the campaign and stops
           if (!page.ok) {
-            await finish(
-              id,
-              CAMPAIGN_STATUS.failed,
-              page.problems
-                .map((p) => p.message)
-                .join('; ')
-                .slice(0, 1000),
-            );
-            return;
+            // Every member refused. The campaign fails only for a reason that refuses everyone (the quota, or launch's
+            // own checks on the sender and content this page was sent with); a refusal about the members themselves
+            // (suppressed since the page was read) skips them, as one member's among others always did.
+            const everyone = page.problems.some((p) => p.code === QUOTA_PROBLEM.code) ? page.problems : await refusedForEveryone(services, sender, req, refs);
+            if (everyone.length) {
+              await finish(
+                id,
+                CAMPAIGN_STATUS.failed,
+                everyone
+                  .map((p) => p.message)
+                  .join('; ')
+                  .slice(0, 1000),
+              );
+              return;
+            }
           }
-          accepted = page.messageIds.length;
+          accepted = page.ok ? page.messageIds.length : 0;
+          if (accepted < todo.length)
+            logger.warn('campaign members refused one by one; skipped', {
+              campaignId: id,
+              skipped: todo.length - accepted,
+              ...(page.ok ? {} : { reason: page.problems[0]?.message }),
+            });
         }
         await db('campaigns')
           .where({ id, lease_owner: owner })

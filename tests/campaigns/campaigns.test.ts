@@ -151,6 +151,43 @@ it('stops a campaign under way once its account is disabled: no page after that,
   expect(Number(row.queued)).toBeLessThan(members);
 });
 
+it('skips a page whose members are all refused one by one (suppressed after it was read) and sends the next page', async () => {
+  const db = rig.h.services.db;
+  const listId = await makeList(rig.h, o, { SenderEmailAddress: `news@${rig.s.domain}` });
+  // 250 members (the first page) to be refused, then 10 to send to.
+  await bulkSubscribers(db, listId, 250, 'gone', 'refused.test');
+  await bulkSubscribers(db, listId, 10, 'kept', 'refused.test');
+  const gone = Array.from({ length: 250 }, (_, i) => `gone${i}@refused.test`);
+  const c = (await cmd('campaign.create', { CampaignName: 'Refused page', Subject: 'Hi', ListID: listId, PlainContent: 'Hello' })).CampaignID;
+  // The first page is read before its members are suppressed: they are suppressed (through the door) just before the
+  // send path looks them up, as when they unsubscribe or bounce elsewhere while the page is under way.
+  const store = rig.h.services.store;
+  const original = store.runTogether;
+  let armed = true;
+  store.runTogether = async function (this: typeof store, stmts) {
+    if (armed && stmts.some((st) => st.toSQL().bindings.includes(gone[0]))) {
+      armed = false;
+      expect(await cmd('suppression.import', { EmailAddresses: gone })).toMatchObject({ Success: true, TotalImported: 250 });
+    }
+    return original.call(this, stmts);
+  };
+  try {
+    expect(await cmd('campaign.launch', { CampaignID: c })).toMatchObject({ Success: true, Recipients: 260 });
+    await waitFor(async () => (await db('campaigns').where({ id: c }).first()).status !== 'sending', 30000, 'the campaign to end');
+  } finally {
+    store.runTogether = original;
+  }
+  expect(armed).toBe(false);
+  expect((await cmd('campaign.get', { CampaignID: c })).Campaign).toMatchObject({
+    Status: 'completed',
+    Error: null,
+    Progress: { Recipients: 260, Queued: 10 },
+  });
+  const to = await db('messages as m').join('deliveries as d', 'd.message_id', 'm.id').where('m.campaign_id', c).pluck('d.recipient');
+  expect(to.sort()).toEqual(Array.from({ length: 10 }, (_, i) => `kept${i}@refused.test`).sort());
+  await waitFor(() => rig.sink.received.filter((m) => m.to[0].startsWith('kept')).length >= 10, 30000, 'the second page delivered');
+});
+
 it('cancels a sending campaign: no further pages, unsent deliveries cancelled', async () => {
   const { listId } = await listOf(4, 'c');
   const c = (await cmd('campaign.create', { CampaignName: 'Cancel me', Subject: 'Hi', ListID: listId, PlainContent: 'Hello' })).CampaignID;

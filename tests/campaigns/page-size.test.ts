@@ -5,38 +5,25 @@
  * A page's messages share their accept time, so messages per created_at are messages per page.
  */
 import supertest from 'supertest';
-import { createCampaignWorker, CampaignWorker } from '../../src/campaigns/launcher';
-import { RelayRig, startRelayRig } from '../helpers/rig';
+import { CampaignRig, useCampaignRig } from '../helpers/campaign-rig';
 import { waitFor } from '../helpers/sink';
-import { as, bulkSubscribers, makeList, Owner } from '../lists/fixtures';
+import { bulkSubscribers, makeList } from '../lists/fixtures';
 
 const HTML = `<p>${'x'.repeat(1 << 20)}</p>`;
 const MEMBERS = 8;
 
-let rig: RelayRig;
-let campaigns: CampaignWorker;
-let o: Owner;
-beforeAll(async () => {
-  rig = await startRelayRig({ LIST_PAGE_BYTES: String(7 << 20) });
-  campaigns = createCampaignWorker(rig.h.services);
-  o = { userId: rig.s.userId, sessionId: rig.s.sessionId };
-});
-afterAll(async () => {
-  await campaigns.stop();
-  await rig.close();
-});
-
-const cmd = (command: string, params: Record<string, unknown> = {}) => as(rig.h, o)(command, params);
+const camp = useCampaignRig({ LIST_PAGE_BYTES: String(7 << 20) });
+const cmd = camp.cmd;
 
 async function listOf(prefix: string): Promise<number> {
-  const listId = await makeList(rig.h, o, { SenderEmailAddress: `news@${rig.s.domain}` });
-  await bulkSubscribers(rig.h.services.db, listId, MEMBERS, prefix, 'size.test');
+  const listId = await makeList(camp.h, camp.o, { SenderEmailAddress: `news@${camp.s.domain}` });
+  await bulkSubscribers(camp.h.services.db, listId, MEMBERS, prefix, 'size.test');
   return listId;
 }
 
 /** Messages per accept time (per page), in accept order. */
-async function pageSizes(where: (q: ReturnType<RelayRig['h']['services']['db']>) => unknown): Promise<number[]> {
-  const q = rig.h.services.db('messages').select('created_at').count({ n: '*' }).groupBy('created_at').orderBy('created_at');
+async function pageSizes(where: (q: ReturnType<CampaignRig['h']['services']['db']>) => unknown): Promise<number[]> {
+  const q = camp.h.services.db('messages').select('created_at').count({ n: '*' }).groupBy('created_at').orderBy('created_at');
   where(q);
   return (await q).map((r) => Number(r.n));
 }
@@ -47,20 +34,21 @@ it('sends a campaign with large content in pages its byte budget holds, every me
   expect(await cmd('campaign.launch', { CampaignID: c })).toMatchObject({ Success: true, Recipients: MEMBERS });
   await waitFor(async () => (await cmd('campaign.get', { CampaignID: c })).Campaign.Status === 'completed', 30000, 'the campaign to complete');
   expect(await pageSizes((q) => q.where({ campaign_id: c }))).toEqual([3, 3, 2]);
-  await waitFor(() => rig.sink.received.filter((m) => m.to[0].startsWith('c')).length >= MEMBERS, 30000, 'every member');
-  const got = rig.sink.received.filter((m) => m.to[0].startsWith('c')).map((m) => m.to[0]);
+  await waitFor(() => camp.sink.received.filter((m) => m.to[0].startsWith('c')).length >= MEMBERS, 30000, 'every member');
+  const got = camp.sink.received.filter((m) => m.to[0].startsWith('c')).map((m) => m.to[0]);
   expect(got.sort()).toEqual(Array.from({ length: MEMBERS }, (_, i) => `c${i}@size.test`).sort());
 });
 
 it('sends a TargetListID list send with large content to the same members, in smaller transactions', async () => {
   const listId = await listOf('t');
-  const body = { TargetListID: listId, Subject: 'Big', ContentType: 'html', HTMLContent: HTML, From: { name: 'News', email: `news@${rig.s.domain}` } };
-  const send = () => supertest(rig.h.app).post('/api/v1/email').set('Authorization', `Bearer ${rig.s.key}`).set('Idempotency-Key', `big-${listId}`).send(body);
+  const body = { TargetListID: listId, Subject: 'Big', ContentType: 'html', HTMLContent: HTML, From: { name: 'News', email: `news@${camp.s.domain}` } };
+  const send = () =>
+    supertest(camp.h.app).post('/api/v1/email').set('Authorization', `Bearer ${camp.s.key}`).set('Idempotency-Key', `big-${listId}`).send(body);
   const res = await send();
   expect(res.status).toBe(200);
   const ids: string[] = res.body.MessageID;
   expect(ids).toHaveLength(MEMBERS);
-  const rows = await rig.h.services.db('deliveries').whereIn('message_id', ids).select('message_id', 'recipient');
+  const rows = await camp.h.services.db('deliveries').whereIn('message_id', ids).select('message_id', 'recipient');
   const to = new Map(rows.map((r) => [r.message_id, r.recipient]));
   // Upstream's order: the members by email.
   expect(ids.map((id) => to.get(id))).toEqual(Array.from({ length: MEMBERS }, (_, i) => `t${i}@size.test`).sort());

@@ -1,0 +1,42 @@
+import { createCampaignWorker, CampaignWorker } from '../../src/campaigns/launcher';
+import { as, Owner } from '../lists/fixtures';
+import { RelayRig, startRelayRig } from './rig';
+
+/** A relay rig (sink, harness, delivery worker, sender with an Enabled domain) with a campaign worker beside it. */
+export interface CampaignRig {
+  h: RelayRig['h'];
+  s: RelayRig['s'];
+  sink: RelayRig['sink'];
+  /** The sender as a list and campaign owner (its session). */
+  o: Owner;
+  /** The campaign worker. A test may put a new one in its place (the successor of one it stopped); the rig stops the one in place. */
+  campaigns: CampaignWorker;
+  /** Runs a legacy command as `o` and answers the reply body. */
+  cmd(command: string, params?: Record<string, unknown>): Promise<any>;
+}
+
+/**
+ * The campaign tests' setup, made in the file's beforeAll and stopped in its afterAll (campaign worker first, then the
+ * relay rig in its own order). The fields are filled once beforeAll has run: read them inside tests and hooks.
+ */
+export function useCampaignRig(env: Record<string, string> = {}): CampaignRig {
+  let rig: RelayRig;
+  const camp = {
+    cmd: (command: string, params: Record<string, unknown> = {}) => as(camp.h, camp.o)(command, params),
+  } as CampaignRig;
+  beforeAll(async () => {
+    rig = await startRelayRig(env);
+    Object.assign(camp, {
+      h: rig.h,
+      s: rig.s,
+      sink: rig.sink,
+      o: { userId: rig.s.userId, sessionId: rig.s.sessionId },
+      campaigns: createCampaignWorker(rig.h.services),
+    });
+  });
+  afterAll(async () => {
+    await camp.campaigns?.stop();
+    await rig?.close();
+  });
+  return camp;
+}

@@ -5,6 +5,8 @@
  * stays open and no transaction spans the list. A worker that dies leaves a lease that expires; the sweeper names
  * the campaign again and the next worker resumes at the cursor, skipping members the page before the crash
  * already reached (messages.campaign_id + subscriber_id are unique, so a member is never sent a campaign twice).
+ * The slots are shared across accounts (fair-share.ts): an account that already runs a campaign gives way to another
+ * account's waiting one, at the claim and at its next page.
  */
 import crypto from 'node:crypto';
 import os from 'node:os';
@@ -16,6 +18,7 @@ import { membersPerPage, sendToMembers } from '../mail/list-send';
 import { QUOTA_PROBLEM } from '../mail/accept';
 import { refusedForEveryone } from '../mail/prepare';
 import { CAMPAIGN_STATUS, campaignRequest, CampaignRow, senderOf } from './campaigns';
+import { giveWayTo, shouldHandOn } from './fair-share';
 import { leaseOwner } from '../lease-owner';
 import { sql } from '../db';
 import { CommitStatement, IdempotencySuperseded } from '../idempotency/keys';
@@ -40,7 +43,10 @@ export async function nudgeCampaign(services: Services, campaignId: number, opts
 }
 
 export interface CampaignWorker {
-  /** Works one campaign until it is done, cancelled, failed, or its lease is lost. */
+  /**
+   * Works one campaign until it is done, cancelled, failed, handed on, or its lease is lost: the job's, or, when its
+   * account already runs one, another account's waiting campaign (the job's is named again, behind the others).
+   */
   run(campaignId: number): Promise<void>;
   /** Names every sending campaign whose lease expired (its worker died, or its job was lost). */
   sweep(): Promise<number>;
@@ -60,13 +66,32 @@ export function createCampaignWorker(services: Services): CampaignWorker {
   }
 
   async function run(id: number): Promise<void> {
-    let handOn = false;
+    const other = await giveWayTo(db, id);
+    if (other !== undefined) {
+      // The job's account already has a slot and another account waits: this slot goes to that account's campaign,
+      // and the job's campaign waits for the next one (a new job, behind the others).
+      await nudgeCampaign(services, id).catch((err) =>
+        logger.warn('campaign job not added; the sweeper will start it', { campaignId: id, error: (err as Error).message }),
+      );
+      if (await claim(other)) return;
+    }
+    await claim(id);
+  }
+
+  /** Takes the campaign's lease and works it; false when another worker holds it or it is not sending. */
+  async function claim(id: number): Promise<boolean> {
     const now = Date.now();
     const took = await db('campaigns')
       .where({ id, status: CAMPAIGN_STATUS.sending })
       .where((q) => q.whereNull('lease_until').orWhere('lease_until', '<', now))
       .update({ lease_until: now + leaseMs, lease_owner: owner });
-    if (!took) return;
+    if (!took) return false;
+    await work(id);
+    return true;
+  }
+
+  async function work(id: number): Promise<void> {
+    let handOn = false;
     try {
       // Taken over or resumed: count what earlier workers accepted (the page before a crash included).
       const [{ n }] = await db('messages').where({ campaign_id: id }).count({ n: '*' });
@@ -92,7 +117,8 @@ export function createCampaignWorker(services: Services): CampaignWorker {
         // so without it a long campaign held the whole process (its API included) until its last page.
         await new Promise((resolve) => setImmediate(resolve));
         // Stopping: the lease goes below, and another worker (or this one after a restart) resumes at the cursor.
-        if (stopping) {
+        // Giving way (fair-share.ts): the same, so a waiting campaign of another account takes the slot.
+        if (stopping || (await shouldHandOn(db, first.user_id, id))) {
           handOn = true;
           return;
         }

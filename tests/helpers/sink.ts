@@ -16,6 +16,8 @@ export interface Sink {
   received: Received[];
   /** Decide the reply for one RCPT TO: undefined accepts; an Error with responseCode rejects. */
   onRcpt?: (address: string) => Error | undefined;
+  /** Holds the reply to one RCPT TO until the promise it answers settles (a stalled server); undefined: no wait. */
+  rcptWait?: (address: string) => Promise<void> | undefined;
   /** Runs once a message's data is in, before the reply (a wait, then an Error to refuse it unstored); unset: store it. */
   beforeReply?: (to: string[]) => Promise<Error | undefined>;
   /** The text of the 250 reply to DATA (smtp-server's own when unset). */
@@ -68,8 +70,10 @@ export async function startSink(
       sink.open -= 1;
     },
     onRcptTo(address, _session, cb) {
-      const err = sink.onRcpt?.(address.address);
-      cb(err ?? null);
+      const reply = () => cb(sink.onRcpt?.(address.address) ?? null);
+      const wait = sink.rcptWait?.(address.address);
+      if (wait) void wait.then(reply);
+      else reply();
     },
     onData(stream, session, cb) {
       inData += 1;

@@ -1,6 +1,7 @@
 import supertest from 'supertest';
 import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
+import { relayEnv } from '../helpers/rig';
 import { waitFor } from '../helpers/sink';
 import { startTarpit, Tarpit } from '../helpers/tarpit';
 
@@ -17,8 +18,7 @@ let s: Awaited<ReturnType<typeof senderSetup>>;
 beforeAll(async () => {
   pit = await startTarpit((rcpt) => rcpt.endsWith('@tarpit.test'));
   h = await startHarness({
-    DELIVERY_MODE: 'relay',
-    SMTP_RELAY_URL: `smtp://127.0.0.1:${pit.port}`,
+    ...relayEnv(pit.port),
     DELIVERY_CONCURRENCY: '2',
     LEASE_SECONDS: '2',
     SWEEP_GRACE_SECONDS: '0',

@@ -6,6 +6,7 @@ import { DkimKeyCache } from '../../src/delivery/dkim-keys';
 import { Transports } from '../../src/delivery/transports';
 import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
+import { QUICK_RETRIES } from '../helpers/rig';
 import { Sink, startSink, waitFor } from '../helpers/sink';
 
 const { Packet } = dns2;
@@ -61,9 +62,7 @@ beforeAll(async () => {
     DNS_SERVERS: `127.0.0.1:${dnsPort}`,
     DNS_TIMEOUT_MS: '1000',
     MX_ALLOW_PRIVATE: '1', // every MX here is on loopback
-    RETRY_SCHEDULE_SECONDS: '1',
-    SWEEP_INTERVAL_SECONDS: '1',
-    SWEEP_GRACE_SECONDS: '5',
+    ...QUICK_RETRIES,
   });
   worker = createDeliveryWorker(h.services);
   s = await senderSetup(h);

@@ -3,7 +3,7 @@ import supertest from 'supertest';
 import { DELIVERY_QUEUE, deliveryJobId } from '../../src/delivery/enqueue';
 import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
-import { RelayRig, startRelayRig } from '../helpers/rig';
+import { RelayRig, relayEnv, startRelayRig } from '../helpers/rig';
 import { Sink, smtpError, startSink, waitFor } from '../helpers/sink';
 import { REPLIES } from './replies';
 
@@ -343,13 +343,7 @@ describe('a relay that is down', () => {
     port = probe.port;
     await probe.close();
     sink = probe;
-    h = await startHarness({
-      DELIVERY_MODE: 'relay',
-      SMTP_RELAY_URL: `smtp://127.0.0.1:${port}`,
-      RETRY_SCHEDULE_SECONDS: '1',
-      SWEEP_INTERVAL_SECONDS: '1',
-      SWEEP_GRACE_SECONDS: '5',
-    });
+    h = await startHarness(relayEnv(port));
     worker = createDeliveryWorker(h.services);
     s = await senderSetup(h);
   });

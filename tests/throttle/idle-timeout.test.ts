@@ -10,6 +10,7 @@ import winston from 'winston';
 import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
 import { createThrottle, Throttle } from '../../src/throttle/throttle';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
+import { relayEnv } from '../helpers/rig';
 import { LagLink, startLagLink } from '../helpers/lag-link';
 import { Sink, startSink, waitFor } from '../helpers/sink';
 
@@ -31,16 +32,7 @@ beforeAll(async () => {
     format: winston.format.json(),
     transports: [new winston.transports.Stream({ stream: new Writable({ write: (c, _e, done) => (warnings.push(String(c)), done()) }) })],
   });
-  h = await startHarness(
-    {
-      DELIVERY_MODE: 'relay',
-      SMTP_RELAY_URL: `smtp://127.0.0.1:${link.port}`,
-      RETRY_SCHEDULE_SECONDS: '1',
-      SWEEP_INTERVAL_SECONDS: '1',
-      SWEEP_GRACE_SECONDS: '5',
-    },
-    { logger },
-  );
+  h = await startHarness(relayEnv(link.port), { logger });
   // The worker's own throttle, held here to read its backoff level (in process or in Redis, as the project runs).
   throttle = createThrottle(h.services);
   worker = createDeliveryWorker(h.services, { throttle });

@@ -43,6 +43,12 @@ export function smtpOver(socket: net.Socket): RawSmtp {
   };
 }
 
+/** Sends one command line and answers the reply to it. */
+export async function say(c: RawSmtp, line: string): Promise<string> {
+  c.send(`${line}\r\n`);
+  return c.reply();
+}
+
 /** EHLO and AUTH PLAIN, then MAIL FROM, RCPT TO and DATA up to the 354; throws on any unexpected reply. */
 export async function openData(port: number, auth: { user: string; pass: string }, mailFrom: string, rcptTo: string[]): Promise<RawSmtp> {
   const c = await rawSmtp(port);

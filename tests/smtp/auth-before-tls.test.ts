@@ -7,31 +7,23 @@
  */
 import tls from 'node:tls';
 import { SmtpFront, startSmtpFront } from '../../src/smtp/front';
-import { Harness, senderSetup, startHarness } from '../helpers/harness';
-import { RawSmtp, rawSmtp, smtpOver } from '../helpers/smtp-raw';
+import { FrontRig, startFrontRig } from '../helpers/smtp-front-rig';
+import { rawSmtp, say, smtpOver } from '../helpers/smtp-raw';
+import { authPlain } from '../helpers/smtp-talk';
 
-let h: Harness;
-let front: SmtpFront;
-let user: string;
-let pass: string;
+let rig: FrontRig;
 
 beforeAll(async () => {
-  h = await startHarness({ SMTP_PORT: '0', SMTP_HOST: '127.0.0.1' });
-  front = await startSmtpFront(h.services, { isLocal: () => false });
-  const s = await senderSetup(h);
-  const c = await h.call({ Command: 'emailgateway.addsmtp', SessionID: s.sessionId, DomainID: s.domainId });
-  ({ SMTPUsername: user, SMTPPassword: pass } = c.SMTP);
+  rig = await startFrontRig({}, { isLocal: () => false });
 });
 afterAll(async () => {
-  await front.close();
-  await h.close();
+  await rig.close();
 });
 
-const say = async (c: RawSmtp, line: string) => (c.send(`${line}\r\n`), c.reply());
-const plainAuth = () => `AUTH PLAIN ${Buffer.from(`\0${user}\0${pass}`).toString('base64')}`;
+const plainAuth = () => `AUTH PLAIN ${authPlain(rig.user, rig.pass)}`;
 
 it('offers no AUTH in clear to a network client and never prompts for a password, then takes AUTH after STARTTLS', async () => {
-  const plain = await rawSmtp(front.ports[0]);
+  const plain = await rawSmtp(rig.front.ports[0]);
   try {
     const ehlo = await say(plain, 'EHLO client.test');
     expect(ehlo).toMatch(/^250-/);
@@ -64,9 +56,11 @@ async function signsInInClear(front: SmtpFront): Promise<void> {
 }
 
 it('offers AUTH in clear to a network client under SMTP_ALLOW_INSECURE_AUTH', async () => {
-  await signsInInClear(await startSmtpFront({ ...h.services, config: { ...h.services.config, smtpAllowInsecureAuth: true } }, { isLocal: () => false }));
+  await signsInInClear(
+    await startSmtpFront({ ...rig.h.services, config: { ...rig.h.services.config, smtpAllowInsecureAuth: true } }, { isLocal: () => false }),
+  );
 });
 
 it('offers AUTH in clear to loopback', async () => {
-  await signsInInClear(await startSmtpFront(h.services));
+  await signsInInClear(await startSmtpFront(rig.h.services));
 });

@@ -3,29 +3,20 @@
  * however busy it keeps itself (NOOP, RSET): with AUTH optional (for trusted clients), smtp-server's own limit on
  * unauthenticated commands is off, and its idle timeout counts only silence. An authenticated one stays.
  */
-import { SmtpFront, startSmtpFront } from '../../src/smtp/front';
-import { Harness, senderSetup, startHarness } from '../helpers/harness';
-import { RawSmtp, rawSmtp } from '../helpers/smtp-raw';
+import { FrontRig, startFrontRig } from '../helpers/smtp-front-rig';
+import { RawSmtp, rawSmtp, say } from '../helpers/smtp-raw';
+import { authPlain } from '../helpers/smtp-talk';
 
 const DEADLINE_MS = 600;
-let h: Harness;
-let front: SmtpFront;
-let user: string;
-let pass: string;
+let rig: FrontRig;
 
 beforeAll(async () => {
-  h = await startHarness({ SMTP_PORT: '0', SMTP_HOST: '127.0.0.1', SMTP_AUTH_TIMEOUT_MS: String(DEADLINE_MS) });
-  front = await startSmtpFront(h.services);
-  const s = await senderSetup(h);
-  const c = await h.call({ Command: 'emailgateway.addsmtp', SessionID: s.sessionId, DomainID: s.domainId });
-  ({ SMTPUsername: user, SMTPPassword: pass } = c.SMTP);
+  rig = await startFrontRig({ SMTP_AUTH_TIMEOUT_MS: String(DEADLINE_MS) });
 });
 afterAll(async () => {
-  await front.close();
-  await h.close();
+  await rig.close();
 });
 
-const say = async (c: RawSmtp, line: string) => (c.send(`${line}\r\n`), c.reply());
 /** NOOPs every 100 ms for `ms`: the answers, in order (a closed connection stops them). */
 async function keepBusy(c: RawSmtp, ms: number): Promise<string[]> {
   const answers: string[] = [];
@@ -39,12 +30,12 @@ async function keepBusy(c: RawSmtp, ms: number): Promise<string[]> {
 }
 
 it('closes an unauthenticated connection however busy it keeps itself, and keeps an authenticated one', async () => {
-  const idle = await rawSmtp(front.ports[0]);
-  const authed = await rawSmtp(front.ports[0]);
+  const idle = await rawSmtp(rig.front.ports[0]);
+  const authed = await rawSmtp(rig.front.ports[0]);
   try {
     expect(await say(idle, 'EHLO client.test')).toMatch(/^250/);
     expect(await say(authed, 'EHLO client.test')).toMatch(/^250/);
-    expect(await say(authed, `AUTH PLAIN ${Buffer.from(`\0${user}\0${pass}`).toString('base64')}`)).toMatch(/^235 /);
+    expect(await say(authed, `AUTH PLAIN ${authPlain(rig.user, rig.pass)}`)).toMatch(/^235 /);
     const [busy, signedIn] = await Promise.all([keepBusy(idle, DEADLINE_MS * 3), keepBusy(authed, DEADLINE_MS * 2)]);
     expect(busy.at(-1)).toMatch(/^421 4\.7\.0 Not authenticated 1 s after connecting; closing connection/);
     expect(busy.slice(0, -1).every((r) => r.startsWith('250'))).toBe(true);

@@ -6,6 +6,7 @@
  */
 import { simpleParser } from 'mailparser';
 import { addDomain, createUser, senderSetup, uniqueDomain } from '../helpers/harness';
+import { insertOpens } from '../helpers/open-events';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { waitFor } from '../helpers/sink';
 import { curl, ISO_SECONDS, listen } from './conformance';
@@ -208,20 +209,8 @@ describe('GET /email/v1/messages/{message_id}', () => {
     const r = await call('POST', '/email/v1/send', { body: { from: `news@${rig.s.domain}`, to, subject: 'Heavy', text: 'T' } });
     const id = r.body.data.message_id;
     await lookupUntil(id, 'delivered');
-    // As many pixel loads as the tracking endpoint would record, written straight to the events table.
-    const db = rig.h.services.db;
-    const d = await db('deliveries').where({ message_id: id }).first();
     const first = Date.now();
-    const open = (i: number) => ({
-      message_id: id,
-      delivery_id: d.id,
-      domain_id: d.domain_id,
-      user_id: d.user_id,
-      type: 'opened',
-      created_at: first + i,
-      data: '{}',
-    });
-    for (let i = 0; i < 200_000; i += 2000) await db('events').insert(Array.from({ length: 2000 }, (_, j) => open(i + j)));
+    await insertOpens(rig.h.services.db, id, 200_000, { at: (i) => first + i });
     const status = await call('GET', `/email/v1/messages/${id}`);
     expect(status).toMatchObject({ status: 200, body: { data: { status: 'delivered', opened: true, open_count: 200_000, clicked: false } } });
     expect(status.body.data.opened_at).toBe(new Date(Math.floor(first / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'));

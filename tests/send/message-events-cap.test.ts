@@ -1,4 +1,5 @@
 import supertest from 'supertest';
+import { insertOpens } from '../helpers/open-events';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { waitFor } from '../helpers/sink';
 
@@ -24,19 +25,9 @@ it('lists the first 1,000 events and gives the totals past them, which the peer 
   const id: string = sent.body.MessageID;
   await waitFor(() => sink.received.some((r) => r.to[0] === to), 15_000, 'the delivery');
   await waitFor(async () => (await h.services.db('deliveries').where({ message_id: id }).first()).status === 'delivered', 5000, 'delivered');
-  const d = await h.services.db('deliveries').where({ message_id: id }).first();
-  // 1,500 opens a second apart as fixture rows (the doors under test are the lookups).
+  // 1,500 opens a second apart.
   const first = Date.now() + 60_000;
-  const open = (i: number) => ({
-    message_id: id,
-    delivery_id: d.id,
-    domain_id: d.domain_id,
-    user_id: d.user_id,
-    type: 'opened',
-    created_at: first + i * 1000,
-    data: JSON.stringify({ recipient: to, unique: i === 0 }),
-  });
-  for (let i = 0; i < 1500; i += 250) await h.services.db('events').insert(Array.from({ length: 250 }, (_, j) => open(i + j)));
+  await insertOpens(h.services.db, id, 1500, { at: (i) => first + i * 1000, data: (i) => ({ recipient: to, unique: i === 0 }) });
 
   const octeth = await supertest(h.app).get(`/api/v1/email/${id}`).set('Authorization', `Bearer ${s.key}`);
   expect(octeth.status).toBe(200);

@@ -76,13 +76,15 @@ it('defers a send whose server stalls at RCPT past the deadline, nothing written
   const to = 'stalled@dest.test';
   stalls = (address) => (address === to ? stall.wait : undefined);
   const id = await send(to);
-  await waitFor(async () => (await row(id))?.status === 'deferred', 10_000, 'the stalled send deferred');
-  const r = await row(id);
+  let r: any;
+  await waitFor(async () => (r = await row(id))?.status === 'deferred', 10_000, 'the stalled send deferred');
   expect(r.last_reply).toMatch(/^ETIMEDOUT .*time ran out mid-session/);
   expect(Number(r.attempts)).toBe(1);
   expect(r.lease_until).toBeNull();
   expect((await events(id)).map((e) => e.type)).toEqual(['queued', 'deferred']);
-  expect(rcpts).toEqual([to]); // it got as far as RCPT, and no DATA followed
+  // It got as far as RCPT (its retry a second later, still stalled, may have too), and no DATA followed.
+  expect(rcpts.length).toBeGreaterThanOrEqual(1);
+  expect(rcpts.every((a) => a === to)).toBe(true);
   expect(copiesTo(to)).toBe(0);
 
   stalls = () => undefined;
@@ -105,8 +107,8 @@ it('defers a send that waits for the only pooled session past the deadline, noth
   const hog = await send('hog@dest.test');
   await waitFor(() => hogInData, 10_000, 'the first message in DATA');
   const id = await send('waiter@dest.test');
-  await waitFor(async () => (await row(id))?.status === 'deferred', 10_000, 'the waiting send deferred');
-  const r = await row(id);
+  let r: any;
+  await waitFor(async () => (r = await row(id))?.status === 'deferred', 10_000, 'the waiting send deferred');
   expect(r.last_reply).toMatch(/^ETIMEDOUT .*time ran out while waiting for a free session/);
   expect(Number(r.attempts)).toBe(1);
   expect((await events(id)).map((e) => e.type)).toEqual(['queued', 'deferred']);
@@ -115,15 +117,16 @@ it('defers a send that waits for the only pooled session past the deadline, noth
 
   rig.sink.beforeReply = undefined;
   held.open();
-  await expectDeliveredOnce(id, 'waiter@dest.test', /^ETIMEDOUT .*time ran out while waiting for a free session/);
   await waitFor(async () => (await row(hog))?.status === 'delivered', 10_000, 'the first message delivered');
   expect(copiesTo('hog@dest.test')).toBe(1);
+  await expectDeliveredOnce(id, 'waiter@dest.test', /^ETIMEDOUT .*time ran out while waiting for a free session/);
 });
 
 it('gives back a leased send whose deadline passed before it reached SMTP: no attempt counted, no event, delivered once', async () => {
   rcpts.length = 0;
   // The worker's read of the domain row stalls until the attempt's deadline is past (a slow database or DNS would do
   // the same); the only worker from here on is one whose database handle does that.
+  for (const open of opened) open(); // a session an earlier test left held would keep the worker from stopping
   await rig.worker.stop();
   const real = rig.h.services.db;
   const stall = gate();

@@ -35,6 +35,7 @@ const EMBEDDED = [
   'tests/throttle/**', // in-process limits and connection counts vs Redis
   'tests/domains/dns-watch.test.ts', // the watch's claim is a conditional UPDATE per backend
   'tests/domains/dkim-rotation.test.ts', // the signing switch is a conditional write
+  'tests/domains/reputation-guard.test.ts', // the admin's status change locks the row on MySQL only
   'tests/console/**', // the browser drives the embedded gateway only
   'tests/capture/**',
   // The send path and everything downstream of it: group commits, leases, upserts, per-backend SQL.

@@ -82,6 +82,7 @@ export const commands = lazyCommandTable({
   'emailgateway.sendbatch': () => require('./emailgateway.sendbatch') as typeof import('./emailgateway.sendbatch'),
   'emailgateway.sendemail': () => require('./emailgateway.sendemail') as typeof import('./emailgateway.sendemail'),
   'emailgateway.sendtestemail': () => require('./emailgateway.sendtestemail') as typeof import('./emailgateway.sendtestemail'),
+  'emailgateway.setdomainstatus': () => require('./emailgateway.setdomainstatus') as typeof import('./emailgateway.setdomainstatus'),
   'emailgateway.smtprelay': () => require('./emailgateway.smtprelay') as typeof import('./emailgateway.smtprelay'),
   'emailgateway.updatedomain': () => require('./emailgateway.updatedomain') as typeof import('./emailgateway.updatedomain'),
   'emailgateway.verifydomain': () => require('./emailgateway.verifydomain') as typeof import('./emailgateway.verifydomain'),

@@ -26,6 +26,7 @@ import * as mtaStsPolicies from './20261218000100_create_mta_sts_policies';
 import * as messageRetentionIndex from './20261219000100_message_retention_index';
 import * as messageCampaignIndex from './20261220000100_message_campaign_index';
 import * as signingKeyGrace from './20261221000100_signing_key_grace';
+import * as reputationGuard from './20261222000100_reputation_guard';
 
 /** Every migration in order. Listed here (not globbed) so ts-jest and compiled builds load the same set. */
 const MIGRATIONS: Record<string, Knex.Migration> = {
@@ -56,6 +57,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261219000100_message_retention_index': messageRetentionIndex,
   '20261220000100_message_campaign_index': messageCampaignIndex,
   '20261221000100_signing_key_grace': signingKeyGrace,
+  '20261222000100_reputation_guard': reputationGuard,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

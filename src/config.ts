@@ -72,6 +72,13 @@ export interface Config {
   dnsFailureGraceHours: number;
   /** DKIM_PREVIOUS_KEY_HOURS: how long a rotated-out DKIM key (and its record in the list) is kept after the switch. Default 168 (7 days). */
   dkimPreviousKeyHours: number;
+  /**
+   * The reputation guard (src/domains/reputation-guard.ts): a sender domain whose last 24 hours hold at least
+   * REPUTATION_MIN_MESSAGES (500) outcomes, with REPUTATION_SUSPEND_BOUNCE_PERCENT (10) of them bounced or
+   * REPUTATION_SUSPEND_COMPLAINT_PERCENT (0.5) of its deliveries complained about, is Suspended. A percentage of 0
+   * turns that check off; REPUTATION_CHECK_INTERVAL_SECONDS (300) is how often the worker looks, 0 = never.
+   */
+  reputation: { bouncePercent: number; complaintPercent: number; minMessages: number; checkIntervalSeconds: number };
   /** DOMAIN_CACHE_MS: how long a delivery worker reuses a sender domain's row (status, DKIM key and selector). Default 10000. */
   domainCacheMs: number;
   /** DMARC_RECORD: the DMARC policy we suggest publishing. Default `v=DMARC1; p=none`. */
@@ -267,6 +274,15 @@ function int(env: Env, name: string, fallback: number, min: number, max: number)
   const n = Number(raw.trim());
   if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max} (got ${n})`);
   return n;
+}
+
+/** A percentage from 0 to 100, decimals allowed (0.5). */
+function percent(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const v = raw.trim();
+  if (!/^\d+(\.\d+)?$/.test(v) || Number(v) > 100) throw new ConfigError(`${name} must be a percentage from 0 to 100 (got "${raw}")`);
+  return Number(v);
 }
 
 /** A yes/no switch: 1/true/yes/on or 0/false/no/off (unset = `fallback`, off unless given); anything else is an error. */
@@ -488,6 +504,12 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     dnsWatchIntervalSeconds: int(env, 'DNS_WATCH_INTERVAL_SECONDS', 86400, 0, 30 * 86400),
     dnsFailureGraceHours: int(env, 'DNS_FAILURE_GRACE_HOURS', 72, 0, 365 * 24),
     dkimPreviousKeyHours: int(env, 'DKIM_PREVIOUS_KEY_HOURS', 168, 0, 365 * 24),
+    reputation: {
+      bouncePercent: percent(env, 'REPUTATION_SUSPEND_BOUNCE_PERCENT', 10),
+      complaintPercent: percent(env, 'REPUTATION_SUSPEND_COMPLAINT_PERCENT', 0.5),
+      minMessages: int(env, 'REPUTATION_MIN_MESSAGES', 500, 1, 1_000_000_000),
+      checkIntervalSeconds: int(env, 'REPUTATION_CHECK_INTERVAL_SECONDS', 300, 0, 86400),
+    },
     domainCacheMs: int(env, 'DOMAIN_CACHE_MS', 10_000, 0, 600_000),
     dnsServers,
     dnsTimeoutMs: int(env, 'DNS_TIMEOUT_MS', 3000, 100, 60000),

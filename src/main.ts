@@ -20,6 +20,7 @@ import { startWebhookWorker, WebhookWorker } from './webhooks/worker';
 import { CampaignWorker, createCampaignWorker } from './campaigns/launcher';
 import { OpsListener, startOpsListener } from './ops/health';
 import { createDnsWatch, DnsWatch } from './domains/dns-watch';
+import { createReputationGuard, ReputationGuard } from './domains/reputation-guard';
 import { IDEMPOTENCY_TTL_MS, purgeExpiredKeys } from './idempotency/keys';
 import { purgeInbound } from './inbound/retention';
 import { purgeMessages } from './mail/retention';
@@ -105,11 +106,13 @@ export async function start(config: Config): Promise<Running> {
   let webhooks: WebhookWorker | null = null;
   let campaigns: CampaignWorker | null = null;
   let dnsWatch: DnsWatch | null = null;
+  let reputation: ReputationGuard | null = null;
   if (config.role === 'all' || config.role === 'worker') {
     worker = createDeliveryWorker(services);
     webhooks = startWebhookWorker(services);
     campaigns = createCampaignWorker(services);
     dnsWatch = createDnsWatch(services);
+    reputation = createReputationGuard(services);
     const sweep = () => {
       purgeIdleSessions(services.db, services.config).catch((err) => logger.warn('session purge failed', { error: (err as Error).message }));
       purgeExpiredKeys(services.db, IDEMPOTENCY_TTL_MS).catch((err) => logger.warn('idempotency key purge failed', { error: (err as Error).message }));
@@ -122,7 +125,7 @@ export async function start(config: Config): Promise<Running> {
     };
     timers.push(setInterval(sweep, 10 * 60_000).unref());
     logger.info('worker running', {
-      tasks: ['delivery', 'sweeper', 'session purge', 'webhooks', 'campaigns', 'dns watch'],
+      tasks: ['delivery', 'sweeper', 'session purge', 'webhooks', 'campaigns', 'dns watch', 'reputation guard'],
       mode: config.deliveryMode,
       concurrency: config.deliveryConcurrency,
     });
@@ -157,6 +160,7 @@ export async function start(config: Config): Promise<Running> {
       await worker?.stop();
       await webhooks?.stop();
       await dnsWatch?.stop();
+      await reputation?.stop();
       await closeServices(services);
       logger.info('stopped');
     })());

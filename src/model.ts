@@ -61,6 +61,8 @@ export interface DomainRow extends HostSettings {
   dkim_previous_private_key_enc?: string | null;
   dkim_previous_public_key?: string | null;
   dkim_previous_remove_at?: number | null;
+  /** The reputation guard counts outcomes from here on (set when an admin lifts a suspension). */
+  reputation_from?: number | null;
 }
 
 /** What an account key (`sk_live_…`) may do: the two permissions of the CyberPanel/platform dashboards. */

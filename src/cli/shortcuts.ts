@@ -119,6 +119,21 @@ export function addShortcuts(program: Command, cli: Acts): void {
       }),
     );
 
+  const setStatus = (status: 'Suspended' | 'Enabled') => (ref: string) =>
+    cli.act('emailgateway.setdomainstatus', async (inst) =>
+      inst.run('emailgateway.setdomainstatus', { domainid: (await inst.findDomain(ref)).domain.id, status }),
+    );
+  domain
+    .command('suspend')
+    .description('stop a domain sending (emailgateway.setdomainstatus Status=Suspended); only the admin lifts it')
+    .argument('<domain>', 'DomainID or domain name')
+    .action(setStatus('Suspended'));
+  domain
+    .command('unsuspend')
+    .description('lift a suspension (emailgateway.setdomainstatus Status=Enabled): Enabled again if its records verified')
+    .argument('<domain>', 'DomainID or domain name')
+    .action(setStatus('Enabled'));
+
   program
     .command('key')
     .description('sender API keys')

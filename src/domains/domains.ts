@@ -27,6 +27,13 @@ export function parseFailures(row: Pick<DomainRow, 'dns_failures'>): DnsFailure[
 
 export const STATUS = { pending: 'Approval Pending', enabled: 'Enabled', disabled: 'Disabled', suspended: 'Suspended' } as const;
 
+/** What a sender must do about a domain that is not Enabled, for refusals (send codes 32, SMTP 550 5.7.1). */
+export function activationAdvice(status: string): string {
+  if (status === STATUS.suspended) return 'it was suspended (bounce or complaint rate, or by the admin); only the admin can lift that';
+  if (status === STATUS.disabled) return 'enable it first';
+  return 'verify its DNS records first';
+}
+
 /** The caller's domain, or undefined for a missing id and for another user's id alike. */
 export async function findOwnedDomain(db: Db, userId: number, domainId: unknown): Promise<DomainRow | undefined> {
   const id = Number(domainId);

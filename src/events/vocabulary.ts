@@ -57,6 +57,8 @@ export const DOMAIN_WEBHOOK_EVENTS = [
   'domain.deactivated',
   'domain.dkim_rotated',
   'domain.dkim_key_removed',
+  'domain.suspended',
+  'domain.unsuspended',
 ] as const;
 export type DomainEventType = (typeof DOMAIN_WEBHOOK_EVENTS)[number];
 

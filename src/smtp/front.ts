@@ -5,7 +5,7 @@ import selfsigned from 'selfsigned';
 import { SMTPServer, SMTPServerSession } from 'smtp-server';
 import type { Services } from '../command';
 import { isEnabled, yesNo, canonicalIp } from '../auth/users';
-import { STATUS } from '../domains/domains';
+import { activationAdvice, STATUS } from '../domains/domains';
 import { acceptRaw } from '../mail/accept-raw';
 import { suppressedAmongShared } from '../suppression/suppressions';
 import { SmtpIdentity, smtpIdentityByUsername, verifySmtpProof } from './credentials';
@@ -59,7 +59,7 @@ export async function startSmtpFront(services: Services, opts: { isLocal?: IsLoc
 
   function checkSender(who: SmtpIdentity, address: string, cb: (err?: Error | null) => void): void {
     if (!isEnabled(who.user) || !yesNo(who.user.verified)) return cb(reply(550, '5.7.1 The sending account is disabled or not verified'));
-    if (who.domain.status !== STATUS.enabled) return cb(reply(550, `5.7.1 Sender domain ${who.domain.domain} is not activated; verify its DNS records`));
+    if (who.domain.status !== STATUS.enabled) return cb(reply(550, `5.7.1 Sender domain ${who.domain.domain} is not activated; ${activationAdvice(who.domain.status)}`));
     const domain = address.slice(address.lastIndexOf('@') + 1).toLowerCase();
     if (domain !== who.domain.domain) return cb(reply(553, `5.7.1 Sender address must be on ${who.domain.domain}`));
     cb();

@@ -1,0 +1,55 @@
+/**
+ * emailgateway.setdomainstatus (admin; a Postern addition: Octeth's admin sets Suspended by means it does not
+ * document) — Status=Suspended stops a sender domain's sending (new mail is refused as for any domain that is not
+ * Enabled; what is queued still goes, emailgateway.cleardomainqueue removes it); Status=Enabled lifts a
+ * suspension: the domain is Enabled again if its required records passed their last check, else Approval Pending,
+ * and the reputation guard counts its outcomes from the next whole hour on. Records `domain.suspended` (reason
+ * `admin`) or `domain.unsuspended`. Reply: DomainID, Status (the new one), Changed. Errors: 1 missing DomainID,
+ * 2 domain not found, 3 Status is not Enabled or Suspended, 4 Enabled asked for a domain that is not Suspended.
+ */
+import { defineCommand } from '../src/command';
+import { CommandError } from '../src/errors';
+import { recordDomainEvents } from '../src/domains/domain-events';
+import { DomainRow, parseRecords, STATUS } from '../src/domains/domains';
+
+export default defineCommand({
+  name: 'emailgateway.setdomainstatus',
+  auth: 'admin',
+  errors: {
+    1: 'Missing required parameter (DomainID)',
+    2: 'Domain not found',
+    3: 'Invalid Status value. Allowed: Enabled, Suspended',
+    4: 'Only a Suspended domain can be enabled here; the owner enables a Disabled one (user.senderdomain.update)',
+  },
+  async run(p, ctx) {
+    if (p.domainid === undefined || String(p.domainid).trim() === '') throw new CommandError(1);
+    const id = Number(String(p.domainid).trim());
+    const wanted = String(p.status ?? '')
+      .trim()
+      .toLowerCase();
+    if (wanted !== 'enabled' && wanted !== 'suspended') throw new CommandError(3);
+    if (!Number.isSafeInteger(id) || id <= 0) throw new CommandError(2);
+    return ctx.db.transaction(async (trx) => {
+      const q = trx('sender_domains').where({ id }).first();
+      // SQLite runs one write transaction at a time; MySQL needs the row lock against a concurrent guard or owner.
+      const row = (trx.client.config.client === 'mysql2' ? await q.forUpdate() : await q) as DomainRow | undefined;
+      if (!row) throw new CommandError(2);
+      const now = Date.now();
+      if (wanted === 'suspended') {
+        if (row.status === STATUS.suspended) return { DomainID: id, Status: row.status, Changed: false };
+        await trx('sender_domains').where({ id }).update({ status: STATUS.suspended, updated_at: now });
+        await recordDomainEvents(trx, row, [{ type: 'domain.suspended', data: { reason: 'admin', previous_status: row.status } }], now);
+        ctx.metrics.domainEvent('domain.suspended');
+        return { DomainID: id, Status: STATUS.suspended, Changed: true };
+      }
+      if (row.status !== STATUS.suspended) throw new CommandError(4);
+      // As user.senderdomain.update: only a domain whose required records passed their last probe sends again.
+      const verified = parseRecords(row).every((r) => !r.required || r.ok === true);
+      const status = verified ? STATUS.enabled : STATUS.pending;
+      await trx('sender_domains').where({ id }).update({ status, reputation_from: now, updated_at: now });
+      await recordDomainEvents(trx, row, [{ type: 'domain.unsuspended', data: { status } }], now);
+      ctx.metrics.domainEvent('domain.unsuspended');
+      return { DomainID: id, Status: status, Changed: true };
+    });
+  },
+});

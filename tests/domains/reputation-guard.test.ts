@@ -1,0 +1,206 @@
+import supertest from 'supertest';
+import { createReputationGuard, ReputationGuard } from '../../src/domains/reputation-guard';
+import { hourOf } from '../../src/stats/rollups';
+import { startWebhookWorker, WebhookWorker } from '../../src/webhooks/worker';
+import { addDomain, createUser, senderSetup } from '../helpers/harness';
+import { RelayRig, startRelayRig } from '../helpers/rig';
+import { smtpError, waitFor } from '../helpers/sink';
+import { Receiver, startReceiver } from '../webhooks/receiver';
+
+// The reputation guard end to end: mail sent through the v1 door to a sink that refuses some recipients, the bounces
+// recorded by the real delivery worker, the guard's pass, the domain.suspended webhook sent by the real webhook
+// worker, and the admin's emailgateway.setdomainstatus over /api.php.
+
+let rig: RelayRig;
+let rx: Receiver;
+let hooks: WebhookWorker;
+let guard: ReputationGuard;
+
+beforeAll(async () => {
+  rx = await startReceiver();
+  rig = await startRelayRig({ REPUTATION_MIN_MESSAGES: '10', REPUTATION_SUSPEND_BOUNCE_PERCENT: '20', WEBHOOK_ALLOW_PRIVATE: '1', WEBHOOK_POLL_MS: '50' });
+  rig.sink.onRcpt = (address) => (address.startsWith('bad') ? smtpError(550, '5.1.1 No such user') : undefined);
+  hooks = startWebhookWorker(rig.h.services);
+  guard = createReputationGuard(rig.h.services, { timer: false });
+}, 60000);
+afterAll(async () => {
+  await guard.stop();
+  await hooks.stop();
+  await rig.close();
+  await rx.stop();
+}, 60000);
+
+type Sender = Awaited<ReturnType<typeof senderSetup>>;
+
+/** Sends `good` and `bad` messages from the sender and waits until every one has its outcome. */
+async function sendMix(s: Sender, good: number, bad: number) {
+  const tag = Math.random().toString(36).slice(2, 8);
+  const to = [...Array.from({ length: good }, (_, i) => `ok${i}-${tag}@dest.test`), ...Array.from({ length: bad }, (_, i) => `bad${i}-${tag}@dest.test`)];
+  const res = await supertest(rig.h.app)
+    .post('/api/v1/email/batch')
+    .set('Authorization', `Bearer ${s.key}`)
+    .send({
+      Messages: to.map((address) => ({
+        From: { email: `app@${s.domain}` },
+        To: [{ email: address }],
+        Subject: 'Hi',
+        ContentType: 'html',
+        HTMLContent: '<p>Hello</p>',
+        PlainContent: 'Hello',
+      })),
+    });
+  expect(res.body.Accepted).toBe(to.length);
+  const db = rig.h.services.db;
+  await waitFor(
+    async () => {
+      const [{ n }] = await db('deliveries')
+        .join('messages', 'messages.id', 'deliveries.message_id')
+        .where('messages.domain_id', s.domainId)
+        .whereIn('deliveries.status', ['delivered', 'bounced'])
+        .count({ n: '*' });
+      return Number(n) >= to.length;
+    },
+    30000,
+    'every outcome',
+  );
+  // The rollups are written with each event; wait for the last bounce's to be counted.
+  await waitFor(async () => {
+    const rows = await db('stats_rollup').where({ domain_id: s.domainId, unit: 'h', type: 'bounced' }).sum({ c: 'count' });
+    return Number(rows[0].c ?? 0) >= bad;
+  });
+}
+
+const admin = (params: Record<string, unknown>) => rig.h.call({ Command: 'emailgateway.setdomainstatus', AdminAPIKey: rig.h.adminKey, ...params });
+/** The error code of a failed /api.php reply (a validation failure answers a list, a command's own error one code). */
+const codeOf = (r: { Success: boolean; ErrorCode: number | number[] }) => (r.Success ? null : [r.ErrorCode].flat()[0]);
+const status = async (id: number) => (await rig.h.services.db('sender_domains').where({ id }).first('status')).status as string;
+const send = (s: Sender) =>
+  supertest(rig.h.app)
+    .post('/api/v1/email')
+    .set('Authorization', `Bearer ${s.key}`)
+    .send({
+      From: { email: `app@${s.domain}` },
+      To: [{ email: 'later@dest.test' }],
+      Subject: 'Hi',
+      ContentType: 'html',
+      HTMLContent: '<p>Hello</p>',
+      PlainContent: 'Hello',
+    });
+
+/** Marks every DNS record of the domain as having passed its last check (what verifydomain writes). */
+async function recordsVerified(id: number) {
+  const db = rig.h.services.db;
+  const row = await db('sender_domains').where({ id }).first('dns_records');
+  const records = (JSON.parse(row.dns_records) as Record<string, unknown>[]).map((r) => ({ ...r, ok: true }));
+  await db('sender_domains')
+    .where({ id })
+    .update({ dns_records: JSON.stringify(records) });
+}
+
+describe('the reputation guard', () => {
+  it('suspends a domain whose bounce rate passes the limit, once, with a domain.suspended webhook, and its sends are refused', async () => {
+    const s = await senderSetup(rig.h);
+    const hook = await rig.h.call({
+      Command: 'emailgateway.addwebhook',
+      SessionID: s.sessionId,
+      DomainID: s.domainId,
+      Event: 'domain.suspended',
+      WebhookURL: rx.url(`/susp-${s.domainId}`),
+    });
+    expect(hook).toMatchObject({ Success: true });
+    // A domain under the limit (2 of 12 bounced: 16.7 %) and one with too few outcomes to judge (3 of 4) stay Enabled.
+    const under = await senderSetup(rig.h);
+    const few = await senderSetup(rig.h);
+    await sendMix(under, 10, 2);
+    await sendMix(few, 1, 3);
+    await sendMix(s, 9, 3); // 25 %
+
+    const first = await guard.runOnce();
+    expect(first.suspended).toEqual([s.domainId]);
+    expect(await status(s.domainId)).toBe('Suspended');
+    expect(await status(under.domainId)).toBe('Enabled');
+    expect(await status(few.domainId)).toBe('Enabled');
+    const events = await rig.h.services.db('domain_events').where({ domain_id: s.domainId, type: 'domain.suspended' });
+    expect(events).toHaveLength(1);
+    expect(JSON.parse(events[0].data)).toMatchObject({ reason: 'bounce_rate', outcomes: 12, bounced: 3, bounce_rate: 25, bounce_limit: 20, window_hours: 24 });
+
+    await waitFor(() => rx.hits.some((x) => x.path === `/susp-${s.domainId}`), 10000, 'the domain.suspended webhook');
+    const body = JSON.parse(rx.hits.find((x) => x.path === `/susp-${s.domainId}`)!.body);
+    expect(JSON.stringify(body)).toContain('domain.suspended');
+    expect(JSON.stringify(body)).toContain(s.domain);
+
+    // A second pass changes nothing.
+    expect((await guard.runOnce()).suspended).toEqual([]);
+    expect(await rig.h.services.db('domain_events').where({ domain_id: s.domainId, type: 'domain.suspended' })).toHaveLength(1);
+
+    // The owner cannot lift it, and new mail is refused with code 32 saying why.
+    const own = await rig.h.call({ Command: 'user.senderdomain.update', SessionID: s.sessionId, DomainID: s.domainId, Status: 'Enabled' });
+    expect(await status(s.domainId)).toBe('Suspended');
+    expect(own.Success === false || own.SenderDomain?.Status === 'Suspended').toBe(true);
+    const refused = await send(s);
+    expect(refused.status).toBe(200); // Octeth answers a refused send with 200 and its Errors
+    expect(refused.body.MessageID).toBeUndefined();
+    expect(refused.body.Errors[0]).toMatchObject({ Code: 32 });
+    expect(refused.body.Errors[0].Message).toContain('suspended');
+  }, 90000);
+
+  it('counts complaints against deliveries: 0.6 % complained suspends at the default 0.5 %', async () => {
+    const s = await senderSetup(rig.h);
+    const bucket = hourOf(Date.now());
+    await rig.h.services.db('stats_rollup').insert([
+      { domain_id: s.domainId, unit: 'h', bucket, type: 'delivered', count: 1000, unique_count: 0 },
+      { domain_id: s.domainId, unit: 'h', bucket: bucket - 23, type: 'complained', count: 6, unique_count: 0 },
+      // Outside the 24-hour window: not counted.
+      { domain_id: s.domainId, unit: 'h', bucket: bucket - 24, type: 'bounced', count: 900, unique_count: 0 },
+    ]);
+    const r = await guard.runOnce();
+    expect(r.suspended).toEqual([s.domainId]);
+    const [e] = await rig.h.services.db('domain_events').where({ domain_id: s.domainId, type: 'domain.suspended' });
+    expect(JSON.parse(e.data)).toMatchObject({ reason: 'complaint_rate', outcomes: 1000, complained: 6, complaint_rate: 0.6, bounced: 0 });
+  });
+
+  it('lets only the admin lift a suspension: Approval Pending until the records verify, then counted afresh', async () => {
+    const s = await senderSetup(rig.h);
+    await sendMix(s, 6, 6);
+    expect((await guard.runOnce()).suspended).toContain(s.domainId);
+
+    // Not an admin: refused.
+    const asUser = await rig.h.call({ Command: 'emailgateway.setdomainstatus', SessionID: s.sessionId, DomainID: s.domainId, Status: 'Enabled' });
+    expect(asUser.Success).toBe(false);
+    expect(await status(s.domainId)).toBe('Suspended');
+
+    // The records never passed a check (senderSetup enables the row directly): back to Approval Pending.
+    expect(await admin({ DomainID: s.domainId, Status: 'Enabled' })).toMatchObject({
+      Success: true,
+      DomainID: s.domainId,
+      Status: 'Approval Pending',
+      Changed: true,
+    });
+    expect(await admin({ DomainID: s.domainId, Status: 'Suspended' })).toMatchObject({ Success: true, Status: 'Suspended', Changed: true });
+    expect(await admin({ DomainID: s.domainId, Status: 'Suspended' })).toMatchObject({ Success: true, Status: 'Suspended', Changed: false });
+    await recordsVerified(s.domainId);
+    expect(await admin({ DomainID: s.domainId, Status: 'Enabled' })).toMatchObject({ Success: true, Status: 'Enabled', Changed: true });
+    const kinds = (await rig.h.services.db('domain_events').where({ domain_id: s.domainId }).orderBy('id').select('type', 'data')).map(
+      (e: { type: string; data: string }) => `${e.type}:${JSON.parse(e.data).reason ?? JSON.parse(e.data).status}`,
+    );
+    expect(kinds).toEqual(['domain.suspended:bounce_rate', 'domain.unsuspended:Approval Pending', 'domain.suspended:admin', 'domain.unsuspended:Enabled']);
+
+    // The hours that caused the suspension are not counted again: the next pass leaves it Enabled, and it sends.
+    expect((await guard.runOnce()).suspended).not.toContain(s.domainId);
+    expect(await status(s.domainId)).toBe('Enabled');
+    const sent = await send(s);
+    expect(sent.body.Errors).toBeUndefined();
+    expect(sent.body.MessageID).toEqual(expect.any(String));
+  }, 90000);
+
+  it('answers the admin command errors in the /api.php envelope', async () => {
+    const u = await createUser(rig.h);
+    const id = await addDomain(rig.h, u.sessionId, `pending-${Date.now()}.test`);
+    expect(codeOf(await admin({ Status: 'Enabled' }))).toBe(1);
+    expect(codeOf(await admin({ DomainID: 99999999, Status: 'Enabled' }))).toBe(2);
+    expect(codeOf(await admin({ DomainID: 'x', Status: 'Suspended' }))).toBe(2);
+    expect(codeOf(await admin({ DomainID: id, Status: 'Disabled' }))).toBe(3);
+    expect(codeOf(await admin({ DomainID: id, Status: 'Enabled' }))).toBe(4);
+    expect(await status(id)).toBe('Approval Pending');
+  });
+});

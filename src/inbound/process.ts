@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import { recordEvents } from '../events/record';
 import type { Services } from '../command';
 import { classifyReply, enhancedCode } from '../delivery/classify';
@@ -43,12 +44,30 @@ async function event(services: Services, d: DeliveryRef, type: string, data: Rec
   ]);
 }
 
+/** Serialises reports about one delivery (MySQL; SQLite runs one write transaction at a time). */
+async function lockDelivery(trx: Knex.Transaction, d: DeliveryRef): Promise<{ status: string } | undefined> {
+  const q = trx('deliveries').where({ id: d.id }).first('status');
+  return (trx.client.config.client === 'mysql2' ? await q.forUpdate() : await q) as { status: string } | undefined;
+}
+
+/** Whether the delivery already has an event of this type from a report, at or after `since`. */
+async function reported(trx: Knex.Transaction, d: DeliveryRef, type: string, since = 0): Promise<boolean> {
+  const row = await trx('events').where({ message_id: d.message_id, delivery_id: d.id, type }).where('created_at', '>=', since).first('id');
+  return !!row;
+}
+
+/** A delayed-DSN `deferred` event per delivery at most this often: MTAs send them hours apart. */
+const DELAY_REPORT_MS = 3_600_000;
+
 /**
  * Stores every message received for the MFROM hosts, then reads it as a DSN or ARF report and applies it to
  * the one delivery its VERP address names (src/inbound/match.ts): a failure moves the delivery to `bounced`
  * with a `bounced` event (an address-level one also suppresses the address), a delay adds a `deferred` event,
- * a complaint adds a `complained` event and a suppression entry. A report that names no delivery that way is
- * kept as `unmatched` and changes nothing; unreadable mail stays stored as `unparsed`. Both are logged.
+ * a complaint adds a `complained` event and a suppression entry. Each counts once per delivery (a delay once an
+ * hour): anyone who received a message knows its VERP address and could replay a report, and each event counts in
+ * the bounce and complaint rates (which can suspend the domain, src/domains/reputation-guard.ts) and calls webhooks.
+ * A replay is kept as `duplicate`. A report that names no delivery that way is kept as `unmatched` and changes
+ * nothing; unreadable mail stays stored as `unparsed`. All three are logged.
  */
 export async function processInbound(services: Services, mail: InboundMail): Promise<{ id: number; status: string; note: string }> {
   const [id] = await services.db('inbound_messages').insert({
@@ -82,10 +101,14 @@ export async function processInbound(services: Services, mail: InboundMail): Pro
 
   if (report.kind === 'arf') {
     const arf = report;
-    await services.db.transaction(async (trx) => {
+    const fresh = await services.db.transaction(async (trx) => {
+      await lockDelivery(trx, target);
+      if (await reported(trx, target, 'complained')) return false;
       await event(services, target, 'complained', { feedback_type: arf.feedbackType, source: 'arf' }, trx);
       await addSuppression(trx, target.domain_id, target.recipient, 'complaint', `feedback report (${arf.feedbackType})`);
+      return true;
     });
+    if (!fresh) return finish('arf', 'duplicate', `complaint for ${target.recipient} already recorded`, target.id);
     return finish('arf', 'processed', `complaint for ${target.recipient}`, target.id);
   }
 
@@ -95,17 +118,27 @@ export async function processInbound(services: Services, mail: InboundMail): Pro
   if (r.action === 'failed') {
     // The reporting MTA gave up: the delivery is bounced whatever the class; only an address-level failure suppresses.
     const verdict = classifyReply(dsnBasicCode(r), reply, r.status);
-    await services.db.transaction(async (trx) => {
+    const fresh = await services.db.transaction(async (trx) => {
+      const row = await lockDelivery(trx, target);
+      if (!row || row.status === 'bounced') return false;
       await trx('deliveries')
         .where({ id: target.id })
         .update({ status: 'bounced', bounce_class: verdict.class, last_reply: reply, finished_at: Date.now(), updated_at: Date.now(), lease_until: null });
       await event(services, target, 'bounced', { source: 'dsn', bounce_class: verdict.class, smtp_reply: reply, status: r.status }, trx);
       if (verdict.suppress) await addSuppression(trx, target.domain_id, target.recipient, 'hard_bounce', reply);
+      return true;
     });
+    if (!fresh) return finish('dsn', 'duplicate', `${target.recipient} already bounced`, target.id);
     return finish('dsn', 'processed', `bounced ${target.recipient} (${verdict.class})`, target.id);
   }
   if (r.action === 'delayed') {
-    await event(services, target, 'deferred', { source: 'dsn', smtp_reply: reply, status: r.status });
+    const fresh = await services.db.transaction(async (trx) => {
+      await lockDelivery(trx, target);
+      if (await reported(trx, target, 'deferred', Date.now() - DELAY_REPORT_MS)) return false;
+      await event(services, target, 'deferred', { source: 'dsn', smtp_reply: reply, status: r.status }, trx);
+      return true;
+    });
+    if (!fresh) return finish('dsn', 'duplicate', `delay of ${target.recipient} already reported within the hour`, target.id);
     return finish('dsn', 'processed', `delayed ${target.recipient}`, target.id);
   }
   return finish('dsn', 'unmatched', `action "${r.action}" for ${target.recipient} changes nothing`, target.id);

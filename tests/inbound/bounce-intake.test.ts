@@ -316,6 +316,32 @@ describe('bounce and complaint intake', () => {
     expect(await lastInbound()).toMatchObject({ kind: 'arf', status: 'processed', delivery_id: m.id });
   });
 
+  it('counts a replayed report once per delivery: one bounced, one complained, one delay an hour; replays kept as duplicate', async () => {
+    // The recipient knows the VERP address: a replay must not add to the bounce and complaint rates (which can
+    // suspend the domain) nor call the webhooks again.
+    const count = async (id: number, type: string) => (await eventsOf(id)).filter((e) => e.type === type).length;
+    const bounced = await sent('twice@dest.test');
+    const dsn = postfixDsn(bounced.verp, 'twice@dest.test', '5.1.1', '550 5.1.1 <twice@dest.test>: Recipient address rejected');
+    await deliver(bounced.verp, dsn);
+    expect(await lastInbound()).toMatchObject({ kind: 'dsn', status: 'processed' });
+    for (let i = 0; i < 3; i++) await deliver(bounced.verp, dsn);
+    expect(await lastInbound()).toMatchObject({ kind: 'dsn', status: 'duplicate', delivery_id: bounced.id });
+    expect(await count(bounced.id, 'bounced')).toBe(1);
+
+    const angry = await sent('again@dest.test');
+    const raw = arf('again@dest.test', angry.header, angry.verp);
+    for (let i = 0; i < 3; i++) await deliver(`fbl@sl.${s.domain}`, raw, 'feedbackloop@comcast.yahoo.com');
+    expect(await lastInbound()).toMatchObject({ kind: 'arf', status: 'duplicate', delivery_id: angry.id });
+    expect(await count(angry.id, 'complained')).toBe(1);
+    expect(await h.services.db('suppressions').where({ domain_id: s.domainId, email: 'again@dest.test' })).toHaveLength(1);
+
+    const slow = await sent('later@dest.test');
+    const delayed = postfixDsn(slow.verp, 'later@dest.test', '4.4.1', '421 4.4.1 Connection timed out', 'delayed');
+    for (let i = 0; i < 3; i++) await deliver(slow.verp, delayed);
+    expect(await lastInbound()).toMatchObject({ status: 'duplicate' });
+    expect(await count(slow.id, 'deferred')).toBe(1);
+  });
+
   it('stores mail it cannot read instead of dropping it', async () => {
     await deliver(`someone@sl.${s.domain}`, `From: a@b.test\r\nSubject: hello\r\n\r\njust a note\r\n`, 'a@b.test');
     const row = await lastInbound();

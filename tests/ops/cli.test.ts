@@ -9,6 +9,7 @@ import { freePort } from '../helpers/ports';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import supertest from 'supertest';
+import { waitFor } from '../helpers/sink';
 import { createApp } from '../../src/app';
 import { Installation, openInstallation } from '../../src/cli/installation';
 import { Cli, runCli } from '../../src/cli/program';
@@ -176,6 +177,25 @@ describe('postern CLI commands', () => {
     expect(queue.json.OldestQueuedSeconds).toBeGreaterThanOrEqual(0);
     // `queue <verb>` runs queue.<verb>: the queue control commands slot in by name.
     expect((await cli(['queue', 'status', '--domain', 'nowhere.example'], h.env)).code).toBe(2);
+
+    // The admin suspends the domain: its key's sends are refused (code 32) until it is unsuspended.
+    const suspended = await cli(['domain', 'suspend', 'cli-bob.example.com'], h.env);
+    expect(suspended.json).toMatchObject({ DomainID: added.json.NewSenderDomainID, Status: 'Suspended', Changed: true });
+    // The CLI is another process: this one sees the change within its credential cache (SENDER_AUTH_CACHE_MS, 1 s).
+    let refused: unknown;
+    await waitFor(async () => {
+      const r = await supertest(h.app)
+        .post('/api/v1/email')
+        .set('Authorization', `Bearer ${key.json.APIKey.APIKey}`)
+        .send({ Subject: 'Hi', ContentType: 'plain', PlainContent: 'x', From: { email: 'a@cli-bob.example.com' }, To: [{ email: 'r@dest.test' }] });
+      refused = r.body.Errors?.[0];
+      return !!refused;
+    }, 5000);
+    expect(refused).toMatchObject({ Code: 32, Message: expect.stringContaining('suspended') });
+    // Its records never verified: lifting the suspension leaves it Approval Pending.
+    const lifted = await cli(['domain', 'unsuspend', String(added.json.NewSenderDomainID)], h.env);
+    expect(lifted.json).toMatchObject({ Status: 'Approval Pending', Changed: true });
+    expect((await cli(['domain', 'unsuspend', 'cli-bob.example.com'], h.env)).code).not.toBe(0);
   });
 
   it('runs any command with call: admin commands as the admin, user and sender commands as the one named', async () => {

@@ -1,7 +1,7 @@
 import type { Services } from '../command';
 import { listExists, subscribedMembers, SubscriberContext } from '../lists/api';
 import { acceptMessages, QUOTA_PROBLEM } from './accept';
-import { Accepted, contentOf, resolveRefs, Sender, SendRefs } from './prepare';
+import { Accepted, contentOf, refusedForEveryone, resolveRefs, Sender, SendRefs } from './prepare';
 import { storedSizeOf } from './stored-content';
 import type { CommitStatement } from '../idempotency/keys';
 import { isOutage } from '../outage';
@@ -51,6 +51,7 @@ export async function acceptListSend(
   if (problems.length) return { ok: false, problems };
 
   const ids: string[] = [];
+  let skipped: Problem[] | undefined;
   const perPage = membersPerPage(services, req, refs);
   let afterId = 0;
   for (;;) {
@@ -80,13 +81,26 @@ export async function acceptListSend(
           services.logger.warn('list send stopped at the sending limit', { listId, accepted: ids.length });
           return { ok: true, messageIds: ids };
         }
-        return { ok: false, problems: page.problems };
+        // A part whose members were all refused for reasons of their own (suppressed since they were read) is skipped,
+        // as one refused member among others always was: failing here answered an error for a send whose earlier
+        // parts were committed, and dropped the later ones.
+        const everyone = page.problems.some((p) => p.code === QUOTA_PROBLEM.code) ? page.problems : await refusedForEveryone(services, sender, req, refs);
+        if (everyone.length) return { ok: false, problems: everyone };
+        services.logger.warn('list members refused one by one; skipped', {
+          listId,
+          skipped: members.slice(at, at + perPage).length,
+          reason: page.problems[0]?.message,
+        });
+        skipped ??= page.problems;
+        continue;
       }
       ids.push(...page.messageIds);
     }
     if (!more) break;
     afterId = members[members.length - 1].id;
   }
+  // Nothing accepted and a part skipped: every member was refused one by one; say why, as a one-page list always did.
+  if (!ids.length && skipped) return { ok: false, problems: skipped };
   return { ok: true, messageIds: ids };
 }
 

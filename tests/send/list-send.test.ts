@@ -288,6 +288,43 @@ describe('TargetListID with SENDEMAIL_FULL_LIST=1: the whole list by SubscriberI
     expect(again.body).toEqual(first.body);
   }, 60000);
 
+  it('skips a page whose members were all suppressed after it was read, and sends the next page', async () => {
+    const { h, s } = st.rig;
+    const listId = await makeList(h, st.o);
+    // 250 members (the first page, by SubscriberID) to be refused, then 10 to send to.
+    await bulkSubscribers(h.services.db, listId, 250, 'gone', 'skip.test');
+    await bulkSubscribers(h.services.db, listId, 10, 'kept', 'skip.test');
+    const gone = Array.from({ length: 250 }, (_, i) => `gone${i}@skip.test`);
+    // The page is read before its members are suppressed (through the door), just before the send path looks them
+    // up: as when they unsubscribe or bounce elsewhere while the send is under way.
+    const store = h.services.store;
+    const original = store.runTogether;
+    let armed = true;
+    store.runTogether = async function (this: typeof store, stmts) {
+      if (armed && stmts.some((q) => q.toSQL().bindings.includes(gone[0]))) {
+        armed = false;
+        expect(await as(h, st.o)('suppression.import', { EmailAddresses: gone })).toMatchObject({ Success: true, TotalImported: 250 });
+      }
+      return original.call(this, stmts);
+    };
+    try {
+      const res = await sendList(st, { TargetListID: listId });
+      expect(armed).toBe(false);
+      expect(res.status).toBe(200);
+      expect(res.body.Errors).toBeUndefined();
+      expect(res.body.MessageID).toHaveLength(10);
+    } finally {
+      store.runTogether = original;
+    }
+    const to = await h.services
+      .db('deliveries')
+      .join('messages', 'messages.id', 'deliveries.message_id')
+      .where('messages.domain_id', s.domainId)
+      .where('deliveries.recipient', 'like', '%@skip.test')
+      .pluck('deliveries.recipient');
+    expect(to.sort()).toEqual(Array.from({ length: 10 }, (_, i) => `kept${i}@skip.test`).sort());
+  }, 60000);
+
   it('leaves the process answering while it pages: no turn of the event loop takes more than a few pages', async () => {
     const listId = await makeList(st.rig.h, st.o);
     // 20 pages of members, written in bulk: the send is the door.

@@ -74,11 +74,12 @@ export interface Config {
   dkimPreviousKeyHours: number;
   /**
    * The reputation guard (src/domains/reputation-guard.ts): a sender domain whose last 24 hours hold at least
-   * REPUTATION_MIN_MESSAGES (500) outcomes, with REPUTATION_SUSPEND_BOUNCE_PERCENT (10) of them bounced or
-   * REPUTATION_SUSPEND_COMPLAINT_PERCENT (0.5) of its deliveries complained about, is Suspended. A percentage of 0
-   * turns that check off; REPUTATION_CHECK_INTERVAL_SECONDS (300) is how often the worker looks, 0 = never.
+   * REPUTATION_MIN_MESSAGES (500) outcomes, with REPUTATION_SUSPEND_BOUNCE_PERCENT (10) of them hard bounces, or
+   * REPUTATION_SUSPEND_COMPLAINT_PERCENT (0.5) of its deliveries complained about and at least
+   * REPUTATION_MIN_COMPLAINTS (25) complaints, is Suspended. A percentage of 0 turns that check off;
+   * REPUTATION_CHECK_INTERVAL_SECONDS (300) is how often the worker looks, 0 = never.
    */
-  reputation: { bouncePercent: number; complaintPercent: number; minMessages: number; checkIntervalSeconds: number };
+  reputation: { bouncePercent: number; complaintPercent: number; minMessages: number; minComplaints: number; checkIntervalSeconds: number };
   /** DOMAIN_CACHE_MS: how long a delivery worker reuses a sender domain's row (status, DKIM key and selector). Default 10000. */
   domainCacheMs: number;
   /** DMARC_RECORD: the DMARC policy we suggest publishing. Default `v=DMARC1; p=none`. */
@@ -508,6 +509,7 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
       bouncePercent: percent(env, 'REPUTATION_SUSPEND_BOUNCE_PERCENT', 10),
       complaintPercent: percent(env, 'REPUTATION_SUSPEND_COMPLAINT_PERCENT', 0.5),
       minMessages: int(env, 'REPUTATION_MIN_MESSAGES', 500, 1, 1_000_000_000),
+      minComplaints: int(env, 'REPUTATION_MIN_COMPLAINTS', 25, 1, 1_000_000_000),
       checkIntervalSeconds: int(env, 'REPUTATION_CHECK_INTERVAL_SECONDS', 300, 0, 86400),
     },
     domainCacheMs: int(env, 'DOMAIN_CACHE_MS', 10_000, 0, 600_000),

@@ -1,5 +1,5 @@
 import type { Services } from '../command';
-import { HOUR_MS, hourOf } from '../stats/rollups';
+import { HARD_BOUNCES, HOUR_MS, hourOf } from '../stats/rollups';
 import { percentOf } from '../stats/reputation';
 import { recordDomainEvents } from './domain-events';
 import { DomainRow, STATUS } from './domains';
@@ -8,12 +8,23 @@ import { DomainRow, STATUS } from './domains';
 const WINDOW_HOURS = 24;
 /** Domains read per query (well under SQLite's bound-parameter limit). */
 const CHUNK = 400;
+/**
+ * More domains than this share of those judged over a limit in one pass (and at least 3) points at the installation,
+ * not at its senders: the shared IP blocklisted, the smarthost refusing, a flood of forged reports. Nobody is
+ * suspended then, and the pass logs an error for the operator.
+ */
+const MASS_SHARE = 0.2;
+const MASS_MIN = 3;
 
 export interface ReputationVerdict {
   domainId: number;
-  /** Outcomes at the recipients' MTAs in the window: delivered + bounced. */
+  /** The domain's reputation_from when its figures were read: a lift since then voids the verdict. */
+  from: number | null;
+  /** Outcomes at the recipients' MTAs in the window: delivered + bounced (any class). */
   outcomes: number;
-  bounced: number;
+  /** Bounces that blame the address (class hard): a block, a full mailbox or a refused message say nothing of the list. */
+  hardBounced: number;
+  delivered: number;
   complained: number;
   bounceRate: number;
   complaintRate: number;
@@ -21,41 +32,47 @@ export interface ReputationVerdict {
 
 export interface ReputationGuard {
   /** One pass at `now` (a test's clock): every Enabled domain over a limit is Suspended. */
-  runOnce(now?: number): Promise<{ checked: number; suspended: number[] }>;
+  runOnce(now?: number): Promise<{ checked: number; suspended: number[]; held: number[] }>;
   stop(): Promise<void>;
 }
 
 /**
- * Suspends Enabled sender domains whose bounce or complaint rate over the last 24 hours passes the configured limit
- * (config.reputation), as the large ESPs do, so that one customer's bad list cannot burn the installation's IPs for
- * everyone. Rates come from the hourly rollups (two small reads per 400 domains: which domains had any bounce or
- * complaint, then those domains' figures), so a pass costs the same whatever the mail volume. A suspension is a
- * conditional UPDATE from Enabled, so with several workers each domain is suspended once, with one
- * `domain.suspended` event (and its webhook calls). Only an admin lifts it (emailgateway.setdomainstatus); the guard
+ * Suspends Enabled sender domains whose hard-bounce or complaint rate over the last 24 hours passes the configured
+ * limit (config.reputation), as the large ESPs do, so that one customer's bad list cannot burn the installation's
+ * IPs for everyone. Rates come from the hourly rollups (two small reads per 400 domains: which domains had a bounce
+ * or complaint, then those domains' figures), so a pass costs the same whatever the mail volume. A complaint needs
+ * `minComplaints` of them as well as the rate: the intake takes reports from anyone, and any recipient knows a
+ * message's VERP address. A suspension is a conditional UPDATE from Enabled (and the reputation_from it was judged
+ * with), so with several workers each domain is suspended once, with one `domain.suspended` event (and its webhook
+ * calls), and never over a lift made during the pass. Only an admin lifts it (emailgateway.setdomainstatus); the guard
  * then counts from the next whole hour on (`reputation_from`).
  */
 export function createReputationGuard(services: Services, opts: { clock?: () => number; timer?: boolean } = {}): ReputationGuard {
   const { db, config, logger } = services;
   const limits = config.reputation;
   const clock = opts.clock ?? Date.now;
-  let running: Promise<{ checked: number; suspended: number[] }> | null = null;
+  let running: Promise<{ checked: number; suspended: number[]; held: number[] }> | null = null;
   let timer: NodeJS.Timeout | null = null;
 
-  function overLimit(v: ReputationVerdict): boolean {
-    if (v.outcomes < limits.minMessages) return false;
-    return (limits.bouncePercent > 0 && v.bounceRate >= limits.bouncePercent) || (limits.complaintPercent > 0 && v.complaintRate >= limits.complaintPercent);
+  /** Why the domain is over a limit, or null. */
+  function overLimit(v: ReputationVerdict): 'bounce_rate' | 'complaint_rate' | null {
+    if (v.outcomes < limits.minMessages) return null;
+    if (limits.bouncePercent > 0 && v.bounceRate >= limits.bouncePercent) return 'bounce_rate';
+    if (limits.complaintPercent > 0 && v.complained >= limits.minComplaints && v.complaintRate >= limits.complaintPercent) return 'complaint_rate';
+    return null;
   }
 
-  /** The figures of the chunk's domains that had a bounce or complaint in the window. */
+  /** The figures of the chunk's domains that had a hard bounce or a complaint in the window. */
   async function verdicts(rows: Pick<DomainRow, 'id' | 'reputation_from'>[], now: number): Promise<ReputationVerdict[]> {
     const nowHour = hourOf(now);
     const fromHour = new Map(rows.map((r) => [Number(r.id), Math.max(nowHour - WINDOW_HOURS + 1, Math.ceil(Number(r.reputation_from ?? 0) / HOUR_MS))]));
+    const from = new Map(rows.map((r) => [Number(r.id), r.reputation_from === null || r.reputation_from === undefined ? null : Number(r.reputation_from)]));
     const earliest = Math.min(...fromHour.values());
     const flagged: { domain_id: number }[] = await db('stats_rollup')
       .whereIn('domain_id', [...fromHour.keys()])
       .where('unit', 'h')
       .where('bucket', '>=', earliest)
-      .whereIn('type', ['bounced', 'complained'])
+      .whereIn('type', [HARD_BOUNCES, 'complained'])
       .where('count', '>', 0)
       .distinct('domain_id');
     if (!flagged.length) return [];
@@ -66,58 +83,71 @@ export function createReputationGuard(services: Services, opts: { clock?: () => 
       )
       .where('unit', 'h')
       .where('bucket', '>=', earliest)
-      .whereIn('type', ['delivered', 'bounced', 'complained'])
+      .whereIn('type', ['delivered', 'bounced', HARD_BOUNCES, 'complained'])
       .select('domain_id', 'bucket', 'type', 'count');
-    const byDomain = new Map<number, { delivered: number; bounced: number; complained: number }>();
+    const byDomain = new Map<number, Record<string, number>>();
     for (const c of counts) {
       const id = Number(c.domain_id);
       if (Number(c.bucket) < fromHour.get(id)!) continue;
-      const f = byDomain.get(id) ?? byDomain.set(id, { delivered: 0, bounced: 0, complained: 0 }).get(id)!;
-      f[c.type as 'delivered' | 'bounced' | 'complained'] += Number(c.count);
+      const f = byDomain.get(id) ?? byDomain.set(id, {}).get(id)!;
+      f[c.type] = (f[c.type] ?? 0) + Number(c.count);
     }
     return [...byDomain].map(([domainId, f]) => {
-      const outcomes = f.delivered + f.bounced;
+      const delivered = f.delivered ?? 0;
+      const outcomes = delivered + (f.bounced ?? 0);
+      const hardBounced = f[HARD_BOUNCES] ?? 0;
+      const complained = f.complained ?? 0;
       return {
         domainId,
+        from: from.get(domainId) ?? null,
         outcomes,
-        bounced: f.bounced,
-        complained: f.complained,
-        bounceRate: percentOf(f.bounced, outcomes),
-        complaintRate: percentOf(f.complained, f.delivered),
+        hardBounced,
+        delivered,
+        complained,
+        bounceRate: percentOf(hardBounced, outcomes),
+        complaintRate: percentOf(complained, delivered),
       };
     });
   }
 
-  async function suspend(v: ReputationVerdict, now: number): Promise<boolean> {
-    return db.transaction(async (trx) => {
-      const row: DomainRow | undefined = await trx('sender_domains').where({ id: v.domainId, status: STATUS.enabled }).first();
-      if (!row) return false;
-      const n = await trx('sender_domains').where({ id: v.domainId, status: STATUS.enabled }).update({ status: STATUS.suspended, updated_at: now });
-      if (!n) return false;
-      const data = {
-        reason: v.bounceRate >= limits.bouncePercent && limits.bouncePercent > 0 ? 'bounce_rate' : 'complaint_rate',
-        window_hours: WINDOW_HOURS,
-        outcomes: v.outcomes,
-        bounced: v.bounced,
-        complained: v.complained,
-        bounce_rate: v.bounceRate,
-        complaint_rate: v.complaintRate,
-        bounce_limit: limits.bouncePercent,
-        complaint_limit: limits.complaintPercent,
-      };
+  async function suspend(v: ReputationVerdict, reason: 'bounce_rate' | 'complaint_rate', now: number): Promise<boolean> {
+    const data = {
+      reason,
+      window_hours: WINDOW_HOURS,
+      outcomes: v.outcomes,
+      hard_bounced: v.hardBounced,
+      delivered: v.delivered,
+      complained: v.complained,
+      bounce_rate: v.bounceRate,
+      complaint_rate: v.complaintRate,
+      bounce_limit: limits.bouncePercent,
+      complaint_limit: limits.complaintPercent,
+    };
+    const done = await db.transaction(async (trx) => {
+      // Still Enabled, and not lifted since its figures were read (a lift sets reputation_from): else no suspension.
+      const where = (q: typeof trx) =>
+        q('sender_domains')
+          .where({ id: v.domainId, status: STATUS.enabled })
+          .where((w) => (v.from === null ? w.whereNull('reputation_from') : w.where('reputation_from', v.from)));
+      const row: DomainRow | undefined = await where(trx).first();
+      if (!row) return null;
+      if (!(await where(trx).update({ status: STATUS.suspended, updated_at: now }))) return null;
       await recordDomainEvents(trx, row, [{ type: 'domain.suspended', data }], now);
-      logger.warn('domain.suspended', { domainId: v.domainId, domain: row.domain, ...data });
-      services.metrics.domainEvent('domain.suspended');
-      return true;
+      return row;
     });
+    if (!done) return false;
+    logger.warn('domain.suspended', { domainId: v.domainId, domain: done.domain, ...data });
+    services.metrics.domainEvent('domain.suspended');
+    return true;
   }
 
-  async function pass(now: number): Promise<{ checked: number; suspended: number[] }> {
+  async function pass(now: number): Promise<{ checked: number; suspended: number[]; held: number[] }> {
     const suspended: number[] = [];
-    if (!(limits.bouncePercent > 0 || limits.complaintPercent > 0)) return { checked: 0, suspended };
+    if (!(limits.bouncePercent > 0 || limits.complaintPercent > 0)) return { checked: 0, suspended, held: [] };
     let checked = 0;
-    let after = 0;
-    for (;;) {
+    let judged = 0;
+    const over: [ReputationVerdict, 'bounce_rate' | 'complaint_rate'][] = [];
+    for (let after = 0; ;) {
       const rows: Pick<DomainRow, 'id' | 'reputation_from'>[] = await db('sender_domains')
         .where('status', STATUS.enabled)
         .where('id', '>', after)
@@ -128,13 +158,31 @@ export function createReputationGuard(services: Services, opts: { clock?: () => 
       after = Number(rows[rows.length - 1].id);
       checked += rows.length;
       for (const v of await verdicts(rows, now)) {
-        if (overLimit(v) && (await suspend(v, now))) suspended.push(v.domainId);
+        if (v.outcomes >= limits.minMessages) judged += 1;
+        const reason = overLimit(v);
+        if (reason) over.push([v, reason]);
       }
-      // This process's sends see the suspension at once (other processes within their 1 s credential cache).
-      if (suspended.length) services.store.forgetCredentials();
       if (rows.length < CHUNK) break;
     }
-    return { checked, suspended };
+    if (over.length >= Math.max(MASS_MIN, Math.ceil(MASS_SHARE * judged))) {
+      logger.error('reputation guard: too many domains over a limit at once; suspending none (an installation-wide problem?)', {
+        over: over.length,
+        judged,
+        domainIds: over.slice(0, 20).map(([v]) => v.domainId),
+      });
+      return { checked, suspended, held: over.map(([v]) => v.domainId) };
+    }
+    for (const [v, reason] of over) {
+      try {
+        if (await suspend(v, reason, now)) suspended.push(v.domainId);
+      } catch (err) {
+        // One domain's failure (a lock wait, a lost connection) must not leave the rest unchecked.
+        logger.warn('reputation guard: suspension failed', { domainId: v.domainId, error: (err as Error).message });
+      }
+    }
+    // This process's sends see the suspension at once (other processes within their 1 s credential cache).
+    if (suspended.length) services.store.forgetCredentials();
+    return { checked, suspended, held: [] };
   }
 
   function runOnce(now = clock()) {

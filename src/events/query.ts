@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { Db } from '../db';
 import { inRange } from '../stats/queries';
+import { HARD_BOUNCES } from '../stats/rollups';
 
 /**
  * Reading the events table for getevents, getevents.public, aggrevents, dailyseries and exportevents.
@@ -188,6 +189,7 @@ export async function countEvents(db: Db, scope: EventScope, f: EventFilter): Pr
   if (!domainIds.length) return scanCount(db, scope, f);
   const q = db('stats_rollup').whereIn('domain_id', domainIds).modify(inRange, { fromHour, toHour });
   if (f.types) q.whereIn('type', f.types);
+  else q.whereNot('type', HARD_BOUNCES);
   const [{ n }] = await q.sum({ n: 'count' });
   const head = fromHour * HOUR_MS > from ? await scanCount(db, scope, { ...f, from, to: fromHour * HOUR_MS - 1 }) : 0;
   const tail = toHour * HOUR_MS <= to ? await scanCount(db, scope, { ...f, from: toHour * HOUR_MS, to }) : 0;

@@ -16,6 +16,13 @@ const UNITS: ['h' | 'd', number][] = [
 export const BUCKET_LIMITS = [1, 5, 10, 30, 60, 300, 600];
 export const BUCKET_NAMES = ['< 1s', '1-5s', '5-10s', '10-30s', '30-60s', '1-5m', '5-10m', '> 10m'];
 
+/**
+ * A count kept in stats_rollup beside the event types: the `bounced` events whose class is `hard` (the address is bad,
+ * not a block or the message), which the reputation guard judges a list by. Not an event type: a query summing
+ * every type of stats_rollup must leave it out (src/events/query.ts).
+ */
+export const HARD_BOUNCES = 'bounced_hard';
+
 /** Types TagStats shows (Sent = queued + scheduled). */
 const TAGGED = new Set(['queued', 'scheduled', 'delivered', 'bounced', 'opened', 'clicked']);
 /** Types the recipient-domain rollup keeps; the last three carry delivery seconds. */
@@ -108,10 +115,12 @@ export function aggregate(
     const s = rd && TIMED.has(e.type) ? (secondsOf(e.data) ?? secondsFallback(e)) : null;
     for (const [unit, size] of UNITS) {
       const bucket = Math.floor(e.created_at / size);
-      const hk = `${e.domain_id}\u0000${unit}\u0000${bucket}\u0000${e.type}`;
-      const h = counts.get(hk) ?? counts.set(hk, { domain_id: e.domain_id, unit, bucket, type: e.type, count: 0, unique_count: 0 }).get(hk)!;
-      h.count += 1;
-      h.unique_count += unique;
+      for (const type of e.type === 'bounced' && e.data.bounce_class === 'hard' ? [e.type, HARD_BOUNCES] : [e.type]) {
+        const hk = `${e.domain_id}\u0000${unit}\u0000${bucket}\u0000${type}`;
+        const h = counts.get(hk) ?? counts.set(hk, { domain_id: e.domain_id, unit, bucket, type, count: 0, unique_count: 0 }).get(hk)!;
+        h.count += 1;
+        h.unique_count += unique;
+      }
 
       for (const tag of tagList) {
         const tk = `${e.domain_id}\u0000${unit}\u0000${bucket}\u0000${tag}\u0000${e.type}`;

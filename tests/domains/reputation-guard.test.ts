@@ -19,7 +19,13 @@ let guard: ReputationGuard;
 beforeAll(async () => {
   rx = await startReceiver();
   rig = await startRelayRig({ REPUTATION_MIN_MESSAGES: '10', REPUTATION_SUSPEND_BOUNCE_PERCENT: '20', WEBHOOK_ALLOW_PRIVATE: '1', WEBHOOK_POLL_MS: '50' });
-  rig.sink.onRcpt = (address) => (address.startsWith('bad') ? smtpError(550, '5.1.1 No such user') : undefined);
+  // bad…: the address does not exist (a hard bounce); blk…: the sending IP is on a blocklist (says nothing of the list).
+  rig.sink.onRcpt = (address) =>
+    address.startsWith('bad')
+      ? smtpError(550, '5.1.1 No such user')
+      : address.startsWith('blk')
+        ? smtpError(550, '5.7.1 Service unavailable; client host [127.0.0.1] blocked using zen.spamhaus.org')
+        : undefined;
   hooks = startWebhookWorker(rig.h.services);
   guard = createReputationGuard(rig.h.services, { timer: false });
 }, 60000);
@@ -33,9 +39,9 @@ afterAll(async () => {
 type Sender = Awaited<ReturnType<typeof senderSetup>>;
 
 /** Sends `good` and `bad` messages from the sender and waits until every one has its outcome. */
-async function sendMix(s: Sender, good: number, bad: number) {
+async function sendMix(s: Sender, good: number, bad: number, prefix = 'bad') {
   const tag = Math.random().toString(36).slice(2, 8);
-  const to = [...Array.from({ length: good }, (_, i) => `ok${i}-${tag}@dest.test`), ...Array.from({ length: bad }, (_, i) => `bad${i}-${tag}@dest.test`)];
+  const to = [...Array.from({ length: good }, (_, i) => `ok${i}-${tag}@dest.test`), ...Array.from({ length: bad }, (_, i) => `${prefix}${i}-${tag}@dest.test`)];
   const res = await supertest(rig.h.app)
     .post('/api/v1/email/batch')
     .set('Authorization', `Bearer ${s.key}`)
@@ -108,11 +114,14 @@ describe('the reputation guard', () => {
       WebhookURL: rx.url(`/susp-${s.domainId}`),
     });
     expect(hook).toMatchObject({ Success: true });
-    // A domain under the limit (2 of 12 bounced: 16.7 %) and one with too few outcomes to judge (3 of 4) stay Enabled.
+    // A domain under the limit (2 of 12 bounced: 16.7 %), one with too few outcomes to judge (3 of 4), and one whose
+    // refusals blame the sending IP, not its list (a blocklist: 6 of 12) stay Enabled.
     const under = await senderSetup(rig.h);
     const few = await senderSetup(rig.h);
+    const blocked = await senderSetup(rig.h);
     await sendMix(under, 10, 2);
     await sendMix(few, 1, 3);
+    await sendMix(blocked, 6, 6, 'blk');
     await sendMix(s, 9, 3); // 25 %
 
     const first = await guard.runOnce();
@@ -120,9 +129,17 @@ describe('the reputation guard', () => {
     expect(await status(s.domainId)).toBe('Suspended');
     expect(await status(under.domainId)).toBe('Enabled');
     expect(await status(few.domainId)).toBe('Enabled');
+    expect(await status(blocked.domainId)).toBe('Enabled');
     const events = await rig.h.services.db('domain_events').where({ domain_id: s.domainId, type: 'domain.suspended' });
     expect(events).toHaveLength(1);
-    expect(JSON.parse(events[0].data)).toMatchObject({ reason: 'bounce_rate', outcomes: 12, bounced: 3, bounce_rate: 25, bounce_limit: 20, window_hours: 24 });
+    expect(JSON.parse(events[0].data)).toMatchObject({
+      reason: 'bounce_rate',
+      outcomes: 12,
+      hard_bounced: 3,
+      bounce_rate: 25,
+      bounce_limit: 20,
+      window_hours: 24,
+    });
 
     await waitFor(() => rx.hits.some((x) => x.path === `/susp-${s.domainId}`), 10000, 'the domain.suspended webhook');
     const body = JSON.parse(rx.hits.find((x) => x.path === `/susp-${s.domainId}`)!.body);
@@ -144,19 +161,49 @@ describe('the reputation guard', () => {
     expect(refused.body.Errors[0].Message).toContain('suspended');
   }, 90000);
 
-  it('counts complaints against deliveries: 0.6 % complained suspends at the default 0.5 %', async () => {
+  it('counts complaints against deliveries, at least 25 of them: 0.6 % suspends at the default 0.5 %, 20 complaints do not', async () => {
     const s = await senderSetup(rig.h);
+    const few = await senderSetup(rig.h);
     const bucket = hourOf(Date.now());
     await rig.h.services.db('stats_rollup').insert([
-      { domain_id: s.domainId, unit: 'h', bucket, type: 'delivered', count: 1000, unique_count: 0 },
-      { domain_id: s.domainId, unit: 'h', bucket: bucket - 23, type: 'complained', count: 6, unique_count: 0 },
+      { domain_id: s.domainId, unit: 'h', bucket, type: 'delivered', count: 5000, unique_count: 0 },
+      { domain_id: s.domainId, unit: 'h', bucket: bucket - 23, type: 'complained', count: 30, unique_count: 0 },
       // Outside the 24-hour window: not counted.
       { domain_id: s.domainId, unit: 'h', bucket: bucket - 24, type: 'bounced', count: 900, unique_count: 0 },
+      { domain_id: s.domainId, unit: 'h', bucket: bucket - 24, type: 'bounced_hard', count: 900, unique_count: 0 },
+      // 2 % complaints, but only 20: anyone who received a message can send a complaint about it.
+      { domain_id: few.domainId, unit: 'h', bucket, type: 'delivered', count: 1000, unique_count: 0 },
+      { domain_id: few.domainId, unit: 'h', bucket, type: 'complained', count: 20, unique_count: 0 },
     ]);
     const r = await guard.runOnce();
     expect(r.suspended).toEqual([s.domainId]);
+    expect(await status(few.domainId)).toBe('Enabled');
     const [e] = await rig.h.services.db('domain_events').where({ domain_id: s.domainId, type: 'domain.suspended' });
-    expect(JSON.parse(e.data)).toMatchObject({ reason: 'complaint_rate', outcomes: 1000, complained: 6, complaint_rate: 0.6, bounced: 0 });
+    expect(JSON.parse(e.data)).toMatchObject({ reason: 'complaint_rate', outcomes: 5000, complained: 30, complaint_rate: 0.6, hard_bounced: 0 });
+    await rig.h.services.db('stats_rollup').where({ domain_id: few.domainId }).delete();
+  });
+
+  it('suspends nobody when many domains pass a limit at once (the installation, not its senders), and says so', async () => {
+    const many = await Promise.all([1, 2, 3].map(() => senderSetup(rig.h)));
+    const bucket = hourOf(Date.now());
+    await rig.h.services.db('stats_rollup').insert(
+      many.flatMap((m) => [
+        { domain_id: m.domainId, unit: 'h', bucket, type: 'delivered', count: 50, unique_count: 0 },
+        { domain_id: m.domainId, unit: 'h', bucket, type: 'bounced', count: 50, unique_count: 0 },
+        { domain_id: m.domainId, unit: 'h', bucket, type: 'bounced_hard', count: 50, unique_count: 0 },
+      ]),
+    );
+    const r = await guard.runOnce();
+    expect(r.suspended).toEqual([]);
+    expect(r.held.sort()).toEqual(many.map((m) => m.domainId).sort());
+    for (const m of many) expect(await status(m.domainId)).toBe('Enabled');
+    await rig.h.services
+      .db('stats_rollup')
+      .whereIn(
+        'domain_id',
+        many.map((m) => m.domainId),
+      )
+      .delete();
   });
 
   it('lets only the admin lift a suspension: Approval Pending until the records verify, then counted afresh', async () => {

@@ -130,6 +130,9 @@ export async function updateDomain(ctx: CommandContext, row: DomainRow, c: Domai
     });
     if (row.status === STATUS.enabled || row.status === STATUS.pending) update.status = STATUS.pending;
   }
+  // A suspension is the admin's (or the reputation guard's), and may have come after `row` was read: the status
+  // change is conditional in the statement itself, so an owner's update never lifts it.
+  if (update.status !== undefined) update.status = ctx.db.raw('CASE WHEN status = ? THEN status ELSE ? END', [STATUS.suspended, String(update.status)]);
   await ctx.db('sender_domains').where({ id: row.id, user_id: ctx.user!.id }).update(update);
   const fresh = await findOwnedDomain(ctx.db, ctx.user!.id, row.id);
   if (!fresh) throw new DomainError('gone'); // deleted concurrently

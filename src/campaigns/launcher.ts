@@ -92,6 +92,7 @@ export function createCampaignWorker(services: Services): CampaignWorker {
 
   async function work(id: number): Promise<void> {
     let handOn = false;
+    let errored = false;
     try {
       // Taken over or resumed: count what earlier workers accepted (the page before a crash included).
       const [{ n }] = await db('messages').where({ campaign_id: id }).count({ n: '*' });
@@ -202,8 +203,14 @@ export function createCampaignWorker(services: Services): CampaignWorker {
             updated_at: Date.now(),
           });
       }
+    } catch (err) {
+      errored = true;
+      throw err;
     } finally {
-      const released = await db('campaigns').where({ id, lease_owner: owner }).update({ lease_until: null, lease_owner: null });
+      // After an error the campaign rests for a sweep interval before anyone takes it again: released at once, it
+      // looked waiting, and fair-share (fair-share.ts) gave it every slot it asked for, failing in a tight loop.
+      const rest = errored ? Date.now() + config.sweepIntervalSeconds * 1000 : null;
+      const released = await db('campaigns').where({ id, lease_owner: owner }).update({ lease_until: rest, lease_owner: null });
       // Handed on at once rather than at another worker's next sweep (best-effort: the sweep is the backstop).
       if (handOn && released)
         await nudgeCampaign(services, id).catch((err) =>

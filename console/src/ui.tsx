@@ -141,18 +141,25 @@ export function ConfirmAction(props: {
   name?: string;
   confirmLabel?: string;
   busyLabel?: string;
+  /** How the first button looks: a step that undoes a restriction (lifting a suspension) is not red. */
+  kind?: 'danger' | 'plain';
 }) {
   const [asking, setAsking] = useState(false);
   if (!asking)
     return (
-      <button type="button" class="danger" onClick={() => setAsking(true)} data-action={props.name}>
+      <button type="button" class={props.kind ?? 'danger'} onClick={() => setAsking(true)} data-action={props.name}>
         {props.children}
       </button>
     );
   return (
     <span class="confirm">
       <span>{props.question}</span>{' '}
-      <Action kind="danger" onRun={props.onRun} busyLabel={props.busyLabel ?? 'Deleting…'} name={props.name ? `${props.name}-confirm` : undefined}>
+      <Action
+        kind={props.kind ?? 'danger'}
+        onRun={props.onRun}
+        busyLabel={props.busyLabel ?? 'Deleting…'}
+        name={props.name ? `${props.name}-confirm` : undefined}
+      >
         {props.confirmLabel ?? 'Yes, delete'}
       </Action>{' '}
       <button type="button" onClick={() => setAsking(false)}>

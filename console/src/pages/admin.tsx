@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { call } from '../api';
 import { useRoute } from '../router';
-import { Action, Field, Input, LoadState, Notice, PageTitle, Pager, SearchForm, StatusBadge, time, useLoad, usePagedSearch } from '../ui';
+import { Action, ConfirmAction, Field, Input, LoadState, Notice, PageTitle, Pager, SearchForm, StatusBadge, time, useLoad, usePagedSearch } from '../ui';
 
 interface User {
   UserID: number;
@@ -186,10 +186,42 @@ interface AnyDomain {
   LastVerifiedAt: string | null;
 }
 
+/** getalldomains' Status values; '' lists every status. */
+const DOMAIN_STATUSES = ['Enabled', 'Approval Pending', 'Disabled', 'Suspended'];
+
+/**
+ * Suspend a domain (its new mail is refused) or lift its suspension, after asking (emailgateway.setdomainstatus).
+ * Lifting answers Enabled or, if its records have not passed, Approval Pending: `onDone` gets the reply's status.
+ */
+function SuspendAction({ d, onDone }: { d: AnyDomain; onDone: (note: string) => Promise<void> }) {
+  const suspended = d.Status === 'Suspended';
+  return (
+    <ConfirmAction
+      kind={suspended ? 'plain' : 'danger'}
+      name={suspended ? 'lift' : 'suspend'}
+      question={
+        suspended
+          ? `Lift the suspension of ${d.SenderDomain}? It sends again if its DNS records passed their last check.`
+          : `Suspend ${d.SenderDomain}? Its new mail is refused until you lift it; mail already queued still goes.`
+      }
+      confirmLabel={suspended ? 'Yes, lift it' : 'Yes, suspend'}
+      busyLabel={suspended ? 'Lifting…' : 'Suspending…'}
+      onRun={async () => {
+        const r = await call('emailgateway.setdomainstatus', { DomainID: d.DomainID, Status: suspended ? 'Enabled' : 'Suspended' });
+        await onDone(r.Changed ? `${d.SenderDomain} is now ${r.Status}.` : `${d.SenderDomain} was already ${r.Status}.`);
+      }}
+    >
+      {suspended ? 'Lift suspension' : 'Suspend'}
+    </ConfirmAction>
+  );
+}
+
 /** Admin: every user's sender domains (emailgateway.getalldomains). */
 export function AdminDomains() {
   const userId = Number(useRoute().query.get('user')) || undefined;
   const { from, setFrom, applied, search } = usePagedSearch();
+  const [status, setStatus] = useState('');
+  const [done, setDone] = useState<string | null>(null);
   const load = useLoad(
     () =>
       call('emailgateway.getalldomains', {
@@ -197,9 +229,14 @@ export function AdminDomains() {
         RecordsFrom: from,
         ...(userId ? { UserID: userId } : {}),
         ...(applied ? { Search: applied } : {}),
+        ...(status ? { Status: status } : {}),
       }),
-    [from, applied, userId],
+    [from, applied, userId, status],
   );
+  const changed = async (note: string) => {
+    setDone(note);
+    await load.reload();
+  };
   return (
     <section>
       <PageTitle>All domains</PageTitle>
@@ -208,7 +245,27 @@ export function AdminDomains() {
           One user's domains. <a href="#/all-domains">Show every user's →</a>
         </p>
       ) : null}
-      <SearchForm label="Search domains" name="domain-search" onSearch={search} />
+      <div class="cols">
+        <Field label="Status">
+          <select
+            name="domain-status"
+            value={status}
+            onChange={(e) => {
+              setStatus((e.currentTarget as HTMLSelectElement).value);
+              setFrom(0);
+            }}
+          >
+            <option value="">All</option>
+            {DOMAIN_STATUSES.map((s) => (
+              <option key={s} value={s}>
+                {s}
+              </option>
+            ))}
+          </select>
+        </Field>
+        <SearchForm label="Search domains" name="domain-search" onSearch={search} />
+      </div>
+      {done ? <Notice>{done}</Notice> : null}
       <LoadState load={load}>
         {(r) => (
           <>
@@ -221,11 +278,12 @@ export function AdminDomains() {
                     <th>Status</th>
                     <th>Last verified</th>
                     <th>Added</th>
+                    <th />
                   </tr>
                 </thead>
                 <tbody>
                   {(r.Domains as AnyDomain[]).map((d) => (
-                    <tr key={d.DomainID}>
+                    <tr key={d.DomainID} data-domain={d.SenderDomain}>
                       <td data-label="Domain" class="wrap">
                         {d.SenderDomain}
                       </td>
@@ -237,12 +295,16 @@ export function AdminDomains() {
                       </td>
                       <td data-label="Last verified">{time(d.LastVerifiedAt)}</td>
                       <td data-label="Added">{time(d.CreatedAt)}</td>
+                      <td class="actions">
+                        {/* Keyed by status: after a change the other action starts fresh, not mid-confirmation. */}
+                        <SuspendAction d={d} onDone={changed} key={d.Status} />
+                      </td>
                     </tr>
                   ))}
                 </tbody>
               </table>
             ) : (
-              <p class="muted">No domains.</p>
+              <p class="muted">{status ? `No ${status} domains.` : 'No domains.'}</p>
             )}
             <Pager from={from} size={SIZE} total={r.TotalDomainCount} onFrom={setFrom} />
           </>

@@ -125,12 +125,16 @@ function SendTest({ d }: { d: Domain }) {
   return (
     <form class="card" onSubmit={(e) => e.preventDefault()}>
       <h2>Send a test email</h2>
-      {d.Status !== 'Enabled' ? <p class="muted">The domain must be Enabled (verified) before it can send.</p> : null}
+      {d.Status === 'Suspended' ? (
+        <p class="muted">Sending is stopped while the domain is suspended.</p>
+      ) : d.Status !== 'Enabled' ? (
+        <p class="muted">The domain must be Enabled (verified) before it can send.</p>
+      ) : null}
       <div class="row">
         <Field label="To">
           <Input name="toemail" type="email" placeholder="you@example.org" value={to} onValue={setTo} />
         </Field>
-        <Action kind="primary" onRun={send} busyLabel="Sending…" disabled={!to.trim()} name="send-test">
+        <Action kind="primary" onRun={send} busyLabel="Sending…" disabled={!to.trim() || d.Status === 'Suspended'} name="send-test">
           Send test
         </Action>
       </div>
@@ -164,9 +168,12 @@ export function DomainPage({ id }: { id: number }) {
           <>
             <PageTitle
               actions={
-                <Action kind="primary" onRun={verify} busyLabel="Checking DNS…" name="verify">
-                  Verify now
-                </Action>
+                // A suspended domain stays suspended whatever DNS says: verifying would only suggest otherwise.
+                d.Status === 'Suspended' ? null : (
+                  <Action kind="primary" onRun={verify} busyLabel="Checking DNS…" name="verify">
+                    Verify now
+                  </Action>
+                )
               }
             >
               {d.SenderDomain}
@@ -174,6 +181,12 @@ export function DomainPage({ id }: { id: number }) {
             <p>
               Status: <StatusBadge status={d.Status} /> <span class="muted">Last checked: {time(d.LastVerifiedAt)}</span>
             </p>
+            {d.Status === 'Suspended' ? (
+              <p class="error" data-testid="suspended-note">
+                Sending is stopped: this domain is suspended, for a high bounce or complaint rate or by the installation’s admin. New mail from it is refused;
+                mail already queued still goes out. You cannot enable it here: only the installation’s admin can lift the suspension, so contact them.
+              </p>
+            ) : null}
             {verified ? <Notice>{verified}</Notice> : null}
             <Records records={d.DNSRecords} />
             <p class="muted">

@@ -1,0 +1,171 @@
+import type { Locator, Page } from 'playwright-core';
+import { ConsoleRig, startConsoleRig } from '../helpers/console-rig';
+
+/**
+ * Suspending a sender domain from the admin's All domains page and lifting it again (emailgateway.setdomainstatus),
+ * the Status filter there, and what the owner's domain page says about a suspended domain. The gateway must agree
+ * with the page: a send with the domain's key is refused with code 32 while it is suspended and accepted after.
+ */
+jest.setTimeout(120_000);
+
+let rig: ConsoleRig;
+let page: Page;
+let sessionId: string;
+let domainId: number;
+let pendingId: number;
+let senderKey: string;
+const username = 'sully';
+const password = 'suspend page password';
+const domain = 'suspend.example.com';
+const pending = 'unverified.example.com';
+
+beforeAll(async () => {
+  rig = await startConsoleRig();
+  ({ sessionId, domainId } = await rig.userWithDomain(username, password, domain));
+  // A domain whose records never passed: lifting its suspension leaves it Approval Pending, not Enabled.
+  pendingId = (await rig.ok({ Command: 'emailgateway.adddomain', SessionID: sessionId, DomainName: pending })).NewSenderDomainID;
+  senderKey = (await rig.ok({ Command: 'emailgateway.addapi', SessionID: sessionId, DomainID: domainId, Description: 'suspend test' })).APIKey.APIKey;
+  page = await (await rig.browser.newContext({ viewport: { width: 1280, height: 860 } })).newPage();
+  page.setDefaultTimeout(15_000);
+});
+afterAll(async () => {
+  await rig?.close();
+});
+
+const row = (name: string) => page.locator(`tr[data-domain="${name}"]`);
+const statusOf = async (name: string) => (await row(name).locator('td[data-label=Status]').textContent())!.trim();
+const ownerStatus = async (id: number) => (await rig.ok({ Command: 'emailgateway.getdomain', SessionID: sessionId, DomainID: id })).Domain.Status as string;
+const setStatus = (id: number, Status: string) => rig.ok({ Command: 'emailgateway.setdomainstatus', AdminAPIKey: rig.adminKey, DomainID: id, Status });
+/** A send with the domain's own key: the reply body (a refused one carries Errors with the code). */
+async function send(): Promise<any> {
+  const res = await fetch(`${rig.base}/api/v1/email`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${senderKey}` },
+    body: JSON.stringify({
+      From: { email: `app@${domain}` },
+      To: [{ email: 'reader@inbox.test' }],
+      Subject: 'Hello',
+      ContentType: 'html',
+      HTMLContent: '<p>Hello</p>',
+      PlainContent: 'Hello',
+    }),
+  });
+  return res.json();
+}
+const background = (l: Locator) => l.evaluate((el: any) => el.ownerDocument.defaultView.getComputedStyle(el).backgroundColor as string);
+async function search(q: string): Promise<void> {
+  await page.locator('input[name=domain-search]').fill(q);
+  await page.locator('input[name=domain-search]').press('Enter');
+}
+
+describe('console: suspending a sender domain', () => {
+  it('the admin suspends a domain after a confirmation: the row says Suspended and its sends are refused with code 32', async () => {
+    await page.goto(`${rig.base}/console/`);
+    await page.getByRole('tab', { name: 'Admin' }).click();
+    await page.locator('input[name=adminapikey]').fill(rig.adminKey);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'All domains', exact: true }).click();
+    await page.getByRole('heading', { name: 'All domains', exact: true }).waitFor();
+    await search(domain);
+    await row(domain).waitFor();
+    expect(await row(pending).count()).toBe(0);
+    expect(await statusOf(domain)).toBe('Enabled');
+    const enabledColour = await background(row(domain).locator('.badge'));
+    expect((await send()).MessageID).toBeTruthy();
+
+    await row(domain).locator('[data-action=suspend]').click();
+    // Asked first: nothing has changed yet.
+    await row(domain).getByText(`Suspend ${domain}?`).waitFor();
+    expect(await ownerStatus(domainId)).toBe('Enabled');
+    await row(domain).locator('[data-action=suspend-confirm]').click();
+
+    await page.getByText(`${domain} is now Suspended.`).waitFor();
+    await row(domain).locator('td[data-label=Status] .badge.s-suspended').waitFor();
+    expect(await statusOf(domain)).toBe('Suspended');
+    // Its own badge colour, not the Enabled one nor the pale red of Disabled.
+    const suspendedColour = await background(row(domain).locator('.badge'));
+    expect(suspendedColour).not.toBe(enabledColour);
+    expect(suspendedColour).not.toBe('rgb(254, 226, 226)');
+    expect(await row(domain).locator('[data-action=lift]').textContent()).toBe('Lift suspension');
+    expect(await ownerStatus(domainId)).toBe('Suspended');
+    const refused = await send();
+    expect(refused.MessageID).toBeUndefined();
+    expect(refused.Errors[0]).toMatchObject({ Code: 32 });
+  });
+
+  it('filters by status: Suspended lists only the suspended domains', async () => {
+    await setStatus(pendingId, 'Suspended');
+    await search('');
+    await row(pending).waitFor();
+    await page.locator('select[name=domain-status]').selectOption('Enabled');
+    await page.getByText('No Enabled domains.').waitFor();
+    await page.locator('select[name=domain-status]').selectOption('Suspended');
+    await row(domain).waitFor();
+    await row(pending).waitFor();
+    expect(await page.locator('tr[data-domain]').count()).toBe(2);
+    expect(await statusOf(domain)).toBe('Suspended');
+    expect(await statusOf(pending)).toBe('Suspended');
+  });
+
+  it('lifts a suspension: a verified domain is Enabled again and sends, an unverified one Approval Pending', async () => {
+    await row(domain).locator('[data-action=lift]').click();
+    await row(domain).locator('[data-action=lift-confirm]').click();
+    await page.getByText(`${domain} is now Enabled.`).waitFor();
+    // The list is still filtered to Suspended, so the lifted domain leaves it.
+    await row(domain).waitFor({ state: 'detached' });
+    expect(await ownerStatus(domainId)).toBe('Enabled');
+    expect((await send()).MessageID).toBeTruthy();
+
+    await row(pending).locator('[data-action=lift]').click();
+    await row(pending).locator('[data-action=lift-confirm]').click();
+    await page.getByText(`${pending} is now Approval Pending.`).waitFor();
+    await page.getByText('No Suspended domains.').waitFor();
+    expect(await ownerStatus(pendingId)).toBe('Approval Pending');
+
+    await page.locator('select[name=domain-status]').selectOption('');
+    await row(domain).waitFor();
+    expect(await statusOf(domain)).toBe('Enabled');
+    expect(await statusOf(pending)).toBe('Approval Pending');
+    expect(await row(domain).locator('[data-action=suspend]').textContent()).toBe('Suspend');
+  });
+
+  it("shows the API's error when the lift fails (lifted meanwhile by someone else)", async () => {
+    await setStatus(domainId, 'Suspended');
+    await page.locator('select[name=domain-status]').selectOption('Suspended');
+    await row(domain).waitFor();
+    await row(domain).locator('[data-action=lift]').click();
+    await setStatus(domainId, 'Enabled');
+    await row(domain).locator('[data-action=lift-confirm]').click();
+    const alert = row(domain).getByRole('alert');
+    await alert.waitFor();
+    expect(await alert.textContent()).toContain('Only a Suspended domain can be enabled here');
+    expect(await ownerStatus(domainId)).toBe('Enabled');
+  });
+
+  it('the owner sees on the domain page that sending is stopped and only the admin can lift it', async () => {
+    await setStatus(domainId, 'Suspended');
+    const owner = await (await rig.browser.newContext({ viewport: { width: 1280, height: 860 } })).newPage();
+    owner.setDefaultTimeout(15_000);
+    await owner.goto(`${rig.base}/console/`);
+    await owner.getByRole('tab', { name: 'User' }).click();
+    await owner.locator('input[name=username]').fill(username);
+    await owner.locator('input[name=password]').fill(password);
+    await owner.getByRole('button', { name: 'Sign in' }).click();
+    await owner.locator('main').getByRole('link', { name: domain, exact: true }).click();
+    await owner.getByRole('heading', { name: domain, exact: true }).waitFor();
+    const note = owner.locator('[data-testid=suspended-note]');
+    await note.waitFor();
+    expect(await note.textContent()).toMatch(/[Ss]ending .*stopped/);
+    expect(await note.textContent()).toContain('only the installation’s admin can lift');
+    // Nothing on the page offers the owner a way to send or re-enable it.
+    expect(await owner.locator('[data-action=verify]').count()).toBe(0);
+    expect(await owner.locator('[data-action=send-test]').isDisabled()).toBe(true);
+
+    // Lifted: the note goes and the controls come back.
+    await setStatus(domainId, 'Enabled');
+    await owner.reload();
+    await owner.locator('[data-action=verify]').waitFor();
+    expect(await note.count()).toBe(0);
+    await owner.context().close();
+  });
+});

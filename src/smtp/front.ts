@@ -16,6 +16,8 @@ import { perIpConnectionLimit } from './per-ip-limit';
 import { authDeadline } from './auth-deadline';
 import { hideAuthInClear, IsLocal, isLoopback, offerAuthOverTls, ProvedSession, smtpAuthHook } from './auth-hook';
 import { reply } from './reply';
+import { asciiAddress } from './envelope-address';
+import { isEmail } from '../auth/user-fields';
 
 /** PEM pair for STARTTLS: configured files, or a self-signed pair made once in DATA_DIR for development. */
 async function tlsMaterial(services: Services): Promise<{ key: Buffer; cert: Buffer }> {
@@ -118,6 +120,9 @@ export async function startSmtpFront(services: Services, opts: { isLocal?: IsLoc
           );
         },
         onRcptTo(address, session, cb) {
+          // The API's address rule: smtp-server also takes the domainless `postmaster` (RFC 5321 §4.1.1.3), meant for
+          // this host, and IP literals (`x@[10.0.0.5]`), which the API refuses and the delivery path cannot route.
+          if (!isEmail(asciiAddress(address.address))) return cb(reply(553, '5.1.3 Bad recipient address syntax'));
           const who = identity(session)!;
           if (session.envelope.rcptTo.length >= config.smtpMaxRecipients)
             return cb(reply(452, `4.5.3 Too many recipients (at most ${config.smtpMaxRecipients} per message)`));

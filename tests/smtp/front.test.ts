@@ -140,6 +140,26 @@ describe('SMTP relay front', () => {
     expect(info.accepted).toEqual(['theirs@scoped.test']);
   });
 
+  it('refuses recipients the API refuses (domainless postmaster, IP literals) with 553 5.1.3, and relays to the rest', async () => {
+    const { talk } = await SmtpTalk.open(front.ports[0]);
+    try {
+      expect((await talk.send('EHLO client.test')).code).toBe(250);
+      expect((await talk.send(`AUTH PLAIN ${authPlain(user, pass)}`)).code).toBe(235);
+      expect((await talk.send(`MAIL FROM:<app@${s.domain}>`)).code).toBe(250);
+      for (const bad of ['postmaster', 'Postmaster', 'x@[10.0.0.5]', 'x@[IPv6:::1]']) {
+        expect([bad, (await talk.send(`RCPT TO:<${bad}>`)).text]).toEqual([bad, '553 5.1.3 Bad recipient address syntax']);
+      }
+      expect((await talk.send('RCPT TO:<fine-syntax@dest.test>')).code).toBe(250);
+      expect((await talk.send('DATA')).code).toBe(354);
+      const done = await talk.send(`From: app@${s.domain}\r\nTo: fine-syntax@dest.test\r\nSubject: syntax\r\n\r\nbody\r\n.`);
+      expect(done.text).toMatch(/^250 2\.0\.0 Ok: queued as [0-9a-f-]{36}$/);
+      const id = /queued as (\S+)/.exec(done.text)![1];
+      expect((await h.services.db('deliveries').where({ message_id: id })).map((d: { recipient: string }) => d.recipient)).toEqual(['fine-syntax@dest.test']);
+    } finally {
+      talk.close();
+    }
+  });
+
   it('caps recipients per message with 452 4.5.3', async () => {
     const info = await client().sendMail({ from: `a@${s.domain}`, to: ['r1@dest.test', 'r2@dest.test', 'r3@dest.test', 'r4@dest.test'], text: 'x' });
     expect(info.accepted).toHaveLength(3);

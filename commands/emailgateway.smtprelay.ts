@@ -11,7 +11,7 @@ import { isEnabled, yesNo } from '../src/auth/users';
 import { STATUS } from '../src/domains/domains';
 import { acceptRaw } from '../src/mail/accept-raw';
 import { checkSmtpCredentials } from '../src/smtp/credentials';
-import { bareCrProblem } from '../src/smtp/message-rules';
+import { bareCrProblem, headerSizeProblem, MAX_HEADER_OCTETS } from '../src/smtp/message-rules';
 import { isEmail } from '../src/auth/user-fields';
 
 const RESPONSES: Record<number, string> = {
@@ -30,10 +30,15 @@ const RESPONSES: Record<number, string> = {
   14: '554 5.6.0 Message content refused',
 };
 
-function fail(code: number, text?: string): never {
+function fail(code: number, text?: string, smtpResponse = RESPONSES[code]): never {
   const err = new CommandError(code, text);
-  err.extra = { SMTPResponse: RESPONSES[code] };
+  err.extra = { SMTPResponse: smtpResponse };
   throw err;
+}
+
+/** Code 14 for a header block over MAX_HEADER_OCTETS, with the reply an SMTP front gives for it. */
+function headerTooLarge(message: string): never {
+  return fail(14, `Message content refused: ${message}`, `552 5.3.4 Message header too large (at most ${MAX_HEADER_OCTETS} octets)`);
 }
 
 export default defineCommand({
@@ -55,7 +60,7 @@ export default defineCommand({
     11: 'Too many BCC recipients',
     12: 'Send rate limit reached',
     13: 'Delivery credit limit reached',
-    14: 'Message content refused (malformed header lines, a line over 998 octets)',
+    14: 'Message content refused (malformed header lines, a line over 998 octets, a header over 256 KiB)',
   },
   async run(p, ctx) {
     const username = typeof p.smtpusername === 'string' ? p.smtpusername.trim() : '';
@@ -72,6 +77,9 @@ export default defineCommand({
     const raw = Buffer.from(String(p.rawemail), 'utf8');
     const framing = bareCrProblem(raw);
     if (framing) fail(14, `Message content refused: ${framing}`);
+    // Before mailparser reads the header (To, Cc and Bcc through addressparser), as acceptRaw checks before its own parsing.
+    const big = headerSizeProblem(raw);
+    if (big) headerTooLarge(big);
     // Loaded here, not at the top: only a relayed message needs the parser (about 60 files; src/lazy.ts says why that counts).
     const { simpleParser } = await import('mailparser');
     const head = await simpleParser(raw, { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true });
@@ -92,7 +100,8 @@ export default defineCommand({
 
     const r = await acceptRaw(ctx, { user: who.user, domain: who.domain, apiKeyId: null, source: 'smtp' }, { mailFrom, rcptTo, raw });
     if (!r.ok) {
-      const code = { user: 7, domain: 5, sender: 4, from: 4, content: 14, suppressed: 8, quota: 12, empty: 8 }[r.reason];
+      if (r.reason === 'header') headerTooLarge(r.message);
+      const code = { user: 7, domain: 5, sender: 4, from: 4, content: 14, header: 14, suppressed: 8, quota: 12, empty: 8 }[r.reason];
       fail(code, r.message);
     }
     return { SMTPResponse: `250 2.0.0 Ok: queued as ${r.messageId}`, MessageID: r.messageId, ...echo };

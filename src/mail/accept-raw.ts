@@ -2,7 +2,17 @@ import crypto from 'node:crypto';
 import type { Services } from '../command';
 import { isEnabled, yesNo } from '../auth/users';
 import { STATUS } from '../domains/domains';
-import { addressesIn, decodeWords, headerProblem, longLineProblem, nameOf, valueOf } from '../smtp/message-rules';
+import {
+  addressesIn,
+  decodeWords,
+  headerBlock,
+  headerProblem,
+  headerSizeProblem,
+  longLineProblem,
+  MAX_FIELD_ADDRESSES,
+  nameOf,
+  valueOf,
+} from '../smtp/message-rules';
 import { suppressedAmongShared } from '../suppression/suppressions';
 import { newMessageIdHeader } from './message-id';
 import { persistPrepared } from './accept-group';
@@ -16,8 +26,11 @@ export interface RawSubmission {
   recipientsChecked?: boolean;
 }
 
-/** `from`: From/Sender outside the domain or duplicated; `content`: malformed (header lines, lines over 998 octets). */
-export type RawRefusal = 'user' | 'domain' | 'sender' | 'from' | 'content' | 'suppressed' | 'quota' | 'empty';
+/**
+ * `from`: From/Sender outside the domain or duplicated; `content`: malformed (header lines, lines over 998 octets);
+ * `header`: a header block over MAX_HEADER_OCTETS.
+ */
+export type RawRefusal = 'user' | 'domain' | 'sender' | 'from' | 'content' | 'header' | 'suppressed' | 'quota' | 'empty';
 export type RawResult = { ok: true; messageId: string } | { ok: false; reason: RawRefusal; message: string };
 
 const domainOf = (address: string) => address.slice(address.lastIndexOf('@') + 1).toLowerCase();
@@ -51,19 +64,6 @@ export function rewriteHeaders(raw: Buffer, domain: string): { mime: Buffer; mes
   const header = kept.join('\r\n');
   const mime = Buffer.concat([Buffer.from(`${header}\r\n\r\n`, 'latin1'), raw.subarray(bodyStart)]);
   return { mime, messageIdHeader, fields: kept, all: fields };
-}
-
-/**
- * Where the header block ends and the body starts: at the first empty line (`/\r?\n\r?\n/` on the text, found here
- * with Buffer.indexOf over the bytes); no empty line, all header.
- */
-function headerBlock(raw: Buffer): { headEnd: number; bodyStart: number } {
-  for (let lf = raw.indexOf(0x0a); lf !== -1; lf = raw.indexOf(0x0a, lf + 1)) {
-    const next = raw[lf + 1] === 0x0d ? lf + 2 : lf + 1;
-    if (raw[next] !== 0x0a) continue;
-    return { headEnd: lf > 0 && raw[lf - 1] === 0x0d ? lf - 1 : lf, bodyStart: next + 1 };
-  }
-  return { headEnd: raw.length, bodyStart: raw.length };
 }
 
 /** The unfolded value of the first header field named `name` (lowercase), or undefined. */
@@ -106,11 +106,13 @@ export async function acceptRaw(services: Services, sender: Sender, sub: RawSubm
   if (!isEnabled(sender.user) || !yesNo(sender.user.verified)) return { ok: false, reason: 'user', message: 'account is disabled or not verified' };
   if (sender.domain.status !== STATUS.enabled) return { ok: false, reason: 'domain', message: `domain ${sender.domain.domain} is not activated` };
   if (domainOf(sub.mailFrom) !== sender.domain.domain) return { ok: false, reason: 'sender', message: `envelope sender must be on ${sender.domain.domain}` };
+  const big = headerSizeProblem(sub.raw);
+  if (big) return { ok: false, reason: 'header', message: big };
   const long = longLineProblem(sub.raw);
   if (long) return { ok: false, reason: 'content', message: long };
   const { mime, messageIdHeader, fields, all } = rewriteHeaders(sub.raw, sender.domain.domain);
   const parse = addressMemo();
-  const bad = headerProblem(all, sender.domain.domain, parse);
+  const bad = headerProblem(all, sender.domain.domain, parse, Math.max(MAX_FIELD_ADDRESSES, services.config.smtpMaxRecipients));
   if (bad) return { ok: false, reason: bad.reason, message: bad.message };
   const from = parse(fieldValue(fields, 'from') ?? '')[0];
 

@@ -9,7 +9,7 @@ import { activationAdvice, STATUS } from '../domains/domains';
 import { acceptRaw } from '../mail/accept-raw';
 import { suppressedAmongShared } from '../suppression/suppressions';
 import { SmtpIdentity, smtpIdentityByUsername, verifySmtpProof } from './credentials';
-import { lineEndingProblem } from './message-rules';
+import { lineEndingProblem, MAX_HEADER_OCTETS } from './message-rules';
 import './greeting';
 import { instrumentSmtp } from '../ops/smtp-metrics';
 import { perIpConnectionLimit } from './per-ip-limit';
@@ -163,6 +163,7 @@ export async function startSmtpFront(services: Services, opts: { isLocal?: IsLoc
                   sender: reply(553, `5.7.1 ${r.message}`),
                   from: reply(553, `5.7.1 ${r.message}`),
                   content: reply(554, `5.6.0 Message refused: ${r.message}`),
+                  header: reply(552, `5.3.4 Message header too large (at most ${MAX_HEADER_OCTETS} octets)`),
                   suppressed: reply(550, `5.7.1 ${r.message}`),
                   quota: reply(451, '4.7.1 Sending limit of this account reached; try again later'),
                   empty: reply(554, '5.5.1 No valid recipients'),

@@ -1,5 +1,5 @@
 import type { Services } from '../command';
-import { composeHosts } from '../domains/names';
+import { composeHosts, normalizeDomain } from '../domains/names';
 import { parseVerp } from '../delivery/verp';
 import { verpSecret } from '../delivery/worker';
 import type { InboundMail } from './mail';
@@ -52,7 +52,11 @@ export async function matchReport(services: Services, mail: InboundMail, report:
   const named = new Map<number, string>();
   for (const a of candidates.map(bare).filter(Boolean)) {
     const id = parseVerp(secret, a);
-    if (id !== null && !named.has(id)) named.set(id, a.slice(a.lastIndexOf('@') + 1).toLowerCase());
+    // smtp-server hands over the envelope recipient's domain in Unicode; MFROM hosts are compared in ASCII (xn--).
+    if (id !== null && !named.has(id)) {
+      const host = a.slice(a.lastIndexOf('@') + 1);
+      named.set(id, normalizeDomain(host) ?? host.toLowerCase());
+    }
   }
   if (!named.size) {
     const where = report.kind === 'dsn' ? 'its envelope recipient' : 'its envelope recipient, Original-Mail-From or quoted Return-Path';

@@ -114,7 +114,7 @@ export async function startSmtpFront(services: Services, opts: { isLocal?: IsLoc
             (who) => {
               if (!who) return cb(reply(530, `5.7.0 Authentication required${proof ? ": this session's credentials are no longer valid" : ''}`));
               session.user = who as unknown as string;
-              checkSender(who, address.address, cb);
+              checkSender(who, asciiAddress(address.address), cb);
             },
             () => cb(reply(451, '4.3.0 Temporary failure; try again')),
           );
@@ -122,12 +122,14 @@ export async function startSmtpFront(services: Services, opts: { isLocal?: IsLoc
         onRcptTo(address, session, cb) {
           // The API's address rule: smtp-server also takes the domainless `postmaster` (RFC 5321 §4.1.1.3), meant for
           // this host, and IP literals (`x@[10.0.0.5]`), which the API refuses and the delivery path cannot route.
-          if (!isEmail(asciiAddress(address.address))) return cb(reply(553, '5.1.3 Bad recipient address syntax'));
+          // Suppressions hold ASCII domains, as the API stores them.
+          const rcpt = asciiAddress(address.address);
+          if (!isEmail(rcpt)) return cb(reply(553, '5.1.3 Bad recipient address syntax'));
           const who = identity(session)!;
           if (session.envelope.rcptTo.length >= config.smtpMaxRecipients)
             return cb(reply(452, `4.5.3 Too many recipients (at most ${config.smtpMaxRecipients} per message)`));
-          suppressedAmongShared(services.store, who.domain.id, [address.address]).then(
-            (hit) => (hit.size ? cb(reply(550, `5.7.1 Recipient ${address.address} is on the suppression list of ${who.domain.domain}`)) : cb()),
+          suppressedAmongShared(services.store, who.domain.id, [rcpt]).then(
+            (hit) => (hit.size ? cb(reply(550, `5.7.1 Recipient ${rcpt} is on the suppression list of ${who.domain.domain}`)) : cb()),
             (err) => {
               logger.error('smtp rcpt check failed', { error: (err as Error).message });
               cb(reply(451, '4.3.0 Temporary failure; try again'));
@@ -149,11 +151,12 @@ export async function startSmtpFront(services: Services, opts: { isLocal?: IsLoc
             const framing = lineEndingProblem(raw);
             if (framing) return cb(reply(554, `5.5.2 Message refused: ${framing}`));
             const who = identity(session)!;
-            const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+            // Stored with ASCII domains, as the API stores addresses (the envelope holds smtp-server's Unicode ones).
+            const mailFrom = session.envelope.mailFrom ? asciiAddress(session.envelope.mailFrom.address) : '';
             acceptRaw(
               services,
               { user: who.user, domain: who.domain, apiKeyId: null, source: 'smtp' },
-              { mailFrom, rcptTo: session.envelope.rcptTo.map((r) => r.address), raw, recipientsChecked: true },
+              { mailFrom, rcptTo: session.envelope.rcptTo.map((r) => asciiAddress(r.address)), raw, recipientsChecked: true },
             ).then(
               (r) => {
                 if (r.ok) return cb(null, `2.0.0 Ok: queued as ${r.messageId}`);

@@ -1,10 +1,12 @@
+import crypto from 'node:crypto';
+import { domainToASCII } from 'node:url';
 import nodemailer from 'nodemailer';
 import supertest from 'supertest';
 import { verpAddress } from '../../src/delivery/verp';
 import { verpSecret } from '../../src/delivery/worker';
 import { InboundListener, startInboundSmtp } from '../../src/inbound/listener';
 import { purgeInbound } from '../../src/inbound/retention';
-import { backend, Harness, senderSetup, startHarness } from '../helpers/harness';
+import { addDomain, backend, Harness, senderSetup, startHarness } from '../helpers/harness';
 
 let h: Harness;
 let inbound: InboundListener;
@@ -208,6 +210,21 @@ describe('bounce and complaint intake', () => {
     expect((await eventsOf(m.id))[1].data).toMatchObject({ source: 'dsn', bounce_class: 'hard', smtp_reply: reply, status: '5.1.1' });
     expect(await h.services.db('suppressions').where({ domain_id: s.domainId, email: 'nobody@dest.test' }).first()).toMatchObject({ reason: 'hard_bounce' });
     expect(await lastInbound()).toMatchObject({ kind: 'dsn', status: 'processed', delivery_id: m.id });
+  });
+
+  it('applies a DSN to the VERP address of an IDN domain (smtp-server hands its host over in Unicode)', async () => {
+    const name = `bücher-${crypto.randomBytes(4).toString('hex')}.example.com`;
+    const domainId = await addDomain(h, s.sessionId, name);
+    await h.services.db('sender_domains').where({ id: domainId }).update({ status: 'Enabled' });
+    const k = await h.call({ Command: 'emailgateway.addapi', SessionID: s.sessionId, DomainID: domainId, Description: 'idn' });
+    const domain = domainToASCII(name);
+    const m = await sent('idn-gone@dest.test', { sender: { ...s, domain, domainId, key: k.APIKey.APIKey } });
+    expect(m.verp).toMatch(/@sl\.xn--bcher-/);
+    const info = await deliver(m.verp, postfixDsn(m.verp, 'idn-gone@dest.test', '5.1.1', '550 5.1.1 <idn-gone@dest.test>: User unknown'));
+    expect(info.response).toMatch(/^250 2\.0\.0 Ok: stored as \d+$/);
+    expect(await lastInbound()).toMatchObject({ kind: 'dsn', status: 'processed', delivery_id: m.id });
+    expect(await h.services.db('deliveries').where({ id: m.id }).first()).toMatchObject({ status: 'bounced', bounce_class: 'hard' });
+    expect(await h.services.db('suppressions').where({ domain_id: domainId, email: 'idn-gone@dest.test' }).first()).toMatchObject({ reason: 'hard_bounce' });
   });
 
   it('reads a Gmail-style over-quota DSN as mailbox_full without suppressing', async () => {

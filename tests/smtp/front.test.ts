@@ -1,4 +1,6 @@
+import crypto from 'node:crypto';
 import net from 'node:net';
+import { domainToASCII } from 'node:url';
 import { dkimVerify } from 'mailauth/lib/dkim/verify';
 import { simpleParser } from 'mailparser';
 import nodemailer from 'nodemailer';
@@ -6,7 +8,7 @@ import supertest from 'supertest';
 import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
 import { groupCommitStats } from '../../src/mail/accept-group';
 import { SmtpFront, startSmtpFront } from '../../src/smtp/front';
-import { createUser, Harness, senderSetup, startHarness } from '../helpers/harness';
+import { addDomain, createUser, Harness, senderSetup, startHarness } from '../helpers/harness';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { Sink, startSink, waitFor } from '../helpers/sink';
 import { authPlain, SmtpTalk } from '../helpers/smtp-talk';
@@ -155,6 +157,40 @@ describe('SMTP relay front', () => {
       expect(done.text).toMatch(/^250 2\.0\.0 Ok: queued as [0-9a-f-]{36}$/);
       const id = /queued as (\S+)/.exec(done.text)![1];
       expect((await h.services.db('deliveries').where({ message_id: id })).map((d: { recipient: string }) => d.recipient)).toEqual(['fine-syntax@dest.test']);
+    } finally {
+      talk.close();
+    }
+  });
+
+  it('sends for an IDN sender domain, and stores and suppresses IDN recipients in their ASCII (xn--) form', async () => {
+    // smtp-server hands the hooks every envelope domain in Unicode; Postern stores domains as ASCII.
+    const hex = crypto.randomBytes(4).toString('hex');
+    const idnId = await addDomain(h, s.sessionId, `bücher-${hex}.example.com`);
+    const idn = domainToASCII(`bücher-${hex}.example.com`);
+    expect(idn).toMatch(/^xn--bcher-/);
+    expect((await h.services.db('sender_domains').where({ id: idnId }).first()).domain).toBe(idn);
+    await h.services.db('sender_domains').where({ id: idnId }).update({ status: 'Enabled' });
+    const c = await h.call({ Command: 'emailgateway.addsmtp', SessionID: s.sessionId, DomainID: idnId });
+    await supertest(h.app).post('/api/v1/suppressions').set('Authorization', `Bearer ${s.key}`);
+    await h.call({ Command: 'suppression.import', SessionID: s.sessionId, EmailAddresses: [`gone-${hex}@xn--mller-kva.test`] });
+    const { talk } = await SmtpTalk.open(front.ports[0]);
+    try {
+      expect((await talk.send('EHLO client.test')).code).toBe(250);
+      expect((await talk.send(`AUTH PLAIN ${authPlain(c.SMTP.SMTPUsername, c.SMTP.SMTPPassword)}`)).code).toBe(235);
+      expect((await talk.send(`MAIL FROM:<app@${idn}>`)).text).toBe('250 Accepted');
+      // The suppressed address, as an MTA sends it (ASCII) and as a user types it (Unicode): both refused.
+      expect((await talk.send(`RCPT TO:<gone-${hex}@xn--mller-kva.test>`)).text).toMatch(
+        /^550 5\.7\.1 Recipient gone-\w+@xn--mller-kva\.test is on the suppression list/,
+      );
+      expect((await talk.send(`RCPT TO:<gone-${hex}@müller.test>`)).code).toBe(550);
+      expect((await talk.send('RCPT TO:<r@müller.test>')).code).toBe(250);
+      expect((await talk.send('DATA')).code).toBe(354);
+      const done = await talk.send(`From: app@${idn}\r\nTo: r@xn--mller-kva.test\r\nSubject: idn\r\n\r\nbody\r\n.`);
+      expect(done.text).toMatch(/^250 2\.0\.0 Ok: queued as [0-9a-f-]{36}$/);
+      const id = /queued as (\S+)/.exec(done.text)![1];
+      expect(await h.services.db('deliveries').where({ message_id: id }).select('recipient', 'recipient_domain', 'kind')).toEqual([
+        { recipient: 'r@xn--mller-kva.test', recipient_domain: 'xn--mller-kva.test', kind: 'to' },
+      ]);
     } finally {
       talk.close();
     }

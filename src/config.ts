@@ -249,6 +249,8 @@ export interface Config {
   inboundSmtpPort: number;
   /** INBOUND_MAX_MESSAGES_PER_MINUTE: messages the intake takes from one client (an IPv4 address or IPv6 /64) a minute; more get 451. Default 600; 0 turns it off. */
   inboundMaxMessagesPerMinute: number;
+  /** INBOUND_SESSION_MAX_SECONDS: a bounce intake connection open this long is closed (421 4.4.2), however active: there is no AUTH to wait for. Default 600. */
+  inboundSessionMaxSeconds: number;
   /** WEBHOOK_*: how webhook calls are made, retried and given up (see WebhookSettings for each variable). */
   webhooks: WebhookSettings;
   /** OPS_PORT: the worker and smtp roles' listener for /healthz, /readyz and /metrics (the api role serves them on PORT). Default 9464; 0 picks a free port. */
@@ -581,6 +583,7 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     smtpAuthTimeoutSeconds: testMs(env, 'SMTP_AUTH_TIMEOUT_MS', 3_600_000) ?? int(env, 'SMTP_AUTH_TIMEOUT_SECONDS', 60, 5, 3600),
     inboundSmtpPort: int(env, 'INBOUND_SMTP_PORT', 2526, 0, 65535),
     inboundMaxMessagesPerMinute: int(env, 'INBOUND_MAX_MESSAGES_PER_MINUTE', 600, 0, 1_000_000),
+    inboundSessionMaxSeconds: testMs(env, 'INBOUND_SESSION_MAX_MS', 86_400_000) ?? int(env, 'INBOUND_SESSION_MAX_SECONDS', 600, 60, 86400),
     smtpTrustedClients: trustedClients(env),
     smtpGreetingDelayMs: int(env, 'SMTP_GREETING_DELAY_MS', 0, 0, 10_000),
     webhooks: {

@@ -7,6 +7,7 @@ import { perIpConnectionLimit } from '../smtp/per-ip-limit';
 import { clientPrefix } from '../auth/client-prefix';
 import { canonicalIp } from '../auth/users';
 import { reply } from '../smtp/reply';
+import { connectionDeadline } from '../smtp/auth-deadline';
 
 /** True when `host` is the MFROM host of a sender domain (`sl.example.com`). */
 async function isMfromHost(services: Services, host: string): Promise<boolean> {
@@ -46,6 +47,12 @@ export async function startInboundSmtp(services: Services): Promise<InboundListe
   const perMinute = config.inboundMaxMessagesPerMinute ? services.limits.limit('inbound-msg', config.inboundMaxMessagesPerMinute, 60) : null;
   // Per connection, across its transactions (smtp-server keeps one session object and resets only its envelope).
   const refused = new WeakMap<SMTPServerSession, number>();
+  // Without AUTH, authOptional turns off smtp-server's cap on unauthenticated commands and its idle timeout counts
+  // only silence: a client sending NOOP every minute held a slot for ever. A real MTA reconnects for what it has left.
+  const lifetime = connectionDeadline(
+    config.inboundSessionMaxSeconds * 1000,
+    () => `4.4.2 Session open ${Math.round(config.inboundSessionMaxSeconds)} s, the most this host allows; closing connection`,
+  );
   const server = new SMTPServer({
     name: config.mailHostname,
     banner: 'Postern bounce intake',
@@ -56,8 +63,16 @@ export async function startInboundSmtp(services: Services): Promise<InboundListe
     logger: false,
     closeTimeout: 5000,
     maxClients: config.smtpMaxConnections,
-    onConnect: perIp.onConnect,
-    onClose: perIp.onClose,
+    onConnect(session, cb) {
+      perIp.onConnect(session, (err) => {
+        if (!err) lifetime.onConnect(() => server, session);
+        cb(err);
+      });
+    },
+    onClose(session) {
+      lifetime.onClose(session);
+      perIp.onClose(session);
+    },
     onMailFrom(_address, session, cb) {
       if (!perMinute) return cb();
       perMinute.consume(clientPrefix(canonicalIp(session.remoteAddress))).then(

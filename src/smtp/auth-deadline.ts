@@ -8,12 +8,15 @@ interface Connection {
 }
 
 /**
- * Closes a connection that has not authenticated `ms` after it opened, with a 421. The front runs with authOptional
- * (trusted clients send without AUTH), which turns off smtp-server's own cap on unauthenticated commands, and its
- * idle timeout counts only silence: a client sending NOOP every minute held a connection slot for ever, and a few
- * dozen addresses could hold every slot. `exempt` names the sessions that never authenticate (trusted clients).
+ * Looks at a connection `ms` after it opened and, when `closing` names a reply text for its session, sends that
+ * as a 421 and closes it; null leaves it open. smtp-server's idle timeout counts only silence, so without this a
+ * client sending NOOP every minute holds a connection slot for ever. `exempt` sessions get no timer.
  */
-export function authDeadline(ms: number, exempt: (session: SMTPServerSession) => boolean) {
+export function connectionDeadline(
+  ms: number,
+  closing: (session: SMTPServerSession) => string | null,
+  exempt: (session: SMTPServerSession) => boolean = () => false,
+) {
   const timers = new Map<string, NodeJS.Timeout>();
   return {
     onConnect(server: () => SMTPServer, session: SMTPServerSession): void {
@@ -22,8 +25,9 @@ export function authDeadline(ms: number, exempt: (session: SMTPServerSession) =>
         timers.delete(session.id);
         for (const c of (server() as unknown as { connections: Set<Connection> }).connections) {
           if (c.session?.id !== session.id) continue;
-          if (!c.session.user) {
-            c.send(421, `4.7.0 Not authenticated ${Math.round(ms / 1000)} s after connecting; closing connection`);
+          const text = closing(c.session);
+          if (text !== null) {
+            c.send(421, text);
             c.close();
           }
           return;
@@ -38,4 +42,15 @@ export function authDeadline(ms: number, exempt: (session: SMTPServerSession) =>
       timers.delete(session.id);
     },
   };
+}
+
+/**
+ * Closes a connection that has not authenticated `ms` after it opened, with a 421. The front runs with authOptional
+ * (trusted clients send without AUTH), which turns off smtp-server's own cap on unauthenticated commands: a client
+ * sending NOOP every minute held a connection slot for ever, and a few dozen addresses could hold every slot.
+ * `exempt` names the sessions that never authenticate (trusted clients).
+ */
+export function authDeadline(ms: number, exempt: (session: SMTPServerSession) => boolean) {
+  const text = `4.7.0 Not authenticated ${Math.round(ms / 1000)} s after connecting; closing connection`;
+  return connectionDeadline(ms, (session) => (session.user ? null : text), exempt);
 }

@@ -65,7 +65,10 @@ function check(sender: Sender, req: SendRequest): Problem[] {
   if (!isEnabled(sender.user)) problems.push({ code: 12, message: 'Invalid or deactivated user account' });
   else if (!yesNo(sender.user.verified)) problems.push({ code: 34, message: 'User account is not verified' });
   if (sender.domain.status !== STATUS.enabled) {
-    problems.push({ code: 32, message: `Domain ${sender.domain.domain} is not activated (status: ${sender.domain.status}); ${activationAdvice(sender.domain.status)}` });
+    problems.push({
+      code: 32,
+      message: `Domain ${sender.domain.domain} is not activated (status: ${sender.domain.status}); ${activationAdvice(sender.domain.status)}`,
+    });
   }
   const fromDomain = req.from.email.split('@')[1]?.toLowerCase();
   if (req.from.email && fromDomain !== sender.domain.domain) {

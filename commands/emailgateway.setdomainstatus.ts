@@ -2,8 +2,9 @@
  * emailgateway.setdomainstatus (admin; a Postern addition: Octeth's admin sets Suspended by means it does not
  * document) — Status=Suspended stops a sender domain's sending (new mail is refused as for any domain that is not
  * Enabled; what is queued still goes, emailgateway.cleardomainqueue removes it); Status=Enabled lifts a
- * suspension: the domain is Enabled again if its required records passed their last check, else Approval Pending,
- * and the reputation guard counts its outcomes from the next whole hour on. Records `domain.suspended` (reason
+ * suspension: the domain is Enabled again if its required records passed their last check, else Approval Pending
+ * (Disabled if its owner had disabled it before the admin suspended it), and the reputation guard counts its
+ * outcomes from the next whole hour on. Records `domain.suspended` (reason
  * `admin`) or `domain.unsuspended`. Reply: DomainID, Status (the new one), Changed. Errors: 1 missing DomainID,
  * 2 domain not found, 3 Status is not Enabled or Suspended, 4 Enabled asked for a domain that is not Suspended.
  */
@@ -29,7 +30,7 @@ export default defineCommand({
       .toLowerCase();
     if (wanted !== 'enabled' && wanted !== 'suspended') throw new CommandError(3);
     if (!Number.isSafeInteger(id) || id <= 0) throw new CommandError(2);
-    return ctx.db.transaction(async (trx) => {
+    const r = await ctx.db.transaction(async (trx) => {
       const q = trx('sender_domains').where({ id }).first();
       // SQLite runs one write transaction at a time; MySQL needs the row lock against a concurrent guard or owner.
       const row = (trx.client.config.client === 'mysql2' ? await q.forUpdate() : await q) as DomainRow | undefined;
@@ -39,17 +40,22 @@ export default defineCommand({
         if (row.status === STATUS.suspended) return { DomainID: id, Status: row.status, Changed: false };
         await trx('sender_domains').where({ id }).update({ status: STATUS.suspended, updated_at: now });
         await recordDomainEvents(trx, row, [{ type: 'domain.suspended', data: { reason: 'admin', previous_status: row.status } }], now);
-        ctx.metrics.domainEvent('domain.suspended');
-        return { DomainID: id, Status: STATUS.suspended, Changed: true };
+        return { DomainID: id, Status: STATUS.suspended, Changed: true, event: 'domain.suspended' };
       }
       if (row.status !== STATUS.suspended) throw new CommandError(4);
+      // A domain its owner had Disabled before the admin suspended it stays Disabled: the owner switches it back on.
+      const last = await trx('domain_events').where({ domain_id: id, type: 'domain.suspended' }).orderBy('id', 'desc').first('data');
+      const before = last ? (JSON.parse(String(last.data)) as { previous_status?: string }).previous_status : undefined;
       // As user.senderdomain.update: only a domain whose required records passed their last probe sends again.
       const verified = parseRecords(row).every((r) => !r.required || r.ok === true);
-      const status = verified ? STATUS.enabled : STATUS.pending;
+      const status = before === STATUS.disabled ? STATUS.disabled : verified ? STATUS.enabled : STATUS.pending;
       await trx('sender_domains').where({ id }).update({ status, reputation_from: now, updated_at: now });
       await recordDomainEvents(trx, row, [{ type: 'domain.unsuspended', data: { status } }], now);
-      ctx.metrics.domainEvent('domain.unsuspended');
-      return { DomainID: id, Status: status, Changed: true };
+      return { DomainID: id, Status: status, Changed: true, event: 'domain.unsuspended' };
     });
+    // Counted once committed: a rolled-back change is not an event.
+    const { event, ...reply } = r as typeof r & { event?: 'domain.suspended' | 'domain.unsuspended' };
+    if (event) ctx.metrics.domainEvent(event);
+    return reply;
   },
 });

@@ -240,6 +240,16 @@ describe('the reputation guard', () => {
     expect(sent.body.MessageID).toEqual(expect.any(String));
   }, 90000);
 
+  it("gives back an owner's Disabled when the admin lifts a suspension made over it", async () => {
+    const s = await senderSetup(rig.h);
+    await recordsVerified(s.domainId);
+    const off = await rig.h.call({ Command: 'user.senderdomain.update', SessionID: s.sessionId, DomainID: s.domainId, Status: 'Disabled' });
+    expect(off.SenderDomain.Status).toBe('Disabled');
+    expect(await admin({ DomainID: s.domainId, Status: 'Suspended' })).toMatchObject({ Success: true, Status: 'Suspended', Changed: true });
+    expect(await admin({ DomainID: s.domainId, Status: 'Enabled' })).toMatchObject({ Success: true, Status: 'Disabled', Changed: true });
+    expect(await status(s.domainId)).toBe('Disabled');
+  });
+
   it('answers the admin command errors in the /api.php envelope', async () => {
     const u = await createUser(rig.h);
     const id = await addDomain(rig.h, u.sessionId, `pending-${Date.now()}.test`);

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import os from 'node:os';
 import type { Services } from '../command';
+import { passLoop } from '../pass-loop';
 import { assess, saveAssessment } from './dns-health';
 import { recordDomainEvents } from './domain-events';
 import { DomainRow, parseRecords, recordsFor, STATUS } from './domains';
@@ -31,8 +32,6 @@ export function createDnsWatch(services: Services, opts: { clock?: () => number;
   const clock = opts.clock ?? Date.now;
   const intervalMs = config.dnsWatchIntervalSeconds * 1000;
   const me = leaseOwner(os.hostname(), process.pid, 'dns');
-  let running: Promise<{ checked: number; keysRemoved: number }> | null = null;
-  let timer: NodeJS.Timeout | null = null;
 
   /** Old DKIM keys whose time is up: removed with their record from the list (the customer may delete it from DNS). */
   async function removeOldKeys(now: number): Promise<number> {
@@ -141,29 +140,13 @@ export function createDnsWatch(services: Services, opts: { clock?: () => number;
     return { checked, keysRemoved };
   }
 
-  function runOnce(now = clock()) {
-    running ??= pass(now).finally(() => (running = null));
-    return running;
-  }
-
-  if (opts.timer !== false) {
-    // Passes a minute apart at most (sooner with a shorter interval): each finds the domains that came due.
-    const every = Math.max(1000, Math.min(60_000, intervalMs || 60_000));
-    const tick = () =>
-      runOnce()
-        .catch((err) => logger.warn('dns watch pass failed', { error: (err as Error).message }))
-        .finally(() => {
-          if (timer) timer = setTimeout(tick, every).unref();
-        });
-    timer = setTimeout(tick, Math.min(every, 5000)).unref();
-  }
-
-  return {
-    runOnce,
-    async stop() {
-      if (timer) clearTimeout(timer);
-      timer = null;
-      await running?.catch(() => undefined);
-    },
-  };
+  // Passes a minute apart at most (sooner with a shorter interval): each finds the domains that came due.
+  const every = Math.max(1000, Math.min(60_000, intervalMs || 60_000));
+  return passLoop(pass, {
+    clock,
+    timer: opts.timer !== false,
+    firstMs: Math.min(every, 5000),
+    everyMs: every,
+    onError: (err) => logger.warn('dns watch pass failed', { error: err.message }),
+  });
 }

@@ -1,4 +1,5 @@
 import type { Services } from '../command';
+import { passLoop } from '../pass-loop';
 import { HARD_BOUNCES, HOUR_MS, hourOf } from '../stats/rollups';
 import { percentOf } from '../stats/reputation';
 import { recordDomainEvents } from './domain-events';
@@ -51,8 +52,6 @@ export function createReputationGuard(services: Services, opts: { clock?: () => 
   const { db, config, logger } = services;
   const limits = config.reputation;
   const clock = opts.clock ?? Date.now;
-  let running: Promise<{ checked: number; suspended: number[]; held: number[] }> | null = null;
-  let timer: NodeJS.Timeout | null = null;
 
   /** Why the domain is over a limit, or null. */
   function overLimit(v: ReputationVerdict): 'bounce_rate' | 'complaint_rate' | null {
@@ -185,28 +184,12 @@ export function createReputationGuard(services: Services, opts: { clock?: () => 
     return { checked, suspended, held: [] };
   }
 
-  function runOnce(now = clock()) {
-    running ??= pass(now).finally(() => (running = null));
-    return running;
-  }
-
   const everyMs = limits.checkIntervalSeconds * 1000;
-  if (opts.timer !== false && everyMs > 0) {
-    const tick = () =>
-      runOnce()
-        .catch((err) => logger.warn('reputation check failed', { error: (err as Error).message }))
-        .finally(() => {
-          if (timer) timer = setTimeout(tick, everyMs).unref();
-        });
-    timer = setTimeout(tick, everyMs).unref();
-  }
-
-  return {
-    runOnce,
-    async stop() {
-      if (timer) clearTimeout(timer);
-      timer = null;
-      await running?.catch(() => undefined);
-    },
-  };
+  return passLoop(pass, {
+    clock,
+    timer: opts.timer !== false && everyMs > 0,
+    firstMs: everyMs,
+    everyMs,
+    onError: (err) => logger.warn('reputation check failed', { error: err.message }),
+  });
 }

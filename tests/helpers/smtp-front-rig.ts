@@ -5,6 +5,8 @@ import { Harness, senderSetup, startHarness } from './harness';
 export interface FrontRig {
   h: Harness;
   front: SmtpFront;
+  /** The sender whose SMTP credential `user` / `pass` are. */
+  s: Awaited<ReturnType<typeof senderSetup>>;
   user: string;
   pass: string;
   close(): Promise<void>;
@@ -19,6 +21,7 @@ export async function startFrontRig(env: Record<string, string> = {}, frontOpts:
   return {
     h,
     front,
+    s,
     user: c.SMTP.SMTPUsername,
     pass: c.SMTP.SMTPPassword,
     async close() {

@@ -1,6 +1,6 @@
-import { SmtpFront, startSmtpFront } from '../../src/smtp/front';
 import { MAX_HEADER_OCTETS } from '../../src/smtp/message-rules';
-import { Harness, senderSetup, startHarness } from '../helpers/harness';
+import type { Harness } from '../helpers/harness';
+import { FrontRig, startFrontRig } from '../helpers/smtp-front-rig';
 import { authPlain, SmtpTalk } from '../helpers/smtp-talk';
 
 /**
@@ -8,24 +8,17 @@ import { authPlain, SmtpTalk } from '../helpers/smtp-talk';
  * SMTP process's one thread, so a huge header is refused before anything parses it, on the front and on
  * emailgateway.smtprelay. Nothing here measures time: each case checks the reply and that nothing was stored.
  */
+let rig: FrontRig;
 let h: Harness;
-let front: SmtpFront;
-let s: Awaited<ReturnType<typeof senderSetup>>;
+let s: FrontRig['s'];
 let user: string;
 let pass: string;
 
 beforeAll(async () => {
-  h = await startHarness({ SMTP_PORT: '0', SMTP_HOST: '127.0.0.1', SMTP_MAX_MESSAGE_BYTES: String(2 * 1024 * 1024), SENDER_AUTH_CACHE_MS: '0' });
-  front = await startSmtpFront(h.services);
-  s = await senderSetup(h);
-  const c = await h.call({ Command: 'emailgateway.addsmtp', SessionID: s.sessionId, DomainID: s.domainId });
-  user = c.SMTP.SMTPUsername;
-  pass = c.SMTP.SMTPPassword;
+  rig = await startFrontRig({ SMTP_MAX_MESSAGE_BYTES: String(2 * 1024 * 1024), SENDER_AUTH_CACHE_MS: '0' });
+  ({ h, s, user, pass } = rig);
 });
-afterAll(async () => {
-  await front.close();
-  await h.close();
-});
+afterAll(() => rig.close());
 
 const stored = async () => Number((await h.services.db('messages').where({ domain_id: s.domainId }).count({ n: '*' }))[0].n);
 
@@ -45,7 +38,7 @@ function foldedTo(n: number): string {
 
 /** One SMTP session up to the end of DATA with `header`; the reply to the message. */
 async function send(header: string): Promise<string> {
-  const { talk } = await SmtpTalk.open(front.ports[0]);
+  const { talk } = await SmtpTalk.open(rig.front.ports[0]);
   try {
     expect((await talk.send('EHLO client.test')).code).toBe(250);
     expect((await talk.send(`AUTH PLAIN ${authPlain(user, pass)}`)).code).toBe(235);

@@ -50,14 +50,27 @@ async function lockDelivery(trx: Knex.Transaction, d: DeliveryRef): Promise<{ st
   return (trx.client.config.client === 'mysql2' ? await q.forUpdate() : await q) as { status: string } | undefined;
 }
 
-/** Whether the delivery already has an event of this type from a report, at or after `since`. */
-async function reported(trx: Knex.Transaction, d: DeliveryRef, type: string, since = 0): Promise<boolean> {
-  const row = await trx('events').where({ message_id: d.message_id, delivery_id: d.id, type }).where('created_at', '>=', since).first('id');
+/** Whether the delivery already has an event of this type (only the intake writes `complained`). */
+async function reported(trx: Knex.Transaction, d: DeliveryRef, type: string): Promise<boolean> {
+  const row = await trx('events').where({ message_id: d.message_id, delivery_id: d.id, type }).first('id');
   return !!row;
 }
 
 /** A delayed-DSN `deferred` event per delivery at most this often: MTAs send them hours apart. */
 const DELAY_REPORT_MS = 3_600_000;
+
+/**
+ * Whether the intake recorded a delay report for the delivery at or after `since`. The delivery worker writes
+ * `deferred` events for its own retries too, and one of those must not pass for a remote MTA's delay report: only
+ * the intake's carry `source: "dsn"` (they have since the intake's first version, so stored events read the same).
+ */
+async function delayReported(trx: Knex.Transaction, d: DeliveryRef, since: number): Promise<boolean> {
+  const rows: string[] = await trx('events')
+    .where({ message_id: d.message_id, delivery_id: d.id, type: 'deferred' })
+    .where('created_at', '>=', since)
+    .pluck('data');
+  return rows.some((data) => (JSON.parse(data) as { source?: unknown } | null)?.source === 'dsn');
+}
 
 /**
  * Stores every message received for the MFROM hosts, then reads it as a DSN or ARF report and applies it to
@@ -134,7 +147,7 @@ export async function processInbound(services: Services, mail: InboundMail): Pro
   if (r.action === 'delayed') {
     const fresh = await services.db.transaction(async (trx) => {
       await lockDelivery(trx, target);
-      if (await reported(trx, target, 'deferred', Date.now() - DELAY_REPORT_MS)) return false;
+      if (await delayReported(trx, target, Date.now() - DELAY_REPORT_MS)) return false;
       await event(services, target, 'deferred', { source: 'dsn', smtp_reply: reply, status: r.status }, trx);
       return true;
     });

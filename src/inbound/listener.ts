@@ -7,6 +7,7 @@ import { perIpConnectionLimit } from '../smtp/per-ip-limit';
 import { clientPrefix } from '../auth/client-prefix';
 import { canonicalIp } from '../auth/users';
 import { reply } from '../smtp/reply';
+import { asciiAddress } from '../smtp/envelope-address';
 import { connectionDeadline } from '../smtp/auth-deadline';
 
 /** True when `host` is the MFROM host of a sender domain (`sl.example.com`). */
@@ -104,7 +105,8 @@ export async function startInboundSmtp(services: Services): Promise<InboundListe
         if (over()) return cb(reply(552, '5.3.4 Message too big'));
         processInbound(services, {
           mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-          rcptTo: session.envelope.rcptTo.map((r) => r.address),
+          // smtp-server hands the domains over in Unicode; Postern stores and compares them in ASCII (xn--).
+          rcptTo: session.envelope.rcptTo.map((r) => asciiAddress(r.address)),
           raw: Buffer.concat(chunks),
         }).then(
           (r) => cb(null, `2.0.0 Ok: stored as ${r.id}`),

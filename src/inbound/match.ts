@@ -52,7 +52,8 @@ export async function matchReport(services: Services, mail: InboundMail, report:
   const named = new Map<number, string>();
   for (const a of candidates.map(bare).filter(Boolean)) {
     const id = parseVerp(secret, a);
-    // smtp-server hands over the envelope recipient's domain in Unicode; MFROM hosts are compared in ASCII (xn--).
+    // MFROM hosts are compared in ASCII (xn--): the envelope recipient arrives so (listener.ts), a report's own
+    // header fields may not.
     if (id !== null && !named.has(id)) {
       const host = a.slice(a.lastIndexOf('@') + 1);
       named.set(id, normalizeDomain(host) ?? host.toLowerCase());

@@ -52,6 +52,15 @@ async function sent(to: string, opts: { cc?: string[]; sender?: typeof s; who?: 
   };
 }
 
+/** A new Enabled IDN sender domain (`bücher-….example.com`) of the sender's account, in ASCII, with its own key. */
+async function idnSender() {
+  const name = `bücher-${crypto.randomBytes(4).toString('hex')}.example.com`;
+  const domainId = await addDomain(h, s.sessionId, name);
+  await h.services.db('sender_domains').where({ id: domainId }).update({ status: 'Enabled' });
+  const k = await h.call({ Command: 'emailgateway.addapi', SessionID: s.sessionId, DomainID: domainId, Description: 'idn' });
+  return { domain: domainToASCII(name), domainId, key: k.APIKey.APIKey as string };
+}
+
 async function deliver(to: string, raw: string, from = '') {
   return nodemailer
     .createTransport({ host: '127.0.0.1', port: inbound.port, secure: false, ignoreTLS: true } as any)
@@ -213,18 +222,25 @@ describe('bounce and complaint intake', () => {
   });
 
   it('applies a DSN to the VERP address of an IDN domain (smtp-server hands its host over in Unicode)', async () => {
-    const name = `bücher-${crypto.randomBytes(4).toString('hex')}.example.com`;
-    const domainId = await addDomain(h, s.sessionId, name);
-    await h.services.db('sender_domains').where({ id: domainId }).update({ status: 'Enabled' });
-    const k = await h.call({ Command: 'emailgateway.addapi', SessionID: s.sessionId, DomainID: domainId, Description: 'idn' });
-    const domain = domainToASCII(name);
-    const m = await sent('idn-gone@dest.test', { sender: { ...s, domain, domainId, key: k.APIKey.APIKey } });
+    const { domain, domainId, key } = await idnSender();
+    const m = await sent('idn-gone@dest.test', { sender: { ...s, domain, domainId, key } });
     expect(m.verp).toMatch(/@sl\.xn--bcher-/);
     const info = await deliver(m.verp, postfixDsn(m.verp, 'idn-gone@dest.test', '5.1.1', '550 5.1.1 <idn-gone@dest.test>: User unknown'));
     expect(info.response).toMatch(/^250 2\.0\.0 Ok: stored as \d+$/);
     expect(await lastInbound()).toMatchObject({ kind: 'dsn', status: 'processed', delivery_id: m.id });
     expect(await h.services.db('deliveries').where({ id: m.id }).first()).toMatchObject({ status: 'bounced', bounce_class: 'hard' });
     expect(await h.services.db('suppressions').where({ domain_id: domainId, email: 'idn-gone@dest.test' }).first()).toMatchObject({ reason: 'hard_bounce' });
+  });
+
+  it('stores the envelope recipients of mail for an IDN return-path host in ASCII (xn--), as Postern stores domains', async () => {
+    const { domain, domainId, key } = await idnSender();
+    const m = await sent('idn-kept@dest.test', { sender: { ...s, domain, domainId, key } });
+    await deliver(m.verp, postfixDsn(m.verp, 'idn-kept@dest.test', '5.1.1', '550 5.1.1 <idn-kept@dest.test>: User unknown'));
+    expect(await lastInbound()).toMatchObject({ status: 'processed', delivery_id: m.id, rcpt_to: m.verp });
+    // Mail that names no delivery is kept for inspection: it is found by the same ASCII address.
+    await deliver(`postmaster@sl.${domain}`, `From: a@b.test\r\nSubject: hello\r\n\r\njust a note\r\n`, 'a@b.test');
+    expect(await lastInbound()).toMatchObject({ status: 'unparsed', rcpt_to: `postmaster@sl.${domain}` });
+    expect(await h.services.db('inbound_messages').where({ rcpt_to: `postmaster@sl.${domain}` })).toHaveLength(1);
   });
 
   it('reads a Gmail-style over-quota DSN as mailbox_full without suppressing', async () => {

@@ -52,6 +52,11 @@ export interface CommandContext extends Services {
   domain?: DomainRow;
   /** Set for auth 'sender' when the caller came with an account key (`sk_live_…`); ctx.domain is then unset. */
   accountKey?: AccountKeyScope;
+  /**
+   * The addresses the caller's credential may be used from: a user key's BoundIPAddress (also for a session opened
+   * with it) or an account key's AllowedIPs. Unset for a password session or an unrestricted key (key-reach.ts).
+   */
+  credentialIps?: string[];
   /** Request headers a command may read (v1 door): lowercase names. */
   headers?: Record<string, string | undefined>;
   /** The way in this request came through (`api.php`, `v1`, `batch`, `cli`, a dialect's name): a metrics label. */

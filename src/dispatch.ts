@@ -189,6 +189,7 @@ function contextFor(s: Services, meta: RequestMeta): CommandContext {
     senderKeyId: undefined,
     domain: undefined,
     accountKey: undefined,
+    credentialIps: undefined,
   };
   return ctx;
 }

@@ -124,6 +124,7 @@ export async function authenticateAccountKey(cmd: CommandDef, presented: string,
   if (!user) throw new CredentialError(2, 'Invalid user account', 'account_inactive');
   ctx.user = user;
   ctx.accountKey = scope;
+  if (scope.allowedIps) ctx.credentialIps = scope.allowedIps;
   // An account key reaches what its account's group may do, no more (as sessions and user keys). Only user commands
   // check a permission (authorize): sender commands, the sends among them, skip the group's lookup.
   ctx.permissions = cmd.auth === 'user' && cmd.permission ? await groupPermissions(ctx.db, user.group_id) : '*';

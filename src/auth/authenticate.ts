@@ -62,6 +62,7 @@ export async function authenticate(cmd: CommandDef, params: Params, ctx: Command
       userId = s.subjectId;
       ctx.sessionHash = s.hash;
       if (key) keyPerms = parsePermissions(key.permissions);
+      if (key?.bound_ip) ctx.credentialIps = [key.bound_ip];
     }
   } else {
     // A user API key may also come as `Authorization: Bearer <key>` (v1 routes such as /api/v1/contacts).
@@ -71,6 +72,7 @@ export async function authenticate(cmd: CommandDef, params: Params, ctx: Command
     if (key && (!key.bound_ip || key.bound_ip === ctx.ip)) {
       userId = Number(key.user_id);
       keyPerms = parsePermissions(key.permissions);
+      if (key.bound_ip) ctx.credentialIps = [key.bound_ip];
       await ctx
         .db('user_api_keys')
         .where({ id: key.id })

@@ -5,7 +5,11 @@
  * (names of the account's sender domains) and AllowedIPs (addresses and CIDR ranges).
  * Errors: 1 missing Note, 5 bad IP, 6 bad permissions, 7 bad KeyType, 8 bad Domains, 9 bad AllowedIPs,
  * 10 bad CanSend/CanReadAnalytics, 11 a parameter of the other key type, 12 more than the caller may do itself (a
- * restricted key cannot make a key with a permission it lacks, nor an account key).
+ * restricted key cannot make a key with a permission it lacks, nor an account key), 13 usable from addresses the
+ * caller is not. A caller authenticated by an IP-restricted key (a user key's BoundIPAddress, also through a session
+ * opened with it) makes keys at least as restricted: no BoundIPAddress/AllowedIPs given = the caller's own; given,
+ * each must lie inside the caller's (an address inside its range, not a wider range). Keys are never changed after
+ * creation, so no key can drop or widen its restriction later. Password sessions and unbound keys are unaffected.
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
@@ -13,6 +17,8 @@ import { isIp } from '../src/auth/user-fields';
 import { canonicalIp, groupPermissions, hasPermission, intersectPermissions, parsePermissions } from '../src/auth/users';
 import { newAccountKey, newUserKey } from '../src/credentials/credentials';
 import { accountKeyColumns, presentApiKeys } from '../src/credentials/account-key-fields';
+import { callerIps, narrowedIps } from '../src/credentials/key-reach';
+import { ipListOf } from '../src/auth/account-keys';
 
 const ACCOUNT_ONLY = ['cansend', 'canreadanalytics', 'domains', 'allowedips'];
 const USER_ONLY = ['boundipaddress', 'permissions'];
@@ -32,6 +38,7 @@ export default defineCommand({
     10: 'Invalid CanSend or CanReadAnalytics (true or false)',
     11: 'CanSend, CanReadAnalytics, Domains and AllowedIPs are for KeyType=account; BoundIPAddress and Permissions for KeyType=user',
     12: 'The new key would have permissions this credential does not have',
+    13: "The new key would be usable from addresses this credential is not (its BoundIPAddress or AllowedIPs must lie within this key's)",
   },
   async run(p, ctx) {
     const account = String(p.keytype ?? 'user').toLowerCase() === 'account';
@@ -43,6 +50,13 @@ export default defineCommand({
       const wanted = intersectPermissions(group, account ? '*' : parsePermissions(p.permissions ? String(p.permissions) : '*'));
       if (wanted === '*' || [...wanted].some((perm) => !hasPermission(ctx.permissions, perm))) throw new CommandError(12);
     }
+    // Likewise its addresses: a bound key that could make an unbound one would escape its own binding.
+    const caller = callerIps(ctx);
+    const outside = (field: string, wider: string[]) =>
+      new CommandError(
+        13,
+        `${field} ${wider.join(', ')} lies outside this key's own addresses (${caller!.join(', ')}): give addresses within them, or none to inherit them`,
+      );
     const now = Date.now();
     let row: Record<string, unknown>;
     let key: string;
@@ -50,6 +64,9 @@ export default defineCommand({
       const made = newAccountKey();
       key = made.key;
       const cols = await accountKeyColumns(ctx.db, ctx.user!.id, p);
+      const reach = narrowedIps(caller, ipListOf(cols.allowed_ips as string | null));
+      if ('wider' in reach) throw outside('AllowedIPs', reach.wider);
+      cols.allowed_ips = reach.ips?.join(',') ?? null;
       row = {
         user_id: ctx.user!.id,
         key_hash: made.hash,
@@ -63,6 +80,11 @@ export default defineCommand({
     } else {
       const bound = p.boundipaddress ? canonicalIp(String(p.boundipaddress)) : null;
       if (bound && !isIp(bound)) throw new CommandError(5);
+      const reach = narrowedIps(caller, bound ? [bound] : null);
+      if ('wider' in reach) throw outside('BoundIPAddress', reach.wider);
+      // A user key binds to one address: under a caller limited to several, or to a range, the caller picks one.
+      if (reach.ips && (reach.ips.length !== 1 || reach.ips[0].includes('/')))
+        throw new CommandError(13, `This key may be used from ${caller!.join(', ')}: a user key binds to one address, so give a BoundIPAddress within them`);
       const made = newUserKey();
       key = made.key;
       row = {
@@ -70,7 +92,7 @@ export default defineCommand({
         key_hash: made.hash,
         key_last4: made.last4,
         note: String(p.note),
-        bound_ip: bound,
+        bound_ip: reach.ips?.[0] ?? null,
         permissions: p.permissions ? String(p.permissions) : '*',
         created_at: now,
       };

@@ -27,6 +27,7 @@ import * as messageRetentionIndex from './20261219000100_message_retention_index
 import * as messageCampaignIndex from './20261220000100_message_campaign_index';
 import * as signingKeyGrace from './20261221000100_signing_key_grace';
 import * as reputationGuard from './20261222000100_reputation_guard';
+import * as suspensionHold from './20261223000100_suspension_hold';
 
 /** Every migration in order. Listed here (not globbed) so ts-jest and compiled builds load the same set. */
 const MIGRATIONS: Record<string, Knex.Migration> = {
@@ -58,6 +59,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261220000100_message_campaign_index': messageCampaignIndex,
   '20261221000100_signing_key_grace': signingKeyGrace,
   '20261222000100_reputation_guard': reputationGuard,
+  '20261223000100_suspension_hold': suspensionHold,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -29,8 +29,11 @@ interface Row {
 }
 
 /** Unleased rows in `statuses` matching the filter, locked on MySQL until the transaction ends. */
-async function selectFree(trx: Db, f: QueueFilter, statuses: string[], now: number): Promise<Row[]> {
-  const q = applyFilter(trx, trx('deliveries').whereIn('deliveries.status', statuses), f, now)
+async function selectFree(trx: Db, f: QueueFilter, statuses: string[], now: number, operatorHeldOnly = false): Promise<Row[]> {
+  const base = trx('deliveries').whereIn('deliveries.status', statuses);
+  // What a suspension holds only the lift releases (suspension-hold.ts), or a suspended tenant could.
+  if (operatorHeldOnly) base.whereNull('deliveries.held_by');
+  const q = applyFilter(trx, base, f, now)
     .where((w) => w.whereNull('deliveries.lease_until').orWhere('deliveries.lease_until', '<', now))
     .select('id', 'message_id', 'user_id', 'domain_id', 'recipient', 'attempts', 'status', 'next_attempt_at', 'held_from', 'held_at');
   return (trx.client.config.client === 'mysql2' ? await q.forUpdate() : await q) as Row[];
@@ -81,11 +84,12 @@ export async function hold(db: Db, f: QueueFilter): Promise<number> {
 export async function release(services: Services, f: QueueFilter): Promise<number> {
   const now = Date.now();
   const rows = await services.db.transaction(async (trx) => {
-    const found = await selectFree(trx, f, ['held'], now);
+    const found = await selectFree(trx, f, ['held'], now, true);
     await inChunks(found, (ids) =>
       trx('deliveries')
         .whereIn('id', ids)
         .where('status', 'held')
+        .whereNull('held_by')
         .update({
           // Rows held before held_from existed cannot occur (the status came with it); 'queued' is the safe default.
           status: trx.raw("coalesce(held_from, 'queued')"),
@@ -115,7 +119,7 @@ export async function purge(db: Db, f: QueueFilter, who: string): Promise<number
       trx('deliveries')
         .whereIn('id', ids)
         .whereIn('status', [...WAITING, 'held'])
-        .update({ status: 'failed', last_reply: reply, finished_at: now, updated_at: now, lease_until: null, held_from: null, held_at: null }),
+        .update({ status: 'failed', last_reply: reply, finished_at: now, updated_at: now, lease_until: null, held_from: null, held_at: null, held_by: null }),
     );
     await recordEvents(
       trx,

@@ -41,6 +41,7 @@ export async function listQueue(db: Db, f: QueueFilter, state: string, page: num
       'deliveries.created_at',
       'deliveries.held_at',
       'deliveries.held_from',
+      'deliveries.held_by',
       'sender_domains.domain as sender_domain',
     )) as Record<string, any>[];
   const total = Number(n);
@@ -53,7 +54,8 @@ export async function listQueue(db: Db, f: QueueFilter, state: string, page: num
       SenderDomain: r.sender_domain ?? null,
       Recipient: r.recipient,
       State: r.status === 'sending' ? 'leased' : r.status,
-      ...(r.status === 'held' ? { HeldFrom: r.held_from, HeldAt: unix(r.held_at) } : {}),
+      // HeldBy: `queue` (queue.hold: queue.release lets it go) or `suspension` (its sender domain's; the lift does).
+      ...(r.status === 'held' ? { HeldFrom: r.held_from, HeldAt: unix(r.held_at), HeldBy: r.held_by ?? 'queue' } : {}),
       Attempts: Number(r.attempts),
       LastReply: r.last_reply ?? null,
       NextAttemptAt: unix(r.next_attempt_at),

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { decrypt } from '../auth/secrets';
-import type { DomainRow } from '../domains/domains';
+import { DomainRow, STATUS } from '../domains/domains';
 import { composeHosts } from '../domains/names';
 import { backoffMs, RetryPolicy } from '../retry/backoff';
 import { whitelisted } from '../suppression/scopes';
@@ -16,6 +16,7 @@ import type { BudgetHold } from './byte-budget';
 import { Leased, WorkerCtx } from './worker-ctx';
 import { SendComposer } from './compose-at-send';
 import { isOutage } from '../outage';
+import { SUSPENSION } from './suspension-hold';
 
 /** Domain rows and decrypted DKIM keys one worker keeps at most. */
 const CACHED_DOMAINS = 10_000;
@@ -115,6 +116,8 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
   }
 
   async function sendLeased(d: Leased, progress: { handedOver: boolean }): Promise<void> {
+    // A suspended domain's mail waits for the lift: the status as of the lease, not the cached row's (seconds old).
+    if (d.domain_status === STATUS.suspended) return holdSuspended(d);
     const domain = await domainOf(Number(d.domain_id));
     const attempts = Number(d.attempts) + 1;
     const log = (outcome: 'delivered' | 'deferred' | 'bounced' | 'failed', reply: string, nextRetryAt?: number) =>
@@ -233,6 +236,28 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
     }
     // A message's first soft refusal counts once towards SOFT_BOUNCE_LIMIT (its retries do not).
     if (recorded && attempts === 1 && SOFT_CLASSES.has(verdict.class)) await noteSoftBounce(services, d, outcome.response);
+  }
+
+  /**
+   * Held with its suspended domain's queue (suspension-hold.ts) instead of sent: no attempt counted, no event, no job;
+   * the lift releases it. The UPDATE also checks the domain is still Suspended (a locking read on MySQL, serialised
+   * with the lift's row lock), so a lift committed since the read above cannot leave it held: it is then given back.
+   */
+  async function holdSuspended(d: Leased): Promise<void> {
+    const now = Date.now();
+    const moved = await db('deliveries')
+      .where({ id: d.id, lease_owner: owner, lease_until: d.lease_until, status: 'sending' })
+      .whereExists(db('sender_domains').where({ id: d.domain_id, status: STATUS.suspended }).select(db.raw('1')))
+      .update({
+        status: 'held',
+        held_from: Number(d.attempts) > 0 ? 'deferred' : 'queued',
+        held_at: now,
+        held_by: SUSPENSION,
+        lease_until: null,
+        updated_at: now,
+      });
+    if (moved) logger.info('delivery held: its sender domain is suspended', { deliveryId: Number(d.id), domainId: Number(d.domain_id) });
+    else await release(d);
   }
 
   /**

@@ -38,6 +38,8 @@ export interface Leased {
   /** The message's SendAt (null: due at acceptance); its age for DELIVERY_MAX_AGE_SECONDS counts from then. */
   send_at: number | null;
   lease_until: number;
+  /** The sender domain's status when the row was leased (null: the domain is gone). */
+  domain_status: string | null;
 }
 
 /** One attempt's outcome on its way to the database. */

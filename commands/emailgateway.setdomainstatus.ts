@@ -1,17 +1,19 @@
 /**
  * emailgateway.setdomainstatus (admin; a Postern addition: Octeth's admin sets Suspended by means it does not
  * document) — Status=Suspended stops a sender domain's sending (new mail is refused as for any domain that is not
- * Enabled; what is queued still goes, emailgateway.cleardomainqueue removes it); Status=Enabled lifts a
- * suspension: the domain is Enabled again if its required records passed their last check, else Approval Pending
- * (Disabled if its owner had disabled it before the admin suspended it), and the reputation guard counts its
- * outcomes from the next whole hour on. Records `domain.suspended` (reason
- * `admin`) or `domain.unsuspended`. Reply: DomainID, Status (the new one), Changed. Errors: 1 missing DomainID,
+ * Enabled) and holds its waiting deliveries (src/delivery/suspension-hold.ts); Status=Enabled lifts a suspension:
+ * the held deliveries go out, the domain is Enabled again if its required records passed their last check, else
+ * Approval Pending (Disabled if its owner had disabled it before the admin suspended it), and the reputation guard
+ * counts its outcomes from the next whole hour on. Records `domain.suspended` (reason `admin`) or
+ * `domain.unsuspended`. Reply: DomainID, Status (the new one), Changed, and HeldDeliveries (suspend) or
+ * ReleasedDeliveries (lift) when it changed. Errors: 1 missing DomainID,
  * 2 domain not found, 3 Status is not Enabled or Suspended, 4 Enabled asked for a domain that is not Suspended.
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { recordDomainEvents } from '../src/domains/domain-events';
 import { DomainRow, parseRecords, STATUS } from '../src/domains/domains';
+import { enqueueReleased, holdDomainQueue, Released, releaseDomainQueue } from '../src/delivery/suspension-hold';
 
 export default defineCommand({
   name: 'emailgateway.setdomainstatus',
@@ -39,8 +41,9 @@ export default defineCommand({
       if (wanted === 'suspended') {
         if (row.status === STATUS.suspended) return { DomainID: id, Status: row.status, Changed: false };
         await trx('sender_domains').where({ id }).update({ status: STATUS.suspended, updated_at: now });
-        await recordDomainEvents(trx, row, [{ type: 'domain.suspended', data: { reason: 'admin', previous_status: row.status } }], now);
-        return { DomainID: id, Status: STATUS.suspended, Changed: true, event: 'domain.suspended' };
+        const held = await holdDomainQueue(trx, id, now);
+        await recordDomainEvents(trx, row, [{ type: 'domain.suspended', data: { reason: 'admin', previous_status: row.status, held_deliveries: held } }], now);
+        return { DomainID: id, Status: STATUS.suspended, Changed: true, HeldDeliveries: held, event: 'domain.suspended' };
       }
       if (row.status !== STATUS.suspended) throw new CommandError(4);
       // A domain its owner had Disabled before the admin suspended it stays Disabled: the owner switches it back on.
@@ -50,12 +53,18 @@ export default defineCommand({
       const verified = parseRecords(row).every((r) => !r.required || r.ok === true);
       const status = before === STATUS.disabled ? STATUS.disabled : verified ? STATUS.enabled : STATUS.pending;
       await trx('sender_domains').where({ id }).update({ status, reputation_from: now, updated_at: now });
-      await recordDomainEvents(trx, row, [{ type: 'domain.unsuspended', data: { status } }], now);
-      return { DomainID: id, Status: status, Changed: true, event: 'domain.unsuspended' };
+      const released = await releaseDomainQueue(trx, id, now);
+      await recordDomainEvents(trx, row, [{ type: 'domain.unsuspended', data: { status, released_deliveries: released.length } }], now);
+      return { DomainID: id, Status: status, Changed: true, ReleasedDeliveries: released.length, event: 'domain.unsuspended', released, now };
     });
-    // Counted once committed: a rolled-back change is not an event.
-    const { event, ...reply } = r as typeof r & { event?: 'domain.suspended' | 'domain.unsuspended' };
+    // Counted and enqueued once committed: a rolled-back change is not an event, and its rows are still held.
+    const { event, released, now, ...reply } = r as typeof r & { event?: 'domain.suspended' | 'domain.unsuspended'; released?: Released[]; now?: number };
     if (event) ctx.metrics.domainEvent(event);
+    // The sweeper enqueues what this cannot (Redis away): the rows are already waiting again.
+    if (released?.length)
+      await enqueueReleased(ctx, released, now!).catch((err) =>
+        ctx.logger.warn('released deliveries not enqueued; the sweeper will pick them up', { domainId: id, error: (err as Error).message }),
+      );
     return reply;
   },
 });

@@ -2,6 +2,7 @@ import type { Services } from '../command';
 import { passLoop } from '../pass-loop';
 import { HARD_BOUNCES, HOUR_MS, hourOf } from '../stats/rollups';
 import { percentOf } from '../stats/reputation';
+import { holdDomainQueue } from '../delivery/suspension-hold';
 import { recordDomainEvents } from './domain-events';
 import { DomainRow, STATUS } from './domains';
 
@@ -131,11 +132,12 @@ export function createReputationGuard(services: Services, opts: { clock?: () => 
       const row: DomainRow | undefined = await where(trx).first();
       if (!row) return null;
       if (!(await where(trx).update({ status: STATUS.suspended, updated_at: now }))) return null;
-      await recordDomainEvents(trx, row, [{ type: 'domain.suspended', data }], now);
-      return row;
+      const held = await holdDomainQueue(trx, v.domainId, now);
+      await recordDomainEvents(trx, row, [{ type: 'domain.suspended', data: { ...data, held_deliveries: held } }], now);
+      return { row, held };
     });
     if (!done) return false;
-    logger.warn('domain.suspended', { domainId: v.domainId, domain: done.domain, ...data });
+    logger.warn('domain.suspended', { domainId: v.domainId, domain: done.row.domain, ...data, held_deliveries: done.held });
     services.metrics.domainEvent('domain.suspended');
     return true;
   }

@@ -37,7 +37,7 @@ const statusOf = async (name: string) => (await row(name).locator('td[data-label
 const ownerStatus = async (id: number) => (await rig.ok({ Command: 'emailgateway.getdomain', SessionID: sessionId, DomainID: id })).Domain.Status as string;
 const setStatus = (id: number, Status: string) => rig.ok({ Command: 'emailgateway.setdomainstatus', AdminAPIKey: rig.adminKey, DomainID: id, Status });
 /** A send with the domain's own key: the reply body (a refused one carries Errors with the code). */
-async function send(): Promise<any> {
+async function send(extra: Record<string, unknown> = {}): Promise<any> {
   const res = await fetch(`${rig.base}/api/v1/email`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${senderKey}` },
@@ -48,6 +48,7 @@ async function send(): Promise<any> {
       ContentType: 'html',
       HTMLContent: '<p>Hello</p>',
       PlainContent: 'Hello',
+      ...extra,
     }),
   });
   return res.json();
@@ -142,7 +143,9 @@ describe('console: suspending a sender domain', () => {
     expect(await ownerStatus(domainId)).toBe('Enabled');
   });
 
-  it('the owner sees on the domain page that sending is stopped and only the admin can lift it', async () => {
+  it('the owner sees on the domain page that sending is stopped and only the admin can lift it, and its queued mail held', async () => {
+    const scheduled = await send({ SendAt: Math.floor(Date.now() / 1000) + 86400, To: [{ email: 'tomorrow@inbox.test' }] });
+    expect(scheduled.MessageID).toBeTruthy();
     await setStatus(domainId, 'Suspended');
     const owner = await (await rig.browser.newContext({ viewport: { width: 1280, height: 860 } })).newPage();
     owner.setDefaultTimeout(15_000);
@@ -161,9 +164,19 @@ describe('console: suspending a sender domain', () => {
     expect(await owner.locator('[data-action=verify]').count()).toBe(0);
     expect(await owner.locator('[data-action=send-test]').isDisabled()).toBe(true);
 
+    // The queue shows the scheduled message held by the suspension, with nothing to release it by.
+    await owner.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Queue', exact: true }).click();
+    await owner.locator('select[name=queue-state]').selectOption('held');
+    const held = owner.locator('tr[data-recipient="tomorrow@inbox.test"]');
+    await held.locator('[data-testid=held-by-suspension]').waitFor();
+    expect(await held.locator('[data-action=release]').count()).toBe(0);
+
     // Lifted: the note goes and the controls come back.
     await setStatus(domainId, 'Enabled');
-    await owner.reload();
+    await owner.locator('select[name=queue-state]').selectOption('scheduled');
+    await held.waitFor();
+    expect(await held.locator('td[data-label=State]').textContent()).toContain('scheduled');
+    await owner.goto(`${rig.base}/console/#/domains/${domainId}`);
     await owner.locator('[data-action=verify]').waitFor();
     expect(await note.count()).toBe(0);
     await owner.context().close();

@@ -201,8 +201,8 @@ function SuspendAction({ d, onDone }: { d: AnyDomain; onDone: (note: string) => 
       name={suspended ? 'lift' : 'suspend'}
       question={
         suspended
-          ? `Lift the suspension of ${d.SenderDomain}? It sends again if its DNS records passed their last check.`
-          : `Suspend ${d.SenderDomain}? Its new mail is refused until you lift it; mail already queued still goes.`
+          ? `Lift the suspension of ${d.SenderDomain}? Its held mail goes out, and it sends again if its DNS records passed their last check.`
+          : `Suspend ${d.SenderDomain}? Its new mail is refused and its queued mail held until you lift it.`
       }
       confirmLabel={suspended ? 'Yes, lift it' : 'Yes, suspend'}
       busyLabel={suspended ? 'Lifting…' : 'Suspending…'}

@@ -183,8 +183,9 @@ export function DomainPage({ id }: { id: number }) {
             </p>
             {d.Status === 'Suspended' ? (
               <p class="error" data-testid="suspended-note">
-                Sending is stopped: this domain is suspended, for a high bounce or complaint rate or by the installation’s admin. New mail from it is refused;
-                mail already queued still goes out. You cannot enable it here: only the installation’s admin can lift the suspension, so contact them.
+                Sending is stopped: this domain is suspended, for a high bounce or complaint rate or by the installation’s admin. New mail from it is refused,
+                and mail already queued waits (held) until the suspension is lifted. You cannot enable it here: only the installation’s admin can lift the
+                suspension, so contact them.
               </p>
             ) : null}
             {verified ? <Notice>{verified}</Notice> : null}

@@ -8,6 +8,8 @@ interface QueuedDelivery {
   SenderDomain: string | null;
   Recipient: string;
   State: string;
+  /** For a held one: `queue` (Hold, here) or `suspension` (its domain's; only the admin's lift lets it go). */
+  HeldBy?: string;
   Attempts: number;
   LastReply: string | null;
   NextAttemptAt: number | null;
@@ -91,7 +93,11 @@ export function Queue() {
                       <td data-label="Next attempt">{d.NextAttemptAt ? time(d.NextAttemptAt) : ''}</td>
                       <td data-label="Age">{age(d.AgeSeconds)}</td>
                       <td class="actions">
-                        {d.State === 'held' ? (
+                        {d.State === 'held' && d.HeldBy === 'suspension' ? (
+                          <span class="muted" data-testid="held-by-suspension" title="Its sender domain is suspended: it goes out when the admin lifts that">
+                            Domain suspended
+                          </span>
+                        ) : d.State === 'held' ? (
                           <Action onRun={act('queue.release', d.DeliveryID)} busyLabel="Releasing…" name="release">
                             Release
                           </Action>

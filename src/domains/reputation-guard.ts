@@ -171,6 +171,7 @@ export function createReputationGuard(services: Services, opts: { clock?: () => 
         judged,
         domainIds: over.slice(0, 20).map(([v]) => v.domainId),
       });
+      services.metrics.reputationPass('mass_stop');
       return { checked, suspended, held: over.map(([v]) => v.domainId) };
     }
     for (const [v, reason] of over) {
@@ -183,11 +184,19 @@ export function createReputationGuard(services: Services, opts: { clock?: () => 
     }
     // This process's sends see the suspension at once (other processes within their 1 s credential cache).
     if (suspended.length) services.store.forgetCredentials();
+    services.metrics.reputationPass(suspended.length ? 'suspended' : 'clear');
     return { checked, suspended, held: [] };
   }
 
+  /** A pass, counted by result (a failed one too, whoever ran it). */
+  const counted = (now: number) =>
+    pass(now).catch((err: Error) => {
+      services.metrics.reputationPass('failed');
+      throw err;
+    });
+
   const everyMs = limits.checkIntervalSeconds * 1000;
-  return passLoop(pass, {
+  return passLoop(counted, {
     clock,
     timer: opts.timer !== false && everyMs > 0,
     firstMs: everyMs,

@@ -53,6 +53,7 @@ export class Metrics {
   private readonly smtpRejections: Prom.Counter<'stage' | 'reply'>;
   private readonly dnsChecks: Prom.Counter<'result'>;
   private readonly domainEvents: Prom.Counter<'event'>;
+  private readonly reputationPasses: Prom.Counter<'result'>;
   private readonly throttles: Prom.Counter<'destination' | 'reason'>;
 
   private processMetrics = false;
@@ -148,6 +149,12 @@ export class Metrics {
       name: 'postern_domain_events_total',
       help: 'Domain events recorded by the DNS watch (dns_failed, dns_restored, deactivated, dkim_rotated, dkim_key_removed)',
       labelNames: ['event'],
+      registers,
+    });
+    this.reputationPasses = new Counter({
+      name: 'postern_reputation_passes_total',
+      help: 'Reputation guard passes by result: clear, suspended (one domain or more), mass_stop (too many over a limit at once: nobody suspended, alert on it), failed',
+      labelNames: ['result'],
       registers,
     });
     this.throttles = new Counter({
@@ -326,5 +333,9 @@ export class Metrics {
 
   domainEvent(event: string): void {
     this.domainEvents.inc({ event });
+  }
+
+  reputationPass(result: 'clear' | 'suspended' | 'mass_stop' | 'failed'): void {
+    this.reputationPasses.inc({ result });
   }
 }

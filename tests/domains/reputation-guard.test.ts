@@ -193,9 +193,14 @@ describe('the reputation guard', () => {
         { domain_id: m.domainId, unit: 'h', bucket, type: 'bounced_hard', count: 50, unique_count: 0 },
       ]),
     );
+    const stops = async () =>
+      Number(/^postern_reputation_passes_total\{result="mass_stop"\} (\d+)$/m.exec((await supertest(rig.h.app).get('/metrics')).text)?.[1] ?? 0);
+    const before = await stops();
     const r = await guard.runOnce();
     expect(r.suspended).toEqual([]);
     expect(r.held.sort()).toEqual(many.map((m) => m.domainId).sort());
+    // Counted, so an operator can alert on it (the log says which domains).
+    expect(await stops()).toBe(before + 1);
     for (const m of many) expect(await status(m.domainId)).toBe('Enabled');
     await rig.h.services
       .db('stats_rollup')

@@ -1,35 +1,30 @@
 import type { Services } from '../command';
 import { passLoop } from '../pass-loop';
-import { HARD_BOUNCES, HOUR_MS, hourOf } from '../stats/rollups';
-import { percentOf } from '../stats/reputation';
+import { figuresOf, flaggedAccounts, GuardedDomain, ReputationFigures, WINDOW_HOURS, windowCounts } from './reputation-figures';
 import { holdDomainQueue } from '../delivery/suspension-hold';
 import { recordDomainEvents } from './domain-events';
 import { DomainRow, STATUS } from './domains';
 
-/** The window the rates are taken over: the current UTC hour and the 23 before it. */
-const WINDOW_HOURS = 24;
-/** Domains read per query (well under SQLite's bound-parameter limit). */
+/** Domains (or accounts) read per query (well under SQLite's bound-parameter limit). */
 const CHUNK = 400;
 /**
- * More domains than this share of those judged over a limit in one pass (and at least 3) points at the installation,
+ * More accounts than this share of those judged over a limit in one pass (and at least 3) points at the installation,
  * not at its senders: the shared IP blocklisted, the smarthost refusing, a flood of forged reports. Nobody is
  * suspended then, and the pass logs an error for the operator.
  */
 const MASS_SHARE = 0.2;
+type Reason = 'bounce_rate' | 'complaint_rate';
 const MASS_MIN = 3;
 
-export interface ReputationVerdict {
+export interface ReputationVerdict extends ReputationFigures {
   domainId: number;
+  userId: number;
   /** The domain's reputation_from when its figures were read: a lift since then voids the verdict. */
   from: number | null;
-  /** Outcomes at the recipients' MTAs in the window: delivered + bounced (any class). */
-  outcomes: number;
-  /** Bounces that blame the address (class hard): a block, a full mailbox or a refused message say nothing of the list. */
-  hardBounced: number;
-  delivered: number;
-  complained: number;
-  bounceRate: number;
-  complaintRate: number;
+  /** Whose figures these are: the domain's own, or its account's (every domain of the owner added up). */
+  scope: 'domain' | 'account';
+  /** For an account's: how many domains the account has. */
+  domains?: number;
 }
 
 export interface ReputationGuard {
@@ -41,8 +36,10 @@ export interface ReputationGuard {
 /**
  * Suspends Enabled sender domains whose hard-bounce or complaint rate over the last 24 hours passes the configured
  * limit (config.reputation), as the large ESPs do, so that one customer's bad list cannot burn the installation's
- * IPs for everyone. Rates come from the hourly rollups (two small reads per 400 domains: which domains had a bounce
- * or complaint, then those domains' figures), so a pass costs the same whatever the mail volume. A complaint needs
+ * IPs for everyone: on the domain's own figures, or on its account's (all the owner's domains added up). Rates come
+ * from the hourly rollups (two small reads per 400 domains: which domains had a bounce or complaint, then those
+ * domains' figures; and per 400 accounts with such a domain, their domains' figures), so a pass costs the same
+ * whatever the mail volume. A complaint needs
  * `minComplaints` of them as well as the rate: the intake takes reports from anyone, and any recipient knows a
  * message's VERP address. A suspension is a conditional UPDATE from Enabled (and the reputation_from it was judged
  * with), so with several workers each domain is suspended once, with one `domain.suspended` event (and its webhook
@@ -55,64 +52,60 @@ export function createReputationGuard(services: Services, opts: { clock?: () => 
   const clock = opts.clock ?? Date.now;
 
   /** Why the domain is over a limit, or null. */
-  function overLimit(v: ReputationVerdict): 'bounce_rate' | 'complaint_rate' | null {
+  function overLimit(v: ReputationVerdict): Reason | null {
     if (v.outcomes < limits.minMessages) return null;
     if (limits.bouncePercent > 0 && v.bounceRate >= limits.bouncePercent) return 'bounce_rate';
     if (limits.complaintPercent > 0 && v.complained >= limits.minComplaints && v.complaintRate >= limits.complaintPercent) return 'complaint_rate';
     return null;
   }
 
-  /** The figures of the chunk's domains that had a hard bounce or a complaint in the window. */
-  async function verdicts(rows: Pick<DomainRow, 'id' | 'reputation_from'>[], now: number): Promise<ReputationVerdict[]> {
-    const nowHour = hourOf(now);
-    const fromHour = new Map(rows.map((r) => [Number(r.id), Math.max(nowHour - WINDOW_HOURS + 1, Math.ceil(Number(r.reputation_from ?? 0) / HOUR_MS))]));
-    const from = new Map(rows.map((r) => [Number(r.id), r.reputation_from === null || r.reputation_from === undefined ? null : Number(r.reputation_from)]));
-    const earliest = Math.min(...fromHour.values());
-    const flagged: { domain_id: number }[] = await db('stats_rollup')
-      .whereIn('domain_id', [...fromHour.keys()])
-      .where('unit', 'h')
-      .where('bucket', '>=', earliest)
-      .whereIn('type', [HARD_BOUNCES, 'complained'])
-      .where('count', '>', 0)
-      .distinct('domain_id');
-    if (!flagged.length) return [];
-    const counts: { domain_id: number; bucket: number; type: string; count: number }[] = await db('stats_rollup')
-      .whereIn(
-        'domain_id',
-        flagged.map((f) => Number(f.domain_id)),
-      )
-      .where('unit', 'h')
-      .where('bucket', '>=', earliest)
-      .whereIn('type', ['delivered', 'bounced', HARD_BOUNCES, 'complained'])
-      .select('domain_id', 'bucket', 'type', 'count');
-    const byDomain = new Map<number, Record<string, number>>();
-    for (const c of counts) {
-      const id = Number(c.domain_id);
-      if (Number(c.bucket) < fromHour.get(id)!) continue;
-      const f = byDomain.get(id) ?? byDomain.set(id, {}).get(id)!;
-      f[c.type] = (f[c.type] ?? 0) + Number(c.count);
-    }
-    return [...byDomain].map(([domainId, f]) => {
-      const delivered = f.delivered ?? 0;
-      const outcomes = delivered + (f.bounced ?? 0);
-      const hardBounced = f[HARD_BOUNCES] ?? 0;
-      const complained = f.complained ?? 0;
-      return {
-        domainId,
-        from: from.get(domainId) ?? null,
-        outcomes,
-        hardBounced,
-        delivered,
-        complained,
-        bounceRate: percentOf(hardBounced, outcomes),
-        complaintRate: percentOf(complained, delivered),
-      };
-    });
+  const fromOf = (d: GuardedDomain) => (d.reputation_from === null || d.reputation_from === undefined ? null : Number(d.reputation_from));
+
+  /** The verdicts of the chunk's domains that had a hard bounce or a complaint in the window, each on its own figures. */
+  async function domainVerdicts(rows: GuardedDomain[], now: number): Promise<ReputationVerdict[]> {
+    const counts = await windowCounts(db, rows, now, true);
+    return rows
+      .filter((d) => counts.has(Number(d.id)))
+      .map((d) => ({ domainId: Number(d.id), userId: Number(d.user_id), from: fromOf(d), scope: 'domain', ...figuresOf(counts.get(Number(d.id))!) }));
   }
 
-  async function suspend(v: ReputationVerdict, reason: 'bounce_rate' | 'complaint_rate', now: number): Promise<boolean> {
+  /**
+   * Accounts judged on all their domains added up, so that a bad list spread over several domains (each under the
+   * minimum volume or the rate), or moved to a new domain after a suspension, is caught. A domain counts from its own
+   * last lift; a suspended one's hours still count for the account. Only accounts with two domains or more and one
+   * Enabled (a single domain's figures are its own verdict). Returns one verdict per Enabled domain of an account
+   * over a limit, carrying the account's figures, and the accounts judged.
+   */
+  async function accountVerdicts(now: number): Promise<{ over: [ReputationVerdict, Reason][]; judged: number[] }> {
+    const over: [ReputationVerdict, Reason][] = [];
+    const judged: number[] = [];
+    const users = await flaggedAccounts(db, now);
+    for (let i = 0; i < users.length; i += CHUNK) {
+      const domains: GuardedDomain[] = await db('sender_domains')
+        .whereIn('user_id', users.slice(i, i + CHUNK))
+        .select('id', 'user_id', 'status', 'reputation_from');
+      const byUser = new Map<number, GuardedDomain[]>();
+      for (const d of domains) (byUser.get(Number(d.user_id)) ?? byUser.set(Number(d.user_id), []).get(Number(d.user_id))!).push(d);
+      const several = [...byUser.values()].filter((ds) => ds.length > 1 && ds.some((d) => d.status === STATUS.enabled));
+      if (!several.length) continue;
+      const counts = await windowCounts(db, several.flat(), now, false);
+      for (const ds of several) {
+        const figures = figuresOf(...ds.map((d) => counts.get(Number(d.id)) ?? {}));
+        const base = { userId: Number(ds[0].user_id), scope: 'account' as const, domains: ds.length, ...figures };
+        if (figures.outcomes >= limits.minMessages) judged.push(base.userId);
+        const reason = overLimit({ ...base, domainId: 0, from: null });
+        if (!reason) continue;
+        for (const d of ds.filter((x) => x.status === STATUS.enabled)) over.push([{ ...base, domainId: Number(d.id), from: fromOf(d) }, reason]);
+      }
+    }
+    return { over, judged };
+  }
+
+  async function suspend(v: ReputationVerdict, reason: Reason, now: number): Promise<boolean> {
     const data = {
       reason,
+      scope: v.scope,
+      ...(v.domains === undefined ? {} : { account_domains: v.domains }),
       window_hours: WINDOW_HOURS,
       outcomes: v.outcomes,
       hard_bounced: v.hardBounced,
@@ -146,29 +139,37 @@ export function createReputationGuard(services: Services, opts: { clock?: () => 
     const suspended: number[] = [];
     if (!(limits.bouncePercent > 0 || limits.complaintPercent > 0)) return { checked: 0, suspended, held: [] };
     let checked = 0;
-    let judged = 0;
-    const over: [ReputationVerdict, 'bounce_rate' | 'complaint_rate'][] = [];
+    const judged = new Set<number>();
+    const over: [ReputationVerdict, Reason][] = [];
     for (let after = 0; ;) {
-      const rows: Pick<DomainRow, 'id' | 'reputation_from'>[] = await db('sender_domains')
+      const rows: GuardedDomain[] = await db('sender_domains')
         .where('status', STATUS.enabled)
         .where('id', '>', after)
         .orderBy('id')
         .limit(CHUNK)
-        .select('id', 'reputation_from');
+        .select('id', 'user_id', 'reputation_from');
       if (!rows.length) break;
       after = Number(rows[rows.length - 1].id);
       checked += rows.length;
-      for (const v of await verdicts(rows, now)) {
-        if (v.outcomes >= limits.minMessages) judged += 1;
+      for (const v of await domainVerdicts(rows, now)) {
+        if (v.outcomes >= limits.minMessages) judged.add(v.userId);
         const reason = overLimit(v);
         if (reason) over.push([v, reason]);
       }
       if (rows.length < CHUNK) break;
     }
-    if (over.length >= Math.max(MASS_MIN, Math.ceil(MASS_SHARE * judged))) {
-      logger.error('reputation guard: too many domains over a limit at once; suspending none (an installation-wide problem?)', {
-        over: over.length,
-        judged,
+    const accounts = await accountVerdicts(now);
+    for (const u of accounts.judged) judged.add(u);
+    // A domain over on its own figures is suspended for those; the account's verdict covers its other domains.
+    const own = new Set(over.map(([v]) => v.domainId));
+    over.push(...accounts.over.filter(([v]) => !own.has(v.domainId)));
+    // Counted in accounts, not domains: one tenant with many bad domains must not pass for an installation-wide problem
+    // (and so stop every suspension).
+    const overAccounts = new Set(over.map(([v]) => v.userId));
+    if (overAccounts.size >= Math.max(MASS_MIN, Math.ceil(MASS_SHARE * judged.size))) {
+      logger.error('reputation guard: too many accounts over a limit at once; suspending none (an installation-wide problem?)', {
+        accounts: overAccounts.size,
+        judged: judged.size,
         domainIds: over.slice(0, 20).map(([v]) => v.domainId),
       });
       services.metrics.reputationPass('mass_stop');

@@ -2,7 +2,7 @@ import supertest from 'supertest';
 import { createReputationGuard, ReputationGuard } from '../../src/domains/reputation-guard';
 import { hourOf } from '../../src/stats/rollups';
 import { startWebhookWorker, WebhookWorker } from '../../src/webhooks/worker';
-import { addDomain, createUser, senderSetup } from '../helpers/harness';
+import { addDomain, createUser, senderSetup, uniqueDomain } from '../helpers/harness';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { smtpError, waitFor } from '../helpers/sink';
 import { Receiver, startReceiver } from '../webhooks/receiver';
@@ -264,5 +264,82 @@ describe('the reputation guard', () => {
     expect(codeOf(await admin({ DomainID: id, Status: 'Disabled' }))).toBe(3);
     expect(codeOf(await admin({ DomainID: id, Status: 'Enabled' }))).toBe(4);
     expect(await status(id)).toBe('Approval Pending');
+  });
+});
+
+describe('the reputation guard, by account', () => {
+  const bucket = () => hourOf(Date.now());
+  /** One more Enabled domain of the sender's account. */
+  async function another(s: Sender): Promise<number> {
+    const id = await addDomain(rig.h, s.sessionId, uniqueDomain('acct'));
+    await rig.h.services.db('sender_domains').where({ id }).update({ status: 'Enabled' });
+    return id;
+  }
+  /** An hour of figures for the domain: delivered, and hard bounces. */
+  const figures = (domainId: number, delivered: number, hard: number) =>
+    rig.h.services.db('stats_rollup').insert([
+      { domain_id: domainId, unit: 'h', bucket: bucket(), type: 'delivered', count: delivered, unique_count: 0 },
+      { domain_id: domainId, unit: 'h', bucket: bucket(), type: 'bounced', count: hard, unique_count: 0 },
+      { domain_id: domainId, unit: 'h', bucket: bucket(), type: 'bounced_hard', count: hard, unique_count: 0 },
+    ]);
+  const suspension = async (domainId: number) => {
+    const e = await rig.h.services.db('domain_events').where({ domain_id: domainId, type: 'domain.suspended' }).first('data');
+    return e ? JSON.parse(e.data) : undefined;
+  };
+
+  it("adds up an account's domains: a bad list spread thin is caught, a good domain beside a bad one is not", async () => {
+    // Each under the minimum of 10 outcomes alone; together 16 outcomes with 6 hard bounces (37.5 %).
+    const spread = await senderSetup(rig.h);
+    const spread2 = await another(spread);
+    await figures(spread.domainId, 5, 3);
+    await figures(spread2, 5, 3);
+    // 9 outcomes with 4 hard bounces alone, but 109 with 4 (3.7 %) with its sibling: under the limit.
+    const mixed = await senderSetup(rig.h);
+    const mixed2 = await another(mixed);
+    await figures(mixed.domainId, 5, 4);
+    await figures(mixed2, 100, 0);
+
+    const r = await guard.runOnce();
+    expect(r.suspended.sort()).toEqual([spread.domainId, spread2].sort());
+    for (const id of [spread.domainId, spread2]) {
+      expect(await status(id)).toBe('Suspended');
+      expect(await suspension(id)).toMatchObject({
+        reason: 'bounce_rate',
+        scope: 'account',
+        account_domains: 2,
+        outcomes: 16,
+        hard_bounced: 6,
+        bounce_rate: 37.5,
+      });
+    }
+    expect(await status(mixed.domainId)).toBe('Enabled');
+    expect(await status(mixed2)).toBe('Enabled');
+  });
+
+  it('suspends a domain added after a suspension while the account is still over', async () => {
+    const s = await senderSetup(rig.h);
+    await figures(s.domainId, 6, 6);
+    expect((await guard.runOnce()).suspended).toEqual([s.domainId]);
+    expect(await suspension(s.domainId)).toMatchObject({ scope: 'domain' });
+    const fresh = await another(s);
+    expect((await guard.runOnce()).suspended).toEqual([fresh]);
+    expect(await suspension(fresh)).toMatchObject({ reason: 'bounce_rate', scope: 'account', outcomes: 12, hard_bounced: 6 });
+    // Once the admin lifts the first, its hours no longer count: the new domain can be lifted and stays Enabled.
+    await recordsVerified(s.domainId);
+    await recordsVerified(fresh);
+    expect(await admin({ DomainID: s.domainId, Status: 'Enabled' })).toMatchObject({ Status: 'Enabled' });
+    expect(await admin({ DomainID: fresh, Status: 'Enabled' })).toMatchObject({ Status: 'Enabled' });
+    expect((await guard.runOnce()).suspended).toEqual([]);
+    expect(await status(fresh)).toBe('Enabled');
+  });
+
+  it('counts the mass stop in accounts: one tenant with three bad domains is suspended, not taken for the installation', async () => {
+    const s = await senderSetup(rig.h);
+    const ids = [s.domainId, await another(s), await another(s)];
+    for (const id of ids) await figures(id, 6, 6);
+    const r = await guard.runOnce();
+    expect(r.held).toEqual([]);
+    expect(r.suspended.sort()).toEqual([...ids].sort());
+    for (const id of ids) expect(await suspension(id)).toMatchObject({ scope: 'domain' });
   });
 });

@@ -37,6 +37,7 @@ const EMBEDDED = [
   'tests/domains/dkim-rotation.test.ts', // the signing switch is a conditional write
   'tests/domains/reputation-guard.test.ts', // the admin's status change locks the row on MySQL only
   'tests/domains/suspension-hold.test.ts', // the hold and release lock rows on MySQL only; the worker's conditional hold
+  'tests/domains/reputation-races.test.ts', // the races are made at one statement; SQLite has one connection
   'tests/console/**', // the browser drives the embedded gateway only
   'tests/capture/**',
   // The send path and everything downstream of it: group commits, leases, upserts, per-backend SQL.

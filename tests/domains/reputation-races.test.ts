@@ -1,0 +1,198 @@
+import type { Knex } from 'knex';
+import { createReputationGuard, ReputationGuard } from '../../src/domains/reputation-guard';
+import { hourOf } from '../../src/stats/rollups';
+import { Harness, senderSetup, startHarness } from '../helpers/harness';
+
+// Two races of the reputation guard, each made to happen at one chosen statement (see atStatement below):
+// - the admin suspends and lifts a domain (emailgateway.setdomainstatus over /api.php) after a pass has read the
+//   domain's figures and before it suspends: the pass must not suspend it again;
+// - a suspension (the guard's or the admin's) commits between the owner's read and the owner's UPDATE in
+//   user.senderdomain.update: the owner's update must not lift it (and its other changes still apply).
+// The same interleavings run on SQLite: the gate runs its step while the statement waits for its connection, so the
+// one embedded connection is free for the other side.
+
+let h: Harness;
+let guard: ReputationGuard;
+
+beforeAll(async () => {
+  h = await startHarness({ REPUTATION_MIN_MESSAGES: '10', REPUTATION_SUSPEND_BOUNCE_PERCENT: '20' });
+  guard = createReputationGuard(h.services, { timer: false });
+}, 60000);
+afterAll(async () => {
+  await guard.stop();
+  await h.close();
+}, 60000);
+
+interface Gate<T> {
+  /** Whether a statement matched (and `step` was started). */
+  fired: boolean;
+  /** What `step` answered; set once fired. */
+  result?: Promise<T>;
+  restore(): void;
+}
+
+/**
+ * Runs `step` at one statement of `db`: the first one sent outside a transaction whose SQL and bindings match, either
+ * just before it (before it takes a connection) or just after it answered (its connection given back), and lets
+ * the caller's code go on only once `step` is done. Wraps the test's own knex client (no module mocking); a
+ * transaction's statements run on a client of their own and never match.
+ */
+function atStatement<T>(db: Knex, when: 'before' | 'after', match: (sql: string, bindings: unknown[]) => boolean, step: () => Promise<T>): Gate<T> {
+  type Runner = { run(): Promise<unknown> };
+  const client = db.client as { runner(builder: { toSQL(): Knex.Sql | Knex.Sql[] }): Runner };
+  const original = client.runner;
+  const gate: Gate<T> = {
+    fired: false,
+    restore: () => {
+      client.runner = original;
+    },
+  };
+  client.runner = function (this: unknown, builder) {
+    const runner = original.call(this, builder);
+    if (gate.fired) return runner;
+    const statements = ([] as Knex.Sql[]).concat(builder.toSQL());
+    if (!statements.some((s) => match(s.sql, [...(s.bindings ?? [])]))) return runner;
+    gate.fired = true;
+    const run = runner.run.bind(runner);
+    const stepped = () => (gate.result = step()).catch(() => undefined); // its failure is the test's to see
+    runner.run = async () => {
+      if (when === 'before') {
+        await stepped();
+        return run();
+      }
+      const res = await run();
+      await stepped();
+      return res;
+    };
+    return runner;
+  };
+  return gate;
+}
+
+const admin = (params: Record<string, unknown>) => h.call({ Command: 'emailgateway.setdomainstatus', AdminAPIKey: h.adminKey, ...params });
+const row = (id: number) => h.services.db('sender_domains').where({ id }).first();
+const eventsOf = async (id: number) =>
+  (await h.services.db('domain_events').where({ domain_id: id }).orderBy('id').select('type', 'data')).map(
+    (e: { type: string; data: string }) => `${e.type}:${JSON.parse(e.data).reason ?? JSON.parse(e.data).status}`,
+  );
+
+/** Marks every DNS record of the domain as having passed its last check, so that a lift makes it Enabled. */
+async function recordsVerified(id: number) {
+  const db = h.services.db;
+  const { dns_records } = await db('sender_domains').where({ id }).first('dns_records');
+  const records = (JSON.parse(dns_records) as Record<string, unknown>[]).map((r) => ({ ...r, ok: true }));
+  await db('sender_domains')
+    .where({ id })
+    .update({ dns_records: JSON.stringify(records) });
+}
+
+/** This hour's figures of a domain over the bounce limit: 10 hard bounces in 40 outcomes (25 % of a 20 % limit). */
+async function overTheLimit(id: number) {
+  const bucket = hourOf(Date.now());
+  await h.services.db('stats_rollup').insert([
+    { domain_id: id, unit: 'h', bucket, type: 'delivered', count: 30, unique_count: 0 },
+    { domain_id: id, unit: 'h', bucket, type: 'bounced', count: 10, unique_count: 0 },
+    { domain_id: id, unit: 'h', bucket, type: 'bounced_hard', count: 10, unique_count: 0 },
+  ]);
+}
+
+/** The guard's last read of a pass: the figures of the domains that had a hard bounce or a complaint. */
+const figuresRead = (sql: string) => /^select [`"]domain_id[`"], [`"]bucket[`"], [`"]type[`"], [`"]count[`"] from [`"]stats_rollup[`"]/i.test(sql);
+/** The owner's UPDATE of the domain (user.senderdomain.update), after its read of the row. */
+const ownersUpdate = (id: number) => (sql: string, bindings: unknown[]) => /^update [`"]sender_domains[`"] set/i.test(sql) && bindings.includes(id);
+
+describe('races of the reputation guard', () => {
+  it('does not suspend again a domain the admin suspended and lifted after the pass read its figures', async () => {
+    const s = await senderSetup(h);
+    await recordsVerified(s.domainId);
+    await overTheLimit(s.domainId);
+
+    const gate = atStatement(h.services.db, 'after', figuresRead, async () => [
+      await admin({ DomainID: s.domainId, Status: 'Suspended' }),
+      await admin({ DomainID: s.domainId, Status: 'Enabled' }),
+    ]);
+    let pass;
+    try {
+      pass = await guard.runOnce();
+    } finally {
+      gate.restore();
+    }
+    expect(gate.fired).toBe(true);
+    const [suspended, lifted] = await gate.result!;
+    expect(suspended).toMatchObject({ Success: true, Status: 'Suspended', Changed: true });
+    expect(lifted).toMatchObject({ Success: true, Status: 'Enabled', Changed: true });
+
+    // The verdict was judged on figures from before the lift: the pass leaves the lifted domain alone.
+    expect(pass.suspended).toEqual([]);
+    expect((await row(s.domainId)).status).toBe('Enabled');
+    expect(await eventsOf(s.domainId)).toEqual(['domain.suspended:admin', 'domain.unsuspended:Enabled']);
+    // And the next pass counts from the next whole hour on: the same figures do not suspend it either.
+    expect((await guard.runOnce()).suspended).toEqual([]);
+    expect((await row(s.domainId)).status).toBe('Enabled');
+  });
+
+  it("keeps a suspension made before the owner's update starts; the owner's other changes apply", async () => {
+    const s = await senderSetup(h);
+    await recordsVerified(s.domainId);
+    await overTheLimit(s.domainId);
+    expect((await guard.runOnce()).suspended).toEqual([s.domainId]);
+
+    const on = await h.call({ Command: 'user.senderdomain.update', SessionID: s.sessionId, DomainID: s.domainId, Status: 'Enabled', LinkTracking: 0 });
+    expect(on).toMatchObject({ Success: true, DnsRegenerated: false, SenderDomain: { Status: 'Suspended' } });
+    expect(await row(s.domainId)).toMatchObject({ status: 'Suspended' });
+    expect(Number((await row(s.domainId)).link_tracking)).toBe(0);
+
+    // A change of the hosts (which sends an Enabled domain back to Approval Pending) and Disabled: still Suspended.
+    const hosts = await h.call({
+      Command: 'user.senderdomain.update',
+      SessionID: s.sessionId,
+      DomainID: s.domainId,
+      Status: 'Disabled',
+      CustomSubdomain: 'mx2',
+    });
+    expect(hosts).toMatchObject({ Success: true, DnsRegenerated: true, SenderDomain: { Status: 'Suspended' } });
+    expect(await row(s.domainId)).toMatchObject({ status: 'Suspended', subdomain: 'mx2' });
+    expect(await eventsOf(s.domainId)).toEqual(['domain.suspended:bounce_rate']);
+  });
+
+  it.each([
+    {
+      by: "the guard's pass",
+      owner: { Status: 'Enabled', LinkTracking: 0 },
+      changed: { link_tracking: 0 },
+      regenerated: false,
+      events: ['domain.suspended:bounce_rate'],
+    },
+    {
+      by: "the admin's emailgateway.setdomainstatus",
+      owner: { CustomSubdomain: 'mx3' }, // regenerates the records: an Enabled domain would go to Approval Pending
+      changed: { subdomain: 'mx3' },
+      regenerated: true,
+      events: ['domain.suspended:admin'],
+    },
+  ])("keeps a suspension by $by made between the owner's read and its UPDATE", async ({ by, owner, changed, regenerated, events }) => {
+    const s = await senderSetup(h);
+    await recordsVerified(s.domainId);
+    const byGuard = by.startsWith("the guard's");
+    if (byGuard) await overTheLimit(s.domainId);
+
+    const gate = atStatement(h.services.db, 'before', ownersUpdate(s.domainId), async () =>
+      byGuard ? (await guard.runOnce()).suspended : (await admin({ DomainID: s.domainId, Status: 'Suspended' })).Changed,
+    );
+    let reply;
+    try {
+      reply = await h.call({ Command: 'user.senderdomain.update', SessionID: s.sessionId, DomainID: s.domainId, ...owner });
+    } finally {
+      gate.restore();
+    }
+    // The suspension committed after the owner had read the domain as Enabled, and before its UPDATE.
+    expect(gate.fired).toBe(true);
+    expect(await gate.result!).toEqual(byGuard ? [s.domainId] : true);
+
+    expect(reply).toMatchObject({ Success: true, DnsRegenerated: regenerated, SenderDomain: { Status: 'Suspended' } });
+    const after = await row(s.domainId);
+    expect(after.status).toBe('Suspended');
+    for (const [k, v] of Object.entries(changed)) expect(typeof v === 'number' ? Number(after[k]) : after[k]).toBe(v);
+    expect(await eventsOf(s.domainId)).toEqual(events);
+  });
+});

@@ -18,6 +18,10 @@ beforeAll(async () => {
   h = await startHarness({ REPUTATION_MIN_MESSAGES: '10', REPUTATION_SUSPEND_BOUNCE_PERCENT: '20' });
   guard = createReputationGuard(h.services, { timer: false });
 }, 60000);
+// Each test's figures are its own: a domain an earlier test left Enabled must not be judged again in a later pass.
+afterEach(async () => {
+  await h.services.db('stats_rollup').delete();
+});
 afterAll(async () => {
   await guard.stop();
   await h.close();

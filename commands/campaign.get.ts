@@ -1,4 +1,4 @@
-/** campaign.get — one campaign with its live progress (recipients, queued, sent, delivered, bounced, opened, clicked). Errors: 1 missing CampaignID, 2 not found (another user's too). */
+/** campaign.get — one campaign with its live progress (recipients, queued, skipped, sent, delivered, bounced, opened, clicked). Errors: 1 missing CampaignID, 2 not found (another user's too). */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { findCampaignInScope, presentCampaign, progressOf } from '../src/campaigns/campaigns';

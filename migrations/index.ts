@@ -28,6 +28,7 @@ import * as messageCampaignIndex from './20261220000100_message_campaign_index';
 import * as signingKeyGrace from './20261221000100_signing_key_grace';
 import * as reputationGuard from './20261222000100_reputation_guard';
 import * as suspensionHold from './20261223000100_suspension_hold';
+import * as campaignSkipped from './20261224000100_campaign_skipped';
 
 /** Every migration in order. Listed here (not globbed) so ts-jest and compiled builds load the same set. */
 const MIGRATIONS: Record<string, Knex.Migration> = {
@@ -60,6 +61,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261221000100_signing_key_grace': signingKeyGrace,
   '20261222000100_reputation_guard': reputationGuard,
   '20261223000100_suspension_hold': suspensionHold,
+  '20261224000100_campaign_skipped': campaignSkipped,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -20,6 +20,7 @@ export interface CampaignRow {
   cursor: number;
   recipients: number;
   queued: number;
+  skipped: number;
   error: string | null;
   created_at: number;
   updated_at: number;
@@ -35,6 +36,7 @@ export const CAMPAIGN_CONTENT_MAX_BYTES = 5 * 1024 * 1024;
 export interface Progress {
   recipients: number;
   queued: number;
+  skipped: number;
   sent: number;
   delivered: number;
   bounced: number;
@@ -78,14 +80,24 @@ export async function findCampaignInScope(db: Db, scope: CampaignScope, id: unkn
 }
 
 /**
- * Live progress of campaigns: recipients (members found at launch), queued (messages accepted so far), sent
+ * Live progress of campaigns: recipients (members found at launch), queued (messages accepted so far), skipped
+ * (members a page read but the send path refused one by one, as suppressed since the launch), sent
  * (deliveries that got a final answer), delivered, bounced, opened and clicked (unique, per delivery). The
  * delivery figures are read from the campaign's deliveries (messages.campaign_id is indexed).
  */
 export async function progressOf(db: Knex, rows: CampaignRow[]): Promise<Map<number, Progress>> {
   const out = new Map<number, Progress>();
   for (const r of rows)
-    out.set(Number(r.id), { recipients: Number(r.recipients), queued: Number(r.queued), sent: 0, delivered: 0, bounced: 0, opened: 0, clicked: 0 });
+    out.set(Number(r.id), {
+      recipients: Number(r.recipients),
+      queued: Number(r.queued),
+      skipped: Number(r.skipped),
+      sent: 0,
+      delivered: 0,
+      bounced: 0,
+      opened: 0,
+      clicked: 0,
+    });
   const launched = rows.filter((r) => r.status !== CAMPAIGN_STATUS.draft).map((r) => Number(r.id));
   if (!launched.length) return out;
   const counts = (await db('messages as m')
@@ -127,7 +139,16 @@ export function presentCampaign(row: CampaignRow, p: Progress): Record<string, u
     CreatedAt: formatTime(row.created_at),
     LaunchedAt: formatTime(row.launched_at),
     CompletedAt: formatTime(row.completed_at),
-    Progress: { Recipients: p.recipients, Queued: p.queued, Sent: p.sent, Delivered: p.delivered, Bounced: p.bounced, Opened: p.opened, Clicked: p.clicked },
+    Progress: {
+      Recipients: p.recipients,
+      Queued: p.queued,
+      Skipped: p.skipped,
+      Sent: p.sent,
+      Delivered: p.delivered,
+      Bounced: p.bounced,
+      Opened: p.opened,
+      Clicked: p.clicked,
+    },
   };
 }
 

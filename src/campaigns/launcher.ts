@@ -153,6 +153,7 @@ export function createCampaignWorker(services: Services): CampaignWorker {
         );
         const todo = members.filter((m) => !reached.has(m.id));
         let accepted = 0;
+        let skipped = 0;
         if (todo.length) {
           // The page commits only while the campaign is still sending under this lease: a cancel (or a takeover) made
           // while it was prepared rolls it back (GuardLost, surfacing as IdempotencySuperseded), and one made later waits
@@ -187,10 +188,11 @@ export function createCampaignWorker(services: Services): CampaignWorker {
             }
           }
           accepted = page.ok ? page.messageIds.length : 0;
-          if (accepted < todo.length)
+          skipped = todo.length - accepted;
+          if (skipped)
             logger.warn('campaign members refused one by one; skipped', {
               campaignId: id,
-              skipped: todo.length - accepted,
+              skipped,
               ...(page.ok ? {} : { reason: page.problems[0]?.message }),
             });
         }
@@ -199,6 +201,8 @@ export function createCampaignWorker(services: Services): CampaignWorker {
           .update({
             cursor: members[members.length - 1].id,
             queued: db.raw('?? + ?', ['queued', accepted]),
+            // With the cursor: a page is counted once, however often a crash makes it be read again.
+            skipped: db.raw('?? + ?', ['skipped', skipped]),
             lease_until: Date.now() + leaseMs,
             updated_at: Date.now(),
           });

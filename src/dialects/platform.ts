@@ -115,6 +115,7 @@ function campaignOut(c: Record<string, any>): Record<string, unknown> {
     status: c.Status,
     recipients: p.Recipients,
     queued: p.Queued,
+    skipped: p.Skipped,
     sent: p.Sent,
     delivered: p.Delivered,
     bounced: p.Bounced,

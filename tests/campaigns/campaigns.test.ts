@@ -7,7 +7,8 @@ import { simpleParser } from 'mailparser';
 import { useCampaignRig } from '../helpers/campaign-rig';
 import { waitFor } from '../helpers/sink';
 import { addSubscriber, as, bulkSubscribers, makeField, makeList, Owner } from '../lists/fixtures';
-import { createUser, senderSetup } from '../helpers/harness';
+import supertest from 'supertest';
+import { accountKey, createUser, senderSetup } from '../helpers/harness';
 
 const camp = useCampaignRig();
 const cmd = camp.cmd;
@@ -66,6 +67,7 @@ it('launches at once and delivers to every subscribed, unsuppressed member exact
   expect(done.Campaign.Progress).toEqual({
     Recipients: eligible.length,
     Queued: eligible.length,
+    Skipped: 0,
     Sent: eligible.length,
     Delivered: eligible.length,
     Bounced: 0,
@@ -138,7 +140,7 @@ it('stops a campaign under way once its account is disabled: no page after that,
   expect(Number(row.queued)).toBeLessThan(members);
 });
 
-it('skips a page whose members are all refused one by one (suppressed after it was read) and sends the next page', async () => {
+it('skips a page whose members are all refused one by one (suppressed after it was read), counts them, and sends the next page', async () => {
   const db = camp.h.services.db;
   const listId = await makeList(camp.h, camp.o, { SenderEmailAddress: `news@${camp.s.domain}` });
   // 250 members (the first page) to be refused, then 10 to send to.
@@ -168,8 +170,13 @@ it('skips a page whose members are all refused one by one (suppressed after it w
   expect((await cmd('campaign.get', { CampaignID: c })).Campaign).toMatchObject({
     Status: 'completed',
     Error: null,
-    Progress: { Recipients: 260, Queued: 10 },
+    Progress: { Recipients: 260, Queued: 10, Skipped: 250 },
   });
+  // The platform door's campaign reply shows them too.
+  const key = await accountKey(camp.h, camp.s.sessionId);
+  const platform = await supertest(camp.h.app).get(`/api/v1/campaigns/${c}`).set('Authorization', `Bearer ${key}`);
+  expect(platform.status).toBe(200);
+  expect(platform.body).toMatchObject({ status: 'completed', recipients: 260, queued: 10, skipped: 250 });
   const to = await db('messages as m').join('deliveries as d', 'd.message_id', 'm.id').where('m.campaign_id', c).pluck('d.recipient');
   expect(to.sort()).toEqual(Array.from({ length: 10 }, (_, i) => `kept${i}@refused.test`).sort());
   await waitFor(() => camp.sink.received.filter((m) => m.to[0].startsWith('kept')).length >= 10, 30000, 'the second page delivered');

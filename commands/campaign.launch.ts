@@ -2,8 +2,10 @@
  * campaign.launch — start sending a draft: checks the list and the From, counts the recipients (subscribed members
  * not suppressed on the From's domain), marks it `sending` and hands it to the worker, which pages through the
  * list (src/campaigns/launcher.ts). Answers at once, also when the job cannot be added (the sweeper starts it).
+ * A `failed` campaign (its quota used up, its account or domain disabled) is resumed after the same checks: it goes on
+ * from its cursor, keeping its figures, so members it already queued are not sent it again.
  * Errors: 1 missing CampaignID, 2 not found (also outside a domain-limited account key's domains, as campaign.get
- * answers), 3 not a draft, 4 no list, 5 no usable From (no Enabled sender domain, or a From name that reads as an
+ * answers), 3 neither a draft nor failed, 4 no list, 5 no usable From (no Enabled sender domain, or a From name that reads as an
  * address), 6 no content (Subject and HTML or plain text), 7 the account may not send (not verified), 8 content larger
  * than this install sends (SMTP_MAX_MESSAGE_BYTES). 5, 7 and 8 are the send path's own checks (refusedForEveryone):
  * a campaign it would refuse for every member is not launched only to fail on its first page.
@@ -28,7 +30,7 @@ export default defineCommand({
   errors: {
     1: 'Missing required parameter (CampaignID)',
     2: 'Campaign not found',
-    3: 'Only a draft campaign can be launched',
+    3: 'Only a draft or failed campaign can be launched',
     4: 'The campaign has no list: set ListID first',
     5: 'The campaign has no usable From address',
     6: 'The campaign has no content: it needs a Subject and HTML or plain text',
@@ -38,7 +40,9 @@ export default defineCommand({
   async run(p, ctx) {
     const row = await findCampaignInScope(ctx.db, { userId: ctx.user!.id, domainIds: ctx.accountKey?.domainIds ?? null }, p.campaignid);
     if (!row) throw new CommandError(2);
-    if (row.status !== CAMPAIGN_STATUS.draft) throw new CommandError(3, `Only a draft campaign can be launched (this one is ${row.status})`);
+    const resume = row.status === CAMPAIGN_STATUS.failed;
+    if (row.status !== CAMPAIGN_STATUS.draft && !resume)
+      throw new CommandError(3, `Only a draft or failed campaign can be launched (this one is ${row.status})`);
     if (row.list_id === null || !(await findOwnedList(ctx.db, ctx.user!.id, row.list_id))) throw new CommandError(4);
     if (!row.subject.trim() || (!row.html && !row.text)) throw new CommandError(6);
     const from = await senderOf(ctx.db, row);
@@ -51,12 +55,15 @@ export default defineCommand({
       listSend: true,
     });
     if (refused.length) throw new CommandError(LAUNCH_CODE[refused[0].code] ?? 6, refused.map((p) => p.message).join('; '));
-    const recipients = await countSubscribedMembers(ctx.db, row.list_id, from.domainId);
     const now = Date.now();
+    // A resumed campaign keeps its cursor, figures and first launch time. Its lease is left alone: the worker that failed
+    // it releases it, under an owner name its process shares with a new run, so clearing it here could drop that run's.
+    const recipients = resume ? Number(row.recipients) : await countSubscribedMembers(ctx.db, row.list_id, from.domainId);
+    const started = resume ? { error: null, completed_at: null } : { recipients, cursor: 0, launched_at: now };
     const updated = await ctx
       .db('campaigns')
-      .where({ id: row.id, user_id: ctx.user!.id, status: CAMPAIGN_STATUS.draft })
-      .update({ status: CAMPAIGN_STATUS.sending, domain_id: from.domainId, recipients, cursor: 0, launched_at: now, updated_at: now });
+      .where({ id: row.id, user_id: ctx.user!.id, status: row.status })
+      .update({ status: CAMPAIGN_STATUS.sending, domain_id: from.domainId, updated_at: now, ...started });
     if (!updated) throw new CommandError(3);
     // Launched once committed: the job only speeds it up. A failed add (Redis away) is the sweeper's to make good,
     // as for deliveries; answering 503 here made a retry get 3 and a client that gave up send a copy.

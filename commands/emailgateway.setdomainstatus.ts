@@ -53,9 +53,9 @@ export default defineCommand({
       const verified = parseRecords(row).every((r) => !r.required || r.ok === true);
       const status = before === STATUS.disabled ? STATUS.disabled : verified ? STATUS.enabled : STATUS.pending;
       await trx('sender_domains').where({ id }).update({ status, reputation_from: now, updated_at: now });
-      const released = await releaseDomainQueue(trx, id, now);
-      await recordDomainEvents(trx, row, [{ type: 'domain.unsuspended', data: { status, released_deliveries: released.length } }], now);
-      return { DomainID: id, Status: status, Changed: true, ReleasedDeliveries: released.length, event: 'domain.unsuspended', released, now };
+      const { released, count } = await releaseDomainQueue(trx, id, now);
+      await recordDomainEvents(trx, row, [{ type: 'domain.unsuspended', data: { status, released_deliveries: count } }], now);
+      return { DomainID: id, Status: status, Changed: true, ReleasedDeliveries: count, event: 'domain.unsuspended', released, now };
     });
     // Counted and enqueued once committed: a rolled-back change is not an event, and its rows are still held.
     const { event, released, now, ...reply } = r as typeof r & { event?: 'domain.suspended' | 'domain.unsuspended'; released?: Released[]; now?: number };

@@ -256,8 +256,18 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
         lease_until: null,
         updated_at: now,
       });
-    if (moved) logger.info('delivery held: its sender domain is suspended', { deliveryId: Number(d.id), domainId: Number(d.domain_id) });
-    else await release(d);
+    if (moved) {
+      logger.info('delivery held: its sender domain is suspended', { deliveryId: Number(d.id), domainId: Number(d.domain_id) });
+      return;
+    }
+    // Lifted since the lease (or the lease lost): back to waiting, due now as the lift's own releases are.
+    const back = await db('deliveries')
+      .where({ id: d.id, lease_owner: owner, lease_until: d.lease_until, status: 'sending' })
+      .update({ status: Number(d.attempts) > 0 ? 'deferred' : 'queued', next_attempt_at: now, lease_until: null, updated_at: now });
+    if (back)
+      await enqueueDeliveries(services, [{ id: Number(d.id), attempts: Number(d.attempts), runAt: now, retake: now }]).catch((err) =>
+        logger.warn('delivery given back could not be enqueued; the sweeper will pick it up', { deliveryId: d.id, error: (err as Error).message }),
+      );
   }
 
   /**

@@ -1,5 +1,6 @@
 import type { Services } from '../command';
 import type { Db } from '../db';
+import { STATUS } from '../domains/domains';
 import { enqueueDeliveries } from './enqueue';
 
 /**
@@ -13,18 +14,32 @@ import { enqueueDeliveries } from './enqueue';
 export const SUSPENSION = 'suspension';
 /** The statuses a delivery waits in, unheld; each returns to its own on release. */
 const WAITING = ['queued', 'scheduled', 'deferred'];
-/** Rows per UPDATE on release (bound parameter lists stay small). */
+/** Rows per UPDATE (bound parameter lists stay small). */
 const CHUNK = 500;
 
-/** Unleased waiting deliveries of the domain become held, in the caller's transaction. Returns how many. */
+/**
+ * Unleased waiting deliveries of the domain become held, in the caller's transaction. Returns how many. The rows are
+ * found with a plain read and changed by primary key: an UPDATE by (domain, status) would lock its whole range of
+ * the status index on MySQL, every tenant's queued rows and the gaps between them, and stall every accept and lease
+ * until the suspension commits. A row leased or added since the read is the worker's to hold (send-attempt.ts).
+ */
 export async function holdDomainQueue(trx: Db, domainId: number, now: number): Promise<number> {
+  const rows: { id: number; status: string }[] = await trx('deliveries')
+    .where({ domain_id: domainId })
+    .whereIn('status', WAITING)
+    .where((w) => w.whereNull('lease_until').orWhere('lease_until', '<', now))
+    .select('id', 'status');
   let held = 0;
-  // One UPDATE per status, so each row keeps the status it returns to; no row is read into the process.
   for (const status of WAITING) {
-    held += await trx('deliveries')
-      .where({ domain_id: domainId, status })
-      .where((w) => w.whereNull('lease_until').orWhere('lease_until', '<', now))
-      .update({ status: 'held', held_from: status, held_at: now, held_by: SUSPENSION, updated_at: now });
+    const ids = rows.filter((r) => r.status === status).map((r) => Number(r.id));
+    // Each row keeps the status it returns to; one UPDATE per status and chunk.
+    for (let i = 0; i < ids.length; i += CHUNK) {
+      held += await trx('deliveries')
+        .whereIn('id', ids.slice(i, i + CHUNK))
+        .where({ status })
+        .where((w) => w.whereNull('lease_until').orWhere('lease_until', '<', now))
+        .update({ status: 'held', held_from: status, held_at: now, held_by: SUSPENSION, updated_at: now });
+    }
   }
   return held;
 }
@@ -35,31 +50,64 @@ export interface Released {
   runAt: number;
 }
 
+type HeldRow = { id: number; attempts: number; next_attempt_at: number };
+
 /**
- * The domain's suspension-held deliveries return to the status they were held from, in the caller's transaction,
- * with the time held added to `held_ms`. The caller enqueues what this returns once the transaction committed
- * (`enqueueReleased`); what it cannot enqueue, the sweeper finds.
+ * Suspension-held rows return to the status they were held from, with the time held added to `held_ms`, unless
+ * their domain is Suspended (again) by now. By primary key, as the hold; returns the rows to enqueue and how many
+ * moved.
  */
-export async function releaseDomainQueue(trx: Db, domainId: number, now: number): Promise<Released[]> {
-  const q = trx('deliveries').where({ domain_id: domainId, status: 'held', held_by: SUSPENSION }).select('id', 'attempts', 'next_attempt_at');
-  const rows = (trx.client.config.client === 'mysql2' ? await q.forUpdate() : await q) as { id: number; attempts: number; next_attempt_at: number }[];
+async function releaseRows(db: Db, rows: HeldRow[], now: number): Promise<{ released: Released[]; count: number }> {
+  let count = 0;
   for (let i = 0; i < rows.length; i += CHUNK) {
-    await trx('deliveries')
+    count += await db('deliveries')
       .whereIn(
         'id',
         rows.slice(i, i + CHUNK).map((r) => Number(r.id)),
       )
       .where({ status: 'held', held_by: SUSPENSION })
+      .whereNotExists(db('sender_domains').whereRaw('sender_domains.id = deliveries.domain_id').where('status', STATUS.suspended).select(db.raw('1')))
       .update({
-        status: trx.raw("coalesce(held_from, 'queued')"),
-        held_ms: trx.raw('held_ms + (? - coalesce(held_at, ?))', [now, now]),
+        status: db.raw("coalesce(held_from, 'queued')"),
+        held_ms: db.raw('held_ms + (? - coalesce(held_at, ?))', [now, now]),
         held_from: null,
         held_at: null,
         held_by: null,
         updated_at: now,
       });
   }
-  return rows.map((r) => ({ id: Number(r.id), attempts: Number(r.attempts), runAt: Math.max(now, Number(r.next_attempt_at)) }));
+  // A row that did not move (cancelled meanwhile) gets a job that finds nothing to lease: harmless.
+  return { released: rows.map((r) => ({ id: Number(r.id), attempts: Number(r.attempts), runAt: Math.max(now, Number(r.next_attempt_at)) })), count };
+}
+
+/**
+ * The domain's suspension-held deliveries wait again, in the caller's transaction (the lift's). The caller enqueues
+ * the rows this returns once the transaction committed (`enqueueReleased`); what it cannot enqueue, the sweeper finds.
+ */
+export async function releaseDomainQueue(trx: Db, domainId: number, now: number): Promise<{ released: Released[]; count: number }> {
+  const rows: HeldRow[] = await trx('deliveries')
+    .where({ domain_id: domainId, status: 'held', held_by: SUSPENSION })
+    .select('id', 'attempts', 'next_attempt_at');
+  return releaseRows(trx, rows, now);
+}
+
+/**
+ * The sweeper's repair: suspension-held rows whose domain is no longer Suspended (a worker's hold that committed
+ * after a lift read the held rows, under READ COMMITTED or on a cluster; a lift whose process died before enqueueing)
+ * are released and enqueued. At most `limit` per call; returns how many moved.
+ */
+export async function releaseOrphanedHolds(services: Services, now: number, limit = 500): Promise<number> {
+  const { db } = services;
+  const rows: HeldRow[] = await db('deliveries')
+    .join('sender_domains', 'sender_domains.id', 'deliveries.domain_id')
+    .where({ 'deliveries.status': 'held', 'deliveries.held_by': SUSPENSION })
+    .whereNot('sender_domains.status', STATUS.suspended)
+    .limit(limit)
+    .select('deliveries.id', 'deliveries.attempts', 'deliveries.next_attempt_at');
+  if (!rows.length) return 0;
+  const { released, count } = await releaseRows(db, rows, now);
+  await enqueueReleased(services, released, now);
+  return count;
 }
 
 /** Enqueues released deliveries, each with a fresh job id (an old delayed job of the same attempt must not swallow it). */

@@ -1,9 +1,12 @@
 import { enqueueDeliveries } from './enqueue';
 import { expandOrphans } from '../mail/expand-batches';
+import { releaseOrphanedHolds } from './suspension-hold';
 import { PENDING, WorkerCtx } from './worker-ctx';
 
 /** How old a pending_batches row must be before the sweeper takes it for an orphan (its job normally comes first). */
 const PENDING_GRACE_MS = 10_000;
+/** How often a sweep also looks for suspension holds left behind by a lift (suspension-hold.ts): they are rare. */
+const HOLD_REPAIR_MS = 300_000;
 
 export interface Sweeper {
   /** Re-enqueues due, unleased deliveries; resolves to how many. */
@@ -24,6 +27,7 @@ export function startSweeper(ctx: WorkerCtx): Sweeper {
    * An expired lease waits the same grace: its worker may still be recording the outcome of a send it made while
    * the database was away (settleDurably).
    */
+  let lastRepair = 0;
   async function sweep(graceMs = config.sweepGraceSeconds * 1000): Promise<number> {
     const now = Date.now();
     // Batches accepted as one row whose job was lost (a process died between commit and enqueue, an in-process queue
@@ -34,6 +38,15 @@ export function startSweeper(ctx: WorkerCtx): Sweeper {
       return 0;
     });
     if (expanded) logger.info('sweeper expanded pending batches', { count: expanded });
+    // A full sweep (at start, after Redis came back, or asked for) always repairs; the timed ones every few minutes.
+    if (graceMs === 0 || now - lastRepair >= HOLD_REPAIR_MS) {
+      lastRepair = now;
+      const freed = await releaseOrphanedHolds(services, now).catch((err) => {
+        logger.warn('releasing orphaned suspension holds failed', { error: (err as Error).message });
+        return 0;
+      });
+      if (freed) logger.warn('sweeper released deliveries held for a suspension that was lifted', { count: freed });
+    }
     const rows = await db('deliveries')
       .whereIn('status', PENDING)
       .where('next_attempt_at', '<=', now - graceMs)

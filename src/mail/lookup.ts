@@ -114,7 +114,7 @@ export async function cancelDeliveries(db: Db, where: { message_id?: string | st
       await trx('deliveries')
         .whereIn('id', ids.slice(i, i + 500))
         .whereIn('status', CANCELLABLE)
-        .update({ status: 'cancelled', finished_at: now, updated_at: now, lease_until: null });
+        .update({ status: 'cancelled', finished_at: now, updated_at: now, lease_until: null, held_from: null, held_at: null, held_by: null });
     }
     await recordEvents(
       trx,

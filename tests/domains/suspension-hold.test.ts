@@ -160,4 +160,22 @@ describe("a suspension holds the domain's queue", () => {
     expect(JSON.parse(e.data)).toMatchObject({ reason: 'complaint_rate', held_deliveries: 1 });
     await rig.h.services.db('stats_rollup').where({ domain_id: s.domainId }).delete();
   });
+
+  it('has the sweeper release holds left behind by a lift, and a cancel clear the hold', async () => {
+    const s = await senderSetup(rig.h);
+    const tomorrow = Math.floor(Date.now() / 1000) + 86400;
+    const orphan = await send(s, `orphan-${s.domainId}@dest.test`, { SendAt: tomorrow });
+    const gone = await send(s, `gone-${s.domainId}@dest.test`, { SendAt: tomorrow });
+    expect(await admin({ DomainID: s.domainId, Status: 'Suspended' })).toMatchObject({ HeldDeliveries: 2 });
+    // The tenant cancels one of them: a cancelled row keeps no hold.
+    const cancelled = await supertest(rig.h.app).delete(`/api/v1/email/${gone}`).set('Authorization', `Bearer ${s.key}`);
+    expect(cancelled.status).toBe(200);
+    expect(await deliveryOf(gone)).toMatchObject({ status: 'cancelled', held_by: null, held_from: null, held_at: null });
+    // What a lift can miss (a worker's hold committed after the lift read the held rows, under READ COMMITTED or on a
+    // cluster; a lift whose process died before it enqueued): the domain Enabled, its row still held for it.
+    await rig.h.services.db('sender_domains').where({ id: s.domainId }).update({ status: 'Enabled' });
+    expect(await deliveryOf(orphan)).toMatchObject({ status: 'held', held_by: 'suspension' });
+    await rig.worker.sweep(0);
+    expect(await deliveryOf(orphan)).toMatchObject({ status: 'scheduled', held_by: null, held_from: null });
+  });
 });

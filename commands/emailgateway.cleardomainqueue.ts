@@ -1,4 +1,4 @@
-/** emailgateway.cleardomainqueue — cancel every queued, scheduled or deferred delivery of the domain (a `cancelled` event each). Errors: 1 missing DomainID, 2 not found/denied. */
+/** emailgateway.cleardomainqueue — cancel every queued, scheduled, deferred or held delivery of the domain (a suspension's too) (a `cancelled` event each). Errors: 1 missing DomainID, 2 not found/denied. */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { findOwnedDomain } from '../src/domains/domains';

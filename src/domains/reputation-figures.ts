@@ -27,40 +27,64 @@ export interface ReputationFigures {
 }
 
 type Counts = Record<string, number>;
+/** One domain's count of one type in one hour. */
+export interface HourRow {
+  domain_id: number;
+  bucket: number;
+  type: string;
+  count: number;
+}
+/** Domain ids per rollup query (well under SQLite's bound-parameter limit). */
+const IDS_PER_QUERY = 400;
 
 /** The first hour of the window that counts for the domain: none before its last lift. */
-function firstHour(d: GuardedDomain, now: number): number {
+export function firstHour(d: GuardedDomain, now: number): number {
   return Math.max(hourOf(now) - WINDOW_HOURS + 1, Math.ceil(Number(d.reputation_from ?? 0) / HOUR_MS));
 }
 
+/** The domains' hourly rows of the types the limits use, from hour `from` on (chunked by domain). */
+export async function hourRows(db: Db, ids: number[], from: number): Promise<HourRow[]> {
+  const out: HourRow[] = [];
+  for (let i = 0; i < ids.length; i += IDS_PER_QUERY) {
+    const rows: HourRow[] = await db('stats_rollup')
+      .whereIn('domain_id', ids.slice(i, i + IDS_PER_QUERY))
+      .where('unit', 'h')
+      .where('bucket', '>=', from)
+      .whereIn('type', ['delivered', 'bounced', HARD_BOUNCES, 'complained'])
+      .select('domain_id', 'bucket', 'type', 'count');
+    out.push(...rows);
+  }
+  return out;
+}
+
+/** Rows added up by type, each counted only from `fromOf(its domain)` on. */
+export function sumFrom(rows: HourRow[], fromOf: (domainId: number) => number): Counts {
+  const c: Counts = {};
+  for (const r of rows) if (Number(r.bucket) >= fromOf(Number(r.domain_id))) c[r.type] = (c[r.type] ?? 0) + Number(r.count);
+  return c;
+}
+
 /**
- * Each domain's counts over its window, from the hourly rollups. `flaggedOnly`: only the domains that had a hard
- * bounce or a complaint in it (one small query first), which is all a per-domain verdict needs; an account's sum
- * needs every one of its domains.
+ * Each domain's counts over its window, for the domains that had a hard bounce or a complaint in it (one small query
+ * first): all a per-domain verdict needs.
  */
-export async function windowCounts(db: Db, domains: GuardedDomain[], now: number, flaggedOnly: boolean): Promise<Map<number, Counts>> {
+export async function flaggedDomainCounts(db: Db, domains: GuardedDomain[], now: number): Promise<Map<number, Counts>> {
   const byDomain = new Map<number, Counts>();
   if (!domains.length) return byDomain;
   const from = new Map(domains.map((d) => [Number(d.id), firstHour(d, now)]));
   const earliest = Math.min(...from.values());
-  let ids = [...from.keys()];
-  if (flaggedOnly) {
-    const flagged: { domain_id: number }[] = await db('stats_rollup')
-      .whereIn('domain_id', ids)
-      .where('unit', 'h')
-      .where('bucket', '>=', earliest)
-      .whereIn('type', [HARD_BOUNCES, 'complained'])
-      .where('count', '>', 0)
-      .distinct('domain_id');
-    ids = flagged.map((f) => Number(f.domain_id));
-    if (!ids.length) return byDomain;
-  }
-  const rows: { domain_id: number; bucket: number; type: string; count: number }[] = await db('stats_rollup')
-    .whereIn('domain_id', ids)
+  const flagged: { domain_id: number }[] = await db('stats_rollup')
+    .whereIn('domain_id', [...from.keys()])
     .where('unit', 'h')
     .where('bucket', '>=', earliest)
-    .whereIn('type', ['delivered', 'bounced', HARD_BOUNCES, 'complained'])
-    .select('domain_id', 'bucket', 'type', 'count');
+    .whereIn('type', [HARD_BOUNCES, 'complained'])
+    .where('count', '>', 0)
+    .distinct('domain_id');
+  const rows = await hourRows(
+    db,
+    flagged.map((f) => Number(f.domain_id)),
+    earliest,
+  );
   for (const r of rows) {
     const id = Number(r.domain_id);
     if (Number(r.bucket) < from.get(id)!) continue;
@@ -88,16 +112,48 @@ export function figuresOf(...counts: Counts[]): ReputationFigures {
 }
 
 /**
- * The accounts that own a domain (of any status) with a hard bounce or a complaint in the window: the only ones an
- * account's sum can put over a limit.
+ * The accounts that could be over a limit on all their domains added up: those whose whole window (every domain,
+ * lifted or not) has enough outcomes and enough hard bounces or complaints for it. A narrower window (a lift) only
+ * has fewer of each, so an account this leaves out cannot be over; most accounts with a stray bounce are left out
+ * here, in one aggregate query, before any of their hourly rows are read.
  */
-export async function flaggedAccounts(db: Db, now: number): Promise<number[]> {
-  const rows: { user_id: number }[] = await db('stats_rollup')
+export async function accountsNearLimits(
+  db: Db,
+  now: number,
+  limits: { minMessages: number; bouncePercent: number; complaintPercent: number; minComplaints: number },
+): Promise<number[]> {
+  const start = hourOf(now) - WINDOW_HOURS + 1;
+  const flagged: { user_id: number }[] = await db('stats_rollup')
     .join('sender_domains', 'sender_domains.id', 'stats_rollup.domain_id')
     .where('stats_rollup.unit', 'h')
-    .where('stats_rollup.bucket', '>=', hourOf(now) - WINDOW_HOURS + 1)
+    .where('stats_rollup.bucket', '>=', start)
     .whereIn('stats_rollup.type', [HARD_BOUNCES, 'complained'])
     .where('stats_rollup.count', '>', 0)
     .distinct('sender_domains.user_id');
-  return rows.map((r) => Number(r.user_id));
+  const near: number[] = [];
+  const users = flagged.map((r) => Number(r.user_id));
+  for (let i = 0; i < users.length; i += IDS_PER_QUERY) {
+    const sums: { user_id: number; type: string; n: number | string }[] = await db('stats_rollup')
+      .join('sender_domains', 'sender_domains.id', 'stats_rollup.domain_id')
+      .whereIn('sender_domains.user_id', users.slice(i, i + IDS_PER_QUERY))
+      .where('stats_rollup.unit', 'h')
+      .where('stats_rollup.bucket', '>=', start)
+      .whereIn('stats_rollup.type', ['delivered', 'bounced', HARD_BOUNCES, 'complained'])
+      .groupBy('sender_domains.user_id', 'stats_rollup.type')
+      .select('sender_domains.user_id', 'stats_rollup.type')
+      .sum({ n: 'stats_rollup.count' });
+    const byUser = new Map<number, Counts>();
+    for (const r of sums) {
+      const c = byUser.get(Number(r.user_id)) ?? byUser.set(Number(r.user_id), {}).get(Number(r.user_id))!;
+      c[r.type] = Number(r.n);
+    }
+    for (const [user, c] of byUser) {
+      const f = figuresOf(c);
+      if (f.outcomes < limits.minMessages) continue;
+      const bounces = limits.bouncePercent > 0 && f.hardBounced >= (limits.bouncePercent / 100) * limits.minMessages;
+      const complaints = limits.complaintPercent > 0 && f.complained >= limits.minComplaints;
+      if (bounces || complaints) near.push(user);
+    }
+  }
+  return near;
 }

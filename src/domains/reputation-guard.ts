@@ -1,6 +1,16 @@
 import type { Services } from '../command';
 import { passLoop } from '../pass-loop';
-import { figuresOf, flaggedAccounts, GuardedDomain, ReputationFigures, WINDOW_HOURS, windowCounts } from './reputation-figures';
+import {
+  accountsNearLimits,
+  figuresOf,
+  firstHour,
+  flaggedDomainCounts,
+  GuardedDomain,
+  hourRows,
+  ReputationFigures,
+  sumFrom,
+  WINDOW_HOURS,
+} from './reputation-figures';
 import { holdDomainQueue } from '../delivery/suspension-hold';
 import { recordDomainEvents } from './domain-events';
 import { DomainRow, STATUS } from './domains';
@@ -63,7 +73,7 @@ export function createReputationGuard(services: Services, opts: { clock?: () => 
 
   /** The verdicts of the chunk's domains that had a hard bounce or a complaint in the window, each on its own figures. */
   async function domainVerdicts(rows: GuardedDomain[], now: number): Promise<ReputationVerdict[]> {
-    const counts = await windowCounts(db, rows, now, true);
+    const counts = await flaggedDomainCounts(db, rows, now);
     return rows
       .filter((d) => counts.has(Number(d.id)))
       .map((d) => ({ domainId: Number(d.id), userId: Number(d.user_id), from: fromOf(d), scope: 'domain', ...figuresOf(counts.get(Number(d.id))!) }));
@@ -71,15 +81,17 @@ export function createReputationGuard(services: Services, opts: { clock?: () => 
 
   /**
    * Accounts judged on all their domains added up, so that a bad list spread over several domains (each under the
-   * minimum volume or the rate), or moved to a new domain after a suspension, is caught. A domain counts from its own
-   * last lift; a suspended one's hours still count for the account. Only accounts with two domains or more and one
-   * Enabled (a single domain's figures are its own verdict). Returns one verdict per Enabled domain of an account
-   * over a limit, carrying the account's figures, and the accounts judged.
+   * minimum volume or the rate), or moved to a new domain after a suspension, is caught. Only accounts with two
+   * domains or more and one Enabled (a single domain's figures are its own verdict), and only those near a limit
+   * (accountsNearLimits). Each Enabled domain is judged on the account's hours from its own last lift on: a suspended
+   * sibling's hours count against a domain added since, but not against one the admin lifted after them (else a
+   * domain lifted on its own, its sibling left suspended, would be suspended again at the next pass). Returns the
+   * verdicts over a limit, carrying the account's figures, and the accounts judged.
    */
   async function accountVerdicts(now: number): Promise<{ over: [ReputationVerdict, Reason][]; judged: number[] }> {
     const over: [ReputationVerdict, Reason][] = [];
-    const judged: number[] = [];
-    const users = await flaggedAccounts(db, now);
+    const judged = new Set<number>();
+    const users = await accountsNearLimits(db, now, limits);
     for (let i = 0; i < users.length; i += CHUNK) {
       const domains: GuardedDomain[] = await db('sender_domains')
         .whereIn('user_id', users.slice(i, i + CHUNK))
@@ -88,17 +100,27 @@ export function createReputationGuard(services: Services, opts: { clock?: () => 
       for (const d of domains) (byUser.get(Number(d.user_id)) ?? byUser.set(Number(d.user_id), []).get(Number(d.user_id))!).push(d);
       const several = [...byUser.values()].filter((ds) => ds.length > 1 && ds.some((d) => d.status === STATUS.enabled));
       if (!several.length) continue;
-      const counts = await windowCounts(db, several.flat(), now, false);
+      const starts = new Map(several.flat().map((d) => [Number(d.id), firstHour(d, now)]));
+      const rows = await hourRows(db, [...starts.keys()], Math.min(...starts.values()));
+      const rowsOf = new Map<number, typeof rows>();
+      for (const r of rows) (rowsOf.get(Number(r.domain_id)) ?? rowsOf.set(Number(r.domain_id), []).get(Number(r.domain_id))!).push(r);
       for (const ds of several) {
-        const figures = figuresOf(...ds.map((d) => counts.get(Number(d.id)) ?? {}));
-        const base = { userId: Number(ds[0].user_id), scope: 'account' as const, domains: ds.length, ...figures };
-        if (figures.outcomes >= limits.minMessages) judged.push(base.userId);
-        const reason = overLimit({ ...base, domainId: 0, from: null });
-        if (!reason) continue;
-        for (const d of ds.filter((x) => x.status === STATUS.enabled)) over.push([{ ...base, domainId: Number(d.id), from: fromOf(d) }, reason]);
+        const accountRows = ds.flatMap((d) => rowsOf.get(Number(d.id)) ?? []);
+        // Per start hour, not per domain: most domains share one (never lifted), so a reseller's thousand domains cost
+        // one sum, not a thousand.
+        const byStart = new Map<number, ReputationFigures>();
+        for (const d of ds.filter((x) => x.status === STATUS.enabled)) {
+          const from = starts.get(Number(d.id))!;
+          let figures = byStart.get(from);
+          if (!figures) byStart.set(from, (figures = figuresOf(sumFrom(accountRows, (id) => Math.max(starts.get(id)!, from)))));
+          const v: ReputationVerdict = { domainId: Number(d.id), userId: Number(d.user_id), from: fromOf(d), scope: 'account', domains: ds.length, ...figures };
+          if (figures.outcomes >= limits.minMessages) judged.add(v.userId);
+          const reason = overLimit(v);
+          if (reason) over.push([v, reason]);
+        }
       }
     }
-    return { over, judged };
+    return { over, judged: [...judged] };
   }
 
   async function suspend(v: ReputationVerdict, reason: Reason, now: number): Promise<boolean> {

@@ -333,6 +333,22 @@ describe('the reputation guard, by account', () => {
     expect(await status(fresh)).toBe('Enabled');
   });
 
+  it('leaves a domain the admin lifted on its own lifted, its bad sibling still suspended', async () => {
+    // The bad one over on its own (12 outcomes, 5 hard: 42 %), the clean one on the account's (18, 5: 28 %).
+    const s = await senderSetup(rig.h);
+    const clean = await another(s);
+    await figures(s.domainId, 7, 5);
+    await figures(clean, 6, 0);
+    expect((await guard.runOnce()).suspended.sort()).toEqual([s.domainId, clean].sort());
+    expect(await suspension(clean)).toMatchObject({ scope: 'account', outcomes: 18 });
+    await recordsVerified(clean);
+    expect(await admin({ DomainID: clean, Status: 'Enabled' })).toMatchObject({ Status: 'Enabled' });
+    // The sibling's hours before the lift no longer count against the lifted domain.
+    expect((await guard.runOnce()).suspended).toEqual([]);
+    expect(await status(clean)).toBe('Enabled');
+    expect(await status(s.domainId)).toBe('Suspended');
+  });
+
   it('counts the mass stop in accounts: one tenant with three bad domains is suspended, not taken for the installation', async () => {
     const s = await senderSetup(rig.h);
     const ids = [s.domainId, await another(s), await another(s)];

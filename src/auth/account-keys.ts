@@ -1,4 +1,3 @@
-import ipaddr from 'ipaddr.js';
 import type { CommandContext, CommandDef } from '../command';
 import type { DomainRow } from '../model';
 export type { AccountKeyScope, AccountPermission } from '../model';
@@ -6,6 +5,9 @@ import { CommandError, CredentialError, PERMISSION_DENIED } from '../errors';
 import { ACCOUNT_KEY_PREFIX } from '../credentials/credentials';
 import { sha256hex } from './secrets';
 import { findUser, groupPermissions } from './users';
+import { ipAllowed } from './ip-list';
+// Moved to ip-list.ts (no database imports) so config.ts can read address lists too; callers import them from here.
+export { ipAllowed, parseIpList } from './ip-list';
 
 export function isAccountKey(presented: string): boolean {
   return presented.startsWith(ACCOUNT_KEY_PREFIX);
@@ -18,47 +20,6 @@ export function isAccountKey(presented: string): boolean {
 export function presentedKey(headers: Record<string, string | undefined> | undefined): string {
   const bearer = /^Bearer\s+(\S+)\s*$/i.exec(headers?.authorization ?? '')?.[1];
   return bearer ?? (headers?.['x-api-key'] ?? '').trim();
-}
-
-/**
- * Reads a list of IP addresses and CIDR ranges (comma/space separated, or an array) into canonical strings
- * (`10.0.0.0/8`, `2001:db8::/32`, `192.0.2.7`). Returns the offending item when one is neither.
- */
-export function parseIpList(raw: unknown): { list: string[] } | { bad: string } {
-  const items = (Array.isArray(raw) ? raw.map(String) : String(raw ?? '').split(/[\s,]+/)).map((s) => s.trim()).filter(Boolean);
-  const list: string[] = [];
-  for (const item of items) {
-    try {
-      if (item.includes('/')) {
-        const [addr, bits] = ipaddr.parseCIDR(item);
-        const mapped = addr.kind() === 'ipv6' && bits >= 96 && canonical(addr).kind() === 'ipv4';
-        list.push(mapped ? `${canonical(addr).toString()}/${bits - 96}` : `${addr.toString()}/${bits}`);
-      } else list.push(canonical(ipaddr.parse(item)).toString());
-    } catch {
-      return { bad: item };
-    }
-  }
-  return { list: [...new Set(list)] };
-}
-
-/** IPv4-mapped IPv6 (`::ffff:1.2.3.4`) as plain IPv4, so one rule covers both spellings of a client. */
-function canonical(addr: ipaddr.IPv4 | ipaddr.IPv6): ipaddr.IPv4 | ipaddr.IPv6 {
-  return addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress() ? (addr as ipaddr.IPv6).toIPv4Address() : addr;
-}
-
-/** True when `ip` is one of the allowed addresses or inside one of the ranges (null = no restriction). */
-export function ipAllowed(allowed: string[] | null, ip: string): boolean {
-  if (allowed === null) return true;
-  let client: ipaddr.IPv4 | ipaddr.IPv6;
-  try {
-    client = canonical(ipaddr.parse(ip));
-  } catch {
-    return false;
-  }
-  return allowed.some((rule) => {
-    const [a, bits] = rule.includes('/') ? ipaddr.parseCIDR(rule) : [ipaddr.parse(rule), client.kind() === 'ipv4' ? 32 : 128];
-    return a.kind() === client.kind() && client.match(a, bits);
-  });
 }
 
 export function idList(raw: string | null | undefined): number[] | null {

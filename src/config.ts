@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { WebhookSettings } from './webhooks/settings';
 import { parseThrottleRules, ThrottleRules } from './throttle/rules';
 import { isMxTlsPolicy, MxTlsPolicy, parseMxTlsDomains } from './delivery/tls-policy';
+import { parseTrustedSources, TrustedSources } from './inbound/trusted-sources';
 
 /** Raised for a bad environment value; main prints its message as one line and exits. */
 export class ConfigError extends Error {}
@@ -251,6 +252,13 @@ export interface Config {
   inboundMaxMessagesPerMinute: number;
   /** INBOUND_SESSION_MAX_SECONDS: a bounce intake connection open this long is closed (421 4.4.2), however active: there is no AUTH to wait for. Default 600. */
   inboundSessionMaxSeconds: number;
+  /**
+   * COMPLAINT_TRUSTED_SOURCES: `yahoo.com, hotmail.com, 192.0.2.25, 10.1.0.0/16`. When set, an ARF complaint counts only
+   * when a DKIM signature of one of these domains (or a subdomain) verifies on it, or it came from one of these
+   * addresses; any other is stored as `untrusted` and changes nothing (src/inbound/complaint-trust.ts). Unset (null):
+   * every complaint that names its delivery counts, as before.
+   */
+  complaintTrustedSources: TrustedSources | null;
   /** WEBHOOK_*: how webhook calls are made, retried and given up (see WebhookSettings for each variable). */
   webhooks: WebhookSettings;
   /** OPS_PORT: the worker and smtp roles' listener for /healthz, /readyz and /metrics (the api role serves them on PORT). Default 9464; 0 picks a free port. */
@@ -346,6 +354,14 @@ function throttleRules(env: Env): ThrottleRules {
   } catch (err) {
     throw new ConfigError((err as Error).message);
   }
+}
+
+function complaintTrustedSources(env: Env): TrustedSources | null {
+  const parsed = parseTrustedSources(env.COMPLAINT_TRUSTED_SOURCES);
+  if (parsed && 'bad' in parsed) {
+    throw new ConfigError(`COMPLAINT_TRUSTED_SOURCES entry "${parsed.bad}" must be a domain, an IP address or a CIDR range`);
+  }
+  return parsed;
 }
 
 function trustedClients(env: Env): Record<string, string> {
@@ -585,6 +601,7 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     inboundMaxMessagesPerMinute: int(env, 'INBOUND_MAX_MESSAGES_PER_MINUTE', 600, 0, 1_000_000),
     inboundSessionMaxSeconds: testMs(env, 'INBOUND_SESSION_MAX_MS', 86_400_000) ?? int(env, 'INBOUND_SESSION_MAX_SECONDS', 600, 60, 86400),
     smtpTrustedClients: trustedClients(env),
+    complaintTrustedSources: complaintTrustedSources(env),
     smtpGreetingDelayMs: int(env, 'SMTP_GREETING_DELAY_MS', 0, 0, 10_000),
     webhooks: {
       allowPrivate: flag(env, 'WEBHOOK_ALLOW_PRIVATE'),

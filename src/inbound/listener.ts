@@ -3,6 +3,7 @@ import { SMTPServer, SMTPServerSession } from 'smtp-server';
 import type { Services } from '../command';
 import { composeHosts, normalizeDomain } from '../domains/names';
 import { processInbound } from './process';
+import { DkimResolver, dkimResolver } from './complaint-trust';
 import { perIpConnectionLimit } from '../smtp/per-ip-limit';
 import { clientPrefix } from '../auth/client-prefix';
 import { canonicalIp } from '../auth/users';
@@ -37,10 +38,12 @@ export interface InboundListener {
 
 /**
  * The bounce and complaint intake (role smtp): an MX for the MFROM hosts, without AUTH, accepting mail only for
- * those hosts, storing everything it accepts and applying DSN and ARF reports to their deliveries.
+ * those hosts, storing everything it accepts and applying DSN and ARF reports to their deliveries. `dkimResolver`
+ * answers the DKIM key lookups of COMPLAINT_TRUSTED_SOURCES (default: DNS_SERVERS, else the system's resolvers).
  */
-export async function startInboundSmtp(services: Services): Promise<InboundListener> {
+export async function startInboundSmtp(services: Services, opts: { dkimResolver?: DkimResolver } = {}): Promise<InboundListener> {
   const { config, logger } = services;
+  const resolver = opts.dkimResolver ?? dkimResolver(config);
   // Open to anyone: at most SMTP_MAX_CONNECTIONS_PER_IP connections from one address, as on the relay front.
   const perIp = perIpConnectionLimit(config.smtpMaxConnectionsPerIp);
   // And at most INBOUND_MAX_MESSAGES_PER_MINUTE messages from one client: every one is stored and parsed, and a real
@@ -103,13 +106,19 @@ export async function startInboundSmtp(services: Services): Promise<InboundListe
       });
       stream.on('end', () => {
         if (over()) return cb(reply(552, '5.3.4 Message too big'));
-        processInbound(services, {
-          mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-          // smtp-server hands the domains over in Unicode; Postern stores and compares them in ASCII (xn--).
-          rcptTo: session.envelope.rcptTo.map((r) => asciiAddress(r.address)),
-          raw: Buffer.concat(chunks),
-        }).then(
-          (r) => cb(null, `2.0.0 Ok: stored as ${r.id}`),
+        processInbound(
+          services,
+          {
+            mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+            // smtp-server hands the domains over in Unicode; Postern stores and compares them in ASCII (xn--).
+            rcptTo: session.envelope.rcptTo.map((r) => asciiAddress(r.address)),
+            raw: Buffer.concat(chunks),
+            remoteAddress: canonicalIp(session.remoteAddress),
+          },
+          { dkimResolver: resolver },
+        ).then(
+          // A trusted feedback loop's key could not be looked up for now: its MTA sends the report again later.
+          (r) => cb(r.retry ? reply(451, `4.4.3 DKIM key lookup failed; try again later (stored as ${r.id})`) : null, `2.0.0 Ok: stored as ${r.id}`),
           (err) => {
             logger.error('inbound processing failed', { error: (err as Error).stack });
             cb(reply(451, '4.3.0 Temporary failure; try again'));

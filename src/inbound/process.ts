@@ -3,6 +3,7 @@ import { recordEvents } from '../events/record';
 import type { Services } from '../command';
 import { classifyReply, enhancedCode } from '../delivery/classify';
 import { addSuppression } from '../suppression/suppressions';
+import { complaintVerdict, DkimResolver, dkimResolver } from './complaint-trust';
 import type { InboundMail } from './mail';
 import { DeliveryRef, matchReport } from './match';
 import { DsnRecipient, parseReport, Report, REPORT_PARSE_BYTES } from './report';
@@ -80,9 +81,15 @@ async function delayReported(trx: Knex.Transaction, d: DeliveryRef, since: numbe
  * hour): anyone who received a message knows its VERP address and could replay a report, and each event counts in
  * the bounce and complaint rates (which can suspend the domain, src/domains/reputation-guard.ts) and calls webhooks.
  * A replay is kept as `duplicate`. A report that names no delivery that way is kept as `unmatched` and changes
- * nothing; unreadable mail stays stored as `unparsed`. All three are logged.
+ * nothing; unreadable mail stays stored as `unparsed`. All three are logged. With COMPLAINT_TRUSTED_SOURCES set, a
+ * complaint from any other source is kept as `untrusted` (logged at info: anyone may send one) and changes nothing;
+ * `retry` then asks the listener for a 451 when a trusted domain's key lookup failed for now.
  */
-export async function processInbound(services: Services, mail: InboundMail): Promise<{ id: number; status: string; note: string }> {
+export async function processInbound(
+  services: Services,
+  mail: InboundMail,
+  opts: { dkimResolver?: DkimResolver } = {},
+): Promise<{ id: number; status: string; note: string; retry?: boolean }> {
   const [id] = await services.db('inbound_messages').insert({
     received_at: Date.now(),
     mail_from: mail.mailFrom.slice(0, 320),
@@ -97,7 +104,9 @@ export async function processInbound(services: Services, mail: InboundMail): Pro
   });
   const finish = async (kind: string, status: string, note: string, deliveryId: number | null = null) => {
     await services.db('inbound_messages').where({ id }).update({ kind, status, note, delivery_id: deliveryId });
-    if (status !== 'processed') services.logger.warn('inbound mail not applied to a delivery', { inboundId: Number(id), kind, status, note });
+    // An untrusted complaint is expected traffic once COMPLAINT_TRUSTED_SOURCES is set, not a fault to look into.
+    const level = status === 'untrusted' ? 'info' : 'warn';
+    if (status !== 'processed') services.logger[level]('inbound mail not applied to a delivery', { inboundId: Number(id), kind, status, note });
     return { id: Number(id), status, note };
   };
 
@@ -114,6 +123,17 @@ export async function processInbound(services: Services, mail: InboundMail): Pro
 
   if (report.kind === 'arf') {
     const arf = report;
+    const sources = services.config.complaintTrustedSources;
+    let source = '';
+    if (sources) {
+      const verdict = await complaintVerdict(sources, mail, opts.dkimResolver ?? dkimResolver(services.config));
+      if (!verdict.trusted) {
+        const note = `complaint for ${target.recipient} not applied: ${verdict.why}`;
+        const done = await finish('arf', 'untrusted', verdict.retry ? `${note}; answered 451 for a retry` : note, target.id);
+        return { ...done, retry: verdict.retry };
+      }
+      source = `, ${verdict.by}`;
+    }
     const fresh = await services.db.transaction(async (trx) => {
       await lockDelivery(trx, target);
       if (await reported(trx, target, 'complained')) return false;
@@ -122,7 +142,7 @@ export async function processInbound(services: Services, mail: InboundMail): Pro
       return true;
     });
     if (!fresh) return finish('arf', 'duplicate', `complaint for ${target.recipient} already recorded`, target.id);
-    return finish('arf', 'processed', `complaint for ${target.recipient}`, target.id);
+    return finish('arf', 'processed', `complaint for ${target.recipient}${source}`, target.id);
   }
 
   const r = blockFor(report, target);

@@ -95,6 +95,20 @@ describe('config', () => {
     expect(() => loadConfig({ MTA_STS: 'enforce' })).toThrow('MTA_STS must be 1 or 0 (got "enforce")');
   });
 
+  it('reads COMPLAINT_TRUSTED_SOURCES into signing domains (ASCII) and addresses, off when unset, and names a bad entry', () => {
+    expect(loadConfig({}).complaintTrustedSources).toBeNull();
+    expect(
+      loadConfig({ COMPLAINT_TRUSTED_SOURCES: ' Yahoo.com, bücher.example 192.0.2.25,10.1.0.0/16, ::ffff:198.51.100.7 ' }).complaintTrustedSources,
+    ).toEqual({
+      domains: ['yahoo.com', 'xn--bcher-kva.example'],
+      ips: ['192.0.2.25', '10.1.0.0/16', '198.51.100.7'],
+    });
+    expect(() => loadConfig({ COMPLAINT_TRUSTED_SOURCES: 'yahoo.com, 10.0.0.0/33' })).toThrow(
+      'COMPLAINT_TRUSTED_SOURCES entry "10.0.0.0/33" must be a domain, an IP address or a CIDR range',
+    );
+    expect(() => loadConfig({ COMPLAINT_TRUSTED_SOURCES: 'localhost' })).toThrow('COMPLAINT_TRUSTED_SOURCES entry "localhost"');
+  });
+
   it('reads MX_TLS and MX_TLS_DOMAINS, and names a bad value or entry', () => {
     expect(loadConfig({})).toMatchObject({ mxTls: 'may', mxTlsDomains: {} });
     expect(loadConfig({ MX_TLS: 'Encrypt', MX_TLS_DOMAINS: ' Bank.example=verify, .gov.example=encrypt ' })).toMatchObject({

@@ -1,15 +1,25 @@
-/** emailgateway.addsmtp — SMTP credentials for a domain; the password is shown once. Errors: 1 missing DomainID, 2 not found/denied. */
+/**
+ * emailgateway.addsmtp — SMTP credentials for a domain; the password is shown once. Errors: 1 missing DomainID,
+ * 2 not found/denied, 3 the caller is IP-restricted (a user key with a BoundIPAddress, or a session opened with one):
+ * SMTP credentials have no address restriction, so they would let the caller send from anywhere.
+ */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { newSmtpPassword, newSmtpUsername, presentSmtp } from '../src/credentials/credentials';
 import { findOwnedDomain } from '../src/domains/domains';
+import { refuseUnboundCredential } from '../src/credentials/key-reach';
 
 export default defineCommand({
   name: 'emailgateway.addsmtp',
   auth: 'user',
   permission: 'EmailGateway.ManageDomain',
-  errors: { 1: 'Missing required parameter (DomainID)', 2: 'Domain not found or access denied' },
+  errors: {
+    1: 'Missing required parameter (DomainID)',
+    2: 'Domain not found or access denied',
+    3: 'An IP-restricted key (or a session opened with one) cannot make SMTP credentials: they work from any address',
+  },
   async run(p, ctx) {
+    refuseUnboundCredential(ctx, 3, 'SMTP credentials');
     const domain = await findOwnedDomain(ctx.db, ctx.user!.id, p.domainid);
     if (!domain) throw new CommandError(2);
     const { password, hash } = newSmtpPassword();

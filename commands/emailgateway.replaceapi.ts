@@ -1,8 +1,13 @@
-/** emailgateway.replaceapi — atomically drop every key of the domain and issue one new key. Errors: 1 Description, 2 DomainID, 3 not found/denied, 4 rolled back. */
+/**
+ * emailgateway.replaceapi — atomically drop every key of the domain and issue one new key. Errors: 1 Description,
+ * 2 DomainID, 3 not found/denied, 4 rolled back, 5 the caller is IP-restricted (a user key with a BoundIPAddress, or a
+ * session opened with one): the new sender key would work from any address; the domain's keys are left as they are.
+ */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { insertSenderKey } from '../src/credentials/sender-keys';
 import { findOwnedDomain } from '../src/domains/domains';
+import { refuseUnboundCredential } from '../src/credentials/key-reach';
 
 export default defineCommand({
   name: 'emailgateway.replaceapi',
@@ -13,8 +18,10 @@ export default defineCommand({
     2: 'Missing required parameter (DomainID)',
     3: 'Domain not found or access denied',
     4: 'The key could not be replaced; nothing was changed. Try again.',
+    5: 'An IP-restricted key (or a session opened with one) cannot make sender API keys: they work from any address',
   },
   async run(p, ctx) {
+    refuseUnboundCredential(ctx, 5, 'sender API keys');
     const userId = ctx.user!.id;
     const domain = await findOwnedDomain(ctx.db, userId, p.domainid);
     if (!domain) throw new CommandError(3);

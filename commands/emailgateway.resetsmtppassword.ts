@@ -1,14 +1,24 @@
-/** emailgateway.resetsmtppassword — a new password for SMTP credentials, shown once; the old one stops working. Errors: 1 missing SMTPID, 2 not found/denied. */
+/**
+ * emailgateway.resetsmtppassword — a new password for SMTP credentials, shown once; the old one stops working.
+ * Errors: 1 missing SMTPID, 2 not found/denied, 3 the caller is IP-restricted (a user key with a BoundIPAddress, or a
+ * session opened with one): the new password would work from any address; nothing is changed.
+ */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { newSmtpPassword } from '../src/credentials/credentials';
+import { refuseUnboundCredential } from '../src/credentials/key-reach';
 
 export default defineCommand({
   name: 'emailgateway.resetsmtppassword',
   auth: 'user',
   permission: 'EmailGateway.ManageDomain',
-  errors: { 1: 'Missing required parameter (SMTPID)', 2: 'SMTP credentials not found or access denied' },
+  errors: {
+    1: 'Missing required parameter (SMTPID)',
+    2: 'SMTP credentials not found or access denied',
+    3: 'An IP-restricted key (or a session opened with one) cannot reset SMTP passwords: they work from any address',
+  },
   async run(p, ctx) {
+    refuseUnboundCredential(ctx, 3, 'SMTP passwords');
     const where = { id: Number(p.smtpid), user_id: ctx.user!.id };
     const { password, hash } = newSmtpPassword();
     const updated = await ctx.db('smtp_credentials').where(where).update({ password_hash: hash });

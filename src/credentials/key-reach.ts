@@ -5,6 +5,7 @@
  */
 import ipaddr from 'ipaddr.js';
 import type { CommandContext } from '../command';
+import { CommandError } from '../errors';
 
 type Range = [ipaddr.IPv4 | ipaddr.IPv6, number];
 
@@ -44,4 +45,18 @@ export function narrowedIps(caller: string[] | null, wanted: string[] | null): {
   if (wanted === null) return { ips: caller };
   const wider = wanted.filter((w) => !ruleWithin(w, caller));
   return wider.length ? { wider } : { ips: wanted };
+}
+
+/**
+ * For commands that make or reveal a credential with no address restriction of its own (SMTP logins, sender keys):
+ * an IP-restricted caller would get a secret that works from anywhere and so escape its binding. Throws the
+ * command's `code`, naming the caller's addresses, when the caller is restricted; does nothing otherwise.
+ */
+export function refuseUnboundCredential(ctx: CommandContext, code: number, what: string): void {
+  const caller = callerIps(ctx);
+  if (caller === null) return;
+  throw new CommandError(
+    code,
+    `This credential may be used only from ${caller.join(', ')}, and ${what} work from any address: ask with a session opened with the account's password, or with a key that has no BoundIPAddress`,
+  );
 }

@@ -1,10 +1,12 @@
 /**
  * An IP-bound user API key (or a session opened with one) cannot make a key usable from elsewhere: with no
  * BoundIPAddress / AllowedIPs the new key inherits the caller's address, given ones must lie inside it (code 13),
- * on /api.php and on POST /api/v1/user.apikey. Password sessions and unbound keys are unaffected.
+ * on /api.php and on POST /api/v1/user.apikey. Nor can it make or reveal a sending credential that has no address
+ * restriction at all (SMTP logins, sender keys): addsmtp 3, addapi 4, replaceapi 5, resetsmtppassword 3, nothing
+ * changed. Password sessions and unbound keys are unaffected.
  */
 import supertest from 'supertest';
-import { createUser, Harness, startHarness } from '../helpers/harness';
+import { addDomain, createUser, Harness, startHarness, uniqueDomain } from '../helpers/harness';
 
 let h: Harness;
 beforeAll(async () => {
@@ -108,5 +110,75 @@ describe('user.apikey.create by an unrestricted credential', () => {
     expect(acct).toMatchObject({ Success: true, APIKey: { AllowedIPs: ['0.0.0.0/0'] } });
     const unbound = await h.call({ Command: 'user.apikey.create', SessionID: u.sessionId, Note: 'a', KeyType: 'account' });
     expect(unbound.APIKey.AllowedIPs).toBeNull();
+  });
+});
+
+describe('sending credentials with no address restriction, asked for by an IP-bound key', () => {
+  /** A bound key's user with a domain holding one sender key and one SMTP login (made with the password session). */
+  async function boundOwner(): Promise<{ sessionId: string; key: string; domainId: number; apiKeyId: number; smtpId: number }> {
+    const b = await boundKey();
+    const domainId = await addDomain(h, b.sessionId, uniqueDomain());
+    const api = await h.call({ Command: 'emailgateway.addapi', SessionID: b.sessionId, DomainID: domainId, Description: 'first' });
+    const smtp = await h.call({ Command: 'emailgateway.addsmtp', SessionID: b.sessionId, DomainID: domainId });
+    expect([api.Success, smtp.Success]).toEqual([true, true]);
+    return { ...b, domainId, apiKeyId: api.NewAPIKeyID, smtpId: smtp.NewSMTPID };
+  }
+
+  /** What a refusal must leave as it was: the domain's sender keys and SMTP logins, their hashes included. */
+  async function credentialRows(domainId: number) {
+    const db = h.services.db;
+    return {
+      keys: await db('domain_api_keys').where({ domain_id: domainId }).orderBy('id').select('id', 'key_hash', 'status'),
+      smtp: await db('smtp_credentials').where({ domain_id: domainId }).orderBy('id').select('id', 'username', 'password_hash'),
+    };
+  }
+
+  type Owner = Awaited<ReturnType<typeof boundOwner>>;
+  const cases: [string, number, (o: Owner) => Record<string, unknown>][] = [
+    ['emailgateway.addsmtp', 3, (o) => ({ DomainID: o.domainId })],
+    ['emailgateway.addapi', 4, (o) => ({ DomainID: o.domainId, Description: 'escape' })],
+    ['emailgateway.replaceapi', 5, (o) => ({ DomainID: o.domainId, Description: 'escape' })],
+    ['emailgateway.resetsmtppassword', 3, (o) => ({ SMTPID: o.smtpId })],
+  ];
+
+  it.each(cases)('%s refuses the bound key with code %d and changes nothing; a password session or an unbound key still may', async (command, code, params) => {
+    const o = await boundOwner();
+    const before = await credentialRows(o.domainId);
+    const refusal = { Success: false, ErrorCode: code, ErrorText: expect.stringContaining(`used only from ${HOME}`) };
+    expect(await from(HOME, { Command: command, APIKey: o.key, ...params(o) })).toEqual(refusal);
+    // The same key as `Authorization: Bearer` on /api.php.
+    const bearer = await supertest(h.app)
+      .post('/api.php')
+      .set('X-Forwarded-For', HOME)
+      .set('Authorization', `Bearer ${o.key}`)
+      .send({ Command: command, ...params(o) });
+    expect(bearer.body).toEqual(refusal);
+    expect(await credentialRows(o.domainId)).toEqual(before);
+    // The same request from the same address, with credentials not limited to it.
+    expect(await from(HOME, { Command: command, SessionID: o.sessionId, ...params(o) })).toMatchObject({ Success: true });
+    const unbound = await h.call({ Command: 'user.apikey.create', SessionID: o.sessionId, Note: 'open' });
+    expect(await from(HOME, { Command: command, APIKey: unbound.APIKey.APIKey, ...params(o) })).toMatchObject({ Success: true });
+    expect(await credentialRows(o.domainId)).not.toEqual(before);
+  });
+
+  it.each(cases)('%s refuses a session opened with the bound key with code %d and changes nothing', async (command, code, params) => {
+    const o = await boundOwner();
+    const login = await from(HOME, { Command: 'user.login', APIKey: o.key });
+    expect(login.Success).toBe(true);
+    const before = await credentialRows(o.domainId);
+    expect(await from(HOME, { Command: command, SessionID: login.SessionID, ...params(o) })).toMatchObject({ Success: false, ErrorCode: code });
+    expect(await credentialRows(o.domainId)).toEqual(before);
+  });
+
+  // A guard, not the fix: reading and revoking credentials gives no secret, so bound keys keep doing both.
+  it('still lets the bound key list and delete the credentials', async () => {
+    const o = await boundOwner();
+    const apis = await from(HOME, { Command: 'emailgateway.getapis', APIKey: o.key, DomainID: o.domainId });
+    expect(apis.APIKeys.map((k: { APIKeyID: number }) => k.APIKeyID)).toEqual([o.apiKeyId]);
+    const smtps = await from(HOME, { Command: 'emailgateway.getsmtps', APIKey: o.key, DomainID: o.domainId });
+    expect(smtps.SMTPs.map((s: { SMTPID: number }) => s.SMTPID)).toEqual([o.smtpId]);
+    expect(await from(HOME, { Command: 'emailgateway.deleteapi', APIKey: o.key, APIKeyID: o.apiKeyId })).toMatchObject({ Success: true });
+    expect(await from(HOME, { Command: 'emailgateway.deletesmtp', APIKey: o.key, SMTPID: o.smtpId })).toMatchObject({ Success: true });
+    expect(await credentialRows(o.domainId)).toEqual({ keys: [], smtp: [] });
   });
 });

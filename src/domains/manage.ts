@@ -4,6 +4,7 @@
  */
 import type { CommandContext } from '../command';
 import { isUniqueViolation } from '../db';
+import { CommandError } from '../errors';
 import { lockUserRow } from '../auth/users';
 import { newDomainFields } from './create';
 import type { DnsRecord } from './dns-records';
@@ -157,9 +158,24 @@ export async function verifyDomain(ctx: CommandContext, row: DomainRow): Promise
   return null;
 }
 
-/** Deletes a domain with its key, credentials, suppression list and message history; false when it was already gone. */
+/** The owner may not delete a suspended domain (deleteDomain): the commands' code for it. */
+export const SUSPENDED_DELETE_CODE = 3;
+export const SUSPENDED_DELETE_MESSAGE =
+  "The domain is suspended: it cannot be deleted until the installation's admin lifts the suspension (its queue, statistics and suppressions stay as evidence)";
+
+/**
+ * Deletes a domain with its key, credentials, suppression list and message history; false when it was already gone.
+ * A Suspended one is refused (SUSPENDED_DELETE_CODE): deleting it and adding the name again would start it afresh,
+ * Enabled once verified, with its bounced addresses no longer suppressed and its hours gone from the account's
+ * figures (src/domains/reputation-guard.ts). Checked on the row as locked in the transaction, so a suspension made
+ * while the delete was asked for still counts.
+ */
 export async function deleteDomain(ctx: CommandContext, row: DomainRow): Promise<boolean> {
   const deleted = await ctx.db.transaction(async (trx) => {
+    const q = trx('sender_domains').where({ id: row.id, user_id: ctx.user!.id }).first('status');
+    const current = (trx.client.config.client === 'mysql2' ? await q.forUpdate() : await q) as { status: string } | undefined;
+    if (!current) return 0;
+    if (current.status === STATUS.suspended) throw new CommandError(SUSPENDED_DELETE_CODE, SUSPENDED_DELETE_MESSAGE);
     await trx('domain_api_keys').where({ domain_id: row.id }).delete();
     await trx('smtp_credentials').where({ domain_id: row.id }).delete();
     // Its message history goes with it (messages, deliveries and suppressions cascade; events have no key).

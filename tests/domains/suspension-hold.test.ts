@@ -178,4 +178,22 @@ describe("a suspension holds the domain's queue", () => {
     await rig.worker.sweep(0);
     expect(await deliveryOf(orphan)).toMatchObject({ status: 'scheduled', held_by: null, held_from: null });
   });
+
+  it('refuses the owner a delete of a suspended domain (a delete and re-add would start it afresh), until the lift', async () => {
+    const s = await senderSetup(rig.h);
+    await recordsVerified(s.domainId);
+    const queued = await send(s, `kept-${s.domainId}@dest.test`, { SendAt: Math.floor(Date.now() / 1000) + 86400 });
+    expect(await admin({ DomainID: s.domainId, Status: 'Suspended' })).toMatchObject({ Success: true, Changed: true });
+    const legacy = await rig.h.call({ Command: 'emailgateway.deletedomain', SessionID: s.sessionId, DomainID: s.domainId });
+    expect(legacy).toMatchObject({ Success: false, ErrorCode: 3 });
+    expect(String(legacy.ErrorText ?? legacy.ErrorMessage ?? JSON.stringify(legacy))).toContain('suspended');
+    const v1 = await supertest(rig.h.app).delete('/api/v1/user.senderdomain').query({ SessionID: s.sessionId, DomainID: s.domainId });
+    expect(JSON.stringify(v1.body)).toContain('suspended');
+    // Nothing went: the domain, its queue and its figures are still there.
+    expect(await rig.h.services.db('sender_domains').where({ id: s.domainId }).first('status')).toEqual({ status: 'Suspended' });
+    expect(await deliveryOf(queued)).toMatchObject({ status: 'held', held_by: 'suspension' });
+    expect(await admin({ DomainID: s.domainId, Status: 'Enabled' })).toMatchObject({ Success: true, Status: 'Enabled' });
+    expect(await rig.h.call({ Command: 'emailgateway.deletedomain', SessionID: s.sessionId, DomainID: s.domainId })).toMatchObject({ Success: true });
+    expect(await rig.h.services.db('sender_domains').where({ id: s.domainId }).first()).toBeUndefined();
+  });
 });

@@ -308,13 +308,16 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>, op
       sql(db, 'update `deliveries` set `lease_until` = ? where `id` = ? and `lease_owner` = ? and `lease_until` = ?', [until, d.id, owner, d.lease_until]),
       sql(
         db,
-        'select d.`mime`, case when d.`mime` is null then m.`mime` end as `message_mime`, case when d.`mime` is null then m.`content` end as `content` ' +
+        'select d.`mime`, case when d.`mime` is null then m.`mime` end as `message_mime`, case when d.`mime` is null then m.`content` end as `content`, ' +
+          // Its domain may have been suspended while it waited: the status as of now.
+          '(select s.`status` from `sender_domains` s where s.`id` = d.`domain_id`) as `domain_status` ' +
           'from `deliveries` d left join `messages` m on m.`id` = d.`message_id` where d.`id` = ? and d.`lease_owner` = ? and d.`lease_until` = ?',
         [d.id, owner, until],
       ),
-    ])) as [unknown, Pick<Leased, 'mime' | 'message_mime' | 'content'>[]];
+    ])) as [unknown, Pick<Leased, 'mime' | 'message_mime' | 'content' | 'domain_status'>[]];
     if (!rows.length) return null; // taken over while it waited: the new owner sends it
-    return { ...d, lease_until: until, mime: rows[0].mime, message_mime: rows[0].message_mime, content: rows[0].content };
+    const r = rows[0];
+    return { ...d, lease_until: until, mime: r.mime, message_mime: r.message_mime, content: r.content, domain_status: r.domain_status };
   }
 
   return { lease, settle: settleDurably };

@@ -257,7 +257,8 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
         updated_at: now,
       });
     if (moved) {
-      logger.info('delivery held: its sender domain is suspended', { deliveryId: Number(d.id), domainId: Number(d.domain_id) });
+      // Debug: a large batch expanded after a suspension is held one delivery at a time.
+      logger.debug('delivery held: its sender domain is suspended', { deliveryId: Number(d.id), domainId: Number(d.domain_id) });
       return;
     }
     // Lifted since the lease (or the lease lost): back to waiting, due now as the lift's own releases are.

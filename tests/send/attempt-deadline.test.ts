@@ -20,7 +20,8 @@ beforeAll(async () => {
   h = await startHarness({
     ...relayEnv(pit.port),
     DELIVERY_CONCURRENCY: '2',
-    LEASE_SECONDS: '2',
+    // Half of it (1.5 s) is the attempt's deadline: long enough for a loaded machine to reach RCPT first.
+    LEASE_SECONDS: '3',
     SWEEP_GRACE_SECONDS: '0',
     SWEEP_INTERVAL_MS: '100',
     RETRY_SCHEDULE_MS: '60000', // the tarpit's deferrals do not come back within the test
@@ -48,7 +49,7 @@ const row = (id: string) => h.services.db('deliveries').where({ message_id: id }
 
 it('defers a send to a trickling server by half its lease, so the next message gets the slot and is delivered', async () => {
   const slow = [await send('a@tarpit.test'), await send('b@tarpit.test')];
-  await waitFor(() => pit.rcpts.length >= 2, 5000, 'both tarpit sends in RCPT');
+  await waitFor(() => pit.rcpts.length >= 2, 15000, 'both tarpit sends in RCPT');
   const ok = await send('c@ok.test');
   await waitFor(async () => (await row(ok))?.status === 'delivered', 6000, 'the other message delivered');
   expect(pit.delivered).toEqual(['c@ok.test']);

@@ -213,4 +213,30 @@ describe('console: campaigns', () => {
     });
     expect(rig.sink.received.filter((m) => /^Subject: Held back/m.test(String(m.raw)))).toEqual([]);
   });
+
+  it('resumes a failed campaign from the page: it goes on from where it stopped, and the figures show its skipped members', async () => {
+    const SessionID = (await rig.ok({ Command: 'user.login', Username: username, Password: password })).SessionID;
+    const id = (
+      await rig.ok({ Command: 'campaign.create', SessionID, CampaignName: 'Interrupted', Subject: 'Interrupted', ListID: listId, PlainContent: 'Hi' })
+    ).CampaignID;
+    // As a campaign stopped on its first page looks (its quota used up): failed, with its reason and nothing queued.
+    await rig.gateway.services
+      .db('campaigns')
+      .where({ id })
+      .update({ status: 'failed', error: 'The daily sending quota is used up', recipients: readers.length, cursor: 0, launched_at: Date.now() });
+    await nav('Campaigns').click();
+    await page.locator('[data-action=refresh]').click();
+    await page.getByRole('link', { name: 'Interrupted', exact: true }).click();
+    await page.locator('.badge', { hasText: 'failed' }).waitFor();
+    await page.getByText('The daily sending quota is used up').waitFor();
+    await page.getByText('Resume goes on from where it stopped', { exact: false }).waitFor();
+    expect(await page.locator('[data-action=launch-campaign]').count()).toBe(0);
+    await page.locator('[data-action=resume-campaign]').click();
+    await page.locator('.badge', { hasText: 'completed' }).waitFor({ timeout: 30_000 });
+    await waitFor(async () => (await figure('Delivered')) === readers.length, 30_000, 'every member delivered');
+    expect(await figure('Skipped')).toBe(0);
+    expect(await page.locator('[data-action=resume-campaign]').count()).toBe(0);
+    const got = rig.sink.received.filter((m) => /^Subject: Interrupted/m.test(String(m.raw))).map((m) => m.to[0]);
+    expect(got.sort()).toEqual([...readers].sort());
+  });
 });

@@ -8,6 +8,8 @@ import { Action, ConfirmAction, Field, Input, LoadState, Notice, PageTitle, Page
 interface Progress {
   Recipients: number;
   Queued: number;
+  /** Members the send path refused one by one at their page (suppressed since the launch). */
+  Skipped: number;
   Sent: number;
   Delivered: number;
   Bounced: number;
@@ -35,7 +37,7 @@ interface Campaign {
 const SIZE = 25;
 /** The pickers offer this many lists and templates; a user with more types the name to narrow them. */
 const PICK = 100;
-const FIGURES: (keyof Progress)[] = ['Recipients', 'Queued', 'Sent', 'Delivered', 'Bounced', 'Opened', 'Clicked'];
+const FIGURES: (keyof Progress)[] = ['Recipients', 'Queued', 'Skipped', 'Sent', 'Delivered', 'Bounced', 'Opened', 'Clicked'];
 
 /** Still moving: pages being queued, or queued mail not yet answered by the receiving servers. */
 const moving = (c: Campaign) => c.Status === 'sending' || (c.Status === 'completed' && c.Progress.Sent < c.Progress.Queued);
@@ -256,17 +258,18 @@ function CampaignPage({ id }: { id: number }) {
             <PageTitle
               actions={
                 <>
-                  {c.Status === 'draft' ? (
+                  {c.Status === 'draft' || c.Status === 'failed' ? (
+                    // A failed campaign is resumed by the same command: it goes on from where it stopped.
                     <Action
                       kind="primary"
-                      name="launch-campaign"
-                      busyLabel="Launching…"
+                      name={c.Status === 'draft' ? 'launch-campaign' : 'resume-campaign'}
+                      busyLabel={c.Status === 'draft' ? 'Launching…' : 'Resuming…'}
                       onRun={async () => {
                         await call('campaign.launch', { CampaignID: id });
                         await load.reload();
                       }}
                     >
-                      Launch
+                      {c.Status === 'draft' ? 'Launch' : 'Resume'}
                     </Action>
                   ) : null}{' '}
                   {c.Status === 'draft' || c.Status === 'sending' ? (
@@ -333,6 +336,9 @@ function CampaignPage({ id }: { id: number }) {
               </p>
             ) : null}
             {c.Status === 'draft' ? <Notice>A draft: nothing is sent until you launch it.</Notice> : null}
+            {c.Status === 'failed' ? (
+              <Notice>It stopped before the end of its list. Once the cause is gone, Resume goes on from where it stopped: nobody gets it twice.</Notice>
+            ) : null}
             <div class="cols">
               <ProgressView c={c} />
               <div class="card">

@@ -253,10 +253,18 @@ export interface Config {
   /** INBOUND_SESSION_MAX_SECONDS: a bounce intake connection open this long is closed (421 4.4.2), however active: there is no AUTH to wait for. Default 600. */
   inboundSessionMaxSeconds: number;
   /**
-   * COMPLAINT_TRUSTED_SOURCES: `yahoo.com, hotmail.com, 192.0.2.25, 10.1.0.0/16`. When set, an ARF complaint counts only
-   * when a DKIM signature of one of these domains (or a subdomain) verifies on it, or it came from one of these
-   * addresses; any other is stored as `untrusted` and changes nothing (src/inbound/complaint-trust.ts). Unset (null):
-   * every complaint that names its delivery counts, as before.
+   * COMPLAINT_TRUSTED_SOURCES: `feedback@fbl.example.net, fbl.example.org, .fbl.example.com, 192.0.2.25, 10.1.0.0/16`
+   * (commas or spaces). When set, an ARF complaint counts only when one entry vouches for it; any other is stored as
+   * `untrusted` and changes nothing (src/inbound/complaint-trust.ts). Entries:
+   * - `feedback@fbl.example.net`, a reporter address: the report has exactly one From, that address (case-insensitive),
+   *   and a DKIM signature verifies whose d= is its domain or a parent domain (relaxed alignment) and whose h= covers
+   *   From. The form for a mailbox provider's loop, whose domain also signs every user's mail.
+   * - `fbl.example.org`, a bare domain: a DKIM signature with d= exactly that domain verifies. Only for a domain that
+   *   signs nothing but feedback reports, never a mailbox provider's main domain (its users can send a report).
+   * - `.fbl.example.com`: the same for that domain and any domain under it.
+   * - an IP address or CIDR range: matched against the intake's TCP peer (behind a proxy or load balancer, its address).
+   * A signature counts only without `l=`, with h= covering Content-Type, on a report of at most 2 MiB with one
+   * Content-Type, From, Subject and Message-ID field. Unset (null): every complaint that names its delivery counts.
    */
   complaintTrustedSources: TrustedSources | null;
   /** WEBHOOK_*: how webhook calls are made, retried and given up (see WebhookSettings for each variable). */
@@ -359,7 +367,7 @@ function throttleRules(env: Env): ThrottleRules {
 function complaintTrustedSources(env: Env): TrustedSources | null {
   const parsed = parseTrustedSources(env.COMPLAINT_TRUSTED_SOURCES);
   if (parsed && 'bad' in parsed) {
-    throw new ConfigError(`COMPLAINT_TRUSTED_SOURCES entry "${parsed.bad}" must be a domain, an IP address or a CIDR range`);
+    throw new ConfigError(`COMPLAINT_TRUSTED_SOURCES entry "${parsed.bad}" must be an address, a domain, a .domain, an IP address or a CIDR range`);
   }
   return parsed;
 }

@@ -95,18 +95,26 @@ describe('config', () => {
     expect(() => loadConfig({ MTA_STS: 'enforce' })).toThrow('MTA_STS must be 1 or 0 (got "enforce")');
   });
 
-  it('reads COMPLAINT_TRUSTED_SOURCES into signing domains (ASCII) and addresses, off when unset, and names a bad entry', () => {
+  it('reads COMPLAINT_TRUSTED_SOURCES into reporter addresses, domains, .domains (ASCII) and IPs, off when unset, and names a bad entry', () => {
     expect(loadConfig({}).complaintTrustedSources).toBeNull();
     expect(
-      loadConfig({ COMPLAINT_TRUSTED_SOURCES: ' Yahoo.com, bücher.example 192.0.2.25,10.1.0.0/16, ::ffff:198.51.100.7 ' }).complaintTrustedSources,
+      loadConfig({
+        COMPLAINT_TRUSTED_SOURCES:
+          ' FeedBack@FBL.Example.net, Fbl.example.org, .bücher.example 192.0.2.25,10.1.0.0/16, ::ffff:198.51.100.7 loop@bücher.example ',
+      }).complaintTrustedSources,
     ).toEqual({
-      domains: ['yahoo.com', 'xn--bcher-kva.example'],
+      domains: ['fbl.example.org'],
+      domainTrees: ['xn--bcher-kva.example'],
+      reporters: ['feedback@fbl.example.net', 'loop@xn--bcher-kva.example'],
       ips: ['192.0.2.25', '10.1.0.0/16', '198.51.100.7'],
     });
-    expect(() => loadConfig({ COMPLAINT_TRUSTED_SOURCES: 'yahoo.com, 10.0.0.0/33' })).toThrow(
-      'COMPLAINT_TRUSTED_SOURCES entry "10.0.0.0/33" must be a domain, an IP address or a CIDR range',
+    expect(() => loadConfig({ COMPLAINT_TRUSTED_SOURCES: 'fbl.example.org, 10.0.0.0/33' })).toThrow(
+      'COMPLAINT_TRUSTED_SOURCES entry "10.0.0.0/33" must be an address, a domain, a .domain, an IP address or a CIDR range',
     );
     expect(() => loadConfig({ COMPLAINT_TRUSTED_SOURCES: 'localhost' })).toThrow('COMPLAINT_TRUSTED_SOURCES entry "localhost"');
+    expect(() => loadConfig({ COMPLAINT_TRUSTED_SOURCES: '.localhost' })).toThrow('COMPLAINT_TRUSTED_SOURCES entry ".localhost"');
+    expect(() => loadConfig({ COMPLAINT_TRUSTED_SOURCES: 'feedback@localhost' })).toThrow('COMPLAINT_TRUSTED_SOURCES entry "feedback@localhost"');
+    expect(() => loadConfig({ COMPLAINT_TRUSTED_SOURCES: '"a b"@fbl.example.net' })).toThrow('COMPLAINT_TRUSTED_SOURCES entry');
   });
 
   it('reads MX_TLS and MX_TLS_DOMAINS, and names a bad value or entry', () => {

@@ -1,9 +1,10 @@
 /**
  * COMPLAINT_TRUSTED_SOURCES: with it set, an ARF complaint sent to the bounce intake counts (complained event,
- * suppression) only when a DKIM signature of a listed domain verifies on it, or it came from a listed address. Any
- * other is stored as `untrusted` and changes nothing: every recipient of a message knows its VERP address and could
- * otherwise file complaints that add up to a suspension. Reports are real ARF messages over SMTP, signed with a key
- * made here; the intake's DKIM key lookups go to a resolver function the test hands the listener.
+ * suppression) only when a listed source vouches for it: a DKIM signature with d= a listed domain (exactly, or under a
+ * `.domain` entry), a reporter address as the report's one From signed by its domain or a parent, or a listed
+ * connecting address. Any other is stored as `untrusted` and changes nothing: every recipient of a message knows its
+ * VERP address and could otherwise file complaints that add up to a suspension. Reports are real ARF messages over
+ * SMTP, signed with keys made here; the intake's DKIM key lookups go to a resolver function the test hands the listener.
  */
 import crypto from 'node:crypto';
 import nodemailer from 'nodemailer';
@@ -15,6 +16,11 @@ import { InboundListener, startInboundSmtp } from '../../src/inbound/listener';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 
 const FBL = 'fbl.example.net';
+/** Listed as `.loops.example.com`: its signatures and those of any domain under it count. */
+const TREE = 'loops.example.com';
+/** A mailbox provider: it signs every user's mail with d=provider.example; only its loop's address is listed. */
+const PROVIDER = 'provider.example';
+const REPORTER = `feedback@fbl.${PROVIDER}`;
 /** Connections from this loopback address come from the listed (unsigned) feedback loop. */
 const TRUSTED_IP = '127.0.0.2';
 
@@ -25,6 +31,7 @@ let s: Awaited<ReturnType<typeof senderSetup>>;
 const keyOf = () => crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
 const fblKey = keyOf();
 const otherKey = keyOf();
+const providerKey = keyOf();
 const publicTxt = (k: crypto.KeyPairKeyObjectResult) => `v=DKIM1; k=rsa; p=${k.publicKey.export({ type: 'spki', format: 'der' }).toString('base64')}`;
 
 /** The DNS the intake sees: the key of each name, a lookup that times out, and every name asked for. */
@@ -40,12 +47,14 @@ async function resolver(name: string, type: string): Promise<string[][]> {
 }
 
 beforeAll(async () => {
-  h = await startHarness({ INBOUND_SMTP_PORT: '0', SMTP_HOST: '127.0.0.1', COMPLAINT_TRUSTED_SOURCES: `${FBL}, ${TRUSTED_IP}` });
+  h = await startHarness({ INBOUND_SMTP_PORT: '0', SMTP_HOST: '127.0.0.1', COMPLAINT_TRUSTED_SOURCES: `${FBL}, .${TREE}, ${REPORTER}, ${TRUSTED_IP}` });
   inbound = await startInboundSmtp(h.services, { dkimResolver: resolver });
   s = await senderSetup(h);
   zone.set(`s1._domainkey.${FBL}`, publicTxt(fblKey));
   zone.set(`s1._domainkey.mail.${FBL}`, publicTxt(fblKey));
   zone.set('s1._domainkey.evil.test', publicTxt(otherKey));
+  zone.set(`s1._domainkey.mail.${TREE}`, publicTxt(fblKey));
+  zone.set(`s1._domainkey.${PROVIDER}`, publicTxt(providerKey));
 });
 afterAll(async () => {
   await inbound.close();
@@ -72,10 +81,11 @@ async function sent(to: string) {
   return { id: Number(d.id), header: m.message_id_header as string, verp: verpAddress(verpSecret(h.services), Number(d.id), `sl.${s.domain}`) };
 }
 
-/** An ARF abuse report about `m`'s delivery to `rcpt`, as a feedback loop writes it. */
-function arf(m: { header: string; verp: string }, rcpt: string) {
+/** An ARF abuse report about `m`'s delivery to `rcpt`, as a feedback loop writes it; `pad` bytes more in the quoted body. */
+function arf(m: { header: string; verp: string }, rcpt: string, opts: { from?: string; pad?: number } = {}) {
+  const pad = opts.pad ? `${'x'.repeat(998)}\r\n`.repeat(Math.ceil(opts.pad / 1000)) : '';
   return [
-    `From: feedback@${FBL}`,
+    `From: ${opts.from ?? `feedback@${FBL}`}`,
     `To: fbl@sl.${s.domain}`,
     'Subject: FW: Your order',
     `Message-ID: <${crypto.randomUUID()}@${FBL}>`,
@@ -104,16 +114,28 @@ function arf(m: { header: string; verp: string }, rcpt: string) {
     `To: ${rcpt}`,
     'Subject: Your order',
     '',
-    'Thanks',
+    `Thanks${pad ? `\r\n${pad}` : ''}`,
     '--ARF--',
     '',
   ].join('\r\n');
 }
 
-/** `raw` with a DKIM-Signature of `domain` (selector s1) made with `key`; `maxBodyLength` sets l=. */
-async function signed(raw: string, domain: string, key: crypto.KeyPairKeyObjectResult, maxBodyLength?: number) {
+/**
+ * `raw` with a DKIM-Signature of `domain` (selector s1) made with `key`; `maxBodyLength` sets l=, `headerList` h= (colon-separated),
+ * `copies` signs that many times (one header each).
+ */
+async function signed(
+  raw: string,
+  domain: string,
+  key: crypto.KeyPairKeyObjectResult,
+  maxBodyLength?: number,
+  opts: { headerList?: string; copies?: number } = {},
+) {
   const entry = { signingDomain: domain, selector: 's1', privateKey: key.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), maxBodyLength };
-  const { signatures, errors } = await dkimSign(raw, { ...entry, signatureData: [entry] });
+  const signatureData = Array.from({ length: opts.copies ?? 1 }, () => entry);
+  // mailauth types headerList as string[], but its signer reads only a colon-separated string (else its defaults).
+  const headerList = opts.headerList as unknown as string[] | undefined;
+  const { signatures, errors } = await dkimSign(raw, { ...entry, signatureData, ...(headerList ? { headerList } : {}) });
   expect(errors).toEqual([]);
   return signatures + raw;
 }
@@ -154,11 +176,77 @@ describe('complaints with COMPLAINT_TRUSTED_SOURCES set', () => {
     expect(asked).toEqual([`TXT s1._domainkey.${FBL}`]);
   });
 
-  it("applies a report signed by a listed domain's subdomain (its owner holds those keys)", async () => {
+  it("keeps a report signed by a bare listed domain's subdomain as untrusted, without looking up its key", async () => {
     const m = await sent('sub@dest.test');
     await deliver(await signed(arf(m, 'sub@dest.test'), `mail.${FBL}`, fblKey));
-    expect(await lastInbound()).toMatchObject({ status: 'processed', note: `complaint for sub@dest.test, DKIM signature of mail.${FBL}` });
+    await untrusted(m, 'sub@dest.test', new RegExp(`no DKIM signature of a trusted source: d=mail\\.${FBL.replace(/\./g, '\\.')} \\(not verified\\)`));
+    expect(asked).toEqual([]);
+  });
+
+  it('applies a report signed by a subdomain of a `.domain` entry', async () => {
+    const m = await sent('tree@dest.test');
+    await deliver(await signed(arf(m, 'tree@dest.test'), `mail.${TREE}`, fblKey));
+    expect(await lastInbound()).toMatchObject({ status: 'processed', note: `complaint for tree@dest.test, DKIM signature of mail.${TREE}` });
     expect(await eventTypes(m.id)).toEqual(['queued', 'complained']);
+  });
+
+  it("applies a report from a listed reporter address, signed by its domain's parent (the provider's d=)", async () => {
+    const m = await sent('prov@dest.test');
+    await deliver(await signed(arf(m, 'prov@dest.test', { from: `"Provider FBL" <Feedback@FBL.${PROVIDER}>` }), PROVIDER, providerKey));
+    expect(await lastInbound()).toMatchObject({
+      status: 'processed',
+      note: `complaint for prov@dest.test, DKIM signature of ${PROVIDER} for ${REPORTER}`,
+    });
+    expect(await eventTypes(m.id)).toEqual(['queued', 'complained']);
+    expect(await suppressed('prov@dest.test')).toBe(true);
+  });
+
+  it("keeps a report a provider's user sent through it (another From, the same d=) as untrusted", async () => {
+    const m = await sent('user@dest.test');
+    await deliver(await signed(arf(m, 'user@dest.test', { from: `mallory@${PROVIDER}` }), PROVIDER, providerKey));
+    await untrusted(m, 'user@dest.test', new RegExp(`d=${PROVIDER} pass \\(From mallory@${PROVIDER} is not a listed reporter of this domain\\)`));
+  });
+
+  it("keeps a listed reporter's report as untrusted when its signature does not cover From", async () => {
+    const m = await sent('nofrom@dest.test');
+    const raw = arf(m, 'nofrom@dest.test', { from: REPORTER });
+    await deliver(await signed(raw, PROVIDER, providerKey, undefined, { headerList: 'Subject:To:Message-ID:Content-Type:MIME-Version' }));
+    await untrusted(m, 'nofrom@dest.test', new RegExp(`d=${PROVIDER} pass \\(From not signed\\)`));
+  });
+
+  it('keeps a report whose signature does not cover Content-Type as untrusted', async () => {
+    const m = await sent('noct@dest.test');
+    await deliver(await signed(arf(m, 'noct@dest.test'), FBL, fblKey, undefined, { headerList: 'From:Subject:To:Message-ID:MIME-Version' }));
+    await untrusted(m, 'noct@dest.test', new RegExp(`d=${FBL} pass \\(Content-Type not signed\\)`));
+  });
+
+  it('keeps a signed report with a second Content-Type prepended as untrusted (the parser reads the first, DKIM the last)', async () => {
+    const m = await sent('twoct@dest.test');
+    const genuine = await signed(arf(m, 'twoct@dest.test'), FBL, fblKey);
+    await deliver(`Content-Type: multipart/report; report-type=feedback-report; boundary="ARF"\r\n${genuine}`);
+    await untrusted(m, 'twoct@dest.test', /more than one Content-Type header/);
+    expect(asked).toEqual([]);
+  });
+
+  it('keeps a signed report over 2 MiB as untrusted without verifying it', async () => {
+    const m = await sent('large@dest.test');
+    await deliver(await signed(arf(m, 'large@dest.test', { pad: 2 * 1024 * 1024 }), FBL, fblKey));
+    await untrusted(m, 'large@dest.test', /too large to verify/);
+    expect(asked).toEqual([]);
+  });
+
+  it('verifies a report carrying many DKIM-Signature headers with at most 2 key lookups', async () => {
+    const m = await sent('many@dest.test');
+    const genuine = await signed(arf(m, 'many@dest.test'), FBL, fblKey, undefined, { copies: 6 });
+    // Each with its own l= would cost mailauth a body hash of its own: listed ones past the second and unlisted ones are dropped.
+    const junk = (d: string, i: number) =>
+      `DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=${d}; s=s1; l=${100000 + i}; h=from; bh=${'A'.repeat(43)}=; b=AAAA\r\n`;
+    const fakes = Array.from({ length: 200 }, (_, i) => junk(i % 2 ? FBL : 'evil.test', i)).join('');
+    await deliver(genuine.replace(/^From:/m, `${fakes}From:`));
+    expect(await lastInbound()).toMatchObject({ status: 'processed', note: `complaint for many@dest.test, DKIM signature of ${FBL}` });
+    expect(await eventTypes(m.id)).toEqual(['queued', 'complained']);
+    expect(asked.length).toBeGreaterThan(0);
+    expect(asked.length).toBeLessThanOrEqual(2);
   });
 
   it('keeps an unsigned report as untrusted and changes nothing', async () => {
@@ -186,7 +274,7 @@ describe('complaints with COMPLAINT_TRUSTED_SOURCES set', () => {
   it('keeps a report signed by a domain not listed as untrusted, without looking up its key', async () => {
     const m = await sent('evil@dest.test');
     await deliver(await signed(arf(m, 'evil@dest.test'), 'evil.test', otherKey));
-    await untrusted(m, 'evil@dest.test', /d=evil\.test neutral/);
+    await untrusted(m, 'evil@dest.test', /no DKIM signature of a trusted source: d=evil\.test \(not verified\)/);
     expect(asked).toEqual([]);
   });
 

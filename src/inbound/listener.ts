@@ -3,7 +3,7 @@ import { SMTPServer, SMTPServerSession } from 'smtp-server';
 import type { Services } from '../command';
 import { composeHosts, normalizeDomain } from '../domains/names';
 import { processInbound } from './process';
-import { DkimResolver, dkimResolver } from './complaint-trust';
+import { DkimResolver, dkimResolver, dkimVerifier } from './complaint-trust';
 import { perIpConnectionLimit } from '../smtp/per-ip-limit';
 import { clientPrefix } from '../auth/client-prefix';
 import { canonicalIp } from '../auth/users';
@@ -44,6 +44,8 @@ export interface InboundListener {
 export async function startInboundSmtp(services: Services, opts: { dkimResolver?: DkimResolver } = {}): Promise<InboundListener> {
   const { config, logger } = services;
   const resolver = opts.dkimResolver ?? dkimResolver(config);
+  // With COMPLAINT_TRUSTED_SOURCES set every complaint needs mailauth: a broken install fails here, not at the first one.
+  if (config.complaintTrustedSources) dkimVerifier();
   // Open to anyone: at most SMTP_MAX_CONNECTIONS_PER_IP connections from one address, as on the relay front.
   const perIp = perIpConnectionLimit(config.smtpMaxConnectionsPerIp);
   // And at most INBOUND_MAX_MESSAGES_PER_MINUTE messages from one client: every one is stored and parsed, and a real

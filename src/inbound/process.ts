@@ -83,7 +83,7 @@ async function delayReported(trx: Knex.Transaction, d: DeliveryRef, since: numbe
  * A replay is kept as `duplicate`. A report that names no delivery that way is kept as `unmatched` and changes
  * nothing; unreadable mail stays stored as `unparsed`. All three are logged. With COMPLAINT_TRUSTED_SOURCES set, a
  * complaint from any other source is kept as `untrusted` (logged at info: anyone may send one) and changes nothing;
- * `retry` then asks the listener for a 451 when a trusted domain's key lookup failed for now.
+ * `retry` then asks the listener for a 451 when a listed domain's key lookup failed for now (logged at warn).
  */
 export async function processInbound(
   services: Services,
@@ -102,10 +102,11 @@ export async function processInbound(
     status: 'unparsed',
     note: '',
   });
-  const finish = async (kind: string, status: string, note: string, deliveryId: number | null = null) => {
+  const finish = async (kind: string, status: string, note: string, deliveryId: number | null = null, retry = false) => {
     await services.db('inbound_messages').where({ id }).update({ kind, status, note, delivery_id: deliveryId });
-    // An untrusted complaint is expected traffic once COMPLAINT_TRUSTED_SOURCES is set, not a fault to look into.
-    const level = status === 'untrusted' ? 'info' : 'warn';
+    // An untrusted complaint is expected traffic once COMPLAINT_TRUSTED_SOURCES is set, not a fault to look into; a
+    // retry is: a trusted loop's key lookup failed (a DNS_SERVERS that answers nothing turns every complaint away).
+    const level = status === 'untrusted' && !retry ? 'info' : 'warn';
     if (status !== 'processed') services.logger[level]('inbound mail not applied to a delivery', { inboundId: Number(id), kind, status, note });
     return { id: Number(id), status, note };
   };
@@ -129,8 +130,9 @@ export async function processInbound(
       const verdict = await complaintVerdict(sources, mail, opts.dkimResolver ?? dkimResolver(services.config));
       if (!verdict.trusted) {
         const note = `complaint for ${target.recipient} not applied: ${verdict.why}`;
-        const done = await finish('arf', 'untrusted', verdict.retry ? `${note}; answered 451 for a retry` : note, target.id);
-        return { ...done, retry: verdict.retry };
+        const retry = verdict.retry === true;
+        const done = await finish('arf', 'untrusted', retry ? `${note}; answered 451 for a retry` : note, target.id, retry);
+        return { ...done, retry };
       }
       source = `, ${verdict.by}`;
     }

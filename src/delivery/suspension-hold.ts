@@ -93,8 +93,9 @@ export async function releaseDomainQueue(trx: Db, domainId: number, now: number)
 
 /**
  * The sweeper's repair: suspension-held rows whose domain is no longer Suspended (a worker's hold that committed
- * after a lift read the held rows, under READ COMMITTED or on a cluster; a lift whose process died before enqueueing)
- * are released and enqueued. At most `limit` per call; returns how many moved.
+ * after a lift read the held rows, possible under READ COMMITTED or on a cluster, where the hold's check of the
+ * domain takes no lock) are released and enqueued. At most `limit` per call; returns how many moved. (Rows a lift
+ * released but could not enqueue are waiting again: the ordinary sweep finds those.)
  */
 export async function releaseOrphanedHolds(services: Services, now: number, limit = 500): Promise<number> {
   const { db } = services;

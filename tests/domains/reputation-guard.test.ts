@@ -2,7 +2,7 @@ import supertest from 'supertest';
 import { createReputationGuard, ReputationGuard } from '../../src/domains/reputation-guard';
 import { hourOf } from '../../src/stats/rollups';
 import { startWebhookWorker, WebhookWorker } from '../../src/webhooks/worker';
-import { addDomain, createUser, senderSetup, uniqueDomain } from '../helpers/harness';
+import { addDomain, createUser, markRecordsVerified, senderSetup, uniqueDomain } from '../helpers/harness';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { smtpError, waitFor } from '../helpers/sink';
 import { Receiver, startReceiver } from '../webhooks/receiver';
@@ -93,15 +93,7 @@ const send = (s: Sender) =>
       PlainContent: 'Hello',
     });
 
-/** Marks every DNS record of the domain as having passed its last check (what verifydomain writes). */
-async function recordsVerified(id: number) {
-  const db = rig.h.services.db;
-  const row = await db('sender_domains').where({ id }).first('dns_records');
-  const records = (JSON.parse(row.dns_records) as Record<string, unknown>[]).map((r) => ({ ...r, ok: true }));
-  await db('sender_domains')
-    .where({ id })
-    .update({ dns_records: JSON.stringify(records) });
-}
+const recordsVerified = (id: number) => markRecordsVerified(rig.h, id);
 
 describe('the reputation guard', () => {
   it('suspends a domain whose bounce rate passes the limit, once, with a domain.suspended webhook, and its sends are refused', async () => {

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { createReputationGuard, ReputationGuard } from '../../src/domains/reputation-guard';
 import { hourOf } from '../../src/stats/rollups';
-import { Harness, senderSetup, startHarness } from '../helpers/harness';
+import { Harness, markRecordsVerified, senderSetup, startHarness } from '../helpers/harness';
 
 // Two races of the reputation guard, each made to happen at one chosen statement (see atStatement below):
 // - the admin suspends and lifts a domain (emailgateway.setdomainstatus over /api.php) after a pass has read the
@@ -80,15 +80,7 @@ const eventsOf = async (id: number) =>
     (e: { type: string; data: string }) => `${e.type}:${JSON.parse(e.data).reason ?? JSON.parse(e.data).status}`,
   );
 
-/** Marks every DNS record of the domain as having passed its last check, so that a lift makes it Enabled. */
-async function recordsVerified(id: number) {
-  const db = h.services.db;
-  const { dns_records } = await db('sender_domains').where({ id }).first('dns_records');
-  const records = (JSON.parse(dns_records) as Record<string, unknown>[]).map((r) => ({ ...r, ok: true }));
-  await db('sender_domains')
-    .where({ id })
-    .update({ dns_records: JSON.stringify(records) });
-}
+const recordsVerified = (id: number) => markRecordsVerified(h, id);
 
 /** This hour's figures of a domain over the bounce limit: 10 hard bounces in 40 outcomes (25 % of a 20 % limit). */
 async function overTheLimit(id: number) {

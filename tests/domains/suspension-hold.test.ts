@@ -1,7 +1,7 @@
 import supertest from 'supertest';
 import { createReputationGuard, ReputationGuard } from '../../src/domains/reputation-guard';
 import { hourOf } from '../../src/stats/rollups';
-import { senderSetup } from '../helpers/harness';
+import { markRecordsVerified, senderSetup } from '../helpers/harness';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { smtpError, waitFor } from '../helpers/sink';
 
@@ -41,15 +41,7 @@ const until = (messageId: string, ok: (d: Record<string, any>) => boolean, what:
 const admin = (params: Record<string, unknown>) => rig.h.call({ Command: 'emailgateway.setdomainstatus', AdminAPIKey: rig.h.adminKey, ...params });
 const rcpts = (address: string) => rig.sink.received.filter((m) => m.to.includes(address)).length;
 
-/** Marks every DNS record of the domain as having passed its last check, so a lift makes it Enabled. */
-async function recordsVerified(id: number) {
-  const db = rig.h.services.db;
-  const row = await db('sender_domains').where({ id }).first('dns_records');
-  const records = (JSON.parse(row.dns_records) as Record<string, unknown>[]).map((r) => ({ ...r, ok: true }));
-  await db('sender_domains')
-    .where({ id })
-    .update({ dns_records: JSON.stringify(records) });
-}
+const recordsVerified = (id: number) => markRecordsVerified(rig.h, id);
 
 describe("a suspension holds the domain's queue", () => {
   it('holds what waits and what was in flight, keeps it from queue.release, and lets it all go at the lift', async () => {

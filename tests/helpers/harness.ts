@@ -176,6 +176,19 @@ export async function addDomain(h: Harness, sessionId: string, domainName: strin
   return r.NewSenderDomainID;
 }
 
+/**
+ * Marks every DNS record of the domain as having passed its last check (what verifydomain writes), so that, for one,
+ * an admin's lift of a suspension makes it Enabled.
+ */
+export async function markRecordsVerified(h: Harness, id: number): Promise<void> {
+  const row = await h.services.db('sender_domains').where({ id }).first('dns_records');
+  const records = (JSON.parse(row.dns_records) as Record<string, unknown>[]).map((r) => ({ ...r, ok: true }));
+  await h.services
+    .db('sender_domains')
+    .where({ id })
+    .update({ dns_records: JSON.stringify(records) });
+}
+
 /** A domain name no other test file will pick. */
 export function uniqueDomain(label = 'mail'): string {
   return `${label}.${crypto.randomBytes(5).toString('hex')}.example.com`;

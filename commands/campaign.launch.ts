@@ -7,13 +7,15 @@
  * Errors: 1 missing CampaignID, 2 not found (also outside a domain-limited account key's domains, as campaign.get
  * answers), 3 neither a draft nor failed, 4 no list, 5 no usable From (no Enabled sender domain, or a From name that reads as an
  * address), 6 no content (Subject and HTML or plain text), 7 the account may not send (not verified), 8 content larger
- * than this install sends (SMTP_MAX_MESSAGE_BYTES). 5, 7 and 8 are the send path's own checks (refusedForEveryone):
+ * than this install sends (SMTP_MAX_MESSAGE_BYTES), 9 the account's daily or monthly quota has no room left. 5, 7 and 8
+ * are the send path's own checks (refusedForEveryone):
  * a campaign it would refuse for every member is not launched only to fail on its first page.
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { CAMPAIGN_STATUS, campaignRequest, findCampaignInScope, senderOf } from '../src/campaigns/campaigns';
 import { refusedForEveryone } from '../src/mail/prepare';
+import { quotaRetryAfterSec, sentInPeriods } from '../src/mail/quota';
 import type { DomainRow } from '../src/domains/domains';
 import { nudgeCampaign } from '../src/campaigns/launcher';
 import { findOwnedList } from '../src/lists/lists';
@@ -36,6 +38,7 @@ export default defineCommand({
     6: 'The campaign has no content: it needs a Subject and HTML or plain text',
     7: 'The account may not send: it is disabled or not verified',
     8: 'The campaign is larger than this install sends (SMTP_MAX_MESSAGE_BYTES)',
+    9: "The account's sending quota is used up: launch once it starts over",
   },
   async run(p, ctx) {
     const row = await findCampaignInScope(ctx.db, { userId: ctx.user!.id, domainIds: ctx.accountKey?.domainIds ?? null }, p.campaignid);
@@ -56,6 +59,13 @@ export default defineCommand({
     });
     if (refused.length) throw new CommandError(LAUNCH_CODE[refused[0].code] ?? 6, refused.map((p) => p.message).join('; '));
     const now = Date.now();
+    // No room for a single message: its first page would fail it at once (a resume of a campaign the quota stopped too).
+    const used = await sentInPeriods(ctx.db, ctx.user!.id, now);
+    const full = (limit: unknown, sent: number) => Number(limit) > 0 && sent >= Number(limit);
+    if (full(ctx.user!.limit_daily, used.day) || full(ctx.user!.limit_monthly, used.month)) {
+      const until = new Date(now + (await quotaRetryAfterSec(ctx.db, ctx.user!, 1, now)) * 1000).toISOString();
+      throw new CommandError(9, `The account's sending quota is used up until ${until}: launch then, or ask for a higher limit`);
+    }
     // A resumed campaign keeps its cursor, figures and first launch time. Its lease is left alone: the worker that failed
     // it releases it, under an owner name its process shares with a new run, so clearing it here could drop that run's.
     const recipients = resume ? Number(row.recipients) : await countSubscribedMembers(ctx.db, row.list_id, from.domainId);

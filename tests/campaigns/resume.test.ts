@@ -42,6 +42,15 @@ it('resumes a failed campaign from where it stopped: the members it reached get 
   const failed = await camp.h.call({ Command: 'campaign.get', SessionID: own.sessionId, CampaignID: Number(c) });
   expect(failed.Campaign.Error).toMatch(/quota/);
 
+  // While the quota has no room, a resume is refused at once (code 9), and the campaign stays failed.
+  const early = await camp.h.call({ Command: 'campaign.launch', SessionID: own.sessionId, CampaignID: Number(c) });
+  expect(early).toMatchObject({ Success: false, ErrorCode: 9 });
+  expect(JSON.stringify(early)).toMatch(/quota is used up until \d{4}-/);
+  const earlyPlatform = await launch();
+  expect(earlyPlatform.status).toBeGreaterThanOrEqual(400);
+  expect(JSON.stringify(earlyPlatform.body)).toMatch(/quota/);
+  expect(await get()).toMatchObject({ status: 'failed', queued: QUOTA });
+
   await limit(0); // unlimited
   const resumed = await launch();
   expect(resumed.status).toBe(200);

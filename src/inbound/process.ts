@@ -128,6 +128,7 @@ export async function processInbound(
     let source = '';
     if (sources) {
       const verdict = await complaintVerdict(sources, mail, opts.dkimResolver ?? dkimResolver(services.config));
+      services.metrics.complaintSource(verdict.trusted ? 'trusted' : verdict.retry ? 'retry' : 'untrusted');
       if (!verdict.trusted) {
         const note = `complaint for ${target.recipient} not applied: ${verdict.why}`;
         const retry = verdict.retry === true;

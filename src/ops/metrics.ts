@@ -54,6 +54,7 @@ export class Metrics {
   private readonly dnsChecks: Prom.Counter<'result'>;
   private readonly domainEvents: Prom.Counter<'event'>;
   private readonly reputationPasses: Prom.Counter<'result'>;
+  private readonly complaintVerdicts: Prom.Counter<'verdict'>;
   private readonly throttles: Prom.Counter<'destination' | 'reason'>;
 
   private processMetrics = false;
@@ -155,6 +156,12 @@ export class Metrics {
       name: 'postern_reputation_passes_total',
       help: 'Reputation guard passes by result: clear, suspended (one domain or more), mass_stop (too many over a limit at once: nobody suspended, alert on it), failed',
       labelNames: ['result'],
+      registers,
+    });
+    this.complaintVerdicts = new Counter({
+      name: 'postern_complaint_sources_total',
+      help: 'ARF complaints judged against COMPLAINT_TRUSTED_SOURCES: trusted (applied), untrusted (stored only), retry (a key lookup failed; answered 451)',
+      labelNames: ['verdict'],
       registers,
     });
     this.throttles = new Counter({
@@ -333,6 +340,10 @@ export class Metrics {
 
   domainEvent(event: string): void {
     this.domainEvents.inc({ event });
+  }
+
+  complaintSource(verdict: 'trusted' | 'untrusted' | 'retry'): void {
+    this.complaintVerdicts.inc({ verdict });
   }
 
   reputationPass(result: 'clear' | 'suspended' | 'mass_stop' | 'failed'): void {

@@ -161,7 +161,12 @@ async function untrusted(m: { id: number }, rcpt: string, why: RegExp) {
 }
 
 describe('complaints with COMPLAINT_TRUSTED_SOURCES set', () => {
+  /** postern_complaint_sources_total{verdict} as /metrics shows it now. */
+  const verdicts = async (verdict: string) =>
+    Number(new RegExp(`^postern_complaint_sources_total\\{verdict="${verdict}"\\} (\\d+)$`, 'm').exec((await supertest(h.app).get('/metrics')).text)?.[1] ?? 0);
+
   it('applies a report DKIM-signed by a listed domain: complained event, suppression, the source in the note', async () => {
+    const trustedBefore = await verdicts('trusted');
     const m = await sent('angry@dest.test');
     const info = await deliver(await signed(arf(m, 'angry@dest.test'), FBL, fblKey));
     expect(info.response).toMatch(/^250 2\.0\.0 Ok: stored as \d+$/);
@@ -174,11 +179,15 @@ describe('complaints with COMPLAINT_TRUSTED_SOURCES set', () => {
     expect(await eventTypes(m.id)).toEqual(['queued', 'complained']);
     expect(await suppressed('angry@dest.test')).toBe(true);
     expect(asked).toEqual([`TXT s1._domainkey.${FBL}`]);
+    // Counted for the operator: applied from a trusted source.
+    expect(await verdicts('trusted')).toBe(trustedBefore + 1);
   });
 
   it("keeps a report signed by a bare listed domain's subdomain as untrusted, without looking up its key", async () => {
+    const untrustedBefore = await verdicts('untrusted');
     const m = await sent('sub@dest.test');
     await deliver(await signed(arf(m, 'sub@dest.test'), `mail.${FBL}`, fblKey));
+    expect(await verdicts('untrusted')).toBe(untrustedBefore + 1);
     await untrusted(m, 'sub@dest.test', new RegExp(`no DKIM signature of a trusted source: d=mail\\.${FBL.replace(/\./g, '\\.')} \\(not verified\\)`));
     expect(asked).toEqual([]);
   });

@@ -1,3 +1,5 @@
+import { isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
 import type { Db } from '../db';
 import type { UserRow } from '../model';
 import { sha256hex } from './secrets';
@@ -43,6 +45,9 @@ export function intersectPermissions(a: '*' | Set<string>, b: '*' | Set<string>)
 /** Client address as one canonical string: IPv4-mapped IPv6 (`::ffff:1.2.3.4`) becomes plain IPv4. */
 export function canonicalIp(ip: string | undefined | null): string {
   const s = (ip ?? '').trim();
+  // One spelling per address (RFC 5952 for IPv6, IPv4-mapped as IPv4), so a bound address typed as 2001:0db8::1
+  // matches the 2001:db8::1 a request comes from. Only the standard forms (net.isIP), as before.
+  if (isIP(s)) return ipaddr.process(s).toString();
   const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(s);
   return (m ? m[1] : s).toLowerCase();
 }

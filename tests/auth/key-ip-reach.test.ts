@@ -100,6 +100,15 @@ describe('user.apikey.create by an IP-bound key', () => {
 });
 
 describe('user.apikey.create by an unrestricted credential', () => {
+  it('stores a BoundIPAddress in one spelling, so a key bound to 2001:0db8:0:0::1 works from 2001:db8::1', async () => {
+    const u = await createUser(h);
+    const r = await h.call({ Command: 'user.apikey.create', SessionID: u.sessionId, Note: 'v6', BoundIPAddress: '2001:0DB8:0:0::1' });
+    expect(r).toMatchObject({ Success: true, APIKey: { BoundIPAddress: '2001:db8::1' } });
+    const used = await from('2001:db8::1', { Command: 'user.apikey.list', APIKey: r.APIKey.APIKey });
+    expect(used).toMatchObject({ Success: true });
+    expect((await from('2001:db8::2', { Command: 'user.apikey.list', APIKey: r.APIKey.APIKey })).Success).toBe(false);
+  });
+
   it('lets a password session and an unbound key make unbound keys and any AllowedIPs', async () => {
     const u = await createUser(h);
     const open = await h.call({ Command: 'user.apikey.create', SessionID: u.sessionId, Note: 'open' });

@@ -2,11 +2,10 @@ import crypto from 'node:crypto';
 import { domainToASCII } from 'node:url';
 import nodemailer from 'nodemailer';
 import supertest from 'supertest';
-import { verpAddress } from '../../src/delivery/verp';
-import { verpSecret } from '../../src/delivery/worker';
 import { InboundListener, startInboundSmtp } from '../../src/inbound/listener';
 import { purgeInbound } from '../../src/inbound/retention';
 import { addDomain, backend, Harness, senderSetup, startHarness } from '../helpers/harness';
+import { reportTarget } from '../helpers/report-target';
 
 let h: Harness;
 let inbound: InboundListener;
@@ -22,35 +21,8 @@ afterAll(async () => {
   await h.close();
 });
 
-/**
- * Sends one message through the API (as `sender`, to `to` and any `cc`) and returns the delivery to `to`, or
- * to `who`; no worker runs, so reports arrive on their own.
- */
-async function sent(to: string, opts: { cc?: string[]; sender?: typeof s; who?: string } = {}) {
-  const snd = opts.sender ?? s;
-  const res = await supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${snd.key}`)
-    .send({
-      Subject: 'Your order',
-      ContentType: 'plain',
-      PlainContent: 'Thanks',
-      From: { name: 'Shop', email: `shop@${snd.domain}` },
-      To: [{ name: '', email: to }],
-      ...(opts.cc ? { CC: opts.cc.map((email) => ({ name: '', email })) } : {}),
-    });
-  const d = await h.services
-    .db('deliveries')
-    .where({ message_id: res.body.MessageID, recipient: opts.who ?? to })
-    .first();
-  const m = await h.services.db('messages').where({ id: res.body.MessageID }).first('message_id_header');
-  return {
-    id: Number(d.id),
-    messageId: res.body.MessageID as string,
-    header: m.message_id_header as string,
-    verp: verpAddress(verpSecret(h.services), Number(d.id), `sl.${snd.domain}`),
-  };
-}
+/** One message through the API (reportTarget) from `sender` (the file's by default); no worker runs, so reports arrive on their own. */
+const sent = (to: string, opts: { cc?: string[]; sender?: typeof s; who?: string } = {}) => reportTarget(h, opts.sender ?? s, to, opts);
 
 /** A new Enabled IDN sender domain (`bücher-….example.com`) of the sender's account, in ASCII, with its own key. */
 async function idnSender() {

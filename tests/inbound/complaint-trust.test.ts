@@ -11,10 +11,9 @@ import nodemailer from 'nodemailer';
 import supertest from 'supertest';
 import { dkimVerify } from 'mailauth';
 import { dkimSign } from 'mailauth/lib/dkim/sign';
-import { verpAddress } from '../../src/delivery/verp';
-import { verpSecret } from '../../src/delivery/worker';
 import { InboundListener, startInboundSmtp } from '../../src/inbound/listener';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
+import { reportTarget } from '../helpers/report-target';
 
 const FBL = 'fbl.example.net';
 /** Listed as `.loops.example.com`: its signatures and those of any domain under it count. */
@@ -65,22 +64,8 @@ beforeEach(() => {
   asked.length = 0;
 });
 
-/** One message through the API to `to`; its delivery and VERP address. No worker runs. */
-async function sent(to: string) {
-  const res = await supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({
-      Subject: 'Your order',
-      ContentType: 'plain',
-      PlainContent: 'Thanks',
-      From: { name: 'Shop', email: `shop@${s.domain}` },
-      To: [{ name: '', email: to }],
-    });
-  const d = await h.services.db('deliveries').where({ message_id: res.body.MessageID, recipient: to }).first();
-  const m = await h.services.db('messages').where({ id: res.body.MessageID }).first('message_id_header');
-  return { id: Number(d.id), header: m.message_id_header as string, verp: verpAddress(verpSecret(h.services), Number(d.id), `sl.${s.domain}`) };
-}
+/** One message through the API to `to`; its delivery and VERP address (reportTarget). No worker runs. */
+const sent = (to: string) => reportTarget(h, s, to);
 
 /** An ARF abuse report about `m`'s delivery to `rcpt`, as a feedback loop writes it; `pad` bytes more in the quoted body. */
 function arf(m: { header: string; verp: string }, rcpt: string, opts: { from?: string; pad?: number } = {}) {

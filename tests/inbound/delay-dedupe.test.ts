@@ -5,8 +5,7 @@
  */
 import nodemailer from 'nodemailer';
 import supertest from 'supertest';
-import { verpAddress } from '../../src/delivery/verp';
-import { verpSecret } from '../../src/delivery/worker';
+import { reportTarget } from '../helpers/report-target';
 import { InboundListener, startInboundSmtp } from '../../src/inbound/listener';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { smtpError, waitFor } from '../helpers/sink';
@@ -65,18 +64,8 @@ it("records a remote delay report within the hour after the worker's own deferra
   const { h, s, sink } = rig;
   const to = 'slow-mx@dest.test';
   sink.onRcpt = (a) => (a.toLowerCase() === to ? smtpError(451, '4.7.1 Service busy, please come back') : undefined);
-  const res = await supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({
-      Subject: 'Your order',
-      ContentType: 'plain',
-      PlainContent: 'Thanks',
-      From: { name: 'Shop', email: `shop@${s.domain}` },
-      To: [{ name: '', email: to }],
-    });
-  expect(res.status).toBe(200);
-  const messageId = res.body.MessageID as string;
+  const target = await reportTarget(h, s, to);
+  const messageId = target.messageId;
   const lookup = async () =>
     (await supertest(h.app).get(`/api/v1/email/${messageId}`).set('Authorization', `Bearer ${s.key}`)).body.Recipients[0] as {
       Status: string;
@@ -84,15 +73,14 @@ it("records a remote delay report within the hour after the worker's own deferra
     };
   await waitFor(async () => (await lookup()).Events.some((e) => e.Event === 'deferred'), 15_000, "the worker's deferred event");
 
-  const d = await h.services.db('deliveries').where({ message_id: messageId }).first('id');
-  const verp = verpAddress(verpSecret(h.services), Number(d.id), `sl.${s.domain}`);
+  const verp = target.verp;
   const info = await deliver(verp, delayDsn(verp, to));
   expect(info.response).toMatch(/^250 2\.0\.0 Ok: stored as \d+$/);
-  expect(await lastInbound()).toMatchObject({ kind: 'dsn', status: 'processed', delivery_id: Number(d.id) });
+  expect(await lastInbound()).toMatchObject({ kind: 'dsn', status: 'processed', delivery_id: target.id });
 
   // The remote MTA's replay within the hour is still one report.
   await deliver(verp, delayDsn(verp, to));
-  expect(await lastInbound()).toMatchObject({ kind: 'dsn', status: 'duplicate', delivery_id: Number(d.id) });
+  expect(await lastInbound()).toMatchObject({ kind: 'dsn', status: 'duplicate', delivery_id: target.id });
 
   const r = await lookup();
   expect(r.Status).toBe('deferred');

@@ -4,7 +4,7 @@
  * progress, cancel and the error codes.
  */
 import { simpleParser } from 'mailparser';
-import { useCampaignRig } from '../helpers/campaign-rig';
+import { useCampaignRig, waitForCampaign } from '../helpers/campaign-rig';
 import { waitFor } from '../helpers/sink';
 import { addSubscriber, as, bulkSubscribers, makeField, makeList, Owner } from '../lists/fixtures';
 import supertest from 'supertest';
@@ -47,7 +47,7 @@ it('launches at once and delivers to every subscribed, unsuppressed member exact
 
   const launched = await cmd('campaign.launch', { CampaignID: created.CampaignID });
   expect(launched).toEqual({ Success: true, ErrorCode: 0, CampaignID: created.CampaignID, Status: 'sending', Recipients: eligible.length });
-  await waitFor(async () => (await cmd('campaign.get', { CampaignID: created.CampaignID })).Campaign.Status === 'completed', 30000, 'the campaign to complete');
+  await waitForCampaign(cmd, created.CampaignID, 'completed', 30000, 'the campaign to complete');
   await waitFor(() => camp.sink.received.filter((m) => m.to[0].startsWith('a')).length >= eligible.length, 30000, 'every member');
   await new Promise((r) => setTimeout(r, 300));
   const got = camp.sink.received.filter((m) => m.to[0].endsWith('@campaign.test') && m.to[0].startsWith('a'));
@@ -110,7 +110,7 @@ it('resumes a page whose messages were accepted before a crash without sending t
     .where({ id: c })
     .update({ lease_until: Date.now() - 1 });
   await camp.campaigns.sweep();
-  await waitFor(async () => (await cmd('campaign.get', { CampaignID: c })).Campaign.Status === 'completed', 30000, 'the resumed campaign');
+  await waitForCampaign(cmd, c, 'completed', 30000, 'the resumed campaign');
   const [{ n }] = await camp.h.services.db('messages').where({ campaign_id: c }).count({ n: '*' });
   expect(Number(n)).toBe(eligible.length);
   expect((await cmd('campaign.get', { CampaignID: c })).Campaign.Progress.Queued).toBe(eligible.length);

@@ -4,9 +4,9 @@
  * stays a draft instead of answering `sending` and failing on its first page.
  */
 import { createCampaignWorker, CampaignWorker } from '../../src/campaigns/launcher';
+import { waitForCampaign } from '../helpers/campaign-rig';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { senderSetup } from '../helpers/harness';
-import { waitFor } from '../helpers/sink';
 import { as, bulkSubscribers, makeList, Owner } from '../lists/fixtures';
 
 let rig: RelayRig;
@@ -56,5 +56,5 @@ it('answers 7 for an account that is not verified', async () => {
 it('launches a campaign the send path takes, which completes', async () => {
   const c = await draft(o, rig.s.domain, { FromName: 'The News', HTMLContent: `<p>${'x'.repeat(10 * 1024)}</p>` });
   expect(await as(rig.h, o)('campaign.launch', { CampaignID: c })).toMatchObject({ Success: true, Status: 'sending', Recipients: 3 });
-  await waitFor(async () => (await as(rig.h, o)('campaign.get', { CampaignID: c })).Campaign.Status === 'completed', 30000, 'the campaign to complete');
+  await waitForCampaign(as(rig.h, o), c, 'completed', 30000, 'the campaign to complete');
 });

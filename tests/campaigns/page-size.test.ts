@@ -5,7 +5,7 @@
  * A page's messages share their accept time, so messages per created_at are messages per page.
  */
 import supertest from 'supertest';
-import { CampaignRig, useCampaignRig } from '../helpers/campaign-rig';
+import { CampaignRig, useCampaignRig, waitForCampaign } from '../helpers/campaign-rig';
 import { waitFor } from '../helpers/sink';
 import { bulkSubscribers, makeList } from '../lists/fixtures';
 
@@ -32,7 +32,7 @@ it('sends a campaign with large content in pages its byte budget holds, every me
   const listId = await listOf('c');
   const c = (await cmd('campaign.create', { CampaignName: 'Big', Subject: 'Big', ListID: listId, HTMLContent: HTML })).CampaignID;
   expect(await cmd('campaign.launch', { CampaignID: c })).toMatchObject({ Success: true, Recipients: MEMBERS });
-  await waitFor(async () => (await cmd('campaign.get', { CampaignID: c })).Campaign.Status === 'completed', 30000, 'the campaign to complete');
+  await waitForCampaign(cmd, c, 'completed', 30000, 'the campaign to complete');
   expect(await pageSizes((q) => q.where({ campaign_id: c }))).toEqual([3, 3, 2]);
   await waitFor(() => camp.sink.received.filter((m) => m.to[0].startsWith('c')).length >= MEMBERS, 30000, 'every member');
   const got = camp.sink.received.filter((m) => m.to[0].startsWith('c')).map((m) => m.to[0]);

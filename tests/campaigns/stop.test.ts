@@ -6,7 +6,7 @@
 import { CAMPAIGN_QUEUE, createCampaignWorker } from '../../src/campaigns/launcher';
 import { DependencyTimeout } from '../../src/outage';
 import { holdTransactions } from '../helpers/hold-transactions';
-import { useCampaignRig } from '../helpers/campaign-rig';
+import { useCampaignRig, waitForCampaign } from '../helpers/campaign-rig';
 import { waitFor } from '../helpers/sink';
 import { bulkSubscribers, makeList } from '../lists/fixtures';
 
@@ -62,7 +62,7 @@ it('launch answers sending when the queue cannot take the job (Redis away): the 
   // Launched, so a retry is told so; the sweep (Redis back) names it and it completes.
   expect(await cmd('campaign.launch', { CampaignID: c })).toMatchObject({ Success: false, ErrorCode: 3 });
   await camp.campaigns.sweep();
-  await waitFor(async () => (await cmd('campaign.get', { CampaignID: c })).Campaign.Status === 'completed', 15000, 'the campaign to complete');
+  await waitForCampaign(cmd, c, 'completed', 15000, 'the campaign to complete');
   expect((await cmd('campaign.get', { CampaignID: c })).Campaign.Progress.Queued).toBe(3);
 });
 
@@ -89,7 +89,7 @@ it("a worker's stop() ends a running campaign after its current page; another wo
   expect(await db('campaigns').where({ id: c }).first()).toMatchObject({ status: 'sending', lease_owner: null, lease_until: null });
   expect([250, 500]).toContain(await count());
   camp.campaigns = createCampaignWorker(camp.h.services); // the next worker: takes the handed-on job
-  await waitFor(async () => (await cmd('campaign.get', { CampaignID: c })).Campaign.Status === 'completed', 30000, 'the resumed campaign');
+  await waitForCampaign(cmd, c, 'completed', 30000, 'the resumed campaign');
   const subs = await db('messages').where({ campaign_id: c }).pluck('subscriber_id');
   expect(new Set(subs.map(Number)).size).toBe(members);
   expect(subs).toHaveLength(members);

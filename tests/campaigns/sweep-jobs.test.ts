@@ -4,6 +4,7 @@
  * takes jobs again then sends the campaign once to every member.
  */
 import { CAMPAIGN_QUEUE, createCampaignWorker, CampaignWorker } from '../../src/campaigns/launcher';
+import { waitForCampaign } from '../helpers/campaign-rig';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { waitFor } from '../helpers/sink';
 import { as, bulkSubscribers, makeList, Owner } from '../lists/fixtures';
@@ -35,7 +36,7 @@ it('adds one job for a waiting campaign however many sweeps run, and the campaig
   expect(await queue.waiting()).toBeLessThanOrEqual(launched + 2);
 
   workers.push(createCampaignWorker(rig.h.services));
-  await waitFor(async () => (await as(rig.h, o)('campaign.get', { CampaignID: c })).Campaign.Status === 'completed', 30000, 'the campaign to complete');
+  await waitForCampaign(as(rig.h, o), c, 'completed', 30000, 'the campaign to complete');
   await waitFor(() => rig.sink.received.length >= 5, 30000, 'every member');
   expect(rig.sink.received.map((m) => m.to[0]).sort()).toEqual(['w0', 'w1', 'w2', 'w3', 'w4'].map((w) => `${w}@sweep.test`));
 });

@@ -1,6 +1,7 @@
 import { createCampaignWorker, CampaignWorker } from '../../src/campaigns/launcher';
 import { as, Owner } from '../lists/fixtures';
 import { RelayRig, startRelayRig } from './rig';
+import { waitFor } from './sink';
 
 /** A relay rig (sink, harness, delivery worker, sender with an Enabled domain) with a campaign worker beside it. */
 export interface CampaignRig {
@@ -39,4 +40,22 @@ export function useCampaignRig(env: Record<string, string> = {}): CampaignRig {
     await rig?.close();
   });
   return camp;
+}
+
+type Cmd = (command: string, params?: Record<string, unknown>) => Promise<any>;
+
+/**
+ * Waits for a campaign to reach `status`. A reply without a Campaign (an error envelope) is printed and polled again,
+ * so a transient refusal under load shows what it was instead of failing as a TypeError.
+ */
+export async function waitForCampaign(cmd: Cmd, campaignId: number, status: string, ms: number, what: string): Promise<void> {
+  await waitFor(
+    async () => {
+      const r = await cmd('campaign.get', { CampaignID: campaignId });
+      if (!r?.Campaign) console.warn(`campaign.get ${campaignId} answered without a Campaign: ${JSON.stringify(r).slice(0, 500)}`);
+      return r?.Campaign?.Status === status;
+    },
+    ms,
+    what,
+  );
 }

@@ -10,6 +10,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import net from 'node:net';
+import { waitForCampaign } from '../helpers/campaign-rig';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 import { Sink, startSink, waitFor } from '../helpers/sink';
 import { spawnWorker } from '../helpers/worker-process';
@@ -86,8 +87,10 @@ it('sends a 3,000-member campaign exactly once each across a worker SIGKILL mid-
   expect(sink.received).toHaveLength(0);
 
   startWorker(sink.port);
-  await waitFor(
-    async () => (await h.call({ Command: 'campaign.get', SessionID: s.sessionId, CampaignID: c.CampaignID })).Campaign.Status === 'completed',
+  await waitForCampaign(
+    (command, p) => h.call({ Command: command, SessionID: s.sessionId, ...p }),
+    c.CampaignID,
+    'completed',
     180000,
     'the campaign to complete',
   );

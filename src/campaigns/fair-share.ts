@@ -1,10 +1,11 @@
 /**
  * Campaign slots shared across accounts. A worker runs two campaigns at a time; taken first come, first served, one
  * account's long campaigns held every slot while another account's campaign waited for one of them to end. A
- * campaign is running while its lease is live, waiting while it is `sending` without one. An account that already
- * runs a campaign gives way to the oldest waiting campaign of an account that runs none: the claim takes that one
- * instead of the job's, and the newer of an account's running campaigns hands on at its next page. Slots never idle
- * for fairness' sake: with no other account waiting, an account may run in every slot.
+ * campaign is running while a worker holds its live lease, waiting while it is `sending` without one, and resting
+ * (after an error, no owner, `lease_until` its rest deadline) is neither. An account that already runs a campaign
+ * gives way to the oldest waiting campaign of an account that runs none: the claim takes that one instead of the
+ * job's, and the newer of an account's running campaigns hands on at its next page. Slots never idle for fairness'
+ * sake: with no other account waiting, an account may run in every slot.
  */
 import type { Knex } from 'knex';
 import { CAMPAIGN_STATUS } from './campaigns';
@@ -20,6 +21,7 @@ async function waitingElsewhere(db: Knex, userId: number, now: number): Promise<
         .select(db.raw('1'))
         .whereRaw('?? = ??', ['r.user_id', 'c.user_id'])
         .where('r.status', CAMPAIGN_STATUS.sending)
+        .whereNotNull('r.lease_owner')
         .where('r.lease_until', '>=', now),
     )
     .orderBy('c.id')
@@ -29,7 +31,7 @@ async function waitingElsewhere(db: Knex, userId: number, now: number): Promise<
 
 /** Another campaign of the account is running (only an older one, with `older`). */
 async function runsAnother(db: Knex, userId: number, id: number, now: number, older: boolean): Promise<boolean> {
-  const q = db('campaigns').where({ user_id: userId, status: CAMPAIGN_STATUS.sending }).where('lease_until', '>=', now);
+  const q = db('campaigns').where({ user_id: userId, status: CAMPAIGN_STATUS.sending }).whereNotNull('lease_owner').where('lease_until', '>=', now);
   if (older) q.where('id', '<', id);
   else q.whereNot('id', id);
   return !!(await q.first('id'));

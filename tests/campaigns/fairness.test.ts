@@ -2,7 +2,8 @@
  * Campaign slots shared across accounts (src/campaigns/fair-share.ts). The worker runs two campaigns at a time; account
  * A's long campaigns fill both, then A launches a third and account B one: B's starts while A's first two are still
  * sending (one of them gives way at its next page) and before A's third has started, and A's go on afterwards.
- * One member a page (LIST_PAGE_BYTES at its minimum), so A's campaigns are long in pages, not in members.
+ * One member a page (LIST_PAGE_BYTES at its minimum), so A's campaigns are long in pages, not in members. B also has
+ * a campaign resting after an error, which is not one B runs.
  */
 import { useCampaignRig } from '../helpers/campaign-rig';
 import { senderSetup } from '../helpers/harness';
@@ -30,6 +31,12 @@ it("gives another account's campaign a slot while one account's long campaigns h
     await campaignOf(camp.o, camp.s.domain, LONG, 'a3-'),
   ];
   const b1 = await campaignOf(ob, b.domain, 100, 'b1-');
+  // B also has a campaign resting after an error (src/campaigns/launcher.ts): no worker holds it, only its rest
+  // deadline is set. Resting is not running, so it must not count as a slot B already has.
+  const resting = await campaignOf(ob, b.domain, 1, 'rest-');
+  await db('campaigns')
+    .where({ id: resting })
+    .update({ status: 'sending', lease_until: Date.now() + 600_000, lease_owner: null });
 
   for (const c of [a1, a2]) expect(await camp.cmd('campaign.launch', { CampaignID: c })).toMatchObject({ Success: true });
   await waitFor(async () => Number((await row(a1)).queued) > 0 && Number((await row(a2)).queued) > 0, 30000, "A's first two campaigns to hold both slots");

@@ -1,4 +1,4 @@
-/** emailgateway.deletedomain — delete a sender domain with its DKIM key, API keys, SMTP credentials, suppression list and message history. Errors: 1 missing DomainID, 2 not found/denied, 3 the domain is Suspended (only the admin's lift allows deleting it). */
+/** emailgateway.deletedomain — delete a sender domain with its DKIM key, API keys, SMTP credentials, manual suppressions and message history (its hard bounces, complaints and unsubscribes are kept for the account and come back if it adds the name again). Errors: 1 missing DomainID, 2 not found/denied, 3 the domain is Suspended (only the admin's lift allows deleting it). */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { findOwnedDomain } from '../src/domains/domains';

@@ -29,6 +29,7 @@ import * as signingKeyGrace from './20261221000100_signing_key_grace';
 import * as reputationGuard from './20261222000100_reputation_guard';
 import * as suspensionHold from './20261223000100_suspension_hold';
 import * as campaignSkipped from './20261224000100_campaign_skipped';
+import * as retainedSuppressions from './20261225000100_retained_suppressions';
 
 /** Every migration in order. Listed here (not globbed) so ts-jest and compiled builds load the same set. */
 const MIGRATIONS: Record<string, Knex.Migration> = {
@@ -62,6 +63,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261222000100_reputation_guard': reputationGuard,
   '20261223000100_suspension_hold': suspensionHold,
   '20261224000100_campaign_skipped': campaignSkipped,
+  '20261225000100_retained_suppressions': retainedSuppressions,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -11,6 +11,7 @@ import type { DnsRecord } from './dns-records';
 import { assess, saveAssessment } from './dns-health';
 import { DomainRow, findOwnedDomain, recordsFor, STATUS } from './domains';
 import { composeHosts, HostSettings, hostsAreValid } from './names';
+import { restoreSuppressions, retainSuppressions } from './retained';
 
 /** Why a create or update could not happen; each family maps it to its own code. */
 export class DomainError extends Error {
@@ -78,6 +79,7 @@ export async function createDomain(
         if (Number(n) >= limit) throw new DomainError('limit');
       }
       const [newId] = await trx('sender_domains').insert({ ...fields, user_id: user.id, status: STATUS.pending, created_at: now, updated_at: now });
+      await restoreSuppressions(trx, user.id, Number(newId), domain);
       return Number(newId);
     });
   } catch (err) {
@@ -164,18 +166,20 @@ export const SUSPENDED_DELETE_MESSAGE =
   "The domain is suspended: it cannot be deleted until the installation's admin lifts the suspension (its queue, statistics and suppressions stay as evidence)";
 
 /**
- * Deletes a domain with its key, credentials, suppression list and message history; false when it was already gone.
+ * Deletes a domain with its key, credentials and message history; false when it was already gone. Its suppression list
+ * goes too, except the hard bounces, complaints and unsubscribes, which are kept for its owner and come back if the
+ * name is added again (retained.ts).
  * A Suspended one is refused (SUSPENDED_DELETE_CODE): deleting it and adding the name again would start it afresh,
- * Enabled once verified, with its bounced addresses no longer suppressed and its hours gone from the account's
- * figures (src/domains/reputation-guard.ts). Checked on the row as locked in the transaction, so a suspension made
- * while the delete was asked for still counts.
+ * Enabled once verified, with its hours gone from the account's figures (src/domains/reputation-guard.ts). Checked on
+ * the row as locked in the transaction, so a suspension made while the delete was asked for still counts.
  */
 export async function deleteDomain(ctx: CommandContext, row: DomainRow): Promise<boolean> {
   const deleted = await ctx.db.transaction(async (trx) => {
-    const q = trx('sender_domains').where({ id: row.id, user_id: ctx.user!.id }).first('status');
-    const current = (trx.client.config.client === 'mysql2' ? await q.forUpdate() : await q) as { status: string } | undefined;
+    const q = trx('sender_domains').where({ id: row.id, user_id: ctx.user!.id }).first('status', 'domain');
+    const current = (trx.client.config.client === 'mysql2' ? await q.forUpdate() : await q) as { status: string; domain: string } | undefined;
     if (!current) return 0;
     if (current.status === STATUS.suspended) throw new CommandError(SUSPENDED_DELETE_CODE, SUSPENDED_DELETE_MESSAGE);
+    await retainSuppressions(trx, { id: row.id, user_id: ctx.user!.id, domain: current.domain }, Date.now());
     await trx('domain_api_keys').where({ domain_id: row.id }).delete();
     await trx('smtp_credentials').where({ domain_id: row.id }).delete();
     // Its message history goes with it (messages, deliveries and suppressions cascade; events have no key).

@@ -1,0 +1,41 @@
+import { isMysql, type Db } from '../db';
+
+/**
+ * What a recipient asked for, or their mailbox proved, outlives the sender domain it was recorded under
+ * (migrations/20261225000100_retained_suppressions.ts): deleting a domain keeps these reasons for its owner, and
+ * re-adding the same name restores them. Manual entries are the owner's own and go with the domain.
+ */
+const KEPT = ['hard_bounce', 'complaint', 'unsubscribe'];
+
+/**
+ * In the deleting transaction, before the domain's rows cascade away: one INSERT … SELECT (a list may hold millions).
+ * An address already kept from an earlier deletion of the name keeps its first record.
+ */
+export async function retainSuppressions(trx: Db, domain: { id: number; user_id: number; domain: string }, now: number): Promise<number> {
+  const ignore = isMysql(trx) ? 'insert ignore' : 'insert or ignore';
+  const result = await trx.raw(
+    `${ignore} into retained_suppressions (user_id, domain, email, reason, detail, created_at, retained_at) ` +
+      `select ?, ?, email, reason, detail, created_at, ? from suppressions where domain_id = ? and reason in (${KEPT.map(() => '?').join(', ')})`,
+    [domain.user_id, domain.domain, now, domain.id, ...KEPT],
+  );
+  return affected(trx, result);
+}
+
+/** In the transaction that adds the name again for the same owner: the kept addresses become its suppressions. */
+export async function restoreSuppressions(trx: Db, userId: number, domainId: number, name: string): Promise<number> {
+  const ignore = isMysql(trx) ? 'insert ignore' : 'insert or ignore';
+  const result = await trx.raw(
+    `${ignore} into suppressions (domain_id, email, reason, detail, created_at) ` +
+      'select ?, email, reason, detail, created_at from retained_suppressions where user_id = ? and domain = ?',
+    [domainId, userId, name],
+  );
+  await trx('retained_suppressions').where({ user_id: userId, domain: name }).delete();
+  return affected(trx, result);
+}
+
+/** Rows an INSERT changed, from mysql2's result header or better-sqlite3's run info. */
+function affected(trx: Db, result: unknown): number {
+  const r = result as { affectedRows?: number; changes?: number } | [{ affectedRows?: number }];
+  if (isMysql(trx)) return Number((Array.isArray(r) ? r[0] : r).affectedRows ?? 0);
+  return Number((r as { changes?: number }).changes ?? 0);
+}

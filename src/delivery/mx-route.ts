@@ -12,9 +12,19 @@ import type { SendOutcome } from './outcome';
 import type { SmtpPool, SmtpPoolOptions } from './smtp-pool';
 import { mxTlsEntry, MxTlsPolicy } from './tls-policy';
 
-/** Where the route reports what MTA-STS policies did: `enforce` delivered, held or failed; `testing` would pass or hold. */
+/** What a testing policy would have refused: the domain, the MX host that took the mail, and why. */
+export interface StsWouldHold {
+  domain: string;
+  host: string;
+  reasons: string[];
+}
+
+/**
+ * Where the route reports what MTA-STS policies did: `enforce` delivered, held or failed; `testing` would pass or
+ * hold, with what it would have held (the only report a testing policy's owner gets, without TLS-RPT).
+ */
 export interface MtaStsObserver {
-  mtaSts(mode: 'enforce' | 'testing', result: 'delivered' | 'held' | 'failed' | 'would_pass' | 'would_hold'): void;
+  mtaSts(mode: 'enforce' | 'testing', result: 'delivered' | 'held' | 'failed' | 'would_pass' | 'would_hold', wouldHold?: StsWouldHold): void;
 }
 
 /**
@@ -59,9 +69,15 @@ export class MxRoute {
     const outcome = await this.attempt(domain, tls, smtpEnvelope, message, deadline);
     const { sts, testing } = await tls;
     if (sts) this.observer?.mtaSts('enforce', outcome.ok ? 'delivered' : outcome.byRule ? 'held' : 'failed');
-    else if (testing && outcome.ok)
+    else if (testing && outcome.ok) {
       // As enforce would judge it, but for the certificate, which may does not check.
-      this.observer?.mtaSts('testing', outcome.tls && stsMxMatches(outcome.host, testing.mx) ? 'would_pass' : 'would_hold');
+      const reasons = [
+        ...(outcome.tls ? [] : ['sent without TLS']),
+        ...(stsMxMatches(outcome.host, testing.mx) ? [] : [`MX host not in the policy (mx: ${testing.mx.join(', ')})`]),
+      ];
+      if (!reasons.length) this.observer?.mtaSts('testing', 'would_pass');
+      else this.observer?.mtaSts('testing', 'would_hold', { domain, host: outcome.host, reasons });
+    }
     return outcome;
   }
 

@@ -12,6 +12,7 @@ import { createLeaseSettle } from './lease-settle';
 import { createSendAttempt } from './send-attempt';
 import { startSweeper } from './sweeper';
 import { Transports } from './transports';
+import { withStsTestingLog } from './sts-testing-log';
 import { relayCredentialsRisk } from './tls-policy';
 import { createStsStore } from './mta-sts-store';
 import type { WorkerCtx } from './worker-ctx';
@@ -41,7 +42,7 @@ export function createDeliveryWorker(services: Services, opts: { throttle?: Thro
   const transports = new Transports(
     config,
     dkimKeys,
-    services.metrics,
+    withStsTestingLog(services.metrics, logger),
     config.deliveryMode === 'capture' ? new CaptureStore(db, config, logger) : null,
     (domain, mx) => throttle.limitsFor(domain, mx),
     createStsStore(db),

@@ -3,23 +3,16 @@
  * does, and a production deployment (DATABASE_URL or NODE_ENV=production) never verifies a name whose DNS is
  * not right, even with a config object that claims development mode.
  */
-import { Writable } from 'node:stream';
 import supertest from 'supertest';
-import winston from 'winston';
 import { createApp } from '../../src/app';
 import { ConfigError, loadConfig } from '../../src/config';
 import { devEnvironment, isReservedTestName } from '../../src/domains/dev-mode';
 import { createLogger } from '../../src/logger';
 import { buildServices, closeServices } from '../../src/services';
 import { addDomain, backend, createUser, Harness, startHarness } from '../helpers/harness';
+import { capturingLogger } from '../helpers/log-lines';
 
-const lines: string[] = [];
-function capturingLogger() {
-  const logger = createLogger('info');
-  logger.clear();
-  logger.add(new winston.transports.Stream({ stream: new Writable({ write: (chunk, _enc, cb) => (lines.push(String(chunk)), cb()) }) }));
-  return logger;
-}
+const { logger, lines } = capturingLogger();
 
 async function verify(h: Harness, sessionId: string, domainId: number): Promise<string> {
   const r = await h.call({ Command: 'emailgateway.verifydomain', SessionID: sessionId, DomainID: domainId });
@@ -96,7 +89,7 @@ describe('a production deployment', () => {
   let h: Harness;
   let sessionId: string;
   beforeAll(async () => {
-    h = await startHarness({ POSTERN_DEV: '1' }, { logger: capturingLogger() });
+    h = await startHarness({ POSTERN_DEV: '1' }, { logger });
     sessionId = (await createUser(h)).sessionId;
   });
   afterAll(async () => {

@@ -1,4 +1,5 @@
 import supertest from 'supertest';
+import type { Logger } from 'winston';
 import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
 import { Harness, senderSetup, startHarness } from './harness';
 import { waitFor } from './sink';
@@ -13,8 +14,8 @@ export interface DeliveryGateway {
   s: Awaited<ReturnType<typeof senderSetup>>;
 }
 
-export async function startDeliveryGateway(settings: Record<string, string>): Promise<DeliveryGateway> {
-  const h = await startHarness({ RETRY_SCHEDULE_SECONDS: '3600', ...settings });
+export async function startDeliveryGateway(settings: Record<string, string>, opts: { logger?: Logger } = {}): Promise<DeliveryGateway> {
+  const h = await startHarness({ RETRY_SCHEDULE_SECONDS: '3600', ...settings }, { logger: opts.logger });
   return { h, worker: createDeliveryWorker(h.services), s: await senderSetup(h) };
 }
 

@@ -3,18 +3,13 @@
  * accepts, defers once, or refuses; the worker's log lines name message, delivery, recipient domain, outcome,
  * reply, attempt and next retry, and at info level never a full address (not even inside a quoted reply).
  */
-import { Writable } from 'node:stream';
 import supertest from 'supertest';
-import winston from 'winston';
 import { maskAddresses } from '../../src/delivery/attempt-log';
-import { createLogger } from '../../src/logger';
+import { capturingLogger } from '../helpers/log-lines';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { smtpError, waitFor } from '../helpers/sink';
 
-const lines: string[] = [];
-const logger = createLogger('info');
-logger.clear();
-logger.add(new winston.transports.Stream({ stream: new Writable({ write: (chunk, _enc, cb) => (lines.push(String(chunk)), cb()) }) }));
+const { logger, lines } = capturingLogger();
 
 let rig: RelayRig;
 const refusedOnce = new Set<string>();

@@ -16,6 +16,7 @@ import { Transports } from '../../src/delivery/transports';
 import { createStsStore } from '../../src/delivery/mta-sts-store';
 import { MtaSts, parseStsPolicy, parseStsRecord, stsMxMatches } from '../../src/delivery/mta-sts';
 import { DnsZone, startDnsZone } from '../helpers/dns-zone';
+import { capturingLogger } from '../helpers/log-lines';
 import { metric } from '../helpers/prom';
 import { DeliveryGateway, firstAttempt, sendOne, startDeliveryGateway, stopDeliveryGateways } from '../helpers/delivery-gateway';
 import { Sink, startSink } from '../helpers/sink';
@@ -51,6 +52,7 @@ let dir: string;
 const answers = new Map<string, { status: number; body: string; location?: string }>();
 const requests = new Map<string, number>();
 let g: DeliveryGateway;
+const { logger, lines } = capturingLogger('warn');
 
 /** A domain that publishes a policy: its TXT record, its policy host's address and the policy body. */
 function publish(d: string, body: string, id = '1'): void {
@@ -83,16 +85,19 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => policyServer.listen(0, HOST, resolve));
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'postern-mta-sts-'));
   fs.writeFileSync(path.join(dir, 'ca.pem'), ca);
-  g = await startDeliveryGateway({
-    DELIVERY_MODE: 'mx',
-    MX_PORT: String(plain.port),
-    MTA_STS_PORT: String((policyServer.address() as { port: number }).port),
-    MX_TLS_CA_FILE: path.join(dir, 'ca.pem'),
-    DNS_SERVERS: `127.0.0.1:${dns.port}`,
-    DNS_TIMEOUT_MS: '1000',
-    MX_ALLOW_PRIVATE: '1', // every MX and policy host here is on loopback
-    MX_TLS_DOMAINS: `${overridden}=may`,
-  });
+  g = await startDeliveryGateway(
+    {
+      DELIVERY_MODE: 'mx',
+      MX_PORT: String(plain.port),
+      MTA_STS_PORT: String((policyServer.address() as { port: number }).port),
+      MX_TLS_CA_FILE: path.join(dir, 'ca.pem'),
+      DNS_SERVERS: `127.0.0.1:${dns.port}`,
+      DNS_TIMEOUT_MS: '1000',
+      MX_ALLOW_PRIVATE: '1', // every MX and policy host here is on loopback
+      MX_TLS_DOMAINS: `${overridden}=may`,
+    },
+    { logger },
+  );
 });
 afterAll(async () => {
   await stopDeliveryGateways([g]);
@@ -155,6 +160,12 @@ it('testing: the policy is fetched but the mail goes as without it (the preferre
   expect(d.status).toBe('delivered');
   expect(requests.get(`mta-sts.${testing}`)).toBe(1);
   expect(to(plain, `reader@${testing}`).map((m) => m.secure)).toEqual([false]);
+  // What enforce would have refused is logged, once an hour per domain, not per message.
+  await firstAttempt(g, await sendOne(g, `other@${testing}`, 'Under a testing policy again'));
+  const warned = lines.map((l) => JSON.parse(l)).filter((l) => l.level === 'warn' && /MTA-STS testing policy/.test(l.message));
+  expect(warned).toEqual([
+    expect.objectContaining({ domain: testing, mx: `plain.${testing}`, reasons: ['sent without TLS', `MX host not in the policy (mx: mx.${testing})`] }),
+  ]);
 });
 
 it('a cached policy still applies when its host later fails, and is not fetched again for each message', async () => {

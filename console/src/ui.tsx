@@ -1,6 +1,7 @@
 import type { ComponentChildren } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, call } from './api';
+import type { PagedSearch } from './url-state';
 
 /** Shared pieces of every page. Everything from the API is rendered as text (JSX children), never as HTML. */
 
@@ -315,33 +316,18 @@ export function Pager({ from, size, total, onFrom }: { from: number; size: numbe
   );
 }
 
-/** Server-side paging with a search term: a new search starts again at the first record. */
-export function usePagedSearch(): { from: number; setFrom: (n: number) => void; applied: string; search: (q: string) => void } {
-  const [from, setFrom] = useState(0);
-  const [applied, setApplied] = useState('');
-  return {
-    from,
-    setFrom,
-    applied,
-    search: (q: string) => {
-      setFrom(0);
-      setApplied(q);
-    },
-  };
-}
-
-export function SearchForm({ label, name, placeholder, onSearch }: { label: string; name: string; placeholder?: string; onSearch: (q: string) => void }) {
-  const [q, setQ] = useState('');
+/** The search box of a paged list: what is typed goes to the address at once and to the list when typing pauses or on Enter. */
+export function SearchForm({ label, name, placeholder, search }: { label: string; name: string; placeholder?: string; search: PagedSearch }) {
   return (
     <form
       class="card row"
       onSubmit={(e) => {
         e.preventDefault();
-        onSearch(q.trim());
+        search.apply();
       }}
     >
       <Field label={label}>
-        <Input name={name} type="search" value={q} onValue={setQ} placeholder={placeholder} />
+        <Input name={name} type="search" value={search.values.q} onValue={(q) => search.type({ q })} placeholder={placeholder} />
       </Field>
       <button type="submit">Search</button>
     </form>

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { call } from '../api';
-import { useRoute } from '../router';
-import { Action, ConfirmAction, Field, Input, LoadState, Notice, PageTitle, Pager, SearchForm, StatusBadge, time, useLoad, usePagedSearch } from '../ui';
+import { Action, ConfirmAction, Field, Input, LoadState, Notice, PageTitle, Pager, SearchForm, StatusBadge, time, useLoad } from '../ui';
+import { NUMBER, usePagedSearch } from '../url-state';
 
 interface User {
   UserID: number;
@@ -112,13 +112,14 @@ function Limits({ u, onSaved }: { u: User; onSaved: () => Promise<void> }) {
 
 /** Admin: every user, creating one, enabling or disabling, and sending limits. */
 export function AdminUsers() {
-  const { from, setFrom, applied, search } = usePagedSearch();
+  const search = usePagedSearch(SIZE);
+  const { from, setFrom, term: applied } = search;
   const load = useLoad(() => call('users.get', { RecordsPerRequest: SIZE, RecordsFrom: from, ...(applied ? { Search: applied } : {}) }), [from, applied]);
   return (
     <section>
       <PageTitle>Users</PageTitle>
       <CreateUser onCreated={load.reload} />
-      <SearchForm label="Search users" name="user-search" onSearch={search} />
+      <SearchForm label="Search users" name="user-search" search={search} />
       <LoadState load={load}>
         {(r) => (
           <>
@@ -218,9 +219,10 @@ function SuspendAction({ d, onDone }: { d: AnyDomain; onDone: (note: string) => 
 
 /** Admin: every user's sender domains (emailgateway.getalldomains). */
 export function AdminDomains() {
-  const userId = Number(useRoute().query.get('user')) || undefined;
-  const { from, setFrom, applied, search } = usePagedSearch();
-  const [status, setStatus] = useState('');
+  const search = usePagedSearch(SIZE, { status: ['', ...DOMAIN_STATUSES], user: NUMBER });
+  const { from, setFrom, term: applied } = search;
+  const userId = Number(search.applied.user) || undefined;
+  const status = search.applied.status;
   const [done, setDone] = useState<string | null>(null);
   const load = useLoad(
     () =>
@@ -247,14 +249,7 @@ export function AdminDomains() {
       ) : null}
       <div class="cols">
         <Field label="Status">
-          <select
-            name="domain-status"
-            value={status}
-            onChange={(e) => {
-              setStatus((e.currentTarget as HTMLSelectElement).value);
-              setFrom(0);
-            }}
-          >
+          <select name="domain-status" value={search.values.status} onChange={(e) => search.push({ status: (e.currentTarget as HTMLSelectElement).value })}>
             <option value="">All</option>
             {DOMAIN_STATUSES.map((s) => (
               <option key={s} value={s}>
@@ -263,7 +258,7 @@ export function AdminDomains() {
             ))}
           </select>
         </Field>
-        <SearchForm label="Search domains" name="domain-search" onSearch={search} />
+        <SearchForm label="Search domains" name="domain-search" search={search} />
       </div>
       {done ? <Notice>{done}</Notice> : null}
       <LoadState load={load}>

@@ -2,6 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { call } from '../api';
 import { go, useRoute } from '../router';
 import { Action, ConfirmAction, Field, Input, LoadState, Notice, PageTitle, Pager, RefreshButton, StatusBadge, time, useLoad } from '../ui';
+import { usePagedSearch } from '../url-state';
 
 /** Campaigns: write one from a list and a template (or content written here), launch it, watch it go out, cancel. */
 
@@ -153,7 +154,7 @@ function NewCampaign({ listId }: { listId: string }) {
 
 function AllCampaigns() {
   const route = useRoute();
-  const [from, setFrom] = useState(0);
+  const { from, setFrom } = usePagedSearch(SIZE);
   const load = useLoad(() => call('campaigns.get', { RecordsPerRequest: SIZE, RecordsFrom: from }), [from]);
   const any = !!load.data && (load.data.Campaigns as Campaign[]).some(moving);
   useEffect(() => {

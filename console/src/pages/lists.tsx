@@ -1,7 +1,8 @@
 import { useState } from 'preact/hooks';
 import { call } from '../api';
 import { go } from '../router';
-import { Action, ConfirmAction, Field, Input, LoadState, PageTitle, Pager, SearchForm, StatusBadge, time, useLoad, usePagedSearch } from '../ui';
+import { Action, ConfirmAction, Field, Input, LoadState, PageTitle, Pager, SearchForm, StatusBadge, time, useLoad } from '../ui';
+import { usePagedSearch } from '../url-state';
 
 interface ListRow {
   ListID: number;
@@ -24,7 +25,7 @@ const SIZE = 25;
 const nowText = () => new Date().toISOString().slice(0, 19).replace('T', ' ');
 
 function AllLists() {
-  const [from, setFrom] = useState(0);
+  const { from, setFrom } = usePagedSearch(SIZE);
   const [name, setName] = useState('');
   const load = useLoad(() => call('lists.get', { RecordsPerRequest: SIZE, RecordsFrom: from }), [from]);
   const create = async () => {
@@ -84,7 +85,8 @@ function ListPage({ listId }: { listId: number }) {
     async () => (await call('customfields.get', { ListID: listId })).CustomFields as { CustomFieldID: number; FieldName: string }[],
     [listId],
   );
-  const { from, setFrom, applied, search } = usePagedSearch();
+  const search = usePagedSearch(SIZE);
+  const { from, setFrom, term: applied } = search;
   const subs = useLoad(
     () => call('subscribers.get', { ListID: listId, RecordsPerRequest: SIZE, RecordsFrom: from, ...(applied ? { SearchKeyword: applied } : {}) }),
     [listId, applied, from],
@@ -143,7 +145,7 @@ function ListPage({ listId }: { listId: number }) {
             Add
           </Action>
         </form>
-        <SearchForm label="Search" name="subscriber-search" onSearch={search} />
+        <SearchForm label="Search" name="subscriber-search" search={search} />
       </div>
       <LoadState load={subs}>
         {(r) => (

@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { call } from '../api';
-import { LoadState, PageTitle, Pager, RefreshButton, SearchForm, time, useLoad, usePagedSearch } from '../ui';
+import { LoadState, PageTitle, Pager, RefreshButton, SearchForm, time, useLoad } from '../ui';
+import { usePagedSearch } from '../url-state';
 
 interface Captured {
   CapturedID: number;
@@ -36,7 +37,8 @@ const SIZE = 25;
 const PREVIEW_POLICY = `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">`;
 
 function CapturedList() {
-  const { from, setFrom, applied, search } = usePagedSearch();
+  const search = usePagedSearch(SIZE);
+  const { from, setFrom, term: applied } = search;
   const load = useLoad(
     () => call('emailgateway.getcapturedmessages', { StartFrom: from, RetrieveCount: SIZE, ...(applied ? { Recipient: applied } : {}) }),
     [from, applied],
@@ -48,7 +50,7 @@ function CapturedList() {
         Messages kept instead of sent while Postern runs with <code>DELIVERY_MODE=capture</code> (the default under <code>POSTERN_DEV=1</code>): each
         recipient's copy exactly as it would have gone out, tracked and DKIM-signed.
       </p>
-      <SearchForm label="Recipient" name="recipient" placeholder="jane@example.org" onSearch={search} />
+      <SearchForm label="Recipient" name="recipient" placeholder="jane@example.org" search={search} />
       <LoadState load={load}>
         {(r) => (
           <>

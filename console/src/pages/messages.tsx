@@ -1,7 +1,6 @@
-import { useState } from 'preact/hooks';
 import { call } from '../api';
-import { go, useRoute } from '../router';
 import { Field, Input, LoadState, PageTitle, RefreshButton, StatusBadge, time, useDomains, useLoad } from '../ui';
+import { DAY, NUMBER, useUrlState } from '../url-state';
 
 interface LogRow {
   MessageID: string;
@@ -15,44 +14,49 @@ interface LogRow {
 }
 
 const STATUSES = ['', 'queued', 'scheduled', 'sending', 'deferred', 'delivered', 'bounced', 'failed', 'cancelled'];
-const FILTERS = ['domain', 'recipient', 'status', 'tag', 'from', 'to'] as const;
+/** The cursors of the pages before this one, oldest last (Newer drops one, Older adds one): in the address as the rest are. */
+const CURSORS = /^\d{1,15}_[0-9a-f-]{36}(,\d{1,15}_[0-9a-f-]{36})*$/;
+const FILTERS = { domain: NUMBER, recipient: 'text', status: STATUSES, tag: 'text', from: DAY, to: DAY, before: CURSORS } as const;
+type Filter = keyof typeof FILTERS;
 
-/** The message log: filters in the address (a reload keeps them), pages fetched from the server by cursor. */
+/** The message log: filters in the address (a reload, Back or a shared link keeps them), pages fetched from the server by cursor. */
 export function Messages() {
-  const route = useRoute();
-  const q = Object.fromEntries(FILTERS.map((k) => [k, route.query.get(k) ?? ''])) as Record<(typeof FILTERS)[number], string>;
-  const [form, setForm] = useState(q);
-  // Cursors of the pages before this one: Newer pops, Older pushes.
-  const [cursors, setCursors] = useState<string[]>([]);
+  const f = useUrlState<Filter>(FILTERS);
+  const q = f.applied;
+  const cursors = q.before ? q.before.split(',') : [];
   const before = cursors[cursors.length - 1];
   const { load: domains } = useDomains();
-  const key = JSON.stringify(q);
+  const text = (v: string) => v.trim() || undefined;
   const load = useLoad(
     () =>
       call('emailgateway.getmessagelog', {
         RetrieveCount: 25,
         ...(q.domain ? { DomainID: Number(q.domain) } : {}),
-        ...(q.recipient ? { Recipient: q.recipient } : {}),
+        ...(text(q.recipient) ? { Recipient: text(q.recipient) } : {}),
         ...(q.status ? { Status: q.status } : {}),
-        ...(q.tag ? { Tag: q.tag } : {}),
+        ...(text(q.tag) ? { Tag: text(q.tag) } : {}),
         ...(q.from ? { StartDate: q.from } : {}),
         ...(q.to ? { EndDate: q.to } : {}),
         ...(before ? { Before: before } : {}),
       }),
-    [key, before],
+    [JSON.stringify(q)],
   );
-  const set = (k: keyof typeof form) => (v: string) => setForm({ ...form, [k]: v });
-  const search = (e: Event) => {
-    e.preventDefault();
-    setCursors([]);
-    go('messages', form);
-  };
+  // A new filter starts again at the newest page.
+  const choose = (k: Filter) => (e: Event) => f.push({ [k]: (e.currentTarget as HTMLSelectElement).value, before: '' });
+  const type = (k: Filter) => (v: string) => f.type({ [k]: v, before: '' });
+  const page = (list: string[]) => f.push({ before: list.join(',') });
   return (
     <section>
       <PageTitle actions={<RefreshButton load={load} />}>Messages</PageTitle>
-      <form class="card filters" onSubmit={search}>
+      <form
+        class="card filters"
+        onSubmit={(e) => {
+          e.preventDefault();
+          f.apply();
+        }}
+      >
         <Field label="Domain">
-          <select name="domain" value={form.domain} onChange={(e) => set('domain')((e.currentTarget as HTMLSelectElement).value)}>
+          <select name="domain" value={f.values.domain} onChange={choose('domain')}>
             <option value="">All domains</option>
             {(domains.data ?? []).map((d) => (
               <option key={d.DomainID} value={String(d.DomainID)}>
@@ -62,10 +66,10 @@ export function Messages() {
           </select>
         </Field>
         <Field label="Recipient">
-          <Input name="recipient" type="search" value={form.recipient} onValue={set('recipient')} placeholder="jane@example.org" />
+          <Input name="recipient" type="search" value={f.values.recipient} onValue={type('recipient')} placeholder="jane@example.org" />
         </Field>
         <Field label="Status">
-          <select name="status" value={form.status} onChange={(e) => set('status')((e.currentTarget as HTMLSelectElement).value)}>
+          <select name="status" value={f.values.status} onChange={choose('status')}>
             {STATUSES.map((s) => (
               <option key={s} value={s}>
                 {s || 'Any status'}
@@ -74,13 +78,13 @@ export function Messages() {
           </select>
         </Field>
         <Field label="Tag">
-          <Input name="tag" value={form.tag} onValue={set('tag')} />
+          <Input name="tag" value={f.values.tag} onValue={type('tag')} />
         </Field>
         <Field label="From day">
-          <Input name="from" type="date" value={form.from} onValue={set('from')} />
+          <Input name="from" type="date" value={f.values.from} onValue={type('from')} />
         </Field>
         <Field label="To day">
-          <Input name="to" type="date" value={form.to} onValue={set('to')} />
+          <Input name="to" type="date" value={f.values.to} onValue={type('to')} />
         </Field>
         <button type="submit" class="primary">
           Search
@@ -130,11 +134,11 @@ export function Messages() {
               <p class="muted">No messages match.</p>
             )}
             <div class="pager">
-              <button type="button" disabled={!cursors.length} onClick={() => setCursors(cursors.slice(0, -1))} data-action="newer">
+              <button type="button" disabled={!cursors.length} onClick={() => page(cursors.slice(0, -1))} data-action="newer">
                 ← Newer
               </button>
               <span>Page {cursors.length + 1}</span>
-              <button type="button" disabled={!r.HasMore} onClick={() => setCursors([...cursors, r.NextCursor])} data-action="older">
+              <button type="button" disabled={!r.HasMore} onClick={() => page([...cursors, r.NextCursor])} data-action="older">
                 Older →
               </button>
             </div>

@@ -1,6 +1,6 @@
-import { useState } from 'preact/hooks';
 import { call } from '../api';
-import { Action, ConfirmAction, Field, LoadState, PageTitle, Pager, RefreshButton, SearchForm, StatusBadge, time, useLoad, usePagedSearch } from '../ui';
+import { Action, ConfirmAction, Field, LoadState, PageTitle, Pager, RefreshButton, SearchForm, StatusBadge, time, useLoad } from '../ui';
+import { usePagedSearch } from '../url-state';
 
 interface QueuedDelivery {
   DeliveryID: number;
@@ -27,8 +27,9 @@ function age(seconds: number): string {
 
 /** Deliveries not finished yet: why each waits (the last remote reply), when it is tried next, and what to do about it. */
 export function Queue() {
-  const [state, setState] = useState('deferred');
-  const { from, setFrom, applied, search } = usePagedSearch();
+  const search = usePagedSearch(SIZE, { state: STATES });
+  const { from, setFrom, term: applied } = search;
+  const state = search.applied.state;
   const load = useLoad(
     () => call('queue.list', { State: state, Page: Math.floor(from / SIZE) + 1, Limit: SIZE, ...(applied ? { RecipientDomain: applied } : {}) }),
     [state, applied, from],
@@ -42,14 +43,7 @@ export function Queue() {
       <PageTitle actions={<RefreshButton load={load} />}>Queue</PageTitle>
       <div class="cols">
         <Field label="State" hint="Deferred: the receiver answered 4xx or could not be reached; held: waiting for you.">
-          <select
-            name="queue-state"
-            value={state}
-            onChange={(e) => {
-              setState((e.currentTarget as HTMLSelectElement).value);
-              setFrom(0);
-            }}
-          >
+          <select name="queue-state" value={search.values.state} onChange={(e) => search.push({ state: (e.currentTarget as HTMLSelectElement).value })}>
             {STATES.map((s) => (
               <option key={s} value={s}>
                 {s}
@@ -57,7 +51,7 @@ export function Queue() {
             ))}
           </select>
         </Field>
-        <SearchForm label="Recipient domain" name="queue-search" placeholder="gmail.com" onSearch={search} />
+        <SearchForm label="Recipient domain" name="queue-search" placeholder="gmail.com" search={search} />
       </div>
       <LoadState load={load}>
         {(r) => (

@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks';
 import { call } from '../api';
-import { Action, ConfirmAction, DomainPicker, Field, Input, LoadState, PageTitle, Pager, SearchForm, time, useDomains, useLoad, usePagedSearch } from '../ui';
+import { Action, ConfirmAction, DomainPicker, Field, Input, LoadState, PageTitle, Pager, SearchForm, time, useDomains, useLoad } from '../ui';
+import { NUMBER, PagedSearch, usePagedSearch } from '../url-state';
 
 interface Suppression {
   SuppressionID: number;
@@ -12,8 +13,8 @@ interface Suppression {
 
 const SIZE = 25;
 
-function List({ domainId }: { domainId: number }) {
-  const { from, setFrom, applied, search } = usePagedSearch();
+function List({ domainId, search }: { domainId: number; search: PagedSearch }) {
+  const { from, setFrom, term: applied } = search;
   const [email, setEmail] = useState('');
   const load = useLoad(
     () => call('emailgateway.getsuppressions', { DomainID: domainId, StartFrom: from, RetrieveCount: SIZE, ...(applied ? { Query: applied } : {}) }),
@@ -35,7 +36,7 @@ function List({ domainId }: { domainId: number }) {
             Add
           </Action>
         </form>
-        <SearchForm label="Search" name="suppression-search" placeholder="part of an address" onSearch={search} />
+        <SearchForm label="Search" name="suppression-search" placeholder="part of an address" search={search} />
       </div>
       <LoadState load={load}>
         {(r) => (
@@ -91,15 +92,23 @@ function List({ domainId }: { domainId: number }) {
 
 /** The suppression list of one domain: hard bounces, complaints, unsubscribes and manual entries. */
 export function Suppressions() {
-  const { load, selected, select } = useDomains();
+  const { load, selected: remembered, select } = useDomains();
+  // The domain in the address (a shared link) wins over the one remembered for the tab, if it is one of yours.
+  const search = usePagedSearch(SIZE, { domain: NUMBER });
+  const asked = Number(search.applied.domain);
+  const selected = (load.data ?? []).some((d) => d.DomainID === asked) ? asked : remembered;
+  const pick = (id: number) => {
+    select(id);
+    search.push({ domain: String(id) });
+  };
   return (
     <section>
       <PageTitle>Suppressions</PageTitle>
       <LoadState load={load}>
         {(domains) => (
           <>
-            <DomainPicker domains={domains} selected={selected} onSelect={select} />
-            {selected ? <List domainId={selected} key={selected} /> : null}
+            <DomainPicker domains={domains} selected={selected} onSelect={pick} />
+            {selected ? <List domainId={selected} search={search} key={selected} /> : null}
           </>
         )}
       </LoadState>

@@ -2,6 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { call } from '../api';
 import { go } from '../router';
 import { Action, ConfirmAction, Field, Input, LoadState, Notice, PageTitle, Pager, time, useLoad } from '../ui';
+import { usePagedSearch } from '../url-state';
 
 interface TemplateRow {
   TemplateID: number;
@@ -13,7 +14,7 @@ interface TemplateRow {
 const SIZE = 25;
 
 function AllTemplates() {
-  const [from, setFrom] = useState(0);
+  const { from, setFrom } = usePagedSearch(SIZE);
   const [name, setName] = useState('');
   const load = useLoad(() => call('email.templates.get', { RecordsPerRequest: SIZE, RecordsFrom: from }), [from]);
   const create = async () => {

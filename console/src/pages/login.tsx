@@ -26,7 +26,8 @@ export function Login() {
         const r = await call('admin.login', params);
         setSession({ id: r.SessionID, kind: 'admin', name: r.AdminInfo?.Username ?? 'admin' });
       }
-      location.hash = '#/';
+      // The address stays as it was: a link someone pasted (#/queue?q=gmail.com) opens once signed in. It is a
+      // fragment of this page, so it cannot lead anywhere else.
     } catch (err) {
       setError(messageOf(err));
       setBusy(false);

@@ -206,12 +206,16 @@ export class Metrics {
     };
     new Gauge({
       name: 'postern_queue_depth',
-      help: 'Deliveries not finished, by state (queued, scheduled, deferred, leased, held)',
+      help: 'Deliveries not finished, by state (queued, scheduled, deferred, leased, held by queue.hold, held_suspension by a suspended sender domain)',
       labelNames: ['state'],
       registers,
       async collect() {
-        const f = await guarded(figures);
-        for (const [state, n] of Object.entries(f?.depth.byState ?? {})) this.set({ state }, n);
+        const depth = (await guarded(figures))?.depth;
+        if (!depth) return;
+        // The states still add up to every unfinished delivery: `held` is the operators' holds, `held_suspension` the
+        // suspensions' (which end by a lift or SUSPENSION_HOLD_MAX_SECONDS, not by queue.release).
+        for (const [state, n] of Object.entries(depth.byState)) this.set({ state }, state === 'held' ? n - depth.heldBySuspension : n);
+        this.set({ state: 'held_suspension' }, depth.heldBySuspension);
       },
     });
     new Gauge({

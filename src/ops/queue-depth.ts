@@ -1,4 +1,5 @@
 import type { Db } from '../db';
+import { SUSPENSION } from '../delivery/suspension-hold';
 
 /** Delivery states as operators name them, and the row statuses behind them (a lease is status `sending`). */
 export const QUEUE_STATES: Record<string, string> = { queued: 'queued', scheduled: 'scheduled', deferred: 'deferred', leased: 'sending', held: 'held' };
@@ -6,6 +7,8 @@ export const QUEUE_STATES: Record<string, string> = { queued: 'queued', schedule
 export interface QueueDepth {
   /** Deliveries in each state (every state present, 0 when none). */
   byState: Record<string, number>;
+  /** Of `byState.held`, those held for their sender domain's suspension (held_by 'suspension'), not by queue.hold. */
+  heldBySuspension: number;
   /** When the oldest delivery still waiting for its first attempt was accepted (ms), or null. */
   oldestQueuedAt: number | null;
   /** Recipients accepted in batch rows not yet expanded into deliveries (src/mail/pending-batches.ts); in `queued` too. */
@@ -26,19 +29,22 @@ export async function queueDepth(db: Db, filter: { domainId?: number; userId?: n
   if (filter.domainId !== undefined) pending.where('domain_id', filter.domainId);
   if (filter.userId !== undefined) pending.where('user_id', filter.userId);
   const [rows, pendingRows] = await Promise.all([
-    q.groupBy('status').select('status').count({ n: '*' }).min({ oldest: 'created_at' }) as unknown as Promise<
-      { status: string; n: number | string; oldest: number | string | null }[]
+    // By held_by too (null on every row not held): the suspension's holds apart from queue.hold's in the same query.
+    q.groupBy('status', 'held_by').select('status', 'held_by').count({ n: '*' }).min({ oldest: 'created_at' }) as unknown as Promise<
+      { status: string; held_by: string | null; n: number | string; oldest: number | string | null }[]
     >,
     pending.sum({ n: 'recipients' }).min({ oldest: 'created_at' }) as unknown as Promise<{ n: number | string | null; oldest: number | string | null }[]>,
   ]);
   const byState: Record<string, number> = {};
   for (const state of Object.keys(QUEUE_STATES)) byState[state] = 0;
   let oldestQueuedAt: number | null = null;
+  let heldBySuspension = 0;
   for (const r of rows) {
     const state = Object.keys(QUEUE_STATES).find((k) => QUEUE_STATES[k] === r.status);
     if (!state) continue;
-    byState[state] = Number(r.n);
-    if (state === 'queued' && r.oldest !== null) oldestQueuedAt = Number(r.oldest);
+    byState[state] += Number(r.n);
+    if (state === 'held' && r.held_by === SUSPENSION) heldBySuspension += Number(r.n);
+    if (state === 'queued' && r.oldest !== null) oldestQueuedAt = oldestQueuedAt === null ? Number(r.oldest) : Math.min(oldestQueuedAt, Number(r.oldest));
   }
   const pendingBatchRecipients = Number(pendingRows[0]?.n ?? 0);
   const pendingOldest = pendingRows[0]?.oldest;
@@ -46,5 +52,5 @@ export async function queueDepth(db: Db, filter: { domainId?: number; userId?: n
   if (pendingOldest !== null && pendingOldest !== undefined) {
     oldestQueuedAt = oldestQueuedAt === null ? Number(pendingOldest) : Math.min(oldestQueuedAt, Number(pendingOldest));
   }
-  return { byState, oldestQueuedAt, pendingBatchRecipients };
+  return { byState, heldBySuspension, oldestQueuedAt, pendingBatchRecipients };
 }

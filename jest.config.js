@@ -45,6 +45,7 @@ const EMBEDDED = [
   'tests/send/**',
   'tests/smtp/front.test.ts',
   'tests/delivery/byte-budget.test.ts', // the lease reads body lengths per backend
+  'tests/delivery/suspension-expiry.test.ts', // the expiry's conditional UPDATE and the sweeper vs the in-process queue
   'tests/events/**',
   'tests/stats/**',
   'tests/tracking/**',

@@ -183,6 +183,11 @@ export interface Config {
   retryScheduleSeconds: number[];
   /** DELIVERY_MAX_AGE_SECONDS: a delivery still deferred this long after it was first due (acceptance, or its SendAt) fails. Default 172800 (48 h). */
   deliveryMaxAgeSeconds: number;
+  /**
+   * SUSPENSION_HOLD_MAX_SECONDS: a delivery held this long for its sender domain's suspension fails (3600 – 30 days);
+   * a suspension never lifted must not keep mail for ever, nor a late lift send it weeks late. Default 432000 (5 days).
+   */
+  suspensionHoldMaxSeconds: number;
   /** SWEEP_INTERVAL_SECONDS / SWEEP_GRACE_SECONDS: how often, and how overdue, work is re-enqueued from the database. */
   sweepIntervalSeconds: number;
   sweepGraceSeconds: number;
@@ -330,7 +335,7 @@ function trackMerge(env: Env): string {
 }
 
 /**
- * Test-only: RETRY_SCHEDULE_MS, SWEEP_INTERVAL_MS, SWEEP_GRACE_MS and DELIVERY_MAX_AGE_MS give those settings in
+ * Test-only: RETRY_SCHEDULE_MS, SWEEP_INTERVAL_MS, SWEEP_GRACE_MS, DELIVERY_MAX_AGE_MS and SUSPENSION_HOLD_MAX_MS give those settings in
  * milliseconds so the suite waits fractions of a second instead of whole ones. They are refused outside
  * NODE_ENV=test, and become fractional seconds in the usual fields, so the code that reads them is the code
  * production runs.
@@ -576,6 +581,7 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     deliveryMaxBytesInFlight: int(env, 'DELIVERY_MAX_BYTES_IN_FLIGHT', 32 << 20, 1 << 20, 2 ** 40),
     retryScheduleSeconds: retrySchedule(env),
     deliveryMaxAgeSeconds: testMs(env, 'DELIVERY_MAX_AGE_MS', 30 * 86_400_000) ?? int(env, 'DELIVERY_MAX_AGE_SECONDS', 172800, 1, 30 * 86400),
+    suspensionHoldMaxSeconds: testMs(env, 'SUSPENSION_HOLD_MAX_MS', 30 * 86_400_000) ?? int(env, 'SUSPENSION_HOLD_MAX_SECONDS', 432000, 3600, 30 * 86400),
     sweepIntervalSeconds: testMs(env, 'SWEEP_INTERVAL_MS', 3_600_000) ?? int(env, 'SWEEP_INTERVAL_SECONDS', 30, 1, 3600),
     sweepGraceSeconds: testMs(env, 'SWEEP_GRACE_MS', 86_400_000) ?? int(env, 'SWEEP_GRACE_SECONDS', 60, 0, 86400),
     leaseSeconds: int(env, 'LEASE_SECONDS', 300, 1, 3600),

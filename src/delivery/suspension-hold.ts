@@ -6,9 +6,10 @@ import { enqueueDeliveries } from './enqueue';
 /**
  * A suspended sender domain's queued mail waits with it (docs/reputation-guard.md): suspension holds the domain's
  * waiting deliveries, lifting it releases them. They are `held` as by queue.hold (no worker leases them, the sweeper
- * passes them by, the age limit does not count the time), marked `held_by = 'suspension'` so that only the lift
- * releases them. A delivery that was leased while the domain was suspended is held by the worker instead
- * (send-attempt.ts), and so is one expanded from a batch accepted just before.
+ * does not re-enqueue them, DELIVERY_MAX_AGE_SECONDS does not count the time), marked `held_by = 'suspension'` so that
+ * only the lift releases them. They do not wait for ever: one held longer than SUSPENSION_HOLD_MAX_SECONDS (5 days)
+ * is failed by the sweeper (suspension-expiry.ts). A delivery that was leased while the domain was suspended is held
+ * by the worker instead (send-attempt.ts), and so is one expanded from a batch accepted just before.
  */
 
 export const SUSPENSION = 'suspension';

@@ -1,6 +1,7 @@
 import { enqueueDeliveries } from './enqueue';
 import { expandOrphans } from '../mail/expand-batches';
 import { releaseOrphanedHolds } from './suspension-hold';
+import { expireSuspensionHolds } from './suspension-expiry';
 import { PENDING, WorkerCtx } from './worker-ctx';
 
 /** How old a pending_batches row must be before the sweeper takes it for an orphan (its job normally comes first). */
@@ -47,6 +48,16 @@ export function startSweeper(ctx: WorkerCtx): Sweeper {
       });
       if (freed) logger.warn('sweeper released deliveries held for a suspension that was lifted', { count: freed });
     }
+    // Every sweep: a hold past SUSPENSION_HOLD_MAX_SECONDS ends as failed (suspension-expiry.ts). One line per sweep, no addresses.
+    const expired = await expireSuspensionHolds(services, now).catch((err) => {
+      logger.warn('failing expired suspension holds failed', { error: (err as Error).message });
+      return 0;
+    });
+    if (expired)
+      logger.warn('sweeper failed deliveries held longer than SUSPENSION_HOLD_MAX_SECONDS for a suspended sender domain', {
+        count: expired,
+        maxSeconds: config.suspensionHoldMaxSeconds,
+      });
     const rows = await db('deliveries')
       .whereIn('status', PENDING)
       .where('next_attempt_at', '<=', now - graceMs)

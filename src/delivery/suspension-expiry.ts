@@ -1,0 +1,98 @@
+import type { Services } from '../command';
+import { STATUS } from '../domains/domains';
+import { recordEvents } from '../events/record';
+import { SUSPENSION } from './suspension-hold';
+
+/** Rows per UPDATE and per transaction (bound parameter lists stay small, locks short). */
+const CHUNK = 500;
+
+/** `432000` → "5 days", `7200` → "2 hours", `1.5` → "1.5 seconds": the setting as a person would say it. */
+export function spokenDuration(seconds: number): string {
+  const units: [number, string][] = [
+    [86400, 'day'],
+    [3600, 'hour'],
+    [60, 'minute'],
+  ];
+  for (const [size, name] of units) {
+    if (seconds >= size && seconds % size === 0) return `${seconds / size} ${name}${seconds === size ? '' : 's'}`;
+  }
+  return `${seconds} second${seconds === 1 ? '' : 's'}`;
+}
+
+type Expiring = { id: number; message_id: string; user_id: number; domain_id: number; recipient: string; attempts: number; created_at: number };
+
+/**
+ * Deliveries held for their domain's suspension since longer than SUSPENSION_HOLD_MAX_SECONDS end `failed`, as one
+ * past DELIVERY_MAX_AGE_SECONDS does: a suspension never lifted must not keep mail for ever, and a lift weeks later must
+ * not send a stale password reset. Each gets a `failed` event through recordEvents (rollups, webhooks as any `failed`),
+ * but no suppression and no bounce: the recipient did nothing wrong, and `failed` is not one of the outcomes the
+ * reputation guard counts. At most `limit` per call (the next sweep takes the rest); returns how many failed.
+ *
+ * Found with a plain read and changed by primary key, as holdDomainQueue does (an UPDATE by status would lock the
+ * status index's range on MySQL). The UPDATE checks the row is still held for a suspension and its domain still
+ * Suspended, the lift's conditions reversed (releaseRows), so a lift racing the expiry either wins or loses whole.
+ */
+export async function expireSuspensionHolds(services: Services, now: number, limit = 5000): Promise<number> {
+  const { db, config } = services;
+  const cutoff = now - config.suspensionHoldMaxSeconds * 1000;
+  const reason = `sender domain suspended: held longer than ${spokenDuration(config.suspensionHoldMaxSeconds)}`;
+  const rows: Expiring[] = await db('deliveries')
+    .where({ status: 'held', held_by: SUSPENSION })
+    .where('held_at', '<=', cutoff)
+    .orderBy('held_at')
+    .limit(limit)
+    .select('id', 'message_id', 'user_id', 'domain_id', 'recipient', 'attempts', 'created_at');
+  let failed = 0;
+  for (let i = 0; i < rows.length; i += CHUNK) {
+    const chunk = rows.slice(i, i + CHUNK);
+    const ids = chunk.map((r) => Number(r.id));
+    const mine = await db.transaction(async (trx) => {
+      const moved = await trx('deliveries')
+        .whereIn('id', ids)
+        .where({ status: 'held', held_by: SUSPENSION })
+        .where('held_at', '<=', cutoff)
+        .whereExists(trx('sender_domains').whereRaw('sender_domains.id = deliveries.domain_id').where('status', STATUS.suspended).select(trx.raw('1')))
+        .update({
+          status: 'failed',
+          last_reply: reason,
+          bounce_class: null,
+          finished_at: now,
+          updated_at: now,
+          lease_until: null,
+          held_from: null,
+          held_at: null,
+          held_by: null,
+        });
+      if (!moved) return [];
+      let ours = chunk;
+      if (moved < chunk.length) {
+        // Some were lifted, cancelled or purged since the read: ours are the rows this UPDATE wrote (locked by it on MySQL).
+        const got: { id: number }[] = await trx('deliveries').whereIn('id', ids).where({ status: 'failed', last_reply: reason, finished_at: now }).select('id');
+        const gotIds = new Set(got.map((r) => Number(r.id)));
+        ours = chunk.filter((r) => gotIds.has(Number(r.id)));
+      }
+      await recordEvents(
+        trx,
+        ours.map((r) => ({
+          message_id: r.message_id,
+          delivery_id: Number(r.id),
+          domain_id: Number(r.domain_id),
+          user_id: Number(r.user_id),
+          type: 'failed',
+          created_at: now,
+          data: {
+            recipient: r.recipient,
+            attempts: Number(r.attempts),
+            seconds: Math.max(0, Math.round((now - Number(r.created_at)) / 1000)),
+            smtp_reply: reason,
+            suspension_expired: true,
+          },
+        })),
+      );
+      return ours;
+    });
+    for (const r of mine) services.metrics.delivery('failed', null, Number(r.created_at), now);
+    failed += mine.length;
+  }
+  return failed;
+}

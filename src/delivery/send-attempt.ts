@@ -16,7 +16,7 @@ import type { BudgetHold } from './byte-budget';
 import { Leased, WorkerCtx } from './worker-ctx';
 import { SendComposer } from './compose-at-send';
 import { isOutage } from '../outage';
-import { SUSPENSION } from './suspension-hold';
+import { SUSPENSION } from './held-by';
 
 /** Domain rows and decrypted DKIM keys one worker keeps at most. */
 const CACHED_DOMAINS = 10_000;

@@ -1,7 +1,7 @@
 import type { Services } from '../command';
 import { STATUS } from '../domains/domains';
 import { recordEvents } from '../events/record';
-import { SUSPENSION } from './suspension-hold';
+import { SUSPENSION } from './held-by';
 
 /** Rows per UPDATE and per transaction (bound parameter lists stay small, locks short). */
 const CHUNK = 500;

@@ -2,6 +2,7 @@ import type { Services } from '../command';
 import type { Db } from '../db';
 import { STATUS } from '../domains/domains';
 import { enqueueDeliveries } from './enqueue';
+import { SUSPENSION } from './held-by';
 
 /**
  * A suspended sender domain's queued mail waits with it (docs/reputation-guard.md): suspension holds the domain's
@@ -12,7 +13,6 @@ import { enqueueDeliveries } from './enqueue';
  * by the worker instead (send-attempt.ts), and so is one expanded from a batch accepted just before.
  */
 
-export const SUSPENSION = 'suspension';
 /** The statuses a delivery waits in, unheld; each returns to its own on release. */
 const WAITING = ['queued', 'scheduled', 'deferred'];
 /** Rows per UPDATE (bound parameter lists stay small). */

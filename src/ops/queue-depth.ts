@@ -1,5 +1,5 @@
 import type { Db } from '../db';
-import { SUSPENSION } from '../delivery/suspension-hold';
+import { SUSPENSION } from '../delivery/held-by';
 
 /** Delivery states as operators name them, and the row statuses behind them (a lease is status `sending`). */
 export const QUEUE_STATES: Record<string, string> = { queued: 'queued', scheduled: 'scheduled', deferred: 'deferred', leased: 'sending', held: 'held' };

@@ -1,4 +1,5 @@
 import type { Services } from '../command';
+import { isMysql } from '../db';
 import { STATUS } from '../domains/domains';
 import { recordEvents } from '../events/record';
 import { SUSPENSION } from './held-by';
@@ -30,15 +31,21 @@ type Expiring = { id: number; message_id: string; user_id: number; domain_id: nu
  *
  * Found with a plain read and changed by primary key, as holdDomainQueue does (an UPDATE by status would lock the
  * status index's range on MySQL). The UPDATE checks the row is still held for a suspension and its domain still
- * Suspended, the lift's conditions reversed (releaseRows), so a lift racing the expiry either wins or loses whole.
+ * Suspended (read under a shared lock), the lift's conditions reversed (releaseRows), so a lift racing the expiry
+ * either wins or loses whole.
  */
 export async function expireSuspensionHolds(services: Services, now: number, limit = 5000): Promise<number> {
   const { db, config } = services;
   const cutoff = now - config.suspensionHoldMaxSeconds * 1000;
   const reason = `sender domain suspended: held longer than ${spokenDuration(config.suspensionHoldMaxSeconds)}`;
+  // Along deliveries_held_expiry_idx: only holds already past the limit are read (none in a suspension's first days).
+  // A hold whose domain was lifted (an orphan, for the sweeper's repair) is passed by, so it never fills the limit.
   const rows: Expiring[] = await db('deliveries')
     .where({ status: 'held', held_by: SUSPENSION })
     .where('held_at', '<=', cutoff)
+    // Scheduled mail is not late before its SendAt: its hold counts from then.
+    .where((w) => w.whereNull('held_from').orWhereNot('held_from', 'scheduled').orWhere('next_attempt_at', '<=', cutoff))
+    .whereExists(db('sender_domains').whereRaw('sender_domains.id = deliveries.domain_id').where('status', STATUS.suspended).select(db.raw('1')))
     .orderBy('held_at')
     .limit(limit)
     .select('id', 'message_id', 'user_id', 'domain_id', 'recipient', 'attempts', 'created_at');
@@ -47,11 +54,18 @@ export async function expireSuspensionHolds(services: Services, now: number, lim
     const chunk = rows.slice(i, i + CHUNK);
     const ids = chunk.map((r) => Number(r.id));
     const mine = await db.transaction(async (trx) => {
+      // The domains first, shared-locked, then their rows: the lift's order (it locks the domain, then releases its
+      // rows), so the two wait for each other instead of deadlocking.
+      const lock = trx('sender_domains')
+        .whereIn('id', [...new Set(chunk.map((r) => Number(r.domain_id)))])
+        .where('status', STATUS.suspended);
+      const suspended = ((await (isMysql(trx) ? lock.forShare() : lock).pluck('id')) as unknown[]).map(Number);
+      if (!suspended.length) return [];
       const moved = await trx('deliveries')
         .whereIn('id', ids)
+        .whereIn('domain_id', suspended)
         .where({ status: 'held', held_by: SUSPENSION })
         .where('held_at', '<=', cutoff)
-        .whereExists(trx('sender_domains').whereRaw('sender_domains.id = deliveries.domain_id').where('status', STATUS.suspended).select(trx.raw('1')))
         .update({
           status: 'failed',
           last_reply: reason,

@@ -65,6 +65,8 @@ describe('a suspension hold past SUSPENSION_HOLD_MAX', () => {
     rig.sink.onRcpt = (a) => (a === reset ? smtpError(451, '4.3.0 Try again later') : undefined);
     const resetId = await send(s, reset);
     const parkedId = await send(s, parked, { SendAt: Math.floor(Date.now() / 1000) + 86400 });
+    // Scheduled for tomorrow and held by the suspension: not late before its SendAt, so its hold does not expire yet.
+    const tomorrowId = await send(s, `tomorrow-${tag}@dest.test`, { SendAt: Math.floor(Date.now() / 1000) + 86400 });
     // The tenant holds `parked` itself: an operator's hold, which never expires.
     const held = await api()
       .post('/api/v1/queue/hold')
@@ -115,8 +117,9 @@ describe('a suspension hold past SUSPENSION_HOLD_MAX', () => {
     expect(await rig.h.services.db('webhook_deliveries').where({ webhook_id: hook.NewWebhookID })).toEqual([]);
     expect(await guardFigures(s.domainId)).toEqual(figuresBefore);
 
-    // Held as long and longer, the operator's hold stays held.
+    // Held as long and longer, the operator's hold stays held, and so does the suspension's hold of tomorrow's mail.
     expect(await deliveryOf(parkedId)).toMatchObject({ status: 'held', held_by: null, held_from: 'scheduled' });
+    expect(await deliveryOf(tomorrowId)).toMatchObject({ status: 'held', held_by: 'suspension', held_from: 'scheduled' });
     expect(rig.sink.received.some((m) => m.to.includes(reset))).toBe(false);
     rig.sink.onRcpt = undefined;
   }, 60000);

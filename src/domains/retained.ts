@@ -12,10 +12,10 @@ const KEPT = ['hard_bounce', 'complaint', 'unsubscribe'];
  * An address already kept from an earlier deletion of the name keeps its first record.
  */
 export async function retainSuppressions(trx: Db, domain: { id: number; user_id: number; domain: string }, now: number): Promise<number> {
-  const ignore = isMysql(trx) ? 'insert ignore' : 'insert or ignore';
   const result = await trx.raw(
-    `${ignore} into retained_suppressions (user_id, domain, email, reason, detail, created_at, retained_at) ` +
-      `select ?, ?, email, reason, detail, created_at, ? from suppressions where domain_id = ? and reason in (${KEPT.map(() => '?').join(', ')})`,
+    'insert into retained_suppressions (user_id, domain, email, reason, detail, created_at, retained_at) ' +
+      `select ?, ?, email, reason, detail, created_at, ? from suppressions where domain_id = ? and reason in (${KEPT.map(() => '?').join(', ')}) ` +
+      keepFirst(trx, 'user_id'),
     [domain.user_id, domain.domain, now, domain.id, ...KEPT],
   );
   return affected(trx, result);
@@ -23,14 +23,21 @@ export async function retainSuppressions(trx: Db, domain: { id: number; user_id:
 
 /** In the transaction that adds the name again for the same owner: the kept addresses become its suppressions. */
 export async function restoreSuppressions(trx: Db, userId: number, domainId: number, name: string): Promise<number> {
-  const ignore = isMysql(trx) ? 'insert ignore' : 'insert or ignore';
   const result = await trx.raw(
-    `${ignore} into suppressions (domain_id, email, reason, detail, created_at) ` +
-      'select ?, email, reason, detail, created_at from retained_suppressions where user_id = ? and domain = ?',
+    'insert into suppressions (domain_id, email, reason, detail, created_at) ' +
+      `select ?, email, reason, detail, created_at from retained_suppressions where user_id = ? and domain = ? ${keepFirst(trx, 'domain_id')}`,
     [domainId, userId, name],
   );
   await trx('retained_suppressions').where({ user_id: userId, domain: name }).delete();
   return affected(trx, result);
+}
+
+/**
+ * A row already there for the key stays as it is. Not INSERT IGNORE: that would also turn a value too long for its
+ * column, or a missing parent row, into a warning and a row cut short or skipped.
+ */
+function keepFirst(trx: Db, column: string): string {
+  return isMysql(trx) ? `on duplicate key update ${column} = ${column}` : 'on conflict do nothing';
 }
 
 /** Rows an INSERT changed, from mysql2's result header or better-sqlite3's run info. */

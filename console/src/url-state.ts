@@ -14,7 +14,7 @@ export type Accepts = readonly string[] | RegExp | 'text';
 /** Longer than any address, domain or tag someone searches for; a longer value in a link is ignored. */
 const MAX_TEXT = 256;
 /** A stack of cursors (several per page) may be longer than typed text, but not without bound. */
-const MAX_VALUE = 4096;
+export const MAX_VALUE = 4096;
 
 export const NUMBER: Accepts = /^[1-9]\d{0,8}$/;
 export const DAY: Accepts = /^\d{4}-\d\d-\d\d$/;

@@ -121,6 +121,29 @@ describe('console: list filters in the address', () => {
     expect(await page.locator('input[name=queue-search]').inputValue()).toBe('slow.test');
   });
 
+  it("keeps the suppression search in the address, and another domain's list opens unfiltered", async () => {
+    const SessionID = (await rig.ok({ Command: 'user.login', Username: username, Password: password })).SessionID;
+    const domains = (await rig.ok({ Command: 'emailgateway.getdomains', SessionID })).Domains as { DomainID: number }[];
+    const first = domains[0].DomainID;
+    const second = (await rig.ok({ Command: 'emailgateway.adddomain', SessionID, DomainName: 'second.urlf.example.com' })).NewSenderDomainID;
+    for (const [DomainID, EmailAddress] of [
+      [first, 'zed@inbox.test'],
+      [first, 'yan@inbox.test'],
+      [second, 'xia@inbox.test'],
+      [second, 'wu@inbox.test'],
+    ] as const)
+      await rig.ok({ Command: 'emailgateway.addsuppression', SessionID, DomainID, EmailAddress });
+    const listed = (want: string[]) => shows(page, 'tr[data-email]', 'Address', want);
+
+    await page.goto(`${rig.base}/console/#/suppressions?domain=${first}&q=zed`);
+    await listed(['zed@inbox.test']);
+    expect(await page.locator('input[name=suppression-search]').inputValue()).toBe('zed');
+    await page.locator('select[name=domain]').selectOption(String(second));
+    await listed(['wu@inbox.test', 'xia@inbox.test']);
+    expect(hash(page)).toBe(`#/suppressions?domain=${second}`);
+    expect(await page.locator('input[name=suppression-search]').inputValue()).toBe('');
+  });
+
   describe('a link opened in a fresh tab', () => {
     let context: BrowserContext;
     let fresh: Page;

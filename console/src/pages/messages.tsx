@@ -1,6 +1,6 @@
 import { call } from '../api';
 import { Field, Input, LoadState, PageTitle, RefreshButton, StatusBadge, time, useDomains, useLoad } from '../ui';
-import { DAY, NUMBER, useUrlState } from '../url-state';
+import { DAY, MAX_VALUE, NUMBER, useUrlState } from '../url-state';
 
 interface LogRow {
   MessageID: string;
@@ -18,6 +18,8 @@ const STATUSES = ['', 'queued', 'scheduled', 'sending', 'deferred', 'delivered',
 const CURSORS = /^\d{1,15}_[0-9a-f-]{36}(,\d{1,15}_[0-9a-f-]{36})*$/;
 const FILTERS = { domain: NUMBER, recipient: 'text', status: STATUSES, tag: 'text', from: DAY, to: DAY, before: CURSORS } as const;
 type Filter = keyof typeof FILTERS;
+/** The pages back live in the address, which keeps so many (url-state.ts): past them, a date range goes further. */
+const tooDeep = (cursors: string[], next: string) => [...cursors, next].join(',').length > MAX_VALUE;
 
 /** The message log: filters in the address (a reload, Back or a shared link keeps them), pages fetched from the server by cursor. */
 export function Messages() {
@@ -138,7 +140,13 @@ export function Messages() {
                 ← Newer
               </button>
               <span>Page {cursors.length + 1}</span>
-              <button type="button" disabled={!r.HasMore} onClick={() => page([...cursors, r.NextCursor])} data-action="older">
+              <button
+                type="button"
+                disabled={!r.HasMore || tooDeep(cursors, r.NextCursor)}
+                title={r.HasMore && tooDeep(cursors, r.NextCursor) ? 'This many pages back at most: set a date range to go further' : undefined}
+                onClick={() => page([...cursors, r.NextCursor])}
+                data-action="older"
+              >
                 Older →
               </button>
             </div>

@@ -99,7 +99,7 @@ export function Suppressions() {
   const selected = (load.data ?? []).some((d) => d.DomainID === asked) ? asked : remembered;
   const pick = (id: number) => {
     select(id);
-    search.push({ domain: String(id) });
+    search.push({ domain: String(id), q: '' }); // another domain's list, unfiltered
   };
   return (
     <section>

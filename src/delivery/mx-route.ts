@@ -12,6 +12,8 @@ import type { SendOutcome } from './outcome';
 import type { SmtpPool, SmtpPoolOptions } from './smtp-pool';
 import { mxTlsEntry, MxTlsPolicy } from './tls-policy';
 
+const listed = (mx: string[]) => (mx.length > 5 ? `${mx.slice(0, 5).join(', ')} and ${mx.length - 5} more` : mx.join(', ')).slice(0, 600);
+
 /** What a testing policy would have refused: the domain, the MX host that took the mail, and why. */
 export interface StsWouldHold {
   domain: string;
@@ -73,7 +75,8 @@ export class MxRoute {
       // As enforce would judge it, but for the certificate, which may does not check.
       const reasons = [
         ...(outcome.tls ? [] : ['sent without TLS']),
-        ...(stsMxMatches(outcome.host, testing.mx) ? [] : [`MX host not in the policy (mx: ${testing.mx.join(', ')})`]),
+        // A policy may list many hosts (its body is up to 64 KiB): the log line names the first few.
+        ...(stsMxMatches(outcome.host, testing.mx) ? [] : [`MX host not in the policy (mx: ${listed(testing.mx)})`]),
       ];
       if (!reasons.length) this.observer?.mtaSts('testing', 'would_pass');
       else this.observer?.mtaSts('testing', 'would_hold', { domain, host: outcome.host, reasons });

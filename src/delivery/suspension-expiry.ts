@@ -1,6 +1,7 @@
 import type { Services } from '../command';
 import { isMysql } from '../db';
 import { STATUS } from '../domains/domains';
+import { failedWithoutAttempt } from '../events/event-input';
 import { recordEvents } from '../events/record';
 import { SUSPENSION } from './held-by';
 
@@ -45,7 +46,11 @@ export async function expireSuspensionHolds(services: Services, now: number, lim
     .where('held_at', '<=', cutoff)
     // Scheduled mail is not late before its SendAt: its hold counts from then.
     .where((w) => w.whereNull('held_from').orWhereNot('held_from', 'scheduled').orWhere('next_attempt_at', '<=', cutoff))
-    .whereExists(db('sender_domains').whereRaw('sender_domains.id = deliveries.domain_id').where('status', STATUS.suspended).select(db.raw('1')))
+    // Built in place, not with db('sender_domains'): tests stand in for the worker's own domain read by catching the
+    // handle's first call on that table (deadline-give-back, lease-release), and the sweeper runs beside it.
+    .whereExists(function () {
+      this.select(db.raw('1')).from('sender_domains').whereRaw('sender_domains.id = deliveries.domain_id').where('status', STATUS.suspended);
+    })
     .orderBy('held_at')
     .limit(limit)
     .select('id', 'message_id', 'user_id', 'domain_id', 'recipient', 'attempts', 'created_at');
@@ -87,21 +92,9 @@ export async function expireSuspensionHolds(services: Services, now: number, lim
       }
       await recordEvents(
         trx,
-        ours.map((r) => ({
-          message_id: r.message_id,
-          delivery_id: Number(r.id),
-          domain_id: Number(r.domain_id),
-          user_id: Number(r.user_id),
-          type: 'failed',
-          created_at: now,
-          data: {
-            recipient: r.recipient,
-            attempts: Number(r.attempts),
-            seconds: Math.max(0, Math.round((now - Number(r.created_at)) / 1000)),
-            smtp_reply: reason,
-            suspension_expired: true,
-          },
-        })),
+        ours.map((r) =>
+          failedWithoutAttempt(r, now, { seconds: Math.max(0, Math.round((now - Number(r.created_at)) / 1000)), smtp_reply: reason, suspension_expired: true }),
+        ),
       );
       return ours;
     });

@@ -101,7 +101,8 @@ describe('console journey (Chromium, embedded gateway)', () => {
     await shot('domain-pending');
     await page.locator('[data-action=verify]').click();
     await page.getByText('Every required record is right: the domain is Enabled.').waitFor();
-    await expect(page.locator('.badge').first().textContent()).resolves.toBe('Enabled');
+    // The message comes with verifydomain's answer; the badge with the domain's reload after it.
+    await waitFor(async () => (await page.locator('.badge').first().textContent()) === 'Enabled', 10_000, 'the Enabled badge');
     expect(await page.locator('td.result .ok').count()).toBe(4);
     await shot('domain');
   });

@@ -1,5 +1,6 @@
 import type { Services } from '../command';
 import type { Db } from '../db';
+import { failedWithoutAttempt } from '../events/event-input';
 import { recordEvents } from '../events/record';
 import { enqueueDeliveries } from './enqueue';
 import { applyFilter, QueueFilter } from './queue-filter';
@@ -123,15 +124,7 @@ export async function purge(db: Db, f: QueueFilter, who: string): Promise<number
     );
     await recordEvents(
       trx,
-      found.map((r) => ({
-        message_id: r.message_id,
-        delivery_id: Number(r.id),
-        domain_id: Number(r.domain_id),
-        user_id: Number(r.user_id),
-        type: 'failed',
-        created_at: now,
-        data: { recipient: r.recipient, attempts: Number(r.attempts), smtp_reply: reply, purged: true },
-      })),
+      found.map((r) => failedWithoutAttempt(r, now, { smtp_reply: reply, purged: true })),
     );
     return found.length;
   });

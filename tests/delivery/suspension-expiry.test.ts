@@ -5,6 +5,7 @@ import { hourOf } from '../../src/stats/rollups';
 import { markRecordsVerified, senderSetup } from '../helpers/harness';
 import { metric } from '../helpers/prom';
 import { RelayRig, startRelayRig } from '../helpers/rig';
+import { rigMail } from '../helpers/rig-mail';
 import { smtpError, waitFor } from '../helpers/sink';
 
 // Mail held for a sender domain's suspension does not wait for ever: past SUSPENSION_HOLD_MAX (3 s here, 5 days by
@@ -22,21 +23,9 @@ afterAll(async () => {
   await rig.close();
 }, 60000);
 
-type Sender = Awaited<ReturnType<typeof senderSetup>>;
 const api = () => supertest(rig.h.app);
 
-async function send(s: Sender, to: string, extra: Record<string, unknown> = {}): Promise<string> {
-  const res = await api()
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({ From: { email: `app@${s.domain}` }, To: [{ email: to }], Subject: 'Reset', ContentType: 'html', HTMLContent: '<p>Your code</p>', ...extra });
-  expect(res.body.MessageID).toEqual(expect.any(String));
-  return res.body.MessageID as string;
-}
-
-const deliveryOf = async (messageId: string) => rig.h.services.db('deliveries').where({ message_id: messageId }).first();
-const until = (messageId: string, ok: (d: Record<string, any>) => boolean, what: string, ms = 15000) =>
-  waitFor(async () => ok((await deliveryOf(messageId)) ?? {}), ms, what);
+const { send, deliveryOf, until } = rigMail(() => rig);
 const setStatus = (domainId: number, Status: string) =>
   rig.h.call({ Command: 'emailgateway.setdomainstatus', AdminAPIKey: rig.h.adminKey, DomainID: domainId, Status });
 /** The guard's figures of the domain over its window, as a pass reads them. */

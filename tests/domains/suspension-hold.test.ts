@@ -3,6 +3,7 @@ import { createReputationGuard, ReputationGuard } from '../../src/domains/reputa
 import { hourOf } from '../../src/stats/rollups';
 import { markRecordsVerified, senderSetup } from '../helpers/harness';
 import { RelayRig, startRelayRig } from '../helpers/rig';
+import { rigMail } from '../helpers/rig-mail';
 import { smtpError, waitFor } from '../helpers/sink';
 
 // A suspended domain's queued mail waits for the lift: sent through the v1 door to a sink, held by the admin's
@@ -24,20 +25,7 @@ afterAll(async () => {
   await rig.close();
 }, 60000);
 
-type Sender = Awaited<ReturnType<typeof senderSetup>>;
-
-async function send(s: Sender, to: string, extra: Record<string, unknown> = {}): Promise<string> {
-  const res = await supertest(rig.h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({ From: { email: `app@${s.domain}` }, To: [{ email: to }], Subject: 'Hi', ContentType: 'html', HTMLContent: '<p>Hello</p>', ...extra });
-  expect(res.body.MessageID).toEqual(expect.any(String));
-  return res.body.MessageID as string;
-}
-
-const deliveryOf = async (messageId: string) => rig.h.services.db('deliveries').where({ message_id: messageId }).first();
-const until = (messageId: string, ok: (d: Record<string, any>) => boolean, what: string) =>
-  waitFor(async () => ok((await deliveryOf(messageId)) ?? {}), 15000, what);
+const { send, deliveryOf, until } = rigMail(() => rig);
 const admin = (params: Record<string, unknown>) => rig.h.call({ Command: 'emailgateway.setdomainstatus', AdminAPIKey: rig.h.adminKey, ...params });
 const rcpts = (address: string) => rig.sink.received.filter((m) => m.to.includes(address)).length;
 

@@ -9,6 +9,9 @@ import { CampaignRig, useCampaignRig, waitForCampaign } from '../helpers/campaig
 import { waitFor } from '../helpers/sink';
 import { bulkSubscribers, makeList } from '../lists/fixtures';
 
+// Pages of ~2 MiB messages are slow on a loaded machine: the first test's waits alone add up to 60 s.
+jest.setTimeout(90_000);
+
 const HTML = `<p>${'x'.repeat(1 << 20)}</p>`;
 const MEMBERS = 8;
 

@@ -335,8 +335,8 @@ function trackMerge(env: Env): string {
 }
 
 /**
- * Test-only: RETRY_SCHEDULE_MS, SWEEP_INTERVAL_MS, SWEEP_GRACE_MS, DELIVERY_MAX_AGE_MS and SUSPENSION_HOLD_MAX_MS give those settings in
- * milliseconds so the suite waits fractions of a second instead of whole ones. They are refused outside
+ * Test-only: RETRY_SCHEDULE_MS, SWEEP_INTERVAL_MS, SWEEP_GRACE_MS, DELIVERY_MAX_AGE_MS and SUSPENSION_HOLD_MAX_MS give
+ * those settings in milliseconds so the suite waits fractions of a second instead of whole ones. They are refused outside
  * NODE_ENV=test, and become fractional seconds in the usual fields, so the code that reads them is the code
  * production runs.
  */

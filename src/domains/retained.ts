@@ -11,25 +11,23 @@ const KEPT = ['hard_bounce', 'complaint', 'unsubscribe'];
  * In the deleting transaction, before the domain's rows cascade away: one INSERT … SELECT (a list may hold millions).
  * An address already kept from an earlier deletion of the name keeps its first record.
  */
-export async function retainSuppressions(trx: Db, domain: { id: number; user_id: number; domain: string }, now: number): Promise<number> {
-  const result = await trx.raw(
+export async function retainSuppressions(trx: Db, domain: { id: number; user_id: number; domain: string }, now: number): Promise<void> {
+  await trx.raw(
     'insert into retained_suppressions (user_id, domain, email, reason, detail, created_at, retained_at) ' +
       `select ?, ?, email, reason, detail, created_at, ? from suppressions where domain_id = ? and reason in (${KEPT.map(() => '?').join(', ')}) ` +
       keepFirst(trx, 'user_id'),
     [domain.user_id, domain.domain, now, domain.id, ...KEPT],
   );
-  return affected(trx, result);
 }
 
 /** In the transaction that adds the name again for the same owner: the kept addresses become its suppressions. */
-export async function restoreSuppressions(trx: Db, userId: number, domainId: number, name: string): Promise<number> {
-  const result = await trx.raw(
+export async function restoreSuppressions(trx: Db, userId: number, domainId: number, name: string): Promise<void> {
+  await trx.raw(
     'insert into suppressions (domain_id, email, reason, detail, created_at) ' +
       `select ?, email, reason, detail, created_at from retained_suppressions where user_id = ? and domain = ? ${keepFirst(trx, 'domain_id')}`,
     [domainId, userId, name],
   );
   await trx('retained_suppressions').where({ user_id: userId, domain: name }).delete();
-  return affected(trx, result);
 }
 
 /**
@@ -38,11 +36,4 @@ export async function restoreSuppressions(trx: Db, userId: number, domainId: num
  */
 function keepFirst(trx: Db, column: string): string {
   return isMysql(trx) ? `on duplicate key update ${column} = ${column}` : 'on conflict do nothing';
-}
-
-/** Rows an INSERT changed, from mysql2's result header or better-sqlite3's run info. */
-function affected(trx: Db, result: unknown): number {
-  const r = result as { affectedRows?: number; changes?: number } | [{ affectedRows?: number }];
-  if (isMysql(trx)) return Number((Array.isArray(r) ? r[0] : r).affectedRows ?? 0);
-  return Number((r as { changes?: number }).changes ?? 0);
 }

@@ -1,7 +1,14 @@
 import type { CommandContext, Params } from '../command';
 import { CommandError } from '../errors';
 import { isEmail } from '../auth/user-fields';
+import { isMysql } from '../db';
+import { STATUS } from '../domains/domains';
 import { addSuppression, presentSuppression } from './suppressions';
+
+/** Taking an address off a suspended domain's list: refused (deleteOne), as deleting the domain is. */
+export const SUSPENDED_CODE = 7;
+export const SUSPENDED_MESSAGE =
+  "The domain is suspended: addresses cannot be taken off its suppression list until the installation's admin lifts the suspension";
 
 /** Shared bodies of the private (DomainID) and public (sender key) suppression commands. */
 export async function listSuppressions(ctx: CommandContext, domainId: number, p: Params) {
@@ -26,11 +33,19 @@ export async function addOne(ctx: CommandContext, domainId: number, p: Params) {
   return { Suppression: presentSuppression(row) };
 }
 
+/**
+ * Refused while the domain is Suspended: its bounces and complaints are the evidence the admin reviews, and taking them
+ * off would let the lift mail them again. The domain row is share-locked on MySQL, so a suspension committed first
+ * is seen and one asked for meanwhile waits for this delete.
+ */
 export async function deleteOne(ctx: CommandContext, domainId: number, p: Params) {
-  const deleted = await ctx
-    .db('suppressions')
-    .where({ domain_id: domainId, email: String(p.emailaddress).trim().toLowerCase() })
-    .delete();
+  const email = String(p.emailaddress).trim().toLowerCase();
+  const deleted = await ctx.db.transaction(async (trx): Promise<number> => {
+    const q = trx('sender_domains').where({ id: domainId }).first('status');
+    const domain = (await (isMysql(trx) ? q.forShare() : q)) as { status: string } | undefined;
+    if (domain?.status === STATUS.suspended) throw new CommandError(SUSPENDED_CODE, SUSPENDED_MESSAGE);
+    return Number(await trx('suppressions').where({ domain_id: domainId, email }).delete());
+  });
   if (!deleted) throw new CommandError(5);
   return {};
 }
@@ -42,6 +57,7 @@ export const PRIVATE_ERRORS = {
   4: 'Invalid email address',
   5: 'Email address is not on the suppression list',
   6: 'Invalid paging or filter value (StartFrom ≥ 0, RetrieveCount 1-100)',
+  [SUSPENDED_CODE]: SUSPENDED_MESSAGE,
 };
 
 export const PUBLIC_ERRORS = {
@@ -51,6 +67,7 @@ export const PUBLIC_ERRORS = {
   4: 'Invalid email address',
   5: 'Email address is not on the suppression list',
   6: 'Invalid paging or filter value (StartFrom ≥ 0, RetrieveCount 1-100)',
+  [SUSPENDED_CODE]: SUSPENDED_MESSAGE,
   13: 'Invalid SenderAPIKey',
   429: 'Too many requests',
 };

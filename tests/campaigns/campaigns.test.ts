@@ -10,6 +10,9 @@ import { addSubscriber, as, bulkSubscribers, makeField, makeList, Owner } from '
 import supertest from 'supertest';
 import { accountKey, createUser, senderSetup } from '../helpers/harness';
 
+// Three tests wait up to 30 s twice (a page, then the end): jest's default 30 s a test would cut them short under load.
+jest.setTimeout(90_000);
+
 const camp = useCampaignRig();
 const cmd = camp.cmd;
 

@@ -9,6 +9,9 @@ import { RelayRig, startRelayRig } from '../helpers/rig';
 import { senderSetup } from '../helpers/harness';
 import { as, bulkSubscribers, makeList, Owner } from '../lists/fixtures';
 
+// The launched campaign is waited for up to 30 s, jest's whole default for a test.
+jest.setTimeout(90_000);
+
 let rig: RelayRig;
 let campaigns: CampaignWorker;
 let o: Owner;

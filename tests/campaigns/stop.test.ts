@@ -10,6 +10,9 @@ import { useCampaignRig, waitForCampaign } from '../helpers/campaign-rig';
 import { waitFor } from '../helpers/sink';
 import { bulkSubscribers, makeList } from '../lists/fixtures';
 
+// Each test waits up to 15–30 s on top of its own steps, up to jest's default 30 s a test.
+jest.setTimeout(90_000);
+
 const camp = useCampaignRig();
 const cmd = camp.cmd;
 

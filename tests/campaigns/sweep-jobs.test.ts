@@ -9,6 +9,9 @@ import { RelayRig, startRelayRig } from '../helpers/rig';
 import { waitFor } from '../helpers/sink';
 import { as, bulkSubscribers, makeList, Owner } from '../lists/fixtures';
 
+// The campaign's end and its members are waited for up to 30 s each, over jest's default 30 s a test.
+jest.setTimeout(90_000);
+
 let rig: RelayRig;
 const workers: CampaignWorker[] = [];
 beforeAll(async () => {

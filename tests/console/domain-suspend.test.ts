@@ -143,7 +143,7 @@ describe('console: suspending a sender domain', () => {
     expect(await ownerStatus(domainId)).toBe('Enabled');
   });
 
-  it('the owner sees on the domain page that sending is stopped and only the admin can lift it, and its queued mail held', async () => {
+  it('the owner sees on the domain page that sending is stopped and only the admin can lift it, its queued mail held and its suppressions kept', async () => {
     const scheduled = await send({ SendAt: Math.floor(Date.now() / 1000) + 86400, To: [{ email: 'tomorrow@inbox.test' }] });
     expect(scheduled.MessageID).toBeTruthy();
     await setStatus(domainId, 'Suspended');
@@ -171,8 +171,20 @@ describe('console: suspending a sender domain', () => {
     await held.locator('[data-testid=held-by-suspension]').waitFor();
     expect(await held.locator('[data-action=release]').count()).toBe(0);
 
+    // Its suppression list says removals wait for the lift and offers none (the gateway would answer code 7).
+    await rig.ok({ Command: 'emailgateway.addsuppression', SessionID: sessionId, DomainID: domainId, EmailAddress: 'bounced@inbox.test' });
+    await owner.goto(`${rig.base}/console/#/suppressions?domain=${domainId}`);
+    const listed = owner.locator('tr[data-email="bounced@inbox.test"]');
+    await listed.waitFor();
+    expect(await owner.locator('[data-testid=suspended-suppressions]').textContent()).toContain('not removed until');
+    expect(await listed.locator('[data-action=remove-suppression]').count()).toBe(0);
+
     // Lifted: the note goes and the controls come back.
     await setStatus(domainId, 'Enabled');
+    await owner.reload();
+    await listed.locator('[data-action=remove-suppression]').waitFor();
+    expect(await owner.locator('[data-testid=suspended-suppressions]').count()).toBe(0);
+    await owner.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Queue', exact: true }).click();
     await owner.locator('select[name=queue-state]').selectOption('scheduled');
     await held.waitFor();
     expect(await held.locator('td[data-label=State]').textContent()).toContain('scheduled');

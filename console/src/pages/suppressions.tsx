@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { call } from '../api';
-import { Action, ConfirmAction, DomainPicker, Field, Input, LoadState, PageTitle, Pager, SearchForm, time, useDomains, useLoad } from '../ui';
+import { Action, ConfirmAction, DomainPicker, Field, Input, LoadState, Notice, PageTitle, Pager, SearchForm, time, useDomains, useLoad } from '../ui';
 import { NUMBER, PagedSearch, usePagedSearch } from '../url-state';
 
 interface Suppression {
@@ -13,7 +13,8 @@ interface Suppression {
 
 const SIZE = 25;
 
-function List({ domainId, search }: { domainId: number; search: PagedSearch }) {
+/** `suspended`: the gateway refuses removals then (code 7), so the page offers none and says why. */
+function List({ domainId, search, suspended }: { domainId: number; search: PagedSearch; suspended: boolean }) {
   const { from, setFrom, term: applied } = search;
   const [email, setEmail] = useState('');
   const load = useLoad(
@@ -38,6 +39,13 @@ function List({ domainId, search }: { domainId: number; search: PagedSearch }) {
         </form>
         <SearchForm label="Search" name="suppression-search" placeholder="part of an address" search={search} />
       </div>
+      {suspended ? (
+        <Notice>
+          <span data-testid="suspended-suppressions">
+            This domain is suspended: addresses can be added to its list but not removed until the installation’s admin lifts the suspension.
+          </span>
+        </Notice>
+      ) : null}
       <LoadState load={load}>
         {(r) => (
           <>
@@ -64,16 +72,18 @@ function List({ domainId, search }: { domainId: number; search: PagedSearch }) {
                       </td>
                       <td data-label="Since">{time(s.CreatedAt)}</td>
                       <td>
-                        <ConfirmAction
-                          question="Remove? Mail to it will be sent again."
-                          name="remove-suppression"
-                          onRun={async () => {
-                            await call('emailgateway.deletesuppression', { DomainID: domainId, EmailAddress: s.EmailAddress });
-                            await load.reload();
-                          }}
-                        >
-                          Remove
-                        </ConfirmAction>
+                        {suspended ? null : (
+                          <ConfirmAction
+                            question="Remove? Mail to it will be sent again."
+                            name="remove-suppression"
+                            onRun={async () => {
+                              await call('emailgateway.deletesuppression', { DomainID: domainId, EmailAddress: s.EmailAddress });
+                              await load.reload();
+                            }}
+                          >
+                            Remove
+                          </ConfirmAction>
+                        )}
                       </td>
                     </tr>
                   ))}
@@ -108,7 +118,9 @@ export function Suppressions() {
         {(domains) => (
           <>
             <DomainPicker domains={domains} selected={selected} onSelect={pick} />
-            {selected ? <List domainId={selected} search={search} key={selected} /> : null}
+            {selected ? (
+              <List domainId={selected} search={search} key={selected} suspended={domains.some((d) => d.DomainID === selected && d.Status === 'Suspended')} />
+            ) : null}
           </>
         )}
       </LoadState>

@@ -12,6 +12,7 @@ import { assess, saveAssessment } from './dns-health';
 import { DomainRow, findOwnedDomain, recordsFor, STATUS } from './domains';
 import { composeHosts, HostSettings, hostsAreValid } from './names';
 import { restoreSuppressions, retainSuppressions } from './retained';
+import { retainHours } from './retained-hours';
 
 /** Why a create or update could not happen; each family maps it to its own code. */
 export class DomainError extends Error {
@@ -168,18 +169,22 @@ export const SUSPENDED_DELETE_MESSAGE =
 /**
  * Deletes a domain with its key, credentials and message history; false when it was already gone. Its suppression list
  * goes too, except the hard bounces, complaints and unsubscribes, which are kept for its owner and come back if the
- * name is added again (retained.ts).
+ * name is added again (retained.ts). Its hours in the reputation guard's window are kept for its account's figures
+ * (retained-hours.ts).
  * A Suspended one is refused (SUSPENDED_DELETE_CODE): deleting it and adding the name again would start it afresh,
- * Enabled once verified, with its hours gone from the account's figures (src/domains/reputation-guard.ts). Checked on
- * the row as locked in the transaction, so a suspension made while the delete was asked for still counts.
+ * Enabled once verified, out of the admin's hands, its own figures empty (src/domains/reputation-guard.ts). Checked
+ * on the row as locked in the transaction, so a suspension made while the delete was asked for still counts.
  */
 export async function deleteDomain(ctx: CommandContext, row: DomainRow): Promise<boolean> {
   const deleted = await ctx.db.transaction(async (trx) => {
-    const q = trx('sender_domains').where({ id: row.id, user_id: ctx.user!.id }).first('status', 'domain');
-    const current = (trx.client.config.client === 'mysql2' ? await q.forUpdate() : await q) as { status: string; domain: string } | undefined;
+    const q = trx('sender_domains').where({ id: row.id, user_id: ctx.user!.id }).first('status', 'domain', 'reputation_from');
+    const current = (trx.client.config.client === 'mysql2' ? await q.forUpdate() : await q) as
+      { status: string; domain: string; reputation_from: number | null } | undefined;
     if (!current) return 0;
     if (current.status === STATUS.suspended) throw new CommandError(SUSPENDED_DELETE_CODE, SUSPENDED_DELETE_MESSAGE);
-    await retainSuppressions(trx, { id: row.id, user_id: ctx.user!.id, domain: current.domain }, Date.now());
+    const now = Date.now();
+    await retainSuppressions(trx, { id: row.id, user_id: ctx.user!.id, domain: current.domain }, now);
+    await retainHours(trx, { id: row.id, user_id: ctx.user!.id, reputation_from: current.reputation_from }, now);
     await trx('domain_api_keys').where({ domain_id: row.id }).delete();
     await trx('smtp_credentials').where({ domain_id: row.id }).delete();
     // Its message history goes with it (messages, deliveries and suppressions cascade; events have no key).

@@ -26,7 +26,7 @@ export interface ReputationFigures {
   complaintRate: number;
 }
 
-type Counts = Record<string, number>;
+export type Counts = Record<string, number>;
 /** One domain's count of one type in one hour. */
 export interface HourRow {
   domain_id: number;
@@ -34,6 +34,8 @@ export interface HourRow {
   type: string;
   count: number;
 }
+/** The hourly rollup types the limits use. */
+export const GUARD_TYPES = ['delivered', 'bounced', HARD_BOUNCES, 'complained'];
 /** Domain ids per rollup query (well under SQLite's bound-parameter limit). */
 const IDS_PER_QUERY = 400;
 
@@ -50,7 +52,7 @@ export async function hourRows(db: Db, ids: number[], from: number): Promise<Hou
       .whereIn('domain_id', ids.slice(i, i + IDS_PER_QUERY))
       .where('unit', 'h')
       .where('bucket', '>=', from)
-      .whereIn('type', ['delivered', 'bounced', HARD_BOUNCES, 'complained'])
+      .whereIn('type', GUARD_TYPES)
       .select('domain_id', 'bucket', 'type', 'count');
     out.push(...rows);
   }
@@ -115,12 +117,14 @@ export function figuresOf(...counts: Counts[]): ReputationFigures {
  * The accounts that could be over a limit on all their domains added up: those whose whole window (every domain,
  * lifted or not) has enough outcomes and enough hard bounces or complaints for it. A narrower window (a lift) only
  * has fewer of each, so an account this leaves out cannot be over; most accounts with a stray bounce are left out
- * here, in one aggregate query, before any of their hourly rows are read.
+ * here, in one aggregate query, before any of their hourly rows are read. `kept`: each account's hours of deleted
+ * domains in the window (retained-hours.ts), counted as its domains' are.
  */
 export async function accountsNearLimits(
   db: Db,
   now: number,
   limits: { minMessages: number; bouncePercent: number; complaintPercent: number; minComplaints: number },
+  kept: Map<number, Counts> = new Map(),
 ): Promise<number[]> {
   const start = hourOf(now) - WINDOW_HOURS + 1;
   const flagged: { user_id: number }[] = await db('stats_rollup')
@@ -131,14 +135,15 @@ export async function accountsNearLimits(
     .where('stats_rollup.count', '>', 0)
     .distinct('sender_domains.user_id');
   const near: number[] = [];
-  const users = flagged.map((r) => Number(r.user_id));
+  const bad = [...kept].filter(([, c]) => (c[HARD_BOUNCES] ?? 0) > 0 || (c.complained ?? 0) > 0).map(([u]) => u);
+  const users = [...new Set([...flagged.map((r) => Number(r.user_id)), ...bad])];
   for (let i = 0; i < users.length; i += IDS_PER_QUERY) {
     const sums: { user_id: number; type: string; n: number | string }[] = await db('stats_rollup')
       .join('sender_domains', 'sender_domains.id', 'stats_rollup.domain_id')
       .whereIn('sender_domains.user_id', users.slice(i, i + IDS_PER_QUERY))
       .where('stats_rollup.unit', 'h')
       .where('stats_rollup.bucket', '>=', start)
-      .whereIn('stats_rollup.type', ['delivered', 'bounced', HARD_BOUNCES, 'complained'])
+      .whereIn('stats_rollup.type', GUARD_TYPES)
       .groupBy('sender_domains.user_id', 'stats_rollup.type')
       .select('sender_domains.user_id', 'stats_rollup.type')
       .sum({ n: 'stats_rollup.count' });
@@ -147,8 +152,8 @@ export async function accountsNearLimits(
       const c = byUser.get(Number(r.user_id)) ?? byUser.set(Number(r.user_id), {}).get(Number(r.user_id))!;
       c[r.type] = Number(r.n);
     }
-    for (const [user, c] of byUser) {
-      const f = figuresOf(c);
+    for (const user of users.slice(i, i + IDS_PER_QUERY)) {
+      const f = figuresOf(byUser.get(user) ?? {}, kept.get(user) ?? {});
       if (f.outcomes < limits.minMessages) continue;
       const bounces = limits.bouncePercent > 0 && f.hardBounced >= (limits.bouncePercent / 100) * limits.minMessages;
       const complaints = limits.complaintPercent > 0 && f.complained >= limits.minComplaints;

@@ -13,6 +13,7 @@ import {
 } from './reputation-figures';
 import { holdDomainQueue } from '../delivery/suspension-hold';
 import { recordDomainEvents } from './domain-events';
+import { keptHours, pruneKeptHours } from './retained-hours';
 import { DomainRow, STATUS } from './domains';
 
 /** Domains (or accounts) read per query (well under SQLite's bound-parameter limit). */
@@ -86,34 +87,45 @@ export function createReputationGuard(services: Services, opts: { clock?: () => 
    * (accountsNearLimits). Each Enabled domain is judged on the account's hours from its own last lift on: a suspended
    * sibling's hours count against a domain added since, but not against one the admin lifted after them (else a
    * domain lifted on its own, its sibling left suspended, would be suspended again at the next pass). Returns the
-   * verdicts over a limit, carrying the account's figures, and the accounts judged.
+   * verdicts over a limit, carrying the account's figures, and the accounts judged. A deleted domain's kept hours
+   * (retained-hours.ts) count as one more domain's, toward the two as well: else deleting all but one domain would
+   * leave that one judged on its own figures alone, which is the escape the kept hours close.
    */
   async function accountVerdicts(now: number): Promise<{ over: [ReputationVerdict, Reason][]; judged: number[] }> {
     const over: [ReputationVerdict, Reason][] = [];
     const judged = new Set<number>();
-    const users = await accountsNearLimits(db, now, limits);
+    const kept = await keptHours(db, now);
+    const users = await accountsNearLimits(db, now, limits, kept.sums);
     for (let i = 0; i < users.length; i += CHUNK) {
       const domains: GuardedDomain[] = await db('sender_domains')
         .whereIn('user_id', users.slice(i, i + CHUNK))
         .select('id', 'user_id', 'status', 'reputation_from');
       const byUser = new Map<number, GuardedDomain[]>();
       for (const d of domains) (byUser.get(Number(d.user_id)) ?? byUser.set(Number(d.user_id), []).get(Number(d.user_id))!).push(d);
-      const several = [...byUser.values()].filter((ds) => ds.length > 1 && ds.some((d) => d.status === STATUS.enabled));
+      const domainCount = (u: number, ds: GuardedDomain[]) => ds.length + (kept.rows.has(u) ? 1 : 0);
+      const several = [...byUser].filter(([u, ds]) => domainCount(u, ds) > 1 && ds.some((d) => d.status === STATUS.enabled));
       if (!several.length) continue;
-      const starts = new Map(several.flat().map((d) => [Number(d.id), firstHour(d, now)]));
+      const starts = new Map(several.flatMap(([, ds]) => ds).map((d) => [Number(d.id), firstHour(d, now)]));
       const rows = await hourRows(db, [...starts.keys()], Math.min(...starts.values()));
       const rowsOf = new Map<number, typeof rows>();
       for (const r of rows) (rowsOf.get(Number(r.domain_id)) ?? rowsOf.set(Number(r.domain_id), []).get(Number(r.domain_id))!).push(r);
-      for (const ds of several) {
-        const accountRows = ds.flatMap((d) => rowsOf.get(Number(d.id)) ?? []);
+      for (const [u, ds] of several) {
+        const accountRows = [...ds.flatMap((d) => rowsOf.get(Number(d.id)) ?? []), ...(kept.rows.get(u) ?? [])];
         // Per start hour, not per domain: most domains share one (never lifted), so a reseller's thousand domains cost
         // one sum, not a thousand.
         const byStart = new Map<number, ReputationFigures>();
         for (const d of ds.filter((x) => x.status === STATUS.enabled)) {
           const from = starts.get(Number(d.id))!;
           let figures = byStart.get(from);
-          if (!figures) byStart.set(from, (figures = figuresOf(sumFrom(accountRows, (id) => Math.max(starts.get(id)!, from)))));
-          const v: ReputationVerdict = { domainId: Number(d.id), userId: Number(d.user_id), from: fromOf(d), scope: 'account', domains: ds.length, ...figures };
+          if (!figures) byStart.set(from, (figures = figuresOf(sumFrom(accountRows, (id) => Math.max(starts.get(id) ?? from, from)))));
+          const v: ReputationVerdict = {
+            domainId: Number(d.id),
+            userId: Number(d.user_id),
+            from: fromOf(d),
+            scope: 'account',
+            domains: domainCount(u, ds),
+            ...figures,
+          };
           if (figures.outcomes >= limits.minMessages) judged.add(v.userId);
           const reason = overLimit(v);
           if (reason) over.push([v, reason]);
@@ -158,6 +170,7 @@ export function createReputationGuard(services: Services, opts: { clock?: () => 
   }
 
   async function pass(now: number): Promise<{ checked: number; suspended: number[]; held: number[] }> {
+    await pruneKeptHours(db, now);
     const suspended: number[] = [];
     if (!(limits.bouncePercent > 0 || limits.complaintPercent > 0)) return { checked: 0, suspended, held: [] };
     let checked = 0;

@@ -39,6 +39,7 @@ const EMBEDDED = [
   'tests/domains/suspension-hold.test.ts', // the hold and release lock rows on MySQL only; the worker's conditional hold
   'tests/domains/reputation-races.test.ts', // the races are made at one statement; SQLite has one connection
   'tests/domains/retained-suppressions.test.ts', // INSERT … SELECT with a duplicate rule per dialect
+  'tests/domains/retained-hours.test.ts', // the kept hours' INSERT … SELECT upsert per dialect
   'tests/domains/suspended-lists.test.ts', // the domain row's share lock is taken on MySQL only
   'tests/console/**', // the browser drives the embedded gateway only
   'tests/capture/**',

@@ -117,6 +117,7 @@ export function createReputationGuard(services: Services, opts: { clock?: () => 
         for (const d of ds.filter((x) => x.status === STATUS.enabled)) {
           const from = starts.get(Number(d.id))!;
           let figures = byStart.get(from);
+          // Kept rows (KEPT_DOMAIN) have no start of their own: theirs was applied when they were kept.
           if (!figures) byStart.set(from, (figures = figuresOf(sumFrom(accountRows, (id) => Math.max(starts.get(id) ?? from, from)))));
           const v: ReputationVerdict = {
             domainId: Number(d.id),
@@ -170,6 +171,7 @@ export function createReputationGuard(services: Services, opts: { clock?: () => 
   }
 
   async function pass(now: number): Promise<{ checked: number; suspended: number[]; held: number[] }> {
+    // Before the check that the guard is on: deletions keep hours either way.
     await pruneKeptHours(db, now);
     const suspended: number[] = [];
     if (!(limits.bouncePercent > 0 || limits.complaintPercent > 0)) return { checked: 0, suspended, held: [] };

@@ -111,8 +111,9 @@ type Checked = DKIMResult & { canonBodyLengthLimited?: boolean; signingHeaders?:
  * covers the report part and the quoted message, so a real report cannot be edited to name another delivery.
  * - A bare domain counts with d= exactly that domain (`.domain`: or one under it). It must sign nothing but reports:
  *   a mailbox provider signs every user's mail with its domain, and a user can send a hand-made report through it.
- * - A reporter address counts with a signature of its domain or a parent domain, and the report's one From being
- *   that address, signed: a provider lets its users send only from their own addresses.
+ * - A reporter address counts with a signature of its domain or a parent up to its organizational domain (never a
+ *   public suffix), the report's one From being that address, signed: a provider lets its users send only from their
+ *   own addresses.
  * - Either way the signature must cover Content-Type (what the report is parsed by) and not carry `l=` (it would
  *   cover only the start of the body), and Content-Type, From, Subject and Message-ID must occur once (DKIM signs
  *   the last copy of a field, the parser reads the first).

@@ -1,4 +1,5 @@
 import { domainToASCII } from 'node:url';
+import { getDomain } from 'tldts';
 import { ipAllowed, parseIpList } from '../auth/ip-list';
 
 /**
@@ -10,7 +11,7 @@ export interface TrustedSources {
   domains: string[];
   /** `.fbl.example.net` (kept without the dot): a signature with this d= or one under it. */
   domainTrees: string[];
-  /** `feedback@fbl.example.net`: the report's one From is this address, signed by its domain or a parent domain. */
+  /** `feedback@fbl.example.net`: the report's one From is this address, signed by its domain or a parent (reporterSigners). */
   reporters: string[];
   /** Addresses and CIDR ranges, matched against the TCP peer of the intake. */
   ips: string[];
@@ -67,13 +68,20 @@ export function signingDomain(d: string): string {
 }
 
 /**
- * The domains that may sign for a reporter address: its own and each parent domain of two labels or more
- * (`feedback@fbl.example.net` → fbl.example.net, example.net), DMARC's relaxed alignment without a suffix list.
+ * The domains that may sign for a reporter address: its own and each parent up to its organizational domain by the
+ * Public Suffix List, private suffixes included (`feedback@fbl.example.co.uk` → fbl.example.co.uk, example.co.uk;
+ * never co.uk; `x@isp.blogspot.com` → isp.blogspot.com only), as DMARC's relaxed alignment. A TLD the list does not
+ * know counts as a suffix of one label (the list's default rule, DMARC's too), so `fbl.corp.internal` may be signed by
+ * corp.internal. A host with no registrable domain (a suffix itself, or an IP literal, which parsing already refuses)
+ * may be signed by its own name only.
  */
 export function reporterSigners(reporter: string): string[] {
-  const labels = reporter.slice(reporter.lastIndexOf('@') + 1).split('.');
+  const host = reporter.slice(reporter.lastIndexOf('@') + 1);
+  const org = getDomain(host, { allowPrivateDomains: true, extractHostname: false });
+  if (!org || (host !== org && !host.endsWith(`.${org}`))) return [host];
+  const labels = host.split('.');
   const out: string[] = [];
-  for (let i = 0; labels.length - i >= 2; i++) out.push(labels.slice(i).join('.'));
+  for (let i = 0; i <= labels.length - org.split('.').length; i++) out.push(labels.slice(i).join('.'));
   return out;
 }
 

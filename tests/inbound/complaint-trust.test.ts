@@ -21,6 +21,9 @@ const TREE = 'loops.example.com';
 /** A mailbox provider: it signs every user's mail with d=provider.example; only its loop's address is listed. */
 const PROVIDER = 'provider.example';
 const REPORTER = `feedback@fbl.${PROVIDER}`;
+/** Reporters under a public suffix of two labels (co.uk) and under a private one (blogspot.com, a suffix of its own). */
+const UK_REPORTER = 'feedback@fbl.example.co.uk';
+const PRIVATE_REPORTER = 'feedback@isp.blogspot.com';
 /** Connections from this loopback address come from the listed (unsigned) feedback loop. */
 const TRUSTED_IP = '127.0.0.2';
 
@@ -47,7 +50,11 @@ async function resolver(name: string, type: string): Promise<string[][]> {
 }
 
 beforeAll(async () => {
-  h = await startHarness({ INBOUND_SMTP_PORT: '0', SMTP_HOST: '127.0.0.1', COMPLAINT_TRUSTED_SOURCES: `${FBL}, .${TREE}, ${REPORTER}, ${TRUSTED_IP}` });
+  h = await startHarness({
+    INBOUND_SMTP_PORT: '0',
+    SMTP_HOST: '127.0.0.1',
+    COMPLAINT_TRUSTED_SOURCES: `${FBL}, .${TREE}, ${REPORTER}, ${UK_REPORTER}, ${PRIVATE_REPORTER}, ${TRUSTED_IP}`,
+  });
   inbound = await startInboundSmtp(h.services, { dkimResolver: resolver });
   s = await senderSetup(h);
   zone.set(`s1._domainkey.${FBL}`, publicTxt(fblKey));
@@ -55,6 +62,7 @@ beforeAll(async () => {
   zone.set('s1._domainkey.evil.test', publicTxt(otherKey));
   zone.set(`s1._domainkey.mail.${TREE}`, publicTxt(fblKey));
   zone.set(`s1._domainkey.${PROVIDER}`, publicTxt(providerKey));
+  for (const d of ['co.uk', 'example.co.uk', 'blogspot.com']) zone.set(`s1._domainkey.${d}`, publicTxt(providerKey));
 });
 afterAll(async () => {
   await inbound.close();
@@ -206,6 +214,27 @@ describe('complaints with COMPLAINT_TRUSTED_SOURCES set', () => {
     const m = await sent('user@dest.test');
     await deliver(await signed(arf(m, 'user@dest.test', { from: `mallory@${PROVIDER}` }), PROVIDER, providerKey));
     await untrusted(m, 'user@dest.test', new RegExp(`d=${PROVIDER} pass \\(From mallory@${PROVIDER} is not a listed reporter of this domain\\)`));
+  });
+
+  it("applies a listed reporter's report signed by its organizational domain by the Public Suffix List (example.co.uk)", async () => {
+    const m = await sent('uk@dest.test');
+    await deliver(await signed(arf(m, 'uk@dest.test', { from: UK_REPORTER }), 'example.co.uk', providerKey));
+    expect(await lastInbound()).toMatchObject({ status: 'processed', note: `complaint for uk@dest.test, DKIM signature of example.co.uk for ${UK_REPORTER}` });
+    expect(await eventTypes(m.id)).toEqual(['queued', 'complained']);
+  });
+
+  it("keeps a listed reporter's report signed by the public suffix above it (co.uk) as untrusted, without looking up its key", async () => {
+    const m = await sent('suffix@dest.test');
+    await deliver(await signed(arf(m, 'suffix@dest.test', { from: UK_REPORTER }), 'co.uk', providerKey));
+    await untrusted(m, 'suffix@dest.test', /no DKIM signature of a trusted source: d=co\.uk \(not verified\)/);
+    expect(asked).toEqual([]);
+  });
+
+  it("keeps a listed reporter's report signed by the private suffix above it (blogspot.com) as untrusted", async () => {
+    const m = await sent('private@dest.test');
+    await deliver(await signed(arf(m, 'private@dest.test', { from: PRIVATE_REPORTER }), 'blogspot.com', providerKey));
+    await untrusted(m, 'private@dest.test', /no DKIM signature of a trusted source: d=blogspot\.com \(not verified\)/);
+    expect(asked).toEqual([]);
   });
 
   it("keeps a listed reporter's report as untrusted when its signature does not cover From", async () => {

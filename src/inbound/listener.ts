@@ -4,6 +4,7 @@ import type { Services } from '../command';
 import { composeHosts, normalizeDomain } from '../domains/names';
 import { processInbound } from './process';
 import { DkimResolver, dkimResolver, dkimVerifier } from './complaint-trust';
+import { cachedDkimResolver, dkimKeyCache } from './dkim-key-cache';
 import { perIpConnectionLimit } from '../smtp/per-ip-limit';
 import { clientPrefix } from '../auth/client-prefix';
 import { canonicalIp } from '../auth/users';
@@ -39,11 +40,12 @@ export interface InboundListener {
 /**
  * The bounce and complaint intake (role smtp): an MX for the MFROM hosts, without AUTH, accepting mail only for
  * those hosts, storing everything it accepts and applying DSN and ARF reports to their deliveries. `dkimResolver`
- * answers the DKIM key lookups of COMPLAINT_TRUSTED_SOURCES (default: DNS_SERVERS, else the system's resolvers).
+ * answers the DKIM key lookups of COMPLAINT_TRUSTED_SOURCES as given (default: DNS_SERVERS, else the system's
+ * resolvers, through a cache of this listener's own: src/inbound/dkim-key-cache.ts).
  */
 export async function startInboundSmtp(services: Services, opts: { dkimResolver?: DkimResolver } = {}): Promise<InboundListener> {
   const { config, logger } = services;
-  const resolver = opts.dkimResolver ?? dkimResolver(config);
+  const resolver = opts.dkimResolver ?? cachedDkimResolver(dkimResolver(config), dkimKeyCache());
   // With COMPLAINT_TRUSTED_SOURCES set every complaint needs mailauth: a broken install fails here, not at the first one.
   if (config.complaintTrustedSources) dkimVerifier();
   // Open to anyone: at most SMTP_MAX_CONNECTIONS_PER_IP connections from one address, as on the relay front.

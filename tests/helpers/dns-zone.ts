@@ -19,6 +19,8 @@ export interface ZoneEntry {
 export interface DnsZone {
   port: number;
   zone: Map<string, ZoneEntry>;
+  /** Every question asked, as `TXT name` (a UDP answer too large is asked again over TCP: two lines). */
+  queries: string[];
   close(): Promise<void>;
 }
 
@@ -36,10 +38,13 @@ export function chunks(value: string, size = 255): string[] {
  */
 export async function startDnsZone(): Promise<DnsZone> {
   const zone = new Map<string, ZoneEntry>();
+  const queries: string[] = [];
   const handle = (request: any, send: (response: any) => void): void => {
     const response: any = Packet.createResponseFromRequest(request);
     const [q] = request.questions;
-    const entry = q ? zone.get(String(q.name).toLowerCase().replace(/\.$/, '')) : undefined;
+    const name = q ? String(q.name).toLowerCase().replace(/\.$/, '') : '';
+    if (q) queries.push(`${Object.entries(Packet.TYPE as Record<string, number>).find(([, n]) => n === q.type)?.[0] ?? q.type} ${name}`);
+    const entry = q ? zone.get(name) : undefined;
     if (!q || !entry) {
       response.header.rcode = 3; // NXDOMAIN
     } else if (entry.rcode !== undefined) {
@@ -82,6 +87,7 @@ export async function startDnsZone(): Promise<DnsZone> {
   return {
     port,
     zone,
+    queries,
     async close() {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => tcp.close(() => resolve()));

@@ -4,7 +4,8 @@
  * `.domain` entry), a reporter address as the report's one From signed by its domain or a parent, or a listed
  * connecting address. Any other is stored as `untrusted` and changes nothing: every recipient of a message knows its
  * VERP address and could otherwise file complaints that add up to a suspension. Reports are real ARF messages over
- * SMTP, signed with keys made here; the intake's DKIM key lookups go to a resolver function the test hands the listener.
+ * SMTP, signed with keys made here; the intake's DKIM key lookups go to a resolver function the test hands the listener,
+ * except on a second listener built as production builds it, whose lookups go to a real DNS server (DNS_SERVERS).
  */
 import crypto from 'node:crypto';
 import nodemailer from 'nodemailer';
@@ -12,6 +13,7 @@ import supertest from 'supertest';
 import { dkimVerify } from 'mailauth';
 import { dkimSign } from 'mailauth/lib/dkim/sign';
 import { InboundListener, startInboundSmtp } from '../../src/inbound/listener';
+import { chunks, DnsZone, startDnsZone } from '../helpers/dns-zone';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 import { reportTarget } from '../helpers/report-target';
 
@@ -29,6 +31,9 @@ const TRUSTED_IP = '127.0.0.2';
 
 let h: Harness;
 let inbound: InboundListener;
+/** The intake as production builds it (no resolver handed in): its key lookups go to `dns`. */
+let dns: DnsZone;
+let production: InboundListener;
 let s: Awaited<ReturnType<typeof senderSetup>>;
 
 const keyOf = () => crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -50,12 +55,16 @@ async function resolver(name: string, type: string): Promise<string[][]> {
 }
 
 beforeAll(async () => {
+  dns = await startDnsZone();
   h = await startHarness({
     INBOUND_SMTP_PORT: '0',
     SMTP_HOST: '127.0.0.1',
     COMPLAINT_TRUSTED_SOURCES: `${FBL}, .${TREE}, ${REPORTER}, ${UK_REPORTER}, ${PRIVATE_REPORTER}, ${TRUSTED_IP}`,
+    DNS_SERVERS: `127.0.0.1:${dns.port}`,
+    DNS_TIMEOUT_MS: '1000',
   });
   inbound = await startInboundSmtp(h.services, { dkimResolver: resolver });
+  production = await startInboundSmtp(h.services);
   s = await senderSetup(h);
   zone.set(`s1._domainkey.${FBL}`, publicTxt(fblKey));
   zone.set(`s1._domainkey.mail.${FBL}`, publicTxt(fblKey));
@@ -66,7 +75,9 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await inbound.close();
+  await production.close();
   await h.close();
+  await dns.close();
 });
 beforeEach(() => {
   asked.length = 0;
@@ -140,9 +151,9 @@ async function signed(
   }
 }
 
-async function deliver(raw: string, localAddress = '127.0.0.1') {
+async function deliver(raw: string, localAddress = '127.0.0.1', to: InboundListener = inbound) {
   return nodemailer
-    .createTransport({ host: '127.0.0.1', port: inbound.port, secure: false, ignoreTLS: true, localAddress } as any)
+    .createTransport({ host: '127.0.0.1', port: to.port, secure: false, ignoreTLS: true, localAddress } as any)
     .sendMail({ envelope: { from: `feedback@${FBL}`, to: [`fbl@sl.${s.domain}`] }, raw });
 }
 
@@ -365,5 +376,55 @@ describe('complaints with COMPLAINT_TRUSTED_SOURCES set', () => {
       .sendMail({ envelope: { from: '', to: [m.verp] }, raw: dsn });
     expect(await lastInbound()).toMatchObject({ kind: 'dsn', status: 'processed', delivery_id: m.id });
     expect(await eventTypes(m.id)).toEqual(['queued', 'bounced']);
+  });
+});
+
+describe('DKIM key lookups of the intake as production builds it', () => {
+  /** The questions `dns` was asked about `name` so far. */
+  const queriesFor = (name: string) => dns.queries.filter((q) => q === `TXT ${name}`).length;
+
+  it('looks a key up once for two reports signed with it', async () => {
+    const name = `s1._domainkey.${FBL}`;
+    dns.zone.set(name, { txt: [chunks(publicTxt(fblKey))] });
+    const first = await sent('cache1@dest.test');
+    await deliver(await signed(arf(first, 'cache1@dest.test'), FBL, fblKey), '127.0.0.1', production);
+    expect(await lastInbound()).toMatchObject({ status: 'processed', delivery_id: first.id, note: `complaint for cache1@dest.test, DKIM signature of ${FBL}` });
+    const once = queriesFor(name);
+    expect(once).toBeGreaterThan(0);
+
+    const second = await sent('cache2@dest.test');
+    await deliver(await signed(arf(second, 'cache2@dest.test'), FBL, fblKey), '127.0.0.1', production);
+    expect(await lastInbound()).toMatchObject({ status: 'processed', delivery_id: second.id });
+    expect(queriesFor(name)).toBe(once);
+  });
+
+  it('keeps "no such key" for a while: a report signed with an unpublished key, sent twice, costs one lookup', async () => {
+    const name = `s1._domainkey.unpublished.${TREE}`;
+    const m = await sent('nokey@dest.test');
+    const raw = await signed(arf(m, 'nokey@dest.test'), `unpublished.${TREE}`, fblKey);
+    await deliver(raw, '127.0.0.1', production);
+    await untrusted(m, 'nokey@dest.test', new RegExp(`d=unpublished\\.${TREE.replace(/\./g, '\\.')} neutral \\(no key\\)`));
+    const once = queriesFor(name);
+    expect(once).toBeGreaterThan(0);
+    await deliver(raw, '127.0.0.1', production);
+    await untrusted(m, 'nokey@dest.test', /neutral \(no key\)/);
+    expect(queriesFor(name)).toBe(once);
+  });
+
+  it('looks a key up again after a lookup that failed for now (SERVFAIL), and applies the report sent again', async () => {
+    const name = `s1._domainkey.mail.${TREE}`;
+    dns.zone.set(name, { rcode: 2 });
+    const m = await sent('servfail@dest.test');
+    const raw = await signed(arf(m, 'servfail@dest.test'), `mail.${TREE}`, fblKey);
+    await expect(deliver(raw, '127.0.0.1', production)).rejects.toMatchObject({ responseCode: 451 });
+    await untrusted(m, 'servfail@dest.test', /temperror.*answered 451 for a retry$/);
+    const failed = queriesFor(name);
+    expect(failed).toBeGreaterThan(0);
+
+    dns.zone.set(name, { txt: [chunks(publicTxt(fblKey))] });
+    await deliver(raw, '127.0.0.1', production);
+    expect(queriesFor(name)).toBeGreaterThan(failed);
+    expect(await lastInbound()).toMatchObject({ status: 'processed', delivery_id: m.id });
+    expect(await eventTypes(m.id)).toEqual(['queued', 'complained']);
   });
 });

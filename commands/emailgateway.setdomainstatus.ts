@@ -4,16 +4,18 @@
  * Enabled) and holds its waiting deliveries (src/delivery/suspension-hold.ts); Status=Enabled lifts a suspension:
  * the held deliveries go out, the domain is Enabled again if its required records passed their last check, else
  * Approval Pending (Disabled if its owner had disabled it before the admin suspended it), and the reputation guard
- * counts its outcomes from the next whole hour on. Records `domain.suspended` (reason `admin`) or
- * `domain.unsuspended`. Reply: DomainID, Status (the new one), Changed, and HeldDeliveries (suspend) or
- * ReleasedDeliveries (lift) when it changed. Errors: 1 missing DomainID,
- * 2 domain not found, 3 Status is not Enabled or Suspended, 4 Enabled asked for a domain that is not Suspended.
+ * counts its outcomes from the lift on (the lift's hour net of what it held then). Records `domain.suspended`
+ * (reason `admin`) or `domain.unsuspended`. Reply: DomainID, Status (the new one), Changed, and HeldDeliveries
+ * (suspend) or ReleasedDeliveries (lift) when it changed. Errors: 1 missing DomainID, 2 domain not found,
+ * 3 Status is not Enabled or Suspended, 4 Enabled asked for a domain that is not Suspended.
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { recordDomainEvents } from '../src/domains/domain-events';
 import { DomainRow, parseRecords, STATUS } from '../src/domains/domains';
 import { enqueueReleased, holdDomainQueue, Released, releaseDomainQueue } from '../src/delivery/suspension-hold';
+import { hourCounts } from '../src/domains/reputation-figures';
+import { hourOf } from '../src/stats/rollups';
 
 export default defineCommand({
   name: 'emailgateway.setdomainstatus',
@@ -52,7 +54,11 @@ export default defineCommand({
       // As user.senderdomain.update: only a domain whose required records passed their last probe sends again.
       const verified = parseRecords(row).every((r) => !r.required || r.ok === true);
       const status = before === STATUS.disabled ? STATUS.disabled : verified ? STATUS.enabled : STATUS.pending;
-      await trx('sender_domains').where({ id }).update({ status, reputation_from: now, updated_at: now });
+      // The lift's hour also holds what caused the suspension: the guard counts it net of what it holds now.
+      const base = await hourCounts(trx, id, hourOf(now));
+      await trx('sender_domains')
+        .where({ id })
+        .update({ status, reputation_from: now, reputation_base: JSON.stringify(base), updated_at: now });
       const { released, count } = await releaseDomainQueue(trx, id, now);
       await recordDomainEvents(trx, row, [{ type: 'domain.unsuspended', data: { status, released_deliveries: count } }], now);
       return { DomainID: id, Status: status, Changed: true, ReleasedDeliveries: count, event: 'domain.unsuspended', released, now };

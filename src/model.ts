@@ -63,6 +63,8 @@ export interface DomainRow extends HostSettings {
   dkim_previous_remove_at?: number | null;
   /** The reputation guard counts outcomes from here on (set when an admin lifts a suspension). */
   reputation_from?: number | null;
+  /** What the lift's hour held at the lift (JSON {type: count}): the guard counts that hour net of it. */
+  reputation_base?: string | null;
 }
 
 /** What an account key (`sk_live_…`) may do: the two permissions of the CyberPanel/platform dashboards. */

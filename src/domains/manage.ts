@@ -177,14 +177,14 @@ export const SUSPENDED_DELETE_MESSAGE =
  */
 export async function deleteDomain(ctx: CommandContext, row: DomainRow): Promise<boolean> {
   const deleted = await ctx.db.transaction(async (trx) => {
-    const q = trx('sender_domains').where({ id: row.id, user_id: ctx.user!.id }).first('status', 'domain', 'reputation_from');
+    const q = trx('sender_domains').where({ id: row.id, user_id: ctx.user!.id }).first('status', 'domain', 'reputation_from', 'reputation_base');
     const current = (trx.client.config.client === 'mysql2' ? await q.forUpdate() : await q) as
-      { status: string; domain: string; reputation_from: number | null } | undefined;
+      { status: string; domain: string; reputation_from: number | null; reputation_base: string | null } | undefined;
     if (!current) return 0;
     if (current.status === STATUS.suspended) throw new CommandError(SUSPENDED_DELETE_CODE, SUSPENDED_DELETE_MESSAGE);
     const now = Date.now();
     await retainSuppressions(trx, { id: row.id, user_id: ctx.user!.id, domain: current.domain }, now);
-    await retainHours(trx, { id: row.id, user_id: ctx.user!.id, reputation_from: current.reputation_from }, now);
+    await retainHours(trx, { id: row.id, user_id: ctx.user!.id, reputation_from: current.reputation_from, reputation_base: current.reputation_base }, now);
     await trx('domain_api_keys').where({ domain_id: row.id }).delete();
     await trx('smtp_credentials').where({ domain_id: row.id }).delete();
     // Its message history goes with it (messages, deliveries and suppressions cascade; events have no key).

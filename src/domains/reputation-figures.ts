@@ -1,5 +1,5 @@
 import type { Db } from '../db';
-import { HARD_BOUNCES, HOUR_MS, hourOf } from '../stats/rollups';
+import { HARD_BOUNCES, hourOf } from '../stats/rollups';
 import { percentOf } from '../stats/reputation';
 
 /** The window the rates are taken over: the current UTC hour and the 23 before it. */
@@ -10,8 +10,10 @@ export interface GuardedDomain {
   id: number;
   user_id: number;
   status?: string;
-  /** Outcomes count from the first whole hour after this (an admin's lift); null: the whole window. */
+  /** Outcomes count from this on (an admin's lift); null: the whole window. */
   reputation_from: number | null;
+  /** What the lift's hour held at the lift (JSON Counts, written with reputation_from): that hour counts net of it. */
+  reputation_base?: string | null;
 }
 
 /** A domain's or an account's outcomes over the window, and the rates the limits apply to. */
@@ -39,9 +41,49 @@ export const GUARD_TYPES = ['delivered', 'bounced', HARD_BOUNCES, 'complained'];
 /** Domain ids per rollup query (well under SQLite's bound-parameter limit). */
 const IDS_PER_QUERY = 400;
 
-/** The first hour of the window that counts for the domain: none before its last lift. */
+/** The domain's last lift if its hour is in the window, else null: one before the window changes nothing. */
+export function liftOf(d: GuardedDomain, now: number): number | null {
+  const from = d.reputation_from === null || d.reputation_from === undefined ? null : Number(d.reputation_from);
+  return from !== null && hourOf(from) >= hourOf(now) - WINDOW_HOURS + 1 ? from : null;
+}
+
+/**
+ * The first hour of the window that counts for the domain: none before its last lift. The lift's own hour is one
+ * (its rollup row also holds what caused the suspension: it counts net of the base, countFrom).
+ */
 export function firstHour(d: GuardedDomain, now: number): number {
-  return Math.max(hourOf(now) - WINDOW_HOURS + 1, Math.ceil(Number(d.reputation_from ?? 0) / HOUR_MS));
+  const lift = liftOf(d, now);
+  return lift === null ? hourOf(now) - WINDOW_HOURS + 1 : hourOf(lift);
+}
+
+/** Where a domain's figures start: an hour, and what that hour held before the lift (null: count it whole). */
+export interface Start {
+  hour: number;
+  base: Counts | null;
+}
+
+/** The domain's own start: its first hour, net of its lift's base when that hour is the lift's. */
+export function startOf(d: GuardedDomain, now: number): Start {
+  const lift = liftOf(d, now);
+  if (lift === null) return { hour: firstHour(d, now), base: null };
+  return { hour: hourOf(lift), base: d.reputation_base ? (JSON.parse(d.reputation_base) as Counts) : null };
+}
+
+/** A row's count from the start on: nothing before it, the start's hour net of the base (never below 0). */
+export function countFrom(r: HourRow, s: Start): number {
+  const bucket = Number(r.bucket);
+  if (bucket < s.hour) return 0;
+  const n = Number(r.count);
+  return bucket === s.hour && s.base ? Math.max(0, n - (s.base[r.type] ?? 0)) : n;
+}
+
+/** The domain's counts of the guard's types in one hour, for a lift's base (in the lift's transaction). */
+export async function hourCounts(db: Db, domainId: number, hour: number): Promise<Counts> {
+  const rows: { type: string; count: number }[] = await db('stats_rollup')
+    .where({ domain_id: domainId, unit: 'h', bucket: hour })
+    .whereIn('type', GUARD_TYPES)
+    .select('type', 'count');
+  return Object.fromEntries(rows.map((r) => [r.type, Number(r.count)]));
 }
 
 /** The domains' hourly rows of the types the limits use, from hour `from` on (chunked by domain). */
@@ -59,10 +101,13 @@ export async function hourRows(db: Db, ids: number[], from: number): Promise<Hou
   return out;
 }
 
-/** Rows added up by type, each counted only from `fromOf(its domain)` on. */
-export function sumFrom(rows: HourRow[], fromOf: (domainId: number) => number): Counts {
+/** Rows added up by type, each counted only from `startAt(its domain)` on (countFrom). */
+export function sumFrom(rows: HourRow[], startAt: (domainId: number) => Start): Counts {
   const c: Counts = {};
-  for (const r of rows) if (Number(r.bucket) >= fromOf(Number(r.domain_id))) c[r.type] = (c[r.type] ?? 0) + Number(r.count);
+  for (const r of rows) {
+    const n = countFrom(r, startAt(Number(r.domain_id)));
+    if (n > 0) c[r.type] = (c[r.type] ?? 0) + n;
+  }
   return c;
 }
 
@@ -73,8 +118,8 @@ export function sumFrom(rows: HourRow[], fromOf: (domainId: number) => number): 
 export async function flaggedDomainCounts(db: Db, domains: GuardedDomain[], now: number): Promise<Map<number, Counts>> {
   const byDomain = new Map<number, Counts>();
   if (!domains.length) return byDomain;
-  const from = new Map(domains.map((d) => [Number(d.id), firstHour(d, now)]));
-  const earliest = Math.min(...from.values());
+  const from = new Map(domains.map((d) => [Number(d.id), startOf(d, now)]));
+  const earliest = Math.min(...[...from.values()].map((s) => s.hour));
   const flagged: { domain_id: number }[] = await db('stats_rollup')
     .whereIn('domain_id', [...from.keys()])
     .where('unit', 'h')
@@ -89,9 +134,10 @@ export async function flaggedDomainCounts(db: Db, domains: GuardedDomain[], now:
   );
   for (const r of rows) {
     const id = Number(r.domain_id);
-    if (Number(r.bucket) < from.get(id)!) continue;
+    if (Number(r.bucket) < from.get(id)!.hour) continue;
+    const n = countFrom(r, from.get(id)!);
     const c = byDomain.get(id) ?? byDomain.set(id, {}).get(id)!;
-    c[r.type] = (c[r.type] ?? 0) + Number(r.count);
+    c[r.type] = (c[r.type] ?? 0) + n;
   }
   return byDomain;
 }
@@ -115,10 +161,10 @@ export function figuresOf(...counts: Counts[]): ReputationFigures {
 
 /**
  * The accounts that could be over a limit on all their domains added up: those whose whole window (every domain,
- * lifted or not) has enough outcomes and enough hard bounces or complaints for it. A narrower window (a lift) only
- * has fewer of each, so an account this leaves out cannot be over; most accounts with a stray bounce are left out
- * here, in one aggregate query, before any of their hourly rows are read. `kept`: each account's hours of deleted
- * domains in the window (retained-hours.ts), counted as its domains' are.
+ * lifted or not) has enough outcomes and enough hard bounces or complaints for it. A narrower window (a lift, its
+ * hour net of its base) only has fewer of each, so an account this leaves out cannot be over; most accounts with a
+ * stray bounce are left out here, in one aggregate query, before any of their hourly rows are read. `kept`: each
+ * account's hours of deleted domains in the window (retained-hours.ts), counted as its domains' are.
  */
 export async function accountsNearLimits(
   db: Db,

@@ -3,14 +3,17 @@ import { passLoop } from '../pass-loop';
 import {
   accountsNearLimits,
   figuresOf,
-  firstHour,
   flaggedDomainCounts,
   GuardedDomain,
   hourRows,
+  liftOf,
   ReputationFigures,
+  Start,
+  startOf,
   sumFrom,
   WINDOW_HOURS,
 } from './reputation-figures';
+import { HOUR_MS, hourOf } from '../stats/rollups';
 import { holdDomainQueue } from '../delivery/suspension-hold';
 import { recordDomainEvents } from './domain-events';
 import { keptHours, pruneKeptHours } from './retained-hours';
@@ -55,7 +58,7 @@ export interface ReputationGuard {
  * message's VERP address. A suspension is a conditional UPDATE from Enabled (and the reputation_from it was judged
  * with), so with several workers each domain is suspended once, with one `domain.suspended` event (and its webhook
  * calls), and never over a lift made during the pass. Only an admin lifts it (emailgateway.setdomainstatus); the guard
- * then counts from the next whole hour on (`reputation_from`).
+ * then counts from the lift on (`reputation_from`): the lift's hour net of what it held at the lift (`reputation_base`).
  */
 export function createReputationGuard(services: Services, opts: { clock?: () => number; timer?: boolean } = {}): ReputationGuard {
   const { db, config, logger } = services;
@@ -84,10 +87,10 @@ export function createReputationGuard(services: Services, opts: { clock?: () => 
    * Accounts judged on all their domains added up, so that a bad list spread over several domains (each under the
    * minimum volume or the rate), or moved to a new domain after a suspension, is caught. Only accounts with two
    * domains or more and one Enabled (a single domain's figures are its own verdict), and only those near a limit
-   * (accountsNearLimits). Each Enabled domain is judged on the account's hours from its own last lift on: a suspended
-   * sibling's hours count against a domain added since, but not against one the admin lifted after them (else a
-   * domain lifted on its own, its sibling left suspended, would be suspended again at the next pass). Returns the
-   * verdicts over a limit, carrying the account's figures, and the accounts judged. A deleted domain's kept hours
+   * (accountsNearLimits). Each Enabled domain is judged on the account's hours from its own last lift on (startFor):
+   * a suspended sibling's hours count against a domain added since, but not against one the admin lifted after them
+   * (else a domain lifted on its own, its sibling left suspended, would be suspended again at the next pass). Returns
+   * the verdicts over a limit, carrying the account's figures, and the accounts judged. A deleted domain's kept hours
    * (retained-hours.ts) count as one more domain's, toward the two as well: else deleting all but one domain would
    * leave that one judged on its own figures alone, which is the escape the kept hours close.
    */
@@ -99,26 +102,40 @@ export function createReputationGuard(services: Services, opts: { clock?: () => 
     for (let i = 0; i < users.length; i += CHUNK) {
       const domains: GuardedDomain[] = await db('sender_domains')
         .whereIn('user_id', users.slice(i, i + CHUNK))
-        .select('id', 'user_id', 'status', 'reputation_from');
+        .select('id', 'user_id', 'status', 'reputation_from', 'reputation_base');
       const byUser = new Map<number, GuardedDomain[]>();
       for (const d of domains) (byUser.get(Number(d.user_id)) ?? byUser.set(Number(d.user_id), []).get(Number(d.user_id))!).push(d);
       const domainCount = (u: number, ds: GuardedDomain[]) => ds.length + (kept.rows.has(u) ? 1 : 0);
       const several = [...byUser].filter(([u, ds]) => domainCount(u, ds) > 1 && ds.some((d) => d.status === STATUS.enabled));
       if (!several.length) continue;
-      const starts = new Map(several.flatMap(([, ds]) => ds).map((d) => [Number(d.id), firstHour(d, now)]));
-      const rows = await hourRows(db, [...starts.keys()], Math.min(...starts.values()));
+      const all = several.flatMap(([, ds]) => ds);
+      const starts = new Map(all.map((d) => [Number(d.id), startOf(d, now)]));
+      const lifts = new Map(all.map((d) => [Number(d.id), liftOf(d, now)]));
+      const rows = await hourRows(db, [...starts.keys()], Math.min(...[...starts.values()].map((st) => st.hour)));
       const rowsOf = new Map<number, typeof rows>();
       for (const r of rows) (rowsOf.get(Number(r.domain_id)) ?? rowsOf.set(Number(r.domain_id), []).get(Number(r.domain_id))!).push(r);
+      /**
+       * Where domain `id`'s hours start for a domain last lifted at `lift`: its own start (net of its base) unless the
+       * judged domain's lift came after it. Then from that lift on, but only from the next whole hour: how much of
+       * the lift's hour the sibling had before it is not known (its base is the judged domain's own only). Kept rows
+       * (KEPT_DOMAIN) have no start of their own: theirs was applied when they were kept.
+       */
+      const startFor = (lift: number | null, id: number): Start => {
+        const own = starts.get(id);
+        const theirs = lifts.get(id);
+        if (lift === null) return own ?? { hour: hourOf(now) - WINDOW_HOURS + 1, base: null };
+        if (own && theirs !== null && theirs !== undefined && theirs >= lift) return own;
+        return { hour: Math.max(own?.hour ?? 0, Math.ceil(lift / HOUR_MS)), base: null };
+      };
       for (const [u, ds] of several) {
         const accountRows = [...ds.flatMap((d) => rowsOf.get(Number(d.id)) ?? []), ...(kept.rows.get(u) ?? [])];
-        // Per start hour, not per domain: most domains share one (never lifted), so a reseller's thousand domains cost
+        // Per lift, not per domain: most domains share one (none in the window), so a reseller's thousand domains cost
         // one sum, not a thousand.
-        const byStart = new Map<number, ReputationFigures>();
+        const byLift = new Map<number | null, ReputationFigures>();
         for (const d of ds.filter((x) => x.status === STATUS.enabled)) {
-          const from = starts.get(Number(d.id))!;
-          let figures = byStart.get(from);
-          // Kept rows (KEPT_DOMAIN) have no start of their own: theirs was applied when they were kept.
-          if (!figures) byStart.set(from, (figures = figuresOf(sumFrom(accountRows, (id) => Math.max(starts.get(id) ?? from, from)))));
+          const lift = lifts.get(Number(d.id))!;
+          let figures = byLift.get(lift);
+          if (!figures) byLift.set(lift, (figures = figuresOf(sumFrom(accountRows, (id) => startFor(lift, id)))));
           const v: ReputationVerdict = {
             domainId: Number(d.id),
             userId: Number(d.user_id),
@@ -184,7 +201,7 @@ export function createReputationGuard(services: Services, opts: { clock?: () => 
         .where('id', '>', after)
         .orderBy('id')
         .limit(CHUNK)
-        .select('id', 'user_id', 'reputation_from');
+        .select('id', 'user_id', 'reputation_from', 'reputation_base');
       if (!rows.length) break;
       after = Number(rows[rows.length - 1].id);
       checked += rows.length;

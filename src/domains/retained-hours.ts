@@ -1,6 +1,6 @@
 import { isMysql, type Db } from '../db';
 import { hourOf } from '../stats/rollups';
-import { type Counts, firstHour, GUARD_TYPES, type GuardedDomain, type HourRow, sumFrom, WINDOW_HOURS } from './reputation-figures';
+import { type Counts, GUARD_TYPES, type GuardedDomain, type HourRow, startOf, sumFrom, WINDOW_HOURS } from './reputation-figures';
 
 /**
  * A deleted domain's hours still in the guard's window, kept for its owner
@@ -12,17 +12,23 @@ export const KEPT_DOMAIN = 0;
 
 /**
  * In the deleting transaction, before the rollups cascade away: one INSERT … SELECT, added into the hours already kept
- * from earlier deletions. Only from the domain's own start (its last lift): hours a lift forgave stay forgiven.
+ * from earlier deletions. Only from the domain's own start (its last lift), the lift's hour net of its base
+ * (countFrom): outcomes a lift forgave stay forgiven, those after it are kept.
  */
 export async function retainHours(trx: Db, domain: GuardedDomain, now: number): Promise<void> {
   const addUp = isMysql(trx)
     ? 'on duplicate key update retained_reputation_hours.count = retained_reputation_hours.count + values(count)'
     : 'on conflict (user_id, bucket, type) do update set count = count + excluded.count';
+  const start = startOf(domain, now);
+  // The row's base: its type's in the start's hour, 0 elsewhere (and without a base). Compared before it is
+  // subtracted, as count is unsigned on MariaDB.
+  const base = `case when bucket = ? then case type ${GUARD_TYPES.map(() => 'when ? then ?').join(' ')} else 0 end else 0 end`;
+  const baseArgs = [start.hour, ...GUARD_TYPES.flatMap((t) => [t, start.base?.[t] ?? 0])];
   await trx.raw(
     'insert into retained_reputation_hours (user_id, bucket, type, count) ' +
-      `select ?, bucket, type, count from stats_rollup where domain_id = ? and unit = 'h' and bucket >= ? and count > 0 ` +
-      `and type in (${GUARD_TYPES.map(() => '?').join(', ')}) ${addUp}`,
-    [domain.user_id, domain.id, firstHour(domain, now), ...GUARD_TYPES],
+      `select ?, bucket, type, count - ${base} from stats_rollup where domain_id = ? and unit = 'h' and bucket >= ? ` +
+      `and count > ${base} and type in (${GUARD_TYPES.map(() => '?').join(', ')}) ${addUp}`,
+    [domain.user_id, ...baseArgs, domain.id, start.hour, ...baseArgs, ...GUARD_TYPES],
   );
 }
 
@@ -40,7 +46,7 @@ export async function keptHours(db: Db, now: number): Promise<{ rows: Map<number
     const u = Number(user_id);
     (rows.get(u) ?? rows.set(u, []).get(u)!).push({ ...r, domain_id: KEPT_DOMAIN });
   }
-  return { rows, sums: new Map([...rows].map(([u, rs]) => [u, sumFrom(rs, () => start)])) };
+  return { rows, sums: new Map([...rows].map(([u, rs]) => [u, sumFrom(rs, () => ({ hour: start, base: null }))])) };
 }
 
 /** Hours past the window count for nothing: pruned by each guard pass, which reads the table anyway. */

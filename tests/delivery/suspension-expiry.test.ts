@@ -30,7 +30,7 @@ const setStatus = (domainId: number, Status: string) =>
   rig.h.call({ Command: 'emailgateway.setdomainstatus', AdminAPIKey: rig.h.adminKey, DomainID: domainId, Status });
 /** The guard's figures of the domain over its window, as a pass reads them. */
 const guardFigures = async (domainId: number) =>
-  figuresOf(sumFrom(await hourRows(rig.h.services.db, [domainId], hourOf(Date.now()) - WINDOW_HOURS + 1), () => 0));
+  figuresOf(sumFrom(await hourRows(rig.h.services.db, [domainId], hourOf(Date.now()) - WINDOW_HOURS + 1), () => ({ hour: 0, base: null })));
 const heldCount = async (heldBy: string | null) =>
   Number((await rig.h.services.db('deliveries').where({ status: 'held', held_by: heldBy }).count({ n: '*' }))[0].n);
 

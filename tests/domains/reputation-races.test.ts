@@ -122,7 +122,7 @@ describe('races of the reputation guard', () => {
     expect(pass.suspended).toEqual([]);
     expect((await row(s.domainId)).status).toBe('Enabled');
     expect(await eventsOf(s.domainId)).toEqual(['domain.suspended:admin', 'domain.unsuspended:Enabled']);
-    // And the next pass counts from the next whole hour on: the same figures do not suspend it either.
+    // And the next pass counts the lift's hour net of what it held at the lift: the same figures do not suspend it either.
     expect((await guard.runOnce()).suspended).toEqual([]);
     expect((await row(s.domainId)).status).toBe('Enabled');
   });

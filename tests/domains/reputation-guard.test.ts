@@ -4,6 +4,7 @@ import { hourOf } from '../../src/stats/rollups';
 import { startWebhookWorker, WebhookWorker } from '../../src/webhooks/worker';
 import { addDomain, createUser, markRecordsVerified, senderSetup, uniqueDomain } from '../helpers/harness';
 import { RelayRig, startRelayRig } from '../helpers/rig';
+import { roomInTheHour } from '../helpers/same-hour';
 import { smtpError, waitFor } from '../helpers/sink';
 import { Receiver, startReceiver } from '../webhooks/receiver';
 
@@ -38,10 +39,44 @@ afterAll(async () => {
 
 type Sender = Awaited<ReturnType<typeof senderSetup>>;
 
-/** Sends `good` and `bad` messages from the sender and waits until every one has its outcome. */
+/** How many of the domain's deliveries are in one of `statuses`. */
+const deliveriesIn = (domainId: number, statuses: string[]) =>
+  rig.h.services
+    .db('deliveries')
+    .join('messages', 'messages.id', 'deliveries.message_id')
+    .where('messages.domain_id', domainId)
+    .whereIn('deliveries.status', statuses)
+    .count({ n: '*' })
+    .then(([{ n }]) => Number(n));
+/** The domain's bounces (any class) in its hourly rollups. */
+const bouncesOf = (domainId: number) =>
+  rig.h.services
+    .db('stats_rollup')
+    .where({ domain_id: domainId, unit: 'h', type: 'bounced' })
+    .sum({ c: 'count' })
+    .then((rows) => Number(rows[0].c ?? 0));
+/** Waits until the domain has `outcomes` delivered or bounced deliveries and `bounces` bounces in its rollups. */
+async function outcomesCounted(domainId: number, outcomes: number, bounces: number) {
+  await waitFor(async () => (await deliveriesIn(domainId, ['delivered', 'bounced'])) >= outcomes, 30000, 'every outcome');
+  // The rollups are written with each event; wait for the last bounce's to be counted.
+  await waitFor(async () => (await bouncesOf(domainId)) >= bounces);
+}
+/** `good` addresses the sink takes and `bad` ones it refuses as unknown (or as `prefix` says). */
+function mix(good: number, bad: number, prefix = 'bad', suffix = '') {
+  const tag = Math.random().toString(36).slice(2, 8) + suffix;
+  return [...Array.from({ length: good }, (_, i) => `ok${i}-${tag}@dest.test`), ...Array.from({ length: bad }, (_, i) => `${prefix}${i}-${tag}@dest.test`)];
+}
+
+/** Sends `good` and `bad` messages from the sender and waits until every one has its outcome (and earlier ones'). */
 async function sendMix(s: Sender, good: number, bad: number, prefix = 'bad') {
-  const tag = Math.random().toString(36).slice(2, 8);
-  const to = [...Array.from({ length: good }, (_, i) => `ok${i}-${tag}@dest.test`), ...Array.from({ length: bad }, (_, i) => `${prefix}${i}-${tag}@dest.test`)];
+  const [outcomesBefore, bouncesBefore] = [await deliveriesIn(s.domainId, ['delivered', 'bounced']), await bouncesOf(s.domainId)];
+  const to = mix(good, bad, prefix);
+  await sendBatch(s, to);
+  await outcomesCounted(s.domainId, outcomesBefore + to.length, bouncesBefore + bad);
+}
+
+/** One message to each address, accepted through the v1 door. */
+async function sendBatch(s: Sender, to: string[]) {
   const res = await supertest(rig.h.app)
     .post('/api/v1/email/batch')
     .set('Authorization', `Bearer ${s.key}`)
@@ -56,24 +91,6 @@ async function sendMix(s: Sender, good: number, bad: number, prefix = 'bad') {
       })),
     });
   expect(res.body.Accepted).toBe(to.length);
-  const db = rig.h.services.db;
-  await waitFor(
-    async () => {
-      const [{ n }] = await db('deliveries')
-        .join('messages', 'messages.id', 'deliveries.message_id')
-        .where('messages.domain_id', s.domainId)
-        .whereIn('deliveries.status', ['delivered', 'bounced'])
-        .count({ n: '*' });
-      return Number(n) >= to.length;
-    },
-    30000,
-    'every outcome',
-  );
-  // The rollups are written with each event; wait for the last bounce's to be counted.
-  await waitFor(async () => {
-    const rows = await db('stats_rollup').where({ domain_id: s.domainId, unit: 'h', type: 'bounced' }).sum({ c: 'count' });
-    return Number(rows[0].c ?? 0) >= bad;
-  });
 }
 
 const admin = (params: Record<string, unknown>) => rig.h.call({ Command: 'emailgateway.setdomainstatus', AdminAPIKey: rig.h.adminKey, ...params });
@@ -237,6 +254,52 @@ describe('the reputation guard', () => {
     expect(sent.body.MessageID).toEqual(expect.any(String));
   }, 90000);
 
+  it("counts the released backlog's outcomes from the lift on, in the lift's own hour, and not those before it", async () => {
+    await roomInTheHour(60);
+    const s = await senderSetup(rig.h);
+    await recordsVerified(s.domainId);
+    // The backlog: 12 messages the destination defers until the test says (8 it then takes, 4 unknown: 33 %).
+    let deferring = true;
+    const refuse = rig.sink.onRcpt;
+    rig.sink.onRcpt = (a) => (deferring && a.includes('-held@') ? smtpError(451, '4.3.0 Try again later') : refuse?.(a));
+    try {
+      await sendBatch(s, mix(8, 4, 'bad', '-held'));
+      await waitFor(
+        async () => {
+          const [{ n }] = await rig.h.services
+            .db('deliveries')
+            .join('messages', 'messages.id', 'deliveries.message_id')
+            .where('messages.domain_id', s.domainId)
+            .where('deliveries.attempts', '>=', 1)
+            .count({ n: '*' });
+          return Number(n) === 12;
+        },
+        15000,
+        'the backlog deferred once',
+      );
+      // The outcomes that cause the suspension: 6 of 12 unknown (50 %).
+      await sendMix(s, 6, 6);
+      expect((await guard.runOnce()).suspended).toEqual([s.domainId]);
+      await waitFor(async () => (await deliveriesIn(s.domainId, ['held'])) === 12, 15000, 'the backlog held');
+
+      // Lifted: the backlog is released (and deferred again for now). The hour's outcomes from before the lift
+      // alone do not suspend it again.
+      expect(await admin({ DomainID: s.domainId, Status: 'Enabled' })).toMatchObject({ Status: 'Enabled', ReleasedDeliveries: 12 });
+      expect((await guard.runOnce()).suspended).toEqual([]);
+      expect(await status(s.domainId)).toBe('Enabled');
+
+      // The backlog goes out in the same hour: its outcomes alone are over the limit.
+      deferring = false;
+      await outcomesCounted(s.domainId, 24, 10);
+      expect((await guard.runOnce()).suspended).toEqual([s.domainId]);
+      const events = await rig.h.services.db('domain_events').where({ domain_id: s.domainId, type: 'domain.suspended' }).orderBy('id');
+      expect(events).toHaveLength(2);
+      expect(JSON.parse(events[1].data)).toMatchObject({ reason: 'bounce_rate', scope: 'domain', outcomes: 12, hard_bounced: 4, delivered: 8 });
+    } finally {
+      rig.sink.onRcpt = refuse;
+    }
+  }, 120000);
+
   it("gives back an owner's Disabled when the admin lifts a suspension made over it", async () => {
     const s = await senderSetup(rig.h);
     await recordsVerified(s.domainId);
@@ -274,6 +337,15 @@ describe('the reputation guard, by account', () => {
       { domain_id: domainId, unit: 'h', bucket: bucket(), type: 'bounced', count: hard, unique_count: 0 },
       { domain_id: domainId, unit: 'h', bucket: bucket(), type: 'bounced_hard', count: hard, unique_count: 0 },
     ]);
+  /** More of this hour's figures for the domain (added into its rows). */
+  const more = async (domainId: number, delivered: number, hard: number) => {
+    for (const [type, n] of [
+      ['delivered', delivered],
+      ['bounced', hard],
+      ['bounced_hard', hard],
+    ] as const)
+      await rig.h.services.db('stats_rollup').where({ domain_id: domainId, unit: 'h', bucket: bucket(), type }).increment('count', n);
+  };
   const suspension = async (domainId: number) => {
     const e = await rig.h.services.db('domain_events').where({ domain_id: domainId, type: 'domain.suspended' }).first('data');
     return e ? JSON.parse(e.data) : undefined;
@@ -339,6 +411,26 @@ describe('the reputation guard, by account', () => {
     expect((await guard.runOnce()).suspended).toEqual([]);
     expect(await status(clean)).toBe('Enabled');
     expect(await status(s.domainId)).toBe('Suspended');
+  });
+
+  it("counts a lifted domain's outcomes after the lift, in the lift's hour, for its sibling's verdict", async () => {
+    await roomInTheHour(30);
+    // The bad one over on its own (12 outcomes, 6 hard: 50 %); its sibling under the limit with it (32, 6: 18.75 %).
+    const s = await senderSetup(rig.h);
+    const sibling = await another(s);
+    await figures(s.domainId, 6, 6);
+    await figures(sibling, 20, 0);
+    expect((await guard.runOnce()).suspended).toEqual([s.domainId]);
+    await recordsVerified(s.domainId);
+    expect(await admin({ DomainID: s.domainId, Status: 'Enabled' })).toMatchObject({ Status: 'Enabled' });
+    // The lift's hour as it was at the lift: nobody is over.
+    expect((await guard.runOnce()).suspended).toEqual([]);
+
+    // After the lift, in the same hour: 3 delivered and 6 hard bounces, under the minimum of 10 alone, but the
+    // account is over with them (29 outcomes, 6 hard: 20.7 %), not with the hour's earlier ones counted again.
+    await more(s.domainId, 3, 6);
+    expect((await guard.runOnce()).suspended).toEqual([sibling]);
+    expect(await suspension(sibling)).toMatchObject({ reason: 'bounce_rate', scope: 'account', account_domains: 2, outcomes: 29, hard_bounced: 6 });
   });
 
   it('counts the mass stop in accounts: one tenant with three bad domains is suspended, not taken for the installation', async () => {

@@ -5,7 +5,8 @@
  */
 import { createReputationGuard, ReputationGuard } from '../../src/domains/reputation-guard';
 import { HOUR_MS, hourOf } from '../../src/stats/rollups';
-import { addDomain, Harness, senderSetup, startHarness, uniqueDomain } from '../helpers/harness';
+import { addDomain, Harness, markRecordsVerified, senderSetup, startHarness, uniqueDomain } from '../helpers/harness';
+import { roomInTheHour } from '../helpers/same-hour';
 
 let h: Harness;
 let guard: ReputationGuard;
@@ -101,6 +102,29 @@ it("keeps no hour from before the deleted domain's last lift: its sibling stays 
 
   expect((await guard.runOnce()).suspended).toEqual([]);
   expect(await status(sibling)).toBe('Enabled');
+});
+
+it("keeps the lift's hour net of what it held at the lift: the outcomes after it, not those that caused the suspension", async () => {
+  await roomInTheHour(30);
+  const s = await senderSetup(h);
+  await figures(s.domainId, 6, 6);
+  expect((await guard.runOnce()).suspended).toEqual([s.domainId]);
+  await markRecordsVerified(h, s.domainId);
+  expect(await h.call({ Command: 'emailgateway.setdomainstatus', AdminAPIKey: h.adminKey, DomainID: s.domainId, Status: 'Enabled' })).toMatchObject({
+    Status: 'Enabled',
+  });
+  // After the lift, in the same hour: 4 more delivered, 1 more hard bounce.
+  for (const [type, n] of [
+    ['delivered', 4],
+    ['bounced', 1],
+    ['bounced_hard', 1],
+  ] as const)
+    await h.services
+      .db('stats_rollup')
+      .where({ domain_id: s.domainId, unit: 'h', bucket: hourOf(Date.now()), type })
+      .increment('count', n);
+  await deleteDomain(s, s.domainId);
+  expect(await kept(s.userId)).toEqual(['0:bounced=1', '0:bounced_hard=1', '0:delivered=4']);
 });
 
 it('prunes kept hours once they leave the window; deleting the account removes the rest', async () => {

@@ -431,7 +431,7 @@ describe('the reputation guard, by account', () => {
     await more(s.domainId, 3, 6);
     expect((await guard.runOnce()).suspended).toEqual([sibling]);
     expect(await suspension(sibling)).toMatchObject({ reason: 'bounce_rate', scope: 'account', account_domains: 2, outcomes: 29, hard_bounced: 6 });
-  });
+  }, 90000); // roomInTheHour may wait up to 30 s first
 
   it('counts the mass stop in accounts: one tenant with three bad domains is suspended, not taken for the installation', async () => {
     const s = await senderSetup(rig.h);

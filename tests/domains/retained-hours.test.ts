@@ -125,7 +125,7 @@ it("keeps the lift's hour net of what it held at the lift: the outcomes after it
       .increment('count', n);
   await deleteDomain(s, s.domainId);
   expect(await kept(s.userId)).toEqual(['0:bounced=1', '0:bounced_hard=1', '0:delivered=4']);
-});
+}, 90000); // roomInTheHour may wait up to 30 s first
 
 it('prunes kept hours once they leave the window; deleting the account removes the rest', async () => {
   const s = await senderSetup(h);

@@ -34,8 +34,8 @@ export async function addOne(ctx: CommandContext, domainId: number, p: Params) {
 }
 
 /**
- * Refused while the domain is Suspended: its bounces and complaints are the evidence the admin reviews, and taking them
- * off would let the lift mail them again. The domain row is share-locked on MySQL, so a suspension committed first
+ * Refused while the domain is Suspended: its bounces and complaints are the evidence the admin reviews, and the
+ * backlog the lift releases is checked against them at delivery. The domain row is share-locked on MySQL, so a suspension committed first
  * is seen and one asked for meanwhile waits for this delete.
  */
 export async function deleteOne(ctx: CommandContext, domainId: number, p: Params) {

@@ -3,6 +3,7 @@ import { recordEvents } from '../events/record';
 import type { Services } from '../command';
 import { classifyReply, enhancedCode } from '../delivery/classify';
 import { addSuppression } from '../suppression/suppressions';
+import { whitelisted } from '../suppression/scopes';
 import { complaintVerdict, DkimResolver, dkimResolver } from './complaint-trust';
 import type { InboundMail } from './mail';
 import { DeliveryRef, matchReport } from './match';
@@ -154,6 +155,8 @@ export async function processInbound(
   if (r.action === 'failed') {
     // The reporting MTA gave up: the delivery is bounced whatever the class; only an address-level failure suppresses.
     const verdict = classifyReply(dsnBasicCode(r), reply, r.status);
+    // As a refusal at delivery (send-attempt.ts): the account's whitelist overrules the suppression, not the bounce.
+    const suppress = verdict.suppress && !(await whitelisted(services.db, target.user_id, target.recipient));
     const fresh = await services.db.transaction(async (trx) => {
       const row = await lockDelivery(trx, target);
       if (!row || row.status === 'bounced') return false;
@@ -161,7 +164,7 @@ export async function processInbound(
         .where({ id: target.id })
         .update({ status: 'bounced', bounce_class: verdict.class, last_reply: reply, finished_at: Date.now(), updated_at: Date.now(), lease_until: null });
       await event(services, target, 'bounced', { source: 'dsn', bounce_class: verdict.class, smtp_reply: reply, status: r.status }, trx);
-      if (verdict.suppress) await addSuppression(trx, target.domain_id, target.recipient, 'hard_bounce', reply);
+      if (suppress) await addSuppression(trx, target.domain_id, target.recipient, 'hard_bounce', reply);
       return true;
     });
     if (!fresh) return finish('dsn', 'duplicate', `${target.recipient} already bounced`, target.id);

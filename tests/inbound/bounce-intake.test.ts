@@ -193,6 +193,20 @@ describe('bounce and complaint intake', () => {
     expect(await lastInbound()).toMatchObject({ kind: 'dsn', status: 'processed', delivery_id: m.id });
   });
 
+  it("bounces a whitelisted address by DSN without suppressing it, as at delivery (the account's whitelist)", async () => {
+    const set = (Entries: string[]) => h.call({ Command: 'suppression.whitelist.set', SessionID: s.sessionId, Entries });
+    expect(await set(['vip@dest.test'])).toMatchObject({ Success: true });
+    try {
+      const m = await sent('vip@dest.test');
+      await deliver(m.verp, postfixDsn(m.verp, 'vip@dest.test', '5.1.1', '550 5.1.1 <vip@dest.test>: Recipient address rejected: User unknown'));
+      expect(await h.services.db('deliveries').where({ id: m.id }).first()).toMatchObject({ status: 'bounced', bounce_class: 'hard' });
+      expect(await h.services.db('suppressions').where({ domain_id: s.domainId, email: 'vip@dest.test' })).toEqual([]);
+      expect(await lastInbound()).toMatchObject({ kind: 'dsn', status: 'processed', delivery_id: m.id });
+    } finally {
+      expect(await set([])).toMatchObject({ Success: true });
+    }
+  });
+
   it('applies a DSN to the VERP address of an IDN domain (smtp-server hands its host over in Unicode)', async () => {
     const { domain, domainId, key } = await idnSender();
     const m = await sent('idn-gone@dest.test', { sender: { ...s, domain, domainId, key } });

@@ -177,6 +177,9 @@ export const SUSPENDED_DELETE_MESSAGE =
  */
 export async function deleteDomain(ctx: CommandContext, row: DomainRow): Promise<boolean> {
   const deleted = await ctx.db.transaction(async (trx) => {
+    // The account's row first, as createDomain: two deletions of one account's domains add into the same kept rows
+    // (retained.ts, retained-hours.ts), and their upserts on new keys would deadlock on MariaDB if run side by side.
+    await lockUserRow(trx, ctx.user!.id);
     const q = trx('sender_domains').where({ id: row.id, user_id: ctx.user!.id }).first('status', 'domain', 'reputation_from', 'reputation_base');
     const current = (trx.client.config.client === 'mysql2' ? await q.forUpdate() : await q) as
       { status: string; domain: string; reputation_from: number | null; reputation_base: string | null } | undefined;

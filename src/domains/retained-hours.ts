@@ -19,6 +19,11 @@ export async function retainHours(trx: Db, domain: GuardedDomain, now: number): 
   const addUp = isMysql(trx)
     ? 'on duplicate key update retained_reputation_hours.count = retained_reputation_hours.count + values(count)'
     : 'on conflict (user_id, bucket, type) do update set count = count + excluded.count';
+  // The account's hours past the window go first: with the guard off (no pass prunes) the table still stays bounded.
+  await trx('retained_reputation_hours')
+    .where({ user_id: domain.user_id })
+    .where('bucket', '<', hourOf(now) - WINDOW_HOURS + 1)
+    .delete();
   const start = startOf(domain, now);
   // The row's base: its type's in the start's hour, 0 elsewhere (and without a base). Compared before it is
   // subtracted, as count is unsigned on MariaDB.

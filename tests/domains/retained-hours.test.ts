@@ -15,6 +15,8 @@ beforeAll(async () => {
   h = await startHarness({ REPUTATION_MIN_MESSAGES: '10', REPUTATION_SUSPEND_BOUNCE_PERCENT: '20' });
   guard = createReputationGuard(h.services, { timer: false });
 }, 60000);
+// Each test's rows and the labels kept() gives them (hours before the current one) must fall in one hour.
+beforeEach(() => roomInTheHour(30), 60000);
 // Each test's figures are its own: an account an earlier test left over must not be judged again.
 afterEach(async () => {
   await h.services.db('stats_rollup').delete();
@@ -142,4 +144,17 @@ it('prunes kept hours once they leave the window; deleting the account removes t
 
   expect(await h.call({ Command: 'user.delete', AdminAPIKey: h.adminKey, UserID: s.userId })).toMatchObject({ Success: true });
   expect(await kept(s.userId)).toEqual([]);
+});
+
+it("drops the account's kept hours past the window at its next deletion, with no guard pass to prune them", async () => {
+  const s = await senderSetup(h);
+  const sibling = await another(s);
+  // An hour kept a day and more ago (the guard off, say: no pass pruned it) and one still in the window.
+  await h.services.db('retained_reputation_hours').insert([
+    { user_id: s.userId, bucket: hourOf(Date.now()) - 30, type: 'delivered', count: 7 },
+    { user_id: s.userId, bucket: hourOf(Date.now()) - 3, type: 'delivered', count: 2 },
+  ]);
+  await figures(sibling, 4, 0);
+  await deleteDomain(s, sibling);
+  expect(await kept(s.userId)).toEqual(['3:delivered=2', '0:delivered=4']);
 });

@@ -72,6 +72,13 @@ function fields(head: string): Field[] {
 
 const value = (f: Field) => f.text.slice(f.text.indexOf(':') + 1).replace(/\r?\n/g, '');
 
+/**
+ * Whether a DKIM-Signature has an l= tag: it covers only the start of the body, so it is never trusted, and it is not
+ * handed to mailauth, whose verifier prints a debug line to stdout for each whose l= exceeds the body (anyone could
+ * fill the logs so).
+ */
+const hasBodyLength = (f: Field) => /(?:^|;)\s*l\s*=/i.test(value(f));
+
 /** A DKIM-Signature's d= as written (the first d= tag), compared as signingDomain does; '' without one. */
 const signatureDomain = (f: Field) => signingDomain((/(?:^|;)\s*d\s*=([^;]*)/i.exec(value(f))?.[1] ?? '').replace(/\s+/g, ''));
 
@@ -138,7 +145,10 @@ export async function complaintVerdict(sources: TrustedSources, mail: InboundMai
   const all = fields(head);
   const signatures = all.filter((f) => f.key === 'dkim-signature');
   if (!signatures.length) return untrusted('no DKIM signature');
-  const listed = signatures.filter((f) => listedSigner(sources, signatureDomain(f))).slice(0, MAX_VERIFIED_SIGNATURES);
+  const ofListed = signatures.filter((f) => listedSigner(sources, signatureDomain(f)));
+  const listed = ofListed.filter((f) => !hasBodyLength(f)).slice(0, MAX_VERIFIED_SIGNATURES);
+  const said = [...new Set(ofListed.filter(hasBodyLength).map((f) => `d=${signatureDomain(f)} with l= (it covers only the start of the body; not verified)`))];
+  if (!listed.length && said.length) return untrusted(`no DKIM signature of a trusted source verified: ${said.join(', ')}`);
   if (!listed.length) {
     const names = [...new Set(signatures.map((f) => `d=${signatureDomain(f) || '(none)'}`))].slice(0, 5).join(', ');
     return untrusted(`no DKIM signature of a trusted source: ${names} (not verified)`);
@@ -165,7 +175,6 @@ export async function complaintVerdict(sources: TrustedSources, mail: InboundMai
   const { results } = await dkimVerifier()(copy, { resolver: guarded });
   const checked = (results as Checked[]).filter((r) => r.signingDomain);
   const from = fromAddress(all);
-  const said: string[] = [];
   for (const r of checked) {
     const d = signingDomain(r.signingDomain);
     const result = `d=${r.signingDomain} ${r.status.result}`;

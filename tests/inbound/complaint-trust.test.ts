@@ -323,7 +323,22 @@ describe('complaints with COMPLAINT_TRUSTED_SOURCES set', () => {
     const m = await sent('partial@dest.test');
     const raw = arf(m, 'partial@dest.test');
     await deliver(await signed(raw, FBL, fblKey, 40));
-    await untrusted(m, 'partial@dest.test', new RegExp(`no DKIM signature of a trusted source verified: d=${FBL} pass`));
+    await untrusted(m, 'partial@dest.test', new RegExp(`no DKIM signature of a trusted source verified: d=${FBL} with l= \\(it covers only`));
+  });
+
+  it('does not hand an l= signature to mailauth: an l= past the end of the body prints nothing to stdout', async () => {
+    const m = await sent('past-end@dest.test');
+    // mailauth's verifier console.logs "TOTAL … EXPECTING …" for a signature whose l= exceeds the body it hashed.
+    const raw = (await signed(arf(m, 'past-end@dest.test'), FBL, fblKey, 40)).replace(/\bl=40\b/, 'l=999999');
+    expect(raw).toContain('l=999999');
+    const log = jest.spyOn(console, 'log');
+    try {
+      await deliver(raw);
+      await untrusted(m, 'past-end@dest.test', new RegExp(`d=${FBL} with l= \\(it covers only the start of the body; not verified\\)`));
+      expect(log.mock.calls.filter((c) => c[0] === 'TOTAL')).toEqual([]);
+    } finally {
+      log.mockRestore();
+    }
   });
 
   it('applies an unsigned report from a listed address', async () => {

@@ -4,7 +4,7 @@ import type { Services } from '../command';
 import { classifyReply, enhancedCode } from '../delivery/classify';
 import { addSuppression } from '../suppression/suppressions';
 import { whitelisted } from '../suppression/scopes';
-import { complaintVerdict, DkimResolver, dkimResolver } from './complaint-trust';
+import { complaintVerdict, DkimResolver } from './complaint-trust';
 import type { InboundMail } from './mail';
 import { DeliveryRef, matchReport } from './match';
 import { DsnRecipient, parseReport, Report, REPORT_PARSE_BYTES } from './report';
@@ -89,7 +89,8 @@ async function delayReported(trx: Knex.Transaction, d: DeliveryRef, since: numbe
 export async function processInbound(
   services: Services,
   mail: InboundMail,
-  opts: { dkimResolver?: DkimResolver } = {},
+  // Required: the listener's, cached (dkim-key-cache.ts); a default here would look every key up again.
+  opts: { dkimResolver: DkimResolver },
 ): Promise<{ id: number; status: string; note: string; retry?: boolean }> {
   const [id] = await services.db('inbound_messages').insert({
     received_at: Date.now(),
@@ -128,7 +129,7 @@ export async function processInbound(
     const sources = services.config.complaintTrustedSources;
     let source = '';
     if (sources) {
-      const verdict = await complaintVerdict(sources, mail, opts.dkimResolver ?? dkimResolver(services.config));
+      const verdict = await complaintVerdict(sources, mail, opts.dkimResolver);
       services.metrics.complaintSource(verdict.trusted ? 'trusted' : verdict.retry ? 'retry' : 'untrusted');
       if (!verdict.trusted) {
         const note = `complaint for ${target.recipient} not applied: ${verdict.why}`;

@@ -42,6 +42,8 @@ export const commands = lazyCommandTable({
   'emailgateway.dailystats': () => require('./emailgateway.dailystats') as typeof import('./emailgateway.dailystats'),
   'emailgateway.deleteapi': () => require('./emailgateway.deleteapi') as typeof import('./emailgateway.deleteapi'),
   'emailgateway.deletedomain': () => require('./emailgateway.deletedomain') as typeof import('./emailgateway.deletedomain'),
+  'emailgateway.deleteretainedsuppression': () =>
+    require('./emailgateway.deleteretainedsuppression') as typeof import('./emailgateway.deleteretainedsuppression'),
   'emailgateway.deletesmtp': () => require('./emailgateway.deletesmtp') as typeof import('./emailgateway.deletesmtp'),
   'emailgateway.deletesuppression.public': () => require('./emailgateway.deletesuppression.public') as typeof import('./emailgateway.deletesuppression.public'),
   'emailgateway.deletesuppression': () => require('./emailgateway.deletesuppression') as typeof import('./emailgateway.deletesuppression'),
@@ -65,6 +67,7 @@ export const commands = lazyCommandTable({
   'emailgateway.getmessagelog': () => require('./emailgateway.getmessagelog') as typeof import('./emailgateway.getmessagelog'),
   'emailgateway.getmessages': () => require('./emailgateway.getmessages') as typeof import('./emailgateway.getmessages'),
   'emailgateway.getmessagetimeline': () => require('./emailgateway.getmessagetimeline') as typeof import('./emailgateway.getmessagetimeline'),
+  'emailgateway.getretainedsuppressions': () => require('./emailgateway.getretainedsuppressions') as typeof import('./emailgateway.getretainedsuppressions'),
   'emailgateway.getsmtps': () => require('./emailgateway.getsmtps') as typeof import('./emailgateway.getsmtps'),
   'emailgateway.getsuppressions.public': () => require('./emailgateway.getsuppressions.public') as typeof import('./emailgateway.getsuppressions.public'),
   'emailgateway.getsuppressions': () => require('./emailgateway.getsuppressions') as typeof import('./emailgateway.getsuppressions'),

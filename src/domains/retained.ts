@@ -1,4 +1,5 @@
 import { isMysql, type Db } from '../db';
+import { formatTime } from '../auth/users';
 
 /**
  * What a recipient asked for, or their mailbox proved, outlives the sender domain it was recorded under
@@ -36,4 +37,53 @@ export async function restoreSuppressions(trx: Db, userId: number, domainId: num
  */
 function keepFirst(trx: Db, column: string): string {
   return isMysql(trx) ? `on duplicate key update ${column} = ${column}` : 'on conflict do nothing';
+}
+
+export interface RetainedFilter {
+  domain?: string;
+  query?: string;
+  reason?: string;
+  startFrom: number;
+  count: number;
+}
+
+/**
+ * What the owner's deleted domains kept, newest deletion first, for the owner to see and correct (a recipient's
+ * erasure request, an unsubscribe recorded in error): otherwise these rows would be invisible until the name came back.
+ */
+export async function listRetained(db: Db, userId: number, f: RetainedFilter) {
+  const q = db('retained_suppressions').where({ user_id: userId });
+  if (f.domain) q.where({ domain: f.domain });
+  if (f.query) q.whereRaw(`email like ? escape '!'`, [`%${f.query.toLowerCase().replace(/[!%_]/g, (c) => '!' + c)}%`]);
+  if (f.reason) q.where({ reason: f.reason });
+  const [{ n }] = await q.clone().count({ n: '*' });
+  const rows = (await q
+    .orderBy([{ column: 'retained_at', order: 'desc' }, 'domain', 'email'])
+    .limit(f.count)
+    .offset(f.startFrom)) as {
+    domain: string;
+    email: string;
+    reason: string;
+    detail: string;
+    created_at: number;
+    retained_at: number;
+  }[];
+  return {
+    TotalRecords: Number(n),
+    Suppressions: rows.map((r) => ({
+      Domain: r.domain,
+      EmailAddress: r.email,
+      Reason: r.reason,
+      Detail: r.detail,
+      CreatedAt: formatTime(Number(r.created_at)),
+      RetainedAt: formatTime(Number(r.retained_at)),
+    })),
+  };
+}
+
+/** Forgets a kept address: under one deleted domain's name, or under every one of the owner's when `domain` is absent. */
+export async function forgetRetained(db: Db, userId: number, email: string, domain?: string): Promise<number> {
+  const q = db('retained_suppressions').where({ user_id: userId, email: email.toLowerCase() });
+  if (domain) q.where({ domain });
+  return Number(await q.delete());
 }

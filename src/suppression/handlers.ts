@@ -71,3 +71,12 @@ export const PUBLIC_ERRORS = {
   13: 'Invalid SenderAPIKey',
   429: 'Too many requests',
 };
+
+/** The kept lists of deleted domains (emailgateway.getretainedsuppressions, deleteretainedsuppression). */
+export const RETAINED_ERRORS = {
+  1: 'Invalid Domain (a domain name)',
+  3: 'Missing required parameter (EmailAddress)',
+  4: 'Invalid email address',
+  5: 'Email address is not kept from a deleted domain',
+  6: 'Invalid paging or filter value (StartFrom ≥ 0, RetrieveCount 1-100, Reason hard_bounce, complaint or unsubscribe)',
+};

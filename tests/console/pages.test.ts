@@ -1,6 +1,7 @@
 import path from 'node:path';
 import zlib from 'node:zlib';
 import type { Page } from 'playwright-core';
+import { addSuppression } from '../../src/suppression/suppressions';
 import { ConsoleRig, startConsoleRig } from '../helpers/console-rig';
 import { waitFor } from '../helpers/sink';
 
@@ -21,6 +22,8 @@ const domain = 'pages.example.com';
 
 let rig: ConsoleRig;
 let page: Page;
+/** The user's session from the setup, for checking through the API what the console did. */
+let userSession: string;
 
 interface PageSpec {
   /** Screenshot name. */
@@ -60,9 +63,15 @@ const WIDE_SHOTS = new Set(['domains', 'lists', 'templates']);
 beforeAll(async () => {
   rig = await startConsoleRig();
   const { sessionId: SessionID, domainId: DomainID } = await rig.userWithDomain(username, password, domain);
+  userSession = SessionID;
   await rig.ok({ Command: 'emailgateway.addapi', SessionID, DomainID, Description: 'production' });
   await rig.ok({ Command: 'emailgateway.addsmtp', SessionID, DomainID });
   await rig.ok({ Command: 'emailgateway.addsuppression', SessionID, DomainID, EmailAddress: 'bounced@inbox.test' });
+  // A deleted domain's kept unsubscribe and hard bounce: the Suppressions page lists them under their own heading.
+  const oldId = (await rig.ok({ Command: 'emailgateway.adddomain', SessionID, DomainName: 'old.pages.example.com' })).NewSenderDomainID;
+  await addSuppression(rig.gateway.services.db, oldId, 'left@inbox.test', 'unsubscribe', 'clicked the link');
+  await addSuppression(rig.gateway.services.db, oldId, 'gone@inbox.test', 'hard_bounce', '550 5.1.1 no such user');
+  await rig.ok({ Command: 'emailgateway.deletedomain', SessionID, DomainID: oldId });
   await rig.ok({ Command: 'emailgateway.addwebhook', SessionID, DomainID, Event: 'delivery', WebhookURL: rig.receiver.url('/hooks/pages') });
   const listId = (await rig.ok({ Command: 'list.create', SessionID, SubscriberListName: 'Members', SenderEmailAddress: `news@${domain}` })).ListID;
   for (const email of ['one@inbox.test', 'two@inbox.test']) {
@@ -202,6 +211,27 @@ describe('console: every page, both widths', () => {
     await page.getByRole('alert').filter({ hasText: 'Postern did not answer: check that it is running and reachable.' }).waitFor();
     expect(await page.locator('[data-action=add-suppression]').getAttribute('aria-busy')).toBe('false');
     await page.unroute('**/api.php');
+  });
+
+  it('lists what a deleted domain kept on the Suppressions page and forgets an address after a confirmation', async () => {
+    await reach({ name: 'suppressions', nav: 'Suppressions', heading: 'Suppressions' });
+    const section = page.locator('[data-testid=kept-suppressions]');
+    const left = section.locator('tr[data-email="left@inbox.test"]');
+    await left.waitFor();
+    expect(await left.getAttribute('data-domain')).toBe('old.pages.example.com');
+    expect(await left.locator('td[data-label=Reason]').textContent()).toBe('unsubscribe');
+    await left.locator('[data-action=forget-kept]').click();
+    // Asked first: nothing is forgotten yet.
+    await left.getByText('Forget? If old.pages.example.com is added again').waitFor();
+    const kept = async () =>
+      (await rig.ok({ Command: 'emailgateway.getretainedsuppressions', SessionID: userSession, Domain: 'old.pages.example.com' })).Suppressions.map(
+        (k: { EmailAddress: string }) => k.EmailAddress,
+      );
+    expect(await kept()).toEqual(['gone@inbox.test', 'left@inbox.test']);
+    await left.locator('[data-action=forget-kept-confirm]').click();
+    await left.waitFor({ state: 'detached' });
+    await section.locator('tr[data-email="gone@inbox.test"]').waitFor();
+    expect(await kept()).toEqual(['gone@inbox.test']);
   });
 
   it('reaches every admin page in one click at both widths', async () => {

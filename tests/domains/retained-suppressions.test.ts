@@ -97,3 +97,86 @@ it('a second deletion keeps what the first kept and what came after; deleting th
   expect(await h.call({ Command: 'user.delete', AdminAPIKey: h.adminKey, Users: String(s.userId) })).toMatchObject({ Success: true });
   expect(await h.services.db('retained_suppressions').where({ user_id: s.userId }).count({ n: '*' })).toEqual([{ n: 0 }]);
 });
+
+describe('the owner sees and forgets what deleted domains kept', () => {
+  const kept = (sessionId: string, extra: Record<string, unknown> = {}) =>
+    h.call({ Command: 'emailgateway.getretainedsuppressions', SessionID: sessionId, ...extra });
+  const forget = (sessionId: string, extra: Record<string, unknown>) =>
+    h.call({ Command: 'emailgateway.deleteretainedsuppression', SessionID: sessionId, ...extra });
+
+  it('lists them by domain, newest deletion first, with reason, detail and both dates; filters and pages them; another account sees none', async () => {
+    const s = await senderSetup(h);
+    const second = `second.${s.domain}`;
+    const secondId = await addDomain(h, s.sessionId, second);
+    await suppressAll(s.sessionId, s.domainId);
+    await addSuppression(h.services.db, secondId, 'gone@dest.test', 'hard_bounce', '550 5.1.1 no such user');
+    await deleteDomain(s.sessionId, s.domainId);
+    // A later deletion: its rows come first.
+    await h.services
+      .db('retained_suppressions')
+      .where({ user_id: s.userId })
+      .update({ retained_at: Date.now() - 60_000 });
+    await deleteDomain(s.sessionId, secondId);
+
+    const all = await kept(s.sessionId);
+    expect(all).toMatchObject({ Success: true, TotalRecords: 4 });
+    expect(all.Suppressions.map((k: any) => [k.Domain, k.EmailAddress, k.Reason])).toEqual([
+      [second, 'gone@dest.test', 'hard_bounce'],
+      [s.domain, 'gone@dest.test', 'hard_bounce'],
+      [s.domain, 'spam@dest.test', 'complaint'],
+      [s.domain, 'unsub@dest.test', 'unsubscribe'],
+    ]);
+    expect(all.Suppressions[0]).toMatchObject({ Detail: '550 5.1.1 no such user', CreatedAt: expect.stringMatching(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/) });
+    expect(all.Suppressions[1].RetainedAt < all.Suppressions[0].RetainedAt).toBe(true);
+
+    // The name in any case (and with a trailing dot) finds the stored one.
+    expect((await kept(s.sessionId, { Domain: `${s.domain.toUpperCase()}.` })).TotalRecords).toBe(3);
+    expect((await kept(s.sessionId, { Reason: 'complaint' })).Suppressions.map((k: any) => k.EmailAddress)).toEqual(['spam@dest.test']);
+    // Query matches part of the address; % and _ are literal.
+    expect((await kept(s.sessionId, { Query: 'UNSUB@' })).Suppressions.map((k: any) => k.EmailAddress)).toEqual(['unsub@dest.test']);
+    expect((await kept(s.sessionId, { Query: '%' })).TotalRecords).toBe(0);
+    const page = await kept(s.sessionId, { StartFrom: 3, RetrieveCount: 2 });
+    expect(page).toMatchObject({ TotalRecords: 4 });
+    expect(page.Suppressions.map((k: any) => k.EmailAddress)).toEqual(['unsub@dest.test']);
+
+    const other = await createUser(h);
+    expect(await kept(other.sessionId)).toMatchObject({ Success: true, TotalRecords: 0, Suppressions: [] });
+    expect(await kept(other.sessionId, { Domain: s.domain })).toMatchObject({ Success: true, TotalRecords: 0 });
+  });
+
+  it('forgets an address under one name, or under all of them without Domain: re-adding the name no longer restores it', async () => {
+    const s = await senderSetup(h);
+    const second = `second.${s.domain}`;
+    const secondId = await addDomain(h, s.sessionId, second);
+    await suppressAll(s.sessionId, s.domainId);
+    await addSuppression(h.services.db, secondId, 'spam@dest.test', 'complaint', 'second');
+    await deleteDomain(s.sessionId, s.domainId);
+    await deleteDomain(s.sessionId, secondId);
+
+    // Another account cannot reach them: the same answer as an address never kept.
+    const other = await createUser(h);
+    expect(await forget(other.sessionId, { Domain: s.domain, EmailAddress: 'unsub@dest.test' })).toMatchObject({ Success: false, ErrorCode: 5 });
+    expect(await forget(s.sessionId, { Domain: s.domain, EmailAddress: 'nobody@dest.test' })).toMatchObject({ Success: false, ErrorCode: 5 });
+
+    expect(await forget(s.sessionId, { Domain: s.domain, EmailAddress: ' Unsub@Dest.test ' })).toMatchObject({ Success: true, Deleted: 1 });
+    // Without Domain: every name's record of the address.
+    expect(await forget(s.sessionId, { EmailAddress: 'spam@dest.test' })).toMatchObject({ Success: true, Deleted: 2 });
+    expect((await kept(s.sessionId)).Suppressions.map((k: any) => `${k.Domain} ${k.EmailAddress}`)).toEqual([`${s.domain} gone@dest.test`]);
+
+    const again = await addDomain(h, s.sessionId, s.domain);
+    expect(await listed(s.sessionId, again)).toEqual({ 'gone@dest.test': 'hard_bounce' });
+  });
+
+  it('answers bad input with the commands’ own codes, and changes nothing', async () => {
+    const s = await senderSetup(h);
+    await suppressAll(s.sessionId, s.domainId);
+    await deleteDomain(s.sessionId, s.domainId);
+    expect(await kept(s.sessionId, { Domain: 'not a domain' })).toMatchObject({ Success: false, ErrorCode: [1] });
+    expect(await kept(s.sessionId, { RetrieveCount: 101 })).toMatchObject({ Success: false, ErrorCode: [6] });
+    expect(await kept(s.sessionId, { Reason: 'manual' })).toMatchObject({ Success: false, ErrorCode: [6] });
+    expect(await forget(s.sessionId, {})).toMatchObject({ Success: false, ErrorCode: [3] });
+    expect(await forget(s.sessionId, { EmailAddress: 'unsub@dest.test\r\nBcc: x@y.test' })).toMatchObject({ Success: false, ErrorCode: [4] });
+    expect(await forget(s.sessionId, { Domain: '127.0.0.1', EmailAddress: 'unsub@dest.test' })).toMatchObject({ Success: false, ErrorCode: [1] });
+    expect((await kept(s.sessionId)).TotalRecords).toBe(3);
+  });
+});

@@ -100,6 +100,83 @@ function List({ domainId, search, suspended }: { domainId: number; search: Paged
   );
 }
 
+interface Kept {
+  Domain: string;
+  EmailAddress: string;
+  Reason: string;
+  Detail: string;
+  CreatedAt: string;
+  RetainedAt: string;
+}
+
+/**
+ * What deleted domains kept (restored if the name is added again): shown only when there is some, so the owner can
+ * see it and forget an address (an erasure request, an unsubscribe recorded in error). Paged locally, not in the URL.
+ */
+function KeptFromDeleted() {
+  const [from, setFrom] = useState(0);
+  const load = useLoad(() => call('emailgateway.getretainedsuppressions', { StartFrom: from, RetrieveCount: SIZE }), [from]);
+  if (!load.data?.TotalRecords && !load.error) return null;
+  return (
+    <section class="card" data-testid="kept-suppressions">
+      <h2>Kept from deleted domains</h2>
+      <p class="muted">These come back if you add the domain again. Forget an address to mail it from that domain again.</p>
+      <LoadState load={load}>
+        {(r) => (
+          <>
+            <table class="grid">
+              <thead>
+                <tr>
+                  <th>Domain</th>
+                  <th>Address</th>
+                  <th>Reason</th>
+                  <th>Detail</th>
+                  <th>Since</th>
+                  <th>Kept since</th>
+                  <th />
+                </tr>
+              </thead>
+              <tbody>
+                {(r.Suppressions as Kept[]).map((k) => (
+                  <tr key={`${k.Domain} ${k.EmailAddress}`} data-email={k.EmailAddress} data-domain={k.Domain}>
+                    <td data-label="Domain" class="wrap">
+                      {k.Domain}
+                    </td>
+                    <td data-label="Address" class="wrap">
+                      {k.EmailAddress}
+                    </td>
+                    <td data-label="Reason">{k.Reason}</td>
+                    <td data-label="Detail" class="wrap">
+                      {k.Detail}
+                    </td>
+                    <td data-label="Since">{time(k.CreatedAt)}</td>
+                    <td data-label="Kept since">{time(k.RetainedAt)}</td>
+                    <td>
+                      <ConfirmAction
+                        question={`Forget? If ${k.Domain} is added again, mail to this address will be sent.`}
+                        name="forget-kept"
+                        confirmLabel="Forget"
+                        onRun={async () => {
+                          await call('emailgateway.deleteretainedsuppression', { Domain: k.Domain, EmailAddress: k.EmailAddress });
+                          if (from && r.Suppressions.length === 1) setFrom(Math.max(0, from - SIZE));
+                          else await load.reload();
+                        }}
+                      >
+                        Forget
+                      </ConfirmAction>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+            <Pager from={from} size={SIZE} total={r.TotalRecords} onFrom={setFrom} />
+          </>
+        )}
+      </LoadState>
+    </section>
+  );
+}
+
 /** The suppression list of one domain: hard bounces, complaints, unsubscribes and manual entries. */
 export function Suppressions() {
   const { load, selected: remembered, select } = useDomains();
@@ -124,6 +201,7 @@ export function Suppressions() {
           </>
         )}
       </LoadState>
+      <KeptFromDeleted />
     </section>
   );
 }

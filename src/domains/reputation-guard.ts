@@ -39,6 +39,11 @@ export interface ReputationVerdict extends ReputationFigures {
   scope: 'domain' | 'account';
   /** For an account's: how many domains the account has. */
   domains?: number;
+  /**
+   * For an account's: the latest reputation_from of the account's domains when its figures were read (null: none
+   * lifted). Its siblings' lifts move where their hours count from (startFor), so a lift since voids it too.
+   */
+  accountFrom?: number | null;
 }
 
 export interface ReputationGuard {
@@ -57,8 +62,9 @@ export interface ReputationGuard {
  * `minComplaints` of them as well as the rate: the intake takes reports from anyone, and any recipient knows a
  * message's VERP address. A suspension is a conditional UPDATE from Enabled (and the reputation_from it was judged
  * with), so with several workers each domain is suspended once, with one `domain.suspended` event (and its webhook
- * calls), and never over a lift made during the pass. Only an admin lifts it (emailgateway.setdomainstatus); the guard
- * then counts from the lift on (`reputation_from`): the lift's hour net of what it held at the lift (`reputation_base`).
+ * calls), and never over a lift made during the pass (the domain's own, or for an account's verdict any of the
+ * account's). Only an admin lifts it (emailgateway.setdomainstatus); the guard then counts from the lift on
+ * (`reputation_from`): the lift's hour net of what it held at the lift (`reputation_base`).
  */
 export function createReputationGuard(services: Services, opts: { clock?: () => number; timer?: boolean } = {}): ReputationGuard {
   const { db, config, logger } = services;
@@ -128,6 +134,7 @@ export function createReputationGuard(services: Services, opts: { clock?: () => 
         return { hour: Math.max(own?.hour ?? 0, Math.ceil(lift / HOUR_MS)), base: null };
       };
       for (const [u, ds] of several) {
+        const seen = ds.map(fromOf).reduce<number | null>((m, f) => (f !== null && (m === null || f > m) ? f : m), null);
         const accountRows = [...ds.flatMap((d) => rowsOf.get(Number(d.id)) ?? []), ...(kept.rows.get(u) ?? [])];
         // Per lift, not per domain: most domains share one (none in the window), so a reseller's thousand domains cost
         // one sum, not a thousand.
@@ -142,6 +149,7 @@ export function createReputationGuard(services: Services, opts: { clock?: () => 
             from: fromOf(d),
             scope: 'account',
             domains: domainCount(u, ds),
+            accountFrom: seen,
             ...figures,
           };
           if (figures.outcomes >= limits.minMessages) judged.add(v.userId);
@@ -176,6 +184,14 @@ export function createReputationGuard(services: Services, opts: { clock?: () => 
           .where((w) => (v.from === null ? w.whereNull('reputation_from') : w.where('reputation_from', v.from)));
       const row: DomainRow | undefined = await where(trx).first();
       if (!row) return null;
+      // An account's verdict also counted its siblings' hours, each from its own lift: a sibling lifted since the read
+      // (its hours forgiven) voids it. A lift only moves reputation_from forward, to now, so any later than the
+      // greatest the read saw is a lift since.
+      if (v.scope === 'account') {
+        const lifted = trx('sender_domains').where({ user_id: v.userId }).whereNotNull('reputation_from');
+        if (v.accountFrom !== null && v.accountFrom !== undefined) lifted.where('reputation_from', '>', v.accountFrom);
+        if (await lifted.first('id')) return null;
+      }
       if (!(await where(trx).update({ status: STATUS.suspended, updated_at: now }))) return null;
       const held = await holdDomainQueue(trx, v.domainId, now);
       await recordDomainEvents(trx, row, [{ type: 'domain.suspended', data: { ...data, held_deliveries: held } }], now);

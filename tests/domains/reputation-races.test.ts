@@ -1,11 +1,13 @@
 import type { Knex } from 'knex';
 import { createReputationGuard, ReputationGuard } from '../../src/domains/reputation-guard';
 import { hourOf } from '../../src/stats/rollups';
-import { Harness, markRecordsVerified, senderSetup, startHarness } from '../helpers/harness';
+import { addDomain, Harness, markRecordsVerified, senderSetup, startHarness, uniqueDomain } from '../helpers/harness';
 
-// Two races of the reputation guard, each made to happen at one chosen statement (see atStatement below):
+// Three races of the reputation guard, each made to happen at one chosen statement (see atStatement below):
 // - the admin suspends and lifts a domain (emailgateway.setdomainstatus over /api.php) after a pass has read the
 //   domain's figures and before it suspends: the pass must not suspend it again;
+// - the admin lifts a suspended sibling after a pass has read the account's figures and before it suspends another
+//   domain of the account on them: the sibling's hours the lift forgave must not suspend it;
 // - a suspension (the guard's or the admin's) commits between the owner's read and the owner's UPDATE in
 //   user.senderdomain.update: the owner's update must not lift it (and its other changes still apply).
 // The same interleavings run on SQLite: the gate runs its step while the statement waits for its connection, so the
@@ -82,15 +84,17 @@ const eventsOf = async (id: number) =>
 
 const recordsVerified = (id: number) => markRecordsVerified(h, id);
 
-/** This hour's figures of a domain over the bounce limit: 10 hard bounces in 40 outcomes (25 % of a 20 % limit). */
-async function overTheLimit(id: number) {
+/** This hour's figures of a domain: delivered, and hard bounces. */
+async function figures(id: number, delivered: number, hard: number) {
   const bucket = hourOf(Date.now());
   await h.services.db('stats_rollup').insert([
-    { domain_id: id, unit: 'h', bucket, type: 'delivered', count: 30, unique_count: 0 },
-    { domain_id: id, unit: 'h', bucket, type: 'bounced', count: 10, unique_count: 0 },
-    { domain_id: id, unit: 'h', bucket, type: 'bounced_hard', count: 10, unique_count: 0 },
+    { domain_id: id, unit: 'h', bucket, type: 'delivered', count: delivered, unique_count: 0 },
+    { domain_id: id, unit: 'h', bucket, type: 'bounced', count: hard, unique_count: 0 },
+    { domain_id: id, unit: 'h', bucket, type: 'bounced_hard', count: hard, unique_count: 0 },
   ]);
 }
+/** This hour's figures of a domain over the bounce limit: 10 hard bounces in 40 outcomes (25 % of a 20 % limit). */
+const overTheLimit = (id: number) => figures(id, 30, 10);
 
 /** The guard's last read of a pass: the figures of the domains that had a hard bounce or a complaint. */
 const figuresRead = (sql: string) => /^select [`"]domain_id[`"], [`"]bucket[`"], [`"]type[`"], [`"]count[`"] from [`"]stats_rollup[`"]/i.test(sql);
@@ -124,6 +128,45 @@ describe('races of the reputation guard', () => {
     expect(await eventsOf(s.domainId)).toEqual(['domain.suspended:admin', 'domain.unsuspended:Enabled']);
     // And the next pass counts the lift's hour net of what it held at the lift: the same figures do not suspend it either.
     expect((await guard.runOnce()).suspended).toEqual([]);
+    expect((await row(s.domainId)).status).toBe('Enabled');
+  });
+
+  it("does not suspend a domain on the account's figures after the admin lifted its sibling, read before the lift", async () => {
+    // The sibling S over on its own (12 outcomes, 6 hard), suspended by the admin; D under the minimum alone (6, 0)
+    // but over on the account's figures (18, 6: 33 %), which count S's hours as long as S was not lifted after D.
+    const s = await senderSetup(h);
+    const d = await addDomain(h, s.sessionId, uniqueDomain('acct'));
+    await h.services.db('sender_domains').where({ id: d }).update({ status: 'Enabled' });
+    await recordsVerified(s.domainId);
+    expect(await admin({ DomainID: s.domainId, Status: 'Suspended' })).toMatchObject({ Success: true, Changed: true });
+    await figures(s.domainId, 6, 6);
+    await figures(d, 6, 0);
+
+    // The account's hourly figures: the pass's only read of them that names S (the domains' own read has Enabled
+    // ones only). After it answers, before suspend()'s transaction, the admin lifts S.
+    const gate = atStatement(
+      h.services.db,
+      'after',
+      (sql, bindings) => figuresRead(sql) && bindings.includes(s.domainId),
+      () => admin({ DomainID: s.domainId, Status: 'Enabled' }),
+    );
+    let pass;
+    try {
+      pass = await guard.runOnce();
+    } finally {
+      gate.restore();
+    }
+    expect(gate.fired).toBe(true);
+    expect(await gate.result!).toMatchObject({ Success: true, Status: 'Enabled', Changed: true });
+
+    // D's verdict counted S's hours the lift has just forgiven: the pass leaves D alone.
+    expect(pass.suspended).toEqual([]);
+    expect((await row(d)).status).toBe('Enabled');
+    expect(await eventsOf(d)).toEqual([]);
+    // The next pass counts S from its lift on, the lift's hour net of what it held then: S adds nothing, D alone is
+    // under the minimum, and both stay Enabled.
+    expect((await guard.runOnce()).suspended).toEqual([]);
+    expect((await row(d)).status).toBe('Enabled');
     expect((await row(s.domainId)).status).toBe('Enabled');
   });
 

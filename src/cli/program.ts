@@ -3,11 +3,12 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Command, CommanderError } from 'commander';
 import { commands } from '../../commands';
-import { ConfigError, ROLES } from '../config';
+import { ConfigError, loadConfig, ROLES, type Config } from '../config';
 import { errorTexts, lookupCommand } from '../dispatch';
 import { CommandError, HardError, legacyFailure } from '../errors';
 import { streamOf } from '../http/stream-reply';
 import { projectRoot } from '../validation';
+import { backupEmbedded, NoInstallationError } from './backup';
 import { Action, Installation, openInstallation, UsageError } from './installation';
 import { parseParams } from './params';
 import { addShortcuts } from './shortcuts';
@@ -29,11 +30,11 @@ export class Cli {
     private readonly open: (env: CliIo['env']) => Promise<Installation> = openInstallation,
   ) {}
 
-  private print(value: unknown): void {
+  printJson(value: unknown): void {
     this.io.stdout.write(JSON.stringify(value, null, 2) + '\n');
   }
 
-  private fail(code: number, line: string): void {
+  failWith(code: number, line: string): void {
     this.io.stderr.write(`postern: ${line}\n`);
     this.exitCode = code;
   }
@@ -45,24 +46,41 @@ export class Cli {
       inst = await this.open(this.io.env);
     } catch (err) {
       const config = err instanceof ConfigError ? 'invalid configuration: ' : 'cannot open the installation: ';
-      return this.fail(EXIT.setup, config + (err as Error).message);
+      return this.failWith(EXIT.setup, config + (err as Error).message);
     }
     try {
       const result = await action(inst);
       const stream = streamOf(result);
       if (stream) await pipeline(stream.body, this.io.stdout, { end: false });
-      else this.print(result);
+      else this.printJson(result);
     } catch (err) {
-      if (err instanceof UsageError) return this.fail(EXIT.usage, err.message);
-      if (err instanceof HardError) return this.fail(err.code === 100003 ? EXIT.usage : EXIT.failed, err.message);
-      if (!(err instanceof CommandError)) return this.fail(EXIT.failed, `failed: ${(err as Error).message}`);
+      if (err instanceof UsageError) return this.failWith(EXIT.usage, err.message);
+      if (err instanceof HardError) return this.failWith(err.code === 100003 ? EXIT.usage : EXIT.failed, err.message);
+      if (!(err instanceof CommandError)) return this.failWith(EXIT.failed, `failed: ${(err as Error).message}`);
       const cmd = command ? lookupCommand(commands, command) : undefined;
       const texts = errorTexts(cmd, err);
-      this.print(legacyFailure(err.codes, texts, err.codes.length > 1));
-      this.fail(EXIT.failed, `${command ?? 'command'} failed: ${err.codes.map((c, i) => `${c} ${texts[i]}`).join('; ')}`);
+      this.printJson(legacyFailure(err.codes, texts, err.codes.length > 1));
+      this.failWith(EXIT.failed, `${command ?? 'command'} failed: ${err.codes.map((c, i) => `${c} ${texts[i]}`).join('; ')}`);
     } finally {
       await inst.close().catch(() => undefined);
     }
+  }
+}
+
+/** For commands that read the configuration but must not open the installation (which applies migrations). */
+export async function withConfig(cli: Cli, action: (config: Config) => Promise<object>): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(cli.io.env, 'migrate');
+  } catch (err) {
+    return cli.failWith(EXIT.setup, `invalid configuration: ${(err as Error).message}`);
+  }
+  try {
+    cli.printJson(await action(config));
+  } catch (err) {
+    if (err instanceof UsageError) return cli.failWith(EXIT.usage, err.message);
+    if (err instanceof NoInstallationError) return cli.failWith(EXIT.setup, err.message);
+    cli.failWith(EXIT.failed, `failed: ${(err as Error).message}`);
   }
 }
 
@@ -124,6 +142,13 @@ export function buildProgram(cli: Cli, startRole: (role: string) => Promise<void
         return inst.run(name, params, as);
       });
     });
+
+  program
+    .command('backup')
+    .description('copy the embedded database and the secrets beside it to a new directory, safely while the gateway runs')
+    .argument('<dir>', 'a directory that does not exist yet (or is empty)')
+    .addHelpText('after', '\nRestore: stop the gateway, then start it with DATA_DIR pointing at the backup (or copy the files into DATA_DIR).')
+    .action((dir: string) => withConfig(cli, (config) => backupEmbedded(config, dir)));
 
   addShortcuts(program, cli);
   return program;

@@ -34,6 +34,8 @@ export async function backupEmbedded(config: Pick<Config, 'databaseUrl' | 'dataD
   if (fs.existsSync(dir) && (!fs.statSync(dir).isDirectory() || fs.readdirSync(dir).length))
     throw new UsageError(`${dir} exists and is not an empty directory: name a new one`);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // An empty directory that existed keeps its own mode otherwise: the copy and the key must never be readable by others.
+  fs.chmodSync(dir, 0o700);
 
   // Loaded here: every other CLI command and role reaches SQLite through knex.
   // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -100,7 +100,10 @@ it('copies a running gateway that is accepting mail; a gateway started on the co
     while (sending) if ((await send(a.base, `r${sent}@inbox.test`)).MessageID) sent++;
   })();
   await waitFor(() => sent >= 5, 20_000, 'sends before the backup');
+  // An empty directory made beforehand, open to all: the backup closes it before writing into it.
   const backupDir = path.join(tmp, 'backup');
+  fs.mkdirSync(backupDir, { mode: 0o777 });
+  fs.chmodSync(backupDir, 0o777);
   const r = await postern(['backup', backupDir], { DATA_DIR: dataDir });
   sending = false;
   await load;

@@ -8,7 +8,7 @@ import { errorTexts, lookupCommand } from '../dispatch';
 import { CommandError, HardError, legacyFailure } from '../errors';
 import { streamOf } from '../http/stream-reply';
 import { projectRoot } from '../validation';
-import { backupEmbedded, NoInstallationError } from './backup';
+import { backupEmbedded, MYSQL_BACKUP, NoInstallationError } from './backup';
 import { Action, Installation, openInstallation, UsageError } from './installation';
 import { parseParams } from './params';
 import { addShortcuts } from './shortcuts';
@@ -148,7 +148,10 @@ export function buildProgram(cli: Cli, startRole: (role: string) => Promise<void
     .description('copy the embedded database and the secrets beside it to a new directory, safely while the gateway runs')
     .argument('<dir>', 'a directory that does not exist yet (or is empty)')
     .addHelpText('after', '\nRestore: stop the gateway, then start it with DATA_DIR pointing at the backup (or copy the files into DATA_DIR).')
-    .action((dir: string) => withConfig(cli, (config) => backupEmbedded(config, dir)));
+    .action((dir: string) =>
+      // Before the configuration is read: a MySQL install's other settings (ENCRYPTION_KEY) need not be in this shell.
+      cli.io.env.DATABASE_URL ? cli.failWith(EXIT.usage, MYSQL_BACKUP) : withConfig(cli, (config) => backupEmbedded(config, dir)),
+    );
 
   addShortcuts(program, cli);
   return program;

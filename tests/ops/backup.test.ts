@@ -100,13 +100,13 @@ it('copies a running gateway that is accepting mail; a gateway started on the co
     while (sending) if ((await send(a.base, `r${sent}@inbox.test`)).MessageID) sent++;
   })();
   await waitFor(() => sent >= 5, 20_000, 'sends before the backup');
-  // An empty directory made beforehand, open to all: the backup closes it before writing into it.
-  const backupDir = path.join(tmp, 'backup');
-  fs.mkdirSync(backupDir, { mode: 0o777 });
-  fs.chmodSync(backupDir, 0o777);
+  const backupDir = path.join(tmp, 'backups', 'first');
+  const before = sent;
   const r = await postern(['backup', backupDir], { DATA_DIR: dataDir });
+  const during = sent - before;
   sending = false;
   await load;
+  expect(during).toBeGreaterThan(0);
   expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
   const out = JSON.parse(r.stdout);
   expect(out).toMatchObject({ Backup: backupDir, IntegrityCheck: 'ok' });
@@ -118,6 +118,10 @@ it('copies a running gateway that is accepting mail; a gateway started on the co
   expect(fs.readFileSync(path.join(backupDir, 'encryption.key'), 'utf8')).toBe(fs.readFileSync(path.join(dataDir, 'encryption.key'), 'utf8'));
   await a.g.stop();
   running.splice(running.indexOf(a.g), 1);
+  // Stopped, too: the live file is opened read-only, and the copy is of the state the gateway left.
+  const stopped = await postern(['backup', path.join(tmp, 'backups', 'stopped')], { DATA_DIR: dataDir });
+  expect(stopped.code).toBe(0);
+  expect(fs.readdirSync(path.join(tmp, 'backups')).sort()).toEqual(['first', 'stopped']); // no partial directory left
 
   const b = await gatewayOn(backupDir);
   // Consistent: some of the sends made meanwhile are there, and none without its delivery.
@@ -148,20 +152,34 @@ it('refuses a directory in use, a missing database and a MySQL installation, eac
   expect(fs.existsSync(path.join(tmp, 'nothing'))).toBe(false);
 
   fs.writeFileSync(path.join(dataDir, 'postern.sqlite'), '');
+  // Any existing name, an empty directory too: another user's directory could hold a planted symlink by the time
+  // the copy is written.
   const used = path.join(tmp, 'used');
   fs.mkdirSync(used);
-  fs.writeFileSync(path.join(used, 'keep.txt'), 'mine');
   const busy = await postern(['backup', used], { DATA_DIR: dataDir });
   expect(busy.code).toBe(2);
-  expect(busy.stderr).toContain('exists and is not an empty directory');
-  expect(fs.readdirSync(used)).toEqual(['keep.txt']);
-  expect((await postern(['backup', dataDir], { DATA_DIR: dataDir })).code).toBe(2);
+  expect(busy.stderr).toContain(`${used} exists: name a new directory`);
+  for (const inside of [dataDir, path.join(dataDir, 'backup')]) {
+    const r = await postern(['backup', inside], { DATA_DIR: dataDir });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 2, stderr: 'postern: the backup directory must be outside DATA_DIR\n' });
+  }
+  expect(fs.readdirSync(dataDir)).toEqual(['postern.sqlite']);
 
-  const mysql = await postern(['backup', path.join(tmp, 'm')], {
-    DATA_DIR: dataDir,
-    DATABASE_URL: 'mysql://root@127.0.0.1:3306/postern_backup_never_opened',
-    ENCRYPTION_KEY: crypto.randomBytes(32).toString('hex'),
-  });
+  // MySQL: the database's own tools, whatever else this shell lacks (no ENCRYPTION_KEY here).
+  const mysql = await postern(['backup', path.join(tmp, 'm')], { DATA_DIR: dataDir, DATABASE_URL: 'mysql://root@127.0.0.1:3306/postern_backup_never_opened' });
   expect(mysql.code).toBe(2);
   expect(mysql.stderr).toContain('mariadb-dump --single-transaction');
+  expect(fs.readdirSync(tmp).sort()).toEqual(['backups', 'data', 'refusals', 'used']); // nothing made for the refused ones
+});
+
+it('warns when the backup holds no key the DKIM keys can be read with', async () => {
+  const dataDir = path.join(tmp, 'keyless');
+  fs.mkdirSync(dataDir);
+  fs.copyFileSync(path.join(tmp, 'backups', 'first', 'postern.sqlite'), path.join(dataDir, 'postern.sqlite'));
+  const r = await postern(['backup', path.join(tmp, 'keyless-backup')], { DATA_DIR: dataDir });
+  expect(r.code).toBe(0);
+  expect(JSON.parse(r.stdout).Warning).toContain('DATA_DIR holds no encryption.key');
+  const withKey = await postern(['backup', path.join(tmp, 'env-key-backup')], { DATA_DIR: dataDir, ENCRYPTION_KEY: crypto.randomBytes(32).toString('hex') });
+  expect(withKey.code).toBe(0);
+  expect(JSON.parse(withKey.stdout).Warning).toContain('ENCRYPTION_KEY is set in this environment');
 });

@@ -33,6 +33,7 @@ import * as retainedSuppressions from './20261225000100_retained_suppressions';
 import * as heldExpiryIndex from './20261226000100_held_expiry_index';
 import * as retainedReputationHours from './20261227000100_retained_reputation_hours';
 import * as reputationBase from './20261228000100_reputation_base';
+import * as retainedSuppressionsByTime from './20261229000100_retained_suppressions_by_time';
 
 /** Every migration in order. Listed here (not globbed) so ts-jest and compiled builds load the same set. */
 const MIGRATIONS: Record<string, Knex.Migration> = {
@@ -70,6 +71,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261226000100_held_expiry_index': heldExpiryIndex,
   '20261227000100_retained_reputation_hours': retainedReputationHours,
   '20261228000100_reputation_base': reputationBase,
+  '20261229000100_retained_suppressions_by_time': retainedSuppressionsByTime,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -40,10 +40,10 @@ export interface ReputationVerdict extends ReputationFigures {
   /** For an account's: how many domains the account has. */
   domains?: number;
   /**
-   * For an account's: the latest reputation_from of the account's domains when its figures were read (null: none
-   * lifted). Its siblings' lifts move where their hours count from (startFor), so a lift since voids it too.
+   * For an account's: each of the account's domains with its reputation_from when the figures were read. Its
+   * siblings' lifts move where their hours count from (startFor), so a lift since voids it too.
    */
-  accountFrom?: number | null;
+  accountLifts?: [number, number | null][];
 }
 
 export interface ReputationGuard {
@@ -134,7 +134,7 @@ export function createReputationGuard(services: Services, opts: { clock?: () => 
         return { hour: Math.max(own?.hour ?? 0, Math.ceil(lift / HOUR_MS)), base: null };
       };
       for (const [u, ds] of several) {
-        const seen = ds.map(fromOf).reduce<number | null>((m, f) => (f !== null && (m === null || f > m) ? f : m), null);
+        const seen = ds.map((d): [number, number | null] => [Number(d.id), fromOf(d)]);
         const accountRows = [...ds.flatMap((d) => rowsOf.get(Number(d.id)) ?? []), ...(kept.rows.get(u) ?? [])];
         // Per lift, not per domain: most domains share one (none in the window), so a reseller's thousand domains cost
         // one sum, not a thousand.
@@ -149,7 +149,7 @@ export function createReputationGuard(services: Services, opts: { clock?: () => 
             from: fromOf(d),
             scope: 'account',
             domains: domainCount(u, ds),
-            accountFrom: seen,
+            accountLifts: seen,
             ...figures,
           };
           if (figures.outcomes >= limits.minMessages) judged.add(v.userId);
@@ -185,12 +185,12 @@ export function createReputationGuard(services: Services, opts: { clock?: () => 
       const row: DomainRow | undefined = await where(trx).first();
       if (!row) return null;
       // An account's verdict also counted its siblings' hours, each from its own lift: a sibling lifted since the read
-      // (its hours forgiven) voids it. A lift only moves reputation_from forward, to now, so any later than the
-      // greatest the read saw is a lift since.
-      if (v.scope === 'account') {
-        const lifted = trx('sender_domains').where({ user_id: v.userId }).whereNotNull('reputation_from');
-        if (v.accountFrom !== null && v.accountFrom !== undefined) lifted.where('reputation_from', '>', v.accountFrom);
-        if (await lifted.first('id')) return null;
+      // (its hours forgiven) voids it. Compared domain by domain, not against the latest lift read: a lift stamped by
+      // a host whose clock is behind, or in the same millisecond, is still a change.
+      if (v.scope === 'account' && v.accountLifts) {
+        const current = (await trx('sender_domains').where({ user_id: v.userId }).select('id', 'reputation_from')) as GuardedDomain[];
+        const read = new Map(v.accountLifts);
+        if (current.some((d) => read.has(Number(d.id)) && read.get(Number(d.id)) !== fromOf(d))) return null;
       }
       if (!(await where(trx).update({ status: STATUS.suspended, updated_at: now }))) return null;
       const held = await holdDomainQueue(trx, v.domainId, now);

@@ -131,9 +131,8 @@ describe('races of the reputation guard', () => {
     expect((await row(s.domainId)).status).toBe('Enabled');
   });
 
-  it("does not suspend a domain on the account's figures after the admin lifted its sibling, read before the lift", async () => {
-    // The sibling S over on its own (12 outcomes, 6 hard), suspended by the admin; D under the minimum alone (6, 0)
-    // but over on the account's figures (18, 6: 33 %), which count S's hours as long as S was not lifted after D.
+  /** The account of the next two tests: sibling S suspended by the admin, D Enabled, their figures this hour. */
+  async function accountOverTheLimit(): Promise<{ s: Awaited<ReturnType<typeof senderSetup>>; d: number }> {
     const s = await senderSetup(h);
     const d = await addDomain(h, s.sessionId, uniqueDomain('acct'));
     await h.services.db('sender_domains').where({ id: d }).update({ status: 'Enabled' });
@@ -141,6 +140,19 @@ describe('races of the reputation guard', () => {
     expect(await admin({ DomainID: s.domainId, Status: 'Suspended' })).toMatchObject({ Success: true, Changed: true });
     await figures(s.domainId, 6, 6);
     await figures(d, 6, 0);
+    return { s, d };
+  }
+
+  it("control: without a lift, the same figures suspend the sibling on the account's figures", async () => {
+    const { d } = await accountOverTheLimit();
+    expect((await guard.runOnce()).suspended).toEqual([d]);
+    expect((await row(d)).status).toBe('Suspended');
+  });
+
+  it("does not suspend a domain on the account's figures after the admin lifted its sibling, read before the lift", async () => {
+    // The sibling S over on its own (12 outcomes, 6 hard), suspended by the admin; D under the minimum alone (6, 0)
+    // but over on the account's figures (18, 6: 33 %), which count S's hours as long as S was not lifted after D.
+    const { s, d } = await accountOverTheLimit();
 
     // The account's hourly figures: the pass's only read of them that names S (the domains' own read has Enabled
     // ones only). After it answers, before suspend()'s transaction, the admin lifts S.

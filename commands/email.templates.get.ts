@@ -4,6 +4,7 @@
  */
 import { defineCommand } from '../src/command';
 import { presentTemplate, TemplateRow } from '../src/templates/templates';
+import { containsPattern } from '../src/db';
 
 export default defineCommand({
   name: 'email.templates.get',
@@ -13,7 +14,7 @@ export default defineCommand({
   errors: { 1: 'Invalid RecordsPerRequest (0-1000, 0 = all)', 2: 'Invalid RecordsFrom', 3: 'Invalid Search' },
   async run(p, ctx) {
     const q = ctx.db('templates').where({ user_id: ctx.user!.id });
-    if (p.search) q.whereRaw(`name like ? escape '!'`, [`%${String(p.search).replace(/[!%_]/g, (c) => '!' + c)}%`]);
+    if (p.search) q.whereRaw(`name like ? escape '!'`, [containsPattern(String(p.search))]);
     const [{ n }] = await q.clone().count({ n: '*' });
     const perRequest = Number(p.recordsperrequest ?? 0);
     const rows: TemplateRow[] = await q

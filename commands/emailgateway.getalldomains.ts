@@ -6,6 +6,7 @@
  */
 import { defineCommand } from '../src/command';
 import { formatTime } from '../src/auth/users';
+import { containsPattern } from '../src/db';
 
 export default defineCommand({
   name: 'emailgateway.getalldomains',
@@ -17,12 +18,7 @@ export default defineCommand({
     if (p.userid !== undefined) q.where('sender_domains.user_id', Number(p.userid));
     if (p.status !== undefined && p.status !== '') q.where('sender_domains.status', String(p.status));
     if (typeof p.search === 'string' && p.search.trim()) {
-      q.whereRaw(`sender_domains.domain like ? escape '!'`, [
-        `%${p.search
-          .trim()
-          .toLowerCase()
-          .replace(/[!%_]/g, (c) => '!' + c)}%`,
-      ]);
+      q.whereRaw(`sender_domains.domain like ? escape '!'`, [containsPattern(p.search.trim().toLowerCase())]);
     }
     const [{ n }] = await q.clone().count({ n: '*' });
     const rows = await q

@@ -7,6 +7,7 @@ import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { truthy } from '../src/http/params';
 import { ListRow, presentList, statusCounts } from '../src/lists/lists';
+import { containsPattern } from '../src/db';
 
 const ORDER = new Map([
   ['listid', 'id'],
@@ -32,7 +33,7 @@ export default defineCommand({
     if (!column) throw new CommandError([4]);
     if (p.archived !== undefined && truthy(p.archived)) return { ErrorText: '', TotalListCount: 0, Lists: [] };
     const q = ctx.db('lists').where({ user_id: ctx.user!.id });
-    if (p.search) q.whereRaw(`name like ? escape '!'`, [`%${String(p.search).replace(/[!%_]/g, (c) => '!' + c)}%`]);
+    if (p.search) q.whereRaw(`name like ? escape '!'`, [containsPattern(String(p.search))]);
     const [{ n }] = await q.clone().count({ n: '*' });
     q.orderBy(column, String(p.ordertype ?? 'ASC').toUpperCase() === 'DESC' ? 'desc' : 'asc').orderBy('id', 'asc');
     const perRequest = Number(p.recordsperrequest ?? 0);

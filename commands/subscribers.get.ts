@@ -11,6 +11,7 @@ import { CommandError } from '../src/errors';
 import { findOwnedList } from '../src/lists/lists';
 import { fieldsOf, valuesFor } from '../src/lists/fields';
 import { presentSubscriber, STATUS, SubscriberRow, suppressedForOwner } from '../src/lists/subscribers';
+import { containsPattern } from '../src/db';
 
 const SEGMENTS = new Map<string, string | null>([
   ['all', null],
@@ -62,12 +63,7 @@ export default defineCommand({
           .whereRaw('x.email = s.email');
       });
     } else if (segment) q.where('s.status', segment);
-    if (p.searchkeyword)
-      q.whereRaw(`s.email like ? escape '!'`, [
-        `%${String(p.searchkeyword)
-          .toLowerCase()
-          .replace(/[!%_]/g, (c) => '!' + c)}%`,
-      ]);
+    if (p.searchkeyword) q.whereRaw(`s.email like ? escape '!'`, [containsPattern(String(p.searchkeyword).toLowerCase())]);
     const [{ n }] = await q.clone().count({ n: '*' });
     const perRequest = Number(p.recordsperrequest ?? 0) || 25;
     const rows: SubscriberRow[] = await q

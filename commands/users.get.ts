@@ -1,6 +1,7 @@
 /** users.get (admin) — page through users; RecordsPerRequest 0 = all (capped at 1000), Search matches username, email or name. */
 import { defineCommand } from '../src/command';
 import { presentUserInfo } from '../src/auth/users';
+import { containsPattern } from '../src/db';
 
 export default defineCommand({
   name: 'users.get',
@@ -10,8 +11,7 @@ export default defineCommand({
     const q = ctx.db('users');
     if (p.accountstatus) q.where({ account_status: p.accountstatus });
     if (p.search) {
-      // '!' as the LIKE escape: a backslash means different things to MariaDB and SQLite string literals.
-      const like = `%${String(p.search).replace(/[!%_]/g, (c) => '!' + c)}%`;
+      const like = containsPattern(String(p.search));
       q.where((w) => {
         for (const col of ['username', 'email_address', 'first_name', 'last_name', 'company_name']) w.orWhereRaw(`${col} like ? escape '!'`, [like]);
       });

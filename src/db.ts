@@ -267,3 +267,11 @@ export interface BatchTx {
 export async function closeDb(db: Knex): Promise<void> {
   await db.destroy();
 }
+
+/**
+ * A LIKE pattern that matches `text` anywhere, its own %, _ and ! taken literally, for `like ? escape '!'`: '!', not
+ * a backslash, which MariaDB and SQLite string literals treat differently.
+ */
+export function containsPattern(text: string): string {
+  return `%${text.replace(/[!%_]/g, (c) => '!' + c)}%`;
+}

@@ -1,4 +1,4 @@
-import { isMysql, type Db } from '../db';
+import { containsPattern, isMysql, type Db } from '../db';
 import { formatTime } from '../auth/users';
 
 /**
@@ -54,7 +54,7 @@ export interface RetainedFilter {
 export async function listRetained(db: Db, userId: number, f: RetainedFilter) {
   const q = db('retained_suppressions').where({ user_id: userId });
   if (f.domain) q.where({ domain: f.domain });
-  if (f.query) q.whereRaw(`email like ? escape '!'`, [`%${f.query.toLowerCase().replace(/[!%_]/g, (c) => '!' + c)}%`]);
+  if (f.query) q.whereRaw(`email like ? escape '!'`, [containsPattern(f.query.toLowerCase())]);
   if (f.reason) q.where({ reason: f.reason });
   const [{ n }] = await q.clone().count({ n: '*' });
   const rows = (await q

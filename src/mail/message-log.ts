@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { Db } from '../db';
+import { containsPattern, type Db } from '../db';
 import { messageStatus } from './lookup';
 
 /**
@@ -41,10 +41,6 @@ function isMysql(db: Db): boolean {
   return db.client.config.client === 'mysql2';
 }
 
-function likeEscape(s: string): string {
-  return s.replace(/[!%_]/g, (c) => '!' + c);
-}
-
 /**
  * MariaDB, given `user_id = ? AND created_at < ?` with ORDER BY created_at DESC LIMIT n, reads the index by
  * user_id alone from the newest row and filters each row it fetches (it assumes the rows past the cursor are
@@ -78,7 +74,7 @@ function filtered(db: Db, f: LogFilter, before: Cursor | null): Knex.QueryBuilde
         .orWhere((x) => x.where('messages.created_at', before.createdAt).where('messages.id', '<', before.id)),
     );
   }
-  if (f.tag !== undefined) q.whereRaw(`messages.tags like ? escape '!'`, [`%${likeEscape(JSON.stringify(f.tag))}%`]);
+  if (f.tag !== undefined) q.whereRaw(`messages.tags like ? escape '!'`, [containsPattern(JSON.stringify(f.tag))]);
   if (f.recipient !== undefined) {
     // MariaDB's collation already ignores case (and so can use the (user_id, recipient) index); SQLite's does not.
     const recipient = f.recipient.toLowerCase();

@@ -1,7 +1,7 @@
 import type { CommandContext, Params } from '../command';
 import { CommandError } from '../errors';
 import { isEmail } from '../auth/user-fields';
-import { isMysql } from '../db';
+import { containsPattern, isMysql } from '../db';
 import { STATUS } from '../domains/domains';
 import { addSuppression, presentSuppression } from './suppressions';
 
@@ -13,12 +13,7 @@ export const SUSPENDED_MESSAGE =
 /** Shared bodies of the private (DomainID) and public (sender key) suppression commands. */
 export async function listSuppressions(ctx: CommandContext, domainId: number, p: Params) {
   const q = ctx.db('suppressions').where({ domain_id: domainId });
-  if (p.query)
-    q.whereRaw(`email like ? escape '!'`, [
-      `%${String(p.query)
-        .toLowerCase()
-        .replace(/[!%_]/g, (c) => '!' + c)}%`,
-    ]);
+  if (p.query) q.whereRaw(`email like ? escape '!'`, [containsPattern(String(p.query).toLowerCase())]);
   if (p.reason) q.where({ reason: String(p.reason) });
   const [{ n }] = await q.clone().count({ n: '*' });
   const rows = await q.orderBy('id', 'desc').limit(Number(p.retrievecount)).offset(Number(p.startfrom));

@@ -59,8 +59,9 @@ async function setup(env: Record<string, string> = {}): Promise<Setup> {
 }
 
 /**
- * A SendAt a day ahead, for sends whose pages are the subject, not their delivery: the pages are written as for now,
- * and the worker does not deliver thousands of messages nobody checks (a third of this file's CPU when it did).
+ * A SendAt a day ahead, for sends whose pages are the subject, not their delivery: the pages are accepted and queued
+ * the same way, only for later, so the worker does not deliver thousands of messages nobody checks (a third of this
+ * file's CPU when it did).
  */
 function tomorrow(): number {
   return Math.floor(Date.now() / 1000) + 86400;

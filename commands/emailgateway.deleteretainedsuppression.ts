@@ -2,8 +2,7 @@
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { isEmail } from '../src/auth/user-fields';
-import { normalizeDomain } from '../src/domains/names';
-import { forgetRetained } from '../src/domains/retained';
+import { forgetRetained, keptDomainParam } from '../src/domains/retained';
 import { RETAINED_ERRORS } from '../src/suppression/handlers';
 
 export default defineCommand({
@@ -12,8 +11,7 @@ export default defineCommand({
   permission: 'EmailGateway.ManageDomain',
   errors: RETAINED_ERRORS,
   async run(p, ctx) {
-    const domain = p.domain === undefined ? undefined : normalizeDomain(String(p.domain));
-    if (domain === null) throw new CommandError([1]);
+    const domain = keptDomainParam(p.domain);
     const email = String(p.emailaddress).trim();
     if (!isEmail(email)) throw new CommandError([4]);
     const deleted = await forgetRetained(ctx.db, ctx.user!.id, email, domain);

@@ -1,8 +1,6 @@
 /** emailgateway.getretainedsuppressions — the hard bounces, complaints and unsubscribes kept from the caller's deleted domains (Domain, Query, Reason, StartFrom, RetrieveCount ≤ 100). */
 import { defineCommand } from '../src/command';
-import { CommandError } from '../src/errors';
-import { normalizeDomain } from '../src/domains/names';
-import { listRetained } from '../src/domains/retained';
+import { listRetained, keptDomainParam } from '../src/domains/retained';
 import { RETAINED_ERRORS } from '../src/suppression/handlers';
 
 export default defineCommand({
@@ -11,8 +9,7 @@ export default defineCommand({
   permission: 'EmailGateway.ManageDomain',
   errors: RETAINED_ERRORS,
   async run(p, ctx) {
-    const domain = p.domain === undefined ? undefined : normalizeDomain(String(p.domain));
-    if (domain === null) throw new CommandError([1]);
+    const domain = keptDomainParam(p.domain);
     return listRetained(ctx.db, ctx.user!.id, {
       domain,
       query: p.query === undefined ? undefined : String(p.query),

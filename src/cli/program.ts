@@ -68,7 +68,7 @@ export class Cli {
 }
 
 /** For commands that read the configuration but must not open the installation (which applies migrations). */
-export async function withConfig(cli: Cli, action: (config: Config) => Promise<object>): Promise<void> {
+async function withConfig(cli: Cli, action: (config: Config) => Promise<object>): Promise<void> {
   let config: Config;
   try {
     config = loadConfig(cli.io.env, 'migrate');

@@ -1,5 +1,7 @@
 import { containsPattern, isMysql, type Db } from '../db';
 import { formatTime } from '../auth/users';
+import { CommandError } from '../errors';
+import { normalizeDomain } from './names';
 
 /**
  * What a recipient asked for, or their mailbox proved, outlives the sender domain it was recorded under
@@ -37,6 +39,14 @@ export async function restoreSuppressions(trx: Db, userId: number, domainId: num
  */
 function keepFirst(trx: Db, column: string): string {
   return isMysql(trx) ? `on duplicate key update ${column} = ${column}` : 'on conflict do nothing';
+}
+
+/** The optional Domain of the two kept-list commands, as stored (lowercase ASCII); code [1] for one that is not a name. */
+export function keptDomainParam(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  const domain = normalizeDomain(String(value));
+  if (domain === null) throw new CommandError([1]);
+  return domain;
 }
 
 export interface RetainedFilter {

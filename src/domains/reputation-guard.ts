@@ -186,9 +186,14 @@ export function createReputationGuard(services: Services, opts: { clock?: () => 
       if (!row) return null;
       // An account's verdict also counted its siblings' hours, each from its own lift: a sibling lifted since the read
       // (its hours forgiven) voids it. Compared domain by domain, not against the latest lift read: a lift stamped by
-      // a host whose clock is behind, or in the same millisecond, is still a change.
+      // a host whose clock is behind, or in the same millisecond, is still a change. Only lifted domains are read (a
+      // lift sets reputation_from, nothing clears it), so a reseller's many suspensions in one pass do not each read
+      // all of the account's domains.
       if (v.scope === 'account' && v.accountLifts) {
-        const current = (await trx('sender_domains').where({ user_id: v.userId }).select('id', 'reputation_from')) as GuardedDomain[];
+        const current = (await trx('sender_domains')
+          .where({ user_id: v.userId })
+          .whereNotNull('reputation_from')
+          .select('id', 'reputation_from')) as GuardedDomain[];
         const read = new Map(v.accountLifts);
         if (current.some((d) => read.has(Number(d.id)) && read.get(Number(d.id)) !== fromOf(d))) return null;
       }

@@ -101,6 +101,15 @@ const figuresRead = (sql: string) => /^select [`"]domain_id[`"], [`"]bucket[`"],
 /** The owner's UPDATE of the domain (user.senderdomain.update), after its read of the row. */
 const ownersUpdate = (id: number) => (sql: string, bindings: unknown[]) => /^update [`"]sender_domains[`"] set/i.test(sql) && bindings.includes(id);
 
+/** One pass of the guard with `gate` armed, restored whatever the pass does. */
+async function passThrough(gate: { restore(): void }) {
+  try {
+    return await guard.runOnce();
+  } finally {
+    gate.restore();
+  }
+}
+
 describe('races of the reputation guard', () => {
   it('does not suspend again a domain the admin suspended and lifted after the pass read its figures', async () => {
     const s = await senderSetup(h);
@@ -111,12 +120,7 @@ describe('races of the reputation guard', () => {
       await admin({ DomainID: s.domainId, Status: 'Suspended' }),
       await admin({ DomainID: s.domainId, Status: 'Enabled' }),
     ]);
-    let pass;
-    try {
-      pass = await guard.runOnce();
-    } finally {
-      gate.restore();
-    }
+    const pass = await passThrough(gate);
     expect(gate.fired).toBe(true);
     const [suspended, lifted] = await gate.result!;
     expect(suspended).toMatchObject({ Success: true, Status: 'Suspended', Changed: true });
@@ -162,12 +166,7 @@ describe('races of the reputation guard', () => {
       (sql, bindings) => figuresRead(sql) && bindings.includes(s.domainId),
       () => admin({ DomainID: s.domainId, Status: 'Enabled' }),
     );
-    let pass;
-    try {
-      pass = await guard.runOnce();
-    } finally {
-      gate.restore();
-    }
+    const pass = await passThrough(gate);
     expect(gate.fired).toBe(true);
     expect(await gate.result!).toMatchObject({ Success: true, Status: 'Enabled', Changed: true });
 

@@ -67,11 +67,16 @@ function tomorrow(): number {
   return Math.floor(Date.now() / 1000) + 86400;
 }
 
+/** The body of a send of the template to a list (the setup's, unless named). */
+function listSend(st: Setup, listId = st.listId) {
+  return { TemplateID: st.templateId, TargetListID: listId, TrackOpens: 'false', From: { name: 'News', email: `news@${st.rig.s.domain}` } };
+}
+
 function sendList(st: Setup, extra: Record<string, unknown> = {}) {
   return supertest(st.rig.h.app)
     .post('/api/v1/email')
     .set('Authorization', `Bearer ${st.rig.s.key}`)
-    .send({ TemplateID: st.templateId, TargetListID: st.listId, TrackOpens: 'false', From: { name: 'News', email: `news@${st.rig.s.domain}` }, ...extra });
+    .send({ ...listSend(st), ...extra });
 }
 
 async function messagesTo(st: Setup, ids: string[]) {
@@ -255,13 +260,7 @@ describe('TargetListID with SENDEMAIL_FULL_LIST=1: the whole list by SubscriberI
     const listId = await makeList(h, st.o);
     await bulkSubscribers(h.services.db, listId, 300, 'idem', 'list.test');
     const key = `pages-${crypto.randomUUID()}`;
-    const body = {
-      TemplateID: st.templateId,
-      TargetListID: listId,
-      TrackOpens: 'false',
-      From: { name: 'News', email: `news@${s.domain}` },
-      SendAt: tomorrow(),
-    };
+    const body = { ...listSend(st, listId), SendAt: tomorrow() };
     const send = () => supertest(h.app).post('/api/v1/email').set('Authorization', `Bearer ${s.key}`).set('Idempotency-Key', key).send(body);
     const { keyHash } = idempotencyHashes(s.key, 'post /api/v1/email', key, body);
     // Holds every transaction that starts once the first page's reply is stored under the key: the send is then
@@ -293,13 +292,7 @@ describe('TargetListID with SENDEMAIL_FULL_LIST=1: the whole list by SubscriberI
     const listId = await makeList(h, st.o);
     await bulkSubscribers(h.services.db, listId, 250, 'full', 'list.test');
     const key = `full-page-${crypto.randomUUID()}`;
-    const body = {
-      TemplateID: st.templateId,
-      TargetListID: listId,
-      TrackOpens: 'false',
-      From: { name: 'News', email: `news@${s.domain}` },
-      SendAt: tomorrow(),
-    };
+    const body = { ...listSend(st, listId), SendAt: tomorrow() };
     const send = () => supertest(h.app).post('/api/v1/email').set('Authorization', `Bearer ${s.key}`).set('Idempotency-Key', key).send(body);
     const first = await send();
     expect(first.body.MessageID).toHaveLength(250);

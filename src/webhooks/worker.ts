@@ -6,6 +6,7 @@ import { backoffMs } from '../retry/backoff';
 import { ATTEMPT_LOG_KEEP, OUTBOX_RETENTION_MS, RETRY_CAP_MS, WebhookSettings } from './settings';
 import { isWebhookFormat, signatureHeaders } from './formats';
 import { postWebhook, USER_AGENT } from './http-post';
+import { DueRow, dueRows, OutboxRow } from './due-rows';
 import { secretOf } from './signing';
 import { resolverFor, vetWebhookUrl } from './url-guard';
 
@@ -14,21 +15,6 @@ export interface WebhookWorker {
   stop(): Promise<void>;
   /** Sends every due outbox row and waits for those calls (and any started meanwhile); resolves to how many were attempted. */
   runOnce(): Promise<number>;
-}
-
-interface OutboxRow {
-  id: number;
-  webhook_id: number;
-  event_id: string;
-  event_type: string;
-  payload: string;
-  attempts: number;
-  created_at: number;
-}
-
-/** A due row and the account its webhook belongs to (fair shares are per account). */
-interface DueRow extends OutboxRow {
-  user_id: number;
 }
 
 interface Outcome {
@@ -240,42 +226,6 @@ export function startWebhookWorker(services: Services, opts: { hostname?: string
   }
 
   /**
-   * The oldest due rows, at most `eachAccount` of each account (webhooks.user_id): an account's backlog of thousands
-   * of older rows must not keep another account's rows out of the window. Ranked on ids alone, then the rows read.
-   */
-  async function dueRows(eachAccount: number): Promise<DueRow[]> {
-    const now = Date.now();
-    const ranked = db('webhook_deliveries as d')
-      .join('webhooks as w', 'w.id', 'd.webhook_id')
-      .where('d.status', 'pending')
-      .where('d.next_attempt_at', '<=', now)
-      .where((q) => q.whereNull('d.lease_until').orWhere('d.lease_until', '<', now))
-      .select('d.id', 'd.next_attempt_at', 'w.user_id', db.raw('ROW_NUMBER() OVER (PARTITION BY w.user_id ORDER BY d.next_attempt_at, d.id) AS rn'));
-    const picked: { id: number; user_id: number }[] = await db
-      .from(ranked.as('t'))
-      .where('t.rn', '<=', eachAccount)
-      .orderBy('t.next_attempt_at')
-      .orderBy('t.id')
-      .limit(BATCH)
-      .select('t.id', 't.user_id');
-    if (!picked.length) return [];
-    const rows = new Map<number, OutboxRow>(
-      (
-        (await db('webhook_deliveries')
-          .whereIn(
-            'id',
-            picked.map((p) => p.id),
-          )
-          .select('id', 'webhook_id', 'event_id', 'event_type', 'payload', 'attempts', 'created_at')) as OutboxRow[]
-      ).map((r) => [Number(r.id), r]),
-    );
-    return picked.flatMap((p) => {
-      const row = rows.get(Number(p.id));
-      return row ? [{ ...row, user_id: Number(p.user_id) }] : [];
-    });
-  }
-
-  /**
    * Starts due rows in the free slots (WEBHOOK_CONCURRENCY), oldest first, but fairly: first the rows of accounts
    * with fewer than half the slots in flight, then, with slots still free, anyone's, leaving one slot to whoever
    * comes next. Calls run on without a pass to end: a pass used to end with its slowest call, so one account's
@@ -290,7 +240,7 @@ export function startWebhookWorker(services: Services, opts: { hostname?: string
     while (!stopped && active < s.concurrency) {
       if (tried || !buffer.length || Date.now() - bufferAt > s.pollMs) {
         if (queried) return; // read fresh this time already: nothing more can start
-        buffer = await dueRows(s.concurrency);
+        buffer = await dueRows(db, s.concurrency, BATCH);
         bufferAt = Date.now();
         queried = true;
       }

@@ -3,7 +3,8 @@
  * backlog grows, on MariaDB and on the embedded SQLite store.
  *
  * The shape is a receiver that is down: one account has BENCH_SIZES due rows waiting, 19 other accounts have 5 each,
- * and 10 of the backlog's rows are leased (calls in flight). A worker reads the window at every poll and each time a
+ * 10 of the backlog's rows are leased (calls in flight), and BENCH_IDLE_WEBHOOKS (2000) more webhooks wait for
+ * nothing. A worker reads the window at every poll and each time a
  * call ends while that account holds its share of the slots, so this read runs many times a second.
  * Each size: 5 warm-ups, then BENCH_RUNS (30) reads; median and p95 printed, and a check that every other account
  * is in the window. Throw-away MariaDB database `postern_bench_whdue_*` and SQLite file in a temporary directory,
@@ -24,6 +25,7 @@ const SIZES = (process.env.BENCH_SIZES ?? '10000,200000').split(',').map(Number)
 const RUNS = Number(process.env.BENCH_RUNS ?? 30);
 const STORES = (process.env.BENCH_STORES ?? 'mariadb,sqlite').split(',');
 const OTHERS = 19;
+const IDLE = Number(process.env.BENCH_IDLE_WEBHOOKS ?? 2000);
 const CHUNK = 500;
 
 /** Users, domains and one webhook each; returns the webhook ids, the backlog's first. */
@@ -62,6 +64,13 @@ async function accounts(db: Knex, n: number): Promise<number[]> {
   return hooks;
 }
 
+/** `n` webhooks with nothing queued, on the first account's domain: most of a large installation's webhooks. */
+async function idleWebhooks(db: Knex, n: number): Promise<void> {
+  const now = Date.now();
+  const rows = Array.from({ length: n }, () => ({ user_id: 1, domain_id: 1, event: 'opened', url: 'http://127.0.0.1:9/', created_at: now, updated_at: now }));
+  for (let i = 0; i < rows.length; i += CHUNK) await db('webhooks').insert(rows.slice(i, i + CHUNK));
+}
+
 /** `n` due rows of a webhook, due from `at` on, a millisecond apart; the first `leased` of them leased. */
 async function outbox(db: Knex, webhookId: number, n: number, at: number, leased = 0): Promise<void> {
   for (let base = 0; base < n; base += CHUNK) {
@@ -94,6 +103,7 @@ async function benchStore(store: string): Promise<Record<string, number>> {
   try {
     await migrateLatest(db);
     const [backlog, ...others] = await accounts(db, OTHERS + 1);
+    await idleWebhooks(db, IDLE);
     const start = Date.now() - 86_400_000;
     for (const hook of others) await outbox(db, hook, 5, start + 3_600_000);
     let seeded = 0;

@@ -34,6 +34,7 @@ import * as heldExpiryIndex from './20261226000100_held_expiry_index';
 import * as retainedReputationHours from './20261227000100_retained_reputation_hours';
 import * as reputationBase from './20261228000100_reputation_base';
 import * as retainedSuppressionsByTime from './20261229000100_retained_suppressions_by_time';
+import * as webhookDueIndex from './20261230000100_webhook_due_index';
 
 /** Every migration in order. Listed here (not globbed) so ts-jest and compiled builds load the same set. */
 const MIGRATIONS: Record<string, Knex.Migration> = {
@@ -72,6 +73,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261227000100_retained_reputation_hours': retainedReputationHours,
   '20261228000100_reputation_base': reputationBase,
   '20261229000100_retained_suppressions_by_time': retainedSuppressionsByTime,
+  '20261230000100_webhook_due_index': webhookDueIndex,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -81,6 +81,7 @@ export const V1_ROUTES: {
   { method: 'post', path: '/api/v1/webhooks', command: 'emailgateway.addwebhook.public' },
   { method: 'delete', path: '/api/v1/webhooks', command: 'emailgateway.deletewebhook.public' },
   { method: 'get', path: '/api/v1/webhooks/:webhookid/log', command: 'emailgateway.getwebhooklog.public' },
+  { method: 'post', path: '/api/v1/webhooks/:webhookid/retry', command: 'emailgateway.retrywebhookcalls.public' },
   { method: 'post', path: '/api/v1/sender.domains', command: 'sender.domains', present: present.senderDomains },
   { method: 'get', path: '/api/v1/inbound-relay-domain-check', command: 'emailgateway.inboundrelaydomaincheck', present: present.relayCheck },
   { method: 'post', path: '/api/v1/contacts', command: 'contacts.create', statuses: 'rest' },

@@ -234,6 +234,37 @@ describe('console: every page, both widths', () => {
     expect(await kept()).toEqual(['gone@inbox.test']);
   });
 
+  it("retries a disabled webhook's failed calls from its log, enables it again, and the receiver gets the call", async () => {
+    const db = rig.gateway.services.db;
+    const DomainID = (await rig.ok({ Command: 'emailgateway.getdomains', SessionID: userSession })).Domains[0].DomainID;
+    const hookId = (await rig.ok({ Command: 'emailgateway.getwebhooks', SessionID: userSession, DomainID })).Webhooks[0].WebhookID;
+    // A receiver that was down: the webhook disabled after its failures, one call given up.
+    const now = Date.now();
+    await db('webhooks')
+      .where({ id: hookId })
+      .update({ status: 'Disabled', consecutive_failures: 100, disabled_reason: '100 consecutive failed attempts; last: HTTP 503', disabled_at: now });
+    await db('webhook_deliveries').insert({
+      webhook_id: hookId,
+      event_id: 'evt_pages_retry',
+      event_type: 'delivered',
+      payload: '{"type":"delivered"}',
+      status: 'failed',
+      attempts: 3,
+      next_attempt_at: now,
+      last_error: 'webhook disabled',
+      created_at: now,
+      updated_at: now,
+    });
+    await reach({ name: 'webhooks', nav: 'Webhooks', heading: 'Webhooks' });
+    const hookRow = page.locator(`tr[data-webhook="${hookId}"]`);
+    await hookRow.getByText('Disabled', { exact: true }).waitFor();
+    await hookRow.locator('[data-action=show-log]').click();
+    await page.locator('[data-action=retry-failed]').click();
+    expect(await page.getByTestId('retry-outcome').textContent()).toBe('1 failed call(s) queued again; the webhook is enabled again.');
+    await hookRow.getByText('Enabled', { exact: true }).waitFor();
+    await waitFor(() => rig.receiver.hits.some((hit) => hit.headers['webhook-id'] === 'evt_pages_retry'), 15_000, 'the retried call');
+  });
+
   it('reaches every admin page in one click at both widths', async () => {
     await page.locator('[data-action=sign-out]').click();
     await signIn('Admin');

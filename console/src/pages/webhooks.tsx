@@ -38,11 +38,31 @@ interface Attempt {
 
 const EVENTS = ['delivery', 'bounce', 'open', 'click', 'unsubscribe', 'complaint'];
 
-function Log({ domainId, hook }: { domainId: number; hook: Hook }) {
+interface Retried {
+  Requeued: number;
+  More: boolean;
+  Enabled: boolean;
+}
+
+/** What a retry did, in words: how many calls go out again, and whether the webhook was enabled again. */
+function retried(r: Retried): string {
+  const calls = r.Requeued ? `${r.Requeued} failed call(s) queued again` : 'No failed calls to retry';
+  const enabled = r.Enabled ? '; the webhook is enabled again' : '';
+  return `${calls}${enabled}.${r.More ? ' More are left: retry again to queue the next ones.' : ''}`;
+}
+
+/** A webhook's delivery log; `onChanged` after a retry, which may have enabled the webhook again. */
+function Log({ domainId, hook, onChanged }: { domainId: number; hook: Hook; onChanged: () => Promise<unknown> }) {
   const load = useLoad(
     () => call('emailgateway.getwebhooklog', { DomainID: domainId, WebhookID: hook.WebhookID, RetrieveCount: 50 }),
     [domainId, hook.WebhookID],
   );
+  const [outcome, setOutcome] = useState<string | null>(null);
+  const retry = async () => {
+    const r = await call<Retried>('emailgateway.retrywebhookcalls', { DomainID: domainId, WebhookID: hook.WebhookID });
+    setOutcome(retried(r));
+    await Promise.all([load.reload(), onChanged()]);
+  };
   return (
     <div class="card log" data-webhook-log={hook.WebhookID}>
       <div class="row spread">
@@ -55,6 +75,20 @@ function Log({ domainId, hook }: { domainId: number; hook: Hook }) {
         {(r) => (
           <>
             <p class="muted">{r.Pending} call(s) waiting to be made or retried.</p>
+            <div class="row">
+              <Action onRun={retry} busyLabel="Queueing…" name="retry-failed">
+                Retry failed calls
+              </Action>
+              <span class="muted">
+                Once your receiver works again: sends the calls that failed in the last 7 days again, with the same webhook-id
+                {hook.Status === 'Enabled' ? '' : ', and enables the webhook'}.
+              </span>
+            </div>
+            {outcome ? (
+              <p role="status" data-testid="retry-outcome">
+                {outcome}
+              </p>
+            ) : null}
             {r.Attempts.length ? (
               <table class="grid compact">
                 <thead>
@@ -193,7 +227,7 @@ function Hooks({ domainId }: { domainId: number }) {
               <p class="muted">No webhooks for this domain.</p>
             )}
             {open !== null && (r.Webhooks as Hook[]).some((w) => w.WebhookID === open) ? (
-              <Log domainId={domainId} hook={(r.Webhooks as Hook[]).find((w) => w.WebhookID === open)!} key={open} />
+              <Log domainId={domainId} hook={(r.Webhooks as Hook[]).find((w) => w.WebhookID === open)!} key={open} onChanged={load.reload} />
             ) : null}
           </>
         )}

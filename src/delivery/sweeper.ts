@@ -2,10 +2,13 @@ import { enqueueDeliveries } from './enqueue';
 import { expandOrphans } from '../mail/expand-batches';
 import { releaseOrphanedHolds } from './suspension-hold';
 import { expireSuspensionHolds } from './suspension-expiry';
-import { PENDING, WorkerCtx } from './worker-ctx';
+import { dueUnleased } from './due-unleased';
+import type { WorkerCtx } from './worker-ctx';
 
 /** How old a pending_batches row must be before the sweeper takes it for an orphan (its job normally comes first). */
 const PENDING_GRACE_MS = 10_000;
+/** Deliveries one sweep re-enqueues at most; the next sweep takes the rest. */
+const SWEEP_LIMIT = 5000;
 /** How often a sweep also looks for suspension holds left behind by a lift (suspension-hold.ts): they are rare. */
 const HOLD_REPAIR_MS = 300_000;
 
@@ -58,16 +61,10 @@ export function startSweeper(ctx: WorkerCtx): Sweeper {
         count: expired,
         maxSeconds: config.suspensionHoldMaxSeconds,
       });
-    const rows = await db('deliveries')
-      .whereIn('status', PENDING)
-      .where('next_attempt_at', '<=', now - graceMs)
-      .where((q) => q.whereNull('lease_until').orWhere('lease_until', '<', now - graceMs))
-      .orderBy('next_attempt_at')
-      .limit(5000)
-      .select('id', 'attempts', 'next_attempt_at', 'lease_until');
+    const rows = await dueUnleased(db, now - graceMs, SWEEP_LIMIT);
     await enqueueDeliveries(
       services,
-      rows.map((r: { id: number; attempts: number; next_attempt_at: number; lease_until: number | null }) => ({
+      rows.map((r) => ({
         id: Number(r.id),
         attempts: Number(r.attempts),
         runAt: now,

@@ -163,8 +163,9 @@ export function figuresOf(...counts: Counts[]): ReputationFigures {
  * The accounts that could be over a limit on all their domains added up: those whose whole window (every domain,
  * lifted or not) has enough outcomes and enough hard bounces or complaints for it. A narrower window (a lift, its
  * hour net of its base) only has fewer of each, so an account this leaves out cannot be over; most accounts with a
- * stray bounce are left out here, in one aggregate query, before any of their hourly rows are read. `kept`: each
- * account's hours of deleted domains in the window (retained-hours.ts), counted as its domains' are.
+ * stray bounce are left out here, by a read of the window's hard bounces and complaints per chunk of domains, before
+ * any of their hourly rows are read. `kept`: each account's hours of deleted domains in the window
+ * (retained-hours.ts), counted as its domains' are.
  */
 export async function accountsNearLimits(
   db: Db,
@@ -173,30 +174,39 @@ export async function accountsNearLimits(
   kept: Map<number, Counts> = new Map(),
 ): Promise<number[]> {
   const start = hourOf(now) - WINDOW_HOURS + 1;
-  const flagged: { user_id: number }[] = await db('stats_rollup')
-    .join('sender_domains', 'sender_domains.id', 'stats_rollup.domain_id')
-    .where('stats_rollup.unit', 'h')
-    .where('stats_rollup.bucket', '>=', start)
-    .whereIn('stats_rollup.type', [HARD_BOUNCES, 'complained'])
-    .where('stats_rollup.count', '>', 0)
-    .distinct('sender_domains.user_id');
+  // Driven from the domains, each read a range of stats_rollup's key (domain_id, unit, bucket): one over the rollup
+  // alone, filtered on bucket, scanned every hour the table ever held (nothing prunes it), every pass.
+  const owners = new Map<number, number>(
+    ((await db('sender_domains').select('id', 'user_id')) as { id: number; user_id: number }[]).map((d) => [Number(d.id), Number(d.user_id)]),
+  );
+  const domainIds = [...owners.keys()];
+  const flagged = new Set<number>();
+  for (let i = 0; i < domainIds.length; i += IDS_PER_QUERY) {
+    const rows: { domain_id: number }[] = await db('stats_rollup')
+      .whereIn('domain_id', domainIds.slice(i, i + IDS_PER_QUERY))
+      .where('unit', 'h')
+      .where('bucket', '>=', start)
+      .whereIn('type', [HARD_BOUNCES, 'complained'])
+      .where('count', '>', 0)
+      .distinct('domain_id');
+    for (const r of rows) flagged.add(owners.get(Number(r.domain_id))!);
+  }
   const near: number[] = [];
   const bad = [...kept].filter(([, c]) => (c[HARD_BOUNCES] ?? 0) > 0 || (c.complained ?? 0) > 0).map(([u]) => u);
-  const users = [...new Set([...flagged.map((r) => Number(r.user_id)), ...bad])];
+  const users = [...new Set([...flagged, ...bad])];
+  const domainsOf = new Map<number, number[]>();
+  for (const [id, user] of owners) {
+    const list = domainsOf.get(user);
+    if (list) list.push(id);
+    else domainsOf.set(user, [id]);
+  }
   for (let i = 0; i < users.length; i += IDS_PER_QUERY) {
-    const sums: { user_id: number; type: string; n: number | string }[] = await db('stats_rollup')
-      .join('sender_domains', 'sender_domains.id', 'stats_rollup.domain_id')
-      .whereIn('sender_domains.user_id', users.slice(i, i + IDS_PER_QUERY))
-      .where('stats_rollup.unit', 'h')
-      .where('stats_rollup.bucket', '>=', start)
-      .whereIn('stats_rollup.type', GUARD_TYPES)
-      .groupBy('sender_domains.user_id', 'stats_rollup.type')
-      .select('sender_domains.user_id', 'stats_rollup.type')
-      .sum({ n: 'stats_rollup.count' });
     const byUser = new Map<number, Counts>();
-    for (const r of sums) {
-      const c = byUser.get(Number(r.user_id)) ?? byUser.set(Number(r.user_id), {}).get(Number(r.user_id))!;
-      c[r.type] = Number(r.n);
+    const ids = users.slice(i, i + IDS_PER_QUERY).flatMap((u) => domainsOf.get(u) ?? []);
+    for (const r of await hourRows(db, ids, start)) {
+      const user = owners.get(Number(r.domain_id))!;
+      const c = byUser.get(user) ?? byUser.set(user, {}).get(user)!;
+      c[r.type] = (c[r.type] ?? 0) + Number(r.count);
     }
     for (const user of users.slice(i, i + IDS_PER_QUERY)) {
       const f = figuresOf(byUser.get(user) ?? {}, kept.get(user) ?? {});

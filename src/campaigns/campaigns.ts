@@ -38,6 +38,8 @@ export interface Progress {
   queued: number;
   skipped: number;
   sent: number;
+  /** Copies cancelled before they were sent (emailgateway.cancelqueuedmessage, DELETE /api/v1/email/{id}). */
+  cancelled: number;
   delivered: number;
   bounced: number;
   opened: number;
@@ -82,7 +84,8 @@ export async function findCampaignInScope(db: Db, scope: CampaignScope, id: unkn
 /**
  * Live progress of campaigns: recipients (members found at launch), queued (messages accepted so far), skipped
  * (members a page read but the send path refused one by one, as suppressed since the launch), sent
- * (deliveries that got a final answer), delivered, bounced, opened and clicked (unique, per delivery). The
+ * (deliveries that got a final answer), cancelled (copies cancelled before they were sent), delivered, bounced,
+ * opened and clicked (unique, per delivery). The
  * delivery figures are read from the campaign's deliveries (messages.campaign_id is indexed).
  */
 export async function progressOf(db: Knex, rows: CampaignRow[]): Promise<Map<number, Progress>> {
@@ -93,6 +96,7 @@ export async function progressOf(db: Knex, rows: CampaignRow[]): Promise<Map<num
       queued: Number(r.queued),
       skipped: Number(r.skipped),
       sent: 0,
+      cancelled: 0,
       delivered: 0,
       bounced: 0,
       opened: 0,
@@ -109,6 +113,7 @@ export async function progressOf(db: Knex, rows: CampaignRow[]): Promise<Map<num
       db.raw("SUM(CASE WHEN d.status = 'delivered' THEN 1 ELSE 0 END) AS delivered"),
       db.raw("SUM(CASE WHEN d.status = 'bounced' THEN 1 ELSE 0 END) AS bounced"),
       db.raw("SUM(CASE WHEN d.status IN ('failed') THEN 1 ELSE 0 END) AS failed"),
+      db.raw("SUM(CASE WHEN d.status = 'cancelled' THEN 1 ELSE 0 END) AS cancelled"),
       db.raw('SUM(CASE WHEN d.first_opened_at IS NOT NULL THEN 1 ELSE 0 END) AS opened'),
       db.raw('SUM(CASE WHEN d.first_clicked_at IS NOT NULL THEN 1 ELSE 0 END) AS clicked'),
     )) as Record<string, unknown>[];
@@ -117,6 +122,7 @@ export async function progressOf(db: Knex, rows: CampaignRow[]): Promise<Map<num
     p.delivered = Number(c.delivered);
     p.bounced = Number(c.bounced);
     p.sent = p.delivered + p.bounced + Number(c.failed);
+    p.cancelled = Number(c.cancelled);
     p.opened = Number(c.opened);
     p.clicked = Number(c.clicked);
   }
@@ -144,6 +150,7 @@ export function presentCampaign(row: CampaignRow, p: Progress): Record<string, u
       Queued: p.queued,
       Skipped: p.skipped,
       Sent: p.sent,
+      Cancelled: p.cancelled,
       Delivered: p.delivered,
       Bounced: p.bounced,
       Opened: p.opened,

@@ -117,6 +117,7 @@ function campaignOut(c: Record<string, any>): Record<string, unknown> {
     queued: p.Queued,
     skipped: p.Skipped,
     sent: p.Sent,
+    cancelled: p.Cancelled,
     delivered: p.Delivered,
     bounced: p.Bounced,
     opened: p.Opened,

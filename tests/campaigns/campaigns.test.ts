@@ -72,6 +72,7 @@ it('launches at once and delivers to every subscribed, unsuppressed member exact
     Queued: eligible.length,
     Skipped: 0,
     Sent: eligible.length,
+    Cancelled: 0,
     Delivered: eligible.length,
     Bounced: 0,
     Opened: 0,

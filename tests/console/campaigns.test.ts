@@ -239,4 +239,29 @@ describe('console: campaigns', () => {
     const got = rig.sink.received.filter((m) => /^Subject: Interrupted/m.test(String(m.raw))).map((m) => m.to[0]);
     expect(got.sort()).toEqual([...readers].sort());
   });
+  it('counts a copy cancelled before it was sent, and a finished campaign page stops asking for its progress', async () => {
+    const db = rig.gateway.services.db;
+    const campaign = await db('campaigns').where({ name: 'March news' }).first('id');
+    // One copy of the finished campaign cancelled before it went out (as emailgateway.cancelqueuedmessage leaves it).
+    const [copy] = await db('deliveries as d')
+      .join('messages as m', 'm.id', 'd.message_id')
+      .where('m.campaign_id', campaign.id)
+      .orderBy('d.id')
+      .limit(1)
+      .pluck('d.id');
+    await db('deliveries').where({ id: copy }).update({ status: 'cancelled', finished_at: Date.now() });
+    const asked: string[] = [];
+    page.on('request', (r) => {
+      if (r.url().endsWith('/api.php') && (r.postData() ?? '').includes('"campaign.get"')) asked.push(r.url());
+    });
+    await nav('Campaigns').click();
+    await page.getByRole('link', { name: 'March news', exact: true }).click();
+    await page.getByRole('heading', { name: 'March news' }).waitFor();
+    await waitFor(async () => (await figure('Cancelled')) === 1, 10_000, 'the cancelled copy counted');
+    expect(await figure('Sent')).toBe(readers.length - 1);
+    // Nothing is left to answer: before, Sent < Queued kept the page asking every 2 s for as long as it was open.
+    const first = asked.length;
+    await new Promise((r) => setTimeout(r, 4500));
+    expect(asked.length).toBe(first);
+  });
 });

@@ -323,6 +323,7 @@ describe('campaigns', () => {
       recipients: 3,
       queued: 3,
       sent: 3,
+      cancelled: 0,
       delivered: 3,
       bounced: 0,
       opened: 0,

@@ -12,6 +12,8 @@ interface Progress {
   /** Members the send path refused one by one at their page (suppressed since the launch). */
   Skipped: number;
   Sent: number;
+  /** Copies cancelled before they were sent: they never get an answer. */
+  Cancelled: number;
   Delivered: number;
   Bounced: number;
   Opened: number;
@@ -38,10 +40,14 @@ interface Campaign {
 const SIZE = 25;
 /** The pickers offer this many lists and templates; a user with more types the name to narrow them. */
 const PICK = 100;
-const FIGURES: (keyof Progress)[] = ['Recipients', 'Queued', 'Skipped', 'Sent', 'Delivered', 'Bounced', 'Opened', 'Clicked'];
+const FIGURES: (keyof Progress)[] = ['Recipients', 'Queued', 'Skipped', 'Sent', 'Cancelled', 'Delivered', 'Bounced', 'Opened', 'Clicked'];
 
-/** Still moving: pages being queued, or queued mail not yet answered by the receiving servers. */
-const moving = (c: Campaign) => c.Status === 'sending' || (c.Status === 'completed' && c.Progress.Sent < c.Progress.Queued);
+/**
+ * Still moving: pages being queued, or queued mail neither answered by the receiving servers nor cancelled. A
+ * cancelled copy never gets an answer: counted only in Sent, one kept a finished campaign's page asking every few
+ * seconds for as long as it stayed open.
+ */
+const moving = (c: Campaign) => c.Status === 'sending' || (c.Status === 'completed' && c.Progress.Sent + c.Progress.Cancelled < c.Progress.Queued);
 
 function percent(part: number, whole: number): string {
   return whole > 0 ? `${Math.round((100 * part) / whole)}%` : '—';

@@ -227,15 +227,26 @@ function toRow(r: Record<string, any>): EventRow {
   };
 }
 
-/** One page by offset (getevents): newest first. */
+/**
+ * One page by offset (getevents): newest first. The page's ids first, the messages joined only where a search term
+ * needs them, then only the page's rows are read and joined (a late join, as messagesByOffset): joined before the
+ * OFFSET, every skipped event cost a read of its row and of its message's, so page 5,000 read 250,000 of each.
+ */
 export async function listEvents(db: Db, scope: EventScope, f: EventFilter, offset: number, limit: number): Promise<{ total: number; rows: EventRow[] }> {
   const total = await countEvents(db, scope, f);
   if (!total || offset >= total) return { total, rows: [] };
-  const rows = await filteredEvents(db, scope, f, true)
+  const page = filteredEvents(db, scope, f, false)
     .orderBy('events.created_at', 'desc')
     .orderBy('events.id', 'desc')
     .limit(limit)
     .offset(offset)
+    .select('events.id as eid', 'events.created_at as eat');
+  const rows = await db
+    .from(page.as('p'))
+    .join('events', 'events.id', 'p.eid')
+    .leftJoin('messages', 'messages.id', 'events.message_id')
+    .orderBy('p.eat', 'desc')
+    .orderBy('p.eid', 'desc')
     .select(COLUMNS);
   return { total, rows: rows.map(toRow) };
 }

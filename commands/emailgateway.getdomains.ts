@@ -11,24 +11,13 @@ import { truthy } from '../src/http/params';
 import { DomainRow, parseRecords, presentOptions, recordMap } from '../src/domains/domains';
 import { countsByDomain as eventCounts, figures, rate } from '../src/stats/queries';
 import { HOUR_MS } from '../src/stats/rollups';
+import { lastActivity } from '../src/events/last-activity';
 
 const WEEK_MS = 7 * 24 * HOUR_MS;
 
 async function countsByDomain(db: Knex, table: string, userId: number): Promise<Map<number, number>> {
   const rows = await db(table).where({ user_id: userId, status: 'Enabled' }).groupBy('domain_id').select('domain_id').count({ n: '*' });
   return new Map((rows as { domain_id: number; n: unknown }[]).map((r) => [Number(r.domain_id), Number(r.n)]));
-}
-
-/** The newest event of each domain since `since` (the (domain_id, created_at) index answers it per domain). */
-async function lastActivity(db: Knex, domainIds: number[], since: number): Promise<Map<number, number>> {
-  if (!domainIds.length) return new Map();
-  const rows = await db('events')
-    .whereIn('domain_id', domainIds)
-    .where('created_at', '>=', since)
-    .groupBy('domain_id')
-    .select('domain_id')
-    .max({ at: 'created_at' });
-  return new Map((rows as { domain_id: number; at: unknown }[]).map((r) => [Number(r.domain_id), Number(r.at)]));
 }
 
 export default defineCommand({

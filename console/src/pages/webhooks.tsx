@@ -75,7 +75,7 @@ function Log({ domainId, hook, onChanged }: { domainId: number; hook: Hook; onCh
         {(r) => (
           <>
             <p class="muted">{r.Pending} call(s) waiting to be made or retried.</p>
-            <div class="row">
+            <div class="row middle">
               <Action onRun={retry} busyLabel="Queueing…" name="retry-failed">
                 Retry failed calls
               </Action>

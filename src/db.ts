@@ -132,6 +132,16 @@ export async function migrateLatest(db: Db): Promise<string[]> {
   }
 }
 
+/**
+ * Several ordered, LIMITed reads as one UNION ALL statement, each wrapped as a derived table (SQLite takes no ORDER
+ * BY or LIMIT on a bare member of a compound SELECT). The "first few of each key" reads use it: each member walks
+ * an index in order and stops at its limit, where one read over all the keys would read and sort every match.
+ */
+export function unionOfReads(db: Knex, reads: Knex.QueryBuilder[]): Knex.QueryBuilder {
+  const [first, ...rest] = reads.map((read, i) => db.select('*').from(read.as(`u${i}`)));
+  return rest.length ? first.unionAll(rest) : first;
+}
+
 /** Cheap liveness probe used by /readyz: answers (or fails) within `ms` whatever the database does. */
 export async function pingDb(db: Db, ms = 1500): Promise<void> {
   await withDeadline(Promise.resolve(db.raw('select 1')), ms, 'the database');

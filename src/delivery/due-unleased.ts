@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { unionOfReads } from '../db';
 import { PENDING } from './worker-ctx';
 
 export interface DueUnleased {
@@ -15,18 +16,15 @@ export interface DueUnleased {
  * backlog of queued rows waiting for free workers, that was every sweep (SWEEP_INTERVAL_SECONDS) in every worker.
  */
 export async function dueUnleased(db: Knex, before: number, limit: number): Promise<DueUnleased[]> {
-  const [first, ...rest] = PENDING.map((status, i) =>
-    db.select('*').from(
-      db('deliveries')
-        .where('status', status)
-        .where('next_attempt_at', '<=', before)
-        .where((q) => q.whereNull('lease_until').orWhere('lease_until', '<', before))
-        .orderBy('next_attempt_at')
-        .limit(limit)
-        .select('id', 'attempts', 'next_attempt_at', 'lease_until')
-        .as(`s${i}`),
-    ),
+  const reads = PENDING.map((status) =>
+    db('deliveries')
+      .where('status', status)
+      .where('next_attempt_at', '<=', before)
+      .where((q) => q.whereNull('lease_until').orWhere('lease_until', '<', before))
+      .orderBy('next_attempt_at')
+      .limit(limit)
+      .select('id', 'attempts', 'next_attempt_at', 'lease_until'),
   );
-  const rows: DueUnleased[] = await first.unionAll(rest);
+  const rows: DueUnleased[] = await unionOfReads(db, reads);
   return rows.sort((a, b) => Number(a.next_attempt_at) - Number(b.next_attempt_at)).slice(0, limit);
 }

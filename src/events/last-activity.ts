@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { isMysql } from '../db';
+import { isMysql, unionOfReads } from '../db';
 
 /** Domains whose newest event one statement looks up: each is a subquery of the UNION. */
 const DOMAINS_PER_STATEMENT = 50;
@@ -24,22 +24,12 @@ export async function lastActivity(db: Knex, domainIds: number[], since: number)
     return out;
   }
   for (let i = 0; i < domainIds.length; i += DOMAINS_PER_STATEMENT) {
-    const [first, ...rest] = domainIds
+    const reads = domainIds
       .slice(i, i + DOMAINS_PER_STATEMENT)
-      .map((id, j) =>
-        db
-          .select('*')
-          .from(
-            db('events')
-              .where('domain_id', id)
-              .where('created_at', '>=', since)
-              .orderBy('created_at', 'desc')
-              .limit(1)
-              .select('domain_id', 'created_at')
-              .as(`d${j}`),
-          ),
+      .map((id) =>
+        db('events').where('domain_id', id).where('created_at', '>=', since).orderBy('created_at', 'desc').limit(1).select('domain_id', 'created_at'),
       );
-    const rows: { domain_id: number; created_at: number }[] = await (rest.length ? first.unionAll(rest) : first);
+    const rows: { domain_id: number; created_at: number }[] = await unionOfReads(db, reads);
     for (const r of rows) out.set(Number(r.domain_id), Number(r.created_at));
   }
   return out;

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { unionOfReads } from '../db';
 
 export interface OutboxRow {
   id: number;
@@ -46,21 +47,16 @@ export async function dueRows(db: Knex, eachAccount: number, limit: number, now 
   const ids = [...owners.keys()];
   const candidates: { id: number; webhook_id: number; next_attempt_at: number }[] = [];
   for (let i = 0; i < ids.length; i += HOOKS_PER_STATEMENT) {
-    const [first, ...rest] = ids
+    const reads = ids
       .slice(i, i + HOOKS_PER_STATEMENT)
-      .map((hook, j) =>
-        db
-          .select('*')
-          .from(
-            due(db('webhook_deliveries').where('webhook_id', hook), now)
-              .orderBy('next_attempt_at')
-              .orderBy('id')
-              .limit(eachAccount)
-              .select('id', 'webhook_id', 'next_attempt_at')
-              .as(`h${j}`),
-          ),
+      .map((hook) =>
+        due(db('webhook_deliveries').where('webhook_id', hook), now)
+          .orderBy('next_attempt_at')
+          .orderBy('id')
+          .limit(eachAccount)
+          .select('id', 'webhook_id', 'next_attempt_at'),
       );
-    candidates.push(...(await (rest.length ? first.unionAll(rest) : first)));
+    candidates.push(...(await unionOfReads(db, reads)));
   }
 
   // Oldest first (the index order within a webhook; ids break ties as there), each account up to its cap.

@@ -2,13 +2,6 @@ import type { Db } from '../db';
 import { SUSPENSION } from '../delivery/held-by';
 
 /** Delivery states as operators name them, and the row statuses behind them (a lease is status `sending`). */
-/**
- * The whole queue's oldest queued delivery is looked for among this many of the longest-due queued rows (an ordered
- * read of the (status, next_attempt_at) index): a queued row is due from its accept on, unless a release or a
- * requeue set its time later.
- */
-const OLDEST_AMONG = 100;
-
 export const QUEUE_STATES: Record<string, string> = { queued: 'queued', scheduled: 'scheduled', deferred: 'deferred', leased: 'sending', held: 'held' };
 
 export interface QueueDepth {
@@ -16,10 +9,7 @@ export interface QueueDepth {
   byState: Record<string, number>;
   /** Of `byState.held`, those held for their sender domain's suspension (held_by 'suspension'), not by queue.hold. */
   heldBySuspension: number;
-  /**
-   * When the oldest delivery still waiting for its first attempt was accepted (ms), or null: for the whole queue,
-   * the oldest of the 100 due longest (OLDEST_AMONG).
-   */
+  /** When the oldest delivery still waiting for its first attempt was accepted (ms), or null. */
   oldestQueuedAt: number | null;
   /** Recipients accepted in batch rows not yet expanded into deliveries (src/mail/pending-batches.ts); in `queued` too. */
   pendingBatchRecipients: number;
@@ -38,22 +28,12 @@ export async function queueDepth(db: Db, filter: { domainId?: number; userId?: n
   const pending = db('pending_batches');
   if (filter.domainId !== undefined) pending.where('domain_id', filter.domainId);
   if (filter.userId !== undefined) pending.where('user_id', filter.userId);
-  const whole = filter.domainId === undefined && filter.userId === undefined;
-  // Counted from the (status, held_by, held_at) index alone. MIN(created_at) in the same query read every unfinished
-  // row for its created_at: a million queued rows were a million row reads at each scrape, in every process. The
-  // whole queue's oldest is found among the rows due longest instead; a filtered call (queue.status, on demand)
-  // keeps the exact minimum of its own rows.
-  const grouped = q.groupBy('status', 'held_by').select('status', 'held_by').count({ n: '*' });
-  if (!whole) grouped.min({ oldest: 'created_at' });
-  const [rows, pendingRows, dueLongest] = await Promise.all([
+  const [rows, pendingRows] = await Promise.all([
     // By held_by too (null on every row not held): the suspension's holds apart from queue.hold's in the same query.
-    grouped as unknown as Promise<{ status: string; held_by: string | null; n: number | string; oldest?: number | string | null }[]>,
+    q.groupBy('status', 'held_by').select('status', 'held_by').count({ n: '*' }).min({ oldest: 'created_at' }) as unknown as Promise<
+      { status: string; held_by: string | null; n: number | string; oldest: number | string | null }[]
+    >,
     pending.sum({ n: 'recipients' }).min({ oldest: 'created_at' }) as unknown as Promise<{ n: number | string | null; oldest: number | string | null }[]>,
-    whole
-      ? (db
-          .from(db('deliveries').where('status', 'queued').orderBy('next_attempt_at').limit(OLDEST_AMONG).select('created_at').as('due'))
-          .min({ oldest: 'created_at' }) as unknown as Promise<{ oldest: number | string | null }[]>)
-      : Promise.resolve([]),
   ]);
   const byState: Record<string, number> = {};
   for (const state of Object.keys(QUEUE_STATES)) byState[state] = 0;
@@ -64,11 +44,8 @@ export async function queueDepth(db: Db, filter: { domainId?: number; userId?: n
     if (!state) continue;
     byState[state] += Number(r.n);
     if (state === 'held' && r.held_by === SUSPENSION) heldBySuspension += Number(r.n);
-    if (state === 'queued' && r.oldest !== null && r.oldest !== undefined)
-      oldestQueuedAt = oldestQueuedAt === null ? Number(r.oldest) : Math.min(oldestQueuedAt, Number(r.oldest));
+    if (state === 'queued' && r.oldest !== null) oldestQueuedAt = oldestQueuedAt === null ? Number(r.oldest) : Math.min(oldestQueuedAt, Number(r.oldest));
   }
-  const due = dueLongest[0]?.oldest;
-  if (due !== null && due !== undefined) oldestQueuedAt = Number(due);
   const pendingBatchRecipients = Number(pendingRows[0]?.n ?? 0);
   const pendingOldest = pendingRows[0]?.oldest;
   byState.queued += pendingBatchRecipients;

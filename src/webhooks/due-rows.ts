@@ -38,6 +38,8 @@ function due(q: Knex.QueryBuilder, now: number): Knex.QueryBuilder {
  * time a call ends while one account holds its share: at 200,000 rows of a down receiver that was most of a core.
  */
 export async function dueRows(db: Knex, eachAccount: number, limit: number, now = Date.now()): Promise<DueRow[]> {
+  // Nothing due (an idle outbox, most polls): one seek on (status, next_attempt_at), not a probe of every webhook.
+  if (!(await due(db('webhook_deliveries'), now).first('id'))) return [];
   // A scalar subquery per webhook, not EXISTS: MariaDB may turn EXISTS into a semi-join that scans the due rows.
   const probe = due(db('webhook_deliveries as d').select('d.id').whereRaw('?? = ??', ['d.webhook_id', 'w.id']), now).limit(1);
   const hooks: { id: number; user_id: number; due: number | null }[] = await db('webhooks as w').select('w.id', 'w.user_id', probe.as('due'));

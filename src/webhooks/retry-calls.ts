@@ -7,8 +7,10 @@ export const RETRY_CALLS_MAX = 10_000;
 const CHUNK = 500;
 
 /**
- * Queues a webhook's failed calls again, oldest first, once its receiver is mended: the calls given up after
- * WEBHOOK_MAX_AGE_SECONDS, refused, or failed because the webhook was disabled after WEBHOOK_MAX_FAILURES. A
+ * Queues a webhook's failed calls again once its receiver is mended, oldest first (by their last attempt: the order
+ * of the (webhook_id, status, next_attempt_at) index, so a chunk is read without sorting every failed row): the calls
+ * given up after WEBHOOK_MAX_AGE_SECONDS, refused, or failed because the webhook was disabled after
+ * WEBHOOK_MAX_FAILURES. A
  * Disabled webhook is enabled again (as adding the same event and URL does), else the worker would fail them again at
  * once. Each call keeps its `webhook-id` and body, so a receiver that saw one already drops it; its attempts start
  * again from the first retry delay, and its age from now. Delivered calls are never sent twice, and failed rows are
@@ -45,6 +47,7 @@ export async function retryFailedCalls(
       (await ctx
         .db('webhook_deliveries')
         .where({ webhook_id: id, status: 'failed' })
+        .orderBy('next_attempt_at')
         .orderBy('id')
         .limit(Math.min(CHUNK, RETRY_CALLS_MAX - requeued))
         .pluck('id')) as unknown[]

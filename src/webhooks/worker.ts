@@ -161,10 +161,12 @@ export function startWebhookWorker(services: Services, opts: { hostname?: string
    * pass: a lane reaches a row only after its earlier calls, and a lease counted from the pass's start could run
    * out while the call is still being made, letting another worker send the row again.
    */
-  async function lease(id: number, s: WebhookSettings): Promise<boolean> {
+  async function lease(row: DueRow, s: WebhookSettings): Promise<boolean> {
     const now = Date.now();
+    // Its attempts as read too: a row read into the buffer, given up by another worker and queued again by
+    // retrywebhookcalls (attempts 0, its age from then) must be read again, not sent with the stale count and age.
     const n = await db('webhook_deliveries')
-      .where({ id, status: 'pending' })
+      .where({ id: Number(row.id), status: 'pending', attempts: Number(row.attempts) })
       .where('next_attempt_at', '<=', now)
       .where((q) => q.whereNull('lease_until').orWhere('lease_until', '<', now))
       .update({ lease_until: now + s.timeoutMs + 60_000, lease_owner: owner, updated_at: now });
@@ -186,7 +188,13 @@ export function startWebhookWorker(services: Services, opts: { hostname?: string
           .where('next_attempt_at', '<', now - OUTBOX_RETENTION_MS)
           .limit(PRUNE_CHUNK)
           .pluck('id');
-        if (old.length) await db('webhook_deliveries').whereIn('id', old).delete();
+        // The conditions again: a row retrywebhookcalls queued again since the read is no longer old, nor finished.
+        if (old.length)
+          await db('webhook_deliveries')
+            .whereIn('id', old)
+            .where({ status })
+            .where('next_attempt_at', '<', now - OUTBOX_RETENTION_MS)
+            .delete();
         if (old.length < PRUNE_CHUNK || stopped) break;
         await new Promise((r) => setImmediate(r));
       }
@@ -253,7 +261,7 @@ export function startWebhookWorker(services: Services, opts: { hostname?: string
             continue;
           }
           buffer.splice(i, 1);
-          if (await lease(Number(row.id), s)) start(row, s);
+          if (await lease(row, s)) start(row, s);
         }
       }
     }

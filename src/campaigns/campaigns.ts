@@ -38,7 +38,7 @@ export interface Progress {
   queued: number;
   skipped: number;
   sent: number;
-  /** Copies cancelled before they were sent (emailgateway.cancelqueuedmessage, DELETE /api/v1/email/{id}). */
+  /** Copies cancelled before they were sent (campaign.cancel, emailgateway.cancelqueuedmessage, DELETE /api/v1/email/{id}). */
   cancelled: number;
   delivered: number;
   bounced: number;

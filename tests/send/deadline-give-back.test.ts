@@ -9,7 +9,8 @@ import { waitFor } from '../helpers/sink';
  * SmtpPool.send fails with ETIMEDOUT (no reply code) while the session is still before DATA, or while the send waits
  * for a pooled session, and the worker defers it for a retry, nothing written; a deadline already past when the
  * worker reaches SMTP releases the lease with no attempt counted (send-attempt.ts). Once the stall ends, the retry
- * delivers it exactly once. With LEASE_SECONDS=2 each attempt has 1 s; one pooled session to the smarthost.
+ * delivers it exactly once. With LEASE_SECONDS=4 each attempt has 2 s (1 s was too little for the retry's own send on
+ * a slow, busy host: it timed out once, a second attempt counted); one pooled session to the smarthost.
  */
 let rig: RelayRig;
 /** The last test's own worker, whose reads of sender_domains can be stalled. */
@@ -22,7 +23,7 @@ beforeAll(async () => {
   rig = await startRelayRig({
     DELIVERY_CONCURRENCY: '2',
     SMTP_RELAY_MAX_CONNECTIONS: '1',
-    LEASE_SECONDS: '2',
+    LEASE_SECONDS: '4',
     // Long enough to look at the deferred row before its retry; the rig's 5 s sweep grace keeps the sweeper out.
     RETRY_SCHEDULE_MS: '1000',
   });
@@ -147,13 +148,13 @@ it('gives back a leased send whose deadline passed before it reached SMTP: no at
   const leased = await row(id);
   expect(leased.status).toBe('sending');
   const leaseUntil = Number(leased.lease_until);
-  await waitFor(() => Date.now() >= leaseUntil - 1000, 5000, 'the attempt deadline (half the 2 s lease)');
+  await waitFor(() => Date.now() >= leaseUntil - 1000, 5000, 'past the attempt deadline (half the 4 s lease)');
   stall.open();
 
   await waitFor(async () => (await row(id))?.status === 'delivered', 20_000, `${to} delivered`);
   const r = await row(id);
   expect(Number(r.attempts)).toBe(1); // the given-back attempt is not counted
-  // Given back at its deadline (1 s before the lease's end), due again a retry step (1 s) later; a row left leased
+  // Given back once the stall ends (1 s before the lease's end), due again a retry step (1 s) later; a row left leased
   // instead would keep the next_attempt_at it was accepted with.
   expect(Number(r.next_attempt_at)).toBeGreaterThanOrEqual(leaseUntil);
   expect((await events(id)).map((e) => e.type)).toEqual(['queued', 'delivered']);

@@ -124,7 +124,9 @@ describe('embedded default (npm start on a fresh clone)', () => {
     expect(list.UserInfo.Username).toBe('ada');
     again.child.kill('SIGTERM');
     expect(await again.exited).toBe(0);
-  });
+    // Two starts (each may take up to startGateway's 30 s) and production-cost password hashes: on a slow, busy
+    // host the whole walk ran past jest's default 30 s.
+  }, 90_000);
 
   it.each([
     [{ PORT: 'abc' }, /^postern: invalid configuration: PORT must be a whole number \(got "abc"\)\n$/],

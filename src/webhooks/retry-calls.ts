@@ -10,9 +10,8 @@ const CHUNK = 500;
  * Queues a webhook's failed calls again once its receiver is mended, oldest first (by their last attempt: the order
  * of the (webhook_id, status, next_attempt_at) index, so a chunk is read without sorting every failed row): the calls
  * given up after WEBHOOK_MAX_AGE_SECONDS, refused, or failed because the webhook was disabled after
- * WEBHOOK_MAX_FAILURES. A
- * Disabled webhook is enabled again (as adding the same event and URL does), else the worker would fail them again at
- * once. Each call keeps its `webhook-id` and body, so a receiver that saw one already drops it; its attempts start
+ * WEBHOOK_MAX_FAILURES. A Disabled webhook is enabled again (as adding the same event and URL does), else the worker
+ * would fail them again at once. Each call keeps its `webhook-id` and body, so a receiver that saw one already drops it; its attempts start
  * again from the first retry delay, and its age from now. Delivered calls are never sent twice, and failed rows are
  * kept only as long as the outbox keeps finished rows (7 days). At most RETRY_CALLS_MAX per request: `More` says
  * whether failed calls remain.

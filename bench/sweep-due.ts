@@ -10,14 +10,11 @@
  * (10000,200000), BENCH_RUNS (20), BENCH_STORES (mariadb,sqlite).
  */
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
-import knexFactory, { type Knex } from 'knex';
-import { migrateLatest, openDb } from '../src/db';
+import type { Knex } from 'knex';
 import { dueUnleased } from '../src/delivery/due-unleased';
 import { PENDING } from '../src/delivery/worker-ctx';
-import { BENCH_MYSQL } from './in-process';
+import { withScratchStore } from './scratch-store';
 import { percentile } from './timing';
 
 const SIZES = (process.env.BENCH_SIZES ?? '10000,200000').split(',').map(Number);
@@ -63,15 +60,9 @@ async function deliveries(db: Knex, messageId: string, n: number, status: string
 }
 
 async function benchStore(store: string): Promise<Record<string, number>> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'postern-bench-sweep-'));
-  const dbName = `postern_bench_sweep_${crypto.randomBytes(4).toString('hex')}`;
-  const admin = store === 'mariadb' ? knexFactory({ client: 'mysql2', connection: BENCH_MYSQL }) : null;
-  if (admin) await admin.raw(`CREATE DATABASE \`${dbName}\``);
-  const db = openDb(store === 'mariadb' ? { databaseUrl: `${BENCH_MYSQL}/${dbName}`, dataDir: dir, dbQueryTimeoutMs: 0 } : { databaseUrl: '', dataDir: dir });
-  const figures: Record<string, number> = {};
-  nextId = 1;
-  try {
-    await migrateLatest(db);
+  return withScratchStore(store, 'sweep', async (db) => {
+    const figures: Record<string, number> = {};
+    nextId = 1;
     const now = Date.now();
     await db('users').insert({
       id: 1,
@@ -140,15 +131,8 @@ async function benchStore(store: string): Promise<Record<string, number>> {
         figures[`${store}_${size}_${name}_median_ms`] = Number(median.toFixed(1));
       }
     }
-  } finally {
-    await db.destroy();
-    if (admin) {
-      await admin.raw(`DROP DATABASE IF EXISTS \`${dbName}\``);
-      await admin.destroy();
-    }
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-  return figures;
+    return figures;
+  });
 }
 
 async function main(): Promise<void> {

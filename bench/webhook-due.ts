@@ -11,14 +11,10 @@
  * both removed at the end. Knobs: BENCH_MYSQL_URL, BENCH_SIZES (10000,200000), BENCH_RUNS (30), BENCH_STORES
  * (mariadb,sqlite).
  */
-import crypto from 'node:crypto';
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
-import knexFactory, { type Knex } from 'knex';
-import { migrateLatest, openDb } from '../src/db';
+import type { Knex } from 'knex';
 import { dueRows } from '../src/webhooks/due-rows';
-import { BENCH_MYSQL } from './in-process';
+import { withScratchStore } from './scratch-store';
 import { time } from './timing';
 
 const SIZES = (process.env.BENCH_SIZES ?? '10000,200000').split(',').map(Number);
@@ -94,14 +90,8 @@ async function outbox(db: Knex, webhookId: number, n: number, at: number, leased
 }
 
 async function benchStore(store: string): Promise<Record<string, number>> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'postern-bench-whdue-'));
-  const dbName = `postern_bench_whdue_${crypto.randomBytes(4).toString('hex')}`;
-  const admin = store === 'mariadb' ? knexFactory({ client: 'mysql2', connection: BENCH_MYSQL }) : null;
-  if (admin) await admin.raw(`CREATE DATABASE \`${dbName}\``);
-  const db = openDb(store === 'mariadb' ? { databaseUrl: `${BENCH_MYSQL}/${dbName}`, dataDir: dir, dbQueryTimeoutMs: 0 } : { databaseUrl: '', dataDir: dir });
-  const figures: Record<string, number> = {};
-  try {
-    await migrateLatest(db);
+  return withScratchStore(store, 'whdue', async (db) => {
+    const figures: Record<string, number> = {};
     const [backlog, ...others] = await accounts(db, OTHERS + 1);
     await idleWebhooks(db, IDLE);
     const start = Date.now() - 86_400_000;
@@ -124,15 +114,8 @@ async function benchStore(store: string): Promise<Record<string, number>> {
       figures[`${store}_${size}_median_ms`] = Number(t.median.toFixed(2));
       figures[`${store}_${size}_p95_ms`] = Number(t.p95.toFixed(2));
     }
-  } finally {
-    await db.destroy();
-    if (admin) {
-      await admin.raw(`DROP DATABASE IF EXISTS \`${dbName}\``);
-      await admin.destroy();
-    }
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-  return figures;
+    return figures;
+  });
 }
 
 async function main(): Promise<void> {

@@ -32,3 +32,20 @@ export async function withScratchStore<T>(store: string, name: string, fn: (db: 
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * A database bench's run: `title` first, then `benchStore` on each store BENCH_STORES names (mariadb,sqlite), and
+ * one `BENCH {json}` line with every figure and the load. A failure sets the exit code.
+ */
+export function benchEachStore(title: string, benchStore: (store: string) => Promise<Record<string, number>>): void {
+  const stores = (process.env.BENCH_STORES ?? 'mariadb,sqlite').split(',');
+  (async () => {
+    console.log(`# ${title} (node ${process.version})`);
+    let figures: Record<string, number> = {};
+    for (const store of stores) figures = { ...figures, ...(await benchStore(store)) };
+    console.log(`BENCH ${JSON.stringify({ ...figures, load1: Number(os.loadavg()[0].toFixed(2)) })}`);
+  })().catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
+}

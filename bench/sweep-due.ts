@@ -10,16 +10,14 @@
  * (10000,200000), BENCH_RUNS (20), BENCH_STORES (mariadb,sqlite).
  */
 import crypto from 'node:crypto';
-import os from 'node:os';
 import type { Knex } from 'knex';
 import { dueUnleased } from '../src/delivery/due-unleased';
 import { PENDING } from '../src/delivery/worker-ctx';
-import { withScratchStore } from './scratch-store';
+import { benchEachStore, withScratchStore } from './scratch-store';
 import { percentile } from './timing';
 
 const SIZES = (process.env.BENCH_SIZES ?? '10000,200000').split(',').map(Number);
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
-const STORES = (process.env.BENCH_STORES ?? 'mariadb,sqlite').split(',');
 const LIMIT = 5000;
 const CHUNK = 500;
 
@@ -135,14 +133,4 @@ async function benchStore(store: string): Promise<Record<string, number>> {
   });
 }
 
-async function main(): Promise<void> {
-  console.log(`# delivery sweeper's due read, ${RUNS} runs per form and size (node ${process.version})`);
-  let figures: Record<string, number> = {};
-  for (const store of STORES) figures = { ...figures, ...(await benchStore(store)) };
-  console.log(`BENCH ${JSON.stringify({ ...figures, load1: Number(os.loadavg()[0].toFixed(2)) })}`);
-}
-
-main().catch((err) => {
-  console.error(err);
-  process.exitCode = 1;
-});
+benchEachStore(`delivery sweeper's due read, ${RUNS} runs per form and size`, benchStore);

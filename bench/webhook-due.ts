@@ -11,15 +11,13 @@
  * both removed at the end. Knobs: BENCH_MYSQL_URL, BENCH_SIZES (10000,200000), BENCH_RUNS (30), BENCH_STORES
  * (mariadb,sqlite).
  */
-import os from 'node:os';
 import type { Knex } from 'knex';
 import { dueRows } from '../src/webhooks/due-rows';
-import { withScratchStore } from './scratch-store';
+import { benchEachStore, withScratchStore } from './scratch-store';
 import { time } from './timing';
 
 const SIZES = (process.env.BENCH_SIZES ?? '10000,200000').split(',').map(Number);
 const RUNS = Number(process.env.BENCH_RUNS ?? 30);
-const STORES = (process.env.BENCH_STORES ?? 'mariadb,sqlite').split(',');
 const OTHERS = 19;
 const IDLE = Number(process.env.BENCH_IDLE_WEBHOOKS ?? 2000);
 const CHUNK = 500;
@@ -118,14 +116,4 @@ async function benchStore(store: string): Promise<Record<string, number>> {
   });
 }
 
-async function main(): Promise<void> {
-  console.log(`# webhook due-rows read, ${RUNS} runs per size (node ${process.version})`);
-  let figures: Record<string, number> = {};
-  for (const store of STORES) figures = { ...figures, ...(await benchStore(store)) };
-  console.log(`BENCH ${JSON.stringify({ ...figures, load1: Number(os.loadavg()[0].toFixed(2)) })}`);
-}
-
-main().catch((err) => {
-  console.error(err);
-  process.exitCode = 1;
-});
+benchEachStore(`webhook due-rows read, ${RUNS} runs per size`, benchStore);

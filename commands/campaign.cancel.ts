@@ -30,6 +30,7 @@ export default defineCommand({
       cancelled += await cancelDeliveries(ctx.db, { message_id: ids });
       after = ids[ids.length - 1];
     }
+    ctx.store.campaignProgress.forget(Number(row.id));
     return { CampaignID: Number(row.id), Status: CAMPAIGN_STATUS.cancelled, CancelledDeliveries: cancelled };
   },
 });

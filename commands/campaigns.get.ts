@@ -1,6 +1,6 @@
 /** campaigns.get — the caller's campaigns, newest first, with live progress; RecordsPerRequest (1–100, default 25) and RecordsFrom paging, optional CampaignStatus filter. */
 import { defineCommand } from '../src/command';
-import { CampaignRow, inCampaignScope, presentCampaign, progressOf } from '../src/campaigns/campaigns';
+import { CampaignRow, inCampaignScope, presentCampaign, progressOf, refreshFailed } from '../src/campaigns/campaigns';
 
 export default defineCommand({
   name: 'campaigns.get',
@@ -20,7 +20,7 @@ export default defineCommand({
       .orderBy('id', 'desc')
       .limit(Number(p.recordsperrequest ?? 25))
       .offset(Number(p.recordsfrom ?? 0));
-    const progress = await progressOf(ctx.db, rows);
+    const progress = await progressOf(ctx.db, ctx.store.campaignProgress, rows, refreshFailed(ctx));
     return { TotalCampaigns: Number(n), Campaigns: rows.map((r) => presentCampaign(r, progress.get(Number(r.id))!)) };
   },
 });

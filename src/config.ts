@@ -222,6 +222,10 @@ export interface Config {
   idempotencyLeaseSeconds: number;
   /** SENDER_AUTH_CACHE_MS: how long a process reuses a sender-key lookup or a verified SMTP AUTH. Default 1000; 0 turns it off. */
   senderAuthCacheMs: number;
+  /** CAMPAIGN_PROGRESS_PAGE: a campaign's messages per progress-counting statement. Default 20000. */
+  campaignProgressPage: number;
+  /** CAMPAIGN_PROGRESS_LIVE_MS: a campaign counted faster than this is counted on every read; a slower one is reused (src/campaigns/progress.ts). Default 50. */
+  campaignProgressLiveMs: number;
   /** SMTP_PORT: the relay front's plain port (STARTTLS offered). Default 2525. */
   smtpPort: number;
   /** SMTP_SUBMISSION_PORT: a second listener, conventionally 587 (STARTTLS; needs the right to bind it). Default 0 (off). */
@@ -598,6 +602,8 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     redisCommandTimeoutMs: int(env, 'REDIS_COMMAND_TIMEOUT_MS', 1000, 50, 600_000),
     idempotencyLeaseSeconds: int(env, 'IDEMPOTENCY_LEASE_SECONDS', 15, 1, 3600),
     senderAuthCacheMs: int(env, 'SENDER_AUTH_CACHE_MS', 1000, 0, 60000),
+    campaignProgressPage: int(env, 'CAMPAIGN_PROGRESS_PAGE', 20_000, 1, 1_000_000),
+    campaignProgressLiveMs: int(env, 'CAMPAIGN_PROGRESS_LIVE_MS', 50, 0, 60_000),
     smtpPort: int(env, 'SMTP_PORT', 2525, 0, 65535),
     smtpSubmissionPort: int(env, 'SMTP_SUBMISSION_PORT', 0, 0, 65535),
     smtpTlsPort: int(env, 'SMTP_TLS_PORT', 465, 0, 65535),

@@ -56,7 +56,11 @@ export function buildServices(config: Config, logger: Logger): Services {
   return {
     config: withKey,
     db,
-    store: new Store(db, { credentialTtlMs: config.senderAuthCacheMs, groupOverlapMs: config.groupCommitOverlapMs }),
+    store: new Store(db, {
+      credentialTtlMs: config.senderAuthCacheMs,
+      groupOverlapMs: config.groupCommitOverlapMs,
+      campaignProgress: { page: config.campaignProgressPage, liveMs: config.campaignProgressLiveMs },
+    }),
     logger,
     redis,
     dns: domainVerifier(config, logger),

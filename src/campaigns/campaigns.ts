@@ -1,9 +1,11 @@
 /** Campaign rows, their progress and the legacy (Octeth-style) shape the campaign commands answer with. */
 import type { Knex } from 'knex';
 import type { Db } from '../db';
+import type { Logger } from '../logger';
 import { formatTime } from '../auth/users';
 import { STATUS } from '../domains/domains';
 import { builtRequest, SendRequest } from '../mail/send-request';
+import { CampaignProgress, NO_DELIVERIES } from './progress';
 
 export interface CampaignRow {
   id: number;
@@ -82,51 +84,29 @@ export async function findCampaignInScope(db: Db, scope: CampaignScope, id: unkn
 }
 
 /**
- * Live progress of campaigns: recipients (members found at launch), queued (messages accepted so far), skipped
- * (members a page read but the send path refused one by one, as suppressed since the launch), sent
+ * Progress of campaigns: recipients (members found at launch), queued (messages accepted so far) and skipped
+ * (members a page read but the send path refused one by one, as suppressed since the launch) from each row; sent
  * (deliveries that got a final answer), cancelled (copies cancelled before they were sent), delivered, bounced,
- * opened and clicked (unique, per delivery). The
- * delivery figures are read from the campaign's deliveries (messages.campaign_id is indexed).
+ * opened and clicked (unique, per delivery) counted from its deliveries, live for small campaigns and bounded in
+ * cost for large ones (src/campaigns/progress.ts).
  */
-export async function progressOf(db: Knex, rows: CampaignRow[]): Promise<Map<number, Progress>> {
+export async function progressOf(
+  db: Knex,
+  counts: CampaignProgress,
+  rows: CampaignRow[],
+  onRefreshError: (err: unknown) => void,
+): Promise<Map<number, Progress>> {
   const out = new Map<number, Progress>();
-  for (const r of rows)
-    out.set(Number(r.id), {
-      recipients: Number(r.recipients),
-      queued: Number(r.queued),
-      skipped: Number(r.skipped),
-      sent: 0,
-      cancelled: 0,
-      delivered: 0,
-      bounced: 0,
-      opened: 0,
-      clicked: 0,
-    });
-  const launched = rows.filter((r) => r.status !== CAMPAIGN_STATUS.draft).map((r) => Number(r.id));
-  if (!launched.length) return out;
-  const counts = (await db('messages as m')
-    .join('deliveries as d', 'd.message_id', 'm.id')
-    .whereIn('m.campaign_id', launched)
-    .groupBy('m.campaign_id')
-    .select('m.campaign_id')
-    .select(
-      db.raw("SUM(CASE WHEN d.status = 'delivered' THEN 1 ELSE 0 END) AS delivered"),
-      db.raw("SUM(CASE WHEN d.status = 'bounced' THEN 1 ELSE 0 END) AS bounced"),
-      db.raw("SUM(CASE WHEN d.status IN ('failed') THEN 1 ELSE 0 END) AS failed"),
-      db.raw("SUM(CASE WHEN d.status = 'cancelled' THEN 1 ELSE 0 END) AS cancelled"),
-      db.raw('SUM(CASE WHEN d.first_opened_at IS NOT NULL THEN 1 ELSE 0 END) AS opened'),
-      db.raw('SUM(CASE WHEN d.first_clicked_at IS NOT NULL THEN 1 ELSE 0 END) AS clicked'),
-    )) as Record<string, unknown>[];
-  for (const c of counts) {
-    const p = out.get(Number(c.campaign_id))!;
-    p.delivered = Number(c.delivered);
-    p.bounced = Number(c.bounced);
-    p.sent = p.delivered + p.bounced + Number(c.failed);
-    p.cancelled = Number(c.cancelled);
-    p.opened = Number(c.opened);
-    p.clicked = Number(c.clicked);
+  for (const r of rows) {
+    const d = r.status === CAMPAIGN_STATUS.draft ? NO_DELIVERIES : await counts.countsOf(db, Number(r.id), onRefreshError);
+    out.set(Number(r.id), { recipients: Number(r.recipients), queued: Number(r.queued), skipped: Number(r.skipped), ...d });
   }
   return out;
+}
+
+/** What a failed background recount does: a warning (the counts shown stay the last ones made). */
+export function refreshFailed(ctx: { logger: Logger }): (err: unknown) => void {
+  return (err) => ctx.logger.warn('campaign progress recount failed', { error: (err as Error).message });
 }
 
 /** The legacy shape (campaign.get, campaigns.get). */

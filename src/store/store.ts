@@ -5,6 +5,7 @@ import { Batchers } from './batchers';
 import { CredentialCaches } from './credential-caches';
 import { Memo } from './memo';
 import { TrackIdPool } from '../tracking/tokens';
+import { CampaignProgress, type ProgressOptions } from '../campaigns/progress';
 
 /** How long the install's suppression patterns are reused before they are read again. */
 const PATTERNS_TTL_MS = 10_000;
@@ -13,7 +14,7 @@ const PACKET_MARGIN = 1 << 20;
 
 /**
  * The fast path's state, one per Services (built in buildServices): the batch pool and its transactions, the
- * group-commit batchers, the credential caches, the suppression patterns and the track-id pool. Nothing of it lives in a module,
+ * group-commit batchers, the credential caches, the suppression patterns, the track-id pool and campaigns' counts. Nothing of it lives in a module,
  * so two Services in one process (two test apps) share nothing, and closing Services closes the pool.
  */
 export class Store {
@@ -23,6 +24,8 @@ export class Store {
   readonly suppressionPatterns = new Memo<Pattern[]>(PATTERNS_TTL_MS);
   /** Track ids for accepted copies (src/tracking/tokens.ts). */
   readonly trackIds = new TrackIdPool();
+  /** Campaigns' delivery counts, reused where counting is costly (src/campaigns/progress.ts). */
+  readonly campaignProgress: CampaignProgress;
   private readonly packet = new Memo<number>(600_000);
 
   /** How long a group commit (accept, suppression lookup) runs before a second starts beside it (GROUP_COMMIT_OVERLAP_MS). */
@@ -31,8 +34,9 @@ export class Store {
   constructor(
     /** The database everything else uses as plain knex. */
     readonly db: Db,
-    opts: { credentialTtlMs: number; maxCredentials?: number; groupOverlapMs?: number },
+    opts: { credentialTtlMs: number; maxCredentials?: number; groupOverlapMs?: number; campaignProgress?: ProgressOptions },
   ) {
+    this.campaignProgress = new CampaignProgress(opts.campaignProgress ?? { page: 20_000, liveMs: 50 });
     this.groupOverlapMs = opts.groupOverlapMs ?? 0;
     this.pool = new BatchPool(db);
     this.credentials = new CredentialCaches(opts.credentialTtlMs, opts.maxCredentials);
@@ -71,8 +75,10 @@ export class Store {
     this.credentials.forgetAll();
   }
 
-  /** Closes the batch pool (the database itself is closed by its owner: closeServices). */
-  close(): Promise<void> {
+  /** Closes the batch pool once any campaign recount has ended (the database itself is closed by its owner: closeServices). */
+  async close(): Promise<void> {
+    // A background recount finishes before the database closes under it (at most one per campaign).
+    await this.campaignProgress.idle();
     return this.pool.close();
   }
 }

@@ -1,0 +1,126 @@
+import type { Knex } from 'knex';
+import { LRUCache } from 'lru-cache';
+
+/** What a campaign's deliveries add to its progress (the rest, recipients, queued and skipped, is on its row). */
+export interface DeliveryCounts {
+  /** Deliveries with a final answer: delivered, bounced or failed. */
+  sent: number;
+  cancelled: number;
+  delivered: number;
+  bounced: number;
+  /** Unique, per delivery. */
+  opened: number;
+  clicked: number;
+}
+
+export const NO_DELIVERIES: DeliveryCounts = { sent: 0, cancelled: 0, delivered: 0, bounced: 0, opened: 0, clicked: 0 };
+
+/**
+ * Counts one campaign's deliveries, `page` of its messages per statement (the (campaign_id, id) index bounds each
+ * page). One statement over a large campaign reads every message and delivery at once: 0.4 s at 100,000 recipients
+ * on MariaDB here, so past about 700,000 it would outlast DB_QUERY_TIMEOUT_MS and never answer. Pages keep each
+ * statement short; the total stays proportional to the campaign, which is what CampaignProgress bounds.
+ */
+export async function countCampaign(db: Knex, campaignId: number, page: number): Promise<DeliveryCounts> {
+  const total = { ...NO_DELIVERIES };
+  for (let after = ''; ;) {
+    // The next `page` messages by id (a range of the index), their deliveries summed, and the last id as the cursor.
+    const messages = db('messages').where('campaign_id', campaignId).where('id', '>', after).orderBy('id').limit(page).select('id').as('m');
+    const [c] = (await db
+      .from(messages)
+      .leftJoin('deliveries as d', 'd.message_id', 'm.id')
+      .select(
+        db.raw('MAX(m.id) AS last'),
+        db.raw("SUM(CASE WHEN d.status = 'delivered' THEN 1 ELSE 0 END) AS delivered"),
+        db.raw("SUM(CASE WHEN d.status = 'bounced' THEN 1 ELSE 0 END) AS bounced"),
+        db.raw("SUM(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END) AS failed"),
+        db.raw("SUM(CASE WHEN d.status = 'cancelled' THEN 1 ELSE 0 END) AS cancelled"),
+        db.raw('SUM(CASE WHEN d.first_opened_at IS NOT NULL THEN 1 ELSE 0 END) AS opened'),
+        db.raw('SUM(CASE WHEN d.first_clicked_at IS NOT NULL THEN 1 ELSE 0 END) AS clicked'),
+      )) as Record<string, unknown>[];
+    // No message past the cursor: MAX and every SUM are NULL.
+    if (c?.last === null || c?.last === undefined) return total;
+    const n = (k: string) => Number(c[k] ?? 0);
+    total.delivered += n('delivered');
+    total.bounced += n('bounced');
+    total.sent += n('delivered') + n('bounced') + n('failed');
+    total.cancelled += n('cancelled');
+    total.opened += n('opened');
+    total.clicked += n('clicked');
+    after = String(c.last);
+  }
+}
+
+export interface ProgressOptions {
+  /** Messages per counting statement (CAMPAIGN_PROGRESS_PAGE). */
+  page: number;
+  /** A campaign counted faster than this is counted afresh on every read (CAMPAIGN_PROGRESS_LIVE_MS). */
+  liveMs: number;
+}
+
+/** A count is reused for this many times what it cost, so recounting takes at most 1/20 of a connection per campaign. */
+const REUSE_FACTOR = 20;
+/** ... and for at least this long. */
+const MIN_REUSE_MS = 2_000;
+/** Campaigns whose counts this process keeps (a list page shows up to 100). */
+const MAX_CAMPAIGNS = 1_000;
+
+interface Entry {
+  counts: DeliveryCounts;
+  at: number;
+  costMs: number;
+  refreshing?: Promise<DeliveryCounts>;
+}
+
+/**
+ * Campaign progress counts, bounded in cost: the console polls a sending campaign every few seconds and each list
+ * page shows many. A campaign counted in under `liveMs` (small ones: 10,000 recipients take about 25 ms on MariaDB)
+ * is counted on every read, exactly as before. A costlier one is reused for 20 times its cost (at least 2 s), and
+ * once older than that, served as it is while one recount runs in the background, so a poll never waits for a
+ * large recount. Per process and bounded (an LRU of 1,000 campaigns); campaign.cancel forgets its campaign.
+ */
+export class CampaignProgress {
+  private readonly entries = new LRUCache<number, Entry>({ max: MAX_CAMPAIGNS });
+  private readonly loading = new Map<number, Promise<DeliveryCounts>>();
+
+  constructor(private readonly opts: ProgressOptions) {}
+
+  async countsOf(db: Knex, campaignId: number, onRefreshError: (err: unknown) => void): Promise<DeliveryCounts> {
+    const e = this.entries.get(campaignId);
+    if (!e || e.costMs < this.opts.liveMs) return this.load(db, campaignId);
+    if (Date.now() - e.at >= Math.max(MIN_REUSE_MS, e.costMs * REUSE_FACTOR) && !e.refreshing) {
+      e.refreshing = this.load(db, campaignId);
+      // The stale counts stay in place when a recount fails; the next read after this one tries again.
+      e.refreshing.catch(onRefreshError).finally(() => (e.refreshing = undefined));
+    }
+    return e.counts;
+  }
+
+  /** After campaign.cancel: the next read counts afresh. */
+  forget(campaignId: number): void {
+    this.entries.delete(campaignId);
+    this.loading.delete(campaignId); // a count already running keeps its callers but is not stored
+  }
+
+  /** Waits for every count this process has running (a bench or test before it closes the database). */
+  async idle(): Promise<void> {
+    await Promise.allSettled([...this.loading.values()]);
+  }
+
+  /** One count of a campaign at a time in this process: concurrent first reads share it. */
+  private load(db: Knex, campaignId: number): Promise<DeliveryCounts> {
+    const pending = this.loading.get(campaignId);
+    if (pending) return pending;
+    const started = Date.now();
+    const p: Promise<DeliveryCounts> = countCampaign(db, campaignId, this.opts.page)
+      .then((counts) => {
+        if (this.loading.get(campaignId) === p) this.entries.set(campaignId, { counts, at: Date.now(), costMs: Date.now() - started });
+        return counts;
+      })
+      .finally(() => {
+        if (this.loading.get(campaignId) === p) this.loading.delete(campaignId);
+      });
+    this.loading.set(campaignId, p);
+    return p;
+  }
+}

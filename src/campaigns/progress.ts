@@ -24,13 +24,14 @@ export const NO_DELIVERIES: DeliveryCounts = { sent: 0, cancelled: 0, delivered:
 export async function countCampaign(db: Knex, campaignId: number, page: number): Promise<DeliveryCounts> {
   const total = { ...NO_DELIVERIES };
   for (let after = ''; ;) {
-    // The next `page` messages by id (a range of the index), their deliveries summed, and the last id as the cursor.
+    // The next `page` messages by id (a range of the index), their deliveries summed, how many, and the last id as the cursor.
     const messages = db('messages').where('campaign_id', campaignId).where('id', '>', after).orderBy('id').limit(page).select('id').as('m');
     const [c] = (await db
       .from(messages)
       .leftJoin('deliveries as d', 'd.message_id', 'm.id')
       .select(
         db.raw('MAX(m.id) AS last'),
+        db.raw('COUNT(DISTINCT m.id) AS messages'),
         db.raw("SUM(CASE WHEN d.status = 'delivered' THEN 1 ELSE 0 END) AS delivered"),
         db.raw("SUM(CASE WHEN d.status = 'bounced' THEN 1 ELSE 0 END) AS bounced"),
         db.raw("SUM(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END) AS failed"),
@@ -47,6 +48,8 @@ export async function countCampaign(db: Knex, campaignId: number, page: number):
     total.cancelled += n('cancelled');
     total.opened += n('opened');
     total.clicked += n('clicked');
+    // A short page was the last: no statement to find nothing after it.
+    if (Number(c.messages) < page) return total;
     after = String(c.last);
   }
 }

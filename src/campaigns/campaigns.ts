@@ -98,7 +98,7 @@ export async function progressOf(
 ): Promise<Map<number, Progress>> {
   const out = new Map<number, Progress>();
   for (const r of rows) {
-    const d = r.status === CAMPAIGN_STATUS.draft ? NO_DELIVERIES : await counts.countsOf(db, Number(r.id), onRefreshError);
+    const d = r.status === CAMPAIGN_STATUS.draft ? NO_DELIVERIES : await counts.countsOf(db, Number(r.id), Number(r.queued), onRefreshError);
     out.set(Number(r.id), { recipients: Number(r.recipients), queued: Number(r.queued), skipped: Number(r.skipped), ...d });
   }
   return out;

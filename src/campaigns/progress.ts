@@ -15,39 +15,54 @@ export interface DeliveryCounts {
 
 export const NO_DELIVERIES: DeliveryCounts = { sent: 0, cancelled: 0, delivered: 0, bounced: 0, opened: 0, clicked: 0 };
 
+const SUMS = [
+  "SUM(CASE WHEN d.status = 'delivered' THEN 1 ELSE 0 END) AS delivered",
+  "SUM(CASE WHEN d.status = 'bounced' THEN 1 ELSE 0 END) AS bounced",
+  "SUM(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END) AS failed",
+  "SUM(CASE WHEN d.status = 'cancelled' THEN 1 ELSE 0 END) AS cancelled",
+  'SUM(CASE WHEN d.first_opened_at IS NOT NULL THEN 1 ELSE 0 END) AS opened',
+  'SUM(CASE WHEN d.first_clicked_at IS NOT NULL THEN 1 ELSE 0 END) AS clicked',
+];
+
+/** Adds one statement's sums (NULL over no rows) to `total`. */
+function add(total: DeliveryCounts, c: Record<string, unknown> | undefined): void {
+  const n = (k: string) => Number(c?.[k] ?? 0);
+  total.delivered += n('delivered');
+  total.bounced += n('bounced');
+  total.sent += n('delivered') + n('bounced') + n('failed');
+  total.cancelled += n('cancelled');
+  total.opened += n('opened');
+  total.clicked += n('clicked');
+}
+
 /**
  * Counts one campaign's deliveries, `page` of its messages per statement (the (campaign_id, id) index bounds each
  * page). One statement over a large campaign reads every message and delivery at once: 0.4 s at 100,000 recipients
- * on MariaDB here, so past about 700,000 it would outlast DB_QUERY_TIMEOUT_MS and never answer. Pages keep each
- * statement short; the total stays proportional to the campaign, which is what CampaignProgress bounds.
+ * on MariaDB here and 32 s at 1,000,000 (from disk), far past DB_QUERY_TIMEOUT_MS, so it never answered. Pages keep
+ * each statement short; the total stays proportional to the campaign, which is what CampaignProgress bounds. A
+ * campaign that queued fewer messages than a page is counted by the plain join, which costs 10-35 % less than a
+ * page's (no derived table, no distinct count); `queued` only picks the form, both count every message.
  */
-export async function countCampaign(db: Knex, campaignId: number, page: number): Promise<DeliveryCounts> {
+export async function countCampaign(db: Knex, campaignId: number, page: number, queued: number): Promise<DeliveryCounts> {
   const total = { ...NO_DELIVERIES };
+  if (queued < page) {
+    const rows = (await db('messages as m')
+      .join('deliveries as d', 'd.message_id', 'm.id')
+      .where('m.campaign_id', campaignId)
+      .select(SUMS.map((sum) => db.raw(sum)))) as Record<string, unknown>[];
+    add(total, rows[0]);
+    return total;
+  }
   for (let after = ''; ;) {
     // The next `page` messages by id (a range of the index), their deliveries summed, how many, and the last id as the cursor.
     const messages = db('messages').where('campaign_id', campaignId).where('id', '>', after).orderBy('id').limit(page).select('id').as('m');
     const [c] = (await db
       .from(messages)
       .leftJoin('deliveries as d', 'd.message_id', 'm.id')
-      .select(
-        db.raw('MAX(m.id) AS last'),
-        db.raw('COUNT(DISTINCT m.id) AS messages'),
-        db.raw("SUM(CASE WHEN d.status = 'delivered' THEN 1 ELSE 0 END) AS delivered"),
-        db.raw("SUM(CASE WHEN d.status = 'bounced' THEN 1 ELSE 0 END) AS bounced"),
-        db.raw("SUM(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END) AS failed"),
-        db.raw("SUM(CASE WHEN d.status = 'cancelled' THEN 1 ELSE 0 END) AS cancelled"),
-        db.raw('SUM(CASE WHEN d.first_opened_at IS NOT NULL THEN 1 ELSE 0 END) AS opened'),
-        db.raw('SUM(CASE WHEN d.first_clicked_at IS NOT NULL THEN 1 ELSE 0 END) AS clicked'),
-      )) as Record<string, unknown>[];
+      .select(db.raw('MAX(m.id) AS last'), db.raw('COUNT(DISTINCT m.id) AS messages'), ...SUMS.map((sum) => db.raw(sum)))) as Record<string, unknown>[];
     // No message past the cursor: MAX and every SUM are NULL.
     if (c?.last === null || c?.last === undefined) return total;
-    const n = (k: string) => Number(c[k] ?? 0);
-    total.delivered += n('delivered');
-    total.bounced += n('bounced');
-    total.sent += n('delivered') + n('bounced') + n('failed');
-    total.cancelled += n('cancelled');
-    total.opened += n('opened');
-    total.clicked += n('clicked');
+    add(total, c);
     // A short page was the last: no statement to find nothing after it.
     if (Number(c.messages) < page) return total;
     after = String(c.last);
@@ -94,11 +109,11 @@ export class CampaignProgress {
 
   constructor(private readonly opts: ProgressOptions) {}
 
-  async countsOf(db: Knex, campaignId: number, onRefreshError: (err: unknown) => void): Promise<DeliveryCounts> {
+  async countsOf(db: Knex, campaignId: number, queued: number, onRefreshError: (err: unknown) => void): Promise<DeliveryCounts> {
     const e = this.entries.get(campaignId);
-    if (!e || e.costMs < this.opts.liveMs) return this.load(db, campaignId);
+    if (!e || e.costMs < this.opts.liveMs) return this.load(db, campaignId, queued);
     if (Date.now() - e.at >= Math.min(MAX_REUSE_MS, Math.max(MIN_REUSE_MS, e.costMs * REUSE_FACTOR)) && !e.refreshing) {
-      e.refreshing = this.load(db, campaignId);
+      e.refreshing = this.load(db, campaignId, queued);
       // The stale counts stay in place when a recount fails; the next read after this one tries again.
       e.refreshing.catch(onRefreshError).finally(() => (e.refreshing = undefined));
     }
@@ -117,11 +132,11 @@ export class CampaignProgress {
   }
 
   /** One count of a campaign at a time in this process: concurrent first reads share it. */
-  private load(db: Knex, campaignId: number): Promise<DeliveryCounts> {
+  private load(db: Knex, campaignId: number, queued: number): Promise<DeliveryCounts> {
     const pending = this.loading.get(campaignId);
     if (pending) return pending;
     const started = Date.now();
-    const p: Promise<DeliveryCounts> = countCampaign(db, campaignId, this.opts.page)
+    const p: Promise<DeliveryCounts> = countCampaign(db, campaignId, this.opts.page, queued)
       .then((counts) => {
         if (this.loading.get(campaignId) === p) this.entries.set(campaignId, { counts, at: Date.now(), costMs: Date.now() - started });
         return counts;

@@ -99,9 +99,10 @@ interface Entry {
 /**
  * Campaign progress counts, bounded in cost: the console polls a sending campaign every few seconds and each list
  * page shows many. A campaign counted in under `liveMs` (small ones: 10,000 recipients take about 25 ms on MariaDB)
- * is counted on every read, exactly as before. A costlier one is reused for 20 times its cost (at least 2 s, at most 5
- * minutes), and once older than that, served as it is while one recount runs in the background, so a poll never waits for a
- * large recount (only the first read of a campaign in this process does). Per process and bounded (an LRU of 1,000 campaigns); campaign.cancel forgets its campaign.
+ * is counted on every read, exactly as before. A costlier one is reused for 20 times its cost (at least 2 s, at most
+ * 5 minutes), and once older than that, served as it is while one recount runs in the background, so a poll never
+ * waits for a large recount (only the first read of a campaign in this process does). Per process and bounded (an
+ * LRU of 1,000 campaigns); campaign.cancel forgets its campaign.
  */
 export class CampaignProgress {
   private readonly entries = new LRUCache<number, Entry>({ max: MAX_CAMPAIGNS });

@@ -14,8 +14,9 @@ const PACKET_MARGIN = 1 << 20;
 
 /**
  * The fast path's state, one per Services (built in buildServices): the batch pool and its transactions, the
- * group-commit batchers, the credential caches, the suppression patterns, the track-id pool and campaigns' counts. Nothing of it lives in a module,
- * so two Services in one process (two test apps) share nothing, and closing Services closes the pool.
+ * group-commit batchers, the credential caches, the suppression patterns, the track-id pool and campaigns' counts.
+ * Nothing of it lives in a module, so two Services in one process (two test apps) share nothing, and closing Services
+ * closes the pool.
  */
 export class Store {
   private readonly pool: BatchPool;
@@ -75,9 +76,11 @@ export class Store {
     this.credentials.forgetAll();
   }
 
-  /** Closes the batch pool once any campaign recount has ended (the database itself is closed by its owner: closeServices). */
+  /**
+   * Closes the batch pool once any campaign recount has ended, so none runs on a closing database (the database
+   * itself is closed by its owner: closeServices).
+   */
   async close(): Promise<void> {
-    // A background recount finishes before the database closes under it (at most one per campaign).
     await this.campaignProgress.idle();
     return this.pool.close();
   }

@@ -5,7 +5,7 @@ import type { Logger } from '../logger';
 import { formatTime } from '../auth/users';
 import { STATUS } from '../domains/domains';
 import { builtRequest, SendRequest } from '../mail/send-request';
-import { CampaignProgress, NO_DELIVERIES } from './progress';
+import { CampaignProgress, DeliveryCounts, NO_DELIVERIES } from './progress';
 
 export interface CampaignRow {
   id: number;
@@ -35,17 +35,11 @@ export const CAMPAIGN_STATUS = { draft: 'draft', sending: 'sending', completed: 
 /** HTML and plain text of a campaign, each (as templates): every message stores a copy, and a page holds several. */
 export const CAMPAIGN_CONTENT_MAX_BYTES = 5 * 1024 * 1024;
 
-export interface Progress {
+/** A campaign's progress: its row's figures and its deliveries' counts. */
+export interface Progress extends DeliveryCounts {
   recipients: number;
   queued: number;
   skipped: number;
-  sent: number;
-  /** Copies cancelled before they were sent (campaign.cancel, emailgateway.cancelqueuedmessage, DELETE /api/v1/email/{id}). */
-  cancelled: number;
-  delivered: number;
-  bounced: number;
-  opened: number;
-  clicked: number;
 }
 
 /** The caller's reach over campaigns: an account key limited to some domains sees only theirs (null: all). */

@@ -5,6 +5,7 @@ import { LRUCache } from 'lru-cache';
 export interface DeliveryCounts {
   /** Deliveries with a final answer: delivered, bounced or failed. */
   sent: number;
+  /** Copies cancelled before they were sent (campaign.cancel, emailgateway.cancelqueuedmessage, DELETE /api/v1/email/{id}). */
   cancelled: number;
   delivered: number;
   bounced: number;

@@ -13,7 +13,7 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import { CampaignProgress, countCampaign } from '../src/campaigns/progress';
-import { benchEachStore, withScratchStore } from './scratch-store';
+import { benchEachStore, seedSender, withScratchStore } from './scratch-store';
 import { percentile } from './timing';
 
 const SIZES = (process.env.BENCH_SIZES ?? '10000,100000').split(',').map(Number);
@@ -88,26 +88,7 @@ async function benchStore(store: string): Promise<Record<string, number>> {
     nextDelivery = 1;
     const now = Date.now();
     for (const id of [1, 2]) {
-      await db('users').insert({
-        id,
-        group_id: 1,
-        username: `bench${id}`,
-        email_address: `bench${id}@bench.test`,
-        password_hash: 'x',
-        created_at: now,
-        updated_at: now,
-      });
-      await db('sender_domains').insert({
-        id,
-        user_id: id,
-        domain: `bench${id}.test`,
-        dkim_selector: 's',
-        dkim_private_key_enc: 'x',
-        dkim_public_key: 'x',
-        dns_records: '[]',
-        created_at: now,
-        updated_at: now,
-      });
+      await seedSender(db, id, now);
       await db('campaigns').insert({ id, user_id: id, domain_id: id, name: 'News', status: 'sending', created_at: now, updated_at: now, launched_at: now });
     }
     let seeded = 0;

@@ -6,16 +6,15 @@
  * BENCH_BACKLOG (100000) queued ones and 20,000 finished. Reads: each case BENCH_RUNS (10) times after 2 warm-ups,
  * with the index, then again with it dropped (both forms must answer the same page); median printed. Writes: two
  * empty copies of the deliveries table, one without the index; each round writes 5,000 deliveries into each (200
- * rows per INSERT, as accept writes them, in one transaction) and moves them queued → sending → delivered by 100 ids at a time, as lease
- * and settle do, alternating which table goes first; µs per delivery printed for each. Throw-away MariaDB database
- * `postern_bench_qlist_*` and SQLite file, both removed at the end. Knobs: BENCH_MYSQL_URL, BENCH_HISTORY,
- * BENCH_BACKLOG, BENCH_RUNS, BENCH_WRITE_ROUNDS (10), BENCH_STORES (mariadb,sqlite).
+ * rows per INSERT, as accept writes them, in one transaction) and moves them queued → sending → delivered 100 ids
+ * at a time, as lease and settle do, alternating which table goes first; µs per delivery printed for each.
+ * Throw-away MariaDB database `postern_bench_qlist_*` and SQLite file, both removed at the end. Knobs:
+ * BENCH_MYSQL_URL, BENCH_HISTORY, BENCH_BACKLOG, BENCH_RUNS, BENCH_WRITE_ROUNDS (10), BENCH_STORES (mariadb,sqlite).
  */
-import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import { listQueue } from '../src/delivery/queue-list';
 import type { QueueFilter } from '../src/delivery/queue-filter';
-import { benchEachStore, withScratchStore } from './scratch-store';
+import { benchEachStore, seedSender, withScratchStore } from './scratch-store';
 import { percentile } from './timing';
 
 const HISTORY = Number(process.env.BENCH_HISTORY ?? 500_000);
@@ -50,45 +49,6 @@ async function deliveries(db: Knex, userId: number, messageId: string, n: number
     const rows = Array.from({ length: Math.min(CHUNK, n - base) }, (_, j) => row(userId, messageId, status(base + j), at(base + j)));
     await db('deliveries').insert(rows);
   }
-}
-
-/** A user with a sender domain and one message, which every seeded delivery belongs to. */
-async function tenant(db: Knex, id: number, now: number): Promise<string> {
-  await db('users').insert({
-    id,
-    group_id: 1,
-    username: `bench${id}`,
-    email_address: `bench${id}@bench.test`,
-    password_hash: 'x',
-    created_at: now,
-    updated_at: now,
-  });
-  await db('sender_domains').insert({
-    id,
-    user_id: id,
-    domain: `s${id}.bench.test`,
-    dkim_selector: 's',
-    dkim_private_key_enc: 'x',
-    dkim_public_key: 'x',
-    dns_records: '[]',
-    created_at: now,
-    updated_at: now,
-  });
-  const messageId = crypto.randomUUID();
-  await db('messages').insert({
-    id: messageId,
-    user_id: id,
-    domain_id: id,
-    source: 'api',
-    from_email: `app@s${id}.bench.test`,
-    subject: 'Queue',
-    tags: '[]',
-    message_id_header: `<${messageId}@bench.test>`,
-    mime: Buffer.from('Subject: x\r\n\r\ny\r\n'),
-    mime_size: 17,
-    created_at: now,
-  });
-  return messageId;
 }
 
 const analyze = (db: Knex, store: string) => db.raw(store === 'sqlite' ? 'ANALYZE' : 'ANALYZE TABLE deliveries');
@@ -168,8 +128,8 @@ async function benchStore(store: string): Promise<Record<string, number>> {
   return withScratchStore(store, 'qlist', async (db) => {
     nextId = 1;
     const now = Date.now();
-    const m1 = await tenant(db, 1, now);
-    const m2 = await tenant(db, 2, now);
+    const m1 = (await seedSender(db, 1, now, 'Queue'))!;
+    const m2 = (await seedSender(db, 2, now, 'Queue'))!;
     const seeded = Date.now();
     const past = (i: number) => now - 86_400_000 + (i % 86_400_000);
     await deliveries(db, 1, m1, HISTORY, (i) => (i % 20 ? 'delivered' : 'bounced'), past);

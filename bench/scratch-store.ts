@@ -49,3 +49,46 @@ export function benchEachStore(title: string, benchStore: (store: string) => Pro
     process.exitCode = 1;
   });
 }
+
+/**
+ * A bench's sender on a scratch store: user `id` with sender domain `id` (`bench<id>.test`), written directly, and,
+ * with `subject`, one message of theirs that seeded deliveries can belong to (its id is returned).
+ */
+export async function seedSender(db: Knex, id: number, now: number, subject?: string): Promise<string | null> {
+  await db('users').insert({
+    id,
+    group_id: 1,
+    username: `bench${id}`,
+    email_address: `bench${id}@bench.test`,
+    password_hash: 'x',
+    created_at: now,
+    updated_at: now,
+  });
+  await db('sender_domains').insert({
+    id,
+    user_id: id,
+    domain: `bench${id}.test`,
+    dkim_selector: 's',
+    dkim_private_key_enc: 'x',
+    dkim_public_key: 'x',
+    dns_records: '[]',
+    created_at: now,
+    updated_at: now,
+  });
+  if (subject === undefined) return null;
+  const messageId = crypto.randomUUID();
+  await db('messages').insert({
+    id: messageId,
+    user_id: id,
+    domain_id: id,
+    source: 'api',
+    from_email: `app@bench${id}.test`,
+    subject,
+    tags: '[]',
+    message_id_header: `<${messageId}@bench${id}.test>`,
+    mime: Buffer.from('Subject: x\r\n\r\ny\r\n'),
+    mime_size: 17,
+    created_at: now,
+  });
+  return messageId;
+}

@@ -9,11 +9,10 @@
  * `postern_bench_sweep_*` and SQLite file, both removed at the end. Knobs: BENCH_MYSQL_URL, BENCH_SIZES
  * (10000,200000), BENCH_RUNS (20), BENCH_STORES (mariadb,sqlite).
  */
-import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import { dueUnleased } from '../src/delivery/due-unleased';
 import { PENDING } from '../src/delivery/worker-ctx';
-import { benchEachStore, withScratchStore } from './scratch-store';
+import { benchEachStore, seedSender, withScratchStore } from './scratch-store';
 import { percentile } from './timing';
 
 const SIZES = (process.env.BENCH_SIZES ?? '10000,200000').split(',').map(Number);
@@ -62,40 +61,7 @@ async function benchStore(store: string): Promise<Record<string, number>> {
     const figures: Record<string, number> = {};
     nextId = 1;
     const now = Date.now();
-    await db('users').insert({
-      id: 1,
-      group_id: 1,
-      username: 'bench',
-      email_address: 'bench@bench.test',
-      password_hash: 'x',
-      created_at: now,
-      updated_at: now,
-    });
-    await db('sender_domains').insert({
-      id: 1,
-      user_id: 1,
-      domain: 'bench.test',
-      dkim_selector: 's',
-      dkim_private_key_enc: 'x',
-      dkim_public_key: 'x',
-      dns_records: '[]',
-      created_at: now,
-      updated_at: now,
-    });
-    const messageId = crypto.randomUUID();
-    await db('messages').insert({
-      id: messageId,
-      user_id: 1,
-      domain_id: 1,
-      source: 'api',
-      from_email: 'app@bench.test',
-      subject: 'Backlog',
-      tags: '[]',
-      message_id_header: `<${messageId}@bench.test>`,
-      mime: Buffer.from('Subject: x\r\n\r\ny\r\n'),
-      mime_size: 17,
-      created_at: now,
-    });
+    const messageId = (await seedSender(db, 1, now, 'Backlog'))!;
     const start = now - 3_600_000;
     await deliveries(db, messageId, 100, 'deferred', (i) => start + i * 7);
     await deliveries(db, messageId, 100, 'sending', (i) => start + i * 11, now + 600_000);

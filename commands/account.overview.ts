@@ -1,9 +1,10 @@
 /**
  * account.overview — the account at a glance (the platform API's GET /api/v1/stats): Contacts (distinct addresses
- * on the caller's lists), Campaigns {Total, Sending, Completed}, EmailsThisMonth (accepted since the first of the
- * month, UTC, from the rollups) and Domains (sender domains the caller can see). An account key restricted to some
- * domains counts only theirs for Campaigns (as campaigns.get lists them), EmailsThisMonth and Domains; lists belong
- * to no domain, so Contacts is the account's. No business errors.
+ * on the caller's lists, counted in bounded rounds and reused while costly: src/lists/contact-count.ts), Campaigns
+ * {Total, Sending, Completed}, EmailsThisMonth (accepted since the first of the month, UTC, from the rollups) and
+ * Domains (sender domains the caller can see). An account key restricted to some domains counts only theirs for
+ * Campaigns (as campaigns.get lists them), EmailsThisMonth and Domains; lists belong to no domain, so Contacts is the
+ * account's. No business errors.
  */
 import { inCampaignScope } from '../src/campaigns/campaigns';
 import { defineCommand } from '../src/command';
@@ -25,8 +26,8 @@ export default defineCommand({
     const monthStart = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1);
     const campaignQ = ctx.db('campaigns').where({ user_id: userId });
     await inCampaignScope(ctx.db, campaignQ, { userId, domainIds: ctx.accountKey?.domainIds ?? null });
-    const [[contacts], campaigns, month] = await Promise.all([
-      ctx.db('subscribers as s').join('lists as l', 'l.id', 's.list_id').where('l.user_id', userId).countDistinct({ n: 's.email' }),
+    const [contacts, campaigns, month] = await Promise.all([
+      ctx.store.contactCounts.countOf(ctx.db, userId, (err) => ctx.logger.warn('contact recount failed', { error: (err as Error).message })),
       campaignQ.groupBy('status').select('status').count({ n: '*' }),
       countsByDomain(ctx.db, domainIds, { fromHour: monthStart / HOUR_MS, toHour: Math.floor(Date.now() / HOUR_MS) + 1 }),
     ]);
@@ -34,7 +35,7 @@ export default defineCommand({
     let sent = 0;
     for (const counts of month.values()) sent += figures(counts).Sent;
     return {
-      Contacts: Number((contacts as { n: unknown }).n),
+      Contacts: contacts,
       Campaigns: { Total: [...byStatus.values()].reduce((a, b) => a + b, 0), Sending: byStatus.get('sending') ?? 0, Completed: byStatus.get('completed') ?? 0 },
       EmailsThisMonth: sent,
       Domains: domainIds.length,

@@ -226,6 +226,10 @@ export interface Config {
   campaignProgressPage: number;
   /** CAMPAIGN_PROGRESS_LIVE_MS: a campaign counted faster than this is counted on every read; a slower one is reused (src/campaigns/progress.ts). Default 50. */
   campaignProgressLiveMs: number;
+  /** CONTACT_COUNT_PAGE: addresses per list per statement when account.overview counts an account's contacts. Default 20000. */
+  contactCountPage: number;
+  /** CONTACT_COUNT_LIVE_MS: an account counted faster than this is counted on every read; a slower one is reused (src/lists/contact-count.ts). Default 50. */
+  contactCountLiveMs: number;
   /** SMTP_PORT: the relay front's plain port (STARTTLS offered). Default 2525. */
   smtpPort: number;
   /** SMTP_SUBMISSION_PORT: a second listener, conventionally 587 (STARTTLS; needs the right to bind it). Default 0 (off). */
@@ -604,6 +608,8 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     senderAuthCacheMs: int(env, 'SENDER_AUTH_CACHE_MS', 1000, 0, 60000),
     campaignProgressPage: int(env, 'CAMPAIGN_PROGRESS_PAGE', 20_000, 1, 1_000_000),
     campaignProgressLiveMs: int(env, 'CAMPAIGN_PROGRESS_LIVE_MS', 50, 0, 60_000),
+    contactCountPage: int(env, 'CONTACT_COUNT_PAGE', 20_000, 1, 1_000_000),
+    contactCountLiveMs: int(env, 'CONTACT_COUNT_LIVE_MS', 50, 0, 60_000),
     smtpPort: int(env, 'SMTP_PORT', 2525, 0, 65535),
     smtpSubmissionPort: int(env, 'SMTP_SUBMISSION_PORT', 0, 0, 65535),
     smtpTlsPort: int(env, 'SMTP_TLS_PORT', 465, 0, 65535),

@@ -60,6 +60,7 @@ export function buildServices(config: Config, logger: Logger): Services {
       credentialTtlMs: config.senderAuthCacheMs,
       groupOverlapMs: config.groupCommitOverlapMs,
       campaignProgress: { page: config.campaignProgressPage, liveMs: config.campaignProgressLiveMs },
+      contactCounts: { page: config.contactCountPage, liveMs: config.contactCountLiveMs },
     }),
     logger,
     redis,

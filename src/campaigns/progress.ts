@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { LRUCache } from 'lru-cache';
+import { CostBoundedCache } from '../store/cost-bounded';
 
 /** What a campaign's deliveries add to its progress (the rest, recipients, queued and skipped, is on its row). */
 export interface DeliveryCounts {
@@ -77,76 +77,30 @@ export interface ProgressOptions {
   liveMs: number;
 }
 
-/** A count is reused for this many times what it cost, so recounting takes at most 1/20 of a connection per campaign ... */
-const REUSE_FACTOR = 20;
-/** ... for at least this long ... */
-const MIN_REUSE_MS = 2_000;
 /**
- * ... and at most this long: a sending campaign's figures must move. A count that has to read from disk costs far more
- * (53 s at 1,000,000 recipients with MariaDB's default 128 MiB buffer pool, against 1 s at 250,000 from memory), and
- * 20 times that would leave its figures unchanged for 18 minutes.
- */
-const MAX_REUSE_MS = 300_000;
-/** Campaigns whose counts this process keeps (a list page shows up to 100). */
-const MAX_CAMPAIGNS = 1_000;
-
-interface Entry {
-  counts: DeliveryCounts;
-  at: number;
-  costMs: number;
-  refreshing?: Promise<DeliveryCounts>;
-}
-
-/**
- * Campaign progress counts, bounded in cost: the console polls a sending campaign every few seconds and each list
- * page shows many. A campaign counted in under `liveMs` (small ones: 10,000 recipients take about 25 ms on MariaDB)
- * is counted on every read, exactly as before. A costlier one is reused for 20 times its cost (at least 2 s, at most
- * 5 minutes), and once older than that, served as it is while one recount runs in the background, so a poll never
- * waits for a large recount (only the first read of a campaign in this process does). Per process and bounded (an
- * LRU of 1,000 campaigns); campaign.cancel forgets its campaign.
+ * Campaign progress counts, bounded in cost (src/store/cost-bounded.ts): the console polls a sending campaign every
+ * few seconds and each list page shows many. A campaign counted in under `liveMs` (small ones: 10,000 recipients
+ * take about 25 ms on MariaDB) is counted on every read, exactly as before; a costlier one is reused, then recounted in
+ * the background. campaign.cancel forgets its campaign.
  */
 export class CampaignProgress {
-  private readonly entries = new LRUCache<number, Entry>({ max: MAX_CAMPAIGNS });
-  private readonly loading = new Map<number, Promise<DeliveryCounts>>();
+  private readonly counts: CostBoundedCache<number, DeliveryCounts>;
 
-  constructor(private readonly opts: ProgressOptions) {}
+  constructor(private readonly opts: ProgressOptions) {
+    this.counts = new CostBoundedCache(opts.liveMs);
+  }
 
-  async countsOf(db: Knex, campaignId: number, queued: number, onRefreshError: (err: unknown) => void): Promise<DeliveryCounts> {
-    const e = this.entries.get(campaignId);
-    if (!e || e.costMs < this.opts.liveMs) return this.load(db, campaignId, queued);
-    if (Date.now() - e.at >= Math.min(MAX_REUSE_MS, Math.max(MIN_REUSE_MS, e.costMs * REUSE_FACTOR)) && !e.refreshing) {
-      e.refreshing = this.load(db, campaignId, queued);
-      // The stale counts stay in place when a recount fails; the next read after this one tries again.
-      e.refreshing.catch(onRefreshError).finally(() => (e.refreshing = undefined));
-    }
-    return e.counts;
+  countsOf(db: Knex, campaignId: number, queued: number, onRefreshError: (err: unknown) => void): Promise<DeliveryCounts> {
+    return this.counts.get(campaignId, () => countCampaign(db, campaignId, this.opts.page, queued), onRefreshError);
   }
 
   /** After campaign.cancel: the next read counts afresh. */
   forget(campaignId: number): void {
-    this.entries.delete(campaignId);
-    this.loading.delete(campaignId); // a count already running keeps its callers but is not stored
+    this.counts.forget(campaignId);
   }
 
   /** Waits for every count this process has running (a bench or test before it closes the database). */
-  async idle(): Promise<void> {
-    await Promise.allSettled([...this.loading.values()]);
-  }
-
-  /** One count of a campaign at a time in this process: concurrent first reads share it. */
-  private load(db: Knex, campaignId: number, queued: number): Promise<DeliveryCounts> {
-    const pending = this.loading.get(campaignId);
-    if (pending) return pending;
-    const started = Date.now();
-    const p: Promise<DeliveryCounts> = countCampaign(db, campaignId, this.opts.page, queued)
-      .then((counts) => {
-        if (this.loading.get(campaignId) === p) this.entries.set(campaignId, { counts, at: Date.now(), costMs: Date.now() - started });
-        return counts;
-      })
-      .finally(() => {
-        if (this.loading.get(campaignId) === p) this.loading.delete(campaignId);
-      });
-    this.loading.set(campaignId, p);
-    return p;
+  idle(): Promise<void> {
+    return this.counts.idle();
   }
 }

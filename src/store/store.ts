@@ -6,6 +6,7 @@ import { CredentialCaches } from './credential-caches';
 import { Memo } from './memo';
 import { TrackIdPool } from '../tracking/tokens';
 import { CampaignProgress, type ProgressOptions } from '../campaigns/progress';
+import { ContactCounts, type ContactCountOptions } from '../lists/contact-count';
 
 /** How long the install's suppression patterns are reused before they are read again. */
 const PATTERNS_TTL_MS = 10_000;
@@ -27,6 +28,8 @@ export class Store {
   readonly trackIds = new TrackIdPool();
   /** Campaigns' delivery counts, reused where counting is costly (src/campaigns/progress.ts). */
   readonly campaignProgress: CampaignProgress;
+  /** Accounts' contact counts (account.overview), reused where counting is costly (src/lists/contact-count.ts). */
+  readonly contactCounts: ContactCounts;
   private readonly packet = new Memo<number>(600_000);
 
   /** How long a group commit (accept, suppression lookup) runs before a second starts beside it (GROUP_COMMIT_OVERLAP_MS). */
@@ -35,9 +38,16 @@ export class Store {
   constructor(
     /** The database everything else uses as plain knex. */
     readonly db: Db,
-    opts: { credentialTtlMs: number; maxCredentials?: number; groupOverlapMs?: number; campaignProgress?: ProgressOptions },
+    opts: {
+      credentialTtlMs: number;
+      maxCredentials?: number;
+      groupOverlapMs?: number;
+      campaignProgress?: ProgressOptions;
+      contactCounts?: ContactCountOptions;
+    },
   ) {
     this.campaignProgress = new CampaignProgress(opts.campaignProgress ?? { page: 20_000, liveMs: 50 });
+    this.contactCounts = new ContactCounts(opts.contactCounts ?? { page: 20_000, liveMs: 50 });
     this.groupOverlapMs = opts.groupOverlapMs ?? 0;
     this.pool = new BatchPool(db);
     this.credentials = new CredentialCaches(opts.credentialTtlMs, opts.maxCredentials);
@@ -77,11 +87,11 @@ export class Store {
   }
 
   /**
-   * Closes the batch pool once any campaign recount has ended, so none runs on a closing database (the database
+   * Closes the batch pool once any campaign or contact recount has ended, so none runs on a closing database (the database
    * itself is closed by its owner: closeServices).
    */
   async close(): Promise<void> {
-    await this.campaignProgress.idle();
+    await Promise.all([this.campaignProgress.idle(), this.contactCounts.idle()]);
     return this.pool.close();
   }
 }

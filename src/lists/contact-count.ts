@@ -2,40 +2,70 @@ import type { Knex } from 'knex';
 import { unionOfReads } from '../db';
 import { CostBoundedCache } from '../store/cost-bounded';
 
-/** Lists per statement when reading each list's page end (SQLite allows 500 terms in a compound select). */
+/** Lists per statement (SQLite allows 500 terms in a compound select, and 32,766 bound values). */
 const LISTS_PER_STATEMENT = 200;
 
+type Bound = { listId: number; email: string };
+
+/** Rows `(list_id, email)` among `bounds`, in statements of LISTS_PER_STATEMENT. */
+async function amongBounds(db: Knex, bounds: Bound[], read: (q: Knex.QueryBuilder) => Knex.QueryBuilder): Promise<Record<string, unknown>[]> {
+  const out: Record<string, unknown>[] = [];
+  for (let i = 0; i < bounds.length; i += LISTS_PER_STATEMENT) {
+    const some = bounds.slice(i, i + LISTS_PER_STATEMENT);
+    const q = db('subscribers').where((w) => {
+      for (const b of some) w.orWhere((x) => x.where('list_id', b.listId).where('email', b.email));
+    });
+    out.push(...((await read(q)) as Record<string, unknown>[]));
+  }
+  return out;
+}
+
+/** The smallest bound's address, in the database's order (null: none): each statement's smallest, until one is left. */
+async function smallest(db: Knex, bounds: Bound[]): Promise<string | null> {
+  while (bounds.length > 1) {
+    const firsts = await amongBounds(db, bounds, (q) => q.orderBy('email').limit(1).select('list_id', 'email'));
+    bounds = firsts.map((r) => ({ listId: Number(r.list_id), email: String(r.email) }));
+  }
+  return bounds[0]?.email ?? null;
+}
+
 /**
- * The distinct addresses on a user's lists (account.overview's Contacts), `page` addresses per list per statement.
- * One COUNT(DISTINCT) over every subscriber took 1.4-1.8 s at 2,000,000 rows on MariaDB (bench/account-overview.ts)
- * and grows with the account until it passes DB_QUERY_TIMEOUT_MS. Here the addresses are walked in order: each round
- * reads every list's `page`-th address past the cursor (a range of its (list_id, email) index) and counts the distinct
- * addresses up to the smallest of those, so no list gives a statement more than `page` rows; an address on several
- * lists falls in one round, so the rounds' counts add up. A round where every list has fewer than `page` left is the
- * last (for most accounts, the first).
+ * The distinct addresses on a user's lists (account.overview's Contacts), with no statement reading more than
+ * `page` addresses of any list. One COUNT(DISTINCT) over every subscriber took 1.3 s at 2,000,000 rows on MariaDB
+ * (bench/account-overview.ts) and grows with the account until it passes DB_QUERY_TIMEOUT_MS.
+ *
+ * The addresses are walked in the database's order in rounds. Each list has a bound: its `page`-th address past the
+ * cursor when it was last read (a range of its (list_id, email) index); a round counts the distinct addresses from
+ * the cursor up to the smallest bound, so no list gives it more than `page` rows, and an address on several lists
+ * falls in one round, so the rounds add up. Only the lists whose bound the cursor reached are read again. A list with
+ * fewer than `page` addresses left bounds nothing, and a round with no bound left is the last (for most accounts, the
+ * first). Every comparison of two addresses is made by the database, in its collation, against the indexed column:
+ * JavaScript orders '_' and letters differently from MariaDB's.
  */
 export async function countContacts(db: Knex, userId: number, page: number): Promise<number> {
   const lists = ((await db('lists').where({ user_id: userId }).pluck('id')) as unknown[]).map(Number);
   if (!lists.length) return 0;
+  // The ids, not a subquery: given one, MariaDB read every member of each list (ref on list_id, 750 ms a round at
+  // 2,000,000 rows) instead of the round's range of (list_id, email).
+  const members = () => db('subscribers').whereIn('list_id', lists);
+  let unread = lists;
+  let bounds: Bound[] = [];
   let total = 0;
   for (let after: string | null = null; ;) {
-    let end: string | null = null;
-    for (let i = 0; i < lists.length; i += LISTS_PER_STATEMENT) {
-      const reads = lists.slice(i, i + LISTS_PER_STATEMENT).map((listId) => {
+    for (let i = 0; i < unread.length; i += LISTS_PER_STATEMENT) {
+      const reads = unread.slice(i, i + LISTS_PER_STATEMENT).map((listId) => {
         const q = db('subscribers').where('list_id', listId);
         if (after !== null) q.where('email', '>', after);
         return q
           .orderBy('email')
           .offset(page - 1)
           .limit(1)
-          .select('email');
+          .select('list_id', 'email');
       });
-      // The database picks the smallest, in its collation's order. Across statements (over 200 lists) JavaScript's
-      // order decides, which can only let a list give a round a few more rows: the rounds still split the addresses.
-      const [row] = (await db.from(unionOfReads(db, reads).as('ends')).min({ end: 'email' })) as { end: string | null }[];
-      if (row?.end != null && (end === null || row.end < end)) end = row.end;
+      for (const r of (await unionOfReads(db, reads)) as { list_id: unknown; email: string }[]) bounds.push({ listId: Number(r.list_id), email: r.email });
     }
-    const q = db('subscribers').whereIn('list_id', db('lists').where({ user_id: userId }).select('id'));
+    const end = await smallest(db, bounds);
+    const q = members();
     if (after !== null) q.where('email', '>', after);
     if (end !== null) q.where('email', '<=', end);
     // One list holds each address once (its unique (list_id, email)): a plain count, cheaper than a distinct one.
@@ -43,6 +73,10 @@ export async function countContacts(db: Knex, userId: number, page: number): Pro
     total += Number(row?.n ?? 0);
     if (end === null) return total;
     after = end;
+    // The bounds still past the new cursor stay; the lists whose bound it reached are read again.
+    const live = new Set((await amongBounds(db, bounds, (q) => q.where('email', '>', end).select('list_id'))).map((r) => Number(r.list_id)));
+    unread = bounds.filter((b) => !live.has(b.listId)).map((b) => b.listId);
+    bounds = bounds.filter((b) => live.has(b.listId));
   }
 }
 

@@ -4,6 +4,7 @@
  * first count and recounted in the background once stale (src/lists/contact-count.ts). Each test has its own account,
  * so its first read always counts.
  */
+import { countContacts } from '../../src/lists/contact-count';
 import { Harness, startHarness } from '../helpers/harness';
 import { waitFor } from '../helpers/sink';
 import { addSubscriber, as, bulkSubscribers, makeList, owner, Owner } from './fixtures';
@@ -64,6 +65,26 @@ it('matches one COUNT(DISTINCT) over interleaved, overlapping lists of a few hun
   const expected = await distinctAddresses(o.userId);
   expect(expected).toBe(150 + 90 + 40);
   expect(await contacts(o)).toBe(expected);
+});
+
+it('no round counts more than a page of any list: the bounds are read again as the walk passes them', async () => {
+  const o = await owner(h);
+  const lists = [await makeList(h, o), await makeList(h, o), await makeList(h, o)];
+  await bulkSubscribers(h.services.db, lists[0], 60, 'a', 'bound.test');
+  await bulkSubscribers(h.services.db, lists[1], 60, 'a', 'bound.test'); // the same 60 addresses
+  await bulkSubscribers(h.services.db, lists[2], 30, 'b', 'bound.test');
+  const rounds: number[] = [];
+  const seen = (rows: unknown, q: { sql: string }) => {
+    if (/^select count\(distinct/i.test(q.sql)) rounds.push(Number((rows as { n: unknown }[])[0].n));
+  };
+  h.services.db.on('query-response', seen);
+  try {
+    expect(await countContacts(h.services.db, o.userId, 4)).toBe(90);
+  } finally {
+    h.services.db.removeListener('query-response', seen);
+  }
+  expect(rounds.length).toBeGreaterThan(10);
+  expect(Math.max(...rounds)).toBeLessThanOrEqual(3 * 4); // three lists, four addresses of each at most
 });
 
 it('reuses a costly count, then recounts it in the background once stale', async () => {

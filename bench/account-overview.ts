@@ -1,7 +1,9 @@
 /**
  * npm run bench:account-overview — times account.overview's Contacts (GET /api/v1/stats; src/lists/contact-count.ts)
  * as an account's lists grow, on MariaDB and on SQLite: the one COUNT(DISTINCT) it replaced, a recount (rounds of
- * 20,000 addresses per list), and a poll (ContactCounts as the gateway has it).
+ * 20,000 addresses per list), and a poll (ContactCounts as the gateway has it). Then GET /api/v1/contacts over every
+ * list, page 1 and the middle page, with its total counted afresh: the join with lists it replaced, and contactPage
+ * with contactTotal (the gateway reuses a costly total as it does the contact count).
  *
  * The shape: BENCH_SIZES subscriber rows over four lists of one account, a quarter each, each list's second half
  * also on the next list (so 5/8 of the rows are distinct addresses), plus another account's list of a quarter of the
@@ -12,6 +14,7 @@
  */
 import type { Knex } from 'knex';
 import { ContactCounts, countContacts } from '../src/lists/contact-count';
+import { contactPage, contactTotal } from '../src/lists/contacts';
 import { benchEachStore, seedSender, withScratchStore } from './scratch-store';
 import { percentile } from './timing';
 
@@ -24,6 +27,18 @@ const PAGE = 20_000;
 async function oneStatement(db: Knex, userId: number): Promise<number> {
   const [row] = await db('subscribers as s').join('lists as l', 'l.id', 's.list_id').where('l.user_id', userId).countDistinct({ n: 's.email' });
   return Number((row as { n: unknown }).n);
+}
+
+/** GET /api/v1/contacts's page before: the members joined with the account's lists (kept here to compare). */
+async function joinedPage(db: Knex, userId: number, page: number): Promise<{ ids: string; total: number }> {
+  const q = db('subscribers as s').join('lists as l', 'l.id', 's.list_id').where('l.user_id', userId);
+  const [{ n }] = (await q.clone().count({ n: '*' })) as { n: unknown }[];
+  const rows = (await q
+    .select('s.*')
+    .orderBy('s.id')
+    .limit(50)
+    .offset((page - 1) * 50)) as { id: unknown }[];
+  return { ids: rows.map((r) => Number(r.id)).join(), total: Number(n) };
 }
 
 /** Members `from`..`to`-1 of a list: addresses `<prefix><n>@list.bench.test`. */
@@ -110,6 +125,42 @@ async function benchStore(store: string): Promise<Record<string, number>> {
         figures[`${store}_${size}_${key}_median_ms`] = Number(median.toFixed(1));
       }
       figures[`${store}_${size}_recount_longest_statement_ms`] = Number(longest.toFixed(1));
+
+      // GET /api/v1/contacts over every list: page 1 and the page at the middle of the account, 50 a page.
+      for (const page of [1, Math.floor(size / 100)]) {
+        const listing: [string, string, () => Promise<{ ids: string; total: number }>][] = [
+          ['before', 'joined (before)  ', () => joinedPage(db, 1, page)],
+          [
+            'now',
+            'by list id (now) ',
+            async () => {
+              const [rows, total] = await Promise.all([contactPage(db, lists, undefined, 50, page), contactTotal(db, lists, undefined)]);
+              return { ids: rows.map((x) => Number(x.id)).join(), total };
+            },
+          ],
+        ];
+        const took: Record<string, number[]> = { before: [], now: [] };
+        for (let i = 0; i < 1 + RUNS; i++) {
+          const answers: string[] = [];
+          for (const [key, , read] of listing) {
+            const t = process.hrtime.bigint();
+            const r = await read();
+            if (i >= 1) took[key].push(Number(process.hrtime.bigint() - t) / 1e6);
+            answers.push(`${r.total}:${r.ids}`);
+          }
+          if (answers[0] !== answers[1]) throw new Error(`the two listings differ at ${size}, page ${page}`);
+        }
+        for (const [key, name] of listing) {
+          const median = percentile(
+            took[key].sort((a, b) => a - b),
+            50,
+          );
+          console.log(
+            `${store.padEnd(7)} ${String(size).padStart(8)} rows: contacts page ${String(page).padStart(5)}, ${name} median ${median.toFixed(1)} ms (with the total)`,
+          );
+          figures[`${store}_${size}_listing_p${page}_${key}_median_ms`] = Number(median.toFixed(1));
+        }
+      }
     }
     return figures;
   });

@@ -6,9 +6,9 @@
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { findOwnedList } from '../src/lists/lists';
-import { suppressedForOwner, SubscriberRow } from '../src/lists/subscribers';
+import { suppressedForOwner } from '../src/lists/subscribers';
 import { valuesFor } from '../src/lists/fields';
-import { CONTACT_STATUS, nameFields, presentContact } from '../src/lists/contacts';
+import { CONTACT_STATUS, contactPage, contactTotal, nameFields, presentContact } from '../src/lists/contacts';
 
 export default defineCommand({
   name: 'contacts.list',
@@ -28,21 +28,23 @@ export default defineCommand({
     const userId = ctx.user!.id;
     const status = p.status === undefined ? undefined : CONTACT_STATUS.get(String(p.status).trim().toLowerCase());
     if (p.status !== undefined && !status) throw new CommandError(6);
-    const q = ctx.db('subscribers as s').join('lists as l', 'l.id', 's.list_id').where('l.user_id', userId);
+    let lists: number[];
     if (p.listid !== undefined) {
       const list = await findOwnedList(ctx.db, userId, p.listid);
       if (!list) throw new CommandError(4);
-      q.where('s.list_id', list.id);
-    }
-    if (status) q.where('s.status', status);
-    const [{ n }] = await q.clone().count({ n: '*' });
+      lists = [Number(list.id)];
+    } else lists = ((await ctx.db('lists').where({ user_id: userId }).pluck('id')) as unknown[]).map(Number);
     const limit = Number(p.limit ?? 50);
     const page = Number(p.page ?? 1);
-    const rows: SubscriberRow[] = await q
-      .select('s.*')
-      .orderBy('s.id')
-      .limit(limit)
-      .offset((page - 1) * limit);
+    // The total counts every member (0.5 s at 2,000,000 on MariaDB): reused while costly, as account.overview's count is.
+    const [rows, total] = await Promise.all([
+      contactPage(ctx.db, lists, status, limit, page),
+      ctx.store.contactCounts.totalOf(
+        `${userId}:${p.listid === undefined ? '*' : lists[0]}:${status ?? '*'}`,
+        () => contactTotal(ctx.db, lists, status),
+        (err) => ctx.logger.warn('contact total recount failed', { error: (err as Error).message }),
+      ),
+    ]);
     const [names, values, suppressed] = await Promise.all([
       nameFields(ctx.db, [...new Set(rows.map((r) => Number(r.list_id)))]),
       valuesFor(
@@ -60,6 +62,6 @@ export default defineCommand({
       const name = field === undefined ? '' : (values.get(Number(r.id))?.get(field) ?? '');
       return presentContact(r, name, suppressed.has(r.email));
     });
-    return { contacts, total: Number(n), page };
+    return { contacts, total, page };
   },
 });

@@ -87,20 +87,30 @@ export interface ContactCountOptions {
   liveMs: number;
 }
 
-/** Each account's contact count, bounded in cost as campaign progress is (src/store/cost-bounded.ts). */
+/**
+ * Each account's contact count, and the totals GET /api/v1/contacts pages through, bounded in cost as campaign
+ * progress is (src/store/cost-bounded.ts).
+ */
 export class ContactCounts {
   private readonly counts: CostBoundedCache<number, number>;
+  private readonly totals: CostBoundedCache<string, number>;
 
   constructor(private readonly opts: ContactCountOptions) {
     this.counts = new CostBoundedCache(opts.liveMs);
+    this.totals = new CostBoundedCache(opts.liveMs);
   }
 
   countOf(db: Knex, userId: number, onRefreshError: (err: unknown) => void): Promise<number> {
     return this.counts.get(userId, () => countContacts(db, userId, this.opts.page), onRefreshError);
   }
 
+  /** A listing's total (`key` names what it counts), counted by `count` when it must be. */
+  totalOf(key: string, count: () => Promise<number>, onRefreshError: (err: unknown) => void): Promise<number> {
+    return this.totals.get(key, count, onRefreshError);
+  }
+
   /** Waits for every count this process has running (before its database closes). */
-  idle(): Promise<void> {
-    return this.counts.idle();
+  async idle(): Promise<void> {
+    await Promise.all([this.counts.idle(), this.totals.idle()]);
   }
 }

@@ -52,3 +52,31 @@ export function presentContact(row: SubscriberRow, name: string, suppressed: boo
     createdAt: new Date(Number(row.created_at)).toISOString(),
   };
 }
+
+/**
+ * One page of the members of `lists` (an account's, or one list), by id, optionally of one status. Filtered by the
+ * list ids, not joined with lists: joined, MariaDB sorted every member of the account to answer a page (3.7 s for
+ * page 1 at 2,000,000 members); given the ids it walks the primary key in order and stops at the page
+ * (bench/account-overview.ts).
+ */
+export function contactPage(db: Db, lists: number[], status: string | undefined, limit: number, page: number): Promise<SubscriberRow[]> {
+  if (!lists.length) return Promise.resolve([]);
+  return contactsOf(db, lists, status)
+    .select('s.*')
+    .orderBy('s.id')
+    .limit(limit)
+    .offset((page - 1) * limit);
+}
+
+/** How many members `lists` have (of one status). It grows with the account: callers reuse it where it is costly. */
+export async function contactTotal(db: Db, lists: number[], status: string | undefined): Promise<number> {
+  if (!lists.length) return 0;
+  const [{ n }] = (await contactsOf(db, lists, status).count({ n: '*' })) as { n: unknown }[];
+  return Number(n);
+}
+
+function contactsOf(db: Db, lists: number[], status: string | undefined) {
+  const q = db('subscribers as s').whereIn('s.list_id', lists);
+  if (status) q.where('s.status', status);
+  return q;
+}

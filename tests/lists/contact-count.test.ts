@@ -1,8 +1,8 @@
 /**
  * account.overview's Contacts (GET /api/v1/stats: `contacts`), counted in rounds of CONTACT_COUNT_PAGE addresses per
  * list (here 2, so every account below takes several rounds) and, with CONTACT_COUNT_LIVE_MS=0, reused after the
- * first count and recounted in the background once stale (src/lists/contact-count.ts). Each test has its own account,
- * so its first read always counts.
+ * first count and recounted in the background once stale (src/lists/contact-count.ts); GET /api/v1/contacts's total
+ * likewise. Each test has its own account, so its first read always counts.
  */
 import { countContacts } from '../../src/lists/contact-count';
 import { Harness, startHarness } from '../helpers/harness';
@@ -97,4 +97,19 @@ it('reuses a costly count, then recounts it in the background once stale', async
   expect(await contacts(o)).toBe(1);
   // ... and, once that is over 2 s old, recounted behind the next read.
   await waitFor(async () => (await contacts(o)) === 2, 15_000, 'the recount to show the new member');
+});
+
+it("GET /api/v1/contacts's total is reused as the count is, while its page is read afresh", async () => {
+  const o = await owner(h);
+  const list = await makeList(h, o);
+  await addSubscriber(h, o, list, 'first@total.test');
+  const listed = async () => {
+    const r = await as(h, o)('contacts.list');
+    if (!r.Success) throw new Error(JSON.stringify(r));
+    return { total: r.total, emails: r.contacts.map((c: { email: string }) => c.email) };
+  };
+  expect(await listed()).toEqual({ total: 1, emails: ['first@total.test'] });
+  await addSubscriber(h, o, list, 'second@total.test');
+  expect(await listed()).toEqual({ total: 1, emails: ['first@total.test', 'second@total.test'] });
+  await waitFor(async () => (await listed()).total === 2, 15_000, 'the recount to show the new member');
 });

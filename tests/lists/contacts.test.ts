@@ -110,6 +110,7 @@ describe('GET /api/v1/contacts', () => {
 
     const everything = await list(key);
     expect(everything.body.total).toBe(4);
+    expect(everything.body.contacts.map((c: any) => c.id)).toEqual([...ids, inB]); // every list's, in id order
     expect(everything.body.contacts.map((c: any) => c.email)).not.toContain('other@example.com');
     const unsub = await list(key, { status: 'unsubscribed' });
     expect(unsub.body.contacts).toEqual([expect.objectContaining({ id: inB, status: 'unsubscribed', listId: b, name: '' })]);
@@ -119,5 +120,10 @@ describe('GET /api/v1/contacts', () => {
     expect((await list(key, { limit: 101 })).body.Errors[0].Code).toBe(8);
     expect((await list(key, { page: 0 })).body.Errors[0].Code).toBe(9);
     expect((await list(key, { status: 'odd' })).body.Errors[0].Code).toBe(6);
+  });
+
+  it('answers an account without lists with no contacts', async () => {
+    const r = await list(await apiKey(await owner(h)));
+    expect([r.status, r.body]).toEqual([200, { contacts: [], total: 0, page: 1 }]);
   });
 });

@@ -13,7 +13,7 @@
  */
 import type { Knex } from 'knex';
 import { dueRows } from '../src/webhooks/due-rows';
-import { benchEachStore, withScratchStore } from './scratch-store';
+import { benchEachStore, seedSender, withScratchStore } from './scratch-store';
 import { time } from './timing';
 
 const SIZES = (process.env.BENCH_SIZES ?? '10000,200000').split(',').map(Number);
@@ -27,24 +27,9 @@ async function accounts(db: Knex, n: number): Promise<number[]> {
   const now = Date.now();
   const hooks: number[] = [];
   for (let i = 0; i < n; i++) {
-    const [userId] = await db('users').insert({
-      group_id: 1,
-      username: `bench${i}`,
-      email_address: `bench${i}@bench.test`,
-      password_hash: 'x',
-      created_at: now,
-      updated_at: now,
-    });
-    const [domainId] = await db('sender_domains').insert({
-      user_id: userId,
-      domain: `d${i}.bench.test`,
-      dkim_selector: 's',
-      dkim_private_key_enc: 'x',
-      dkim_public_key: 'x',
-      dns_records: '[]',
-      created_at: now,
-      updated_at: now,
-    });
+    const userId = i + 1; // a fresh store: the ids seedSender gives are the ones auto-increment would
+    await seedSender(db, userId, now);
+    const domainId = userId;
     const [hookId] = await db('webhooks').insert({
       user_id: userId,
       domain_id: domainId,

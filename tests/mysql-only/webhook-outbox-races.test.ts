@@ -9,10 +9,11 @@
  */
 import type { Knex } from 'knex';
 import { openDb } from '../../src/db';
-import { Harness, senderSetup, startHarness } from '../helpers/harness';
+import { Harness, startHarness } from '../helpers/harness';
 import { OUTBOX_RETENTION_MS } from '../../src/webhooks/settings';
 import { startWebhookWorker } from '../../src/webhooks/worker';
 import { Receiver, startReceiver } from '../webhooks/receiver';
+import { deliveryWebhook, outboxRows } from '../webhooks/outbox-fixtures';
 import { waitFor } from '../helpers/sink';
 
 let h: Harness;
@@ -32,27 +33,10 @@ afterAll(async () => {
   await rx.stop();
 });
 
-async function hook(path: string): Promise<number> {
-  const s = await senderSetup(h);
-  const r = await h.call({ Command: 'emailgateway.addwebhook', SessionID: s.sessionId, DomainID: s.domainId, Event: 'delivery', WebhookURL: rx.url(path) });
-  if (!r.Success) throw new Error(JSON.stringify(r));
-  return r.NewWebhookID;
-}
+const hook = (path: string) => deliveryWebhook(h, rx.url(path));
 
-async function outboxRow(webhookId: number, fields: Record<string, unknown>): Promise<number> {
-  const now = Date.now();
-  const [id] = await h.services.db('webhook_deliveries').insert({
-    webhook_id: webhookId,
-    event_id: `evt_race_${webhookId}_${now}`,
-    event_type: 'delivered',
-    payload: JSON.stringify({ race: true }),
-    status: 'pending',
-    attempts: 0,
-    next_attempt_at: now,
-    created_at: now,
-    updated_at: now,
-    ...fields,
-  });
+async function outboxRow(webhookId: number, label: string, fields: Record<string, unknown>): Promise<number> {
+  const [id] = await h.services.db('webhook_deliveries').insert(outboxRows(webhookId, 1, label, fields));
   return Number(id);
 }
 
@@ -79,7 +63,7 @@ const requeued = () => ({ status: 'pending', attempts: 0, next_attempt_at: Date.
 
 it('a lease matches the attempts it read: a buffered row queued again meanwhile is sent with its new count, not the stale one', async () => {
   const webhookId = await hook('/race-lease');
-  const id = await outboxRow(webhookId, { attempts: 3, next_attempt_at: Date.now() - 1000 });
+  const id = await outboxRow(webhookId, 'lease', { attempts: 3, next_attempt_at: Date.now() - 1000 });
   const trx = await h.services.db.transaction();
   const worker = startWebhookWorker(h.services);
   try {
@@ -101,7 +85,7 @@ it('a lease matches the attempts it read: a buffered row queued again meanwhile 
 
 it('the prune re-checks status and age: a finished, old row queued again meanwhile is kept', async () => {
   const webhookId = await hook('/race-prune');
-  const id = await outboxRow(webhookId, { status: 'failed', attempts: 8, next_attempt_at: Date.now() - OUTBOX_RETENTION_MS - 60_000 });
+  const id = await outboxRow(webhookId, 'prune', { status: 'failed', attempts: 8, next_attempt_at: Date.now() - OUTBOX_RETENTION_MS - 60_000 });
   const trx = await h.services.db.transaction();
   rx.respond = () => 500; // once the row is due again, its call fails and it stays pending: only the prune could remove it
   const worker = startWebhookWorker(h.services);

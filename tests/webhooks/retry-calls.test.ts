@@ -8,6 +8,7 @@ import { waitFor } from '../helpers/sink';
 import { RETRY_CALLS_MAX } from '../../src/webhooks/retry-calls';
 import { startWebhookWorker } from '../../src/webhooks/worker';
 import { Receiver, startReceiver } from './receiver';
+import { outboxRows } from './outbox-fixtures';
 
 type Sender = Awaited<ReturnType<typeof senderSetup>>;
 
@@ -33,29 +34,12 @@ async function hook(s: Sender, path: string): Promise<number> {
   return r.NewWebhookID;
 }
 
-/** Outbox rows of a webhook as the event recorder writes them; `fields` overrides. */
-function outbox(webhookId: number, n: number, label: string, fields: Record<string, unknown> = {}): Record<string, unknown>[] {
-  const now = Date.now();
-  return Array.from({ length: n }, (_, i) => ({
-    webhook_id: webhookId,
-    event_id: `evt_${label}_${webhookId}_${i}`,
-    event_type: 'delivered',
-    payload: JSON.stringify({ label, i }),
-    status: 'pending',
-    attempts: 0,
-    next_attempt_at: now,
-    created_at: now,
-    updated_at: now,
-    ...fields,
-  }));
-}
-
 const rows = (webhookId: number) => h.services.db('webhook_deliveries').where({ webhook_id: webhookId }).orderBy('id');
 
 it("sends a disabled webhook's failed calls again once the receiver is mended, with their webhook-id, and never a delivered one", async () => {
   const s = await senderSetup(h);
   const hookId = await hook(s, '/mended');
-  await h.services.db('webhook_deliveries').insert([...outbox(hookId, 3, 'down'), ...outbox(hookId, 1, 'done', { status: 'delivered', attempts: 1 })]);
+  await h.services.db('webhook_deliveries').insert([...outboxRows(hookId, 3, 'down'), ...outboxRows(hookId, 1, 'done', { status: 'delivered', attempts: 1 })]);
   let up = false;
   rx.respond = (hit) => (hit.path === '/mended' && !up ? 503 : 200);
   const worker = startWebhookWorker(h.services);
@@ -89,7 +73,7 @@ it("answers 4 for another account's webhook, 3 for another account's domain, and
   const owner = await senderSetup(h);
   const other = await senderSetup(h);
   const hookId = await hook(owner, '/owner');
-  await h.services.db('webhook_deliveries').insert(outbox(hookId, 2, 'owner', { status: 'failed' }));
+  await h.services.db('webhook_deliveries').insert(outboxRows(hookId, 2, 'owner', { status: 'failed' }));
   const theirs = await cmd('retrywebhookcalls', other, { WebhookID: hookId });
   expect(theirs).toMatchObject({ Success: false, ErrorCode: 4 });
   const domain = await h.call({ Command: 'emailgateway.retrywebhookcalls', SessionID: other.sessionId, DomainID: owner.domainId, WebhookID: hookId });
@@ -103,7 +87,7 @@ it("answers 4 for another account's webhook, 3 for another account's domain, and
 it(`queues at most ${RETRY_CALLS_MAX} per request, oldest first, and says when more are left (POST /api/v1/webhooks/{id}/retry)`, async () => {
   const s = await senderSetup(h);
   const hookId = await hook(s, '/many');
-  await h.services.db.batchInsert('webhook_deliveries', outbox(hookId, RETRY_CALLS_MAX + 3, 'many', { status: 'failed', attempts: 19 }), 400);
+  await h.services.db.batchInsert('webhook_deliveries', outboxRows(hookId, RETRY_CALLS_MAX + 3, 'many', { status: 'failed', attempts: 19 }), 400);
   const post = () => supertest(h.app).post(`/api/v1/webhooks/${hookId}/retry`).set('Authorization', `Bearer ${s.key}`);
   const first = await post();
   expect(first.status).toBe(200);

@@ -2,10 +2,11 @@
  * The webhook worker's own bookkeeping, driven through the real worker against a loopback receiver: when it
  * leases a row, and how it prunes finished rows. Each test starts its own worker, so no other one takes its rows.
  */
-import { Harness, senderSetup, startHarness } from '../helpers/harness';
+import { Harness, startHarness } from '../helpers/harness';
 import { OUTBOX_RETENTION_MS } from '../../src/webhooks/settings';
 import { startWebhookWorker } from '../../src/webhooks/worker';
 import { Receiver, startReceiver } from './receiver';
+import { deliveryWebhook, outboxRows } from './outbox-fixtures';
 import { waitFor } from '../helpers/sink';
 
 let h: Harness;
@@ -21,36 +22,13 @@ afterAll(async () => {
   await rx.stop();
 });
 
-/** A webhook of a new sender's domain, made through emailgateway.addwebhook, calling the receiver at `path`. */
-async function hook(path: string): Promise<number> {
-  const s = await senderSetup(h);
-  const r = await h.call({ Command: 'emailgateway.addwebhook', SessionID: s.sessionId, DomainID: s.domainId, Event: 'delivery', WebhookURL: rx.url(path) });
-  if (!r.Success) throw new Error(JSON.stringify(r));
-  return r.NewWebhookID;
-}
-
-/** Outbox rows of a webhook, as the event recorder writes them. */
-function outboxRows(webhookId: number, n: number, fields: Record<string, unknown> = {}): Record<string, unknown>[] {
-  const now = Date.now();
-  return Array.from({ length: n }, (_, i) => ({
-    webhook_id: webhookId,
-    event_id: `evt_${webhookId}_${i}_${now}`,
-    event_type: 'delivered',
-    payload: JSON.stringify({ n: i }),
-    status: 'pending',
-    attempts: 0,
-    next_attempt_at: now,
-    created_at: now,
-    updated_at: now,
-    ...fields,
-  }));
-}
+const hook = (path: string) => deliveryWebhook(h, rx.url(path));
 
 describe('leases', () => {
   it('leases each row from when the worker reaches it, not from the start of the pass', async () => {
     const webhookId = await hook('/lease');
-    const ids = (await h.services.db('webhook_deliveries').insert(outboxRows(webhookId, 1))).concat(
-      await h.services.db('webhook_deliveries').insert(outboxRows(webhookId, 1)),
+    const ids = (await h.services.db('webhook_deliveries').insert(outboxRows(webhookId, 1, 'first'))).concat(
+      await h.services.db('webhook_deliveries').insert(outboxRows(webhookId, 1, 'second')),
     );
     const leaseAt: number[] = [];
     rx.respond = async (hit) => {
@@ -79,9 +57,9 @@ describe('outbox prune', () => {
     const webhookId = await hook('/prune');
     const old = Date.now() - OUTBOX_RETENTION_MS - 60_000;
     const rows = [
-      ...outboxRows(webhookId, 5200, { status: 'delivered', next_attempt_at: old }), // more than one old run's 5000
-      ...outboxRows(webhookId, 600, { status: 'failed', next_attempt_at: old }),
-      ...outboxRows(webhookId, 3, { status: 'delivered' }), // finished, not yet old
+      ...outboxRows(webhookId, 5200, 'old', { status: 'delivered', next_attempt_at: old }), // more than one old run's 5000
+      ...outboxRows(webhookId, 600, 'oldfailed', { status: 'failed', next_attempt_at: old }),
+      ...outboxRows(webhookId, 3, 'recent', { status: 'delivered' }), // finished, not yet old
     ].map((r, i) => ({ ...r, event_id: `evt_prune_${webhookId}_${i}` }));
     await h.services.db.batchInsert('webhook_deliveries', rows, 40); // 40 rows of 11 values: within SQLite's 500 per statement
     const worker = startWebhookWorker(h.services);
@@ -101,9 +79,9 @@ describe('fair shares', () => {
     const fast = await hook('/fast'); // another sender: another account
     const old = Date.now() - 60_000;
     // 300 older rows of one account: more than a window of due rows, all ahead of the other account's one.
-    const backlog = outboxRows(slow, 300, { next_attempt_at: old }).map((r, i) => ({ ...r, event_id: `evt_fair_${slow}_${i}` }));
+    const backlog = outboxRows(slow, 300, 'backlog', { next_attempt_at: old }).map((r, i) => ({ ...r, event_id: `evt_fair_${slow}_${i}` }));
     await h.services.db.batchInsert('webhook_deliveries', backlog, 40);
-    await h.services.db('webhook_deliveries').insert(outboxRows(fast, 1));
+    await h.services.db('webhook_deliveries').insert(outboxRows(fast, 1, 'fast'));
     let inFlight = 0;
     let most = 0;
     let fastAt = 0;

@@ -66,10 +66,14 @@ export default defineCommand({
     if (p.searchkeyword) q.whereRaw(`s.email like ? escape '!'`, [containsPattern(String(p.searchkeyword).toLowerCase())]);
     const [{ n }] = await q.clone().count({ n: '*' });
     const perRequest = Number(p.recordsperrequest ?? 0) || 25;
+    const direction = String(p.ordertype ?? 'ASC').toUpperCase() === 'DESC' ? 'desc' : 'asc';
+    // Each order is one the list's indexes give a page at a time (bench/subscriber-pages.ts): an address is unique in
+    // its list, so it needs no tiebreak (with one, MariaDB sorted the whole list: 1.6 s at 1,000,000 members); equal
+    // dates go by id in the same direction, as (list_id, subscription_date) holds them.
+    const tiebreak = column === 'subscription_date' ? [{ column: 's.id', order: direction }] : [];
     const rows: SubscriberRow[] = await q
       .select('s.*')
-      .orderBy(`s.${column}`, String(p.ordertype ?? 'ASC').toUpperCase() === 'DESC' ? 'desc' : 'asc')
-      .orderBy('s.id', 'asc')
+      .orderBy([{ column: `s.${column}`, order: direction }, ...tiebreak])
       .limit(perRequest)
       .offset(Number(p.recordsfrom ?? 0));
     const ids = rows.map((r) => Number(r.id));

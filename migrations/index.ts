@@ -36,6 +36,7 @@ import * as reputationBase from './20261228000100_reputation_base';
 import * as retainedSuppressionsByTime from './20261229000100_retained_suppressions_by_time';
 import * as webhookDueIndex from './20261230000100_webhook_due_index';
 import * as queueListIndex from './20261231000100_queue_list_index';
+import * as subscriberOrderIndexes from './20270101000100_subscriber_order_indexes';
 
 /** Every migration in order. Listed here (not globbed) so ts-jest and compiled builds load the same set. */
 const MIGRATIONS: Record<string, Knex.Migration> = {
@@ -76,6 +77,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261229000100_retained_suppressions_by_time': retainedSuppressionsByTime,
   '20261230000100_webhook_due_index': webhookDueIndex,
   '20261231000100_queue_list_index': queueListIndex,
+  '20270101000100_subscriber_order_indexes': subscriberOrderIndexes,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

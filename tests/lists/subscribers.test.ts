@@ -232,6 +232,19 @@ describe('subscribers.get', () => {
     expect(search.Subscribers.map((s: any) => s.EmailAddress)).toEqual(['b@example.com']);
   });
 
+  it('orders by SubscriptionDate either way, equal dates by SubscriberID in the same direction', async () => {
+    const o = await owner(h);
+    const listId = await makeList(h, o);
+    for (const e of ['x', 'y', 'z']) await addSubscriber(h, o, listId, `${e}@order.test`); // the same date
+    await addSubscriber(h, o, listId, 'w@order.test', { SubscriptionDate: '2025-12-31 00:00:00' });
+    const order = async (type: string) =>
+      (await as(h, o)('subscribers.get', { SubscriberListID: listId, OrderField: 'SubscriptionDate', OrderType: type })).Subscribers.map(
+        (s: any) => s.EmailAddress[0],
+      );
+    expect(await order('ASC')).toEqual(['w', 'x', 'y', 'z']);
+    expect(await order('DESC')).toEqual(['z', 'y', 'x', 'w']);
+  });
+
   it("answers 1 missing list, 3 another user's list, 5 segment, 6 paging, 7 order", async () => {
     const o = await owner(h);
     const other = await owner(h);

@@ -15,7 +15,7 @@ import type { Knex } from 'knex';
 import { listQueue } from '../src/delivery/queue-list';
 import type { QueueFilter } from '../src/delivery/queue-filter';
 import { benchEachStore, seedSender, withScratchStore } from './scratch-store';
-import { percentile } from './timing';
+import { medianRead, percentile } from './timing';
 
 const HISTORY = Number(process.env.BENCH_HISTORY ?? 500_000);
 const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 100_000);
@@ -68,21 +68,12 @@ async function timeReads(db: Knex): Promise<{ medians: number[]; pages: string[]
   const medians: number[] = [];
   const pages: string[] = [];
   for (const [, filter, state] of CASES) {
-    const ms: number[] = [];
-    let page = '';
-    for (let i = 0; i < 2 + RUNS; i++) {
-      const t = process.hrtime.bigint();
+    const r = await medianRead(RUNS, 2, async () => {
       const got = await listQueue(db, filter, state, 1, 50);
-      if (i >= 2) ms.push(Number(process.hrtime.bigint() - t) / 1e6);
-      page = `${got.Total}:${got.Deliveries.map((d) => d.DeliveryID).join()}`;
-    }
-    medians.push(
-      percentile(
-        ms.sort((a, b) => a - b),
-        50,
-      ),
-    );
-    pages.push(page);
+      return `${got.Total}:${got.Deliveries.map((d) => d.DeliveryID).join()}`;
+    });
+    medians.push(r.median);
+    pages.push(r.answer);
   }
   return { medians, pages };
 }

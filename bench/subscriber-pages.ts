@@ -12,7 +12,7 @@
  */
 import type { Knex } from 'knex';
 import { benchEachStore, seedSender, withScratchStore } from './scratch-store';
-import { percentile } from './timing';
+import { medianRead } from './timing';
 
 const SIZE = Number(process.env.BENCH_SIZE ?? 1_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -50,28 +50,17 @@ async function timePages(db: Knex): Promise<{ medians: number[]; pages: string[]
   const medians: number[] = [];
   const pages: string[] = [];
   for (const [, column, direction] of ORDERS) {
-    const ms: number[] = [];
-    let page = '';
-    for (let i = 0; i < 2 + RUNS; i++) {
-      const tiebreak = column === 'subscription_date' ? [{ column: 's.id', order: direction }] : [];
-      const t = process.hrtime.bigint();
+    const tiebreak = column === 'subscription_date' ? [{ column: 's.id', order: direction }] : [];
+    const r = await medianRead(RUNS, 2, async () => {
       const rows = (await db('subscribers as s')
         .where('s.list_id', 2)
         .select('s.*')
         .orderBy([{ column: `s.${column}`, order: direction }, ...tiebreak])
-        .limit(25)) as {
-        id: unknown;
-      }[];
-      if (i >= 2) ms.push(Number(process.hrtime.bigint() - t) / 1e6);
-      page = rows.map((r) => Number(r.id)).join();
-    }
-    medians.push(
-      percentile(
-        ms.sort((a, b) => a - b),
-        50,
-      ),
-    );
-    pages.push(page);
+        .limit(25)) as { id: unknown }[];
+      return rows.map((x) => Number(x.id)).join();
+    });
+    medians.push(r.median);
+    pages.push(r.answer);
   }
   return { medians, pages };
 }

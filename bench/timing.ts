@@ -24,3 +24,19 @@ export async function time(name: string, runs: number, fn: () => Promise<{ ok: b
   ms.sort((x, y) => x - y);
   return { name, median: percentile(ms, 50), p95: percentile(ms, 95) };
 }
+
+/**
+ * Runs `read` `warmups` times, then `runs` times timed; resolves to the median ms and what the last run answered
+ * (a string to compare the forms of one read by).
+ */
+export async function medianRead(runs: number, warmups: number, read: () => Promise<string>): Promise<{ median: number; answer: string }> {
+  const ms: number[] = [];
+  let answer = '';
+  for (let i = 0; i < warmups + runs; i++) {
+    const t = process.hrtime.bigint();
+    answer = await read();
+    if (i >= warmups) ms.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  ms.sort((x, y) => x - y);
+  return { median: percentile(ms, 50), answer };
+}

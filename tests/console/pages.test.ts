@@ -147,6 +147,10 @@ const overflow = (width: number) =>
     `document.documentElement.scrollWidth <= ${width} ? [] : [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > ${width + 1}).map((e) => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)).slice(0, 8)`,
   );
 
+/** Lines the main navigation's links take: 1 when they all sit in one row. */
+const navRows = () =>
+  page.evaluate<number>(`new Set([...document.querySelectorAll('nav[aria-label=Main] a')].map((a) => Math.round(a.getBoundingClientRect().top))).size`);
+
 async function visitAll(pages: PageSpec[], width: number): Promise<void> {
   for (const spec of pages) {
     expect(await reach(spec)).toBeLessThanOrEqual(2);
@@ -185,8 +189,10 @@ describe('console: every page, both widths', () => {
     expect(total).toBeLessThanOrEqual(BUDGET_BYTES);
   });
 
-  it('reaches every user page in two clicks at 1280 px, and nothing is wider than the screen', async () => {
+  it('reaches every user page in two clicks at 1280 px, nothing is wider than the screen, and the navigation is one row', async () => {
     await visitAll(USER_PAGES, 1280);
+    expect(await page.getByRole('navigation', { name: 'Main' }).getByRole('link').count()).toBe(11);
+    expect(await navRows()).toBe(1);
   });
 
   it('reaches every user page in two clicks at 390 px, and nothing is wider than the screen', async () => {

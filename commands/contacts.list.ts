@@ -8,7 +8,7 @@ import { CommandError } from '../src/errors';
 import { findOwnedList } from '../src/lists/lists';
 import { suppressedForOwner } from '../src/lists/subscribers';
 import { valuesFor } from '../src/lists/fields';
-import { CONTACT_STATUS, contactPage, contactTotal, nameFields, presentContact } from '../src/lists/contacts';
+import { CONTACT_STATUS, contactPage, contactTotal, nameFields, presentContact, totalWithPage } from '../src/lists/contacts';
 
 export default defineCommand({
   name: 'contacts.list',
@@ -36,8 +36,9 @@ export default defineCommand({
     } else lists = ((await ctx.db('lists').where({ user_id: userId }).pluck('id')) as unknown[]).map(Number);
     const limit = Number(p.limit ?? 50);
     const page = Number(p.page ?? 1);
-    // The total counts every member (0.5 s at 2,000,000 on MariaDB): reused while costly, as account.overview's count is.
-    const [rows, total] = await Promise.all([
+    // The total counts every member (0.5 s at 2,000,000 on MariaDB): reused while costly, as account.overview's count
+    // is, then squared with the page just read (a reused total must not end a client's paging early).
+    const [rows, counted] = await Promise.all([
       contactPage(ctx.db, lists, status, limit, page),
       ctx.store.contactCounts.totalOf(
         `${userId}:${p.listid === undefined ? '*' : lists[0]}:${status ?? '*'}`,
@@ -62,6 +63,6 @@ export default defineCommand({
       const name = field === undefined ? '' : (values.get(Number(r.id))?.get(field) ?? '');
       return presentContact(r, name, suppressed.has(r.email));
     });
-    return { contacts, total, page };
+    return { contacts, total: totalWithPage(counted, (page - 1) * limit, limit, rows.length), page };
   },
 });

@@ -188,6 +188,19 @@ export function isMysql(db: Knex | Knex.Transaction): boolean {
   return (db as Knex).client.config.client === 'mysql2';
 }
 
+/** Ids past which SQLite gets them as one JSON array: well under its 32,766 bound values a statement (SQLITE_MAX_VARIABLE_NUMBER). */
+const SQLITE_IDS_INLINE = 10_000;
+
+/**
+ * `column IN (ids)` for lists of any length (an account's list ids: list creation has no cap). SQLite refuses a
+ * statement with more than 32,766 bound values, so a longer list goes as one JSON array read by json_each; mysql2
+ * writes values into the statement's text, which has no such limit.
+ */
+export function whereInIds(db: Knex | Knex.Transaction, q: Knex.QueryBuilder, column: string, ids: number[]): Knex.QueryBuilder {
+  if (ids.length <= SQLITE_IDS_INLINE || isMysql(db)) return q.whereIn(column, ids);
+  return q.whereRaw('?? IN (SELECT value FROM json_each(?))', [column, JSON.stringify(ids)]);
+}
+
 /** A backtick-quoted identifier (for names written in code, never for input). */
 export const quoteId = (c: string): string => '`' + c + '`';
 

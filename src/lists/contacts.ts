@@ -1,6 +1,6 @@
 /** The peer-style `/api/v1/contacts` view of subscribers: lowercase statuses and a `name` kept in the list's `Name` field. */
 import type { Db } from '../db';
-import { isUniqueViolation } from '../db';
+import { isUniqueViolation, whereInIds } from '../db';
 import type { SubscriberRow } from './subscribers';
 import { STATUS } from './subscribers';
 
@@ -68,6 +68,17 @@ export function contactPage(db: Db, lists: number[], status: string | undefined,
     .offset((page - 1) * limit);
 }
 
+/**
+ * A total that may be reused (counted a while ago) made consistent with a page just read at `offset`: a full page
+ * means at least `offset + limit`; a short one, or page 1, ends the listing, so the total is exact; an empty page past
+ * the first means at most `offset`.
+ */
+export function totalWithPage(total: number, offset: number, limit: number, rows: number): number {
+  if (rows === limit) return Math.max(total, offset + limit);
+  if (rows > 0 || offset === 0) return offset + rows;
+  return Math.min(total, offset);
+}
+
 /** How many members `lists` have (of one status). It grows with the account: callers reuse it where it is costly. */
 export async function contactTotal(db: Db, lists: number[], status: string | undefined): Promise<number> {
   if (!lists.length) return 0;
@@ -76,7 +87,7 @@ export async function contactTotal(db: Db, lists: number[], status: string | und
 }
 
 function contactsOf(db: Db, lists: number[], status: string | undefined) {
-  const q = db('subscribers as s').whereIn('s.list_id', lists);
+  const q = whereInIds(db, db('subscribers as s'), 's.list_id', lists);
   if (status) q.where('s.status', status);
   return q;
 }

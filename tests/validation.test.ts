@@ -92,3 +92,21 @@ describe('the schema startup check', () => {
     expect(v.check(cmd, { page: '7' })).toEqual([]);
   });
 });
+
+describe("the command table's schemas", () => {
+  it('bound every number a command takes: an offset with no maximum reached SQLite and answered 500', () => {
+    const dir = path.join(__dirname, '../schemas');
+    const unbounded: string[] = [];
+    const walk = (node: unknown, at: string): void => {
+      if (!node || typeof node !== 'object') return;
+      const o = node as Record<string, unknown>;
+      const types = ([] as unknown[]).concat(o.type ?? []);
+      const numeric = types.some((t) => t === 'integer' || t === 'number') && !types.includes('boolean');
+      if (numeric && o.maximum === undefined && o.exclusiveMaximum === undefined && o.enum === undefined) unbounded.push(at);
+      for (const [k, v] of Object.entries(o)) walk(v, `${at}.${k}`);
+    };
+    for (const f of fs.readdirSync(dir).filter((f) => f.endsWith('.json'))) walk(JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')), f);
+    // user.webhook.stats clamps Days to 1-365 itself, as its contract says (a larger value is not an error there).
+    expect(unbounded).toEqual(['user.webhook.stats.json.properties.days']);
+  });
+});

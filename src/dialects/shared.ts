@@ -150,6 +150,8 @@ export function dialectRouter(services: Services, dispatcher: Dispatcher, routes
       async (req: Request, res: Response, next: NextFunction) => {
         res.locals.command = route.command;
         try {
+          const repeated = repeatedQuery(req);
+          if (repeated) return send(res, writeFailure(invalid(`${repeated} must be given once, as a plain value`), route));
           const params = route.params(req);
           if ('failure' in params && typeof params.failure === 'string') return send(res, writeFailure(params as Classified, route));
           const outcome = await runCommand(dispatcher, req, route.command, params as Params, route.notFound);
@@ -162,6 +164,20 @@ export function dialectRouter(services: Services, dispatcher: Dispatcher, routes
     );
   }
   return router;
+}
+
+/**
+ * The first query parameter given more than once (`?listId=1&listId=2`, an array to express's query parser) or in a
+ * bracket form (`?listId[]=1`, `?status[x]=y`, names of their own to it): named in the refusal, where a route reading
+ * its one string would have dropped the filter and answered with everything. Null when there is none.
+ */
+function repeatedQuery(req: Request): string | null {
+  for (const [k, v] of Object.entries(req.query)) {
+    if (typeof v === 'string' && !k.includes('[')) continue;
+    const name = k.replace(/\[.*$/s, '');
+    return /^[\w.-]{1,64}$/.test(name) ? name : 'a query parameter';
+  }
+  return null;
 }
 
 /** The JSON object body of a dialect request, with its keys as the client wrote them. */

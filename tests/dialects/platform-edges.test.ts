@@ -60,6 +60,28 @@ describe('validation errors on user-auth routes', () => {
   });
 });
 
+describe('filters and pages a route cannot read', () => {
+  it('refuses a repeated or bracketed filter instead of dropping it, and a page past any offset instead of a 500', async () => {
+    const s = await senderSetup(h);
+    const key = await accountKey(s.sessionId);
+    const mk = async (name: string) =>
+      String((await h.call({ Command: 'list.create', SessionID: s.sessionId, SubscriberListName: name, SenderEmailAddress: `news@${s.domain}` })).ListID);
+    const [a, b] = [await mk('A'), await mk('B')];
+    expect((await call(key, 'POST', '/api/v1/contacts', { email: 'only-a@x.test', listId: a })).status).toBe(200);
+    expect((await call(key, 'POST', '/api/v1/contacts', { email: 'only-b@x.test', listId: b })).status).toBe(200);
+    // One listId filters, as before.
+    expect((await call(key, 'GET', `/api/v1/contacts?listId=${a}`)).body).toMatchObject({ total: 1, contacts: [{ email: 'only-a@x.test' }] });
+    const refused = (name: string) => ({ status: 400, body: { error: `${name} must be given once, as a plain value`, code: 'invalid_request' } });
+    expect(await call(key, 'GET', `/api/v1/contacts?listId=${a}&listId=${b}`)).toEqual(refused('listId'));
+    expect(await call(key, 'GET', `/api/v1/contacts?listId[]=${a}`)).toEqual(refused('listId'));
+    expect(await call(key, 'GET', '/api/v1/contacts?status[x]=subscribed')).toEqual(refused('status'));
+    expect(await call(key, 'GET', '/api/v1/emails?status=sent&status=bounced')).toEqual(refused('status'));
+    // (page - 1) * limit past a 32-bit offset: refused as invalid, where it reached the database and answered 500.
+    expect(await call(key, 'GET', '/api/v1/campaigns?limit=25&page=4000000000000000000')).toMatchObject({ status: 400, body: { code: 'invalid_request' } });
+    expect(await call(key, 'GET', '/api/v1/campaigns?limit=25&page=1')).toMatchObject({ status: 200, body: { campaigns: [] } });
+  });
+});
+
 describe('a disabled account', () => {
   it('gets 403 account_inactive on sender-auth and user-auth routes alike', async () => {
     const s = await senderSetup(h);

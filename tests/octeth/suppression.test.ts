@@ -50,6 +50,8 @@ it('imports, browses, counts, checks and deletes entries per scope, with upstrea
     Reason: 'Imported from bounce log',
   });
   expect(Object.keys((await cmd('suppression.browse', { ListID: listId })).SuppressedEmails)).toEqual(['three@x.test']);
+  // An offset past what a database takes is refused (SQLite answered it with a 500: datatype mismatch).
+  expect(await cmd('suppression.browse', { StartFrom: '9223372036854775807' })).toMatchObject({ Success: false, ErrorCode: [6] });
   expect(await cmd('suppression.stats')).toEqual({
     Success: true,
     ErrorCode: 0,

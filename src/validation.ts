@@ -14,6 +14,7 @@ interface PropSchema {
   /** Free text that is never JSON-decoded when it arrives as a form field (a schema without a type, e.g. sendemail's Subject). */
   'x-text'?: boolean;
   type?: string | string[];
+  $ref?: string;
 }
 
 interface CompiledSchema {
@@ -130,6 +131,7 @@ export class Validator {
       codes.add(codeFor(err, c.props, before, command.name));
     }
     for (const code of nonFiniteCodes(params, c.props)) codes.add(code);
+    for (const code of nonDecimalIdCodes(before, c.props)) codes.add(code);
     return [...codes].sort((a, b) => a - b);
   }
 }
@@ -172,6 +174,28 @@ function nonFiniteCodes(params: Params, props: Record<string, PropSchema>): numb
     typeof v === 'number' ? !Number.isFinite(v) : depth < 8 && v !== null && typeof v === 'object' && Object.values(v).some((x) => bad(x, depth + 1));
   for (const [key, p] of Object.entries(props)) {
     if (!Object.prototype.hasOwnProperty.call(params, key) || !bad(params[key], 0)) continue;
+    const code = p['x-invalid-code'] ?? p['x-code'];
+    if (code !== undefined) codes.push(code);
+  }
+  return codes;
+}
+
+const ID_REF = '_defs.json#/definitions/id';
+const DECIMAL = /^\s*[0-9]+\s*$/;
+
+/**
+ * ajv's type coercion reads `true` as 1 and "0x1F", "0b11", "1e3" or "5.0" as numbers, so an id written that way (a
+ * client's bug, a sloppy form) named a real object of the caller's, and a destructive command acted on it
+ * (emailgateway.deleteapi APIKeyID=true revoked key 1). An id property given anything but an integer or a string of
+ * decimal digits answers its invalid-value code. Absent values, arrays and objects are left to the schema.
+ */
+function nonDecimalIdCodes(raw: Params, props: Record<string, PropSchema>): number[] {
+  const codes: number[] = [];
+  for (const [key, p] of Object.entries(props)) {
+    if (p.$ref !== ID_REF || !Object.prototype.hasOwnProperty.call(raw, key)) continue;
+    const v = raw[key];
+    if (v === undefined || v === null || v === '' || typeof v === 'object') continue;
+    if (typeof v === 'number' ? Number.isInteger(v) : typeof v === 'string' && DECIMAL.test(v)) continue;
     const code = p['x-invalid-code'] ?? p['x-code'];
     if (code !== undefined) codes.push(code);
   }

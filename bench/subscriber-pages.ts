@@ -7,7 +7,8 @@
  * first's in id order). Each order: 2 warm-ups, then BENCH_RUNS (5) reads of a page of 25 as commands/subscribers.get.ts
  * asks for it (by the field; equal dates by id in the same direction), with the indexes, then with them dropped; both
  * must answer the same page. Import cost: 50,000 members written 400 per statement into a new list with the indexes,
- * then 50,000 into another without them. Throw-away MariaDB database `postern_bench_subpages_*` and SQLite file.
+ * then 50,000 into another without them. Also what counting the list's TotalSubscribers (All and Active) costs, which
+ * subscribers.get reuses while costly. Throw-away MariaDB database `postern_bench_subpages_*` and SQLite file.
  * Knobs: BENCH_MYSQL_URL, BENCH_SIZE, BENCH_RUNS, BENCH_STORES (mariadb,sqlite).
  */
 import type { Knex } from 'knex';
@@ -78,6 +79,19 @@ async function benchStore(store: string): Promise<Record<string, number>> {
     console.log(`${store}: seeded ${2 * SIZE} members in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
     const withIdx = await timePages(db);
+    // What subscribers.get's TotalSubscribers costs when counted (All, then Active): the figure its reuse is for.
+    for (const [label, status] of [
+      ['all', undefined],
+      ['active', 'Subscribed'],
+    ] as const) {
+      const c = await medianRead(RUNS, 2, async () => {
+        const q = db('subscribers').where('list_id', 2);
+        if (status) q.where('status', status);
+        return String(((await q.count({ n: '*' })) as { n: unknown }[])[0].n);
+      });
+      console.log(`${store.padEnd(7)} TotalSubscribers (${label}, ${c.answer} members) counted: ${c.median.toFixed(1)} ms`);
+      figures[`${store}_total_${label}_ms`] = Number(c.median.toFixed(1));
+    }
     let t = Date.now();
     await members(db, 3, 50_000, now);
     const importWith = (Date.now() - t) / 50;

@@ -144,3 +144,24 @@ it('an account with more lists than SQLite takes bound values in one statement s
     emails: ['one@many.test', 'one@many.test', 'two@many.test'],
   });
 }, 60_000);
+
+it("subscribers.get's TotalSubscribers is reused as contacts.list's total is, squared with the page read afresh", async () => {
+  const o = await owner(h);
+  const list = await makeList(h, o);
+  for (const e of ['a', 'b', 'c']) await addSubscriber(h, o, list, `${e}@subs.test`);
+  const page = async (RecordsFrom: number) => {
+    const r = await as(h, o)('subscribers.get', { SubscriberListID: list, RecordsPerRequest: 2, RecordsFrom, OrderField: 'EmailAddress' });
+    if (!r.Success) throw new Error(JSON.stringify(r));
+    return { total: r.TotalSubscribers, emails: r.Subscribers.map((s: { EmailAddress: string }) => s.EmailAddress[0]).join('') };
+  };
+  expect(await page(0)).toEqual({ total: 3, emails: 'ab' });
+  await addSubscriber(h, o, list, 'd@subs.test');
+  expect(await page(0)).toEqual({ total: 3, emails: 'ab' });
+  expect(await page(2)).toEqual({ total: 4, emails: 'cd' });
+  await addSubscriber(h, o, list, 'e@subs.test');
+  expect(await page(4)).toEqual({ total: 5, emails: 'e' });
+  // Another segment is another count: exact on its first read.
+  const active = await as(h, o)('subscribers.get', { SubscriberListID: list, SubscriberSegment: 'Active', RecordsPerRequest: 2 });
+  expect(active.TotalSubscribers).toBe(5);
+  await waitFor(async () => (await page(0)).total === 5, 15_000, 'the recount to show every member');
+});

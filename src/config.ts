@@ -228,7 +228,7 @@ export interface Config {
   campaignProgressLiveMs: number;
   /** CONTACT_COUNT_PAGE: addresses per list per statement when account.overview counts an account's contacts. Default 20000. */
   contactCountPage: number;
-  /** CONTACT_COUNT_LIVE_MS: an account's contacts (or a contacts listing's total) counted faster than this are counted on every read; slower ones are reused (src/lists/contact-count.ts). Default 50. */
+  /** CONTACT_COUNT_LIVE_MS: an account's contacts (or a contacts listing's total, subscribers.get's TotalSubscribers) counted faster than this are counted on every read; slower ones are reused (src/lists/contact-count.ts). Default 50. */
   contactCountLiveMs: number;
   /** SMTP_PORT: the relay front's plain port (STARTTLS offered). Default 2525. */
   smtpPort: number;

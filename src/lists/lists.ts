@@ -1,4 +1,5 @@
 import type { Db } from '../db';
+import { whereInIds } from '../db';
 import type { Params } from '../command';
 import { formatTime } from '../auth/users';
 import { isEmail } from '../auth/user-fields';
@@ -63,7 +64,8 @@ export function listColumns(p: Params, nameKeys: string[]): { cols: Partial<List
 export async function statusCounts(db: Db, listIds: number[]): Promise<Map<number, Record<string, number>>> {
   const out = new Map<number, Record<string, number>>();
   if (!listIds.length) return out;
-  const rows = await db('subscribers').whereIn('list_id', listIds).groupBy('list_id', 'status').select('list_id', 'status').count({ n: '*' });
+  // lists.get's RecordsPerRequest=0 (all) names every list of the account, which has no cap: past 10,000 on SQLite, one JSON array.
+  const rows = await whereInIds(db, db('subscribers'), 'list_id', listIds).groupBy('list_id', 'status').select('list_id', 'status').count({ n: '*' });
   for (const r of rows as { list_id: number; status: string; n: number | string }[]) {
     const m = out.get(Number(r.list_id)) ?? {};
     m[r.status] = Number(r.n);

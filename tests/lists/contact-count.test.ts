@@ -124,7 +124,7 @@ it("GET /api/v1/contacts's total is reused as the count is, squared with the pag
   expect(await listed(4)).toEqual({ total: 6, emails: '' });
 });
 
-it('an account with more lists than SQLite takes bound values in one statement still gets its count and its contacts', async () => {
+it('an account with more lists than SQLite takes bound values in one statement still gets its count, its contacts and its lists', async () => {
   const o = await owner(h);
   const first = await makeList(h, o);
   await addSubscriber(h, o, first, 'one@many.test');
@@ -142,6 +142,13 @@ it('an account with more lists than SQLite takes bound values in one statement s
     success: true,
     total: 3,
     emails: ['one@many.test', 'one@many.test', 'two@many.test'],
+  });
+  // lists.get's RecordsPerRequest=0 (all) counts members per list across every one of them.
+  const all = await as(h, o)('lists.get', { RecordsPerRequest: 0 });
+  expect({ success: all.Success, n: all.Lists?.length, last: all.Lists?.[all.Lists.length - 1]?.SubscriberCount }).toEqual({
+    success: true,
+    n: 33_001,
+    last: 2,
   });
 }, 60_000);
 

@@ -31,11 +31,30 @@ export const MAX_URL_LENGTH = 2048;
 const METADATA_ADDRESSES = new Set(['169.254.169.254', '169.254.170.2', '100.100.100.200', 'fd00:ec2::254']);
 const METADATA_NAMES = new Set(['metadata', 'metadata.google.internal', 'metadata.goog', 'instance-data', 'instance-data.ec2.internal']);
 
-/** The resolver the rest of Postern uses (DNS_SERVERS), or the system's (with /etc/hosts) when none is configured. */
-export function resolverFor(config: { dnsServers: string[]; dnsTimeoutMs: number }): Resolve {
+type SystemLookup = (host: string) => Promise<{ address: string; family: number }[]>;
+const systemLookup: SystemLookup = (host) => dns.promises.lookup(host, { all: true, verbatim: true });
+
+/**
+ * The resolver the rest of Postern uses (DNS_SERVERS), or the system's (with /etc/hosts) when none is configured.
+ * The system's lookup (getaddrinfo) has no timeout of its own: a name whose servers never answer held a webhook
+ * create, ping or attempt for as long as the OS kept trying, so it gets the resolver's deadline (two tries of
+ * DNS_TIMEOUT_MS). getaddrinfo cannot be cancelled: the lookup may go on in a libuv thread, but its caller is answered.
+ */
+export function resolverFor(config: { dnsServers: string[]; dnsTimeoutMs: number }, lookup: SystemLookup = systemLookup): Resolve {
   if (!config.dnsServers.length) {
-    return async (host) =>
-      (await dns.promises.lookup(host, { all: true, verbatim: true })).map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }));
+    const deadlineMs = 2 * config.dnsTimeoutMs;
+    return async (host) => {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(Object.assign(new Error(`no answer in ${deadlineMs} ms`), { code: 'ETIMEOUT' })), deadlineMs);
+      });
+      try {
+        const found = await Promise.race([lookup(host), late]);
+        return found.map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }));
+      } finally {
+        clearTimeout(timer);
+      }
+    };
   }
   return async (host) => {
     const r = new Resolver({ timeout: config.dnsTimeoutMs, tries: 2 });

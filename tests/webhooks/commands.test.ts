@@ -5,7 +5,7 @@ import { decrypt } from '../../src/auth/secrets';
 import { accountKey, addDomain, Harness, createUser, senderSetup, uniqueDomain } from '../helpers/harness';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { waitFor } from '../helpers/sink';
-import { vetWebhookUrl } from '../../src/webhooks/url-guard';
+import { resolverFor, vetWebhookUrl } from '../../src/webhooks/url-guard';
 import { startWebhookWorker, WebhookWorker } from '../../src/webhooks/worker';
 import { Receiver, startReceiver, verifyHit } from './receiver';
 
@@ -218,6 +218,20 @@ describe('emailgateway.addwebhook / getwebhooks / deletewebhook', () => {
     expect(
       await vetWebhookUrl('http://x.example/', { allowPrivate: true, resolve: async () => [{ address: 'fd00:ec2::254', family: 6 as const }] }),
     ).toMatchObject({ ok: false });
+  });
+
+  it("answers a host whose system lookup never returns as not resolving, within the resolver's deadline", async () => {
+    // getaddrinfo against servers that never answer, stood in for: the system's lookup cannot be pointed at a
+    // loopback DNS server without changing the machine's resolver configuration.
+    const resolve = resolverFor({ dnsServers: [], dnsTimeoutMs: 100 }, () => new Promise(() => undefined));
+    const started = Date.now();
+    expect(await vetWebhookUrl('https://slow.example/x', { allowPrivate: false, resolve })).toEqual({
+      ok: false,
+      problem: { kind: 'host', message: 'Webhook URL host slow.example does not resolve (ETIMEOUT)' },
+    });
+    expect(Date.now() - started).toBeLessThan(1_000);
+    const found = resolverFor({ dnsServers: [], dnsTimeoutMs: 100 }, async () => [{ address: '192.0.2.1', family: 4 }]);
+    expect(await found('fine.example')).toEqual([{ address: '192.0.2.1', family: 4 }]);
   });
 
   it("deletes a webhook; answers 1/2, 3 and 4 for missing ids, another user's domain and an unknown webhook", async () => {

@@ -36,7 +36,14 @@ export type RawResult = { ok: true; messageId: string } | { ok: false; reason: R
 const domainOf = (address: string) => address.slice(address.lastIndexOf('@') + 1).toLowerCase();
 
 /**
- * Splits the header block off and drops the fields Postern must not pass on (Bcc, Return-Path), adding
+ * Fields a client's message loses at the front: Bcc and Return-Path (the envelope's), and receivers' verdicts it
+ * cannot speak for (Authentication-Results, ARC-*; the API refuses them, src/mail/send-request.ts), which would
+ * otherwise go out under our DKIM signature. Received lines stay: a relay's trace is the client's to give.
+ */
+const DROPPED = /^(bcc|return-path|authentication-results|arc-seal|arc-message-signature|arc-authentication-results|x-postern-delivery)\s*:/i;
+
+/**
+ * Splits the header block off and drops the fields Postern must not pass on (DROPPED), adding
  * Message-ID and Date when the client sent none. Everything else, folded lines included, stays byte for byte.
  * `all` is every field the client sent; `fields` what is kept.
  */
@@ -49,7 +56,7 @@ export function rewriteHeaders(raw: Buffer, domain: string): { mime: Buffer; mes
     if ((line.charCodeAt(0) === 0x20 || line.charCodeAt(0) === 0x09) && fields.length) fields[fields.length - 1] += `\r\n${line}`;
     else if (line) fields.push(line);
   }
-  const kept = fields.filter((f) => !/^(bcc|return-path)\s*:/i.test(f));
+  const kept = fields.filter((f) => !DROPPED.test(f));
   let messageIdHeader =
     kept
       .find((f) => /^message-id\s*:/i.test(f))

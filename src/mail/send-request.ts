@@ -262,6 +262,9 @@ export function parseSendRequest(p: Raw, opts: { maxAttachmentBytes: number; now
     out.push({ code: 3, message: 'From parameter is missing or invalid: send {"name": "...", "email": "..."}' });
   } else if (!isEmail(f.email.trim()) || (f.name !== undefined && (typeof f.name !== 'string' || /[\r\n]/.test(f.name)))) {
     out.push({ code: 23, message: `Invalid from email address format: "${String(f.email).slice(0, 100)}"` });
+  } else if (typeof f.name === 'string' && f.name.trim().length > 200) {
+    // As every other name: an unbroken one cannot be folded, and a From line past 998 octets breaks DKIM at a relay.
+    out.push({ code: 23, message: 'From name must be at most 200 characters' });
   } else from = { name: typeof f.name === 'string' ? f.name.trim() : '', email: f.email.trim() };
 
   const targetListId = optionalId(p.targetlistid);

@@ -199,6 +199,13 @@ describe('From: codes 3 and 23', () => {
       { Code: 23, Message: 'Invalid from email address format: "not-an-address"' },
     ]);
   });
+
+  it('answers 23 for a From name over 200 characters (unfoldable, it made a From line past 998 octets)', async () => {
+    await expectErrors(await send(basic({ From: { name: 'N'.repeat(5000), email: `orders@${s.domain}` } })), 200, [
+      { Code: 23, Message: 'From name must be at most 200 characters' },
+    ]);
+    expect((await send(basic({ From: { name: 'N'.repeat(200), email: `orders@${s.domain}` } }))).body).toMatchObject({ MessageID: expect.any(String) });
+  });
 });
 
 describe('content: codes 8, 9, 10, 11', () => {

@@ -62,7 +62,14 @@ describe('SMTP relay front', () => {
       bcc: 'bcc@dest.test',
       subject: 'Relayed through SMTP',
       text: 'hello over smtp',
-      headers: { 'X-Order-Id': '42' },
+      headers: {
+        'X-Order-Id': '42',
+        // Receivers' verdicts a client cannot speak for (the API refuses them too), and the client's own trace line.
+        'Authentication-Results': 'mx.google.test; dkim=pass header.d=bank.test',
+        'ARC-Seal': 'i=1; a=rsa-sha256; d=google.test; s=x; cv=none; b=abc',
+        'X-Postern-Delivery': '1',
+        Received: 'from app.internal by app.internal; Thu, 3 Dec 2026 05:00:00 +0000',
+      },
     });
     expect(info.response).toMatch(/^250 2\.0\.0 Ok: queued as [0-9a-f-]{36}$/);
     const messageId = /queued as (\S+)/.exec(info.response)![1];
@@ -77,6 +84,8 @@ describe('SMTP relay front', () => {
     expect(mail.headers.get('x-order-id')).toBe('42');
     expect(mail.cc && 'value' in mail.cc ? mail.cc.value[0].address : '').toBe('cc@dest.test');
     expect(mail.headers.get('bcc')).toBeUndefined();
+    expect(['authentication-results', 'arc-seal', 'x-postern-delivery'].filter((k) => mail.headers.has(k))).toEqual([]);
+    expect(String(mail.headers.get('received'))).toContain('from app.internal');
     expect(got[0].raw.toString()).not.toContain('bcc@dest.test');
     const d = await h.call({ Command: 'emailgateway.getdomain', SessionID: s.sessionId, DomainID: s.domainId });
     const key = d.Domain.DNSRecords.find((r: { Purpose: string }) => r.Purpose === 'dkim').Value;

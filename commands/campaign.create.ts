@@ -24,7 +24,7 @@ export default defineCommand({
     1: 'Missing or invalid CampaignName (one to 255 characters)',
     2: 'List not found',
     3: 'Invalid FromEmail',
-    4: 'Subject must be one line of at most 998 characters',
+    4: 'Subject must be one line of at most 997 characters',
     5: 'Template not found',
     6: 'HTMLContent and PlainContent must be text',
     7: `HTMLContent and PlainContent may hold at most ${CAMPAIGN_CONTENT_MAX_BYTES} bytes each`,
@@ -41,7 +41,7 @@ export default defineCommand({
     // With a template, a parameter left out or empty takes the template's value.
     const own = (v: unknown): string | undefined => (typeof v === 'string' && (v !== '' || !template) ? v : undefined);
     const subject = own(p.subject) ?? template?.subject ?? '';
-    if (/[\r\n]/.test(subject) || subject.length > 998) codes.push(4);
+    if (/[\r\n]/.test(subject) || subject.length > 997) codes.push(4);
     const from = p.fromemail === undefined || p.fromemail === '' ? null : String(p.fromemail).trim();
     if (from !== null && !isEmail(from)) codes.push(3);
     let listId: number | null = null;

@@ -190,8 +190,9 @@ function headers(v: unknown, out: Problem[]): Record<string, string> {
       continue;
     }
     const s = typeof value === 'number' || typeof value === 'boolean' ? String(value) : value;
-    if (typeof s !== 'string' || /[\r\n\0]/.test(s) || s.length > 998) {
-      out.push({ code: 41, message: `Header "${name}" must be a single-line string of at most 998 characters` });
+    // 997: an unbroken value is folded onto a line of its own after one space, which must stay within 998 octets.
+    if (typeof s !== 'string' || /[\r\n\0]/.test(s) || s.length > 997) {
+      out.push({ code: 41, message: `Header "${name}" must be a single-line string of at most 997 characters` });
       continue;
     }
     // Keys arrive lowercased (the door lowercases every key); write them in the conventional capitalised form.
@@ -245,7 +246,7 @@ export function parseSendRequest(p: Raw, opts: { maxAttachmentBytes: number; now
   const subject = typeof p.subject === 'string' ? p.subject : '';
   if (!subject.trim()) {
     if (!templated) out.push({ code: 8, message: 'Missing Subject' });
-  } else if (/[\r\n]/.test(subject) || subject.length > 998) out.push({ code: 8, message: 'Subject must be one line of at most 998 characters' });
+  } else if (/[\r\n]/.test(subject) || subject.length > 997) out.push({ code: 8, message: 'Subject must be one line of at most 997 characters' });
 
   const ct = typeof p.contenttype === 'string' ? p.contenttype.trim().toLowerCase() : '';
   if (!ct) {

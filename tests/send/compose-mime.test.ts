@@ -237,3 +237,18 @@ describe('transferEncoding', () => {
     }
   });
 });
+
+describe('header line lengths at the send API limits', () => {
+  const longest = (b: Buffer) =>
+    Math.max(
+      ...b
+        .toString('latin1')
+        .split('\r\n')
+        .map((l) => l.length),
+    );
+  it('keeps a 997-character unbroken Subject and header value within 998 octets a line; 998 would make 999', () => {
+    const at = (n: number) => longest(new MessageMime(base({ headers: { 'X-Note': 'v'.repeat(n) } }), BOUNDARY).compose({ subject: 'S'.repeat(n), text: 'x' }));
+    expect(at(997)).toBe(998);
+    expect(at(998)).toBe(999);
+  });
+});

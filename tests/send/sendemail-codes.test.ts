@@ -219,8 +219,16 @@ describe('content: codes 8, 9, 10, 11', () => {
 
   it('answers 8 when Subject holds a line break', async () => {
     await expectErrors(await send(basic({ Subject: 'Hello\r\nBcc: x@evil.test' })), 200, [
-      { Code: 8, Message: 'Subject must be one line of at most 998 characters' },
+      { Code: 8, Message: 'Subject must be one line of at most 997 characters' },
     ]);
+  });
+
+  it('answers 8 for a Subject of 998 characters: unbroken, it is folded after one space into a 999-octet line', async () => {
+    await expectErrors(await send(basic({ Subject: 'S'.repeat(998) })), 200, [{ Code: 8, Message: 'Subject must be one line of at most 997 characters' }]);
+    await expectErrors(await send(basic({ Headers: { 'X-Note': 'v'.repeat(998) } })), 200, [
+      { Code: 41, Message: 'Header "x-note" must be a single-line string of at most 997 characters' },
+    ]);
+    expect((await send(basic({ Subject: 'S'.repeat(997), Headers: { 'X-Note': 'v'.repeat(997) } }))).body).toMatchObject({ MessageID: expect.any(String) });
   });
 
   it('answers 9 when ContentType is missing', async () => {
@@ -468,7 +476,7 @@ describe("Postern's own codes 40–44", () => {
 
   it('answers 41 for a header value holding CRLF', async () => {
     await expectErrors(await send(basic({ Headers: { 'X-Note': 'ok\r\nBcc: victim@recipient.test' } })), 200, [
-      { Code: 41, Message: 'Header "x-note" must be a single-line string of at most 998 characters' },
+      { Code: 41, Message: 'Header "x-note" must be a single-line string of at most 997 characters' },
     ]);
   });
 

@@ -172,7 +172,8 @@ const UTF7_WORD = /=\?utf-7(?:\*[^?]*)?\?/i;
  * Also serves an API send's From name (src/mail/prepare.ts), which goes out as the display name.
  */
 export function shownAddressProblem(value: string, domain: string): string | null {
-  if (!value.includes('@') && !value.includes('=?')) return null;
+  const plain = value.normalize('NFKC'); // a look-alike at sign as well as the ASCII one (see mentionedDomains)
+  if (!plain.includes('@') && !plain.includes('=?')) return null;
   const foreign = mentionedDomains(value).find((d) => d !== domain);
   if (foreign !== undefined) return `mentions an address on ${JSON.stringify(foreign.slice(0, 100))}: only ${domain} may appear in it`;
   // libmime leaves UTF-7 words undecoded, so the scan above reads `ceo+AEA-bank.com` where a reader that decodes
@@ -193,6 +194,9 @@ function mentionedDomains(value: string): string[] {
   } catch {
     // undecodable words stay as they are and are scanned raw
   }
+  // Compatibility forms read as their ASCII twins: `ceo＠bank.com` (U+FF20) or `ceo﹫bank.com` (U+FE6B) is an address
+  // to a reader, and was let through when only the ASCII `@` was looked for.
+  text = text.normalize('NFKC');
   const domains: string[] = [];
   for (const m of text.matchAll(/@([^\s<>()[\]\\,;:"@]+)/g)) {
     const domain = m[1].toLowerCase().replace(/\.$/, '');

@@ -179,6 +179,10 @@ describe('From: codes 3 and 23', () => {
     await expectErrors(await send(basic({ From: { name: '=?UTF-7?Q?ceo+AEA-bank.test?=', email: `orders@${s.domain}` } })), 200, [
       { Code: 3, Message: 'From name holds a UTF-7 encoded word, which a mail reader may show as any address; encode it as UTF-8' },
     ]);
+    // A look-alike at sign (fullwidth U+FF20) is an address to a reader too.
+    await expectErrors(await send(basic({ From: { name: 'ceo\uff20bank.test', email: `orders@${s.domain}` } })), 200, [
+      { Code: 3, Message: `From name mentions an address on "bank.test": only ${s.domain} may appear in it` },
+    ]);
     const own = await send(basic({ From: { name: `Orders (orders@${s.domain})`, email: `orders@${s.domain}` } }));
     expect(own.body.MessageID).toEqual(expect.any(String));
   });

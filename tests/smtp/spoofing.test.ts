@@ -75,6 +75,16 @@ describe('SMTP front: From and Sender must name only the sender domain', () => {
       (d) => `From: =?utf-8?B?${Buffer.from('Support @paypal\uff61com').toString('base64')}?= <app@${d}>`,
       /^553 5\.7\.1 From header mentions an address on "paypal.{1,3}com"/, // U+FF61, read as Latin-1 by the raw client
     ],
+    [
+      'a foreign address written with a fullwidth at sign (U+FF20)',
+      (d) => `From: =?utf-8?B?${Buffer.from('ceo\uff20bank.test').toString('base64')}?= <app@${d}>`,
+      /^553 5\.7\.1 From header mentions an address on "bank\.test"/,
+    ],
+    [
+      'a foreign address written with a small at sign (U+FE6B)',
+      (d) => `From: =?utf-8?B?${Buffer.from('ceo\ufe6bbank.test').toString('base64')}?= <app@${d}>`,
+      /^553 5\.7\.1 From header mentions an address on "bank\.test"/,
+    ],
     ['a source route through a foreign host', (d) => `From: <@bank.test:app@${d}>`, /^553 5\.7\.1 From header mentions an address on "bank\.test"/],
     ['a foreign Resent-From', (d) => `From: app@${d}\r\nResent-From: ceo@bank.test`, /^553 5\.7\.1 Resent-From header holds/],
     ['no From header', () => 'X-Note: none', /^553 5\.7\.1 message has no From header/],

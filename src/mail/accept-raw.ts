@@ -9,6 +9,7 @@ import {
   headerProblem,
   headerSizeProblem,
   longLineProblem,
+  nulProblem,
   MAX_FIELD_ADDRESSES,
   nameOf,
   valueOf,
@@ -115,7 +116,7 @@ export async function acceptRaw(services: Services, sender: Sender, sub: RawSubm
   if (domainOf(sub.mailFrom) !== sender.domain.domain) return { ok: false, reason: 'sender', message: `envelope sender must be on ${sender.domain.domain}` };
   const big = headerSizeProblem(sub.raw);
   if (big) return { ok: false, reason: 'header', message: big };
-  const long = longLineProblem(sub.raw);
+  const long = longLineProblem(sub.raw) ?? nulProblem(sub.raw);
   if (long) return { ok: false, reason: 'content', message: long };
   const { mime, messageIdHeader, fields, all } = rewriteHeaders(sub.raw, sender.domain.domain);
   const parse = addressMemo();

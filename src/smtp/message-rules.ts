@@ -47,6 +47,12 @@ export function bareCrProblem(raw: Buffer): string | null {
   return null;
 }
 
+/** A NUL octet anywhere (RFC 5322 and 8BITMIME forbid it; receivers refuse such a message or strip it), or null. */
+export function nulProblem(raw: Buffer): string | null {
+  const at = raw.indexOf(0);
+  return at === -1 ? null : `a NUL octet at octet ${at}; mail may not hold one`;
+}
+
 /**
  * RFC 5322 §2.1.1 caps a line at 998 octets. A longer one is refused, not re-encoded: relays that enforce the
  * limit (Postfix's smtp_line_length_limit) fold it after Postern has signed, breaking DKIM, and re-encoding a

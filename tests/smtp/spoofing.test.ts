@@ -180,6 +180,16 @@ describe('SMTP front: at most 1,000 header fields', () => {
   });
 });
 
+describe('SMTP front: a NUL octet is refused', () => {
+  it('refuses a NUL in the body, naming where, and stores nothing', async () => {
+    const before = await messagesStored();
+    expect(await rawData(`From: app@${D}\r\nSubject: nul\r\n\r\nbo\0dy\r\n.\r\n`)).toMatch(
+      /^554 5\.6\.0 Message refused: a NUL octet at octet \d+; mail may not hold one/,
+    );
+    expect(await messagesStored()).toBe(before);
+  });
+});
+
 describe('SMTP front: lines over 998 octets are refused', () => {
   it('refuses a 999-octet line and names it', async () => {
     expect(await rawData(`From: app@${D}\r\nSubject: long\r\n\r\nshort\r\n${'y'.repeat(999)}\r\n.\r\n`)).toMatch(

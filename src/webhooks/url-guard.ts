@@ -115,12 +115,29 @@ function ipv4Compatible(ip: ipaddr.IPv4 | ipaddr.IPv6): ipaddr.IPv4 | ipaddr.IPv
   return ipaddr.IPv4.parse(`${parts[6] >> 8}.${parts[6] & 255}.${parts[7] >> 8}.${parts[7] & 255}`);
 }
 
+/**
+ * The IPv4 addresses an IPv6 address carries for a translator or tunnel to reach: NAT64 (64:ff9b::/96 and
+ * 64:ff9b:1::/48, the last 32 bits), 6to4 (2002::/16, bits 16-47) and Teredo (2001::/32, the client's address
+ * inverted in the last 32 bits). With private addresses allowed, these are how a metadata address is still reached.
+ */
+function embeddedIPv4(ip: ipaddr.IPv4 | ipaddr.IPv6): string[] {
+  if (ip.kind() !== 'ipv6') return [];
+  const p = (ip as ipaddr.IPv6).parts;
+  const v4 = (hi: number, lo: number) => `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  if (p[0] === 0x64 && p[1] === 0xff9b) return [v4(p[6], p[7])];
+  if (p[0] === 0x2002) return [v4(p[1], p[2])];
+  if (p[0] === 0x2001 && p[1] === 0) return [v4(~p[6] & 0xffff, ~p[7] & 0xffff)];
+  return [];
+}
+
 /** Why an address may not be a webhook destination, or null when it may. Only public unicast passes. */
 export function refusedAddress(address: string, allowPrivate: boolean): string | null {
   if (!ipaddr.isValid(address)) return `${address} is not an IP address`;
   const ip = ipv4Compatible(ipaddr.process(address)); // ::ffff:a.b.c.d and ::a.b.c.d are judged as a.b.c.d
   const plain = ip.toString();
   if (METADATA_ADDRESSES.has(plain) || METADATA_ADDRESSES.has(ipaddr.parse(address).toString())) return `${plain} is a cloud metadata address`;
+  const carried = embeddedIPv4(ip).find((v4) => METADATA_ADDRESSES.has(v4));
+  if (carried) return `${plain} reaches the cloud metadata address ${carried}`;
   if (allowPrivate) return null;
   const range = ip.range();
   return range === 'unicast' ? null : `${plain} is a ${range} address`;

@@ -1,5 +1,5 @@
 import escapeHtml from 'escape-html';
-import { hasTags, RenderMode } from './render';
+import { hasTags, RenderMode, tagSpans } from './render';
 
 /**
  * CloudMails-style placeholders: `{{name}}` (HTML-escaped in HTML bodies), `{{{name}}}` (raw) and
@@ -21,10 +21,16 @@ export type Pairs = Record<string, string | number | boolean | null>;
 
 /** A custom_args value holding one of Postern's own tags, in a subject or text body, where it cannot be made inert. */
 export class TaggedValueError extends Error {
-  constructor(readonly key: string) {
+  constructor(
+    readonly key: string,
+    joined = false,
+  ) {
     super(
-      `custom_args.${key} holds a personalisation tag ({{ Subscriber:… }}, %…%, {{ Link:… }}) and is used in the subject or text; ` +
-        'Postern renders those tags after filling placeholders, so the value cannot be sent as written',
+      joined
+        ? `custom_args.${key} forms a personalisation tag ({{ Subscriber:… }}, %…%, {{ Link:… }}) with the text beside it; ` +
+            'Postern renders those tags after filling placeholders, so the value cannot be sent as written'
+        : `custom_args.${key} holds a personalisation tag ({{ Subscriber:… }}, %…%, {{ Link:… }}) and is used in the subject or text; ` +
+            'Postern renders those tags after filling placeholders, so the value cannot be sent as written',
     );
   }
 }
@@ -48,5 +54,23 @@ export function fillPlaceholders(input: string, pairs: Pairs, mode: RenderMode):
     if (mode === 'header') return v.replace(/[\r\n]+/g, ' ');
     return mode === 'html' && !raw ? escapeHtml(v) : v;
   };
-  return input.replace(ALL, (m, tn, tf, dn, df) => (tn !== undefined ? resolve(m, tn, tf, true) : resolve(m, dn, df, false)));
+  let out = '';
+  let from = 0;
+  const values: { start: number; end: number; name: string }[] = [];
+  for (const m of input.matchAll(ALL)) {
+    const [whole, tn, tf, dn, df] = m;
+    out += input.slice(from, m.index);
+    const v = tn !== undefined ? resolve(whole, tn, tf, true) : resolve(whole, dn, df, false);
+    if (v !== whole) values.push({ start: out.length, end: out.length + v.length, name: tn ?? dn });
+    out += v;
+    from = m.index! + whole.length;
+  }
+  out += input.slice(from);
+  // A value may not make a tag with the text or value beside it (`{{pct}}%` with pct = '%Subscriber:EmailAddress'):
+  // the worker would render it. A tag wholly inside a value was made inert above; one across a value's edge is refused.
+  for (const [start, end] of values.length ? tagSpans(out) : []) {
+    const across = values.find((v) => start < v.end && end > v.start && (start < v.start || end > v.end));
+    if (across) throw new TaggedValueError(across.name, true);
+  }
+  return out;
 }

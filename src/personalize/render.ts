@@ -50,6 +50,11 @@ export function fixedOriginOf(url: string): string | null {
   }
 }
 
+/** Where each of Postern's own tags in `s` starts and ends. */
+export function tagSpans(s: string): [number, number][] {
+  return [...s.matchAll(ALL)].map((m) => [m.index!, m.index! + m[0].length]);
+}
+
 export function hasTags(s: string | undefined): boolean {
   return !!s && ANY.test(s);
 }

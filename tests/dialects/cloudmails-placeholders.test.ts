@@ -23,6 +23,13 @@ describe('fillPlaceholders', () => {
     expect(fillPlaceholders('Hello {{name}}', { name: 'A\r\nBcc: x@evil.test' }, 'header')).toBe('Hello A Bcc: x@evil.test');
   });
 
+  it('refuses a value that forms a tag with what is beside it; a tag wholly inside a value stays inert in HTML', () => {
+    expect(() => fillPlaceholders('Save {{pct}}% now', { pct: '%Subscriber:EmailAddress' }, 'text')).toThrow(/custom_args\.pct forms/);
+    expect(() => fillPlaceholders('<p>{{{a}}}{{{b}}}</p>', { a: '{{{ Link:Unsub', b: 'scribe }}}' }, 'html')).toThrow(/custom_args\.a forms/);
+    expect(fillPlaceholders('<p>{{v}} 100%</p>', { v: '%Subscriber:EmailAddress%' }, 'html')).toBe('<p>&#37;Subscriber:EmailAddress&#37; 100%</p>');
+    expect(fillPlaceholders('50{{pct}} off', { pct: '%' }, 'text')).toBe('50% off');
+  });
+
   it('leaves Postern’s own tags and other brace text to the worker', () => {
     const s = '{{ Subscriber:FirstName|"there" }} {{{ Link:Unsubscribe }}} {{ MFROMDomain }} {{ not a tag }} {name}';
     expect(fillPlaceholders(s, pairs, 'html')).toBe(s);

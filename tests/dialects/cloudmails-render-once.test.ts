@@ -68,3 +68,19 @@ it('refuses only the message whose subject or text would carry a tag from custom
   expect(mail.text?.trim()).toBe('Hi Bob {{x}}: 100% {{y}}');
   expect(rig.sink.received.some((x) => x.to.includes('eve@recipient.test'))).toBe(false);
 });
+
+it('refuses a custom_args value that would form a tag with the text or value beside it, in HTML, subject or text', async () => {
+  const r = await batch([
+    { to: 'mallory@recipient.test', subject: 'Hi', text: 'Save {{pct}}% now', custom_args: { pct: '%Subscriber:EmailAddress' } },
+    { to: 'mallory@recipient.test', subject: 'Save {{pct}}%', text: 'x', custom_args: { pct: '%Subscriber:EmailAddress' } },
+    { to: 'mallory@recipient.test', subject: 'Hi', html: '<p>{{{a}}}{{{b}}}</p>', custom_args: { a: '{{{ Link:Unsub', b: 'scribe }}}' } },
+  ]);
+  expect(r.status).toBe(200);
+  expect(r.body).toMatchObject({ total: 3, accepted: 0, rejected: 3 });
+  for (const i of [0, 1, 2])
+    expect(r.body.results[i]).toEqual({
+      index: i,
+      status: 'failed',
+      error: { code: 400, error: 'Invalid Request', message: expect.stringMatching(/^custom_args\.(pct|a|b) forms a personalisation tag/) },
+    });
+});

@@ -35,7 +35,13 @@ const PLACEHOLDER = /\uE000(\d+)\uE001/g;
 const END = '\uE002';
 const PIECE = /\uE000(\d+)\uE001|\uE002/g;
 
-export function prepareHtml(html: string, opts: { trackLinks: boolean; ownBase: string }): PreparedHtml {
+/** The marker characters themselves, where a body already holds them: as character references, which show the same. */
+const MARKERS = /[\uE000-\uE002]/g;
+
+export function prepareHtml(written: string, opts: { trackLinks: boolean; ownBase: string }): PreparedHtml {
+  // A marker left in the HTML would be read as one of ours: "\uE0000\uE001" copied tag 0 (an unsubscribe link, say) into
+  // the copy, and a stray "\uE002" made preparing a body with a link fallback throw, so every copy failed.
+  const html = written.replace(MARKERS, (c) => `&#x${c.charCodeAt(0).toString(16).toUpperCase()};`);
   const found = findTags(html);
   const tags = found.map((t) => html.slice(t.start, t.end));
   const mark = (expand: Map<number, string>) => {

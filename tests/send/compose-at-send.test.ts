@@ -123,3 +123,33 @@ it('resolves clicks on static links and on a personalised link to what each reci
     ]);
   }
 });
+
+it('sends HTML that already holds the private-use characters compose uses as markers, as written and with nothing copied', async () => {
+  const to = 'marker@recipient.test';
+  const res = await supertest(rig.h.app)
+    .post('/api/v1/email')
+    .set('Authorization', `Bearer ${rig.s.key}`)
+    .send({
+      ...message(0),
+      Subject: 'Markers',
+      To: [{ name: '', email: to }],
+      // A stray end marker beside a raw fallback with a link (its preparation threw), and a stray "tag 0" marker.
+      HTMLContent:
+        '<html><body><p>\uE002 {{{ Subscriber:Nickname|"<a href=\\"https://shop.example/f\\">f</a>" }}} ' +
+        '<a href="https://shop.example/p">P</a> [\uE0000\uE001] {{ Subscriber:EmailAddress }}</p></body></html>',
+    });
+  expect(res.status).toBe(200);
+  const id = res.body.MessageID;
+  await waitFor(
+    async () => (await rig.h.services.db('deliveries').where({ message_id: id }).whereIn('status', ['delivered', 'failed'])).length === 1,
+    20000,
+    'the delivery',
+  );
+  expect((await rig.h.services.db('deliveries').where({ message_id: id }).first()).status).toBe('delivered');
+  const raw = rig.sink.received.find((r) => r.to[0] === to)!.raw.toString('latin1');
+  const html = raw.replace(/=\r\n/g, '').replace(/=([0-9A-F]{2})/g, (_m, h) => String.fromCharCode(parseInt(h, 16)));
+  expect(html).toContain('[&#xE000;0&#xE001;]'); // the literal text, not a copy of tag 0 (the fallback's link)
+  expect(html).toContain('<p>&#xE002; ');
+  const paragraph = /<p>&#xE002;[\s\S]*?<\/p>/.exec(html)![0];
+  expect(paragraph.split(to).length - 1).toBe(1); // the address tag rendered once, in its place
+});

@@ -74,6 +74,8 @@ export class SendComposer {
       { config: this.config, domain, fields: c.fields ?? { EmailAddress: d.recipient }, secret: this.secret },
       d.track_id,
     );
+    // One budget for every part of this copy: a copy past the message size fails instead of filling a worker's heap.
+    ctx.budget = { left: this.config.smtpMaxMessageBytes, of: this.config.smtpMaxMessageBytes };
     const headers: Record<string, string> = {};
     if (urls && plan.unsubscribe) {
       headers['List-Unsubscribe'] = `<${urls.unsubscribe}>`;

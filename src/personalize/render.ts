@@ -20,6 +20,23 @@ export interface TagContext {
   /** Link:<Name> values, e.g. Unsubscribe. */
   links: Record<string, string>;
   mfromDomain: string;
+  /**
+   * Characters the filled tags of one copy may still add, all its parts together: a 40 KB template of 2,000
+   * `{{ Subscriber:Bio }}` with a 64 KiB field rendered 131 MB per recipient, in a worker every tenant shares.
+   */
+  budget?: { left: number; of: number };
+}
+
+/** A copy whose filled tags would pass its budget: it fails, as content that cannot be composed. */
+export class RenderBudgetError extends Error {
+  constructor(of: number) {
+    super(`the personalised content is over ${of} characters once its tags are filled (SMTP_MAX_MESSAGE_BYTES)`);
+  }
+}
+
+function spend(ctx: TagContext, v: string): string {
+  if (ctx.budget && (ctx.budget.left -= v.length) < 0) throw new RenderBudgetError(ctx.budget.of);
+  return v;
 }
 
 export type RenderMode = 'html' | 'text' | 'header';
@@ -91,8 +108,8 @@ export function renderTags(input: string, ctx: TagContext, mode: RenderMode): st
   if (!input || !ANY.test(input)) return input;
   const resolve = (helper: string | undefined, name: string, fallback: string | undefined, raw: boolean) => {
     const { value, ours } = lookup(name, ctx);
-    if (value !== undefined && value !== '') return out(applyHelper(helper, value), mode, !(raw && ours));
-    return out((fallback ?? '').replace(/\\(.)/g, '$1'), mode, !raw);
+    if (value !== undefined && value !== '') return spend(ctx, out(applyHelper(helper, value), mode, !(raw && ours)));
+    return spend(ctx, out((fallback ?? '').replace(/\\(.)/g, '$1'), mode, !raw));
   };
   // One pass over the template: a value or fallback is inserted as it is and never scanned again, so a subscriber
   // field holding `{{ Subscriber:Other }}` or `%Link:Unsubscribe%` shows that text instead of pulling in another value.

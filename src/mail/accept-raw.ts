@@ -16,6 +16,7 @@ import {
 } from '../smtp/message-rules';
 import { suppressedAmongShared } from '../suppression/suppressions';
 import { newMessageIdHeader } from './message-id';
+import { NOT_THE_SENDERS } from './verdict-headers';
 import { persistPrepared } from './accept-group';
 import type { Prepared, Sender } from './prepare';
 
@@ -37,11 +38,10 @@ export type RawResult = { ok: true; messageId: string } | { ok: false; reason: R
 const domainOf = (address: string) => address.slice(address.lastIndexOf('@') + 1).toLowerCase();
 
 /**
- * Fields a client's message loses at the front: Bcc and Return-Path (the envelope's), and receivers' verdicts it
- * cannot speak for (Authentication-Results, ARC-*; the API refuses them, src/mail/send-request.ts), which would
- * otherwise go out under our DKIM signature. Received lines stay: a relay's trace is the client's to give.
+ * Fields a client's message loses at the front: Bcc and Return-Path (the envelope's), and what it cannot speak for
+ * (receivers' verdicts, src/mail/verdict-headers.ts). Received lines stay: a relay's trace is the client's to give.
  */
-const DROPPED = /^(bcc|return-path|authentication-results|arc-seal|arc-message-signature|arc-authentication-results|x-postern-delivery)\s*:/i;
+const DROPPED = new Set(['bcc', 'return-path', ...NOT_THE_SENDERS]);
 
 /**
  * Splits the header block off and drops the fields Postern must not pass on (DROPPED), adding
@@ -57,7 +57,7 @@ export function rewriteHeaders(raw: Buffer, domain: string): { mime: Buffer; mes
     if ((line.charCodeAt(0) === 0x20 || line.charCodeAt(0) === 0x09) && fields.length) fields[fields.length - 1] += `\r\n${line}`;
     else if (line) fields.push(line);
   }
-  const kept = fields.filter((f) => !DROPPED.test(f));
+  const kept = fields.filter((f) => !DROPPED.has(nameOf(f)));
   let messageIdHeader =
     kept
       .find((f) => /^message-id\s*:/i.test(f))

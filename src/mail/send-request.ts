@@ -1,6 +1,7 @@
 import { isEmail } from '../auth/user-fields';
 import { truthy } from '../http/params';
 import type { Address, Attachment } from './compose';
+import { NOT_THE_SENDERS } from './verdict-headers';
 
 /** Caps documented in the README ("Sending"). */
 export const LIMITS = {
@@ -41,14 +42,9 @@ const OWNED_HEADERS = new Set([
   'content-transfer-encoding',
   'content-disposition',
   'received',
-  // Verdicts of receiving servers: a sender's own copy would go out under our DKIM signature, forged.
-  'authentication-results',
-  'arc-seal',
-  'arc-message-signature',
-  'arc-authentication-results',
   'list-unsubscribe',
   'list-unsubscribe-post',
-  'x-postern-delivery',
+  ...NOT_THE_SENDERS,
 ]);
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,76}$/;
 

@@ -53,13 +53,13 @@ export function smtpAuthHook(services: Services, isLocal: IsLocal = isLoopback) 
     }
     (async () => {
       const client = clientPrefix(ip);
-      // Charged before the check and refunded on success, as user.login does: counted only after a failure, attempts
-      // on parallel connections all saw the count before any had added to it (50 at once passed a limit of 10).
-      if (!(await failures.consume(client)).allowed) return cb(reply(454, '4.7.0 Too many failed authentications from your address; try again later'));
+      if (!(await failures.peek(client)).allowed) return cb(reply(454, '4.7.0 Too many failed authentications from your address; try again later'));
       const proof = smtpProof(auth.username ?? '', auth.password ?? '');
       const who = await verifySmtpProof(services.store, proof);
-      if (!who) return cb(reply(535, '5.7.8 Authentication credentials invalid'));
-      await failures.refund(client);
+      if (!who) {
+        await failures.consume(client);
+        return cb(reply(535, '5.7.8 Authentication credentials invalid'));
+      }
       (session as ProvedSession).smtpProof = proof;
       cb(null, { user: who as unknown as string });
     })().catch((err) => {

@@ -22,7 +22,10 @@ export interface Verdict {
  * is then per process.
  */
 export class Limit {
-  constructor(private readonly impl: Rlf.RateLimiterAbstract) {}
+  constructor(
+    private readonly impl: Rlf.RateLimiterAbstract,
+    private readonly points: number,
+  ) {}
 
   /** Spends points; refused when the window is already used up. */
   async consume(key: string, points = 1): Promise<Verdict> {
@@ -40,6 +43,12 @@ export class Limit {
     const res = await this.impl.get(key);
     if (res && res.remainingPoints <= 0) return { allowed: false, retryAfterSec: Math.max(1, Math.ceil(res.msBeforeNext / 1000)) };
     return { allowed: true, retryAfterSec: 0 };
+  }
+
+  /** Points still to spend in the key's window: all of them when it has spent none. */
+  async left(key: string): Promise<number> {
+    const res = await this.impl.get(key);
+    return res ? Math.max(0, res.remainingPoints) : this.points;
   }
 
   /** Gives back points spent (an attempt charged up front that turned out not to count). */
@@ -67,6 +76,7 @@ export class RateLimits {
         this.redis
           ? new RateLimiterRedis({ ...opts, storeClient: this.redis, rejectIfRedisNotReady: true, insuranceLimiter: new RateLimiterMemory(opts) })
           : new RateLimiterMemory(opts),
+        points,
       );
       this.cache.set(id, l);
     }

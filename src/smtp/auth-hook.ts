@@ -4,6 +4,7 @@ import { clientPrefix } from '../auth/client-prefix';
 import { canonicalIp } from '../auth/users';
 import { SmtpProof, smtpProof, verifySmtpProof } from './credentials';
 import { reply } from './reply';
+import { AuthAttempts } from './auth-attempts';
 
 export function isLoopback(ip: string): boolean {
   return ip === '127.0.0.1' || ip === '::1' || ip.startsWith('127.');
@@ -40,11 +41,14 @@ type AuthCallback = (err: Error | null | undefined, response?: SMTPServerAuthent
 /**
  * The relay front's onAuth: the domain's SMTP credentials, only over TLS unless from loopback (or
  * SMTP_ALLOW_INSECURE_AUTH), and at most SMTP_MAX_AUTH_FAILURES failures per client in 15 minutes, an IPv6 client
- * counted by its /64 (clientPrefix), so a host given a /64 cannot try again from each of its addresses.
+ * counted by its /64 (clientPrefix), so a host given a /64 cannot try again from each of its addresses. Attempts
+ * sent together are held to the failures left (src/smtp/auth-attempts.ts).
  */
 export function smtpAuthHook(services: Services, isLocal: IsLocal = isLoopback) {
   const { config, logger } = services;
   const failures = services.limits.limit('smtp-auth-fail', config.smtpMaxAuthFailures, 900);
+  // A client has at most one attempt per connection, and its connections are capped (counted by clientPrefix too).
+  const attempts = new AuthAttempts(config.smtpMaxConnectionsPerIp);
   return function onAuth(auth: SMTPServerAuthentication, session: SMTPServerSession, cb: AuthCallback): void {
     const ip = canonicalIp(session.remoteAddress);
     // hideAuthInClear keeps such clients from reaching here; this stays for a listener that does not use it.
@@ -53,15 +57,21 @@ export function smtpAuthHook(services: Services, isLocal: IsLocal = isLoopback) 
     }
     (async () => {
       const client = clientPrefix(ip);
-      if (!(await failures.peek(client)).allowed) return cb(reply(454, '4.7.0 Too many failed authentications from your address; try again later'));
       const proof = smtpProof(auth.username ?? '', auth.password ?? '');
-      const who = await verifySmtpProof(services.store, proof);
-      if (!who) {
-        await failures.consume(client);
-        return cb(reply(535, '5.7.8 Authentication credentials invalid'));
-      }
+      const verdict = await attempts.run(
+        client,
+        () => failures.left(client),
+        async () => {
+          const who = await verifySmtpProof(services.store, proof);
+          if (!who) await failures.consume(client);
+          return who;
+        },
+      );
+      if (verdict === 'spent') return cb(reply(454, '4.7.0 Too many failed authentications from your address; try again later'));
+      if (verdict === 'crowded') return cb(reply(454, '4.7.0 Too many authentications at once from your address; try again later'));
+      if (!verdict) return cb(reply(535, '5.7.8 Authentication credentials invalid'));
       (session as ProvedSession).smtpProof = proof;
-      cb(null, { user: who as unknown as string });
+      cb(null, { user: verdict as unknown as string });
     })().catch((err) => {
       logger.error('smtp auth failed', { error: (err as Error).message });
       cb(reply(454, '4.7.0 Temporary authentication failure'));

@@ -56,6 +56,8 @@ export function legacyApi(services: Services, dispatcher: Dispatcher): express.R
         const cmd = lookupCommand(dispatcher.table, name);
         const authCode = err.codes[0] >= 99998;
         const asArray = err.asArray || (!authCode && !!cmd?.arrayErrors);
+        // The contract answers 200 with the code in the body; a held caller is told its wait as every door tells it.
+        if (err.retryAfterSec) res.setHeader('Retry-After', String(err.retryAfterSec));
         writeLegacy(res, format, 200, legacyFailure(err.codes, errorTexts(cmd, err), asArray, err.extra));
         return;
       }

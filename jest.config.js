@@ -26,6 +26,7 @@ const EMBEDDED = [
   'tests/db-statements.test.ts',
   'tests/queue.test.ts',
   'tests/login-throttle.test.ts',
+  'tests/auth/credential-guesses.test.ts', // Redis vs in-process counters
   'tests/api-door.test.ts', // /readyz checks differ per backend
   'tests/domains/dev-mode.test.ts', // development mode exists only on the embedded default
   'tests/ops/cli.test.ts',

@@ -253,6 +253,8 @@ export interface Config {
   smtpMaxConnections: number;
   /** SMTP_MAX_AUTH_FAILURES: failed AUTH attempts one address may make in 15 minutes. Default 10. */
   smtpMaxAuthFailures: number;
+  /** API_MAX_AUTH_FAILURES: different wrong credentials one address may present to the HTTP API in 15 minutes, then 429 for every credential till the window ends; 0 = no limit. Default 100. */
+  apiMaxAuthFailures: number;
   /** SMTP_AUTH_TIMEOUT_SECONDS: a relay connection not authenticated this long after it opened is closed (421); SMTP_TRUSTED_CLIENTS are exempt. Default 60. */
   smtpAuthTimeoutSeconds: number;
   /** SMTP_GREETING_DELAY_MS: how long the relay front waits before its greeting (smtp-server's own pause is 100 ms; a client that talks first is refused). Default 0. */
@@ -622,6 +624,7 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     smtpMaxConnectionsPerIp: int(env, 'SMTP_MAX_CONNECTIONS_PER_IP', 50, 1, 100000),
     smtpMaxConnections: int(env, 'SMTP_MAX_CONNECTIONS', 2000, 1, 1_000_000),
     smtpMaxAuthFailures: int(env, 'SMTP_MAX_AUTH_FAILURES', 10, 1, 100000),
+    apiMaxAuthFailures: int(env, 'API_MAX_AUTH_FAILURES', 100, 0, 1_000_000),
     smtpAuthTimeoutSeconds: testMs(env, 'SMTP_AUTH_TIMEOUT_MS', 3_600_000) ?? int(env, 'SMTP_AUTH_TIMEOUT_SECONDS', 60, 5, 3600),
     inboundSmtpPort: int(env, 'INBOUND_SMTP_PORT', 2526, 0, 65535),
     inboundMaxMessagesPerMinute: int(env, 'INBOUND_MAX_MESSAGES_PER_MINUTE', 600, 0, 1_000_000),

@@ -2,7 +2,8 @@ import type { CommandContext, CommandDef, Params, Services, UserRow } from './co
 import { clientPrefix } from './auth/client-prefix';
 import type { DomainRow } from './domains/domains';
 import { authenticate, authorize } from './auth/authenticate';
-import { AUTH_FAILED, CommandError, hard, HardError } from './errors';
+import { AUTH_FAILED, CommandError, CredentialError, hard, HardError } from './errors';
+import { CredentialGuesses } from './auth/credential-guesses';
 import { isOutage } from './outage';
 import { Admission } from './admission';
 import type { Validator } from './validation';
@@ -51,6 +52,25 @@ function actAs(cmd: CommandDef, ctx: CommandContext, trusted: NonNullable<Reques
   }
 }
 
+/** A credential that was presented and is not one (unknown, revoked, expired), as against a disabled account's. */
+function refusedCredential(cmd: CommandDef, err: unknown): boolean {
+  if (err instanceof CredentialError) return err.failure === 'unauthorized';
+  if (!(err instanceof CommandError)) return false;
+  return err.codes[0] === AUTH_FAILED || (cmd.auth === 'sender' && err.codes[0] === 13);
+}
+
+/** Every credential a request offers, as one text: what a guess is told apart by (src/auth/credential-guesses.ts). */
+function presentedCredentials(params: Params, headers: RequestMeta['headers']): string {
+  const parts = [params.sessionid, params.apikey, params.adminapikey, params.senderapikey, headers?.authorization, headers?.['x-api-key']];
+  return parts.map((v) => (typeof v === 'string' || typeof v === 'number' ? String(v) : '')).join('\n');
+}
+
+function tooManyGuesses(wait: number): CommandError {
+  const err = new CommandError(429, `Too many different wrong credentials from your address: try again in ${wait} seconds`);
+  err.retryAfterSec = wait;
+  return err;
+}
+
 /** The result-code label of a failed command. */
 function failureCode(err: unknown): number | string {
   if (err instanceof CommandError) return err.codes[0];
@@ -76,6 +96,7 @@ export function createDispatcher(services: Services, table: CommandTable, valida
     maxWaitMs: services.config.batchAcceptWaitSeconds * 1000,
     what: 'batch sends',
   });
+  const guesses = new CredentialGuesses(services.limits, services.config.apiMaxAuthFailures);
   return {
     table,
     async run(name, params, meta) {
@@ -114,9 +135,17 @@ export function createDispatcher(services: Services, table: CommandTable, valida
   async function identify(cmd: CommandDef, params: Params, meta: RequestMeta, ctx: CommandContext): Promise<void> {
     if (meta.trusted) actAs(cmd, ctx, meta.trusted);
     else {
+      const wait = cmd.auth === 'none' ? 0 : guesses.waitFor(ctx.ip);
+      if (wait > 0) throw tooManyGuesses(wait);
       try {
         await authenticate(cmd, params, ctx);
       } catch (err) {
+        // The refusal stands whatever the count's store does: its failure is logged, not answered.
+        if (refusedCredential(cmd, err)) {
+          await guesses
+            .refused(ctx.ip, presentedCredentials(params, ctx.headers))
+            .catch((e: Error) => services.logger.warn('credential guess count failed', { error: e.message }));
+        }
         if (cmd.authError && err instanceof CommandError && err.codes[0] === AUTH_FAILED) throw new CommandError(cmd.authError.code, cmd.authError.text);
         throw err;
       }

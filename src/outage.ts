@@ -48,7 +48,22 @@ const BUSY_CODES = new Set([
   'ER_OUT_OF_RESOURCES',
   'SQLITE_BUSY',
   'SQLITE_LOCKED',
+  // A full disk or table, and a server switched read-only (a failover in progress): nothing in the request to fix.
+  'ER_DISK_FULL',
+  'ER_RECORD_FILE_FULL',
+  'ER_READ_ONLY_MODE',
+  'ER_OPTION_PREVENTS_STATEMENT',
+  'ER_QUERY_TIMEOUT',
+  'SQLITE_FULL',
 ]);
+
+/**
+ * MariaDB's own error numbers that mysql2 has no name for (its table is MySQL's), so `code` is unset: 1927 a
+ * connection killed (KILL, a failover, a restart mid-statement), 1969 max_statement_time reached.
+ */
+const BUSY_ERRNOS = new Set([1927, 1969]);
+/** SQLite's extended codes of the busy, locked and I/O families (better-sqlite3 reports the extended one). */
+const SQLITE_BUSY_FAMILY = /^SQLITE_(BUSY|LOCKED|IOERR)(_|$)/;
 
 /**
  * ioredis reports a closed or unwritable connection, a timed-out command and a command given up after its
@@ -66,8 +81,9 @@ const REDIS_BUSY_REPLY = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|READONL
 /** True when `err` (or what caused it) says a database or Redis is unreachable, lost, frozen or refusing for now. */
 export function isOutage(err: unknown, depth = 0): boolean {
   if (!err || typeof err !== 'object' || depth > 4) return false;
-  const e = err as { code?: unknown; name?: unknown; message?: unknown; cause?: unknown; errors?: unknown };
-  if (typeof e.code === 'string' && (CONNECTION_CODES.has(e.code) || BUSY_CODES.has(e.code))) return true;
+  const e = err as { code?: unknown; errno?: unknown; sqlMessage?: unknown; name?: unknown; message?: unknown; cause?: unknown; errors?: unknown };
+  if (typeof e.code === 'string' && (CONNECTION_CODES.has(e.code) || BUSY_CODES.has(e.code) || SQLITE_BUSY_FAMILY.test(e.code))) return true;
+  if (e.code === undefined && typeof e.errno === 'number' && typeof e.sqlMessage === 'string' && BUSY_ERRNOS.has(e.errno)) return true;
   // knex: pool acquire timeout ("Timeout acquiring a connection") and .timeout() on a query.
   if (e.name === 'KnexTimeoutError' || e.name === 'MaxRetriesPerRequestError') return true;
   if (typeof e.message === 'string' && (REDIS_MESSAGES.some((m) => (e.message as string).startsWith(m)) || REDIS_BUSY_REPLY.test(e.message))) return true;

@@ -3,11 +3,15 @@
  * failure (500, or the command's own code). Real error objects of the drivers where they can be made here; the
  * doors that use it are driven in tests/mysql-only/{database,redis}-outage.test.ts.
  */
+import Database from 'better-sqlite3';
 import { KnexTimeoutError } from 'knex';
+import mysql from 'mysql2/promise';
 import { MaxRetriesPerRequestError } from 'ioredis/built/errors';
 import { CommandError, hard, toHardError } from '../src/errors';
 import { DependencyTimeout, isOutage, withDeadline } from '../src/outage';
 
+// The harness's server, without loading the harness (a connection and a session variable, no database).
+const MYSQL_ROOT = process.env.TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
 const coded = (code: string, message = 'x') => Object.assign(new Error(message), { code });
 
 describe('isOutage', () => {
@@ -50,6 +54,63 @@ describe('isOutage', () => {
     const e = hard.invalidJson();
     expect(toHardError(e)).toBe(e);
     expect(toHardError(new Error('boom'))).toBeNull();
+  });
+});
+
+describe('isOutage on errors the drivers really raise', () => {
+  it("recognises MariaDB's max_statement_time (errno 1969, which mysql2 gives no code)", async () => {
+    const conn = await mysql.createConnection(MYSQL_ROOT);
+    try {
+      await conn.query('SET SESSION max_statement_time = 0.05');
+      const err = await conn.query('SELECT SLEEP(2)').then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toMatchObject({ errno: 1969, code: undefined });
+      expect(isOutage(err)).toBe(true);
+    } finally {
+      await conn.end();
+    }
+  });
+
+  it('recognises a full SQLite database (SQLITE_FULL), and not a constraint failure', () => {
+    const db = new Database(':memory:');
+    db.exec('CREATE TABLE t (b BLOB NOT NULL)');
+    db.pragma('max_page_count = 8');
+    const insert = db.prepare('INSERT INTO t VALUES (?)');
+    const fill = () => {
+      for (let i = 0; i < 100; i += 1) insert.run(Buffer.alloc(4096));
+    };
+    expect(fill).toThrow(expect.objectContaining({ code: 'SQLITE_FULL' }));
+    let full: unknown;
+    try {
+      fill();
+    } catch (e) {
+      full = e;
+    }
+    expect(isOutage(full)).toBe(true);
+    let constraint: unknown;
+    try {
+      insert.run(null);
+    } catch (e) {
+      constraint = e;
+    }
+    expect(constraint).toMatchObject({ code: 'SQLITE_CONSTRAINT_NOTNULL' });
+    expect(isOutage(constraint)).toBe(false);
+    db.close();
+  });
+
+  it.each([
+    ['a read-only server (failover)', coded('ER_OPTION_PREVENTS_STATEMENT')],
+    ['a full disk', coded('ER_DISK_FULL')],
+    ["SQLite's extended busy code", coded('SQLITE_BUSY_SNAPSHOT')],
+    ["SQLite's extended I/O code", coded('SQLITE_IOERR_WRITE')],
+  ])('recognises %s', (_name, err) => {
+    expect(isOutage(err)).toBe(true);
+  });
+
+  it('does not take an errno alone, without the server message mysql2 gives, for an outage', () => {
+    expect(isOutage(Object.assign(new Error('x'), { errno: 1969 }))).toBe(false);
   });
 });
 

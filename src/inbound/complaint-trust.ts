@@ -136,8 +136,9 @@ export async function complaintVerdict(sources: TrustedSources, mail: InboundMai
   const peer = sources.ips.length ? `; ${mail.remoteAddress || 'the sender'} is not a trusted address` : '';
   const untrusted = (why: string, retry = false): Verdict => ({ trusted: false, why: `${why}${peer}`.slice(0, 500), retry });
 
-  if (mail.raw.length > MAX_VERIFIED_BYTES) {
-    return untrusted(`too large to verify (${mail.raw.length} bytes; DKIM is checked on reports of at most ${MAX_VERIFIED_BYTES} bytes)`);
+  const size = mail.size ?? mail.raw.length;
+  if (size > MAX_VERIFIED_BYTES) {
+    return untrusted(`too large to verify (${size} bytes; DKIM is checked on reports of at most ${MAX_VERIFIED_BYTES} bytes)`);
   }
   const { head, bodyAt } = headerBlock(mail.raw);
   const repeated = repeatedField(head);

@@ -3,7 +3,7 @@ import { SMTPServer, SMTPServerSession } from 'smtp-server';
 import type { Services } from '../command';
 import { composeHosts, normalizeDomain } from '../domains/names';
 import { processInbound } from './process';
-import { DkimResolver, dkimResolver, dkimVerifier } from './complaint-trust';
+import { DkimResolver, dkimResolver, dkimVerifier, MAX_VERIFIED_BYTES } from './complaint-trust';
 import { cachedDkimResolver, dkimKeyCache } from './dkim-key-cache';
 import { perIpConnectionLimit } from '../smtp/per-ip-limit';
 import { clientPrefix } from '../auth/client-prefix';
@@ -31,6 +31,11 @@ async function isMfromHost(services: Services, host: string): Promise<boolean> {
 const MAX_RECIPIENTS = 10;
 /** Refused recipients one connection may try: each costs a lookup, and a real MTA sends to the hosts we told it of. */
 const MAX_REFUSED_RECIPIENTS = 10;
+/**
+ * The most of one message the intake holds: the complaint check's DKIM limit plus a byte, so a longer message is seen
+ * as too large to verify. The report parser and the store read less (REPORT_PARSE_BYTES).
+ */
+const MAX_HELD_BYTES = MAX_VERIFIED_BYTES + 1;
 
 export interface InboundListener {
   port: number;
@@ -103,10 +108,18 @@ export async function startInboundSmtp(services: Services, opts: { dkimResolver?
     },
     onData(stream, session, cb) {
       const chunks: Buffer[] = [];
+      let held = 0;
+      let size = 0;
       const over = () => (stream as unknown as { sizeExceeded?: boolean }).sizeExceeded;
-      // Past the size limit smtp-server only sets a flag and keeps streaming: the rest is read and dropped, not held.
+      // Only the start is held: nothing reads past MAX_HELD_BYTES, and anyone may send 10 MiB on each of thousands of
+      // connections at once (the rest is counted and dropped; past the size limit smtp-server only sets a flag).
       stream.on('data', (c: Buffer) => {
-        if (!over()) chunks.push(c);
+        size += c.length;
+        if (over() || held >= MAX_HELD_BYTES) return;
+        const part = c.length > MAX_HELD_BYTES - held ? c.subarray(0, MAX_HELD_BYTES - held) : c;
+        // A copy when cut: a view would keep the whole chunk alive.
+        chunks.push(part === c ? c : Buffer.from(part));
+        held += part.length;
       });
       stream.on('end', () => {
         if (over()) return cb(reply(552, '5.3.4 Message too big'));
@@ -117,6 +130,7 @@ export async function startInboundSmtp(services: Services, opts: { dkimResolver?
             // smtp-server hands the domains over in Unicode; Postern stores and compares them in ASCII (xn--).
             rcptTo: session.envelope.rcptTo.map((r) => asciiAddress(r.address)),
             raw: Buffer.concat(chunks),
+            size,
             remoteAddress: canonicalIp(session.remoteAddress),
           },
           { dkimResolver: resolver },

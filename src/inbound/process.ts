@@ -96,7 +96,7 @@ export async function processInbound(
     received_at: Date.now(),
     mail_from: mail.mailFrom.slice(0, 320),
     rcpt_to: mail.rcptTo.join(', '),
-    size: mail.raw.length,
+    size: mail.size ?? mail.raw.length,
     // Only what the intake reads (REPORT_PARSE_BYTES): anyone may send here, 600 messages a minute of up to 10 MiB
     // each, kept 30 days; whole, that filled a disk in hours. `size` keeps the real length.
     raw: mail.raw.length > REPORT_PARSE_BYTES ? mail.raw.subarray(0, REPORT_PARSE_BYTES) : mail.raw,

@@ -43,6 +43,9 @@ export function createApp(services: Services): App {
     // API replies carry session ids, keys and passwords (a GET user.login among them): no browser or proxy may keep
     // one. The console's files set their own (express.static keeps a header already set); tracking overrides it.
     if (!req.path.startsWith('/console')) res.setHeader('Cache-Control', 'no-store');
+    // Every reply is what its Content-Type says: a browser must not read an API reply or a docs asset as script or
+    // HTML on this origin, where the console's script-src 'self' would trust it.
+    res.setHeader('X-Content-Type-Options', 'nosniff');
     const started = process.hrtime.bigint();
     res.on('finish', () => {
       const ms = Number((process.hrtime.bigint() - started) / 1000n) / 1000;

@@ -11,6 +11,9 @@ import { projectRoot } from '../validation';
  * - style-src also allows inline styles, because a template preview (a sandboxed srcdoc iframe) inherits this
  *   policy and email HTML is styled inline; a style cannot run code;
  * - img-src 'self' data: keeps a template preview from calling remote trackers;
+ * - frame-src 'none': the previews are srcdoc frames, which it does not govern, while a click in one that would
+ *   navigate the frame is refused before any request (with 'self', a click on a same-origin tracking link in a
+ *   captured message recorded a click and an open nobody made);
  * - frame-ancestors 'none' and X-Frame-Options DENY against clickjacking; no referrer leaves the page.
  */
 export const CONSOLE_CSP = [
@@ -20,7 +23,7 @@ export const CONSOLE_CSP = [
   "img-src 'self' data:",
   "font-src 'self'",
   "connect-src 'self'",
-  "frame-src 'self'",
+  "frame-src 'none'",
   "base-uri 'none'",
   "form-action 'self'",
   "frame-ancestors 'none'",

@@ -6,6 +6,9 @@ import { projectRoot } from '../validation';
 import { statusFor, V1_ROUTES } from '../v1/router';
 import { buildOpenApi, dialectTables } from './openapi';
 
+/** The swagger-ui-dist files PAGE loads. */
+const DOC_ASSETS = ['swagger-ui.css', 'swagger-ui-bundle.js', 'favicon-32x32.png'];
+
 /**
  * A command's one-line summary from the doc comment at the top of commands/<name>.ts (`name — what it does. …`):
  * the sources are there at build time; without them the name alone is shown.
@@ -81,6 +84,9 @@ export function docsRoutes(): express.Router {
   router.get('/docs/init.js', (_req, res) => {
     res.type('application/javascript').send(INIT);
   });
-  router.use('/docs/assets', express.static(path.dirname(require.resolve('swagger-ui-dist/package.json')), { index: false, maxAge: '1d' }));
+  // Only the files /docs loads: the package also holds a demo index.html (with its own script, loading a third-party
+  // API description) and a dozen bundles, none of which should be served from the console's origin.
+  const dir = path.dirname(require.resolve('swagger-ui-dist/package.json'));
+  for (const file of DOC_ASSETS) router.get(`/docs/assets/${file}`, (_req, res) => res.sendFile(path.join(dir, file), { maxAge: '1d' }));
   return router;
 }

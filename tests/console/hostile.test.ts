@@ -78,6 +78,7 @@ describe('console: hostile values are text, and the CSP holds', () => {
     expect(h['content-security-policy']).toContain("script-src 'self'");
     expect(h['content-security-policy']).toContain("default-src 'none'");
     expect(h['content-security-policy']).toContain("frame-ancestors 'none'");
+    expect(h['content-security-policy']).toContain("frame-src 'none'");
     expect(h['content-security-policy']).not.toMatch(/script-src[^;]*unsafe/);
     expect(h['x-frame-options']).toBe('DENY');
     expect(h['referrer-policy']).toBe('no-referrer');

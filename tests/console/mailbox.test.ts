@@ -104,6 +104,15 @@ describe('console: Mailbox (capture mode)', () => {
     // The open pixel (same origin) was not fetched: reading a captured message is not an open.
     const events = await rig.gateway.services.db('events').where({ message_id: messageId }).pluck('type');
     expect(events).not.toContain('opened');
+    // Nor is a click on one of its links (same-origin tracking links here): the console's frame-src refuses it.
+    const frame = (await (await page.locator('iframe.preview').elementHandle())!.contentFrame())!;
+    const link = frame.getByRole('link', { name: 'Shop' });
+    expect(await link.getAttribute('href')).toContain(`${rig.base}/t/c/`);
+    await link.click();
+    await new Promise((r) => setTimeout(r, 500));
+    const after = await rig.gateway.services.db('events').where({ message_id: messageId }).pluck('type');
+    expect(after).not.toContain('clicked');
+    expect(after).not.toContain('opened');
     await shot('mailbox-message');
   });
 

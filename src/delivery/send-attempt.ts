@@ -4,7 +4,7 @@ import { DomainRow, STATUS } from '../domains/domains';
 import { composeHosts } from '../domains/names';
 import { backoffMs, RetryPolicy } from '../retry/backoff';
 import { whitelisted } from '../suppression/scopes';
-import { noteSoftBounce, SOFT_CLASSES } from '../suppression/soft-bounces';
+import { forgetSoftBounces, noteSoftBounce, SOFT_CLASSES } from '../suppression/soft-bounces';
 import { classifyReply, retryHintSeconds } from './classify';
 import { enqueueDeliveries } from './enqueue';
 import type { SendOutcome } from './outcome';
@@ -202,6 +202,10 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
       const recorded = await settle({ status: 'delivered', last_reply: outcome.response, finished_at: done, bounce_class: null }, 'delivered', data);
       if (recorded && typeof data.tls === 'string') services.metrics.deliveredOver(data.tls);
       log('delivered', outcome.response);
+      // Only a retried delivery can have counted a soft bounce (first attempts only count): one query, off the hot path.
+      if (recorded && attempts > 1) {
+        await forgetSoftBounces(services, d).catch((err) => logger.warn('soft bounce count not cleared', { deliveryId: d.id, error: (err as Error).message }));
+      }
       return;
     }
     const verdict = classifyReply(outcome.code, outcome.response);

@@ -198,3 +198,19 @@ it('a whitelisted address is not suppressed by a hard bounce; others are after S
   expect(row).toMatchObject({ reason: 'hard_bounce', detail: expect.stringContaining('2 soft bounces') });
   rig.sink.onRcpt = undefined;
 });
+
+it('a greylisting server (each new message refused once, then taken) never gets a working address suppressed', async () => {
+  // The rig's SOFT_BOUNCE_LIMIT is 2: three greylisted messages would have made it a hard bounce.
+  let seen = 0;
+  rig.sink.onRcpt = (a) => (a === 'grey@z.test' && (seen += 1) % 2 === 1 ? smtpError(450, '4.2.0 Greylisted, try again later') : undefined);
+  const deliveredTo = async () => (await rig.h.services.db('deliveries').where({ recipient: 'grey@z.test', status: 'delivered' })).length;
+  for (let i = 1; i <= 3; i += 1) {
+    await send('grey@z.test');
+    await waitFor(async () => (await deliveredTo()) === i, 20000, `message ${i} delivered on its retry`);
+  }
+  expect(seen).toBe(6);
+  const suppressed = await rig.h.services.db('suppressions').where({ domain_id: rig.s.domainId, email: 'grey@z.test' });
+  expect(suppressed).toEqual([]);
+  expect(await rig.h.services.db('soft_bounce_counts').where({ email: 'grey@z.test' })).toEqual([]);
+  rig.sink.onRcpt = undefined;
+});

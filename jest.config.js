@@ -27,6 +27,7 @@ const EMBEDDED = [
   'tests/queue.test.ts',
   'tests/login-throttle.test.ts',
   'tests/auth/credential-guesses.test.ts', // Redis vs in-process counters
+  'tests/delivery/settle-fallback.test.ts', // the row-only settle, and a trigger per backend
   'tests/api-door.test.ts', // /readyz checks differ per backend
   'tests/domains/dev-mode.test.ts', // development mode exists only on the embedded default
   'tests/ops/cli.test.ts',

@@ -274,19 +274,46 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>, op
 
   /**
    * The recipient's server has answered: the outcome must be recorded, or the sweeper would send the message again.
-   * While the database is away, keep trying (every second at most, so the record lands as soon as it is back) until
-   * the sweeper may take the row over: the lease's end plus its grace (see sweep).
+   * Whatever fails, keep trying (every second at most, so the record lands as soon as it can) until the sweeper may
+   * take the row over: the lease's end plus its grace (see sweep). Not only outages: a settle that fails otherwise (a
+   * full disk refusing the event INSERTs while UPDATEs still pass, a bug) left the row leased, and the sweeper sent
+   * the message again every lease + grace for as long as it lasted. Past the deadline the row alone is written
+   * (settleRowOnly), so it is never sent again; only its event is lost, and the log says so.
    */
   async function settleDurably(item: Settlement): Promise<boolean> {
     const until = Number(item.d.lease_until) + config.sweepGraceSeconds * 1000;
+    let told = false;
     for (let wait = 100; ; wait = Math.min(wait * 2, 1000)) {
       try {
         return await settler.submit(item);
       } catch (err) {
-        if (!isOutage(err) || Date.now() + wait >= until) throw err;
-        await new Promise((r) => setTimeout(r, wait));
+        if (Date.now() + wait < until) {
+          if (!told && !isOutage(err))
+            services.logger.warn('delivery outcome not recorded; retrying', { deliveryId: item.d.id, error: (err as Error).message });
+          told = true;
+          await new Promise((r) => setTimeout(r, wait));
+          continue;
+        }
+        if (await settleRowOnly(item).catch(() => false)) {
+          services.logger.error('delivery outcome recorded without its event: the event could not be written', {
+            deliveryId: item.d.id,
+            messageId: item.d.message_id,
+            outcome: item.type,
+            error: (err as Error).message,
+          });
+          return true;
+        }
+        throw err;
       }
     }
+  }
+
+  /** The outcome on the delivery's row alone, in place, while the lease is still ours (no event, rollup or webhook). */
+  async function settleRowOnly(item: Settlement): Promise<boolean> {
+    const n = await db('deliveries')
+      .where({ id: item.d.id, lease_owner: owner, lease_until: item.d.lease_until })
+      .update({ ...item.update, attempts: item.attempts, updated_at: item.done, lease_until: null });
+    return Number(n) > 0;
   }
 
   /** One delivery's lease: in a group, then its budget hold sized to its body, and a body left out read alone. */

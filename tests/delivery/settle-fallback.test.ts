@@ -1,0 +1,46 @@
+/**
+ * A delivery whose outcome cannot be recorded whole (here the events table refuses the `delivered` event, as a full
+ * disk refuses INSERTs while UPDATEs still pass) is retried until its lease and grace end, then written on its row
+ * alone: it is never sent again. Before, settling gave up at once on any error but an outage and left the row
+ * leased, and the sweeper sent the message again every lease + grace while the error lasted.
+ */
+import supertest from 'supertest';
+import { backend } from '../helpers/harness';
+import { RelayRig, startRelayRig } from '../helpers/rig';
+import { waitFor } from '../helpers/sink';
+
+let rig: RelayRig;
+beforeAll(async () => {
+  rig = await startRelayRig({ LEASE_SECONDS: '2', SWEEP_GRACE_SECONDS: '1', SWEEP_INTERVAL_SECONDS: '1' });
+  const db = rig.h.services.db;
+  await db.raw(
+    backend() === 'sqlite'
+      ? "CREATE TRIGGER refuse_delivered BEFORE INSERT ON events WHEN NEW.type = 'delivered' BEGIN SELECT RAISE(ABORT, 'no space left (test)'); END"
+      : "CREATE TRIGGER refuse_delivered BEFORE INSERT ON events FOR EACH ROW BEGIN IF NEW.type = 'delivered' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'no space left (test)'; END IF; END",
+  );
+});
+afterAll(async () => {
+  await rig.close();
+});
+
+test('is delivered once, its row settled without its event, however long the error lasts', async () => {
+  const res = await supertest(rig.h.app)
+    .post('/api/v1/email')
+    .set('Authorization', `Bearer ${rig.s.key}`)
+    .send({
+      Subject: 'once',
+      ContentType: 'plain',
+      PlainContent: 'only once',
+      From: { name: '', email: `app@${rig.s.domain}` },
+      To: [{ name: '', email: 'once@dest.test' }],
+    });
+  expect(res.body.MessageID).toBeDefined();
+  const row = () => rig.h.services.db('deliveries').where({ message_id: res.body.MessageID }).first('status', 'lease_until', 'attempts');
+  await waitFor(async () => (await row()).status === 'delivered', 20000, 'the row settled');
+  expect(await row()).toMatchObject({ status: 'delivered', lease_until: null, attempts: 1 });
+  // Several leases and sweeps later, still one copy at the sink.
+  await new Promise((r) => setTimeout(r, 6000));
+  expect(rig.sink.received.filter((m) => m.to.includes('once@dest.test'))).toHaveLength(1);
+  const types = await rig.h.services.db('events').where({ message_id: res.body.MessageID }).pluck('type');
+  expect(types).not.toContain('delivered');
+});

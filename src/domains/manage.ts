@@ -4,7 +4,7 @@
  */
 import type { CommandContext } from '../command';
 import { isUniqueViolation } from '../db';
-import { CommandError } from '../errors';
+import { CommandError, HardError, TEMPORARILY_UNAVAILABLE } from '../errors';
 import { lockUserRow } from '../auth/users';
 import { newDomainFields } from './create';
 import type { DnsRecord } from './dns-records';
@@ -143,9 +143,28 @@ export async function updateDomain(ctx: CommandContext, row: DomainRow, c: Domai
   return { row: fresh, regenerated };
 }
 
+/** Seconds a caller is asked to wait when DNS gave no answer: resolver trouble lasts minutes, not milliseconds. */
+const DNS_RETRY_AFTER_SEC = 30;
+
+/** A verification whose required lookups got no answer: 503 / 100007 at every door, the domain left as it was. */
+export class DnsNoAnswer extends HardError {
+  constructor(hosts: string[]) {
+    super(
+      TEMPORARILY_UNAVAILABLE,
+      503,
+      `DNS lookups got no answer (timeout or server failure) for ${hosts.join(', ')}; nothing was changed. Retry in ${DNS_RETRY_AFTER_SEC} seconds.`,
+      false,
+      DNS_RETRY_AFTER_SEC,
+    );
+  }
+}
+
 /**
  * Resolves every record now: all required ones right → Enabled, else Approval Pending (Disabled/Suspended stay).
- * A rotation's new DKIM record that verifies switches signing to its key (src/domains/dns-health.ts).
+ * A rotation's new DKIM record that verifies switches signing to its key (src/domains/dns-health.ts). When a required
+ * record's lookup got no answer (timeout, SERVFAIL), nothing is saved and the caller gets 503 / 100007: such a check
+ * proves nothing, as the DNS watch knows, and read as "wrong" it switched an Enabled domain off (and its sends with it)
+ * whenever a panel verified during a resolver outage.
  */
 export async function verifyDomain(ctx: CommandContext, row: DomainRow): Promise<{ status: string; results: DnsRecord[] } | null> {
   // A change to the row during the lookups (the watch's own check, the owner's update) fails the save: check the
@@ -153,6 +172,8 @@ export async function verifyDomain(ctx: CommandContext, row: DomainRow): Promise
   let current: DomainRow | undefined = row;
   for (let attempt = 0; attempt < 3 && current; attempt++) {
     const checked = await ctx.dns.verify(recordsFor(current, ctx.config));
+    const unsure = checked.filter((r) => r.required && r.inconclusive).map((r) => r.host);
+    if (unsure.length) throw new DnsNoAnswer(unsure);
     const now = Date.now();
     const a = assess(current, checked, now, 'manual', ctx.config);
     if (await saveAssessment(ctx.db, current, a, now, { user_id: ctx.user!.id })) return { status: a.status, results: a.results };

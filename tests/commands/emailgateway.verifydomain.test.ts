@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import supertest from 'supertest';
 import { addDomain, createUser, Harness, startHarness, uniqueDomain } from '../helpers/harness';
 import { chunks, DnsZone, startDnsZone } from '../helpers/dns-zone';
 
@@ -189,6 +190,31 @@ describe('emailgateway.verifydomain', () => {
     const got = await h.call({ Command: 'emailgateway.getdomain', SessionID: u.sessionId, DomainID: id });
     expect(got.Domain.Status).toBe('Approval Pending');
     expect(got.Domain.LastVerifiedAt).not.toBeNull();
+  });
+
+  it('leaves an Enabled domain Enabled, with no event, and answers 503 / 100007 while DNS gives no answer (SERVFAIL)', async () => {
+    const { u, name, id, records } = await newDomain();
+    publish(records);
+    expect((await verify(u.sessionId, { DomainID: id })).Domain.Status).toBe('Enabled');
+    const before = await h.services.db('sender_domains').where({ id }).first('status', 'dns_records', 'last_verified_at', 'dns_failures');
+    zone.set(`sl.${name}`, { rcode: 2 });
+    const res = await supertest(h.app).post('/api.php').send({ Command: 'emailgateway.verifydomain', SessionID: u.sessionId, DomainID: id });
+    expect(res.status).toBe(503);
+    expect(res.headers['retry-after']).toBe('30');
+    expect(res.body).toMatchObject({
+      Success: false,
+      ErrorCode: 100007,
+      ErrorText: expect.stringContaining(`no answer (timeout or server failure) for sl.${name}; nothing was changed`),
+    });
+    expect(await h.services.db('sender_domains').where({ id }).first('status', 'dns_records', 'last_verified_at', 'dns_failures')).toEqual(before);
+    expect(await h.services.db('domain_events').where({ domain_id: id }).pluck('type')).toEqual([]);
+    // A bulk verify (user.senderdomain.verify VerifyAll) of the account's pending domains skips an unsure one.
+    const pending = await newDomain();
+    publish(pending.records);
+    zone.set(`sl.${pending.name}`, { rcode: 2 });
+    const all = await h.call({ Command: 'user.senderdomain.verify', SessionID: pending.u.sessionId, VerifyAll: 1 });
+    expect(all).toMatchObject({ Success: true, Verified: 0, Failed: 1, Domains: [{ DomainID: pending.id, IsVerified: false, Status: 'Approval Pending' }] });
+    expect(await h.services.db('sender_domains').where({ id: pending.id }).first('last_verified_at')).toEqual({ last_verified_at: null });
   });
 
   it('enables the domain without a DMARC record, which is not required', async () => {

@@ -58,6 +58,11 @@ async function reported(trx: Knex.Transaction, d: DeliveryRef, type: string): Pr
   return !!row;
 }
 
+/** What an inbound message keeps until it proves to be a report about one of our deliveries: its headers, for a look. */
+const UNMATCHED_KEEP_BYTES = 8 * 1024;
+/** Feedback types that are complaints (RFC 5965 abuse, fraud, virus, other; most loops send abuse). */
+const COMPLAINT_TYPES = new Set(['abuse', 'fraud', 'virus', 'other']);
+
 /** A delayed-DSN `deferred` event per delivery at most this often: MTAs send them hours apart. */
 const DELAY_REPORT_MS = 3_600_000;
 
@@ -97,18 +102,24 @@ export async function processInbound(
     mail_from: mail.mailFrom.slice(0, 320),
     rcpt_to: mail.rcptTo.join(', '),
     size: mail.size ?? mail.raw.length,
-    // Only what the intake reads (REPORT_PARSE_BYTES): anyone may send here, 600 messages a minute of up to 10 MiB
-    // each, kept 30 days; whole, that filled a disk in hours. `size` keeps the real length.
-    raw: mail.raw.length > REPORT_PARSE_BYTES ? mail.raw.subarray(0, REPORT_PARSE_BYTES) : mail.raw,
+    // Only its start until it proves to be a report about one of our deliveries (finish keeps what the intake read,
+    // REPORT_PARSE_BYTES, then): anyone may send here to any local part, 600 messages a minute from each address, kept
+    // 30 days; 256 KiB of each was some 9 GiB an hour from one address. `size` keeps the real length.
+    raw: mail.raw.subarray(0, UNMATCHED_KEEP_BYTES),
     kind: 'unknown',
     status: 'unparsed',
     note: '',
   });
   const finish = async (kind: string, status: string, note: string, deliveryId: number | null = null, retry = false) => {
-    await services.db('inbound_messages').where({ id }).update({ kind, status, note, delivery_id: deliveryId });
+    const kept = deliveryId !== null && mail.raw.length > UNMATCHED_KEEP_BYTES ? { raw: mail.raw.subarray(0, REPORT_PARSE_BYTES) } : {};
+    await services
+      .db('inbound_messages')
+      .where({ id })
+      .update({ kind, status, note: note.slice(0, 1000), delivery_id: deliveryId, ...kept });
     // An untrusted complaint is expected traffic once COMPLAINT_TRUSTED_SOURCES is set, not a fault to look into; a
     // retry is: a trusted loop's key lookup failed (a DNS_SERVERS that answers nothing turns every complaint away).
-    const level = status === 'untrusted' && !retry ? 'info' : 'warn';
+    // Nor are auto-replies and spam sent to return paths (unparsed, unmatched): every one at warn was noise.
+    const level = retry ? 'warn' : 'info';
     if (status !== 'processed') services.logger[level]('inbound mail not applied to a delivery', { inboundId: Number(id), kind, status, note });
     return { id: Number(id), status, note };
   };
@@ -126,6 +137,11 @@ export async function processInbound(
 
   if (report.kind === 'arf') {
     const arf = report;
+    // RFC 5965/6591 also report a message that is not spam (not-spam) or failed authentication (auth-failure, dkim):
+    // none of those is the recipient asking for no more mail.
+    if (!COMPLAINT_TYPES.has(arf.feedbackType)) {
+      return finish('arf', 'unmatched', `a "${arf.feedbackType}" feedback report is not a complaint; nothing changed`, target.id);
+    }
     const sources = services.config.complaintTrustedSources;
     let source = '';
     if (sources) {
@@ -140,7 +156,8 @@ export async function processInbound(
       source = `, ${verdict.by}`;
     }
     const fresh = await services.db.transaction(async (trx) => {
-      await lockDelivery(trx, target);
+      // Gone since the match (message retention): nothing to record against.
+      if (!(await lockDelivery(trx, target))) return false;
       if (await reported(trx, target, 'complained')) return false;
       await event(services, target, 'complained', { feedback_type: arf.feedbackType, source: 'arf' }, trx);
       await addSuppression(trx, target.domain_id, target.recipient, 'complaint', `feedback report (${arf.feedbackType})`);
@@ -173,7 +190,7 @@ export async function processInbound(
   }
   if (r.action === 'delayed') {
     const fresh = await services.db.transaction(async (trx) => {
-      await lockDelivery(trx, target);
+      if (!(await lockDelivery(trx, target))) return false;
       if (await delayReported(trx, target, Date.now() - DELAY_REPORT_MS)) return false;
       await event(services, target, 'deferred', { source: 'dsn', smtp_reply: reply, status: r.status }, trx);
       return true;

@@ -116,7 +116,8 @@ export async function parseReport(raw: Buffer): Promise<Report | null> {
       .map((g) => ({
         finalRecipient: address(g['final-recipient'] ?? g['original-recipient']),
         originalRecipient: address(g['original-recipient']),
-        action: (g.action ?? '').toLowerCase(),
+        // Field values are the sender's to choose: kept to the length any real one has (they reach notes and events).
+        action: (g.action ?? '').trim().toLowerCase().slice(0, 32),
         status: (g.status ?? '').trim().slice(0, 32),
         // "smtp; 550 5.1.1 …", "X-Postfix; Host or domain name not found…": the type prefix is not part of the reply.
         diagnostic: (g['diagnostic-code'] ?? '').replace(/^[a-z0-9-]+;\s*/i, ''),
@@ -129,7 +130,7 @@ export async function parseReport(raw: Buffer): Promise<Report | null> {
     const f = fieldBlocks(fb)[0] ?? {};
     return {
       kind: 'arf',
-      feedbackType: (f['feedback-type'] ?? 'abuse').toLowerCase(),
+      feedbackType: (f['feedback-type'] ?? 'abuse').trim().toLowerCase().slice(0, 32),
       originalRcptTo: address(f['original-rcpt-to']),
       originalMailFrom: address(f['original-mail-from']),
       originalHeaders,

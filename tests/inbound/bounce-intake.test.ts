@@ -335,6 +335,39 @@ describe('bounce and complaint intake', () => {
     expect(await lastInbound()).toMatchObject({ kind: 'arf', status: 'processed', delivery_id: m.id });
   });
 
+  it('applies no "not-spam" or "auth-failure" feedback report as a complaint', async () => {
+    for (const type of ['not-spam', 'auth-failure']) {
+      const m = await sent(`${type}@dest.test`);
+      await deliver(
+        `fbl@sl.${s.domain}`,
+        arf(`${type}@dest.test`, m.header, m.verp).replace('Feedback-Type: abuse', `Feedback-Type: ${type}`),
+        'fbl@yahoo.test',
+      );
+      expect(await lastInbound()).toMatchObject({ kind: 'arf', status: 'unmatched', note: `a "${type}" feedback report is not a complaint; nothing changed` });
+      expect((await eventsOf(m.id)).map((e) => e.type)).not.toContain('complained');
+      expect(await h.services.db('suppressions').where({ domain_id: s.domainId, email: `${type}@dest.test` })).toEqual([]);
+    }
+  });
+
+  it('keeps all it read of a report about a delivery (the rest is cut to 8 KiB), and keeps notes short', async () => {
+    const m = await sent('roomy@dest.test');
+    const dsn = postfixDsn(m.verp, 'roomy@dest.test', '5.1.1', '550 5.1.1 no such user', 'failed', [
+      `Return-Path: <${m.verp}>`,
+      ...Array.from({ length: 40 }, (_, i) => `X-Pad-${i}: ${'p'.repeat(900)}`),
+    ]);
+    await deliver(m.verp, dsn);
+    const kept = await lastInbound();
+    expect(kept).toMatchObject({ kind: 'dsn', status: 'processed', delivery_id: m.id });
+    expect(Buffer.from(kept.raw).length).toBe(Number(kept.size));
+    expect(Number(kept.size)).toBeGreaterThan(30_000);
+    // A report field of any length is answered 250, recorded with a short note.
+    const long = await sent('long@dest.test');
+    await deliver(long.verp, postfixDsn(long.verp, 'long@dest.test', '5.1.1', 'x', 'y'.repeat(70_000)));
+    const odd = await lastInbound();
+    expect(odd).toMatchObject({ kind: 'dsn', status: 'unmatched', delivery_id: long.id });
+    expect(odd.note).toBe(`action "${'y'.repeat(32)}" for long@dest.test changes nothing`);
+  });
+
   it('counts a replayed report once per delivery: one bounced, one complained, one delay an hour; replays kept as duplicate', async () => {
     // The recipient knows the VERP address: a replay must not add to the bounce and complaint rates (which can
     // suspend the domain) nor call the webhooks again.
@@ -368,14 +401,14 @@ describe('bounce and complaint intake', () => {
     expect(Buffer.from(row.raw).toString()).toContain('just a note');
   });
 
-  it('keeps only the part of a message it reads (256 KiB), with its real size, so the intake cannot fill the disk', async () => {
+  it('keeps only the first 8 KiB of mail that is no report about a delivery, with its real size, so the intake cannot fill the disk', async () => {
     const head = `From: a@b.test\r\nSubject: big\r\n\r\n`;
     const body = `${'y'.repeat(76)}\r\n`.repeat(Math.ceil((1024 * 1024) / 78));
     await deliver(`someone@sl.${s.domain}`, head + body, 'a@b.test');
     const row = await lastInbound();
     expect(row).toMatchObject({ kind: 'unknown', status: 'unparsed' });
     expect(Number(row.size)).toBe(Buffer.byteLength(head + body));
-    expect(Buffer.from(row.raw).length).toBe(256 * 1024);
+    expect(Buffer.from(row.raw).length).toBe(8 * 1024);
     expect(Buffer.from(row.raw).subarray(0, head.length).toString()).toBe(head);
   });
 

@@ -44,6 +44,17 @@ async function inChunks(rows: Row[], each: (ids: number[]) => Promise<unknown>):
   for (let i = 0; i < rows.length; i += CHUNK) await each(rows.slice(i, i + CHUNK).map((r) => Number(r.id)));
 }
 
+/**
+ * The change is committed: its answer is the rows it moved, whatever the queue does. A queue that cannot take the jobs
+ * (Redis away) leaves them to the sweeper, as an accept does; answering 503 told the caller to retry a change that had
+ * already happened (and the retry found nothing left to do).
+ */
+async function enqueueAfterCommit(services: Services, jobs: Parameters<typeof enqueueDeliveries>[1]): Promise<void> {
+  await enqueueDeliveries(services, jobs).catch((err) =>
+    services.logger.warn('enqueue failed; the sweeper will pick the deliveries up', { deliveries: jobs.length, error: (err as Error).message }),
+  );
+}
+
 /** Queued and deferred deliveries become due now and are enqueued at once (scheduled ones keep their time). */
 export async function retryNow(services: Services, f: QueueFilter): Promise<number> {
   const now = Date.now();
@@ -55,7 +66,7 @@ export async function retryNow(services: Services, f: QueueFilter): Promise<numb
     return found;
   });
   // `retake` gives each a fresh job id: the delivery's delayed retry job (same id otherwise) must not swallow it.
-  await enqueueDeliveries(
+  await enqueueAfterCommit(
     services,
     rows.map((r) => ({ id: Number(r.id), attempts: Number(r.attempts), runAt: now, retake: now })),
   );
@@ -102,7 +113,7 @@ export async function release(services: Services, f: QueueFilter): Promise<numbe
     );
     return found;
   });
-  await enqueueDeliveries(
+  await enqueueAfterCommit(
     services,
     rows.map((r) => ({ id: Number(r.id), attempts: Number(r.attempts), runAt: Math.max(now, Number(r.next_attempt_at)), retake: now })),
   );

@@ -113,6 +113,23 @@ it('keeps the per-key rate limit and the login throttle in-process while Redis i
   }
 }, 60_000);
 
+it('answers queue.release and queue.retry with what they changed while Redis is down, and the sweeper sends it after', async () => {
+  const s = await senderSetup(h);
+  const rcpt = `held-${crypto.randomBytes(3).toString('hex')}@sink.test`;
+  await redis.kill();
+  try {
+    expect((await supertest(h.app).post('/api/v1/email').set('Authorization', `Bearer ${s.key}`).send(message(s.domain, rcpt))).status).toBe(200);
+    const held = await h.call({ Command: 'queue.hold', SessionID: s.sessionId, DomainID: s.domainId });
+    expect(held).toMatchObject({ Success: true, Held: 1 });
+    // Committed, then the enqueue failed: the answer is the change, not 503 "retry".
+    expect(await h.call({ Command: 'queue.release', SessionID: s.sessionId, DomainID: s.domainId })).toMatchObject({ Success: true, Released: 1 });
+    expect(await h.call({ Command: 'queue.retry', SessionID: s.sessionId, DomainID: s.domainId })).toMatchObject({ Success: true, Retried: 1 });
+  } finally {
+    await redis.start();
+  }
+  await waitFor(() => received(rcpt) === 1, 20_000, 'the released message');
+}, 60_000);
+
 it('loses no message to a FLUSHALL: the sweeper enqueues what the queue forgot', async () => {
   const s = await senderSetup(h);
   const rcpt = `flushed-${crypto.randomBytes(3).toString('hex')}@sink.test`;

@@ -33,10 +33,15 @@ const present = {
     if (typeof r.result?.Text === 'string') return { status: 200, body: r.result.Text, text: true };
     return { status: 200, body: { Success: true, Domains: r.result?.Domains } };
   },
-  /** 200 allowed, 500 `{}` denied, 403 `{"Errors":[{"Code":1,…}]}` for a bad admin key (a temporary failure to an MX). */
+  /**
+   * 200 allowed, 500 `{}` denied, 403 `{"Errors":[{"Code":1,…}]}` for a bad admin key (a temporary failure to an MX), and
+   * for a client held for wrong credentials (API_MAX_AUTH_FAILURES; Retry-After kept): a 500 there told the MX "denied"
+   * for mail it should only defer.
+   */
   relayCheck(r: Presented): Outcome {
     if (!r.err) return { status: 200, body: { Success: true, RelayDomain: r.result?.RelayDomain } };
     if (r.err.codes[0] === 99998) return { status: 403, body: { Errors: [{ Code: 1, Message: 'Authentication failed. Invalid admin API key.' }] } };
+    if (r.err.codes[0] === 429) return { status: 403, body: { Errors: [{ Code: 1, Message: r.texts?.[0] ?? 'Too many requests' }] } };
     return { status: 500, body: {} };
   },
   /** `user.*` and subscriber.create (§2.1, §2.2): `{"Success":true,…}`; failed authentication `{"Errors":[{"Code":0,"Message":"Authentication failed"}]}`. */

@@ -44,6 +44,16 @@ function check(domain: string, key = h.adminKey) {
 }
 
 describe('GET /api/v1/inbound-relay-domain-check', () => {
+  it('answers a client held for wrong credentials 403 (temporary to an MX) with Retry-After, never 500 (denied)', async () => {
+    const from = (key: string) => check(enabled, key).set('X-Forwarded-For', '198.51.100.77');
+    for (let i = 0; i <= 100; i += 1) expect((await from(`wrong-key-${i}`)).status).toBe(403);
+    const held = await from(h.adminKey);
+    expect(held.status).toBe(403);
+    expect(held.body).toEqual({ Errors: [{ Code: 1, Message: expect.stringMatching(/^Too many different wrong credentials/) }] });
+    expect(Number(held.headers['retry-after'])).toBeGreaterThan(0);
+    expect((await check(enabled)).status).toBe(200); // another client
+  });
+
   it.each([
     ['the sender domain', () => enabled, () => enabled],
     ['its MFROM host', () => `sl.${enabled}`, () => `sl.${enabled}`],

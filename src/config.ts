@@ -641,6 +641,7 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
       maxAgeMs: int(env, 'WEBHOOK_MAX_AGE_SECONDS', 86_400, 1, 30 * 86_400) * 1000,
       concurrency: int(env, 'WEBHOOK_CONCURRENCY', 10, 1, 200),
       keyGraceMs: int(env, 'WEBHOOK_KEY_GRACE_SECONDS', 86_400, 0, 30 * 86_400) * 1000,
+      leaseGraceMs: (testMs(env, 'WEBHOOK_LEASE_GRACE_MS', 600_000) ?? int(env, 'WEBHOOK_LEASE_GRACE_SECONDS', 60, 10, 600)) * 1000,
     },
     opsPort: int(env, 'OPS_PORT', 9464, 0, 65535),
     opsHost: str(env, 'OPS_HOST', str(env, 'HOST', '0.0.0.0')),

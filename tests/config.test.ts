@@ -27,6 +27,7 @@ describe('config', () => {
       maxAgeMs: 86_400_000,
       concurrency: 10,
       keyGraceMs: 86_400_000,
+      leaseGraceMs: 60_000,
     });
   });
 
@@ -61,7 +62,7 @@ describe('config', () => {
       DELIVERY_MAX_AGE_SECONDS: '9',
     });
     expect(c).toMatchObject({ retryScheduleSeconds: [0.2, 0.5], sweepIntervalSeconds: 0.1, sweepGraceSeconds: 0.75, deliveryMaxAgeSeconds: 0.8 });
-    for (const name of ['RETRY_SCHEDULE_MS', 'SWEEP_INTERVAL_MS', 'SWEEP_GRACE_MS', 'DELIVERY_MAX_AGE_MS']) {
+    for (const name of ['RETRY_SCHEDULE_MS', 'SWEEP_INTERVAL_MS', 'SWEEP_GRACE_MS', 'DELIVERY_MAX_AGE_MS', 'WEBHOOK_LEASE_GRACE_MS']) {
       expect(() => loadConfig({ [name]: '100' })).toThrow(`${name} is for the test suite only (NODE_ENV=test); use ${name.replace(/_MS$/, '_SECONDS')}`);
       expect(() => loadConfig({ [name]: '100', NODE_ENV: 'production' })).toThrow(ConfigError);
     }

@@ -19,6 +19,11 @@ export interface WebhookSettings {
    * a receiver can switch keys without refusing a call. 0: the old key stops at once. Default 86400 (24 h).
    */
   keyGraceMs: number;
+  /**
+   * How long a call's lease outlives its timeout: the time to record its outcome before another pass may send it
+   * again (WEBHOOK_LEASE_GRACE_SECONDS, default 60; WEBHOOK_LEASE_GRACE_MS in milliseconds, test suite only).
+   */
+  leaseGraceMs: number;
 }
 
 /** Attempts kept in each webhook's log (getwebhooklog). */

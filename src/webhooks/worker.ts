@@ -9,6 +9,7 @@ import { postWebhook, USER_AGENT } from './http-post';
 import { DueRow, dueRows, OutboxRow } from './due-rows';
 import { secretOf } from './signing';
 import { resolverFor, vetWebhookUrl } from './url-guard';
+import { isOutage } from '../outage';
 
 export interface WebhookWorker {
   /** Stops polling and waits for the calls in flight. */
@@ -64,6 +65,32 @@ export function startWebhookWorker(services: Services, opts: { hostname?: string
     if (cutoff) await q('webhook_attempts').where({ webhook_id: row.webhook_id }).where('id', '<=', cutoff.id).delete();
   }
 
+  /**
+   * A call's outcome, recorded whatever fails: tried again (every 2 s at most) until its lease is about to end, then
+   * written on the outbox row alone (`rowOnly`: no attempt log line, no webhook counters), with an error logged.
+   * Thrown, the row stayed leased, and each lease's end sent the call again, for as long as the failure lasted.
+   */
+  async function settleDurably<T>(row: OutboxRow, until: number, settle: () => Promise<T>, rowOnly: () => Promise<T>): Promise<T> {
+    let told = false;
+    for (let wait = 100; ; wait = Math.min(wait * 2, 2000)) {
+      try {
+        return await settle();
+      } catch (err) {
+        if (Date.now() + wait < until) {
+          if (!told && !isOutage(err))
+            logger.warn('webhook call outcome not recorded; retrying', { deliveryId: Number(row.id), error: (err as Error).message });
+          told = true;
+          await new Promise((r) => setTimeout(r, wait));
+          continue;
+        }
+        const written = await rowOnly().catch(() => null);
+        if (written === null) throw err;
+        logger.error('webhook call recorded without its log line', { deliveryId: Number(row.id), error: (err as Error).message });
+        return written;
+      }
+    }
+  }
+
   async function attempt(row: OutboxRow, s: WebhookSettings): Promise<void> {
     const hook = await db('webhooks').where({ id: row.webhook_id }).first('id', 'domain_id', 'url', 'status', 'format', 'secret_enc');
     const started = Date.now();
@@ -80,34 +107,49 @@ export function startWebhookWorker(services: Services, opts: { hostname?: string
     if (!vetted.ok) {
       outcome = { status: null, error: `refused: ${vetted.problem.message}`, refused: true, durationMs: Date.now() - started };
     } else {
-      const secret = await secretOf(db, config.encryptionKey!, hook);
-      const format = isWebhookFormat(hook.format) ? hook.format : 'standard';
-      const ts = Math.floor(Date.now() / 1000);
-      const headers = { 'content-type': 'application/json', 'user-agent': USER_AGENT, ...signatureHeaders(format, secret, row.event_id, row.payload, ts) };
-      const r = await postWebhook(vetted.url, vetted.addresses[0], headers, row.payload, s.timeoutMs);
-      outcome = { ...r, refused: false, durationMs: Date.now() - started };
+      // A secret that cannot be decrypted (another ENCRYPTION_KEY, a damaged row) fails the call like any other
+      // failure, with its backoff and its end; thrown, it left the row leased and tried again every lease for ever.
+      const secret = await secretOf(db, config.encryptionKey!, hook).catch((err) => (isOutage(err) ? Promise.reject(err) : null));
+      if (secret === null) {
+        outcome = { status: null, error: 'signing failed: the webhook secret cannot be decrypted; check ENCRYPTION_KEY', refused: true, durationMs: 0 };
+      } else {
+        const format = isWebhookFormat(hook.format) ? hook.format : 'standard';
+        const ts = Math.floor(Date.now() / 1000);
+        const headers = { 'content-type': 'application/json', 'user-agent': USER_AGENT, ...signatureHeaders(format, secret, row.event_id, row.payload, ts) };
+        const r = await postWebhook(vetted.url, vetted.addresses[0], headers, row.payload, s.timeoutMs);
+        outcome = { ...r, refused: false, durationMs: Date.now() - started };
+      }
     }
+    // The outcome must be recorded before the lease ends, or another pass sends the call again (settleDurably).
+    const until = started + s.timeoutMs + s.leaseGraceMs - 1000;
     const done = Date.now();
     const ok = outcome.status !== null && outcome.status >= 200 && outcome.status < 300;
     if (ok) {
-      const n1 = await db.transaction(async (trx) => {
-        // Both settle paths lock the webhook row first, so two lanes settling calls of one webhook never deadlock.
-        await trx('webhooks').where({ id: hook.id }).forUpdate().first('id');
-        const n1 = await trx('webhook_deliveries').where({ id: row.id, lease_owner: owner }).update({
-          status: 'delivered',
-          attempts: n,
-          lease_until: null,
-          last_status_code: outcome.status,
-          last_error: null,
-          next_attempt_at: done,
-          updated_at: done,
-        });
-        if (n1) {
-          await trx('webhooks').where({ id: hook.id }).update({ consecutive_failures: 0, last_success_at: done, updated_at: done });
-          await record(trx, row, n, 'delivered', outcome, done);
-        }
-        return n1;
-      });
+      const delivered = {
+        status: 'delivered',
+        attempts: n,
+        lease_until: null,
+        last_status_code: outcome.status,
+        last_error: null,
+        next_attempt_at: done,
+        updated_at: done,
+      };
+      const n1 = await settleDurably(
+        row,
+        until,
+        () =>
+          db.transaction(async (trx) => {
+            // Both settle paths lock the webhook row first, so two lanes settling calls of one webhook never deadlock.
+            await trx('webhooks').where({ id: hook.id }).forUpdate().first('id');
+            const n1 = await trx('webhook_deliveries').where({ id: row.id, lease_owner: owner }).update(delivered);
+            if (n1) {
+              await trx('webhooks').where({ id: hook.id }).update({ consecutive_failures: 0, last_success_at: done, updated_at: done });
+              await record(trx, row, n, 'delivered', outcome, done);
+            }
+            return n1;
+          }),
+        () => db('webhook_deliveries').where({ id: row.id, lease_owner: owner }).update(delivered),
+      );
       if (n1) services.metrics.webhook('delivered');
       return;
     }
@@ -115,40 +157,43 @@ export function startWebhookWorker(services: Services, opts: { hostname?: string
     const result = outcome.refused ? 'refused' : 'failed';
     // One transaction: a reader sees the failure count, a disable and their attempt-log lines together or not at all.
     // The webhook's count (and a possible disable) goes first: once the row is released, the next attempt sees it.
-    const { disabledNow, n1 } = await db.transaction(async (trx) => {
-      await trx('webhooks')
-        .where({ id: hook.id })
-        .update({ consecutive_failures: trx.raw('consecutive_failures + 1'), last_failure_at: done, updated_at: done });
-      const disabledNow = await trx('webhooks')
-        .where({ id: hook.id, status: 'Enabled' })
-        .where('consecutive_failures', '>=', s.maxFailures)
-        .update({
-          status: 'Disabled',
-          disabled_at: done,
-          disabled_reason: `${s.maxFailures} consecutive failed attempts; last: ${error}`.slice(0, 255),
+    const expired = done - Number(row.created_at) >= s.maxAgeMs;
+    const next = Math.min(done + retryDelayMs(n, s.retryBaseMs), Number(row.created_at) + s.maxAgeMs);
+    const failedRow = expired
+      ? {
+          status: 'failed',
+          attempts: n,
+          lease_until: null,
+          last_status_code: outcome.status,
+          last_error: error.slice(0, 1000),
+          next_attempt_at: done,
           updated_at: done,
-        });
-      const expired = done - Number(row.created_at) >= s.maxAgeMs;
-      const next = Math.min(done + retryDelayMs(n, s.retryBaseMs), Number(row.created_at) + s.maxAgeMs);
-      const n1 = await trx('webhook_deliveries')
-        .where({ id: row.id, lease_owner: owner })
-        .update(
-          expired
-            ? {
-                status: 'failed',
-                attempts: n,
-                lease_until: null,
-                last_status_code: outcome.status,
-                last_error: error.slice(0, 1000),
-                next_attempt_at: done,
-                updated_at: done,
-              }
-            : { attempts: n, lease_until: null, last_status_code: outcome.status, last_error: error.slice(0, 1000), next_attempt_at: next, updated_at: done },
-        );
-      if (n1) await record(trx, row, n, result, { ...outcome, error }, done);
-      if (disabledNow) await record(trx, row, n, 'disabled', { error: `webhook disabled after ${s.maxFailures} consecutive failed attempts` }, done);
-      return { disabledNow, n1 };
-    });
+        }
+      : { attempts: n, lease_until: null, last_status_code: outcome.status, last_error: error.slice(0, 1000), next_attempt_at: next, updated_at: done };
+    const { disabledNow, n1 } = await settleDurably(
+      row,
+      until,
+      () =>
+        db.transaction(async (trx) => {
+          await trx('webhooks')
+            .where({ id: hook.id })
+            .update({ consecutive_failures: trx.raw('consecutive_failures + 1'), last_failure_at: done, updated_at: done });
+          const disabledNow = await trx('webhooks')
+            .where({ id: hook.id, status: 'Enabled' })
+            .where('consecutive_failures', '>=', s.maxFailures)
+            .update({
+              status: 'Disabled',
+              disabled_at: done,
+              disabled_reason: `${s.maxFailures} consecutive failed attempts; last: ${error}`.slice(0, 255),
+              updated_at: done,
+            });
+          const n1 = await trx('webhook_deliveries').where({ id: row.id, lease_owner: owner }).update(failedRow);
+          if (n1) await record(trx, row, n, result, { ...outcome, error }, done);
+          if (disabledNow) await record(trx, row, n, 'disabled', { error: `webhook disabled after ${s.maxFailures} consecutive failed attempts` }, done);
+          return { disabledNow, n1 };
+        }),
+      async () => ({ disabledNow: 0, n1: await db('webhook_deliveries').where({ id: row.id, lease_owner: owner }).update(failedRow) }),
+    );
     if (n1) services.metrics.webhook(result);
     if (disabledNow) {
       services.metrics.webhook('disabled');
@@ -169,7 +214,7 @@ export function startWebhookWorker(services: Services, opts: { hostname?: string
       .where({ id: Number(row.id), status: 'pending', attempts: Number(row.attempts) })
       .where('next_attempt_at', '<=', now)
       .where((q) => q.whereNull('lease_until').orWhere('lease_until', '<', now))
-      .update({ lease_until: now + s.timeoutMs + 60_000, lease_owner: owner, updated_at: now });
+      .update({ lease_until: now + s.timeoutMs + s.leaseGraceMs, lease_owner: owner, updated_at: now });
     return n > 0;
   }
 

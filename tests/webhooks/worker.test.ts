@@ -52,6 +52,29 @@ describe('leases', () => {
   });
 });
 
+describe('a secret that cannot be decrypted', () => {
+  it('fails the call, unsent, with a reply that says why, and retries it later like any failure', async () => {
+    const webhookId = await hook('/undecryptable');
+    await h.services.db('webhooks').where({ id: webhookId }).update({ secret_enc: 'v1:not-a-sealed-secret' });
+    const [id] = await h.services.db('webhook_deliveries').insert(outboxRows(webhookId, 1, 'undecryptable'));
+    const worker = startWebhookWorker(h.services);
+    try {
+      await worker.runOnce();
+    } finally {
+      await worker.stop();
+    }
+    expect(rx.hits.filter((hit) => hit.path === '/undecryptable')).toEqual([]);
+    const row = await h.services.db('webhook_deliveries').where({ id }).first('status', 'attempts', 'lease_until', 'last_error', 'next_attempt_at');
+    expect(row).toMatchObject({
+      status: 'pending',
+      attempts: 1,
+      lease_until: null,
+      last_error: expect.stringContaining('cannot be decrypted; check ENCRYPTION_KEY'),
+    });
+    expect(Number(row.next_attempt_at)).toBeGreaterThan(Date.now());
+  });
+});
+
 describe('outbox prune', () => {
   it('deletes every finished row past retention in one run, however many, and keeps the rest', async () => {
     const webhookId = await hook('/prune');

@@ -1,0 +1,45 @@
+/**
+ * A webhook call whose outcome cannot be recorded whole (here the attempt log refuses its INSERT, as a full disk
+ * refuses INSERTs while UPDATEs pass) is retried until its lease is about to end, then written on its outbox row alone:
+ * the receiver gets it once. Before, the row stayed leased and each lease's end sent the call again, for ever.
+ */
+import { backend, Harness, startHarness } from '../helpers/harness';
+import { waitFor } from '../helpers/sink';
+import { startWebhookWorker, WebhookWorker } from '../../src/webhooks/worker';
+import { Receiver, startReceiver } from './receiver';
+import { deliveryWebhook, outboxRows } from './outbox-fixtures';
+
+let h: Harness;
+let rx: Receiver;
+let worker: WebhookWorker;
+
+beforeAll(async () => {
+  rx = await startReceiver();
+  h = await startHarness({ WEBHOOK_ALLOW_PRIVATE: '1', WEBHOOK_POLL_MS: '100', WEBHOOK_TIMEOUT_MS: '1000', WEBHOOK_LEASE_GRACE_MS: '1500' });
+  await h.services.db.raw(
+    backend() === 'sqlite'
+      ? "CREATE TRIGGER refuse_attempt_log BEFORE INSERT ON webhook_attempts BEGIN SELECT RAISE(ABORT, 'no space left (test)'); END"
+      : "CREATE TRIGGER refuse_attempt_log BEFORE INSERT ON webhook_attempts FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'no space left (test)'",
+  );
+});
+afterAll(async () => {
+  await worker?.stop();
+  await h.close();
+  await rx.stop();
+});
+
+it.each([
+  ['answered 2xx', '/ok', 200, 'delivered'],
+  ['answered 500', '/down', 500, 'pending'],
+])('a call %s is sent once and its row settled, however long the log refuses it', async (_what, path, status, settled) => {
+  rx.respond = (hit) => (hit.path === path ? status : 200);
+  const webhookId = await deliveryWebhook(h, rx.url(path));
+  const [id] = await h.services.db('webhook_deliveries').insert(outboxRows(webhookId, 1, path.slice(1)));
+  worker ??= startWebhookWorker(h.services);
+  const row = () => h.services.db('webhook_deliveries').where({ id }).first('status', 'attempts', 'lease_until');
+  await waitFor(async () => (await row()).lease_until === null && Number((await row()).attempts) === 1, 15000, 'the row settled');
+  // Several leases later (1 s timeout + 1.5 s grace each): still one call.
+  await new Promise((r) => setTimeout(r, 4000));
+  expect(rx.hits.filter((hit) => hit.path === path)).toHaveLength(1);
+  expect(await row()).toMatchObject({ status: settled, attempts: 1, lease_until: null });
+});

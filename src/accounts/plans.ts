@@ -48,9 +48,14 @@ const WINDOWS: [keyof PlanLimits, number, string][] = [
  */
 export async function enforcePlanLimits(limits: RateLimits, user: UserRow): Promise<void> {
   const plan = planOf(user);
-  const verdicts = await Promise.all(WINDOWS.map(([field, sec]) => limits.limit(`plan:${field}`, plan.limits[field], sec).consume(`u${user.id}`)));
+  const windows = WINDOWS.map(([field, sec]) => limits.limit(`plan:${field}`, plan.limits[field], sec));
+  const key = `u${user.id}`;
+  const verdicts = await Promise.all(windows.map((w) => w.consume(key)));
   const refused = verdicts.map((v, i) => ({ v, w: WINDOWS[i] })).filter((x) => !x.v.allowed);
   if (!refused.length) return;
+  // A refused request is not served: the windows that took it give it back, or a client retrying through a busy
+  // minute would spend its hour and its day on requests it never got (only on refusal: no cost to the hot path).
+  await Promise.all(windows.map((w, i) => (verdicts[i].allowed ? w.refund(key) : undefined)));
   const worst = refused.reduce((a, b) => (b.v.retryAfterSec > a.v.retryAfterSec ? b : a));
   const err = new CommandError(
     429,

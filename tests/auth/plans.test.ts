@@ -56,6 +56,14 @@ describe('plan request limits for account keys', () => {
     expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     expect(Number(refused.headers['retry-after'])).toBeLessThanOrEqual(60);
     expect(refused.body.Errors[0]).toEqual({ Code: 429, Message: expect.stringMatching(/Starter plan allows 100 requests per minute/) });
+    // Refused requests are not served, so the hour and the day do not count them: 100 each, not 130.
+    for (let i = 0; i < 30; i++) expect((await lookup(a)).status).toBe(429);
+    for (const [field, sec] of [
+      ['perHour', 3600],
+      ['perDay', 86_400],
+    ] as const) {
+      expect(await h.services.limits.limit(`plan:${field}`, PLANS.Starter[field], sec).left(`u${s.userId}`)).toBe(PLANS.Starter[field] - 100);
+    }
     // The account's sender key is not counted against the plan.
     expect((await supertest(h.app).get('/api/v1/email/00000000-0000-0000-0000-000000000000').set('Authorization', `Bearer ${s.key}`)).status).not.toBe(429);
   });

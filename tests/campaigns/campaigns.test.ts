@@ -80,6 +80,14 @@ it('launches at once and delivers to every subscribed, unsuppressed member exact
   });
   const list = await cmd('campaigns.get');
   expect(list.Campaigns.map((c: { CampaignID: number }) => c.CampaignID)).toContain(created.CampaignID);
+  const withContent = list.Campaigns.find((c: { CampaignID: number }) => c.CampaignID === created.CampaignID);
+  expect(withContent.HTMLContent).toContain('<h1>');
+  // IncludeContent=0 (the console's polling list): the same campaign and progress, no content read or sent.
+  const light = await cmd('campaigns.get', { IncludeContent: 0 });
+  const same = light.Campaigns.find((c: { CampaignID: number }) => c.CampaignID === created.CampaignID);
+  expect(same).toEqual({ ...withContent, HTMLContent: undefined, PlainContent: undefined });
+  expect(Object.keys(same)).not.toContain('HTMLContent');
+  expect(await cmd('campaigns.get', { IncludeContent: 'maybe-not' })).toMatchObject({ Success: false, ErrorCode: [3] });
   // Launching again is refused: the campaign is no longer a draft.
   expect(await cmd('campaign.launch', { CampaignID: created.CampaignID })).toMatchObject({ Success: false, ErrorCode: 3 });
 });

@@ -161,7 +161,7 @@ function NewCampaign({ listId }: { listId: string }) {
 function AllCampaigns() {
   const route = useRoute();
   const { from, setFrom } = usePagedSearch(SIZE);
-  const load = useLoad(() => call('campaigns.get', { RecordsPerRequest: SIZE, RecordsFrom: from }), [from]);
+  const load = useLoad(() => call('campaigns.get', { RecordsPerRequest: SIZE, RecordsFrom: from, IncludeContent: 0 }), [from]);
   const any = !!load.data && (load.data.Campaigns as Campaign[]).some(moving);
   useEffect(() => {
     if (!any) return;

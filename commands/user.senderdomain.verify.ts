@@ -7,7 +7,7 @@ import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { truthy } from '../src/http/params';
 import { DomainRow, findOwnedDomain, STATUS } from '../src/domains/domains';
-import { DnsNoAnswer, verifyDomain } from '../src/domains/manage';
+import { verifyDomain } from '../src/domains/manage';
 import { DOMAIN_NOT_FOUND, MISSING_DOMAIN_ID, USER_AREA } from '../src/domains/user-errors';
 
 const BULK = 25;
@@ -25,11 +25,7 @@ export default defineCommand({
         .limit(BULK + 1);
       const Domains: Record<string, unknown>[] = [];
       for (const row of rows.slice(0, BULK)) {
-        // One domain's lookups getting no answer leaves that domain as it was; the others are still checked.
-        const v = await verifyDomain(ctx, row).catch((err) => {
-          if (err instanceof DnsNoAnswer) return { status: String(row.status) };
-          throw err;
-        });
+        const v = await verifyDomain(ctx, row);
         if (v) Domains.push({ DomainID: Number(row.id), IsVerified: v.status === STATUS.enabled, Status: v.status });
       }
       const verified = Domains.filter((d) => d.IsVerified).length;

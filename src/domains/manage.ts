@@ -162,9 +162,9 @@ export class DnsNoAnswer extends HardError {
 /**
  * Resolves every record now: all required ones right → Enabled, else Approval Pending (Disabled/Suspended stay).
  * A rotation's new DKIM record that verifies switches signing to its key (src/domains/dns-health.ts). When a required
- * record's lookup got no answer (timeout, SERVFAIL), nothing is saved and the caller gets 503 / 100007: such a check
- * proves nothing, as the DNS watch knows, and read as "wrong" it switched an Enabled domain off (and its sends with it)
- * whenever a panel verified during a resolver outage.
+ * record's lookup of an Enabled domain got no answer (timeout, SERVFAIL), nothing is saved and the caller gets 503 /
+ * 100007: such a check proves nothing, as the DNS watch knows, and read as "wrong" it switched the domain off (and its
+ * sends with it) whenever a panel verified during a resolver outage.
  */
 export async function verifyDomain(ctx: CommandContext, row: DomainRow): Promise<{ status: string; results: DnsRecord[] } | null> {
   // A change to the row during the lookups (the watch's own check, the owner's update) fails the save: check the
@@ -173,7 +173,8 @@ export async function verifyDomain(ctx: CommandContext, row: DomainRow): Promise
   for (let attempt = 0; attempt < 3 && current; attempt++) {
     const checked = await ctx.dns.verify(recordsFor(current, ctx.config));
     const unsure = checked.filter((r) => r.required && r.inconclusive).map((r) => r.host);
-    if (unsure.length) throw new DnsNoAnswer(unsure);
+    // Only an Enabled domain has anything to lose: a pending one stays pending whatever the lookups say.
+    if (unsure.length && current.status === STATUS.enabled) throw new DnsNoAnswer(unsure);
     const now = Date.now();
     const a = assess(current, checked, now, 'manual', ctx.config);
     if (await saveAssessment(ctx.db, current, a, now, { user_id: ctx.user!.id })) return { status: a.status, results: a.results };

@@ -15,6 +15,8 @@ export default defineCommand({
     4: 'Too many failed login attempts',
   },
   async run(p, ctx) {
+    // An empty AdminAPIKey is no key: form clients send every field, filled or not, beside a username and password.
+    if (p.adminapikey === '') delete p.adminapikey;
     let adminId: number | null = null;
     // The admin the name matches, found first: the failed-login counts are kept per account (login-throttle.ts).
     const matched = p.adminapikey !== undefined ? undefined : await findAdminByName(ctx.db, String(p.username));

@@ -22,6 +22,8 @@ export default defineCommand({
     5: 'Account is disabled',
   },
   async run(p, ctx) {
+    // An empty APIKey is no key: form clients send every field, filled or not, beside a username and password.
+    if (p.apikey === '') delete p.apikey;
     let user: UserRow | undefined;
     let apiKeyId: number | null = null;
     // The account the name matches, found first: the failed-login counts are kept per account (login-throttle.ts).

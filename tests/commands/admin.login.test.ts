@@ -71,6 +71,11 @@ describe('admin.login', () => {
     const r = await h.call({ Command: 'admin.login', Username: 'ADMIN', Password: 'admin pass phrase' });
     expect(r).toMatchObject({ Success: true, ErrorCode: 0, AdminInfo: { AdminID: 1, Username: 'admin' } });
     expect(await h.call({ Command: 'users.get', SessionID: r.SessionID })).toMatchObject({ Success: true });
+    // A form that sends every field: an empty (or null) AdminAPIKey beside them is no key.
+    for (const AdminAPIKey of ['', null]) {
+      const blank = await h.call({ Command: 'admin.login', Username: 'admin', Password: 'admin pass phrase', AdminAPIKey });
+      expect(blank).toMatchObject({ Success: true, AdminInfo: { AdminID: 1 } });
+    }
     const wrong = await h.call({ Command: 'admin.login', Username: 'admin', Password: 'admin pass phrasE' });
     expect(wrong).toEqual({ Success: false, ErrorCode: 3, ErrorText: 'Invalid admin credentials' });
     const unknown = await h.call({ Command: 'admin.login', Username: 'root', Password: 'admin pass phrase' });

@@ -34,6 +34,11 @@ describe('user.login', () => {
     });
     expect(r.SessionID.length).toBeGreaterThanOrEqual(32);
     expect(r.SessionID).not.toBe(u.sessionId);
+    // A form that sends every field: an empty (or null) APIKey beside them is no key.
+    for (const APIKey of ['', null]) {
+      expect(await h.call({ Command: 'user.login', Username: u.username, Password: u.password, APIKey })).toMatchObject({ Success: true, ErrorCode: 0 });
+    }
+    expect(await h.call({ Command: 'user.login', APIKey: '' })).toMatchObject({ Success: false, ErrorCode: [1, 2] });
     const current = await h.call({ Command: 'user.current', SessionID: r.SessionID });
     expect(current).toMatchObject({ Success: true, UserInfo: { UserID: u.userId } });
   });

@@ -6,6 +6,8 @@ export default defineCommand({
   name: 'user.apikey.delete',
   auth: 'user',
   permission: 'User.Update',
+  // As every user-area v1 route (USER_AREA): 100 requests a minute per credential.
+  rateLimit: { durationSec: 60 },
   omitSuccessErrorCode: true,
   errors: { 1: 'Missing required parameter (APIKeyID)', 2: 'API key not found' },
   async run(p, ctx) {

@@ -6,6 +6,8 @@ export default defineCommand({
   name: 'user.apikey.list',
   auth: 'user',
   permission: 'User.Update',
+  // As every user-area v1 route (USER_AREA): 100 requests a minute per credential.
+  rateLimit: { durationSec: 60 },
   omitSuccessErrorCode: true,
   errors: {},
   async run(_p, ctx) {

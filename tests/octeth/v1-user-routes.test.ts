@@ -53,3 +53,13 @@ it("adds a subscriber over POST /api/v1/subscriber.create with upstream's succes
   expect(bad.status).toBe(200);
   expect(bad.body).toEqual({ Errors: [{ Code: 2, Message: 'Missing EmailAddress parameter' }] });
 });
+
+it('limits the user API key routes as every user-area v1 route: 100 requests a minute per credential, then 429', async () => {
+  const u = await createUser(h);
+  const api = supertest(h.app);
+  for (let i = 0; i < 100; i++) expect((await api.get(`/api/v1/user.apikeys?SessionID=${u.sessionId}`)).status).toBe(200);
+  const refused = await api.get(`/api/v1/user.apikeys?SessionID=${u.sessionId}`);
+  expect(refused.status).toBe(429);
+  expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+  expect(refused.body.Errors[0]).toMatchObject({ Code: 429 });
+});

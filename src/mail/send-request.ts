@@ -42,10 +42,27 @@ const OWNED_HEADERS = new Set([
   'content-transfer-encoding',
   'content-disposition',
   'received',
-  'list-unsubscribe',
-  'list-unsubscribe-post',
   ...NOT_THE_SENDERS,
 ]);
+/**
+ * A client's own unsubscribe (RFC 2369, 8058): one or more <https:…>, <http:…> or <mailto:…> URIs. Sent as given when
+ * Postern adds none; when the domain's UnsubscribeLink makes Postern add its own, Postern's replaces it (one
+ * List-Unsubscribe, whose one-click POST Postern answers).
+ */
+const LIST_UNSUBSCRIBE_URI = /<(?:https?:\/\/|mailto:)[^<>\s]+>/i;
+const ONE_CLICK = 'List-Unsubscribe=One-Click';
+
+/** Why a client's List-Unsubscribe or List-Unsubscribe-Post value is refused, or null. */
+function unsubscribeProblem(name: string, value: string, all: Record<string, unknown>): string | null {
+  if (name === 'list-unsubscribe') {
+    const rest = value.replace(new RegExp(LIST_UNSUBSCRIBE_URI.source, 'gi'), '').replace(/[\s,]/g, '');
+    return rest === '' && LIST_UNSUBSCRIBE_URI.test(value) ? null : 'must be one or more <https:…> or <mailto:…> URIs, comma-separated';
+  }
+  if (value.trim() !== ONE_CLICK) return `must be "${ONE_CLICK}" (RFC 8058)`;
+  // One-click needs an https URI to POST to (RFC 8058 §3.1).
+  const list = Object.entries(all).find(([k]) => k.toLowerCase() === 'list-unsubscribe')?.[1];
+  return typeof list === 'string' && /<https:\/\//i.test(list) ? null : 'needs a List-Unsubscribe header with an <https:…> URI';
+}
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,76}$/;
 
 export interface SendRequest {
@@ -190,6 +207,14 @@ function headers(v: unknown, out: Problem[]): Record<string, string> {
     if (typeof s !== 'string' || /[\r\n\0]/.test(s) || s.length > 997) {
       out.push({ code: 41, message: `Header "${name}" must be a single-line string of at most 997 characters` });
       continue;
+    }
+    const lower = name.toLowerCase();
+    if (lower === 'list-unsubscribe' || lower === 'list-unsubscribe-post') {
+      const why = unsubscribeProblem(lower, s, v as Raw);
+      if (why) {
+        out.push({ code: 41, message: `Header "${name}" ${why}` });
+        continue;
+      }
     }
     // Keys arrive lowercased (the door lowercases every key); write them in the conventional capitalised form.
     result[name.replace(/(^|-)([a-z])/g, (_m, d, c) => d + c.toUpperCase())] = s;

@@ -42,3 +42,22 @@ it('still takes an ordinary address and header', async () => {
   expect(r.body.MessageID).toEqual(expect.any(String));
   expect(await h.services.db('messages').where({ user_id: s.userId }).count({ n: '*' })).toEqual([{ n: 1 }]);
 });
+
+it.each([
+  [{ 'List-Unsubscribe': 'https://app.example/u/1' }, 'List-Unsubscribe', 'must be one or more <https:…> or <mailto:…> URIs, comma-separated'],
+  [{ 'List-Unsubscribe': '<javascript:alert(1)>' }, 'List-Unsubscribe', 'must be one or more <https:…> or <mailto:…> URIs, comma-separated'],
+  [
+    { 'List-Unsubscribe': '<https://app.example/u/1>', 'List-Unsubscribe-Post': 'yes' },
+    'List-Unsubscribe-Post',
+    'must be "List-Unsubscribe=One-Click" (RFC 8058)',
+  ],
+  [
+    { 'List-Unsubscribe': '<mailto:u@app.example>', 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
+    'List-Unsubscribe-Post',
+    'needs a List-Unsubscribe header with an <https:…> URI',
+  ],
+])('refuses a malformed unsubscribe header %j (41)', async (Headers, name, why) => {
+  const r = await send({ Headers });
+  expect(r.body.MessageID).toBeUndefined();
+  expect(r.body.Errors).toEqual([{ Code: 41, Message: `Header "${name.toLowerCase()}" ${why}` }]);
+});

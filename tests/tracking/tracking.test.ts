@@ -185,6 +185,24 @@ describe('precedence: the message flags win over the domain options', () => {
   });
 });
 
+/** The message's header block, unfolded. */
+const headBlock = (raw: Buffer) =>
+  raw
+    .toString()
+    .split('\r\n\r\n')[0]
+    .replace(/\r\n[ \t]+/g, ' ');
+const CLIENT_UNSUBSCRIBE = {
+  'List-Unsubscribe': '<https://app.example/u/77>, <mailto:leave@app.example>',
+  'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+};
+
+it("carries a client's own List-Unsubscribe and one-click header as given when the domain adds none", async () => {
+  const sent = await sendAndReceive({ Headers: CLIENT_UNSUBSCRIBE });
+  const head = headBlock(sent.raw);
+  expect(head.match(/^List-Unsubscribe: .*$/gm)).toEqual(['List-Unsubscribe: <https://app.example/u/77>, <mailto:leave@app.example>']);
+  expect(head.match(/^List-Unsubscribe-Post: .*$/gm)).toEqual(['List-Unsubscribe-Post: List-Unsubscribe=One-Click']);
+});
+
 describe('unsubscribe', () => {
   let sent: Awaited<ReturnType<typeof sendAndReceive>>;
   let unsubUrl: string;
@@ -208,6 +226,15 @@ describe('unsubscribe', () => {
     expect(head).toMatch(/^List-Unsubscribe-Post: List-Unsubscribe=One-Click\r?$/m);
     expect(hrefs(sent.mail.html as string)).toContain(unsubUrl);
     expect(sent.mail.text).toContain(`Unsubscribe: ${unsubUrl}`);
+  });
+
+  it("replaces a client's own List-Unsubscribe with its own: one of each header, Postern's", async () => {
+    const mine = await sendAndReceive({ Headers: CLIENT_UNSUBSCRIBE });
+    const head = headBlock(mine.raw);
+    const lists = head.match(/^List-Unsubscribe: .*$/gm)!;
+    expect(lists).toHaveLength(1);
+    expect(lists[0]).toMatch(new RegExp(`^List-Unsubscribe: <${BASE}/t/u/`));
+    expect(head.match(/^List-Unsubscribe-Post: .*$/gm)).toEqual(['List-Unsubscribe-Post: List-Unsubscribe=One-Click']);
   });
 
   it('GET shows a confirmation page and changes nothing; POST one-click unsubscribes once and suppresses the address', async () => {

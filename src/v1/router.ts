@@ -36,7 +36,7 @@ const present = {
   /**
    * 200 allowed, 500 `{}` denied, 403 `{"Errors":[{"Code":1,…}]}` for a bad admin key (a temporary failure to an MX), and
    * for a client held for wrong credentials (API_MAX_AUTH_FAILURES; Retry-After kept): a 500 there told the MX "denied"
-   * for mail it should only defer.
+   * for mail it should only defer. An outage answers 403 too (the route's handler).
    */
   relayCheck(r: Presented): Outcome {
     if (!r.err) return { status: 200, body: { Success: true, RelayDomain: r.result?.RelayDomain } };
@@ -294,6 +294,14 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
             .send(String(outcome.body));
         else writeJson(res, outcome.status, outcome.body);
       } catch (err) {
+        // The relay check's contract has 200, 403 (temporary) and 500 (denied): an MX reads any other status by its
+        // own rules, so a database or Redis outage is its temporary failure, with the outage's Retry-After.
+        const down = route.present === present.relayCheck ? toHardError(err) : null;
+        if (down?.code === TEMPORARILY_UNAVAILABLE) {
+          services.logger.warn('dependency unavailable', { requestId: res.locals.requestId, path: loggedPath(req), error: outageDetail(down) });
+          writeV1Errors(res, 403, [{ Code: 1, Message: down.message }], hardErrorHeaders(down));
+          return;
+        }
         next(err);
       }
     });

@@ -90,12 +90,13 @@ async function expectUnavailableEverywhere(withinMs: number, session: SmtpTalk):
 
 async function httpDoors(withinMs: number): Promise<void> {
   const api = supertest(h.app);
-  const [v1, legacySend, login, lookup, ready] = await Promise.all([
+  const [v1, legacySend, login, lookup, ready, relayCheck] = await Promise.all([
     timed(() => api.post('/api/v1/email').set('Authorization', `Bearer ${s.key}`).send(message('during the outage'))),
     timed(() => api.post('/api.php').send({ Command: 'emailgateway.sendemail', SenderAPIKey: s.key, ...message('legacy door') })),
     timed(() => api.post('/api.php').send({ Command: 'user.login', Username: 'nobody', Password: 'whatever-it-is' })),
     timed(() => api.get('/api/v1/email/00000000-0000-0000-0000-000000000000').set('Authorization', `Bearer ${s.key}`)),
     timed(() => api.get('/readyz')),
+    timed(() => api.get('/api/v1/inbound-relay-domain-check').query({ domain: s.domain }).set('Authorization', `Bearer ${h.adminKey}`)),
   ]);
   for (const { r, ms } of [v1, lookup]) {
     expect(r.status).toBe(503);
@@ -109,6 +110,11 @@ async function httpDoors(withinMs: number): Promise<void> {
     expect(r.body).toMatchObject({ Success: false, ErrorCode: 100007, Errors: [{ Code: 100007 }] });
     expect(ms).toBeLessThan(withinMs);
   }
+  // The MX relay check's contract knows 200, 403 (temporary) and 500 (denied): an outage is its 403.
+  expect(relayCheck.r.status).toBe(403);
+  expect(relayCheck.r.headers['retry-after']).toBe('5');
+  expect(relayCheck.r.body).toEqual({ Errors: [{ Code: 1, Message: expect.stringMatching(/temporarily unavailable/) }] });
+  expect(relayCheck.ms).toBeLessThan(withinMs);
   expect(ready.r.status).toBe(503);
   expect(ready.r.body.checks.database).toMatch(/^unreachable/);
   expect(ready.ms).toBeLessThan(2000);

@@ -4,6 +4,7 @@ import { affectedRows, placeholders, quoteId, sql, Stmt } from '../db';
 import { recordEvents } from '../events/record';
 import { parseTags } from '../mail/tags';
 import { isOutage } from '../outage';
+import { recordByDeadline } from '../retry/record-by-deadline';
 import { Hook, subscribable, subscriptionsOf } from '../webhooks/outbox';
 import type { BudgetHold } from './byte-budget';
 import { Leased, PENDING, Settlement, WorkerCtx } from './worker-ctx';
@@ -281,31 +282,16 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>, op
    * (settleRowOnly), so it is never sent again; only its event is lost, and the log says so.
    */
   async function settleDurably(item: Settlement): Promise<boolean> {
-    const until = Number(item.d.lease_until) + config.sweepGraceSeconds * 1000;
-    let told = false;
-    for (let wait = 100; ; wait = Math.min(wait * 2, 1000)) {
-      try {
-        return await settler.submit(item);
-      } catch (err) {
-        if (Date.now() + wait < until) {
-          if (!told && !isOutage(err))
-            services.logger.warn('delivery outcome not recorded; retrying', { deliveryId: item.d.id, error: (err as Error).message });
-          told = true;
-          await new Promise((r) => setTimeout(r, wait));
-          continue;
-        }
-        if (await settleRowOnly(item).catch(() => false)) {
-          services.logger.error('delivery outcome recorded without its event: the event could not be written', {
-            deliveryId: item.d.id,
-            messageId: item.d.message_id,
-            outcome: item.type,
-            error: (err as Error).message,
-          });
-          return true;
-        }
-        throw err;
-      }
-    }
+    const context = { deliveryId: item.d.id, messageId: item.d.message_id, outcome: item.type };
+    return recordByDeadline({
+      until: Number(item.d.lease_until) + config.sweepGraceSeconds * 1000,
+      maxWaitMs: 1000,
+      record: () => settler.submit(item),
+      rowOnly: async () => ((await settleRowOnly(item)) ? true : null),
+      onFailure: (err) => services.logger.warn('delivery outcome not recorded; retrying', { ...context, error: err.message }),
+      onRowOnly: (err) =>
+        services.logger.error('delivery outcome recorded without its event: the event could not be written', { ...context, error: err.message }),
+    });
   }
 
   /** The outcome on the delivery's row alone, in place, while the lease is still ours (no event, rollup or webhook). */

@@ -10,6 +10,7 @@ import { DueRow, dueRows, OutboxRow } from './due-rows';
 import { secretOf } from './signing';
 import { resolverFor, vetWebhookUrl } from './url-guard';
 import { isOutage } from '../outage';
+import { recordByDeadline } from '../retry/record-by-deadline';
 
 export interface WebhookWorker {
   /** Stops polling and waits for the calls in flight. */
@@ -70,25 +71,16 @@ export function startWebhookWorker(services: Services, opts: { hostname?: string
    * written on the outbox row alone (`rowOnly`: no attempt log line, no webhook counters), with an error logged.
    * Thrown, the row stayed leased, and each lease's end sent the call again, for as long as the failure lasted.
    */
-  async function settleDurably<T>(row: OutboxRow, until: number, settle: () => Promise<T>, rowOnly: () => Promise<T>): Promise<T> {
-    let told = false;
-    for (let wait = 100; ; wait = Math.min(wait * 2, 2000)) {
-      try {
-        return await settle();
-      } catch (err) {
-        if (Date.now() + wait < until) {
-          if (!told && !isOutage(err))
-            logger.warn('webhook call outcome not recorded; retrying', { deliveryId: Number(row.id), error: (err as Error).message });
-          told = true;
-          await new Promise((r) => setTimeout(r, wait));
-          continue;
-        }
-        const written = await rowOnly().catch(() => null);
-        if (written === null) throw err;
-        logger.error('webhook call recorded without its log line', { deliveryId: Number(row.id), error: (err as Error).message });
-        return written;
-      }
-    }
+  async function settleDurably<T>(row: OutboxRow, until: number, record: () => Promise<T>, rowOnly: () => Promise<T>): Promise<T> {
+    const deliveryId = Number(row.id);
+    return recordByDeadline({
+      until,
+      maxWaitMs: 2000,
+      record,
+      rowOnly,
+      onFailure: (err) => logger.warn('webhook call outcome not recorded; retrying', { deliveryId, error: err.message }),
+      onRowOnly: (err) => logger.error('webhook call recorded without its log line', { deliveryId, error: err.message }),
+    });
   }
 
   async function attempt(row: OutboxRow, s: WebhookSettings): Promise<void> {

@@ -4,7 +4,7 @@ import { affectedRows, BatchTx, isMysql, Stmt } from '../db';
 import { CommitStatement, IdempotencySuperseded, leaseHeldCheck } from '../idempotency/keys';
 import type { CommandContext, Services } from '../command';
 import { isCheckFailure, suppressedAmong, suppressionGuards } from '../suppression/suppressions';
-import { reserveQuota } from './quota';
+import { QuotaUndo, refundQuota, reserveQuota } from './quota';
 import { enqueueDeliveries } from '../delivery/enqueue';
 import { encodePending, enqueueExpansion, insertPending, PendingEntry } from './pending-batches';
 import type { Prepared, Sender } from './prepare';
@@ -96,7 +96,7 @@ async function settleChecks(items: PersistItem[], pending?: Buffer): Promise<Per
 async function persistOnce(items: PersistItem[], pending?: Buffer, careful = false): Promise<Persisted[]> {
   const { services } = items[0];
   const accepted = new Array<boolean>(items.length).fill(false);
-  const undos: (() => Promise<void>)[] = [];
+  const undos: { undo: QuotaUndo; user: number }[] = [];
   const byUser = new Map<number, number[]>();
   items.forEach((it, i) => {
     const list = byUser.get(it.sender.user.id);
@@ -114,17 +114,18 @@ async function persistOnce(items: PersistItem[], pending?: Buffer, careful = fal
               first.sender.user,
               idx.reduce((n, i) => n + count(i), 0),
               first.now,
+              services.logger,
             )
           : null;
       if (together) {
-        undos.push(together);
+        undos.push({ undo: together, user: first.sender.user.id });
         for (const i of idx) accepted[i] = true;
         continue;
       }
       for (const i of idx) {
-        const undo = await reserveQuota(services.db, items[i].sender.user, count(i), items[i].now);
+        const undo = await reserveQuota(services.db, items[i].sender.user, count(i), items[i].now, services.logger);
         if (undo) {
-          undos.push(undo);
+          undos.push({ undo, user: items[i].sender.user.id });
           accepted[i] = true;
         }
       }
@@ -164,7 +165,7 @@ async function persistOnce(items: PersistItem[], pending?: Buffer, careful = fal
     ).catch((err) => services.logger.warn('enqueue failed; the sweeper will pick the deliveries up', { error: (err as Error).message }));
     return outcome;
   } catch (err) {
-    for (const undo of undos) await undo().catch(() => undefined);
+    for (const u of undos) await refundQuota(u.undo, services.logger, u.user);
     throw err;
   }
 }

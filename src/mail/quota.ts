@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { UserRow } from '../command';
+import type { Logger } from '../logger';
 
 export function periods(now: number): { day: string; month: string } {
   const iso = new Date(now).toISOString();
@@ -16,32 +17,71 @@ function limitsOf(user: UserRow, now: number): [string, number][] {
   ).filter(([, limit]) => limit > 0);
 }
 
+/** Gives back what a reservation took; running it again after it failed part way gives nothing back twice. */
+export type QuotaUndo = () => Promise<void>;
+
+/** How long a refund the store refused is tried again in the background, and the longest wait between tries. */
+const REFUND_FOR_MS = 10 * 60_000;
+const REFUND_MAX_WAIT_MS = 30_000;
+
+/**
+ * Gives a reservation back (its send was not committed), never throwing. The outage that failed the send often fails
+ * the refund too: then it is tried again in the background, doubling from 200 ms, for up to ten minutes, so retries
+ * through an outage do not spend the daily and monthly limits on mail never written. A process that stops meanwhile
+ * loses the refund (the counter stays high until its period ends), as an error log says when the tries run out.
+ */
+export async function refundQuota(undo: QuotaUndo, logger: Pick<Logger, 'warn' | 'error'>, userId: number): Promise<void> {
+  try {
+    return await undo();
+  } catch (err) {
+    logger.warn('quota refund failed; trying again in the background', { user: userId, error: (err as Error).message });
+  }
+  const until = Date.now() + REFUND_FOR_MS;
+  const again = (wait: number) =>
+    setTimeout(() => {
+      undo().catch((err: Error) => {
+        if (Date.now() + wait < until) return again(Math.min(wait * 2, REFUND_MAX_WAIT_MS));
+        logger.error('quota refund given up: the counter stays as it is until its period ends', { user: userId, error: err.message });
+      });
+    }, wait).unref();
+  again(200);
+}
+
 /**
  * Counts `n` sends against the user's daily and monthly limits (0 = unlimited, and then nothing is counted).
  * Each counter moves in its own single-statement transaction and only while the new total stays within the
  * limit, so concurrent sends neither overshoot nor hold a lock across the message insert (no deadlocks).
- * Returns an undo for the caller to run if the send is not committed after all; null when a limit would be passed.
+ * Returns an undo for the caller to run (refundQuota) if the send is not committed after all; null when a limit
+ * would be passed. A failure part way (the day taken, then the month's statement failing) gives the day back first.
  */
-export async function reserveQuota(db: Knex, user: UserRow, n: number, now: number): Promise<(() => Promise<void>) | null> {
+export async function reserveQuota(db: Knex, user: UserRow, n: number, now: number, logger: Pick<Logger, 'warn' | 'error'>): Promise<QuotaUndo | null> {
   const taken: string[] = [];
   const undo = async () => {
-    for (const period of taken) await db('usage_counters').where({ user_id: user.id, period }).decrement('sent', n);
+    while (taken.length) {
+      await db('usage_counters').where({ user_id: user.id, period: taken[0] }).decrement('sent', n);
+      taken.shift();
+    }
   };
   const take = (period: string, limit: number) =>
     db('usage_counters').where({ user_id: user.id, period }).andWhereRaw('sent + ? <= ?', [n, limit]).increment('sent', n);
-  for (const [period, limit] of limitsOf(user, now)) {
-    // The counter exists for every send but a period's first: one round trip per limit, the row made only when the
-    // update found none to move (or none within the limit, when making it changes nothing).
-    let updated = await take(period, limit);
-    if (!updated) {
-      await db('usage_counters').insert({ user_id: user.id, period, sent: 0 }).onConflict(['user_id', 'period']).ignore();
-      updated = await take(period, limit);
+  try {
+    for (const [period, limit] of limitsOf(user, now)) {
+      // The counter exists for every send but a period's first: one round trip per limit, the row made only when the
+      // update found none to move (or none within the limit, when making it changes nothing).
+      let updated = await take(period, limit);
+      if (!updated) {
+        await db('usage_counters').insert({ user_id: user.id, period, sent: 0 }).onConflict(['user_id', 'period']).ignore();
+        updated = await take(period, limit);
+      }
+      if (!updated) {
+        await refundQuota(undo, logger, user.id);
+        return null;
+      }
+      taken.push(period);
     }
-    if (!updated) {
-      await undo();
-      return null;
-    }
-    taken.push(period);
+  } catch (err) {
+    await refundQuota(undo, logger, user.id);
+    throw err;
   }
   return undo;
 }

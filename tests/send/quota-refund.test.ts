@@ -1,0 +1,76 @@
+/**
+ * A send that is not committed gives its daily and monthly quota back, even when the store refuses the refund at
+ * first (the outage that failed the send usually fails the refund too): the refund goes on in the background until
+ * it lands. Before, a refused refund was dropped, so every retry through an outage spent the limits on mail that was
+ * never written, and a failure between the day's and the month's reservation kept the day's.
+ */
+import supertest from 'supertest';
+import { backend, Harness, senderSetup, startHarness } from '../helpers/harness';
+import { waitFor } from '../helpers/sink';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(async () => {
+  await h.close();
+});
+
+/** A trigger that fails with a statement timeout (an outage) on MariaDB, an abort on SQLite, when `when` holds. */
+async function refuse(name: string, table: string, op: 'INSERT' | 'UPDATE', when: string): Promise<void> {
+  await h.services.db.raw(
+    backend() === 'sqlite'
+      ? `CREATE TRIGGER ${name} BEFORE ${op} ON ${table} WHEN ${when} BEGIN SELECT RAISE(ABORT, 'refused (test)'); END`
+      : `CREATE TRIGGER ${name} BEFORE ${op} ON ${table} FOR EACH ROW BEGIN IF ${when} THEN SIGNAL SQLSTATE 'HY000' SET MYSQL_ERRNO = 1969, MESSAGE_TEXT = 'refused (test)'; END IF; END`,
+  );
+}
+const allow = (name: string) => h.services.db.raw(`DROP TRIGGER ${name}`);
+
+const send = (s: { key: string; domain: string }, to: string) =>
+  supertest(h.app)
+    .post('/api/v1/email')
+    .set('Authorization', `Bearer ${s.key}`)
+    .send({ Subject: 'quota', ContentType: 'plain', PlainContent: 'body', From: { name: '', email: `app@${s.domain}` }, To: [{ name: '', email: to }] });
+
+async function counters(userId: number): Promise<Record<string, number>> {
+  const rows = await h.services.db('usage_counters').where({ user_id: userId }).select('period', 'sent');
+  return Object.fromEntries(rows.map((r: { period: string; sent: number | string }) => [r.period[0], Number(r.sent)]));
+}
+
+test('a failed send whose refund the store refuses gets it back once the store takes it', async () => {
+  const s = await senderSetup(h, { LimitEmailSendPerDay: 10, LimitEmailSendPerPeriod: 100 });
+  expect((await send(s, 'first@dest.test')).body.MessageID).toEqual(expect.any(String));
+  expect(await counters(s.userId)).toEqual({ d: 1, m: 1 });
+  await refuse('refuse_messages', 'messages', 'INSERT', '1 = 1');
+  await refuse('refuse_refunds', 'usage_counters', 'UPDATE', 'NEW.sent < OLD.sent');
+  try {
+    const failed = await send(s, 'lost@dest.test');
+    expect(failed.body.MessageID).toBeUndefined();
+    if (backend() === 'mysql') expect(failed.status).toBe(503);
+    // Reserved, not written, and the refund refused so far.
+    expect(await counters(s.userId)).toEqual({ d: 2, m: 2 });
+    await allow('refuse_refunds');
+    await waitFor(async () => (await counters(s.userId)).d === 1, 30000, 'the refund to land');
+    expect(await counters(s.userId)).toEqual({ d: 1, m: 1 });
+  } finally {
+    await allow('refuse_messages');
+    await allow('refuse_refunds').catch(() => undefined);
+  }
+  expect((await send(s, 'again@dest.test')).body.MessageID).toEqual(expect.any(String));
+  expect(await counters(s.userId)).toEqual({ d: 2, m: 2 });
+});
+
+test("a month's reservation that fails gives the day's back", async () => {
+  const s = await senderSetup(h, { LimitEmailSendPerDay: 10, LimitEmailSendPerPeriod: 100 });
+  expect((await send(s, 'first@dest.test')).body.MessageID).toEqual(expect.any(String));
+  await refuse('refuse_month', 'usage_counters', 'UPDATE', "NEW.period LIKE 'm%' AND NEW.sent > OLD.sent");
+  try {
+    const failed = await send(s, 'second@dest.test');
+    expect(failed.body.MessageID).toBeUndefined();
+    if (backend() === 'mysql') expect(failed.status).toBe(503);
+    expect(await counters(s.userId)).toEqual({ d: 1, m: 1 });
+  } finally {
+    await allow('refuse_month');
+  }
+  expect(await h.services.db('messages').where({ domain_id: s.domainId }).count({ n: '*' })).toEqual([{ n: 1 }]);
+});

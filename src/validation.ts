@@ -15,6 +15,7 @@ interface PropSchema {
   'x-text'?: boolean;
   type?: string | string[];
   $ref?: string;
+  maxItems?: number;
 }
 
 interface CompiledSchema {
@@ -121,6 +122,8 @@ export class Validator {
   /** Returns the command's codes for every failing property, sorted and unique; [] when valid. */
   check(command: CommandDef, params: Params): number[] {
     const c = this.schemaOf(command.name);
+    const crowded = overfullArrays(params, c.props);
+    if (crowded.length) return crowded;
     const before = { ...params };
     const validate = (c.validate ??= this.ajv.compile(c.schema));
     const valid = validate(params);
@@ -134,6 +137,21 @@ export class Validator {
     for (const code of nonDecimalIdCodes(before, c.props)) codes.add(code);
     return [...codes].sort((a, b) => a - b);
   }
+}
+
+/**
+ * The codes of top-level arrays longer than their schema's maxItems, found before ajv runs: with allErrors it checks
+ * every item past the limit anyway, and 10 million `[1,1,…]` Messages made 10 million error objects (9.7 s, 1.8 GB).
+ */
+function overfullArrays(params: Params, props: Record<string, PropSchema>): number[] {
+  const codes = new Set<number>();
+  for (const [key, p] of Object.entries(props)) {
+    const v = params[key];
+    if (p.maxItems === undefined || !Array.isArray(v) || v.length <= p.maxItems) continue;
+    const code = p['x-invalid-code'] ?? p['x-code'];
+    if (code !== undefined) codes.add(code);
+  }
+  return [...codes].sort((a, b) => a - b);
 }
 
 /** Every x-code and x-invalid-code in a schema, at any depth. */

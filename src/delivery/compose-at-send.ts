@@ -9,6 +9,7 @@ import { recipientContext, UNSUB_TAGS, unsubscribeFooter, unsubscribeText } from
 import { PreparedHtml, prepareHtml, renderPrepared } from '../tracking/prepared-html';
 import { pixelHtml } from '../tracking/rewrite';
 import { trackingSecret } from '../tracking/tokens';
+import { isOutage } from '../outage';
 
 /** A leased delivery of an API message: its recipient, its track id and the message's stored content. */
 export interface ComposeTarget {
@@ -104,8 +105,11 @@ export class SendComposer {
     if (!p) {
       p = this.build(d, domain);
       this.prepared.set(d.message_id, p, { size: d.content.length * 4 + 2048 });
-      // A failure (bad content, database away for the link rows) is not kept: the next attempt prepares again.
-      p.catch(() => this.prepared.delete(d.message_id));
+      // An outage (the link rows not written) is not kept: the next attempt prepares again. Content that cannot be
+      // composed is kept, failed: each of the message's other deliveries fails at once instead of parsing it again.
+      p.catch((err) => {
+        if (isOutage(err)) this.prepared.delete(d.message_id);
+      });
     }
     return p;
   }

@@ -123,10 +123,12 @@ export function prepareHtml(written: string, opts: { trackLinks: boolean; ownBas
   const pieces: Piece[] = [];
   let pos = 0;
   for (const e of edits) {
-    pieces.push(...split(marked.slice(pos, e.start)), e.piece);
+    // Appended one by one: a spread passes every piece as an argument, and 150,000 tags in one text overflowed the stack.
+    for (const piece of split(marked.slice(pos, e.start))) pieces.push(piece);
+    pieces.push(e.piece);
     pos = e.end;
   }
-  pieces.push(...split(marked.slice(pos)));
+  for (const piece of split(marked.slice(pos))) pieces.push(piece);
   return { pieces: expand.size ? nestFallbacks(pieces) : pieces, links };
 }
 

@@ -1,0 +1,96 @@
+/**
+ * An HTML body nested past MAX_HTML_DEPTH fails its deliveries with the reason, parsed once for all its recipients.
+ * parse5's time grows with depth × tokens (30,000 nested <div>s: 7.7 s of the worker's event loop), a body past ~4,500
+ * overflowed the prepared walk's stack, and a failure was parsed again for each of the message's deliveries.
+ */
+import supertest from 'supertest';
+import * as prepared from '../../src/tracking/prepared-html';
+import { MAX_HTML_DEPTH } from '../../src/tracking/rewrite';
+import { RelayRig, startRelayRig } from '../helpers/rig';
+import { waitFor } from '../helpers/sink';
+
+let rig: RelayRig;
+beforeAll(async () => {
+  // One delivery at a time: the message's deliveries do not share one preparation in flight.
+  rig = await startRelayRig({ DELIVERY_CONCURRENCY: '1' });
+});
+afterAll(async () => {
+  await rig.close();
+});
+
+const nested = (depth: number, tag: string) =>
+  `<html><body>${'<div>'.repeat(depth)}<a href="https://shop.test/${tag}">go</a>${'</div>'.repeat(depth)}</body></html>`;
+
+async function send(html: string, to: string[]): Promise<string> {
+  const res = await supertest(rig.h.app)
+    .post('/api/v1/email')
+    .set('Authorization', `Bearer ${rig.s.key}`)
+    .send({
+      Subject: 'deep',
+      ContentType: 'html',
+      HTMLContent: html,
+      TrackLinks: true,
+      From: { name: '', email: `app@${rig.s.domain}` },
+      To: to.map((email) => ({ name: '', email })),
+    });
+  expect(res.body.MessageID).toEqual(expect.any(String));
+  return res.body.MessageID;
+}
+
+const settled = async (id: string) => {
+  const db = rig.h.services.db;
+  await waitFor(
+    async () => (await db('deliveries').where({ message_id: id }).whereIn('status', ['delivered', 'failed'])).length === 3,
+    20000,
+    'every delivery settled',
+  );
+  return db('deliveries').where({ message_id: id }).select('status', 'last_reply');
+};
+
+test('a body nested past the limit fails each delivery with the reason, parsed once', async () => {
+  const spy = jest.spyOn(prepared, 'prepareHtml');
+  try {
+    const id = await send(nested(30_000, 'too-deep'), ['a@dest.test', 'b@dest.test', 'c@dest.test']);
+    const rows = await settled(id);
+    expect(rows).toEqual(
+      Array.from({ length: 3 }, () => ({
+        status: 'failed',
+        last_reply: `message cannot be composed: its HTML nests elements more than ${MAX_HTML_DEPTH} deep`,
+      })),
+    );
+    expect(spy.mock.calls.filter(([html]) => html.includes('too-deep'))).toHaveLength(1);
+  } finally {
+    spy.mockRestore();
+  }
+  expect(rig.sink.received.filter((m) => ['a@dest.test', 'b@dest.test', 'c@dest.test'].some((t) => m.to.includes(t)))).toHaveLength(0);
+});
+
+test('a body within the limit is delivered, its link tracked', async () => {
+  const id = await send(nested(MAX_HTML_DEPTH - 20, 'deep-enough'), ['d@dest.test', 'e@dest.test', 'f@dest.test']);
+  expect((await settled(id)).map((r) => r.status)).toEqual(['delivered', 'delivered', 'delivered']);
+  expect(rig.sink.received.filter((m) => m.to.includes('d@dest.test'))).toHaveLength(1);
+  expect(await rig.h.services.db('tracked_links').where({ message_id: id }).pluck('url')).toEqual(['https://shop.test/deep-enough']);
+});
+
+test('a body with 150,000 personalisation tags in one text is delivered, each filled', async () => {
+  const res = await supertest(rig.h.app)
+    .post('/api/v1/email')
+    .set('Authorization', `Bearer ${rig.s.key}`)
+    .send({
+      Subject: 'many tags',
+      ContentType: 'html',
+      HTMLContent: `<html><body><p>${'%Subscriber:EmailAddress% '.repeat(150_000)}</p></body></html>`,
+      TrackLinks: true,
+      From: { name: '', email: `app@${rig.s.domain}` },
+      To: [{ name: '', email: 'tags@dest.test' }],
+    });
+  const id = res.body.MessageID;
+  expect(id).toEqual(expect.any(String));
+  const db = rig.h.services.db;
+  await waitFor(async () => !!(await db('deliveries').where({ message_id: id }).whereIn('status', ['delivered', 'failed']).first()), 20000, 'an outcome');
+  expect(await db('deliveries').where({ message_id: id }).first('status', 'last_reply')).toEqual({ status: 'delivered', last_reply: expect.any(String) });
+  const copy = rig.sink.received.find((m) => m.to.includes('tags@dest.test'))!;
+  const { simpleParser } = await import('mailparser');
+  const html = String((await simpleParser(copy.raw)).html);
+  expect(html.split('tags@dest.test').length - 1).toBe(150_000);
+});

@@ -295,7 +295,7 @@ export function parseSendRequest(p: Raw, opts: { maxAttachmentBytes: number; now
 
   const targetListId = optionalId(p.targetlistid);
   const to = addresses(p.to, 'To', { missing: 18, invalid: 19, tooMany: 20 }, LIMITS.to, out);
-  if (!to.length && targetListId === undefined && !out.some((e) => e.code === 18 || e.code === 19)) {
+  if (!to.length && targetListId === undefined && !out.some((e) => e.code === 18 || e.code === 19 || e.code === 20)) {
     out.push({ code: 20, message: 'There is no recipient set: To needs at least one {name, email}' });
   }
   const cc = addresses(p.cc, 'CC', { missing: 21, invalid: 22, tooMany: 22 }, LIMITS.cc, out);

@@ -137,6 +137,15 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
       log('failed', reply);
     };
     if (!d.found_message || !domain) return failed('message or domain no longer exists');
+    // Switched off since its mail was accepted (the admin disabled the account, or its owner the domain): not sent
+    // while it stays so, waiting without an attempt counted; past DELIVERY_MAX_AGE_SECONDS it fails, as any mail does.
+    const off =
+      d.account_status !== 'Enabled' ? 'the sender account is disabled' : d.domain_status === STATUS.disabled ? 'the sender domain is disabled' : null;
+    if (off) {
+      const dueSince = Math.max(Number(d.created_at), Number(d.send_at ?? 0));
+      if (Date.now() - dueSince - Number(d.held_ms ?? 0) >= config.deliveryMaxAgeSeconds * 1000) return failed(`not sent: ${off}`);
+      return waitSwitchedOff(d, off);
+    }
     const from = verpAddress(secret, Number(d.id), composeHosts(domain, config).mfromHost);
     let raw: Buffer;
     const content = d.content;
@@ -273,6 +282,30 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
       await enqueueDeliveries(services, [{ id: Number(d.id), attempts: Number(d.attempts), runAt: now, retake: now }]).catch((err) =>
         logger.warn('delivery given back could not be enqueued; the sweeper will pick it up', { deliveryId: d.id, error: (err as Error).message }),
       );
+  }
+
+  /**
+   * Back to waiting, no attempt counted and no event, while its account or domain is switched off: looked at again
+   * after the retry schedule's third wait (15 minutes by default), so a long-disabled account's backlog costs a lease
+   * per delivery that often. `last_reply` says why (queue.list shows it); re-enabling lets it go at its next look.
+   */
+  async function waitSwitchedOff(d: Leased, reason: string): Promise<void> {
+    const now = Date.now();
+    const next = now + backoffMs(retry, 3);
+    const moved = await db('deliveries')
+      .where({ id: d.id, lease_owner: owner, lease_until: d.lease_until, status: 'sending' })
+      .update({
+        status: Number(d.attempts) > 0 ? 'deferred' : 'queued',
+        next_attempt_at: next,
+        last_reply: `not sent: ${reason}`,
+        lease_until: null,
+        updated_at: now,
+      });
+    if (!moved) return;
+    logger.debug('delivery waits: its sender is switched off', { deliveryId: Number(d.id), reason, retryAt: next });
+    await enqueueDeliveries(services, [{ id: Number(d.id), attempts: Number(d.attempts), runAt: next, retake: next }]).catch((err) =>
+      logger.warn('delivery put back could not be enqueued; the sweeper will pick it up', { deliveryId: d.id, error: (err as Error).message }),
+    );
   }
 
   /**

@@ -40,6 +40,8 @@ export interface Leased {
   lease_until: number;
   /** The sender domain's status when the row was leased (null: the domain is gone). */
   domain_status: string | null;
+  /** The sending account's status when the row was leased (null: the account is gone). */
+  account_status: string | null;
 }
 
 /** One attempt's outcome on its way to the database. */

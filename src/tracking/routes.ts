@@ -119,15 +119,19 @@ export function trackingRoutes(services: Services): express.Router {
     res.status(200).send(PIXEL);
   });
 
+  /** TRACKING_BASE_URL's host name as req.hostname gives it (no port); null: each domain's own tracking host. */
+  const baseHost = config.trackingBaseUrl ? new URL(config.trackingBaseUrl).hostname.toLowerCase() : null;
+
   /**
-   * Whether the click came to the host its link was issued on: the delivery's own domain's tracking host. Otherwise
-   * one tenant's signed link (to a page of its choosing) would redirect from every other tenant's branded tracking
-   * host: an open redirect under their names. With TRACKING_BASE_URL every tenant's links share that one host, so
-   * there is no other tenant's name to borrow, and the host is not checked.
+   * Whether the click came to a host its link may be served on: TRACKING_BASE_URL's, or the delivery's own domain's
+   * tracking host (links issued before the operator set TRACKING_BASE_URL). Any other host would let one tenant's
+   * signed link (to a page of its choosing) redirect from every other tenant's branded tracking host, or from the
+   * API and console's own origin: an open redirect under their names. The per-domain CNAMEs still point at the
+   * install with TRACKING_BASE_URL set, so checking only when it is unset left exactly that open.
    */
   async function servedHere(req: Request, d: Tracked): Promise<boolean> {
-    if (config.trackingBaseUrl) return true;
     const host = (req.hostname ?? '').toLowerCase();
+    if (baseHost !== null && host === baseHost) return true;
     const row = await db('sender_domains').where({ id: d.domain_id }).first('domain', 'subdomain', 'track_prefix', 'track_merge', 'track_prefix_disabled');
     return !!row && composeHosts(row, config).trackingHost === host;
   }

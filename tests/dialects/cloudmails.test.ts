@@ -13,7 +13,7 @@ import { addDomain, createUser, senderSetup, uniqueDomain } from '../helpers/har
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { smtpError, waitFor } from '../helpers/sink';
 import { Receiver, startReceiver } from '../webhooks/receiver';
-import { curl, ISO_SECONDS, listen } from './conformance';
+import { curl, getAs, ISO_SECONDS, listen } from './conformance';
 
 /** The spec's cURL example, verbatim. */
 const SPEC_CURL = `curl -X POST "https://api.cloudmails.eu/v1/send" \\
@@ -329,7 +329,7 @@ describe('GET /v1/emails/{message_id}', () => {
     const link = html.match(/href="([^"]+\/t\/c\/[^"]+)"/)![1].slice(TRACK.length);
     await statusUntil(r.body.message_id, 'delivered');
     for (const p of [pixel, pixel]) expect((await fetch(`${srv.base}${p}`, { headers: BROWSER })).status).toBe(200);
-    expect((await fetch(`${srv.base}${link}`, { redirect: 'manual', headers: BROWSER })).status).toBe(302);
+    expect((await getAs(srv.base, TRACK, link, BROWSER)).status).toBe(302);
     const s = await call('GET', `/v1/emails/${r.body.message_id}`);
     expect(s.body).toMatchObject({ status: 'delivered', opens: 2, clicks: 1 });
   });
@@ -480,7 +480,7 @@ describe('webhooks', () => {
     const unsub = html.match(/href="([^"]+\/t\/u\/[^"]+)"/)![1].slice(TRACK.length);
     await statusUntil(sent.body.message_id, 'delivered');
     expect((await fetch(`${srv.base}${pixel}`, { headers: BROWSER })).status).toBe(200);
-    expect((await fetch(`${srv.base}${link}`, { redirect: 'manual', headers: BROWSER })).status).toBe(302);
+    expect((await getAs(srv.base, TRACK, link, BROWSER)).status).toBe(302);
     expect(
       (
         await fetch(`${srv.base}${unsub}`, {

@@ -19,6 +19,21 @@ export async function listen(app: Express): Promise<{ base: string; close(): Pro
 }
 
 /**
+ * GET `path` from the listening gateway as a client that reached it under the URL `asUrl` names (its Host header), as
+ * a mail reader following a tracked link does: fetch() cannot set Host. The redirect, if any, is not followed.
+ */
+export function getAs(base: string, asUrl: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; location?: string }> {
+  const { port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port: Number(port), path, headers: { ...headers, Host: new URL(asUrl).host } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, location: res.headers.location }));
+    });
+    req.on('error', reject);
+  });
+}
+
+/**
  * Runs a curl command line copied from a spec with the real curl binary through sh, after replacing the
  * spec's host, key and example addresses (each [from, to] pair in order). Only `--silent --write-out` is
  * appended, to read the HTTP status beside the body.

@@ -9,7 +9,7 @@ import { addDomain, createUser, senderSetup, uniqueDomain } from '../helpers/har
 import { insertOpens } from '../helpers/open-events';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { waitFor } from '../helpers/sink';
-import { curl, ISO_SECONDS, listen } from './conformance';
+import { curl, getAs, ISO_SECONDS, listen } from './conformance';
 
 /** The spec's cURL example, verbatim (its addresses are the page's "[email protected]" placeholders). */
 const SPEC_CURL = `curl -X POST https://platform.cyberpersons.com/email/v1/send \\
@@ -191,7 +191,7 @@ describe('GET /email/v1/messages/{message_id}', () => {
     await lookupUntil(r.body.data.message_id, 'delivered');
     for (const p of [pixel, pixel])
       expect((await fetch(`${srv.base}${p}`, { headers: { 'User-Agent': 'Mozilla/5.0 (Macintosh) AppleWebKit/605.1.15' } })).status).toBe(200);
-    const click = await fetch(`${srv.base}${link}`, { redirect: 'manual', headers: { 'User-Agent': 'Mozilla/5.0 (Macintosh) AppleWebKit/605.1.15' } });
+    const click = await getAs(srv.base, TRACK, link, { 'User-Agent': 'Mozilla/5.0 (Macintosh) AppleWebKit/605.1.15' });
     expect(click.status).toBe(302);
     const status = await call('GET', `/email/v1/messages/${r.body.data.message_id}`);
     expect(status.body.data).toMatchObject({

@@ -7,10 +7,13 @@ import { simpleParser } from 'mailparser';
 import supertest from 'supertest';
 import { PIXEL } from '../../src/tracking/routes';
 import { RelayRig, startRelayRig } from '../helpers/rig';
-import { Harness } from '../helpers/harness';
+import { composeHosts } from '../../src/domains/names';
+import { Harness, senderSetup } from '../helpers/harness';
 import { waitFor } from '../helpers/sink';
 
 const BASE = 'http://track.postern.test';
+/** TRACKING_BASE_URL's host: the click route redirects only there (or on the sending domain's own tracking host). */
+const HOST = 'track.postern.test';
 let rig: RelayRig;
 let h: Harness;
 let s: RelayRig['s'];
@@ -88,11 +91,11 @@ describe('link and open tracking', () => {
   it('redirects a click to the original URL (302) and records clicked plus the implied first open, unique once', async () => {
     const link = hrefs(sent.mail.html as string).find((l) => l.startsWith(`${BASE}/t/c/`))!;
     const ua = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/130.0 Safari/537.36';
-    const first = await supertest(h.app).get(pathOf(link)).set('User-Agent', ua);
+    const first = await supertest(h.app).get(pathOf(link)).set('Host', HOST).set('User-Agent', ua);
     expect(first.status).toBe(302);
     expect(first.headers.location).toBe('https://shop.example/item?a=1&b=2');
     expect(first.headers['cache-control']).toMatch(/no-store/);
-    const again = await supertest(h.app).get(pathOf(link)).set('User-Agent', ua);
+    const again = await supertest(h.app).get(pathOf(link)).set('Host', HOST).set('User-Agent', ua);
     expect(again.status).toBe(302);
     const clicks = await eventsOf(sent.id, 'clicked');
     expect(clicks).toHaveLength(2);
@@ -100,6 +103,26 @@ describe('link and open tracking', () => {
     expect(clicks[1].unique).toBe(false);
     const opens = await eventsOf(sent.id, 'opened');
     expect(opens).toEqual([expect.objectContaining({ unique: true, implied_by_click: true })]);
+  });
+
+  it("redirects on TRACKING_BASE_URL's host and the sending domain's own, never on the api's or another tenant's", async () => {
+    const link = pathOf(hrefs(sent.mail.html as string).find((l) => l.startsWith(`${BASE}/t/c/`))!);
+    const hostOf = async (domainId: number) =>
+      composeHosts(await h.services.db('sender_domains').where({ id: domainId }).first(), h.services.config).trackingHost;
+    const other = await senderSetup(h);
+    const before = (await eventsOf(sent.id, 'clicked')).length;
+    // The api and console's own name, and another tenant's branded tracking host (its CNAME points here too).
+    for (const host of ['127.0.0.1', 'localhost', await hostOf(other.domainId)]) {
+      const r = await supertest(h.app).get(link).set('Host', host);
+      expect({ host, status: r.status, location: r.headers.location }).toEqual({ host, status: 404, location: undefined });
+    }
+    expect(await eventsOf(sent.id, 'clicked')).toHaveLength(before);
+    // The sending domain's own tracking host still serves it (links issued before TRACKING_BASE_URL was set).
+    const own = await supertest(h.app)
+      .get(link)
+      .set('Host', await hostOf(s.domainId));
+    expect(own.status).toBe(302);
+    expect(own.headers.location).toBe('https://shop.example/item?a=1&b=2');
   });
 
   it('serves the pixel as an uncacheable GIF and records opens, the first unique, machine hits flagged', async () => {
@@ -127,7 +150,7 @@ describe('link and open tracking', () => {
     const link = pathOf(hrefs(mine.mail.html as string).find((l) => l.startsWith(`${BASE}/t/c/`))!);
     for (let i = 0; i < 30; i++) expect((await supertest(h.app).get(pixel)).status).toBe(200);
     // The budget is spent by the repeat opens; the first click is recorded all the same, the repeats are not.
-    for (let i = 0; i < 5; i++) expect((await supertest(h.app).get(link)).headers.location).toBe('https://shop.example/item?a=1&b=2');
+    for (let i = 0; i < 5; i++) expect((await supertest(h.app).get(link).set('Host', HOST)).headers.location).toBe('https://shop.example/item?a=1&b=2');
     const opens = await eventsOf(mine.id, 'opened');
     expect(opens.map((o) => o.unique)).toEqual([true, ...Array(20).fill(false)]);
     expect((await eventsOf(mine.id, 'clicked')).map((c) => c.unique)).toEqual([true]);

@@ -27,8 +27,12 @@ export type Vetted = { ok: true; url: URL; addresses: Address[] } | { ok: false;
 
 export const MAX_URL_LENGTH = 2048;
 
-/** Instance metadata services: refused even when WEBHOOK_ALLOW_PRIVATE is on (never a webhook receiver). */
-const METADATA_ADDRESSES = new Set(['169.254.169.254', '169.254.170.2', '100.100.100.200', 'fd00:ec2::254']);
+/**
+ * Instance metadata and host agent services: refused even when WEBHOOK_ALLOW_PRIVATE is on (never a webhook receiver).
+ * Azure's WireServer (168.63.129.16) is a public address, so the private-range check alone let it through; Oracle
+ * Cloud's legacy metadata address is 192.0.0.192.
+ */
+const METADATA_ADDRESSES = new Set(['169.254.169.254', '169.254.170.2', '100.100.100.200', 'fd00:ec2::254', '168.63.129.16', '192.0.0.192']);
 const METADATA_NAMES = new Set(['metadata', 'metadata.google.internal', 'metadata.goog', 'instance-data', 'instance-data.ec2.internal']);
 
 type SystemLookup = (host: string) => Promise<{ address: string; family: number }[]>;
@@ -117,7 +121,7 @@ function ipv4Compatible(ip: ipaddr.IPv4 | ipaddr.IPv6): ipaddr.IPv4 | ipaddr.IPv
 
 /**
  * The IPv4 addresses an IPv6 address carries for a translator or tunnel to reach: NAT64 (64:ff9b::/96 and
- * 64:ff9b:1::/48, the last 32 bits), 6to4 (2002::/16, bits 16-47) and Teredo (2001::/32, the client's address
+ * 64:ff9b:1::/48, the last 32 bits), SIIT (::ffff:0:0:0/96), 6to4 (2002::/16, bits 16-47) and Teredo (2001::/32, the client's address
  * inverted in the last 32 bits). With private addresses allowed, these are how a metadata address is still reached.
  */
 function embeddedIPv4(ip: ipaddr.IPv4 | ipaddr.IPv6): string[] {
@@ -125,6 +129,8 @@ function embeddedIPv4(ip: ipaddr.IPv4 | ipaddr.IPv6): string[] {
   const p = (ip as ipaddr.IPv6).parts;
   const v4 = (hi: number, lo: number) => `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
   if (p[0] === 0x64 && p[1] === 0xff9b) return [v4(p[6], p[7])];
+  // SIIT's IPv4-translated form (::ffff:0:a.b.c.d, RFC 2765), which ipaddr.js does not read as IPv4.
+  if (p.slice(0, 4).every((x) => x === 0) && p[4] === 0xffff && p[5] === 0) return [v4(p[6], p[7])];
   if (p[0] === 0x2002) return [v4(p[1], p[2])];
   if (p[0] === 0x2001 && p[1] === 0) return [v4(~p[6] & 0xffff, ~p[7] & 0xffff)];
   return [];

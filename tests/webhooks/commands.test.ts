@@ -215,7 +215,13 @@ describe('emailgateway.addwebhook / getwebhooks / deletewebhook', () => {
     expect(await vetWebhookUrl('http://internal-service/x', { allowPrivate: false, resolve })).toMatchObject({ ok: false, problem: { kind: 'host' } });
     expect(await vetWebhookUrl('http://169.254.169.254/', { allowPrivate: true, resolve })).toMatchObject({ ok: false, problem: { kind: 'host' } });
     // The metadata address carried inside NAT64, 6to4 and Teredo addresses is refused too; an ordinary NAT64 one is not.
-    for (const carried of ['64:ff9b::a9fe:a9fe', '64:ff9b::169.254.169.254', '2002:a9fe:a9fe::1', '2001:0:4136:e378:8000:63bf:5601:5601']) {
+    for (const carried of [
+      '64:ff9b::a9fe:a9fe',
+      '64:ff9b::169.254.169.254',
+      '2002:a9fe:a9fe::1',
+      '2001:0:4136:e378:8000:63bf:5601:5601',
+      '::ffff:0:a9fe:a9fe',
+    ]) {
       const via = async () => [{ address: carried, family: 6 as const }];
       expect({ carried, v: await vetWebhookUrl('http://x.example/', { allowPrivate: true, resolve: via }) }).toMatchObject({
         carried,
@@ -228,6 +234,12 @@ describe('emailgateway.addwebhook / getwebhooks / deletewebhook', () => {
       ok: true,
     });
     expect(await vetWebhookUrl('http://metadata.google.internal/', { allowPrivate: true, resolve })).toMatchObject({ ok: false, problem: { kind: 'host' } });
+    // Azure's WireServer is a public address and Oracle's legacy metadata address a special one: refused either way.
+    for (const agent of ['168.63.129.16', '192.0.0.192'])
+      for (const allowPrivate of [false, true])
+        expect({ agent, allowPrivate, v: await vetWebhookUrl(`http://${agent}/`, { allowPrivate, resolve }) }).toMatchObject({
+          v: { ok: false, problem: { kind: 'host', message: `Webhook URL host is not allowed: ${agent} is a cloud metadata address` } },
+        });
     expect(
       await vetWebhookUrl('http://x.example/', { allowPrivate: true, resolve: async () => [{ address: 'fd00:ec2::254', family: 6 as const }] }),
     ).toMatchObject({ ok: false });

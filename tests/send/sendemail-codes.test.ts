@@ -488,7 +488,7 @@ describe("Postern's own codes 40–44", () => {
     await expectErrors(await send(basic({ Headers: { 'X Note': 'v' } })), 200, [{ Code: 41, Message: 'Header name "x note" is not a valid header name' }]);
   });
 
-  for (const name of ['Subject', 'DKIM-Signature', 'Return-Path', 'Authentication-Results', 'ARC-Seal']) {
+  for (const name of ['Subject', 'DKIM-Signature', 'Return-Path', 'Authentication-Results', 'ARC-Seal', 'Received-SPF', 'X-Original-Authentication-Results']) {
     it(`answers 41 for an attempt to override ${name}`, async () => {
       await expectErrors(await send(basic({ Headers: { [name]: 'spoofed' } })), 200, [
         { Code: 41, Message: `Header "${name.toLowerCase()}" is set by Postern and cannot be overridden` },

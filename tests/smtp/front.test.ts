@@ -68,6 +68,7 @@ describe('SMTP relay front', () => {
         'Authentication-Results': 'mx.google.test; dkim=pass header.d=bank.test',
         'ARC-Seal': 'i=1; a=rsa-sha256; d=google.test; s=x; cv=none; b=abc',
         'X-Postern-Delivery': '1',
+        'Received-SPF': 'pass (google.test: domain of bank.test designates 192.0.2.1 as permitted sender)',
         Received: 'from app.internal by app.internal; Thu, 3 Dec 2026 05:00:00 +0000',
       },
     });
@@ -84,7 +85,7 @@ describe('SMTP relay front', () => {
     expect(mail.headers.get('x-order-id')).toBe('42');
     expect(mail.cc && 'value' in mail.cc ? mail.cc.value[0].address : '').toBe('cc@dest.test');
     expect(mail.headers.get('bcc')).toBeUndefined();
-    expect(['authentication-results', 'arc-seal', 'x-postern-delivery'].filter((k) => mail.headers.has(k))).toEqual([]);
+    expect(['authentication-results', 'arc-seal', 'x-postern-delivery', 'received-spf'].filter((k) => mail.headers.has(k))).toEqual([]);
     expect(String(mail.headers.get('received'))).toContain('from app.internal');
     expect(got[0].raw.toString()).not.toContain('bcc@dest.test');
     const d = await h.call({ Command: 'emailgateway.getdomain', SessionID: s.sessionId, DomainID: s.domainId });

@@ -4,6 +4,7 @@ import type multerModule from 'multer';
 import qs from 'qs';
 import { hard, HardError } from '../errors';
 import { lazy } from '../lazy';
+import { MAX_JSON_DEPTH, nestsDeeper } from './params';
 
 export interface ParsedBody {
   body: unknown;
@@ -78,6 +79,7 @@ function parseBuffer(buf: Buffer, type: string): ParsedBody {
       throw hard.invalidJson(`Request body is not valid JSON: ${(e as Error).message}`);
     }
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw hard.invalidJson('Request body must be a JSON object');
+    if (nestsDeeper(parsed, MAX_JSON_DEPTH)) throw hard.invalidJson(`Request body nests objects and arrays more than ${MAX_JSON_DEPTH} deep`);
     return { body: parsed, isJson: true };
   }
   return { body: qs.parse(text, QS_OPTIONS), isJson: false };

@@ -16,6 +16,24 @@ export function lowercaseKeys(value: unknown, depth = 0): unknown {
   return out;
 }
 
+/** Nesting a request body may have: no parameter needs more than a few levels. */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * Whether a parsed JSON value nests objects or arrays deeper than `max`, found without recursion. JSON.parse takes a
+ * million levels; the recursive code that reads parameters later (the Idempotency-Key fingerprint, key lowercasing)
+ * overflowed the stack on them: a 500 where a 400 belonged.
+ */
+export function nestsDeeper(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (depth > max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v as object)) if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
 /**
  * Merges query-string and body parameters into one lowercase-keyed object; body wins.
  * In query strings and form bodies a repeated plain key (`a=1&a=2`) keeps its last value, as PHP does;
@@ -68,7 +86,8 @@ export function decodeJsonText(params: Record<string, unknown>, keys: Iterable<s
     if (!((t.startsWith('{') && t.endsWith('}')) || (t.startsWith('[') && t.endsWith(']')))) continue;
     try {
       const parsed: unknown = JSON.parse(t);
-      if (parsed && typeof parsed === 'object') params[k] = lowercaseKeys(parsed);
+      // Nested past what a body may be (MAX_JSON_DEPTH), it stays text: the command's schema then refuses it.
+      if (parsed && typeof parsed === 'object' && !nestsDeeper(parsed, MAX_JSON_DEPTH)) params[k] = lowercaseKeys(parsed);
     } catch {
       // Not JSON after all: the command sees the text it was sent.
     }

@@ -83,3 +83,33 @@ test('a Messages array past maxItems answers its code without ajv compiling or w
     .send({ Messages: new Array(5000).fill(1) });
   expect(JSON.stringify(res.body)).toContain('45');
 });
+
+test('a body nested past 64 levels answers 400 in its envelope, not a 500 from the code that reads it', async () => {
+  const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
+  const body = `{"Subject":"s","ContentType":"plain","PlainContent":"t","From":{"email":"app@${s.domain}"},"To":[{"email":"a@dest.test"}],"Extra":${deep(200_000)}}`;
+  const res = await supertest(h.app)
+    .post('/api/v1/email')
+    .set('Authorization', `Bearer ${s.key}`)
+    .set('Idempotency-Key', 'deep-1')
+    .set('Content-Type', 'application/json')
+    .send(body);
+  expect(res.status).toBe(400);
+  expect(JSON.stringify(res.body)).toContain('nests objects and arrays more than 64 deep');
+  // 64 levels are read as before.
+  const ok = await supertest(h.app)
+    .post('/api/v1/email')
+    .set('Authorization', `Bearer ${s.key}`)
+    .set('Idempotency-Key', 'deep-2')
+    .set('Content-Type', 'application/json')
+    .send(body.replace(deep(200_000), deep(62)));
+  expect(ok.body.MessageID).toEqual(expect.any(String));
+  // A form value that reads as JSON nested that deep stays text: the command refuses it as it refuses any bad To.
+  const form = await supertest(h.app)
+    .post('/api.php')
+    .type('form')
+    .send(
+      `Command=emailgateway.sendemail&SenderAPIKey=${s.key}&Subject=s&ContentType=plain&PlainContent=t&From=${encodeURIComponent(`{"email":"app@${s.domain}"}`)}&To=${deep(100_000)}`,
+    );
+  expect(form.status).toBe(200);
+  expect(form.body.Success).toBe(false);
+});

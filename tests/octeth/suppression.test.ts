@@ -101,6 +101,10 @@ it('imports up to 50,000 addresses a call, skipping whitelisted ones, and answer
     TotalSubmitted: 50_001,
   });
   expect(await rows()).toEqual([]);
+  // Far past it, in either parameter: the same answer (130,000 entries overflowed a spread: a 500).
+  expect(await imp({ EmailAddressesBulk: addresses(200_000).join('\n') })).toMatchObject({ Success: false, ErrorCode: [5], TotalSubmitted: 200_000 });
+  expect(await imp({ EmailAddresses: addresses(200_000) })).toMatchObject({ Success: false, ErrorCode: [5], TotalSubmitted: 200_000 });
+  expect(await rows()).toEqual([]);
 
   // At the cap (a malformed line counts too); the whitelist, read once, is matched here for every address.
   const kept = addresses(49_999).filter((e) => e !== 'a7@bulk.test' && !e.endsWith('9@bulk.test'));

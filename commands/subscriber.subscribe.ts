@@ -41,7 +41,12 @@ export default defineCommand({
     if (!parts.length || parts.some((s) => !/^\d{1,10}$/.test(s))) throw new CommandError(4);
     const ids = [...new Set(parts.map(Number))];
     if (ids.length > MAX_LISTS) throw new CommandError(4, `Invalid ListID: at most ${MAX_LISTS} lists at once`);
-    const lists: ListRow[] = await ctx.db('lists').whereIn('id', ids);
+    // A disabled account's lists take no new subscribers (as if absent: its forms keep the same answer for every
+    // list it does not serve); unsubscribing from them still works, as a recipient's way out must.
+    const lists: ListRow[] = await ctx
+      .db('lists')
+      .whereIn('id', ids)
+      .whereExists(ctx.db('users').whereColumn('users.id', 'lists.user_id').where('account_status', 'Enabled').select(ctx.db.raw('1')));
     if (lists.length !== ids.length) throw new CommandError(4);
     const email = String(p.emailaddress).trim().toLowerCase();
     if (!isEmail(email)) throw new CommandError(5);

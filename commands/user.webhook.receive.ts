@@ -37,6 +37,9 @@ export default defineCommand({
     const now = Date.now();
     let subscriberId: number | null = null;
     if (hook.event === 'Subscription') {
+      // A disabled account's webhook adds nobody (its Unsubscription webhooks still take people off its lists).
+      const owner = await ctx.db('users').where({ id: hook.user_id }).first('account_status');
+      if (owner?.account_status !== 'Enabled') throw await fail(1);
       const submitted = submittedValues(
         Object.fromEntries(Object.entries(p).filter(([k]) => /^customfield\d+$/.test(k))),
         await fieldsOf(ctx.db, hook.list_id),

@@ -41,6 +41,20 @@ describe('subscriber.subscribe (no auth)', () => {
     expect((await rowOf(single, 'two@example.com')).status).toBe('Subscribed');
   });
 
+  it("answers 4 for a disabled account's list, as for none, while unsubscribing from it still works", async () => {
+    const o = await owner(h);
+    const listId = await makeList(h, o);
+    const member = await subscribe({ ListID: listId, EmailAddress: 'kept@example.com', IPAddress: '198.51.100.10' });
+    expect(member.Success).toBe(true);
+    await h.call({ Command: 'user.update', AdminAPIKey: h.adminKey, UserID: o.userId, AccountStatus: 'Disabled' });
+    expect(await subscribe({ ListID: listId, EmailAddress: 'new@example.com', IPAddress: '198.51.100.10' })).toMatchObject({ Success: false, ErrorCode: 4 });
+    expect(await rowOf(listId, 'new@example.com')).toBeUndefined();
+    expect(await unsubscribe({ ListID: listId, EmailAddress: 'kept@example.com', IPAddress: '198.51.100.10' })).toMatchObject({ Success: true });
+    expect((await rowOf(listId, 'kept@example.com')).status).toBe('Unsubscribed');
+    await h.call({ Command: 'user.update', AdminAPIKey: h.adminKey, UserID: o.userId, AccountStatus: 'Enabled' });
+    expect(await subscribe({ ListID: listId, EmailAddress: 'new@example.com', IPAddress: '198.51.100.10' })).toMatchObject({ Success: true });
+  });
+
   it('answers 9 for an address already on the list and re-subscribes an unsubscribed one', async () => {
     const o = await owner(h);
     const listId = await makeList(h, o);

@@ -109,6 +109,12 @@ it('a Subscription webhook subscribes the address (again after an unsubscribe) w
   const bad = await api().post(url).send({ EmailAddress: 'not-an-address' });
   expect(bad.body).toMatchObject({ Success: false, ErrorCode: 3 });
   expect((await api().post('/system/webhook/0000-0000').send({ EmailAddress: 'x@example.org' })).body).toMatchObject({ Success: false, ErrorCode: 1 });
+  // A disabled account's Subscription webhook adds nobody; enabled again, it does.
+  await h.call({ Command: 'user.update', AdminAPIKey: h.adminKey, UserID: o.userId, AccountStatus: 'Disabled' });
+  const off = await api().post(url).send({ EmailAddress: 'off@example.org' });
+  expect({ status: off.status, body: off.body }).toMatchObject({ status: 404, body: { Success: false, ErrorCode: 1 } });
+  expect(await member(listId, 'off@example.org')).toBeUndefined();
+  await h.call({ Command: 'user.update', AdminAPIKey: h.adminKey, UserID: o.userId, AccountStatus: 'Enabled' });
 
   const day = new Date().toISOString().slice(0, 10);
   const stats = await api().get(`/api/v1/user.webhook.stats?APIKey=${o.key}&WebhookID=${hook.WebhookID}&Days=7`);
@@ -121,14 +127,14 @@ it('a Subscription webhook subscribes the address (again after an unsubscribe) w
         RelWebhookID: String(hook.WebhookID),
         RelUserID: String(o.userId),
         Period: day,
-        ReceivedRequests: '3',
-        FailedRequests: '1',
+        ReceivedRequests: '4',
+        FailedRequests: '2',
         SuccessfulRequests: '2',
       },
     },
   });
   const listed = await api().get(`/api/v1/user.webhooks?APIKey=${o.key}&IncludeStats=true`);
-  expect(listed.body.Webhooks[0].ReceivedRequestsStats).toEqual({ [String(Date.parse(`${day}T00:00:00Z`) / 1000)]: 3 });
+  expect(listed.body.Webhooks[0].ReceivedRequestsStats).toEqual({ [String(Date.parse(`${day}T00:00:00Z`) / 1000)]: 4 });
 });
 
 it("an Unsubscription webhook unsubscribes from its list, or from every list of the owner with UnsubscribeAll, never another user's", async () => {

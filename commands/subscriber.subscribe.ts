@@ -46,7 +46,7 @@ export default defineCommand({
     const lists: ListRow[] = await ctx
       .db('lists')
       .whereIn('id', ids)
-      .whereExists(ctx.db('users').whereColumn('users.id', 'lists.user_id').where('account_status', 'Enabled').select(ctx.db.raw('1')));
+      .whereExists(ctx.db('users').whereRaw('?? = ??', ['users.id', 'lists.user_id']).where('account_status', 'Enabled').select(ctx.db.raw('1')));
     if (lists.length !== ids.length) throw new CommandError(4);
     const email = String(p.emailaddress).trim().toLowerCase();
     if (!isEmail(email)) throw new CommandError(5);

@@ -251,6 +251,10 @@ export interface Config {
   smtpMaxConnectionsPerIp: number;
   /** SMTP_MAX_CONNECTIONS: concurrent connections one SMTP listener holds from all addresses; more are answered 421. Default 2000. */
   smtpMaxConnections: number;
+  /** SMTP_MAX_CONNECTIONS_PER_ACCOUNT: authenticated relay connections one account may hold per process; AUTH past it answers 421. Default 200. */
+  smtpMaxConnectionsPerAccount: number;
+  /** SMTP_SESSION_MAX_SECONDS: a relay connection open this long is closed (421 4.4.2) once no message is on its way. Default 3600. */
+  smtpSessionMaxSeconds: number;
   /** SMTP_MAX_AUTH_FAILURES: failed AUTH attempts one address may make in 15 minutes. Default 10. */
   smtpMaxAuthFailures: number;
   /** API_MAX_AUTH_FAILURES: different wrong credentials one address may present to the HTTP API in 15 minutes, then 429 for every credential till the window ends; 0 = no limit. Default 100. */
@@ -622,6 +626,8 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     smtpMaxMessageBytes: int(env, 'SMTP_MAX_MESSAGE_BYTES', 25 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     smtpMaxRecipients: int(env, 'SMTP_MAX_RECIPIENTS', 100, 1, 10000),
     smtpMaxConnectionsPerIp: int(env, 'SMTP_MAX_CONNECTIONS_PER_IP', 50, 1, 100000),
+    smtpMaxConnectionsPerAccount: int(env, 'SMTP_MAX_CONNECTIONS_PER_ACCOUNT', 200, 1, 100000),
+    smtpSessionMaxSeconds: testMs(env, 'SMTP_SESSION_MAX_MS', 86_400_000) ?? int(env, 'SMTP_SESSION_MAX_SECONDS', 3600, 60, 86400),
     smtpMaxConnections: int(env, 'SMTP_MAX_CONNECTIONS', 2000, 1, 1_000_000),
     smtpMaxAuthFailures: int(env, 'SMTP_MAX_AUTH_FAILURES', 10, 1, 100000),
     apiMaxAuthFailures: int(env, 'API_MAX_AUTH_FAILURES', 100, 0, 1_000_000),

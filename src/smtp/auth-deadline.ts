@@ -7,34 +7,42 @@ interface Connection {
   close(): void;
 }
 
+/** How often a connection past its deadline but `busy` is looked at again. */
+const BUSY_RECHECK_MS = 250;
+
 /**
  * Looks at a connection `ms` after it opened and, when `closing` names a reply text for its session, sends that
  * as a 421 and closes it; null leaves it open. smtp-server's idle timeout counts only silence, so without this a
- * client sending NOOP every minute holds a connection slot for ever. `exempt` sessions get no timer.
+ * client sending NOOP every minute holds a connection slot for ever. `exempt` sessions get no timer; a `busy` one
+ * (a message on its way) is looked at again shortly, and closed once it is not.
  */
 export function connectionDeadline(
   ms: number,
   closing: (session: SMTPServerSession) => string | null,
   exempt: (session: SMTPServerSession) => boolean = () => false,
+  busy: (session: SMTPServerSession) => boolean = () => false,
 ) {
   const timers = new Map<string, NodeJS.Timeout>();
+  const arm = (server: () => SMTPServer, session: SMTPServerSession, wait: number) => {
+    const timer = setTimeout(() => {
+      timers.delete(session.id);
+      for (const c of (server() as unknown as { connections: Set<Connection> }).connections) {
+        if (c.session?.id !== session.id) continue;
+        if (busy(c.session)) return arm(server, session, BUSY_RECHECK_MS);
+        const text = closing(c.session);
+        if (text !== null) {
+          c.send(421, text);
+          c.close();
+        }
+        return;
+      }
+    }, wait);
+    timer.unref();
+    timers.set(session.id, timer);
+  };
   return {
     onConnect(server: () => SMTPServer, session: SMTPServerSession): void {
-      if (exempt(session)) return;
-      const timer = setTimeout(() => {
-        timers.delete(session.id);
-        for (const c of (server() as unknown as { connections: Set<Connection> }).connections) {
-          if (c.session?.id !== session.id) continue;
-          const text = closing(c.session);
-          if (text !== null) {
-            c.send(421, text);
-            c.close();
-          }
-          return;
-        }
-      }, ms);
-      timer.unref();
-      timers.set(session.id, timer);
+      if (!exempt(session)) arm(server, session, ms);
     },
     onClose(session: SMTPServerSession | undefined): void {
       if (!session) return;

@@ -14,6 +14,7 @@ import './greeting';
 import { instrumentSmtp } from '../ops/smtp-metrics';
 import { perIpConnectionLimit } from './per-ip-limit';
 import { authDeadline } from './auth-deadline';
+import { AccountConnections, sessionLifetime } from './session-limits';
 import { hideAuthInClear, IsLocal, isLoopback, offerAuthOverTls, ProvedSession, smtpAuthHook } from './auth-hook';
 import { reply } from './reply';
 import { asciiAddress } from './envelope-address';
@@ -69,6 +70,16 @@ export async function startSmtpFront(services: Services, opts: { isLocal?: IsLoc
   }
 
   const deadline = authDeadline(config.smtpAuthTimeoutSeconds * 1000, (session) => !!config.smtpTrustedClients[canonicalIp(session.remoteAddress)]);
+  const lifetime = sessionLifetime(config.smtpSessionMaxSeconds * 1000);
+  const accounts = new AccountConnections(config.smtpMaxConnectionsPerAccount);
+  // AUTH succeeds only while the account has a connection slot left (per process, as the per-address cap).
+  const onAuthCounted: typeof onAuth = (auth, session, cb) =>
+    onAuth(auth, session, (err, res) => {
+      const who = res?.user as unknown as SmtpIdentity | undefined;
+      if (err || !who) return cb(err, res);
+      if (accounts.take(session, Number(who.user.id))) return cb(null, res);
+      cb(reply(421, `4.7.0 This account already has ${config.smtpMaxConnectionsPerAccount} connections open; try again later`));
+    });
   const makeServer = (secure: boolean): SMTPServer => {
     const server: SMTPServer = new SMTPServer(
       instrumentSmtp(services.metrics, {
@@ -92,16 +103,21 @@ export async function startSmtpFront(services: Services, opts: { isLocal?: IsLoc
         onConnect(session, cb) {
           hideAuthInClear(config, session, isLocal);
           perIp.onConnect(session, (err) => {
-            if (!err) deadline.onConnect(() => server, session);
+            if (!err) {
+              deadline.onConnect(() => server, session);
+              lifetime.onConnect(() => server, session);
+            }
             cb(err);
           });
         },
         onSecure: offerAuthOverTls,
         onClose(session) {
           deadline.onClose(session);
+          lifetime.onClose(session);
+          accounts.release(session);
           perIp.onClose(session);
         },
-        onAuth,
+        onAuth: onAuthCounted,
         onMailFrom(address, session, cb) {
           // The credential is looked up again for every transaction (cached SENDER_AUTH_CACHE_MS), not only at AUTH:
           // a reset password, a deleted login, or a disabled account or domain ends an open connection's sending too.

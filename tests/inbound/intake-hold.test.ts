@@ -8,6 +8,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { InboundListener, startInboundSmtp } from '../../src/inbound/listener';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
+import { RawSmtp, rawSmtp, say } from '../helpers/smtp-raw';
 import { reportTarget } from '../helpers/report-target';
 
 let h: Harness;
@@ -32,30 +33,10 @@ const external = () => {
 };
 
 /** A connection that has said DATA and been answered 354. */
-async function inData(): Promise<{ socket: net.Socket; reply: () => Promise<string> }> {
-  const socket = net.connect(inbound.port, '127.0.0.1');
-  let buffered = '';
-  let wake: (() => void) | null = null;
-  socket.on('data', (d) => {
-    buffered += String(d);
-    wake?.();
-  });
-  const reply = async () => {
-    for (;;) {
-      const m = /^(\d{3}) .*\r\n/m.exec(buffered);
-      if (m) {
-        buffered = buffered.slice(m.index + m[0].length);
-        return m[0].trim();
-      }
-      await new Promise<void>((r) => (wake = r));
-    }
-  };
-  await reply();
-  for (const line of ['EHLO mta.test', 'MAIL FROM:<>', `RCPT TO:<${verp}>`, 'DATA']) {
-    socket.write(`${line}\r\n`);
-    await reply();
-  }
-  return { socket, reply };
+async function inData(): Promise<RawSmtp> {
+  const c = await rawSmtp(inbound.port);
+  for (const line of ['EHLO mta.test', 'MAIL FROM:<>', `RCPT TO:<${verp}>`, 'DATA']) await say(c, line);
+  return c;
 }
 
 /** Writes `bytes` of body as text lines, a piece at a time (no Buffer of the whole is ever made here). */

@@ -4,9 +4,9 @@
  * Now a client's attempts run at most as many at once as the failures it has left; the rest wait, so a pool that
  * opens more connections at once than the cap still gets every one in.
  */
-import net from 'node:net';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 import { SmtpFront, startSmtpFront } from '../../src/smtp/front';
+import { rawSmtp, say } from '../helpers/smtp-raw';
 
 let h: Harness;
 let front: SmtpFront;
@@ -27,34 +27,10 @@ afterAll(async () => {
 const plain = (user: string, pass: string) => Buffer.from(`\0${user}\0${pass}`).toString('base64');
 
 /** Opens a connection, says EHLO, and resolves with a function that sends one AUTH PLAIN and gives its reply code. */
-function ready(): Promise<{ auth: (user: string, pass: string) => Promise<string>; close: () => void }> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(front.ports[0], '127.0.0.1');
-    let buffered = '';
-    let onReply: ((code: string) => void) | null = null;
-    socket.on('error', reject);
-    socket.on('data', (d) => {
-      buffered += String(d);
-      for (let m = /^(\d{3}) .*\r\n/m.exec(buffered); m; m = /^(\d{3}) .*\r\n/m.exec(buffered)) {
-        buffered = buffered.slice(m.index + m[0].length);
-        onReply?.(m[1]);
-      }
-    });
-    const next = () => new Promise<string>((r) => (onReply = r));
-    void (async () => {
-      await next(); // greeting
-      socket.write('EHLO client.test\r\n');
-      await next();
-      resolve({
-        auth: (user, pass) => {
-          const reply = next();
-          socket.write(`AUTH PLAIN ${plain(user, pass)}\r\n`);
-          return reply;
-        },
-        close: () => socket.destroy(),
-      });
-    })();
-  });
+async function ready(): Promise<{ auth: (user: string, pass: string) => Promise<string>; close: () => void }> {
+  const c = await rawSmtp(front.ports[0]);
+  await say(c, 'EHLO client.test');
+  return { auth: async (user, pass) => (await say(c, `AUTH PLAIN ${plain(user, pass)}`)).slice(0, 3), close: () => c.close() };
 }
 
 /** `n` connections made ready first, then one AUTH on each at the same moment; their reply codes, counted. */

@@ -5,6 +5,7 @@
  */
 import net from 'node:net';
 import { Harness, startHarness } from '../helpers/harness';
+import { say, smtpOver } from '../helpers/smtp-raw';
 import { startSmtpFront, SmtpFront } from '../../src/smtp/front';
 import { InboundListener, startInboundSmtp } from '../../src/inbound/listener';
 import { perIpConnectionLimit } from '../../src/smtp/per-ip-limit';
@@ -86,30 +87,11 @@ describe('an IPv6 client is counted by its /64', () => {
 /** Sends each line after the previous reply and resolves with every reply's code (the greeting's first). */
 async function dialogue(port: number, lines: string[]): Promise<string[]> {
   const socket = net.connect(port, '127.0.0.1');
-  const codes: string[] = [];
-  let buffered = '';
-  let wake: (() => void) | null = null;
-  socket.on('data', (d) => {
-    buffered += String(d);
-    wake?.();
-  });
-  // A reply is complete at a line whose code is followed by a space (the last line of a multi-line reply).
-  const nextReply = async () => {
-    for (;;) {
-      const m = /^(\d{3}) .*\r\n/m.exec(buffered);
-      if (m) {
-        buffered = buffered.slice(m.index + m[0].length);
-        return m[1];
-      }
-      await new Promise<void>((r) => (wake = r));
-    }
-  };
-  codes.push(await nextReply());
-  for (const line of lines) {
-    socket.write(line + '\r\n');
-    codes.push(await nextReply());
-  }
-  socket.destroy();
+  socket.on('error', () => undefined);
+  const c = smtpOver(socket);
+  const codes = [(await c.reply()).slice(0, 3)];
+  for (const line of lines) codes.push((await say(c, line)).slice(0, 3));
+  c.close();
   return codes;
 }
 

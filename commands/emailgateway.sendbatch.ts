@@ -2,10 +2,12 @@
  * emailgateway.sendbatch (POST /api/v1/email/batch) — up to 1,000 messages, each validated on its own; the
  * accepted ones are written in one transaction (one per From domain with an account key) and enqueued together.
  * DefaultFrom=1 gives messages without From the caller's default sender (src/mail/sender-for.ts defaultFromAddress).
+ * A domain's transaction that fails after another's committed answers the batch with those messages as 100007.
  * Errors: 45 Messages missing or over 1,000; 3 bad DefaultFrom.
  */
 import { defineCommand } from '../src/command';
 import { CommandError, TEMPORARILY_UNAVAILABLE } from '../src/errors';
+import { isOutage } from '../src/outage';
 import { acceptMessages } from '../src/mail/accept';
 import type { Accepted, Sender } from '../src/mail/prepare';
 import { defaultFromAddress, senderFor } from '../src/mail/sender-for';
@@ -89,17 +91,29 @@ export default defineCommand({
             };
           return reply(summary(all), { partial: gi < list.length - 1 });
         });
-      place(
-        results,
-        g.items,
-        await acceptMessages(
-          ctx,
-          g.sender,
-          g.items.map((it) => it.req),
-          undefined,
-          soFar,
-        ),
-      );
+      try {
+        place(
+          results,
+          g.items,
+          await acceptMessages(
+            ctx,
+            g.sender,
+            g.items.map((it) => it.req),
+            undefined,
+            soFar,
+          ),
+        );
+      } catch (err) {
+        // Nothing written yet: the request failed whole (a 503 for an outage), and sending it again is right. Some
+        // domains' messages committed (no Idempotency-Key to replay them): the answer says which, and each of the
+        // rest carries the error, so the client sends only those again; a bare 503 had it send the committed ones twice.
+        if (reply || gi === 0) throw err;
+        if (!isOutage(err)) ctx.logger.error('batch group failed after earlier groups were written', { error: (err as Error).message });
+        const why = isOutage(err) ? 'its database or queue is not answering' : 'an internal error';
+        for (const { i } of list.slice(gi).flatMap((x) => x.items))
+          results[i] = { Errors: [{ Code: TEMPORARILY_UNAVAILABLE, Message: `Not accepted (${why}); the others were: send this one again` }] };
+        break;
+      }
     }
     return summary(results);
   },

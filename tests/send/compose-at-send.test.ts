@@ -111,7 +111,7 @@ it('resolves clicks on static links and on a personalised link to what each reci
     expect(links).toHaveLength(4); // Buy, Again, Other, Yours
     const targets = [];
     for (const l of links) {
-      const r = await agent.get(l);
+      const r = await agent.get(l).set('Host', new URL(BASE).host);
       expect(r.status).toBe(302);
       targets.push(r.headers.location);
     }

@@ -52,7 +52,7 @@ async function send(to: string, extra: Record<string, unknown> = {}) {
   const clicks = [...html.matchAll(/href="(http:\/\/track\.postern\.test\/t\/c\/[^"]+)"/g)].map((m) => m[1].slice(BASE.length));
   const targets: string[] = [];
   for (const c of clicks) {
-    const r = await supertest(rig.h.app).get(c);
+    const r = await supertest(rig.h.app).get(c).set('Host', new URL(BASE).host);
     expect(r.status).toBe(302);
     targets.push(r.headers.location);
   }

@@ -100,7 +100,7 @@ describe.each([
     expect(untracked).toBe(`https://shop.example/raw?n=${INJECTED.replace(/"/g, '&quot;')}`);
     const clicks = [...(got.mail.html as string).matchAll(/href="(http:\/\/track\.postern\.test\/t\/c\/[^"]+)"/g)].map((m) => m[1].slice(BASE.length));
     expect(clicks).toHaveLength(1);
-    const r = await supertest(rig.h.app).get(clicks[0]);
+    const r = await supertest(rig.h.app).get(clicks[0]).set('Host', new URL(BASE).host);
     expect(r.status).toBe(302);
     expect(decodeURIComponent(r.headers.location)).toBe(`https://shop.example/me?n=${INJECTED}`);
   });

@@ -5,7 +5,7 @@
  */
 import supertest from 'supertest';
 import * as prepared from '../../src/tracking/prepared-html';
-import { MAX_HTML_DEPTH } from '../../src/tracking/rewrite';
+import { MAX_HTML_DEPTH, MAX_HTML_WORK } from '../../src/tracking/rewrite';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { waitFor } from '../helpers/sink';
 
@@ -63,6 +63,19 @@ test('a body nested past the limit fails each delivery with the reason, parsed o
     spy.mockRestore();
   }
   expect(rig.sink.received.filter((m) => ['a@dest.test', 'b@dest.test', 'c@dest.test'].some((t) => m.to.includes(t)))).toHaveLength(0);
+});
+
+test('nested <template>s count as nesting, and a wide body nested deep runs out of its work budget', async () => {
+  const templates = `<html><body>${'<template>'.repeat(5_000)}<a href="https://shop.test/t">go</a></body></html>`;
+  // 1.2 million elements 505 deep: within the depth limit, 15 s of parse5 before the budget.
+  const wide = `<html><body>${'<div>'.repeat(505)}<a href="https://shop.test/w">go</a>${'<li>'.repeat(1_200_000)}</body></html>`;
+  const ids = [await send(templates, ['g@dest.test', 'h@dest.test', 'i@dest.test']), await send(wide, ['j@dest.test', 'k@dest.test', 'l@dest.test'])];
+  const [t, w] = await Promise.all(ids.map(settled));
+  expect(t[0]).toEqual({ status: 'failed', last_reply: `message cannot be composed: its HTML nests elements more than ${MAX_HTML_DEPTH} deep` });
+  expect(w[0]).toEqual({
+    status: 'failed',
+    last_reply: `message cannot be composed: its HTML has too many elements nested too deep (past ${MAX_HTML_WORK.toLocaleString('en-US')} element levels)`,
+  });
 });
 
 test('a body within the limit is delivered, its link tracked', async () => {

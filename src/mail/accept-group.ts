@@ -6,7 +6,7 @@ import type { CommandContext, Services } from '../command';
 import { isCheckFailure, suppressedAmong, suppressionGuards } from '../suppression/suppressions';
 import { QuotaUndo, refundQuota, reserveQuota } from './quota';
 import { enqueueDeliveries } from '../delivery/enqueue';
-import { encodePending, enqueueExpansion, insertPending, PendingEntry } from './pending-batches';
+import { encodePending, enqueueExpansion, insertPending, PENDING_TABLE, PendingEntry } from './pending-batches';
 import type { Prepared, Sender } from './prepare';
 import { GuardLost, writePrepared } from './write-prepared';
 
@@ -97,6 +97,13 @@ async function persistOnce(items: PersistItem[], pending?: Buffer, careful = fal
   const { services } = items[0];
   const accepted = new Array<boolean>(items.length).fill(false);
   const undos: { undo: QuotaUndo; user: number }[] = [];
+  // What the transaction writes, to ask before a refund whether its COMMIT landed after all.
+  let pendingId: string | undefined;
+  let messageIds: string[] = [];
+  const written = async () =>
+    pendingId
+      ? !!(await services.db(PENDING_TABLE).where({ id: pendingId }).first('id'))
+      : messageIds.length > 0 && !!(await services.db('messages').whereIn('id', messageIds.slice(0, 1)).first('id'));
   const byUser = new Map<number, number[]>();
   items.forEach((it, i) => {
     const list = byUser.get(it.sender.user.id);
@@ -131,11 +138,13 @@ async function persistOnce(items: PersistItem[], pending?: Buffer, careful = fal
       }
     }
     const outcome = accepted.map((a): Persisted => (a ? 'accepted' : 'quota'));
+    pendingId = pending ? crypto.randomUUID() : undefined;
+    messageIds = items.filter((_, i) => accepted[i]).flatMap((it) => it.ok.map((p) => p.messageId));
     const going = items.filter((_, i) => accepted[i]);
     if (!going.length) return outcome;
     const entries = going.flatMap((it) => it.ok.map((p) => ({ p, now: it.now })));
     if (pending) {
-      await stashPending(going[0], entries, pending);
+      await stashPending(going[0], entries, pending, pendingId!);
       return outcome;
     }
     const runAt = new Map(entries.map((e) => [e.p.messageId, (e.p.message.send_at as number | null) ?? e.now]));
@@ -165,7 +174,7 @@ async function persistOnce(items: PersistItem[], pending?: Buffer, careful = fal
     ).catch((err) => services.logger.warn('enqueue failed; the sweeper will pick the deliveries up', { error: (err as Error).message }));
     return outcome;
   } catch (err) {
-    for (const u of undos) await refundQuota(u.undo, services.logger, u.user);
+    for (const u of undos) await refundQuota(u.undo, services.logger, u.user, written);
     throw err;
   }
 }
@@ -186,9 +195,8 @@ function suppressionChecks(q: BatchTx['q'], items: PersistItem[]): Stmt[] {
  * One submission's prepared messages as one pending_batches row (src/mail/pending-batches.ts), committed with its
  * idempotent reply, then one job that names the row. A lost job is the sweeper's to recover, as for deliveries.
  */
-async function stashPending(item: PersistItem, entries: PendingEntry[], payload: Buffer): Promise<void> {
+async function stashPending(item: PersistItem, entries: PendingEntry[], payload: Buffer, id: string): Promise<void> {
   const { services } = item;
-  const id = crypto.randomUUID();
   await services.store.batchTransaction(async (tx) => {
     const row = insertPending(tx.q, { id, userId: item.sender.user.id, domainId: item.sender.domain.id, entries, payload, now: item.now });
     if (!item.reply) return void tx.later([row]);

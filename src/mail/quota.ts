@@ -29,17 +29,23 @@ const REFUND_MAX_WAIT_MS = 30_000;
  * the refund too: then it is tried again in the background, doubling from 200 ms, for up to ten minutes, so retries
  * through an outage do not spend the daily and monthly limits on mail never written. A process that stops meanwhile
  * loses the refund (the counter stays high until its period ends), as an error log says when the tries run out.
+ * `written` (when given) is asked first, each try: a send whose COMMIT landed though its answer was lost (a timeout,
+ * a dropped connection) is delivered, so its reservation stands.
  */
-export async function refundQuota(undo: QuotaUndo, logger: Pick<Logger, 'warn' | 'error'>, userId: number): Promise<void> {
+export async function refundQuota(undo: QuotaUndo, logger: Pick<Logger, 'warn' | 'error'>, userId: number, written?: () => Promise<boolean>): Promise<void> {
+  const attempt = async () => {
+    if (written && (await written())) return;
+    await undo();
+  };
   try {
-    return await undo();
+    return await attempt();
   } catch (err) {
     logger.warn('quota refund failed; trying again in the background', { user: userId, error: (err as Error).message });
   }
   const until = Date.now() + REFUND_FOR_MS;
   const again = (wait: number) =>
     setTimeout(() => {
-      undo().catch((err: Error) => {
+      attempt().catch((err: Error) => {
         if (Date.now() + wait < until) return again(Math.min(wait * 2, REFUND_MAX_WAIT_MS));
         logger.error('quota refund given up: the counter stays as it is until its period ends', { user: userId, error: err.message });
       });
@@ -56,9 +62,13 @@ export async function refundQuota(undo: QuotaUndo, logger: Pick<Logger, 'warn' |
  */
 export async function reserveQuota(db: Knex, user: UserRow, n: number, now: number, logger: Pick<Logger, 'warn' | 'error'>): Promise<QuotaUndo | null> {
   const taken: string[] = [];
+  // Never below zero: a refund whose answer was lost after it landed runs again, and must not make room twice over
+  // (nor fail for ever on the unsigned column).
   const undo = async () => {
     while (taken.length) {
-      await db('usage_counters').where({ user_id: user.id, period: taken[0] }).decrement('sent', n);
+      await db('usage_counters')
+        .where({ user_id: user.id, period: taken[0] })
+        .update({ sent: db.raw('case when `sent` >= ? then `sent` - ? else 0 end', [n, n]) });
       taken.shift();
     }
   };

@@ -7,6 +7,7 @@
 import supertest from 'supertest';
 import { backend, Harness, senderSetup, startHarness } from '../helpers/harness';
 import { waitFor } from '../helpers/sink';
+import { refundQuota, reserveQuota } from '../../src/mail/quota';
 
 let h: Harness;
 beforeAll(async () => {
@@ -73,4 +74,23 @@ test("a month's reservation that fails gives the day's back", async () => {
     await allow('refuse_month');
   }
   expect(await h.services.db('messages').where({ domain_id: s.domainId }).count({ n: '*' })).toEqual([{ n: 1 }]);
+});
+
+test('a refund is skipped when the send was written after all, and never takes a counter below zero', async () => {
+  const s = await senderSetup(h, { LimitEmailSendPerDay: 10 });
+  const user = await h.services.db('users').where({ id: s.userId }).first();
+  const quiet = h.services.logger;
+  // Its COMMIT landed though the answer was lost: the reservation stands.
+  const kept = await reserveQuota(h.services.db, user, 2, Date.now(), quiet);
+  await refundQuota(kept!, quiet, s.userId, async () => true);
+  expect(await counters(s.userId)).toEqual({ d: 2 });
+  // Not written: given back, once; run again (its answer lost after it landed), it gives nothing more.
+  const undone = await reserveQuota(h.services.db, user, 3, Date.now(), quiet);
+  await refundQuota(undone!, quiet, s.userId, async () => false);
+  expect(await counters(s.userId)).toEqual({ d: 2 });
+  // A counter already lower than the refund (a refund that ran twice) stops at zero instead of failing.
+  const big = await reserveQuota(h.services.db, user, 5, Date.now(), quiet);
+  await h.services.db('usage_counters').where({ user_id: s.userId }).update({ sent: 1 });
+  await refundQuota(big!, quiet, s.userId);
+  expect(await counters(s.userId)).toEqual({ d: 0 });
 });

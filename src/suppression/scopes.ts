@@ -107,9 +107,14 @@ export function addressInput(json: unknown, bulk: unknown): { list: string[]; ma
       }
     }
     // Loops, not push(...list): spreading passes each entry as an argument, and 130,000 of them overflowed the stack
-    // (a 500 where the import's "more than 50,000" error belonged).
-    if (Array.isArray(v)) for (const x of v) out.push(String(x).trim());
-    else malformedJson = true;
+    // (a 500 where the import's "more than 50,000" error belonged). An entry that is an object or array is malformed:
+    // String() of one nested thousands deep overflowed too.
+    if (Array.isArray(v)) {
+      for (const x of v) {
+        if (x !== null && typeof x === 'object') malformedJson = true;
+        else out.push(String(x).trim());
+      }
+    } else malformedJson = true;
   }
   if (typeof bulk === 'string') for (const line of bulk.split(/\r?\n/)) out.push(line.trim());
   return { list: out.filter(Boolean), malformedJson };

@@ -104,6 +104,10 @@ it('imports up to 50,000 addresses a call, skipping whitelisted ones, and answer
   // Far past it, in either parameter: the same answer (130,000 entries overflowed a spread: a 500).
   expect(await imp({ EmailAddressesBulk: addresses(200_000).join('\n') })).toMatchObject({ Success: false, ErrorCode: [5], TotalSubmitted: 200_000 });
   expect(await imp({ EmailAddresses: addresses(200_000) })).toMatchObject({ Success: false, ErrorCode: [5], TotalSubmitted: 200_000 });
+  // JSON text nested far past what a body may be (it stays text) and an entry that is an array: malformed, not a 500.
+  const deep = `[${'['.repeat(20_000)}${']'.repeat(20_000)}]`;
+  expect(await imp({ EmailAddresses: deep })).toMatchObject({ Success: false, ErrorCode: [2] });
+  expect(await imp({ EmailAddresses: ['a@bulk.test', ['b@bulk.test']] })).toMatchObject({ Success: false, ErrorCode: [2] });
   expect(await rows()).toEqual([]);
 
   // At the cap (a malformed line counts too); the whitelist, read once, is matched here for every address.

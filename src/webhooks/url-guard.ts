@@ -30,9 +30,9 @@ export const MAX_URL_LENGTH = 2048;
 /**
  * Instance metadata and host agent services: refused even when WEBHOOK_ALLOW_PRIVATE is on (never a webhook receiver).
  * Azure's WireServer (168.63.129.16) is a public address, so the private-range check alone let it through; Oracle
- * Cloud's legacy metadata address is 192.0.0.192.
+ * Cloud's legacy metadata address is 192.0.0.192; Google Cloud's IPv6 one is fd20:ce::254.
  */
-const METADATA_ADDRESSES = new Set(['169.254.169.254', '169.254.170.2', '100.100.100.200', 'fd00:ec2::254', '168.63.129.16', '192.0.0.192']);
+const METADATA_ADDRESSES = new Set(['169.254.169.254', '169.254.170.2', '100.100.100.200', 'fd00:ec2::254', 'fd20:ce::254', '168.63.129.16', '192.0.0.192']);
 const METADATA_NAMES = new Set(['metadata', 'metadata.google.internal', 'metadata.goog', 'instance-data', 'instance-data.ec2.internal']);
 
 type SystemLookup = (host: string) => Promise<{ address: string; family: number }[]>;

@@ -235,9 +235,13 @@ describe('emailgateway.addwebhook / getwebhooks / deletewebhook', () => {
     });
     expect(await vetWebhookUrl('http://metadata.google.internal/', { allowPrivate: true, resolve })).toMatchObject({ ok: false, problem: { kind: 'host' } });
     // Azure's WireServer is a public address and Oracle's legacy metadata address a special one: refused either way.
-    for (const agent of ['168.63.129.16', '192.0.0.192'])
+    for (const agent of ['168.63.129.16', '192.0.0.192', 'fd20:ce::254'])
       for (const allowPrivate of [false, true])
-        expect({ agent, allowPrivate, v: await vetWebhookUrl(`http://${agent}/`, { allowPrivate, resolve }) }).toMatchObject({
+        expect({
+          agent,
+          allowPrivate,
+          v: await vetWebhookUrl(`http://${agent.includes(':') ? `[${agent}]` : agent}/`, { allowPrivate, resolve }),
+        }).toMatchObject({
           v: { ok: false, problem: { kind: 'host', message: `Webhook URL host is not allowed: ${agent} is a cloud metadata address` } },
         });
     expect(

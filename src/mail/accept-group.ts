@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { Coalescer } from '../coalesce';
+import { isOutage } from '../outage';
 import { affectedRows, BatchTx, isMysql, Stmt } from '../db';
 import { CommitStatement, IdempotencySuperseded, leaseHeldCheck } from '../idempotency/keys';
 import type { CommandContext, Services } from '../command';
@@ -174,7 +175,10 @@ async function persistOnce(items: PersistItem[], pending?: Buffer, careful = fal
     ).catch((err) => services.logger.warn('enqueue failed; the sweeper will pick the deliveries up', { error: (err as Error).message }));
     return outcome;
   } catch (err) {
-    for (const u of undos) await refundQuota(u.undo, services.logger, u.user, written);
+    const refunds = undos.map((u) => refundQuota(u.undo, services.logger, u.user, written));
+    // Through an outage a refund waits as long as the store does: the caller's answer (its 503, its 451) does not.
+    // Otherwise (a check failed, a lease lost) the group goes again at once and must find its quota given back.
+    if (!isOutage(err)) await Promise.all(refunds);
     throw err;
   }
 }

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { UserRow } from '../command';
 import type { Logger } from '../logger';
+import { isOutage } from '../outage';
 
 export function periods(now: number): { day: string; month: string } {
   const iso = new Date(now).toISOString();
@@ -90,7 +91,9 @@ export async function reserveQuota(db: Knex, user: UserRow, n: number, now: numb
       taken.push(period);
     }
   } catch (err) {
-    await refundQuota(undo, logger, user.id);
+    // Through an outage the refund runs on its own: the send's answer does not wait for the store a second time.
+    const refund = refundQuota(undo, logger, user.id);
+    if (!isOutage(err)) await refund;
     throw err;
   }
   return undo;

@@ -5,19 +5,20 @@
  * leased, and the sweeper sent the message again every lease + grace while the error lasted.
  */
 import supertest from 'supertest';
-import { backend } from '../helpers/harness';
+import { refuseWith } from '../helpers/refusing-trigger';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { waitFor } from '../helpers/sink';
 
 let rig: RelayRig;
 beforeAll(async () => {
   rig = await startRelayRig({ LEASE_SECONDS: '2', SWEEP_GRACE_SECONDS: '1', SWEEP_INTERVAL_SECONDS: '1' });
-  const db = rig.h.services.db;
-  await db.raw(
-    backend() === 'sqlite'
-      ? "CREATE TRIGGER refuse_delivered BEFORE INSERT ON events WHEN NEW.type = 'delivered' BEGIN SELECT RAISE(ABORT, 'no space left (test)'); END"
-      : "CREATE TRIGGER refuse_delivered BEFORE INSERT ON events FOR EACH ROW BEGIN IF NEW.type = 'delivered' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'no space left (test)'; END IF; END",
-  );
+  await refuseWith(rig.h.services.db, 'refuse_delivered', {
+    table: 'events',
+    op: 'INSERT',
+    when: "NEW.type = 'delivered'",
+    fault: 'error',
+    message: 'no space left (test)',
+  });
 });
 afterAll(async () => {
   await rig.close();

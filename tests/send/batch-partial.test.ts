@@ -6,6 +6,7 @@
  */
 import supertest from 'supertest';
 import { accountKey, addDomain, backend, Harness, senderSetup, startHarness, uniqueDomain } from '../helpers/harness';
+import { refuseWith } from '../helpers/refusing-trigger';
 
 let h: Harness;
 beforeAll(async () => {
@@ -28,11 +29,7 @@ test("a batch whose second domain fails answers the first domain's MessageIDs an
     ContentType: 'plain',
     PlainContent: 'body',
   });
-  await h.services.db.raw(
-    backend() === 'sqlite'
-      ? `CREATE TRIGGER refuse_second BEFORE INSERT ON messages WHEN NEW.domain_id = ${secondId} BEGIN SELECT RAISE(ABORT, 'refused (test)'); END`
-      : `CREATE TRIGGER refuse_second BEFORE INSERT ON messages FOR EACH ROW BEGIN IF NEW.domain_id = ${secondId} THEN SIGNAL SQLSTATE 'HY000' SET MYSQL_ERRNO = 1969, MESSAGE_TEXT = 'refused (test)'; END IF; END`,
-  );
+  await refuseWith(h.services.db, 'refuse_second', { table: 'messages', op: 'INSERT', when: `NEW.domain_id = ${secondId}`, fault: 'outage' });
   try {
     const res = await supertest(h.app)
       .post('/api/v1/email/batch')

@@ -6,6 +6,7 @@ import { SmtpFront, startSmtpFront } from '../../src/smtp/front';
 import { backend, Harness, senderSetup } from '../helpers/harness';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { Sink, waitFor } from '../helpers/sink';
+import { refuseWith } from '../helpers/refusing-trigger';
 
 /**
  * Group commit: sends that arrive together (API requests, SMTP messages from many sessions) share one
@@ -351,9 +352,13 @@ describe('group commit on the send path', () => {
     const run = tag();
     // A trigger fails the INSERT of one message, which would fail the whole group's transaction. (Input no longer
     // gets that far: the front refuses what would not fit, such as a From address over 191 characters.)
-    await h.services.db.raw(
-      `CREATE TRIGGER poison_${run} BEFORE INSERT ON messages FOR EACH ROW BEGIN IF NEW.subject = 'alone ${run} 3' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'poisoned'; END IF; END`,
-    );
+    await refuseWith(h.services.db, `poison_${run}`, {
+      table: 'messages',
+      op: 'INSERT',
+      when: `NEW.subject = 'alone ${run} 3'`,
+      fault: 'error',
+      message: 'poisoned',
+    });
     const transport = () =>
       nodemailer.createTransport({
         host: '127.0.0.1',

@@ -7,6 +7,7 @@
 import supertest from 'supertest';
 import { backend, Harness, senderSetup, startHarness } from '../helpers/harness';
 import { waitFor } from '../helpers/sink';
+import { refuseWith } from '../helpers/refusing-trigger';
 import { refundQuota, reserveQuota } from '../../src/mail/quota';
 
 let h: Harness;
@@ -17,14 +18,8 @@ afterAll(async () => {
   await h.close();
 });
 
-/** A trigger that fails with a statement timeout (an outage) on MariaDB, an abort on SQLite, when `when` holds. */
-async function refuse(name: string, table: string, op: 'INSERT' | 'UPDATE', when: string): Promise<void> {
-  await h.services.db.raw(
-    backend() === 'sqlite'
-      ? `CREATE TRIGGER ${name} BEFORE ${op} ON ${table} WHEN ${when} BEGIN SELECT RAISE(ABORT, 'refused (test)'); END`
-      : `CREATE TRIGGER ${name} BEFORE ${op} ON ${table} FOR EACH ROW BEGIN IF ${when} THEN SIGNAL SQLSTATE 'HY000' SET MYSQL_ERRNO = 1969, MESSAGE_TEXT = 'refused (test)'; END IF; END`,
-  );
-}
+/** A trigger that fails as an outage (a statement timeout) on MariaDB, an abort on SQLite, when `when` holds. */
+const refuse = (name: string, table: string, op: 'INSERT' | 'UPDATE', when: string) => refuseWith(h.services.db, name, { table, op, when, fault: 'outage' });
 const allow = (name: string) => h.services.db.raw(`DROP TRIGGER ${name}`);
 
 const send = (s: { key: string; domain: string }, to: string) =>

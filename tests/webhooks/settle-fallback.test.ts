@@ -3,7 +3,8 @@
  * refuses INSERTs while UPDATEs pass) is retried until its lease is about to end, then written on its outbox row alone:
  * the receiver gets it once. Before, the row stayed leased and each lease's end sent the call again, for ever.
  */
-import { backend, Harness, startHarness } from '../helpers/harness';
+import { Harness, startHarness } from '../helpers/harness';
+import { refuseWith } from '../helpers/refusing-trigger';
 import { waitFor } from '../helpers/sink';
 import { startWebhookWorker, WebhookWorker } from '../../src/webhooks/worker';
 import { Receiver, startReceiver } from './receiver';
@@ -16,11 +17,7 @@ let worker: WebhookWorker;
 beforeAll(async () => {
   rx = await startReceiver();
   h = await startHarness({ WEBHOOK_ALLOW_PRIVATE: '1', WEBHOOK_POLL_MS: '100', WEBHOOK_TIMEOUT_MS: '1000', WEBHOOK_LEASE_GRACE_MS: '1500' });
-  await h.services.db.raw(
-    backend() === 'sqlite'
-      ? "CREATE TRIGGER refuse_attempt_log BEFORE INSERT ON webhook_attempts BEGIN SELECT RAISE(ABORT, 'no space left (test)'); END"
-      : "CREATE TRIGGER refuse_attempt_log BEFORE INSERT ON webhook_attempts FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'no space left (test)'",
-  );
+  await refuseWith(h.services.db, 'refuse_attempt_log', { table: 'webhook_attempts', op: 'INSERT', fault: 'error', message: 'no space left (test)' });
 });
 afterAll(async () => {
   await worker?.stop();

@@ -103,13 +103,8 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
    * lease stays and runs out as before (the sweeper then takes the row).
    */
   async function release(d: Leased): Promise<void> {
-    const attempts = Number(d.attempts);
-    const next = Date.now() + backoffMs(retry, attempts);
     try {
-      const moved = await db('deliveries')
-        .where({ id: d.id, lease_owner: owner, lease_until: d.lease_until, status: 'sending' })
-        .update({ status: attempts > 0 ? 'deferred' : 'queued', next_attempt_at: next, lease_until: null, updated_at: Date.now() });
-      if (moved) await enqueueDeliveries(services, [{ id: Number(d.id), attempts, runAt: next, retake: next }]);
+      await backToWaiting(d, Date.now() + backoffMs(retry, Number(d.attempts)));
     } catch (err) {
       logger.warn('lease of a failed attempt not released; it runs out after LEASE_SECONDS', { deliveryId: Number(d.id), error: (err as Error).message });
     }
@@ -275,13 +270,30 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
       return;
     }
     // Lifted since the lease (or the lease lost): back to waiting, due now as the lift's own releases are.
-    const back = await db('deliveries')
+    await backToWaiting(d, now);
+  }
+
+  /**
+   * A leased delivery back to waiting (deferred after an attempt, else queued), due at `runAt`, with no attempt
+   * counted, no event and a fresh job (the running one's id must not swallow it); `lastReply` says why when given.
+   * False when the lease was no longer this attempt's. A lost enqueue is the sweeper's to recover.
+   */
+  async function backToWaiting(d: Leased, runAt: number, lastReply?: string): Promise<boolean> {
+    const attempts = Number(d.attempts);
+    const moved = await db('deliveries')
       .where({ id: d.id, lease_owner: owner, lease_until: d.lease_until, status: 'sending' })
-      .update({ status: Number(d.attempts) > 0 ? 'deferred' : 'queued', next_attempt_at: now, lease_until: null, updated_at: now });
-    if (back)
-      await enqueueDeliveries(services, [{ id: Number(d.id), attempts: Number(d.attempts), runAt: now, retake: now }]).catch((err) =>
-        logger.warn('delivery given back could not be enqueued; the sweeper will pick it up', { deliveryId: d.id, error: (err as Error).message }),
-      );
+      .update({
+        status: attempts > 0 ? 'deferred' : 'queued',
+        next_attempt_at: runAt,
+        lease_until: null,
+        updated_at: Date.now(),
+        ...(lastReply === undefined ? {} : { last_reply: lastReply }),
+      });
+    if (!moved) return false;
+    await enqueueDeliveries(services, [{ id: Number(d.id), attempts, runAt, retake: runAt }]).catch((err) =>
+      logger.warn('delivery put back could not be enqueued; the sweeper will pick it up', { deliveryId: d.id, error: (err as Error).message }),
+    );
+    return true;
   }
 
   /**
@@ -290,40 +302,18 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
    * per delivery that often. `last_reply` says why (queue.list shows it); re-enabling lets it go at its next look.
    */
   async function waitSwitchedOff(d: Leased, reason: string): Promise<void> {
-    const now = Date.now();
-    const next = now + backoffMs(retry, 3);
-    const moved = await db('deliveries')
-      .where({ id: d.id, lease_owner: owner, lease_until: d.lease_until, status: 'sending' })
-      .update({
-        status: Number(d.attempts) > 0 ? 'deferred' : 'queued',
-        next_attempt_at: next,
-        last_reply: `not sent: ${reason}`,
-        lease_until: null,
-        updated_at: now,
-      });
-    if (!moved) return;
-    logger.debug('delivery waits: its sender is switched off', { deliveryId: Number(d.id), reason, retryAt: next });
-    await enqueueDeliveries(services, [{ id: Number(d.id), attempts: Number(d.attempts), runAt: next, retake: next }]).catch((err) =>
-      logger.warn('delivery put back could not be enqueued; the sweeper will pick it up', { deliveryId: d.id, error: (err as Error).message }),
-    );
+    const next = Date.now() + backoffMs(retry, 3);
+    if (await backToWaiting(d, next, `not sent: ${reason}`))
+      logger.debug('delivery waits: its sender is switched off', { deliveryId: Number(d.id), reason, retryAt: next });
   }
 
   /**
-   * A send the throttle refused: back to waiting (deferred after an attempt, else queued) until `retryAt`, with no
-   * attempt counted, no event and a fresh job (the running one's id must not swallow it).
+   * A send the throttle refused: back to waiting until `retryAt` (backToWaiting), counted in the throttle's metric.
    */
   async function putBack(d: Leased, retryAt: number, destination: string, reason: string): Promise<void> {
-    const now = Date.now();
-    const attempts = Number(d.attempts);
-    const moved = await db('deliveries')
-      .where({ id: d.id, lease_owner: owner, lease_until: d.lease_until, status: 'sending' })
-      .update({ status: attempts > 0 ? 'deferred' : 'queued', next_attempt_at: retryAt, lease_until: null, updated_at: now });
-    if (!moved) return;
+    if (!(await backToWaiting(d, retryAt))) return;
     services.metrics.throttled(destination, reason);
     logger.debug('delivery throttled', { deliveryId: Number(d.id), destination, reason, retryAt });
-    await enqueueDeliveries(services, [{ id: Number(d.id), attempts, runAt: retryAt, retake: retryAt }]).catch((err) =>
-      logger.warn('throttled delivery could not be enqueued; the sweeper will pick it up', { deliveryId: d.id, error: (err as Error).message }),
-    );
   }
 
   return attempt;

@@ -9,6 +9,7 @@ import { CommandError } from '../src/errors';
 import { truthy } from '../src/http/params';
 import { findOwnedDomain, parseRecords, STATUS } from '../src/domains/domains';
 import { DomainError, override, updateDomain } from '../src/domains/manage';
+import { releaseSwitchedOn } from '../src/delivery/switched-off-hold';
 import { presentUserDomain } from '../src/domains/user-present';
 import { BAD_LABEL, DOMAIN_NOT_FOUND, MISSING_DOMAIN_ID, USER_AREA } from '../src/domains/user-errors';
 
@@ -54,6 +55,11 @@ export default defineCommand({
         unsubscribe_link: flag(p.unsubscribelink),
         status,
       });
+      // Switched (back) on: its mail held while it was Disabled goes out (what this cannot release, the sweeper does).
+      if (status !== undefined && fresh.status !== STATUS.disabled)
+        await releaseSwitchedOn(ctx, { domainId: fresh.id }).catch((err) =>
+          ctx.logger.warn('mail held for a disabled domain not released; the sweeper will', { domainId: fresh.id, error: (err as Error).message }),
+        );
       return { DnsRegenerated: regenerated, SenderDomain: presentUserDomain(fresh) };
     } catch (err) {
       if (err instanceof DomainError) throw new CommandError(err.reason === 'hosts' ? 6 : 7);

@@ -5,6 +5,7 @@ import { CommandError } from '../src/errors';
 import { endSubjectSessions } from '../src/auth/sessions';
 import { USER_FIELD_ERRORS, userColumns } from '../src/auth/user-fields';
 import { findUser, presentUserInfo } from '../src/auth/users';
+import { releaseSwitchedOn } from '../src/delivery/switched-off-hold';
 
 export default defineCommand({
   name: 'user.update',
@@ -26,6 +27,11 @@ export default defineCommand({
     }
     // A new password or a disabled account ends every open session of that user.
     if (cols.password_hash !== undefined || cols.account_status === 'Disabled') await endSubjectSessions(ctx.db, 'user', id);
+    // Enabled (again): its mail held while it was disabled goes out (what this cannot release, the sweeper does).
+    if (cols.account_status === 'Enabled')
+      await releaseSwitchedOn(ctx, { userId: id }).catch((err) =>
+        ctx.logger.warn('mail held for a disabled account not released; the sweeper will', { userId: id, error: (err as Error).message }),
+      );
     const user = await findUser(ctx.db, id);
     if (!user) throw new CommandError([2]);
     return { UserInfo: presentUserInfo(user) };

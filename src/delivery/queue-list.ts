@@ -54,7 +54,8 @@ export async function listQueue(db: Db, f: QueueFilter, state: string, page: num
       SenderDomain: r.sender_domain ?? null,
       Recipient: r.recipient,
       State: r.status === 'sending' ? 'leased' : r.status,
-      // HeldBy: `queue` (queue.hold: queue.release lets it go) or `suspension` (its sender domain's; the lift does).
+      // HeldBy: `queue` (queue.hold: queue.release lets it go), `suspension` (its sender domain's; the lift does) or
+      // `disabled` (its account or domain is switched off; switching on does, and NextAttemptAt is when it fails).
       ...(r.status === 'held' ? { HeldFrom: r.held_from, HeldAt: unix(r.held_at), HeldBy: r.held_by ?? 'queue' } : {}),
       Attempts: Number(r.attempts),
       LastReply: r.last_reply ?? null,

@@ -16,7 +16,8 @@ import type { BudgetHold } from './byte-budget';
 import { Leased, WorkerCtx } from './worker-ctx';
 import { SendComposer } from './compose-at-send';
 import { isOutage } from '../outage';
-import { SUSPENSION } from './held-by';
+import { SUSPENSION, SWITCHED_OFF } from './held-by';
+import { senderSwitchedOff } from './switched-off-hold';
 
 /** Domain rows and decrypted DKIM keys one worker keeps at most. */
 const CACHED_DOMAINS = 10_000;
@@ -133,13 +134,14 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
     };
     if (!d.found_message || !domain) return failed('message or domain no longer exists');
     // Switched off since its mail was accepted (the admin disabled the account, or its owner the domain): not sent
-    // while it stays so, waiting without an attempt counted; past DELIVERY_MAX_AGE_SECONDS it fails, as any mail does.
+    // while it stays so, held without an attempt counted; past DELIVERY_MAX_AGE_SECONDS it fails, as any mail does.
     const off =
       d.account_status !== 'Enabled' ? 'the sender account is disabled' : d.domain_status === STATUS.disabled ? 'the sender domain is disabled' : null;
     if (off) {
       const dueSince = Math.max(Number(d.created_at), Number(d.send_at ?? 0));
-      if (Date.now() - dueSince - Number(d.held_ms ?? 0) >= config.deliveryMaxAgeSeconds * 1000) return failed(`not sent: ${off}`);
-      return waitSwitchedOff(d, off);
+      const failsAt = dueSince + Number(d.held_ms ?? 0) + config.deliveryMaxAgeSeconds * 1000;
+      if (Date.now() >= failsAt) return failed(`not sent: ${off}`);
+      return holdSwitchedOff(d, off, failsAt);
     }
     const from = verpAddress(secret, Number(d.id), composeHosts(domain, config).mfromHost);
     let raw: Buffer;
@@ -275,10 +277,9 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
 
   /**
    * A leased delivery back to waiting (deferred after an attempt, else queued), due at `runAt`, with no attempt
-   * counted, no event and a fresh job (the running one's id must not swallow it); `lastReply` says why when given.
-   * False when the lease was no longer this attempt's. A lost enqueue is the sweeper's to recover.
+   * counted, no event and a fresh job (the running one's id must not swallow it). False when the lease was no longer this attempt's. A lost enqueue is the sweeper's to recover.
    */
-  async function backToWaiting(d: Leased, runAt: number, lastReply?: string): Promise<boolean> {
+  async function backToWaiting(d: Leased, runAt: number): Promise<boolean> {
     const attempts = Number(d.attempts);
     const moved = await db('deliveries')
       .where({ id: d.id, lease_owner: owner, lease_until: d.lease_until, status: 'sending' })
@@ -287,7 +288,6 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
         next_attempt_at: runAt,
         lease_until: null,
         updated_at: Date.now(),
-        ...(lastReply === undefined ? {} : { last_reply: lastReply }),
       });
     if (!moved) return false;
     await enqueueDeliveries(services, [{ id: Number(d.id), attempts, runAt, retake: runAt }]).catch((err) =>
@@ -297,14 +297,31 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
   }
 
   /**
-   * Back to waiting, no attempt counted and no event, while its account or domain is switched off: looked at again
-   * after the retry schedule's third wait (15 minutes by default), so a long-disabled account's backlog costs a lease
-   * per delivery that often. `last_reply` says why (queue.list shows it); re-enabling lets it go at its next look.
+   * Held while its account or domain is switched off (switched-off-hold.ts): no attempt counted, no event, no job;
+   * switching on releases it, and the sweeper fails it at `failsAt` (kept in next_attempt_at while held). `last_reply`
+   * says why (queue.list shows it). The UPDATE checks the sender is still off (a locking read on MySQL, serialised
+   * with the switch-on's row lock), so one switched on since the lease is given back instead.
    */
-  async function waitSwitchedOff(d: Leased, reason: string): Promise<void> {
-    const next = Date.now() + backoffMs(retry, 3);
-    if (await backToWaiting(d, next, `not sent: ${reason}`))
-      logger.debug('delivery waits: its sender is switched off', { deliveryId: Number(d.id), reason, retryAt: next });
+  async function holdSwitchedOff(d: Leased, reason: string, failsAt: number): Promise<void> {
+    const now = Date.now();
+    const moved = await db('deliveries')
+      .where({ id: d.id, lease_owner: owner, lease_until: d.lease_until, status: 'sending' })
+      .where((w) => senderSwitchedOff(db, w))
+      .update({
+        status: 'held',
+        held_from: Number(d.attempts) > 0 ? 'deferred' : 'queued',
+        held_at: now,
+        held_by: SWITCHED_OFF,
+        next_attempt_at: failsAt,
+        last_reply: `not sent: ${reason}`,
+        lease_until: null,
+        updated_at: now,
+      });
+    if (moved) {
+      logger.debug('delivery held: its sender is switched off', { deliveryId: Number(d.id), reason, failsAt });
+      return;
+    }
+    await backToWaiting(d, now);
   }
 
   /**

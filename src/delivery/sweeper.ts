@@ -2,6 +2,7 @@ import { enqueueDeliveries } from './enqueue';
 import { expandOrphans } from '../mail/expand-batches';
 import { releaseOrphanedHolds } from './suspension-hold';
 import { expireSuspensionHolds } from './suspension-expiry';
+import { expireSwitchedOff, releaseOrphanedSwitchedOff } from './switched-off-hold';
 import { dueUnleased } from './due-unleased';
 import type { WorkerCtx } from './worker-ctx';
 
@@ -50,6 +51,11 @@ export function startSweeper(ctx: WorkerCtx): Sweeper {
         return 0;
       });
       if (freed) logger.warn('sweeper released deliveries held for a suspension that was lifted', { count: freed });
+      const on = await releaseOrphanedSwitchedOff(services, now).catch((err) => {
+        logger.warn('releasing deliveries of senders switched on again failed', { error: (err as Error).message });
+        return 0;
+      });
+      if (on) logger.warn('sweeper released (or failed, when too old) deliveries held for a sender that was switched on again', { count: on });
     }
     // Every sweep: a hold past SUSPENSION_HOLD_MAX_SECONDS ends as failed (suspension-expiry.ts). One line per sweep, no addresses.
     const expired = await expireSuspensionHolds(services, now).catch((err) => {
@@ -61,6 +67,12 @@ export function startSweeper(ctx: WorkerCtx): Sweeper {
         count: expired,
         maxSeconds: config.suspensionHoldMaxSeconds,
       });
+    // Every sweep: mail of a switched-off account or domain fails at its DELIVERY_MAX_AGE (switched-off-hold.ts).
+    const offExpired = await expireSwitchedOff(services, now).catch((err) => {
+      logger.warn('failing expired deliveries of switched-off senders failed', { error: (err as Error).message });
+      return 0;
+    });
+    if (offExpired) logger.info('sweeper failed deliveries held past DELIVERY_MAX_AGE_SECONDS for a switched-off sender', { count: offExpired });
     const rows = await dueUnleased(db, now - graceMs, SWEEP_LIMIT);
     await enqueueDeliveries(
       services,

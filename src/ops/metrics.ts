@@ -206,16 +206,18 @@ export class Metrics {
     };
     new Gauge({
       name: 'postern_queue_depth',
-      help: 'Deliveries not finished, by state (queued, scheduled, deferred, leased, held by queue.hold, held_suspension by a suspended sender domain)',
+      help: 'Deliveries not finished, by state (queued, scheduled, deferred, leased, held by queue.hold, held_suspension by a suspended sender domain, held_disabled by a disabled account or domain)',
       labelNames: ['state'],
       registers,
       async collect() {
         const depth = (await guarded(figures))?.depth;
         if (!depth) return;
         // The states still add up to every unfinished delivery: `held` is the operators' holds, `held_suspension` the
-        // suspensions' (which end by a lift or SUSPENSION_HOLD_MAX_SECONDS, not by queue.release).
-        for (const [state, n] of Object.entries(depth.byState)) this.set({ state }, state === 'held' ? n - depth.heldBySuspension : n);
+        // suspensions' (which end by a lift or SUSPENSION_HOLD_MAX_SECONDS, not by queue.release), `held_disabled`
+        // a switched-off sender's (which end by switching it on or DELIVERY_MAX_AGE_SECONDS).
+        for (const [state, n] of Object.entries(depth.byState)) this.set({ state }, state === 'held' ? n - depth.heldBySuspension - depth.heldSwitchedOff : n);
         this.set({ state: 'held_suspension' }, depth.heldBySuspension);
+        this.set({ state: 'held_disabled' }, depth.heldSwitchedOff);
       },
     });
     new Gauge({

@@ -1,5 +1,5 @@
 import type { Db } from '../db';
-import { SUSPENSION } from '../delivery/held-by';
+import { SUSPENSION, SWITCHED_OFF } from '../delivery/held-by';
 
 /** Delivery states as operators name them, and the row statuses behind them (a lease is status `sending`). */
 export const QUEUE_STATES: Record<string, string> = { queued: 'queued', scheduled: 'scheduled', deferred: 'deferred', leased: 'sending', held: 'held' };
@@ -9,6 +9,8 @@ export interface QueueDepth {
   byState: Record<string, number>;
   /** Of `byState.held`, those held for their sender domain's suspension (held_by 'suspension'), not by queue.hold. */
   heldBySuspension: number;
+  /** Of `byState.held`, those held while their account or domain is switched off (held_by 'disabled'). */
+  heldSwitchedOff: number;
   /** When the oldest delivery still waiting for its first attempt was accepted (ms), or null. */
   oldestQueuedAt: number | null;
   /** Recipients accepted in batch rows not yet expanded into deliveries (src/mail/pending-batches.ts); in `queued` too. */
@@ -29,7 +31,7 @@ export async function queueDepth(db: Db, filter: { domainId?: number; userId?: n
   if (filter.domainId !== undefined) pending.where('domain_id', filter.domainId);
   if (filter.userId !== undefined) pending.where('user_id', filter.userId);
   const [rows, pendingRows] = await Promise.all([
-    // By held_by too (null on every row not held): the suspension's holds apart from queue.hold's in the same query.
+    // By held_by too (null on every row not held): the sender's holds apart from queue.hold's in the same query.
     q.groupBy('status', 'held_by').select('status', 'held_by').count({ n: '*' }).min({ oldest: 'created_at' }) as unknown as Promise<
       { status: string; held_by: string | null; n: number | string; oldest: number | string | null }[]
     >,
@@ -39,11 +41,13 @@ export async function queueDepth(db: Db, filter: { domainId?: number; userId?: n
   for (const state of Object.keys(QUEUE_STATES)) byState[state] = 0;
   let oldestQueuedAt: number | null = null;
   let heldBySuspension = 0;
+  let heldSwitchedOff = 0;
   for (const r of rows) {
     const state = Object.keys(QUEUE_STATES).find((k) => QUEUE_STATES[k] === r.status);
     if (!state) continue;
     byState[state] += Number(r.n);
     if (state === 'held' && r.held_by === SUSPENSION) heldBySuspension += Number(r.n);
+    if (state === 'held' && r.held_by === SWITCHED_OFF) heldSwitchedOff += Number(r.n);
     if (state === 'queued' && r.oldest !== null) oldestQueuedAt = oldestQueuedAt === null ? Number(r.oldest) : Math.min(oldestQueuedAt, Number(r.oldest));
   }
   const pendingBatchRecipients = Number(pendingRows[0]?.n ?? 0);
@@ -52,5 +56,5 @@ export async function queueDepth(db: Db, filter: { domainId?: number; userId?: n
   if (pendingOldest !== null && pendingOldest !== undefined) {
     oldestQueuedAt = oldestQueuedAt === null ? Number(pendingOldest) : Math.min(oldestQueuedAt, Number(pendingOldest));
   }
-  return { byState, heldBySuspension, oldestQueuedAt, pendingBatchRecipients };
+  return { byState, heldBySuspension, heldSwitchedOff, oldestQueuedAt, pendingBatchRecipients };
 }

@@ -1,9 +1,12 @@
 /**
  * emailgateway.smtprelay (AdminAPIKey) — lets an external SMTP front (Haraka, Postfix) check SMTP credentials and
  * hand over a message (RawEmail with MailFrom and RcptTo) into Postern's delivery path. Every reply carries an
- * SMTPResponse the front can pass on. Codes 1–13 of the contract (13, credits, is never raised: Postern has none),
- * and Postern's 14: content the SMTP front refuses too (docs/smtp-front.md). 4 covers a From or Sender header
- * outside the domain, duplicated or naming a foreign address.
+ * SMTPResponse the front can pass on, parameter failures too, and a scalar ErrorCode (the contract's failure example).
+ * Codes 1–13 of the contract (13, credits, is never raised: Postern has none), Postern's 14: content the SMTP front
+ * refuses too (docs/smtp-front.md), and 15: no RcptTo address, or one that is not an address (8 is the contract's
+ * "suppressed", which told the sender a mistyped address was suppressed). 4 covers a From or Sender header outside
+ * the domain, duplicated or naming a foreign address. UUID and Subject are accepted and not used: the message's id
+ * is Postern's own (docs/octeth-upstream.md).
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
@@ -28,6 +31,7 @@ const RESPONSES: Record<number, string> = {
   11: '452 4.5.3 Too many Bcc recipients',
   12: '451 4.7.1 Sending limit reached; try again later',
   14: '554 5.6.0 Message content refused',
+  15: '501 5.1.3 Bad recipient address syntax',
 };
 
 function fail(code: number, text?: string, smtpResponse = RESPONSES[code]): never {
@@ -46,6 +50,8 @@ export default defineCommand({
   auth: 'admin',
   sends: true,
   keepsCredentialCaches: true,
+  scalarErrors: true,
+  failureFields: (code) => ({ SMTPResponse: RESPONSES[code] ?? RESPONSES[3] }),
   errors: {
     1: 'Missing SMTPUsername',
     2: 'Missing SMTPPassword',
@@ -61,6 +67,7 @@ export default defineCommand({
     12: 'Send rate limit reached',
     13: 'Delivery credit limit reached',
     14: 'Message content refused (malformed header lines, a line over 998 octets, a header over 256 KiB)',
+    15: 'Invalid recipient address (RcptTo holds no address, or one that is not an address)',
   },
   async run(p, ctx) {
     const username = typeof p.smtpusername === 'string' ? p.smtpusername.trim() : '';
@@ -95,13 +102,15 @@ export default defineCommand({
       .map((r) => r.trim().replace(/^<|>$/g, ''))
       .filter(Boolean);
     if (rcptTo.length > cap) fail(9);
-    if (!rcptTo.length || rcptTo.some((r) => !isEmail(r))) fail(8, 'RcptTo must hold one or more valid addresses');
+    if (!rcptTo.length) fail(15, 'No recipient: RcptTo is empty and the message names none', '554 5.5.1 No valid recipients');
+    const bad = rcptTo.find((r) => !isEmail(r));
+    if (bad !== undefined) fail(15, `Invalid recipient address: ${JSON.stringify(bad.slice(0, 320))}`);
     const mailFrom = typeof p.mailfrom === 'string' && p.mailfrom.trim() ? p.mailfrom.trim().replace(/^<|>$/g, '') : (head.from?.value[0]?.address ?? '');
 
     const r = await acceptRaw(ctx, { user: who.user, domain: who.domain, apiKeyId: null, source: 'smtp' }, { mailFrom, rcptTo, raw });
     if (!r.ok) {
       if (r.reason === 'header') headerTooLarge(r.message);
-      const code = { user: 7, domain: 5, sender: 4, from: 4, content: 14, header: 14, suppressed: 8, quota: 12, empty: 8 }[r.reason];
+      const code = { user: 7, domain: 5, sender: 4, from: 4, content: 14, header: 14, suppressed: 8, quota: 12, empty: 15 }[r.reason];
       fail(code, r.message);
     }
     return { SMTPResponse: `250 2.0.0 Ok: queued as ${r.messageId}`, MessageID: r.messageId, ...echo };

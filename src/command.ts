@@ -87,6 +87,8 @@ export interface CommandDef {
   arrayErrors?: boolean;
   /** Parameter failures answer one scalar code instead of an array (sender.domains, as the contract shows). */
   scalarErrors?: true;
+  /** Fields a parameter failure carries besides its code, as the command's own failures do (smtprelay's SMTPResponse). */
+  failureFields?: (code: number) => Record<string, unknown>;
   /** What a failed authentication answers instead of 99998 (user.current: `[1]` "Authentication required", upstream §1.6). */
   authError?: { code: number[]; text: string };
   /** Some Octeth success replies carry no ErrorCode (user.apikey.*). getdomains keeps it: the contract shows it. */

@@ -175,7 +175,11 @@ export function createDispatcher(services: Services, table: CommandTable, valida
     }
     if (meta.textKeys?.size) decodeJsonText(params, meta.textKeys, (k) => validator.declaresText(cmd, k));
     const codes = validator.check(cmd, params);
-    if (codes.length) throw new CommandError(cmd.scalarErrors ? codes[0] : codes);
+    if (codes.length) {
+      const err = new CommandError(cmd.scalarErrors ? codes[0] : codes);
+      if (cmd.failureFields) err.extra = cmd.failureFields(codes[0]);
+      throw err;
+    }
     // Batches accepted as one row become messages before any read of the caller's mail: lookups, logs, events,
     // stats, cancels and deletes see them as if written at accept (one indexed lookup when none are pending).
     if (!cmd.sends && (ctx.user || ctx.adminId !== undefined)) await settlePending(services, ctx.user?.id ?? null);

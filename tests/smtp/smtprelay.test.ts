@@ -125,6 +125,29 @@ describe('emailgateway.smtprelay', () => {
     expect(r).toMatchObject({ Success: false, ErrorCode: 8, SMTPResponse: '550 5.7.1 Recipient address is suppressed' });
   });
 
+  it('answers 15, not "suppressed", for a RcptTo that is not an address, with an SMTP reply that says so', async () => {
+    const r = await relay({ MailFrom: `app@${s.domain}`, RcptTo: 'r@dest.test, not-an-address', RawEmail: raw(`app@${s.domain}`) });
+    expect(r).toMatchObject({ Success: false, ErrorCode: 15, SMTPResponse: '501 5.1.3 Bad recipient address syntax' });
+    expect(r.ErrorText).toContain('not-an-address');
+  });
+
+  it('answers a parameter failure as its own failures: one scalar code and an SMTPResponse', async () => {
+    const r = await relay({ MailFrom: `app@${s.domain}`, RcptTo: 'a@d.test,'.repeat(12_000), RawEmail: raw(`app@${s.domain}`) });
+    expect(r).toMatchObject({ Success: false, ErrorCode: 15, SMTPResponse: '501 5.1.3 Bad recipient address syntax' });
+    expect(typeof r.ErrorText).toBe('string');
+  });
+
+  it('takes a Subject parameter longer than 998 characters (unused: the subject is read from RawEmail)', async () => {
+    const r = await relay({
+      MailFrom: `app@${s.domain}`,
+      RcptTo: 'r@dest.test',
+      Subject: 'x'.repeat(1200),
+      UUID: 'u'.repeat(80),
+      RawEmail: raw(`app@${s.domain}`),
+    });
+    expect(r).toMatchObject({ Success: true, ErrorCode: 0 });
+  });
+
   it('answers 9, 10 and 11 for too many To, Cc and Bcc recipients', async () => {
     expect((await relay({ MailFrom: `app@${s.domain}`, RcptTo: 'a@d.test,b@d.test,c@d.test', RawEmail: raw(`app@${s.domain}`) })).ErrorCode).toBe(9);
     expect(

@@ -7,18 +7,22 @@ export type PlanName = 'Starter' | 'Professional' | 'Enterprise';
 /** Requests an account may make with its account keys (`sk_live_…`), across all of them and every dialect. */
 export interface PlanLimits {
   perMinute: number;
+  /** What the minute allows in an hour and a day (60× and 1,440×): shown by account stats, never a cap of its own. */
   perHour: number;
   perDay: number;
 }
 
 /**
- * The plans. Per-minute figures are the platform spec's (100 / 500 / 2,000); the hourly and daily ones are
- * Postern's (documented in docs/dialects.md), set so each window binds before the next one's pro-rata share.
+ * The plans: the platform spec's per-minute figures (100 / 500 / 2,000) and nothing else. The spec names no hourly
+ * or daily cap, so a client keeping to its minute must never meet one: fixed windows of 20× and 200× the minute
+ * (as these once were) stopped a steady Starter client after 20 minutes. Volume is bounded by the sending quotas
+ * (LimitEmailSendPerDay / PerPeriod), which answer with their renewal time.
  */
+const perMinute = (n: number): PlanLimits => ({ perMinute: n, perHour: n * 60, perDay: n * 1440 });
 export const PLANS: Record<PlanName, PlanLimits> = {
-  Starter: { perMinute: 100, perHour: 2_000, perDay: 20_000 },
-  Professional: { perMinute: 500, perHour: 10_000, perDay: 100_000 },
-  Enterprise: { perMinute: 2_000, perHour: 50_000, perDay: 500_000 },
+  Starter: perMinute(100),
+  Professional: perMinute(500),
+  Enterprise: perMinute(2_000),
 };
 
 export const DEFAULT_PLAN: PlanName = 'Starter';
@@ -36,31 +40,19 @@ export function planOf(user: Pick<UserRow, 'plan'>): { name: PlanName; limits: P
   return { name, limits: PLANS[name] };
 }
 
-const WINDOWS: [keyof PlanLimits, number, string][] = [
-  ['perMinute', 60, 'minute'],
-  ['perHour', 3600, 'hour'],
-  ['perDay', 86_400, 'day'],
-];
-
 /**
  * Counts one account-key request against the account's plan (in Redis when configured, so across API
- * processes). Throws CommandError 429 with retryAfterSec when a window is used up; the longest wait wins.
+ * processes). Throws CommandError 429 with retryAfterSec when the minute is used up (a fixed window: refused
+ * requests do not move its end).
  */
 export async function enforcePlanLimits(limits: RateLimits, user: UserRow): Promise<void> {
   const plan = planOf(user);
-  const windows = WINDOWS.map(([field, sec]) => limits.limit(`plan:${field}`, plan.limits[field], sec));
-  const key = `u${user.id}`;
-  const verdicts = await Promise.all(windows.map((w) => w.consume(key)));
-  const refused = verdicts.map((v, i) => ({ v, w: WINDOWS[i] })).filter((x) => !x.v.allowed);
-  if (!refused.length) return;
-  // A refused request is not served: the windows that took it give it back, or a client retrying through a busy
-  // minute would spend its hour and its day on requests it never got (only on refusal: no cost to the hot path).
-  await Promise.all(windows.map((w, i) => (verdicts[i].allowed ? w.refund(key) : undefined)));
-  const worst = refused.reduce((a, b) => (b.v.retryAfterSec > a.v.retryAfterSec ? b : a));
+  const verdict = await limits.limit('plan:perMinute', plan.limits.perMinute, 60).consume(`u${user.id}`);
+  if (verdict.allowed) return;
   const err = new CommandError(
     429,
-    `Rate limit exceeded: the ${plan.name} plan allows ${plan.limits[worst.w[0]]} requests per ${worst.w[2]}. Try again in ${worst.v.retryAfterSec} seconds.`,
+    `Rate limit exceeded: the ${plan.name} plan allows ${plan.limits.perMinute} requests per minute. Try again in ${verdict.retryAfterSec} seconds.`,
   );
-  err.retryAfterSec = worst.v.retryAfterSec;
+  err.retryAfterSec = verdict.retryAfterSec;
   throw err;
 }

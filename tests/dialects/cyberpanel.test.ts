@@ -255,7 +255,7 @@ describe('GET /email/v1/account/stats', () => {
         emails_remaining: 49998,
         reputation_score: 50, // 50 % bounces: 100 − min(50, 5 × 50)
         domains_verified: 1,
-        rate_limits: { per_minute: 100, per_hour: 2000, per_day: 20000 },
+        rate_limits: { per_minute: 100, per_hour: 6000, per_day: 144000 },
         this_month: { total: 2, delivered: 1, bounced: 1, opened: 0, clicked: 0 },
       },
     });

@@ -118,14 +118,18 @@ export function suppressedAmongShared(store: Store, domainId: number, emails: st
 
 /** Adds (or keeps) an entry; the first reason recorded for an address stays. Returns true when it was new. */
 export async function addSuppression(db: Db, domainId: number, email: string, reason: SuppressionReason, detail = ''): Promise<boolean> {
-  // Whether a row was added is read before the insert: SQLite's "inserted id" after an ignored insert is the
-  // connection's previous one, so the insert's answer cannot tell.
+  const row = { domain_id: domainId, email: email.toLowerCase(), reason, detail: detail.slice(0, 1000), created_at: Date.now() };
+  if (isMysql(db)) {
+    // The insert itself says whether it added (INSERT IGNORE answers insertId 0 for an ignored row): two concurrent
+    // adds (a one-click unsubscribe and its retry) both read nothing beforehand, and each recorded an event.
+    const [id] = await db('suppressions').insert(row).onConflict(['domain_id', 'email']).ignore();
+    return Number(id) > 0;
+  }
+  // SQLite: read before the insert, as its "inserted id" after an ignored insert is the connection's previous one;
+  // its one connection runs one transaction at a time, so nothing can come between the read and the insert.
   const existing = await db('suppressions').where({ domain_id: domainId, email: email.toLowerCase() }).first('id');
   if (existing) return false;
-  await db('suppressions')
-    .insert({ domain_id: domainId, email: email.toLowerCase(), reason, detail: detail.slice(0, 1000), created_at: Date.now() })
-    .onConflict(['domain_id', 'email'])
-    .ignore();
+  await db('suppressions').insert(row).onConflict(['domain_id', 'email']).ignore();
   return true;
 }
 

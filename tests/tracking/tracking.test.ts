@@ -297,6 +297,15 @@ describe('unsubscribe', () => {
     expect(next.body.Errors[0].Code).toBe(14);
   });
 
+  it('records one unsubscribe for one-click POSTs that arrive together (a mail client and its retry)', async () => {
+    const mail = await sendAndReceive();
+    const url = headBlock(mail.raw).match(/^List-Unsubscribe: <([^>]+)>/m)![1];
+    const posts = await Promise.all(Array.from({ length: 8 }, () => supertest(h.app).post(pathOf(url)).type('form').send('List-Unsubscribe=One-Click')));
+    expect(posts.map((p) => p.status)).toEqual(Array(8).fill(200));
+    expect(await h.services.db('suppressions').where({ domain_id: s.domainId, email: mail.to })).toHaveLength(1);
+    expect(await eventsOf(mail.id, 'unsubscribed')).toHaveLength(1);
+  });
+
   it('answers 404 for an unknown unsubscribe token', async () => {
     const bad = pathOf(unsubUrl).replace(/.$/, (c) => (c === 'A' ? 'B' : 'A'));
     expect((await supertest(h.app).post(bad)).status).toBe(404);

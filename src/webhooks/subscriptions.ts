@@ -134,7 +134,9 @@ async function ping(
 
 /**
  * Creates a subscription, or updates the one the scope already has for the same format and URL (new events,
- * enabled again). With `ping`, it is stored disabled, called with a test event, and enabled only on a 2xx.
+ * enabled again). With `ping`, the URL is called with a test event first: a new subscription is stored disabled
+ * and enabled only on a 2xx; an existing one keeps its events and status while the ping runs, and takes the new
+ * ones only on a 2xx (a receiver that is down for a moment must not stop a live subscription's events).
  * Answers the subscription with its secret.
  */
 export async function createSubscription(ctx: CommandContext, domainId: number | null, input: SubscriptionInput, codes: SubscriptionCodes) {
@@ -152,24 +154,30 @@ export async function createSubscription(ctx: CommandContext, domainId: number |
   const url = vetted.url.toString();
   const userId = ctx.user!.id;
   const now = Date.now();
-  const status = input.ping ? 'Disabled' : 'Enabled';
-  const pending = input.ping ? 'waiting for the test ping' : null;
+  // What an update of an existing subscription writes: at once without a ping, after a 2xx with one.
+  const changes = (at: number) => ({
+    event: events.join(','),
+    status: 'Enabled',
+    disabled_reason: null,
+    disabled_at: null,
+    consecutive_failures: 0,
+    updated_at: at,
+  });
   // Under the account's row lock: the same URL twice at once is one subscription, and the cap holds (an update of
   // the scope's existing subscription takes no room).
-  const { id, secret } = await ctx.db.transaction(async (trx) => {
+  const { id, secret, inserted } = await ctx.db.transaction(async (trx) => {
     await lockUserRow(trx, userId);
     const same = await trx('webhooks')
       .where({ user_id: userId, domain_id: domainId, format: input.format, url })
       .whereNotNull('secret_enc')
       .first('id', 'secret_enc');
     if (same) {
-      await trx('webhooks')
-        .where({ id: same.id })
-        .update({ event: events.join(','), status, disabled_reason: pending, disabled_at: pending ? now : null, consecutive_failures: 0, updated_at: now });
-      return { id: Number(same.id), secret: decrypt(same.secret_enc, ctx.config.encryptionKey!) };
+      if (!input.ping) await trx('webhooks').where({ id: same.id }).update(changes(now));
+      return { id: Number(same.id), secret: decrypt(same.secret_enc, ctx.config.encryptionKey!), inserted: false };
     }
     await assertWebhookRoom(trx, userId, codes.limit);
     const secret = newSubscriptionSecret();
+    const pending = input.ping ? 'waiting for the test ping' : null;
     const row = {
       user_id: userId,
       domain_id: domainId,
@@ -177,28 +185,34 @@ export async function createSubscription(ctx: CommandContext, domainId: number |
       url,
       format: input.format,
       secret_enc: encrypt(secret, ctx.config.encryptionKey!),
-      status,
+      status: input.ping ? 'Disabled' : 'Enabled',
       disabled_reason: pending,
       disabled_at: pending ? now : null,
       consecutive_failures: 0,
       created_at: now,
       updated_at: now,
     };
-    const [inserted] = (await trx('webhooks').insert(row)).map(Number);
-    return { id: inserted, secret };
+    const [id] = (await trx('webhooks').insert(row)).map(Number);
+    return { id, secret, inserted: true };
   });
   let pinged: { ok: boolean; statusCode: number | null; error: string | null } | undefined;
   if (input.ping) {
     pinged = await ping(ctx, id, input.format, secret, url);
     const done = Date.now();
-    await ctx
-      .db('webhooks')
-      .where({ id })
-      .update(
-        pinged.ok
-          ? { status: 'Enabled', disabled_reason: null, disabled_at: null, last_success_at: done, updated_at: done }
-          : { disabled_reason: `test ping failed: ${pinged.error}`.slice(0, 255), last_failure_at: done, updated_at: done },
-      );
+    const hook = ctx.db('webhooks').where({ id });
+    if (!pinged.ok) {
+      // An existing subscription stays exactly as it was (the ping is in its attempt log). A new one says why it is
+      // disabled, unless a concurrent create of the same URL has enabled it meanwhile.
+      if (inserted)
+        await hook
+          .whereNot('status', 'Enabled')
+          .update({ disabled_reason: `test ping failed: ${pinged.error}`.slice(0, 255), last_failure_at: done, updated_at: done });
+    } else if (inserted) {
+      // Its events as inserted: a concurrent create that found the row applies its own after its own ping.
+      await hook.update({ status: 'Enabled', disabled_reason: null, disabled_at: null, last_success_at: done, updated_at: done });
+    } else {
+      await hook.update({ ...changes(done), last_success_at: done });
+    }
   }
   const row: Row = await ctx.db('webhooks').where({ id }).first();
   return { ...presentSubscription(row), Secret: secret, ...(pinged ? { Ping: { OK: pinged.ok, StatusCode: pinged.statusCode, Error: pinged.error } } : {}) };

@@ -68,7 +68,7 @@ export default defineCommand({
     }
     // A resumed campaign keeps its cursor, figures and first launch time. Its lease is left alone: the worker that failed
     // it releases it, under an owner name its process shares with a new run, so clearing it here could drop that run's.
-    const recipients = resume ? Number(row.recipients) : await countSubscribedMembers(ctx.db, row.list_id, from.domainId);
+    const recipients = resume ? Number(row.recipients) : await countSubscribedMembers(ctx.db, row.list_id, from.domainId, ctx.config.campaignProgressPage);
     const started = resume ? { error: null, completed_at: null } : { recipients, cursor: 0, launched_at: now };
     const updated = await ctx
       .db('campaigns')

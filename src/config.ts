@@ -222,7 +222,7 @@ export interface Config {
   idempotencyLeaseSeconds: number;
   /** SENDER_AUTH_CACHE_MS: how long a process reuses a sender-key lookup or a verified SMTP AUTH. Default 1000; 0 turns it off. */
   senderAuthCacheMs: number;
-  /** CAMPAIGN_PROGRESS_PAGE: a campaign's messages per progress-counting statement. Default 20000. */
+  /** CAMPAIGN_PROGRESS_PAGE: a campaign's messages per progress-counting statement, and list members per launch-counting one. Default 20000. */
   campaignProgressPage: number;
   /** CAMPAIGN_PROGRESS_LIVE_MS: a campaign counted faster than this is counted on every read; a slower one is reused (src/campaigns/progress.ts). Default 50. */
   campaignProgressLiveMs: number;

@@ -105,11 +105,29 @@ export async function subscribedMembers(
   return rows.map((r) => contextOf(r, fields, values.get(Number(r.id))));
 }
 
-/** How many members subscribedMembers would page through (subscribed, not suppressed on the domain). */
-export async function countSubscribedMembers(db: Knex, listId: number, suppressDomainId: number): Promise<number> {
+/**
+ * How many members subscribedMembers would page through (subscribed, not suppressed on the domain), `page` members
+ * (by id, any status) per statement: one count over the whole list costs some 5.6 µs a member with its suppression
+ * probes on MariaDB, so past about 540,000 members it ran into DB_QUERY_TIMEOUT_MS and a large list could never be
+ * launched. Each round finds its upper id along (list_id, id), then counts the eligible members up to it.
+ */
+export async function countSubscribedMembers(db: Knex, listId: number, suppressDomainId: number, page = 20_000): Promise<number> {
   if (!validId(listId)) return 0;
-  const [{ n }] = await eligibleMembers(db, listId, suppressDomainId).count({ n: '*' });
-  return Number(n);
+  let total = 0;
+  for (let after = 0; ;) {
+    const bound = (await db('subscribers')
+      .where('list_id', listId)
+      .where('id', '>', after)
+      .orderBy('id')
+      .offset(page - 1)
+      .first('id')) as { id: unknown } | undefined;
+    const q = eligibleMembers(db, listId, suppressDomainId).where('s.id', '>', after);
+    if (bound) q.where('s.id', '<=', Number(bound.id));
+    const [{ n }] = await q.count({ n: '*' });
+    total += Number(n);
+    if (!bound) return total;
+    after = Number(bound.id);
+  }
 }
 
 /** Marks a list member Unsubscribed (used by the tracking unsubscribe endpoint); returns whether a row changed. */

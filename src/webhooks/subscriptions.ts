@@ -155,8 +155,8 @@ export async function createSubscription(ctx: CommandContext, domainId: number |
   const userId = ctx.user!.id;
   const now = Date.now();
   // What an update of an existing subscription writes: at once without a ping, after a 2xx with one.
-  const changes = (at: number) => ({
-    event: events.join(','),
+  const changes = (at: number, list: string[]) => ({
+    event: list.join(','),
     status: 'Enabled',
     disabled_reason: null,
     disabled_at: null,
@@ -165,15 +165,18 @@ export async function createSubscription(ctx: CommandContext, domainId: number |
   });
   // Under the account's row lock: the same URL twice at once is one subscription, and the cap holds (an update of
   // the scope's existing subscription takes no room).
-  const { id, secret, inserted } = await ctx.db.transaction(async (trx) => {
+  const { id, secret, inserted, list } = await ctx.db.transaction(async (trx) => {
     await lockUserRow(trx, userId);
     const same = await trx('webhooks')
       .where({ user_id: userId, domain_id: domainId, format: input.format, url })
       .whereNotNull('secret_enc')
-      .first('id', 'secret_enc');
+      .first('id', 'secret_enc', 'event');
     if (same) {
-      if (!input.ping) await trx('webhooks').where({ id: same.id }).update(changes(now));
-      return { id: Number(same.id), secret: decrypt(same.secret_enc, ctx.config.encryptionKey!), inserted: false };
+      // The platform's POST /webhooks "creates": a second one for the same URL (a setup script that registers one
+      // endpoint per event group) adds its events to the subscription instead of replacing the first one's.
+      const list = input.format === 'platform' ? [...new Set([...String(same.event ?? '').split(','), ...events])].filter(Boolean) : events;
+      if (!input.ping) await trx('webhooks').where({ id: same.id }).update(changes(now, list));
+      return { id: Number(same.id), secret: decrypt(same.secret_enc, ctx.config.encryptionKey!), inserted: false, list };
     }
     await assertWebhookRoom(trx, userId, codes.limit);
     const secret = newSubscriptionSecret();
@@ -193,7 +196,7 @@ export async function createSubscription(ctx: CommandContext, domainId: number |
       updated_at: now,
     };
     const [id] = (await trx('webhooks').insert(row)).map(Number);
-    return { id, secret, inserted: true };
+    return { id, secret, inserted: true, list: events };
   });
   let pinged: { ok: boolean; statusCode: number | null; error: string | null } | undefined;
   if (input.ping) {
@@ -211,7 +214,7 @@ export async function createSubscription(ctx: CommandContext, domainId: number |
       // Its events as inserted: a concurrent create that found the row applies its own after its own ping.
       await hook.update({ status: 'Enabled', disabled_reason: null, disabled_at: null, last_success_at: done, updated_at: done });
     } else {
-      await hook.update({ ...changes(done), last_success_at: done });
+      await hook.update({ ...changes(done, list), last_success_at: done });
     }
   }
   const row: Row = await ctx.db('webhooks').where({ id }).first();

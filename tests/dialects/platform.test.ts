@@ -285,6 +285,25 @@ describe('webhooks', () => {
     const found = await fetch(`${gw.base}/api/v1/emails/${JSON.parse(call.raw).data.messageId}`, { headers: { Authorization: `Bearer ${key}` } });
     expect(found.status).toBe(200);
   });
+
+  it("a second POST for the same URL adds its events to the endpoint instead of replacing the first one's", async () => {
+    const post = (events: string[]) =>
+      fetch(`${gw.base}/api/v1/webhooks`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ url: `${hooks.url}/groups`, events }),
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, any> }));
+    const first = await post(['email.sent', 'email.opened']);
+    expect(first.status).toBe(200);
+    const second = await post(['email.bounced', 'email.opened']);
+    expect(second.status).toBe(200);
+    expect(second.body).toMatchObject({ id: first.body.id, secret: first.body.secret });
+    expect([...second.body.events].sort()).toEqual(['email.bounced', 'email.opened', 'email.sent']);
+    const listed = (await (await fetch(`${gw.base}/api/v1/webhooks`, { headers: { Authorization: `Bearer ${key}` } })).json()) as { webhooks: any[] };
+    const mine = listed.webhooks.filter((w) => w.url === `${hooks.url}/groups`);
+    expect(mine).toHaveLength(1);
+    expect([...mine[0].events].sort()).toEqual(['email.bounced', 'email.opened', 'email.sent']);
+  });
 });
 
 describe('campaigns', () => {

@@ -58,6 +58,13 @@ function isScalar(v: unknown): boolean {
   return v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint';
 }
 
+/**
+ * The status of the leased message's campaign (`m`), read as of the lease so a delivery of a cancelled campaign is
+ * cancelled, not sent (send-attempt.ts). Only campaign messages run the lookup (a primary-key read); the others,
+ * most of the traffic, get null without it.
+ */
+const CAMPAIGN_STATUS_OF_M = 'case when m.`campaign_id` is not null then (select c.`status` from `campaigns` c where c.`id` = m.`campaign_id`) end';
+
 /** The last wait before a lease group whose round trip failed stops asking again (200 ms doubling: 3 s in all). */
 const LEASE_RETRY_MAX_MS = 1600;
 
@@ -133,12 +140,13 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>, op
         db,
         'select 0 as `part`, d.`id`, d.`message_id`, d.`user_id`, d.`domain_id`, d.`recipient`, d.`attempts`, d.`created_at`, d.`held_ms`, ' +
           'case when length(d.`mime`) <= ? then d.`mime` end as `mime`, d.`lease_until`, d.`track_id`, ' +
-          `m.\`id\` AS \`found_message\`, m.\`tags\`, m.\`send_at\`, (select s.\`status\` from \`sender_domains\` s where s.\`id\` = d.\`domain_id\`) as \`domain_status\`, (select u.\`account_status\` from \`users\` u where u.\`id\` = d.\`user_id\`) as \`account_status\`, null as \`body_mime\`, null as \`body_content\`, length(d.\`mime\`) as \`bytes\` from \`deliveries\` d left join \`messages\` m on m.\`id\` = d.\`message_id\` where ${stamped} ` +
+          `m.\`id\` AS \`found_message\`, m.\`tags\`, m.\`send_at\`, (select s.\`status\` from \`sender_domains\` s where s.\`id\` = d.\`domain_id\`) as \`domain_status\`, (select u.\`account_status\` from \`users\` u where u.\`id\` = d.\`user_id\`) as \`account_status\`, ${CAMPAIGN_STATUS_OF_M} as \`campaign_status\`, null as \`body_mime\`, null as \`body_content\`, length(d.\`mime\`) as \`bytes\` from \`deliveries\` d left join \`messages\` m on m.\`id\` = d.\`message_id\` where ${stamped} ` +
           // A personalised or tracked copy of an older release rides on its delivery row; otherwise the message's MIME
           // (SMTP front) or stored content (API) is what is sent: read once per message, not once per delivery. Bodies
           // over bodyMax stay behind (their length comes instead). The domain's status is read as of the lease (a
-          // worker's cached domain row may be seconds old): a suspended one's delivery is held, not sent.
-          'union all select 1, null, m.`id`, null, null, null, null, null, null, null, null, null, null, null, null, null, null, ' +
+          // worker's cached domain row may be seconds old): a suspended one's delivery is held, not sent. So is the
+          // campaign's: a cancelled campaign's delivery is cancelled, not sent.
+          'union all select 1, null, m.`id`, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, ' +
           'case when coalesce(length(m.`mime`), 0) + coalesce(length(m.`content`), 0) <= ? then m.`mime` end, ' +
           'case when coalesce(length(m.`mime`), 0) + coalesce(length(m.`content`), 0) <= ? then m.`content` end, ' +
           'coalesce(length(m.`mime`), 0) + coalesce(length(m.`content`), 0) from `messages` m where m.`id` in ' +
@@ -322,13 +330,14 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>, op
       sql(
         db,
         'select d.`mime`, case when d.`mime` is null then m.`mime` end as `message_mime`, case when d.`mime` is null then m.`content` end as `content`, ' +
-          // Its domain may have been suspended while it waited: the status as of now.
+          // Its domain may have been suspended (or its campaign cancelled) while it waited: the statuses as of now.
           '(select s.`status` from `sender_domains` s where s.`id` = d.`domain_id`) as `domain_status`, ' +
-          '(select u.`account_status` from `users` u where u.`id` = d.`user_id`) as `account_status` ' +
+          '(select u.`account_status` from `users` u where u.`id` = d.`user_id`) as `account_status`, ' +
+          `${CAMPAIGN_STATUS_OF_M} as \`campaign_status\` ` +
           'from `deliveries` d left join `messages` m on m.`id` = d.`message_id` where d.`id` = ? and d.`lease_owner` = ? and d.`lease_until` = ?',
         [d.id, owner, until],
       ),
-    ])) as [unknown, Pick<Leased, 'mime' | 'message_mime' | 'content' | 'domain_status' | 'account_status'>[]];
+    ])) as [unknown, Pick<Leased, 'mime' | 'message_mime' | 'content' | 'domain_status' | 'account_status' | 'campaign_status'>[]];
     if (!rows.length) return null; // taken over while it waited: the new owner sends it
     const r = rows[0];
     return {
@@ -339,6 +348,7 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>, op
       content: r.content,
       domain_status: r.domain_status,
       account_status: r.account_status,
+      campaign_status: r.campaign_status,
     };
   }
 

@@ -18,6 +18,8 @@ import { SendComposer } from './compose-at-send';
 import { isOutage } from '../outage';
 import { SUSPENSION, SWITCHED_OFF } from './held-by';
 import { senderSwitchedOff } from './switched-off-hold';
+import { cancelLeased } from './cancelled-campaign';
+import { CAMPAIGN_STATUS } from '../campaigns/campaigns';
 
 /** Domain rows and decrypted DKIM keys one worker keeps at most. */
 const CACHED_DOMAINS = 10_000;
@@ -112,6 +114,11 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
   }
 
   async function sendLeased(d: Leased, progress: { handedOver: boolean }): Promise<void> {
+    // Its campaign was cancelled since it was queued (the cancel's pass skips leased rows): cancelled, never sent.
+    if (d.campaign_status === CAMPAIGN_STATUS.cancelled) {
+      if (await cancelLeased(db, owner, d)) logger.debug('delivery cancelled: its campaign is cancelled', { deliveryId: Number(d.id) });
+      return;
+    }
     // A suspended domain's mail waits for the lift: the status as of the lease, not the cached row's (seconds old).
     if (d.domain_status === STATUS.suspended) return holdSuspended(d);
     const domain = await domainOf(Number(d.domain_id));

@@ -42,6 +42,8 @@ export interface Leased {
   domain_status: string | null;
   /** The sending account's status when the row was leased (null: the account is gone). */
   account_status: string | null;
+  /** The message's campaign's status when the row was leased (null: not a campaign message, or the campaign is gone). */
+  campaign_status: string | null;
 }
 
 /** One attempt's outcome on its way to the database. */

@@ -28,3 +28,19 @@ export function failedWithoutAttempt(
     data: { recipient: r.recipient, attempts: Number(r.attempts), ...data },
   };
 }
+
+/** A delivery cancelled unsent (cancelDeliveries, or a worker that leased one of a cancelled campaign): its event. */
+export function cancelledUnsent(
+  r: { id: number | string; message_id: string; domain_id: number | string; user_id: number | string; recipient: string },
+  now: number,
+): EventInput {
+  return {
+    message_id: r.message_id,
+    delivery_id: Number(r.id),
+    domain_id: Number(r.domain_id),
+    user_id: Number(r.user_id),
+    type: 'cancelled',
+    created_at: now,
+    data: { recipient: r.recipient },
+  };
+}

@@ -1,3 +1,4 @@
+import { cancelledUnsent } from '../events/event-input';
 import { recordEvents } from '../events/record';
 import type { Db } from '../db';
 
@@ -118,15 +119,7 @@ export async function cancelDeliveries(db: Db, where: { message_id?: string | st
     }
     await recordEvents(
       trx,
-      rows.map((r: Record<string, any>) => ({
-        message_id: r.message_id,
-        delivery_id: Number(r.id),
-        domain_id: Number(r.domain_id),
-        user_id: Number(r.user_id),
-        type: 'cancelled',
-        created_at: now,
-        data: { recipient: r.recipient },
-      })),
+      rows.map((r: Parameters<typeof cancelledUnsent>[0]) => cancelledUnsent(r, now)),
     );
     return rows.length;
   });

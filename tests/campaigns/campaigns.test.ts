@@ -208,7 +208,8 @@ it('cancels a sending campaign: no further pages, unsent deliveries cancelled', 
   await camp.campaigns.run(c);
   const [{ n }] = await camp.h.services.db('messages').where({ campaign_id: c }).count({ n: '*' });
   expect(Number(n)).toBe(0);
-  expect(await cmd('campaign.cancel', { CampaignID: c })).toMatchObject({ Success: false, ErrorCode: 3 });
+  // Asked again, it makes its pass again (nothing left here): a pass cut short is finished so (cancel-leased.test.ts).
+  expect(await cmd('campaign.cancel', { CampaignID: c })).toEqual({ Success: true, ErrorCode: 0, CampaignID: c, Status: 'cancelled', CancelledDeliveries: 0 });
 });
 
 it("answers its codes, and another user's campaign does not exist", async () => {

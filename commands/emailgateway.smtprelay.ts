@@ -76,11 +76,13 @@ export default defineCommand({
     if (!password) fail(2);
     const who = await checkSmtpCredentials(ctx.store, username, password);
     if (!who) fail(3);
+    // The auth-only call checks the account and domain too (upstream's auth path does): a front then refuses AUTH
+    // for a disabled account or an inactive domain, instead of taking the message and refusing it at DATA.
+    if (!isEnabled(who.user) || !yesNo(who.user.verified) || who.user.reputation_level !== 'Trusted') fail(7);
+    if (who.domain.status !== STATUS.enabled) fail(5);
     const echo = { SMTPUsername: username, SMTPPassword: password };
     if (p.rawemail === undefined) return echo;
 
-    if (!isEnabled(who.user) || !yesNo(who.user.verified) || who.user.reputation_level !== 'Trusted') fail(7);
-    if (who.domain.status !== STATUS.enabled) fail(5);
     const raw = Buffer.from(String(p.rawemail), 'utf8');
     const framing = bareCrProblem(raw);
     if (framing) fail(14, `Message content refused: ${framing}`);

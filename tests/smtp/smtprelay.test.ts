@@ -101,19 +101,21 @@ describe('emailgateway.smtprelay', () => {
     expect(kinds.map((k: { recipient: string; kind: string }) => `${k.recipient}:${k.kind}`).sort()).toEqual(['cc@dest.test:cc', 'r@dest.test:to']);
   });
 
-  it('answers 5 when the domain is not active', async () => {
+  it('answers 5 when the domain is not active, on the auth-only call too', async () => {
     await h.services.db('sender_domains').where({ id: s.domainId }).update({ status: 'Approval Pending' });
     try {
       expect((await relay({ MailFrom: `app@${s.domain}`, RcptTo: 'r@dest.test', RawEmail: raw(`app@${s.domain}`) })).ErrorCode).toBe(5);
+      expect(await relay({})).toMatchObject({ Success: false, ErrorCode: 5, SMTPResponse: '550 5.7.1 Sender domain is not activated' });
     } finally {
       await h.services.db('sender_domains').where({ id: s.domainId }).update({ status: 'Enabled' });
     }
   });
 
-  it('answers 7 for an untrusted or disabled account', async () => {
+  it('answers 7 for an untrusted or disabled account, on the auth-only call too (the front refuses AUTH, not DATA)', async () => {
     await h.services.db('users').where({ id: s.userId }).update({ reputation_level: 'Untrusted' });
     try {
       expect((await relay({ MailFrom: `app@${s.domain}`, RcptTo: 'r@dest.test', RawEmail: raw(`app@${s.domain}`) })).ErrorCode).toBe(7);
+      expect(await relay({})).toMatchObject({ Success: false, ErrorCode: 7, SMTPResponse: '550 5.7.1 Sending account is not trusted or not enabled' });
     } finally {
       await h.services.db('users').where({ id: s.userId }).update({ reputation_level: 'Trusted' });
     }

@@ -55,9 +55,9 @@ export default defineCommand({
         unsubscribe_link: flag(p.unsubscribelink),
         status,
       });
-      // Switched (back) on: its mail held while it was Disabled goes out (what this cannot release, the sweeper does).
-      if (status !== undefined && fresh.status !== STATUS.disabled)
-        await releaseSwitchedOn(ctx, { domainId: fresh.id }).catch((err) =>
+      // Switched back on: its mail held while it was Disabled goes out (what this cannot release, the sweeper does).
+      if (row.status === STATUS.disabled && fresh.status !== STATUS.disabled)
+        await releaseSwitchedOn(ctx, { user_id: ctx.user!.id, domain_id: fresh.id }).catch((err) =>
           ctx.logger.warn('mail held for a disabled domain not released; the sweeper will', { domainId: fresh.id, error: (err as Error).message }),
         );
       return { DnsRegenerated: regenerated, SenderDomain: presentUserDomain(fresh) };

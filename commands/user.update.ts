@@ -14,7 +14,8 @@ export default defineCommand({
   errors: { ...USER_FIELD_ERRORS, 1: 'Missing required parameter (UserID)', 2: 'User not found' },
   async run(p, ctx) {
     const id = Number(p.userid);
-    if (!(await findUser(ctx.db, id))) throw new CommandError([2]);
+    const before = await findUser(ctx.db, id);
+    if (!before) throw new CommandError([2]);
     const cols = await userColumns(ctx.db, p, id, ctx.config.passwordHashCost);
     try {
       await ctx
@@ -27,9 +28,9 @@ export default defineCommand({
     }
     // A new password or a disabled account ends every open session of that user.
     if (cols.password_hash !== undefined || cols.account_status === 'Disabled') await endSubjectSessions(ctx.db, 'user', id);
-    // Enabled (again): its mail held while it was disabled goes out (what this cannot release, the sweeper does).
-    if (cols.account_status === 'Enabled')
-      await releaseSwitchedOn(ctx, { userId: id }).catch((err) =>
+    // Enabled again: its mail held while it was disabled goes out (what this cannot release, the sweeper does).
+    if (cols.account_status === 'Enabled' && before.account_status !== 'Enabled')
+      await releaseSwitchedOn(ctx, { user_id: id }).catch((err) =>
         ctx.logger.warn('mail held for a disabled account not released; the sweeper will', { userId: id, error: (err as Error).message }),
       );
     const user = await findUser(ctx.db, id);

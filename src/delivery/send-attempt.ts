@@ -328,7 +328,9 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
       logger.debug('delivery held: its sender is switched off', { deliveryId: Number(d.id), reason, failsAt });
       return;
     }
-    await backToWaiting(d, now);
+    // Switched on since the lease (or the lease lost): back to waiting, after the schedule's first step rather than at
+    // once, so that a status this check and the UPDATE's read differently cannot lease it again in a tight loop.
+    await backToWaiting(d, now + backoffMs(retry, 1));
   }
 
   /**

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { Services } from '../command';
-import type { Db } from '../db';
+import { unionOfReads, type Db } from '../db';
 import { STATUS } from '../domains/domains';
 import { failedWithoutAttempt } from '../events/event-input';
 import { recordEvents } from '../events/record';
@@ -20,8 +20,10 @@ import { enqueueReleased, Released } from './suspension-hold';
 
 /** Rows per UPDATE and per transaction (bound parameter lists stay small, locks short). */
 const CHUNK = 500;
-/** Rows one release reads at a time (a large backlog is released page by page, not read whole). */
+/** Rows a release or a repair reads at a time (a large backlog is released page by page, not read whole). */
 const PAGE = 5000;
+/** How far back the repair looks for switch-ons (an account's or domain's updated_at). */
+const REPAIR_WINDOW_MS = 86_400_000;
 
 /** The delivery's account is not Enabled or its domain is Disabled; built in place, correlated on `deliveries`. */
 export function senderSwitchedOff(db: Db, w: Knex.QueryBuilder): Knex.QueryBuilder {
@@ -121,36 +123,56 @@ async function releaseRows(services: Services, rows: HeldRow[], now: number): Pr
   return { released, moved: count, failed };
 }
 
+/** Which held rows a read takes: a sender's (along deliveries_user_queue_idx: user, status, next_attempt_at). */
+export type SenderScope = { user_id: number; domain_id?: number };
+/** Scopes read in one UNION ALL statement, each member walking the index to its own limit. */
+const SCOPES_PER_STATEMENT = 50;
+
 /**
- * Releases the held mail of an account (`userId`) or a domain (`domainId`) just switched on, page by page, and
- * enqueues it. Rows still off by the other switch (an enabled account's disabled domain) stay held. Returns how many
- * were released; what a failure here leaves held, the sweeper's repair releases.
+ * Held rows of the given senders that `narrow` keeps, at most `perScope` of each and `limit` in all. Each scope is a
+ * range of deliveries_user_queue_idx (a domain's with its owner's user_id, the domain a filter), never a walk of
+ * the table: a release paged by id read every tenant's rows (600,000 for 2,000 held, in a review's measurement).
  */
-export async function releaseSwitchedOn(services: Services, scope: { userId: number } | { domainId: number }, now = Date.now()): Promise<number> {
+async function heldOfScopes(db: Db, scopes: SenderScope[], narrow: (q: Knex.QueryBuilder) => void, perScope: number, limit: number): Promise<HeldRow[]> {
+  const out: HeldRow[] = [];
+  for (let i = 0; i < scopes.length && out.length < limit; i += SCOPES_PER_STATEMENT) {
+    const reads = scopes.slice(i, i + SCOPES_PER_STATEMENT).map((scope) => {
+      const q = db('deliveries')
+        .where(scope)
+        .where(heldOff)
+        .limit(Math.min(perScope, limit - out.length))
+        .select(COLUMNS);
+      narrow(q);
+      return q;
+    });
+    out.push(...((await unionOfReads(db, reads)) as HeldRow[]));
+  }
+  return out.slice(0, limit);
+}
+
+/**
+ * Releases the held mail of an account or of one of its domains just switched on (what is past its time fails),
+ * page by page, and enqueues it. Rows still off by the other switch (an enabled account's disabled domain) are not
+ * read. Returns how many were released; what a failure here leaves held, the sweeper's repair releases.
+ */
+export async function releaseSwitchedOn(services: Services, scope: SenderScope, now = Date.now()): Promise<number> {
   const { db } = services;
-  let after = 0;
   let count = 0;
   for (;;) {
-    const rows: HeldRow[] = await db('deliveries')
-      .where('userId' in scope ? { user_id: scope.userId } : { domain_id: scope.domainId })
-      .where(heldOff)
-      .where('id', '>', after)
-      .orderBy('id')
-      .limit(PAGE)
-      .select(COLUMNS);
+    const rows = await heldOfScopes(db, [scope], (q) => q.whereNot((w) => senderSwitchedOff(db, w)), PAGE, PAGE);
     if (!rows.length) return count;
-    after = Number(rows[rows.length - 1].id);
-    const { released, moved } = await releaseRows(services, rows, now);
+    const { released, moved, failed } = await releaseRows(services, rows, now);
     await enqueueReleased(services, released, now);
     count += moved;
-    if (rows.length < PAGE) return count;
+    // A short page was the last; a page that moved nothing (switched off again meanwhile) would come back as it was.
+    if (rows.length < PAGE || moved + failed === 0) return count;
   }
 }
 
 /**
  * The sweeper's expiry: held rows of senders still switched off whose time has come fail. Driven by the switched-off
- * accounts and domains (few), each along deliveries_user_queue_idx (user, status, next_attempt_at), so a sweep reads
- * only rows due to fail. At most `limit` per call; returns how many failed.
+ * accounts and domains (few: a read of users and of sender_domains), their rows read along the index, so a sweep
+ * reads only rows due to fail. At most `limit` per call; returns how many failed.
  */
 export async function expireSwitchedOff(services: Services, now: number, limit = 5000): Promise<number> {
   const { db } = services;
@@ -158,38 +180,40 @@ export async function expireSwitchedOff(services: Services, now: number, limit =
   // handle's first call on that table (deadline-give-back), and the sweeper runs beside it.
   const users = (await db.from('users').whereNot('account_status', 'Enabled').pluck('id')) as unknown[];
   const domains: { id: number; user_id: number }[] = await db.from('sender_domains').where('status', STATUS.disabled).select('id', 'user_id');
-  const scopes: Record<string, number>[] = [
+  const scopes: SenderScope[] = [
     ...users.map((id) => ({ user_id: Number(id) })),
     ...domains.map((d) => ({ user_id: Number(d.user_id), domain_id: Number(d.id) })),
   ];
-  let failed = 0;
-  for (const scope of scopes) {
-    if (failed >= limit) break;
-    const rows: HeldRow[] = await db('deliveries')
-      .where(scope)
-      .where(heldOff)
-      .where('next_attempt_at', '<=', now)
-      .limit(limit - failed)
-      .select(COLUMNS);
-    if (rows.length) failed += await failRows(services, rows, now);
-  }
-  return failed;
+  if (!scopes.length) return 0;
+  const rows = await heldOfScopes(db, scopes, (q) => q.where('next_attempt_at', '<=', now), limit, limit);
+  return rows.length ? failRows(services, rows, now) : 0;
 }
 
 /**
- * The sweeper's repair: held rows whose sender is no longer switched off (a hold that committed after a switch-on
- * read the held rows, possible under READ COMMITTED or on a cluster, or a switch-on whose release failed) are
- * released and enqueued. Along deliveries_held_expiry_idx; at most `limit` per call; returns how many moved.
+ * The sweeper's repair: held rows of senders switched on again that are still held (a release lost with its process
+ * or to an outage, or a hold that committed after the release read the rows, possible under READ COMMITTED or on a
+ * cluster) are released and enqueued, or failed when past their time. It looks at the accounts and domains changed
+ * in the last REPAIR_WINDOW_MS (a switch-on sets updated_at), each along the index; at most `limit` rows a call.
  */
-export async function releaseOrphanedSwitchedOff(services: Services, now: number, limit = 500): Promise<number> {
+export async function releaseOrphanedSwitchedOff(services: Services, now: number, limit = PAGE): Promise<number> {
   const { db } = services;
-  const rows: HeldRow[] = await db('deliveries')
-    .where(heldOff)
-    .whereNot((w) => senderSwitchedOff(db, w))
-    .limit(limit)
-    .select(COLUMNS);
+  const since = now - REPAIR_WINDOW_MS;
+  const users = (await db.from('users').where('account_status', 'Enabled').where('updated_at', '>=', since).pluck('id')) as unknown[];
+  const domains: { id: number; user_id: number }[] = await db
+    .from('sender_domains')
+    .whereNot('status', STATUS.disabled)
+    .where('updated_at', '>=', since)
+    .select('id', 'user_id');
+  const scopes: SenderScope[] = [
+    ...users.map((id) => ({ user_id: Number(id) })),
+    ...domains.map((d) => ({ user_id: Number(d.user_id), domain_id: Number(d.id) })),
+  ];
+  if (!scopes.length) return 0;
+  const rows = await heldOfScopes(db, scopes, (q) => q.whereNot((w) => senderSwitchedOff(db, w)), limit, limit);
   if (!rows.length) return 0;
-  const { released, moved, failed } = await releaseRows(services, rows, now);
+  // Two scopes (an account and one of its domains) may read the same row: each once.
+  const unique = [...new Map(rows.map((r) => [Number(r.id), r])).values()];
+  const { released, moved, failed } = await releaseRows(services, unique, now);
   await enqueueReleased(services, released, now);
   return moved + failed;
 }

@@ -98,6 +98,15 @@ test('mail of an account that stays disabled fails past DELIVERY_MAX_AGE, never 
   expect(arrived(short, 'never@dest.test')).toBe(0);
 });
 
+test('mail of a domain that stays disabled fails past DELIVERY_MAX_AGE, never sent', async () => {
+  const s = await senderSetup(short.h);
+  const id = await scheduled(short, 'domain-never@dest.test', s);
+  expect((await short.h.call({ Command: 'user.senderdomain.update', SessionID: s.sessionId, DomainID: s.domainId, Status: 'Disabled' })).Success).toBe(true);
+  await waitFor(async () => (await row(short, id)).status === 'failed', 20000, 'failed once too old');
+  expect(await row(short, id)).toEqual({ status: 'failed', attempts: 0, last_reply: 'not sent: the sender domain is disabled' });
+  expect(arrived(short, 'domain-never@dest.test')).toBe(0);
+});
+
 test('an account enabled while its domain stays disabled: held until the domain is enabled too', async () => {
   const s = await senderSetup(rig.h);
   const id = await scheduled(rig, 'both@dest.test', s);
@@ -124,8 +133,9 @@ test("an account switched on behind the commands' back: the sweeper releases its
   const id = await scheduled(rig, 'repair@dest.test', s);
   await rig.h.call({ Command: 'user.update', AdminAPIKey: rig.h.adminKey, UserID: s.userId, AccountStatus: 'Disabled' });
   await heldWhileOff(rig, id, 'repair@dest.test', 'the sender account is disabled');
-  // As a release lost with its process, or a hold committed after the release read (READ COMMITTED, a cluster).
-  await rig.h.services.db('users').where({ id: s.userId }).update({ account_status: 'Enabled' });
+  // As a release lost with its process, or a hold committed after the release read (READ COMMITTED, a cluster): the
+  // account is on (its change recorded in updated_at, as every switch-on records it) and its mail still held.
+  await rig.h.services.db('users').where({ id: s.userId }).update({ account_status: 'Enabled', updated_at: Date.now() });
   await rig.worker.sweep(0);
   await waitFor(async () => (await row(rig, id)).status === 'delivered', 15000, 'delivered after the repair');
   expect(arrived(rig, 'repair@dest.test')).toBe(1);

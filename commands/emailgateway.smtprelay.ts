@@ -113,7 +113,7 @@ export default defineCommand({
     if (!r.ok) {
       if (r.reason === 'header') headerTooLarge(r.message);
       const code = { user: 7, domain: 5, sender: 4, from: 4, content: 14, header: 14, suppressed: 8, quota: 12, empty: 15 }[r.reason];
-      fail(code, r.message);
+      fail(code, r.message, r.reason === 'empty' ? '554 5.5.1 No valid recipients' : RESPONSES[code]);
     }
     return { SMTPResponse: `250 2.0.0 Ok: queued as ${r.messageId}`, MessageID: r.messageId, ...echo };
   },

@@ -3,7 +3,8 @@
  * `whsec_…` secret (shown in the reply). A sender key subscribes its domain; an account key (can_read_analytics)
  * its one allowed domain, or every domain of the account when unrestricted. Ping=1 calls the URL with a test
  * event first and activates a new subscription only on a 2xx. The same format and URL again updates that
- * subscription (with Ping=1, only after a 2xx: a failed ping leaves it as it was). Errors: 3 malformed URL,
+ * subscription (the platform format adds the events to its own; with Ping=1, only after a 2xx: a failed ping leaves
+ * it as it was). Errors: 3 malformed URL,
  * 5 URL missing, 6 not http(s), 7 host not allowed, 8 Events, 9 Format, 10 Ping; 46 the key's one domain no
  * longer exists; 99999 a key restricted to several domains.
  */

@@ -28,6 +28,11 @@ it('counts the members it will send to, page by page, exactly', async () => {
   await h.call({ Command: 'emailgateway.addsuppression', SessionID: s.sessionId, DomainID: s.domainId, EmailAddress: 'm3@count.test' });
   expect(await as(h, o)('suppression.import', { EmailAddresses: ['m10@count.test'] })).toMatchObject({ Success: true });
   const c = await as(h, o)('campaign.create', { CampaignName: 'C', Subject: 'Hi', ListID: listId, PlainContent: 'Hello' });
-  const launched = await as(h, o)('campaign.launch', { CampaignID: c.CampaignID });
+  // The counting statements, as the database sees them: one a page of 3 (11 members: 4), not one for the list.
+  const counts: string[] = [];
+  const seen = (q: { sql: string }) => /count\(\*\)/i.test(q.sql) && /subscribers/.test(q.sql) && counts.push(q.sql);
+  h.services.db.on('query', seen);
+  const launched = await as(h, o)('campaign.launch', { CampaignID: c.CampaignID }).finally(() => h.services.db.removeListener('query', seen));
   expect(launched).toMatchObject({ Success: true, Recipients: 11 - 4 });
+  expect(counts).toHaveLength(4);
 });

@@ -73,7 +73,10 @@ export default defineCommand({
     const updated = await ctx
       .db('campaigns')
       .where({ id: row.id, user_id: ctx.user!.id, status: row.status })
-      .update({ status: CAMPAIGN_STATUS.sending, domain_id: from.domainId, updated_at: now, ...started });
+      // The From is fixed at launch: the launcher works it out again at every claim (a restart, a hand-on), and a list
+      // whose sender address changed meanwhile sent the rest from another domain, checked against that domain's
+      // suppressions (a member who unsubscribed from the first got it from the second).
+      .update({ status: CAMPAIGN_STATUS.sending, domain_id: from.domainId, from_email: from.email, from_name: from.name, updated_at: now, ...started });
     if (!updated) throw new CommandError(3);
     // Launched once committed: the job only speeds it up. A failed add (Redis away) is the sweeper's to make good,
     // as for deliveries; answering 503 here made a retry get 3 and a client that gave up send a copy.

@@ -17,6 +17,7 @@ import {
   simpleStatus,
   batchMessages,
   batchRefusals,
+  mapField,
 } from './shared';
 import { messageFacts } from './message-facts';
 
@@ -87,7 +88,8 @@ function attachmentsOf(v: unknown): unknown {
 }
 
 /** One CloudMails message as sendemail parameters; `batch` fills {{placeholders}} from its custom_args and lets from default. */
-function emailParams(m: Record<string, unknown>, batch: boolean): Params | Classified {
+function emailParams(raw: Record<string, unknown>, batch: boolean): Params | Classified {
+  const m: Record<string, unknown> = { ...raw, custom_args: mapField(raw.custom_args), headers: mapField(raw.headers) };
   if (m.custom_args !== undefined && m.custom_args !== null && (typeof m.custom_args !== 'object' || Array.isArray(m.custom_args)))
     return invalid('custom_args must be an object');
   const pairs = (m.custom_args ?? {}) as Pairs;

@@ -1,7 +1,19 @@
 import express, { Request } from 'express';
 import type { Params, Services } from '../command';
 import type { Dispatcher } from '../dispatch';
-import { bodyOf, Classified, DialectRoute, dialectRouter, FailureWriter, HandledRoute, isoSeconds, messageParams, simpleStatus, toText } from './shared';
+import {
+  bodyOf,
+  Classified,
+  DialectRoute,
+  dialectRouter,
+  FailureWriter,
+  HandledRoute,
+  isoSeconds,
+  mapField,
+  messageParams,
+  simpleStatus,
+  toText,
+} from './shared';
 import { messageFacts } from './message-facts';
 
 /**
@@ -22,7 +34,7 @@ const route = (command: string) => ROUTES.find((r) => r.command === command)!;
 function sendParams(req: Request): Params | Classified {
   const b = bodyOf(req);
   const base = messageParams(b, 'reply_to');
-  return 'failure' in base && typeof base.failure === 'string' ? base : { ...base, tags: b.tags, metadata: b.metadata, headers: b.headers };
+  return 'failure' in base && typeof base.failure === 'string' ? base : { ...base, tags: b.tags, metadata: mapField(b.metadata), headers: mapField(b.headers) };
 }
 
 const ok = (status: number, data: unknown) => ({ status, body: { success: true, data } });

@@ -14,6 +14,7 @@ import {
   invalid,
   messageParams,
   toText,
+  mapField,
 } from './shared';
 import { messageFacts } from './message-facts';
 import { pruned } from '../http/pruned-router';
@@ -95,9 +96,9 @@ function tagsAndMetadata(tags: unknown): { tags?: string[]; metadata?: unknown }
 function emailParams(b: Record<string, unknown>): Params | Classified {
   const base = messageParams(b, b.replyTo !== undefined ? 'replyTo' : 'reply_to');
   if ('failure' in base && typeof base.failure === 'string') return base;
-  const tm = tagsAndMetadata(b.tags);
+  const tm = tagsAndMetadata(mapField(b.tags));
   if ('failure' in tm) return tm as Classified;
-  return { ...base, headers: b.headers, ...tm };
+  return { ...base, headers: mapField(b.headers), ...tm };
 }
 
 /** A contact with the platform's string ids. */

@@ -190,6 +190,14 @@ export function bodyOf(req: Request): Record<string, unknown> {
 export const invalid = (message: string): Classified => ({ failure: 'invalid', message });
 
 /**
+ * A map field (metadata, custom_args, headers, the platform's tags) as sent, with `[]` read as absent: PHP's
+ * json_encode writes an empty array for an empty map, and the specs' own examples are PHP clients.
+ */
+export function mapField(v: unknown): unknown {
+  return Array.isArray(v) && v.length === 0 ? undefined : v;
+}
+
+/**
  * Addresses given as a string (`a@x.com`, `Ann <a@x.com>`, or several comma-separated), an array of such
  * strings, or an array of `{email, name}`: as `{name, email}` for the send pipeline, which validates them.
  */

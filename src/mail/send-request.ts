@@ -1,3 +1,4 @@
+import addressparser from 'nodemailer/lib/addressparser';
 import { isEmail } from '../auth/user-fields';
 import { truthy } from '../http/params';
 import type { Address, Attachment } from './compose';
@@ -264,7 +265,27 @@ function flag(v: unknown, field: string, out: Problem[]): boolean | undefined {
  * problem with the contract's code and a specific message. Business checks (key, domain, limits,
  * suppression) come after this, in the send service.
  */
-export function parseSendRequest(p: Raw, opts: { maxAttachmentBytes: number; now: number }): { req: SendRequest; problems: Problem[] } {
+/**
+ * A Reply-To given in Headers (a common way to set it) is the ReplyTo parameter when that is not given, checked as
+ * ReplyTo is (codes 28-31): refusing the whole send (41, Postern writes Reply-To itself) broke clients that set it
+ * so. Given both ways, or as a value that is not one line, it stays in Headers and is refused there (41).
+ */
+function replyToFromHeaders(p: Raw): Raw {
+  const h = p.headers;
+  if (!h || typeof h !== 'object' || Array.isArray(h)) return p;
+  const key = Object.keys(h).find((k) => k.toLowerCase() === 'reply-to');
+  if (key === undefined) return p;
+  const given = p.replyto;
+  if (given !== undefined && given !== null && given !== '' && !(Array.isArray(given) && !given.length)) return p;
+  const value = (h as Raw)[key];
+  if (typeof value !== 'string' || /[\r\n\0]/.test(value) || value.length > 997) return p;
+  const rest = Object.fromEntries(Object.entries(h as Raw).filter(([k]) => k !== key));
+  const replyto = addressparser(value, { flatten: true }).map((a) => ({ name: a.name ?? '', email: a.address ?? '' }));
+  return { ...p, headers: rest, replyto: replyto.length ? replyto : [{ name: '', email: value.trim() }] };
+}
+
+export function parseSendRequest(raw: Raw, opts: { maxAttachmentBytes: number; now: number }): { req: SendRequest; problems: Problem[] } {
+  const p = replyToFromHeaders(raw);
   const out: Problem[] = [];
   // With a TemplateID the template supplies Subject and content; request fields override it.
   const templated = p.templateid !== undefined && p.templateid !== null && p.templateid !== '';

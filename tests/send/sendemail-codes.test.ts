@@ -484,6 +484,13 @@ describe("Postern's own codes 40–44", () => {
     ]);
   });
 
+  it('checks a Reply-To from Headers as ReplyTo (29), and answers 41 when ReplyTo is given too', async () => {
+    await expectErrors(await send(basic({ Headers: { 'Reply-To': 'not an address' } })), 200, [{ Code: 29, Message: /ReplyTo/ }]);
+    await expectErrors(await send(basic({ Headers: { 'Reply-To': 'a@b.test' }, ReplyTo: [{ name: '', email: 'c@d.test' }] })), 200, [
+      { Code: 41, Message: 'Header "reply-to" is set by Postern and cannot be overridden' },
+    ]);
+  });
+
   it('answers 41 for a header name with a space', async () => {
     await expectErrors(await send(basic({ Headers: { 'X Note': 'v' } })), 200, [{ Code: 41, Message: 'Header name "x note" is not a valid header name' }]);
   });

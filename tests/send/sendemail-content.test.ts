@@ -167,6 +167,16 @@ describe('address and custom headers', () => {
     expect(headerBlock(got[0].raw)).toMatch(new RegExp(`^Reply-To: Help Desk <help@${s.domain.replace(/\./g, '\\.')}>$`, 'm'));
   });
 
+  it('takes a Reply-To given in Headers as the ReplyTo parameter (when ReplyTo is not given)', async () => {
+    const res = await send(basic(tag('reply-to-header'), { Headers: { 'Reply-To': `Help Desk <help@${s.domain}>`, 'X-Ticket': '7' } }));
+    expect(res.status).toBe(200);
+    const [got] = await deliveredMail(res.body.MessageID);
+    const mail = await simpleParser(got.raw);
+    expect(mail.replyTo?.value).toEqual([{ name: 'Help Desk', address: `help@${s.domain}` }]);
+    expect(headerBlock(got.raw).match(/^Reply-To: .*$/gm)).toHaveLength(1);
+    expect(headerBlock(got.raw)).toMatch(/^X-Ticket: 7$/m);
+  });
+
   it('writes a custom header with its conventional capitalisation and value', async () => {
     const res = await send(basic(tag('custom-header'), { Headers: { 'X-Campaign-Name': 'spring-2026', 'x-priority-class': 'low' } }));
     expect(res.status).toBe(200);

@@ -20,7 +20,7 @@ import { enqueueReleased, Released } from './suspension-hold';
 
 /** Rows per UPDATE and per transaction (bound parameter lists stay small, locks short). */
 const CHUNK = 500;
-/** Rows a release or a repair reads at a time (a large backlog is released page by page, not read whole). */
+/** Rows one scope gives a statement at most, and a sweep's expiry or repair handles at most. */
 const PAGE = 5000;
 /** How far back the repair looks for switch-ons (an account's or domain's updated_at). */
 const REPAIR_WINDOW_MS = 86_400_000;
@@ -129,53 +129,76 @@ export type SenderScope = { user_id: number; domain_id?: number };
 const SCOPES_PER_STATEMENT = 50;
 
 /**
- * Held rows of the given senders that `narrow` keeps, at most `perScope` of each and `limit` in all. Each scope is a
- * range of deliveries_user_queue_idx (a domain's with its owner's user_id, the domain a filter), never a walk of
- * the table: a release paged by id read every tenant's rows (600,000 for 2,000 held, in a review's measurement).
+ * Works through the held rows of the given senders that `narrow` keeps, at most `limit` in all: each statement reads
+ * up to SCOPES_PER_STATEMENT scopes, each scope its share of what is left (so a statement never reads many times the
+ * limit), and `handle` acts on the rows (each once: an account and one of its domains may both read a row) and
+ * answers how many it changed. A scope that filled its share is read again after the others, as long as the rows
+ * it gave were changed (they no longer match, so the next read finds new ones). Each scope is a range of
+ * deliveries_user_queue_idx (a domain's with its owner's user_id, the domain a filter), never a walk of the table:
+ * a release paged by id read every tenant's rows (600,000 for 2,000 held, measured). Answers how many were changed.
  */
-async function heldOfScopes(db: Db, scopes: SenderScope[], narrow: (q: Knex.QueryBuilder) => void, perScope: number, limit: number): Promise<HeldRow[]> {
-  const out: HeldRow[] = [];
-  for (let i = 0; i < scopes.length && out.length < limit; i += SCOPES_PER_STATEMENT) {
-    const reads = scopes.slice(i, i + SCOPES_PER_STATEMENT).map((scope) => {
-      const q = db('deliveries')
-        .where(scope)
-        .where(heldOff)
-        .limit(Math.min(perScope, limit - out.length))
-        .select(COLUMNS);
+async function eachHeldOfScopes(
+  db: Db,
+  scopes: SenderScope[],
+  narrow: (q: Knex.QueryBuilder) => void,
+  limit: number,
+  handle: (rows: HeldRow[]) => Promise<number>,
+): Promise<number> {
+  const queue = [...scopes];
+  let read = 0;
+  let changed = 0;
+  while (queue.length && read < limit) {
+    const batch = queue.splice(0, SCOPES_PER_STATEMENT);
+    const share = Math.min(PAGE, Math.max(1, Math.ceil((limit - read) / batch.length)));
+    const reads = batch.map((scope) => {
+      const q = db('deliveries').where(scope).where(heldOff).limit(share).select(COLUMNS);
       narrow(q);
       return q;
     });
-    out.push(...((await unionOfReads(db, reads)) as HeldRow[]));
+    const rows = [...new Map(((await unionOfReads(db, reads)) as HeldRow[]).map((r) => [Number(r.id), r])).values()];
+    if (!rows.length) continue;
+    read += rows.length;
+    const moved = await handle(rows);
+    changed += moved;
+    if (!moved) continue;
+    const inScope = (r: HeldRow, sc: SenderScope) => Number(r.user_id) === sc.user_id && (sc.domain_id === undefined || Number(r.domain_id) === sc.domain_id);
+    for (const sc of batch) if (rows.filter((r) => inScope(r, sc)).length >= share) queue.push(sc);
   }
-  return out.slice(0, limit);
+  return changed;
+}
+
+/** Releases (or fails, when past their time) rows whose sender is on, and enqueues the released; answers how many changed. */
+async function releaseAndEnqueue(services: Services, rows: HeldRow[], now: number): Promise<number> {
+  const { released, moved, failed } = await releaseRows(services, rows, now);
+  await enqueueReleased(services, released, now);
+  return moved + failed;
 }
 
 /**
  * Releases the held mail of an account or of one of its domains just switched on (what is past its time fails),
- * page by page, and enqueues it. Rows still off by the other switch (an enabled account's disabled domain) are not
- * read. Returns how many were released; what a failure here leaves held, the sweeper's repair releases.
+ * and enqueues it. Rows still off by the other switch (an enabled account's disabled domain) are not read. Returns
+ * how many changed; what a failure here leaves held, the sweeper's repair releases (or, a day on, its expiry fails).
  */
-export async function releaseSwitchedOn(services: Services, scope: SenderScope, now = Date.now()): Promise<number> {
+export function releaseSwitchedOn(services: Services, scope: SenderScope, now = Date.now()): Promise<number> {
   const { db } = services;
-  let count = 0;
-  for (;;) {
-    const rows = await heldOfScopes(db, [scope], (q) => q.whereNot((w) => senderSwitchedOff(db, w)), PAGE, PAGE);
-    if (!rows.length) return count;
-    const { released, moved, failed } = await releaseRows(services, rows, now);
-    await enqueueReleased(services, released, now);
-    count += moved;
-    // A short page was the last; a page that moved nothing (switched off again meanwhile) would come back as it was.
-    if (rows.length < PAGE || moved + failed === 0) return count;
-  }
+  return eachHeldOfScopes(
+    db,
+    [scope],
+    (q) => q.whereNot((w) => senderSwitchedOff(db, w)),
+    Number.MAX_SAFE_INTEGER,
+    (rows) => releaseAndEnqueue(services, rows, now),
+  );
 }
 
 /**
- * The sweeper's expiry: held rows of senders still switched off whose time has come fail. Driven by the switched-off
- * accounts and domains (few: a read of users and of sender_domains), their rows read along the index, so a sweep
- * reads only rows due to fail. At most `limit` per call; returns how many failed.
+ * The sweeper's expiry: held rows whose time has come fail. Mostly those of senders still switched off, driven by the
+ * switched-off accounts and domains (few: a read of users and of sender_domains), their rows read along the index.
+ * Then any row held longer than DELIVERY_MAX_AGE, whatever its sender's state, along deliveries_held_expiry_idx
+ * (held_at): a row whose sender was switched on by a way that set no updated_at, or whose release was lost longer
+ * ago than the repair looks, must not stay held for ever. At most `limit` per call; returns how many failed.
  */
-export async function expireSwitchedOff(services: Services, now: number, limit = 5000): Promise<number> {
-  const { db } = services;
+export async function expireSwitchedOff(services: Services, now: number, limit = PAGE): Promise<number> {
+  const { db, config } = services;
   // Built with from(), not db('sender_domains'): tests stand in for the worker's own domain read by catching the
   // handle's first call on that table (deadline-give-back), and the sweeper runs beside it.
   const users = (await db.from('users').whereNot('account_status', 'Enabled').pluck('id')) as unknown[];
@@ -184,9 +207,23 @@ export async function expireSwitchedOff(services: Services, now: number, limit =
     ...users.map((id) => ({ user_id: Number(id) })),
     ...domains.map((d) => ({ user_id: Number(d.user_id), domain_id: Number(d.id) })),
   ];
-  if (!scopes.length) return 0;
-  const rows = await heldOfScopes(db, scopes, (q) => q.where('next_attempt_at', '<=', now), limit, limit);
-  return rows.length ? failRows(services, rows, now) : 0;
+  let failed = await eachHeldOfScopes(
+    db,
+    scopes,
+    (q) => q.where('next_attempt_at', '<=', now),
+    limit,
+    (rows) => failRows(services, rows, now),
+  );
+  if (failed < limit) {
+    const stale: HeldRow[] = await db('deliveries')
+      .where(heldOff)
+      .where('held_at', '<=', now - config.deliveryMaxAgeSeconds * 1000)
+      .where('next_attempt_at', '<=', now)
+      .limit(limit - failed)
+      .select(COLUMNS);
+    if (stale.length) failed += await failRows(services, stale, now);
+  }
+  return failed;
 }
 
 /**
@@ -208,12 +245,11 @@ export async function releaseOrphanedSwitchedOff(services: Services, now: number
     ...users.map((id) => ({ user_id: Number(id) })),
     ...domains.map((d) => ({ user_id: Number(d.user_id), domain_id: Number(d.id) })),
   ];
-  if (!scopes.length) return 0;
-  const rows = await heldOfScopes(db, scopes, (q) => q.whereNot((w) => senderSwitchedOff(db, w)), limit, limit);
-  if (!rows.length) return 0;
-  // Two scopes (an account and one of its domains) may read the same row: each once.
-  const unique = [...new Map(rows.map((r) => [Number(r.id), r])).values()];
-  const { released, moved, failed } = await releaseRows(services, unique, now);
-  await enqueueReleased(services, released, now);
-  return moved + failed;
+  return eachHeldOfScopes(
+    db,
+    scopes,
+    (q) => q.whereNot((w) => senderSwitchedOff(db, w)),
+    limit,
+    (rows) => releaseAndEnqueue(services, rows, now),
+  );
 }

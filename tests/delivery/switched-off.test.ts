@@ -107,6 +107,31 @@ test('mail of a domain that stays disabled fails past DELIVERY_MAX_AGE, never se
   expect(arrived(short, 'domain-never@dest.test')).toBe(0);
 });
 
+test('an account and its domain both off: its mail fails once past DELIVERY_MAX_AGE (one failed event)', async () => {
+  const s = await senderSetup(short.h);
+  const id = await scheduled(short, 'both-never@dest.test', s);
+  expect((await short.h.call({ Command: 'user.senderdomain.update', SessionID: s.sessionId, DomainID: s.domainId, Status: 'Disabled' })).Success).toBe(true);
+  await short.h.call({ Command: 'user.update', AdminAPIKey: short.h.adminKey, UserID: s.userId, AccountStatus: 'Disabled' });
+  await waitFor(async () => (await row(short, id)).status === 'failed', 20000, 'failed once too old');
+  await new Promise((res) => setTimeout(res, 1500)); // a second sweep, which must not fail it again
+  const events = await short.h.services.db('events').where({ message_id: id }).pluck('type');
+  expect(events.filter((t: string) => t === 'failed')).toHaveLength(1);
+});
+
+test('switched on with no trace of it (no updated_at): its held mail fails at its time, never held for ever', async () => {
+  const s = await senderSetup(short.h);
+  const id = await scheduled(short, 'traceless@dest.test', s);
+  await short.h.call({ Command: 'user.update', AdminAPIKey: short.h.adminKey, UserID: s.userId, AccountStatus: 'Disabled' });
+  await waitFor(async () => (await row(short, id)).status === 'held', 15000, 'held');
+  // Neither a release nor the repair (it looks at changes of the last day) takes it; the expiry by held_at does.
+  await short.h.services
+    .db('users')
+    .where({ id: s.userId })
+    .update({ account_status: 'Enabled', updated_at: Date.now() - 2 * 86_400_000 });
+  await waitFor(async () => (await row(short, id)).status === 'failed', 20000, 'failed once too old');
+  expect(arrived(short, 'traceless@dest.test')).toBe(0);
+});
+
 test('an account enabled while its domain stays disabled: held until the domain is enabled too', async () => {
   const s = await senderSetup(rig.h);
   const id = await scheduled(rig, 'both@dest.test', s);

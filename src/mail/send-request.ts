@@ -189,8 +189,11 @@ function attachments(v: unknown, maxBytes: number, out: Problem[]): { list: Atta
   return { list, bytes };
 }
 
+/** `[]` where a map is expected is an empty map: PHP's json_encode writes an empty map so, and the clients are PHP. */
+const isEmptyArray = (v: unknown) => Array.isArray(v) && v.length === 0;
+
 function headers(v: unknown, out: Problem[]): Record<string, string> {
-  if (v === undefined || v === null) return {};
+  if (v === undefined || v === null || isEmptyArray(v)) return {};
   if (typeof v !== 'object' || Array.isArray(v)) {
     out.push({ code: 41, message: 'Headers must be an object of name: value' });
     return {};
@@ -231,7 +234,7 @@ const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 /** Flat key-value pairs with scalar values, within the LIMITS; keys keep their case where the door kept it. */
 function metadata(v: unknown, out: Problem[]): Record<string, string | number | boolean | null> {
-  if (v === undefined || v === null) return {};
+  if (v === undefined || v === null || isEmptyArray(v)) return {};
   const bad = (why: string) => {
     out.push({ code: 47, message: `Metadata ${why}` });
     return {};

@@ -177,6 +177,12 @@ describe('address and custom headers', () => {
     expect(headerBlock(got.raw)).toMatch(/^X-Ticket: 7$/m);
   });
 
+  it('takes Headers [] and Metadata [] as none (PHP encodes an empty map as [])', async () => {
+    const res = await send(basic(tag('php-empty'), { Headers: [], Metadata: [] }));
+    expect(res.status).toBe(200);
+    expect(res.body.MessageID).toEqual(expect.any(String));
+  });
+
   it('writes a custom header with its conventional capitalisation and value', async () => {
     const res = await send(basic(tag('custom-header'), { Headers: { 'X-Campaign-Name': 'spring-2026', 'x-priority-class': 'low' } }));
     expect(res.status).toBe(200);

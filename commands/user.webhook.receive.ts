@@ -1,7 +1,7 @@
 /**
  * user.webhook.receive (no auth; POST or GET /system/webhook/<HashedID>) — what an inbound list webhook does when an
- * outside system calls it: Subscription adds EmailAddress to the webhook's list as Subscribed (again, if it had
- * unsubscribed; `CustomField<N>` values go with it); Unsubscription marks it Unsubscribed on that list, or on every
+ * outside system calls it: Subscription adds EmailAddress to the webhook's list as Subscribed, or Opt-In Pending on
+ * a Double opt-in list, as subscriber.subscribe does (again, if it had unsubscribed; `CustomField<N>` values go with it); Unsubscription marks it Unsubscribed on that list, or on every
  * list of the owner with UnsubscribeAll. Each call is counted in user.webhook.stats.
  * Errors (scalar): 1 unknown HashedID, 2 missing EmailAddress, 3 invalid EmailAddress, 4 invalid custom field.
  */
@@ -45,10 +45,14 @@ export default defineCommand({
         await fieldsOf(ctx.db, hook.list_id),
       );
       if (submitted.unknown.length || submitted.badValue) throw await fail(4);
+      // A Double opt-in list confirms its members: whoever holds the webhook's URL (a public signup form posts to it)
+      // must not add confirmed ones, as subscriber.subscribe may not.
+      const list = await ctx.db('lists').where({ id: hook.list_id }).first('opt_in_mode');
+      const status = list?.opt_in_mode === 'Double' ? STATUS.pending : STATUS.subscribed;
       const cols = {
         list_id: hook.list_id,
         email,
-        status: STATUS.subscribed,
+        status,
         subscription_date: now,
         subscription_ip: ctx.ip,
         unsubscription_date: null,
@@ -61,10 +65,11 @@ export default defineCommand({
       if ('duplicate' in outcome) {
         subscriberId = Number(outcome.duplicate.id);
         await ctx.db.transaction(async (trx) => {
-          if (outcome.duplicate.status !== STATUS.subscribed) {
+          // An unsubscribed member subscribes again (pending again on a Double list); a confirmed one stays confirmed.
+          if (outcome.duplicate.status !== STATUS.subscribed && outcome.duplicate.status !== status) {
             await trx('subscribers')
               .where({ id: subscriberId!, list_id: hook.list_id })
-              .update({ status: STATUS.subscribed, subscription_date: now, subscription_ip: ctx.ip, unsubscription_date: null, updated_at: now });
+              .update({ status, subscription_date: now, subscription_ip: ctx.ip, unsubscription_date: null, unsubscription_ip: '', updated_at: now });
           }
           await saveValues(trx, subscriberId!, submitted.values);
         });

@@ -137,6 +137,25 @@ it('a Subscription webhook subscribes the address (again after an unsubscribe) w
   expect(listed.body.Webhooks[0].ReceivedRequestsStats).toEqual({ [String(Date.parse(`${day}T00:00:00Z`) / 1000)]: 4 });
 });
 
+it('a Subscription webhook on a Double opt-in list adds members as Opt-In Pending, as subscriber.subscribe does', async () => {
+  const o = await owner();
+  const listId = (await h.call({ Command: 'list.create', SessionID: o.sessionId, SubscriberListName: 'Confirmed', OptInMode: 'Double' })).ListID as number;
+  const hook = (await api().post('/api/v1/user.webhook').send({ APIKey: o.key, Name: 'form', RelListID: listId, Event: 'Subscription' })).body;
+  const url = `/system/webhook/${hook.Webhook.HashedID}`;
+  expect((await api().post(url).send({ EmailAddress: 'new@example.org' })).body).toMatchObject({ Success: true });
+  expect(await member(listId, 'new@example.org')).toMatchObject({ status: 'Opt-In Pending', source: 'Webhook' });
+  // An unsubscribed member is pending again, not confirmed by the call; a confirmed one stays confirmed.
+  await h.services.db('subscribers').where({ list_id: listId }).update({ status: 'Unsubscribed', unsubscription_ip: '192.0.2.9' });
+  expect((await api().post(url).send({ EmailAddress: 'new@example.org' })).body).toMatchObject({ Success: true });
+  expect(await h.services.db('subscribers').where({ list_id: listId, email: 'new@example.org' }).first('status', 'unsubscription_ip')).toEqual({
+    status: 'Opt-In Pending',
+    unsubscription_ip: '',
+  });
+  await h.services.db('subscribers').where({ list_id: listId }).update({ status: 'Subscribed' });
+  expect((await api().post(url).send({ EmailAddress: 'new@example.org' })).body).toMatchObject({ Success: true });
+  expect((await member(listId, 'new@example.org')).status).toBe('Subscribed');
+});
+
 it("an Unsubscription webhook unsubscribes from its list, or from every list of the owner with UnsubscribeAll, never another user's", async () => {
   const o = await owner();
   const [a, b] = [await o.list('A'), await o.list('B')];

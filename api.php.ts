@@ -29,7 +29,7 @@ export function legacyApi(services: Services, dispatcher: Dispatcher): express.R
     if (req.method !== 'GET' && req.method !== 'POST' && req.method !== 'HEAD') return next(hard.badMethod(req.method));
     next();
   });
-  router.all('/api.php', bodyReader(services.config.maxRequestBytes), async (req: Request, res: Response, next: NextFunction) => {
+  router.all('/api.php', bodyReader(services.config.maxRequestBytes, services.bodies), async (req: Request, res: Response, next: NextFunction) => {
     const requestId = res.locals.requestId as string;
     const query = qs.parse(req.url.split('?')[1] ?? '', QS_OPTIONS);
     const params = collectParams(query, req.parsedBody?.body, req.parsedBody?.isJson ?? false);

@@ -9,6 +9,7 @@ import type { QueueFactory } from './queue/port';
 import type { RateLimits } from './ratelimit/limits';
 import type { Metrics } from './ops/metrics';
 import type { PasswordGate } from './auth/password-gate';
+import type { BodyBudget } from './http/body-budget';
 import type { CommitStatement } from './idempotency/keys';
 import type { DkimKey } from './domains/dkim';
 import type { Store } from './store/store';
@@ -34,6 +35,8 @@ export interface Services {
   newDkimKey: () => Promise<DkimKey>;
   /** The process's password checks, a few at once (src/auth/password-gate.ts). */
   passwords: PasswordGate;
+  /** Request body bytes the process's HTTP doors hold at once (src/http/body-budget.ts). */
+  bodies: BodyBudget;
 }
 
 export interface CommandContext extends Services {

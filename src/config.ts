@@ -99,6 +99,8 @@ export interface Config {
   trustProxy: string;
   /** MAX_REQUEST_BYTES: largest accepted HTTP body. Default 31457280 (30 MiB). */
   maxRequestBytes: number;
+  /** MAX_BODY_BYTES_IN_FLIGHT: request body bytes one process reads at once; past it, 503. Default 268435456 (256 MiB). */
+  maxBodyBytesInFlight: number;
   /** HTTP_MAX_CONNECTIONS: open HTTP connections one api process holds; more are dropped at once. Default 10000. */
   httpMaxConnections: number;
   /** HTTP_HEADERS_TIMEOUT_MS: how long a client may take to send a request's headers (then 408 and closed). Default 20000. */
@@ -565,6 +567,7 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     logLevel,
     trustProxy: str(env, 'TRUST_PROXY', 'loopback'),
     maxRequestBytes: int(env, 'MAX_REQUEST_BYTES', 30 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    maxBodyBytesInFlight: int(env, 'MAX_BODY_BYTES_IN_FLIGHT', 256 * 1024 * 1024, 1024, 64 * 1024 * 1024 * 1024),
     httpMaxConnections: int(env, 'HTTP_MAX_CONNECTIONS', 10_000, 1, 1_000_000),
     httpHeadersTimeoutMs,
     httpRequestTimeoutMs,

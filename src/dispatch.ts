@@ -210,6 +210,7 @@ function contextFor(s: Services, meta: RequestMeta): CommandContext {
     metrics: s.metrics,
     newDkimKey: s.newDkimKey,
     passwords: s.passwords,
+    bodies: s.bodies,
     requestId: meta.requestId,
     ip: meta.ip,
     headers: meta.headers,

@@ -69,6 +69,15 @@ export const hard = {
       : new HardError(100003, 400, `Invalid API command: "${name}" not found.`),
   tooLarge: (limit: number) => new HardError(100006, 413, `Request body is larger than ${limit} bytes.`, true),
   internal: (requestId: string) => new HardError(100005, 500, `Internal error. Quote request id ${requestId} when reporting it.`),
+  /** The process holds MAX_BODY_BYTES_IN_FLIGHT of request bodies already (src/http/body-budget.ts). */
+  busy: (limit: number) =>
+    new HardError(
+      TEMPORARILY_UNAVAILABLE,
+      503,
+      `Service busy: this server is receiving ${limit} bytes of request bodies already (MAX_BODY_BYTES_IN_FLIGHT). Retry in 1 second.`,
+      false,
+      1,
+    ),
   /** `cause` (the driver's error) is kept for the log, never shown to the caller. */
   unavailable: (cause?: unknown) => {
     const err = new HardError(

@@ -8,6 +8,7 @@ import { domainVerifier } from './domains/dev-mode';
 import { generateDkimKey } from './domains/dkim';
 import type { Logger } from './logger';
 import { PasswordGate } from './auth/password-gate';
+import { BodyBudget } from './http/body-budget';
 import { bullMqQueues } from './queue/bullmq';
 import { inProcessQueues } from './queue/in-process';
 import { lazy } from './lazy';
@@ -70,6 +71,7 @@ export function buildServices(config: Config, logger: Logger): Services {
     metrics,
     newDkimKey: () => generateDkimKey(),
     passwords: new PasswordGate(config.passwordCheckConcurrency, config.passwordCheckQueue),
+    bodies: new BodyBudget(config.maxBodyBytesInFlight),
   };
 }
 

@@ -134,7 +134,7 @@ export type FailureWriter = (e: Classified, route: DialectRoute) => { status: nu
  */
 export function dialectRouter(services: Services, dispatcher: Dispatcher, routes: HandledRoute[], writeFailure: FailureWriter): express.Router {
   const router = express.Router();
-  const reader = bodyReader(services.config.maxRequestBytes);
+  const reader = bodyReader(services.config.maxRequestBytes, services.bodies);
   const send = (res: Response, out: { status: number; body: unknown; headers?: Record<string, string> }) => {
     for (const [k, v] of Object.entries(out.headers ?? {})) res.setHeader(k, v);
     res.status(out.status).json(out.body);

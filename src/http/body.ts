@@ -5,6 +5,7 @@ import qs from 'qs';
 import { hard, HardError } from '../errors';
 import { lazy } from '../lazy';
 import { MAX_JSON_DEPTH, nestsDeeper } from './params';
+import type { BodyBudget } from './body-budget';
 
 export interface ParsedBody {
   body: unknown;
@@ -23,12 +24,19 @@ const QS_OPTIONS: qs.IParseOptions = { allowPrototypes: false, depth: 8, paramet
  * Reads any body into `req.parsedBody`: JSON (declared, or an undeclared body that starts with `{`,
  * as `curl -d '{…}'` sends), form-urlencoded, or multipart form fields. Failures become HardErrors.
  */
-export function bodyReader(limit: number) {
+export function bodyReader(limit: number, budget: BodyBudget) {
   // multer (and busboy) load at the first multipart body: JSON and form-urlencoded clients never need them (src/lazy.ts).
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded lazily, typed by import type
   const upload = lazy(() => (require('multer') as typeof multerModule)({ limits: { fieldSize: limit, fields: 5000, files: 0 } }).none());
   const raw = express.raw({ type: () => true, limit });
   return (req: Request, res: Response, next: NextFunction): void => {
+    // Reserved before a byte is read (body-budget.ts); a request with no body reserves nothing.
+    const declared = Number(req.headers['content-length'] ?? 0);
+    const want = req.headers['transfer-encoding'] !== undefined ? limit : Number.isFinite(declared) && declared > 0 ? Math.min(declared, limit) : 0;
+    if (want > 0) {
+      if (!budget.take(want)) return next(hard.busy(budget.limit));
+      res.once('close', () => budget.give(want));
+    }
     const type = (req.headers['content-type'] ?? '').toLowerCase();
     if (type.startsWith('multipart/form-data')) {
       // multer bounds each field (fieldSize) and the field count, not their sum (5,000 fields of `limit` bytes each):

@@ -181,7 +181,7 @@ function fingerprintedQuery(req: Request): Record<string, unknown> {
 /** The `/api/v1/*` door: same dispatcher as /api.php, bare results on success, `{"Errors":[…]}` on failure. */
 export function v1Api(services: Services, dispatcher: Dispatcher): express.Router {
   const router = express.Router();
-  const reader = bodyReader(services.config.maxRequestBytes);
+  const reader = bodyReader(services.config.maxRequestBytes, services.bodies);
 
   /** The command's parameters and the request's meta, as the dispatcher takes them. */
   function commandRequest(route: (typeof V1_ROUTES)[number], req: Request): { params: Record<string, unknown>; meta: RequestMeta } {

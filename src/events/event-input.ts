@@ -12,35 +12,27 @@ export interface EventInput {
   data: Record<string, unknown>;
 }
 
-/** A waiting or held delivery ended `failed` without an attempt (queue.purge, a suspension hold's expiry): its event. */
-export function failedWithoutAttempt(
-  r: { id: number | string; message_id: string; domain_id: number | string; user_id: number | string; recipient: string; attempts: number | string },
-  now: number,
-  data: Record<string, unknown>,
-): EventInput {
+type UnsentDelivery = { id: number | string; message_id: string; domain_id: number | string; user_id: number | string; recipient: string };
+
+/** The event of a delivery that ended without an attempt: its ids, the type, and its recipient beside `data`. */
+function unsentEvent(r: UnsentDelivery, type: string, now: number, data: Record<string, unknown>): EventInput {
   return {
     message_id: r.message_id,
     delivery_id: Number(r.id),
     domain_id: Number(r.domain_id),
     user_id: Number(r.user_id),
-    type: 'failed',
+    type,
     created_at: now,
-    data: { recipient: r.recipient, attempts: Number(r.attempts), ...data },
+    data: { recipient: r.recipient, ...data },
   };
 }
 
+/** A waiting or held delivery ended `failed` without an attempt (queue.purge, a hold's expiry): its event. */
+export function failedWithoutAttempt(r: UnsentDelivery & { attempts: number | string }, now: number, data: Record<string, unknown>): EventInput {
+  return unsentEvent(r, 'failed', now, { attempts: Number(r.attempts), ...data });
+}
+
 /** A delivery cancelled unsent (cancelDeliveries, or a worker that leased one of a cancelled campaign): its event. */
-export function cancelledUnsent(
-  r: { id: number | string; message_id: string; domain_id: number | string; user_id: number | string; recipient: string },
-  now: number,
-): EventInput {
-  return {
-    message_id: r.message_id,
-    delivery_id: Number(r.id),
-    domain_id: Number(r.domain_id),
-    user_id: Number(r.user_id),
-    type: 'cancelled',
-    created_at: now,
-    data: { recipient: r.recipient },
-  };
+export function cancelledUnsent(r: UnsentDelivery, now: number): EventInput {
+  return unsentEvent(r, 'cancelled', now, {});
 }

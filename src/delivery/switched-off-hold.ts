@@ -167,6 +167,21 @@ async function eachHeldOfScopes(
   return changed;
 }
 
+/**
+ * The accounts and domains the two filters pick, as sender scopes (a domain's with its owner's user_id). Built with
+ * from(), not db('sender_domains'): tests stand in for the worker's own domain read by catching the handle's first
+ * call on that table (deadline-give-back), and the sweeper runs beside it.
+ */
+async function senders(
+  db: Db,
+  users: (q: Knex.QueryBuilder) => Knex.QueryBuilder,
+  domains: (q: Knex.QueryBuilder) => Knex.QueryBuilder,
+): Promise<SenderScope[]> {
+  const userIds = (await users(db.from('users')).pluck('id')) as unknown[];
+  const domainRows: { id: number; user_id: number }[] = await domains(db.from('sender_domains')).select('id', 'user_id');
+  return [...userIds.map((id) => ({ user_id: Number(id) })), ...domainRows.map((d) => ({ user_id: Number(d.user_id), domain_id: Number(d.id) }))];
+}
+
 /** Releases (or fails, when past their time) rows whose sender is on, and enqueues the released; answers how many changed. */
 async function releaseAndEnqueue(services: Services, rows: HeldRow[], now: number): Promise<number> {
   const { released, moved, failed } = await releaseRows(services, rows, now);
@@ -199,14 +214,11 @@ export function releaseSwitchedOn(services: Services, scope: SenderScope, now = 
  */
 export async function expireSwitchedOff(services: Services, now: number, limit = PAGE): Promise<number> {
   const { db, config } = services;
-  // Built with from(), not db('sender_domains'): tests stand in for the worker's own domain read by catching the
-  // handle's first call on that table (deadline-give-back), and the sweeper runs beside it.
-  const users = (await db.from('users').whereNot('account_status', 'Enabled').pluck('id')) as unknown[];
-  const domains: { id: number; user_id: number }[] = await db.from('sender_domains').where('status', STATUS.disabled).select('id', 'user_id');
-  const scopes: SenderScope[] = [
-    ...users.map((id) => ({ user_id: Number(id) })),
-    ...domains.map((d) => ({ user_id: Number(d.user_id), domain_id: Number(d.id) })),
-  ];
+  const scopes = await senders(
+    db,
+    (u) => u.whereNot('account_status', 'Enabled'),
+    (d) => d.where('status', STATUS.disabled),
+  );
   let failed = await eachHeldOfScopes(
     db,
     scopes,
@@ -235,16 +247,11 @@ export async function expireSwitchedOff(services: Services, now: number, limit =
 export async function releaseOrphanedSwitchedOff(services: Services, now: number, limit = PAGE): Promise<number> {
   const { db } = services;
   const since = now - REPAIR_WINDOW_MS;
-  const users = (await db.from('users').where('account_status', 'Enabled').where('updated_at', '>=', since).pluck('id')) as unknown[];
-  const domains: { id: number; user_id: number }[] = await db
-    .from('sender_domains')
-    .whereNot('status', STATUS.disabled)
-    .where('updated_at', '>=', since)
-    .select('id', 'user_id');
-  const scopes: SenderScope[] = [
-    ...users.map((id) => ({ user_id: Number(id) })),
-    ...domains.map((d) => ({ user_id: Number(d.user_id), domain_id: Number(d.id) })),
-  ];
+  const scopes = await senders(
+    db,
+    (u) => u.where('account_status', 'Enabled').where('updated_at', '>=', since),
+    (d) => d.whereNot('status', STATUS.disabled).where('updated_at', '>=', since),
+  );
   return eachHeldOfScopes(
     db,
     scopes,

@@ -40,6 +40,11 @@ async function scheduled(r: RelayRig, to: string, s = r.s): Promise<string> {
 const row = (r: RelayRig, id: string) => r.h.services.db('deliveries').where({ message_id: id }).first('status', 'attempts', 'last_reply');
 const arrived = (r: RelayRig, to: string) => r.sink.received.filter((m) => m.to.includes(to)).length;
 
+/** The owner switches the domain off (user.senderdomain.update Status=Disabled). */
+async function disableDomain(r: RelayRig, s: { sessionId: string; domainId: number }): Promise<void> {
+  expect((await r.h.call({ Command: 'user.senderdomain.update', SessionID: s.sessionId, DomainID: s.domainId, Status: 'Disabled' })).Success).toBe(true);
+}
+
 const held = (r: RelayRig, id: string) => r.h.services.db('deliveries').where({ message_id: id }).first('status', 'held_by', 'updated_at');
 
 async function heldWhileOff(r: RelayRig, id: string, to: string, reason: string): Promise<{ status: string; held_by: string; updated_at: number }> {
@@ -101,7 +106,7 @@ test('mail of an account that stays disabled fails past DELIVERY_MAX_AGE, never 
 test('mail of a domain that stays disabled fails past DELIVERY_MAX_AGE, never sent', async () => {
   const s = await senderSetup(short.h);
   const id = await scheduled(short, 'domain-never@dest.test', s);
-  expect((await short.h.call({ Command: 'user.senderdomain.update', SessionID: s.sessionId, DomainID: s.domainId, Status: 'Disabled' })).Success).toBe(true);
+  await disableDomain(short, s);
   await waitFor(async () => (await row(short, id)).status === 'failed', 20000, 'failed once too old');
   expect(await row(short, id)).toEqual({ status: 'failed', attempts: 0, last_reply: 'not sent: the sender domain is disabled' });
   expect(arrived(short, 'domain-never@dest.test')).toBe(0);
@@ -110,7 +115,7 @@ test('mail of a domain that stays disabled fails past DELIVERY_MAX_AGE, never se
 test('an account and its domain both off: its mail fails once past DELIVERY_MAX_AGE (one failed event)', async () => {
   const s = await senderSetup(short.h);
   const id = await scheduled(short, 'both-never@dest.test', s);
-  expect((await short.h.call({ Command: 'user.senderdomain.update', SessionID: s.sessionId, DomainID: s.domainId, Status: 'Disabled' })).Success).toBe(true);
+  await disableDomain(short, s);
   await short.h.call({ Command: 'user.update', AdminAPIKey: short.h.adminKey, UserID: s.userId, AccountStatus: 'Disabled' });
   await waitFor(async () => (await row(short, id)).status === 'failed', 20000, 'failed once too old');
   await new Promise((res) => setTimeout(res, 1500)); // a second sweep, which must not fail it again
@@ -135,7 +140,7 @@ test('switched on with no trace of it (no updated_at): its held mail fails at it
 test('an account enabled while its domain stays disabled: held until the domain is enabled too', async () => {
   const s = await senderSetup(rig.h);
   const id = await scheduled(rig, 'both@dest.test', s);
-  expect((await rig.h.call({ Command: 'user.senderdomain.update', SessionID: s.sessionId, DomainID: s.domainId, Status: 'Disabled' })).Success).toBe(true);
+  await disableDomain(rig, s);
   await rig.h.call({ Command: 'user.update', AdminAPIKey: rig.h.adminKey, UserID: s.userId, AccountStatus: 'Disabled' });
   const before = await heldWhileOff(rig, id, 'both@dest.test', 'the sender account is disabled');
   await rig.h.call({ Command: 'user.update', AdminAPIKey: rig.h.adminKey, UserID: s.userId, AccountStatus: 'Enabled' });

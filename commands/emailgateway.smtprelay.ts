@@ -5,8 +5,9 @@
  * Codes 1–13 of the contract (13, credits, is never raised: Postern has none), Postern's 14: content the SMTP front
  * refuses too (docs/smtp-front.md), and 15: no RcptTo address, or one that is not an address (8 is the contract's
  * "suppressed", which told the sender a mistyped address was suppressed). 4 covers a From or Sender header outside
- * the domain, duplicated or naming a foreign address. UUID and Subject are accepted and not used: the message's id
- * is Postern's own (docs/octeth-upstream.md).
+ * the domain, duplicated or naming a foreign address. Subject is accepted and not used. UUID makes a repeated call
+ * idempotent (src/idempotency/relay-uuid.ts): the same UUID and message answer the first call's SMTPResponse and
+ * MessageID for 24 h, and 16 (a 451) while the first call still runs (docs/octeth-upstream.md D9).
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
@@ -16,6 +17,8 @@ import { acceptRaw } from '../src/mail/accept-raw';
 import { checkSmtpCredentials } from '../src/smtp/credentials';
 import { bareCrProblem, headerSizeProblem, MAX_HEADER_OCTETS } from '../src/smtp/message-rules';
 import { isEmail } from '../src/auth/user-fields';
+import { claimRelayUuid } from '../src/idempotency/relay-uuid';
+import { CommitStatement, IdempotencySuperseded } from '../src/idempotency/keys';
 
 const RESPONSES: Record<number, string> = {
   1: '535 5.7.8 AUTH ERROR: missing username',
@@ -32,6 +35,7 @@ const RESPONSES: Record<number, string> = {
   12: '451 4.7.1 Sending limit reached; try again later',
   14: '554 5.6.0 Message content refused',
   15: '501 5.1.3 Bad recipient address syntax',
+  16: '451 4.3.0 A relay call with this UUID is still in progress; try again later',
 };
 
 function fail(code: number, text?: string, smtpResponse = RESPONSES[code]): never {
@@ -68,6 +72,7 @@ export default defineCommand({
     13: 'Delivery credit limit reached',
     14: 'Message content refused (malformed header lines, a line over 998 octets, a header over 256 KiB)',
     15: 'Invalid recipient address (RcptTo holds no address, or one that is not an address)',
+    16: 'A relay call with this UUID is still being processed (temporary: the same call answers once it is done)',
   },
   async run(p, ctx) {
     const username = typeof p.smtpusername === 'string' ? p.smtpusername.trim() : '';
@@ -109,12 +114,40 @@ export default defineCommand({
     if (bad !== undefined) fail(15, `Invalid recipient address: ${JSON.stringify(bad.slice(0, 320))}`);
     const mailFrom = typeof p.mailfrom === 'string' && p.mailfrom.trim() ? p.mailfrom.trim().replace(/^<|>$/g, '') : (head.from?.value[0]?.address ?? '');
 
-    const r = await acceptRaw(ctx, { user: who.user, domain: who.domain, apiKeyId: null, source: 'smtp' }, { mailFrom, rcptTo, raw });
+    const rawEmail = String(p.rawemail);
+    const call = { smtpId: who.smtpId, uuid: typeof p.uuid === 'string' ? p.uuid : '', mailFrom: p.mailfrom, rcptTo: p.rcptto, rawEmail };
+    const claim = await claimRelayUuid(ctx.db, ctx.config.idempotencyLeaseSeconds * 1000, call);
+    if (claim?.kind === 'busy') fail(16);
+    // The stored answer is the first call's, without the credentials it echoes (they are never kept at rest).
+    if (claim?.kind === 'replay') return { ...(claim.reply.body as Record<string, unknown>), ...echo };
+    // The same UUID with another message: taken as a new message without a key, as upstream takes every call.
+    const lease = claim?.kind === 'fresh' ? claim.lease : null;
+    const reply = lease
+      ? (messageId: string): CommitStatement =>
+          (q) =>
+            lease.commitStatement(q, { status: 200, body: queued(messageId) })
+      : undefined;
+    let r: Awaited<ReturnType<typeof acceptRaw>>;
+    try {
+      r = await acceptRaw(ctx, { user: who.user, domain: who.domain, apiKeyId: null, source: 'smtp' }, { mailFrom, rcptTo, raw, reply });
+    } catch (err) {
+      // Nothing committed under the key: free it so the front's retry runs the call again (the lease expires anyway).
+      lease?.release().catch(() => undefined);
+      if (err instanceof IdempotencySuperseded) fail(16);
+      throw err;
+    }
     if (!r.ok) {
+      // Nothing was queued: a retry of this call is judged afresh (the quota or the account may have changed).
+      await lease?.release();
       if (r.reason === 'header') headerTooLarge(r.message);
       const code = { user: 7, domain: 5, sender: 4, from: 4, content: 14, header: 14, suppressed: 8, quota: 12, empty: 15 }[r.reason];
       fail(code, r.message, r.reason === 'empty' ? '554 5.5.1 No valid recipients' : RESPONSES[code]);
     }
-    return { SMTPResponse: `250 2.0.0 Ok: queued as ${r.messageId}`, MessageID: r.messageId, ...echo };
+    return { ...queued(r.messageId), ...echo };
   },
 });
+
+/** A queued message's answer, as stored for its UUID (see claimRelayUuid). */
+function queued(messageId: string) {
+  return { SMTPResponse: `250 2.0.0 Ok: queued as ${messageId}`, MessageID: messageId };
+}

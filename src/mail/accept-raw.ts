@@ -18,6 +18,7 @@ import { suppressedAmongShared } from '../suppression/suppressions';
 import { newMessageIdHeader } from './message-id';
 import { NOT_THE_SENDERS } from './verdict-headers';
 import { persistPrepared } from './accept-group';
+import type { CommitStatement } from '../idempotency/keys';
 import type { Prepared, Sender } from './prepare';
 
 export interface RawSubmission {
@@ -26,6 +27,8 @@ export interface RawSubmission {
   raw: Buffer;
   /** The SMTP front checked every recipient against the suppression list at RCPT time. */
   recipientsChecked?: boolean;
+  /** The caller's idempotent reply for the message id, committed with the message (emailgateway.smtprelay's UUID). */
+  reply?: (messageId: string) => CommitStatement;
 }
 
 /**
@@ -157,6 +160,7 @@ export async function acceptRaw(services: Services, sender: Sender, sub: RawSubm
       created_at: now,
     },
   };
-  if (!(await persistPrepared(services, sender, [prepared], now))) return { ok: false, reason: 'quota', message: 'sending limit reached' };
+  if (!(await persistPrepared(services, sender, [prepared], now, sub.reply?.(messageId))))
+    return { ok: false, reason: 'quota', message: 'sending limit reached' };
   return { ok: true, messageId };
 }

@@ -1,4 +1,5 @@
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
+import { claimRelayUuid } from '../../src/idempotency/relay-uuid';
 
 let h: Harness;
 let s: Awaited<ReturnType<typeof senderSetup>>;
@@ -180,5 +181,57 @@ describe('emailgateway.smtprelay', () => {
   it('requires the AdminAPIKey', async () => {
     const r = await h.call({ Command: 'emailgateway.smtprelay', AdminAPIKey: 'nope', SMTPUsername: user, SMTPPassword: pass });
     expect(r).toMatchObject({ Success: false, ErrorCode: 99998 });
+  });
+});
+
+describe('emailgateway.smtprelay UUID: a repeated call queues the message once', () => {
+  const message = (uuid: string, extra: Record<string, unknown> = {}) =>
+    relay({ UUID: uuid, MailFrom: `app@${s.domain}`, RcptTo: 'once@dest.test', RawEmail: raw(`app@${s.domain}`), ...extra });
+  const messagesTo = async (rcpt: string) => (await h.services.db('deliveries').where({ recipient: rcpt }).countDistinct({ n: 'message_id' }))[0].n;
+
+  it('answers the first call again for the same UUID and message, and keeps no password', async () => {
+    const first = await message('front-id-1');
+    expect(first).toMatchObject({ Success: true, ErrorCode: 0 });
+    const again = await message('front-id-1');
+    expect(again).toEqual(first);
+    expect(Number(await messagesTo('once@dest.test'))).toBe(1);
+    const stored = await h.services.db('idempotency_keys').pluck('response');
+    expect(stored.some((r: string) => r.includes(first.MessageID))).toBe(true);
+    expect(stored.some((r: string) => r.includes(pass))).toBe(false);
+  });
+
+  it('queues another message under a used UUID, and the same UUID from another SMTP login', async () => {
+    const first = await message('front-id-2', { RcptTo: 'two@dest.test' });
+    const other = await message('front-id-2', { RcptTo: 'two@dest.test', RawEmail: raw(`app@${s.domain}`, 'X-Other: 1\r\n') });
+    expect(other.MessageID).not.toBe(first.MessageID);
+    const c = await h.call({ Command: 'emailgateway.addsmtp', SessionID: s.sessionId, DomainID: s.domainId });
+    const login = { SMTPUsername: c.SMTP.SMTPUsername, SMTPPassword: c.SMTP.SMTPPassword };
+    const third = await message('front-id-2', { RcptTo: 'two@dest.test', ...login });
+    expect(third).toMatchObject({ Success: true, SMTPUsername: login.SMTPUsername });
+    expect(Number(await messagesTo('two@dest.test'))).toBe(3);
+  });
+
+  it('answers 16 (a 451) while the first call with the UUID still runs', async () => {
+    const smtpId = Number((await h.services.db('smtp_credentials').where({ username: user.toLowerCase() }).first()).id);
+    const rawEmail = raw(`app@${s.domain}`);
+    const inFlight = await claimRelayUuid(h.services.db, 60_000, {
+      smtpId,
+      uuid: 'front-id-3',
+      mailFrom: `app@${s.domain}`,
+      rcptTo: 'three@dest.test',
+      rawEmail,
+    });
+    expect(inFlight?.kind).toBe('fresh');
+    const r = await message('front-id-3', { RcptTo: 'three@dest.test', RawEmail: rawEmail });
+    expect(r).toMatchObject({ Success: false, ErrorCode: 16, SMTPResponse: expect.stringMatching(/^451 4\.3\.0 /) });
+    expect(Number(await messagesTo('three@dest.test'))).toBe(0);
+  });
+
+  it('judges a call that queued nothing afresh when it is repeated', async () => {
+    await h.call({ Command: 'emailgateway.addsuppression', SessionID: s.sessionId, DomainID: s.domainId, EmailAddress: 'later@dest.test' });
+    expect(await message('front-id-4', { RcptTo: 'later@dest.test' })).toMatchObject({ Success: false, ErrorCode: 8 });
+    await h.call({ Command: 'emailgateway.deletesuppression', SessionID: s.sessionId, DomainID: s.domainId, EmailAddress: 'later@dest.test' });
+    expect(await message('front-id-4', { RcptTo: 'later@dest.test' })).toMatchObject({ Success: true, ErrorCode: 0 });
+    expect(Number(await messagesTo('later@dest.test'))).toBe(1);
   });
 });

@@ -16,7 +16,7 @@ export default defineCommand({
   async run(p, ctx) {
     const domain = await findOwnedDomain(ctx.db, ctx.user!.id, p.domainid);
     if (!domain) throw new CommandError(2);
-    const key = await rotateSigningKey(ctx.db, ctx.config.encryptionKey!, domain.id, ctx.config.webhooks.keyGraceMs);
+    const key = await rotateSigningKey(ctx.db, ctx.config, domain.id, ctx.config.webhooks.keyGraceMs);
     if (!key) throw new CommandError(3);
     ctx.logger.info('webhook signing key regenerated', { domainId: domain.id });
     return { SigningKey: key, SigningSecret: standardSecret(key) };

@@ -30,6 +30,12 @@ export interface Config {
   adminApiKey: string | null;
   /** ENCRYPTION_KEY: 32 bytes (64 hex chars or base64) that encrypt DKIM private keys at rest. */
   encryptionKey: Buffer | null;
+  /**
+   * ENCRYPTION_KEY_PREVIOUS: keys ENCRYPTION_KEY replaced (comma-separated, same format), during a rotation: stored
+   * secrets sealed with one still open, and tracking links and bounce addresses made with one are still taken, until
+   * `postern reencrypt` has resealed every secret and the links have aged out (docs/secrets.md).
+   */
+  previousEncryptionKeys: Buffer[];
   /** SESSION_IDLE_SECONDS: a SessionID expires after this much inactivity. Default 3600. */
   sessionIdleSeconds: number;
   /** SESSION_MAX_SECONDS: a SessionID expires this long after sign-in however active it is (300–31,536,000). Default 7 days. */
@@ -406,12 +412,23 @@ function trustedClients(env: Env): Record<string, string> {
   return out;
 }
 
-function parseKey(raw: string): Buffer {
+function parseKey(raw: string, name = 'ENCRYPTION_KEY'): Buffer {
   const s = raw.trim();
   if (/^[0-9a-f]{64}$/i.test(s)) return Buffer.from(s, 'hex');
   const b = Buffer.from(s, 'base64');
   if (b.length === 32 && /^[A-Za-z0-9+/=_-]+$/.test(s)) return b;
-  throw new ConfigError('ENCRYPTION_KEY must be 32 bytes written as 64 hex characters or base64');
+  throw new ConfigError(`${name} must be 32 bytes written as 64 hex characters or base64`);
+}
+
+/** ENCRYPTION_KEY_PREVIOUS: each listed key, none equal to ENCRYPTION_KEY (that would hide a rotation not made). */
+function previousKeys(env: Env, current: Buffer | null): Buffer[] {
+  const keys = (env.ENCRYPTION_KEY_PREVIOUS ?? '')
+    .split(',')
+    .filter((k) => k.trim())
+    .map((k) => parseKey(k, 'ENCRYPTION_KEY_PREVIOUS'));
+  if (keys.length && !current) throw new ConfigError('ENCRYPTION_KEY_PREVIOUS needs ENCRYPTION_KEY: the key that replaced them');
+  if (current && keys.some((k) => k.equals(current))) throw new ConfigError('ENCRYPTION_KEY_PREVIOUS must not list ENCRYPTION_KEY itself');
+  return keys;
 }
 
 function url(env: Env, name: string, schemes: string[]): string | null {
@@ -531,6 +548,7 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     redisPrefix: str(env, 'REDIS_PREFIX', 'postern'),
     adminApiKey,
     encryptionKey,
+    previousEncryptionKeys: previousKeys(env, encryptionKey),
     sessionIdleSeconds: int(env, 'SESSION_IDLE_SECONDS', 3600, 60, 30 * 86400),
     sessionMaxSeconds: int(env, 'SESSION_MAX_SECONDS', 7 * 86400, 300, 365 * 86400),
     inboundRetentionDays: int(env, 'INBOUND_RETENTION_DAYS', 30, 1, 3650),

@@ -81,3 +81,49 @@ export function decrypt(sealed: string, key: Buffer): string {
   decipher.setAuthTag(Buffer.from(tag, 'base64'));
   return Buffer.concat([decipher.update(Buffer.from(ct, 'base64')), decipher.final()]).toString('utf8');
 }
+
+/** The install's keys: ENCRYPTION_KEY seals, it and ENCRYPTION_KEY_PREVIOUS open (Config is one). */
+export interface Keyring {
+  encryptionKey: Buffer | null;
+  previousEncryptionKeys: readonly Buffer[];
+}
+
+/** Seals with the current key. */
+export function seal(plain: string, ring: Keyring): string {
+  return encrypt(plain, ring.encryptionKey!);
+}
+
+/** Which of the ring's keys opens `sealed`: 0 the current one, 1… a previous one, -1 none (GCM's tag tells). */
+export function sealedWith(sealed: string, ring: Keyring): number {
+  const keys = [ring.encryptionKey!, ...ring.previousEncryptionKeys];
+  for (let i = 0; i < keys.length; i++) {
+    try {
+      decrypt(sealed, keys[i]);
+      return i;
+    } catch {
+      // not this key
+    }
+  }
+  return -1;
+}
+
+/** Opens with the current key, else a previous one (a rotation in progress); throws when none opens it. */
+export function open(sealed: string, ring: Keyring): string {
+  try {
+    return decrypt(sealed, ring.encryptionKey!);
+  } catch (err) {
+    for (const key of ring.previousEncryptionKeys) {
+      try {
+        return decrypt(sealed, key);
+      } catch {
+        // not this key
+      }
+    }
+    throw err;
+  }
+}
+
+/** A key derived from each of the ring's keys for one purpose (tracking tokens, VERP tags), the current one first. */
+export function derivedKeys(ring: Keyring, purpose: string): Buffer[] {
+  return [ring.encryptionKey!, ...ring.previousEncryptionKeys].map((k) => crypto.createHmac('sha256', k).update(purpose).digest());
+}

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { decrypt } from '../auth/secrets';
+import { open } from '../auth/secrets';
 import { DomainRow, STATUS } from '../domains/domains';
 import { composeHosts } from '../domains/names';
 import { backoffMs, RetryPolicy } from '../retry/backoff';
@@ -80,7 +80,7 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
     // Keyed by the sealed key too: after a DKIM rotation the row's new selector must never sign with the old key.
     let k = keys.get(domain.id);
     if (!k || k.until < Date.now() || k.sealed !== domain.dkim_private_key_enc) {
-      k = { sealed: domain.dkim_private_key_enc, key: decrypt(domain.dkim_private_key_enc, config.encryptionKey!), until: Date.now() + 300_000 };
+      k = { sealed: domain.dkim_private_key_enc, key: open(domain.dkim_private_key_enc, config), until: Date.now() + 300_000 };
       keys.set(domain.id, k);
     }
     return { domainName: domain.domain, keySelector: domain.dkim_selector, privateKey: k.key };

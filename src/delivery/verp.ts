@@ -1,9 +1,15 @@
 import crypto from 'node:crypto';
 import type { Services } from '../command';
+import { derivedKeys } from '../auth/secrets';
 
 /** The key VERP tags are made with, derived from ENCRYPTION_KEY so every process of an install agrees. */
 export function verpSecret(services: Services): Buffer {
   return crypto.createHmac('sha256', services.config.encryptionKey!).update('postern-verp').digest();
+}
+
+/** The keys a bounce's VERP tag is checked against: the current one, then each ENCRYPTION_KEY_PREVIOUS's (a rotation). */
+export function verpSecrets(services: Services): Buffer[] {
+  return derivedKeys(services.config, 'postern-verp');
 }
 
 /**
@@ -25,10 +31,10 @@ export function verpAddress(secret: Buffer, deliveryId: number, mfromHost: strin
 }
 
 /** The delivery id a VERP address names, or null when it is not one of ours. */
-export function parseVerp(secret: Buffer, address: string): number | null {
+export function parseVerp(secrets: readonly Buffer[], address: string): number | null {
   const m = /^b-(\d{1,18})-([a-z0-9]{10})@/i.exec(address.trim());
   if (!m) return null;
   const id = Number(m[1]);
-  const want = tag(secret, id);
-  return crypto.timingSafeEqual(Buffer.from(want), Buffer.from(m[2].toLowerCase())) ? id : null;
+  const given = Buffer.from(m[2].toLowerCase());
+  return secrets.some((secret) => crypto.timingSafeEqual(Buffer.from(tag(secret, id)), given)) ? id : null;
 }

@@ -1,7 +1,7 @@
 import type { Services } from '../command';
 import { composeHosts, normalizeDomain } from '../domains/names';
 import { parseVerp } from '../delivery/verp';
-import { verpSecret } from '../delivery/worker';
+import { verpSecrets } from '../delivery/verp';
 import type { InboundMail } from './mail';
 import type { Report } from './report';
 
@@ -46,12 +46,12 @@ function sameMessageId(reported: string, stored: string): boolean {
  * host does not do), and a Message-ID in the report, when it has one, must be that delivery's message's.
  */
 export async function matchReport(services: Services, mail: InboundMail, report: Report): Promise<Match> {
-  const secret = verpSecret(services);
+  const secrets = verpSecrets(services);
   const candidates = [...mail.rcptTo];
   if (report.kind === 'arf') candidates.push(report.originalMailFrom, report.originalHeaders['return-path'] ?? '');
   const named = new Map<number, string>();
   for (const a of candidates.map(bare).filter(Boolean)) {
-    const id = parseVerp(secret, a);
+    const id = parseVerp(secrets, a);
     // MFROM hosts are compared in ASCII (xn--): the envelope recipient arrives so (listener.ts), a report's own
     // header fields may not.
     if (id !== null && !named.has(id)) {

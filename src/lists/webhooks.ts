@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Config } from '../config';
 import type { Db } from '../db';
-import { decrypt, encrypt, sha256hex } from '../auth/secrets';
+import { open, seal, sha256hex } from '../auth/secrets';
 
 export const EVENTS = ['Subscription', 'Unsubscription'] as const;
 
@@ -24,7 +24,7 @@ export interface ListWebhookRow {
 /** Upstream's HashedID look: eight groups of four hex digits (128 random bits). */
 export function newHashedId(config: Config): { hashedId: string; secret_hash: string; secret_enc: string } {
   const hashedId = crypto.randomBytes(16).toString('hex').match(/.{4}/g)!.join('-');
-  return { hashedId, secret_hash: sha256hex(hashedId), secret_enc: encrypt(hashedId, config.encryptionKey!) };
+  return { hashedId, secret_hash: sha256hex(hashedId), secret_enc: seal(hashedId, config) };
 }
 
 export function eventName(v: unknown): string | undefined {
@@ -51,7 +51,7 @@ export function presentWebhook(row: ListWebhookRow, config: Config, listName?: s
     ...(listName === undefined ? {} : { RelListName: listName }),
     Name: row.name,
     Event: row.event,
-    HashedID: decrypt(row.secret_enc, config.encryptionKey!),
+    HashedID: open(row.secret_enc, config),
     Options: { UnsubscribeAll: !!Number(row.unsubscribe_all) },
   };
 }

@@ -5,7 +5,7 @@ import { recordEvents } from '../events/record';
 import { markUnsubscribed } from '../lists/api';
 import { addSuppression } from '../suppression/suppressions';
 import { judgeHit } from './machine';
-import { readToken, trackingSecret } from './tokens';
+import { readToken, trackingSecrets } from './tokens';
 import { cachedFieldsOf, renderTemplatedLink } from './templated-link';
 import { composeHosts } from '../domains/names';
 
@@ -61,7 +61,7 @@ function page(title: string, body: string): string {
  */
 export function trackingRoutes(services: Services): express.Router {
   const router = express.Router();
-  const secret = trackingSecret(services.config);
+  const secrets = trackingSecrets(services.config);
   const { db, config, logger } = services;
   const fieldsOf = cachedFieldsOf(db, { max: 1000, ttlMs: 10 * 60_000 });
 
@@ -105,7 +105,7 @@ export function trackingRoutes(services: Services): express.Router {
   router.get('/t/o/:file', async (req: Request, res: Response) => {
     res.set({ ...NO_CACHE, 'Content-Type': 'image/gif', 'X-Content-Type-Options': 'nosniff' });
     const token = String(req.params.file).replace(/\.gif$/, '');
-    const t = readToken(secret, 'o', token);
+    const t = readToken(secrets, 'o', token);
     try {
       const d = t ? await deliveryOf(t.trackId) : undefined;
       if (d && (await worthRecording(d, 'opened'))) {
@@ -138,7 +138,7 @@ export function trackingRoutes(services: Services): express.Router {
 
   router.get('/t/c/:token', async (req: Request, res: Response) => {
     res.set(PAGE);
-    const t = readToken(secret, 'c', String(req.params.token));
+    const t = readToken(secrets, 'c', String(req.params.token));
     const d = t ? await deliveryOf(t.trackId) : undefined;
     const link: { url: string; templated?: unknown } | undefined = d
       ? await db('tracked_links').where({ message_id: d.message_id, idx: t!.idx }).first('url', 'templated')
@@ -159,7 +159,7 @@ export function trackingRoutes(services: Services): express.Router {
   });
 
   async function unsubscribeTarget(req: Request): Promise<Tracked | undefined> {
-    const t = readToken(secret, 'u', String(req.params.token));
+    const t = readToken(secrets, 'u', String(req.params.token));
     return t ? deliveryOf(t.trackId) : undefined;
   }
 

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import type { Config } from '../config';
+import { derivedKeys, Keyring } from '../auth/secrets';
 import { composeHosts, HostSettings } from '../domains/names';
 
 /**
@@ -13,6 +14,11 @@ const SIG_BYTES = 12;
 
 export function trackingSecret(config: Pick<Config, 'encryptionKey'>): Buffer {
   return crypto.createHmac('sha256', config.encryptionKey!).update('postern-tracking').digest();
+}
+
+/** The secrets a token is checked against: the current key's, then each ENCRYPTION_KEY_PREVIOUS's (a rotation). */
+export function trackingSecrets(config: Keyring): Buffer[] {
+  return derivedKeys(config, 'postern-tracking');
 }
 
 export function newTrackId(): string {
@@ -56,15 +62,18 @@ const SIG = '[A-Za-z0-9_-]{16}';
 const PLAIN = new RegExp(`^(${ID})\\.(${SIG})$`);
 const INDEXED = new RegExp(`^(${ID})\\.(\\d{1,5})\\.(${SIG})$`);
 
-/** The delivery's track id (and link index for clicks) when the token is genuine, else null. */
-export function readToken(secret: Buffer, kind: TokenKind, token: string): { trackId: string; idx?: number } | null {
+/** The delivery's track id (and link index for clicks) when the token was made with one of `secrets`, else null. */
+export function readToken(secrets: readonly Buffer[], kind: TokenKind, token: string): { trackId: string; idx?: number } | null {
   const m = kind === 'c' ? INDEXED.exec(token) : PLAIN.exec(token);
   if (!m) return null;
   const trackId = m[1];
   const idx = kind === 'c' ? Number(m[2]) : undefined;
   const given = Buffer.from(kind === 'c' ? m[3] : m[2]);
-  const want = Buffer.from(sig(secret, kind, trackId, idx));
-  return given.length === want.length && crypto.timingSafeEqual(given, want) ? { trackId, idx } : null;
+  const genuine = (secret: Buffer) => {
+    const want = Buffer.from(sig(secret, kind, trackId, idx));
+    return given.length === want.length && crypto.timingSafeEqual(given, want);
+  };
+  return secrets.some(genuine) ? { trackId, idx } : null;
 }
 
 /** `scheme://host` of a domain's tracking links: TRACKING_BASE_URL when set, else the domain's tracking host. */

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { Db } from '../db';
 import type { Knex } from 'knex';
-import { decrypt, encrypt } from '../auth/secrets';
+import { Keyring, open, seal } from '../auth/secrets';
 import { isUniqueViolation } from '../db';
 import type { SigningSecret } from './formats';
 
@@ -25,32 +25,27 @@ export function standardSecret(key: string): string {
  * What signs a subscription's calls: its own `whsec_…` secret (webhook.create), else its domain's SigningKey
  * (Octeth's addwebhook rows).
  */
-export async function secretOf(
-  db: Db,
-  encryptionKey: Buffer,
-  hook: { domain_id: number | null; secret_enc: string | null },
-  now = Date.now(),
-): Promise<SigningSecret> {
-  if (hook.secret_enc) return { kind: 'subscription', secret: decrypt(hook.secret_enc, encryptionKey) };
+export async function secretOf(db: Db, ring: Keyring, hook: { domain_id: number | null; secret_enc: string | null }, now = Date.now()): Promise<SigningSecret> {
+  if (hook.secret_enc) return { kind: 'subscription', secret: open(hook.secret_enc, ring) };
   const row = await db('webhook_signing_keys').where({ domain_id: hook.domain_id }).first('key_enc', 'previous_key_enc', 'previous_until');
-  if (!row) return { kind: 'domain', key: await signingKey(db, encryptionKey, Number(hook.domain_id)) };
-  const key = decrypt(row.key_enc, encryptionKey);
+  if (!row) return { kind: 'domain', key: await signingKey(db, ring, Number(hook.domain_id)) };
+  const key = open(row.key_enc, ring);
   const inGrace = row.previous_key_enc && Number(row.previous_until) > now;
-  return inGrace ? { kind: 'domain', key, previousKey: decrypt(row.previous_key_enc, encryptionKey) } : { kind: 'domain', key };
+  return inGrace ? { kind: 'domain', key, previousKey: open(row.previous_key_enc, ring) } : { kind: 'domain', key };
 }
 
 /** The domain's key, created on first use (two concurrent first uses agree on one). */
-export async function signingKey(db: Db | Knex.Transaction, encryptionKey: Buffer, domainId: number): Promise<string> {
+export async function signingKey(db: Db | Knex.Transaction, ring: Keyring, domainId: number): Promise<string> {
   const row = await db('webhook_signing_keys').where({ domain_id: domainId }).first('key_enc');
-  if (row) return decrypt(row.key_enc, encryptionKey);
+  if (row) return open(row.key_enc, ring);
   const now = Date.now();
   try {
-    await db('webhook_signing_keys').insert({ domain_id: domainId, key_enc: encrypt(newSigningKey(), encryptionKey), created_at: now, updated_at: now });
+    await db('webhook_signing_keys').insert({ domain_id: domainId, key_enc: seal(newSigningKey(), ring), created_at: now, updated_at: now });
   } catch (err) {
     if (!isUniqueViolation(err)) throw err;
   }
   const made = await db('webhook_signing_keys').where({ domain_id: domainId }).first('key_enc');
-  return decrypt(made.key_enc, encryptionKey);
+  return open(made.key_enc, ring);
 }
 
 /**
@@ -58,10 +53,10 @@ export async function signingKey(db: Db | Knex.Transaction, encryptionKey: Buffe
  * too for `graceMs` (secretOf); a second regeneration within the grace keeps the first old key, which is the one
  * receivers may still hold, and gives it a new grace.
  */
-export async function rotateSigningKey(db: Db, encryptionKey: Buffer, domainId: number, graceMs: number): Promise<string | null> {
+export async function rotateSigningKey(db: Db, ring: Keyring, domainId: number, graceMs: number): Promise<string | null> {
   const key = newSigningKey();
   const now = Date.now();
-  const sealed = encrypt(key, encryptionKey);
+  const sealed = seal(key, ring);
   try {
     await db.transaction(async (trx) => {
       const q = trx('webhook_signing_keys').where({ domain_id: domainId }).first('key_enc', 'previous_key_enc', 'previous_until');

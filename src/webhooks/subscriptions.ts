@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import type { CommandContext } from '../command';
 import { CommandError, PERMISSION_DENIED } from '../errors';
-import { decrypt, encrypt } from '../auth/secrets';
+import { open, seal } from '../auth/secrets';
 import { formatTime, lockUserRow } from '../auth/users';
 import type { DomainScope } from '../auth/account-keys';
 import { findOwnedDomain } from '../domains/domains';
@@ -176,7 +176,7 @@ export async function createSubscription(ctx: CommandContext, domainId: number |
       // endpoint per event group) adds its events to the subscription instead of replacing the first one's.
       const list = input.format === 'platform' ? [...new Set([...String(same.event ?? '').split(','), ...events])].filter(Boolean) : events;
       if (!input.ping) await trx('webhooks').where({ id: same.id }).update(changes(now, list));
-      return { id: Number(same.id), secret: decrypt(same.secret_enc, ctx.config.encryptionKey!), inserted: false, list };
+      return { id: Number(same.id), secret: open(same.secret_enc, ctx.config), inserted: false, list };
     }
     await assertWebhookRoom(trx, userId, codes.limit);
     const secret = newSubscriptionSecret();
@@ -187,7 +187,7 @@ export async function createSubscription(ctx: CommandContext, domainId: number |
       event: events.join(','),
       url,
       format: input.format,
-      secret_enc: encrypt(secret, ctx.config.encryptionKey!),
+      secret_enc: seal(secret, ctx.config),
       status: input.ping ? 'Disabled' : 'Enabled',
       disabled_reason: pending,
       disabled_at: pending ? now : null,

@@ -92,7 +92,7 @@ export async function addWebhook(ctx: CommandContext, domain: { id: number; user
   const vetted = await vetWebhookUrl(String(p.webhookurl), { allowPrivate: ctx.config.webhooks.allowPrivate, resolve: resolverFor(ctx.config) });
   if (!vetted.ok) throw urlError(codes[vetted.problem.kind], vetted.problem);
   const url = vetted.url.toString();
-  await signingKey(ctx.db, ctx.config.encryptionKey!, domain.id); // exists before the first call needs it
+  await signingKey(ctx.db, ctx.config, domain.id); // exists before the first call needs it
   // Under the account's row lock: the same (event, URL) twice at once is one webhook, and the cap holds.
   return ctx.db.transaction(async (trx) => {
     await lockUserRow(trx, domain.user_id);
@@ -133,7 +133,7 @@ export async function listWebhooks(ctx: CommandContext, domainId: number, vocabu
  * a sender key's listing leaves the key out (as Octeth's public GET does), so a leaked send key cannot forge calls.
  */
 export async function listWebhooksWithKey(ctx: CommandContext, domainId: number, vocabulary: Vocabulary) {
-  const key = await signingKey(ctx.db, ctx.config.encryptionKey!, domainId);
+  const key = await signingKey(ctx.db, ctx.config, domainId);
   return { SigningKey: key, SigningSecret: standardSecret(key), ...(await listWebhooks(ctx, domainId, vocabulary)) };
 }
 

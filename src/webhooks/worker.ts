@@ -101,7 +101,7 @@ export function startWebhookWorker(services: Services, opts: { hostname?: string
     } else {
       // A secret that cannot be decrypted (another ENCRYPTION_KEY, a damaged row) fails the call like any other
       // failure, with its backoff and its end; thrown, it left the row leased and tried again every lease for ever.
-      const secret = await secretOf(db, config.encryptionKey!, hook).catch((err) => (isOutage(err) ? Promise.reject(err) : null));
+      const secret = await secretOf(db, config, hook).catch((err) => (isOutage(err) ? Promise.reject(err) : null));
       if (secret === null) {
         outcome = { status: null, error: 'signing failed: the webhook secret cannot be decrypted; check ENCRYPTION_KEY', refused: true, durationMs: 0 };
       } else {

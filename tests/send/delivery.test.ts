@@ -68,7 +68,7 @@ describe('POST /api/v1/email → delivery to a real SMTP sink', () => {
     expect(got.map((r) => r.to[0]).sort()).toEqual(['carl@recipient.test', 'hidden@recipient.test', 'jane@recipient.test']);
 
     const one = got[0];
-    const deliveryId = parseVerp(verpSecret(h.services), one.from);
+    const deliveryId = parseVerp([verpSecret(h.services)], one.from);
     expect(deliveryId).not.toBeNull();
     expect(one.from).toMatch(new RegExp(`^b-\\d+-[a-z0-9]{10}@sl\\.${s.domain.replace(/\./g, '\\.')}$`));
 

@@ -8,6 +8,7 @@ import type { Services } from './command';
 import { Config, ConfigError, loadConfig, ROLES } from './config';
 import { Cli, runCli } from './cli/program';
 import { migrateLatest } from './db';
+import { checkKeyOpensSecrets } from './auth/key-check';
 import { devEnvironment, modeNotices } from './domains/dev-mode';
 import { DatabaseSetupError, ensureDatabase } from './ensure-database';
 import { createLogger } from './logger';
@@ -70,6 +71,12 @@ export async function start(config: Config): Promise<Running> {
   if (config.role === 'migrate') {
     await closeServices(services);
     return { services, server: null, stop: async () => undefined };
+  }
+  try {
+    await checkKeyOpensSecrets(services.db, services.config);
+  } catch (err) {
+    await closeServices(services);
+    throw err;
   }
   // Build everything that can refuse to start before generating credentials, so they are never printed and lost.
   const api = config.role === 'all' || config.role === 'api' ? createApp(services) : null;

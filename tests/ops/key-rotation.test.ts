@@ -10,6 +10,8 @@ import { Writable } from 'node:stream';
 import supertest from 'supertest';
 import { Cli, runCli } from '../../src/cli/program';
 import { openInstallation } from '../../src/cli/installation';
+import { loadConfig } from '../../src/config';
+import { start } from '../../src/main';
 import { createDeliveryWorker } from '../../src/delivery/worker';
 import { startInboundSmtp } from '../../src/inbound/listener';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
@@ -165,8 +167,16 @@ describe('rotating ENCRYPTION_KEY', () => {
     expect(r.stderr).toMatch(/open with none of the keys given/);
   });
 
+  it('refuses to start on a key that opens none of the stored DKIM keys, saying what to set', async () => {
+    const config = loadConfig({ ...first.env, ENCRYPTION_KEY: crypto.randomBytes(32).toString('hex'), PORT: '0', HOST: '127.0.0.1' }, 'api');
+    const outcome = await start(config).then(
+      async (running) => (await running.stop(), 'started'),
+      (err: Error) => err.message,
+    );
+    expect(outcome).toMatch(/ENCRYPTION_KEY opens none of the 1 stored DKIM keys checked.*ENCRYPTION_KEY_PREVIOUS/);
+  });
+
   it('refuses ENCRYPTION_KEY_PREVIOUS without ENCRYPTION_KEY, or listing ENCRYPTION_KEY itself', async () => {
-    const { loadConfig } = await import('../../src/config');
     expect(() => loadConfig({ ENCRYPTION_KEY_PREVIOUS: KEY_A })).toThrow(/needs ENCRYPTION_KEY/);
     expect(() => loadConfig({ ENCRYPTION_KEY: KEY_A, ENCRYPTION_KEY_PREVIOUS: `${KEY_B},${KEY_A}` })).toThrow(/must not list ENCRYPTION_KEY itself/);
     expect(() => loadConfig({ ENCRYPTION_KEY: KEY_A, ENCRYPTION_KEY_PREVIOUS: 'short' })).toThrow(/ENCRYPTION_KEY_PREVIOUS must be 32 bytes/);

@@ -1,4 +1,5 @@
 /** admin.login — AdminAPIKey, or the admin's Username + Password → SessionID + AdminInfo. Errors: 1 missing Username, 2 missing Password, 3 invalid credentials, 4 throttled. */
+import { rehashIfNeeded } from '../src/auth/rehash';
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { checkAdminPassword, findAdminByName, isAdminApiKey } from '../src/auth/admin';
@@ -37,6 +38,7 @@ export default defineCommand({
     }
     // A failure keeps the charge made before the check (chargeLoginAttempt).
     if (adminId === null) throw new CommandError(3);
+    if (matched) await rehashIfNeeded(ctx, 'admins', adminId, matched.password_hash, String(p.password));
     await recordLoginSuccess(ctx, 'admin', account);
     const admin = await ctx.db('admins').where({ id: adminId }).first();
     const SessionID = await createSession(ctx.db, 'admin', adminId);

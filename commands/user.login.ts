@@ -3,6 +3,7 @@
  * key's Permissions and IP binding, and ends when the key is deleted.
  * Errors (arrays): 1 missing Username, 2 missing Password, 3 invalid login, 4 too many failures (throttled), 5 account disabled.
  */
+import { rehashIfNeeded } from '../src/auth/rehash';
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { createSession } from '../src/auth/sessions';
@@ -56,6 +57,7 @@ export default defineCommand({
         return ctx.passwords.verify(password, candidate.password_hash);
       });
       if (matches) user = candidate;
+      if (matches && candidate && isEnabled(candidate)) await rehashIfNeeded(ctx, 'users', Number(candidate.id), candidate.password_hash, password);
     }
     // A failure keeps the charge made before the check (chargeLoginAttempt).
     if (!user) throw new CommandError([3]);

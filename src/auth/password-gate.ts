@@ -1,5 +1,5 @@
 import pLimit from 'p-limit';
-import { burnPasswordCheck, verifyPassword } from './secrets';
+import { burnPasswordCheck, hashPassword, verifyPassword } from './secrets';
 
 /** A password check refused because this process already has as many queued as it will take. */
 export class PasswordGateBusy extends Error {
@@ -27,6 +27,11 @@ export class PasswordGate {
   /** Whether `password` matches the stored hash; throws PasswordGateBusy when the queue is full. */
   verify(password: string, stored: string): Promise<boolean> {
     return this.run(() => verifyPassword(password, stored));
+  }
+
+  /** A new hash of a password a login just proved (src/auth/rehash.ts): scrypt like a check, so it waits its turn. */
+  hash(password: string, cost?: number): Promise<string> {
+    return this.run(() => hashPassword(password, cost));
   }
 
   /** A check against a throw-away hash, so a login naming no account costs as long as one that does. */

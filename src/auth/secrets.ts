@@ -58,6 +58,15 @@ export async function verifyPassword(password: string, stored: string): Promise<
   return crypto.timingSafeEqual(actual, expected);
 }
 
+/**
+ * Whether a stored hash was made with other parameters than a new one would be (PASSWORD_HASH_COST raised, or a
+ * hash from before): a login that proved the password then hashes it again (src/auth/rehash.ts).
+ */
+export function needsRehash(stored: string, cost = DEFAULT_PASSWORD_HASH_COST): boolean {
+  const parts = stored.split('$');
+  return !(parts.length === 6 && parts[0] === 'scrypt' && Number(parts[1]) === 2 ** cost && Number(parts[2]) === SCRYPT.r && Number(parts[3]) === SCRYPT.p);
+}
+
 /** A hash computed when a login names no known user, so a miss costs as long as a hit (one per cost: a pure memo). */
 const dummyHashes = new Map<number, Promise<string>>();
 export async function burnPasswordCheck(password: string, cost = DEFAULT_PASSWORD_HASH_COST): Promise<void> {

@@ -179,6 +179,8 @@ describe('Caddyfile', () => {
     }
     const api = block('{$API_HOST}');
     expect(api).toContain('import postern');
+    // The api serves /metrics/ as /metrics (below): Caddy's exact path match must name the slashed form too.
+    expect(block('(postern)')).toMatch(/@internal path \/metrics \/metrics\/\* \/tls\/ask \/tls\/ask\/\*\n\s*respond @internal 404/);
     expect(api).toMatch(/header Strict-Transport-Security "max-age=\d{7,}"/);
   });
 });
@@ -210,6 +212,11 @@ describe('with an install', () => {
     const paths = trackingRoutes(h.services).stack.flatMap((l) => [(l.route as { path?: string | string[] } | undefined)?.path ?? []].flat());
     expect(paths.length).toBeGreaterThan(0);
     for (const p of paths) expect(p).toMatch(/^\/t\//);
+  });
+
+  it('routes /metrics/ as /metrics, so the Caddyfile hides both forms', async () => {
+    expect((await supertest(h.app).get('/metrics/')).status).toBe(200);
+    expect((await supertest(h.app).get('/metrics/x')).status).toBe(404);
   });
 
   it('GET /tls/ask (Caddy on-demand TLS) allows only the tracking host of an Enabled sender domain', async () => {

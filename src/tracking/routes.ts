@@ -72,11 +72,7 @@ export function trackingRoutes(services: Services): express.Router {
   }
 
   const repeatHits = services.limits.limit('track-repeat-hits', REPEAT_HITS_PER_MINUTE, 60);
-  /** Whether this hit is recorded: a first open or click always, a repeat within the delivery's budget. */
-  async function worthRecording(d: Tracked, kind: 'opened' | 'clicked'): Promise<boolean> {
-    if ((kind === 'opened' ? d.first_opened_at : d.first_clicked_at) === null) return true;
-    return (await repeatHits.consume(String(d.id))).allowed;
-  }
+  const withinBudget = async (d: Tracked) => (await repeatHits.consume(String(d.id))).allowed;
 
   function hitData(req: Request, d: Tracked, now: number) {
     const ua = String(req.headers['user-agent'] ?? '').slice(0, 500);
@@ -85,17 +81,28 @@ export function trackingRoutes(services: Services): express.Router {
     return { recipient: d.recipient, ip: req.ip ?? '', user_agent: ua, machine: verdict.machine, machine_reason: verdict.reason, proxy: verdict.proxy };
   }
 
-  /** Records an open (and, for a click, the click); `unique` marks the first of each per delivery. */
+  /**
+   * Records an open (and, for a click, the click); `unique` marks the first of each per delivery. A first open or
+   * click is always recorded, a repeat only within the delivery's budget. Which hit is first is decided by the
+   * conditional UPDATE, not by the row read before: hits that arrive together all read "never opened", and each was
+   * recorded as a first (80 pixel requests at once made 80 events and 80 webhook calls).
+   */
   async function recordHit(d: Tracked, kind: 'opened' | 'clicked', data: Record<string, unknown>, now: number) {
+    const seen = (kind === 'opened' ? d.first_opened_at : d.first_clicked_at) !== null;
+    // A repeat the read already shows spends its budget before any write; past the budget nothing is written.
+    if (seen && !(await withinBudget(d))) return;
     await db.transaction(async (trx) => {
       const base = { message_id: d.message_id, delivery_id: Number(d.id), domain_id: Number(d.domain_id), user_id: Number(d.user_id), created_at: now };
-      const events = [];
       const firstOpen = (await trx('deliveries').where({ id: d.id }).whereNull('first_opened_at').update({ first_opened_at: now })) > 0;
+      const firstClick =
+        kind === 'clicked' && (await trx('deliveries').where({ id: d.id }).whereNull('first_clicked_at').update({ first_clicked_at: now })) > 0;
+      // The read said first, but another hit was (they arrived together): a repeat after all, within the budget or not at all.
+      if (!seen && !(kind === 'opened' ? firstOpen : firstClick) && !(await withinBudget(d))) return;
+      const events = [];
       if (kind === 'opened') events.push({ ...base, type: 'opened', data: { ...data, unique: firstOpen } });
       else {
         // A click proves the mail was opened: the first click without an open records that open too.
         if (firstOpen) events.push({ ...base, type: 'opened', data: { ...data, unique: true, implied_by_click: true } });
-        const firstClick = (await trx('deliveries').where({ id: d.id }).whereNull('first_clicked_at').update({ first_clicked_at: now })) > 0;
         events.push({ ...base, type: 'clicked', data: { ...data, unique: firstClick } });
       }
       await recordEvents(trx, events);
@@ -108,7 +115,7 @@ export function trackingRoutes(services: Services): express.Router {
     const t = readToken(secrets, 'o', token);
     try {
       const d = t ? await deliveryOf(t.trackId) : undefined;
-      if (d && (await worthRecording(d, 'opened'))) {
+      if (d) {
         const now = Date.now();
         await recordHit(d, 'opened', hitData(req, d, now), now);
       }
@@ -151,7 +158,7 @@ export function trackingRoutes(services: Services): express.Router {
     }
     const now = Date.now();
     try {
-      if (await worthRecording(d, 'clicked')) await recordHit(d, 'clicked', { ...hitData(req, d, now), url: link.url }, now);
+      await recordHit(d, 'clicked', { ...hitData(req, d, now), url: link.url }, now);
     } catch (err) {
       logger.error('click tracking failed', { error: (err as Error).message });
     }

@@ -156,6 +156,22 @@ describe('link and open tracking', () => {
     expect((await eventsOf(mine.id, 'clicked')).map((c) => c.unique)).toEqual([true]);
   });
 
+  it('keeps to the budget for hits that arrive together: one first open and click, then 20 repeats', async () => {
+    const mine = await sendAndReceive();
+    const pixel = pathOf((mine.mail.html as string).match(/<img src="([^"]+\/t\/o\/[^"]+)"/)![1]);
+    const link = pathOf(hrefs(mine.mail.html as string).find((l) => l.startsWith(`${BASE}/t/c/`))!);
+    // Every request reads the delivery as never opened before the first one commits.
+    const opens = await Promise.all(Array.from({ length: 40 }, () => supertest(h.app).get(pixel)));
+    expect(opens.every((r) => r.status === 200)).toBe(true);
+    const openEvents = await eventsOf(mine.id, 'opened');
+    expect(openEvents.filter((o) => o.unique)).toHaveLength(1);
+    expect(openEvents.length).toBeLessThanOrEqual(21);
+    const clicks = await Promise.all(Array.from({ length: 10 }, () => supertest(h.app).get(link).set('Host', HOST)));
+    expect(clicks.every((r) => r.status === 302)).toBe(true);
+    // The budget went to the opens: the first click is recorded, none of the clicks that came with it.
+    expect((await eventsOf(mine.id, 'clicked')).map((c) => c.unique)).toEqual([true]);
+  });
+
   it('never redirects or records for a forged, altered or foreign token', async () => {
     const link = hrefs(sent.mail.html as string).find((l) => l.startsWith(`${BASE}/t/c/`))!;
     const [trackId, idx, sig] = link.split('/').pop()!.split('.');

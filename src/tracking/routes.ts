@@ -87,7 +87,9 @@ export function trackingRoutes(services: Services): express.Router {
    * conditional UPDATE, not by the row read before: hits that arrive together all read "never opened", and each was
    * recorded as a first (80 pixel requests at once made 80 events and 80 webhook calls).
    */
-  async function recordHit(d: Tracked, kind: 'opened' | 'clicked', data: Record<string, unknown>, now: number) {
+  async function recordHit(req: Request, d: Tracked, kind: 'opened' | 'clicked', data: Record<string, unknown>, now: number) {
+    // A HEAD (express answers it with the GET route) is a link scanner or prefetcher checking the URL, not a reader.
+    if (req.method === 'HEAD') return;
     const seen = (kind === 'opened' ? d.first_opened_at : d.first_clicked_at) !== null;
     // A repeat the read already shows spends its budget before any write; past the budget nothing is written.
     if (seen && !(await withinBudget(d))) return;
@@ -117,7 +119,7 @@ export function trackingRoutes(services: Services): express.Router {
       const d = t ? await deliveryOf(t.trackId) : undefined;
       if (d) {
         const now = Date.now();
-        await recordHit(d, 'opened', hitData(req, d, now), now);
+        await recordHit(req, d, 'opened', hitData(req, d, now), now);
       }
     } catch (err) {
       logger.error('open tracking failed', { error: (err as Error).message });
@@ -158,7 +160,7 @@ export function trackingRoutes(services: Services): express.Router {
     }
     const now = Date.now();
     try {
-      await recordHit(d, 'clicked', { ...hitData(req, d, now), url: link.url }, now);
+      await recordHit(req, d, 'clicked', { ...hitData(req, d, now), url: link.url }, now);
     } catch (err) {
       logger.error('click tracking failed', { error: (err as Error).message });
     }

@@ -172,6 +172,19 @@ describe('link and open tracking', () => {
     expect((await eventsOf(mine.id, 'clicked')).map((c) => c.unique)).toEqual([true]);
   });
 
+  it('answers HEAD as GET (the pixel, the redirect) and records nothing: a link scanner is not a reader', async () => {
+    const mine = await sendAndReceive();
+    const pixel = pathOf((mine.mail.html as string).match(/<img src="([^"]+\/t\/o\/[^"]+)"/)![1]);
+    const link = pathOf(hrefs(mine.mail.html as string).find((l) => l.startsWith(`${BASE}/t/c/`))!);
+    expect((await supertest(h.app).head(pixel)).status).toBe(200);
+    const head = await supertest(h.app).head(link).set('Host', HOST);
+    expect(head.status).toBe(302);
+    expect(head.headers.location).toBe('https://shop.example/item?a=1&b=2');
+    expect(await eventsOf(mine.id, 'opened')).toEqual([]);
+    expect(await eventsOf(mine.id, 'clicked')).toEqual([]);
+    expect((await h.services.db('deliveries').where({ message_id: mine.id }).first()).first_opened_at).toBeNull();
+  });
+
   it('never redirects or records for a forged, altered or foreign token', async () => {
     const link = hrefs(sent.mail.html as string).find((l) => l.startsWith(`${BASE}/t/c/`))!;
     const [trackId, idx, sig] = link.split('/').pop()!.split('.');

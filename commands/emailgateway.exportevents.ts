@@ -7,6 +7,7 @@
  * first; at most 10,000 rows (X-Octeth-Export-Total, and -Truncated/-Limit when cut); formula-like cells get
  * a leading `'`. Errors (JSON envelope): 2 domain not found/denied, 6 invalid Event or Query.
  */
+import { retentionCutoff } from '../src/mail/retention';
 import { defineCommand } from '../src/command';
 import { EXPORT_LIMIT, exportCsv } from '../src/events/export';
 import { eventTypes, optionalDomainScope, queryTerms, zoneOf } from '../src/events/params';
@@ -35,7 +36,7 @@ export default defineCommand({
       messageId,
       terms: messageId ? undefined : queryTerms(p.query, 6),
     };
-    const total = await countEvents(ctx.db, scope, filter);
+    const total = await countEvents(ctx.db, scope, filter, retentionCutoff(ctx.config.messageRetentionDays));
     const headers: Record<string, string> = {
       'Content-Disposition': `attachment; filename="transactional-events-${localDay(now, tz)}.csv"`,
       'X-Octeth-Export-Total': String(total),

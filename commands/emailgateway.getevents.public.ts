@@ -8,6 +8,7 @@ import { defineCommand } from '../src/command';
 import { eventTypes } from '../src/events/params';
 import { presentPublic } from '../src/events/present';
 import { listEvents } from '../src/events/query';
+import { retentionCutoff } from '../src/mail/retention';
 
 export default defineCommand({
   name: 'emailgateway.getevents.public',
@@ -31,7 +32,14 @@ export default defineCommand({
       messageId: has(p.messageid) ? String(p.messageid).trim() : undefined,
     };
     const scope = { userId: ctx.user!.id, domainId: Number(ctx.domain!.id) };
-    const { total, rows } = await listEvents(ctx.db, scope, filter, Number(p.startfrom), Number(p.retrievecount));
+    const { total, rows } = await listEvents(
+      ctx.db,
+      scope,
+      filter,
+      Number(p.startfrom),
+      Number(p.retrievecount),
+      retentionCutoff(ctx.config.messageRetentionDays),
+    );
     return { TotalRecords: total, Events: rows.map(presentPublic) };
   },
 });

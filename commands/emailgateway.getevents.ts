@@ -8,6 +8,7 @@ import { defineCommand } from '../src/command';
 import { presentPrivate } from '../src/events/present';
 import { eventTypes, optionalDomainScope, privateDates, queryTerms, zoneOf } from '../src/events/params';
 import { listEvents } from '../src/events/query';
+import { retentionCutoff } from '../src/mail/retention';
 
 export default defineCommand({
   name: 'emailgateway.getevents',
@@ -22,7 +23,14 @@ export default defineCommand({
   async run(p, ctx) {
     const scope = await optionalDomainScope(ctx, p.domainid, 2);
     const filter = { ...privateDates(p, zoneOf(ctx), 6), types: eventTypes(p.event, 6), terms: queryTerms(p.query, 6) };
-    const { total, rows } = await listEvents(ctx.db, scope, filter, Number(p.startfrom), Number(p.retrievecount));
+    const { total, rows } = await listEvents(
+      ctx.db,
+      scope,
+      filter,
+      Number(p.startfrom),
+      Number(p.retrievecount),
+      retentionCutoff(ctx.config.messageRetentionDays),
+    );
     return { TotalRecords: total, Events: rows.map(presentPrivate) };
   },
 });

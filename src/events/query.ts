@@ -173,13 +173,18 @@ const HOUR_MS = 3_600_000;
  * How many events match. Without free-text terms or a MessageID the answer comes from the statistics rollups
  * (which count every event in its hour, in the event's own transaction) for the whole hours of the window, and
  * from the events table only for the ragged minutes at its ends: the cost no longer grows with the volume.
+ *
+ * `keptSince`: with MESSAGE_RETENTION_DAYS the events of purged messages are deleted and their rollups kept, so hours
+ * before it are counted from the events left (few), not the rollups: TotalRecords counted every purged event, and
+ * a client paging to it read empty pages. (An event recorded after that time for a message created before it, a
+ * late open, is still counted until its message goes.)
  */
-export async function countEvents(db: Db, scope: EventScope, f: EventFilter): Promise<number> {
+export async function countEvents(db: Db, scope: EventScope, f: EventFilter, keptSince = 0): Promise<number> {
   if (f.terms?.length || f.messageId !== undefined) return scanCount(db, scope, f);
   const from = f.from ?? 0;
   const to = f.to ?? Date.now() + HOUR_MS; // inclusive
   if (to < from) return 0;
-  const fromHour = Math.ceil(from / HOUR_MS);
+  const fromHour = Math.ceil(Math.max(from, keptSince) / HOUR_MS);
   const toHour = Math.floor((to + 1) / HOUR_MS); // whole hours [fromHour, toHour)
   if (toHour <= fromHour) return scanCount(db, scope, f);
   const domainIds =
@@ -232,8 +237,15 @@ function toRow(r: Record<string, any>): EventRow {
  * needs them, then only the page's rows are read and joined (a late join, as messagesByOffset): joined before the
  * OFFSET, every skipped event cost a read of its row and of its message's, so page 5,000 read 250,000 of each.
  */
-export async function listEvents(db: Db, scope: EventScope, f: EventFilter, offset: number, limit: number): Promise<{ total: number; rows: EventRow[] }> {
-  const total = await countEvents(db, scope, f);
+export async function listEvents(
+  db: Db,
+  scope: EventScope,
+  f: EventFilter,
+  offset: number,
+  limit: number,
+  keptSince = 0,
+): Promise<{ total: number; rows: EventRow[] }> {
+  const total = await countEvents(db, scope, f, keptSince);
   if (!total || offset >= total) return { total, rows: [] };
   const page = filteredEvents(db, scope, f, false)
     .orderBy('events.created_at', 'desc')

@@ -12,9 +12,14 @@ const MAX_BATCHES = 50;
  * cascade) and its events (they have no key), each batch in one transaction. The hourly statistics (stats_*_rollup)
  * are kept. 0 keeps everything. Without this every message ever sent stays in the database, bodies included.
  */
+/** Epoch ms before which messages (and their events) may have been purged; 0 when nothing is purged. */
+export function retentionCutoff(retentionDays: number, now = Date.now()): number {
+  return retentionDays > 0 ? now - retentionDays * 86_400_000 : 0;
+}
+
 export async function purgeMessages(db: Knex, retentionDays: number, now = Date.now()): Promise<number> {
   if (retentionDays <= 0) return 0;
-  const cutoff = now - retentionDays * 86_400_000;
+  const cutoff = retentionCutoff(retentionDays, now);
   let purged = 0;
   for (let i = 0; i < MAX_BATCHES; i += 1) {
     const ids: string[] = await db('messages as m')

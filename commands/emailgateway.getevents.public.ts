@@ -5,10 +5,8 @@
  * Errors: 1 missing key, 2 account/domain gone, 4 StartFrom, 5 RetrieveCount, 6 invalid filter, 13 invalid key, 429.
  */
 import { defineCommand } from '../src/command';
-import { eventTypes } from '../src/events/params';
+import { eventsPage, eventTypes } from '../src/events/params';
 import { presentPublic } from '../src/events/present';
-import { listEvents } from '../src/events/query';
-import { retentionCutoff } from '../src/mail/retention';
 
 export default defineCommand({
   name: 'emailgateway.getevents.public',
@@ -32,14 +30,7 @@ export default defineCommand({
       messageId: has(p.messageid) ? String(p.messageid).trim() : undefined,
     };
     const scope = { userId: ctx.user!.id, domainId: Number(ctx.domain!.id) };
-    const { total, rows } = await listEvents(
-      ctx.db,
-      scope,
-      filter,
-      Number(p.startfrom),
-      Number(p.retrievecount),
-      retentionCutoff(ctx.config.messageRetentionDays),
-    );
+    const { total, rows } = await eventsPage(ctx, scope, filter, p);
     return { TotalRecords: total, Events: rows.map(presentPublic) };
   },
 });

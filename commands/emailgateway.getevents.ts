@@ -6,9 +6,7 @@
  */
 import { defineCommand } from '../src/command';
 import { presentPrivate } from '../src/events/present';
-import { eventTypes, optionalDomainScope, privateDates, queryTerms, zoneOf } from '../src/events/params';
-import { listEvents } from '../src/events/query';
-import { retentionCutoff } from '../src/mail/retention';
+import { eventsPage, eventTypes, optionalDomainScope, privateDates, queryTerms, zoneOf } from '../src/events/params';
 
 export default defineCommand({
   name: 'emailgateway.getevents',
@@ -23,14 +21,7 @@ export default defineCommand({
   async run(p, ctx) {
     const scope = await optionalDomainScope(ctx, p.domainid, 2);
     const filter = { ...privateDates(p, zoneOf(ctx), 6), types: eventTypes(p.event, 6), terms: queryTerms(p.query, 6) };
-    const { total, rows } = await listEvents(
-      ctx.db,
-      scope,
-      filter,
-      Number(p.startfrom),
-      Number(p.retrievecount),
-      retentionCutoff(ctx.config.messageRetentionDays),
-    );
+    const { total, rows } = await eventsPage(ctx, scope, filter, p);
     return { TotalRecords: total, Events: rows.map(presentPrivate) };
   },
 });

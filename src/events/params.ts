@@ -1,7 +1,8 @@
 import type { CommandContext, Params } from '../command';
 import { findOwnedDomain } from '../domains/domains';
 import { CommandError } from '../errors';
-import { EventScope, MAX_QUERY_TERMS, parseQuery, QueryTerm } from './query';
+import { EventFilter, EventRow, EventScope, listEvents, MAX_QUERY_TERMS, parseQuery, QueryTerm } from './query';
+import { retentionCutoff } from '../mail/retention';
 import { dayRange, parseYmd, userZone } from './time';
 import { storedEventName } from './vocabulary';
 
@@ -66,4 +67,9 @@ export function privateDates(p: Params, tz: string, code: number): { from?: numb
     from: start ? dayRange(start, start, tz).from : undefined,
     to: end ? dayRange(end, end, tz).to : undefined,
   };
+}
+
+/** The page of events StartFrom and RetrieveCount ask for, with their total (counted within MESSAGE_RETENTION_DAYS). */
+export function eventsPage(ctx: CommandContext, scope: EventScope, filter: EventFilter, p: Params): Promise<{ total: number; rows: EventRow[] }> {
+  return listEvents(ctx.db, scope, filter, Number(p.startfrom), Number(p.retrievecount), retentionCutoff(ctx.config.messageRetentionDays));
 }

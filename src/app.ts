@@ -9,7 +9,7 @@ import { Validator } from './validation';
 import { v1Api } from './v1/router';
 import { cyberpanelApi } from './dialects/cyberpanel';
 import { cloudmailsApi } from './dialects/cloudmails';
-import { platformApi } from './dialects/platform';
+import { platformApi, platformNotFound } from './dialects/platform';
 import { trackingRoutes } from './tracking/routes';
 import { opsRouter } from './ops/health';
 import { docsRoutes } from './ops/docs';
@@ -81,6 +81,7 @@ export function createApp(services: Services): App {
   app.use(pruned(cyberpanelApi(services, dispatcher)));
   app.use(pruned(cloudmailsApi(services, dispatcher)));
   app.use('/api.php', legacyErrorHandler(services));
+  app.use(platformNotFound()); // an account key's request under /api/v1 that no route took
 
   app.use((req: Request, res: Response) => {
     writeV1Errors(res, 404, [{ Code: 404, Message: `No route for ${req.method} ${req.path}` }]);

@@ -2,6 +2,7 @@ import express, { Request } from 'express';
 import type { Params, Services } from '../command';
 import type { Dispatcher } from '../dispatch';
 import { isAccountKey, presentedKey } from '../auth/account-keys';
+import { ACCOUNT_KEY_PREFIX } from '../credentials/credentials';
 import {
   batchMessages,
   batchRefusals,
@@ -44,8 +45,9 @@ export const ROUTES: DialectRoute[] = [
 ];
 
 /**
- * Paths Octeth's v1 API has too. The kind of key decides the dialect: an account key (`sk_live_…`) gets the
- * platform's shapes, anything else (a sender key `eg_live_…`) Octeth's. README "Key kinds" shows this table.
+ * Paths Octeth's v1 API has too. The kind of key decides the dialect: an account key (`sk_live_…`, clean or mangled:
+ * platformCredential) gets the platform's shapes, anything else (a sender key `eg_live_…`, none) Octeth's. The README's
+ * key-kind table shows this one.
  */
 export const SHARED_PATHS: { method: DialectRoute['method']; path: string; octeth: string; platform: string }[] = [
   { method: 'get', path: '/api/v1/emails', octeth: 'emailgateway.getmessages', platform: 'emailgateway.getmessages' },
@@ -56,6 +58,31 @@ export const SHARED_PATHS: { method: DialectRoute['method']; path: string; octet
   { method: 'post', path: '/api/v1/contacts', octeth: 'contacts.create', platform: 'contacts.create' },
   { method: 'get', path: '/api/v1/contacts', octeth: 'contacts.list', platform: 'contacts.list' },
 ];
+
+type Headers = Record<string, string | string[] | undefined>;
+
+/**
+ * Whose client sent a request, from its credential headers: `account` when they present an account key as
+ * authentication reads one; `mangled` when nothing usable is presented but an account key shows in the text the
+ * headers hold (`Bearer sk_live_… extra`, no scheme, quoted): only a platform (or other dialect) client holds one,
+ * Octeth's keys and sessions never contain it. Anything else (no key, an empty or wrong Bearer, a sender key) is
+ * what an Octeth client sends too, and stays Octeth's to answer.
+ */
+export function platformCredential(headers: Headers): 'account' | 'mangled' | null {
+  const h = headers as Record<string, string | undefined>;
+  const presented = presentedKey(h);
+  if (isAccountKey(presented)) return 'account';
+  const shown = presented || `${String(h.authorization ?? '')} ${String(h['x-api-key'] ?? '')}`;
+  return shown.includes(ACCOUNT_KEY_PREFIX) ? 'mangled' : null;
+}
+
+const MANGLED: Classified = { failure: 'unauthorized', message: 'Send the account key as "Authorization: Bearer sk_live_…", nothing else in the header' };
+
+/** A route that refuses a mangled account key before reading its fields: its command would find no key in the headers. */
+const refusingMangled = (r: HandledRoute): HandledRoute => ({
+  ...r,
+  params: (req) => (platformCredential(req.headers) === 'mangled' ? MANGLED : r.params(req)),
+});
 
 const isShared = (r: DialectRoute) => SHARED_PATHS.some((s) => s.method === r.method && s.path === r.path);
 
@@ -143,7 +170,7 @@ const STATUS: Record<string, [number, string]> = {
 };
 
 /** `{"error":"…","code":"…"}`; 429 and 503 carry Retry-After when known (503: the database or queue is down). */
-export const writePlatformFailure: FailureWriter = (e) => {
+export const writePlatformFailure = (e: Classified): ReturnType<FailureWriter> => {
   const [status, code] = STATUS[e.failure] ?? [500, 'internal_error'];
   const headers: Record<string, string> = e.retryAfterSec !== undefined && (status === 429 || status === 503) ? { 'Retry-After': String(e.retryAfterSec) } : {};
   return { status, body: { error: e.message, code }, headers };
@@ -352,9 +379,9 @@ function handled(): HandledRoute[] {
   ];
 }
 
-/** Mounted before Octeth's v1 door: shared paths go to the platform only with an account key. */
+/** Mounted before Octeth's v1 door: shared paths go to the platform only with an account key, clean or mangled. */
 export function platformApi(services: Services, dispatcher: Dispatcher): express.RequestHandler {
-  const all = handled();
+  const all = handled().map(refusingMangled);
   const shared = pruned(dialectRouter(services, dispatcher, all.filter(isShared), writePlatformFailure));
   const own = pruned(
     dialectRouter(
@@ -366,7 +393,20 @@ export function platformApi(services: Services, dispatcher: Dispatcher): express
   );
   // A plain handler, not a router of two: a router that matches nothing leaves through a setImmediate.
   return (req, res, next) => {
-    if (!isAccountKey(presentedKey(req.headers as Record<string, string | undefined>))) return own(req, res, next);
+    if (!platformCredential(req.headers)) return own(req, res, next);
     shared(req, res, (err?: unknown) => (err ? next(err) : own(req, res, next)));
+  };
+}
+
+/**
+ * A path under /api/v1 that neither API has: answered in the platform's shape to a request with an account key
+ * (as the shared paths are), else left to Octeth's 404. Mounted after every /api/v1 router.
+ */
+export function platformNotFound(): express.RequestHandler {
+  return (req, res, next) => {
+    const path = req.path.toLowerCase();
+    if ((path !== '/api/v1' && !path.startsWith('/api/v1/')) || !platformCredential(req.headers)) return next();
+    const { status, body } = writePlatformFailure({ failure: 'not_found', message: `No route for ${req.method} ${req.path}` });
+    res.status(status).json(body);
   };
 }

@@ -1,7 +1,7 @@
 /**
  * emailgateway.getmessages (GET /api/v1/emails) — the key's domain's message log (an account key's: its domains'), newest first.
- * Filters: Status (of any recipient; several comma-separated), Recipient, Tag, From/To (Unix times); paging Page
- * (1-based) and Limit (≤ 100). Each message's To, Cc and Bcc recipients apart; its Status over all of them.
+ * Filters: Status (of any recipient; several comma-separated), MessageStatus (the message's own, as listed; several
+ * comma-separated), Recipient, Tag, From/To (Unix times); paging Page (1-based) and Limit (≤ 100). Each message's To, Cc and Bcc recipients apart; its Status over all of them.
  * WithEngagement=1 adds each message's Opens and Clicks (every one recorded).
  */
 import { defineCommand } from '../src/command';
@@ -36,6 +36,7 @@ export default defineCommand({
         ...(p.tag !== undefined ? { tag: String(p.tag) } : {}),
         ...(p.recipient !== undefined ? { recipient: String(p.recipient) } : {}),
         ...(p.status !== undefined ? { status: String(p.status).split(',') } : {}),
+        ...(p.messagestatus !== undefined ? { messageStatus: String(p.messagestatus).split(',') } : {}),
       },
       (page - 1) * limit,
       limit,

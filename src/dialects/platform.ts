@@ -99,11 +99,12 @@ const STATUS_OUT: Record<string, string> = {
   failed: 'failed',
   cancelled: 'cancelled',
 };
+/** The message statuses (MessageStatus: over all recipients, as the log shows them) each platform word lists. */
 const STATUS_IN: Record<string, string> = {
   sent: 'queued,sending,deferred,held',
   queued: 'queued,sending,deferred,held',
   scheduled: 'scheduled',
-  delivered: 'delivered',
+  delivered: 'delivered,partially_delivered',
   bounced: 'bounced',
   failed: 'failed',
   cancelled: 'cancelled',
@@ -217,7 +218,7 @@ function handled(): HandledRoute[] {
       params(req) {
         const status = q(req, 'status');
         if (status !== undefined && !STATUS_IN[status]) return invalid(`status must be one of ${Object.keys(STATUS_IN).join(', ')}`);
-        return { limit: q(req, 'limit') ?? 20, page: q(req, 'page') ?? 1, ...(status ? { status: STATUS_IN[status] } : {}), withengagement: 1 };
+        return { limit: q(req, 'limit') ?? 20, page: q(req, 'page') ?? 1, ...(status ? { messagestatus: STATUS_IN[status] } : {}), withengagement: 1 };
       },
       reply(r) {
         const emails = (r.Emails as Record<string, any>[]).map((m) => ({

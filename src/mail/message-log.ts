@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { containsPattern, type Db } from '../db';
 import { messageStatus } from './lookup';
+import { MESSAGE_STATUS_SQL, statusCandidates } from './message-status-sql';
 
 /**
  * The user-session message log (emailgateway.getmessagelog): one user's messages, newest first, paged by a
@@ -20,6 +21,10 @@ export interface LogFilter {
   recipient?: string;
   /** Any recipient in this status, or in one of these. */
   status?: string | string[];
+  /** The message's own status (messageStatus over all its recipients, as the log shows it) is one of these ... */
+  messageStatus?: string[];
+  /** ... or none of these (messagesByOffset counts the rest so). */
+  messageStatusNot?: string[];
   tag?: string;
 }
 
@@ -54,11 +59,22 @@ function source(db: Db, f: LogFilter): string | Knex.Raw {
   return db.raw('?? force index (??)', ['messages', index]);
 }
 
+/**
+ * A message status's candidates first (distinct, so a table of their own), then each message by its key. Named in
+ * that order on MariaDB: given ORDER BY created_at it walked the messages in date order to skip a sort, probing every
+ * message's deliveries before the candidates ruled it out (2.2 s for page 150 of 6,000 bounced among 200,000).
+ */
+function fromCandidates(db: Db, candidates: Knex.QueryBuilder): Knex.QueryBuilder {
+  const join = isMysql(db) ? 'straight_join' : 'cross join';
+  return db.from(candidates.as('candidates')).joinRaw(`${join} ?? on ?? = ??`, ['messages', 'messages.id', 'candidates.message_id']);
+}
+
 function filtered(db: Db, f: LogFilter, before: Cursor | null): Knex.QueryBuilder {
   // A sender key's scope is its one domain: read that domain's index rather than the user's filtered by domain.
   if (f.domainId === undefined && f.domainIds?.length === 1) f = { ...f, domainId: f.domainIds[0] };
+  const candidates = messageStatusCandidates(db, f);
   // One domain (the command checked it is the caller's) or all of the user's: either way the index alone decides.
-  const q = db.from(source(db, f));
+  const q: Knex.QueryBuilder = candidates ? fromCandidates(db, candidates) : db.from(source(db, f));
   if (f.domainId !== undefined) q.where('messages.domain_id', f.domainId);
   else {
     q.where('messages.user_id', f.userId);
@@ -92,7 +108,28 @@ function filtered(db: Db, f: LogFilter, before: Cursor | null): Knex.QueryBuilde
       statuses,
     );
   }
+  for (const [how, statuses] of [['in', f.messageStatus] as const, ['not in', f.messageStatusNot] as const]) {
+    if (statuses) q.whereRaw(`${MESSAGE_STATUS_SQL} ${how} (${statuses.map(() => '?').join(',')})`, statuses);
+  }
   return q;
+}
+
+function messageStatusCandidates(db: Db, f: LogFilter): Knex.QueryBuilder | null {
+  if (f.messageStatus) return statusCandidates(db, f.userId, 'in', f.messageStatus);
+  if (f.messageStatusNot) return statusCandidates(db, f.userId, 'not in', f.messageStatusNot);
+  return null;
+}
+
+/**
+ * The messages the filters match. Delivered among the statuses asked for would probe every message's deliveries:
+ * most are delivered, so those that are not (found from their deliveries) are counted and taken from the total.
+ */
+async function countOf(db: Db, f: LogFilter): Promise<number> {
+  const count = async (g: LogFilter) => Number((await filtered(db, g, null).count({ n: '*' }))[0].n);
+  if (!f.messageStatus?.includes('delivered')) return count(f);
+  const { messageStatus, ...rest } = f;
+  const [all, others] = await Promise.all([count(rest), count({ ...rest, messageStatusNot: messageStatus })]);
+  return all - others;
 }
 
 /**
@@ -103,7 +140,7 @@ function filtered(db: Db, f: LogFilter, before: Cursor | null): Knex.QueryBuilde
  * log above is the one that stays flat.
  */
 export async function messagesByOffset(db: Db, f: LogFilter, offset: number, limit: number): Promise<{ total: number; rows: Record<string, any>[] }> {
-  const [{ n }] = await filtered(db, f, null).count({ n: '*' });
+  const total = await countOf(db, f);
   const page = filtered(db, f, null)
     .orderBy('messages.created_at', 'desc')
     .orderBy('messages.id', 'desc')
@@ -116,7 +153,7 @@ export async function messagesByOffset(db: Db, f: LogFilter, offset: number, lim
     .orderBy('p.pat', 'desc')
     .orderBy('p.pid', 'desc')
     .select('messages.id', 'messages.from_email', 'messages.subject', 'messages.tags', 'messages.created_at');
-  return { total: Number(n), rows };
+  return { total, rows };
 }
 
 export async function messageLog(db: Db, f: LogFilter, before: Cursor | null, limit: number) {

@@ -261,14 +261,13 @@ function handled(): HandledRoute[] {
     {
       ...route('get', '/api/v1/domains'),
       params: () => ({}),
+      // "List verified domains" (the spec): the ones the account can send from; verify answers any of them by id.
       reply: (r) => ({
         status: 200,
         body: {
-          domains: (r.Domains as Record<string, any>[]).map((d) => ({
-            id: String(d.DomainID),
-            domain: d.SenderDomain,
-            status: DOMAIN_STATUS[d.Status] ?? d.Status,
-          })),
+          domains: (r.Domains as Record<string, any>[])
+            .filter((d) => DOMAIN_STATUS[d.Status] === 'verified')
+            .map((d) => ({ id: String(d.DomainID), domain: d.SenderDomain, status: 'verified' })),
         },
       }),
     },

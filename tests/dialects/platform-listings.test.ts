@@ -5,7 +5,7 @@
  * "List verified domains"); an email's events say `sent` once, however many recipients it has.
  */
 import supertest from 'supertest';
-import { accountKey, Harness, senderSetup, startHarness } from '../helpers/harness';
+import { accountKey, addDomain, Harness, senderSetup, startHarness } from '../helpers/harness';
 
 let h: Harness;
 
@@ -83,5 +83,30 @@ describe('GET /api/v1/emails?status=', () => {
         ids: want.sort(),
       });
     }
+  });
+});
+
+describe('GET /api/v1/domains', () => {
+  it('lists the verified domains only', async () => {
+    const s = await platformUser();
+    const pending = await addDomain(h, s.sessionId, `pending.${s.domain}`);
+    const disabled = await addDomain(h, s.sessionId, `off.${s.domain}`);
+    const suspended = await addDomain(h, s.sessionId, `held.${s.domain}`);
+    const second = await addDomain(h, s.sessionId, `second.${s.domain}`);
+    await h.services.db('sender_domains').where({ id: disabled }).update({ status: 'Disabled' });
+    await h.services.db('sender_domains').where({ id: suspended }).update({ status: 'Suspended' });
+    await h.services.db('sender_domains').where({ id: second }).update({ status: 'Enabled' });
+    expect(await get(s.account, '/api/v1/domains')).toEqual({
+      status: 200,
+      body: {
+        domains: [
+          { id: String(s.domainId), domain: s.domain, status: 'verified' },
+          { id: String(second), domain: `second.${s.domain}`, status: 'verified' },
+        ],
+      },
+    });
+    // The others are still the account's: verifying one answers its state.
+    const v = await supertest(h.app).post(`/api/v1/domains/${pending}/verify`).set('Authorization', `Bearer ${s.account}`);
+    expect(v.body).toEqual({ status: 'pending', domain: `pending.${s.domain}` });
   });
 });

@@ -109,6 +109,8 @@ const STATUS_IN: Record<string, string> = {
   failed: 'failed',
   cancelled: 'cancelled',
 };
+/** Events every recipient of an email records once, at its acceptance: the email's events list each once. */
+const ACCEPTANCE = new Set(['queued', 'scheduled']);
 const DOMAIN_STATUS: Record<string, string> = { Enabled: 'verified', 'Approval Pending': 'pending', Disabled: 'disabled', Suspended: 'suspended' };
 
 /** The spec's `tags` is an object: its pairs become metadata, and `key:value` tags for the statistics. */
@@ -241,9 +243,17 @@ function handled(): HandledRoute[] {
       reply(m) {
         const f = messageFacts(m);
         const recipients = (m.Recipients ?? []) as { Events?: { Event: string; LoggedAt: number }[] }[];
+        // The acceptance (queued, shown as `sent`, or scheduled) is the email's, one event; every recipient records it.
+        const accepted = new Set<string>();
         const events = recipients
           .flatMap((x) => x.Events ?? [])
           .sort((a, b) => a.LoggedAt - b.LoggedAt)
+          .filter((e) => {
+            if (!ACCEPTANCE.has(e.Event)) return true;
+            if (accepted.has(e.Event)) return false;
+            accepted.add(e.Event);
+            return true;
+          })
           .map((e) => ({ type: e.Event === 'queued' ? 'sent' : e.Event, createdAt: new Date(e.LoggedAt * 1000).toISOString() }));
         const email = {
           id: m.MessageID,

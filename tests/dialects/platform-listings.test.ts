@@ -110,3 +110,33 @@ describe('GET /api/v1/domains', () => {
     expect(v.body).toEqual({ status: 'pending', domain: `pending.${s.domain}` });
   });
 });
+
+describe('GET /api/v1/emails/:id', () => {
+  it('lists sent (or scheduled) once for an email to several recipients', async () => {
+    const s = await platformUser();
+    const send = { to: ['a@example.com', 'b@example.com'], cc: 'c@example.com', bcc: 'd@example.com', from: `you@${s.domain}`, subject: 'Four', text: 'x' };
+    const r = await supertest(h.app).post('/api/v1/emails').set('Authorization', `Bearer ${s.account}`).send(send);
+    expect(r.status).toBe(200);
+    const detail = await get(s.account, `/api/v1/emails/${r.body.id}`);
+    expect(detail.body.events).toEqual([{ type: 'sent', createdAt: expect.any(String) }]);
+    expect(Math.abs(Date.parse(detail.body.events[0].createdAt) - Date.parse(detail.body.email.createdAt))).toBeLessThan(2000);
+    // Scheduled through Octeth's door for later, read here: scheduled once too.
+    const later = await supertest(h.app)
+      .post('/api/v1/email')
+      .set('Authorization', `Bearer ${s.key}`)
+      .send({
+        Subject: 'Later',
+        ContentType: 'plain',
+        PlainContent: 'x',
+        From: { name: '', email: `you@${s.domain}` },
+        To: [
+          { name: '', email: 'a@example.com' },
+          { name: '', email: 'b@example.com' },
+        ],
+        SendAt: Math.floor(Date.now() / 1000) + 3600,
+      });
+    const scheduled = await get(s.account, `/api/v1/emails/${later.body.MessageID}`);
+    expect(scheduled.body).toMatchObject({ email: { status: 'scheduled' }, events: [{ type: 'scheduled', createdAt: expect.any(String) }] });
+    expect(scheduled.body.events).toHaveLength(1);
+  });
+});

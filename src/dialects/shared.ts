@@ -106,13 +106,13 @@ export interface HandledRoute extends DialectRoute {
 }
 
 /** Runs one command for a dialect request: the same dispatcher, credential headers and client address as every door. */
+function requestMeta(req: Request) {
+  return { requestId: String(req.res?.locals.requestId ?? ''), ip: canonicalIp(req.ip ?? ''), headers: req.headers as Record<string, string | undefined> };
+}
+
 export async function runCommand(dispatcher: Dispatcher, req: Request, command: string, params: Params, notFound: number[] = []): Promise<Outcome> {
   try {
-    const { result } = await dispatcher.run(command, params, {
-      requestId: String(req.res?.locals.requestId ?? ''),
-      ip: canonicalIp(req.ip ?? ''),
-      headers: req.headers as Record<string, string | undefined>,
-    });
+    const { result } = await dispatcher.run(command, params, requestMeta(req));
     return { ok: true, result };
   } catch (err) {
     if (err instanceof CommandError) {
@@ -120,6 +120,21 @@ export async function runCommand(dispatcher: Dispatcher, req: Request, command: 
       return { ok: false, error: classify(err, errorTexts(cmd, err), notFound, cmd?.auth) };
     }
     if (err instanceof HardError) return { ok: false, error: classify(err, [err.message]) };
+    throw err;
+  }
+}
+
+/** The classified refusal of the request's credential for `command`, or null when it authenticates. */
+async function refusedCredential(dispatcher: Dispatcher, req: Request, command: string): Promise<Classified | null> {
+  try {
+    await dispatcher.authenticate(command, {}, requestMeta(req));
+    return null;
+  } catch (err) {
+    if (err instanceof CommandError) {
+      const cmd = lookupCommand(dispatcher.table, command);
+      return classify(err, errorTexts(cmd, err), [], cmd?.auth);
+    }
+    if (err instanceof HardError) return classify(err, [err.message]);
     throw err;
   }
 }
@@ -152,9 +167,14 @@ export function dialectRouter(services: Services, dispatcher: Dispatcher, routes
         res.locals.command = route.command;
         try {
           const repeated = repeatedQuery(req);
-          if (repeated) return send(res, writeFailure(invalid(`${repeated} must be given once, as a plain value`), route));
-          const params = route.params(req);
-          if ('failure' in params && typeof params.failure === 'string') return send(res, writeFailure(params as Classified, route));
+          const params = repeated ? invalid(`${repeated} must be given once, as a plain value`) : route.params(req);
+          if ('failure' in params && typeof params.failure === 'string') {
+            // The key is checked before the request is judged: a caller without a valid key learns nothing about
+            // what the route takes, and a client with both faults is told the one it must fix first, as the
+            // command's own order (authenticate, then validate) would. The dialects' keys come in headers only.
+            const refused = params.failure === 'unauthorized' ? null : await refusedCredential(dispatcher, req, route.command);
+            return send(res, writeFailure(refused ?? (params as Classified), route));
+          }
           const outcome = await runCommand(dispatcher, req, route.command, params as Params, route.notFound);
           send(res, outcome.ok ? route.reply(outcome.result, req) : writeFailure(outcome.error, route));
         } catch (err) {

@@ -1,7 +1,6 @@
 import type { Services } from '../command';
 import { composeHosts, normalizeDomain } from '../domains/names';
-import { parseVerp } from '../delivery/verp';
-import { verpSecrets } from '../delivery/verp';
+import { parseVerp, verpSecrets } from '../delivery/verp';
 import type { InboundMail } from './mail';
 import type { Report } from './report';
 
@@ -35,6 +34,39 @@ function sameMessageId(reported: string, stored: string): boolean {
   return a === b || (stored.length >= 255 && b.length > 0 && a.startsWith(b));
 }
 
+/** Why a report naming no delivery by a valid VERP address is left unmatched. */
+export function noVerpNote(kind: Report['kind']): string {
+  const where = kind === 'dsn' ? 'its envelope recipient' : 'its envelope recipient, Original-Mail-From or quoted Return-Path';
+  return `no valid VERP address in ${where}; reports are matched by VERP address only`;
+}
+
+/** Where parseVerp finds a VERP address (its local part and the `@`), anywhere in a text. */
+const VERP_SHAPE = /b-\d{1,18}-[a-z0-9]{10}@/gi;
+/**
+ * The most VERP-shaped strings looked at in one report's texts: a real one holds a few (Original-Mail-From, the
+ * quoted Return-Path), and each costs an HMAC per key.
+ */
+const MAX_VERP_CANDIDATES = 32;
+
+/**
+ * Whether a report may name one of our deliveries, by HMAC alone (microseconds, no parse, no query): an envelope
+ * recipient is a valid VERP address, or one is somewhere in `texts` (an ARF report's: the parse window and its
+ * decoded parts, where Original-Mail-From and the quoted Return-Path are; read only when the envelope names none). matchReport reads no other place, so a
+ * report failing this is unmatched whatever it holds, and is not parsed: anyone may send the intake reports.
+ */
+export function mayNameDelivery(services: Services, rcptTo: string[], texts: () => string[] = () => []): boolean {
+  const secrets = verpSecrets(services);
+  if (rcptTo.some((a) => parseVerp(secrets, bare(a)) !== null)) return true;
+  let looked = 0;
+  for (const text of texts()) {
+    for (const m of text.matchAll(VERP_SHAPE)) {
+      if (parseVerp(secrets, m[0]) !== null) return true;
+      if (++looked >= MAX_VERP_CANDIDATES) return false;
+    }
+  }
+  return false;
+}
+
 /**
  * The one delivery a report is about, named by an HMAC-checked VERP address; anything else leaves the report
  * unmatched. A Message-ID is never enough on its own: every To and Cc recipient of a message has seen it, so
@@ -59,10 +91,7 @@ export async function matchReport(services: Services, mail: InboundMail, report:
       named.set(id, normalizeDomain(host) ?? host.toLowerCase());
     }
   }
-  if (!named.size) {
-    const where = report.kind === 'dsn' ? 'its envelope recipient' : 'its envelope recipient, Original-Mail-From or quoted Return-Path';
-    return { unmatched: `no valid VERP address in ${where}; reports are matched by VERP address only` };
-  }
+  if (!named.size) return { unmatched: noVerpNote(report.kind) };
   if (named.size > 1) return { unmatched: `VERP addresses of ${named.size} different deliveries; ignored as ambiguous` };
   const [[id, host]] = [...named];
   const row = await services

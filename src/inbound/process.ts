@@ -6,8 +6,9 @@ import { addSuppression } from '../suppression/suppressions';
 import { whitelisted } from '../suppression/scopes';
 import { complaintVerdict, DkimResolver } from './complaint-trust';
 import type { InboundMail } from './mail';
-import { DeliveryRef, matchReport } from './match';
-import { DsnRecipient, parseReport, Report, REPORT_PARSE_BYTES } from './report';
+import { DeliveryRef, matchReport, mayNameDelivery, noVerpNote } from './match';
+import { DsnRecipient, parseReport, Report } from './report';
+import { REPORT_PARSE_BYTES, reportType, reportWindow, topContentType } from './report-window';
 
 /**
  * A DSN recipient's reply as LastReply shows it, with its status code once: the diagnostic when it carries the
@@ -87,7 +88,8 @@ async function delayReported(trx: Knex.Transaction, d: DeliveryRef, since: numbe
  * hour): anyone who received a message knows its VERP address and could replay a report, and each event counts in
  * the bounce and complaint rates (which can suspend the domain, src/domains/reputation-guard.ts) and calls webhooks.
  * A replay is kept as `duplicate`. A report that names no delivery that way is kept as `unmatched` and changes
- * nothing; unreadable mail stays stored as `unparsed`. All three are logged. With COMPLAINT_TRUSTED_SOURCES set, a
+ * nothing (one that cannot, by its VERP addresses, is not even parsed); unreadable mail, and a report whose header
+ * fields or parts are beyond any real report's, stays stored as `unparsed`. All three are logged. With COMPLAINT_TRUSTED_SOURCES set, a
  * complaint from any other source is kept as `untrusted` (logged at info: anyone may send one) and changes nothing;
  * `retry` then asks the listener for a 451 when a listed domain's key lookup failed for now (logged at warn).
  */
@@ -124,9 +126,18 @@ export async function processInbound(
     return { id: Number(id), status, note };
   };
 
+  // Anyone may send here, and the MIME parser's cost is the sender's to choose: nothing is parsed that is not a report
+  // of ours by its top-level type, its VERP address (an HMAC, no query) and its shape (src/inbound/report-window.ts).
+  const type = reportType(topContentType(mail.raw));
+  if (type !== 'delivery-status' && type !== 'feedback-report') return finish('unknown', 'unparsed', 'not a delivery-status or feedback report');
+  // A DSN names its delivery by its envelope recipient alone (matchReport).
+  if (type === 'delivery-status' && !mayNameDelivery(services, mail.rcptTo)) return finish('dsn', 'unmatched', noVerpNote('dsn'));
+  const scanned = reportWindow(mail.raw, type);
+  if ('refused' in scanned) return finish('unknown', 'unparsed', `not read as a report: ${scanned.refused}`);
+  if (type === 'feedback-report' && !mayNameDelivery(services, mail.rcptTo, scanned.texts)) return finish('arf', 'unmatched', noVerpNote('arf'));
   let report: Report | null;
   try {
-    report = await parseReport(mail.raw);
+    report = await parseReport(scanned.input);
   } catch (err) {
     return finish('unknown', 'unparsed', `unreadable MIME: ${(err as Error).message}`);
   }

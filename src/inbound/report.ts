@@ -62,41 +62,13 @@ function headerMap(text: string): Record<string, string> {
 }
 
 /**
- * How much of a message is parsed as a report. A report's machine-readable parts come first (RFC 6522: the human
- * text, then the delivery-status or feedback-report part, then the original message or its headers), and postal-mime
- * is slow on long bodies of short lines: 4 MiB of them held the event loop 20 s and took 1.7 GB. The intake accepts
- * mail from anyone, so the parser sees at most this much; the stored message stays whole.
+ * The report in `input`, the message's report window as src/inbound/report-window.ts hands it over (its header blocks
+ * reduced to the fields read here); null when it is no delivery-status or feedback report.
  */
-export const REPORT_PARSE_BYTES = 256 * 1024;
-/**
- * And at most this many lines: postal-mime's cost is per line (some 12 µs each here), so 256 KiB of empty lines
- * took 3 s of CPU, a cheap way for anyone to load the intake. A report's machine-readable parts are a few dozen lines.
- */
-export const REPORT_PARSE_LINES = 4096;
-
-/** The part of `raw` a report is read from: at most REPORT_PARSE_BYTES and REPORT_PARSE_LINES. */
-function parsedPart(raw: Buffer): Buffer {
-  const limit = Math.min(raw.length, REPORT_PARSE_BYTES);
-  let at = -1;
-  for (let lines = 0; lines < REPORT_PARSE_LINES; lines++) {
-    at = raw.indexOf(0x0a, at + 1);
-    if (at < 0 || at >= limit) return raw.subarray(0, limit);
-  }
-  return raw.subarray(0, at + 1);
-}
-
-/** The top-level Content-Type from the header block (unfolded), read without a MIME parser. */
-function topContentType(raw: Buffer): string {
-  const window = raw.subarray(0, Math.min(raw.length, 64 * 1024)).toString('latin1');
-  const end = window.search(/\r?\n\r?\n/);
-  const head = (end < 0 ? window : window.slice(0, end)).replace(/\r?\n[ \t]+/g, ' ');
-  return /^content-type:[ \t]*([^\r\n]*)/im.exec(head)?.[1] ?? '';
-}
-
-export async function parseReport(raw: Buffer): Promise<Report | null> {
-  // Most mail to a bounce address is not a report: no parsing for it at all.
-  if (!/^\s*multipart\/report\b/i.test(topContentType(raw))) return null;
-  const mail = await postalMime().parse(parsedPart(raw), { attachmentEncoding: 'utf8' });
+export async function parseReport(input: Buffer): Promise<Report | null> {
+  // A quoted message stays one part: its headers are read below (headerMap), and parsed by postal-mime they cost an
+  // address parse of every To and Cc (the report window's scan does not look inside it).
+  const mail = await postalMime().parse(input, { attachmentEncoding: 'utf8', maxRfc822NestingDepth: 0 });
   const ct = mail.headers.find((h) => h.key === 'content-type')?.value ?? '';
   if (!/^\s*multipart\/report\b/i.test(ct)) return null;
   const type = (/report-type\s*=\s*"?([a-z-]+)/i.exec(ct)?.[1] ?? '').toLowerCase();

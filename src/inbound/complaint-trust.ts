@@ -32,8 +32,11 @@ export function dkimResolver(config: Pick<Config, 'dnsServers' | 'dnsTimeoutMs'>
 }
 
 /**
- * The largest report whose signatures are checked: every body hash reads the whole message in JavaScript, and the
- * intake takes 10 MiB from anyone. A feedback report is a few KiB (the quoted message may be cut).
+ * The largest report whose signatures are checked: every body hash reads the whole message in JavaScript (some 90 ms
+ * a MiB), and the intake takes 10 MiB from anyone. Not less: mailauth hashes the whole body (only a signature's own
+ * l= covers less, and that is refused), and a real report may quote the whole original (RFC 5965 message/rfc822),
+ * attachments and all: most are a few KiB, one about a message with a PDF attached hundreds. A replay of a complaint
+ * already recorded is answered before any hash (processInbound).
  */
 export const MAX_VERIFIED_BYTES = 2 * 1024 * 1024;
 /** DKIM-Signatures of listed domains handed to mailauth (each may need its own body hash and key lookup). */

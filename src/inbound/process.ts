@@ -54,7 +54,7 @@ async function lockDelivery(trx: Knex.Transaction, d: DeliveryRef): Promise<{ st
 }
 
 /** Whether the delivery already has an event of this type (only the intake writes `complained`). */
-async function reported(trx: Knex.Transaction, d: DeliveryRef, type: string): Promise<boolean> {
+async function reported(trx: Knex, d: DeliveryRef, type: string): Promise<boolean> {
   const row = await trx('events').where({ message_id: d.message_id, delivery_id: d.id, type }).first('id');
   return !!row;
 }
@@ -156,6 +156,8 @@ export async function processInbound(
     const sources = services.config.complaintTrustedSources;
     let source = '';
     if (sources) {
+      // A replay changes nothing whoever sent it: answered before the DKIM check, whose body hash reads up to 2 MiB.
+      if (await reported(services.db, target, 'complained')) return finish('arf', 'duplicate', `complaint for ${target.recipient} already recorded`, target.id);
       const verdict = await complaintVerdict(sources, mail, opts.dkimResolver);
       services.metrics.complaintSource(verdict.trusted ? 'trusted' : verdict.retry ? 'retry' : 'untrusted');
       if (!verdict.trusted) {

@@ -194,6 +194,24 @@ describe('complaints with COMPLAINT_TRUSTED_SOURCES set', () => {
     expect(await verdicts('trusted')).toBe(trustedBefore + 1);
   });
 
+  it('keeps a replay of an applied complaint as duplicate without verifying it again (no body hash, no key lookup)', async () => {
+    const m = await sent('replayed@dest.test');
+    const raw = await signed(arf(m, 'replayed@dest.test'), FBL, fblKey);
+    await deliver(raw);
+    expect(await lastInbound()).toMatchObject({ status: 'processed', delivery_id: m.id });
+    asked.length = 0;
+    // mailauth hashes the body before it looks the key up (only for a matching body hash): no lookup, no verification.
+    await deliver(raw);
+    expect(await lastInbound()).toMatchObject({
+      kind: 'arf',
+      status: 'duplicate',
+      delivery_id: m.id,
+      note: 'complaint for replayed@dest.test already recorded',
+    });
+    expect(asked).toEqual([]);
+    expect(await eventTypes(m.id)).toEqual(['queued', 'complained']);
+  });
+
   it("keeps a report signed by a bare listed domain's subdomain as untrusted, without looking up its key", async () => {
     const untrustedBefore = await verdicts('untrusted');
     const m = await sent('sub@dest.test');

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { WebhookSettings } from './webhooks/settings';
 import { parseThrottleRules, ThrottleRules } from './throttle/rules';
 import { isMxTlsPolicy, MxTlsPolicy, parseMxTlsDomains } from './delivery/tls-policy';
+import { IpPools, parseDefaultPool, parseIpPools } from './delivery/ip-pools';
 import { parseTrustedSources, TrustedSources } from './inbound/trusted-sources';
 
 /** Raised for a bad environment value; main prints its message as one line and exits. */
@@ -166,6 +167,14 @@ export interface Config {
   mxTls: MxTlsPolicy;
   /** MX_TLS_DOMAINS: `domain=policy,…` overriding MX_TLS for those recipient domains (`.domain`: its subdomains). */
   mxTlsDomains: Record<string, MxTlsPolicy>;
+  /**
+   * SENDING_IP_POOLS: JSON `{"<pool>": [{"address": "<IP>", "hostname": "<EHLO name>"}, …]}`. In DELIVERY_MODE=mx a
+   * sender domain's connections leave from an address of its pool (emailgateway.setdomainstatus IPPool, admin) and
+   * greet with that address's hostname. Empty: no pools.
+   */
+  sendingIpPools: IpPools;
+  /** DEFAULT_IP_POOL: the pool of domains with none of their own; unset = the OS default source and MAIL_HOSTNAME. */
+  defaultIpPool: string | null;
   /** MX_TLS_CA_FILE: PEM file of CAs trusted for MX_TLS=verify and MTA-STS besides Node's own (a private MX's CA). */
   mxTlsCaFile: string | null;
   /**
@@ -534,6 +543,16 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
       throw new ConfigError((err as Error).message);
     }
   })();
+  const [sendingIpPools, defaultIpPool] = (() => {
+    try {
+      // Both read whatever happens: tests/ops/deploy.test.ts finds the variables this module reads by reading them.
+      const raw = { pools: env.SENDING_IP_POOLS, fallback: env.DEFAULT_IP_POOL };
+      const pools = parseIpPools(raw.pools);
+      return [pools, parseDefaultPool(raw.fallback, pools)] as const;
+    } catch (err) {
+      throw new ConfigError((err as Error).message);
+    }
+  })();
   const logLevel = str(env, 'LOG_LEVEL', 'info');
   if (!['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'].includes(logLevel)) {
     throw new ConfigError(`LOG_LEVEL must be one of error, warn, info, debug (got "${logLevel}")`);
@@ -609,6 +628,8 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     mxAllowPrivate: flag(env, 'MX_ALLOW_PRIVATE'),
     mxTls,
     mxTlsDomains,
+    sendingIpPools,
+    defaultIpPool,
     mxTlsCaFile: env.MX_TLS_CA_FILE || null,
     mtaSts: flag(env, 'MTA_STS', true),
     mtaStsPort: int(env, 'MTA_STS_PORT', 443, 1, 65535),

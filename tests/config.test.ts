@@ -178,3 +178,58 @@ describe('config', () => {
     expect(() => loadConfig(env as Record<string, string>)).toThrow(new ConfigError(message));
   });
 });
+
+describe('SENDING_IP_POOLS and DEFAULT_IP_POOL', () => {
+  const pools = (v: unknown) => ({ SENDING_IP_POOLS: typeof v === 'string' ? v : JSON.stringify(v) });
+  const entry = (address: unknown, hostname: unknown = 'mta1.example.com') => ({ address, hostname });
+
+  it('reads the pools (addresses in canonical form, hostnames in lower case) and the default; unset means none', () => {
+    expect(loadConfig({})).toMatchObject({ sendingIpPools: new Map(), defaultIpPool: null });
+    const c = loadConfig({
+      ...pools({ transactional: [entry('203.0.113.10', 'MTA1.Example.com.')], bulk_2: [entry('2001:DB8:0::10', 'mta6.example.com')] }),
+      DEFAULT_IP_POOL: 'transactional',
+    });
+    expect(c.sendingIpPools).toEqual(
+      new Map([
+        ['transactional', [{ address: '203.0.113.10', hostname: 'mta1.example.com', family: 4 }]],
+        ['bulk_2', [{ address: '2001:db8::10', hostname: 'mta6.example.com', family: 6 }]],
+      ]),
+    );
+    expect(c.defaultIpPool).toBe('transactional');
+  });
+
+  it.each([
+    [pools('{"a": [}'), /^SENDING_IP_POOLS is not valid JSON \(.+\); expected \{"pool":/],
+    [pools([entry('203.0.113.10')]), /^SENDING_IP_POOLS must be a JSON object of pool name to addresses/],
+    [pools({ 'Bad Name': [entry('203.0.113.10')] }), /^SENDING_IP_POOLS pool name "Bad Name" must be 1-32 of a-z, 0-9, _ and -$/],
+    [pools({ ['x'.repeat(33)]: [entry('203.0.113.10')] }), /pool name "x{33}" must be 1-32/],
+    [pools({ a: [] }), /^SENDING_IP_POOLS pool "a" must be a non-empty list/],
+    [pools({ a: [entry('mta1.example.com')] }), /^SENDING_IP_POOLS pool "a" entry 1: address must be an IPv4 or IPv6 literal \(got "mta1.example.com"\)$/],
+    [pools({ a: [entry('203.0.113.300')] }), /entry 1: address must be an IPv4 or IPv6 literal/],
+    [pools({ a: [entry('fe80::1%eth0')] }), /entry 1: address must be an IPv4 or IPv6 literal/],
+    [pools({ a: [entry('0.0.0.0')] }), /entry 1: address 0\.0\.0\.0 is the unspecified address/],
+    [pools({ a: [entry('::ffff:203.0.113.10')] }), /IPv4-mapped IPv6 address; give the IPv4 address/],
+    [pools({ a: [entry('203.0.113.10', 'mta1')] }), /entry 1: hostname must be a fully qualified host name \(got "mta1"\)$/],
+    [pools({ a: [entry('203.0.113.10', 'mta_1.example.com')] }), /hostname must be a fully qualified host name/],
+    [pools({ a: [{ address: '203.0.113.10' }] }), /hostname must be a fully qualified host name \(got undefined\)/],
+    [pools({ a: [{ ...entry('203.0.113.10'), helo: 'x' }] }), /entry 1: unknown field "helo" \(address, hostname\)$/],
+    [pools({ a: [entry('203.0.113.10'), entry('203.0.113.10')] }), /pool "a" lists 203\.0\.113\.10 twice$/],
+    [pools({ a: [entry('203.0.113.10', 'one.example.com')], b: [entry('203.0.113.10', 'two.example.com')] }), /gives 203\.0\.113\.10 two hostnames/],
+    [{ ...pools({ a: [entry('203.0.113.10')] }), DEFAULT_IP_POOL: 'b' }, /^DEFAULT_IP_POOL "b" names no pool of SENDING_IP_POOLS \(a\)$/],
+    [{ DEFAULT_IP_POOL: 'a' }, /^DEFAULT_IP_POOL "a" names no pool of SENDING_IP_POOLS \(none configured\)$/],
+  ])('refuses %j with a ConfigError that names the bad part', (env, message) => {
+    let thrown: unknown;
+    try {
+      loadConfig(env as Record<string, string>);
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(ConfigError);
+    expect((thrown as Error).message).toMatch(message);
+  });
+
+  it('lets one address serve two pools under the same hostname (a shared IP in a dedicated pool and the shared one)', () => {
+    const c = loadConfig(pools({ a: [entry('203.0.113.10')], b: [entry('203.0.113.10'), entry('203.0.113.11', 'mta2.example.com')] }));
+    expect([...c.sendingIpPools.keys()]).toEqual(['a', 'b']);
+  });
+});

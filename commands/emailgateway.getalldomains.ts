@@ -1,8 +1,8 @@
 /**
  * emailgateway.getalldomains (admin) — every user's sender domains, for an admin panel: UserID (one user's),
  * Search (part of the domain name), Status, RecordsPerRequest (1-1000, default 50), RecordsFrom. Reply:
- * TotalDomainCount and Domains[{DomainID, SenderDomain, Status, UserID, Username, CreatedAt, LastVerifiedAt}]
- * in id order. Errors: 1 invalid paging, 2 invalid UserID, 3 invalid Search, 4 invalid Status.
+ * TotalDomainCount and Domains[{DomainID, SenderDomain, Status, UserID, Username, CreatedAt, LastVerifiedAt, IPPool}]
+ * in id order (IPPool: the sending IP pool the admin set, '' for the default). Errors: 1 invalid paging, 2 invalid UserID, 3 invalid Search, 4 invalid Status.
  */
 import { defineCommand } from '../src/command';
 import { formatTime } from '../src/auth/users';
@@ -33,6 +33,7 @@ export default defineCommand({
         'users.username',
         'sender_domains.created_at',
         'sender_domains.last_verified_at',
+        'sender_domains.ip_pool',
       );
     return {
       TotalDomainCount: Number(n),
@@ -44,6 +45,7 @@ export default defineCommand({
         Username: r.username,
         CreatedAt: formatTime(r.created_at),
         LastVerifiedAt: formatTime(r.last_verified_at),
+        IPPool: r.ip_pool ?? '',
       })),
     };
   },

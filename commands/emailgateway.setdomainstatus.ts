@@ -5,9 +5,12 @@
  * the held deliveries go out, the domain is Enabled again if its required records passed their last check, else
  * Approval Pending (Disabled if its owner had disabled it before the admin suspended it), and the reputation guard
  * counts its outcomes from the lift on (the lift's hour net of what it held then). Records `domain.suspended`
- * (reason `admin`) or `domain.unsuspended`. Reply: DomainID, Status (the new one), Changed, and HeldDeliveries
- * (suspend) or ReleasedDeliveries (lift) when it changed. Errors: 1 missing DomainID, 2 domain not found,
- * 3 Status is not Enabled or Suspended, 4 Enabled asked for a domain that is not Suspended.
+ * (reason `admin`) or `domain.unsuspended`. IPPool (Postern's too) sets the sending IP pool its mail leaves from in
+ * DELIVERY_MODE=mx, a pool of SENDING_IP_POOLS or empty for the default: only here, so no tenant picks another's
+ * dedicated IP. Status, IPPool or both (in one transaction). Reply: DomainID, Status (the new one), Changed, IPPool
+ * (when given), and HeldDeliveries (suspend) or ReleasedDeliveries (lift) when the status changed. Errors: 1 missing
+ * DomainID, 2 domain not found, 3 Status is not Enabled or Suspended (or neither Status nor IPPool given), 4 Enabled
+ * asked for a domain that is not Suspended, 5 IPPool names no configured pool.
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
@@ -25,6 +28,7 @@ export default defineCommand({
     2: 'Domain not found',
     3: 'Invalid Status value. Allowed: Enabled, Suspended',
     4: 'Only a Suspended domain can be enabled here; the owner enables a Disabled one (user.senderdomain.update)',
+    5: 'IPPool names no pool of SENDING_IP_POOLS',
   },
   async run(p, ctx) {
     if (p.domainid === undefined || String(p.domainid).trim() === '') throw new CommandError(1);
@@ -32,7 +36,12 @@ export default defineCommand({
     const wanted = String(p.status ?? '')
       .trim()
       .toLowerCase();
-    if (wanted !== 'enabled' && wanted !== 'suspended') throw new CommandError(3);
+    const pool = p.ippool === undefined ? undefined : String(p.ippool).trim().toLowerCase();
+    if (wanted !== 'enabled' && wanted !== 'suspended' && (wanted !== '' || pool === undefined)) throw new CommandError(3);
+    if (pool && !ctx.config.sendingIpPools.has(pool)) {
+      const known = [...ctx.config.sendingIpPools.keys()].join(', ') || 'none';
+      throw new CommandError(5, `IPPool "${pool.slice(0, 64)}" names no pool of SENDING_IP_POOLS (configured: ${known})`);
+    }
     if (!Number.isSafeInteger(id) || id <= 0) throw new CommandError(2);
     const r = await ctx.db.transaction(async (trx) => {
       const q = trx('sender_domains').where({ id }).first();
@@ -40,12 +49,20 @@ export default defineCommand({
       const row = (trx.client.config.client === 'mysql2' ? await q.forUpdate() : await q) as DomainRow | undefined;
       if (!row) throw new CommandError(2);
       const now = Date.now();
+      // Empty: the default pool (null), so a later DEFAULT_IP_POOL applies to it too.
+      const repooled = pool !== undefined && (row.ip_pool ?? '') !== pool;
+      if (repooled)
+        await trx('sender_domains')
+          .where({ id })
+          .update({ ip_pool: pool || null, updated_at: now });
+      const withPool = pool === undefined ? {} : { IPPool: pool };
+      if (wanted === '') return { DomainID: id, Status: row.status, Changed: repooled, ...withPool };
       if (wanted === 'suspended') {
-        if (row.status === STATUS.suspended) return { DomainID: id, Status: row.status, Changed: false };
+        if (row.status === STATUS.suspended) return { DomainID: id, Status: row.status, Changed: repooled, ...withPool };
         await trx('sender_domains').where({ id }).update({ status: STATUS.suspended, updated_at: now });
         const held = await holdDomainQueue(trx, id, now);
         await recordDomainEvents(trx, row, [{ type: 'domain.suspended', data: { reason: 'admin', previous_status: row.status, held_deliveries: held } }], now);
-        return { DomainID: id, Status: STATUS.suspended, Changed: true, HeldDeliveries: held, event: 'domain.suspended' };
+        return { DomainID: id, Status: STATUS.suspended, Changed: true, ...withPool, HeldDeliveries: held, event: 'domain.suspended' };
       }
       if (row.status !== STATUS.suspended) throw new CommandError(4);
       // A domain its owner had Disabled before the admin suspended it stays Disabled: the owner switches it back on.
@@ -61,7 +78,7 @@ export default defineCommand({
         .update({ status, reputation_from: now, reputation_base: JSON.stringify(base), updated_at: now });
       const { released, count } = await releaseDomainQueue(trx, id, now);
       await recordDomainEvents(trx, row, [{ type: 'domain.unsuspended', data: { status, released_deliveries: count } }], now);
-      return { DomainID: id, Status: status, Changed: true, ReleasedDeliveries: count, event: 'domain.unsuspended', released, now };
+      return { DomainID: id, Status: status, Changed: true, ...withPool, ReleasedDeliveries: count, event: 'domain.unsuspended', released, now };
     });
     // Counted and enqueued once committed: a rolled-back change is not an event, and its rows are still held.
     const { event, released, now, ...reply } = r as typeof r & { event?: 'domain.suspended' | 'domain.unsuspended'; released?: Released[]; now?: number };

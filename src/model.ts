@@ -65,6 +65,8 @@ export interface DomainRow extends HostSettings {
   reputation_from?: number | null;
   /** What the lift's hour held at the lift (JSON {type: count}): the guard counts that hour net of it. */
   reputation_base?: string | null;
+  /** The sending IP pool its mail leaves from in mx mode (admin-set); null: DEFAULT_IP_POOL, else the OS default. */
+  ip_pool?: string | null;
 }
 
 /** What an account key (`sk_live_…`) may do: the two permissions of the CyberPanel/platform dashboards. */

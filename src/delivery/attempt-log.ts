@@ -15,6 +15,8 @@ export interface AttemptFacts {
   reply: string;
   /** Unix ms of the next attempt (deferred only). */
   nextRetryAt?: number | null;
+  /** The local address an MX hop was made from, when a sending IP pool chose it. */
+  source?: string;
 }
 
 /**
@@ -34,6 +36,7 @@ export function logAttempt(logger: Logger, f: AttemptFacts): void {
     attempt: f.attempt,
     nextRetryAt: f.nextRetryAt ? new Date(f.nextRetryAt).toISOString() : null,
   };
+  if (f.source) line.source = f.source;
   if (logger.isDebugEnabled()) line.recipient = f.recipient;
   logger.info('delivery attempt', line);
 }

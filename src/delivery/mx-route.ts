@@ -6,6 +6,7 @@ import { Config, ConfigError } from '../config';
 import type { Limits } from '../throttle/rules';
 import { refusedAddress } from '../webhooks/url-guard';
 import { answeredBeforeTls, handshakeFailed, notStarted, outcomeOf, remoteReply, SmtpError } from './hop-outcome';
+import { SendingIp, sourceFor } from './ip-pools';
 import { MtaSts, StsPolicy, StsStore, stsMxMatches } from './mta-sts';
 import type { MxDns } from './mx-dns';
 import type { SendOutcome } from './outcome';
@@ -29,10 +30,18 @@ export interface MtaStsObserver {
   mtaSts(mode: 'enforce' | 'testing', result: 'delivered' | 'held' | 'failed' | 'would_pass' | 'would_hold', wouldHold?: StsWouldHold): void;
 }
 
+/** The sender domain's sending IP pool (ip-pools.ts): its name, its addresses, and the number that spreads over them. */
+export interface MxSource {
+  pool: string;
+  entries: readonly SendingIp[];
+  spread: number;
+}
+
 /**
  * Delivery to a recipient domain's own MX hosts (DELIVERY_MODE=mx): the hosts in preference order and each of their
  * addresses, never a non-public one unless MX_ALLOW_PRIVATE; TLS as MX_TLS, MX_TLS_DOMAINS or the domain's MTA-STS
- * policy demands; one pool per host, address and policy (`pool`, from the transports).
+ * policy demands; from an address of the sender's IP pool when it has one; one connection pool per host, address,
+ * policy and source address (`pool`, from the transports).
  */
 export class MxRoute {
   /** CAs an MX certificate may chain to under MX_TLS=verify; undefined: Node's own. */
@@ -65,10 +74,19 @@ export class MxRoute {
       : null;
   }
 
-  /** Sends to the domain's MX hosts, and counts what its MTA-STS policy did (enforce) or would have done (testing). */
-  async send(domain: string, smtpEnvelope: { from: string; to: string[] }, message: Buffer, deadline = Infinity): Promise<SendOutcome> {
+  /**
+   * Sends to the domain's MX hosts (from `source`'s addresses; null: the OS default source and MAIL_HOSTNAME), and
+   * counts what its MTA-STS policy did (enforce) or would have done (testing).
+   */
+  async send(
+    domain: string,
+    smtpEnvelope: { from: string; to: string[] },
+    message: Buffer,
+    deadline = Infinity,
+    source: MxSource | null = null,
+  ): Promise<SendOutcome> {
     const tls = this.tlsPolicy(domain); // beside the MX lookup, not after it (it never rejects)
-    const outcome = await this.attempt(domain, tls, smtpEnvelope, message, deadline);
+    const outcome = await this.attempt(domain, tls, smtpEnvelope, message, deadline, source);
     const { sts, testing } = await tls;
     if (sts) this.observer?.mtaSts('enforce', outcome.ok ? 'delivered' : outcome.byRule ? 'held' : 'failed');
     else if (testing && outcome.ok) {
@@ -91,6 +109,7 @@ export class MxRoute {
     smtpEnvelope: { from: string; to: string[] },
     message: Buffer,
     deadline: number,
+    source: MxSource | null,
   ): Promise<SendOutcome & ({ ok: true; host: string } | { ok: false; byRule?: boolean })> {
     let hosts: string[];
     try {
@@ -104,8 +123,10 @@ export class MxRoute {
     let last: SendOutcome & { byRule?: boolean } = { ok: false, response: `no MX host for ${domain}` };
     const { policy, sts, rule } = await tls;
     let tried = 0;
+    // Families of MX addresses passed over because the pool has no address of theirs.
+    const unreachable = new Set<number>();
     // Under may, addresses whose TLS handshake failed: tried again in clear once the rest have had their turn.
-    const inClear: { host: string; ip: string }[] = [];
+    const inClear: { host: string; ip: string; from: SendingIp | undefined }[] = [];
     for (const host of hosts) {
       if (sts && !stsMxMatches(host, sts.mx)) {
         // Not a host the domain's policy names: under enforce it gets nothing, and with none left the mail waits.
@@ -133,40 +154,50 @@ export class MxRoute {
           last = { ok: false, code: 550, response: `550 5.4.4 ${host} (an MX host of ${domain}) is not a public address; not delivered` };
           continue;
         }
+        // From the pool's address of the same family: a pool with none cannot reach it, as if it were unreachable.
+        const from = source ? sourceFor(source.entries, isIP(ip), source.spread) : undefined;
+        if (source && !from) {
+          unreachable.add(isIP(ip));
+          continue;
+        }
         if (policy === 'may' && this.tlsBroken.has(`${host}:${ip}`)) {
-          inClear.push({ host, ip }); // its handshake failed lately: not tried again with TLS for now
+          inClear.push({ host, ip, from }); // its handshake failed lately: not tried again with TLS for now
           continue;
         }
         if (++tried > MX_ADDRESS_LIMIT) return last;
-        const outcome = await this.toMxAddress({ domain, host, ip, hosts, policy, rule }, smtpEnvelope, message, deadline);
+        const outcome = await this.toMxAddress({ domain, host, ip, hosts, policy, rule, from }, smtpEnvelope, message, deadline);
         if (outcome.ok) return { ...outcome, host, tlsPolicy: sts ? 'mta-sts' : policy };
         if (outcome.code) return outcome; // the host answered: its reply decides
         last = outcome; // no connection, or our TLS rule: the next address or MX may do
         if (outcome.tlsFailed && policy === 'may') {
           this.tlsBroken.set(`${host}:${ip}`, true);
-          inClear.push({ host, ip });
+          inClear.push({ host, ip, from });
         }
       }
     }
     // Opportunistic TLS as Postfix does it: a host whose TLS handshake fails (a TLS stack that cannot meet ours, say
     // TLS 1.0 only) gets the message in clear, after every other address had its turn with TLS.
-    for (const { host, ip } of inClear) {
+    for (const { host, ip, from } of inClear) {
       if (++tried > MX_ADDRESS_LIMIT) return last;
-      const outcome = await this.toMxAddress({ domain, host, ip, hosts, policy: 'may', rule, clear: true }, smtpEnvelope, message, deadline);
+      const outcome = await this.toMxAddress({ domain, host, ip, hosts, policy: 'may', rule, clear: true, from }, smtpEnvelope, message, deadline);
       if (outcome.ok) return { ...outcome, host, tlsPolicy: 'may' };
       if (outcome.code) return outcome;
       last = outcome;
+    }
+    // Nothing tried because of the pool: the reply says so, for the operator to add an address of that family.
+    if (!tried && unreachable.size && source && !last.ok && !last.code) {
+      const families = [...unreachable].map((f) => `IPv${f}`).join(' and ');
+      return { ok: false, response: `no MX address of ${domain} could be tried: IP pool "${source.pool}" has no ${families} address; nothing was sent` };
     }
     return last;
   }
 
   /**
    * One MX address, through its pool (per host, address and policy: two domains on one host may differ in policy;
-   * `clear`: without STARTTLS). `tlsFailed`: under may, the TLS handshake failed (a refused STARTTLS goes on in clear);
-   * `byRule`: held back by our TLS rule (encrypt, verify, MTA-STS), not by the host (counted as `held`).
+   * `clear`: without STARTTLS; and per source address, `from`, so that no session is shared by two of them).
    */
   private async toMxAddress(
-    t: { domain: string; host: string; ip: string; hosts: string[]; policy: MxTlsPolicy; rule: string; clear?: boolean },
+    t: { domain: string; host: string; ip: string; hosts: string[]; policy: MxTlsPolicy; rule: string; clear?: boolean; from?: SendingIp },
     smtpEnvelope: { from: string; to: string[] },
     message: Buffer,
     deadline: number,
@@ -176,28 +207,22 @@ export class MxRoute {
       ...(limits?.connections ? { maxConnections: limits.connections } : {}),
       ...(limits?.messagesPerConnection ? { maxMessages: limits.messagesPerConnection } : {}),
     };
+    const source = t.from ? { source: t.from.address } : {};
     try {
-      const info = await this.pool(`mx:${t.host}:${t.ip}:${t.clear ? 'clear' : t.policy}`, {
+      const info = await this.pool(`mx:${t.host}:${t.ip}:${t.clear ? 'clear' : t.policy}${t.from ? `@${t.from.address}` : ''}`, {
         host: t.ip,
         port: this.config.mxPort,
         secure: false,
+        // The pool's address and the name its reverse DNS gives, for EHLO; without a pool, the transports' defaults.
+        ...(t.from ? { localAddress: t.from.address, name: t.from.hostname } : {}),
         // may: a host that refuses STARTTLS gets the message in clear, as from any MTA; otherwise never in clear.
         ...(t.clear ? { ignoreTLS: true } : t.policy === 'may' ? { opportunisticTLS: true } : { requireTLS: true }),
         tls: { rejectUnauthorized: t.policy === 'verify', servername: isIP(t.host) ? undefined : t.host, ca: this.mxCa },
         ...sizes,
       }).send(smtpEnvelope, message, deadline);
-      return { ok: true, response: remoteReply(info.response), tls: info.tls };
+      return { ok: true, response: remoteReply(info.response), tls: info.tls, ...source };
     } catch (err) {
-      // Our rule, not the host's verdict on the message (its reply to STARTTLS may be a 5xx): no code, so the next
-      // MX is tried, else the delivery waits for a retry.
-      const e = err as SmtpError & { tlsHandshake?: boolean; beforeTls?: boolean };
-      if (e.code === 'ETLS' && t.policy !== 'may') return { ok: false, byRule: true, response: notStarted(t.rule, t.host, e) };
-      // Under encrypt, verify or MTA-STS, a reply before TLS (a 5xx greeting, say) may be anyone's on the path: it
-      // bounces and suppresses nothing; the next MX is tried, else the delivery waits (Postfix skips a 5xx greeting).
-      if (e.beforeTls && e.responseCode && t.policy !== 'may') return { ok: false, response: answeredBeforeTls(t.rule, t.host, e) };
-      // A handshake that failed under encrypt or verify (a certificate refused, say) is our rule at work too.
-      if (e.tlsHandshake && t.policy !== 'may') return { ok: false, byRule: true, response: handshakeFailed(t.rule, t.host, e) };
-      return { ...outcomeOf(err), ...((e.tlsHandshake || e.code === 'ETLS') && t.policy === 'may' && !t.clear ? { tlsFailed: true } : {}) };
+      return { ...failedHop(t, err), ...source };
     }
   }
 
@@ -212,6 +237,26 @@ export class MxRoute {
     if (sts?.mode === 'enforce') return { policy: 'verify', sts, testing: null, rule: `MTA-STS enforce for ${domain}` };
     return { policy: this.config.mxTls, sts: null, testing: sts?.mode === 'testing' ? sts : null, rule: `MX_TLS ${this.config.mxTls} for ${domain}` };
   }
+}
+
+/**
+ * What a failed MX hop came to. `tlsFailed`: under may, the TLS handshake failed (a refused STARTTLS goes on in clear);
+ * `byRule`: held back by our TLS rule (encrypt, verify, MTA-STS), not by the host (counted as `held`).
+ */
+function failedHop(
+  t: { host: string; policy: MxTlsPolicy; rule: string; clear?: boolean },
+  err: unknown,
+): SendOutcome & { tlsFailed?: boolean; byRule?: boolean } {
+  // Our rule, not the host's verdict on the message (its reply to STARTTLS may be a 5xx): no code, so the next
+  // MX is tried, else the delivery waits for a retry.
+  const e = err as SmtpError & { tlsHandshake?: boolean; beforeTls?: boolean };
+  if (e.code === 'ETLS' && t.policy !== 'may') return { ok: false, byRule: true, response: notStarted(t.rule, t.host, e) };
+  // Under encrypt, verify or MTA-STS, a reply before TLS (a 5xx greeting, say) may be anyone's on the path: it
+  // bounces and suppresses nothing; the next MX is tried, else the delivery waits (Postfix skips a 5xx greeting).
+  if (e.beforeTls && e.responseCode && t.policy !== 'may') return { ok: false, response: answeredBeforeTls(t.rule, t.host, e) };
+  // A handshake that failed under encrypt or verify (a certificate refused, say) is our rule at work too.
+  if (e.tlsHandshake && t.policy !== 'may') return { ok: false, byRule: true, response: handshakeFailed(t.rule, t.host, e) };
+  return { ...outcomeOf(err), ...((e.tlsHandshake || e.code === 'ETLS') && t.policy === 'may' && !t.clear ? { tlsFailed: true } : {}) };
 }
 
 /**

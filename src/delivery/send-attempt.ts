@@ -123,8 +123,8 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
     if (d.domain_status === STATUS.suspended) return holdSuspended(d);
     const domain = await domainOf(Number(d.domain_id));
     const attempts = Number(d.attempts) + 1;
-    const log = (outcome: 'delivered' | 'deferred' | 'bounced' | 'failed', reply: string, nextRetryAt?: number) =>
-      logAttempt(logger, { messageId: d.message_id, deliveryId: Number(d.id), recipient: d.recipient, attempt: attempts, outcome, reply, nextRetryAt });
+    const log = (outcome: 'delivered' | 'deferred' | 'bounced' | 'failed', reply: string, nextRetryAt?: number, source?: string) =>
+      logAttempt(logger, { messageId: d.message_id, deliveryId: Number(d.id), recipient: d.recipient, attempt: attempts, outcome, reply, nextRetryAt, source });
     // Failed with no SMTP attempt (none counted), still through the settle path: its `failed` event feeds webhooks and stats.
     const failed = async (reply: string) => {
       const done = Date.now();
@@ -193,7 +193,9 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
     let outcome: SendOutcome;
     progress.handedOver = true;
     try {
-      outcome = keyError ? { ok: false, response: keyError } : await transports.send({ from, to: d.recipient }, raw, dkim, meta, deadline);
+      // The domain's IP pool comes with its cached row (no query of its own); the spread is ip-pools.ts's PoolChoice.
+      const pool = { pool: domain.ip_pool ?? config.defaultIpPool, spread: Number(d.id) + attempts };
+      outcome = keyError ? { ok: false, response: keyError } : await transports.send({ from, to: d.recipient }, raw, dkim, meta, deadline, pool);
     } finally {
       if (admission?.ok) admission.release();
     }
@@ -214,7 +216,7 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
       const data = deliveredData(outcome);
       const recorded = await settle({ status: 'delivered', last_reply: outcome.response, finished_at: done, bounce_class: null }, 'delivered', data);
       if (recorded && typeof data.tls === 'string') services.metrics.deliveredOver(data.tls);
-      log('delivered', outcome.response);
+      log('delivered', outcome.response, undefined, outcome.source);
       // Only a retried delivery can have counted a soft bounce (first attempts only count): one query, off the hot path.
       if (recorded && attempts > 1) {
         await forgetSoftBounces(services, d).catch((err) => logger.warn('soft bounce count not cleared', { deliveryId: d.id, error: (err as Error).message }));
@@ -235,7 +237,7 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
         { smtp_reply: outcome.response, bounce_class: verdict.class },
         suppress,
       );
-      log(status, outcome.response);
+      log(status, outcome.response, undefined, outcome.source);
       return;
     }
     const hint = retryHintSeconds(outcome.response);
@@ -245,7 +247,7 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
       bounce_class: verdict.class,
       next_attempt_at: Math.floor(next / 1000),
     });
-    log('deferred', outcome.response, next);
+    log('deferred', outcome.response, next, outcome.source);
     if (recorded) {
       await enqueueDeliveries(services, [{ id: Number(d.id), attempts, runAt: next }]).catch((err) =>
         logger.warn('retry could not be enqueued; the sweeper will pick it up', { deliveryId: d.id, error: (err as Error).message }),

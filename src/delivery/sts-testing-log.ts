@@ -16,6 +16,7 @@ export function withStsTestingLog(metrics: TransportObserver, logger: Logger): T
   return {
     dkimSign: (seconds) => metrics.dkimSign(seconds),
     remoteReply: (domain, code) => metrics.remoteReply(domain, code),
+    sentFrom: (pool, source, code) => metrics.sentFrom(pool, source, code),
     mtaSts(mode, result, wouldHold?: StsWouldHold) {
       metrics.mtaSts(mode, result, wouldHold);
       if (!wouldHold || logged.has(wouldHold.domain)) return;

@@ -5,7 +5,8 @@ import type { DkimKeyCache } from './dkim-keys';
 import { notStarted, outcomeOf, remoteReply, replyCode, SmtpError } from './hop-outcome';
 import type { StsStore } from './mta-sts';
 import { MxDns } from './mx-dns';
-import { MtaStsObserver, MxRoute } from './mx-route';
+import { MtaStsObserver, MxRoute, MxSource } from './mx-route';
+import type { PoolChoice } from './ip-pools';
 import type { SendOutcome } from './outcome';
 import { relayRequiresTls } from './tls-policy';
 import type { Config } from '../config';
@@ -17,6 +18,8 @@ export interface TransportObserver extends MtaStsObserver {
   dkimSign(seconds: number): void;
   /** The next hop's reply for a recipient domain (the smarthost's in relay mode); code undefined when none came (DNS, connection). */
   remoteReply(domain: string, code: number | undefined): void;
+  /** An MX send's reply by sending IP pool and source address ('' for none: the OS default), as remoteReply's code. */
+  sentFrom(pool: string, source: string, code: number | undefined): void;
 }
 
 export type Dkim = DkimKey;
@@ -113,8 +116,22 @@ export class Transports {
     });
   }
 
-  /** `meta` names the delivery; only the capture store reads it. `deadline` bounds the SMTP sessions (SmtpPool.send). */
-  async send(envelope: { from: string; to: string }, raw: Buffer, dkim: Dkim | null, meta?: CaptureMeta, deadline = Infinity): Promise<SendOutcome> {
+  /**
+   * `meta` names the delivery; only the capture store reads it. `deadline` bounds the SMTP sessions (SmtpPool.send).
+   * `from`: the sender domain's sending IP pool, in mx mode only (relay and capture send as ever).
+   */
+  async send(
+    envelope: { from: string; to: string },
+    raw: Buffer,
+    dkim: Dkim | null,
+    meta?: CaptureMeta,
+    deadline = Infinity,
+    from?: PoolChoice,
+  ): Promise<SendOutcome> {
+    const source = this.config.deliveryMode === 'mx' ? this.sourceOf(from) : null;
+    // A pool taken out of SENDING_IP_POOLS while domains still name it: their mail waits rather than leave from
+    // another address (a dedicated IP's customer on the shared one, or bulk mail on the transactional one).
+    if (typeof source === 'string') return { ok: false, response: `IP pool "${source}" of the sender domain is not in SENDING_IP_POOLS; nothing was sent` };
     let message: Buffer;
     try {
       // Signed on a worker thread; should the thread fail, in this one (the same signer either way).
@@ -133,9 +150,20 @@ export class Transports {
     const smtpEnvelope = { from: envelope.from, to: [envelope.to] };
     const domain = envelope.to.split('@')[1].toLowerCase();
     const outcome =
-      this.config.deliveryMode === 'relay' ? await this.toRelay(smtpEnvelope, message, deadline) : await this.mx.send(domain, smtpEnvelope, message, deadline);
-    this.observer?.remoteReply(domain, outcome.ok ? replyCode(outcome.response) : outcome.code);
+      this.config.deliveryMode === 'relay'
+        ? await this.toRelay(smtpEnvelope, message, deadline)
+        : await this.mx.send(domain, smtpEnvelope, message, deadline, source);
+    const code = outcome.ok ? replyCode(outcome.response) : outcome.code;
+    this.observer?.remoteReply(domain, code);
+    if (this.config.deliveryMode === 'mx') this.observer?.sentFrom(source?.pool ?? '', outcome.source ?? '', code);
     return outcome;
+  }
+
+  /** The pool's addresses (null: none, the OS default source), or the name of a pool that is not configured. */
+  private sourceOf(from: PoolChoice | undefined): MxSource | null | string {
+    if (!from?.pool) return null;
+    const entries = this.config.sendingIpPools.get(from.pool);
+    return entries ? { pool: from.pool, entries, spread: from.spread } : from.pool;
   }
 
   private async toRelay(smtpEnvelope: { from: string; to: string[] }, message: Buffer, deadline: number): Promise<SendOutcome> {

@@ -50,6 +50,8 @@ export function createDeliveryWorker(services: Services, opts: { throttle?: Thro
   const ctx: WorkerCtx = { services, owner, throttle, transports };
   const risk = config.deliveryMode === 'relay' ? relayCredentialsRisk(config.smtpRelayUrl) : null;
   if (risk) logger.warn(risk);
+  if (config.sendingIpPools.size && config.deliveryMode !== 'mx')
+    logger.warn(`SENDING_IP_POOLS applies to DELIVERY_MODE=mx only: in ${config.deliveryMode} mode no pool is used`);
   // The bytes of bodies between lease and settle stay within DELIVERY_MAX_BYTES_IN_FLIGHT: each delivery holds a
   // concurrency's share before its lease (the most its lease group reads for it), then as much as its body takes.
   const budget = new ByteBudget(config.deliveryMaxBytesInFlight);

@@ -44,6 +44,7 @@ export class Metrics {
   private readonly mtaStsResults: Prom.Counter<'mode' | 'result'>;
   private readonly deliverySeconds: Prom.Histogram;
   private readonly remoteReplies: Prom.Counter<'domain' | 'class'>;
+  private readonly sourceReplies: Prom.Counter<'pool' | 'source' | 'class'>;
   private readonly dkimSeconds: Prom.Histogram;
   private readonly webhooks: Prom.Counter<'result'>;
   private readonly groupSizes: Prom.Histogram<'coalescer'>;
@@ -115,6 +116,13 @@ export class Metrics {
       name: 'postern_remote_smtp_replies_total',
       help: 'Replies of remote SMTP servers by class, per destination domain (top domains; the rest as other)',
       labelNames: ['domain', 'class'],
+      registers,
+    });
+    // Bounded by the configuration: only pools and addresses of SENDING_IP_POOLS get here.
+    this.sourceReplies = new Counter({
+      name: 'postern_mx_sends_by_source_total',
+      help: 'Sends to MX hosts by sending IP pool, source address and reply class (pool and source empty: the OS default; source empty in a pool: no address of it could be used)',
+      labelNames: ['pool', 'source', 'class'],
       registers,
     });
     this.dkimSeconds = new Histogram({
@@ -310,6 +318,10 @@ export class Metrics {
 
   remoteReply(domain: string, code: number | undefined): void {
     this.remoteReplies.inc({ domain: this.domains.label(domain.toLowerCase()), class: replyClass(code) });
+  }
+
+  sentFrom(pool: string, source: string, code: number | undefined): void {
+    this.sourceReplies.inc({ pool, source, class: replyClass(code) });
   }
 
   dkimSign(seconds: number): void {

@@ -9,6 +9,9 @@ export interface Received {
   at: number;
   /** Whether the session was encrypted (STARTTLS) when the message came. */
   secure: boolean;
+  /** The client's address, and the name it gave in EHLO (or HELO). */
+  remoteAddress: string;
+  ehlo: string;
 }
 
 export interface Sink {
@@ -91,6 +94,8 @@ export async function startSink(
             raw: Buffer.concat(chunks),
             at: Date.now(),
             secure: !!session.secure,
+            remoteAddress: session.remoteAddress,
+            ehlo: session.hostNameAppearsAs,
           });
           cb(null, sink.dataReply?.());
         };

@@ -194,7 +194,7 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
     progress.handedOver = true;
     try {
       // The domain's IP pool comes with its cached row (no query of its own); the spread is ip-pools.ts's PoolChoice.
-      const pool = { pool: domain.ip_pool ?? config.defaultIpPool, spread: Number(d.id) + attempts };
+      const pool = { pool: domain.ip_pool || config.defaultIpPool, spread: Number(d.id) + attempts };
       outcome = keyError ? { ok: false, response: keyError } : await transports.send({ from, to: d.recipient }, raw, dkim, meta, deadline, pool);
     } finally {
       if (admission?.ok) admission.release();

@@ -202,8 +202,13 @@ describe('sending IP pools (DELIVERY_MODE=mx)', () => {
 
   it('sends every domain without a pool of its own from DEFAULT_IP_POOL', async () => {
     const gw = await gateway({ DEFAULT_IP_POOL: 'dedicated' });
-    const to = `default@${mxDomain('default')}`;
-    await send(gw, gw.s, [to]);
-    expect(await arrived(to)).toMatchObject({ remoteAddress: '127.0.0.2', ehlo: 'mta2.postern.test' });
+    const rdomain = mxDomain('default');
+    await send(gw, gw.s, [`default@${rdomain}`]);
+    expect(await arrived(`default@${rdomain}`)).toMatchObject({ remoteAddress: '127.0.0.2', ehlo: 'mta2.postern.test' });
+    // A pool of its own, then cleared: back to the default pool, not to the OS default.
+    expect(await setPool(gw, { DomainID: gw.s.domainId, IPPool: 'v6only' })).toMatchObject({ Success: true, Changed: true });
+    expect(await setPool(gw, { DomainID: gw.s.domainId, IPPool: '' })).toMatchObject({ Success: true, Changed: true });
+    await send(gw, gw.s, [`cleared@${rdomain}`]);
+    expect(await arrived(`cleared@${rdomain}`)).toMatchObject({ remoteAddress: '127.0.0.2', ehlo: 'mta2.postern.test' });
   });
 });

@@ -2,7 +2,8 @@
  * emailgateway.getalldomains (admin) — every user's sender domains, for an admin panel: UserID (one user's),
  * Search (part of the domain name), Status, RecordsPerRequest (1-1000, default 50), RecordsFrom. Reply:
  * TotalDomainCount and Domains[{DomainID, SenderDomain, Status, UserID, Username, CreatedAt, LastVerifiedAt, IPPool}]
- * in id order (IPPool: the sending IP pool the admin set, '' for the default). Errors: 1 invalid paging, 2 invalid UserID, 3 invalid Search, 4 invalid Status.
+ * in id order (IPPool: the sending IP pool the admin set, '' for the default). Errors: 1 invalid paging, 2 invalid
+ * UserID, 3 invalid Search, 4 invalid Status.
  */
 import { defineCommand } from '../src/command';
 import { formatTime } from '../src/auth/users';

@@ -1,10 +1,12 @@
 /**
  * list.delete — delete lists of the caller with their subscribers and custom fields: ListID, or Lists as
- * a comma-separated list (Octeth's Lists.Delete). All or nothing. Errors: 1 missing or malformed ids,
- * 2 a list not found (another user's included; nothing is deleted).
+ * a comma-separated list (Octeth's Lists.Delete). Errors: 1 missing or malformed ids, 2 a list not found (another
+ * user's included; nothing is deleted). Members go a run at a time (src/lists/purge.ts): a deletion cut short (a 503)
+ * leaves the lists with fewer members, and the same call again finishes it.
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
+import { deleteLists } from '../src/lists/purge';
 
 export default defineCommand({
   name: 'list.delete',
@@ -20,16 +22,9 @@ export default defineCommand({
     if (!parts.length || parts.some((s) => !/^\d{1,10}$/.test(s))) throw new CommandError(1);
     const ids = [...new Set(parts.map(Number))];
     const userId = ctx.user!.id;
-    await ctx.db.transaction(async (trx) => {
-      const found = await trx('lists').where({ user_id: userId }).whereIn('id', ids).pluck('id');
-      if (found.length !== ids.length) throw new CommandError(2);
-      // Children first: not every MySQL/SQLite setup is relied on to cascade large deletes.
-      const subscriberIds = trx('subscribers').whereIn('list_id', ids).select('id');
-      await trx('subscriber_values').whereIn('subscriber_id', subscriberIds).delete();
-      await trx('subscribers').whereIn('list_id', ids).delete();
-      await trx('list_custom_fields').whereIn('list_id', ids).delete();
-      await trx('lists').where({ user_id: userId }).whereIn('id', ids).delete();
-    });
+    const found = await ctx.db('lists').where({ user_id: userId }).whereIn('id', ids).pluck('id');
+    if (found.length !== ids.length) throw new CommandError(2);
+    await deleteLists(ctx.db, ctx.config.deleteChunkRows, userId, ids);
     return { ErrorText: '' };
   },
 });

@@ -233,6 +233,8 @@ export interface Config {
   dbAcquireTimeoutMs: number;
   /** DB_QUERY_TIMEOUT_MS: how long one MySQL statement may take before it is abandoned (503); 0 turns it off. Migrations have none. Default 3000. */
   dbQueryTimeoutMs: number;
+  /** DELETE_CHUNK_ROWS: rows one statement of a large deletion (a list's members, a domain's or account's history) removes. Default 5000. */
+  deleteChunkRows: number;
   /** REDIS_COMMAND_TIMEOUT_MS: how long a Redis command on the request path (rate limits, enqueue) may take. Default 1000. */
   redisCommandTimeoutMs: number;
   /** IDEMPOTENCY_LEASE_SECONDS: how long a request holds its Idempotency-Key before a retry may take it over. Default 15. */
@@ -651,6 +653,7 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     dbConnectTimeoutMs: int(env, 'DB_CONNECT_TIMEOUT_MS', 2000, 100, 600_000),
     dbAcquireTimeoutMs: int(env, 'DB_ACQUIRE_TIMEOUT_MS', 2000, 100, 600_000),
     dbQueryTimeoutMs: int(env, 'DB_QUERY_TIMEOUT_MS', 3000, 0, 3_600_000),
+    deleteChunkRows: int(env, 'DELETE_CHUNK_ROWS', 5000, 1, 10_000),
     redisCommandTimeoutMs: int(env, 'REDIS_COMMAND_TIMEOUT_MS', 1000, 50, 600_000),
     idempotencyLeaseSeconds: int(env, 'IDEMPOTENCY_LEASE_SECONDS', 15, 1, 3600),
     senderAuthCacheMs: int(env, 'SENDER_AUTH_CACHE_MS', 1000, 0, 60000),

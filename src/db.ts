@@ -42,27 +42,63 @@ export function abandonStatement(db: Knex, conn: TimedConnection): void {
     .finally(() => (state.killing = false));
 }
 
+/** The driver side of a knex client: where every statement of it, and of a transaction it begins, is sent. */
+interface DriverClient {
+  _query(conn: TimedConnection, obj: { sql?: string; options?: object } | string): Promise<unknown>;
+  transaction(...args: unknown[]): object;
+}
+
 /**
  * knex has no statement timeout of its own for every query, but hands `options` through to mysql2, whose
- * `timeout` abandons a statement that gets no answer (a frozen or unreachable server): every statement of this
- * instance gets one. The connection is destroyed, never reused: it may still carry the lost statement, and the
- * server rolls back whatever transaction it held; the statement itself is killed (abandonStatement).
+ * `timeout` abandons a statement that gets no answer (a frozen or unreachable server, a row lock held elsewhere):
+ * every statement of this instance gets one, inside transactions too (timeClient). The connection is destroyed,
+ * never reused: it may still carry the lost statement, and the server rolls back whatever transaction it held; the
+ * statement itself is killed (abandonStatement).
  */
 export function timeStatements(db: Knex, ms: number): Knex {
   const state = { ms };
   (db as Timed)[STATEMENT_TIMEOUT] = state;
-  const client = db.client as unknown as { _query(conn: TimedConnection, obj: { sql?: string; options?: object } | string): Promise<unknown> };
+  timeClient(db, db.client as unknown as DriverClient, state);
+  return db;
+}
+
+/** Connections given up on (abandonStatement): what the transaction still sends on one (its ROLLBACK) is answered here. */
+const ABANDONED = new WeakSet<TimedConnection>();
+
+function timeClient(db: Knex, client: DriverClient, state: { ms: number }): void {
   const run = client._query.bind(client);
   client._query = (conn, obj) => {
+    // The server rolled the transaction back when the connection closed: the caller keeps the timeout as its error
+    // (knex would otherwise reject with the ROLLBACK's "connection is closed", which reads as an internal error).
+    if (ABANDONED.has(conn) && /^ROLLBACK\b/i.test(typeof obj === 'string' ? obj : (obj?.sql ?? ''))) return Promise.resolve(undefined);
     const timeout = state.ms;
     if (!timeout) return run(conn, obj);
     const q = typeof obj === 'string' ? { sql: obj } : obj;
     return run(conn, { ...q, options: { timeout, ...q.options } }).catch((err: { code?: string }) => {
-      if (err?.code === 'PROTOCOL_SEQUENCE_TIMEOUT') abandonStatement(db, conn);
+      if (err?.code === 'PROTOCOL_SEQUENCE_TIMEOUT') {
+        ABANDONED.add(conn);
+        abandonStatement(db, conn);
+      }
       throw err;
     });
   };
-  return db;
+  // knex runs a transaction's statements on a client it makes from the dialect's prototype, not from this client,
+  // once the transaction has its connection: the patch above would not reach them (nor a nested transaction's), so
+  // each such client is timed as the transaction is given it.
+  const begin = client.transaction;
+  client.transaction = function (this: DriverClient, ...args: unknown[]) {
+    const trx = begin.apply(this, args);
+    let trxClient: DriverClient | undefined;
+    Object.defineProperty(trx, 'trxClient', {
+      configurable: true,
+      get: () => trxClient,
+      set: (c: DriverClient | undefined) => {
+        if (c) timeClient(db, c, state);
+        trxClient = c;
+      },
+    });
+    return trx;
+  };
 }
 
 /**

@@ -2,6 +2,7 @@
  * The life of a sender domain, shared by both command families that manage one: Octeth's `emailgateway.*domain*`
  * and the newer `user.senderdomain.*` (Postern has one kind of sender domain; both families see the same rows).
  */
+import type { Knex } from 'knex';
 import type { CommandContext } from '../command';
 import { isUniqueViolation } from '../db';
 import { CommandError, HardError, TEMPORARILY_UNAVAILABLE } from '../errors';
@@ -13,6 +14,7 @@ import { DomainRow, findOwnedDomain, recordsFor, STATUS } from './domains';
 import { composeHosts, HostSettings, hostsAreValid } from './names';
 import { restoreSuppressions, retainSuppressions } from './retained';
 import { retainHours } from './retained-hours';
+import { purgeDomainRows } from './purge';
 
 /** Why a create or update could not happen; each family maps it to its own code. */
 export class DomainError extends Error {
@@ -195,26 +197,46 @@ export const SUSPENDED_DELETE_MESSAGE =
  * (retained-hours.ts).
  * A Suspended one is refused (SUSPENDED_DELETE_CODE): deleting it and adding the name again would start it afresh,
  * Enabled once verified, out of the admin's hands, its own figures empty (src/domains/reputation-guard.ts). Checked
- * on the row as locked in the transaction, so a suspension made while the delete was asked for still counts.
+ * on the row as locked, so a suspension made while the delete was asked for still counts.
+ * In three steps, so that no statement grows with the domain's history (src/domains/purge.ts): the domain is switched
+ * off (Disabled: nothing sends from it, and the guard suspends only Enabled domains), its large tables go a run at a
+ * time, then the row with the rest in one short transaction. A deletion cut short leaves the domain Disabled with
+ * part of its history gone; deleting it again finishes.
  */
 export async function deleteDomain(ctx: CommandContext, row: DomainRow): Promise<boolean> {
+  const userId = ctx.user!.id;
+  const found = await ctx.db.transaction(async (trx) => {
+    const current = await lockedForDelete(trx, userId, row.id);
+    if (current && current.status !== STATUS.disabled)
+      await trx('sender_domains').where({ id: row.id }).update({ status: STATUS.disabled, updated_at: Date.now() });
+    return current;
+  });
+  if (!found) return false;
+  await purgeDomainRows(ctx.db, ctx.config.deleteChunkRows, { id: row.id, user_id: userId, domain: found.domain }, Date.now());
   const deleted = await ctx.db.transaction(async (trx) => {
-    // The account's row first, as createDomain: two deletions of one account's domains add into the same kept rows
-    // (retained.ts, retained-hours.ts), and their upserts on new keys would deadlock on MariaDB if run side by side.
-    await lockUserRow(trx, ctx.user!.id);
-    const q = trx('sender_domains').where({ id: row.id, user_id: ctx.user!.id }).first('status', 'domain', 'reputation_from', 'reputation_base');
-    const current = (trx.client.config.client === 'mysql2' ? await q.forUpdate() : await q) as
-      { status: string; domain: string; reputation_from: number | null; reputation_base: string | null } | undefined;
+    const current = await lockedForDelete(trx, userId, row.id);
     if (!current) return 0;
-    if (current.status === STATUS.suspended) throw new CommandError(SUSPENDED_DELETE_CODE, SUSPENDED_DELETE_MESSAGE);
     const now = Date.now();
-    await retainSuppressions(trx, { id: row.id, user_id: ctx.user!.id, domain: current.domain }, now);
-    await retainHours(trx, { id: row.id, user_id: ctx.user!.id, reputation_from: current.reputation_from, reputation_base: current.reputation_base }, now);
+    await retainSuppressions(trx, { id: row.id, user_id: userId, domain: current.domain }, now);
+    await retainHours(trx, { id: row.id, user_id: userId, reputation_from: current.reputation_from, reputation_base: current.reputation_base }, now);
     await trx('domain_api_keys').where({ domain_id: row.id }).delete();
     await trx('smtp_credentials').where({ domain_id: row.id }).delete();
-    // Its message history goes with it (messages, deliveries and suppressions cascade; events have no key).
+    // What was written behind the purge goes here (messages, deliveries and suppressions cascade; events have no key).
     await trx('events').where({ domain_id: row.id }).delete();
-    return Number(await trx('sender_domains').where({ id: row.id, user_id: ctx.user!.id }).delete());
+    return Number(await trx('sender_domains').where({ id: row.id, user_id: userId }).delete());
   });
   return deleted > 0;
+}
+
+type ForDelete = { status: string; domain: string; reputation_from: number | null; reputation_base: string | null };
+
+/** The domain's row, locked with its account's (as createDomain: see below); refuses a Suspended one. */
+async function lockedForDelete(trx: Knex.Transaction, userId: number, id: number): Promise<ForDelete | undefined> {
+  // The account's row first, as createDomain: two deletions of one account's domains add into the same kept rows
+  // (retained.ts, retained-hours.ts), and their upserts on new keys would deadlock on MariaDB if run side by side.
+  await lockUserRow(trx, userId);
+  const q = trx('sender_domains').where({ id, user_id: userId }).first('status', 'domain', 'reputation_from', 'reputation_base');
+  const current = (trx.client.config.client === 'mysql2' ? await q.forUpdate() : await q) as ForDelete | undefined;
+  if (current?.status === STATUS.suspended) throw new CommandError(SUSPENDED_DELETE_CODE, SUSPENDED_DELETE_MESSAGE);
+  return current;
 }

@@ -11,15 +11,17 @@ import { normalizeDomain } from './names';
 const KEPT = ['hard_bounce', 'complaint', 'unsubscribe'];
 
 /**
- * In the deleting transaction, before the domain's rows cascade away: one INSERT … SELECT (a list may hold millions).
- * An address already kept from an earlier deletion of the name keeps its first record.
+ * Before the domain's rows go: one INSERT … SELECT, over the run of `emails` being deleted (a list may hold millions:
+ * src/domains/purge.ts takes them a run at a time), or over all that are left. An address already kept from an
+ * earlier deletion of the name keeps its first record.
  */
-export async function retainSuppressions(trx: Db, domain: { id: number; user_id: number; domain: string }, now: number): Promise<void> {
+export async function retainSuppressions(trx: Db, domain: { id: number; user_id: number; domain: string }, now: number, emails?: string[]): Promise<void> {
   await trx.raw(
     'insert into retained_suppressions (user_id, domain, email, reason, detail, created_at, retained_at) ' +
       `select ?, ?, email, reason, detail, created_at, ? from suppressions where domain_id = ? and reason in (${KEPT.map(() => '?').join(', ')}) ` +
+      (emails ? `and email in (${emails.map(() => '?').join(', ')}) ` : '') +
       keepFirst(trx, 'user_id'),
-    [domain.user_id, domain.domain, now, domain.id, ...KEPT],
+    [domain.user_id, domain.domain, now, domain.id, ...KEPT, ...(emails ?? [])],
   );
 }
 

@@ -12,7 +12,13 @@ type DbTimeouts = Partial<Pick<Config, 'dbPoolMax' | 'dbConnectTimeoutMs' | 'dbA
 
 /** Where a knex instance keeps its statement timeout (ms, 0 = none): on the instance, read at every statement, so migrations can lift it. */
 const STATEMENT_TIMEOUT = Symbol('postern.statementTimeoutMs');
-type Timed = Knex & { [STATEMENT_TIMEOUT]?: { ms: number; killing?: boolean } };
+interface TimeoutState {
+  ms: number;
+  killing?: boolean;
+  /** Connections given up on (abandonStatement): what a transaction still sends on one (its ROLLBACK) is answered here. */
+  abandoned: WeakSet<TimedConnection>;
+}
+type Timed = Knex & { [STATEMENT_TIMEOUT]?: TimeoutState };
 
 /** This instance's statement timeout (ms, 0 = none). */
 export function statementTimeout(db: Knex): number {
@@ -56,27 +62,24 @@ interface DriverClient {
  * statement itself is killed (abandonStatement).
  */
 export function timeStatements(db: Knex, ms: number): Knex {
-  const state = { ms };
+  const state: TimeoutState = { ms, abandoned: new WeakSet() };
   (db as Timed)[STATEMENT_TIMEOUT] = state;
   timeClient(db, db.client as unknown as DriverClient, state);
   return db;
 }
 
-/** Connections given up on (abandonStatement): what the transaction still sends on one (its ROLLBACK) is answered here. */
-const ABANDONED = new WeakSet<TimedConnection>();
-
-function timeClient(db: Knex, client: DriverClient, state: { ms: number }): void {
+function timeClient(db: Knex, client: DriverClient, state: TimeoutState): void {
   const run = client._query.bind(client);
   client._query = (conn, obj) => {
     // The server rolled the transaction back when the connection closed: the caller keeps the timeout as its error
     // (knex would otherwise reject with the ROLLBACK's "connection is closed", which reads as an internal error).
-    if (ABANDONED.has(conn) && /^ROLLBACK\b/i.test(typeof obj === 'string' ? obj : (obj?.sql ?? ''))) return Promise.resolve(undefined);
+    if (state.abandoned.has(conn) && /^ROLLBACK\b/i.test(typeof obj === 'string' ? obj : (obj?.sql ?? ''))) return Promise.resolve(undefined);
     const timeout = state.ms;
     if (!timeout) return run(conn, obj);
     const q = typeof obj === 'string' ? { sql: obj } : obj;
     return run(conn, { ...q, options: { timeout, ...q.options } }).catch((err: { code?: string }) => {
       if (err?.code === 'PROTOCOL_SEQUENCE_TIMEOUT') {
-        ABANDONED.add(conn);
+        state.abandoned.add(conn);
         abandonStatement(db, conn);
       }
       throw err;

@@ -264,3 +264,21 @@ test('a statement that outlives DB_QUERY_TIMEOUT_MS is stopped on the server too
   while ((await running()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   expect(await running()).toBe(0);
 });
+
+test('a statement in a transaction, a nested one too, is bounded by DB_QUERY_TIMEOUT_MS: the transaction rolls back with the timeout as its error', async () => {
+  if (h.backend !== 'mysql') return; // SQLite runs in-process: there is no answer to wait for.
+  const started = Date.now();
+  const failure = await db
+    .transaction(async (trx) => {
+      await trx('stmt_probe').insert({ label: 'rolled back' });
+      await trx.transaction((inner) => inner.raw('SELECT SLEEP(5.5)'));
+    })
+    .then(
+      () => null,
+      (err: { code?: string }) => err,
+    );
+  // Without the fix the sleep runs its 5.5 s inside the transaction and the insert commits.
+  expect(failure).toMatchObject({ code: 'PROTOCOL_SEQUENCE_TIMEOUT' });
+  expect(Date.now() - started).toBeLessThan(4000);
+  expect(await read()).toEqual([]);
+});

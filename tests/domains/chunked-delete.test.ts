@@ -36,18 +36,16 @@ async function senderWithHistory() {
   expect(r.status).toBeLessThan(300);
   for (let i = 0; i < SUPPRESSED; i++) await addSuppression(h.services.db, s.domainId, `s${i}@example.org`, i % 2 ? 'manual' : 'hard_bounce');
   const now = Date.now();
-  await h.services
-    .db('events')
-    .insert(
-      Array.from({ length: EVENTS }, (_, i) => ({
-        message_id: `old-${i}`,
-        domain_id: s.domainId,
-        user_id: s.userId,
-        type: 'delivered',
-        created_at: now - i,
-        data: '{}',
-      })),
-    );
+  await h.services.db('events').insert(
+    Array.from({ length: EVENTS }, (_, i) => ({
+      message_id: `old-${i}`,
+      domain_id: s.domainId,
+      user_id: s.userId,
+      type: 'delivered',
+      created_at: now - i,
+      data: '{}',
+    })),
+  );
   expect(await count('messages', { domain_id: s.domainId })).toBe(MESSAGES);
   return s;
 }

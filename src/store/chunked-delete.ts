@@ -62,3 +62,59 @@ export function idsByColumn(db: Knex, table: string, column: string, scope: Reco
     return rows.map((r) => ({ id: r.id, pos: Number(r.pos) }));
   };
 }
+
+export type Tuple = Record<string, unknown>;
+
+/**
+ * `cols` compared as one key with `t`, `op` deciding at the last column, the strict form before it: (c1 > v1) or
+ * (c1 = v1 and (c2 > v2 or …)), spelled out, as MariaDB reads no range from a row constructor. Led by c1 >= v1 (or
+ * <=), a range of the index.
+ */
+function keyCompare(q: Knex.QueryBuilder, cols: string[], t: Tuple, op: '>' | '>=' | '<' | '<='): Knex.QueryBuilder {
+  const up = op[0] === '>';
+  const strict = up ? '>' : '<';
+  const v = (i: number) => t[cols[i]] as Knex.Value;
+  const nest = (w: Knex.QueryBuilder, i: number): Knex.QueryBuilder =>
+    i === cols.length - 1 ? w.where(cols[i], op, v(i)) : w.where(cols[i], strict, v(i)).orWhere((x) => x.where(cols[i], v(i)).where((y) => nest(y, i + 1)));
+  return q.where(cols[0], up ? '>=' : '<=', v(0)).where((w) => nest(w, 0));
+}
+
+/**
+ * Rows of `table` in `scope` (narrowed by `narrow`) as their key `cols`, in key order: for tables keyed by several
+ * columns (the statistics rollups, the kept suppressions), whose scope's columns and `cols` make a unique index.
+ */
+export function tuplesInOrder(
+  db: Knex,
+  table: string,
+  cols: string[],
+  scope: Record<string, unknown>,
+  narrow?: (q: Knex.QueryBuilder) => void,
+): NextRun<Tuple> {
+  return (after, limit) => {
+    const q = db(table).where(scope);
+    narrow?.(q);
+    if (after) q.where((w) => keyCompare(w, cols, after, '>'));
+    return q.orderBy(cols).limit(limit).select(cols) as Promise<Tuple[]>;
+  };
+}
+
+/** The rows of a run read by tuplesInOrder: the key range from its first to its last (what joined it since goes too). */
+export function tupleRange(q: Knex.QueryBuilder, cols: string[], rows: Tuple[]): Knex.QueryBuilder {
+  return q.where((w) => keyCompare(w, cols, rows[0], '>=')).where((w) => keyCompare(w, cols, rows[rows.length - 1], '<='));
+}
+
+/** Every row of `table` in `scope` (and `narrow`), a key range of at most `size` rows a statement (tuplesInOrder). */
+export function removeTuplesInRuns(
+  db: Knex,
+  size: number,
+  table: string,
+  cols: string[],
+  scope: Record<string, unknown>,
+  narrow?: (q: Knex.QueryBuilder) => void,
+) {
+  return removeInRuns(db, size, tuplesInOrder(db, table, cols, scope, narrow), (trx, rows) => {
+    const q = trx(table).where(scope);
+    narrow?.(q);
+    return tupleRange(q, cols, rows).delete();
+  });
+}

@@ -10,6 +10,7 @@ import { assertWebhookRoom } from './webhooks';
 import { formatEventName, formatEventNames, newSubscriptionSecret, pingPayload, signatureHeaders, storedFromFormat, WebhookFormat } from './formats';
 import { postWebhook, USER_AGENT } from './http-post';
 import { resolverFor, vetWebhookUrl } from './url-guard';
+import { deleteWebhooksIn } from './purge';
 import { DOMAIN_WEBHOOK_EVENTS, domainEventName, storedEventName } from '../events/vocabulary';
 
 /**
@@ -228,7 +229,7 @@ export async function listSubscriptions(ctx: CommandContext, scope: DomainScope,
   return rows.map(presentSubscription);
 }
 
-/** Deletes one subscription in scope with its queued calls; false when there is none. */
+/** Deletes one subscription in scope with its queued calls and log (a run at a time: purge.ts); false when there is none. */
 export async function deleteSubscription(ctx: CommandContext, scope: DomainScope, id: number): Promise<boolean> {
-  return (await inScope(ctx.db('webhooks'), scope).where({ id }).delete()) > 0;
+  return (await deleteWebhooksIn(ctx.db, ctx.config.deleteChunkRows, inScope(ctx.db('webhooks'), scope).where({ id }))) > 0;
 }

@@ -4,6 +4,7 @@ import { formatTime, lockUserRow } from '../auth/users';
 import type { Db } from '../db';
 import { DOMAIN_WEBHOOK_EVENTS, domainEventName, legacyEventName, storedEventName, WEBHOOK_EVENTS } from '../events/vocabulary';
 import { MAX_WEBHOOKS_PER_ACCOUNT } from './settings';
+import { deleteWebhooksIn } from './purge';
 import { signingKey, standardSecret } from './signing';
 import { resolverFor, UrlProblem, vetWebhookUrl } from './url-guard';
 
@@ -137,10 +138,10 @@ export async function listWebhooksWithKey(ctx: CommandContext, domainId: number,
   return { SigningKey: key, SigningSecret: standardSecret(key), ...(await listWebhooks(ctx, domainId, vocabulary)) };
 }
 
-/** Deletes one webhook of the domain with its queued calls and log; `notFound` is the door's code. */
+/** Deletes one webhook of the domain with its queued calls and log (a run at a time: src/webhooks/purge.ts); `notFound` is the door's code. */
 export async function deleteWebhook(ctx: CommandContext, domainId: number, webhookId: unknown, notFound: number): Promise<Record<string, never>> {
   const id = Number(webhookId);
-  const deleted = await ctx.db('webhooks').where({ id, domain_id: domainId }).whereNull('secret_enc').delete();
+  const deleted = await deleteWebhooksIn(ctx.db, ctx.config.deleteChunkRows, ctx.db('webhooks').where({ id, domain_id: domainId }).whereNull('secret_enc'));
   if (!deleted) throw new CommandError(notFound);
   return {};
 }

@@ -1,7 +1,9 @@
 import type { Knex } from 'knex';
 import { purgeDomainRows } from '../domains/purge';
 import { purgeListMembers } from '../lists/purge';
-import { idsByColumn, idsOf, removeInRuns } from '../store/chunked-delete';
+import { idsByColumn, idsOf, keysInOrder, removeInRuns, removeTuplesInRuns } from '../store/chunked-delete';
+import { scopeKey } from '../suppression/scopes';
+import { purgeWebhookRows } from '../webhooks/purge';
 
 /**
  * user.delete's work once every id is known: the accounts are switched off (nothing signs in or sends for them, so their
@@ -15,8 +17,10 @@ export async function deleteUsers(db: Knex, size: number, ids: number[]): Promis
   const domains: { id: number; user_id: number; domain: string }[] = await db('sender_domains').whereIn('user_id', ids).select('id', 'user_id', 'domain');
   for (const d of domains) await purgeDomainRows(db, size, { id: Number(d.id), user_id: Number(d.user_id), domain: d.domain });
   // Events have no foreign key: any the domains' runs did not reach (under a domain deleted before) go by the account.
-  for (const user_id of ids)
+  for (const user_id of ids) {
     await removeInRuns(db, size, idsByColumn(db, 'events', 'created_at', { user_id }), (trx, rows) => trx('events').whereIn('id', idsOf(rows)).delete());
+    await purgeAccountRows(db, size, user_id);
+  }
   await db.transaction(async (trx) => {
     const domainIds = await trx('sender_domains').whereIn('user_id', ids).pluck('id');
     await trx('domain_api_keys').whereIn('user_id', ids).delete();
@@ -28,4 +32,19 @@ export async function deleteUsers(db: Knex, size: number, ids: number[]): Promis
     await trx('sessions').where({ kind: 'user' }).whereIn('subject_id', ids).delete();
     await trx('users').whereIn('id', ids).delete();
   });
+}
+
+/**
+ * What an account holds beyond its domains and lists that grows with its use: its account-wide webhooks' calls and
+ * logs, its kept suppressions and hours (retained.ts, retained-hours.ts), its account-scoped suppression list.
+ * The rest (templates, campaigns, keys, the lists' and webhooks' own rows) is a row per thing made, cascaded last.
+ */
+async function purgeAccountRows(db: Knex, size: number, userId: number): Promise<void> {
+  for (const id of await db('webhooks').where({ user_id: userId }).whereNull('domain_id').pluck('id')) await purgeWebhookRows(db, size, Number(id));
+  await removeTuplesInRuns(db, size, 'retained_suppressions', ['domain', 'email'], { user_id: userId });
+  await removeTuplesInRuns(db, size, 'retained_reputation_hours', ['bucket', 'type'], { user_id: userId });
+  const scope_key = scopeKey({ userId });
+  await removeInRuns(db, size, keysInOrder<string>(db, 'suppression_entries', 'email', { scope_key }), (trx, emails) =>
+    trx('suppression_entries').where({ scope_key }).whereIn('email', emails).delete(),
+  );
 }

@@ -4,15 +4,18 @@
  * src/accounts/purge.ts), so each statement stays under DB_QUERY_TIMEOUT_MS however large the history.
  */
 import supertest from 'supertest';
+import { hourOf } from '../../src/stats/rollups';
 import { addSuppression } from '../../src/suppression/suppressions';
 import { deletesDuring, sizes } from '../helpers/delete-sizes';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
-import { bulkSubscribers, makeField, makeList } from '../lists/fixtures';
+import { as, bulkSubscribers, makeField, makeList } from '../lists/fixtures';
 
 const RUN = 7;
 const MESSAGES = 12;
 const SUPPRESSED = 20;
 const EVENTS = 20;
+/** Rows of each long table of statistics, domain events and webhook log written straight (older than the guard's day). */
+const OLD = 15;
 
 let h: Harness;
 beforeAll(async () => {
@@ -46,8 +49,44 @@ async function senderWithHistory() {
       data: '{}',
     })),
   );
+  await olderHistory(s.userId, s.domainId);
   expect(await count('messages', { domain_id: s.domainId })).toBe(MESSAGES);
   return s;
+}
+
+/** OLD rows of each: hourly and daily rollups from before the reputation guard's day, domain events, a webhook's log. */
+async function olderHistory(userId: number, domainId: number) {
+  const db = h.services.db;
+  const hour = hourOf(Date.now()) - 48;
+  const at = Date.now() - 86_400_000;
+  const row = (i: number) => ({ domain_id: domainId, unit: i % 2 ? 'h' : 'd', bucket: hour - i, type: 'delivered', count: 1 });
+  await db('stats_rollup').insert(Array.from({ length: OLD }, (_, i) => row(i)));
+  await db('stats_tag_rollup').insert(Array.from({ length: OLD }, (_, i) => ({ ...row(i), tag: `t${i % 3}` })));
+  await db('stats_recipient_domain_rollup').insert(Array.from({ length: OLD }, (_, i) => ({ ...row(i), recipient_domain: `r${i % 4}.example` })));
+  await db('domain_events').insert(
+    Array.from({ length: OLD }, (_, i) => ({ domain_id: domainId, user_id: userId, type: 'domain.verified', data: '{}', created_at: at + i })),
+  );
+  const [webhookId] = await db('webhooks').insert({
+    user_id: userId,
+    domain_id: domainId,
+    event: 'delivered',
+    url: 'https://93.184.215.14/h',
+    created_at: at,
+    updated_at: at,
+  });
+  await db('webhook_deliveries').insert(
+    Array.from({ length: OLD }, (_, i) => ({
+      webhook_id: Number(webhookId),
+      event_id: `evt_${i}`,
+      event_type: 'delivered',
+      payload: '{}',
+      status: i % 3 ? 'delivered' : 'pending',
+      next_attempt_at: at + (i % 5),
+      created_at: at,
+      updated_at: at,
+    })),
+  );
+  await db('webhook_attempts').insert(Array.from({ length: OLD }, (_, i) => ({ webhook_id: Number(webhookId), result: 'delivered', at: at + i })));
 }
 
 const count = async (table: string, where: Record<string, unknown>) => Number((await h.services.db(table).where(where).count({ n: '*' }).first())!.n);
@@ -60,6 +99,26 @@ function expectRuns(removed: Record<string, number[]>, events: number) {
   expect(s.suppressions).toEqual({ max: RUN, total: SUPPRESSED });
   expect(s.events.max).toBeLessThanOrEqual(RUN);
   expect(s.events.total).toBe(events);
+  for (const table of ['stats_rollup', 'stats_tag_rollup', 'stats_recipient_domain_rollup', 'domain_events', 'webhook_deliveries', 'webhook_attempts']) {
+    expect([table, s[table]?.max]).toEqual([table, RUN]);
+    expect(s[table].total).toBeGreaterThanOrEqual(OLD);
+  }
+}
+
+/** Nothing of the domain is left, in the tables it cascades to either. */
+async function expectNoneLeft(domainId: number) {
+  for (const table of [
+    'messages',
+    'deliveries',
+    'events',
+    'suppressions',
+    'domain_events',
+    'stats_rollup',
+    'stats_tag_rollup',
+    'stats_recipient_domain_rollup',
+    'webhooks',
+  ])
+    expect([table, await count(table, { domain_id: domainId })]).toEqual([table, 0]);
 }
 
 it('emailgateway.deletedomain removes a long history a run at a time, keeping the kept reasons for the owner', async () => {
@@ -71,8 +130,8 @@ it('emailgateway.deletedomain removes a long history a run at a time, keeping th
   );
   expect(result).toEqual({ Success: true, ErrorCode: 0 });
   expectRuns(removed, events);
-  for (const table of ['sender_domains', 'messages', 'deliveries', 'events', 'suppressions'])
-    expect(await count(table, table === 'sender_domains' ? { id: s.domainId } : { domain_id: s.domainId })).toBe(0);
+  expect(await count('sender_domains', { id: s.domainId })).toBe(0);
+  await expectNoneLeft(s.domainId);
   expect(await count('retained_suppressions', { user_id: s.userId, domain: s.domain })).toBe(SUPPRESSED / 2);
 });
 
@@ -85,12 +144,48 @@ it("user.delete removes an account's long lists and domain history a run at a ti
   const members: number[] = await h.services.db('subscribers').where({ list_id: listId }).pluck('id');
   await h.services.db('subscriber_values').insert(members.map((subscriber_id) => ({ subscriber_id, field_id: field, value: 'x' })));
   const events = await count('events', { user_id: s.userId });
+  const db = h.services.db;
+  // What the account holds beside its domains: kept suppressions and hours of domains deleted before, its own
+  // suppression list, an account-wide webhook's log.
+  const at = Date.now();
+  await db('retained_suppressions').insert(
+    Array.from({ length: OLD }, (_, i) => ({
+      user_id: s.userId,
+      domain: `old${i % 2}.example`,
+      email: `k${i}@example.org`,
+      reason: 'complaint',
+      created_at: at,
+      retained_at: at,
+    })),
+  );
+  await db('retained_reputation_hours').insert(
+    Array.from({ length: OLD }, (_, i) => ({ user_id: s.userId, bucket: hourOf(at) - (i >> 1), type: i % 2 ? 'delivered' : 'complained', count: 1 })),
+  );
+  expect(await as(h, o)('suppression.import', { EmailAddresses: Array.from({ length: OLD }, (_, i) => `a${i}@example.org`) })).toMatchObject({
+    TotalImported: OLD,
+  });
+  const [hook] = await db('webhooks').insert({
+    user_id: s.userId,
+    domain_id: null,
+    event: 'delivered',
+    url: 'https://93.184.215.14/a',
+    created_at: at,
+    updated_at: at,
+  });
+  await db('webhook_attempts').insert(Array.from({ length: OLD }, (_, i) => ({ webhook_id: Number(hook), result: 'delivered', at: at + i })));
 
   const { result, removed } = await deletesDuring(h.services.db, () => h.call({ Command: 'user.delete', AdminAPIKey: h.adminKey, UserID: s.userId }));
   expect(result).toEqual({ Success: true, ErrorCode: 0 });
   expectRuns(removed, events);
   expect(sizes(removed).subscribers).toEqual({ max: RUN, total: 30 });
   expect(sizes(removed).subscriber_values).toEqual({ max: RUN, total: 30 });
+  expect(sizes(removed).retained_suppressions).toEqual({ max: RUN, total: OLD });
+  expect(sizes(removed).retained_reputation_hours).toEqual({ max: RUN, total: OLD });
+  expect(sizes(removed).suppression_entries).toEqual({ max: RUN, total: OLD });
+  expect(sizes(removed).webhook_attempts).toEqual({ max: RUN, total: 2 * OLD });
+  for (const table of ['retained_suppressions', 'retained_reputation_hours', 'suppression_entries', 'webhooks'])
+    expect([table, await count(table, { user_id: s.userId })]).toEqual([table, 0]);
+  await expectNoneLeft(s.domainId);
   expect(await count('users', { id: s.userId })).toBe(0);
   for (const table of ['sender_domains', 'messages', 'events', 'lists']) expect(await count(table, { user_id: s.userId })).toBe(0);
   expect(await count('subscribers', { list_id: listId })).toBe(0);

@@ -4,6 +4,7 @@ import { formatTime } from '../auth/users';
 import type { DnsRecord, RecordPurpose } from './dns-records';
 import { DomainEvent, recordDomainEvents } from './domain-events';
 import { DnsFailure, DomainRow, parseFailures, STATUS } from './domains';
+import { restoreSuppressions } from './retained';
 
 /**
  * What one verification of a domain's records means, shared by verifydomain (`manual`) and the DNS watch (`watch`).
@@ -139,9 +140,19 @@ export function assess(
  * verifications never switch twice. The row must also be as it was read (its status and updated_at): the lookups
  * take up to seconds, and a change meanwhile (the owner disabling the domain, new hosts with new records, a
  * rotation) would be undone by writing back an assessment of the old row. Returns false when the row was not
- * written (deleted, changed, or taken by another).
+ * written (deleted, changed, or taken by another). A domain about to be switched on first gets back what its name kept
+ * from a deletion (retained.ts: a restore cut short is finished here, a run of `runRows` at a time), so it never sends
+ * without its suppression list.
  */
-export async function saveAssessment(db: Knex, row: DomainRow, a: Assessment, now: number, where: Record<string, unknown> = {}): Promise<boolean> {
+export async function saveAssessment(
+  db: Knex,
+  row: DomainRow,
+  a: Assessment,
+  now: number,
+  runRows: number,
+  where: Record<string, unknown> = {},
+): Promise<boolean> {
+  if (a.status === STATUS.enabled && row.status !== STATUS.enabled) await restoreSuppressions(db, runRows, row);
   return db.transaction(async (trx) => {
     const q = trx('sender_domains').where({ id: row.id, status: row.status, updated_at: row.updated_at, ...where });
     if (a.switchedFrom !== null) q.where({ dkim_selector: a.switchedFrom, dkim_next_selector: row.dkim_next_selector });

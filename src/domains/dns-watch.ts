@@ -98,7 +98,7 @@ export function createDnsWatch(services: Services, opts: { clock?: () => number;
     a.update.dns_checked_at = at;
     a.update.dns_next_check_at = at + intervalMs;
     a.update.dns_check_owner = null;
-    const saved = await saveAssessment(db, row, a, at, { dns_check_owner: token });
+    const saved = await saveAssessment(db, row, a, at, config.deleteChunkRows, { dns_check_owner: token });
     if (saved) services.metrics.dnsCheck(a.update.dns_failures ? 'failing' : 'ok');
     for (const e of saved ? a.events : []) {
       services.metrics.domainEvent(e.type);

@@ -63,8 +63,9 @@ export async function createDomain(
   const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
   const fields = { ...settings, ...given, ...(await newDomainFields(ctx, settings)) };
   const now = Date.now();
+  let id: number;
   try {
-    return await ctx.db.transaction(async (trx) => {
+    id = await ctx.db.transaction(async (trx) => {
       await lockUserRow(trx, user.id);
       const existing = await trx('sender_domains').where({ domain }).first('id', 'user_id', 'status');
       if (existing && Number(existing.user_id) !== user.id) throw new DomainError('taken');
@@ -82,13 +83,16 @@ export async function createDomain(
         if (Number(n) >= limit) throw new DomainError('limit');
       }
       const [newId] = await trx('sender_domains').insert({ ...fields, user_id: user.id, status: STATUS.pending, created_at: now, updated_at: now });
-      await restoreSuppressions(trx, user.id, Number(newId), domain);
       return Number(newId);
     });
   } catch (err) {
     if (isUniqueViolation(err)) throw new DomainError('taken');
     throw err;
   }
+  // Outside the transaction, a run at a time (retained.ts): the domain waits for verification (Approval Pending)
+  // meanwhile. Re-adding one's own name runs it too, so a restore cut short is finished by adding the name again.
+  await restoreSuppressions(ctx.db, ctx.config.deleteChunkRows, { id, user_id: user.id, domain });
+  return id;
 }
 
 /** A host override as sent: absent keeps the current value, empty resets to the install default. */
@@ -139,6 +143,8 @@ export async function updateDomain(ctx: CommandContext, row: DomainRow, c: Domai
   // A suspension is the admin's (or the reputation guard's), and may have come after `row` was read: the status
   // change is conditional in the statement itself, so an owner's update never lifts it.
   if (update.status !== undefined) update.status = ctx.db.raw('CASE WHEN status = ? THEN status ELSE ? END', [STATUS.suspended, String(update.status)]);
+  // Switched (back) on: what its name still keeps from a deletion cut short comes back first (retained.ts).
+  if (c.status === STATUS.enabled && row.status !== STATUS.enabled) await restoreSuppressions(ctx.db, ctx.config.deleteChunkRows, row);
   await ctx.db('sender_domains').where({ id: row.id, user_id: ctx.user!.id }).update(update);
   const fresh = await findOwnedDomain(ctx.db, ctx.user!.id, row.id);
   if (!fresh) throw new DomainError('gone'); // deleted concurrently
@@ -179,7 +185,7 @@ export async function verifyDomain(ctx: CommandContext, row: DomainRow): Promise
     if (unsure.length && current.status === STATUS.enabled) throw new DnsNoAnswer(unsure);
     const now = Date.now();
     const a = assess(current, checked, now, 'manual', ctx.config);
-    if (await saveAssessment(ctx.db, current, a, now, { user_id: ctx.user!.id })) return { status: a.status, results: a.results };
+    if (await saveAssessment(ctx.db, current, a, now, ctx.config.deleteChunkRows, { user_id: ctx.user!.id })) return { status: a.status, results: a.results };
     current = await findOwnedDomain(ctx.db, ctx.user!.id, row.id);
   }
   return null;

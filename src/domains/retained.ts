@@ -1,4 +1,6 @@
+import type { Knex } from 'knex';
 import { containsPattern, isMysql, type Db } from '../db';
+import { keysInOrder, removeInRuns } from '../store/chunked-delete';
 import { formatTime } from '../auth/users';
 import { CommandError } from '../errors';
 import { normalizeDomain } from './names';
@@ -25,14 +27,24 @@ export async function retainSuppressions(trx: Db, domain: { id: number; user_id:
   );
 }
 
-/** In the transaction that adds the name again for the same owner: the kept addresses become its suppressions. */
-export async function restoreSuppressions(trx: Db, userId: number, domainId: number, name: string): Promise<void> {
-  await trx.raw(
-    'insert into suppressions (domain_id, email, reason, detail, created_at) ' +
-      `select ?, email, reason, detail, created_at from retained_suppressions where user_id = ? and domain = ? ${keepFirst(trx, 'domain_id')}`,
-    [domainId, userId, name],
-  );
-  await trx('retained_suppressions').where({ user_id: userId, domain: name }).delete();
+/**
+ * The kept addresses of the owner's deleted domains of this name become the domain's suppressions, a run of `size` at a
+ * time (each run one short transaction: its INSERT … SELECT, then its kept rows go), so a name kept with millions of
+ * addresses adds back in statements of a run each. A restore cut short leaves the rest kept: the next call finishes it,
+ * and so does the next step that would switch the domain on (saveAssessment, updateDomain), so it never sends with
+ * part of its list. Cheap when nothing is kept: one read of the kept table's key.
+ */
+export async function restoreSuppressions(db: Knex, size: number, domain: { id: number; user_id: number; domain: string }): Promise<void> {
+  const scope = { user_id: Number(domain.user_id), domain: domain.domain };
+  await removeInRuns(db, size, keysInOrder<string>(db, 'retained_suppressions', 'email', scope), async (trx, emails) => {
+    await trx.raw(
+      'insert into suppressions (domain_id, email, reason, detail, created_at) ' +
+        `select ?, email, reason, detail, created_at from retained_suppressions where user_id = ? and domain = ? ` +
+        `and email in (${emails.map(() => '?').join(', ')}) ${keepFirst(trx, 'domain_id')}`,
+      [Number(domain.id), scope.user_id, scope.domain, ...emails],
+    );
+    await trx('retained_suppressions').where(scope).whereIn('email', emails).delete();
+  });
 }
 
 /**

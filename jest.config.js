@@ -34,6 +34,7 @@ const EMBEDDED = [
   'tests/ops/metrics.test.ts',
   'tests/ops/openapi.test.ts', // runs once, here
   'tests/ops/queue-control.test.ts', // held deliveries vs the in-process queue and sweeper
+  'tests/ops/queue-pages.test.ts', // the page's rows locked on MySQL only
   'tests/throttle/**', // in-process limits and connection counts vs Redis
   'tests/domains/dns-watch.test.ts', // the watch's claim is a conditional UPDATE per backend
   'tests/domains/dkim-rotation.test.ts', // the signing switch is a conditional write

@@ -18,6 +18,6 @@ export default defineCommand({
   httpStatus: { 8: 404, 99998: 401, 99999: 403 },
   async run(p, ctx) {
     const f = await queueSelection(p, ctx);
-    return { Held: await hold(ctx.db, f) };
+    return { Held: await hold(ctx.db, ctx.config.deleteChunkRows, f) };
   },
 });

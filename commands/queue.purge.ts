@@ -19,6 +19,6 @@ export default defineCommand({
   async run(p, ctx) {
     const f = await queueSelection(p, ctx);
     const who = ctx.user ? `user ${ctx.user.username}` : 'the admin';
-    return { Purged: await purge(ctx.db, f, who) };
+    return { Purged: await purge(ctx.db, ctx.config.deleteChunkRows, f, who) };
   },
 });

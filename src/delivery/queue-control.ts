@@ -1,9 +1,11 @@
+import type { Knex } from 'knex';
 import type { Services } from '../command';
 import type { Db } from '../db';
 import { failedWithoutAttempt } from '../events/event-input';
 import { recordEvents } from '../events/record';
 import { enqueueDeliveries } from './enqueue';
 import { applyFilter, QueueFilter } from './queue-filter';
+import { walkQueue } from './queue-pages';
 
 /**
  * Queue control (issue 17 §4): retry, hold, release and purge deliveries that are waiting. None of them touches a
@@ -29,14 +31,28 @@ interface Row {
   held_at: number | null;
 }
 
-/** Unleased rows in `statuses` matching the filter, locked on MySQL until the transaction ends. */
-async function selectFree(trx: Db, f: QueueFilter, statuses: string[], now: number, operatorHeldOnly = false): Promise<Row[]> {
-  const base = trx('deliveries').whereIn('deliveries.status', statuses);
-  // What a suspension holds only the lift releases (suspension-hold.ts), or a suspended tenant could.
-  if (operatorHeldOnly) base.whereNull('deliveries.held_by');
-  const q = applyFilter(trx, base, f, now)
-    .where((w) => w.whereNull('deliveries.lease_until').orWhere('deliveries.lease_until', '<', now))
-    .select('id', 'message_id', 'user_id', 'domain_id', 'recipient', 'attempts', 'status', 'next_attempt_at', 'held_from', 'held_at');
+const COLUMNS = ['id', 'message_id', 'user_id', 'domain_id', 'recipient', 'attempts', 'status', 'next_attempt_at', 'held_from', 'held_at'];
+
+/** A walk's read (walkQueue) of the filter's rows; with `operatorHeldOnly`, without what a suspension holds. */
+function filtered(db: Db, f: QueueFilter, now: number, operatorHeldOnly: boolean) {
+  return (q: Knex.QueryBuilder) => {
+    // What a suspension holds only the lift releases (suspension-hold.ts), or a suspended tenant could.
+    if (operatorHeldOnly) q.whereNull('deliveries.held_by');
+    return applyFilter(db, q, f, now).select(COLUMNS.map((c) => `deliveries.${c}`));
+  };
+}
+
+/** Of a page's rows, those still unleased and in `statuses`, locked on MySQL until the transaction ends. */
+async function lockFree(trx: Db, page: Row[], statuses: string[], now: number, operatorHeldOnly = false): Promise<Row[]> {
+  const q = trx('deliveries')
+    .whereIn(
+      'id',
+      page.map((r) => Number(r.id)),
+    )
+    .whereIn('status', statuses)
+    .where((w) => w.whereNull('lease_until').orWhere('lease_until', '<', now));
+  if (operatorHeldOnly) q.whereNull('held_by');
+  q.select(COLUMNS);
   return (trx.client.config.client === 'mysql2' ? await q.forUpdate() : await q) as Row[];
 }
 
@@ -55,88 +71,116 @@ async function enqueueAfterCommit(services: Services, jobs: Parameters<typeof en
   );
 }
 
-/** Queued and deferred deliveries become due now and are enqueued at once (scheduled ones keep their time). */
+/**
+ * Queued and deferred deliveries become due now and are enqueued at once (scheduled ones keep their time). A page at a
+ * time (walkQueue), each committed and enqueued before the next: a call cut short has retried part; asked again, it
+ * retries them all again (harmless: each is due now either way).
+ */
 export async function retryNow(services: Services, f: QueueFilter): Promise<number> {
   const now = Date.now();
-  const rows = await services.db.transaction(async (trx) => {
-    const found = await selectFree(trx, f, ['queued', 'deferred'], now);
-    await inChunks(found, (ids) =>
-      trx('deliveries').whereIn('id', ids).whereIn('status', ['queued', 'deferred']).update({ next_attempt_at: now, updated_at: now }),
-    );
-    return found;
-  });
-  // `retake` gives each a fresh job id: the delivery's delayed retry job (same id otherwise) must not swallow it.
-  await enqueueAfterCommit(
-    services,
-    rows.map((r) => ({ id: Number(r.id), attempts: Number(r.attempts), runAt: now, retake: now })),
+  const statuses = ['queued', 'deferred'];
+  let retried = 0;
+  await walkQueue<Row>(
+    services.db,
+    services.config.deleteChunkRows,
+    statuses,
+    filtered(services.db, f, now, false),
+    async (page) => {
+      const rows = await services.db.transaction(async (trx) => {
+        const found = await lockFree(trx, page, statuses, now);
+        await inChunks(found, (ids) => trx('deliveries').whereIn('id', ids).whereIn('status', statuses).update({ next_attempt_at: now, updated_at: now }));
+        return found;
+      });
+      retried += rows.length;
+      // `retake` gives each a fresh job id: the delivery's delayed retry job (same id otherwise) must not swallow it.
+      await enqueueAfterCommit(
+        services,
+        rows.map((r) => ({ id: Number(r.id), attempts: Number(r.attempts), runAt: now, retake: now })),
+      );
+    },
+    now,
   );
-  return rows.length;
+  return retried;
 }
 
-/** Waiting deliveries become `held`: no worker leases them and the sweeper passes them by until released. */
-export async function hold(db: Db, f: QueueFilter): Promise<number> {
+/** Waiting deliveries become `held`: no worker leases them and the sweeper passes them by until released. A page at a time. */
+export async function hold(db: Db, size: number, f: QueueFilter): Promise<number> {
   const now = Date.now();
-  return db.transaction(async (trx) => {
-    const found = await selectFree(trx, f, WAITING, now);
-    // Grouped by the status each returns to on release, so one UPDATE per status and chunk.
-    for (const status of WAITING) {
-      const some = found.filter((r) => r.status === status);
-      await inChunks(some, (ids) =>
-        trx('deliveries').whereIn('id', ids).where('status', status).update({ status: 'held', held_from: status, held_at: now, updated_at: now }),
-      );
-    }
-    return found.length;
+  let held = 0;
+  await walkQueue<Row>(db, size, WAITING, filtered(db, f, now, false), async (page) => {
+    held += await db.transaction(async (trx) => {
+      const found = await lockFree(trx, page, WAITING, now);
+      // Grouped by the status each returns to on release, so one UPDATE per status and chunk.
+      for (const status of WAITING) {
+        const some = found.filter((r) => r.status === status);
+        await inChunks(some, (ids) =>
+          trx('deliveries').whereIn('id', ids).where('status', status).update({ status: 'held', held_from: status, held_at: now, updated_at: now }),
+        );
+      }
+      return found.length;
+    });
   });
+  return held;
 }
 
 /**
  * Held deliveries return to the status they were held from, and the time held is added to `held_ms` (the age
- * limit does not count it). Those due by now are enqueued at once; the rest at their time.
+ * limit does not count it). Those due by now are enqueued at once; the rest at their time. A page at a time, each
+ * enqueued once committed.
  */
 export async function release(services: Services, f: QueueFilter): Promise<number> {
   const now = Date.now();
-  const rows = await services.db.transaction(async (trx) => {
-    const found = await selectFree(trx, f, ['held'], now, true);
-    await inChunks(found, (ids) =>
-      trx('deliveries')
-        .whereIn('id', ids)
-        .where('status', 'held')
-        .whereNull('held_by')
-        .update({
-          // Rows held before held_from existed cannot occur (the status came with it); 'queued' is the safe default.
-          status: trx.raw("coalesce(held_from, 'queued')"),
-          held_ms: trx.raw('held_ms + (? - coalesce(held_at, ?))', [now, now]),
-          held_from: null,
-          held_at: null,
-          updated_at: now,
-        }),
+  let released = 0;
+  await walkQueue<Row>(services.db, services.config.deleteChunkRows, ['held'], filtered(services.db, f, now, true), async (page) => {
+    const rows = await services.db.transaction(async (trx) => {
+      const found = await lockFree(trx, page, ['held'], now, true);
+      await inChunks(found, (ids) =>
+        trx('deliveries')
+          .whereIn('id', ids)
+          .where('status', 'held')
+          .whereNull('held_by')
+          .update({
+            // Rows held before held_from existed cannot occur (the status came with it); 'queued' is the safe default.
+            status: trx.raw("coalesce(held_from, 'queued')"),
+            held_ms: trx.raw('held_ms + (? - coalesce(held_at, ?))', [now, now]),
+            held_from: null,
+            held_at: null,
+            updated_at: now,
+          }),
+      );
+      return found;
+    });
+    released += rows.length;
+    await enqueueAfterCommit(
+      services,
+      rows.map((r) => ({ id: Number(r.id), attempts: Number(r.attempts), runAt: Math.max(now, Number(r.next_attempt_at)), retake: now })),
     );
-    return found;
   });
-  await enqueueAfterCommit(
-    services,
-    rows.map((r) => ({ id: Number(r.id), attempts: Number(r.attempts), runAt: Math.max(now, Number(r.next_attempt_at)), retake: now })),
-  );
-  return rows.length;
+  return released;
 }
 
-/** Waiting and held deliveries end as `failed`, each with a `failed` event (so webhooks and stats hear of it). */
-export async function purge(db: Db, f: QueueFilter, who: string): Promise<number> {
+/** Waiting and held deliveries end as `failed`, each with a `failed` event (so webhooks and stats hear of it). A page at a time. */
+export async function purge(db: Db, size: number, f: QueueFilter, who: string): Promise<number> {
   const now = Date.now();
   const reply = `purged from the queue by ${who}`;
-  return db.transaction(async (trx) => {
-    const found = await selectFree(trx, f, [...WAITING, 'held'], now);
-    if (!found.length) return 0;
-    await inChunks(found, (ids) =>
-      trx('deliveries')
-        .whereIn('id', ids)
-        .whereIn('status', [...WAITING, 'held'])
-        .update({ status: 'failed', last_reply: reply, finished_at: now, updated_at: now, lease_until: null, held_from: null, held_at: null, held_by: null }),
-    );
-    await recordEvents(
-      trx,
-      found.map((r) => failedWithoutAttempt(r, now, { smtp_reply: reply, purged: true })),
-    );
-    return found.length;
+  const statuses = [...WAITING, 'held'];
+  let purged = 0;
+  await walkQueue<Row>(db, size, statuses, filtered(db, f, now, false), async (page) => {
+    purged += await db.transaction(async (trx) => {
+      const found = await lockFree(trx, page, statuses, now);
+      if (!found.length) return 0;
+      await inChunks(found, (ids) =>
+        trx('deliveries')
+          .whereIn('id', ids)
+          .whereIn('status', statuses)
+          .update({ status: 'failed', last_reply: reply, finished_at: now, updated_at: now, lease_until: null, held_from: null, held_at: null, held_by: null }),
+      );
+      await recordEvents(
+        trx,
+        found.map((r) => failedWithoutAttempt(r, now, { smtp_reply: reply, purged: true })),
+      );
+      return found.length;
+    });
   });
+  return purged;
 }

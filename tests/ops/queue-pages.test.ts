@@ -1,0 +1,113 @@
+/**
+ * Queue control over a queue longer than a page (DELETE_CHUNK_ROWS, small here): queue.hold, release, retry and
+ * purge answer the same counts as before, move every row the selection names exactly once, and no statement reads
+ * or changes more than a page of deliveries (src/delivery/queue-pages.ts). One read of a big tenant's whole queue
+ * inside the transaction outlasted DB_QUERY_TIMEOUT_MS, and the command answered 503 every time.
+ */
+import supertest from 'supertest';
+import { statementsDuring, sizes, Touched } from '../helpers/delete-sizes';
+import { Harness, senderSetup, startHarness } from '../helpers/harness';
+
+const PAGE = 5;
+/** Messages a sender has queued; then some are made deferred and scheduled. */
+const MESSAGES = 3 * PAGE + 2;
+
+let h: Harness;
+beforeAll(async () => {
+  // Retries an hour apart and no worker here: the rows stay where the test puts them.
+  h = await startHarness({ DELETE_CHUNK_ROWS: String(PAGE), RETRY_SCHEDULE_SECONDS: '3600' });
+});
+afterAll(async () => {
+  await h.close();
+});
+
+type Sender = Awaited<ReturnType<typeof senderSetup>>;
+
+/**
+ * A sender with MESSAGES waiting deliveries: a third deferred, a third scheduled (several sharing one time, as a
+ * burst does), the rest queued.
+ */
+async function senderWithQueue(): Promise<Sender> {
+  const s = await senderSetup(h);
+  const messages = Array.from({ length: MESSAGES }, (_, i) => ({
+    Subject: `m${i}`,
+    ContentType: 'plain',
+    PlainContent: 'x',
+    From: { email: `shop@${s.domain}` },
+    To: [{ email: `r${i}@example.org` }],
+  }));
+  const r = await supertest(h.app).post('/api/v1/email/batch').set('Authorization', `Bearer ${s.key}`).send({ Messages: messages });
+  expect(r.status).toBeLessThan(300);
+  const ids = ((await h.services.db('deliveries').where({ domain_id: s.domainId }).orderBy('id').pluck('id')) as unknown[]).map(Number);
+  expect(ids).toHaveLength(MESSAGES);
+  const later = Date.now() + 3_600_000;
+  for (const [i, id] of ids.entries()) {
+    if (i % 3 === 1)
+      await h.services
+        .db('deliveries')
+        .where({ id })
+        .update({ status: 'deferred', next_attempt_at: later + (i % 2) });
+    if (i % 3 === 2) await h.services.db('deliveries').where({ id }).update({ status: 'scheduled', next_attempt_at: later });
+  }
+  return s;
+}
+
+const statuses = async (domainId: number) =>
+  Object.fromEntries(
+    (
+      (await h.services.db('deliveries').where({ domain_id: domainId }).groupBy('status').select('status').count({ n: '*' })) as { status: string; n: number }[]
+    ).map((r) => [r.status, Number(r.n)]),
+  );
+
+/** No statement read or changed more than a page of deliveries (the per-row lease checks of a page included). */
+function expectPages(read: Touched, changed: Touched) {
+  expect(sizes(read).deliveries.max).toBeLessThanOrEqual(PAGE);
+  expect(sizes(changed).deliveries.max).toBeLessThanOrEqual(PAGE);
+}
+
+const run = (s: Sender, command: string, params: Record<string, unknown> = {}) =>
+  statementsDuring(h.services.db, () => h.call({ Command: command, SessionID: s.sessionId, DomainID: s.domainId, ...params }));
+
+it('queue.hold and queue.release move a long queue a page at a time, each row once, and leave the other sender alone', async () => {
+  const s = await senderWithQueue();
+  const other = await senderWithQueue();
+  const before = await statuses(s.domainId);
+
+  const held = await run(s, 'queue.hold');
+  expect(held.result).toEqual({ Success: true, ErrorCode: 0, Held: MESSAGES });
+  expectPages(held.read, held.changed);
+  expect(sizes(held.changed).deliveries.total).toBe(MESSAGES);
+  expect(await statuses(s.domainId)).toEqual({ held: MESSAGES });
+
+  const released = await run(s, 'queue.release');
+  expect(released.result).toEqual({ Success: true, ErrorCode: 0, Released: MESSAGES });
+  expectPages(released.read, released.changed);
+  expect(await statuses(s.domainId)).toEqual(before);
+  expect(await statuses(other.domainId)).toEqual(before);
+});
+
+it('queue.retry makes every queued and deferred delivery due now once, though each move puts it at the time the walk reads', async () => {
+  const s = await senderWithQueue();
+  const waiting = await h.services.db('deliveries').where({ domain_id: s.domainId }).whereIn('status', ['queued', 'deferred']).count({ n: '*' });
+  const expected = Number(waiting[0].n);
+  const started = Date.now();
+  const retried = await run(s, 'queue.retry');
+  expect(retried.result).toEqual({ Success: true, ErrorCode: 0, Retried: expected });
+  expectPages(retried.read, retried.changed);
+  expect(sizes(retried.changed).deliveries.total).toBe(expected);
+  const due = await h.services.db('deliveries').where({ domain_id: s.domainId }).whereIn('status', ['queued', 'deferred']).pluck('next_attempt_at');
+  for (const at of due) expect(Number(at)).toBeGreaterThanOrEqual(started);
+  expect(
+    await h.services.db('deliveries').where({ domain_id: s.domainId, status: 'scheduled' }).where('next_attempt_at', '<', Date.now()).first(),
+  ).toBeUndefined();
+});
+
+it('queue.purge fails a long queue a page at a time, a failed event each', async () => {
+  const s = await senderWithQueue();
+  await run(s, 'queue.hold', { RecipientDomain: 'example.org', MaxAgeSeconds: 3600 });
+  const purged = await run(s, 'queue.purge');
+  expect(purged.result).toEqual({ Success: true, ErrorCode: 0, Purged: MESSAGES });
+  expectPages(purged.read, purged.changed);
+  expect(await statuses(s.domainId)).toEqual({ failed: MESSAGES });
+  expect(await h.services.db('events').where({ domain_id: s.domainId, type: 'failed' }).count({ n: '*' })).toEqual([{ n: MESSAGES }]);
+});

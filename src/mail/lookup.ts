@@ -1,6 +1,8 @@
 import { cancelledUnsent } from '../events/event-input';
 import { recordEvents } from '../events/record';
+import type { Knex } from 'knex';
 import type { Db } from '../db';
+import { walkQueue } from '../delivery/queue-pages';
 
 /** Not yet handed to a worker: a held delivery (queue control) can be cancelled like a waiting one. */
 const CANCELLABLE = ['queued', 'scheduled', 'deferred', 'held'];
@@ -97,13 +99,36 @@ export async function presentMessage(db: Db, message: Record<string, any>, withE
 }
 
 /** Marks the messages' unsent deliveries cancelled (held ones too; not ones being sent right now); returns how many. */
-export async function cancelDeliveries(db: Db, where: { message_id?: string | string[]; domain_id?: number }): Promise<number> {
+export async function cancelDeliveries(db: Db, where: { message_id: string | string[] }): Promise<number> {
+  const ids = Array.isArray(where.message_id) ? where.message_id : [where.message_id];
+  return cancelWhere(db, (q) => q.whereIn('message_id', ids), Date.now());
+}
+
+/**
+ * A sender domain's unsent deliveries cancelled (emailgateway.cleardomainqueue), a page of `size` at a time
+ * (src/delivery/queue-pages.ts), each page its own short transaction: one read of a big domain's whole queue inside
+ * the transaction outlasted DB_QUERY_TIMEOUT_MS. A call cut short has cancelled part; asked again, it cancels the rest.
+ */
+export async function cancelDomainQueue(db: Db, size: number, domain: { id: number; user_id: number }): Promise<number> {
   const now = Date.now();
+  let cancelled = 0;
+  await walkQueue<{ id: number; next_attempt_at: number }>(
+    db,
+    size,
+    CANCELLABLE,
+    (q) => q.where({ 'deliveries.user_id': domain.user_id, 'deliveries.domain_id': domain.id }).select('deliveries.id', 'deliveries.next_attempt_at'),
+    async (page) => {
+      const ids = page.map((r) => Number(r.id));
+      cancelled += await cancelWhere(db, (q) => q.whereIn('id', ids), now);
+    },
+  );
+  return cancelled;
+}
+
+/** The unsent, unleased deliveries `narrow` names, cancelled with their events in one transaction; how many. */
+async function cancelWhere(db: Db, narrow: (q: Knex.QueryBuilder) => Knex.QueryBuilder, now: number): Promise<number> {
   return db.transaction(async (trx) => {
-    const { message_id: messageId, ...rest } = where;
-    const select = trx('deliveries')
-      .where(rest)
-      .modify((q) => (Array.isArray(messageId) ? q.whereIn('message_id', messageId) : messageId !== undefined ? q.where('message_id', messageId) : q))
+    const select = narrow(trx('deliveries'))
       .whereIn('status', CANCELLABLE)
       .where((q) => q.whereNull('lease_until').orWhere('lease_until', '<', now))
       .select('id', 'message_id', 'domain_id', 'user_id', 'recipient');

@@ -111,3 +111,15 @@ it('queue.purge fails a long queue a page at a time, a failed event each', async
   expect(await statuses(s.domainId)).toEqual({ failed: MESSAGES });
   expect(await h.services.db('events').where({ domain_id: s.domainId, type: 'failed' }).count({ n: '*' })).toEqual([{ n: MESSAGES }]);
 });
+
+it('emailgateway.cleardomainqueue cancels a long queue a page at a time, a cancelled event each', async () => {
+  const s = await senderWithQueue();
+  const other = await senderWithQueue();
+  await run(s, 'queue.hold', { RecipientDomain: 'example.org', MaxAgeSeconds: 3600 });
+  const cleared = await run(s, 'emailgateway.cleardomainqueue');
+  expect(cleared.result).toEqual({ Success: true, ErrorCode: 0, Cancelled: MESSAGES });
+  expectPages(cleared.read, cleared.changed);
+  expect(await statuses(s.domainId)).toEqual({ cancelled: MESSAGES });
+  expect(await h.services.db('events').where({ domain_id: s.domainId, type: 'cancelled' }).count({ n: '*' })).toEqual([{ n: MESSAGES }]);
+  expect((await statuses(other.domainId)).cancelled).toBeUndefined();
+});

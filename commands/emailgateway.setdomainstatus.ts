@@ -7,16 +7,17 @@
  * counts its outcomes from the lift on (the lift's hour net of what it held then). Records `domain.suspended`
  * (reason `admin`) or `domain.unsuspended`. IPPool (Postern's too) sets the sending IP pool its mail leaves from in
  * DELIVERY_MODE=mx, a pool of SENDING_IP_POOLS or empty for the default: only here, so no tenant picks another's
- * dedicated IP. Status, IPPool or both (in one transaction). Reply: DomainID, Status (the new one), Changed, IPPool
- * (when given), and HeldDeliveries (suspend) or ReleasedDeliveries (lift) when the status changed. Errors: 1 missing
- * DomainID, 2 domain not found, 3 Status is not Enabled or Suspended (or neither Status nor IPPool given), 4 Enabled
- * asked for a domain that is not Suspended, 5 IPPool names no configured pool.
+ * dedicated IP. Status, IPPool or both. Reply: DomainID, Status (the new one), Changed, IPPool (when given), and
+ * HeldDeliveries (suspend) or ReleasedDeliveries (lift) when the status changed. Errors: 1 missing DomainID, 2 domain
+ * not found, 3 Status is not Enabled or Suspended (or neither Status nor IPPool given), 4 Enabled asked for a domain
+ * that is not Suspended, 5 IPPool names no configured pool. The deliveries move a page at a time after the change
+ * commits: a call cut short (503) is finished by the same call.
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
-import { recordDomainEvents } from '../src/domains/domain-events';
+import { beginDomainEvent, completeDomainEvent, unfinishedDomainEvent } from '../src/domains/domain-events';
 import { DomainRow, parseRecords, STATUS } from '../src/domains/domains';
-import { enqueueReleased, holdDomainQueue, Released, releaseDomainQueue } from '../src/delivery/suspension-hold';
+import { holdDomainQueue, releaseDomainQueue } from '../src/delivery/suspension-hold';
 import { hourCounts } from '../src/domains/reputation-figures';
 import { hourOf } from '../src/stats/rollups';
 
@@ -43,6 +44,10 @@ export default defineCommand({
       throw new CommandError(5, `IPPool "${pool.slice(0, 64)}" names no pool of SENDING_IP_POOLS (configured: ${known})`);
     }
     if (!Number.isSafeInteger(id) || id <= 0) throw new CommandError(2);
+    const size = ctx.config.deleteChunkRows;
+    // The status change and its event's row commit first; the deliveries move a page at a time after it
+    // (suspension-hold.ts), and the event gets its figure and webhook calls once they have. A call cut short is
+    // finished by asking again: the event still without its figure says so.
     const r = await ctx.db.transaction(async (trx) => {
       const q = trx('sender_domains').where({ id }).first();
       // SQLite runs one write transaction at a time; MySQL needs the row lock against a concurrent guard or owner.
@@ -55,16 +60,18 @@ export default defineCommand({
         await trx('sender_domains')
           .where({ id })
           .update({ ip_pool: pool || null, updated_at: now });
-      const withPool = pool === undefined ? {} : { IPPool: pool };
-      if (wanted === '') return { DomainID: id, Status: row.status, Changed: repooled, ...withPool };
+      if (wanted === '') return { row, repooled, begun: null };
       if (wanted === 'suspended') {
-        if (row.status === STATUS.suspended) return { DomainID: id, Status: row.status, Changed: repooled, ...withPool };
+        if (row.status === STATUS.suspended) return { row, repooled, begun: await unfinishedDomainEvent(trx, id, 'domain.suspended', 'held_deliveries') };
         await trx('sender_domains').where({ id }).update({ status: STATUS.suspended, updated_at: now });
-        const held = await holdDomainQueue(trx, id, now);
-        await recordDomainEvents(trx, row, [{ type: 'domain.suspended', data: { reason: 'admin', previous_status: row.status, held_deliveries: held } }], now);
-        return { DomainID: id, Status: STATUS.suspended, Changed: true, ...withPool, HeldDeliveries: held, event: 'domain.suspended' };
+        const data = { reason: 'admin', previous_status: row.status, held_deliveries: null };
+        return { row, repooled, begun: { id: await beginDomainEvent(trx, row, { type: 'domain.suspended', data }, now), data, created_at: now } };
       }
-      if (row.status !== STATUS.suspended) throw new CommandError(4);
+      if (row.status !== STATUS.suspended) {
+        const begun = await unfinishedDomainEvent(trx, id, 'domain.unsuspended', 'released_deliveries');
+        if (!begun) throw new CommandError(4);
+        return { row, repooled, begun };
+      }
       // A domain its owner had Disabled before the admin suspended it stays Disabled: the owner switches it back on.
       const last = await trx('domain_events').where({ domain_id: id, type: 'domain.suspended' }).orderBy('id', 'desc').first('data');
       const before = last ? (JSON.parse(String(last.data)) as { previous_status?: string }).previous_status : undefined;
@@ -76,18 +83,29 @@ export default defineCommand({
       await trx('sender_domains')
         .where({ id })
         .update({ status, reputation_from: now, reputation_base: JSON.stringify(base), updated_at: now });
-      const { released, count } = await releaseDomainQueue(trx, id, now);
-      await recordDomainEvents(trx, row, [{ type: 'domain.unsuspended', data: { status, released_deliveries: count } }], now);
-      return { DomainID: id, Status: status, Changed: true, ...withPool, ReleasedDeliveries: count, event: 'domain.unsuspended', released, now };
+      const data = { status, released_deliveries: null };
+      return {
+        row: { ...row, status },
+        repooled,
+        begun: { id: await beginDomainEvent(trx, row, { type: 'domain.unsuspended', data }, now), data, created_at: now },
+      };
     });
-    // Counted and enqueued once committed: a rolled-back change is not an event, and its rows are still held.
-    const { event, released, now, ...reply } = r as typeof r & { event?: 'domain.suspended' | 'domain.unsuspended'; released?: Released[]; now?: number };
-    if (event) ctx.metrics.domainEvent(event);
-    // The sweeper enqueues what this cannot (Redis away): the rows are already waiting again.
-    if (released?.length)
-      await enqueueReleased(ctx, released, now!).catch((err) =>
-        ctx.logger.warn('released deliveries not enqueued; the sweeper will pick them up', { domainId: id, error: (err as Error).message }),
-      );
-    return reply;
+    const { row, begun, repooled } = r;
+    const withPool = pool === undefined ? {} : { IPPool: pool };
+    if (!begun) return { DomainID: id, Status: row.status, Changed: repooled, ...withPool };
+    const now = Date.now();
+    if (wanted === 'suspended') {
+      const held = await holdDomainQueue(ctx.db, size, row, now);
+      const data = { ...begun.data, held_deliveries: held };
+      await ctx.db.transaction((trx) => completeDomainEvent(trx, row, begun.id, { type: 'domain.suspended', data }, begun.created_at));
+      ctx.metrics.domainEvent('domain.suspended');
+      return { DomainID: id, Status: STATUS.suspended, Changed: true, ...withPool, HeldDeliveries: held };
+    }
+    // Counted and enqueued once the lift committed: a rolled-back lift is not an event, and its rows are still held.
+    const released = await releaseDomainQueue(ctx, size, row, now);
+    const data = { ...begun.data, released_deliveries: released };
+    await ctx.db.transaction((trx) => completeDomainEvent(trx, row, begun.id, { type: 'domain.unsuspended', data }, begun.created_at));
+    ctx.metrics.domainEvent('domain.unsuspended');
+    return { DomainID: id, Status: row.status, Changed: true, ...withPool, ReleasedDeliveries: released };
   },
 });

@@ -16,14 +16,14 @@ export interface Paged {
  * `each` may change the rows' status. A change that moves rows to a time (queue.retry) gives it as `split`: the walk
  * reads the rows from it on first (one moved there is behind the walk), then those before it (one moved is out of
  * the range), so no row is met twice.
- * Pages are read with no lock: `each` locks its rows by id and checks them again.
+ * Pages are read with no lock: `each` locks its rows by id and checks them again; answering false, it ends the walk.
  */
 export async function walkQueue<R extends Paged>(
   db: Db,
   size: number,
   statuses: string[],
   read: (q: Knex.QueryBuilder) => Knex.QueryBuilder,
-  each: (rows: R[]) => Promise<void>,
+  each: (rows: R[]) => Promise<void | false>,
   split?: number,
 ): Promise<void> {
   const ranges: [number | null, number | null][] =
@@ -45,7 +45,7 @@ export async function walkQueue<R extends Paged>(
           q.where('deliveries.next_attempt_at', '>=', at).where((w) => w.where('deliveries.next_attempt_at', '>', at).orWhere('deliveries.id', '>', id));
         }
         const rows = (await q.orderBy([{ column: 'deliveries.next_attempt_at' }, { column: 'deliveries.id' }]).limit(size)) as R[];
-        if (rows.length) await each(rows);
+        if (rows.length && (await each(rows)) === false) return;
         if (rows.length < size) break;
         after = rows[rows.length - 1];
       }

@@ -1,8 +1,10 @@
 import type { Services } from '../command';
-import type { Db } from '../db';
+import type { Knex } from 'knex';
+import { isMysql, type Db } from '../db';
 import { STATUS } from '../domains/domains';
 import { enqueueDeliveries } from './enqueue';
 import { SUSPENSION } from './held-by';
+import { walkQueue } from './queue-pages';
 
 /**
  * A suspended sender domain's queued mail waits with it (docs/reputation-guard.md): suspension holds the domain's
@@ -19,29 +21,41 @@ const WAITING = ['queued', 'scheduled', 'deferred'];
 const CHUNK = 500;
 
 /**
- * Unleased waiting deliveries of the domain become held, in the caller's transaction. Returns how many. The rows are
- * found with a plain read and changed by primary key: an UPDATE by (domain, status) would lock its whole range of
- * the status index on MySQL, every tenant's queued rows and the gaps between them, and stall every accept and lease
- * until the suspension commits. A row leased or added since the read is the worker's to hold (send-attempt.ts).
+ * Unleased waiting deliveries of the Suspended domain become held, a page of `size` at a time (walkQueue, along the
+ * owner's queue index), each page its own short transaction: one read of a big sender's queue inside the suspending
+ * transaction outlasted DB_QUERY_TIMEOUT_MS. The caller has committed the suspension first, so a row the walk has not
+ * reached yet, or one added meanwhile, is held by the worker when it leases it (send-attempt.ts): a walk cut short
+ * sends nothing. Each page share-locks the domain row and finds it still Suspended (a lift locks it, then releases:
+ * the two wait for each other), else the walk ends. Rows are changed by primary key: an UPDATE by (domain, status)
+ * would lock its whole range of the status index on MySQL, every tenant's queued rows and the gaps between them.
+ * Returns how many it held.
  */
-export async function holdDomainQueue(trx: Db, domainId: number, now: number): Promise<number> {
-  const rows: { id: number; status: string }[] = await trx('deliveries')
-    .where({ domain_id: domainId })
-    .whereIn('status', WAITING)
-    .where((w) => w.whereNull('lease_until').orWhere('lease_until', '<', now))
-    .select('id', 'status');
+export async function holdDomainQueue(db: Db, size: number, domain: { id: number; user_id: number }, now: number): Promise<number> {
   let held = 0;
-  for (const status of WAITING) {
-    const ids = rows.filter((r) => r.status === status).map((r) => Number(r.id));
-    // Each row keeps the status it returns to; one UPDATE per status and chunk.
-    for (let i = 0; i < ids.length; i += CHUNK) {
-      held += await trx('deliveries')
-        .whereIn('id', ids.slice(i, i + CHUNK))
-        .where({ status })
-        .where((w) => w.whereNull('lease_until').orWhere('lease_until', '<', now))
-        .update({ status: 'held', held_from: status, held_at: now, held_by: SUSPENSION, updated_at: now });
-    }
-  }
+  const read = (q: Knex.QueryBuilder) =>
+    q
+      .where({ 'deliveries.user_id': Number(domain.user_id), 'deliveries.domain_id': Number(domain.id) })
+      .select('deliveries.id', 'deliveries.status', 'deliveries.next_attempt_at');
+  await walkQueue<{ id: number; status: string; next_attempt_at: number }>(db, size, WAITING, read, async (page) => {
+    const n = await db.transaction(async (trx) => {
+      const lock = trx('sender_domains').where({ id: domain.id, status: STATUS.suspended }).first('id');
+      if (!(await (isMysql(trx) ? lock.forShare() : lock))) return null;
+      let count = 0;
+      for (const status of WAITING) {
+        const ids = page.filter((r) => r.status === status).map((r) => Number(r.id));
+        // Each row keeps the status it returns to; one UPDATE per status and chunk.
+        for (let i = 0; i < ids.length; i += CHUNK)
+          count += await trx('deliveries')
+            .whereIn('id', ids.slice(i, i + CHUNK))
+            .where({ status })
+            .where((w) => w.whereNull('lease_until').orWhere('lease_until', '<', now))
+            .update({ status: 'held', held_from: status, held_at: now, held_by: SUSPENSION, updated_at: now });
+      }
+      return count;
+    });
+    if (n === null) return false; // lifted meanwhile: what is left waits as it is
+    held += n;
+  });
   return held;
 }
 
@@ -82,14 +96,25 @@ async function releaseRows(db: Db, rows: HeldRow[], now: number): Promise<{ rele
 }
 
 /**
- * The domain's suspension-held deliveries wait again, in the caller's transaction (the lift's). The caller enqueues
- * the rows this returns once the transaction committed (`enqueueReleased`); what it cannot enqueue, the sweeper finds.
+ * The domain's suspension-held deliveries wait again, once its lift has committed: a page of `size` at a time, each
+ * enqueued once its page committed (what cannot be enqueued, the sweeper finds). A release cut short leaves rows held
+ * for a domain no longer Suspended: the sweeper's repair releases them (releaseOrphanedHolds), and so does the lift
+ * asked again (emailgateway.setdomainstatus). Returns how many moved.
  */
-export async function releaseDomainQueue(trx: Db, domainId: number, now: number): Promise<{ released: Released[]; count: number }> {
-  const rows: HeldRow[] = await trx('deliveries')
-    .where({ domain_id: domainId, status: 'held', held_by: SUSPENSION })
-    .select('id', 'attempts', 'next_attempt_at');
-  return releaseRows(trx, rows, now);
+export async function releaseDomainQueue(services: Services, size: number, domain: { id: number; user_id: number }, now: number): Promise<number> {
+  let count = 0;
+  const read = (q: Knex.QueryBuilder) =>
+    q
+      .where({ 'deliveries.user_id': Number(domain.user_id), 'deliveries.domain_id': Number(domain.id), 'deliveries.held_by': SUSPENSION })
+      .select('deliveries.id', 'deliveries.attempts', 'deliveries.next_attempt_at');
+  await walkQueue<HeldRow>(services.db, size, ['held'], read, async (page) => {
+    const { released, count: moved } = await releaseRows(services.db, page, now);
+    count += moved;
+    await enqueueReleased(services, released, now).catch((err) =>
+      services.logger.warn('released deliveries not enqueued; the sweeper will pick them up', { domainId: domain.id, error: (err as Error).message }),
+    );
+  });
+  return count;
 }
 
 /**

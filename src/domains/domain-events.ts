@@ -24,6 +24,57 @@ export async function recordDomainEvents(
   const domainId = Number(domain.id);
   const userId = Number(domain.user_id);
   await trx('domain_events').insert(events.map((e) => ({ domain_id: domainId, user_id: userId, type: e.type, data: JSON.stringify(e.data), created_at: now })));
+  await queueDomainWebhooks(trx, domain, events, now);
+}
+
+/**
+ * An event whose figure is counted after the change it records (a suspension's held deliveries, counted as they are
+ * held a page at a time): its row goes in the change's transaction, its final data and webhook calls in a later one
+ * (completeDomainEvent). Until then its figure is null, which tells a call that finishes the work (see
+ * unfinishedDomainEvent). Answers the row's id.
+ */
+export async function beginDomainEvent(trx: Knex | Knex.Transaction, domain: { id: number; user_id: number }, e: DomainEvent, now: number): Promise<number> {
+  const [id] = await trx('domain_events').insert({
+    domain_id: Number(domain.id),
+    user_id: Number(domain.user_id),
+    type: e.type,
+    data: JSON.stringify(e.data),
+    created_at: now,
+  });
+  return Number(id);
+}
+
+/** The begun event's final data, and its webhook calls queued. */
+export async function completeDomainEvent(
+  trx: Knex | Knex.Transaction,
+  domain: { id: number; user_id: number; domain: string },
+  id: number,
+  e: DomainEvent,
+  createdAt: number,
+): Promise<void> {
+  await trx('domain_events')
+    .where({ id })
+    .update({ data: JSON.stringify(e.data) });
+  await queueDomainWebhooks(trx, domain, [e], createdAt);
+}
+
+/** The domain's latest event of `type` when it was begun and never completed (its `figure` still null). */
+export async function unfinishedDomainEvent(
+  db: Knex | Knex.Transaction,
+  domainId: number,
+  type: DomainEvent['type'],
+  figure: string,
+): Promise<{ id: number; data: Record<string, unknown>; created_at: number } | undefined> {
+  const row = await db('domain_events').where({ domain_id: domainId, type }).orderBy('id', 'desc').first('id', 'data', 'created_at');
+  if (!row) return undefined;
+  const data = JSON.parse(String(row.data)) as Record<string, unknown>;
+  return data[figure] === null ? { id: Number(row.id), data, created_at: Number(row.created_at) } : undefined;
+}
+
+/** A webhook call for each subscription that covers one of the events (the domain's own and its account's account-wide ones). */
+async function queueDomainWebhooks(trx: Knex | Knex.Transaction, domain: { id: number; user_id: number; domain: string }, events: DomainEvent[], now: number) {
+  const domainId = Number(domain.id);
+  const userId = Number(domain.user_id);
   const hooks: { id: number; event: string; format: string }[] = await trx('webhooks')
     .where('status', 'Enabled')
     .where((q) => q.where('domain_id', domainId).orWhere((q2) => q2.whereNull('domain_id').where('user_id', userId)))

@@ -15,7 +15,7 @@ import {
 } from './reputation-figures';
 import { HOUR_MS, hourOf } from '../stats/rollups';
 import { holdDomainQueue } from '../delivery/suspension-hold';
-import { recordDomainEvents } from './domain-events';
+import { beginDomainEvent, completeDomainEvent } from './domain-events';
 import { keptHours, pruneKeptHours } from './retained-hours';
 import { DomainRow, STATUS } from './domains';
 
@@ -198,12 +198,16 @@ export function createReputationGuard(services: Services, opts: { clock?: () => 
         if (current.some((d) => read.has(Number(d.id)) && read.get(Number(d.id)) !== fromOf(d))) return null;
       }
       if (!(await where(trx).update({ status: STATUS.suspended, updated_at: now }))) return null;
-      const held = await holdDomainQueue(trx, v.domainId, now);
-      await recordDomainEvents(trx, row, [{ type: 'domain.suspended', data: { ...data, held_deliveries: held } }], now);
-      return { row, held };
+      return { row, eventId: await beginDomainEvent(trx, row, { type: 'domain.suspended', data: { ...data, held_deliveries: null } }, now) };
     });
     if (!done) return false;
-    logger.warn('domain.suspended', { domainId: v.domainId, domain: done.row.domain, ...data, held_deliveries: done.held });
+    // Once suspended, its waiting mail is held a page at a time (the worker holds what it leases meanwhile), and the
+    // event gets its count and webhook calls. Cut short, emailgateway.setdomainstatus Suspended finishes it.
+    const held = await holdDomainQueue(db, config.deleteChunkRows, done.row, now);
+    await db.transaction((trx) =>
+      completeDomainEvent(trx, done.row, done.eventId, { type: 'domain.suspended', data: { ...data, held_deliveries: held } }, now),
+    );
+    logger.warn('domain.suspended', { domainId: v.domainId, domain: done.row.domain, ...data, held_deliveries: held });
     services.metrics.domainEvent('domain.suspended');
     return true;
   }

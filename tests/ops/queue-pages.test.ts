@@ -123,3 +123,54 @@ it('emailgateway.cleardomainqueue cancels a long queue a page at a time, a cance
   expect(await h.services.db('events').where({ domain_id: s.domainId, type: 'cancelled' }).count({ n: '*' })).toEqual([{ n: MESSAGES }]);
   expect((await statuses(other.domainId)).cancelled).toBeUndefined();
 });
+
+describe('a suspension and its lift (emailgateway.setdomainstatus)', () => {
+  const admin = (s: Sender, Status: string) =>
+    statementsDuring(h.services.db, () => h.call({ Command: 'emailgateway.setdomainstatus', AdminAPIKey: h.adminKey, DomainID: s.domainId, Status }));
+  const lastEvent = async (domainId: number, type: string) =>
+    JSON.parse(String((await h.services.db('domain_events').where({ domain_id: domainId, type }).orderBy('id', 'desc').first('data')).data));
+
+  it('hold and release a long queue a page at a time; the events carry the counts', async () => {
+    const s = await senderWithQueue();
+    const before = await statuses(s.domainId);
+    const suspended = await admin(s, 'Suspended');
+    expect(suspended.result).toEqual({ Success: true, ErrorCode: 0, DomainID: s.domainId, Status: 'Suspended', Changed: true, HeldDeliveries: MESSAGES });
+    expectPages(suspended.read, suspended.changed);
+    expect(await statuses(s.domainId)).toEqual({ held: MESSAGES });
+    expect(await lastEvent(s.domainId, 'domain.suspended')).toMatchObject({ reason: 'admin', previous_status: 'Enabled', held_deliveries: MESSAGES });
+
+    const lifted = await admin(s, 'Enabled');
+    expect(lifted.result).toMatchObject({ Success: true, Changed: true, ReleasedDeliveries: MESSAGES });
+    expectPages(lifted.read, lifted.changed);
+    expect(await statuses(s.domainId)).toEqual(before);
+    expect(await lastEvent(s.domainId, 'domain.unsuspended')).toMatchObject({ released_deliveries: MESSAGES });
+    // Nothing left to finish: asked again, the lift is refused as before.
+    expect((await admin(s, 'Enabled')).result).toMatchObject({ Success: false, ErrorCode: 4 });
+  });
+
+  it('a suspension or lift cut short (its event still without its count) is finished by the same call', async () => {
+    const s = await senderWithQueue();
+    const db = h.services.db;
+    const now = Date.now();
+    // As a suspension cut short leaves it: Suspended, its event begun, its mail still waiting.
+    await db('sender_domains').where({ id: s.domainId }).update({ status: 'Suspended' });
+    const data = { reason: 'admin', previous_status: 'Disabled', held_deliveries: null };
+    await db('domain_events').insert({ domain_id: s.domainId, user_id: s.userId, type: 'domain.suspended', data: JSON.stringify(data), created_at: now });
+    expect((await admin(s, 'Suspended')).result).toMatchObject({ Changed: true, HeldDeliveries: MESSAGES });
+    expect(await lastEvent(s.domainId, 'domain.suspended')).toEqual({ ...data, held_deliveries: MESSAGES });
+    expect((await admin(s, 'Suspended')).result).toMatchObject({ Changed: false });
+
+    // As a lift cut short leaves it: no longer Suspended, its event begun, its mail still held.
+    await db('sender_domains').where({ id: s.domainId }).update({ status: 'Disabled' });
+    await db('domain_events').insert({
+      domain_id: s.domainId,
+      user_id: s.userId,
+      type: 'domain.unsuspended',
+      data: '{"status":"Disabled","released_deliveries":null}',
+      created_at: now,
+    });
+    expect((await admin(s, 'Enabled')).result).toMatchObject({ Changed: true, Status: 'Disabled', ReleasedDeliveries: MESSAGES });
+    expect(await lastEvent(s.domainId, 'domain.unsuspended')).toEqual({ status: 'Disabled', released_deliveries: MESSAGES });
+    expect((await statuses(s.domainId)).held).toBeUndefined();
+  });
+});

@@ -233,7 +233,7 @@ export interface Config {
   dbAcquireTimeoutMs: number;
   /** DB_QUERY_TIMEOUT_MS: how long one MySQL statement may take before it is abandoned (503); 0 turns it off. Migrations have none. Default 3000. */
   dbQueryTimeoutMs: number;
-  /** DELETE_CHUNK_ROWS: rows one statement of a large deletion (a list's members, a domain's or account's history) removes. Default 5000. */
+  /** DELETE_CHUNK_ROWS: rows one statement of a large deletion (a list's members, a domain's, account's or webhook's history) removes, or of a queue-wide change (queue control, a domain's queue cleared, held or released, kept suppressions restored) touches. Default 5000. */
   deleteChunkRows: number;
   /** REDIS_COMMAND_TIMEOUT_MS: how long a Redis command on the request path (rate limits, enqueue) may take. Default 1000. */
   redisCommandTimeoutMs: number;

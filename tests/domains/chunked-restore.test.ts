@@ -28,18 +28,16 @@ const count = async (table: string, where: Record<string, unknown>) => Number((a
 /** KEPT addresses kept for the owner under `name`, as a deletion of it leaves them. */
 async function keep(userId: number, name: string) {
   const at = Date.now();
-  await h.services
-    .db('retained_suppressions')
-    .insert(
-      Array.from({ length: KEPT }, (_, i) => ({
-        user_id: userId,
-        domain: name,
-        email: `k${i}@dest.test`,
-        reason: i % 2 ? 'complaint' : 'unsubscribe',
-        created_at: at - i,
-        retained_at: at,
-      })),
-    );
+  await h.services.db('retained_suppressions').insert(
+    Array.from({ length: KEPT }, (_, i) => ({
+      user_id: userId,
+      domain: name,
+      email: `k${i}@dest.test`,
+      reason: i % 2 ? 'complaint' : 'unsubscribe',
+      created_at: at - i,
+      retained_at: at,
+    })),
+  );
 }
 
 /** The domain has every kept address back, with its reason, and nothing is kept under its name any more. */

@@ -17,7 +17,8 @@ import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { beginDomainEvent, completeDomainEvent, unfinishedDomainEvent } from '../src/domains/domain-events';
 import { DomainRow, parseRecords, STATUS } from '../src/domains/domains';
-import { holdDomainQueue, releaseDomainQueue } from '../src/delivery/suspension-hold';
+import { releaseDomainQueue } from '../src/delivery/suspension-hold';
+import { finishSuspension } from '../src/domains/suspension-finish';
 import { hourCounts } from '../src/domains/reputation-figures';
 import { hourOf } from '../src/stats/rollups';
 
@@ -95,17 +96,16 @@ export default defineCommand({
     if (!begun) return { DomainID: id, Status: row.status, Changed: repooled, ...withPool };
     const now = Date.now();
     if (wanted === 'suspended') {
-      const held = await holdDomainQueue(ctx.db, size, row, now);
-      const data = { ...begun.data, held_deliveries: held };
-      await ctx.db.transaction((trx) => completeDomainEvent(trx, row, begun.id, { type: 'domain.suspended', data }, begun.created_at));
-      ctx.metrics.domainEvent('domain.suspended');
+      const held = await finishSuspension(ctx, row, begun, now);
       return { DomainID: id, Status: STATUS.suspended, Changed: true, ...withPool, HeldDeliveries: held };
     }
     // Counted and enqueued once the lift committed: a rolled-back lift is not an event, and its rows are still held.
     const released = await releaseDomainQueue(ctx, size, row, now);
     const data = { ...begun.data, released_deliveries: released };
-    await ctx.db.transaction((trx) => completeDomainEvent(trx, row, begun.id, { type: 'domain.unsuspended', data }, begun.created_at));
-    ctx.metrics.domainEvent('domain.unsuspended');
+    const completed = await ctx.db.transaction((trx) =>
+      completeDomainEvent(trx, row, begun.id, { type: 'domain.unsuspended', data }, begun.created_at, begun.data),
+    );
+    if (completed) ctx.metrics.domainEvent('domain.unsuspended');
     return { DomainID: id, Status: row.status, Changed: true, ...withPool, ReleasedDeliveries: released };
   },
 });

@@ -163,6 +163,11 @@ export function buildProgram(cli: Cli, startRole: (role: string) => Promise<void
         const report = await reencryptSecrets(inst.services.db, inst.services.config);
         // Exit 1 so a rotation script stops before ENCRYPTION_KEY_PREVIOUS is dropped: those secrets need a key not given.
         if (report.Unreadable.length) cli.failWith(EXIT.failed, `${report.Unreadable.length} stored secrets open with none of the keys given`);
+        else if (report.Remaining)
+          cli.failWith(
+            EXIT.failed,
+            `${report.Remaining} stored secrets are still sealed with a previous key: run it again once every process runs the new ENCRYPTION_KEY`,
+          );
         return report as unknown as Record<string, unknown>;
       }),
     );

@@ -16,6 +16,11 @@ export interface ReencryptReport {
   Resealed: number;
   /** Opened by no key given: they stay as they are, and what needs them (signing, webhooks) fails until the key is found. */
   Unreadable: { Table: string; Column: string; Id: number }[];
+  /**
+   * Still sealed with a previous key when the run ended (read again after it): written meanwhile by a process that
+   * still runs with the old ENCRYPTION_KEY, or moved by a DKIM key's promotion while it was being resealed.
+   */
+  Remaining: number;
 }
 
 /**
@@ -25,7 +30,30 @@ export interface ReencryptReport {
  * rotation wrote it), and one already sealed with ENCRYPTION_KEY is left alone. `page` rows per read.
  */
 export async function reencryptSecrets(db: Knex, ring: Keyring, page = 500): Promise<ReencryptReport> {
-  const report: ReencryptReport = { Checked: 0, Resealed: 0, Unreadable: [] };
+  const report: ReencryptReport = { Checked: 0, Resealed: 0, Unreadable: [], Remaining: 0 };
+  await walkSealed(db, page, async (table, key, column, id, sealed) => {
+    report.Checked++;
+    const which = sealedWith(sealed, ring);
+    if (which === 0) return;
+    if (which < 0) return void report.Unreadable.push({ Table: table, Column: column, Id: id });
+    const plain = decrypt(sealed, ring.previousEncryptionKeys[which - 1]);
+    report.Resealed += await db(table)
+      .where({ [key]: id, [column]: sealed })
+      .update({ [column]: seal(plain, ring) });
+  });
+  // Read once more: the old key may go only when nothing is left under it.
+  await walkSealed(db, page, async (_table, _key, _column, _id, sealed) => {
+    if (sealedWith(sealed, ring) > 0) report.Remaining++;
+  });
+  return report;
+}
+
+/** Every stored sealed value, `page` rows per read, in key order. */
+async function walkSealed(
+  db: Knex,
+  page: number,
+  each: (table: string, key: string, column: string, id: number, sealed: string) => Promise<void>,
+): Promise<void> {
   for (const { table, key, columns } of SEALED_COLUMNS) {
     for (let after = 0; ;) {
       const rows: Record<string, unknown>[] = await db(table)
@@ -33,27 +61,13 @@ export async function reencryptSecrets(db: Knex, ring: Keyring, page = 500): Pro
         .orderBy(key)
         .limit(page)
         .select(key, ...columns);
-      for (const row of rows) {
+      for (const row of rows)
         for (const column of columns) {
           const sealed = row[column];
-          if (typeof sealed !== 'string' || sealed === '') continue;
-          report.Checked++;
-          const which = sealedWith(sealed, ring);
-          if (which === 0) continue;
-          if (which < 0) {
-            report.Unreadable.push({ Table: table, Column: column, Id: Number(row[key]) });
-            continue;
-          }
-          const plain = decrypt(sealed, ring.previousEncryptionKeys[which - 1]);
-          const n = await db(table)
-            .where({ [key]: row[key], [column]: sealed })
-            .update({ [column]: seal(plain, ring) });
-          report.Resealed += n;
+          if (typeof sealed === 'string' && sealed !== '') await each(table, key, column, Number(row[key]), sealed);
         }
-      }
       if (rows.length < page) break;
       after = Number(rows[rows.length - 1][key]);
     }
   }
-  return report;
 }

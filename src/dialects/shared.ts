@@ -105,11 +105,12 @@ export interface HandledRoute extends DialectRoute {
   notFound?: number[];
 }
 
-/** Runs one command for a dialect request: the same dispatcher, credential headers and client address as every door. */
+/** A dialect request's meta: its id, the credential headers and the client address, as every door passes them. */
 function requestMeta(req: Request) {
   return { requestId: String(req.res?.locals.requestId ?? ''), ip: canonicalIp(req.ip ?? ''), headers: req.headers as Record<string, string | undefined> };
 }
 
+/** Runs one command for a dialect request: the same dispatcher, credential headers and client address as every door. */
 export async function runCommand(dispatcher: Dispatcher, req: Request, command: string, params: Params, notFound: number[] = []): Promise<Outcome> {
   try {
     const { result } = await dispatcher.run(command, params, requestMeta(req));

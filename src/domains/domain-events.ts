@@ -44,18 +44,26 @@ export async function beginDomainEvent(trx: Knex | Knex.Transaction, domain: { i
   return Number(id);
 }
 
-/** The begun event's final data, and its webhook calls queued. */
+/**
+ * The begun event's final data, and its webhook calls queued: once. The UPDATE names the begun data (`begun`), so of
+ * two calls finishing one event (a retry while the first still runs, the guard and an admin at once) only the first
+ * completes it and queues its calls; the other answers false. Two completions queued the calls twice, and a receiver
+ * could not tell the copies apart.
+ */
 export async function completeDomainEvent(
   trx: Knex | Knex.Transaction,
   domain: { id: number; user_id: number; domain: string },
   id: number,
   e: DomainEvent,
   createdAt: number,
-): Promise<void> {
-  await trx('domain_events')
-    .where({ id })
+  begun: Record<string, unknown>,
+): Promise<boolean> {
+  const done = await trx('domain_events')
+    .where({ id, data: JSON.stringify(begun) })
     .update({ data: JSON.stringify(e.data) });
+  if (!done) return false;
   await queueDomainWebhooks(trx, domain, [e], createdAt);
+  return true;
 }
 
 /** The domain's latest event of `type` when it was begun and never completed (its `figure` still null). */

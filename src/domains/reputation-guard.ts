@@ -14,8 +14,8 @@ import {
   WINDOW_HOURS,
 } from './reputation-figures';
 import { HOUR_MS, hourOf } from '../stats/rollups';
-import { holdDomainQueue } from '../delivery/suspension-hold';
-import { beginDomainEvent, completeDomainEvent } from './domain-events';
+import { beginDomainEvent } from './domain-events';
+import { finishCutShortSuspensions, finishSuspension } from './suspension-finish';
 import { keptHours, pruneKeptHours } from './retained-hours';
 import { DomainRow, STATUS } from './domains';
 
@@ -201,20 +201,26 @@ export function createReputationGuard(services: Services, opts: { clock?: () => 
       return { row, eventId: await beginDomainEvent(trx, row, { type: 'domain.suspended', data: { ...data, held_deliveries: null } }, now) };
     });
     if (!done) return false;
-    // Once suspended, its waiting mail is held a page at a time (the worker holds what it leases meanwhile), and the
-    // event gets its count and webhook calls. Cut short, emailgateway.setdomainstatus Suspended finishes it.
-    const held = await holdDomainQueue(db, config.deleteChunkRows, done.row, now);
-    await db.transaction((trx) =>
-      completeDomainEvent(trx, done.row, done.eventId, { type: 'domain.suspended', data: { ...data, held_deliveries: held } }, now),
-    );
-    logger.warn('domain.suspended', { domainId: v.domainId, domain: done.row.domain, ...data, held_deliveries: held });
-    services.metrics.domainEvent('domain.suspended');
+    // Suspended: its mail is held and the event completed after. Cut short, the domain is suspended all the same (the
+    // worker holds what it leases), and the next pass finishes it (finishCutShortSuspensions).
+    try {
+      const held = await finishSuspension(services, done.row, { id: done.eventId, data: { ...data, held_deliveries: null }, created_at: now }, now);
+      logger.warn('domain.suspended', { domainId: v.domainId, domain: done.row.domain, ...data, held_deliveries: held });
+    } catch (err) {
+      logger.warn('domain.suspended; its waiting mail is not all held yet: the next guard pass finishes it', {
+        domainId: v.domainId,
+        domain: done.row.domain,
+        error: (err as Error).message,
+      });
+    }
     return true;
   }
 
   async function pass(now: number): Promise<{ checked: number; suspended: number[]; held: number[] }> {
-    // Before the check that the guard is on: deletions keep hours either way.
+    // Before the check that the guard is on: deletions keep hours either way, and an admin's suspension cut short is finished too.
     await pruneKeptHours(db, now);
+    const cut = await finishCutShortSuspensions(services, now);
+    if (cut.finished.length || cut.failed.length) logger.warn('reputation guard: suspensions a failure had cut short', cut);
     const suspended: number[] = [];
     if (!(limits.bouncePercent > 0 || limits.complaintPercent > 0)) return { checked: 0, suspended, held: [] };
     let checked = 0;

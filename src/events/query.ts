@@ -168,6 +168,17 @@ async function scanCount(db: Db, scope: EventScope, f: EventFilter): Promise<num
 }
 
 const HOUR_MS = 3_600_000;
+/** Events countEvents reads one by one before the retention window before it trusts the rollups there instead. */
+const PURGED_HOURS_SCAN = 10_000;
+
+/** scanCount, or null past `bound` rows (read at most bound + 1). */
+async function scanCountUpTo(db: Db, scope: EventScope, f: EventFilter, bound: number): Promise<number | null> {
+  const rows = filteredEvents(db, scope, f, false)
+    .select(db.raw('1 as one'))
+    .limit(bound + 1);
+  const [{ n }] = await db.from(rows.as('t')).count({ n: '*' });
+  return Number(n) > bound ? null : Number(n);
+}
 
 /**
  * How many events match. Without free-text terms or a MessageID the answer comes from the statistics rollups
@@ -177,14 +188,22 @@ const HOUR_MS = 3_600_000;
  * `keptSince`: with MESSAGE_RETENTION_DAYS the events of purged messages are deleted and their rollups kept, so hours
  * before it are counted from the events left (few), not the rollups: TotalRecords counted every purged event, and
  * a client paging to it read empty pages. (An event recorded after that time for a message created before it, a
- * late open, is still counted until its message goes.)
+ * late open, stays counted in its hour's rollup after its message is purged.)
  */
 export async function countEvents(db: Db, scope: EventScope, f: EventFilter, keptSince = 0): Promise<number> {
   if (f.terms?.length || f.messageId !== undefined) return scanCount(db, scope, f);
   const from = f.from ?? 0;
   const to = f.to ?? Date.now() + HOUR_MS; // inclusive
   if (to < from) return 0;
-  const fromHour = Math.ceil(Math.max(from, keptSince) / HOUR_MS);
+  if (keptSince > from) {
+    // The hours before the window: the events left there, when they are few (the purge keeps up); else their kept
+    // rollups, as before. Retention just switched on leaves a backlog the purge works through for weeks, and
+    // counting it would read it all at every call.
+    const edge = Math.min(to, Math.ceil(keptSince / HOUR_MS) * HOUR_MS - 1);
+    const left = await scanCountUpTo(db, scope, { ...f, from, to: edge }, PURGED_HOURS_SCAN);
+    if (left !== null) return left + (edge < to ? await countEvents(db, scope, { ...f, from: edge + 1, to }) : 0);
+  }
+  const fromHour = Math.ceil(from / HOUR_MS);
   const toHour = Math.floor((to + 1) / HOUR_MS); // whole hours [fromHour, toHour)
   if (toHour <= fromHour) return scanCount(db, scope, f);
   const domainIds =

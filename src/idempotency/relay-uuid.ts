@@ -15,7 +15,7 @@ import type { Claim } from './keys';
 export const MAX_RELAY_UUID = 256;
 
 export interface RelayCall {
-  /** The SMTP login the call authenticated as (lower case): UUIDs are scoped to it. */
+  /** The id of the SMTP login (smtp_credentials.id) the call authenticated as: UUIDs are scoped to it. */
   smtpId: number;
   uuid: string;
   mailFrom: unknown;

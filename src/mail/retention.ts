@@ -6,17 +6,17 @@ const BATCH = 400;
 /** Batches per call: a sweep runs every 10 minutes, so a backlog goes down over a few sweeps without a long lock. */
 const MAX_BATCHES = 50;
 
+/** Epoch ms before which messages (and their events) may have been purged; 0 when nothing is purged. */
+export function retentionCutoff(retentionDays: number, now = Date.now()): number {
+  return retentionDays > 0 ? now - retentionDays * 86_400_000 : 0;
+}
+
 /**
  * Deletes messages created before `now - retentionDays` whose deliveries have all ended (none queued, scheduled,
  * deferred, held or being sent): the message, its stored content, its deliveries and tracked links (the foreign keys
  * cascade) and its events (they have no key), each batch in one transaction. The hourly statistics (stats_*_rollup)
  * are kept. 0 keeps everything. Without this every message ever sent stays in the database, bodies included.
  */
-/** Epoch ms before which messages (and their events) may have been purged; 0 when nothing is purged. */
-export function retentionCutoff(retentionDays: number, now = Date.now()): number {
-  return retentionDays > 0 ? now - retentionDays * 86_400_000 : 0;
-}
-
 export async function purgeMessages(db: Knex, retentionDays: number, now = Date.now()): Promise<number> {
   if (retentionDays <= 0) return 0;
   const cutoff = retentionCutoff(retentionDays, now);

@@ -148,7 +148,7 @@ describe('rotating ENCRYPTION_KEY', () => {
     // Resealed: every stored secret now opens with the new key alone; running it again has nothing left to do.
     const done = await reencrypt(during.env);
     expect(done.code).toBe(0);
-    expect(done.json).toMatchObject({ Resealed: 2, Unreadable: [] });
+    expect(done.json).toMatchObject({ Resealed: 2, Unreadable: [], Remaining: 0 });
     expect((await reencrypt(during.env)).json).toMatchObject({ Resealed: 0, Unreadable: [] });
 
     const after = await restarted({ ENCRYPTION_KEY: KEY_B });

@@ -7,6 +7,7 @@
 import supertest from 'supertest';
 import { statementsDuring, sizes, Touched } from '../helpers/delete-sizes';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
+import { createReputationGuard } from '../../src/domains/reputation-guard';
 
 const PAGE = 5;
 /** Messages a sender has queued; then some are made deferred and scheduled. */
@@ -15,7 +16,7 @@ const MESSAGES = 3 * PAGE + 2;
 let h: Harness;
 beforeAll(async () => {
   // Retries an hour apart and no worker here: the rows stay where the test puts them.
-  h = await startHarness({ DELETE_CHUNK_ROWS: String(PAGE), RETRY_SCHEDULE_SECONDS: '3600' });
+  h = await startHarness({ DELETE_CHUNK_ROWS: String(PAGE), RETRY_SCHEDULE_SECONDS: '3600', WEBHOOK_ALLOW_PRIVATE: '1' });
 });
 afterAll(async () => {
   await h.close();
@@ -172,5 +173,57 @@ describe('a suspension and its lift (emailgateway.setdomainstatus)', () => {
     expect((await admin(s, 'Enabled')).result).toMatchObject({ Changed: true, Status: 'Disabled', ReleasedDeliveries: MESSAGES });
     expect(await lastEvent(s.domainId, 'domain.unsuspended')).toEqual({ status: 'Disabled', released_deliveries: MESSAGES });
     expect((await statuses(s.domainId)).held).toBeUndefined();
+  });
+
+  /** A sender whose suspension was cut short (Suspended, its event begun, its mail still waiting) and a domain.suspended webhook. */
+  async function cutShort(): Promise<Sender> {
+    const s = await senderWithQueue();
+    // No webhook worker runs here: the call is only queued, to a loopback port nothing listens on.
+    const hook = await h.call({
+      Command: 'emailgateway.addwebhook',
+      SessionID: s.sessionId,
+      DomainID: s.domainId,
+      Event: 'domain.suspended',
+      WebhookURL: 'http://127.0.0.1:9/x',
+    });
+    expect(hook).toMatchObject({ Success: true });
+    await h.services.db('sender_domains').where({ id: s.domainId }).update({ status: 'Suspended' });
+    const data = { reason: 'admin', previous_status: 'Enabled', held_deliveries: null };
+    await h.services
+      .db('domain_events')
+      .insert({ domain_id: s.domainId, user_id: s.userId, type: 'domain.suspended', data: JSON.stringify(data), created_at: Date.now() });
+    return s;
+  }
+  const suspendedCalls = async (s: Sender) =>
+    Number(
+      (
+        await h.services
+          .db('webhook_deliveries as w')
+          .join('webhooks as k', 'k.id', 'w.webhook_id')
+          .where({ 'k.domain_id': s.domainId, 'w.event_type': 'domain.suspended' })
+          .count({ n: '*' })
+      )[0].n,
+    );
+
+  it("a suspension cut short is finished by the reputation guard's next pass", async () => {
+    const s = await cutShort();
+    const guard = createReputationGuard(h.services, { timer: false });
+    try {
+      await guard.runOnce();
+    } finally {
+      await guard.stop();
+    }
+    expect(await statuses(s.domainId)).toEqual({ held: MESSAGES });
+    expect((await lastEvent(s.domainId, 'domain.suspended')).held_deliveries).toBe(MESSAGES);
+    expect(await suspendedCalls(s)).toBe(1);
+  });
+
+  it('two calls finishing one suspension at once complete it once: one webhook call', async () => {
+    const s = await cutShort();
+    const ask = () => h.call({ Command: 'emailgateway.setdomainstatus', AdminAPIKey: h.adminKey, DomainID: s.domainId, Status: 'Suspended' });
+    const answers = await Promise.all([ask(), ask()]);
+    expect(answers.every((a) => a.Success)).toBe(true);
+    expect(await statuses(s.domainId)).toEqual({ held: MESSAGES });
+    expect(await suspendedCalls(s)).toBe(1);
   });
 });

@@ -10,7 +10,7 @@ export default defineCommand({
   auth: 'admin',
   errors: {},
   async run(_p, ctx) {
-    const { username, password } = await resetAdminPassword(ctx.db);
+    const { username, password } = await resetAdminPassword(ctx.db, ctx.config.passwordHashCost);
     return { Username: username, Password: password };
   },
 });

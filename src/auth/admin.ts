@@ -89,9 +89,10 @@ async function endSessionsOfReplacedEnvKey(db: Db, config: Config): Promise<void
 }
 
 /** A new password for the admin account, returned once (only its scrypt hash is kept); its sessions end. */
-export async function resetAdminPassword(db: Db): Promise<{ username: string; password: string }> {
+export async function resetAdminPassword(db: Db, hashCost?: number): Promise<{ username: string; password: string }> {
   const password = randomToken(18);
-  const hash = await hashPassword(password);
+  // At PASSWORD_HASH_COST: at the default, the first login after a reset would hash it again (src/auth/rehash.ts).
+  const hash = await hashPassword(password, hashCost);
   return db.transaction(async (trx) => {
     const admin = await trx('admins').orderBy('id').first('id', 'username');
     if (!admin) {

@@ -4,7 +4,7 @@ import { derivedKeys } from '../auth/secrets';
 
 /** The key VERP tags are made with, derived from ENCRYPTION_KEY so every process of an install agrees. */
 export function verpSecret(services: Services): Buffer {
-  return crypto.createHmac('sha256', services.config.encryptionKey!).update('postern-verp').digest();
+  return derivedKeys({ encryptionKey: services.config.encryptionKey, previousEncryptionKeys: [] }, 'postern-verp')[0];
 }
 
 /** The keys a bounce's VERP tag is checked against: the current one, then each ENCRYPTION_KEY_PREVIOUS's (a rotation). */

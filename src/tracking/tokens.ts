@@ -13,7 +13,7 @@ export type TokenKind = 'o' | 'c' | 'u';
 const SIG_BYTES = 12;
 
 export function trackingSecret(config: Pick<Config, 'encryptionKey'>): Buffer {
-  return crypto.createHmac('sha256', config.encryptionKey!).update('postern-tracking').digest();
+  return trackingSecrets({ encryptionKey: config.encryptionKey, previousEncryptionKeys: [] })[0];
 }
 
 /** The secrets a token is checked against: the current key's, then each ENCRYPTION_KEY_PREVIOUS's (a rotation). */

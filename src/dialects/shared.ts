@@ -116,13 +116,18 @@ export async function runCommand(dispatcher: Dispatcher, req: Request, command: 
     const { result } = await dispatcher.run(command, params, requestMeta(req));
     return { ok: true, result };
   } catch (err) {
-    if (err instanceof CommandError) {
-      const cmd = lookupCommand(dispatcher.table, command);
-      return { ok: false, error: classify(err, errorTexts(cmd, err), notFound, cmd?.auth) };
-    }
-    if (err instanceof HardError) return { ok: false, error: classify(err, [err.message]) };
-    throw err;
+    return { ok: false, error: classifyFailure(dispatcher, command, err, notFound) };
   }
+}
+
+/** A command's CommandError or HardError as the dialects classify it; anything else is thrown on. */
+function classifyFailure(dispatcher: Dispatcher, command: string, err: unknown, notFound: number[]): Classified {
+  if (err instanceof CommandError) {
+    const cmd = lookupCommand(dispatcher.table, command);
+    return classify(err, errorTexts(cmd, err), notFound, cmd?.auth);
+  }
+  if (err instanceof HardError) return classify(err, [err.message]);
+  throw err;
 }
 
 /** The classified refusal of the request's credential for `command`, or null when it authenticates. */
@@ -131,12 +136,7 @@ async function refusedCredential(dispatcher: Dispatcher, req: Request, command: 
     await dispatcher.authenticate(command, {}, requestMeta(req));
     return null;
   } catch (err) {
-    if (err instanceof CommandError) {
-      const cmd = lookupCommand(dispatcher.table, command);
-      return classify(err, errorTexts(cmd, err), [], cmd?.auth);
-    }
-    if (err instanceof HardError) return classify(err, [err.message]);
-    throw err;
+    return classifyFailure(dispatcher, command, err, []);
   }
 }
 

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { containsPattern, type Db } from '../db';
+import { containsPattern, isMysql, type Db } from '../db';
 import { messageStatus } from './lookup';
 import { MESSAGE_STATUS_SQL, statusCandidates } from './message-status-sql';
 
@@ -41,10 +41,6 @@ export function parseCursor(v: unknown): Cursor | null {
 }
 
 const cursorOf = (r: { created_at: unknown; id: string }) => `${Number(r.created_at)}_${r.id}`;
-
-function isMysql(db: Db): boolean {
-  return db.client.config.client === 'mysql2';
-}
 
 /**
  * MariaDB, given `user_id = ? AND created_at < ?` with ORDER BY created_at DESC LIMIT n, reads the index by

@@ -1,8 +1,5 @@
 import type { Knex } from 'knex';
-import type { Db } from '../db';
-
-/** Every status messageStatus (src/mail/lookup.ts) gives a message. */
-export const MESSAGE_STATUSES = ['sending', 'queued', 'deferred', 'scheduled', 'held', 'delivered', 'cancelled', 'partially_delivered', 'bounced', 'failed'];
+import { isMysql, type Db } from '../db';
 
 const any = (status: string) => `max(d.status = '${status}') = 1`;
 
@@ -47,7 +44,7 @@ const NEEDS: Record<string, string[] | null> = {
  */
 export function statusCandidates(db: Db, userId: number, how: 'in' | 'not in', statuses: string[]): Knex.QueryBuilder | null {
   // Named on MariaDB: with one tenant's rows alike it took (status, next_attempt_at), every tenant's deliveries.
-  const table = db.client.config.client === 'mysql2' ? db.raw('?? force index (??)', ['deliveries', 'deliveries_user_queue_idx']) : 'deliveries';
+  const table = isMysql(db) ? db.raw('?? force index (??)', ['deliveries', 'deliveries_user_queue_idx']) : 'deliveries';
   const ids = db.from(table).distinct('deliveries.message_id').where('deliveries.user_id', userId);
   if (how === 'not in') return statuses.includes('delivered') ? ids.whereNot('deliveries.status', 'delivered') : null;
   const needs = statuses.map((s) => NEEDS[s]);

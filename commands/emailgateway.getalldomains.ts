@@ -1,13 +1,15 @@
 /**
  * emailgateway.getalldomains (admin) — every user's sender domains, for an admin panel: UserID (one user's),
  * Search (part of the domain name), Status, RecordsPerRequest (1-1000, default 50), RecordsFrom. Reply:
- * TotalDomainCount and Domains[{DomainID, SenderDomain, Status, UserID, Username, CreatedAt, LastVerifiedAt, IPPool}]
- * in id order (IPPool: the sending IP pool the admin set, '' for the default). Errors: 1 invalid paging, 2 invalid
+ * TotalDomainCount and Domains[{DomainID, SenderDomain, Status, UserID, Username, CreatedAt, LastVerifiedAt, IPPool,
+ * DeletionStartedAt}] in id order (IPPool: the sending IP pool the admin set, '' for the default; DeletionStartedAt:
+ * when an unfinished deletion of it, or of its account, began, else null). Errors: 1 invalid paging, 2 invalid
  * UserID, 3 invalid Search, 4 invalid Status.
  */
 import { defineCommand } from '../src/command';
 import { formatTime } from '../src/auth/users';
 import { containsPattern } from '../src/db';
+import { deletionStartedAt } from '../src/domains/deleting';
 
 export default defineCommand({
   name: 'emailgateway.getalldomains',
@@ -35,6 +37,7 @@ export default defineCommand({
         'sender_domains.created_at',
         'sender_domains.last_verified_at',
         'sender_domains.ip_pool',
+        'sender_domains.deleting_at',
       );
     return {
       TotalDomainCount: Number(n),
@@ -47,6 +50,7 @@ export default defineCommand({
         CreatedAt: formatTime(r.created_at),
         LastVerifiedAt: formatTime(r.last_verified_at),
         IPPool: r.ip_pool ?? '',
+        DeletionStartedAt: deletionStartedAt(r),
       })),
     };
   },

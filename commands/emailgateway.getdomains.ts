@@ -2,6 +2,7 @@
  * emailgateway.getdomains — every sender domain of the caller. WithCounts adds, per domain (upstream §4.2):
  * APIKeyCount, SMTPCount, WebhookCount (Enabled rows), Sent7d (accepted in the last 7 days), BounceRate7d
  * (bounced ÷ sent × 100, 2 decimals) and LastActivityAt (ISO 8601 UTC of the newest event in those 7 days, or null).
+ * DeletionStartedAt (Postern's): when a deletion of it began that has not finished (src/domains/deleting.ts), else null.
  * Errors: 1 WithCounts not a flag.
  */
 import type { Knex } from 'knex';
@@ -12,6 +13,7 @@ import { DomainRow, parseRecords, presentOptions, recordMap } from '../src/domai
 import { countsByDomain as eventCounts, figures, rate } from '../src/stats/queries';
 import { HOUR_MS } from '../src/stats/rollups';
 import { lastActivity } from '../src/events/last-activity';
+import { deletionStartedAt } from '../src/domains/deleting';
 
 const WEEK_MS = 7 * 24 * HOUR_MS;
 
@@ -50,6 +52,7 @@ export default defineCommand({
         SenderDomain: row.domain,
         CreatedAt: formatTime(row.created_at),
         Status: row.status,
+        DeletionStartedAt: deletionStartedAt(row),
         VerificationMeta: { DNSRecords: recordMap(parseRecords(row)) },
         PolicyMeta: [],
         Options: presentOptions(row),

@@ -10,7 +10,9 @@
  * dedicated IP. Status, IPPool or both. Reply: DomainID, Status (the new one), Changed, IPPool (when given), and
  * HeldDeliveries (suspend) or ReleasedDeliveries (lift) when the status changed. Errors: 1 missing DomainID, 2 domain
  * not found, 3 Status is not Enabled or Suspended (or neither Status nor IPPool given), 4 Enabled asked for a domain
- * that is not Suspended, 5 IPPool names no configured pool. The deliveries move a page at a time after the change
+ * that is not Suspended, 5 IPPool names no configured pool, 6 a Status for a domain being deleted (its owner's
+ * deletion or user.delete begun and not finished: a suspension would stop the deletion, and its lift send from a
+ * domain whose suppression list is half gone; src/domains/deleting.ts). The deliveries move a page at a time after the change
  * commits: a call cut short (503) is finished by the same call.
  */
 import { defineCommand } from '../src/command';
@@ -21,6 +23,7 @@ import { releaseDomainQueue } from '../src/delivery/suspension-hold';
 import { finishSuspension } from '../src/domains/suspension-finish';
 import { hourCounts } from '../src/domains/reputation-figures';
 import { hourOf } from '../src/stats/rollups';
+import { DOMAIN_DELETING_TEXT, isDeleting } from '../src/domains/deleting';
 
 export default defineCommand({
   name: 'emailgateway.setdomainstatus',
@@ -31,7 +34,9 @@ export default defineCommand({
     3: 'Invalid Status value. Allowed: Enabled, Suspended',
     4: 'Only a Suspended domain can be enabled here; the owner enables a Disabled one (user.senderdomain.update)',
     5: 'IPPool names no pool of SENDING_IP_POOLS',
+    6: DOMAIN_DELETING_TEXT,
   },
+  httpStatus: { 6: 409 },
   async run(p, ctx) {
     if (p.domainid === undefined || String(p.domainid).trim() === '') throw new CommandError(1);
     const id = Number(String(p.domainid).trim());
@@ -54,6 +59,8 @@ export default defineCommand({
       // SQLite runs one write transaction at a time; MySQL needs the row lock against a concurrent guard or owner.
       const row = (trx.client.config.client === 'mysql2' ? await q.forUpdate() : await q) as DomainRow | undefined;
       if (!row) throw new CommandError(2);
+      // Read under the row lock that deleteDomain's first step also takes (MySQL; SQLite writes one at a time).
+      if (wanted !== '' && isDeleting(row)) throw new CommandError(6);
       const now = Date.now();
       // Empty: the default pool (null), so a later DEFAULT_IP_POOL applies to it too.
       const repooled = pool !== undefined && (row.ip_pool ?? '') !== pool;

@@ -1,18 +1,26 @@
 /**
  * emailgateway.updatedomain — tracking options and host overrides. Changing Subdomain, TrackPrefix, TrackMerge or
- * TrackPrefixDisabled regenerates the DNS records and resets the status. Errors: 1 missing DomainID, 5 not found/denied, 6 bad value.
+ * TrackPrefixDisabled regenerates the DNS records and resets the status. Errors: 1 missing DomainID, 5 not found/denied,
+ * 6 bad value, 7 the domain is being deleted (src/domains/deleting.ts).
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { truthy } from '../src/http/params';
 import { findOwnedDomain, presentDomain } from '../src/domains/domains';
 import { DomainError, override, updateDomain } from '../src/domains/manage';
+import { DOMAIN_DELETING_TEXT } from '../src/domains/deleting';
 
 export default defineCommand({
   name: 'emailgateway.updatedomain',
   auth: 'user',
   permission: 'EmailGateway.ManageDomain',
-  errors: { 1: 'Missing required parameter (DomainID)', 5: 'Domain not found or access denied', 6: 'Invalid subdomain or track prefix value' },
+  errors: {
+    1: 'Missing required parameter (DomainID)',
+    5: 'Domain not found or access denied',
+    6: 'Invalid subdomain or track prefix value',
+    7: DOMAIN_DELETING_TEXT,
+  },
+  httpStatus: { 7: 409 },
   async run(p, ctx) {
     const row = await findOwnedDomain(ctx.db, ctx.user!.id, p.domainid);
     if (!row) throw new CommandError(5);
@@ -33,7 +41,7 @@ export default defineCommand({
       });
       return { Domain: presentDomain(fresh, ctx.config), SubdomainChanged: regenerated };
     } catch (err) {
-      if (err instanceof DomainError) throw err.reason === 'hosts' ? new CommandError([6]) : new CommandError(5);
+      if (err instanceof DomainError) throw err.reason === 'hosts' ? new CommandError([6]) : new CommandError(err.reason === 'deleting' ? 7 : 5);
       throw err;
     }
   },

@@ -19,7 +19,7 @@ export default defineCommand({
     ];
     const found = await ctx.db('users').whereIn('id', ids).pluck('id');
     if (found.length !== ids.length) throw new CommandError(2);
-    await deleteUsers(ctx.db, ctx.config.deleteChunkRows, ids);
+    await deleteUsers(ctx.db, ctx.config.deleteChunkRows, ids, () => ctx.store.forgetCredentials());
     return {};
   },
 });

@@ -1,7 +1,8 @@
 /**
  * user.senderdomain.create (POST /api/v1/user.senderdomain) — register a sender domain (the same domains as
  * emailgateway.adddomain). Errors: 1 missing SenderDomain, 4 localhost, 5 domain limit (HTTP 403), 6 bad
- * CustomSubdomain/CustomTrackPrefix, 7 invalid name or registered by another account (HTTP 400).
+ * CustomSubdomain/CustomTrackPrefix, 7 invalid name or registered by another account (HTTP 400), 8 the caller's own
+ * domain of this name is being deleted (HTTP 409).
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
@@ -11,6 +12,7 @@ import { createDomain, DomainError, TAKEN_TEXT } from '../src/domains/manage';
 import { normalizeDomain } from '../src/domains/names';
 import { presentUserDomain } from '../src/domains/user-present';
 import { BAD_LABEL, USER_AREA } from '../src/domains/user-errors';
+import { DOMAIN_DELETING_TEXT } from '../src/domains/deleting';
 
 const flag = (v: unknown) => (v === undefined ? undefined : truthy(v));
 
@@ -23,9 +25,10 @@ export default defineCommand({
     5: 'Sender domain limit reached for your account',
     6: BAD_LABEL,
     7: 'Sender domain create process failed: the name is not a valid domain',
+    8: DOMAIN_DELETING_TEXT,
     429: 'Too many requests',
   },
-  httpStatus: { 5: 403, 7: 400 },
+  httpStatus: { 5: 403, 7: 400, 8: 409 },
   async run(p, ctx) {
     const raw = String(p.senderdomain).trim().toLowerCase().replace(/\.$/, '');
     if (raw === 'localhost' || raw.endsWith('.localhost')) throw new CommandError(4);
@@ -48,7 +51,7 @@ export default defineCommand({
       if (!(err instanceof DomainError)) throw err;
       throw err.reason === 'taken'
         ? new CommandError(7, `Sender domain create process failed: ${TAKEN_TEXT}`)
-        : new CommandError(err.reason === 'limit' ? 5 : 6);
+        : new CommandError(err.reason === 'limit' ? 5 : err.reason === 'deleting' ? 8 : 6);
     }
     const row = (await findOwnedDomain(ctx.db, ctx.user!.id, id))!;
     return { DomainID: id, SenderDomain: presentUserDomain(row) };

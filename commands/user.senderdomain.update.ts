@@ -2,13 +2,15 @@
  * user.senderdomain.update (PATCH /api/v1/user.senderdomain, JSON body) — partial update: tracking switches,
  * CustomSubdomain / CustomTrackPrefix / UseTrackingSubdomain (these regenerate the records: DnsRecords → Approval
  * Pending, `DnsRegenerated: true`) and `status` Enabled|Disabled. Errors: 1 missing DomainID, 2 not found,
- * 6 bad label, 7 gone while updating (HTTP 500), 9 bad status, 10 enabling an unverified domain.
+ * 6 bad label, 7 gone while updating (HTTP 500), 9 bad status, 10 enabling an unverified domain, 11 the domain is being
+ * deleted (HTTP 409; src/domains/deleting.ts).
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { truthy } from '../src/http/params';
 import { findOwnedDomain, parseRecords, STATUS } from '../src/domains/domains';
 import { DomainError, override, updateDomain } from '../src/domains/manage';
+import { DOMAIN_DELETING_TEXT } from '../src/domains/deleting';
 import { releaseSwitchedOn } from '../src/delivery/switched-off-hold';
 import { presentUserDomain } from '../src/domains/user-present';
 import { BAD_LABEL, DOMAIN_NOT_FOUND, MISSING_DOMAIN_ID, USER_AREA } from '../src/domains/user-errors';
@@ -25,9 +27,10 @@ export default defineCommand({
     7: 'Sender domain could not be retrieved after update',
     9: 'Invalid Status value. Allowed: Enabled, Disabled',
     10: 'Cannot enable an unverified domain: run user.senderdomain.verify first',
+    11: DOMAIN_DELETING_TEXT,
     429: 'Too many requests',
   },
-  httpStatus: { 7: 500 },
+  httpStatus: { 7: 500, 11: 409 },
   async run(p, ctx) {
     const row = await findOwnedDomain(ctx.db, ctx.user!.id, p.domainid);
     if (!row) throw new CommandError(2);
@@ -62,7 +65,7 @@ export default defineCommand({
         );
       return { DnsRegenerated: regenerated, SenderDomain: presentUserDomain(fresh) };
     } catch (err) {
-      if (err instanceof DomainError) throw new CommandError(err.reason === 'hosts' ? 6 : 7);
+      if (err instanceof DomainError) throw new CommandError(err.reason === 'hosts' ? 6 : err.reason === 'deleting' ? 11 : 7);
       throw err;
     }
   },

@@ -1,4 +1,8 @@
-/** user.update (admin) — change a user's profile, status, flags, limits or password. Errors: 1 missing UserID, 2 not found, 5–20 as user.create. */
+/**
+ * user.update (admin) — change a user's profile, status, flags, limits or password. Errors: 1 missing UserID, 2 not
+ * found, 5–21 as user.create, 22 the account is being deleted (user.delete begun and not finished: its suppression
+ * lists are going, so it must not be switched back on; src/domains/deleting.ts).
+ */
 import { defineCommand } from '../src/command';
 import { isUniqueViolation } from '../src/db';
 import { CommandError } from '../src/errors';
@@ -6,22 +10,29 @@ import { endSubjectSessions } from '../src/auth/sessions';
 import { USER_FIELD_ERRORS, userColumns } from '../src/auth/user-fields';
 import { findUser, presentUserInfo } from '../src/auth/users';
 import { releaseSwitchedOn } from '../src/delivery/switched-off-hold';
+import { ACCOUNT_DELETING_TEXT, deletionStartedAt, isDeleting } from '../src/domains/deleting';
+
+const DELETING = 22;
 
 export default defineCommand({
   name: 'user.update',
   auth: 'admin',
   arrayErrors: true,
-  errors: { ...USER_FIELD_ERRORS, 1: 'Missing required parameter (UserID)', 2: 'User not found' },
+  errors: { ...USER_FIELD_ERRORS, 1: 'Missing required parameter (UserID)', 2: 'User not found', [DELETING]: ACCOUNT_DELETING_TEXT },
   async run(p, ctx) {
     const id = Number(p.userid);
     const before = await findUser(ctx.db, id);
     if (!before) throw new CommandError([2]);
+    if (isDeleting(before)) throw new CommandError([DELETING]);
     const cols = await userColumns(ctx.db, p, id, ctx.config.passwordHashCost);
     try {
-      await ctx
+      // A deletion begun since `before` was read has switched the account off: the mark in the statement keeps it off.
+      const n = await ctx
         .db('users')
         .where({ id })
+        .whereNull('deleting_at')
         .update({ ...cols, updated_at: Date.now() });
+      if (!n) throw new CommandError((await findUser(ctx.db, id)) ? [DELETING] : [2]);
     } catch (err) {
       if (isUniqueViolation(err)) throw new CommandError([/email/i.test(String((err as Error).message)) ? 13 : 12]);
       throw err;
@@ -35,6 +46,6 @@ export default defineCommand({
       );
     const user = await findUser(ctx.db, id);
     if (!user) throw new CommandError([2]);
-    return { UserInfo: presentUserInfo(user) };
+    return { UserInfo: { ...presentUserInfo(user), DeletionStartedAt: deletionStartedAt(user) } };
   },
 });

@@ -1,7 +1,11 @@
-/** users.get (admin) — page through users; RecordsPerRequest 0 = all (capped at 1000), Search matches username, email or name. */
+/**
+ * users.get (admin) — page through users; RecordsPerRequest 0 = all (capped at 1000), Search matches username, email or
+ * name. Each with DeletionStartedAt: when an unfinished user.delete of it began (src/domains/deleting.ts), else null.
+ */
 import { defineCommand } from '../src/command';
 import { presentUserInfo } from '../src/auth/users';
 import { containsPattern } from '../src/db';
+import { deletionStartedAt } from '../src/domains/deleting';
 
 export default defineCommand({
   name: 'users.get',
@@ -19,6 +23,6 @@ export default defineCommand({
     const [{ n }] = await q.clone().count({ n: '*' });
     const perRequest = Number(p.recordsperrequest) || 1000;
     const rows = await q.orderBy('id').limit(perRequest).offset(Number(p.recordsfrom));
-    return { TotalUserCount: Number(n), Users: rows.map(presentUserInfo) };
+    return { TotalUserCount: Number(n), Users: rows.map((u) => ({ ...presentUserInfo(u), DeletionStartedAt: deletionStartedAt(u) })) };
   },
 });

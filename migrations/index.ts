@@ -38,6 +38,7 @@ import * as webhookDueIndex from './20261230000100_webhook_due_index';
 import * as queueListIndex from './20261231000100_queue_list_index';
 import * as subscriberOrderIndexes from './20270101000100_subscriber_order_indexes';
 import * as senderDomainIpPool from './20270102000100_sender_domain_ip_pool';
+import * as deletionMarks from './20270103000100_deletion_marks';
 
 /** Every migration in order. Listed here (not globbed) so ts-jest and compiled builds load the same set. */
 const MIGRATIONS: Record<string, Knex.Migration> = {
@@ -80,6 +81,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261231000100_queue_list_index': queueListIndex,
   '20270101000100_subscriber_order_indexes': subscriberOrderIndexes,
   '20270102000100_sender_domain_ip_pool': senderDomainIpPool,
+  '20270103000100_deletion_marks': deletionMarks,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -27,6 +27,8 @@ export interface UserRow {
   plan: string;
   created_at: number;
   updated_at: number;
+  /** When user.delete began on it (src/accounts/purge.ts); null when it is not being deleted. */
+  deleting_at?: number | null;
 }
 
 export interface DomainRow extends HostSettings {
@@ -67,6 +69,8 @@ export interface DomainRow extends HostSettings {
   reputation_base?: string | null;
   /** The sending IP pool its mail leaves from in mx mode (admin-set); null: DEFAULT_IP_POOL, else the OS default. */
   ip_pool?: string | null;
+  /** When its deletion began (src/domains/deleting.ts); null when it is not being deleted. */
+  deleting_at?: number | null;
 }
 
 /** What an account key (`sk_live_…`) may do: the two permissions of the CyberPanel/platform dashboards. */

@@ -7,12 +7,22 @@ import { purgeWebhookRows } from '../webhooks/purge';
 
 /**
  * user.delete's work once every id is known: the accounts are switched off (nothing signs in or sends for them, so their
- * suppression lists may go), their large tables go a run at a time (src/store/chunked-delete.ts), then the rows named
+ * suppression lists may go) and they and their domains marked (deleting_at: neither is switched back on meanwhile,
+ * src/domains/deleting.ts), their large tables go a run at a time (src/store/chunked-delete.ts), then the rows named
  * here and the accounts, the rest by foreign-key cascade, in one short transaction. A deletion cut short leaves the
- * accounts Disabled with part of their data gone; the call again finishes it.
+ * accounts Disabled and marked with part of their data gone; the call again finishes it. `switchedOff` runs once they
+ * are (the caller's credential caches still hold them Enabled). Their domains' suppressions are not kept
+ * (retained.ts): the kept rows are their owner's, and the owner is what goes, on the admin's request.
  */
-export async function deleteUsers(db: Knex, size: number, ids: number[]): Promise<void> {
-  await db('users').whereIn('id', ids).update({ account_status: 'Disabled', updated_at: Date.now() });
+export async function deleteUsers(db: Knex, size: number, ids: number[], switchedOff: () => void = () => undefined): Promise<void> {
+  await db.transaction(async (trx) => {
+    const now = Date.now();
+    await trx('users')
+      .whereIn('id', ids)
+      .update({ account_status: 'Disabled', deleting_at: trx.raw('coalesce(deleting_at, ?)', [now]), updated_at: now });
+    await trx('sender_domains').whereIn('user_id', ids).whereNull('deleting_at').update({ deleting_at: now, updated_at: now });
+  });
+  switchedOff();
   for (const listId of await db('lists').whereIn('user_id', ids).pluck('id')) await purgeListMembers(db, size, Number(listId));
   const domains: { id: number; user_id: number; domain: string }[] = await db('sender_domains').whereIn('user_id', ids).select('id', 'user_id', 'domain');
   for (const d of domains) await purgeDomainRows(db, size, { id: Number(d.id), user_id: Number(d.user_id), domain: d.domain });

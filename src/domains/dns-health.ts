@@ -5,6 +5,7 @@ import type { DnsRecord, RecordPurpose } from './dns-records';
 import { DomainEvent, recordDomainEvents } from './domain-events';
 import { DnsFailure, DomainRow, parseFailures, STATUS } from './domains';
 import { restoreSuppressions } from './retained';
+import { isDeleting } from './deleting';
 
 /**
  * What one verification of a domain's records means, shared by verifydomain (`manual`) and the DNS watch (`watch`).
@@ -140,9 +141,9 @@ export function assess(
  * verifications never switch twice. The row must also be as it was read (its status and updated_at): the lookups
  * take up to seconds, and a change meanwhile (the owner disabling the domain, new hosts with new records, a
  * rotation) would be undone by writing back an assessment of the old row. Returns false when the row was not
- * written (deleted, changed, or taken by another). A domain about to be switched on first gets back what its name kept
- * from a deletion (retained.ts: a restore cut short is finished here, a run of `runRows` at a time), so it never sends
- * without its suppression list.
+ * written (deleted, being deleted, changed, or taken by another). A domain about to be switched on first gets back
+ * what its name kept from a deletion (retained.ts: a restore cut short is finished here, a run of `runRows` at a
+ * time), so it never sends without its suppression list.
  */
 export async function saveAssessment(
   db: Knex,
@@ -152,9 +153,13 @@ export async function saveAssessment(
   runRows: number,
   where: Record<string, unknown> = {},
 ): Promise<boolean> {
+  // A domain being deleted is never switched on (src/domains/deleting.ts), nor gets its kept list back into the purge.
+  if (isDeleting(row)) return false;
   if (a.status === STATUS.enabled && row.status !== STATUS.enabled) await restoreSuppressions(db, runRows, row);
   return db.transaction(async (trx) => {
-    const q = trx('sender_domains').where({ id: row.id, status: row.status, updated_at: row.updated_at, ...where });
+    const q = trx('sender_domains')
+      .where({ id: row.id, status: row.status, updated_at: row.updated_at, ...where })
+      .whereNull('deleting_at');
     if (a.switchedFrom !== null) q.where({ dkim_selector: a.switchedFrom, dkim_next_selector: row.dkim_next_selector });
     const n = await q.update(a.update);
     if (!n) return false;

@@ -4,6 +4,7 @@ import { formatTime, yesNo } from '../auth/users';
 import { buildDnsRecords, DnsRecord } from './dns-records';
 import { composeHosts, HostSettings } from './names';
 import type { DomainRow } from '../model';
+import { deletionStartedAt } from './deleting';
 export type { DomainRow } from '../model';
 
 /** A required record that stopped verifying: what it is, since when, and what DNS answered at the last check. */
@@ -28,7 +29,8 @@ export function parseFailures(row: Pick<DomainRow, 'dns_failures'>): DnsFailure[
 export const STATUS = { pending: 'Approval Pending', enabled: 'Enabled', disabled: 'Disabled', suspended: 'Suspended' } as const;
 
 /** What a sender must do about a domain that is not Enabled, for refusals (send codes 32, SMTP 550 5.7.1). */
-export function activationAdvice(status: string): string {
+export function activationAdvice({ status, deleting_at }: Pick<DomainRow, 'status' | 'deleting_at'>): string {
+  if (deleting_at !== null && deleting_at !== undefined) return 'it is being deleted (a deletion was begun and not finished)';
   if (status === STATUS.suspended) return 'it was suspended (bounce or complaint rate, or by the admin); only the admin can lift that';
   if (status === STATUS.disabled) return 'enable it first';
   return 'verify its DNS records first';
@@ -88,6 +90,7 @@ export function presentDomain(row: DomainRow, config: Config): Record<string, un
     DomainID: row.id,
     SenderDomain: row.domain,
     Status: row.status,
+    DeletionStartedAt: deletionStartedAt(row),
     CreatedAt: formatTime(row.created_at),
     LastVerifiedAt: formatTime(row.last_verified_at),
     Options: presentOptions(row),

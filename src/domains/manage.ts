@@ -15,10 +15,11 @@ import { composeHosts, HostSettings, hostsAreValid } from './names';
 import { restoreSuppressions, retainSuppressions } from './retained';
 import { retainHours } from './retained-hours';
 import { purgeDomainRows } from './purge';
+import { isDeleting } from './deleting';
 
 /** Why a create or update could not happen; each family maps it to its own code. */
 export class DomainError extends Error {
-  constructor(readonly reason: 'taken' | 'limit' | 'hosts' | 'gone') {
+  constructor(readonly reason: 'taken' | 'limit' | 'hosts' | 'gone' | 'deleting') {
     super(`sender domain: ${reason}`);
   }
 }
@@ -47,7 +48,7 @@ type Hosts = Omit<HostSettings, 'track_prefix_disabled'> & { track_prefix_disabl
 /**
  * Registers a domain (normalised name and host settings already read). Re-adding one's own domain starts it over:
  * new key, new records, Approval Pending (an admin-set Disabled or Suspended stays), same id. Throws DomainError
- * taken | limit | hosts.
+ * taken | limit | hosts | deleting (its own name, while a deletion of it is unfinished: src/domains/deleting.ts).
  */
 export async function createDomain(
   ctx: CommandContext,
@@ -58,8 +59,9 @@ export async function createDomain(
   const { domain } = settings;
   if (!hostsAreValid(composeHosts(settings, ctx.config))) throw new DomainError('hosts');
   // Cheap refusal before the (costly) key generation; the transaction below checks again.
-  const owner = await ctx.db('sender_domains').where({ domain }).first('user_id');
+  const owner = await ctx.db('sender_domains').where({ domain }).first('user_id', 'deleting_at');
   if (owner && Number(owner.user_id) !== user.id) throw new DomainError('taken');
+  if (owner && isDeleting(owner)) throw new DomainError('deleting');
   const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
   const fields = { ...settings, ...given, ...(await newDomainFields(ctx, settings)) };
   const now = Date.now();
@@ -67,8 +69,10 @@ export async function createDomain(
   try {
     id = await ctx.db.transaction(async (trx) => {
       await lockUserRow(trx, user.id);
-      const existing = await trx('sender_domains').where({ domain }).first('id', 'user_id', 'status');
+      const existing = await trx('sender_domains').where({ domain }).first('id', 'user_id', 'status', 'deleting_at');
       if (existing && Number(existing.user_id) !== user.id) throw new DomainError('taken');
+      // Starting it over would restore its kept list into the list being purged, and a later verification switch it on.
+      if (existing && isDeleting(existing)) throw new DomainError('deleting');
       if (existing) {
         // An admin's Disabled or Suspended stays (as in updateDomain): re-adding must not be a way around it.
         const held = existing.status === STATUS.disabled || existing.status === STATUS.suspended;
@@ -115,9 +119,10 @@ export interface DomainChanges {
 /**
  * Applies a partial update. A change of the hosts regenerates the DNS records and sends an Enabled or pending
  * domain back to Approval Pending (admin-set Disabled/Suspended stay); tracking switches alone change no status.
- * Returns the fresh row and whether the records were regenerated. Throws DomainError hosts | gone.
+ * Returns the fresh row and whether the records were regenerated. Throws DomainError hosts | gone | deleting.
  */
 export async function updateDomain(ctx: CommandContext, row: DomainRow, c: DomainChanges): Promise<{ row: DomainRow; regenerated: boolean }> {
+  if (isDeleting(row)) throw new DomainError('deleting');
   const before = composeHosts(row, ctx.config);
   const after = composeHosts(c.hosts, ctx.config);
   if (!hostsAreValid(after)) throw new DomainError('hosts');
@@ -145,9 +150,11 @@ export async function updateDomain(ctx: CommandContext, row: DomainRow, c: Domai
   if (update.status !== undefined) update.status = ctx.db.raw('CASE WHEN status = ? THEN status ELSE ? END', [STATUS.suspended, String(update.status)]);
   // Switched (back) on: what its name still keeps from a deletion cut short comes back first (retained.ts).
   if (c.status === STATUS.enabled && row.status !== STATUS.enabled) await restoreSuppressions(ctx.db, ctx.config.deleteChunkRows, row);
-  await ctx.db('sender_domains').where({ id: row.id, user_id: ctx.user!.id }).update(update);
+  // A deletion begun since `row` was read has switched it off: the mark in the statement keeps this from undoing that.
+  const n = await ctx.db('sender_domains').where({ id: row.id, user_id: ctx.user!.id }).whereNull('deleting_at').update(update);
   const fresh = await findOwnedDomain(ctx.db, ctx.user!.id, row.id);
   if (!fresh) throw new DomainError('gone'); // deleted concurrently
+  if (!n && isDeleting(fresh)) throw new DomainError('deleting');
   return { row: fresh, regenerated };
 }
 
@@ -172,13 +179,15 @@ export class DnsNoAnswer extends HardError {
  * A rotation's new DKIM record that verifies switches signing to its key (src/domains/dns-health.ts). When a required
  * record's lookup of an Enabled domain got no answer (timeout, SERVFAIL), nothing is saved and the caller gets 503 /
  * 100007: such a check proves nothing, as the DNS watch knows, and read as "wrong" it switched the domain off (and its
- * sends with it) whenever a panel verified during a resolver outage.
+ * sends with it) whenever a panel verified during a resolver outage. Throws DomainError deleting for a domain being
+ * deleted (saveAssessment also refuses to write one).
  */
 export async function verifyDomain(ctx: CommandContext, row: DomainRow): Promise<{ status: string; results: DnsRecord[] } | null> {
   // A change to the row during the lookups (the watch's own check, the owner's update) fails the save: check the
   // row as it is now, a few times at most.
   let current: DomainRow | undefined = row;
   for (let attempt = 0; attempt < 3 && current; attempt++) {
+    if (isDeleting(current)) throw new DomainError('deleting');
     const checked = await ctx.dns.verify(recordsFor(current, ctx.config));
     const unsure = checked.filter((r) => r.required && r.inconclusive).map((r) => r.host);
     // Only an Enabled domain has anything to lose: a pending one stays pending whatever the lookups say.
@@ -205,19 +214,28 @@ export const SUSPENDED_DELETE_MESSAGE =
  * Enabled once verified, out of the admin's hands, its own figures empty (src/domains/reputation-guard.ts). Checked
  * on the row as locked, so a suspension made while the delete was asked for still counts.
  * In three steps, so that no statement grows with the domain's history (src/domains/purge.ts): the domain is switched
- * off (Disabled: nothing sends from it, and the guard suspends only Enabled domains), its large tables go a run at a
- * time, then the row with the rest in one short transaction. A deletion cut short leaves the domain Disabled with
- * part of its history gone; deleting it again finishes.
+ * off (Disabled: nothing sends from it, and the guard suspends only Enabled domains) and marked (deleting_at: nothing
+ * switches it back on meanwhile, src/domains/deleting.ts), its large tables go a run at a time, then the row with the
+ * rest in one short transaction. A deletion cut short leaves the domain Disabled and marked with part of its history
+ * gone; deleting it again finishes.
  */
 export async function deleteDomain(ctx: CommandContext, row: DomainRow): Promise<boolean> {
   const userId = ctx.user!.id;
   const found = await ctx.db.transaction(async (trx) => {
     const current = await lockedForDelete(trx, userId, row.id);
-    if (current && current.status !== STATUS.disabled)
-      await trx('sender_domains').where({ id: row.id }).update({ status: STATUS.disabled, updated_at: Date.now() });
+    if (current && (current.status !== STATUS.disabled || !isDeleting(current))) {
+      const now = Date.now();
+      await trx('sender_domains')
+        .where({ id: row.id })
+        .update({ status: STATUS.disabled, deleting_at: current.deleting_at ?? now, updated_at: now });
+    }
     return current;
   });
   if (!found) return false;
+  // This process's cached sender keys and SMTP logins still see it Enabled until the command ends (src/dispatch.ts):
+  // forget them now, before its suppression list starts to go. Other processes' lapse within SENDER_AUTH_CACHE_MS,
+  // and their deliveries are held, as the worker reads the domain's status before it sends.
+  ctx.store.forgetCredentials();
   await purgeDomainRows(ctx.db, ctx.config.deleteChunkRows, { id: row.id, user_id: userId, domain: found.domain }, Date.now());
   const deleted = await ctx.db.transaction(async (trx) => {
     const current = await lockedForDelete(trx, userId, row.id);
@@ -234,14 +252,14 @@ export async function deleteDomain(ctx: CommandContext, row: DomainRow): Promise
   return deleted > 0;
 }
 
-type ForDelete = { status: string; domain: string; reputation_from: number | null; reputation_base: string | null };
+type ForDelete = { status: string; domain: string; reputation_from: number | null; reputation_base: string | null; deleting_at: number | null };
 
 /** The domain's row, locked with its account's (as createDomain: see below); refuses a Suspended one. */
 async function lockedForDelete(trx: Knex.Transaction, userId: number, id: number): Promise<ForDelete | undefined> {
   // The account's row first, as createDomain: two deletions of one account's domains add into the same kept rows
   // (retained.ts, retained-hours.ts), and their upserts on new keys would deadlock on MariaDB if run side by side.
   await lockUserRow(trx, userId);
-  const q = trx('sender_domains').where({ id, user_id: userId }).first('status', 'domain', 'reputation_from', 'reputation_base');
+  const q = trx('sender_domains').where({ id, user_id: userId }).first('status', 'domain', 'reputation_from', 'reputation_base', 'deleting_at');
   const current = (trx.client.config.client === 'mysql2' ? await q.forUpdate() : await q) as ForDelete | undefined;
   if (current?.status === STATUS.suspended) throw new CommandError(SUSPENDED_DELETE_CODE, SUSPENDED_DELETE_MESSAGE);
   return current;

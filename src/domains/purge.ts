@@ -8,11 +8,11 @@ import { retainSuppressions } from './retained';
 /**
  * A sender domain's message history and suppression list a run at a time (src/store/chunked-delete.ts), before its
  * row goes in a short transaction that cascades the rest (small tables, and rows added behind the walk). The caller
- * has stopped its sending first (deleteDomain switches it off, user.delete the account): a suppression list taken
- * away while mail still goes out would let it reach addresses that bounced or complained. `retainAt`: the time its
- * kept reasons are retained at for the owner (retained.ts), per run; unset when the owner goes too. With it, the
- * hours in the reputation guard's window stay for the closing transaction to keep (retained-hours.ts): a day of
- * hours, a few rows a type.
+ * has stopped its sending first (deleteDomain switches it off, user.delete the account; both mark it, deleting.ts): a
+ * suppression list taken away while mail still goes out would let it reach addresses that bounced or complained.
+ * `retainAt`: the time its kept reasons are retained at for the owner (retained.ts), per run; unset when the owner
+ * goes too. With it, the hours in the reputation guard's window stay for the closing transaction to keep
+ * (retained-hours.ts): a day of hours, a few rows a type.
  */
 export async function purgeDomainRows(db: Knex, size: number, domain: { id: number; user_id: number; domain: string }, retainAt?: number): Promise<void> {
   const scope = { domain_id: domain.id };

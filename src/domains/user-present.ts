@@ -8,6 +8,7 @@ import { countsByDomain, figures, round2 } from '../stats/queries';
 import { DAY_MS, HOUR_MS } from '../stats/rollups';
 import { DomainRow, parseRecords, presentOptions, recordMap } from './domains';
 import { reputationScore } from '../stats/reputation';
+import { deletionStartedAt } from './deleting';
 
 export interface Operational {
   Volume7d: number;
@@ -67,6 +68,7 @@ export function presentUserDomain(row: DomainRow, ops?: Operational): Record<str
     UserID: String(row.user_id),
     CreatedAt: formatTime(row.created_at),
     Status: row.status,
+    DeletionStartedAt: deletionStartedAt(row),
     LastVerifiedAt: formatTime(row.last_verified_at),
     VerificationMeta: { DNSRecords: recordMap(parseRecords(row)) },
     PolicyMeta: [],

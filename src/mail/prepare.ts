@@ -67,7 +67,7 @@ function check(sender: Sender, req: SendRequest): Problem[] {
   if (sender.domain.status !== STATUS.enabled) {
     problems.push({
       code: 32,
-      message: `Domain ${sender.domain.domain} is not activated (status: ${sender.domain.status}); ${activationAdvice(sender.domain.status)}`,
+      message: `Domain ${sender.domain.domain} is not activated (status: ${sender.domain.status}); ${activationAdvice(sender.domain)}`,
     });
   }
   const fromDomain = req.from.email.split('@')[1]?.toLowerCase();

@@ -63,7 +63,7 @@ export async function startSmtpFront(services: Services, opts: { isLocal?: IsLoc
   function checkSender(who: SmtpIdentity, address: string, cb: (err?: Error | null) => void): void {
     if (!isEnabled(who.user) || !yesNo(who.user.verified)) return cb(reply(550, '5.7.1 The sending account is disabled or not verified'));
     if (who.domain.status !== STATUS.enabled)
-      return cb(reply(550, `5.7.1 Sender domain ${who.domain.domain} is not activated; ${activationAdvice(who.domain.status)}`));
+      return cb(reply(550, `5.7.1 Sender domain ${who.domain.domain} is not activated; ${activationAdvice(who.domain)}`));
     const domain = address.slice(address.lastIndexOf('@') + 1).toLowerCase();
     if (domain !== who.domain.domain) return cb(reply(553, `5.7.1 Sender address must be on ${who.domain.domain}`));
     cb();

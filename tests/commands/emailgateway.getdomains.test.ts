@@ -57,7 +57,18 @@ describe('emailgateway.getdomains', () => {
     const r = await list(u.sessionId);
     expect(r.Domains).toHaveLength(1);
     const [row] = r.Domains;
-    expect(Object.keys(row).sort()).toEqual(['CreatedAt', 'DomainID', 'Options', 'PolicyMeta', 'SenderDomain', 'Status', 'VerificationMeta']);
+    // The contract's fields, and Postern's DeletionStartedAt (null: no deletion under way; deletion-mark.test.ts).
+    expect(Object.keys(row).sort()).toEqual([
+      'CreatedAt',
+      'DeletionStartedAt',
+      'DomainID',
+      'Options',
+      'PolicyMeta',
+      'SenderDomain',
+      'Status',
+      'VerificationMeta',
+    ]);
+    expect(row.DeletionStartedAt).toBeNull();
     expect(row.DomainID).toBe(id);
     expect(Number.isInteger(row.DomainID)).toBe(true);
     expect(row.SenderDomain).toBe(name);

@@ -45,6 +45,7 @@ describe('users.get', () => {
       LimitEmailSendPerDay: '0',
       Plan: 'Starter',
       CreatedAt: expect.stringMatching(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/),
+      DeletionStartedAt: null,
     });
     expect(JSON.stringify(r)).not.toMatch(/password/i);
   });

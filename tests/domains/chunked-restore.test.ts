@@ -92,7 +92,7 @@ it('a Disabled domain its owner switches back on gets back what its name kept fi
   const u = await createUser(h);
   const name = uniqueDomain('switch');
   const id = (await add(u.sessionId, name)).NewSenderDomainID;
-  // As a deletion cut short leaves it: Disabled, part of its list moved to the kept rows.
+  // Disabled with part of its list still kept (a deletion cut short also marks it, and is refused: deletion-mark.test.ts).
   await h.services.db('sender_domains').where({ id }).update({ status: 'Disabled' });
   await markRecordsVerified(h, id);
   await keep(u.userId, name);

@@ -1,0 +1,118 @@
+/**
+ * A deletion cut short (src/domains/deleting.ts): a domain's, or an account's, suppression list half purged. Until it
+ * is deleted again, nothing switches it back on (the owner, verification, adding its name again, the admin), no
+ * cached credential sends from it, and every read shows it is being deleted. Cut short here by the store refusing the
+ * purge's DELETE on suppressions (after its messages went), through the real driver.
+ */
+import supertest from 'supertest';
+import { addSuppression } from '../../src/suppression/suppressions';
+import { Harness, markRecordsVerified, senderSetup, startHarness } from '../helpers/harness';
+import { refuseWith } from '../helpers/refusing-trigger';
+
+const SUPPRESSED = 5;
+const TIME = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/;
+
+let h: Harness;
+beforeAll(async () => {
+  // Cached sender keys for a minute: a deletion cut short must not leave its domain sending from the cache.
+  h = await startHarness({ DELETE_CHUNK_ROWS: '2', SENDER_AUTH_CACHE_MS: '60000' });
+});
+afterAll(async () => {
+  await h.close();
+});
+
+const count = async (table: string, where: Record<string, unknown>) => Number((await h.services.db(table).where(where).count({ n: '*' }).first())!.n);
+
+/** An Enabled, verified domain with a sent message and SUPPRESSED hard bounces; its key is cached by the send. */
+async function sender() {
+  const s = await senderSetup(h);
+  await markRecordsVerified(h, s.domainId);
+  for (let i = 0; i < SUPPRESSED; i++) await addSuppression(h.services.db, s.domainId, `b${i}@example.org`, 'hard_bounce');
+  expect((await send(s)).status).toBeLessThan(300);
+  return s;
+}
+
+function send(s: { key: string; domain: string }) {
+  return supertest(h.app)
+    .post('/api/v1/email')
+    .set('Authorization', `Bearer ${s.key}`)
+    .send({ Subject: 's', ContentType: 'plain', PlainContent: 'x', From: { email: `shop@${s.domain}` }, To: [{ email: 'b0@example.org' }] });
+}
+
+/** Runs `work` while the store refuses to delete suppressions: the purge stops there. */
+async function cutShort<T>(work: () => Promise<T>): Promise<T> {
+  await refuseWith(h.services.db, 'refuse_purge', { table: 'suppressions', op: 'DELETE', fault: 'error' });
+  try {
+    return await work();
+  } finally {
+    await h.services.db.raw('DROP TRIGGER refuse_purge');
+  }
+}
+
+const admin = (params: Record<string, unknown>) => h.call({ AdminAPIKey: h.adminKey, ...params });
+
+it("a domain's deletion cut short leaves it off, marked and refusing every way back on until deleted again", async () => {
+  const s = await sender();
+  const owner = (params: Record<string, unknown>) => h.call({ SessionID: s.sessionId, DomainID: s.domainId, ...params });
+  const cut = await cutShort(() => owner({ Command: 'emailgateway.deletedomain' }));
+  expect(cut.Success).toBe(false);
+  const row = await h.services.db('sender_domains').where({ id: s.domainId }).first();
+  expect(row).toMatchObject({ status: 'Disabled', deleting_at: expect.anything() });
+  expect(await count('messages', { domain_id: s.domainId })).toBe(0);
+  // The key cached by the send before sends nothing now (before any other command here clears the caches).
+  expect((await send(s)).body.Errors).toEqual([{ Code: 32, Message: expect.stringMatching(/status: Disabled\); it is being deleted/) }]);
+
+  // Every read shows it.
+  expect((await owner({ Command: 'emailgateway.getdomains' })).Domains).toEqual([
+    expect.objectContaining({ DomainID: s.domainId, Status: 'Disabled', DeletionStartedAt: expect.stringMatching(TIME) }),
+  ]);
+  expect((await owner({ Command: 'emailgateway.getdomain' })).Domain.DeletionStartedAt).toMatch(TIME);
+  expect((await owner({ Command: 'user.senderdomain.get' })).SenderDomain.DeletionStartedAt).toMatch(TIME);
+  expect((await owner({ Command: 'user.senderdomain.list' })).SenderDomains[0].DeletionStartedAt).toMatch(TIME);
+  expect((await admin({ Command: 'emailgateway.getalldomains', UserID: s.userId })).Domains[0].DeletionStartedAt).toMatch(TIME);
+
+  // No way back on, each with its command's own code.
+  expect(await owner({ Command: 'user.senderdomain.update', Status: 'Enabled' })).toMatchObject({ Success: false, ErrorCode: 11 });
+  const v1 = await supertest(h.app).patch('/api/v1/user.senderdomain').send({ SessionID: s.sessionId, DomainID: s.domainId, Status: 'Enabled' });
+  expect([v1.status, v1.body.Errors[0].Code]).toEqual([409, 11]);
+  expect(await owner({ Command: 'emailgateway.updatedomain', LinkTracking: 'false' })).toMatchObject({ Success: false, ErrorCode: 7 });
+  expect(await owner({ Command: 'emailgateway.verifydomain' })).toMatchObject({ Success: false, ErrorCode: 3 });
+  expect(await owner({ Command: 'user.senderdomain.verify' })).toMatchObject({ Success: false, ErrorCode: 3 });
+  expect(await owner({ Command: 'emailgateway.adddomain', DomainName: s.domain })).toMatchObject({ Success: false, ErrorCode: [5] });
+  expect(await owner({ Command: 'user.senderdomain.create', SenderDomain: s.domain })).toMatchObject({ Success: false, ErrorCode: 8 });
+  expect(await admin({ Command: 'emailgateway.setdomainstatus', DomainID: s.domainId, Status: 'Suspended' })).toMatchObject({ Success: false, ErrorCode: 6 });
+  expect(await h.services.db('sender_domains').where({ id: s.domainId }).first('status')).toEqual({ status: 'Disabled' });
+  expect(await count('suppressions', { domain_id: s.domainId })).toBe(SUPPRESSED);
+
+  // Deleting again finishes, keeping the hard bounces for the owner.
+  expect(await owner({ Command: 'emailgateway.deletedomain' })).toEqual({ Success: true, ErrorCode: 0 });
+  expect(await count('sender_domains', { id: s.domainId })).toBe(0);
+  expect(await count('retained_suppressions', { user_id: s.userId, domain: s.domain })).toBe(SUPPRESSED);
+});
+
+it("an account's deletion cut short leaves it and its domains off and marked until user.delete again", async () => {
+  const s = await sender();
+  const cut = await cutShort(() => admin({ Command: 'user.delete', UserID: s.userId }));
+  expect(cut.Success).toBe(false);
+  expect((await send(s)).body.Errors).toEqual([{ Code: 12, Message: expect.any(String) }]);
+  expect(await h.services.db('users').where({ id: s.userId }).first('account_status', 'deleting_at')).toEqual({
+    account_status: 'Disabled',
+    deleting_at: expect.anything(),
+  });
+
+  expect((await admin({ Command: 'user.get', UserID: s.userId })).UserInfo.DeletionStartedAt).toMatch(TIME);
+  const listed = (await admin({ Command: 'users.get' })).Users.find((u: { UserID: number }) => u.UserID === s.userId);
+  expect(listed.DeletionStartedAt).toMatch(TIME);
+  expect((await admin({ Command: 'emailgateway.getalldomains', UserID: s.userId })).Domains[0].DeletionStartedAt).toMatch(TIME);
+
+  expect(await admin({ Command: 'user.update', UserID: s.userId, AccountStatus: 'Enabled' })).toMatchObject({ Success: false, ErrorCode: [22] });
+  expect(await admin({ Command: 'emailgateway.setdomainstatus', DomainID: s.domainId, Status: 'Suspended' })).toMatchObject({ Success: false, ErrorCode: 6 });
+  expect(await h.services.db('users').where({ id: s.userId }).first('account_status')).toEqual({ account_status: 'Disabled' });
+  expect(await h.services.db('sender_domains').where({ id: s.domainId }).first('status')).toEqual({ status: 'Enabled' });
+
+  expect(await admin({ Command: 'user.delete', UserID: s.userId })).toEqual({ Success: true, ErrorCode: 0 });
+  expect(await count('users', { id: s.userId })).toBe(0);
+  expect(await count('sender_domains', { user_id: s.userId })).toBe(0);
+  // Nothing kept: the owner they were kept for is gone too.
+  expect(await count('retained_suppressions', { user_id: s.userId })).toBe(0);
+});

@@ -6,7 +6,7 @@
  */
 import supertest from 'supertest';
 import { addSuppression } from '../../src/suppression/suppressions';
-import { Harness, markRecordsVerified, senderSetup, startHarness } from '../helpers/harness';
+import { backend, Harness, markRecordsVerified, senderSetup, startHarness } from '../helpers/harness';
 import { refuseWith } from '../helpers/refusing-trigger';
 
 const SUPPRESSED = 5;
@@ -46,6 +46,48 @@ async function cutShort<T>(work: () => Promise<T>): Promise<T> {
     return await work();
   } finally {
     await h.services.db.raw('DROP TRIGGER refuse_purge');
+  }
+}
+
+/**
+ * Runs `call` so that it reads `table`'s row `id` before a deletion's first step writes `mark` to it, and writes after:
+ * on MariaDB the mark's transaction holds the row until the call's UPDATE has been sent (and waits on it); on SQLite
+ * (one connection, statements in the order asked) the mark is asked for as the call's read of the row answers.
+ */
+async function markMidway<T>(table: string, id: number, mark: Record<string, unknown>, call: () => Promise<T>): Promise<T> {
+  const db = h.services.db;
+  const ofTable = (q: { sql?: string }) => new RegExp(`\`${table}\`\\s+(set|where)`).test(q.sql ?? '');
+  if (backend() === 'sqlite') {
+    let marked: Promise<unknown> | undefined;
+    const seen = (_r: unknown, q: { method?: string; sql?: string }) => {
+      // then(): a builder runs only once asked for its result, and it must be queued now, before the call's next statement.
+      if (!marked && q.method === 'first' && ofTable(q)) marked = db(table).where({ id }).update(mark).then();
+    };
+    db.on('query-response', seen);
+    try {
+      return await call();
+    } finally {
+      db.off('query-response', seen);
+      await marked;
+    }
+  }
+  const lock = await db.transaction();
+  try {
+    await lock(table).where({ id }).forUpdate().first('id');
+    let sent!: () => void;
+    const updating = new Promise<void>((r) => (sent = r));
+    const seen = (q: { method?: string; sql?: string }) => q.method === 'update' && ofTable(q) && sent();
+    db.on('query', seen);
+    const result = call();
+    await updating;
+    db.off('query', seen);
+    await new Promise((r) => setTimeout(r, 300)); // the call's UPDATE reaches the server and waits on the row
+    await lock(table).where({ id }).update(mark);
+    await lock.commit();
+    return await result;
+  } catch (err) {
+    if (!lock.isCompleted()) await lock.rollback();
+    throw err;
   }
 }
 
@@ -115,4 +157,24 @@ it("an account's deletion cut short leaves it and its domains off and marked unt
   expect(await count('sender_domains', { user_id: s.userId })).toBe(0);
   // Nothing kept: the owner they were kept for is gone too.
   expect(await count('retained_suppressions', { user_id: s.userId })).toBe(0);
+});
+
+it("the owner's switch on read before a deletion began, written after, is refused", async () => {
+  const s = await senderSetup(h);
+  await markRecordsVerified(h, s.domainId);
+  await h.services.db('sender_domains').where({ id: s.domainId }).update({ status: 'Disabled' });
+  const r = await markMidway('sender_domains', s.domainId, { deleting_at: Date.now() }, () =>
+    h.call({ Command: 'user.senderdomain.update', SessionID: s.sessionId, DomainID: s.domainId, Status: 'Enabled' }),
+  );
+  expect(r).toMatchObject({ Success: false, ErrorCode: 11 });
+  expect(await h.services.db('sender_domains').where({ id: s.domainId }).first('status')).toEqual({ status: 'Disabled' });
+});
+
+it("user.update's AccountStatus=Enabled read before user.delete began, written after, is refused", async () => {
+  const s = await senderSetup(h);
+  const r = await markMidway('users', s.userId, { account_status: 'Disabled', deleting_at: Date.now() }, () =>
+    admin({ Command: 'user.update', UserID: s.userId, AccountStatus: 'Enabled' }),
+  );
+  expect(r).toMatchObject({ Success: false, ErrorCode: [22] });
+  expect(await h.services.db('users').where({ id: s.userId }).first('account_status')).toEqual({ account_status: 'Disabled' });
 });

@@ -5,7 +5,9 @@
  * purge's DELETE on suppressions (after its messages went), through the real driver.
  */
 import supertest from 'supertest';
+import { createDnsWatch } from '../../src/domains/dns-watch';
 import { addSuppression } from '../../src/suppression/suppressions';
+import { DnsZone, publish, startDnsZone } from '../helpers/dns-zone';
 import { backend, Harness, markRecordsVerified, senderSetup, startHarness } from '../helpers/harness';
 import { refuseWith } from '../helpers/refusing-trigger';
 
@@ -13,12 +15,15 @@ const SUPPRESSED = 5;
 const TIME = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/;
 
 let h: Harness;
+let dns: DnsZone;
 beforeAll(async () => {
+  dns = await startDnsZone();
   // Cached sender keys for a minute: a deletion cut short must not leave its domain sending from the cache.
-  h = await startHarness({ DELETE_CHUNK_ROWS: '2', SENDER_AUTH_CACHE_MS: '60000' });
+  h = await startHarness({ DELETE_CHUNK_ROWS: '2', SENDER_AUTH_CACHE_MS: '60000', DNS_SERVERS: `127.0.0.1:${dns.port}`, DNS_TIMEOUT_MS: '1000' });
 });
 afterAll(async () => {
   await h.close();
+  await dns.close();
 });
 
 const count = async (table: string, where: Record<string, unknown>) => Number((await h.services.db(table).where(where).count({ n: '*' }).first())!.n);
@@ -177,4 +182,25 @@ it("user.update's AccountStatus=Enabled read before user.delete began, written a
   );
   expect(r).toMatchObject({ Success: false, ErrorCode: [22] });
   expect(await h.services.db('users').where({ id: s.userId }).first('account_status')).toEqual({ account_status: 'Disabled' });
+});
+
+it('the DNS watch never verifies a domain of an account being deleted back into Enabled', async () => {
+  const s = await sender();
+  const records = (await h.call({ Command: 'emailgateway.getdomain', SessionID: s.sessionId, DomainID: s.domainId })).Domain.DNSRecords;
+  publish(dns.zone, records);
+  // As the watch leaves a domain whose record failed past its grace: pending, and checked again to come back once mended.
+  const since = Date.now() - 3_600_000;
+  const failing = [{ host: records[0].Host, type: records[0].Type, purpose: records[0].Purpose, since, found: [] }];
+  await h.services
+    .db('sender_domains')
+    .where({ id: s.domainId })
+    .update({ status: 'Approval Pending', dns_failed_since: since, dns_failures: JSON.stringify(failing) });
+  expect((await cutShort(() => admin({ Command: 'user.delete', UserID: s.userId }))).Success).toBe(false);
+  const watch = createDnsWatch(h.services, { timer: false });
+  try {
+    expect((await watch.runOnce(Date.now())).checked).toBeGreaterThanOrEqual(1);
+  } finally {
+    await watch.stop();
+  }
+  expect(await h.services.db('sender_domains').where({ id: s.domainId }).first('status')).toEqual({ status: 'Approval Pending' });
 });

@@ -1,4 +1,11 @@
-/** user.delete (admin) — delete users (UserID, or Users as a comma-separated list) and everything they own: domains, keys, sessions, events and counters here, the rest (messages, lists, templates, campaigns, webhooks, suppressions, stats) by foreign-key cascade (tests/commands/user.delete-data.test.ts checks every table); the large tables a run at a time first (src/accounts/purge.ts). Errors: 1 missing, 2 not found. */
+/**
+ * user.delete (admin) — delete users (UserID, or Users as a comma-separated list) and everything they own: domains,
+ * keys, sessions, events and counters here, the rest (messages, lists, templates, campaigns, webhooks, suppressions,
+ * stats) by foreign-key cascade (tests/commands/user.delete-data.test.ts checks every table); the large tables a run
+ * at a time first (src/accounts/purge.ts), the accounts and their domains marked as being deleted meanwhile (nothing
+ * switches them back on; a call cut short is finished by the same call). No suppression is kept for the owner, who
+ * goes too. Errors: 1 missing, 2 not found.
+ */
 import { defineCommand } from '../src/command';
 import { deleteUsers } from '../src/accounts/purge';
 import { CommandError } from '../src/errors';

@@ -14,7 +14,7 @@ import { DOMAIN_NOT_FOUND, MISSING_DOMAIN_ID, USER_AREA } from '../src/domains/u
 
 const BULK = 25;
 
-/** A domain whose deletion began meanwhile: skipped in bulk (as one deleted), code 3 alone. */
+/** A domain whose deletion began during the call (it is then Disabled): skipped in bulk (as one deleted), code 3 alone. */
 const deleting = (err: unknown) => err instanceof DomainError && err.reason === 'deleting';
 const deletingAsNull = (err: unknown) => {
   if (deleting(err)) return null;
@@ -34,7 +34,6 @@ export default defineCommand({
       const rows: DomainRow[] = await ctx
         .db('sender_domains')
         .where({ user_id: ctx.user!.id, status: STATUS.pending })
-        .whereNull('deleting_at')
         .orderBy('id')
         .limit(BULK + 1);
       const Domains: Record<string, unknown>[] = [];

@@ -39,6 +39,7 @@ import * as queueListIndex from './20261231000100_queue_list_index';
 import * as subscriberOrderIndexes from './20270101000100_subscriber_order_indexes';
 import * as senderDomainIpPool from './20270102000100_sender_domain_ip_pool';
 import * as deletionMarks from './20270103000100_deletion_marks';
+import * as queueWalkIndexes from './20270103000200_queue_walk_indexes';
 
 /** Every migration in order. Listed here (not globbed) so ts-jest and compiled builds load the same set. */
 const MIGRATIONS: Record<string, Knex.Migration> = {
@@ -82,6 +83,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20270101000100_subscriber_order_indexes': subscriberOrderIndexes,
   '20270102000100_sender_domain_ip_pool': senderDomainIpPool,
   '20270103000100_deletion_marks': deletionMarks,
+  '20270103000200_queue_walk_indexes': queueWalkIndexes,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

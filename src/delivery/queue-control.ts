@@ -5,7 +5,7 @@ import { failedWithoutAttempt } from '../events/event-input';
 import { recordEvents } from '../events/record';
 import { enqueueDeliveries } from './enqueue';
 import { applyFilter, QueueFilter } from './queue-filter';
-import { walkQueue } from './queue-pages';
+import { queueIndexOf, walkQueue } from './queue-pages';
 
 /**
  * Queue control (issue 17 §4): retry, hold, release and purge deliveries that are waiting. None of them touches a
@@ -42,6 +42,17 @@ function filtered(db: Db, f: QueueFilter, now: number, operatorHeldOnly: boolean
   };
 }
 
+/**
+ * The filter with its SenderDomain as the domain's id (names are unique), so a walk goes along that domain's queue
+ * (queueIndexOf); null when it names no domain, or another than its DomainID (nothing matches).
+ */
+export async function resolveSenderDomain(db: Db, f: QueueFilter): Promise<QueueFilter | null> {
+  if (f.senderDomain === undefined) return f;
+  const id = await db('sender_domains').where('domain', f.senderDomain).first('id');
+  if (!id || (f.domainId !== undefined && f.domainId !== Number(id.id))) return null;
+  return { ...f, senderDomain: undefined, domainId: Number(id.id) };
+}
+
 /** Of a page's rows, those still unleased and in `statuses`, locked on MySQL until the transaction ends. */
 async function lockFree(trx: Db, page: Row[], statuses: string[], now: number, operatorHeldOnly = false): Promise<Row[]> {
   const q = trx('deliveries')
@@ -76,13 +87,16 @@ async function enqueueAfterCommit(services: Services, jobs: Parameters<typeof en
  * time (walkQueue), each committed and enqueued before the next: a call cut short has retried part; asked again, it
  * retries them all again (harmless: each is due now either way).
  */
-export async function retryNow(services: Services, f: QueueFilter): Promise<number> {
+export async function retryNow(services: Services, given: QueueFilter): Promise<number> {
   const now = Date.now();
   const statuses = ['queued', 'deferred'];
+  const f = await resolveSenderDomain(services.db, given);
+  if (!f) return 0;
   let retried = 0;
   await walkQueue<Row>(
     services.db,
     services.config.deleteChunkRows,
+    queueIndexOf(f),
     statuses,
     filtered(services.db, f, now, false),
     async (page) => {
@@ -104,10 +118,12 @@ export async function retryNow(services: Services, f: QueueFilter): Promise<numb
 }
 
 /** Waiting deliveries become `held`: no worker leases them and the sweeper passes them by until released. A page at a time. */
-export async function hold(db: Db, size: number, f: QueueFilter): Promise<number> {
+export async function hold(db: Db, size: number, given: QueueFilter): Promise<number> {
   const now = Date.now();
+  const f = await resolveSenderDomain(db, given);
+  if (!f) return 0;
   let held = 0;
-  await walkQueue<Row>(db, size, WAITING, filtered(db, f, now, false), async (page) => {
+  await walkQueue<Row>(db, size, queueIndexOf(f), WAITING, filtered(db, f, now, false), async (page) => {
     held += await db.transaction(async (trx) => {
       const found = await lockFree(trx, page, WAITING, now);
       // Grouped by the status each returns to on release, so one UPDATE per status and chunk.
@@ -128,10 +144,13 @@ export async function hold(db: Db, size: number, f: QueueFilter): Promise<number
  * limit does not count it). Those due by now are enqueued at once; the rest at their time. A page at a time, each
  * enqueued once committed.
  */
-export async function release(services: Services, f: QueueFilter): Promise<number> {
+export async function release(services: Services, given: QueueFilter): Promise<number> {
   const now = Date.now();
+  const f = await resolveSenderDomain(services.db, given);
+  if (!f) return 0;
   let released = 0;
-  await walkQueue<Row>(services.db, services.config.deleteChunkRows, ['held'], filtered(services.db, f, now, true), async (page) => {
+  const { db, config } = services;
+  await walkQueue<Row>(db, config.deleteChunkRows, queueIndexOf(f), ['held'], filtered(db, f, now, true), async (page) => {
     const rows = await services.db.transaction(async (trx) => {
       const found = await lockFree(trx, page, ['held'], now, true);
       await inChunks(found, (ids) =>
@@ -160,12 +179,14 @@ export async function release(services: Services, f: QueueFilter): Promise<numbe
 }
 
 /** Waiting and held deliveries end as `failed`, each with a `failed` event (so webhooks and stats hear of it). A page at a time. */
-export async function purge(db: Db, size: number, f: QueueFilter, who: string): Promise<number> {
+export async function purge(db: Db, size: number, given: QueueFilter, who: string): Promise<number> {
   const now = Date.now();
+  const f = await resolveSenderDomain(db, given);
+  if (!f) return 0;
   const reply = `purged from the queue by ${who}`;
   const statuses = [...WAITING, 'held'];
   let purged = 0;
-  await walkQueue<Row>(db, size, statuses, filtered(db, f, now, false), async (page) => {
+  await walkQueue<Row>(db, size, queueIndexOf(f), statuses, filtered(db, f, now, false), async (page) => {
     purged += await db.transaction(async (trx) => {
       const found = await lockFree(trx, page, statuses, now);
       if (!found.length) return 0;

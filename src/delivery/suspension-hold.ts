@@ -22,7 +22,7 @@ const CHUNK = 500;
 
 /**
  * Unleased waiting deliveries of the Suspended domain become held, a page of `size` at a time (walkQueue, along the
- * owner's queue index), each page its own short transaction: one read of a big sender's queue inside the suspending
+ * domain's queue index), each page its own short transaction: one read of a big sender's queue inside the suspending
  * transaction outlasted DB_QUERY_TIMEOUT_MS. The caller has committed the suspension first, so a row the walk has not
  * reached yet, or one added meanwhile, is held by the worker when it leases it (send-attempt.ts): a walk cut short
  * sends nothing. Each page share-locks the domain row and finds it still Suspended (a lift locks it, then releases:
@@ -36,7 +36,7 @@ export async function holdDomainQueue(db: Db, size: number, domain: { id: number
     q
       .where({ 'deliveries.user_id': Number(domain.user_id), 'deliveries.domain_id': Number(domain.id) })
       .select('deliveries.id', 'deliveries.status', 'deliveries.next_attempt_at');
-  await walkQueue<{ id: number; status: string; next_attempt_at: number }>(db, size, WAITING, read, async (page) => {
+  await walkQueue<{ id: number; status: string; next_attempt_at: number }>(db, size, ['deliveries_domain_queue_idx'], WAITING, read, async (page) => {
     const n = await db.transaction(async (trx) => {
       const lock = trx('sender_domains').where({ id: domain.id, status: STATUS.suspended }).first('id');
       if (!(await (isMysql(trx) ? lock.forShare() : lock))) return null;
@@ -107,7 +107,7 @@ export async function releaseDomainQueue(services: Services, size: number, domai
     q
       .where({ 'deliveries.user_id': Number(domain.user_id), 'deliveries.domain_id': Number(domain.id), 'deliveries.held_by': SUSPENSION })
       .select('deliveries.id', 'deliveries.attempts', 'deliveries.next_attempt_at');
-  await walkQueue<HeldRow>(services.db, size, ['held'], read, async (page) => {
+  await walkQueue<HeldRow>(services.db, size, ['deliveries_domain_queue_idx'], ['held'], read, async (page) => {
     const { released, count: moved } = await releaseRows(services.db, page, now);
     count += moved;
     await enqueueReleased(services, released, now).catch((err) =>

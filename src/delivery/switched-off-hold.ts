@@ -5,6 +5,7 @@ import { STATUS } from '../domains/domains';
 import { failedWithoutAttempt } from '../events/event-input';
 import { recordEvents } from '../events/record';
 import { SWITCHED_OFF } from './held-by';
+import { deliveriesAlong, queueIndexOf } from './queue-pages';
 import { enqueueReleased, Released } from './suspension-hold';
 
 /**
@@ -123,7 +124,7 @@ async function releaseRows(services: Services, rows: HeldRow[], now: number): Pr
   return { released, moved: count, failed };
 }
 
-/** Which held rows a read takes: a sender's (along deliveries_user_queue_idx: user, status, next_attempt_at). */
+/** Which held rows a read takes: a sender's (along its queue index: user or domain, status, next_attempt_at). */
 export type SenderScope = { user_id: number; domain_id?: number };
 /** Scopes read in one UNION ALL statement, each member walking the index to its own limit. */
 const SCOPES_PER_STATEMENT = 50;
@@ -134,7 +135,7 @@ const SCOPES_PER_STATEMENT = 50;
  * limit), and `handle` acts on the rows (each once: an account and one of its domains may both read a row) and
  * answers how many it changed. A scope that filled its share is read again after the others, as long as the rows
  * it gave were changed (they no longer match, so the next read finds new ones). Each scope is a range of
- * deliveries_user_queue_idx (a domain's with its owner's user_id, the domain a filter), never a walk of the table:
+ * deliveries_user_queue_idx or, a domain's, deliveries_domain_queue_idx, never a walk of the table:
  * a release paged by id read every tenant's rows (600,000 for 2,000 held, measured). Answers how many were changed.
  */
 async function eachHeldOfScopes(
@@ -151,7 +152,12 @@ async function eachHeldOfScopes(
     const batch = queue.splice(0, SCOPES_PER_STATEMENT);
     const share = Math.min(PAGE, Math.max(1, Math.ceil((limit - read) / batch.length)));
     const reads = batch.map((scope) => {
-      const q = db('deliveries').where(scope).where(heldOff).limit(share).select(COLUMNS);
+      // Named: MariaDB may take (status, held_by, held_at), every tenant's switched-off rows, for a sender's few.
+      const q = deliveriesAlong(db, queueIndexOf({ userId: scope.user_id, domainId: scope.domain_id }))
+        .where(scope)
+        .where(heldOff)
+        .limit(share)
+        .select(COLUMNS);
       narrow(q);
       return q;
     });

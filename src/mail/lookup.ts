@@ -115,6 +115,7 @@ export async function cancelDomainQueue(db: Db, size: number, domain: { id: numb
   await walkQueue<{ id: number; next_attempt_at: number }>(
     db,
     size,
+    ['deliveries_domain_queue_idx'],
     CANCELLABLE,
     (q) => q.where({ 'deliveries.user_id': domain.user_id, 'deliveries.domain_id': domain.id }).select('deliveries.id', 'deliveries.next_attempt_at'),
     async (page) => {

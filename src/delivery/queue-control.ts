@@ -85,14 +85,16 @@ async function enqueueAfterCommit(services: Services, jobs: Parameters<typeof en
 /**
  * Queued and deferred deliveries become due now and are enqueued at once (scheduled ones keep their time). A page at a
  * time (walkQueue), each committed and enqueued before the next: a call cut short has retried part; asked again, it
- * retries them all again (harmless: each is due now either way).
+ * retries them all again (harmless: each is due now either way). A row retried here and deferred by a worker before
+ * the walk ends is ahead of the walk again (a later time, perhaps `deferred` after `queued`): the ids retried are
+ * kept for the call (a number each), so it is retried and counted once.
  */
 export async function retryNow(services: Services, given: QueueFilter): Promise<number> {
   const now = Date.now();
   const statuses = ['queued', 'deferred'];
   const f = await resolveSenderDomain(services.db, given);
   if (!f) return 0;
-  let retried = 0;
+  const done = new Set<number>();
   await walkQueue<Row>(
     services.db,
     services.config.deleteChunkRows,
@@ -100,12 +102,14 @@ export async function retryNow(services: Services, given: QueueFilter): Promise<
     statuses,
     filtered(services.db, f, now, false),
     async (page) => {
+      const fresh = page.filter((r) => !done.has(Number(r.id)));
+      if (!fresh.length) return;
       const rows = await services.db.transaction(async (trx) => {
-        const found = await lockFree(trx, page, statuses, now);
+        const found = await lockFree(trx, fresh, statuses, now);
         await inChunks(found, (ids) => trx('deliveries').whereIn('id', ids).whereIn('status', statuses).update({ next_attempt_at: now, updated_at: now }));
         return found;
       });
-      retried += rows.length;
+      for (const r of rows) done.add(Number(r.id));
       // `retake` gives each a fresh job id: the delivery's delayed retry job (same id otherwise) must not swallow it.
       await enqueueAfterCommit(
         services,
@@ -114,7 +118,7 @@ export async function retryNow(services: Services, given: QueueFilter): Promise<
     },
     now,
   );
-  return retried;
+  return done.size;
 }
 
 /** Waiting deliveries become `held`: no worker leases them and the sweeper passes them by until released. A page at a time. */

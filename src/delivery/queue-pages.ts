@@ -41,7 +41,8 @@ export function deliveriesAlong(db: Db, indexes: QueueIndex[]): Knex.QueryBuilde
  * answered 503 every time. The walk goes on after the last row read, never from the start again (InnoDB keeps the
  * entries a page changed until its purge catches up), so `each` may change the rows' status. A change that moves rows
  * to a time (queue.retry) gives it as `split`: the walk reads the rows from it on first (one moved there is behind the
- * walk), then those before it (one moved is out of the range), so no row is met twice.
+ * walk), then those before it (one moved is out of the range). A row someone else moves meanwhile (a worker defers
+ * it, to a later time and perhaps a later status) may be met again: an `each` that counts must skip what it did.
  * Pages are read with no lock: `each` locks its rows by id and checks them again; answering false, it ends the walk.
  */
 export async function walkQueue<R extends Paged>(

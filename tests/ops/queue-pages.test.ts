@@ -9,6 +9,7 @@ import { statementsDuring, sizes, Touched } from '../helpers/delete-sizes';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 import { createReputationGuard } from '../../src/domains/reputation-guard';
 import { isMysql } from '../../src/db';
+import { DELIVERY_QUEUE, type DeliveryJob } from '../../src/delivery/enqueue';
 
 const PAGE = 5;
 /** Messages a sender has queued; then some are made deferred and scheduled. */
@@ -102,6 +103,38 @@ it('queue.retry makes every queued and deferred delivery due now once, though ea
   expect(
     await h.services.db('deliveries').where({ domain_id: s.domainId, status: 'scheduled' }).where('next_attempt_at', '<', Date.now()).first(),
   ).toBeUndefined();
+});
+
+it('queue.retry retries and counts once a delivery a worker defers to a later time (and status) during the walk', async () => {
+  const s = await senderWithQueue();
+  const db = h.services.db;
+  const waiting = (
+    (await db('deliveries').where({ domain_id: s.domainId }).whereIn('status', ['queued', 'deferred']).orderBy('id').pluck('id')) as unknown[]
+  ).map(Number);
+  // As a worker does with each row the moment its job arrives: tries it, and defers it past the rest of the queue
+  // (ahead of the walk; a queued one becomes deferred, whose walk is still to come). Once each, as a retry an hour on.
+  const queue = h.services.queues.queue<DeliveryJob>(DELIVERY_QUEUE);
+  const addBulk = queue.addBulk;
+  const enqueued: number[] = [];
+  const worked = new Set<number>();
+  queue.addBulk = async (jobs) => {
+    const ids = jobs.flatMap((j) => (j.data.deliveryIds ?? [j.data.deliveryId]) as number[]);
+    enqueued.push(...ids);
+    const fresh = ids.filter((id) => !worked.has(id));
+    fresh.forEach((id) => worked.add(id));
+    if (fresh.length)
+      await db('deliveries')
+        .whereIn('id', fresh)
+        .update({ status: 'deferred', attempts: db.raw('attempts + 1'), next_attempt_at: Date.now() + 7_200_000, updated_at: Date.now() });
+    return addBulk.call(queue, jobs);
+  };
+  try {
+    const retried = await h.call({ Command: 'queue.retry', SessionID: s.sessionId, DomainID: s.domainId });
+    expect(retried).toEqual({ Success: true, ErrorCode: 0, Retried: waiting.length });
+  } finally {
+    queue.addBulk = addBulk;
+  }
+  expect([...enqueued].sort((a, b) => a - b)).toEqual(waiting);
 });
 
 it("a walk reads along its scope's queue index on MySQL, whatever else the filter names", async () => {

@@ -152,7 +152,7 @@ async function eachHeldOfScopes(
     const batch = queue.splice(0, SCOPES_PER_STATEMENT);
     const share = Math.min(PAGE, Math.max(1, Math.ceil((limit - read) / batch.length)));
     const reads = batch.map((scope) => {
-      // Named: MariaDB may take (status, held_by, held_at), every tenant's switched-off rows, for a sender's few.
+      // Named on MySQL, as a walk's (queue-pages.ts): (status, held_by, held_at) would hold every tenant's such rows.
       const q = deliveriesAlong(db, queueIndexOf({ userId: scope.user_id, domainId: scope.domain_id }))
         .where(scope)
         .where(heldOff)

@@ -4,6 +4,9 @@
  * DELIVERY_MAX_AGE as any mail does. Before, the worker looked only for a suspension, so a tenant disabled for abuse
  * had its queued, deferred and scheduled mail (SendAt up to 30 days ahead) delivered, DKIM-signed, for days; then
  * its backlog went back to waiting and was leased again every 15 minutes, a lease per delivery, for two days.
+ *
+ * The tests run concurrently (most of each is waiting on the worker, the sweeper and DELIVERY_MAX_AGE: 45 s a project
+ * one after another, ~20 s together), so each has its own sender and recipient, and none asserts on another's rows.
  */
 import supertest from 'supertest';
 import { markRecordsVerified, senderSetup } from '../helpers/harness';
@@ -59,7 +62,7 @@ async function heldWhileOff(r: RelayRig, id: string, to: string, reason: string)
   return before;
 }
 
-test('a disabled account: its mail waits, then goes once the admin enables it again', async () => {
+test.concurrent('a disabled account: its mail waits, then goes once the admin enables it again', async () => {
   const id = await scheduled(rig, 'account@dest.test');
   await rig.h.call({ Command: 'user.update', AdminAPIKey: rig.h.adminKey, UserID: rig.s.userId, AccountStatus: 'Disabled' });
   await heldWhileOff(rig, id, 'account@dest.test', 'the sender account is disabled');
@@ -80,7 +83,7 @@ test('a disabled account: its mail waits, then goes once the admin enables it ag
   expect(arrived(rig, 'account@dest.test')).toBe(1);
 });
 
-test('a domain its owner disabled: its mail waits, then goes once enabled again', async () => {
+test.concurrent('a domain its owner disabled: its mail waits, then goes once enabled again', async () => {
   const s = await senderSetup(rig.h);
   const id = await scheduled(rig, 'domain@dest.test', s);
   const off = await rig.h.call({ Command: 'user.senderdomain.update', SessionID: s.sessionId, DomainID: s.domainId, Status: 'Disabled' });
@@ -93,7 +96,7 @@ test('a domain its owner disabled: its mail waits, then goes once enabled again'
   expect(arrived(rig, 'domain@dest.test')).toBe(1);
 });
 
-test('mail of an account that stays disabled fails past DELIVERY_MAX_AGE, never sent', async () => {
+test.concurrent('mail of an account that stays disabled fails past DELIVERY_MAX_AGE, never sent', async () => {
   const id = await scheduled(short, 'never@dest.test');
   await short.h.call({ Command: 'user.update', AdminAPIKey: short.h.adminKey, UserID: short.s.userId, AccountStatus: 'Disabled' });
   await waitFor(async () => (await row(short, id)).status === 'failed', 20000, 'failed once too old');
@@ -103,7 +106,7 @@ test('mail of an account that stays disabled fails past DELIVERY_MAX_AGE, never 
   expect(arrived(short, 'never@dest.test')).toBe(0);
 });
 
-test('mail of a domain that stays disabled fails past DELIVERY_MAX_AGE, never sent', async () => {
+test.concurrent('mail of a domain that stays disabled fails past DELIVERY_MAX_AGE, never sent', async () => {
   const s = await senderSetup(short.h);
   const id = await scheduled(short, 'domain-never@dest.test', s);
   await disableDomain(short, s);
@@ -112,7 +115,7 @@ test('mail of a domain that stays disabled fails past DELIVERY_MAX_AGE, never se
   expect(arrived(short, 'domain-never@dest.test')).toBe(0);
 });
 
-test('an account and its domain both off: its mail fails once past DELIVERY_MAX_AGE (one failed event)', async () => {
+test.concurrent('an account and its domain both off: its mail fails once past DELIVERY_MAX_AGE (one failed event)', async () => {
   const s = await senderSetup(short.h);
   const id = await scheduled(short, 'both-never@dest.test', s);
   await disableDomain(short, s);
@@ -123,7 +126,7 @@ test('an account and its domain both off: its mail fails once past DELIVERY_MAX_
   expect(events.filter((t: string) => t === 'failed')).toHaveLength(1);
 });
 
-test('switched on with no trace of it (no updated_at): its held mail fails at its time, never held for ever', async () => {
+test.concurrent('switched on with no trace of it (no updated_at): its held mail fails at its time, never held for ever', async () => {
   const s = await senderSetup(short.h);
   const id = await scheduled(short, 'traceless@dest.test', s);
   await short.h.call({ Command: 'user.update', AdminAPIKey: short.h.adminKey, UserID: s.userId, AccountStatus: 'Disabled' });
@@ -137,7 +140,7 @@ test('switched on with no trace of it (no updated_at): its held mail fails at it
   expect(arrived(short, 'traceless@dest.test')).toBe(0);
 });
 
-test('an account enabled while its domain stays disabled: held until the domain is enabled too', async () => {
+test.concurrent('an account enabled while its domain stays disabled: held until the domain is enabled too', async () => {
   const s = await senderSetup(rig.h);
   const id = await scheduled(rig, 'both@dest.test', s);
   await disableDomain(rig, s);
@@ -158,7 +161,7 @@ test('an account enabled while its domain stays disabled: held until the domain 
   expect(arrived(rig, 'both@dest.test')).toBe(1);
 });
 
-test("an account switched on behind the commands' back: the sweeper releases its held mail", async () => {
+test.concurrent("an account switched on behind the commands' back: the sweeper releases its held mail", async () => {
   const s = await senderSetup(rig.h);
   const id = await scheduled(rig, 'repair@dest.test', s);
   await rig.h.call({ Command: 'user.update', AdminAPIKey: rig.h.adminKey, UserID: s.userId, AccountStatus: 'Disabled' });

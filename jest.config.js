@@ -89,6 +89,13 @@ const SAME_ON_BOTH = [
   'tests/send/raw-fallback-links.test.ts',
   'tests/send/render-once.test.ts',
   'tests/send/mx-tls.test.ts', // the TLS policy is the transport's, the same on both
+  // Issue 15's 1,000-message batch, each composed at delivery, DKIM-signed and verified against the per-message path
+  // (25-35 s a project): the composing is the worker's code, the same on both; the stored content's reads and the
+  // lease per backend run embedded in the rest of send/*.
+  'tests/send/compose-at-send.test.ts',
+  // ~800 crafted reports of 250 KiB through the intake's port (20 s of CPU a project): what it checks is the parse
+  // gate's cost, the same code on both; the intake's store writes per backend run embedded in inbound/*.
+  'tests/inbound/intake-parse-cost.test.ts',
   'tests/send/mta-sts.test.ts', // so is MTA-STS
   'tests/send/smtp-pool.test.ts',
   'tests/throttle/simulation.test.ts',

@@ -73,7 +73,13 @@ export async function start(config: Config): Promise<Running> {
     return { services, server: null, stop: async () => undefined };
   }
   try {
-    await checkKeyOpensSecrets(services.db, services.config);
+    const sample = await checkKeyOpensSecrets(services.db, services.config);
+    if (sample.unreadable)
+      logger.warn(
+        `ENCRYPTION_KEY and ENCRYPTION_KEY_PREVIOUS open only ${sample.checked - sample.unreadable} of the ${sample.checked} stored DKIM keys checked: ` +
+          "mail of the other domains cannot be signed. Add the key they were sealed with to ENCRYPTION_KEY_PREVIOUS; 'postern reencrypt' names each one",
+        sample,
+      );
   } catch (err) {
     await closeServices(services);
     throw err;

@@ -176,6 +176,33 @@ describe('rotating ENCRYPTION_KEY', () => {
     expect(outcome).toMatch(/ENCRYPTION_KEY opens none of the 1 stored DKIM keys checked.*ENCRYPTION_KEY_PREVIOUS/);
   });
 
+  it('starts on a key that opens only some stored DKIM keys, warning how many and what to set', async () => {
+    // A new domain of the first install is sealed with KEY_A; the rotation above left the first one's under KEY_B.
+    await senderSetup(first);
+    const config = loadConfig({ ...first.env, ENCRYPTION_KEY: KEY_B, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn' }, 'api');
+    // The log's console transport writes through console._stdout where there is one (a process), else console.log (jest).
+    const written: string[] = [];
+    const spies = [
+      jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => (written.push(String(chunk)), true)),
+      jest.spyOn(console, 'log').mockImplementation((line: unknown) => void written.push(String(line))),
+    ];
+    try {
+      await (await start(config)).stop();
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+    const entries = written.flatMap((line) => {
+      try {
+        return [JSON.parse(line)];
+      } catch {
+        return [];
+      }
+    });
+    const warning = entries.find((e) => e.level === 'warn' && /DKIM keys/.test(e.message));
+    expect(warning).toMatchObject({ checked: 2, unreadable: 1 });
+    expect(warning.message).toMatch(/open only 1 of the 2 stored DKIM keys checked.*ENCRYPTION_KEY_PREVIOUS.*postern reencrypt/);
+  });
+
   it('refuses ENCRYPTION_KEY_PREVIOUS without ENCRYPTION_KEY, or listing ENCRYPTION_KEY itself', async () => {
     expect(() => loadConfig({ ENCRYPTION_KEY_PREVIOUS: KEY_A })).toThrow(/needs ENCRYPTION_KEY/);
     expect(() => loadConfig({ ENCRYPTION_KEY: KEY_A, ENCRYPTION_KEY_PREVIOUS: `${KEY_B},${KEY_A}` })).toThrow(/must not list ENCRYPTION_KEY itself/);

@@ -6,6 +6,7 @@ import { ACCOUNT_KEY_PREFIX } from '../credentials/credentials';
 import {
   batchMessages,
   batchRefusals,
+  crowdedBatch,
   bodyOf,
   Classified,
   DialectRoute,
@@ -81,7 +82,7 @@ const MANGLED: Classified = { failure: 'unauthorized', message: 'Send the accoun
 /** A route that refuses a mangled account key before reading its fields: its command would find no key in the headers. */
 const refusingMangled = (r: HandledRoute): HandledRoute => ({
   ...r,
-  params: (req) => (platformCredential(req.headers) === 'mangled' ? MANGLED : r.params(req)),
+  refusesCredential: (req) => (platformCredential(req.headers) === 'mangled' ? MANGLED : null),
 });
 
 const isShared = (r: DialectRoute) => SHARED_PATHS.some((s) => s.method === r.method && s.path === r.path);
@@ -195,6 +196,8 @@ function handled(): HandledRoute[] {
       params(req) {
         const emails = bodyOf(req).emails;
         if (!Array.isArray(emails) || !emails.length || emails.length > 100) return invalid('emails must be an array of 1 to 100 emails');
+        const crowded = crowdedBatch(emails);
+        if (crowded) return invalid(crowded);
         // Each email on its own, as the spec's per-email results and counts say: one refused here fails alone.
         const each = emails.map((e) =>
           e && typeof e === 'object' && !Array.isArray(e) ? emailParams(e as Record<string, unknown>) : invalid('each email must be an object'),

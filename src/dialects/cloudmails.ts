@@ -2,11 +2,13 @@ import express, { Request } from 'express';
 import type { Params, Services } from '../command';
 import type { Dispatcher } from '../dispatch';
 import { CommandError } from '../errors';
-import { fillPlaceholders, Pairs, TaggedValueError } from '../personalize/placeholders';
+import { FillBudget, FillBudgetError, fillPlaceholders, Pairs, TaggedValueError } from '../personalize/placeholders';
+import { metadataProblem } from '../mail/send-request';
 import {
   bodyOf,
   Classified,
   classify,
+  crowdedBatch,
   DialectRoute,
   dialectRouter,
   FailureWriter,
@@ -87,26 +89,39 @@ function attachmentsOf(v: unknown): unknown {
   });
 }
 
-/** One CloudMails message as sendemail parameters; `batch` fills {{placeholders}} from its custom_args and lets from default. */
-function emailParams(raw: Record<string, unknown>, batch: boolean): Params | Classified {
+/**
+ * What a batch's filled subjects and bodies may add up to: twice the largest request Postern reads, room for values
+ * longer than their placeholders. Past it, the values are repeated beyond any message a request could carry.
+ */
+const fillBudget = (maxRequestBytes: number): FillBudget => ({ left: 2 * maxRequestBytes });
+
+/**
+ * One CloudMails message as sendemail parameters; a batch's (`budget` given) fills {{placeholders}} from its
+ * custom_args, within the batch's budget, and lets from default. The custom_args are checked against the metadata
+ * limits first, as the send path would after: a value over 1,000 characters is never copied into a placeholder.
+ */
+function emailParams(raw: Record<string, unknown>, budget?: FillBudget): Params | Classified {
   const m: Record<string, unknown> = { ...raw, custom_args: mapField(raw.custom_args), headers: mapField(raw.headers) };
   if (m.custom_args !== undefined && m.custom_args !== null && (typeof m.custom_args !== 'object' || Array.isArray(m.custom_args)))
     return invalid('custom_args must be an object');
   const pairs = (m.custom_args ?? {}) as Pairs;
   let filled = m;
   try {
-    if (batch)
+    if (budget) {
+      const problem = metadataProblem(m.custom_args);
+      if (problem) return invalid(`custom_args: ${problem}`);
       filled = {
         ...m,
-        subject: typeof m.subject === 'string' ? fillPlaceholders(m.subject, pairs, 'header') : m.subject,
-        html: typeof m.html === 'string' ? fillPlaceholders(m.html, pairs, 'html') : m.html,
-        text: typeof m.text === 'string' ? fillPlaceholders(m.text, pairs, 'text') : m.text,
+        subject: typeof m.subject === 'string' ? fillPlaceholders(m.subject, pairs, 'header', budget) : m.subject,
+        html: typeof m.html === 'string' ? fillPlaceholders(m.html, pairs, 'html', budget) : m.html,
+        text: typeof m.text === 'string' ? fillPlaceholders(m.text, pairs, 'text', budget) : m.text,
       };
+    }
   } catch (e) {
     if (e instanceof TaggedValueError) return invalid(e.message);
     throw e;
   }
-  const base = messageParams(filled, 'reply_to', { fromOptional: batch });
+  const base = messageParams(filled, 'reply_to', { fromOptional: budget !== undefined });
   if ('failure' in base && typeof base.failure === 'string') return base;
   return { ...base, metadata: m.custom_args ?? undefined, attachments: attachmentsOf(m.attachments), headers: m.headers };
 }
@@ -125,11 +140,11 @@ function webhookOut(w: Record<string, any>): Record<string, unknown> {
   };
 }
 
-function handled(): HandledRoute[] {
+function handled(maxRequestBytes: number): HandledRoute[] {
   return [
     {
       ...route('post', '/v1/send'),
-      params: (req) => emailParams(bodyOf(req), false),
+      params: (req) => emailParams(bodyOf(req)),
       reply: (r) => ({ status: 200, body: { message_id: r.MessageID, status: 'sent' } }),
     },
     {
@@ -139,13 +154,24 @@ function handled(): HandledRoute[] {
         const messages = b.messages;
         if (!Array.isArray(messages) || !messages.length || messages.length > BATCH_LIMIT)
           return invalid(`messages must be an array of 1 to ${BATCH_LIMIT} messages`);
+        const crowded = crowdedBatch(messages);
+        if (crowded) return invalid(crowded);
         const fromDefault = b.from;
-        const each = messages.map((m) => {
-          if (!m || typeof m !== 'object' || Array.isArray(m)) return invalid('each message must be an object');
-          const o = m as Record<string, unknown>;
-          return emailParams(o.from === undefined && fromDefault !== undefined ? { ...o, from: fromDefault } : o, true);
-        });
-        return { messages: batchMessages(req, each), defaultfrom: 1 };
+        const budget = fillBudget(maxRequestBytes);
+        try {
+          const each = messages.map((m) => {
+            if (!m || typeof m !== 'object' || Array.isArray(m)) return invalid('each message must be an object');
+            const o = m as Record<string, unknown>;
+            return emailParams(o.from === undefined && fromDefault !== undefined ? { ...o, from: fromDefault } : o, budget);
+          });
+          return { messages: batchMessages(req, each), defaultfrom: 1 };
+        } catch (e) {
+          if (!(e instanceof FillBudgetError)) throw e;
+          return invalid(
+            `the messages' subjects and bodies with their {{placeholders}} filled would pass ${2 * maxRequestBytes} characters, ` +
+              'twice the largest request accepted: send fewer messages per batch, or fewer placeholders',
+          );
+        }
       },
       reply(r, req) {
         const refused = batchRefusals(req).refused ?? [];
@@ -226,7 +252,7 @@ function handled(): HandledRoute[] {
 
 /** Per-request state between a route's params and its reply (the batch's own refusals). */
 export function cloudmailsApi(services: Services, dispatcher: Dispatcher): express.Router {
-  const router = dialectRouter(services, dispatcher, handled(), writeCloudMailsFailure);
+  const router = dialectRouter(services, dispatcher, handled(services.config.maxRequestBytes), writeCloudMailsFailure);
   router.use('/v1', (req, res) => {
     res.status(404).json({ code: 404, error: 'Not Found', message: `No route for ${req.method} ${req.baseUrl}${req.path}` });
   });

@@ -232,6 +232,13 @@ function headers(v: unknown, out: Problem[]): Record<string, string> {
 
 const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
+/** Why `v` is not metadata within the LIMITS (the message the send path would give), or null when it is. */
+export function metadataProblem(v: unknown): string | null {
+  const out: Problem[] = [];
+  metadata(v, out);
+  return out[0]?.message ?? null;
+}
+
 /** Flat key-value pairs with scalar values, within the LIMITS; keys keep their case where the door kept it. */
 function metadata(v: unknown, out: Problem[]): Record<string, string | number | boolean | null> {
   if (v === undefined || v === null || isEmptyArray(v)) return {};

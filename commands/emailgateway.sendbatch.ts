@@ -3,13 +3,16 @@
  * accepted ones are written in one transaction (one per From domain with an account key) and enqueued together.
  * DefaultFrom=1 gives messages without From the caller's default sender (src/mail/sender-for.ts defaultFromAddress).
  * A domain's transaction that fails after another's committed answers the batch with those messages as 100007.
- * Errors: 45 Messages missing or over 1,000; 3 bad DefaultFrom.
+ * Errors: 45 Messages missing or over 1,000; 3 bad DefaultFrom; 48 the messages would store more template content than
+ * LIST_PAGE_BYTES (src/mail/batch-budget.ts): refused whole, nothing prepared or written.
  */
 import { defineCommand } from '../src/command';
 import { CommandError, TEMPORARILY_UNAVAILABLE } from '../src/errors';
 import { isOutage } from '../src/outage';
 import { acceptMessages } from '../src/mail/accept';
-import type { Accepted, Sender } from '../src/mail/prepare';
+import { resolveRefs } from '../src/mail/prepare';
+import type { Accepted, Sender, SendRefs, TemplateLookups } from '../src/mail/prepare';
+import { BATCH_TEMPLATE_BYTES_CODE, batchTemplateProblem } from '../src/mail/batch-budget';
 import { defaultFromAddress, senderFor } from '../src/mail/sender-for';
 import { truthy } from '../src/http/params';
 import { parseSendRequest, SendRequest } from '../src/mail/send-request';
@@ -49,7 +52,7 @@ export default defineCommand({
     const valid = parsed.map((x, i) => ({ i, x })).filter(({ x }) => !x.problems.length);
     const results: Record<string, unknown>[] = parsed.map((x) => ({ Errors: x.problems.map((e) => ({ Code: e.code, Message: e.message })) }));
     // A sender key sends everything from its domain; an account key from each message's From domain.
-    const groups = new Map<number, { sender: Sender; items: { i: number; req: SendRequest }[] }>();
+    const groups = new Map<number, { sender: Sender; items: { i: number; req: SendRequest; refs: SendRefs }[] }>();
     for (const { i, x } of valid) {
       const who = await senderFor(ctx, x.req.from.email);
       if (!who.ok) {
@@ -57,9 +60,25 @@ export default defineCommand({
         continue;
       }
       const g = groups.get(Number(who.sender.domain.id)) ?? { sender: who.sender, items: [] };
-      g.items.push({ i, req: x.req });
+      g.items.push({ i, req: x.req, refs: {} });
       groups.set(Number(who.sender.domain.id), g);
     }
+    // References resolved for the whole batch, each TemplateID read once (one account: the senders share a user),
+    // and the template content the batch would store bounded before any message is prepared.
+    const templates: TemplateLookups = new Map();
+    for (const g of groups.values()) {
+      const refs = await Promise.all(g.items.map((it) => resolveRefs(ctx, g.sender, it.req, templates)));
+      g.items = g.items.filter((it, j) => {
+        if (refs[j].problems.length) results[it.i] = { Errors: refs[j].problems.map((e) => ({ Code: e.code, Message: e.message })) };
+        else it.refs = refs[j].refs;
+        return !refs[j].problems.length;
+      });
+    }
+    const tooBig = batchTemplateProblem(
+      [...groups.values()].flatMap((g) => g.items),
+      ctx.config.listPageBytes,
+    );
+    if (tooBig) throw new CommandError(BATCH_TEMPLATE_BYTES_CODE, tooBig);
     const summary = (all: Record<string, unknown>[]) => {
       const ok = all.filter((r) => 'MessageID' in r).length;
       return { Total: all.length, Accepted: ok, Rejected: all.length - ok, Results: all };
@@ -69,7 +88,7 @@ export default defineCommand({
         all[items[j].i] = a.ok ? { MessageID: a.messageId } : { Errors: a.problems.map((e) => ({ Code: e.code, Message: e.message })) };
       });
     const reply = ctx.idempotentReply;
-    const list = [...groups.values()];
+    const list = [...groups.values()].filter((g) => g.items.length);
     for (const [gi, g] of list.entries()) {
       // With an Idempotency-Key, each group's transaction commits the reply so far: the messages of groups not
       // yet written say so, so a retry after a crash replays the truth and never sends a group twice. All but the
@@ -99,7 +118,7 @@ export default defineCommand({
             ctx,
             g.sender,
             g.items.map((it) => it.req),
-            undefined,
+            g.items.map((it) => it.refs),
             soFar,
           ),
         );

@@ -67,7 +67,8 @@ export interface Config {
   sendEmailFullList: boolean;
   /**
    * LIST_PAGE_BYTES: a list send's or campaign's page holds at most this many bytes of stored messages (each message
-   * stores its own copy of the content), so big content makes pages of fewer members. Default 50331648 (48 MiB).
+   * stores its own copy of the content), so big content makes pages of fewer members; and a batch send's messages
+   * store at most this many bytes of template content (code 48). Default 50331648 (48 MiB).
    */
   listPageBytes: number;
   /** TRACK_MERGE: joins the tracking prefix and the MFROM label. Default `-`. */

@@ -2,7 +2,7 @@ import type { Services } from '../command';
 import type { CommitStatement } from '../idempotency/keys';
 import { patternSuppressedAmong, suppressedAmong, suppressedAmongShared } from '../suppression/suppressions';
 import type { Problem, SendRequest } from './send-request';
-import { Accepted, prepare, Prepared, recipientsOf, resolveRefs, Sender, SendRefs } from './prepare';
+import { Accepted, prepare, Prepared, recipientsOf, resolveRefs, Sender, SendRefs, TemplateLookups } from './prepare';
 import { GROUP_COMMIT_RECIPIENTS, persistItem } from './accept-group';
 
 // The API send path (API sends, list sends, campaigns; the SMTP front's raw messages go through accept-raw.ts):
@@ -24,7 +24,10 @@ export async function acceptMessages(
   reply?: (accepted: Accepted[]) => CommitStatement | undefined,
 ): Promise<Accepted[]> {
   const now = Date.now();
-  const resolved = given ? given.map((refs) => ({ refs, problems: [] as Problem[] })) : await Promise.all(reqs.map((r) => resolveRefs(services, sender, r)));
+  const templates: TemplateLookups = new Map();
+  const resolved = given
+    ? given.map((refs) => ({ refs, problems: [] as Problem[] }))
+    : await Promise.all(reqs.map((r) => resolveRefs(services, sender, r, templates)));
   // Suppression patterns apply to gateway sends, not to campaigns (as upstream).
   const campaign = !!given?.length && given.every((r) => r.campaignId !== undefined);
   const emails = reqs.flatMap((r) => recipientsOf(r).map((x) => x.email));

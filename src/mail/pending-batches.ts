@@ -41,8 +41,17 @@ const PAYLOAD_VERSION = 1;
  */
 export function encodePending(entries: PendingEntry[]): Buffer | null {
   if (entries.some((e) => e.p.message.campaign_id !== null && e.p.message.campaign_id !== undefined)) return null;
+  // V8 writes each message's strings again (a template shared by every message is not shared in the payload): a
+  // payload known too big from its bodies' lengths alone (a lower bound of their bytes) is not built to be dropped.
+  if (entries.reduce((n, e) => n + bodyLength(e.p), 0) > MAX_PENDING_BYTES) return null;
   const payload = v8.serialize({ v: PAYLOAD_VERSION, entries });
   return payload.length <= MAX_PENDING_BYTES ? payload : null;
+}
+
+function bodyLength(p: Prepared): number {
+  const c = p.stored;
+  const mime = (p.message.mime as Buffer | null | undefined)?.length ?? 0;
+  return mime + (c ? (c.html?.length ?? 0) + (c.text?.length ?? 0) + c.attachments.reduce((n, a) => n + a.content.length, 0) : 0);
 }
 
 /** The entries of a row's payload; throws on a payload this release cannot read. */

@@ -81,16 +81,30 @@ function check(sender: Sender, req: SendRequest): Problem[] {
 }
 
 /**
- * Resolves TemplateID, ListID/SubscriberID and JourneyID/ActionID against the sender's account (another
- * account's ids do not resolve): codes 15, 35, 36, 37, 38.
+ * Templates read for one request, by TemplateID: each is read once and its strings shared by every message naming it
+ * (a copy of a 10 MB row per message of a 1,000-message batch was 10 GB of heap from a 100 KB request).
  */
-export async function resolveRefs(services: Services, sender: Sender, req: SendRequest): Promise<{ refs: SendRefs; problems: Problem[] }> {
+export type TemplateLookups = Map<number, Promise<TemplateContent | null>>;
+
+/**
+ * Resolves TemplateID, ListID/SubscriberID and JourneyID/ActionID against the sender's account (another
+ * account's ids do not resolve): codes 15, 35, 36, 37, 38. Requests of one submission pass the same `templates`.
+ */
+export async function resolveRefs(
+  services: Services,
+  sender: Sender,
+  req: SendRequest,
+  templates: TemplateLookups = new Map(),
+): Promise<{ refs: SendRefs; problems: Problem[] }> {
   const db = services.db;
   const uid = sender.user.id;
   const problems: Problem[] = [];
   const refs: SendRefs = {};
   if (req.templateId !== undefined) {
-    refs.template = await templateFor(db, uid, req.templateId);
+    const id = req.templateId;
+    let read = templates.get(id);
+    if (!read) templates.set(id, (read = templateFor(db, uid, id)));
+    refs.template = await read;
     if (!refs.template) problems.push({ code: 15, message: `Invalid TemplateID: ${req.templateId} does not exist` });
   }
   if (req.subscriberId !== undefined && req.listId === undefined) {

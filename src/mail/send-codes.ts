@@ -1,4 +1,4 @@
-/** The send codes: the contract's 1–39 and 429, plus Postern's 40–47. */
+/** The send codes: the contract's 1–39 and 429, plus Postern's 40–48. */
 export const SEND_ERRORS: Record<number, string> = {
   1: 'Missing SenderAPIKey',
   2: 'Invalid DomainID or invalid user account',
@@ -42,6 +42,7 @@ export const SEND_ERRORS: Record<number, string> = {
   45: 'Invalid Messages: send an array of 1 to 1000 messages',
   46: 'From domain is not a sender domain of this account',
   47: 'Invalid Metadata',
+  48: 'Batch too large: its messages would store more template content than a batch may hold (LIST_PAGE_BYTES)',
   429: 'Email send rate limit exceeded',
 };
 

@@ -53,8 +53,14 @@ export function decodeContent(stored: Buffer | string): StoredContent {
 
 /** About what encodeContent will write for `c` (a little over: the head's JSON is counted generously), without writing it. */
 export function storedSizeOf(c: Pick<StoredContent, 'attachments' | 'html' | 'text' | 'subject'>): number {
+  return contentBytesOf(c) + 64 * 1024;
+}
+
+/** storedSizeOf without the allowance for the head (addresses, headers, plan): what the subject, bodies and files take. */
+export function contentBytesOf(c: Pick<StoredContent, 'attachments' | 'html' | 'text' | 'subject'>): number {
+  // Doubled: JSON escapes (quotes, newlines) and the UTF-8 of non-ASCII text, counted generously.
   const text = (v: string | undefined) => (v === undefined ? 0 : Buffer.byteLength(v, 'utf8') * 2);
-  return c.attachments.reduce((n, a) => n + a.content.length + 300, 0) + text(c.html) + text(c.text) + text(c.subject) + 64 * 1024;
+  return c.attachments.reduce((n, a) => n + a.content.length + 300, 0) + text(c.html) + text(c.text) + text(c.subject);
 }
 
 /**

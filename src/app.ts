@@ -33,7 +33,7 @@ export function createApp(services: Services): App {
   const dispatcher = createDispatcher(services, commands, validator);
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', services.config.trustProxy === 'false' ? false : services.config.trustProxy);
+  app.set('trust proxy', services.config.trustProxy);
 
   app.use((req: Request, res: Response, next: NextFunction) => {
     const given = req.headers['x-request-id'];

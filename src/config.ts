@@ -1,3 +1,4 @@
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { WebhookSettings } from './webhooks/settings';
@@ -104,7 +105,7 @@ export interface Config {
   /** LOG_LEVEL: winston level (error, warn, info, debug). Default `info`. */
   logLevel: string;
   /** TRUST_PROXY: express `trust proxy` value, for client IPs behind a load balancer. Default `loopback`. */
-  trustProxy: string;
+  trustProxy: boolean | number | string;
   /** MAX_REQUEST_BYTES: largest accepted HTTP body. Default 31457280 (30 MiB). */
   maxRequestBytes: number;
   /** MAX_BODY_BYTES_IN_FLIGHT: request body bytes one process reads at once; past it, 503. Default 268435456 (256 MiB). */
@@ -323,6 +324,30 @@ type Env = Record<string, string | undefined>;
 function str(env: Env, name: string, fallback: string): string {
   const v = env[name];
   return v === undefined || v === '' ? fallback : v;
+}
+
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/**
+ * TRUST_PROXY as express takes it: a hop count as a number and true/false as booleans. Passed on as the strings they
+ * are, express read "1" as the address 0.0.0.1: X-Forwarded-For was never trusted and every client behind the load
+ * balancer had its address, so one client's wrong credentials locked every client out (the guess and login limits)
+ * and BoundIPAddress could name only the balancer. A list is checked here, where express would fail at start.
+ */
+function trustProxy(v: string): boolean | number | string {
+  const t = v.trim().toLowerCase();
+  if (t === 'true' || t === 'false') return t === 'true';
+  if (/^\d+$/.test(t)) return Number(t);
+  for (const part of t.split(',').map((p) => p.trim())) {
+    const [addr, bits, extra] = part.split('/');
+    const family = net.isIP(addr ?? '');
+    const okBits = bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32));
+    if (!PROXY_NAMES.has(part) && !(family && okBits && extra === undefined))
+      throw new ConfigError(
+        `TRUST_PROXY: "${part}" is not a hop count, true, false, loopback, linklocal, uniquelocal or an IP address or CIDR range (a comma-separated list)`,
+      );
+  }
+  return t;
 }
 
 function int(env: Env, name: string, fallback: number, min: number, max: number): number {
@@ -605,7 +630,7 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
     smtpPublicHost: str(env, 'SMTP_PUBLIC_HOST', mailHostname),
     smtpPublicPorts: smtpPublicPorts.map(Number),
     logLevel,
-    trustProxy: str(env, 'TRUST_PROXY', 'loopback'),
+    trustProxy: trustProxy(str(env, 'TRUST_PROXY', 'loopback')),
     maxRequestBytes: int(env, 'MAX_REQUEST_BYTES', 30 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxBodyBytesInFlight: int(env, 'MAX_BODY_BYTES_IN_FLIGHT', 256 * 1024 * 1024, 1024, 64 * 1024 * 1024 * 1024),
     httpMaxConnections: int(env, 'HTTP_MAX_CONNECTIONS', 10_000, 1, 1_000_000),

@@ -59,6 +59,35 @@ async function search(q: string): Promise<void> {
   await page.locator('input[name=domain-search]').press('Enter');
 }
 
+describe('console: a domain whose deletion did not finish', () => {
+  it('is listed as being deleted, its page says so and offers only to finish, and finishing removes it', async () => {
+    const name = 'half-deleted.example.com';
+    const id = (await rig.ok({ Command: 'emailgateway.adddomain', SessionID: sessionId, DomainName: name })).NewSenderDomainID;
+    // What a deletion cut short after its first step leaves (src/domains/manage.ts deleteDomain): Disabled, marked.
+    await rig.gateway.services.db('sender_domains').where({ id }).update({ status: 'Disabled', deleting_at: Date.now() });
+    const owner = await (await rig.browser.newContext({ viewport: { width: 1280, height: 860 } })).newPage();
+    owner.setDefaultTimeout(15_000);
+    await owner.goto(`${rig.base}/console/`);
+    await owner.getByRole('tab', { name: 'User' }).click();
+    await owner.locator('input[name=username]').fill(username);
+    await owner.locator('input[name=password]').fill(password);
+    await owner.getByRole('button', { name: 'Sign in' }).click();
+    const listed = owner.locator('main tr', { has: owner.getByRole('link', { name, exact: true }) });
+    expect((await listed.locator('td[data-label=Status]').textContent())!.trim()).toBe('Being deleted');
+    await owner.locator('main').getByRole('link', { name, exact: true }).click();
+    await owner.locator('[data-testid=deleting-note]').waitFor();
+    expect(await owner.locator('[data-testid=deleting-note]').textContent()).toMatch(/did not finish.*cannot be switched back on/);
+    expect(await owner.locator('[data-action=verify]').count()).toBe(0);
+    await owner.locator('[data-action=delete-domain]').click();
+    await owner.locator('[data-action=delete-domain-confirm]').click();
+    await owner.getByRole('heading', { name: 'Domains', exact: true }).waitFor();
+    await owner.locator('main').getByRole('link', { name: domain, exact: true }).waitFor();
+    expect(await owner.locator('main').getByRole('link', { name, exact: true }).count()).toBe(0);
+    expect(await rig.gateway.services.db('sender_domains').where({ id }).first()).toBeUndefined();
+    await owner.context().close();
+  });
+});
+
 describe('console: suspending a sender domain', () => {
   it('the admin suspends a domain after a confirmation: the row says Suspended and its sends are refused with code 32', async () => {
     await page.goto(`${rig.base}/console/`);

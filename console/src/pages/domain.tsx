@@ -17,6 +17,8 @@ interface Domain {
   DomainID: number;
   SenderDomain: string;
   Status: string;
+  /** When a deletion of it began that did not finish (it sends nothing and cannot be switched on); null otherwise. */
+  DeletionStartedAt?: string | null;
   LastVerifiedAt: string | null;
   MFROMDomain: string;
   TrackingDomain: string;
@@ -168,8 +170,9 @@ export function DomainPage({ id }: { id: number }) {
           <>
             <PageTitle
               actions={
-                // A suspended domain stays suspended whatever DNS says: verifying would only suggest otherwise.
-                d.Status === 'Suspended' ? null : (
+                // A suspended domain stays suspended whatever DNS says, and one being deleted cannot be verified
+                // (the gateway refuses it): verifying would only suggest otherwise.
+                d.Status === 'Suspended' || d.DeletionStartedAt ? null : (
                   <Action kind="primary" onRun={verify} busyLabel="Checking DNS…" name="verify">
                     Verify now
                   </Action>
@@ -186,6 +189,12 @@ export function DomainPage({ id }: { id: number }) {
                 Sending is stopped: this domain is suspended, for a high bounce or complaint rate or by the installation’s admin. New mail from it is refused,
                 and mail already queued waits (held) until the suspension is lifted. You cannot enable it here: only the installation’s admin can lift the
                 suspension, so contact them.
+              </p>
+            ) : null}
+            {d.DeletionStartedAt ? (
+              <p class="error" data-testid="deleting-note">
+                Its deletion began {time(d.DeletionStartedAt)} and did not finish: it sends nothing and cannot be switched back on. Press Finish deleting below
+                to remove the rest.
               </p>
             ) : null}
             {verified ? <Notice>{verified}</Notice> : null}
@@ -208,7 +217,7 @@ export function DomainPage({ id }: { id: number }) {
                   go('domains');
                 }}
               >
-                Delete domain
+                {d.DeletionStartedAt ? 'Finish deleting' : 'Delete domain'}
               </ConfirmAction>
             </div>
           </>

@@ -7,6 +7,8 @@ interface DomainRow {
   DomainID: number;
   SenderDomain: string;
   Status: string;
+  /** When a deletion of it began that did not finish; null otherwise. */
+  DeletionStartedAt?: string | null;
   CreatedAt: string;
   APIKeyCount?: number;
   SMTPCount?: number;
@@ -56,7 +58,7 @@ export function Domains() {
                       <a href={`#/domains/${d.DomainID}`}>{d.SenderDomain}</a>
                     </td>
                     <td data-label="Status">
-                      <StatusBadge status={d.Status} />
+                      <StatusBadge status={d.DeletionStartedAt ? 'Being deleted' : d.Status} />
                     </td>
                     <td data-label="API keys">{d.APIKeyCount ?? 0}</td>
                     <td data-label="SMTP">{d.SMTPCount ?? 0}</td>

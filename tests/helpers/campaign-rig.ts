@@ -48,7 +48,7 @@ type Cmd = (command: string, params?: Record<string, unknown>) => Promise<any>;
  * Waits for a campaign to reach `status`. A reply without a Campaign (an error envelope) is printed and polled again,
  * so a transient refusal under load shows what it was instead of failing as a TypeError.
  */
-export async function waitForCampaign(cmd: Cmd, campaignId: number, status: string, ms: number, what: string): Promise<void> {
+export async function waitForCampaign(cmd: Cmd, campaignId: number, status: string, ms: number, what: string, everyMs?: number): Promise<void> {
   await waitFor(
     async () => {
       const r = await cmd('campaign.get', { CampaignID: campaignId });
@@ -57,5 +57,6 @@ export async function waitForCampaign(cmd: Cmd, campaignId: number, status: stri
     },
     ms,
     what,
+    everyMs,
   );
 }

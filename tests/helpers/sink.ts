@@ -114,10 +114,15 @@ export async function startSink(
   return sink;
 }
 
-export async function waitFor(cond: () => boolean | Promise<boolean>, ms = 15000, what = 'condition'): Promise<void> {
+/**
+ * Polls `cond` until it holds, failing after `ms`. `everyMs` is the pause between checks: a check that is a costly
+ * query (a count over thousands of rows) is better made every few hundred ms, so the polling does not take the CPU
+ * the work it waits for needs.
+ */
+export async function waitFor(cond: () => boolean | Promise<boolean>, ms = 15000, what = 'condition', everyMs = 25): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
 }

@@ -8,6 +8,8 @@
  * except on a second listener built as production builds it, whose lookups go to a real DNS server (DNS_SERVERS).
  */
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import nodemailer from 'nodemailer';
 import supertest from 'supertest';
 import { dkimVerify } from 'mailauth';
@@ -36,10 +38,14 @@ let dns: DnsZone;
 let production: InboundListener;
 let s: Awaited<ReturnType<typeof senderSetup>>;
 
-const keyOf = () => crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-const fblKey = keyOf();
-const otherKey = keyOf();
-const providerKey = keyOf();
+/** Three different RSA-2048 keys: the committed test-only ones (tests/fixtures/dkim), not ~100-250 ms each to generate. */
+const keyOf = (n: number): crypto.KeyPairKeyObjectResult => {
+  const privateKey = crypto.createPrivateKey(fs.readFileSync(path.resolve(__dirname, `../fixtures/dkim/test-key-${n}.pem`)));
+  return { privateKey, publicKey: crypto.createPublicKey(privateKey) };
+};
+const fblKey = keyOf(1);
+const otherKey = keyOf(2);
+const providerKey = keyOf(3);
 const publicTxt = (k: crypto.KeyPairKeyObjectResult) => `v=DKIM1; k=rsa; p=${k.publicKey.export({ type: 'spki', format: 'der' }).toString('base64')}`;
 
 /** The DNS the intake sees: the key of each name, a lookup that times out, and every name asked for. */

@@ -34,7 +34,16 @@ export interface RequestMeta {
    * is read. Admin commands run as the install admin; user and sender commands as the user or domain named here.
    */
   trusted?: { user?: UserRow; domain?: DomainRow };
+  /**
+   * Set by a door that authenticated this request already (Dispatcher.authenticate, before reading its body or
+   * claiming its Idempotency-Key): the command runs as that caller. Reading the credential again would count an
+   * account key's use twice and write a user key's row twice.
+   */
+  identity?: Identity;
 }
+
+/** What authentication fills in a command's context: who the caller is and what it may do. */
+export type Identity = Pick<CommandContext, 'user' | 'permissions' | 'sessionHash' | 'adminId' | 'senderKeyId' | 'domain' | 'accountKey' | 'credentialIps'>;
 
 /** Fills ctx for a trusted in-process caller, or says which principal the command needs. */
 function actAs(cmd: CommandDef, ctx: CommandContext, trusted: NonNullable<RequestMeta['trusted']>): void {
@@ -82,10 +91,11 @@ export interface Dispatcher {
   table: CommandTable;
   run(name: string, params: Params, meta: RequestMeta): Promise<{ cmd: CommandDef; result: Record<string, unknown> }>;
   /**
-   * Only the authenticate → authorize steps of run, for a door that must know the caller is real before it
-   * writes anything for the request (an Idempotency-Key claim). Fails as run would; run authenticates again.
+   * Only the authenticate → authorize steps of run, for a door that must know the caller is real before it reads
+   * the body or writes anything for the request (an Idempotency-Key claim). Fails as run would; resolves to the
+   * caller's identity, which the door passes to run (RequestMeta.identity) so it is not read twice.
    */
-  authenticate(name: string, params: Params, meta: RequestMeta): Promise<void>;
+  authenticate(name: string, params: Params, meta: RequestMeta): Promise<Identity>;
 }
 
 /** lookup → authenticate → authorize → validate → run. Errors leave as CommandError or HardError. */
@@ -117,11 +127,14 @@ export function createDispatcher(services: Services, table: CommandTable, valida
     async authenticate(name, params, meta) {
       const cmd = lookupCommand(table, name);
       if (!cmd) throw hard.unknownCommand(name);
+      const ctx = contextFor(services, meta);
       try {
-        await identify(cmd, params, meta, contextFor(services, meta));
+        await identify(cmd, params, meta, ctx);
       } catch (caught) {
         throw failed(cmd, caught);
       }
+      const { user, permissions, sessionHash, adminId, senderKeyId, domain, accountKey, credentialIps } = ctx;
+      return { user, permissions, sessionHash, adminId, senderKeyId, domain, accountKey, credentialIps };
     },
   };
 
@@ -134,6 +147,7 @@ export function createDispatcher(services: Services, table: CommandTable, valida
 
   async function identify(cmd: CommandDef, params: Params, meta: RequestMeta, ctx: CommandContext): Promise<void> {
     if (meta.trusted) actAs(cmd, ctx, meta.trusted);
+    else if (meta.identity) Object.assign(ctx, meta.identity);
     else {
       const wait = cmd.auth === 'none' ? 0 : guesses.waitFor(ctx.ip);
       if (wait > 0) throw tooManyGuesses(wait);

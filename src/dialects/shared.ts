@@ -1,7 +1,7 @@
 import express, { NextFunction, Request, Response } from 'express';
 import addressparser from 'nodemailer/lib/addressparser';
 import type { AuthKind, Params, Services } from '../command';
-import { Dispatcher, errorTexts, lookupCommand } from '../dispatch';
+import { Dispatcher, errorTexts, Identity, lookupCommand } from '../dispatch';
 import { AUTH_FAILED, CommandError, CredentialError, HardError, PERMISSION_DENIED } from '../errors';
 import { canonicalIp } from '../auth/users';
 import { bodyReader } from '../http/body';
@@ -112,10 +112,20 @@ function requestMeta(req: Request) {
   return { requestId: String(req.res?.locals.requestId ?? ''), ip: canonicalIp(req.ip ?? ''), headers: req.headers as Record<string, string | undefined> };
 }
 
-/** Runs one command for a dialect request: the same dispatcher, credential headers and client address as every door. */
-export async function runCommand(dispatcher: Dispatcher, req: Request, command: string, params: Params, notFound: number[] = []): Promise<Outcome> {
+/**
+ * Runs one command for a dialect request: the same dispatcher, credential headers and client address as every door;
+ * as `identity` when the router authenticated the request already.
+ */
+export async function runCommand(
+  dispatcher: Dispatcher,
+  req: Request,
+  command: string,
+  params: Params,
+  notFound: number[] = [],
+  identity?: Identity,
+): Promise<Outcome> {
   try {
-    const { result } = await dispatcher.run(command, params, requestMeta(req));
+    const { result } = await dispatcher.run(command, params, { ...requestMeta(req), identity });
     return { ok: true, result };
   } catch (err) {
     return { ok: false, error: classifyFailure(dispatcher, command, err, notFound) };
@@ -132,13 +142,12 @@ function classifyFailure(dispatcher: Dispatcher, command: string, err: unknown, 
   throw err;
 }
 
-/** The classified refusal of the request's credential for `command`, or null when it authenticates. */
-async function refusedCredential(dispatcher: Dispatcher, req: Request, command: string): Promise<Classified | null> {
+/** The request's credential for `command`: the caller's identity, or the classified refusal. */
+async function credentialOf(dispatcher: Dispatcher, req: Request, command: string): Promise<{ identity: Identity } | { refused: Classified }> {
   try {
-    await dispatcher.authenticate(command, {}, requestMeta(req));
-    return null;
+    return { identity: await dispatcher.authenticate(command, {}, requestMeta(req)) };
   } catch (err) {
-    return classifyFailure(dispatcher, command, err, []);
+    return { refused: classifyFailure(dispatcher, command, err, []) };
   }
 }
 
@@ -172,8 +181,11 @@ export function dialectRouter(services: Services, dispatcher: Dispatcher, routes
       async (req: Request, res: Response, next: NextFunction) => {
         res.locals.command = route.command;
         try {
-          const refused = route.refusesCredential?.(req) ?? (await refusedCredential(dispatcher, req, route.command));
-          if (refused) return send(res, writeFailure(refused, route));
+          const shape = route.refusesCredential?.(req);
+          if (shape) return send(res, writeFailure(shape, route));
+          const credential = await credentialOf(dispatcher, req, route.command);
+          if ('refused' in credential) return send(res, writeFailure(credential.refused, route));
+          res.locals.identity = credential.identity;
           next();
         } catch (err) {
           next(err);
@@ -185,7 +197,7 @@ export function dialectRouter(services: Services, dispatcher: Dispatcher, routes
           const repeated = repeatedQuery(req);
           const params = repeated ? invalid(`${repeated} must be given once, as a plain value`) : route.params(req);
           if ('failure' in params && typeof params.failure === 'string') return send(res, writeFailure(params as Classified, route));
-          const outcome = await runCommand(dispatcher, req, route.command, params as Params, route.notFound);
+          const outcome = await runCommand(dispatcher, req, route.command, params as Params, route.notFound, res.locals.identity as Identity);
           send(res, outcome.ok ? route.reply(outcome.result, req) : writeFailure(outcome.error, route));
         } catch (err) {
           next(err);

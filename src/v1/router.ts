@@ -1,7 +1,7 @@
 import express, { NextFunction, Request, Response } from 'express';
 import qs from 'qs';
 import type { CommandDef, Services } from '../command';
-import { Dispatcher, errorTexts, lookupCommand, RequestMeta } from '../dispatch';
+import { Dispatcher, errorTexts, Identity, lookupCommand, RequestMeta } from '../dispatch';
 import { claimKey, idempotencyHashes, IDEMPOTENCY_TTL_MS, IdempotencySuperseded } from '../idempotency/keys';
 import { remembered } from '../idempotency/remembered';
 import { CommandError, hardErrorHeaders, outageDetail, TEMPORARILY_UNAVAILABLE, toHardError, writeV1Errors } from '../errors';
@@ -211,10 +211,10 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
     return { status, body: { Errors: v1Errors(cmd, err) }, headers, failed: true };
   }
 
-  async function run(route: (typeof V1_ROUTES)[number], req: Request, idempotentReply?: RequestMeta['idempotentReply']): Promise<Outcome> {
+  async function run(route: (typeof V1_ROUTES)[number], req: Request, idempotentReply?: RequestMeta['idempotentReply'], identity?: Identity): Promise<Outcome> {
     const { params, meta } = commandRequest(route, req);
     try {
-      const { result } = await dispatcher.run(route.command, params, { ...meta, idempotentReply });
+      const { result } = await dispatcher.run(route.command, params, { ...meta, idempotentReply, identity });
       // Mail content (HTML included) must never be sniffed into a page by a browser.
       if (route.mime && typeof result.RawMIME === 'string')
         return { status: 200, body: result.RawMIME, text: true, type: route.mime, headers: { 'X-Content-Type-Options': 'nosniff' } };
@@ -238,9 +238,10 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
     if (!credential) return run(route, req);
     // A credential that does not authenticate (unknown, revoked, its account gone) claims nothing and replays
     // nothing: random keys with a bad credential write no row, and a revoked key no longer reads its old replies.
+    let identity: Identity;
     try {
       const { params, meta } = commandRequest(route, req);
-      await dispatcher.authenticate(route.command, params, meta);
+      identity = await dispatcher.authenticate(route.command, params, meta);
     } catch (err) {
       return failure(route, err);
     }
@@ -257,10 +258,15 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
     let outcome: Outcome;
     let committed = false;
     try {
-      outcome = await run(route, req, (result, how) => (q) => {
-        if (!how?.partial) committed = true;
-        return lease.commitStatement(q, { status: 200, body: result }, how);
-      });
+      outcome = await run(
+        route,
+        req,
+        (result, how) => (q) => {
+          if (!how?.partial) committed = true;
+          return lease.commitStatement(q, { status: 200, body: result }, how);
+        },
+        identity,
+      );
     } catch (err) {
       // A retry took the key over while this request waited: it committed nothing, and the retry answers.
       if (err instanceof IdempotencySuperseded) return stillProcessing(1);

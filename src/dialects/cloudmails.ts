@@ -154,9 +154,9 @@ function handled(maxRequestBytes: number): HandledRoute[] {
         const messages = b.messages;
         if (!Array.isArray(messages) || !messages.length || messages.length > BATCH_LIMIT)
           return invalid(`messages must be an array of 1 to ${BATCH_LIMIT} messages`);
-        const crowded = crowdedBatch(messages);
-        if (crowded) return invalid(crowded);
         const fromDefault = b.from;
+        const crowded = crowdedBatch(messages, fromDefault);
+        if (crowded) return invalid(crowded);
         const budget = fillBudget(maxRequestBytes);
         try {
           const each = messages.map((m) => {
@@ -168,7 +168,7 @@ function handled(maxRequestBytes: number): HandledRoute[] {
         } catch (e) {
           if (!(e instanceof FillBudgetError)) throw e;
           return invalid(
-            `the messages' subjects and bodies with their {{placeholders}} filled would pass ${2 * maxRequestBytes} characters, ` +
+            `the messages' subjects and bodies with their {{placeholders}} filled would pass ${fillBudget(maxRequestBytes).left} characters, ` +
               'twice the largest request accepted: send fewer messages per batch, or fewer placeholders',
           );
         }
@@ -250,7 +250,7 @@ function handled(maxRequestBytes: number): HandledRoute[] {
   ];
 }
 
-/** Per-request state between a route's params and its reply (the batch's own refusals). */
+/** The CloudMails routes, with the dialect's 404 and its own envelope for a path the router cannot decode. */
 export function cloudmailsApi(services: Services, dispatcher: Dispatcher): express.Router {
   const router = dialectRouter(services, dispatcher, handled(services.config.maxRequestBytes), writeCloudMailsFailure);
   router.use('/v1', (req, res) => {

@@ -277,13 +277,18 @@ function addressCount(v: unknown): number {
  */
 export const MAX_BATCH_ADDRESSES = 50_000;
 
-/** Why a batch's messages list too many addresses in all (from, to, cc, bcc and reply-to, counted), or null. */
-export function crowdedBatch(messages: unknown[]): string | null {
+/**
+ * Why a batch's messages list too many addresses in all (from, to, cc, bcc and reply-to, counted), or null. A batch's
+ * shared `from` counts once for each message it is copied into (each without a `from` of its own).
+ */
+export function crowdedBatch(messages: unknown[], sharedFrom?: unknown): string | null {
+  const shared = sharedFrom === undefined || sharedFrom === null || sharedFrom === '' ? 0 : addressCount(sharedFrom);
   let n = 0;
   for (const m of messages) {
     if (!m || typeof m !== 'object') continue;
-    for (const [k, v] of Object.entries(m as Record<string, unknown>))
-      if (ADDRESS_KEYS.has(k) && v !== undefined && v !== null && v !== '') n += addressCount(v);
+    const fields = m as Record<string, unknown>;
+    if (fields.from === undefined) n += shared;
+    for (const [k, v] of Object.entries(fields)) if (ADDRESS_KEYS.has(k) && v !== undefined && v !== null && v !== '') n += addressCount(v);
   }
   return n > MAX_BATCH_ADDRESSES ? `the messages list more than ${MAX_BATCH_ADDRESSES} addresses in all: send them in smaller batches` : null;
 }

@@ -7,7 +7,7 @@
  * 27 MB batch of address lists holding the event loop 23 s, both without a valid key.
  */
 import supertest from 'supertest';
-import { accountKey, Harness, senderSetup, startHarness } from '../helpers/harness';
+import { accountKey, createUser, Harness, senderSetup, startHarness } from '../helpers/harness';
 
 let h: Harness;
 let key: string;
@@ -87,5 +87,17 @@ describe('with a valid key, a batch is bounded before it is filled or parsed', (
     expect(res.status).toBe(400);
     expect(JSON.stringify(res.body)).toMatch(/more than 50000 addresses in all/);
     expect(Date.now() - started).toBeLessThan(3000);
+  });
+});
+
+describe('a dialect request is authenticated once', () => {
+  it("counts one use of the key per request (the key's row is written once, not by the check and again by the command)", async () => {
+    const u = await createUser(h);
+    const created = await h.call({ Command: 'user.apikey.create', SessionID: u.sessionId, Note: 'dialect' });
+    const userKey = created.APIKey.APIKey as string;
+    // An Octeth user key as the platform's Bearer: each use writes the key's row (RequestCount) at once.
+    for (let i = 0; i < 3; i++) expect((await supertest(h.app).get('/api/v1/domains').set('Authorization', `Bearer ${userKey}`)).status).toBe(200);
+    const listed = await h.call({ Command: 'user.apikey.list', SessionID: u.sessionId });
+    expect(listed.APIKeys.find((k: { Note: string }) => k.Note === 'dialect')).toMatchObject({ RequestCount: 3 });
   });
 });

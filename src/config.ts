@@ -1,4 +1,3 @@
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { WebhookSettings } from './webhooks/settings';
@@ -326,26 +325,29 @@ function str(env: Env, name: string, fallback: string): string {
   return v === undefined || v === '' ? fallback : v;
 }
 
+/** Names express's trust proxy knows (proxy-addr's ranges); anything else is compiled to be checked. */
 const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
 
 /**
  * TRUST_PROXY as express takes it: a hop count as a number and true/false as booleans. Passed on as the strings they
  * are, express read "1" as the address 0.0.0.1: X-Forwarded-For was never trusted and every client behind the load
  * balancer had its address, so one client's wrong credentials locked every client out (the guess and login limits)
- * and BoundIPAddress could name only the balancer. A list is checked here, where express would fail at start.
+ * and BoundIPAddress could name only the balancer. A list is compiled here by express itself (its proxy-addr), so
+ * what it refuses stops the config, not the api role's start.
  */
 function trustProxy(v: string): boolean | number | string {
-  const t = v.trim().toLowerCase();
-  if (t === 'true' || t === 'false') return t === 'true';
+  const t = v.trim();
+  if (/^(true|false)$/i.test(t)) return t.toLowerCase() === 'true';
   if (/^\d+$/.test(t)) return Number(t);
-  for (const part of t.split(',').map((p) => p.trim())) {
-    const [addr, bits, extra] = part.split('/');
-    const family = net.isIP(addr ?? '');
-    const okBits = bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32));
-    if (!PROXY_NAMES.has(part) && !(family && okBits && extra === undefined))
-      throw new ConfigError(
-        `TRUST_PROXY: "${part}" is not a hop count, true, false, loopback, linklocal, uniquelocal or an IP address or CIDR range (a comma-separated list)`,
-      );
+  if (t.split(',').every((p) => PROXY_NAMES.has(p.trim()))) return t;
+  try {
+    // Loaded here only: the config is read by roles and CLI commands that never load express.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    (require('express') as () => { set(k: string, v: unknown): void })().set('trust proxy', t);
+  } catch (err) {
+    throw new ConfigError(
+      `TRUST_PROXY: ${(err as Error).message}; give a hop count, true, false, or a comma-separated list of loopback, linklocal, uniquelocal, IP addresses and ranges`,
+    );
   }
   return t;
 }

@@ -33,9 +33,10 @@ it('reads a hop count as a number, true and false as booleans, and keeps a list 
   expect(loadConfig({ TRUST_PROXY: 'true' }).trustProxy).toBe(true);
   expect(loadConfig({ TRUST_PROXY: 'False' }).trustProxy).toBe(false);
   expect(loadConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8, fd00::/8' }).trustProxy).toBe('loopback, 10.0.0.0/8, fd00::/8');
+  expect(loadConfig({ TRUST_PROXY: '10.0.0.0/255.0.0.0' }).trustProxy).toBe('10.0.0.0/255.0.0.0');
 });
 
-it.each(['nonsense', '10.0.0.0/33', '1.2.3.4/8/1', 'loopback,'])('refuses TRUST_PROXY=%s when the config loads, naming it', (v) => {
+it.each(['nonsense', '10.0.0.0/33', '1.2.3.4/8/1', 'loopback,', '0.0.0.0/0', 'Loopback'])('refuses TRUST_PROXY=%s when the config loads, naming it', (v) => {
   expect(() => loadConfig({ TRUST_PROXY: v })).toThrow(ConfigError);
-  expect(() => loadConfig({ TRUST_PROXY: v })).toThrow(/^TRUST_PROXY: ".*" is not a hop count/);
+  expect(() => loadConfig({ TRUST_PROXY: v })).toThrow(/^TRUST_PROXY: invalid (IP address|range).*give a hop count/);
 });

@@ -1,11 +1,6 @@
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
-import type { Browser } from 'playwright-core';
-
-// Loaded by Node's own require, once per jest worker, instead of into every browser test file's module registry: its
-// bundle's initialisation took ~1.5 s of CPU a file. Nothing here is mocked, and what it returns is used as it is.
-const { chromium } = createRequire(__filename)('playwright-core') as typeof import('playwright-core');
+import { Browser, chromium } from 'playwright-core';
 
 const NO_NICE = path.join(__dirname, 'chromium-no-nice.sh');
 

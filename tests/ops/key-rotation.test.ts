@@ -10,6 +10,7 @@ import { Writable } from 'node:stream';
 import supertest from 'supertest';
 import { Cli, runCli } from '../../src/cli/program';
 import { openInstallation } from '../../src/cli/installation';
+import { decrypt, encrypt } from '../../src/auth/secrets';
 import { loadConfig } from '../../src/config';
 import { start } from '../../src/main';
 import { createDeliveryWorker } from '../../src/delivery/worker';
@@ -177,13 +178,22 @@ describe('rotating ENCRYPTION_KEY', () => {
   });
 
   it('starts on a key that opens only some stored DKIM keys, warning how many and what to set', async () => {
-    // A new domain of the first install is sealed with KEY_A; the rotation above left the first one's under KEY_B.
+    // Two new domains of the first install, sealed with KEY_A; one is resealed under KEY_B, which the start below has.
     await senderSetup(first);
+    const resealed = await senderSetup(first);
+    const row = await first.services.db('sender_domains').where({ id: resealed.domainId }).first('dkim_private_key_enc');
+    const pem = decrypt(row.dkim_private_key_enc, Buffer.from(KEY_A, 'hex'));
+    await first.services
+      .db('sender_domains')
+      .where({ id: resealed.domainId })
+      .update({ dkim_private_key_enc: encrypt(pem, Buffer.from(KEY_B, 'hex')) });
     const config = loadConfig({ ...first.env, ENCRYPTION_KEY: KEY_B, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn' }, 'api');
-    // The log's console transport writes through console._stdout where there is one (a process), else console.log (jest).
+    // The log's console transport writes to console._stdout when the console has one (jest's has: process.stdout in a
+    // run of one file, its own buffer beside other files), else through console.log.
     const written: string[] = [];
+    const out = (console as unknown as { _stdout?: NodeJS.WriteStream })._stdout;
     const spies = [
-      jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => (written.push(String(chunk)), true)),
+      ...(out ? [jest.spyOn(out, 'write').mockImplementation((chunk: string | Uint8Array) => (written.push(String(chunk)), true))] : []),
       jest.spyOn(console, 'log').mockImplementation((line: unknown) => void written.push(String(line))),
     ];
     try {
@@ -198,9 +208,15 @@ describe('rotating ENCRYPTION_KEY', () => {
         return [];
       }
     });
+    // The file's first domain is under KEY_B after the rotation test, under KEY_A when this test runs alone.
     const warning = entries.find((e) => e.level === 'warn' && /DKIM keys/.test(e.message));
-    expect(warning).toMatchObject({ checked: 2, unreadable: 1 });
-    expect(warning.message).toMatch(/open only 1 of the 2 stored DKIM keys checked.*ENCRYPTION_KEY_PREVIOUS.*postern reencrypt/);
+    expect(warning.unreadable).toBeGreaterThanOrEqual(1);
+    expect(warning.checked - warning.unreadable).toBeGreaterThanOrEqual(1);
+    expect(warning.message).toMatch(
+      new RegExp(
+        `open only ${warning.checked - warning.unreadable} of the ${warning.checked} stored DKIM keys checked.*ENCRYPTION_KEY_PREVIOUS.*postern reencrypt`,
+      ),
+    );
   });
 
   it('refuses ENCRYPTION_KEY_PREVIOUS without ENCRYPTION_KEY, or listing ENCRYPTION_KEY itself', async () => {

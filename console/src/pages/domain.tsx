@@ -129,6 +129,8 @@ function SendTest({ d }: { d: Domain }) {
       <h2>Send a test email</h2>
       {d.Status === 'Suspended' ? (
         <p class="muted">Sending is stopped while the domain is suspended.</p>
+      ) : d.DeletionStartedAt ? (
+        <p class="muted">Nothing is sent from a domain being deleted.</p>
       ) : d.Status !== 'Enabled' ? (
         <p class="muted">The domain must be Enabled (verified) before it can send.</p>
       ) : null}
@@ -182,7 +184,8 @@ export function DomainPage({ id }: { id: number }) {
               {d.SenderDomain}
             </PageTitle>
             <p>
-              Status: <StatusBadge status={d.Status} /> <span class="muted">Last checked: {time(d.LastVerifiedAt)}</span>
+              Status: <StatusBadge status={d.DeletionStartedAt ? 'Being deleted' : d.Status} />{' '}
+              <span class="muted">Last checked: {time(d.LastVerifiedAt)}</span>
             </p>
             {d.Status === 'Suspended' ? (
               <p class="error" data-testid="suspended-note">

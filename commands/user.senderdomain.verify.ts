@@ -14,7 +14,7 @@ import { DOMAIN_NOT_FOUND, MISSING_DOMAIN_ID, USER_AREA } from '../src/domains/u
 
 const BULK = 25;
 
-/** A domain whose deletion began during the call (it is then Disabled): skipped in bulk (as one deleted), code 3 alone. */
+/** A domain whose deletion began during the call (it, or its account, is then Disabled): skipped in bulk (as one deleted), code 3 alone. */
 const deleting = (err: unknown) => err instanceof DomainError && err.reason === 'deleting';
 const deletingAsNull = (err: unknown) => {
   if (deleting(err)) return null;

@@ -120,6 +120,8 @@ export function createDnsWatch(services: Services, opts: { clock?: () => number;
     const due: { id: number }[] = await db('sender_domains')
       .where((q) => q.where('status', STATUS.enabled).orWhere((q2) => q2.where('status', STATUS.pending).whereNotNull('dns_failed_since')))
       .where((q) => q.whereNull('dns_next_check_at').orWhere('dns_next_check_at', '<=', now))
+      // A domain being deleted is never saved (saveAssessment), so its claim would never be given back: not due.
+      .whereNull('deleting_at')
       .orderBy('dns_next_check_at')
       .limit(BATCH)
       .select('id');

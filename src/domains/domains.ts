@@ -4,7 +4,7 @@ import { formatTime, yesNo } from '../auth/users';
 import { buildDnsRecords, DnsRecord } from './dns-records';
 import { composeHosts, HostSettings } from './names';
 import type { DomainRow } from '../model';
-import { deletionStartedAt } from './deleting';
+import { deletionStartedAt, isDeleting } from './deleting';
 export type { DomainRow } from '../model';
 
 /** A required record that stopped verifying: what it is, since when, and what DNS answered at the last check. */
@@ -30,7 +30,7 @@ export const STATUS = { pending: 'Approval Pending', enabled: 'Enabled', disable
 
 /** What a sender must do about a domain that is not Enabled, for refusals (send codes 32, SMTP 550 5.7.1). */
 export function activationAdvice({ status, deleting_at }: Pick<DomainRow, 'status' | 'deleting_at'>): string {
-  if (deleting_at !== null && deleting_at !== undefined) return 'it is being deleted (a deletion was begun and not finished)';
+  if (isDeleting({ deleting_at })) return 'it is being deleted (a deletion was begun and not finished)';
   if (status === STATUS.suspended) return 'it was suspended (bounce or complaint rate, or by the admin); only the admin can lift that';
   if (status === STATUS.disabled) return 'enable it first';
   return 'verify its DNS records first';

@@ -150,7 +150,8 @@ export async function updateDomain(ctx: CommandContext, row: DomainRow, c: Domai
   if (update.status !== undefined) update.status = ctx.db.raw('CASE WHEN status = ? THEN status ELSE ? END', [STATUS.suspended, String(update.status)]);
   // Switched (back) on: what its name still keeps from a deletion cut short comes back first (retained.ts).
   if (c.status === STATUS.enabled && row.status !== STATUS.enabled) await restoreSuppressions(ctx.db, ctx.config.deleteChunkRows, row);
-  // A deletion begun since `row` was read has switched it off: the mark in the statement keeps this from undoing that.
+  // A deletion begun since `row` was read has switched it (or its account) off: the mark in the statement keeps this
+  // from undoing that.
   const n = await ctx.db('sender_domains').where({ id: row.id, user_id: ctx.user!.id }).whereNull('deleting_at').update(update);
   const fresh = await findOwnedDomain(ctx.db, ctx.user!.id, row.id);
   if (!fresh) throw new DomainError('gone'); // deleted concurrently

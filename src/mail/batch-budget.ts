@@ -35,7 +35,7 @@ export function batchTemplateProblem(items: { req: SendRequest; refs: SendRefs }
   if (total <= limit) return null;
   const fit = Math.max(1, Math.floor(limit / (total / templated)));
   return (
-    `The batch's ${templated} messages with a TemplateID would store about ${total} bytes of template content; ` +
+    `The batch's ${templated} messages with a TemplateID count as ${total} bytes of template content (its text twice, as stored); ` +
     `a batch may hold at most ${limit} (LIST_PAGE_BYTES): send about ${fit} such messages per batch, or fewer with larger templates`
   );
 }

@@ -196,11 +196,16 @@ it('the DNS watch never verifies a domain of an account being deleted back into 
     .where({ id: s.domainId })
     .update({ status: 'Approval Pending', dns_failed_since: since, dns_failures: JSON.stringify(failing) });
   expect((await cutShort(() => admin({ Command: 'user.delete', UserID: s.userId }))).Success).toBe(false);
+  const before = await h.services.db('sender_domains').where({ id: s.domainId }).first('dns_next_check_at');
   const watch = createDnsWatch(h.services, { timer: false });
   try {
-    expect((await watch.runOnce(Date.now())).checked).toBeGreaterThanOrEqual(1);
+    await watch.runOnce(Date.now());
   } finally {
     await watch.stop();
   }
-  expect(await h.services.db('sender_domains').where({ id: s.domainId }).first('status')).toEqual({ status: 'Approval Pending' });
+  // Not even claimed: a claim is given back only by a save, which a marked domain never gets (every 5 minutes for ever).
+  expect(await h.services.db('sender_domains').where({ id: s.domainId }).first('status', 'dns_next_check_at')).toEqual({
+    status: 'Approval Pending',
+    dns_next_check_at: before.dns_next_check_at,
+  });
 });

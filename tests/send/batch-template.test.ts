@@ -78,7 +78,7 @@ test('a batch whose messages would store more template content than LIST_PAGE_BY
       Code: 48,
       Message: expect.stringMatching(
         new RegExp(
-          `^The batch's ${n} messages with a TemplateID would store about \\d+ bytes of template content; a batch may hold at most ${LIMIT} \\(LIST_PAGE_BYTES\\): send about ${n - 1} such messages per batch`,
+          `^The batch's ${n} messages with a TemplateID count as \\d+ bytes of template content \\(its text twice, as stored\\); a batch may hold at most ${LIMIT} \\(LIST_PAGE_BYTES\\): send about ${n - 1} such messages per batch`,
         ),
       ),
     },

@@ -8,15 +8,17 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import supertest from 'supertest';
-import { Harness, startHarness } from '../helpers/harness';
+import { accountKey, Harness, senderSetup, startHarness } from '../helpers/harness';
 import { waitFor } from '../helpers/sink';
 
 let h: Harness;
 let server: http.Server;
 let port: number;
 let slow: http.ClientRequest | undefined;
+let platformKey: string;
 beforeAll(async () => {
   h = await startHarness({ MAX_REQUEST_BYTES: String(1024 * 1024), MAX_BODY_BYTES_IN_FLIGHT: String(1536 * 1024) });
+  platformKey = await accountKey(h, (await senderSetup(h)).sessionId);
   server = h.app.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   port = (server.address() as AddressInfo).port;
@@ -49,13 +51,14 @@ it('answers 503 with Retry-After to a large body that does not fit beside a slow
   expect(refused.headers['retry-after']).toBe('1');
   expect(refused.body).toMatchObject({ Success: false, ErrorCode: 100007 });
   expect(JSON.stringify(refused.body)).toMatch(/MAX_BODY_BYTES_IN_FLIGHT/);
-  // The same at a dialect door and a v1 route, each in its own envelope.
-  const platform = await supertest(h.app)
-    .post('/api/v1/emails')
-    .set('Authorization', 'Bearer sk_live_x')
-    .set('Content-Type', 'application/json')
-    .send(big('x'));
-  expect(platform.status).toBe(503);
+  // The same at a dialect door (its key is checked before the body is read: a made-up one is refused with no byte of
+  // the body reserved) and a v1 route, each in its own envelope.
+  const platform = (key: string) =>
+    supertest(h.app).post('/api/v1/emails').set('Authorization', `Bearer ${key}`).set('Content-Type', 'application/json').send(big('x'));
+  expect((await platform('sk_live_x')).status).toBe(401);
+  const refusedPlatform = await platform(platformKey);
+  expect(refusedPlatform.status).toBe(503);
+  expect(refusedPlatform.headers['retry-after']).toBe('1');
   const v1 = await supertest(h.app).post('/api/v1/email').set('Content-Type', 'application/json').send(big('x'));
   expect(v1.status).toBe(503);
   expect(v1.body.Errors[0].Code).toBe(100007);

@@ -72,7 +72,11 @@ it("gives another account's campaign a slot while one account's long campaigns h
   const leased = async () => Number((await db('campaigns').whereIn('id', [a1, a2, a3]).whereNotNull('lease_owner').count({ n: '*' }))[0].n);
   await waitFor(async () => (await leased()) === 2, 30000, "A's campaigns in both slots again");
 
-  for (const c of [a1, a2, a3]) expect(await camp.cmd('campaign.cancel', { CampaignID: c })).toMatchObject({ Success: true, Status: 'cancelled' });
+  for (const c of [a1, a2, a3]) {
+    const r = await camp.cmd('campaign.cancel', { CampaignID: c });
+    if (!r.Success) throw new Error(`campaign.cancel: ${JSON.stringify(r)}`);
+    expect(r).toMatchObject({ Success: true, Status: 'cancelled' });
+  }
   await waitFor(
     async () => (await db('campaigns').whereIn('id', [a1, a2, a3]).whereNotNull('lease_owner').first('id')) === undefined,
     30000,

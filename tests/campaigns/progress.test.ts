@@ -69,6 +69,8 @@ it('counts afresh after campaign.cancel: the cancelled copies show at once', asy
     .update({ status: 'scheduled', next_attempt_at: Date.now() + 86_400_000 });
   await camp.h.services.db('campaigns').where({ id: campaignId }).update({ status: 'sending' });
   await progress(); // a read (reused counts) just before the cancel
-  expect(await cmd('campaign.cancel', { CampaignID: campaignId })).toMatchObject({ Success: true, CancelledDeliveries: 2 });
+  const cancelled = await cmd('campaign.cancel', { CampaignID: campaignId });
+  if (!cancelled.Success) throw new Error(`campaign.cancel: ${JSON.stringify(cancelled)}`);
+  expect(cancelled).toMatchObject({ Success: true, CancelledDeliveries: 2 });
   expect(await progress()).toMatchObject({ Cancelled: 2, Delivered: MEMBERS - 3, Bounced: 1, Sent: MEMBERS - 2 });
 });

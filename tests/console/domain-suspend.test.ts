@@ -59,19 +59,25 @@ async function search(q: string): Promise<void> {
   await page.locator('input[name=domain-search]').press('Enter');
 }
 
+/** The domains' owner, signed in to the console in a page of their own. */
+async function ownerSignedIn(): Promise<Page> {
+  const owner = await (await rig.browser.newContext({ viewport: { width: 1280, height: 860 } })).newPage();
+  owner.setDefaultTimeout(15_000);
+  await owner.goto(`${rig.base}/console/`);
+  await owner.getByRole('tab', { name: 'User' }).click();
+  await owner.locator('input[name=username]').fill(username);
+  await owner.locator('input[name=password]').fill(password);
+  await owner.getByRole('button', { name: 'Sign in' }).click();
+  return owner;
+}
+
 describe('console: a domain whose deletion did not finish', () => {
   it('is listed as being deleted, its page says so and offers only to finish, and finishing removes it', async () => {
     const name = 'half-deleted.example.com';
     const id = (await rig.ok({ Command: 'emailgateway.adddomain', SessionID: sessionId, DomainName: name })).NewSenderDomainID;
     // What a deletion cut short after its first step leaves (src/domains/manage.ts deleteDomain): Disabled, marked.
     await rig.gateway.services.db('sender_domains').where({ id }).update({ status: 'Disabled', deleting_at: Date.now() });
-    const owner = await (await rig.browser.newContext({ viewport: { width: 1280, height: 860 } })).newPage();
-    owner.setDefaultTimeout(15_000);
-    await owner.goto(`${rig.base}/console/`);
-    await owner.getByRole('tab', { name: 'User' }).click();
-    await owner.locator('input[name=username]').fill(username);
-    await owner.locator('input[name=password]').fill(password);
-    await owner.getByRole('button', { name: 'Sign in' }).click();
+    const owner = await ownerSignedIn();
     const listed = owner.locator('main tr', { has: owner.getByRole('link', { name, exact: true }) });
     expect((await listed.locator('td[data-label=Status]').textContent())!.trim()).toBe('Being deleted');
     await owner.locator('main').getByRole('link', { name, exact: true }).click();
@@ -176,13 +182,7 @@ describe('console: suspending a sender domain', () => {
     const scheduled = await send({ SendAt: Math.floor(Date.now() / 1000) + 86400, To: [{ email: 'tomorrow@inbox.test' }] });
     expect(scheduled.MessageID).toBeTruthy();
     await setStatus(domainId, 'Suspended');
-    const owner = await (await rig.browser.newContext({ viewport: { width: 1280, height: 860 } })).newPage();
-    owner.setDefaultTimeout(15_000);
-    await owner.goto(`${rig.base}/console/`);
-    await owner.getByRole('tab', { name: 'User' }).click();
-    await owner.locator('input[name=username]').fill(username);
-    await owner.locator('input[name=password]').fill(password);
-    await owner.getByRole('button', { name: 'Sign in' }).click();
+    const owner = await ownerSignedIn();
     await owner.locator('main').getByRole('link', { name: domain, exact: true }).click();
     await owner.getByRole('heading', { name: domain, exact: true }).waitFor();
     const note = owner.locator('[data-testid=suspended-note]');

@@ -43,11 +43,14 @@ const transforms = new Map();
 class SharedTransformRuntime extends jestRuntime.default {
   constructor(...args) {
     super(...args);
+    // A project's transforms are part of the key: projects whose transforms are the same share entries, and one with
+    // its own (another preset, other ts-jest options) never gets another's output.
+    const transformKey = JSON.stringify(this._config.transform ?? null);
     const cache = this.transformCache;
     const transform = cache.transform.bind(cache);
     cache.transform = (filename, options) => {
       if (options?.isInternalModule) return transform(filename, options);
-      const key = `${filename}\0${JSON.stringify(options ?? null)}`;
+      const key = `${filename}\0${transformKey}\0${JSON.stringify(options ?? null)}`;
       let stat;
       try {
         stat = fs.statSync(filename);

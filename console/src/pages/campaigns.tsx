@@ -3,6 +3,7 @@ import { call } from '../api';
 import { go, useRoute } from '../router';
 import { Action, ConfirmAction, Field, Input, LoadState, Notice, PageTitle, Pager, RefreshButton, StatusBadge, time, useLoad } from '../ui';
 import { usePagedSearch } from '../url-state';
+import { MailPreview } from '../preview';
 
 /** Campaigns: write one from a list and a template (or content written here), launch it, watch it go out, cancel. */
 
@@ -351,7 +352,7 @@ function CampaignPage({ id }: { id: number }) {
               <div class="card">
                 <h2>Content</h2>
                 {c.HTMLContent ? (
-                  <iframe class="preview" title="Campaign preview" sandbox="" referrerpolicy="no-referrer" srcdoc={c.HTMLContent} />
+                  <MailPreview title="Campaign preview" html={c.HTMLContent} />
                 ) : c.PlainContent ? (
                   <pre class="raw">{c.PlainContent}</pre>
                 ) : (

@@ -2,6 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { call } from '../api';
 import { LoadState, PageTitle, Pager, RefreshButton, SearchForm, time, useLoad } from '../ui';
 import { usePagedSearch } from '../url-state';
+import { MailPreview } from '../preview';
 
 interface Captured {
   CapturedID: number;
@@ -28,13 +29,6 @@ interface Parsed {
 }
 
 const SIZE = 25;
-
-/**
- * Mail in a preview loads nothing: a policy of its own inside the sandboxed frame (which already runs no script)
- * also refuses every image, so neither a remote tracker nor Postern's own open pixel (same origin as the console
- * under TRACKING_BASE_URL) is fetched, and reading a captured message never records an open.
- */
-const PREVIEW_POLICY = `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">`;
 
 function CapturedList() {
   const search = usePagedSearch(SIZE);
@@ -192,7 +186,7 @@ function CapturedPage({ id }: { id: number }) {
               <div class="card" role="tabpanel">
                 {tab === 'html' ? (
                   p.HTML ? (
-                    <iframe class="preview" title="Message preview" sandbox="" referrerpolicy="no-referrer" srcdoc={PREVIEW_POLICY + p.HTML} />
+                    <MailPreview title="Message preview" html={p.HTML} />
                   ) : (
                     <p class="muted">This message has no HTML part.</p>
                   )

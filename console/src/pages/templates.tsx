@@ -3,6 +3,7 @@ import { call } from '../api';
 import { go } from '../router';
 import { Action, ConfirmAction, Field, Input, LoadState, Notice, PageTitle, Pager, time, useLoad } from '../ui';
 import { usePagedSearch } from '../url-state';
+import { MailPreview } from '../preview';
 
 interface TemplateRow {
   TemplateID: number;
@@ -74,8 +75,7 @@ function AllTemplates() {
 }
 
 /**
- * Edit a template with a live preview. The preview is an iframe with an empty sandbox (no scripts, no forms,
- * no same-origin access) that also inherits the console's policy (no remote images), so a template cannot
+ * Edit a template with a live preview (see MailPreview: it runs nothing and loads nothing), so a template cannot
  * run anything or call home while it is being edited.
  */
 function Editor({ id }: { id: number }) {
@@ -153,7 +153,7 @@ function Editor({ id }: { id: number }) {
                 <h2>Preview</h2>
                 {/* A new frame for each version: nothing of the last one lingers. */}
                 {preview ? (
-                  <iframe class="preview" key={preview} title="Template preview" sandbox="" referrerpolicy="no-referrer" srcdoc={preview} />
+                  <MailPreview key={preview} title="Template preview" html={preview} />
                 ) : (
                   <p class="muted">Nothing to preview yet.</p>
                 )}

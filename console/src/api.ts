@@ -12,6 +12,9 @@ export class ApiError extends Error {
 
 type Reply = Record<string, any>;
 
+/** The API's "authentication failed": the SessionID is unknown, expired or revoked (or its account is disabled). */
+export const SESSION_GONE = 99998;
+
 function errorText(r: Reply, status: number): string {
   const text = Array.isArray(r.ErrorText) ? r.ErrorText.join('; ') : r.ErrorText;
   if (typeof text === 'string' && text) return text;
@@ -47,7 +50,7 @@ export async function call<T extends Reply = Reply>(command: string, params: Rec
     throw new ApiError(res.status, `Postern answered HTTP ${res.status} without a readable reply.`);
   }
   if (reply.Success === false || (!res.ok && reply.Success !== true)) {
-    if (reply.ErrorCode === 99998 && s && body.SessionID === s.id) {
+    if (reply.ErrorCode === SESSION_GONE && s && body.SessionID === s.id) {
       setSession(null, 'Your session has ended (signed out elsewhere or idle too long). Please sign in again.');
     }
     throw new ApiError(reply.ErrorCode, errorText(reply, res.status));

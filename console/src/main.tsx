@@ -1,9 +1,9 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { call } from './api';
+import { ApiError, call, SESSION_GONE } from './api';
 import { useRoute } from './router';
 import { currentSession, onSessionChange, Session, setSession } from './session';
-import { Action } from './ui';
+import { Action, messageOf } from './ui';
 import { Login } from './pages/login';
 import { Domains } from './pages/domains';
 import { DomainPage } from './pages/domain';
@@ -77,13 +77,19 @@ function Shell({ session }: { session: Session }) {
   const route = useRoute();
   const nav = session.kind === 'admin' ? ADMIN_NAV : USER_NAV;
   const here = route.parts[0] ?? nav[0][0];
+  // Forgotten here only once the server has ended the session or no longer knows it (call has then forgotten it
+  // already, and the sign-in page says why). A sign-out that failed otherwise (no answer, a 5xx, another refusal)
+  // leaves a live session behind: the tab keeps it, so the user can try again, and says so.
   const signOut = async () => {
     try {
       await call(session.kind === 'admin' ? 'admin.logout' : 'user.logout');
-    } finally {
       setSession(null, 'You are signed out.');
-      location.hash = '';
+    } catch (e) {
+      if (!(e instanceof ApiError && e.code === SESSION_GONE)) {
+        throw new Error(`Could not sign out: the session is still active on the server. Try again. (${messageOf(e)})`);
+      }
     }
+    location.hash = '';
   };
   return (
     <div class="shell">

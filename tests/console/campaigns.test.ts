@@ -1,4 +1,6 @@
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { simpleParser } from 'mailparser';
@@ -10,7 +12,7 @@ import { waitFor } from '../helpers/sink';
  * The Campaigns page in headless Chromium against a real gateway: a campaign written from a list and a template,
  * previewed in its sandbox, launched, and its live progress followed until every subscriber's copy is at the SMTP
  * sink and counted delivered; a launch the API refuses shows the API's reason; a draft is cancelled; a sending
- * campaign is stopped.
+ * campaign is stopped; a pasted open pixel or remote image in a campaign's or a template's preview is not fetched.
  * CONSOLE_SCREENSHOTS=1 also refreshes docs/console/campaign*.png.
  */
 jest.setTimeout(90_000);
@@ -263,5 +265,55 @@ describe('console: campaigns', () => {
     const first = asked.length;
     await new Promise((r) => setTimeout(r, 4500));
     expect(asked.length).toBe(first);
+  });
+
+  it('previews a campaign and a template that carry a pasted open pixel and a remote image without fetching either', async () => {
+    const db = rig.gateway.services.db;
+    const SessionID = (await rig.ok({ Command: 'user.login', Username: username, Password: password })).SessionID;
+    // A reader of March news who has not opened it, and the open pixel from the copy they got (same origin as the
+    // console here, which the console's own img-src 'self' allows): pasted into new content, as a copy-paste would.
+    const march = await db('campaigns').where({ name: 'March news' }).first('id');
+    const unread = await db('deliveries as d')
+      .join('messages as m', 'm.id', 'd.message_id')
+      .where({ 'm.campaign_id': march.id, 'd.status': 'delivered' })
+      .whereNull('d.first_opened_at')
+      .first('d.id', 'd.recipient');
+    const copy = rig.sink.received.find((m) => m.to[0] === unread.recipient && /^Subject: The monthly news/m.test(String(m.raw)))!;
+    const pixel = /src="([^"]+\/t\/o\/[^"]+)"/.exec(String((await simpleParser(copy.raw)).html))![1];
+    expect(pixel.startsWith(`${rig.base}/t/o/`)).toBe(true);
+    // A remote host (loopback here) that counts what reaches it.
+    const gif = 'R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7';
+    const hits: string[] = [];
+    const remote = http.createServer((req, res) => {
+      hits.push(req.url ?? '');
+      res.writeHead(200, { 'Content-Type': 'image/gif' }).end(Buffer.from(gif, 'base64'));
+    });
+    await new Promise<void>((r) => remote.listen(0, '127.0.0.1', r));
+    try {
+      const dot = `data:image/gif;base64,${gif}`;
+      const html = `<h1 id="pasted">Pasted</h1><img src="${pixel}"><img src="http://127.0.0.1:${(remote.address() as AddressInfo).port}/pixel"><img id="dot" src="${dot}">`;
+      const templateId = (
+        await rig.ok({ Command: 'email.template.create', SessionID, TemplateName: 'Pasted', TemplateSubject: 'Pasted', TemplateHTMLContent: html })
+      ).TemplateID;
+      const campaignId = (await rig.ok({ Command: 'campaign.create', SessionID, CampaignName: 'Pasted', Subject: 'Pasted', ListID: listId, HTMLContent: html }))
+        .CampaignID;
+      for (const [at, title] of [
+        [`templates/${templateId}`, 'Template preview'],
+        [`campaigns/${campaignId}`, 'Campaign preview'],
+      ]) {
+        await page.goto(`${rig.base}/console/#/${at}`);
+        const preview = page.locator(`iframe.preview[title="${title}"]`);
+        await preview.contentFrame().locator('#pasted').waitFor();
+        // Its load event comes after every image it was allowed to fetch (the tracking route records before answering).
+        const frame = (await (await preview.elementHandle())!.contentFrame())!;
+        await frame.waitForLoadState('load');
+        // The inline image still shows: only fetches are refused.
+        expect(await frame.locator('#dot').evaluate((e: any) => e.naturalWidth)).toBe(1);
+        const opens = await db('events').where({ delivery_id: unread.id, type: 'opened' }).count({ n: '*' });
+        expect({ at, opens: Number(opens[0].n), remote: hits }).toEqual({ at, opens: 0, remote: [] });
+      }
+    } finally {
+      await new Promise((r) => remote.close(r));
+    }
   });
 });

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Page, Route } from 'playwright-core';
 import { chunks } from '../helpers/dns-zone';
 import { ConsoleRig, startConsoleRig } from '../helpers/console-rig';
 import { waitFor } from '../helpers/sink';
@@ -8,7 +8,8 @@ import { waitFor } from '../helpers/sink';
 /**
  * The console's whole first day in headless Chromium against a real gateway: admin creates a user, the user
  * adds and verifies a domain, makes a key, sends a test email and follows it, reads the chart, manages a
- * suppression and a webhook, signs out. CONSOLE_SCREENSHOTS=1 also refreshes docs/console/*.png.
+ * suppression and a webhook, signs out (a sign-out the server did not confirm keeps the session and says so).
+ * CONSOLE_SCREENSHOTS=1 also refreshes docs/console/*.png.
  */
 jest.setTimeout(120_000);
 
@@ -237,6 +238,34 @@ describe('console journey (Chromium, embedded gateway)', () => {
     await shot('template');
   });
 
+  it('keeps the session, and says so, when the server did not end it: no answer, an error page, an outage', async () => {
+    const sid = JSON.parse((await storedSession())!).id as string;
+    const failures: [string, (r: Route) => Promise<void>][] = [
+      ['Postern did not answer', (r) => r.abort('connectionrefused')],
+      ['HTTP 502 without a readable reply', (r) => r.fulfill({ status: 502, contentType: 'text/html', body: '<h1>Bad Gateway</h1>' })],
+      [
+        'Service temporarily unavailable',
+        (r) =>
+          r.fulfill({
+            status: 503,
+            contentType: 'application/json',
+            body: JSON.stringify({ Success: false, ErrorCode: 100007, ErrorText: 'Service temporarily unavailable' }),
+          }),
+      ],
+    ];
+    for (const [reason, fail] of failures) {
+      await page.route('**/api.php', (r) => (/"user\.logout"/.test(r.request().postData() ?? '') ? fail(r) : r.continue()));
+      await page.locator('[data-action=sign-out]').click();
+      const alert = page.getByRole('alert').filter({ hasText: 'Could not sign out: the session is still active on the server. Try again.' });
+      await alert.filter({ hasText: reason }).waitFor();
+      await page.unroute('**/api.php');
+      // Still signed in, here and on the server, so Sign out can be tried again.
+      expect(JSON.parse((await storedSession())!).id).toBe(sid);
+      expect(await page.getByTestId('who').textContent()).toBe(`User: ${username}`);
+      expect(await rig.api({ Command: 'emailgateway.getdomains', SessionID: sid })).toMatchObject({ Success: true });
+    }
+  });
+
   it('signs out: the session is revoked on the server and forgotten by the tab', async () => {
     const sid = JSON.parse((await storedSession())!).id as string;
     await page.locator('[data-action=sign-out]').click();
@@ -253,5 +282,13 @@ describe('console journey (Chromium, embedded gateway)', () => {
     await page.getByRole('cell', { name: domain }).waitFor();
     await page.getByRole('cell', { name: username }).waitFor();
     await shot('admin-domains');
+  });
+
+  it('signs out a session the server has already ended (signed out elsewhere): the tab forgets it too', async () => {
+    const sid = JSON.parse((await storedSession())!).id as string;
+    await rig.ok({ Command: 'admin.logout', SessionID: sid });
+    await page.locator('[data-action=sign-out]').click();
+    await page.getByText('Your session has ended').waitFor();
+    expect(await storedSession()).toBeNull();
   });
 });

@@ -86,7 +86,7 @@ function Shell({ session }: { session: Session }) {
       setSession(null, 'You are signed out.');
     } catch (e) {
       if (!(e instanceof ApiError && e.code === SESSION_GONE)) {
-        throw new Error(`Could not sign out: the session is still active on the server. Try again. (${messageOf(e)})`);
+        throw new Error(`Could not sign out: the session is still active on the server. Try again. (${messageOf(e)})`, { cause: e });
       }
     }
     location.hash = '';

@@ -184,13 +184,7 @@ function CapturedPage({ id }: { id: number }) {
                 ))}
               </div>
               <div class="card" role="tabpanel">
-                {tab === 'html' ? (
-                  p.HTML ? (
-                    <MailPreview title="Message preview" html={p.HTML} />
-                  ) : (
-                    <p class="muted">This message has no HTML part.</p>
-                  )
-                ) : null}
+                {tab === 'html' ? p.HTML ? <MailPreview title="Message preview" html={p.HTML} /> : <p class="muted">This message has no HTML part.</p> : null}
                 {tab === 'text' ? <pre class="raw">{p.Text || '(no text part)'}</pre> : null}
                 {tab === 'headers' ? (
                   <table class="grid compact">

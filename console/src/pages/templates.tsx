@@ -152,11 +152,7 @@ function Editor({ id }: { id: number }) {
               <div class="card">
                 <h2>Preview</h2>
                 {/* A new frame for each version: nothing of the last one lingers. */}
-                {preview ? (
-                  <MailPreview key={preview} title="Template preview" html={preview} />
-                ) : (
-                  <p class="muted">Nothing to preview yet.</p>
-                )}
+                {preview ? <MailPreview key={preview} title="Template preview" html={preview} /> : <p class="muted">Nothing to preview yet.</p>}
               </div>
             </div>
           </>

@@ -67,7 +67,13 @@ it('counts afresh after campaign.cancel: the cancelled copies show at once', asy
     .db('deliveries')
     .whereIn('message_id', ids)
     .update({ status: 'scheduled', next_attempt_at: Date.now() + 86_400_000 });
-  await camp.h.services.db('campaigns').where({ id: campaignId }).update({ status: 'sending' });
+  // Sending under another worker's live lease, as a campaign still sending is: a `sending` row with no lease is one
+  // the campaign sweeper (every second here) relaunches, and its worker, finding no member left, completed it before
+  // the cancel on a loaded machine (cancel then answered 3, "already finished (completed)").
+  await camp.h.services
+    .db('campaigns')
+    .where({ id: campaignId })
+    .update({ status: 'sending', lease_owner: 'elsewhere', lease_until: Date.now() + 600_000 });
   await progress(); // a read (reused counts) just before the cancel
   const cancelled = await cmd('campaign.cancel', { CampaignID: campaignId });
   if (!cancelled.Success) throw new Error(`campaign.cancel: ${JSON.stringify(cancelled)}`);

@@ -1,4 +1,5 @@
 import { createCampaignWorker, CampaignWorker } from '../../src/campaigns/launcher';
+import type { Logger } from '../../src/logger';
 import { as, Owner } from '../lists/fixtures';
 import { RelayRig, startRelayRig } from './rig';
 import { waitFor } from './sink';
@@ -19,14 +20,15 @@ export interface CampaignRig {
 /**
  * The campaign tests' setup, made in the file's beforeAll and stopped in its afterAll (campaign worker first, then the
  * relay rig in its own order). The fields are filled once beforeAll has run: read them inside tests and hooks.
+ * `opts.logger` stands in for the harness's own (errors only, and printed nowhere).
  */
-export function useCampaignRig(env: Record<string, string> = {}): CampaignRig {
+export function useCampaignRig(env: Record<string, string> = {}, opts: { logger?: Logger } = {}): CampaignRig {
   let rig: RelayRig;
   const camp = {
     cmd: (command: string, params: Record<string, unknown> = {}) => as(camp.h, camp.o)(command, params),
   } as CampaignRig;
   beforeAll(async () => {
-    rig = await startRelayRig(env);
+    rig = await startRelayRig(env, { logger: opts.logger });
     Object.assign(camp, {
       h: rig.h,
       s: rig.s,

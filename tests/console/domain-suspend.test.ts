@@ -178,6 +178,20 @@ describe('console: suspending a sender domain', () => {
     expect(await ownerStatus(domainId)).toBe('Enabled');
   });
 
+  it('lists a domain whose deletion did not finish as Being deleted, with no suspend or lift to press', async () => {
+    const name = 'admin-half-deleted.example.com';
+    const id = (await rig.ok({ Command: 'emailgateway.adddomain', SessionID: sessionId, DomainName: name })).NewSenderDomainID;
+    // What a deletion cut short after its first step leaves (src/domains/manage.ts deleteDomain): Disabled, marked.
+    await rig.gateway.services.db('sender_domains').where({ id }).update({ status: 'Disabled', deleting_at: Date.now() });
+    await page.locator('select[name=domain-status]').selectOption('');
+    await search(name);
+    await row(name).waitFor();
+    expect(await statusOf(name)).toBe('Being deleted');
+    expect(await row(name).locator('[data-testid=deleting-hint]').textContent()).toMatch(/did not finish/);
+    expect(await row(name).locator('[data-action=suspend], [data-action=lift]').count()).toBe(0);
+    await search('');
+  });
+
   it('the owner sees on the domain page that sending is stopped and only the admin can lift it, its queued mail held and its suppressions kept', async () => {
     const scheduled = await send({ SendAt: Math.floor(Date.now() / 1000) + 86400, To: [{ email: 'tomorrow@inbox.test' }] });
     expect(scheduled.MessageID).toBeTruthy();

@@ -185,6 +185,8 @@ interface AnyDomain {
   Username: string;
   CreatedAt: string;
   LastVerifiedAt: string | null;
+  /** When a deletion of it (or of its account) began that did not finish; null otherwise. */
+  DeletionStartedAt?: string | null;
 }
 
 /** getalldomains' Status values; '' lists every status. */
@@ -286,13 +288,20 @@ export function AdminDomains() {
                         <a href={`#/all-domains?user=${d.UserID}`}>{d.Username}</a>
                       </td>
                       <td data-label="Status">
-                        <StatusBadge status={d.Status} />
+                        <StatusBadge status={d.DeletionStartedAt ? 'Being deleted' : d.Status} />
                       </td>
                       <td data-label="Last verified">{time(d.LastVerifiedAt)}</td>
                       <td data-label="Added">{time(d.CreatedAt)}</td>
                       <td class="actions">
-                        {/* Keyed by status: after a change the other action starts fresh, not mid-confirmation. */}
-                        <SuspendAction d={d} onDone={changed} key={d.Status} />
+                        {d.DeletionStartedAt ? (
+                          // No status change while its deletion is unfinished (setdomainstatus 6): deleting again finishes.
+                          <span class="hint" data-testid="deleting-hint">
+                            Its deletion began {time(d.DeletionStartedAt)} and did not finish
+                          </span>
+                        ) : (
+                          // Keyed by status: after a change the other action starts fresh, not mid-confirmation.
+                          <SuspendAction d={d} onDone={changed} key={d.Status} />
+                        )}
                       </td>
                     </tr>
                   ))}

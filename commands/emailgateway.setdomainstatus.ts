@@ -10,9 +10,9 @@
  * dedicated IP. Status, IPPool or both. Reply: DomainID, Status (the new one), Changed, IPPool (when given), and
  * HeldDeliveries (suspend) or ReleasedDeliveries (lift) when the status changed. Errors: 1 missing DomainID, 2 domain
  * not found, 3 Status is not Enabled or Suspended (or neither Status nor IPPool given), 4 Enabled asked for a domain
- * that is not Suspended, 5 IPPool names no configured pool, 6 a Status for a domain being deleted (its owner's
- * deletion or user.delete begun and not finished: a suspension would stop the deletion, and its lift send from a
- * domain whose suppression list is half gone; src/domains/deleting.ts). The deliveries move a page at a time after the change
+ * that is not Suspended, 5 IPPool names no configured pool, 6 a Status or IPPool for a domain being deleted (its
+ * owner's deletion or user.delete begun and not finished: a suspension would stop the deletion, its lift send from a
+ * domain whose suppression list is half gone; a pool, as every other change to it; src/domains/deleting.ts). The deliveries move a page at a time after the change
  * commits: a call cut short (503) is finished by the same call.
  */
 import { defineCommand } from '../src/command';
@@ -60,7 +60,7 @@ export default defineCommand({
       const row = (trx.client.config.client === 'mysql2' ? await q.forUpdate() : await q) as DomainRow | undefined;
       if (!row) throw new CommandError(2);
       // Read under the row lock that deleteDomain's first step also takes (MySQL; SQLite writes one at a time).
-      if (wanted !== '' && isDeleting(row)) throw new CommandError(6);
+      if (isDeleting(row)) throw new CommandError(6);
       const now = Date.now();
       // Empty: the default pool (null), so a later DEFAULT_IP_POOL applies to it too.
       const repooled = pool !== undefined && (row.ip_pool ?? '') !== pool;

@@ -5,14 +5,15 @@
  * event first and activates a new subscription only on a 2xx. The same format and URL again updates that
  * subscription (the platform format adds the events to its own; with Ping=1, only after a 2xx: a failed ping leaves
  * it as it was). Errors: 3 malformed URL,
- * 5 URL missing, 6 not http(s), 7 host not allowed, 8 Events, 9 Format, 10 Ping; 46 the key's one domain no
- * longer exists; 99999 a key restricted to several domains.
+ * 5 URL missing, 6 not http(s), 7 host not allowed, 8 Events, 9 Format, 10 Ping, 14 the key's domain is being
+ * deleted (src/domains/deleting.ts; not 12, which every dialect reads as a disabled account); 46 the key's one domain no longer exists; 99999 a key restricted to several domains.
  */
 import { defineCommand } from '../src/command';
 import { createSubscription } from '../src/webhooks/subscriptions';
 import { subscriptionDomain } from '../src/webhooks/subscriptions';
 import { truthy } from '../src/http/params';
 import { isWebhookFormat } from '../src/webhooks/formats';
+import { DOMAIN_DELETING_TEXT } from '../src/domains/deleting';
 
 export default defineCommand({
   name: 'webhook.create',
@@ -30,6 +31,7 @@ export default defineCommand({
     9: 'Invalid Format (standard, cloudmails or platform)',
     10: 'Invalid Ping (true or false)',
     11: 'Webhook limit reached (at most 50 per account)',
+    14: DOMAIN_DELETING_TEXT,
     13: 'Invalid API key',
     46: 'This API key is restricted to a sender domain that no longer exists',
     429: 'Too many requests',
@@ -47,7 +49,7 @@ export default defineCommand({
       ctx,
       subscriptionDomain(ctx),
       { url: String(p.url), events, format, ping: truthy(p.ping) },
-      { malformed: 3, scheme: 6, host: 7, events: 8, domain: 46, limit: 11 },
+      { malformed: 3, scheme: 6, host: 7, events: 8, domain: 46, limit: 11, deleting: 14 },
     );
   },
 });

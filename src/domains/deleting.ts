@@ -5,7 +5,9 @@
  * owner's status switch, verification, adding the name again, the admin's status change, an account's re-enabling)
  * refuses a marked row, in the same statement or locked read that would change it; only deleting again goes on.
  */
-import { formatTime } from '../auth/users';
+import type { Knex } from 'knex';
+import type { Db } from '../db';
+import { formatTime, lockUserRow } from '../auth/users';
 
 export const DOMAIN_DELETING_TEXT = 'The sender domain is being deleted (a deletion was begun and not finished): delete it again to finish';
 export const ACCOUNT_DELETING_TEXT = 'The account is being deleted (user.delete was begun and not finished): call user.delete again to finish';
@@ -18,4 +20,33 @@ export function isDeleting(row: { deleting_at?: number | string | null }): boole
 /** The presenters' field: when the deletion began, null when none is under way. */
 export function deletionStartedAt(row: { deleting_at?: number | string | null }): string | null {
   return isDeleting(row) ? formatTime(Number(row.deleting_at)) : null;
+}
+
+/**
+ * Whether the domain is marked, read inside a transaction that holds its account's row lock (lockUserRow). A
+ * deletion takes that lock before it marks (manage.ts deleteDomain locks it; accounts/purge.ts writes the account's
+ * row first), so what the transaction writes for the domain next (a credential, a webhook) cannot land behind a mark
+ * it did not see. The read shares the domain's row lock on MySQL, so it sees the mark whatever the snapshot.
+ */
+export async function markedUnderAccountLock(trx: Db, domainId: number): Promise<boolean> {
+  const q = trx('sender_domains').where({ id: domainId }).first('deleting_at');
+  const row = trx.client.config.client === 'mysql2' ? await q.forShare() : await q;
+  return !!row && isDeleting(row);
+}
+
+/**
+ * Runs `write` in a transaction under the account's row lock, unless the domain is marked: then throws `refusal()`
+ * and nothing is written (see markedUnderAccountLock).
+ */
+export async function unlessDeleting<T>(
+  db: Db,
+  domain: { id: number; user_id: number },
+  refusal: () => Error,
+  write: (trx: Knex.Transaction) => Promise<T>,
+): Promise<T> {
+  return db.transaction(async (trx) => {
+    await lockUserRow(trx, Number(domain.user_id));
+    if (await markedUnderAccountLock(trx, Number(domain.id))) throw refusal();
+    return write(trx);
+  });
 }

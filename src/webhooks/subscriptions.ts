@@ -6,6 +6,7 @@ import { open, seal } from '../auth/secrets';
 import { formatTime, lockUserRow } from '../auth/users';
 import type { DomainScope } from '../auth/account-keys';
 import { findOwnedDomain } from '../domains/domains';
+import { DOMAIN_DELETING_TEXT, markedUnderAccountLock } from '../domains/deleting';
 import { assertWebhookRoom } from './webhooks';
 import { formatEventName, formatEventNames, newSubscriptionSecret, pingPayload, signatureHeaders, storedFromFormat, WebhookFormat } from './formats';
 import { postWebhook, USER_AGENT } from './http-post';
@@ -38,6 +39,8 @@ export interface SubscriptionCodes {
   domain: number;
   /** The account has MAX_WEBHOOKS_PER_ACCOUNT already. */
   limit: number;
+  /** The subscription's domain is being deleted (src/domains/deleting.ts). */
+  deleting: number;
 }
 
 interface Row {
@@ -168,6 +171,8 @@ export async function createSubscription(ctx: CommandContext, domainId: number |
   // the scope's existing subscription takes no room).
   const { id, secret, inserted, list } = await ctx.db.transaction(async (trx) => {
     await lockUserRow(trx, userId);
+    // No subscription made or changed for a domain being deleted: its webhooks go with it.
+    if (domainId !== null && (await markedUnderAccountLock(trx, domainId))) throw new CommandError(codes.deleting, DOMAIN_DELETING_TEXT);
     const same = await trx('webhooks')
       .where({ user_id: userId, domain_id: domainId, format: input.format, url })
       .whereNotNull('secret_enc')

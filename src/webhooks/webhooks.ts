@@ -5,6 +5,7 @@ import type { Db } from '../db';
 import { DOMAIN_WEBHOOK_EVENTS, domainEventName, legacyEventName, storedEventName, WEBHOOK_EVENTS } from '../events/vocabulary';
 import { MAX_WEBHOOKS_PER_ACCOUNT } from './settings';
 import { deleteWebhooksIn } from './purge';
+import { DOMAIN_DELETING_TEXT, markedUnderAccountLock } from '../domains/deleting';
 import { signingKey, standardSecret } from './signing';
 import { resolverFor, UrlProblem, vetWebhookUrl } from './url-guard';
 
@@ -54,6 +55,8 @@ export interface AddCodes {
   host: number;
   /** The account has MAX_WEBHOOKS_PER_ACCOUNT already. */
   limit: number;
+  /** The domain is being deleted (src/domains/deleting.ts). */
+  deleting: number;
 }
 
 /**
@@ -97,6 +100,8 @@ export async function addWebhook(ctx: CommandContext, domain: { id: number; user
   // Under the account's row lock: the same (event, URL) twice at once is one webhook, and the cap holds.
   return ctx.db.transaction(async (trx) => {
     await lockUserRow(trx, domain.user_id);
+    // Neither a new webhook nor a disabled one enabled again for a domain being deleted: its webhooks go with it.
+    if (await markedUnderAccountLock(trx, domain.id)) throw new CommandError(codes.deleting, DOMAIN_DELETING_TEXT);
     const now = Date.now();
     const same = await trx('webhooks').where({ domain_id: domain.id, event, url }).whereNull('secret_enc').first('id', 'status');
     if (same) {

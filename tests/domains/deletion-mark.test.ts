@@ -8,7 +8,7 @@ import supertest from 'supertest';
 import { createDnsWatch } from '../../src/domains/dns-watch';
 import { addSuppression } from '../../src/suppression/suppressions';
 import { DnsZone, publish, startDnsZone } from '../helpers/dns-zone';
-import { backend, Harness, markRecordsVerified, senderSetup, startHarness } from '../helpers/harness';
+import { accountKey, backend, Harness, markRecordsVerified, senderSetup, startHarness } from '../helpers/harness';
 import { refuseWith } from '../helpers/refusing-trigger';
 
 const SUPPRESSED = 5;
@@ -19,7 +19,14 @@ let dns: DnsZone;
 beforeAll(async () => {
   dns = await startDnsZone();
   // Cached sender keys for a minute: a deletion cut short must not leave its domain sending from the cache.
-  h = await startHarness({ DELETE_CHUNK_ROWS: '2', SENDER_AUTH_CACHE_MS: '60000', DNS_SERVERS: `127.0.0.1:${dns.port}`, DNS_TIMEOUT_MS: '1000' });
+  // Webhooks at a loopback port nothing listens on: the URL guard must pass them, so that only the mark refuses.
+  h = await startHarness({
+    DELETE_CHUNK_ROWS: '2',
+    SENDER_AUTH_CACHE_MS: '60000',
+    DNS_SERVERS: `127.0.0.1:${dns.port}`,
+    DNS_TIMEOUT_MS: '1000',
+    WEBHOOK_ALLOW_PRIVATE: '1',
+  });
 });
 afterAll(async () => {
   await h.close();
@@ -135,6 +142,57 @@ it("a domain's deletion cut short leaves it off, marked and refusing every way b
   expect(await owner({ Command: 'emailgateway.deletedomain' })).toEqual({ Success: true, ErrorCode: 0 });
   expect(await count('sender_domains', { id: s.domainId })).toBe(0);
   expect(await count('retained_suppressions', { user_id: s.userId, domain: s.domain })).toBe(SUPPRESSED);
+});
+
+it('a domain being deleted takes no new key, SMTP login, webhook, DKIM rotation or IP pool, at any door', async () => {
+  const s = await senderSetup(h);
+  const owner = (params: Record<string, unknown>) => h.call({ SessionID: s.sessionId, DomainID: s.domainId, ...params });
+  const smtpId = (await owner({ Command: 'emailgateway.addsmtp' })).NewSMTPID;
+  const restricted = await accountKey(h, s.sessionId, { Domains: s.domain });
+  // Its key is cached by this use (SENDER_AUTH_CACHE_MS): the cached domain row does not carry the mark set below.
+  expect((await h.call({ Command: 'emailgateway.getwebhooks.public', SenderAPIKey: s.key })).Success).toBe(true);
+  // What a deletion's first step leaves (src/domains/manage.ts deleteDomain), with a pool an admin set before.
+  await h.services.db('sender_domains').where({ id: s.domainId }).update({ status: 'Disabled', deleting_at: Date.now(), ip_pool: 'dedicated' });
+  const before = await h.services.db('smtp_credentials').where({ id: smtpId }).first('password_hash');
+  const hook = { Event: 'delivery', WebhookURL: 'http://127.0.0.1:9/hook' };
+
+  // Octeth's /api.php, each command with its own code.
+  expect(await owner({ Command: 'emailgateway.addapi', Description: 'late' })).toMatchObject({ Success: false, ErrorCode: 5 });
+  expect(await owner({ Command: 'emailgateway.replaceapi', Description: 'late' })).toMatchObject({ Success: false, ErrorCode: 6 });
+  expect(await owner({ Command: 'emailgateway.addsmtp' })).toMatchObject({ Success: false, ErrorCode: 4 });
+  expect(await owner({ Command: 'emailgateway.resetsmtppassword', SMTPID: smtpId })).toMatchObject({ Success: false, ErrorCode: 4 });
+  expect(await owner({ Command: 'emailgateway.addwebhook', ...hook })).toMatchObject({ Success: false, ErrorCode: 9 });
+  expect(await h.call({ Command: 'emailgateway.addwebhook.public', SenderAPIKey: s.key, ...hook })).toMatchObject({ Success: false, ErrorCode: 9 });
+  expect(await owner({ Command: 'emailgateway.rotatedkim' })).toMatchObject({ Success: false, ErrorCode: 3 });
+  expect(await admin({ Command: 'emailgateway.setdomainstatus', DomainID: s.domainId, IPPool: '' })).toMatchObject({ Success: false, ErrorCode: 6 });
+
+  // Octeth's /api/v1: 409 with the same codes.
+  const v1hook = await supertest(h.app)
+    .post('/api/v1/webhooks')
+    .set('Authorization', `Bearer ${s.key}`)
+    .send({ Event: 'delivered', WebhookURL: hook.WebhookURL });
+  expect([v1hook.status, v1hook.body.Errors]).toEqual([409, [{ Code: 9, Message: expect.stringMatching(/being deleted/) }]]);
+  const v1rotate = await supertest(h.app).post('/api/v1/user.senderdomain.rotatedkim').send({ SessionID: s.sessionId, DomainID: s.domainId });
+  expect([v1rotate.status, v1rotate.body.Errors]).toEqual([409, [{ Code: 3, Message: expect.stringMatching(/being deleted/) }]]);
+
+  // The dialects' account key restricted to the domain: their own failure shape.
+  const platform = await supertest(h.app)
+    .post('/api/v1/webhooks')
+    .set('Authorization', `Bearer ${restricted}`)
+    .send({ url: hook.WebhookURL, events: ['email.sent'] });
+  expect([platform.status, platform.body]).toEqual([400, { error: expect.stringMatching(/being deleted/), code: 'invalid_request' }]);
+  const cloudmails = await supertest(h.app).post('/v1/webhooks').set('Authorization', `Bearer ${restricted}`).send({ url: hook.WebhookURL });
+  expect([cloudmails.status, cloudmails.body]).toEqual([400, { code: 400, error: 'Invalid Request', message: expect.stringMatching(/being deleted/) }]);
+
+  // Nothing was written.
+  expect(await count('domain_api_keys', { domain_id: s.domainId })).toBe(1);
+  expect(await count('smtp_credentials', { domain_id: s.domainId })).toBe(1);
+  expect(await h.services.db('smtp_credentials').where({ id: smtpId }).first('password_hash')).toEqual(before);
+  expect(await count('webhooks', { domain_id: s.domainId })).toBe(0);
+  expect(await h.services.db('sender_domains').where({ id: s.domainId }).first('dkim_next_selector', 'ip_pool')).toEqual({
+    dkim_next_selector: null,
+    ip_pool: 'dedicated',
+  });
 });
 
 it("an account's deletion cut short leaves it and its domains off and marked until user.delete again", async () => {

@@ -76,9 +76,13 @@ export async function createDomain(
       if (existing) {
         // An admin's Disabled or Suspended stays (as in updateDomain): re-adding must not be a way around it.
         const held = existing.status === STATUS.disabled || existing.status === STATUS.suspended;
-        await trx('sender_domains')
+        // The mark in the statement too: the account's lock above keeps out the deletions there are (each takes it
+        // before it marks), the statement any mark written without it.
+        const n = await trx('sender_domains')
           .where({ id: existing.id })
+          .whereNull('deleting_at')
           .update({ ...fields, ...FRESH_WATCH, status: held ? existing.status : STATUS.pending, last_verified_at: null, updated_at: now });
+        if (!n) throw new DomainError('deleting');
         return Number(existing.id);
       }
       const limit = Number(user.limit_sender_domains);

@@ -233,6 +233,32 @@ it("the owner's switch on read before a deletion began, written after, is refuse
   expect(await h.services.db('sender_domains').where({ id: s.domainId }).first('status')).toEqual({ status: 'Disabled' });
 });
 
+it('adding the name again, checked before a deletion began and written after, is refused at both doors', async () => {
+  const s = await senderSetup(h);
+  const readd = [
+    { Command: 'emailgateway.adddomain', DomainName: s.domain, refused: { ErrorCode: [5] } },
+    { Command: 'user.senderdomain.create', SenderDomain: s.domain, refused: { ErrorCode: 8 } },
+  ];
+  for (const { refused, ...call } of readd) {
+    await h.services.db('sender_domains').where({ id: s.domainId }).update({ status: 'Enabled', deleting_at: null });
+    const r = await markMidway('sender_domains', s.domainId, { status: 'Disabled', deleting_at: Date.now() }, () =>
+      h.call({ SessionID: s.sessionId, ...call }),
+    );
+    expect(r).toMatchObject({ Success: false, ...refused });
+    // Not started over: still off, with the key it had.
+    expect(await h.services.db('sender_domains').where({ id: s.domainId }).first('status')).toEqual({ status: 'Disabled' });
+  }
+});
+
+it('a DKIM rotation asked for before a deletion began, written after, is refused', async () => {
+  const s = await senderSetup(h);
+  const r = await markMidway('sender_domains', s.domainId, { status: 'Disabled', deleting_at: Date.now() }, () =>
+    h.call({ Command: 'emailgateway.rotatedkim', SessionID: s.sessionId, DomainID: s.domainId }),
+  );
+  expect(r).toMatchObject({ Success: false, ErrorCode: 3 });
+  expect(await h.services.db('sender_domains').where({ id: s.domainId }).first('dkim_next_selector')).toEqual({ dkim_next_selector: null });
+});
+
 it("user.update's AccountStatus=Enabled read before user.delete began, written after, is refused", async () => {
   const s = await senderSetup(h);
   const r = await markMidway('users', s.userId, { account_status: 'Disabled', deleting_at: Date.now() }, () =>

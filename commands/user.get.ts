@@ -1,8 +1,8 @@
 /** user.get (admin) — one user's account, with DeletionStartedAt as users.get. Errors: 1 missing UserID, 2 not found. */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
-import { findUser, presentUserInfo } from '../src/auth/users';
-import { deletionStartedAt } from '../src/domains/deleting';
+import { findUser } from '../src/auth/users';
+import { presentUserForAdmin } from '../src/accounts/admin-view';
 
 export default defineCommand({
   name: 'user.get',
@@ -11,6 +11,6 @@ export default defineCommand({
   async run(p, ctx) {
     const user = await findUser(ctx.db, Number(p.userid));
     if (!user) throw new CommandError(2);
-    return { UserInfo: { ...presentUserInfo(user), DeletionStartedAt: deletionStartedAt(user) } };
+    return { UserInfo: presentUserForAdmin(user) };
   },
 });

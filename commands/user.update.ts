@@ -8,9 +8,10 @@ import { isUniqueViolation } from '../src/db';
 import { CommandError } from '../src/errors';
 import { endSubjectSessions } from '../src/auth/sessions';
 import { USER_FIELD_ERRORS, userColumns } from '../src/auth/user-fields';
-import { findUser, presentUserInfo } from '../src/auth/users';
+import { findUser } from '../src/auth/users';
+import { presentUserForAdmin } from '../src/accounts/admin-view';
 import { releaseSwitchedOn } from '../src/delivery/switched-off-hold';
-import { ACCOUNT_DELETING_TEXT, deletionStartedAt, isDeleting } from '../src/domains/deleting';
+import { ACCOUNT_DELETING_TEXT, isDeleting } from '../src/domains/deleting';
 
 const DELETING = 22;
 
@@ -46,6 +47,6 @@ export default defineCommand({
       );
     const user = await findUser(ctx.db, id);
     if (!user) throw new CommandError([2]);
-    return { UserInfo: { ...presentUserInfo(user), DeletionStartedAt: deletionStartedAt(user) } };
+    return { UserInfo: presentUserForAdmin(user) };
   },
 });

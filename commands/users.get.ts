@@ -3,9 +3,8 @@
  * name. Each with DeletionStartedAt: when an unfinished user.delete of it began (src/domains/deleting.ts), else null.
  */
 import { defineCommand } from '../src/command';
-import { presentUserInfo } from '../src/auth/users';
 import { containsPattern } from '../src/db';
-import { deletionStartedAt } from '../src/domains/deleting';
+import { presentUserForAdmin } from '../src/accounts/admin-view';
 
 export default defineCommand({
   name: 'users.get',
@@ -23,6 +22,6 @@ export default defineCommand({
     const [{ n }] = await q.clone().count({ n: '*' });
     const perRequest = Number(p.recordsperrequest) || 1000;
     const rows = await q.orderBy('id').limit(perRequest).offset(Number(p.recordsfrom));
-    return { TotalUserCount: Number(n), Users: rows.map((u) => ({ ...presentUserInfo(u), DeletionStartedAt: deletionStartedAt(u) })) };
+    return { TotalUserCount: Number(n), Users: rows.map(presentUserForAdmin) };
   },
 });

@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import { Keyring, open, seal } from '../auth/secrets';
 import { isUniqueViolation } from '../db';
 import type { SigningSecret } from './formats';
+import { unlessDeleting } from '../domains/deleting';
 
 /**
  * Each domain's webhook signing key: 64 uppercase hex characters (32 random bytes), as Octeth shows it.
@@ -51,14 +52,22 @@ export async function signingKey(db: Db | Knex.Transaction, ring: Keyring, domai
 /**
  * Replaces the domain's key; null when the domain vanished meanwhile (nothing stored). The key it replaces signs
  * too for `graceMs` (secretOf); a second regeneration within the grace keeps the first old key, which is the one
- * receivers may still hold, and gives it a new grace.
+ * receivers may still hold, and gives it a new grace. None for a domain being deleted: throws `deleting()`, nothing
+ * stored (read under the account's row lock, src/domains/deleting.ts).
  */
-export async function rotateSigningKey(db: Db, ring: Keyring, domainId: number, graceMs: number): Promise<string | null> {
+export async function rotateSigningKey(
+  db: Db,
+  ring: Keyring,
+  domain: { id: number; user_id: number },
+  graceMs: number,
+  deleting: () => Error,
+): Promise<string | null> {
+  const domainId = domain.id;
   const key = newSigningKey();
   const now = Date.now();
   const sealed = seal(key, ring);
   try {
-    await db.transaction(async (trx) => {
+    await unlessDeleting(db, domain, deleting, async (trx) => {
       const q = trx('webhook_signing_keys').where({ domain_id: domainId }).first('key_enc', 'previous_key_enc', 'previous_until');
       const old = trx.client.config.client === 'mysql2' ? await q.forUpdate() : await q;
       if (!old) {

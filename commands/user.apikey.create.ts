@@ -6,19 +6,21 @@
  * Errors: 1 missing Note, 5 bad IP, 6 bad permissions, 7 bad KeyType, 8 bad Domains, 9 bad AllowedIPs,
  * 10 bad CanSend/CanReadAnalytics, 11 a parameter of the other key type, 12 more than the caller may do itself (a
  * restricted key cannot make a key with a permission it lacks, nor an account key), 13 usable from addresses the
- * caller is not. A caller authenticated by an IP-restricted key (a user key's BoundIPAddress, also through a session
- * opened with it) makes keys at least as restricted: no BoundIPAddress/AllowedIPs given = the caller's own; given,
- * each must lie inside the caller's (an address inside its range, not a wider range). Keys are never changed after
- * creation, so no key can drop or widen its restriction later. Password sessions and unbound keys are unaffected.
+ * caller is not, 14 Domains names a domain being deleted (src/domains/deleting.ts; 409 on /api/v1). A caller
+ * authenticated by an IP-restricted key (a user key's BoundIPAddress, also through a session opened with it) makes
+ * keys at least as restricted: no BoundIPAddress/AllowedIPs given = the caller's own; given, each must lie inside the
+ * caller's (an address inside its range, not a wider range). Keys are never changed after creation, so no key can
+ * drop or widen its restriction later. Password sessions and unbound keys are unaffected.
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { isIp } from '../src/auth/user-fields';
-import { canonicalIp, groupPermissions, hasPermission, intersectPermissions, parsePermissions } from '../src/auth/users';
+import { canonicalIp, groupPermissions, hasPermission, intersectPermissions, lockUserRow, parsePermissions } from '../src/auth/users';
 import { newAccountKey, newUserKey } from '../src/credentials/credentials';
 import { accountKeyColumns, presentApiKeys } from '../src/credentials/account-key-fields';
 import { callerIps, narrowedIps } from '../src/credentials/key-reach';
-import { ipListOf } from '../src/auth/account-keys';
+import { idList, ipListOf } from '../src/auth/account-keys';
+import { markedAmongUnderAccountLock } from '../src/domains/deleting';
 
 const ACCOUNT_ONLY = ['cansend', 'canreadanalytics', 'domains', 'allowedips'];
 const USER_ONLY = ['boundipaddress', 'permissions'];
@@ -41,7 +43,9 @@ export default defineCommand({
     11: 'CanSend, CanReadAnalytics, Domains and AllowedIPs are for KeyType=account; BoundIPAddress and Permissions for KeyType=user',
     12: 'The new key would have permissions this credential does not have',
     13: "The new key would be usable from addresses this credential is not (its BoundIPAddress or AllowedIPs must lie within this key's)",
+    14: 'Invalid Domains: a sender domain named is being deleted (a deletion was begun and not finished): leave it out',
   },
+  httpStatus: { 14: 409 },
   async run(p, ctx) {
     const account = String(p.keytype ?? 'user').toLowerCase() === 'account';
     if ((account ? USER_ONLY : ACCOUNT_ONLY).some((k) => p[k] !== undefined && p[k] !== '')) throw new CommandError(11);
@@ -99,7 +103,18 @@ export default defineCommand({
         created_at: now,
       };
     }
-    const [id] = await ctx.db('user_api_keys').insert(row);
+    const domainIds = idList(row.allowed_domain_ids as string | null | undefined) ?? [];
+    const [id] = await ctx.db.transaction(async (trx): Promise<number[]> => {
+      // No key limited to a domain being deleted: once it is gone, the key would answer 46. Read under the account's
+      // row lock that a deletion's first step takes, so one begun meanwhile is seen.
+      if (domainIds.length) {
+        await lockUserRow(trx, ctx.user!.id);
+        const marked = await markedAmongUnderAccountLock(trx, domainIds);
+        if (marked.length)
+          throw new CommandError(14, `Invalid Domains: ${marked.join(', ')} is being deleted (a deletion was begun and not finished): leave it out`);
+      }
+      return trx('user_api_keys').insert(row);
+    });
     const [APIKey] = await presentApiKeys(ctx.db, [{ ...row, id, last_used_at: null, last_used_ip: null, request_count: 0 }], key);
     return { APIKeyID: Number(id), APIKey };
   },

@@ -29,9 +29,15 @@ export function deletionStartedAt(row: { deleting_at?: number | string | null })
  * it did not see. The read shares the domain's row lock on MySQL, so it sees the mark whatever the snapshot.
  */
 export async function markedUnderAccountLock(trx: Db, domainId: number): Promise<boolean> {
-  const q = trx('sender_domains').where({ id: domainId }).first('deleting_at');
-  const row = trx.client.config.client === 'mysql2' ? await q.forShare() : await q;
-  return !!row && isDeleting(row);
+  return (await markedAmongUnderAccountLock(trx, [domainId])).length > 0;
+}
+
+/** The names of those of `domainIds` that are marked, read as markedUnderAccountLock reads one. */
+export async function markedAmongUnderAccountLock(trx: Db, domainIds: number[]): Promise<string[]> {
+  if (!domainIds.length) return [];
+  const q = trx('sender_domains').whereIn('id', domainIds).orderBy('domain').select('domain', 'deleting_at');
+  const rows: { domain: string; deleting_at: number | null }[] = trx.client.config.client === 'mysql2' ? await q.forShare() : await q;
+  return rows.filter(isDeleting).map((r) => r.domain);
 }
 
 /**

@@ -8,7 +8,7 @@ import supertest from 'supertest';
 import { createDnsWatch } from '../../src/domains/dns-watch';
 import { addSuppression } from '../../src/suppression/suppressions';
 import { DnsZone, publish, startDnsZone } from '../helpers/dns-zone';
-import { accountKey, backend, Harness, markRecordsVerified, senderSetup, startHarness } from '../helpers/harness';
+import { accountKey, addDomain, backend, Harness, markRecordsVerified, senderSetup, startHarness, uniqueDomain } from '../helpers/harness';
 import { refuseWith } from '../helpers/refusing-trigger';
 
 const SUPPRESSED = 5;
@@ -144,16 +144,24 @@ it("a domain's deletion cut short leaves it off, marked and refusing every way b
   expect(await count('retained_suppressions', { user_id: s.userId, domain: s.domain })).toBe(SUPPRESSED);
 });
 
-it('a domain being deleted takes no new key, SMTP login, webhook, DKIM rotation or IP pool, at any door', async () => {
+it('a domain being deleted takes no new key, SMTP login, webhook, signing key, DKIM rotation or IP pool, at any door', async () => {
   const s = await senderSetup(h);
   const owner = (params: Record<string, unknown>) => h.call({ SessionID: s.sessionId, DomainID: s.domainId, ...params });
   const smtpId = (await owner({ Command: 'emailgateway.addsmtp' })).NewSMTPID;
   const restricted = await accountKey(h, s.sessionId, { Domains: s.domain });
+  const other = uniqueDomain('kept');
+  await addDomain(h, s.sessionId, other);
   // Its key is cached by this use (SENDER_AUTH_CACHE_MS): the cached domain row does not carry the mark set below.
   expect((await h.call({ Command: 'emailgateway.getwebhooks.public', SenderAPIKey: s.key })).Success).toBe(true);
   // What a deletion's first step leaves (src/domains/manage.ts deleteDomain), with a pool an admin set before.
   await h.services.db('sender_domains').where({ id: s.domainId }).update({ status: 'Disabled', deleting_at: Date.now(), ip_pool: 'dedicated' });
   const before = await h.services.db('smtp_credentials').where({ id: smtpId }).first('password_hash');
+  const { SigningKey } = await owner({ Command: 'emailgateway.getwebhooks' });
+  const signing = await h.services.db('webhook_signing_keys').where({ domain_id: s.domainId }).first('key_enc', 'previous_key_enc');
+  expect(signing).toEqual({ key_enc: expect.any(String), previous_key_enc: null });
+  expect(SigningKey).toMatch(/^[0-9A-F]{64}$/);
+  const userKeys = await count('user_api_keys', { user_id: s.userId });
+  const accountKeyFor = (Domains: string) => ({ Note: 'late', KeyType: 'account', Domains });
   const hook = { Event: 'delivery', WebhookURL: 'http://127.0.0.1:9/hook' };
 
   // Octeth's /api.php, each command with its own code.
@@ -164,6 +172,16 @@ it('a domain being deleted takes no new key, SMTP login, webhook, DKIM rotation 
   expect(await owner({ Command: 'emailgateway.addwebhook', ...hook })).toMatchObject({ Success: false, ErrorCode: 9 });
   expect(await h.call({ Command: 'emailgateway.addwebhook.public', SenderAPIKey: s.key, ...hook })).toMatchObject({ Success: false, ErrorCode: 9 });
   expect(await owner({ Command: 'emailgateway.rotatedkim' })).toMatchObject({ Success: false, ErrorCode: 3 });
+  expect(await owner({ Command: 'emailgateway.regeneratesigningkey' })).toMatchObject({ Success: false, ErrorCode: 4 });
+  // An account key limited to it, alone or beside a domain that is not being deleted (it would answer 46 once gone).
+  for (const Domains of [s.domain, `${other},${s.domain}`]) {
+    const made = await h.call({ Command: 'user.apikey.create', SessionID: s.sessionId, ...accountKeyFor(Domains) });
+    expect(made).toMatchObject({
+      Success: false,
+      ErrorCode: 14,
+      ErrorText: `Invalid Domains: ${s.domain} is being deleted (a deletion was begun and not finished): leave it out`,
+    });
+  }
   expect(await admin({ Command: 'emailgateway.setdomainstatus', DomainID: s.domainId, IPPool: '' })).toMatchObject({ Success: false, ErrorCode: 6 });
 
   // Octeth's /api/v1: 409 with the same codes.
@@ -174,6 +192,10 @@ it('a domain being deleted takes no new key, SMTP login, webhook, DKIM rotation 
   expect([v1hook.status, v1hook.body.Errors]).toEqual([409, [{ Code: 9, Message: expect.stringMatching(/being deleted/) }]]);
   const v1rotate = await supertest(h.app).post('/api/v1/user.senderdomain.rotatedkim').send({ SessionID: s.sessionId, DomainID: s.domainId });
   expect([v1rotate.status, v1rotate.body.Errors]).toEqual([409, [{ Code: 3, Message: expect.stringMatching(/being deleted/) }]]);
+  const v1key = await supertest(h.app)
+    .post('/api/v1/user.apikey')
+    .send({ SessionID: s.sessionId, ...accountKeyFor(s.domain) });
+  expect([v1key.status, v1key.body.Errors]).toEqual([409, [{ Code: 14, Message: expect.stringMatching(/being deleted/) }]]);
 
   // The dialects' account key restricted to the domain: their own failure shape.
   const platform = await supertest(h.app)
@@ -189,6 +211,12 @@ it('a domain being deleted takes no new key, SMTP login, webhook, DKIM rotation 
   expect(await count('smtp_credentials', { domain_id: s.domainId })).toBe(1);
   expect(await h.services.db('smtp_credentials').where({ id: smtpId }).first('password_hash')).toEqual(before);
   expect(await count('webhooks', { domain_id: s.domainId })).toBe(0);
+  expect(await h.services.db('webhook_signing_keys').where({ domain_id: s.domainId }).first('key_enc', 'previous_key_enc')).toEqual(signing);
+  expect((await owner({ Command: 'emailgateway.getwebhooks' })).SigningKey).toBe(SigningKey);
+  expect(await count('user_api_keys', { user_id: s.userId })).toBe(userKeys);
+  // An account key for the other domain, or for all of them, is still made.
+  expect((await h.call({ Command: 'user.apikey.create', SessionID: s.sessionId, ...accountKeyFor(other) })).Success).toBe(true);
+  expect((await h.call({ Command: 'user.apikey.create', SessionID: s.sessionId, Note: 'all', KeyType: 'account' })).Success).toBe(true);
   expect(await h.services.db('sender_domains').where({ id: s.domainId }).first('dkim_next_selector', 'ip_pool')).toEqual({
     dkim_next_selector: null,
     ip_pool: 'dedicated',

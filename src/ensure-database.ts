@@ -1,4 +1,10 @@
-import mysql from 'mysql2/promise';
+import type * as Mysql from 'mysql2/promise';
+import { lazy } from './lazy';
+
+// Only with DATABASE_URL (src/lazy.ts): the embedded default's roles and CLI commands import this file for
+// DatabaseSetupError and never load mysql2's ~90 files.
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded lazily, typed by the import type above
+const mysql = lazy(() => require('mysql2/promise') as typeof Mysql);
 
 /** The database cannot be used and this account cannot fix it: the message is one line saying what to run. */
 export class DatabaseSetupError extends Error {}
@@ -32,14 +38,14 @@ export async function ensureDatabase(databaseUrl: string): Promise<'exists' | 'c
   };
   const name = decodeURIComponent(u.pathname.replace(/^\//, ''));
   if (!name) throw new DatabaseSetupError('DATABASE_URL names no database: add it as the path, e.g. mysql://postern:secret@db:3306/postern');
-  const use = async () => (await mysql.createConnection({ ...server, database: name })).end();
+  const use = async () => (await mysql().createConnection({ ...server, database: name })).end();
   try {
     await use();
     return 'exists';
   } catch (err) {
     if (code(err) !== 'ER_BAD_DB_ERROR' && !DENIED.has(code(err))) throw err;
   }
-  const conn = await mysql.createConnection(server);
+  const conn = await mysql().createConnection(server);
   try {
     const [rows] = await conn.query('SELECT CURRENT_USER() AS account');
     const account = quoteAccount(String((rows as { account: string }[])[0]?.account ?? server.user));

@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { freePort } from '../helpers/ports';
+import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import supertest from 'supertest';
@@ -14,6 +15,7 @@ import { createApp } from '../../src/app';
 import { Installation, openInstallation } from '../../src/cli/installation';
 import { Cli, runCli } from '../../src/cli/program';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
+import { LOADED_FILES_AT_EXIT, loadedOf } from '../helpers/loaded-modules';
 
 const MAIN = path.resolve(__dirname, '../../dist/src/main.js');
 
@@ -24,10 +26,12 @@ interface Run {
   json: any;
 }
 
-function postern(args: string[], env: Record<string, string | undefined>): Promise<Run> {
+/** Runs the binary; with `loadedOut`, it writes the files it loaded there at exit (tests/helpers/loaded-files-at-exit.js). */
+function postern(args: string[], env: Record<string, string | undefined>, loadedOut?: string): Promise<Run> {
   return new Promise((resolve) => {
     const clean: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
-    const child = spawn(process.execPath, [MAIN, ...args], { env: { ...clean, ...env } });
+    const preload = loadedOut ? ['--require', LOADED_FILES_AT_EXIT] : [];
+    const child = spawn(process.execPath, [...preload, MAIN, ...args], { env: { ...clean, ...env, ...(loadedOut ? { LOADED_FILES_OUT: loadedOut } : {}) } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -63,22 +67,29 @@ async function cli(args: string[], env: Record<string, string | undefined>): Pro
   return { code, stdout, stderr, json };
 }
 
+/** What a CLI command or a role that does not serve them must not load: the api's app, the SMTP servers (src/roles.ts). */
+const SERVERS = ['dist/src/roles.js', 'dist/src/app.js', 'express', 'smtp-server', 'selfsigned'];
+
 let h: Harness;
 let shared: Installation | undefined;
+let tmp: string;
 beforeAll(async () => {
   expect(fs.existsSync(MAIN)).toBe(true);
   h = await startHarness();
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'postern-cli-'));
 });
 afterAll(async () => {
   await shared?.close();
   await h.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
 });
 
 describe('postern CLI, run as a process', () => {
-  it('creates a user who can then log in; exits 1 with the envelope on a command error, 3 on bad configuration, 0 for --help', async () => {
-    // Side by side: each process loads the whole program, which takes seconds on a busy machine.
+  it('creates a user who can then log in, loading none of the servers; exits 1 with the envelope on a command error, 3 on bad configuration, 0 for --help', async () => {
+    // Side by side: each process loads the program, which takes a second or more on a busy machine.
+    const loaded = path.join(tmp, 'user-create.json');
     const [created, failed, badConfig, help] = await Promise.all([
-      postern(['user', 'create', '--username', 'cli-ada', '--email', 'cli-ada@example.com'], h.env),
+      postern(['user', 'create', '--username', 'cli-ada', '--email', 'cli-ada@example.com'], h.env, loaded),
       postern(['call', 'user.get', 'UserID:=999999'], h.env),
       postern(['user', 'list'], { ...h.env, PORT: 'abc' }),
       postern(['user', 'create', '--help'], {}),
@@ -87,6 +98,7 @@ describe('postern CLI, run as a process', () => {
     expect(created.json).toEqual({ UserID: expect.any(Number), Password: expect.stringMatching(/^\S{12,}$/) });
     const login = await h.call({ Command: 'user.login', Username: 'cli-ada', Password: created.json.Password });
     expect(login).toMatchObject({ Success: true, SessionID: expect.any(String) });
+    expect(loadedOf(loaded, SERVERS)).toEqual([]);
 
     expect(failed.code).toBe(1);
     expect(failed.json).toMatchObject({ Success: false, ErrorCode: 2, ErrorText: 'User not found' });
@@ -314,10 +326,11 @@ describe('postern CLI commands', () => {
 });
 
 describe('postern worker (a role process)', () => {
-  it('answers /healthz, /readyz and /metrics on OPS_PORT', async () => {
+  it("answers /healthz, /readyz and /metrics on OPS_PORT, without loading the api's app or the SMTP servers", async () => {
     const port = await freePort();
-    const child = spawn(process.execPath, [MAIN, 'worker'], {
-      env: { PATH: process.env.PATH, ...h.env, OPS_PORT: String(port), OPS_HOST: '127.0.0.1', LOG_LEVEL: 'info' },
+    const loaded = path.join(tmp, 'worker.json');
+    const child = spawn(process.execPath, ['--require', LOADED_FILES_AT_EXIT, MAIN, 'worker'], {
+      env: { PATH: process.env.PATH, ...h.env, OPS_PORT: String(port), OPS_HOST: '127.0.0.1', LOG_LEVEL: 'info', LOADED_FILES_OUT: loaded },
     });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
@@ -341,5 +354,7 @@ describe('postern worker (a role process)', () => {
       child.kill('SIGTERM');
     }
     expect(await exited).toBe(0);
+    // Its ops routes are an express router: express itself is expected.
+    expect(loadedOf(loaded, ['dist/src/app.js', 'smtp-server', 'selfsigned'])).toEqual([]);
   });
 });

@@ -6,6 +6,7 @@ import { ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_pro
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { LOADED_FILES_AT_EXIT, loadedOf } from '../helpers/loaded-modules';
 import { freePort } from '../helpers/ports';
 
 const MAIN = path.resolve(__dirname, '../../dist/src/main.js');
@@ -25,9 +26,11 @@ interface Proc {
 /** Every gateway a test started, ended in afterAll: a failed assertion must not leave one running after jest. */
 const started = new Set<ChildProcessWithoutNullStreams>();
 
-async function startGateway(dataDir: string, port: number): Promise<Proc> {
-  const child = spawn(process.execPath, [MAIN], {
+/** With `loadedOut`, the gateway writes the files it loaded there at exit (tests/helpers/loaded-files-at-exit.js). */
+async function startGateway(dataDir: string, port: number, loadedOut?: string): Promise<Proc> {
+  const child = spawn(process.execPath, [...(loadedOut ? ['--require', LOADED_FILES_AT_EXIT] : []), MAIN], {
     env: cleanEnv({
+      ...(loadedOut ? { LOADED_FILES_OUT: loadedOut } : {}),
       DATA_DIR: dataDir,
       PORT: String(port),
       HOST: '127.0.0.1',
@@ -70,7 +73,8 @@ describe('embedded default (npm start on a fresh clone)', () => {
   it('starts with no servers, prints the admin key once, serves the walk-through, and stops cleanly on SIGTERM', async () => {
     expect(fs.existsSync(MAIN)).toBe(true);
     const port = await freePort();
-    const gw = await startGateway(dataDir, port);
+    const loaded = [path.join(dataDir, 'loaded-first.json'), path.join(dataDir, 'loaded-again.json')];
+    const gw = await startGateway(dataDir, port, loaded[0]);
     const adminKey = /AdminAPIKey:\s+(pa_[A-Za-z0-9]+)/.exec(gw.out())?.[1];
     expect(adminKey).toBeDefined();
 
@@ -116,7 +120,7 @@ describe('embedded default (npm start on a fresh clone)', () => {
     expect(fs.existsSync(path.join(dataDir, 'postern.sqlite'))).toBe(true);
 
     // A restart keeps the data and does not print (or change) credentials again.
-    const again = await startGateway(dataDir, port);
+    const again = await startGateway(dataDir, port, loaded[1]);
     expect(again.out()).not.toContain('AdminAPIKey:');
     const relogin = await api(port, { Command: 'user.login', Username: 'ada', Password: 'analytical-engine' });
     expect(relogin.Success).toBe(true);
@@ -124,6 +128,8 @@ describe('embedded default (npm start on a fresh clone)', () => {
     expect(list.UserInfo.Username).toBe('ada');
     again.child.kill('SIGTERM');
     expect(await again.exited).toBe(0);
+    // The SMTP front's self-signed pair is made at the first start, and only then is selfsigned (640 files) loaded.
+    expect(loaded.map((file) => loadedOf(file, ['selfsigned']))).toEqual([['selfsigned'], []]);
     // Two starts (each may take up to startGateway's 30 s) and production-cost password hashes: on a slow, busy
     // host the whole walk ran past jest's default 30 s.
   }, 90_000);

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Ajv, { ErrorObject, ValidateFunction } from 'ajv';
 import type { CommandDef, Params } from './command';
+import { projectRoot } from './project-root';
 
 /**
  * One JSON Schema per command under schemas/. Property names are lowercase (the door lowercases keys).
@@ -23,16 +24,6 @@ interface CompiledSchema {
   /** Compiled at first use: ajv's compile of all ~140 schemas costs 100–300 ms per Validator, and a CLI run or a role uses a few. */
   validate: ValidateFunction | null;
   props: Record<string, PropSchema>;
-}
-
-export function projectRoot(): string {
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, 'package.json'))) {
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('package.json not found above ' + __dirname);
-    dir = up;
-  }
-  return dir;
 }
 
 export class Validator {

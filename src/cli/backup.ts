@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config';
-import { UsageError } from './installation';
+import { UsageError } from './usage-error';
 
 /** Raised when there is nothing to back up where the configuration points (exit code 3, as an installation not opened). */
 export class NoInstallationError extends Error {}

@@ -9,9 +9,7 @@ import type { DomainRow } from '../domains/domains';
 import { createLogger } from '../logger';
 import { buildServices, closeServices } from '../services';
 import { Validator } from '../validation';
-
-/** Raised for what the operator named wrongly on the command line (exit code 2). */
-export class UsageError extends Error {}
+import { UsageError } from './usage-error';
 
 /** The installation the CLI acts on: the same database, queue and config as the roles, read from the same environment. */
 export interface Installation {

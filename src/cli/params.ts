@@ -1,6 +1,6 @@
 import type { Params } from '../command';
 import { lowercaseKeys } from '../http/params';
-import { UsageError } from './installation';
+import { UsageError } from './usage-error';
 
 /**
  * Command parameters from the command line, keyed case-insensitively as the HTTP doors key them:

@@ -4,15 +4,20 @@ import { pipeline } from 'node:stream/promises';
 import { Command, CommanderError } from 'commander';
 import { commands } from '../../commands';
 import { ConfigError, loadConfig, ROLES, type Config } from '../config';
-import { errorTexts, lookupCommand } from '../dispatch';
 import { CommandError, HardError, legacyFailure } from '../errors';
 import { streamOf } from '../http/stream-reply';
-import { projectRoot } from '../validation';
+import { projectRoot } from '../project-root';
 import { backupEmbedded, MYSQL_BACKUP, NoInstallationError } from './backup';
-import { Action, Installation, openInstallation, UsageError } from './installation';
+import type { Action, Installation } from './installation';
 import { parseParams } from './params';
 import { reencryptSecrets } from './reencrypt';
 import { addShortcuts } from './shortcuts';
+import { UsageError } from './usage-error';
+
+// The installation (services, the dispatcher) and the dispatcher's helpers load when an action opens it, not at
+// the start of every run: --help and backup need neither (~550 files).
+const dispatch = () => import('../dispatch');
+const openInstallation: (env: CliIo['env']) => Promise<Installation> = async (env) => (await import('./installation')).openInstallation(env);
 
 /** Exit codes: 0 done, 1 the command answered with an error, 2 bad usage, 3 the installation could not be opened. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, setup: 3 } as const;
@@ -58,6 +63,7 @@ export class Cli {
       if (err instanceof UsageError) return this.failWith(EXIT.usage, err.message);
       if (err instanceof HardError) return this.failWith(err.code === 100003 ? EXIT.usage : EXIT.failed, err.message);
       if (!(err instanceof CommandError)) return this.failWith(EXIT.failed, `failed: ${(err as Error).message}`);
+      const { errorTexts, lookupCommand } = await dispatch();
       const cmd = command ? lookupCommand(commands, command) : undefined;
       const texts = errorTexts(cmd, err);
       this.printJson(legacyFailure(err.codes, texts, err.codes.length > 1));
@@ -137,7 +143,7 @@ export function buildProgram(cli: Cli, startRole: (role: string) => Promise<void
       if (opts.list) return cli.act(null, async () => listCommands());
       if (!name) throw new UsageError('name a command (postern call --list shows them)');
       await cli.act(name, async (inst) => {
-        if (!lookupCommand(commands, name)) throw new UsageError(`unknown command "${name}" (postern call --list shows them)`);
+        if (!(await dispatch()).lookupCommand(commands, name)) throw new UsageError(`unknown command "${name}" (postern call --list shows them)`);
         const params = parseParams(pairs, opts.json);
         const as = opts.domain ? await inst.findDomain(opts.domain) : opts.user ? { user: await inst.findUser(opts.user) } : {};
         return inst.run(name, params, as);

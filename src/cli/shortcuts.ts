@@ -1,9 +1,9 @@
 import { Command } from 'commander';
 import { commands } from '../../commands';
 import { randomToken } from '../auth/secrets';
-import { lookupCommand } from '../dispatch';
-import { Action, UsageError } from './installation';
+import type { Action } from './installation';
 import { parseParams } from './params';
+import { UsageError } from './usage-error';
 
 /** The part of the Cli (./program.ts) a shortcut uses: run an action with the installation open. */
 interface Acts {
@@ -164,7 +164,8 @@ export function addShortcuts(program: Command, cli: Acts): void {
         'held, leased, all), Page= and Limit=.\n\nExamples:\n  postern queue list RecipientDomain=gmail.com\n  postern queue hold SenderDomain=example.com\n' +
         '  postern queue release SenderDomain=example.com\n  postern queue retry All=true\n  postern queue purge RecipientDomain=gone.example MinAgeSeconds=86400',
     )
-    .action((verb: string | undefined, pairs: string[], o: { user?: string }) => {
+    .action(async (verb: string | undefined, pairs: string[], o: { user?: string }) => {
+      const { lookupCommand } = await import('../dispatch'); // here, not at the top: --help and the other shortcuts need not load it
       const name = `queue.${verb ?? ''}`;
       if (!verb || !lookupCommand(commands, name)) {
         const known = Object.keys(commands)

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import express, { NextFunction, Request, Response, Router } from 'express';
-import { projectRoot } from '../validation';
+import { projectRoot } from '../project-root';
 
 /**
  * The web console's static files (built by `npm run build` from console/ into dist/console) at /console/.

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import express from 'express';
 import { commands } from '../../commands';
-import { projectRoot } from '../validation';
+import { projectRoot } from '../project-root';
 import { statusFor, V1_ROUTES } from '../v1/router';
 import { buildOpenApi, dialectTables } from './openapi';
 

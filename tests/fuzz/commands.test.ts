@@ -8,7 +8,7 @@ import supertest from 'supertest';
 import winston from 'winston';
 import { commands } from '../../commands';
 import type { CommandDef } from '../../src/command';
-import { projectRoot } from '../../src/validation';
+import { projectRoot } from '../../src/project-root';
 import { Harness, startHarness } from '../helpers/harness';
 import { envelopeProblem, Exchange, legacyDoor, v1Doors } from './doors';
 import { Caller, heal, makeCaller } from './fixtures';

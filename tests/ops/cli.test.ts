@@ -88,11 +88,12 @@ describe('postern CLI, run as a process', () => {
   it('creates a user who can then log in, loading none of the servers; exits 1 with the envelope on a command error, 3 on bad configuration, 0 for --help', async () => {
     // Side by side: each process loads the program, which takes a second or more on a busy machine.
     const loaded = path.join(tmp, 'user-create.json');
+    const helpLoaded = path.join(tmp, 'help.json');
     const [created, failed, badConfig, help] = await Promise.all([
       postern(['user', 'create', '--username', 'cli-ada', '--email', 'cli-ada@example.com'], h.env, loaded),
       postern(['call', 'user.get', 'UserID:=999999'], h.env),
       postern(['user', 'list'], { ...h.env, PORT: 'abc' }),
-      postern(['user', 'create', '--help'], {}),
+      postern(['user', 'create', '--help'], {}, helpLoaded),
     ]);
     expect(created.code).toBe(0);
     expect(created.json).toEqual({ UserID: expect.any(Number), Password: expect.stringMatching(/^\S{12,}$/) });
@@ -107,6 +108,8 @@ describe('postern CLI, run as a process', () => {
     expect(badConfig.stderr).toBe('postern: invalid configuration: PORT must be a whole number (got "abc")\n');
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^Usage: postern user create \[options\] \[params\.\.\.\]/);
+    // Help opens nothing: not the installation's services, the dispatcher or the database driver.
+    expect(loadedOf(helpLoaded, ['dist/src/cli/installation.js', 'dist/src/dispatch.js', 'knex', ...SERVERS])).toEqual([]);
   }, 60_000);
 });
 

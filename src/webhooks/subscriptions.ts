@@ -209,6 +209,14 @@ export async function createSubscription(ctx: CommandContext, domainId: number |
     pinged = await ping(ctx, id, input.format, secret, url);
     const done = Date.now();
     const hook = ctx.db('webhooks').where({ id });
+    // The ping took a network round trip outside the account's lock: a deletion of its domain may have begun since.
+    const live = () =>
+      ctx
+        .db('webhooks')
+        .where({ id })
+        .whereNotExists((q) =>
+          q.select(1).from('sender_domains').whereRaw('`sender_domains`.`id` = `webhooks`.`domain_id`').whereNotNull('sender_domains.deleting_at'),
+        );
     if (!pinged.ok) {
       // An existing subscription stays exactly as it was (the ping is in its attempt log). A new one says why it is
       // disabled, unless a concurrent create of the same URL has enabled it meanwhile.
@@ -218,9 +226,9 @@ export async function createSubscription(ctx: CommandContext, domainId: number |
           .update({ disabled_reason: `test ping failed: ${pinged.error}`.slice(0, 255), last_failure_at: done, updated_at: done });
     } else if (inserted) {
       // Its events as inserted: a concurrent create that found the row applies its own after its own ping.
-      await hook.update({ status: 'Enabled', disabled_reason: null, disabled_at: null, last_success_at: done, updated_at: done });
+      await live().update({ status: 'Enabled', disabled_reason: null, disabled_at: null, last_success_at: done, updated_at: done });
     } else {
-      await hook.update({ ...changes(done, list), last_success_at: done });
+      await live().update({ ...changes(done, list), last_success_at: done });
     }
   }
   const row: Row = await ctx.db('webhooks').where({ id }).first();

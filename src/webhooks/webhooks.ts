@@ -96,12 +96,13 @@ export async function addWebhook(ctx: CommandContext, domain: { id: number; user
   const vetted = await vetWebhookUrl(String(p.webhookurl), { allowPrivate: ctx.config.webhooks.allowPrivate, resolve: resolverFor(ctx.config) });
   if (!vetted.ok) throw urlError(codes[vetted.problem.kind], vetted.problem);
   const url = vetted.url.toString();
-  await signingKey(ctx.db, ctx.config, domain.id); // exists before the first call needs it
   // Under the account's row lock: the same (event, URL) twice at once is one webhook, and the cap holds.
   return ctx.db.transaction(async (trx) => {
     await lockUserRow(trx, domain.user_id);
     // Neither a new webhook nor a disabled one enabled again for a domain being deleted: its webhooks go with it.
     if (await markedUnderAccountLock(trx, domain.id)) throw new CommandError(codes.deleting, DOMAIN_DELETING_TEXT);
+    // The signing key exists before the first call needs it; made after the mark check, so none for a domain being deleted.
+    await signingKey(trx, ctx.config, domain.id);
     const now = Date.now();
     const same = await trx('webhooks').where({ domain_id: domain.id, event, url }).whereNull('secret_enc').first('id', 'status');
     if (same) {

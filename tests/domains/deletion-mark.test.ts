@@ -4,6 +4,8 @@
  * cached credential sends from it, and every read shows it is being deleted. Cut short here by the store refusing the
  * purge's DELETE on suppressions (after its messages went), through the real driver.
  */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import supertest from 'supertest';
 import { createDnsWatch } from '../../src/domains/dns-watch';
 import { addSuppression } from '../../src/suppression/suppressions';
@@ -221,6 +223,53 @@ it('a domain being deleted takes no new key, SMTP login, webhook, signing key, D
     dkim_next_selector: null,
     ip_pool: 'dedicated',
   });
+});
+
+it('a webhook added to a domain being deleted makes no signing key for it first', async () => {
+  const s = await senderSetup(h);
+  expect(await count('webhook_signing_keys', { domain_id: s.domainId })).toBe(0);
+  await h.services.db('sender_domains').where({ id: s.domainId }).update({ status: 'Disabled', deleting_at: Date.now() });
+  const refused = await h.call({
+    Command: 'emailgateway.addwebhook',
+    SessionID: s.sessionId,
+    DomainID: s.domainId,
+    Event: 'delivery',
+    WebhookURL: 'http://127.0.0.1:9/hook',
+  });
+  expect(refused).toMatchObject({ Success: false, ErrorCode: 9 });
+  expect(await count('webhook_signing_keys', { domain_id: s.domainId })).toBe(0);
+});
+
+it("a subscription's test ping answered after its domain's deletion began switches nothing on", async () => {
+  const s = await senderSetup(h);
+  // The receiver answers each ping 200, but only after the domain's deletion has begun (its first step's mark).
+  let marks = 0;
+  const receiver = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', async () => {
+      marks += 1;
+      await h.services.db('sender_domains').where({ id: s.domainId }).update({ status: 'Disabled', deleting_at: Date.now() });
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  try {
+    const URL = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    const create = (Events: string) => h.call({ Command: 'webhook.create', SenderAPIKey: s.key, URL, Events, Format: 'standard', Ping: 1 });
+    // A new one waits, Disabled, for its ping: still Disabled after it.
+    const made = await create('delivered');
+    expect(made).toMatchObject({ Success: true, Status: 'Disabled', Ping: { OK: true } });
+    expect(marks).toBe(1);
+    const stored = () => h.services.db('webhooks').where({ id: made.WebhookID }).first('status', 'event');
+    expect(await stored()).toEqual({ status: 'Disabled', event: 'delivered' });
+    // An existing one, disabled and created again with a ping: neither enabled nor given the new events.
+    await h.services.db('sender_domains').where({ id: s.domainId }).update({ status: 'Enabled', deleting_at: null });
+    expect(await create('delivered,bounced')).toMatchObject({ Success: true, WebhookID: made.WebhookID, Status: 'Disabled', Ping: { OK: true } });
+    expect(marks).toBe(2);
+    expect(await stored()).toEqual({ status: 'Disabled', event: 'delivered' });
+  } finally {
+    await new Promise((resolve) => receiver.close(resolve));
+  }
 });
 
 it("an account's deletion cut short leaves it and its domains off and marked until user.delete again", async () => {

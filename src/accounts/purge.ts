@@ -32,6 +32,9 @@ export async function deleteUsers(db: Knex, size: number, ids: number[], switche
     await purgeAccountRows(db, size, user_id);
   }
   await db.transaction(async (trx) => {
+    // The accounts' rows first, as every writer for their domains takes them (unlessDeleting, src/domains/deleting.ts):
+    // locking a domain row first deadlocked with a command holding its account and waiting on that domain.
+    if (trx.client.config.client === 'mysql2') await trx('users').whereIn('id', ids).forUpdate().select('id');
     const domainIds = await trx('sender_domains').whereIn('user_id', ids).pluck('id');
     await trx('domain_api_keys').whereIn('user_id', ids).delete();
     await trx('smtp_credentials').whereIn('user_id', ids).delete();

@@ -61,13 +61,21 @@ const twin = (raw: string) => raw.replace('Content-Type: multipart/report', 'Con
 
 /**
  * CPU ms per message of `raw` to `to`, and of its plain twin sent just before; expects the report to cost at most
- * twice its twin plus 5 ms (a parse cost several times that).
+ * twice its twin plus 5 ms (a parse cost several times that). The process's CPU includes whatever else ran in it
+ * meanwhile (a full GC of a jest worker's heap landed in one round of the full suite: 15.2 ms against a twin's 4.5),
+ * and noise only ever adds CPU: so up to three rounds, and the check holds if one round passes. A parse costs more in
+ * every round.
  */
 async function expectCheap(label: string, raw: string, to: string) {
-  const plainMs = await cpuPerMessage(twin(raw), to);
-  const ms = await cpuPerMessage(raw, to);
+  const rounds: string[] = [];
+  for (let round = 0; round < 3; round++) {
+    const plainMs = await cpuPerMessage(twin(raw), to);
+    const ms = await cpuPerMessage(raw, to);
+    if (ms < 2 * plainMs + 5) return;
+    rounds.push(`${ms.toFixed(1)} ms/message against its plain twin's ${plainMs.toFixed(1)}`);
+  }
   // Named in the failure, not printed on every run: a test's output is for what went wrong.
-  if (!(ms < 2 * plainMs + 5)) throw new Error(`${label}: ${ms.toFixed(1)} ms/message, its plain twin ${plainMs.toFixed(1)}`);
+  throw new Error(`${label}: ${rounds.join('; ')}`);
 }
 
 beforeAll(async () => {

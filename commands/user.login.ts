@@ -54,7 +54,8 @@ export default defineCommand({
       const busy = new CommandError([4], 'Too many sign-ins on this server at once: try again in a few seconds');
       const matches = await gatedPasswordCheck(ctx, 'user', account, busy, async () => {
         if (!candidate) return ctx.passwords.burn(password, ctx.config.passwordHashCost).then(() => false);
-        return ctx.passwords.verify(password, candidate.password_hash);
+        // A miss is padded to the burn's cost: a hash older than a raised PASSWORD_HASH_COST checks faster (padCosts).
+        return ctx.passwords.verify(password, candidate.password_hash, ctx.config.passwordHashCost);
       });
       if (matches) user = candidate;
       if (matches && candidate && isEnabled(candidate)) await rehashIfNeeded(ctx, 'users', Number(candidate.id), candidate.password_hash, password);

@@ -124,11 +124,12 @@ export async function checkAdminPassword(
   gate: PasswordGate,
   row: { id: number; password_hash: string } | undefined,
   password: string,
-  hashCost?: number,
+  hashCost: number,
 ): Promise<number | null> {
   if (!row) {
     await gate.burn(password, hashCost); // same cost as a real check, so timing does not reveal admin names
     return null;
   }
-  return (await gate.verify(password, row.password_hash)) ? Number(row.id) : null;
+  // A miss is padded to the burn's cost: a hash older than a raised PASSWORD_HASH_COST checks faster (padCosts).
+  return (await gate.verify(password, row.password_hash, hashCost)) ? Number(row.id) : null;
 }

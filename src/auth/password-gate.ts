@@ -1,5 +1,5 @@
 import pLimit from 'p-limit';
-import { burnPasswordCheck, hashPassword, verifyPassword } from './secrets';
+import { burnPasswordCheck, hashPassword, padCosts, scrypt, Scrypt, verifyPassword } from './secrets';
 
 /** A password check refused because this process already has as many queued as it will take. */
 export class PasswordGateBusy extends Error {
@@ -20,23 +20,31 @@ export class PasswordGate {
   constructor(
     private readonly concurrency: number,
     private readonly maxWaiting: number,
+    private readonly kdf: Scrypt = scrypt,
   ) {
     this.limit = pLimit(concurrency);
   }
 
-  /** Whether `password` matches the stored hash; throws PasswordGateBusy when the queue is full. */
-  verify(password: string, stored: string): Promise<boolean> {
-    return this.run(() => verifyPassword(password, stored));
+  /**
+   * Whether `password` matches the stored hash; throws PasswordGateBusy when the queue is full. A miss costs at least
+   * what burn(…, cost) does (padCosts: the hash may predate a raised PASSWORD_HASH_COST), in the same turn of the gate.
+   */
+  verify(password: string, stored: string, cost: number): Promise<boolean> {
+    return this.run(async () => {
+      if (await verifyPassword(password, stored, this.kdf)) return true;
+      for (const k of padCosts(stored, cost)) await burnPasswordCheck(password, k, this.kdf);
+      return false;
+    });
   }
 
   /** A new hash of a password a login just proved (src/auth/rehash.ts): scrypt like a check, so it waits its turn. */
   hash(password: string, cost?: number): Promise<string> {
-    return this.run(() => hashPassword(password, cost));
+    return this.run(() => hashPassword(password, cost, this.kdf));
   }
 
   /** A check against a throw-away hash, so a login naming no account costs as long as one that does. */
   burn(password: string, cost?: number): Promise<void> {
-    return this.run(() => burnPasswordCheck(password, cost));
+    return this.run(() => burnPasswordCheck(password, cost, this.kdf));
   }
 
   private run<T>(check: () => Promise<T>): Promise<T> {

@@ -1,7 +1,9 @@
 import crypto from 'node:crypto';
 import { promisify } from 'node:util';
 
-const scrypt = promisify(crypto.scrypt) as (pw: crypto.BinaryLike, salt: crypto.BinaryLike, len: number, opts: crypto.ScryptOptions) => Promise<Buffer>;
+/** scrypt as the password functions call it: a PasswordGate may be given another (a test's, to see each check's N). */
+export type Scrypt = (pw: crypto.BinaryLike, salt: crypto.BinaryLike, len: number, opts: crypto.ScryptOptions) => Promise<Buffer>;
+export const scrypt = promisify(crypto.scrypt) as Scrypt;
 
 /**
  * scrypt cost: N=2^15, r=8, p=1 (about 32 MiB, tens of ms) unless config.passwordHashCost says otherwise (only the
@@ -41,20 +43,20 @@ export function safeEqual(a: string, b: string): boolean {
   return crypto.timingSafeEqual(ha, hb) && a.length === b.length;
 }
 
-export async function hashPassword(password: string, cost = DEFAULT_PASSWORD_HASH_COST): Promise<string> {
+export async function hashPassword(password: string, cost = DEFAULT_PASSWORD_HASH_COST, kdf: Scrypt = scrypt): Promise<string> {
   const salt = crypto.randomBytes(16);
   const N = 2 ** cost;
-  const hash = await scrypt(password.normalize('NFKC'), salt, SCRYPT.keylen, { N, r: SCRYPT.r, p: SCRYPT.p, maxmem: maxmemFor(N) });
+  const hash = await kdf(password.normalize('NFKC'), salt, SCRYPT.keylen, { N, r: SCRYPT.r, p: SCRYPT.p, maxmem: maxmemFor(N) });
   return `scrypt$${N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64')}$${hash.toString('base64')}`;
 }
 
-export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+export async function verifyPassword(password: string, stored: string, kdf: Scrypt = scrypt): Promise<boolean> {
   const parts = stored.split('$');
   if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
   const [N, r, p] = parts.slice(1, 4).map(Number);
   const salt = Buffer.from(parts[4], 'base64');
   const expected = Buffer.from(parts[5], 'base64');
-  const actual = await scrypt(password.normalize('NFKC'), salt, expected.length, { N, r, p, maxmem: 2 * 128 * N * r });
+  const actual = await kdf(password.normalize('NFKC'), salt, expected.length, { N, r, p, maxmem: 2 * 128 * N * r });
   return crypto.timingSafeEqual(actual, expected);
 }
 
@@ -69,10 +71,31 @@ export function needsRehash(stored: string, cost = DEFAULT_PASSWORD_HASH_COST): 
 
 /** A hash computed when a login names no known user, so a miss costs as long as a hit (one per cost: a pure memo). */
 const dummyHashes = new Map<number, Promise<string>>();
-export async function burnPasswordCheck(password: string, cost = DEFAULT_PASSWORD_HASH_COST): Promise<void> {
+export async function burnPasswordCheck(password: string, cost = DEFAULT_PASSWORD_HASH_COST, kdf: Scrypt = scrypt): Promise<void> {
   let dummy = dummyHashes.get(cost);
   if (!dummy) dummyHashes.set(cost, (dummy = hashPassword(randomToken(12), cost)));
-  await verifyPassword(password, await dummy);
+  await verifyPassword(password, await dummy, kdf);
+}
+
+/**
+ * The costs of the throw-away checks that bring a failed check against `stored` up to one at `cost` (a burn's): a
+ * hash made before PASSWORD_HASH_COST was raised checks faster, and a wrong password for its account would answer
+ * sooner than an unknown name does, telling the name is taken. scrypt's work grows with N (r and p have never changed),
+ * so 2^cost − N is paid as its binary digits: one cost step up is one more check at the stored cost. A hash that is not
+ * ours costs nothing to reject, so it is padded by a whole check; one dearer than `cost` is not (it cannot be undone).
+ */
+export function padCosts(stored: string, cost: number): number[] {
+  const parts = stored.split('$');
+  const N = parts.length === 6 && parts[0] === 'scrypt' ? Number(parts[1]) || 0 : 0;
+  let owed = 2 ** cost - N;
+  const costs: number[] = [];
+  for (let k = cost; k >= 1 && owed > 0; k--) {
+    if (owed >= 2 ** k) {
+      costs.push(k);
+      owed -= 2 ** k;
+    }
+  }
+  return costs;
 }
 
 /** AES-256-GCM; output `v1:<iv>:<tag>:<ciphertext>` in base64. */

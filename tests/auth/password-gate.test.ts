@@ -58,11 +58,11 @@ describe('password checks a few at once per process', () => {
   it('runs a lone check with no queue allowed, and refuses only what is past the running and the queued', async () => {
     const stored = await hashPassword('right', 10);
     const none = new PasswordGate(1, 0);
-    expect(await none.verify('right', stored)).toBe(true);
-    const [a, b] = [none.verify('right', stored), none.verify('wrong', stored)];
+    expect(await none.verify('right', stored, 10)).toBe(true);
+    const [a, b] = [none.verify('right', stored, 10), none.verify('wrong', stored, 10)];
     await expect(b).rejects.toBeInstanceOf(PasswordGateBusy);
     expect(await a).toBe(true);
     const two = new PasswordGate(1, 1);
-    expect(await Promise.all([two.verify('right', stored), two.verify('wrong', stored)])).toEqual([true, false]);
+    expect(await Promise.all([two.verify('right', stored, 10), two.verify('wrong', stored, 10)])).toEqual([true, false]);
   });
 });

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { commands } from '../../commands';
 import type { Params, Services, UserRow } from '../command';
-import { loadConfig } from '../config';
+import { type Config, loadConfig } from '../config';
 import { ensureDatabase } from '../ensure-database';
 import { migrateLatest } from '../db';
 import { createDispatcher, Dispatcher, RequestMeta } from '../dispatch';
@@ -26,8 +26,8 @@ export interface Installation {
 /** What an action does with the installation open; resolves to what is printed as JSON. */
 export type Action = (inst: Installation) => Promise<Record<string, unknown>>;
 
-export async function openInstallation(env: Record<string, string | undefined>): Promise<Installation> {
-  const config = loadConfig(env, 'migrate');
+/** `config` is the one read from `env` when the caller has read it already (src/cli/program.ts, before loading this file). */
+export async function openInstallation(env: Record<string, string | undefined>, config: Config = loadConfig(env, 'migrate')): Promise<Installation> {
   if (config.databaseUrl) await ensureDatabase(config.databaseUrl); // as the roles do: a missing database is created or named
   // Logs go to stderr at warn and above: stdout carries the answer.
   const services = buildServices(config, createLogger(env.LOG_LEVEL ? config.logLevel : 'warn', false, 'stderr'));

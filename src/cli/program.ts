@@ -15,9 +15,13 @@ import { addShortcuts } from './shortcuts';
 import { UsageError } from './usage-error';
 
 // The installation (services, the dispatcher) and the dispatcher's helpers load when an action opens it, not at
-// the start of every run: --help and backup need neither (~550 files).
+// the start of every run: --help and backup need neither (~550 files). The configuration is read before they load,
+// so one refused is told at once, at the cost of reading this file's imports only.
 const dispatch = () => import('../dispatch');
-const openInstallation: (env: CliIo['env']) => Promise<Installation> = async (env) => (await import('./installation')).openInstallation(env);
+const openInstallation = async (env: CliIo['env']): Promise<Installation> => {
+  const config = loadConfig(env, 'migrate');
+  return (await import('./installation')).openInstallation(env, config);
+};
 
 /** Exit codes: 0 done, 1 the command answered with an error, 2 bad usage, 3 the installation could not be opened. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, setup: 3 } as const;

@@ -89,10 +89,11 @@ describe('postern CLI, run as a process', () => {
     // Side by side: each process loads the program, which takes a second or more on a busy machine.
     const loaded = path.join(tmp, 'user-create.json');
     const helpLoaded = path.join(tmp, 'help.json');
+    const badLoaded = path.join(tmp, 'bad-config.json');
     const [created, failed, badConfig, help] = await Promise.all([
       postern(['user', 'create', '--username', 'cli-ada', '--email', 'cli-ada@example.com'], h.env, loaded),
       postern(['call', 'user.get', 'UserID:=999999'], h.env),
-      postern(['user', 'list'], { ...h.env, PORT: 'abc' }),
+      postern(['user', 'list'], { ...h.env, PORT: 'abc' }, badLoaded),
       postern(['user', 'create', '--help'], {}, helpLoaded),
     ]);
     expect(created.code).toBe(0);
@@ -106,6 +107,9 @@ describe('postern CLI, run as a process', () => {
     expect(failed.stderr).toBe('postern: user.get failed: 2 User not found\n');
     expect(badConfig.code).toBe(3);
     expect(badConfig.stderr).toBe('postern: invalid configuration: PORT must be a whole number (got "abc")\n');
+    // Refused before the installation loads (~590 files, most of a second): about the few dozen --help reads.
+    expect(loadedOf(badLoaded, ['dist/src/cli/installation.js', 'dist/src/dispatch.js', 'knex', ...SERVERS])).toEqual([]);
+    expect(JSON.parse(fs.readFileSync(badLoaded, 'utf8')).length).toBeLessThan(100);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^Usage: postern user create \[options\] \[params\.\.\.\]/);
     // Help opens nothing: not the installation's services, the dispatcher or the database driver.

@@ -264,6 +264,20 @@ describe('console journey (Chromium, embedded gateway)', () => {
       expect(await page.getByTestId('who').textContent()).toBe(`User: ${username}`);
       expect(await rig.api({ Command: 'emailgateway.getdomains', SessionID: sid })).toMatchObject({ Success: true });
     }
+    // On a phone the error takes a row of its own: the user label keeps its text's width and nothing runs off-screen.
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      const layout = await page.evaluate<{ label: number[]; page: number[]; header: number[] }>(`(() => {
+        const who = document.querySelector('[data-testid=who]');
+        const rights = [...document.querySelectorAll('header.top *')].map((e) => Math.ceil(e.getBoundingClientRect().right));
+        return { label: [who.scrollWidth, who.clientWidth], page: [document.documentElement.scrollWidth, innerWidth], header: [Math.max(...rights), innerWidth] };
+      })()`);
+      expect(layout.label[0]).toBeLessThanOrEqual(layout.label[1]);
+      expect(layout.page[0]).toBeLessThanOrEqual(layout.page[1]);
+      expect(layout.header[0]).toBeLessThanOrEqual(layout.header[1]);
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 860 });
+    }
   });
 
   it('signs out: the session is revoked on the server and forgotten by the tab', async () => {

@@ -351,7 +351,9 @@ describe('postern worker (a role process)', () => {
       }
       const base = `http://127.0.0.1:${port}`;
       expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ status: 'ok', role: 'worker' });
-      expect((await fetch(`${base}/readyz`)).status).toBe(200);
+      // Ready once its first checks answer within their 1 s deadline: a freshly started process on a loaded host can miss
+      // the first (seen at load 11), as an orchestrator's probe would retry.
+      await waitFor(async () => (await fetch(`${base}/readyz`)).status === 200, 15_000, 'the worker ready');
       const text = await (await fetch(`${base}/metrics`)).text();
       // The worker may already be retrying the messages sent above: the states are there, whatever their counts.
       for (const state of ['queued', 'scheduled', 'deferred', 'leased', 'held'])

@@ -149,16 +149,24 @@ it('gives back a leased send whose deadline passed before it reached SMTP: no at
   expect(leased.status).toBe('sending');
   const leaseUntil = Number(leased.lease_until);
   await waitFor(() => Date.now() >= leaseUntil - 1000, 5000, 'past the attempt deadline (half the 4 s lease)');
+  const openedAt = Date.now();
   stall.open();
 
   await waitFor(async () => (await row(id))?.status === 'delivered', 20_000, `${to} delivered`);
   const r = await row(id);
-  expect(Number(r.attempts)).toBe(1); // the given-back attempt is not counted
+  // The given-back attempt is not counted: every counted attempt is the delivery or a deferral with its event (the
+  // retry's own 2 s can run out on a loaded host, seen at load 11: a second counted attempt, deferred, then delivered).
+  const evs = await real('events').where({ message_id: id }).orderBy('id');
+  expect(evs.map((e) => e.type)).toEqual(['queued', ...Array(Number(r.attempts) - 1).fill('deferred'), 'delivered']);
+  // …and none of those deferrals is the given-back attempt's: each comes from a retry, due a step (1 s) after it.
+  for (const e of evs.filter((x) => x.type === 'deferred')) expect(Number(e.created_at)).toBeGreaterThanOrEqual(openedAt + 1000);
   // Given back once the stall ends (1 s before the lease's end), due again a retry step (1 s) later; a row left leased
   // instead would keep the next_attempt_at it was accepted with.
   expect(Number(r.next_attempt_at)).toBeGreaterThanOrEqual(leaseUntil);
-  expect((await events(id)).map((e) => e.type)).toEqual(['queued', 'delivered']);
-  expect(rcpts).toEqual([to]); // the given-back attempt never reached the smarthost
+  // The given-back attempt never reached the smarthost: at most one RCPT per counted attempt.
+  expect(rcpts.every((a) => a === to)).toBe(true);
+  expect(rcpts.length).toBeGreaterThanOrEqual(1);
+  expect(rcpts.length).toBeLessThanOrEqual(Number(r.attempts));
   expect(await slowWorker.sweep(0)).toBe(0);
   expect(copiesTo(to)).toBe(1);
 });

@@ -556,17 +556,21 @@ describe('SmtpPool against real SMTP servers on loopback', () => {
   it('a deadline that passes once the message is on the wire does not cut the send: its reply is read, so a retry cannot send it twice', async () => {
     let ended!: () => void;
     const dataEnded = new Promise<void>((r) => (ended = r));
+    // Far enough off for the session to reach DATA on a loaded host (300 ms ran out before DATA at load 11).
+    const deadline = Date.now() + 1500;
     const srv = await startServer({
       onData(stream, _session, cb) {
         stream.resume();
         stream.on('end', () => {
           ended();
-          setTimeout(() => cb(null), 600); // the server takes its time to accept what it has received
+          // The server takes its time to accept what it has received: its reply comes after the deadline has passed.
+          setTimeout(() => cb(null), Math.max(0, deadline - Date.now()) + 300);
         });
       },
     });
     const pool = newPool(srv.port);
-    const sent = pool.send(envelope(1), message(1), Date.now() + 300);
+    const sent = pool.send(envelope(1), message(1), deadline);
+    await Promise.race([dataEnded, sent]); // a send cut before DATA fails here, not at jest's timeout
     await dataEnded;
     await expect(sent).resolves.toMatchObject({ response: expect.stringMatching(/^250/) });
   });

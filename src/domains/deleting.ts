@@ -23,21 +23,35 @@ export function deletionStartedAt(row: { deleting_at?: number | string | null })
 }
 
 /**
- * Whether the domain is marked, read inside a transaction that holds its account's row lock (lockUserRow). A
- * deletion takes that lock before it marks (manage.ts deleteDomain locks it; accounts/purge.ts writes the account's
- * row first), so what the transaction writes for the domain next (a credential, a webhook) cannot land behind a mark
- * it did not see. The read shares the domain's row lock on MySQL, so it sees the mark whatever the snapshot.
+ * Reads sender_domains rows inside a transaction that holds their account's row lock (lockUserRow). A deletion takes
+ * that lock before it marks a domain and again before it removes it (manage.ts deleteDomain; accounts/purge.ts writes
+ * the account's row first), so what the transaction writes for the domain next (a credential, a webhook, a key
+ * limited to it) cannot land behind a mark it did not see, nor name a domain gone since. The read shares the rows'
+ * locks on MySQL, so it sees the latest commit whatever the snapshot.
  */
-export async function markedUnderAccountLock(trx: Db, domainId: number): Promise<boolean> {
-  return (await markedAmongUnderAccountLock(trx, [domainId])).length > 0;
+export async function readUnderAccountLock<T>(trx: Db, q: Knex.QueryBuilder): Promise<T> {
+  return (trx.client.config.client === 'mysql2' ? await q.forShare() : await q) as T;
+}
+
+/** The domain as read under its account's row lock: marked (`deleting`), deleted since the caller found it (`gone`), or `live`. */
+export async function domainUnderAccountLock(trx: Db, domainId: number): Promise<'live' | 'deleting' | 'gone'> {
+  const row = await readUnderAccountLock<{ deleting_at: number | null } | undefined>(trx, trx('sender_domains').where({ id: domainId }).first('deleting_at'));
+  return !row ? 'gone' : isDeleting(row) ? 'deleting' : 'live';
 }
 
 /** The names of those of `domainIds` that are marked, read as markedUnderAccountLock reads one. */
 export async function markedAmongUnderAccountLock(trx: Db, domainIds: number[]): Promise<string[]> {
   if (!domainIds.length) return [];
-  const q = trx('sender_domains').whereIn('id', domainIds).orderBy('domain').select('domain', 'deleting_at');
-  const rows: { domain: string; deleting_at: number | null }[] = trx.client.config.client === 'mysql2' ? await q.forShare() : await q;
+  const rows = await readUnderAccountLock<{ domain: string; deleting_at: number | null }[]>(
+    trx,
+    trx('sender_domains').whereIn('id', domainIds).orderBy('domain').select('domain', 'deleting_at'),
+  );
   return rows.filter(isDeleting).map((r) => r.domain);
+}
+
+/** Whether the domain is marked, read under its account's row lock (readUnderAccountLock). */
+export async function markedUnderAccountLock(trx: Db, domainId: number): Promise<boolean> {
+  return (await domainUnderAccountLock(trx, domainId)) === 'deleting';
 }
 
 /**

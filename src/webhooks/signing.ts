@@ -4,7 +4,8 @@ import type { Knex } from 'knex';
 import { Keyring, open, seal } from '../auth/secrets';
 import { isUniqueViolation } from '../db';
 import type { SigningSecret } from './formats';
-import { unlessDeleting } from '../domains/deleting';
+import { domainUnderAccountLock, unlessDeleting } from '../domains/deleting';
+import { lockUserRow } from '../auth/users';
 
 /**
  * Each domain's webhook signing key: 64 uppercase hex characters (32 random bytes), as Octeth shows it.
@@ -47,6 +48,20 @@ export async function signingKey(db: Db | Knex.Transaction, ring: Keyring, domai
   }
   const made = await db('webhook_signing_keys').where({ domain_id: domainId }).first('key_enc');
   return open(made.key_enc, ring);
+}
+
+/**
+ * The domain's key for its owner's listing (getwebhooks): made on first use as signingKey makes it, but under the
+ * account's row lock and only for a domain neither being deleted nor gone since the caller found it
+ * (src/domains/deleting.ts): null then, and nothing written. A listing is a read: it answers, where a write refuses.
+ */
+export async function listedSigningKey(db: Db, ring: Keyring, domain: { id: number; user_id: number }): Promise<string | null> {
+  const row = await db('webhook_signing_keys').where({ domain_id: domain.id }).first('key_enc');
+  if (row) return open(row.key_enc, ring);
+  return db.transaction(async (trx) => {
+    await lockUserRow(trx, Number(domain.user_id));
+    return (await domainUnderAccountLock(trx, domain.id)) === 'live' ? signingKey(trx, ring, domain.id) : null;
+  });
 }
 
 /**

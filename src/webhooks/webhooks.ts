@@ -6,7 +6,7 @@ import { DOMAIN_WEBHOOK_EVENTS, domainEventName, legacyEventName, storedEventNam
 import { MAX_WEBHOOKS_PER_ACCOUNT } from './settings';
 import { deleteWebhooksIn } from './purge';
 import { DOMAIN_DELETING_TEXT, markedUnderAccountLock } from '../domains/deleting';
-import { signingKey, standardSecret } from './signing';
+import { listedSigningKey, signingKey, standardSecret } from './signing';
 import { resolverFor, UrlProblem, vetWebhookUrl } from './url-guard';
 
 /**
@@ -138,10 +138,11 @@ export async function listWebhooks(ctx: CommandContext, domainId: number, vocabu
 /**
  * The domain's webhooks and its signing key (created on first use), for the account's own session or user key only:
  * a sender key's listing leaves the key out (as Octeth's public GET does), so a leaked send key cannot forge calls.
+ * A domain being deleted gets no first key (listedSigningKey): SigningKey and SigningSecret are null then.
  */
-export async function listWebhooksWithKey(ctx: CommandContext, domainId: number, vocabulary: Vocabulary) {
-  const key = await signingKey(ctx.db, ctx.config, domainId);
-  return { SigningKey: key, SigningSecret: standardSecret(key), ...(await listWebhooks(ctx, domainId, vocabulary)) };
+export async function listWebhooksWithKey(ctx: CommandContext, domain: { id: number; user_id: number }, vocabulary: Vocabulary) {
+  const key = await listedSigningKey(ctx.db, ctx.config, domain);
+  return { SigningKey: key, SigningSecret: key === null ? null : standardSecret(key), ...(await listWebhooks(ctx, domain.id, vocabulary)) };
 }
 
 /** Deletes one webhook of the domain with its queued calls and log (a run at a time: src/webhooks/purge.ts); `notFound` is the door's code. */

@@ -155,13 +155,14 @@ it('a domain being deleted takes no new key, SMTP login, webhook, signing key, D
   await addDomain(h, s.sessionId, other);
   // Its key is cached by this use (SENDER_AUTH_CACHE_MS): the cached domain row does not carry the mark set below.
   expect((await h.call({ Command: 'emailgateway.getwebhooks.public', SenderAPIKey: s.key })).Success).toBe(true);
-  // What a deletion's first step leaves (src/domains/manage.ts deleteDomain), with a pool an admin set before.
-  await h.services.db('sender_domains').where({ id: s.domainId }).update({ status: 'Disabled', deleting_at: Date.now(), ip_pool: 'dedicated' });
-  const before = await h.services.db('smtp_credentials').where({ id: smtpId }).first('password_hash');
+  // Its signing key, made by this first listing (none is made once the deletion has begun).
   const { SigningKey } = await owner({ Command: 'emailgateway.getwebhooks' });
   const signing = await h.services.db('webhook_signing_keys').where({ domain_id: s.domainId }).first('key_enc', 'previous_key_enc');
   expect(signing).toEqual({ key_enc: expect.any(String), previous_key_enc: null });
   expect(SigningKey).toMatch(/^[0-9A-F]{64}$/);
+  // What a deletion's first step leaves (src/domains/manage.ts deleteDomain), with a pool an admin set before.
+  await h.services.db('sender_domains').where({ id: s.domainId }).update({ status: 'Disabled', deleting_at: Date.now(), ip_pool: 'dedicated' });
+  const before = await h.services.db('smtp_credentials').where({ id: smtpId }).first('password_hash');
   const userKeys = await count('user_api_keys', { user_id: s.userId });
   const accountKeyFor = (Domains: string) => ({ Note: 'late', KeyType: 'account', Domains });
   const hook = { Event: 'delivery', WebhookURL: 'http://127.0.0.1:9/hook' };
@@ -223,6 +224,18 @@ it('a domain being deleted takes no new key, SMTP login, webhook, signing key, D
     dkim_next_selector: null,
     ip_pool: 'dedicated',
   });
+});
+
+it('a domain being deleted is listed with its webhooks but gets no first signing key: SigningKey null, nothing written', async () => {
+  const s = await senderSetup(h);
+  await h.services.db('sender_domains').where({ id: s.domainId }).update({ status: 'Disabled', deleting_at: Date.now() });
+  const listed = await h.call({ Command: 'emailgateway.getwebhooks', SessionID: s.sessionId, DomainID: s.domainId });
+  expect(listed).toEqual({ Success: true, ErrorCode: 0, SigningKey: null, SigningSecret: null, Webhooks: [] });
+  expect(await count('webhook_signing_keys', { domain_id: s.domainId })).toBe(0);
+  // The mark alone decides: unmarked (by hand here, as no door does), the same listing makes its key.
+  await h.services.db('sender_domains').where({ id: s.domainId }).update({ deleting_at: null });
+  expect((await h.call({ Command: 'emailgateway.getwebhooks', SessionID: s.sessionId, DomainID: s.domainId })).SigningKey).toMatch(/^[0-9A-F]{64}$/);
+  expect(await count('webhook_signing_keys', { domain_id: s.domainId })).toBe(1);
 });
 
 it('a webhook added to a domain being deleted makes no signing key for it first', async () => {

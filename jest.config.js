@@ -47,6 +47,7 @@ const EMBEDDED = [
   'tests/domains/chunked-delete.test.ts', // runs of keys read by index per backend; the cascades per store
   'tests/domains/chunked-restore.test.ts', // the restore's INSERT … SELECT per run, a duplicate rule per dialect
   'tests/domains/deletion-mark.test.ts', // the mark's conditional writes per backend; a DELETE trigger per dialect
+  'tests/domains/deletion-races.test.ts', // the races are made per backend: row locks on MySQL, one connection on SQLite
   'tests/console/**', // the browser drives the embedded gateway only
   'tests/capture/**',
   // The send path and everything downstream of it: group commits, leases, upserts, per-backend SQL.

@@ -15,12 +15,11 @@
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { isIp } from '../src/auth/user-fields';
-import { canonicalIp, groupPermissions, hasPermission, intersectPermissions, lockUserRow, parsePermissions } from '../src/auth/users';
+import { canonicalIp, groupPermissions, hasPermission, intersectPermissions, parsePermissions } from '../src/auth/users';
 import { newAccountKey, newUserKey } from '../src/credentials/credentials';
-import { accountKeyColumns, presentApiKeys } from '../src/credentials/account-key-fields';
+import { accountKeyColumns, limitedDomainIds, presentApiKeys } from '../src/credentials/account-key-fields';
 import { callerIps, narrowedIps } from '../src/credentials/key-reach';
-import { idList, ipListOf } from '../src/auth/account-keys';
-import { markedAmongUnderAccountLock } from '../src/domains/deleting';
+import { ipListOf } from '../src/auth/account-keys';
 
 const ACCOUNT_ONLY = ['cansend', 'canreadanalytics', 'domains', 'allowedips'];
 const USER_ONLY = ['boundipaddress', 'permissions'];
@@ -66,10 +65,12 @@ export default defineCommand({
     const now = Date.now();
     let row: Record<string, unknown>;
     let key: string;
+    let domains: string[] | null = null;
     if (account) {
       const made = newAccountKey();
       key = made.key;
-      const cols = await accountKeyColumns(ctx.db, ctx.user!.id, p);
+      const { cols, domains: named } = accountKeyColumns(p);
+      domains = named;
       const reach = narrowedIps(caller, ipListOf(cols.allowed_ips as string | null));
       if ('wider' in reach) throw outside('AllowedIPs', reach.wider);
       cols.allowed_ips = reach.ips?.join(',') ?? null;
@@ -103,16 +104,9 @@ export default defineCommand({
         created_at: now,
       };
     }
-    const domainIds = idList(row.allowed_domain_ids as string | null | undefined) ?? [];
     const [id] = await ctx.db.transaction(async (trx): Promise<number[]> => {
-      // No key limited to a domain being deleted: once it is gone, the key would answer 46. Read under the account's
-      // row lock that a deletion's first step takes, so one begun meanwhile is seen.
-      if (domainIds.length) {
-        await lockUserRow(trx, ctx.user!.id);
-        const marked = await markedAmongUnderAccountLock(trx, domainIds);
-        if (marked.length)
-          throw new CommandError(14, `Invalid Domains: ${marked.join(', ')} is being deleted (a deletion was begun and not finished): leave it out`);
-      }
+      // Its domains are named as the account has them when it is stored (limitedDomainIds: none gone, none being deleted).
+      if (domains) row.allowed_domain_ids = await limitedDomainIds(trx, ctx.user!.id, domains);
       return trx('user_api_keys').insert(row);
     });
     const [APIKey] = await presentApiKeys(ctx.db, [{ ...row, id, last_used_at: null, last_used_ip: null, request_count: 0 }], key);

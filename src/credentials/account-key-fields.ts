@@ -1,15 +1,20 @@
+import type { Knex } from 'knex';
 import type { Db } from '../db';
 import { CommandError } from '../errors';
 import { truthy } from '../http/params';
 import type { Params } from '../command';
 import { idList, ipListOf, parseIpList } from '../auth/account-keys';
-import { formatTime } from '../auth/users';
+import { formatTime, lockUserRow } from '../auth/users';
+import { isDeleting, readUnderAccountLock } from '../domains/deleting';
 import { maskAccountKey, maskUserKey } from './credentials';
 
 const FLAG = ['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'];
 
-/** Account-key columns read from user.apikey.create's KeyType=account parameters (codes 8, 9, 10). */
-export async function accountKeyColumns(db: Db, userId: number, p: Params): Promise<Record<string, unknown>> {
+/**
+ * Account-key columns read from user.apikey.create's KeyType=account parameters (codes 9, 10), and the names Domains
+ * gives (8 when it gives none), which limitedDomainIds resolves in the transaction that stores the key.
+ */
+export function accountKeyColumns(p: Params): { cols: Record<string, unknown>; domains: string[] | null } {
   for (const v of [p.cansend, p.canreadanalytics]) {
     if (v !== undefined && typeof v !== 'boolean' && !FLAG.includes(String(v).trim().toLowerCase())) throw new CommandError(10);
   }
@@ -20,15 +25,10 @@ export async function accountKeyColumns(db: Db, userId: number, p: Params): Prom
     allowed_domain_ids: null,
     allowed_ips: null,
   };
+  let domains: string[] | null = null;
   if (p.domains !== undefined && p.domains !== '') {
-    const names = (Array.isArray(p.domains) ? p.domains.map(String) : String(p.domains).split(/[\s,]+/)).map((d) => d.trim().toLowerCase()).filter(Boolean);
-    const rows: { id: number; domain: string }[] = names.length
-      ? await db('sender_domains').where({ user_id: userId }).whereIn('domain', names).select('id', 'domain')
-      : [];
-    const unknown = names.filter((n) => !rows.some((r) => r.domain === n));
-    if (!names.length || unknown.length)
-      throw new CommandError(8, `Invalid Domains: ${unknown.join(', ') || '(empty)'} is not a sender domain of this account`);
-    cols.allowed_domain_ids = rows.map((r) => Number(r.id)).join(',');
+    domains = (Array.isArray(p.domains) ? p.domains.map(String) : String(p.domains).split(/[\s,]+/)).map((d) => d.trim().toLowerCase()).filter(Boolean);
+    if (!domains.length) throw new CommandError(8, 'Invalid Domains: (empty) is not a sender domain of this account');
   }
   if (p.allowedips !== undefined && p.allowedips !== '') {
     const parsed = parseIpList(p.allowedips);
@@ -36,7 +36,26 @@ export async function accountKeyColumns(db: Db, userId: number, p: Params): Prom
     if (!parsed.list.length) throw new CommandError(9);
     cols.allowed_ips = parsed.list.join(',');
   }
-  return cols;
+  return { cols, domains };
+}
+
+/**
+ * The allowed_domain_ids of a key limited to the account's sender domains `names`, read in the transaction that stores
+ * the key, under the account's row lock (src/domains/deleting.ts) that a deletion takes to mark a domain and to remove
+ * it: a name whose domain is gone is unknown (code 8), one being deleted is refused (14: once gone, the key would
+ * answer 46), and neither can happen between this read and the key's insert.
+ */
+export async function limitedDomainIds(trx: Knex.Transaction, userId: number, names: string[]): Promise<string> {
+  await lockUserRow(trx, userId);
+  const rows = await readUnderAccountLock<{ id: number; domain: string; deleting_at: number | null }[]>(
+    trx,
+    trx('sender_domains').where({ user_id: userId }).whereIn('domain', names).orderBy('domain').select('id', 'domain', 'deleting_at'),
+  );
+  const unknown = names.filter((n) => !rows.some((r) => r.domain === n));
+  if (unknown.length) throw new CommandError(8, `Invalid Domains: ${unknown.join(', ')} is not a sender domain of this account`);
+  const marked = rows.filter(isDeleting).map((r) => r.domain);
+  if (marked.length) throw new CommandError(14, `Invalid Domains: ${marked.join(', ')} is being deleted (a deletion was begun and not finished): leave it out`);
+  return rows.map((r) => Number(r.id)).join(',');
 }
 
 /** Names of the account's domains among `ids` (a deleted domain drops out: the key then cannot use it). */

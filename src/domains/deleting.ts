@@ -39,16 +39,6 @@ export async function domainUnderAccountLock(trx: Db, domainId: number): Promise
   return !row ? 'gone' : isDeleting(row) ? 'deleting' : 'live';
 }
 
-/** The names of those of `domainIds` that are marked, read as markedUnderAccountLock reads one. */
-export async function markedAmongUnderAccountLock(trx: Db, domainIds: number[]): Promise<string[]> {
-  if (!domainIds.length) return [];
-  const rows = await readUnderAccountLock<{ domain: string; deleting_at: number | null }[]>(
-    trx,
-    trx('sender_domains').whereIn('id', domainIds).orderBy('domain').select('domain', 'deleting_at'),
-  );
-  return rows.filter(isDeleting).map((r) => r.domain);
-}
-
 /** Whether the domain is marked, read under its account's row lock (readUnderAccountLock). */
 export async function markedUnderAccountLock(trx: Db, domainId: number): Promise<boolean> {
   return (await domainUnderAccountLock(trx, domainId)) === 'deleting';

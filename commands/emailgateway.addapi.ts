@@ -2,7 +2,7 @@
  * emailgateway.addapi — a new sender API key for a domain, shown in full once. Errors: 1 missing Description,
  * 2 missing DomainID, 3 not found/denied, 4 the caller is IP-restricted (a user key with a BoundIPAddress, or a
  * session opened with one): sender keys have no address restriction, so they would let the caller send from anywhere;
- * 5 the domain is being deleted (src/domains/deleting.ts).
+ * 5 the domain is being deleted (src/domains/deleting.ts). A domain deleted meanwhile answers 3, nothing stored.
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
@@ -30,7 +30,7 @@ export default defineCommand({
     return unlessDeleting(
       ctx.db,
       domain,
-      () => new CommandError(5),
+      (state) => new CommandError(state === 'gone' ? 3 : 5),
       (trx) => insertSenderKey(trx, ctx.user!.id, domain.id, String(p.description)),
     );
   },

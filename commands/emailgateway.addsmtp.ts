@@ -2,7 +2,7 @@
  * emailgateway.addsmtp — SMTP credentials for a domain; the password is shown once. Errors: 1 missing DomainID,
  * 2 not found/denied, 3 the caller is IP-restricted (a user key with a BoundIPAddress, or a session opened with one):
  * SMTP credentials have no address restriction, so they would let the caller send from anywhere; 4 the domain is
- * being deleted (src/domains/deleting.ts).
+ * being deleted (src/domains/deleting.ts). A domain deleted meanwhile answers 2, nothing stored.
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
@@ -31,7 +31,7 @@ export default defineCommand({
     const [id] = await unlessDeleting(
       ctx.db,
       domain,
-      () => new CommandError(4),
+      (state) => new CommandError(state === 'gone' ? 2 : 4),
       (trx) => trx('smtp_credentials').insert(row),
     );
     return { NewSMTPID: Number(id), SMTP: presentSmtp({ ...row, id: Number(id) }, ctx.config, password) };

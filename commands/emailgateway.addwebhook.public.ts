@@ -1,4 +1,4 @@
-/** emailgateway.addwebhook.public (POST /api/v1/webhooks) — subscribe a URL to one event of the sender key's domain (delivered, bounced, opened, clicked, unsubscribed, complained; private names work too). Errors: 2 Event missing, 3 invalid event or malformed URL, 5 WebhookURL missing, 6 not http(s), 7 host not allowed, 8 the account has 50 webhooks already, 9 the key's domain is being deleted (src/domains/deleting.ts; 409), 13 key. */
+/** emailgateway.addwebhook.public (POST /api/v1/webhooks) — subscribe a URL to one event of the sender key's domain (delivered, bounced, opened, clicked, unsubscribed, complained; private names work too). Errors: 2 Event missing, 3 invalid event or malformed URL, 5 WebhookURL missing, 6 not http(s), 7 host not allowed, 8 the account has 50 webhooks already, 9 the key's domain is being deleted (src/domains/deleting.ts; 409), 13 key (also when its domain was deleted meanwhile). */
 import { defineCommand } from '../src/command';
 import { addWebhook } from '../src/webhooks/webhooks';
 import { DOMAIN_DELETING_TEXT } from '../src/domains/deleting';
@@ -21,6 +21,6 @@ export default defineCommand({
   },
   httpStatus: { 9: 409 },
   async run(p, ctx) {
-    return addWebhook(ctx, ctx.domain!, p, { event: 3, malformed: 3, scheme: 6, host: 7, limit: 8, deleting: 9 });
+    return addWebhook(ctx, ctx.domain!, p, { event: 3, malformed: 3, scheme: 6, host: 7, limit: 8, deleting: 9, gone: 13 });
   },
 });

@@ -1,4 +1,4 @@
-/** emailgateway.addwebhook — subscribe a URL to one event of a domain (delivery, bounce, open, click, unsubscribe, complaint; the stored names work too). Errors: 1 DomainID, 2 Event missing, 3 invalid event, 4 domain not found, 5 WebhookURL missing, 6 not an http(s) URL, 7 host not allowed (SSRF guard), 8 the account has 50 webhooks already, 9 the domain is being deleted (src/domains/deleting.ts). */
+/** emailgateway.addwebhook — subscribe a URL to one event of a domain (delivery, bounce, open, click, unsubscribe, complaint; the stored names work too). Errors: 1 DomainID, 2 Event missing, 3 invalid event, 4 domain not found (also deleted meanwhile), 5 WebhookURL missing, 6 not an http(s) URL, 7 host not allowed (SSRF guard), 8 the account has 50 webhooks already, 9 the domain is being deleted (src/domains/deleting.ts). */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { findOwnedDomain } from '../src/domains/domains';
@@ -24,6 +24,6 @@ export default defineCommand({
   async run(p, ctx) {
     const domain = await findOwnedDomain(ctx.db, ctx.user!.id, p.domainid);
     if (!domain) throw new CommandError(4);
-    return addWebhook(ctx, domain, p, { event: [3], malformed: 6, scheme: 6, host: 7, limit: 8, deleting: 9 });
+    return addWebhook(ctx, domain, p, { event: [3], malformed: 6, scheme: 6, host: 7, limit: 8, deleting: 9, gone: 4 });
   },
 });

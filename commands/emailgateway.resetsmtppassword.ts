@@ -32,7 +32,7 @@ export default defineCommand({
     const updated = await unlessDeleting(
       ctx.db,
       domain,
-      () => new CommandError(4),
+      (state) => new CommandError(state === 'gone' ? 2 : 4),
       (trx) => trx('smtp_credentials').where(where).update({ password_hash: hash }),
     );
     if (!updated) throw new CommandError(2);

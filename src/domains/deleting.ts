@@ -45,18 +45,19 @@ export async function markedUnderAccountLock(trx: Db, domainId: number): Promise
 }
 
 /**
- * Runs `write` in a transaction under the account's row lock, unless the domain is marked: then throws `refusal()`
- * and nothing is written (see markedUnderAccountLock).
+ * Runs `write` in a transaction under the account's row lock, unless the domain is marked or gone (deleted since the
+ * caller found it: the write would fail on its foreign key): then throws `refusal(state)` and nothing is written.
  */
 export async function unlessDeleting<T>(
   db: Db,
   domain: { id: number; user_id: number },
-  refusal: () => Error,
+  refusal: (state: 'deleting' | 'gone') => Error,
   write: (trx: Knex.Transaction) => Promise<T>,
 ): Promise<T> {
   return db.transaction(async (trx) => {
     await lockUserRow(trx, Number(domain.user_id));
-    if (await markedUnderAccountLock(trx, Number(domain.id))) throw refusal();
+    const state = await domainUnderAccountLock(trx, Number(domain.id));
+    if (state !== 'live') throw refusal(state);
     return write(trx);
   });
 }

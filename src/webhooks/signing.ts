@@ -81,8 +81,11 @@ export async function rotateSigningKey(
   const key = newSigningKey();
   const now = Date.now();
   const sealed = seal(key, ring);
+  // A domain deleted between the ownership check and this write: nothing stored, null.
+  const gone = new Error('the domain was deleted meanwhile');
+  const refusal = (state: 'deleting' | 'gone') => (state === 'gone' ? gone : deleting());
   try {
-    await unlessDeleting(db, domain, deleting, async (trx) => {
+    await unlessDeleting(db, domain, refusal, async (trx) => {
       const q = trx('webhook_signing_keys').where({ domain_id: domainId }).first('key_enc', 'previous_key_enc', 'previous_until');
       const old = trx.client.config.client === 'mysql2' ? await q.forUpdate() : await q;
       if (!old) {
@@ -103,8 +106,7 @@ export async function rotateSigningKey(
         );
     });
   } catch (err) {
-    // A foreign-key failure: the domain was deleted between the ownership check and this write.
-    if (/foreign key/i.test(String((err as Error).message))) return null;
+    if (err === gone) return null;
     throw err;
   }
   // Read back: a domain deleted right after the write took its key with it.

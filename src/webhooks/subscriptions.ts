@@ -6,7 +6,7 @@ import { open, seal } from '../auth/secrets';
 import { formatTime, lockUserRow } from '../auth/users';
 import type { DomainScope } from '../auth/account-keys';
 import { findOwnedDomain } from '../domains/domains';
-import { DOMAIN_DELETING_TEXT, markedUnderAccountLock } from '../domains/deleting';
+import { DOMAIN_DELETING_TEXT, domainUnderAccountLock } from '../domains/deleting';
 import { assertWebhookRoom } from './webhooks';
 import { formatEventName, formatEventNames, newSubscriptionSecret, pingPayload, signatureHeaders, storedFromFormat, WebhookFormat } from './formats';
 import { postWebhook, USER_AGENT } from './http-post';
@@ -28,6 +28,8 @@ export interface SubscriptionInput {
   /** Call the URL with a test event first; the subscription is active only if it answers 2xx. */
   ping: boolean;
 }
+
+const GONE_TEXT = 'This API key is restricted to a sender domain that no longer exists';
 
 /** The codes of a failing input, per door. */
 export interface SubscriptionCodes {
@@ -144,9 +146,9 @@ async function ping(
  * Answers the subscription with its secret.
  */
 export async function createSubscription(ctx: CommandContext, domainId: number | null, input: SubscriptionInput, codes: SubscriptionCodes) {
-  // A key's allowed domains are ids kept on the key: one deleted since would fail the insert's foreign key.
+  // A key's allowed domains are ids kept on the key: one deleted since is refused here, and under the lock below.
   if (domainId !== null && !(await findOwnedDomain(ctx.db, ctx.user!.id, domainId))) {
-    throw new CommandError(codes.domain, 'This API key is restricted to a sender domain that no longer exists');
+    throw new CommandError(codes.domain, GONE_TEXT);
   }
   const events = storedEvents(input.format, input.events, codes.events);
   const vetted = await vetWebhookUrl(input.url, { allowPrivate: ctx.config.webhooks.allowPrivate, resolve: resolverFor(ctx.config) });
@@ -172,7 +174,9 @@ export async function createSubscription(ctx: CommandContext, domainId: number |
   const { id, secret, inserted, list } = await ctx.db.transaction(async (trx) => {
     await lockUserRow(trx, userId);
     // No subscription made or changed for a domain being deleted: its webhooks go with it.
-    if (domainId !== null && (await markedUnderAccountLock(trx, domainId))) throw new CommandError(codes.deleting, DOMAIN_DELETING_TEXT);
+    const state = domainId === null ? 'live' : await domainUnderAccountLock(trx, domainId);
+    if (state === 'gone') throw new CommandError(codes.domain, GONE_TEXT);
+    if (state === 'deleting') throw new CommandError(codes.deleting, DOMAIN_DELETING_TEXT);
     const same = await trx('webhooks')
       .where({ user_id: userId, domain_id: domainId, format: input.format, url })
       .whereNotNull('secret_enc')

@@ -5,7 +5,7 @@ import type { Db } from '../db';
 import { DOMAIN_WEBHOOK_EVENTS, domainEventName, legacyEventName, storedEventName, WEBHOOK_EVENTS } from '../events/vocabulary';
 import { MAX_WEBHOOKS_PER_ACCOUNT } from './settings';
 import { deleteWebhooksIn } from './purge';
-import { DOMAIN_DELETING_TEXT, markedUnderAccountLock } from '../domains/deleting';
+import { DOMAIN_DELETING_TEXT, domainUnderAccountLock } from '../domains/deleting';
 import { listedSigningKey, signingKey, standardSecret } from './signing';
 import { resolverFor, UrlProblem, vetWebhookUrl } from './url-guard';
 
@@ -57,6 +57,8 @@ export interface AddCodes {
   limit: number;
   /** The domain is being deleted (src/domains/deleting.ts). */
   deleting: number;
+  /** The domain was deleted since the door found it. */
+  gone: number;
 }
 
 /**
@@ -100,7 +102,9 @@ export async function addWebhook(ctx: CommandContext, domain: { id: number; user
   return ctx.db.transaction(async (trx) => {
     await lockUserRow(trx, domain.user_id);
     // Neither a new webhook nor a disabled one enabled again for a domain being deleted: its webhooks go with it.
-    if (await markedUnderAccountLock(trx, domain.id)) throw new CommandError(codes.deleting, DOMAIN_DELETING_TEXT);
+    const state = await domainUnderAccountLock(trx, domain.id);
+    if (state === 'gone') throw new CommandError(codes.gone);
+    if (state === 'deleting') throw new CommandError(codes.deleting, DOMAIN_DELETING_TEXT);
     // The signing key exists before the first call needs it; made after the mark check, so none for a domain being deleted.
     await signingKey(trx, ctx.config, domain.id);
     const now = Date.now();

@@ -4,7 +4,8 @@
  * under the same lock. Either the door wins (it takes the lock first: its write lands, and the deletion then removes
  * it) or the mark does (the door read the domain before the mark and takes the lock after it: refused, nothing
  * written); never a row left for a deleted domain. Each ordering is made at chosen statements (see markFirst and
- * doorFirst); the deletion is held after its first step while the store is checked.
+ * doorFirst); the deletion is held after its first step while the store is checked. A deletion done entirely between
+ * a door's read and its transaction (beforeNextTransaction) gets the door's answer for a domain gone, not a 500.
  */
 import { atStatement } from '../helpers/at-statement';
 import { backend, Harness, senderSetup, startHarness } from '../helpers/harness';
@@ -38,6 +39,8 @@ interface Door {
   written(s: Sender): Promise<unknown[]>;
   won(reply: any, before: unknown[]): unknown[];
   refused: Record<string, unknown>;
+  /** Its answer for a domain deleted between its read and its transaction. */
+  gone: Record<string, unknown>;
 }
 
 const db = () => h.services.db;
@@ -48,6 +51,7 @@ const DOORS: Record<string, Door> = {
     written: async (s) => ids(await db()('domain_api_keys').where({ domain_id: s.domainId }).orderBy('id').select('id')),
     won: (r, before) => [...before, r.NewAPIKeyID],
     refused: { ErrorCode: 5 },
+    gone: { ErrorCode: 3 },
   },
   'emailgateway.replaceapi': {
     params: (s) => ({ SessionID: s.sessionId, DomainID: s.domainId, Description: 'race' }),
@@ -55,6 +59,7 @@ const DOORS: Record<string, Door> = {
     written: async (s) => ids(await db()('domain_api_keys').where({ domain_id: s.domainId }).orderBy('id').select('id')),
     won: (r) => [r.NewAPIKeyID],
     refused: { ErrorCode: 6 },
+    gone: { ErrorCode: 3 },
   },
   'emailgateway.addsmtp': {
     params: (s) => ({ SessionID: s.sessionId, DomainID: s.domainId }),
@@ -62,6 +67,7 @@ const DOORS: Record<string, Door> = {
     written: async (s) => ids(await db()('smtp_credentials').where({ domain_id: s.domainId }).orderBy('id').select('id')),
     won: (r, before) => [...before, r.NewSMTPID],
     refused: { ErrorCode: 4 },
+    gone: { ErrorCode: 2 },
   },
   'emailgateway.resetsmtppassword': {
     params: (s) => ({ SessionID: s.sessionId, SMTPID: s.smtpId }),
@@ -69,6 +75,7 @@ const DOORS: Record<string, Door> = {
     written: (s) => db()('smtp_credentials').where({ domain_id: s.domainId }).pluck('password_hash'),
     won: (_r, before) => [expect.not.stringContaining(String(before[0]))],
     refused: { ErrorCode: 4 },
+    gone: { ErrorCode: 2 },
   },
   'emailgateway.addwebhook': {
     params: (s) => ({ SessionID: s.sessionId, DomainID: s.domainId, ...HOOK }),
@@ -80,6 +87,15 @@ const DOORS: Record<string, Door> = {
     ],
     won: (r) => [r.NewWebhookID, 'key'],
     refused: { ErrorCode: 9 },
+    gone: { ErrorCode: 4 },
+  },
+  'emailgateway.regeneratesigningkey': {
+    params: (s) => ({ SessionID: s.sessionId, DomainID: s.domainId }),
+    read: domainRead,
+    written: (s) => db()('webhook_signing_keys').where({ domain_id: s.domainId }).pluck('domain_id'),
+    won: () => [expect.anything()],
+    refused: { ErrorCode: 4 },
+    gone: { ErrorCode: 3 },
   },
   // A read that makes the domain's first signing key: none for a domain being deleted, SigningKey null instead.
   'emailgateway.getwebhooks': {
@@ -88,6 +104,7 @@ const DOORS: Record<string, Door> = {
     written: (s) => db()('webhook_signing_keys').where({ domain_id: s.domainId }).pluck('domain_id'),
     won: () => [expect.anything()],
     refused: { Success: true, SigningKey: null, SigningSecret: null },
+    gone: { Success: true, ErrorCode: 0, SigningKey: null, SigningSecret: null, Webhooks: [] },
   },
 };
 
@@ -216,6 +233,36 @@ function doorFirst(s: Sender, call: () => Promise<any>): Ordering {
   };
 }
 
+/**
+ * Runs `step` when the next transaction is asked for, before it takes a connection, and lets it begin once `step` is
+ * done. Wraps the test's own knex instance (no module mocking); transactions begun by `step` itself go through.
+ */
+function beforeNextTransaction<T>(step: () => Promise<T>) {
+  const { context } = db() as unknown as { context: { transaction: (...args: unknown[]) => Promise<unknown> } };
+  const original = context.transaction;
+  const gate: { fired: boolean; result?: Promise<T>; restore(): void } = { fired: false, restore: () => (context.transaction = original) };
+  context.transaction = function (this: unknown, ...args: unknown[]) {
+    if (gate.fired) return original.apply(this, args);
+    gate.fired = true;
+    gate.result = step();
+    return gate.result.then(() => original.apply(this, args));
+  };
+  return gate;
+}
+
+/** Runs `call` with the whole deletion done as its first transaction is asked for, after its reads of the domain. */
+async function deletedBeforeTransaction(s: Sender, call: () => Promise<any>) {
+  const gate = beforeNextTransaction(() => deleteDomain(s));
+  try {
+    const reply = await call();
+    expect(gate.fired).toBe(true);
+    expect(await gate.result).toEqual({ Success: true, ErrorCode: 0 });
+    return reply;
+  } finally {
+    gate.restore();
+  }
+}
+
 describe.each(Object.entries(DOORS))('%s and the domain deletion at the same time', (command, d) => {
   const call = (s: Sender) => () => h.call({ Command: command, ...d.params(s) });
 
@@ -241,24 +288,29 @@ describe.each(Object.entries(DOORS))('%s and the domain deletion at the same tim
     expect(await d.written(s)).toEqual([]);
     expect(await db()('sender_domains').where({ id: s.domainId }).first('id')).toBeUndefined();
   });
+
+  it('the whole deletion between its read and its transaction: its answer for a domain gone (not a 500), nothing written', async () => {
+    const s = await sender();
+    expect(await deletedBeforeTransaction(s, call(s))).toMatchObject({ Success: false, ...d.gone });
+    expect(await d.written(s)).toEqual([]);
+  });
 });
 
-/**
- * Runs `step` when the next transaction is asked for, before it takes a connection, and lets it begin once `step` is
- * done. Wraps the test's own knex instance (no module mocking); transactions begun by `step` itself go through.
- */
-function beforeNextTransaction<T>(step: () => Promise<T>) {
-  const { context } = db() as unknown as { context: { transaction: (...args: unknown[]) => Promise<unknown> } };
-  const original = context.transaction;
-  const gate: { fired: boolean; result?: Promise<T>; restore(): void } = { fired: false, restore: () => (context.transaction = original) };
-  context.transaction = function (this: unknown, ...args: unknown[]) {
-    if (gate.fired) return original.apply(this, args);
-    gate.fired = true;
-    gate.result = step();
-    return gate.result.then(() => original.apply(this, args));
-  };
-  return gate;
-}
+describe.each([
+  ['emailgateway.addwebhook.public', { Event: 'delivered', WebhookURL: HOOK.WebhookURL }, { ErrorCode: 13 }],
+  [
+    'webhook.create',
+    { URL: HOOK.WebhookURL, Events: 'delivered', Format: 'standard' },
+    { ErrorCode: 46, ErrorText: expect.stringMatching(/no longer exists/) },
+  ],
+])('%s with the sender key of a domain deleted meanwhile', (Command, params, gone) => {
+  it('answers as for a key whose domain is gone (not a 500), nothing written', async () => {
+    const s = await sender();
+    const r = await deletedBeforeTransaction(s, () => h.call({ Command, SenderAPIKey: s.key, ...params }));
+    expect(r).toMatchObject({ Success: false, ...gone });
+    expect(await db()('webhooks').where({ user_id: s.userId }).pluck('id')).toEqual([]);
+  });
+});
 
 describe('user.apikey.create limited to a domain its deletion takes meanwhile', () => {
   const create = (s: Sender) => h.call({ Command: 'user.apikey.create', SessionID: s.sessionId, Note: 'race', KeyType: 'account', Domains: s.domain });
@@ -267,14 +319,7 @@ describe('user.apikey.create limited to a domain its deletion takes meanwhile', 
   it('a domain deleted after the call read its parameters, before its transaction, is unknown: code 8, no key made', async () => {
     const s = await sender();
     const before = await keys(s);
-    const gate = beforeNextTransaction(() => deleteDomain(s));
-    let r;
-    try {
-      r = await create(s);
-    } finally {
-      gate.restore();
-    }
-    expect(await gate.result).toEqual({ Success: true, ErrorCode: 0 });
+    const r = await deletedBeforeTransaction(s, () => create(s));
     expect(r).toEqual({ Success: false, ErrorCode: 8, ErrorText: `Invalid Domains: ${s.domain} is not a sender domain of this account` });
     expect(await keys(s)).toEqual(before);
   });

@@ -529,6 +529,10 @@ export function loadConfig(env: Env = process.env, roleArg?: string): Config {
   if (adminApiKey !== null && adminApiKey.length < 16) {
     throw new ConfigError('ADMIN_API_KEY must be at least 16 characters long');
   }
+  // A repeated pattern ("aaaa…", "abab…") passes the length but is among an attacker's first guesses.
+  if (adminApiKey !== null && new Set(adminApiKey).size < 8) {
+    throw new ConfigError('ADMIN_API_KEY must use at least 8 different characters (generate one with: openssl rand -hex 24)');
+  }
   const mailHostname = str(env, 'MAIL_HOSTNAME', os.hostname()).toLowerCase().replace(/\.$/, '');
   if (!/^[a-z0-9.-]+$/.test(mailHostname)) throw new ConfigError(`MAIL_HOSTNAME must be a host name (got "${mailHostname}")`);
   const dnsServers = str(env, 'DNS_SERVERS', '')

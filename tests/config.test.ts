@@ -140,7 +140,7 @@ describe('config', () => {
       DATABASE_URL: 'mysql://u:p@db:3306/x',
       REDIS_URL: 'redis://r:6379',
       ENCRYPTION_KEY: key,
-      ADMIN_API_KEY: 'k'.repeat(20),
+      ADMIN_API_KEY: 'k7Qm2xR9pL4vB8nZ',
       DNS_SERVERS: '127.0.0.1:5353, [::1]:53,1.1.1.1',
     });
     expect(c.encryptionKey?.toString('hex')).toBe(key);
@@ -160,6 +160,8 @@ describe('config', () => {
     [{ ENCRYPTION_KEY: 'short' }, 'ENCRYPTION_KEY must be 32 bytes written as 64 hex characters or base64'],
     [{ DATABASE_URL: 'postgres://x/y', ENCRYPTION_KEY: 'ab'.repeat(32) }, 'DATABASE_URL must start with mysql:// or mysql2:// or mariadb://'],
     [{ ADMIN_API_KEY: 'short' }, 'ADMIN_API_KEY must be at least 16 characters long'],
+    [{ ADMIN_API_KEY: 'k'.repeat(20) }, 'ADMIN_API_KEY must use at least 8 different characters (generate one with: openssl rand -hex 24)'],
+    [{ ADMIN_API_KEY: 'abc1'.repeat(6) }, 'ADMIN_API_KEY must use at least 8 different characters (generate one with: openssl rand -hex 24)'],
     [{ MFROM_SUBDOMAIN: '-bad' }, 'MFROM_SUBDOMAIN must be a DNS label of letters, digits and inner hyphens, at most 32 long (got "-bad")'],
     [{ TRACK_MERGE: '_' }, 'TRACK_MERGE must be "-", "." or empty (got "_")'],
     [{ DNS_SERVERS: 'a b' }, 'DNS_SERVERS entry "a b" must be host, host:port or [ipv6]:port'],

@@ -11,6 +11,8 @@ const base = {
   testTimeout: 30000,
   // jest-runtime, with each module's compiled code shared by the test files of a worker (the file says why).
   runtime: '<rootDir>/tests/helpers/code-cache-runtime.js',
+  // TEST_CPU_OUT=<file>: each file's CPU seconds appended to it (tests/helpers/cpu-per-file.js says what is counted).
+  setupFilesAfterEnv: process.env.TEST_CPU_OUT ? ['<rootDir>/tests/helpers/cpu-per-file.js'] : [],
 };
 
 /**

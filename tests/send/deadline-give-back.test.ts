@@ -17,6 +17,8 @@ let rig: RelayRig;
 let slowWorker: DeliveryWorker | undefined;
 /** Every RCPT TO the smarthost was sent, in order, and the stall its reply waits for (if any). */
 const rcpts: string[] = [];
+/** When each of those RCPT TOs arrived (Date.now()). */
+const rcptAt: number[] = [];
 let stalls: (address: string) => Promise<void> | undefined = () => undefined;
 
 beforeAll(async () => {
@@ -29,6 +31,7 @@ beforeAll(async () => {
   });
   rig.sink.rcptWait = (address) => {
     rcpts.push(address);
+    rcptAt.push(Date.now());
     return stalls(address);
   };
 });
@@ -94,7 +97,7 @@ it('defers a send whose server stalls at RCPT past the deadline, nothing written
 });
 
 it('defers a send that waits for the only pooled session past the deadline, nothing written, and delivers it once after', async () => {
-  rcpts.length = 0;
+  rcpts.length = rcptAt.length = 0;
   // The first message holds the one session past its own deadline: its body is written (cutting it then could
   // deliver it twice), and the smarthost withholds its reply to the final dot.
   const held = gate();
@@ -124,7 +127,7 @@ it('defers a send that waits for the only pooled session past the deadline, noth
 });
 
 it('gives back a leased send whose deadline passed before it reached SMTP: no attempt counted, no event, delivered once', async () => {
-  rcpts.length = 0;
+  rcpts.length = rcptAt.length = 0;
   // The worker's read of the domain row stalls until the attempt's deadline is past (a slow database or DNS would do
   // the same); the only worker from here on is one whose database handle does that.
   for (const open of opened) open(); // a session an earlier test left held would keep the worker from stopping
@@ -163,10 +166,11 @@ it('gives back a leased send whose deadline passed before it reached SMTP: no at
   // Given back once the stall ends (1 s before the lease's end), due again a retry step (1 s) later; a row left leased
   // instead would keep the next_attempt_at it was accepted with.
   expect(Number(r.next_attempt_at)).toBeGreaterThanOrEqual(leaseUntil);
-  // The given-back attempt never reached the smarthost: at most one RCPT per counted attempt.
+  // The given-back attempt never reached the smarthost: every RCPT came from a retry, a step after the stall ended.
   expect(rcpts.every((a) => a === to)).toBe(true);
   expect(rcpts.length).toBeGreaterThanOrEqual(1);
   expect(rcpts.length).toBeLessThanOrEqual(Number(r.attempts));
+  for (const at of rcptAt) expect(at).toBeGreaterThanOrEqual(openedAt + 1000);
   expect(await slowWorker.sweep(0)).toBe(0);
   expect(copiesTo(to)).toBe(1);
 });

@@ -12,7 +12,8 @@ import { makeToken, trackingSecret } from '../../src/tracking/tokens';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { waitFor } from '../helpers/sink';
 import { holdTransactions } from '../helpers/hold-transactions';
-import { addSubscriber, as, bulkSubscribers, makeField, makeList, Owner } from '../lists/fixtures';
+import { insertSubscriber, parseOctethDate } from '../../src/lists/subscribers';
+import { addSubscriber, as, bulkSubscribers, makeField, makeList, Owner, SUBSCRIBED } from '../lists/fixtures';
 
 const BASE = 'http://track.postern.test';
 const TEMPLATE_HTML =
@@ -42,7 +43,21 @@ async function setup(env: Record<string, string> = {}): Promise<Setup> {
     const first = i === 292 ? '<b>Bold</b> "&' : i === 291 ? '' : `Name${i}`;
     const status = i % 50 === 3 ? 'Unsubscribed' : 'Subscribed';
     const extra = status === 'Unsubscribed' ? { Status: 'Unsubscribed', UnsubscriptionDate: '2026-02-01 00:00:00', UnsubscriptionIP: '192.0.2.1' } : {};
-    const id = await addSubscriber(h, o, listId, email, { CustomFields: { [String(firstName)]: first, [String(city)]: `City${i}` }, ...extra });
+    // Written as subscriber.create writes a member (its insertSubscriber), but without 300 API calls a setup (a third
+    // of this file's CPU); the two members whose values need the API's own handling (markup, an empty name) go through it.
+    const id =
+      i === 291 || i === 292
+        ? await addSubscriber(h, o, listId, email, { CustomFields: { [String(firstName)]: first, [String(city)]: `City${i}` }, ...extra })
+        : await member(
+            h,
+            listId,
+            email,
+            status,
+            new Map([
+              [firstName, first],
+              [city, `City${i}`],
+            ]),
+          );
     if (status === 'Subscribed' && i !== 20) eligible.push([email, id, first]);
   }
   // Member 20 is on the sender domain's suppression list.
@@ -56,6 +71,30 @@ async function setup(env: Record<string, string> = {}): Promise<Setup> {
   });
   expect(t.Success).toBe(true);
   return { rig, o, listId, templateId: t.TemplateID, eligible };
+}
+
+/** A member stored the way subscriber.create stores one (the fixtures' SUBSCRIBED, or unsubscribed as above). */
+async function member(h: RelayRig['h'], listId: number, email: string, status: string, values: Map<number, string>): Promise<number> {
+  const now = Date.now();
+  const at = parseOctethDate(status === 'Subscribed' ? SUBSCRIBED.SubscriptionDate : '2026-02-01 00:00:00')!;
+  const outcome = await insertSubscriber(
+    h.services.db,
+    {
+      list_id: listId,
+      email,
+      status,
+      subscription_date: status === 'Subscribed' ? at : null,
+      subscription_ip: status === 'Subscribed' ? SUBSCRIBED.SubscriptionIP : '',
+      unsubscription_date: status === 'Subscribed' ? null : at,
+      unsubscription_ip: status === 'Subscribed' ? '' : '192.0.2.1',
+      source: 'API',
+      created_at: now,
+      updated_at: now,
+    },
+    values,
+  );
+  if (!('id' in outcome)) throw new Error(`${email} is already on the list`);
+  return outcome.id;
 }
 
 /**

@@ -92,6 +92,58 @@ describe('console: a domain whose deletion did not finish', () => {
     expect(await rig.gateway.services.db('sender_domains').where({ id }).first()).toBeUndefined();
     await owner.context().close();
   });
+
+  it('its webhooks page says it has no signing key, with nothing to copy or regenerate, and the rest of the page works', async () => {
+    const name = 'keyless.example.com';
+    const id = (await rig.ok({ Command: 'emailgateway.adddomain', SessionID: sessionId, DomainName: name })).NewSenderDomainID;
+    const db = rig.gateway.services.db;
+    // Marked before anything made it a signing key: getwebhooks makes none for it and answers null.
+    await db('sender_domains').where({ id }).update({ status: 'Disabled', deleting_at: Date.now() });
+    // A webhook row from before the mark, written directly (addwebhook would have made the key).
+    const now = Date.now();
+    const [hookId] = await db('webhooks').insert({
+      user_id: (await db('sender_domains').where({ id }).first('user_id')).user_id,
+      domain_id: id,
+      event: 'delivered',
+      url: 'https://example.org/hooks/keyless',
+      status: 'Enabled',
+      consecutive_failures: 0,
+      created_at: now,
+      updated_at: now,
+    });
+    const errors: string[] = [];
+    const owner = await ownerSignedIn();
+    owner.on('pageerror', (e) => errors.push(e.message));
+    await owner.goto(`${rig.base}/console/#/webhooks`);
+    await owner.getByRole('heading', { name: 'Webhooks', exact: true }).waitFor();
+    // A live domain's key, for contrast: shown with its Copy and Regenerate buttons.
+    await owner.locator('select[name=domain]').selectOption(String(domainId));
+    await owner.locator('[data-action=regenerate-key]').waitFor();
+    expect(await owner.locator('main button.copy').count()).toBe(1);
+
+    await owner.locator('select[name=domain]').selectOption(String(id));
+    const note = owner.getByTestId('no-signing-key');
+    await note.waitFor();
+    expect(await note.textContent()).toMatch(/^No signing key: this domain is being deleted/);
+    expect(await note.getByRole('link', { name: 'its domain page' }).getAttribute('href')).toBe(`#/domains/${id}`);
+    expect(await owner.locator('main button.copy').count()).toBe(0);
+    expect(await owner.locator('[data-action=regenerate-key]').count()).toBe(0);
+    expect(await owner.locator('main code').count()).toBe(0);
+    expect((await rig.ok({ Command: 'emailgateway.getwebhooks', SessionID: sessionId, DomainID: id })).SigningSecret).toBeNull();
+    expect(await db('webhook_signing_keys').where({ domain_id: id }).first()).toBeUndefined();
+
+    // The rest of the page: the webhook is listed, its log opens, and adding one answers the API's refusal.
+    const hookRow = owner.locator(`tr[data-webhook="${Number(hookId)}"]`);
+    expect((await hookRow.locator('td[data-label=URL]').textContent())!.trim()).toBe('https://example.org/hooks/keyless');
+    await hookRow.locator('[data-action=show-log]').click();
+    await owner.getByText('No calls yet: one is made when this event happens.').waitFor();
+    await owner.locator('input[name=webhookurl]').fill(rig.receiver.url('/hooks/another'));
+    await owner.locator('[data-action=add-webhook]').click();
+    expect(await owner.locator('form').getByRole('alert').textContent()).toContain('is being deleted');
+    expect(await owner.locator('main [role=alert]').count()).toBe(1);
+    expect(errors).toEqual([]);
+    await owner.context().close();
+  });
 });
 
 describe('console: suspending a sender domain', () => {

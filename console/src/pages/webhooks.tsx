@@ -132,8 +132,15 @@ function Log({ domainId, hook, onChanged }: { domainId: number; hook: Hook; onCh
   );
 }
 
+/** getwebhooks' reply: the keys are null for a domain being deleted that had none (none is made for it). */
+interface Listing {
+  Webhooks: Hook[];
+  SigningKey: string | null;
+  SigningSecret: string | null;
+}
+
 function Hooks({ domainId }: { domainId: number }) {
-  const load = useLoad(() => call('emailgateway.getwebhooks', { DomainID: domainId }), [domainId]);
+  const load = useLoad(() => call<Listing>('emailgateway.getwebhooks', { DomainID: domainId }), [domainId]);
   const [event, setEvent] = useState('delivery');
   const [url, setUrl] = useState('');
   const [open, setOpen] = useState<number | null>(null);
@@ -166,20 +173,30 @@ function Hooks({ domainId }: { domainId: number }) {
           <>
             <div class="card">
               <h2>Signing key</h2>
-              <p class="muted">Each call is signed (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature). Verify with this key.</p>
-              <p>
-                <code class="wrap">{r.SigningSecret}</code> <CopyButton text={r.SigningSecret} />
-              </p>
-              <Action
-                busyLabel="Regenerating…"
-                name="regenerate-key"
-                onRun={async () => {
-                  await call('emailgateway.regeneratesigningkey', { DomainID: domainId });
-                  await load.reload();
-                }}
-              >
-                Regenerate signing key
-              </Action>
+              {r.SigningSecret ? (
+                <>
+                  <p class="muted">Each call is signed (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature). Verify with this key.</p>
+                  <p>
+                    <code class="wrap">{r.SigningSecret}</code> <CopyButton text={r.SigningSecret} />
+                  </p>
+                  <Action
+                    busyLabel="Regenerating…"
+                    name="regenerate-key"
+                    onRun={async () => {
+                      await call('emailgateway.regeneratesigningkey', { DomainID: domainId });
+                      await load.reload();
+                    }}
+                  >
+                    Regenerate signing key
+                  </Action>
+                </>
+              ) : (
+                // getwebhooks makes no first key for a domain being deleted (null), and regeneratesigningkey refuses one.
+                <p class="muted" data-testid="no-signing-key">
+                  No signing key: this domain is being deleted, so none is made for it. Finish deleting it on{' '}
+                  <a href={`#/domains/${domainId}`}>its domain page</a>.
+                </p>
+              )}
             </div>
             {r.Webhooks.length ? (
               <table class="grid" data-testid="webhooks">
@@ -193,7 +210,7 @@ function Hooks({ domainId }: { domainId: number }) {
                   </tr>
                 </thead>
                 <tbody>
-                  {(r.Webhooks as Hook[]).map((w) => (
+                  {r.Webhooks.map((w) => (
                     <tr key={w.WebhookID} data-webhook={w.WebhookID}>
                       <td data-label="Event">{w.Event}</td>
                       <td data-label="URL" class="wrap">
@@ -226,8 +243,8 @@ function Hooks({ domainId }: { domainId: number }) {
             ) : (
               <p class="muted">No webhooks for this domain.</p>
             )}
-            {open !== null && (r.Webhooks as Hook[]).some((w) => w.WebhookID === open) ? (
-              <Log domainId={domainId} hook={(r.Webhooks as Hook[]).find((w) => w.WebhookID === open)!} key={open} onChanged={load.reload} />
+            {open !== null && r.Webhooks.some((w) => w.WebhookID === open) ? (
+              <Log domainId={domainId} hook={r.Webhooks.find((w) => w.WebhookID === open)!} key={open} onChanged={load.reload} />
             ) : null}
           </>
         )}

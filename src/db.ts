@@ -1,12 +1,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import knexFactory, { Knex } from 'knex';
+import type { Knex } from 'knex';
 import type { migrationSource as MigrationSource } from '../migrations';
 import type { Config } from './config';
 import type { Logger } from './logger';
 import { withDeadline } from './outage';
+import { lazy } from './lazy';
 
 export type Db = Knex;
+
+/** knex (~70 files) loads when a database is opened, not with this file: a CLI run that opens none (call --list) skips it. */
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded lazily, typed by the import type above
+export const knexFactory = lazy(() => (require('knex') as typeof import('knex')).knex);
 
 type DbTimeouts = Partial<Pick<Config, 'dbPoolMax' | 'dbConnectTimeoutMs' | 'dbAcquireTimeoutMs' | 'dbQueryTimeoutMs'>>;
 
@@ -117,7 +122,7 @@ function knexLog(logger?: Logger): Knex.Config['log'] {
 export function openDb(config: Pick<Config, 'databaseUrl' | 'dataDir'> & DbTimeouts, logger?: Logger): Db {
   if (config.databaseUrl) {
     const u = new URL(config.databaseUrl);
-    const db = knexFactory({
+    const db = knexFactory()({
       client: 'mysql2',
       log: knexLog(logger),
       connection: {
@@ -138,7 +143,7 @@ export function openDb(config: Pick<Config, 'databaseUrl' | 'dataDir'> & DbTimeo
     return timeStatements(db, config.dbQueryTimeoutMs ?? 3000);
   }
   fs.mkdirSync(config.dataDir, { recursive: true });
-  return knexFactory({
+  return knexFactory()({
     client: 'better-sqlite3',
     connection: { filename: path.join(config.dataDir, 'postern.sqlite') },
     useNullAsDefault: true,

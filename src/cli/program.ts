@@ -95,7 +95,7 @@ async function withConfig(cli: Cli, action: (config: Config) => Promise<object>)
   }
 }
 
-/** `postern call --list`: every command with who may run it. */
+/** `postern call --list`: every command with who may run it, read from the command table alone (no database). */
 function listCommands(): Record<string, unknown> {
   return { Commands: Object.values(commands).map((c) => ({ Command: c.name, Auth: c.auth, ...(c.permission ? { Permission: c.permission } : {}) })) };
 }
@@ -144,7 +144,8 @@ export function buildProgram(cli: Cli, startRole: (role: string) => Promise<void
       '\nExamples:\n  postern call users.get RecordsPerRequest:=10\n  postern call emailgateway.getdomains --user ada\n  postern call emailgateway.sendemail --domain example.com --json \'{"Subject":"Hi",...}\'',
     )
     .action(async (name: string | undefined, pairs: string[], opts: { user?: string; domain?: string; json?: string; list?: boolean }) => {
-      if (opts.list) return cli.act(null, async () => listCommands());
+      // The table needs neither the configuration nor the installation: printed even where the database is down.
+      if (opts.list) return cli.printJson(listCommands());
       if (!name) throw new UsageError('name a command (postern call --list shows them)');
       await cli.act(name, async (inst) => {
         if (!(await dispatch()).lookupCommand(commands, name)) throw new UsageError(`unknown command "${name}" (postern call --list shows them)`);

@@ -1,5 +1,5 @@
-import knexFactory, { Knex } from 'knex';
-import { abandonStatement, BatchTx, runInTurn, Sql, statementTimeout, Stmt, timeStatements } from '../db';
+import type { Knex } from 'knex';
+import { abandonStatement, BatchTx, knexFactory, runInTurn, Sql, statementTimeout, Stmt, timeStatements } from '../db';
 
 /**
  * MySQL only: a small second pool whose connections take several statements per round trip, used by the
@@ -22,7 +22,7 @@ export class BatchPool {
       // Big inserts go as prepared statements (see runJoined); each connection keeps few, so shapes that come and go
       // (a batch of 137 rows) stay well under the server's max_prepared_stmt_count.
       const connection = { ...(cfg.connection as Record<string, unknown>), multipleStatements: true, maxPreparedStatements: PREPARED_PER_CONNECTION };
-      this.pool = timeStatements(knexFactory({ ...cfg, connection, pool: { min: 0, max: 8 } } as Knex.Config), statementTimeout(this.db));
+      this.pool = timeStatements(knexFactory()({ ...cfg, connection, pool: { min: 0, max: 8 } } as Knex.Config), statementTimeout(this.db));
     }
     return this.pool;
   }

@@ -14,6 +14,7 @@ import { waitFor } from '../helpers/sink';
 import { createApp } from '../../src/app';
 import { Installation, openInstallation } from '../../src/cli/installation';
 import { Cli, runCli } from '../../src/cli/program';
+import { commands } from '../../commands';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 import { LOADED_FILES_AT_EXIT, loadedOf } from '../helpers/loaded-modules';
 
@@ -114,6 +115,20 @@ describe('postern CLI, run as a process', () => {
     expect(help.stdout).toMatch(/^Usage: postern user create \[options\] \[params\.\.\.\]/);
     // Help opens nothing: not the installation's services, the dispatcher or the database driver.
     expect(loadedOf(helpLoaded, ['dist/src/cli/installation.js', 'dist/src/dispatch.js', 'knex', ...SERVERS])).toEqual([]);
+  }, 60_000);
+
+  it('call --list prints the command table without opening the database (none at DATABASE_URL) nor loading the installation, the dispatcher or knex', async () => {
+    const listLoaded = path.join(tmp, 'call-list.json');
+    // A valid configuration whose database is at a closed port: opening the installation fails there (exit 3).
+    const env = { DATABASE_URL: 'mysql://root@127.0.0.1:1/x', ENCRYPTION_KEY: 'ab'.repeat(32) };
+    const listed = await postern(['call', '--list'], env, listLoaded);
+    expect(listed.stderr).toBe('');
+    expect(listed.code).toBe(0);
+    expect(listed.json.Commands).toHaveLength(Object.keys(commands).length);
+    expect(listed.json.Commands).toContainEqual({ Command: 'queue.status', Auth: 'admin' });
+    expect(listed.json.Commands).toContainEqual({ Command: 'emailgateway.getwebhooks', Auth: 'user', Permission: 'EmailGateway.ManageDomain' });
+    const opened = ['dist/src/cli/installation.js', 'dist/src/dispatch.js', 'dist/src/services.js', 'knex', 'mysql2'];
+    expect(loadedOf(listLoaded, [...opened, ...SERVERS])).toEqual([]);
   }, 60_000);
 });
 

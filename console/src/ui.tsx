@@ -261,6 +261,8 @@ export interface DomainSummary {
   DomainID: number;
   SenderDomain: string;
   Status: string;
+  /** When an unfinished deletion of it began (its Status then reads Disabled), else null. */
+  DeletionStartedAt?: string | null;
 }
 
 const DOMAIN_KEY = 'postern.domain';
@@ -290,7 +292,7 @@ export function DomainPicker({ domains, selected, onSelect }: { domains: DomainS
       <select name="domain" value={String(selected ?? '')} onChange={(e) => onSelect(Number((e.currentTarget as HTMLSelectElement).value))}>
         {domains.map((d) => (
           <option value={String(d.DomainID)} key={d.DomainID}>
-            {d.SenderDomain} ({d.Status})
+            {d.SenderDomain} ({d.DeletionStartedAt ? 'Being deleted' : d.Status})
           </option>
         ))}
       </select>

@@ -121,6 +121,8 @@ describe('console: a domain whose deletion did not finish', () => {
     await owner.locator('[data-action=regenerate-key]').waitFor();
     expect(await owner.locator('main button.copy').count()).toBe(1);
 
+    // The picker names it as the domain pages do, not by the Disabled status its deletion set.
+    expect((await owner.locator(`select[name=domain] option[value="${id}"]`).textContent())!.trim()).toBe(`${name} (Being deleted)`);
     await owner.locator('select[name=domain]').selectOption(String(id));
     const note = owner.getByTestId('no-signing-key');
     await note.waitFor();

@@ -134,15 +134,31 @@ describe('console: a domain whose deletion did not finish', () => {
     expect((await rig.ok({ Command: 'emailgateway.getwebhooks', SessionID: sessionId, DomainID: id })).SigningSecret).toBeNull();
     expect(await db('webhook_signing_keys').where({ domain_id: id }).first()).toBeUndefined();
 
-    // The rest of the page: the webhook is listed, its log opens, and adding one answers the API's refusal.
+    // The rest of the page: the webhook is listed and its log opens; no form offers a webhook the gateway would refuse.
     const hookRow = owner.locator(`tr[data-webhook="${Number(hookId)}"]`);
     expect((await hookRow.locator('td[data-label=URL]').textContent())!.trim()).toBe('https://example.org/hooks/keyless');
     await hookRow.locator('[data-action=show-log]').click();
     await owner.getByText('No calls yet: one is made when this event happens.').waitFor();
-    await owner.locator('input[name=webhookurl]').fill(rig.receiver.url('/hooks/another'));
-    await owner.locator('[data-action=add-webhook]').click();
-    expect(await owner.locator('form').getByRole('alert').textContent()).toContain('is being deleted');
-    expect(await owner.locator('main [role=alert]').count()).toBe(1);
+    expect(await owner.locator('[data-action=add-webhook]').count()).toBe(0);
+    expect(await owner.locator('main [role=status]').first().textContent()).toMatch(/^This domain is being deleted: it takes no new webhooks/);
+
+    // A domain that had its key before the mark still shows it to copy (its receivers verify with it), but offers
+    // neither a regeneration nor a new webhook, both of which the gateway refuses for it.
+    const keyed = (await rig.ok({ Command: 'emailgateway.adddomain', SessionID: sessionId, DomainName: 'keyed.example.com' })).NewSenderDomainID;
+    const secret = (await rig.ok({ Command: 'emailgateway.getwebhooks', SessionID: sessionId, DomainID: keyed })).SigningSecret as string;
+    expect(secret).toBeTruthy();
+    await db('sender_domains').where({ id: keyed }).update({ status: 'Disabled', deleting_at: Date.now() });
+    await owner.reload();
+    await owner.locator(`select[name=domain] option[value="${keyed}"]`).waitFor({ state: 'attached' });
+    await owner.locator('select[name=domain]').selectOption(String(keyed));
+    await owner.locator('main code', { hasText: secret }).waitFor();
+    expect(await owner.locator('main button.copy').count()).toBe(1);
+    expect(await owner.locator('[data-action=regenerate-key]').count()).toBe(0);
+    expect(await owner.locator('[data-action=add-webhook]').count()).toBe(0);
+    // Back on the live domain: the form and the regeneration are there again.
+    await owner.locator('select[name=domain]').selectOption(String(domainId));
+    await owner.locator('[data-action=regenerate-key]').waitFor();
+    expect(await owner.locator('[data-action=add-webhook]').count()).toBe(1);
     expect(errors).toEqual([]);
     await owner.context().close();
   });

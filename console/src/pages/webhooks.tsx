@@ -8,6 +8,7 @@ import {
   Field,
   Input,
   LoadState,
+  Notice,
   PageTitle,
   RefreshButton,
   StatusBadge,
@@ -139,7 +140,8 @@ interface Listing {
   SigningSecret: string | null;
 }
 
-function Hooks({ domainId }: { domainId: number }) {
+/** `deleting`: the domain's deletion began and did not finish: the gateway refuses new webhooks and keys for it. */
+function Hooks({ domainId, deleting }: { domainId: number; deleting: boolean }) {
   const load = useLoad(() => call<Listing>('emailgateway.getwebhooks', { DomainID: domainId }), [domainId]);
   const [event, setEvent] = useState('delivery');
   const [url, setUrl] = useState('');
@@ -151,23 +153,29 @@ function Hooks({ domainId }: { domainId: number }) {
   };
   return (
     <>
-      <form class="card row" onSubmit={(e) => e.preventDefault()}>
-        <Field label="Event">
-          <select name="event" value={event} onChange={(e) => setEvent((e.currentTarget as HTMLSelectElement).value)}>
-            {EVENTS.map((x) => (
-              <option key={x} value={x}>
-                {x}
-              </option>
-            ))}
-          </select>
-        </Field>
-        <Field label="URL" hint="http(s) to a public address; Postern refuses private and local ones.">
-          <Input name="webhookurl" type="url" value={url} onValue={setUrl} placeholder="https://example.org/hooks/postern" />
-        </Field>
-        <Action kind="primary" onRun={add} busyLabel="Adding…" disabled={!url.trim()} name="add-webhook">
-          Add webhook
-        </Action>
-      </form>
+      {deleting ? (
+        <Notice>
+          This domain is being deleted: it takes no new webhooks. Finish deleting it on <a href={`#/domains/${domainId}`}>its domain page</a>.
+        </Notice>
+      ) : (
+        <form class="card row" onSubmit={(e) => e.preventDefault()}>
+          <Field label="Event">
+            <select name="event" value={event} onChange={(e) => setEvent((e.currentTarget as HTMLSelectElement).value)}>
+              {EVENTS.map((x) => (
+                <option key={x} value={x}>
+                  {x}
+                </option>
+              ))}
+            </select>
+          </Field>
+          <Field label="URL" hint="http(s) to a public address; Postern refuses private and local ones.">
+            <Input name="webhookurl" type="url" value={url} onValue={setUrl} placeholder="https://example.org/hooks/postern" />
+          </Field>
+          <Action kind="primary" onRun={add} busyLabel="Adding…" disabled={!url.trim()} name="add-webhook">
+            Add webhook
+          </Action>
+        </form>
+      )}
       <LoadState load={load}>
         {(r) => (
           <>
@@ -179,16 +187,18 @@ function Hooks({ domainId }: { domainId: number }) {
                   <p>
                     <code class="wrap">{r.SigningSecret}</code> <CopyButton text={r.SigningSecret} />
                   </p>
-                  <Action
-                    busyLabel="Regenerating…"
-                    name="regenerate-key"
-                    onRun={async () => {
-                      await call('emailgateway.regeneratesigningkey', { DomainID: domainId });
-                      await load.reload();
-                    }}
-                  >
-                    Regenerate signing key
-                  </Action>
+                  {deleting ? null : (
+                    <Action
+                      busyLabel="Regenerating…"
+                      name="regenerate-key"
+                      onRun={async () => {
+                        await call('emailgateway.regeneratesigningkey', { DomainID: domainId });
+                        await load.reload();
+                      }}
+                    >
+                      Regenerate signing key
+                    </Action>
+                  )}
                 </>
               ) : (
                 // getwebhooks makes no first key for a domain being deleted (null), and regeneratesigningkey refuses one.
@@ -263,7 +273,7 @@ export function Webhooks() {
         {(domains) => (
           <>
             <DomainPicker domains={domains} selected={selected} onSelect={select} />
-            {selected ? <Hooks domainId={selected} key={selected} /> : null}
+            {selected ? <Hooks domainId={selected} deleting={!!domains.find((d) => d.DomainID === selected)?.DeletionStartedAt} key={selected} /> : null}
           </>
         )}
       </LoadState>

@@ -2,7 +2,8 @@
  * emailgateway.resetsmtppassword — a new password for SMTP credentials, shown once; the old one stops working.
  * Errors: 1 missing SMTPID, 2 not found/denied, 3 the caller is IP-restricted (a user key with a BoundIPAddress, or a
  * session opened with one): the new password would work from any address; nothing is changed; 4 its domain is being
- * deleted (src/domains/deleting.ts): the password is left as it was.
+ * deleted (src/domains/deleting.ts): the password is left as it was. A domain deleted meanwhile (before the new
+ * password is stored, or after, before it is answered: the login went with it) answers 2.
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
@@ -37,6 +38,7 @@ export default defineCommand({
     );
     if (!updated) throw new CommandError(2);
     const row = await ctx.db('smtp_credentials').where(where).first('id', 'username');
+    if (!row) throw new CommandError(2); // its domain's deletion finished since the password was stored: gone with it
     return { SMTP: { SMTPID: Number(row.id), SMTPUsername: row.username, SMTPPassword: password } };
   },
 });

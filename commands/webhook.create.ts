@@ -6,7 +6,8 @@
  * subscription (the platform format adds the events to its own; with Ping=1, only after a 2xx: a failed ping leaves
  * it as it was). Errors: 3 malformed URL,
  * 5 URL missing, 6 not http(s), 7 host not allowed, 8 Events, 9 Format, 10 Ping, 14 the key's domain is being
- * deleted (src/domains/deleting.ts; not 12, which every dialect reads as a disabled account); 46 the key's one domain no longer exists; 99999 a key restricted to several domains.
+ * deleted (src/domains/deleting.ts; not 12, which every dialect reads as a disabled account); 46 the key's one domain no longer exists (also when its deletion finishes while the call runs, its test ping
+ * included: the subscription went with it); 99999 a key restricted to several domains.
  */
 import { defineCommand } from '../src/command';
 import { createSubscription } from '../src/webhooks/subscriptions';

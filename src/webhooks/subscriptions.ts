@@ -99,7 +99,10 @@ function storedEvents(format: WebhookFormat, names: string[], code: number): str
   return [...new Set(stored as string[])];
 }
 
-/** Sends the test event and records it in the webhook's log; true on a 2xx answer. */
+/**
+ * Sends the test event and records it in the webhook's log; true on a 2xx answer. A webhook deleted while the call
+ * was out (with its domain: the ping holds no lock a deletion waits on) gets no log; the caller finds it gone.
+ */
 async function ping(
   ctx: CommandContext,
   id: number,
@@ -123,7 +126,7 @@ async function ping(
   }
   const ok = r.status !== null && r.status >= 200 && r.status < 300;
   const error = ok ? null : (r.error ?? `HTTP ${r.status}`);
-  await ctx.db('webhook_attempts').insert({
+  const logged = ctx.db('webhook_attempts').insert({
     webhook_id: id,
     delivery_id: null,
     event_id: eventId,
@@ -135,6 +138,12 @@ async function ping(
     error: error?.slice(0, 1000) ?? null,
     at: Date.now(),
   });
+  try {
+    await logged;
+  } catch (err) {
+    // Its foreign key failed: the webhook was deleted meanwhile, and there is nothing to log the ping for.
+    if (await ctx.db('webhooks').where({ id }).first('id')) throw err;
+  }
   return { ok, statusCode: r.status, error };
 }
 
@@ -235,7 +244,10 @@ export async function createSubscription(ctx: CommandContext, domainId: number |
       await live().update({ ...changes(done, list), last_success_at: done });
     }
   }
-  const row: Row = await ctx.db('webhooks').where({ id }).first();
+  const row: Row | undefined = await ctx.db('webhooks').where({ id }).first();
+  // Deleted since the transaction committed (with its domain, by a deletion run meanwhile, during the ping or after
+  // it): the answer for a key whose domain is gone, nothing left behind.
+  if (!row) throw new CommandError(codes.domain, domainId === null ? 'The subscription was deleted while it was being created' : GONE_TEXT);
   return { ...presentSubscription(row), Secret: secret, ...(pinged ? { Ping: { OK: pinged.ok, StatusCode: pinged.statusCode, Error: pinged.error } } : {}) };
 }
 

@@ -5,8 +5,12 @@
  * it) or the mark does (the door read the domain before the mark and takes the lock after it: refused, nothing
  * written); never a row left for a deleted domain. Each ordering is made at chosen statements (see markFirst and
  * doorFirst); the deletion is held after its first step while the store is checked. A deletion done entirely between
- * a door's read and its transaction (beforeNextTransaction) gets the door's answer for a domain gone, not a 500.
+ * a door's read and its transaction (beforeNextTransaction) gets the door's answer for a domain gone, not a 500, and
+ * so does one done after the door's transaction, before it read back what it wrote (or while webhook.create's test
+ * ping was out).
  */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { atStatement } from '../helpers/at-statement';
 import { backend, Harness, senderSetup, startHarness } from '../helpers/harness';
 
@@ -348,5 +352,79 @@ describe('user.apikey.create limited to a domain its deletion takes meanwhile', 
       },
     );
     expect(r.deletion).toEqual({ Success: true, ErrorCode: 0 });
+  });
+});
+
+/** A deletion done entirely after the door's transaction committed, before what it does next: its answer for a domain gone. */
+describe('the whole deletion after the door wrote, before it answered', () => {
+  const hooks = (s: Sender) => db()('webhooks').where({ user_id: s.userId }).pluck('id');
+  /** The doors' read-backs, outside their transactions. */
+  const hookRead: Matcher = (sql) => /^select \* from [`"]webhooks[`"] where [`"]id[`"] = \?/i.test(sql);
+  const loginRead: Matcher = (sql) => /^select [`"]id[`"], [`"]username[`"] from [`"]smtp_credentials[`"]/i.test(sql);
+
+  it.each([200, 500])('webhook.create Ping=1: the deletion finishes while the ping is out (the receiver answers %i): 46, nothing left', async (status) => {
+    const s = await sender();
+    let deletion: Promise<any> | undefined;
+    const receiver = http.createServer((q, res) => {
+      q.resume();
+      q.on('end', async () => {
+        deletion = deleteDomain(s);
+        await deletion;
+        res.writeHead(status).end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+      const r = await h.call({ Command: 'webhook.create', SenderAPIKey: s.key, URL: url, Events: 'delivered', Ping: 1 });
+      expect(await deletion).toEqual({ Success: true, ErrorCode: 0 });
+      expect(r).toMatchObject({ Success: false, ErrorCode: 46, ErrorText: expect.stringMatching(/no longer exists/) });
+      expect(await hooks(s)).toEqual([]);
+    } finally {
+      receiver.close();
+    }
+  });
+
+  it('webhook.create: the deletion finishes between its commit and its read-back: 46, nothing left', async () => {
+    const s = await sender();
+    const gate = atStatement(db(), 'before', hookRead, () => deleteDomain(s));
+    try {
+      const r = await h.call({ Command: 'webhook.create', SenderAPIKey: s.key, URL: HOOK.WebhookURL, Events: 'delivered' });
+      expect(gate.fired).toBe(true);
+      expect(await gate.result).toEqual({ Success: true, ErrorCode: 0 });
+      expect(r).toMatchObject({ Success: false, ErrorCode: 46, ErrorText: expect.stringMatching(/no longer exists/) });
+      expect(await hooks(s)).toEqual([]);
+    } finally {
+      gate.restore();
+    }
+  });
+
+  // rotatedkim writes in one conditional UPDATE, outside a transaction: the deletion just before it or just after it.
+  it.each(['before', 'after'] as const)('emailgateway.rotatedkim: the deletion finishes %s its write: 2, not a 500', async (when) => {
+    const s = await sender();
+    const write: Matcher = (sql) => /^update [`"]sender_domains[`"] set [`"]dkim_next_selector[`"]/i.test(sql);
+    const gate = atStatement(db(), when, write, () => deleteDomain(s));
+    try {
+      const r = await h.call({ Command: 'emailgateway.rotatedkim', SessionID: s.sessionId, DomainID: s.domainId });
+      expect(gate.fired).toBe(true);
+      expect(await gate.result).toEqual({ Success: true, ErrorCode: 0 });
+      expect(r).toMatchObject({ Success: false, ErrorCode: 2 });
+    } finally {
+      gate.restore();
+    }
+  });
+
+  it('emailgateway.resetsmtppassword: the deletion finishes between its update and its read-back: 2, the login gone', async () => {
+    const s = await sender();
+    const gate = atStatement(db(), 'before', loginRead, () => deleteDomain(s));
+    try {
+      const r = await h.call({ Command: 'emailgateway.resetsmtppassword', SessionID: s.sessionId, SMTPID: s.smtpId });
+      expect(gate.fired).toBe(true);
+      expect(await gate.result).toEqual({ Success: true, ErrorCode: 0 });
+      expect(r).toMatchObject({ Success: false, ErrorCode: 2 });
+      expect(await db()('smtp_credentials').where({ id: s.smtpId }).first('id')).toBeUndefined();
+    } finally {
+      gate.restore();
+    }
   });
 });

@@ -69,7 +69,7 @@ export default defineCommand({
     if (account) {
       const made = newAccountKey();
       key = made.key;
-      const { cols, domains: named } = accountKeyColumns(p);
+      const { cols, domains: named } = await accountKeyColumns(ctx.db, ctx.user!.id, p);
       domains = named;
       const reach = narrowedIps(caller, ipListOf(cols.allowed_ips as string | null));
       if ('wider' in reach) throw outside('AllowedIPs', reach.wider);

@@ -11,10 +11,10 @@ import { maskAccountKey, maskUserKey } from './credentials';
 const FLAG = ['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'];
 
 /**
- * Account-key columns read from user.apikey.create's KeyType=account parameters (codes 9, 10), and the names Domains
- * gives (8 when it gives none), which limitedDomainIds resolves in the transaction that stores the key.
+ * Account-key columns read from user.apikey.create's KeyType=account parameters (codes 10, 8, 9 in that order), and
+ * the names Domains gives, which limitedDomainIds resolves in the transaction that stores the key.
  */
-export function accountKeyColumns(p: Params): { cols: Record<string, unknown>; domains: string[] | null } {
+export async function accountKeyColumns(db: Db, userId: number, p: Params): Promise<{ cols: Record<string, unknown>; domains: string[] | null }> {
   for (const v of [p.cansend, p.canreadanalytics]) {
     if (v !== undefined && typeof v !== 'boolean' && !FLAG.includes(String(v).trim().toLowerCase())) throw new CommandError(10);
   }
@@ -29,6 +29,9 @@ export function accountKeyColumns(p: Params): { cols: Record<string, unknown>; d
   if (p.domains !== undefined && p.domains !== '') {
     domains = (Array.isArray(p.domains) ? p.domains.map(String) : String(p.domains).split(/[\s,]+/)).map((d) => d.trim().toLowerCase()).filter(Boolean);
     if (!domains.length) throw new CommandError(8, 'Invalid Domains: (empty) is not a sender domain of this account');
+    // A first look, unlocked, so that a name no domain of the account has answers 8 before AllowedIPs' 9 and the
+    // caller's reach (13); limitedDomainIds is the check that counts.
+    refuseUnknown(domains, await db('sender_domains').where({ user_id: userId }).whereIn('domain', domains).select('domain'));
   }
   if (p.allowedips !== undefined && p.allowedips !== '') {
     const parsed = parseIpList(p.allowedips);
@@ -37,6 +40,12 @@ export function accountKeyColumns(p: Params): { cols: Record<string, unknown>; d
     cols.allowed_ips = parsed.list.join(',');
   }
   return { cols, domains };
+}
+
+/** Code 8 for the names that are none of `rows`, the account's sender domains found for them. */
+function refuseUnknown(names: string[], rows: { domain: string }[]): void {
+  const unknown = names.filter((n) => !rows.some((r) => r.domain === n));
+  if (unknown.length) throw new CommandError(8, `Invalid Domains: ${unknown.join(', ')} is not a sender domain of this account`);
 }
 
 /**
@@ -51,8 +60,7 @@ export async function limitedDomainIds(trx: Knex.Transaction, userId: number, na
     trx,
     trx('sender_domains').where({ user_id: userId }).whereIn('domain', names).orderBy('domain').select('id', 'domain', 'deleting_at'),
   );
-  const unknown = names.filter((n) => !rows.some((r) => r.domain === n));
-  if (unknown.length) throw new CommandError(8, `Invalid Domains: ${unknown.join(', ')} is not a sender domain of this account`);
+  refuseUnknown(names, rows);
   const marked = rows.filter(isDeleting).map((r) => r.domain);
   if (marked.length) throw new CommandError(14, `Invalid Domains: ${marked.join(', ')} is being deleted (a deletion was begun and not finished): leave it out`);
   return rows.map((r) => Number(r.id)).join(',');

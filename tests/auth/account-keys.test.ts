@@ -74,6 +74,13 @@ describe('user.apikey.create KeyType=account', () => {
     expect((await accountKey({ BoundIPAddress: '127.0.0.1' })).ErrorCode).toBe(11);
     expect((await h.call({ Command: 'user.apikey.create', SessionID: s.sessionId, Note: 'octeth', Domains: s.domain })).ErrorCode).toBe(11);
   });
+
+  it('answers a Domains name the account has no domain for (8) before a bad AllowedIPs (9), no key made', async () => {
+    const before = (await h.call({ Command: 'user.apikey.list', SessionID: s.sessionId })).APIKeys.length;
+    const r = await accountKey({ Domains: `${s.domain},nowhere.invalid`, AllowedIPs: '10.0.0.0/33' });
+    expect(r).toEqual({ Success: false, ErrorCode: 8, ErrorText: 'Invalid Domains: nowhere.invalid is not a sender domain of this account' });
+    expect((await h.call({ Command: 'user.apikey.list', SessionID: s.sessionId })).APIKeys.length).toBe(before);
+  });
 });
 
 describe('sending with an account key', () => {

@@ -75,6 +75,21 @@ describe('user.apikey.create by an IP-bound key', () => {
     expect(await keyCount(b.sessionId)).toBe(before);
   });
 
+  it('answers a Domains name the account has no domain for with 8 before AllowedIPs wider than the caller (13)', async () => {
+    const b = await boundKey();
+    const before = await keyCount(b.sessionId);
+    const r = await from(HOME, {
+      Command: 'user.apikey.create',
+      APIKey: b.key,
+      Note: 'x',
+      KeyType: 'account',
+      Domains: 'nowhere.invalid',
+      AllowedIPs: '0.0.0.0/0',
+    });
+    expect(r).toMatchObject({ Success: false, ErrorCode: 8, ErrorText: expect.stringContaining('nowhere.invalid') });
+    expect(await keyCount(b.sessionId)).toBe(before);
+  });
+
   it('holds for a session opened with the bound key', async () => {
     const b = await boundKey();
     const login = await from(HOME, { Command: 'user.login', APIKey: b.key });

@@ -45,6 +45,19 @@ async function startApi(): Promise<number> {
   return port;
 }
 
+/** `LOCK TABLES <table> READ` on a connection of its own: other sessions' writes to the table wait until unlock(). */
+async function lockTableForReads(db: Knex, table: string): Promise<{ unlock: () => Promise<void> }> {
+  const conn = await db.client.acquireConnection();
+  const run = (sql: string) => new Promise<void>((resolve, reject) => conn.query(sql, (err: Error | null) => (err ? reject(err) : resolve())));
+  await run(`LOCK TABLES \`${table}\` READ`);
+  return {
+    unlock: async () => {
+      await run('UNLOCK TABLES');
+      await db.client.releaseConnection(conn);
+    },
+  };
+}
+
 function send(port: number, key: string, body: unknown): Promise<Response> {
   return fetch(`http://127.0.0.1:${port}/api/v1/email/batch`, {
     method: 'POST',
@@ -69,10 +82,18 @@ it('resolves a retry after the api was killed between its messages and its answe
   const count = async () => Number((await db('messages').where({ subject }).count({ n: '*' }))[0].n);
 
   const first = await startApi();
+  // Writes to `messages` wait on a table lock until the claimed key's row is ours: without it, a quick api could
+  // claim the key and finish the batch between two polls, and the claim was never seen (once in a full run).
+  const tables = await lockTableForReads(db, 'messages');
   const inFlight = send(first, key, body).catch(() => null); // its connection dies with the process
-  await waitFor(async () => !!(await db('idempotency_keys').where({ status_code: 0 }).first()), 20_000, 'the key to be claimed');
-  const lock: Knex.Transaction = await db.transaction();
-  await lock('idempotency_keys').where({ status_code: 0 }).forUpdate().select('key_hash');
+  let lock: Knex.Transaction;
+  try {
+    await waitFor(async () => !!(await db('idempotency_keys').where({ status_code: 0 }).first()), 20_000, 'the key to be claimed', 5);
+    lock = await db.transaction();
+    await lock('idempotency_keys').where({ status_code: 0 }).forUpdate().select('key_hash');
+  } finally {
+    await tables.unlock();
+  }
   // Either the messages commit while the reply waits on our lock (how it was), or nothing commits (how it must be).
   await waitFor(async () => (await count()) > 0, 3000, 'messages').catch(() => undefined);
   await procs[0].kill();

@@ -132,6 +132,15 @@ function emailParams(b: Record<string, unknown>): Params | Classified {
   return { ...base, headers: mapField(b.headers), ...tm };
 }
 
+/**
+ * The first field of the body that is neither absent nor text (`ids` may also be numbers), refused by name: the
+ * commands' schemas turn a number or true into text and read an object as "too long" or "not found".
+ */
+function notText(b: Record<string, unknown>, text: string[], ids: string[] = []): Classified | null {
+  const bad = [...text, ...ids].find((k) => b[k] !== undefined && b[k] !== null && typeof b[k] !== 'string' && !(ids.includes(k) && typeof b[k] === 'number'));
+  return bad ? invalid(`${bad} must be ${ids.includes(bad) ? 'a string or a number' : 'a string'}`) : null;
+}
+
 /** A contact with the platform's string ids. */
 function contactOut(c: Record<string, any>): Record<string, unknown> {
   return { ...c, id: String(c.id), listId: String(c.listId) };
@@ -314,6 +323,8 @@ function handled(): HandledRoute[] {
       ...route('post', '/api/v1/campaigns'),
       params(req) {
         const b = bodyOf(req);
+        const wrong = notText(b, ['name', 'subject', 'content', 'text', 'from', 'fromName'], ['listId']);
+        if (wrong) return wrong;
         return {
           campaignname: b.name,
           subject: b.subject,
@@ -324,7 +335,8 @@ function handled(): HandledRoute[] {
           fromname: b.fromName,
         };
       },
-      reply: (r, req) => ({ status: 200, body: { id: String(r.CampaignID), name: bodyOf(req).name, status: 'draft' } }),
+      // The name as stored: the command trims it (and refuses it empty).
+      reply: (r, req) => ({ status: 200, body: { id: String(r.CampaignID), name: String(bodyOf(req).name).trim(), status: 'draft' } }),
     },
     {
       ...route('get', '/api/v1/campaigns'),
@@ -357,7 +369,7 @@ function handled(): HandledRoute[] {
       ...route('post', '/api/v1/contacts'),
       params(req) {
         const b = bodyOf(req);
-        return { email: b.email, name: b.name, listid: b.listId, status: b.status };
+        return notText(b, ['email', 'name', 'status'], ['listId']) ?? { email: b.email, name: b.name, listid: b.listId, status: b.status };
       },
       notFound: [4],
       reply: (r) => ({ status: 200, body: contactOut(r) }),
@@ -406,8 +418,14 @@ export function platformApi(services: Services, dispatcher: Dispatcher): express
   );
   // A plain handler, not a router of two: a router that matches nothing leaves through a setImmediate.
   return (req, res, next) => {
-    if (!platformCredential(req.headers)) return own(req, res, next);
-    shared(req, res, (err?: unknown) => (err ? next(err) : own(req, res, next)));
+    // The router's 400 for a platform path whose :id is not valid percent-encoding, in the platform's shape.
+    const fail = (err?: unknown) => {
+      if (!(err instanceof URIError)) return next(err);
+      const { status, body } = writePlatformFailure(invalid(`The path ${req.path.slice(0, 200)} is not valid percent-encoding`));
+      res.status(status).json(body);
+    };
+    if (!platformCredential(req.headers)) return own(req, res, fail);
+    shared(req, res, (err?: unknown) => (err ? fail(err) : own(req, res, fail)));
   };
 }
 

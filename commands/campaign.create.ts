@@ -1,6 +1,7 @@
 /**
  * campaign.create — a draft campaign: CampaignName (or Name), Subject, ListID, HTMLContent and/or PlainContent,
- * optional FromEmail/FromName (else the list's sender, else noreply@ the account's first Enabled domain).
+ * optional FromEmail/FromName (else the list's sender, else noreply@ the account's first Enabled domain); an account
+ * key limited to some domains fixes that From now, on one of its domains (code 3 otherwise).
  * TemplateID copies one of the caller's templates: its subject, HTML and plain text fill what the call leaves out
  * (a copy, so editing the template later does not change a campaign already written).
  * Errors (array): 1 missing CampaignName, 2 list not found (another user's too), 3 invalid FromEmail, 4 Subject too
@@ -12,7 +13,7 @@ import { CommandError } from '../src/errors';
 import { isEmail } from '../src/auth/user-fields';
 import { findOwnedList } from '../src/lists/lists';
 import { findOwnedTemplate, TemplateRow } from '../src/templates/templates';
-import { CAMPAIGN_CONTENT_MAX_BYTES } from '../src/campaigns/campaigns';
+import { CAMPAIGN_CONTENT_MAX_BYTES, senderOf } from '../src/campaigns/campaigns';
 
 export default defineCommand({
   name: 'campaign.create',
@@ -54,6 +55,18 @@ export default defineCommand({
     const text = own(p.plaincontent) ?? template?.text ?? null;
     if ([html, text].some((c) => c !== null && Buffer.byteLength(c, 'utf8') > CAMPAIGN_CONTENT_MAX_BYTES)) codes.push(7);
     if (codes.length) throw new CommandError(codes);
+    const fromName =
+      p.fromname === undefined
+        ? ''
+        : String(p.fromname)
+            .replace(/[\r\n]/g, ' ')
+            .slice(0, 255);
+    // A key limited to some domains sees only the drafts whose From is on one of them (inCampaignScope): its draft
+    // takes its From now, as launch would work it out, or it could never be shown, launched or cancelled.
+    const limited = ctx.accountKey?.domainIds;
+    const sender = limited ? await senderOf(ctx.db, { user_id: ctx.user!.id, list_id: listId, from_email: from, from_name: fromName }, limited) : null;
+    if (sender && 'problem' in sender) throw new CommandError([3], [sender.problem]);
+    if (sender && !limited!.includes(sender.domainId)) throw new CommandError([3], [`This API key may not send from ${sender.email}`]);
     const now = Date.now();
     const [id] = await ctx.db('campaigns').insert({
       user_id: ctx.user!.id,
@@ -62,13 +75,8 @@ export default defineCommand({
       subject,
       html,
       text,
-      from_email: from,
-      from_name:
-        p.fromname === undefined
-          ? ''
-          : String(p.fromname)
-              .replace(/[\r\n]/g, ' ')
-              .slice(0, 255),
+      from_email: sender?.email ?? from,
+      from_name: sender?.name ?? fromName,
       status: 'draft',
       created_at: now,
       updated_at: now,

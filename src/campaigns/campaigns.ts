@@ -135,9 +135,13 @@ export function presentCampaign(row: CampaignRow, p: Progress): Record<string, u
 
 /**
  * Who a campaign sends as: its own From, else its list's sender address, else `noreply@` the account's first
- * Enabled domain. The From must be on an Enabled domain of the account. Answers the address and domain, or why not.
+ * Enabled domain (of those `within`, when given). The From must be on an Enabled domain of the account. Answers the address and domain, or why not.
  */
-export async function senderOf(db: Db, row: CampaignRow): Promise<{ email: string; name: string; domainId: number } | { problem: string }> {
+export async function senderOf(
+  db: Db,
+  row: Pick<CampaignRow, 'user_id' | 'list_id' | 'from_email' | 'from_name'>,
+  within?: number[],
+): Promise<{ email: string; name: string; domainId: number } | { problem: string }> {
   let email = row.from_email ?? '';
   let name = row.from_name;
   if (!email && row.list_id !== null) {
@@ -146,8 +150,9 @@ export async function senderOf(db: Db, row: CampaignRow): Promise<{ email: strin
     name ||= list?.sender_name ?? '';
   }
   if (!email) {
-    const first = await db('sender_domains').where({ user_id: row.user_id, status: STATUS.enabled }).orderBy('id').first('domain');
-    if (!first) return { problem: 'The account has no Enabled sender domain to send the campaign from' };
+    const q = db('sender_domains').where({ user_id: row.user_id, status: STATUS.enabled });
+    const first = await (within ? q.whereIn('id', within) : q).orderBy('id').first('domain');
+    if (!first) return { problem: `${within ? 'This API key' : 'The account'} has no Enabled sender domain to send the campaign from` };
     email = `noreply@${first.domain}`;
   }
   const domain = email.split('@')[1]?.toLowerCase() ?? '';

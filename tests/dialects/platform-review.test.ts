@@ -4,7 +4,7 @@
  * list); an :id that is not valid percent-encoding is answered in the platform's shape; and a key limited to some
  * domains can show and launch the campaign it creates with the spec's body (no `from`).
  */
-import { accountKey, Harness, senderSetup, startHarness } from '../helpers/harness';
+import { accountKey, addDomain, Harness, senderSetup, startHarness, uniqueDomain } from '../helpers/harness';
 import { listen } from './conformance';
 
 let h: Harness;
@@ -61,5 +61,38 @@ describe('an :id that is not valid percent-encoding', () => {
       const method = path.endsWith('verify') ? 'POST' : 'GET';
       expect({ path, ...(await call(key, method, path)) }).toEqual({ path, ...bad(`The path ${path} is not valid percent-encoding`) });
     }
+  });
+});
+
+describe('a key limited to some domains', () => {
+  it('shows, launches and cancels the campaign it creates with the spec body, and refuses a From outside its domains', async () => {
+    const s = await senderSetup(h);
+    const other = uniqueDomain('other');
+    const otherId = await addDomain(h, s.sessionId, other);
+    await h.services.db('sender_domains').where({ id: otherId }).update({ status: 'Enabled' });
+    const key = await accountKey(h, s.sessionId, { Domains: s.domain });
+    const list = (from: string) => h.call({ Command: 'list.create', SessionID: s.sessionId, SubscriberListName: from, SenderEmailAddress: from });
+    const mine = String((await list(`news@${s.domain}`)).ListID);
+    expect((await call(key, 'POST', '/api/v1/contacts', { email: 'member@example.com', listId: mine })).status).toBe(200);
+
+    const made = await call(key, 'POST', '/api/v1/campaigns', { name: 'March Newsletter', subject: 'News!', listId: mine, content: '<h1>Hello</h1>' });
+    expect(made).toEqual({ status: 200, body: { id: expect.any(String), name: 'March Newsletter', status: 'draft' } });
+    expect(await call(key, 'GET', `/api/v1/campaigns/${made.body.id}`)).toMatchObject({ status: 200, body: { id: made.body.id, status: 'draft' } });
+    expect((await call(key, 'GET', '/api/v1/campaigns')).body).toMatchObject({ total: 1, campaigns: [{ id: made.body.id }] });
+    expect(await call(key, 'POST', `/api/v1/campaigns/${made.body.id}/launch`)).toEqual({ status: 200, body: { success: true, status: 'sending' } });
+    expect(await call(key, 'POST', `/api/v1/campaigns/${made.body.id}/cancel`)).toEqual({ status: 200, body: { success: true, status: 'cancelled' } });
+
+    // A From the key may not use, given or the list's, is refused at once rather than made into a draft it cannot see.
+    const theirs = String((await list(`news@${other}`)).ListID);
+    const refused = bad(`This API key may not send from news@${other}`);
+    expect(await call(key, 'POST', '/api/v1/campaigns', { name: 'N', subject: 'S', listId: theirs, content: 'x' })).toEqual(refused);
+    expect(await call(key, 'POST', '/api/v1/campaigns', { name: 'N', subject: 'S', listId: mine, content: 'x', from: `news@${other}` })).toEqual(refused);
+    expect((await call(key, 'GET', '/api/v1/campaigns')).body.total).toBe(1);
+
+    // Without a list or a From: noreply@ the key's first domain, not the account's first.
+    const key2 = await accountKey(h, s.sessionId, { Domains: other });
+    const bare = await call(key2, 'POST', '/api/v1/campaigns', { name: 'No list', subject: 'S', content: 'x' });
+    expect(bare.status).toBe(200);
+    expect(await call(key2, 'GET', `/api/v1/campaigns/${bare.body.id}`)).toMatchObject({ status: 200, body: { id: bare.body.id, status: 'draft' } });
   });
 });

@@ -2,7 +2,7 @@ import express, { NextFunction, Request, Response } from 'express';
 import addressparser from 'nodemailer/lib/addressparser';
 import type { AuthKind, Params, Services } from '../command';
 import { Dispatcher, errorTexts, Identity, lookupCommand } from '../dispatch';
-import { AUTH_FAILED, CommandError, CredentialError, HardError, PERMISSION_DENIED } from '../errors';
+import { AUTH_FAILED, CommandError, CredentialError, HardError, PERMISSION_DENIED, TEMPORARILY_UNAVAILABLE } from '../errors';
 import { canonicalIp } from '../auth/users';
 import { bodyReader } from '../http/body';
 import { MAX_FIELD_ADDRESSES, separators } from '../smtp/message-rules';
@@ -47,6 +47,8 @@ const SEVERITY: Failure[] = [
 /** Codes every command shares: the doors' own auth, permission and rate-limit failures. */
 const BY_CODE: Record<number, Failure> = {
   [AUTH_FAILED]: 'unauthorized',
+  // A batch's message not written because the store stopped answering mid-request: retry it, it was not invalid.
+  [TEMPORARILY_UNAVAILABLE]: 'unavailable',
   12: 'account_inactive',
   34: 'account_inactive',
   [PERMISSION_DENIED]: 'forbidden',
@@ -315,6 +317,9 @@ export function messageParams(b: Record<string, unknown>, replyToKey: string, op
   const absent = (k: string) => b[k] === undefined || b[k] === null || b[k] === '';
   const missing = ['from', 'to', 'subject'].filter((k) => absent(k) && !(k === 'from' && opts.fromOptional));
   if (missing.length) return invalid(`Missing required field${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}`);
+  // Named as what it is: a subject of 5 or ["Hi"] was answered "Missing Subject", a client looking for a field it sent.
+  const notText = ['subject', 'html', 'text'].find((k) => !absent(k) && typeof b[k] !== 'string');
+  if (notText) return invalid(`${notText} must be a string`);
   const html = typeof b.html === 'string' && b.html !== '' ? b.html : undefined;
   const text = typeof b.text === 'string' && b.text !== '' ? b.text : undefined;
   if (!html && !text) return invalid('Missing required field: html or text');

@@ -20,6 +20,7 @@ import {
   batchMessages,
   batchRefusals,
   mapField,
+  noValue,
 } from './shared';
 import { messageFacts } from './message-facts';
 
@@ -162,7 +163,7 @@ function handled(maxRequestBytes: number): HandledRoute[] {
           const each = messages.map((m) => {
             if (!m || typeof m !== 'object' || Array.isArray(m)) return invalid('each message must be an object');
             const o = m as Record<string, unknown>;
-            return emailParams(o.from === undefined && fromDefault !== undefined ? { ...o, from: fromDefault } : o, budget);
+            return emailParams(noValue(o.from) && fromDefault !== undefined ? { ...o, from: fromDefault } : o, budget);
           });
           return { messages: batchMessages(req, each), defaultfrom: 1 };
         } catch (e) {

@@ -74,7 +74,14 @@ export function cyberpanelApi(services: Services, dispatcher: Dispatcher): expre
       params: sendParams,
       reply(result, req) {
         const b = bodyOf(req);
-        return ok(202, { message_id: result.MessageID, status: 'sent', from: toText(b.from), to: toText(b.to), subject: b.subject, sent_at: isoSeconds(Date.now()) });
+        return ok(202, {
+          message_id: result.MessageID,
+          status: 'sent',
+          from: toText(b.from),
+          to: toText(b.to),
+          subject: b.subject,
+          sent_at: isoSeconds(Date.now()),
+        });
       },
     },
     {

@@ -280,17 +280,23 @@ function addressCount(v: unknown): number {
 export const MAX_BATCH_ADDRESSES = 50_000;
 
 /**
+ * A field sent without a value: absent, null or "" (a Go struct without omitempty writes "", PHP's null writes null).
+ * A batch message's from so takes the batch's own from, as a missing one does.
+ */
+export const noValue = (v: unknown) => v === undefined || v === null || v === '';
+
+/**
  * Why a batch's messages list too many addresses in all (from, to, cc, bcc and reply-to, counted), or null. A batch's
  * shared `from` counts once for each message it is copied into (each without a `from` of its own).
  */
 export function crowdedBatch(messages: unknown[], sharedFrom?: unknown): string | null {
-  const shared = sharedFrom === undefined || sharedFrom === null || sharedFrom === '' ? 0 : addressCount(sharedFrom);
+  const shared = noValue(sharedFrom) ? 0 : addressCount(sharedFrom);
   let n = 0;
   for (const m of messages) {
     if (!m || typeof m !== 'object') continue;
     const fields = m as Record<string, unknown>;
-    if (fields.from === undefined) n += shared;
-    for (const [k, v] of Object.entries(fields)) if (ADDRESS_KEYS.has(k) && v !== undefined && v !== null && v !== '') n += addressCount(v);
+    if (noValue(fields.from)) n += shared;
+    for (const [k, v] of Object.entries(fields)) if (ADDRESS_KEYS.has(k) && !noValue(v)) n += addressCount(v);
   }
   return n > MAX_BATCH_ADDRESSES ? `the messages list more than ${MAX_BATCH_ADDRESSES} addresses in all: send them in smaller batches` : null;
 }

@@ -21,7 +21,11 @@ afterAll(async () => {
   await h.close();
 });
 
-const post = (path: string, body: unknown) => supertest(h.app).post(path).set('Authorization', `Bearer ${key}`).send(body as object);
+const post = (path: string, body: unknown) =>
+  supertest(h.app)
+    .post(path)
+    .set('Authorization', `Bearer ${key}`)
+    .send(body as object);
 const mail = () => ({ to: 'ann@recipient.test', from: `app@${s.domain}`, subject: 'Hi', html: '<p>Hi</p>' });
 
 describe('a field of the wrong JSON type', () => {
@@ -58,6 +62,24 @@ describe('CyberPanel send reply', () => {
 });
 
 describe('CloudMails batch', () => {
+  it.each([null, ''])('sends a message whose from is %j from the batch’s own from, as one without from', async (none) => {
+    // Without the batch's from it would leave as noreply@ the account's first domain (sendbatch's DefaultFrom).
+    const shared = `news@${s.domain}`;
+    const r = await post('/v1/send/batch', { from: shared, messages: [{ ...mail(), from: none }] });
+    expect(r.status).toBe(200);
+    expect(r.body.results[0]).toEqual({ index: 0, message_id: expect.any(String), status: 'sent' });
+    const got = await supertest(h.app).get(`/email/v1/messages/${r.body.results[0].message_id}`).set('Authorization', `Bearer ${key}`);
+    expect(got.body.data.from).toBe(shared);
+  });
+
+  it('counts the batch’s from toward the 50,000 addresses for each message it is copied into, a from of null among them', async () => {
+    const crowd = Array.from({ length: 999 }, (_, i) => `r${i}@ex.test`).join(',');
+    const messages = Array.from({ length: 60 }, () => ({ ...mail(), from: null }));
+    const r = await post('/v1/send/batch', { from: crowd, messages });
+    expect(r.status).toBe(400);
+    expect(r.body.message).toMatch(/more than 50000 addresses in all/);
+  });
+
   it('answers a message the store stopped answering for as 503 Service Unavailable, not 400, beside the ones written', async () => {
     const second = uniqueDomain('send');
     const secondId = await addDomain(h, s.sessionId, second);

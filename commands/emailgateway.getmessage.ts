@@ -2,6 +2,7 @@
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { presentMessage } from '../src/mail/lookup';
+import { findMessage } from '../src/mail/find-message';
 import { domainScope, inScope } from '../src/auth/account-keys';
 
 export default defineCommand({
@@ -9,6 +10,8 @@ export default defineCommand({
   auth: 'sender',
   rateLimit: { durationSec: 60 },
   accountKey: 'can_read_analytics',
+  // findMessage expands the caller's pending batches only when the id is not yet a written message.
+  settlesPending: true,
   errors: {
     1: 'Missing SenderAPIKey',
     2: 'Invalid DomainID or invalid user account',
@@ -18,10 +21,7 @@ export default defineCommand({
   },
   async run(p, ctx) {
     const scope = domainScope(ctx);
-    const message = await ctx
-      .db('messages')
-      .where({ id: String(p.messageid), user_id: scope.userId })
-      .first();
+    const message = await findMessage(ctx, scope.userId, String(p.messageid));
     if (!message || !inScope(scope, Number(message.domain_id))) throw new CommandError(4);
     return presentMessage(ctx.db, message, true);
   },

@@ -6,7 +6,7 @@
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
-import { presentMessage } from '../src/mail/lookup';
+import { presentMessage, PRESENTED_MESSAGE_COLUMNS } from '../src/mail/lookup';
 
 export default defineCommand({
   name: 'emailgateway.getmessagetimeline',
@@ -18,7 +18,7 @@ export default defineCommand({
     const message = await ctx
       .db('messages')
       .where({ id: String(p.messageid), user_id: ctx.user!.id })
-      .first();
+      .first([...PRESENTED_MESSAGE_COLUMNS, 'domain_id']);
     if (!message) throw new CommandError(2);
     const domain = await ctx.db('sender_domains').where({ id: message.domain_id }).first('domain');
     return { ...(await presentMessage(ctx.db, message, true)), DomainID: Number(message.domain_id), SenderDomain: domain?.domain ?? null };

@@ -126,6 +126,11 @@ export interface CommandDef {
    * (src/mail/expand-batches.ts), which every other command of a user or the admin gets, so its reads see every message.
    */
   sends?: true;
+  /**
+   * Expands the caller's pending batches itself, only where its read needs them (a lookup by id that misses:
+   * src/mail/find-message.ts): the dispatcher does not expand them first.
+   */
+  settlesPending?: true;
   run(params: Params, ctx: CommandContext): Promise<Record<string, unknown>>;
 }
 

@@ -196,7 +196,7 @@ export function createDispatcher(services: Services, table: CommandTable, valida
     }
     // Batches accepted as one row become messages before any read of the caller's mail: lookups, logs, events,
     // stats, cancels and deletes see them as if written at accept (one indexed lookup when none are pending).
-    if (!cmd.sends && (ctx.user || ctx.adminId !== undefined)) await settlePending(services, ctx.user?.id ?? null);
+    if (!cmd.sends && !cmd.settlesPending && (ctx.user || ctx.adminId !== undefined)) await settlePending(services, ctx.user?.id ?? null);
     const result = cmd.heavy?.(params) ? await heavyWork.run(() => cmd.run(params, ctx)) : await cmd.run(params, ctx);
     // Management commands may revoke keys or change accounts and domains: drop cached credential lookups.
     if ((cmd.auth === 'user' || cmd.auth === 'admin') && !cmd.keepsCredentialCaches) services.store.forgetCredentials();

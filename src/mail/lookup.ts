@@ -49,8 +49,14 @@ async function eventTotals(db: Db, messageId: string): Promise<Record<string, Ev
   );
 }
 
+/** The message columns presentMessage shows: never `select *`, whose `mime` and `content` are the whole message. */
+export const PRESENTED_MESSAGE_COLUMNS = ['id', 'from_email', 'subject', 'tags', 'metadata', 'message_id_header', 'mime_size', 'created_at', 'send_at'];
+
+/** The delivery columns it shows (a delivery's own `mime`, a tracked copy of the message, is not one). */
+const PRESENTED_DELIVERY_COLUMNS = ['id', 'recipient', 'kind', 'status', 'attempts', 'last_reply', 'bounce_class', 'next_attempt_at', 'finished_at'];
+
 export async function presentMessage(db: Db, message: Record<string, any>, withEvents: boolean) {
-  const deliveries = await db('deliveries').where({ message_id: message.id }).orderBy('id');
+  const deliveries = await db('deliveries').where({ message_id: message.id }).orderBy('id').select(PRESENTED_DELIVERY_COLUMNS);
   // Grouped by delivery in one pass: filtering every event once per recipient costs recipients × events.
   const eventsOf = new Map<number, Record<string, unknown>[]>();
   let totals: Record<string, EventTotal> | null = null;
@@ -59,7 +65,8 @@ export async function presentMessage(db: Db, message: Record<string, any>, withE
       .where({ message_id: message.id })
       .whereNotNull('delivery_id')
       .orderBy('id')
-      .limit(EVENTS_SHOWN + 1);
+      .limit(EVENTS_SHOWN + 1)
+      .select('delivery_id', 'type', 'created_at', 'data');
     if (events.length > EVENTS_SHOWN) {
       events.length = EVENTS_SHOWN;
       totals = await eventTotals(db, message.id);

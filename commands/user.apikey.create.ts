@@ -104,12 +104,14 @@ export default defineCommand({
         created_at: now,
       };
     }
-    const [id] = await ctx.db.transaction(async (trx): Promise<number[]> => {
+    return ctx.db.transaction(async (trx) => {
       // Its domains are named as the account has them when it is stored (limitedDomainIds: none gone, none being deleted).
       if (domains) row.allowed_domain_ids = await limitedDomainIds(trx, ctx.user!.id, domains);
-      return trx('user_api_keys').insert(row);
+      const [id] = await trx('user_api_keys').insert(row);
+      // Presented before the commit, with the account's lock still held: the reply names the domains as stored. Read
+      // after it, a deletion landing in between made it answer Domains [] for a key limited to a domain it had checked.
+      const [APIKey] = await presentApiKeys(trx, [{ ...row, id, last_used_at: null, last_used_ip: null, request_count: 0 }], key);
+      return { APIKeyID: Number(id), APIKey };
     });
-    const [APIKey] = await presentApiKeys(ctx.db, [{ ...row, id, last_used_at: null, last_used_ip: null, request_count: 0 }], key);
-    return { APIKeyID: Number(id), APIKey };
   },
 });

@@ -7,7 +7,7 @@
  * doorFirst); the deletion is held after its first step while the store is checked. A deletion done entirely between
  * a door's read and its transaction (beforeNextTransaction) gets the door's answer for a domain gone, not a 500, and
  * so does one done after the door's transaction, before it read back what it wrote (or while webhook.create's test
- * ping was out).
+ * ping was out). A key limited to the domain, deleted just after the key committed, is answered naming it as stored.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -254,6 +254,25 @@ function beforeNextTransaction<T>(step: () => Promise<T>) {
   return gate;
 }
 
+/**
+ * Runs `step` once the next transaction has committed, before the code that asked for it goes on (as a deletion whose
+ * request arrives just then would run). Wraps the test's own knex instance, as beforeNextTransaction.
+ */
+function afterNextTransaction<T>(step: () => Promise<T>) {
+  const { context } = db() as unknown as { context: { transaction: (...args: unknown[]) => Promise<unknown> } };
+  const original = context.transaction;
+  const gate: { fired: boolean; result?: Promise<T>; restore(): void } = { fired: false, restore: () => (context.transaction = original) };
+  context.transaction = function (this: unknown, ...args: unknown[]) {
+    if (gate.fired) return original.apply(this, args);
+    gate.fired = true;
+    return original.apply(this, args).then(async (committed) => {
+      await (gate.result = step());
+      return committed;
+    });
+  };
+  return gate;
+}
+
 /** Runs `call` with the whole deletion done as its first transaction is asked for, after its reads of the domain. */
 async function deletedBeforeTransaction(s: Sender, call: () => Promise<any>) {
   const gate = beforeNextTransaction(() => deleteDomain(s));
@@ -326,6 +345,21 @@ describe('user.apikey.create limited to a domain its deletion takes meanwhile', 
     const r = await deletedBeforeTransaction(s, () => create(s));
     expect(r).toEqual({ Success: false, ErrorCode: 8, ErrorText: `Invalid Domains: ${s.domain} is not a sender domain of this account` });
     expect(await keys(s)).toEqual(before);
+  });
+
+  it('a deletion done right after the key is stored: the reply names the domain, as stored; the key list then drops it', async () => {
+    const s = await sender();
+    const gate = afterNextTransaction(() => deleteDomain(s));
+    try {
+      const r = await create(s);
+      expect(gate.fired).toBe(true);
+      expect(await gate.result).toEqual({ Success: true, ErrorCode: 0 });
+      expect(r).toMatchObject({ Success: true, APIKey: { KeyType: 'account', Domains: [s.domain] } });
+      const listed = await h.call({ Command: 'user.apikey.list', SessionID: s.sessionId });
+      expect(listed.APIKeys.find((k: { APIKeyID: number }) => k.APIKeyID === r.APIKeyID)).toMatchObject({ Domains: [] });
+    } finally {
+      gate.restore();
+    }
   });
 
   it("a deletion whose first step commits then is seen under the key's lock: code 14, no key made", async () => {

@@ -164,6 +164,31 @@ describe('console: a domain whose deletion did not finish', () => {
   });
 });
 
+describe('console: a domain marked for deletion after its webhooks page loaded', () => {
+  it("Add webhook shows the gateway's refusal beside the button, and no webhook is made", async () => {
+    const name = 'marked-later.example.com';
+    const id = (await rig.ok({ Command: 'emailgateway.adddomain', SessionID: sessionId, DomainName: name })).NewSenderDomainID;
+    const errors: string[] = [];
+    const owner = await ownerSignedIn();
+    owner.on('pageerror', (e) => errors.push(e.message));
+    await owner.goto(`${rig.base}/console/#/webhooks`);
+    await owner.getByRole('heading', { name: 'Webhooks', exact: true }).waitFor();
+    await owner.locator(`select[name=domain] option[value="${id}"]`).waitFor({ state: 'attached' });
+    await owner.locator('select[name=domain]').selectOption(String(id));
+    await owner.locator('input[name=webhookurl]').fill(rig.receiver.url('/hooks/marked-later'));
+    // Another tab (or a deletion cut short) marks it now: the page still offers the form it loaded with.
+    await rig.gateway.services.db('sender_domains').where({ id }).update({ status: 'Disabled', deleting_at: Date.now() });
+    await owner.locator('[data-action=add-webhook]').click();
+    const alert = owner.locator('[data-action=add-webhook]').locator('xpath=..').getByRole('alert');
+    await alert.waitFor();
+    expect((await alert.textContent())!.trim()).toBe('The sender domain is being deleted (a deletion was begun and not finished): delete it again to finish');
+    expect(await owner.locator('[data-action=add-webhook]').isEnabled()).toBe(true);
+    expect(await rig.gateway.services.db('webhooks').where({ domain_id: id }).count({ n: '*' })).toEqual([{ n: 0 }]);
+    expect(errors).toEqual([]);
+    await owner.context().close();
+  });
+});
+
 describe('console: suspending a sender domain', () => {
   it('the admin suspends a domain after a confirmation: the row says Suspended and its sends are refused with code 32', async () => {
     await page.goto(`${rig.base}/console/`);

@@ -16,6 +16,19 @@ afterAll(async () => {
   await h.close();
 });
 
+describe('what a gateway pays for at start', () => {
+  // Every process (and every jest file) builds the app and services: what only some paths use waits for them.
+  it('answers without having loaded tldts or filled the slots of credential caches nothing has used', async () => {
+    expect(await h.call({ Command: 'user.logout' })).toMatchObject({ Success: false, ErrorCode: 99998 });
+    // tldts parses the Public Suffix List as it loads; only a signed complaint from a listed reporter needs it.
+    expect(loadedModules(module).filter((f) => f.includes('/node_modules/tldts/'))).toEqual([]);
+    // lru-cache fills arrays of all its `max` slots as it is made (10,000 a cache): made at the first entry instead.
+    const caches = h.services.store.credentials as any;
+    const made = [caches.senders, caches.smtpIdentities, caches.accountKeys, caches.accountDomains].map((c) => c.lru);
+    expect([...made, caches.touches, caches.uses]).toEqual([null, null, null, null, null, null]);
+  });
+});
+
 describe('/api.php transports', () => {
   it('accepts a JSON body', async () => {
     const res = await supertest(h.app).post('/api.php').send({ Command: 'emailgateway.getdomains', SessionID: session });

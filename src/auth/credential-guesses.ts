@@ -22,7 +22,8 @@ const MAX_REMEMBERED = 50_000;
  * try more per process.
  */
 export class CredentialGuesses {
-  private readonly blocked = new LRUCache<string, number>({ max: MAX_REMEMBERED });
+  /** Made at the first client found over the limit: lru-cache fills arrays of all 50,000 slots as it is made (~10 ms). */
+  private blocked: LRUCache<string, number> | null = null;
   private readonly distinct: Limit;
   private readonly seen: Limit;
 
@@ -38,7 +39,7 @@ export class CredentialGuesses {
 
   /** Seconds before this client's credentials are checked again (0: check them); read from memory alone. */
   waitFor(ip: string): number {
-    if (this.blocked.size === 0) return 0;
+    if (!this.blocked?.size) return 0;
     const client = clientPrefix(ip);
     const until = this.blocked.get(client);
     if (until === undefined) return 0;
@@ -55,6 +56,6 @@ export class CredentialGuesses {
     const digest = crypto.createHash('sha256').update(presented).digest('base64url').slice(0, 22);
     if (!(await this.seen.consume(`${client}|${digest}`)).allowed) return;
     const verdict = await this.distinct.consume(client);
-    if (!verdict.allowed) this.blocked.set(client, Date.now() + verdict.retryAfterSec * 1000);
+    if (!verdict.allowed) (this.blocked ??= new LRUCache({ max: MAX_REMEMBERED })).set(client, Date.now() + verdict.retryAfterSec * 1000);
   }
 }

@@ -1,6 +1,11 @@
 import { domainToASCII } from 'node:url';
-import { getDomain } from 'tldts';
 import { ipAllowed, parseIpList } from '../auth/ip-list';
+import { lazy } from '../lazy';
+
+// At the first signed report from a listed reporter address (src/lazy.ts): tldts parses its Public Suffix List as it
+// loads (~10 ms, 1.6 MB), and the config imports this file in every process, most never reading a report.
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded lazily, typed by typeof import
+const tldts = lazy(() => require('tldts') as typeof import('tldts'));
 
 /**
  * COMPLAINT_TRUSTED_SOURCES read. Domains are ASCII and lowercase; reporter addresses a lowercase local part and an
@@ -77,7 +82,7 @@ export function signingDomain(d: string): string {
  */
 export function reporterSigners(reporter: string): string[] {
   const host = reporter.slice(reporter.lastIndexOf('@') + 1);
-  const org = getDomain(host, { allowPrivateDomains: true, extractHostname: false });
+  const org = tldts().getDomain(host, { allowPrivateDomains: true, extractHostname: false });
   if (!org || (host !== org && !host.endsWith(`.${org}`))) return [host];
   const labels = host.split('.');
   const out: string[] = [];

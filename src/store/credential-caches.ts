@@ -6,22 +6,24 @@ export const MAX_ENTRIES = 10_000;
 
 /** A bounded cache whose entries live `ttlMs` (SENDER_AUTH_CACHE_MS); with 0 it keeps nothing. */
 export class AuthCache<T extends object> {
-  private readonly lru: LRUCache<string, T> | null;
+  /** Made at the first entry kept: lru-cache fills arrays of `max` slots as it is made, and many processes fill few of these. */
+  private lru: LRUCache<string, T> | null = null;
   /** Loads running for a key (see load): concurrent callers share one. */
   private readonly loading = new Map<string, Promise<T | undefined>>();
   /** Bumped by clear(): a load that began before it must not put back what a management command just made stale. */
   private generation = 0;
   constructor(
     private readonly ttlMs: number,
-    max = MAX_ENTRIES,
-  ) {
-    this.lru = ttlMs > 0 ? new LRUCache<string, T>({ max, ttl: ttlMs }) : null;
+    private readonly max = MAX_ENTRIES,
+  ) {}
+  private made(): LRUCache<string, T> {
+    return (this.lru ??= new LRUCache<string, T>({ max: this.max, ttl: this.ttlMs }));
   }
   get(key: string): T | undefined {
     return this.lru?.get(key);
   }
   set(key: string, value: T): void {
-    this.lru?.set(key, value);
+    if (this.ttlMs > 0) this.made().set(key, value);
   }
   get size(): number {
     return this.lru?.size ?? 0;
@@ -41,10 +43,10 @@ export class AuthCache<T extends object> {
    * after expiry, serving the stale value (allowStale) or making callers wait, not ahead of it.
    */
   load(key: string, fetch: () => Promise<T | undefined>): Promise<T | undefined> {
-    if (!this.lru) return fetch();
-    const hit = this.lru.get(key);
+    if (this.ttlMs <= 0) return fetch();
+    const hit = this.lru?.get(key);
     if (hit) {
-      if (this.lru.getRemainingTTL(key) < this.ttlMs / 2 && !this.loading.has(key)) this.fetchOnce(key, fetch).catch(() => undefined);
+      if (this.lru!.getRemainingTTL(key) < this.ttlMs / 2 && !this.loading.has(key)) this.fetchOnce(key, fetch).catch(() => undefined);
       return Promise.resolve(hit);
     }
     return this.fetchOnce(key, fetch);
@@ -58,13 +60,13 @@ export class AuthCache<T extends object> {
       (value) => {
         this.loading.delete(key);
         if (generation !== this.generation) return value;
-        if (value) this.lru!.set(key, value);
-        else this.lru!.delete(key);
+        if (value) this.made().set(key, value);
+        else this.lru?.delete(key);
         return value;
       },
       (err: unknown) => {
         this.loading.delete(key);
-        if (generation === this.generation) this.lru!.delete(key);
+        if (generation === this.generation) this.lru?.delete(key);
         throw err;
       },
     );
@@ -109,10 +111,16 @@ export class CredentialCaches {
   readonly smtpIdentities: AuthCache<CachedSmtpIdentity>;
   readonly accountKeys: AuthCache<CachedAccountKey>;
   readonly accountDomains: AuthCache<DomainRow>;
-  /** When this process last wrote each sender key's last_used_at. */
-  readonly senderKeyTouches = new LRUCache<number, number>({ max: MAX_ENTRIES });
-  /** Account-key uses counted since the key's row was last written. */
-  readonly accountKeyUses = new LRUCache<number, PendingUses>({ max: MAX_ENTRIES });
+  private touches: LRUCache<number, number> | null = null;
+  private uses: LRUCache<number, PendingUses> | null = null;
+  /** When this process last wrote each sender key's last_used_at (made at the first sender key used). */
+  get senderKeyTouches(): LRUCache<number, number> {
+    return (this.touches ??= new LRUCache({ max: MAX_ENTRIES }));
+  }
+  /** Account-key uses counted since the key's row was last written (made at the first account key used). */
+  get accountKeyUses(): LRUCache<number, PendingUses> {
+    return (this.uses ??= new LRUCache({ max: MAX_ENTRIES }));
+  }
 
   constructor(ttlMs: number, max = MAX_ENTRIES) {
     this.senders = new AuthCache(ttlMs, max);

@@ -17,7 +17,14 @@ import { closeDb, migrateLatest, openDb } from '../../src/db';
 const CACHE_DIR = path.join(os.tmpdir(), 'postern-test-schema');
 const MIGRATIONS = path.resolve(__dirname, '../../migrations');
 
+/** The fingerprint as this test file first read it: taking and releasing a database asked for it five times a file. */
+let fingerprinted: string | null = null;
+
 function fingerprint(): string {
+  return (fingerprinted ??= readFingerprint());
+}
+
+function readFingerprint(): string {
   const h = crypto.createHash('sha256');
   for (const f of fs.readdirSync(MIGRATIONS).sort())
     h.update(f)

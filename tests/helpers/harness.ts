@@ -1,9 +1,10 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import knexFactory from 'knex';
-import supertest from 'supertest';
 import type { Express } from 'express';
 import { createApp } from '../../src/app';
 import { ensureAdmin } from '../../src/auth/admin';
@@ -97,7 +98,15 @@ export async function startHarness(env: Record<string, string> = {}, opts: { log
   if (!premigrated || env.DATABASE_URL !== undefined || env.DATA_DIR !== undefined) await migrateLatest(services.db);
   await ensureAdmin(services.db, services.config);
   const { app } = createApp(services);
-  const agent = supertest(app);
+  // One listener for the harness's calls, made at the first: supertest listened and closed a server for every request
+  // (and loaded ~120 modules in every file); each call is still a new connection to it, as supertest's were.
+  let server: Promise<http.Server> | null = null;
+  const listening = () =>
+    (server ??= new Promise((resolve, reject) => {
+      const s = http.createServer(app);
+      s.once('error', reject);
+      s.listen(0, () => resolve(s)); // every address, as app.listen(0): the app sees ::ffff:127.0.0.1 as before
+    }));
   return {
     app,
     services,
@@ -105,10 +114,12 @@ export async function startHarness(env: Record<string, string> = {}, opts: { log
     backend: which,
     env: fullEnv,
     async call(params) {
-      const res = await agent.post('/api.php').send(params);
-      return res.body;
+      return postJson(((await listening()).address() as AddressInfo).port, '/api.php', params);
     },
     async close() {
+      const s = await server?.catch(() => null);
+      server = null;
+      if (s) await new Promise((resolve) => s.close(resolve));
       await closeServices(services);
       // A private Redis or MariaDB (tests/helpers/private-servers.ts) goes away with its data: nothing to clean.
       if (config.redisUrl && !opts.redisUrl) {
@@ -123,6 +134,32 @@ export async function startHarness(env: Record<string, string> = {}, opts: { log
       if (tmpDir) fs.rmSync(tmpDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * POSTs `params` as JSON to loopback `port` on a connection of its own and resolves to the reply's body as supertest's
+ * `res.body` was: parsed JSON for a JSON reply (an empty one as ''), `{}` for any other type.
+ */
+function postJson(port: number, urlPath: string, params: Record<string, unknown>): Promise<any> {
+  const body = JSON.stringify(params);
+  return new Promise((resolve, reject) => {
+    const headers = { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) };
+    const req = http.request({ host: '127.0.0.1', port, path: urlPath, method: 'POST', agent: false, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('error', reject);
+      res.on('end', () => {
+        try {
+          resolve(/[/+]json($|[^-\w])/i.test(res.headers['content-type'] ?? '') ? text && JSON.parse(text.replace(/^\uFEFF/, '')) : {});
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 /** The environment a role started as a child process (tests/helpers/roles.ts) needs to join this harness's install. */

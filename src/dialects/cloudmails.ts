@@ -244,7 +244,10 @@ function handled(maxRequestBytes: number): HandledRoute[] {
     {
       ...route('delete', '/v1/webhooks/:id'),
       params: (req) =>
-        /^\d{1,10}$/.test(String(req.params.id)) ? { webhookid: Number(req.params.id) } : { failure: 'not_found', message: 'Webhook not found' },
+        // Only this door's own webhooks: another door's (platform, standard) answers 404 as an unknown id does.
+        /^\d{1,10}$/.test(String(req.params.id))
+          ? { webhookid: Number(req.params.id), format: 'cloudmails' }
+          : { failure: 'not_found', message: 'Webhook not found' },
       notFound: [4],
       reply: (_r, req) => ({ status: 200, body: { id: String(req.params.id), deleted: true } }),
     },

@@ -258,7 +258,12 @@ export async function listSubscriptions(ctx: CommandContext, scope: DomainScope,
   return rows.map(presentSubscription);
 }
 
-/** Deletes one subscription in scope with its queued calls and log (a run at a time: purge.ts); false when there is none. */
-export async function deleteSubscription(ctx: CommandContext, scope: DomainScope, id: number): Promise<boolean> {
-  return (await deleteWebhooksIn(ctx.db, ctx.config.deleteChunkRows, inScope(ctx.db('webhooks'), scope).where({ id }))) > 0;
+/**
+ * Deletes one subscription in scope (of `format` when given) with its queued calls and log (a run at a time:
+ * purge.ts); false when there is none.
+ */
+export async function deleteSubscription(ctx: CommandContext, scope: DomainScope, id: number, format?: WebhookFormat): Promise<boolean> {
+  const q = inScope(ctx.db('webhooks'), scope).where({ id });
+  if (format) q.where({ format });
+  return (await deleteWebhooksIn(ctx.db, ctx.config.deleteChunkRows, q)) > 0;
 }

@@ -460,6 +460,42 @@ describe('webhooks', () => {
     expect(await call('DELETE', `/v1/webhooks/${w.body.id}`)).toMatchObject({ status: 404, body: { code: 404, error: 'Not Found' } });
   });
 
+  it('deletes only its own webhooks: a platform, standard or Octeth webhook of the same account answers 404 and stays', async () => {
+    const platform = await fetch(`${srv.base}/api/v1/webhooks`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ url: rx.url(hookPath('platform')), events: ['email.sent'] }),
+    });
+    expect(platform.status).toBe(200);
+    const platformId = String(((await platform.json()) as any).id);
+    const standard = await rig.h.call({ Command: 'webhook.create', SenderAPIKey: key, URL: rx.url(hookPath('std')), Events: 'delivered' });
+    expect(standard.Success).toBe(true);
+    const octeth = await rig.h.call({
+      Command: 'emailgateway.addwebhook',
+      SessionID: rig.s.sessionId,
+      DomainID: rig.s.domainId,
+      Event: 'delivery',
+      WebhookURL: rx.url(hookPath('octeth')),
+    });
+    expect(octeth.Success).toBe(true);
+    const octethId = String(octeth.NewWebhookID);
+    for (const id of [platformId, String(standard.WebhookID), octethId]) {
+      expect(await call('DELETE', `/v1/webhooks/${id}`)).toEqual({
+        status: 404,
+        headers: expect.anything(),
+        body: { code: 404, error: 'Not Found', message: 'Webhook not found' },
+      });
+    }
+    const ids = (await rig.h.call({ Command: 'webhook.list', SenderAPIKey: key })).Webhooks.map((w: any) => String(w.WebhookID));
+    expect(ids).toEqual(expect.arrayContaining([platformId, String(standard.WebhookID)]));
+    expect((await call('GET', '/v1/webhooks')).body.webhooks.map((w: { id: string }) => w.id)).not.toEqual(expect.arrayContaining([platformId]));
+    const octethHooks = await rig.h.call({ Command: 'emailgateway.getwebhooks', SessionID: rig.s.sessionId, DomainID: rig.s.domainId });
+    expect(JSON.stringify(octethHooks)).toContain(octethId);
+    await rig.h.call({ Command: 'webhook.delete', SenderAPIKey: key, WebhookID: platformId });
+    await rig.h.call({ Command: 'webhook.delete', SenderAPIKey: key, WebhookID: standard.WebhookID });
+    await rig.h.call({ Command: 'emailgateway.deletewebhook', SessionID: rig.s.sessionId, DomainID: rig.s.domainId, WebhookID: octethId });
+  });
+
   it('posts opened, clicked (with url) and unsubscribed in the same shape, from real tracking hits', async () => {
     const p = hookPath('engagement');
     const w = await call('POST', '/v1/webhooks', { body: { url: rx.url(p), events: ['opened', 'clicked', 'unsubscribed'] } });

@@ -100,6 +100,14 @@ function storedEvents(format: WebhookFormat, names: string[], code: number): str
 }
 
 /**
+ * What a failed test ping tells the tenant without an HTTP answer: the outcome only. The reason (connection refused
+ * at an address and port, a timeout, a TLS fault, what a name resolved to) would let a tenant probe hosts from this
+ * network with the ping; it goes to the server log.
+ */
+const PING_REFUSED = 'address not allowed';
+const PING_FAILED = 'the endpoint did not answer with 2xx';
+
+/**
  * Sends the test event and records it in the webhook's log; true on a 2xx answer. A webhook deleted while the call
  * was out (with its domain: the ping holds no lock a deletion waits on) gets no log; the caller finds it gone.
  */
@@ -112,6 +120,7 @@ async function ping(
 ): Promise<{ ok: boolean; statusCode: number | null; error: string | null }> {
   const started = Date.now();
   const eventId = `evt_${crypto.randomUUID().replace(/-/g, '')}`;
+  // Vetted again: the name may resolve elsewhere now than when the subscription was checked (DNS rebinding).
   const vetted = await vetWebhookUrl(url, { allowPrivate: ctx.config.webhooks.allowPrivate, resolve: resolverFor(ctx.config) });
   let r: { status: number | null; error: string | null };
   if (!vetted.ok) r = { status: null, error: `refused: ${vetted.problem.message}` };
@@ -125,7 +134,13 @@ async function ping(
     r = await postWebhook(vetted.url, vetted.addresses[0], headers, body, Math.min(ctx.config.webhooks.timeoutMs, 10_000));
   }
   const ok = r.status !== null && r.status >= 200 && r.status < 300;
-  const error = ok ? null : (r.error ?? `HTTP ${r.status}`);
+  // An HTTP answer's status is the tenant's own endpoint's (and in status_code already); anything short of one is generic.
+  const error = ok ? null : !vetted.ok ? PING_REFUSED : r.status !== null ? `HTTP ${r.status}` : PING_FAILED;
+  if (!ok) {
+    // The host and port only: a URL's path and query may carry the receiver's token.
+    const u = new URL(url);
+    ctx.logger.warn('webhook test ping failed', { webhookId: id, host: u.hostname, port: u.port || u.protocol, status: r.status, reason: r.error });
+  }
   const logged = ctx.db('webhook_attempts').insert({
     webhook_id: id,
     delivery_id: null,

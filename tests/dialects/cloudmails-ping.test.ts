@@ -1,0 +1,121 @@
+/**
+ * CloudMails' webhook test ping (POST /v1/webhooks) tells the tenant the outcome only: "the endpoint did not answer
+ * with 2xx" or "address not allowed", never a connection error naming an address and port or what a name resolved
+ * to (a tenant could probe hosts from the gateway's network with it). The reason goes to the server log, without the
+ * URL's path or query. The SSRF guard applies to the ping itself (a name vetted at create and resolving elsewhere at
+ * the ping), and in production (no WEBHOOK_ALLOW_PRIVATE) to loopback. Loopback only: the DNS server is in-process.
+ */
+import crypto from 'node:crypto';
+import dns2 from 'dns2';
+import { accountKey, Harness, senderSetup, startHarness } from '../helpers/harness';
+import { capturingLogger } from '../helpers/log-lines';
+import { freePort } from '../helpers/ports';
+import { Receiver, startReceiver } from '../webhooks/receiver';
+import { listen } from './conformance';
+
+const { Packet } = dns2;
+/** Each name's A answers, one list per query in turn; the last one repeats. */
+const zone = new Map<string, string[][]>();
+
+function handle(request: any, send: (response: any) => void): void {
+  const response: any = Packet.createResponseFromRequest(request);
+  const [q] = request.questions;
+  const name = q ? String(q.name).toLowerCase().replace(/\.$/, '') : '';
+  const turns = zone.get(name);
+  if (!q || !turns) response.header.rcode = 3;
+  else if (q.type === Packet.TYPE.A) {
+    const answer = turns.length > 1 ? turns.shift()! : turns[0];
+    for (const address of answer) response.answers.push({ name: q.name, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl: 1, address });
+  }
+  send(response);
+}
+
+let udp: ReturnType<typeof dns2.createUDPServer>;
+let h: Harness;
+let rx: Receiver;
+let srv: Awaited<ReturnType<typeof listen>>;
+let key: string;
+const log = capturingLogger('warn');
+
+beforeAll(async () => {
+  udp = dns2.createUDPServer(handle as any);
+  await udp.listen(0, '127.0.0.1');
+  rx = await startReceiver();
+  h = await startHarness({ DNS_SERVERS: `127.0.0.1:${udp.address().port}`, DNS_TIMEOUT_MS: '1000', WEBHOOK_ALLOW_PRIVATE: '1' }, { logger: log.logger });
+  const s = await senderSetup(h);
+  key = await accountKey(h, s.sessionId);
+  srv = await listen(h.app);
+});
+afterAll(async () => {
+  await srv.close();
+  await h.close();
+  await rx.stop();
+  await new Promise<void>((resolve) => udp.close(() => resolve()));
+});
+
+async function call(method: string, path: string, body?: unknown) {
+  const res = await fetch(`${srv.base}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as any };
+}
+
+const pingLines = () => log.lines.filter((l) => l.includes('webhook test ping failed')).map((l) => JSON.parse(l));
+const label = (x: string) => `${x}-${crypto.randomBytes(4).toString('hex')}`;
+
+it('answers a refused connection with "the endpoint did not answer with 2xx" only; the log has the reason, not the path or query', async () => {
+  const port = await freePort();
+  const before = pingLines().length;
+  const w = await call('POST', '/v1/webhooks', { url: `http://127.0.0.1:${port}/hook?token=tok_${label('q')}`, events: ['delivered'] });
+  expect(w.status).toBe(200);
+  expect(w.body).toMatchObject({
+    active: false,
+    disabled_reason: 'test ping failed: the endpoint did not answer with 2xx',
+    ping: { ok: false, status_code: null, error: 'the endpoint did not answer with 2xx' },
+  });
+  const listed = (await call('GET', '/v1/webhooks')).body.webhooks.find((x: { id: string }) => x.id === w.body.id);
+  expect(listed.disabled_reason).toBe('test ping failed: the endpoint did not answer with 2xx');
+  const lines = pingLines().slice(before);
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatchObject({ webhookId: Number(w.body.id), host: '127.0.0.1', port: String(port), reason: expect.stringContaining('ECONNREFUSED') });
+  expect(JSON.stringify(lines[0])).not.toMatch(/\/hook|tok_/);
+  expect((await call('DELETE', `/v1/webhooks/${w.body.id}`)).status).toBe(200);
+});
+
+it('refuses at the ping a name that resolves elsewhere than when it was checked, as "address not allowed", and calls nothing', async () => {
+  const host = `${label('rebind')}.example.test`;
+  const p = `/${label('rebind')}`;
+  // Checked at create: the receiver on loopback (allowed here). At the ping: the cloud metadata address, never allowed.
+  zone.set(host, [['127.0.0.1'], ['169.254.169.254']]);
+  const before = pingLines().length;
+  const w = await call('POST', '/v1/webhooks', { url: `http://${host}:${rx.port}${p}`, events: ['delivered'] });
+  expect(w.status).toBe(200);
+  expect(w.body).toMatchObject({
+    active: false,
+    disabled_reason: 'test ping failed: address not allowed',
+    ping: { ok: false, status_code: null, error: 'address not allowed' },
+  });
+  expect(rx.hits.filter((x) => x.path === p)).toHaveLength(0);
+  expect(pingLines().slice(before)).toEqual([expect.objectContaining({ host, reason: expect.stringContaining('not allowed') })]);
+  expect((await call('DELETE', `/v1/webhooks/${w.body.id}`)).status).toBe(200);
+});
+
+it('refuses loopback, by address or by name, in production (private addresses not allowed), before any call', async () => {
+  const host = `${label('inside')}.example.test`;
+  zone.set(host, [['127.0.0.1']]);
+  const p = `/${label('prod')}`;
+  h.services.config.webhooks.allowPrivate = false;
+  try {
+    for (const url of [`http://127.0.0.1:${rx.port}${p}`, `http://${host}:${rx.port}${p}`]) {
+      expect(await call('POST', '/v1/webhooks', { url })).toEqual({
+        status: 400,
+        body: { code: 400, error: 'Invalid Request', message: expect.stringContaining('not allowed') },
+      });
+    }
+  } finally {
+    h.services.config.webhooks.allowPrivate = true;
+  }
+  expect(rx.hits.filter((x) => x.path === p)).toHaveLength(0);
+});

@@ -118,9 +118,10 @@ export function cyberpanelApi(services: Services, dispatcher: Dispatcher): expre
         return ok(200, {
           plan: String(s.Plan).toLowerCase(),
           status: s.AccountStatus === 'Enabled' ? 'active' : 'inactive',
-          monthly_limit: s.MonthlyLimit,
+          // Numbers, as the spec shows them: no monthly limit is 0 in both (Postern's and Octeth's "0 = unlimited").
+          monthly_limit: s.MonthlyLimit ?? 0,
           emails_sent_this_month: s.SentThisMonth,
-          emails_remaining: s.RemainingThisMonth,
+          emails_remaining: s.MonthlyLimit === null ? 0 : s.RemainingThisMonth,
           reputation_score: s.ReputationScore,
           domains_verified: s.DomainsVerified,
           rate_limits: { per_minute: limits.PerMinute, per_hour: limits.PerHour, per_day: limits.PerDay },

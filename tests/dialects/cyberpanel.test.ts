@@ -260,6 +260,14 @@ describe('GET /email/v1/account/stats', () => {
       },
     });
   });
+
+  it('answers monthly_limit and emails_remaining as numbers, 0, for an account without a monthly limit', async () => {
+    const s = await senderSetup(rig.h);
+    await rig.h.call({ Command: 'user.update', AdminAPIKey: rig.h.adminKey, UserID: s.userId, LimitEmailSendPerPeriod: 0 });
+    const r = await call('GET', '/email/v1/account/stats', { key: await accountKey(s.sessionId) });
+    expect(r.status).toBe(200);
+    expect(r.body.data).toMatchObject({ monthly_limit: 0, emails_sent_this_month: 0, emails_remaining: 0 });
+  });
 });
 
 describe('errors', () => {

@@ -47,7 +47,7 @@ export const ROUTES: DialectRoute[] = [
 export const BATCH_LIMIT = 1000;
 const WEBHOOK_EVENTS = ['delivered', 'bounced', 'opened', 'clicked', 'unsubscribed', 'complained'];
 
-/** The spec's error table (Code, Error), plus 404 and 503 which it does not list. */
+/** The spec's error table (Code, Error), plus 404, 413 and 503 which it does not list. */
 const STATUS: Record<string, [number, string]> = {
   invalid: [400, 'Invalid Request'],
   unauthorized: [401, 'Unauthorized'],
@@ -59,6 +59,7 @@ const STATUS: Record<string, [number, string]> = {
   rate_limited: [429, 'Rate Limited'],
   quota: [429, 'Rate Limited'],
   unavailable: [503, 'Service Unavailable'],
+  too_large: [413, 'Payload Too Large'],
 };
 
 function errorBody(e: Classified): { code: number; error: string; message: string } {

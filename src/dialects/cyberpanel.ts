@@ -50,6 +50,7 @@ const STATUS: Record<string, [number, string]> = {
   not_found: [404, 'not_found'],
   invalid: [400, 'invalid_request'],
   unavailable: [503, 'service_unavailable'],
+  too_large: [413, 'payload_too_large'],
 };
 
 /** Seconds to the next UTC midnight: when a daily quota renews, for a quota refusal that does not say when. */

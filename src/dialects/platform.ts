@@ -179,6 +179,7 @@ const STATUS: Record<string, [number, string]> = {
   quota: [429, 'quota_exceeded'],
   not_found: [404, 'not_found'],
   invalid: [400, 'invalid_request'],
+  too_large: [413, 'payload_too_large'],
   unavailable: [503, 'service_unavailable'],
 };
 

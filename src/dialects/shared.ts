@@ -29,6 +29,7 @@ export type Failure =
   | 'quota'
   | 'not_found'
   | 'invalid'
+  | 'too_large'
   | 'unavailable'
   | 'internal';
 
@@ -80,6 +81,7 @@ export function classify(err: CommandError | HardError, texts: string[], notFoun
   if (err instanceof HardError) {
     const retry = (err as HardError & { retryAfterSec?: number }).retryAfterSec;
     if (err.httpStatus === 503) return { failure: 'unavailable', message: err.message, retryAfterSec: retry };
+    if (err.httpStatus === 413) return { failure: 'too_large', message: err.message };
     if (err.httpStatus >= 500) return { failure: 'internal', message: err.message };
     return { failure: 'invalid', message: err.message };
   }
@@ -163,7 +165,7 @@ export type FailureWriter = (e: Classified, route: DialectRoute) => { status: nu
  */
 export function dialectRouter(services: Services, dispatcher: Dispatcher, routes: HandledRoute[], writeFailure: FailureWriter): express.Router {
   const router = express.Router();
-  const reader = bodyReader(services.config.maxRequestBytes, services.bodies);
+  const reader = bodyReader(services.config.maxRequestBytes, services.bodies, { skipBom: true });
   const send = (res: Response, out: { status: number; body: unknown; headers?: Record<string, string> }) => {
     for (const [k, v] of Object.entries(out.headers ?? {})) res.setHeader(k, v);
     res.status(out.status).json(out.body);

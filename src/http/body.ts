@@ -20,11 +20,20 @@ declare module 'express-serve-static-core' {
 
 const QS_OPTIONS: qs.IParseOptions = { allowPrototypes: false, depth: 8, parameterLimit: 5000, arrayLimit: 1000 };
 
+/** How a door reads JSON. */
+export interface BodyOptions {
+  /**
+   * A UTF-8 byte order mark before a JSON body is read past (RFC 8259 §8.1 lets a parser ignore one; Windows tools
+   * and .NET's UTF8Encoding write one). The REST dialects take it; /api.php and Octeth's v1 door keep their replies.
+   */
+  skipBom?: boolean;
+}
+
 /**
  * Reads any body into `req.parsedBody`: JSON (declared, or an undeclared body that starts with `{`,
  * as `curl -d '{…}'` sends), form-urlencoded, or multipart form fields. Failures become HardErrors.
  */
-export function bodyReader(limit: number, budget: BodyBudget) {
+export function bodyReader(limit: number, budget: BodyBudget, opts: BodyOptions = {}) {
   // multer (and busboy) load at the first multipart body: JSON and form-urlencoded clients never need them (src/lazy.ts).
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded lazily, typed by import type
   const upload = lazy(() => (require('multer') as typeof multerModule)({ limits: { fieldSize: limit, fields: 5000, files: 0 } }).none());
@@ -37,46 +46,52 @@ export function bodyReader(limit: number, budget: BodyBudget) {
       if (!budget.take(want)) return next(hard.busy(budget.limit));
       res.once('close', () => budget.give(want));
     }
+    // Too large is answered as soon as it is known: at once for a declared length over the limit, and at the chunk
+    // that passes it when chunked, while the client may still be sending (the parsers would read the rest first,
+    // discarding it, before their error came out). Node reads and drops what still arrives after the reply.
+    if (declared > limit) return next(hard.tooLarge(limit));
+    let answered = false;
+    let total = 0;
+    const once = (err?: unknown) => {
+      if (answered) return;
+      answered = true;
+      req.off('data', counter);
+      next(err);
+    };
+    const counter = (chunk: Buffer) => {
+      total += chunk.length;
+      if (total <= limit) return;
+      req.unpipe(); // multer stops receiving: what it parsed so far is dropped, and the rest is read and discarded
+      once(hard.tooLarge(limit));
+    };
+    req.on('data', counter);
     const type = (req.headers['content-type'] ?? '').toLowerCase();
     if (type.startsWith('multipart/form-data')) {
       // multer bounds each field (fieldSize) and the field count, not their sum (5,000 fields of `limit` bytes each):
-      // the body as a whole is counted here and refused at `limit`, as the other types are.
-      if (Number(req.headers['content-length'] ?? 0) > limit) return next(hard.tooLarge(limit));
-      let answered = false;
-      let total = 0;
-      const counter = (chunk: Buffer) => {
-        total += chunk.length;
-        if (total <= limit || answered) return;
-        answered = true;
-        req.unpipe(); // multer stops receiving: what it parsed so far is dropped, and the rest is read and discarded
-        next(hard.tooLarge(limit));
-      };
-      req.on('data', counter);
+      // the body as a whole is counted above and refused at `limit`, as the other types are.
       upload()(req, res, (err: unknown) => {
-        req.off('data', counter);
-        if (answered) return;
-        answered = true;
-        if (err) return next(multipartError(err, limit));
+        if (err) return once(multipartError(err, limit));
         req.parsedBody = { body: req.body ?? {}, isJson: false };
-        next();
+        once();
       });
       return;
     }
     raw(req, res, (err: unknown) => {
-      if (err) return next(rawError(err, limit));
+      if (err) return once(rawError(err, limit));
       const buf: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       try {
-        req.parsedBody = parseBuffer(buf, type);
+        req.parsedBody = parseBuffer(buf, type, opts);
       } catch (e) {
-        return next(e);
+        return once(e);
       }
-      next();
+      once();
     });
   };
 }
 
-function parseBuffer(buf: Buffer, type: string): ParsedBody {
-  const text = buf.toString('utf8');
+function parseBuffer(buf: Buffer, type: string, opts: BodyOptions): ParsedBody {
+  const decoded = buf.toString('utf8');
+  const text = opts.skipBom && decoded.charCodeAt(0) === 0xfeff ? decoded.slice(1) : decoded;
   if (text.trim() === '') return { body: {}, isJson: false };
   const declaredJson = type.includes('json');
   if (declaredJson || /^\s*\{/.test(text)) {

@@ -110,3 +110,17 @@ describe('a UTF-8 byte order mark before a JSON body', () => {
     expect(await messagesOf(s.userId)).toBe(before + 4);
   });
 });
+
+describe('a message id in uppercase', () => {
+  it('finds the email on GET /api/v1/emails/:id, as the id it was given', async () => {
+    const sent = await call('POST', '/api/v1/emails', { body: mail() });
+    expect(sent.status).toBe(200);
+    const id = String(sent.body.id);
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    const got = await call('GET', `/api/v1/emails/${id.toUpperCase()}`);
+    expect({ status: got.status, id: got.body.email?.id }).toEqual({ status: 200, id });
+    // Not a wildcard: another id in uppercase is still not found.
+    const other = await call('GET', `/api/v1/emails/${'0f'.repeat(4)}-0000-4000-8000-${'0'.repeat(12)}`.toUpperCase());
+    expect(other.status).toBe(404);
+  });
+});

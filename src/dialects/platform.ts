@@ -377,12 +377,17 @@ function handled(): HandledRoute[] {
     },
     {
       ...route('get', '/api/v1/contacts'),
-      params: (req) => ({
-        ...(q(req, 'listId') !== undefined ? { listid: q(req, 'listId') } : {}),
-        ...(q(req, 'status') !== undefined ? { status: q(req, 'status') } : {}),
-        limit: q(req, 'limit') ?? 50,
-        page: q(req, 'page') ?? 1,
-      }),
+      params(req) {
+        // An empty filter is refused, not read as "every list": a client whose list id went missing is told so,
+        // instead of being shown every list's contacts as the one list's.
+        if (q(req, 'listId')?.trim() === '') return invalid('listId must be a list id: leave it out to list the contacts of every list');
+        return {
+          ...(q(req, 'listId') !== undefined ? { listid: q(req, 'listId') } : {}),
+          ...(q(req, 'status') !== undefined ? { status: q(req, 'status') } : {}),
+          limit: q(req, 'limit') ?? 50,
+          page: q(req, 'page') ?? 1,
+        };
+      },
       notFound: [4],
       reply: (r) => ({ status: 200, body: { contacts: (r.contacts as Record<string, any>[]).map(contactOut), total: r.total, page: r.page } }),
     },

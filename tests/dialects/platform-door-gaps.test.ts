@@ -124,3 +124,15 @@ describe('a message id in uppercase', () => {
     expect(other.status).toBe(404);
   });
 });
+
+describe('GET /api/v1/contacts with an empty listId', () => {
+  it('is a 400 naming listId, in the platform envelope', async () => {
+    const r = await call('GET', '/api/v1/contacts?listId=');
+    expect({ status: r.status, body: r.body }).toEqual({
+      status: 400,
+      body: { error: 'listId must be a list id: leave it out to list the contacts of every list', code: 'invalid_request' },
+    });
+    // Left out, every list's contacts are listed.
+    expect((await call('GET', '/api/v1/contacts')).status).toBe(200);
+  });
+});

@@ -70,6 +70,7 @@ const EMBEDDED = [
   'tests/commands/emailgateway.adddomain.test.ts', // the per-user domain limit locks the user row on MySQL only
   'tests/commands/emailgateway.messagelog.test.ts', // the message log picks its query per backend
   'tests/dialects/platform-listings.test.ts', // the platform's status filter is a message's status in SQL, per backend
+  'tests/dialects/platform-door-gaps.test.ts', // the platform's Idempotency-Key reply commits with its messages, per backend
   'tests/commands/emailgateway.getdomains.test.ts', // LastActivityAt is read per backend (src/events/last-activity.ts)
   'tests/commands/user.delete-data.test.ts', // the account's rows go by each store's foreign-key cascades
 ].map((p) => `<rootDir>/${p.endsWith('**') ? `${p}/*.test.ts` : p}`);

@@ -180,13 +180,18 @@ const STATUS: Record<string, [number, string]> = {
   not_found: [404, 'not_found'],
   invalid: [400, 'invalid_request'],
   too_large: [413, 'payload_too_large'],
+  conflict: [409, 'idempotency_conflict'],
   unavailable: [503, 'service_unavailable'],
 };
 
-/** `{"error":"…","code":"…"}`; 429 and 503 carry Retry-After when known (503: the database or queue is down). */
+/**
+ * `{"error":"…","code":"…"}`; 409, 429 and 503 carry Retry-After when known (409: the same Idempotency-Key still in
+ * progress; 503: the database or queue is down).
+ */
 export const writePlatformFailure = (e: Classified): ReturnType<FailureWriter> => {
   const [status, code] = STATUS[e.failure] ?? [500, 'internal_error'];
-  const headers: Record<string, string> = e.retryAfterSec !== undefined && (status === 429 || status === 503) ? { 'Retry-After': String(e.retryAfterSec) } : {};
+  const headers: Record<string, string> =
+    e.retryAfterSec !== undefined && (status === 409 || status === 429 || status === 503) ? { 'Retry-After': String(e.retryAfterSec) } : {};
   return { status, body: { error: e.message, code }, headers };
 };
 
@@ -198,11 +203,13 @@ function handled(): HandledRoute[] {
   return [
     {
       ...route('post', '/api/v1/emails'),
+      idempotent: true,
       params: (req) => emailParams(bodyOf(req)),
       reply: (r) => ({ status: 200, body: { id: r.MessageID, status: 'sent', messageId: r.MessageID } }),
     },
     {
       ...route('post', '/api/v1/emails/batch'),
+      idempotent: true,
       params(req) {
         const emails = bodyOf(req).emails;
         if (!Array.isArray(emails) || !emails.length || emails.length > 100) return invalid('emails must be an array of 1 to 100 emails');

@@ -5,6 +5,10 @@ import { Dispatcher, errorTexts, Identity, lookupCommand } from '../dispatch';
 import { AUTH_FAILED, CommandError, CredentialError, HardError, PERMISSION_DENIED, TEMPORARILY_UNAVAILABLE } from '../errors';
 import { canonicalIp } from '../auth/users';
 import { bodyReader } from '../http/body';
+import { presentedKey } from '../auth/account-keys';
+import { idempotencyHashes, IDEMPOTENCY_TTL_MS } from '../idempotency/keys';
+import { runOnce } from '../idempotency/once';
+import { remembered } from '../idempotency/remembered';
 import { MAX_FIELD_ADDRESSES, separators } from '../smtp/message-rules';
 
 /** One route of a dialect, as the OpenAPI generator lists them. */
@@ -30,6 +34,7 @@ export type Failure =
   | 'not_found'
   | 'invalid'
   | 'too_large'
+  | 'conflict'
   | 'unavailable'
   | 'internal';
 
@@ -109,6 +114,8 @@ export interface HandledRoute extends DialectRoute {
   notFound?: number[];
   /** A dialect's own refusal of the credential's shape, from the headers alone; checked before anything else. */
   refusesCredential?(req: Request): Classified | null;
+  /** Takes an `Idempotency-Key` header (a send route): see keyedRun. */
+  idempotent?: boolean;
 }
 
 /** A dialect request's meta: its id, the credential headers and the client address, as every door passes them. */
@@ -201,6 +208,9 @@ export function dialectRouter(services: Services, dispatcher: Dispatcher, routes
           const repeated = repeatedQuery(req);
           const params = repeated ? invalid(`${repeated} must be given once, as a plain value`) : route.params(req);
           if ('failure' in params && typeof params.failure === 'string') return send(res, writeFailure(params as Classified, route));
+          const key = req.headers['idempotency-key'];
+          if (route.idempotent && typeof key === 'string' && key !== '')
+            return send(res, await keyedRun(services, dispatcher, route, req, params as Params, key, writeFailure));
           const outcome = await runCommand(dispatcher, req, route.command, params as Params, route.notFound, res.locals.identity as Identity);
           send(res, outcome.ok ? route.reply(outcome.result, req) : writeFailure(outcome.error, route));
         } catch (err) {
@@ -211,6 +221,58 @@ export function dialectRouter(services: Services, dispatcher: Dispatcher, routes
     );
   }
   return router;
+}
+
+type Reply = { status: number; body: unknown; headers?: Record<string, string> };
+
+/**
+ * A send under an Idempotency-Key, kept per credential (the account key: another account's same key is another key)
+ * and route: the same request again gets the first reply (Idempotent-Replayed: true) and sends nothing; another
+ * request under the key, or one while the first still runs, is a conflict (409), as at Octeth's v1 door. The reply
+ * stored is the dialect's own, written with the messages in one transaction (src/idempotency/once.ts).
+ */
+async function keyedRun(
+  services: Services,
+  dispatcher: Dispatcher,
+  route: HandledRoute,
+  req: Request,
+  params: Params,
+  key: string,
+  writeFailure: FailureWriter,
+): Promise<Reply> {
+  if (key.length > 256) return writeFailure(invalid('Idempotency-Key must be at most 256 characters'), route);
+  const credential = presentedKey(req.headers as Record<string, string | undefined>);
+  const keyed = await runOnce(
+    services.db,
+    {
+      ...idempotencyHashes(credential, `${route.method} ${route.path}`, key, req.parsedBody?.body ?? {}),
+      leaseMs: services.config.idempotencyLeaseSeconds * 1000,
+      ttlMs: IDEMPOTENCY_TTL_MS,
+    },
+    (result) => route.reply(result, req),
+    async (idempotentReply) => {
+      try {
+        const { result } = await dispatcher.run(route.command, params, {
+          ...requestMeta(req),
+          identity: req.res!.locals.identity as Identity,
+          idempotentReply,
+        });
+        return { reply: route.reply(result, req), failed: false, remembered: remembered({ status: 200, body: result }) };
+      } catch (err) {
+        // An outage (a HardError) is thrown on: the key is freed, and the router answers it.
+        if (!(err instanceof CommandError)) throw err;
+        const reply = writeFailure(classifyFailure(dispatcher, route.command, err, route.notFound ?? []), route);
+        return { reply, failed: true, remembered: remembered({ status: reply.status, body: { Errors: err.codes.map((Code) => ({ Code })) } }) };
+      }
+    },
+  );
+  if (keyed.kind === 'ran') return keyed.reply;
+  if (keyed.kind === 'replay') return { ...keyed.reply, headers: { 'Idempotent-Replayed': 'true' } };
+  if (keyed.kind === 'mismatch') return writeFailure({ failure: 'conflict', message: 'Idempotency-Key was already used with a different request body' }, route);
+  return writeFailure(
+    { failure: 'conflict', message: 'A request with this Idempotency-Key is still being processed', retryAfterSec: keyed.retryAfterSec },
+    route,
+  );
 }
 
 /**

@@ -136,3 +136,57 @@ describe('GET /api/v1/contacts with an empty listId', () => {
     expect((await call('GET', '/api/v1/contacts')).status).toBe(200);
   });
 });
+
+describe('Idempotency-Key on POST /api/v1/emails and /api/v1/emails/batch', () => {
+  it('answers a retry with the first reply and sends nothing twice; another body under the key is a 409', async () => {
+    const u = await senderSetup(h);
+    const k = await accountKey(h, u.sessionId);
+    const body = { to: 'ann@recipient.test', from: `app@${u.domain}`, subject: 'Order 1', html: '<p>1</p>' };
+    const first = await call('POST', '/api/v1/emails', { key: k, body, headers: { 'Idempotency-Key': 'order-1' } });
+    expect(first.status).toBe(200);
+    const again = await call('POST', '/api/v1/emails', { key: k, body, headers: { 'Idempotency-Key': 'order-1' } });
+    expect({ status: again.status, body: again.body, replayed: again.headers.get('idempotent-replayed') }).toEqual({
+      status: 200,
+      body: first.body,
+      replayed: 'true',
+    });
+    expect(await messagesOf(u.userId)).toBe(1);
+    const changed = await call('POST', '/api/v1/emails', { key: k, body: { ...body, subject: 'Order 2' }, headers: { 'Idempotency-Key': 'order-1' } });
+    expect({ status: changed.status, body: changed.body }).toEqual({
+      status: 409,
+      body: { error: 'Idempotency-Key was already used with a different request body', code: 'idempotency_conflict' },
+    });
+    expect(await messagesOf(u.userId)).toBe(1);
+    // Without a key, the same request is another email.
+    expect((await call('POST', '/api/v1/emails', { key: k, body })).status).toBe(200);
+    expect(await messagesOf(u.userId)).toBe(2);
+
+    const batch = { emails: [body, { ...body, to: 'bob@recipient.test' }] };
+    const b1 = await call('POST', '/api/v1/emails/batch', { key: k, body: batch, headers: { 'Idempotency-Key': 'batch-1' } });
+    expect(b1).toMatchObject({ status: 200, body: { total: 2, sent: 2, failed: 0 } });
+    const b2 = await call('POST', '/api/v1/emails/batch', { key: k, body: batch, headers: { 'Idempotency-Key': 'batch-1' } });
+    expect({ status: b2.status, body: b2.body }).toEqual({ status: 200, body: b1.body });
+    expect(await messagesOf(u.userId)).toBe(4);
+  });
+
+  it("does not replay, or refuse, another account's request under the same key", async () => {
+    const a = await senderSetup(h);
+    const b = await senderSetup(h);
+    const [ka, kb] = [await accountKey(h, a.sessionId), await accountKey(h, b.sessionId)];
+    const send = (k: string, domain: string) =>
+      call('POST', '/api/v1/emails', { key: k, body: { to: 'ann@recipient.test', from: `app@${domain}`, subject: 'Hi', html: '<p>Hi</p>' }, headers: { 'Idempotency-Key': 'shared-key' } });
+    const ra = await send(ka, a.domain);
+    const rb = await send(kb, b.domain);
+    expect([ra.status, rb.status, rb.headers.get('idempotent-replayed')]).toEqual([200, 200, null]);
+    expect(rb.body.id).not.toBe(ra.body.id);
+    expect([await messagesOf(a.userId), await messagesOf(b.userId)]).toEqual([1, 1]);
+  });
+
+  it('refuses an Idempotency-Key over 256 characters by name, sending nothing', async () => {
+    const u = await senderSetup(h);
+    const k = await accountKey(h, u.sessionId);
+    const r = await call('POST', '/api/v1/emails', { key: k, body: mail({ from: `app@${u.domain}` }), headers: { 'Idempotency-Key': 'k'.repeat(257) } });
+    expect({ status: r.status, body: r.body }).toEqual({ status: 400, body: { error: 'Idempotency-Key must be at most 256 characters', code: 'invalid_request' } });
+    expect(await messagesOf(u.userId)).toBe(0);
+  });
+});

@@ -79,10 +79,23 @@ export function platformCredential(headers: Headers): 'account' | 'mangled' | nu
 
 const MANGLED: Classified = { failure: 'unauthorized', message: 'Send the account key as "Authorization: Bearer sk_live_…", nothing else in the header' };
 
-/** A route that refuses a mangled account key before reading its fields: its command would find no key in the headers. */
+const MISSING: Classified = { failure: 'unauthorized', message: 'Missing API key: send "Authorization: Bearer sk_live_…"' };
+/** What authentication says of an account key it does not know (src/auth/account-keys.ts). */
+const INVALID_KEY = 'Invalid API key';
+/** The platform's own 401 texts; any other (Octeth's user and sender wordings) is said as INVALID_KEY. */
+const OWN_401 = new Set([MANGLED.message, MISSING.message, INVALID_KEY]);
+
+/**
+ * A route that refuses a mangled account key, or none at all, before reading its fields: its command would find no
+ * key in the headers, and say so in Octeth's words. (A shared path comes here only with an account key.)
+ */
 const refusingMangled = (r: HandledRoute): HandledRoute => ({
   ...r,
-  refusesCredential: (req) => (platformCredential(req.headers) === 'mangled' ? MANGLED : null),
+  refusesCredential(req) {
+    const kind = platformCredential(req.headers);
+    if (kind === 'mangled') return MANGLED;
+    return kind === null && presentedKey(req.headers as Record<string, string | undefined>) === '' ? MISSING : null;
+  },
 });
 
 const isShared = (r: DialectRoute) => SHARED_PATHS.some((s) => s.method === r.method && s.path === r.path);
@@ -186,13 +199,14 @@ const STATUS: Record<string, [number, string]> = {
 
 /**
  * `{"error":"…","code":"…"}`; 409, 429 and 503 carry Retry-After when known (409: the same Idempotency-Key still in
- * progress; 503: the database or queue is down).
+ * progress; 503: the database or queue is down). A 401 is in the platform's words (OWN_401).
  */
 export const writePlatformFailure = (e: Classified): ReturnType<FailureWriter> => {
   const [status, code] = STATUS[e.failure] ?? [500, 'internal_error'];
   const headers: Record<string, string> =
     e.retryAfterSec !== undefined && (status === 409 || status === 429 || status === 503) ? { 'Retry-After': String(e.retryAfterSec) } : {};
-  return { status, body: { error: e.message, code }, headers };
+  const error = e.failure === 'unauthorized' && !OWN_401.has(e.message) ? INVALID_KEY : e.message;
+  return { status, body: { error, code }, headers };
 };
 
 const route = (method: DialectRoute['method'], path: string) => ROUTES.find((r) => r.method === method && r.path === path)!;

@@ -29,7 +29,11 @@ afterAll(async () => {
 
 type Reply = { status: number; body: any; headers: Headers };
 
-async function call(method: string, path: string, opts: { key?: string | null; body?: string | object; headers?: Record<string, string> } = {}): Promise<Reply> {
+async function call(
+  method: string,
+  path: string,
+  opts: { key?: string | null; body?: string | object; headers?: Record<string, string> } = {},
+): Promise<Reply> {
   const k = opts.key === undefined ? key : opts.key;
   const body = opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
   const r = await fetch(`${gw.base}${path}`, {
@@ -174,7 +178,11 @@ describe('Idempotency-Key on POST /api/v1/emails and /api/v1/emails/batch', () =
     const b = await senderSetup(h);
     const [ka, kb] = [await accountKey(h, a.sessionId), await accountKey(h, b.sessionId)];
     const send = (k: string, domain: string) =>
-      call('POST', '/api/v1/emails', { key: k, body: { to: 'ann@recipient.test', from: `app@${domain}`, subject: 'Hi', html: '<p>Hi</p>' }, headers: { 'Idempotency-Key': 'shared-key' } });
+      call('POST', '/api/v1/emails', {
+        key: k,
+        body: { to: 'ann@recipient.test', from: `app@${domain}`, subject: 'Hi', html: '<p>Hi</p>' },
+        headers: { 'Idempotency-Key': 'shared-key' },
+      });
     const ra = await send(ka, a.domain);
     const rb = await send(kb, b.domain);
     expect([ra.status, rb.status, rb.headers.get('idempotent-replayed')]).toEqual([200, 200, null]);
@@ -186,7 +194,36 @@ describe('Idempotency-Key on POST /api/v1/emails and /api/v1/emails/batch', () =
     const u = await senderSetup(h);
     const k = await accountKey(h, u.sessionId);
     const r = await call('POST', '/api/v1/emails', { key: k, body: mail({ from: `app@${u.domain}` }), headers: { 'Idempotency-Key': 'k'.repeat(257) } });
-    expect({ status: r.status, body: r.body }).toEqual({ status: 400, body: { error: 'Idempotency-Key must be at most 256 characters', code: 'invalid_request' } });
+    expect({ status: r.status, body: r.body }).toEqual({
+      status: 400,
+      body: { error: 'Idempotency-Key must be at most 256 characters', code: 'invalid_request' },
+    });
     expect(await messagesOf(u.userId)).toBe(0);
+  });
+});
+
+describe('a request without a usable key', () => {
+  it("is told so in the platform's words, not Octeth's", async () => {
+    const missing = { error: 'Missing API key: send "Authorization: Bearer sk_live_…"', code: 'unauthorized' };
+    for (const [method, path] of [
+      ['GET', '/api/v1/domains'],
+      ['POST', '/api/v1/emails'],
+      ['GET', '/api/v1/emails/0f0f0f0f-0000-4000-8000-000000000000'],
+      ['GET', '/api/v1/campaigns'],
+    ]) {
+      const r = await call(method, path, { key: null, ...(method === 'POST' ? { body: mail() } : {}) });
+      expect({ path, status: r.status, body: r.body }).toEqual({ path, status: 401, body: missing });
+    }
+    // A key that is not one, of any kind, is an invalid key, whichever command the route runs.
+    const invalid = { status: 401, body: { error: 'Invalid API key', code: 'unauthorized' } };
+    for (const k of ['sk_live_madeupmadeupmadeupmadeupmadeupmadeup', 'not-a-key', 'eg_live_madeup']) {
+      for (const [method, path] of [
+        ['GET', '/api/v1/campaigns'],
+        ['POST', '/api/v1/emails'],
+      ]) {
+        const r = await call(method, path, { key: k, ...(method === 'POST' ? { body: mail() } : {}) });
+        expect({ k, path, status: r.status, body: r.body }).toEqual({ k, path, ...invalid });
+      }
+    }
   });
 });

@@ -6,6 +6,10 @@ import type { Express } from 'express';
 /** The gateway's app on a real listening socket on 127.0.0.1, as `npm start` serves it. */
 export async function listen(app: Express): Promise<{ base: string; close(): Promise<void> }> {
   const server = http.createServer(app);
+  // As the gateway's own server (src/http/server.ts). Node's default of 5 s closed fetch's idle keep-alive connection
+  // while a test wrote fixtures for longer (200,000 opens on SQLite: ~12 s of synchronous inserts), and the next
+  // request went out on the closing socket: ECONNRESET, not an error of the gateway.
+  server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const { port } = server.address() as AddressInfo;
   return {

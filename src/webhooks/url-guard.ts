@@ -21,6 +21,8 @@ export interface UrlProblem {
   message: string;
   /** Longer than MAX_URL_LENGTH: the doors answer it as their schema answers an over-long parameter. */
   tooLong?: true;
+  /** For the server log only, where `message` is kept general: what the name resolved to, or the resolver's error. */
+  detail?: string;
 }
 
 export type Vetted = { ok: true; url: URL; addresses: Address[] } | { ok: false; problem: UrlProblem };
@@ -159,27 +161,28 @@ export async function vetWebhookUrl(raw: string, opts: { allowPrivate: boolean; 
   const host = bareHost(url);
   const byName = refusedName(host, opts.allowPrivate);
   if (byName) return { ok: false, problem: { kind: 'host', message: `Webhook URL host is not allowed: ${byName}` } };
+  // A name that fails to resolve and one that resolves to a refused address get the same answer: told apart, they
+  // told a tenant which internal names this network's DNS holds. The message still says what a tenant can fix.
+  const wanted = opts.allowPrivate ? 'an address webhooks may be sent to' : 'a public address (it needs a public DNS A or AAAA record)';
+  const notPublic = (detail: string): Vetted => ({
+    ok: false,
+    problem: { kind: 'host', message: `Webhook URL host is not allowed: ${host} does not resolve to ${wanted}`, detail },
+  });
   let addresses: Address[];
   if (net.isIP(host)) addresses = [{ address: host, family: net.isIP(host) === 6 ? 6 : 4 }];
   else {
     try {
       addresses = await opts.resolve(host);
     } catch (err) {
-      return {
-        ok: false,
-        problem: { kind: 'host', message: `Webhook URL host ${host} does not resolve (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` },
-      };
+      return notPublic(`does not resolve (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
     }
-    if (!addresses.length) return { ok: false, problem: { kind: 'host', message: `Webhook URL host ${host} does not resolve` } };
+    if (!addresses.length) return notPublic('does not resolve (no address)');
   }
   for (const a of addresses) {
     const why = refusedAddress(a.address, opts.allowPrivate);
     if (!why) continue;
-    // A name's resolved address stays out of the answer: it would tell a tenant what this network's DNS holds.
-    const message = net.isIP(host)
-      ? `Webhook URL host is not allowed: ${why}`
-      : `Webhook URL host is not allowed: ${host} resolves to an address that is not public`;
-    return { ok: false, problem: { kind: 'host', message } };
+    // An address the tenant wrote is theirs to be told about; what a name resolved to stays in the log.
+    return net.isIP(host) ? { ok: false, problem: { kind: 'host', message: `Webhook URL host is not allowed: ${why}` } } : notPublic(why);
   }
   return { ok: true, url, addresses };
 }

@@ -256,7 +256,11 @@ describe('emailgateway.addwebhook / getwebhooks / deletewebhook', () => {
     const started = Date.now();
     expect(await vetWebhookUrl('https://slow.example/x', { allowPrivate: false, resolve })).toEqual({
       ok: false,
-      problem: { kind: 'host', message: 'Webhook URL host slow.example does not resolve (ETIMEOUT)' },
+      problem: {
+        kind: 'host',
+        message: 'Webhook URL host is not allowed: slow.example does not resolve to a public address (it needs a public DNS A or AAAA record)',
+        detail: 'does not resolve (ETIMEOUT)',
+      },
     });
     expect(Date.now() - started).toBeLessThan(1_000);
     const found = resolverFor({ dnsServers: [], dnsTimeoutMs: 100 }, async () => [{ address: '192.0.2.1', family: 4 }]);
@@ -492,7 +496,9 @@ describe('SSRF at delivery time', () => {
     expect(logged.Attempts[0]).toMatchObject({
       Result: 'refused',
       StatusCode: null,
-      Error: expect.stringMatching(/^refused: Webhook URL host is not allowed: rebind-[0-9a-f]+\.example\.net resolves to an address that is not public$/),
+      Error: expect.stringMatching(
+        /^refused: Webhook URL host is not allowed: rebind-[0-9a-f]+\.example\.net does not resolve to a public address \(it needs a public DNS A or AAAA record\)$/,
+      ),
     });
     expect(rx.hits.filter((x) => x.path === '/rebind')).toHaveLength(0);
     await cmd('deletewebhook', u, { DomainID: u.domainId, WebhookID: NewWebhookID });

@@ -11,6 +11,7 @@ import { assertWebhookRoom } from './webhooks';
 import { formatEventName, formatEventNames, newSubscriptionSecret, pingPayload, signatureHeaders, storedFromFormat, WebhookFormat } from './formats';
 import { postWebhook, USER_AGENT } from './http-post';
 import { resolverFor, vetWebhookUrl } from './url-guard';
+import { logFailedCall, shownError } from './shown-error';
 import { deleteWebhooksIn } from './purge';
 import { DOMAIN_WEBHOOK_EVENTS, domainEventName, storedEventName } from '../events/vocabulary';
 
@@ -100,14 +101,6 @@ function storedEvents(format: WebhookFormat, names: string[], code: number): str
 }
 
 /**
- * What a failed test ping tells the tenant without an HTTP answer: the outcome only. The reason (connection refused
- * at an address and port, a timeout, a TLS fault, what a name resolved to) would let a tenant probe hosts from this
- * network with the ping; it goes to the server log.
- */
-const PING_REFUSED = 'address not allowed';
-const PING_FAILED = 'the endpoint did not answer with 2xx';
-
-/**
  * Sends the test event and records it in the webhook's log; true on a 2xx answer. A webhook deleted while the call
  * was out (with its domain: the ping holds no lock a deletion waits on) gets no log; the caller finds it gone.
  */
@@ -123,7 +116,7 @@ async function ping(
   // Vetted again: the name may resolve elsewhere now than when the subscription was checked (DNS rebinding).
   const vetted = await vetWebhookUrl(url, { allowPrivate: ctx.config.webhooks.allowPrivate, resolve: resolverFor(ctx.config) });
   let r: { status: number | null; error: string | null };
-  if (!vetted.ok) r = { status: null, error: `refused: ${vetted.problem.message}` };
+  if (!vetted.ok) r = { status: null, error: `refused: ${vetted.problem.detail ?? vetted.problem.message}` };
   else {
     const body = pingPayload(format, eventId, started);
     const headers = {
@@ -135,12 +128,8 @@ async function ping(
   }
   const ok = r.status !== null && r.status >= 200 && r.status < 300;
   // An HTTP answer's status is the tenant's own endpoint's (and in status_code already); anything short of one is generic.
-  const error = ok ? null : !vetted.ok ? PING_REFUSED : r.status !== null ? `HTTP ${r.status}` : PING_FAILED;
-  if (!ok) {
-    // The host and port only: a URL's path and query may carry the receiver's token.
-    const u = new URL(url);
-    ctx.logger.warn('webhook test ping failed', { webhookId: id, host: u.hostname, port: u.port || u.protocol, status: r.status, reason: r.error });
-  }
+  const error = ok ? null : shownError({ status: r.status, refused: !vetted.ok });
+  if (!ok) logFailedCall(ctx.logger, 'webhook test ping failed', url, { webhookId: id, status: r.status, reason: r.error });
   const logged = ctx.db('webhook_attempts').insert({
     webhook_id: id,
     delivery_id: null,

@@ -9,6 +9,7 @@ import { postWebhook, USER_AGENT } from './http-post';
 import { DueRow, dueRows, OutboxRow } from './due-rows';
 import { secretOf } from './signing';
 import { resolverFor, vetWebhookUrl } from './url-guard';
+import { logFailedCall, shownError } from './shown-error';
 import { isOutage } from '../outage';
 import { recordByDeadline } from '../retry/record-by-deadline';
 
@@ -21,9 +22,12 @@ export interface WebhookWorker {
 
 interface Outcome {
   status: number | null;
+  /** Why no HTTP answer came, for the server log: the tenant is shown shownError's outcome only. */
   error: string | null;
   refused: boolean;
   durationMs: number;
+  /** Shown as it is: a fault of this gateway's own (a secret it cannot decrypt), nothing learnt from the network. */
+  shown?: string;
 }
 
 const BATCH = 100;
@@ -97,13 +101,15 @@ export function startWebhookWorker(services: Services, opts: { hostname?: string
     let outcome: Outcome;
     const vetted = await vetWebhookUrl(hook.url, { allowPrivate: s.allowPrivate, resolve });
     if (!vetted.ok) {
-      outcome = { status: null, error: `refused: ${vetted.problem.message}`, refused: true, durationMs: Date.now() - started };
+      const why = vetted.problem.detail ?? vetted.problem.message;
+      outcome = { status: null, error: `refused: ${why}`, refused: true, durationMs: Date.now() - started };
     } else {
       // A secret that cannot be decrypted (another ENCRYPTION_KEY, a damaged row) fails the call like any other
       // failure, with its backoff and its end; thrown, it left the row leased and tried again every lease for ever.
       const secret = await secretOf(db, config, hook).catch((err) => (isOutage(err) ? Promise.reject(err) : null));
       if (secret === null) {
-        outcome = { status: null, error: 'signing failed: the webhook secret cannot be decrypted; check ENCRYPTION_KEY', refused: true, durationMs: 0 };
+        const shown = 'signing failed: the webhook secret cannot be decrypted; check ENCRYPTION_KEY';
+        outcome = { status: null, error: shown, refused: true, durationMs: 0, shown };
       } else {
         const format = isWebhookFormat(hook.format) ? hook.format : 'standard';
         const ts = Math.floor(Date.now() / 1000);
@@ -145,7 +151,11 @@ export function startWebhookWorker(services: Services, opts: { hostname?: string
       if (n1) services.metrics.webhook('delivered');
       return;
     }
-    const error = outcome.error ?? `HTTP ${outcome.status}`;
+    // What the attempt log, the outbox row and a disable's reason say; the connection error goes to the log.
+    const error = outcome.shown ?? shownError(outcome);
+    if (outcome.status === null && !outcome.shown) {
+      logFailedCall(logger, 'webhook call failed', hook.url, { webhookId: Number(hook.id), deliveryId: Number(row.id), attempt: n, reason: outcome.error });
+    }
     const result = outcome.refused ? 'refused' : 'failed';
     // One transaction: a reader sees the failure count, a disable and their attempt-log lines together or not at all.
     // The webhook's count (and a possible disable) goes first: once the row is released, the next attempt sees it.
@@ -189,7 +199,12 @@ export function startWebhookWorker(services: Services, opts: { hostname?: string
     if (n1) services.metrics.webhook(result);
     if (disabledNow) {
       services.metrics.webhook('disabled');
-      logger.warn('webhook.disabled', { webhookId: Number(hook.id), domainId: Number(hook.domain_id), failures: s.maxFailures, lastError: error });
+      logFailedCall(logger, 'webhook.disabled', hook.url, {
+        webhookId: Number(hook.id),
+        domainId: Number(hook.domain_id),
+        failures: s.maxFailures,
+        lastError: outcome.error ?? error,
+      });
     }
   }
 

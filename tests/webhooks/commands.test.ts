@@ -496,9 +496,7 @@ describe('SSRF at delivery time', () => {
     expect(logged.Attempts[0]).toMatchObject({
       Result: 'refused',
       StatusCode: null,
-      Error: expect.stringMatching(
-        /^refused: Webhook URL host is not allowed: rebind-[0-9a-f]+\.example\.net does not resolve to a public address \(it needs a public DNS A or AAAA record\)$/,
-      ),
+      Error: 'address not allowed',
     });
     expect(rx.hits.filter((x) => x.path === '/rebind')).toHaveLength(0);
     await cmd('deletewebhook', u, { DomainID: u.domainId, WebhookID: NewWebhookID });

@@ -283,14 +283,14 @@ describe('webhook delivery', () => {
     const attempts = await log(s, hookId);
     const failed = attempts.filter((a: any) => a.Result === 'failed');
     expect(failed.length).toBeGreaterThanOrEqual(2);
-    for (const a of failed) expect(a).toMatchObject({ StatusCode: null, Error: expect.stringMatching(/ECONNREFUSED/) });
+    for (const a of failed) expect(a).toMatchObject({ StatusCode: null, Error: 'the endpoint did not answer with 2xx' });
     expect(attempts[attempts.length - 1]).toMatchObject({ Result: 'delivered', StatusCode: 200 });
     verifyHit(hitsAt(p)[0], await cmd('getwebhooks', s));
     const hook = (await cmd('getwebhooks', s)).Webhooks[0];
     expect(hook).toMatchObject({ Status: 'Enabled', ConsecutiveFailures: 0 });
   });
 
-  it('gives up on a receiver that does not answer within WEBHOOK_TIMEOUT_MS and logs the timeout', async () => {
+  it('gives up on a receiver that does not answer within WEBHOOK_TIMEOUT_MS and logs the attempt as unanswered', async () => {
     const s = await senderSetup(h);
     const p = path('hung');
     const hookId = await addHook(s, 'delivered', p);
@@ -305,7 +305,7 @@ describe('webhook delivery', () => {
       h.services.config.webhooks.timeoutMs = 10_000;
     }
     const [a] = await log(s, hookId);
-    expect(a).toMatchObject({ Result: 'failed', StatusCode: null, Error: 'timed out after 300 ms' });
+    expect(a).toMatchObject({ Result: 'failed', StatusCode: null, Error: 'the endpoint did not answer with 2xx' });
     expect(a.DurationMs).toBeGreaterThanOrEqual(250);
     await waitFor(async () => (await log(s, hookId)).some((x: any) => x.Result === 'delivered'), 15000, 'delivered on retry');
   });

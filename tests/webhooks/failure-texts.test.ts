@@ -9,8 +9,10 @@ import dns2 from 'dns2';
 import { accountKey, senderSetup } from '../helpers/harness';
 import { capturingLogger } from '../helpers/log-lines';
 import { RelayRig, startRelayRig } from '../helpers/rig';
+import { waitFor } from '../helpers/sink';
 import { listen } from '../dialects/conformance';
 import { startWebhookWorker, WebhookWorker } from '../../src/webhooks/worker';
+import { startReceiver } from './receiver';
 
 const { Packet } = dns2;
 /** A records the tests publish; NXDOMAIN for every other name. */
@@ -56,6 +58,7 @@ async function call(method: string, path: string, key: string | null, body?: unk
 }
 const api = (params: Record<string, unknown>) => call('POST', '/api.php', null, params).then((r) => r.body);
 const label = (x: string) => `${x}-${crypto.randomBytes(4).toString('hex')}`;
+const lines = (message: string) => log.lines.map((l) => JSON.parse(l)).filter((l) => l.message === message);
 
 it('answers a host name that does not resolve and one that resolves to an internal address alike, at every door', async () => {
   const s = await senderSetup(rig.h);
@@ -93,4 +96,104 @@ it('answers a host name that does not resolve and one that resolves to an intern
     guard.allowPrivate = true;
   }
   expect(await rig.h.services.db('webhooks').where({ user_id: s.userId })).toEqual([]);
+});
+
+it("shows a disabled webhook's reason and its failed calls as an outcome only; the connection error is in the log, without the URL's path or query", async () => {
+  const s = await senderSetup(rig.h);
+  const key = await accountKey(rig.h, s.sessionId);
+  const gone = await startReceiver();
+  const secretPath = `/in/${label('p')}?token=tok_${label('q')}`;
+  const url = gone.url(secretPath);
+  // Each door's own webhook to the same endpoint, which answers CloudMails' test ping and then goes away.
+  const octeth = await api({ Command: 'emailgateway.addwebhook', SessionID: s.sessionId, DomainID: s.domainId, Event: 'delivery', WebhookURL: url });
+  const cloudmails = await call('POST', '/v1/webhooks', key, { url, events: ['delivered'] });
+  const platform = await call('POST', '/api/v1/webhooks', key, { url, events: ['email.sent'] });
+  expect([octeth.Success, cloudmails.body.active, platform.status]).toEqual([true, true, 200]);
+  await gone.stop(); // nothing listens on the port now: every call is refused
+  const ids = [octeth.NewWebhookID, Number(cloudmails.body.id), Number(platform.body.id)];
+  const before = log.lines.length;
+  rig.h.services.config.webhooks.maxFailures = 2;
+  try {
+    const sent = await call('POST', '/api/v1/email', s.key, {
+      Subject: 'Hooks',
+      ContentType: 'plain',
+      PlainContent: 'Hi',
+      From: { name: '', email: `app@${s.domain}` },
+      To: [{ name: '', email: `${label('r')}@recipient.test` }],
+    });
+    expect(sent.status).toBe(200);
+    await waitFor(async () => (await rig.h.services.db('webhooks').whereIn('id', ids).where({ status: 'Disabled' })).length === 3, 20_000, 'disabled');
+  } finally {
+    rig.h.services.config.webhooks.maxFailures = 1000;
+  }
+  const reason = '2 consecutive failed attempts; last: the endpoint did not answer with 2xx';
+
+  const shown = {
+    cloudmails: await call('GET', '/v1/webhooks', key),
+    platform: await call('GET', '/api/v1/webhooks', key),
+    list: await api({ Command: 'webhook.list', SenderAPIKey: key }),
+    octeth: await api({ Command: 'emailgateway.getwebhooks', SessionID: s.sessionId, DomainID: s.domainId }),
+    octethV1: await call('GET', '/api/v1/webhooks', s.key),
+    octethLog: await api({ Command: 'emailgateway.getwebhooklog', SessionID: s.sessionId, DomainID: s.domainId, WebhookID: octeth.NewWebhookID }),
+  };
+  expect(shown.cloudmails.body.webhooks.find((w: any) => w.id === cloudmails.body.id)).toMatchObject({ active: false, disabled_reason: reason });
+  expect(shown.platform.body.webhooks.find((w: any) => w.id === platform.body.id)).toMatchObject({ isActive: false });
+  expect(shown.list.Webhooks.filter((w: any) => ids.includes(w.WebhookID)).map((w: any) => w.DisabledReason)).toEqual([reason, reason]);
+  expect(shown.octeth.Webhooks).toEqual([expect.objectContaining({ WebhookID: octeth.NewWebhookID, Status: 'Disabled', DisabledReason: reason })]);
+  expect(shown.octethV1.body.Webhooks).toEqual([expect.objectContaining({ WebhookID: octeth.NewWebhookID, DisabledReason: reason })]);
+  // The log keeps its fields; a call with no HTTP answer says so, and when and how long it took.
+  expect(shown.octethLog.Attempts.map((a: any) => [a.Result, a.StatusCode, a.Error])).toEqual([
+    ['disabled', null, 'webhook disabled after 2 consecutive failed attempts'],
+    ['failed', null, 'the endpoint did not answer with 2xx'],
+    ['failed', null, 'the endpoint did not answer with 2xx'],
+  ]);
+  expect(shown.octethLog.Attempts[1]).toEqual(
+    expect.objectContaining({ AttemptID: expect.any(Number), At: expect.any(String), DurationMs: expect.any(Number) }),
+  );
+  expect(JSON.stringify(shown)).not.toMatch(/ECONNREFUSED|connect /);
+
+  // The server log has the reason of each call, and of each disable, with the host and port only.
+  const failed = lines('webhook call failed').filter((l) => ids.includes(l.webhookId));
+  expect(failed.length).toBeGreaterThanOrEqual(6);
+  for (const l of failed) expect(l).toMatchObject({ host: '127.0.0.1', port: String(gone.port), reason: expect.stringContaining('ECONNREFUSED') });
+  const disabled = lines('webhook.disabled').filter((l) => ids.includes(l.webhookId));
+  expect(disabled.map((l) => l.webhookId).sort()).toEqual([...ids].sort());
+  for (const l of disabled) expect(l).toMatchObject({ host: '127.0.0.1', port: String(gone.port), lastError: expect.stringContaining('ECONNREFUSED') });
+  expect(log.lines.slice(before).join('\n')).not.toMatch(/\/in\/|tok_/);
+}, 40_000);
+
+it("shows a call refused at delivery (its name now resolves to the metadata address) as 'address not allowed'; the log says why", async () => {
+  const s = await senderSetup(rig.h);
+  const rx = await startReceiver();
+  const host = `${label('rebind')}.example.test`;
+  zone.set(host, ['127.0.0.1']);
+  const hook = await api({
+    Command: 'emailgateway.addwebhook',
+    SessionID: s.sessionId,
+    DomainID: s.domainId,
+    Event: 'delivery',
+    WebhookURL: `http://${host}:${rx.port}/r`,
+  });
+  expect(hook.Success).toBe(true);
+  zone.set(host, ['169.254.169.254']);
+  const sent = await call('POST', '/api/v1/email', s.key, {
+    Subject: 'Hooks',
+    ContentType: 'plain',
+    PlainContent: 'Hi',
+    From: { name: '', email: `app@${s.domain}` },
+    To: [{ name: '', email: `${label('r')}@recipient.test` }],
+  });
+  expect(sent.status).toBe(200);
+  const attempts = async () =>
+    (await api({ Command: 'emailgateway.getwebhooklog', SessionID: s.sessionId, DomainID: s.domainId, WebhookID: hook.NewWebhookID })).Attempts;
+  await waitFor(async () => (await attempts()).length >= 1, 15_000, 'refused attempt');
+  expect((await attempts())[0]).toMatchObject({ Result: 'refused', StatusCode: null, Error: 'address not allowed' });
+  expect(rx.hits).toEqual([]);
+  expect(lines('webhook call failed').find((l) => l.webhookId === hook.NewWebhookID)).toMatchObject({
+    host,
+    port: String(rx.port),
+    reason: 'refused: 169.254.169.254 is a cloud metadata address',
+  });
+  await api({ Command: 'emailgateway.deletewebhook', SessionID: s.sessionId, DomainID: s.domainId, WebhookID: hook.NewWebhookID });
+  await rx.stop();
 });

@@ -2,11 +2,15 @@
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
 import { cancelDeliveries } from '../src/mail/lookup';
+import { findMessage } from '../src/mail/find-message';
+import { domainScope, inScope } from '../src/auth/account-keys';
 
 export default defineCommand({
   name: 'emailgateway.cancelmessage',
   auth: 'sender',
   rateLimit: { durationSec: 60 },
+  // findMessage expands the caller's pending batches only when the id is not yet a written message.
+  settlesPending: true,
   errors: {
     1: 'Missing SenderAPIKey',
     2: 'Invalid DomainID or invalid user account',
@@ -16,13 +20,12 @@ export default defineCommand({
     429: 'Too many requests',
   },
   async run(p, ctx) {
-    const message = await ctx
-      .db('messages')
-      .where({ id: String(p.messageid), domain_id: ctx.domain!.id })
-      .first('id');
-    if (!message) throw new CommandError(4);
-    const cancelled = await cancelDeliveries(ctx.db, { message_id: message.id });
+    const scope = domainScope(ctx);
+    const message = await findMessage(ctx, scope.userId, String(p.messageid), 'scope');
+    if (!message || !inScope(scope, Number(message.domain_id))) throw new CommandError(4);
+    const id = String(message.id);
+    const cancelled = await cancelDeliveries(ctx.db, { message_id: id });
     if (!cancelled) throw new CommandError(5);
-    return { MessageID: message.id, Cancelled: cancelled };
+    return { MessageID: id, Cancelled: cancelled };
   },
 });

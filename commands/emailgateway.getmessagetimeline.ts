@@ -6,19 +6,19 @@
  */
 import { defineCommand } from '../src/command';
 import { CommandError } from '../src/errors';
-import { presentMessage, PRESENTED_MESSAGE_COLUMNS } from '../src/mail/lookup';
+import { presentMessage } from '../src/mail/lookup';
+import { findMessage } from '../src/mail/find-message';
 
 export default defineCommand({
   name: 'emailgateway.getmessagetimeline',
   auth: 'user',
   permission: 'EmailGateway.ManageDomain',
   keepsCredentialCaches: true,
+  // findMessage expands the caller's pending batches only when the id is not yet a written message.
+  settlesPending: true,
   errors: { 1: 'Missing or malformed MessageID', 2: 'Message not found or access denied' },
   async run(p, ctx) {
-    const message = await ctx
-      .db('messages')
-      .where({ id: String(p.messageid), user_id: ctx.user!.id })
-      .first([...PRESENTED_MESSAGE_COLUMNS, 'domain_id']);
+    const message = await findMessage(ctx, ctx.user!.id, String(p.messageid));
     if (!message) throw new CommandError(2);
     const domain = await ctx.db('sender_domains').where({ id: message.domain_id }).first('domain');
     return { ...(await presentMessage(ctx.db, message, true)), DomainID: Number(message.domain_id), SenderDomain: domain?.domain ?? null };

@@ -35,13 +35,13 @@ afterAll(async () => {
 
 const BIG = 60; // over the group commit's 50 recipients: the one-row path
 
-function message(subject: string, to: string) {
+function message(subject: string, to: string, as: Sender = s) {
   return {
     Subject: subject,
     ContentType: 'html',
     HTMLContent: '<p>Your order has shipped.</p>',
     PlainContent: 'Your order has shipped.',
-    From: { name: 'Shop', email: `shop@${s.domain}` },
+    From: { name: 'Shop', email: `shop@${as.domain}` },
     To: [{ name: 'Buyer', email: to }],
     Tags: ['shipping'],
   };
@@ -50,18 +50,21 @@ function message(subject: string, to: string) {
 // Fixed width, so every message of a batch (and its twin) has the same size.
 const rcpt = (tag: string, i: number) => `r${String(i).padStart(3, '0')}.${tag}@recipient.test`;
 
-async function batch(n: number, tag: string, o: { idem?: string; to?: string } = {}): Promise<{ ids: string[]; body: any; replayed?: string }> {
-  const req = supertest(h.app).post('/api/v1/email/batch').set('Authorization', `Bearer ${s.key}`);
+async function batch(n: number, tag: string, o: { idem?: string; to?: string; as?: Sender } = {}): Promise<{ ids: string[]; body: any; replayed?: string }> {
+  const as = o.as ?? s;
+  const req = supertest(h.app).post('/api/v1/email/batch').set('Authorization', `Bearer ${as.key}`);
   if (o.idem) req.set('Idempotency-Key', o.idem);
-  const res = await req.send({ Messages: Array.from({ length: n }, (_, i) => message(`Shipped ${tag}`, o.to ?? rcpt(tag, i))) });
+  const res = await req.send({ Messages: Array.from({ length: n }, (_, i) => message(`Shipped ${tag}`, o.to ?? rcpt(tag, i), as)) });
   expect(res.status).toBe(200);
   expect(res.body.Accepted).toBe(n);
   return { ids: res.body.Results.map((r: { MessageID: string }) => r.MessageID), body: res.body, replayed: res.headers['idempotent-replayed'] };
 }
 
-const get = (id: string) => supertest(h.app).get(`/api/v1/email/${id}`).set('Authorization', `Bearer ${s.key}`);
+const get = (id: string, as: Sender = s) => supertest(h.app).get(`/api/v1/email/${id}`).set('Authorization', `Bearer ${as.key}`);
+const cancel = (id: string, as: Sender = s) => supertest(h.app).delete(`/api/v1/email/${id}`).set('Authorization', `Bearer ${as.key}`);
+const timeline = (id: string, as: Sender = s) => h.call({ Command: 'emailgateway.getmessagetimeline', SessionID: as.sessionId, MessageID: id });
 const count = async (table: string, where: (q: any) => any) => Number((await where(h.services.db(table)).count({ n: '*' }))[0].n);
-const pendingRows = () => h.services.db('pending_batches').where({ user_id: s.userId }).orderBy('created_at').select('id', 'created_at');
+const pendingRows = (as: Sender = s) => h.services.db('pending_batches').where({ user_id: as.userId }).orderBy('created_at').select('id', 'created_at');
 
 /** A message's GET reply without what differs between two messages (ids, times, recipient). */
 function shape(body: any) {
@@ -151,10 +154,42 @@ describe('a batch accepted as one row, with no worker running', () => {
 
   it('cancels a message of a row not yet expanded', async () => {
     const { ids: fresh } = await batch(BIG, `${tag}-cancel`);
-    const r = await supertest(h.app).delete(`/api/v1/email/${fresh[0]}`).set('Authorization', `Bearer ${s.key}`);
+    const r = await cancel(fresh[0]);
     expect(r.status).toBe(200);
     expect(r.body).toEqual({ MessageID: fresh[0], Cancelled: 1 });
     expect((await get(fresh[0])).body.Status).toBe('cancelled');
+  });
+
+  it('answers emailgateway.getmessagetimeline for a message of a row not yet expanded as for a message written at accept', async () => {
+    const twin = (await batch(1, `${tag}-timeline`, { to: `t000.${tag}-timeline@recipient.test` })).ids[0];
+    const direct = await timeline(twin);
+    expect(direct).toMatchObject({ Success: true, Status: 'queued', DomainID: s.domainId, SenderDomain: s.domain });
+    const { ids: fresh } = await batch(BIG, `${tag}-timeline`);
+    expect(await pendingRows()).toHaveLength(1);
+    const view = await timeline(fresh[5]);
+    expect(view.MessageID).toBe(fresh[5]);
+    expect(shape(view)).toEqual(shape(direct));
+    expect(await pendingRows()).toHaveLength(0);
+  });
+
+  it('leaves pending rows to the worker when a lookup by id (GET, DELETE, getmessagetimeline) finds a written message', async () => {
+    // Its own account: the worker's test below counts the cancelled deliveries of the first one.
+    const other = await senderSetup(h);
+    const written = (await batch(1, `${tag}-kept`, { as: other })).ids[0];
+    const { ids: pending } = await batch(BIG, `${tag}-kept`, { as: other });
+    expect(await pendingRows(other)).toHaveLength(1);
+    expect((await get(written, other)).body).toMatchObject({ MessageID: written, Status: 'queued' });
+    expect(await timeline(written, other)).toMatchObject({ Success: true, MessageID: written, Status: 'queued' });
+    expect((await cancel(written, other)).body).toEqual({ MessageID: written, Cancelled: 1 });
+    expect(await pendingRows(other)).toHaveLength(1);
+    expect(await count('messages', (q) => q.whereIn('id', pending))).toBe(0);
+    // A miss while rows are pending expands them before it answers code 4.
+    const notFound = await cancel(crypto.randomUUID(), other);
+    expect(notFound.body).toEqual({ Errors: [{ Code: 4, Message: 'Message not found' }] });
+    expect(await pendingRows(other)).toHaveLength(0);
+    expect((await cancel(pending[0], other)).body).toEqual({ MessageID: pending[0], Cancelled: 1 });
+    // The worker's test below counts what its sink receives: this account's mail is not sent.
+    expect(await h.call({ Command: 'emailgateway.cleardomainqueue', SessionID: other.sessionId, DomainID: other.domainId })).toMatchObject({ Success: true });
   });
 });
 

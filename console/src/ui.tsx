@@ -98,6 +98,12 @@ export function Action(props: {
   kind?: 'primary' | 'danger' | 'plain';
   disabled?: boolean;
   name?: string;
+  /**
+   * The submit button of its form: Enter in one of the form's fields clicks it (the browser's implicit submission),
+   * so it runs as a click does, and not while it is disabled or busy. Its form must prevent the submission itself,
+   * and set noValidate so the gateway's refusal is what is shown, not the browser's own bubble.
+   */
+  submit?: boolean;
 }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -116,7 +122,14 @@ export function Action(props: {
   };
   return (
     <span class="action">
-      <button type="button" class={props.kind ?? 'plain'} disabled={busy || props.disabled} aria-busy={busy} onClick={run} data-action={props.name}>
+      <button
+        type={props.submit ? 'submit' : 'button'}
+        class={props.kind ?? 'plain'}
+        disabled={busy || props.disabled}
+        aria-busy={busy}
+        onClick={run}
+        data-action={props.name}
+      >
         {busy ? (
           <>
             <span class="spin" aria-hidden="true" /> {props.busyLabel ?? 'Working…'}

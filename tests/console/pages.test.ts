@@ -1,6 +1,6 @@
 import path from 'node:path';
 import zlib from 'node:zlib';
-import type { Page } from 'playwright-core';
+import type { Page, Request } from 'playwright-core';
 import { addSuppression } from '../../src/suppression/suppressions';
 import { ConsoleRig, startConsoleRig } from '../helpers/console-rig';
 import { waitFor } from '../helpers/sink';
@@ -269,6 +269,53 @@ describe('console: every page, both widths', () => {
     expect(await page.getByTestId('retry-outcome').textContent()).toBe('1 failed call(s) queued again; the webhook is enabled again.');
     await hookRow.getByText('Enabled', { exact: true }).waitFor();
     await waitFor(() => rig.receiver.hits.some((hit) => hit.headers['webhook-id'] === 'evt_pages_retry'), 15_000, 'the retried call');
+  });
+
+  it('adds a webhook when Enter is pressed in its URL field, as its button does, and shows a refusal the same way', async () => {
+    const DomainID = (await rig.ok({ Command: 'emailgateway.getdomains', SessionID: userSession })).Domains[0].DomainID;
+    const hooks = async () =>
+      (await rig.ok({ Command: 'emailgateway.getwebhooks', SessionID: userSession, DomainID })).Webhooks as {
+        WebhookID: number;
+        Event: string;
+        WebhookURL: string;
+      }[];
+    const before = await hooks();
+    const adds: string[] = [];
+    const count = (req: Request) => /emailgateway\.addwebhook/i.test(req.postData() ?? '') && adds.push(req.postData()!);
+    page.on('request', count);
+    await reach({ name: 'webhooks', nav: 'Webhooks', heading: 'Webhooks' });
+    const field = page.locator('input[name=webhookurl]');
+    const refusal = page.locator('[data-action=add-webhook]').locator('xpath=..').getByRole('alert');
+    // Not a URL: the gateway's refusal beside the button, not the browser's own bubble over the field.
+    await field.fill('not a url');
+    await field.press('Enter');
+    await refusal.waitFor();
+    const direct = await rig.api({ Command: 'emailgateway.addwebhook', SessionID: userSession, DomainID, Event: 'delivery', WebhookURL: 'not a url' });
+    expect((await refusal.textContent())!.trim()).toBe(direct.ErrorText);
+    expect(await hooks()).toEqual(before);
+
+    const url = rig.receiver.url('/hooks/enter-key');
+    await page.locator('select[name=event]').selectOption('bounce');
+    await field.fill(url);
+    await field.press('Enter');
+    const added = page.getByTestId('webhooks').locator('tr[data-webhook]', { hasText: url });
+    await added.waitFor();
+    const after = await hooks();
+    expect(after).toHaveLength(before.length + 1);
+    const hook = after.find((w) => w.WebhookURL === url)!;
+    expect(hook.Event).toMatch(/^bounce/);
+    expect(await added.getAttribute('data-webhook')).toBe(String(hook.WebhookID));
+    expect((await added.locator('td[data-label=Event]').textContent())!.trim()).toBe(hook.Event);
+    // As after a click: the field is emptied and the refusal gone.
+    expect(await field.inputValue()).toBe('');
+    expect(await refusal.count()).toBe(0);
+
+    // An empty field, as the disabled button: Enter adds nothing.
+    await field.press('Enter');
+    await new Promise((r) => setTimeout(r, 300));
+    page.off('request', count);
+    expect(adds).toHaveLength(2);
+    expect(await hooks()).toHaveLength(before.length + 1);
   });
 
   it('reaches every admin page in one click at both widths', async () => {

@@ -158,7 +158,7 @@ function Hooks({ domainId, deleting }: { domainId: number; deleting: boolean }) 
           This domain is being deleted: it takes no new webhooks. Finish deleting it on <a href={`#/domains/${domainId}`}>its domain page</a>.
         </Notice>
       ) : (
-        <form class="card row" onSubmit={(e) => e.preventDefault()}>
+        <form class="card row" noValidate onSubmit={(e) => e.preventDefault()}>
           <Field label="Event">
             <select name="event" value={event} onChange={(e) => setEvent((e.currentTarget as HTMLSelectElement).value)}>
               {EVENTS.map((x) => (
@@ -171,7 +171,7 @@ function Hooks({ domainId, deleting }: { domainId: number; deleting: boolean }) 
           <Field label="URL" hint="http(s) to a public address; Postern refuses private and local ones.">
             <Input name="webhookurl" type="url" value={url} onValue={setUrl} placeholder="https://example.org/hooks/postern" />
           </Field>
-          <Action kind="primary" onRun={add} busyLabel="Adding…" disabled={!url.trim()} name="add-webhook">
+          <Action kind="primary" onRun={add} busyLabel="Adding…" disabled={!url.trim()} name="add-webhook" submit>
             Add webhook
           </Action>
         </form>

@@ -36,7 +36,27 @@ export interface Harness {
   env: Record<string, string>;
   /** POST /api.php with a JSON body; resolves to the parsed reply body. */
   call(params: Record<string, unknown>): Promise<any>;
+  /** Any request to the same listener (v1 and dialect routes, tracking, ops); the reply as supertest's `res` was. */
+  request(method: string, urlPath: string, opts?: RequestOptions): Promise<Reply>;
   close(): Promise<void>;
+}
+
+/**
+ * What `h.request` sends: headers as given; `query` appended as supertest's `.query(object)` wrote it; `body` an object
+ * (sent as JSON) or a string or Buffer (sent as it is).
+ */
+export interface RequestOptions {
+  headers?: Record<string, string>;
+  query?: Record<string, string | number | boolean>;
+  body?: unknown;
+}
+
+/** A reply as supertest's `res` was: `body` parsed JSON for a JSON reply (an empty one as ''), `{}` for any other type. */
+export interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  text: string;
+  body: any;
 }
 
 /**
@@ -114,7 +134,12 @@ export async function startHarness(env: Record<string, string> = {}, opts: { log
     backend: which,
     env: fullEnv,
     async call(params) {
-      return postJson(((await listening()).address() as AddressInfo).port, '/api.php', params);
+      return (await send(((await listening()).address() as AddressInfo).port, 'POST', '/api.php', { body: params })).body;
+    },
+    async request(method, urlPath, opts = {}) {
+      const query = Object.entries(opts.query ?? {}).map(([k, v]) => `${strictEncode(k)}=${strictEncode(String(v))}`);
+      const target = query.length ? `${urlPath}${urlPath.includes('?') ? '&' : '?'}${query.join('&')}` : urlPath;
+      return send(((await listening()).address() as AddressInfo).port, method, target, opts);
     },
     async close() {
       const s = await server?.catch(() => null);
@@ -136,29 +161,44 @@ export async function startHarness(env: Record<string, string> = {}, opts: { log
   };
 }
 
+/** Percent-encodes as the `qs` package behind supertest's `.query()` does (RFC 3986: `!'()*` too). */
+function strictEncode(v: string): string {
+  return encodeURIComponent(v).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
 /**
- * POSTs `params` as JSON to loopback `port` on a connection of its own and resolves to the reply's body as supertest's
- * `res.body` was: parsed JSON for a JSON reply (an empty one as ''), `{}` for any other type.
+ * Sends one request to loopback `port` on a connection of its own, with supertest's defaults: an object body goes as
+ * JSON, a string body without a Content-Type as a form (superagent's `send(string)`), no redirect followed.
  */
-function postJson(port: number, urlPath: string, params: Record<string, unknown>): Promise<any> {
-  const body = JSON.stringify(params);
+function send(port: number, method: string, urlPath: string, opts: RequestOptions): Promise<Reply> {
+  const headers: Record<string, string | number> = { ...opts.headers };
+  const typed = Object.keys(headers).some((k) => k.toLowerCase() === 'content-type');
+  let payload: string | Buffer | undefined;
+  if (typeof opts.body === 'string' || Buffer.isBuffer(opts.body)) {
+    payload = opts.body;
+    if (!typed && typeof opts.body === 'string') headers['Content-Type'] = 'application/x-www-form-urlencoded';
+  } else if (opts.body !== undefined) {
+    payload = JSON.stringify(opts.body);
+    if (!typed) headers['Content-Type'] = 'application/json';
+  }
+  if (payload) headers['Content-Length'] = Buffer.byteLength(payload);
   return new Promise((resolve, reject) => {
-    const headers = { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) };
-    const req = http.request({ host: '127.0.0.1', port, path: urlPath, method: 'POST', agent: false, headers }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, path: urlPath, method, agent: false, headers }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (text += chunk));
       res.on('error', reject);
       res.on('end', () => {
         try {
-          resolve(/[/+]json($|[^-\w])/i.test(res.headers['content-type'] ?? '') ? text && JSON.parse(text.replace(/^\uFEFF/, '')) : {});
+          const json = /[/+]json($|[^-\w])/i.test(res.headers['content-type'] ?? '');
+          resolve({ status: res.statusCode!, headers: res.headers, text, body: json ? text && JSON.parse(text.replace(/^\uFEFF/, '')) : {} });
         } catch (err) {
           reject(err);
         }
       });
     });
     req.on('error', reject);
-    req.end(body);
+    req.end(payload);
   });
 }
 

@@ -1,4 +1,3 @@
-import supertest from 'supertest';
 import { hashPassword } from '../../src/auth/secrets';
 import { createUser, Harness, startHarness } from '../helpers/harness';
 
@@ -143,7 +142,7 @@ describe('admin.logout', () => {
   });
 
   it('answers 99998 over HTTP 200 without credentials', async () => {
-    const res = await supertest(h.app).post('/api.php').send({ Command: 'admin.logout' });
+    const res = await h.request('POST', '/api.php', { body: { Command: 'admin.logout' } });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ Success: false, ErrorCode: 99998, ErrorText: 'Authentication failure or session expired' });
   });

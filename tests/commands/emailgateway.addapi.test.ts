@@ -1,5 +1,4 @@
 import crypto from 'node:crypto';
-import supertest from 'supertest';
 import { addDomain, createUser, Harness, startHarness, uniqueDomain } from '../helpers/harness';
 
 let h: Harness;
@@ -131,7 +130,7 @@ describe('emailgateway.addapi', () => {
 
   it('answers ErrorCode 99998 (scalar) with HTTP 200 when SessionID is missing, and creates nothing', async () => {
     const { domainId } = await ownerWithDomain();
-    const res = await supertest(h.app).post('/api.php').send({ Command: 'emailgateway.addapi', Description: 'anon', DomainID: domainId });
+    const res = await h.request('POST', '/api.php', { body: { Command: 'emailgateway.addapi', Description: 'anon', DomainID: domainId } });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ Success: false, ErrorCode: 99998, ErrorText: AUTH_TEXT });
     expect(await keyRows(domainId)).toHaveLength(0);
@@ -139,9 +138,9 @@ describe('emailgateway.addapi', () => {
 
   it('answers ErrorCode 99998 (scalar) with HTTP 200 for an invalid SessionID, and creates nothing', async () => {
     const { domainId } = await ownerWithDomain();
-    const res = await supertest(h.app)
-      .post('/api.php')
-      .send({ Command: 'emailgateway.addapi', SessionID: 'not-a-session', Description: 'anon', DomainID: domainId });
+    const res = await h.request('POST', '/api.php', {
+      body: { Command: 'emailgateway.addapi', SessionID: 'not-a-session', Description: 'anon', DomainID: domainId },
+    });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ Success: false, ErrorCode: 99998, ErrorText: AUTH_TEXT });
     expect(await keyRows(domainId)).toHaveLength(0);

@@ -1,5 +1,4 @@
 import crypto from 'node:crypto';
-import supertest from 'supertest';
 import { addDomain, createUser, Harness, startHarness, uniqueDomain } from '../helpers/harness';
 
 const SMTP_HOST = 'smtp.postern-public.test';
@@ -91,7 +90,7 @@ describe('emailgateway.addsmtp', () => {
 
   it('answers ErrorCode 99998 (scalar) with HTTP 200 when SessionID is missing, and creates nothing', async () => {
     const { domainId } = await ownerWithDomain();
-    const res = await supertest(h.app).post('/api.php').send({ Command: 'emailgateway.addsmtp', DomainID: domainId });
+    const res = await h.request('POST', '/api.php', { body: { Command: 'emailgateway.addsmtp', DomainID: domainId } });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ Success: false, ErrorCode: 99998, ErrorText: AUTH_TEXT });
     expect(await smtpRows(domainId)).toHaveLength(0);
@@ -99,7 +98,7 @@ describe('emailgateway.addsmtp', () => {
 
   it('answers ErrorCode 99998 (scalar) with HTTP 200 for an invalid SessionID, and creates nothing', async () => {
     const { domainId } = await ownerWithDomain();
-    const res = await supertest(h.app).post('/api.php').send({ Command: 'emailgateway.addsmtp', SessionID: 'bogus-session', DomainID: domainId });
+    const res = await h.request('POST', '/api.php', { body: { Command: 'emailgateway.addsmtp', SessionID: 'bogus-session', DomainID: domainId } });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ Success: false, ErrorCode: 99998, ErrorText: AUTH_TEXT });
     expect(await smtpRows(domainId)).toHaveLength(0);

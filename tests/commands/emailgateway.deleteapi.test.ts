@@ -1,5 +1,4 @@
 import crypto from 'node:crypto';
-import supertest from 'supertest';
 import { addDomain, createUser, Harness, startHarness, uniqueDomain } from '../helpers/harness';
 
 let h: Harness;
@@ -94,7 +93,7 @@ describe('emailgateway.deleteapi', () => {
 
   it('answers ErrorCode 99998 (scalar) with HTTP 200 when SessionID is missing, and keeps the key', async () => {
     const { key } = await ownerWithKey();
-    const res = await supertest(h.app).post('/api.php').send({ Command: 'emailgateway.deleteapi', APIKeyID: key.id });
+    const res = await h.request('POST', '/api.php', { body: { Command: 'emailgateway.deleteapi', APIKeyID: key.id } });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ Success: false, ErrorCode: 99998, ErrorText: AUTH_TEXT });
     expect(await keyRow(key.id)).toMatchObject({ key_hash: sha256(key.key) });
@@ -102,7 +101,7 @@ describe('emailgateway.deleteapi', () => {
 
   it('answers ErrorCode 99998 (scalar) with HTTP 200 for an invalid SessionID, and keeps the key', async () => {
     const { key } = await ownerWithKey();
-    const res = await supertest(h.app).post('/api.php').send({ Command: 'emailgateway.deleteapi', SessionID: 'bogus-session', APIKeyID: key.id });
+    const res = await h.request('POST', '/api.php', { body: { Command: 'emailgateway.deleteapi', SessionID: 'bogus-session', APIKeyID: key.id } });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ Success: false, ErrorCode: 99998, ErrorText: AUTH_TEXT });
     expect(await keyRow(key.id)).toMatchObject({ key_hash: sha256(key.key) });

@@ -1,5 +1,4 @@
 import crypto from 'node:crypto';
-import supertest from 'supertest';
 import { addDomain, createUser, Harness, startHarness, uniqueDomain } from '../helpers/harness';
 
 let h: Harness;
@@ -88,7 +87,7 @@ describe('emailgateway.deletesmtp', () => {
 
   it('answers ErrorCode 99998 (scalar) with HTTP 200 when SessionID is missing, and keeps the credentials', async () => {
     const { smtp } = await ownerWithSmtp();
-    const res = await supertest(h.app).post('/api.php').send({ Command: 'emailgateway.deletesmtp', SMTPID: smtp.id });
+    const res = await h.request('POST', '/api.php', { body: { Command: 'emailgateway.deletesmtp', SMTPID: smtp.id } });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ Success: false, ErrorCode: 99998, ErrorText: AUTH_TEXT });
     expect(await smtpRow(smtp.id)).toMatchObject({ password_hash: sha256(smtp.password) });
@@ -96,7 +95,7 @@ describe('emailgateway.deletesmtp', () => {
 
   it('answers ErrorCode 99998 (scalar) with HTTP 200 for an invalid SessionID, and keeps the credentials', async () => {
     const { smtp } = await ownerWithSmtp();
-    const res = await supertest(h.app).post('/api.php').send({ Command: 'emailgateway.deletesmtp', SessionID: 'bogus-session', SMTPID: smtp.id });
+    const res = await h.request('POST', '/api.php', { body: { Command: 'emailgateway.deletesmtp', SessionID: 'bogus-session', SMTPID: smtp.id } });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ Success: false, ErrorCode: 99998, ErrorText: AUTH_TEXT });
     expect(await smtpRow(smtp.id)).toMatchObject({ password_hash: sha256(smtp.password) });

@@ -1,5 +1,4 @@
 import crypto from 'node:crypto';
-import supertest from 'supertest';
 import { addDomain, createUser, Harness, startHarness, uniqueDomain } from '../helpers/harness';
 
 let h: Harness;
@@ -33,12 +32,12 @@ describe('emailgateway.getapis', () => {
     const idle = await addKey(u.sessionId, domainId, 'idle');
     const list = async () => (await h.call({ Command: 'emailgateway.getapis', SessionID: u.sessionId, DomainID: domainId })).APIKeys;
     expect((await list()).map((k: { LastUsedAt: unknown }) => k.LastUsedAt)).toEqual([null, null]);
-    const res = await supertest(h.app).get('/api/v1/emails').set('Authorization', `Bearer ${used.key}`);
+    const res = await h.request('GET', '/api/v1/emails', { headers: { Authorization: `Bearer ${used.key}` } });
     expect(res.status).toBe(200);
     const [a, b] = await list();
     expect(a.LastUsedAt).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
     expect(b.LastUsedAt).toBeNull();
-    await supertest(h.app).get('/api/v1/emails').set('Authorization', `Bearer ${idle.key}x`);
+    await h.request('GET', '/api/v1/emails', { headers: { Authorization: `Bearer ${idle.key}x` } });
     expect((await list())[1].LastUsedAt).toBeNull();
   });
 
@@ -121,14 +120,14 @@ describe('emailgateway.getapis', () => {
 
   it('answers ErrorCode 99998 (scalar) with HTTP 200 when SessionID is missing', async () => {
     const { domainId } = await ownerWithDomain();
-    const res = await supertest(h.app).post('/api.php').send({ Command: 'emailgateway.getapis', DomainID: domainId });
+    const res = await h.request('POST', '/api.php', { body: { Command: 'emailgateway.getapis', DomainID: domainId } });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ Success: false, ErrorCode: 99998, ErrorText: AUTH_TEXT });
   });
 
   it('answers ErrorCode 99998 (scalar) with HTTP 200 for an invalid SessionID', async () => {
     const { domainId } = await ownerWithDomain();
-    const res = await supertest(h.app).post('/api.php').send({ Command: 'emailgateway.getapis', SessionID: 'bogus-session', DomainID: domainId });
+    const res = await h.request('POST', '/api.php', { body: { Command: 'emailgateway.getapis', SessionID: 'bogus-session', DomainID: domainId } });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ Success: false, ErrorCode: 99998, ErrorText: AUTH_TEXT });
   });

@@ -1,5 +1,4 @@
 import crypto from 'node:crypto';
-import supertest from 'supertest';
 import { addDomain, createUser, Harness, startHarness, uniqueDomain } from '../helpers/harness';
 
 const SMTP_HOST = 'relay.getsmtps.test';
@@ -100,14 +99,14 @@ describe('emailgateway.getsmtps', () => {
 
   it('answers ErrorCode 99998 (scalar) with HTTP 200 when SessionID is missing', async () => {
     const { domainId } = await ownerWithDomain();
-    const res = await supertest(h.app).post('/api.php').send({ Command: 'emailgateway.getsmtps', DomainID: domainId });
+    const res = await h.request('POST', '/api.php', { body: { Command: 'emailgateway.getsmtps', DomainID: domainId } });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ Success: false, ErrorCode: 99998, ErrorText: AUTH_TEXT });
   });
 
   it('answers ErrorCode 99998 (scalar) with HTTP 200 for an invalid SessionID', async () => {
     const { domainId } = await ownerWithDomain();
-    const res = await supertest(h.app).post('/api.php').send({ Command: 'emailgateway.getsmtps', SessionID: 'bogus-session', DomainID: domainId });
+    const res = await h.request('POST', '/api.php', { body: { Command: 'emailgateway.getsmtps', SessionID: 'bogus-session', DomainID: domainId } });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ Success: false, ErrorCode: 99998, ErrorText: AUTH_TEXT });
   });

@@ -1,5 +1,4 @@
 import crypto from 'node:crypto';
-import supertest from 'supertest';
 import { addDomain, createUser, Harness, senderSetup, startHarness, uniqueDomain } from '../helpers/harness';
 
 /** The session-side message log: getmessagelog, getmessagetimeline and cancelqueuedmessage through /api.php. */
@@ -14,17 +13,17 @@ afterAll(async () => {
 type Sender = Awaited<ReturnType<typeof senderSetup>>;
 
 async function send(s: Sender, to: string, extra: Record<string, unknown> = {}): Promise<string> {
-  const res = await supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({
+  const res = await h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${s.key}` },
+    body: {
       Subject: `Hello ${crypto.randomBytes(3).toString('hex')}`,
       ContentType: 'plain',
       PlainContent: 'Hi',
       From: { name: '', email: `app@${s.domain}` },
       To: [{ name: '', email: to }],
       ...extra,
-    });
+    },
+  });
   if (res.status !== 200) throw new Error(`send failed: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body.MessageID;
 }

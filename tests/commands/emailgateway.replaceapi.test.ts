@@ -1,5 +1,4 @@
 import crypto from 'node:crypto';
-import supertest from 'supertest';
 import { addDomain, createUser, Harness, startHarness, uniqueDomain } from '../helpers/harness';
 
 let h: Harness;
@@ -142,7 +141,7 @@ describe('emailgateway.replaceapi', () => {
   it('answers ErrorCode 99998 (scalar) with HTTP 200 when SessionID is missing, and keeps the keys', async () => {
     const { domainId } = await ownerWithKeys(1);
     const before = await snapshot(domainId);
-    const res = await supertest(h.app).post('/api.php').send({ Command: 'emailgateway.replaceapi', Description: 'x', DomainID: domainId });
+    const res = await h.request('POST', '/api.php', { body: { Command: 'emailgateway.replaceapi', Description: 'x', DomainID: domainId } });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ Success: false, ErrorCode: 99998, ErrorText: AUTH_TEXT });
     expect(await snapshot(domainId)).toEqual(before);
@@ -151,9 +150,9 @@ describe('emailgateway.replaceapi', () => {
   it('answers ErrorCode 99998 (scalar) with HTTP 200 for an invalid SessionID, and keeps the keys', async () => {
     const { domainId } = await ownerWithKeys(1);
     const before = await snapshot(domainId);
-    const res = await supertest(h.app)
-      .post('/api.php')
-      .send({ Command: 'emailgateway.replaceapi', SessionID: 'bogus-session', Description: 'x', DomainID: domainId });
+    const res = await h.request('POST', '/api.php', {
+      body: { Command: 'emailgateway.replaceapi', SessionID: 'bogus-session', Description: 'x', DomainID: domainId },
+    });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ Success: false, ErrorCode: 99998, ErrorText: AUTH_TEXT });
     expect(await snapshot(domainId)).toEqual(before);

@@ -1,5 +1,4 @@
 import crypto from 'node:crypto';
-import supertest from 'supertest';
 import { addDomain, createUser, Harness, startHarness, uniqueDomain } from '../helpers/harness';
 
 let h: Harness;
@@ -109,7 +108,7 @@ describe('emailgateway.resetsmtppassword', () => {
 
   it('answers ErrorCode 99998 (scalar) with HTTP 200 when SessionID is missing, and keeps the password', async () => {
     const { smtp } = await ownerWithSmtp();
-    const res = await supertest(h.app).post('/api.php').send({ Command: 'emailgateway.resetsmtppassword', SMTPID: smtp.id });
+    const res = await h.request('POST', '/api.php', { body: { Command: 'emailgateway.resetsmtppassword', SMTPID: smtp.id } });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ Success: false, ErrorCode: 99998, ErrorText: AUTH_TEXT });
     expect(await smtpRow(smtp.id)).toMatchObject({ password_hash: sha256(smtp.password) });
@@ -117,7 +116,7 @@ describe('emailgateway.resetsmtppassword', () => {
 
   it('answers ErrorCode 99998 (scalar) with HTTP 200 for an invalid SessionID, and keeps the password', async () => {
     const { smtp } = await ownerWithSmtp();
-    const res = await supertest(h.app).post('/api.php').send({ Command: 'emailgateway.resetsmtppassword', SessionID: 'bogus-session', SMTPID: smtp.id });
+    const res = await h.request('POST', '/api.php', { body: { Command: 'emailgateway.resetsmtppassword', SessionID: 'bogus-session', SMTPID: smtp.id } });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ Success: false, ErrorCode: 99998, ErrorText: AUTH_TEXT });
     expect(await smtpRow(smtp.id)).toMatchObject({ password_hash: sha256(smtp.password) });

@@ -1,5 +1,4 @@
 import crypto from 'node:crypto';
-import supertest from 'supertest';
 import { addDomain, createUser, Harness, startHarness, uniqueDomain } from '../helpers/harness';
 import { chunks, DnsZone, startDnsZone } from '../helpers/dns-zone';
 
@@ -198,7 +197,7 @@ describe('emailgateway.verifydomain', () => {
     expect((await verify(u.sessionId, { DomainID: id })).Domain.Status).toBe('Enabled');
     const before = await h.services.db('sender_domains').where({ id }).first('status', 'dns_records', 'last_verified_at', 'dns_failures');
     zone.set(`sl.${name}`, { rcode: 2 });
-    const res = await supertest(h.app).post('/api.php').send({ Command: 'emailgateway.verifydomain', SessionID: u.sessionId, DomainID: id });
+    const res = await h.request('POST', '/api.php', { body: { Command: 'emailgateway.verifydomain', SessionID: u.sessionId, DomainID: id } });
     expect(res.status).toBe(503);
     expect(res.headers['retry-after']).toBe('30');
     expect(res.body).toMatchObject({

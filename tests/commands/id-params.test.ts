@@ -3,7 +3,6 @@
  * exponent or decimal-point forms are refused with the id's invalid-value code instead of being coerced into a
  * number that names one of the caller's objects (src/validation.ts, nonDecimalIdCodes).
  */
-import supertest from 'supertest';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 
 let h: Harness;
@@ -18,10 +17,10 @@ it('refuses an id written as true, hex, binary, an exponent or a decimal, and de
   const s = await senderSetup(h);
   // Code 13 is the sender door's "Invalid SenderAPIKey".
   const keyWorks = async () =>
-    !JSON.stringify((await supertest(h.app).get('/api/v1/email/none').set('Authorization', `Bearer ${s.key}`)).body).includes('"Code":13');
+    !JSON.stringify((await h.request('GET', '/api/v1/email/none', { headers: { Authorization: `Bearer ${s.key}` } })).body).includes('"Code":13');
   const del = (APIKeyID: unknown) => h.call({ Command: 'emailgateway.deleteapi', SessionID: s.sessionId, APIKeyID });
   const asForm = (APIKeyID: string) =>
-    supertest(h.app).get('/api.php').query({ Command: 'emailgateway.deleteapi', SessionID: s.sessionId, APIKeyID, ResponseFormat: 'JSON' });
+    h.request('GET', '/api.php', { query: { Command: 'emailgateway.deleteapi', SessionID: s.sessionId, APIKeyID, ResponseFormat: 'JSON' } });
   const hex = `0x${s.keyId.toString(16)}`;
   for (const v of [true, hex, `0b${s.keyId.toString(2)}`, `${s.keyId}e0`, `${s.keyId}.0`]) {
     expect({ v, r: await del(v) }).toMatchObject({ v, r: { Success: false, ErrorCode: [2] } });

@@ -1,5 +1,4 @@
 import crypto from 'node:crypto';
-import supertest from 'supertest';
 import { createUser, Harness, startHarness, uniqueDomain } from '../helpers/harness';
 
 let h: Harness;
@@ -138,9 +137,9 @@ describe('BoundIPAddress', () => {
   it('matches the forwarded client address behind a trusted (loopback) proxy', async () => {
     const u = await createUser(h);
     const key = (await create(u.sessionId, { BoundIPAddress: '10.9.8.7' })).APIKey.APIKey;
-    const res = await supertest(h.app).post('/api.php').set('X-Forwarded-For', '10.9.8.7').send({ Command: 'user.current', APIKey: key });
+    const res = await h.request('POST', '/api.php', { headers: { 'X-Forwarded-For': '10.9.8.7' }, body: { Command: 'user.current', APIKey: key } });
     expect(res.body).toMatchObject({ Success: true, UserInfo: { UserID: u.userId } });
-    const other = await supertest(h.app).post('/api.php').set('X-Forwarded-For', '10.9.8.8').send({ Command: 'user.current', APIKey: key });
+    const other = await h.request('POST', '/api.php', { headers: { 'X-Forwarded-For': '10.9.8.8' }, body: { Command: 'user.current', APIKey: key } });
     expect(other.body).toMatchObject({ Success: false, ErrorCode: [1] });
   });
 });

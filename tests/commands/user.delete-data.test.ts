@@ -1,4 +1,3 @@
-import supertest from 'supertest';
 import { makeCaller } from '../fuzz/fixtures';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 
@@ -60,10 +59,9 @@ describe('user.delete removes everything the account owned', () => {
       expect(await as('emailgateway.addsuppression', { DomainID: c.ids.domainId, EmailAddress: 'dom@example.org' })).toMatchObject({ Success: true });
       const camp = await as('campaign.create', { CampaignName: 'Draft', Subject: 'Hi', ListID: c.ids.listId, PlainContent: 'Hello' });
       expect(camp).toMatchObject({ Success: true });
-      const batch = await supertest(h.app)
-        .post('/api/v1/email/batch')
-        .set('Authorization', `Bearer ${c.senderKey}`)
-        .send({
+      const batch = await h.request('POST', '/api/v1/email/batch', {
+        headers: { Authorization: `Bearer ${c.senderKey}` },
+        body: {
           Messages: Array.from({ length: 60 }, (_, i) => ({
             Subject: `b${i}`,
             ContentType: 'plain',
@@ -71,7 +69,8 @@ describe('user.delete removes everything the account owned', () => {
             From: { email: String(c.ids.fromAddress) },
             To: [{ email: `r${i}@example.org` }],
           })),
-        });
+        },
+      });
       expect(batch.status).toBeLessThan(300);
     }
     // A batch is kept as one row until its job or the account's next command fans it out: ask, then compare.

@@ -51,10 +51,16 @@ export interface RequestOptions {
   body?: unknown;
 }
 
-/** A reply as supertest's `res` was: `body` parsed JSON for a JSON reply (an empty one as ''), `{}` for any other type. */
+/**
+ * A reply as supertest's `res` was: `body` parsed JSON for a JSON reply (an empty one as ''), a Buffer for an image, audio,
+ * font, video or gzip reply (`text` then ''), `{}` for any other type.
+ */
 export interface Reply {
   status: number;
-  headers: http.IncomingHttpHeaders;
+  /** Lower-cased names, as Node gives them (`set-cookie` an array); `any`, as supertest typed them. */
+  headers: Record<string, any>;
+  /** The Content-Type without its parameters, as supertest's `res.type`. */
+  type: string;
   text: string;
   body: any;
 }
@@ -184,14 +190,19 @@ function send(port: number, method: string, urlPath: string, opts: RequestOption
   if (payload) headers['Content-Length'] = Buffer.byteLength(payload);
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, path: urlPath, method, agent: false, headers }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('error', reject);
       res.on('end', () => {
         try {
-          const json = /[/+]json($|[^-\w])/i.test(res.headers['content-type'] ?? '');
-          resolve({ status: res.statusCode!, headers: res.headers, text, body: json ? text && JSON.parse(text.replace(/^\uFEFF/, '')) : {} });
+          const type = res.headers['content-type'] ?? '';
+          const reply = { status: res.statusCode!, headers: res.headers, type: type.split(/ *; */)[0] };
+          const raw = Buffer.concat(chunks);
+          // superagent's split: audio, font, image, video and gzip replies are a Buffer body (no text).
+          if (/^\s*(audio|font|image|video)\/|\/\s*(gz|gzip)\s*(;|$)/i.test(type)) return resolve({ ...reply, text: '', body: raw });
+          const text = raw.toString('utf8');
+          const json = /[/+]json($|[^-\w])/i.test(type);
+          resolve({ ...reply, text, body: json ? text && JSON.parse(text.replace(/^\uFEFF/, '')) : {} });
         } catch (err) {
           reject(err);
         }

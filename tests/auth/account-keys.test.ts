@@ -5,8 +5,7 @@
  * list, addresses outside its CIDRs, a missing permission, and once revoked. They open no user command.
  */
 import crypto from 'node:crypto';
-import supertest from 'supertest';
-import { addDomain, createUser, Harness, senderSetup, startHarness, uniqueDomain } from '../helpers/harness';
+import { addDomain, createUser, Harness, Reply, senderSetup, startHarness, uniqueDomain } from '../helpers/harness';
 
 let h: Harness;
 let s: Awaited<ReturnType<typeof senderSetup>>;
@@ -40,12 +39,11 @@ function email(fromDomain: string) {
 }
 
 function send(key: string, fromDomain: string, header: 'bearer' | 'x-api-key' = 'bearer') {
-  const r = supertest(h.app).post('/api/v1/email');
-  r.set(header === 'bearer' ? 'Authorization' : 'X-API-Key', header === 'bearer' ? `Bearer ${key}` : key);
-  return r.send(email(fromDomain));
+  const headers: Record<string, string> = header === 'bearer' ? { Authorization: `Bearer ${key}` } : { 'X-API-Key': key };
+  return h.request('POST', '/api/v1/email', { headers, body: email(fromDomain) });
 }
 
-const codeOf = (res: supertest.Response) => res.body.Errors?.[0]?.Code;
+const codeOf = (res: Reply) => res.body.Errors?.[0]?.Code;
 
 describe('user.apikey.create KeyType=account', () => {
   it('shows an sk_live_ key once, stores only its SHA-256, and lists it masked with its permissions and restrictions', async () => {
@@ -92,7 +90,7 @@ describe('sending with an account key', () => {
     expect(b.status).toBe(200);
     const rows = await h.services.db('messages').whereIn('id', [a.body.MessageID, b.body.MessageID]).orderBy('domain_id').select('domain_id');
     expect(rows.map((r: any) => Number(r.domain_id)).sort()).toEqual([s.domainId, second.domainId].sort());
-    const got = await supertest(h.app).get(`/api/v1/email/${b.body.MessageID}`).set('Authorization', `Bearer ${key}`);
+    const got = await h.request('GET', `/api/v1/email/${b.body.MessageID}`, { headers: { Authorization: `Bearer ${key}` } });
     expect(got.status).toBe(200);
     expect(got.body).toMatchObject({ MessageID: b.body.MessageID, Status: 'queued' });
   });
@@ -129,10 +127,10 @@ describe('sending with an account key', () => {
     const refused = await send(readOnly, s.domain);
     expect(codeOf(refused)).toBe(99999);
     expect(refused.body.Errors[0].Message).toContain('can_send');
-    const read = await supertest(h.app).get(`/api/v1/email/${sent.body.MessageID}`).set('Authorization', `Bearer ${sendOnly}`);
+    const read = await h.request('GET', `/api/v1/email/${sent.body.MessageID}`, { headers: { Authorization: `Bearer ${sendOnly}` } });
     expect(codeOf(read)).toBe(99999);
     expect(read.body.Errors[0].Message).toContain('can_read_analytics');
-    const ok = await supertest(h.app).get(`/api/v1/email/${sent.body.MessageID}`).set('Authorization', `Bearer ${readOnly}`);
+    const ok = await h.request('GET', `/api/v1/email/${sent.body.MessageID}`, { headers: { Authorization: `Bearer ${readOnly}` } });
     expect(ok.status).toBe(200);
   });
 
@@ -140,17 +138,17 @@ describe('sending with an account key', () => {
     const all = (await accountKey()).APIKey.APIKey;
     const id = (await send(all, second.domain)).body.MessageID;
     const narrow = (await accountKey({ Domains: s.domain })).APIKey.APIKey;
-    expect(codeOf(await supertest(h.app).get(`/api/v1/email/${id}`).set('Authorization', `Bearer ${narrow}`))).toBe(4);
+    expect(codeOf(await h.request('GET', `/api/v1/email/${id}`, { headers: { Authorization: `Bearer ${narrow}` } }))).toBe(4);
     const other = await createUser(h);
     const theirs = (await accountKey({}, other.sessionId)).APIKey.APIKey;
-    expect(codeOf(await supertest(h.app).get(`/api/v1/email/${id}`).set('Authorization', `Bearer ${theirs}`))).toBe(4);
+    expect(codeOf(await h.request('GET', `/api/v1/email/${id}`, { headers: { Authorization: `Bearer ${theirs}` } }))).toBe(4);
   });
 
   it('stops working once revoked, and is refused by commands not open to account keys', async () => {
     const r = await accountKey();
     const key = r.APIKey.APIKey;
     expect((await send(key, s.domain)).status).toBe(200);
-    const suppressions = await supertest(h.app).get('/api/v1/suppressions').set('Authorization', `Bearer ${key}`);
+    const suppressions = await h.request('GET', '/api/v1/suppressions', { headers: { Authorization: `Bearer ${key}` } });
     expect(codeOf(suppressions)).toBe(99999);
     expect(await h.call({ Command: 'user.apikey.delete', SessionID: s.sessionId, APIKeyID: r.APIKeyID })).toEqual({ Success: true });
     const after = await send(key, s.domain);

@@ -3,7 +3,6 @@
  * past the limit every credential from that client, right or wrong, answers 429 with Retry-After in the door's own
  * envelope. One wrong credential sent again counts once, so a misconfigured client does not lock out its neighbours.
  */
-import supertest from 'supertest';
 import { accountKey, createUser, Harness, senderSetup, startHarness } from '../helpers/harness';
 
 let h: Harness;
@@ -15,7 +14,7 @@ afterAll(async () => {
 });
 
 /** POST /api.php as the client at `ip` (TRUST_PROXY is loopback: the harness's requests may name their client). */
-const apiFrom = (ip: string, body: Record<string, unknown>) => supertest(h.app).post('/api.php').set('X-Forwarded-For', ip).send(body);
+const apiFrom = (ip: string, body: Record<string, unknown>) => h.request('POST', '/api.php', { headers: { 'X-Forwarded-For': ip }, body });
 
 describe('wrong credentials on the Octeth door', () => {
   it('one wrong key repeated counts once; different ones past the limit refuse the right key too, and not other clients', async () => {
@@ -52,17 +51,16 @@ it('the send door counts wrong sender keys and answers a held client 429 with Re
   const s = await senderSetup(h);
   const ip = '198.51.100.20';
   const send = (key: string) =>
-    supertest(h.app)
-      .post('/api/v1/email')
-      .set('X-Forwarded-For', ip)
-      .set('Authorization', `Bearer ${key}`)
-      .send({
+    h.request('POST', '/api/v1/email', {
+      headers: { 'X-Forwarded-For': ip, Authorization: `Bearer ${key}` },
+      body: {
         Subject: 's',
         ContentType: 'plain',
         PlainContent: 'hi',
         From: { name: '', email: `app@${s.domain}` },
         To: [{ name: '', email: 'to@dest.test' }],
-      });
+      },
+    });
   for (let i = 0; i < 6; i++) expect((await send(`eg_live_guess${i}`)).body.Errors[0].Code).toBe(13);
   const held = await send(s.key);
   expect(held.status).toBe(429);
@@ -75,7 +73,7 @@ it('the platform dialect counts wrong account keys, and a disabled account is no
   const keys = [];
   for (let i = 0; i < 7; i++) keys.push(await accountKey(h, u.sessionId));
   const key = keys[0];
-  const domains = (ip: string, k: string) => supertest(h.app).get('/api/v1/domains').set('X-Forwarded-For', ip).set('Authorization', `Bearer ${k}`);
+  const domains = (ip: string, k: string) => h.request('GET', '/api/v1/domains', { headers: { 'X-Forwarded-For': ip, Authorization: `Bearer ${k}` } });
   // A disabled account's right keys are refused for the account, not counted as wrong credentials.
   await h.call({ Command: 'user.update', AdminAPIKey: h.adminKey, UserID: u.userId, AccountStatus: 'Disabled' });
   for (const k of keys) expect((await domains('198.51.100.30', k)).status).toBe(403);

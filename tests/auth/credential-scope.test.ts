@@ -4,7 +4,6 @@
  * commands need a permission, an account key reaches no more than its account's group, and a disabled account's
  * sender keys read and change nothing.
  */
-import supertest from 'supertest';
 import { createUser, Harness, senderSetup, startHarness } from '../helpers/harness';
 import { ensureAdmin, resetAdminApiKey } from '../../src/auth/admin';
 
@@ -87,7 +86,7 @@ it("an account key reaches what its account's group may do, no more", async () =
   const u = await createUser(h, { RelUserGroupID: Number(group) });
   const made = await h.call({ Command: 'user.apikey.create', SessionID: u.sessionId, Note: 'platform', KeyType: 'account' });
   const key: string = made.APIKey.APIKey;
-  const r = await supertest(h.app).post('/api/v1/campaigns').set('Authorization', `Bearer ${key}`).send({ name: 'bypass', subject: 's' });
+  const r = await h.request('POST', '/api/v1/campaigns', { headers: { Authorization: `Bearer ${key}` }, body: { name: 'bypass', subject: 's' } });
   expect(r.status).toBe(403);
   expect(r.body.error).toMatch(/Campaign.Create/);
   expect(await h.services.db('campaigns').where({ user_id: u.userId }).count({ n: '*' })).toEqual([{ n: 0 }]);
@@ -97,14 +96,14 @@ it("a disabled account's sender key reads and changes nothing (code 2); its send
   const s = await senderSetup(h);
   await h.services.db('users').where({ id: s.userId }).update({ account_status: 'Disabled' });
   h.services.store.credentials.forgetAll(); // as user.update does in the process that disables the account
-  const get = await supertest(h.app).get('/api/v1/emails').set('Authorization', `Bearer ${s.key}`);
+  const get = await h.request('GET', '/api/v1/emails', { headers: { Authorization: `Bearer ${s.key}` } });
   expect(get.body.Errors?.[0]?.Code).toBe(2);
-  const add = await supertest(h.app).post('/api/v1/suppressions').set('Authorization', `Bearer ${s.key}`).send({ EmailAddress: 'x@y.test' });
+  const add = await h.request('POST', '/api/v1/suppressions', { headers: { Authorization: `Bearer ${s.key}` }, body: { EmailAddress: 'x@y.test' } });
   expect(add.body.Errors?.[0]?.Code).toBe(2);
-  const send = await supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({ Subject: 's', ContentType: 'plain', PlainContent: 'b', From: { email: `a@${s.domain}` }, To: [{ email: 'r@dest.test' }] });
+  const send = await h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${s.key}` },
+    body: { Subject: 's', ContentType: 'plain', PlainContent: 'b', From: { email: `a@${s.domain}` }, To: [{ email: 'r@dest.test' }] },
+  });
   expect(send.body.Errors?.[0]?.Code).toBe(12);
 });
 

@@ -20,7 +20,7 @@ const HOME = '10.9.8.7';
 
 /** POST /api.php from `ip` (TRUST_PROXY is loopback: the forwarded header names the client). */
 async function from(ip: string, params: Record<string, unknown>): Promise<any> {
-  return (await supertest(h.app).post('/api.php').set('X-Forwarded-For', ip).send(params)).body;
+  return (await h.request('POST', '/api.php', { headers: { 'X-Forwarded-For': ip }, body: params })).body;
 }
 
 /** A user with a key bound to HOME holding every permission (User.Update among them). */
@@ -171,11 +171,10 @@ describe('sending credentials with no address restriction, asked for by an IP-bo
     const refusal = { Success: false, ErrorCode: code, ErrorText: expect.stringContaining(`used only from ${HOME}`) };
     expect(await from(HOME, { Command: command, APIKey: o.key, ...params(o) })).toEqual(refusal);
     // The same key as `Authorization: Bearer` on /api.php.
-    const bearer = await supertest(h.app)
-      .post('/api.php')
-      .set('X-Forwarded-For', HOME)
-      .set('Authorization', `Bearer ${o.key}`)
-      .send({ Command: command, ...params(o) });
+    const bearer = await h.request('POST', '/api.php', {
+      headers: { 'X-Forwarded-For': HOME, Authorization: `Bearer ${o.key}` },
+      body: { Command: command, ...params(o) },
+    });
     expect(bearer.body).toEqual(refusal);
     expect(await credentialRows(o.domainId)).toEqual(before);
     // The same request from the same address, with credentials not limited to it.

@@ -1,4 +1,3 @@
-import supertest from 'supertest';
 import type { Knex } from 'knex';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 
@@ -20,7 +19,7 @@ afterAll(() => h.close());
 
 /** 200 when the key is accepted, else the error code (this route answers HTTP 200 with `Errors` for a bad key). */
 const status = async (key: string): Promise<number> => {
-  const res = await supertest(h.app).get('/api/v1/emails').set('Authorization', `Bearer ${key}`);
+  const res = await h.request('GET', '/api/v1/emails', { headers: { Authorization: `Bearer ${key}` } });
   return res.body?.Errors?.[0]?.Code ?? res.status;
 };
 

@@ -3,7 +3,6 @@
  * goes, the reply is as before, and no DELETE removes more than a run's rows (src/domains/purge.ts,
  * src/accounts/purge.ts), so each statement stays under DB_QUERY_TIMEOUT_MS however large the history.
  */
-import supertest from 'supertest';
 import { hourOf } from '../../src/stats/rollups';
 import { addSuppression } from '../../src/suppression/suppressions';
 import { deletesDuring, sizes } from '../helpers/delete-sizes';
@@ -35,7 +34,7 @@ async function senderWithHistory() {
     From: { email: `shop@${s.domain}` },
     To: [{ email: `r${i}@example.org` }],
   }));
-  const r = await supertest(h.app).post('/api/v1/email/batch').set('Authorization', `Bearer ${s.key}`).send({ Messages: messages });
+  const r = await h.request('POST', '/api/v1/email/batch', { headers: { Authorization: `Bearer ${s.key}` }, body: { Messages: messages } });
   expect(r.status).toBeLessThan(300);
   for (let i = 0; i < SUPPRESSED; i++) await addSuppression(h.services.db, s.domainId, `s${i}@example.org`, i % 2 ? 'manual' : 'hard_bounce');
   const now = Date.now();

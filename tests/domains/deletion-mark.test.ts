@@ -6,7 +6,6 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import supertest from 'supertest';
 import { createDnsWatch } from '../../src/domains/dns-watch';
 import { addSuppression } from '../../src/suppression/suppressions';
 import { DnsZone, publish, startDnsZone } from '../helpers/dns-zone';
@@ -47,10 +46,10 @@ async function sender() {
 }
 
 function send(s: { key: string; domain: string }) {
-  return supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({ Subject: 's', ContentType: 'plain', PlainContent: 'x', From: { email: `shop@${s.domain}` }, To: [{ email: 'b0@example.org' }] });
+  return h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${s.key}` },
+    body: { Subject: 's', ContentType: 'plain', PlainContent: 'x', From: { email: `shop@${s.domain}` }, To: [{ email: 'b0@example.org' }] },
+  });
 }
 
 /** Runs `work` while the store refuses to delete suppressions: the purge stops there. */
@@ -129,7 +128,7 @@ it("a domain's deletion cut short leaves it off, marked and refusing every way b
 
   // No way back on, each with its command's own code.
   expect(await owner({ Command: 'user.senderdomain.update', Status: 'Enabled' })).toMatchObject({ Success: false, ErrorCode: 11 });
-  const v1 = await supertest(h.app).patch('/api/v1/user.senderdomain').send({ SessionID: s.sessionId, DomainID: s.domainId, Status: 'Enabled' });
+  const v1 = await h.request('PATCH', '/api/v1/user.senderdomain', { body: { SessionID: s.sessionId, DomainID: s.domainId, Status: 'Enabled' } });
   expect([v1.status, v1.body.Errors[0].Code]).toEqual([409, 11]);
   expect(await owner({ Command: 'emailgateway.updatedomain', LinkTracking: 'false' })).toMatchObject({ Success: false, ErrorCode: 7 });
   expect(await owner({ Command: 'emailgateway.verifydomain' })).toMatchObject({ Success: false, ErrorCode: 3 });
@@ -188,25 +187,23 @@ it('a domain being deleted takes no new key, SMTP login, webhook, signing key, D
   expect(await admin({ Command: 'emailgateway.setdomainstatus', DomainID: s.domainId, IPPool: '' })).toMatchObject({ Success: false, ErrorCode: 6 });
 
   // Octeth's /api/v1: 409 with the same codes.
-  const v1hook = await supertest(h.app)
-    .post('/api/v1/webhooks')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({ Event: 'delivered', WebhookURL: hook.WebhookURL });
+  const v1hook = await h.request('POST', '/api/v1/webhooks', {
+    headers: { Authorization: `Bearer ${s.key}` },
+    body: { Event: 'delivered', WebhookURL: hook.WebhookURL },
+  });
   expect([v1hook.status, v1hook.body.Errors]).toEqual([409, [{ Code: 9, Message: expect.stringMatching(/being deleted/) }]]);
-  const v1rotate = await supertest(h.app).post('/api/v1/user.senderdomain.rotatedkim').send({ SessionID: s.sessionId, DomainID: s.domainId });
+  const v1rotate = await h.request('POST', '/api/v1/user.senderdomain.rotatedkim', { body: { SessionID: s.sessionId, DomainID: s.domainId } });
   expect([v1rotate.status, v1rotate.body.Errors]).toEqual([409, [{ Code: 3, Message: expect.stringMatching(/being deleted/) }]]);
-  const v1key = await supertest(h.app)
-    .post('/api/v1/user.apikey')
-    .send({ SessionID: s.sessionId, ...accountKeyFor(s.domain) });
+  const v1key = await h.request('POST', '/api/v1/user.apikey', { body: { SessionID: s.sessionId, ...accountKeyFor(s.domain) } });
   expect([v1key.status, v1key.body.Errors]).toEqual([409, [{ Code: 14, Message: expect.stringMatching(/being deleted/) }]]);
 
   // The dialects' account key restricted to the domain: their own failure shape.
-  const platform = await supertest(h.app)
-    .post('/api/v1/webhooks')
-    .set('Authorization', `Bearer ${restricted}`)
-    .send({ url: hook.WebhookURL, events: ['email.sent'] });
+  const platform = await h.request('POST', '/api/v1/webhooks', {
+    headers: { Authorization: `Bearer ${restricted}` },
+    body: { url: hook.WebhookURL, events: ['email.sent'] },
+  });
   expect([platform.status, platform.body]).toEqual([400, { error: expect.stringMatching(/being deleted/), code: 'invalid_request' }]);
-  const cloudmails = await supertest(h.app).post('/v1/webhooks').set('Authorization', `Bearer ${restricted}`).send({ url: hook.WebhookURL });
+  const cloudmails = await h.request('POST', '/v1/webhooks', { headers: { Authorization: `Bearer ${restricted}` }, body: { url: hook.WebhookURL } });
   expect([cloudmails.status, cloudmails.body]).toEqual([400, { code: 400, error: 'Invalid Request', message: expect.stringMatching(/being deleted/) }]);
 
   // Nothing was written.

@@ -1,7 +1,6 @@
 import { Resolver } from 'node:dns/promises';
 import { Writable } from 'node:stream';
 import { dkimVerify } from 'mailauth/lib/dkim/verify';
-import supertest from 'supertest';
 import { decrypt } from '../../src/auth/secrets';
 import { openInstallation } from '../../src/cli/installation';
 import { Cli, runCli } from '../../src/cli/program';
@@ -62,16 +61,16 @@ const row = (d: D) => h.services.db('sender_domains').where({ id: d.id }).first(
 
 /** Sends one message through the v1 door and answers the bytes the SMTP sink received. */
 async function sendAndReceive(d: D, subject: string): Promise<Buffer> {
-  const res = await supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${d.key}`)
-    .send({
+  const res = await h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${d.key}` },
+    body: {
       Subject: subject,
       ContentType: 'plain',
       PlainContent: 'Hello',
       From: { name: 'A', email: `a@${d.name}` },
       To: [{ name: 'B', email: 'b@recipient.test' }],
-    });
+    },
+  });
   expect(res.body.MessageID).toBeDefined();
   await waitFor(() => rig.sink.received.some((r) => r.raw.includes(`Subject: ${subject}`)), 15000, subject);
   return rig.sink.received.find((r) => r.raw.includes(`Subject: ${subject}`))!.raw;
@@ -190,7 +189,7 @@ describe('emailgateway.rotatedkim', () => {
 
   it('is on the v1 door as POST /api/v1/user.senderdomain.rotatedkim', async () => {
     const d = await enabledDomain();
-    const res = await supertest(h.app).post('/api/v1/user.senderdomain.rotatedkim').send({ SessionID: d.u.sessionId, DomainID: d.id });
+    const res = await h.request('POST', '/api/v1/user.senderdomain.rotatedkim', { body: { SessionID: d.u.sessionId, DomainID: d.id } });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ Success: true, NewDKIMSelector: 'key2', Record: { Host: `key2._domainkey.${d.name}`, Type: 'TXT' } });
   });

@@ -1,4 +1,3 @@
-import supertest from 'supertest';
 import { createDnsWatch, DnsWatch } from '../../src/domains/dns-watch';
 import { startWebhookWorker, WebhookWorker } from '../../src/webhooks/worker';
 import { createUser, Harness, startHarness, uniqueDomain } from '../helpers/harness';
@@ -62,16 +61,16 @@ const getDomain = (d: { u: { sessionId: string }; id: number }) =>
 const eventsOf = async (id: number, type?: string) =>
   (await h.services.db('domain_events').where({ domain_id: id }).orderBy('id')).filter((e: { type: string }) => !type || e.type === type);
 const send = (key: string, domain: string) =>
-  supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${key}`)
-    .send({
+  h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${key}` },
+    body: {
       Subject: 'Hi',
       ContentType: 'plain',
       PlainContent: 'Hello',
       From: { name: 'A', email: `a@${domain}` },
       To: [{ name: 'B', email: 'b@recipient.test' }],
-    });
+    },
+  });
 const fmt = (ms: number) =>
   new Date(ms)
     .toISOString()
@@ -313,15 +312,15 @@ describe('DNS watch', () => {
 
   it('lets a webhook subscription (webhook.create) take domain events in its own format', async () => {
     const d = await enabledDomain();
-    const created = await supertest(h.app)
-      .post('/api.php')
-      .send({
+    const created = await h.request('POST', '/api.php', {
+      body: {
         Command: 'webhook.create',
         SenderAPIKey: d.key,
         URL: rx.url(`/sub-${d.id}`),
         Events: ['domain.dns_failed', 'domain.dns_restored'],
         Format: 'platform',
-      });
+      },
+    });
     expect(created.body).toMatchObject({ Success: true });
     const t1 = Date.now() + 400 * DAY;
     await dueAt(d.id, t1);

@@ -1,4 +1,3 @@
-import supertest from 'supertest';
 import { createReputationGuard, ReputationGuard } from '../../src/domains/reputation-guard';
 import { hourOf } from '../../src/stats/rollups';
 import { startWebhookWorker, WebhookWorker } from '../../src/webhooks/worker';
@@ -77,10 +76,9 @@ async function sendMix(s: Sender, good: number, bad: number, prefix = 'bad') {
 
 /** One message to each address, accepted through the v1 door. */
 async function sendBatch(s: Sender, to: string[]) {
-  const res = await supertest(rig.h.app)
-    .post('/api/v1/email/batch')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({
+  const res = await rig.h.request('POST', '/api/v1/email/batch', {
+    headers: { Authorization: `Bearer ${s.key}` },
+    body: {
       Messages: to.map((address) => ({
         From: { email: `app@${s.domain}` },
         To: [{ email: address }],
@@ -89,7 +87,8 @@ async function sendBatch(s: Sender, to: string[]) {
         HTMLContent: '<p>Hello</p>',
         PlainContent: 'Hello',
       })),
-    });
+    },
+  });
   expect(res.body.Accepted).toBe(to.length);
 }
 
@@ -98,17 +97,17 @@ const admin = (params: Record<string, unknown>) => rig.h.call({ Command: 'emailg
 const codeOf = (r: { Success: boolean; ErrorCode: number | number[] }) => (r.Success ? null : [r.ErrorCode].flat()[0]);
 const status = async (id: number) => (await rig.h.services.db('sender_domains').where({ id }).first('status')).status as string;
 const send = (s: Sender) =>
-  supertest(rig.h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({
+  rig.h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${s.key}` },
+    body: {
       From: { email: `app@${s.domain}` },
       To: [{ email: 'later@dest.test' }],
       Subject: 'Hi',
       ContentType: 'html',
       HTMLContent: '<p>Hello</p>',
       PlainContent: 'Hello',
-    });
+    },
+  });
 
 const recordsVerified = (id: number) => markRecordsVerified(rig.h, id);
 
@@ -203,7 +202,7 @@ describe('the reputation guard', () => {
       ]),
     );
     const stops = async () =>
-      Number(/^postern_reputation_passes_total\{result="mass_stop"\} (\d+)$/m.exec((await supertest(rig.h.app).get('/metrics')).text)?.[1] ?? 0);
+      Number(/^postern_reputation_passes_total\{result="mass_stop"\} (\d+)$/m.exec((await rig.h.request('GET', '/metrics')).text)?.[1] ?? 0);
     const before = await stops();
     const r = await guard.runOnce();
     expect(r.suspended).toEqual([]);

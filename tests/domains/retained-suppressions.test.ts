@@ -3,7 +3,6 @@
  * name again restores them (src/domains/retained.ts). Before, they cascaded away with the domain: delete and re-add
  * (to redo its DNS, say) and everyone who had unsubscribed or complained was mailed again.
  */
-import supertest from 'supertest';
 import { addSuppression } from '../../src/suppression/suppressions';
 import { addDomain, createUser, Harness, senderSetup, startHarness } from '../helpers/harness';
 
@@ -52,10 +51,10 @@ it('re-adding a deleted domain restores its bounces, complaints and unsubscribes
   await h.services.db('sender_domains').where({ id: again }).update({ status: 'Enabled' });
   const k = await h.call({ Command: 'emailgateway.addapi', SessionID: s.sessionId, DomainID: again, Description: 'after' });
   const send = (to: string) =>
-    supertest(h.app)
-      .post('/api/v1/email')
-      .set('Authorization', `Bearer ${k.APIKey.APIKey}`)
-      .send({ Subject: 'Hi', ContentType: 'plain', PlainContent: 'body', From: { name: 'Shop', email: `news@${s.domain}` }, To: [{ name: '', email: to }] });
+    h.request('POST', '/api/v1/email', {
+      headers: { Authorization: `Bearer ${k.APIKey.APIKey}` },
+      body: { Subject: 'Hi', ContentType: 'plain', PlainContent: 'body', From: { name: 'Shop', email: `news@${s.domain}` }, To: [{ name: '', email: to }] },
+    });
   expect((await send('unsub@dest.test')).body.Errors).toEqual([{ Code: 14, Message: 'Email address is in the suppression list: unsub@dest.test' }]);
   expect((await send('mine@dest.test')).body.MessageID).toEqual(expect.any(String));
 });

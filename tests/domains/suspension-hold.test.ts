@@ -1,4 +1,3 @@
-import supertest from 'supertest';
 import { createReputationGuard, ReputationGuard } from '../../src/domains/reputation-guard';
 import { hourOf } from '../../src/stats/rollups';
 import { markRecordsVerified, senderSetup } from '../helpers/harness';
@@ -58,11 +57,7 @@ describe("a suspension holds the domain's queue", () => {
     const laterId = await send(s, later, { SendAt: tomorrow });
     // The tenant holds one of its own deliveries first: an operator's hold, which the lift must leave alone.
     const holdMine = async () =>
-      (
-        await supertest(rig.h.app)
-          .post('/api/v1/queue/hold')
-          .send({ SessionID: s.sessionId, DeliveryID: (await deliveryOf(mineId)).id })
-      ).body;
+      (await rig.h.request('POST', '/api/v1/queue/hold', { body: { SessionID: s.sessionId, DeliveryID: (await deliveryOf(mineId)).id } })).body;
     expect(await holdMine()).toEqual({ Held: 1 });
     await until(softId, (d) => d.attempts >= 1, 'soft deferred once');
     await waitFor(() => gateReached, 15000, 'slow in its RCPT');
@@ -86,17 +81,17 @@ describe("a suspension holds the domain's queue", () => {
     expect([tries.get(slow), tries.get(soft)]).toEqual([1, softTries]);
 
     // The tenant cannot let them go; its own hold it can, and queue.list says which is which.
-    const listed = await supertest(rig.h.app).get('/api/v1/queue').query({ SessionID: s.sessionId, State: 'held' });
+    const listed = await rig.h.request('GET', '/api/v1/queue', { query: { SessionID: s.sessionId, State: 'held' } });
     const heldBy = Object.fromEntries(listed.body.Deliveries.map((d: { Recipient: string; HeldBy: string }) => [d.Recipient, d.HeldBy]));
     expect(heldBy).toEqual({ [soft]: 'suspension', [slow]: 'suspension', [later]: 'suspension', [mine]: 'queue' });
-    const released = await supertest(rig.h.app).post('/api/v1/queue/release').send({ SessionID: s.sessionId, All: true });
+    const released = await rig.h.request('POST', '/api/v1/queue/release', { body: { SessionID: s.sessionId, All: true } });
     expect(released.body).toEqual({ Released: 1 });
     expect(await deliveryOf(mineId)).toMatchObject({ status: 'scheduled' });
     expect(await holdMine()).toEqual({ Held: 1 });
-    const adminRelease = await supertest(rig.h.app)
-      .post('/api/v1/queue/release')
-      .set('Authorization', `Bearer ${rig.h.adminKey}`)
-      .send({ SenderDomain: s.domain });
+    const adminRelease = await rig.h.request('POST', '/api/v1/queue/release', {
+      headers: { Authorization: `Bearer ${rig.h.adminKey}` },
+      body: { SenderDomain: s.domain },
+    });
     expect(adminRelease.body).toEqual({ Released: 1 });
     expect(await holdMine()).toEqual({ Held: 1 });
 
@@ -148,7 +143,7 @@ describe("a suspension holds the domain's queue", () => {
     const gone = await send(s, `gone-${s.domainId}@dest.test`, { SendAt: tomorrow });
     expect(await admin({ DomainID: s.domainId, Status: 'Suspended' })).toMatchObject({ HeldDeliveries: 2 });
     // The tenant cancels one of them: a cancelled row keeps no hold.
-    const cancelled = await supertest(rig.h.app).delete(`/api/v1/email/${gone}`).set('Authorization', `Bearer ${s.key}`);
+    const cancelled = await rig.h.request('DELETE', `/api/v1/email/${gone}`, { headers: { Authorization: `Bearer ${s.key}` } });
     expect(cancelled.status).toBe(200);
     expect(await deliveryOf(gone)).toMatchObject({ status: 'cancelled', held_by: null, held_from: null, held_at: null });
     // What a lift can miss (a worker's hold committed after the lift read the held rows, under READ COMMITTED or on a
@@ -167,7 +162,7 @@ describe("a suspension holds the domain's queue", () => {
     const legacy = await rig.h.call({ Command: 'emailgateway.deletedomain', SessionID: s.sessionId, DomainID: s.domainId });
     expect(legacy).toMatchObject({ Success: false, ErrorCode: 3 });
     expect(String(legacy.ErrorText ?? legacy.ErrorMessage ?? JSON.stringify(legacy))).toContain('suspended');
-    const v1 = await supertest(rig.h.app).delete('/api/v1/user.senderdomain').query({ SessionID: s.sessionId, DomainID: s.domainId });
+    const v1 = await rig.h.request('DELETE', '/api/v1/user.senderdomain', { query: { SessionID: s.sessionId, DomainID: s.domainId } });
     expect(JSON.stringify(v1.body)).toContain('suspended');
     // Nothing went: the domain, its queue and its figures are still there.
     expect(await rig.h.services.db('sender_domains').where({ id: s.domainId }).first('status')).toEqual({ status: 'Suspended' });

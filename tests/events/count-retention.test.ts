@@ -2,7 +2,6 @@
  * getevents' TotalRecords with MESSAGE_RETENTION_DAYS: the purge deletes old messages' events and keeps their hourly
  * rollups, which the count reads; hours before the retention window are counted from the events that are left.
  */
-import supertest from 'supertest';
 import { recordEvents } from '../../src/events/record';
 import { purgeMessages } from '../../src/mail/retention';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
@@ -20,10 +19,10 @@ afterAll(async () => {
 });
 
 async function send(to: string): Promise<string> {
-  const res = await supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({ Subject: 'Old', ContentType: 'plain', PlainContent: 'x', From: { email: `app@${s.domain}` }, To: [{ email: to }] });
+  const res = await h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${s.key}` },
+    body: { Subject: 'Old', ContentType: 'plain', PlainContent: 'x', From: { email: `app@${s.domain}` }, To: [{ email: to }] },
+  });
   expect(res.status).toBe(200);
   return res.body.MessageID;
 }

@@ -48,16 +48,16 @@ describe('emailgateway.exportevents', () => {
 
   beforeAll(async () => {
     s = await senderSetup(h);
-    const res = await supertest(h.app)
-      .post('/api/v1/email')
-      .set('Authorization', `Bearer ${s.key}`)
-      .send({
+    const res = await h.request('POST', '/api/v1/email', {
+      headers: { Authorization: `Bearer ${s.key}` },
+      body: {
         Subject: '=HYPERLINK("http://evil.test","Open")',
         ContentType: 'plain',
         PlainContent: 'Hi',
         From: { name: '', email: `shop@${s.domain}` },
         To: [{ name: 'Ann', email: 'ann@x.test' }],
-      });
+      },
+    });
     if (res.status !== 200) throw new Error(JSON.stringify(res.body));
     messageId = res.body.MessageID;
     const other = crypto.randomUUID();

@@ -1,5 +1,4 @@
 import crypto from 'node:crypto';
-import supertest from 'supertest';
 import { recordEvents } from '../../src/events/record';
 import { addDomain, createUser, Harness, senderSetup } from '../helpers/harness';
 import { RelayRig, startRelayRig } from '../helpers/rig';
@@ -19,16 +18,16 @@ const mine = (params: Record<string, unknown> = {}) => getevents(s.sessionId, { 
 const codes = (r: { ErrorCode: number | number[] }) => ([] as number[]).concat(r.ErrorCode);
 
 async function send(to: string, subject: string): Promise<string> {
-  const res = await supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({
+  const res = await h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${s.key}` },
+    body: {
       Subject: subject,
       ContentType: 'plain',
       PlainContent: 'Hello',
       From: { name: 'Shop', email: `orders@${s.domain}` },
       To: [{ name: '', email: to }],
-    });
+    },
+  });
   if (res.status !== 200) throw new Error(`send failed: ${res.status} ${JSON.stringify(res.body)}`);
   sent.push({ id: res.body.MessageID, to, subject });
   return res.body.MessageID;
@@ -252,7 +251,7 @@ describe('emailgateway.getevents', () => {
 });
 
 describe('GET /api/v1/events (emailgateway.getevents.public)', () => {
-  const v1 = (key: string, query = '') => supertest(h.app).get(`/api/v1/events${query}`).set('Authorization', `Bearer ${key}`);
+  const v1 = (key: string, query = '') => h.request('GET', `/api/v1/events${query}`, { headers: { Authorization: `Bearer ${key}` } });
 
   it('answers the key domain’s events, five by default, in the public shape', async () => {
     const res = await v1(s.key);
@@ -289,12 +288,12 @@ describe('GET /api/v1/events (emailgateway.getevents.public)', () => {
     const later = await v1(s.key, `?StartDate=${click.LoggedAt + 1}`);
     expect(later.body).toEqual({ TotalRecords: 0, Events: [] });
     // GET with a JSON body, as the contract's example sends it.
-    const body = await supertest(h.app).get('/api/v1/events').set('Authorization', `Bearer ${s.key}`).send({ Event: 'bounce', RetrieveCount: 50 });
+    const body = await h.request('GET', '/api/v1/events', { headers: { Authorization: `Bearer ${s.key}` }, body: { Event: 'bounce', RetrieveCount: 50 } });
     expect(body.body.Events.map((e: any) => e.Recipient)).toEqual([sent[2].to]);
   });
 
   it('answers codes 1, 13, 5 and 6 in the Errors envelope, and nothing of another domain', async () => {
-    const none = await supertest(h.app).get('/api/v1/events');
+    const none = await h.request('GET', '/api/v1/events');
     expect(none.body.Errors[0].Code).toBe(1);
     const bad = await v1('not-a-key');
     expect(bad.body.Errors[0].Code).toBe(13);

@@ -1,5 +1,4 @@
 import crypto from 'node:crypto';
-import supertest from 'supertest';
 import { EventInput, recordEvents } from '../../src/events/record';
 import { addDomain, createUser, Harness, senderSetup, startHarness } from '../helpers/harness';
 
@@ -19,17 +18,17 @@ const ymd = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 /** A real message (so From, Subject and Tags exist), accepted but never delivered: no worker runs here. */
 async function message(s: Sender, to: string[], tags: string[] = []): Promise<string> {
-  const res = await supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({
+  const res = await h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${s.key}` },
+    body: {
       Subject: 'Stats',
       ContentType: 'plain',
       PlainContent: 'Hello',
       From: { name: '', email: `news@${s.domain}` },
       To: to.map((email) => ({ name: '', email })),
       Tags: tags,
-    });
+    },
+  });
   if (res.status !== 200) throw new Error(`send failed: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body.MessageID;
 }

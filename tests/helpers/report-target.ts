@@ -1,4 +1,3 @@
-import supertest from 'supertest';
 import { verpAddress } from '../../src/delivery/verp';
 import { verpSecret } from '../../src/delivery/worker';
 import type { Harness, senderSetup } from './harness';
@@ -11,17 +10,17 @@ type Sender = Awaited<ReturnType<typeof senderSetup>>;
  * path a DSN or ARF report about it is sent to.
  */
 export async function reportTarget(h: Harness, sender: Sender, to: string, opts: { cc?: string[]; who?: string } = {}) {
-  const res = await supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${sender.key}`)
-    .send({
+  const res = await h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${sender.key}` },
+    body: {
       Subject: 'Your order',
       ContentType: 'plain',
       PlainContent: 'Thanks',
       From: { name: 'Shop', email: `shop@${sender.domain}` },
       To: [{ name: '', email: to }],
       ...(opts.cc ? { CC: opts.cc.map((email) => ({ name: '', email })) } : {}),
-    });
+    },
+  });
   if (res.status !== 200 || !res.body.MessageID) throw new Error(`send refused: ${res.status} ${JSON.stringify(res.body)}`);
   const messageId = res.body.MessageID as string;
   const d = await h.services

@@ -1,7 +1,6 @@
 import crypto from 'node:crypto';
 import { domainToASCII } from 'node:url';
 import nodemailer from 'nodemailer';
-import supertest from 'supertest';
 import { InboundListener, startInboundSmtp } from '../../src/inbound/listener';
 import { purgeInbound } from '../../src/inbound/retention';
 import { addDomain, backend, Harness, senderSetup, startHarness } from '../helpers/harness';
@@ -185,7 +184,7 @@ describe('bounce and complaint intake', () => {
     // The status code once, as the remote server said it (it was "5.1.1 550 5.1.1 <…>").
     const reply = '550 5.1.1 <nobody@dest.test>: Recipient address rejected: User unknown in local recipient table';
     expect(d.last_reply).toBe(reply);
-    const lookup = await supertest(h.app).get(`/api/v1/email/${m.messageId}`).set('Authorization', `Bearer ${s.key}`);
+    const lookup = await h.request('GET', `/api/v1/email/${m.messageId}`, { headers: { Authorization: `Bearer ${s.key}` } });
     expect(lookup.body.Recipients[0]).toMatchObject({ Status: 'bounced', BounceClass: 'hard', LastReply: reply });
     expect((await eventsOf(m.id)).map((e) => e.type)).toEqual(['queued', 'bounced']);
     expect((await eventsOf(m.id))[1].data).toMatchObject({ source: 'dsn', bounce_class: 'hard', smtp_reply: reply, status: '5.1.1' });

@@ -11,7 +11,6 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
-import supertest from 'supertest';
 import { dkimVerify } from 'mailauth';
 import { dkimSign } from 'mailauth/lib/dkim/sign';
 import { InboundListener, startInboundSmtp } from '../../src/inbound/listener';
@@ -180,7 +179,7 @@ async function untrusted(m: { id: number }, rcpt: string, why: RegExp) {
 describe('complaints with COMPLAINT_TRUSTED_SOURCES set', () => {
   /** postern_complaint_sources_total{verdict} as /metrics shows it now. */
   const verdicts = async (verdict: string) =>
-    Number(new RegExp(`^postern_complaint_sources_total\\{verdict="${verdict}"\\} (\\d+)$`, 'm').exec((await supertest(h.app).get('/metrics')).text)?.[1] ?? 0);
+    Number(new RegExp(`^postern_complaint_sources_total\\{verdict="${verdict}"\\} (\\d+)$`, 'm').exec((await h.request('GET', '/metrics')).text)?.[1] ?? 0);
 
   it('applies a report DKIM-signed by a listed domain: complained event, suppression, the source in the note', async () => {
     const trustedBefore = await verdicts('trusted');

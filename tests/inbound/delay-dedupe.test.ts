@@ -4,7 +4,6 @@
  * earlier delay report.
  */
 import nodemailer from 'nodemailer';
-import supertest from 'supertest';
 import { reportTarget } from '../helpers/report-target';
 import { InboundListener, startInboundSmtp } from '../../src/inbound/listener';
 import { RelayRig, startRelayRig } from '../helpers/rig';
@@ -67,7 +66,7 @@ it("records a remote delay report within the hour after the worker's own deferra
   const target = await reportTarget(h, s, to);
   const messageId = target.messageId;
   const lookup = async () =>
-    (await supertest(h.app).get(`/api/v1/email/${messageId}`).set('Authorization', `Bearer ${s.key}`)).body.Recipients[0] as {
+    (await h.request('GET', `/api/v1/email/${messageId}`, { headers: { Authorization: `Bearer ${s.key}` } })).body.Recipients[0] as {
       Status: string;
       Events: { Event: string; Data: Record<string, unknown> }[];
     };

@@ -1,4 +1,3 @@
-import supertest from 'supertest';
 import { Harness, startHarness } from '../helpers/harness';
 import { as, keyWith, makeList, owner, Owner, suppress } from './fixtures';
 
@@ -14,11 +13,8 @@ async function apiKey(o: Owner): Promise<string> {
   return keyWith(h, o, '*');
 }
 
-const post = (key: string, body: Record<string, unknown>) => supertest(h.app).post('/api/v1/contacts').query({ APIKey: key }).send(body);
-const list = (key: string, query: Record<string, unknown> = {}) =>
-  supertest(h.app)
-    .get('/api/v1/contacts')
-    .query({ APIKey: key, ...query });
+const post = (key: string, body: Record<string, unknown>) => h.request('POST', '/api/v1/contacts', { query: { APIKey: key }, body });
+const list = (key: string, query: Record<string, unknown> = {}) => h.request('GET', '/api/v1/contacts', { query: { APIKey: key, ...query } });
 
 describe('POST /api/v1/contacts', () => {
   it('creates a contact in the peer shape, keeping the name in the list’s Name field', async () => {
@@ -77,7 +73,7 @@ describe('POST /api/v1/contacts', () => {
   it('answers 401 without valid credentials and 403 without Subscribers.Import', async () => {
     const o = await owner(h);
     const listId = await makeList(h, o);
-    const anon = await supertest(h.app).post('/api/v1/contacts').send({ email: 'a@example.com', listId });
+    const anon = await h.request('POST', '/api/v1/contacts', { body: { email: 'a@example.com', listId } });
     expect([anon.status, anon.body.Errors[0].Code]).toEqual([401, 99998]);
     const limited = await keyWith(h, o, 'Subscribers.Get');
     const denied = await post(limited, { email: 'a@example.com', listId });

@@ -1,4 +1,3 @@
-import supertest from 'supertest';
 import { Harness, startHarness } from '../helpers/harness';
 import { addSubscriber, makeField, makeList, owner } from './fixtures';
 
@@ -177,7 +176,7 @@ describe('rate limit on the no-auth doors', () => {
     try {
       const params = { Command: 'subscriber.subscribe', ListID: 999999, EmailAddress: 'r@example.com', IPAddress: '198.51.100.1' };
       // TRUST_PROXY is loopback: the test's proxy header names the client.
-      const from = async (ip: string) => (await supertest(limited.app).post('/api.php').set('X-Forwarded-For', ip).send(params)).body;
+      const from = async (ip: string) => (await limited.request('POST', '/api.php', { headers: { 'X-Forwarded-For': ip }, body: params })).body;
       expect(await from('2001:db8:7:1::1')).toMatchObject({ ErrorCode: 4 });
       expect(await from('2001:db8:7:1::2')).toMatchObject({ ErrorCode: 4 });
       expect(await from('2001:db8:7:1:ffff:ffff:ffff:ffff')).toMatchObject({ Success: false, ErrorCode: 429 });

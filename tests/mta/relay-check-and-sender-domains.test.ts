@@ -1,4 +1,3 @@
-import supertest from 'supertest';
 import { addDomain, createUser, Harness, senderSetup, startHarness, uniqueDomain } from '../helpers/harness';
 
 let h: Harness;
@@ -22,16 +21,16 @@ beforeAll(async () => {
   await h.services.db('sender_domains').whereIn('id', [id, d, c]).update({ status: 'Enabled' });
   // A domain that sent a message while Enabled, then went back to Approval Pending (its DNS broke).
   demoted = await senderSetup(h);
-  const sent = await supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${demoted.key}`)
-    .send({
+  const sent = await h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${demoted.key}` },
+    body: {
       Subject: 'Hi',
       ContentType: 'plain',
       PlainContent: 'Hi',
       From: { name: '', email: `app@${demoted.domain}` },
       To: [{ name: '', email: 'r@example.org' }],
-    });
+    },
+  });
   expect(sent.body.MessageID).toBeTruthy();
   await h.services.db('sender_domains').where({ id: demoted.domainId }).update({ status: 'Approval Pending' });
 });
@@ -39,13 +38,13 @@ afterAll(async () => {
   await h.close();
 });
 
-function check(domain: string, key = h.adminKey) {
-  return supertest(h.app).get('/api/v1/inbound-relay-domain-check').query({ domain }).set('Authorization', `Bearer ${key}`);
+function check(domain: string, key = h.adminKey, headers: Record<string, string> = {}) {
+  return h.request('GET', '/api/v1/inbound-relay-domain-check', { headers: { Authorization: `Bearer ${key}`, ...headers }, query: { domain } });
 }
 
 describe('GET /api/v1/inbound-relay-domain-check', () => {
   it('answers a client held for wrong credentials 403 (temporary to an MX) with Retry-After, never 500 (denied)', async () => {
-    const from = (key: string) => check(enabled, key).set('X-Forwarded-For', '198.51.100.77');
+    const from = (key: string) => check(enabled, key, { 'X-Forwarded-For': '198.51.100.77' });
     for (let i = 0; i <= 100; i += 1) expect((await from(`wrong-key-${i}`)).status).toBe(403);
     const held = await from(h.adminKey);
     expect(held.status).toBe(403);
@@ -107,7 +106,7 @@ describe('GET /api/v1/inbound-relay-domain-check', () => {
   });
 
   it('answers a missing admin key with 403 too', async () => {
-    const res = await supertest(h.app).get('/api/v1/inbound-relay-domain-check').query({ domain: enabled });
+    const res = await h.request('GET', '/api/v1/inbound-relay-domain-check', { query: { domain: enabled } });
     expect(res.status).toBe(403);
   });
 
@@ -121,7 +120,7 @@ describe('GET /api/v1/inbound-relay-domain-check', () => {
 
 describe('sender.domains', () => {
   function list(body: Record<string, unknown>, key = h.adminKey) {
-    return supertest(h.app).post('/api/v1/sender.domains').set('Authorization', `Bearer ${key}`).send(body);
+    return h.request('POST', '/api/v1/sender.domains', { headers: { Authorization: `Bearer ${key}` }, body });
   }
 
   it('lists the Enabled sender domains as JSON by default', async () => {

@@ -5,7 +5,7 @@
  * it) or the mark does (the door read the domain before the mark and takes the lock after it: refused, nothing
  * written); never a row left for a deleted domain. Each ordering is made at chosen statements (see markFirst and
  * doorFirst); the deletion is held after its first step while the store is checked. A deletion done entirely between
- * a door's read and its transaction (beforeNextTransaction) gets the door's answer for a domain gone, not a 500, and
+ * a door's read and its transaction (atNextTransaction) gets the door's answer for a domain gone, not a 500, and
  * so does one done after the door's transaction, before it read back what it wrote (or while webhook.create's test
  * ping was out). A key limited to the domain, deleted just after the key committed, is answered naming it as stored.
  */
@@ -238,33 +238,22 @@ function doorFirst(s: Sender, call: () => Promise<any>): Ordering {
 }
 
 /**
- * Runs `step` when the next transaction is asked for, before it takes a connection, and lets it begin once `step` is
- * done. Wraps the test's own knex instance (no module mocking); transactions begun by `step` itself go through.
+ * Runs `step` once at the next transaction: 'before' when it is asked for, before it takes a connection (it begins once
+ * `step` is done; transactions begun by `step` itself go through), or 'after' it has committed, before the code that
+ * asked for it goes on (as a deletion whose request arrives just then would run). Wraps the test's own knex instance
+ * (no module mocking).
  */
-function beforeNextTransaction<T>(step: () => Promise<T>) {
+function atNextTransaction<T>(when: 'before' | 'after', step: () => Promise<T>) {
   const { context } = db() as unknown as { context: { transaction: (...args: unknown[]) => Promise<unknown> } };
   const original = context.transaction;
   const gate: { fired: boolean; result?: Promise<T>; restore(): void } = { fired: false, restore: () => (context.transaction = original) };
   context.transaction = function (this: unknown, ...args: unknown[]) {
     if (gate.fired) return original.apply(this, args);
     gate.fired = true;
-    gate.result = step();
-    return gate.result.then(() => original.apply(this, args));
-  };
-  return gate;
-}
-
-/**
- * Runs `step` once the next transaction has committed, before the code that asked for it goes on (as a deletion whose
- * request arrives just then would run). Wraps the test's own knex instance, as beforeNextTransaction.
- */
-function afterNextTransaction<T>(step: () => Promise<T>) {
-  const { context } = db() as unknown as { context: { transaction: (...args: unknown[]) => Promise<unknown> } };
-  const original = context.transaction;
-  const gate: { fired: boolean; result?: Promise<T>; restore(): void } = { fired: false, restore: () => (context.transaction = original) };
-  context.transaction = function (this: unknown, ...args: unknown[]) {
-    if (gate.fired) return original.apply(this, args);
-    gate.fired = true;
+    if (when === 'before') {
+      gate.result = step();
+      return gate.result.then(() => original.apply(this, args));
+    }
     return original.apply(this, args).then(async (committed) => {
       await (gate.result = step());
       return committed;
@@ -275,7 +264,7 @@ function afterNextTransaction<T>(step: () => Promise<T>) {
 
 /** Runs `call` with the whole deletion done as its first transaction is asked for, after its reads of the domain. */
 async function deletedBeforeTransaction(s: Sender, call: () => Promise<any>) {
-  const gate = beforeNextTransaction(() => deleteDomain(s));
+  const gate = atNextTransaction('before', () => deleteDomain(s));
   try {
     const reply = await call();
     expect(gate.fired).toBe(true);
@@ -349,7 +338,7 @@ describe('user.apikey.create limited to a domain its deletion takes meanwhile', 
 
   it('a deletion done right after the key is stored: the reply names the domain, as stored; the key list then drops it', async () => {
     const s = await sender();
-    const gate = afterNextTransaction(() => deleteDomain(s));
+    const gate = atNextTransaction('after', () => deleteDomain(s));
     try {
       const r = await create(s);
       expect(gate.fired).toBe(true);
@@ -369,7 +358,7 @@ describe('user.apikey.create limited to a domain its deletion takes meanwhile', 
       s,
       async (deletion) => {
         let running: Deletion | undefined;
-        const gate = beforeNextTransaction(async () => {
+        const gate = atNextTransaction('before', async () => {
           running = deletion();
           await running.marked;
         });

@@ -2,7 +2,6 @@
  * Upstream's suppression.* commands over /api.php, their scopes (PerList, AccountWide, SystemWide) as the send
  * path applies them, patterns (gateway sends only), the whitelist, and soft → hard after SOFT_BOUNCE_LIMIT.
  */
-import supertest from 'supertest';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { smtpError, waitFor } from '../helpers/sink';
 import { createUser } from '../helpers/harness';
@@ -20,10 +19,10 @@ const cmd = (command: string, params: Record<string, unknown> = {}) => rig.h.cal
 const setPatterns = (Patterns: { Type: string; Pattern: string }[]) =>
   rig.h.call({ Command: 'suppression.patterns.set', AdminAPIKey: rig.h.adminKey, Patterns });
 const send = (to: string) =>
-  supertest(rig.h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${rig.s.key}`)
-    .send({ Subject: 'S', ContentType: 'plain', PlainContent: 'x', From: { name: '', email: `a@${rig.s.domain}` }, To: [{ name: '', email: to }] });
+  rig.h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${rig.s.key}` },
+    body: { Subject: 'S', ContentType: 'plain', PlainContent: 'x', From: { name: '', email: `a@${rig.s.domain}` }, To: [{ name: '', email: to }] },
+  });
 
 it('imports, browses, counts, checks and deletes entries per scope, with upstream shapes and codes', async () => {
   const listId = (await cmd('list.create', { SubscriberListName: 'L' })).ListID;

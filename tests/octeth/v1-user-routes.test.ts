@@ -1,5 +1,4 @@
 /** Upstream's v1 routes for user API keys (§2.4: POST user.apikey, POST user.apikey.delete, GET user.apikeys) and POST subscriber.create. */
-import supertest from 'supertest';
 import { createUser, Harness, startHarness } from '../helpers/harness';
 
 let h: Harness;
@@ -12,8 +11,7 @@ afterAll(async () => {
 
 it('creates, lists and deletes a user API key over the v1 routes', async () => {
   const u = await createUser(h);
-  const api = supertest(h.app);
-  const created = await api.post('/api/v1/user.apikey').send({ SessionID: u.sessionId, Note: 'ci' });
+  const created = await h.request('POST', '/api/v1/user.apikey', { body: { SessionID: u.sessionId, Note: 'ci' } });
   expect(created.status).toBe(200);
   expect(created.body).toMatchObject({
     Success: true,
@@ -21,27 +19,30 @@ it('creates, lists and deletes a user API key over the v1 routes', async () => {
     APIKey: { APIKey: expect.stringMatching(/^[0-9A-F]{4}(-[0-9A-F]{4}){7}$/i), Note: 'ci' },
   });
   const key = created.body.APIKey.APIKey;
-  const listed = await api.get(`/api/v1/user.apikeys?APIKey=${key}`);
+  const listed = await h.request('GET', `/api/v1/user.apikeys?APIKey=${key}`);
   expect(listed.body.Success).toBe(true);
   expect(listed.body.APIKeys.map((k: { APIKeyID: number }) => k.APIKeyID)).toContain(created.body.APIKeyID);
-  expect((await api.post('/api/v1/user.apikey').send({ SessionID: u.sessionId })).body).toEqual({
+  expect((await h.request('POST', '/api/v1/user.apikey', { body: { SessionID: u.sessionId } })).body).toEqual({
     Errors: [{ Code: 1, Message: 'Missing required parameter (Note)' }],
   });
-  expect((await api.post('/api/v1/user.apikey.delete').send({ SessionID: u.sessionId, APIKeyID: created.body.APIKeyID })).body).toEqual({ Success: true });
-  expect((await api.get(`/api/v1/user.apikeys?APIKey=${key}`)).body).toEqual({ Errors: [{ Code: 0, Message: 'Authentication failed' }] });
+  expect((await h.request('POST', '/api/v1/user.apikey.delete', { body: { SessionID: u.sessionId, APIKeyID: created.body.APIKeyID } })).body).toEqual({
+    Success: true,
+  });
+  expect((await h.request('GET', `/api/v1/user.apikeys?APIKey=${key}`)).body).toEqual({ Errors: [{ Code: 0, Message: 'Authentication failed' }] });
 });
 
 it("adds a subscriber over POST /api/v1/subscriber.create with upstream's success and error shapes", async () => {
   const u = await createUser(h);
   const listId = (await h.call({ Command: 'list.create', SessionID: u.sessionId, SubscriberListName: 'V1' })).ListID;
-  const api = supertest(h.app);
-  const ok = await api.post('/api/v1/subscriber.create').send({
-    SessionID: u.sessionId,
-    ListID: listId,
-    EmailAddress: 'email@example.com',
-    Status: 'Subscribed',
-    SubscriptionDate: '2023-01-01',
-    SubscriptionIP: '192.168.1.1',
+  const ok = await h.request('POST', '/api/v1/subscriber.create', {
+    body: {
+      SessionID: u.sessionId,
+      ListID: listId,
+      EmailAddress: 'email@example.com',
+      Status: 'Subscribed',
+      SubscriptionDate: '2023-01-01',
+      SubscriptionIP: '192.168.1.1',
+    },
   });
   expect(ok.status).toBe(200);
   expect(ok.body).toMatchObject({
@@ -49,16 +50,15 @@ it("adds a subscriber over POST /api/v1/subscriber.create with upstream's succes
     ErrorCode: 0,
     SubscriberInformation: { SubscriberID: expect.any(Number), EmailAddress: 'email@example.com' },
   });
-  const bad = await api.post('/api/v1/subscriber.create').send({ SessionID: u.sessionId, ListID: listId });
+  const bad = await h.request('POST', '/api/v1/subscriber.create', { body: { SessionID: u.sessionId, ListID: listId } });
   expect(bad.status).toBe(200);
   expect(bad.body).toEqual({ Errors: [{ Code: 2, Message: 'Missing EmailAddress parameter' }] });
 });
 
 it('limits the user API key routes as every user-area v1 route: 100 requests a minute per credential, then 429', async () => {
   const u = await createUser(h);
-  const api = supertest(h.app);
-  for (let i = 0; i < 100; i++) expect((await api.get(`/api/v1/user.apikeys?SessionID=${u.sessionId}`)).status).toBe(200);
-  const refused = await api.get(`/api/v1/user.apikeys?SessionID=${u.sessionId}`);
+  for (let i = 0; i < 100; i++) expect((await h.request('GET', `/api/v1/user.apikeys?SessionID=${u.sessionId}`)).status).toBe(200);
+  const refused = await h.request('GET', `/api/v1/user.apikeys?SessionID=${u.sessionId}`);
   expect(refused.status).toBe(429);
   expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
   expect(refused.body.Errors[0]).toMatchObject({ Code: 429 });

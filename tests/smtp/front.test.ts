@@ -4,7 +4,6 @@ import { domainToASCII } from 'node:url';
 import { dkimVerify } from 'mailauth/lib/dkim/verify';
 import { simpleParser } from 'mailparser';
 import nodemailer from 'nodemailer';
-import supertest from 'supertest';
 import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
 import { groupCommitStats } from '../../src/mail/accept-group';
 import { SmtpFront, startSmtpFront } from '../../src/smtp/front';
@@ -95,7 +94,7 @@ describe('SMTP relay front', () => {
         name === `key1._domainkey.${s.domain}` ? [[key]] : Promise.reject(Object.assign(new Error('nx'), { code: 'ENOTFOUND' })),
     });
     expect(v.results[0].status.result).toBe('pass');
-    const lookup = await supertest(h.app).get(`/api/v1/email/${messageId}`).set('Authorization', `Bearer ${s.key}`);
+    const lookup = await h.request('GET', `/api/v1/email/${messageId}`, { headers: { Authorization: `Bearer ${s.key}` } });
     expect(lookup.body.Status).toBe('delivered');
   });
 
@@ -128,7 +127,7 @@ describe('SMTP relay front', () => {
   });
 
   it('rejects only the suppressed recipient with 550 5.7.1', async () => {
-    await supertest(h.app).post('/api/v1/suppressions').set('Authorization', `Bearer ${s.key}`).send({ EmailAddress: 'blocked@dest.test' });
+    await h.request('POST', '/api/v1/suppressions', { headers: { Authorization: `Bearer ${s.key}` }, body: { EmailAddress: 'blocked@dest.test' } });
     const info = await client().sendMail({ from: `a@${s.domain}`, to: ['blocked@dest.test', 'fine@dest.test'], subject: 'partly suppressed', text: 'x' });
     expect(info.rejected).toEqual(['blocked@dest.test']);
     expect(info.accepted).toEqual(['fine@dest.test']);
@@ -181,7 +180,7 @@ describe('SMTP relay front', () => {
     expect((await h.services.db('sender_domains').where({ id: idnId }).first()).domain).toBe(idn);
     await h.services.db('sender_domains').where({ id: idnId }).update({ status: 'Enabled' });
     const c = await h.call({ Command: 'emailgateway.addsmtp', SessionID: s.sessionId, DomainID: idnId });
-    await supertest(h.app).post('/api/v1/suppressions').set('Authorization', `Bearer ${s.key}`);
+    await h.request('POST', '/api/v1/suppressions', { headers: { Authorization: `Bearer ${s.key}` } });
     await h.call({ Command: 'suppression.import', SessionID: s.sessionId, EmailAddresses: [`gone-${hex}@xn--mller-kva.test`] });
     const { talk } = await SmtpTalk.open(front.ports[0]);
     try {

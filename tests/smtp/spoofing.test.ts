@@ -1,5 +1,4 @@
 import nodemailer from 'nodemailer';
-import supertest from 'supertest';
 import { SmtpFront, startSmtpFront } from '../../src/smtp/front';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 import { openData } from '../helpers/smtp-raw';
@@ -218,16 +217,14 @@ describe('SMTP submissions record each recipient as To, Cc or Bcc', () => {
       text: 'x',
     });
     const id = /queued as (\S+)/.exec(info.response)![1];
-    const res = await supertest(h.app).get(`/api/v1/email/${id}`).set('Authorization', `Bearer ${s.key}`);
+    const res = await h.request('GET', `/api/v1/email/${id}`, { headers: { Authorization: `Bearer ${s.key}` } });
     const kinds = Object.fromEntries(res.body.Recipients.map((r: { Email: string; Type: string }) => [r.Email.toLowerCase(), r.Type]));
     expect(kinds).toEqual({ 'to@dest.test': 'to', 'cc1@dest.test': 'cc', 'cc2@dest.test': 'cc', 'hidden@dest.test': 'bcc' });
   });
 
   it('records an envelope recipient no header names as Bcc (raw socket)', async () => {
     const r = await rawData(`From: app@${D}\r\nTo: shown@dest.test\r\nSubject: kinds\r\n\r\nx\r\n.\r\n`, ['shown@dest.test', 'unlisted@dest.test']);
-    const res = await supertest(h.app)
-      .get(`/api/v1/email/${/queued as (\S+)/.exec(r)![1]}`)
-      .set('Authorization', `Bearer ${s.key}`);
+    const res = await h.request('GET', `/api/v1/email/${/queued as (\S+)/.exec(r)![1]}`, { headers: { Authorization: `Bearer ${s.key}` } });
     expect(res.body.Recipients.map((x: { Email: string; Type: string }) => [x.Email, x.Type]).sort()).toEqual([
       ['shown@dest.test', 'to'],
       ['unlisted@dest.test', 'bcc'],

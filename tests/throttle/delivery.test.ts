@@ -3,7 +3,6 @@
  * destination's THROTTLE_RULES allow, while another destination is not held up; a send put back by the throttle is
  * not an attempt and leaves no `deferred` event. On MariaDB + Redis the counters live in Redis, shared by workers.
  */
-import supertest from 'supertest';
 import { createThrottle } from '../../src/throttle/throttle';
 import { metric } from '../helpers/prom';
 import { RelayRig, startRelayRig } from '../helpers/rig';
@@ -21,16 +20,16 @@ afterAll(async () => {
 });
 
 async function send(to: string[]): Promise<string> {
-  const res = await supertest(rig.h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${rig.s.key}`)
-    .send({
+  const res = await rig.h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${rig.s.key}` },
+    body: {
       Subject: 'throttled',
       ContentType: 'plain',
       PlainContent: 'hello',
       From: { name: '', email: `a@${rig.s.domain}` },
       To: to.map((email) => ({ name: '', email })),
-    });
+    },
+  });
   expect(res.body).toEqual({ MessageID: expect.any(String) });
   return res.body.MessageID;
 }
@@ -64,7 +63,7 @@ describe('per-destination throttling', () => {
     const rows = await db('deliveries').where({ message_id: slowId });
     expect(rows.map((r: { attempts: number }) => Number(r.attempts))).toEqual([1, 1, 1, 1]);
     expect(await db('events').where({ message_id: slowId, type: 'deferred' })).toHaveLength(0);
-    const scrape = await supertest(rig.h.app).get('/metrics');
+    const scrape = await rig.h.request('GET', '/metrics');
     // Destination labels are bounded (a domain gets its own once seen often; before that it counts as other).
     expect(metric(scrape.text, 'postern_throttled_total')).toBeGreaterThanOrEqual(3);
   }, 40_000);

@@ -5,7 +5,6 @@
  * the 421 and the next MAIL FROM cross.
  */
 import { Writable } from 'node:stream';
-import supertest from 'supertest';
 import winston from 'winston';
 import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
 import { createThrottle, Throttle } from '../../src/throttle/throttle';
@@ -47,10 +46,10 @@ afterAll(async () => {
 });
 
 async function send(to: string): Promise<string> {
-  const res = await supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({ Subject: 'idle', ContentType: 'plain', PlainContent: 'hello', From: { name: '', email: `a@${s.domain}` }, To: [{ name: '', email: to }] });
+  const res = await h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${s.key}` },
+    body: { Subject: 'idle', ContentType: 'plain', PlainContent: 'hello', From: { name: '', email: `a@${s.domain}` }, To: [{ name: '', email: to }] },
+  });
   expect(res.body).toEqual({ MessageID: expect.any(String) });
   return res.body.MessageID;
 }

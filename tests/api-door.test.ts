@@ -31,13 +31,13 @@ describe('what a gateway pays for at start', () => {
 
 describe('/api.php transports', () => {
   it('accepts a JSON body', async () => {
-    const res = await supertest(h.app).post('/api.php').send({ Command: 'emailgateway.getdomains', SessionID: session });
+    const res = await h.request('POST', '/api.php', { body: { Command: 'emailgateway.getdomains', SessionID: session } });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ Success: true, ErrorCode: 0, Domains: [] });
   });
 
   it('accepts a form-urlencoded body', async () => {
-    const res = await supertest(h.app).post('/api.php').type('form').send({ Command: 'emailgateway.getdomains', SessionID: session });
+    const res = await h.request('POST', '/api.php', { form: { Command: 'emailgateway.getdomains', SessionID: session } });
     expect(res.body).toMatchObject({ Success: true, Domains: [] });
   });
 
@@ -47,20 +47,20 @@ describe('/api.php transports', () => {
   });
 
   it('accepts GET with a query string', async () => {
-    const res = await supertest(h.app).get('/api.php').query({ Command: 'emailgateway.getdomains', SessionID: session });
+    const res = await h.request('GET', '/api.php', { query: { Command: 'emailgateway.getdomains', SessionID: session } });
     expect(res.body).toMatchObject({ Success: true, Domains: [] });
   });
 
   it('merges query-string and body parameters, the body winning', async () => {
-    const res = await supertest(h.app).post(`/api.php?Command=emailgateway.getdomains&SessionID=nope`).send({ SessionID: session });
+    const res = await h.request('POST', `/api.php?Command=emailgateway.getdomains&SessionID=nope`, { body: { SessionID: session } });
     expect(res.body).toMatchObject({ Success: true });
   });
 
   it('reads JSON sent without a JSON content type (curl -d)', async () => {
-    const res = await supertest(h.app)
-      .post('/api.php')
-      .set('Content-Type', 'application/x-www-form-urlencoded')
-      .send(JSON.stringify({ Command: 'emailgateway.getdomains', SessionID: session }));
+    const res = await h.request('POST', '/api.php', {
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: JSON.stringify({ Command: 'emailgateway.getdomains', SessionID: session }),
+    });
     expect(res.body).toMatchObject({ Success: true });
   });
 
@@ -100,7 +100,7 @@ describe('/api.php names', () => {
   });
 
   it.each(['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'nope.command'])('treats %s as an unknown command (100003, HTTP 400)', async (name) => {
-    const res = await supertest(h.app).post('/api.php').send({ Command: name });
+    const res = await h.request('POST', '/api.php', { body: { Command: name } });
     expect(res.status).toBe(400);
     expect(res.body).toEqual({
       Success: false,
@@ -111,17 +111,17 @@ describe('/api.php names', () => {
   });
 
   it('answers 100003 when no Command is sent', async () => {
-    const res = await supertest(h.app).post('/api.php').send({});
+    const res = await h.request('POST', '/api.php', { body: {} });
     expect(res.status).toBe(400);
     expect(res.body.ErrorCode).toBe(100003);
     expect(res.body.ErrorText).toMatch(/Missing API command/);
   });
 
   it('drops prototype-polluting keys instead of merging them', async () => {
-    const res = await supertest(h.app)
-      .post('/api.php')
-      .set('Content-Type', 'application/json')
-      .send('{"Command":"emailgateway.getdomains","SessionID":"' + session + '","__proto__":{"polluted":1}}');
+    const res = await h.request('POST', '/api.php', {
+      headers: { 'Content-Type': 'application/json' },
+      body: '{"Command":"emailgateway.getdomains","SessionID":"' + session + '","__proto__":{"polluted":1}}',
+    });
     expect(res.body).toMatchObject({ Success: true });
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
@@ -129,7 +129,7 @@ describe('/api.php names', () => {
 
 describe('/api.php hard failures', () => {
   it('answers invalid JSON with 100000 and HTTP 400, in JSON even when XML is asked for', async () => {
-    const res = await supertest(h.app).post('/api.php?ResponseFormat=XML').set('Content-Type', 'application/json').send('{"Command": ');
+    const res = await h.request('POST', '/api.php?ResponseFormat=XML', { headers: { 'Content-Type': 'application/json' }, body: '{"Command": ' });
     expect(res.status).toBe(400);
     expect(res.type).toBe('application/json');
     expect(res.body.ErrorCode).toBe(100000);
@@ -137,7 +137,7 @@ describe('/api.php hard failures', () => {
   });
 
   it('answers a JSON array body with 100000', async () => {
-    const res = await supertest(h.app).post('/api.php').set('Content-Type', 'application/json').send('[1,2]');
+    const res = await h.request('POST', '/api.php', { headers: { 'Content-Type': 'application/json' }, body: '[1,2]' });
     expect(res.status).toBe(400);
     expect(res.body.ErrorCode).toBe(100000);
   });
@@ -151,9 +151,7 @@ describe('/api.php hard failures', () => {
   it('answers an oversized body with HTTP 413 and a clear message', async () => {
     const small = await startHarness({ MAX_REQUEST_BYTES: '2048' });
     try {
-      const res = await supertest(small.app)
-        .post('/api.php')
-        .send({ Command: 'emailgateway.getdomains', Filler: 'x'.repeat(5000) });
+      const res = await small.request('POST', '/api.php', { body: { Command: 'emailgateway.getdomains', Filler: 'x'.repeat(5000) } });
       expect(res.status).toBe(413);
       expect(res.body.ErrorCode).toBe(100006);
       expect(res.body.ErrorText).toMatch(/larger than 2048 bytes/);
@@ -211,10 +209,10 @@ describe('/api.php hard failures', () => {
     try {
       const u = await createUser(h);
       const add = await h.call({ Command: 'emailgateway.adddomain', SessionID: u.sessionId, DomainName: uniqueDomain() });
-      const res = await supertest(h.app)
-        .post('/api.php')
-        .set('X-Request-Id', 'req-123')
-        .send({ Command: 'emailgateway.verifydomain', SessionID: u.sessionId, DomainID: add.NewSenderDomainID });
+      const res = await h.request('POST', '/api.php', {
+        headers: { 'X-Request-Id': 'req-123' },
+        body: { Command: 'emailgateway.verifydomain', SessionID: u.sessionId, DomainID: add.NewSenderDomainID },
+      });
       expect(res.status).toBe(500);
       expect(res.headers['x-request-id']).toBe('req-123');
       expect(res.body.ErrorCode).toBe(100005);
@@ -237,7 +235,7 @@ describe('/api.php envelopes', () => {
   });
 
   it('answers an auth failure with 99998 as a scalar and HTTP 200', async () => {
-    const res = await supertest(h.app).post('/api.php').send({ Command: 'emailgateway.getdomains', SessionID: 'nope' });
+    const res = await h.request('POST', '/api.php', { body: { Command: 'emailgateway.getdomains', SessionID: 'nope' } });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ Success: false, ErrorCode: 99998, ErrorText: 'Authentication failure or session expired' });
   });
@@ -245,7 +243,7 @@ describe('/api.php envelopes', () => {
   it('answers in XML when ResponseFormat=XML, with CDATA scalars and node_N list items', async () => {
     const name = uniqueDomain();
     await h.call({ Command: 'emailgateway.adddomain', SessionID: session, DomainName: name });
-    const res = await supertest(h.app).post('/api.php').type('form').send({ Command: 'emailgateway.getdomains', SessionID: session, ResponseFormat: 'XML' });
+    const res = await h.request('POST', '/api.php', { form: { Command: 'emailgateway.getdomains', SessionID: session, ResponseFormat: 'XML' } });
     expect(res.type).toBe('text/xml');
     expect(res.text).toMatch(
       /^<\?xml version="1.0" encoding="UTF-8"\?>\n<response><Success><!\[CDATA\[true\]\]><\/Success><ErrorCode><!\[CDATA\[0\]\]><\/ErrorCode><Domains><node_0>/,
@@ -254,40 +252,40 @@ describe('/api.php envelopes', () => {
   });
 
   it('treats ResponseFormat values other than exactly XML as JSON', async () => {
-    const res = await supertest(h.app).post('/api.php').send({ Command: 'emailgateway.getdomains', SessionID: session, ResponseFormat: 'xml' });
+    const res = await h.request('POST', '/api.php', { body: { Command: 'emailgateway.getdomains', SessionID: session, ResponseFormat: 'xml' } });
     expect(res.type).toBe('application/json');
   });
 
   it('answers errors in XML too', async () => {
-    const res = await supertest(h.app)
-      .get('/api.php')
-      .query({ Command: 'emailgateway.getdomain', SessionID: session, DomainID: 999999, ResponseFormat: 'XML' });
+    const res = await h.request('GET', '/api.php', {
+      query: { Command: 'emailgateway.getdomain', SessionID: session, DomainID: 999999, ResponseFormat: 'XML' },
+    });
     expect(res.text).toContain('<Success><![CDATA[false]]></Success><ErrorCode><![CDATA[2]]></ErrorCode>');
   });
 
   it('keeps "]]>" inside a value intact in XML', async () => {
     const u = await createUser(h, { FirstName: 'a]]>b' });
-    const res = await supertest(h.app).get('/api.php').query({ Command: 'user.current', SessionID: u.sessionId, ResponseFormat: 'XML' });
+    const res = await h.request('GET', '/api.php', { query: { Command: 'user.current', SessionID: u.sessionId, ResponseFormat: 'XML' } });
     expect(res.text).toContain('<FirstName><![CDATA[a]]]]><![CDATA[>b]]></FirstName>');
   });
 });
 
 describe('health endpoints', () => {
   it('answers /healthz while the process is up', async () => {
-    const res = await supertest(h.app).get('/healthz');
+    const res = await h.request('GET', '/healthz');
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ status: 'ok', role: 'all' });
   });
 
   it('answers /readyz with the database and Redis reachable', async () => {
-    const res = await supertest(h.app).get('/readyz');
+    const res = await h.request('GET', '/readyz');
     expect(res.status).toBe(200);
     expect(res.body.checks.database).toBe('ok');
     expect(res.body.checks.redis).toBe(h.backend === 'mysql' ? 'ok' : 'not configured (in-process queue)');
   });
 
   it('answers unknown paths with a 404 in the v1 error envelope', async () => {
-    const res = await supertest(h.app).get('/nope');
+    const res = await h.request('GET', '/nope');
     expect(res.status).toBe(404);
     expect(res.body.Errors[0].Code).toBe(404);
   });

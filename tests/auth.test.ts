@@ -1,5 +1,4 @@
 import crypto from 'node:crypto';
-import supertest from 'supertest';
 import { createUser, Harness, startHarness } from './helpers/harness';
 
 let h: Harness;
@@ -34,7 +33,7 @@ async function idle(sessionId: string, seconds: number): Promise<void> {
 }
 
 async function post(body: Record<string, unknown>) {
-  return supertest(h.app).post('/api.php').send(body);
+  return h.request('POST', '/api.php', { body });
 }
 
 describe('session lifetime (SESSION_MAX_SECONDS=600)', () => {
@@ -155,9 +154,9 @@ describe('bad credentials', () => {
 
   it('accepts credentials sent as form fields or in the query string', async () => {
     const u = await createUser(h);
-    const form = await supertest(h.app).post('/api.php').type('form').send({ Command: 'user.current', SessionID: u.sessionId });
+    const form = await h.request('POST', '/api.php', { form: { Command: 'user.current', SessionID: u.sessionId } });
     expect(form.body).toMatchObject({ Success: true, UserInfo: { UserID: u.userId } });
-    const query = await supertest(h.app).get('/api.php').query({ Command: 'user.current', SessionID: u.sessionId });
+    const query = await h.request('GET', '/api.php', { query: { Command: 'user.current', SessionID: u.sessionId } });
     expect(query.body).toMatchObject({ Success: true, UserInfo: { UserID: u.userId } });
   });
 });

@@ -1,6 +1,5 @@
 import crypto from 'node:crypto';
 import { Writable } from 'node:stream';
-import supertest from 'supertest';
 import winston from 'winston';
 import { createLogger } from '../src/logger';
 import { createUser, Harness, startHarness, uniqueDomain } from './helpers/harness';
@@ -24,7 +23,7 @@ describe('logs', () => {
     const domainId = (await h.call({ Command: 'emailgateway.adddomain', SessionID: u.sessionId, DomainName: uniqueDomain() })).NewSenderDomainID;
     const key = await h.call({ Command: 'emailgateway.addapi', SessionID: u.sessionId, DomainID: domainId, Description: 'k' });
     const smtp = await h.call({ Command: 'emailgateway.addsmtp', SessionID: u.sessionId, DomainID: domainId });
-    await supertest(h.app).post('/api.php').set('X-Request-Id', 'trace-me-1').send({ Command: 'user.current', SessionID: u.sessionId });
+    await h.request('POST', '/api.php', { headers: { 'X-Request-Id': 'trace-me-1' }, body: { Command: 'user.current', SessionID: u.sessionId } });
 
     const parsed = lines.map((l) => JSON.parse(l));
     const traced = parsed.find((l) => l.requestId === 'trace-me-1');
@@ -35,8 +34,8 @@ describe('logs', () => {
 
   it('log an inbound list webhook call by its route, never the HashedID in its path (a secret: it subscribes addresses)', async () => {
     const hashedId = crypto.randomBytes(20).toString('hex');
-    await supertest(h.app).post(`/system/webhook/${hashedId}`).set('X-Request-Id', 'inbound-hook-1').send({ EmailAddress: 'a@example.com' });
-    await supertest(h.app).get(`/SYSTEM/Webhook/${hashedId}/`).set('X-Request-Id', 'inbound-hook-2'); // routes match any case
+    await h.request('POST', `/system/webhook/${hashedId}`, { headers: { 'X-Request-Id': 'inbound-hook-1' }, body: { EmailAddress: 'a@example.com' } });
+    await h.request('GET', `/SYSTEM/Webhook/${hashedId}/`, { headers: { 'X-Request-Id': 'inbound-hook-2' } }); // routes match any case
     const entries = lines.map((l) => JSON.parse(l)).filter((l) => String(l.requestId).startsWith('inbound-hook-'));
     expect(entries.map((l) => [l.message, l.path, l.command])).toEqual([
       ['request', '/system/webhook/:hashedid', 'user.webhook.receive'],
@@ -45,7 +44,7 @@ describe('logs', () => {
     // A database or Redis outage on that route is logged by the v1 router's own handler: the same holds there.
     const outage = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
     jest.spyOn(h.services.limits, 'limit').mockReturnValueOnce({ consume: () => Promise.reject(outage) } as never);
-    const down = await supertest(h.app).post(`/system/webhook/${hashedId}`).set('X-Request-Id', 'inbound-hook-3').send({});
+    const down = await h.request('POST', `/system/webhook/${hashedId}`, { headers: { 'X-Request-Id': 'inbound-hook-3' }, body: {} });
     expect(down.status).toBe(503);
     const warned = lines.map((l) => JSON.parse(l)).find((l) => l.requestId === 'inbound-hook-3' && l.message === 'dependency unavailable');
     expect(warned.path).toBe('/system/webhook/:hashedid');
@@ -55,9 +54,12 @@ describe('logs', () => {
   it('log tracking requests by their route, never the token in the path (it unsubscribes its recipient)', async () => {
     const token = crypto.randomBytes(16).toString('base64url');
     for (const [i, path] of [`/t/u/${token}`, `/t/c/${token}`, `/t/o/${token}.gif`].entries()) {
-      await supertest(h.app).get(path).set('X-Request-Id', `tracking-${i}`);
+      await h.request('GET', path, { headers: { 'X-Request-Id': `tracking-${i}` } });
     }
-    await supertest(h.app).post(`/t/u/${token}`).set('X-Request-Id', 'tracking-3').type('form').send('List-Unsubscribe=One-Click');
+    await h.request('POST', `/t/u/${token}`, {
+      headers: { 'X-Request-Id': 'tracking-3', 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: 'List-Unsubscribe=One-Click',
+    });
     const entries = lines.map((l) => JSON.parse(l)).filter((l) => String(l.requestId).startsWith('tracking-'));
     expect(entries.map((l) => l.path)).toEqual(['/t/u/:token', '/t/c/:token', '/t/o/:file', '/t/u/:token']);
     expect(lines.join('\n')).not.toContain(token);
@@ -67,10 +69,10 @@ describe('logs', () => {
     const u = await createUser(h);
     const domainId = (await h.call({ Command: 'emailgateway.adddomain', SessionID: u.sessionId, DomainName: uniqueDomain() })).NewSenderDomainID;
     const spy = jest.spyOn(h.services.dns, 'verify').mockRejectedValueOnce(new Error('resolver exploded'));
-    const res = await supertest(h.app)
-      .post('/api.php')
-      .set('X-Request-Id', 'boom-1')
-      .send({ Command: 'emailgateway.verifydomain', SessionID: u.sessionId, DomainID: domainId });
+    const res = await h.request('POST', '/api.php', {
+      headers: { 'X-Request-Id': 'boom-1' },
+      body: { Command: 'emailgateway.verifydomain', SessionID: u.sessionId, DomainID: domainId },
+    });
     spy.mockRestore();
     expect(res.status).toBe(500);
     const entry = lines.map((l) => JSON.parse(l)).find((l) => l.requestId === 'boom-1' && l.level === 'error');

@@ -43,12 +43,13 @@ export interface Harness {
 
 /**
  * What `h.request` sends: headers as given; `query` appended as supertest's `.query(object)` wrote it; `body` an object
- * (sent as JSON) or a string or Buffer (sent as it is).
+ * (sent as JSON) or a string or Buffer (sent as it is); `form` a form body, as `.type('form').send(object)` wrote it.
  */
 export interface RequestOptions {
   headers?: Record<string, string>;
   query?: Record<string, string | number | boolean>;
   body?: unknown;
+  form?: Record<string, string | number | boolean>;
 }
 
 /**
@@ -143,9 +144,10 @@ export async function startHarness(env: Record<string, string> = {}, opts: { log
       return (await send(((await listening()).address() as AddressInfo).port, 'POST', '/api.php', { body: params })).body;
     },
     async request(method, urlPath, opts = {}) {
-      const query = Object.entries(opts.query ?? {}).map(([k, v]) => `${strictEncode(k)}=${strictEncode(String(v))}`);
-      const target = query.length ? `${urlPath}${urlPath.includes('?') ? '&' : '?'}${query.join('&')}` : urlPath;
-      return send(((await listening()).address() as AddressInfo).port, method, target, opts);
+      const query = opts.query && encodePairs(opts.query);
+      const target = query ? `${urlPath}${urlPath.includes('?') ? '&' : '?'}${query}` : urlPath;
+      const sent = opts.form ? { headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...opts.headers }, body: encodePairs(opts.form) } : opts;
+      return send(((await listening()).address() as AddressInfo).port, method, target, sent);
     },
     async close() {
       const s = await server?.catch(() => null);
@@ -167,9 +169,12 @@ export async function startHarness(env: Record<string, string> = {}, opts: { log
   };
 }
 
-/** Percent-encodes as the `qs` package behind supertest's `.query()` does (RFC 3986: `!'()*` too). */
-function strictEncode(v: string): string {
-  return encodeURIComponent(v).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+/** `k=v&…` as the `qs` package behind supertest's `.query()` and form bodies writes flat pairs (RFC 3986: `!'()*` too). */
+function encodePairs(pairs: Record<string, string | number | boolean>): string {
+  const encode = (v: string) => encodeURIComponent(v).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return Object.entries(pairs)
+    .map(([k, v]) => `${encode(k)}=${encode(String(v))}`)
+    .join('&');
 }
 
 /**

@@ -199,10 +199,10 @@ describe('postern CLI commands', () => {
     await h.services.db('sender_domains').where({ id: added.json.NewSenderDomainID }).update({ status: 'Enabled' });
     const key = await cli(['key', 'create', 'cli-bob.example.com', '--description', 'from the cli'], h.env);
     expect(key.code).toBe(0);
-    const sent = await supertest(h.app)
-      .post('/api/v1/email')
-      .set('Authorization', `Bearer ${key.json.APIKey.APIKey}`)
-      .send({ Subject: 'Hi', ContentType: 'plain', PlainContent: 'x', From: { email: 'a@cli-bob.example.com' }, To: [{ email: 'r@dest.test' }] });
+    const sent = await h.request('POST', '/api/v1/email', {
+      headers: { Authorization: `Bearer ${key.json.APIKey.APIKey}` },
+      body: { Subject: 'Hi', ContentType: 'plain', PlainContent: 'x', From: { email: 'a@cli-bob.example.com' }, To: [{ email: 'r@dest.test' }] },
+    });
     expect(sent.status).toBe(200);
 
     const queue = await cli(['queue', 'status', '--domain', 'cli-bob.example.com'], h.env);
@@ -218,10 +218,10 @@ describe('postern CLI commands', () => {
     // The CLI is another process: this one sees the change within its credential cache (SENDER_AUTH_CACHE_MS, 1 s).
     let refused: unknown;
     await waitFor(async () => {
-      const r = await supertest(h.app)
-        .post('/api/v1/email')
-        .set('Authorization', `Bearer ${key.json.APIKey.APIKey}`)
-        .send({ Subject: 'Hi', ContentType: 'plain', PlainContent: 'x', From: { email: 'a@cli-bob.example.com' }, To: [{ email: 'r@dest.test' }] });
+      const r = await h.request('POST', '/api/v1/email', {
+        headers: { Authorization: `Bearer ${key.json.APIKey.APIKey}` },
+        body: { Subject: 'Hi', ContentType: 'plain', PlainContent: 'x', From: { email: 'a@cli-bob.example.com' }, To: [{ email: 'r@dest.test' }] },
+      });
       refused = r.body.Errors?.[0];
       return !!refused;
     }, 5000);
@@ -252,7 +252,7 @@ describe('postern CLI commands', () => {
       h.env,
     );
     expect(sent.code).toBe(0);
-    const msg = await supertest(h.app).get(`/api/v1/email/${sent.json.MessageID}`).set('Authorization', `Bearer ${s.key}`);
+    const msg = await h.request('GET', `/api/v1/email/${sent.json.MessageID}`, { headers: { Authorization: `Bearer ${s.key}` } });
     expect(msg.body).toMatchObject({ MessageID: sent.json.MessageID, Subject: 'From the CLI' });
     const users = await cli(['call', 'users.get', '--json', '{"RecordsPerRequest":1}'], h.env);
     expect(users.json.Users).toHaveLength(1);
@@ -333,14 +333,14 @@ describe('postern CLI commands', () => {
   it('admin reset-password prints a new password once: it signs in, the old one and the old sessions stop working', async () => {
     const before = await cli(['admin', 'reset-password'], h.env);
     expect(before.code).toBe(0);
-    const login = (password: string) => supertest(h.app).post('/api.php').send({ Command: 'admin.login', Username: before.json.Username, Password: password });
+    const login = (password: string) => h.request('POST', '/api.php', { body: { Command: 'admin.login', Username: before.json.Username, Password: password } });
     const session = (await login(before.json.Password)).body.SessionID as string;
     expect(session).toBeTruthy();
     const after = await cli(['admin', 'reset-password'], h.env);
     expect(after.json.Password).not.toBe(before.json.Password);
     expect((await login(before.json.Password)).body.Success).toBe(false);
     expect((await login(after.json.Password)).body.Success).toBe(true);
-    const old = await supertest(h.app).post('/api.php').send({ Command: 'users.get', SessionID: session });
+    const old = await h.request('POST', '/api.php', { body: { Command: 'users.get', SessionID: session } });
     expect(old.body.ErrorCode).toBe(99998);
     const rows = await h.services.db('admins').select('password_hash');
     expect(JSON.stringify(rows)).not.toContain(after.json.Password);

@@ -6,7 +6,6 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import supertest from 'supertest';
 import { parse } from 'yaml';
 import { Config, loadConfig } from '../../src/config';
 import { healthUrl } from '../../src/ops/healthcheck';
@@ -215,8 +214,8 @@ describe('with an install', () => {
   });
 
   it('routes /metrics/ as /metrics, so the Caddyfile hides both forms', async () => {
-    expect((await supertest(h.app).get('/metrics/')).status).toBe(200);
-    expect((await supertest(h.app).get('/metrics/x')).status).toBe(404);
+    expect((await h.request('GET', '/metrics/')).status).toBe(200);
+    expect((await h.request('GET', '/metrics/x')).status).toBe(404);
   });
 
   it('GET /tls/ask (Caddy on-demand TLS) allows only the tracking host of an Enabled sender domain', async () => {
@@ -226,7 +225,7 @@ describe('with an install', () => {
     const id = await addDomain(h, u.sessionId, enabled);
     await addDomain(h, u.sessionId, pending);
     await h.services.db('sender_domains').where({ id }).update({ status: 'Enabled' });
-    const ask = async (host: string) => (await supertest(h.app).get('/tls/ask').query({ domain: host })).status;
+    const ask = async (host: string) => (await h.request('GET', '/tls/ask', { query: { domain: host } })).status;
     expect(await ask(`track-sl.${enabled}`)).toBe(200);
     expect(await ask(`TRACK-SL.${enabled}.`)).toBe(200);
     expect(await ask(`track-sl.${pending}`)).toBe(404);
@@ -234,7 +233,7 @@ describe('with an install', () => {
     expect(await ask(enabled)).toBe(404);
     expect(await ask('track-sl.attacker.example')).toBe(404);
     expect(await ask('127.0.0.1')).toBe(404);
-    expect((await supertest(h.app).get('/tls/ask')).status).toBe(404);
+    expect((await h.request('GET', '/tls/ask')).status).toBe(404);
   });
 
   it('has every metric the Grafana dashboard charts', async () => {

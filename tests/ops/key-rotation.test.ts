@@ -7,7 +7,6 @@
 import crypto from 'node:crypto';
 import { simpleParser } from 'mailparser';
 import { Writable } from 'node:stream';
-import supertest from 'supertest';
 import { Cli, runCli } from '../../src/cli/program';
 import { openInstallation } from '../../src/cli/installation';
 import { decrypt, encrypt } from '../../src/auth/secrets';
@@ -53,16 +52,16 @@ async function restarted(keys: Record<string, string>): Promise<Harness> {
 async function sendThrough(h: Harness, to: string) {
   const worker = createDeliveryWorker(h.services);
   try {
-    const res = await supertest(h.app)
-      .post('/api/v1/email')
-      .set('Authorization', `Bearer ${s.key}`)
-      .send({
+    const res = await h.request('POST', '/api/v1/email', {
+      headers: { Authorization: `Bearer ${s.key}` },
+      body: {
         Subject: 'Keys',
         ContentType: 'html',
         HTMLContent: '<p><a href="https://shop.example/a">Buy</a></p>',
         From: { email: `shop@${s.domain}` },
         To: [{ email: to }],
-      });
+      },
+    });
     expect(res.status).toBe(200);
     await waitFor(() => sink.received.some((r) => r.to[0] === to), 15000, `the delivery to ${to}`);
   } finally {
@@ -75,7 +74,7 @@ async function sendThrough(h: Harness, to: string) {
   return { raw: got.raw, returnPath: got.from, click };
 }
 
-const clickThrough = (h: Harness, path: string) => supertest(h.app).get(path).set('Host', 'track.postern.test');
+const clickThrough = (h: Harness, path: string) => h.request('GET', path, { headers: { Host: 'track.postern.test' } });
 
 async function signingKey(h: Harness): Promise<string> {
   return (await h.call({ Command: 'emailgateway.getwebhooks', SessionID: s.sessionId, DomainID: s.domainId })).SigningKey;

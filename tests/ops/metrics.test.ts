@@ -2,7 +2,6 @@ import net from 'node:net';
 import knex from 'knex';
 import nodemailer from 'nodemailer';
 import { Metrics } from '../../src/ops/metrics';
-import supertest from 'supertest';
 import { startOpsListener } from '../../src/ops/health';
 import { SmtpFront, startSmtpFront } from '../../src/smtp/front';
 import { metric } from '../helpers/prom';
@@ -27,7 +26,7 @@ afterAll(async () => {
 });
 
 const scrape = async () => {
-  const res = await supertest(rig.h.app).get('/metrics');
+  const res = await rig.h.request('GET', '/metrics');
   expect(res.status).toBe(200);
   expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
   return res.text;
@@ -42,10 +41,10 @@ describe('/metrics on the api port', () => {
     const now = Date.now();
     const [messageId] = [
       (
-        await supertest(rig.h.app)
-          .post('/api/v1/email')
-          .set({ Authorization: `Bearer ${rig.s.key}` })
-          .send({ ...email('later@dest.test'), SendAt: Math.floor(now / 1000) + 3600 })
+        await rig.h.request('POST', '/api/v1/email', {
+          headers: { ...{ Authorization: `Bearer ${rig.s.key}` } },
+          body: { ...email('later@dest.test'), SendAt: Math.floor(now / 1000) + 3600 },
+        })
       ).body.MessageID,
     ];
     expect(messageId).toBeDefined();
@@ -63,30 +62,21 @@ describe('/metrics on the api port', () => {
   });
 
   it('counts requests by route, commands by result code and accepted messages by door, then the deliveries they became', async () => {
-    const agent = supertest(rig.h.app);
     const auth = { Authorization: `Bearer ${rig.s.key}` };
-    expect((await agent.post('/api/v1/email').set(auth).send(email('one@dest.test'))).status).toBe(200);
+    expect((await rig.h.request('POST', '/api/v1/email', { headers: { ...auth }, body: email('one@dest.test') })).status).toBe(200);
     expect(
-      (
-        await agent
-          .post('/api/v1/email/batch')
-          .set(auth)
-          .send({ Messages: [email('two@dest.test'), email('three@dest.test')] })
-      ).status,
+      (await rig.h.request('POST', '/api/v1/email/batch', { headers: { ...auth }, body: { Messages: [email('two@dest.test'), email('three@dest.test')] } }))
+        .status,
     ).toBe(200);
-    expect((await agent.post('/api.php').send({ Command: 'emailgateway.sendemail', SenderAPIKey: rig.s.key, ...email('four@dest.test') })).body.Success).toBe(
-      true,
-    );
     expect(
-      (
-        await agent
-          .post('/api/v1/email')
-          .set(auth)
-          .send({ ...email('x@dest.test'), Subject: '' })
-      ).body.Errors[0].Code,
-    ).toBe(8); // HTTP 200 (upstream §2.1)
-    expect((await agent.post('/api.php').send({ Command: 'no.such.command' })).status).toBe(400);
-    await agent.get('/no/such/path/zq-raw-path');
+      (await rig.h.request('POST', '/api.php', { body: { Command: 'emailgateway.sendemail', SenderAPIKey: rig.s.key, ...email('four@dest.test') } })).body
+        .Success,
+    ).toBe(true);
+    expect((await rig.h.request('POST', '/api/v1/email', { headers: { ...auth }, body: { ...email('x@dest.test'), Subject: '' } })).body.Errors[0].Code).toBe(
+      8,
+    ); // HTTP 200 (upstream §2.1)
+    expect((await rig.h.request('POST', '/api.php', { body: { Command: 'no.such.command' } })).status).toBe(400);
+    await rig.h.request('GET', '/no/such/path/zq-raw-path');
 
     await waitFor(() => rig.sink.received.length >= 4, 15000, 'four deliveries');
     const text = await waitForMetric(
@@ -124,11 +114,11 @@ describe('/metrics on the api port', () => {
   it('answers only the bearer token when METRICS_TOKEN is set', async () => {
     rig.h.services.config.metricsToken = 'scrape-secret-123';
     try {
-      const denied = await supertest(rig.h.app).get('/metrics');
+      const denied = await rig.h.request('GET', '/metrics');
       expect(denied.status).toBe(401);
       expect(denied.text).not.toContain('postern_');
-      expect((await supertest(rig.h.app).get('/metrics').set('Authorization', 'Bearer wrong')).status).toBe(401);
-      expect((await supertest(rig.h.app).get('/metrics').set('Authorization', 'Bearer scrape-secret-123')).status).toBe(200);
+      expect((await rig.h.request('GET', '/metrics', { headers: { Authorization: 'Bearer wrong' } })).status).toBe(401);
+      expect((await rig.h.request('GET', '/metrics', { headers: { Authorization: 'Bearer scrape-secret-123' } })).status).toBe(200);
     } finally {
       rig.h.services.config.metricsToken = null;
     }

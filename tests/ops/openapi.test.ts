@@ -8,7 +8,6 @@ import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import SwaggerParser from '@apidevtools/swagger-parser';
-import supertest from 'supertest';
 import { commands } from '../../commands';
 import { composeOpenApi } from '../../src/ops/docs';
 import { buildOpenApi, dialectTables } from '../../src/ops/openapi';
@@ -38,7 +37,7 @@ onlyOnce('OpenAPI document and /docs', () => {
   let doc: any;
   beforeAll(async () => {
     h = await startHarness();
-    const res = await supertest(h.app).get('/openapi.json');
+    const res = await h.request('GET', '/openapi.json');
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/^application\/json/);
     doc = res.body;

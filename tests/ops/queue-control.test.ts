@@ -4,7 +4,6 @@
  * the effects checked on the sink, the rows and the events. Tenancy: a user sees and moves only their own.
  */
 import { Writable } from 'node:stream';
-import supertest from 'supertest';
 import { Installation, openInstallation } from '../../src/cli/installation';
 import { Cli, runCli } from '../../src/cli/program';
 import { senderSetup } from '../helpers/harness';
@@ -31,13 +30,11 @@ afterAll(async () => {
   await rig.close();
 });
 
-const api = () => supertest(rig.h.app);
-
 async function send(key: string, from: string, to: string): Promise<string> {
-  const res = await api()
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${key}`)
-    .send({ Subject: 'queued', ContentType: 'plain', PlainContent: 'hello', From: { name: '', email: `a@${from}` }, To: [{ name: '', email: to }] });
+  const res = await rig.h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${key}` },
+    body: { Subject: 'queued', ContentType: 'plain', PlainContent: 'hello', From: { name: '', email: `a@${from}` }, To: [{ name: '', email: to }] },
+  });
   expect(res.body).toEqual({ MessageID: expect.any(String) });
   return res.body.MessageID;
 }
@@ -78,7 +75,7 @@ describe('queue control', () => {
   });
 
   it('lists deferred deliveries with the last reply and next attempt; a user sees only their own, the admin all', async () => {
-    const own = await api().get('/api/v1/queue').query({ SessionID: rig.s.sessionId, RecipientDomain: SLOW });
+    const own = await rig.h.request('GET', '/api/v1/queue', { query: { SessionID: rig.s.sessionId, RecipientDomain: SLOW } });
     expect(own.status).toBe(200);
     expect(own.body).toMatchObject({ Total: 1, Page: 1, Pages: 1 });
     const row = own.body.Deliveries[0];
@@ -87,43 +84,53 @@ describe('queue control', () => {
     expect(row.NextAttemptAt).toBeGreaterThan(Date.now() / 1000 + 3000);
 
     // Another user's domain matches nothing for this user, as a missing one would.
-    const foreign = await api().get('/api/v1/queue').query({ SessionID: rig.s.sessionId, DomainID: other.domainId });
+    const foreign = await rig.h.request('GET', '/api/v1/queue', { query: { SessionID: rig.s.sessionId, DomainID: other.domainId } });
     expect(foreign.body.Total).toBe(0);
 
-    const all = await api().get('/api/v1/queue').set('Authorization', `Bearer ${rig.h.adminKey}`).query({ RecipientDomain: SLOW, Limit: 1 });
+    const all = await rig.h.request('GET', '/api/v1/queue', {
+      headers: { Authorization: `Bearer ${rig.h.adminKey}` },
+      query: { RecipientDomain: SLOW, Limit: 1 },
+    });
     expect(all.body).toMatchObject({ Total: 2, Pages: 2 });
-    const page2 = await api().get('/api/v1/queue').set('Authorization', `Bearer ${rig.h.adminKey}`).query({ RecipientDomain: SLOW, Limit: 1, Page: 2 });
+    const page2 = await rig.h.request('GET', '/api/v1/queue', {
+      headers: { Authorization: `Bearer ${rig.h.adminKey}` },
+      query: { RecipientDomain: SLOW, Limit: 1, Page: 2 },
+    });
     expect([all.body.Deliveries[0].MessageID, page2.body.Deliveries[0].MessageID].sort()).toEqual([mine, theirs].sort());
-    const bySender = await api().get('/api/v1/queue').set('Authorization', `Bearer ${rig.h.adminKey}`).query({ SenderDomain: other.domain });
+    const bySender = await rig.h.request('GET', '/api/v1/queue', {
+      headers: { Authorization: `Bearer ${rig.h.adminKey}` },
+      query: { SenderDomain: other.domain },
+    });
     expect(bySender.body.Deliveries.map((d: { MessageID: string }) => d.MessageID)).toEqual([theirs]);
-    const young = await api().get('/api/v1/queue').set('Authorization', `Bearer ${rig.h.adminKey}`).query({ RecipientDomain: SLOW, MinAgeSeconds: 3600 });
+    const young = await rig.h.request('GET', '/api/v1/queue', {
+      headers: { Authorization: `Bearer ${rig.h.adminKey}` },
+      query: { RecipientDomain: SLOW, MinAgeSeconds: 3600 },
+    });
     expect(young.body.Total).toBe(0);
   });
 
   it('answers bad input and bad credentials in the v1 envelope', async () => {
-    const noFilter = await api().post('/api/v1/queue/retry').send({ SessionID: rig.s.sessionId });
+    const noFilter = await rig.h.request('POST', '/api/v1/queue/retry', { body: { SessionID: rig.s.sessionId } });
     expect(noFilter.status).toBe(400);
     expect(noFilter.body.Errors[0]).toMatchObject({ Code: 7 });
-    const badState = await api().get('/api/v1/queue').query({ SessionID: rig.s.sessionId, State: 'nope', RecipientDomain: 'a\r\nb' });
+    const badState = await rig.h.request('GET', '/api/v1/queue', { query: { SessionID: rig.s.sessionId, State: 'nope', RecipientDomain: 'a\r\nb' } });
     expect(badState.body.Errors.map((e: { Code: number }) => e.Code).sort()).toEqual([4, 9]);
-    const notMine = await api()
-      .post('/api/v1/queue/retry')
-      .send({ SessionID: rig.s.sessionId, DeliveryID: (await deliveryOf(theirs)).id });
+    const notMine = await rig.h.request('POST', '/api/v1/queue/retry', { body: { SessionID: rig.s.sessionId, DeliveryID: (await deliveryOf(theirs)).id } });
     expect(notMine.status).toBe(404);
     expect(notMine.body.Errors[0]).toMatchObject({ Code: 8, Message: 'Delivery not found' });
-    const anon = await api().get('/api/v1/queue').query({ AdminAPIKey: 'wrong' });
+    const anon = await rig.h.request('GET', '/api/v1/queue', { query: { AdminAPIKey: 'wrong' } });
     expect(anon.status).toBe(401);
     const legacy = await rig.h.call({ Command: 'queue.hold', SessionID: rig.s.sessionId });
     expect(legacy).toMatchObject({ Success: false, ErrorCode: [7] });
   });
 
   it('holds by recipient domain: a held delivery is not sent by a retry or the sweeper, and the held time does not age it', async () => {
-    const held = await api().post('/api/v1/queue/hold').send({ SessionID: rig.s.sessionId, RecipientDomain: SLOW });
+    const held = await rig.h.request('POST', '/api/v1/queue/hold', { body: { SessionID: rig.s.sessionId, RecipientDomain: SLOW } });
     expect(held.body).toEqual({ Held: 1 });
     expect((await deliveryOf(theirs)).status).toBe('deferred'); // the other user's is not theirs to hold
 
     rig.sink.onRcpt = undefined; // the destination recovers
-    const retried = await api().post('/api/v1/queue/retry').set('Authorization', `Bearer ${rig.h.adminKey}`).send({ All: true });
+    const retried = await rig.h.request('POST', '/api/v1/queue/retry', { headers: { Authorization: `Bearer ${rig.h.adminKey}` }, body: { All: true } });
     expect(retried.body).toEqual({ Retried: 1 });
     await until(theirs, 'delivered');
     // The sweeper takes every due, unleased row it can see: the held one is not among them.
@@ -134,7 +141,7 @@ describe('queue control', () => {
     expect(rig.sink.received.some((m) => m.to.includes(`ann@${SLOW}`))).toBe(false);
     const status = await rig.h.call({ Command: 'queue.status', AdminAPIKey: rig.h.adminKey });
     expect(status.Queue.Held).toBe(1);
-    const scrape = await api().get('/metrics');
+    const scrape = await rig.h.request('GET', '/metrics');
     expect(metric(scrape.text, 'postern_queue_depth', { state: 'held' })).toBe(1);
 
     // Held for three days, accepted three days ago: past DELIVERY_MAX_AGE_SECONDS (2 days) unless held time is left out.
@@ -183,7 +190,7 @@ describe('queue control', () => {
       expect(events).toHaveLength(1);
       expect(JSON.parse(events[0].data)).toMatchObject({ purged: true });
     }
-    const msg = await api().get(`/api/v1/email/${a}`).set('Authorization', `Bearer ${rig.s.key}`);
+    const msg = await rig.h.request('GET', `/api/v1/email/${a}`, { headers: { Authorization: `Bearer ${rig.s.key}` } });
     expect(msg.body.Status).toBe('failed');
   });
 });

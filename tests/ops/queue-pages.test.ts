@@ -4,7 +4,6 @@
  * or changes more than a page of deliveries (src/delivery/queue-pages.ts). One read of a big tenant's whole queue
  * inside the transaction outlasted DB_QUERY_TIMEOUT_MS, and the command answered 503 every time.
  */
-import supertest from 'supertest';
 import { statementsDuring, sizes, Touched } from '../helpers/delete-sizes';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 import { createReputationGuard } from '../../src/domains/reputation-guard';
@@ -39,7 +38,7 @@ async function senderWithQueue(): Promise<Sender> {
     From: { email: `shop@${s.domain}` },
     To: [{ email: `r${i}@example.org` }],
   }));
-  const r = await supertest(h.app).post('/api/v1/email/batch').set('Authorization', `Bearer ${s.key}`).send({ Messages: messages });
+  const r = await h.request('POST', '/api/v1/email/batch', { headers: { Authorization: `Bearer ${s.key}` }, body: { Messages: messages } });
   expect(r.status).toBeLessThan(300);
   const ids = ((await h.services.db('deliveries').where({ domain_id: s.domainId }).orderBy('id').pluck('id')) as unknown[]).map(Number);
   expect(ids).toHaveLength(MESSAGES);

@@ -4,7 +4,6 @@
  * (TRACKING_SCHEME).
  */
 import { simpleParser } from 'mailparser';
-import supertest from 'supertest';
 import { uniqueDomain } from '../helpers/harness';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { waitFor } from '../helpers/sink';
@@ -26,10 +25,9 @@ it('DMARC_RECORD is the record a new domain is asked to publish at _dmarc', asyn
 
 it("TRACKING_SCHEME=http makes tracked links and the open pixel http:// on the domain's tracking host", async () => {
   const to = `reader.${Date.now()}@recipient.test`;
-  const res = await supertest(rig.h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${rig.s.key}`)
-    .send({
+  const res = await rig.h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${rig.s.key}` },
+    body: {
       Subject: 'Scheme',
       ContentType: 'html',
       HTMLContent: '<p><a href="https://shop.example/item">Buy</a></p>',
@@ -37,7 +35,8 @@ it("TRACKING_SCHEME=http makes tracked links and the open pixel http:// on the d
       TrackLinks: 'true',
       From: { email: `shop@${rig.s.domain}` },
       To: [{ email: to }],
-    });
+    },
+  });
   expect(res.status).toBe(200);
   await waitFor(() => rig.sink.received.some((r) => r.to[0] === to), 15000, 'the delivery');
   const mail = await simpleParser(rig.sink.received.find((r) => r.to[0] === to)!.raw);

@@ -1,4 +1,3 @@
-import supertest from 'supertest';
 import { createSession } from '../../src/auth/sessions';
 import { Harness, senderSetup } from '../helpers/harness';
 
@@ -41,10 +40,10 @@ export async function makeCaller(h: Harness): Promise<Caller> {
   const hook = await as('emailgateway.addwebhook', { DomainID: s.domainId, Event: 'delivery', WebhookURL: 'http://127.0.0.1:9/hook' });
   // Not through admin.login: fuzzed logins with wrong keys throttle it (its own tests cover it).
   const adminSession = await createSession(h.services.db, 'admin', Number((await h.services.db('admins').orderBy('id').first('id')).id));
-  const sent = await supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({ Subject: 'fixture', ContentType: 'plain', PlainContent: 'x', From: { email: `app@${s.domain}` }, To: [{ email: 'to@example.org' }] });
+  const sent = await h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${s.key}` },
+    body: { Subject: 'fixture', ContentType: 'plain', PlainContent: 'x', From: { email: `app@${s.domain}` }, To: [{ email: 'to@example.org' }] },
+  });
   if (!sent.body.MessageID) throw new Error(`fuzz fixture send failed: ${JSON.stringify(sent.body)}`);
   const fromAddress = `app@${s.domain}`;
   return {
@@ -83,7 +82,7 @@ export async function heal(h: Harness, c: Caller): Promise<Caller> {
     h.call({ Command: 'user.current', SessionID: c.sessionId }),
     h.call({ Command: 'user.current', APIKey: c.apiKey }),
     h.call({ Command: 'users.get', SessionID: c.adminSession }),
-    supertest(h.app).get('/api/v1/stats').set('Authorization', `Bearer ${c.senderKey}`),
+    h.request('GET', '/api/v1/stats', { headers: { Authorization: `Bearer ${c.senderKey}` } }),
   ]);
   if (works(session) && works(key) && works(admin) && sender.status === 200) return c;
   const db = h.services.db;

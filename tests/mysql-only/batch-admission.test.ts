@@ -5,7 +5,6 @@
  * written, as one row) taken from another connection, so the test does not depend on how fast a batch is written.
  */
 import type { Knex } from 'knex';
-import supertest from 'supertest';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 
 type Sender = Awaited<ReturnType<typeof senderSetup>>;
@@ -37,7 +36,7 @@ function batch(tag: string, n: number, domain = s.domain) {
 
 async function stored(subject: string): Promise<number> {
   // A big batch is one pending row until a worker or a read of the account's mail expands it: read through the door first.
-  await supertest(h.app).get('/api/v1/emails').set('Authorization', `Bearer ${s.key}`).expect(200);
+  expect((await h.request('GET', '/api/v1/emails', { headers: { Authorization: `Bearer ${s.key}` } })).status).toBe(200);
   const [{ n }] = await h.services.db('messages').where({ subject }).count({ n: '*' });
   return Number(n);
 }
@@ -99,11 +98,7 @@ async function contend(send: (tag: string) => Promise<Reply>, label: string): Pr
 describe('batch sends under BATCH_ACCEPT_CONCURRENCY=1, BATCH_ACCEPT_QUEUE=1', () => {
   it('POST /api/v1/email/batch: one runs, one waits in line, the rest get 503 with Retry-After and write nothing', async () => {
     const post = (tag: string) =>
-      supertest(h.app)
-        .post('/api/v1/email/batch')
-        .set('Authorization', `Bearer ${s.key}`)
-        .send(batch(tag, 200))
-        .then((r) => r);
+      h.request('POST', '/api/v1/email/batch', { headers: { Authorization: `Bearer ${s.key}` }, body: batch(tag, 200) }).then((r) => r);
     const { tags, replies, refusedEarly } = await contend(post, 'admission');
     expect(refusedEarly).toBe(4);
     expect(replies.map((r) => r.status).sort()).toEqual([200, 200, 503, 503, 503, 503]);
@@ -120,10 +115,7 @@ describe('batch sends under BATCH_ACCEPT_CONCURRENCY=1, BATCH_ACCEPT_QUEUE=1', (
 
   it('/api.php answers the refusal in the legacy envelope', async () => {
     const post = (tag: string) =>
-      supertest(h.app)
-        .post('/api.php')
-        .send({ Command: 'emailgateway.sendbatch', SenderAPIKey: s.key, ...batch(tag, 200) })
-        .then((r) => r);
+      h.request('POST', '/api.php', { body: { Command: 'emailgateway.sendbatch', SenderAPIKey: s.key, ...batch(tag, 200) } }).then((r) => r);
     const { replies } = await contend(post, 'legacy admission');
     expect(replies.map((r) => r.status).sort()).toEqual([200, 200, 503, 503, 503, 503]);
     for (const r of replies.filter((x) => x.status === 503)) expect(r.body).toMatchObject({ Success: false, ErrorCode: 100007 });
@@ -133,7 +125,7 @@ describe('batch sends under BATCH_ACCEPT_CONCURRENCY=1, BATCH_ACCEPT_QUEUE=1', (
   it('lets small batches (50 messages or fewer) through side by side, as single sends', async () => {
     const tags = Array.from({ length: 6 }, (_, i) => `small batch ${i} ${s.domain}`);
     const replies = await Promise.all(
-      tags.map((tag) => supertest(h.app).post('/api/v1/email/batch').set('Authorization', `Bearer ${s.key}`).send(batch(tag, 50))),
+      tags.map((tag) => h.request('POST', '/api/v1/email/batch', { headers: { Authorization: `Bearer ${s.key}` }, body: batch(tag, 50) })),
     );
     expect(replies.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
     for (const tag of tags) expect(await stored(tag)).toBe(50);
@@ -146,11 +138,7 @@ describe('BATCH_ACCEPT_WAIT_SECONDS=1', () => {
     try {
       const own = await senderSetup(short);
       const post = (tag: string) =>
-        supertest(short.app)
-          .post('/api/v1/email/batch')
-          .set('Authorization', `Bearer ${own.key}`)
-          .send(batch(tag, 200, own.domain))
-          .then((r) => r);
+        short.request('POST', '/api/v1/email/batch', { headers: { Authorization: `Bearer ${own.key}` }, body: batch(tag, 200, own.domain) }).then((r) => r);
       await whileHeld(
         short.services.db,
         () => post(`held ${own.domain}`),

@@ -3,7 +3,6 @@
  * route; and service again once the database is back. Runs on a MariaDB of its own (tests/helpers/private-servers.ts).
  */
 import crypto from 'node:crypto';
-import supertest from 'supertest';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 import { PrivateServer, startMariaDb } from '../helpers/private-servers';
 import { waitFor } from '../helpers/sink';
@@ -30,17 +29,16 @@ afterAll(async () => {
 const message = (subject: string) => ({ to: 'someone@recipient.test', from: `app@${domain}`, subject, html: '<p>hello</p>' });
 
 it('answers 503 {code, error, message} with Retry-After on every CloudMails route within 2 s while MariaDB is down, then sends again', async () => {
-  const api = () => supertest(h.app);
-  const auth = (r: supertest.Test) => r.set('Authorization', `Bearer ${key}`);
-  expect((await auth(api().post('/v1/send')).send(message('before'))).status).toBe(200);
+  const auth = (method: string, path: string, body?: unknown) => h.request(method, path, { headers: { Authorization: `Bearer ${key}` }, body });
+  expect((await auth('POST', '/v1/send', message('before'))).status).toBe(200);
   await mariadb.kill();
   try {
     const calls = await Promise.all(
       [
-        () => auth(api().post('/v1/send')).send(message('during')),
-        () => auth(api().post('/v1/send/batch')).send({ messages: [message('during'), message('during')] }),
-        () => auth(api().get(`/v1/emails/${crypto.randomUUID()}`)),
-        () => auth(api().get('/v1/webhooks')),
+        () => auth('POST', '/v1/send', message('during')),
+        () => auth('POST', '/v1/send/batch', { messages: [message('during'), message('during')] }),
+        () => auth('GET', `/v1/emails/${crypto.randomUUID()}`),
+        () => auth('GET', '/v1/webhooks'),
       ].map(async (f) => {
         const t = Date.now();
         const r = await f();
@@ -58,8 +56,8 @@ it('answers 503 {code, error, message} with Retry-After on every CloudMails rout
   } finally {
     await mariadb.start();
   }
-  await waitFor(async () => (await supertest(h.app).get('/readyz')).status === 200, 20_000, 'readyz to answer 200');
-  const after = await auth(api().post('/v1/send')).send(message('after'));
+  await waitFor(async () => (await h.request('GET', '/readyz')).status === 200, 20_000, 'readyz to answer 200');
+  const after = await auth('POST', '/v1/send', message('after'));
   expect(after.status).toBe(200);
   expect(after.body).toEqual({ message_id: expect.any(String), status: 'sent' });
 }, 60_000);

@@ -4,7 +4,6 @@
  * Runs the built worker (`node dist/src/main.js worker`) against the real MariaDB and Redis.
  */
 import type { ChildProcess } from 'node:child_process';
-import supertest from 'supertest';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 import { Sink, startSink, waitFor } from '../helpers/sink';
 import { spawnWorker } from '../helpers/worker-process';
@@ -51,7 +50,7 @@ it('delivers every message after a worker is SIGKILLed mid-flow, with duplicates
     From: { name: 'Crash', email: `crash@${s.domain}` },
     To: [{ name: '', email: `r${i}@sink.test` }],
   }));
-  const res = await supertest(h.app).post('/api/v1/email/batch').set('Authorization', `Bearer ${s.key}`).send({ Messages: messages });
+  const res = await h.request('POST', '/api/v1/email/batch', { headers: { Authorization: `Bearer ${s.key}` }, body: { Messages: messages } });
   expect(res.body.Accepted).toBe(1000);
 
   const first = startWorker();

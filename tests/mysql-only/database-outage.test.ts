@@ -4,7 +4,6 @@
  * Runs on a MariaDB of its own (tests/helpers/private-servers.ts), never the shared one.
  */
 import crypto from 'node:crypto';
-import supertest from 'supertest';
 import { createDeliveryWorker } from '../../src/delivery/worker';
 import { InboundListener, startInboundSmtp } from '../../src/inbound/listener';
 import { SmtpFront, startSmtpFront } from '../../src/smtp/front';
@@ -89,14 +88,13 @@ async function expectUnavailableEverywhere(withinMs: number, session: SmtpTalk):
 }
 
 async function httpDoors(withinMs: number): Promise<void> {
-  const api = supertest(h.app);
   const [v1, legacySend, login, lookup, ready, relayCheck] = await Promise.all([
-    timed(() => api.post('/api/v1/email').set('Authorization', `Bearer ${s.key}`).send(message('during the outage'))),
-    timed(() => api.post('/api.php').send({ Command: 'emailgateway.sendemail', SenderAPIKey: s.key, ...message('legacy door') })),
-    timed(() => api.post('/api.php').send({ Command: 'user.login', Username: 'nobody', Password: 'whatever-it-is' })),
-    timed(() => api.get('/api/v1/email/00000000-0000-0000-0000-000000000000').set('Authorization', `Bearer ${s.key}`)),
-    timed(() => api.get('/readyz')),
-    timed(() => api.get('/api/v1/inbound-relay-domain-check').query({ domain: s.domain }).set('Authorization', `Bearer ${h.adminKey}`)),
+    timed(() => h.request('POST', '/api/v1/email', { headers: { Authorization: `Bearer ${s.key}` }, body: message('during the outage') })),
+    timed(() => h.request('POST', '/api.php', { body: { Command: 'emailgateway.sendemail', SenderAPIKey: s.key, ...message('legacy door') } })),
+    timed(() => h.request('POST', '/api.php', { body: { Command: 'user.login', Username: 'nobody', Password: 'whatever-it-is' } })),
+    timed(() => h.request('GET', '/api/v1/email/00000000-0000-0000-0000-000000000000', { headers: { Authorization: `Bearer ${s.key}` } })),
+    timed(() => h.request('GET', '/readyz')),
+    timed(() => h.request('GET', '/api/v1/inbound-relay-domain-check', { headers: { Authorization: `Bearer ${h.adminKey}` }, query: { domain: s.domain } })),
   ]);
   for (const { r, ms } of [v1, lookup]) {
     expect(r.status).toBe(503);
@@ -159,8 +157,8 @@ async function bounceIntake(withinMs: number): Promise<void> {
 }
 
 async function expectServingAgain(): Promise<void> {
-  await waitFor(async () => (await supertest(h.app).get('/readyz')).status === 200, 20_000, 'readyz to answer 200');
-  const res = await supertest(h.app).post('/api/v1/email').set('Authorization', `Bearer ${s.key}`).send(message('after the outage'));
+  await waitFor(async () => (await h.request('GET', '/readyz')).status === 200, 20_000, 'readyz to answer 200');
+  const res = await h.request('POST', '/api/v1/email', { headers: { Authorization: `Bearer ${s.key}` }, body: message('after the outage') });
   expect(res.status).toBe(200);
   expect(res.body.MessageID).toMatch(/^[0-9a-f-]{36}$/);
 }
@@ -179,7 +177,7 @@ it('answers 503 + Retry-After (100007) at every door within 2 s while MariaDB is
 
 it('answers within 5 s (and /readyz within 2 s) while MariaDB is frozen, then serves again after SIGCONT', async () => {
   // Warm both pools (the plain one and the group commit's) so the freeze catches open connections mid-use.
-  expect((await supertest(h.app).post('/api/v1/email').set('Authorization', `Bearer ${s.key}`).send(message('warm-up'))).status).toBe(200);
+  expect((await h.request('POST', '/api/v1/email', { headers: { Authorization: `Bearer ${s.key}` }, body: message('warm-up') })).status).toBe(200);
   const session = await authenticatedSession();
   mariadb.freeze();
   try {
@@ -204,10 +202,10 @@ it('records a delivery made just before the database froze once it is back, and 
     return undefined;
   };
   try {
-    const res = await supertest(h.app)
-      .post('/api/v1/email')
-      .set('Authorization', `Bearer ${s.key}`)
-      .send({ ...message('frozen after sending'), To: [{ name: '', email: to }] });
+    const res = await h.request('POST', '/api/v1/email', {
+      headers: { Authorization: `Bearer ${s.key}` },
+      body: { ...message('frozen after sending'), To: [{ name: '', email: to }] },
+    });
     expect(res.status).toBe(200);
     // Generous: on a loaded two-core CI (browser tests beside it) the first delivery once took over 20 s, and on a
     // slower VM's cold clean-clone run over 45 s. A timeout says where the row was, for the next one to look at.

@@ -5,7 +5,6 @@
  */
 import crypto from 'node:crypto';
 import { Redis } from 'ioredis';
-import supertest from 'supertest';
 import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
 import { createUser, Harness, senderSetup, startHarness } from '../helpers/harness';
 import { PrivateServer, startRedis } from '../helpers/private-servers';
@@ -64,12 +63,12 @@ it('accepts sends at once while Redis is down and delivers them once it is back'
   try {
     for (const rcpt of to) {
       const t = Date.now();
-      const res = await supertest(h.app).post('/api/v1/email').set('Authorization', `Bearer ${s.key}`).send(message(s.domain, rcpt));
+      const res = await h.request('POST', '/api/v1/email', { headers: { Authorization: `Bearer ${s.key}` }, body: message(s.domain, rcpt) });
       expect(res.status).toBe(200);
       expect(res.body.MessageID).toMatch(/^[0-9a-f-]{36}$/);
       expect(Date.now() - t).toBeLessThan(2500);
     }
-    const ready = await supertest(h.app).get('/readyz');
+    const ready = await h.request('GET', '/readyz');
     expect(ready.status).toBe(200);
     expect(ready.body.status).toBe('degraded');
     expect(ready.body.checks.redis).toMatch(/^unreachable/);
@@ -82,7 +81,7 @@ it('accepts sends at once while Redis is down and delivers them once it is back'
   await waitFor(() => to.every((rcpt) => received(rcpt) === 1), 20_000, 'the messages accepted during the outage');
   // And the queue itself works again for new sends.
   const after = `after-${crypto.randomBytes(3).toString('hex')}@sink.test`;
-  expect((await supertest(h.app).post('/api/v1/email').set('Authorization', `Bearer ${s.key}`).send(message(s.domain, after))).status).toBe(200);
+  expect((await h.request('POST', '/api/v1/email', { headers: { Authorization: `Bearer ${s.key}` }, body: message(s.domain, after) })).status).toBe(200);
   await waitFor(() => received(after) === 1, 20_000, 'a message sent after the outage');
 }, 60_000);
 
@@ -93,10 +92,7 @@ it('keeps the per-key rate limit and the login throttle in-process while Redis i
   try {
     const statuses: number[] = [];
     for (let i = 0; i < 6; i++) {
-      const res = await supertest(h.app)
-        .post('/api/v1/email')
-        .set('Authorization', `Bearer ${s.key}`)
-        .send(message(s.domain, `limit${i}@sink.test`));
+      const res = await h.request('POST', '/api/v1/email', { headers: { Authorization: `Bearer ${s.key}` }, body: message(s.domain, `limit${i}@sink.test`) });
       statuses.push(res.status);
       if (res.status === 429) expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     }
@@ -118,7 +114,7 @@ it('answers queue.release and queue.retry with what they changed while Redis is 
   const rcpt = `held-${crypto.randomBytes(3).toString('hex')}@sink.test`;
   await redis.kill();
   try {
-    expect((await supertest(h.app).post('/api/v1/email').set('Authorization', `Bearer ${s.key}`).send(message(s.domain, rcpt))).status).toBe(200);
+    expect((await h.request('POST', '/api/v1/email', { headers: { Authorization: `Bearer ${s.key}` }, body: message(s.domain, rcpt) })).status).toBe(200);
     const held = await h.call({ Command: 'queue.hold', SessionID: s.sessionId, DomainID: s.domainId });
     expect(held).toMatchObject({ Success: true, Held: 1 });
     // Committed, then the enqueue failed: the answer is the change, not 503 "retry".
@@ -136,7 +132,7 @@ it('loses no message to a FLUSHALL: the sweeper enqueues what the queue forgot',
   // The first attempt is deferred, so the retry waits in Redis as a delayed job when the flush comes.
   let refuse = true;
   sink.onRcpt = (a) => (a === rcpt && refuse ? smtpError(451, '4.3.0 try later') : undefined);
-  const res = await supertest(h.app).post('/api/v1/email').set('Authorization', `Bearer ${s.key}`).send(message(s.domain, rcpt));
+  const res = await h.request('POST', '/api/v1/email', { headers: { Authorization: `Bearer ${s.key}` }, body: message(s.domain, rcpt) });
   expect(res.status).toBe(200);
   await waitFor(
     async () => (await h.services.db('deliveries').where({ message_id: res.body.MessageID }).first()).status === 'deferred',

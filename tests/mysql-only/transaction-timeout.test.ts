@@ -5,7 +5,6 @@
  * locks, and its one connection has no statement timeout.
  */
 import knexFactory, { Knex } from 'knex';
-import supertest from 'supertest';
 import { addDomain, Harness, startHarness, uniqueDomain } from '../helpers/harness';
 import { as, bulkSubscribers, makeField, makeList, owner } from '../lists/fixtures';
 
@@ -33,10 +32,7 @@ async function whileLocked(table: string, id: number, params: Record<string, unk
   try {
     await trx(table).where({ id }).forUpdate().first('id');
     const started = Date.now();
-    const request = supertest(h.app)
-      .post('/api.php')
-      .send(params)
-      .then((r) => r);
+    const request = h.request('POST', '/api.php', { body: params }).then((r) => r);
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), ANSWERED_WITHIN_MS)));
     const r = await Promise.race([request, late]).finally(() => clearTimeout(timer));

@@ -1,4 +1,3 @@
-import supertest from 'supertest';
 import type { Logger } from 'winston';
 import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
 import { Harness, senderSetup, startHarness } from './harness';
@@ -29,10 +28,10 @@ export async function stopDeliveryGateways(gateways: DeliveryGateway[]): Promise
 
 /** Sends one plain message through POST /api/v1/email and answers its MessageID. */
 export async function sendOne(g: DeliveryGateway, to: string, subject: string): Promise<string> {
-  const res = await supertest(g.h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${g.s.key}`)
-    .send({ Subject: subject, ContentType: 'plain', PlainContent: 'Hello.', From: { name: '', email: `app@${g.s.domain}` }, To: [{ name: '', email: to }] });
+  const res = await g.h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${g.s.key}` },
+    body: { Subject: subject, ContentType: 'plain', PlainContent: 'Hello.', From: { name: '', email: `app@${g.s.domain}` }, To: [{ name: '', email: to }] },
+  });
   expect(res.status).toBe(200);
   return res.body.MessageID;
 }

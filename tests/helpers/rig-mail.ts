@@ -1,4 +1,3 @@
-import supertest from 'supertest';
 import type { senderSetup } from './harness';
 import type { RelayRig } from './rig';
 import { waitFor } from './sink';
@@ -14,10 +13,10 @@ export function rigMail(rigOf: () => RelayRig) {
   return {
     /** Sends an HTML message from the sender's key to `to` (fields in `extra` override); answers its MessageID. */
     async send(s: Sender, to: string, extra: Record<string, unknown> = {}): Promise<string> {
-      const res = await supertest(rigOf().h.app)
-        .post('/api/v1/email')
-        .set('Authorization', `Bearer ${s.key}`)
-        .send({ From: { email: `app@${s.domain}` }, To: [{ email: to }], Subject: 'Hi', ContentType: 'html', HTMLContent: '<p>Hello</p>', ...extra });
+      const res = await rigOf().h.request('POST', '/api/v1/email', {
+        headers: { Authorization: `Bearer ${s.key}` },
+        body: { From: { email: `app@${s.domain}` }, To: [{ email: to }], Subject: 'Hi', ContentType: 'html', HTMLContent: '<p>Hello</p>', ...extra },
+      });
       expect(res.body.MessageID).toEqual(expect.any(String));
       return res.body.MessageID as string;
     },

@@ -1,4 +1,3 @@
-import supertest from 'supertest';
 import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 import { relayEnv } from '../helpers/rig';
@@ -37,10 +36,10 @@ afterAll(async () => {
 });
 
 async function send(to: string): Promise<string> {
-  const res = await supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({ Subject: 'hi', ContentType: 'plain', PlainContent: 'body', From: { name: 'Shop', email: `orders@${s.domain}` }, To: [{ name: '', email: to }] });
+  const res = await h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${s.key}` },
+    body: { Subject: 'hi', ContentType: 'plain', PlainContent: 'body', From: { name: 'Shop', email: `orders@${s.domain}` }, To: [{ name: '', email: to }] },
+  });
   expect(res.status).toBe(200);
   return res.body.MessageID;
 }

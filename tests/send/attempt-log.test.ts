@@ -3,7 +3,6 @@
  * accepts, defers once, or refuses; the worker's log lines name message, delivery, recipient domain, outcome,
  * reply, attempt and next retry, and at info level never a full address (not even inside a quoted reply).
  */
-import supertest from 'supertest';
 import { maskAddresses } from '../../src/delivery/attempt-log';
 import { capturingLogger } from '../helpers/log-lines';
 import { RelayRig, startRelayRig } from '../helpers/rig';
@@ -30,16 +29,16 @@ afterAll(async () => {
 });
 
 async function send(to: string[]): Promise<string> {
-  const res = await supertest(rig.h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${rig.s.key}`)
-    .send({
+  const res = await rig.h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${rig.s.key}` },
+    body: {
       Subject: 'Log me',
       ContentType: 'plain',
       PlainContent: 'hi',
       From: { name: '', email: `app@${rig.s.domain}` },
       To: to.map((email) => ({ name: '', email })),
-    });
+    },
+  });
   expect(res.status).toBe(200);
   return res.body.MessageID;
 }

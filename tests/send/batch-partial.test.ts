@@ -4,7 +4,6 @@
  * accepted and gives each of the others its error, so the client sends only those again. A bare 503 made it resend
  * the whole batch, and the first domain's messages went out twice.
  */
-import supertest from 'supertest';
 import { accountKey, addDomain, backend, Harness, senderSetup, startHarness, uniqueDomain } from '../helpers/harness';
 import { refuseWith } from '../helpers/refusing-trigger';
 
@@ -31,10 +30,10 @@ test("a batch whose second domain fails answers the first domain's MessageIDs an
   });
   await refuseWith(h.services.db, 'refuse_second', { table: 'messages', op: 'INSERT', when: `NEW.domain_id = ${secondId}`, fault: 'outage' });
   try {
-    const res = await supertest(h.app)
-      .post('/api/v1/email/batch')
-      .set('Authorization', `Bearer ${sk}`)
-      .send({ Messages: [msg(own.domain, 0), msg(second, 1), msg(own.domain, 2), msg(second, 3)] });
+    const res = await h.request('POST', '/api/v1/email/batch', {
+      headers: { Authorization: `Bearer ${sk}` },
+      body: { Messages: [msg(own.domain, 0), msg(second, 1), msg(own.domain, 2), msg(second, 3)] },
+    });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ Total: 4, Accepted: 2, Rejected: 2 });
     const [a, b, c, d] = res.body.Results;
@@ -45,10 +44,7 @@ test("a batch whose second domain fails answers the first domain's MessageIDs an
     const written = await h.services.db('messages').where({ user_id: own.userId }).orderBy('subject').pluck('subject');
     expect(written).toEqual(['part 0', 'part 2']);
     // Nothing written at all (the failing domain alone): the request fails whole, as before.
-    const alone = await supertest(h.app)
-      .post('/api/v1/email/batch')
-      .set('Authorization', `Bearer ${sk}`)
-      .send({ Messages: [msg(second, 4)] });
+    const alone = await h.request('POST', '/api/v1/email/batch', { headers: { Authorization: `Bearer ${sk}` }, body: { Messages: [msg(second, 4)] } });
     if (backend() === 'mysql') expect(alone.status).toBe(503);
     else expect(alone.status).toBeGreaterThanOrEqual(500);
     expect(await h.services.db('messages').where({ user_id: own.userId }).count({ n: '*' })).toEqual([{ n: 2 }]);

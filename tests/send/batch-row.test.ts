@@ -5,7 +5,6 @@
  * the row and nothing else; the sweeper expands a row whose job was lost; an Idempotency-Key replays, once stored.
  */
 import crypto from 'node:crypto';
-import supertest from 'supertest';
 import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
 import { expandBatch, expandOrphans } from '../../src/mail/expand-batches';
 import { decodeContent } from '../../src/mail/stored-content';
@@ -52,16 +51,19 @@ const rcpt = (tag: string, i: number) => `r${String(i).padStart(3, '0')}.${tag}@
 
 async function batch(n: number, tag: string, o: { idem?: string; to?: string; as?: Sender } = {}): Promise<{ ids: string[]; body: any; replayed?: string }> {
   const as = o.as ?? s;
-  const req = supertest(h.app).post('/api/v1/email/batch').set('Authorization', `Bearer ${as.key}`);
-  if (o.idem) req.set('Idempotency-Key', o.idem);
-  const res = await req.send({ Messages: Array.from({ length: n }, (_, i) => message(`Shipped ${tag}`, o.to ?? rcpt(tag, i), as)) });
+  const headers: Record<string, string> = { Authorization: `Bearer ${as.key}` };
+  if (o.idem) headers['Idempotency-Key'] = o.idem;
+  const res = await h.request('POST', '/api/v1/email/batch', {
+    headers,
+    body: { Messages: Array.from({ length: n }, (_, i) => message(`Shipped ${tag}`, o.to ?? rcpt(tag, i), as)) },
+  });
   expect(res.status).toBe(200);
   expect(res.body.Accepted).toBe(n);
   return { ids: res.body.Results.map((r: { MessageID: string }) => r.MessageID), body: res.body, replayed: res.headers['idempotent-replayed'] };
 }
 
-const get = (id: string, as: Sender = s) => supertest(h.app).get(`/api/v1/email/${id}`).set('Authorization', `Bearer ${as.key}`);
-const cancel = (id: string, as: Sender = s) => supertest(h.app).delete(`/api/v1/email/${id}`).set('Authorization', `Bearer ${as.key}`);
+const get = (id: string, as: Sender = s) => h.request('GET', `/api/v1/email/${id}`, { headers: { Authorization: `Bearer ${as.key}` } });
+const cancel = (id: string, as: Sender = s) => h.request('DELETE', `/api/v1/email/${id}`, { headers: { Authorization: `Bearer ${as.key}` } });
 const timeline = (id: string, as: Sender = s) => h.call({ Command: 'emailgateway.getmessagetimeline', SessionID: as.sessionId, MessageID: id });
 const count = async (table: string, where: (q: any) => any) => Number((await where(h.services.db(table)).count({ n: '*' }))[0].n);
 const pendingRows = (as: Sender = s) => h.services.db('pending_batches').where({ user_id: as.userId }).orderBy('created_at').select('id', 'created_at');
@@ -94,7 +96,7 @@ describe('a batch accepted as one row, with no worker running', () => {
   });
 
   it('counts its recipients as queued in /metrics before it is expanded (a scrape is not a read of mail)', async () => {
-    const res = await supertest(h.app).get('/metrics');
+    const res = await h.request('GET', '/metrics');
     expect(res.status).toBe(200);
     expect(metric(res.text, 'postern_queue_pending_batch_recipients')).toBe(BIG);
     expect(metric(res.text, 'postern_queue_depth', { state: 'queued' })).toBe(BIG);
@@ -133,7 +135,7 @@ describe('a batch accepted as one row, with no worker running', () => {
     expect(log.Messages[0]).toMatchObject({ Status: 'queued', Recipients: [{ Email: rcpt(`${tag}-more`, 7), Status: 'queued' }] });
 
     const third = (await batch(BIG, `${tag}-third`)).ids;
-    const events = await supertest(h.app).get(`/api/v1/events?MessageID=${third[3]}&RetrieveCount=100`).set('Authorization', `Bearer ${s.key}`);
+    const events = await h.request('GET', `/api/v1/events?MessageID=${third[3]}&RetrieveCount=100`, { headers: { Authorization: `Bearer ${s.key}` } });
     expect(events.body.Events.map((e: { Event: string; Recipient: string }) => [e.Event, e.Recipient])).toEqual([['queued', rcpt(`${tag}-third`, 3)]]);
 
     await batch(BIG, `${tag}-fourth`);
@@ -208,15 +210,15 @@ describe('expansion', () => {
   it('pairs each queued event with its own delivery when two rows of many recipients expand side by side', async () => {
     // 200 messages of 3 recipients: the deliveries go in more than one INSERT (500 rows each), whose ids are not read back on MariaDB.
     const post = (t: string) =>
-      supertest(h.app)
-        .post('/api/v1/email/batch')
-        .set('Authorization', `Bearer ${s.key}`)
-        .send({
+      h.request('POST', '/api/v1/email/batch', {
+        headers: { Authorization: `Bearer ${s.key}` },
+        body: {
           Messages: Array.from({ length: 200 }, (_, i) => ({
             ...message(`Shipped ${t}`, rcpt(t, i)),
             CC: [{ email: rcpt(`${t}c`, i) }, { email: rcpt(`${t}d`, i) }],
           })),
-        });
+        },
+      });
     const tags = ['pairA', 'pairB'].map((p) => `${p}${crypto.randomBytes(3).toString('hex')}`);
     const ids = (await Promise.all(tags.map(post))).flatMap((res) => {
       expect(res.status).toBe(200);

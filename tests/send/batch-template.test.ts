@@ -3,7 +3,6 @@
  * row per message made ~100 bytes of request into up to 10 MB of heap each); and a batch whose messages would store
  * more template content than LIST_PAGE_BYTES is refused whole with code 48, before anything is prepared or written.
  */
-import supertest from 'supertest';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 
 const LIMIT = 4 << 20;
@@ -43,7 +42,7 @@ async function batch(messages: unknown[]) {
   };
   h.services.db.on('query', onQuery);
   try {
-    const res = await supertest(h.app).post('/api/v1/email/batch').set('Authorization', `Bearer ${s.key}`).send({ Messages: messages });
+    const res = await h.request('POST', '/api/v1/email/batch', { headers: { Authorization: `Bearer ${s.key}` }, body: { Messages: messages } });
     return { res, reads };
   } finally {
     h.services.db.off('query', onQuery);

@@ -4,7 +4,6 @@
  * as accept made them before) gives for the same input and track id, DKIM-signed so that mailauth verifies them;
  * clicks on static and on personalised (templated) links resolve for each recipient.
  */
-import supertest from 'supertest';
 import { composeMime } from '../../src/mail/compose';
 import { decodeContent } from '../../src/mail/stored-content';
 import { buildVariant, LinkTable } from '../../src/tracking/apply';
@@ -54,10 +53,10 @@ const normalise = (raw: string) =>
 const withoutDkim = (raw: string) => raw.replace(/^DKIM-Signature:.*\r\n(?:[ \t].*\r\n)*/m, '');
 
 it('sends a batch of 1,000 tracked, personalised messages with the bodies the per-message path gives, DKIM verified', async () => {
-  const res = await supertest(rig.h.app)
-    .post('/api/v1/email/batch')
-    .set('Authorization', `Bearer ${rig.s.key}`)
-    .send({ Messages: Array.from({ length: N }, (_, i) => message(i)) });
+  const res = await rig.h.request('POST', '/api/v1/email/batch', {
+    headers: { Authorization: `Bearer ${rig.s.key}` },
+    body: { Messages: Array.from({ length: N }, (_, i) => message(i)) },
+  });
   expect(res.status).toBe(200);
   expect(res.body).toMatchObject({ Total: N, Accepted: N });
   await waitFor(() => rig.sink.received.length >= N, 120000, 'every delivery');
@@ -100,7 +99,6 @@ it('sends a batch of 1,000 tracked, personalised messages with the bodies the pe
 }, 300000);
 
 it('resolves clicks on static links and on a personalised link to what each recipient was shown', async () => {
-  const agent = supertest(rig.h.app);
   const html = (to: string) => {
     const raw = rig.sink.received.find((r) => r.to[0] === to)!.raw.toString('latin1');
     return raw.replace(/=\r\n/g, '').replace(/=([0-9A-F]{2})/g, (_m, h) => String.fromCharCode(parseInt(h, 16)));
@@ -111,7 +109,7 @@ it('resolves clicks on static links and on a personalised link to what each reci
     expect(links).toHaveLength(4); // Buy, Again, Other, Yours
     const targets = [];
     for (const l of links) {
-      const r = await agent.get(l).set('Host', new URL(BASE).host);
+      const r = await rig.h.request('GET', l, { headers: { Host: new URL(BASE).host } });
       expect(r.status).toBe(302);
       targets.push(r.headers.location);
     }
@@ -126,10 +124,9 @@ it('resolves clicks on static links and on a personalised link to what each reci
 
 it('sends HTML that already holds the private-use characters compose uses as markers, as written and with nothing copied', async () => {
   const to = 'marker@recipient.test';
-  const res = await supertest(rig.h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${rig.s.key}`)
-    .send({
+  const res = await rig.h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${rig.s.key}` },
+    body: {
       ...message(0),
       Subject: 'Markers',
       To: [{ name: '', email: to }],
@@ -137,7 +134,8 @@ it('sends HTML that already holds the private-use characters compose uses as mar
       HTMLContent:
         '<html><body><p>\uE002 {{{ Subscriber:Nickname|"<a href=\\"https://shop.example/f\\">f</a>" }}} ' +
         '<a href="https://shop.example/p">P</a> [\uE0000\uE001] {{ Subscriber:EmailAddress }}</p></body></html>',
-    });
+    },
+  });
   expect(res.status).toBe(200);
   const id = res.body.MessageID;
   await waitFor(

@@ -1,5 +1,4 @@
 import type { Knex } from 'knex';
-import supertest from 'supertest';
 import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { waitFor } from '../helpers/sink';
@@ -42,10 +41,10 @@ afterAll(async () => {
 });
 
 async function send(to: string): Promise<string> {
-  const res = await supertest(rig.h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${rig.s.key}`)
-    .send({ Subject: `to ${to}`, ContentType: 'plain', PlainContent: 'body', From: { name: '', email: `app@${rig.s.domain}` }, To: [{ name: '', email: to }] });
+  const res = await rig.h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${rig.s.key}` },
+    body: { Subject: `to ${to}`, ContentType: 'plain', PlainContent: 'body', From: { name: '', email: `app@${rig.s.domain}` }, To: [{ name: '', email: to }] },
+  });
   expect(res.status).toBe(200);
   return res.body.MessageID;
 }

@@ -1,7 +1,6 @@
 import { dkimVerify } from 'mailauth/lib/dkim/verify';
 import { dkimVerdict } from '../helpers/dkim';
 import { simpleParser } from 'mailparser';
-import supertest from 'supertest';
 import { encrypt } from '../../src/auth/secrets';
 import { createLeaseSettle } from '../../src/delivery/lease-settle';
 import { verpSecret } from '../../src/delivery/worker';
@@ -24,7 +23,7 @@ afterAll(async () => {
 });
 
 function send(body: Record<string, unknown>, key = s.key) {
-  return supertest(h.app).post('/api/v1/email').set('Authorization', `Bearer ${key}`).send(body);
+  return h.request('POST', '/api/v1/email', { headers: { Authorization: `Bearer ${key}` }, body });
 }
 
 function basic(extra: Record<string, unknown> = {}) {
@@ -93,7 +92,7 @@ describe('POST /api/v1/email → delivery to a real SMTP sink', () => {
     const signature = (mail.headers.get('dkim-signature') as { params?: Record<string, string> } | undefined)?.params ?? {};
     expect(signature).toMatchObject({ a: 'rsa-sha256', c: 'relaxed/relaxed', s: 'key1', d: s.domain });
 
-    const lookup = await supertest(h.app).get(`/api/v1/email/${id}`).set('Authorization', `Bearer ${s.key}`);
+    const lookup = await h.request('GET', `/api/v1/email/${id}`, { headers: { Authorization: `Bearer ${s.key}` } });
     expect(lookup.status).toBe(200);
     expect(lookup.body).toMatchObject({ MessageID: id, Status: 'delivered', Tags: ['welcome'] });
     expect(lookup.body.Recipients).toHaveLength(3);
@@ -216,11 +215,11 @@ describe('sender-key lookups cached for a moment (SENDER_AUTH_CACHE_MS)', () => 
 
   it('forgets a revoked key at once in the process that revoked it', async () => {
     const k = await senderSetup(c);
-    const ok = await supertest(c.app).get('/api/v1/emails').set('Authorization', `Bearer ${k.key}`);
+    const ok = await c.request('GET', '/api/v1/emails', { headers: { Authorization: `Bearer ${k.key}` } });
     expect(ok.status).toBe(200);
     const del = await c.call({ Command: 'emailgateway.deleteapi', SessionID: k.sessionId, APIKeyID: k.keyId });
     expect(del.Success).toBe(true);
-    const after = await supertest(c.app).get('/api/v1/emails').set('Authorization', `Bearer ${k.key}`);
+    const after = await c.request('GET', '/api/v1/emails', { headers: { Authorization: `Bearer ${k.key}` } });
     expect(after.status).toBe(200);
     expect(after.body.Errors[0].Code).toBe(13);
   });

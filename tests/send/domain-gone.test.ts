@@ -1,5 +1,4 @@
 import { Writable } from 'node:stream';
-import supertest from 'supertest';
 import winston from 'winston';
 import { DELIVERY_QUEUE } from '../../src/delivery/enqueue';
 import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
@@ -36,10 +35,10 @@ afterAll(async () => {
 type Sender = Awaited<ReturnType<typeof senderSetup>>;
 
 async function send(s: Sender, to: string): Promise<string> {
-  const res = await supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({ Subject: `to ${to}`, ContentType: 'plain', PlainContent: 'body', From: { name: '', email: `app@${s.domain}` }, To: [{ name: '', email: to }] });
+  const res = await h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${s.key}` },
+    body: { Subject: `to ${to}`, ContentType: 'plain', PlainContent: 'body', From: { name: '', email: `app@${s.domain}` }, To: [{ name: '', email: to }] },
+  });
   expect(res.status).toBe(200);
   return res.body.MessageID;
 }

@@ -1,4 +1,3 @@
-import supertest from 'supertest';
 import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 import { Sink, startSink, waitFor } from '../helpers/sink';
@@ -25,10 +24,9 @@ afterAll(async () => {
 
 it('reads the domain row once for 30 deliveries that start together, and delivers each', async () => {
   const s = await senderSetup(h);
-  const res = await supertest(h.app)
-    .post('/api/v1/email/batch')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({
+  const res = await h.request('POST', '/api/v1/email/batch', {
+    headers: { Authorization: `Bearer ${s.key}` },
+    body: {
       Messages: Array.from({ length: 30 }, (_, i) => ({
         Subject: `shared read ${i}`,
         ContentType: 'plain',
@@ -36,7 +34,8 @@ it('reads the domain row once for 30 deliveries that start together, and deliver
         From: { name: 'Shop', email: `orders@${s.domain}` },
         To: [{ name: '', email: `shared${i}@dest.test` }],
       })),
-    });
+    },
+  });
   expect(res.status).toBe(200);
   const ids: string[] = res.body.Results.map((r: { MessageID: string }) => r.MessageID);
   // The worker starts only now, with the 30 deliveries waiting in the queue: every domain read counted is its own.

@@ -1,4 +1,3 @@
-import supertest from 'supertest';
 import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 import { Sink, startSink, waitFor } from '../helpers/sink';
@@ -24,16 +23,16 @@ afterAll(async () => {
 
 it('fails a message whose stored content cannot be composed with a failed event naming why', async () => {
   const s = await senderSetup(h);
-  const res = await supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({
+  const res = await h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${s.key}` },
+    body: {
       Subject: 'broken',
       ContentType: 'plain',
       PlainContent: 'body',
       From: { name: 'Shop', email: `orders@${s.domain}` },
       To: [{ name: '', email: 'x@dest.test' }],
-    });
+    },
+  });
   expect(res.status).toBe(200);
   const id: string = res.body.MessageID;
   // Damaged in storage before any worker runs.
@@ -42,7 +41,7 @@ it('fails a message whose stored content cannot be composed with a failed event 
     .where({ id })
     .update({ content: Buffer.from('garbage') });
   worker = createDeliveryWorker(h.services);
-  const lookup = async () => (await supertest(h.app).get(`/api/v1/email/${id}`).set('Authorization', `Bearer ${s.key}`)).body;
+  const lookup = async () => (await h.request('GET', `/api/v1/email/${id}`, { headers: { Authorization: `Bearer ${s.key}` } })).body;
   // 30 s: alone this takes under a second, but a full run near its end once took more than 10 s.
   await waitFor(async () => (await lookup()).Status === 'failed', 30_000, 'failed');
   const reply = 'message cannot be composed: stored content is damaged';

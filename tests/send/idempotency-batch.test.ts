@@ -3,7 +3,6 @@
  * (emailgateway.sendbatch): per-message results in order, counts, the 1–1,000 bound (code 45).
  */
 import crypto from 'node:crypto';
-import supertest from 'supertest';
 import { idempotencyHashes } from '../../src/idempotency/keys';
 import { accountKey, addDomain, Harness, senderSetup, startHarness, uniqueDomain } from '../helpers/harness';
 import { holdTransactions } from '../helpers/hold-transactions';
@@ -23,11 +22,9 @@ afterAll(async () => {
 });
 
 function post(path: string, body: unknown, opts: { key?: string; idem?: string } = {}) {
-  const r = supertest(h.app)
-    .post(path)
-    .set('Authorization', `Bearer ${opts.key ?? s.key}`);
-  if (opts.idem !== undefined) r.set('Idempotency-Key', opts.idem);
-  return r.send(body as object);
+  const headers: Record<string, string> = { Authorization: `Bearer ${opts.key ?? s.key}` };
+  if (opts.idem !== undefined) headers['Idempotency-Key'] = opts.idem;
+  return h.request('POST', path, { headers, body });
 }
 
 function message(extra: Record<string, unknown> = {}, domain = s.domain) {
@@ -125,7 +122,7 @@ describe('Idempotency-Key on POST /api/v1/email', () => {
         ContentType: 'plain',
         PlainContent: 'hello',
       }).toString();
-    const send = (q: string) => supertest(h.app).post(`/api/v1/email?${q}`).set('Idempotency-Key', key).send();
+    const send = (q: string) => h.request('POST', `/api/v1/email?${q}`, { headers: { 'Idempotency-Key': key } });
     const alice = query('alice@recipient.test', `query 1 ${key}`);
     const first = await send(alice);
     expect(first.status).toBe(200);
@@ -141,11 +138,9 @@ describe('Idempotency-Key on POST /api/v1/email', () => {
     const again = await send(alice);
     expect(again.headers['idempotent-replayed']).toBe('true');
     expect(again.body).toEqual(first.body);
-    const moved = await supertest(h.app)
-      .post(`/api/v1/email?${alice.replace(/^SenderAPIKey=[^&]*&/, '')}`)
-      .set('X-API-Key', s.key)
-      .set('Idempotency-Key', key)
-      .send();
+    const moved = await h.request('POST', `/api/v1/email?${alice.replace(/^SenderAPIKey=[^&]*&/, '')}`, {
+      headers: { 'X-API-Key': s.key, 'Idempotency-Key': key },
+    });
     expect(moved.headers['idempotent-replayed']).toBe('true');
     expect(await countMessages({ subject: `query 1 ${key}` })).toBe(1);
   });
@@ -189,9 +184,7 @@ describe('Idempotency-Key on POST /api/v1/email', () => {
     const subject = `scoped ${key}`;
     const body = message({ Subject: subject });
     const send = (headers: Record<string, string>, query = '') => {
-      const r = supertest(h.app).post(`/api/v1/email${query}`).set('Idempotency-Key', key);
-      for (const [k, v] of Object.entries(headers)) r.set(k, v);
-      return r.send(body);
+      return h.request('POST', `/api/v1/email${query}`, { headers: { 'Idempotency-Key': key, ...headers }, body });
     };
     // No credential: answered code 1, and nothing is claimed that could block or answer the owner's send.
     const anonymous = await send({});
@@ -369,7 +362,7 @@ describe('POST /api/v1/email/batch', () => {
     expect(ids.every((id) => /^[0-9a-f-]{36}$/.test(id))).toBe(true);
     expect(new Set(ids).size).toBe(300);
     // A batch this big is one pending row until a worker or a read of the account's mail expands it: read one first.
-    expect((await supertest(h.app).get(`/api/v1/email/${ids[0]}`).set('Authorization', `Bearer ${s.key}`)).status).toBe(200);
+    expect((await h.request('GET', `/api/v1/email/${ids[0]}`, { headers: { Authorization: `Bearer ${s.key}` } })).status).toBe(200);
     const rows = await h.services.db('messages').where({ subject }).pluck('id');
     expect(rows.sort()).toEqual([...ids].sort());
     // Results keep request order: message i went to bulk{i}@.

@@ -5,7 +5,6 @@
  * through a real api process, is tests/mysql-only/idempotency-crash.test.ts.
  */
 import crypto from 'node:crypto';
-import supertest from 'supertest';
 import { affectedRows, runInTurn } from '../../src/db';
 import { claimKey, CommitStatement, idempotencyHashes, IdempotencySuperseded } from '../../src/idempotency/keys';
 import { findUser } from '../../src/auth/users';
@@ -13,7 +12,7 @@ import { lowercaseKeys } from '../../src/http/params';
 import { acceptMessages } from '../../src/mail/accept';
 import type { Accepted } from '../../src/mail/prepare';
 import { parseSendRequest } from '../../src/mail/send-request';
-import { Harness, senderSetup, startHarness } from '../helpers/harness';
+import { Harness, Reply, senderSetup, startHarness } from '../helpers/harness';
 import { waitFor } from '../helpers/sink';
 
 let h: Harness;
@@ -39,11 +38,7 @@ const body = (subject: string) => ({
 });
 
 const post = (key: string, b: unknown) =>
-  supertest(h.app)
-    .post('/api/v1/email/batch')
-    .set('Authorization', `Bearer ${s.key}`)
-    .set('Idempotency-Key', key)
-    .send(b as object);
+  h.request('POST', '/api/v1/email/batch', { headers: { Authorization: `Bearer ${s.key}`, 'Idempotency-Key': key }, body: b as object });
 
 async function messagesWith(subject: string): Promise<number> {
   const [{ n }] = await h.services.db('messages').where({ subject }).count({ n: '*' });
@@ -67,7 +62,7 @@ it("answers 409 with Retry-After while a dead holder's lease runs, then runs the
   expect(early.body).toEqual({ Errors: [{ Code: 409, Message: 'A request with this Idempotency-Key is still being processed' }] });
   expect(Number(early.headers['retry-after'])).toBeGreaterThanOrEqual(1);
 
-  let later: supertest.Response | undefined;
+  let later: Reply | undefined;
   await waitFor(async () => (later = await post(key, body(subject))).status !== 409, 10_000, 'the lease to expire');
   expect(later!.status).toBe(200);
   expect(later!.body.Accepted).toBe(3);
@@ -89,7 +84,7 @@ it('replays the reply so far of a holder that died between the partial commits o
   expect(affectedRows(stored)).toBe(1);
 
   expect((await post(key, body(subject))).status).toBe(409);
-  let later: supertest.Response | undefined;
+  let later: Reply | undefined;
   await waitFor(async () => (later = await post(key, body(subject))).status !== 409, 10_000, 'the lease to expire');
   expect(later!.status).toBe(200);
   expect(later!.headers['idempotent-replayed']).toBe('true');

@@ -3,7 +3,6 @@
  * would connect to it as the domain's implicit MX) or whose local part holds control characters, and the identity
  * headers the SMTP front checks (Resent-From, Resent-Sender), which a request may not set.
  */
-import supertest from 'supertest';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 
 let h: Harness;
@@ -18,10 +17,10 @@ afterAll(async () => {
 });
 
 const send = (extra: Record<string, unknown>) =>
-  supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({ Subject: 'refused', ContentType: 'plain', PlainContent: 'b', From: { email: `a@${s.domain}` }, To: [{ email: 'r@dest.test' }], ...extra });
+  h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${s.key}` },
+    body: { Subject: 'refused', ContentType: 'plain', PlainContent: 'b', From: { email: `a@${s.domain}` }, To: [{ email: 'r@dest.test' }], ...extra },
+  });
 
 it.each(['root@127.0.0.1', 'admin@10.0.0.5', 'x@[127.0.0.1]', 'vic\u0000tim@example.org', 'vic\u001btim@example.org'])(
   'refuses the recipient %j and stores nothing',

@@ -5,7 +5,6 @@
  * and 127.0.0.3 can be bound as source addresses.
  */
 import crypto from 'node:crypto';
-import supertest from 'supertest';
 import { DeliveryGateway, startDeliveryGateway, stopDeliveryGateways } from '../helpers/delivery-gateway';
 import { DnsZone, startDnsZone } from '../helpers/dns-zone';
 import { capturingLogger } from '../helpers/log-lines';
@@ -69,16 +68,16 @@ afterAll(async () => {
 
 /** Sends one message with the sender key `key` of `domain`; answers its MessageID. */
 async function send(gw: DeliveryGateway, s: { key: string; domain: string }, to: string[]): Promise<string> {
-  const res = await supertest(gw.h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({
+  const res = await gw.h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${s.key}` },
+    body: {
       Subject: 'Pooled',
       ContentType: 'plain',
       PlainContent: 'Hello.',
       From: { name: '', email: `app@${s.domain}` },
       To: to.map((email) => ({ email })),
-    });
+    },
+  });
   expect(res.status).toBe(200);
   return res.body.MessageID;
 }
@@ -109,7 +108,7 @@ describe('sending IP pools (DELIVERY_MODE=mx)', () => {
     await send(g, plain, [`plain@${rdomain}`]);
     expect(await arrived(`plain@${rdomain}`)).toMatchObject({ remoteAddress: '127.0.0.1', ehlo: 'mx.postern.test' });
 
-    const text = (await supertest(g.h.app).get('/metrics')).text;
+    const text = (await g.h.request('GET', '/metrics')).text;
     expect(metric(text, 'postern_mx_sends_by_source_total', { pool: 'dedicated', source: '127.0.0.2', class: '2xx' })).toBeGreaterThanOrEqual(1);
     expect(metric(text, 'postern_mx_sends_by_source_total', { pool: '', source: '', class: '2xx' })).toBeGreaterThanOrEqual(1);
   });

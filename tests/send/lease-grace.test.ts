@@ -1,4 +1,3 @@
-import supertest from 'supertest';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { waitFor } from '../helpers/sink';
 
@@ -19,17 +18,17 @@ it("leaves an expired lease to its worker for the grace, even when the row's own
   const { h, s, sink } = rig;
   const to = 'graced@recipient.test';
   const sendAt = Math.floor(Date.now() / 1000) + 2;
-  const res = await supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({
+  const res = await h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${s.key}` },
+    body: {
       Subject: 'graced',
       ContentType: 'plain',
       PlainContent: 'body',
       From: { name: '', email: `orders@${s.domain}` },
       To: [{ name: '', email: to }],
       SendAt: sendAt,
-    });
+    },
+  });
   expect(res.status).toBe(200);
   // A worker that died (or is stuck recording) mid-send: its lease ran out just before the row's job comes due.
   const leaseUntil = sendAt * 1000 - 500;

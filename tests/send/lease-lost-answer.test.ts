@@ -1,4 +1,3 @@
-import supertest from 'supertest';
 import type { Stmt } from '../../src/db';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { waitFor } from '../helpers/sink';
@@ -32,10 +31,9 @@ it('delivers at once, and once, the rows of a lease whose answer was lost after 
     return results;
   };
   try {
-    const res = await supertest(h.app)
-      .post('/api/v1/email/batch')
-      .set('Authorization', `Bearer ${s.key}`)
-      .send({
+    const res = await h.request('POST', '/api/v1/email/batch', {
+      headers: { Authorization: `Bearer ${s.key}` },
+      body: {
         Messages: [1, 2, 3].map((i) => ({
           Subject: `lost answer ${i}`,
           ContentType: 'plain',
@@ -43,7 +41,8 @@ it('delivers at once, and once, the rows of a lease whose answer was lost after 
           From: { name: 'Shop', email: `orders@${s.domain}` },
           To: [{ name: '', email: `lost${i}@dest.test` }],
         })),
-      });
+      },
+    });
     expect(res.status).toBe(200);
     const ids: string[] = res.body.Results.map((r: { MessageID: string }) => r.MessageID);
     // LEASE_SECONDS is 300 here: without asking again these rows would wait minutes for the sweeper.

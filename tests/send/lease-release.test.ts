@@ -1,4 +1,3 @@
-import supertest from 'supertest';
 import type { Knex } from 'knex';
 import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
@@ -25,16 +24,16 @@ afterAll(async () => {
 
 it('releases the lease of an attempt whose domain read failed, and delivers the message once on the next try, no attempt counted', async () => {
   const s = await senderSetup(h);
-  const res = await supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({
+  const res = await h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${s.key}` },
+    body: {
       Subject: 'released',
       ContentType: 'plain',
       PlainContent: 'body',
       From: { name: 'Shop', email: `orders@${s.domain}` },
       To: [{ name: '', email: 'released@dest.test' }],
-    });
+    },
+  });
   expect(res.status).toBe(200);
   const id: string = res.body.MessageID;
   // The worker's first read of sender_domains goes to a table that does not exist: a real error from the database.

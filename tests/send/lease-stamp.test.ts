@@ -1,4 +1,3 @@
-import supertest from 'supertest';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { smtpError, waitFor } from '../helpers/sink';
 
@@ -15,7 +14,7 @@ beforeAll(async () => {
 afterAll(() => rig.close());
 
 const events = async (id: string): Promise<string[]> => {
-  const res = await supertest(rig.h.app).get(`/api/v1/events?MessageID=${id}&RetrieveCount=100`).set('Authorization', `Bearer ${rig.s.key}`);
+  const res = await rig.h.request('GET', `/api/v1/events?MessageID=${id}&RetrieveCount=100`, { headers: { Authorization: `Bearer ${rig.s.key}` } });
   return (res.body.Events as { Event: string }[]).map((e) => e.Event).sort();
 };
 
@@ -32,10 +31,10 @@ it('keeps the outcome of the attempt that holds the lease when a stale attempt o
     staleAnswered = true;
     return smtpError(451, '4.3.0 try again later');
   };
-  const res = await supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({ Subject: 'once', ContentType: 'plain', PlainContent: 'body', From: { name: 'Shop', email: `orders@${s.domain}` }, To: [{ name: '', email: to }] });
+  const res = await h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${s.key}` },
+    body: { Subject: 'once', ContentType: 'plain', PlainContent: 'body', From: { name: 'Shop', email: `orders@${s.domain}` }, To: [{ name: '', email: to }] },
+  });
   expect(res.status).toBe(200);
   const id: string = res.body.MessageID;
   await waitFor(() => staleAnswered, 8000, 'the stale attempt answered');

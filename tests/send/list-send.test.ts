@@ -6,7 +6,6 @@
  */
 import crypto from 'node:crypto';
 import { AddressObject, simpleParser } from 'mailparser';
-import supertest from 'supertest';
 import { idempotencyHashes } from '../../src/idempotency/keys';
 import { makeToken, trackingSecret } from '../../src/tracking/tokens';
 import { RelayRig, startRelayRig } from '../helpers/rig';
@@ -112,15 +111,12 @@ function listSend(st: Setup, listId = st.listId) {
 }
 
 function sendList(st: Setup, extra: Record<string, unknown> = {}) {
-  return supertest(st.rig.h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${st.rig.s.key}`)
-    .send({ ...listSend(st), ...extra });
+  return st.rig.h.request('POST', '/api/v1/email', { headers: { Authorization: `Bearer ${st.rig.s.key}` }, body: { ...listSend(st), ...extra } });
 }
 
 async function messagesTo(st: Setup, ids: string[]) {
   // A page of members is accepted as one pending row until a worker or a read of the account's mail expands it.
-  if (ids.length) await supertest(st.rig.h.app).get(`/api/v1/email/${ids[0]}`).set('Authorization', `Bearer ${st.rig.s.key}`).expect(200);
+  if (ids.length) expect((await st.rig.h.request('GET', `/api/v1/email/${ids[0]}`, { headers: { Authorization: `Bearer ${st.rig.s.key}` } })).status).toBe(200);
   const rows = await st.rig.h.services.db('deliveries').whereIn('message_id', ids).select('message_id', 'recipient', 'track_id', 'status');
   return rows as { message_id: string; recipient: string; track_id: string; status: string }[];
 }
@@ -191,10 +187,10 @@ describe('TargetListID, default: the first 250 eligible members by email', () =>
     expect(Number(message.subscriber_id)).toBe(member[1]);
 
     const secret = trackingSecret(st.rig.h.services.config);
-    const res = await supertest(st.rig.h.app)
-      .post(`/t/u/${makeToken(secret, 'u', row.track_id)}`)
-      .type('form')
-      .send('List-Unsubscribe=One-Click');
+    const res = await st.rig.h.request('POST', `/t/u/${makeToken(secret, 'u', row.track_id)}`, {
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: 'List-Unsubscribe=One-Click',
+    });
     expect(res.status).toBe(200);
     const got = await as(st.rig.h, st.o)('subscriber.get', { ListID: st.listId, SubscriberID: member[1] });
     expect(got.SubscriberInformation.SubscriptionStatus).toBe('Unsubscribed');
@@ -206,10 +202,10 @@ describe('TargetListID, default: the first 250 eligible members by email', () =>
 
   it("answers 16 for another account's list and for a list send with To", async () => {
     const { h } = st.rig;
-    const other = await supertest(h.app)
-      .post('/api/v1/email')
-      .set('Authorization', `Bearer ${st.rig.s.key}`)
-      .send({ TemplateID: st.templateId, TargetListID: st.listId + 1000, From: { name: 'N', email: `news@${st.rig.s.domain}` } });
+    const other = await h.request('POST', '/api/v1/email', {
+      headers: { Authorization: `Bearer ${st.rig.s.key}` },
+      body: { TemplateID: st.templateId, TargetListID: st.listId + 1000, From: { name: 'N', email: `news@${st.rig.s.domain}` } },
+    });
     expect(other.body.Errors.map((e: { Code: number }) => e.Code)).toEqual([16]);
     const withTo = await sendList(st, { To: [{ name: '', email: 'x@list.test' }] });
     expect(withTo.body.Errors.map((e: { Code: number }) => e.Code)).toEqual([16]);
@@ -217,10 +213,9 @@ describe('TargetListID, default: the first 250 eligible members by email', () =>
 
   it('TemplateID and ListID/SubscriberID personalise a single send; request fields override the template', async () => {
     const member = st.eligible.find((e) => e[0] === 'm299@list.test')!;
-    const res = await supertest(st.rig.h.app)
-      .post('/api/v1/email')
-      .set('Authorization', `Bearer ${st.rig.s.key}`)
-      .send({
+    const res = await st.rig.h.request('POST', '/api/v1/email', {
+      headers: { Authorization: `Bearer ${st.rig.s.key}` },
+      body: {
         TemplateID: st.templateId,
         ListID: st.listId,
         SubscriberID: member[1],
@@ -228,23 +223,24 @@ describe('TargetListID, default: the first 250 eligible members by email', () =>
         TrackOpens: 'false',
         From: { name: 'N', email: `news@${st.rig.s.domain}` },
         To: [{ name: '', email: 'copy@other.test' }],
-      });
+      },
+    });
     expect(res.status).toBe(200);
     await waitFor(() => st.rig.sink.received.some((r) => r.to[0] === 'copy@other.test'), 15000, 'the single send');
     const mail = await simpleParser(st.rig.sink.received.find((r) => r.to[0] === 'copy@other.test')!.raw);
     expect(mail.subject).toBe('Dear Name0');
     expect(mail.html).toMatch(/^<p>Hello Name0 from City0!<\/p>/);
     // SubscriberID from a list it is not on → 36; a missing template → 15.
-    const wrong = await supertest(st.rig.h.app)
-      .post('/api/v1/email')
-      .set('Authorization', `Bearer ${st.rig.s.key}`)
-      .send({
+    const wrong = await st.rig.h.request('POST', '/api/v1/email', {
+      headers: { Authorization: `Bearer ${st.rig.s.key}` },
+      body: {
         TemplateID: st.templateId + 999,
         ListID: st.listId,
         SubscriberID: 999999,
         From: { name: 'N', email: `news@${st.rig.s.domain}` },
         To: [{ name: '', email: 'copy@other.test' }],
-      });
+      },
+    });
     expect(wrong.body.Errors.map((e: { Code: number }) => e.Code).sort()).toEqual([15, 36]);
   });
 
@@ -259,17 +255,17 @@ describe('TargetListID, default: the first 250 eligible members by email', () =>
       From: { name: 'N', email: `news@${st.rig.s.domain}` },
       To: [{ name: '', email: 'j@other.test' }],
     };
-    const ok = await supertest(st.rig.h.app)
-      .post('/api/v1/email')
-      .set('Authorization', `Bearer ${st.rig.s.key}`)
-      .send({ ...base, JourneyID: journeyId, ActionID: actionId });
+    const ok = await st.rig.h.request('POST', '/api/v1/email', {
+      headers: { Authorization: `Bearer ${st.rig.s.key}` },
+      body: { ...base, JourneyID: journeyId, ActionID: actionId },
+    });
     expect(ok.status).toBe(200);
     const m = await db('messages').where({ id: ok.body.MessageID }).first();
     expect([Number(m.journey_id), Number(m.action_id)]).toEqual([Number(journeyId), Number(actionId)]);
-    const bad = await supertest(st.rig.h.app)
-      .post('/api/v1/email')
-      .set('Authorization', `Bearer ${st.rig.s.key}`)
-      .send({ ...base, JourneyID: Number(journeyId) + 50, ActionID: Number(actionId) + 50 });
+    const bad = await st.rig.h.request('POST', '/api/v1/email', {
+      headers: { Authorization: `Bearer ${st.rig.s.key}` },
+      body: { ...base, JourneyID: Number(journeyId) + 50, ActionID: Number(actionId) + 50 },
+    });
     expect(bad.body.Errors.map((e: { Code: number }) => e.Code)).toEqual([37, 38]);
   });
 });
@@ -300,7 +296,7 @@ describe('TargetListID with SENDEMAIL_FULL_LIST=1: the whole list by SubscriberI
     await bulkSubscribers(h.services.db, listId, 300, 'idem', 'list.test');
     const key = `pages-${crypto.randomUUID()}`;
     const body = { ...listSend(st, listId), SendAt: tomorrow() };
-    const send = () => supertest(h.app).post('/api/v1/email').set('Authorization', `Bearer ${s.key}`).set('Idempotency-Key', key).send(body);
+    const send = () => h.request('POST', '/api/v1/email', { headers: { Authorization: `Bearer ${s.key}`, 'Idempotency-Key': key }, body });
     const { keyHash } = idempotencyHashes(s.key, 'post /api/v1/email', key, body);
     // Holds every transaction that starts once the first page's reply is stored under the key: the send is then
     // between its two pages.
@@ -332,7 +328,7 @@ describe('TargetListID with SENDEMAIL_FULL_LIST=1: the whole list by SubscriberI
     await bulkSubscribers(h.services.db, listId, 250, 'full', 'list.test');
     const key = `full-page-${crypto.randomUUID()}`;
     const body = { ...listSend(st, listId), SendAt: tomorrow() };
-    const send = () => supertest(h.app).post('/api/v1/email').set('Authorization', `Bearer ${s.key}`).set('Idempotency-Key', key).send(body);
+    const send = () => h.request('POST', '/api/v1/email', { headers: { Authorization: `Bearer ${s.key}`, 'Idempotency-Key': key }, body });
     const first = await send();
     expect(first.body.MessageID).toHaveLength(250);
     const again = await send();

@@ -1,5 +1,4 @@
 import crypto from 'node:crypto';
-import supertest from 'supertest';
 import { addDomain, Harness, senderSetup, uniqueDomain } from '../helpers/harness';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { Sink, waitFor } from '../helpers/sink';
@@ -28,8 +27,8 @@ async function secondDomain(owner: Sender): Promise<Sender> {
 }
 
 const api = {
-  get: (path: string, key: string) => supertest(h.app).get(path).set('Authorization', `Bearer ${key}`),
-  del: (path: string, key: string) => supertest(h.app).delete(path).set('Authorization', `Bearer ${key}`),
+  get: (path: string, key: string) => h.request('GET', path, { headers: { Authorization: `Bearer ${key}` } }),
+  del: (path: string, key: string) => h.request('DELETE', path, { headers: { Authorization: `Bearer ${key}` } }),
 };
 
 interface Opts {
@@ -42,10 +41,9 @@ interface Opts {
 
 async function send(s: Sender, o: Opts = {}): Promise<{ id: string; createdAt: string }> {
   const subject = o.subject ?? `Invoice ${crypto.randomBytes(4).toString('hex')}`;
-  const res = await supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({
+  const res = await h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${s.key}` },
+    body: {
       Subject: subject,
       ContentType: 'plain',
       PlainContent: 'Your invoice is attached.',
@@ -54,7 +52,8 @@ async function send(s: Sender, o: Opts = {}): Promise<{ id: string; createdAt: s
       ...(o.cc ? { CC: o.cc.map((email) => ({ name: '', email })) } : {}),
       ...(o.tags ? { Tags: o.tags } : {}),
       ...(o.sendAt ? { SendAt: o.sendAt } : {}),
-    });
+    },
+  });
   if (res.status !== 200) throw new Error(`send failed: ${res.status} ${JSON.stringify(res.body)}`);
   const row = await h.services.db('messages').where({ id: res.body.MessageID }).first('created_at');
   return { id: res.body.MessageID, createdAt: new Date(Number(row.created_at)).toISOString() };

@@ -1,4 +1,3 @@
-import supertest from 'supertest';
 import { insertOpens } from '../helpers/open-events';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { waitFor } from '../helpers/sink';
@@ -17,10 +16,10 @@ afterAll(() => rig.close());
 it('lists the first 1,000 events and gives the totals past them, which the peer lookups count from', async () => {
   const { h, s, sink } = rig;
   const to = 'opener@recipient.test';
-  const sent = await supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({ Subject: 'Opened a lot', ContentType: 'plain', PlainContent: 'x', From: { name: '', email: `news@${s.domain}` }, To: [{ name: '', email: to }] });
+  const sent = await h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${s.key}` },
+    body: { Subject: 'Opened a lot', ContentType: 'plain', PlainContent: 'x', From: { name: '', email: `news@${s.domain}` }, To: [{ name: '', email: to }] },
+  });
   expect(sent.status).toBe(200);
   const id: string = sent.body.MessageID;
   await waitFor(() => sink.received.some((r) => r.to[0] === to), 15_000, 'the delivery');
@@ -29,7 +28,7 @@ it('lists the first 1,000 events and gives the totals past them, which the peer 
   const first = Date.now() + 60_000;
   await insertOpens(h.services.db, id, 1500, { at: (i) => first + i * 1000, data: (i) => ({ recipient: to, unique: i === 0 }) });
 
-  const octeth = await supertest(h.app).get(`/api/v1/email/${id}`).set('Authorization', `Bearer ${s.key}`);
+  const octeth = await h.request('GET', `/api/v1/email/${id}`, { headers: { Authorization: `Bearer ${s.key}` } });
   expect(octeth.status).toBe(200);
   const events = octeth.body.Recipients[0].Events as { Event: string }[];
   expect(events).toHaveLength(1000);
@@ -38,7 +37,7 @@ it('lists the first 1,000 events and gives the totals past them, which the peer 
   expect(octeth.body.EventTotals.opened).toEqual({ Count: 1500, FirstAt: Math.floor(first / 1000), LastAt: Math.floor((first + 1499_000) / 1000) });
   expect(octeth.body.EventTotals.delivered.Count).toBe(1);
 
-  const cyber = await supertest(h.app).get(`/email/v1/messages/${id}`).set('Authorization', `Bearer ${s.key}`);
+  const cyber = await h.request('GET', `/email/v1/messages/${id}`, { headers: { Authorization: `Bearer ${s.key}` } });
   expect(cyber.body.data).toMatchObject({ status: 'delivered', opened: true, open_count: 1500, clicked: false });
   expect(cyber.body.data.opened_at).toBe(new Date(Math.floor(first / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'));
 });

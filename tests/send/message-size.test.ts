@@ -4,7 +4,6 @@
  * packet, an API send that would not fit answers 42 and the SMTP front advertises and enforces the smaller size;
  * the embedded store has no such limit and takes the same send.
  */
-import supertest from 'supertest';
 import { SmtpFront, startSmtpFront } from '../../src/smtp/front';
 import { backend, Harness, senderSetup, startHarness } from '../helpers/harness';
 import { rawSmtp } from '../helpers/smtp-raw';
@@ -25,17 +24,17 @@ afterAll(async () => {
 });
 
 it('answers 42 for a send its database cannot hold in one row, on MySQL, instead of failing the commit', async () => {
-  const res = await supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({
+  const res = await h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${s.key}` },
+    body: {
       Subject: 'Big',
       ContentType: 'plain',
       PlainContent: 'See the attachment.',
       From: { name: '', email: `news@${s.domain}` },
       To: [{ name: '', email: 'big@recipient.test' }],
       Attachments: [{ filename: 'big.bin', content: Buffer.alloc(17 * MIB, 1).toString('base64') }],
-    });
+    },
+  });
   expect(res.status).toBe(200);
   if (backend() === 'sqlite') {
     expect(res.body.MessageID).toMatch(/^[0-9a-f-]{36}$/);

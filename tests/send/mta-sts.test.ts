@@ -10,7 +10,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { Resolver } from 'node:dns/promises';
 import selfsigned from 'selfsigned';
-import supertest from 'supertest';
 import { DkimKeyCache } from '../../src/delivery/dkim-keys';
 import { Transports } from '../../src/delivery/transports';
 import { createStsStore } from '../../src/delivery/mta-sts-store';
@@ -126,7 +125,7 @@ it('enforce: only the MX host the policy names gets the mail, over verified TLS,
   const d = await firstAttempt(g, await sendOne(g, `reader@${enforced}`, 'Under an enforced policy'));
   expect(d.status).toBe('delivered');
   // The delivered event names the rule: the domain's policy (so the certificate was verified).
-  const events = await supertest(g.h.app).get(`/api/v1/events?MessageID=${d.message_id}&Event=delivered`).set('Authorization', `Bearer ${g.s.key}`);
+  const events = await g.h.request('GET', `/api/v1/events?MessageID=${d.message_id}&Event=delivered`, { headers: { Authorization: `Bearer ${g.s.key}` } });
   expect(events.body.Events[0].Data).toMatchObject({ tls: expect.stringMatching(/^TLSv1\.[23]$/), tls_policy: 'mta-sts' });
   expect(to(tlsMx, `reader@${enforced}`).map((m) => m.secure)).toEqual([true]);
   expect(to(plain, `reader@${enforced}`)).toEqual([]);
@@ -180,7 +179,11 @@ it('a cached policy still applies when its host later fails, and is not fetched 
 });
 
 it('counts in /metrics what each policy did: enforce delivered or held, testing would pass', async () => {
-  const scrape = async () => (await supertest(g.h.app).get('/metrics').expect(200)).text;
+  const scrape = async () => {
+    const res = await g.h.request('GET', '/metrics');
+    expect(res.status).toBe(200);
+    return res.text;
+  };
   const before = await scrape();
   dns.zone.set(counted, { mx: [{ exchange: `mx.${counted}`, priority: 10 }] });
   dns.zone.set(`mx.${counted}`, { a: [HOST] });

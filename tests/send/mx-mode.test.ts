@@ -1,7 +1,6 @@
 import crypto from 'node:crypto';
 import net from 'node:net';
 import dns2 from 'dns2';
-import supertest from 'supertest';
 import { DkimKeyCache } from '../../src/delivery/dkim-keys';
 import { Transports } from '../../src/delivery/transports';
 import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
@@ -79,16 +78,16 @@ afterAll(async () => {
 const rdomain = (label: string) => `${label}-${crypto.randomBytes(4).toString('hex')}.example.net`;
 
 async function sendTo(to: string, subject: string): Promise<string> {
-  const res = await supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({
+  const res = await h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${s.key}` },
+    body: {
       Subject: subject,
       ContentType: 'plain',
       PlainContent: 'Delivered straight to your MX.',
       From: { name: 'Direct', email: `direct@${s.domain}` },
       To: [{ name: '', email: to }],
-    });
+    },
+  });
   if (res.status !== 200) throw new Error(`send failed: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body.MessageID;
 }
@@ -217,10 +216,10 @@ describe('DELIVERY_MODE=mx', () => {
       zone.set(`a.${domain}`, { a: ['127.0.0.1'] });
       zone.set(`b.${domain}`, { a: ['127.0.0.3'] });
       const to = Array.from({ length: 16 }, (_, i) => ({ name: '', email: `r${i}@${domain}` }));
-      const res = await supertest(h.app)
-        .post('/api/v1/email')
-        .set('Authorization', `Bearer ${s.key}`)
-        .send({ Subject: 'Spread', ContentType: 'plain', PlainContent: 'Hello.', From: { name: '', email: `direct@${s.domain}` }, To: to });
+      const res = await h.request('POST', '/api/v1/email', {
+        headers: { Authorization: `Bearer ${s.key}` },
+        body: { Subject: 'Spread', ContentType: 'plain', PlainContent: 'Hello.', From: { name: '', email: `direct@${s.domain}` }, To: to },
+      });
       expect(res.status).toBe(200);
       const got = (sk: Sink) => sk.received.filter((m) => m.to.some((r) => r.endsWith(`@${domain}`))).length;
       await waitFor(() => got(sink) + got(second) === 16, 15_000, 'all sixteen');
@@ -321,19 +320,19 @@ describe('DELIVERY_MODE=mx: MX preference and fallback', () => {
     const id = await sendTo(to, 'To no such domain');
     const reply = `550 5.1.2 ${domain}: host or domain name not found`;
     await waitFor(async () => (await h.services.db('deliveries').where({ message_id: id }).first())?.status === 'bounced', 10_000, 'bounced');
-    const body = (await supertest(h.app).get(`/api/v1/email/${id}`).set('Authorization', `Bearer ${s.key}`)).body;
+    const body = (await h.request('GET', `/api/v1/email/${id}`, { headers: { Authorization: `Bearer ${s.key}` } })).body;
     expect(body.Recipients[0]).toMatchObject({ Status: 'bounced', BounceClass: 'hard', Attempts: 1, LastReply: reply });
     await waitFor(async () => (await h.services.db('suppressions').where({ email: to })).length > 0, 5000, 'the suppression row');
-    const again = await supertest(h.app)
-      .post('/api/v1/email')
-      .set('Authorization', `Bearer ${s.key}`)
-      .send({
+    const again = await h.request('POST', '/api/v1/email', {
+      headers: { Authorization: `Bearer ${s.key}` },
+      body: {
         Subject: 'again',
         ContentType: 'plain',
         PlainContent: 'x',
         From: { name: 'Direct', email: `direct@${s.domain}` },
         To: [{ name: '', email: to }],
-      });
+      },
+    });
     expect(again.body.Errors?.[0]?.Code ?? again.body.ErrorCode).toBe(14);
   });
 
@@ -342,7 +341,7 @@ describe('DELIVERY_MODE=mx: MX preference and fallback', () => {
     zone.set(domain, { addressRcode: 3 }); // MX: no records; A and AAAA: no such name
     const id = await sendTo(`reader@${domain}`, 'To a vanished domain');
     await waitFor(async () => (await h.services.db('deliveries').where({ message_id: id }).first())?.status === 'bounced', 10_000, 'bounced');
-    const body = (await supertest(h.app).get(`/api/v1/email/${id}`).set('Authorization', `Bearer ${s.key}`)).body;
+    const body = (await h.request('GET', `/api/v1/email/${id}`, { headers: { Authorization: `Bearer ${s.key}` } })).body;
     expect(body.Recipients[0]).toMatchObject({ Status: 'bounced', BounceClass: 'hard', LastReply: `550 5.1.2 ${domain}: host or domain name not found` });
   });
 
@@ -372,10 +371,10 @@ describe('DELIVERY_MODE=mx without MX_ALLOW_PRIVATE', () => {
       zone.set(`mx1.${domain}`, { a: ['127.0.0.1'] });
       zone.set(`mx2.${domain}`, { a: ['10.0.0.5'] });
       const to = `reader@${domain}`;
-      const res = await supertest(h2.app)
-        .post('/api/v1/email')
-        .set('Authorization', `Bearer ${s2.key}`)
-        .send({ Subject: 'private MX', ContentType: 'plain', PlainContent: 'x', From: { email: `a@${s2.domain}` }, To: [{ email: to }] });
+      const res = await h2.request('POST', '/api/v1/email', {
+        headers: { Authorization: `Bearer ${s2.key}` },
+        body: { Subject: 'private MX', ContentType: 'plain', PlainContent: 'x', From: { email: `a@${s2.domain}` }, To: [{ email: to }] },
+      });
       expect(res.status).toBe(200);
       const row = () => h2.services.db('deliveries').where({ message_id: res.body.MessageID }).first();
       await waitFor(async () => !['queued', 'sending'].includes((await row())?.status), 15_000, 'a final answer');
@@ -393,7 +392,7 @@ describe('DELIVERY_MODE=mx without MX_ALLOW_PRIVATE', () => {
 describe('DELIVERY_MODE=mx: how each message crossed the wire', () => {
   /** The Data of a message's `delivered` event, as GET /api/v1/events answers it. */
   const deliveredData = async (messageId: string) => {
-    const res = await supertest(h.app).get(`/api/v1/events?MessageID=${messageId}&Event=delivered`).set('Authorization', `Bearer ${s.key}`);
+    const res = await h.request('GET', `/api/v1/events?MessageID=${messageId}&Event=delivered`, { headers: { Authorization: `Bearer ${s.key}` } });
     expect(res.body.Events).toHaveLength(1);
     return res.body.Events[0].Data as Record<string, unknown>;
   };

@@ -9,7 +9,6 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import selfsigned from 'selfsigned';
-import supertest from 'supertest';
 import { Transports } from '../../src/delivery/transports';
 import { DkimKeyCache } from '../../src/delivery/dkim-keys';
 import { DnsZone, startDnsZone } from '../helpers/dns-zone';
@@ -146,7 +145,7 @@ it('may (the default) sends in clear to an MX that offers STARTTLS and then refu
   const d = await firstAttempt(g, await sendOne(g, `reader@${broken}`, 'Despite a broken STARTTLS'));
   expect(d.status).toBe('delivered');
   expect(refused.filter((m) => m.to.includes(`reader@${broken}`))).toHaveLength(1);
-  const events = await supertest(g.h.app).get(`/api/v1/events?MessageID=${d.message_id}&Event=delivered`).set('Authorization', `Bearer ${g.s.key}`);
+  const events = await g.h.request('GET', `/api/v1/events?MessageID=${d.message_id}&Event=delivered`, { headers: { Authorization: `Bearer ${g.s.key}` } });
   expect(events.body.Events[0].Data).toMatchObject({ tls: 'none', smtp_reply: '250 2.0.0 Ok: queued in clear' });
 });
 
@@ -164,7 +163,7 @@ it('may sends in clear to an MX whose TLS handshake fails, after its other MX ho
   const first = await firstAttempt(g, await sendOne(g, `first@${broken}`, 'Despite a broken handshake'));
   expect(first).toMatchObject({ status: 'delivered', last_reply: '250 2.0.0 Ok: queued in clear' });
   expect(Number(first.attempts)).toBe(1);
-  const events = await supertest(g.h.app).get(`/api/v1/events?MessageID=${first.message_id}&Event=delivered`).set('Authorization', `Bearer ${g.s.key}`);
+  const events = await g.h.request('GET', `/api/v1/events?MessageID=${first.message_id}&Event=delivered`, { headers: { Authorization: `Bearer ${g.s.key}` } });
   expect(events.body.Events[0].Data).toMatchObject({ tls: 'none', tls_policy: 'may', smtp_reply: '250 2.0.0 Ok: queued in clear' });
   expect(handshakes).toBe(1);
   // The next message goes in clear at once: the failed handshake is not tried again for a while.
@@ -247,7 +246,7 @@ it('verify delivers to an MX whose certificate is valid for its name, and defers
   const g = await gateway({ MX_TLS: 'verify', MX_TLS_CA_FILE: path.join(dir, 'ca.pem') });
   const good = await firstAttempt(g, await sendOne(g, `reader@${certified}`, 'To a certified MX'));
   expect(good.status).toBe('delivered');
-  const events = await supertest(g.h.app).get(`/api/v1/events?MessageID=${good.message_id}&Event=delivered`).set('Authorization', `Bearer ${g.s.key}`);
+  const events = await g.h.request('GET', `/api/v1/events?MessageID=${good.message_id}&Event=delivered`, { headers: { Authorization: `Bearer ${g.s.key}` } });
   expect(events.body.Events[0].Data).toMatchObject({ tls: expect.stringMatching(/^TLSv1\.[23]$/), tls_policy: 'verify' });
   expect(to(named, `reader@${certified}`).map((m) => m.secure)).toEqual([true]);
 

@@ -1,5 +1,4 @@
 import crypto from 'node:crypto';
-import supertest from 'supertest';
 import { DELIVERY_QUEUE, deliveryJobId } from '../../src/delivery/enqueue';
 import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
@@ -43,10 +42,7 @@ function message(s: Sender, to: string, subject: string) {
 }
 
 async function send(h: Harness, s: Sender, to: string, subject = `Order ${crypto.randomBytes(3).toString('hex')}`) {
-  return supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send(message(s, to, subject));
+  return h.request('POST', '/api/v1/email', { headers: { Authorization: `Bearer ${s.key}` }, body: message(s, to, subject) });
 }
 
 async function sendOk(h: Harness, s: Sender, to: string): Promise<string> {
@@ -76,7 +72,7 @@ async function waitStatus(h: Harness, messageId: string, status: string, ms = 15
 }
 
 async function lookup(h: Harness, s: Sender, messageId: string) {
-  const res = await supertest(h.app).get(`/api/v1/email/${messageId}`).set('Authorization', `Bearer ${s.key}`);
+  const res = await h.request('GET', `/api/v1/email/${messageId}`, { headers: { Authorization: `Bearer ${s.key}` } });
   expect(res.status).toBe(200);
   return res.body;
 }
@@ -162,7 +158,7 @@ describe('delivery outcomes through a relay that answers per recipient', () => {
     const suppressed = await h.services.db('suppressions').where({ domain_id: s.domainId });
     expect(suppressed).toHaveLength(1);
     expect(suppressed[0]).toMatchObject({ email: to.toLowerCase(), reason: 'hard_bounce', detail: reply });
-    const listed = await supertest(h.app).get('/api/v1/suppressions').set('Authorization', `Bearer ${s.key}`);
+    const listed = await h.request('GET', '/api/v1/suppressions', { headers: { Authorization: `Bearer ${s.key}` } });
     expect(listed.status).toBe(200);
     expect(listed.body.TotalRecords).toBe(1);
     expect(listed.body.Suppressions[0]).toMatchObject({ EmailAddress: to.toLowerCase(), Reason: 'hard_bounce', Detail: reply });
@@ -333,10 +329,10 @@ describe('the sweeper (schedules in milliseconds: SWEEP_INTERVAL_MS, SWEEP_GRACE
     const to = rcpt('swept');
     // Two seconds out: with one, a slow first request can cross the second and be accepted as due now (queued).
     const sendAt = Math.floor(Date.now() / 1000) + 2;
-    const res = await supertest(rig.h.app)
-      .post('/api/v1/email')
-      .set('Authorization', `Bearer ${rig.s.key}`)
-      .send({ ...message(rig.s, to, 'Swept up'), SendAt: sendAt });
+    const res = await rig.h.request('POST', '/api/v1/email', {
+      headers: { Authorization: `Bearer ${rig.s.key}` },
+      body: { ...message(rig.s, to, 'Swept up'), SendAt: sendAt },
+    });
     expect(res.status).toBe(200);
     const id = res.body.MessageID;
     const row = await delivery(rig.h, id);
@@ -466,10 +462,10 @@ describe('DELIVERY_MAX_AGE_SECONDS (in milliseconds here: DELIVERY_MAX_AGE_MS, R
     const to = rcpt('scheduled');
     script.set(to, (n) => (n === 1 ? smtpError(451, '4.7.1 Greylisted, try again') : undefined));
     // Due at least 2 s (the limit) after acceptance: SendAt is in whole seconds.
-    const res = await supertest(h.app)
-      .post('/api/v1/email')
-      .set('Authorization', `Bearer ${s.key}`)
-      .send({ ...message(s, to, 'Later'), SendAt: Math.floor(Date.now() / 1000) + 3 });
+    const res = await h.request('POST', '/api/v1/email', {
+      headers: { Authorization: `Bearer ${s.key}` },
+      body: { ...message(s, to, 'Later'), SendAt: Math.floor(Date.now() / 1000) + 3 },
+    });
     expect(res.status).toBe(200);
     const row = await waitStatus(h, res.body.MessageID, 'delivered');
     expect(Number(row.attempts)).toBe(2);

@@ -4,7 +4,6 @@
  * it lands. Before, a refused refund was dropped, so every retry through an outage spent the limits on mail that was
  * never written, and a failure between the day's and the month's reservation kept the day's.
  */
-import supertest from 'supertest';
 import { backend, Harness, senderSetup, startHarness } from '../helpers/harness';
 import { waitFor } from '../helpers/sink';
 import { refuseWith } from '../helpers/refusing-trigger';
@@ -23,10 +22,10 @@ const refuse = (name: string, table: string, op: 'INSERT' | 'UPDATE', when: stri
 const allow = (name: string) => h.services.db.raw(`DROP TRIGGER ${name}`);
 
 const send = (s: { key: string; domain: string }, to: string) =>
-  supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({ Subject: 'quota', ContentType: 'plain', PlainContent: 'body', From: { name: '', email: `app@${s.domain}` }, To: [{ name: '', email: to }] });
+  h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${s.key}` },
+    body: { Subject: 'quota', ContentType: 'plain', PlainContent: 'body', From: { name: '', email: `app@${s.domain}` }, To: [{ name: '', email: to }] },
+  });
 
 async function counters(userId: number): Promise<Record<string, number>> {
   const rows = await h.services.db('usage_counters').where({ user_id: userId }).select('period', 'sent');

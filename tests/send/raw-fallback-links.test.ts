@@ -5,7 +5,6 @@
  * instead carries no such link.
  */
 import { simpleParser } from 'mailparser';
-import supertest from 'supertest';
 import { decodeContent } from '../../src/mail/stored-content';
 import { buildVariant, LinkTable } from '../../src/tracking/apply';
 import { RelayRig, startRelayRig } from '../helpers/rig';
@@ -33,10 +32,9 @@ afterAll(async () => {
 });
 
 async function send(to: string, extra: Record<string, unknown> = {}) {
-  const res = await supertest(rig.h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${rig.s.key}`)
-    .send({
+  const res = await rig.h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${rig.s.key}` },
+    body: {
       Subject: 'Offer',
       ContentType: 'html',
       HTMLContent: HTML,
@@ -45,14 +43,15 @@ async function send(to: string, extra: Record<string, unknown> = {}) {
       TrackLinks: 'true',
       TrackOpens: 'false',
       ...extra,
-    });
+    },
+  });
   expect(res.status).toBe(200);
   await waitFor(() => rig.sink.received.some((r) => r.to[0] === to), 20000, `the delivery to ${to}`);
   const html = (await simpleParser(rig.sink.received.find((r) => r.to[0] === to)!.raw)).html as string;
   const clicks = [...html.matchAll(/href="(http:\/\/track\.postern\.test\/t\/c\/[^"]+)"/g)].map((m) => m[1].slice(BASE.length));
   const targets: string[] = [];
   for (const c of clicks) {
-    const r = await supertest(rig.h.app).get(c).set('Host', new URL(BASE).host);
+    const r = await rig.h.request('GET', c, { headers: { Host: new URL(BASE).host } });
     expect(r.status).toBe(302);
     targets.push(r.headers.location);
   }

@@ -4,7 +4,6 @@
  * within the budget is delivered. Here the budget is 4,096 characters, and each 26-character tag fills in a 75-character
  * address: the template passes the accept's size check, its copy does not.
  */
-import supertest from 'supertest';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { waitFor } from '../helpers/sink';
 
@@ -19,16 +18,16 @@ afterAll(async () => {
 });
 
 async function sendWithTags(to: string, tags: number): Promise<{ status: string; last_reply: string | null }> {
-  const res = await supertest(rig.h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${rig.s.key}`)
-    .send({
+  const res = await rig.h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${rig.s.key}` },
+    body: {
       Subject: 'Budget',
       ContentType: 'plain',
       PlainContent: `Hi ${'%Subscriber:EmailAddress% '.repeat(tags)}`,
       From: { name: '', email: `a@${rig.s.domain}` },
       To: [{ name: '', email: to }],
-    });
+    },
+  });
   expect(res.status).toBe(200);
   const id = res.body.MessageID;
   if (!id) throw new Error(JSON.stringify(res.body));

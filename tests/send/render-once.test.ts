@@ -5,7 +5,6 @@
  * subject, the HTML and text bodies, tracked and untracked links, and the stored subject.
  */
 import { simpleParser } from 'mailparser';
-import supertest from 'supertest';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { waitFor } from '../helpers/sink';
 import { addSubscriber, makeField, makeList, Owner } from '../lists/fixtures';
@@ -75,10 +74,7 @@ describe.each([
       TrackLinks: 'true',
       TrackOpens: 'false',
     };
-    const res = await supertest(rig.h.app)
-      .post(path)
-      .set('Authorization', `Bearer ${rig.s.key}`)
-      .send(batch ? { Messages: [message] } : message);
+    const res = await rig.h.request('POST', path, { headers: { Authorization: `Bearer ${rig.s.key}` }, body: batch ? { Messages: [message] } : message });
     expect(res.status).toBe(200);
     messageId = [batch ? res.body.Results[0].MessageID : res.body.MessageID].flat()[0];
     expect(typeof messageId).toBe('string');
@@ -100,7 +96,7 @@ describe.each([
     expect(untracked).toBe(`https://shop.example/raw?n=${INJECTED.replace(/"/g, '&quot;')}`);
     const clicks = [...(got.mail.html as string).matchAll(/href="(http:\/\/track\.postern\.test\/t\/c\/[^"]+)"/g)].map((m) => m[1].slice(BASE.length));
     expect(clicks).toHaveLength(1);
-    const r = await supertest(rig.h.app).get(clicks[0]).set('Host', new URL(BASE).host);
+    const r = await rig.h.request('GET', clicks[0], { headers: { Host: new URL(BASE).host } });
     expect(r.status).toBe(302);
     expect(decodeURIComponent(r.headers.location)).toBe(`https://shop.example/me?n=${INJECTED}`);
   });

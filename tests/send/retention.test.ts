@@ -5,7 +5,6 @@
  * statistics stay; 0 keeps everything.
  */
 import crypto from 'node:crypto';
-import supertest from 'supertest';
 import { purgeMessages } from '../../src/mail/retention';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { waitFor } from '../helpers/sink';
@@ -21,22 +20,22 @@ afterAll(async () => {
 const DAY = 86_400_000;
 
 async function send(to: string): Promise<string> {
-  const res = await supertest(rig.h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${rig.s.key}`)
-    .send({
+  const res = await rig.h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${rig.s.key}` },
+    body: {
       Subject: `For ${to}`,
       ContentType: 'html',
       HTMLContent: '<p>Read <a href="https://example.org/news">the news</a></p>',
       TrackLinks: true,
       From: { name: 'News', email: `news@${rig.s.domain}` },
       To: [{ name: '', email: to }],
-    });
+    },
+  });
   if (res.status !== 200) throw new Error(`send failed: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body.MessageID;
 }
 
-const lookup = (id: string) => supertest(rig.h.app).get(`/api/v1/email/${id}`).set('Authorization', `Bearer ${rig.s.key}`);
+const lookup = (id: string) => rig.h.request('GET', `/api/v1/email/${id}`, { headers: { Authorization: `Bearer ${rig.s.key}` } });
 
 async function rows(id: string) {
   const db = rig.h.services.db;

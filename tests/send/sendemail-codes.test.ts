@@ -3,8 +3,7 @@
  * `{"Errors":[{Code, Message}]}` body; suppression at send time; daily/monthly quota; the per-key rate
  * limit; the legacy /api.php door; case-insensitive parameter names.
  */
-import supertest from 'supertest';
-import { Harness, createUser, senderSetup, startHarness } from '../helpers/harness';
+import { Harness, createUser, senderSetup, startHarness, Reply } from '../helpers/harness';
 
 type Sender = Awaited<ReturnType<typeof senderSetup>>;
 
@@ -36,9 +35,7 @@ async function addKey(sender: { sessionId: string; domainId: number }): Promise<
 }
 
 function send(body: Record<string, unknown>, k: string | null = key) {
-  const r = supertest(h.app).post('/api/v1/email');
-  if (k !== null) r.set('Authorization', `Bearer ${k}`);
-  return r.send(body);
+  return h.request('POST', '/api/v1/email', { headers: k === null ? {} : { Authorization: `Bearer ${k}` }, body });
 }
 
 function basic(extra: Record<string, unknown> = {}, domain = s.domain) {
@@ -73,7 +70,7 @@ async function messageCount(userId = s.userId): Promise<number> {
 }
 
 /** Expects one error reply with exactly these codes and (where given) messages. */
-async function expectErrors(res: supertest.Response, status: number, errors: { Code: number; Message?: string | RegExp }[]) {
+async function expectErrors(res: Reply, status: number, errors: { Code: number; Message?: string | RegExp }[]) {
   expect(res.status).toBe(status);
   expect(Object.keys(res.body)).toEqual(['Errors']);
   expect(res.body.Errors.map((e: { Code: number }) => e.Code)).toEqual(errors.map((e) => e.Code));
@@ -284,7 +281,7 @@ describe('account and domain state: codes 12, 32, 34 (HTTP 200, as upstream §2.
 
 describe('suppression at send time: code 14', () => {
   async function suppress(k: string, email: string) {
-    const r = await supertest(h.app).post('/api/v1/suppressions').set('Authorization', `Bearer ${k}`).send({ EmailAddress: email });
+    const r = await h.request('POST', '/api/v1/suppressions', { headers: { Authorization: `Bearer ${k}` }, body: { EmailAddress: email } });
     expect(r.status).toBe(200);
     expect(r.body.Suppression.EmailAddress).toBe(email.toLowerCase());
   }
@@ -658,9 +655,9 @@ describe('legacy door and parameter spelling', () => {
   });
 
   it('POST /api.php answers validation failures as arrays: {Success:false, ErrorCode:[...], ErrorText:[...]}', async () => {
-    const res = await supertest(h.app)
-      .post('/api.php')
-      .send({ Command: 'emailgateway.sendemail', SenderAPIKey: key, ...without(basic({ ContentType: 'rich' }), 'Subject') });
+    const res = await h.request('POST', '/api.php', {
+      body: { Command: 'emailgateway.sendemail', SenderAPIKey: key, ...without(basic({ ContentType: 'rich' }), 'Subject') },
+    });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ Success: false, ErrorCode: [8, 9], ErrorText: ['Missing Subject', 'ContentType must be html or plain'] });
   });

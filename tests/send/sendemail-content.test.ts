@@ -4,7 +4,6 @@
  */
 import crypto from 'node:crypto';
 import { AddressObject, simpleParser } from 'mailparser';
-import supertest from 'supertest';
 import type { Harness } from '../helpers/harness';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { Received, Sink, waitFor } from '../helpers/sink';
@@ -23,7 +22,7 @@ afterAll(async () => {
 });
 
 function send(body: Record<string, unknown>, key = s.key) {
-  return supertest(h.app).post('/api/v1/email').set('Authorization', `Bearer ${key}`).send(body);
+  return h.request('POST', '/api/v1/email', { headers: { Authorization: `Bearer ${key}` }, body });
 }
 
 /** Each test marks its message with a unique subject so it can pick its own mail out of the sink. */
@@ -258,7 +257,7 @@ describe('SendAt', () => {
     const [d] = await h.services.db('deliveries').where({ message_id: id });
     expect(d.status).toBe('scheduled');
     expect(Number(d.next_attempt_at)).toBe(sendAt * 1000);
-    const lookup = await supertest(h.app).get(`/api/v1/email/${id}`).set('Authorization', `Bearer ${s.key}`);
+    const lookup = await h.request('GET', `/api/v1/email/${id}`, { headers: { Authorization: `Bearer ${s.key}` } });
     expect(lookup.body).toMatchObject({ MessageID: id, Status: 'scheduled', SendAt: new Date(sendAt * 1000).toISOString() });
     const events = await h.services.db('events').where({ message_id: id }).pluck('type');
     expect(events).toEqual(['scheduled']);

@@ -1,5 +1,4 @@
 import crypto from 'node:crypto';
-import supertest from 'supertest';
 import { Harness, senderSetup } from '../helpers/harness';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { Sink, waitFor } from '../helpers/sink';
@@ -25,22 +24,22 @@ const cmd = (command: string, s: Sender, params: Record<string, unknown> = {}) =
   h.call({ Command: `emailgateway.${command}`, SessionID: s.sessionId, DomainID: s.domainId, ...params });
 
 const v1 = {
-  get: (s: Sender, query = '') => supertest(h.app).get(`/api/v1/suppressions${query}`).set('Authorization', `Bearer ${s.key}`),
-  post: (s: Sender, body: Record<string, unknown>) => supertest(h.app).post('/api/v1/suppressions').set('Authorization', `Bearer ${s.key}`).send(body),
-  del: (s: Sender, body: Record<string, unknown>) => supertest(h.app).delete('/api/v1/suppressions').set('Authorization', `Bearer ${s.key}`).send(body),
+  get: (s: Sender, query = '') => h.request('GET', `/api/v1/suppressions${query}`, { headers: { Authorization: `Bearer ${s.key}` } }),
+  post: (s: Sender, body: Record<string, unknown>) => h.request('POST', '/api/v1/suppressions', { headers: { Authorization: `Bearer ${s.key}` }, body }),
+  del: (s: Sender, body: Record<string, unknown>) => h.request('DELETE', '/api/v1/suppressions', { headers: { Authorization: `Bearer ${s.key}` }, body }),
 };
 
 function send(s: Sender, to: string[], subject: string) {
-  return supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({
+  return h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${s.key}` },
+    body: {
       Subject: subject,
       ContentType: 'plain',
       PlainContent: 'Hello',
       From: { name: 'News', email: `news@${s.domain}` },
       To: to.map((email) => ({ name: '', email })),
-    });
+    },
+  });
 }
 
 describe('emailgateway.getsuppressions / addsuppression / deletesuppression', () => {
@@ -254,9 +253,9 @@ describe('/api/v1/suppressions with the sender key', () => {
     const paging = await v1.get(s, '?RetrieveCount=101');
     expect(paging.status).toBe(200);
     expect(paging.body.Errors[0].Code).toBe(6);
-    const noKey = await supertest(h.app).get('/api/v1/suppressions');
+    const noKey = await h.request('GET', '/api/v1/suppressions');
     expect(noKey.body.Errors[0].Code).toBe(1);
-    const badKey = await supertest(h.app).get('/api/v1/suppressions').set('Authorization', 'Bearer not-a-real-key');
+    const badKey = await h.request('GET', '/api/v1/suppressions', { headers: { Authorization: 'Bearer not-a-real-key' } });
     expect(badKey.body.Errors[0].Code).toBe(13);
   });
 

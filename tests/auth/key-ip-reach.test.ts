@@ -5,7 +5,6 @@
  * restriction at all (SMTP logins, sender keys): addsmtp 3, addapi 4, replaceapi 5, resetsmtppassword 3, nothing
  * changed. Password sessions and unbound keys are unaffected.
  */
-import supertest from 'supertest';
 import { addDomain, createUser, Harness, startHarness, uniqueDomain } from '../helpers/harness';
 
 let h: Harness;
@@ -102,14 +101,16 @@ describe('user.apikey.create by an IP-bound key', () => {
 
   it('holds on POST /api/v1/user.apikey (Errors[] with code 13; inherit otherwise)', async () => {
     const b = await boundKey();
-    const api = supertest(h.app);
-    const wider = await api
-      .post('/api/v1/user.apikey')
-      .set('X-Forwarded-For', HOME)
-      .send({ APIKey: b.key, Note: 'x', KeyType: 'account', AllowedIPs: '0.0.0.0/0' });
+    const wider = await h.request('POST', '/api/v1/user.apikey', {
+      headers: { 'X-Forwarded-For': HOME },
+      body: { APIKey: b.key, Note: 'x', KeyType: 'account', AllowedIPs: '0.0.0.0/0' },
+    });
     expect(wider.status).toBe(200);
     expect(wider.body).toEqual({ Errors: [{ Code: 13, Message: expect.stringContaining('0.0.0.0/0') }] });
-    const inherit = await api.post('/api/v1/user.apikey').set('X-Forwarded-For', HOME).set('Authorization', `Bearer ${b.key}`).send({ Note: 'child' });
+    const inherit = await h.request('POST', '/api/v1/user.apikey', {
+      headers: { 'X-Forwarded-For': HOME, Authorization: `Bearer ${b.key}` },
+      body: { Note: 'child' },
+    });
     expect(inherit.body).toMatchObject({ Success: true, APIKey: { BoundIPAddress: HOME } });
   });
 });

@@ -7,7 +7,6 @@ import { simpleParser } from 'mailparser';
 import { useCampaignRig, waitForCampaign } from '../helpers/campaign-rig';
 import { waitFor } from '../helpers/sink';
 import { addSubscriber, as, bulkSubscribers, makeField, makeList, Owner } from '../lists/fixtures';
-import supertest from 'supertest';
 import { accountKey, createUser, senderSetup } from '../helpers/harness';
 
 // Three tests wait up to 30 s twice (a page, then the end): jest's default 30 s a test would cut them short under load.
@@ -186,7 +185,7 @@ it('skips a page whose members are all refused one by one (suppressed after it w
   });
   // The platform door's campaign reply shows them too.
   const key = await accountKey(camp.h, camp.s.sessionId);
-  const platform = await supertest(camp.h.app).get(`/api/v1/campaigns/${c}`).set('Authorization', `Bearer ${key}`);
+  const platform = await camp.h.request('GET', `/api/v1/campaigns/${c}`, { headers: { Authorization: `Bearer ${key}` } });
   expect(platform.status).toBe(200);
   expect(platform.body).toMatchObject({ status: 'completed', recipients: 260, queued: 10, skipped: 250 });
   const to = await db('messages as m').join('deliveries as d', 'd.message_id', 'm.id').where('m.campaign_id', c).pluck('d.recipient');

@@ -5,7 +5,6 @@
  * while B's waits, and B's campaign, whose pages fail (the database failing its suppression lookup), was retried in
  * a tight loop. One member a page (LIST_PAGE_BYTES at its minimum) keeps A's campaigns long in pages.
  */
-import supertest from 'supertest';
 import { useCampaignRig } from '../helpers/campaign-rig';
 import { accountKey, senderSetup } from '../helpers/harness';
 import { waitFor } from '../helpers/sink';
@@ -25,10 +24,10 @@ it('rests a campaign whose page failed one sweep interval between tries, not a t
   }
   const b = await senderSetup(camp.h);
   const key = await accountKey(camp.h, b.sessionId);
-  const api = (r: supertest.Test) => r.set('Authorization', `Bearer ${key}`);
+  const api = (method: string, path: string, body?: unknown) => camp.h.request(method, path, { headers: { Authorization: `Bearer ${key}` }, body });
   const bList = await makeList(camp.h, { userId: b.userId, sessionId: b.sessionId }, { SenderEmailAddress: `news@${b.domain}` });
   await bulkSubscribers(db, bList, 3, 'b', 'rest-b.test');
-  const created = await api(supertest(camp.h.app).post('/api/v1/campaigns')).send({
+  const created = await api('POST', '/api/v1/campaigns', {
     name: 'Fails',
     subject: 'Hi',
     listId: String(bList),
@@ -52,7 +51,7 @@ it('rests a campaign whose page failed one sweep interval between tries, not a t
     for (const c of a) expect(await camp.cmd('campaign.launch', { CampaignID: c })).toMatchObject({ Success: true });
     const queued = async (id: number) => Number((await db('campaigns').where({ id }).first()).queued);
     await waitFor(async () => (await queued(a[0])) > 0 && (await queued(a[1])) > 0, 30000, "A's campaigns in both slots");
-    expect((await api(supertest(camp.h.app).post(`/api/v1/campaigns/${created.body.id}/launch`))).body).toEqual({ success: true, status: 'sending' });
+    expect((await api('POST', `/api/v1/campaigns/${created.body.id}/launch`)).body).toEqual({ success: true, status: 'sending' });
 
     await waitFor(async () => tries.length >= 1, 30000, "B's first try");
     const atFirst = await queued(a[1]);
@@ -76,17 +75,13 @@ it('rests a campaign whose page failed one sweep interval between tries, not a t
     );
     expect(rested!.status).toBe('sending');
     expect(Number(rested!.lease_until)).toBeGreaterThanOrEqual(last + SWEEP_MS);
-    expect((await api(supertest(camp.h.app).get(`/api/v1/campaigns/${created.body.id}`))).body).toMatchObject({ status: 'sending', queued: 0 });
+    expect((await api('GET', `/api/v1/campaigns/${created.body.id}`)).body).toMatchObject({ status: 'sending', queued: 0 });
   } finally {
     failing = false;
     store.runTogether = original;
   }
   // The failure gone, the next try (after the rest) sends B's campaign, each member once.
-  await waitFor(
-    async () => (await api(supertest(camp.h.app).get(`/api/v1/campaigns/${created.body.id}`))).body.status === 'completed',
-    30000,
-    "B's campaign to complete",
-  );
+  await waitFor(async () => (await api('GET', `/api/v1/campaigns/${created.body.id}`)).body.status === 'completed', 30000, "B's campaign to complete");
   await waitFor(() => camp.sink.received.filter((m) => m.to[0].endsWith('@rest-b.test')).length >= 3, 30000, "B's members");
   expect(
     camp.sink.received

@@ -4,7 +4,6 @@
  * capped at create. Here ~1 MiB of HTML (about 2 MiB stored a message) and a 7 MiB budget: 3 members a page.
  * A page's messages share their accept time, so messages per created_at are messages per page.
  */
-import supertest from 'supertest';
 import { CampaignRig, useCampaignRig, waitForCampaign } from '../helpers/campaign-rig';
 import { waitFor } from '../helpers/sink';
 import { bulkSubscribers, makeList } from '../lists/fixtures';
@@ -45,8 +44,7 @@ it('sends a campaign with large content in pages its byte budget holds, every me
 it('sends a TargetListID list send with large content to the same members, in smaller transactions', async () => {
   const listId = await listOf('t');
   const body = { TargetListID: listId, Subject: 'Big', ContentType: 'html', HTMLContent: HTML, From: { name: 'News', email: `news@${camp.s.domain}` } };
-  const send = () =>
-    supertest(camp.h.app).post('/api/v1/email').set('Authorization', `Bearer ${camp.s.key}`).set('Idempotency-Key', `big-${listId}`).send(body);
+  const send = () => camp.h.request('POST', '/api/v1/email', { headers: { Authorization: `Bearer ${camp.s.key}`, 'Idempotency-Key': `big-${listId}` }, body });
   const res = await send();
   expect(res.status).toBe(200);
   const ids: string[] = res.body.MessageID;

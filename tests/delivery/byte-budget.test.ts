@@ -1,6 +1,5 @@
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
-import supertest from 'supertest';
 import { ConfigError, loadConfig } from '../../src/config';
 import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
@@ -105,7 +104,7 @@ it('holds at most DELIVERY_MAX_BYTES_IN_FLIGHT of large bodies at once, sends a 
     message('oversized@dest.test', text(OVERSIZED, 9)),
     ...Array.from({ length: 10 }, (_, i) => message(`small${i}@dest.test`, `small ${i}`)),
   ];
-  const res = await supertest(h.app).post('/api/v1/email/batch').set('Authorization', `Bearer ${s.key}`).send({ Messages: messages });
+  const res = await h.request('POST', '/api/v1/email/batch', { headers: { Authorization: `Bearer ${s.key}` }, body: { Messages: messages } });
   expect(res.status).toBe(200);
   // Started with all 16 waiting, so its lease groups hold several large bodies' deliveries at once.
   worker = createDeliveryWorker(h.services);

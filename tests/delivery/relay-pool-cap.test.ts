@@ -1,4 +1,3 @@
-import supertest from 'supertest';
 import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 import { Sink, startSink, waitFor } from '../helpers/sink';
@@ -41,7 +40,7 @@ it('opens no more than SMTP_RELAY_MAX_CONNECTIONS sessions to the smarthost whil
     From: { name: 'Shop', email: `orders@${s.domain}` },
     To: [{ name: '', email: `r${i}@dest.test` }],
   }));
-  const res = await supertest(h.app).post('/api/v1/email/batch').set('Authorization', `Bearer ${s.key}`).send({ Messages: messages });
+  const res = await h.request('POST', '/api/v1/email/batch', { headers: { Authorization: `Bearer ${s.key}` }, body: { Messages: messages } });
   expect(res.status).toBe(200);
   // Started with all 40 waiting, so 30 deliveries want a session at once.
   worker = createDeliveryWorker(h.services);

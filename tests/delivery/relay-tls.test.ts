@@ -2,7 +2,6 @@
  * SMTP_RELAY_URL's `?starttls=required`: an smtp:// smarthost must start TLS before the password and the message
  * go, or the delivery waits (never bounced). Each relay setting is its own gateway (read at start).
  */
-import supertest from 'supertest';
 import { relayCredentialsRisk } from '../../src/delivery/tls-policy';
 import { DeliveryGateway, firstAttempt, sendOne, startDeliveryGateway, stopDeliveryGateways } from '../helpers/delivery-gateway';
 import { Sink, startSink } from '../helpers/sink';
@@ -39,7 +38,7 @@ it('delivers over TLS when the smarthost starts it, and the event says which', a
   const { h, s, d } = await sendVia(`smtp://127.0.0.1:${tls.port}?starttls=required&tls_verify=0`, 'sent@dest.test');
   expect(d.status).toBe('delivered');
   expect(tls.received.filter((m) => m.to.includes('sent@dest.test')).map((m) => m.secure)).toEqual([true]);
-  const events = await supertest(h.app).get(`/api/v1/events?MessageID=${d.message_id}&Event=delivered`).set('Authorization', `Bearer ${s.key}`);
+  const events = await h.request('GET', `/api/v1/events?MessageID=${d.message_id}&Event=delivered`, { headers: { Authorization: `Bearer ${s.key}` } });
   expect(events.body.Events[0].Data.tls).toMatch(/^TLSv1\.[23]$/);
 });
 

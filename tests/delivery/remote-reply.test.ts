@@ -2,7 +2,6 @@
  * A remote server's reply is kept and logged at most 1,000 characters long, success or failure: the server (a
  * recipient's MX, the relay) chooses it, and nodemailer takes replies of up to 1 MiB.
  */
-import supertest from 'supertest';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { waitFor } from '../helpers/sink';
 
@@ -19,10 +18,10 @@ it('keeps the first 1,000 characters of a 60,000-character 250 reply', async () 
   const { h, s } = rig;
   rig.sink.dataReply = () => `queued ${'a'.repeat(60_000)}`;
   try {
-    const res = await supertest(h.app)
-      .post('/api/v1/email')
-      .set('Authorization', `Bearer ${s.key}`)
-      .send({ Subject: 'long reply', ContentType: 'plain', PlainContent: 'x', From: { email: `a@${s.domain}` }, To: [{ email: 'r@dest.test' }] });
+    const res = await h.request('POST', '/api/v1/email', {
+      headers: { Authorization: `Bearer ${s.key}` },
+      body: { Subject: 'long reply', ContentType: 'plain', PlainContent: 'x', From: { email: `a@${s.domain}` }, To: [{ email: 'r@dest.test' }] },
+    });
     expect(res.status).toBe(200);
     const row = () => h.services.db('deliveries').where({ message_id: res.body.MessageID }).first();
     await waitFor(async () => (await row())?.status === 'delivered', 15_000, 'delivered');

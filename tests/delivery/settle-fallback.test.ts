@@ -4,7 +4,6 @@
  * alone: it is never sent again. Before, settling gave up at once on any error but an outage and left the row
  * leased, and the sweeper sent the message again every lease + grace while the error lasted.
  */
-import supertest from 'supertest';
 import { refuseWith } from '../helpers/refusing-trigger';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { waitFor } from '../helpers/sink';
@@ -25,16 +24,16 @@ afterAll(async () => {
 });
 
 test('is delivered once, its row settled without its event, however long the error lasts', async () => {
-  const res = await supertest(rig.h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${rig.s.key}`)
-    .send({
+  const res = await rig.h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${rig.s.key}` },
+    body: {
       Subject: 'once',
       ContentType: 'plain',
       PlainContent: 'only once',
       From: { name: '', email: `app@${rig.s.domain}` },
       To: [{ name: '', email: 'once@dest.test' }],
-    });
+    },
+  });
   expect(res.body.MessageID).toBeDefined();
   const row = () => rig.h.services.db('deliveries').where({ message_id: res.body.MessageID }).first('status', 'lease_until', 'attempts');
   await waitFor(async () => (await row()).status === 'delivered', 20000, 'the row settled');

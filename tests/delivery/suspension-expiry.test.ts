@@ -1,4 +1,3 @@
-import supertest from 'supertest';
 import { ConfigError, loadConfig } from '../../src/config';
 import { figuresOf, hourRows, sumFrom, WINDOW_HOURS } from '../../src/domains/reputation-figures';
 import { hourOf } from '../../src/stats/rollups';
@@ -22,8 +21,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rig.close();
 }, 60000);
-
-const api = () => supertest(rig.h.app);
 
 const { send, deliveryOf, until } = rigMail(() => rig);
 const setStatus = (domainId: number, Status: string) =>
@@ -57,9 +54,7 @@ describe('a suspension hold past SUSPENSION_HOLD_MAX', () => {
     // Scheduled for tomorrow and held by the suspension: not late before its SendAt, so its hold does not expire yet.
     const tomorrowId = await send(s, `tomorrow-${tag}@dest.test`, { SendAt: Math.floor(Date.now() / 1000) + 86400 });
     // The tenant holds `parked` itself: an operator's hold, which never expires.
-    const held = await api()
-      .post('/api/v1/queue/hold')
-      .send({ SessionID: s.sessionId, DeliveryID: (await deliveryOf(parkedId)).id });
+    const held = await rig.h.request('POST', '/api/v1/queue/hold', { body: { SessionID: s.sessionId, DeliveryID: (await deliveryOf(parkedId)).id } });
     expect(held.body).toEqual({ Held: 1 });
     await until(resetId, (d) => d.status === 'deferred' && d.attempts >= 1, 'reset deferred once');
     const figuresBefore = await guardFigures(s.domainId);
@@ -70,7 +65,7 @@ describe('a suspension hold past SUSPENSION_HOLD_MAX', () => {
     // The metric tells the two kinds of hold apart (its figures are cached for up to 2 s).
     await waitFor(
       async () => {
-        const text = (await api().get('/metrics')).text;
+        const text = (await rig.h.request('GET', '/metrics')).text;
         const [bySuspension, byQueue] = [await heldCount('suspension'), await heldCount(null)];
         return (
           metric(text, 'postern_queue_depth', { state: 'held_suspension' }) === bySuspension &&
@@ -90,13 +85,16 @@ describe('a suspension hold past SUSPENSION_HOLD_MAX', () => {
     expect(failed).toMatchObject({ held_by: null, held_at: null, attempts: 1, bounce_class: null });
     const reason = 'sender domain suspended: held longer than 3 seconds';
 
-    const got = await api().get(`/api/v1/email/${resetId}`).set('Authorization', `Bearer ${s.key}`);
+    const got = await rig.h.request('GET', `/api/v1/email/${resetId}`, { headers: { Authorization: `Bearer ${s.key}` } });
     expect(got.status).toBe(200);
     expect(got.body.Status).toBe('failed');
     expect(got.body.Recipients).toEqual([expect.objectContaining({ Email: reset, Status: 'failed', LastReply: reason })]);
     const shown = got.body.Recipients[0].Events.map((e: { Event: string }) => e.Event);
     expect(shown[shown.length - 1]).toBe('failed');
-    const events = await api().get('/api/v1/events').set('Authorization', `Bearer ${s.key}`).query({ MessageID: resetId, Event: 'failed' });
+    const events = await rig.h.request('GET', '/api/v1/events', {
+      headers: { Authorization: `Bearer ${s.key}` },
+      query: { MessageID: resetId, Event: 'failed' },
+    });
     expect(events.body.Events).toEqual([
       expect.objectContaining({ Event: 'failed', MessageID: resetId, Data: expect.objectContaining({ smtp_reply: reason, suspension_expired: true }) }),
     ]);
@@ -130,7 +128,7 @@ describe('a suspension hold past SUSPENSION_HOLD_MAX', () => {
     expect(rig.sink.received.filter((m) => m.to.includes(to))).toHaveLength(1);
     // Past the time its hold would have expired: still delivered, no failed event.
     await new Promise((r) => setTimeout(r, HOLD_MAX_MS));
-    const got = await api().get(`/api/v1/email/${id}`).set('Authorization', `Bearer ${s.key}`);
+    const got = await rig.h.request('GET', `/api/v1/email/${id}`, { headers: { Authorization: `Bearer ${s.key}` } });
     expect(got.body.Status).toBe('delivered');
     expect(got.body.Recipients[0].Events.map((e: { Event: string }) => e.Event)).not.toContain('failed');
     rig.sink.onRcpt = undefined;

@@ -8,7 +8,6 @@
  * The tests after the first run concurrently (most of each is waiting on the worker, the sweeper and DELIVERY_MAX_AGE:
  * 45 s a project one after another, ~25 s so), so each has its own sender and recipient, and none asserts on another's rows.
  */
-import supertest from 'supertest';
 import { markRecordsVerified, senderSetup } from '../helpers/harness';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { metric } from '../helpers/prom';
@@ -25,17 +24,17 @@ afterAll(async () => {
 
 /** A message due in 1–2 s (SendAt is in whole seconds: "+1" could be due at once, before the switch landed). */
 async function scheduled(r: RelayRig, to: string, s = r.s): Promise<string> {
-  const res = await supertest(r.h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({
+  const res = await r.h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${s.key}` },
+    body: {
       Subject: 'later',
       ContentType: 'plain',
       PlainContent: 'body',
       SendAt: Math.floor(Date.now() / 1000) + 2,
       From: { name: '', email: `app@${s.domain}` },
       To: [{ name: '', email: to }],
-    });
+    },
+  });
   expect(res.body.MessageID).toEqual(expect.any(String));
   return res.body.MessageID;
 }
@@ -74,12 +73,8 @@ test('a disabled account: its mail waits, then goes once the admin enables it ag
   expect(entry).toMatchObject({ HeldBy: 'disabled', HeldFrom: 'queued', LastReply: 'not sent: the sender account is disabled' });
   expect(Math.abs(entry.NextAttemptAt - (Date.now() / 1000 + 172800))).toBeLessThan(30);
   // The metric counts these holds apart from queue.hold's (its figures are cached for up to 2 s).
-  await waitFor(
-    async () => metric((await supertest(rig.h.app).get('/metrics')).text, 'postern_queue_depth', { state: 'held_disabled' }) >= 1,
-    5000,
-    'the metric',
-  );
-  expect(metric((await supertest(rig.h.app).get('/metrics')).text, 'postern_queue_depth', { state: 'held' })).toBe(0);
+  await waitFor(async () => metric((await rig.h.request('GET', '/metrics')).text, 'postern_queue_depth', { state: 'held_disabled' }) >= 1, 5000, 'the metric');
+  expect(metric((await rig.h.request('GET', '/metrics')).text, 'postern_queue_depth', { state: 'held' })).toBe(0);
   await rig.h.call({ Command: 'user.update', AdminAPIKey: rig.h.adminKey, UserID: rig.s.userId, AccountStatus: 'Enabled' });
   await waitFor(async () => (await row(rig, id)).status === 'delivered', 15000, 'delivered once enabled');
   expect(arrived(rig, 'account@dest.test')).toBe(1);

@@ -1,5 +1,4 @@
 /** A delivery worker stopped on its own (not by closing the queues) takes no more jobs; a new one takes them up. */
-import supertest from 'supertest';
 import { createDeliveryWorker } from '../../src/delivery/worker';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { waitFor } from '../helpers/sink';
@@ -12,16 +11,16 @@ afterAll(() => rig.close());
 
 it('stop() ends its queue consumer: a message sent after it waits, and the next worker delivers it', async () => {
   await rig.worker.stop();
-  const res = await supertest(rig.h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${rig.s.key}`)
-    .send({
+  const res = await rig.h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${rig.s.key}` },
+    body: {
       Subject: 'After stop',
       ContentType: 'plain',
       PlainContent: 'Hello.',
       From: { name: '', email: `app@${rig.s.domain}` },
       To: [{ name: '', email: 'reader@dest.test' }],
-    });
+    },
+  });
   expect(res.status).toBe(200);
   await new Promise((r) => setTimeout(r, 500));
   expect(rig.sink.received).toHaveLength(0);

@@ -7,7 +7,6 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import supertest from 'supertest';
 import { accountKey, Harness, senderSetup, startHarness } from '../helpers/harness';
 import { waitFor } from '../helpers/sink';
 
@@ -46,7 +45,7 @@ it('answers 503 with Retry-After to a large body that does not fit beside a slow
   slow = slowUpload('/api.php');
   await waitFor(() => h.services.bodies.used >= 1_000_000, 5000, 'the slow upload to be reserved');
 
-  const refused = await supertest(h.app).post('/api.php').set('Content-Type', 'application/json').send(big('user.login'));
+  const refused = await h.request('POST', '/api.php', { headers: { 'Content-Type': 'application/json' }, body: big('user.login') });
   expect(refused.status).toBe(503);
   expect(refused.headers['retry-after']).toBe('1');
   expect(refused.body).toMatchObject({ Success: false, ErrorCode: 100007 });
@@ -54,23 +53,23 @@ it('answers 503 with Retry-After to a large body that does not fit beside a slow
   // The same at a dialect door (its key is checked before the body is read: a made-up one is refused with no byte of
   // the body reserved) and a v1 route, each in its own envelope.
   const platform = (key: string) =>
-    supertest(h.app).post('/api/v1/emails').set('Authorization', `Bearer ${key}`).set('Content-Type', 'application/json').send(big('x'));
+    h.request('POST', '/api/v1/emails', { headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' }, body: big('x') });
   expect((await platform('sk_live_x')).status).toBe(401);
   const refusedPlatform = await platform(platformKey);
   expect(refusedPlatform.status).toBe(503);
   expect(refusedPlatform.headers['retry-after']).toBe('1');
-  const v1 = await supertest(h.app).post('/api/v1/email').set('Content-Type', 'application/json').send(big('x'));
+  const v1 = await h.request('POST', '/api/v1/email', { headers: { 'Content-Type': 'application/json' }, body: big('x') });
   expect(v1.status).toBe(503);
   expect(v1.body.Errors[0].Code).toBe(100007);
 
   // A small body fits beside it.
-  const small = await supertest(h.app).post('/api.php').send({ Command: 'user.login', Username: 'nobody', Password: 'x' });
+  const small = await h.request('POST', '/api.php', { body: { Command: 'user.login', Username: 'nobody', Password: 'x' } });
   expect(small.status).toBe(200);
   expect(small.body.Success).toBe(false);
 
   // The upload abandoned, its room comes back.
   slow.destroy();
   await waitFor(() => h.services.bodies.used === 0, 5000, 'the reservation to be given back');
-  const after = await supertest(h.app).post('/api.php').set('Content-Type', 'application/json').send(big('user.login'));
+  const after = await h.request('POST', '/api.php', { headers: { 'Content-Type': 'application/json' }, body: big('user.login') });
   expect(after.status).toBe(200);
 });

@@ -1,4 +1,3 @@
-import supertest from 'supertest';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 
 /**
@@ -14,32 +13,32 @@ afterAll(() => h.close());
 
 test('a POST reply carries the JSON body with its Content-Type and exact Content-Length, and no ETag', async () => {
   const s = await senderSetup(h);
-  const res = await supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({
+  const res = await h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${s.key}` },
+    body: {
       Subject: 'héllo',
       ContentType: 'plain',
       PlainContent: 'body',
       From: { name: '', email: `a@${s.domain}` },
       To: [{ name: '', email: 'b@dest.test' }],
-    });
+    },
+  });
   expect(res.status).toBe(200);
   expect(res.body).toEqual({ MessageID: expect.any(String) });
   expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
   expect(Number(res.headers['content-length'])).toBe(Buffer.byteLength(res.text, 'utf8'));
   expect(res.headers.etag).toBeUndefined();
   expect(res.headers['x-request-id']).toEqual(expect.any(String));
-  const bad = await supertest(h.app).post('/api/v1/email').set('Authorization', 'Bearer nope').send({});
+  const bad = await h.request('POST', '/api/v1/email', { headers: { Authorization: 'Bearer nope' }, body: {} });
   expect(bad.body).toEqual({ Errors: [{ Code: 13, Message: 'Invalid SenderAPIKey' }] });
   expect(bad.headers['content-type']).toBe('application/json; charset=utf-8');
 });
 
 test('a GET reply keeps its ETag and answers 304 to a matching If-None-Match', async () => {
   const s = await senderSetup(h);
-  const first = await supertest(h.app).get('/api/v1/suppressions').set('Authorization', `Bearer ${s.key}`);
+  const first = await h.request('GET', '/api/v1/suppressions', { headers: { Authorization: `Bearer ${s.key}` } });
   expect(first.status).toBe(200);
   expect(first.headers.etag).toEqual(expect.any(String));
-  const again = await supertest(h.app).get('/api/v1/suppressions').set('Authorization', `Bearer ${s.key}`).set('If-None-Match', first.headers.etag);
+  const again = await h.request('GET', '/api/v1/suppressions', { headers: { Authorization: `Bearer ${s.key}`, 'If-None-Match': first.headers.etag } });
   expect(again.status).toBe(304);
 });

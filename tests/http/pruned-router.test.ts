@@ -1,6 +1,5 @@
 /** Routers are entered only by paths they can match (src/http/pruned-router.ts): routing answers as before. */
 import express from 'express';
-import supertest from 'supertest';
 import { staticPrefixes } from '../../src/http/pruned-router';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 
@@ -41,7 +40,7 @@ describe('routing through pruned routers', () => {
     const s = await senderSetup(h);
     const body = { Subject: 'Hi', ContentType: 'plain', PlainContent: 'Hello', From: { email: `a@${s.domain}` }, To: [{ email: 'r@example.org' }] };
     for (const path of ['/api/v1/email', '/API/V1/Email', '/api/v1/email/']) {
-      const res = await supertest(h.app).post(path).set('Authorization', `Bearer ${s.key}`).send(body);
+      const res = await h.request('POST', path, { headers: { Authorization: `Bearer ${s.key}` }, body });
       expect(res.status).toBe(200);
       expect(res.body.MessageID).toMatch(/^[0-9a-f-]{36}$/);
     }
@@ -49,16 +48,16 @@ describe('routing through pruned routers', () => {
   });
 
   it('still reaches the health, tracking, legacy and dialect routes, and answers 404 elsewhere', async () => {
-    expect((await supertest(h.app).get('/HEALTHZ')).status).toBe(200);
+    expect((await h.request('GET', '/HEALTHZ')).status).toBe(200);
     // An unknown open-pixel token: the tracking router answers (the pixel), not the 404 writer.
-    const pixel = await supertest(h.app).get('/t/o/unknown.gif');
+    const pixel = await h.request('GET', '/t/o/unknown.gif');
     expect(pixel.headers['content-type']).toMatch(/^image\/gif/);
-    expect((await supertest(h.app).post('/api.php').send({ Command: 'user.login' })).body).toMatchObject({ Success: false });
-    const cloud = await supertest(h.app).post('/v1/send').set('Authorization', 'Bearer nope').send({});
+    expect((await h.request('POST', '/api.php', { body: { Command: 'user.login' } })).body).toMatchObject({ Success: false });
+    const cloud = await h.request('POST', '/v1/send', { headers: { Authorization: 'Bearer nope' }, body: {} });
     // CloudMails' own envelope: its router answered (the key first).
     expect(cloud.status).toBe(401);
     expect(cloud.body).toMatchObject({ code: 401, error: expect.any(String) });
-    const missing = await supertest(h.app).post('/api/v1/nothing-here');
+    const missing = await h.request('POST', '/api/v1/nothing-here');
     expect(missing.status).toBe(404);
     expect(missing.body.Errors[0].Message).toBe('No route for POST /api/v1/nothing-here');
   });

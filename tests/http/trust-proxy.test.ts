@@ -4,7 +4,6 @@
  * load balancer had the balancer's address, so one client's wrong credentials locked every client out and a key bound
  * to a client's address could not be used. A value express cannot read is refused when the config loads.
  */
-import supertest from 'supertest';
 import { ConfigError, loadConfig } from '../../src/config';
 import { createUser, Harness, startHarness } from '../helpers/harness';
 
@@ -16,7 +15,8 @@ afterAll(async () => {
   await h.close();
 });
 
-const current = (ip: string, key: string) => supertest(h.app).post('/api.php').set('X-Forwarded-For', ip).send({ Command: 'user.current', APIKey: key });
+const current = (ip: string, key: string) =>
+  h.request('POST', '/api.php', { headers: { 'X-Forwarded-For': ip }, body: { Command: 'user.current', APIKey: key } });
 
 it('TRUST_PROXY=1 takes the client address from the one proxy in front: a key bound to it works, from no other', async () => {
   const u = await createUser(h);

@@ -4,7 +4,6 @@
  * whose tags are only in its path or query still is.
  */
 import { simpleParser } from 'mailparser';
-import supertest from 'supertest';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { waitFor } from '../helpers/sink';
 import { addSubscriber, makeField, makeList, Owner } from '../lists/fixtures';
@@ -27,10 +26,9 @@ it('tracks a templated link on a fixed host, and sends one whose host comes from
     '<a href="https://shop.example/p?l={{ Subscriber:ListID }}">Shop</a> ' +
     // The tag in the host written with entities: parse5 decodes it into the href, where it must count as a tag too.
     '<a href="https://&#123;&#123;Subscriber:Website&#125;&#125;/x?l={{ Subscriber:ListID }}">Encoded</a></p>';
-  const res = await supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({
+  const res = await h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${s.key}` },
+    body: {
       ListID: listId,
       SubscriberID: subscriberId,
       Subject: 'Links',
@@ -40,7 +38,8 @@ it('tracks a templated link on a fixed host, and sends one whose host comes from
       TrackOpens: 'false',
       From: { name: '', email: `news@${s.domain}` },
       To: [{ name: '', email: 'member@list.test' }],
-    });
+    },
+  });
   expect(res.status).toBe(200);
   await waitFor(() => rig.sink.received.some((r) => r.to[0] === 'member@list.test'), 15000, 'the delivery');
   const mail = await simpleParser(rig.sink.received.find((r) => r.to[0] === 'member@list.test')!.raw);
@@ -51,13 +50,13 @@ it('tracks a templated link on a fixed host, and sends one whose host comes from
   expect(hrefs[3]).not.toMatch(/\/t\/c\//);
   expect(await h.services.db('tracked_links').where({ message_id: res.body.MessageID })).toHaveLength(1);
   const click = new URL(hrefs[2]);
-  const followed = await supertest(h.app).get(click.pathname).set('Host', click.host);
+  const followed = await h.request('GET', click.pathname, { headers: { Host: click.host } });
   expect(followed.status).toBe(302);
   expect(followed.headers.location).toBe(`https://shop.example/p?l=${listId}`);
 
   // A stored link whose first tag is in the host (as an older Postern stored them) sends no click there either.
   await h.services.db('tracked_links').where({ message_id: res.body.MessageID }).update({ url: 'https://{{ Subscriber:Website }}/x' });
-  const refused = await supertest(h.app).get(click.pathname).set('Host', click.host);
+  const refused = await h.request('GET', click.pathname, { headers: { Host: click.host } });
   expect(refused.status).toBe(404);
   expect(refused.headers.location).toBeUndefined();
 });
@@ -67,10 +66,9 @@ it("reads a message's stored content once for many clicks on its templated link 
   const o: Owner = { userId: s.userId, sessionId: s.sessionId };
   const listId = await makeList(h, o);
   const subscriberId = await addSubscriber(h, o, listId, 'clicker@list.test');
-  const res = await supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({
+  const res = await h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${s.key}` },
+    body: {
       ListID: listId,
       SubscriberID: subscriberId,
       Subject: 'Invoice',
@@ -82,7 +80,8 @@ it("reads a message's stored content once for many clicks on its templated link 
       TrackOpens: 'false',
       From: { name: '', email: `billing@${s.domain}` },
       To: [{ name: '', email: 'clicker@list.test' }],
-    });
+    },
+  });
   expect(res.status).toBe(200);
   await waitFor(() => rig.sink.received.some((r) => r.to[0] === 'clicker@list.test'), 15000, 'the delivery');
   const mail = await simpleParser(rig.sink.received.find((r) => r.to[0] === 'clicker@list.test')!.raw);
@@ -93,7 +92,7 @@ it("reads a message's stored content once for many clicks on its templated link 
   };
   h.services.db.on('query', watch);
   try {
-    const clicks = await Promise.all(Array.from({ length: 20 }, () => supertest(h.app).get(click.pathname).set('Host', click.host)));
+    const clicks = await Promise.all(Array.from({ length: 20 }, () => h.request('GET', click.pathname, { headers: { Host: click.host } })));
     expect(clicks.map((c) => [c.status, c.headers.location])).toEqual(clicks.map(() => [302, `https://shop.example/i?l=${listId}`]));
   } finally {
     h.services.db.off('query', watch);

@@ -4,7 +4,6 @@
  * record opened / clicked / unsubscribed events and suppress an unsubscribed address.
  */
 import { simpleParser } from 'mailparser';
-import supertest from 'supertest';
 import { PIXEL } from '../../src/tracking/routes';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { composeHosts } from '../../src/domains/names';
@@ -35,17 +34,17 @@ const HTML =
   '</body></html>\n';
 
 async function sendAndReceive(extra: Record<string, unknown> = {}, to = `reader.${Date.now()}.${Math.random().toString(36).slice(2, 8)}@recipient.test`) {
-  const res = await supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({
+  const res = await h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${s.key}` },
+    body: {
       Subject: 'Tracking',
       ContentType: 'html',
       HTMLContent: HTML,
       From: { name: 'Shop', email: `shop@${s.domain}` },
       To: [{ name: 'Reader', email: to }],
       ...extra,
-    });
+    },
+  });
   expect(res.status).toBe(200);
   const id = res.body.MessageID as string;
   await waitFor(() => rig.sink.received.some((r) => r.to[0] === to), 15000, 'the delivery');
@@ -91,11 +90,11 @@ describe('link and open tracking', () => {
   it('redirects a click to the original URL (302) and records clicked plus the implied first open, unique once', async () => {
     const link = hrefs(sent.mail.html as string).find((l) => l.startsWith(`${BASE}/t/c/`))!;
     const ua = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/130.0 Safari/537.36';
-    const first = await supertest(h.app).get(pathOf(link)).set('Host', HOST).set('User-Agent', ua);
+    const first = await h.request('GET', pathOf(link), { headers: { Host: HOST, 'User-Agent': ua } });
     expect(first.status).toBe(302);
     expect(first.headers.location).toBe('https://shop.example/item?a=1&b=2');
     expect(first.headers['cache-control']).toMatch(/no-store/);
-    const again = await supertest(h.app).get(pathOf(link)).set('Host', HOST).set('User-Agent', ua);
+    const again = await h.request('GET', pathOf(link), { headers: { Host: HOST, 'User-Agent': ua } });
     expect(again.status).toBe(302);
     const clicks = await eventsOf(sent.id, 'clicked');
     expect(clicks).toHaveLength(2);
@@ -113,27 +112,27 @@ describe('link and open tracking', () => {
     const before = (await eventsOf(sent.id, 'clicked')).length;
     // The api and console's own name, and another tenant's branded tracking host (its CNAME points here too).
     for (const host of ['127.0.0.1', 'localhost', await hostOf(other.domainId)]) {
-      const r = await supertest(h.app).get(link).set('Host', host);
+      const r = await h.request('GET', link, { headers: { Host: host } });
       expect({ host, status: r.status, location: r.headers.location }).toEqual({ host, status: 404, location: undefined });
     }
     expect(await eventsOf(sent.id, 'clicked')).toHaveLength(before);
     // The sending domain's own tracking host still serves it (links issued before TRACKING_BASE_URL was set).
-    const own = await supertest(h.app)
-      .get(link)
-      .set('Host', await hostOf(s.domainId));
+    const own = await h.request('GET', link, { headers: { Host: await hostOf(s.domainId) } });
     expect(own.status).toBe(302);
     expect(own.headers.location).toBe('https://shop.example/item?a=1&b=2');
   });
 
   it('serves the pixel as an uncacheable GIF and records opens, the first unique, machine hits flagged', async () => {
     const pixelUrl = (sent.mail.html as string).match(/<img src="([^"]+\/t\/o\/[^"]+)"/)![1];
-    const res = await supertest(h.app).get(pathOf(pixelUrl)).set('User-Agent', 'Mozilla/5.0 (Macintosh) AppleWebKit/605.1.15 (KHTML, like Gecko)');
+    const res = await h.request('GET', pathOf(pixelUrl), { headers: { 'User-Agent': 'Mozilla/5.0 (Macintosh) AppleWebKit/605.1.15 (KHTML, like Gecko)' } });
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toBe('image/gif');
     expect(res.headers['cache-control']).toMatch(/no-cache/);
     expect(Buffer.from(res.body)).toEqual(PIXEL);
-    await supertest(h.app).get(pathOf(pixelUrl)).set('User-Agent', 'Mozilla/5.0 (compatible; Barracuda Sentinel)');
-    await supertest(h.app).get(pathOf(pixelUrl)).set('User-Agent', 'Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)');
+    await h.request('GET', pathOf(pixelUrl), { headers: { 'User-Agent': 'Mozilla/5.0 (compatible; Barracuda Sentinel)' } });
+    await h.request('GET', pathOf(pixelUrl), {
+      headers: { 'User-Agent': 'Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)' },
+    });
     const opens = await eventsOf(sent.id, 'opened');
     // The first open was implied by the click above; these three are repeats.
     expect(opens.slice(1).map((o) => [o.unique, o.machine, o.proxy])).toEqual([
@@ -148,9 +147,9 @@ describe('link and open tracking', () => {
     const mine = await sendAndReceive();
     const pixel = pathOf((mine.mail.html as string).match(/<img src="([^"]+\/t\/o\/[^"]+)"/)![1]);
     const link = pathOf(hrefs(mine.mail.html as string).find((l) => l.startsWith(`${BASE}/t/c/`))!);
-    for (let i = 0; i < 30; i++) expect((await supertest(h.app).get(pixel)).status).toBe(200);
+    for (let i = 0; i < 30; i++) expect((await h.request('GET', pixel)).status).toBe(200);
     // The budget is spent by the repeat opens; the first click is recorded all the same, the repeats are not.
-    for (let i = 0; i < 5; i++) expect((await supertest(h.app).get(link).set('Host', HOST)).headers.location).toBe('https://shop.example/item?a=1&b=2');
+    for (let i = 0; i < 5; i++) expect((await h.request('GET', link, { headers: { Host: HOST } })).headers.location).toBe('https://shop.example/item?a=1&b=2');
     const opens = await eventsOf(mine.id, 'opened');
     expect(opens.map((o) => o.unique)).toEqual([true, ...Array(20).fill(false)]);
     expect((await eventsOf(mine.id, 'clicked')).map((c) => c.unique)).toEqual([true]);
@@ -161,12 +160,12 @@ describe('link and open tracking', () => {
     const pixel = pathOf((mine.mail.html as string).match(/<img src="([^"]+\/t\/o\/[^"]+)"/)![1]);
     const link = pathOf(hrefs(mine.mail.html as string).find((l) => l.startsWith(`${BASE}/t/c/`))!);
     // Every request reads the delivery as never opened before the first one commits.
-    const opens = await Promise.all(Array.from({ length: 40 }, () => supertest(h.app).get(pixel)));
+    const opens = await Promise.all(Array.from({ length: 40 }, () => h.request('GET', pixel)));
     expect(opens.every((r) => r.status === 200)).toBe(true);
     const openEvents = await eventsOf(mine.id, 'opened');
     expect(openEvents.filter((o) => o.unique)).toHaveLength(1);
     expect(openEvents.length).toBeLessThanOrEqual(21);
-    const clicks = await Promise.all(Array.from({ length: 10 }, () => supertest(h.app).get(link).set('Host', HOST)));
+    const clicks = await Promise.all(Array.from({ length: 10 }, () => h.request('GET', link, { headers: { Host: HOST } })));
     expect(clicks.every((r) => r.status === 302)).toBe(true);
     // The budget went to the opens: the first click is recorded, none of the clicks that came with it.
     expect((await eventsOf(mine.id, 'clicked')).map((c) => c.unique)).toEqual([true]);
@@ -176,8 +175,8 @@ describe('link and open tracking', () => {
     const mine = await sendAndReceive();
     const pixel = pathOf((mine.mail.html as string).match(/<img src="([^"]+\/t\/o\/[^"]+)"/)![1]);
     const link = pathOf(hrefs(mine.mail.html as string).find((l) => l.startsWith(`${BASE}/t/c/`))!);
-    expect((await supertest(h.app).head(pixel)).status).toBe(200);
-    const head = await supertest(h.app).head(link).set('Host', HOST);
+    expect((await h.request('HEAD', pixel)).status).toBe(200);
+    const head = await h.request('HEAD', link, { headers: { Host: HOST } });
     expect(head.status).toBe(302);
     expect(head.headers.location).toBe('https://shop.example/item?a=1&b=2');
     expect(await eventsOf(mine.id, 'opened')).toEqual([]);
@@ -192,19 +191,19 @@ describe('link and open tracking', () => {
     // The altered signature changes its last character (to one it is not: a fixed 'A' left 1 in 64 tokens unaltered).
     const altered = `${sig.slice(0, -1)}${sig.endsWith('A') ? 'B' : 'A'}`;
     for (const bad of [`${trackId}.${Number(idx) + 1}.${sig}`, `${trackId}.${idx}.${altered}`, `${trackId}.${sig}`, 'x', `${trackId}.99.${sig}`]) {
-      const res = await supertest(h.app).get(`/t/c/${bad}`);
+      const res = await h.request('GET', `/t/c/${bad}`);
       expect(res.status).toBe(404);
       expect(res.headers.location).toBeUndefined();
     }
     // A click token is not an open token.
-    const asOpen = await supertest(h.app).get(`/t/o/${trackId}.${sig}.gif`);
+    const asOpen = await h.request('GET', `/t/o/${trackId}.${sig}.gif`);
     expect(asOpen.status).toBe(200);
     expect((await eventsOf(sent.id)).length).toBe(before);
   });
 
   it('refuses other methods with 405', async () => {
     const link = hrefs(sent.mail.html as string).find((l) => l.startsWith(`${BASE}/t/c/`))!;
-    expect((await supertest(h.app).put(pathOf(link))).status).toBe(405);
+    expect((await h.request('PUT', pathOf(link))).status).toBe(405);
   });
 });
 
@@ -290,7 +289,7 @@ describe('unsubscribe', () => {
   });
 
   it('GET shows a confirmation page and changes nothing; POST one-click unsubscribes once and suppresses the address', async () => {
-    const page = await supertest(h.app).get(pathOf(unsubUrl));
+    const page = await h.request('GET', pathOf(unsubUrl));
     expect(page.status).toBe(200);
     expect(page.text).toContain('<form method="post">');
     expect(page.text).toContain(sent.to);
@@ -303,9 +302,15 @@ describe('unsubscribe', () => {
     });
     expect(await h.services.db('suppressions').where({ domain_id: s.domainId, email: sent.to })).toHaveLength(0);
 
-    const post = await supertest(h.app).post(pathOf(unsubUrl)).type('form').send('List-Unsubscribe=One-Click');
+    const post = await h.request('POST', pathOf(unsubUrl), {
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: 'List-Unsubscribe=One-Click',
+    });
     expect(post.status).toBe(200);
-    const again = await supertest(h.app).post(pathOf(unsubUrl)).type('form').send('List-Unsubscribe=One-Click');
+    const again = await h.request('POST', pathOf(unsubUrl), {
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: 'List-Unsubscribe=One-Click',
+    });
     expect(again.status).toBe(200);
     const rows = await h.services.db('suppressions').where({ domain_id: s.domainId, email: sent.to });
     expect(rows).toHaveLength(1);
@@ -313,23 +318,27 @@ describe('unsubscribe', () => {
     const events = await eventsOf(sent.id, 'unsubscribed');
     expect(events).toEqual([expect.objectContaining({ recipient: sent.to, one_click: true })]);
 
-    const next = await supertest(h.app)
-      .post('/api/v1/email')
-      .set('Authorization', `Bearer ${s.key}`)
-      .send({
+    const next = await h.request('POST', '/api/v1/email', {
+      headers: { Authorization: `Bearer ${s.key}` },
+      body: {
         Subject: 'Again',
         ContentType: 'plain',
         PlainContent: 'x',
         From: { name: 'Shop', email: `shop@${s.domain}` },
         To: [{ name: '', email: sent.to }],
-      });
+      },
+    });
     expect(next.body.Errors[0].Code).toBe(14);
   });
 
   it('records one unsubscribe for one-click POSTs that arrive together (a mail client and its retry)', async () => {
     const mail = await sendAndReceive();
     const url = headBlock(mail.raw).match(/^List-Unsubscribe: <([^>]+)>/m)![1];
-    const posts = await Promise.all(Array.from({ length: 8 }, () => supertest(h.app).post(pathOf(url)).type('form').send('List-Unsubscribe=One-Click')));
+    const posts = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        h.request('POST', pathOf(url), { headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'List-Unsubscribe=One-Click' }),
+      ),
+    );
     expect(posts.map((p) => p.status)).toEqual(Array(8).fill(200));
     expect(await h.services.db('suppressions').where({ domain_id: s.domainId, email: mail.to })).toHaveLength(1);
     expect(await eventsOf(mail.id, 'unsubscribed')).toHaveLength(1);
@@ -337,7 +346,7 @@ describe('unsubscribe', () => {
 
   it('answers 404 for an unknown unsubscribe token', async () => {
     const bad = pathOf(unsubUrl).replace(/.$/, (c) => (c === 'A' ? 'B' : 'A'));
-    expect((await supertest(h.app).post(bad)).status).toBe(404);
-    expect((await supertest(h.app).get(bad)).status).toBe(404);
+    expect((await h.request('POST', bad)).status).toBe(404);
+    expect((await h.request('GET', bad)).status).toBe(404);
   });
 });

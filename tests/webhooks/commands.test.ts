@@ -1,6 +1,5 @@
 import crypto from 'node:crypto';
 import dns2 from 'dns2';
-import supertest from 'supertest';
 import { decrypt } from '../../src/auth/secrets';
 import { accountKey, addDomain, Harness, createUser, senderSetup, uniqueDomain } from '../helpers/harness';
 import { RelayRig, startRelayRig } from '../helpers/rig';
@@ -55,9 +54,9 @@ afterAll(async () => {
 const cmd = (command: string, who: { sessionId: string }, params: Record<string, unknown> = {}) =>
   h.call({ Command: `emailgateway.${command}`, SessionID: who.sessionId, ...params });
 const v1 = {
-  get: (key: string) => supertest(h.app).get('/api/v1/webhooks').set('Authorization', `Bearer ${key}`),
-  post: (key: string, body: Record<string, unknown>) => supertest(h.app).post('/api/v1/webhooks').set('Authorization', `Bearer ${key}`).send(body),
-  del: (key: string, body: Record<string, unknown>) => supertest(h.app).delete('/api/v1/webhooks').set('Authorization', `Bearer ${key}`).send(body),
+  get: (key: string) => h.request('GET', '/api/v1/webhooks', { headers: { Authorization: `Bearer ${key}` } }),
+  post: (key: string, body: Record<string, unknown>) => h.request('POST', '/api/v1/webhooks', { headers: { Authorization: `Bearer ${key}` }, body }),
+  del: (key: string, body: Record<string, unknown>) => h.request('DELETE', '/api/v1/webhooks', { headers: { Authorization: `Bearer ${key}` }, body }),
 };
 
 describe('emailgateway.addwebhook / getwebhooks / deletewebhook', () => {
@@ -339,7 +338,7 @@ describe('/api/v1/webhooks', () => {
     await bad({ Event: 'delivered', WebhookURL: 'ftp://example.com/' }, 200, 6);
     await bad({ Event: 'delivered', WebhookURL: 'http://10.0.0.1/' }, 200, 7);
 
-    const noKey = await supertest(h.app).get('/api/v1/webhooks');
+    const noKey = await h.request('GET', '/api/v1/webhooks');
     expect(noKey.status).toBe(200);
     expect(noKey.body.Errors[0].Code).toBe(1);
     const badKey = await v1.get('nope');
@@ -361,7 +360,7 @@ describe('URL length', () => {
   /** Every door that registers a webhook URL, with the status and the codes it answers. */
   async function doors(u: Sender, url: string): Promise<Record<string, unknown>> {
     const key = await accountKey(h, u.sessionId);
-    const bearer = (path: string, k: string, body: Record<string, unknown>) => supertest(h.app).post(path).set('Authorization', `Bearer ${k}`).send(body);
+    const bearer = (path: string, k: string, body: Record<string, unknown>) => h.request('POST', path, { headers: { Authorization: `Bearer ${k}` }, body });
     const legacy = await cmd('addwebhook', u, { DomainID: u.domainId, Event: 'delivery', WebhookURL: url });
     const octeth = await v1.post(u.key, { Event: 'delivered', WebhookURL: url });
     const create = await h.call({ Command: 'webhook.create', SenderAPIKey: key, URL: url, Events: 'delivered' });
@@ -417,7 +416,7 @@ describe('webhooks per account', () => {
     await fixtureHooks(u, 50);
     const url = `https://${PUBLIC_IP}/one-more`;
     const key = await accountKey(h, u.sessionId);
-    const bearer = (path: string, body: Record<string, unknown>) => supertest(h.app).post(path).set('Authorization', `Bearer ${key}`).send(body);
+    const bearer = (path: string, body: Record<string, unknown>) => h.request('POST', path, { headers: { Authorization: `Bearer ${key}` }, body });
     const legacy = await cmd('addwebhook', u, { DomainID: u.domainId, Event: 'delivery', WebhookURL: url });
     expect([legacy.Success, legacy.ErrorCode, legacy.ErrorText]).toEqual([false, 8, 'At most 50 webhooks per account: delete one before adding another']);
     expect((await v1.post(u.key, { Event: 'delivered', WebhookURL: url })).body.Errors.map((e: { Code: number }) => e.Code)).toEqual([8]);
@@ -475,16 +474,16 @@ describe('SSRF at delivery time', () => {
     const { NewWebhookID } = await cmd('addwebhook', u, { DomainID: u.domainId, Event: 'delivery', WebhookURL: `http://${host}:${rx.port}/rebind` });
     expect(NewWebhookID).toEqual(expect.any(Number));
     zone.set(host, ['127.0.0.1']); // the attacker's DNS now points the name at the gateway's own loopback
-    const res = await supertest(h.app)
-      .post('/api/v1/email')
-      .set('Authorization', `Bearer ${u.key}`)
-      .send({
+    const res = await h.request('POST', '/api/v1/email', {
+      headers: { Authorization: `Bearer ${u.key}` },
+      body: {
         Subject: 'x',
         ContentType: 'plain',
         PlainContent: 'x',
         From: { name: '', email: `a@${u.domain}` },
         To: [{ name: '', email: 'r@recipient.test' }],
-      });
+      },
+    });
     expect(res.status).toBe(200);
     await waitFor(
       async () => (await cmd('getwebhooklog', u, { DomainID: u.domainId, WebhookID: NewWebhookID })).Attempts.length >= 1,
@@ -510,16 +509,16 @@ describe('SSRF at delivery time', () => {
     try {
       const { NewWebhookID } = await cmd('addwebhook', u, { DomainID: u.domainId, Event: 'delivery', WebhookURL: `http://${host}:${rx.port}/named` });
       expect(NewWebhookID).toEqual(expect.any(Number));
-      await supertest(h.app)
-        .post('/api/v1/email')
-        .set('Authorization', `Bearer ${u.key}`)
-        .send({
+      await h.request('POST', '/api/v1/email', {
+        headers: { Authorization: `Bearer ${u.key}` },
+        body: {
           Subject: 'x',
           ContentType: 'plain',
           PlainContent: 'x',
           From: { name: '', email: `a@${u.domain}` },
           To: [{ name: '', email: 'n@recipient.test' }],
-        });
+        },
+      });
       await waitFor(() => rx.hits.some((x) => x.path === '/named'), 15000, 'call by name');
     } finally {
       h.services.config.webhooks.allowPrivate = false;
@@ -542,9 +541,11 @@ describe('SSRF at delivery time', () => {
       Pending: 0,
       Attempts: [],
     });
-    const pub = await supertest(h.app).get(`/api/v1/webhooks/${NewWebhookID}/log`).set('Authorization', `Bearer ${s.key}`);
+    const pub = await h.request('GET', `/api/v1/webhooks/${NewWebhookID}/log`, { headers: { Authorization: `Bearer ${s.key}` } });
     expect(pub.status).toBe(200);
     expect(pub.body).toMatchObject({ Webhook: { WebhookID: NewWebhookID, Event: 'clicked' }, Pending: 0, Attempts: [] });
-    expect((await supertest(h.app).get(`/api/v1/webhooks/${NewWebhookID}/log`).set('Authorization', `Bearer ${stranger.key}`)).body.Errors[0].Code).toBe(4);
+    expect((await h.request('GET', `/api/v1/webhooks/${NewWebhookID}/log`, { headers: { Authorization: `Bearer ${stranger.key}` } })).body.Errors[0].Code).toBe(
+      4,
+    );
   });
 });

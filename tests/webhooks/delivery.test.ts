@@ -1,5 +1,4 @@
 import crypto from 'node:crypto';
-import supertest from 'supertest';
 import { Webhook } from 'standardwebhooks';
 import { Harness, senderSetup } from '../helpers/harness';
 import { RelayRig, startRelayRig } from '../helpers/rig';
@@ -39,17 +38,17 @@ const cmd = (command: string, s: Sender, params: Record<string, unknown> = {}) =
   h.call({ Command: `emailgateway.${command}`, SessionID: s.sessionId, DomainID: s.domainId, ...params });
 
 async function send(s: Sender, to: string[], extra: Record<string, unknown> = {}): Promise<string> {
-  const res = await supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${s.key}`)
-    .send({
+  const res = await h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${s.key}` },
+    body: {
       Subject: 'Webhook test',
       ContentType: 'plain',
       PlainContent: 'Hello',
       From: { name: 'App', email: `app@${s.domain}` },
       To: to.map((email) => ({ name: '', email })),
       ...extra,
-    });
+    },
+  });
   if (res.status !== 200) throw new Error(`send failed: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body.MessageID;
 }
@@ -204,10 +203,10 @@ describe('webhook delivery', () => {
     const s = await senderSetup(h);
     const pb = path('bounced');
     const pd = path('delivered-only');
-    const res = await supertest(h.app)
-      .post('/api/v1/webhooks')
-      .set('Authorization', `Bearer ${s.key}`)
-      .send({ Event: 'bounced', WebhookURL: rx.url(pb) });
+    const res = await h.request('POST', '/api/v1/webhooks', {
+      headers: { Authorization: `Bearer ${s.key}` },
+      body: { Event: 'bounced', WebhookURL: rx.url(pb) },
+    });
     expect(res.status).toBe(200);
     await addHook(s, 'delivered', pd);
     const to = addr('bounce');

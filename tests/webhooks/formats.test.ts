@@ -5,7 +5,6 @@
  * domain-scoped subscriptions.
  */
 import crypto from 'node:crypto';
-import supertest from 'supertest';
 import { Webhook } from 'standardwebhooks';
 import { accountKey, addDomain, Harness, senderSetup, uniqueDomain } from '../helpers/harness';
 import { RelayRig, startRelayRig } from '../helpers/rig';
@@ -40,10 +39,10 @@ const addr = (label: string) => `${label}.${crypto.randomBytes(4).toString('hex'
 const subscribe = (key: string, params: Record<string, unknown>) => h.call({ Command: 'webhook.create', SenderAPIKey: key, ...params });
 
 async function send(key: string, from: string, to: string, extra: Record<string, unknown> = {}): Promise<string> {
-  const res = await supertest(h.app)
-    .post('/api/v1/email')
-    .set('Authorization', `Bearer ${key}`)
-    .send({ Subject: 'Formats', ContentType: 'plain', PlainContent: 'Hello', From: { email: from }, To: [{ email: to }], ...extra });
+  const res = await h.request('POST', '/api/v1/email', {
+    headers: { Authorization: `Bearer ${key}` },
+    body: { Subject: 'Formats', ContentType: 'plain', PlainContent: 'Hello', From: { email: from }, To: [{ email: to }], ...extra },
+  });
   if (res.status !== 200) throw new Error(`send failed: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body.MessageID;
 }
@@ -224,7 +223,7 @@ describe('standard format and scopes', () => {
     const key = await accountKey(h, s.sessionId, { Domains: s.domain });
     expect(await h.call({ Command: 'emailgateway.deletedomain', SessionID: s.sessionId, DomainID: s.domainId })).toMatchObject({ Success: true });
     const url = rx.url(path('gone'));
-    const post = (p: string, body: Record<string, unknown>) => supertest(h.app).post(p).set('Authorization', `Bearer ${key}`).send(body);
+    const post = (p: string, body: Record<string, unknown>) => h.request('POST', p, { headers: { Authorization: `Bearer ${key}` }, body });
 
     expect(await subscribe(key, { URL: url, Events: 'delivered' })).toMatchObject({
       Success: false,

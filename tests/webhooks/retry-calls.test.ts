@@ -2,7 +2,6 @@
  * Retrying a webhook's failed calls (emailgateway.retrywebhookcalls, POST /api/v1/webhooks/{id}/retry) once its
  * receiver is mended: driven through /api.php and /api/v1 against a real worker and a loopback receiver.
  */
-import supertest from 'supertest';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 import { waitFor } from '../helpers/sink';
 import { RETRY_CALLS_MAX } from '../../src/webhooks/retry-calls';
@@ -78,7 +77,7 @@ it("answers 4 for another account's webhook, 3 for another account's domain, and
   expect(theirs).toMatchObject({ Success: false, ErrorCode: 4 });
   const domain = await h.call({ Command: 'emailgateway.retrywebhookcalls', SessionID: other.sessionId, DomainID: owner.domainId, WebhookID: hookId });
   expect(domain).toMatchObject({ Success: false, ErrorCode: 3 });
-  const viaKey = await supertest(h.app).post(`/api/v1/webhooks/${hookId}/retry`).set('Authorization', `Bearer ${other.key}`);
+  const viaKey = await h.request('POST', `/api/v1/webhooks/${hookId}/retry`, { headers: { Authorization: `Bearer ${other.key}` } });
   expect({ status: viaKey.status, body: viaKey.body }).toEqual({ status: 200, body: { Errors: [{ Code: 4, Message: 'Invalid WebhookID' }] } });
   expect((await rows(hookId)).map((r) => r.status)).toEqual(['failed', 'failed']);
   expect(await cmd('retrywebhookcalls', owner, {})).toMatchObject({ Success: false, ErrorCode: [1] });
@@ -88,7 +87,7 @@ it(`queues at most ${RETRY_CALLS_MAX} per request, oldest first, and says when m
   const s = await senderSetup(h);
   const hookId = await hook(s, '/many');
   await h.services.db.batchInsert('webhook_deliveries', outboxRows(hookId, RETRY_CALLS_MAX + 3, 'many', { status: 'failed', attempts: 19 }), 400);
-  const post = () => supertest(h.app).post(`/api/v1/webhooks/${hookId}/retry`).set('Authorization', `Bearer ${s.key}`);
+  const post = () => h.request('POST', `/api/v1/webhooks/${hookId}/retry`, { headers: { Authorization: `Bearer ${s.key}` } });
   const first = await post();
   expect(first.status).toBe(200);
   expect(first.body).toEqual({ Requeued: RETRY_CALLS_MAX, More: true, Enabled: false });

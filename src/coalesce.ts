@@ -2,7 +2,8 @@
  * Group commit for the hot paths: callers `submit` one item each and get their own result, while the work is
  * done for many items at once (one transaction, one multi-row statement, one queue round trip). While a flush
  * is running, new items wait and go together in the next one, so batches grow with the load and a lone item is
- * flushed at once (after the current event-loop turn, which lets items submitted together share a flush).
+ * flushed at once (after the current event-loop turn, which lets items submitted together share a flush; with
+ * `gatherMs`, after the turns that keep bringing items).
  *
  * `flush` returns one result per item, in order. If it throws for a group of several, each item is flushed on
  * its own so one bad item cannot fail its neighbours; a lone item's error goes to its caller. An outage fails
@@ -30,6 +31,14 @@ export interface CoalesceOptions {
    * outage (src/outage.ts).
    */
   failsAll?: (err: unknown) => boolean;
+  /**
+   * For a flush that never waits on I/O (the embedded store's statements are synchronous): before it starts, wait
+   * further event-loop turns while each one brings new items, for at most this long from the first, or until a full
+   * group (maxItems) waits. Such a flush lets no request in while it runs, and a server takes one new connection per
+   * turn (libuv 1.45+, Node 20), so without it sends arriving together on fresh connections were flushed one by one.
+   * A lone item waits one turn more. Default 0: flush after the turn that submitted the item.
+   */
+  gatherMs?: number;
   /** Told the size of every group flush (the group-commit metric). */
   observe?: (items: number) => void;
 }
@@ -92,10 +101,19 @@ export class Coalescer<T, R> {
       return;
     }
     this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      this.start();
-    });
+    setImmediate(() => this.afterTurn(Date.now(), 0));
+  }
+
+  /** Starts the flush, or (gatherMs) waits one more turn if the last one brought items and there is time and room left. */
+  private afterTurn(since: number, seen: number): void {
+    const limit = this.opts.gatherMs ?? 0;
+    const n = this.waiting.length;
+    if (limit > 0 && n > seen && n < this.opts.maxItems && Date.now() - since < limit) {
+      setImmediate(() => this.afterTurn(since, n));
+      return;
+    }
+    this.scheduled = false;
+    this.start();
   }
 
   /** Milliseconds until another flush may start beside the running ones (overlapAfterMs); 0 when it may now. */

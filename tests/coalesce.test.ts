@@ -398,6 +398,59 @@ describe('Coalescer', () => {
   });
 });
 
+describe('gatherMs (a flush that never waits on I/O)', () => {
+  afterEach(() => {
+    jest.restoreAllMocks();
+  });
+
+  /** Submits one item per event-loop turn, as a server takes fresh connections; resolves with their promises. */
+  async function onePerTurn(c: Coalescer<number, number>, items: number[], each?: () => void): Promise<Promise<number>[]> {
+    const ps: Promise<number>[] = [];
+    for (const i of items) {
+      ps.push(c.submit(i));
+      each?.();
+      await tick();
+    }
+    return ps;
+  }
+
+  it('items that arrive one per turn go in one group while they keep coming (without it: one flush each)', async () => {
+    const grouped: number[][] = [];
+    const alone: number[][] = [];
+    const flush = (calls: number[][]) => async (items: number[]) => (calls.push([...items]), items.map((i) => -i));
+    const c = new Coalescer<number, number>(flush(grouped), { maxItems: 10, gatherMs: 60_000 });
+    const plain = new Coalescer<number, number>(flush(alone), { maxItems: 10 });
+    await expect(Promise.all(await onePerTurn(c, [1, 2, 3, 4]))).resolves.toEqual([-1, -2, -3, -4]);
+    await expect(Promise.all(await onePerTurn(plain, [1, 2, 3, 4]))).resolves.toEqual([-1, -2, -3, -4]);
+    expect(grouped).toEqual([[1, 2, 3, 4]]);
+    expect(alone).toEqual([[1], [2], [3], [4]]);
+  });
+
+  it('a lone item waits one turn more, not gatherMs', async () => {
+    const c = new Coalescer<number, number>(async (items) => items, { maxItems: 10, gatherMs: 60_000 });
+    const p = track(c.submit(7));
+    await until(() => p.state === 'resolved', 3);
+    expect(p.value).toBe(7);
+  });
+
+  it('stops gathering after gatherMs, or at maxItems, though items keep coming', async () => {
+    let now = 1_000_000;
+    jest.spyOn(Date, 'now').mockImplementation(() => now);
+    const calls: number[][] = [];
+    const flush = async (items: number[]) => (calls.push([...items]), items);
+    const timed = new Coalescer<number, number>(flush, { maxItems: 100, gatherMs: 5 });
+    await Promise.all(await onePerTurn(timed, [1, 2, 3, 4, 5, 6], () => (now += 2)));
+    expect(calls).toEqual([
+      [1, 2, 3, 4],
+      [5, 6],
+    ]); // 6 ms after its first turn the group goes, with the 4th
+    calls.length = 0;
+    const full = new Coalescer<number, number>(flush, { maxItems: 2, gatherMs: 60_000 });
+    await Promise.all(await onePerTurn(full, [1, 2, 3, 4, 5]));
+    expect(calls).toEqual([[1, 2], [3, 4], [5]]);
+  });
+});
+
 describe('an outage', () => {
   it('fails the group and everyone waiting at once, without a flush apiece', async () => {
     const gates: Deferred<number[]>[] = [];

@@ -257,6 +257,7 @@ export async function persistItem(item: PersistItem): Promise<Persisted> {
         maxItems: 100,
         maxInFlight: ACCEPT_GROUPS_IN_FLIGHT,
         overlapAfterMs: services.store.groupOverlapMs,
+        gatherMs: services.store.groupGatherMs,
         observe: services.metrics.groupSize('accept'),
       }),
   );

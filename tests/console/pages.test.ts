@@ -318,6 +318,95 @@ describe('console: every page, both widths', () => {
     expect(await hooks()).toHaveLength(before.length + 1);
   });
 
+  it('adds, creates or saves when Enter is pressed in the other forms, as their buttons do: suppression, domain, list, subscriber, template, campaign', async () => {
+    const SessionID = userSession;
+    const DomainID = (await rig.ok({ Command: 'emailgateway.getdomains', SessionID })).Domains[0].DomainID;
+    const sent: string[] = [];
+    const count = (req: Request) => {
+      if (new URL(req.url()).pathname === '/api.php') sent.push(String((JSON.parse(req.postData() ?? '{}') as { Command?: string }).Command));
+    };
+    const times = (command: string) => sent.filter((c) => c === command).length;
+    page.on('request', count);
+    const enter = async (name: string, value: string) => {
+      await page.locator(`input[name=${name}]`).fill(value);
+      await page.locator(`input[name=${name}]`).press('Enter');
+    };
+    /** The id in the address the page went to after a create. */
+    const landed = async (route: string) => {
+      await page.waitForURL(new RegExp(`#/${route}/\\d+$`));
+      return Number(/(\d+)$/.exec(page.url())![1]);
+    };
+
+    // Suppressions (an email field): a refusal is the gateway's, beside the button, and the browser does not check the
+    // field itself (no 'invalid' event: its bubble would cover the refusal); then the address is added.
+    await reach({ name: 'suppressions', nav: 'Suppressions', heading: 'Suppressions' });
+    const refusal = page.locator('[data-action=add-suppression]').locator('xpath=..').getByRole('alert');
+    await page.locator('input[name=suppress-email]').evaluate((el) => el.addEventListener('invalid', () => el.setAttribute('data-invalid', '')));
+    await enter('suppress-email', 'not an address');
+    await refusal.waitFor();
+    const direct = await rig.api({ Command: 'emailgateway.addsuppression', SessionID, DomainID, EmailAddress: 'not an address' });
+    expect((await refusal.textContent())!.trim()).toBe(direct.ErrorText);
+    expect(await page.locator('input[name=suppress-email]').getAttribute('data-invalid')).toBeNull();
+    await enter('suppress-email', 'enter@inbox.test');
+    await page.getByTestId('suppressions').locator('tr[data-email="enter@inbox.test"]').waitFor();
+    const { Suppressions } = await rig.ok({ Command: 'emailgateway.getsuppressions', SessionID, DomainID, StartFrom: 0, RetrieveCount: 100, Query: 'enter@' });
+    expect(Suppressions.map((x: { EmailAddress: string }) => x.EmailAddress)).toEqual(['enter@inbox.test']);
+    expect(await page.locator('input[name=suppress-email]').inputValue()).toBe('');
+    // The emptied field, as the disabled button: Enter sends nothing.
+    await page.locator('input[name=suppress-email]').press('Enter');
+
+    // Domains: the new domain's page.
+    await reach({ name: 'domains', nav: 'Domains', heading: 'Domains' });
+    await enter('domainname', 'enter.pages.example.com');
+    const newDomain = await landed('domains');
+    const { Domains } = await rig.ok({ Command: 'emailgateway.getdomains', SessionID });
+    expect(Domains.find((d: { DomainID: number }) => d.DomainID === newDomain).SenderDomain).toBe('enter.pages.example.com');
+
+    // Lists: the new list's page, where Enter adds a subscriber.
+    await reach({ name: 'lists', nav: 'Lists', heading: 'Lists' });
+    await enter('listname', 'Enter list');
+    const ListID = await landed('lists');
+    expect((await rig.ok({ Command: 'list.get', SessionID, ListID })).List.Name).toBe('Enter list');
+    await enter('subscriber-email', 'keyed@inbox.test');
+    await page.getByTestId('subscribers').locator('tr[data-subscriber="keyed@inbox.test"]').waitFor();
+    const { Subscribers } = await rig.ok({ Command: 'subscribers.get', SessionID, ListID, RecordsPerRequest: 10, RecordsFrom: 0 });
+    expect(Subscribers.map((x: { EmailAddress: string }) => x.EmailAddress)).toEqual(['keyed@inbox.test']);
+
+    // Templates: the new template's page, where Enter in its Subject saves the edits.
+    await reach({ name: 'templates', nav: 'Templates', heading: 'Templates' });
+    await enter('templatename', 'Enter template');
+    const TemplateID = await landed('templates');
+    await page.getByRole('heading', { name: 'Enter template', exact: true }).waitFor();
+    await page.locator('input[name=templatename]').fill('Enter template, renamed');
+    await enter('templatesubject', 'Saved by Enter');
+    await page.getByText('Saved.', { exact: true }).waitFor();
+    const { Template } = await rig.ok({ Command: 'email.template.get', SessionID, TemplateID });
+    expect([Template.TemplateName, Template.TemplateSubject]).toEqual(['Enter template, renamed', 'Saved by Enter']);
+
+    // Campaigns: the new draft's page.
+    await reach({ name: 'campaigns', nav: 'Campaigns', heading: 'Campaigns' });
+    await page.locator('select[name=campaign-list]').selectOption({ label: 'Enter list (1)' });
+    await page.locator('select[name=campaign-template]').selectOption({ label: 'Enter template, renamed' });
+    await enter('campaign-name', 'Enter campaign');
+    const CampaignID = await landed('campaigns');
+    const { Campaign } = await rig.ok({ Command: 'campaign.get', SessionID, CampaignID });
+    expect([Campaign.CampaignName, Campaign.ListID]).toEqual(['Enter campaign', ListID]);
+
+    page.off('request', count);
+    // Each Enter sent its command once; the Enter on the emptied suppression field sent none.
+    expect(
+      [
+        'emailgateway.addsuppression',
+        'emailgateway.adddomain',
+        'list.create',
+        'subscriber.create',
+        'email.template.create',
+        'email.template.update',
+        'campaign.create',
+      ].map(times),
+    ).toEqual([2, 1, 1, 1, 1, 1, 1]);
+  });
+
   it('reaches every admin page in one click at both widths', async () => {
     await page.locator('[data-action=sign-out]').click();
     await signIn('Admin');

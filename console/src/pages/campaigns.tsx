@@ -93,7 +93,7 @@ function NewCampaign({ listId }: { listId: string }) {
     go(`campaigns/${r.CampaignID}`);
   };
   return (
-    <form class="card" onSubmit={(e) => e.preventDefault()} data-testid="new-campaign">
+    <form class="card" noValidate onSubmit={(e) => e.preventDefault()} data-testid="new-campaign">
       <h2>New campaign</h2>
       <div class="form-grid">
         <Field label="Name">
@@ -152,7 +152,7 @@ function NewCampaign({ listId }: { listId: string }) {
           <textarea name="campaign-html" rows={8} value={html} onInput={(e) => setHtml((e.currentTarget as HTMLTextAreaElement).value)} />
         </Field>
       ) : null}
-      <Action kind="primary" onRun={create} busyLabel="Creating…" disabled={!name.trim()} name="create-campaign">
+      <Action kind="primary" onRun={create} busyLabel="Creating…" disabled={!name.trim()} name="create-campaign" submit>
         Create draft
       </Action>
     </form>

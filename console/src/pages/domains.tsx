@@ -27,6 +27,7 @@ export function Domains() {
       <PageTitle>Domains</PageTitle>
       <form
         class="card row"
+        noValidate
         onSubmit={(e) => {
           e.preventDefault();
         }}
@@ -34,7 +35,7 @@ export function Domains() {
         <Field label="Add a sender domain" hint="The domain your From addresses use, e.g. example.com. You will get the DNS records to publish.">
           <Input name="domainname" placeholder="example.com" value={name} onValue={setName} />
         </Field>
-        <Action kind="primary" onRun={add} busyLabel="Adding…" disabled={!name.trim()} name="add-domain">
+        <Action kind="primary" onRun={add} busyLabel="Adding…" disabled={!name.trim()} name="add-domain" submit>
           Add domain
         </Action>
       </form>

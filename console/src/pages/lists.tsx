@@ -35,11 +35,11 @@ function AllLists() {
   return (
     <section>
       <PageTitle>Lists</PageTitle>
-      <form class="card row" onSubmit={(e) => e.preventDefault()}>
+      <form class="card row" noValidate onSubmit={(e) => e.preventDefault()}>
         <Field label="New list">
           <Input name="listname" value={name} onValue={setName} placeholder="Newsletter" />
         </Field>
-        <Action kind="primary" onRun={create} busyLabel="Creating…" disabled={!name.trim()} name="create-list">
+        <Action kind="primary" onRun={create} busyLabel="Creating…" disabled={!name.trim()} name="create-list" submit>
           Create list
         </Action>
       </form>
@@ -137,11 +137,11 @@ function ListPage({ listId }: { listId: number }) {
         )}
       </LoadState>
       <div class="cols">
-        <form class="card row" onSubmit={(e) => e.preventDefault()}>
+        <form class="card row" noValidate onSubmit={(e) => e.preventDefault()}>
           <Field label="Add a subscriber">
             <Input name="subscriber-email" type="email" value={email} onValue={setEmail} placeholder="jane@example.org" />
           </Field>
-          <Action kind="primary" onRun={add} busyLabel="Adding…" disabled={!email.trim()} name="add-subscriber">
+          <Action kind="primary" onRun={add} busyLabel="Adding…" disabled={!email.trim()} name="add-subscriber" submit>
             Add
           </Action>
         </form>

@@ -29,11 +29,11 @@ function List({ domainId, search, suspended }: { domainId: number; search: Paged
   return (
     <>
       <div class="cols">
-        <form class="card row" onSubmit={(e) => e.preventDefault()}>
+        <form class="card row" noValidate onSubmit={(e) => e.preventDefault()}>
           <Field label="Suppress an address" hint="Mail to it from this domain is dropped until you remove it.">
             <Input name="suppress-email" type="email" value={email} onValue={setEmail} placeholder="someone@example.org" />
           </Field>
-          <Action kind="primary" onRun={add} busyLabel="Adding…" disabled={!email.trim()} name="add-suppression">
+          <Action kind="primary" onRun={add} busyLabel="Adding…" disabled={!email.trim()} name="add-suppression" submit>
             Add
           </Action>
         </form>

@@ -29,11 +29,11 @@ function AllTemplates() {
   return (
     <section>
       <PageTitle>Templates</PageTitle>
-      <form class="card row" onSubmit={(e) => e.preventDefault()}>
+      <form class="card row" noValidate onSubmit={(e) => e.preventDefault()}>
         <Field label="New template">
           <Input name="templatename" value={name} onValue={setName} placeholder="Welcome" />
         </Field>
-        <Action kind="primary" onRun={create} busyLabel="Creating…" disabled={!name.trim()} name="create-template">
+        <Action kind="primary" onRun={create} busyLabel="Creating…" disabled={!name.trim()} name="create-template" submit>
           Create template
         </Action>
       </form>
@@ -126,7 +126,7 @@ function Editor({ id }: { id: number }) {
               {t.TemplateName}
             </PageTitle>
             <div class="cols editor">
-              <form class="card" onSubmit={(e) => e.preventDefault()}>
+              <form class="card" noValidate onSubmit={(e) => e.preventDefault()}>
                 <Field label="Name">
                   <Input name="templatename" value={name} onValue={setName} />
                 </Field>
@@ -144,7 +144,7 @@ function Editor({ id }: { id: number }) {
                     }}
                   />
                 </Field>
-                <Action kind="primary" onRun={save} busyLabel="Saving…" name="save-template">
+                <Action kind="primary" onRun={save} busyLabel="Saving…" name="save-template" submit>
                   Save
                 </Action>
                 {saved ? <Notice>Saved.</Notice> : null}

@@ -21,7 +21,8 @@ export default defineCommand({
   },
   async run(p, ctx) {
     const scope = domainScope(ctx);
-    const message = await findMessage(ctx, scope.userId, String(p.messageid), 'scope');
+    // Ids are UUIDs, written in lowercase: their hex digits are case-insensitive (RFC 9562), so an uppercased id is the same one.
+    const message = await findMessage(ctx, scope.userId, String(p.messageid).toLowerCase(), 'scope');
     if (!message || !inScope(scope, Number(message.domain_id))) throw new CommandError(4);
     const id = String(message.id);
     const cancelled = await cancelDeliveries(ctx.db, { message_id: id });

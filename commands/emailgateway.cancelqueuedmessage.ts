@@ -19,9 +19,10 @@ export default defineCommand({
     3: 'Nothing to cancel: every recipient was already sent or finished',
   },
   async run(p, ctx) {
+    // Ids are UUIDs, written in lowercase: their hex digits are case-insensitive (RFC 9562), so an uppercased id is the same one.
     const message = await ctx
       .db('messages')
-      .where({ id: String(p.messageid), user_id: ctx.user!.id })
+      .where({ id: String(p.messageid).toLowerCase(), user_id: ctx.user!.id })
       .first('id');
     if (!message) throw new CommandError(2);
     const cancelled = await cancelDeliveries(ctx.db, { message_id: message.id });

@@ -18,7 +18,8 @@ export default defineCommand({
   settlesPending: true,
   errors: { 1: 'Missing or malformed MessageID', 2: 'Message not found or access denied' },
   async run(p, ctx) {
-    const message = await findMessage(ctx, ctx.user!.id, String(p.messageid));
+    // Ids are UUIDs, written in lowercase: their hex digits are case-insensitive (RFC 9562), so an uppercased id is the same one.
+    const message = await findMessage(ctx, ctx.user!.id, String(p.messageid).toLowerCase());
     if (!message) throw new CommandError(2);
     const domain = await ctx.db('sender_domains').where({ id: message.domain_id }).first('domain');
     return { ...(await presentMessage(ctx.db, message, true)), DomainID: Number(message.domain_id), SenderDomain: domain?.domain ?? null };

@@ -388,3 +388,46 @@ describe('emailgateway.cleardomainqueue', () => {
     expect(await statuses(theirs.id)).toEqual(['scheduled']);
   });
 });
+
+describe('a message id in uppercase', () => {
+  // Ids are lowercase UUIDs; their hex digits are case-insensitive, so the uppercased id names the same message. The
+  // embedded store compares text case-sensitively: there, only lowercasing the id before the lookup finds it.
+  let s: Sender;
+  beforeAll(async () => {
+    s = await senderSetup(h);
+  });
+  const timeline = (id: string) => h.call({ Command: 'emailgateway.getmessagetimeline', SessionID: s.sessionId, MessageID: id });
+  const cancelQueued = (id: string) => h.call({ Command: 'emailgateway.cancelqueuedmessage', SessionID: s.sessionId, MessageID: id });
+
+  it('emailgateway.getmessagetimeline answers it as the lowercase id', async () => {
+    const { id } = await send(s, { to: ['t1@recipient.test', 't2@recipient.test'], sendAt: inAMinute(), subject: 'Timeline upper' });
+    const lower = await timeline(id);
+    expect(lower).toMatchObject({ Success: true, MessageID: id, Status: 'scheduled' });
+    expect(await timeline(id.toUpperCase())).toEqual(lower);
+    // Not a wildcard: another id in uppercase is still not found.
+    expect(await timeline(crypto.randomUUID().toUpperCase())).toEqual({ Success: false, ErrorCode: 2, ErrorText: 'Message not found or access denied' });
+  });
+
+  it('emailgateway.cancelqueuedmessage cancels by it, answering with the lowercase id, then as the lowercase id does', async () => {
+    const { id } = await send(s, { to: ['q1@recipient.test', 'q2@recipient.test'], sendAt: inAMinute(), subject: 'Cancel queued upper' });
+    expect(await cancelQueued(id.toUpperCase())).toEqual({ Success: true, ErrorCode: 0, MessageID: id, Cancelled: 2 });
+    expect(await statuses(id)).toEqual(['cancelled', 'cancelled']);
+    const lower = await cancelQueued(id);
+    expect(lower).toMatchObject({ Success: false, ErrorCode: 3 });
+    expect(await cancelQueued(id.toUpperCase())).toEqual(lower);
+    expect(await cancelQueued(crypto.randomUUID().toUpperCase())).toEqual({ Success: false, ErrorCode: 2, ErrorText: 'Message not found or access denied' });
+  });
+
+  it('DELETE /api/v1/email/{MessageID} (emailgateway.cancelmessage) cancels by it, then answers as the lowercase id does', async () => {
+    const { id } = await send(s, { sendAt: inAMinute(), subject: 'Delete upper' });
+    const r = await api.del(`/api/v1/email/${id.toUpperCase()}`, s.key);
+    expect({ status: r.status, body: r.body }).toEqual({ status: 200, body: { MessageID: id, Cancelled: 1 } });
+    expect(await statuses(id)).toEqual(['cancelled']);
+    const lower = await api.del(`/api/v1/email/${id}`, s.key);
+    expect(lower.body.Errors[0].Code).toBe(5);
+    const upper = await api.del(`/api/v1/email/${id.toUpperCase()}`, s.key);
+    expect({ status: upper.status, body: upper.body }).toEqual({ status: lower.status, body: lower.body });
+    const other = await api.del(`/api/v1/email/${crypto.randomUUID().toUpperCase()}`, s.key);
+    expect(other.body).toEqual(notFound);
+  });
+});

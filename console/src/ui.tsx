@@ -236,10 +236,20 @@ interface InputProps {
   min?: string;
   title?: string;
   'aria-label'?: string;
+  /** A field that must not submit its form on Enter (a search box inside a form whose button creates something). */
+  noSubmit?: boolean;
 }
 
-export function Input({ value, onValue, type = 'text', ...rest }: InputProps) {
-  return <input {...rest} type={type} value={value} onInput={(e) => onValue((e.currentTarget as HTMLInputElement).value)} />;
+export function Input({ value, onValue, type = 'text', noSubmit, ...rest }: InputProps) {
+  return (
+    <input
+      {...rest}
+      type={type}
+      value={value}
+      onInput={(e) => onValue((e.currentTarget as HTMLInputElement).value)}
+      onKeyDown={noSubmit ? (e) => e.key === 'Enter' && e.preventDefault() : undefined}
+    />
+  );
 }
 
 export function StatusBadge({ status }: { status: string | null | undefined }) {

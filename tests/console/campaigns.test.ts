@@ -316,4 +316,29 @@ describe('console: campaigns', () => {
       await new Promise((r) => remote.close(r));
     }
   });
+
+  it('narrows the list picker from its search box, and Enter there creates nothing', async () => {
+    // Last in the file: with 100 lists or more the picker shows the first 100 and a search box.
+    const SessionID = (await rig.ok({ Command: 'user.login', Username: username, Password: password })).SessionID;
+    for (let i = 0; i < 100; i += 1)
+      await rig.ok({ Command: 'list.create', SessionID, SubscriberListName: `Crowd ${i}`, SenderEmailAddress: `news@${domain}`, SenderName: 'Crowd' });
+    const campaigns = async () => Number((await rig.gateway.services.db('campaigns').count({ n: '*' }))[0].n);
+    const before = await campaigns();
+    await nav('Campaigns').click();
+    await page.locator('[data-action=refresh]').click();
+    await page.locator('input[name=campaign-name]').fill('Not yet');
+    const search = page.locator('input[name=campaign-list-search]');
+    await search.fill('Crowd 42');
+    await search.press('Enter');
+    await waitFor(
+      async () => (await page.locator('select[name=campaign-list] option').allTextContents()).join('|') === 'Pick a list|Crowd 42 (0)',
+      10_000,
+      'the picker to narrow',
+    );
+    expect(await campaigns()).toBe(before);
+    // The box stays while narrowed (it showed only for 100 lists or more), so the search can be changed.
+    await search.fill('Crowd 7');
+    await waitFor(async () => (await page.locator('select[name=campaign-list] option').count()) === 12, 10_000, 'the picker to show Crowd 7 and 70-79');
+    expect(await page.locator('tr[data-campaign="Not yet"]').count()).toBe(0);
+  });
 });

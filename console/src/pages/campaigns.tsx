@@ -109,9 +109,11 @@ function NewCampaign({ listId }: { listId: string }) {
             ))}
           </select>
         </Field>
-        {lists.data && lists.data.length >= PICK ? (
+        {/* Kept while a search is typed: a narrowed picker has fewer than PICK lists, and the box must stay to change it. */}
+        {lookup || (lists.data && lists.data.length >= PICK) ? (
           <Field label="Find a list">
-            <Input name="campaign-list-search" type="search" value={lookup} onValue={setLookup} />
+            {/* It narrows as it is typed: Enter here must not create the draft (the form's submit button). */}
+            <Input name="campaign-list-search" type="search" value={lookup} onValue={setLookup} noSubmit />
           </Field>
         ) : null}
         <Field label="From (optional)" hint="Else the list's sender, else noreply@ your first Enabled domain.">

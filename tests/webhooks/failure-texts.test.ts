@@ -58,6 +58,15 @@ async function call(method: string, path: string, key: string | null, body?: unk
 }
 const api = (params: Record<string, unknown>) => call('POST', '/api.php', null, params).then((r) => r.body);
 const label = (x: string) => `${x}-${crypto.randomBytes(4).toString('hex')}`;
+/** One message from the sender's domain: its events are what the webhooks are called for. */
+const sendOne = (s: { key: string; domain: string }) =>
+  call('POST', '/api/v1/email', s.key, {
+    Subject: 'Hooks',
+    ContentType: 'plain',
+    PlainContent: 'Hi',
+    From: { name: '', email: `app@${s.domain}` },
+    To: [{ name: '', email: `${label('r')}@recipient.test` }],
+  });
 const lines = (message: string) => log.lines.map((l) => JSON.parse(l)).filter((l) => l.message === message);
 
 it('answers a host name that does not resolve and one that resolves to an internal address alike, at every door', async () => {
@@ -114,13 +123,7 @@ it("shows a disabled webhook's reason and its failed calls as an outcome only; t
   const before = log.lines.length;
   rig.h.services.config.webhooks.maxFailures = 2;
   try {
-    const sent = await call('POST', '/api/v1/email', s.key, {
-      Subject: 'Hooks',
-      ContentType: 'plain',
-      PlainContent: 'Hi',
-      From: { name: '', email: `app@${s.domain}` },
-      To: [{ name: '', email: `${label('r')}@recipient.test` }],
-    });
+    const sent = await sendOne(s);
     expect(sent.status).toBe(200);
     await waitFor(async () => (await rig.h.services.db('webhooks').whereIn('id', ids).where({ status: 'Disabled' })).length === 3, 20_000, 'disabled');
   } finally {
@@ -176,13 +179,7 @@ it("shows a call refused at delivery (its name now resolves to the metadata addr
   });
   expect(hook.Success).toBe(true);
   zone.set(host, ['169.254.169.254']);
-  const sent = await call('POST', '/api/v1/email', s.key, {
-    Subject: 'Hooks',
-    ContentType: 'plain',
-    PlainContent: 'Hi',
-    From: { name: '', email: `app@${s.domain}` },
-    To: [{ name: '', email: `${label('r')}@recipient.test` }],
-  });
+  const sent = await sendOne(s);
   expect(sent.status).toBe(200);
   const attempts = async () =>
     (await api({ Command: 'emailgateway.getwebhooklog', SessionID: s.sessionId, DomainID: s.domainId, WebhookID: hook.NewWebhookID })).Attempts;

@@ -248,13 +248,18 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
       next_attempt_at: Math.floor(next / 1000),
     });
     log('deferred', outcome.response, next, outcome.source);
+    // A message's first soft refusal counts once towards SOFT_BOUNCE_LIMIT (its retries do not). Counted before the
+    // retry is queued: a retry that ran first and delivered would have its forgetSoftBounces undone by this count.
+    if (recorded && attempts === 1 && SOFT_CLASSES.has(verdict.class)) {
+      await noteSoftBounce(services, d, outcome.response).catch((err) =>
+        logger.warn('soft bounce not counted', { deliveryId: d.id, error: (err as Error).message }),
+      );
+    }
     if (recorded) {
       await enqueueDeliveries(services, [{ id: Number(d.id), attempts, runAt: next }]).catch((err) =>
         logger.warn('retry could not be enqueued; the sweeper will pick it up', { deliveryId: d.id, error: (err as Error).message }),
       );
     }
-    // A message's first soft refusal counts once towards SOFT_BOUNCE_LIMIT (its retries do not).
-    if (recorded && attempts === 1 && SOFT_CLASSES.has(verdict.class)) await noteSoftBounce(services, d, outcome.response);
   }
 
   /**

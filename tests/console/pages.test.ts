@@ -1,6 +1,6 @@
 import path from 'node:path';
 import zlib from 'node:zlib';
-import type { Page, Request } from 'playwright-core';
+import type { Locator, Page, Request } from 'playwright-core';
 import { addSuppression } from '../../src/suppression/suppressions';
 import { ConsoleRig, startConsoleRig } from '../helpers/console-rig';
 import { waitFor } from '../helpers/sink';
@@ -150,6 +150,29 @@ const overflow = (width: number) =>
 /** Lines the main navigation's links take: 1 when they all sit in one row. */
 const navRows = () =>
   page.evaluate<number>(`new Set([...document.querySelectorAll('nav[aria-label=Main] a')].map((a) => Math.round(a.getBoundingClientRect().top))).size`);
+
+/** The /api.php commands the page sends from now on, by name, until `stop`: one per Enter or click, none on a disabled button. */
+function countCommands(): { times: (command: string) => number; stop: () => void } {
+  const sent: string[] = [];
+  const count = (req: Request) => {
+    if (new URL(req.url()).pathname === '/api.php') sent.push(String((JSON.parse(req.postData() ?? '{}') as { Command?: string }).Command));
+  };
+  page.on('request', count);
+  return { times: (command) => sent.filter((c) => c === command).length, stop: () => page.off('request', count) };
+}
+
+/** Types into a field (an input named so, or a locator) and presses Enter there. */
+async function enter(field: string | Locator, value: string): Promise<void> {
+  const box = typeof field === 'string' ? page.locator(`input[name=${field}]`) : field;
+  await box.fill(value);
+  await box.press('Enter');
+}
+
+/** A refused command's ErrorText as the console shows it (codes in an array: their texts joined). */
+const shownText = (reply: { ErrorText: string | string[] }) => [reply.ErrorText].flat().join('; ');
+
+/** The refusal an Action shows beside its button. */
+const refusalOf = (action: string, within: Page | Locator = page) => within.locator(`[data-action=${action}]`).locator('xpath=..').getByRole('alert');
 
 async function visitAll(pages: PageSpec[], width: number): Promise<void> {
   for (const spec of pages) {
@@ -321,16 +344,7 @@ describe('console: every page, both widths', () => {
   it('adds, creates or saves when Enter is pressed in the other forms, as their buttons do: suppression, domain, list, subscriber, template, campaign', async () => {
     const SessionID = userSession;
     const DomainID = (await rig.ok({ Command: 'emailgateway.getdomains', SessionID })).Domains[0].DomainID;
-    const sent: string[] = [];
-    const count = (req: Request) => {
-      if (new URL(req.url()).pathname === '/api.php') sent.push(String((JSON.parse(req.postData() ?? '{}') as { Command?: string }).Command));
-    };
-    const times = (command: string) => sent.filter((c) => c === command).length;
-    page.on('request', count);
-    const enter = async (name: string, value: string) => {
-      await page.locator(`input[name=${name}]`).fill(value);
-      await page.locator(`input[name=${name}]`).press('Enter');
-    };
+    const { times, stop } = countCommands();
     /** The id in the address the page went to after a create. */
     const landed = async (route: string) => {
       await page.waitForURL(new RegExp(`#/${route}/\\d+$`));
@@ -340,7 +354,7 @@ describe('console: every page, both widths', () => {
     // Suppressions (an email field): a refusal is the gateway's, beside the button, and the browser does not check the
     // field itself (no 'invalid' event: its bubble would cover the refusal); then the address is added.
     await reach({ name: 'suppressions', nav: 'Suppressions', heading: 'Suppressions' });
-    const refusal = page.locator('[data-action=add-suppression]').locator('xpath=..').getByRole('alert');
+    const refusal = refusalOf('add-suppression');
     await page.locator('input[name=suppress-email]').evaluate((el) => el.addEventListener('invalid', () => el.setAttribute('data-invalid', '')));
     await enter('suppress-email', 'not an address');
     await refusal.waitFor();
@@ -392,7 +406,7 @@ describe('console: every page, both widths', () => {
     const { Campaign } = await rig.ok({ Command: 'campaign.get', SessionID, CampaignID });
     expect([Campaign.CampaignName, Campaign.ListID]).toEqual(['Enter campaign', ListID]);
 
-    page.off('request', count);
+    stop();
     // Each Enter sent its command once; the Enter on the emptied suppression field sent none.
     expect(
       [
@@ -405,6 +419,92 @@ describe('console: every page, both widths', () => {
         'campaign.create',
       ].map(times),
     ).toEqual([2, 1, 1, 1, 1, 1, 1]);
+  });
+
+  it('sends a test email, saves domain options and creates an API key when Enter is pressed, as their buttons do; a busy button takes no second Enter', async () => {
+    const SessionID = userSession;
+    const DomainID = (await rig.ok({ Command: 'emailgateway.getdomains', SessionID })).Domains.find(
+      (d: { SenderDomain: string }) => d.SenderDomain === domain,
+    ).DomainID;
+    const { times, stop } = countCommands();
+
+    // Send test on the Enabled domain: a refusal is the gateway's, beside the button.
+    await reach({ name: 'domain', nav: 'Domains', then: domain, heading: domain });
+    await enter('toemail', 'not an address');
+    await refusalOf('send-test').waitFor();
+    const badTo = await rig.api({ Command: 'emailgateway.sendtestemail', SessionID, DomainID, ToEmail: 'not an address' });
+    expect(badTo.Success).toBe(false);
+    expect((await refusalOf('send-test').textContent())!.trim()).toBe(badTo.ErrorText);
+    // Held at the gateway's door, the busy button takes no second Enter: one message, delivered.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    await page.route('**/api.php', async (route) => {
+      if (/emailgateway\.sendtestemail/i.test(route.request().postData() ?? '')) await gate;
+      await route.continue();
+    });
+    await enter('toemail', 'keyed@inbox.test');
+    await page.locator('[data-action=send-test][aria-busy=true]').waitFor();
+    await page.locator('input[name=toemail]').press('Enter');
+    release();
+    const accepted = page.getByRole('status').filter({ hasText: 'Accepted as' });
+    await accepted.waitFor();
+    await page.unroute('**/api.php');
+    const MessageID = (await accepted.locator('code').textContent())!.trim();
+    await waitFor(
+      async () => (await rig.ok({ Command: 'emailgateway.getmessagetimeline', SessionID, MessageID })).Status === 'delivered',
+      20_000,
+      'the test email to be delivered',
+    );
+    expect(rig.sink.received.filter((m) => m.to.includes('keyed@inbox.test'))).toHaveLength(1);
+    expect(await refusalOf('send-test').count()).toBe(0);
+
+    // Options, on a domain of its own (a new return-path host resets its status): a refusal, then the save.
+    const other = 'options.pages.example.com';
+    const OtherID = (await rig.ok({ Command: 'emailgateway.adddomain', SessionID, DomainName: other })).NewSenderDomainID;
+    await reach({ name: 'domain', nav: 'Domains', then: other, heading: other });
+    await enter('subdomain', 'not valid!');
+    await refusalOf('save-options').waitFor();
+    const badSub = await rig.api({ Command: 'emailgateway.updatedomain', SessionID, DomainID: OtherID, Subdomain: 'not valid!' });
+    expect(badSub.Success).toBe(false);
+    expect((await refusalOf('save-options').textContent())!.trim()).toBe(shownText(badSub));
+    await page.locator('input[name=opentracking]').uncheck();
+    await enter('subdomain', 'bounces');
+    await page.getByText(`Now bounces.${other}.`).waitFor();
+    const { Domain } = await rig.ok({ Command: 'emailgateway.getdomain', SessionID, DomainID: OtherID });
+    expect([Domain.Options.CustomSubdomain, Domain.Options.OpenTracking, Domain.Options.LinkTracking, Domain.MFROMDomain]).toEqual([
+      'bounces',
+      0,
+      1,
+      `bounces.${other}`,
+    ]);
+    // Its test send (not Enabled): the gateway's refusal beside the button, as on a click.
+    await enter('toemail', 'keyed@inbox.test');
+    await refusalOf('send-test').waitFor();
+    const pending = await rig.api({ Command: 'emailgateway.sendtestemail', SessionID, DomainID: OtherID, ToEmail: 'keyed@inbox.test' });
+    expect(pending.Success).toBe(false);
+    expect((await refusalOf('send-test').textContent())!.trim()).toBe(pending.ErrorText);
+
+    // Credentials: Enter in the description creates the key and shows its secret once; a click creates one key too.
+    await reach({ name: 'credentials', nav: 'Credentials', heading: 'Credentials' });
+    await page.locator('select[name=domain]').selectOption(String(DomainID));
+    await page.getByTestId('api-keys').waitFor();
+    await enter('keydescription', 'keyed by Enter');
+    const secret = (await page.getByTestId('secret').textContent())!.trim();
+    const keys = async () => (await rig.ok({ Command: 'emailgateway.getapis', SessionID, DomainID })).APIKeys as { APIKey: string; Description: string }[];
+    const keyed = (await keys()).filter((k) => k.Description === 'keyed by Enter');
+    expect(keyed).toHaveLength(1);
+    expect(keyed[0].APIKey.slice(-4)).toBe(secret.slice(-4));
+    expect(await page.locator('input[name=keydescription]').inputValue()).toBe('');
+    await page.locator('[data-action=secret-done]').click();
+    await page.locator('input[name=keydescription]').fill('clicked');
+    await page.locator('[data-action=create-key]').click();
+    await page.getByTestId('secret').waitFor();
+    await page.getByTestId('api-keys').locator('td', { hasText: 'clicked' }).waitFor();
+    expect((await keys()).filter((k) => k.Description === 'clicked')).toHaveLength(1);
+
+    stop();
+    // One command per Enter or click; none for the Enter on the busy button.
+    expect(['emailgateway.sendtestemail', 'emailgateway.updatedomain', 'emailgateway.addapi'].map(times)).toEqual([3, 2, 2]);
   });
 
   it('reaches every admin page in one click at both widths', async () => {

@@ -58,11 +58,11 @@ function ApiKeys({ domainId }: { domainId: number }) {
         Send with <code>POST /api/v1/email</code> and <code>Authorization: Bearer &lt;key&gt;</code>.
       </p>
       {secret ? <Secret title="New API key" value={secret} onDone={() => setSecret(null)} /> : null}
-      <form class="row" onSubmit={(e) => e.preventDefault()}>
+      <form class="row" noValidate onSubmit={(e) => e.preventDefault()}>
         <Field label="Description">
           <Input name="keydescription" value={description} onValue={setDescription} placeholder="production" />
         </Field>
-        <Action kind="primary" onRun={create} busyLabel="Creating…" name="create-key">
+        <Action kind="primary" onRun={create} busyLabel="Creating…" name="create-key" submit>
           Create API key
         </Action>
       </form>

@@ -94,7 +94,7 @@ function Options({ d, onSaved }: { d: Domain; onSaved: () => Promise<void> }) {
     await onSaved();
   };
   return (
-    <form class="card" onSubmit={(e) => e.preventDefault()}>
+    <form class="card" noValidate onSubmit={(e) => e.preventDefault()}>
       <h2>Options</h2>
       <label class="check">
         <input type="checkbox" name="linktracking" checked={link} onChange={(e) => setLink((e.currentTarget as HTMLInputElement).checked)} /> Track link clicks
@@ -109,7 +109,7 @@ function Options({ d, onSaved }: { d: Domain; onSaved: () => Promise<void> }) {
       <Field label="Return-path subdomain" hint={`Now ${d.MFROMDomain}. Changing it needs new DNS records.`}>
         <Input name="subdomain" value={sub} onValue={setSub} placeholder="sl" />
       </Field>
-      <Action onRun={save} busyLabel="Saving…" name="save-options">
+      <Action onRun={save} busyLabel="Saving…" name="save-options" submit>
         Save options
       </Action>
       {saved ? <Notice>{saved}</Notice> : null}
@@ -125,7 +125,7 @@ function SendTest({ d }: { d: Domain }) {
     setSent(r.MessageID);
   };
   return (
-    <form class="card" onSubmit={(e) => e.preventDefault()}>
+    <form class="card" noValidate onSubmit={(e) => e.preventDefault()}>
       <h2>Send a test email</h2>
       {d.Status === 'Suspended' ? (
         <p class="muted">Sending is stopped while the domain is suspended.</p>
@@ -138,7 +138,7 @@ function SendTest({ d }: { d: Domain }) {
         <Field label="To">
           <Input name="toemail" type="email" placeholder="you@example.org" value={to} onValue={setTo} />
         </Field>
-        <Action kind="primary" onRun={send} busyLabel="Sending…" disabled={!to.trim() || d.Status === 'Suspended'} name="send-test">
+        <Action kind="primary" onRun={send} busyLabel="Sending…" disabled={!to.trim() || d.Status === 'Suspended'} name="send-test" submit>
           Send test
         </Action>
       </div>

@@ -536,6 +536,74 @@ describe('console: every page, both widths', () => {
     expect(await perDay()).toBe(500);
   });
 
+  it('creates a user and saves a row of limits when Enter is pressed, as their buttons do; Enter in the user search only searches', async () => {
+    await page.setViewportSize({ width: 1280, height: 860 });
+    await reach({ name: 'admin-users', nav: 'Users', heading: 'Users' });
+    type Listed = {
+      Username: string;
+      EmailAddress: string;
+      LimitEmailGatewaySenderDomains: string;
+      LimitEmailSendPerPeriod: string;
+      LimitEmailSendPerDay: string;
+    };
+    const user = async (name: string) =>
+      ((await rig.ok({ Command: 'users.get', AdminAPIKey: rig.adminKey, Search: name, RecordsPerRequest: 5, RecordsFrom: 0 })).Users as Listed[]).find(
+        (u) => u.Username === name,
+      );
+    const linBefore = await user(username);
+    const { times, stop } = countCommands();
+
+    // A short password: the gateway's refusal beside the button, no bubble from the browser.
+    await page.locator('input[name=new-username]').fill('keyed');
+    await page.locator('input[name=new-email]').fill('keyed@example.org');
+    await enter('new-password', 'short');
+    await refusalOf('create-user').waitFor();
+    const direct = await rig.api({
+      Command: 'user.create',
+      AdminAPIKey: rig.adminKey,
+      RelUserGroupID: 1,
+      Username: 'keyed',
+      Password: 'short',
+      EmailAddress: 'keyed@example.org',
+      FirstName: 'keyed',
+      TimeZone: 'UTC',
+      Language: 'en',
+      LimitEmailGatewaySenderDomains: 10,
+    });
+    expect(direct.Success).toBe(false);
+    expect((await refusalOf('create-user').textContent())!.trim()).toBe(shownText(direct));
+    // A cleared limit: the console's own refusal, and nothing sent.
+    await page.locator('input[name=new-password]').fill('long enough, typed');
+    await enter('new-domain-limit', '');
+    await refusalOf('create-user').filter({ hasText: 'Sender domains allowed: enter a whole number (0 = no limit)' }).waitFor();
+    // Then Enter in the email field creates the user, who can sign in.
+    await page.locator('input[name=new-domain-limit]').fill('3');
+    await page.locator('input[name=new-email]').press('Enter');
+    await page.locator('tr[data-user="keyed"]').waitFor();
+    const made = (await user('keyed'))!;
+    expect([made.EmailAddress, Number(made.LimitEmailGatewaySenderDomains)]).toEqual(['keyed@example.org', 3]);
+    await rig.ok({ Command: 'user.login', Username: 'keyed', Password: 'long enough, typed' });
+    expect(await page.locator('input[name=new-username]').inputValue()).toBe('');
+
+    // Enter in a box of a row's limits saves that row, and only that row.
+    const row = page.locator('tr[data-user="keyed"]');
+    await enter(row.getByLabel('Per month (0 = no limit)'), '1000');
+    await waitFor(async () => Number((await user('keyed'))!.LimitEmailSendPerPeriod) === 1000, 10_000, 'the limit saved by Enter');
+    await waitFor(async () => (await row.getByLabel('Per month (0 = no limit)').inputValue()) === '1000', 10_000, 'the table to show it');
+    await enter(row.getByLabel('Per day (0 = no limit)'), '');
+    await refusalOf('save-limits', row).filter({ hasText: 'Per day: enter a whole number (0 = no limit)' }).waitFor();
+    expect(await user(username)).toEqual(linBefore);
+
+    // The search box narrows the table and creates nothing.
+    await enter('user-search', 'keyed');
+    await waitFor(async () => (await page.locator('tr[data-user]').count()) === 1, 10_000, 'the table to show only keyed');
+    expect(await page.locator('tr[data-user]').getAttribute('data-user')).toBe('keyed');
+
+    stop();
+    // One user.create per Enter that passed the console's check; one user.update for the limits.
+    expect(['user.create', 'user.update'].map(times)).toEqual([2, 1]);
+  });
+
   it('shows a page, not a blank one, for an address with broken percent-encoding', async () => {
     // A fresh load (the session stays: it is kept per tab), then a change of the hash alone.
     await page.goto('about:blank');

@@ -48,7 +48,7 @@ function CreateUser({ onCreated }: { onCreated: () => Promise<void> }) {
     await onCreated();
   };
   return (
-    <form class="card" onSubmit={(e) => e.preventDefault()}>
+    <form class="card" noValidate onSubmit={(e) => e.preventDefault()}>
       <h2>Create a user</h2>
       <div class="row wrap-row">
         <Field label="Username">
@@ -67,7 +67,7 @@ function CreateUser({ onCreated }: { onCreated: () => Promise<void> }) {
           <Input name="new-domain-limit" type="number" min="0" value={f.LimitEmailGatewaySenderDomains} onValue={set('LimitEmailGatewaySenderDomains')} />
         </Field>
       </div>
-      <Action kind="primary" onRun={create} busyLabel="Creating…" name="create-user">
+      <Action kind="primary" onRun={create} busyLabel="Creating…" name="create-user" submit>
         Create user
       </Action>
       {done ? <Notice>{done}</Notice> : null}
@@ -80,13 +80,15 @@ function Limits({ u, onSaved }: { u: User; onSaved: () => Promise<void> }) {
   const [month, setMonth] = useState(u.LimitEmailSendPerPeriod);
   const [day, setDay] = useState(u.LimitEmailSendPerDay);
   return (
-    <div class="limits">
+    // A form of its own per row, so Enter in one of its boxes saves that row's limits (Save is its submit button).
+    <form class="limits" noValidate onSubmit={(e) => e.preventDefault()}>
       <Input aria-label="Sender domains" title="Sender domains" type="number" min="0" value={domains} onValue={setDomains} />
       <Input aria-label="Per month (0 = no limit)" title="Per month (0 = no limit)" type="number" min="0" value={month} onValue={setMonth} />
       <Input aria-label="Per day (0 = no limit)" title="Per day (0 = no limit)" type="number" min="0" value={day} onValue={setDay} />
       <Action
         busyLabel="Saving…"
         name="save-limits"
+        submit
         onRun={async () => {
           const typed = {
             LimitEmailGatewaySenderDomains: limitValue('Sender domains', domains),
@@ -106,7 +108,7 @@ function Limits({ u, onSaved }: { u: User; onSaved: () => Promise<void> }) {
       >
         Save
       </Action>
-    </div>
+    </form>
   );
 }
 

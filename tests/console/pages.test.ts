@@ -168,6 +168,10 @@ async function enter(field: string | Locator, value: string): Promise<void> {
   await box.press('Enter');
 }
 
+/** Marks a field when the browser checks it and finds it invalid (its bubble would cover the refusal): noValidate forms never do. */
+const watchInvalid = (field: Locator) => field.evaluate((el) => el.addEventListener('invalid', () => el.setAttribute('data-invalid', '')));
+const checkedInvalid = async (field: Locator) => (await field.getAttribute('data-invalid')) !== null;
+
 /** A refused command's ErrorText as the console shows it (codes in an array: their texts joined). */
 const shownText = (reply: { ErrorText: string | string[] }) => [reply.ErrorText].flat().join('; ');
 
@@ -430,8 +434,10 @@ describe('console: every page, both widths', () => {
 
     // Send test on the Enabled domain: a refusal is the gateway's, beside the button.
     await reach({ name: 'domain', nav: 'Domains', then: domain, heading: domain });
+    await watchInvalid(page.locator('input[name=toemail]'));
     await enter('toemail', 'not an address');
     await refusalOf('send-test').waitFor();
+    expect(await checkedInvalid(page.locator('input[name=toemail]'))).toBe(false);
     const badTo = await rig.api({ Command: 'emailgateway.sendtestemail', SessionID, DomainID, ToEmail: 'not an address' });
     expect(badTo.Success).toBe(false);
     expect((await refusalOf('send-test').textContent())!.trim()).toBe(badTo.ErrorText);
@@ -572,10 +578,12 @@ describe('console: every page, both widths', () => {
     });
     expect(direct.Success).toBe(false);
     expect((await refusalOf('create-user').textContent())!.trim()).toBe(shownText(direct));
-    // A cleared limit: the console's own refusal, and nothing sent.
+    // A negative limit: the console's own refusal (not the browser's bubble for min=0), and nothing sent.
     await page.locator('input[name=new-password]').fill('long enough, typed');
-    await enter('new-domain-limit', '');
+    await watchInvalid(page.locator('input[name=new-domain-limit]'));
+    await enter('new-domain-limit', '-1');
     await refusalOf('create-user').filter({ hasText: 'Sender domains allowed: enter a whole number (0 = no limit)' }).waitFor();
+    expect(await checkedInvalid(page.locator('input[name=new-domain-limit]'))).toBe(false);
     // Then Enter in the email field creates the user, who can sign in.
     await page.locator('input[name=new-domain-limit]').fill('3');
     await page.locator('input[name=new-email]').press('Enter');
@@ -590,8 +598,10 @@ describe('console: every page, both widths', () => {
     await enter(row.getByLabel('Per month (0 = no limit)'), '1000');
     await waitFor(async () => Number((await user('keyed'))!.LimitEmailSendPerPeriod) === 1000, 10_000, 'the limit saved by Enter');
     await waitFor(async () => (await row.getByLabel('Per month (0 = no limit)').inputValue()) === '1000', 10_000, 'the table to show it');
-    await enter(row.getByLabel('Per day (0 = no limit)'), '');
+    await watchInvalid(row.getByLabel('Per day (0 = no limit)'));
+    await enter(row.getByLabel('Per day (0 = no limit)'), '-1');
     await refusalOf('save-limits', row).filter({ hasText: 'Per day: enter a whole number (0 = no limit)' }).waitFor();
+    expect(await checkedInvalid(row.getByLabel('Per day (0 = no limit)'))).toBe(false);
     expect(await user(username)).toEqual(linBefore);
 
     // The search box narrows the table and creates nothing.

@@ -33,11 +33,16 @@ export interface Cursor {
   id: string;
 }
 
-const CURSOR = /^(\d{1,15})_([0-9a-f-]{36})$/;
+const CURSOR = /^(\d{1,15})_([0-9a-f-]{36})$/i;
 
+/**
+ * A NextCursor given back as Before. Its id is a message id, a UUID written in lowercase: an uppercased one is the
+ * same id, and is lowercased here because the page's tie-break compares ids (`id < ?`), which the embedded store
+ * does byte by byte, uppercase before lowercase.
+ */
 export function parseCursor(v: unknown): Cursor | null {
   const m = typeof v === 'string' ? CURSOR.exec(v) : null;
-  return m ? { createdAt: Number(m[1]), id: m[2] } : null;
+  return m ? { createdAt: Number(m[1]), id: m[2].toLowerCase() } : null;
 }
 
 const cursorOf = (r: { created_at: unknown; id: string }) => `${Number(r.created_at)}_${r.id}`;

@@ -144,3 +144,27 @@ describe('emailgateway.getmessagetimeline and cancelqueuedmessage', () => {
     expect(await h.services.db('deliveries').where({ message_id: id }).first('status')).toEqual({ status: 'queued' });
   });
 });
+
+describe('a Before cursor in uppercase', () => {
+  // A cursor's id is a message id, a lowercase UUID, so the cursor uppercased names the same place. Messages of one
+  // millisecond are ordered by id, which the embedded store compares byte by byte (uppercase before lowercase): three
+  // copies of a message at one time, with ids chosen so that only the cursor's id lowercased pages past them right.
+  it('pages as the lowercase cursor does; a malformed one is still refused with 3', async () => {
+    const s = await senderSetup(h);
+    const newest = await send(s, 'upper@recipient.test');
+    const row = await h.services.db('messages').where({ id: newest }).first();
+    const at = Number(row.created_at) - 1000;
+    const ids = ['aaaaaaaa-aaaa-4aaa-aaaa-aaaaaaaaaaaa', 'a0000000-0000-4000-8000-000000000000', '10000000-0000-4000-8000-000000000000'];
+    await h.services.db('messages').insert(ids.map((id) => ({ ...row, id, created_at: at })));
+    const idsOf = (r: { Messages: { MessageID: string }[] }) => r.Messages.map((m) => m.MessageID);
+
+    const first = await log(s, { RetrieveCount: 2 });
+    expect({ ids: idsOf(first), next: first.NextCursor }).toEqual({ ids: [newest, ids[0]], next: `${at}_${ids[0]}` });
+    const lower = await log(s, { RetrieveCount: 2, Before: first.NextCursor });
+    expect({ ids: idsOf(lower), more: lower.HasMore }).toEqual({ ids: [ids[1], ids[2]], more: false });
+    expect(await log(s, { RetrieveCount: 2, Before: first.NextCursor.toUpperCase() })).toEqual(lower);
+
+    for (const Before of [`${at}_${'G'.repeat(36)}`, `${at}_${ids[0].toUpperCase()}0`, `${at}-${ids[0].toUpperCase()}`])
+      expect(await log(s, { Before })).toEqual({ Success: false, ErrorCode: 3, ErrorText: 'Invalid Before: pass the NextCursor of the previous page' });
+  });
+});

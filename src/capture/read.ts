@@ -53,7 +53,8 @@ function present(r: CapturedRow): Record<string, unknown> {
 /** Newest first; filters MessageID and Recipient (the envelope recipient); paging StartFrom and RetrieveCount. */
 export async function listCaptured(ctx: CommandContext, scope: CaptureScope, p: Params): Promise<Record<string, unknown>> {
   const q = scoped(ctx, scope);
-  if (p.messageid !== undefined) q.where('message_id', String(p.messageid));
+  // Ids are UUIDs, written in lowercase: their hex digits are case-insensitive (RFC 9562), so an uppercased id is the same one.
+  if (p.messageid !== undefined) q.where('message_id', String(p.messageid).toLowerCase());
   if (p.recipient !== undefined) q.whereRaw('lower(rcpt_to) = ?', [String(p.recipient).trim().toLowerCase()]);
   const [{ n }] = await q.clone().count({ n: '*' });
   const rows: CapturedRow[] = await q.orderBy('id', 'desc').limit(Number(p.retrievecount)).offset(Number(p.startfrom)).select(LISTED);

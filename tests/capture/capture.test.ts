@@ -3,6 +3,7 @@
  * personalization, DKIM, VERP), is kept instead of sent, is recorded delivered with a reply that says so, and is
  * listed and fetched (parsed and raw) through the v1 routes and /api.php, only by its owner.
  */
+import crypto from 'node:crypto';
 import { simpleParser } from 'mailparser';
 import supertest from 'supertest';
 import { CaptureStore } from '../../src/capture/store';
@@ -138,6 +139,25 @@ describe('capture mode', () => {
     });
     const stranger = await createUser(h);
     expect(await h.call({ Command: 'emailgateway.getcapturedmessages', SessionID: stranger.sessionId })).toMatchObject({ Success: true, TotalRecords: 0 });
+  });
+
+  it('finds the captures by an uppercased MessageID as by the lowercase one, at both doors', async () => {
+    // Ids are lowercase UUIDs and a UUID's hex digits are case-insensitive: the uppercased id names the same message.
+    const listed = (id: string) => h.request('GET', '/api/v1/captured', { headers: { Authorization: `Bearer ${s.key}` }, query: { MessageID: id } });
+    const lower = await listed(messageId);
+    expect({ status: lower.status, total: lower.body.TotalRecords }).toEqual({ status: 200, total: 2 });
+    const upper = await listed(messageId.toUpperCase());
+    expect({ status: upper.status, body: upper.body }).toEqual({ status: 200, body: lower.body });
+    // Not a wildcard: another id in uppercase finds nothing; a malformed one is still refused with 3.
+    expect((await listed(crypto.randomUUID().toUpperCase())).body).toEqual({ TotalRecords: 0, CapturedMessages: [] });
+    expect((await listed(`${messageId.toUpperCase().slice(0, 35)}G`)).body.Errors[0].Code).toBe(3);
+
+    const session = (id: string) => h.call({ Command: 'emailgateway.getcapturedmessages', SessionID: s.sessionId, MessageID: id });
+    const lowerSession = await session(messageId);
+    expect(lowerSession).toMatchObject({ Success: true, TotalRecords: 2 });
+    expect(await session(messageId.toUpperCase())).toEqual(lowerSession);
+    expect(await session(crypto.randomUUID().toUpperCase())).toMatchObject({ Success: true, TotalRecords: 0, CapturedMessages: [] });
+    expect(await session(`${messageId.toUpperCase().slice(0, 35)}G`)).toMatchObject({ Success: false, ErrorCode: [3] });
   });
 
   it('answers bad input with the command codes', async () => {

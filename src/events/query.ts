@@ -151,7 +151,8 @@ export function filteredEvents(db: Db, scope: EventScope, f: EventFilter, joinMe
     if (f.types.length === 1) q.where('events.type', f.types[0]);
     else q.whereIn('events.type', f.types);
   }
-  if (f.messageId !== undefined) q.where('events.message_id', f.messageId);
+  // Ids are UUIDs, written in lowercase: their hex digits are case-insensitive (RFC 9562), so an uppercased id is the same one.
+  if (f.messageId !== undefined) q.where('events.message_id', f.messageId.toLowerCase());
   for (const term of f.terms ?? []) {
     const fields = term.field ? [term.field] : ALL_FIELDS;
     const pattern = likePattern(term.text);

@@ -126,6 +126,19 @@ describe('emailgateway.exportevents', () => {
     expect(byId.rows.slice(1).map((r) => r[1])).toEqual(['queued', 'bounced', 'delivered']);
   });
 
+  it('exports by MessageID uppercased as by the lowercase one', async () => {
+    // Ids are lowercase UUIDs and a UUID's hex digits are case-insensitive: the uppercased id names the same message.
+    const exported = (MessageID: string) =>
+      h.request('GET', '/api.php', { query: { Command: 'emailgateway.exportevents', SessionID: s.sessionId, DomainID: s.domainId, MessageID } });
+    const lower = await exported(messageId);
+    expect([lower.status, lower.headers['x-octeth-export-total']]).toEqual([200, '3']);
+    const upper = await exported(messageId.toUpperCase());
+    expect([upper.status, upper.headers['x-octeth-export-total'], upper.text]).toEqual([200, '3', lower.text]);
+    // Not a wildcard: another id in uppercase exports nothing.
+    const other = await exported(crypto.randomUUID().toUpperCase());
+    expect([other.headers['x-octeth-export-total'], parseCsv(other.text.replace(/^\uFEFF/, ''))]).toEqual(['0', [HEADER]]);
+  });
+
   it('defaults to the last 30 days; StartDate/EndDate widen it and invalid dates fall back', async () => {
     const older = await exportGet(s.sessionId, { DomainID: s.domainId, Event: 'complained' });
     expect(older.res.headers['x-octeth-export-total']).toBe('0');

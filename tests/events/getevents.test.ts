@@ -292,6 +292,22 @@ describe('GET /api/v1/events (emailgateway.getevents.public)', () => {
     expect(body.body.Events.map((e: any) => e.Recipient)).toEqual([sent[2].to]);
   });
 
+  it('finds a message by its MessageID uppercased as by the lowercase one, at both doors', async () => {
+    // Ids are lowercase UUIDs and a UUID's hex digits are case-insensitive: the uppercased id names the same message.
+    const id = sent[2].id;
+    const lower = await v1(s.key, `?MessageID=${id}&RetrieveCount=100`);
+    expect(lower.body.TotalRecords).toBe(2);
+    const upper = await v1(s.key, `?MessageID=${id.toUpperCase()}&RetrieveCount=100`);
+    expect({ status: upper.status, body: upper.body }).toEqual({ status: 200, body: lower.body });
+    // Not a wildcard: another id in uppercase finds nothing; an overlong one is still refused with 6.
+    expect((await v1(s.key, `?MessageID=${crypto.randomUUID().toUpperCase()}`)).body).toEqual({ TotalRecords: 0, Events: [] });
+    expect((await v1(s.key, `?MessageID=${id.toUpperCase()}${'F'.repeat(29)}`)).body.Errors[0].Code).toBe(6);
+    const legacy = (MessageID: string) => h.call({ Command: 'emailgateway.getevents.public', SenderAPIKey: s.key, MessageID, RetrieveCount: 100 });
+    const legacyLower = await legacy(id);
+    expect(legacyLower).toMatchObject({ Success: true, TotalRecords: 2 });
+    expect(await legacy(id.toUpperCase())).toEqual(legacyLower);
+  });
+
   it('answers codes 1, 13, 5 and 6 in the Errors envelope, and nothing of another domain', async () => {
     const none = await h.request('GET', '/api/v1/events');
     expect(none.body.Errors[0].Code).toBe(1);

@@ -2,7 +2,8 @@ import express, { NextFunction, Request, Response } from 'express';
 import qs from 'qs';
 import type { CommandDef, Services } from '../command';
 import { Dispatcher, errorTexts, Identity, lookupCommand, RequestMeta } from '../dispatch';
-import { claimKey, idempotencyHashes, IDEMPOTENCY_TTL_MS, IdempotencySuperseded } from '../idempotency/keys';
+import { idempotencyHashes, IDEMPOTENCY_TTL_MS } from '../idempotency/keys';
+import { runOnce } from '../idempotency/once';
 import { remembered } from '../idempotency/remembered';
 import { CommandError, hardErrorHeaders, outageDetail, TEMPORARILY_UNAVAILABLE, toHardError, writeV1Errors } from '../errors';
 import { canonicalIp } from '../auth/users';
@@ -245,45 +246,26 @@ export function v1Api(services: Services, dispatcher: Dispatcher): express.Route
     } catch (err) {
       return failure(route, err);
     }
-    const claim = await claimKey(services.db, {
-      ...idempotencyHashes(credential, `${route.method} ${route.path}`, key, req.parsedBody?.body ?? {}, fingerprintedQuery(req)),
-      leaseMs: services.config.idempotencyLeaseSeconds * 1000,
-      ttlMs: IDEMPOTENCY_TTL_MS,
-    });
-    if (claim.kind === 'mismatch')
+    // The same steps as at the platform's door (src/idempotency/once.ts). A success is stored as the bare result, which
+    // a replay answers; this request itself answers its outcome as run built it (its headers too).
+    const keyed = await runOnce(
+      services.db,
+      {
+        ...idempotencyHashes(credential, `${route.method} ${route.path}`, key, req.parsedBody?.body ?? {}, fingerprintedQuery(req)),
+        leaseMs: services.config.idempotencyLeaseSeconds * 1000,
+        ttlMs: IDEMPOTENCY_TTL_MS,
+      },
+      (result) => ({ status: 200, body: result }),
+      async (idempotentReply) => {
+        const outcome = await run(route, req, idempotentReply, identity);
+        return { reply: outcome, failed: outcome.failed === true, remembered: remembered(outcome) };
+      },
+    );
+    if (keyed.kind === 'ran') return keyed.reply;
+    if (keyed.kind === 'replay') return { status: keyed.reply.status, body: keyed.reply.body, headers: { 'Idempotent-Replayed': 'true' } };
+    if (keyed.kind === 'mismatch')
       return { status: 409, body: { Errors: [{ Code: 409, Message: 'Idempotency-Key was already used with a different request body' }] } };
-    if (claim.kind === 'busy') return stillProcessing(claim.retryAfterSec);
-    if (claim.kind === 'replay') return { status: claim.reply.status, body: claim.reply.body, headers: { 'Idempotent-Replayed': 'true' } };
-    const { lease } = claim;
-    let outcome: Outcome;
-    let committed = false;
-    try {
-      outcome = await run(
-        route,
-        req,
-        (result, how) => (q) => {
-          if (!how?.partial) committed = true;
-          return lease.commitStatement(q, { status: 200, body: result }, how);
-        },
-        identity,
-      );
-    } catch (err) {
-      // A retry took the key over while this request waited: it committed nothing, and the retry answers.
-      if (err instanceof IdempotencySuperseded) return stillProcessing(1);
-      // Nothing committed (or, after a lost connection, perhaps the reply with it): free the key if we still can.
-      // Not awaited: during an outage it would hold the 503 for another timeout; the lease expires anyway.
-      lease.release().catch(() => undefined);
-      throw err;
-    }
-    // An answer a retry may change (rate limit, quota, the account's state, a 5xx) frees the key, so the same
-    // request can be sent again under it; release() frees nothing once messages were committed under the key.
-    if (!remembered(outcome) && (await lease.release())) return outcome;
-    // A success was stored with its messages (one round trip less, and nothing more to wait for in an outage). A
-    // command that built its reply statement and then failed committed nothing: its accept group rolled back (a
-    // recipient found suppressed there, src/mail/accept-group.ts) and it answered an error instead. One that
-    // committed only partial replies (a batch whose last group wrote nothing) stores its final reply here.
-    if (!(committed && outcome.status === 200 && !outcome.failed)) await lease.finish({ status: outcome.status, body: outcome.body });
-    return outcome;
+    return stillProcessing(keyed.retryAfterSec);
   }
 
   for (const route of V1_ROUTES) {

@@ -43,7 +43,8 @@ function UserPage({ parts }: { parts: string[] }) {
   const [page, id] = parts;
   switch (page) {
     case 'domains':
-      return id ? <DomainPage id={Number(id)} /> : <Domains />;
+      // Keyed: another domain's page starts afresh, without the last one's outcome notes.
+      return id ? <DomainPage id={Number(id)} key={id} /> : <Domains />;
     case 'credentials':
       return <Credentials />;
     case 'messages':

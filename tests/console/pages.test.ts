@@ -513,6 +513,48 @@ describe('console: every page, both widths', () => {
     expect(['emailgateway.sendtestemail', 'emailgateway.updatedomain', 'emailgateway.addapi'].map(times)).toEqual([3, 2, 2]);
   });
 
+  it("keeps the Options form's outcome shown after the save's reload of the domain, on a click and on Enter, with the fields as saved", async () => {
+    const SessionID = userSession;
+    const moved = 'moved.pages.example.com';
+    const MovedID = (await rig.ok({ Command: 'emailgateway.adddomain', SessionID, DomainName: moved })).NewSenderDomainID;
+    await reach({ name: 'domain', nav: 'Domains', then: moved, heading: moved });
+    const options = page.locator('form', { has: page.getByRole('heading', { name: 'Options', exact: true }) });
+    const outcome = options.getByRole('status');
+    const changed = 'Saved. The return-path host changed: publish the new records and verify again.';
+    const record = (host: string) => page.locator(`table.records tr[data-host="${host}"]`);
+
+    // A click: the reload brings the new return-path record (and the form anew, from the saved values); the note stays.
+    await page.locator('input[name=subdomain]').fill('Returns');
+    await page.locator('[data-action=save-options]').click();
+    await record(`returns.${moved}`).waitFor();
+    await page.getByText(`Now returns.${moved}.`).waitFor();
+    expect(await outcome.allTextContents()).toEqual([changed]);
+    // The gateway stores the label in lower case: the field shows what was saved, not what was typed.
+    expect(await page.locator('input[name=subdomain]').inputValue()).toBe('returns');
+
+    // Enter in the field: the same.
+    await enter('subdomain', 'bounced');
+    await record(`bounced.${moved}`).waitFor();
+    expect(await record(`returns.${moved}`).count()).toBe(0);
+    expect(await outcome.allTextContents()).toEqual([changed]);
+
+    // A save that leaves the host alone says only Saved, and the box unticked stays unticked after the reload.
+    await page.locator('input[name=linktracking]').uncheck();
+    await page.locator('[data-action=save-options]').click();
+    await outcome.filter({ hasText: /^Saved\.$/ }).waitFor();
+    await page.locator('[data-action=save-options][aria-busy=false]').waitFor(); // the reload is done
+    expect((await rig.ok({ Command: 'emailgateway.getdomain', SessionID, DomainID: MovedID })).Domain.Options.LinkTracking).toBe(0);
+    expect(await page.locator('input[name=linktracking]').isChecked()).toBe(false);
+    expect(await outcome.allTextContents()).toEqual(['Saved.']);
+
+    // Another domain's page (only the address changed, not the page shown) does not show this one's outcome.
+    const { Domains } = await rig.ok({ Command: 'emailgateway.getdomains', SessionID });
+    const firstId = Domains.find((d: { SenderDomain: string }) => d.SenderDomain === domain).DomainID;
+    await page.evaluate(`location.hash = '#/domains/${firstId}'`);
+    await page.getByRole('heading', { name: domain, exact: true }).waitFor();
+    expect(await outcome.count()).toBe(0);
+  });
+
   it('reaches every admin page in one click at both widths', async () => {
     await page.locator('[data-action=sign-out]').click();
     await signIn('Admin');

@@ -76,12 +76,15 @@ function Records({ records }: { records: DnsRecord[] }) {
   );
 }
 
-function Options({ d, onSaved }: { d: Domain; onSaved: () => Promise<void> }) {
+/**
+ * `saved` is the last save's outcome, kept by the page: the form is made anew when a save changes the return-path host
+ * (its fields start from the saved values), and a note of its own would go with the old one.
+ */
+function Options({ d, saved, onSaved }: { d: Domain; saved: string | null; onSaved: (outcome: string) => Promise<void> }) {
   const [link, setLink] = useState(!!d.Options.LinkTracking);
   const [open, setOpen] = useState(!!d.Options.OpenTracking);
   const [unsub, setUnsub] = useState(!!d.Options.UnsubscribeLink);
   const [sub, setSub] = useState(d.Options.CustomSubdomain ?? '');
-  const [saved, setSaved] = useState<string | null>(null);
   const save = async () => {
     const r = await call('emailgateway.updatedomain', {
       DomainID: d.DomainID,
@@ -90,8 +93,7 @@ function Options({ d, onSaved }: { d: Domain; onSaved: () => Promise<void> }) {
       UnsubscribeLink: unsub,
       ...(sub !== (d.Options.CustomSubdomain ?? '') ? { Subdomain: sub } : {}),
     });
-    setSaved(r.SubdomainChanged ? 'Saved. The return-path host changed: publish the new records and verify again.' : 'Saved.');
-    await onSaved();
+    await onSaved(r.SubdomainChanged ? 'Saved. The return-path host changed: publish the new records and verify again.' : 'Saved.');
   };
   return (
     <form class="card" noValidate onSubmit={(e) => e.preventDefault()}>
@@ -155,6 +157,11 @@ function SendTest({ d }: { d: Domain }) {
 export function DomainPage({ id }: { id: number }) {
   const load = useLoad(async () => (await call('emailgateway.getdomain', { DomainID: id })).Domain as Domain, [id]);
   const [verified, setVerified] = useState<string | null>(null);
+  const [optionsSaved, setOptionsSaved] = useState<string | null>(null);
+  const optionsDone = async (outcome: string) => {
+    setOptionsSaved(outcome);
+    await load.reload();
+  };
   const verify = async () => {
     const r = await call('emailgateway.verifydomain', { DomainID: id });
     const bad = (r.Records as DnsRecord[]).filter((x) => x.Required && !x.Verified).length;
@@ -207,7 +214,7 @@ export function DomainPage({ id }: { id: number }) {
             </p>
             <div class="cols">
               <SendTest d={d} />
-              <Options d={d} onSaved={load.reload} key={`${d.DomainID}-${d.Options.CustomSubdomain ?? ''}`} />
+              <Options d={d} saved={optionsSaved} onSaved={optionsDone} key={`${d.DomainID}-${d.Options.CustomSubdomain ?? ''}`} />
             </div>
             <div class="card danger-zone">
               <h2>Delete</h2>

@@ -17,6 +17,7 @@ import { tlsAskRoute } from './ops/tls-ask';
 import { consoleRoutes } from './console/serve';
 import { pruned } from './http/pruned-router';
 import { loggedPath } from './http/logged-path';
+import { closeOnUnreadBody } from './http/unread-body';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -67,6 +68,7 @@ export function createApp(services: Services): App {
     });
     next();
   });
+  app.use(closeOnUnreadBody);
 
   // Each router is entered only by paths it can match (src/http/pruned-router.ts); the order still decides.
   app.use(pruned(opsRouter(services, services.config.role)));

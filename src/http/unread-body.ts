@@ -1,0 +1,55 @@
+import type { Socket } from 'node:net';
+import type { NextFunction, Request, Response } from 'express';
+
+/**
+ * How long, and for how many more bytes, a refused upload's connection stays open after the reply: time for the client
+ * to read the reply before the socket goes. Closed at once, the socket would answer the body still arriving with a
+ * reset, and a client still writing (Node's http client, curl) gets ECONNRESET/EPIPE in place of the 413 it was sent.
+ * Apache lingers 2 s; a client that stops at the FIN (as both do) is gone long before either bound.
+ */
+const LINGER_MS = 1000;
+const LINGER_BYTES = 1024 * 1024;
+const LINGER_CHECK_MS = 10;
+
+/** Whether the request declares a body that has not all arrived yet. */
+export function bodyStillArriving(req: Request): boolean {
+  if (req.complete) return false;
+  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+}
+
+/**
+ * A reply written while the request's body is still arriving (an early 413 or 503 from src/http/body.ts, a dialect's
+ * 401 before it reads the body, a 404) says `Connection: close`, and the connection is closed once the reply is out.
+ * Kept alive, Node reads and drops the rest of the body to reach the next request: a client could go on streaming
+ * gigabytes at the server after its refusal. Decided as the head is written, so every door's refusal is covered,
+ * whoever writes it; a request whose body was read keeps its connection.
+ */
+export function closeOnUnreadBody(req: Request, res: Response, next: NextFunction): void {
+  const writeHead = res.writeHead;
+  res.writeHead = function (this: Response, ...args: unknown[]) {
+    if (bodyStillArriving(req)) {
+      this.setHeader('Connection', 'close');
+      lingerThenClose(req.socket);
+    }
+    return (writeHead as (...a: unknown[]) => Response).apply(this, args);
+  } as typeof res.writeHead;
+  next();
+}
+
+/**
+ * For a reply that says `Connection: close`, Node calls the socket's destroySoon once the reply is written: this one
+ * ends the socket (the client reads the reply, then its end), drops what still arrives meanwhile, and destroys it
+ * LINGER_MS later, or once LINGER_BYTES more have come, if the client has not closed by then.
+ */
+function lingerThenClose(socket: Socket): void {
+  socket.destroySoon = function (this: Socket) {
+    this.end();
+    const from = this.bytesRead;
+    const until = Date.now() + LINGER_MS;
+    // bytesRead, polled: the HTTP parser consumes the socket natively, so no 'data' event tells of what arrives.
+    const check = setInterval(() => {
+      if (Date.now() >= until || this.bytesRead - from > LINGER_BYTES) this.destroy();
+    }, LINGER_CHECK_MS);
+    this.once('close', () => clearInterval(check));
+  };
+}

@@ -48,7 +48,8 @@ export function bodyReader(limit: number, budget: BodyBudget, opts: BodyOptions 
     }
     // Too large is answered as soon as it is known: at once for a declared length over the limit, and at the chunk
     // that passes it when chunked, while the client may still be sending (the parsers would read the rest first,
-    // discarding it, before their error came out). Node reads and drops what still arrives after the reply.
+    // discarding it, before their error came out). The reply closes the connection (src/http/unread-body.ts): the rest
+    // of the upload is not read.
     if (declared > limit) return next(hard.tooLarge(limit));
     let answered = false;
     let total = 0;
@@ -61,7 +62,7 @@ export function bodyReader(limit: number, budget: BodyBudget, opts: BodyOptions 
     const counter = (chunk: Buffer) => {
       total += chunk.length;
       if (total <= limit) return;
-      req.unpipe(); // multer stops receiving: what it parsed so far is dropped, and the rest is read and discarded
+      req.unpipe(); // multer stops receiving: what it parsed so far is dropped, and the reply closes the connection
       once(hard.tooLarge(limit));
     };
     req.on('data', counter);

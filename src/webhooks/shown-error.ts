@@ -1,4 +1,5 @@
 import type { Logger } from '../logger';
+import type { UrlProblem } from './url-guard';
 
 /**
  * What a tenant is told of a webhook call that failed: the outcome only. A connection error (refused at an address and
@@ -18,6 +19,21 @@ export function shownError(o: { status: number | null; refused: boolean }): stri
 export function endpointOf(url: string): { host: string; port: string } {
   const u = new URL(url);
   return { host: u.hostname, port: u.port || (u.protocol === 'https:' ? '443' : '80') };
+}
+
+/**
+ * Logs a webhook URL refused at create or update, once: the account and domain (null for an account-wide
+ * subscription), the URL's host and port (none when it does not parse), and why, with the detail the tenant is not
+ * told (what the name resolved to, the resolver's error). A run of these is a tenant probing this network.
+ */
+export function logRefusedUrl(logger: Logger, url: string, problem: UrlProblem, fields: { userId: number; domainId: number | null }): void {
+  let endpoint = {};
+  try {
+    endpoint = endpointOf(url.trim());
+  } catch {
+    // Not a URL: nothing of it is logged.
+  }
+  logger.warn('webhook URL refused', { ...fields, ...endpoint, kind: problem.kind, reason: problem.detail ?? problem.message });
 }
 
 /** Logs why a call failed, the detail the tenant is not shown, with the URL's host and port only. */

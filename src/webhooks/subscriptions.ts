@@ -11,7 +11,7 @@ import { assertWebhookRoom } from './webhooks';
 import { formatEventName, formatEventNames, newSubscriptionSecret, pingPayload, signatureHeaders, storedFromFormat, WebhookFormat } from './formats';
 import { postWebhook, USER_AGENT } from './http-post';
 import { resolverFor, vetWebhookUrl } from './url-guard';
-import { logFailedCall, shownError } from './shown-error';
+import { logFailedCall, logRefusedUrl, shownError } from './shown-error';
 import { deleteWebhooksIn } from './purge';
 import { DOMAIN_WEBHOOK_EVENTS, domainEventName, storedEventName } from '../events/vocabulary';
 
@@ -166,6 +166,7 @@ export async function createSubscription(ctx: CommandContext, domainId: number |
   const events = storedEvents(input.format, input.events, codes.events);
   const vetted = await vetWebhookUrl(input.url, { allowPrivate: ctx.config.webhooks.allowPrivate, resolve: resolverFor(ctx.config) });
   if (!vetted.ok) {
+    logRefusedUrl(ctx.logger, input.url, vetted.problem, { userId: ctx.user!.id, domainId });
     // Too long once normalised: the same parameter error (a list of codes) as the schema's for too long as sent.
     const code = codes[vetted.problem.kind];
     throw vetted.problem.tooLong ? new CommandError([code], [vetted.problem.message]) : new CommandError(code, vetted.problem.message);

@@ -8,6 +8,7 @@ import { deleteWebhooksIn } from './purge';
 import { DOMAIN_DELETING_TEXT, domainUnderAccountLock } from '../domains/deleting';
 import { listedSigningKey, signingKey, standardSecret } from './signing';
 import { resolverFor, UrlProblem, vetWebhookUrl } from './url-guard';
+import { logRefusedUrl } from './shown-error';
 
 /**
  * Shared bodies of the private (DomainID, Octeth's private event names) and public (sender key, stored names)
@@ -96,7 +97,10 @@ export async function addWebhook(ctx: CommandContext, domain: { id: number; user
     throw new CommandError(codes.event, `Invalid event type: use one of ${names}`);
   }
   const vetted = await vetWebhookUrl(String(p.webhookurl), { allowPrivate: ctx.config.webhooks.allowPrivate, resolve: resolverFor(ctx.config) });
-  if (!vetted.ok) throw urlError(codes[vetted.problem.kind], vetted.problem);
+  if (!vetted.ok) {
+    logRefusedUrl(ctx.logger, String(p.webhookurl), vetted.problem, { userId: domain.user_id, domainId: domain.id });
+    throw urlError(codes[vetted.problem.kind], vetted.problem);
+  }
   const url = vetted.url.toString();
   // Under the account's row lock: the same (event, URL) twice at once is one webhook, and the cap holds.
   return ctx.db.transaction(async (trx) => {

@@ -107,6 +107,42 @@ it('answers a host name that does not resolve and one that resolves to an intern
   expect(await rig.h.services.db('webhooks').where({ user_id: s.userId })).toEqual([]);
 });
 
+it('logs each URL refused at create once, with the account, domain, host and port and why, never its path or query', async () => {
+  const s = await senderSetup(rig.h);
+  const key = await accountKey(rig.h, s.sessionId);
+  const internal = `${label('db')}.example.test`;
+  const missing = `${label('typo')}.example.test`;
+  zone.set(internal, ['10.0.0.8']);
+  const secret = `/in/${label('p')}?token=tok_${label('q')}`;
+  const before = log.lines.length;
+  const guard = rig.h.services.config.webhooks;
+  guard.allowPrivate = false;
+  try {
+    const legacy = await api({
+      Command: 'emailgateway.addwebhook',
+      SessionID: s.sessionId,
+      DomainID: s.domainId,
+      Event: 'delivery',
+      WebhookURL: `https://${internal}:8443${secret}`,
+    });
+    const platform = await call('POST', '/api/v1/webhooks', key, { url: `http://${missing}${secret}`, events: ['email.sent'] });
+    const create = await api({ Command: 'webhook.create', SenderAPIKey: key, URL: `https://${internal}${secret}`, Events: 'delivered', DomainID: s.domainId });
+    expect([legacy.Success, platform.status, create.Success]).toEqual([false, 400, false]);
+  } finally {
+    guard.allowPrivate = true;
+  }
+  const refused = log.lines
+    .slice(before)
+    .map((l) => JSON.parse(l))
+    .filter((l) => l.message === 'webhook URL refused');
+  expect(refused).toEqual([
+    expect.objectContaining({ level: 'warn', userId: s.userId, domainId: s.domainId, host: internal, port: '8443', reason: '10.0.0.8 is a private address' }),
+    expect.objectContaining({ level: 'warn', userId: s.userId, host: missing, port: '80', reason: expect.stringMatching(/^does not resolve \(/) }),
+    expect.objectContaining({ level: 'warn', userId: s.userId, host: internal, port: '443', reason: '10.0.0.8 is a private address' }),
+  ]);
+  expect(log.lines.slice(before).join('\n')).not.toMatch(/\/in\/|tok_/);
+});
+
 it("shows a disabled webhook's reason and its failed calls as an outcome only; the connection error is in the log, without the URL's path or query", async () => {
   const s = await senderSetup(rig.h);
   const key = await accountKey(rig.h, s.sessionId);

@@ -10,6 +10,7 @@ import { DueRow, dueRows, OutboxRow } from './due-rows';
 import { secretOf } from './signing';
 import { resolverFor, vetWebhookUrl } from './url-guard';
 import { logFailedCall, shownError } from './shown-error';
+import { callFailureLog } from './failure-log';
 import { isOutage } from '../outage';
 import { recordByDeadline } from '../retry/record-by-deadline';
 
@@ -44,10 +45,11 @@ export function retryDelayMs(attempts: number, baseMs: number): number {
  * workers never send the same row; the lease outlives the request timeout, and a crashed worker's rows are
  * picked up again once it expires. Each call is signed in its subscription's format (src/webhooks/formats.ts).
  */
-export function startWebhookWorker(services: Services, opts: { hostname?: string } = {}): WebhookWorker {
+export function startWebhookWorker(services: Services, opts: { hostname?: string; failureLogIntervalMs?: number } = {}): WebhookWorker {
   const { db, logger, config } = services;
   const owner = leaseOwner(opts.hostname ?? os.hostname(), process.pid, 'wh');
   const resolve = resolverFor(config);
+  const failures = callFailureLog(logger, opts.failureLogIntervalMs);
   let stopped = false;
   let timer: NodeJS.Timeout | null = null;
   let lastPrune = 0;
@@ -154,7 +156,7 @@ export function startWebhookWorker(services: Services, opts: { hostname?: string
     // What the attempt log, the outbox row and a disable's reason say; the connection error goes to the log.
     const error = outcome.shown ?? shownError(outcome);
     if (outcome.status === null && !outcome.shown) {
-      logFailedCall(logger, 'webhook call failed', hook.url, { webhookId: Number(hook.id), deliveryId: Number(row.id), attempt: n, reason: outcome.error });
+      failures.failed(hook.url, { webhookId: Number(hook.id), deliveryId: Number(row.id), attempt: n, reason: outcome.error });
     }
     const result = outcome.refused ? 'refused' : 'failed';
     // One transaction: a reader sees the failure count, a disable and their attempt-log lines together or not at all.

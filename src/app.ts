@@ -68,7 +68,7 @@ export function createApp(services: Services): App {
     });
     next();
   });
-  app.use(closeOnUnreadBody);
+  app.use(closeOnUnreadBody());
 
   // Each router is entered only by paths it can match (src/http/pruned-router.ts); the order still decides.
   app.use(pruned(opsRouter(services, services.config.role)));

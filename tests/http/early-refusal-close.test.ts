@@ -153,3 +153,34 @@ it('keeps the connection of a request whose body was read', async () => {
   expect((c.received().match(/HTTP\/1\.1 200/g) ?? []).length).toBe(2);
   c.socket.destroy();
 });
+
+it('runs no request pipelined behind a refused upload: its connection was told it closes', async () => {
+  const s = await senderSetup(h);
+  const mail = JSON.stringify({
+    Subject: 'Pipelined',
+    ContentType: 'plain',
+    PlainContent: 'Hi',
+    From: { name: '', email: `app@${s.domain}` },
+    To: [{ name: '', email: 'r@recipient.test' }],
+  });
+  const pipelined =
+    `POST /api/v1/email HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${s.key}\r\nContent-Type: application/json\r\n` +
+    `Content-Length: ${Buffer.byteLength(mail)}\r\n\r\n${mail}`;
+  // Half-open, as a pipelining client is: it writes on after the server's FIN.
+  const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  let reply = '';
+  socket.on('data', (d: Buffer) => (reply += d.toString('latin1')));
+  socket.on('error', () => undefined);
+  socket.write(`POST /api/v1/email HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${LIMIT + 10}\r\n\r\n`);
+  const deadline = Date.now() + 5000;
+  while (!reply.includes('\r\n\r\n') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  expect(replyOf(reply)).toEqual({ status: 413, connection: 'close' });
+  // The refused body in full, then a request that would send mail.
+  socket.write(Buffer.concat([Buffer.alloc(LIMIT + 10, 'x'), Buffer.from(pipelined)]));
+  // Past the server's linger (1 s), by when a pipelined request run would have written its message. (The client,
+  // half-open, sees no close of its own: the server's FIN came long ago and it writes nothing more.)
+  await new Promise((r) => setTimeout(r, 1500));
+  socket.destroy();
+  expect(reply.match(/HTTP\/1\.1 \d{3}/g)).toHaveLength(1);
+  expect(await h.services.db('messages').where({ domain_id: s.domainId }).count({ n: '*' })).toEqual([{ n: 0 }]);
+});

@@ -156,7 +156,10 @@ export function startWebhookWorker(services: Services, opts: { hostname?: string
     // What the attempt log, the outbox row and a disable's reason say; the connection error goes to the log.
     const error = outcome.shown ?? shownError(outcome);
     if (outcome.status === null && !outcome.shown) {
-      failures.failed(hook.url, { webhookId: Number(hook.id), deliveryId: Number(row.id), attempt: n, reason: outcome.error });
+      const fields = { webhookId: Number(hook.id), deliveryId: Number(row.id), attempt: n, reason: outcome.error };
+      // A call refused at its address (a name rebound to an internal one) is a probe's trace: each is logged, unthrottled.
+      if (outcome.refused) logFailedCall(logger, 'webhook call failed', hook.url, fields);
+      else failures.failed(hook.url, fields);
     }
     const result = outcome.refused ? 'refused' : 'failed';
     // One transaction: a reader sees the failure count, a disable and their attempt-log lines together or not at all.

@@ -228,6 +228,15 @@ it("shows a call refused at delivery (its name now resolves to the metadata addr
     port: String(rx.port),
     reason: 'refused: 169.254.169.254 is a cloud metadata address',
   });
+  // Rebound again before the retry: a refused call is a probe's trace, so each is logged (the per-webhook throttle of
+  // 'webhook call failed' is for endpoints that do not answer) and says where this one pointed.
+  zone.set(host, ['100.100.100.200']);
+  const reasons = () =>
+    lines('webhook call failed')
+      .filter((l) => l.webhookId === hook.NewWebhookID)
+      .map((l) => l.reason);
+  await waitFor(() => reasons().includes('refused: 100.100.100.200 is a cloud metadata address'), 15_000, 'the rebound call logged');
+  expect(reasons()[0]).toBe('refused: 169.254.169.254 is a cloud metadata address');
   await api({ Command: 'emailgateway.deletewebhook', SessionID: s.sessionId, DomainID: s.domainId, WebhookID: hook.NewWebhookID });
   await rx.stop();
 });

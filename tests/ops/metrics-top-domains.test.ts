@@ -26,6 +26,9 @@ async function sendTo(domain: string, n: number): Promise<void> {
   });
   expect(res.status).toBe(200);
   await waitFor(() => rig.sink.received.filter((m) => m.to[0].endsWith(`@${domain}`)).length === n, 15_000, `mail to ${domain}`);
+  // The sink has the mail before its 250 reaches the worker, which counts the reply, then records the outcome.
+  const delivered = () => rig.h.services.db('deliveries').where({ message_id: res.body.MessageID, status: 'delivered' }).count({ n: '*' });
+  await waitFor(async () => Number((await delivered())[0].n) === n, 15_000, `the replies from ${domain} counted`);
 }
 
 it('labels the first domain seen five times, and counts the rest (and its first four) as other', async () => {

@@ -108,9 +108,16 @@ describe('sending IP pools (DELIVERY_MODE=mx)', () => {
     await send(g, plain, [`plain@${rdomain}`]);
     expect(await arrived(`plain@${rdomain}`)).toMatchObject({ remoteAddress: '127.0.0.1', ehlo: 'mx.postern.test' });
 
-    const text = (await g.h.request('GET', '/metrics')).text;
-    expect(metric(text, 'postern_mx_sends_by_source_total', { pool: 'dedicated', source: '127.0.0.2', class: '2xx' })).toBeGreaterThanOrEqual(1);
-    expect(metric(text, 'postern_mx_sends_by_source_total', { pool: '', source: '', class: '2xx' })).toBeGreaterThanOrEqual(1);
+    // Counted once the 250 reaches the worker, which is after the sink has the mail: wait for both counts.
+    const sentFrom = (text: string, pool: string, source: string) => metric(text, 'postern_mx_sends_by_source_total', { pool, source, class: '2xx' });
+    await waitFor(
+      async () => {
+        const text = (await g.h.request('GET', '/metrics')).text;
+        return sentFrom(text, 'dedicated', '127.0.0.2') >= 1 && sentFrom(text, '', '') >= 1;
+      },
+      10_000,
+      'both sends counted by source',
+    );
   });
 
   it('lets the admin clear the pool (empty IPPool): the domain sends from the OS default again', async () => {

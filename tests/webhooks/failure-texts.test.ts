@@ -196,7 +196,10 @@ it("shows a disabled webhook's reason and its failed calls as an outcome only; t
   const failed = lines('webhook call failed').filter((l) => ids.includes(l.webhookId));
   expect(failed.map((l) => l.webhookId).sort()).toEqual([...ids].sort());
   for (const l of failed) expect(l).toMatchObject({ host: '127.0.0.1', port: String(gone.port), reason: expect.stringContaining('ECONNREFUSED') });
-  const disabled = lines('webhook.disabled').filter((l) => ids.includes(l.webhookId));
+  // Logged just after the disable's transaction commits: the Disabled status waited for above can be read first.
+  const disabledLines = () => lines('webhook.disabled').filter((l) => ids.includes(l.webhookId));
+  await waitFor(() => disabledLines().length >= ids.length, 10_000, 'the disables logged');
+  const disabled = disabledLines();
   expect(disabled.map((l) => l.webhookId).sort()).toEqual([...ids].sort());
   for (const l of disabled) expect(l).toMatchObject({ host: '127.0.0.1', port: String(gone.port), lastError: expect.stringContaining('ECONNREFUSED') });
   expect(log.lines.slice(before).join('\n')).not.toMatch(/\/in\/|tok_/);

@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type mysql from 'mysql2/promise';
-import { cacheFile, createMigratedDatabase, migratedSql, rootConnection, store } from './db-template';
+import { cacheFile, createMigratedDatabase, endRoot, migratedSql, rootConnection, store } from './db-template';
 
 const POOL_DIR = path.join(os.tmpdir(), 'postern-test-pool');
 /** Databases the pool made start with this; the sweep drops the ones whose pid (the next part) has exited. */
@@ -58,7 +58,7 @@ export async function takeDatabase(mysqlRoot: string): Promise<string> {
       const shape = await shapeOf(c, name);
       store(shapeFile, (tmp) => fs.writeFileSync(tmp, JSON.stringify(shape)));
     } finally {
-      await c.end();
+      await endRoot(c);
     }
   }
   return name;
@@ -103,7 +103,7 @@ export async function releaseDatabase(mysqlRoot: string, db: string): Promise<vo
       await c.query(`DROP DATABASE IF EXISTS \`${db}\``);
     }
   } finally {
-    await c.end();
+    await endRoot(c);
   }
 }
 

@@ -73,6 +73,17 @@ export async function rootConnection(mysqlRoot: string): Promise<mysql.Connectio
   });
 }
 
+/**
+ * Ends a root connection without it holding the process: mysql2's end() sends QUIT, then keeps the socket (ref'd) until
+ * the server closes it. A busy shared MariaDB took over 2.5 s to close the one a file's last releaseDatabase opened
+ * (seen in-band at load 10-15), and a jest worker whose last file that was waited for it past jest's 2 s grace: "A worker
+ * process has failed to exit gracefully ... force exited". The QUIT is sent; the socket closes when the server says so.
+ */
+export async function endRoot(c: mysql.Connection): Promise<void> {
+  await c.end();
+  (c as unknown as { connection: { stream?: { unref(): void } } }).connection.stream?.unref();
+}
+
 /** Migrates a scratch database and returns its tables and its seed rows as SQL, then drops it. */
 async function dumpMigratedSchema(mysqlRoot: string): Promise<{ schema: string; seeds: string }> {
   const scratch = `postern_tpl_${process.pid}_${crypto.randomBytes(4).toString('hex')}`;
@@ -100,7 +111,7 @@ async function dumpMigratedSchema(mysqlRoot: string): Promise<{ schema: string; 
     return { schema: ddls.join(';\n'), seeds: seeds.join(';\n') };
   } finally {
     await c.query(`DROP DATABASE IF EXISTS \`${scratch}\``).catch(() => undefined);
-    await c.end();
+    await endRoot(c);
   }
 }
 
@@ -112,7 +123,7 @@ export async function createMigratedDatabase(mysqlRoot: string, dbName: string):
     const create = `CREATE DATABASE \`${dbName}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`;
     await c.query([create, `USE \`${dbName}\``, 'SET FOREIGN_KEY_CHECKS = 0', schema, seeds, 'SET FOREIGN_KEY_CHECKS = 1'].filter(Boolean).join(';\n'));
   } finally {
-    await c.end();
+    await endRoot(c);
   }
 }
 

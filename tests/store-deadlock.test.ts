@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { sql } from '../src/db';
 import { backend, Harness, startHarness } from './helpers/harness';
+import { waitFor } from './helpers/sink';
 
 /**
  * A batch transaction that InnoDB rolls back as a deadlock's victim runs again (src/store/batch-pool.ts) instead of
@@ -24,6 +25,10 @@ afterAll(async () => {
   await h.close();
 });
 
+/** Whether connection `id`'s transaction is waiting for a row lock. */
+const waitsForLock = async (id: number) =>
+  Number((await db.raw("select count(*) as n from information_schema.innodb_trx where trx_mysql_thread_id = ? and trx_state = 'LOCK WAIT'", [id]))[0][0].n) > 0;
+
 const nOf = async (id: number) => Number((await db('deadlock_probe').where({ id }).first('n')).n);
 
 (backend() === 'mysql' ? it : it.skip)('runs a batch transaction again when InnoDB chose it as a deadlock victim, and commits it once', async () => {
@@ -33,20 +38,31 @@ const nOf = async (id: number) => Number((await db('deadlock_probe').where({ id 
     // The other side: many rows changed (a heavier transaction than the batch's), row 1 among them.
     await other('deadlock_probe').where('id', '>', 2).increment('n', 1);
     await other('deadlock_probe').where({ id: 1 }).increment('n', 1);
-    let otherWaits: Promise<unknown> | null = null;
+    const otherId = Number((await other.raw('select connection_id() as id'))[0][0].id);
+    // Each step waits for the state it needs, not for a fixed time: a batch pool slow to open its first connection (a
+    // loaded run) once came after the other side had committed, and the batch went through on its first try.
+    let otherWaits: Promise<unknown> | undefined;
+    let otherAsked!: () => void;
+    const asked = new Promise<void>((resolve) => (otherAsked = resolve));
     const batch = h.services.store.batchTransaction(async (tx) => {
       tries += 1;
       await tx.run([sql(tx.q, 'update `deadlock_probe` set `n` = `n` + 10 where `id` = 2', [])]);
       if (tries === 1) {
-        // Row 2 is ours now: the other side asks for it (and waits), then we ask for its row 1: a cycle.
-        otherWaits = other('deadlock_probe').where({ id: 2 }).increment('n', 1);
-        await new Promise((r) => setTimeout(r, 200));
+        // Row 2 is ours now: the other side asks for it (sent now, not when awaited) and waits, then we ask for its
+        // row 1: a cycle.
+        otherWaits = other('deadlock_probe')
+          .where({ id: 2 })
+          .increment('n', 1)
+          .then(() => undefined);
+        otherWaits.catch(() => undefined); // awaited below; its failure is the test's
+        otherAsked();
+        await waitFor(() => waitsForLock(otherId), 10_000, 'the other side to wait for row 2');
       }
       await tx.run([sql(tx.q, 'update `deadlock_probe` set `n` = `n` + 10 where `id` = 1', [])]);
       return tries;
     });
+    await Promise.race([asked, batch]);
     // The victim's rollback lets the other side take row 2; it commits, and the retry goes through after it.
-    await new Promise((r) => setTimeout(r, 400));
     await otherWaits;
     await other.commit();
     expect(await batch).toBe(2);

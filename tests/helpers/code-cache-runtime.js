@@ -75,6 +75,24 @@ function builtOnUse(build) {
 }
 
 class SharedTransformRuntime extends jestRuntime.default {
+  /**
+   * Hooks and test functions running now. jest-circus tells the runtime "between tests" as soon as any test function
+   * ends, and the runtime then refuses every require and import: with it.concurrent, a test still running after
+   * another had ended failed its first lazy load (a command's module at its first call, so a harness request answered
+   * 500). The file is between tests only when none of them runs; code that outlives its test is still refused then.
+   */
+  runningTestCode = 0;
+
+  enterTestCode() {
+    this.runningTestCode += 1;
+    super.enterTestCode();
+  }
+
+  leaveTestCode() {
+    this.runningTestCode = Math.max(0, this.runningTestCode - 1);
+    if (this.runningTestCode === 0) super.leaveTestCode();
+  }
+
   constructor(...args) {
     super(...args);
     const globals = this.jestGlobals;

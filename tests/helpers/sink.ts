@@ -99,8 +99,17 @@ export async function startSink(
           });
           cb(null, sink.dataReply?.());
         };
-        if (opts.holdMs) setTimeout(() => void store(), opts.holdMs);
-        else void store();
+        // A beforeReply that throws (a test's wait timed out) still ends the session, with a 451: left unanswered, the
+        // client waited for its socket timeout and held up the worker's stop and the file's afterAll. Its error stays
+        // unhandled, so jest reports it.
+        const storeOrRefuse = () =>
+          store().catch((err: unknown) => {
+            inData -= 1;
+            cb(smtpError(451, '4.3.0 the test sink failed'));
+            throw err;
+          });
+        if (opts.holdMs) setTimeout(() => void storeOrRefuse(), opts.holdMs);
+        else void storeOrRefuse();
       });
     },
   });

@@ -14,6 +14,9 @@ const DROP_LOG_INTERVAL_MS = 60_000;
  * process's file descriptors.
  */
 export function createHttpServer(handler: http.RequestListener, limits: Limits, logger: Logger): http.Server {
+  // Replies under way, and whether close() was called: see the close below.
+  const replying = new Set<http.ServerResponse>();
+  let closing = false;
   const server = http.createServer(
     {
       headersTimeout: limits.httpHeadersTimeoutMs,
@@ -21,8 +24,27 @@ export function createHttpServer(handler: http.RequestListener, limits: Limits, 
       // node checks both timeouts on this interval (30 s by default), so a short timeout would apply up to 30 s late.
       connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(limits.httpHeadersTimeoutMs / 4))),
     },
-    handler,
+    (req, res) => {
+      if (closing) res.shouldKeepAlive = false;
+      else {
+        replying.add(res);
+        res.once('close', () => replying.delete(res));
+      }
+      handler(req, res);
+    },
   );
+  /**
+   * Once closing (the stop on SIGTERM), every reply not yet begun is its connection's last (`Connection: close`). node
+   * stops taking connections but goes on serving new requests on kept-alive ones, so a client that reuses its
+   * connections (a load balancer) kept sending on them through the whole grace period, and the one in flight when it
+   * ended was cut off: now each connection closes after its reply and the server is closed as soon as they are done.
+   */
+  const close = server.close.bind(server);
+  server.close = ((callback?: (err?: Error) => void) => {
+    closing = true;
+    for (const res of replying) if (!res.headersSent) res.shouldKeepAlive = false;
+    return close(callback);
+  }) as typeof server.close;
   // Above the 60 s idle timeout of common load balancers, so they close first and never send into a closing socket.
   server.keepAliveTimeout = 65_000;
   server.maxConnections = limits.httpMaxConnections;

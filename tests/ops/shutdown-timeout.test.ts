@@ -1,7 +1,7 @@
 /**
  * SHUTDOWN_TIMEOUT_MS through a real gateway's stop() (what SIGTERM runs, src/main.ts): idle keep-alive connections
- * close at once, a request in flight gets its answer if it completes within the grace period, and one that does not
- * is cut off when the period ends rather than holding the process up.
+ * close at once, a request in flight gets its answer if it completes within the grace period (its connection's last,
+ * closed after it), and one that does not is cut off when the period ends rather than holding the process up.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -54,9 +54,13 @@ it('closes idle connections at once, answers a request that completes in the gra
   finishing.socket.write(body.slice('{"Command"'.length));
 
   expect((await idle.closedAt) - stopAt).toBeLessThan(500);
-  await finishing.closedAt;
+  const finished = await finishing.closedAt;
   expect(finishing.received()).toMatch(/^HTTP\/1\.1 \d{3} /);
   expect(finishing.received()).toContain('no.such.command');
+  // Its reply is its connection's last: a client that reuses connections sends nothing more on it, and the server
+  // closes it after the reply, not when the grace period cuts it off.
+  expect(finishing.received()).toMatch(/\r\nConnection: close\r\n/i);
+  expect(finished).toBeLessThan(await stuck.closedAt);
   const cut = (await stuck.closedAt) - stopAt;
   // SHUTDOWN_TIMEOUT_MS=700: not before it (the default would wait 10 s), and not long after.
   expect(cut).toBeGreaterThanOrEqual(650);

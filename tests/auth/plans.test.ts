@@ -80,6 +80,9 @@ describe('plan request limits for account keys', () => {
     // as there once was, refused the last hundred for up to 40 minutes). Over one listening server and kept-alive
     // connections: a supertest server per request made this the suite's slowest test under load.
     const server = (listener = h.app.listen(0, '127.0.0.1'));
+    // Idle connections kept 65 s, as the api's own server keeps them (node's 5 s default): fetch reuses them between
+    // batches, and a batch that outlasts 5 s on a loaded run met a connection closed as it sent (read ECONNRESET).
+    server.keepAliveTimeout = 65_000;
     await new Promise((resolve) => server.once('listening', resolve));
     // A lookup of an id that is no id: the minute counts it like any other request (checked below), and it costs a
     // little less CPU than one that reads the store (one statement since find-message.ts): re-measured 2026-12-04, this

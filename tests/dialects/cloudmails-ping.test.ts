@@ -6,31 +6,15 @@
  * the ping), and in production (no WEBHOOK_ALLOW_PRIVATE) to loopback. Loopback only: the DNS server is in-process.
  */
 import crypto from 'node:crypto';
-import dns2 from 'dns2';
+import { DnsZone, startDnsZone } from '../helpers/dns-zone';
 import { accountKey, Harness, senderSetup, startHarness } from '../helpers/harness';
 import { capturingLogger } from '../helpers/log-lines';
 import { freePort } from '../helpers/ports';
 import { Receiver, startReceiver } from '../webhooks/receiver';
 import { listen } from './conformance';
 
-const { Packet } = dns2;
-/** Each name's A answers, one list per query in turn; the last one repeats. */
-const zone = new Map<string, string[][]>();
-
-function handle(request: any, send: (response: any) => void): void {
-  const response: any = Packet.createResponseFromRequest(request);
-  const [q] = request.questions;
-  const name = q ? String(q.name).toLowerCase().replace(/\.$/, '') : '';
-  const turns = zone.get(name);
-  if (!q || !turns) response.header.rcode = 3;
-  else if (q.type === Packet.TYPE.A) {
-    const answer = turns.length > 1 ? turns.shift()! : turns[0];
-    for (const address of answer) response.answers.push({ name: q.name, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl: 1, address });
-  }
-  send(response);
-}
-
-let udp: ReturnType<typeof dns2.createUDPServer>;
+/** A records the tests publish (a name's answers in turn where it resolves elsewhere at the ping); NXDOMAIN for the rest. */
+let dns: DnsZone;
 let h: Harness;
 let rx: Receiver;
 let srv: Awaited<ReturnType<typeof listen>>;
@@ -38,10 +22,9 @@ let key: string;
 const log = capturingLogger('warn');
 
 beforeAll(async () => {
-  udp = dns2.createUDPServer(handle as any);
-  await udp.listen(0, '127.0.0.1');
+  dns = await startDnsZone({ ttl: 1 });
   rx = await startReceiver();
-  h = await startHarness({ DNS_SERVERS: `127.0.0.1:${udp.address().port}`, DNS_TIMEOUT_MS: '1000', WEBHOOK_ALLOW_PRIVATE: '1' }, { logger: log.logger });
+  h = await startHarness({ DNS_SERVERS: `127.0.0.1:${dns.port}`, DNS_TIMEOUT_MS: '1000', WEBHOOK_ALLOW_PRIVATE: '1' }, { logger: log.logger });
   const s = await senderSetup(h);
   key = await accountKey(h, s.sessionId);
   srv = await listen(h.app);
@@ -50,7 +33,7 @@ afterAll(async () => {
   await srv.close();
   await h.close();
   await rx.stop();
-  await new Promise<void>((resolve) => udp.close(() => resolve()));
+  await dns.close();
 });
 
 async function call(method: string, path: string, body?: unknown) {
@@ -88,7 +71,7 @@ it('refuses at the ping a name that resolves elsewhere than when it was checked,
   const host = `${label('rebind')}.example.test`;
   const p = `/${label('rebind')}`;
   // Checked at create: the receiver on loopback (allowed here). At the ping: the cloud metadata address, never allowed.
-  zone.set(host, [['127.0.0.1'], ['169.254.169.254']]);
+  dns.zone.set(host, { aTurns: [['127.0.0.1'], ['169.254.169.254']] });
   const before = pingLines().length;
   const w = await call('POST', '/v1/webhooks', { url: `http://${host}:${rx.port}${p}`, events: ['delivered'] });
   expect(w.status).toBe(200);
@@ -105,7 +88,7 @@ it('refuses at the ping a name that resolves elsewhere than when it was checked,
 
 it('refuses loopback, by address or by name, in production (private addresses not allowed), before any call', async () => {
   const host = `${label('inside')}.example.test`;
-  zone.set(host, [['127.0.0.1']]);
+  dns.zone.set(host, { a: ['127.0.0.1'] });
   const p = `/${label('prod')}`;
   h.services.config.webhooks.allowPrivate = false;
   try {

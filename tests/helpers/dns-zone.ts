@@ -12,8 +12,12 @@ export interface ZoneEntry {
   /** Mail exchangers (MX answers) and IPv4 addresses (A answers), for DELIVERY_MODE=mx. */
   mx?: { exchange: string; priority: number }[];
   a?: string[];
+  /** A answers one list per A question in turn, the last repeated: a name that resolves elsewhere at its next lookup. */
+  aTurns?: string[][];
   /** Answer every question for this name with this response code instead (2 = SERVFAIL: a broken server). */
   rcode?: number;
+  /** The response code for its address questions only (A, AAAA): 3 makes the name vanish between two lookups. */
+  addressRcode?: number;
 }
 
 export interface DnsZone {
@@ -36,7 +40,8 @@ export function chunks(value: string, size = 255): string[] {
  * rest. UDP answers are capped at 512 bytes; a larger one (a DKIM key beside another TXT record) comes back
  * truncated and the resolver retries over TCP on the same port, as it would against a real server.
  */
-export async function startDnsZone(): Promise<DnsZone> {
+export async function startDnsZone(opts: { /** of every answer, in seconds */ ttl?: number } = {}): Promise<DnsZone> {
+  const ttl = opts.ttl ?? 60;
   const zone = new Map<string, ZoneEntry>();
   const queries: string[] = [];
   const handle = (request: any, send: (response: any) => void): void => {
@@ -49,17 +54,21 @@ export async function startDnsZone(): Promise<DnsZone> {
       response.header.rcode = 3; // NXDOMAIN
     } else if (entry.rcode !== undefined) {
       response.header.rcode = entry.rcode;
+    } else if (entry.addressRcode !== undefined && (q.type === Packet.TYPE.A || q.type === Packet.TYPE.AAAA)) {
+      response.header.rcode = entry.addressRcode;
     } else if (q.type === Packet.TYPE.CNAME && entry.cname) {
-      response.answers.push({ name: q.name, type: Packet.TYPE.CNAME, class: Packet.CLASS.IN, ttl: 60, domain: entry.cname });
+      response.answers.push({ name: q.name, type: Packet.TYPE.CNAME, class: Packet.CLASS.IN, ttl, domain: entry.cname });
     } else if (q.type === Packet.TYPE.TXT && entry.txt) {
-      for (const strings of entry.txt) response.answers.push({ name: q.name, type: Packet.TYPE.TXT, class: Packet.CLASS.IN, ttl: 60, data: strings });
+      for (const strings of entry.txt) response.answers.push({ name: q.name, type: Packet.TYPE.TXT, class: Packet.CLASS.IN, ttl, data: strings });
     } else if (q.type === Packet.TYPE.NS && entry.ns) {
-      for (const ns of entry.ns) response.answers.push({ name: q.name, type: Packet.TYPE.NS, class: Packet.CLASS.IN, ttl: 60, ns });
+      for (const ns of entry.ns) response.answers.push({ name: q.name, type: Packet.TYPE.NS, class: Packet.CLASS.IN, ttl, ns });
     } else if (q.type === Packet.TYPE.MX && entry.mx) {
       for (const m of entry.mx)
-        response.answers.push({ name: q.name, type: Packet.TYPE.MX, class: Packet.CLASS.IN, ttl: 60, exchange: m.exchange, priority: m.priority });
-    } else if (q.type === Packet.TYPE.A && entry.a) {
-      for (const address of entry.a) response.answers.push({ name: q.name, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl: 60, address });
+        response.answers.push({ name: q.name, type: Packet.TYPE.MX, class: Packet.CLASS.IN, ttl, exchange: m.exchange, priority: m.priority });
+    } else if (q.type === Packet.TYPE.A && (entry.aTurns || entry.a)) {
+      const turns = entry.aTurns;
+      const addresses = turns ? (turns.length > 1 ? turns.shift()! : turns[0]) : entry.a!;
+      for (const address of addresses) response.answers.push({ name: q.name, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl, address });
     }
     send(response);
   };

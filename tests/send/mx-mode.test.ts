@@ -1,64 +1,27 @@
 import crypto from 'node:crypto';
 import net from 'node:net';
-import dns2 from 'dns2';
 import { DkimKeyCache } from '../../src/delivery/dkim-keys';
 import { Transports } from '../../src/delivery/transports';
 import { createDeliveryWorker, DeliveryWorker } from '../../src/delivery/worker';
+import { DnsZone, startDnsZone } from '../helpers/dns-zone';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 import { QUICK_RETRIES } from '../helpers/rig';
 import { Sink, startSink, waitFor } from '../helpers/sink';
 
-const { Packet } = dns2;
-
 /** A real DNS server in-process: MX and A records the tests publish, NXDOMAIN for every other name. */
-interface ZoneEntry {
-  mx?: { exchange: string; priority: number }[];
-  a?: string[];
-  /** Answer every question for the name with this response code instead (2: SERVFAIL). */
-  rcode?: number;
-  /** The response code for its address questions only (A, AAAA): 3 makes the name vanish between two lookups. */
-  addressRcode?: number;
-}
-const zone = new Map<string, ZoneEntry>();
-const asked: string[] = [];
-
-function handle(request: any, send: (response: any) => void): void {
-  const response: any = Packet.createResponseFromRequest(request);
-  const [q] = request.questions;
-  const name = q ? String(q.name).toLowerCase().replace(/\.$/, '') : '';
-  if (q) asked.push(`${q.type === Packet.TYPE.MX ? 'MX' : q.type === Packet.TYPE.A ? 'A' : q.type} ${name}`);
-  const entry = q ? zone.get(name) : undefined;
-  if (!q || !entry) {
-    response.header.rcode = 3; // NXDOMAIN
-  } else if (entry.rcode !== undefined) {
-    response.header.rcode = entry.rcode;
-  } else if (entry.addressRcode !== undefined && (q.type === Packet.TYPE.A || q.type === Packet.TYPE.AAAA)) {
-    response.header.rcode = entry.addressRcode;
-  } else if (q.type === Packet.TYPE.MX && entry.mx) {
-    for (const m of entry.mx)
-      response.answers.push({ name: q.name, type: Packet.TYPE.MX, class: Packet.CLASS.IN, ttl: 60, exchange: m.exchange, priority: m.priority });
-  } else if (q.type === Packet.TYPE.A && entry.a) {
-    for (const address of entry.a) response.answers.push({ name: q.name, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl: 60, address });
-  }
-  send(response);
-}
-
-let udp: ReturnType<typeof dns2.createUDPServer>;
+let dns: DnsZone;
 let h: Harness;
 let sink: Sink;
 let worker: DeliveryWorker;
 let s: Awaited<ReturnType<typeof senderSetup>>;
-let dnsPort: number;
 
 beforeAll(async () => {
-  udp = dns2.createUDPServer(handle as any);
-  await udp.listen(0, '127.0.0.1');
-  dnsPort = udp.address().port;
+  dns = await startDnsZone();
   sink = await startSink();
   h = await startHarness({
     DELIVERY_MODE: 'mx',
     MX_PORT: String(sink.port),
-    DNS_SERVERS: `127.0.0.1:${dnsPort}`,
+    DNS_SERVERS: `127.0.0.1:${dns.port}`,
     DNS_TIMEOUT_MS: '1000',
     MX_ALLOW_PRIVATE: '1', // every MX here is on loopback
     ...QUICK_RETRIES,
@@ -71,7 +34,7 @@ afterAll(async () => {
   await worker.stop();
   await h.close();
   await sink.close();
-  await new Promise<void>((resolve) => udp.close(() => resolve()));
+  await dns.close();
 });
 
 /** A recipient domain no other test publishes. */
@@ -109,8 +72,8 @@ const subjects = (sk: Sink) => sk.received.map((m) => /^Subject: (.*)$/m.exec(m.
 describe('DELIVERY_MODE=mx', () => {
   it("delivers to the recipient domain's MX host, whose address comes from DNS_SERVERS", async () => {
     const domain = rdomain('mx');
-    zone.set(domain, { mx: [{ exchange: `mail.${domain}`, priority: 10 }] });
-    zone.set(`mail.${domain}`, { a: ['127.0.0.1'] });
+    dns.zone.set(domain, { mx: [{ exchange: `mail.${domain}`, priority: 10 }] });
+    dns.zone.set(`mail.${domain}`, { a: ['127.0.0.1'] });
     const to = `reader@${domain}`;
     const id = await sendTo(to, 'Via MX');
 
@@ -120,18 +83,18 @@ describe('DELIVERY_MODE=mx', () => {
     const got = sink.received.filter((m) => m.to.includes(to));
     expect(got).toHaveLength(1);
     expect(subjects(sink)).toContain('Via MX');
-    expect(asked).toContain(`MX ${domain}`);
+    expect(dns.queries).toContain(`MX ${domain}`);
   });
 
   it('falls back to the A record of a domain that publishes no MX', async () => {
     const domain = rdomain('bare');
-    zone.set(domain, { a: ['127.0.0.1'] });
+    dns.zone.set(domain, { a: ['127.0.0.1'] });
     const to = `reader@${domain}`;
     const id = await sendTo(to, 'Via A fallback');
 
     await waitDelivered(id);
     expect(sink.received.filter((m) => m.to.includes(to))).toHaveLength(1);
-    expect(asked).toContain(`MX ${domain}`);
+    expect(dns.queries).toContain(`MX ${domain}`);
   });
 
   it('keeps at most its cap of SMTP pools: unused ones go when a new host needs one', async () => {
@@ -139,7 +102,7 @@ describe('DELIVERY_MODE=mx', () => {
     const transports = new Transports(h.services.config, new DkimKeyCache(), undefined, null, undefined, undefined, 5);
     try {
       const domains = Array.from({ length: 12 }, () => rdomain('many'));
-      for (const d of domains) zone.set(d, { a: ['127.0.0.1'] });
+      for (const d of domains) dns.zone.set(d, { a: ['127.0.0.1'] });
       for (const d of domains) {
         const out = await transports.send({ from: `bounce@${s.domain}`, to: `r@${d}` }, Buffer.from(`Subject: pool ${d}\r\n\r\nx\r\n`), null);
         expect(out).toMatchObject({ ok: true });
@@ -154,14 +117,14 @@ describe('DELIVERY_MODE=mx', () => {
   it('falls back to the second MX when the preferred one refuses the connection', async () => {
     const domain = rdomain('pair');
     // Listed backup first: the preference value, not the answer order, decides.
-    zone.set(domain, {
+    dns.zone.set(domain, {
       mx: [
         { exchange: `backup.${domain}`, priority: 20 },
         { exchange: `primary.${domain}`, priority: 10 },
       ],
     });
-    zone.set(`primary.${domain}`, { a: ['127.0.0.2'] }); // loopback, nothing listens there
-    zone.set(`backup.${domain}`, { a: ['127.0.0.1'] });
+    dns.zone.set(`primary.${domain}`, { a: ['127.0.0.2'] }); // loopback, nothing listens there
+    dns.zone.set(`backup.${domain}`, { a: ['127.0.0.1'] });
     const to = `reader@${domain}`;
     const id = await sendTo(to, 'Via backup MX');
 
@@ -180,8 +143,8 @@ describe('DELIVERY_MODE=mx', () => {
     await new Promise<void>((resolve) => dropper.listen(sink.port, '127.0.0.7', resolve));
     try {
       const domain = rdomain('multi');
-      zone.set(domain, { mx: [{ exchange: `mail.${domain}`, priority: 10 }] });
-      zone.set(`mail.${domain}`, { a: ['127.0.0.7', '127.0.0.1'] });
+      dns.zone.set(domain, { mx: [{ exchange: `mail.${domain}`, priority: 10 }] });
+      dns.zone.set(`mail.${domain}`, { a: ['127.0.0.7', '127.0.0.1'] });
       const to = `reader@${domain}`;
       const d = await waitDelivered(await sendTo(to, 'Via the second address'));
       expect(Number(d.attempts)).toBe(1);
@@ -190,8 +153,8 @@ describe('DELIVERY_MODE=mx', () => {
 
       // Six MX hosts on the dead address: one attempt tries five of them (Postfix's smtp_mx_address_limit), not six.
       const many = rdomain('many');
-      zone.set(many, { mx: [1, 2, 3, 4, 5, 6].map((n) => ({ exchange: `mx${n}.${many}`, priority: n })) });
-      for (let n = 1; n <= 6; n++) zone.set(`mx${n}.${many}`, { a: ['127.0.0.7'] });
+      dns.zone.set(many, { mx: [1, 2, 3, 4, 5, 6].map((n) => ({ exchange: `mx${n}.${many}`, priority: n })) });
+      for (let n = 1; n <= 6; n++) dns.zone.set(`mx${n}.${many}`, { a: ['127.0.0.7'] });
       const before = dropped.length;
       const id = await sendTo(`reader@${many}`, 'To six dead MX hosts');
       const row = () => h.services.db('deliveries').where({ message_id: id }).first();
@@ -207,14 +170,14 @@ describe('DELIVERY_MODE=mx', () => {
     const second = await startSink({ host: '127.0.0.3', port: sink.port });
     try {
       const domain = rdomain('equal');
-      zone.set(domain, {
+      dns.zone.set(domain, {
         mx: [
           { exchange: `a.${domain}`, priority: 10 },
           { exchange: `b.${domain}`, priority: 10 },
         ],
       });
-      zone.set(`a.${domain}`, { a: ['127.0.0.1'] });
-      zone.set(`b.${domain}`, { a: ['127.0.0.3'] });
+      dns.zone.set(`a.${domain}`, { a: ['127.0.0.1'] });
+      dns.zone.set(`b.${domain}`, { a: ['127.0.0.3'] });
       const to = Array.from({ length: 16 }, (_, i) => ({ name: '', email: `r${i}@${domain}` }));
       const res = await h.request('POST', '/api/v1/email', {
         headers: { Authorization: `Bearer ${s.key}` },
@@ -235,14 +198,14 @@ describe('DELIVERY_MODE=mx', () => {
     const primary = await startSink({ host: '127.0.0.3', port: sink.port });
     try {
       const domain = rdomain('prefer');
-      zone.set(domain, {
+      dns.zone.set(domain, {
         mx: [
           { exchange: `backup.${domain}`, priority: 20 },
           { exchange: `primary.${domain}`, priority: 5 },
         ],
       });
-      zone.set(`primary.${domain}`, { a: ['127.0.0.3'] });
-      zone.set(`backup.${domain}`, { a: ['127.0.0.1'] });
+      dns.zone.set(`primary.${domain}`, { a: ['127.0.0.3'] });
+      dns.zone.set(`backup.${domain}`, { a: ['127.0.0.1'] });
       const to = `reader@${domain}`;
       const id = await sendTo(to, 'Via primary MX');
 
@@ -259,18 +222,18 @@ describe('DELIVERY_MODE=mx', () => {
 describe('DELIVERY_MODE=mx: MX preference and fallback', () => {
   it('looks the MX up through DNS_SERVERS and connects to it on MX_PORT', async () => {
     const domain = rdomain('local');
-    zone.set(domain, { mx: [{ exchange: '127.0.0.1', priority: 10 }] });
+    dns.zone.set(domain, { mx: [{ exchange: '127.0.0.1', priority: 10 }] });
     const to = `reader@${domain}`;
     const id = await sendTo(to, 'Via a literal MX');
     const d = await waitDelivered(id);
     expect(Number(d.attempts)).toBe(1);
     expect(sink.received.filter((m) => m.to.includes(to))).toHaveLength(1);
-    expect(asked).toContain(`MX ${domain}`);
+    expect(dns.queries).toContain(`MX ${domain}`);
   });
 
   it('tries the next MX when the preferred one refuses the connection', async () => {
     const domain = rdomain('literal-pair');
-    zone.set(domain, {
+    dns.zone.set(domain, {
       mx: [
         { exchange: '127.0.0.1', priority: 20 },
         { exchange: '127.0.0.2', priority: 10 },
@@ -287,7 +250,7 @@ describe('DELIVERY_MODE=mx: MX preference and fallback', () => {
     const primary = await startSink({ host: '127.0.0.3', port: sink.port });
     try {
       const domain = rdomain('literal-prefer');
-      zone.set(domain, {
+      dns.zone.set(domain, {
         mx: [
           { exchange: '127.0.0.1', priority: 20 },
           { exchange: '127.0.0.3', priority: 5 },
@@ -305,7 +268,7 @@ describe('DELIVERY_MODE=mx: MX preference and fallback', () => {
 
   it('bounces a domain that publishes a null MX without connecting anywhere', async () => {
     const domain = rdomain('nullmx');
-    zone.set(domain, { mx: [{ exchange: '', priority: 0 }] });
+    dns.zone.set(domain, { mx: [{ exchange: '', priority: 0 }] });
     const to = `reader@${domain}`;
     const id = await sendTo(to, 'To a null MX');
     await waitFor(async () => (await h.services.db('deliveries').where({ message_id: id }).first())?.status === 'bounced', 15_000, 'bounced');
@@ -338,7 +301,7 @@ describe('DELIVERY_MODE=mx: MX preference and fallback', () => {
 
   it('hard-bounces a domain with no MX whose own address lookup answers NXDOMAIN (RFC 5321 fallback)', async () => {
     const domain = rdomain('gone');
-    zone.set(domain, { addressRcode: 3 }); // MX: no records; A and AAAA: no such name
+    dns.zone.set(domain, { addressRcode: 3 }); // MX: no records; A and AAAA: no such name
     const id = await sendTo(`reader@${domain}`, 'To a vanished domain');
     await waitFor(async () => (await h.services.db('deliveries').where({ message_id: id }).first())?.status === 'bounced', 10_000, 'bounced');
     const body = (await h.request('GET', `/api/v1/email/${id}`, { headers: { Authorization: `Bearer ${s.key}` } })).body;
@@ -347,7 +310,7 @@ describe('DELIVERY_MODE=mx: MX preference and fallback', () => {
 
   it('still defers a recipient domain whose DNS server fails (SERVFAIL): the domain may well exist', async () => {
     const domain = rdomain('servfail');
-    zone.set(domain, { rcode: 2 });
+    dns.zone.set(domain, { rcode: 2 });
     const id = await sendTo(`reader@${domain}`, 'To a broken DNS server');
     const row = () => h.services.db('deliveries').where({ message_id: id }).first();
     await waitFor(async () => Number((await row())?.attempts) >= 1, 10_000, 'an attempt');
@@ -357,19 +320,19 @@ describe('DELIVERY_MODE=mx: MX preference and fallback', () => {
 
 describe('DELIVERY_MODE=mx without MX_ALLOW_PRIVATE', () => {
   it('refuses a domain whose MX resolves to a loopback or private address (550 5.4.4) and connects nowhere', async () => {
-    const h2 = await startHarness({ DELIVERY_MODE: 'mx', MX_PORT: String(sink.port), DNS_SERVERS: `127.0.0.1:${dnsPort}`, DNS_TIMEOUT_MS: '1000' });
+    const h2 = await startHarness({ DELIVERY_MODE: 'mx', MX_PORT: String(sink.port), DNS_SERVERS: `127.0.0.1:${dns.port}`, DNS_TIMEOUT_MS: '1000' });
     const w2 = createDeliveryWorker(h2.services);
     try {
       const s2 = await senderSetup(h2);
       const domain = rdomain('private');
-      zone.set(domain, {
+      dns.zone.set(domain, {
         mx: [
           { exchange: `mx1.${domain}`, priority: 10 },
           { exchange: `mx2.${domain}`, priority: 20 },
         ],
       });
-      zone.set(`mx1.${domain}`, { a: ['127.0.0.1'] });
-      zone.set(`mx2.${domain}`, { a: ['10.0.0.5'] });
+      dns.zone.set(`mx1.${domain}`, { a: ['127.0.0.1'] });
+      dns.zone.set(`mx2.${domain}`, { a: ['10.0.0.5'] });
       const to = `reader@${domain}`;
       const res = await h2.request('POST', '/api/v1/email', {
         headers: { Authorization: `Bearer ${s2.key}` },
@@ -401,10 +364,10 @@ describe('DELIVERY_MODE=mx: how each message crossed the wire', () => {
     const tlsSink = await startSink({ host: '127.0.0.4', port: sink.port }, { starttls: true });
     try {
       const secured = rdomain('tls');
-      zone.set(secured, { mx: [{ exchange: `mx.${secured}`, priority: 10 }] });
-      zone.set(`mx.${secured}`, { a: ['127.0.0.4'] });
+      dns.zone.set(secured, { mx: [{ exchange: `mx.${secured}`, priority: 10 }] });
+      dns.zone.set(`mx.${secured}`, { a: ['127.0.0.4'] });
       const clear = rdomain('clear');
-      zone.set(clear, { a: ['127.0.0.1'] });
+      dns.zone.set(clear, { a: ['127.0.0.1'] });
       const overTls = await sendTo(`reader@${secured}`, 'Over TLS');
       const inClear = await sendTo(`reader@${clear}`, 'In clear');
       await waitDelivered(overTls);

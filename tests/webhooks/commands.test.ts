@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
-import dns2 from 'dns2';
 import { decrypt } from '../../src/auth/secrets';
+import { DnsZone, startDnsZone } from '../helpers/dns-zone';
 import { accountKey, addDomain, Harness, createUser, senderSetup, uniqueDomain } from '../helpers/harness';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { waitFor } from '../helpers/sink';
@@ -10,22 +10,9 @@ import { Receiver, startReceiver, verifyHit } from './receiver';
 
 // The SSRF guard is on in this file (WEBHOOK_ALLOW_PRIVATE unset), except where a test turns it on in the running config.
 
-const { Packet } = dns2;
-/** A real DNS server: A records the tests publish, NXDOMAIN for every other name. */
-const zone = new Map<string, string[]>();
-function handle(request: any, send: (response: any) => void): void {
-  const response: any = Packet.createResponseFromRequest(request);
-  const [q] = request.questions;
-  const name = q ? String(q.name).toLowerCase().replace(/\.$/, '') : '';
-  const a = zone.get(name);
-  if (!q || !a) response.header.rcode = 3;
-  else if (q.type === Packet.TYPE.A)
-    for (const address of a) response.answers.push({ name: q.name, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl: 1, address });
-  send(response);
-}
-
 type Sender = Awaited<ReturnType<typeof senderSetup>>;
-let udp: ReturnType<typeof dns2.createUDPServer>;
+/** A real DNS server: A records the tests publish, NXDOMAIN for every other name. */
+let dns: DnsZone;
 let rig: RelayRig;
 let h: Harness;
 let s: Sender;
@@ -36,10 +23,9 @@ const PUBLIC_IP = '93.184.215.14';
 const name = (label: string) => `${label}-${crypto.randomBytes(4).toString('hex')}.example.net`;
 
 beforeAll(async () => {
-  udp = dns2.createUDPServer(handle as any);
-  await udp.listen(0, '127.0.0.1');
+  dns = await startDnsZone({ ttl: 1 });
   rx = await startReceiver();
-  rig = await startRelayRig({ DNS_SERVERS: `127.0.0.1:${udp.address().port}`, DNS_TIMEOUT_MS: '1000', WEBHOOK_POLL_MS: '50', WEBHOOK_RETRY_BASE_MS: '200' });
+  rig = await startRelayRig({ DNS_SERVERS: `127.0.0.1:${dns.port}`, DNS_TIMEOUT_MS: '1000', WEBHOOK_POLL_MS: '50', WEBHOOK_RETRY_BASE_MS: '200' });
   h = rig.h;
   s = rig.s;
   worker = startWebhookWorker(h.services);
@@ -48,7 +34,7 @@ afterAll(async () => {
   await worker.stop();
   await rig.close();
   await rx.stop();
-  await new Promise<void>((resolve) => udp.close(() => resolve()));
+  await dns.close();
 });
 
 const cmd = (command: string, who: { sessionId: string }, params: Record<string, unknown> = {}) =>
@@ -63,7 +49,7 @@ describe('emailgateway.addwebhook / getwebhooks / deletewebhook', () => {
   it('adds webhooks in either vocabulary and lists them with the private names, the state and the signing key', async () => {
     const u = await senderSetup(h);
     const host = name('hooks');
-    zone.set(host, [PUBLIC_IP]);
+    dns.zone.set(host, { a: [PUBLIC_IP] });
     const a = await cmd('addwebhook', u, { DomainID: u.domainId, Event: 'delivery', WebhookURL: `https://${host}/events` });
     expect(a).toEqual({ Success: true, ErrorCode: 0, NewWebhookID: expect.any(Number) });
     const b = await cmd('addwebhook', u, { DomainID: u.domainId, Event: 'Bounced', WebhookURL: `https://${PUBLIC_IP}/b?x=1` });
@@ -164,9 +150,9 @@ describe('emailgateway.addwebhook / getwebhooks / deletewebhook', () => {
 
   it('refuses loopback, private, link-local, metadata and local names with code 7 (SSRF guard)', async () => {
     const loopName = name('loop');
-    zone.set(loopName, ['127.0.0.1']);
+    dns.zone.set(loopName, { a: ['127.0.0.1'] });
     const mixed = name('mixed');
-    zone.set(mixed, [PUBLIC_IP, '10.0.0.7']);
+    dns.zone.set(mixed, { a: [PUBLIC_IP, '10.0.0.7'] });
     const refused = [
       'http://127.0.0.1/hook',
       'http://127.1.2.3:8080/hook',
@@ -470,10 +456,10 @@ describe('SSRF at delivery time', () => {
   it('refuses a call whose host now resolves to loopback (DNS rebinding) and logs the refusal', async () => {
     const u = await senderSetup(h);
     const host = name('rebind');
-    zone.set(host, [PUBLIC_IP]);
+    dns.zone.set(host, { a: [PUBLIC_IP] });
     const { NewWebhookID } = await cmd('addwebhook', u, { DomainID: u.domainId, Event: 'delivery', WebhookURL: `http://${host}:${rx.port}/rebind` });
     expect(NewWebhookID).toEqual(expect.any(Number));
-    zone.set(host, ['127.0.0.1']); // the attacker's DNS now points the name at the gateway's own loopback
+    dns.zone.set(host, { a: ['127.0.0.1'] }); // the attacker's DNS now points the name at the gateway's own loopback
     const res = await h.request('POST', '/api/v1/email', {
       headers: { Authorization: `Bearer ${u.key}` },
       body: {
@@ -504,7 +490,7 @@ describe('SSRF at delivery time', () => {
   it('reaches a host name through the address it vetted when private addresses are allowed (the pinned lookup)', async () => {
     const u = await senderSetup(h);
     const host = name('internal');
-    zone.set(host, ['127.0.0.1']);
+    dns.zone.set(host, { a: ['127.0.0.1'] });
     h.services.config.webhooks.allowPrivate = true;
     try {
       const { NewWebhookID } = await cmd('addwebhook', u, { DomainID: u.domainId, Event: 'delivery', WebhookURL: `http://${host}:${rx.port}/named` });

@@ -5,55 +5,34 @@
  * port only. Loopback only: the DNS server is in-process, the receivers listen on 127.0.0.1.
  */
 import crypto from 'node:crypto';
-import dns2 from 'dns2';
+import { DnsZone, startDnsZone } from '../helpers/dns-zone';
 import { accountKey, senderSetup } from '../helpers/harness';
 import { capturingLogger } from '../helpers/log-lines';
-import { RelayRig, startRelayRig } from '../helpers/rig';
 import { waitFor } from '../helpers/sink';
-import { listen } from '../dialects/conformance';
-import { startWebhookWorker, WebhookWorker } from '../../src/webhooks/worker';
+import { startWebhookRig, WebhookRig } from '../helpers/webhook-rig';
 import { startReceiver } from './receiver';
 
-const { Packet } = dns2;
 /** A records the tests publish; NXDOMAIN for every other name. */
-const zone = new Map<string, string[]>();
-function handle(request: any, send: (response: any) => void): void {
-  const response: any = Packet.createResponseFromRequest(request);
-  const [q] = request.questions;
-  const a = q ? zone.get(String(q.name).toLowerCase().replace(/\.$/, '')) : undefined;
-  if (!q || !a) response.header.rcode = 3;
-  else if (q.type === Packet.TYPE.A)
-    for (const address of a) response.answers.push({ name: q.name, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl: 1, address });
-  send(response);
-}
-
-let udp: ReturnType<typeof dns2.createUDPServer>;
-let rig: RelayRig;
-let worker: WebhookWorker;
-let srv: Awaited<ReturnType<typeof listen>>;
+let dns: DnsZone;
+let rig: WebhookRig;
 const log = capturingLogger('warn');
 
 beforeAll(async () => {
-  udp = dns2.createUDPServer(handle as any);
-  await udp.listen(0, '127.0.0.1');
-  rig = await startRelayRig(
-    { DNS_SERVERS: `127.0.0.1:${udp.address().port}`, DNS_TIMEOUT_MS: '1000', WEBHOOK_ALLOW_PRIVATE: '1', WEBHOOK_POLL_MS: '50', WEBHOOK_RETRY_BASE_MS: '100' },
+  dns = await startDnsZone({ ttl: 1 });
+  rig = await startWebhookRig(
+    { DNS_SERVERS: `127.0.0.1:${dns.port}`, DNS_TIMEOUT_MS: '1000', WEBHOOK_ALLOW_PRIVATE: '1', WEBHOOK_POLL_MS: '50', WEBHOOK_RETRY_BASE_MS: '100' },
     { logger: log.logger },
   );
-  worker = startWebhookWorker(rig.h.services);
-  srv = await listen(rig.h.app);
 });
 afterAll(async () => {
-  await worker.stop();
-  await srv.close();
   await rig.close();
-  await new Promise<void>((resolve) => udp.close(() => resolve()));
+  await dns.close();
 });
 
 async function call(method: string, path: string, key: string | null, body?: unknown) {
   const headers: Record<string, string> = { 'Content-Type': 'application/json' };
   if (key) headers.Authorization = `Bearer ${key}`;
-  const res = await fetch(`${srv.base}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(`${rig.srv.base}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   return { status: res.status, body: (await res.json()) as any };
 }
 const api = (params: Record<string, unknown>) => call('POST', '/api.php', null, params).then((r) => r.body);
@@ -73,8 +52,8 @@ it('answers a host name that does not resolve and one that resolves to an intern
   const s = await senderSetup(rig.h);
   const key = await accountKey(rig.h, s.sessionId);
   const names = { internal: `${label('db')}.example.test`, loopback: `${label('admin')}.example.test`, missing: `${label('typo')}.example.test` };
-  zone.set(names.internal, ['10.0.0.8']);
-  zone.set(names.loopback, ['127.0.0.1']);
+  dns.zone.set(names.internal, { a: ['10.0.0.8'] });
+  dns.zone.set(names.loopback, { a: ['127.0.0.1'] });
   const doors: [string, (url: string) => Promise<unknown>][] = [
     [
       'emailgateway.addwebhook',
@@ -112,7 +91,7 @@ it('logs each URL refused at create once, with the account, domain, host and por
   const key = await accountKey(rig.h, s.sessionId);
   const internal = `${label('db')}.example.test`;
   const missing = `${label('typo')}.example.test`;
-  zone.set(internal, ['10.0.0.8']);
+  dns.zone.set(internal, { a: ['10.0.0.8'] });
   const secret = `/in/${label('p')}?token=tok_${label('q')}`;
   const before = log.lines.length;
   const guard = rig.h.services.config.webhooks;
@@ -209,7 +188,7 @@ it("shows a call refused at delivery (its name now resolves to the metadata addr
   const s = await senderSetup(rig.h);
   const rx = await startReceiver();
   const host = `${label('rebind')}.example.test`;
-  zone.set(host, ['127.0.0.1']);
+  dns.zone.set(host, { a: ['127.0.0.1'] });
   const hook = await api({
     Command: 'emailgateway.addwebhook',
     SessionID: s.sessionId,
@@ -218,7 +197,7 @@ it("shows a call refused at delivery (its name now resolves to the metadata addr
     WebhookURL: `http://${host}:${rx.port}/r`,
   });
   expect(hook.Success).toBe(true);
-  zone.set(host, ['169.254.169.254']);
+  dns.zone.set(host, { a: ['169.254.169.254'] });
   const sent = await sendOne(s);
   expect(sent.status).toBe(200);
   const attempts = async () =>
@@ -233,7 +212,7 @@ it("shows a call refused at delivery (its name now resolves to the metadata addr
   });
   // Rebound again before the retry: a refused call is a probe's trace, so each is logged (the per-webhook throttle of
   // 'webhook call failed' is for endpoints that do not answer) and says where this one pointed.
-  zone.set(host, ['100.100.100.200']);
+  dns.zone.set(host, { a: ['100.100.100.200'] });
   const reasons = () =>
     lines('webhook call failed')
       .filter((l) => l.webhookId === hook.NewWebhookID)

@@ -6,29 +6,21 @@
  */
 import crypto from 'node:crypto';
 import { accountKey, senderSetup } from '../helpers/harness';
-import { RelayRig, startRelayRig } from '../helpers/rig';
 import { smtpError, waitFor } from '../helpers/sink';
-import { startWebhookWorker, WebhookWorker } from '../../src/webhooks/worker';
-import { listen } from '../dialects/conformance';
+import { startWebhookRig, WebhookRig } from '../helpers/webhook-rig';
 import { Hit, Receiver, startReceiver } from './receiver';
 
 const WEBHOOK_ENV = { WEBHOOK_ALLOW_PRIVATE: '1', WEBHOOK_POLL_MS: '50', WEBHOOK_RETRY_BASE_MS: '200', WEBHOOK_MAX_FAILURES: '1000' };
 
-let rig: RelayRig;
-let srv: Awaited<ReturnType<typeof listen>>;
+let rig: WebhookRig;
 let rx: Receiver;
-let worker: WebhookWorker;
 
 beforeAll(async () => {
   rx = await startReceiver();
-  rig = await startRelayRig(WEBHOOK_ENV);
+  rig = await startWebhookRig(WEBHOOK_ENV);
   rig.sink.onRcpt = (a) => (a.startsWith('bounce') ? smtpError(550, `5.1.1 <${a}>: no such user here`) : undefined);
-  worker = startWebhookWorker(rig.h.services);
-  srv = await listen(rig.h.app);
 });
 afterAll(async () => {
-  await worker.stop();
-  await srv.close();
   await rig.close();
   await rx.stop();
 });
@@ -62,7 +54,7 @@ const calledFor = (r: Receiver, p: string, messageId: string, event: string) =>
   r.hits.some((x) => x.path === p && parse(x).messageId === messageId && parse(x).event === event);
 
 async function call(key: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${srv.base}${path}`, {
+  const res = await fetch(`${rig.srv.base}${path}`, {
     method,
     headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${key}` },
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -72,7 +64,7 @@ async function call(key: string, method: string, path: string, body?: unknown): 
 
 /** The legacy door on the same listener. */
 async function api(params: Record<string, unknown>): Promise<any> {
-  const res = await fetch(`${srv.base}/api.php`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(params) });
+  const res = await fetch(`${rig.srv.base}/api.php`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(params) });
   return res.json();
 }
 

@@ -1,6 +1,7 @@
 /**
- * jest's globalTeardown: drops the pooled test databases (tests/helpers/db-pool.ts) of jest workers that have
- * exited, this run's and any a killed run left, and their entries, removes the port claims
+ * jest's globalTeardown: drops the pooled test databases (tests/helpers/db-pool.ts) and the migration template's
+ * scratch databases (tests/helpers/db-template.ts) of jest workers that have exited, this run's and any a killed run
+ * left, and the pool's entries, removes the port claims
  * (tests/helpers/ports.ts) of exited processes (jest ends its workers without their exit handlers). Databases and
  * ports of live processes (another jest run on the same server) are left alone. Plain JS: jest loads it outside
  * any project's transform.
@@ -13,7 +14,12 @@ const mysql = require('mysql2/promise');
 const POOL_DIR = path.join(os.tmpdir(), 'postern-test-pool');
 const PORTS_DIR = path.join(os.tmpdir(), 'postern-test-ports');
 const PRIVATE_REGISTRY = path.join(os.tmpdir(), 'postern-test-private');
-const PREFIX = 'postern_test_pool_';
+/**
+ * The shared server's databases named for the jest worker that made them: the pool's, and the scratch database a
+ * worker migrates for its template (left behind when the worker is killed mid-migration). Only these exact shapes
+ * (`<prefix><pid>_<8 hex>`) are ever dropped.
+ */
+const WORKER_DATABASES = [/^postern_test_pool_(\d+)_[0-9a-f]{8}$/, /^postern_tpl_(\d+)_[0-9a-f]{8}$/];
 
 /** Whether a worker still runs: a run in band used this very process, which is ending. */
 function alive(pid) {
@@ -82,6 +88,15 @@ function sweepPrivateServers() {
   }
 }
 
+/** Drops the WORKER_DATABASES of exited workers on the server `c` is connected to; any other database stays. */
+async function sweepWorkerDatabases(c) {
+  const [rows] = await c.query("SELECT SCHEMA_NAME AS name FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'postern%'");
+  for (const { name } of rows) {
+    const pid = Number(WORKER_DATABASES.map((shape) => shape.exec(name)?.[1]).find(Boolean));
+    if (pid && !alive(pid)) await c.query(`DROP DATABASE IF EXISTS \`${name}\``);
+  }
+}
+
 module.exports = async function sweepPooledDatabases() {
   sweepPortClaims();
   sweepPrivateServers();
@@ -99,11 +114,7 @@ module.exports = async function sweepPooledDatabases() {
     return; // no MariaDB (an embedded-only run): nothing was pooled there
   }
   try {
-    const [rows] = await c.query('SELECT SCHEMA_NAME AS name FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE ?', [`${PREFIX}%`]);
-    for (const { name } of rows) {
-      const pid = Number(name.slice(PREFIX.length).split('_')[0]);
-      if (pid && !alive(pid)) await c.query(`DROP DATABASE IF EXISTS \`${name}\``);
-    }
+    await sweepWorkerDatabases(c);
   } finally {
     await c.end();
   }

@@ -6,7 +6,8 @@
  */
 const base = {
   preset: 'ts-jest',
-  testEnvironment: 'node',
+  // node's, telling each file's kept error log which test failed (tests/helpers/failure-env.js says why).
+  testEnvironment: '<rootDir>/tests/helpers/failure-env.js',
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   testTimeout: 30000,
   // jest-runtime, with each module's compiled code shared by the test files of a worker (the file says why).

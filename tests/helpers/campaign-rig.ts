@@ -20,7 +20,7 @@ export interface CampaignRig {
 /**
  * The campaign tests' setup, made in the file's beforeAll and stopped in its afterAll (campaign worker first, then the
  * relay rig in its own order). The fields are filled once beforeAll has run: read them inside tests and hooks.
- * `opts.logger` stands in for the harness's own (errors only, and printed nowhere).
+ * `opts.logger` stands in for the harness's own (errors only, printed when a test fails).
  */
 export function useCampaignRig(env: Record<string, string> = {}, opts: { logger?: Logger } = {}): CampaignRig {
   let rig: RelayRig;

@@ -11,11 +11,12 @@ import { ensureAdmin } from '../../src/auth/admin';
 import type { Services } from '../../src/command';
 import { loadConfig } from '../../src/config';
 import { migrateLatest } from '../../src/db';
-import { createLogger, Logger } from '../../src/logger';
+import type { Logger } from '../../src/logger';
 import { buildServices, closeServices } from '../../src/services';
 import { releaseDatabase, takeDatabase } from './db-pool';
 import { seedMigratedSqlite } from './db-template';
 import { fixtureDkimKeys } from './dkim-fixtures';
+import { errorsOnFailure } from './log-lines';
 
 export type Backend = 'mysql' | 'sqlite';
 
@@ -118,7 +119,7 @@ export async function startHarness(env: Record<string, string> = {}, opts: { log
   }
   const fullEnv = { ...baseEnv, ...env };
   const config = loadConfig(fullEnv);
-  const services = buildServices(config, opts.logger ?? createLogger('error', true));
+  const services = buildServices(config, opts.logger ?? errorsOnFailure());
   // Pre-generated test keys instead of an RSA-2048 key generation (~210 ms) per domain.
   services.newDkimKey = fixtureDkimKeys();
   // A test that points DATABASE_URL or DATA_DIR elsewhere gets that store migrated as before.

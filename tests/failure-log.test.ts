@@ -1,0 +1,36 @@
+/**
+ * The harness's logger keeps the gateway's error lines and prints them only for a test that fails
+ * (tests/helpers/log-lines.ts, errorsOnFailure): the stack behind a 500 reaches a failing run's output, while an
+ * error a passing test provoked stays out of it. A jest of its own runs a fixture file with one of each.
+ */
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+
+const ROOT = path.resolve(__dirname, '..');
+
+/** jest on the fixture alone, in band, on the embedded store: its exit code and everything it printed. */
+function runFixture(): Promise<{ code: number; output: string }> {
+  const args = [
+    require.resolve('jest/bin/jest'),
+    '--selectProjects',
+    'embedded',
+    '--testMatch',
+    '<rootDir>/tests/fixtures/failure-log/answers-500.fixture.ts',
+    '--runInBand',
+    '--ci',
+  ];
+  return new Promise((resolve) => {
+    execFile(process.execPath, args, { cwd: ROOT, env: { ...process.env, POSTERN_TEST_DB: 'sqlite', FORCE_COLOR: '0' } }, (err, stdout, stderr) =>
+      resolve({ code: err ? Number(err.code) : 0, output: `${stdout}${stderr}` }),
+    );
+  });
+}
+
+it("prints the error lines logged while a test ran, with their stacks, when it fails, and not a passing test's", async () => {
+  const { code, output } = await runFixture();
+  expect({ code, tests: /Tests: .*/.exec(output)?.[0] }).toEqual({ code: 1, tests: 'Tests:       1 failed, 1 passed, 2 total' });
+  expect(output).toContain(`The gateway's error log while "fails after a 500 it does not expect" ran (it failed):`);
+  // The 500's log line, then its stack on lines of its own.
+  expect(output).toMatch(/"message":"unhandled exception".*\n\s*Error: boom-by-surprise\n\s+at /);
+  expect(output).not.toContain('boom-on-purpose');
+}, 120_000);

@@ -1,0 +1,25 @@
+/**
+ * The test environment of every project: node's, and it tells a test file's kept error log
+ * (tests/helpers/log-lines.ts, errorsOnFailure) when each test ends, with the test's name if it failed (a failing
+ * beforeAll, beforeEach or afterEach fails its tests too) or an afterAll failed. Only the environment sees a test's
+ * outcome: a test file's own afterEach cannot. Plain JS: jest loads it outside any project's transform.
+ */
+const { TestEnvironment } = require('jest-environment-node');
+
+/** The name jest prints for a test: its describe blocks' names and its own. */
+function fullName(test) {
+  const names = [];
+  for (let block = test; block && block.parent; block = block.parent) names.unshift(block.name);
+  return names.join(' › ');
+}
+
+class FailureLogEnvironment extends TestEnvironment {
+  handleTestEvent(event) {
+    const log = this.global.__posternErrorLog;
+    if (!log) return;
+    if (event.name === 'test_done') log.testEnded(event.test.errors.length ? fullName(event.test) : null);
+    else if (event.name === 'hook_failure' && event.hook.type === 'afterAll') log.testEnded('afterAll');
+  }
+}
+
+module.exports = FailureLogEnvironment;

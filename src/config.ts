@@ -218,7 +218,7 @@ export interface Config {
   throttleRules: ThrottleRules;
   /** THROTTLE_BACKOFF_SECONDS: how long a destination's rate stays halved after its last rate-limit reply. Default 600; 0 turns adaptive backoff off. */
   throttleBackoffSeconds: number;
-  /** Soft bounces (mailbox full, soft) of one address from one domain before it is suppressed as a hard bounce. */
+  /** Soft bounces (messages that finally failed with a soft or mailbox-full reply) of one address from one domain before it is suppressed as a hard bounce. */
   softBounceLimit: number;
   /** DKIM_SIGNING: 1 signs every message with the domain's key (default); 0 only for measurements. */
   dkimSigning: boolean;

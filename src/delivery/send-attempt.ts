@@ -217,7 +217,8 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
       const recorded = await settle({ status: 'delivered', last_reply: outcome.response, finished_at: done, bounce_class: null }, 'delivered', data);
       if (recorded && typeof data.tls === 'string') services.metrics.deliveredOver(data.tls);
       log('delivered', outcome.response, undefined, outcome.source);
-      // Only a retried delivery can have counted a soft bounce (first attempts only count): one query, off the hot path.
+      // Delivered after a refusal: the address took mail again, so its soft bounces go. Only then: one more query per
+      // delivered message (most are delivered at once) was a round trip on the hot path.
       if (recorded && attempts > 1) {
         await forgetSoftBounces(services, d).catch((err) => logger.warn('soft bounce count not cleared', { deliveryId: d.id, error: (err as Error).message }));
       }
@@ -231,13 +232,19 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
       const status = verdict.permanent ? 'bounced' : 'failed';
       // The classifier says whether this refusal blames the address; the account's whitelist can overrule it.
       const suppress = verdict.suppress && !(await whitelisted(db, Number(d.user_id), d.recipient)) ? outcome.response : undefined;
-      await settle(
+      const recorded = await settle(
         { status, last_reply: outcome.response, bounce_class: verdict.class, finished_at: done },
         status,
         { smtp_reply: outcome.response, bounce_class: verdict.class },
         suppress,
       );
       log(status, outcome.response, undefined, outcome.source);
+      // Given up on with a soft reply (retried past DELIVERY_MAX_AGE_SECONDS): one soft bounce towards SOFT_BOUNCE_LIMIT.
+      if (recorded && SOFT_CLASSES.has(verdict.class)) {
+        await noteSoftBounce(services, d, outcome.response).catch((err) =>
+          logger.warn('soft bounce not counted', { deliveryId: d.id, error: (err as Error).message }),
+        );
+      }
       return;
     }
     const hint = retryHintSeconds(outcome.response);
@@ -248,13 +255,8 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
       next_attempt_at: Math.floor(next / 1000),
     });
     log('deferred', outcome.response, next, outcome.source);
-    // A message's first soft refusal counts once towards SOFT_BOUNCE_LIMIT (its retries do not). Counted before the
-    // retry is queued: a retry that ran first and delivered would have its forgetSoftBounces undone by this count.
-    if (recorded && attempts === 1 && SOFT_CLASSES.has(verdict.class)) {
-      await noteSoftBounce(services, d, outcome.response).catch((err) =>
-        logger.warn('soft bounce not counted', { deliveryId: d.id, error: (err as Error).message }),
-      );
-    }
+    // A refusal that is retried counts no soft bounce, however many: a greylisting server refuses every message's
+    // first attempt, and a burst of messages all had theirs refused before any retry was taken.
     if (recorded) {
       await enqueueDeliveries(services, [{ id: Number(d.id), attempts, runAt: next }]).catch((err) =>
         logger.warn('retry could not be enqueued; the sweeper will pick it up', { deliveryId: d.id, error: (err as Error).message }),

@@ -4,6 +4,7 @@ import type { Services } from '../command';
 import { classifyReply, enhancedCode } from '../delivery/classify';
 import { addSuppression } from '../suppression/suppressions';
 import { whitelisted } from '../suppression/scopes';
+import { noteSoftBounce, SOFT_CLASSES } from '../suppression/soft-bounces';
 import { complaintVerdict, DkimResolver } from './complaint-trust';
 import type { InboundMail } from './mail';
 import { DeliveryRef, matchReport, mayNameDelivery, noVerpNote } from './match';
@@ -48,9 +49,9 @@ async function event(services: Services, d: DeliveryRef, type: string, data: Rec
 }
 
 /** Serialises reports about one delivery (MySQL; SQLite runs one write transaction at a time). */
-async function lockDelivery(trx: Knex.Transaction, d: DeliveryRef): Promise<{ status: string } | undefined> {
-  const q = trx('deliveries').where({ id: d.id }).first('status');
-  return (trx.client.config.client === 'mysql2' ? await q.forUpdate() : await q) as { status: string } | undefined;
+async function lockDelivery(trx: Knex.Transaction, d: DeliveryRef): Promise<{ status: string; bounce_class: string | null } | undefined> {
+  const q = trx('deliveries').where({ id: d.id }).first('status', 'bounce_class');
+  return (trx.client.config.client === 'mysql2' ? await q.forUpdate() : await q) as { status: string; bounce_class: string | null } | undefined;
 }
 
 /** Whether the delivery already has an event of this type (only the intake writes `complained`). */
@@ -188,9 +189,12 @@ export async function processInbound(
     const verdict = classifyReply(dsnBasicCode(r), reply, r.status);
     // As a refusal at delivery (send-attempt.ts): the account's whitelist overrules the suppression, not the bounce.
     const suppress = verdict.suppress && !(await whitelisted(services.db, target.user_id, target.recipient));
+    let counted = false;
     const fresh = await services.db.transaction(async (trx) => {
       const row = await lockDelivery(trx, target);
       if (!row || row.status === 'bounced') return false;
+      // Failed here on a soft reply, it was counted then (send-attempt.ts): a message counts one soft bounce at most.
+      counted = row.status === 'failed' && SOFT_CLASSES.has(row.bounce_class ?? '');
       await trx('deliveries')
         .where({ id: target.id })
         .update({ status: 'bounced', bounce_class: verdict.class, last_reply: reply, finished_at: Date.now(), updated_at: Date.now(), lease_until: null });
@@ -199,6 +203,12 @@ export async function processInbound(
       return true;
     });
     if (!fresh) return finish('dsn', 'duplicate', `${target.recipient} already bounced`, target.id);
+    // A relay that gave up on a soft reply (mailbox full, its retries expired): one soft bounce, as at delivery.
+    if (SOFT_CLASSES.has(verdict.class) && !counted) {
+      await noteSoftBounce(services, target, reply).catch((err) =>
+        services.logger.warn('soft bounce not counted', { deliveryId: Number(target.id), error: (err as Error).message }),
+      );
+    }
     return finish('dsn', 'processed', `bounced ${target.recipient} (${verdict.class})`, target.id);
   }
   if (r.action === 'delayed') {

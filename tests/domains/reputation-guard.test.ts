@@ -260,7 +260,7 @@ describe('the reputation guard', () => {
     // The backlog: 12 messages the destination defers until the test says (8 it then takes, 4 unknown: 33 %).
     let deferring = true;
     const refuse = rig.sink.onRcpt;
-    rig.sink.onRcpt = (a) => (deferring && a.includes('-held@') ? smtpError(451, '4.3.0 Try again later') : refuse?.(a));
+    rig.sink.onRcpt = (a, from) => (deferring && a.includes('-held@') ? smtpError(451, '4.3.0 Try again later') : refuse?.(a, from));
     try {
       await sendBatch(s, mix(8, 4, 'bad', '-held'));
       await waitFor(

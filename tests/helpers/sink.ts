@@ -17,8 +17,8 @@ export interface Received {
 export interface Sink {
   port: number;
   received: Received[];
-  /** Decide the reply for one RCPT TO: undefined accepts; an Error with responseCode rejects. */
-  onRcpt?: (address: string) => Error | undefined;
+  /** Decide the reply for one RCPT TO (`from`: the session's MAIL FROM): undefined accepts; an Error with responseCode rejects. */
+  onRcpt?: (address: string, from: string) => Error | undefined;
   /** Holds the reply to one RCPT TO until the promise it answers settles (a stalled server); undefined: no wait. */
   rcptWait?: (address: string) => Promise<void> | undefined;
   /** Runs once a message's data is in, before the reply (a wait, then an Error to refuse it unstored); unset: store it. */
@@ -34,6 +34,31 @@ export interface Sink {
 
 export function smtpError(code: number, message: string): Error {
   return Object.assign(new Error(message), { responseCode: code });
+}
+
+/**
+ * A greylisting server's RCPT rule for the addresses `applies` picks: the first RCPT of each (MAIL FROM, RCPT TO) pair
+ * is refused with a 450, every later one accepted. Each message has its own VERP return path, so each is refused
+ * once. `replies` lists the answers to those addresses in the order given.
+ */
+export function greylisting(applies: (address: string) => boolean): {
+  onRcpt: (address: string, from: string) => Error | undefined;
+  replies: ('refused' | 'accepted')[];
+} {
+  const seen = new Set<string>();
+  const replies: ('refused' | 'accepted')[] = [];
+  const onRcpt = (address: string, from: string) => {
+    if (!applies(address)) return undefined;
+    const pair = `${from.toLowerCase()} ${address.toLowerCase()}`;
+    if (seen.has(pair)) {
+      replies.push('accepted');
+      return undefined;
+    }
+    seen.add(pair);
+    replies.push('refused');
+    return smtpError(450, '4.7.1 Greylisted, try again later');
+  };
+  return { onRcpt, replies };
 }
 
 /**
@@ -72,8 +97,9 @@ export async function startSink(
     onClose() {
       sink.open -= 1;
     },
-    onRcptTo(address, _session, cb) {
-      const reply = () => cb(sink.onRcpt?.(address.address) ?? null);
+    onRcptTo(address, session, cb) {
+      const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+      const reply = () => cb(sink.onRcpt?.(address.address, from) ?? null);
       const wait = sink.rcptWait?.(address.address);
       if (wait) void wait.then(reply);
       else reply();

@@ -269,6 +269,28 @@ describe('bounce and complaint intake', () => {
     expect(await h.services.db('suppressions').where({ email: 'full@dest.test' }).first()).toBeUndefined();
   });
 
+  it('counts a DSN that gave up on a soft reply as one soft bounce of its message; the third message suppresses the address', async () => {
+    const to = 'overquota@dest.test';
+    const count = async () => Number((await h.services.db('soft_bounce_counts').where({ domain_id: s.domainId, email: to }).first('count'))?.count ?? 0);
+    const suppression = () => h.services.db('suppressions').where({ domain_id: s.domainId, email: to }).first('reason', 'detail');
+    const report = (m: { verp: string }) => deliver(m.verp, postfixDsn(m.verp, to, '5.2.2', '552 5.2.2 Mailbox full'));
+    const first = await sent(to);
+    await report(first);
+    await report(first); // a replay: the message has counted already
+    expect(await count()).toBe(1);
+    // Failed here on a soft reply, it was counted then: its DSN bounces it without a second count.
+    const failedHere = await sent(to);
+    await h.services.db('deliveries').where({ id: failedHere.id }).update({ status: 'failed', bounce_class: 'mailbox_full' });
+    await report(failedHere);
+    expect(await h.services.db('deliveries').where({ id: failedHere.id }).first('status')).toEqual({ status: 'bounced' });
+    expect(await count()).toBe(1);
+    await report(await sent(to));
+    expect(await count()).toBe(2);
+    expect(await suppression()).toBeUndefined();
+    await report(await sent(to));
+    expect(await suppression()).toEqual({ reason: 'hard_bounce', detail: '3 soft bounces; last: 552 5.2.2 Mailbox full' });
+  });
+
   it("applies an Outlook-style NDR sent to the VERP address, quoting the message's own Message-ID", async () => {
     const m = await sent('gone@dest.test');
     await deliver(m.verp, outlookNdr(m.verp, 'gone@dest.test', m.header), 'postmaster@outlook.com');

@@ -38,10 +38,10 @@ it('delivers every message after a worker is SIGKILLed mid-flow, with duplicates
   // after it the busy wait would just burn 2 ms of this process's CPU for each of the remaining ~750 messages.
   const slow = sink.onRcpt;
   let killed = false;
-  sink.onRcpt = (a) => {
+  sink.onRcpt = (a, from) => {
     const until = killed ? 0 : Date.now() + 2;
     while (Date.now() < until);
-    return slow?.(a);
+    return slow?.(a, from);
   };
   const messages = Array.from({ length: 1000 }, (_, i) => ({
     Subject: `crash test ${i}`,

@@ -13,6 +13,7 @@ import type { BodyBudget } from './http/body-budget';
 import type { CommitStatement } from './idempotency/keys';
 import type { DkimKey } from './domains/dkim';
 import type { Store } from './store/store';
+import type { CallFailureLog } from './webhooks/failure-log';
 
 export type AuthKind = 'none' | 'user' | 'admin' | 'sender';
 
@@ -37,6 +38,8 @@ export interface Services {
   passwords: PasswordGate;
   /** Request body bytes the process's HTTP doors hold at once (src/http/body-budget.ts). */
   bodies: BodyBudget;
+  /** `webhook test ping failed` lines, at most one a minute per webhook (a user can ask for pings in a loop). */
+  pingFailures: CallFailureLog;
 }
 
 export interface CommandContext extends Services {

@@ -225,6 +225,7 @@ function contextFor(s: Services, meta: RequestMeta): CommandContext {
     newDkimKey: s.newDkimKey,
     passwords: s.passwords,
     bodies: s.bodies,
+    pingFailures: s.pingFailures,
     requestId: meta.requestId,
     ip: meta.ip,
     headers: meta.headers,

@@ -11,7 +11,7 @@ import { assertWebhookRoom } from './webhooks';
 import { formatEventName, formatEventNames, newSubscriptionSecret, pingPayload, signatureHeaders, storedFromFormat, WebhookFormat } from './formats';
 import { postWebhook, USER_AGENT } from './http-post';
 import { resolverFor, vetWebhookUrl } from './url-guard';
-import { logFailedCall, logRefusedUrl, shownError } from './shown-error';
+import { logRefusedUrl, shownError } from './shown-error';
 import { deleteWebhooksIn } from './purge';
 import { DOMAIN_WEBHOOK_EVENTS, domainEventName, storedEventName } from '../events/vocabulary';
 
@@ -129,7 +129,8 @@ async function ping(
   const ok = r.status !== null && r.status >= 200 && r.status < 300;
   // An HTTP answer's status is the tenant's own endpoint's (and in status_code already); anything short of one is generic.
   const error = ok ? null : shownError({ status: r.status, refused: !vetted.ok });
-  if (!ok) logFailedCall(ctx.logger, 'webhook test ping failed', url, { webhookId: id, status: r.status, reason: r.error });
+  // Throttled per webhook: a failing ping can be asked for again and again.
+  if (!ok) ctx.pingFailures.failed(url, { webhookId: id, status: r.status, reason: r.error });
   const logged = ctx.db('webhook_attempts').insert({
     webhook_id: id,
     delivery_id: null,

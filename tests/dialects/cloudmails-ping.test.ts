@@ -11,6 +11,7 @@ import { accountKey, Harness, senderSetup, startHarness } from '../helpers/harne
 import { capturingLogger } from '../helpers/log-lines';
 import { freePort } from '../helpers/ports';
 import { Receiver, startReceiver } from '../webhooks/receiver';
+import { callFailureLog } from '../../src/webhooks/failure-log';
 import { listen } from './conformance';
 
 /** A records the tests publish (a name's answers in turn where it resolves elsewhere at the ping); NXDOMAIN for the rest. */
@@ -102,4 +103,31 @@ it('refuses loopback, by address or by name, in production (private addresses no
     h.services.config.webhooks.allowPrivate = true;
   }
   expect(rx.hits.filter((x) => x.path === p)).toHaveLength(0);
+});
+
+it('logs a failing test ping once per interval per webhook, counting the pings it left out; another webhook is logged on its own', async () => {
+  // The process's throttle with a 1 s interval (60 s in production), as the worker's is in tests/webhooks/call-failure-log.
+  const throttle = h.services.pingFailures;
+  h.services.pingFailures = callFailureLog(log.logger, 1000, 'webhook test ping failed');
+  try {
+    const port = await freePort();
+    const dead = `http://127.0.0.1:${port}/${label('again')}`;
+    const linesOf = (id: string) => pingLines().filter((l) => l.webhookId === Number(id));
+    // The same URL again is the same subscription, pinged again each time ("test" clicked three times).
+    const first = await call('POST', '/v1/webhooks', { url: dead, events: ['delivered'] });
+    for (let i = 0; i < 2; i += 1)
+      expect((await call('POST', '/v1/webhooks', { url: dead, events: ['delivered'] })).body).toMatchObject({ id: first.body.id, ping: { ok: false } });
+    expect(linesOf(first.body.id)).toEqual([expect.not.objectContaining({ suppressed: expect.anything() })]);
+    const other = await call('POST', '/v1/webhooks', { url: `http://127.0.0.1:${port}/${label('other')}`, events: ['delivered'] });
+    expect(other.body.id).not.toBe(first.body.id);
+    expect(linesOf(other.body.id)).toHaveLength(1);
+
+    await new Promise((r) => setTimeout(r, 1100));
+    await call('POST', '/v1/webhooks', { url: dead, events: ['delivered'] });
+    expect(linesOf(first.body.id)).toHaveLength(2);
+    expect(linesOf(first.body.id)[1]).toMatchObject({ suppressed: 2, host: '127.0.0.1', reason: expect.stringContaining('ECONNREFUSED') });
+    for (const id of [first.body.id, other.body.id]) expect((await call('DELETE', `/v1/webhooks/${id}`)).status).toBe(200);
+  } finally {
+    h.services.pingFailures = throttle;
+  }
 });

@@ -201,9 +201,9 @@ it('messages sent at once to a greylisting server, all refused once before any r
   for (const res of sends) expect(res.body.MessageID).toEqual(expect.any(String));
   const delivered = async () => (await rig.h.services.db('deliveries').where({ recipient: to, status: 'delivered' })).length;
   await waitFor(async () => (await delivered()) === messages, 20000, 'every message delivered on its retry');
-  // The case in question: more first refusals than the limit before the first retry was taken (retries come after 1 s).
+  // Every message was refused once. Usually all four first refusals come before the first retry (1 s later), the case
+  // that suppressed the address when first refusals counted; the order is not asserted, as a loaded run can spread them.
   expect(grey.replies.filter((r) => r === 'refused')).toHaveLength(messages);
-  expect(grey.replies.indexOf('accepted')).toBeGreaterThanOrEqual(2);
   expect(await rig.h.services.db('suppressions').where({ domain_id: rig.s.domainId, email: to })).toEqual([]);
   expect(await rig.h.services.db('soft_bounce_counts').where({ email: to })).toEqual([]);
   rig.sink.onRcpt = undefined;

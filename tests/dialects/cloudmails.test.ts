@@ -8,12 +8,11 @@
 import crypto from 'node:crypto';
 import { simpleParser } from 'mailparser';
 import { Webhook } from 'standardwebhooks';
-import { startWebhookWorker, WebhookWorker } from '../../src/webhooks/worker';
 import { addDomain, createUser, senderSetup, uniqueDomain } from '../helpers/harness';
-import { RelayRig, startRelayRig } from '../helpers/rig';
+import { startWebhookRig, WebhookRig } from '../helpers/webhook-rig';
 import { smtpError, waitFor } from '../helpers/sink';
 import { Receiver, startReceiver } from '../webhooks/receiver';
-import { curl, getAs, ISO_SECONDS, listen } from './conformance';
+import { curl, getAs, ISO_SECONDS } from './conformance';
 
 /** The spec's cURL example, verbatim. */
 const SPEC_CURL = `curl -X POST "https://api.cloudmails.eu/v1/send" \\
@@ -45,10 +44,9 @@ const SPEC_BATCH = `{
 
 const TRACK = 'http://track.postern.test';
 const BROWSER = { 'User-Agent': 'Mozilla/5.0 (Macintosh) AppleWebKit/605.1.15' };
-let rig: RelayRig;
-let srv: Awaited<ReturnType<typeof listen>>;
+let rig: WebhookRig;
+let srv: WebhookRig['srv'];
 let rx: Receiver;
-let hooks: WebhookWorker;
 let key: string;
 
 async function accountKey(sessionId: string, extra: Record<string, unknown> = {}): Promise<string> {
@@ -59,16 +57,13 @@ async function accountKey(sessionId: string, extra: Record<string, unknown> = {}
 
 beforeAll(async () => {
   rx = await startReceiver();
-  rig = await startRelayRig({ TRACKING_BASE_URL: TRACK, MACHINE_HIT_SECONDS: '0', WEBHOOK_ALLOW_PRIVATE: '1', WEBHOOK_POLL_MS: '50' });
+  rig = await startWebhookRig({ TRACKING_BASE_URL: TRACK, MACHINE_HIT_SECONDS: '0', WEBHOOK_ALLOW_PRIVATE: '1', WEBHOOK_POLL_MS: '50' });
+  ({ srv } = rig);
   rig.sink.onRcpt = (a) => (a.startsWith('bounce') ? smtpError(550, `5.1.1 <${a}>: no such user here`) : undefined);
   await rig.h.call({ Command: 'user.update', AdminAPIKey: rig.h.adminKey, UserID: rig.s.userId, Plan: 'Enterprise' });
-  hooks = startWebhookWorker(rig.h.services);
-  srv = await listen(rig.h.app);
   key = await accountKey(rig.s.sessionId);
 });
 afterAll(async () => {
-  await hooks.stop();
-  await srv.close();
   await rig.close();
   await rx.stop();
 });

@@ -57,6 +57,7 @@ const EMBEDDED = [
   'tests/send/**',
   'tests/smtp/front.test.ts',
   'tests/delivery/byte-budget.test.ts', // the lease reads body lengths per backend
+  'tests/delivery/withheld-read.test.ts', // a withheld body's read asked again, and its lease given back, per backend
   'tests/delivery/suspension-expiry.test.ts', // the expiry's conditional UPDATE and the sweeper vs the in-process queue
   'tests/delivery/due-unleased.test.ts', // the sweeper's per-status UNION with LIMIT in each part, per backend
   'tests/delivery/switched-off.test.ts', // the hold's and release's correlated subqueries in UPDATEs, per backend

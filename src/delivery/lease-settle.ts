@@ -73,7 +73,8 @@ export interface LeaseSettle {
   /**
    * The delivery, leased to this worker with its MIME; null when it is not due, leased elsewhere or gone. With a
    * `hold` on the worker's byte budget, the hold is resized to the body's bytes; a body over `bodyMaxBytes` is
-   * read only once the budget has room for it (see createLeaseSettle).
+   * read only once the budget has room for it (see createLeaseSettle). Rejects with UnreadLease when it failed after
+   * taking the row (the caller gives it back).
    */
   lease(deliveryId: number, hold?: BudgetHold): Promise<Leased | null>;
   /** Records an outcome (status, event, suppression) while the lease is still ours; false when it was taken over. */
@@ -82,6 +83,21 @@ export interface LeaseSettle {
 
 /** A leased row as the lease group reads it: with its body's bytes, and whether the body was left out (too big). */
 type LeasedRow = Leased & { bytes: number; withheld: boolean };
+
+/**
+ * lease() failed after its group took the row (its withheld body's read, its budget hold): the row is still leased to
+ * this worker, stamped with one of `stamps` (a renewal whose answer was lost may have committed), for the caller to
+ * give back. The failure itself is the `cause`.
+ */
+export class UnreadLease extends Error {
+  constructor(
+    readonly leased: Leased,
+    readonly stamps: number[],
+    cause: unknown,
+  ) {
+    super(`delivery ${leased.id} leased but not read: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+  }
+}
 
 /**
  * Leases and settlements of one worker: concurrent calls are coalesced into one lease statement pair and one
@@ -110,9 +126,14 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>, op
     // stamped and ours for LEASE_SECONDS with no one sending them. Asking again with the same stamp is safe (rows
     // stamped already are not taken twice; the SELECTs read back every row with this stamp), so the group tries
     // again before it gives up; the outage then fails it as before (the sweeper recovers what stays leased).
+    return askAgain(() => leaseStamped(ids, unique, until), until);
+  }
+
+  /** `ask` again after an outage (200 ms doubling, up to LEASE_RETRY_MAX_MS), while the lease stamped `until` lasts. */
+  async function askAgain<T>(ask: () => Promise<T>, until: number): Promise<T> {
     for (let wait = 200; ; wait *= 2) {
       try {
-        return await leaseStamped(ids, unique, until);
+        return await ask();
       } catch (err) {
         if (!isOutage(err) || wait > LEASE_RETRY_MAX_MS || Date.now() + wait >= until) throw err;
         await new Promise((r) => setTimeout(r, wait));
@@ -310,21 +331,33 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>, op
     return Number(n) > 0;
   }
 
-  /** One delivery's lease: in a group, then its budget hold sized to its body, and a body left out read alone. */
+  /**
+   * One delivery's lease: in a group, then its budget hold sized to its body, and a body left out read alone. A
+   * failure once the group has taken the row rejects with UnreadLease, so the caller gives the row back: a withheld
+   * body's read that timed out (multi-MB on a loaded server) had left it leased and unsent for LEASE_SECONDS.
+   */
   async function lease(deliveryId: number, hold?: BudgetHold): Promise<Leased | null> {
     const row = await leaser.submit(deliveryId);
     if (!row) return null;
     const { bytes, withheld, ...d } = row;
-    await hold?.resize(bytes);
-    return withheld ? readWithheld(d) : d;
+    const stamps = [Number(d.lease_until)];
+    try {
+      await hold?.resize(bytes);
+      if (!withheld) return d;
+      const until = nextUntil();
+      stamps.push(until);
+      return await askAgain(() => readWithheld(d, until), until);
+    } catch (err) {
+      throw new UnreadLease(d, stamps, err);
+    }
   }
 
   /**
    * A body too big for the lease group, read once the budget had room. The wait may have been long, so the lease is
-   * renewed in the same round trip (the SELECT reads the row only if the renewal found it still ours).
+   * renewed (to `until`) in the same round trip; the SELECT reads the row only if it holds that stamp. So it may be
+   * asked again after a lost answer: a renewal that committed left the stamp the SELECT looks for.
    */
-  async function readWithheld(d: Leased): Promise<Leased | null> {
-    const until = nextUntil();
+  async function readWithheld(d: Leased, until: number): Promise<Leased | null> {
     const [, rows] = (await services.store.runTogether([
       sql(db, 'update `deliveries` set `lease_until` = ? where `id` = ? and `lease_owner` = ? and `lease_until` = ?', [until, d.id, owner, d.lease_until]),
       sql(

@@ -11,7 +11,7 @@ import type { SendOutcome } from './outcome';
 import { Dkim } from './transports';
 import { logAttempt } from './attempt-log';
 import { verpAddress, verpSecret } from './verp';
-import type { LeaseSettle } from './lease-settle';
+import { LeaseSettle, UnreadLease } from './lease-settle';
 import type { BudgetHold } from './byte-budget';
 import { Leased, WorkerCtx } from './worker-ctx';
 import { SendComposer } from './compose-at-send';
@@ -87,7 +87,15 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
   }
 
   async function attempt(deliveryId: number, hold?: BudgetHold): Promise<void> {
-    const d = await lease(deliveryId, hold);
+    let d: Leased | null;
+    try {
+      d = await lease(deliveryId, hold);
+    } catch (err) {
+      // Leased but never read to the end (see lease): given back now, like an attempt that failed before its send.
+      if (!(err instanceof UnreadLease)) throw err;
+      await release(err.leased, err.stamps);
+      throw err.cause;
+    }
     if (!d) return;
     const progress = { handedOver: false };
     try {
@@ -105,9 +113,9 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
    * schedule's step for its attempt count, with a fresh job. Best effort: when the database is still away the
    * lease stays and runs out as before (the sweeper then takes the row).
    */
-  async function release(d: Leased): Promise<void> {
+  async function release(d: Leased, stamps?: number[]): Promise<void> {
     try {
-      await backToWaiting(d, Date.now() + backoffMs(retry, Number(d.attempts)));
+      await backToWaiting(d, Date.now() + backoffMs(retry, Number(d.attempts)), stamps);
     } catch (err) {
       logger.warn('lease of a failed attempt not released; it runs out after LEASE_SECONDS', { deliveryId: Number(d.id), error: (err as Error).message });
     }
@@ -294,11 +302,13 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
   /**
    * A leased delivery back to waiting (deferred after an attempt, else queued), due at `runAt`, with no attempt
    * counted, no event and a fresh job (the running one's id must not swallow it). False when the lease was no longer this attempt's. A lost enqueue is the sweeper's to recover.
+   * `stamps`: the lease_until values that are this attempt's (UnreadLease); by default the lease's own.
    */
-  async function backToWaiting(d: Leased, runAt: number): Promise<boolean> {
+  async function backToWaiting(d: Leased, runAt: number, stamps = [Number(d.lease_until)]): Promise<boolean> {
     const attempts = Number(d.attempts);
     const moved = await db('deliveries')
-      .where({ id: d.id, lease_owner: owner, lease_until: d.lease_until, status: 'sending' })
+      .where({ id: d.id, lease_owner: owner, status: 'sending' })
+      .whereIn('lease_until', stamps)
       .update({
         status: attempts > 0 ? 'deferred' : 'queued',
         next_attempt_at: runAt,

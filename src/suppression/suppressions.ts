@@ -87,13 +87,15 @@ export function isCheckFailure(err: unknown): boolean {
 type Lookup = { domainId: number; emails: string[] };
 
 /**
- * suppressedAmong for the hot paths (each SMTP RCPT, each relayed message): lookups made at the same time are
- * answered by one query per domain instead of one each.
+ * suppressedAmong for the hot paths (each SMTP RCPT, each relayed message, each delivery checked again before it is
+ * sent): lookups made at the same time are answered by one query per domain instead of one each. `patterns` as
+ * suppressedAmong's (false for campaigns); each choice has its own batcher.
  */
-export function suppressedAmongShared(store: Store, domainId: number, emails: string[]): Promise<Set<string>> {
+export function suppressedAmongShared(store: Store, domainId: number, emails: string[], opts: { patterns?: boolean } = {}): Promise<Set<string>> {
   if (!emails.length) return Promise.resolve(new Set());
+  const patterns = opts.patterns !== false;
   const c = store.batchers.get(
-    'suppression',
+    patterns ? 'suppression' : 'suppression-no-patterns',
     () =>
       new Coalescer<Lookup, Set<string>>(
         async (items) => {
@@ -104,13 +106,13 @@ export function suppressedAmongShared(store: Store, domainId: number, emails: st
             else byDomain.set(it.domainId, [...it.emails]);
           }
           const found = new Map<number, Set<string>>();
-          for (const [domain, all] of byDomain) found.set(domain, await suppressedAmong(store, domain, all));
+          for (const [domain, all] of byDomain) found.set(domain, await suppressedAmong(store, domain, all, { patterns }));
           return items.map((it) => {
             const hits = found.get(it.domainId)!;
             return new Set(it.emails.map((e) => e.toLowerCase()).filter((e) => hits.has(e)));
           });
         },
-        { name: 'suppression', maxItems: 500, maxInFlight: 2, overlapAfterMs: store.groupOverlapMs },
+        { name: patterns ? 'suppression' : 'suppression-no-patterns', maxItems: 500, maxInFlight: 2, overlapAfterMs: store.groupOverlapMs },
       ),
   );
   return c.submit({ domainId, emails });

@@ -112,6 +112,8 @@ const STATUS_OUT: Record<string, string> = {
   bounced: 'bounced',
   failed: 'failed',
   cancelled: 'cancelled',
+  // Not sent: its recipient was suppressed after the accept (send-attempt.ts).
+  suppressed: 'failed',
 };
 /** The message statuses (MessageStatus: over all recipients, as the log shows them) each platform word lists. */
 const STATUS_IN: Record<string, string> = {
@@ -120,7 +122,7 @@ const STATUS_IN: Record<string, string> = {
   scheduled: 'scheduled',
   delivered: 'delivered,partially_delivered',
   bounced: 'bounced',
-  failed: 'failed',
+  failed: 'failed,suppressed',
   cancelled: 'cancelled',
 };
 /** Events every recipient of an email records once, at its acceptance: the email's events list each once. */

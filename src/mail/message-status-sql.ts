@@ -20,7 +20,7 @@ end from deliveries d where d.message_id = messages.id)`;
 
 /**
  * The delivery statuses a message in this status has at least one of, by messageStatus's rules (partially delivered:
- * some delivered, none pending, so one bounced, failed or cancelled). Null for delivered: every delivery delivered.
+ * some delivered, none pending, so one bounced, failed, cancelled or suppressed). Null for delivered: every delivery delivered.
  */
 const NEEDS: Record<string, string[] | null> = {
   sending: ['sending'],
@@ -29,7 +29,8 @@ const NEEDS: Record<string, string[] | null> = {
   scheduled: ['scheduled'],
   held: ['held'],
   cancelled: ['cancelled'],
-  partially_delivered: ['bounced', 'failed', 'cancelled'],
+  suppressed: ['suppressed'],
+  partially_delivered: ['bounced', 'failed', 'cancelled', 'suppressed'],
   bounced: ['bounced'],
   failed: ['failed'],
   delivered: null,

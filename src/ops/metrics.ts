@@ -296,7 +296,7 @@ export class Metrics {
     if (messages > 0) this.acceptedMessages.inc({ door }, messages);
   }
 
-  /** One recorded attempt: `delivered`, `deferred`, `bounced`, `failed`; latency only for delivered ones. */
+  /** One recorded outcome: `delivered`, `deferred`, `bounced`, `failed`, `suppressed` (not sent); latency only for delivered ones. */
   delivery(outcome: string, bounceClass: string | null | undefined, acceptedAt?: number, doneAt?: number): void {
     this.deliveries.inc({ outcome, bounce_class: bounceClass ?? '' });
     if (outcome === 'delivered' && acceptedAt !== undefined && doneAt !== undefined) this.deliverySeconds.observe(Math.max(0, (doneAt - acceptedAt) / 1000));

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { BUCKET_NAMES } from './rollups';
+import { BUCKET_NAMES, SUPPRESSED_LATE } from './rollups';
 
 /**
  * Reads of the rollup tables. Definitions (event types as stored, see src/events/vocabulary.ts):
@@ -208,7 +208,7 @@ export async function recipientDomainStats(db: Knex, domainId: number, recipient
 
 /**
  * listrecipientdomains: per recipient domain, Sent = delivered, Failed = bounced + failed + suppressed,
- * Sending = max(accepted − delivered − bounced − failed − cancelled, 0); delivery seconds of delivered mail.
+ * Sending = max(accepted − delivered − bounced − failed − cancelled − suppressed after queueing, 0); delivery seconds of delivered mail.
  * Sorted by Sent (then name), at most `limit`.
  */
 export async function listRecipientDomains(db: Knex, domainId: number, r: HourRange, limit: number) {
@@ -229,7 +229,7 @@ export async function listRecipientDomains(db: Knex, domainId: number, r: HourRa
       Domain,
       Sent: n('delivered'),
       Failed: n('bounced') + n('failed') + n('suppressed'),
-      Sending: Math.max(n('queued') + n('scheduled') - n('delivered') - n('bounced') - n('failed') - n('cancelled'), 0),
+      Sending: Math.max(n('queued') + n('scheduled') - n('delivered') - n('bounced') - n('failed') - n('cancelled') - n(SUPPRESSED_LATE), 0),
       AvgDeliverySec: delivered && delivered.timed ? round2(delivered.sum / delivered.timed) : null,
       MinDeliverySec: delivered?.min ?? null,
       MaxDeliverySec: delivered?.max ?? null,

@@ -23,6 +23,13 @@ export const BUCKET_NAMES = ['< 1s', '1-5s', '5-10s', '10-30s', '30-60s', '1-5m'
  */
 export const HARD_BOUNCES = 'bounced_hard';
 
+/**
+ * A count kept in the recipient-domain rollup beside `suppressed`: the `suppressed` events of deliveries (a recipient
+ * suppressed after its message was queued, send-attempt.ts), which listrecipientdomains takes out of Sending. The
+ * accept's own `suppressed` events (no delivery) were never queued, so they are not. Not an event type.
+ */
+export const SUPPRESSED_LATE = 'suppressed_late';
+
 /** Types TagStats shows (Sent = queued + scheduled). */
 const TAGGED = new Set(['queued', 'scheduled', 'delivered', 'bounced', 'opened', 'clicked']);
 /** Types the recipient-domain rollup keeps; the last three carry delivery seconds. */
@@ -113,6 +120,7 @@ export function aggregate(
     const tagList = TAGGED.has(e.type) ? tagsOf(e.message_id) : [];
     const rd = BY_RECIPIENT_DOMAIN.has(e.type) ? recipientDomain(e.data) : null;
     const s = rd && TIMED.has(e.type) ? (secondsOf(e.data) ?? secondsFallback(e)) : null;
+    const rdTypes = rd === null ? [] : e.type === 'suppressed' && e.delivery_id !== null ? [e.type, SUPPRESSED_LATE] : [e.type];
     for (const [unit, size] of UNITS) {
       const bucket = Math.floor(e.created_at / size);
       for (const type of e.type === 'bounced' && e.data.bounce_class === 'hard' ? [e.type, HARD_BOUNCES] : [e.type]) {
@@ -129,17 +137,17 @@ export function aggregate(
         t.unique_count += unique;
       }
 
-      if (rd) {
-        const rk = `${e.domain_id}\u0000${rd}\u0000${unit}\u0000${bucket}\u0000${e.type}`;
+      for (const type of rdTypes) {
+        const rk = `${e.domain_id}\u0000${rd}\u0000${unit}\u0000${bucket}\u0000${type}`;
         const r =
           rds.get(rk) ??
           rds
             .set(rk, {
               domain_id: e.domain_id,
-              recipient_domain: rd,
+              recipient_domain: rd!,
               unit,
               bucket,
-              type: e.type,
+              type,
               count: 0,
               timed: 0,
               seconds_sum: 0,

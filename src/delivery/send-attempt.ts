@@ -20,6 +20,7 @@ import { SUSPENSION, SWITCHED_OFF } from './held-by';
 import { senderSwitchedOff } from './switched-off-hold';
 import { cancelLeased } from './cancelled-campaign';
 import { CAMPAIGN_STATUS } from '../campaigns/campaigns';
+import { SUPPRESSED_REPLY, suppressedSinceAccept } from './suppressed-since';
 
 /** Domain rows and decrypted DKIM keys one worker keeps at most. */
 const CACHED_DOMAINS = 10_000;
@@ -158,6 +159,9 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
       if (Date.now() >= failsAt) return failed(`not sent: ${off}`);
       return holdSwitchedOff(d, off, failsAt);
     }
+    // Suppressed since it was accepted (a bounce or complaint from another message, an unsubscribe, an entry added):
+    // never sent, settled as the accept settles a suppressed recipient. Fresh first attempts skip the lookup.
+    if (await suppressedSinceAccept(services.store, d, Date.now())) return suppressedNow(d);
     const from = verpAddress(secret, Number(d.id), composeHosts(domain, config).mfromHost);
     let raw: Buffer;
     const content = d.content;
@@ -270,6 +274,24 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
         logger.warn('retry could not be enqueued; the sweeper will pick it up', { deliveryId: d.id, error: (err as Error).message }),
       );
     }
+  }
+
+  /**
+   * Ended unsent, its recipient suppressed since the accept: status and event `suppressed` (the accept's event for a
+   * recipient it drops), through the settle path so stats and the message's lookup agree; no attempt counted.
+   */
+  async function suppressedNow(d: Leased): Promise<void> {
+    const done = Date.now();
+    const item = {
+      d,
+      update: { status: 'suppressed', last_reply: SUPPRESSED_REPLY, finished_at: done },
+      type: 'suppressed',
+      data: { reason: SUPPRESSED_REPLY },
+      attempts: Number(d.attempts),
+      done,
+    };
+    if (await settleDurably(item)) services.metrics.delivery('suppressed', null);
+    logger.info('delivery not sent: its recipient was suppressed after it was accepted', { deliveryId: Number(d.id), messageId: d.message_id });
   }
 
   /**

@@ -79,6 +79,44 @@ export function Notice({ children }: { children: ComponentChildren }) {
   );
 }
 
+/** A form's note of its last successful save ("Saved."), true only of what the form shows now. */
+export interface SaveNote {
+  text: string | null;
+  /**
+   * Runs a save whose answer is the note. The last note goes as it starts, so a failure shows only its error (the
+   * Action's), and a save answered after an edit or a newer save shows nothing: the form no longer shows what it saved.
+   */
+  run: (save: () => Promise<string>) => Promise<void>;
+  /** Wraps a field's setter: an edit drops the note, which would otherwise call unsaved values saved. */
+  edit: <T>(set: (v: T) => void) => (v: T) => void;
+}
+
+export function useSaveNote(): SaveNote {
+  const [text, setText] = useState<string | null>(null);
+  const seq = useRef(0);
+  const drop = () => {
+    seq.current++;
+    setText(null);
+  };
+  return {
+    text,
+    run: async (save) => {
+      drop();
+      const mine = seq.current;
+      const note = await save();
+      if (mine === seq.current) setText(note);
+    },
+    edit: (set) => (v) => {
+      set(v);
+      drop();
+    },
+  };
+}
+
+export function SaveNoteView({ note }: { note: SaveNote }) {
+  return note.text ? <Notice>{note.text}</Notice> : null;
+}
+
 /** Shows a loader's state: a spinner the first time, its error, then the content. */
 export function LoadState<T>({ load, children }: { load: Loaded<T>; children: (d: T) => ComponentChildren }) {
   if (load.data === null && load.loading) return <Spinner />;

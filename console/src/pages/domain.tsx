@@ -1,7 +1,23 @@
 import { useState } from 'preact/hooks';
 import { call } from '../api';
 import { go } from '../router';
-import { Action, Check, ConfirmAction, CopyButton, Field, Input, LoadState, Notice, PageTitle, StatusBadge, time, useLoad } from '../ui';
+import {
+  Action,
+  Check,
+  ConfirmAction,
+  CopyButton,
+  Field,
+  Input,
+  LoadState,
+  Notice,
+  PageTitle,
+  SaveNote,
+  SaveNoteView,
+  StatusBadge,
+  time,
+  useLoad,
+  useSaveNote,
+} from '../ui';
 
 interface DnsRecord {
   Host: string;
@@ -77,44 +93,47 @@ function Records({ records }: { records: DnsRecord[] }) {
 }
 
 /**
- * `saved` is the last save's outcome, kept by the page: the form is made anew when a save changes the return-path host
+ * `saved` is the last save's note, kept by the page: the form is made anew when a save changes the return-path host
  * (its fields start from the saved values), and a note of its own would go with the old one.
  */
-function Options({ d, saved, onSaved }: { d: Domain; saved: string | null; onSaved: (outcome: string) => Promise<void> }) {
+function Options({ d, saved, onSaved }: { d: Domain; saved: SaveNote; onSaved: () => Promise<void> }) {
   const [link, setLink] = useState(!!d.Options.LinkTracking);
   const [open, setOpen] = useState(!!d.Options.OpenTracking);
   const [unsub, setUnsub] = useState(!!d.Options.UnsubscribeLink);
   const [sub, setSub] = useState(d.Options.CustomSubdomain ?? '');
   const save = async () => {
-    const r = await call('emailgateway.updatedomain', {
-      DomainID: d.DomainID,
-      LinkTracking: link,
-      OpenTracking: open,
-      UnsubscribeLink: unsub,
-      ...(sub !== (d.Options.CustomSubdomain ?? '') ? { Subdomain: sub } : {}),
+    await saved.run(async () => {
+      const r = await call('emailgateway.updatedomain', {
+        DomainID: d.DomainID,
+        LinkTracking: link,
+        OpenTracking: open,
+        UnsubscribeLink: unsub,
+        ...(sub !== (d.Options.CustomSubdomain ?? '') ? { Subdomain: sub } : {}),
+      });
+      return r.SubdomainChanged ? 'Saved. The return-path host changed: publish the new records and verify again.' : 'Saved.';
     });
-    await onSaved(r.SubdomainChanged ? 'Saved. The return-path host changed: publish the new records and verify again.' : 'Saved.');
+    await onSaved();
   };
+  const checked = (set: (v: boolean) => void) => (e: Event) => saved.edit(set)((e.currentTarget as HTMLInputElement).checked);
   return (
     <form class="card" noValidate onSubmit={(e) => e.preventDefault()}>
       <h2>Options</h2>
       <label class="check">
-        <input type="checkbox" name="linktracking" checked={link} onChange={(e) => setLink((e.currentTarget as HTMLInputElement).checked)} /> Track link clicks
+        <input type="checkbox" name="linktracking" checked={link} onChange={checked(setLink)} /> Track link clicks
       </label>
       <label class="check">
-        <input type="checkbox" name="opentracking" checked={open} onChange={(e) => setOpen((e.currentTarget as HTMLInputElement).checked)} /> Track opens
+        <input type="checkbox" name="opentracking" checked={open} onChange={checked(setOpen)} /> Track opens
       </label>
       <label class="check">
-        <input type="checkbox" name="unsubscribelink" checked={unsub} onChange={(e) => setUnsub((e.currentTarget as HTMLInputElement).checked)} /> Add an
-        unsubscribe link
+        <input type="checkbox" name="unsubscribelink" checked={unsub} onChange={checked(setUnsub)} /> Add an unsubscribe link
       </label>
       <Field label="Return-path subdomain" hint={`Now ${d.MFROMDomain}. Changing it needs new DNS records.`}>
-        <Input name="subdomain" value={sub} onValue={setSub} placeholder="sl" />
+        <Input name="subdomain" value={sub} onValue={saved.edit(setSub)} placeholder="sl" />
       </Field>
       <Action onRun={save} busyLabel="Saving…" name="save-options" submit>
         Save options
       </Action>
-      {saved ? <Notice>{saved}</Notice> : null}
+      <SaveNoteView note={saved} />
     </form>
   );
 }
@@ -157,11 +176,7 @@ function SendTest({ d }: { d: Domain }) {
 export function DomainPage({ id }: { id: number }) {
   const load = useLoad(async () => (await call('emailgateway.getdomain', { DomainID: id })).Domain as Domain, [id]);
   const [verified, setVerified] = useState<string | null>(null);
-  const [optionsSaved, setOptionsSaved] = useState<string | null>(null);
-  const optionsDone = async (outcome: string) => {
-    setOptionsSaved(outcome);
-    await load.reload();
-  };
+  const optionsSaved = useSaveNote();
   const verify = async () => {
     const r = await call('emailgateway.verifydomain', { DomainID: id });
     const bad = (r.Records as DnsRecord[]).filter((x) => x.Required && !x.Verified).length;
@@ -214,7 +229,7 @@ export function DomainPage({ id }: { id: number }) {
             </p>
             <div class="cols">
               <SendTest d={d} />
-              <Options d={d} saved={optionsSaved} onSaved={optionsDone} key={`${d.DomainID}-${d.Options.CustomSubdomain ?? ''}`} />
+              <Options d={d} saved={optionsSaved} onSaved={load.reload} key={`${d.DomainID}-${d.Options.CustomSubdomain ?? ''}`} />
             </div>
             <div class="card danger-zone">
               <h2>Delete</h2>

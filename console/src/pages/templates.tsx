@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { call } from '../api';
 import { go } from '../router';
-import { Action, ConfirmAction, Field, Input, LoadState, Notice, PageTitle, Pager, time, useLoad } from '../ui';
+import { Action, ConfirmAction, Field, Input, LoadState, PageTitle, Pager, SaveNoteView, time, useLoad, useSaveNote } from '../ui';
 import { usePagedSearch } from '../url-state';
 import { MailPreview } from '../preview';
 
@@ -84,7 +84,7 @@ function Editor({ id }: { id: number }) {
   const [subject, setSubject] = useState('');
   const [html, setHtml] = useState('');
   const [preview, setPreview] = useState('');
-  const [saved, setSaved] = useState(false);
+  const saved = useSaveNote();
   useEffect(() => {
     if (!load.data) return;
     setName(load.data.TemplateName);
@@ -97,10 +97,11 @@ function Editor({ id }: { id: number }) {
     const t = setTimeout(() => setPreview(html), 300);
     return () => clearTimeout(t);
   }, [html]);
-  const save = async () => {
-    await call('email.template.update', { TemplateID: id, TemplateName: name, TemplateSubject: subject, TemplateHTMLContent: html });
-    setSaved(true);
-  };
+  const save = () =>
+    saved.run(async () => {
+      await call('email.template.update', { TemplateID: id, TemplateName: name, TemplateSubject: subject, TemplateHTMLContent: html });
+      return 'Saved.';
+    });
   return (
     <section>
       <p>
@@ -128,26 +129,18 @@ function Editor({ id }: { id: number }) {
             <div class="cols editor">
               <form class="card" noValidate onSubmit={(e) => e.preventDefault()}>
                 <Field label="Name">
-                  <Input name="templatename" value={name} onValue={setName} />
+                  <Input name="templatename" value={name} onValue={saved.edit(setName)} />
                 </Field>
                 <Field label="Subject">
-                  <Input name="templatesubject" value={subject} onValue={setSubject} />
+                  <Input name="templatesubject" value={subject} onValue={saved.edit(setSubject)} />
                 </Field>
                 <Field label="HTML" hint='Personalise with {{ Subscriber:FirstName|"there" }}; links are tracked when the domain tracks clicks.'>
-                  <textarea
-                    name="templatehtml"
-                    rows={16}
-                    value={html}
-                    onInput={(e) => {
-                      setHtml((e.currentTarget as HTMLTextAreaElement).value);
-                      setSaved(false);
-                    }}
-                  />
+                  <textarea name="templatehtml" rows={16} value={html} onInput={(e) => saved.edit(setHtml)((e.currentTarget as HTMLTextAreaElement).value)} />
                 </Field>
                 <Action kind="primary" onRun={save} busyLabel="Saving…" name="save-template" submit>
                   Save
                 </Action>
-                {saved ? <Notice>Saved.</Notice> : null}
+                <SaveNoteView note={saved} />
               </form>
               <div class="card">
                 <h2>Preview</h2>

@@ -1,6 +1,22 @@
 import { useState } from 'preact/hooks';
 import { call } from '../api';
-import { Action, ConfirmAction, Field, Input, LoadState, Notice, PageTitle, Pager, SearchForm, StatusBadge, time, useLoad } from '../ui';
+import {
+  Action,
+  ConfirmAction,
+  Field,
+  Input,
+  LoadState,
+  Notice,
+  PageTitle,
+  Pager,
+  SaveNote,
+  SaveNoteView,
+  SearchForm,
+  StatusBadge,
+  time,
+  useLoad,
+  useSaveNote,
+} from '../ui';
 import { NUMBER, usePagedSearch } from '../url-state';
 
 interface User {
@@ -75,40 +91,55 @@ function CreateUser({ onCreated }: { onCreated: () => Promise<void> }) {
   );
 }
 
-function Limits({ u, onSaved }: { u: User; onSaved: () => Promise<void> }) {
+/** `saved` is kept by the row: the form is made anew from the saved values when a save changes them. */
+function Limits({ u, saved, onSaved }: { u: User; saved: SaveNote; onSaved: () => Promise<void> }) {
   const [domains, setDomains] = useState(u.LimitEmailGatewaySenderDomains);
   const [month, setMonth] = useState(u.LimitEmailSendPerPeriod);
   const [day, setDay] = useState(u.LimitEmailSendPerDay);
+  const save = async () => {
+    await saved.run(async () => {
+      const typed = {
+        LimitEmailGatewaySenderDomains: limitValue('Sender domains', domains),
+        LimitEmailSendPerPeriod: limitValue('Per month', month),
+        LimitEmailSendPerDay: limitValue('Per day', day),
+      };
+      // Only what changed: a save does not write back values another admin changed meanwhile.
+      const was = {
+        LimitEmailGatewaySenderDomains: u.LimitEmailGatewaySenderDomains,
+        LimitEmailSendPerPeriod: u.LimitEmailSendPerPeriod,
+        LimitEmailSendPerDay: u.LimitEmailSendPerDay,
+      };
+      const changed = Object.fromEntries(Object.entries(typed).filter(([k, v]) => Number(was[k as keyof typeof was]) !== v));
+      if (!Object.keys(changed).length) return 'No change to save.';
+      await call('user.update', { UserID: u.UserID, ...changed });
+      return 'Saved.';
+    });
+    await onSaved();
+  };
   return (
     // A form of its own per row, so Enter in one of its boxes saves that row's limits (Save is its submit button).
     <form class="limits" noValidate onSubmit={(e) => e.preventDefault()}>
-      <Input aria-label="Sender domains" title="Sender domains" type="number" min="0" value={domains} onValue={setDomains} />
-      <Input aria-label="Per month (0 = no limit)" title="Per month (0 = no limit)" type="number" min="0" value={month} onValue={setMonth} />
-      <Input aria-label="Per day (0 = no limit)" title="Per day (0 = no limit)" type="number" min="0" value={day} onValue={setDay} />
-      <Action
-        busyLabel="Saving…"
-        name="save-limits"
-        submit
-        onRun={async () => {
-          const typed = {
-            LimitEmailGatewaySenderDomains: limitValue('Sender domains', domains),
-            LimitEmailSendPerPeriod: limitValue('Per month', month),
-            LimitEmailSendPerDay: limitValue('Per day', day),
-          };
-          // Only what changed: a save does not write back values another admin changed meanwhile.
-          const was = {
-            LimitEmailGatewaySenderDomains: u.LimitEmailGatewaySenderDomains,
-            LimitEmailSendPerPeriod: u.LimitEmailSendPerPeriod,
-            LimitEmailSendPerDay: u.LimitEmailSendPerDay,
-          };
-          const changed = Object.fromEntries(Object.entries(typed).filter(([k, v]) => Number(was[k as keyof typeof was]) !== v));
-          if (Object.keys(changed).length) await call('user.update', { UserID: u.UserID, ...changed });
-          await onSaved();
-        }}
-      >
+      <Input aria-label="Sender domains" title="Sender domains" type="number" min="0" value={domains} onValue={saved.edit(setDomains)} />
+      <Input aria-label="Per month (0 = no limit)" title="Per month (0 = no limit)" type="number" min="0" value={month} onValue={saved.edit(setMonth)} />
+      <Input aria-label="Per day (0 = no limit)" title="Per day (0 = no limit)" type="number" min="0" value={day} onValue={saved.edit(setDay)} />
+      <Action busyLabel="Saving…" name="save-limits" submit onRun={save}>
         Save
       </Action>
+      <SaveNoteView note={saved} />
     </form>
+  );
+}
+
+/** A row's limits with the note of its last save, which outlives the form's renewal after the save. */
+function RowLimits({ u, onSaved }: { u: User; onSaved: () => Promise<void> }) {
+  const saved = useSaveNote();
+  return (
+    <Limits
+      u={u}
+      saved={saved}
+      onSaved={onSaved}
+      key={`${u.UserID}-${u.LimitEmailSendPerDay}-${u.LimitEmailSendPerPeriod}-${u.LimitEmailGatewaySenderDomains}`}
+    />
   );
 }
 
@@ -147,11 +178,7 @@ export function AdminUsers() {
                       <StatusBadge status={u.AccountStatus} />
                     </td>
                     <td data-label="Limits">
-                      <Limits
-                        u={u}
-                        onSaved={load.reload}
-                        key={`${u.UserID}-${u.LimitEmailSendPerDay}-${u.LimitEmailSendPerPeriod}-${u.LimitEmailGatewaySenderDomains}`}
-                      />
+                      <RowLimits u={u} onSaved={load.reload} />
                     </td>
                     <td data-label="Created">{time(u.CreatedAt)}</td>
                     <td>

@@ -1,0 +1,223 @@
+import type { Locator, Page } from 'playwright-core';
+import { ConsoleRig, startConsoleRig } from '../helpers/console-rig';
+import { waitFor } from '../helpers/sink';
+
+/**
+ * What a form says after a save, read as the user sees it: "Saved." only while the form shows what was saved. A new
+ * save drops the last note (a failure shows only its error), an edit to any field drops it, and the admin's per-user
+ * limits say so in their own row, after the table's reload.
+ */
+jest.setTimeout(90_000);
+
+let rig: ConsoleRig;
+let page: Page;
+let session: string;
+let domainId: number;
+const username = 'sam';
+const password = 'save notes password';
+const other = 'ola';
+
+beforeAll(async () => {
+  rig = await startConsoleRig();
+  ({ sessionId: session, domainId } = await rig.userWithDomain(username, password, 'notes.example.com'));
+  await rig.ok({
+    Command: 'user.create',
+    AdminAPIKey: rig.adminKey,
+    RelUserGroupID: 1,
+    Username: other,
+    Password: 'another password',
+    EmailAddress: `${other}@example.org`,
+    FirstName: other,
+    TimeZone: 'UTC',
+    Language: 'en',
+  });
+});
+afterAll(async () => {
+  await rig?.close();
+});
+
+/** A tab of its own (the console keeps its session per tab), signed in. */
+async function signIn(kind: 'User' | 'Admin'): Promise<void> {
+  await page?.context().close();
+  page = await (await rig.browser.newContext({ viewport: { width: 1280, height: 860 } })).newPage();
+  page.setDefaultTimeout(15_000);
+  await page.goto(`${rig.base}/console/`);
+  await page.getByRole('tab', { name: kind }).click();
+  if (kind === 'Admin') {
+    await page.locator('input[name=adminapikey]').fill(rig.adminKey);
+  } else {
+    await page.locator('input[name=username]').fill(username);
+    await page.locator('input[name=password]').fill(password);
+  }
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('navigation', { name: 'Main' }).waitFor();
+}
+
+/** The visible text of a form's notes and errors, in page order. */
+const shown = (form: Locator) => form.locator('[role=status], [role=alert]').allInnerTexts();
+
+/** Waits until the form shows exactly `texts` (notes and errors); fails with what it shows instead. */
+async function shows(form: Locator, texts: string[]): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (JSON.stringify(await shown(form)) !== JSON.stringify(texts) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+  expect(await shown(form)).toEqual(texts);
+}
+
+/** The next call of `command` the page makes fails as `how` says; every other call goes through. */
+async function failNext(command: string, how: 'no answer' | { ErrorCode: number; ErrorText: string }): Promise<void> {
+  let once = true;
+  await page.route('**/api.php', async (route) => {
+    if (!once || !(route.request().postData() ?? '').includes(`"${command}"`)) return route.fallback();
+    once = false;
+    if (how === 'no answer') return route.abort('connectionrefused');
+    return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ Success: false, ...how }) });
+  });
+}
+
+const NO_ANSWER = 'Postern did not answer: check that it is running and reachable.';
+
+describe('console: save notes', () => {
+  afterEach(async () => {
+    await page.unroute('**/api.php');
+  });
+
+  it('the template editor: a failed save shows only its error, and an edit to the name, subject or HTML drops "Saved."', async () => {
+    const { TemplateID } = await rig.ok({
+      Command: 'email.template.create',
+      SessionID: session,
+      TemplateName: 'Notes',
+      TemplateSubject: 'Hello',
+      TemplateHTMLContent: '<p>Hi</p>',
+    });
+    await signIn('User');
+    await page.evaluate(`location.hash = '#/templates/${TemplateID}'`);
+    const form = page.locator('form', { has: page.locator('[data-action=save-template]') });
+    const button = form.locator('[data-action=save-template]');
+    await form.locator('input[name=templatename]').waitFor();
+
+    await button.click();
+    await shows(form, ['Saved.']);
+    // Saved again without an edit, and Postern does not answer: the error alone, not beside the last "Saved.".
+    await failNext('email.template.update', 'no answer');
+    await button.click();
+    await shows(form, [NO_ANSWER]);
+    await button.click();
+    await shows(form, ['Saved.']);
+
+    // Each field on its own: its edit drops the note, and the next save says Saved again.
+    for (const [field, value] of [
+      ['input[name=templatename]', 'Notes, renamed'],
+      ['input[name=templatesubject]', 'Hello again'],
+      ['textarea[name=templatehtml]', '<p>Hi again</p>'],
+    ]) {
+      await form.locator(field).fill(value);
+      expect({ field, shown: await shown(form) }).toEqual({ field, shown: [] });
+      await button.click();
+      await shows(form, ['Saved.']);
+    }
+    const { Template } = await rig.ok({ Command: 'email.template.get', SessionID: session, TemplateID });
+    expect([Template.TemplateName, Template.TemplateSubject, Template.TemplateHTMLContent]).toEqual(['Notes, renamed', 'Hello again', '<p>Hi again</p>']);
+
+    // An edit made while a save is on its way: the save's answer is not "Saved.", since the form shows more than it sent.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    await page.route('**/api.php', async (route) => {
+      if ((route.request().postData() ?? '').includes('"email.template.update"')) await gate;
+      await route.fallback();
+    });
+    await button.click();
+    await button.and(page.locator('[aria-busy=true]')).waitFor();
+    await form.locator('input[name=templatesubject]').fill('Typed while saving');
+    release();
+    await button.and(page.locator('[aria-busy=false]')).waitFor();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await shown(form)).toEqual([]);
+
+    // A real refusal, with no edit since the last save: the template was deleted elsewhere.
+    await button.click();
+    await shows(form, ['Saved.']);
+    await rig.ok({ Command: 'email.template.delete', SessionID: session, TemplateID });
+    const gone = await rig.api({ Command: 'email.template.update', SessionID: session, TemplateID, TemplateName: 'x' });
+    expect(gone.Success).toBe(false);
+    await button.click();
+    await shows(form, [[gone.ErrorText].flat().join('; ')]);
+  });
+
+  it('the domain options: a failed save shows only its error, and an edit drops "Saved."', async () => {
+    await signIn('User');
+    await page.evaluate(`location.hash = '#/domains/${domainId}'`);
+    const form = page.locator('form', { has: page.getByRole('heading', { name: 'Options', exact: true }) });
+    const button = form.locator('[data-action=save-options]');
+    await button.waitFor();
+
+    await form.locator('input[name=opentracking]').uncheck();
+    await button.click();
+    await shows(form, ['Saved.']);
+    await failNext('emailgateway.updatedomain', 'no answer');
+    await button.click();
+    await shows(form, [NO_ANSWER]);
+    await button.click();
+    await shows(form, ['Saved.']);
+    await failNext('emailgateway.updatedomain', { ErrorCode: 7, ErrorText: 'Refused for the test' });
+    await button.click();
+    await shows(form, ['Refused for the test']);
+
+    await button.click();
+    await shows(form, ['Saved.']);
+    await form.locator('input[name=linktracking]').uncheck();
+    expect(await shown(form)).toEqual([]);
+    await button.click();
+    await shows(form, ['Saved.']);
+    await form.locator('input[name=subdomain]').fill('sl2');
+    expect(await shown(form)).toEqual([]);
+    const { Domain } = await rig.ok({ Command: 'emailgateway.getdomain', SessionID: session, DomainID: domainId });
+    expect([Domain.Options.OpenTracking, Domain.Options.LinkTracking]).toEqual([0, 0]);
+  });
+
+  it("the admin's limits: a save says so in its own row, after the table's reload; a failure shows only the error there", async () => {
+    await signIn('Admin');
+    await page.getByRole('heading', { name: 'Users' }).waitFor();
+    const row = page.locator(`tr[data-user="${username}"]`);
+    const otherRow = page.locator(`tr[data-user="${other}"]`);
+    const form = row.locator('form.limits');
+    const button = row.locator('[data-action=save-limits]');
+    const perDay = async () => {
+      const { Users } = await rig.ok({ Command: 'users.get', AdminAPIKey: rig.adminKey, Search: username, RecordsPerRequest: 5, RecordsFrom: 0 });
+      return Number(Users.find((u: { Username: string }) => u.Username === username).LimitEmailSendPerDay);
+    };
+
+    await row.getByLabel('Per day (0 = no limit)').fill('250');
+    await row.locator('[data-action=save-limits]').click();
+    await row.getByRole('status').waitFor();
+    // The reload brings the row anew (its boxes from the saved values); the note is still there, in this row only.
+    await waitFor(async () => (await row.getByLabel('Per day (0 = no limit)').inputValue()) === '250', 10_000, 'the reloaded row');
+    await page.locator('[data-action=save-limits][aria-busy=true]').waitFor({ state: 'detached' });
+    expect(await perDay()).toBe(250);
+    expect(await shown(form)).toEqual(['Saved.']);
+    expect(await shown(otherRow)).toEqual([]);
+
+    // Saved again with nothing changed: said so, and nothing sent.
+    await button.click();
+    await shows(form, ['No change to save.']);
+
+    // Postern does not answer: the error in the row, not beside the last note.
+    await row.getByLabel('Per day (0 = no limit)').fill('300');
+    expect(await shown(form)).toEqual([]);
+    await failNext('user.update', 'no answer');
+    await button.click();
+    await shows(form, [NO_ANSWER]);
+    expect(await perDay()).toBe(250);
+
+    // Then it does: saved, said so in the row, and the error gone.
+    await row.locator('[data-action=save-limits]').click();
+    await waitFor(async () => (await row.getByLabel('Per day (0 = no limit)').inputValue()) === '300' && (await perDay()) === 300, 10_000, 'the save');
+    await shows(form, ['Saved.']);
+
+    // The console's own refusal (a cleared box) straight after a save: only the refusal.
+    await failNext('user.update', { ErrorCode: 9, ErrorText: 'never sent' });
+    await row.getByLabel('Per month (0 = no limit)').fill('');
+    await button.click();
+    await shows(form, ['Per month: enter a whole number (0 = no limit)']);
+    expect(await shown(otherRow)).toEqual([]);
+  });
+});

@@ -80,7 +80,7 @@ export async function findCampaignInScope(db: Db, scope: CampaignScope, id: unkn
 /**
  * Progress of campaigns: recipients (members found at launch), queued (messages accepted so far) and skipped
  * (members a page read but the send path refused one by one, as suppressed since the launch) from each row; sent
- * (deliveries that got a final answer), cancelled (copies cancelled before they were sent), delivered, bounced,
+ * (deliveries that got a final answer, a copy suppressed after its page was accepted included), cancelled (copies cancelled before they were sent), delivered, bounced,
  * opened and clicked (unique, per delivery) counted from its deliveries, live for small campaigns and bounded in
  * cost for large ones (src/campaigns/progress.ts).
  */

@@ -3,7 +3,10 @@ import { CostBoundedCache } from '../store/cost-bounded';
 
 /** What a campaign's deliveries add to its progress (the rest, recipients, queued and skipped, is on its row). */
 export interface DeliveryCounts {
-  /** Deliveries with a final answer: delivered, bounced or failed. */
+  /**
+   * Deliveries with a final answer: delivered, bounced, failed or suppressed (a copy whose address was suppressed after
+   * its page was accepted ends unsent: the replies have no field of its own, so it counts where failures do).
+   */
   sent: number;
   /** Copies cancelled before they were sent (campaign.cancel, emailgateway.cancelqueuedmessage, DELETE /api/v1/email/{id}). */
   cancelled: number;
@@ -20,6 +23,7 @@ const SUMS = [
   "SUM(CASE WHEN d.status = 'delivered' THEN 1 ELSE 0 END) AS delivered",
   "SUM(CASE WHEN d.status = 'bounced' THEN 1 ELSE 0 END) AS bounced",
   "SUM(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END) AS failed",
+  "SUM(CASE WHEN d.status = 'suppressed' THEN 1 ELSE 0 END) AS suppressed",
   "SUM(CASE WHEN d.status = 'cancelled' THEN 1 ELSE 0 END) AS cancelled",
   'SUM(CASE WHEN d.first_opened_at IS NOT NULL THEN 1 ELSE 0 END) AS opened',
   'SUM(CASE WHEN d.first_clicked_at IS NOT NULL THEN 1 ELSE 0 END) AS clicked',
@@ -30,7 +34,7 @@ function add(total: DeliveryCounts, c: Record<string, unknown> | undefined): voi
   const n = (k: string) => Number(c?.[k] ?? 0);
   total.delivered += n('delivered');
   total.bounced += n('bounced');
-  total.sent += n('delivered') + n('bounced') + n('failed');
+  total.sent += n('delivered') + n('bounced') + n('failed') + n('suppressed');
   total.cancelled += n('cancelled');
   total.opened += n('opened');
   total.clicked += n('clicked');

@@ -15,16 +15,19 @@ export const SUPPRESSED_REPLY = 'not sent: the recipient was added to the suppre
 
 /**
  * Whether the leased delivery's recipient is now on a suppression list a send from its domain must skip, checked as
- * the accept checks it (src/mail/accept.ts): campaigns against the lists alone, other mail against the lists and the
- * install's patterns; the whitelist, as there, does not lift an entry. Asked only of deliveries the accept's check
+ * the accept checks it (src/mail/accept.ts): campaigns against the lists alone, their list's PerList entries included
+ * (its page read them: src/lists/api.ts eligibleMembers), other mail against the lists and the install's patterns; the
+ * whitelist, as there, does not lift an entry. Asked only of deliveries the accept's check
  * may be stale for: a retry (attempts > 0), a scheduled send (its SendAt came later), anything accepted more than
  * FRESH_MS ago (released from a hold, put back, a backlog). A fresh first attempt, the hot path, is not asked: false.
  */
 export async function suppressedSinceAccept(store: Store, d: Leased, now: number): Promise<boolean> {
   const stale = Number(d.attempts) > 0 || Number(d.send_at ?? 0) > 0 || now - Number(d.created_at) > FRESH_MS;
   if (!stale) return false;
-  // A campaign's message (campaign_status is read with the lease): lists only, as its accept did.
-  const patterns = d.campaign_status === null;
-  const found = await suppressedAmongShared(store, Number(d.domain_id), [d.recipient], { patterns });
+  // A campaign's message (campaign_status is read with the lease): lists only, as its accept did, and its list's own
+  // entries: an unsubscribe from the list after its page was read must stop the copies not sent yet.
+  const campaign = d.campaign_status !== null;
+  const listId = campaign && d.list_id ? Number(d.list_id) : undefined;
+  const found = await suppressedAmongShared(store, Number(d.domain_id), [d.recipient], { patterns: !campaign, listId });
   return found.has(d.recipient.toLowerCase());
 }

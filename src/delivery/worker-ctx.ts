@@ -44,6 +44,8 @@ export interface Leased {
   account_status: string | null;
   /** The message's campaign's status when the row was leased (null: not a campaign message, or the campaign is gone). */
   campaign_status: string | null;
+  /** The message's list (a campaign's, a list send's or a send naming a ListID); null otherwise. */
+  list_id: number | null;
 }
 
 /** One attempt's outcome on its way to the database. */

@@ -2,22 +2,28 @@ import { isMysql, placeholders, sql, type Db, type Stmt } from '../db';
 import type { Store } from '../store/store';
 import { Coalescer } from '../coalesce';
 import { formatTime } from '../auth/users';
-import { patterns, patternSuppressed } from './scopes';
+import { patterns, patternSuppressed, scopeKey } from './scopes';
 
 export type SuppressionReason = 'manual' | 'hard_bounce' | 'complaint' | 'unsubscribe';
 
+/** How a lookup reads the lists: `patterns` false for campaigns (as upstream); `listId` adds that list's PerList entries. */
+export interface LookupOptions {
+  patterns?: boolean;
+  listId?: number;
+}
+
 /**
  * The subset of `emails` (any case) a send from the domain must skip, lowercase: the domain's own list, the
- * AccountWide entries of the domain's owner, SystemWide entries (one round trip: a UNION ALL), and, unless `patterns`
- * is false (campaigns, as upstream), the install's suppression patterns.
+ * AccountWide entries of the domain's owner, SystemWide entries, with `listId` that list's PerList entries (one round
+ * trip: a UNION ALL), and, unless `patterns` is false (campaigns, as upstream), the install's suppression patterns.
  */
-export async function suppressedAmong(store: Store, domainId: number, emails: string[], opts: { patterns?: boolean } = {}): Promise<Set<string>> {
+export async function suppressedAmong(store: Store, domainId: number, emails: string[], opts: LookupOptions = {}): Promise<Set<string>> {
   if (!emails.length) return new Set();
   const lower = [...new Set(emails.map((e) => e.toLowerCase()))];
   const found = new Set<string>();
   for (let i = 0; i < lower.length; i += 1000) {
     const some = lower.slice(i, i + 1000);
-    const [rows] = await store.runTogether([suppressedQuery(store.db, domainId, some)]);
+    const [rows] = await store.runTogether([suppressedQuery(store.db, domainId, some, opts.listId)]);
     for (const r of rows as { email: string }[]) found.add(String(r.email).toLowerCase());
   }
   if (opts.patterns !== false) for (const e of lower) if (!found.has(e) && (await patternSuppressed(store, e))) found.add(e);
@@ -26,10 +32,11 @@ export async function suppressedAmong(store: Store, domainId: number, emails: st
 
 /**
  * The domain's own entries and the AccountWide (of the domain's owner) and SystemWide entries among `emails`
- * (lowercase), as the text scopedWhere builds for no lists. Written as SQL, not with the builder: every SMTP RCPT
- * runs it (coalesced), and knex's compile and runner were most of the front's client-side cost of the lookup.
+ * (lowercase), plus with `listId` the list's own (its scope_key, the unique index's prefix), as the text scopedWhere
+ * builds. Written as SQL, not with the builder: every SMTP RCPT runs it (coalesced), and knex's compile and runner
+ * were most of the front's client-side cost of the lookup.
  */
-function suppressedQuery(db: Db, domainId: number, emails: string[]): Stmt {
+function suppressedQuery(db: Db, domainId: number, emails: string[], listId?: number): Stmt {
   const list = placeholders(emails.length);
   return sql(
     db,
@@ -38,8 +45,9 @@ function suppressedQuery(db: Db, domainId: number, emails: string[]): Stmt {
       // UNION ALL: the caller makes a Set of the answer, and MariaDB builds a temporary table for a plain UNION.
       ' union all select `e`.`email` from `suppression_entries` as `e` where `e`.`email` in ' +
       list +
-      ' and `e`.`list_id` is null and (`e`.`user_id` is null or `e`.`user_id` = (select `user_id` from `sender_domains` where `id` = ?))',
-    [domainId, ...emails, ...emails, domainId],
+      ' and `e`.`list_id` is null and (`e`.`user_id` is null or `e`.`user_id` = (select `user_id` from `sender_domains` where `id` = ?))' +
+      (listId ? ' union all select `email` from `suppression_entries` where `scope_key` = ? and `email` in ' + list : ''),
+    [domainId, ...emails, ...emails, domainId, ...(listId ? [scopeKey({ listId }), ...emails] : [])],
   );
 }
 
@@ -84,14 +92,14 @@ export function isCheckFailure(err: unknown): boolean {
   return (err as { code?: string })?.code === 'ER_SUBQUERY_NO_1_ROW';
 }
 
-type Lookup = { domainId: number; emails: string[] };
+type Lookup = { domainId: number; listId?: number; emails: string[] };
 
 /**
  * suppressedAmong for the hot paths (each SMTP RCPT, each relayed message, each delivery checked again before it is
- * sent): lookups made at the same time are answered by one query per domain instead of one each. `patterns` as
- * suppressedAmong's (false for campaigns); each choice has its own batcher.
+ * sent): lookups made at the same time are answered by one query per domain (and list, for lookups with `listId`)
+ * instead of one each. `patterns` as suppressedAmong's (false for campaigns); each choice has its own batcher.
  */
-export function suppressedAmongShared(store: Store, domainId: number, emails: string[], opts: { patterns?: boolean } = {}): Promise<Set<string>> {
+export function suppressedAmongShared(store: Store, domainId: number, emails: string[], opts: LookupOptions = {}): Promise<Set<string>> {
   if (!emails.length) return Promise.resolve(new Set());
   const patterns = opts.patterns !== false;
   const c = store.batchers.get(
@@ -99,23 +107,25 @@ export function suppressedAmongShared(store: Store, domainId: number, emails: st
     () =>
       new Coalescer<Lookup, Set<string>>(
         async (items) => {
-          const byDomain = new Map<number, string[]>();
+          // One query per domain and list (a campaign's copies share both).
+          const key = (it: Lookup) => `${it.domainId}:${it.listId ?? ''}`;
+          const groups = new Map<string, Lookup>();
           for (const it of items) {
-            const list = byDomain.get(it.domainId);
-            if (list) list.push(...it.emails);
-            else byDomain.set(it.domainId, [...it.emails]);
+            const group = groups.get(key(it));
+            if (group) group.emails.push(...it.emails);
+            else groups.set(key(it), { domainId: it.domainId, listId: it.listId, emails: [...it.emails] });
           }
-          const found = new Map<number, Set<string>>();
-          for (const [domain, all] of byDomain) found.set(domain, await suppressedAmong(store, domain, all, { patterns }));
+          const found = new Map<string, Set<string>>();
+          for (const [k, g] of groups) found.set(k, await suppressedAmong(store, g.domainId, g.emails, { patterns, listId: g.listId }));
           return items.map((it) => {
-            const hits = found.get(it.domainId)!;
+            const hits = found.get(key(it))!;
             return new Set(it.emails.map((e) => e.toLowerCase()).filter((e) => hits.has(e)));
           });
         },
         { name: patterns ? 'suppression' : 'suppression-no-patterns', maxItems: 500, maxInFlight: 2, overlapAfterMs: store.groupOverlapMs },
       ),
   );
-  return c.submit({ domainId, emails });
+  return c.submit({ domainId, listId: opts.listId, emails });
 }
 
 /** Adds (or keeps) an entry; the first reason recorded for an address stays. Returns true when it was new. */

@@ -1,0 +1,119 @@
+/**
+ * A campaign copy whose address is suppressed after its page was accepted ends `suppressed`, unsent
+ * (src/delivery/suppressed-since.ts), whether the address went on the From domain's list or on the campaign's list's
+ * own (PerList) entries, as an unsubscribe from that list does; and the campaign's figures still add up: such a copy
+ * counts in Sent, where failed copies count (src/campaigns/progress.ts), so Sent + Cancelled = Queued.
+ */
+import { useCampaignRig, waitForCampaign } from '../helpers/campaign-rig';
+import { greylisting, waitFor } from '../helpers/sink';
+import { addSubscriber, makeList } from '../lists/fixtures';
+import { suppressedAmongShared } from '../../src/suppression/suppressions';
+
+jest.setTimeout(90_000);
+
+const camp = useCampaignRig();
+const cmd = camp.cmd;
+
+const statusOf = async (email: string, campaignId: number) =>
+  (
+    await camp.h.services
+      .db('deliveries as d')
+      .join('messages as m', 'm.id', 'd.message_id')
+      .where({ 'm.campaign_id': campaignId, 'd.recipient': email })
+      .first('d.status')
+  )?.status;
+const receivedBy = (email: string, subject: string) =>
+  camp.sink.received.filter((m) => m.to.includes(email) && m.raw.toString().includes(`Subject: ${subject}`)).length;
+
+/**
+ * Launches a campaign to `members` of a new list; `leaver`'s first attempt waits at RCPT until `suppress` has run,
+ * then is refused (450), so its retry is the only send that could reach it. Answers once every copy has settled.
+ */
+async function campaignWithLeaver(tag: string, leaver: string, suppress: (listId: number) => Promise<void>): Promise<{ campaignId: number; listId: number }> {
+  const members = [`a@${tag}.test`, `b@${tag}.test`, leaver];
+  const listId = await makeList(camp.h, camp.o, { SenderEmailAddress: `news@${camp.s.domain}` });
+  for (const m of members) await addSubscriber(camp.h, camp.o, listId, m);
+  const grey = greylisting((a) => a === leaver);
+  let release!: () => void;
+  const suppressed = new Promise<void>((resolve) => (release = resolve));
+  let waiting = false;
+  camp.sink.rcptWait = (a) => {
+    if (a !== leaver) return undefined;
+    waiting = true;
+    return suppressed;
+  };
+  camp.sink.onRcpt = grey.onRcpt;
+  try {
+    const { CampaignID: campaignId } = await cmd('campaign.create', { CampaignName: tag, Subject: `News ${tag}`, ListID: listId, PlainContent: 'Hello' });
+    expect((await cmd('campaign.launch', { CampaignID: campaignId })).Success).toBe(true);
+    await waitFor(() => waiting, 30_000, 'the leaver at RCPT');
+    await suppress(listId);
+    release();
+    await waitForCampaign(cmd, campaignId, 'completed', 30_000, 'the campaign to complete');
+    await waitFor(
+      async () => (await Promise.all(members.map((m) => statusOf(m, campaignId)))).every((s) => ['delivered', 'suppressed'].includes(s)),
+      30_000,
+      'every copy settled',
+    );
+    expect(grey.replies).toEqual(['refused']);
+    return { campaignId, listId };
+  } finally {
+    camp.sink.rcptWait = undefined;
+    camp.sink.onRcpt = undefined;
+    release();
+  }
+}
+
+it('adds up when one copy is suppressed after launch: Sent counts it, through campaign.get, campaigns.get and GET /api/v1/campaigns/:id', async () => {
+  const leaver = 'leaver@adds-up.test';
+  const { campaignId } = await campaignWithLeaver('adds-up', leaver, async () => {
+    // The From domain's list, through the sender key's door.
+    const res = await camp.h.request('POST', '/api/v1/suppressions', { headers: { Authorization: `Bearer ${camp.s.key}` }, body: { EmailAddress: leaver } });
+    expect(res.status).toBe(200);
+  });
+  expect(await statusOf(leaver, campaignId)).toBe('suppressed');
+  expect(receivedBy(leaver, 'News adds-up')).toBe(0);
+
+  const figures = { Recipients: 3, Queued: 3, Skipped: 0, Sent: 3, Cancelled: 0, Delivered: 2, Bounced: 0, Opened: 0, Clicked: 0 };
+  const got = await cmd('campaign.get', { CampaignID: campaignId });
+  expect(got.Campaign.Progress).toEqual(figures);
+  const listed = await cmd('campaigns.get', { IncludeContent: 0 });
+  expect(listed.Campaigns.find((c: { CampaignID: number }) => c.CampaignID === campaignId).Progress).toEqual(figures);
+
+  const made = await camp.h.call({ Command: 'user.apikey.create', SessionID: camp.s.sessionId, Note: 'platform', KeyType: 'account' });
+  const res = await camp.h.request('GET', `/api/v1/campaigns/${campaignId}`, { headers: { Authorization: `Bearer ${made.APIKey.APIKey}` } });
+  expect(res.status).toBe(200);
+  expect(res.body).toMatchObject({ recipients: 3, queued: 3, skipped: 0, sent: 3, cancelled: 0, delivered: 2, bounced: 0 });
+});
+
+it("never sends a copy whose address was unsubscribed from the campaign's list (a PerList entry) after its page was accepted", async () => {
+  const leaver = 'leaver@per-list.test';
+  const lookups = camp.h.services.store.batchers.stats('suppression-no-patterns').items;
+  const { campaignId } = await campaignWithLeaver('per-list', leaver, async (listId) => {
+    // The list's own scope only: the domain's list and the account's entries stay without the address.
+    const r = await cmd('suppression.import', { ListID: listId, SuppressionSource: 'Unsubscribe', EmailAddresses: [leaver] });
+    expect(r).toMatchObject({ Success: true, TotalImported: 1 });
+  });
+  expect(await statusOf(leaver, campaignId)).toBe('suppressed');
+  expect(await statusOf('a@per-list.test', campaignId)).toBe('delivered');
+  expect(receivedBy(leaver, 'News per-list')).toBe(0);
+  // The retry's check went through the shared (coalesced) lookup, as the others do.
+  expect(camp.h.services.store.batchers.stats('suppression-no-patterns').items).toBeGreaterThan(lookups);
+  expect(await camp.h.services.db('suppressions').where({ email: leaver }).first()).toBeUndefined();
+  expect((await cmd('campaign.get', { CampaignID: campaignId })).Campaign.Progress).toMatchObject({ Queued: 3, Sent: 3, Cancelled: 0, Delivered: 2 });
+  // Still not sent a second later (no further retry).
+  await new Promise((r) => setTimeout(r, 1500));
+  expect(receivedBy(leaver, 'News per-list')).toBe(0);
+});
+
+it("answers lookups made together for different lists each by its own list's entries", async () => {
+  const [mine, other] = [await makeList(camp.h, camp.o), await makeList(camp.h, camp.o)];
+  const x = 'x@together.test';
+  expect(await cmd('suppression.import', { ListID: mine, SuppressionSource: 'Unsubscribe', EmailAddresses: [x] })).toMatchObject({ TotalImported: 1 });
+  const look = (listId?: number) => suppressedAmongShared(camp.h.services.store, camp.s.domainId, [x.toUpperCase()], { patterns: false, listId });
+  // Several rounds of lookups made at once: some share a batch, and each list's answer stays its own.
+  for (let i = 0; i < 3; i++) {
+    const found = await Promise.all([look(other), look(mine), look(), look(other), look(mine)]);
+    expect(found.map((f) => [...f])).toEqual([[], [x], [], [], [x]]);
+  }
+});

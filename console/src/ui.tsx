@@ -79,20 +79,24 @@ export function Notice({ children }: { children: ComponentChildren }) {
   );
 }
 
-/** A form's note of its last successful save ("Saved."), true only of what the form shows now. */
+/**
+ * A form's note of its last success ("Saved.", "Created alice.", a test send's message ID with its link), true only
+ * of what the form shows now.
+ */
 export interface SaveNote {
-  text: string | null;
+  text: ComponentChildren;
   /**
-   * Runs a save whose answer is the note. The last note goes as it starts, so a failure shows only its error (the
-   * Action's), and a save answered after an edit or a newer save shows nothing: the form no longer shows what it saved.
+   * Runs a save (or create, send, change) whose answer is the note. The last note goes as it starts, so a failure
+   * shows only its error (the Action's), and a save answered after an edit or a newer save shows nothing: the form no
+   * longer shows what it saved. Resolves true when its note is the one shown (false: an edit came first).
    */
-  run: (save: () => Promise<string>) => Promise<void>;
+  run: (save: () => Promise<ComponentChildren>) => Promise<boolean>;
   /** Wraps a field's setter: an edit drops the note, which would otherwise call unsaved values saved. */
   edit: <T>(set: (v: T) => void) => (v: T) => void;
 }
 
 export function useSaveNote(): SaveNote {
-  const [text, setText] = useState<string | null>(null);
+  const [text, setText] = useState<ComponentChildren>(null);
   const seq = useRef(0);
   const drop = () => {
     seq.current++;
@@ -104,7 +108,9 @@ export function useSaveNote(): SaveNote {
       drop();
       const mine = seq.current;
       const note = await save();
-      if (mine === seq.current) setText(note);
+      if (mine !== seq.current) return false;
+      setText(note);
+      return true;
     },
     edit: (set) => (v) => {
       set(v);

@@ -6,7 +6,6 @@ import {
   Field,
   Input,
   LoadState,
-  Notice,
   PageTitle,
   Pager,
   SaveNote,
@@ -43,24 +42,29 @@ function limitValue(label: string, typed: string | number): number {
   return Number(s);
 }
 
+const NEW_USER = { Username: '', Password: '', EmailAddress: '', FirstName: '', LimitEmailGatewaySenderDomains: '10' };
+
 function CreateUser({ onCreated }: { onCreated: () => Promise<void> }) {
-  const [f, setF] = useState({ Username: '', Password: '', EmailAddress: '', FirstName: '', LimitEmailGatewaySenderDomains: '10' });
-  const [done, setDone] = useState<string | null>(null);
-  const set = (k: keyof typeof f) => (v: string) => setF({ ...f, [k]: v });
+  const [f, setF] = useState(NEW_USER);
+  const done = useSaveNote();
+  const set = (k: keyof typeof f) => done.edit((v: string) => setF({ ...f, [k]: v }));
   const create = async () => {
     const tz = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
-    await call('user.create', {
-      RelUserGroupID: 1,
-      Username: f.Username.trim(),
-      Password: f.Password,
-      EmailAddress: f.EmailAddress.trim(),
-      FirstName: f.FirstName.trim() || f.Username.trim(),
-      TimeZone: tz,
-      Language: 'en',
-      LimitEmailGatewaySenderDomains: limitValue('Sender domains allowed', f.LimitEmailGatewaySenderDomains),
+    const shown = await done.run(async () => {
+      await call('user.create', {
+        RelUserGroupID: 1,
+        Username: f.Username.trim(),
+        Password: f.Password,
+        EmailAddress: f.EmailAddress.trim(),
+        FirstName: f.FirstName.trim() || f.Username.trim(),
+        TimeZone: tz,
+        Language: 'en',
+        LimitEmailGatewaySenderDomains: limitValue('Sender domains allowed', f.LimitEmailGatewaySenderDomains),
+      });
+      return `Created ${f.Username.trim()}. They sign in with that username and password.`;
     });
-    setDone(`Created ${f.Username.trim()}. They sign in with that username and password.`);
-    setF({ Username: '', Password: '', EmailAddress: '', FirstName: '', LimitEmailGatewaySenderDomains: '10' });
+    // Emptied for the next user, unless an edit came while it was created: that edit is kept (and no note shown).
+    if (shown) setF(NEW_USER);
     await onCreated();
   };
   return (
@@ -86,7 +90,7 @@ function CreateUser({ onCreated }: { onCreated: () => Promise<void> }) {
       <Action kind="primary" onRun={create} busyLabel="Creating…" name="create-user" submit>
         Create user
       </Action>
-      {done ? <Notice>{done}</Notice> : null}
+      <SaveNoteView note={done} />
     </form>
   );
 }
@@ -223,9 +227,9 @@ const DOMAIN_STATUSES = ['Enabled', 'Approval Pending', 'Disabled', 'Suspended']
 
 /**
  * Suspend a domain (its new mail is refused) or lift its suspension, after asking (emailgateway.setdomainstatus).
- * Lifting answers Enabled or, if its records have not passed, Approval Pending: `onDone` gets the reply's status.
+ * Lifting answers Enabled or, if its records have not passed, Approval Pending: the page's note says the reply's status.
  */
-function SuspendAction({ d, onDone }: { d: AnyDomain; onDone: (note: string) => Promise<void> }) {
+function SuspendAction({ d, onChange }: { d: AnyDomain; onChange: (change: () => Promise<string>) => Promise<void> }) {
   const suspended = d.Status === 'Suspended';
   return (
     <ConfirmAction
@@ -238,10 +242,12 @@ function SuspendAction({ d, onDone }: { d: AnyDomain; onDone: (note: string) => 
       }
       confirmLabel={suspended ? 'Yes, lift it' : 'Yes, suspend'}
       busyLabel={suspended ? 'Lifting…' : 'Suspending…'}
-      onRun={async () => {
-        const r = await call('emailgateway.setdomainstatus', { DomainID: d.DomainID, Status: suspended ? 'Enabled' : 'Suspended' });
-        await onDone(r.Changed ? `${d.SenderDomain} is now ${r.Status}.` : `${d.SenderDomain} was already ${r.Status}.`);
-      }}
+      onRun={() =>
+        onChange(async () => {
+          const r = await call('emailgateway.setdomainstatus', { DomainID: d.DomainID, Status: suspended ? 'Enabled' : 'Suspended' });
+          return r.Changed ? `${d.SenderDomain} is now ${r.Status}.` : `${d.SenderDomain} was already ${r.Status}.`;
+        })
+      }
     >
       {suspended ? 'Lift suspension' : 'Suspend'}
     </ConfirmAction>
@@ -254,7 +260,8 @@ export function AdminDomains() {
   const { from, setFrom, term: applied } = search;
   const userId = Number(search.applied.user) || undefined;
   const status = search.applied.status;
-  const [done, setDone] = useState<string | null>(null);
+  // The last change's note: a later change drops it as it starts, so a failed one shows only its error (in its row).
+  const done = useSaveNote();
   const load = useLoad(
     () =>
       call('emailgateway.getalldomains', {
@@ -266,8 +273,8 @@ export function AdminDomains() {
       }),
     [from, applied, userId, status],
   );
-  const changed = async (note: string) => {
-    setDone(note);
+  const change = async (run: () => Promise<string>) => {
+    await done.run(run);
     await load.reload();
   };
   return (
@@ -291,7 +298,7 @@ export function AdminDomains() {
         </Field>
         <SearchForm label="Search domains" name="domain-search" search={search} />
       </div>
-      {done ? <Notice>{done}</Notice> : null}
+      <SaveNoteView note={done} />
       <LoadState load={load}>
         {(r) => (
           <>
@@ -329,7 +336,7 @@ export function AdminDomains() {
                           </span>
                         ) : (
                           // Keyed by status: after a change the other action starts fresh, not mid-confirmation.
-                          <SuspendAction d={d} onDone={changed} key={d.Status} />
+                          <SuspendAction d={d} onChange={change} key={d.Status} />
                         )}
                       </td>
                     </tr>

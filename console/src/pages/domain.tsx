@@ -138,13 +138,19 @@ function Options({ d, saved, onSaved }: { d: Domain; saved: SaveNote; onSaved: (
   );
 }
 
+/** Its note (the last send's message ID) stays through an edit of To: it names no address, and its link still leads to that message. */
 function SendTest({ d }: { d: Domain }) {
   const [to, setTo] = useState('');
-  const [sent, setSent] = useState<string | null>(null);
-  const send = async () => {
-    const r = await call('emailgateway.sendtestemail', { DomainID: d.DomainID, ToEmail: to.trim() });
-    setSent(r.MessageID);
-  };
+  const sent = useSaveNote();
+  const send = () =>
+    sent.run(async () => {
+      const { MessageID: id } = await call('emailgateway.sendtestemail', { DomainID: d.DomainID, ToEmail: to.trim() });
+      return (
+        <>
+          Accepted as <code>{id}</code>. <a href={`#/messages/${id}`}>Follow it in the message log →</a>
+        </>
+      );
+    });
   return (
     <form class="card" noValidate onSubmit={(e) => e.preventDefault()}>
       <h2>Send a test email</h2>
@@ -163,11 +169,7 @@ function SendTest({ d }: { d: Domain }) {
           Send test
         </Action>
       </div>
-      {sent ? (
-        <Notice>
-          Accepted as <code>{sent}</code>. <a href={`#/messages/${sent}`}>Follow it in the message log →</a>
-        </Notice>
-      ) : null}
+      <SaveNoteView note={sent} />
     </form>
   );
 }

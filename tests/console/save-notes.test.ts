@@ -5,7 +5,8 @@ import { waitFor } from '../helpers/sink';
 /**
  * What a form says after a save, read as the user sees it: "Saved." only while the form shows what was saved. A new
  * save drops the last note (a failure shows only its error), an edit to any field drops it, and the admin's per-user
- * limits say so in their own row, after the table's reload.
+ * limits say so in their own row, after the table's reload. The same holds for the other notes of a success: the
+ * admin's "Created …", a test send's "Accepted as …" and the All domains page's suspend or lift.
  */
 jest.setTimeout(90_000);
 
@@ -219,5 +220,151 @@ describe('console: save notes', () => {
     await button.click();
     await shows(form, ['Per month: enter a whole number (0 = no limit)']);
     expect(await shown(otherRow)).toEqual([]);
+  });
+
+  it('the admin\'s "Create a user": a failed create shows only its error, and an edit drops "Created …"', async () => {
+    await signIn('Admin');
+    const form = page.locator('form', { has: page.getByRole('heading', { name: 'Create a user', exact: true }) });
+    const button = form.locator('[data-action=create-user]');
+    const fill = async (name: string) => {
+      await form.locator('input[name=new-username]').fill(name);
+      await form.locator('input[name=new-password]').fill('created notes password');
+      await form.locator('input[name=new-email]').fill(`${name}@example.org`);
+    };
+    const created = (name: string) => `Created ${name}. They sign in with that username and password.`;
+
+    await fill('cara');
+    await button.click();
+    await shows(form, [created('cara')]);
+    expect(await form.locator('input[name=new-username]').inputValue()).toBe('');
+    // Pressed again on the emptied form, and Postern does not answer: the error alone, not beside "Created cara.".
+    await failNext('user.create', 'no answer');
+    await button.click();
+    await shows(form, [NO_ANSWER]);
+
+    await fill('dana');
+    await button.click();
+    await shows(form, [created('dana')]);
+    // A real refusal with no edit since: the emptied form, refused by the gateway.
+    const tz = await page.evaluate('Intl.DateTimeFormat().resolvedOptions().timeZone');
+    const empty = await rig.api({
+      Command: 'user.create',
+      AdminAPIKey: rig.adminKey,
+      RelUserGroupID: 1,
+      Username: '',
+      Password: '',
+      EmailAddress: '',
+      FirstName: '',
+      TimeZone: tz || 'UTC',
+      Language: 'en',
+      LimitEmailGatewaySenderDomains: 10,
+    });
+    expect(empty.Success).toBe(false);
+    await button.click();
+    await shows(form, [[empty.ErrorText].flat().join('; ')]);
+
+    // An edit drops the note: typing the next user's name leaves no "Created …" above it.
+    await fill('edda');
+    await button.click();
+    await shows(form, [created('edda')]);
+    await form.locator('input[name=new-username]').fill('fay');
+    expect(await shown(form)).toEqual([]);
+
+    // An edit made while a create is on its way: no note, and the form keeps the edit (it is not emptied).
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    await page.route('**/api.php', async (route) => {
+      if ((route.request().postData() ?? '').includes('"user.create"')) await gate;
+      await route.fallback();
+    });
+    await fill('gus');
+    await button.click();
+    await button.and(page.locator('[aria-busy=true]')).waitFor();
+    await form.locator('input[name=new-email]').fill('gus@example.net');
+    release();
+    await button.and(page.locator('[aria-busy=false]')).waitFor();
+    await page.locator('tr[data-user="gus"]').waitFor();
+    expect(await shown(form)).toEqual([]);
+    expect(await form.locator('input[name=new-email]').inputValue()).toBe('gus@example.net');
+    const { Users } = await rig.ok({ Command: 'users.get', AdminAPIKey: rig.adminKey, RecordsPerRequest: 50, RecordsFrom: 0 });
+    expect(
+      Users.map((u: { Username: string }) => u.Username)
+        .filter((n: string) => ['cara', 'dana', 'edda', 'fay'].includes(n))
+        .sort(),
+    ).toEqual(['cara', 'dana', 'edda']);
+  });
+
+  it('a domain\'s "Send test": a failed send shows only its error, not the last "Accepted as …"', async () => {
+    await signIn('User');
+    await page.evaluate(`location.hash = '#/domains/${domainId}'`);
+    const form = page.locator('form', { has: page.getByRole('heading', { name: 'Send a test email', exact: true }) });
+    const button = form.locator('[data-action=send-test]');
+    await button.waitFor();
+    /** Waits for the note of an accepted send and gives its message ID. */
+    const accepted = async () => {
+      const id = (await form.getByRole('status').locator('code').textContent())!;
+      await shows(form, [`Accepted as ${id}. Follow it in the message log →`]);
+      expect(await form.getByRole('link', { name: /Follow it in the message log/ }).getAttribute('href')).toBe(`#/messages/${id}`);
+      return id;
+    };
+
+    await form.locator('input[name=toemail]').fill('first@inbox.test');
+    await button.click();
+    const first = await accepted();
+    await failNext('emailgateway.sendtestemail', 'no answer');
+    await button.click();
+    await shows(form, [NO_ANSWER]);
+    await button.click();
+    expect(await accepted()).not.toBe(first);
+
+    // The note names no address and its link still leads to that message: an edit of To keeps it. The gateway's
+    // refusal of the next send then shows alone.
+    await form.locator('input[name=toemail]').fill('not an address');
+    expect(await shown(form)).toHaveLength(1);
+    const bad = await rig.api({ Command: 'emailgateway.sendtestemail', SessionID: session, DomainID: domainId, ToEmail: 'not an address' });
+    expect(bad.Success).toBe(false);
+    await button.click();
+    await shows(form, [[bad.ErrorText].flat().join('; ')]);
+  });
+
+  it("All domains: a failed suspend or lift shows only its error, not the last change's note", async () => {
+    const { domainId: changesId } = await rig.userWithDomain('tia', 'changes notes password', 'changes.example.com');
+    const status = async (id: number) =>
+      (await rig.ok({ Command: 'emailgateway.getalldomains', AdminAPIKey: rig.adminKey, RecordsPerRequest: 50, RecordsFrom: 0 })).Domains.find(
+        (d: { DomainID: number }) => d.DomainID === id,
+      ).Status;
+    await signIn('Admin');
+    await page.evaluate(`location.hash = '#/all-domains'`);
+    const section = page.locator('section', { has: page.getByRole('heading', { name: 'All domains', exact: true }) });
+    const changes = section.locator('tr[data-domain="changes.example.com"]');
+    const notes = section.locator('tr[data-domain="notes.example.com"]');
+    const confirm = async (row: Locator, action: 'suspend' | 'lift') => {
+      await row.locator(`[data-action=${action}]`).click();
+      await row.locator(`[data-action=${action}-confirm]`).click();
+    };
+
+    await confirm(changes, 'suspend');
+    await shows(section, ['changes.example.com is now Suspended.']);
+    // Another domain's suspend, and Postern does not answer: its error in its row, and the last note gone.
+    await failNext('emailgateway.setdomainstatus', 'no answer');
+    await confirm(notes, 'suspend');
+    await shows(section, [NO_ANSWER]);
+    expect(await status(domainId)).toBe('Enabled');
+    await notes.getByRole('button', { name: 'Cancel' }).click();
+    await shows(section, []);
+
+    await confirm(changes, 'lift');
+    await shows(section, ['changes.example.com is now Enabled.']);
+    await changes.locator('[data-action=suspend]').waitFor();
+    // A real refusal: lifted meanwhile by someone else, after this page's suspend said so.
+    await confirm(changes, 'suspend');
+    await shows(section, ['changes.example.com is now Suspended.']);
+    await changes.locator('[data-action=lift]').click();
+    await rig.ok({ Command: 'emailgateway.setdomainstatus', AdminAPIKey: rig.adminKey, DomainID: changesId, Status: 'Enabled' });
+    const refused = await rig.api({ Command: 'emailgateway.setdomainstatus', AdminAPIKey: rig.adminKey, DomainID: changesId, Status: 'Enabled' });
+    expect(refused.Success).toBe(false);
+    await changes.locator('[data-action=lift-confirm]').click();
+    await shows(section, [[refused.ErrorText].flat().join('; ')]);
+    expect(await status(changesId)).toBe('Enabled');
   });
 });

@@ -20,7 +20,7 @@ import { SUSPENSION, SWITCHED_OFF } from './held-by';
 import { senderSwitchedOff } from './switched-off-hold';
 import { cancelLeased } from './cancelled-campaign';
 import { CAMPAIGN_STATUS } from '../campaigns/campaigns';
-import { SUPPRESSED_REPLY, suppressedSinceAccept } from './suppressed-since';
+import { suppressedSinceAccept } from './suppressed-since';
 
 /** Domain rows and decrypted DKIM keys one worker keeps at most. */
 const CACHED_DOMAINS = 10_000;
@@ -160,8 +160,10 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
       return holdSwitchedOff(d, off, failsAt);
     }
     // Suppressed since it was accepted (a bounce or complaint from another message, an unsubscribe, an entry added):
-    // never sent, settled as the accept settles a suppressed recipient. Fresh first attempts skip the lookup.
-    if (await suppressedSinceAccept(services.store, d, Date.now())) return suppressedNow(d);
+    // never sent, settled as the accept settles a suppressed recipient; so is a campaign copy whose recipient left its
+    // list (unsubscribed, deleted). Fresh first attempts skip the lookup.
+    const stopped = await suppressedSinceAccept(services.store, d, Date.now());
+    if (stopped) return suppressedNow(d, stopped);
     const from = verpAddress(secret, Number(d.id), composeHosts(domain, config).mfromHost);
     let raw: Buffer;
     const content = d.content;
@@ -277,21 +279,22 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
   }
 
   /**
-   * Ended unsent, its recipient suppressed since the accept: status and event `suppressed` (the accept's event for a
-   * recipient it drops), through the settle path so stats and the message's lookup agree; no attempt counted.
+   * Ended unsent, its recipient suppressed (or gone from its campaign's list) since the accept: status and event
+   * `suppressed` (the accept's event for a recipient it drops) with `reason`, through the settle path so stats and the
+   * message's lookup agree; no attempt counted.
    */
-  async function suppressedNow(d: Leased): Promise<void> {
+  async function suppressedNow(d: Leased, reason: string): Promise<void> {
     const done = Date.now();
     const item = {
       d,
-      update: { status: 'suppressed', last_reply: SUPPRESSED_REPLY, finished_at: done },
+      update: { status: 'suppressed', last_reply: reason, finished_at: done },
       type: 'suppressed',
-      data: { reason: SUPPRESSED_REPLY },
+      data: { reason },
       attempts: Number(d.attempts),
       done,
     };
     if (await settleDurably(item)) services.metrics.delivery('suppressed', null);
-    logger.info('delivery not sent: its recipient was suppressed after it was accepted', { deliveryId: Number(d.id), messageId: d.message_id });
+    logger.info('delivery not sent: its recipient was suppressed after it was accepted', { deliveryId: Number(d.id), messageId: d.message_id, reason });
   }
 
   /**

@@ -1,4 +1,5 @@
 import type { Store } from '../store/store';
+import { notSubscribedAmongShared } from '../lists/members-now';
 import { suppressedAmongShared } from '../suppression/suppressions';
 import type { Leased } from './worker-ctx';
 
@@ -13,21 +14,33 @@ export const FRESH_MS = 5_000;
 /** Why a delivery found suppressed at its send was not sent (its `last_reply` and its `suppressed` event's `reason`). */
 export const SUPPRESSED_REPLY = 'not sent: the recipient was added to the suppression list after this message was accepted';
 
+/** Why a campaign copy whose recipient left the campaign's list (unsubscribed, deleted) since its page was not sent. */
+export const LEFT_LIST_REPLY =
+  "not sent: the recipient is no longer a subscribed member of the campaign's list (unsubscribed or removed after this message was accepted)";
+
 /**
- * Whether the leased delivery's recipient is now on a suppression list a send from its domain must skip, checked as
- * the accept checks it (src/mail/accept.ts): campaigns against the lists alone, their list's PerList entries included
- * (its page read them: src/lists/api.ts eligibleMembers), other mail against the lists and the install's patterns; the
- * whitelist, as there, does not lift an entry. Asked only of deliveries the accept's check
- * may be stale for: a retry (attempts > 0), a scheduled send (its SendAt came later), anything accepted more than
- * FRESH_MS ago (released from a hold, put back, a backlog). A fresh first attempt, the hot path, is not asked: false.
+ * Why the leased delivery must not be sent now, or null. Its recipient is on a suppression list a send from its domain
+ * must skip, checked as the accept checks it (src/mail/accept.ts): campaigns against the lists alone, their list's
+ * PerList entries included, other mail against the lists and the install's patterns; the whitelist, as there, does not
+ * lift an entry. A campaign's copy is also stopped when its recipient is no longer a `Subscribed` member of the
+ * campaign's list (unsubscribed through subscriber.unsubscribe or a list webhook, pending opt-in again, deleted from
+ * the list, the list deleted): its page picked members by that rule (src/lists/api.ts eligibleMembers), and those
+ * doors write no suppression entry. Asked only of deliveries the accept's check may be stale for: a retry
+ * (attempts > 0), a scheduled send (its SendAt came later), anything accepted more than FRESH_MS ago (released from a
+ * hold, put back, a backlog). A fresh first attempt, the hot path, is not asked: null.
  */
-export async function suppressedSinceAccept(store: Store, d: Leased, now: number): Promise<boolean> {
+export async function suppressedSinceAccept(store: Store, d: Leased, now: number): Promise<string | null> {
   const stale = Number(d.attempts) > 0 || Number(d.send_at ?? 0) > 0 || now - Number(d.created_at) > FRESH_MS;
-  if (!stale) return false;
+  if (!stale) return null;
   // A campaign's message (campaign_status is read with the lease): lists only, as its accept did, and its list's own
-  // entries: an unsubscribe from the list after its page was read must stop the copies not sent yet.
+  // entries and members: an unsubscribe from the list after its page was read must stop the copies not sent yet.
   const campaign = d.campaign_status !== null;
   const listId = campaign && d.list_id ? Number(d.list_id) : undefined;
-  const found = await suppressedAmongShared(store, Number(d.domain_id), [d.recipient], { patterns: !campaign, listId });
-  return found.has(d.recipient.toLowerCase());
+  const [found, gone] = await Promise.all([
+    suppressedAmongShared(store, Number(d.domain_id), [d.recipient], { patterns: !campaign, listId }),
+    listId ? notSubscribedAmongShared(store, listId, [d.recipient]) : undefined,
+  ]);
+  const email = d.recipient.toLowerCase();
+  if (found.has(email)) return SUPPRESSED_REPLY;
+  return gone?.has(email) ? LEFT_LIST_REPLY : null;
 }

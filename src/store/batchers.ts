@@ -1,7 +1,7 @@
 import type { Coalescer } from '../coalesce';
 
 /** The store's batchers, one per name ('accept', 'suppression', ...): each group commit shares one per store. */
-export type BatcherName = 'accept' | 'suppression' | 'suppression-no-patterns';
+export type BatcherName = 'accept' | 'suppression' | 'suppression-no-patterns' | 'list-members';
 
 /**
  * The group-commit batchers (src/coalesce.ts) of one store. A feature module says how its batcher is made; the

@@ -1,13 +1,16 @@
 /**
  * A campaign copy whose address is suppressed after its page was accepted ends `suppressed`, unsent
  * (src/delivery/suppressed-since.ts), whether the address went on the From domain's list or on the campaign's list's
- * own (PerList) entries, as an unsubscribe from that list does; and the campaign's figures still add up: such a copy
- * counts in Sent, where failed copies count (src/campaigns/progress.ts), so Sent + Cancelled = Queued.
+ * own (PerList) entries, as an unsubscribe from that list does; so does one whose recipient left the list (Unsubscribed
+ * through subscriber.unsubscribe or an Unsubscription webhook, or deleted from it), doors that write no suppression
+ * entry. The campaign's figures still add up: such a copy counts in Sent, where failed copies count
+ * (src/campaigns/progress.ts), so Sent + Cancelled = Queued.
  */
 import { useCampaignRig, waitForCampaign } from '../helpers/campaign-rig';
 import { greylisting, waitFor } from '../helpers/sink';
 import { addSubscriber, makeList } from '../lists/fixtures';
 import { suppressedAmongShared } from '../../src/suppression/suppressions';
+import { LEFT_LIST_REPLY, SUPPRESSED_REPLY } from '../../src/delivery/suppressed-since';
 
 jest.setTimeout(90_000);
 
@@ -22,6 +25,14 @@ const statusOf = async (email: string, campaignId: number) =>
       .where({ 'm.campaign_id': campaignId, 'd.recipient': email })
       .first('d.status')
   )?.status;
+const lastReplyOf = async (email: string, campaignId: number) =>
+  (
+    await camp.h.services
+      .db('deliveries as d')
+      .join('messages as m', 'm.id', 'd.message_id')
+      .where({ 'm.campaign_id': campaignId, 'd.recipient': email })
+      .first('d.last_reply')
+  )?.last_reply;
 const receivedBy = (email: string, subject: string) =>
   camp.sink.received.filter((m) => m.to.includes(email) && m.raw.toString().includes(`Subject: ${subject}`)).length;
 
@@ -72,6 +83,7 @@ it('adds up when one copy is suppressed after launch: Sent counts it, through ca
     expect(res.status).toBe(200);
   });
   expect(await statusOf(leaver, campaignId)).toBe('suppressed');
+  expect(await lastReplyOf(leaver, campaignId)).toBe(SUPPRESSED_REPLY);
   expect(receivedBy(leaver, 'News adds-up')).toBe(0);
 
   const figures = { Recipients: 3, Queued: 3, Skipped: 0, Sent: 3, Cancelled: 0, Delivered: 2, Bounced: 0, Opened: 0, Clicked: 0 };
@@ -104,6 +116,77 @@ it("never sends a copy whose address was unsubscribed from the campaign's list (
   // Still not sent a second later (no further retry).
   await new Promise((r) => setTimeout(r, 1500));
   expect(receivedBy(leaver, 'News per-list')).toBe(0);
+});
+
+/**
+ * A leaver who left the list through `leave` (no suppression entry written): the retry ends `suppressed`, saying so,
+ * after a lookup through the shared list-members batcher; the others are delivered and the figures add up.
+ */
+async function leftTheList(tag: string, leave: (listId: number, leaver: string) => Promise<void>): Promise<void> {
+  const leaver = `leaver@${tag}.test`;
+  const lookups = camp.h.services.store.batchers.stats('list-members').items;
+  const { campaignId } = await campaignWithLeaver(tag, leaver, (listId) => leave(listId, leaver));
+  expect(await statusOf(leaver, campaignId)).toBe('suppressed');
+  expect(await lastReplyOf(leaver, campaignId)).toBe(LEFT_LIST_REPLY);
+  expect(await statusOf(`a@${tag}.test`, campaignId)).toBe('delivered');
+  expect(receivedBy(leaver, `News ${tag}`)).toBe(0);
+  expect(receivedBy(`a@${tag}.test`, `News ${tag}`)).toBe(1);
+  expect(camp.h.services.store.batchers.stats('list-members').items).toBeGreaterThan(lookups);
+  // Stopped by the list's members, not by an entry: none was written anywhere.
+  expect(await camp.h.services.db('suppressions').where({ email: leaver }).first()).toBeUndefined();
+  expect(await camp.h.services.db('suppression_entries').where({ email: leaver }).first()).toBeUndefined();
+  const event = await camp.h.services
+    .db('events as e')
+    .join('deliveries as d', 'd.id', 'e.delivery_id')
+    .join('messages as m', 'm.id', 'd.message_id')
+    .where({ 'e.type': 'suppressed', 'm.campaign_id': campaignId, 'd.recipient': leaver })
+    .first('e.data');
+  expect(JSON.parse(event.data)).toMatchObject({ reason: LEFT_LIST_REPLY });
+  const figures = { Recipients: 3, Queued: 3, Skipped: 0, Sent: 3, Cancelled: 0, Delivered: 2, Bounced: 0 };
+  expect((await cmd('campaign.get', { CampaignID: campaignId })).Campaign.Progress).toMatchObject(figures);
+  // Still not sent a second later (no further retry).
+  await new Promise((r) => setTimeout(r, 1500));
+  expect(receivedBy(leaver, `News ${tag}`)).toBe(0);
+}
+
+it("sends a campaign's fresh first attempts on its page's own read: no member lookup", async () => {
+  const listId = await makeList(camp.h, camp.o, { SenderEmailAddress: `news@${camp.s.domain}` });
+  for (const m of ['a@fresh.test', 'b@fresh.test']) await addSubscriber(camp.h, camp.o, listId, m);
+  const lookups = camp.h.services.store.batchers.stats('list-members').items;
+  const { CampaignID: campaignId } = await cmd('campaign.create', { CampaignName: 'fresh', Subject: 'News fresh', ListID: listId, PlainContent: 'Hello' });
+  expect((await cmd('campaign.launch', { CampaignID: campaignId })).Success).toBe(true);
+  await waitFor(
+    async () => (await Promise.all(['a@fresh.test', 'b@fresh.test'].map((m) => statusOf(m, campaignId)))).every((s) => s === 'delivered'),
+    30_000,
+    'both copies delivered',
+  );
+  expect(camp.h.services.store.batchers.stats('list-members').items).toBe(lookups);
+});
+
+it('never sends a copy whose recipient unsubscribed through subscriber.unsubscribe after its page was accepted', async () => {
+  await leftTheList('unsub-cmd', async (listId, leaver) => {
+    const r = await camp.h.call({ Command: 'subscriber.unsubscribe', ListID: listId, EmailAddress: leaver, IPAddress: '203.0.113.5' });
+    expect(r).toMatchObject({ Success: true });
+  });
+});
+
+it("never sends a copy whose recipient unsubscribed through the list's Unsubscription webhook after its page was accepted", async () => {
+  const made = await camp.h.call({ Command: 'user.apikey.create', SessionID: camp.s.sessionId, Note: 'hooks' });
+  await leftTheList('unsub-hook', async (listId, leaver) => {
+    const hook = await camp.h.request('POST', '/api/v1/user.webhook', {
+      body: { APIKey: made.APIKey.APIKey, Name: 'leave', RelListID: listId, Event: 'Unsubscription' },
+    });
+    expect(hook.body).toMatchObject({ Success: true });
+    const res = await camp.h.request('POST', `/system/webhook/${hook.body.Webhook.HashedID}`, { body: { EmailAddress: leaver } });
+    expect(res.body).toMatchObject({ Success: true });
+  });
+});
+
+it('never sends a copy whose recipient was deleted from the list after its page was accepted', async () => {
+  await leftTheList('deleted', async (listId, leaver) => {
+    const row = await camp.h.services.db('subscribers').where({ list_id: listId, email: leaver }).first('id');
+    expect(await cmd('subscriber.delete', { ListID: listId, SubscriberID: Number(row.id) })).toMatchObject({ DeletedCount: 1 });
+  });
 });
 
 it("answers lookups made together for different lists each by its own list's entries", async () => {

@@ -10,6 +10,7 @@ import { useCampaignRig, waitForCampaign } from '../helpers/campaign-rig';
 import { greylisting, waitFor } from '../helpers/sink';
 import { addSubscriber, makeList } from '../lists/fixtures';
 import { suppressedAmongShared } from '../../src/suppression/suppressions';
+import { notSubscribedAmongShared } from '../../src/lists/members-now';
 import { LEFT_LIST_REPLY, SUPPRESSED_REPLY } from '../../src/delivery/suppressed-since';
 
 jest.setTimeout(90_000);
@@ -198,5 +199,17 @@ it("answers lookups made together for different lists each by its own list's ent
   for (let i = 0; i < 3; i++) {
     const found = await Promise.all([look(other), look(mine), look(), look(other), look(mine)]);
     expect(found.map((f) => [...f])).toEqual([[], [x], [], [], [x]]);
+  }
+});
+
+it("answers member lookups made together for different lists each by its own list's members", async () => {
+  const [mine, other] = [await makeList(camp.h, camp.o), await makeList(camp.h, camp.o)];
+  const y = 'y@members-together.test';
+  await addSubscriber(camp.h, camp.o, mine, y);
+  const look = (listId: number) => notSubscribedAmongShared(camp.h.services.store, listId, [y.toUpperCase()]);
+  // Several rounds of lookups made at once: some share a batch, and each list's answer stays its own.
+  for (let i = 0; i < 3; i++) {
+    const gone = await Promise.all([look(other), look(mine), look(other), look(mine)]);
+    expect(gone.map((g) => [...g])).toEqual([[y], [], [y], []]);
   }
 });

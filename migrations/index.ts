@@ -40,6 +40,7 @@ import * as subscriberOrderIndexes from './20270101000100_subscriber_order_index
 import * as senderDomainIpPool from './20270102000100_sender_domain_ip_pool';
 import * as deletionMarks from './20270103000100_deletion_marks';
 import * as queueWalkIndexes from './20270103000200_queue_walk_indexes';
+import * as messageListSend from './20270104000100_message_list_send';
 
 /** Every migration in order. Listed here (not globbed) so ts-jest and compiled builds load the same set. */
 const MIGRATIONS: Record<string, Knex.Migration> = {
@@ -84,6 +85,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20270102000100_sender_domain_ip_pool': senderDomainIpPool,
   '20270103000100_deletion_marks': deletionMarks,
   '20270103000200_queue_walk_indexes': queueWalkIndexes,
+  '20270104000100_message_list_send': messageListSend,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

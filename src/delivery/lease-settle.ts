@@ -161,13 +161,13 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>, op
         db,
         'select 0 as `part`, d.`id`, d.`message_id`, d.`user_id`, d.`domain_id`, d.`recipient`, d.`attempts`, d.`created_at`, d.`held_ms`, ' +
           'case when length(d.`mime`) <= ? then d.`mime` end as `mime`, d.`lease_until`, d.`track_id`, ' +
-          `m.\`id\` AS \`found_message\`, m.\`tags\`, m.\`send_at\`, (select s.\`status\` from \`sender_domains\` s where s.\`id\` = d.\`domain_id\`) as \`domain_status\`, (select u.\`account_status\` from \`users\` u where u.\`id\` = d.\`user_id\`) as \`account_status\`, ${CAMPAIGN_STATUS_OF_M} as \`campaign_status\`, m.\`list_id\`, null as \`body_mime\`, null as \`body_content\`, length(d.\`mime\`) as \`bytes\` from \`deliveries\` d left join \`messages\` m on m.\`id\` = d.\`message_id\` where ${stamped} ` +
+          `m.\`id\` AS \`found_message\`, m.\`tags\`, m.\`send_at\`, (select s.\`status\` from \`sender_domains\` s where s.\`id\` = d.\`domain_id\`) as \`domain_status\`, (select u.\`account_status\` from \`users\` u where u.\`id\` = d.\`user_id\`) as \`account_status\`, ${CAMPAIGN_STATUS_OF_M} as \`campaign_status\`, m.\`list_id\`, m.\`list_send\`, null as \`body_mime\`, null as \`body_content\`, length(d.\`mime\`) as \`bytes\` from \`deliveries\` d left join \`messages\` m on m.\`id\` = d.\`message_id\` where ${stamped} ` +
           // A personalised or tracked copy of an older release rides on its delivery row; otherwise the message's MIME
           // (SMTP front) or stored content (API) is what is sent: read once per message, not once per delivery. Bodies
           // over bodyMax stay behind (their length comes instead). The domain's status is read as of the lease (a
           // worker's cached domain row may be seconds old): a suspended one's delivery is held, not sent. So is the
           // campaign's: a cancelled campaign's delivery is cancelled, not sent.
-          'union all select 1, null, m.`id`, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, ' +
+          'union all select 1, null, m.`id`, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, ' +
           'case when coalesce(length(m.`mime`), 0) + coalesce(length(m.`content`), 0) <= ? then m.`mime` end, ' +
           'case when coalesce(length(m.`mime`), 0) + coalesce(length(m.`content`), 0) <= ? then m.`content` end, ' +
           'coalesce(length(m.`mime`), 0) + coalesce(length(m.`content`), 0) from `messages` m where m.`id` in ' +

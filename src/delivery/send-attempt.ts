@@ -160,8 +160,8 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
       return holdSwitchedOff(d, off, failsAt);
     }
     // Suppressed since it was accepted (a bounce or complaint from another message, an unsubscribe, an entry added):
-    // never sent, settled as the accept settles a suppressed recipient; so is a campaign copy whose recipient left its
-    // list (unsubscribed, deleted). Fresh first attempts skip the lookup.
+    // never sent, settled as the accept settles a suppressed recipient; so is a campaign's or list send's copy whose
+    // recipient left its list (unsubscribed, deleted). Fresh first attempts skip the lookup.
     const stopped = await suppressedSinceAccept(services.store, d, Date.now());
     if (stopped) return suppressedNow(d, stopped);
     const from = verpAddress(secret, Number(d.id), composeHosts(domain, config).mfromHost);
@@ -279,7 +279,7 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
   }
 
   /**
-   * Ended unsent, its recipient suppressed (or gone from its campaign's list) since the accept: status and event
+   * Ended unsent, its recipient suppressed (or gone from its campaign's or list send's list) since the accept: status and event
    * `suppressed` (the accept's event for a recipient it drops) with `reason`, through the settle path so stats and the
    * message's lookup agree; no attempt counted.
    */

@@ -46,6 +46,8 @@ export interface Leased {
   campaign_status: string | null;
   /** The message's list (a campaign's, a list send's or a send naming a ListID); null otherwise. */
   list_id: number | null;
+  /** Set when the message went to the list's members (TargetListID, a campaign), not when a send named a ListID. */
+  list_send: number | boolean | null;
 }
 
 /** One attempt's outcome on its way to the database. */

@@ -30,7 +30,7 @@ export async function notSubscribedAmong(store: Store, listId: number, emails: s
 }
 
 /**
- * notSubscribedAmong for the worker's check before a campaign copy's retry (src/delivery/suppressed-since.ts):
+ * notSubscribedAmong for the worker's check before a campaign's or list send's copy is retried or sent late (src/delivery/suppressed-since.ts):
  * lookups made at the same time are answered by one query per list (a campaign's copies share theirs).
  */
 export function notSubscribedAmongShared(store: Store, listId: number, emails: string[]): Promise<Set<string>> {

@@ -274,6 +274,8 @@ export async function prepare(
       journey_id: req.journeyId ?? null,
       action_id: req.actionId ?? null,
       campaign_id: refs.campaignId ?? null,
+      // Its copy is checked at delivery against the list's members and PerList entries, as this accept picked them.
+      list_send: refs.listSend ? 1 : null,
       created_at: now,
     },
   };

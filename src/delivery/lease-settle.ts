@@ -7,6 +7,7 @@ import { isOutage } from '../outage';
 import { recordByDeadline } from '../retry/record-by-deadline';
 import { Hook, subscribable, subscriptionsOf } from '../webhooks/outbox';
 import type { BudgetHold } from './byte-budget';
+import { createLeaseGiveBack } from './lease-giveback';
 import { Leased, PENDING, Settlement, WorkerCtx } from './worker-ctx';
 
 /**
@@ -79,6 +80,8 @@ export interface LeaseSettle {
   lease(deliveryId: number, hold?: BudgetHold): Promise<Leased | null>;
   /** Records an outcome (status, event, suppression) while the lease is still ours; false when it was taken over. */
   settle(item: Settlement): Promise<boolean>;
+  /** Ends the background give-backs of failed lease groups (see lease-giveback.ts). */
+  stop(): void;
 }
 
 /** A leased row as the lease group reads it: with its body's bytes, and whether the body was left out (too big). */
@@ -113,6 +116,7 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>, op
   /** Each lease flush stamps its rows with its own lease_until, so it reads back exactly the rows it took. */
   let lastUntil = 0;
   const nextUntil = () => (lastUntil = Math.max(lastUntil + 1, Date.now() + config.leaseSeconds * 1000));
+  const giveBacks = createLeaseGiveBack(ctx);
 
   /**
    * Leases many deliveries in one round trip: an UPDATE takes the due, unleased ones; a SELECT reads them; another
@@ -125,8 +129,14 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>, op
     // The UPDATE commits on its own: when the answer is lost (a statement timeout on a busy server), the rows may be
     // stamped and ours for LEASE_SECONDS with no one sending them. Asking again with the same stamp is safe (rows
     // stamped already are not taken twice; the SELECTs read back every row with this stamp), so the group tries
-    // again before it gives up; the outage then fails it as before (the sweeper recovers what stays leased).
-    return askAgain(() => leaseStamped(ids, unique, until), until);
+    // again before it gives up. Then whatever carries its stamp is given back in the background, so a short outage
+    // does not strand its rows for LEASE_SECONDS; the caller's error comes at once.
+    try {
+      return await askAgain(() => leaseStamped(ids, unique, until), until);
+    } catch (err) {
+      giveBacks.giveBack(unique, until);
+      throw err;
+    }
   }
 
   /** `ask` again after an outage (200 ms doubling, up to LEASE_RETRY_MAX_MS), while the lease stamped `until` lasts. */
@@ -385,5 +395,5 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>, op
     };
   }
 
-  return { lease, settle: settleDurably };
+  return { lease, settle: settleDurably, stop: giveBacks.stop };
 }

@@ -56,7 +56,8 @@ export function createDeliveryWorker(services: Services, opts: { throttle?: Thro
   // concurrency's share before its lease (the most its lease group reads for it), then as much as its body takes.
   const budget = new ByteBudget(config.deliveryMaxBytesInFlight);
   const share = Math.max(1, Math.floor(config.deliveryMaxBytesInFlight / config.deliveryConcurrency));
-  const attempt = createSendAttempt(ctx, createLeaseSettle(ctx, { bodyMaxBytes: share }));
+  const leaseSettle = createLeaseSettle(ctx, { bodyMaxBytes: share });
+  const attempt = createSendAttempt(ctx, leaseSettle);
 
   // At most DELIVERY_CONCURRENCY deliveries between lease and settle: a group job's rows are leased only when
   // a slot is free (and the byte budget has its share), so a lease never runs out while its row waits behind others.
@@ -114,6 +115,7 @@ export function createDeliveryWorker(services: Services, opts: { throttle?: Thro
       stopped = true;
       await queue.stopProcessing();
       sweeper.stop();
+      leaseSettle.stop();
       transports.close();
     },
   };

@@ -1,0 +1,147 @@
+import type { Stmt } from '../../src/db';
+import { createLeaseGiveBack } from '../../src/delivery/lease-giveback';
+import { RelayRig, startRelayRig } from '../helpers/rig';
+import { waitFor } from '../helpers/sink';
+
+/**
+ * A lease group whose answers stay lost (a database blip longer than its ~3 s of asking again) gave up and left the
+ * rows it may have stamped 'sending', leased to the worker, for LEASE_SECONDS (300 s) until the sweeper took them
+ * back. Now the group gives back whatever carries its stamp in the background, and the mail goes as soon as the
+ * database answers again.
+ */
+let rig: RelayRig;
+
+beforeAll(async () => {
+  // No timed sweeps: only the give-back can bring the row back within the test.
+  rig = await startRelayRig({ SWEEP_INTERVAL_SECONDS: '3600', LEASE_SECONDS: '300' });
+});
+afterAll(() => rig?.close());
+
+const OUTAGE_MS = 4000;
+
+it('gives back the rows of a lease group that gave up, and delivers them once soon after the database answers again', async () => {
+  const { h, s, sink } = rig;
+  const store = h.services.store;
+  const runTogether = store.runTogether.bind(store);
+  let lostUntil = 0;
+  let lost = 0;
+  // From the first lease UPDATE on, for OUTAGE_MS: every statement runs (the lease UPDATE commits), then its answer
+  // is lost as mysql2 reports a statement timeout.
+  store.runTogether = async (stmts: Stmt[]) => {
+    const results = await runTogether(stmts);
+    if (!lostUntil && /^update `deliveries` set `status`/.test(String((stmts[0].toSQL() as { sql: string }).sql))) lostUntil = Date.now() + OUTAGE_MS;
+    if (Date.now() < lostUntil) {
+      lost += 1;
+      throw Object.assign(new Error('the database did not answer within 3000 ms'), { code: 'PROTOCOL_SEQUENCE_TIMEOUT', fatal: true });
+    }
+    return results;
+  };
+  try {
+    const res = await h.request('POST', '/api/v1/email', {
+      headers: { Authorization: `Bearer ${s.key}` },
+      body: {
+        Subject: 'given back',
+        ContentType: 'plain',
+        PlainContent: 'body',
+        From: { name: 'Shop', email: `orders@${s.domain}` },
+        To: [{ name: '', email: 'given-back@dest.test' }],
+      },
+    });
+    expect(res.status).toBe(200);
+    const row = () => h.services.db('deliveries').where({ message_id: res.body.MessageID }).first();
+    // LEASE_SECONDS is 300: left leased, the row would wait minutes.
+    await waitFor(async () => (await row())?.status === 'delivered', OUTAGE_MS + 8000, 'delivered after the outage');
+    expect(Date.now() - lostUntil).toBeLessThan(5000);
+    // The group asked again and gave up (five lease round trips lost), and the give-back's own answers were lost too.
+    expect(lost).toBeGreaterThan(5);
+    expect(await row()).toMatchObject({ attempts: 1, lease_until: null });
+    expect(sink.received.filter((r) => r.to[0] === 'given-back@dest.test')).toHaveLength(1);
+  } finally {
+    store.runTogether = runTogether;
+  }
+});
+
+it('puts our stamped rows back to queued or deferred, and never touches a row another worker holds with the same stamp', async () => {
+  const { h, s } = rig;
+  const db = h.services.db;
+  const res = await h.request('POST', '/api/v1/email/batch', {
+    headers: { Authorization: `Bearer ${s.key}` },
+    body: {
+      Messages: [1, 2, 3].map((i) => ({
+        Subject: `row ${i}`,
+        ContentType: 'plain',
+        PlainContent: 'body',
+        From: { name: 'Shop', email: `orders@${s.domain}` },
+        To: [{ name: '', email: `row${i}@dest.test` }],
+      })),
+    },
+  });
+  expect(res.status).toBe(200);
+  const messageIds: string[] = res.body.Results.map((r: { MessageID: string }) => r.MessageID);
+  const delivered = async () => (await db('deliveries').whereIn('message_id', messageIds).where({ status: 'delivered' }).count({ n: '*' }))[0].n;
+  await waitFor(async () => Number(await delivered()) === 3, 10_000, 'the three rows delivered');
+  const [first, again, theirs] = (await db('deliveries').whereIn('message_id', messageIds).orderBy('id').select('id')).map((r: { id: number }) => Number(r.id));
+  // Leased as a lease group leaves them; not due for an hour, so the jobs the give-back adds do not send them again.
+  const until = Date.now() + 60_000;
+  const later = Date.now() + 3_600_000;
+  const lease = { status: 'sending', lease_until: until, next_attempt_at: later };
+  await db('deliveries')
+    .where({ id: first })
+    .update({ ...lease, attempts: 0, lease_owner: 'me' });
+  await db('deliveries')
+    .where({ id: again })
+    .update({ ...lease, attempts: 2, lease_owner: 'me' });
+  await db('deliveries')
+    .where({ id: theirs })
+    .update({ ...lease, attempts: 2, lease_owner: 'someone-else' });
+  const giveBacks = createLeaseGiveBack({ services: h.services, owner: 'me' });
+  try {
+    giveBacks.giveBack([first, again, theirs], until);
+    const row = (id: number) => db('deliveries').where({ id }).first();
+    await waitFor(async () => (await row(again)).lease_until === null, 5000, 'our rows given back');
+    expect(await row(first)).toMatchObject({ status: 'queued', attempts: 0, lease_owner: null, lease_until: null });
+    expect(await row(again)).toMatchObject({ status: 'deferred', attempts: 2, lease_owner: null, lease_until: null });
+    expect(await row(theirs)).toMatchObject({ status: 'sending', lease_owner: 'someone-else' });
+    expect(Number((await row(theirs)).lease_until)).toBe(until);
+  } finally {
+    giveBacks.stop();
+  }
+});
+
+it("the worker's stop ends a give-back still trying, without waiting for it", async () => {
+  const { h, s } = rig;
+  const store = h.services.store;
+  const runTogether = store.runTogether.bind(store);
+  let tries = 0;
+  // The database never answers the lease group or its give-back again: the group gives up, and the give-back keeps
+  // trying (the request that accepts the message is answered).
+  store.runTogether = async (stmts: Stmt[]) => {
+    const results = await runTogether(stmts);
+    const text = String((stmts[0].toSQL() as { sql: string }).sql);
+    if (/^select `id`, `attempts` from `deliveries`/.test(text)) tries += 1;
+    if (!/^(update `deliveries` set `status`|select `id`, `attempts` from `deliveries`)/.test(text)) return results;
+    throw Object.assign(new Error('the database did not answer within 3000 ms'), { code: 'PROTOCOL_SEQUENCE_TIMEOUT', fatal: true });
+  };
+  try {
+    const res = await h.request('POST', '/api/v1/email', {
+      headers: { Authorization: `Bearer ${s.key}` },
+      body: {
+        Subject: 'never answered',
+        ContentType: 'plain',
+        PlainContent: 'body',
+        From: { name: 'Shop', email: `orders@${s.domain}` },
+        To: [{ name: '', email: 'never@dest.test' }],
+      },
+    });
+    expect(res.status).toBe(200);
+    await waitFor(() => tries >= 2, 10_000, 'the give-back trying again');
+    const began = Date.now();
+    await rig.worker.stop();
+    expect(Date.now() - began).toBeLessThan(1000);
+    const stoppedAt = tries;
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(tries).toBe(stoppedAt);
+  } finally {
+    store.runTogether = runTogether;
+  }
+});

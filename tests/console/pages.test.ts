@@ -2,7 +2,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import type { Locator, Page, Request } from 'playwright-core';
 import { addSuppression } from '../../src/suppression/suppressions';
-import { ConsoleRig, startConsoleRig } from '../helpers/console-rig';
+import { ConsoleRig, startConsoleRig, submitSignIn } from '../helpers/console-rig';
 import { waitFor } from '../helpers/sink';
 
 /**
@@ -116,14 +116,7 @@ afterAll(async () => {
 });
 
 async function signIn(kind: 'User' | 'Admin'): Promise<void> {
-  await page.getByRole('tab', { name: kind }).click();
-  if (kind === 'Admin') {
-    await page.locator('input[name=adminapikey]').fill(rig.adminKey);
-  } else {
-    await page.locator('input[name=username]').fill(username);
-    await page.locator('input[name=password]').fill(password);
-  }
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await submitSignIn(page, kind === 'Admin' ? { adminKey: rig.adminKey } : { username, password });
 }
 
 /** From the start page: the nav link, then (if any) the link on that page; the heading must then be there. */

@@ -1,5 +1,5 @@
 import type { Locator, Page } from 'playwright-core';
-import { ConsoleRig, startConsoleRig } from '../helpers/console-rig';
+import { ConsoleRig, startConsoleRig, submitSignIn } from '../helpers/console-rig';
 import { waitFor } from '../helpers/sink';
 
 /**
@@ -43,14 +43,7 @@ async function signIn(kind: 'User' | 'Admin'): Promise<void> {
   page = await (await rig.browser.newContext({ viewport: { width: 1280, height: 860 } })).newPage();
   page.setDefaultTimeout(15_000);
   await page.goto(`${rig.base}/console/`);
-  await page.getByRole('tab', { name: kind }).click();
-  if (kind === 'Admin') {
-    await page.locator('input[name=adminapikey]').fill(rig.adminKey);
-  } else {
-    await page.locator('input[name=username]').fill(username);
-    await page.locator('input[name=password]').fill(password);
-  }
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await submitSignIn(page, kind === 'Admin' ? { adminKey: rig.adminKey } : { username, password });
   await page.getByRole('navigation', { name: 'Main' }).waitFor();
 }
 

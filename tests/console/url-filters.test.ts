@@ -1,5 +1,5 @@
 import type { BrowserContext, Page } from 'playwright-core';
-import { ConsoleRig, startConsoleRig } from '../helpers/console-rig';
+import { ConsoleRig, startConsoleRig, submitSignIn } from '../helpers/console-rig';
 import { smtpError, waitFor } from '../helpers/sink';
 
 /**
@@ -42,10 +42,7 @@ afterAll(async () => {
 });
 
 async function signIn(p: Page): Promise<void> {
-  await p.getByRole('tab', { name: 'User' }).click();
-  await p.locator('input[name=username]').fill(username);
-  await p.locator('input[name=password]').fill(password);
-  await p.getByRole('button', { name: 'Sign in' }).click();
+  await submitSignIn(p, { username, password });
 }
 
 /** The recipients of the rows shown, once they are exactly `want` (the list loads after the address changes). */

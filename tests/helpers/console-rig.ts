@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { loadConfig } from '../../src/config';
 import { consoleDir } from '../../src/console/serve';
 import { Running, start } from '../../src/main';
@@ -102,4 +102,20 @@ export async function startConsoleRig(env: Record<string, string> = {}): Promise
     },
   };
   return rig;
+}
+
+/** Who signs in on the console's form: the administrator by key, or a user by name and password. */
+export type ConsoleSignIn = { adminKey: string } | { username: string; password: string };
+
+/** Fills and submits the sign-in form the page shows (its tab, then its fields); does not wait for the result. */
+export async function submitSignIn(page: Page, who: ConsoleSignIn): Promise<void> {
+  const admin = 'adminKey' in who;
+  await page.getByRole('tab', { name: admin ? 'Admin' : 'User' }).click();
+  if (admin) {
+    await page.locator('input[name=adminapikey]').fill(who.adminKey);
+  } else {
+    await page.locator('input[name=username]').fill(who.username);
+    await page.locator('input[name=password]').fill(who.password);
+  }
+  await page.getByRole('button', { name: 'Sign in' }).click();
 }

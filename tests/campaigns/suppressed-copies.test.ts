@@ -7,7 +7,7 @@
  * (src/campaigns/progress.ts), so Sent + Cancelled = Queued.
  */
 import { useCampaignRig, waitForCampaign } from '../helpers/campaign-rig';
-import { greylisting, waitFor } from '../helpers/sink';
+import { holdFirstRcpt, waitFor } from '../helpers/sink';
 import { addSubscriber, makeList } from '../lists/fixtures';
 import { suppressedAmongShared } from '../../src/suppression/suppressions';
 import { notSubscribedAmongShared } from '../../src/lists/members-now';
@@ -45,34 +45,23 @@ async function campaignWithLeaver(tag: string, leaver: string, suppress: (listId
   const members = [`a@${tag}.test`, `b@${tag}.test`, leaver];
   const listId = await makeList(camp.h, camp.o, { SenderEmailAddress: `news@${camp.s.domain}` });
   for (const m of members) await addSubscriber(camp.h, camp.o, listId, m);
-  const grey = greylisting((a) => a === leaver);
-  let release!: () => void;
-  const suppressed = new Promise<void>((resolve) => (release = resolve));
-  let waiting = false;
-  camp.sink.rcptWait = (a) => {
-    if (a !== leaver) return undefined;
-    waiting = true;
-    return suppressed;
-  };
-  camp.sink.onRcpt = grey.onRcpt;
+  const hold = holdFirstRcpt(camp.sink, leaver);
   try {
     const { CampaignID: campaignId } = await cmd('campaign.create', { CampaignName: tag, Subject: `News ${tag}`, ListID: listId, PlainContent: 'Hello' });
     expect((await cmd('campaign.launch', { CampaignID: campaignId })).Success).toBe(true);
-    await waitFor(() => waiting, 30_000, 'the leaver at RCPT');
+    await waitFor(hold.held, 30_000, 'the leaver at RCPT');
     await suppress(listId);
-    release();
+    hold.release();
     await waitForCampaign(cmd, campaignId, 'completed', 30_000, 'the campaign to complete');
     await waitFor(
       async () => (await Promise.all(members.map((m) => statusOf(m, campaignId)))).every((s) => ['delivered', 'suppressed'].includes(s)),
       30_000,
       'every copy settled',
     );
-    expect(grey.replies).toEqual(['refused']);
+    expect(hold.replies).toEqual(['refused']);
     return { campaignId, listId };
   } finally {
-    camp.sink.rcptWait = undefined;
-    camp.sink.onRcpt = undefined;
-    release();
+    hold.restore();
   }
 }
 

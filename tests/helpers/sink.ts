@@ -62,6 +62,34 @@ export function greylisting(applies: (address: string) => boolean): {
 }
 
 /**
+ * `to`'s first RCPT waits until `release()`, then is refused once (greylisting, 450); later ones are taken. The
+ * retry is then the only send that can reach `to`: for tests of what a retry does about a change made while its
+ * first attempt was in flight. `restore()` puts the sink's hooks back (and releases a wait still held).
+ */
+export function holdFirstRcpt(sink: Sink, to: string): { held: () => boolean; release: () => void; replies: ('refused' | 'accepted')[]; restore: () => void } {
+  const grey = greylisting((a) => a === to);
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let held = false;
+  sink.rcptWait = (a) => {
+    if (a !== to) return undefined;
+    held = true;
+    return released;
+  };
+  sink.onRcpt = grey.onRcpt;
+  return {
+    held: () => held,
+    release,
+    replies: grey.replies,
+    restore() {
+      sink.rcptWait = undefined;
+      sink.onRcpt = undefined;
+      release();
+    },
+  };
+}
+
+/**
  * A real SMTP server on loopback that stores what it is given: on a free port, or on a chosen address and
  * port (a second MX host, a relay brought back where it went away), optionally with a short idle timeout. It
  * closes at once even while a pooled client is still connected.

@@ -4,7 +4,7 @@
  * accept drops a suppressed recipient, while a fresh first attempt is sent without a lookup of its own.
  */
 import { RelayRig, startRelayRig } from '../helpers/rig';
-import { greylisting, waitFor } from '../helpers/sink';
+import { holdFirstRcpt, waitFor } from '../helpers/sink';
 
 let rig: RelayRig;
 beforeAll(async () => {
@@ -52,26 +52,17 @@ it('never sends the retry of a message whose address was suppressed after its fi
   expect(rig.h.services.store.batchers.stats('suppression').items).toBe(lookups);
 
   const to = 'leaver@grey-retry.test';
-  const grey = greylisting((a) => a === to);
   // The first attempt's RCPT waits until the address is suppressed, then is refused (450): its retry, a second later,
   // is the only send that could reach the recipient.
-  let release!: () => void;
-  const suppressed = new Promise<void>((resolve) => (release = resolve));
-  let waiting = false;
-  rig.sink.rcptWait = (a) => {
-    if (a !== to) return undefined;
-    waiting = true;
-    return suppressed;
-  };
-  rig.sink.onRcpt = grey.onRcpt;
+  const hold = holdFirstRcpt(rig.sink, to);
   try {
     const id = await send(to, 'Leaving soon');
-    await waitFor(() => waiting, 15000, 'the first attempt at RCPT');
+    await waitFor(hold.held, 15000, 'the first attempt at RCPT');
     await suppress(to);
-    release();
+    hold.release();
     await waitFor(async () => ['suppressed', 'delivered'].includes(await statusOf(id)), 15000, 'the retry settled');
     expect(receivedWith('Leaving soon')).toBe(0);
-    expect(grey.replies).toEqual(['refused']);
+    expect(hold.replies).toEqual(['refused']);
     expect(await statusOf(id)).toBe('suppressed');
     expect(await eventsOf(id)).toEqual(['queued', 'deferred', 'suppressed']);
 
@@ -93,9 +84,7 @@ it('never sends the retry of a message whose address was suppressed after its fi
     await new Promise((r) => setTimeout(r, 1500));
     expect(receivedWith('Leaving soon')).toBe(0);
   } finally {
-    rig.sink.rcptWait = undefined;
-    rig.sink.onRcpt = undefined;
-    release();
+    hold.restore();
   }
 });
 

@@ -86,7 +86,8 @@ async function lookup(h: Harness, s: Sender, messageId: string) {
 
 const eventNames = (body: { Recipients: { Events: { Event: string }[] }[] }) => body.Recipients[0].Events.map((e) => e.Event);
 
-describe('delivery outcomes through a relay that answers per recipient', () => {
+/** Through a relay that answers per recipient. */
+function relayReplies(): void {
   let rig: RelayRig;
   let h: Harness;
   let sink: Sink;
@@ -321,9 +322,10 @@ describe('delivery outcomes through a relay that answers per recipient', () => {
     },
     60_000,
   );
-});
+}
 
-describe('the sweeper (schedules in milliseconds: SWEEP_INTERVAL_MS, SWEEP_GRACE_MS)', () => {
+/** The sweeper (schedules in milliseconds: SWEEP_INTERVAL_MS, SWEEP_GRACE_MS). */
+function sweeper(): void {
   let rig: RelayRig;
   beforeAll(async () => {
     rig = await startRelayRig({ SWEEP_INTERVAL_MS: '200', SWEEP_GRACE_MS: '1000' });
@@ -332,7 +334,7 @@ describe('the sweeper (schedules in milliseconds: SWEEP_INTERVAL_MS, SWEEP_GRACE
     await rig.close();
   });
 
-  it('delivers work whose queue job was lost once the sweeper finds it the sweep grace overdue', async () => {
+  it.concurrent('delivers work whose queue job was lost once the sweeper finds it the sweep grace overdue', async () => {
     const to = rcpt('swept');
     // Two seconds out: with one, a slow first request can cross the second and be accepted as due now (queued).
     const sendAt = Math.floor(Date.now() / 1000) + 2;
@@ -354,9 +356,10 @@ describe('the sweeper (schedules in milliseconds: SWEEP_INTERVAL_MS, SWEEP_GRACE
     expect(Number(done.attempts)).toBe(1);
     expect(rig.sink.received.filter((m) => m.to.includes(to))).toHaveLength(1);
   });
-});
+}
 
-describe('a relay that is down', () => {
+/** A relay that is down. */
+function relayDown(): void {
   let h: Harness;
   let sink: Sink;
   let worker: DeliveryWorker;
@@ -379,7 +382,7 @@ describe('a relay that is down', () => {
     await sink.close();
   });
 
-  it('defers a refused connection with class connection, then delivers once the relay listens again on its port', async () => {
+  it.concurrent('defers a refused connection with class connection, then delivers once the relay listens again on its port', async () => {
     const to = rcpt('patient');
     const id = await sendOk(h, s, to);
 
@@ -404,9 +407,10 @@ describe('a relay that is down', () => {
     for (const e of deferred) expect(e).toMatchObject({ Event: 'deferred', Data: { bounce_class: 'connection' } });
     expect(body.Recipients[0].Attempts).toBe(deferred.length + 1);
   });
-});
+}
 
-describe('DELIVERY_MAX_AGE_SECONDS (in milliseconds here: DELIVERY_MAX_AGE_MS, RETRY_SCHEDULE_MS)', () => {
+/** DELIVERY_MAX_AGE_SECONDS (in milliseconds here: DELIVERY_MAX_AGE_MS, RETRY_SCHEDULE_MS). */
+function maxAge(): void {
   let rig: RelayRig;
   let h: Harness;
   let sink: Sink;
@@ -479,4 +483,16 @@ describe('DELIVERY_MAX_AGE_SECONDS (in milliseconds here: DELIVERY_MAX_AGE_MS, R
     const body = await lookup(h, s, res.body.MessageID);
     expect(eventNames(body)).toEqual(['scheduled', 'deferred', 'delivered']);
   });
+}
+
+/**
+ * One describe block, so that jest runs every test above as one concurrent group (it runs each describe's group in
+ * turn, and these four took 20 s a project one after another): each group has its own rig, sender and recipients, and
+ * most of each test is waiting on retries, SendAt and sweeps. Its hooks still run before any test.
+ */
+describe('delivery outcomes', () => {
+  relayReplies();
+  sweeper();
+  relayDown();
+  maxAge();
 });

@@ -94,7 +94,20 @@ async function markMidway<T>(table: string, id: number, mark: Record<string, unk
     const result = call();
     await updating;
     db.off('query', seen);
-    await new Promise((r) => setTimeout(r, 300)); // the call's UPDATE reaches the server and waits on the row
+    // The call's UPDATE is at the server, waiting on the row (MariaDB's processlist, read live): a fixed 300 ms before,
+    // both slower and, on a loaded machine, no proof it had arrived.
+    const waiting = async () =>
+      Number(
+        (
+          await db.raw('select count(*) as n from information_schema.processlist where db = database() and id <> connection_id() and info like ?', [
+            `update \`${table}\` set%`,
+          ])
+        )[0][0].n,
+      ) > 0;
+    for (const started = Date.now(); !(await waiting());) {
+      if (Date.now() - started > 10_000) throw new Error(`timed out waiting for the ${table} UPDATE to wait on the row`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
     await lock(table).where({ id }).update(mark);
     await lock.commit();
     return await result;

@@ -14,6 +14,7 @@ import type { CommitStatement } from './idempotency/keys';
 import type { DkimKey } from './domains/dkim';
 import type { Store } from './store/store';
 import type { CallFailureLog } from './webhooks/failure-log';
+import type { RowIds } from './mail/row-ids';
 
 export type AuthKind = 'none' | 'user' | 'admin' | 'sender';
 
@@ -40,6 +41,8 @@ export interface Services {
   bodies: BodyBudget;
   /** `webhook test ping failed` lines, at most one a minute per webhook (a user can ask for pings in a loop). */
   pingFailures: CallFailureLog;
+  /** Message row ids in ascending order (the SMTP front's: src/mail/row-ids.ts says why). */
+  rowIds: RowIds;
 }
 
 export interface CommandContext extends Services {

@@ -226,6 +226,7 @@ function contextFor(s: Services, meta: RequestMeta): CommandContext {
     passwords: s.passwords,
     bodies: s.bodies,
     pingFailures: s.pingFailures,
+    rowIds: s.rowIds,
     requestId: meta.requestId,
     ip: meta.ip,
     headers: meta.headers,

@@ -16,6 +16,7 @@ import { RateLimits } from './ratelimit/limits';
 import { Metrics } from './ops/metrics';
 import { Store } from './store/store';
 import { callFailureLog, FAILURE_LOG_INTERVAL_MS } from './webhooks/failure-log';
+import { createRowIds } from './mail/row-ids';
 
 // Only with REDIS_URL (src/lazy.ts): the embedded default never loads ioredis.
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded lazily, typed by the import type above
@@ -74,6 +75,7 @@ export function buildServices(config: Config, logger: Logger): Services {
     passwords: new PasswordGate(config.passwordCheckConcurrency, config.passwordCheckQueue),
     bodies: new BodyBudget(config.maxBodyBytesInFlight),
     pingFailures: callFailureLog(logger, FAILURE_LOG_INTERVAL_MS, 'webhook test ping failed'),
+    rowIds: createRowIds(),
   };
 }
 

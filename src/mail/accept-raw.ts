@@ -1,4 +1,3 @@
-import crypto from 'node:crypto';
 import type { Services } from '../command';
 import { isEnabled, yesNo } from '../auth/users';
 import { STATUS } from '../domains/domains';
@@ -137,7 +136,7 @@ export async function acceptRaw(services: Services, sender: Sender, sub: RawSubm
   const [toHeader, ccHeader] = [headerAddresses(all, 'to', parse), headerAddresses(all, 'cc', parse)];
   const kindOf = (email: string) => (toHeader.has(email.toLowerCase()) ? 'to' : ccHeader.has(email.toLowerCase()) ? 'cc' : 'bcc') as 'to' | 'cc' | 'bcc';
   const now = Date.now();
-  const messageId = crypto.randomUUID();
+  const messageId = services.rowIds.next(now);
   const prepared: Prepared = {
     messageId,
     scheduled: false,

@@ -257,6 +257,35 @@ describe('SMTP relay front', () => {
     expect(Buffer.from(row.mime).toString()).toMatch(/^Date: .*\r\nMessage-ID: <[0-9a-f-]+@/);
   });
 
+  it('names each message with a UUIDv7 of its accept time, each greater than the last (appended to the primary key)', async () => {
+    const { talk } = await SmtpTalk.open(front.ports[0]);
+    const ids: string[] = [];
+    const started = Date.now();
+    try {
+      expect((await talk.send('EHLO client.test')).code).toBe(250);
+      expect((await talk.send(`AUTH PLAIN ${authPlain(user, pass)}`)).code).toBe(235);
+      for (let i = 0; i < 3; i += 1) {
+        expect((await talk.send(`MAIL FROM:<ids@${s.domain}>`)).code).toBe(250);
+        expect((await talk.send('RCPT TO:<ids@dest.test>')).code).toBe(250);
+        expect((await talk.send('DATA')).code).toBe(354);
+        const r = await talk.send(`From: ids@${s.domain}\r\nTo: ids@dest.test\r\nSubject: ids ${i}\r\n\r\nhello\r\n.`);
+        ids.push(/queued as (\S+)/.exec(r.text)![1]);
+      }
+    } finally {
+      talk.close();
+    }
+    const msOf = (id: string) => parseInt(id.replace(/-/g, '').slice(0, 12), 16);
+    for (const id of ids) {
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      expect(msOf(id)).toBeGreaterThanOrEqual(started);
+      expect(msOf(id)).toBeLessThanOrEqual(Date.now());
+    }
+    expect([...ids].sort()).toEqual(ids);
+    expect(new Set(ids).size).toBe(3);
+    const rows = await h.services.db('messages').whereIn('id', ids).orderBy('id').select('subject');
+    expect(rows.map((r: { subject: string }) => r.subject)).toEqual(['ids 0', 'ids 1', 'ids 2']);
+  });
+
   it('lets an address in SMTP_TRUSTED_CLIENTS send as its credential without AUTH', async () => {
     h.services.config.smtpTrustedClients['127.0.0.1'] = user;
     try {

@@ -41,7 +41,7 @@ export interface Services {
   bodies: BodyBudget;
   /** `webhook test ping failed` lines, at most one a minute per webhook (a user can ask for pings in a loop). */
   pingFailures: CallFailureLog;
-  /** Message row ids in ascending order (the SMTP front's: src/mail/row-ids.ts says why). */
+  /** Message row ids in ascending order, for every accept path (src/mail/row-ids.ts says why). */
   rowIds: RowIds;
 }
 

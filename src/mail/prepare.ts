@@ -1,4 +1,3 @@
-import crypto from 'node:crypto';
 import type { Services, UserRow } from '../command';
 import type { DomainRow } from '../domains/domains';
 import { activationAdvice, STATUS } from '../domains/domains';
@@ -246,7 +245,7 @@ export async function prepare(
     const fields = refs.subscriber?.fields ?? { EmailAddress: first.email };
     subject = renderTags(subject, recipientContext({ config: services.config, domain: sender.domain, fields }, first.trackId ?? null).ctx, 'header');
   }
-  const messageId = crypto.randomUUID();
+  const messageId = services.rowIds.next(now);
   return {
     messageId,
     scheduled: req.sendAt !== undefined,

@@ -1,11 +1,12 @@
 import type { Knex } from 'knex';
 import { Coalescer } from '../coalesce';
-import { affectedRows, placeholders, quoteId, sql, Stmt } from '../db';
+import { affectedRows, placeholders, quoteId, sql, statementTimeout, Stmt } from '../db';
 import { recordEvents } from '../events/record';
 import { parseTags } from '../mail/tags';
 import { isOutage } from '../outage';
 import { recordByDeadline } from '../retry/record-by-deadline';
 import { Hook, subscribable, subscriptionsOf } from '../webhooks/outbox';
+import { bodyReadTimeoutMs } from './body-read-timeout';
 import type { BudgetHold } from './byte-budget';
 import { createLeaseGiveBack } from './lease-giveback';
 import { Leased, PENDING, Settlement, WorkerCtx } from './worker-ctx';
@@ -356,7 +357,7 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>, op
       if (!withheld) return d;
       const until = nextUntil();
       stamps.push(until);
-      return await askAgain(() => readWithheld(d, until), until);
+      return await askAgain(() => readWithheld(d, until, bytes), until);
     } catch (err) {
       throw new UnreadLease(d, stamps, err);
     }
@@ -365,22 +366,27 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>, op
   /**
    * A body too big for the lease group, read once the budget had room. The wait may have been long, so the lease is
    * renewed (to `until`) in the same round trip; the SELECT reads the row only if it holds that stamp. So it may be
-   * asked again after a lost answer: a renewal that committed left the stamp the SELECT looks for.
+   * asked again after a lost answer: a renewal that committed left the stamp the SELECT looks for. Its statement
+   * timeout grows with the body's `bytes` (body-read-timeout.ts).
    */
-  async function readWithheld(d: Leased, until: number): Promise<Leased | null> {
-    const [, rows] = (await services.store.runTogether([
-      sql(db, 'update `deliveries` set `lease_until` = ? where `id` = ? and `lease_owner` = ? and `lease_until` = ?', [until, d.id, owner, d.lease_until]),
-      sql(
-        db,
-        'select d.`mime`, case when d.`mime` is null then m.`mime` end as `message_mime`, case when d.`mime` is null then m.`content` end as `content`, ' +
-          // Its domain may have been suspended (or its campaign cancelled) while it waited: the statuses as of now.
-          '(select s.`status` from `sender_domains` s where s.`id` = d.`domain_id`) as `domain_status`, ' +
-          '(select u.`account_status` from `users` u where u.`id` = d.`user_id`) as `account_status`, ' +
-          `${CAMPAIGN_STATUS_OF_M} as \`campaign_status\` ` +
-          'from `deliveries` d left join `messages` m on m.`id` = d.`message_id` where d.`id` = ? and d.`lease_owner` = ? and d.`lease_until` = ?',
-        [d.id, owner, until],
-      ),
-    ])) as [unknown, Pick<Leased, 'mime' | 'message_mime' | 'content' | 'domain_status' | 'account_status' | 'campaign_status'>[]];
+  async function readWithheld(d: Leased, until: number, bytes: number): Promise<Leased | null> {
+    const timeoutMs = bodyReadTimeoutMs(statementTimeout(db), bytes);
+    const [, rows] = (await services.store.runTogether(
+      [
+        sql(db, 'update `deliveries` set `lease_until` = ? where `id` = ? and `lease_owner` = ? and `lease_until` = ?', [until, d.id, owner, d.lease_until]),
+        sql(
+          db,
+          'select d.`mime`, case when d.`mime` is null then m.`mime` end as `message_mime`, case when d.`mime` is null then m.`content` end as `content`, ' +
+            // Its domain may have been suspended (or its campaign cancelled) while it waited: the statuses as of now.
+            '(select s.`status` from `sender_domains` s where s.`id` = d.`domain_id`) as `domain_status`, ' +
+            '(select u.`account_status` from `users` u where u.`id` = d.`user_id`) as `account_status`, ' +
+            `${CAMPAIGN_STATUS_OF_M} as \`campaign_status\` ` +
+            'from `deliveries` d left join `messages` m on m.`id` = d.`message_id` where d.`id` = ? and d.`lease_owner` = ? and d.`lease_until` = ?',
+          [d.id, owner, until],
+        ),
+      ],
+      { timeoutMs },
+    )) as [unknown, Pick<Leased, 'mime' | 'message_mime' | 'content' | 'domain_status' | 'account_status' | 'campaign_status'>[]];
     if (!rows.length) return null; // taken over while it waited: the new owner sends it
     const r = rows[0];
     return {

@@ -130,10 +130,13 @@ export class BatchPool {
     await Promise.all(held.map((c) => pool.client.releaseConnection(c)));
   }
 
-  /** Outside a transaction: the statements in one round trip, each autocommitted in order. */
-  runTogether(stmts: Stmt[]): Promise<unknown[]> {
+  /**
+   * Outside a transaction: the statements in one round trip, each autocommitted in order. `timeoutMs` replaces the
+   * pool's statement timeout for this call (MySQL; SQLite has none).
+   */
+  runTogether(stmts: Stmt[], opts: { timeoutMs?: number } = {}): Promise<unknown[]> {
     const pool = this.multi();
-    return pool ? runJoined(pool, stmts) : runInTurn(stmts);
+    return pool ? runJoined(pool, stmts, undefined, opts.timeoutMs) : runInTurn(stmts);
   }
 
   async close(): Promise<void> {
@@ -188,13 +191,13 @@ interface RawConnection {
  * Sends the statements in order: runs of ordinary ones joined, in as few packets as the budget allows, straight to
  * the driver (each statement's SQL is made once; the driver binds the values), and big inserts alone as prepared
  * statements (see goesBinary). `connection` is a connection the caller holds (its transaction's); without one, one
- * is taken from the pool for the call.
+ * is taken from the pool for the call. `timeoutMs`: each statement's own timeout instead of the pool's.
  */
-async function runJoined(pool: Knex, stmts: Stmt[], connection?: unknown): Promise<unknown[]> {
+async function runJoined(pool: Knex, stmts: Stmt[], connection?: unknown, timeoutMs?: number): Promise<unknown[]> {
   const conn = (connection ?? (await pool.client.acquireConnection())) as RawConnection;
   // A timed-out connection is destroyed as in timeStatements (the pool drops it). mysql2 times out a query but
   // ignores `timeout` for execute, so the statement's own timer does the same for both: one error, one code.
-  const timeout = statementTimeout(pool);
+  const timeout = timeoutMs ?? statementTimeout(pool);
   const send = (how: 'query' | 'execute', sql: string, bindings: unknown[]) =>
     new Promise<unknown>((resolve, reject) => {
       let settled = false;

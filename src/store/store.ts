@@ -73,9 +73,12 @@ export class Store {
     return this.pool.warm(groupsInFlight);
   }
 
-  /** Outside a transaction: the statements in one round trip on MySQL (each autocommitted in order), in turn elsewhere. */
-  runTogether(stmts: Stmt[]): Promise<unknown[]> {
-    return this.pool.runTogether(stmts);
+  /**
+   * Outside a transaction: the statements in one round trip on MySQL (each autocommitted in order), in turn elsewhere.
+   * `timeoutMs` replaces DB_QUERY_TIMEOUT_MS for each of them (MySQL).
+   */
+  runTogether(stmts: Stmt[], opts?: { timeoutMs?: number }): Promise<unknown[]> {
+    return this.pool.runTogether(stmts, opts);
   }
 
   /**

@@ -53,6 +53,16 @@ export function abandonStatement(db: Knex, conn: TimedConnection): void {
     .finally(() => (state.killing = false));
 }
 
+/**
+ * The server thread of a statement given up on (a timeout error of the batch pool, src/store/batch-pool.ts): it may
+ * still be running there, and commit, since the kill abandonStatement sends is best effort (one at a time, and it
+ * needs the server to answer). Undefined for any other error.
+ */
+export function abandonedThread(err: unknown): number | undefined {
+  const id = (err as { abandonedThreadId?: unknown } | null)?.abandonedThreadId;
+  return typeof id === 'number' && Number.isSafeInteger(id) ? id : undefined;
+}
+
 /** The driver side of a knex client: where every statement of it, and of a transaction it begins, is sent. */
 interface DriverClient {
   _query(conn: TimedConnection, obj: { sql?: string; options?: object } | string): Promise<unknown>;

@@ -1,13 +1,16 @@
-import { placeholders, sql } from '../db';
+import { isMysql, placeholders, sql } from '../db';
 import { enqueueDeliveries } from './enqueue';
 import type { WorkerCtx } from './worker-ctx';
 
-/** The longest wait between two tries of a give-back (200 ms doubling up to it). */
+/** The longest wait between two tries of a give-back (200 ms doubling up to it), or two looks at running threads. */
 const GIVE_BACK_MAX_WAIT_MS = 5000;
 
 export interface LeaseGiveBack {
-  /** In the background: gives back the rows among `ids` stamped `until` by this worker, and enqueues them. */
-  giveBack(ids: number[], until: number): void;
+  /**
+   * In the background: gives back the rows among `ids` stamped `until` by this worker, and enqueues them. `threads`:
+   * the server threads of the group's statements given up on (abandonedThread), which may still stamp rows.
+   */
+  giveBack(ids: number[], until: number, threads?: number[]): void;
   /** Ends every give-back still waiting to try again (the stamps then run out, and the sweeper takes the rows). */
   stop(): void;
 }
@@ -18,6 +21,12 @@ export interface LeaseGiveBack {
  * them back. After a short database blip, mail waited five minutes. So whatever carries the group's stamp goes back to
  * waiting (deferred after an attempt, else queued: the lease overwrote the status) with a fresh job, retried with
  * backoff until it lands or the stamp would have run out anyway. The caller's error is not delayed by it.
+ *
+ * A try the client gave up on (its statement timeout) can still be running on the server: its kill is best effort
+ * (one at a time per pool, and it needs the server to answer), and an UPDATE waiting on a row lock commits when the
+ * lock goes, possibly after the give-back looked. So on MySQL, while any of the group's abandoned `threads` is still
+ * in the server's process list, the give-back keeps watching (200 ms doubling to 5 s, until the stamp would run out
+ * or the worker stops), and once they are all gone looks once more: by then nothing can stamp the rows.
  */
 export function createLeaseGiveBack(ctx: Pick<WorkerCtx, 'services' | 'owner'>): LeaseGiveBack {
   const { db, logger } = ctx.services;
@@ -25,7 +34,7 @@ export function createLeaseGiveBack(ctx: Pick<WorkerCtx, 'services' | 'owner'>):
   const waiting = new Set<NodeJS.Timeout>();
   let stopped = false;
 
-  function giveBack(ids: number[], until: number): void {
+  function giveBack(ids: number[], until: number, threads: number[] = []): void {
     const where = `where \`id\` in ${placeholders(ids.length)} and \`lease_owner\` = ? and \`lease_until\` = ? and \`status\` = 'sending'`;
     const bindings = [...ids, owner, until];
     // Read first which rows carry the stamp, then clear it: an UPDATE whose answer is lost in turn leaves no stamp to
@@ -57,27 +66,62 @@ export function createLeaseGiveBack(ctx: Pick<WorkerCtx, 'services' | 'owner'>):
       );
       return ours.length;
     };
+    /** How many of `threads` the server still runs (its process list shows a connection's own threads without PROCESS). */
+    const running = async (): Promise<number> => {
+      const [rows] = (await db.raw(`select \`ID\` from information_schema.\`PROCESSLIST\` where \`ID\` in ${placeholders(threads.length)}`, threads)) as [
+        unknown[],
+      ];
+      return rows.length;
+    };
+    // 'first': the look made at once; 'watching': abandoned threads may still stamp rows; 'last': they are gone.
+    let phase: 'first' | 'watching' | 'last' = 'first';
+    const watch = threads.length > 0 && isMysql(db);
+    /** True when the give-back is done; false to look again later. */
+    const step = async (): Promise<boolean> => {
+      if (phase === 'first') {
+        const n = await once();
+        if (n) logger.info('deliveries of a failed lease group given back', { count: n });
+        if (!watch) return true;
+        phase = 'watching';
+      }
+      // The worker's stop ends it between two statements too, not only between two tries.
+      if (stopped) return true;
+      if (phase === 'watching') {
+        if (await running()) return false;
+        if (stopped) return true;
+        phase = 'last';
+        ours = undefined; // read again: a statement that committed since may have stamped more
+      }
+      const n = await once();
+      if (n) logger.info('deliveries stamped late by a failed lease group given back', { count: n });
+      return true;
+    };
     let wait = 200;
+    const later = (what: string, err?: unknown) => {
+      if (stopped) return;
+      if (Date.now() + wait >= until) {
+        logger.warn(`deliveries of a failed lease group not given back; their lease runs out after LEASE_SECONDS`, {
+          reason: what,
+          ...(err ? { error: (err as Error).message } : {}),
+        });
+        return;
+      }
+      const timer = setTimeout(() => {
+        waiting.delete(timer);
+        attempt();
+      }, wait);
+      timer.unref();
+      waiting.add(timer);
+      wait = Math.min(wait * 2, GIVE_BACK_MAX_WAIT_MS);
+    };
     const attempt = () => {
-      once().then(
-        (n) => n && logger.info('deliveries of a failed lease group given back', { count: n }),
-        (err) => {
-          if (stopped) return;
-          if (Date.now() + wait >= until) {
-            logger.warn('deliveries of a failed lease group not given back; their lease runs out after LEASE_SECONDS', { error: (err as Error).message });
-            return;
-          }
-          const timer = setTimeout(() => {
-            waiting.delete(timer);
-            attempt();
-          }, wait);
-          timer.unref();
-          waiting.add(timer);
-          wait = Math.min(wait * 2, GIVE_BACK_MAX_WAIT_MS);
-        },
+      if (stopped) return;
+      step().then(
+        (done) => done || later('a statement of the group still runs on the server'),
+        (err) => later('the database did not answer', err),
       );
     };
-    if (!stopped) attempt();
+    attempt();
   }
 
   return {

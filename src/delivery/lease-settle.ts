@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { Coalescer } from '../coalesce';
-import { affectedRows, placeholders, quoteId, sql, statementTimeout, Stmt } from '../db';
+import { abandonedThread, affectedRows, placeholders, quoteId, sql, statementTimeout, Stmt } from '../db';
 import { recordEvents } from '../events/record';
 import { parseTags } from '../mail/tags';
 import { isOutage } from '../outage';
@@ -132,10 +132,19 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>, op
     // stamped already are not taken twice; the SELECTs read back every row with this stamp), so the group tries
     // again before it gives up. Then whatever carries its stamp is given back in the background, so a short outage
     // does not strand its rows for LEASE_SECONDS; the caller's error comes at once.
+    // A try given up on may still be running on the server and commit after the give-back has looked: the give-back
+    // looks again once those threads are gone (lease-giveback.ts).
+    const threads: number[] = [];
+    const ask = () =>
+      leaseStamped(ids, unique, until).catch((err: unknown) => {
+        const thread = abandonedThread(err);
+        if (thread !== undefined) threads.push(thread);
+        throw err;
+      });
     try {
-      return await askAgain(() => leaseStamped(ids, unique, until), until);
+      return await askAgain(ask, until);
     } catch (err) {
-      giveBacks.giveBack(unique, until);
+      giveBacks.giveBack(unique, until, threads);
       throw err;
     }
   }

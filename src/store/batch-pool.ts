@@ -204,8 +204,15 @@ async function runJoined(pool: Knex, stmts: Stmt[], connection?: unknown, timeou
       const timer = timeout
         ? setTimeout(() => {
             settled = true;
+            const abandonedThreadId = conn.threadId; // read before the connection is destroyed (see abandonedThread)
             abandonStatement(pool, conn);
-            reject(Object.assign(new Error(`the database did not answer within ${timeout} ms`), { code: 'PROTOCOL_SEQUENCE_TIMEOUT', fatal: true }));
+            reject(
+              Object.assign(new Error(`the database did not answer within ${timeout} ms`), {
+                code: 'PROTOCOL_SEQUENCE_TIMEOUT',
+                fatal: true,
+                abandonedThreadId,
+              }),
+            );
           }, timeout)
         : null;
       conn[how]({ sql }, bindings, (err, res) => {

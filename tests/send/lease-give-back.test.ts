@@ -1,5 +1,8 @@
+import type { Knex } from 'knex';
+import { createConnection } from 'mysql2';
 import type { Stmt } from '../../src/db';
 import { createLeaseGiveBack } from '../../src/delivery/lease-giveback';
+import { backend } from '../helpers/harness';
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { waitFor } from '../helpers/sink';
 
@@ -106,6 +109,137 @@ it('puts our stamped rows back to queued or deferred, and never touches a row an
   } finally {
     giveBacks.stop();
   }
+});
+
+/** Three delivered rows of a batch through the API (one attempt each), put back to waiting (not due for an hour): rows a lease could take. */
+async function queuedRows(tag: string): Promise<number[]> {
+  const { h, s } = rig;
+  const db = h.services.db;
+  const res = await h.request('POST', '/api/v1/email/batch', {
+    headers: { Authorization: `Bearer ${s.key}` },
+    body: {
+      Messages: [1, 2, 3].map((i) => ({
+        Subject: `${tag} ${i}`,
+        ContentType: 'plain',
+        PlainContent: 'body',
+        From: { name: 'Shop', email: `orders@${s.domain}` },
+        To: [{ name: '', email: `${tag}${i}@dest.test` }],
+      })),
+    },
+  });
+  expect(res.status).toBe(200);
+  const messageIds: string[] = res.body.Results.map((r: { MessageID: string }) => r.MessageID);
+  const rows = () => db('deliveries').whereIn('message_id', messageIds);
+  await waitFor(async () => (await rows().where({ status: 'delivered' })).length === 3, 10_000, 'the three rows delivered');
+  await rows().update({ status: 'deferred', lease_owner: null, lease_until: null, next_attempt_at: Date.now() + 3_600_000 });
+  return (await rows().orderBy('id').select('id')).map((r: { id: number }) => Number(r.id));
+}
+
+/**
+ * A lease group's UPDATE that the client gave up on and the kill missed: sent on a connection of its own, it waits on
+ * the row locks `locker` holds; the connection is then destroyed as abandonStatement destroys one, and no kill
+ * follows. It commits, stamping the rows `until` for 'me', when the locks go. Answers the server thread running it.
+ */
+async function abandonedLeaseUpdate(locker: Knex.Transaction, ids: number[], until: number): Promise<number> {
+  const db = rig.h.services.db;
+  await locker('deliveries').whereIn('id', ids).forUpdate().select('id');
+  const conn = createConnection(rig.h.services.config.databaseUrl!);
+  await new Promise<void>((resolve, reject) => conn.connect((err) => (err ? reject(err) : resolve())));
+  const thread = conn.threadId!;
+  conn.query(
+    `update \`deliveries\` set \`status\` = 'sending', \`lease_owner\` = 'me', \`lease_until\` = ? where \`id\` in (${ids.map(() => '?').join(', ')})`,
+    [until, ...ids],
+    () => undefined,
+  );
+  // On the server, waiting on the lock, before the client goes.
+  await waitFor(
+    async () => {
+      const [rows] = await db.raw('select `INFO` from information_schema.`PROCESSLIST` where `ID` = ?', [thread]);
+      return /^update/.test(String(rows[0]?.INFO ?? ''));
+    },
+    5000,
+    'the lease UPDATE waiting on the lock',
+  );
+  conn.destroy();
+  return thread;
+}
+
+/** Counts the give-back's looks (its SELECT of the stamped rows) answered from now on. */
+function countLooks(): { n: number; restore(): void } {
+  const store = rig.h.services.store;
+  const original = store.runTogether.bind(store);
+  const looks = { n: 0, restore: () => void (store.runTogether = original) };
+  store.runTogether = async (stmts, opts) => {
+    const out = await original(stmts, opts);
+    if (/^select `id`, `attempts` from `deliveries`/.test(String(stmts[0].toSQL().sql))) looks.n += 1;
+    return out;
+  };
+  return looks;
+}
+
+// MariaDB only: the lease UPDATE that outlives its client's timeout is a server thread waiting on a row lock; SQLite
+// runs each statement to its end inside the call, with no timeout to give up on it.
+(backend() === 'mysql' ? describe : describe.skip)('a lease UPDATE that commits after the give-back looked', () => {
+  it('is given back once its server thread has ended, not after LEASE_SECONDS', async () => {
+    const db = rig.h.services.db;
+    const ids = await queuedRows('late');
+    const until = Date.now() + 60_000;
+    const locker = await db.transaction();
+    const looks = countLooks();
+    const giveBacks = createLeaseGiveBack({ services: rig.h.services, owner: 'me' });
+    try {
+      const thread = await abandonedLeaseUpdate(locker, ids, until);
+      giveBacks.giveBack(ids, until, [thread]);
+      // The first look finds nothing stamped: the UPDATE still waits.
+      await waitFor(() => looks.n >= 1, 5000, 'the first look');
+      await new Promise((r) => setTimeout(r, 300));
+      expect((await db('deliveries').whereIn('id', ids).where({ status: 'sending' })).length).toBe(0);
+      // The lock goes: the abandoned UPDATE commits and stamps the rows 'me' … `until`, after the look; they go back
+      // to 'deferred' (an attempt made) with fresh jobs, not due for an hour.
+      await locker.commit();
+      const released = Date.now();
+      await waitFor(
+        async () => (await db('deliveries').whereIn('id', ids).where({ status: 'deferred' }).whereNull('lease_until')).length === 3,
+        10_000,
+        'the rows given back',
+      );
+      expect(Date.now() - released).toBeLessThan(10_000);
+      expect(looks.n).toBe(2);
+      expect(await db('deliveries').whereIn('id', ids).where({ lease_owner: 'me' })).toHaveLength(0);
+    } finally {
+      looks.restore();
+      giveBacks.stop();
+      await locker.commit().catch(() => undefined);
+    }
+  });
+
+  it("stops watching at the worker's stop: what the statement stamps later is left to the sweeper", async () => {
+    const db = rig.h.services.db;
+    const ids = await queuedRows('stopped');
+    const until = Date.now() + 60_000;
+    const locker = await db.transaction();
+    const looks = countLooks();
+    const giveBacks = createLeaseGiveBack({ services: rig.h.services, owner: 'me' });
+    try {
+      const thread = await abandonedLeaseUpdate(locker, ids, until);
+      giveBacks.giveBack(ids, until, [thread]);
+      await waitFor(() => looks.n >= 1, 5000, 'the first look');
+      giveBacks.stop();
+      await locker.commit();
+      await waitFor(
+        async () => (await db('deliveries').whereIn('id', ids).where({ status: 'sending', lease_owner: 'me' })).length === 3,
+        5000,
+        'the late stamp',
+      );
+      await new Promise((r) => setTimeout(r, 2000));
+      expect(looks.n).toBe(1);
+      expect(await db('deliveries').whereIn('id', ids).where({ status: 'sending', lease_owner: 'me' })).toHaveLength(3);
+    } finally {
+      looks.restore();
+      giveBacks.stop();
+      await locker.commit().catch(() => undefined);
+    }
+  });
 });
 
 it("the worker's stop ends a give-back still trying, without waiting for it", async () => {

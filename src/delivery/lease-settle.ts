@@ -63,9 +63,12 @@ function isScalar(v: unknown): boolean {
 /**
  * The status of the leased message's campaign (`m`), read as of the lease so a delivery of a cancelled campaign is
  * cancelled, not sent (send-attempt.ts). Only campaign messages run the lookup (a primary-key read); the others,
- * most of the traffic, get null without it.
+ * most of the traffic, get null without it. A campaign message whose campaign row is gone reads as cancelled: null
+ * would make its copy ordinary mail (sent, checked against the install's suppression patterns and not against its
+ * list's members, suppressed-since.ts) when a copy of a campaign no one can see or cancel any more must not go out.
  */
-const CAMPAIGN_STATUS_OF_M = 'case when m.`campaign_id` is not null then (select c.`status` from `campaigns` c where c.`id` = m.`campaign_id`) end';
+const CAMPAIGN_STATUS_OF_M =
+  "case when m.`campaign_id` is not null then coalesce((select c.`status` from `campaigns` c where c.`id` = m.`campaign_id`), 'cancelled') end";
 
 /** The last wait before a lease group whose round trip failed stops asking again (200 ms doubling: 3 s in all). */
 const LEASE_RETRY_MAX_MS = 1600;

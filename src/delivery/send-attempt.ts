@@ -123,7 +123,8 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
   }
 
   async function sendLeased(d: Leased, progress: { handedOver: boolean }): Promise<void> {
-    // Its campaign was cancelled since it was queued (the cancel's pass skips leased rows): cancelled, never sent.
+    // Its campaign was cancelled since it was queued (the cancel's pass skips leased rows), or its row is gone (read as
+    // cancelled, lease-settle.ts): cancelled, never sent.
     if (d.campaign_status === CAMPAIGN_STATUS.cancelled) {
       if (await cancelLeased(db, owner, d)) logger.debug('delivery cancelled: its campaign is cancelled', { deliveryId: Number(d.id) });
       return;

@@ -100,7 +100,7 @@ export function createLeaseGiveBack(ctx: Pick<WorkerCtx, 'services' | 'owner'>):
     const later = (what: string, err?: unknown) => {
       if (stopped) return;
       if (Date.now() + wait >= until) {
-        logger.warn(`deliveries of a failed lease group not given back; their lease runs out after LEASE_SECONDS`, {
+        logger.warn('deliveries of a failed lease group not given back; their lease runs out after LEASE_SECONDS', {
           reason: what,
           ...(err ? { error: (err as Error).message } : {}),
         });

@@ -41,6 +41,7 @@ import * as senderDomainIpPool from './20270102000100_sender_domain_ip_pool';
 import * as deletionMarks from './20270103000100_deletion_marks';
 import * as queueWalkIndexes from './20270103000200_queue_walk_indexes';
 import * as messageListSend from './20270104000100_message_list_send';
+import * as createQuotaRefunds from './20270105000100_create_quota_refunds';
 
 /** Every migration in order. Listed here (not globbed) so ts-jest and compiled builds load the same set. */
 const MIGRATIONS: Record<string, Knex.Migration> = {
@@ -86,6 +87,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20270103000100_deletion_marks': deletionMarks,
   '20270103000200_queue_walk_indexes': queueWalkIndexes,
   '20270104000100_message_list_send': messageListSend,
+  '20270105000100_create_quota_refunds': createQuotaRefunds,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -15,6 +15,7 @@ import type { DkimKey } from './domains/dkim';
 import type { Store } from './store/store';
 import type { CallFailureLog } from './webhooks/failure-log';
 import type { RowIds } from './mail/row-ids';
+import type { QuotaRefunds } from './mail/quota-refunds';
 
 export type AuthKind = 'none' | 'user' | 'admin' | 'sender';
 
@@ -43,6 +44,8 @@ export interface Services {
   pingFailures: CallFailureLog;
   /** Message row ids in ascending order, for every accept path (src/mail/row-ids.ts says why). */
   rowIds: RowIds;
+  /** Quota refunds the store refused, tried again, recorded, and settled on a graceful stop (src/mail/quota-refunds.ts). */
+  refunds: QuotaRefunds;
 }
 
 export interface CommandContext extends Services {

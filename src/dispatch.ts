@@ -227,6 +227,7 @@ function contextFor(s: Services, meta: RequestMeta): CommandContext {
     bodies: s.bodies,
     pingFailures: s.pingFailures,
     rowIds: s.rowIds,
+    refunds: s.refunds,
     requestId: meta.requestId,
     ip: meta.ip,
     headers: meta.headers,

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import type { Running } from './roles';
+import type { Logger } from './logger';
 import { Config, ConfigError, loadConfig, ROLES } from './config';
 import { devEnvironment } from './domains/dev-mode';
 import { DatabaseSetupError } from './ensure-database';
@@ -11,8 +12,8 @@ export type { Running };
  * Starts the roles the config asks for; resolves once listening (src/roles.ts). Imported here, not at the top: a
  * CLI command (src/cli/) or a configuration refused does not load the gateway's servers.
  */
-export async function start(config: Config): Promise<Running> {
-  return (await import('./roles')).start(config);
+export async function start(config: Config, opts: { logger?: Logger } = {}): Promise<Running> {
+  return (await import('./roles')).start(config, opts);
 }
 
 /** Runs a role until a signal stops it (`migrate` exits when done). */

@@ -17,7 +17,8 @@ import { createHttpServer } from './http/server';
 import { IDEMPOTENCY_TTL_MS, purgeExpiredKeys } from './idempotency/keys';
 import type { InboundListener } from './inbound/listener';
 import { purgeInbound } from './inbound/retention';
-import { createLogger } from './logger';
+import { createLogger, Logger } from './logger';
+import { applyRecordedRefunds } from './mail/quota-refunds';
 import { purgeMessages } from './mail/retention';
 import type { OpsListener } from './ops/health';
 import { buildServices, closeServices } from './services';
@@ -56,8 +57,9 @@ function printCredentials(created: { username: string; password: string; adminAp
  * starts (the api's express app, the worker's tasks, the SMTP listeners, the ops listener): `migrate` loads none of
  * them and a worker not the api's app, where every process used to load all of them (~400 files, ~0.3 s of CPU).
  */
-export async function start(config: Config): Promise<Running> {
-  const logger = createLogger(config.logLevel);
+export async function start(config: Config, opts: { logger?: Logger } = {}): Promise<Running> {
+  // A test passes its own (tests/helpers/log-lines.ts): the gateway's lines then reach its failure output.
+  const logger = opts.logger ?? createLogger(config.logLevel);
   for (const notice of modeNotices(config)) {
     process.stderr.write(`\n  !! ${notice}\n\n`);
     logger.warn(notice);
@@ -71,6 +73,10 @@ export async function start(config: Config): Promise<Running> {
     await closeServices(services);
     return { services, server: null, stop: async () => undefined };
   }
+  // Refunds a stopped or crashed process recorded (src/mail/quota-refunds.ts): given back before any send is counted.
+  await applyRecordedRefunds(services.db, logger).catch((err) =>
+    logger.warn('could not give back the recorded quota refunds', { error: (err as Error).message }),
+  );
   try {
     const sample = await checkKeyOpensSecrets(services.db, services.config);
     if (sample.unreadable)
@@ -144,6 +150,8 @@ export async function start(config: Config): Promise<Running> {
       purgeMessages(services.db, services.config.messageRetentionDays).catch((err) =>
         logger.warn('message retention purge failed', { error: (err as Error).message }),
       );
+      // Another process's recorded refunds, when that process ran out of tries while this one keeps running.
+      applyRecordedRefunds(services.db, logger).catch((err) => logger.warn('recorded quota refunds failed', { error: (err as Error).message }));
     };
     timers.push(setInterval(sweep, 10 * 60_000).unref());
     logger.info('worker running', {
@@ -166,6 +174,8 @@ export async function start(config: Config): Promise<Running> {
   let stopping: Promise<void> | null = null;
   const stop = () =>
     (stopping ??= (async () => {
+      // One budget for the whole stop: what the servers' in-flight requests leave of it goes to the quota refunds.
+      const budgetEnd = Date.now() + config.shutdownTimeoutMs;
       timers.forEach(clearInterval);
       await ops?.close();
       if (server) {
@@ -184,7 +194,8 @@ export async function start(config: Config): Promise<Running> {
       await webhooks?.stop();
       await dnsWatch?.stop();
       await reputation?.stop();
-      await closeServices(services);
+      // At least a second for the refunds: a stop whose requests used the whole budget still tries each once.
+      await closeServices(services, Math.max(1000, budgetEnd - Date.now()));
       logger.info('stopped');
     })());
   return { services, server, ops, smtp, campaigns, stop };

@@ -17,6 +17,7 @@ import { Metrics } from './ops/metrics';
 import { Store } from './store/store';
 import { callFailureLog, FAILURE_LOG_INTERVAL_MS } from './webhooks/failure-log';
 import { createRowIds } from './mail/row-ids';
+import { QuotaRefunds } from './mail/quota-refunds';
 
 // Only with REDIS_URL (src/lazy.ts): the embedded default never loads ioredis.
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded lazily, typed by the import type above
@@ -76,10 +77,16 @@ export function buildServices(config: Config, logger: Logger): Services {
     bodies: new BodyBudget(config.maxBodyBytesInFlight),
     pingFailures: callFailureLog(logger, FAILURE_LOG_INTERVAL_MS, 'webhook test ping failed'),
     rowIds: createRowIds(),
+    refunds: new QuotaRefunds(db, logger),
   };
 }
 
-export async function closeServices(s: Services): Promise<void> {
+/**
+ * Closes what the services opened. First the quota refunds the store refused so far get one more try (or a record)
+ * within `refundBudgetMs` (the roles pass what is left of SHUTDOWN_TIMEOUT_MS), while the database is still open.
+ */
+export async function closeServices(s: Services, refundBudgetMs = s.config.shutdownTimeoutMs): Promise<void> {
+  await s.refunds.settle(refundBudgetMs);
   // Queues first: their workers may still be writing to the database.
   await s.queues.close().catch(() => undefined);
   await s.store.close().catch(() => undefined);

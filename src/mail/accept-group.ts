@@ -5,9 +5,10 @@ import { affectedRows, BatchTx, isMysql, Stmt } from '../db';
 import { CommitStatement, IdempotencySuperseded, leaseHeldCheck } from '../idempotency/keys';
 import type { CommandContext, Services } from '../command';
 import { isCheckFailure, suppressedAmong, suppressionGuards } from '../suppression/suppressions';
-import { QuotaUndo, refundQuota, reserveQuota } from './quota';
+import { reserveQuota } from './quota';
+import type { Reservation } from './quota-refunds';
 import { enqueueDeliveries } from '../delivery/enqueue';
-import { encodePending, enqueueExpansion, insertPending, PENDING_TABLE, PendingEntry } from './pending-batches';
+import { encodePending, enqueueExpansion, insertPending, PendingEntry } from './pending-batches';
 import type { Prepared, Sender } from './prepare';
 import { GuardLost, writePrepared } from './write-prepared';
 
@@ -97,14 +98,10 @@ async function settleChecks(items: PersistItem[], pending?: Buffer): Promise<Per
 async function persistOnce(items: PersistItem[], pending?: Buffer, careful = false): Promise<Persisted[]> {
   const { services } = items[0];
   const accepted = new Array<boolean>(items.length).fill(false);
-  const undos: { undo: QuotaUndo; user: number }[] = [];
+  const undos: Reservation[] = [];
   // What the transaction writes, to ask before a refund whether its COMMIT landed after all.
   let pendingId: string | undefined;
   let messageIds: string[] = [];
-  const written = async () =>
-    pendingId
-      ? !!(await services.db(PENDING_TABLE).where({ id: pendingId }).first('id'))
-      : messageIds.length > 0 && !!(await services.db('messages').whereIn('id', messageIds.slice(0, 1)).first('id'));
   const byUser = new Map<number, number[]>();
   items.forEach((it, i) => {
     const list = byUser.get(it.sender.user.id);
@@ -122,18 +119,18 @@ async function persistOnce(items: PersistItem[], pending?: Buffer, careful = fal
               first.sender.user,
               idx.reduce((n, i) => n + count(i), 0),
               first.now,
-              services.logger,
+              services.refunds,
             )
           : null;
       if (together) {
-        undos.push({ undo: together, user: first.sender.user.id });
+        undos.push(together);
         for (const i of idx) accepted[i] = true;
         continue;
       }
       for (const i of idx) {
-        const undo = await reserveQuota(services.db, items[i].sender.user, count(i), items[i].now, services.logger);
+        const undo = await reserveQuota(services.db, items[i].sender.user, count(i), items[i].now, services.refunds);
         if (undo) {
-          undos.push({ undo, user: items[i].sender.user.id });
+          undos.push(undo);
           accepted[i] = true;
         }
       }
@@ -175,7 +172,8 @@ async function persistOnce(items: PersistItem[], pending?: Buffer, careful = fal
     ).catch((err) => services.logger.warn('enqueue failed; the sweeper will pick the deliveries up', { error: (err as Error).message }));
     return outcome;
   } catch (err) {
-    const refunds = undos.map((u) => refundQuota(u.undo, services.logger, u.user, written));
+    const mark = pendingId ? { pendingId } : messageIds.length ? { messageId: messageIds[0] } : undefined;
+    const refunds = undos.map((u) => services.refunds.refund(u, mark));
     // Through an outage a refund waits as long as the store does: the caller's answer (its 503, its 451) does not.
     // Otherwise (a check failed, a lease lost) the group goes again at once and must find its quota given back.
     if (!isOutage(err)) await Promise.all(refunds);

@@ -4,10 +4,11 @@
  * it lands. Before, a refused refund was dropped, so every retry through an outage spent the limits on mail that was
  * never written, and a failure between the day's and the month's reservation kept the day's.
  */
+import crypto from 'node:crypto';
 import { backend, Harness, senderSetup, startHarness } from '../helpers/harness';
 import { waitFor } from '../helpers/sink';
 import { refuseWith } from '../helpers/refusing-trigger';
-import { refundQuota, reserveQuota } from '../../src/mail/quota';
+import { reserveQuota } from '../../src/mail/quota';
 
 let h: Harness;
 beforeAll(async () => {
@@ -76,18 +77,20 @@ test("a month's reservation that fails gives the day's back", async () => {
 test('a refund is skipped when the send was written after all, and never takes a counter below zero', async () => {
   const s = await senderSetup(h, { LimitEmailSendPerDay: 10 });
   const user = await h.services.db('users').where({ id: s.userId }).first();
-  const quiet = h.services.logger;
+  const { refunds } = h.services;
+  const sent = (await send(s, 'written@dest.test')).body.MessageID as string;
   // Its COMMIT landed though the answer was lost: the reservation stands.
-  const kept = await reserveQuota(h.services.db, user, 2, Date.now(), quiet);
-  await refundQuota(kept!, quiet, s.userId, async () => true);
-  expect(await counters(s.userId)).toEqual({ d: 2 });
+  const kept = await reserveQuota(h.services.db, user, 2, Date.now(), refunds);
+  await refunds.refund(kept!, { messageId: sent });
+  expect(await counters(s.userId)).toEqual({ d: 3 });
   // Not written: given back, once; run again (its answer lost after it landed), it gives nothing more.
-  const undone = await reserveQuota(h.services.db, user, 3, Date.now(), quiet);
-  await refundQuota(undone!, quiet, s.userId, async () => false);
-  expect(await counters(s.userId)).toEqual({ d: 2 });
+  const undone = await reserveQuota(h.services.db, user, 3, Date.now(), refunds);
+  await refunds.refund(undone!, { messageId: crypto.randomUUID() });
+  await refunds.refund(undone!);
+  expect(await counters(s.userId)).toEqual({ d: 3 });
   // A counter already lower than the refund (a refund that ran twice) stops at zero instead of failing.
-  const big = await reserveQuota(h.services.db, user, 5, Date.now(), quiet);
+  const big = await reserveQuota(h.services.db, user, 5, Date.now(), refunds);
   await h.services.db('usage_counters').where({ user_id: s.userId }).update({ sent: 1 });
-  await refundQuota(big!, quiet, s.userId);
+  await refunds.refund(big!);
   expect(await counters(s.userId)).toEqual({ d: 0 });
 });

@@ -1,0 +1,209 @@
+import type { Knex } from 'knex';
+import { isMysql } from '../db';
+import type { Logger } from '../logger';
+
+/**
+ * What a reservation took: `n` sends on each of `taken`'s periods of the user's counters. Plain data, so a refund the
+ * store refused can be recorded in it (src/mail/quota-refunds.ts) and given back by another process or a later start.
+ */
+export interface Reservation {
+  user: number;
+  n: number;
+  taken: string[];
+}
+
+/**
+ * Gives back what a reservation took, period by period, dropping each from `taken` once given back: running it again
+ * after it failed part way gives nothing back twice. Never below zero: a refund whose answer was lost after it landed
+ * runs again, and must not make room twice over (nor fail for ever on the unsigned column).
+ */
+export async function giveBack(db: Knex | Knex.Transaction, r: Reservation): Promise<void> {
+  while (r.taken.length) {
+    await db('usage_counters')
+      .where({ user_id: r.user, period: r.taken[0] })
+      .update({ sent: db.raw('case when `sent` >= ? then `sent` - ? else 0 end', [r.n, r.n]) });
+    r.taken.shift();
+  }
+}
+
+/** The rows a failed send would have written: asked before a refund whether its COMMIT landed after all. */
+export interface WrittenMark {
+  messageId?: string;
+  pendingId?: string;
+}
+
+/** The table of refunds the store refused (migrations/20270105000100_create_quota_refunds.ts). */
+export const REFUNDS_TABLE = 'quota_refunds';
+
+/** How long a refused refund is tried again in the background, and the longest wait between tries. */
+const REFUND_FOR_MS = 10 * 60_000;
+const REFUND_MAX_WAIT_MS = 30_000;
+
+interface Pending {
+  r: Reservation;
+  mark?: WrittenMark;
+  /** The quota_refunds row that holds it, once the store took one: from then on only that row is given back. */
+  recorded: number | null;
+  timer: NodeJS.Timeout | null;
+  /** The try under way: a shutdown waits for it rather than giving the same periods back beside it. */
+  running: Promise<boolean> | null;
+}
+
+type Log = Pick<Logger, 'info' | 'warn' | 'error'>;
+
+const about = (p: Pending) => ({ user: p.r.user, sends: p.r.n, periods: [...p.r.taken] });
+
+async function wasWritten(db: Knex | Knex.Transaction, mark: WrittenMark | undefined): Promise<boolean> {
+  if (mark?.pendingId) return !!(await db('pending_batches').where({ id: mark.pendingId }).first('id'));
+  if (mark?.messageId) return !!(await db('messages').where({ id: mark.messageId }).first('id'));
+  return false;
+}
+
+/**
+ * Gives a recorded refund back and deletes its row in one transaction: exactly once, whichever process (the one that
+ * recorded it, a worker's sweep, the next start) gets there first. False when the row was already gone.
+ */
+async function applyRecord(db: Knex, id: number): Promise<boolean> {
+  return db.transaction(async (trx) => {
+    const q = trx(REFUNDS_TABLE).where({ id });
+    // SQLite has one writer at a time: nothing to lock (and knex warns on forUpdate there).
+    const row = await (isMysql(trx) ? q.forUpdate() : q).first();
+    if (!row) return false;
+    const mark = { messageId: row.message_id ?? undefined, pendingId: row.pending_id ?? undefined };
+    if (!(await wasWritten(trx, mark))) await giveBack(trx, { user: Number(row.user_id), n: Number(row.sent), taken: String(row.periods).split(',') });
+    await trx(REFUNDS_TABLE).where({ id }).delete();
+    return true;
+  });
+}
+
+/** Gives back the refunds recorded by any process (a stopped or crashed one's too), oldest first; returns how many. */
+export async function applyRecordedRefunds(db: Knex, logger: Log): Promise<number> {
+  const rows: { id: number }[] = await db(REFUNDS_TABLE).orderBy('id').limit(1000).select('id');
+  let applied = 0;
+  for (const { id } of rows) if (await applyRecord(db, Number(id))) applied++;
+  if (applied) logger.info('recorded quota refunds given back', { refunds: applied });
+  return applied;
+}
+
+/**
+ * The process's quota refunds that the store refused (Services.refunds). The outage that failed a send often fails
+ * its refund too. So a refused refund is first recorded as a quota_refunds row, in the same store as the counters:
+ * given back with its row deleted in one transaction, it survives a crash or a stop, and the next start (or a
+ * worker's sweep) applies it exactly once. Meanwhile it is tried again in the background, doubling from 200 ms, for
+ * up to ten minutes. On a graceful stop (settle) each one left is tried once more within the shutdown budget; one the
+ * store took neither as a refund nor as a row is logged as an error with the user, sends and periods, for an operator
+ * to give back by hand. A refund held only in memory when the process dies is lost (its warn line says what it was).
+ */
+export class QuotaRefunds {
+  private readonly pending = new Set<Pending>();
+
+  constructor(
+    private readonly db: Knex,
+    private readonly logger: Log,
+  ) {}
+
+  /**
+   * Gives a reservation back (its send was not committed), never throwing: resolves once it is given back, recorded or
+   * handed to the background. `mark` (when given) is asked first, each try: a send whose COMMIT landed though its
+   * answer was lost (a timeout, a dropped connection) is delivered, so its reservation stands.
+   */
+  async refund(r: Reservation, mark?: WrittenMark): Promise<void> {
+    if (!r.taken.length) return;
+    const p: Pending = { r, mark, recorded: null, timer: null, running: null };
+    try {
+      await this.attempt(p);
+      return;
+    } catch (err) {
+      p.recorded = await this.record(p);
+      this.logger.warn(
+        p.recorded === null
+          ? 'quota refund failed and could not be recorded; trying again in the background'
+          : 'quota refund failed; recorded, and tried again in the background',
+        { ...about(p), error: (err as Error).message },
+      );
+    }
+    this.pending.add(p);
+    const until = Date.now() + REFUND_FOR_MS;
+    const again = (wait: number) => {
+      p.timer = setTimeout(async () => {
+        p.timer = null;
+        if (await this.tryOnce(p)) return;
+        if (Date.now() + wait < until) return again(Math.min(wait * 2, REFUND_MAX_WAIT_MS));
+        this.pending.delete(p);
+        p.recorded ??= await this.record(p);
+        if (p.recorded !== null) this.logger.warn('quota refund still refused; left recorded for the next start or sweep to give back', about(p));
+        else this.logger.error('quota refund given up: give it back by hand (the counter stays as it is until its period ends)', about(p));
+      }, wait).unref();
+    };
+    again(200);
+  }
+
+  /** Refunds still waiting for the store (for /metrics-style checks and tests). */
+  get waiting(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * For a graceful stop: each refund still waiting is tried once more (or recorded) within `budgetMs`; what is left
+   * is logged as an error with the user, sends and periods. A recorded one is not lost: the next start applies it.
+   */
+  async settle(budgetMs: number): Promise<void> {
+    if (!this.pending.size) return;
+    const all = [...this.pending];
+    for (const p of all) if (p.timer) clearTimeout(p.timer);
+    this.pending.clear();
+    const settled = new Set<Pending>();
+    const one = async (p: Pending) => {
+      if (await p.running?.catch(() => false)) return void settled.add(p);
+      if (await this.tryOnce(p)) return void settled.add(p);
+      p.recorded ??= await this.record(p);
+      if (p.recorded !== null) settled.add(p);
+    };
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(all.map(one)), new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, budgetMs))))]);
+    clearTimeout(timer);
+    for (const p of all) {
+      if (settled.has(p)) continue;
+      if (p.recorded !== null) this.logger.warn('quota refund left recorded at shutdown; the next start gives it back', about(p));
+      else this.logger.error('quota refund lost at shutdown: the store took neither it nor its record; give it back by hand', about(p));
+    }
+  }
+
+  /** One try, never two at once for the same refund; true once it is given back (or found written after all). */
+  private tryOnce(p: Pending): Promise<boolean> {
+    return (p.running ??= this.attempt(p)
+      .then(
+        () => true,
+        () => false,
+      )
+      .then((done) => {
+        p.running = null;
+        if (done) this.pending.delete(p);
+        return done;
+      }));
+  }
+
+  private async attempt(p: Pending): Promise<void> {
+    if (p.recorded !== null) return void (await applyRecord(this.db, p.recorded));
+    if (await wasWritten(this.db, p.mark)) return;
+    await giveBack(this.db, p.r);
+  }
+
+  /** Records what is left to give back as a quota_refunds row; its id, or null when the store refused that too. */
+  private async record(p: Pending): Promise<number | null> {
+    if (!p.r.taken.length) return null;
+    try {
+      const [id] = await this.db(REFUNDS_TABLE).insert({
+        user_id: p.r.user,
+        periods: p.r.taken.join(','),
+        sent: p.r.n,
+        message_id: p.mark?.messageId ?? null,
+        pending_id: p.mark?.pendingId ?? null,
+        created_at: Date.now(),
+      });
+      return Number(id);
+    } catch {
+      return null;
+    }
+  }
+}

@@ -10,6 +10,7 @@ import { Running, start } from '../../src/main';
 import { launchChromium } from './browser';
 import { fixtureDkimKeys } from './dkim-fixtures';
 import { localGatewayEnv } from './local-gateway-env';
+import { errorsOnFailure } from './log-lines';
 import { DnsZone, publish, startDnsZone } from './dns-zone';
 import { Sink, startSink } from './sink';
 import { Receiver, startReceiver } from '../webhooks/receiver';
@@ -52,7 +53,8 @@ export async function startConsoleRig(env: Record<string, string> = {}): Promise
     WEBHOOK_POLL_MS: '200',
     ...env,
   });
-  const gateway = await start(config);
+  // Its error lines go to the output of a test that fails, not to every run's (tests/helpers/log-lines.ts).
+  const gateway = await start(config, { logger: errorsOnFailure() });
   // As in the harness: the committed test keys instead of an RSA-2048 generation (~210 ms) per domain.
   gateway.services.newDkimKey = fixtureDkimKeys();
   const base = `http://127.0.0.1:${(gateway.server!.address() as AddressInfo).port}`;

@@ -14,11 +14,18 @@ function fullName(test) {
 }
 
 class FailureLogEnvironment extends TestEnvironment {
-  handleTestEvent(event) {
+  // Awaited by jest-circus: a failed test's log may wait a moment for its child gateways' last lines.
+  async handleTestEvent(event) {
     const log = this.global.__posternErrorLog;
     if (!log) return;
-    if (event.name === 'test_done') log.testEnded(event.test.errors.length ? fullName(event.test) : null);
-    else if (event.name === 'hook_failure' && event.hook.type === 'afterAll') log.testEnded('afterAll');
+    if (event.name === 'test_done') await log.testEnded(event.test.errors.length ? fullName(event.test) : null);
+    else if (event.name === 'hook_failure' && event.hook.type === 'afterAll') await log.testEnded('afterAll');
+  }
+
+  async teardown() {
+    // A child gateway still writing after the file ended (its pipes close after its exit) has no test to report to.
+    this.global.__posternErrorLog?.detachChildren?.();
+    await super.teardown();
   }
 }
 

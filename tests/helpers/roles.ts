@@ -6,10 +6,14 @@ import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { keepChildErrors } from './log-lines';
 
 export const MAIN = path.resolve(__dirname, '../../dist/src/main.js');
 // Compiled into dist/tests/helpers (the chaos suite), the entry point is two levels further up.
 const main = () => (fs.existsSync(MAIN) ? MAIN : path.resolve(__dirname, '../../../dist/src/main.js'));
+
+/** The chaos suite runs these helpers outside jest: no test's failure output to keep lines for. */
+const inJest = () => typeof (globalThis as { expect?: unknown }).expect === 'function';
 
 export type Role = 'api' | 'worker' | 'smtp' | 'migrate';
 
@@ -27,11 +31,25 @@ process.once('exit', () => {
   for (const c of running) c.kill('SIGKILL');
 });
 
-/** Starts one role with exactly `env` (plus PATH). Its output goes to `logFile` when given, else nowhere. */
+/**
+ * Starts one role with exactly `env` (plus PATH). Its output goes to `logFile` when given, else nowhere; in a jest test
+ * file its error lines also reach the output of a test that fails while it runs (keepChildErrors), read through pipes.
+ * The chaos suite (no jest) keeps the child writing to the file itself, as a process of its own would.
+ */
 export function spawnRole(role: Role, env: Record<string, string>, logFile?: string): RoleProcess {
-  const out = logFile ? fs.openSync(logFile, 'a') : 'ignore';
+  const piped = inJest();
+  const out = piped ? 'pipe' : logFile ? fs.openSync(logFile, 'a') : 'ignore';
   const child = spawn(process.execPath, [main(), role], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', out, out] });
   if (typeof out === 'number') fs.closeSync(out);
+  if (piped) {
+    keepChildErrors(child, role);
+    if (logFile) {
+      const file = fs.createWriteStream(logFile, { flags: 'a' });
+      child.stdout!.pipe(file, { end: false });
+      child.stderr!.pipe(file, { end: false });
+      child.once('close', () => file.end());
+    }
+  }
   running.add(child);
   const exited = new Promise<number | string>((resolve) =>
     child.once('exit', (code, signal) => {

@@ -1,6 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { childEnv, Harness } from './harness';
+import { keepChildErrors } from './log-lines';
 
 const MAIN = path.resolve(__dirname, '../../dist/src/main.js');
 
@@ -9,7 +10,7 @@ const MAIN = path.resolve(__dirname, '../../dist/src/main.js');
  * relaying to `relayPort`, with short leases and sweeps so a killed one's work is taken over quickly.
  */
 export function spawnWorker(h: Harness, relayPort: number, env: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, [MAIN, 'worker'], {
+  const child = spawn(process.execPath, [MAIN, 'worker'], {
     env: {
       PATH: process.env.PATH,
       ...childEnv(h),
@@ -21,6 +22,9 @@ export function spawnWorker(h: Harness, relayPort: number, env: Record<string, s
       LOG_LEVEL: 'warn',
       ...env,
     },
-    stdio: 'ignore',
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // Its error lines reach the output of a test that fails while it runs.
+  keepChildErrors(child, 'worker');
+  return child;
 }

@@ -14,6 +14,7 @@ import { loadConfig } from '../../src/config';
 import { Running, start } from '../../src/main';
 import { fixtureDkimKeys } from '../helpers/dkim-fixtures';
 import { localGatewayEnv } from '../helpers/local-gateway-env';
+import { errorsOnFailure, keepChildErrors } from '../helpers/log-lines';
 import { Sink, startSink, waitFor } from '../helpers/sink';
 
 jest.setTimeout(90_000);
@@ -46,6 +47,7 @@ async function gatewayOn(dataDir: string): Promise<{ g: Running; api: (p: Record
       SMTP_RELAY_URL: `smtp://127.0.0.1:${sink.port}`,
       DNS_WATCH_INTERVAL_SECONDS: '0',
     }),
+    { logger: errorsOnFailure() },
   );
   running.push(g);
   g.services.newDkimKey = fixtureDkimKeys();
@@ -58,6 +60,7 @@ async function gatewayOn(dataDir: string): Promise<{ g: Running; api: (p: Record
 function postern(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [MAIN, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'error', ...env } });
+    keepChildErrors(child, `postern ${args[0] ?? ''}`.trim());
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

@@ -17,6 +17,7 @@ import { Cli, runCli } from '../../src/cli/program';
 import { commands } from '../../commands';
 import { Harness, senderSetup, startHarness } from '../helpers/harness';
 import { LOADED_FILES_AT_EXIT, loadedOf } from '../helpers/loaded-modules';
+import { keepChildErrors } from '../helpers/log-lines';
 
 const MAIN = path.resolve(__dirname, '../../dist/src/main.js');
 
@@ -33,6 +34,7 @@ function postern(args: string[], env: Record<string, string | undefined>, loaded
     const clean: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
     const preload = loadedOut ? ['--require', LOADED_FILES_AT_EXIT] : [];
     const child = spawn(process.execPath, [...preload, MAIN, ...args], { env: { ...clean, ...env, ...(loadedOut ? { LOADED_FILES_OUT: loadedOut } : {}) } });
+    keepChildErrors(child, `postern ${args[0] ?? ''}`.trim());
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -354,6 +356,7 @@ describe('postern worker (a role process)', () => {
     const child = spawn(process.execPath, ['--require', LOADED_FILES_AT_EXIT, MAIN, 'worker'], {
       env: { PATH: process.env.PATH, ...h.env, OPS_PORT: String(port), OPS_HOST: '127.0.0.1', LOG_LEVEL: 'info', LOADED_FILES_OUT: loaded },
     });
+    keepChildErrors(child, 'worker');
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));

@@ -42,6 +42,7 @@ export async function deleteUsers(db: Knex, size: number, ids: number[], switche
     await trx('user_api_keys').whereIn('user_id', ids).delete();
     await trx('events').whereIn('user_id', ids).delete();
     await trx('usage_counters').whereIn('user_id', ids).delete();
+    await trx('quota_refunds').whereIn('user_id', ids).delete();
     await trx('sessions').where({ kind: 'user' }).whereIn('subject_id', ids).delete();
     await trx('users').whereIn('id', ids).delete();
   });

@@ -43,7 +43,10 @@ it('sends a campaign with large content in pages its byte budget holds, every me
 
 it('sends a TargetListID list send with large content to the same members, in smaller transactions', async () => {
   const listId = await listOf('t');
-  const body = { TargetListID: listId, Subject: 'Big', ContentType: 'html', HTMLContent: HTML, From: { name: 'News', email: `news@${camp.s.domain}` } };
+  // A SendAt a day ahead: the pages are accepted and stored the same way, only for later, so the worker does not
+  // compose and relay eight ~2 MiB messages that this test does not read (the campaign above checks their delivery).
+  const SendAt = Math.floor(Date.now() / 1000) + 86400;
+  const body = { TargetListID: listId, Subject: 'Big', ContentType: 'html', HTMLContent: HTML, From: { name: 'News', email: `news@${camp.s.domain}` }, SendAt };
   const send = () => camp.h.request('POST', '/api/v1/email', { headers: { Authorization: `Bearer ${camp.s.key}`, 'Idempotency-Key': `big-${listId}` }, body });
   const res = await send();
   expect(res.status).toBe(200);

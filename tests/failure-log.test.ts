@@ -21,10 +21,13 @@ function runFixture(file: string): Promise<{ code: number; output: string }> {
     '--runInBand',
     '--ci',
   ];
+  // Without the outer run's reporting variables: the nested run would otherwise add the fixture to
+  // tests/durations.json (UPDATE_TEST_DURATIONS) and to the CPU list (TEST_CPU_OUT) as if it were a suite file.
+  const env = { ...process.env, POSTERN_TEST_DB: 'sqlite', FORCE_COLOR: '0' };
+  delete env.UPDATE_TEST_DURATIONS;
+  delete env.TEST_CPU_OUT;
   return new Promise((resolve) => {
-    execFile(process.execPath, args, { cwd: ROOT, env: { ...process.env, POSTERN_TEST_DB: 'sqlite', FORCE_COLOR: '0' } }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number(err.code) : 0, output: `${stdout}${stderr}` }),
-    );
+    execFile(process.execPath, args, { cwd: ROOT, env }, (err, stdout, stderr) => resolve({ code: err ? Number(err.code) : 0, output: `${stdout}${stderr}` }));
   });
 }
 

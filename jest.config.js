@@ -99,7 +99,7 @@ const SAME_ON_BOTH = [
   // (25-35 s a project): the composing is the worker's code, the same on both; the stored content's reads and the
   // lease per backend run embedded in the rest of send/*.
   'tests/send/compose-at-send.test.ts',
-  // ~800 crafted reports of 250 KiB through the intake's port (20 s of CPU a project): what it checks is the parse
+  // ~360 crafted reports of 250 KiB through the intake's port (6-10 s of CPU a project): what it checks is the parse
   // gate's cost, the same code on both; the intake's store writes per backend run embedded in inbound/*.
   'tests/inbound/intake-parse-cost.test.ts',
   'tests/send/mta-sts.test.ts', // so is MTA-STS

@@ -13,7 +13,10 @@ const base = {
   // jest-runtime, with each module's compiled code shared by the test files of a worker (the file says why).
   runtime: '<rootDir>/tests/helpers/code-cache-runtime.js',
   // TEST_CPU_OUT=<file>: each file's CPU seconds appended to it (tests/helpers/cpu-per-file.js says what is counted).
-  setupFilesAfterEnv: process.env.TEST_CPU_OUT ? ['<rootDir>/tests/helpers/cpu-per-file.js'] : [],
+  // Listed whether or not it is set (the file does nothing without it): ts-jest keys its cache of compiled modules on
+  // the whole project config, so a config that changed with TEST_CPU_OUT compiled every module afresh in a measuring
+  // run, and each worker's first files were charged for it (console/campaigns in-band: 90 CPU-s cold, 22.5 warm).
+  setupFilesAfterEnv: ['<rootDir>/tests/helpers/cpu-per-file.js'],
 };
 
 /**

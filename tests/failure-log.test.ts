@@ -23,7 +23,7 @@ function runFixture(file: string): Promise<{ code: number; output: string }> {
   ];
   // Without the outer run's reporting variables: the nested run would otherwise add the fixture to
   // tests/durations.json (UPDATE_TEST_DURATIONS) and to the CPU list (TEST_CPU_OUT) as if it were a suite file.
-  const env = { ...process.env, POSTERN_TEST_DB: 'sqlite', FORCE_COLOR: '0' };
+  const env: NodeJS.ProcessEnv = { ...process.env, POSTERN_TEST_DB: 'sqlite', FORCE_COLOR: '0' };
   delete env.UPDATE_TEST_DURATIONS;
   delete env.TEST_CPU_OUT;
   return new Promise((resolve) => {

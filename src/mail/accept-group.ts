@@ -172,7 +172,8 @@ async function persistOnce(items: PersistItem[], pending?: Buffer, careful = fal
     ).catch((err) => services.logger.warn('enqueue failed; the sweeper will pick the deliveries up', { error: (err as Error).message }));
     return outcome;
   } catch (err) {
-    const mark = pendingId ? { pendingId } : messageIds.length ? { messageId: messageIds[0] } : undefined;
+    // Both for a pending batch: its row is gone once expanded, its messages are not (quota-refunds.ts wasWritten).
+    const mark = pendingId || messageIds.length ? { pendingId, messageId: messageIds[0] } : undefined;
     const refunds = undos.map((u) => services.refunds.refund(u, mark));
     // Through an outage a refund waits as long as the store does: the caller's answer (its 503, its 451) does not.
     // Otherwise (a check failed, a lease lost) the group goes again at once and must find its quota given back.

@@ -26,7 +26,11 @@ export async function giveBack(db: Knex | Knex.Transaction, r: Reservation): Pro
   }
 }
 
-/** The rows a failed send would have written: asked before a refund whether its COMMIT landed after all. */
+/**
+ * The rows a failed send would have written: asked before a refund whether its COMMIT landed after all. A pending
+ * batch names its first message too: once expanded (src/mail/expand-batches.ts) its pending_batches row is deleted,
+ * and only the message shows the send was written.
+ */
 export interface WrittenMark {
   messageId?: string;
   pendingId?: string;
@@ -54,7 +58,7 @@ type Log = Pick<Logger, 'info' | 'warn' | 'error'>;
 const about = (p: Pending) => ({ user: p.r.user, sends: p.r.n, periods: [...p.r.taken] });
 
 async function wasWritten(db: Knex | Knex.Transaction, mark: WrittenMark | undefined): Promise<boolean> {
-  if (mark?.pendingId) return !!(await db('pending_batches').where({ id: mark.pendingId }).first('id'));
+  if (mark?.pendingId && (await db('pending_batches').where({ id: mark.pendingId }).first('id'))) return true;
   if (mark?.messageId) return !!(await db('messages').where({ id: mark.messageId }).first('id'));
   return false;
 }

@@ -94,3 +94,30 @@ test('a refund is skipped when the send was written after all, and never takes a
   await refunds.refund(big!);
   expect(await counters(s.userId)).toEqual({ d: 0 });
 });
+
+test('a refund is skipped when its send was a pending batch written and expanded since (its row gone)', async () => {
+  const s = await senderSetup(h, { LimitEmailSendPerDay: 1000 });
+  const user = await h.services.db('users').where({ id: s.userId }).first();
+  const auth = { Authorization: `Bearer ${s.key}` };
+  // Over GROUP_COMMIT_RECIPIENTS: accepted as one pending_batches row, expanded into its messages by the first read.
+  const msg = (i: number) => ({
+    Subject: 'quota',
+    ContentType: 'plain',
+    PlainContent: 'body',
+    From: { name: '', email: `app@${s.domain}` },
+    To: [{ name: '', email: `r${i}@dest.test` }],
+  });
+  const res = await h.request('POST', '/api/v1/email/batch', { headers: auth, body: { Messages: Array.from({ length: 51 }, (_, i) => msg(i)) } });
+  expect(res.body.Accepted).toBe(51);
+  const messageId = res.body.Results[0].MessageID as string;
+  const [{ id: pendingId }] = await h.services.db('pending_batches').where({ user_id: s.userId }).select('id');
+  expect((await h.request('GET', `/api/v1/email/${messageId}`, { headers: auth })).status).toBe(200);
+  expect(await h.services.db('pending_batches').where({ id: pendingId })).toEqual([]);
+  expect(await counters(s.userId)).toEqual({ d: 51 });
+  // The same send, had its COMMIT landed with its answer lost: the refund's mark names the batch and its first message.
+  // The batch's row is gone (expanded, as it long is by the time a recorded refund is applied): the message shows the
+  // send was written, and the reservation stands. Before, only the row was asked, and sent mail got its quota back.
+  const kept = await reserveQuota(h.services.db, user, 51, Date.now(), h.services.refunds);
+  await h.services.refunds.refund(kept!, { pendingId, messageId });
+  expect(await counters(s.userId)).toEqual({ d: 102 });
+});

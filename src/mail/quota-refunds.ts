@@ -100,6 +100,8 @@ export async function applyRecordedRefunds(db: Knex, logger: Log): Promise<numbe
  */
 export class QuotaRefunds {
   private readonly pending = new Set<Pending>();
+  /** Set by settle (a graceful stop): from then on a refund's background tries end, and the stop accounts for it. */
+  private closed = false;
 
   constructor(
     private readonly db: Knex,
@@ -114,24 +116,41 @@ export class QuotaRefunds {
   async refund(r: Reservation, mark?: WrittenMark): Promise<void> {
     if (!r.taken.length) return;
     const p: Pending = { r, mark, recorded: null, timer: null, running: null };
-    try {
-      await this.attempt(p);
-      return;
-    } catch (err) {
-      p.recorded = await this.record(p);
-      this.logger.warn(
-        p.recorded === null
-          ? 'quota refund failed and could not be recorded; trying again in the background'
-          : 'quota refund failed; recorded, and tried again in the background',
-        { ...about(p), error: (err as Error).message },
-      );
-    }
+    // Waiting from the first try on: a send that failed in an outage answers before its refund is through, and a stop
+    // right after must find it (settle awaits the try and its record) rather than close the store under it.
     this.pending.add(p);
+    let error: unknown;
+    const first = async (): Promise<boolean> => {
+      try {
+        await this.attempt(p);
+        return true;
+      } catch (err) {
+        error = err;
+      }
+      p.recorded = await this.record(p);
+      return false;
+    };
+    p.running = first().then((done) => {
+      p.running = null;
+      if (done) this.pending.delete(p);
+      return done;
+    });
+    if (await p.running) return;
+    this.logger.warn(
+      p.recorded === null
+        ? 'quota refund failed and could not be recorded; trying again in the background'
+        : 'quota refund failed; recorded, and tried again in the background',
+      { ...about(p), error: (error as Error).message },
+    );
+    // A stop under way took it over (settle cleared it from pending); one that came before it cannot: logged here.
+    if (this.closed) return void (this.pending.has(p) && this.leftAtStop(p));
     const until = Date.now() + REFUND_FOR_MS;
     const again = (wait: number) => {
       p.timer = setTimeout(async () => {
         p.timer = null;
         if (await this.tryOnce(p)) return;
+        // A stop meanwhile took it over (settle): it is tried, recorded or logged there, not here for ten more minutes.
+        if (this.closed) return;
         if (Date.now() + wait < until) return again(Math.min(wait * 2, REFUND_MAX_WAIT_MS));
         this.pending.delete(p);
         p.recorded ??= await this.record(p);
@@ -152,6 +171,7 @@ export class QuotaRefunds {
    * is logged as an error with the user, sends and periods. A recorded one is not lost: the next start applies it.
    */
   async settle(budgetMs: number): Promise<void> {
+    this.closed = true;
     if (!this.pending.size) return;
     const all = [...this.pending];
     for (const p of all) if (p.timer) clearTimeout(p.timer);
@@ -166,11 +186,14 @@ export class QuotaRefunds {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.all(all.map(one)), new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, budgetMs))))]);
     clearTimeout(timer);
-    for (const p of all) {
-      if (settled.has(p)) continue;
-      if (p.recorded !== null) this.logger.warn('quota refund left recorded at shutdown; the next start gives it back', about(p));
-      else this.logger.error('quota refund lost at shutdown: the store took neither it nor its record; give it back by hand', about(p));
-    }
+    for (const p of all) if (!settled.has(p)) this.leftAtStop(p);
+  }
+
+  /** What a stop leaves of a refund: recorded (the next start gives it back), or lost and logged for an operator. */
+  private leftAtStop(p: Pending): void {
+    this.pending.delete(p);
+    if (p.recorded !== null) this.logger.warn('quota refund left recorded at shutdown; the next start gives it back', about(p));
+    else this.logger.error('quota refund lost at shutdown: the store took neither it nor its record; give it back by hand', about(p));
   }
 
   /** One try, never two at once for the same refund; true once it is given back (or found written after all). */

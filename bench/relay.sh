@@ -233,7 +233,7 @@ SERVER_PIDS="$MARIADB_PID $REDIS_PID"
 
 env "${ENVS[@]}" node "$ROOT/dist/src/main.js" api >>"$W/postern.log" 2>&1 &
 PIDS+=("$!")
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$API_PORT/healthz" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 600); do curl -sf "http://127.0.0.1:$API_PORT/healthz" >/dev/null && break; sleep 0.1; done
 api "{\"Command\":\"user.create\",\"AdminAPIKey\":\"relay-bench-admin-$ID\",\"RelUserGroupID\":1,\"EmailAddress\":\"b@example.com\",\"Username\":\"bench\",\"Password\":\"bench-password\",\"FirstName\":\"B\",\"TimeZone\":\"UTC\",\"Language\":\"en\"}" >/dev/null
 SID=$(api '{"Command":"user.login","Username":"bench","Password":"bench-password"}' | json SessionID)
 DID=$(api "{\"Command\":\"emailgateway.adddomain\",\"SessionID\":\"$SID\",\"DomainName\":\"bench.example.com\"}" | json NewSenderDomainID)

@@ -67,7 +67,7 @@ async function seed(db: Knex, userId: number, domains: number[], start: number):
         next_attempt_at: at,
         created_at: at,
         updated_at: at,
-        finished_at: status === 'deferred' ? null : at + 1000,
+        finished_at: status === 'deferred' ? 0 : at + 1000,
         last_reply: '250 2.0.0 Ok',
       });
     }

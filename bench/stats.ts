@@ -119,7 +119,7 @@ async function seed(c: Ctx, from: number, to: number): Promise<number> {
         next_attempt_at: at,
         created_at: at,
         updated_at: at,
-        finished_at: outcome ? at + seconds * 1000 : null,
+        finished_at: outcome ? at + seconds * 1000 : 0,
         last_reply: outcome === 'delivered' ? '250 2.0.0 Ok' : outcome ? '550 5.1.1 No such user' : null,
         bounce_class: outcome === 'bounced' ? 'hard' : null,
       });

@@ -32,7 +32,7 @@ async function singleRead(db: Knex, before: number): Promise<{ id: number }[]> {
 }
 
 let nextId = 1;
-async function deliveries(db: Knex, messageId: string, n: number, status: string, at: (i: number) => number, lease: number | null = null): Promise<void> {
+async function deliveries(db: Knex, messageId: string, n: number, status: string, at: (i: number) => number, lease = 0): Promise<void> {
   for (let base = 0; base < n; base += CHUNK) {
     const rows = Array.from({ length: Math.min(CHUNK, n - base) }, (_, j) => {
       const id = nextId++;

@@ -1,5 +1,7 @@
 import { migrationSource } from '../migrations';
 import crypto from 'node:crypto';
+import { createLeaseSettle } from '../src/delivery/lease-settle';
+import { leaseOwner } from '../src/lease-owner';
 import { Harness, senderSetup, startHarness } from './helpers/harness';
 
 let h: Harness;
@@ -56,6 +58,50 @@ describe('migrations', () => {
     expect(plan).toContain('messages_campaign_id_idx');
     expect(plan).not.toMatch(/filesort|TEMP B-TREE/i);
   });
+
+  it("give deliveries written before fixed-width leases (NULL lease, owner, finish) 0 and '': still queued, shown unfinished, leased", async () => {
+    const db = h.services.db;
+    // Back to the schema before 20270105000100, where a new delivery's lease columns and finish are NULL.
+    const last = (await migrationSource.getMigrations([])).at(-1);
+    expect(last).toBe('20270105000100_fixed_width_lease');
+    await db.migrate.down({ migrationSource });
+    const s = await senderSetup(h);
+    const res = await h.request('POST', '/api/v1/email', {
+      headers: { Authorization: `Bearer ${s.key}` },
+      body: { Subject: 'old row', ContentType: 'plain', PlainContent: 'x', From: { email: `a@${s.domain}` }, To: [{ email: 'old@recipient.test' }] },
+    });
+    expect(res.status).toBe(200);
+    const id: string = res.body.MessageID;
+    const row = () => db('deliveries').where({ message_id: id }).first('id', 'status', 'lease_until', 'lease_owner', 'finished_at');
+    expect(await row()).toMatchObject({ status: 'queued', lease_until: null, lease_owner: null, finished_at: null });
+
+    const [, applied] = await db.migrate.latest({ migrationSource });
+    expect(applied).toEqual([last]);
+    const migrated = await row();
+    expect({ ...migrated, lease_until: Number(migrated.lease_until), finished_at: Number(migrated.finished_at) }).toEqual({
+      id: migrated.id,
+      status: 'queued',
+      lease_until: 0,
+      lease_owner: '',
+      finished_at: 0,
+    });
+    const shown = await h.request('GET', `/api/v1/email/${id}`, { headers: { Authorization: `Bearer ${s.key}` } });
+    expect(shown.body.Recipients[0]).toMatchObject({ Status: 'queued', FinishedAt: null, LastReply: null });
+    // A worker takes it as any other due, unleased row.
+    // Its owner column is now one-byte CHAR: a host name outside ASCII must not make MariaDB refuse the lease.
+    const owner = leaseOwner('wörker-hôst', 42, 'worker');
+    expect(owner).toMatch(/^w_rker-h_st:42:worker:[0-9a-f]{6}$/);
+    const leases = createLeaseSettle({ services: h.services, owner });
+    try {
+      const leased = await leases.lease(Number(migrated.id));
+      expect(leased).toMatchObject({ message_id: id });
+      const taken = await row();
+      expect({ status: taken.status, lease_owner: taken.lease_owner }).toEqual({ status: 'sending', lease_owner: owner });
+      expect(Number(taken.lease_until)).toBeGreaterThan(Date.now());
+    } finally {
+      leases.stop();
+    }
+  }, 60_000);
 
   it('are a no-op when already applied (several processes may start at once)', async () => {
     const [, applied] = await h.services.db.migrate.latest({ migrationSource });

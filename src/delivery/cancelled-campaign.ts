@@ -15,7 +15,7 @@ export async function cancelLeased(db: Db, owner: string, d: Leased): Promise<bo
   return db.transaction(async (trx) => {
     const moved = await trx('deliveries')
       .where({ id: d.id, lease_owner: owner, lease_until: d.lease_until, status: 'sending' })
-      .update({ status: 'cancelled', finished_at: now, updated_at: now, lease_until: null, held_from: null, held_at: null, held_by: null });
+      .update({ status: 'cancelled', finished_at: now, updated_at: now, lease_until: 0, held_from: null, held_at: null, held_by: null });
     if (!moved) return false;
     await recordEvents(trx, [cancelledUnsent(d, now)]);
     return true;

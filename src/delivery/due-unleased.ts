@@ -6,7 +6,7 @@ export interface DueUnleased {
   id: number;
   attempts: number;
   next_attempt_at: number;
-  lease_until: number | null;
+  lease_until: number;
 }
 
 /**

@@ -52,7 +52,7 @@ export function createLeaseGiveBack(ctx: Pick<WorkerCtx, 'services' | 'owner'>):
       await services.store.runTogether([
         sql(
           db,
-          "update `deliveries` set `status` = case when `attempts` > 0 then 'deferred' else 'queued' end, `lease_owner` = null, `lease_until` = null, `updated_at` = ? " +
+          "update `deliveries` set `status` = case when `attempts` > 0 then 'deferred' else 'queued' end, `lease_owner` = '', `lease_until` = 0, `updated_at` = ? " +
             where,
           [Date.now(), ...bindings],
         ),

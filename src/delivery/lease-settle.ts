@@ -182,7 +182,7 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>, op
       ),
       sql(
         db,
-        'select 0 as `part`, d.`id`, d.`message_id`, d.`user_id`, d.`domain_id`, d.`recipient`, d.`attempts`, d.`created_at`, d.`held_ms`, ' +
+        'select 0 as `part`, d.`id`, d.`message_id`, d.`user_id`, d.`domain_id`, d.`recipient`, d.`attempts`, d.`created_at`, d.`held_ms`, d.`last_reply` is not null as `had_reply`, ' +
           'case when length(d.`mime`) <= ? then d.`mime` end as `mime`, d.`lease_until`, d.`track_id`, ' +
           `m.\`id\` AS \`found_message\`, m.\`tags\`, m.\`send_at\`, (select s.\`status\` from \`sender_domains\` s where s.\`id\` = d.\`domain_id\`) as \`domain_status\`, (select u.\`account_status\` from \`users\` u where u.\`id\` = d.\`user_id\`) as \`account_status\`, ${CAMPAIGN_STATUS_OF_M} as \`campaign_status\`, m.\`list_id\`, m.\`list_send\`, null as \`body_mime\`, null as \`body_content\`, length(d.\`mime\`) as \`bytes\` from \`deliveries\` d left join \`messages\` m on m.\`id\` = d.\`message_id\` where ${stamped} ` +
           // A personalised or tracked copy of an older release rides on its delivery row; otherwise the message's MIME
@@ -190,7 +190,7 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>, op
           // over bodyMax stay behind (their length comes instead). The domain's status is read as of the lease (a
           // worker's cached domain row may be seconds old): a suspended one's delivery is held, not sent. So is the
           // campaign's: a cancelled campaign's delivery is cancelled, not sent.
-          'union all select 1, null, m.`id`, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, ' +
+          'union all select 1, null, m.`id`, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, ' +
           'case when coalesce(length(m.`mime`), 0) + coalesce(length(m.`content`), 0) <= ? then m.`mime` end, ' +
           'case when coalesce(length(m.`mime`), 0) + coalesce(length(m.`content`), 0) <= ? then m.`content` end, ' +
           'coalesce(length(m.`mime`), 0) + coalesce(length(m.`content`), 0) from `messages` m where m.`id` in ' +
@@ -253,7 +253,7 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>, op
           tx.q,
           'deliveries',
           once.map((i) => ({ id: Number(i.d.id), values: { ...i.update, attempts: i.attempts, updated_at: i.done } })),
-          { lease_until: null },
+          { lease_until: 0 },
           { lease_owner: owner },
           { lease_until: once.map((i) => Number(i.d.lease_until)) },
         ),
@@ -273,7 +273,7 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>, op
         // MySQL), found by the lease it cleared and each item's own time. Only then: a pre-read in every group was a
         // statement more per group, some 0.2 per delivered message.
         const [rows] = (await tx.run([
-          tx.q('deliveries').whereIn('id', ids).where('lease_owner', owner).whereNull('lease_until').select('id', 'updated_at'),
+          tx.q('deliveries').whereIn('id', ids).where('lease_owner', owner).where('lease_until', 0).select('id', 'updated_at'),
         ])) as { id: number; updated_at: number }[][];
         const doneOf = new Map(once.map((i) => [Number(i.d.id), i.done]));
         const heldIds = new Set(rows.filter((r) => Number(r.updated_at) === doneOf.get(Number(r.id))).map((r) => Number(r.id)));
@@ -350,7 +350,7 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>, op
   async function settleRowOnly(item: Settlement): Promise<boolean> {
     const n = await db('deliveries')
       .where({ id: item.d.id, lease_owner: owner, lease_until: item.d.lease_until })
-      .update({ ...item.update, attempts: item.attempts, updated_at: item.done, lease_until: null });
+      .update({ ...item.update, attempts: item.attempts, updated_at: item.done, lease_until: 0 });
     return Number(n) > 0;
   }
 

@@ -198,7 +198,7 @@ export async function purge(db: Db, size: number, given: QueueFilter, who: strin
         trx('deliveries')
           .whereIn('id', ids)
           .whereIn('status', statuses)
-          .update({ status: 'failed', last_reply: reply, finished_at: now, updated_at: now, lease_until: null, held_from: null, held_at: null, held_by: null }),
+          .update({ status: 'failed', last_reply: reply, finished_at: now, updated_at: now, lease_until: 0, held_from: null, held_at: null, held_by: null }),
       );
       await recordEvents(
         trx,

@@ -229,7 +229,12 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
 
     if (outcome.ok) {
       const data = deliveredData(outcome);
-      const recorded = await settle({ status: 'delivered', last_reply: outcome.response, finished_at: done, bounce_class: null }, 'delivered', data);
+      // A row without a reply keeps none (its size, so the UPDATE is in place); the 250 reply is in the event (Leased.had_reply).
+      const recorded = await settle(
+        { status: 'delivered', ...(Number(d.had_reply) ? { last_reply: outcome.response } : {}), finished_at: done, bounce_class: null },
+        'delivered',
+        data,
+      );
       if (recorded && typeof data.tls === 'string') services.metrics.deliveredOver(data.tls);
       log('delivered', outcome.response, undefined, outcome.source);
       // Delivered after a refusal: the address took mail again, so its soft bounces go. Only then: one more query per
@@ -313,7 +318,7 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
         held_from: Number(d.attempts) > 0 ? 'deferred' : 'queued',
         held_at: now,
         held_by: SUSPENSION,
-        lease_until: null,
+        lease_until: 0,
         updated_at: now,
       });
     if (moved) {
@@ -338,7 +343,7 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
       .update({
         status: attempts > 0 ? 'deferred' : 'queued',
         next_attempt_at: runAt,
-        lease_until: null,
+        lease_until: 0,
         updated_at: Date.now(),
       });
     if (!moved) return false;
@@ -366,7 +371,7 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
         held_by: SWITCHED_OFF,
         next_attempt_at: failsAt,
         last_reply: `not sent: ${reason}`,
-        lease_until: null,
+        lease_until: 0,
         updated_at: now,
       });
     if (moved) {

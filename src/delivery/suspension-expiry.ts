@@ -77,7 +77,7 @@ export async function expireSuspensionHolds(services: Services, now: number, lim
           bounce_class: null,
           finished_at: now,
           updated_at: now,
-          lease_until: null,
+          lease_until: 0,
           held_from: null,
           held_at: null,
           held_by: null,

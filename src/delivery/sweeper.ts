@@ -83,7 +83,7 @@ export function startSweeper(ctx: WorkerCtx): Sweeper {
         // A retry's own job id (d<id>-a<n>) may be held by a delayed job that no longer matches the row: queue control
         // in another process (the CLI on an embedded install) moved its time. Naming the job after the row's due time
         // gets it a job anyway; repeated sweeps reuse that id, so a row waits on two jobs at most (its lease decides).
-        retake: r.lease_until !== null ? Number(r.lease_until) : Number(r.attempts) > 0 ? Number(r.next_attempt_at) : undefined,
+        retake: Number(r.lease_until) > 0 ? Number(r.lease_until) : Number(r.attempts) > 0 ? Number(r.next_attempt_at) : undefined,
       })),
     );
     return rows.length;

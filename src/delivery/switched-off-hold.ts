@@ -66,7 +66,7 @@ async function failRows(services: Services, rows: HeldRow[], now: number): Promi
         .whereIn('id', ids)
         .where(heldOff)
         .where('next_attempt_at', '<=', now)
-        .update({ status: 'failed', finished_at: now, updated_at: now, lease_until: null, held_from: null, held_at: null, held_by: null });
+        .update({ status: 'failed', finished_at: now, updated_at: now, lease_until: 0, held_from: null, held_at: null, held_by: null });
       if (!moved) return [];
       let ours = chunk;
       if (moved < chunk.length) {

@@ -38,6 +38,12 @@ export interface Leased {
   /** The message's SendAt (null: due at acceptance); its age for DELIVERY_MAX_AGE_SECONDS counts from then. */
   send_at: number | null;
   lease_until: number;
+  /**
+   * Whether the row holds a reply already (an earlier attempt's, a hold's reason). A delivered outcome writes its reply
+   * over it; on a row without one it leaves `last_reply` NULL, so the row keeps its size and MariaDB updates it in
+   * place (the reply is in the `delivered` event, where lookup.ts reads it).
+   */
+  had_reply: number | boolean;
   /** The sender domain's status when the row was leased (null: the domain is gone). */
   domain_status: string | null;
   /** The sending account's status when the row was leased (null: the account is gone). */

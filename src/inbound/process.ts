@@ -197,7 +197,7 @@ export async function processInbound(
       counted = row.status === 'failed' && SOFT_CLASSES.has(row.bounce_class ?? '');
       await trx('deliveries')
         .where({ id: target.id })
-        .update({ status: 'bounced', bounce_class: verdict.class, last_reply: reply, finished_at: Date.now(), updated_at: Date.now(), lease_until: null });
+        .update({ status: 'bounced', bounce_class: verdict.class, last_reply: reply, finished_at: Date.now(), updated_at: Date.now(), lease_until: 0 });
       await event(services, target, 'bounced', { source: 'dsn', bounce_class: verdict.class, smtp_reply: reply, status: r.status }, trx);
       if (suppress) await addSuppression(trx, target.domain_id, target.recipient, 'hard_bounce', reply);
       return true;

@@ -79,6 +79,7 @@ export async function presentMessage(db: Db, message: Record<string, any>, withE
       else eventsOf.set(Number(e.delivery_id), [shown]);
     }
   }
+  const replies = await deliveredReplies(db, message.id, deliveries);
   return {
     MessageID: message.id,
     Status: messageStatus(deliveries.map((d: { status: string }) => d.status)),
@@ -95,14 +96,30 @@ export async function presentMessage(db: Db, message: Record<string, any>, withE
       Type: d.kind,
       Status: d.status,
       Attempts: Number(d.attempts),
-      LastReply: d.last_reply,
+      LastReply: d.last_reply ?? replies.get(Number(d.id)) ?? null,
       BounceClass: d.bounce_class,
       NextAttemptAt: ['queued', 'deferred', 'scheduled'].includes(d.status) ? iso(d.next_attempt_at) : null,
-      FinishedAt: iso(d.finished_at),
+      FinishedAt: Number(d.finished_at) ? iso(d.finished_at) : null, // 0 (NULL before 20270105000100): not finished
       ...(withEvents ? { Events: eventsOf.get(Number(d.id)) ?? [] } : {}),
     })),
     ...(totals ? { EventsTruncated: true, EventTotals: totals } : {}),
   };
+}
+
+/**
+ * The replies of delivered rows that keep none (a first attempt's settle leaves `last_reply` NULL so the row is updated
+ * in place: migrations/20270105000100_fixed_width_lease.ts), from their `delivered` events. Read only when there are any.
+ */
+async function deliveredReplies(db: Db, messageId: string, deliveries: Record<string, any>[]): Promise<Map<number, string>> {
+  const ids = deliveries.filter((d) => d.status === 'delivered' && d.last_reply === null).map((d) => Number(d.id));
+  if (!ids.length) return new Map();
+  const events = await db('events').where({ message_id: messageId, type: 'delivered' }).whereIn('delivery_id', ids).select('delivery_id', 'data');
+  const replies = new Map<number, string>();
+  for (const e of events) {
+    const reply = (JSON.parse(e.data) as { smtp_reply?: unknown }).smtp_reply;
+    if (typeof reply === 'string') replies.set(Number(e.delivery_id), reply);
+  }
+  return replies;
 }
 
 /** Marks the messages' unsent deliveries cancelled (held ones too; not ones being sent right now); returns how many. */
@@ -148,7 +165,7 @@ async function cancelWhere(db: Db, narrow: (q: Knex.QueryBuilder) => Knex.QueryB
       await trx('deliveries')
         .whereIn('id', ids.slice(i, i + 500))
         .whereIn('status', CANCELLABLE)
-        .update({ status: 'cancelled', finished_at: now, updated_at: now, lease_until: null, held_from: null, held_at: null, held_by: null });
+        .update({ status: 'cancelled', finished_at: now, updated_at: now, lease_until: 0, held_from: null, held_at: null, held_by: null });
     }
     await recordEvents(
       trx,

@@ -120,7 +120,7 @@ it('a delivery being sent when the campaign is cancelled and then deferred (4xx)
     ['cancelled', 1],
   ]);
   for (const d of rows) {
-    expect(d.finished_at).not.toBeNull();
+    expect(Number(d.finished_at)).toBeGreaterThan(0);
     // After the deferral its attempt recorded, the same event campaign.cancel's pass records.
     expect(await eventsOf(Number(d.id))).toEqual([
       { type: 'queued', data: expect.any(Object) },
@@ -153,7 +153,7 @@ it('a second cancel finishes a pass cut short, and a leftover that comes due fir
   expect(await cmd('campaign.cancel', { CampaignID: c })).toMatchObject({ Success: true, Status: 'cancelled', CancelledDeliveries: 3 });
   // The pass cut short: two of its rows never reached (as a restart mid-pass leaves them), one due in an hour, one now.
   const [later, due] = await deliveriesOf(c);
-  const undo = { status: 'deferred', finished_at: null, lease_until: null, lease_owner: null };
+  const undo = { status: 'deferred', finished_at: 0, lease_until: 0, lease_owner: '' };
   await db('deliveries')
     .where({ id: later.id })
     .update({ ...undo, status: 'queued', next_attempt_at: Date.now() + 3_600_000 });

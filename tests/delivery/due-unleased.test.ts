@@ -34,7 +34,7 @@ beforeAll(async () => {
 afterAll(() => h.close());
 
 /** One delivery row; its recipient names it, so a failure says which. */
-async function delivery(name: string, status: string, nextAttemptAt: number, leaseUntil: number | null = null): Promise<void> {
+async function delivery(name: string, status: string, nextAttemptAt: number, leaseUntil = 0): Promise<void> {
   await h.services.db('deliveries').insert({
     message_id: messageId,
     user_id: userId,

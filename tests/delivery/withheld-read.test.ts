@@ -70,7 +70,7 @@ it('reads a withheld body again when the answer was lost, and sends it', async (
     await waitFor(() => rig.sink.received.some((m) => m.to[0] === 'once@dest.test'), 15_000, 'the message at the sink');
     expect(lose.lost).toBe(1);
     await waitFor(async () => (await row(id)).status === 'delivered', 10_000, 'the delivery recorded');
-    expect(await row(id)).toMatchObject({ attempts: 1, lease_until: null });
+    expect(await row(id)).toMatchObject({ attempts: 1, lease_until: 0 });
   } finally {
     lose.restore();
   }
@@ -85,7 +85,7 @@ it('gives the lease back at once when the withheld body cannot be read, and send
     // Not left 'sending' under a 300 s lease: back to queued, no attempt counted, due after the first retry step.
     await waitFor(async () => lose.lost > 0 && (await row(id)).status === 'queued', 15_000, 'the delivery given back');
     const back = await row(id);
-    expect(back).toMatchObject({ attempts: 0, lease_until: null });
+    expect(back).toMatchObject({ attempts: 0, lease_until: 0 });
     expect(Number(back.next_attempt_at)).toBeGreaterThanOrEqual(before + 60_000);
     expect(rig.sink.received.some((m) => m.to[0] === 'never@dest.test')).toBe(false);
   } finally {

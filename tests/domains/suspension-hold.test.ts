@@ -72,7 +72,7 @@ describe("a suspension holds the domain's queue", () => {
     openGate();
     await until(slowId, (d) => d.status === 'held', 'slow held by the worker');
     await until(softId, (d) => d.status === 'held', 'soft held');
-    for (const id of [slowId, softId]) expect(await deliveryOf(id)).toMatchObject({ held_by: 'suspension', held_from: 'deferred', lease_until: null });
+    for (const id of [slowId, softId]) expect(await deliveryOf(id)).toMatchObject({ held_by: 'suspension', held_from: 'deferred', lease_until: 0 });
     // One RCPT for `slow`: the one in flight when the domain was suspended.
     expect(tries.get(slow)).toBe(1);
     const softTries = tries.get(soft);

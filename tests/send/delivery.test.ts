@@ -130,7 +130,7 @@ describe('leasing the deliveries of a many-recipient message', () => {
       expect(Buffer.isBuffer(body)).toBe(true);
       expect((body as Buffer).subarray((body as Buffer).length - attachment.length).equals(attachment)).toBe(true);
     } finally {
-      await h.services.db('deliveries').where({ message_id: res.body.MessageID }).update({ status: 'cancelled', lease_until: null });
+      await h.services.db('deliveries').where({ message_id: res.body.MessageID }).update({ status: 'cancelled', lease_until: 0 });
     }
   });
 });

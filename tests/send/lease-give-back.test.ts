@@ -57,7 +57,7 @@ it('gives back the rows of a lease group that gave up, and delivers them once so
     expect(Date.now() - lostUntil).toBeLessThan(5000);
     // The group asked again and gave up (five lease round trips lost), and the give-back's own answers were lost too.
     expect(lost).toBeGreaterThan(5);
-    expect(await row()).toMatchObject({ attempts: 1, lease_until: null });
+    expect(await row()).toMatchObject({ attempts: 1, lease_until: 0 });
     expect(sink.received.filter((r) => r.to[0] === 'given-back@dest.test')).toHaveLength(1);
   } finally {
     store.runTogether = runTogether;
@@ -101,9 +101,9 @@ it('puts our stamped rows back to queued or deferred, and never touches a row an
   try {
     giveBacks.giveBack([first, again, theirs], until);
     const row = (id: number) => db('deliveries').where({ id }).first();
-    await waitFor(async () => (await row(again)).lease_until === null, 5000, 'our rows given back');
-    expect(await row(first)).toMatchObject({ status: 'queued', attempts: 0, lease_owner: null, lease_until: null });
-    expect(await row(again)).toMatchObject({ status: 'deferred', attempts: 2, lease_owner: null, lease_until: null });
+    await waitFor(async () => Number((await row(again)).lease_until) === 0, 5000, 'our rows given back');
+    expect(await row(first)).toMatchObject({ status: 'queued', attempts: 0, lease_owner: '', lease_until: 0 });
+    expect(await row(again)).toMatchObject({ status: 'deferred', attempts: 2, lease_owner: '', lease_until: 0 });
     expect(await row(theirs)).toMatchObject({ status: 'sending', lease_owner: 'someone-else' });
     expect(Number((await row(theirs)).lease_until)).toBe(until);
   } finally {

@@ -129,7 +129,7 @@ function relayReplies(): void {
     const done = await waitStatus(h, id, 'delivered');
     expect(Number(done.attempts)).toBe(3);
     expect(done.bounce_class).toBeNull();
-    expect(done.lease_until).toBeNull();
+    expect(Number(done.lease_until)).toBe(0);
 
     const body = await lookup(h, s, id);
     expect(body.Status).toBe('delivered');
@@ -150,6 +150,25 @@ function relayReplies(): void {
     expect(sink.received.filter((m) => m.to.includes(to))).toHaveLength(1);
   });
 
+  it.concurrent('delivered at its first attempt: LastReply and FinishedAt answer the 250 reply and its time, though the row keeps no reply', async () => {
+    const s = await senderSetup(h);
+    const to = rcpt('first');
+    const id = await sendOk(h, s, to);
+    const done = await waitStatus(h, id, 'delivered');
+    // Left NULL so the settle keeps the row's size (updated in place: migrations/20270105000100_fixed_width_lease.ts).
+    expect({ attempts: Number(done.attempts), last_reply: done.last_reply, lease_until: Number(done.lease_until) }).toEqual({
+      attempts: 1,
+      last_reply: null,
+      lease_until: 0,
+    });
+    const body = await lookup(h, s, id);
+    const r = body.Recipients[0];
+    expect(r).toMatchObject({ Email: to, Status: 'delivered', Attempts: 1 });
+    expect(r.LastReply).toMatch(/^250 /);
+    expect(r.LastReply).toBe(r.Events.find((e: { Event: string }) => e.Event === 'delivered').Data.smtp_reply);
+    expect(new Date(r.FinishedAt).getTime()).toBe(Number(done.finished_at));
+  });
+
   it.concurrent('bounces a 550 5.1.1 user unknown as hard, suppresses the address, and the next send to it answers code 14', async () => {
     const s = await senderSetup(h);
     const local = `Gone.${crypto.randomBytes(4).toString('hex')}`;
@@ -159,7 +178,7 @@ function relayReplies(): void {
     const id = await sendOk(h, s, to);
 
     const row = await waitStatus(h, id, 'bounced');
-    expect(row).toMatchObject({ bounce_class: 'hard', last_reply: reply, lease_until: null });
+    expect(row).toMatchObject({ bounce_class: 'hard', last_reply: reply, lease_until: 0 });
     expect(Number(row.attempts)).toBe(1);
     expect(Number(row.finished_at)).toBeGreaterThan(0);
 
@@ -219,7 +238,7 @@ function relayReplies(): void {
     const id = await sendOk(h, s, to);
 
     const row = await waitStatus(h, id, 'deferred');
-    expect(row).toMatchObject({ bounce_class: 'mailbox_full', last_reply: '452 4.2.2 Mailbox full', finished_at: null });
+    expect(row).toMatchObject({ bounce_class: 'mailbox_full', last_reply: '452 4.2.2 Mailbox full', finished_at: 0 });
     expect(Number(row.attempts)).toBeGreaterThanOrEqual(1);
     const body = await lookup(h, s, id);
     expect(body.Status).toBe('deferred');
@@ -445,7 +464,7 @@ function maxAge(): void {
     const id = await sendOk(h, s, to);
 
     const row = await waitStatus(h, id, 'failed');
-    expect(row).toMatchObject({ bounce_class: 'soft', last_reply: '451 4.3.0 Temporary local problem', lease_until: null });
+    expect(row).toMatchObject({ bounce_class: 'soft', last_reply: '451 4.3.0 Temporary local problem', lease_until: 0 });
     expect(Number(row.finished_at) - Number(row.created_at)).toBeGreaterThanOrEqual(MAX_AGE_MS);
     expect(await h.services.db('suppressions').where({ domain_id: s.domainId })).toEqual([]);
 

@@ -68,7 +68,7 @@ it('deletes an old message whose deliveries ended, with its deliveries, events a
     .update({ created_at: Date.now() - 31 * DAY });
   await db('deliveries')
     .where({ message_id: waiting })
-    .update({ status: 'deferred', finished_at: null, next_attempt_at: Date.now() + DAY });
+    .update({ status: 'deferred', finished_at: 0, next_attempt_at: Date.now() + DAY });
 
   expect(await purgeMessages(db, 0)).toBe(0);
   expect(await rows(old)).toEqual(before);

@@ -42,7 +42,7 @@ import * as deletionMarks from './20270103000100_deletion_marks';
 import * as queueWalkIndexes from './20270103000200_queue_walk_indexes';
 import * as messageListSend from './20270104000100_message_list_send';
 import * as createQuotaRefunds from './20270105000100_create_quota_refunds';
-import * as fixedWidthLease from './20270105000100_fixed_width_lease';
+import * as fixedWidthLease from './20270106000100_fixed_width_lease';
 
 /** Every migration in order. Listed here (not globbed) so ts-jest and compiled builds load the same set. */
 const MIGRATIONS: Record<string, Knex.Migration> = {
@@ -89,7 +89,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20270103000200_queue_walk_indexes': queueWalkIndexes,
   '20270104000100_message_list_send': messageListSend,
   '20270105000100_create_quota_refunds': createQuotaRefunds,
-  '20270105000100_fixed_width_lease': fixedWidthLease,
+  '20270106000100_fixed_width_lease': fixedWidthLease,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -10,7 +10,7 @@ const HOST_KEPT = 24;
  * at most 24 + 1 + 10 + 1 + role + 1 + 6 characters.
  */
 export function leaseOwner(hostname: string, pid: number, role?: string): string {
-  // deliveries.lease_owner is CHAR(64) in a one-byte charset (migrations/20270105000100): a character outside printable
+  // deliveries.lease_owner is CHAR(64) in a one-byte charset (migrations/20270106000100): a character outside printable
   // ASCII would make MariaDB's strict mode refuse every lease, so it becomes '_'.
   const name = hostname.replace(/[^\x21-\x7e]/g, '_');
   const host = name.length <= HOST_KEPT ? name : `${name.slice(0, HOST_KEPT - 9)}~${crypto.createHash('sha256').update(hostname).digest('hex').slice(0, 8)}`;

@@ -61,9 +61,9 @@ describe('migrations', () => {
 
   it("give deliveries written before fixed-width leases (NULL lease, owner, finish) 0 and '': still queued, shown unfinished, leased", async () => {
     const db = h.services.db;
-    // Back to the schema before 20270105000100, where a new delivery's lease columns and finish are NULL.
+    // Back to the schema before 20270106000100, where a new delivery's lease columns and finish are NULL.
     const last = (await migrationSource.getMigrations([])).at(-1);
-    expect(last).toBe('20270105000100_fixed_width_lease');
+    expect(last).toBe('20270106000100_fixed_width_lease');
     await db.migrate.down({ migrationSource });
     const s = await senderSetup(h);
     const res = await h.request('POST', '/api/v1/email', {

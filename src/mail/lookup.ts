@@ -99,7 +99,7 @@ export async function presentMessage(db: Db, message: Record<string, any>, withE
       LastReply: d.last_reply ?? replies.get(Number(d.id)) ?? null,
       BounceClass: d.bounce_class,
       NextAttemptAt: ['queued', 'deferred', 'scheduled'].includes(d.status) ? iso(d.next_attempt_at) : null,
-      FinishedAt: Number(d.finished_at) ? iso(d.finished_at) : null, // 0 (NULL before 20270105000100): not finished
+      FinishedAt: Number(d.finished_at) ? iso(d.finished_at) : null, // 0 (NULL before 20270106000100): not finished
       ...(withEvents ? { Events: eventsOf.get(Number(d.id)) ?? [] } : {}),
     })),
     ...(totals ? { EventsTruncated: true, EventTotals: totals } : {}),
@@ -108,7 +108,7 @@ export async function presentMessage(db: Db, message: Record<string, any>, withE
 
 /**
  * The replies of delivered rows that keep none (a first attempt's settle leaves `last_reply` NULL so the row is updated
- * in place: migrations/20270105000100_fixed_width_lease.ts), from their `delivered` events. Read only when there are any.
+ * in place: migrations/20270106000100_fixed_width_lease.ts), from their `delivered` events. Read only when there are any.
  */
 async function deliveredReplies(db: Db, messageId: string, deliveries: Record<string, any>[]): Promise<Map<number, string>> {
   const ids = deliveries.filter((d) => d.status === 'delivered' && d.last_reply === null).map((d) => Number(d.id));

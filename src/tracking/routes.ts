@@ -76,7 +76,7 @@ export function trackingRoutes(services: Services): express.Router {
 
   function hitData(req: Request, d: Tracked, now: number) {
     const ua = String(req.headers['user-agent'] ?? '').slice(0, 500);
-    const deliveredAt = Number(d.finished_at) || null; // 0 (NULL before 20270105000100): not finished
+    const deliveredAt = Number(d.finished_at) || null; // 0 (NULL before 20270106000100): not finished
     const verdict = judgeHit(ua, d.status === 'delivered' ? deliveredAt : null, now, config.machineHitSeconds);
     return { recipient: d.recipient, ip: req.ip ?? '', user_agent: ua, machine: verdict.machine, machine_reason: verdict.reason, proxy: verdict.proxy };
   }

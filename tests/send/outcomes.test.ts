@@ -155,7 +155,7 @@ function relayReplies(): void {
     const to = rcpt('first');
     const id = await sendOk(h, s, to);
     const done = await waitStatus(h, id, 'delivered');
-    // Left NULL so the settle keeps the row's size (updated in place: migrations/20270105000100_fixed_width_lease.ts).
+    // Left NULL so the settle keeps the row's size (updated in place: migrations/20270106000100_fixed_width_lease.ts).
     expect({ attempts: Number(done.attempts), last_reply: done.last_reply, lease_until: Number(done.lease_until) }).toEqual({
       attempts: 1,
       last_reply: null,

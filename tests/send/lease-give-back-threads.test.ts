@@ -61,7 +61,7 @@ import { waitFor } from '../helpers/sink';
     try {
       // Due again, written by a transaction that keeps the row locked: the worker's lease of it waits on the lock.
       locker = await db.transaction();
-      await locker('deliveries').where({ id }).update({ status: 'queued', next_attempt_at: Date.now(), lease_owner: null, lease_until: null });
+      await locker('deliveries').where({ id }).update({ status: 'queued', next_attempt_at: Date.now(), lease_owner: '', lease_until: 0 });
       await expect(worker.deliver(id)).rejects.toMatchObject({ code: 'PROTOCOL_SEQUENCE_TIMEOUT' });
       expect(abandoned.length).toBeGreaterThanOrEqual(2); // asked again before it gave up
       await waitFor(() => watch.fired, 5000, "the give-back's look at the abandoned threads");

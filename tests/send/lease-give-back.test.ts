@@ -131,7 +131,7 @@ async function queuedRows(tag: string): Promise<number[]> {
   const messageIds: string[] = res.body.Results.map((r: { MessageID: string }) => r.MessageID);
   const rows = () => db('deliveries').whereIn('message_id', messageIds);
   await waitFor(async () => (await rows().where({ status: 'delivered' })).length === 3, 10_000, 'the three rows delivered');
-  await rows().update({ status: 'deferred', lease_owner: null, lease_until: null, next_attempt_at: Date.now() + 3_600_000 });
+  await rows().update({ status: 'deferred', lease_owner: '', lease_until: 0, next_attempt_at: Date.now() + 3_600_000 });
   return (await rows().orderBy('id').select('id')).map((r: { id: number }) => Number(r.id));
 }
 
@@ -199,7 +199,7 @@ function countLooks(): { n: number; restore(): void } {
       await locker.commit();
       const released = Date.now();
       await waitFor(
-        async () => (await db('deliveries').whereIn('id', ids).where({ status: 'deferred' }).whereNull('lease_until')).length === 3,
+        async () => (await db('deliveries').whereIn('id', ids).where({ status: 'deferred', lease_until: 0 })).length === 3,
         10_000,
         'the rows given back',
       );

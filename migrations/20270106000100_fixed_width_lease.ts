@@ -12,16 +12,29 @@ import type { Knex } from 'knex';
  * Rebuilds `deliveries` on both (an ALTER that changes column types copies the table).
  */
 export async function up(knex: Knex): Promise<void> {
+  if (knex.client.config.client === 'mysql2') {
+    // One pass over the table, not three UPDATEs of every row (each one transaction, its undo the table's size) and
+    // then the copy: without strict mode the copy itself writes a NULL as the column's default (0, ''). The
+    // migration runs in a transaction, so this connection is the one the ALTER uses; its mode is put back after.
+    const [[{ mode }]] = (await knex.raw('select @@session.sql_mode as mode')) as [[{ mode: string }]];
+    const lenient = mode
+      .split(',')
+      .filter((m) => m !== 'STRICT_TRANS_TABLES' && m !== 'STRICT_ALL_TABLES')
+      .join(',');
+    await knex.raw('set session sql_mode = ?', [lenient]);
+    try {
+      await knex.raw(
+        'alter table `deliveries` modify `status` char(12) not null, modify `lease_until` bigint not null default 0, ' +
+          "modify `lease_owner` char(64) character set ascii not null default '', modify `finished_at` bigint not null default 0",
+      );
+    } finally {
+      await knex.raw('set session sql_mode = ?', [mode]);
+    }
+    return;
+  }
   await knex('deliveries').whereNull('lease_until').update({ lease_until: 0 });
   await knex('deliveries').whereNull('lease_owner').update({ lease_owner: '' });
   await knex('deliveries').whereNull('finished_at').update({ finished_at: 0 });
-  if (knex.client.config.client === 'mysql2') {
-    await knex.raw(
-      'alter table `deliveries` modify `status` char(12) not null, modify `lease_until` bigint not null default 0, ' +
-        "modify `lease_owner` char(64) character set ascii not null default '', modify `finished_at` bigint not null default 0",
-    );
-    return;
-  }
   await knex.schema.alterTable('deliveries', (t) => {
     t.bigInteger('lease_until').notNullable().defaultTo(0).alter();
     t.string('lease_owner', 64).notNullable().defaultTo('').alter();

@@ -161,7 +161,8 @@ it('may sends in clear to an MX whose TLS handshake fails, after its other MX ho
   dns.zone.set(`broken.${broken}`, { a: ['127.0.0.8'] });
   dns.zone.set(`down.${broken}`, { a: ['127.0.0.10'] }); // nothing listens on this port there
   const first = await firstAttempt(g, await sendOne(g, `first@${broken}`, 'Despite a broken handshake'));
-  expect(first).toMatchObject({ status: 'delivered', last_reply: '250 2.0.0 Ok: queued in clear' });
+  // Its 250 is in the delivered event (checked below), not on the row: a first attempt's settle keeps the row's size.
+  expect(first).toMatchObject({ status: 'delivered', last_reply: null });
   expect(Number(first.attempts)).toBe(1);
   const events = await g.h.request('GET', `/api/v1/events?MessageID=${first.message_id}&Event=delivered`, { headers: { Authorization: `Bearer ${g.s.key}` } });
   expect(events.body.Events[0].Data).toMatchObject({ tls: 'none', tls_policy: 'may', smtp_reply: '250 2.0.0 Ok: queued in clear' });

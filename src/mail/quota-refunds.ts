@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import { isMysql } from '../db';
 import type { Logger } from '../logger';
@@ -13,17 +14,15 @@ export interface Reservation {
 }
 
 /**
- * Gives back what a reservation took, period by period, dropping each from `taken` once given back: running it again
- * after it failed part way gives nothing back twice. Never below zero: a refund whose answer was lost after it landed
- * runs again, and must not make room twice over (nor fail for ever on the unsigned column).
+ * Gives back what a reservation took, in one statement. Never below zero: a counter someone set lower meanwhile (an
+ * operator's hand refund) must not fail for ever on the unsigned column. Run it only through `applyRefund`, whose
+ * token makes it happen once.
  */
 export async function giveBack(db: Knex | Knex.Transaction, r: Reservation): Promise<void> {
-  while (r.taken.length) {
-    await db('usage_counters')
-      .where({ user_id: r.user, period: r.taken[0] })
-      .update({ sent: db.raw('case when `sent` >= ? then `sent` - ? else 0 end', [r.n, r.n]) });
-    r.taken.shift();
-  }
+  await db('usage_counters')
+    .where({ user_id: r.user })
+    .whereIn('period', r.taken)
+    .update({ sent: db.raw('case when `sent` >= ? then `sent` - ? else 0 end', [r.n, r.n]) });
 }
 
 /**
@@ -46,8 +45,10 @@ const REFUND_MAX_WAIT_MS = 30_000;
 interface Pending {
   r: Reservation;
   mark?: WrittenMark;
-  /** The quota_refunds row that holds it, once the store took one: from then on only that row is given back. */
-  recorded: number | null;
+  /** Its quota_refunds row's key, made at the first try: every try and the record name it, so it lands once. */
+  token: string;
+  /** Whether the store took its record (a waiting quota_refunds row that any process's sweep gives back). */
+  recorded: boolean;
   timer: NodeJS.Timeout | null;
   /** The try under way: a shutdown waits for it rather than giving the same periods back beside it. */
   running: Promise<boolean> | null;
@@ -55,7 +56,7 @@ interface Pending {
 
 type Log = Pick<Logger, 'info' | 'warn' | 'error'>;
 
-const about = (p: Pending) => ({ user: p.r.user, sends: p.r.n, periods: [...p.r.taken] });
+const about = (p: Pending) => ({ user: p.r.user, sends: p.r.n, periods: [...p.r.taken], token: p.token });
 
 async function wasWritten(db: Knex | Knex.Transaction, mark: WrittenMark | undefined): Promise<boolean> {
   if (mark?.pendingId && (await db('pending_batches').where({ id: mark.pendingId }).first('id'))) return true;
@@ -63,28 +64,69 @@ async function wasWritten(db: Knex | Knex.Transaction, mark: WrittenMark | undef
   return false;
 }
 
+/** How long a settled refund's row is kept: far longer than a try of its token can still come (10 minutes, then a stop). */
+const SETTLED_KEEP_MS = 24 * 3600_000;
+
 /**
- * Gives a recorded refund back and deletes its row in one transaction: exactly once, whichever process (the one that
- * recorded it, a worker's sweep, the next start) gets there first. False when the row was already gone.
+ * Gives refund `token` back, exactly once: in one transaction, its quota_refunds row is written if there is none yet
+ * (the first try; a recorded one holds the same reservation), read (locked on MariaDB), the counters given back unless
+ * the send was written after all, and the row marked settled (`applied_at`). A try whose answer was lost after its
+ * COMMIT, a record applied by another process meanwhile, or the next start's sweep then find the row settled and
+ * give nothing back. False when it was already settled. Written before it is read, so two refunds at once lock only
+ * their own rows (a locking read of a missing row would lock the gap, and two first tries would deadlock); two tries
+ * of one token at once on MariaDB: one waits, or fails as a deadlock and is tried again later. SQLite writes one at a
+ * time.
  */
-async function applyRecord(db: Knex, id: number): Promise<boolean> {
+export async function applyRefund(db: Knex, token: string, r: Reservation, mark?: WrittenMark): Promise<boolean> {
   return db.transaction(async (trx) => {
-    const q = trx(REFUNDS_TABLE).where({ id });
+    await trx(REFUNDS_TABLE)
+      .insert(recordOf(token, r, mark, Date.now()))
+      .onConflict('token')
+      .ignore();
+    const q = trx(REFUNDS_TABLE).where({ token });
     // SQLite has one writer at a time: nothing to lock (and knex warns on forUpdate there).
     const row = await (isMysql(trx) ? q.forUpdate() : q).first();
-    if (!row) return false;
-    const mark = { messageId: row.message_id ?? undefined, pendingId: row.pending_id ?? undefined };
-    if (!(await wasWritten(trx, mark))) await giveBack(trx, { user: Number(row.user_id), n: Number(row.sent), taken: String(row.periods).split(',') });
-    await trx(REFUNDS_TABLE).where({ id }).delete();
+    if (row.applied_at !== null) return false;
+    const what = fromRow(row);
+    if (!(await wasWritten(trx, what.mark))) await giveBack(trx, what.r);
+    await trx(REFUNDS_TABLE).where({ token }).update({ applied_at: Date.now() });
     return true;
   });
 }
 
-/** Gives back the refunds recorded by any process (a stopped or crashed one's too), oldest first; returns how many. */
+function recordOf(token: string, r: Reservation, mark: WrittenMark | undefined, now: number) {
+  return {
+    token,
+    user_id: r.user,
+    periods: r.taken.join(','),
+    sent: r.n,
+    message_id: mark?.messageId ?? null,
+    pending_id: mark?.pendingId ?? null,
+    created_at: now,
+  };
+}
+
+function fromRow(row: Record<string, unknown>): { r: Reservation; mark: WrittenMark } {
+  return {
+    r: { user: Number(row.user_id), n: Number(row.sent), taken: String(row.periods).split(',') },
+    mark: { messageId: (row.message_id as string | null) ?? undefined, pendingId: (row.pending_id as string | null) ?? undefined },
+  };
+}
+
+/**
+ * Gives back the refunds recorded by any process (a stopped or crashed one's too), oldest first; returns how many.
+ * Drops the rows settled more than a day ago.
+ */
 export async function applyRecordedRefunds(db: Knex, logger: Log): Promise<number> {
-  const rows: { id: number }[] = await db(REFUNDS_TABLE).orderBy('id').limit(1000).select('id');
+  const rows: Record<string, unknown>[] = await db(REFUNDS_TABLE).whereNull('applied_at').orderBy('id').limit(1000);
   let applied = 0;
-  for (const { id } of rows) if (await applyRecord(db, Number(id))) applied++;
+  for (const row of rows) {
+    const { r, mark } = fromRow(row);
+    if (await applyRefund(db, String(row.token), r, mark)) applied++;
+  }
+  await db(REFUNDS_TABLE)
+    .where('applied_at', '<', Date.now() - SETTLED_KEEP_MS)
+    .delete();
   if (applied) logger.info('recorded quota refunds given back', { refunds: applied });
   return applied;
 }
@@ -92,8 +134,8 @@ export async function applyRecordedRefunds(db: Knex, logger: Log): Promise<numbe
 /**
  * The process's quota refunds that the store refused (Services.refunds). The outage that failed a send often fails
  * its refund too. So a refused refund is first recorded as a quota_refunds row, in the same store as the counters:
- * given back with its row deleted in one transaction, it survives a crash or a stop, and the next start (or a
- * worker's sweep) applies it exactly once. Meanwhile it is tried again in the background, doubling from 200 ms, for
+ * it survives a crash or a stop, and the next start (or a worker's sweep) applies it. Every try and the record name
+ * the refund's token (applyRefund), so it lands exactly once, even when an answer is lost after its write. Meanwhile it is tried again in the background, doubling from 200 ms, for
  * up to ten minutes. On a graceful stop (settle) each one left is tried once more within the shutdown budget; one the
  * store took neither as a refund nor as a row is logged as an error with the user, sends and periods, for an operator
  * to give back by hand. A refund held only in memory when the process dies is lost (its warn line says what it was).
@@ -115,7 +157,8 @@ export class QuotaRefunds {
    */
   async refund(r: Reservation, mark?: WrittenMark): Promise<void> {
     if (!r.taken.length) return;
-    const p: Pending = { r, mark, recorded: null, timer: null, running: null };
+    // Handed over once: the same reservation refunded again (by a caller's second path) gives nothing back twice.
+    const p: Pending = { r: { ...r, taken: r.taken.splice(0) }, mark, token: crypto.randomUUID(), recorded: false, timer: null, running: null };
     // Waiting from the first try on: a send that failed in an outage answers before its refund is through, and a stop
     // right after must find it (settle awaits the try and its record) rather than close the store under it.
     this.pending.add(p);
@@ -137,7 +180,7 @@ export class QuotaRefunds {
     });
     if (await p.running) return;
     this.logger.warn(
-      p.recorded === null
+      !p.recorded
         ? 'quota refund failed and could not be recorded; trying again in the background'
         : 'quota refund failed; recorded, and tried again in the background',
       { ...about(p), error: (error as Error).message },
@@ -153,8 +196,8 @@ export class QuotaRefunds {
         if (this.closed) return;
         if (Date.now() + wait < until) return again(Math.min(wait * 2, REFUND_MAX_WAIT_MS));
         this.pending.delete(p);
-        p.recorded ??= await this.record(p);
-        if (p.recorded !== null) this.logger.warn('quota refund still refused; left recorded for the next start or sweep to give back', about(p));
+        p.recorded ||= await this.record(p);
+        if (p.recorded) this.logger.warn('quota refund still refused; left recorded for the next start or sweep to give back', about(p));
         else this.logger.error('quota refund given up: give it back by hand (the counter stays as it is until its period ends)', about(p));
       }, wait).unref();
     };
@@ -180,8 +223,8 @@ export class QuotaRefunds {
     const one = async (p: Pending) => {
       if (await p.running?.catch(() => false)) return void settled.add(p);
       if (await this.tryOnce(p)) return void settled.add(p);
-      p.recorded ??= await this.record(p);
-      if (p.recorded !== null) settled.add(p);
+      p.recorded ||= await this.record(p);
+      if (p.recorded) settled.add(p);
     };
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.all(all.map(one)), new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, budgetMs))))]);
@@ -192,7 +235,7 @@ export class QuotaRefunds {
   /** What a stop leaves of a refund: recorded (the next start gives it back), or lost and logged for an operator. */
   private leftAtStop(p: Pending): void {
     this.pending.delete(p);
-    if (p.recorded !== null) this.logger.warn('quota refund left recorded at shutdown; the next start gives it back', about(p));
+    if (p.recorded) this.logger.warn('quota refund left recorded at shutdown; the next start gives it back', about(p));
     else this.logger.error('quota refund lost at shutdown: the store took neither it nor its record; give it back by hand', about(p));
   }
 
@@ -211,26 +254,23 @@ export class QuotaRefunds {
   }
 
   private async attempt(p: Pending): Promise<void> {
-    if (p.recorded !== null) return void (await applyRecord(this.db, p.recorded));
-    if (await wasWritten(this.db, p.mark)) return;
-    await giveBack(this.db, p.r);
+    await applyRefund(this.db, p.token, p.r, p.mark);
   }
 
-  /** Records what is left to give back as a quota_refunds row; its id, or null when the store refused that too. */
-  private async record(p: Pending): Promise<number | null> {
-    if (!p.r.taken.length) return null;
+  /**
+   * Records the refund as its token's waiting quota_refunds row; whether the store has it. Its token's row there
+   * already (a record or a try whose answer was lost) counts as recorded: it is given back, or was, once.
+   */
+  private async record(p: Pending): Promise<boolean> {
     try {
-      const [id] = await this.db(REFUNDS_TABLE).insert({
-        user_id: p.r.user,
-        periods: p.r.taken.join(','),
-        sent: p.r.n,
-        message_id: p.mark?.messageId ?? null,
-        pending_id: p.mark?.pendingId ?? null,
-        created_at: Date.now(),
-      });
-      return Number(id);
+      // A transaction like every write of a refund (applyRefund): its COMMIT is the one place an answer is lost.
+      await this.db.transaction((trx) => trx(REFUNDS_TABLE).insert(recordOf(p.token, p.r, p.mark, Date.now())));
+      return true;
     } catch {
-      return null;
+      return !!(await this.db(REFUNDS_TABLE)
+        .where({ token: p.token })
+        .first('id')
+        .catch(() => undefined));
     }
   }
 }

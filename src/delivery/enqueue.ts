@@ -13,16 +13,24 @@ export interface DeliveryJob {
 /** Most deliveries one group job names. */
 export const GROUP_JOB_SIZE = 100;
 
-/** The job id names the delivery and its attempt, so the sweeper re-adding it is a no-op while it is pending. */
-export function deliveryJobId(id: number, attempts: number, retake?: number): string {
-  return retake ? `d${id}-a${attempts}-r${retake}` : `d${id}-a${attempts}`;
+/**
+ * The job id names the delivery and its attempt, so the sweeper re-adding it is a no-op while it is pending. `again`
+ * (a lease give-back's second look, src/delivery/lease-giveback.ts) names a second give-back of the same stamp: its
+ * first job may still be waiting or running, having found the row stamped, and must not swallow the second.
+ */
+export function deliveryJobId(id: number, attempts: number, retake?: number, again?: number): string {
+  const base = retake ? `d${id}-a${attempts}-r${retake}` : `d${id}-a${attempts}`;
+  return again ? `${base}-g${again}` : base;
 }
 
 /**
  * `retake` (the expired lease's time) gives a delivery whose worker died mid-send a fresh job id: its old job
  * may still sit in the queue's active list until the queue notices the stall, and must not block the retry.
  */
-export async function enqueueDeliveries(services: Services, items: { id: number; attempts: number; runAt: number; retake?: number }[]): Promise<void> {
+export async function enqueueDeliveries(
+  services: Services,
+  items: { id: number; attempts: number; runAt: number; retake?: number; again?: number }[],
+): Promise<void> {
   if (!items.length) return;
   const now = Date.now();
   const q = services.queues.queue<DeliveryJob>(DELIVERY_QUEUE);
@@ -37,7 +45,11 @@ export async function enqueueDeliveries(services: Services, items: { id: number;
   }
   for (const d of items) {
     if (d.attempts === 0 && d.retake === undefined && d.runAt <= now) continue;
-    jobs.push({ name: 'deliver', data: { deliveryId: d.id }, opts: { jobId: deliveryJobId(d.id, d.attempts, d.retake), delayMs: Math.max(0, d.runAt - now) } });
+    jobs.push({
+      name: 'deliver',
+      data: { deliveryId: d.id },
+      opts: { jobId: deliveryJobId(d.id, d.attempts, d.retake, d.again), delayMs: Math.max(0, d.runAt - now) },
+    });
   }
   for (let i = 0; i < jobs.length; i += 1000) await q.addBulk(jobs.slice(i, i + 1000));
 }

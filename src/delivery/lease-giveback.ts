@@ -40,7 +40,10 @@ export function createLeaseGiveBack(ctx: Pick<WorkerCtx, 'services' | 'owner'>):
     // Read first which rows carry the stamp, then clear it: an UPDATE whose answer is lost in turn leaves no stamp to
     // find them by, and they still need their jobs.
     let ours: { id: number; attempts: number }[] | undefined;
-    const once = async (): Promise<number> => {
+    // The rows given back so far (by the first look, or the last), for what a watch that runs out of time says.
+    const given = new Set<number>();
+    /** `again`: the last look's give-back, whose jobs need ids of their own (deliveryJobId). */
+    const once = async (again?: number): Promise<number> => {
       if (!ours) {
         const [rows] = (await services.store.runTogether([sql(db, `select \`id\`, \`attempts\` from \`deliveries\` ${where}`, bindings)])) as {
           id: number;
@@ -57,10 +60,14 @@ export function createLeaseGiveBack(ctx: Pick<WorkerCtx, 'services' | 'owner'>):
           [Date.now(), ...bindings],
         ),
       ]);
+      for (const r of ours) given.add(r.id);
       // Named after the stamp given back (as the sweeper names a retaken lease's job): the finished job's id is taken.
+      // The last look's jobs are named apart from the first's: the first job, still waiting or running (where it
+      // found the row stamped again, and left it), would swallow them, and the row would wait for the sweeper. Two
+      // jobs for one row send it once: each leases the row first, and only a due, unleased row is leased.
       await enqueueDeliveries(
         services,
-        ours.map((r) => ({ id: r.id, attempts: r.attempts, runAt: Date.now(), retake: until })),
+        ours.map((r) => ({ id: r.id, attempts: r.attempts, runAt: Date.now(), retake: until, again })),
       ).catch((err) =>
         logger.warn('deliveries given back could not be enqueued; the sweeper will pick them up', { count: ours!.length, error: (err as Error).message }),
       );
@@ -92,7 +99,7 @@ export function createLeaseGiveBack(ctx: Pick<WorkerCtx, 'services' | 'owner'>):
         phase = 'last';
         ours = undefined; // read again: a statement that committed since may have stamped more
       }
-      const n = await once();
+      const n = await once(2);
       if (n) logger.info('deliveries stamped late by a failed lease group given back', { count: n });
       return true;
     };
@@ -100,10 +107,11 @@ export function createLeaseGiveBack(ctx: Pick<WorkerCtx, 'services' | 'owner'>):
     const later = (what: string, err?: unknown) => {
       if (stopped) return;
       if (Date.now() + wait >= until) {
-        logger.warn('deliveries of a failed lease group not given back; their lease runs out after LEASE_SECONDS', {
-          reason: what,
-          ...(err ? { error: (err as Error).message } : {}),
-        });
+        // What is true: the rows the first look gave back are back; the others may carry the stamp (now or later).
+        const fields = { givenBack: given.size, mayRemain: ids.length - given.size, reason: what, ...(err ? { error: (err as Error).message } : {}) };
+        if (given.size)
+          logger.warn('deliveries of a failed lease group given back in part; any stamped since wait for their lease to run out (LEASE_SECONDS)', fields);
+        else logger.warn('deliveries of a failed lease group not given back; their lease runs out after LEASE_SECONDS', fields);
         return;
       }
       const timer = setTimeout(() => {

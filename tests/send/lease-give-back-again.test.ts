@@ -87,8 +87,9 @@ import { waitFor } from '../helpers/sink';
     let worker: ReturnType<typeof createDeliveryWorker> | undefined;
     try {
       giveBacks.giveBack([id], until, [conn.threadId!]);
-      await waitFor(async () => (await db('deliveries').where({ id }).first()).status === 'deferred', 5000, 'the first give-back');
-      expect(await queue.waiting()).toBe(base + 1);
+      await waitFor(async () => (await db('deliveries').where({ id }).first()).status === 'deferred', 10_000, 'the first give-back');
+      // Enqueued after its UPDATE committed: waited for, not read at once.
+      await waitFor(async () => (await queue.waiting()) === base + 1, 10_000, 'the first job');
       // The group's abandoned statement commits late, stamping the row again, and its thread ends.
       await new Promise<void>((resolve, reject) =>
         conn.query("update `deliveries` set `status` = 'sending', `lease_owner` = 'me', `lease_until` = ? where `id` = ?", [until, id], (err) =>
@@ -98,12 +99,12 @@ import { waitFor } from '../helpers/sink';
       conn.destroy();
       await waitFor(async () => (await db('deliveries').where({ id }).first()).lease_owner === null, 10_000, 'the second give-back');
       // Its own job, not swallowed by the first one's id.
-      await waitFor(async () => (await queue.waiting()) === base + 2, 5000, 'the second job');
+      await waitFor(async () => (await queue.waiting()) === base + 2, 10_000, 'the second job');
       // Both jobs run: the row is leased by the first, and sent once.
       const before = sink.received.length;
       worker = createDeliveryWorker(h.services, {});
       await waitFor(async () => (await db('deliveries').where({ id }).first()).status === 'delivered', 10_000, 'delivered');
-      await waitFor(async () => (await queue.waiting()) === base, 5000, 'both jobs run');
+      await waitFor(async () => (await queue.waiting()) === base, 10_000, 'both jobs run');
       await new Promise((r) => setTimeout(r, 500));
       expect(sink.received.length).toBe(before + 1);
     } finally {

@@ -103,7 +103,7 @@ import { waitFor } from '../helpers/sink';
         ),
       );
       conn.destroy();
-      await waitFor(async () => (await db('deliveries').where({ id }).first()).lease_owner === null, 10_000, 'the second give-back');
+      await waitFor(async () => (await db('deliveries').where({ id }).first()).lease_owner === '', 10_000, 'the second give-back');
       // Its own job, not swallowed by the first one's id.
       await waitFor(async () => (await queue.waiting()) === base + 2, 10_000, 'the second job');
       // Both jobs run: the row is leased by the first, and sent once.

@@ -115,7 +115,17 @@ describe('console: a domain whose deletion did not finish', () => {
     const owner = await ownerSignedIn();
     owner.on('pageerror', (e) => errors.push(e.message));
     await owner.goto(`${rig.base}/console/#/webhooks`);
-    await owner.getByRole('heading', { name: 'Webhooks', exact: true }).waitFor();
+    // Once in a loaded CI run the heading did not show in 15 s (alone: 2.6 s): say what the page showed and threw.
+    await owner
+      .getByRole('heading', { name: 'Webhooks', exact: true })
+      .waitFor()
+      .catch(async (err: Error) => {
+        const shown = await owner
+          .locator('body')
+          .innerText({ timeout: 2000 })
+          .catch(() => '(unreadable)');
+        throw new Error(`${err.message}\npage errors: ${errors.join(' | ') || 'none'}\npage text: ${shown.slice(0, 1000)}`);
+      });
     // A live domain's key, for contrast: shown with its Copy and Regenerate buttons.
     await owner.locator('select[name=domain]').selectOption(String(domainId));
     await owner.locator('[data-action=regenerate-key]').waitFor();

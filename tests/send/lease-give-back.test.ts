@@ -177,53 +177,68 @@ function countLooks(): { n: number; restore(): void } {
   return looks;
 }
 
+interface LateLease {
+  ids: number[];
+  locker: Knex.Transaction;
+  looks: { n: number };
+  giveBacks: ReturnType<typeof createLeaseGiveBack>;
+}
+
+/**
+ * Three waiting rows whose lease group gave up while its UPDATE (abandoned, see abandonedLeaseUpdate) still waits on
+ * `locker`'s row locks; the give-back is handed the group and has looked once, finding nothing stamped. `body` goes
+ * on from there; the locks, the count of looks and the give-back are let go after it.
+ */
+async function withLateLease(tag: string, body: (late: LateLease) => Promise<void>): Promise<void> {
+  const db = rig.h.services.db;
+  const ids = await queuedRows(tag);
+  const until = Date.now() + 60_000;
+  const locker = await db.transaction();
+  const looks = countLooks();
+  const giveBacks = createLeaseGiveBack({ services: rig.h.services, owner: 'me' });
+  try {
+    const thread = await abandonedLeaseUpdate(locker, ids, until);
+    giveBacks.giveBack(ids, until, [thread]);
+    await waitFor(() => looks.n >= 1, 5000, 'the first look');
+    await body({ ids, locker, looks, giveBacks });
+  } finally {
+    looks.restore();
+    giveBacks.stop();
+    await locker.commit().catch(() => undefined);
+  }
+}
+
 // MariaDB only: the lease UPDATE that outlives its client's timeout is a server thread waiting on a row lock; SQLite
 // runs each statement to its end inside the call, with no timeout to give up on it.
 (backend() === 'mysql' ? describe : describe.skip)('a lease UPDATE that commits after the give-back looked', () => {
   it('is given back once its server thread has ended, not after LEASE_SECONDS', async () => {
     const db = rig.h.services.db;
-    const ids = await queuedRows('late');
-    const until = Date.now() + 60_000;
-    const locker = await db.transaction();
-    const looks = countLooks();
-    const giveBacks = createLeaseGiveBack({ services: rig.h.services, owner: 'me' });
-    try {
-      const thread = await abandonedLeaseUpdate(locker, ids, until);
-      giveBacks.giveBack(ids, until, [thread]);
-      // The first look finds nothing stamped: the UPDATE still waits.
-      await waitFor(() => looks.n >= 1, 5000, 'the first look');
+    await withLateLease('late', async ({ ids, locker, looks }) => {
+      // The first look found nothing stamped: the UPDATE still waits.
       await new Promise((r) => setTimeout(r, 300));
       expect((await db('deliveries').whereIn('id', ids).where({ status: 'sending' })).length).toBe(0);
       // The lock goes: the abandoned UPDATE commits and stamps the rows 'me' … `until`, after the look; they go back
       // to 'deferred' (an attempt made) with fresh jobs, not due for an hour.
       await locker.commit();
       const released = Date.now();
+      // The rows were 'deferred' and unleased before the stamp too: only the second look and a write after the
+      // release tell the give-back's work from a stamp not yet landed.
       await waitFor(
-        async () => (await db('deliveries').whereIn('id', ids).where({ status: 'deferred', lease_until: 0 })).length === 3,
+        async () =>
+          looks.n >= 2 &&
+          (await db('deliveries').whereIn('id', ids).where({ status: 'deferred', lease_until: 0 }).where('updated_at', '>=', released)).length === 3,
         10_000,
         'the rows given back',
       );
       expect(Date.now() - released).toBeLessThan(10_000);
       expect(looks.n).toBe(2);
       expect(await db('deliveries').whereIn('id', ids).where({ lease_owner: 'me' })).toHaveLength(0);
-    } finally {
-      looks.restore();
-      giveBacks.stop();
-      await locker.commit().catch(() => undefined);
-    }
+    });
   });
 
   it("stops watching at the worker's stop: what the statement stamps later is left to the sweeper", async () => {
     const db = rig.h.services.db;
-    const ids = await queuedRows('stopped');
-    const until = Date.now() + 60_000;
-    const locker = await db.transaction();
-    const looks = countLooks();
-    const giveBacks = createLeaseGiveBack({ services: rig.h.services, owner: 'me' });
-    try {
-      const thread = await abandonedLeaseUpdate(locker, ids, until);
-      giveBacks.giveBack(ids, until, [thread]);
-      await waitFor(() => looks.n >= 1, 5000, 'the first look');
+    await withLateLease('stopped', async ({ ids, locker, looks, giveBacks }) => {
       giveBacks.stop();
       await locker.commit();
       await waitFor(
@@ -234,11 +249,7 @@ function countLooks(): { n: number; restore(): void } {
       await new Promise((r) => setTimeout(r, 2000));
       expect(looks.n).toBe(1);
       expect(await db('deliveries').whereIn('id', ids).where({ status: 'sending', lease_owner: 'me' })).toHaveLength(3);
-    } finally {
-      looks.restore();
-      giveBacks.stop();
-      await locker.commit().catch(() => undefined);
-    }
+    });
   });
 });
 

@@ -54,9 +54,14 @@ async function send(extra: Record<string, unknown> = {}): Promise<any> {
   return res.json();
 }
 const background = (l: Locator) => l.evaluate((el: any) => el.ownerDocument.defaultView.getComputedStyle(el).backgroundColor as string);
+/** Searches All domains and waits for the list to show only matching rows: the rows of the list before stay until it comes. */
 async function search(q: string): Promise<void> {
   await page.locator('input[name=domain-search]').fill(q);
   await page.locator('input[name=domain-search]').press('Enter');
+  await page.waitForFunction(
+    (text) => [...(globalThis as any).document.querySelectorAll('tr[data-domain]')].every((r: any) => r.dataset.domain.includes(text)),
+    q,
+  );
 }
 
 /** The domains' owner, signed in to the console in a page of their own. */

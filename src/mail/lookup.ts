@@ -60,6 +60,8 @@ export async function presentMessage(db: Db, message: Record<string, any>, withE
   // Grouped by delivery in one pass: filtering every event once per recipient costs recipients × events.
   const eventsOf = new Map<number, Record<string, unknown>[]>();
   let totals: Record<string, EventTotal> | null = null;
+  // The replies of delivered rows that keep none, when the events read here hold them all (see deliveredReplies).
+  let replies: Map<number, string> | null = null;
   if (withEvents) {
     const events = await db('events')
       .where({ message_id: message.id })
@@ -78,8 +80,9 @@ export async function presentMessage(db: Db, message: Record<string, any>, withE
       if (list) list.push(shown);
       else eventsOf.set(Number(e.delivery_id), [shown]);
     }
+    if (!totals) replies = repliesOf(events);
   }
-  const replies = await deliveredReplies(db, message.id, deliveries);
+  replies ??= await deliveredReplies(db, message.id, deliveries);
   return {
     MessageID: message.id,
     Status: messageStatus(deliveries.map((d: { status: string }) => d.status)),
@@ -108,14 +111,20 @@ export async function presentMessage(db: Db, message: Record<string, any>, withE
 
 /**
  * The replies of delivered rows that keep none (a first attempt's settle leaves `last_reply` NULL so the row is updated
- * in place: migrations/20270106000100_fixed_width_lease.ts), from their `delivered` events. Read only when there are any.
+ * in place: migrations/20270106000100_fixed_width_lease.ts), from their `delivered` events. Read only when there are any
+ * and presentMessage has not read every event of the message already (a lookup without events, or past the cap).
  */
 async function deliveredReplies(db: Db, messageId: string, deliveries: Record<string, any>[]): Promise<Map<number, string>> {
   const ids = deliveries.filter((d) => d.status === 'delivered' && d.last_reply === null).map((d) => Number(d.id));
   if (!ids.length) return new Map();
-  const events = await db('events').where({ message_id: messageId, type: 'delivered' }).whereIn('delivery_id', ids).select('delivery_id', 'data');
+  return repliesOf(await db('events').where({ message_id: messageId, type: 'delivered' }).whereIn('delivery_id', ids).select('delivery_id', 'type', 'data'));
+}
+
+/** The SMTP reply of each delivery's `delivered` event among `events`. */
+function repliesOf(events: { delivery_id: unknown; type: string; data: string }[]): Map<number, string> {
   const replies = new Map<number, string>();
   for (const e of events) {
+    if (e.type !== 'delivered') continue;
     const reply = (JSON.parse(e.data) as { smtp_reply?: unknown }).smtp_reply;
     if (typeof reply === 'string') replies.set(Number(e.delivery_id), reply);
   }

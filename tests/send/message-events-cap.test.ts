@@ -36,6 +36,8 @@ it('lists the first 1,000 events and gives the totals past them, which the peer 
   expect(octeth.body.EventsTruncated).toBe(true);
   expect(octeth.body.EventTotals.opened).toEqual({ Count: 1500, FirstAt: Math.floor(first / 1000), LastAt: Math.floor((first + 1499_000) / 1000) });
   expect(octeth.body.EventTotals.delivered.Count).toBe(1);
+  // Past the cap the reply is read from its event on its own (the row keeps none: a first-attempt delivery).
+  expect(octeth.body.Recipients[0].LastReply).toMatch(/^250 /);
 
   const cyber = await h.request('GET', `/email/v1/messages/${id}`, { headers: { Authorization: `Bearer ${s.key}` } });
   expect(cyber.body.data).toMatchObject({ status: 'delivered', opened: true, open_count: 1500, clicked: false });

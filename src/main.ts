@@ -1,6 +1,5 @@
 #!/usr/bin/env node
-import type { Running } from './roles';
-import type { Logger } from './logger';
+import type { Running, StartOptions } from './roles';
 import { Config, ConfigError, loadConfig, ROLES } from './config';
 import { devEnvironment } from './domains/dev-mode';
 import { DatabaseSetupError } from './ensure-database';
@@ -12,7 +11,7 @@ export type { Running };
  * Starts the roles the config asks for; resolves once listening (src/roles.ts). Imported here, not at the top: a
  * CLI command (src/cli/) or a configuration refused does not load the gateway's servers.
  */
-export async function start(config: Config, opts: { logger?: Logger } = {}): Promise<Running> {
+export async function start(config: Config, opts: StartOptions = {}): Promise<Running> {
   return (await import('./roles')).start(config, opts);
 }
 

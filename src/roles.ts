@@ -37,8 +37,8 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-function printCredentials(created: { username: string; password: string; adminApiKey: string | null }, config: Config): void {
-  // Printed once to the terminal (not the log stream); only hashes are stored.
+/** The first start's admin credentials, shown once on the terminal (not the log stream); only hashes are stored. */
+function credentialsBanner(created: { username: string; password: string; adminApiKey: string | null }, config: Config): string {
   const lines = [
     '',
     // Every role migrates and may be the first to start, so the banner names the one that printed it.
@@ -49,7 +49,7 @@ function printCredentials(created: { username: string; password: string; adminAp
     ...(config.role === 'all' || config.role === 'api' ? [`  Sign in to the web console at http://localhost:${config.port || '<port>'}/console/`] : []),
     '',
   ];
-  process.stdout.write(lines.join('\n') + '\n');
+  return lines.join('\n') + '\n';
 }
 
 /**
@@ -57,7 +57,13 @@ function printCredentials(created: { username: string; password: string; adminAp
  * starts (the api's express app, the worker's tasks, the SMTP listeners, the ops listener): `migrate` loads none of
  * them and a worker not the api's app, where every process used to load all of them (~400 files, ~0.3 s of CPU).
  */
-export async function start(config: Config, opts: { logger?: Logger } = {}): Promise<Running> {
+export interface StartOptions {
+  logger?: Logger;
+  /** Where the first start's admin credentials banner goes (default: this process's stdout). In-process test gateways drop it. */
+  credentials?: (banner: string) => void;
+}
+
+export async function start(config: Config, opts: StartOptions = {}): Promise<Running> {
   // A test passes its own (tests/helpers/log-lines.ts): the gateway's lines then reach its failure output.
   const logger = opts.logger ?? createLogger(config.logLevel);
   for (const notice of modeNotices(config)) {
@@ -103,7 +109,7 @@ export async function start(config: Config, opts: { logger?: Logger } = {}): Pro
       .warmAcceptGroups(services)
       .catch((err) => logger.warn('could not open the batch connections at start; the first sends will', { error: (err as Error).message }));
   const created = await ensureAdmin(services.db, services.config);
-  if (created) printCredentials(created, config);
+  if (created) (opts.credentials ?? ((banner) => process.stdout.write(banner)))(credentialsBanner(created, config));
 
   let server: http.Server | null = null;
   if (api) {

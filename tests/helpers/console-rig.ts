@@ -9,7 +9,7 @@ import { consoleDir } from '../../src/console/serve';
 import { Running, start } from '../../src/main';
 import { launchChromium } from './browser';
 import { fixtureDkimKeys } from './dkim-fixtures';
-import { localGatewayEnv } from './local-gateway-env';
+import { localGatewayEnv, quietStart } from './local-gateway-env';
 import { errorsOnFailure } from './log-lines';
 import { DnsZone, publish, startDnsZone } from './dns-zone';
 import { Sink, startSink } from './sink';
@@ -54,7 +54,7 @@ export async function startConsoleRig(env: Record<string, string> = {}): Promise
     ...env,
   });
   // Its error lines go to the output of a test that fails, not to every run's (tests/helpers/log-lines.ts).
-  const gateway = await start(config, { logger: errorsOnFailure() });
+  const gateway = await start(config, { ...quietStart, logger: errorsOnFailure() });
   // As in the harness: the committed test keys instead of an RSA-2048 generation (~210 ms) per domain.
   gateway.services.newDkimKey = fixtureDkimKeys();
   const base = `http://127.0.0.1:${(gateway.server!.address() as AddressInfo).port}`;

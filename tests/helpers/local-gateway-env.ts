@@ -19,3 +19,9 @@ export function localGatewayEnv(dataDir: string, adminKey: string, mailHostname:
     PASSWORD_HASH_COST: '10',
   };
 }
+
+/**
+ * `start()`'s options for such a gateway: the first start's admin credentials banner (a throwaway install's password)
+ * is dropped instead of printed into every run's output; the tests sign in with the admin key.
+ */
+export const quietStart = { credentials: (): void => undefined };

@@ -8,7 +8,7 @@ import { Running, start } from '../../src/main';
 import { rawSmtp } from '../helpers/smtp-raw';
 import { rawHttp } from '../helpers/raw-http';
 import { waitFor } from '../helpers/sink';
-import { localGatewayEnv } from '../helpers/local-gateway-env';
+import { localGatewayEnv, quietStart } from '../helpers/local-gateway-env';
 
 describe('connection limits of the HTTP and SMTP listeners (a real gateway, embedded store)', () => {
   let dataDir: string;
@@ -27,6 +27,7 @@ describe('connection limits of the HTTP and SMTP listeners (a real gateway, embe
         HTTP_MAX_CONNECTIONS: '3',
         SMTP_MAX_CONNECTIONS: '2',
       }),
+      quietStart,
     );
     httpPort = (gateway.server!.address() as AddressInfo).port;
     smtpPort = gateway.smtp!.ports[0];

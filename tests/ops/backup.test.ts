@@ -13,7 +13,7 @@ import path from 'node:path';
 import { loadConfig } from '../../src/config';
 import { Running, start } from '../../src/main';
 import { fixtureDkimKeys } from '../helpers/dkim-fixtures';
-import { localGatewayEnv } from '../helpers/local-gateway-env';
+import { localGatewayEnv, quietStart } from '../helpers/local-gateway-env';
 import { errorsOnFailure, keepChildErrors } from '../helpers/log-lines';
 import { Sink, startSink, waitFor } from '../helpers/sink';
 
@@ -47,7 +47,7 @@ async function gatewayOn(dataDir: string): Promise<{ g: Running; api: (p: Record
       SMTP_RELAY_URL: `smtp://127.0.0.1:${sink.port}`,
       DNS_WATCH_INTERVAL_SECONDS: '0',
     }),
-    { logger: errorsOnFailure() },
+    { ...quietStart, logger: errorsOnFailure() },
   );
   running.push(g);
   g.services.newDkimKey = fixtureDkimKeys();

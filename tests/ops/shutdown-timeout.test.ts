@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../../src/config';
 import { Running, start } from '../../src/main';
-import { localGatewayEnv } from '../helpers/local-gateway-env';
+import { localGatewayEnv, quietStart } from '../helpers/local-gateway-env';
 import { RawHttp, rawHttp } from '../helpers/raw-http';
 
 const connected = (c: RawHttp) => new Promise((r) => c.socket.once('connect', r));
@@ -26,6 +26,7 @@ beforeAll(async () => {
       SHUTDOWN_TIMEOUT_MS: '700',
       HTTP_REQUEST_TIMEOUT_MS: '60000',
     }),
+    quietStart,
   );
 });
 

@@ -14,7 +14,7 @@ export async function cancelLeased(db: Db, owner: string, d: Leased): Promise<bo
   const now = Date.now();
   return db.transaction(async (trx) => {
     const moved = await trx('deliveries')
-      .where({ id: d.id, lease_owner: owner, lease_until: d.lease_until, status: 'sending' })
+      .where({ id: d.id, lease_owner: owner, lease_until: d.lease_until })
       .update({ status: 'cancelled', finished_at: now, updated_at: now, lease_until: 0, held_from: null, held_at: null, held_by: null });
     if (!moved) return false;
     await recordEvents(trx, [cancelledUnsent(d, now)]);

@@ -17,10 +17,12 @@ export interface LeaseGiveBack {
 
 /**
  * A lease group that gave up (its answer lost, asked again for ~3 s) may have stamped its rows all the same: they
- * stayed 'sending', leased to this worker with no one sending them, for LEASE_SECONDS (300 s) until the sweeper took
- * them back. After a short database blip, mail waited five minutes. So whatever carries the group's stamp goes back to
- * waiting (deferred after an attempt, else queued: the lease overwrote the status) with a fresh job, retried with
- * backoff until it lands or the stamp would have run out anyway. The caller's error is not delayed by it.
+ * stayed leased to this worker with no one sending them, for LEASE_SECONDS (300 s) until the sweeper took them back.
+ * After a short database blip, mail waited five minutes. So whatever carries the group's stamp goes back to waiting
+ * (its stamp cleared; its status deferred after an attempt, else queued, as before: the lease no longer changes the
+ * status, leased.ts, so this writes a queued or deferred row's own value again and only moves a scheduled one, or one
+ * an earlier release stored as 'sending') with a fresh job, retried with backoff until it lands or the stamp would
+ * have run out anyway. The caller's error is not delayed by it.
  *
  * A try the client gave up on (its statement timeout) can still be running on the server: its kill is best effort
  * (one at a time per pool, and it needs the server to answer), and an UPDATE waiting on a row lock commits when the
@@ -35,7 +37,7 @@ export function createLeaseGiveBack(ctx: Pick<WorkerCtx, 'services' | 'owner'>):
   let stopped = false;
 
   function giveBack(ids: number[], until: number, threads: number[] = []): void {
-    const where = `where \`id\` in ${placeholders(ids.length)} and \`lease_owner\` = ? and \`lease_until\` = ? and \`status\` = 'sending'`;
+    const where = `where \`id\` in ${placeholders(ids.length)} and \`lease_owner\` = ? and \`lease_until\` = ?`;
     const bindings = [...ids, owner, until];
     // Read first which rows carry the stamp, then clear it: an UPDATE whose answer is lost in turn leaves no stamp to
     // find them by, and they still need their jobs.

@@ -53,7 +53,10 @@ export async function resolveSenderDomain(db: Db, f: QueueFilter): Promise<Queue
   return { ...f, senderDomain: undefined, domainId: Number(id.id) };
 }
 
-/** Of a page's rows, those still unleased and in `statuses`, locked on MySQL until the transaction ends. */
+/**
+ * Of a page's rows, those still unleased and in `statuses`, locked on MySQL until the transaction ends. Unleased: no
+ * stamp at all; an expired one is still its worker's until another lease takes it over (leased.ts).
+ */
 async function lockFree(trx: Db, page: Row[], statuses: string[], now: number, operatorHeldOnly = false): Promise<Row[]> {
   const q = trx('deliveries')
     .whereIn(
@@ -61,7 +64,7 @@ async function lockFree(trx: Db, page: Row[], statuses: string[], now: number, o
       page.map((r) => Number(r.id)),
     )
     .whereIn('status', statuses)
-    .where((w) => w.whereNull('lease_until').orWhere('lease_until', '<', now));
+    .where('lease_until', 0);
   if (operatorHeldOnly) q.whereNull('held_by');
   q.select(COLUMNS);
   return (trx.client.config.client === 'mysql2' ? await q.forUpdate() : await q) as Row[];

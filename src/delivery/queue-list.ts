@@ -1,17 +1,30 @@
 import type { Db } from '../db';
 import type { CommandContext, Params } from '../command';
 import { CommandError } from '../errors';
+import type { Knex } from 'knex';
+import { leasedSql, shownStatus, STORED_SENDING, WAITING } from './leased';
 import { applyFilter, QueueFilter, queueFilterOf, requireSelection } from './queue-filter';
 
-/** The states queue.list shows, as operators name them, and the row statuses behind each (a lease is `sending`). */
+/**
+ * The states queue.list shows, as operators name them, and the row statuses behind each. A lease is a waiting row
+ * with a stamp (leased.ts): `leased` reads the waiting statuses' rows with one, the waiting states those without.
+ */
 export const LIST_STATES: Record<string, string[]> = {
   deferred: ['deferred'],
   queued: ['queued'],
   scheduled: ['scheduled'],
   held: ['held'],
-  leased: ['sending'],
-  all: ['queued', 'scheduled', 'deferred', 'held', 'sending'],
+  leased: [...WAITING, STORED_SENDING],
+  all: [...WAITING, 'held', STORED_SENDING],
 };
+
+/** The rows of `state`: its statuses, and for a waiting state or `leased` whether they carry a lease stamp. */
+function inState(q: Knex.QueryBuilder, state: string): Knex.QueryBuilder {
+  q.whereIn('deliveries.status', LIST_STATES[state]);
+  if (state === 'leased') q.whereRaw(leasedSql('deliveries'));
+  else if (WAITING.includes(state)) q.where('deliveries.lease_until', 0);
+  return q;
+}
 
 const unix = (ms: unknown) => (ms === null || ms === undefined ? null : Math.floor(Number(ms) / 1000));
 
@@ -21,7 +34,7 @@ const unix = (ms: unknown) => (ms === null || ms === undefined ? null : Math.flo
  */
 export async function listQueue(db: Db, f: QueueFilter, state: string, page: number, limit: number) {
   const now = Date.now();
-  const base = () => applyFilter(db, db('deliveries').whereIn('deliveries.status', LIST_STATES[state]), f, now);
+  const base = () => applyFilter(db, inState(db('deliveries'), state), f, now);
   const [{ n }] = (await base().count({ n: '*' })) as { n: number | string }[];
   const rows = (await base()
     .leftJoin('sender_domains', 'sender_domains.id', 'deliveries.domain_id')
@@ -35,6 +48,7 @@ export async function listQueue(db: Db, f: QueueFilter, state: string, page: num
       'deliveries.domain_id',
       'deliveries.recipient',
       'deliveries.status',
+      'deliveries.lease_until',
       'deliveries.attempts',
       'deliveries.last_reply',
       'deliveries.next_attempt_at',
@@ -53,7 +67,7 @@ export async function listQueue(db: Db, f: QueueFilter, state: string, page: num
       DomainID: Number(r.domain_id),
       SenderDomain: r.sender_domain ?? null,
       Recipient: r.recipient,
-      State: r.status === 'sending' ? 'leased' : r.status,
+      State: shownStatus(r as { status: string; lease_until: number }) === STORED_SENDING ? 'leased' : r.status,
       // HeldBy: `queue` (queue.hold: queue.release lets it go), `suspension` (its sender domain's; the lift does) or
       // `disabled` (its account or domain is switched off; switching on does, and NextAttemptAt is when it fails).
       ...(r.status === 'held' ? { HeldFrom: r.held_from, HeldAt: unix(r.held_at), HeldBy: r.held_by ?? 'queue' } : {}),

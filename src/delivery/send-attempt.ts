@@ -311,7 +311,7 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
   async function holdSuspended(d: Leased): Promise<void> {
     const now = Date.now();
     const moved = await db('deliveries')
-      .where({ id: d.id, lease_owner: owner, lease_until: d.lease_until, status: 'sending' })
+      .where({ id: d.id, lease_owner: owner, lease_until: d.lease_until })
       .whereExists(db('sender_domains').where({ id: d.domain_id, status: STATUS.suspended }).select(db.raw('1')))
       .update({
         status: 'held',
@@ -337,8 +337,11 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
    */
   async function backToWaiting(d: Leased, runAt: number, stamps = [Number(d.lease_until)]): Promise<boolean> {
     const attempts = Number(d.attempts);
+    // Owner and stamp say the lease is this attempt's (the lease leaves the status alone: leased.ts). The status is
+    // written as before: unchanged for a queued or deferred row (no index entry moves), a scheduled one due now (or a
+    // row an earlier release stored as 'sending') waits as queued or deferred.
     const moved = await db('deliveries')
-      .where({ id: d.id, lease_owner: owner, status: 'sending' })
+      .where({ id: d.id, lease_owner: owner })
       .whereIn('lease_until', stamps)
       .update({
         status: attempts > 0 ? 'deferred' : 'queued',
@@ -362,7 +365,7 @@ export function createSendAttempt(ctx: WorkerCtx, { lease, settle: settleDurably
   async function holdSwitchedOff(d: Leased, reason: string, failsAt: number): Promise<void> {
     const now = Date.now();
     const moved = await db('deliveries')
-      .where({ id: d.id, lease_owner: owner, lease_until: d.lease_until, status: 'sending' })
+      .where({ id: d.id, lease_owner: owner, lease_until: d.lease_until })
       .where((w) => senderSwitchedOff(db, w))
       .update({
         status: 'held',

@@ -48,7 +48,7 @@ export async function holdDomainQueue(db: Db, size: number, domain: { id: number
           count += await trx('deliveries')
             .whereIn('id', ids.slice(i, i + CHUNK))
             .where({ status })
-            .where((w) => w.whereNull('lease_until').orWhere('lease_until', '<', now))
+            .where('lease_until', 0) // unleased: a stamp, even expired, is its worker's (leased.ts)
             .update({ status: 'held', held_from: status, held_at: now, held_by: SUSPENSION, updated_at: now });
       }
       return count;

@@ -1,9 +1,13 @@
 import type { Services } from '../command';
 import type { Throttle } from '../throttle/throttle';
 import type { Transports } from './transports';
+import { STORED_SENDING, WAITING } from './leased';
 
-/** Statuses a delivery can still be sent from: the lease and the sweeper take only these. */
-export const PENDING = ['queued', 'scheduled', 'deferred', 'sending'];
+/**
+ * Statuses a delivery can still be sent from: the lease and the sweeper take only these (without a live stamp). The
+ * waiting ones, and 'sending' as an earlier release stored a lease, whose expired stamp is taken over as any other.
+ */
+export const PENDING = [...WAITING, STORED_SENDING];
 
 /**
  * One delivery worker's own state, handed to its parts (lease-settle.ts, send-attempt.ts, sweeper.ts). Each

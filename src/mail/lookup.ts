@@ -3,13 +3,17 @@ import { recordEvents } from '../events/record';
 import type { Knex } from 'knex';
 import type { Db } from '../db';
 import { walkQueue } from '../delivery/queue-pages';
+import { shownStatus } from '../delivery/leased';
 
 /** Not yet handed to a worker: a held delivery (queue control) can be cancelled like a waiting one. */
 const CANCELLABLE = ['queued', 'scheduled', 'deferred', 'held'];
 
 const iso = (ms: number | string | null | undefined) => (ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString());
 
-/** A message's overall status from its deliveries: the least advanced one decides while any is pending. */
+/**
+ * A message's overall status from its deliveries' shown statuses (shownStatus: a leased one is 'sending'): the least
+ * advanced one decides while any is pending.
+ */
 export function messageStatus(statuses: string[]): string {
   const order = ['sending', 'queued', 'deferred', 'scheduled', 'held'];
   for (const s of order) if (statuses.includes(s)) return s;
@@ -53,10 +57,11 @@ async function eventTotals(db: Db, messageId: string): Promise<Record<string, Ev
 export const PRESENTED_MESSAGE_COLUMNS = ['id', 'from_email', 'subject', 'tags', 'metadata', 'message_id_header', 'mime_size', 'created_at', 'send_at'];
 
 /** The delivery columns it shows (a delivery's own `mime`, a tracked copy of the message, is not one). */
-const PRESENTED_DELIVERY_COLUMNS = ['id', 'recipient', 'kind', 'status', 'attempts', 'last_reply', 'bounce_class', 'next_attempt_at', 'finished_at'];
+const PRESENTED_DELIVERY_COLUMNS = ['id', 'recipient', 'kind', 'status', 'lease_until', 'attempts', 'last_reply', 'bounce_class', 'next_attempt_at', 'finished_at'];
 
 export async function presentMessage(db: Db, message: Record<string, any>, withEvents: boolean) {
-  const deliveries = await db('deliveries').where({ message_id: message.id }).orderBy('id').select(PRESENTED_DELIVERY_COLUMNS);
+  const rows: Record<string, any>[] = await db('deliveries').where({ message_id: message.id }).orderBy('id').select(PRESENTED_DELIVERY_COLUMNS);
+  const deliveries = rows.map((d) => ({ ...d, status: shownStatus(d as { status: string; lease_until: number }) }));
   // Grouped by delivery in one pass: filtering every event once per recipient costs recipients × events.
   const eventsOf = new Map<number, Record<string, unknown>[]>();
   let totals: Record<string, EventTotal> | null = null;
@@ -162,9 +167,10 @@ export async function cancelDomainQueue(db: Db, size: number, domain: { id: numb
 /** The unsent, unleased deliveries `narrow` names, cancelled with their events in one transaction; how many. */
 async function cancelWhere(db: Db, narrow: (q: Knex.QueryBuilder) => Knex.QueryBuilder, now: number): Promise<number> {
   return db.transaction(async (trx) => {
+    // Unleased: a stamp, even an expired one, is a worker's until another lease takes it over (leased.ts).
     const select = narrow(trx('deliveries'))
       .whereIn('status', CANCELLABLE)
-      .where((q) => q.whereNull('lease_until').orWhere('lease_until', '<', now))
+      .where('lease_until', 0)
       .select('id', 'message_id', 'domain_id', 'user_id', 'recipient');
     // Lock the rows (MySQL) so a worker cannot lease one between this read and the update below.
     const rows = trx.client.config.client === 'mysql2' ? await select.forUpdate() : await select;

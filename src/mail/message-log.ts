@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { containsPattern, isMysql, type Db } from '../db';
 import { messageStatus } from './lookup';
 import { MESSAGE_STATUS_SQL, statusCandidates } from './message-status-sql';
+import { shownStatusSql } from '../delivery/leased';
 
 /**
  * The user-session message log (emailgateway.getmessagelog): one user's messages, newest first, paged by a
@@ -105,7 +106,8 @@ function filtered(db: Db, f: LogFilter, before: Cursor | null): Knex.QueryBuilde
     // first reads every delivery with that status (2.9 s for 3 % of 1,000,000).
     const statuses = Array.isArray(f.status) ? f.status : [f.status];
     q.whereRaw(
-      `(select 1 from deliveries where deliveries.message_id = messages.id and deliveries.status in (${statuses.map(() => '?').join(',')}) limit 1) is not null`,
+      // The status each shows (a leased one 'sending': leased.ts).
+      `(select 1 from deliveries where deliveries.message_id = messages.id and ${shownStatusSql('deliveries')} in (${statuses.map(() => '?').join(',')}) limit 1) is not null`,
       statuses,
     );
   }
@@ -178,7 +180,7 @@ export async function messageLog(db: Db, f: LogFilter, before: Cursor | null, li
   const domainIds = [...new Set(shown.map((r) => Number(r.domain_id)))];
   const [deliveries, domains]: [{ message_id: string; recipient: string; status: string }[], { id: number; domain: string }[]] = ids.length
     ? await Promise.all([
-        db('deliveries').whereIn('message_id', ids).orderBy('id').select('message_id', 'recipient', 'status'),
+        db('deliveries').whereIn('message_id', ids).orderBy('id').select('message_id', 'recipient', db.raw(`${shownStatusSql('deliveries')} as status`)),
         db('sender_domains').whereIn('id', domainIds).select('id', 'domain'),
       ])
     : [[], []];

@@ -1,15 +1,17 @@
 import type { Knex } from 'knex';
 import { isMysql, type Db } from '../db';
+import { leasedSql, STORED_SENDING, WAITING } from '../delivery/leased';
 
 const any = (status: string) => `max(d.status = '${status}') = 1`;
 
 /**
  * messageStatus (src/mail/lookup.ts) in SQL over the deliveries of `messages.id`: its rules in its order, the first
  * delivery by id deciding last as there, so a filter on it lists exactly what the log then shows. Read through
- * deliveries(message_id), one message at a time.
+ * deliveries(message_id), one message at a time. A leased delivery shows 'sending' (leased.ts); once none is, a
+ * waiting status present is an unleased row's, so the later rules read the stored status.
  */
 export const MESSAGE_STATUS_SQL = `(select case
-  when ${any('sending')} then 'sending' when ${any('queued')} then 'queued' when ${any('deferred')} then 'deferred'
+  when max(${leasedSql('d')}) = 1 then 'sending' when ${any('queued')} then 'queued' when ${any('deferred')} then 'deferred'
   when ${any('scheduled')} then 'scheduled' when ${any('held')} then 'held'
   when count(*) = 0 or min(d.status = 'delivered') = 1 then 'delivered'
   when min(d.status = 'cancelled') = 1 then 'cancelled'
@@ -23,7 +25,7 @@ end from deliveries d where d.message_id = messages.id)`;
  * some delivered, none pending, so one bounced, failed, cancelled or suppressed). Null for delivered: every delivery delivered.
  */
 const NEEDS: Record<string, string[] | null> = {
-  sending: ['sending'],
+  sending: [...WAITING, STORED_SENDING],
   queued: ['queued'],
   deferred: ['deferred'],
   scheduled: ['scheduled'],

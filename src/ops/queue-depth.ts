@@ -1,7 +1,11 @@
 import type { Db } from '../db';
 import { SUSPENSION, SWITCHED_OFF } from '../delivery/held-by';
+import { shownStatus, STORED_SENDING, WAITING } from '../delivery/leased';
 
-/** Delivery states as operators name them, and the row statuses behind them (a lease is status `sending`). */
+/**
+ * Delivery states as operators name them, and the status each shows (shownStatus: a lease is a waiting row with a
+ * stamp, leased.ts, and shows `sending`).
+ */
 export const QUEUE_STATES: Record<string, string> = { queued: 'queued', scheduled: 'scheduled', deferred: 'deferred', leased: 'sending', held: 'held' };
 
 export interface QueueDepth {
@@ -24,16 +28,21 @@ export interface QueueDepth {
  * expanded: its recipients count as `queued`, and its accept time as a queued delivery's.
  */
 export async function queueDepth(db: Db, filter: { domainId?: number; userId?: number } = {}): Promise<QueueDepth> {
-  const q = db('deliveries').whereIn('status', Object.values(QUEUE_STATES));
+  const q = db('deliveries').whereIn('status', [...WAITING, 'held', STORED_SENDING]);
   if (filter.domainId !== undefined) q.where('domain_id', filter.domainId);
   if (filter.userId !== undefined) q.where('user_id', filter.userId);
   const pending = db('pending_batches');
   if (filter.domainId !== undefined) pending.where('domain_id', filter.domainId);
   if (filter.userId !== undefined) pending.where('user_id', filter.userId);
   const [rows, pendingRows] = await Promise.all([
-    // By held_by too (null on every row not held): the sender's holds apart from queue.hold's in the same query.
-    q.groupBy('status', 'held_by').select('status', 'held_by').count({ n: '*' }).min({ oldest: 'created_at' }) as unknown as Promise<
-      { status: string; held_by: string | null; n: number | string; oldest: number | string | null }[]
+    // By held_by too (null on every row not held): the sender's holds apart from queue.hold's in the same query. By
+    // whether a stamp is on the row: a waiting row with one is leased (leased.ts).
+    q
+      .groupBy('status', 'held_by', 'stamped')
+      .select('status', 'held_by', db.raw('case when `lease_until` > 0 then 1 else 0 end as `stamped`'))
+      .count({ n: '*' })
+      .min({ oldest: 'created_at' }) as unknown as Promise<
+      { status: string; held_by: string | null; stamped: number | string; n: number | string; oldest: number | string | null }[]
     >,
     pending.sum({ n: 'recipients' }).min({ oldest: 'created_at' }) as unknown as Promise<{ n: number | string | null; oldest: number | string | null }[]>,
   ]);
@@ -43,7 +52,8 @@ export async function queueDepth(db: Db, filter: { domainId?: number; userId?: n
   let heldBySuspension = 0;
   let heldSwitchedOff = 0;
   for (const r of rows) {
-    const state = Object.keys(QUEUE_STATES).find((k) => QUEUE_STATES[k] === r.status);
+    const shown = shownStatus({ status: r.status, lease_until: Number(r.stamped) });
+    const state = Object.keys(QUEUE_STATES).find((k) => QUEUE_STATES[k] === shown);
     if (!state) continue;
     byState[state] += Number(r.n);
     if (state === 'held' && r.held_by === SUSPENSION) heldBySuspension += Number(r.n);

@@ -1,6 +1,7 @@
 import { migrationSource } from '../migrations';
 import crypto from 'node:crypto';
 import { createLeaseSettle } from '../src/delivery/lease-settle';
+import { shownStatus } from '../src/delivery/leased';
 import { leaseOwner } from '../src/lease-owner';
 import { Harness, senderSetup, startHarness } from './helpers/harness';
 
@@ -98,7 +99,7 @@ describe('migrations', () => {
       const leased = await leases.lease(Number(migrated.id));
       expect(leased).toMatchObject({ message_id: id });
       const taken = await row();
-      expect({ status: taken.status, lease_owner: taken.lease_owner }).toEqual({ status: 'sending', lease_owner: owner });
+      expect({ status: shownStatus(taken), lease_owner: taken.lease_owner }).toEqual({ status: 'sending', lease_owner: owner });
       expect(Number(taken.lease_until)).toBeGreaterThan(Date.now());
     } finally {
       leases.stop();

@@ -176,11 +176,11 @@ export function createLeaseSettle(ctx: Pick<WorkerCtx, 'services' | 'owner'>, op
         db,
         // The stamp alone is the lease (leased.ts): the status stays the waiting one until the settle writes the
         // outcome, so no index that holds the status changes here.
-        'update `deliveries` set `lease_until` = ?, `lease_owner` = ?, `updated_at` = ? ' +
+        'update `deliveries` set `lease_owner` = ?, `lease_until` = ?, `updated_at` = ? ' +
           `where \`id\` in ${inList} and \`status\` in ${placeholders(PENDING.length)} and \`next_attempt_at\` <= ? and \`lease_until\` < ?`,
         // An expired lease is taken only after its grace, as the sweeper waits: its worker may still be recording the
         // outcome of a send it made while the database was away (settleDurably tries until then). No lease: 0.
-        [until, owner, now, ...unique, ...PENDING, now + 1000, now - config.sweepGraceSeconds * 1000],
+        [owner, until, now, ...unique, ...PENDING, now + 1000, now - config.sweepGraceSeconds * 1000],
       ),
       sql(
         db,

@@ -6,6 +6,7 @@
  * minimum), so the quota stops a campaign between pages.
  */
 import { useCampaignRig, waitForCampaign } from '../helpers/campaign-rig';
+import { shownStatusSql } from '../../src/delivery/leased';
 import { senderSetup } from '../helpers/harness';
 import { holdTransactions } from '../helpers/hold-transactions';
 import { smtpError, waitFor } from '../helpers/sink';
@@ -78,7 +79,7 @@ const deliveriesOf = (c: number) =>
     .join('messages as m', 'm.id', 'd.message_id')
     .where('m.campaign_id', c)
     .orderBy('d.recipient')
-    .select('d.id', 'd.recipient', 'd.status', 'd.attempts', 'd.finished_at');
+    .select('d.id', 'd.recipient', camp.h.services.db.raw(`${shownStatusSql('d')} as status`), 'd.attempts', 'd.finished_at');
 const eventsOf = async (deliveryId: number) =>
   (await camp.h.services.db('events').where({ delivery_id: deliveryId }).orderBy('id')).map((e) => ({ type: e.type, data: JSON.parse(e.data) }));
 const receivedAt = (host: string) => camp.sink.received.filter((m) => m.to.some((t) => hostOf(t) === host)).length;

@@ -46,7 +46,7 @@ import { waitFor } from '../helpers/sink';
         return await original(stmts, opts);
       } catch (err) {
         const thread = abandonedThread(err);
-        if (thread !== undefined && /^update `deliveries` set `status`/.test(String(stmts[0].toSQL().sql))) abandoned.push(thread);
+        if (thread !== undefined && /^update `deliveries` set `lease_owner`/.test(String(stmts[0].toSQL().sql))) abandoned.push(thread);
         throw err;
       }
     };

@@ -32,7 +32,7 @@ it('gives back the rows of a lease group that gave up, and delivers them once so
   // is lost as mysql2 reports a statement timeout.
   store.runTogether = async (stmts: Stmt[]) => {
     const results = await runTogether(stmts);
-    if (!lostUntil && /^update `deliveries` set `status`/.test(String((stmts[0].toSQL() as { sql: string }).sql))) lostUntil = Date.now() + OUTAGE_MS;
+    if (!lostUntil && /^update `deliveries` set `lease_owner`/.test(String((stmts[0].toSQL() as { sql: string }).sql))) lostUntil = Date.now() + OUTAGE_MS;
     if (Date.now() < lostUntil) {
       lost += 1;
       throw Object.assign(new Error('the database did not answer within 3000 ms'), { code: 'PROTOCOL_SEQUENCE_TIMEOUT', fatal: true });
@@ -264,7 +264,7 @@ it("the worker's stop ends a give-back still trying, without waiting for it", as
     const results = await runTogether(stmts);
     const text = String((stmts[0].toSQL() as { sql: string }).sql);
     if (/^select `id`, `attempts` from `deliveries`/.test(text)) tries += 1;
-    if (!/^(update `deliveries` set `status`|select `id`, `attempts` from `deliveries`)/.test(text)) return results;
+    if (!/^(update `deliveries` set `(status|lease_owner)`|select `id`, `attempts` from `deliveries`)/.test(text)) return results;
     throw Object.assign(new Error('the database did not answer within 3000 ms'), { code: 'PROTOCOL_SEQUENCE_TIMEOUT', fatal: true });
   };
   try {

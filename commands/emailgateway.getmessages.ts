@@ -6,6 +6,7 @@
  */
 import { defineCommand } from '../src/command';
 import { messageStatus } from '../src/mail/lookup';
+import { shownStatusSql } from '../src/delivery/leased';
 import { messagesByOffset } from '../src/mail/message-log';
 import { domainScope } from '../src/auth/account-keys';
 import { truthy } from '../src/http/params';
@@ -43,7 +44,7 @@ export default defineCommand({
     );
     const ids = rows.map((r) => r.id as string);
     const deliveries = ids.length
-      ? await ctx.db('deliveries').whereIn('message_id', ids).orderBy('id').select('message_id', 'recipient', 'status', 'kind')
+      ? await ctx.db('deliveries').whereIn('message_id', ids).orderBy('id').select('message_id', 'recipient', ctx.db.raw(`${shownStatusSql('deliveries')} as status`), 'kind')
       : [];
     const engagement = new Map<string, Record<string, number>>();
     if (ids.length && p.withengagement !== undefined && truthy(p.withengagement)) {

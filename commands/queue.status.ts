@@ -21,7 +21,8 @@ export default defineCommand({
     const depth = await queueDepth(ctx.db, { domainId });
     // The domain part of the recipient, with one expression MariaDB and SQLite both understand.
     const recipientDomain = ctx.db.raw("lower(substr(recipient, instr(recipient, '@') + 1))");
-    const deferred = ctx.db('deliveries').where({ status: 'deferred' });
+    // Deferred and not leased again (a stamp makes it Leased: src/delivery/leased.ts).
+    const deferred = ctx.db('deliveries').where({ status: 'deferred', lease_until: 0 });
     if (domainId !== undefined) deferred.where({ domain_id: domainId });
     const top = (await deferred.select({ domain: recipientDomain }).count({ n: '*' }).groupBy(recipientDomain).orderBy('n', 'desc').limit(TOP_DEFERRED)) as {
       domain: string;

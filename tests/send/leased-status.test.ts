@@ -1,0 +1,78 @@
+import { RelayRig, startRelayRig } from '../helpers/rig';
+import { waitFor } from '../helpers/sink';
+
+/**
+ * The lease writes only its stamp (src/delivery/leased.ts): the stored status stays 'queued' while the worker talks to
+ * the recipient's server, and every reader still answers 'sending' (a leased delivery): the message lookup, Octeth's
+ * getmessage and message log, queue.list's `leased` state and queue.status. A cancel passes it by. The settle then
+ * writes the outcome.
+ */
+let rig: RelayRig;
+
+beforeAll(async () => {
+  rig = await startRelayRig();
+});
+afterAll(() => rig.close());
+
+it('answers sending for a delivery whose lease is on, while its stored status stays queued', async () => {
+  const { h, s, sink } = rig;
+  const to = 'leased@recipient.test';
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let held = false;
+  sink.rcptWait = (a) => {
+    if (a !== to) return undefined;
+    held = true;
+    return released;
+  };
+  try {
+    const res = await h.request('POST', '/api/v1/email', {
+      headers: { Authorization: `Bearer ${s.key}` },
+      body: { Subject: 'leased', ContentType: 'plain', PlainContent: 'body', From: { name: '', email: `app@${s.domain}` }, To: [{ name: '', email: to }] },
+    });
+    expect(res.status).toBe(200);
+    const id: string = res.body.MessageID;
+    await waitFor(() => held, 15_000, 'the RCPT held at the sink');
+
+    const stored = await h.services.db('deliveries').where({ message_id: id }).first('status', 'lease_until', 'lease_owner');
+    expect(stored.status).toBe('queued');
+    expect(Number(stored.lease_until)).toBeGreaterThan(Date.now());
+    expect(stored.lease_owner).not.toBe('');
+
+    const shown = await h.request('GET', `/api/v1/email/${id}`, { headers: { Authorization: `Bearer ${s.key}` } });
+    expect(shown.body).toMatchObject({ Status: 'sending', Recipients: [{ Email: to, Status: 'sending', NextAttemptAt: null }] });
+    const legacy = await h.call({ Command: 'emailgateway.getmessage', SenderAPIKey: s.key, MessageID: id });
+    expect(legacy).toMatchObject({ Success: true, Status: 'sending' });
+    const log = await h.call({ Command: 'emailgateway.getmessagelog', SessionID: s.sessionId, Status: 'sending' });
+    expect(log).toMatchObject({ Success: true, Messages: expect.any(Array) });
+    expect(log.Messages.map((m: { MessageID: string; Status: string }) => [m.MessageID, m.Status])).toEqual([[id, 'sending']]);
+    const queued = await h.call({ Command: 'emailgateway.getmessagelog', SessionID: s.sessionId, Status: 'queued' });
+    expect(queued.Messages).toEqual([]);
+    // The message's own status in SQL (the platform's status filter reads it): sending, not queued.
+    const byStatus = async (MessageStatus: string) =>
+      ((await h.call({ Command: 'emailgateway.getmessages', SenderAPIKey: s.key, MessageStatus })).Emails as { MessageID: string; Status: string }[]).map(
+        (m) => [m.MessageID, m.Status],
+      );
+    expect(await byStatus('sending')).toEqual([[id, 'sending']]);
+    expect(await byStatus('queued')).toEqual([]);
+
+    const leased = await h.request('GET', '/api/v1/queue', { query: { SessionID: s.sessionId, State: 'leased' } });
+    expect(leased.body).toMatchObject({ Total: 1, Deliveries: [{ MessageID: id, State: 'leased' }] });
+    const waiting = await h.request('GET', '/api/v1/queue', { query: { SessionID: s.sessionId, State: 'queued' } });
+    expect(waiting.body.Total).toBe(0);
+    const depth = await h.call({ Command: 'queue.status', AdminAPIKey: h.adminKey });
+    expect(depth.Queue).toMatchObject({ Leased: 1, Queued: 0 });
+
+    // Being sent: a cancel cannot take it (its outcome decides).
+    await h.call({ Command: 'emailgateway.cancelqueuedmessage', SessionID: s.sessionId, MessageID: id });
+    expect((await h.services.db('deliveries').where({ message_id: id }).first('status')).status).toBe('queued');
+
+    release();
+    await waitFor(async () => (await h.services.db('deliveries').where({ message_id: id }).first('status')).status === 'delivered', 15_000, 'delivered');
+    const after = await h.request('GET', `/api/v1/email/${id}`, { headers: { Authorization: `Bearer ${s.key}` } });
+    expect(after.body).toMatchObject({ Status: 'delivered', Recipients: [{ Status: 'delivered' }] });
+  } finally {
+    sink.rcptWait = undefined;
+    release();
+  }
+});

@@ -44,7 +44,11 @@ export default defineCommand({
     );
     const ids = rows.map((r) => r.id as string);
     const deliveries = ids.length
-      ? await ctx.db('deliveries').whereIn('message_id', ids).orderBy('id').select('message_id', 'recipient', ctx.db.raw(`${shownStatusSql('deliveries')} as status`), 'kind')
+      ? await ctx
+          .db('deliveries')
+          .whereIn('message_id', ids)
+          .orderBy('id')
+          .select('message_id', 'recipient', ctx.db.raw(`${shownStatusSql('deliveries')} as status`), 'kind')
       : [];
     const engagement = new Map<string, Record<string, number>>();
     if (ids.length && p.withengagement !== undefined && truthy(p.withengagement)) {

@@ -57,7 +57,7 @@ export async function resolveSenderDomain(db: Db, f: QueueFilter): Promise<Queue
  * Of a page's rows, those still unleased and in `statuses`, locked on MySQL until the transaction ends. Unleased: no
  * stamp at all; an expired one is still its worker's until another lease takes it over (leased.ts).
  */
-async function lockFree(trx: Db, page: Row[], statuses: string[], now: number, operatorHeldOnly = false): Promise<Row[]> {
+async function lockFree(trx: Db, page: Row[], statuses: string[], operatorHeldOnly = false): Promise<Row[]> {
   const q = trx('deliveries')
     .whereIn(
       'id',
@@ -108,7 +108,7 @@ export async function retryNow(services: Services, given: QueueFilter): Promise<
       const fresh = page.filter((r) => !done.has(Number(r.id)));
       if (!fresh.length) return;
       const rows = await services.db.transaction(async (trx) => {
-        const found = await lockFree(trx, fresh, statuses, now);
+        const found = await lockFree(trx, fresh, statuses);
         await inChunks(found, (ids) => trx('deliveries').whereIn('id', ids).whereIn('status', statuses).update({ next_attempt_at: now, updated_at: now }));
         return found;
       });
@@ -132,7 +132,7 @@ export async function hold(db: Db, size: number, given: QueueFilter): Promise<nu
   let held = 0;
   await walkQueue<Row>(db, size, queueIndexOf(f), WAITING, filtered(db, f, now, false), async (page) => {
     held += await db.transaction(async (trx) => {
-      const found = await lockFree(trx, page, WAITING, now);
+      const found = await lockFree(trx, page, WAITING);
       // Grouped by the status each returns to on release, so one UPDATE per status and chunk.
       for (const status of WAITING) {
         const some = found.filter((r) => r.status === status);
@@ -159,7 +159,7 @@ export async function release(services: Services, given: QueueFilter): Promise<n
   const { db, config } = services;
   await walkQueue<Row>(db, config.deleteChunkRows, queueIndexOf(f), ['held'], filtered(db, f, now, true), async (page) => {
     const rows = await services.db.transaction(async (trx) => {
-      const found = await lockFree(trx, page, ['held'], now, true);
+      const found = await lockFree(trx, page, ['held'], true);
       await inChunks(found, (ids) =>
         trx('deliveries')
           .whereIn('id', ids)
@@ -195,7 +195,7 @@ export async function purge(db: Db, size: number, given: QueueFilter, who: strin
   let purged = 0;
   await walkQueue<Row>(db, size, queueIndexOf(f), statuses, filtered(db, f, now, false), async (page) => {
     purged += await db.transaction(async (trx) => {
-      const found = await lockFree(trx, page, statuses, now);
+      const found = await lockFree(trx, page, statuses);
       if (!found.length) return 0;
       await inChunks(found, (ids) =>
         trx('deliveries')

@@ -7,6 +7,7 @@
  * No door deletes one campaign today: its row goes only with its account (user.delete), after the account's messages
  * and deliveries. The test removes the row itself, standing in for any way it could go first.
  */
+import { shownStatusSql } from '../../src/delivery/leased';
 import { useCampaignRig } from '../helpers/campaign-rig';
 import { smtpError, waitFor } from '../helpers/sink';
 import { bulkSubscribers, makeList } from '../lists/fixtures';
@@ -38,7 +39,11 @@ it('cancels a deferred copy of a campaign whose row is gone at its retry, and ne
   const c = (await cmd('campaign.create', { CampaignName: 'gone', Subject: 'Hi', ListID: listId, PlainContent: 'Hello' })).CampaignID;
   expect(await cmd('campaign.launch', { CampaignID: c })).toMatchObject({ Success: true, Recipients: 2 });
   const copies = () =>
-    db('deliveries as d').join('messages as m', 'm.id', 'd.message_id').where('m.campaign_id', c).orderBy('d.id').select('d.id', 'd.status', 'd.attempts');
+    db('deliveries as d')
+      .join('messages as m', 'm.id', 'd.message_id')
+      .where('m.campaign_id', c)
+      .orderBy('d.id')
+      .select('d.id', db.raw(`${shownStatusSql('d')} as status`), 'd.attempts');
   // Both copies are being sent (their RCPT held) when the campaign row goes.
   await waitFor(async () => (await copies()).filter((d) => d.status === 'sending').length === 2, 20_000, 'both copies leased');
   await db('campaigns').where({ id: c }).delete();

@@ -57,7 +57,18 @@ async function eventTotals(db: Db, messageId: string): Promise<Record<string, Ev
 export const PRESENTED_MESSAGE_COLUMNS = ['id', 'from_email', 'subject', 'tags', 'metadata', 'message_id_header', 'mime_size', 'created_at', 'send_at'];
 
 /** The delivery columns it shows (a delivery's own `mime`, a tracked copy of the message, is not one). */
-const PRESENTED_DELIVERY_COLUMNS = ['id', 'recipient', 'kind', 'status', 'lease_until', 'attempts', 'last_reply', 'bounce_class', 'next_attempt_at', 'finished_at'];
+const PRESENTED_DELIVERY_COLUMNS = [
+  'id',
+  'recipient',
+  'kind',
+  'status',
+  'lease_until',
+  'attempts',
+  'last_reply',
+  'bounce_class',
+  'next_attempt_at',
+  'finished_at',
+];
 
 export async function presentMessage(db: Db, message: Record<string, any>, withEvents: boolean) {
   const rows: Record<string, any>[] = await db('deliveries').where({ message_id: message.id }).orderBy('id').select(PRESENTED_DELIVERY_COLUMNS);

@@ -180,7 +180,10 @@ export async function messageLog(db: Db, f: LogFilter, before: Cursor | null, li
   const domainIds = [...new Set(shown.map((r) => Number(r.domain_id)))];
   const [deliveries, domains]: [{ message_id: string; recipient: string; status: string }[], { id: number; domain: string }[]] = ids.length
     ? await Promise.all([
-        db('deliveries').whereIn('message_id', ids).orderBy('id').select('message_id', 'recipient', db.raw(`${shownStatusSql('deliveries')} as status`)),
+        db('deliveries')
+          .whereIn('message_id', ids)
+          .orderBy('id')
+          .select('message_id', 'recipient', db.raw(`${shownStatusSql('deliveries')} as status`)),
         db('sender_domains').whereIn('id', domainIds).select('id', 'domain'),
       ])
     : [[], []];

@@ -40,7 +40,9 @@ test("an account's fourth connection is refused at AUTH with 421, and one is fre
   }
 });
 
-test('a connection that keeps sending NOOP is closed at its lifetime with 421 4.4.2', async () => {
+// The two lifetime tests run side by side (each waits out the 2 s lifetime, 2 and 3 s one after the other): each has
+// its own connection, two of the account's three, and the cap test above has ended before they start.
+test.concurrent('a connection that keeps sending NOOP is closed at its lifetime with 421 4.4.2', async () => {
   const { c, auth } = await authed();
   try {
     expect(auth.slice(0, 3)).toBe('235');
@@ -59,7 +61,7 @@ test('a connection that keeps sending NOOP is closed at its lifetime with 421 4.
   }
 });
 
-test('a message on its way at the lifetime is accepted, then the connection closes', async () => {
+test.concurrent('a message on its way at the lifetime is accepted, then the connection closes', async () => {
   const { c, auth } = await authed();
   try {
     expect(auth.slice(0, 3)).toBe('235');

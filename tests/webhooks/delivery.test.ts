@@ -66,7 +66,10 @@ async function addHook(s: Sender, event: string, p: string): Promise<number> {
 const log = async (s: Sender, webhookId: number) => (await cmd('getwebhooklog', s, { WebhookID: webhookId })).Attempts.slice().reverse();
 
 describe('webhook delivery', () => {
-  it('signs with the replaced key too for the grace after regeneratesigningkey, then with the new key alone', async () => {
+  // The first six run side by side (each mostly waits for a delivery and its call): each has its own sender, domain,
+  // paths and recipients, and none changes the receiver's answers, the running config or the worker, as the later
+  // tests do one at a time.
+  it.concurrent('signs with the replaced key too for the grace after regeneratesigningkey, then with the new key alone', async () => {
     const s = await senderSetup(h);
     const p = path('rotated');
     await addHook(s, 'delivery', p);
@@ -94,7 +97,7 @@ describe('webhook delivery', () => {
     expect(() => verifyHit(after, old)).toThrow();
   });
 
-  it('calls a delivered webhook for a message sent through /api/v1/email, signed per Standard Webhooks with the domain key', async () => {
+  it.concurrent('calls a delivered webhook for a message sent through /api/v1/email, signed per Standard Webhooks with the domain key', async () => {
     const s = await senderSetup(h);
     const p = path('delivered');
     const hookId = await addHook(s, 'delivery', p);
@@ -138,7 +141,7 @@ describe('webhook delivery', () => {
     expect(list.Webhooks[0]).toMatchObject({ WebhookID: hookId, Status: 'Enabled', ConsecutiveFailures: 0, LastSuccessAt: expect.any(String) });
   });
 
-  it('delivers and calls the webhook from workers on a host with a 64-character name, whose lease owners fit their columns', async () => {
+  it.concurrent('delivers and calls the webhook from workers on a host with a 64-character name, whose lease owners fit their columns', async () => {
     expect(LONG_HOST).toHaveLength(64);
     const s = await senderSetup(h);
     const p = path('long-host');
@@ -153,7 +156,7 @@ describe('webhook delivery', () => {
     }
   });
 
-  it('calls each domain’s delivered webhook for its own deliveries when the worker settles two domains’ deliveries together', async () => {
+  it.concurrent('calls each domain’s delivered webhook for its own deliveries when the worker settles two domains’ deliveries together', async () => {
     const [a, b] = [await senderSetup(h), await senderSetup(h)];
     const [pa, pb] = [path('group-a'), path('group-b')];
     await addHook(a, 'delivery', pa);
@@ -171,7 +174,7 @@ describe('webhook delivery', () => {
     expect(recipients(pb)).toEqual([...toB].sort());
   });
 
-  it('queues a delivered call for an account-wide webhook (no domain) of the sender, none for a disabled one or another account’s', async () => {
+  it.concurrent('queues a delivered call for an account-wide webhook (no domain) of the sender, none for a disabled one or another account’s', async () => {
     const [s, other] = [await senderSetup(h), await senderSetup(h)];
     const now = Date.now();
     const hook = async (userId: number, status: string) => {
@@ -199,41 +202,44 @@ describe('webhook delivery', () => {
     expect(await queued(others)).toHaveLength(0);
   });
 
-  it('calls a bounced webhook (created through /api/v1/webhooks) with the SMTP reply and bounce class; delivered-only hooks stay silent', async () => {
-    const s = await senderSetup(h);
-    const pb = path('bounced');
-    const pd = path('delivered-only');
-    const res = await h.request('POST', '/api/v1/webhooks', {
-      headers: { Authorization: `Bearer ${s.key}` },
-      body: { Event: 'bounced', WebhookURL: rx.url(pb) },
-    });
-    expect(res.status).toBe(200);
-    await addHook(s, 'delivered', pd);
-    const to = addr('bounce');
-    const messageId = await send(s, [to]);
+  it.concurrent(
+    'calls a bounced webhook (created through /api/v1/webhooks) with the SMTP reply and bounce class; delivered-only hooks stay silent',
+    async () => {
+      const s = await senderSetup(h);
+      const pb = path('bounced');
+      const pd = path('delivered-only');
+      const res = await h.request('POST', '/api/v1/webhooks', {
+        headers: { Authorization: `Bearer ${s.key}` },
+        body: { Event: 'bounced', WebhookURL: rx.url(pb) },
+      });
+      expect(res.status).toBe(200);
+      await addHook(s, 'delivered', pd);
+      const to = addr('bounce');
+      const messageId = await send(s, [to]);
 
-    await waitFor(() => hitsAt(pb).length === 1, 15000, 'bounced webhook');
-    const signing = await cmd('getwebhooks', s); // the key is shown to the account, not to a sender key
-    const body = verifyHit(hitsAt(pb)[0], signing);
-    expect(body.type).toBe('bounced');
-    expect(body.data).toMatchObject({
-      message_id: messageId,
-      recipient: to,
-      domain: s.domain,
-      tags: [],
-      bounce_class: 'hard',
-      smtp_reply: expect.stringContaining('550'),
-    });
-    await new Promise((r) => setTimeout(r, 300));
-    expect(hitsAt(pd)).toHaveLength(0);
-    // Only the subscribed event was queued: no rows for queued/delivered.
-    const rows = await h.services
-      .db('webhook_deliveries')
-      .join('webhooks', 'webhooks.id', 'webhook_deliveries.webhook_id')
-      .where('webhooks.domain_id', s.domainId)
-      .select('event_type');
-    expect(rows.map((r: { event_type: string }) => r.event_type)).toEqual(['bounced']);
-  });
+      await waitFor(() => hitsAt(pb).length === 1, 15000, 'bounced webhook');
+      const signing = await cmd('getwebhooks', s); // the key is shown to the account, not to a sender key
+      const body = verifyHit(hitsAt(pb)[0], signing);
+      expect(body.type).toBe('bounced');
+      expect(body.data).toMatchObject({
+        message_id: messageId,
+        recipient: to,
+        domain: s.domain,
+        tags: [],
+        bounce_class: 'hard',
+        smtp_reply: expect.stringContaining('550'),
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(hitsAt(pd)).toHaveLength(0);
+      // Only the subscribed event was queued: no rows for queued/delivered.
+      const rows = await h.services
+        .db('webhook_deliveries')
+        .join('webhooks', 'webhooks.id', 'webhook_deliveries.webhook_id')
+        .where('webhooks.domain_id', s.domainId)
+        .select('event_type');
+      expect(rows.map((r: { event_type: string }) => r.event_type)).toEqual(['bounced']);
+    },
+  );
 
   it('retries a call the receiver answers with 500 and delivers it when it answers 200; the log shows both attempts', async () => {
     const s = await senderSetup(h);

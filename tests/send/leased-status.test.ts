@@ -76,3 +76,35 @@ it('answers sending for a delivery whose lease is on, while its stored status st
     release();
   }
 });
+
+it('leaves a delivery being sent to its worker: queue.hold, retry and purge pass it by, and its outcome is recorded once', async () => {
+  const { h, s, sink } = rig;
+  const to = 'in-flight@recipient.test';
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let held = false;
+  sink.rcptWait = (a) => (a === to ? ((held = true), released) : undefined);
+  try {
+    const res = await h.request('POST', '/api/v1/email', {
+      headers: { Authorization: `Bearer ${s.key}` },
+      body: { Subject: 'in flight', ContentType: 'plain', PlainContent: 'body', From: { name: '', email: `app@${s.domain}` }, To: [{ name: '', email: to }] },
+    });
+    const id: string = res.body.MessageID;
+    await waitFor(() => held, 15_000, 'the RCPT held at the sink');
+    const { id: deliveryId } = await h.services.db('deliveries').where({ message_id: id }).first('id');
+    // Its stored status is a waiting one (queued): only its stamp tells these apart from what they may take.
+    const control = async (what: string) => (await h.request('POST', `/api/v1/queue/${what}`, { body: { SessionID: s.sessionId, DeliveryID: deliveryId } })).body;
+    expect(await control('hold')).toEqual({ Held: 0 });
+    expect(await control('retry')).toEqual({ Retried: 0 });
+    expect(await control('purge')).toEqual({ Purged: 0 });
+    expect(await h.services.db('deliveries').where({ id: deliveryId }).first('status', 'held_by')).toEqual({ status: 'queued', held_by: null });
+
+    release();
+    await waitFor(async () => (await h.services.db('deliveries').where({ id: deliveryId }).first('status')).status === 'delivered', 15_000, 'delivered');
+    const events = await h.services.db('events').where({ delivery_id: deliveryId }).orderBy('id').pluck('type');
+    expect(events).toEqual(['queued', 'delivered']);
+  } finally {
+    sink.rcptWait = undefined;
+    release();
+  }
+});

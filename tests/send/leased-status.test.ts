@@ -93,7 +93,8 @@ it('leaves a delivery being sent to its worker: queue.hold, retry and purge pass
     await waitFor(() => held, 15_000, 'the RCPT held at the sink');
     const { id: deliveryId } = await h.services.db('deliveries').where({ message_id: id }).first('id');
     // Its stored status is a waiting one (queued): only its stamp tells these apart from what they may take.
-    const control = async (what: string) => (await h.request('POST', `/api/v1/queue/${what}`, { body: { SessionID: s.sessionId, DeliveryID: deliveryId } })).body;
+    const control = async (what: string) =>
+      (await h.request('POST', `/api/v1/queue/${what}`, { body: { SessionID: s.sessionId, DeliveryID: deliveryId } })).body;
     expect(await control('hold')).toEqual({ Held: 0 });
     expect(await control('retry')).toEqual({ Retried: 0 });
     expect(await control('purge')).toEqual({ Purged: 0 });

@@ -52,5 +52,16 @@ export function statusCandidates(db: Db, userId: number, how: 'in' | 'not in', s
   if (how === 'not in') return statuses.includes('delivered') ? ids.whereNot('deliveries.status', 'delivered') : null;
   const needs = statuses.map((s) => NEEDS[s]);
   if (needs.some((n) => !n)) return null;
-  return ids.whereIn('deliveries.status', [...new Set(needs.flat() as string[])]);
+  ids.whereIn('deliveries.status', [...new Set(needs.flat() as string[])]);
+  // A sending message has a leased delivery, not merely a waiting one: without the stamp every waiting delivery of the
+  // user was a candidate, each message then probed (2.7 s for 250 leased among 250,000 waiting, against 17 ms while a
+  // lease was its own status). The stamp is read with the row the index entry points to, as message_id already is.
+  if (statuses.includes('sending')) {
+    const others = [...new Set(statuses.filter((s) => s !== 'sending').flatMap((s) => NEEDS[s]!))];
+    ids.where((w) => {
+      w.whereRaw(leasedSql('deliveries'));
+      if (others.length) w.orWhereIn('deliveries.status', others);
+    });
+  }
+  return ids;
 }

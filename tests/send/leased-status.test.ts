@@ -1,5 +1,6 @@
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { waitFor } from '../helpers/sink';
+import { isMysql } from '../../src/db';
 
 /**
  * The lease writes only its stamp (src/delivery/leased.ts): the stored status stays 'queued' while the worker talks to
@@ -105,6 +106,55 @@ it('leaves a delivery being sent to its worker: queue.hold, retry and purge pass
     const events = await h.services.db('events').where({ delivery_id: deliveryId }).orderBy('id').pluck('type');
     expect(events).toEqual(['queued', 'delivered']);
   } finally {
+    sink.rcptWait = undefined;
+    release();
+  }
+});
+
+it("lists a sending message from its leased deliveries, not from every waiting one of the account's", async () => {
+  const { h, s, sink } = rig;
+  const send = async (to: string, extra: Record<string, unknown> = {}) =>
+    (
+      await h.request('POST', '/api/v1/email', {
+        headers: { Authorization: `Bearer ${s.key}` },
+        body: { Subject: 'x', ContentType: 'plain', PlainContent: 'x', From: { name: '', email: `app@${s.domain}` }, To: [{ name: '', email: to }], ...extra },
+      })
+    ).body.MessageID as string;
+  // Waiting, unleased: scheduled for an hour from now.
+  const waiting = 20;
+  for (let i = 0; i < waiting; i++) await send(`later-${i}@recipient.test`, { SendAt: Math.floor(Date.now() / 1000) + 3600 });
+  const to = 'candidate@recipient.test';
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let held = false;
+  sink.rcptWait = (a) => (a === to ? ((held = true), released) : undefined);
+  const statements: { sql: string; bindings: unknown[] }[] = [];
+  const seen = (q: { sql: string; bindings: unknown[] }) => void (/`candidates`/.test(q.sql) && statements.push(q));
+  try {
+    const id = await send(to);
+    await waitFor(() => held, 15_000, 'the RCPT held at the sink');
+    h.services.db.on('query', seen);
+    const listed = await h.call({ Command: 'emailgateway.getmessages', SenderAPIKey: s.key, MessageStatus: 'sending' });
+    h.services.db.off('query', seen);
+    expect(listed).toMatchObject({ Success: true, Total: 1, Emails: [{ MessageID: id, Status: 'sending' }] });
+    // The messages the filter probes (MESSAGE_STATUS_SQL, once each) are its candidates: the one with a leased
+    // delivery, not the 20 scheduled. Counted by MariaDB running each statement again (ANALYZE: the rows the read of
+    // deliveries passed on, of those it read).
+    expect(statements.length).toBeGreaterThan(0);
+    if (isMysql(h.services.db)) {
+      for (const q of statements) {
+        const [plan] = (await h.services.db.raw(`analyze ${q.sql}`, q.bindings as (string | number)[])) as [
+          { select_type: string; table: string; r_rows: string; r_filtered: string }[],
+        ];
+        const read = plan.find((r) => r.select_type === 'DERIVED' && r.table === 'deliveries')!;
+        expect({ read: Number(read.r_rows), candidates: Math.round((Number(read.r_rows) * Number(read.r_filtered)) / 100) }).toEqual({
+          read: waiting + 1,
+          candidates: 1,
+        });
+      }
+    }
+  } finally {
+    h.services.db.off('query', seen);
     sink.rcptWait = undefined;
     release();
   }

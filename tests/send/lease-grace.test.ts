@@ -14,9 +14,13 @@ beforeAll(async () => {
 });
 afterAll(() => rig.close());
 
-it("leaves an expired lease to its worker for the grace, even when the row's own job comes due", async () => {
+// A lease is its stamp (src/delivery/leased.ts): the row keeps its waiting status; an earlier release stored 'sending'.
+it.each([
+  ['the stamp alone', 'scheduled'],
+  ["an earlier release's lease", 'sending'],
+])("leaves an expired lease (%s) to its worker for the grace, even when the row's own job comes due", async (_, status) => {
   const { h, s, sink } = rig;
-  const to = 'graced@recipient.test';
+  const to = `graced-${status}@recipient.test`;
   const sendAt = Math.floor(Date.now() / 1000) + 2;
   const res = await h.request('POST', '/api/v1/email', {
     headers: { Authorization: `Bearer ${s.key}` },
@@ -32,10 +36,7 @@ it("leaves an expired lease to its worker for the grace, even when the row's own
   expect(res.status).toBe(200);
   // A worker that died (or is stuck recording) mid-send: its lease ran out just before the row's job comes due.
   const leaseUntil = sendAt * 1000 - 500;
-  await h.services
-    .db('deliveries')
-    .where({ message_id: res.body.MessageID })
-    .update({ status: 'sending', lease_owner: 'dead-worker', lease_until: leaseUntil });
+  await h.services.db('deliveries').where({ message_id: res.body.MessageID }).update({ status, lease_owner: 'dead-worker', lease_until: leaseUntil });
   await waitFor(() => sink.received.some((r) => r.to[0] === to), 15_000, 'the delivery after the grace');
   const arrived = sink.received.find((r) => r.to[0] === to)!.at;
   expect(arrived).toBeGreaterThanOrEqual(leaseUntil + GRACE_MS);

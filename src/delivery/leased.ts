@@ -4,9 +4,9 @@
  * hold `status` changes when a worker takes a row, only when its outcome is settled. A delivery is being sent
  * ('sending' to every reader: message status, queue.list's `leased`, queue depth) while it waits in one of WAITING
  * with a stamp (`lease_until` > 0, live or expired: an expired one is still its worker's until the sweeper's grace
- * passes and another lease takes it). Releases before 20270108000100 stored the lease as status 'sending'; such a row
- * (left by a worker of the old release during a rolling upgrade) reads as leased too, and is leased again, settled or
- * given back as any other, so no migration rewrites them.
+ * passes and another lease takes it). Earlier releases stored the lease as status 'sending' (no migration marks the
+ * change); such a row (left by a worker of an older release during a rolling upgrade) reads as leased too, and is
+ * leased again, settled or given back as any other, so no migration rewrites them.
  */
 
 /** The statuses a delivery waits in; one of them with a stamp is leased. */

@@ -44,6 +44,7 @@ import * as messageListSend from './20270104000100_message_list_send';
 import * as createQuotaRefunds from './20270105000100_create_quota_refunds';
 import * as fixedWidthLease from './20270106000100_fixed_width_lease';
 import * as quotaRefundTokens from './20270107000100_quota_refund_tokens';
+import * as leaseIndex from './20270108000100_lease_index';
 
 /** Every migration in order. Listed here (not globbed) so ts-jest and compiled builds load the same set. */
 const MIGRATIONS: Record<string, Knex.Migration> = {
@@ -92,6 +93,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20270105000100_create_quota_refunds': createQuotaRefunds,
   '20270106000100_fixed_width_lease': fixedWidthLease,
   '20270107000100_quota_refund_tokens': quotaRefundTokens,
+  '20270108000100_lease_index': leaseIndex,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -63,7 +63,8 @@ describe('migrations', () => {
   it("give deliveries written before fixed-width leases (NULL lease, owner, finish) 0 and '': still queued, shown unfinished, leased", async () => {
     const db = h.services.db;
     // Back to the schema before 20270106000100, where a new delivery's lease columns and finish are NULL.
-    // It and the ones after it (20270107000100_quota_refund_tokens) are rolled back, one by one, and applied again.
+    // It and the ones after it (20270107000100_quota_refund_tokens, 20270108000100_lease_index) are rolled back, one by one,
+    // and applied again.
     const all = await migrationSource.getMigrations([]);
     const since = all.slice(all.indexOf('20270106000100_fixed_width_lease'));
     expect(since[0]).toBe('20270106000100_fixed_width_lease');

@@ -2,7 +2,7 @@ import type { Db } from '../db';
 import type { CommandContext, Params } from '../command';
 import { CommandError } from '../errors';
 import type { Knex } from 'knex';
-import { leasedSql, shownStatus, STORED_SENDING, WAITING } from './leased';
+import { leasedSql, shownStatus, stampedDeliveries, STORED_SENDING, WAITING } from './leased';
 import { applyFilter, QueueFilter, queueFilterOf, requireSelection } from './queue-filter';
 
 /**
@@ -18,13 +18,26 @@ export const LIST_STATES: Record<string, string[]> = {
   all: [...WAITING, 'held', STORED_SENDING],
 };
 
-/** The rows of `state`: its statuses, and for a waiting state or `leased` whether they carry a lease stamp. */
-function inState(q: Knex.QueryBuilder, state: string): Knex.QueryBuilder {
-  q.whereIn('deliveries.status', LIST_STATES[state]);
-  if (state === 'leased') q.whereRaw(leasedSql('deliveries'));
-  else if (WAITING.includes(state)) q.where('deliveries.lease_until', 0);
-  return q;
+/**
+ * The reads whose rows make up `state`: its statuses, and for a waiting state whether they carry no lease stamp.
+ * `leased` is two: the waiting rows with a stamp, along its index (leased.ts stampedDeliveries; through the status
+ * indexes it read the waiting backlog, 690-780 ms at 250 leased among 250,000), and the rows an earlier release stored
+ * as 'sending', along a status index (none outside a rolling upgrade; a condition on their stamp, `lease_until` = 0,
+ * took SQLite along the stamp's index through every unstamped row). One delivery by id: its primary key.
+ */
+function readsOf(db: Db, state: string, f: QueueFilter): (() => Knex.QueryBuilder)[] {
+  if (state === 'leased' && f.deliveryId === undefined)
+    return [() => stampedDeliveries(db).whereIn('deliveries.status', WAITING), () => db('deliveries').where('deliveries.status', STORED_SENDING)];
+  if (state === 'leased') return [() => db('deliveries').whereRaw(leasedSql('deliveries'))];
+  return [
+    () => {
+      const q = db('deliveries').whereIn('deliveries.status', LIST_STATES[state]);
+      return WAITING.includes(state) ? q.where('deliveries.lease_until', 0) : q;
+    },
+  ];
 }
+
+const byNextAttempt = (a: Record<string, any>, b: Record<string, any>) => Number(a.next_attempt_at) - Number(b.next_attempt_at) || Number(a.id) - Number(b.id);
 
 const unix = (ms: unknown) => (ms === null || ms === undefined ? null : Math.floor(Number(ms) / 1000));
 
@@ -34,31 +47,39 @@ const unix = (ms: unknown) => (ms === null || ms === undefined ? null : Math.flo
  */
 export async function listQueue(db: Db, f: QueueFilter, state: string, page: number, limit: number) {
   const now = Date.now();
-  const base = () => applyFilter(db, inState(db('deliveries'), state), f, now);
-  const [{ n }] = (await base().count({ n: '*' })) as { n: number | string }[];
-  const rows = (await base()
-    .leftJoin('sender_domains', 'sender_domains.id', 'deliveries.domain_id')
-    .orderBy([{ column: 'deliveries.next_attempt_at' }, { column: 'deliveries.id' }])
-    .limit(limit)
-    .offset((page - 1) * limit)
-    .select(
-      'deliveries.id',
-      'deliveries.message_id',
-      'deliveries.user_id',
-      'deliveries.domain_id',
-      'deliveries.recipient',
-      'deliveries.status',
-      'deliveries.lease_until',
-      'deliveries.attempts',
-      'deliveries.last_reply',
-      'deliveries.next_attempt_at',
-      'deliveries.created_at',
-      'deliveries.held_at',
-      'deliveries.held_from',
-      'deliveries.held_by',
-      'sender_domains.domain as sender_domain',
-    )) as Record<string, any>[];
-  const total = Number(n);
+  const reads = readsOf(db, state, f).map((read) => () => applyFilter(db, read(), f, now));
+  let total = 0;
+  for (const read of reads) total += Number(((await read().count({ n: '*' })) as { n: number | string }[])[0].n);
+  const offset = (page - 1) * limit;
+  const ordered = (q: Knex.QueryBuilder) =>
+    q
+      .leftJoin('sender_domains', 'sender_domains.id', 'deliveries.domain_id')
+      .orderBy([{ column: 'deliveries.next_attempt_at' }, { column: 'deliveries.id' }])
+      .select(
+        'deliveries.id',
+        'deliveries.message_id',
+        'deliveries.user_id',
+        'deliveries.domain_id',
+        'deliveries.recipient',
+        'deliveries.status',
+        'deliveries.lease_until',
+        'deliveries.attempts',
+        'deliveries.last_reply',
+        'deliveries.next_attempt_at',
+        'deliveries.created_at',
+        'deliveries.held_at',
+        'deliveries.held_from',
+        'deliveries.held_by',
+        'sender_domains.domain as sender_domain',
+      );
+  // Two reads (leased): each one's first offset + limit rows, in order, merged (at most the leased rows in all).
+  let rows: Record<string, any>[];
+  if (reads.length === 1) rows = (await ordered(reads[0]().limit(limit).offset(offset))) as Record<string, any>[];
+  else {
+    rows = [];
+    for (const read of reads) rows.push(...((await ordered(read().limit(offset + limit))) as Record<string, any>[]));
+    rows = rows.sort(byNextAttempt).slice(offset, offset + limit);
+  }
   return {
     Deliveries: rows.map((r) => ({
       DeliveryID: Number(r.id),

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { isMysql, type Db } from '../db';
-import { leasedSql, STORED_SENDING, WAITING } from '../delivery/leased';
+import { leasedSql, stampedDeliveries, STORED_SENDING, WAITING } from '../delivery/leased';
 
 const any = (status: string) => `max(d.status = '${status}') = 1`;
 
@@ -52,16 +52,16 @@ export function statusCandidates(db: Db, userId: number, how: 'in' | 'not in', s
   if (how === 'not in') return statuses.includes('delivered') ? ids.whereNot('deliveries.status', 'delivered') : null;
   const needs = statuses.map((s) => NEEDS[s]);
   if (needs.some((n) => !n)) return null;
-  ids.whereIn('deliveries.status', [...new Set(needs.flat() as string[])]);
   // A sending message has a leased delivery, not merely a waiting one: without the stamp every waiting delivery of the
   // user was a candidate, each message then probed (2.7 s for 250 leased among 250,000 waiting, against 17 ms while a
-  // lease was its own status). The stamp is read with the row the index entry points to, as message_id already is.
+  // lease was its own status). Through the user's index the stamps were still read from each waiting row (789 ms):
+  // the stamped ones come from the stamp's index (every tenant's stamped rows, then user_id), united with the user's
+  // rows in the other statuses and in 'sending' as an earlier release stored it (none outside a rolling upgrade).
   if (statuses.includes('sending')) {
-    const others = [...new Set(statuses.filter((s) => s !== 'sending').flatMap((s) => NEEDS[s]!))];
-    ids.where((w) => {
-      w.whereRaw(leasedSql('deliveries'));
-      if (others.length) w.orWhereIn('deliveries.status', others);
-    });
+    const others = [...new Set([STORED_SENDING, ...statuses.filter((s) => s !== 'sending').flatMap((s) => NEEDS[s]!)])];
+    const stamped = stampedDeliveries(db).distinct('deliveries.message_id').where('deliveries.user_id', userId).whereIn('deliveries.status', NEEDS.sending!);
+    return stamped.union(ids.whereIn('deliveries.status', others));
   }
+  ids.whereIn('deliveries.status', [...new Set(needs.flat() as string[])]);
   return ids;
 }

@@ -68,6 +68,23 @@ export function greylisting(applies: (address: string) => boolean): {
  */
 export function holdFirstRcpt(sink: Sink, to: string): { held: () => boolean; release: () => void; replies: ('refused' | 'accepted')[]; restore: () => void } {
   const grey = greylisting((a) => a === to);
+  const hold = holdRcpt(sink, to);
+  sink.onRcpt = grey.onRcpt;
+  return {
+    ...hold,
+    replies: grey.replies,
+    restore() {
+      hold.restore();
+      sink.onRcpt = undefined;
+    },
+  };
+}
+
+/**
+ * Every RCPT of `to` waits until `release()` (a delivery held mid-send, its lease on). `restore()` takes the wait away
+ * and releases one still held.
+ */
+export function holdRcpt(sink: Sink, to: string): { held: () => boolean; release: () => void; restore: () => void } {
   let release!: () => void;
   const released = new Promise<void>((resolve) => (release = resolve));
   let held = false;
@@ -76,14 +93,11 @@ export function holdFirstRcpt(sink: Sink, to: string): { held: () => boolean; re
     held = true;
     return released;
   };
-  sink.onRcpt = grey.onRcpt;
   return {
     held: () => held,
     release,
-    replies: grey.replies,
     restore() {
       sink.rcptWait = undefined;
-      sink.onRcpt = undefined;
       release();
     },
   };

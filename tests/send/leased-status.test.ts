@@ -1,6 +1,6 @@
 import { RelayRig, startRelayRig } from '../helpers/rig';
 import { senderSetup } from '../helpers/harness';
-import { waitFor } from '../helpers/sink';
+import { holdRcpt, waitFor } from '../helpers/sink';
 import { isMysql } from '../../src/db';
 
 /**
@@ -19,14 +19,7 @@ afterAll(() => rig.close());
 it('answers sending for a delivery whose lease is on, while its stored status stays queued', async () => {
   const { h, s, sink } = rig;
   const to = 'leased@recipient.test';
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => (release = resolve));
-  let held = false;
-  sink.rcptWait = (a) => {
-    if (a !== to) return undefined;
-    held = true;
-    return released;
-  };
+  const { held, release, restore } = holdRcpt(sink, to);
   try {
     const res = await h.request('POST', '/api/v1/email', {
       headers: { Authorization: `Bearer ${s.key}` },
@@ -34,7 +27,7 @@ it('answers sending for a delivery whose lease is on, while its stored status st
     });
     expect(res.status).toBe(200);
     const id: string = res.body.MessageID;
-    await waitFor(() => held, 15_000, 'the RCPT held at the sink');
+    await waitFor(held, 15_000, 'the RCPT held at the sink');
 
     const stored = await h.services.db('deliveries').where({ message_id: id }).first('status', 'lease_until', 'lease_owner');
     expect(stored.status).toBe('queued');
@@ -74,25 +67,21 @@ it('answers sending for a delivery whose lease is on, while its stored status st
     const after = await h.request('GET', `/api/v1/email/${id}`, { headers: { Authorization: `Bearer ${s.key}` } });
     expect(after.body).toMatchObject({ Status: 'delivered', Recipients: [{ Status: 'delivered' }] });
   } finally {
-    sink.rcptWait = undefined;
-    release();
+    restore();
   }
 });
 
 it('leaves a delivery being sent to its worker: queue.hold, retry and purge pass it by, and its outcome is recorded once', async () => {
   const { h, s, sink } = rig;
   const to = 'in-flight@recipient.test';
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => (release = resolve));
-  let held = false;
-  sink.rcptWait = (a) => (a === to ? ((held = true), released) : undefined);
+  const { held, release, restore } = holdRcpt(sink, to);
   try {
     const res = await h.request('POST', '/api/v1/email', {
       headers: { Authorization: `Bearer ${s.key}` },
       body: { Subject: 'in flight', ContentType: 'plain', PlainContent: 'body', From: { name: '', email: `app@${s.domain}` }, To: [{ name: '', email: to }] },
     });
     const id: string = res.body.MessageID;
-    await waitFor(() => held, 15_000, 'the RCPT held at the sink');
+    await waitFor(held, 15_000, 'the RCPT held at the sink');
     const { id: deliveryId } = await h.services.db('deliveries').where({ message_id: id }).first('id');
     // Its stored status is a waiting one (queued): only its stamp tells these apart from what they may take.
     const control = async (what: string) =>
@@ -107,8 +96,7 @@ it('leaves a delivery being sent to its worker: queue.hold, retry and purge pass
     const events = await h.services.db('events').where({ delivery_id: deliveryId }).orderBy('id').pluck('type');
     expect(events).toEqual(['queued', 'delivered']);
   } finally {
-    sink.rcptWait = undefined;
-    release();
+    restore();
   }
 });
 
@@ -125,10 +113,7 @@ it("lists a sending message and the leased queue from the leased deliveries' ind
   const waiting = 20;
   for (let i = 0; i < waiting; i++) await send(`later-${i}@recipient.test`, { SendAt: Math.floor(Date.now() / 1000) + 3600 });
   const to = 'candidate@recipient.test';
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => (release = resolve));
-  let held = false;
-  sink.rcptWait = (a) => (a === to ? ((held = true), released) : undefined);
+  const { held, restore } = holdRcpt(sink, to);
   const db = h.services.db;
   /** The statements that read the account's deliveries while `door` runs (not the worker's and sweeper's meanwhile). */
   const statementsOf = async <T>(door: () => Promise<T>) => {
@@ -160,7 +145,7 @@ it("lists a sending message and the leased queue from the leased deliveries' ind
   };
   try {
     const id = await send(to);
-    await waitFor(() => held, 15_000, 'the RCPT held at the sink');
+    await waitFor(held, 15_000, 'the RCPT held at the sink');
     const listed = await statementsOf(() => h.call({ Command: 'emailgateway.getmessages', SenderAPIKey: s.key, MessageStatus: 'sending' }));
     expect(listed.answer).toMatchObject({ Success: true, Total: 1, Emails: [{ MessageID: id, Status: 'sending' }] });
     const queue = await statementsOf(() => h.request('GET', '/api/v1/queue', { query: { SessionID: s.sessionId, State: 'leased' } }));
@@ -176,8 +161,7 @@ it("lists a sending message and the leased queue from the leased deliveries' ind
     expect(await reads(candidates)).toEqual(candidates.map(() => stamp));
     expect(await reads(queue.statements)).toEqual([stamp, stored, stamp, stored]);
   } finally {
-    sink.rcptWait = undefined;
-    release();
+    restore();
   }
 });
 
